@@ -1,0 +1,109 @@
+"""Settings: one typed object, read from ``recsmith.toml`` and ``RECSMITH_SECTION__KEY`` variables.
+
+Passed explicitly to whatever needs it (CLI callback, ``create_app(settings)``); nothing reads it globally.
+Precedence, strongest first: explicit arguments, environment variables, the TOML file, the defaults below.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: How an event type turns into an interaction weight: a fixed number, the event's own value
+#: ("value", e.g. a star rating) or log(1 + value) ("log_value", e.g. play counts).
+Weight = float | Literal["value", "log_value"]
+
+DEFAULT_WEIGHTS: dict[str, Weight] = {
+    "view": 1.0,
+    "click": 1.0,
+    "dwell": 1.0,
+    "add_to_cart": 3.0,
+    "purchase": 5.0,
+    "rating": "value",
+    "play": "log_value",
+}
+
+
+class StoreSettings(BaseModel):
+    """Where events, items and keys live: ``sqlite:///path`` (default) or ``postgresql://…``."""
+
+    url: str = "sqlite:///recsmith-data/recsmith.sqlite"
+
+
+class EventSettings(BaseModel):
+    """Which event types exist and what each one weighs in the interaction matrix."""
+
+    weights: dict[str, Weight] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    max_id_length: int = Field(256, ge=1)
+    max_context_bytes: int = Field(4096, ge=2)
+    max_future_seconds: float = Field(86_400.0, ge=0)
+
+    @field_validator("weights")
+    @classmethod
+    def _finite_weights(cls, weights: dict[str, Weight]) -> dict[str, Weight]:
+        for name, weight in weights.items():
+            if not isinstance(weight, str) and not math.isfinite(weight):
+                raise ValueError(f"events.weights.{name}: must be a finite number")
+        if not weights:
+            raise ValueError("events.weights: at least one event type is needed")
+        return weights
+
+
+class FeatureSettings(BaseModel):
+    """How events become the interaction matrix."""
+
+    half_life_days: float | None = Field(None, gt=0)
+
+
+class ServingSettings(BaseModel):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    model_dir: Path | None = None
+    max_batch: int = Field(1000, ge=1)
+    require_keys: bool = True
+
+
+class Settings(BaseSettings):
+    """Everything configurable, by section (mirrors the TOML file and the modules)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSMITH_", env_nested_delimiter="__", extra="forbid")
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(path: Path | None = None, **overrides: object) -> Settings:
+    """Read settings from ``path`` (or ``./recsmith.toml`` when it exists), then the environment."""
+    if path is None and Path("recsmith.toml").is_file():
+        path = Path("recsmith.toml")
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+
+    return Settings.model_validate({**_FromFile(**overrides).model_dump()})  # type: ignore[arg-type]

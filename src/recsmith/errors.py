@@ -1,0 +1,38 @@
+"""One exception hierarchy, so callers (CLI exit codes, HTTP status codes) can map errors by kind."""
+
+from __future__ import annotations
+
+
+class RecsmithError(Exception):
+    """Base of every error recsmith raises on purpose."""
+
+
+class ValidationError(RecsmithError, ValueError):
+    """A value at a boundary is wrong: names the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFittedError(RecsmithError, ValueError, AttributeError):
+    """A model was asked to predict before `fit` (sklearn's convention: both ValueError and AttributeError)."""
+
+
+class UnknownModelError(RecsmithError, KeyError):
+    """No model is registered under that name."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else "unknown model"
+
+
+class StoreUnavailable(RecsmithError):
+    """The event store cannot be reached or opened."""
+
+
+class MissingExtraError(RecsmithError, ImportError):
+    """An optional dependency is needed: says which `pip install recsmith[extra]` brings it."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed: pip install 'recsmith[{extra}]'")

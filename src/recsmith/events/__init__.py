@@ -1,0 +1,1 @@
+"""Events and catalog records: the typed boundary of recsmith."""

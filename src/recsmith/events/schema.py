@@ -1,0 +1,121 @@
+"""Boundary records: the canonical event columns, and Item/User models.
+
+Events are validated column-wise (see ``validate``) because they arrive by the million; items and users
+are fewer and nested (lists, maps), so pydantic models validate them one record at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+
+#: Columns of a validated event frame, in store order. ``ts`` is Unix time in microseconds (int64),
+#: ``value`` is NaN when absent, ``context`` a compact JSON object or None.
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "user_id",
+    "session_id",
+    "item_id",
+    "event_type",
+    "value",
+    "ts",
+    "context",
+)
+
+#: Fields a client may send for an event (``timestamp`` becomes ``ts`` once parsed).
+EVENT_INPUT_FIELDS: frozenset[str] = frozenset(
+    {"event_id", "user_id", "session_id", "item_id", "event_type", "value", "timestamp", "context"}
+)
+
+MAX_ID_LENGTH = 256
+MIN_TIMESTAMP = datetime(1995, 1, 1, tzinfo=UTC)
+
+Scalar = StrictStr | float | int | StrictBool | None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason a record was refused: which field and why."""
+
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refused record: its position in the batch, every field error, and the raw payload."""
+
+    index: int
+    errors: tuple[FieldError, ...]
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{e.field}: {e.reason}" for e in self.errors)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What happened to a batch: new events stored, refused records, and re-sent (duplicate) events."""
+
+    accepted: int
+    duplicates: int
+    rejected: tuple[Rejection, ...] = ()
+
+    def as_counts(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "rejected": len(self.rejected), "duplicates": self.duplicates}
+
+
+def _check_id(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"longer than {MAX_ID_LENGTH} characters")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("contains control characters")
+    return value
+
+
+class Item(BaseModel):
+    """A catalog item. ``properties`` holds numeric or categorical attributes (price, brand, …)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    item_id: StrictStr
+    categories: list[StrictStr] = Field(default_factory=list, max_length=100)
+    tags: list[StrictStr] = Field(default_factory=list, max_length=1000)
+    text: StrictStr | None = Field(None, max_length=100_000)
+    properties: dict[StrictStr, Scalar] = Field(default_factory=dict)
+    available: StrictBool = True
+    created_at: datetime | None = None
+
+    @field_validator("item_id")
+    @classmethod
+    def _item_id(cls, value: str) -> str:
+        return _check_id(value)
+
+    @field_validator("properties")
+    @classmethod
+    def _finite_properties(cls, props: dict[str, Any]) -> dict[str, Any]:
+        for key, val in props.items():
+            if isinstance(val, float) and not math.isfinite(val):
+                raise ValueError(f"property {key!r} must be finite")
+        return props
+
+
+class User(BaseModel):
+    """A user profile: properties usable by segment fallbacks and rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: StrictStr
+    properties: dict[StrictStr, Scalar] = Field(default_factory=dict)
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id(cls, value: str) -> str:
+        return _check_id(value)

@@ -1,0 +1,1 @@
+"""Recommendation models behind one interface (``base.Recommender``), created by name (``registry``)."""

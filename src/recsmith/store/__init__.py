@@ -1,0 +1,1 @@
+"""Event stores: SQLite embedded by default, PostgreSQL in production, behind one interface."""

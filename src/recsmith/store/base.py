@@ -1,0 +1,218 @@
+"""The EventStore interface that every backend implements and the contract suite checks.
+
+Events go in as a validated canonical frame (``events.schema.EVENT_COLUMNS``) and come out in columnar
+chunks; ids stay strings. ``append`` is idempotent on ``event_id`` and durable once it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+
+#: The scopes an API key may hold. ``admin`` implies the others.
+SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """How many events of a batch were new, and how many were already stored (or repeated in it)."""
+
+    inserted: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A refused record as stored: when, from where, why, and the raw payload."""
+
+    received_at: datetime
+    source: str
+    record_index: int
+    errors: list[dict[str, str]]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored API key: only the hash of the secret is kept."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked: bool = False
+
+    def allows(self, scope: str) -> bool:
+        return not self.revoked and (scope in self.scopes or "admin" in self.scopes)
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """Durable storage for events, the catalog, users, dead letters and API keys."""
+
+    url: str
+
+    def append(self, events: pd.DataFrame) -> AppendResult:
+        """Store validated events; an ``event_id`` already stored (or repeated) counts as a duplicate."""
+        ...
+
+    def scan(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Collection[str] | None = None,
+        batch_size: int = 100_000,
+    ) -> Iterator[pd.DataFrame]:
+        """Events with ``since <= ts < until`` in time order, as canonical frames of ``batch_size`` rows."""
+        ...
+
+    def count_events(self) -> int: ...
+
+    def user_items(self, user_id: str) -> list[str]:
+        """Distinct items a user has any event with (for excluding what they already saw)."""
+        ...
+
+    def upsert_items(self, items: Sequence[Item]) -> int: ...
+
+    def get_item(self, item_id: str) -> Item | None: ...
+
+    def items(self) -> list[Item]: ...
+
+    def upsert_users(self, users: Sequence[User]) -> int: ...
+
+    def get_user(self, user_id: str) -> User | None: ...
+
+    def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None: ...
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    def delete_user(self, user_id: str) -> int:
+        """Remove a user's events and profile (GDPR erasure); returns the number of events removed."""
+        ...
+
+    def add_api_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    def ping(self) -> bool:
+        """True when the backend answers a trivial query (readiness probe)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# ---- helpers shared by the SQL backends -------------------------------------------------------
+
+
+def micros(dt: datetime | None) -> int | None:
+    """Unix microseconds of an aware (or UTC-naive) datetime."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1_000_000)
+
+
+def from_micros(us: int | None) -> datetime | None:
+    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+
+
+def event_rows(events: pd.DataFrame, received_us: int) -> list[tuple[Any, ...]]:
+    """Rows ready for a parameterised INSERT: NaN and missing values become NULL."""
+    frame = events.loc[:, list(EVENT_COLUMNS)]
+    cols = []
+    for name in EVENT_COLUMNS:
+        values = frame[name].to_numpy(dtype=object)
+        if name == "ts":
+            cols.append([int(v) for v in values])
+        elif name == "value":
+            cols.append([None if v is None or math.isnan(v) else float(v) for v in values])
+        else:
+            cols.append([None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                         for v in values])
+    cols.append([received_us] * len(frame))
+    return list(zip(*cols, strict=True))
+
+
+def frame_from_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """A canonical event frame from SELECTed rows in ``EVENT_COLUMNS`` order."""
+    if not rows:
+        return empty_events()
+    frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(np.float64)
+    frame["ts"] = frame["ts"].astype(np.int64)
+    return frame
+
+
+def empty_events() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
+    frame["value"] = frame["value"].astype(np.float64)
+    frame["ts"] = frame["ts"].astype(np.int64)
+    return frame
+
+
+def item_row(item: Item, now_us: int) -> tuple[Any, ...]:
+    return (
+        item.item_id,
+        json.dumps(item.categories),
+        json.dumps(item.tags),
+        item.text,
+        json.dumps(item.properties),
+        bool(item.available),
+        micros(item.created_at),
+        now_us,
+    )
+
+
+def item_from_row(row: Sequence[Any]) -> Item:
+    item_id, categories, tags, text, properties, available, created_at = row[:7]
+    return Item(
+        item_id=item_id,
+        categories=json.loads(categories),
+        tags=json.loads(tags),
+        text=text,
+        properties=json.loads(properties),
+        available=bool(available),
+        created_at=from_micros(created_at),
+    )
+
+
+def dead_letter_rows(rejections: Sequence[Rejection], source: str, now_us: int) -> list[tuple[Any, ...]]:
+    return [
+        (
+            now_us,
+            source,
+            r.index,
+            json.dumps([{"field": e.field, "reason": e.reason} for e in r.errors]),
+            json.dumps(r.payload, default=str),
+        )
+        for r in rejections
+    ]
+
+
+def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
+    received, source, index, errors, payload = row
+    return DeadLetter(from_micros(received) or datetime.now(UTC), source, int(index),
+                      json.loads(errors), json.loads(payload))
+
+
+def dedupe_batch(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop repeats of an event_id inside one batch (first wins); returns the frame and how many went."""
+    keep = ~events["event_id"].duplicated(keep="first")
+    return events[keep.to_numpy()], int((~keep).sum())
+
+
+def scan_bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:
+    lo = micros(since)
+    hi = micros(until)
+    return (np.iinfo(np.int64).min if lo is None else lo, np.iinfo(np.int64).max if hi is None else hi)

@@ -1,0 +1,263 @@
+"""SQLite backend: the embedded default. One file, WAL, created on first use, nothing to install.
+
+Durability: ``synchronous=FULL`` makes a committed ``append`` survive a crash of the process (and of
+the machine). Each thread gets its own connection, so readers in the server's thread pool never wait
+for one another; writers are serialised by SQLite itself (``busy_timeout``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from recsmith.errors import StoreUnavailable
+from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+from recsmith.store.base import (
+    ApiKey,
+    AppendResult,
+    DeadLetter,
+    dead_letter_from_row,
+    dead_letter_rows,
+    dedupe_batch,
+    event_rows,
+    frame_from_rows,
+    from_micros,
+    item_from_row,
+    item_row,
+    micros,
+    scan_bounds,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    user_id TEXT,
+    session_id TEXT,
+    item_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    value REAL,
+    ts INTEGER NOT NULL,
+    context TEXT,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY,
+    categories TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    text TEXT,
+    properties TEXT NOT NULL,
+    available INTEGER NOT NULL,
+    created_at INTEGER,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    properties TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    record_index INTEGER NOT NULL,
+    errors TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+_EVENT_SELECT = ", ".join(EVENT_COLUMNS)
+_ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
+
+
+def _now_us() -> int:
+    return int(time.time() * 1_000_000)
+
+
+class SQLiteStore:
+    """EventStore on a single SQLite file (see module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
+        """Run ``executemany`` in one immediate transaction; returns rows changed."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            changed = conn.total_changes - before
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return changed
+
+    # ---- events ---------------------------------------------------------------------------
+
+    def append(self, events: pd.DataFrame) -> AppendResult:
+        unique, repeats = dedupe_batch(events)
+        if unique.empty:
+            return AppendResult(0, repeats)
+        placeholders = ", ".join("?" * (len(EVENT_COLUMNS) + 1))
+        inserted = self._write(
+            f"INSERT OR IGNORE INTO events ({_EVENT_SELECT}, received_at) VALUES ({placeholders})",
+            event_rows(unique, _now_us()),
+        )
+        return AppendResult(inserted, repeats + len(unique) - inserted)
+
+    def scan(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Collection[str] | None = None,
+        batch_size: int = 100_000,
+    ) -> Iterator[pd.DataFrame]:
+        lo, hi = scan_bounds(since, until)
+        sql = f"SELECT {_EVENT_SELECT} FROM events WHERE ts >= ? AND ts < ?"
+        params: list[object] = [lo, hi]
+        if types is not None:
+            sql += f" AND event_type IN ({', '.join('?' * len(types))})"
+            params.extend(types)
+        cursor = self._conn().execute(sql + " ORDER BY ts, event_id", params)
+        while rows := cursor.fetchmany(batch_size):
+            yield frame_from_rows(rows)
+
+    def count_events(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def user_items(self, user_id: str) -> list[str]:
+        rows = self._conn().execute("SELECT DISTINCT item_id FROM events WHERE user_id = ?", (user_id,))
+        return [r[0] for r in rows]
+
+    # ---- catalog and users ----------------------------------------------------------------
+
+    def upsert_items(self, items: Sequence[Item]) -> int:
+        now = _now_us()
+        return self._write(
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET "
+            "categories=excluded.categories, tags=excluded.tags, text=excluded.text, "
+            "properties=excluded.properties, available=excluded.available, "
+            "created_at=COALESCE(excluded.created_at, items.created_at), updated_at=excluded.updated_at",
+            [item_row(item, now) for item in items],
+        )
+
+    def get_item(self, item_id: str) -> Item | None:
+        row = self._conn().execute(f"SELECT {_ITEM_SELECT} FROM items WHERE item_id = ?",
+                                   (item_id,)).fetchone()
+        return None if row is None else item_from_row(row)
+
+    def items(self) -> list[Item]:
+        rows = self._conn().execute(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id").fetchall()
+        return [item_from_row(r) for r in rows]
+
+    def upsert_users(self, users: Sequence[User]) -> int:
+        now = _now_us()
+        return self._write(
+            "INSERT INTO users VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
+            "properties=excluded.properties, updated_at=excluded.updated_at",
+            [(u.user_id, json.dumps(u.properties), now) for u in users],
+        )
+
+    def get_user(self, user_id: str) -> User | None:
+        row = self._conn().execute("SELECT user_id, properties FROM users WHERE user_id = ?",
+                                   (user_id,)).fetchone()
+        return None if row is None else User(user_id=row[0], properties=json.loads(row[1]))
+
+    def delete_user(self, user_id: str) -> int:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            removed = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
+            conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return int(removed)
+
+    # ---- dead letters and keys ------------------------------------------------------------
+
+    def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:
+        if rejections:
+            self._write(
+                "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
+                "VALUES (?, ?, ?, ?, ?)",
+                dead_letter_rows(rejections, source, _now_us()),
+            )
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self._conn().execute(
+            "SELECT received_at, source, record_index, errors, payload FROM dead_letters "
+            "ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [dead_letter_from_row(r) for r in rows]
+
+    def add_api_key(self, key: ApiKey, key_hash: str) -> None:
+        self._write(
+            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+            [(key.key_id, key_hash, key.name, ",".join(key.scopes), micros(key.created_at),
+              int(key.revoked))],
+        )
+
+    def find_api_key(self, key_hash: str) -> ApiKey | None:
+        row = self._conn().execute(
+            "SELECT key_id, name, scopes, created_at, revoked FROM api_keys WHERE key_hash = ?",
+            (key_hash,)).fetchone()
+        if row is None:
+            return None
+        created = from_micros(row[3])
+        assert created is not None
+        return ApiKey(row[0], row[1], tuple(row[2].split(",")), created, bool(row[4]))
+
+    def ping(self) -> bool:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
