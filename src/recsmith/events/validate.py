@@ -36,7 +36,26 @@ _ID_FIELDS = ("event_id", "user_id", "session_id", "item_id")
 
 
 def _missing(col: pd.Series) -> np.ndarray:
-    return col.isna().to_numpy() | col.map(lambda v: isinstance(v, str) and v == "").to_numpy()
+    """Absent: null, NaN or the empty string (how CSV files spell a missing field)."""
+    return col.isna().to_numpy() | (col.astype(object) == "").to_numpy()
+
+
+def _is_str(col: pd.Series) -> np.ndarray:
+    """Which entries are str; string-typed columns (CSV reads) skip the per-element check."""
+    if isinstance(col.dtype, pd.StringDtype):
+        return col.notna().to_numpy()
+    return col.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+
+
+def _is_bool(col: pd.Series) -> np.ndarray:
+    if isinstance(col.dtype, pd.StringDtype):
+        return np.zeros(len(col), dtype=bool)
+    return col.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+
+
+def _lookup(col: pd.Series, table: Mapping[str, bool]) -> np.ndarray:
+    """Vectorised per-row flag from a small table keyed by the column's value (False if absent)."""
+    return col.astype(object).map(table).fillna(False).to_numpy(dtype=bool)
 
 
 class _Errors:
@@ -85,7 +104,7 @@ def _check_strings(col: pd.Series, field: str, errors: _Errors, max_len: int, re
     if required:
         errors.add(missing, field, "required")
     present = ~missing
-    is_str = col.map(lambda v: isinstance(v, str)).to_numpy()
+    is_str = _is_str(col)
     errors.add(present & ~is_str, field, "must be a string (quote numeric ids)")
     text = col.where(is_str & present, "x").astype(str)
     errors.add(present & is_str & text.str.strip().eq("").to_numpy(), field, "must not be empty")
@@ -96,8 +115,10 @@ def _check_strings(col: pd.Series, field: str, errors: _Errors, max_len: int, re
 
 
 def _parse_value(col: pd.Series, errors: _Errors) -> np.ndarray:
-    missing = col.isna().to_numpy() | col.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy()
-    is_bool = col.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy()
+    is_str = _is_str(col)
+    blank = is_str & col.where(is_str, "x").astype(str).str.strip().eq("").to_numpy()
+    missing = col.isna().to_numpy() | blank
+    is_bool = _is_bool(col)
     numbers = pd.to_numeric(col.where(~is_bool), errors="coerce").to_numpy(dtype=np.float64, copy=True)
     errors.add(~missing & (is_bool | np.isnan(numbers)), "value", "must be a number")
     errors.add(~missing & np.isinf(numbers), "value", "must be finite")
@@ -108,7 +129,7 @@ def _parse_value(col: pd.Series, errors: _Errors) -> np.ndarray:
 def _parse_timestamp(col: pd.Series, errors: _Errors, now_us: int, max_future_s: float) -> np.ndarray:
     missing = _missing(col)
     errors.add(missing, "timestamp", "required")
-    is_bool = col.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy()
+    is_bool = _is_bool(col)
     numeric = pd.to_numeric(col.where(~is_bool), errors="coerce").to_numpy(dtype=np.float64)
     ts_us = np.zeros(len(col), dtype=np.int64)
     finite = np.isfinite(numeric)
@@ -219,10 +240,10 @@ def validate_events(
                f"unknown event type (known: {known_list})")
 
     value = _parse_value(col["value"], errors)
-    needs_value = event_type.map(lambda t: isinstance(settings.weights.get(t), str)).to_numpy()
+    needs_value = _lookup(event_type, {t: isinstance(w, str) for t, w in settings.weights.items()})
     errors.add(needs_value & np.isnan(value) & _missing(col["value"]), "value",
                "required for this event type")
-    is_log = event_type.map(lambda t: settings.weights.get(t) == "log_value").to_numpy()
+    is_log = _lookup(event_type, {t: w == "log_value" for t, w in settings.weights.items()})
     errors.add(is_log & (value < 0), "value", "must be >= 0 for this event type")
 
     now_us = int((time.time() if now is None else now) * 1_000_000)

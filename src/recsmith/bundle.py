@@ -1,0 +1,207 @@
+"""ModelBundle: a trained model with everything needed to serve it, saved as one directory.
+
+The model sees dense indices only; the bundle owns the id maps, the items each user already had
+(excluded from their lists), and the popularity fallback that answers users the model does not know
+and fills lists the model cannot complete. Serving holds one immutable bundle and swaps it whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from recsmith import __version__
+from recsmith.features.interactions import Interactions
+from recsmith.ids import IdMap
+from recsmith.models.base import Recommender, sparse_from_arrays, sparse_to_arrays
+from recsmith.models.popularity import Popular
+from recsmith.models.registry import model_class
+from recsmith.models.topk import TopK
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecommendations:
+    """Lists for a batch of users in external ids. ``fallback[i]``: row i came from popularity."""
+
+    user_ids: np.ndarray  # object [n]
+    item_ids: list[np.ndarray]  # per user, object arrays (length <= k)
+    scores: list[np.ndarray]  # per user, float32
+    fallback: np.ndarray  # bool [n]
+
+
+class ModelBundle:
+    """See module docstring. Build with ``train`` or ``load``; never mutated afterwards."""
+
+    def __init__(
+        self,
+        model: Recommender,
+        users: IdMap,
+        items: IdMap,
+        seen: sparse.csr_array,
+        popular: Popular,
+        manifest: dict[str, Any],
+    ) -> None:
+        self.model = model
+        self.users = users
+        self.items = items
+        self.seen = seen
+        self.popular = popular
+        self.manifest = manifest
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @classmethod
+    def train(
+        cls, data: Interactions, model: Recommender, *, progress: bool = False, **info: Any
+    ) -> ModelBundle:
+        """Fit ``model`` (and the popularity fallback) on ``data``."""
+        started = datetime.now(UTC)
+        if progress and "progress" in model.fit.__code__.co_varnames:
+            model.fit(data, progress=True)  # type: ignore[call-arg]
+        else:
+            model.fit(data)
+        popular = Popular().fit(data)
+        fingerprint = data.fingerprint()
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "recsmith_version": __version__,
+            "version": f"{model.name}-{started:%Y%m%d%H%M%S}-{fingerprint[:6]}",
+            "model": model.name,
+            "config": model.get_params(),
+            "created_at": started.isoformat(),
+            "fit_seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
+            "data_fingerprint": fingerprint,
+            "n_users": data.n_users,
+            "n_items": data.n_items,
+            "n_interactions": int(data.matrix.nnz),
+            **info,
+        }
+        return cls(model, data.users, data.items, data.matrix.tocsr(), popular, manifest)
+
+    # ---- recommending -----------------------------------------------------------------------
+
+    def _extra_matrix(self, rows: int, extra: Sequence[Collection[str]] | None) -> sparse.csr_array:
+        """Items seen after training (e.g. ingested over HTTP), as a CSR aligned with the batch."""
+        if extra is None:
+            return sparse.csr_array((rows, len(self.items)), dtype=np.float32)
+        lengths = np.fromiter((len(x) for x in extra), dtype=np.int64, count=rows)
+        flat = np.fromiter((i for x in extra for i in x), dtype=object, count=int(lengths.sum()))
+        cols = self.items.to_index(flat) if len(flat) else np.zeros(0, np.int32)
+        r = np.repeat(np.arange(rows), lengths)
+        ok = cols >= 0
+        return sparse.csr_array((np.ones(ok.sum(), np.float32), (r[ok], cols[ok])),
+                                shape=(rows, len(self.items)))
+
+    def recommend(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        *,
+        extra_seen: Sequence[Collection[str]] | None = None,
+    ) -> BatchRecommendations:
+        """Top ``k`` for each user id: known users from the model, unknown ones from popularity.
+
+        Items a user had in training, or lists in ``extra_seen`` (aligned with ``user_ids``), are never
+        returned. Lists the model cannot fill to ``k`` are completed with popular items.
+        """
+        user_ids = np.asarray(user_ids, dtype=object)
+        n = len(user_ids)
+        idx = self.users.to_index(user_ids)
+        known = idx >= 0
+        exclude = self._extra_matrix(n, extra_seen)
+        seen_rows = sparse.csr_array((n, len(self.items)), dtype=np.float32)
+        if known.any():
+            picker = sparse.csr_array(
+                (np.ones(known.sum(), np.float32), (np.flatnonzero(known), idx[known])),
+                shape=(n, len(self.users)),
+            )
+            seen_rows = (picker @ self.seen).tocsr()
+        exclude = (exclude + seen_rows).tocsr()
+
+        ids = np.full((n, k), -1, dtype=np.int32)
+        scores = np.full((n, k), -np.inf, dtype=np.float32)
+        if known.any():
+            top = self.model.recommend(idx[known], k, exclude=exclude[np.flatnonzero(known)])
+            ids[known], scores[known] = top.ids, top.scores
+        missing = (ids < 0).any(axis=1)
+        if missing.any():
+            self._fill_from_popular(ids, scores, exclude, np.flatnonzero(missing), k)
+        return BatchRecommendations(
+            user_ids,
+            [self.items.to_external(row[row >= 0]) for row in ids],
+            [s[r >= 0] for s, r in zip(scores, ids, strict=True)],
+            ~known,
+        )
+
+    def _fill_from_popular(self, ids: np.ndarray, scores: np.ndarray, exclude: sparse.csr_array,
+                           rows: np.ndarray, k: int) -> None:
+        """Complete rows that have -1 slots with the most popular items not seen and not listed."""
+        block = exclude[rows].tolil()
+        listed = ids[rows]
+        r, c = np.nonzero(listed >= 0)
+        block[r, listed[r, c]] = 1
+        pop = self.popular.recommend(np.zeros(len(rows), np.int64), k, exclude=block.tocsr())
+        for j, row in enumerate(rows):  # a row-wise splice of two short arrays, length k each
+            have = ids[row][ids[row] >= 0]
+            take = pop.ids[j][pop.ids[j] >= 0][: k - len(have)]
+            end = len(have) + len(take)
+            ids[row, len(have) : end] = take
+            if len(have):  # keep scores decreasing down the list: fills rank below model items
+                last = scores[row, len(have) - 1]
+                scores[row, len(have) : end] = last - np.abs(last) * 1e-3 - np.arange(1, len(take) + 1)
+            else:
+                scores[row, :end] = pop.scores[j][: len(take)]
+
+    def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Items most similar to ``item_id`` (external ids, scores); KeyError if unknown."""
+        idx = self.items.to_index([item_id])
+        if idx[0] < 0:
+            raise KeyError(item_id)
+        top = self.model.similar_items(idx, k)
+        return self._external(top, 0)
+
+    def popular_items(self, k: int, *, exclude: Collection[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+        top = self.popular.recommend(np.zeros(1, np.int64), k, exclude=self._extra_matrix(1, [exclude]))
+        return self._external(top, 0)
+
+    def _external(self, top: TopK, row: int) -> tuple[np.ndarray, np.ndarray]:
+        valid = top.ids[row] >= 0
+        return self.items.to_external(top.ids[row][valid]), top.scores[row][valid]
+
+    # ---- persistence ------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """``manifest.json``, ``ids.npz``, ``seen.npz``, and ``model/`` + ``fallback/`` (no pickle)."""
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save(path / "model")
+        self.popular.save(path / "fallback")
+        np.savez(path / "ids.npz", users=self.users.to_array(), items=self.items.to_array())
+        np.savez(path / "seen.npz", **sparse_to_arrays("seen_", self.seen))
+        (path / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> ModelBundle:
+        manifest_path = path / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"not a model directory (no manifest.json): {path}")
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported model format {manifest.get('format_version')}")
+        model = model_class(manifest["model"]).load(path / "model")
+        popular = Popular.load(path / "fallback")
+        with np.load(path / "ids.npz", allow_pickle=False) as ids:
+            users, items = IdMap(ids["users"].astype(object)), IdMap(ids["items"].astype(object))
+        with np.load(path / "seen.npz", allow_pickle=False) as arrays:
+            seen = sparse_from_arrays("seen_", {key: arrays[key] for key in arrays.files})
+        return cls(model, users, items, seen, popular, manifest)

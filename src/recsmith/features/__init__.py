@@ -1,0 +1,1 @@
+"""Features: events turned into the matrices and signals models learn from."""

@@ -1,0 +1,112 @@
+"""Interactions: stored events → a weighted, time-decayed user×item matrix with its id maps.
+
+This is the one place where external ids become dense indices (through ``IdMap``); models downstream
+see only integers. The per-event arrays are kept too, because trending scores and time-aware
+features need individual timestamps, not just the aggregated matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from recsmith.config import Weight
+from recsmith.ids import IdMap
+
+MICROS_PER_DAY = 86_400 * 1_000_000
+#: Prefix of the actor key of an anonymous visitor (no user_id, only a session_id).
+SESSION_PREFIX = "session:"
+
+
+def actor_keys(events: pd.DataFrame) -> np.ndarray:
+    """Who did each event: the user_id, or ``session:<session_id>`` for an anonymous visitor."""
+    users = events["user_id"].to_numpy(dtype=object)
+    anonymous = pd.isna(users)
+    if not anonymous.any():
+        return users
+    sessions = SESSION_PREFIX + events["session_id"].astype(str).to_numpy(dtype=object)
+    return np.where(anonymous, sessions, users)
+
+
+def event_weights(events: pd.DataFrame, weights: Mapping[str, Weight]) -> np.ndarray:
+    """Each event's weight by its type: a constant, its value, or log(1 + value)."""
+    types = events["event_type"]
+    value = events["value"].to_numpy(dtype=np.float64)
+    constant = types.map({t: float(w) for t, w in weights.items() if not isinstance(w, str)})
+    out = np.array(constant.to_numpy(dtype=np.float64, na_value=np.nan))
+    uses_value = types.map(lambda t: weights.get(t) == "value").to_numpy(dtype=bool)
+    uses_log = types.map(lambda t: weights.get(t) == "log_value").to_numpy(dtype=bool)
+    out[uses_value] = value[uses_value]
+    out[uses_log] = np.log1p(value[uses_log])
+    if np.isnan(out).any():
+        unknown = sorted(set(types[np.isnan(out)].astype(str)))
+        raise ValueError(f"event_type: no weight configured for {unknown} (events.weights)")
+    return out
+
+
+def decay_factors(ts: np.ndarray, reference_ts: int, half_life_days: float | None) -> np.ndarray:
+    """Exponential time decay: an event one half-life older than the reference counts half."""
+    if half_life_days is None:
+        return np.ones(len(ts), dtype=np.float64)
+    age_days = (reference_ts - ts.astype(np.float64)) / MICROS_PER_DAY
+    return np.power(0.5, np.maximum(age_days, 0.0) / half_life_days)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Interactions:
+    """A user×item matrix of summed (decayed) weights, its id maps, and the per-event arrays."""
+
+    matrix: sparse.csr_array  # float32 [n_users, n_items]; only positive entries
+    users: IdMap
+    items: IdMap
+    event_users: np.ndarray  # int32 per event
+    event_items: np.ndarray  # int32 per event
+    event_ts: np.ndarray  # int64 Unix microseconds per event
+    event_weights: np.ndarray  # float32 per event, before decay
+    reference_ts: int  # "now" for decay: the newest event unless given
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @classmethod
+    def from_events(
+        cls,
+        events: pd.DataFrame,
+        weights: Mapping[str, Weight],
+        *,
+        half_life_days: float | None = None,
+        reference_ts: int | None = None,
+    ) -> Interactions:
+        """Build from a canonical event frame (see ``events.schema.EVENT_COLUMNS``)."""
+        if events.empty:
+            raise ValueError("events: no events to learn from")
+        users, u = IdMap.from_values(actor_keys(events))
+        items, i = IdMap.from_values(events["item_id"].to_numpy(dtype=object))
+        ts = events["ts"].to_numpy(dtype=np.int64)
+        ref = int(ts.max()) if reference_ts is None else int(reference_ts)
+        w = event_weights(events, weights)
+        decayed = (w * decay_factors(ts, ref, half_life_days)).astype(np.float32)
+        matrix = sparse.csr_array((decayed, (u, i)), shape=(len(users), len(items)), dtype=np.float32)
+        matrix.sum_duplicates()
+        matrix.data[matrix.data < 0] = 0  # net-negative feedback is "no positive signal"
+        matrix.eliminate_zeros()
+        return cls(matrix, users, items, u, i, ts, w.astype(np.float32), ref)
+
+    def fingerprint(self) -> str:
+        """A short hash of the matrix and ids: which data a model was trained on."""
+        h = hashlib.blake2b(digest_size=8)
+        for arr in (self.matrix.indptr, self.matrix.indices, self.matrix.data):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update("\x1f".join(self.users.external_ids[:1000]).encode())
+        h.update("\x1f".join(self.items.external_ids[:1000]).encode())
+        return h.hexdigest()

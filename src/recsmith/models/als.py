@@ -1,0 +1,70 @@
+"""Implicit-feedback ALS (Hu, Koren & Volinsky 2008), trained by the ``implicit`` library.
+
+We add no training code of our own: confidence is 1 + alpha·weight as in implicit, and BLAS is held
+to one thread during ``fit`` (implicit is fastest that way and warns otherwise) without changing the
+caller's global thread settings.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+from pydantic import Field
+from scipy import sparse
+from threadpoolctl import threadpool_limits
+
+from recsmith.features.interactions import Interactions
+from recsmith.models.base import ModelConfig, Recommender
+
+
+class ALSConfig(ModelConfig):
+    factors: int = Field(64, ge=1)
+    regularization: float = Field(0.05, ge=0)
+    alpha: float = Field(2.0, gt=0)
+    iterations: int = Field(15, ge=1)
+    random_state: int | None = 42
+    num_threads: int = Field(0, ge=0, description="0 = all cores")
+
+
+class ImplicitALS(Recommender):
+    """Score(u, i) = p_u · q_i from implicit's conjugate-gradient ALS."""
+
+    name = "ials"
+    Config = ALSConfig
+    config: ALSConfig
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
+
+    def fit(self, data: Interactions, *, progress: bool = False) -> Self:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        cfg = self.config
+        with threadpool_limits(limits=1, user_api="blas"):  # implicit checks BLAS in __init__
+            model = AlternatingLeastSquares(
+                factors=cfg.factors,
+                regularization=cfg.regularization,
+                alpha=cfg.alpha,
+                iterations=cfg.iterations,
+                random_state=cfg.random_state,
+                num_threads=cfg.num_threads,
+            )
+            model.fit(sparse.csr_matrix(data.matrix), show_progress=progress)
+        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        return self
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_factors_.shape[0])
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors_[users] @ self.item_factors_.T
+
+    def _item_scores(self, items: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(self.item_factors_, axis=1) + 1e-12
+        unit = self.item_factors_ / norms[:, None]
+        return unit[items] @ unit.T
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}

@@ -1,0 +1,171 @@
+"""The Recommender interface: sklearn habits, numpy in and out, persistence without pickle.
+
+A model's ``Config`` (pydantic) is the single source of its parameters. ``__init__`` does no work,
+``fit`` learns arrays whose names end in ``_``, and ``recommend`` answers many users in one vectorised
+call, with seen-item exclusion and candidate restriction applied before the top-k, not after.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from scipy import sparse
+
+from recsmith.errors import NotFittedError
+from recsmith.features.interactions import Interactions
+from recsmith.models.topk import TopK, top_k
+
+#: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
+_CELLS_PER_CHUNK = 20_000_000
+
+
+class ModelConfig(BaseModel):
+    """Base of every model config: strict, immutable, and round-trips through JSON."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Recommender(ABC):
+    """Base class of all models; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[ModelConfig]]
+
+    def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
+        if config is not None and params:
+            raise TypeError("give either a config or keyword parameters, not both")
+        self.config = config if config is not None else self.Config(**params)
+
+    def get_params(self) -> dict[str, Any]:
+        return self.config.model_dump()
+
+    # ---- to implement -----------------------------------------------------------------------
+
+    @abstractmethod
+    def fit(self, data: Interactions) -> Self:
+        """Learn from interactions; returns self."""
+
+    @abstractmethod
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Dense float32 scores [len(users), n_items] for valid internal user indices."""
+
+    @abstractmethod
+    def _item_scores(self, items: np.ndarray) -> np.ndarray:
+        """Dense float32 item-to-item scores [len(items), n_items]; the item itself is masked later."""
+
+    @abstractmethod
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """Learned arrays to persist (names end with ``_``)."""
+
+    @property
+    @abstractmethod
+    def n_items(self) -> int: ...
+
+    # ---- shared behaviour ---------------------------------------------------------------------
+
+    def check_is_fitted(self) -> None:
+        if not all(hasattr(self, n) for n in self._fitted_names()):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
+
+    def _fitted_names(self) -> tuple[str, ...]:
+        return tuple(n for n in type(self).__annotations__ if n.endswith("_"))
+
+    def recommend(
+        self,
+        users: np.ndarray,
+        k: int,
+        *,
+        exclude: sparse.csr_array | None = None,
+        candidates: np.ndarray | None = None,
+    ) -> TopK:
+        """Top ``k`` items for each user index.
+
+        ``exclude`` rows align with ``users`` (row i ↔ users[i]); its nonzero items are never returned.
+        ``candidates`` (item indices) restricts every list to that set.
+        """
+        self.check_is_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        if exclude is not None and exclude.shape[0] != len(users):
+            raise ValueError(f"exclude has {exclude.shape[0]} rows for {len(users)} users")
+        allowed = None
+        if candidates is not None:
+            allowed = np.zeros(self.n_items, dtype=bool)
+            allowed[np.asarray(candidates, dtype=np.int64)] = True
+        chunk = max(1, _CELLS_PER_CHUNK // max(self.n_items, 1))
+        parts = []
+        for start in range(0, len(users), chunk):
+            scores = self._score(users[start : start + chunk])
+            if allowed is not None:
+                scores[:, ~allowed] = -np.inf
+            if exclude is not None:
+                block = exclude[start : start + chunk]
+                rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+                scores[rows, block.indices] = -np.inf
+            parts.append(top_k(scores, k))
+        if not parts:
+            return top_k(np.zeros((0, self.n_items), np.float32), k)
+        return TopK(np.vstack([p.ids for p in parts]), np.vstack([p.scores for p in parts]))
+
+    def similar_items(self, items: np.ndarray, k: int) -> TopK:
+        """Top ``k`` items most similar to each item index (never the item itself)."""
+        self.check_is_fitted()
+        items = np.asarray(items, dtype=np.int64)
+        chunk = max(1, _CELLS_PER_CHUNK // max(self.n_items, 1))
+        parts = []
+        for start in range(0, len(items), chunk):
+            block = items[start : start + chunk]
+            scores = self._item_scores(block)
+            scores[np.arange(len(block)), block] = -np.inf
+            parts.append(top_k(scores, k))
+        if not parts:
+            return top_k(np.zeros((0, self.n_items), np.float32), k)
+        return TopK(np.vstack([p.ids for p in parts]), np.vstack([p.scores for p in parts]))
+
+    # ---- persistence ------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write ``model.json`` (name + config) and ``model.npz`` (arrays; no pickle)."""
+        self.check_is_fitted()
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "model.json").write_text(
+            json.dumps({"name": self.name, "config": self.get_params()}, indent=2) + "\n"
+        )
+        np.savez(path / "model.npz", **self._arrays())
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        meta = json.loads((path / "model.json").read_text())
+        if meta["name"] != cls.name:
+            raise ValueError(f"{path} holds a {meta['name']!r} model, not {cls.name!r}")
+        model = cls(cls.Config(**meta["config"]))
+        with np.load(path / "model.npz", allow_pickle=False) as arrays:
+            model._restore({key: arrays[key] for key in arrays.files})
+        return model
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set learned arrays back; models holding sparse matrices override this."""
+        for key, value in arrays.items():
+            setattr(self, key, value)
+
+
+def sparse_to_arrays(prefix: str, matrix: sparse.csr_array) -> dict[str, np.ndarray]:
+    """A CSR matrix as plain arrays for ``np.savez``."""
+    return {
+        f"{prefix}data": matrix.data,
+        f"{prefix}indices": matrix.indices,
+        f"{prefix}indptr": matrix.indptr,
+        f"{prefix}shape": np.asarray(matrix.shape, dtype=np.int64),
+    }
+
+
+def sparse_from_arrays(prefix: str, arrays: dict[str, np.ndarray]) -> sparse.csr_array:
+    shape = tuple(int(x) for x in arrays.pop(f"{prefix}shape"))
+    return sparse.csr_array(
+        (arrays.pop(f"{prefix}data"), arrays.pop(f"{prefix}indices"), arrays.pop(f"{prefix}indptr")),
+        shape=shape,
+    )

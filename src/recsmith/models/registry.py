@@ -1,0 +1,48 @@
+"""Models by short name: what the CLI and config files use (``--model ials --param factors=128``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import pydantic
+
+from recsmith.errors import UnknownModelError, ValidationError
+from recsmith.models.als import ImplicitALS
+from recsmith.models.base import Recommender
+from recsmith.models.itemknn import ItemKNN
+from recsmith.models.popularity import Popular, Trending
+
+MODELS: Mapping[str, type[Recommender]] = MappingProxyType(
+    {cls.name: cls for cls in (Popular, Trending, ItemKNN, ImplicitALS)}
+)
+
+
+def model_class(name: str) -> type[Recommender]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModelError(f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})") from None
+
+
+def create(name: str, **params: Any) -> Recommender:
+    """A new, unfitted model; string parameter values are converted by the model's config."""
+    cls = model_class(name)
+    try:
+        return cls(cls.Config.model_validate(params, strict=False))
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "param"
+        raise ValidationError(f"param {field}", f"{err['msg']} (model {name})") from None
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``["factors=64", "alpha=2"]`` → dict; values stay strings for the config to convert."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError("param", f"expected key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
