@@ -100,35 +100,34 @@ class ModelBundle:
         cols = self.items.to_index(flat) if len(flat) else np.zeros(0, np.int32)
         r = np.repeat(np.arange(rows), lengths)
         ok = cols >= 0
-        return sparse.csr_array((np.ones(ok.sum(), np.float32), (r[ok], cols[ok])),
-                                shape=(rows, len(self.items)))
+        return sparse.csr_array(
+            (np.ones(ok.sum(), np.float32), (r[ok], cols[ok])), shape=(rows, len(self.items))
+        )
 
-    def recommend(
+    def top_k(
         self,
         user_ids: Sequence[str] | np.ndarray,
         k: int,
         *,
         extra_seen: Sequence[Collection[str]] | None = None,
-    ) -> BatchRecommendations:
-        """Top ``k`` for each user id: known users from the model, unknown ones from popularity.
+    ) -> tuple[TopK, np.ndarray]:
+        """Top ``k`` internal item indices per user id, and which users the model knew.
 
-        Items a user had in training, or lists in ``extra_seen`` (aligned with ``user_ids``), are never
-        returned. Lists the model cannot fill to ``k`` are completed with popular items.
+        Known users are answered by the model, unknown ones by popularity. Items a user had in
+        training, or lists in ``extra_seen`` (aligned with ``user_ids``), are never returned. Lists
+        the model cannot fill to ``k`` are completed with popular items.
         """
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)
         idx = self.users.to_index(user_ids)
         known = idx >= 0
         exclude = self._extra_matrix(n, extra_seen)
-        seen_rows = sparse.csr_array((n, len(self.items)), dtype=np.float32)
         if known.any():
             picker = sparse.csr_array(
                 (np.ones(known.sum(), np.float32), (np.flatnonzero(known), idx[known])),
                 shape=(n, len(self.users)),
             )
-            seen_rows = (picker @ self.seen).tocsr()
-        exclude = (exclude + seen_rows).tocsr()
-
+            exclude = (exclude + picker @ self.seen).tocsr()
         ids = np.full((n, k), -1, dtype=np.int32)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if known.any():
@@ -137,15 +136,33 @@ class ModelBundle:
         missing = (ids < 0).any(axis=1)
         if missing.any():
             self._fill_from_popular(ids, scores, exclude, np.flatnonzero(missing), k)
+        return TopK(ids, scores), known
+
+    def recommend(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        *,
+        extra_seen: Sequence[Collection[str]] | None = None,
+    ) -> BatchRecommendations:
+        """``top_k`` in external ids: what the CLI and the HTTP API return."""
+        user_ids = np.asarray(user_ids, dtype=object)
+        top, known = self.top_k(user_ids, k, extra_seen=extra_seen)
         return BatchRecommendations(
             user_ids,
-            [self.items.to_external(row[row >= 0]) for row in ids],
-            [s[r >= 0] for s, r in zip(scores, ids, strict=True)],
+            [self.items.to_external(row[row >= 0]) for row in top.ids],
+            [s[r >= 0] for s, r in zip(top.scores, top.ids, strict=True)],
             ~known,
         )
 
-    def _fill_from_popular(self, ids: np.ndarray, scores: np.ndarray, exclude: sparse.csr_array,
-                           rows: np.ndarray, k: int) -> None:
+    def _fill_from_popular(
+        self,
+        ids: np.ndarray,
+        scores: np.ndarray,
+        exclude: sparse.csr_array,
+        rows: np.ndarray,
+        k: int,
+    ) -> None:
         """Complete rows that have -1 slots with the most popular items not seen and not listed."""
         block = exclude[rows].tolil()
         listed = ids[rows]
@@ -159,7 +176,9 @@ class ModelBundle:
             ids[row, len(have) : end] = take
             if len(have):  # keep scores decreasing down the list: fills rank below model items
                 last = scores[row, len(have) - 1]
-                scores[row, len(have) : end] = last - np.abs(last) * 1e-3 - np.arange(1, len(take) + 1)
+                scores[row, len(have) : end] = (
+                    last - np.abs(last) * 1e-3 - np.arange(1, len(take) + 1)
+                )
             else:
                 scores[row, :end] = pop.scores[j][: len(take)]
 
@@ -171,8 +190,12 @@ class ModelBundle:
         top = self.model.similar_items(idx, k)
         return self._external(top, 0)
 
-    def popular_items(self, k: int, *, exclude: Collection[str] = ()) -> tuple[np.ndarray, np.ndarray]:
-        top = self.popular.recommend(np.zeros(1, np.int64), k, exclude=self._extra_matrix(1, [exclude]))
+    def popular_items(
+        self, k: int, *, exclude: Collection[str] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
+        top = self.popular.recommend(
+            np.zeros(1, np.int64), k, exclude=self._extra_matrix(1, [exclude])
+        )
         return self._external(top, 0)
 
     def _external(self, top: TopK, row: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +205,8 @@ class ModelBundle:
     # ---- persistence ------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """``manifest.json``, ``ids.npz``, ``seen.npz``, and ``model/`` + ``fallback/`` (no pickle)."""
+        """``manifest.json``, ``ids.npz``, ``seen.npz``, and ``model/`` + ``fallback/`` (no
+        pickle)."""
         path.mkdir(parents=True, exist_ok=True)
         self.model.save(path / "model")
         self.popular.save(path / "fallback")

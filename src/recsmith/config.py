@@ -1,7 +1,8 @@
 """Settings: one typed object, read from ``recsmith.toml`` and ``RECSMITH_SECTION__KEY`` variables.
 
-Passed explicitly to whatever needs it (CLI callback, ``create_app(settings)``); nothing reads it globally.
-Precedence, strongest first: explicit arguments, environment variables, the TOML file, the defaults below.
+Passed explicitly to whatever needs it (CLI callback, ``create_app(settings)``); nothing reads it
+globally. Precedence, strongest first: explicit arguments, environment variables, the TOML file, the
+defaults below.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class ServingSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything configurable, by section (mirrors the TOML file and the modules)."""
 
-    model_config = SettingsConfigDict(env_prefix="RECSMITH_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="RECSMITH_", env_nested_delimiter="__", extra="forbid"
+    )
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     events: EventSettings = Field(default_factory=EventSettings)

@@ -1,4 +1,5 @@
-"""One exception hierarchy, so callers (CLI exit codes, HTTP status codes) can map errors by kind."""
+"""One exception hierarchy, so callers (CLI exit codes, HTTP status codes) can map errors by
+kind."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ class ValidationError(RecsmithError, ValueError):
 
 
 class NotFittedError(RecsmithError, ValueError, AttributeError):
-    """A model was asked to predict before `fit` (sklearn's convention: both ValueError and AttributeError)."""
+    """A model was asked to predict before `fit` (sklearn's convention: both ValueError and
+    AttributeError)."""
 
 
 class UnknownModelError(RecsmithError, KeyError):

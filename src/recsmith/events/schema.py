@@ -1,7 +1,7 @@
 """Boundary records: the canonical event columns, and Item/User models.
 
-Events are validated column-wise (see ``validate``) because they arrive by the million; items and users
-are fewer and nested (lists, maps), so pydantic models validate them one record at a time.
+Events are validated column-wise (see ``validate``) because they arrive by the million; items and
+users are fewer and nested (lists, maps), so pydantic models validate them one record at a time.
 """
 
 from __future__ import annotations
@@ -60,14 +60,19 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What happened to a batch: new events stored, refused records, and re-sent (duplicate) events."""
+    """What happened to a batch: new events stored, refused records, and re-sent (duplicate)
+    events."""
 
     accepted: int
     duplicates: int
     rejected: tuple[Rejection, ...] = ()
 
     def as_counts(self) -> dict[str, int]:
-        return {"accepted": self.accepted, "rejected": len(self.rejected), "duplicates": self.duplicates}
+        return {
+            "accepted": self.accepted,
+            "rejected": len(self.rejected),
+            "duplicates": self.duplicates,
+        }
 
 
 def _check_id(value: str) -> str:

@@ -1,7 +1,8 @@
 """Validation at the door: every bad record gets its own errors, and nothing valid is lost with it.
 
-Events are checked column by column on a DataFrame (vectorised masks), which keeps a million-row import
-fast; the result is a canonical frame (``schema.EVENT_COLUMNS``) plus one ``Rejection`` per bad record.
+Events are checked column by column on a DataFrame (vectorised masks), which keeps a million-row
+import fast; the result is a canonical frame (``schema.EVENT_COLUMNS``) plus one ``Rejection`` per
+bad record.
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ def _is_bool(col: pd.Series) -> np.ndarray:
 
 
 def _lookup(col: pd.Series, table: Mapping[str, bool]) -> np.ndarray:
-    """Vectorised per-row flag from a small table keyed by the column's value (False if absent)."""
-    return col.astype(object).map(table).fillna(False).to_numpy(dtype=bool)
+    """Vectorised per-row flag from a small table keyed by the column's value (False if absent).
+
+    Non-strings are blanked first: a list or dict would make the hash lookup raise ``TypeError``.
+    """
+    keys = col.astype(object).where(_is_str(col), None)
+    return keys.map(table).fillna(False).to_numpy(dtype=bool)
 
 
 class _Errors:
@@ -99,7 +104,9 @@ def _payload(row: pd.Series) -> dict[str, Any]:
     return out
 
 
-def _check_strings(col: pd.Series, field: str, errors: _Errors, max_len: int, required: bool) -> None:
+def _check_strings(
+    col: pd.Series, field: str, errors: _Errors, max_len: int, required: bool
+) -> None:
     missing = col.isna().to_numpy()
     if required:
         errors.add(missing, field, "required")
@@ -108,10 +115,16 @@ def _check_strings(col: pd.Series, field: str, errors: _Errors, max_len: int, re
     errors.add(present & ~is_str, field, "must be a string (quote numeric ids)")
     text = col.where(is_str & present, "x").astype(str)
     errors.add(present & is_str & text.str.strip().eq("").to_numpy(), field, "must not be empty")
-    errors.add(present & is_str & (text.str.len() > max_len).to_numpy(), field,
-               f"longer than {max_len} characters")
-    errors.add(present & is_str & text.str.contains(r"[\x00-\x1f]", regex=True).to_numpy(), field,
-               "contains control characters")
+    errors.add(
+        present & is_str & (text.str.len() > max_len).to_numpy(),
+        field,
+        f"longer than {max_len} characters",
+    )
+    errors.add(
+        present & is_str & text.str.contains(r"[\x00-\x1f]", regex=True).to_numpy(),
+        field,
+        "contains control characters",
+    )
 
 
 def _parse_value(col: pd.Series, errors: _Errors) -> np.ndarray:
@@ -119,14 +132,18 @@ def _parse_value(col: pd.Series, errors: _Errors) -> np.ndarray:
     blank = is_str & col.where(is_str, "x").astype(str).str.strip().eq("").to_numpy()
     missing = col.isna().to_numpy() | blank
     is_bool = _is_bool(col)
-    numbers = pd.to_numeric(col.where(~is_bool), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    numbers = pd.to_numeric(col.where(~is_bool), errors="coerce").to_numpy(
+        dtype=np.float64, copy=True
+    )
     errors.add(~missing & (is_bool | np.isnan(numbers)), "value", "must be a number")
     errors.add(~missing & np.isinf(numbers), "value", "must be finite")
     numbers[missing] = np.nan
     return numbers
 
 
-def _parse_timestamp(col: pd.Series, errors: _Errors, now_us: int, max_future_s: float) -> np.ndarray:
+def _parse_timestamp(
+    col: pd.Series, errors: _Errors, now_us: int, max_future_s: float
+) -> np.ndarray:
     missing = _missing(col)
     errors.add(missing, "timestamp", "required")
     is_bool = _is_bool(col)
@@ -134,22 +151,30 @@ def _parse_timestamp(col: pd.Series, errors: _Errors, now_us: int, max_future_s:
     ts_us = np.zeros(len(col), dtype=np.int64)
     finite = np.isfinite(numeric)
     seconds = np.where(np.abs(numeric) > _MS_THRESHOLD, numeric / 1000.0, numeric)
-    ts_us[finite] = np.round(seconds[finite] * 1_000_000).astype(np.int64)
+    ts_us[finite] = np.round(np.clip(seconds[finite] * 1_000_000, -9e18, 9e18)).astype(np.int64)
     text_rows = ~missing & ~finite & ~is_bool & ~np.isinf(numeric)
+    unparsed = np.zeros(len(col), dtype=bool)
     if text_rows.any():
-        parsed = pd.to_datetime(col[text_rows].astype(str), utc=True, errors="coerce", format="ISO8601")
+        parsed = pd.to_datetime(
+            col[text_rows].astype(str), utc=True, errors="coerce", format="ISO8601"
+        )
         ok = parsed.notna().to_numpy()
         idx = np.flatnonzero(text_rows)
         ts_us[idx[ok]] = parsed[ok].to_numpy(dtype="datetime64[us]").astype(np.int64)
-        bad = np.zeros(len(col), dtype=bool)
-        bad[idx[~ok]] = True
-        errors.add(bad, "timestamp", "not a date-time (ISO 8601) or Unix time")
-    errors.add(~missing & (is_bool | np.isinf(numeric)), "timestamp",
-               "not a date-time (ISO 8601) or Unix time")
-    valid = ~missing & ~is_bool & ~np.isinf(numeric)
+        unparsed[idx[~ok]] = True
+        errors.add(unparsed, "timestamp", "not a date-time (ISO 8601) or Unix time")
+    errors.add(
+        ~missing & (is_bool | np.isinf(numeric)),
+        "timestamp",
+        "not a date-time (ISO 8601) or Unix time",
+    )
+    valid = ~missing & ~is_bool & ~np.isinf(numeric) & ~unparsed
     errors.add(valid & (ts_us < _MIN_TS_US), "timestamp", "before 1995-01-01")
-    errors.add(valid & (ts_us > now_us + int(max_future_s * 1_000_000)), "timestamp",
-               f"more than {max_future_s / 86400:g} day(s) in the future")
+    errors.add(
+        valid & (ts_us > now_us + int(max_future_s * 1_000_000)),
+        "timestamp",
+        f"more than {max_future_s / 86400:g} day(s) in the future",
+    )
     return ts_us
 
 
@@ -170,8 +195,11 @@ def _parse_context(col: pd.Series, errors: _Errors, max_bytes: int) -> np.ndarra
         if not all(v is None or isinstance(v, str | int | float | bool) for v in obj.values()):
             reasons[row] = "values must be strings, numbers, booleans or null"
             continue
-        text = json.dumps(obj, separators=(",", ":"), sort_keys=True, allow_nan=False) if all(
-            not isinstance(v, float) or math.isfinite(v) for v in obj.values()) else None
+        text = (
+            json.dumps(obj, separators=(",", ":"), sort_keys=True, allow_nan=False)
+            if all(not isinstance(v, float) or math.isfinite(v) for v in obj.values())
+            else None
+        )
         if text is None:
             reasons[row] = "values must be finite"
         elif len(text.encode()) > max_bytes:
@@ -194,16 +222,23 @@ def content_event_ids(frame: pd.DataFrame) -> np.ndarray:
         frame["ts"].to_numpy(),
         strict=True,
     )
+    sep = "\x1f"  # a control character: validated ids can never contain it
     return np.array(
         [
             hashlib.blake2b(
-                f"{u}\x1f{s}\x1f{i}\x1f{t}\x1f{'' if math.isnan(v) else repr(float(v))}\x1f{ts}".encode(),
+                sep.join((u, s, i, t, "" if math.isnan(v) else repr(float(v)), str(ts))).encode(),
                 digest_size=16,
             ).hexdigest()
             for u, s, i, t, v, ts in parts
         ],
         dtype=object,
     )
+
+
+def _records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per record, even for ``{}`` (``from_records`` alone makes zero rows of ``[{}]``)."""
+    rows = list(records)
+    return pd.DataFrame.from_records(rows, index=pd.RangeIndex(len(rows)))
 
 
 def validate_events(
@@ -217,12 +252,14 @@ def validate_events(
 
     ``offset`` is added to rejection indices, so chunked imports report positions in the whole file.
     """
-    raw = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(list(records))
+    raw = records if isinstance(records, pd.DataFrame) else _records_frame(records)
     raw = raw.reset_index(drop=True)
     n = len(raw)
     errors = _Errors(n)
-    col = {name: raw[name] if name in raw else pd.Series([None] * n, dtype=object)
-           for name in EVENT_INPUT_FIELDS}
+    col = {
+        name: raw[name] if name in raw else pd.Series([None] * n, dtype=object)
+        for name in EVENT_INPUT_FIELDS
+    }
     for name in raw.columns:
         if name not in EVENT_INPUT_FIELDS:
             errors.add(raw[name].notna().to_numpy(), str(name), "unknown field")
@@ -236,13 +273,17 @@ def validate_events(
     _check_strings(event_type, "event_type", errors, settings.max_id_length, required=True)
     known = event_type.isin(list(settings.weights)).to_numpy()
     known_list = ", ".join(sorted(settings.weights))
-    errors.add(~_missing(event_type) & ~known, "event_type",
-               f"unknown event type (known: {known_list})")
+    errors.add(
+        ~_missing(event_type) & ~known, "event_type", f"unknown event type (known: {known_list})"
+    )
 
     value = _parse_value(col["value"], errors)
     needs_value = _lookup(event_type, {t: isinstance(w, str) for t, w in settings.weights.items()})
-    errors.add(needs_value & np.isnan(value) & _missing(col["value"]), "value",
-               "required for this event type")
+    errors.add(
+        needs_value & np.isnan(value) & _missing(col["value"]),
+        "value",
+        "required for this event type",
+    )
     is_log = _lookup(event_type, {t: w == "log_value" for t, w in settings.weights.items()})
     errors.add(is_log & (value < 0), "value", "must be >= 0 for this event type")
 
@@ -276,12 +317,16 @@ def validate_events(
     return frame, errors.rejections(raw, offset)
 
 
-def validate_items(records: Iterable[Mapping[str, Any]], *, offset: int = 0) -> tuple[list[Item], list[Rejection]]:
+def validate_items(
+    records: Iterable[Mapping[str, Any]], *, offset: int = 0
+) -> tuple[list[Item], list[Rejection]]:
     """Validate catalog records one by one with pydantic; bad ones become rejections."""
     return _validate_models(Item, records, offset)
 
 
-def validate_users(records: Iterable[Mapping[str, Any]], *, offset: int = 0) -> tuple[list[User], list[Rejection]]:
+def validate_users(
+    records: Iterable[Mapping[str, Any]], *, offset: int = 0
+) -> tuple[list[User], list[Rejection]]:
     """Validate user profiles one by one with pydantic; bad ones become rejections."""
     return _validate_models(User, records, offset)
 

@@ -29,8 +29,10 @@ def actor_keys(events: pd.DataFrame) -> np.ndarray:
     anonymous = pd.isna(users)
     if not anonymous.any():
         return users
-    sessions = SESSION_PREFIX + events["session_id"].astype(str).to_numpy(dtype=object)
-    return np.where(anonymous, sessions, users)
+    keys = users.copy()
+    sessions = events["session_id"].to_numpy(dtype=object)[anonymous]
+    keys[anonymous] = [f"{SESSION_PREFIX}{s}" for s in sessions]
+    return keys
 
 
 def event_weights(events: pd.DataFrame, weights: Mapping[str, Weight]) -> np.ndarray:
@@ -96,7 +98,9 @@ class Interactions:
         ref = int(ts.max()) if reference_ts is None else int(reference_ts)
         w = event_weights(events, weights)
         decayed = (w * decay_factors(ts, ref, half_life_days)).astype(np.float32)
-        matrix = sparse.csr_array((decayed, (u, i)), shape=(len(users), len(items)), dtype=np.float32)
+        matrix = sparse.csr_array(
+            (decayed, (u, i)), shape=(len(users), len(items)), dtype=np.float32
+        )
         matrix.sum_duplicates()
         matrix.data[matrix.data < 0] = 0  # net-negative feedback is "no positive signal"
         matrix.eliminate_zeros()

@@ -1,1 +1,2 @@
-"""Recommendation models behind one interface (``base.Recommender``), created by name (``registry``)."""
+"""Recommendation models behind one interface (``base.Recommender``), created by name
+(``registry``)."""

@@ -1,7 +1,8 @@
 """The Recommender interface: sklearn habits, numpy in and out, persistence without pickle.
 
 A model's ``Config`` (pydantic) is the single source of its parameters. ``__init__`` does no work,
-``fit`` learns arrays whose names end in ``_``, and ``recommend`` answers many users in one vectorised
+``fit`` learns arrays whose names end in ``_``, and ``recommend`` answers many users in one
+vectorised
 call, with seen-item exclusion and candidate restriction applied before the top-k, not after.
 """
 
@@ -56,7 +57,8 @@ class Recommender(ABC):
 
     @abstractmethod
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
-        """Dense float32 item-to-item scores [len(items), n_items]; the item itself is masked later."""
+        """Dense float32 item-to-item scores [len(items), n_items]; the item itself is masked
+        later."""
 
     @abstractmethod
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -73,7 +75,8 @@ class Recommender(ABC):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
 
     def _fitted_names(self) -> tuple[str, ...]:
-        return tuple(n for n in type(self).__annotations__ if n.endswith("_"))
+        names = {n for cls in type(self).__mro__ for n in getattr(cls, "__annotations__", {})}
+        return tuple(sorted(n for n in names if n.endswith("_") and not n.startswith("_")))
 
     def recommend(
         self,
@@ -85,7 +88,7 @@ class Recommender(ABC):
     ) -> TopK:
         """Top ``k`` items for each user index.
 
-        ``exclude`` rows align with ``users`` (row i ↔ users[i]); its nonzero items are never returned.
+        ``exclude`` rows align with ``users`` (row i ↔ users[i]); its nonzero items never appear.
         ``candidates`` (item indices) restricts every list to that set.
         """
         self.check_is_fitted()
@@ -166,6 +169,10 @@ def sparse_to_arrays(prefix: str, matrix: sparse.csr_array) -> dict[str, np.ndar
 def sparse_from_arrays(prefix: str, arrays: dict[str, np.ndarray]) -> sparse.csr_array:
     shape = tuple(int(x) for x in arrays.pop(f"{prefix}shape"))
     return sparse.csr_array(
-        (arrays.pop(f"{prefix}data"), arrays.pop(f"{prefix}indices"), arrays.pop(f"{prefix}indptr")),
+        (
+            arrays.pop(f"{prefix}data"),
+            arrays.pop(f"{prefix}indices"),
+            arrays.pop(f"{prefix}indptr"),
+        ),
         shape=shape,
     )

@@ -31,7 +31,9 @@ def keep_top_per_row(matrix: sparse.csr_array, k: int) -> sparse.csr_array:
     rank = np.arange(len(order)) - matrix.indptr[rows[order]]
     keep = order[rank < k]
     return sparse.csr_array(
-        (matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape, dtype=np.float32
+        (matrix.data[keep], (rows[keep], matrix.indices[keep])),
+        shape=matrix.shape,
+        dtype=np.float32,
     )
 
 
@@ -73,8 +75,10 @@ class ItemKNN(Recommender):
         return scores
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {**sparse_to_arrays("similarity_", self.similarity_),
-                **sparse_to_arrays("user_items_", self.user_items_)}
+        return {
+            **sparse_to_arrays("similarity_", self.similarity_),
+            **sparse_to_arrays("user_items_", self.user_items_),
+        }
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.similarity_ = sparse_from_arrays("similarity_", arrays)

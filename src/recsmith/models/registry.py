@@ -1,4 +1,5 @@
-"""Models by short name: what the CLI and config files use (``--model ials --param factors=128``)."""
+"""Models by short name: what the CLI and config files use (``--model ials --param
+factors=128``)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def model_class(name: str) -> type[Recommender]:
     try:
         return MODELS[name]
     except KeyError:
-        raise UnknownModelError(f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})") from None
+        raise UnknownModelError(
+            f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})"
+        ) from None
 
 
 def create(name: str, **params: Any) -> Recommender:

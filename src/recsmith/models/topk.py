@@ -16,7 +16,9 @@ class TopK:
 
     def __post_init__(self) -> None:
         if self.ids.shape != self.scores.shape or self.ids.ndim != 2:
-            raise ValueError(f"TopK ids {self.ids.shape} and scores {self.scores.shape} must be equal 2-D")
+            raise ValueError(
+                f"TopK ids {self.ids.shape} and scores {self.scores.shape} must be equal 2-D"
+            )
 
 
 def top_k(scores: np.ndarray, k: int) -> TopK:
@@ -27,9 +29,15 @@ def top_k(scores: np.ndarray, k: int) -> TopK:
     n_rows, n_cols = scores.shape
     k_eff = min(k, n_cols)
     if k_eff <= 0:
-        return TopK(np.full((n_rows, max(k, 0)), -1, np.int32), np.full((n_rows, max(k, 0)), -np.inf, np.float32))
-    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n_cols else \
-        np.tile(np.arange(n_cols), (n_rows, 1))
+        return TopK(
+            np.full((n_rows, max(k, 0)), -1, np.int32),
+            np.full((n_rows, max(k, 0)), -np.inf, np.float32),
+        )
+    part = (
+        np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+        if k_eff < n_cols
+        else np.tile(np.arange(n_cols), (n_rows, 1))
+    )
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     ids = np.take_along_axis(part, order, axis=1).astype(np.int32)

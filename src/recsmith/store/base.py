@@ -1,7 +1,8 @@
 """The EventStore interface that every backend implements and the contract suite checks.
 
-Events go in as a validated canonical frame (``events.schema.EVENT_COLUMNS``) and come out in columnar
-chunks; ids stay strings. ``append`` is idempotent on ``event_id`` and durable once it returns.
+Events go in as a validated canonical frame (``events.schema.EVENT_COLUMNS``) and come out in
+columnar chunks; ids stay strings. ``append`` is idempotent on ``event_id`` and durable once it
+returns.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class EventStore(Protocol):
     url: str
 
     def append(self, events: pd.DataFrame) -> AppendResult:
-        """Store validated events; an ``event_id`` already stored (or repeated) counts as a duplicate."""
+        """Store validated events; an ``event_id`` already stored (or repeated) counts as a
+        duplicate."""
         ...
 
     def scan(
@@ -73,7 +75,8 @@ class EventStore(Protocol):
         types: Collection[str] | None = None,
         batch_size: int = 100_000,
     ) -> Iterator[pd.DataFrame]:
-        """Events with ``since <= ts < until`` in time order, as canonical frames of ``batch_size`` rows."""
+        """Events with ``since <= ts < until`` in time order, as canonical frames of ``batch_size``
+        rows."""
         ...
 
     def count_events(self) -> int: ...
@@ -97,7 +100,8 @@ class EventStore(Protocol):
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
     def delete_user(self, user_id: str) -> int:
-        """Remove a user's events and profile (GDPR erasure); returns the number of events removed."""
+        """Remove a user's events and profile (GDPR erasure); returns the number of events
+        removed."""
         ...
 
     def add_api_key(self, key: ApiKey, key_hash: str) -> None: ...
@@ -138,8 +142,12 @@ def event_rows(events: pd.DataFrame, received_us: int) -> list[tuple[Any, ...]]:
         elif name == "value":
             cols.append([None if v is None or math.isnan(v) else float(v) for v in values])
         else:
-            cols.append([None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-                         for v in values])
+            cols.append(
+                [
+                    None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                    for v in values
+                ]
+            )
     cols.append([received_us] * len(frame))
     return list(zip(*cols, strict=True))
 
@@ -187,7 +195,9 @@ def item_from_row(row: Sequence[Any]) -> Item:
     )
 
 
-def dead_letter_rows(rejections: Sequence[Rejection], source: str, now_us: int) -> list[tuple[Any, ...]]:
+def dead_letter_rows(
+    rejections: Sequence[Rejection], source: str, now_us: int
+) -> list[tuple[Any, ...]]:
     return [
         (
             now_us,
@@ -202,12 +212,18 @@ def dead_letter_rows(rejections: Sequence[Rejection], source: str, now_us: int) 
 
 def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
     received, source, index, errors, payload = row
-    return DeadLetter(from_micros(received) or datetime.now(UTC), source, int(index),
-                      json.loads(errors), json.loads(payload))
+    return DeadLetter(
+        from_micros(received) or datetime.now(UTC),
+        source,
+        int(index),
+        json.loads(errors),
+        json.loads(payload),
+    )
 
 
 def dedupe_batch(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Drop repeats of an event_id inside one batch (first wins); returns the frame and how many went."""
+    """Drop repeats of an event_id inside one batch (first wins); returns the frame and how many
+    went."""
     keep = ~events["event_id"].duplicated(keep="first")
     return events[keep.to_numpy()], int((~keep).sum())
 
@@ -215,4 +231,7 @@ def dedupe_batch(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 def scan_bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:
     lo = micros(since)
     hi = micros(until)
-    return (np.iinfo(np.int64).min if lo is None else lo, np.iinfo(np.int64).max if hi is None else hi)
+    return (
+        np.iinfo(np.int64).min if lo is None else lo,
+        np.iinfo(np.int64).max if hi is None else hi,
+    )

@@ -1,4 +1,5 @@
-"""Ingestion: validate a batch, store the good events, dead-letter each bad record with its reason."""
+"""Ingestion: validate a batch, store the good events, dead-letter each bad record with its
+reason."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def ingest_events(
 def ingest_items(
     store: EventStore, records: Sequence[Mapping[str, Any]], *, source: str, offset: int = 0
 ) -> IngestResult:
-    """Validate and upsert catalog records; an item re-sent replaces the stored one (not a duplicate)."""
+    """Validate and upsert catalog records; an item re-sent replaces the stored one (not a
+    duplicate)."""
     items, rejected = validate_items(records, offset=offset)
     if items:
         store.upsert_items(items)

@@ -16,4 +16,6 @@ def open_store(url: str) -> EventStore:
         from recsmith.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ValidationError("store.url", f"unsupported scheme in {url!r} (sqlite:/// or postgresql://)")
+    raise ValidationError(
+        "store.url", f"unsupported scheme in {url!r} (sqlite:/// or postgresql://)"
+    )

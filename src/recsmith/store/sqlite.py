@@ -108,8 +108,9 @@ class SQLiteStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
@@ -166,7 +167,9 @@ class SQLiteStore:
         return int(self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def user_items(self, user_id: str) -> list[str]:
-        rows = self._conn().execute("SELECT DISTINCT item_id FROM events WHERE user_id = ?", (user_id,))
+        rows = self._conn().execute(
+            "SELECT DISTINCT item_id FROM events WHERE user_id = ?", (user_id,)
+        )
         return [r[0] for r in rows]
 
     # ---- catalog and users ----------------------------------------------------------------
@@ -177,13 +180,17 @@ class SQLiteStore:
             "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET "
             "categories=excluded.categories, tags=excluded.tags, text=excluded.text, "
             "properties=excluded.properties, available=excluded.available, "
-            "created_at=COALESCE(excluded.created_at, items.created_at), updated_at=excluded.updated_at",
+            "created_at=COALESCE(excluded.created_at, items.created_at), "
+            "updated_at=excluded.updated_at",
             [item_row(item, now) for item in items],
         )
 
     def get_item(self, item_id: str) -> Item | None:
-        row = self._conn().execute(f"SELECT {_ITEM_SELECT} FROM items WHERE item_id = ?",
-                                   (item_id,)).fetchone()
+        row = (
+            self._conn()
+            .execute(f"SELECT {_ITEM_SELECT} FROM items WHERE item_id = ?", (item_id,))
+            .fetchone()
+        )
         return None if row is None else item_from_row(row)
 
     def items(self) -> list[Item]:
@@ -199,8 +206,11 @@ class SQLiteStore:
         )
 
     def get_user(self, user_id: str) -> User | None:
-        row = self._conn().execute("SELECT user_id, properties FROM users WHERE user_id = ?",
-                                   (user_id,)).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT user_id, properties FROM users WHERE user_id = ?", (user_id,))
+            .fetchone()
+        )
         return None if row is None else User(user_id=row[0], properties=json.loads(row[1]))
 
     def delete_user(self, user_id: str) -> int:
@@ -226,22 +236,41 @@ class SQLiteStore:
             )
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = self._conn().execute(
-            "SELECT received_at, source, record_index, errors, payload FROM dead_letters "
-            "ORDER BY id LIMIT ?", (limit,)).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT received_at, source, record_index, errors, payload FROM dead_letters "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
         return [dead_letter_from_row(r) for r in rows]
 
     def add_api_key(self, key: ApiKey, key_hash: str) -> None:
         self._write(
             "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
-            [(key.key_id, key_hash, key.name, ",".join(key.scopes), micros(key.created_at),
-              int(key.revoked))],
+            [
+                (
+                    key.key_id,
+                    key_hash,
+                    key.name,
+                    ",".join(key.scopes),
+                    micros(key.created_at),
+                    int(key.revoked),
+                )
+            ],
         )
 
     def find_api_key(self, key_hash: str) -> ApiKey | None:
-        row = self._conn().execute(
-            "SELECT key_id, name, scopes, created_at, revoked FROM api_keys WHERE key_hash = ?",
-            (key_hash,)).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT key_id, name, scopes, created_at, revoked FROM api_keys WHERE key_hash = ?",
+                (key_hash,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         created = from_micros(row[3])

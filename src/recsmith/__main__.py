@@ -1,0 +1,5 @@
+"""``python -m recsmith`` runs the CLI."""
+
+from recsmith.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``recsmith`` command line (Typer + rich)."""

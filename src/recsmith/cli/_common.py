@@ -1,0 +1,67 @@
+"""What every command shares: settings from the root callback, output helpers, exit codes.
+
+Exit codes follow LensKit: 2 for a usage or input error (a bad flag, file or value), 3 for a failure
+while running. Errors print as ``error: <field>: <reason>`` on stderr; ``--json`` output goes to
+stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from recsmith.config import Settings
+from recsmith.errors import RecsmithError, StoreUnavailable, UnknownModelError, ValidationError
+
+stderr = Console(stderr=True)
+#: Wide when piped or captured, so tables are never cut to 80 columns in logs and CI.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+@dataclass(frozen=True, slots=True)
+class CliState:
+    """Passed from the root callback to every command through ``ctx.obj``."""
+
+    settings: Settings
+    quiet: bool = False
+    verbose: bool = False
+
+    @property
+    def show_progress(self) -> bool:
+        return not self.quiet and stderr.is_terminal
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):  # pragma: no cover - the callback always sets it
+        raise RuntimeError("CLI state missing")
+    return obj
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def errors_as_exit() -> Iterator[None]:
+    """Turn recsmith's errors into a one-line message and the right exit code."""
+    try:
+        yield
+    except (ValidationError, UnknownModelError, FileNotFoundError) as exc:
+        raise fail(str(exc), 2) from None
+    except (StoreUnavailable, RecsmithError) as exc:
+        raise fail(str(exc), 3) from None
+
+
+def print_json(payload: Any) -> None:
+    """One JSON object on one line, the last thing on stdout (scripts read it)."""
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,46 @@
+"""Events for ``train`` and ``evaluate``: from a file (validated on the way in) or from a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from recsmith.cli._common import stderr
+from recsmith.config import Settings
+from recsmith.errors import ValidationError
+from recsmith.events.importers.base import read_source
+from recsmith.events.validate import validate_events
+from recsmith.store.open import open_store
+
+
+def load_events(data: Path | None, store_url: str | None, settings: Settings) -> pd.DataFrame:
+    """A canonical event frame. Bad rows of a file are skipped with a count on stderr, never
+    fatal."""
+    if data is not None and store_url is not None:
+        raise ValidationError("--data", "give either --data or --store, not both")
+    if data is not None:
+        if not data.exists():
+            raise FileNotFoundError(f"--data: no such file: {data}")
+        frames, rejected, total = [], 0, 0
+        for chunk in read_source("events", data).events:
+            valid, bad = validate_events(chunk.rows, settings.events, offset=chunk.offset)
+            frames.append(valid)
+            bad = [*chunk.rejections, *bad]
+            if bad and rejected == 0:
+                stderr.print(f"skipping invalid rows; first: row {bad[0].index}: {bad[0].reason}")
+            rejected += len(bad)
+            total += len(chunk)
+        if rejected:
+            stderr.print(f"skipped {rejected} invalid row(s) of {total} in {data}")
+        events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    else:
+        store = open_store(store_url or settings.store.url)
+        try:
+            chunks = list(store.scan())
+        finally:
+            store.close()
+        events = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+    if events.empty:
+        raise ValidationError("--data" if data else "--store", "no valid events to learn from")
+    return events

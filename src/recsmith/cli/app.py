@@ -1,0 +1,59 @@
+"""The Typer root: global options, then one command per module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recsmith import __version__
+from recsmith.cli import evaluate, import_, keys, quickstart, recommend, serve, train
+from recsmith.cli._common import CliState, errors_as_exit
+from recsmith.config import load_settings
+
+app = typer.Typer(
+    name="recsmith",
+    help="Self-hostable recommendation engine: events in, recommendations out, with evaluation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="TOML config file (default: ./recsmith.toml if present)."
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
+) -> None:
+    """Settings come from the config file, then RECSMITH_SECTION__KEY environment variables."""
+    with errors_as_exit():
+        settings = load_settings(config)
+    ctx.obj = CliState(settings=settings, quiet=quiet, verbose=verbose)
+
+
+@app.command()
+def version() -> None:
+    """Print the recsmith version."""
+    typer.echo(__version__)
+
+
+app.command("import")(import_.import_command)
+app.command()(train.train)
+app.command()(recommend.recommend)
+app.command()(evaluate.evaluate)
+app.command()(serve.serve)
+app.command()(quickstart.quickstart)
+app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,148 @@
+"""``recsmith quickstart``: from nothing to a served, evaluated recommender in one command.
+
+Creates ``./recsmith-data/`` (SQLite store + ``recsmith.toml``), fills it from the simulator or a
+real data set, evaluates the models on a temporal split, trains the best one on everything, creates
+an API key and serves the API, printing what to curl.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from recsmith.bundle import ModelBundle
+from recsmith.cli._common import errors_as_exit, state, stderr, stdout
+from recsmith.cli._data import load_events
+from recsmith.cli.evaluate import results_table
+from recsmith.cli.import_ import run_import
+from recsmith.config import Settings, load_settings
+from recsmith.evaluation.runner import evaluate_models
+from recsmith.evaluation.split import parse_split
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+from recsmith.simulate import simulate
+from recsmith.store.ingest import ingest_events, ingest_items
+from recsmith.store.open import open_store
+
+MODELS = ("popular", "itemknn", "ials")
+
+
+def write_config(directory: Path, port: int) -> Path:
+    """A commented ``recsmith.toml`` pointing at the quickstart store and model."""
+    path = directory / "recsmith.toml"
+    if not path.exists():
+        path.write_text(
+            "# Written by `recsmith quickstart`; see recsmith.example.toml for every option.\n"
+            "[store]\n"
+            f'url = "sqlite:///{(directory / "recsmith.sqlite").resolve()}"\n\n'
+            "[serving]\n"
+            f'model_dir = "{(directory / "model").resolve()}"\n'
+            'host = "127.0.0.1"\n'
+            f"port = {port}\n"
+        )
+    return path
+
+
+def load_simulation(settings: Settings, seed: int) -> str:
+    """Ingest the simulated shop into the configured store; returns a one-line summary."""
+    sim = simulate(seed=seed)
+    store = open_store(settings.store.url)
+    try:
+        items = ingest_items(store, sim.items, source="simulator")
+        events = ingest_events(store, sim.events, settings.events, source="simulator")
+    finally:
+        store.close()
+    return (
+        f"simulated shop: {events.accepted:,} new events ({events.duplicates:,} already stored), "
+        f"{items.accepted:,} items"
+    )
+
+
+def quickstart(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to keep data, config and model.")
+    ] = Path("recsmith-data"),
+    dataset: Annotated[
+        Path | None, typer.Option(help="Import this data set instead of simulating.")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="Importer for --dataset.")] = "movielens",
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 0,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    serve: Annotated[bool, typer.Option(help="Serve the API when set-up is done.")] = True,
+) -> None:
+    """Set up a store, data, an evaluated model and an API key, then serve on 127.0.0.1."""
+    quiet = state(ctx).quiet
+    started = time.perf_counter()
+    with errors_as_exit():
+        directory.mkdir(parents=True, exist_ok=True)
+        config_path = write_config(directory, port)
+        settings = load_settings(config_path)
+        if dataset is None:
+            summary = load_simulation(settings, seed)
+        else:
+            result = run_import(
+                format,
+                dataset,
+                settings.store.url,
+                settings=settings,
+                progress=not quiet and stderr.is_terminal,
+            )
+            summary = f"imported {dataset}: " + ", ".join(
+                f"{v:,} {k}" for k, v in result.as_counts().items()
+            )
+        stderr.print(f"[bold]1/4[/] {summary} → {settings.store.url}")
+
+        events = load_events(None, settings.store.url, settings)
+        results, stats = evaluate_models(
+            events, parse_split("temporal:0.9"), MODELS, 10, settings.events.weights
+        )
+        stdout.print(
+            results_table(
+                results, 10, f"2/4 temporal:0.9 split, {stats['evaluated_users']:,} users evaluated"
+            )
+        )
+        best = max(results, key=lambda r: r.metrics["ndcg"]).model
+
+        data = Interactions.from_events(events, settings.events.weights)
+        bundle = ModelBundle.train(data, create(best), source=settings.store.url)
+        model_dir = settings.serving.model_dir or directory / "model"
+        bundle.save(model_dir)
+        stderr.print(
+            f"[bold]3/4[/] trained {best} (best NDCG@10) on all {len(events):,} events "
+            f"→ {model_dir}"
+        )
+        sample = data.users.external_ids[:3]
+        for user, items in zip(sample, bundle.recommend(sample, 5).item_ids, strict=True):
+            stdout.print(f"    {user}: {', '.join(np.asarray(items, dtype=str))}")
+
+        from recsmith.serving.auth import create_api_key
+
+        store = open_store(settings.store.url)
+        try:
+            _, secret = create_api_key(store, "quickstart", ["admin"])
+        finally:
+            store.close()
+    stderr.print(f"[bold]4/4[/] set-up done in {time.perf_counter() - started:.1f}s")
+    base = f"http://127.0.0.1:{port}"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stdout.print(
+        f"\nAPI key (admin, shown once): {secret}\n"
+        f"Config: {config_path}\n\nTry:\n"
+        f'  curl -H "Authorization: Bearer {secret}" '
+        f"{base}/v1/users/{sample[0]}/recommendations?k=5\n"
+        f'  curl -H "Authorization: Bearer {secret}" {base}/v1/popular?k=5\n'
+        f'  curl -X POST -H "Authorization: Bearer {secret}" -H "Content-Type: application/json" '
+        f'{base}/v1/events -d \'[{{"user_id": "{sample[0]}", "item_id": "i00001", '
+        f'"event_type": "view", "timestamp": "{now}"}}]\'\n'
+        f"  open {base}/docs\n",
+        highlight=False,
+    )
+    if serve:
+        from recsmith.serving.app import run
+
+        run(settings)

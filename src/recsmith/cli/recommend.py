@@ -1,0 +1,72 @@
+"""``recsmith recommend``: batch top-k lists for a file of users, written as CSV."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+
+from recsmith.bundle import ModelBundle
+from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.errors import ValidationError
+
+
+def read_user_ids(path: Path) -> np.ndarray:
+    """One user id per line (an optional ``user_id`` header is skipped); ids kept exactly as
+    text."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--users: no such file: {path}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if lines and lines[0].strip().split(",")[0] == "user_id":
+        lines = lines[1:]
+    ids = [line.split(",")[0].strip() for line in lines]
+    return np.asarray([i for i in ids if i], dtype=object)
+
+
+def recommend(
+    ctx: typer.Context,
+    model_dir: Annotated[Path, typer.Option(help="A directory written by `recsmith train`.")],
+    users: Annotated[Path, typer.Option(help="File with one user id per line.")],
+    k: Annotated[int, typer.Option(min=1, max=10_000, help="Items per user.")] = 10,
+    out: Annotated[Path | None, typer.Option(help="CSV to write (default: stdout).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary line.")] = False,
+) -> None:
+    """Write user_id,item_id,rank,score for every listed user (rank 1 = best).
+
+    Items a user had in the training data are never listed; users the model does not know get the
+    popularity fallback, so every listed user gets rows.
+    """
+    cli = state(ctx)
+    with errors_as_exit():
+        bundle = ModelBundle.load(model_dir)
+        user_ids = read_user_ids(users)
+        if len(user_ids) == 0:
+            raise ValidationError("--users", f"{users} lists no user ids")
+        recs = bundle.recommend(user_ids, k)
+        lengths = np.fromiter((len(x) for x in recs.item_ids), dtype=np.int64, count=len(user_ids))
+        frame = pd.DataFrame(
+            {
+                "user_id": np.repeat(user_ids, lengths),
+                "item_id": np.concatenate(recs.item_ids) if len(recs.item_ids) else [],
+                "rank": np.concatenate([np.arange(1, n + 1) for n in lengths]),
+                "score": np.concatenate(recs.scores),
+            }
+        )
+        frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+    summary = {
+        "users": len(user_ids),
+        "rows": len(frame),
+        "fallback_users": int(recs.fallback.sum()),
+        "model_version": bundle.version,
+    }
+    if json_out:
+        print_json(summary)
+    elif not cli.quiet and out is not None:
+        stderr.print(
+            f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
+            f"({summary['fallback_users']:,} unknown users got popular items)"
+        )

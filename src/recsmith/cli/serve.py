@@ -1,0 +1,35 @@
+"""``recsmith serve``: the HTTP API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recsmith.cli._common import errors_as_exit, state
+
+
+def serve(
+    ctx: typer.Context,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Model directory (default: config).")
+    ] = None,
+    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: config).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: config).")] = None,
+) -> None:
+    """Serve recommendations, ingestion and health over HTTP (OpenAPI at /docs)."""
+    from recsmith.serving.app import run
+
+    settings = state(ctx).settings
+    serving = settings.serving.model_copy(
+        update={
+            k: v
+            for k, v in {"model_dir": model_dir, "host": host, "port": port}.items()
+            if v is not None
+        }
+    )
+    store_settings = settings.store.model_copy(update={"url": store} if store else {})
+    with errors_as_exit():
+        run(settings.model_copy(update={"serving": serving, "store": store_settings}))

@@ -1,0 +1,57 @@
+"""``recsmith train``: fit a model on events and save it as a model directory."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recsmith.bundle import ModelBundle
+from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.cli._data import load_events
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import MODELS, create, parse_params
+
+
+def train(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help=f"Model name: {', '.join(sorted(MODELS))}.")] = "ials",
+    out: Annotated[Path, typer.Option(help="Model directory to write.")] = Path("model"),
+    data: Annotated[
+        Path | None, typer.Option(help="Events file (CSV/JSONL/Parquet, .gz ok).")
+    ] = None,
+    store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Model parameter key=value (repeat).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Fit a model on events (a file, or the store) and save it to OUT."""
+    cli = state(ctx)
+    with errors_as_exit():
+        recommender = create(model, **parse_params(param or []))
+        events = load_events(data, store, cli.settings)
+        interactions = Interactions.from_events(
+            events, cli.settings.events.weights, half_life_days=cli.settings.features.half_life_days
+        )
+        source = str(data) if data is not None else (store or cli.settings.store.url)
+        with (
+            stderr.status(
+                f"training {model} on {interactions.matrix.nnz:,} interactions", spinner="dots"
+            )
+            if cli.show_progress
+            else nullcontext()
+        ):
+            bundle = ModelBundle.train(interactions, recommender, source=source)
+        bundle.save(out)
+    m = bundle.manifest
+    if json_out:
+        print_json(m)
+    elif not cli.quiet:
+        stderr.print(
+            f"trained [bold]{m['model']}[/] on {m['n_users']:,} users × {m['n_items']:,} items "
+            f"({m['n_interactions']:,} interactions) in {m['fit_seconds']:.2f}s → {out} "
+            f"(version {m['version']})"
+        )

@@ -1,0 +1,167 @@
+"""The batch CLI contract: train → recommend → evaluate, import --json, exit codes."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recsmith.cli.app import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def model_dir(events_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("m") / "model"
+    code, _, err = run(
+        "train",
+        "--data",
+        str(events_csv),
+        "--model",
+        "itemknn",
+        "--param",
+        "neighbors=30",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    return out
+
+
+def test_recommend_writes_every_user_and_excludes_training_items(
+    model_dir: Path, events_csv: Path, tmp_path: Path
+) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("user_id\nu0001\nu0002\n0042\nnobody\n")
+    out = tmp_path / "recs.csv"
+    code, _, err = run(
+        "recommend",
+        "--model-dir",
+        str(model_dir),
+        "--users",
+        str(users),
+        "--k",
+        "7",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert recs.groupby("user_id").size().to_dict() == {
+        "u0001": 7,
+        "u0002": 7,
+        "0042": 7,
+        "nobody": 7,
+    }
+    assert (recs.groupby("user_id")["rank"].apply(list) == [list(range(1, 8))] * 4).all()
+    train = pd.read_csv(events_csv, dtype=str)
+    for user in ("u0001", "u0002"):
+        had = set(train.loc[train.user_id == user, "item_id"])
+        assert not had & set(recs.loc[recs.user_id == user, "item_id"])
+    unknown = recs[recs.user_id.isin(["0042", "nobody"])]
+    assert list(unknown[unknown.user_id == "0042"].item_id) == list(
+        unknown[unknown.user_id == "nobody"].item_id
+    )
+
+
+def test_evaluate_personalised_models_beat_popular(events_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    code, stdout, err = run(
+        "evaluate",
+        "--data",
+        str(events_csv),
+        "--split",
+        "temporal:0.8",
+        "--models",
+        "popular,itemknn,ials",
+        "--k",
+        "10",
+        "--param",
+        "ials.factors=16",
+        "--json",
+        str(out),
+    )
+    assert code == 0, err
+    assert "ndcg@10" in stdout
+    results = {r["model"]: r for r in json.loads(out.read_text())["results"]}
+    assert results["ials"]["params"]["factors"] == 16
+    popular = results["popular"]["metrics"]["ndcg"]
+    assert results["itemknn"]["metrics"]["ndcg"] > popular
+    assert results["ials"]["metrics"]["ndcg"] > popular
+    for r in results.values():
+        assert set(r["metrics"]) == {"precision", "recall", "ndcg", "map", "hit_rate", "mrr"}
+        assert 0 < r["coverage"] <= 1
+
+
+def test_evaluate_is_reproducible(events_csv: Path, tmp_path: Path) -> None:
+    outs = []
+    for name in ("a.json", "b.json"):
+        code, _, err = run(
+            "evaluate",
+            "--data",
+            str(events_csv),
+            "--models",
+            "ials",
+            "--split",
+            "leave-last-out",
+            "--json",
+            str(tmp_path / name),
+        )
+        assert code == 0, err
+        outs.append(json.loads((tmp_path / name).read_text())["results"][0]["metrics"])
+    assert outs[0] == outs[1]
+
+
+def test_import_json_last_line_is_the_counts(events_csv: Path, tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 's.sqlite'}"
+    code, stdout, err = run(
+        "import", "--format", "events", str(events_csv), "--store", store, "--json"
+    )
+    assert code == 0, err
+    first = json.loads(stdout.strip().splitlines()[-1])
+    n_rows = len(pd.read_csv(events_csv))
+    assert first["rejected"] == 0 and first["accepted"] + first["duplicates"] == n_rows
+    code, stdout, _ = run(
+        "import", "--format", "events", str(events_csv), "--store", store, "--json"
+    )
+    again = json.loads(stdout.strip().splitlines()[-1])
+    assert again == {"accepted": 0, "rejected": 0, "duplicates": n_rows}
+
+
+def test_train_from_store_matches_train_from_file(events_csv: Path, tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 's.sqlite'}"
+    assert run("import", str(events_csv), "--store", store)[0] == 0
+    code, _, err = run(
+        "train", "--store", store, "--model", "popular", "--out", str(tmp_path / "m"), "--json"
+    )
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["model"] == "popular" and manifest["n_users"] == 300
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "--model", "nope", "--data", "x.csv"], "unknown model"),
+        (["train", "--model", "ials", "--param", "factors=abc", "--data", "x.csv"], "factors"),
+        (["evaluate", "--data", "x.csv", "--split", "random"], "split"),
+        (["train", "--data", "missing.csv"], "missing.csv"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_reason(args: list[str], needle: str) -> None:
+    code, _, err = run(*args)
+    assert code == 2
+    assert needle in err
+
+
+def test_version() -> None:
+    code, out, _ = run("version")
+    assert code == 0 and out.strip()

@@ -1,0 +1,26 @@
+"""Every registered model passes the shared RecommenderContract."""
+
+from typing import Any, ClassVar
+
+from recsmith.testing.recommender import RecommenderContract
+
+
+class TestPopular(RecommenderContract):
+    model_name = "popular"
+    personalised = False
+
+
+class TestTrending(RecommenderContract):
+    model_name = "trending"
+    personalised = False
+
+
+class TestItemKNN(RecommenderContract):
+    model_name = "itemknn"
+    params: ClassVar[dict[str, Any]] = {"neighbors": 20}
+
+
+class TestImplicitALS(RecommenderContract):
+    model_name = "ials"
+    # the checkerboard has rank 2
+    params: ClassVar[dict[str, Any]] = {"factors": 2, "iterations": 15}

@@ -1,0 +1,38 @@
+"""The top-k kernel: order, padding, and never returning excluded (-inf) entries."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from recsmith.models.topk import top_k
+
+
+def test_best_first_and_padding() -> None:
+    scores = np.array([[0.1, 0.9, -np.inf, 0.5], [-np.inf, -np.inf, -np.inf, 2.0]], np.float32)
+    top = top_k(scores, 3)
+    np.testing.assert_array_equal(top.ids, [[1, 3, 0], [3, -1, -1]])
+    np.testing.assert_allclose(top.scores[0], [0.9, 0.5, 0.1])
+    assert np.isneginf(top.scores[1, 1:]).all()
+
+
+def test_k_beyond_columns_pads() -> None:
+    top = top_k(np.array([[1.0, 2.0]], np.float32), 4)
+    np.testing.assert_array_equal(top.ids, [[1, 0, -1, -1]])
+
+
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 5), st.integers(1, 30)),
+        elements=st.floats(-1e6, 1e6, width=32),
+    ),
+    st.integers(1, 40),
+)
+def test_matches_full_sort(scores: np.ndarray, k: int) -> None:
+    top = top_k(scores, k)
+    expected = -np.sort(-scores, axis=1)[:, :k]
+    width = min(k, scores.shape[1])
+    np.testing.assert_allclose(top.scores[:, :width], expected)
+    picked = np.take_along_axis(scores, top.ids[:, :width].astype(np.int64), axis=1)
+    np.testing.assert_allclose(picked, expected)

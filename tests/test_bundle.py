@@ -1,0 +1,73 @@
+"""ModelBundle: id translation, exclusion of seen items, popularity fallback and fill,
+persistence."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import EventSettings
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+from recsmith.testing.recommender import checkerboard_events
+
+
+@pytest.fixture(scope="module")
+def data() -> Interactions:
+    return Interactions.from_events(checkerboard_events(), EventSettings().weights)
+
+
+@pytest.fixture(scope="module")
+def bundle(data: Interactions) -> ModelBundle:
+    return ModelBundle.train(data, create("itemknn", neighbors=5))
+
+
+def test_known_users_never_get_their_items(bundle: ModelBundle, data: Interactions) -> None:
+    recs = bundle.recommend(data.users.external_ids, 10)
+    for user, items in zip(data.users.external_ids, recs.item_ids, strict=True):
+        had = set(data.items.to_external(data.matrix[data.users.to_index([user])].indices))
+        assert not had & set(items)
+        assert len(items) == 10  # completed from popularity where the neighbours ran out
+    assert not recs.fallback.any()
+
+
+def test_unknown_users_get_the_popular_list(bundle: ModelBundle) -> None:
+    recs = bundle.recommend(["stranger", "0042"], 3)
+    assert recs.fallback.all()
+    expected, _ = bundle.popular_items(3)
+    assert list(recs.item_ids[0]) == list(expected) == list(recs.item_ids[1])
+
+
+def test_extra_seen_items_are_excluded_at_once(bundle: ModelBundle) -> None:
+    first = bundle.recommend(["u000"], 3).item_ids[0]
+    again = bundle.recommend(["u000"], 3, extra_seen=[[first[0], "not-an-item"]]).item_ids[0]
+    assert first[0] not in again and list(again[:2]) == list(first[1:])
+
+
+def test_fill_scores_stay_below_model_scores(bundle: ModelBundle, data: Interactions) -> None:
+    recs = bundle.recommend(data.users.external_ids, 15)
+    for scores in recs.scores:
+        assert (np.diff(scores) <= 0).all()
+
+
+def test_similar_items_unknown_item_is_key_error(bundle: ModelBundle) -> None:
+    items, _ = bundle.similar_items("i000", 3)
+    assert "i000" not in items and len(items) == 3
+    with pytest.raises(KeyError):
+        bundle.similar_items("nope", 3)
+
+
+def test_save_load_gives_the_same_answers(bundle: ModelBundle, tmp_path: Path) -> None:
+    bundle.save(tmp_path / "b")
+    loaded = ModelBundle.load(tmp_path / "b")
+    assert loaded.version == bundle.version
+    a = bundle.recommend(["u001", "x"], 5)
+    b = loaded.recommend(["u001", "x"], 5)
+    assert [list(x) for x in a.item_ids] == [list(x) for x in b.item_ids]
+    assert not list(tmp_path.glob("b/**/*.pkl"))
+
+
+def test_load_refuses_a_non_model_directory(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        ModelBundle.load(tmp_path)
