@@ -24,3 +24,24 @@ class TestImplicitALS(RecommenderContract):
     model_name = "ials"
     # the checkerboard has rank 2
     params: ClassVar[dict[str, Any]] = {"factors": 2, "iterations": 15}
+
+
+class TestUserKNN(RecommenderContract):
+    model_name = "userknn"
+    params: ClassVar[dict[str, Any]] = {"neighbors": 10}
+
+
+class TestBPR(RecommenderContract):
+    model_name = "bpr"
+    # one thread: implicit's multi-threaded SGD is not reproducible run to run
+    params: ClassVar[dict[str, Any]] = {
+        "factors": 2,
+        "iterations": 300,
+        "learning_rate": 0.1,
+        "num_threads": 1,
+    }
+
+
+class TestEASE(RecommenderContract):
+    model_name = "ease"
+    params: ClassVar[dict[str, Any]] = {"regularization": 10.0}

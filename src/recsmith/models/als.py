@@ -27,14 +27,34 @@ class ALSConfig(ModelConfig):
     num_threads: int = Field(0, ge=0, description="0 = all cores")
 
 
-class ImplicitALS(Recommender):
+class FactorModel(Recommender):
+    """Shared scoring of matrix-factorisation models: users and items as dense factor vectors."""
+
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_factors_.shape[0])
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors_[users] @ self.item_factors_.T
+
+    def _item_scores(self, items: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(self.item_factors_, axis=1) + 1e-12
+        unit = self.item_factors_ / norms[:, None]
+        return unit[items] @ unit.T
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}
+
+
+class ImplicitALS(FactorModel):
     """Score(u, i) = p_u · q_i from implicit's conjugate-gradient ALS."""
 
     name = "ials"
     Config = ALSConfig
     config: ALSConfig
-    user_factors_: np.ndarray
-    item_factors_: np.ndarray
 
     def fit(self, data: Interactions, *, progress: bool = False) -> Self:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -53,18 +73,3 @@ class ImplicitALS(Recommender):
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         return self
-
-    @property
-    def n_items(self) -> int:
-        return int(self.item_factors_.shape[0])
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors_[users] @ self.item_factors_.T
-
-    def _item_scores(self, items: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(self.item_factors_, axis=1) + 1e-12
-        unit = self.item_factors_ / norms[:, None]
-        return unit[items] @ unit.T
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}

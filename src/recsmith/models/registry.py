@@ -12,11 +12,14 @@ import pydantic
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.models.als import ImplicitALS
 from recsmith.models.base import Recommender
+from recsmith.models.bpr import BPR
+from recsmith.models.ease import EASE
 from recsmith.models.itemknn import ItemKNN
 from recsmith.models.popularity import Popular, Trending
+from recsmith.models.userknn import UserKNN
 
 MODELS: Mapping[str, type[Recommender]] = MappingProxyType(
-    {cls.name: cls for cls in (Popular, Trending, ItemKNN, ImplicitALS)}
+    {cls.name: cls for cls in (Popular, Trending, ItemKNN, UserKNN, ImplicitALS, BPR, EASE)}
 )
 
 
