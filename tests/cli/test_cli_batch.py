@@ -152,7 +152,7 @@ def test_train_from_store_matches_train_from_file(events_csv: Path, tmp_path: Pa
     [
         (["train", "--model", "nope", "--data", "x.csv"], "unknown model"),
         (["train", "--model", "ials", "--param", "factors=abc", "--data", "x.csv"], "factors"),
-        (["evaluate", "--data", "x.csv", "--split", "random"], "split"),
+        (["evaluate", "--data", "x.csv", "--split", "bogus:1"], "split"),
         (["train", "--data", "missing.csv"], "missing.csv"),
     ],
 )

@@ -1,4 +1,7 @@
-"""Splits: leak-freedom, leave-last-out selection and tie-breaking, actor keys, spec parsing."""
+"""Splits: leak-freedom, leave-last-out selection and tie-breaking, actor keys, spec parsing.
+
+Random, user-holdout and validation splits are tested in ``test_split_holdout.py``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from recsmith.evaluation.split import (
     actor_keys,
     leave_last_out,
     parse_split,
+    random_holdout,
     temporal_split,
+    user_holdout,
 )
 from recsmith.events.schema import EVENT_COLUMNS
 from recsmith.features.interactions import actor_keys as features_actor_keys
@@ -140,7 +145,7 @@ def test_anonymous_sessions_are_actors() -> None:
     frame = events(
         [
             ("s1", None, "sess", 1),
-            ("s2", "", "sess", 2),  # an empty user id is as missing as None
+            ("s2", None, "sess", 2),  # validation turns an empty user id into None
             ("s3", None, "sess", 3),
             ("u1", "sess", "sess", 4),  # a user named like the session is another actor
         ]
@@ -152,18 +157,18 @@ def test_anonymous_sessions_are_actors() -> None:
 
 
 def test_actor_keys_agree_with_the_interaction_matrix() -> None:
-    # The split must group events exactly as the matrix the model trains on does.
+    # The split must group events exactly as the matrix the model trains on does: one function.
+    assert actor_keys is features_actor_keys
     frame = events([("a", "u1", "s9", 0), ("b", None, "s1", 1), ("c", "s1", None, 2)])
-    assert actor_keys(frame).tolist() == list(features_actor_keys(frame))
+    assert list(actor_keys(frame)) == ["u1", "session:s1", "s1"]
 
 
 def test_actor_keys_with_string_dtype_and_missing_actor() -> None:
     frame = events([("a", "u1", None, 0), ("b", None, "s1", 1), ("c", None, None, 2)])
-    frame["user_id"] = frame["user_id"].astype("string")
-    frame["session_id"] = frame["session_id"].astype("string")
-    keys = actor_keys(frame)
-    assert keys.index.equals(frame.index)
-    assert keys.tolist() == ["u1", "session:s1", None]
+    typed = frame.astype({"user_id": "string", "session_id": "string"})
+    assert list(actor_keys(typed))[:2] == ["u1", "session:s1"]
+    for f in (frame, typed):  # string-typed ids split exactly like object ones
+        assert ids(leave_last_out(f).train) == {"a", "b", "c"}
     # An event with no actor at all cannot be held out for anyone: it stays in train.
     frame = events([("c1", None, None, 0), ("c2", None, None, 1)])
     assert ids(leave_last_out(frame).train) == {"c1", "c2"}
@@ -228,6 +233,10 @@ def test_leave_last_out_matches_reference(rows: list[tuple[str | None, int]], n:
         (" Temporal:0.5 ", SplitSpec("temporal", quantile=0.5)),
         ("leave-last-out", SplitSpec("leave-last-out", n=1)),
         ("leave-last-out:2", SplitSpec("leave-last-out", n=2)),
+        ("random", SplitSpec("random", fraction=0.2)),
+        ("random:0.1", SplitSpec("random", fraction=0.1)),
+        ("user-holdout", SplitSpec("user-holdout", fraction=0.2)),
+        (" User-Holdout:0.3 ", SplitSpec("user-holdout", fraction=0.3)),
     ],
 )
 def test_parse_split(spec: str, expected: SplitSpec) -> None:
@@ -238,7 +247,15 @@ def test_parse_split(spec: str, expected: SplitSpec) -> None:
     "spec",
     [
         "",
-        "random",
+        "randomly",
+        "random:",
+        "random:0",
+        "random:1",
+        "random:x",
+        "user-holdout:1.5",
+        "user-holdout:-0.2",
+        "user-holdout:nan",
+        "user_holdout",
         "temporal:",
         "temporal:abc",
         "temporal:0",
@@ -268,6 +285,8 @@ def test_spec_apply_and_name_match_the_direct_calls() -> None:
     for spec, direct in [
         ("temporal:0.5", temporal_split(frame, 0.5)),
         ("leave-last-out:2", leave_last_out(frame, 2)),
+        ("random:0.5", random_holdout(frame, 0.5)),
+        ("user-holdout:0.5", user_holdout(frame, 0.5)),
     ]:
         parsed = parse_split(spec)
         applied = parsed.apply(frame)

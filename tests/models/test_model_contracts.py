@@ -45,3 +45,24 @@ class TestBPR(RecommenderContract):
 class TestEASE(RecommenderContract):
     model_name = "ease"
     params: ClassVar[dict[str, Any]] = {"regularization": 10.0}
+
+
+class TestContent(RecommenderContract):
+    model_name = "content"
+
+
+class TestCooccurrence(RecommenderContract):
+    model_name = "cooccurrence"
+    params: ClassVar[dict[str, Any]] = {"min_support": 1}
+
+
+class TestSessionKNN(RecommenderContract):
+    model_name = "sknn"
+    params: ClassVar[dict[str, Any]] = {"neighbors": 10}
+
+
+class TestHybrid(RecommenderContract):
+    model_name = "hybrid"
+    params: ClassVar[dict[str, Any]] = {
+        "components": {"itemknn": {"neighbors": 20}, "content": {}, "popular": {}},
+    }

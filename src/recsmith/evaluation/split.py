@@ -1,8 +1,11 @@
-"""Leak-free train/test splits of a canonical event frame.
+"""Leak-free train/test splits of a canonical event frame, and validation splits carved from train.
 
 Offline evaluation is only honest when nothing the model is scored on could have been seen while it
-was trained. Both splits here guarantee that by construction, and both are vectorised (factorize,
-lexsort, boolean masks) because event frames hold millions of rows.
+was trained. ``temporal``, ``leave-last-out`` and ``user-holdout`` guarantee that by construction;
+``random`` does not (future events can reach train) and exists to compare with published numbers.
+Every split is vectorised (factorize, lexsort, boolean masks) because event frames hold millions of
+rows, and actors are grouped by ``recsmith.features.interactions.actor_keys`` so that a split groups
+events exactly as the interaction matrix the model trains on does.
 
 Rows keep their original index in ``train`` and ``test`` so a result can be traced back to its
 event.
@@ -19,10 +22,16 @@ import numpy as np
 import pandas as pd
 
 from recsmith.errors import ValidationError
-from recsmith.features.interactions import SESSION_PREFIX
+from recsmith.features.interactions import actor_keys
 
 DEFAULT_QUANTILE = 0.9
 DEFAULT_HOLDOUT = 1
+DEFAULT_FRACTION = 0.2
+DEFAULT_FOLD_IN = 0.8
+#: Mixed into a spec's seed so a validation split draws independently of the test split.
+_VALIDATION_STREAM = 0x5EED_7A11
+
+SplitKind = Literal["temporal", "leave-last-out", "random", "user-holdout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,36 +43,24 @@ class Split:
     name: str
 
 
-def _present(values: np.ndarray) -> np.ndarray:
-    """True where an id is usable: neither missing (None/NaN/NA) nor the empty string."""
-    missing = pd.isna(values)
-    return ~(missing | (np.where(missing, None, values) == ""))
-
-
-def actor_keys(frame: pd.DataFrame) -> pd.Series:
-    """Who acted, per event: ``user_id``, or ``session:<session_id>`` for anonymous visitors.
-
-    Anonymous sessions are real actors for next-item evaluation, so they are kept rather than
-    dropped. The prefix (``SESSION_PREFIX``, shared with ``recsmith.features.interactions``) keeps a
-    session apart from a user with the same id, and makes the split group events exactly as the
-    interaction matrix does. An empty ``user_id`` counts as missing; events with neither id get None
-    (validated frames never contain such rows).
-    """
-    n = len(frame)
-    users = frame["user_id"].to_numpy(dtype=object)
-    sessions = (
-        frame["session_id"].to_numpy(dtype=object)
-        if "session_id" in frame.columns
-        else np.full(n, None, dtype=object)
-    )
-    has_session = _present(sessions)
-    sessions = np.where(has_session, SESSION_PREFIX + sessions.astype(str), None)
-    keys = np.where(_present(users), users, sessions)
-    return pd.Series(keys, index=frame.index, name="actor", dtype=object)
-
-
 def _take(events: pd.DataFrame, mask: np.ndarray, name: str) -> Split:
     return Split(train=events[~mask].copy(), test=events[mask].copy(), name=name)
+
+
+def _actor_codes(events: pd.DataFrame, sort: bool = False) -> np.ndarray:
+    """Dense int code per event's actor, -1 for an event with neither user nor session id.
+
+    ``sort=True`` numbers actors in key order, so a seeded draw over actors does not depend on the
+    row order of the frame. Validated frames never hold actor-less rows; they stay in train.
+    """
+    if len(events) == 0:
+        return np.zeros(0, dtype=np.int64)
+    codes, _ = pd.factorize(actor_keys(events), sort=sort)
+    codes = codes.astype(np.int64)
+    no_user = pd.isna(events["user_id"].to_numpy(dtype=object))
+    if "session_id" in events.columns and no_user.any():
+        codes[no_user & pd.isna(events["session_id"].to_numpy(dtype=object))] = -1
+    return codes
 
 
 def temporal_split(events: pd.DataFrame, quantile: float = DEFAULT_QUANTILE) -> Split:
@@ -73,7 +70,7 @@ def temporal_split(events: pd.DataFrame, quantile: float = DEFAULT_QUANTILE) -> 
     there are events, and every event at the cut itself goes to test: nothing at or after the cut
     can reach train, which is what makes the split leak-free for models that learn from time.
     """
-    _check_quantile(quantile)
+    _check_unit(quantile, "quantile")
     ts = events["ts"].to_numpy()
     if len(ts) == 0:
         return _take(events, np.zeros(0, dtype=bool), _temporal_name(quantile))
@@ -90,20 +87,16 @@ def leave_last_out(events: pd.DataFrame, n: int = DEFAULT_HOLDOUT) -> Split:
     key stay in train as well.
     """
     _check_holdout(n)
-    size = len(events)
-    mask = np.zeros(size, dtype=bool)
-    if size == 0:
+    mask = np.zeros(len(events), dtype=bool)
+    actor = _actor_codes(events)
+    if not (actor >= 0).any():
         return _take(events, mask, _leave_last_out_name(n))
-    actor, _ = pd.factorize(actor_keys(events).to_numpy(), use_na_sentinel=True)
     # factorize(sort=True) turns ids into ranks, so lexsort on ints orders them like the strings.
     event_rank, _ = pd.factorize(events["event_id"].to_numpy(dtype=object), sort=True)
     ts = events["ts"].to_numpy()
     order = np.lexsort((event_rank, ts, actor))  # last key is primary: actor, then ts, event_id
+    order = order[actor[order] >= 0]
     sorted_actor = actor[order]
-    keep = sorted_actor >= 0
-    order, sorted_actor = order[keep], sorted_actor[keep]
-    if len(order) == 0:
-        return _take(events, mask, _leave_last_out_name(n))
     counts = np.bincount(sorted_actor)
     group_end = np.cumsum(counts)[sorted_actor]  # one past each row's last group member
     from_end = group_end - 1 - np.arange(len(order))  # 0 = actor's last event
@@ -112,31 +105,115 @@ def leave_last_out(events: pd.DataFrame, n: int = DEFAULT_HOLDOUT) -> Split:
     return _take(events, mask, _leave_last_out_name(n))
 
 
+def random_holdout(
+    events: pd.DataFrame, fraction: float = DEFAULT_FRACTION, seed: int = 0
+) -> Split:
+    """Each event goes to test independently with probability ``fraction`` (seeded).
+
+    Not leak-free in time: a user's later events can train a model scored on earlier ones. It is
+    here because much of the literature reports random splits. Draws are assigned in
+    ``(event_id, ts)`` order, so the same events and seed give the same split whatever the row
+    order of the frame.
+    """
+    _check_unit(fraction, "fraction")
+    n = len(events)
+    event_rank, _ = pd.factorize(events["event_id"].to_numpy(dtype=object), sort=True)
+    order = np.lexsort((events["ts"].to_numpy(), event_rank))
+    draws = np.empty(n, dtype=np.float64)
+    draws[order] = np.random.default_rng(seed).random(n)
+    return _take(events, draws < fraction, _fraction_name("random", fraction))
+
+
+def user_holdout(
+    events: pd.DataFrame,
+    fraction: float = DEFAULT_FRACTION,
+    seed: int = 0,
+    fold_in: float = DEFAULT_FOLD_IN,
+) -> Split:
+    """Strong generalisation: ``round(fraction * n_actors)`` seeded random actors are held out.
+
+    Every event of the other actors goes to train. A held-out actor's first ``fold_in`` share of
+    events by time (``floor(fold_in * count)``, at least one, at most ``count - 1``) also goes to
+    train as fold-in history, so a model can fold the actor in at recommendation time; the rest is
+    test. The boundary is a time: events tied with the first test event go to test too (as in
+    ``temporal_split``), so every test event of an actor is strictly later than all of their train
+    events. A held-out actor whose events cannot give both (a single event, or all at one time)
+    stays in train.
+    """
+    _check_unit(fraction, "fraction")
+    _check_unit(fold_in, "fold-in share")
+    name = _fraction_name("user-holdout", fraction)
+    actor = _actor_codes(events, sort=True)
+    n_actors = int(actor.max()) + 1 if len(actor) else 0
+    if n_actors <= 0:
+        return _take(events, np.zeros(len(events), dtype=bool), name)
+    held = np.zeros(n_actors, dtype=bool)
+    held[np.random.default_rng(seed).permutation(n_actors)[: round(fraction * n_actors)]] = True
+    ts = events["ts"].to_numpy()
+    order = np.lexsort((ts, actor))
+    order = order[actor[order] >= 0]
+    counts = np.bincount(actor[order], minlength=n_actors)
+    starts = np.cumsum(counts) - counts
+    n_fold = np.clip(np.floor(fold_in * counts + 1e-9).astype(np.int64), 1, None)
+    eligible = held & (counts >= 2)
+    n_fold = np.minimum(n_fold, counts - 1)
+    sorted_ts = ts[order]
+    cut_ts = np.zeros(n_actors, dtype=ts.dtype)
+    cut_ts[eligible] = sorted_ts[starts[eligible] + n_fold[eligible]]
+    eligible &= cut_ts > np.where(counts > 0, sorted_ts[np.minimum(starts, len(order) - 1)], 0)
+    code = np.maximum(actor, 0)
+    mask = (actor >= 0) & eligible[code] & (ts >= cut_ts[code])
+    return _take(events, mask, name)
+
+
 @dataclass(frozen=True, slots=True)
 class SplitSpec:
     """A parsed split spec from the CLI; ``apply`` runs it on an event frame."""
 
-    kind: Literal["temporal", "leave-last-out"]
+    kind: SplitKind
     quantile: float = DEFAULT_QUANTILE
     n: int = DEFAULT_HOLDOUT
+    fraction: float = DEFAULT_FRACTION
+    seed: int = 0
 
     @property
     def name(self) -> str:
         if self.kind == "temporal":
             return _temporal_name(self.quantile)
-        return _leave_last_out_name(self.n)
+        if self.kind == "leave-last-out":
+            return _leave_last_out_name(self.n)
+        return _fraction_name(self.kind, self.fraction)
 
-    def apply(self, events: pd.DataFrame) -> Split:
+    def apply(self, events: pd.DataFrame, seed: int | None = None) -> Split:
+        """Split ``events``; ``seed`` overrides the spec's own (``validation_split`` uses it)."""
+        seed = self.seed if seed is None else seed
         if self.kind == "temporal":
             return temporal_split(events, self.quantile)
-        return leave_last_out(events, self.n)
+        if self.kind == "leave-last-out":
+            return leave_last_out(events, self.n)
+        if self.kind == "random":
+            return random_holdout(events, self.fraction, seed)
+        return user_holdout(events, self.fraction, seed)
+
+
+def validation_split(train: pd.DataFrame, spec: SplitSpec) -> Split:
+    """Carve a validation split out of a split's TRAIN part by the same rule as ``spec``.
+
+    Tuning on this never looks at the test part: temporal cuts train at the same quantile,
+    leave-last-out holds out each actor's last ``n`` train events, and the seeded splits use the
+    same fraction with a seed derived from the spec's, so validation and test draws are unrelated.
+    """
+    derived = int(np.random.SeedSequence([spec.seed, _VALIDATION_STREAM]).generate_state(1)[0])
+    parts = spec.apply(train, seed=derived)
+    return Split(parts.train, parts.test, f"validation:{parts.name}")
 
 
 def parse_split(spec: str) -> SplitSpec:
-    """Parse ``temporal[:QUANTILE]`` or ``leave-last-out[:N]``; errors name the field ``split``.
+    """Parse ``temporal[:QUANTILE]``, ``leave-last-out[:N]``, ``random[:FRACTION]`` or
+    ``user-holdout[:FRACTION]``; errors name the field ``split``.
 
-    The quantile must lie strictly inside (0, 1) (0 would leave train empty, 1 test), and N must be
-    a positive integer.
+    The quantile and fractions must lie strictly inside (0, 1) (an end would leave a side empty),
+    and N must be a positive integer.
     """
     if not isinstance(spec, str):
         raise ValidationError("split", f"expected a string such as 'temporal:0.9', got {spec!r}")
@@ -147,24 +224,31 @@ def parse_split(spec: str) -> SplitSpec:
     parsers: dict[str, Callable[[str], SplitSpec]] = {
         "temporal": _parse_temporal,
         "leave-last-out": _parse_leave_last_out,
+        "random": lambda a: _parse_fraction("random", a),
+        "user-holdout": lambda a: _parse_fraction("user-holdout", a),
     }
     parser = parsers.get(kind.strip())
     if parser is None:
         raise ValidationError(
             "split",
-            f"unknown split {spec!r}; expected 'temporal[:QUANTILE]' or 'leave-last-out[:N]'",
+            f"unknown split {spec!r}; expected 'temporal[:QUANTILE]', 'leave-last-out[:N]', "
+            "'random[:FRACTION]' or 'user-holdout[:FRACTION]'",
         )
     return parser(arg)
+
+
+def _parse_number(arg: str, what: str) -> float:
+    try:
+        return float(arg)
+    except ValueError:
+        raise ValidationError("split", f"{what} {arg!r} is not a number") from None
 
 
 def _parse_temporal(arg: str) -> SplitSpec:
     if not arg:
         return SplitSpec("temporal")
-    try:
-        quantile = float(arg)
-    except ValueError:
-        raise ValidationError("split", f"temporal quantile {arg!r} is not a number") from None
-    _check_quantile(quantile)
+    quantile = _parse_number(arg, "temporal quantile")
+    _check_unit(quantile, "quantile")
     return SplitSpec("temporal", quantile=quantile)
 
 
@@ -178,11 +262,19 @@ def _parse_leave_last_out(arg: str) -> SplitSpec:
     return SplitSpec("leave-last-out", n=n)
 
 
-def _check_quantile(quantile: float) -> None:
-    if isinstance(quantile, bool) or not isinstance(quantile, int | float):
-        raise ValidationError("split", f"quantile must be a number, got {quantile!r}")
-    if not (math.isfinite(quantile) and 0.0 < quantile < 1.0):
-        raise ValidationError("split", f"quantile must be in (0, 1), got {quantile!r}")
+def _parse_fraction(kind: Literal["random", "user-holdout"], arg: str) -> SplitSpec:
+    if not arg:
+        return SplitSpec(kind)
+    fraction = _parse_number(arg, f"{kind} fraction")
+    _check_unit(fraction, "fraction")
+    return SplitSpec(kind, fraction=fraction)
+
+
+def _check_unit(value: float, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError("split", f"{what} must be a number, got {value!r}")
+    if not (math.isfinite(value) and 0.0 < value < 1.0):
+        raise ValidationError("split", f"{what} must be in (0, 1), got {value!r}")
 
 
 def _check_holdout(n: int) -> None:
@@ -196,3 +288,7 @@ def _temporal_name(quantile: float) -> str:
 
 def _leave_last_out_name(n: int) -> str:
     return f"leave-last-out:{n}"
+
+
+def _fraction_name(kind: str, fraction: float) -> str:
+    return f"{kind}:{fraction:g}"

@@ -127,14 +127,28 @@ def _check_strings(
     )
 
 
+def _huge_int_to_inf(v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**1023:
+        return math.inf if v > 0 else -math.inf
+    return v
+
+
+def _to_float(col: pd.Series) -> np.ndarray:
+    """Floats, NaN where not numeric. JSON allows integers beyond float range (``1e400`` written
+    out); ``pd.to_numeric`` raises OverflowError on those, so they become +-inf instead."""
+    try:
+        numbers = pd.to_numeric(col, errors="coerce")
+    except OverflowError:
+        numbers = pd.to_numeric(col.astype(object).map(_huge_int_to_inf), errors="coerce")
+    return numbers.to_numpy(dtype=np.float64, copy=True)
+
+
 def _parse_value(col: pd.Series, errors: _Errors) -> np.ndarray:
     is_str = _is_str(col)
     blank = is_str & col.where(is_str, "x").astype(str).str.strip().eq("").to_numpy()
     missing = col.isna().to_numpy() | blank
     is_bool = _is_bool(col)
-    numbers = pd.to_numeric(col.where(~is_bool), errors="coerce").to_numpy(
-        dtype=np.float64, copy=True
-    )
+    numbers = _to_float(col.where(~is_bool))
     errors.add(~missing & (is_bool | np.isnan(numbers)), "value", "must be a number")
     errors.add(~missing & np.isinf(numbers), "value", "must be finite")
     numbers[missing] = np.nan
@@ -147,11 +161,12 @@ def _parse_timestamp(
     missing = _missing(col)
     errors.add(missing, "timestamp", "required")
     is_bool = _is_bool(col)
-    numeric = pd.to_numeric(col.where(~is_bool), errors="coerce").to_numpy(dtype=np.float64)
+    numeric = _to_float(col.where(~is_bool))
     ts_us = np.zeros(len(col), dtype=np.int64)
     finite = np.isfinite(numeric)
     seconds = np.where(np.abs(numeric) > _MS_THRESHOLD, numeric / 1000.0, numeric)
-    ts_us[finite] = np.round(np.clip(seconds[finite] * 1_000_000, -9e18, 9e18)).astype(np.int64)
+    # clipped far outside the accepted range: absurd numbers fail the range checks, never wrap
+    ts_us[finite] = np.round(np.clip(seconds[finite], -9e12, 9e12) * 1_000_000).astype(np.int64)
     text_rows = ~missing & ~finite & ~is_bool & ~np.isinf(numeric)
     unparsed = np.zeros(len(col), dtype=bool)
     if text_rows.any():

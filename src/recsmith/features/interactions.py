@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from recsmith.config import Weight
+from recsmith.features.items import ItemCatalog
 from recsmith.ids import IdMap
 
 MICROS_PER_DAY = 86_400 * 1_000_000
@@ -59,6 +60,24 @@ def decay_factors(ts: np.ndarray, reference_ts: int, half_life_days: float | Non
     return np.power(0.5, np.maximum(age_days, 0.0) / half_life_days)
 
 
+def _matrix(
+    u: np.ndarray,
+    i: np.ndarray,
+    w: np.ndarray,
+    ts: np.ndarray,
+    reference_ts: int,
+    half_life_days: float | None,
+    shape: tuple[int, int],
+) -> sparse.csr_array:
+    """Summed decayed weights per (user, item); net-negative pairs are "no positive signal"."""
+    decayed = (w * decay_factors(ts, reference_ts, half_life_days)).astype(np.float32)
+    matrix = sparse.csr_array((decayed, (u, i)), shape=shape, dtype=np.float32)
+    matrix.sum_duplicates()
+    matrix.data[matrix.data < 0] = 0
+    matrix.eliminate_zeros()
+    return matrix
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Interactions:
     """A user×item matrix of summed (decayed) weights, its id maps, and the per-event arrays."""
@@ -71,6 +90,9 @@ class Interactions:
     event_ts: np.ndarray  # int64 Unix microseconds per event
     event_weights: np.ndarray  # float32 per event, before decay
     reference_ts: int  # "now" for decay: the newest event unless given
+    event_sessions: np.ndarray  # int32 per event: session code, -1 when the event had none
+    catalog: ItemCatalog | None = None  # metadata; its items are in ``items`` even if untouched
+    half_life_days: float | None = None  # the decay ``matrix`` was built with
 
     @property
     def n_users(self) -> int:
@@ -88,23 +110,64 @@ class Interactions:
         *,
         half_life_days: float | None = None,
         reference_ts: int | None = None,
+        catalog: ItemCatalog | None = None,
     ) -> Interactions:
-        """Build from a canonical event frame (see ``events.schema.EVENT_COLUMNS``)."""
+        """Build from a canonical event frame (see ``events.schema.EVENT_COLUMNS``).
+
+        Catalogue items nobody interacted with are appended to ``items`` (empty columns), so
+        content-based models can recommend them.
+        """
         if events.empty:
             raise ValueError("events: no events to learn from")
         users, u = IdMap.from_values(actor_keys(events))
-        items, i = IdMap.from_values(events["item_id"].to_numpy(dtype=object))
+        event_items = events["item_id"].to_numpy(dtype=object)
+        if catalog is not None:
+            extra = pd.Index(catalog.item_ids).difference(pd.Index(event_items), sort=False)
+            event_items_and_catalog = np.concatenate([event_items, extra.to_numpy(dtype=object)])
+            items, codes = IdMap.from_values(event_items_and_catalog)
+            i = codes[: len(event_items)]
+        else:
+            items, i = IdMap.from_values(event_items)
+        sessions = events["session_id"].to_numpy(dtype=object)
+        session_codes, _ = pd.factorize(sessions, use_na_sentinel=True)
         ts = events["ts"].to_numpy(dtype=np.int64)
         ref = int(ts.max()) if reference_ts is None else int(reference_ts)
-        w = event_weights(events, weights)
-        decayed = (w * decay_factors(ts, ref, half_life_days)).astype(np.float32)
-        matrix = sparse.csr_array(
-            (decayed, (u, i)), shape=(len(users), len(items)), dtype=np.float32
+        w = event_weights(events, weights).astype(np.float32)
+        matrix = _matrix(u, i, w, ts, ref, half_life_days, (len(users), len(items)))
+        return cls(
+            matrix,
+            users,
+            items,
+            u,
+            i,
+            ts,
+            w,
+            ref,
+            session_codes.astype(np.int32),
+            catalog,
+            half_life_days,
         )
-        matrix.sum_duplicates()
-        matrix.data[matrix.data < 0] = 0  # net-negative feedback is "no positive signal"
-        matrix.eliminate_zeros()
-        return cls(matrix, users, items, u, i, ts, w.astype(np.float32), ref)
+
+    def subset(self, events: np.ndarray) -> Interactions:
+        """The same users and items (same indices), learning only from the events selected by the
+        boolean mask ``events``: how a validation split is carved without re-mapping ids."""
+        u, i, ts = self.event_users[events], self.event_items[events], self.event_ts[events]
+        w = self.event_weights[events]
+        ref = int(ts.max()) if len(ts) else self.reference_ts
+        matrix = _matrix(u, i, w, ts, ref, self.half_life_days, self.matrix.shape)
+        return Interactions(
+            matrix,
+            self.users,
+            self.items,
+            u,
+            i,
+            ts,
+            w,
+            ref,
+            self.event_sessions[events],
+            self.catalog,
+            self.half_life_days,
+        )
 
     def fingerprint(self) -> str:
         """A short hash of the matrix and ids: which data a model was trained on."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -99,32 +100,56 @@ class Recommender(ABC):
         if candidates is not None:
             allowed = np.zeros(self.n_items, dtype=bool)
             allowed[np.asarray(candidates, dtype=np.int64)] = True
-        chunk = max(1, _CELLS_PER_CHUNK // max(self.n_items, 1))
-        parts = []
-        for start in range(0, len(users), chunk):
-            scores = self._score(users[start : start + chunk])
+
+        def block(start: int, stop: int) -> np.ndarray:
+            scores = self._score(users[start:stop])
             if allowed is not None:
                 scores[:, ~allowed] = -np.inf
             if exclude is not None:
-                block = exclude[start : start + chunk]
-                rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-                scores[rows, block.indices] = -np.inf
-            parts.append(top_k(scores, k))
-        if not parts:
-            return top_k(np.zeros((0, self.n_items), np.float32), k)
-        return TopK(np.vstack([p.ids for p in parts]), np.vstack([p.scores for p in parts]))
+                _mask(scores, exclude[start:stop])
+            return scores
+
+        return self._chunked_top_k(len(users), block, k)
+
+    def _score_history(self, history: sparse.csr_array) -> np.ndarray:
+        """Dense float32 scores [n_rows, n_items] for rows of item weights (an anonymous session,
+        a user's recent items). Item-based models override this; factor models cannot."""
+        raise NotImplementedError(f"{self.name} cannot score an item history")
+
+    @property
+    def scores_histories(self) -> bool:
+        """True when the model answers visitors from their items alone (recommend_from_items)."""
+        return type(self)._score_history is not Recommender._score_history
+
+    def recommend_from_items(self, history: sparse.csr_array, k: int) -> TopK:
+        """Top ``k`` for each row of ``history`` (n_rows × n_items item weights), excluding the
+        row's own items: recommendations for a visitor nobody knows yet, from their session."""
+        self.check_is_fitted()
+        history = sparse.csr_array(history)
+
+        def block(start: int, stop: int) -> np.ndarray:
+            scores = self._score_history(history[start:stop])
+            _mask(scores, history[start:stop])
+            return scores
+
+        return self._chunked_top_k(history.shape[0], block, k)
 
     def similar_items(self, items: np.ndarray, k: int) -> TopK:
         """Top ``k`` items most similar to each item index (never the item itself)."""
         self.check_is_fitted()
         items = np.asarray(items, dtype=np.int64)
+
+        def block(start: int, stop: int) -> np.ndarray:
+            scores = self._item_scores(items[start:stop])
+            scores[np.arange(stop - start), items[start:stop]] = -np.inf
+            return scores
+
+        return self._chunked_top_k(len(items), block, k)
+
+    def _chunked_top_k(self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int) -> TopK:
+        """Top-k over rows scored chunk by chunk, so dense scores never exceed the memory bound."""
         chunk = max(1, _CELLS_PER_CHUNK // max(self.n_items, 1))
-        parts = []
-        for start in range(0, len(items), chunk):
-            block = items[start : start + chunk]
-            scores = self._item_scores(block)
-            scores[np.arange(len(block)), block] = -np.inf
-            parts.append(top_k(scores, k))
+        parts = [top_k(block(s, min(s + chunk, n_rows)), k) for s in range(0, n_rows, chunk)]
         if not parts:
             return top_k(np.zeros((0, self.n_items), np.float32), k)
         return TopK(np.vstack([p.ids for p in parts]), np.vstack([p.scores for p in parts]))
@@ -154,6 +179,12 @@ class Recommender(ABC):
         """Set learned arrays back; models holding sparse matrices override this."""
         for key, value in arrays.items():
             setattr(self, key, value)
+
+
+def _mask(scores: np.ndarray, rows: sparse.csr_array) -> None:
+    """Set -inf where ``rows`` (aligned with ``scores``) has an entry: those items never appear."""
+    r = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+    scores[r, rows.indices] = -np.inf
 
 
 def sparse_to_arrays(prefix: str, matrix: sparse.csr_array) -> dict[str, np.ndarray]:

@@ -79,7 +79,12 @@ class EASE(Recommender):
         return out
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        rows = self.user_items_[users][:, self.kept_]
+        return self._score_history(self.user_items_[users])
+
+    def _score_history(self, history: sparse.csr_array) -> np.ndarray:
+        rows = sparse.csr_array(history)[:, self.kept_]
+        if self.config.binary:
+            rows.data[:] = 1.0
         return self._spread(np.asarray(rows @ self.weights_, dtype=np.float32))
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:

@@ -67,7 +67,10 @@ class ItemKNN(Recommender):
         return int(self.similarity_.shape[0])
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray((self.user_items_[users] @ self.similarity_).todense(), dtype=np.float32)
+        return self._score_history(self.user_items_[users])
+
+    def _score_history(self, history: sparse.csr_array) -> np.ndarray:
+        return np.asarray((history @ self.similarity_).todense(), dtype=np.float32)
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
         scores = np.asarray(self.similarity_[items].todense(), dtype=np.float32)

@@ -13,13 +13,32 @@ from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.models.als import ImplicitALS
 from recsmith.models.base import Recommender
 from recsmith.models.bpr import BPR
+from recsmith.models.content import ContentBased
+from recsmith.models.cooccurrence import Cooccurrence
 from recsmith.models.ease import EASE
+from recsmith.models.hybrid import Hybrid
 from recsmith.models.itemknn import ItemKNN
 from recsmith.models.popularity import Popular, Trending
+from recsmith.models.sknn import SessionKNN
 from recsmith.models.userknn import UserKNN
 
 MODELS: Mapping[str, type[Recommender]] = MappingProxyType(
-    {cls.name: cls for cls in (Popular, Trending, ItemKNN, UserKNN, ImplicitALS, BPR, EASE)}
+    {
+        cls.name: cls
+        for cls in (
+            Popular,
+            Trending,
+            ItemKNN,
+            UserKNN,
+            ImplicitALS,
+            BPR,
+            EASE,
+            ContentBased,
+            Cooccurrence,
+            SessionKNN,
+            Hybrid,
+        )
+    }
 )
 
 

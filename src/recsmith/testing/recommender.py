@@ -17,7 +17,9 @@ import pytest
 
 from recsmith.config import EventSettings
 from recsmith.errors import NotFittedError
+from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
+from recsmith.features.items import ItemCatalog
 from recsmith.models.base import Recommender
 from recsmith.models.registry import create
 
@@ -46,6 +48,16 @@ def checkerboard_events(
     )
 
 
+def checkerboard_catalog(n_items: int = N_ITEMS, n_cold: int = 2) -> ItemCatalog:
+    """Metadata that reveals each item's group, plus ``n_cold`` items nobody has touched yet."""
+    items = [
+        Item(item_id=f"i{i:03d}", categories=[f"group{i % 2}"], tags=[f"t{i % 2}", f"x{i}"],
+             text=f"item {i} of group {'even' if i % 2 == 0 else 'odd'}")
+        for i in range(n_items + n_cold)
+    ]
+    return ItemCatalog.from_items(items)
+
+
 def group_of(item_ids: np.ndarray) -> np.ndarray:
     return np.array([int(s[1:]) % 2 for s in item_ids])
 
@@ -60,7 +72,9 @@ class RecommenderContract:
     @pytest.fixture(scope="class")
     @classmethod
     def data(cls) -> Interactions:
-        return Interactions.from_events(checkerboard_events(), EventSettings().weights)
+        return Interactions.from_events(
+            checkerboard_events(), EventSettings().weights, catalog=checkerboard_catalog()
+        )
 
     @pytest.fixture(scope="class")
     @classmethod

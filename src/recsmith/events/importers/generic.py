@@ -1,0 +1,158 @@
+"""Formats ``events`` and ``items``: a user's own CSV, JSONL or Parquet file (``.gz`` for text).
+
+Events: columns ``user_id, item_id, timestamp`` and optionally ``event_type, value, session_id,
+event_id, context``. Without an ``event_type`` column every row is a ``rating`` when there is a
+``value`` column (the common "user,item,rating,timestamp" export) and a ``view`` otherwise.
+
+Items: ``item_id`` and optionally ``categories, tags, text, available, created_at``; any other
+column becomes a property. In text files categories and tags are ``|``-separated lists.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recsmith.errors import ValidationError
+from recsmith.events.importers._common import ImportSource, ItemRecord, RawChunk
+from recsmith.events.importers.tabular import Record, Table, read_table
+from recsmith.events.schema import EVENT_INPUT_FIELDS
+
+_EVENT_IDS = ("user_id", "item_id", "session_id", "event_id")
+_ITEM_FIELDS = frozenset({"item_id", "categories", "tags", "text", "available", "created_at"})
+_TRUE = frozenset({"1", "true", "yes", "y", "t"})
+_FALSE = frozenset({"0", "false", "no", "n", "f"})
+# Canonical numerals only: "007" or "1e5x" stay text, so codes with leading zeros are not mangled.
+_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?(0|[1-9][0-9]*)\.[0-9]+([eE][-+]?[0-9]+)?")
+
+
+def default_event_type(has_value: bool) -> str:
+    """A file with values but no types is a ratings export; one with neither is a click/view log."""
+    return "rating" if has_value else "view"
+
+
+def _check_event_columns(columns: list[str], name: str) -> None:
+    """Refuse a header the validator would reject in every row: one error, not one per row."""
+    unknown = [c for c in columns if c not in EVENT_INPUT_FIELDS]
+    if unknown:
+        raise ValidationError("columns", f"{name}: unknown column(s) {', '.join(unknown)}; "
+                              f"expected some of {', '.join(sorted(EVENT_INPUT_FIELDS))}")
+    missing = [c for c in ("item_id", "timestamp") if c not in columns]
+    if "user_id" not in columns and "session_id" not in columns:
+        missing.append("user_id (or session_id)")
+    if missing:
+        raise ValidationError("columns", f"{name}: missing column(s) {', '.join(missing)}")
+
+
+def read_events(path: Path, chunk_rows: int = 100_000) -> ImportSource:
+    """Events from a CSV/JSONL/Parquet file; JSONL records may each omit ``event_type``."""
+
+    def per_record(record: Record) -> Record:
+        if "event_type" not in record:
+            record["event_type"] = default_event_type("value" in record)
+        return record
+
+    table = _open(path, chunk_rows, id_keys=_EVENT_IDS, prepare=per_record)
+    if table.columns is not None:
+        _check_event_columns(table.columns, path.name)
+    return ImportSource("events", events=_with_type(table, path.name), total_events=table.total)
+
+
+def _not_utf8(name: str, exc: UnicodeDecodeError) -> ValidationError:
+    return ValidationError("encoding", f"{name}: not UTF-8 text ({exc}); re-save it as UTF-8")
+
+
+def _open(path: Path, chunk_rows: int, **kwargs: Any) -> Table:
+    try:
+        return read_table(path, chunk_rows, **kwargs)
+    except UnicodeDecodeError as exc:  # in the header line
+        raise _not_utf8(path.name, exc) from exc
+
+
+def _decoded(table: Table, name: str) -> Iterator[RawChunk[pd.DataFrame]]:
+    """The table's chunks; a file that is not UTF-8 stops with a clear error, not a traceback."""
+    try:
+        yield from table.chunks
+    except UnicodeDecodeError as exc:  # the chunks before this one were imported
+        raise _not_utf8(name, exc) from exc
+
+
+def _with_type(table: Table, name: str) -> Iterator[RawChunk[pd.DataFrame]]:
+    fixed = None if table.columns is None or "event_type" in table.columns else (
+        default_event_type("value" in table.columns))
+    for chunk in _decoded(table, name):
+        if fixed is not None:
+            chunk.rows["event_type"] = fixed
+        yield chunk
+
+
+# ---- items ------------------------------------------------------------------------------------
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split("|") if part.strip()]
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """Text and 0/1 flags as booleans; anything else is left for the Item model to refuse."""
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+def _scalar(text: str) -> str | int | float:
+    """A CSV cell as a number when it is written as one, so numeric properties stay numeric."""
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        number = float(text)
+        return number if math.isfinite(number) else text
+    return text
+
+
+def item_record(row: Record, *, from_text: bool) -> ItemRecord:
+    """One file row as an Item-shaped dict: known fields mapped, every other column a property."""
+    item: ItemRecord = {}
+    props: dict[str, Any] = {}
+    for key, val in row.items():
+        if val is None or (isinstance(val, float) and math.isnan(val)):
+            continue
+        if key in ("categories", "tags"):
+            item[key] = _split(val)
+        elif key == "available":
+            item[key] = _flag(val)
+        elif key in _ITEM_FIELDS:
+            item[key] = val
+        elif key == "properties" and isinstance(val, dict):
+            props.update(val)
+        else:
+            props[key] = _scalar(val) if from_text and isinstance(val, str) else val
+    if props:
+        item["properties"] = props
+    return item
+
+
+def read_items(path: Path, chunk_rows: int = 100_000) -> ImportSource:
+    """Catalog records from a CSV/JSONL/Parquet file."""
+    table = _open(path, chunk_rows, id_keys=("item_id",))
+    if table.columns is not None and "item_id" not in table.columns:
+        raise ValidationError("columns", f"{path.name}: missing column item_id")
+    return ImportSource("items", items=_items(table, path.name), total_events=0)
+
+
+def _items(table: Table, name: str) -> Iterator[RawChunk[list[ItemRecord]]]:
+    from_text = table.kind == "csv"
+    for chunk in _decoded(table, name):
+        records = [item_record(row, from_text=from_text)
+                   for row in chunk.rows.to_dict(orient="records")]
+        yield RawChunk(records, chunk.offset, chunk.source, chunk.rejections)

@@ -1,0 +1,248 @@
+"""Reading a user's own file (CSV, JSONL or Parquet, by extension) as chunks of raw records.
+
+Unlike the dataset readers, these files are not trusted to be well formed: a CSV line with the wrong
+number of fields or a JSONL line that is not JSON becomes a rejection at its file position, and the
+rest of the file is still read. Every cell is handed on as the Python value the file holds (CSV:
+``str``; JSON: its own types, integer ids turned into their decimal text), never pandas-inferred
+numbers, so ids such as ``"0739079891"`` survive unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsmith.errors import ValidationError
+from recsmith.events.importers._common import (
+    RawChunk,
+    count_records,
+    object_frame,
+    open_text,
+    require_file,
+)
+from recsmith.events.schema import FieldError, Rejection
+
+Record = dict[str, Any]
+_KINDS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+          ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+_MAX_PAYLOAD_CHARS = 2000
+
+
+@dataclass(slots=True)
+class Table:
+    """A file opened for reading: its columns when the file declares them, and its chunks."""
+
+    kind: str
+    columns: list[str] | None
+    chunks: Iterator[RawChunk[pd.DataFrame]]
+    total: int | None
+
+
+def file_kind(path: Path) -> str:
+    """``csv``, ``jsonl`` or ``parquet`` from the extension; ``.gz`` is looked through."""
+    name = path.name.lower()
+    gz = name.endswith(".gz")
+    suffix = Path(name[:-3] if gz else name).suffix
+    kind = _KINDS.get(suffix)
+    if kind is None or (gz and kind == "parquet"):
+        raise ValidationError(
+            "path", f"{path.name}: unsupported file type; expected .csv, .tsv, .jsonl or .parquet "
+            "(CSV and JSONL may be .gz)")
+    return kind
+
+
+def read_table(
+    path: Path,
+    chunk_rows: int,
+    *,
+    id_keys: Collection[str],
+    prepare: Callable[[Record], Record] | None = None,
+) -> Table:
+    """Open ``path`` by its extension. ``id_keys`` name the columns whose integers become text.
+
+    ``prepare`` is applied to each JSONL record before it is framed, while a missing key can still
+    be told apart from an explicit null (used to default ``event_type`` per record).
+    """
+    require_file(path)
+    kind = file_kind(path)
+    if kind == "parquet":
+        return _parquet(path, chunk_rows, id_keys)
+    if kind == "jsonl":
+        return Table(kind, None, _jsonl(path, chunk_rows, id_keys, prepare),
+                     count_records(path, header=False))
+    columns, delimiter = _csv_header(path)
+    return Table(kind, columns, _csv(path, chunk_rows, columns, delimiter),
+                 count_records(path, header=True))
+
+
+@dataclass(slots=True)
+class _Chunker:
+    """Groups consecutive good records into chunks; a bad record ends the run it interrupts.
+
+    A chunk's rows must be consecutive file records (validation reports ``offset + row``), so the
+    good records before a bad one are flushed, and the bad one travels as a ready-made rejection.
+    """
+
+    source: str
+    chunk_rows: int
+    build: Callable[[list[Any]], pd.DataFrame]
+    pos: int = 0
+    start: int = 0
+    rows: list[Any] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def good(self, row: Any) -> Iterator[RawChunk[pd.DataFrame]]:
+        self.rows.append(row)
+        self.pos += 1
+        if len(self.rows) + len(self.rejections) >= self.chunk_rows:
+            yield self.flush()
+
+    def bad(self, reason: str, payload: Record) -> Iterator[RawChunk[pd.DataFrame]]:
+        if self.rows:
+            yield self.flush()
+        self.rejections.append(Rejection(self.pos, (FieldError("record", reason),), payload))
+        self.pos += 1
+        self.start = self.pos
+        if len(self.rejections) >= self.chunk_rows:
+            yield self.flush()
+
+    def flush(self) -> RawChunk[pd.DataFrame]:
+        chunk = RawChunk(self.build(self.rows), self.start, self.source, tuple(self.rejections))
+        self.rows, self.rejections, self.start = [], [], self.pos
+        return chunk
+
+    def pending(self) -> bool:
+        return bool(self.rows or self.rejections)
+
+
+def _object_column(values: Collection[Any]) -> np.ndarray:
+    """An object array holding each value as is (lists stay lists, ints stay ints)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+# ---- CSV --------------------------------------------------------------------------------------
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    with open_text(path) as fh:
+        line = fh.readline()
+    if not line.strip():
+        raise ValidationError("path", f"{path.name}: empty file (a header line is needed)")
+    delimiter = max((",", ";", "\t"), key=line.count)  # ties go to the comma, listed first
+    header = next(csv.reader([line], delimiter=delimiter))
+    return [name.strip() for name in header], delimiter
+
+
+def _csv(path: Path, chunk_rows: int, columns: list[str], delimiter: str
+         ) -> Iterator[RawChunk[pd.DataFrame]]:
+    width = len(columns)
+
+    def build(rows: list[list[str]]) -> pd.DataFrame:
+        return object_frame(pd.DataFrame(rows, columns=columns, dtype=object))
+
+    chunker = _Chunker(path.name, chunk_rows, build)
+    with open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        next(reader, None)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # e.g. a field over the csv module's size limit
+                yield from chunker.bad(f"not valid CSV: {exc}", {})
+                continue
+            if len(row) == width:
+                yield from chunker.good(row)
+            elif row:  # blank lines are skipped, as pandas does
+                yield from chunker.bad(f"expected {width} fields, found {len(row)}",
+                                       {"fields": row[:50]})
+    if chunker.pending():
+        yield chunker.flush()
+
+
+# ---- JSONL ------------------------------------------------------------------------------------
+
+
+def text_ids(record: Record, id_keys: Collection[str]) -> Record:
+    """Integer ids as their decimal text (JSON writers often drop the quotes around numeric ids).
+
+    Floats and booleans are left alone on purpose: ``1.0`` is not a faithful id, so the validator
+    should refuse it rather than guess.
+    """
+    for key in id_keys:
+        val = record.get(key)
+        if isinstance(val, int) and not isinstance(val, bool):
+            record[key] = str(val)
+    return record
+
+
+def _frame_of_records(records: list[Record]) -> pd.DataFrame:
+    keys: dict[str, None] = {}
+    for rec in records:
+        keys.update(dict.fromkeys(rec))
+    return pd.DataFrame({k: _object_column([rec.get(k) for rec in records]) for k in keys},
+                        index=pd.RangeIndex(len(records)))
+
+
+def _jsonl(path: Path, chunk_rows: int, id_keys: Collection[str],
+           prepare: Callable[[Record], Record] | None) -> Iterator[RawChunk[pd.DataFrame]]:
+    chunker = _Chunker(path.name, chunk_rows, _frame_of_records)
+    with open_text(path) as fh:
+        for line in fh:
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield from chunker.bad(f"not valid JSON: {exc}",
+                                       {"line": text[:_MAX_PAYLOAD_CHARS]})
+                continue
+            if not isinstance(record, dict):
+                yield from chunker.bad("must be a JSON object", {"line": text[:_MAX_PAYLOAD_CHARS]})
+                continue
+            record = text_ids(record, id_keys)
+            yield from chunker.good(prepare(record) if prepare else record)
+    if chunker.pending():
+        yield chunker.flush()
+
+
+# ---- Parquet ----------------------------------------------------------------------------------
+
+
+def _parquet(path: Path, chunk_rows: int, id_keys: Collection[str]) -> Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pfile = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValidationError("path", f"{path.name}: not a readable Parquet file: {exc}") from exc
+    columns = list(pfile.schema_arrow.names)
+
+    def textual(name: str, array: pa.Array) -> pa.Array:
+        kind = array.type
+        if name in id_keys and pa.types.is_integer(kind):
+            return array.cast(pa.string())
+        if name == "timestamp" and (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
+            return array.cast(pa.string())  # ISO text; the validator reads a naive one as UTC
+        return array
+
+    def chunks() -> Iterator[RawChunk[pd.DataFrame]]:
+        offset = 0
+        for batch in pfile.iter_batches(batch_size=chunk_rows):
+            data = {name: _object_column(textual(name, batch.column(i)).to_pylist())
+                    for i, name in enumerate(batch.schema.names)}
+            frame = pd.DataFrame(data, index=pd.RangeIndex(batch.num_rows))
+            yield RawChunk(frame, offset, path.name)
+            offset += batch.num_rows
+
+    return Table("parquet", columns, chunks(), pfile.metadata.num_rows)

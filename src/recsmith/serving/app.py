@@ -1,0 +1,108 @@
+"""The FastAPI application: ``create_app(settings)`` assembles routers, metrics and a lifespan.
+
+There is no module-level app and no global state. The lifespan opens the store and loads the model
+(unless the caller passed them in, as tests do) and puts one immutable ``Runtime`` on ``app.state``.
+Resources the app opened itself are closed on shutdown; ones passed in belong to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from recsmith import __version__
+from recsmith.bundle import ModelBundle
+from recsmith.config import Settings
+from recsmith.serving.auth import KeyCache
+from recsmith.serving.deps import Runtime
+from recsmith.serving.metrics import Metrics, MetricsMiddleware
+from recsmith.serving.routers import events, health, items, recommend
+from recsmith.serving.routers import metrics as metrics_route
+from recsmith.store.base import EventStore
+from recsmith.store.open import open_store
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Events in, recommendations out. Send events to `POST /v1/events` (a JSON array; every record is
+validated on its own), read lists from `GET /v1/users/{user_id}/recommendations`.
+
+Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>` (create keys with the CLI).
+"""
+
+
+def load_bundle(model_dir: Path | None) -> ModelBundle | None:
+    """The model in ``model_dir``; None when no directory is configured or nothing was trained yet.
+
+    A server may start before the first training (to collect events), so a missing model is not an
+    error: readiness reports it and model routes answer 503. A directory that holds a *broken* model
+    still raises, since serving without it would hide the problem.
+    """
+    if model_dir is None:
+        log.warning("serving.model_dir is not set: model routes will answer 503")
+        return None
+    if not (model_dir / "manifest.json").is_file():
+        log.warning("no model in %s yet: model routes will answer 503", model_dir)
+        return None
+    return ModelBundle.load(model_dir)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    bundle: ModelBundle | None = None,
+    store: EventStore | None = None,
+) -> FastAPI:
+    """A new app serving ``settings``; ``bundle``/``store`` replace loading/opening them."""
+    metrics = Metrics.create()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        the_store = store if store is not None else await run_in_threadpool(
+            open_store, settings.store.url)
+        try:
+            the_bundle = bundle if bundle is not None else await run_in_threadpool(
+                load_bundle, settings.serving.model_dir)
+            metrics.set_model(the_bundle.version if the_bundle is not None else None)
+            app.state.runtime = Runtime(settings=settings, store=the_store, bundle=the_bundle,
+                                        metrics=metrics, keys=KeyCache(the_store))
+            if not settings.serving.require_keys:
+                log.warning("serving.require_keys is false: the API is open to anyone who can "
+                            "reach it (meant for local development only)")
+            yield
+        finally:
+            app.state.runtime = None
+            if own_store:
+                the_store.close()
+
+    app = FastAPI(title="recsmith", version=__version__, description=_DESCRIPTION,
+                  lifespan=lifespan)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (events, items, recommend, health, metrics_route):
+        app.include_router(module.router)
+    return app
+
+
+def run(settings: Settings, *, log_level: str = "info") -> None:
+    """Serve ``settings`` with uvicorn until interrupted (what ``recsmith serve`` calls).
+
+    One worker: the app holds the model in memory and the SQLite store allows one writer process;
+    scale out with several processes behind a proxy instead. Access logs are off because they cost
+    more than the requests they describe; latency lives in ``/metrics``.
+    """
+    import uvicorn  # only the server needs it; importing the package must stay light
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.serving.host,
+        port=settings.serving.port,
+        workers=1,
+        access_log=False,
+        log_level=log_level,
+    )

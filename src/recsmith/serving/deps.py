@@ -1,0 +1,65 @@
+"""What every request handler needs: the app's ``Runtime`` and, for model routes, a loaded model.
+
+Nothing here is global. The lifespan in ``app.py`` builds one immutable ``Runtime`` and stores it on
+``app.state``; handlers reach it through ``request.app``. Swapping a model later means building a
+new ``Runtime`` and assigning it in one step, so a request never sees half of an update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import Settings
+from recsmith.serving.metrics import Metrics
+from recsmith.store.base import EventStore
+
+if TYPE_CHECKING:
+    from recsmith.serving.auth import KeyCache
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything a running app holds: settings, the open store, the model (if any), metrics."""
+
+    settings: Settings
+    store: EventStore
+    bundle: ModelBundle | None
+    metrics: Metrics
+    keys: KeyCache
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The app's runtime; fails loudly when the lifespan has not run (no ``with TestClient``)."""
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise RuntimeError("recsmith app not started: its lifespan must run before requests")
+    return runtime
+
+
+async def get_runtime(request: Request) -> Runtime:
+    """Dependency form of ``runtime_of``; ``async`` because FastAPI runs sync dependencies in the
+    thread pool, a hop not worth paying for an attribute read."""
+    return runtime_of(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def require_bundle(runtime: RuntimeDep) -> ModelBundle:
+    """The loaded model, or 503: the server can ingest before any model was trained (``async``: it
+    does not block, see ``get_runtime``)."""
+    if runtime.bundle is None:
+        where = runtime.settings.serving.model_dir
+        hint = f"no model found in {where}" if where else "serving.model_dir is not set"
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"no model is loaded ({hint}); train one with `recsmith train` and restart the server",
+        )
+    return runtime.bundle
+
+
+BundleDep = Annotated[ModelBundle, Depends(require_bundle)]

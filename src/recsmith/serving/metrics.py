@@ -1,0 +1,113 @@
+"""Prometheus metrics for one app: a private registry, the collectors, and a latency middleware.
+
+Each app owns its ``CollectorRegistry`` (never prometheus_client's global default) so that two apps
+in one process, as in the tests, do not collide on metric names. Labels hold only small, fixed
+vocabularies: the route *template* (``/v1/users/{user_id}/recommendations``), never the raw path,
+because a label per user or item id would grow the series without bound.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Fast endpoints answer in about a millisecond, so the buckets start well below the default 5 ms.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Methods kept as label values; anything else becomes "other" (clients can send any token).
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+#: Route label for requests no route matched (404s): one series instead of one per probed path.
+UNMATCHED = "<unmatched>"
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The collectors of one app, registered in its own registry."""
+
+    registry: CollectorRegistry
+    request_duration: Histogram
+    events_ingested: Counter
+    recommendations: Counter
+    model_info: Gauge
+
+    @classmethod
+    def create(cls) -> Metrics:
+        registry = CollectorRegistry(auto_describe=True)
+        return cls(
+            registry=registry,
+            request_duration=Histogram(
+                "recsmith_http_request_duration_seconds",
+                "Time from request start to the end of the response, by route template.",
+                ("method", "route", "status"),
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            events_ingested=Counter(
+                "recsmith_events_ingested_total",
+                "Events received over HTTP by outcome (accepted, duplicate, rejected).",
+                ("status",),
+                registry=registry,
+            ),
+            recommendations=Counter(
+                "recsmith_recommendations_total",
+                "Recommendation lists served, by fallback used (none or popular).",
+                ("fallback",),
+                registry=registry,
+            ),
+            model_info=Gauge(
+                "recsmith_model_info",
+                "The model version being served (value is always 1).",
+                ("version",),
+                registry=registry,
+            ),
+        )
+
+    def set_model(self, version: str | None) -> None:
+        """Expose exactly one version series (or none when no model is loaded)."""
+        self.model_info.clear()
+        if version is not None:
+            self.model_info.labels(version=version).set(1)
+
+    def count_ingest(self, accepted: int, duplicates: int, rejected: int) -> None:
+        counts = {"accepted": accepted, "duplicate": duplicates, "rejected": rejected}
+        for status, n in counts.items():
+            if n:
+                self.events_ingested.labels(status=status).inc(n)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware timing every HTTP request (cheaper than ``BaseHTTPMiddleware``).
+
+    The router stores the matched route in ``scope["route"]``; it is read after the response, so the
+    label is the template the request matched, whatever ids were in the path.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app raises before starting a response
+
+        async def send_and_record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record_status)
+        finally:
+            matched = scope.get("route")
+            # path_format drops convertors: "/v1/items/{item_id:path}" -> "/v1/items/{item_id}"
+            route = getattr(matched, "path_format", None) or getattr(matched, "path", UNMATCHED)
+            method = scope.get("method", "GET")
+            self.metrics.request_duration.labels(
+                method=method if method in _METHODS else "other", route=route, status=str(status)
+            ).observe(time.perf_counter() - started)

@@ -1,0 +1,19 @@
+"""``GET /metrics``: the app's Prometheus registry in the text exposition format (no auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from recsmith.serving.deps import RuntimeDep
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}},
+                             "description": "Prometheus text format"}})
+async def metrics(runtime: RuntimeDep) -> Response:
+    """Serialising the registry is quick and never blocks, so this runs on the event loop."""
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,202 @@
+"""HTTP response shapes (and the event/item input shapes, for the OpenAPI docs), in snake_case.
+
+Ingest endpoints do not validate their body with these models: they take a JSON array of arbitrary
+objects and validate record by record (``store.ingest``), so one bad record never fails its batch.
+``EventIn`` and ``ItemIn`` exist to document what a good record looks like.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsmith.events.schema import IngestResult, Item
+
+_EVENT_EXAMPLE: dict[str, Any] = {
+    "event_id": "e-000123",
+    "user_id": "u42",
+    "session_id": "s-9f1c",
+    "item_id": "sku-1001",
+    "event_type": "purchase",
+    "value": None,
+    "timestamp": "2024-05-01T12:30:00Z",
+    "context": {"page": "home", "position": 3},
+}
+
+
+class EventIn(BaseModel):
+    """One event as a client sends it (documentation only; see the module docstring)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EVENT_EXAMPLE]})
+
+    user_id: str | None = Field(None, description="Who; required unless session_id is given")
+    session_id: str | None = Field(None, description="Anonymous visitor's session")
+    item_id: str
+    event_type: str = Field(description="One of the configured events.weights types")
+    value: float | None = Field(None, description="Needed by value-weighted types (rating, play)")
+    timestamp: str | float = Field(description="ISO 8601, or Unix seconds/milliseconds")
+    event_id: str | None = Field(
+        None, description="Idempotency key; derived from the content when absent")
+    context: dict[str, str | float | int | bool | None] | None = None
+
+
+class ItemIn(Item):
+    """A catalog item as a client sends it (documentation only)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"item_id": "sku-1001", "categories": ["shoes"], "tags": ["running"],
+                 "text": "Trail running shoe", "properties": {"price": 89.9, "brand": "acme"},
+                 "available": True}
+            ]
+        }
+    )
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    reason: str
+
+
+class RejectionOut(BaseModel):
+    """A refused record: its position in the request array and every reason."""
+
+    index: int
+    errors: list[FieldErrorOut]
+
+
+class IngestResponse(BaseModel):
+    """What happened to a batch. A 200 means every accepted record is durably stored."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectionOut]
+
+    @classmethod
+    def from_result(cls, result: IngestResult) -> IngestResponse:
+        return cls(
+            accepted=result.accepted,
+            duplicates=result.duplicates,
+            rejected=[
+                RejectionOut(
+                    index=r.index,
+                    errors=[FieldErrorOut(field=e.field, reason=e.reason) for e in r.errors],
+                )
+                for r in result.rejected
+            ],
+        )
+
+
+class EventsResponse(IngestResponse):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "accepted": 2, "duplicates": 1,
+        "rejected": [{"index": 3, "errors": [
+            {"field": "event_type", "reason": "unknown event type (known: click, view)"}]}],
+    }]})
+
+
+class ItemsResponse(IngestResponse):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "accepted": 1, "duplicates": 0,
+        "rejected": [{"index": 1, "errors": [{"field": "item_id", "reason": "Field required"}]}],
+    }]})
+
+
+class ScoredItem(BaseModel):
+    item_id: str
+    score: float
+
+
+class _ListResponse(BaseModel):
+    recommendation_id: str = Field(description="uuid4 hex; send it back with events to join them")
+    model_version: str
+    items: list[ScoredItem]
+
+
+class RecommendationResponse(_ListResponse):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "recommendation_id": "3f2b8c0e9a7d4c1b8e5f6a7b8c9d0e1f", "user_id": "u42",
+        "model_version": "itemknn-20240501120000-a1b2c3", "fallback": None,
+        "items": [{"item_id": "sku-1001", "score": 0.83}, {"item_id": "sku-2002", "score": 0.61}],
+    }]})
+
+    user_id: str
+    fallback: Literal["popular"] | None = Field(
+        description="Set when the list came from the fallback (the model does not know the user)")
+
+
+class SimilarResponse(_ListResponse):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "recommendation_id": "9a7d4c1b8e5f6a7b3f2b8c0e8c9d0e1f", "item_id": "sku-1001",
+        "model_version": "itemknn-20240501120000-a1b2c3",
+        "items": [{"item_id": "sku-2002", "score": 0.42}],
+    }]})
+
+    item_id: str
+
+
+class PopularResponse(_ListResponse):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "recommendation_id": "0e1f3f2b8c0e9a7d4c1b8e5f6a7b8c9d",
+        "model_version": "itemknn-20240501120000-a1b2c3",
+        "items": [{"item_id": "sku-1001", "score": 118.0}],
+    }]})
+
+
+class LiveResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(BaseModel):
+    """Readiness: every check must pass; ``failed`` names the ones that did not."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "ok", "checks": {"store": True, "model": True},
+         "failed": [], "model_version": "itemknn-20240501120000-a1b2c3"},
+        {"status": "unavailable", "checks": {"store": True, "model": False},
+         "failed": ["model"], "model_version": None},
+    ]})
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, bool]
+    failed: list[str]
+    model_version: str | None
+
+
+class ErrorResponse(BaseModel):
+    """FastAPI's error shape, for the documented 401/403/404/413/503 responses."""
+
+    detail: Any
+
+
+_ERROR_TEXT = {
+    401: "No API key, or an unknown one",
+    403: "The key is revoked or lacks the scope",
+    404: "Not known to the model",
+    413: "More records than serving.max_batch",
+    422: "Body is not JSON, not the expected shape, or a parameter is out of range",
+    503: "Not ready (no model loaded, or the store is down)",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error codes, all in FastAPI's ``detail`` shape."""
+    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
+
+
+def array_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON-array request body of ``model`` records."""
+    return {"requestBody": {
+        "required": True,
+        "description": "A JSON array of records, at most serving.max_batch (default 1000)",
+        "content": {"application/json": {"schema": {
+            "type": "array", "items": model.model_json_schema()}}},
+    }}
+
+
+def object_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON-object request body shaped like ``model``."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": model.model_json_schema()}}}}

@@ -1,0 +1,286 @@
+"""The behaviour every EventStore backend must have, as one pytest suite all backends inherit.
+
+Subclass ``EventStoreContract`` in a ``Test…`` class and give it a ``store`` fixture returning an
+empty store; pytest then runs every test below against that backend. Keeping the tests here, not
+per backend, is what makes SQLite (development) and PostgreSQL (production) interchangeable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from recsmith.config import EventSettings
+from recsmith.events.schema import EVENT_COLUMNS, Item, User
+from recsmith.events.validate import validate_events
+from recsmith.store.base import ApiKey, AppendResult, EventStore, empty_events
+from recsmith.store.ingest import ingest_events
+
+SETTINGS = EventSettings()
+T0 = datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+T0_US = 1_614_834_367_123_456
+HOUR_US = 3_600_000_000
+
+
+def at(hours: float = 0.0) -> str:
+    """An ISO 8601 timestamp ``hours`` after T0."""
+    return (T0 + timedelta(hours=hours)).isoformat()
+
+
+def event(item_id: str, *, user: str | None = "u1", etype: str = "view", hours: float = 0.0,
+          **extra: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {"item_id": item_id, "event_type": etype, "timestamp": at(hours)}
+    if user is not None:
+        rec["user_id"] = user
+    return {**rec, **extra}
+
+
+def frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """A validated canonical frame; fails loudly if a fixture record is itself invalid."""
+    valid, rejected = validate_events(records, SETTINGS)
+    assert rejected == [], rejected
+    return valid
+
+
+def ingest(store: EventStore, records: Sequence[Mapping[str, Any]], source: str = "test") -> Any:
+    return ingest_events(store, records, SETTINGS, source=source)
+
+
+def scan_all(store: EventStore, **kwargs: Any) -> pd.DataFrame:
+    chunks = list(store.scan(**kwargs))
+    return pd.concat(chunks, ignore_index=True) if chunks else empty_events()
+
+
+def column(df: pd.DataFrame, name: str) -> list[Any]:
+    """Values with every missing marker (None, NaN, pd.NA) read as None, for plain comparisons."""
+    return [None if pd.isna(v) else v for v in df[name].tolist()]
+
+
+class EventStoreContract:
+    """Shared tests; subclasses provide a ``store`` fixture yielding an empty store."""
+
+    # ---- events in and out ----------------------------------------------------------------
+
+    def test_is_an_event_store(self, store: EventStore) -> None:
+        assert isinstance(store, EventStore)
+        assert store.ping() is True
+
+    def test_round_trip_keeps_ids_values_and_timestamps(self, store: EventStore) -> None:
+        result = ingest(store, [
+            event("0739079891", user="00042", event_id="e-001"),
+            {"event_id": "e-002", "user_id": "ユーザー", "session_id": "s-1", "item_id": "café ☕ 書",
+             "event_type": "rating", "value": 4.5, "timestamp": "2021-03-04T05:06:08.000001Z",
+             "context": {"pos": 3, "page": "home"}},
+            {"event_id": "e-003", "session_id": "anon-7", "item_id": "1e5", "event_type": "play",
+             "value": 0, "timestamp": 1614834369},
+        ])
+        assert (result.accepted, result.duplicates, result.rejected) == (3, 0, ())
+        out = scan_all(store)
+        assert list(out.columns) == list(EVENT_COLUMNS)
+        assert out["ts"].dtype == "int64"
+        assert column(out, "event_id") == ["e-001", "e-002", "e-003"]
+        assert column(out, "item_id") == ["0739079891", "café ☕ 書", "1e5"]
+        assert all(type(v) is str for v in out["item_id"])
+        assert column(out, "user_id") == ["00042", "ユーザー", None]
+        assert column(out, "session_id") == [None, "s-1", "anon-7"]
+        assert column(out, "event_type") == ["view", "rating", "play"]
+        assert out["ts"].tolist() == [T0_US, 1_614_834_368_000_001, 1_614_834_369_000_000]
+        values = out["value"].tolist()
+        assert math.isnan(values[0]) and values[1:] == [4.5, 0.0]
+        assert column(out, "context") == [None, '{"page":"home","pos":3}', None]
+
+    def test_same_batch_twice_inserts_nothing_the_second_time(self, store: EventStore) -> None:
+        batch = frame([event("a", event_id="a"), event("b", event_id="b"),
+                       event("c", event_id="c")])
+        assert store.append(batch) == AppendResult(3, 0)
+        assert store.append(batch) == AppendResult(0, 3)
+        assert store.count_events() == 3
+
+    def test_repeats_inside_a_batch_count_as_duplicates(self, store: EventStore) -> None:
+        first = frame([event("x", etype="rating", value=1, event_id="a"), event("y", event_id="b"),
+                       event("x", etype="rating", value=5, event_id="a")])
+        assert store.append(first) == AppendResult(2, 1)
+        second = frame([event("y", event_id="b"), event("z", event_id="c"),
+                        event("z", event_id="c")])
+        assert store.append(second) == AppendResult(1, 2)
+        out = scan_all(store)
+        assert sorted(column(out, "event_id")) == ["a", "b", "c"]
+        assert out.loc[out["event_id"] == "a", "value"].tolist() == [1.0]  # first one wins
+
+    def test_events_without_ids_are_idempotent(self, store: EventStore) -> None:
+        records = [event("i1", hours=1), event("i2", user="u2", etype="purchase")]
+        assert ingest(store, records).as_counts() == {"accepted": 2, "rejected": 0, "duplicates": 0}
+        assert ingest(store, records).as_counts() == {"accepted": 0, "rejected": 0, "duplicates": 2}
+        assert store.count_events() == 2
+
+    def test_empty_append_and_empty_store(self, store: EventStore) -> None:
+        assert store.append(empty_events()) == AppendResult(0, 0)
+        assert list(store.scan()) == []
+        assert store.count_events() == 0
+
+    # ---- scanning -------------------------------------------------------------------------
+
+    def _ten_hours(self, store: EventStore) -> None:
+        order = [7, 2, 9, 0, 5, 3, 8, 1, 6, 4]  # stored out of order on purpose
+        ingest(store, [event(f"i{k}", hours=k, etype="click" if k % 2 else "view",
+                             event_id=f"e{k}") for k in order])
+
+    def test_scan_returns_time_order(self, store: EventStore) -> None:
+        self._ten_hours(store)
+        out = scan_all(store)
+        assert column(out, "event_id") == [f"e{k}" for k in range(10)]
+        assert out["ts"].tolist() == [T0_US + k * HOUR_US for k in range(10)]
+
+    def test_scan_filters_by_time_and_type(self, store: EventStore) -> None:
+        self._ten_hours(store)
+
+        def ids(**kwargs: Any) -> list[Any]:
+            return column(scan_all(store, **kwargs), "event_id")
+
+        def h(hours: int) -> datetime:
+            return T0 + timedelta(hours=hours)
+
+        assert ids(since=h(2), until=h(5)) == ["e2", "e3", "e4"]  # until is exclusive
+        assert ids(until=h(1)) == ["e0"]
+        assert ids(since=h(8)) == ["e8", "e9"]
+        assert ids(since=h(8) + timedelta(microseconds=1)) == ["e9"]
+        assert ids(types={"click"}) == ["e1", "e3", "e5", "e7", "e9"]
+        assert ids(since=h(4), types=["click", "purchase"]) == ["e5", "e7", "e9"]
+        assert ids(types=["purchase"]) == []
+
+    def test_scan_breaks_time_ties_by_event_id(self, store: EventStore) -> None:
+        ingest(store, [event("i", event_id=e, hours=1) for e in ("b", "a", "B", "c")]
+               + [event("i", event_id="z", hours=0)])
+        assert column(scan_all(store), "event_id") == ["z", "B", "a", "b", "c"]  # byte order
+
+    def test_scan_yields_chunks_of_batch_size(self, store: EventStore) -> None:
+        self._ten_hours(store)
+        chunks = list(store.scan(batch_size=4))
+        assert [len(c) for c in chunks] == [4, 4, 2]
+        assert all(list(c.columns) == list(EVENT_COLUMNS) for c in chunks)
+        assert [e for c in chunks for e in column(c, "event_id")] == [f"e{k}" for k in range(10)]
+        assert [len(c) for c in store.scan(batch_size=10)] == [10]
+
+    def test_other_calls_while_a_scan_is_open(self, store: EventStore) -> None:
+        self._ten_hours(store)
+        seen: list[str] = []
+        for chunk in store.scan(batch_size=3):
+            seen.extend(column(chunk, "event_id"))
+            assert store.count_events() == 10
+            assert store.user_items("u1") != []
+        assert seen == [f"e{k}" for k in range(10)]
+
+    def test_user_items(self, store: EventStore) -> None:
+        ingest(store, [event("x"), event("007", hours=1), event("x", hours=2, etype="purchase"),
+                       event("z", user="u2"), event("w", user=None, session_id="anon")])
+        assert sorted(store.user_items("u1")) == ["007", "x"]
+        assert store.user_items("u2") == ["z"]
+        assert store.user_items("nobody") == []
+
+    def test_concurrent_appends_from_threads(self, store: EventStore) -> None:
+        batches = [frame([event(f"i{i}", hours=i / 100, event_id=f"e{i:03d}")
+                          for i in range(t * 50, t * 50 + 100)]) for t in range(4)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(store.append, batches))
+        assert sum(r.inserted for r in results) == 250
+        assert sum(r.inserted + r.duplicates for r in results) == 400
+        assert store.count_events() == 250
+
+    # ---- catalog and users ----------------------------------------------------------------
+
+    def test_items_round_trip_every_field(self, store: EventStore) -> None:
+        item = Item(item_id="0739079891", categories=["books", "fiction"], tags=["a", "ü"],
+                    text="Ünïcode — text", available=False,
+                    properties={"price": 9.99, "brand": "acme", "pages": 320, "signed": True,
+                                "isbn": None},
+                    created_at=datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))
+        assert store.upsert_items([item]) == 1
+        got = store.get_item("0739079891")
+        assert got == item
+        assert got is not None and type(got.properties["pages"]) is int
+        assert store.get_item("739079891") is None
+        assert store.items() == [item]
+
+    def test_upsert_items_replaces_but_keeps_created_at(self, store: EventStore) -> None:
+        created = datetime(2020, 1, 2, tzinfo=UTC)
+        store.upsert_items([Item(item_id="b", tags=["old"], text="old", created_at=created),
+                            Item(item_id="a")])
+        store.upsert_items([Item(item_id="b", categories=["new"], available=False)])
+        assert store.get_item("b") == Item(item_id="b", categories=["new"], available=False,
+                                           created_at=created)
+        assert [i.item_id for i in store.items()] == ["a", "b"]
+        store.upsert_items([Item(item_id="B")])
+        assert [i.item_id for i in store.items()] == ["B", "a", "b"]  # byte order
+
+    def test_users(self, store: EventStore) -> None:
+        assert store.upsert_users([User(user_id="u1", properties={"age": 30, "plan": "pro"}),
+                                   User(user_id="0042")]) == 2
+        assert store.get_user("u1") == User(user_id="u1", properties={"age": 30, "plan": "pro"})
+        assert store.get_user("0042") == User(user_id="0042")
+        store.upsert_users([User(user_id="u1", properties={"plan": "free"})])
+        assert store.get_user("u1") == User(user_id="u1", properties={"plan": "free"})
+        assert store.get_user("42") is None
+
+    def test_delete_user_removes_events_and_profile(self, store: EventStore) -> None:
+        ingest(store, [event("x"), event("y", hours=1), event("z", hours=2),
+                       event("x", user="u2"), event("x", user=None, session_id="s")])
+        store.upsert_users([User(user_id="u1"), User(user_id="u2")])
+        assert store.delete_user("u1") == 3
+        assert store.get_user("u1") is None
+        assert store.get_user("u2") == User(user_id="u2")
+        assert store.count_events() == 2
+        assert store.user_items("u1") == []
+        assert "u1" not in column(scan_all(store), "user_id")
+        assert store.delete_user("u1") == 0
+
+    # ---- dead letters, keys, health -------------------------------------------------------
+
+    def test_dead_letters_round_trip(self, store: EventStore) -> None:
+        before = datetime.now(UTC) - timedelta(seconds=5)
+        records = [event("ok"), {**event("x"), "user_id": 7}, {"user_id": "u3", "event_type": "teleport",
+                                                     "timestamp": at()}]
+        result = ingest_events(store, records, SETTINGS, source="upload.csv", offset=100)
+        assert (result.accepted, len(result.rejected)) == (1, 2)
+        letters = store.dead_letters()
+        assert [d.record_index for d in letters] == [101, 102]
+        assert {d.source for d in letters} == {"upload.csv"}
+        assert letters[0].errors == [{"field": "user_id",
+                                      "reason": "must be a string (quote numeric ids)"}]
+        assert letters[0].payload == {"user_id": 7, "item_id": "x", "event_type": "view",
+                                      "timestamp": at()}
+        assert {e["field"] for e in letters[1].errors} == {"item_id", "event_type"}
+        assert letters[1].errors == [{"field": e.field, "reason": e.reason}
+                                     for e in result.rejected[1].errors]
+        assert letters[1].payload == {"user_id": "u3", "event_type": "teleport",
+                                      "timestamp": at()}
+        assert all(before <= d.received_at <= datetime.now(UTC) for d in letters)
+        assert [d.record_index for d in store.dead_letters(limit=1)] == [101]
+        store.add_dead_letters([], "nothing")
+        assert len(store.dead_letters()) == 2
+
+    def test_api_keys(self, store: EventStore) -> None:
+        key = ApiKey("k1", "ci", ("ingest", "read"), datetime(2024, 5, 6, 7, 8, 9, 123456, UTC))
+        revoked = ApiKey("k2", "old", ("admin",), datetime(2023, 1, 1, tzinfo=UTC), revoked=True)
+        store.add_api_key(key, "hash-1")
+        store.add_api_key(revoked, "hash-2")
+        assert store.find_api_key("hash-1") == key
+        assert store.find_api_key("hash-2") == revoked
+        assert store.find_api_key("hash-3") is None
+        assert store.find_api_key("k1") is None  # looked up by hash, never by id
+        found = store.find_api_key("hash-2")
+        assert found is not None and not found.allows("read")
+
+    def test_count_events(self, store: EventStore) -> None:
+        assert store.count_events() == 0
+        ingest(store, [event(f"i{k}", hours=k) for k in range(4)])
+        assert store.count_events() == 4
+        ingest(store, [event("i0", hours=0)])
+        assert store.count_events() == 4
+
+    def test_ping(self, store: EventStore) -> None:
+        assert store.ping() is True

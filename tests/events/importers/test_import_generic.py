@@ -1,0 +1,253 @@
+"""Format ``events``: a CSV, JSONL or Parquet file; good rows kept, bad ones explained."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recsmith.config import EventSettings
+from recsmith.errors import ValidationError
+from recsmith.events.importers import SourceNotFound, base, import_source, read_source
+from recsmith.store.sqlite import SQLiteStore
+
+HEADER = "user_id,item_id,event_type,value,timestamp"
+GOOD = [
+    "u1,i1,view,,2024-01-01T10:00:00Z",
+    "u1,i2,rating,4.5,1704103200",
+    "u2,i1,purchase,,1704103200000",
+    'u2,"i,3",click,,2024-01-02 10:00:00+01:00',
+    "u3,i4,play,12,2024-01-03T00:00:00Z",
+]
+BAD = {  # reason fragment per corrupted row
+    "u1,i1,view,,yesterday": ("timestamp", "not a date-time"),
+    "u1,,view,,2024-01-01T10:00:00Z": ("item_id", "required"),
+    "u1,i1,rating,NaN,2024-01-01T10:00:00Z": ("value", "must be a number"),
+    "u1,i1,like,,2024-01-01T10:00:00Z": ("event_type", "unknown event type"),
+    "u1,i1,view,,2024-01-01T10:00:00Z,extra": ("record", "expected 5 fields, found 6"),
+    "u1,i1,rating,,2024-01-01T10:00:00Z": ("value", "required"),
+    "u1,i1,view,,1990-01-01T00:00:00Z": ("timestamp", "before 1995"),
+}
+
+
+def _events(store: SQLiteStore) -> pd.DataFrame:
+    return pd.concat(list(store.scan()), ignore_index=True)
+
+
+def test_corrupted_csv_keeps_every_good_row(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
+    lines: list[str] = []
+    expected_bad: dict[int, tuple[str, str]] = {}
+    bad_rows = list(BAD.items())
+    for i, good in enumerate(GOOD):  # interleave: good, bad, good, bad, ...
+        lines.append(good)
+        if i < len(bad_rows):
+            expected_bad[len(lines)] = bad_rows[i][1]
+            lines.append(bad_rows[i][0])
+    for row, reason in bad_rows[len(GOOD):]:
+        expected_bad[len(lines)] = reason
+        lines.append(row)
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join([HEADER, *lines]) + "\n\n")  # trailing blank line is ignored
+
+    progress: list[int] = []
+    source = read_source("events", path, chunk_rows=3)  # chunks cross the bad rows
+    assert source.total_events == len(lines) + 1  # a progress hint: the blank line is counted
+    result = import_source(store, source, settings, on_progress=progress.append)
+
+    assert result.accepted == len(GOOD)
+    assert result.rejected_count == len(BAD)
+    assert sum(progress) == len(lines)
+    assert sorted(_events(store)["item_id"]) == ["i,3", "i1", "i1", "i2", "i4"]
+
+    dead = store.dead_letters(limit=100)
+    assert sorted(d.record_index for d in dead) == sorted(expected_bad)
+    for letter in dead:
+        field, fragment = expected_bad[letter.record_index]
+        assert letter.source == "events.csv"
+        assert any(e["field"] == field and fragment in e["reason"] for e in letter.errors), letter
+    by_index = {d.record_index: d for d in dead}
+    assert by_index[1].payload["timestamp"] == "yesterday"  # the raw record is kept for replay
+
+
+def test_reimport_counts_duplicates(tmp_path: Path, store: SQLiteStore,
+                                    settings: EventSettings) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("\n".join([HEADER, *GOOD]))
+    assert import_source(store, read_source("events", path), settings).accepted == 5
+    again = import_source(store, read_source("events", path), settings)
+    assert (again.accepted, again.duplicates) == (0, 5)
+
+
+def _roundtrip(store: SQLiteStore, settings: EventSettings, path: Path) -> pd.DataFrame:
+    result = import_source(store, read_source("events", path), settings)
+    assert result.rejected_count == 0, result.rejected
+    return _events(store)
+
+
+def test_leading_zero_ids_csv(tmp_path: Path, store: SQLiteStore, settings: EventSettings) -> None:
+    path = tmp_path / "z.csv"
+    path.write_text("user_id,item_id,session_id,timestamp\n007,0739079891,0001,1704103200\n"
+                    "NA,00,null,1704103200\n")
+    events = _roundtrip(store, settings, path)
+    assert sorted(events["item_id"]) == ["00", "0739079891"]
+    assert set(events["user_id"]) == {"007", "NA"}  # "NA" is an id, not a missing value
+    assert set(events["session_id"]) == {"0001", "null"}
+    assert set(events["event_type"]) == {"view"}  # no event_type and no value column
+
+
+def test_leading_zero_ids_jsonl_and_integer_ids(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
+    path = tmp_path / "z.jsonl"
+    records = [
+        {"user_id": "007", "item_id": "0739079891", "timestamp": 1704103200, "value": 3},
+        {"user_id": 42, "item_id": 1234567890123, "timestamp": "2024-01-01T00:00:00Z",
+         "event_type": "view", "context": {"page": "home"}},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    events = _roundtrip(store, settings, path).set_index("user_id")
+    assert events.loc["007", "item_id"] == "0739079891"
+    assert events.loc["007", "event_type"] == "rating"  # value present, no type: a rating
+    assert events.loc["42", "item_id"] == "1234567890123"  # integer ids become their text
+    assert json.loads(events.loc["42", "context"]) == {"page": "home"}
+
+
+def test_leading_zero_ids_parquet(tmp_path: Path, store: SQLiteStore,
+                                  settings: EventSettings) -> None:
+    path = tmp_path / "z.parquet"
+    table = pa.table({
+        "user_id": pa.array(["007", "008"]),
+        "item_id": pa.array(["0739079891", "0000"]),
+        "session_id": pa.array([17, None], pa.int64()),  # integer ids cast to text
+        "event_type": pa.array(["click", "view"]),
+        "timestamp": pa.array([pd.Timestamp("2024-01-01 10:00:00.123456"),
+                               pd.Timestamp("2024-01-02")], pa.timestamp("us")),
+    })
+    pq.write_table(table, path)
+    source = read_source("events", path, chunk_rows=1)
+    assert source.total_events == 2
+    events = _roundtrip(store, settings, path).set_index("user_id")
+    assert events.loc["007", "item_id"] == "0739079891"
+    assert events.loc["008", "item_id"] == "0000"
+    assert events.loc["007", "session_id"] == "17"
+    expected = pd.Timestamp("2024-01-01 10:00:00.123456", tz="UTC")  # naive read as UTC
+    assert events.loc["007", "ts"] == expected.value // 1000
+
+
+def test_float_and_bool_ids_are_refused(tmp_path: Path, store: SQLiteStore,
+                                        settings: EventSettings) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"user_id": 1.0, "item_id": "a", "timestamp": 1704103200}\n'
+                    '{"user_id": "u", "item_id": true, "timestamp": 1704103200}\n')
+    result = import_source(store, read_source("events", path), settings)
+    assert result.accepted == 0
+    assert [r.errors[0].field for r in result.rejected] == ["user_id", "item_id"]
+
+
+def test_malformed_json_line_is_dead_lettered(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"user_id": "a", "item_id": "1", "timestamp": 1704103200}\n'
+                    '{"user_id": "a", "item_id": \n'
+                    "\n"
+                    "[1, 2]\n"
+                    '{"user_id": "b", "item_id": "2", "timestamp": 1704103200}\n'
+                    '{"user_id": "c", "item_id": "3", "timestamp": 1704103200, "colour": "red"}\n')
+    result = import_source(store, read_source("events", path), settings)
+    assert result.accepted == 2
+    assert result.rejected_count == 3
+    dead = {d.record_index: d for d in store.dead_letters()}
+    assert set(dead) == {1, 2, 4}  # record positions: blank lines are not records
+    assert dead[1].errors[0]["field"] == "record"
+    assert dead[1].errors[0]["reason"].startswith("not valid JSON")
+    assert dead[2].errors[0]["reason"] == "must be a JSON object"
+    assert dead[4].errors[0] == {"field": "colour", "reason": "unknown field"}
+    assert {d.source for d in dead.values()} == {"m.jsonl"}
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_sniffs_semicolon_and_tab(tmp_path: Path, store: SQLiteStore, settings: EventSettings,
+                                  sep: str) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(sep.join(["user_id", "item_id", "value", "timestamp"]) + "\n"
+                    + sep.join(["u", "0042", "3,5", "1704103200"]) + "\n")
+    result = import_source(store, read_source("events", path), settings)
+    # "3,5" is not a number; the point is that the columns split on the sniffed separator
+    assert result.rejected_count == 1
+    assert result.rejected[0].payload == {"user_id": "u", "item_id": "0042", "value": "3,5",
+                                          "timestamp": "1704103200", "event_type": "rating"}
+    assert [e.field for e in result.rejected[0].errors] == ["value"]
+
+
+def test_gz_csv_and_jsonl(tmp_path: Path, store: SQLiteStore, settings: EventSettings) -> None:
+    with gzip.open(tmp_path / "a.csv.gz", "wt") as fh:
+        fh.write("user_id,item_id,value,timestamp\n001,01,4,1704103200\n")
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt") as fh:
+        fh.write('{"user_id": "002", "item_id": "02", "timestamp": 1704103200}\n')
+    a = read_source("events", tmp_path / "a.csv.gz")
+    assert a.total_events == 1
+    assert import_source(store, a, settings).accepted == 1
+    assert import_source(store, read_source("events", tmp_path / "b.jsonl.gz"),
+                         settings).accepted == 1
+    events = _events(store).set_index("user_id")
+    assert events.loc["001", "event_type"] == "rating" and events.loc["001", "value"] == 4.0
+    assert events.loc["002", "item_id"] == "02"
+
+
+def test_rejections_kept_in_memory_are_capped(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(base, "MAX_KEPT_REJECTIONS", 3)
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + "\n" + "\n".join(f"u,i{n},view,,never" for n in range(10)) + "\n")
+    result = import_source(store, read_source("events", path, chunk_rows=4), settings)
+    assert len(result.rejected) == 3
+    assert result.rejected_count == 10 == result.as_counts()["rejected"]
+    assert len(store.dead_letters(limit=100)) == 10
+
+
+def test_header_errors(tmp_path: Path) -> None:
+    unknown = tmp_path / "u.csv"
+    unknown.write_text("user_id,item_id,timestamp,rating\n")
+    with pytest.raises(ValidationError, match="unknown column"):
+        read_source("events", unknown)
+    missing = tmp_path / "m.csv"
+    missing.write_text("user_id,timestamp\n")
+    with pytest.raises(ValidationError, match="item_id"):
+        read_source("events", missing)
+    other = tmp_path / "x.xlsx"
+    other.write_text("")
+    with pytest.raises(ValidationError, match="unsupported file type"):
+        read_source("events", other)
+
+
+def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as info:
+        read_source("excel", tmp_path)
+    assert info.value.field == "format"
+    with pytest.raises(SourceNotFound, match="no such file"):
+        read_source("events", tmp_path / "nope.csv")
+    with pytest.raises(FileNotFoundError):
+        read_source("movielens", tmp_path / "nope")
+
+
+def test_non_utf8_file_fails_clearly(tmp_path: Path, store: SQLiteStore,
+                                     settings: EventSettings) -> None:
+    header = "user_id,item_id,timestamp\n"
+    path = tmp_path / "latin.csv"
+    path.write_bytes(header.encode() + "u,caf\u00e9,1704103200\n".encode("latin-1"))
+    with pytest.raises(ValidationError, match="not UTF-8"):
+        import_source(store, read_source("events", path), settings)
+    # past the first read buffer: the rows before it are already stored when the error comes
+    path.write_bytes(header.encode() + b"u,x,1704103200\n" * 20_000
+                     + "u,caf\u00e9,1704103200\n".encode("latin-1"))
+    with pytest.raises(ValidationError, match="not UTF-8"):
+        import_source(store, read_source("events", path, chunk_rows=1_000), settings)

@@ -1,0 +1,48 @@
+"""Hybrid: normalisation, learnt weights, and cold items through the content component."""
+
+import numpy as np
+
+from recsmith.config import EventSettings
+from recsmith.features.interactions import Interactions
+from recsmith.models.hybrid import Hybrid, last_share_per_user, zscore_rows
+from recsmith.testing.recommender import checkerboard_catalog, checkerboard_events
+
+
+def test_zscore_rows_handles_unscorable_entries() -> None:
+    z = zscore_rows(np.array([[1.0, 2.0, 3.0, -np.inf], [-np.inf, -np.inf, -np.inf, -np.inf]]))
+    np.testing.assert_allclose(z[0, :3], [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
+    assert z[0, 3] == z[0, :3].min() - 1.0
+    np.testing.assert_array_equal(z[1], 0.0)
+
+
+def test_learnt_weights_favour_the_informative_component() -> None:
+    data = Interactions.from_events(
+        checkerboard_events(n_users=80), EventSettings().weights, catalog=checkerboard_catalog()
+    )
+    model = Hybrid(components={"content": {}, "popular": {}}, grid_steps=4).fit(data)
+    assert model.weights_.sum() == 1.0
+    assert model.weights_[0] > model.weights_[1]  # group metadata beats global popularity
+
+
+def test_cold_item_reaches_users_of_its_group() -> None:
+    data = Interactions.from_events(
+        checkerboard_events(), EventSettings().weights, catalog=checkerboard_catalog(n_cold=2)
+    )
+    model = Hybrid(
+        components={"itemknn": {}, "content": {}}, weights={"itemknn": 0.5, "content": 0.5}
+    ).fit(data)
+    cold = data.items.to_index(["i030"])[0]  # an even item nobody has touched
+    assert data.matrix[:, [cold]].nnz == 0
+    top = model.recommend(np.arange(data.n_users), 10, exclude=data.matrix)
+    even_users = np.array([u.endswith(("0", "2", "4", "6", "8")) for u in data.users.external_ids])
+    assert (top.ids[even_users] == cold).any(axis=1).mean() > 0.5
+    assert not (top.ids[~even_users] == cold).any()
+
+
+def test_validation_holds_out_each_users_latest_events() -> None:
+    users = np.array([0, 0, 0, 0, 1, 1, 2])
+    ts = np.array([4, 1, 3, 2, 9, 8, 5])
+    # user 0: 4 events, share 0.5 → its 2 latest (ts 3, 4); user 1: 1 of 2 (ts 9); user 2 keeps all
+    np.testing.assert_array_equal(
+        last_share_per_user(users, ts, 0.5), [True, False, True, False, True, False, False]
+    )

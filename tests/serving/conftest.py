@@ -1,0 +1,115 @@
+"""Shared fixtures for the HTTP API tests: a real small trained model, a real SQLite store, keys.
+
+The model is trained once per session (a few hundred synthetic events, ItemKNN) and saved to disk,
+so tests exercise the same load path as the server. Each test gets its own store file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import EventSettings, Settings
+from recsmith.events.validate import validate_events
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+from recsmith.serving import create_api_key, create_app
+from recsmith.store.sqlite import SQLiteStore
+
+N_USERS, N_ITEMS = 40, 50
+EventFactory = Callable[..., dict[str, Any]]
+
+
+def training_events(seed: int = 7) -> list[dict[str, Any]]:
+    """About 400 events: each user views ~10 items drawn with a popularity skew, buys a few."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, N_ITEMS + 1)
+    weights /= weights.sum()
+    start = time.time() - 30 * 86_400
+    events: list[dict[str, Any]] = []
+    for u in range(N_USERS):
+        for i in rng.choice(N_ITEMS, size=10, replace=False, p=weights):
+            n = len(events)
+            events.append({
+                "event_id": f"train-{n}",
+                "user_id": f"u{u}",
+                "item_id": f"i{i}",
+                "event_type": "purchase" if rng.random() < 0.2 else "view",
+                "timestamp": start + n * 60,
+            })
+    return events
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    frame, rejected = validate_events(training_events(), EventSettings())
+    assert not rejected
+    data = Interactions.from_events(frame, EventSettings().weights)
+    path = tmp_path_factory.mktemp("model") / "bundle"
+    ModelBundle.train(data, create("itemknn")).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bundle(bundle_dir: Path) -> ModelBundle:
+    return ModelBundle.load(bundle_dir)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "recsmith.sqlite"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[SQLiteStore]:
+    opened = SQLiteStore(db_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def settings(db_path: Path, bundle_dir: Path) -> Settings:
+    return Settings(store={"url": f"sqlite:///{db_path}"},
+                    serving={"model_dir": bundle_dir, "max_batch": 50})
+
+
+@pytest.fixture
+def client(settings: Settings, bundle: ModelBundle, store: SQLiteStore) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, bundle=bundle, store=store)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def keys(store: SQLiteStore) -> dict[str, dict[str, str]]:
+    """Authorization headers by scope: ``keys["read"]`` is a header dict for a read-only key."""
+    out = {}
+    for scope in ("ingest", "read", "admin"):
+        _, secret = create_api_key(store, f"test-{scope}", [scope])
+        out[scope] = {"Authorization": f"Bearer {secret}"}
+    return out
+
+
+@pytest.fixture
+def make_event() -> EventFactory:
+    """A valid event dict; keyword arguments override fields (``None`` removes one)."""
+    counter = iter(range(1_000_000))
+
+    def factory(**fields: Any) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "event_id": f"http-{next(counter)}",
+            "user_id": "u1",
+            "item_id": "i1",
+            "event_type": "view",
+            "timestamp": time.time() - 60,
+        }
+        event.update(fields)
+        return {k: v for k, v in event.items() if v is not None}
+
+    return factory

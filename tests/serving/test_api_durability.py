@@ -1,0 +1,138 @@
+"""Acknowledged means durable: SIGKILL a real server mid-stream, every 200'd event is on disk.
+
+A real uvicorn process (started through ``recsmith.serving.run``) serves a SQLite file; a thread
+streams event batches and records the ids of every batch answered 200; the test kills the server
+with SIGKILL while the stream is running, reopens the file, and looks for each acknowledged id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from recsmith.config import Settings
+from recsmith.serving import create_api_key
+from recsmith.store.sqlite import SQLiteStore
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL"),
+]
+
+BATCH = 10
+MAX_BATCHES = 5_000  # bound on the stream; the kill comes long before
+KILL_AFTER_BATCHES = 40
+STREAM_SECONDS = 30.0
+SERVER = (
+    "import json, sys\n"
+    "from recsmith.config import Settings\n"
+    "from recsmith.serving import run\n"
+    "run(Settings(**json.loads(open(sys.argv[1]).read())), log_level='warning')\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"server not ready within 60 s:\n{log.read_text()}")
+
+
+def _stream(base: str, headers: dict[str, str], acked: list[str], errors: list[str],
+            stop: threading.Event) -> None:
+    """Post batches until the server dies, ``stop`` is set, or the bounds run out."""
+    deadline = time.monotonic() + STREAM_SECONDS
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
+        for n in range(MAX_BATCHES):
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            batch = [{"event_id": f"dur-{n}-{j}", "user_id": f"u{j}", "item_id": f"i{n % 50}",
+                      "event_type": "view", "timestamp": time.time()} for j in range(BATCH)]
+            try:
+                response = http.post("/v1/events", json=batch)
+            except httpx.HTTPError:
+                return  # the server is gone: what was acknowledged so far is the test's input
+            if response.status_code != 200:
+                errors.append(f"batch {n}: {response.status_code} {response.text}")
+                return
+            body: Any = response.json()
+            if body["accepted"] != BATCH:
+                errors.append(f"batch {n}: {body}")
+            acked.extend(event["event_id"] for event in batch)
+
+
+def test_acknowledged_events_survive_sigkill(tmp_path: Path, bundle_dir: Path) -> None:
+    db_path = tmp_path / "durable.sqlite"
+    setup = SQLiteStore(db_path)
+    _, secret = create_api_key(setup, "durability", ["ingest"])
+    setup.close()
+    port = _free_port()
+    settings = Settings(store={"url": f"sqlite:///{db_path}"},
+                        serving={"host": "127.0.0.1", "port": port, "model_dir": bundle_dir})
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps(settings.model_dump(mode="json")))
+    log = tmp_path / "server.log"
+    base = f"http://127.0.0.1:{port}"
+
+    acked: list[str] = []
+    errors: list[str] = []
+    stop = threading.Event()
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(config)],
+                                stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_ready(base, proc, log)
+        streamer = threading.Thread(
+            target=_stream, args=(base, {"Authorization": f"Bearer {secret}"}, acked, errors, stop),
+            daemon=True)
+        streamer.start()
+        deadline = time.monotonic() + STREAM_SECONDS
+        while len(acked) < KILL_AFTER_BATCHES * BATCH and time.monotonic() < deadline:
+            if not streamer.is_alive():
+                break
+            time.sleep(0.01)
+        assert streamer.is_alive(), f"stream ended before the kill: {errors}"
+        os.kill(proc.pid, signal.SIGKILL)  # mid-stream: requests are in flight
+        proc.wait(timeout=10)
+        streamer.join(timeout=20)
+        assert not streamer.is_alive(), "stream did not stop after the server died"
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    assert proc.returncode == -signal.SIGKILL
+    assert not errors, errors
+    assert len(acked) >= KILL_AFTER_BATCHES * BATCH
+    reopened = SQLiteStore(db_path)
+    try:
+        stored = {eid for frame in reopened.scan() for eid in frame["event_id"]}
+    finally:
+        reopened.close()
+    missing = [eid for eid in acked if eid not in stored]
+    assert not missing, f"{len(missing)} acknowledged events lost, e.g. {missing[:5]}"

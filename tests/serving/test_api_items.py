@@ -1,0 +1,76 @@
+"""Catalog writes: PUT one item (path id wins, mismatch refused) and POST a batch."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from recsmith.store.sqlite import SQLiteStore
+
+Headers = dict[str, dict[str, str]]
+
+
+def test_put_without_item_id_uses_the_path(client: TestClient, store: SQLiteStore,
+                                           keys: Headers) -> None:
+    response = client.put("/v1/items/sku-1", json={"categories": ["shoes"], "text": "Runner"},
+                          headers=keys["ingest"])
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    item = store.get_item("sku-1")
+    assert item is not None
+    assert (item.categories, item.text) == (["shoes"], "Runner")
+
+
+def test_put_replaces_the_item(client: TestClient, store: SQLiteStore, keys: Headers) -> None:
+    client.put("/v1/items/sku-1", json={"item_id": "sku-1", "tags": ["a"]}, headers=keys["ingest"])
+    client.put("/v1/items/sku-1", json={"item_id": "sku-1", "tags": ["b"]}, headers=keys["ingest"])
+    item = store.get_item("sku-1")
+    assert item is not None and item.tags == ["b"]
+
+
+def test_put_with_a_different_item_id_is_422(client: TestClient, store: SQLiteStore,
+                                             keys: Headers) -> None:
+    response = client.put("/v1/items/sku-1", json={"item_id": "sku-2"}, headers=keys["ingest"])
+    assert response.status_code == 422
+    assert "sku-2" in response.json()["detail"]
+    assert store.get_item("sku-1") is None and store.get_item("sku-2") is None
+
+
+def test_put_invalid_item_lists_field_errors(client: TestClient, keys: Headers) -> None:
+    response = client.put("/v1/items/sku-1", json={"available": "yes", "colour": "red"},
+                          headers=keys["ingest"])
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["detail"]}
+    assert fields == {"available", "colour"}
+
+
+def test_put_non_object_is_422(client: TestClient, keys: Headers) -> None:
+    response = client.put("/v1/items/sku-1", json=["x"], headers=keys["ingest"])
+    assert response.status_code == 422
+
+
+def test_item_id_may_contain_a_slash(client: TestClient, store: SQLiteStore,
+                                     keys: Headers) -> None:
+    response = client.put("/v1/items/shop/sku-9", json={}, headers=keys["ingest"])
+    assert response.status_code == 200
+    assert store.get_item("shop/sku-9") is not None
+
+
+def test_post_batch_rejects_by_index(client: TestClient, store: SQLiteStore,
+                                     keys: Headers) -> None:
+    batch = [{"item_id": "a"}, {"text": "no id"}, {"item_id": "c", "tags": "not-a-list"}, 3,
+             {"item_id": "e"}]
+    response = client.post("/v1/items", json=batch, headers=keys["ingest"])
+    assert response.status_code == 200
+    body = response.json()
+    assert body["accepted"] == 2
+    assert [r["index"] for r in body["rejected"]] == [1, 2, 3]
+    assert body["rejected"][0]["errors"][0]["field"] == "item_id"
+    assert body["rejected"][1]["errors"][0]["field"] == "tags"
+    assert [i.item_id for i in store.items()] == ["a", "e"]
+
+
+def test_post_batch_limits(client: TestClient, keys: Headers) -> None:
+    too_many = [{"item_id": f"x{n}"} for n in range(51)]
+    assert client.post("/v1/items", json=too_many, headers=keys["ingest"]).status_code == 413
+    obj = client.post("/v1/items", json={"item_id": "x"}, headers=keys["ingest"])
+    assert obj.status_code == 422

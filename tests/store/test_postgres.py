@@ -1,0 +1,141 @@
+"""PostgresStore against the shared EventStore contract, each test in a schema of its own.
+
+The server comes from ``RECSMITH_TEST_POSTGRES_URL``. Without a server these tests skip, except when
+``RECSMITH_REQUIRE_POSTGRES=1`` (CI with a database service): then a missing server is a failure,
+so a broken service can never turn the PostgreSQL suite into a silent all-skip.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from recsmith.errors import StoreUnavailable, ValidationError
+from recsmith.testing.contracts import EventStoreContract, event, ingest
+
+if TYPE_CHECKING:  # the driver is optional: import it only where a test needs it
+    from recsmith.store.postgres import PostgresStore
+
+BASE_URL = os.environ.get("RECSMITH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRED = os.environ.get("RECSMITH_REQUIRE_POSTGRES") == "1"
+
+
+def _with_schema(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+@pytest.fixture(scope="module")
+def server() -> str:
+    """The base URL once the server answered; skip (or fail when required) otherwise."""
+    try:
+        import psycopg
+
+        psycopg.connect(BASE_URL, connect_timeout=5).close()
+    except Exception as exc:  # ImportError as much as a refused connection
+        message = f"PostgreSQL at {BASE_URL} unavailable: {exc}"
+        if REQUIRED:
+            pytest.fail(f"{message} (RECSMITH_REQUIRE_POSTGRES=1)")
+        pytest.skip(message)
+    return BASE_URL
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def schema(server: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex}"
+    yield name
+    _drop_schema(server, name)
+
+
+@pytest.fixture
+def store(server: str, schema: str) -> Iterator[PostgresStore]:
+    from recsmith.store.postgres import PostgresStore
+
+    s = PostgresStore(_with_schema(server, schema))
+    yield s
+    s.close()
+
+
+@pytest.mark.postgres
+class TestPostgresStore(EventStoreContract):
+    """Every contract test, in a fresh schema per test."""
+
+    def test_schemas_isolate_stores(self, server: str, store: PostgresStore, schema: str) -> None:
+        from recsmith.store.postgres import PostgresStore as Store
+
+        other_schema = f"t_{uuid.uuid4().hex}"
+        other = Store(_with_schema(server, other_schema))
+        try:
+            ingest(store, [event("a", event_id="only-here")])
+            assert other.count_events() == 0
+            assert other.ping() is True
+        finally:
+            other.close()
+            _drop_schema(server, other_schema)
+
+    def test_concurrent_first_use_creates_schema_once(self, server: str, schema: str) -> None:
+        from recsmith.store.postgres import PostgresStore as Store
+
+        stores = [Store(_with_schema(server, schema)) for _ in range(6)]
+        errors: list[BaseException] = []
+        start = threading.Barrier(len(stores))
+
+        def first_use(s: PostgresStore) -> None:
+            start.wait()
+            try:
+                assert s.count_events() == 0
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=first_use, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for s in stores:
+            s.close()
+        assert errors == []
+
+    def test_recovers_after_its_connection_is_killed(self, server: str, store: PostgresStore) -> None:
+        import psycopg
+
+        ingest(store, [event("a")])
+        pid = store._conn().info.backend_pid
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StoreUnavailable):
+            store.count_events()
+        assert store.count_events() == 1
+
+
+def test_unreachable_server_pings_false_and_raises_store_unavailable() -> None:
+    pytest.importorskip("psycopg")
+    from recsmith.store.postgres import PostgresStore
+
+    store = PostgresStore("postgresql://me:s3cret@127.0.0.1:1/nope?connect_timeout=2")
+    assert store.ping() is False
+    with pytest.raises(StoreUnavailable, match="127.0.0.1") as info:
+        store.count_events()
+    assert "s3cret" not in str(info.value)
+    assert "s3cret" not in repr(store)
+
+
+def test_schema_name_must_be_an_identifier() -> None:
+    pytest.importorskip("psycopg")
+    from recsmith.store.postgres import PostgresStore
+
+    with pytest.raises(ValidationError) as info:
+        PostgresStore("postgresql://127.0.0.1/test?schema=x;drop")
+    assert info.value.field == "store.url"
