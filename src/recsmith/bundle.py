@@ -148,11 +148,39 @@ class ModelBundle:
         """``top_k`` in external ids: what the CLI and the HTTP API return."""
         user_ids = np.asarray(user_ids, dtype=object)
         top, known = self.top_k(user_ids, k, extra_seen=extra_seen)
+        return self._external_batch(user_ids, top, ~known)
+
+    def _external_batch(
+        self, row_ids: np.ndarray, top: TopK, fallback: np.ndarray
+    ) -> BatchRecommendations:
         return BatchRecommendations(
-            user_ids,
+            row_ids,
             [self.items.to_external(row[row >= 0]) for row in top.ids],
             [s[r >= 0] for s, r in zip(top.scores, top.ids, strict=True)],
-            ~known,
+            fallback,
+        )
+
+    def recommend_for_items(
+        self, histories: Sequence[Collection[str]], k: int
+    ) -> BatchRecommendations:
+        """Lists for visitors known only by their items so far (anonymous sessions). Models that
+        score item histories answer; others fall back to popularity. ``user_ids`` holds row
+        numbers as text; ``fallback`` marks rows the model could not answer."""
+        n = len(histories)
+        history = self._extra_matrix(n, histories)
+        answerable = (
+            np.diff(history.indptr) > 0 if self.model.scores_histories else np.zeros(n, bool)
+        )
+        ids = np.full((n, k), -1, dtype=np.int32)
+        scores = np.full((n, k), -np.inf, dtype=np.float32)
+        if answerable.any():
+            top = self.model.recommend_from_items(history[np.flatnonzero(answerable)], k)
+            ids[answerable], scores[answerable] = top.ids, top.scores
+        missing = (ids < 0).any(axis=1)
+        if missing.any():
+            self._fill_from_popular(ids, scores, history, np.flatnonzero(missing), k)
+        return self._external_batch(
+            np.arange(n).astype(str).astype(object), TopK(ids, scores), ~answerable
         )
 
     def _fill_from_popular(

@@ -10,7 +10,9 @@ from recsmith.cli._common import stderr
 from recsmith.config import Settings
 from recsmith.errors import ValidationError
 from recsmith.events.importers.base import read_source
-from recsmith.events.validate import validate_events
+from recsmith.events.schema import Item
+from recsmith.events.validate import validate_events, validate_items
+from recsmith.features.items import ItemCatalog
 from recsmith.store.open import open_store
 
 
@@ -44,3 +46,24 @@ def load_events(data: Path | None, store_url: str | None, settings: Settings) ->
     if events.empty:
         raise ValidationError("--data" if data else "--store", "no valid events to learn from")
     return events
+
+
+def load_catalog(
+    items: Path | None, data: Path | None, store_url: str | None, settings: Settings
+) -> ItemCatalog | None:
+    """Item metadata for content-aware models: the ``--items`` file, else the store's catalogue
+    when events come from a store. None when there is none: models that need metadata say so."""
+    catalog: list[Item] = []
+    if items is not None:
+        if not items.exists():
+            raise FileNotFoundError(f"--items: no such file: {items}")
+        for chunk in read_source("items", items).items:
+            good, _ = validate_items(chunk.rows, offset=chunk.offset)
+            catalog.extend(good)
+    elif data is None:
+        store = open_store(store_url or settings.store.url)
+        try:
+            catalog = store.items()
+        finally:
+            store.close()
+    return ItemCatalog.from_items(catalog) if catalog else None

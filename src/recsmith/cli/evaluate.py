@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_events
+from recsmith.cli._data import load_catalog, load_events
 from recsmith.errors import ValidationError
 from recsmith.evaluation.runner import ModelResult, evaluate_models
 from recsmith.evaluation.split import parse_split
@@ -43,6 +43,9 @@ def evaluate(
         Path | None, typer.Option(help="Events file (default: the configured store).")
     ] = None,
     store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    items: Annotated[
+        Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
+    ] = None,
     split: Annotated[
         str, typer.Option(help="temporal[:Q] or leave-last-out[:N].")
     ] = "temporal:0.9",
@@ -75,6 +78,7 @@ def evaluate(
             per_model.setdefault(model, {})[field] = value
         spec = parse_split(split)
         events = load_events(data, store, cli.settings)
+        catalog = load_catalog(items, data, store, cli.settings)
         results, stats = evaluate_models(
             events,
             spec,
@@ -83,6 +87,7 @@ def evaluate(
             cli.settings.events.weights,
             half_life_days=cli.settings.features.half_life_days,
             params=per_model,
+            catalog=catalog,
         )
     title = (
         f"{spec.name} split: {stats['train_events']:,} train / {stats['test_events']:,} test "

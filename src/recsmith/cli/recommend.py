@@ -27,10 +27,25 @@ def read_user_ids(path: Path) -> np.ndarray:
     return np.asarray([i for i in ids if i], dtype=object)
 
 
+def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
+    """A CSV of ``session_id,item_id`` rows (in order) → session ids and their item lists."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--sessions: no such file: {path}")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not {"session_id", "item_id"} <= set(frame.columns):
+        raise ValidationError("--sessions", "needs a header with session_id,item_id")
+    grouped = frame.groupby("session_id", sort=False)["item_id"].agg(list)
+    return grouped.index.to_numpy(dtype=object), list(grouped)
+
+
 def recommend(
     ctx: typer.Context,
     model_dir: Annotated[Path, typer.Option(help="A directory written by `recsmith train`.")],
-    users: Annotated[Path, typer.Option(help="File with one user id per line.")],
+    users: Annotated[Path | None, typer.Option(help="File with one user id per line.")] = None,
+    sessions: Annotated[
+        Path | None,
+        typer.Option(help="CSV session_id,item_id: lists for anonymous sessions from their items."),
+    ] = None,
     k: Annotated[int, typer.Option(min=1, max=10_000, help="Items per user.")] = 10,
     out: Annotated[Path | None, typer.Option(help="CSV to write (default: stdout).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary line.")] = False,
@@ -38,19 +53,29 @@ def recommend(
     """Write user_id,item_id,rank,score for every listed user (rank 1 = best).
 
     Items a user had in the training data are never listed; users the model does not know get the
-    popularity fallback, so every listed user gets rows.
+    popularity fallback, so every listed user gets rows. With --sessions the first column is
+    session_id and lists come from each session's items (models such as sknn, itemknn, ease).
     """
     cli = state(ctx)
     with errors_as_exit():
+        if (users is None) == (sessions is None):
+            raise ValidationError("--users", "give exactly one of --users or --sessions")
         bundle = ModelBundle.load(model_dir)
-        user_ids = read_user_ids(users)
+        if sessions is not None:
+            user_ids, histories = read_sessions(sessions)
+            recs = bundle.recommend_for_items(histories, k)
+            key = "session_id"
+        else:
+            assert users is not None
+            user_ids = read_user_ids(users)
+            recs = bundle.recommend(user_ids, k)
+            key = "user_id"
         if len(user_ids) == 0:
-            raise ValidationError("--users", f"{users} lists no user ids")
-        recs = bundle.recommend(user_ids, k)
+            raise ValidationError(f"--{key.split('_')[0]}s", "lists no ids")
         lengths = np.fromiter((len(x) for x in recs.item_ids), dtype=np.int64, count=len(user_ids))
         frame = pd.DataFrame(
             {
-                "user_id": np.repeat(user_ids, lengths),
+                key: np.repeat(user_ids, lengths),
                 "item_id": np.concatenate(recs.item_ids) if len(recs.item_ids) else [],
                 "rank": np.concatenate([np.arange(1, n + 1) for n in lengths]),
                 "score": np.concatenate(recs.scores),

@@ -10,7 +10,7 @@ import typer
 
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
-from recsmith.cli._data import load_events
+from recsmith.cli._data import load_catalog, load_events
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import MODELS, create, parse_params
 
@@ -23,6 +23,9 @@ def train(
         Path | None, typer.Option(help="Events file (CSV/JSONL/Parquet, .gz ok).")
     ] = None,
     store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    items: Annotated[
+        Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option(help="Model parameter key=value (repeat).")
     ] = None,
@@ -34,7 +37,10 @@ def train(
         recommender = create(model, **parse_params(param or []))
         events = load_events(data, store, cli.settings)
         interactions = Interactions.from_events(
-            events, cli.settings.events.weights, half_life_days=cli.settings.features.half_life_days
+            events,
+            cli.settings.events.weights,
+            half_life_days=cli.settings.features.half_life_days,
+            catalog=load_catalog(items, data, store, cli.settings),
         )
         source = str(data) if data is not None else (store or cli.settings.store.url)
         with (

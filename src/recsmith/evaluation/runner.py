@@ -23,6 +23,7 @@ from recsmith.config import Weight
 from recsmith.evaluation.metrics import DEFAULT_METRICS, catalog_coverage, compute_metrics
 from recsmith.evaluation.split import Split
 from recsmith.features.interactions import Interactions, actor_keys
+from recsmith.features.items import ItemCatalog
 from recsmith.models.registry import create
 
 
@@ -108,10 +109,13 @@ def evaluate_models(
     *,
     half_life_days: float | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    catalog: ItemCatalog | None = None,
 ) -> tuple[list[ModelResult], dict[str, int]]:
     """Run the protocol for each model on one split; returns results and split statistics."""
     parts = split if isinstance(split, Split) else split.apply(events)
-    data = Interactions.from_events(parts.train, weights, half_life_days=half_life_days)
+    data = Interactions.from_events(
+        parts.train, weights, half_life_days=half_life_days, catalog=catalog
+    )
     truth = ground_truth(data, parts.test)
     if len(truth.user_ids) == 0:
         raise ValueError("no test user has history in the training part: nothing to evaluate")
