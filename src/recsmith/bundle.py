@@ -91,18 +91,34 @@ class ModelBundle:
 
     # ---- recommending -----------------------------------------------------------------------
 
-    def _extra_matrix(self, rows: int, extra: Sequence[Collection[str]] | None) -> sparse.csr_array:
-        """Items seen after training (e.g. ingested over HTTP), as a CSR aligned with the batch."""
-        if extra is None:
-            return sparse.csr_array((rows, len(self.items)), dtype=np.float32)
-        lengths = np.fromiter((len(x) for x in extra), dtype=np.int64, count=rows)
-        flat = np.fromiter((i for x in extra for i in x), dtype=object, count=int(lengths.sum()))
-        cols = self.items.to_index(flat) if len(flat) else np.zeros(0, np.int32)
-        r = np.repeat(np.arange(rows), lengths)
-        ok = cols >= 0
-        return sparse.csr_array(
-            (np.ones(ok.sum(), np.float32), (r[ok], cols[ok])), shape=(rows, len(self.items))
+    def _exclusions(
+        self,
+        idx: np.ndarray,
+        extra: Sequence[Collection[str]] | None,
+    ) -> sparse.csr_array:
+        """One CSR row per query: the training items of known users (``idx`` ≥ 0) plus ``extra``
+        items (seen after training, e.g. ingested over HTTP). Built in one construction from index
+        arrays, because a single-user request cannot afford a chain of sparse operations."""
+        n = len(idx)
+        known = np.flatnonzero(idx >= 0)
+        starts, ends = self.seen.indptr[idx[known]], self.seen.indptr[idx[known] + 1]
+        lengths = ends - starts
+        offsets = np.repeat(starts - np.cumsum(np.r_[0, lengths[:-1]]), lengths)
+        cols = [self.seen.indices[offsets + np.arange(lengths.sum())]]
+        rows = [np.repeat(known, lengths)]
+        if extra is not None:
+            sizes = np.fromiter((len(x) for x in extra), dtype=np.int64, count=n)
+            flat = [i for x in extra for i in x]
+            extra_cols = self.items.to_index(flat) if flat else np.zeros(0, np.int32)
+            ok = extra_cols >= 0
+            rows.append(np.repeat(np.arange(n), sizes)[ok])
+            cols.append(extra_cols[ok])
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        matrix = sparse.csr_array(
+            (np.ones(len(r), np.float32), (r, c)), shape=(n, len(self.items))
         )
+        matrix.sum_duplicates()
+        return matrix
 
     def top_k(
         self,
@@ -121,17 +137,12 @@ class ModelBundle:
         n = len(user_ids)
         idx = self.users.to_index(user_ids)
         known = idx >= 0
-        exclude = self._extra_matrix(n, extra_seen)
-        if known.any():
-            picker = sparse.csr_array(
-                (np.ones(known.sum(), np.float32), (np.flatnonzero(known), idx[known])),
-                shape=(n, len(self.users)),
-            )
-            exclude = (exclude + picker @ self.seen).tocsr()
+        exclude = self._exclusions(idx, extra_seen)
         ids = np.full((n, k), -1, dtype=np.int32)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if known.any():
-            top = self.model.recommend(idx[known], k, exclude=exclude[np.flatnonzero(known)])
+            rows = exclude if known.all() else exclude[np.flatnonzero(known)]
+            top = self.model.recommend(idx[known], k, exclude=rows)
             ids[known], scores[known] = top.ids, top.scores
         missing = (ids < 0).any(axis=1)
         if missing.any():
@@ -167,7 +178,7 @@ class ModelBundle:
         score item histories answer; others fall back to popularity. ``user_ids`` holds row
         numbers as text; ``fallback`` marks rows the model could not answer."""
         n = len(histories)
-        history = self._extra_matrix(n, histories)
+        history = self._exclusions(np.full(n, -1, dtype=np.int32), histories)
         answerable = (
             np.diff(history.indptr) > 0 if self.model.scores_histories else np.zeros(n, bool)
         )
@@ -192,10 +203,11 @@ class ModelBundle:
         k: int,
     ) -> None:
         """Complete rows that have -1 slots with the most popular items not seen and not listed."""
-        block = exclude[rows].tolil()
         listed = ids[rows]
         r, c = np.nonzero(listed >= 0)
-        block[r, listed[r, c]] = 1
+        block = exclude[rows] + sparse.csr_array(
+            (np.ones(len(r), np.float32), (r, listed[r, c])), shape=(len(rows), len(self.items))
+        )
         pop = self.popular.recommend(np.zeros(len(rows), np.int64), k, exclude=block.tocsr())
         for j, row in enumerate(rows):  # a row-wise splice of two short arrays, length k each
             have = ids[row][ids[row] >= 0]
@@ -222,7 +234,7 @@ class ModelBundle:
         self, k: int, *, exclude: Collection[str] = ()
     ) -> tuple[np.ndarray, np.ndarray]:
         top = self.popular.recommend(
-            np.zeros(1, np.int64), k, exclude=self._extra_matrix(1, [exclude])
+            np.zeros(1, np.int64), k, exclude=self._exclusions(np.array([-1]), [exclude])
         )
         return self._external(top, 0)
 

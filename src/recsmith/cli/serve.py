@@ -22,7 +22,8 @@ def serve(
     """Serve recommendations, ingestion and health over HTTP (OpenAPI at /docs)."""
     from recsmith.serving.app import run
 
-    settings = state(ctx).settings
+    cli = state(ctx)
+    settings = cli.settings
     serving = settings.serving.model_copy(
         update={
             k: v
@@ -32,4 +33,7 @@ def serve(
     )
     store_settings = settings.store.model_copy(update={"url": store} if store else {})
     with errors_as_exit():
-        run(settings.model_copy(update={"serving": serving, "store": store_settings}))
+        run(
+            settings.model_copy(update={"serving": serving, "store": store_settings}),
+            log_level="warning" if cli.quiet else "debug" if cli.verbose else "info",
+        )
