@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events
 from recsmith.errors import ValidationError
-from recsmith.evaluation.runner import ModelResult, evaluate_models
+from recsmith.evaluation.runner import Comparison, ModelResult, compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
 from recsmith.models.registry import model_class, parse_params
 
@@ -34,6 +35,38 @@ def results_table(results: list[ModelResult], k: int, title: str) -> Table:
             for c in COLUMNS
         ]
         table.add_row(r.model, *cells, f"{r.coverage:.4f}", f"{r.fit_seconds:.2f}")
+    return table
+
+
+BEYOND = ("diversity", "novelty", "avg_popularity", "popularity_lift", "personalisation")
+
+
+def beyond_table(results: list[ModelResult], k: int) -> Table:
+    """Beyond-accuracy means per model, and the share of slots on head (top-20%) items."""
+    table = Table(title=f"beyond accuracy @{k}")
+    table.add_column("model", style="bold")
+    for name in BEYOND:
+        table.add_column(name, justify="right")
+    table.add_column("head share", justify="right")
+    for r in results:
+        table.add_row(r.model, *(f"{r.beyond[c]:.4f}" for c in BEYOND), f"{r.head_share:.3f}")
+    return table
+
+
+def significance_table(comparisons: list[Comparison], k: int) -> Table:
+    """The best model against each other one: paired difference, its 95% CI and p-values."""
+    table = Table(title=f"paired t-test on per-user ndcg@{k} (Holm-corrected)")
+    for col in ("best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)"):
+        table.add_column(col, justify="right" if col not in ("best", "vs") else "left")
+    for c in comparisons:
+        table.add_row(
+            c.best,
+            c.model,
+            f"{c.mean_diff:+.4f}",
+            f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]",
+            f"{c.p_value:.2g}",
+            f"{c.p_holm:.2g}",
+        )
     return table
 
 
@@ -93,7 +126,11 @@ def evaluate(
         f"{spec.name} split: {stats['train_events']:,} train / {stats['test_events']:,} test "
         f"events, {stats['evaluated_users']:,} users evaluated"
     )
+    comparisons = compare_to_best(results)
     stdout.print(results_table(results, k, title))
+    stdout.print(beyond_table(results, k))
+    if comparisons:
+        stdout.print(significance_table(comparisons, k))
     if json_out is not None:
         payload = {
             "split": spec.name,
@@ -106,11 +143,14 @@ def evaluate(
                     "params": r.params,
                     "metrics": r.metrics,
                     "coverage": r.coverage,
+                    "beyond": r.beyond,
+                    "head_share": r.head_share,
                     "fit_seconds": r.fit_seconds,
                     "recommend_seconds": r.recommend_seconds,
                 }
                 for r in results
             ],
+            "comparisons": [asdict(c) for c in comparisons],
         }
         json_out.write_text(json.dumps(payload, indent=2) + "\n")
         if not cli.quiet:

@@ -20,10 +20,19 @@ from scipy import sparse
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Weight
+from recsmith.evaluation.beyond import (
+    average_popularity,
+    head_tail_share,
+    intra_list_diversity,
+    novelty,
+    personalisation,
+    popularity_lift,
+)
 from recsmith.evaluation.metrics import DEFAULT_METRICS, catalog_coverage, compute_metrics
+from recsmith.evaluation.significance import holm_correction, paired_test
 from recsmith.evaluation.split import Split
 from recsmith.features.interactions import Interactions, actor_keys
-from recsmith.features.items import ItemCatalog
+from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.registry import create
 
 
@@ -38,7 +47,8 @@ class GroundTruth:
 
 @dataclass(frozen=True, slots=True)
 class ModelResult:
-    """One model's scores: metric means, per-user vectors (for significance tests), timings."""
+    """One model's scores: accuracy means and per-user vectors (for significance tests),
+    beyond-accuracy means, metric@k curves, popularity bias, and timings."""
 
     model: str
     params: dict[str, Any]
@@ -47,6 +57,52 @@ class ModelResult:
     coverage: float
     fit_seconds: float
     recommend_seconds: float
+    beyond: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)  # metric → value at k = 1..k_max
+    head_share: float = float("nan")  # share of recommended slots on head (top-20%) items
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The best model against another on the same users: paired test on per-user NDCG."""
+
+    model: str
+    best: str
+    metric: str
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_holm: float
+
+
+def item_features(data: Interactions) -> sparse.csr_array:
+    """What intra-list diversity compares items by: metadata TF-IDF when there is a catalogue,
+    else each item's users (two items bought by the same people are alike)."""
+    if data.catalog is not None:
+        order = data.items.to_index(data.catalog.item_ids)
+        vectors = tfidf_vectors(data.catalog, order, data.n_items)
+        if vectors.shape[1] > 0:
+            return vectors
+    binary = data.matrix.T.tocsr()
+    binary.data[:] = 1.0
+    return binary
+
+
+def beyond_accuracy(
+    recs: np.ndarray, history: sparse.csr_array, data: Interactions, features: sparse.csr_array
+) -> tuple[dict[str, float], float]:
+    """Means of diversity, novelty, popularity and its lift over the users' own taste,
+    personalisation; and the share of slots on head items. ``history`` aligns with ``recs``."""
+    popularity = np.bincount(data.matrix.indices, minlength=data.n_items).astype(np.float64)
+    values = {
+        "diversity": float(np.nanmean(intra_list_diversity(recs, features))),
+        "novelty": float(np.nanmean(novelty(recs, popularity, data.n_users))),
+        "avg_popularity": float(np.nanmean(average_popularity(recs, popularity))),
+        "popularity_lift": float(np.nanmean(popularity_lift(recs, popularity, history))),
+        "personalisation": personalisation(recs, data.n_items),
+    }
+    return values, head_tail_share(recs, popularity).head
 
 
 def ground_truth(data: Interactions, test: pd.DataFrame) -> GroundTruth:
@@ -80,24 +136,62 @@ def evaluate_model(
     k: int,
     params: Mapping[str, Any] | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    *,
+    curve_k: int = 0,
+    features: sparse.csr_array | None = None,
 ) -> ModelResult:
-    """Fit one model on ``data`` and score its top-``k`` lists against ``truth``."""
+    """Fit one model on ``data`` and score its top-``k`` lists against ``truth``.
+
+    With ``curve_k`` > 0, lists are made once at max(k, curve_k) and every metric is also computed
+    at each k' = 1..curve_k (a prefix of a top-k list is the top-k' list, so this is exact).
+    """
     model = create(name, **dict(params or {}))
     started = time.perf_counter()
     bundle = ModelBundle.train(data, model)
     fitted = time.perf_counter()
-    top, _ = bundle.top_k(truth.user_ids, k)
+    top, _ = bundle.top_k(truth.user_ids, max(k, curve_k))
     done = time.perf_counter()
-    result = compute_metrics(top.ids, truth.matrix, truth.matrix.shape[1], metrics, k)
+    n_cols = truth.matrix.shape[1]
+    recs = top.ids[:, :k]
+    result = compute_metrics(recs, truth.matrix, n_cols, metrics, k)
+    curves = {m: [] for m in metrics} if curve_k else {}
+    for kk in range(1, curve_k + 1):
+        at = compute_metrics(top.ids[:, :kk], truth.matrix, n_cols, metrics, kk).means
+        for m in metrics:
+            curves[m].append(at[m])
+    history = data.matrix[data.users.to_index(truth.user_ids)]
+    beyond, head = beyond_accuracy(
+        recs, history, data, features if features is not None else item_features(data)
+    )
     return ModelResult(
         model=name,
         params=model.get_params(),
         metrics=result.means,
         per_user=result.per_user,
-        coverage=catalog_coverage(top.ids, data.n_items),
+        coverage=catalog_coverage(recs, data.n_items),
         fit_seconds=fitted - started,
         recommend_seconds=done - fitted,
+        beyond=beyond,
+        curves=curves,
+        head_share=head,
     )
+
+
+def compare_to_best(results: Sequence[ModelResult], metric: str = "ndcg") -> list[Comparison]:
+    """Paired tests of the best model (by mean ``metric``) against each other model, with Holm's
+    correction across the comparisons."""
+    if len(results) < 2:
+        return []
+    best = max(results, key=lambda r: r.metrics[metric])
+    others = [r for r in results if r is not best]
+    tests = [paired_test(best.per_user[metric], r.per_user[metric]) for r in others]
+    holm = holm_correction(np.array([t.p_value for t in tests]))
+    return [
+        Comparison(
+            r.model, best.model, metric, t.mean_diff, t.ci_low, t.ci_high, t.p_value, float(h)
+        )
+        for r, t, h in zip(others, tests, holm, strict=True)
+    ]
 
 
 def evaluate_models(
@@ -110,6 +204,7 @@ def evaluate_models(
     half_life_days: float | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     catalog: ItemCatalog | None = None,
+    curve_k: int = 0,
 ) -> tuple[list[ModelResult], dict[str, int]]:
     """Run the protocol for each model on one split; returns results and split statistics."""
     parts = split if isinstance(split, Split) else split.apply(events)
@@ -126,5 +221,9 @@ def evaluate_models(
         "items": data.n_items,
         "evaluated_users": len(truth.user_ids),
     }
-    results = [evaluate_model(m, data, truth, k, (params or {}).get(m)) for m in models]
+    features = item_features(data)
+    results = [
+        evaluate_model(m, data, truth, k, (params or {}).get(m), curve_k=curve_k, features=features)
+        for m in models
+    ]
     return results, stats

@@ -28,7 +28,7 @@ from recsmith.models.topk import top_k
 
 class HybridConfig(ModelConfig):
     components: dict[str, dict[str, Any]] = Field(
-        default_factory=lambda: {"ials": {}, "itemknn": {}, "popular": {}}
+        default_factory=lambda: {"ease": {}, "ials": {}, "itemknn": {}}
     )
     weights: dict[str, float] | None = Field(None, description="fixed weights; None = learn them")
     validation_share: float = Field(0.1, gt=0, lt=0.5)
