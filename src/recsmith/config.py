@@ -72,6 +72,7 @@ class ServingSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     model_dir: Path | None = None
     max_batch: int = Field(1000, ge=1)
+    workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
     require_keys: bool = True
 
 

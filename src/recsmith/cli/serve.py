@@ -18,6 +18,9 @@ def serve(
     store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default: config).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: config).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Server processes (default: config).")
+    ] = None,
 ) -> None:
     """Serve recommendations, ingestion and health over HTTP (OpenAPI at /docs)."""
     from recsmith.serving.app import run
@@ -27,7 +30,12 @@ def serve(
     serving = settings.serving.model_copy(
         update={
             k: v
-            for k, v in {"model_dir": model_dir, "host": host, "port": port}.items()
+            for k, v in {
+                "model_dir": model_dir,
+                "host": host,
+                "port": port,
+                "workers": workers,
+            }.items()
             if v is not None
         }
     )

@@ -8,6 +8,7 @@ Resources the app opened itself are closed on shutdown; ones passed in belong to
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -64,45 +65,75 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
-        the_store = store if store is not None else await run_in_threadpool(
-            open_store, settings.store.url)
+        the_store = (
+            store if store is not None else await run_in_threadpool(open_store, settings.store.url)
+        )
         try:
-            the_bundle = bundle if bundle is not None else await run_in_threadpool(
-                load_bundle, settings.serving.model_dir)
+            the_bundle = (
+                bundle
+                if bundle is not None
+                else await run_in_threadpool(load_bundle, settings.serving.model_dir)
+            )
             metrics.set_model(the_bundle.version if the_bundle is not None else None)
-            app.state.runtime = Runtime(settings=settings, store=the_store, bundle=the_bundle,
-                                        metrics=metrics, keys=KeyCache(the_store))
+            app.state.runtime = Runtime(
+                settings=settings,
+                store=the_store,
+                bundle=the_bundle,
+                metrics=metrics,
+                keys=KeyCache(the_store),
+            )
             if not settings.serving.require_keys:
-                log.warning("serving.require_keys is false: the API is open to anyone who can "
-                            "reach it (meant for local development only)")
+                log.warning(
+                    "serving.require_keys is false: the API is open to anyone who can "
+                    "reach it (meant for local development only)"
+                )
             yield
         finally:
             app.state.runtime = None
             if own_store:
                 the_store.close()
 
-    app = FastAPI(title="recsmith", version=__version__, description=_DESCRIPTION,
-                  lifespan=lifespan)
+    app = FastAPI(
+        title="recsmith", version=__version__, description=_DESCRIPTION, lifespan=lifespan
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for module in (events, items, recommend, health, metrics_route):
         app.include_router(module.router)
     return app
 
 
+#: How ``run`` hands the settings to worker processes, which build their own app from them.
+SETTINGS_ENV = "RECSMITH_SERVE_SETTINGS_JSON"
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn worker processes: the settings arrive as JSON in the environment."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
 def run(settings: Settings, *, log_level: str = "info") -> None:
     """Serve ``settings`` with uvicorn until interrupted (what ``recsmith serve`` calls).
 
-    One worker: the app holds the model in memory and the SQLite store allows one writer process;
-    scale out with several processes behind a proxy instead. Access logs are off because they cost
-    more than the requests they describe; latency lives in ``/metrics``.
+    ``serving.workers`` processes each hold the model and a store connection; more than one uses
+    more cores (SQLite in WAL mode takes writers from several processes, one at a time), but each
+    worker keeps its own Prometheus counters. Access logs are off because they cost more than the
+    requests they describe; latency lives in ``/metrics``.
     """
     import uvicorn  # only the server needs it; importing the package must stay light
 
+    common = {
+        "host": settings.serving.host,
+        "port": settings.serving.port,
+        "access_log": False,
+        "log_level": log_level,
+    }
+    if settings.serving.workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
     uvicorn.run(
-        create_app(settings),
-        host=settings.serving.host,
-        port=settings.serving.port,
-        workers=1,
-        access_log=False,
-        log_level=log_level,
+        "recsmith.serving.app:app_from_env",
+        factory=True,
+        workers=settings.serving.workers,
+        **common,  # type: ignore[arg-type]
     )

@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS events (
     received_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
-CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
+-- covering index: a user's items are read from the index alone (one per recommendation request)
+DROP INDEX IF EXISTS events_user;
+CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);
 CREATE TABLE IF NOT EXISTS items (
     item_id TEXT PRIMARY KEY,
     categories TEXT NOT NULL,

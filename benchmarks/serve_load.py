@@ -1,0 +1,197 @@
+"""Load test of `recsmith serve`: p50/p90/p99 latency and errors under concurrent clients.
+
+Builds an ml-1m-sized shop with the simulator (6,040 users × 3,706 items, ~1M events), stores it
+in SQLite, trains a model, starts `recsmith serve` and drives GET recommendations with wrk
+(Debian package `wrk`) from the same machine. Users are drawn at random, a tenth of them unknown
+(popularity fallback). Every request also runs the store query for the user's current items.
+
+    .venv/bin/python benchmarks/serve_load.py --model ials --connections 20 --duration 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import EventSettings
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+from recsmith.serving.auth import create_api_key
+from recsmith.simulate import simulate
+from recsmith.store.ingest import ingest_events
+from recsmith.store.sqlite import SQLiteStore
+
+LUA = """
+math.randomseed(42)
+local users = {}
+for line in io.lines("%(users)s") do users[#users + 1] = line end
+request = function()
+  local u = users[math.random(#users)]
+  return wrk.format("GET", "/v1/users/" .. u .. "/recommendations?k=10",
+                    {["Authorization"] = "Bearer %(key)s"})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d %%d\\n",
+    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout, summary.errors.status, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency.max, summary.duration))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build(root: Path, model: str, scale: float) -> tuple[Path, Path, str, Path]:
+    started = time.perf_counter()
+    sim = simulate(
+        n_users=int(6040 * scale),
+        n_items=int(3706 * scale),
+        n_categories=18,
+        sessions_per_user=25,
+        events_per_session=6.6,
+        days=120,
+        seed=1,
+    )
+    print(f"simulated {len(sim.events):,} events in {time.perf_counter() - started:.1f}s")
+    store_path = root / "store.sqlite"
+    store = SQLiteStore(store_path)
+    started = time.perf_counter()
+    accepted = 0
+    for start in range(0, len(sim.events), 200_000):
+        accepted += ingest_events(
+            store, sim.events.iloc[start : start + 200_000], EventSettings(), source="bench"
+        ).accepted
+    print(f"stored {accepted:,} events in {time.perf_counter() - started:.1f}s")
+    frame = next(store.scan(batch_size=10_000_000))
+    data = Interactions.from_events(frame, EventSettings().weights)
+    started = time.perf_counter()
+    bundle = ModelBundle.train(data, create(model))
+    model_dir = root / "model"
+    bundle.save(model_dir)
+    print(
+        f"trained {model} on {data.matrix.nnz:,} interactions in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
+    _, secret = create_api_key(store, "bench", ["read"])
+    store.close()
+    users = root / "users.txt"
+    ids = list(data.users.external_ids)
+    rng = np.random.default_rng(0)
+    unknown = [f"new-{i}" for i in range(len(ids) // 9)]
+    users.write_text("\n".join(rng.permutation(ids + unknown)) + "\n")
+    return store_path, model_dir, secret, users
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ials")
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--duration", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of ml-1m size")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    root = Path(tempfile.mkdtemp(prefix="recsmith-load-"))
+    store_path, model_dir, secret, users = build(root, args.model, args.scale)
+    port = free_port()
+    env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{store_path}"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "recsmith",
+            "-q",
+            "serve",
+            "--model-dir",
+            str(model_dir),
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            sys.exit("server did not become ready")
+        script = root / "load.lua"
+        script.write_text(LUA % {"users": users, "key": secret})
+        subprocess.run(
+            ["wrk", "-t2", "-c", str(args.connections), "-d", "3s", "-s", str(script), base],
+            capture_output=True,
+            check=True,
+        )  # warm-up
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                "-c",
+                str(args.connections),
+                "-d",
+                f"{args.duration}s",
+                "--timeout",
+                "5s",
+                "-s",
+                str(script),
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    if match is None:
+        sys.exit(f"could not read wrk output:\n{out}")
+    n, errors, bad_status, p50, p90, p99, worst, duration_us = map(int, match.groups())
+    figures = {
+        "model": args.model,
+        "workers": args.workers,
+        "connections": args.connections,
+        "requests": n,
+        "requests_per_s": round(n / (duration_us / 1e6), 1),
+        "errors": errors + bad_status,
+        "p50_ms": p50 / 1000,
+        "p90_ms": p90 / 1000,
+        "p99_ms": p99 / 1000,
+        "max_ms": worst / 1000,
+    }
+    print(json.dumps(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
