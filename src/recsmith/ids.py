@@ -52,7 +52,8 @@ class IdMap:
         """Dense indices for ids; -1 where an id is unknown."""
         if len(external_ids) <= self.SMALL:
             if self._lookup is None:
-                self._lookup = dict(zip(self._index.to_numpy(), range(len(self._index)), strict=True))
+                ids = self._index.to_numpy()
+                self._lookup = dict(zip(ids, range(len(ids)), strict=True))
             get = self._lookup.get
             return np.fromiter((get(i, -1) for i in external_ids), np.int32, len(external_ids))
         return self._index.get_indexer(np.asarray(external_ids, dtype=object)).astype(np.int32)

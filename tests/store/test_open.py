@@ -38,8 +38,14 @@ def test_postgres_urls_open_a_postgres_store_without_connecting(scheme: str) -> 
 
 @pytest.mark.parametrize(
     "url",
-    ["mysql://localhost/db", "sqlite://relative.db", "events.sqlite", "", "SQLITE:///x.db",
-     "http://example.com/store"],
+    [
+        "mysql://localhost/db",
+        "sqlite://relative.db",
+        "events.sqlite",
+        "",
+        "SQLITE:///x.db",
+        "http://example.com/store",
+    ],
 )
 def test_unsupported_scheme_is_a_validation_error_naming_the_setting(url: str) -> None:
     with pytest.raises(ValidationError) as info:

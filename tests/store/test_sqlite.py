@@ -43,7 +43,7 @@ def test_wal_mode_is_on(tmp_path: Path) -> None:
 def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "durable.sqlite"
     first = SQLiteStore(path)
-    ingest(first, [event("0739079891", event_id="e1"), event("b", hours=1, event_id="e2")])
+    ingest(first, [event("0739079891", "e1"), event("b", "e2", h=1)])
     first.close()
     again = SQLiteStore(path)
     try:

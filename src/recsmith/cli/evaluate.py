@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +15,12 @@ from rich.table import Table
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events
 from recsmith.errors import ValidationError
+from recsmith.evaluation.report import (
+    events_fingerprint,
+    interaction_head_share,
+    require_matplotlib,
+    write_report,
+)
 from recsmith.evaluation.runner import Comparison, ModelResult, compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
 from recsmith.models.registry import model_class, parse_params
@@ -92,6 +100,14 @@ def evaluate(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write results as JSON here.")
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a self-contained HTML report (tables, metric@k curves, trade-off and "
+            "popularity-bias plots) here; needs recsmith[report].",
+        ),
+    ] = None,
 ) -> None:
     """Print precision/recall/NDCG/MAP/hit rate/MRR/coverage @k and fit time per model."""
     cli = state(ctx)
@@ -110,17 +126,21 @@ def evaluate(
                 )
             per_model.setdefault(model, {})[field] = value
         spec = parse_split(split)
+        if report is not None:
+            require_matplotlib()  # fail before the long part, not after it
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
+        parts = spec.apply(events)
         results, stats = evaluate_models(
             events,
-            spec,
+            parts,
             names,
             k,
             cli.settings.events.weights,
             half_life_days=cli.settings.features.half_life_days,
             params=per_model,
             catalog=catalog,
+            curve_k=max(k, 20) if report is not None else 0,
         )
     title = (
         f"{spec.name} split: {stats['train_events']:,} train / {stats['test_events']:,} test "
@@ -155,3 +175,21 @@ def evaluate(
         json_out.write_text(json.dumps(payload, indent=2) + "\n")
         if not cli.quiet:
             stderr.print(f"results written to {json_out}")
+    if report is not None:
+        with errors_as_exit():
+            write_report(
+                report,
+                results=results,
+                comparisons=comparisons,
+                stats={
+                    **stats,
+                    "interaction_head_share": interaction_head_share(parts.train, stats["items"]),
+                },
+                k=k,
+                split=spec.name,
+                command=shlex.join(["recsmith", *sys.argv[1:]]),
+                data_fingerprint=events_fingerprint(events),
+                data_source=str(data or store or cli.settings.store.url),
+            )
+        if not cli.quiet:
+            stderr.print(f"report written to {report}", soft_wrap=True)

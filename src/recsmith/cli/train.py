@@ -11,6 +11,7 @@ import typer
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli._data import load_catalog, load_events
+from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import MODELS, create, parse_params
 
@@ -29,12 +30,20 @@ def train(
     param: Annotated[
         list[str] | None, typer.Option(help="Model parameter key=value (repeat).")
     ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file with a [models.MODEL] table (e.g. from `recsmith tune`); "
+            "--param values override it."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Fit a model on events (a file, or the store) and save it to OUT."""
     cli = state(ctx)
     with errors_as_exit():
-        recommender = create(model, **parse_params(param or []))
+        params = read_params_file(params_file, model) if params_file is not None else {}
+        recommender = create(model, **(params | parse_params(param or [])))
         events = load_events(data, store, cli.settings)
         interactions = Interactions.from_events(
             events,

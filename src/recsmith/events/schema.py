@@ -103,6 +103,14 @@ class Item(BaseModel):
     def _item_id(cls, value: str) -> str:
         return _check_id(value)
 
+    @field_validator("text", "categories", "tags")
+    @classmethod
+    def _no_nul(cls, value: str | list[str] | None) -> str | list[str] | None:
+        texts = [value] if isinstance(value, str) else value or []
+        if any("\x00" in t for t in texts):
+            raise ValueError("contains a NUL character")
+        return value
+
     @field_validator("properties")
     @classmethod
     def _finite_properties(cls, props: dict[str, Any]) -> dict[str, Any]:

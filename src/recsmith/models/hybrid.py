@@ -1,10 +1,11 @@
 """Hybrid: a weighted fusion of other models, with the weights learnt on a validation split.
 
-Each component's scores are z-normalised per user (their scales differ by orders of magnitude), then
-summed with weights. Unless weights are given, ``fit`` holds out each user's latest
-``validation_share`` of events, fits the components on the rest, and picks the weights on a simplex grid that
-maximise NDCG@``k`` on the held-out events; the components are then refit on everything. A cold item
-(metadata, no interactions) still ranks through any content component, since the others score it 0.
+Each component's scores are z-normalised per user (their scales differ by orders of magnitude),
+then summed with weights. Unless weights are given, ``fit`` holds out each user's latest
+``validation_share`` of events, fits the components on the rest, and picks the weights on a simplex
+grid that maximise NDCG@``k`` on the held-out events; the components are then refit on everything.
+A cold item (metadata, no interactions) still ranks through any content component, since the
+others score it 0.
 
 The grid search scores lists with ``evaluation.metrics``: a pure function module, imported here
 rather than duplicated.

@@ -1,22 +1,13 @@
 """PostgreSQL backend (psycopg 3): the production store, for several servers sharing one database.
 
-Why it looks the way it does:
-
-* One connection per thread (like the SQLite backend): psycopg serialises calls on a connection, so
-  sharing one across the server's thread pool would make every request wait for every other.
-* Autocommit off and one explicit transaction per call: a committed ``append`` is durable, and a
-  failed one leaves nothing half-written.
-* ``append`` COPYs the batch into a temp table and inserts from there with ``ON CONFLICT DO
-  NOTHING``: one round trip per batch instead of one per event, and idempotent on ``event_id``.
-* ``scan`` streams through a server-side cursor on a connection of its own, so a million-row scan
-  never sits in memory and other calls made while it is being consumed cannot end its transaction.
-* The schema is created lazily on the first connection, under an advisory lock, so a store can be
-  opened (and ``ping`` answer False) while the database is still starting, and so several processes
-  starting at once do not race on ``CREATE TABLE``.
-* Ids that are sorted on (``event_id``, ``items.item_id``) use the "C" collation: byte order,
-  as in SQLite, whatever the database's locale, so both backends return the same order.
-* ``?schema=NAME`` in the URL puts every table in that schema (created if missing), which lets
-  tests and several deployments share one database.
+One connection per thread (a shared one would make the server's threads queue) and one transaction
+per call. ``append`` COPYs into a temp table, then ``INSERT … ON CONFLICT DO NOTHING``: one round
+trip per batch, idempotent on ``event_id``. ``scan`` streams a server-side cursor on a connection of
+its own, so calls made meanwhile cannot end its transaction. Tables are created on first connection
+under an advisory lock: opening never connects (``ping`` says False while the database is down),
+and processes starting together do not race on DDL. Sorted ids use the "C" collation (byte order,
+as in SQLite). ``?schema=name`` in the URL puts the tables in that schema (created if missing), so
+tests and deployments can share one database.
 """
 
 from __future__ import annotations
@@ -27,222 +18,179 @@ import re
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
-from recsmith.store.base import (
-    ApiKey,
-    AppendResult,
-    DeadLetter,
-    dead_letter_from_row,
-    dead_letter_rows,
-    dedupe_batch,
-    event_rows,
-    frame_from_rows,
-    from_micros,
-    item_from_row,
-    item_row,
-    micros,
-    scan_bounds,
-)
+from recsmith.store import base
+from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    event_id TEXT COLLATE "C" PRIMARY KEY,
-    user_id TEXT,
-    session_id TEXT,
-    item_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    value DOUBLE PRECISION,
-    ts BIGINT NOT NULL,
-    context TEXT,
-    received_at BIGINT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS events (event_id TEXT COLLATE "C" PRIMARY KEY, user_id TEXT,
+    session_id TEXT, item_id TEXT NOT NULL, event_type TEXT NOT NULL, value DOUBLE PRECISION,
+    ts BIGINT NOT NULL, context TEXT, received_at BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
-CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
-CREATE TABLE IF NOT EXISTS items (
-    item_id TEXT COLLATE "C" PRIMARY KEY,
-    categories TEXT NOT NULL,
-    tags TEXT NOT NULL,
-    text TEXT,
-    properties TEXT NOT NULL,
-    available BOOLEAN NOT NULL,
-    created_at BIGINT,
-    updated_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS users (
-    user_id TEXT PRIMARY KEY,
-    properties TEXT NOT NULL,
-    updated_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    received_at BIGINT NOT NULL,
-    source TEXT NOT NULL,
-    record_index BIGINT NOT NULL,
-    errors TEXT NOT NULL,
-    payload TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY,
-    key_hash TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    revoked BOOLEAN NOT NULL DEFAULT FALSE
-);
+CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);  -- covers user_items
+CREATE TABLE IF NOT EXISTS items (item_id TEXT COLLATE "C" PRIMARY KEY, categories TEXT NOT NULL,
+    tags TEXT NOT NULL, text TEXT, properties TEXT NOT NULL, available BOOLEAN NOT NULL,
+    created_at BIGINT, updated_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, properties TEXT NOT NULL,
+    updated_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    received_at BIGINT NOT NULL, source TEXT NOT NULL, record_index BIGINT NOT NULL,
+    errors TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL, scopes TEXT NOT NULL, created_at BIGINT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE);
 """
-
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
+_UPSERT_ITEM = (
+    "INSERT INTO items VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (item_id) DO UPDATE "
+    "SET categories = EXCLUDED.categories, tags = EXCLUDED.tags, text = EXCLUDED.text, "
+    "properties = EXCLUDED.properties, available = EXCLUDED.available, "
+    "created_at = COALESCE(EXCLUDED.created_at, items.created_at), updated_at = EXCLUDED.updated_at"
+)
 _STAGE = "recsmith_incoming"
-_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: Failures that mean "the database is not there", as opposed to a bug in a query.
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
-def _now_us() -> int:
-    return int(time.time() * 1_000_000)
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, fit for error messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _split_schema(url: str) -> tuple[str, str | None]:
-    """Remove ``schema=`` from the query (libpq would refuse it) and return it separately."""
+def _parse_url(url: str) -> tuple[str, str | None, str]:
+    """The URL without ``schema=`` (libpq refuses it), that schema, and a password-free URL."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [v for k, v in query if k == "schema"]
-    rest = [(k, v) for k, v in query if k != "schema"]
-    if not schemas:
-        return url, None
-    schema = schemas[-1]
-    if not _SCHEMA_NAME.fullmatch(schema):
-        raise ValidationError("store.url", f"schema {schema!r} is not a plain SQL identifier")
-    return urlunsplit(parts._replace(query=urlencode(rest))), schema
+    schema = next((v for k, v in reversed(query) if k == "schema"), None)
+    if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+        raise ValidationError("store.url", f"schema {schema!r} must match {_SCHEMA_NAME.pattern}")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"], quote_via=quote)  # no "+"
+    hidden = parts.netloc.replace(f":{parts.password}@", ":***@") if parts.password else None
+    safe = urlunsplit(parts._replace(netloc=hidden)) if hidden else url
+    return (urlunsplit(parts._replace(query=rest)) if schema else url), schema, safe
 
 
 class PostgresStore:
-    """EventStore on PostgreSQL (see module docstring)."""
+    """EventStore on PostgreSQL (see module docstring). Opening it does not connect."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._conninfo, self._schema = _split_schema(url)
-        self._safe_url = _redact(url)
+        self._conninfo, self._schema, self._safe_url = _parse_url(url)
+        try:
+            given = conninfo_to_dict(self._conninfo)
+        except psycopg.Error as exc:
+            raise ValidationError("store.url", f"not a PostgreSQL URL: {str(exc).strip()}") from exc
+        timeout = given.get("connect_timeout", 10)
+        self._options: dict[str, Any] = {"autocommit": False, "connect_timeout": timeout}
+        if self._schema is not None:  # a lower-case identifier (checked): no quoting needed
+            path = f"-c search_path={self._schema}"
+            self._options["options"] = f"{given.get('options') or ''} {path}".strip()
         self._local = threading.local()
         self._all: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self._ready = False
-        self._ready_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._safe_url!r})"
 
-    # ---- connections ----------------------------------------------------------------------
+    def _down(self, what: str, exc: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(f"{what} PostgreSQL at {self._safe_url}: {str(exc).strip()}")
 
     def _connect(self) -> psycopg.Connection[Any]:
-        """A new connection with the search path set and the schema known to exist."""
-        extra = {} if "connect_timeout" in self._conninfo else {"connect_timeout": 10}
+        """A new connection with the search path set, and the tables known to exist."""
         try:
-            conn = psycopg.connect(self._conninfo, autocommit=False, **extra)
+            conn = psycopg.connect(self._conninfo, **self._options)
         except psycopg.Error as exc:
-            raise StoreUnavailable(
-                f"cannot connect to PostgreSQL at {self._safe_url}: {exc}".strip()) from exc
+            raise self._down("cannot connect to", exc) from exc
         try:
-            with conn.cursor() as cur:
-                if self._schema is not None:
-                    path = sql.Identifier(self._schema).as_string(conn)
-                    cur.execute("SELECT set_config('search_path', %s, false)", (path,))
+            with self._lock:
                 if not self._ready:
-                    with self._ready_lock:
-                        if not self._ready:
-                            self._create_schema(cur)
-            conn.commit()
-            self._ready = True
+                    self._create_tables(conn)
+                    self._ready = True
         except psycopg.Error as exc:
             conn.close()
-            raise StoreUnavailable(
-                f"cannot prepare PostgreSQL store at {self._safe_url}: {exc}") from exc
+            raise self._down("cannot prepare the store in", exc) from exc
         return conn
 
-    def _create_schema(self, cur: psycopg.Cursor[Any]) -> None:
-        """Create schema and tables; the lock makes concurrent first starts wait, not collide."""
+    def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
+        """The advisory lock makes other processes starting at once wait instead of colliding."""
         name = f"recsmith-schema:{self._schema or ''}".encode()
         key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-        if self._schema is not None:
-            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                sql.Identifier(self._schema)))
-        cur.execute(_SCHEMA)
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            if self._schema is not None:
+                create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
+                cur.execute(create.format(sql.Identifier(self._schema)))
+            cur.execute(_SCHEMA)
+        conn.commit()
 
     def _conn(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            conn = self._connect()
-            self._local.conn = conn
+            conn = self._local.conn = self._connect()
             with self._lock:
                 self._all.append(conn)
         return conn
 
-    def _discard(self, conn: psycopg.Connection[Any]) -> None:
-        """Roll back; forget the connection when it is dead so the next call reconnects."""
-        try:
-            conn.rollback()
-        except psycopg.Error:
-            pass
-        if conn.closed or conn.broken:
-            conn.close()
-            if getattr(self._local, "conn", None) is conn:
-                self._local.conn = None
-            with self._lock:
-                if conn in self._all:
-                    self._all.remove(conn)
-
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor inside one transaction: committed on success, rolled back on any error."""
+        """A cursor in one transaction: committed on success, rolled back on any error. A dead
+        connection is dropped, so the next call reconnects instead of failing forever."""
         conn = self._conn()
         try:
             with conn.cursor() as cur:
                 yield cur
             conn.commit()
         except BaseException as exc:
-            self._discard(conn)
+            with suppress(psycopg.Error):
+                conn.rollback()
+            if conn.closed or conn.broken:
+                conn.close()
+                self._local.conn = None
+                with self._lock, suppress(ValueError):
+                    self._all.remove(conn)
             if isinstance(exc, _UNAVAILABLE):
-                raise StoreUnavailable(f"PostgreSQL at {self._safe_url} failed: {exc}") from exc
+                raise self._down("lost the connection to", exc) from exc
             raise
 
-    # ---- events ---------------------------------------------------------------------------
+    def _rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """One read in its own short transaction (no connection left idle in a transaction)."""
+        with self._tx() as cur:
+            return cur.execute(query, params).fetchall()
+
+    def _many(self, query: str, rows: Sequence[Sequence[object]]) -> None:
+        """Rows written in one transaction; psycopg pipelines ``executemany`` (no per-row wait)."""
+        if rows:
+            with self._tx() as cur:
+                cur.executemany(query, rows)
 
     def append(self, events: pd.DataFrame) -> AppendResult:
-        unique, repeats = dedupe_batch(events)
+        unique, repeats = base.dedupe_batch(events)
         if unique.empty:
             return AppendResult(0, repeats)
         cols = f"{_EVENT_COLS}, received_at"
         with self._tx() as cur:
-            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
-                        "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+                "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
             with cur.copy(f"COPY {_STAGE} ({cols}) FROM STDIN") as copy:
-                for row in event_rows(unique, _now_us()):
+                for row in base.event_rows(unique, time.time_ns() // 1000):
                     copy.write_row(row)
-            # Sorted inserts take row locks in one order, so concurrent overlapping batches
-            # cannot deadlock.
-            cur.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM {_STAGE} "
-                        "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING")
+            # Inserting in id order takes row locks in one order: overlapping concurrent batches
+            # wait for each other instead of deadlocking.
+            cur.execute(
+                f"INSERT INTO events ({cols}) SELECT {cols} FROM {_STAGE} "
+                "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING"
+            )
             inserted = max(cur.rowcount, 0)
         return AppendResult(inserted, repeats + len(unique) - inserted)
 
@@ -254,7 +202,7 @@ class PostgresStore:
         types: Collection[str] | None = None,
         batch_size: int = 100_000,
     ) -> Iterator[pd.DataFrame]:
-        lo, hi = scan_bounds(since, until)
+        lo, hi = base.scan_bounds(since, until)
         query = f"SELECT {_EVENT_COLS} FROM events WHERE ts >= %s AND ts < %s"
         params: list[object] = [lo, hi]
         if types is not None:
@@ -265,70 +213,45 @@ class PostgresStore:
             with conn.cursor(name="recsmith_scan") as cur:
                 cur.execute(query + " ORDER BY ts, event_id", params)
                 while rows := cur.fetchmany(batch_size):
-                    yield frame_from_rows(rows)
+                    yield base.frame_from_rows(rows)
             conn.commit()
         except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self._safe_url} failed: {exc}") from exc
+            raise self._down("lost the connection to", exc) from exc
         finally:
             conn.close()
 
     def count_events(self) -> int:
-        with self._tx() as cur:
-            row = cur.execute("SELECT COUNT(*) FROM events").fetchone()
-        return int(row[0]) if row else 0
+        return int(self._rows("SELECT COUNT(*) FROM events")[0][0])
 
     def user_items(self, user_id: str) -> list[str]:
-        with self._tx() as cur:
-            rows = cur.execute("SELECT DISTINCT item_id FROM events WHERE user_id = %s",
-                               (user_id,)).fetchall()
+        rows = self._rows("SELECT DISTINCT item_id FROM events WHERE user_id = %s", (user_id,))
         return [r[0] for r in rows]
 
-    # ---- catalog and users ----------------------------------------------------------------
-
     def upsert_items(self, items: Sequence[Item]) -> int:
-        if not items:
-            return 0
-        now = _now_us()
-        with self._tx() as cur:
-            cur.executemany(
-                "INSERT INTO items VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (item_id) DO UPDATE SET categories = EXCLUDED.categories, "
-                "tags = EXCLUDED.tags, text = EXCLUDED.text, properties = EXCLUDED.properties, "
-                "available = EXCLUDED.available, "
-                "created_at = COALESCE(EXCLUDED.created_at, items.created_at), "
-                "updated_at = EXCLUDED.updated_at",
-                [item_row(item, now) for item in items],
-            )
+        now = time.time_ns() // 1000
+        self._many(_UPSERT_ITEM, [base.item_row(item, now) for item in items])
         return len(items)
 
     def get_item(self, item_id: str) -> Item | None:
-        with self._tx() as cur:
-            row = cur.execute(f"SELECT {_ITEM_SELECT} FROM items WHERE item_id = %s",
-                              (item_id,)).fetchone()
-        return None if row is None else item_from_row(row)
+        rows = self._rows(f"SELECT {_ITEM_SELECT} FROM items WHERE item_id = %s", (item_id,))
+        return base.item_from_row(rows[0]) if rows else None
 
     def items(self) -> list[Item]:
-        with self._tx() as cur:
-            rows = cur.execute(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id").fetchall()
-        return [item_from_row(r) for r in rows]
+        rows = self._rows(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id")
+        return [base.item_from_row(r) for r in rows]
 
     def upsert_users(self, users: Sequence[User]) -> int:
-        if not users:
-            return 0
-        now = _now_us()
-        with self._tx() as cur:
-            cur.executemany(
-                "INSERT INTO users VALUES (%s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET "
-                "properties = EXCLUDED.properties, updated_at = EXCLUDED.updated_at",
-                [(u.user_id, json.dumps(u.properties), now) for u in users],
-            )
+        now = time.time_ns() // 1000
+        self._many(
+            "INSERT INTO users VALUES (%s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET "
+            "properties = EXCLUDED.properties, updated_at = EXCLUDED.updated_at",
+            [(u.user_id, json.dumps(u.properties), now) for u in users],
+        )
         return len(users)
 
     def get_user(self, user_id: str) -> User | None:
-        with self._tx() as cur:
-            row = cur.execute("SELECT user_id, properties FROM users WHERE user_id = %s",
-                              (user_id,)).fetchone()
-        return None if row is None else User(user_id=row[0], properties=json.loads(row[1]))
+        rows = self._rows("SELECT user_id, properties FROM users WHERE user_id = %s", (user_id,))
+        return User(user_id=rows[0][0], properties=json.loads(rows[0][1])) if rows else None
 
     def delete_user(self, user_id: str) -> int:
         with self._tx() as cur:
@@ -336,51 +259,37 @@ class PostgresStore:
             cur.execute("DELETE FROM users WHERE user_id = %s", (user_id,))
         return max(int(removed), 0)
 
-    # ---- dead letters and keys ------------------------------------------------------------
-
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:
-        if not rejections:
-            return
-        with self._tx() as cur:
-            cur.executemany(
-                "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                dead_letter_rows(rejections, source, _now_us()),
-            )
+        self._many(
+            "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            base.dead_letter_rows(rejections, source, time.time_ns() // 1000),
+        )
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        with self._tx() as cur:
-            rows = cur.execute(
-                "SELECT received_at, source, record_index, errors, payload FROM dead_letters "
-                "ORDER BY id LIMIT %s", (limit,)).fetchall()
-        return [dead_letter_from_row(r) for r in rows]
+        query = "SELECT received_at, source, record_index, errors, payload FROM dead_letters"
+        rows = self._rows(f"{query} ORDER BY id LIMIT %s", (limit,))
+        return [base.dead_letter_from_row(r) for r in rows]
 
     def add_api_key(self, key: ApiKey, key_hash: str) -> None:
-        with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO api_keys VALUES (%s, %s, %s, %s, %s, %s)",
-                (key.key_id, key_hash, key.name, ",".join(key.scopes), micros(key.created_at),
-                 bool(key.revoked)),
-            )
+        row = (key.key_id, key_hash, key.name, ",".join(key.scopes), base.micros(key.created_at))
+        self._many(
+            "INSERT INTO api_keys VALUES (%s, %s, %s, %s, %s, %s)", [(*row, bool(key.revoked))]
+        )
 
     def find_api_key(self, key_hash: str) -> ApiKey | None:
-        with self._tx() as cur:
-            row = cur.execute(
-                "SELECT key_id, name, scopes, created_at, revoked FROM api_keys "
-                "WHERE key_hash = %s", (key_hash,)).fetchone()
-        if row is None:
-            return None
-        created = from_micros(row[3])
-        assert created is not None
-        return ApiKey(row[0], row[1], tuple(row[2].split(",")), created, bool(row[4]))
+        query = "SELECT key_id, name, scopes, created_at, revoked FROM api_keys WHERE key_hash = %s"
+        for key_id, name, scopes, created_us, revoked in self._rows(query, (key_hash,)):
+            created = base.from_micros(created_us)
+            assert created is not None  # a NOT NULL column
+            return ApiKey(key_id, name, tuple(scopes.split(",")), created, bool(revoked))
+        return None
 
     def ping(self) -> bool:
         try:
-            with self._tx() as cur:
-                cur.execute("SELECT 1").fetchone()
+            return self._rows("SELECT 1") == [(1,)]
         except (StoreUnavailable, psycopg.Error):
             return False
-        return True
 
     def close(self) -> None:
         with self._lock:

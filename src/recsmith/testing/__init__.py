@@ -1,4 +1,5 @@
-"""Test helpers shipped with the package, so third-party store backends can run the same contract.
+"""Contract suites shipped with the package, so every implementation (ours or a third party's)
+is held to the same tests.
 
 Nothing here is imported by recsmith itself; it needs pytest, which only the ``dev`` extra brings.
 """

@@ -32,12 +32,16 @@ def at(hours: float = 0.0) -> str:
     return (T0 + timedelta(hours=hours)).isoformat()
 
 
-def event(item_id: str, *, user: str | None = "u1", etype: str = "view", hours: float = 0.0,
-          **extra: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {"item_id": item_id, "event_type": etype, "timestamp": at(hours)}
+def event(item: str, eid: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A raw event record for ``item``: user "u1", a view at T0, unless ``fields`` say otherwise
+    (``user=None`` leaves the user out, ``kind`` is the event type, ``h`` hours after T0)."""
+    user, kind, h = fields.pop("user", "u1"), fields.pop("kind", "view"), fields.pop("h", 0.0)
+    rec: dict[str, Any] = {"item_id": item, "event_type": kind, "timestamp": at(h), **fields}
     if user is not None:
         rec["user_id"] = user
-    return {**rec, **extra}
+    if eid is not None:
+        rec["event_id"] = eid
+    return rec
 
 
 def frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -64,21 +68,19 @@ def column(df: pd.DataFrame, name: str) -> list[Any]:
 class EventStoreContract:
     """Shared tests; subclasses provide a ``store`` fixture yielding an empty store."""
 
-    # ---- events in and out ----------------------------------------------------------------
-
-    def test_is_an_event_store(self, store: EventStore) -> None:
+    def test_is_an_event_store_that_answers(self, store: EventStore) -> None:
         assert isinstance(store, EventStore)
         assert store.ping() is True
 
     def test_round_trip_keeps_ids_values_and_timestamps(self, store: EventStore) -> None:
-        result = ingest(store, [
-            event("0739079891", user="00042", event_id="e-001"),
-            {"event_id": "e-002", "user_id": "ユーザー", "session_id": "s-1", "item_id": "café ☕ 書",
-             "event_type": "rating", "value": 4.5, "timestamp": "2021-03-04T05:06:08.000001Z",
-             "context": {"pos": 3, "page": "home"}},
-            {"event_id": "e-003", "session_id": "anon-7", "item_id": "1e5", "event_type": "play",
-             "value": 0, "timestamp": 1614834369},
-        ])
+        ctx = {"pos": 3, "page": "home"}
+        second = event(
+            "café ☕ 書", "e-002", user="ユーザー", kind="rating", value=4.5, context=ctx
+        )
+        second |= {"session_id": "s-1", "timestamp": "2021-03-04T05:06:08.000001Z"}
+        third = event("1e5", "e-003", user=None, kind="play", value=0, session_id="anon-7")
+        third["timestamp"] = 1614834369
+        result = ingest(store, [event("0739079891", "e-001", user="00042"), second, third])
         assert (result.accepted, result.duplicates, result.rejected) == (3, 0, ())
         out = scan_all(store)
         assert list(out.columns) == list(EVENT_COLUMNS)
@@ -95,25 +97,23 @@ class EventStoreContract:
         assert column(out, "context") == [None, '{"page":"home","pos":3}', None]
 
     def test_same_batch_twice_inserts_nothing_the_second_time(self, store: EventStore) -> None:
-        batch = frame([event("a", event_id="a"), event("b", event_id="b"),
-                       event("c", event_id="c")])
+        batch = frame([event("a", "a"), event("b", "b"), event("c", "c")])
         assert store.append(batch) == AppendResult(3, 0)
         assert store.append(batch) == AppendResult(0, 3)
         assert store.count_events() == 3
 
     def test_repeats_inside_a_batch_count_as_duplicates(self, store: EventStore) -> None:
-        first = frame([event("x", etype="rating", value=1, event_id="a"), event("y", event_id="b"),
-                       event("x", etype="rating", value=5, event_id="a")])
+        one, five = (event("x", "a", kind="rating", value=v) for v in (1, 5))
+        first = frame([one, event("y", "b"), five])
         assert store.append(first) == AppendResult(2, 1)
-        second = frame([event("y", event_id="b"), event("z", event_id="c"),
-                        event("z", event_id="c")])
+        second = frame([event("y", "b"), event("z", "c"), event("z", "c")])
         assert store.append(second) == AppendResult(1, 2)
         out = scan_all(store)
         assert sorted(column(out, "event_id")) == ["a", "b", "c"]
         assert out.loc[out["event_id"] == "a", "value"].tolist() == [1.0]  # first one wins
 
     def test_events_without_ids_are_idempotent(self, store: EventStore) -> None:
-        records = [event("i1", hours=1), event("i2", user="u2", etype="purchase")]
+        records = [event("i1", h=1), event("i2", user="u2", kind="purchase")]
         assert ingest(store, records).as_counts() == {"accepted": 2, "rejected": 0, "duplicates": 0}
         assert ingest(store, records).as_counts() == {"accepted": 0, "rejected": 0, "duplicates": 2}
         assert store.count_events() == 2
@@ -123,12 +123,10 @@ class EventStoreContract:
         assert list(store.scan()) == []
         assert store.count_events() == 0
 
-    # ---- scanning -------------------------------------------------------------------------
-
     def _ten_hours(self, store: EventStore) -> None:
         order = [7, 2, 9, 0, 5, 3, 8, 1, 6, 4]  # stored out of order on purpose
-        ingest(store, [event(f"i{k}", hours=k, etype="click" if k % 2 else "view",
-                             event_id=f"e{k}") for k in order])
+        types = ["view", "click"]
+        ingest(store, [event(f"i{k}", f"e{k}", h=k, kind=types[k % 2]) for k in order])
 
     def test_scan_returns_time_order(self, store: EventStore) -> None:
         self._ten_hours(store)
@@ -154,8 +152,7 @@ class EventStoreContract:
         assert ids(types=["purchase"]) == []
 
     def test_scan_breaks_time_ties_by_event_id(self, store: EventStore) -> None:
-        ingest(store, [event("i", event_id=e, hours=1) for e in ("b", "a", "B", "c")]
-               + [event("i", event_id="z", hours=0)])
+        ingest(store, [event("i", e, h=1) for e in ("b", "a", "B", "c")] + [event("i", "z")])
         assert column(scan_all(store), "event_id") == ["z", "B", "a", "b", "c"]  # byte order
 
     def test_scan_yields_chunks_of_batch_size(self, store: EventStore) -> None:
@@ -176,29 +173,40 @@ class EventStoreContract:
         assert seen == [f"e{k}" for k in range(10)]
 
     def test_user_items(self, store: EventStore) -> None:
-        ingest(store, [event("x"), event("007", hours=1), event("x", hours=2, etype="purchase"),
-                       event("z", user="u2"), event("w", user=None, session_id="anon")])
+        anonymous = event("w", user=None, session_id="anon")
+        ingest(
+            store,
+            [
+                event("x"),
+                event("007", h=1),
+                event("x", h=2, kind="purchase"),
+                event("z", user="u2"),
+                anonymous,
+            ],
+        )
         assert sorted(store.user_items("u1")) == ["007", "x"]
         assert store.user_items("u2") == ["z"]
         assert store.user_items("nobody") == []
 
     def test_concurrent_appends_from_threads(self, store: EventStore) -> None:
-        batches = [frame([event(f"i{i}", hours=i / 100, event_id=f"e{i:03d}")
-                          for i in range(t * 50, t * 50 + 100)]) for t in range(4)]
+        ranges = [range(t * 50, t * 50 + 100) for t in range(4)]  # each overlaps the next
+        batches = [frame([event(f"i{i}", f"e{i:03d}", h=i / 100) for i in r]) for r in ranges]
         with ThreadPoolExecutor(max_workers=4) as pool:
             results = list(pool.map(store.append, batches))
         assert sum(r.inserted for r in results) == 250
         assert sum(r.inserted + r.duplicates for r in results) == 400
         assert store.count_events() == 250
 
-    # ---- catalog and users ----------------------------------------------------------------
-
     def test_items_round_trip_every_field(self, store: EventStore) -> None:
-        item = Item(item_id="0739079891", categories=["books", "fiction"], tags=["a", "ü"],
-                    text="Ünïcode — text", available=False,
-                    properties={"price": 9.99, "brand": "acme", "pages": 320, "signed": True,
-                                "isbn": None},
-                    created_at=datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))
+        item = Item(
+            item_id="0739079891",
+            categories=["books", "fiction"],
+            tags=["a", "ü"],
+            text="Ünïcode — text",
+            available=False,
+            properties={"price": 9.99, "brand": "acme", "pages": 320, "signed": True, "isbn": None},
+            created_at=datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        )
         assert store.upsert_items([item]) == 1
         got = store.get_item("0739079891")
         assert got == item
@@ -208,27 +216,29 @@ class EventStoreContract:
 
     def test_upsert_items_replaces_but_keeps_created_at(self, store: EventStore) -> None:
         created = datetime(2020, 1, 2, tzinfo=UTC)
-        store.upsert_items([Item(item_id="b", tags=["old"], text="old", created_at=created),
-                            Item(item_id="a")])
+        old = Item(item_id="b", tags=["old"], text="old", created_at=created)
+        store.upsert_items([old, Item(item_id="a")])
         store.upsert_items([Item(item_id="b", categories=["new"], available=False)])
-        assert store.get_item("b") == Item(item_id="b", categories=["new"], available=False,
-                                           created_at=created)
+        new = Item(item_id="b", categories=["new"], available=False, created_at=created)
+        assert store.get_item("b") == new
         assert [i.item_id for i in store.items()] == ["a", "b"]
         store.upsert_items([Item(item_id="B")])
         assert [i.item_id for i in store.items()] == ["B", "a", "b"]  # byte order
 
     def test_users(self, store: EventStore) -> None:
-        assert store.upsert_users([User(user_id="u1", properties={"age": 30, "plan": "pro"}),
-                                   User(user_id="0042")]) == 2
-        assert store.get_user("u1") == User(user_id="u1", properties={"age": 30, "plan": "pro"})
+        pro = User(user_id="u1", properties={"age": 30, "plan": "pro"})
+        assert store.upsert_users([pro, User(user_id="0042")]) == 2
+        assert store.get_user("u1") == pro
         assert store.get_user("0042") == User(user_id="0042")
         store.upsert_users([User(user_id="u1", properties={"plan": "free"})])
         assert store.get_user("u1") == User(user_id="u1", properties={"plan": "free"})
         assert store.get_user("42") is None
 
     def test_delete_user_removes_events_and_profile(self, store: EventStore) -> None:
-        ingest(store, [event("x"), event("y", hours=1), event("z", hours=2),
-                       event("x", user="u2"), event("x", user=None, session_id="s")])
+        anonymous = event("x", user=None, session_id="s")
+        ingest(
+            store, [event("x"), event("y", h=1), event("z", h=2), event("x", user="u2"), anonymous]
+        )
         store.upsert_users([User(user_id="u1"), User(user_id="u2")])
         assert store.delete_user("u1") == 3
         assert store.get_user("u1") is None
@@ -238,26 +248,25 @@ class EventStoreContract:
         assert "u1" not in column(scan_all(store), "user_id")
         assert store.delete_user("u1") == 0
 
-    # ---- dead letters, keys, health -------------------------------------------------------
-
     def test_dead_letters_round_trip(self, store: EventStore) -> None:
         before = datetime.now(UTC) - timedelta(seconds=5)
-        records = [event("ok"), {**event("x"), "user_id": 7}, {"user_id": "u3", "event_type": "teleport",
-                                                     "timestamp": at()}]
+        records = [
+            event("ok"),
+            {**event("x"), "user_id": 7},
+            {"user_id": "u3", "event_type": "teleport", "timestamp": at()},
+        ]
         result = ingest_events(store, records, SETTINGS, source="upload.csv", offset=100)
         assert (result.accepted, len(result.rejected)) == (1, 2)
         letters = store.dead_letters()
         assert [d.record_index for d in letters] == [101, 102]
         assert {d.source for d in letters} == {"upload.csv"}
-        assert letters[0].errors == [{"field": "user_id",
-                                      "reason": "must be a string (quote numeric ids)"}]
-        assert letters[0].payload == {"user_id": 7, "item_id": "x", "event_type": "view",
-                                      "timestamp": at()}
+        reason = "must be a string (quote numeric ids)"
+        assert letters[0].errors == [{"field": "user_id", "reason": reason}]
+        assert letters[0].payload == {**event("x"), "user_id": 7}
         assert {e["field"] for e in letters[1].errors} == {"item_id", "event_type"}
-        assert letters[1].errors == [{"field": e.field, "reason": e.reason}
-                                     for e in result.rejected[1].errors]
-        assert letters[1].payload == {"user_id": "u3", "event_type": "teleport",
-                                      "timestamp": at()}
+        expected = [{"field": e.field, "reason": e.reason} for e in result.rejected[1].errors]
+        assert letters[1].errors == expected
+        assert letters[1].payload == {"user_id": "u3", "event_type": "teleport", "timestamp": at()}
         assert all(before <= d.received_at <= datetime.now(UTC) for d in letters)
         assert [d.record_index for d in store.dead_letters(limit=1)] == [101]
         store.add_dead_letters([], "nothing")
@@ -277,10 +286,7 @@ class EventStoreContract:
 
     def test_count_events(self, store: EventStore) -> None:
         assert store.count_events() == 0
-        ingest(store, [event(f"i{k}", hours=k) for k in range(4)])
+        ingest(store, [event(f"i{k}", h=k) for k in range(4)])
         assert store.count_events() == 4
-        ingest(store, [event("i0", hours=0)])
+        ingest(store, [event("i0")])
         assert store.count_events() == 4
-
-    def test_ping(self, store: EventStore) -> None:
-        assert store.ping() is True

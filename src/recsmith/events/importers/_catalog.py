@@ -20,13 +20,20 @@ def tags_by_item(items: Sequence[str], tags: Sequence[str]) -> dict[str, list[st
     Frequency order makes the cap keep the tags users agree on, and keeps the output deterministic.
     Vectorised because tag logs run to a million rows (ML-25M).
     """
-    frame = pd.DataFrame({"item": np.asarray(items, dtype=object),
-                          "tag": pd.Series(np.asarray(tags, dtype=object)).str.strip()})
+    frame = pd.DataFrame(
+        {
+            "item": np.asarray(items, dtype=object),
+            "tag": pd.Series(np.asarray(tags, dtype=object)).str.strip(),
+        }
+    )
     frame = frame[frame["tag"].notna() & frame["tag"].ne("")]
     frame["seen"] = np.arange(len(frame))
-    counted = (frame.groupby(["item", "tag"], sort=False)["seen"].agg(["size", "min"])
-               .reset_index()
-               .sort_values(["item", "size", "min"], ascending=[True, False, True], kind="stable"))
+    counted = (
+        frame.groupby(["item", "tag"], sort=False)["seen"]
+        .agg(["size", "min"])
+        .reset_index()
+        .sort_values(["item", "size", "min"], ascending=[True, False, True], kind="stable")
+    )
     counted = counted.groupby("item", sort=False).head(MAX_TAGS)
     keys = counted["item"].to_numpy(dtype=object)
     values = counted["tag"].to_numpy(dtype=object)

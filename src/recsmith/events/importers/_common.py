@@ -192,9 +192,7 @@ def object_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.where(frame != "", None)
 
 
-def csv_chunks(
-    path: Path, chunk_rows: int, **read_csv: Any
-) -> Iterator[tuple[int, pd.DataFrame]]:
+def csv_chunks(path: Path, chunk_rows: int, **read_csv: Any) -> Iterator[tuple[int, pd.DataFrame]]:
     """``(offset, frame)`` pairs from pandas' C parser: every cell a str or None, ids kept verbatim.
 
     For the datasets' own, well-formed files; user CSVs go through ``tabular`` instead, which turns
@@ -206,4 +204,3 @@ def csv_chunks(
         for frame in reader:
             yield offset, object_frame(frame)
             offset += len(frame)
-

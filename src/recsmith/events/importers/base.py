@@ -126,8 +126,9 @@ def import_source(
         store.add_dead_letters(chunk.rejections, chunk.source)
         events.add(0, 0, chunk.rejections)
         if len(chunk.rows):
-            res = ingest_events(store, chunk.rows, settings, source=chunk.source,
-                                offset=chunk.offset)
+            res = ingest_events(
+                store, chunk.rows, settings, source=chunk.source, offset=chunk.offset
+            )
             events.add(res.accepted, res.duplicates, res.rejected)
         if on_progress is not None:
             on_progress(len(chunk))

@@ -46,8 +46,11 @@ def _locate(path: Path) -> Path:
 def read_diginetica(path: Path, chunk_rows: int = 100_000) -> ImportSource:
     """Item views from a DIGINETICA item-view file (or a directory holding one)."""
     views = _locate(path)
-    return ImportSource("diginetica", events=_views(views, chunk_rows),
-                        total_events=count_records(views, header=True))
+    return ImportSource(
+        "diginetica",
+        events=_views(views, chunk_rows),
+        total_events=count_records(views, header=True),
+    )
 
 
 def view_timestamps(eventdate: pd.Series, timeframe: pd.Series) -> np.ndarray:
@@ -72,11 +75,13 @@ def view_timestamps(eventdate: pd.Series, timeframe: pd.Series) -> np.ndarray:
 def _views(path: Path, chunk_rows: int) -> Iterator[RawChunk[pd.DataFrame]]:
     for offset, raw in csv_chunks(path, chunk_rows, sep=";"):
         users = raw["user_id"]
-        frame = pd.DataFrame({
-            "session_id": raw["session_id"],
-            "user_id": users.where(users != ANONYMOUS, None),
-            "item_id": raw["item_id"],
-            "event_type": "view",
-            "timestamp": view_timestamps(raw["eventdate"], raw["timeframe"]),
-        })
+        frame = pd.DataFrame(
+            {
+                "session_id": raw["session_id"],
+                "user_id": users.where(users != ANONYMOUS, None),
+                "item_id": raw["item_id"],
+                "event_type": "view",
+                "timestamp": view_timestamps(raw["eventdate"], raw["timeframe"]),
+            }
+        )
         yield RawChunk(frame, offset, stem(path))

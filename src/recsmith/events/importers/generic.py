@@ -41,8 +41,11 @@ def _check_event_columns(columns: list[str], name: str) -> None:
     """Refuse a header the validator would reject in every row: one error, not one per row."""
     unknown = [c for c in columns if c not in EVENT_INPUT_FIELDS]
     if unknown:
-        raise ValidationError("columns", f"{name}: unknown column(s) {', '.join(unknown)}; "
-                              f"expected some of {', '.join(sorted(EVENT_INPUT_FIELDS))}")
+        raise ValidationError(
+            "columns",
+            f"{name}: unknown column(s) {', '.join(unknown)}; "
+            f"expected some of {', '.join(sorted(EVENT_INPUT_FIELDS))}",
+        )
     missing = [c for c in ("item_id", "timestamp") if c not in columns]
     if "user_id" not in columns and "session_id" not in columns:
         missing.append("user_id (or session_id)")
@@ -84,8 +87,11 @@ def _decoded(table: Table, name: str) -> Iterator[RawChunk[pd.DataFrame]]:
 
 
 def _with_type(table: Table, name: str) -> Iterator[RawChunk[pd.DataFrame]]:
-    fixed = None if table.columns is None or "event_type" in table.columns else (
-        default_event_type("value" in table.columns))
+    fixed = (
+        None
+        if table.columns is None or "event_type" in table.columns
+        else (default_event_type("value" in table.columns))
+    )
     for chunk in _decoded(table, name):
         if fixed is not None:
             chunk.rows["event_type"] = fixed
@@ -153,6 +159,7 @@ def read_items(path: Path, chunk_rows: int = 100_000) -> ImportSource:
 def _items(table: Table, name: str) -> Iterator[RawChunk[list[ItemRecord]]]:
     from_text = table.kind == "csv"
     for chunk in _decoded(table, name):
-        records = [item_record(row, from_text=from_text)
-                   for row in chunk.rows.to_dict(orient="records")]
+        records = [
+            item_record(row, from_text=from_text) for row in chunk.rows.to_dict(orient="records")
+        ]
         yield RawChunk(records, chunk.offset, chunk.source, chunk.rejections)

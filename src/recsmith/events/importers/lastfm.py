@@ -44,21 +44,26 @@ def read_lastfm_hetrec(path: Path, chunk_rows: int = 100_000) -> ImportSource:
     """Plays, artists and artist tags from the HetRec 2011 Last.fm directory ``path``."""
     require_dir(path)
     plays = need(path, "user_artists.dat", "lastfm-hetrec")
-    return ImportSource("lastfm-hetrec", events=_plays(plays, chunk_rows),
-                        items=_artists(path, chunk_rows),
-                        total_events=count_records(plays, header=True))
+    return ImportSource(
+        "lastfm-hetrec",
+        events=_plays(plays, chunk_rows),
+        items=_artists(path, chunk_rows),
+        total_events=count_records(plays, header=True),
+    )
 
 
 def _plays(path: Path, chunk_rows: int) -> Iterator[RawChunk[pd.DataFrame]]:
     for offset, raw in csv_chunks(path, chunk_rows, sep="\t"):
         raw.columns = [str(c).strip() for c in raw.columns]
-        frame = pd.DataFrame({
-            "user_id": raw["userID"],
-            "item_id": raw["artistID"],
-            "value": raw["weight"].str.rstrip("\r"),
-            "event_type": "play",
-            "timestamp": PLAY_TIMESTAMP,
-        })
+        frame = pd.DataFrame(
+            {
+                "user_id": raw["userID"],
+                "item_id": raw["artistID"],
+                "value": raw["weight"].str.rstrip("\r"),
+                "event_type": "play",
+                "timestamp": PLAY_TIMESTAMP,
+            }
+        )
         yield RawChunk(frame, offset, stem(path))
 
 
@@ -74,8 +79,9 @@ def _artist_tags(path: Path) -> dict[str, list[str]]:
     if tags_file is None or tagged is None:
         return {}
     names = {row[0]: row[1] for row in _tab_rows(tags_file) if len(row) >= 2}
-    frame = pd.read_csv(tagged, sep="\t", dtype=str, keep_default_na=False,
-                        usecols=["artistID", "tagID"])
+    frame = pd.read_csv(
+        tagged, sep="\t", dtype=str, keep_default_na=False, usecols=["artistID", "tagID"]
+    )
     values = frame["tagID"].map(names)  # tag ids missing from tags.dat become NaN and are dropped
     return tags_by_item(frame["artistID"].to_numpy(dtype=object), values.to_numpy(dtype=object))
 

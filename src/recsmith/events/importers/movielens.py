@@ -36,9 +36,25 @@ from recsmith.events.importers._common import (
 
 #: ML-100K's genre order, used when ``u.genre`` is not next to ``u.item``.
 GENRES_100K = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 _NO_GENRES = "(no genres listed)"
 _EVENT_COLUMNS = ["user_id", "item_id", "value", "timestamp"]
@@ -59,14 +75,24 @@ def read_movielens(path: Path, chunk_rows: int = 100_000) -> ImportSource:
         items = _items_dat(path, chunk_rows)
         # "::" would need pandas' slow python engine; ":" with the empty fields between skipped is
         # the same split for these all-numeric rows.
-        events = _ratings(ratings, chunk_rows, sep=":", header=None, usecols=[0, 2, 4, 6],
-                          names=["user_id", "_1", "item_id", "_2", "value", "_3", "timestamp"])
+        events = _ratings(
+            ratings,
+            chunk_rows,
+            sep=":",
+            header=None,
+            usecols=[0, 2, 4, 6],
+            names=["user_id", "_1", "item_id", "_2", "value", "_3", "timestamp"],
+        )
         header = False
     else:
-        raise ValidationError("path", f"movielens: {path} has none of u.data, ratings.csv, "
-                              "ratings.dat (or their .gz) - is it a MovieLens directory?")
-    return ImportSource("movielens", events=events, items=items,
-                        total_events=count_records(ratings, header=header))
+        raise ValidationError(
+            "path",
+            f"movielens: {path} has none of u.data, ratings.csv, "
+            "ratings.dat (or their .gz) - is it a MovieLens directory?",
+        )
+    return ImportSource(
+        "movielens", events=events, items=items, total_events=count_records(ratings, header=header)
+    )
 
 
 def _ratings(path: Path, chunk_rows: int, **read_csv: object) -> Iterator[RawChunk[pd.DataFrame]]:
@@ -125,29 +151,40 @@ def _items_latest(path: Path, chunk_rows: int) -> Iterator[RawChunk[list[ItemRec
     def records() -> Iterator[ItemRecord]:
         tags: dict[str, list[str]] = {}
         if tags_file is not None:
-            frame = pd.read_csv(tags_file, dtype=str, keep_default_na=False,
-                                usecols=["movieId", "tag"])
-            tags = tags_by_item(frame["movieId"].to_numpy(dtype=object),
-                                frame["tag"].to_numpy(dtype=object))
+            frame = pd.read_csv(
+                tags_file, dtype=str, keep_default_na=False, usecols=["movieId", "tag"]
+            )
+            tags = tags_by_item(
+                frame["movieId"].to_numpy(dtype=object), frame["tag"].to_numpy(dtype=object)
+            )
         links: dict[str, dict[str, str]] = {}
         if links_file is not None:
             frame = pd.read_csv(links_file, dtype=str, keep_default_na=False)
             for movie_id, imdb, tmdb in frame[["movieId", "imdbId", "tmdbId"]].itertuples(
-                    index=False):
+                index=False
+            ):
                 links[movie_id] = {k: v for k, v in (("imdb_id", imdb), ("tmdb_id", tmdb)) if v}
         frame = pd.read_csv(movies, dtype=str, keep_default_na=False)
         for movie_id, title, genres in frame[["movieId", "title", "genres"]].itertuples(
-                index=False):
-            yield _movie(movie_id, title, _genres(genres), tags.get(movie_id, []),
-                         links.get(movie_id, {}))
+            index=False
+        ):
+            yield _movie(
+                movie_id, title, _genres(genres), tags.get(movie_id, []), links.get(movie_id, {})
+            )
 
     return item_chunks(records(), stem(movies), chunk_rows)
 
 
-def _movie(movie_id: str, title: str, genres: list[str], tags: list[str],
-           props: dict[str, str]) -> ItemRecord:
-    return {"item_id": movie_id, "text": title, "categories": genres, "tags": tags,
-            "properties": props}
+def _movie(
+    movie_id: str, title: str, genres: list[str], tags: list[str], props: dict[str, str]
+) -> ItemRecord:
+    return {
+        "item_id": movie_id,
+        "text": title,
+        "categories": genres,
+        "tags": tags,
+        "properties": props,
+    }
 
 
 # ---- ML-1M / ML-10M -----------------------------------------------------------------------------

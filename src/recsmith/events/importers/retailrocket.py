@@ -43,12 +43,19 @@ def read_retailrocket(path: Path, chunk_rows: int = 100_000) -> ImportSource:
     """Events and (latest) item properties from the RetailRocket directory ``path``."""
     require_dir(path)
     events = need(path, "events.csv", "retailrocket")
-    parts = sorted(p for p in path.iterdir()
-                   if p.is_file() and p.name.startswith("item_properties")
-                   and p.name.endswith((".csv", ".csv.gz")))
-    return ImportSource("retailrocket", events=_events(events, chunk_rows),
-                        items=_items(parts, chunk_rows),
-                        total_events=count_records(events, header=True))
+    parts = sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file()
+        and p.name.startswith("item_properties")
+        and p.name.endswith((".csv", ".csv.gz"))
+    )
+    return ImportSource(
+        "retailrocket",
+        events=_events(events, chunk_rows),
+        items=_items(parts, chunk_rows),
+        total_events=count_records(events, header=True),
+    )
 
 
 def _context(transaction: object) -> str | None:
@@ -60,13 +67,15 @@ def _events(path: Path, chunk_rows: int) -> Iterator[RawChunk[pd.DataFrame]]:
         kind = raw["event"]
         # Unknown event names pass through unchanged, so the validator dead-letters them by name.
         mapped = kind.map(lambda k: EVENT_TYPES.get(k, k))
-        frame = pd.DataFrame({
-            "user_id": raw["visitorid"],
-            "item_id": raw["itemid"],
-            "event_type": mapped.astype(object),
-            "timestamp": raw["timestamp"],
-            "context": raw["transactionid"].map(_context).astype(object),
-        })
+        frame = pd.DataFrame(
+            {
+                "user_id": raw["visitorid"],
+                "item_id": raw["itemid"],
+                "event_type": mapped.astype(object),
+                "timestamp": raw["timestamp"],
+                "context": raw["transactionid"].map(_context).astype(object),
+            }
+        )
         yield RawChunk(frame, offset, stem(path))
 
 

@@ -30,8 +30,16 @@ from recsmith.events.importers._common import (
 from recsmith.events.schema import FieldError, Rejection
 
 Record = dict[str, Any]
-_KINDS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-          ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+_KINDS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 _MAX_PAYLOAD_CHARS = 2000
 
 
@@ -53,8 +61,10 @@ def file_kind(path: Path) -> str:
     kind = _KINDS.get(suffix)
     if kind is None or (gz and kind == "parquet"):
         raise ValidationError(
-            "path", f"{path.name}: unsupported file type; expected .csv, .tsv, .jsonl or .parquet "
-            "(CSV and JSONL may be .gz)")
+            "path",
+            f"{path.name}: unsupported file type; expected .csv, .tsv, .jsonl or .parquet "
+            "(CSV and JSONL may be .gz)",
+        )
     return kind
 
 
@@ -75,11 +85,16 @@ def read_table(
     if kind == "parquet":
         return _parquet(path, chunk_rows, id_keys)
     if kind == "jsonl":
-        return Table(kind, None, _jsonl(path, chunk_rows, id_keys, prepare),
-                     count_records(path, header=False))
+        return Table(
+            kind,
+            None,
+            _jsonl(path, chunk_rows, id_keys, prepare),
+            count_records(path, header=False),
+        )
     columns, delimiter = _csv_header(path)
-    return Table(kind, columns, _csv(path, chunk_rows, columns, delimiter),
-                 count_records(path, header=True))
+    return Table(
+        kind, columns, _csv(path, chunk_rows, columns, delimiter), count_records(path, header=True)
+    )
 
 
 @dataclass(slots=True)
@@ -140,8 +155,9 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     return [name.strip() for name in header], delimiter
 
 
-def _csv(path: Path, chunk_rows: int, columns: list[str], delimiter: str
-         ) -> Iterator[RawChunk[pd.DataFrame]]:
+def _csv(
+    path: Path, chunk_rows: int, columns: list[str], delimiter: str
+) -> Iterator[RawChunk[pd.DataFrame]]:
     width = len(columns)
 
     def build(rows: list[list[str]]) -> pd.DataFrame:
@@ -162,8 +178,9 @@ def _csv(path: Path, chunk_rows: int, columns: list[str], delimiter: str
             if len(row) == width:
                 yield from chunker.good(row)
             elif row:  # blank lines are skipped, as pandas does
-                yield from chunker.bad(f"expected {width} fields, found {len(row)}",
-                                       {"fields": row[:50]})
+                yield from chunker.bad(
+                    f"expected {width} fields, found {len(row)}", {"fields": row[:50]}
+                )
     if chunker.pending():
         yield chunker.flush()
 
@@ -188,12 +205,18 @@ def _frame_of_records(records: list[Record]) -> pd.DataFrame:
     keys: dict[str, None] = {}
     for rec in records:
         keys.update(dict.fromkeys(rec))
-    return pd.DataFrame({k: _object_column([rec.get(k) for rec in records]) for k in keys},
-                        index=pd.RangeIndex(len(records)))
+    return pd.DataFrame(
+        {k: _object_column([rec.get(k) for rec in records]) for k in keys},
+        index=pd.RangeIndex(len(records)),
+    )
 
 
-def _jsonl(path: Path, chunk_rows: int, id_keys: Collection[str],
-           prepare: Callable[[Record], Record] | None) -> Iterator[RawChunk[pd.DataFrame]]:
+def _jsonl(
+    path: Path,
+    chunk_rows: int,
+    id_keys: Collection[str],
+    prepare: Callable[[Record], Record] | None,
+) -> Iterator[RawChunk[pd.DataFrame]]:
     chunker = _Chunker(path.name, chunk_rows, _frame_of_records)
     with open_text(path) as fh:
         for line in fh:
@@ -203,8 +226,9 @@ def _jsonl(path: Path, chunk_rows: int, id_keys: Collection[str],
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield from chunker.bad(f"not valid JSON: {exc}",
-                                       {"line": text[:_MAX_PAYLOAD_CHARS]})
+                yield from chunker.bad(
+                    f"not valid JSON: {exc}", {"line": text[:_MAX_PAYLOAD_CHARS]}
+                )
                 continue
             if not isinstance(record, dict):
                 yield from chunker.bad("must be a JSON object", {"line": text[:_MAX_PAYLOAD_CHARS]})
@@ -239,8 +263,10 @@ def _parquet(path: Path, chunk_rows: int, id_keys: Collection[str]) -> Table:
     def chunks() -> Iterator[RawChunk[pd.DataFrame]]:
         offset = 0
         for batch in pfile.iter_batches(batch_size=chunk_rows):
-            data = {name: _object_column(textual(name, batch.column(i)).to_pylist())
-                    for i, name in enumerate(batch.schema.names)}
+            data = {
+                name: _object_column(textual(name, batch.column(i)).to_pylist())
+                for i, name in enumerate(batch.schema.names)
+            }
             frame = pd.DataFrame(data, index=pd.RangeIndex(batch.num_rows))
             yield RawChunk(frame, offset, path.name)
             offset += batch.num_rows

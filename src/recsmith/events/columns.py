@@ -1,0 +1,205 @@
+"""Column checks behind event validation: each turns one input column into parsed values and
+adds (row mask, field, reason) triples to an ``Errors`` collector, all as vectorised masks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsmith.events.schema import MIN_TIMESTAMP, FieldError, Rejection
+
+_MIN_TS_US = int(MIN_TIMESTAMP.timestamp() * 1_000_000)
+#: Numbers above this are read as milliseconds, not seconds (1e11 s is the year 5138).
+_MS_THRESHOLD = 1e11
+
+
+def absent_mask(col: pd.Series) -> np.ndarray:
+    """Absent: null, NaN or the empty string (how CSV files spell a missing field)."""
+    return col.isna().to_numpy() | (col.astype(object) == "").to_numpy()
+
+
+def str_mask(col: pd.Series) -> np.ndarray:
+    """Which entries are str; string-typed columns (CSV reads) skip the per-element check."""
+    if isinstance(col.dtype, pd.StringDtype):
+        return col.notna().to_numpy()
+    return col.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+
+
+def bool_mask(col: pd.Series) -> np.ndarray:
+    if isinstance(col.dtype, pd.StringDtype):
+        return np.zeros(len(col), dtype=bool)
+    return col.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+
+
+def flag_by_value(col: pd.Series, table: Mapping[str, bool]) -> np.ndarray:
+    """Vectorised per-row flag from a small table keyed by the column's value (False if absent).
+
+    Non-strings are blanked first: a list or dict would make the hash lookup raise ``TypeError``.
+    """
+    keys = col.astype(object).where(str_mask(col), None)
+    return keys.map(table).fillna(False).to_numpy(dtype=bool)
+
+
+class Errors:
+    """Collects (row mask, field, reason) triples and turns them into per-record rejections."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.items: list[tuple[np.ndarray, str, str | np.ndarray]] = []
+
+    def add(self, mask: np.ndarray, field: str, reason: str | np.ndarray) -> None:
+        if mask.any():
+            self.items.append((mask, field, reason))
+
+    @property
+    def bad(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for mask, _, _ in self.items:
+            out |= mask
+        return out
+
+    def rejections(self, raw: pd.DataFrame, offset: int) -> list[Rejection]:
+        per_row: dict[int, list[FieldError]] = {}
+        for mask, field, reason in self.items:
+            for row in np.flatnonzero(mask):
+                text = reason if isinstance(reason, str) else str(reason[row])
+                per_row.setdefault(int(row), []).append(FieldError(field, text))
+        return [
+            Rejection(offset + row, tuple(errs), payload(raw.iloc[row]))
+            for row, errs in sorted(per_row.items())
+        ]
+
+
+def payload(row: pd.Series) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in row.items():
+        if val is None or (isinstance(val, float) and math.isnan(val)):
+            continue
+        if isinstance(val, np.generic):
+            val = val.item()
+        out[str(key)] = val if isinstance(val, str | int | float | bool | dict | list) else str(val)
+    return out
+
+
+def check_strings(col: pd.Series, field: str, errors: Errors, max_len: int, required: bool) -> None:
+    missing = col.isna().to_numpy()
+    if required:
+        errors.add(missing, field, "required")
+    present = ~missing
+    is_str = str_mask(col)
+    errors.add(present & ~is_str, field, "must be a string (quote numeric ids)")
+    text = col.where(is_str & present, "x").astype(str)
+    errors.add(present & is_str & text.str.strip().eq("").to_numpy(), field, "must not be empty")
+    errors.add(
+        present & is_str & (text.str.len() > max_len).to_numpy(),
+        field,
+        f"longer than {max_len} characters",
+    )
+    errors.add(
+        present & is_str & text.str.contains(r"[\x00-\x1f]", regex=True).to_numpy(),
+        field,
+        "contains control characters",
+    )
+
+
+def huge_int_to_inf(v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**1023:
+        return math.inf if v > 0 else -math.inf
+    return v
+
+
+def to_float(col: pd.Series) -> np.ndarray:
+    """Floats, NaN where not numeric. JSON allows integers beyond float range (``1e400`` written
+    out); ``pd.to_numeric`` raises OverflowError on those, so they become +-inf instead."""
+    try:
+        numbers = pd.to_numeric(col, errors="coerce")
+    except OverflowError:
+        numbers = pd.to_numeric(col.astype(object).map(huge_int_to_inf), errors="coerce")
+    return numbers.to_numpy(dtype=np.float64, copy=True)
+
+
+def parse_value(col: pd.Series, errors: Errors) -> np.ndarray:
+    is_str = str_mask(col)
+    blank = is_str & col.where(is_str, "x").astype(str).str.strip().eq("").to_numpy()
+    missing = col.isna().to_numpy() | blank
+    is_bool = bool_mask(col)
+    numbers = to_float(col.where(~is_bool))
+    errors.add(~missing & (is_bool | np.isnan(numbers)), "value", "must be a number")
+    errors.add(~missing & np.isinf(numbers), "value", "must be finite")
+    numbers[missing] = np.nan
+    return numbers
+
+
+def parse_timestamp(col: pd.Series, errors: Errors, now_us: int, max_future_s: float) -> np.ndarray:
+    missing = absent_mask(col)
+    errors.add(missing, "timestamp", "required")
+    is_bool = bool_mask(col)
+    numeric = to_float(col.where(~is_bool))
+    ts_us = np.zeros(len(col), dtype=np.int64)
+    finite = np.isfinite(numeric)
+    seconds = np.where(np.abs(numeric) > _MS_THRESHOLD, numeric / 1000.0, numeric)
+    # clipped far outside the accepted range: absurd numbers fail the range checks, never wrap
+    ts_us[finite] = np.round(np.clip(seconds[finite], -9e12, 9e12) * 1_000_000).astype(np.int64)
+    text_rows = ~missing & ~finite & ~is_bool & ~np.isinf(numeric)
+    unparsed = np.zeros(len(col), dtype=bool)
+    if text_rows.any():
+        parsed = pd.to_datetime(
+            col[text_rows].astype(str), utc=True, errors="coerce", format="ISO8601"
+        )
+        ok = parsed.notna().to_numpy()
+        idx = np.flatnonzero(text_rows)
+        ts_us[idx[ok]] = parsed[ok].to_numpy(dtype="datetime64[us]").astype(np.int64)
+        unparsed[idx[~ok]] = True
+        errors.add(unparsed, "timestamp", "not a date-time (ISO 8601) or Unix time")
+    errors.add(
+        ~missing & (is_bool | np.isinf(numeric)),
+        "timestamp",
+        "not a date-time (ISO 8601) or Unix time",
+    )
+    valid = ~missing & ~is_bool & ~np.isinf(numeric) & ~unparsed
+    errors.add(valid & (ts_us < _MIN_TS_US), "timestamp", "before 1995-01-01")
+    errors.add(
+        valid & (ts_us > now_us + int(max_future_s * 1_000_000)),
+        "timestamp",
+        f"more than {max_future_s / 86400:g} day(s) in the future",
+    )
+    return ts_us
+
+
+def parse_context(col: pd.Series, errors: Errors, max_bytes: int) -> np.ndarray:
+    out = np.full(len(col), None, dtype=object)
+    reasons = np.full(len(col), "", dtype=object)
+    for row, val in enumerate(col.to_numpy()):
+        if val is None or (isinstance(val, float) and math.isnan(val)) or val == "":
+            continue
+        try:
+            obj = json.loads(val) if isinstance(val, str) else val
+        except json.JSONDecodeError:
+            reasons[row] = "not a JSON object"
+            continue
+        if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
+            reasons[row] = "must be an object with string keys"
+            continue
+        if not all(v is None or isinstance(v, str | int | float | bool) for v in obj.values()):
+            reasons[row] = "values must be strings, numbers, booleans or null"
+            continue
+        text = (
+            json.dumps(obj, separators=(",", ":"), sort_keys=True, allow_nan=False)
+            if all(not isinstance(v, float) or math.isfinite(v) for v in obj.values())
+            else None
+        )
+        if text is None:
+            reasons[row] = "values must be finite"
+        elif len(text.encode()) > max_bytes:
+            reasons[row] = f"larger than {max_bytes} bytes"
+        else:
+            out[row] = text
+    bad = reasons != ""
+    errors.add(bad, "context", reasons)
+    return out
