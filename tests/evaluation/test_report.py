@@ -181,6 +181,6 @@ def test_cli_evaluate_without_matplotlib_fails_before_evaluating(
     out = tmp_path / "report.html"
     result = runner.invoke(app, ["evaluate", "--data", str(events_file), "--report", str(out)])
     assert result.exit_code == 3
-    assert "matplotlib is not installed: pip install" in result.stderr
+    assert "matplotlib is not installed: pip install 'recsmith[report]'" in result.stderr
     assert "ndcg" not in result.stdout  # no table printed: it stopped before the work
     assert not out.exists()

@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from recsmith.config import Settings
 from recsmith.errors import RecsmithError, StoreUnavailable, UnknownModelError, ValidationError
@@ -46,7 +47,7 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 

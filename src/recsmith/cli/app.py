@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from recsmith import __version__
-from recsmith.cli import evaluate, import_, keys, quickstart, recommend, serve, train
+from recsmith.cli import evaluate, import_, keys, quickstart, recommend, serve, train, tune
 from recsmith.cli._common import CliState, errors_as_exit
 from recsmith.config import load_settings
 
@@ -49,6 +49,7 @@ app.command("import")(import_.import_command)
 app.command()(train.train)
 app.command()(recommend.recommend)
 app.command()(evaluate.evaluate)
+app.command()(tune.tune)
 app.command()(serve.serve)
 app.command()(quickstart.quickstart)
 app.add_typer(keys.app, name="keys")
