@@ -12,7 +12,6 @@ from recsmith.errors import ValidationError
 from recsmith.events.importers.base import read_source
 from recsmith.events.schema import Item
 from recsmith.events.validate import validate_events, validate_items
-from recsmith.features.items import ItemCatalog
 from recsmith.store.open import open_store
 
 
@@ -50,9 +49,9 @@ def load_events(data: Path | None, store_url: str | None, settings: Settings) ->
 
 def load_catalog(
     items: Path | None, data: Path | None, store_url: str | None, settings: Settings
-) -> ItemCatalog | None:
+) -> list[Item]:
     """Item metadata for content-aware models: the ``--items`` file, else the store's catalogue
-    when events come from a store. None when there is none: models that need metadata say so."""
+    when events come from a store. Empty when there is none: models that need it say so."""
     catalog: list[Item] = []
     if items is not None:
         if not items.exists():
@@ -66,4 +65,4 @@ def load_catalog(
             catalog = store.items()
         finally:
             store.close()
-    return ItemCatalog.from_items(catalog) if catalog else None
+    return catalog

@@ -24,6 +24,7 @@ from recsmith.evaluation.report import (
 from recsmith.evaluation.runner import Comparison, ModelResult, compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
 from recsmith.models.registry import model_class, parse_params
+from recsmith.pipeline.config import load_pipeline_config
 
 COLUMNS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
 
@@ -87,6 +88,10 @@ def evaluate(
     items: Annotated[
         Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
     ] = None,
+    pipeline: Annotated[
+        Path | None,
+        typer.Option(help="Also evaluate this pipeline TOML, exactly as it would serve."),
+    ] = None,
     split: Annotated[
         str, typer.Option(help="temporal[:Q] or leave-last-out[:N].")
     ] = "temporal:0.9",
@@ -139,7 +144,8 @@ def evaluate(
             cli.settings.events.weights,
             half_life_days=cli.settings.features.half_life_days,
             params=per_model,
-            catalog=catalog,
+            items=catalog,
+            pipeline=load_pipeline_config(pipeline) if pipeline is not None else None,
             curve_k=max(k, 20) if report is not None else 0,
         )
     title = (

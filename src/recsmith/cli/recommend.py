@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import typer
 
-from recsmith.bundle import ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.errors import ValidationError
+from recsmith.pipeline.artifact import load_artifact
 
 
 def read_user_ids(path: Path) -> np.ndarray:
@@ -60,7 +60,7 @@ def recommend(
     with errors_as_exit():
         if (users is None) == (sessions is None):
             raise ValidationError("--users", "give exactly one of --users or --sessions")
-        bundle = ModelBundle.load(model_dir)
+        bundle = load_artifact(model_dir)
         if sessions is not None:
             user_ids, histories = read_sessions(sessions)
             recs = bundle.recommend_for_items(histories, k)

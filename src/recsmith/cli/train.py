@@ -13,7 +13,10 @@ from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli._data import load_catalog, load_events
 from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
+from recsmith.features.items import ItemCatalog
 from recsmith.models.registry import MODELS, create, parse_params
+from recsmith.pipeline.artifact import save_pipeline, train_pipeline
+from recsmith.pipeline.config import load_pipeline_config
 
 
 def train(
@@ -37,19 +40,39 @@ def train(
             "--param values override it."
         ),
     ] = None,
+    pipeline: Annotated[
+        Path | None,
+        typer.Option(help="Pipeline TOML (e.g. examples/pipeline.toml): train every stage."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """Fit a model on events (a file, or the store) and save it to OUT."""
+    """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT."""
     cli = state(ctx)
+    if pipeline is not None:
+        with errors_as_exit():
+            config = load_pipeline_config(pipeline)
+            events = load_events(data, store, cli.settings)
+            trained = train_pipeline(
+                config,
+                events,
+                dict(cli.settings.events.weights),
+                items=load_catalog(items, data, store, cli.settings),
+                half_life_days=cli.settings.features.half_life_days,
+                source=str(data) if data is not None else (store or cli.settings.store.url),
+            )
+            save_pipeline(trained, out)
+        _report(trained.manifest, out, json_out, cli.quiet)
+        return
     with errors_as_exit():
         params = read_params_file(params_file, model) if params_file is not None else {}
         recommender = create(model, **(params | parse_params(param or [])))
         events = load_events(data, store, cli.settings)
+        catalog = load_catalog(items, data, store, cli.settings)
         interactions = Interactions.from_events(
             events,
             cli.settings.events.weights,
             half_life_days=cli.settings.features.half_life_days,
-            catalog=load_catalog(items, data, store, cli.settings),
+            catalog=ItemCatalog.from_items(catalog) if catalog else None,
         )
         source = str(data) if data is not None else (store or cli.settings.store.url)
         with (
@@ -61,12 +84,16 @@ def train(
         ):
             bundle = ModelBundle.train(interactions, recommender, source=source)
         bundle.save(out)
-    m = bundle.manifest
+    _report(bundle.manifest, out, json_out, cli.quiet)
+
+
+def _report(m: dict[str, object], out: Path, json_out: bool, quiet: bool) -> None:
     if json_out:
         print_json(m)
-    elif not cli.quiet:
+    elif not quiet:
+        what = "pipeline" if m.get("kind") == "pipeline" else m["model"]
         stderr.print(
-            f"trained [bold]{m['model']}[/] on {m['n_users']:,} users × {m['n_items']:,} items "
+            f"trained [bold]{what}[/] on {m['n_users']:,} users × {m['n_items']:,} items "
             f"({m['n_interactions']:,} interactions) in {m['fit_seconds']:.2f}s → {out} "
             f"(version {m['version']})"
         )

@@ -81,7 +81,7 @@ def tune(
         spec = parse_split(split)
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
-        options = {"half_life_days": cli.settings.features.half_life_days, "catalog": catalog}
+        options = {"half_life_days": cli.settings.features.half_life_days, "items": catalog}
         with _progress(cli, model, trials) as on_trial:
             result = tuning.tune_model(
                 events,

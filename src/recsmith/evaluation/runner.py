@@ -31,9 +31,12 @@ from recsmith.evaluation.beyond import (
 from recsmith.evaluation.metrics import DEFAULT_METRICS, catalog_coverage, compute_metrics
 from recsmith.evaluation.significance import holm_correction, paired_test
 from recsmith.evaluation.split import Split
+from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions, actor_keys
 from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.registry import create
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +154,80 @@ def evaluate_model(
     fitted = time.perf_counter()
     top, _ = bundle.top_k(truth.user_ids, max(k, curve_k))
     done = time.perf_counter()
+    return score_lists(
+        name,
+        model.get_params(),
+        top.ids,
+        data,
+        truth,
+        k,
+        metrics,
+        curve_k=curve_k,
+        features=features,
+        fit_seconds=fitted - started,
+        recommend_seconds=done - fitted,
+    )
+
+
+def evaluate_pipeline(
+    config: PipelineConfig,
+    train: pd.DataFrame,
+    data: Interactions,
+    truth: GroundTruth,
+    k: int,
+    weights: Mapping[str, Weight],
+    *,
+    items: list[Item] | None = None,
+    half_life_days: float | None = None,
+    curve_k: int = 0,
+    features: sparse.csr_array | None = None,
+) -> ModelResult:
+    """Train the whole pipeline on the train events and score it exactly as it serves."""
+    started = time.perf_counter()
+    pipeline = train_pipeline(
+        config, train, dict(weights), items=items, half_life_days=half_life_days
+    )
+    fitted = time.perf_counter()
+    if pipeline.items != data.items:
+        raise RuntimeError("pipeline and evaluation disagree on item indices")
+    top, _, _ = pipeline.top_k(truth.user_ids, max(k, curve_k))
+    done = time.perf_counter()
+    return score_lists(
+        "pipeline",
+        config.model_dump(),
+        top.ids,
+        data,
+        truth,
+        k,
+        DEFAULT_METRICS,
+        curve_k=curve_k,
+        features=features,
+        fit_seconds=fitted - started,
+        recommend_seconds=done - fitted,
+    )
+
+
+def score_lists(
+    name: str,
+    params: dict[str, Any],
+    lists: np.ndarray,
+    data: Interactions,
+    truth: GroundTruth,
+    k: int,
+    metrics: Sequence[str],
+    *,
+    curve_k: int,
+    features: sparse.csr_array | None,
+    fit_seconds: float,
+    recommend_seconds: float,
+) -> ModelResult:
+    """Accuracy, curves and beyond-accuracy metrics of top lists (internal item indices)."""
     n_cols = truth.matrix.shape[1]
-    recs = top.ids[:, :k]
+    recs = lists[:, :k]
     result = compute_metrics(recs, truth.matrix, n_cols, metrics, k)
-    curves = {m: [] for m in metrics} if curve_k else {}
+    curves: dict[str, list[float]] = {m: [] for m in metrics} if curve_k else {}
     for kk in range(1, curve_k + 1):
-        at = compute_metrics(top.ids[:, :kk], truth.matrix, n_cols, metrics, kk).means
+        at = compute_metrics(lists[:, :kk], truth.matrix, n_cols, metrics, kk).means
         for m in metrics:
             curves[m].append(at[m])
     history = data.matrix[data.users.to_index(truth.user_ids)]
@@ -165,12 +236,12 @@ def evaluate_model(
     )
     return ModelResult(
         model=name,
-        params=model.get_params(),
+        params=params,
         metrics=result.means,
         per_user=result.per_user,
         coverage=catalog_coverage(recs, data.n_items),
-        fit_seconds=fitted - started,
-        recommend_seconds=done - fitted,
+        fit_seconds=fit_seconds,
+        recommend_seconds=recommend_seconds,
         beyond=beyond,
         curves=curves,
         head_share=head,
@@ -203,11 +274,14 @@ def evaluate_models(
     *,
     half_life_days: float | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
-    catalog: ItemCatalog | None = None,
+    items: list[Item] | None = None,
     curve_k: int = 0,
+    pipeline: PipelineConfig | None = None,
 ) -> tuple[list[ModelResult], dict[str, int]]:
-    """Run the protocol for each model on one split; returns results and split statistics."""
+    """Run the protocol for each model (and the pipeline, if given) on one split; returns results
+    and split statistics."""
     parts = split if isinstance(split, Split) else split.apply(events)
+    catalog = ItemCatalog.from_items(items) if items else None
     data = Interactions.from_events(
         parts.train, weights, half_life_days=half_life_days, catalog=catalog
     )
@@ -226,4 +300,19 @@ def evaluate_models(
         evaluate_model(m, data, truth, k, (params or {}).get(m), curve_k=curve_k, features=features)
         for m in models
     ]
+    if pipeline is not None:
+        results.append(
+            evaluate_pipeline(
+                pipeline,
+                parts.train,
+                data,
+                truth,
+                k,
+                weights,
+                items=items,
+                half_life_days=half_life_days,
+                curve_k=curve_k,
+                features=features,
+            )
+        )
     return results, stats

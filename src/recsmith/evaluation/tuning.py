@@ -25,6 +25,7 @@ from recsmith.errors import MissingExtraError, ValidationError
 from recsmith.evaluation.metrics import METRICS
 from recsmith.evaluation.runner import evaluate_model, evaluate_models, ground_truth, item_features
 from recsmith.evaluation.split import Split, SplitSpec, validation_split
+from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.models.registry import model_class
@@ -155,7 +156,7 @@ def tune_model(
     metric: str = "ndcg",
     seed: int = 0,
     half_life_days: float | None = None,
-    catalog: ItemCatalog | None = None,
+    items: list[Item] | None = None,
     on_trial: Callable[[int, float, float], None] | None = None,
 ) -> TuneResult:
     """Search ``model``'s space for ``n_trials`` seeded TPE trials, maximising ``metric``@``k``.
@@ -173,7 +174,10 @@ def tune_model(
     if validation.train.empty or validation.test.empty:
         raise ValidationError("--split", f"{validation.name} has an empty side: too few events")
     data = Interactions.from_events(
-        validation.train, weights, half_life_days=half_life_days, catalog=catalog
+        validation.train,
+        weights,
+        half_life_days=half_life_days,
+        catalog=ItemCatalog.from_items(items) if items else None,
     )
     truth = ground_truth(data, validation.test)
     if len(truth.user_ids) == 0:
@@ -223,7 +227,7 @@ def holdout_score(
 ) -> float:
     """``metric``@``k`` of ``params`` fitted on the outer train part and scored on its test part:
     the honest last step, to run once after tuning and never to feed back into it. ``options``
-    (``half_life_days``, ``catalog``) go to ``evaluate_models`` as they went to ``tune_model``."""
+    (``half_life_days``, ``items``) go to ``evaluate_models`` as they went to ``tune_model``."""
     res, _ = evaluate_models(events, spec, [model], k, weights, params={model: params}, **options)
     return res[0].metrics[metric]
 

@@ -19,6 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 from recsmith import __version__
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
+from recsmith.pipeline.artifact import load_artifact
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.deps import Runtime
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
@@ -37,7 +39,7 @@ Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>` (create ke
 """
 
 
-def load_bundle(model_dir: Path | None) -> ModelBundle | None:
+def load_bundle(model_dir: Path | None) -> ModelBundle | Pipeline | None:
     """The model in ``model_dir``; None when no directory is configured or nothing was trained yet.
 
     A server may start before the first training (to collect events), so a missing model is not an
@@ -50,7 +52,7 @@ def load_bundle(model_dir: Path | None) -> ModelBundle | None:
     if not (model_dir / "manifest.json").is_file():
         log.warning("no model in %s yet: model routes will answer 503", model_dir)
         return None
-    return ModelBundle.load(model_dir)
+    return load_artifact(model_dir)
 
 
 def create_app(

@@ -1,0 +1,155 @@
+"""Training a whole pipeline, and its artifact: one directory, like a single model's, plus the
+extra sources, the ranker (LightGBM text format), feature aggregates and the catalogue.
+
+``load_artifact`` opens either kind, so ``recsmith recommend`` and ``recsmith serve`` take a
+pipeline directory exactly as they take a model directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import Weight
+from recsmith.events.schema import Item
+from recsmith.features.interactions import Interactions
+from recsmith.features.items import ItemCatalog
+from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
+from recsmith.models.registry import create, model_class
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.pipeline.training import fit_models, recent_items, train_ranker
+from recsmith.ranking.features import FeatureState
+from recsmith.ranking.ltr import LambdaMARTRanker
+
+_SPARSE_STATE = ("user_category_share", "user_category_last")
+
+
+def train_pipeline(
+    config: PipelineConfig,
+    events: pd.DataFrame,
+    weights: dict[str, Weight],
+    *,
+    items: list[Item] | None = None,
+    half_life_days: float | None = None,
+    **info: object,
+) -> Pipeline:
+    """Fit every stage on ``events`` (see ``pipeline.training`` for the leak-free ranker)."""
+    started = time.perf_counter()
+    items = items or []
+    catalog = ItemCatalog.from_items(items) if items else None
+    full = Interactions.from_events(events, weights, half_life_days=half_life_days, catalog=catalog)
+    attrs = ItemAttributes.from_items(items, full.items)
+    ranker = train_ranker(config, full, attrs)
+    model_sources = [s for s in config.retrieval.sources if s.kind == "model"]
+    primary = model_sources[0] if model_sources else None
+    bundle = ModelBundle.train(
+        full,
+        create(primary.model, **primary.params) if primary and primary.model else create("popular"),
+        kind="pipeline",
+        pipeline=config.model_dump(),
+        **info,
+    )
+    rest = config.model_copy(
+        update={
+            "retrieval": config.retrieval.model_copy(
+                update={"sources": [s for s in config.retrieval.sources if s is not primary]}
+            )
+        }
+    )
+    models = fit_models(rest, full)
+    if primary is not None:
+        models[primary.name] = bundle.model
+    state = FeatureState.build(full, attrs.category, attrs.price, attrs.created_ts)
+    bundle.manifest["fit_seconds"] = round(time.perf_counter() - started, 3)
+    bundle.manifest["ranker"] = ranker is not None
+    return Pipeline(
+        config,
+        bundle,
+        models,
+        ranker,
+        state,
+        attrs,
+        recent_items(full, config.retrieval.recent_items),
+        items,
+    )
+
+
+def save_pipeline(pipeline: Pipeline, path: Path) -> None:
+    pipeline.bundle.save(path)
+    primary = pipeline.bundle.model
+    for name, model in pipeline.models.items():
+        if model is not primary:
+            model.save(path / "sources" / name)
+    if pipeline.ranker is not None:
+        pipeline.ranker.save(path / "ranker.txt")
+    state = {f.name: getattr(pipeline.state, f.name) for f in fields(FeatureState)}
+    arrays = {k: np.asarray(v) for k, v in state.items() if k not in _SPARSE_STATE}
+    for name in _SPARSE_STATE:
+        arrays.update(sparse_to_arrays(f"{name}.", state[name]))
+    arrays.update({f"attr.{k}": v for k, v in pipeline.attrs.arrays().items()})
+    arrays.update(sparse_to_arrays("recent.", pipeline.recent))
+    np.savez(path / "pipeline.npz", **arrays)
+    (path / "items.jsonl").write_text(
+        "".join(item.model_dump_json() + "\n" for item in pipeline.items_catalog)
+    )
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    bundle = ModelBundle.load(path)
+    config = PipelineConfig.model_validate(bundle.manifest["pipeline"])
+    models = {}
+    for source in config.retrieval.sources:
+        if source.kind != "model":
+            continue
+        where = path / "sources" / source.name
+        models[source.name] = (
+            model_class(json.loads((where / "model.json").read_text())["name"]).load(where)
+            if where.is_dir()
+            else bundle.model
+        )
+    with np.load(path / "pipeline.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    state_kwargs: dict[str, object] = {}
+    for f in fields(FeatureState):
+        if f.name in _SPARSE_STATE:
+            state_kwargs[f.name] = sparse_from_arrays(f"{f.name}.", arrays)
+        else:
+            value = arrays[f.name]
+            state_kwargs[f.name] = int(value) if f.name == "reference_ts" else value
+    attrs = ItemAttributes(
+        **{k.removeprefix("attr."): v for k, v in arrays.items() if k.startswith("attr.")}
+    )
+    recent = sparse_from_arrays("recent.", arrays)
+    lines = (path / "items.jsonl").read_text().splitlines()
+    items = [Item.model_validate_json(line) for line in lines if line]
+    ranker = (
+        LambdaMARTRanker.load(path / "ranker.txt", config.ranking.params)
+        if (path / "ranker.txt").is_file()
+        else None
+    )
+    return Pipeline(
+        config,
+        bundle,
+        models,
+        ranker,
+        FeatureState(**state_kwargs),
+        attrs,  # type: ignore[arg-type]
+        recent,
+        items,
+    )
+
+
+def load_artifact(path: Path) -> ModelBundle | Pipeline:
+    """A model or a pipeline directory, whichever ``path`` holds."""
+    manifest = path / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("kind") == "pipeline":
+        return load_pipeline(path)
+    return ModelBundle.load(path)

@@ -1,0 +1,101 @@
+"""Pipeline configuration: ``pipeline.toml`` parsed into typed, validated settings.
+
+```toml
+[[retrieval.sources]]
+name = "ials"          # a label (feature names, explanations)
+model = "ials"         # any registered model, or kind = "new_arrivals"
+quota = 200            # candidates this source contributes per request
+params = { factors = 64 }
+use = "auto"           # "recent": score the session's items (item-to-item sources)
+
+[ranking]
+enabled = true         # LightGBM LambdaMART over candidate features
+label_share = 0.1      # latest share of training events that label the ranker's examples
+
+[rerank]
+diversity = 0.2        # MMR: 0 = relevance only, 1 = diversity only
+max_per_category = 3
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from recsmith.errors import ValidationError
+from recsmith.ranking.ltr import RankerConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    name: str = Field(min_length=1)
+    kind: Literal["model", "new_arrivals"] = "model"
+    model: str | None = None
+    quota: int = Field(100, ge=1, le=5000)
+    params: dict[str, Any] = Field(default_factory=dict)
+    use: Literal["auto", "recent"] = "auto"
+
+    @model_validator(mode="after")
+    def _model_named(self) -> SourceConfig:
+        if self.kind == "model" and not self.model:
+            raise ValueError(f"source {self.name!r}: name a model (or kind = 'new_arrivals')")
+        return self
+
+
+class RetrievalConfig(_Strict):
+    sources: list[SourceConfig] = Field(min_length=1)
+    recent_items: int = Field(5, ge=0, le=100, description="latest items per user as 'recent'")
+
+    @model_validator(mode="after")
+    def _unique(self) -> RetrievalConfig:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError("retrieval.sources: names must be unique")
+        return self
+
+
+class RankingConfig(_Strict):
+    enabled: bool = True
+    label_share: float = Field(0.1, gt=0, lt=0.5)
+    max_queries: int = Field(5000, ge=10)
+    max_candidates: int = Field(
+        100, ge=10, description="best retrieved candidates per query the ranker learns from"
+    )
+    params: RankerConfig = Field(default_factory=RankerConfig)
+    random_state: int = 0
+
+
+class RerankConfig(_Strict):
+    diversity: float = Field(0.0, ge=0, le=1)
+    max_per_category: int = Field(0, ge=0, description="0 = no cap")
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PipelineConfig(_Strict):
+    retrieval: RetrievalConfig
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
+    rerank: RerankConfig = Field(default_factory=RerankConfig)
+
+
+def load_pipeline_config(path: Path) -> PipelineConfig:
+    """Parse and validate a pipeline TOML file; errors name the offending key."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--pipeline: no such file: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError("--pipeline", f"{path}: not valid TOML ({exc})") from None
+    try:
+        return PipelineConfig.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ValidationError(f"pipeline {where}", err["msg"]) from None

@@ -1,0 +1,212 @@
+"""Pipeline: the trained stages behind the same interface as ``ModelBundle``, plus the fallback
+chain. A request goes retrieve → rank → re-rank; the response says which tier answered:
+
+``personalised`` (a known user) → ``session`` (an unknown visitor with recent items) →
+``popular`` (nobody knows anything). Lists the pipeline cannot fill to k are completed from
+popularity, and no tier ever returns an item the user has or the request excludes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from recsmith.bundle import BatchRecommendations, ModelBundle
+from recsmith.events.schema import Item
+from recsmith.models.base import Recommender
+from recsmith.models.topk import TopK
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.training import build_sources, retrieve
+from recsmith.ranking.features import FeatureState, candidate_features
+from recsmith.ranking.ltr import LambdaMARTRanker
+from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.queries import Queries
+
+TIERS = ("personalised", "session", "popular")
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineAnswer:
+    """A batch answer: lists (as ``BatchRecommendations``), the tier per query, and per listed item
+    the sources that proposed it (empty for popularity fills)."""
+
+    lists: BatchRecommendations
+    tiers: list[str]
+    sources: list[list[list[str]]]
+
+
+class Pipeline:
+    """See module docstring. ``bundle`` carries the primary model, id maps, seen items and the
+    popularity fallback; the pipeline adds the other sources, the ranker and re-ranking."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        bundle: ModelBundle,
+        models: dict[str, Recommender],
+        ranker: LambdaMARTRanker | None,
+        state: FeatureState,
+        attrs: ItemAttributes,
+        recent: sparse.csr_array,
+        items: list[Item],
+    ) -> None:
+        self.config = config
+        self.bundle = bundle
+        self.models = models
+        self.ranker = ranker
+        self.state = state
+        self.attrs = attrs
+        self.recent = recent
+        self.items_catalog = items
+        self.sources = build_sources(config.retrieval.sources, models, attrs)
+        self.quotas = [s.quota for s in config.retrieval.sources]
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.bundle.manifest
+
+    @property
+    def items(self) -> Any:
+        return self.bundle.items
+
+    # ---- the request path -------------------------------------------------------------------
+
+    def queries(
+        self,
+        user_ids: np.ndarray,
+        extra_seen: Sequence[Collection[str]] | None,
+        recent: Sequence[Sequence[str]] | None,
+        context: Sequence[Mapping[str, Any]] | None,
+    ) -> Queries:
+        """Who asks: known users' latest items plus what they did since training (and what the
+        request says they just viewed) form the 'recent' rows."""
+        n = len(user_ids)
+        idx = self.bundle.users.to_index(user_ids)
+        newer = [
+            list(a) + list(b)
+            for a, b in zip(extra_seen or [[]] * n, recent or [[]] * n, strict=True)
+        ]
+        now = self.bundle._exclusions(np.full(n, -1, np.int32), newer)
+        known = idx >= 0
+        base = sparse.csr_array((n, len(self.bundle.items)), dtype=np.float32)
+        if known.any():
+            picker = sparse.csr_array(
+                (np.ones(known.sum(), np.float32), (np.flatnonzero(known), idx[known])),
+                shape=(n, self.recent.shape[0]),
+            )
+            base = (picker @ self.recent).tocsr()
+        recent_rows = (base + now).tocsr()
+        recent_rows.data[:] = 1.0
+        exclude = self.bundle._exclusions(idx, newer)
+        ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
+        return Queries(idx, recent_rows, exclude, ctx)
+
+    def candidates(self, queries: Queries, k: int) -> Candidates:
+        """Retrieve, then rank (or keep the fused retrieval order), best first per query."""
+        cands = retrieve(self.sources, self.quotas, queries)
+        if self.ranker is not None and len(cands):
+            cands = cands.with_scores(
+                self.ranker.score(candidate_features(self.state, queries, cands))
+            )
+        return cands
+
+    def top_k(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        *,
+        extra_seen: Sequence[Collection[str]] | None = None,
+        recent: Sequence[Sequence[str]] | None = None,
+        context: Sequence[Mapping[str, Any]] | None = None,
+    ) -> tuple[TopK, np.ndarray, Candidates]:
+        """Internal top-k per user, the tier index per query, and the final candidates."""
+        user_ids = np.asarray(user_ids, dtype=object)
+        queries = self.queries(user_ids, extra_seen, recent, context)
+        has_recent = np.diff(queries.recent.indptr) > 0
+        tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, 2))
+        cands = self.candidates(queries, k)
+        cands = cands.take(np.flatnonzero(tier[cands.query] < 2))  # nobody known: popularity
+        final = self.finalise(cands, queries, k)
+        n = len(user_ids)
+        ids = np.full((n, k), -1, np.int32)
+        scores = np.full((n, k), -np.inf, np.float32)
+        bounds = final.bounds()
+        rank = np.arange(len(final)) - bounds[final.query]
+        ids[final.query, rank] = final.items
+        scores[final.query, rank] = final.score
+        tier[(tier == 1) & (bounds[1:] == bounds[:-1])] = 2  # the session found nothing
+        missing = (ids < 0).any(axis=1)
+        if missing.any():
+            self.bundle._fill_from_popular(ids, scores, queries.exclude, np.flatnonzero(missing), k)
+        return TopK(ids, scores), tier, final
+
+    def finalise(self, cands: Candidates, queries: Queries, k: int) -> Candidates:
+        """Re-ranking stage: the top ``k`` per query (rules and diversity plug in here)."""
+        return cands.top(k)
+
+    def recommend(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        *,
+        extra_seen: Sequence[Collection[str]] | None = None,
+        recent: Sequence[Sequence[str]] | None = None,
+        context: Sequence[Mapping[str, Any]] | None = None,
+    ) -> BatchRecommendations:
+        """Same contract as ``ModelBundle.recommend`` (what the batch CLI calls)."""
+        return self.answer(user_ids, k, extra_seen=extra_seen, recent=recent, context=context).lists
+
+    def answer(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        *,
+        extra_seen: Sequence[Collection[str]] | None = None,
+        recent: Sequence[Sequence[str]] | None = None,
+        context: Sequence[Mapping[str, Any]] | None = None,
+    ) -> PipelineAnswer:
+        user_ids = np.asarray(user_ids, dtype=object)
+        top, tier, final = self.top_k(
+            user_ids, k, extra_seen=extra_seen, recent=recent, context=context
+        )
+        lists = self.bundle._external_batch(user_ids, top, tier == 2)
+        by_item = {
+            (int(q), int(i)): final.source_names_of(r)
+            for r, (q, i) in enumerate(zip(final.query, final.items, strict=True))
+        }
+        sources = [
+            [by_item.get((q, int(i)), []) for i in row[row >= 0]] for q, row in enumerate(top.ids)
+        ]
+        return PipelineAnswer(lists, [TIERS[t] for t in tier], sources)
+
+    def recommend_for_items(
+        self, histories: Sequence[Collection[str]], k: int
+    ) -> BatchRecommendations:
+        """Lists for anonymous visitors known only by their items so far (the session tier)."""
+        n = len(histories)
+        # ids that no validated user can have (control characters are refused at the door)
+        visitors = np.asarray([f"\x1fvisitor{i}" for i in range(n)], dtype=object)
+        ans = self.answer(visitors, k, recent=[list(h) for h in histories])
+        return BatchRecommendations(
+            np.arange(n).astype(str).astype(object),
+            ans.lists.item_ids,
+            ans.lists.scores,
+            np.asarray([t == "popular" for t in ans.tiers]),
+        )
+
+    def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.bundle.similar_items(item_id, k)
+
+    def popular_items(
+        self, k: int, *, exclude: Collection[str] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.bundle.popular_items(k, exclude=exclude)

@@ -1,0 +1,1 @@
+"""Ranking: a learning-to-rank model re-scores retrieved candidates with rich features."""

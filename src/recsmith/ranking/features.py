@@ -1,0 +1,178 @@
+"""Candidate features, defined once and computed by the same code offline and online.
+
+``FeatureState`` is everything the features need, derived from interactions *up to one moment*: for
+training rows that moment is the cut before the label window (so no feature sees the future — point
+in time correct), for serving it is the newest event of the deployed model. ``candidate_features``
+then turns (queries, candidates) into a matrix with one vectorised pass; a single request and a
+batch of ten thousand users go through exactly the same function, so there is no training/serving
+skew to test away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from recsmith.features.interactions import MICROS_PER_DAY, Interactions, decay_factors
+from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.queries import Queries
+
+DEVICES = {"mobile": 1, "desktop": 2, "tablet": 3, "app": 4}
+TREND_HALF_LIFE_DAYS = 7.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureState:
+    """Per-item and per-user aggregates as of ``reference_ts`` (see module docstring)."""
+
+    reference_ts: int
+    item_popularity: np.ndarray  # float32 [n_items] distinct users
+    item_trend: np.ndarray  # float32 [n_items] events decayed with a 7-day half-life
+    item_age_days: np.ndarray  # float32 [n_items] since catalogue creation or first event
+    item_price: np.ndarray  # float32 [n_items], NaN where unknown
+    item_category: np.ndarray  # int32 [n_items], -1 = none
+    user_events: np.ndarray  # float32 [n_users]
+    user_category_share: sparse.csr_array  # [n_users, n_categories]
+    user_category_last: sparse.csr_array  # [n_users, n_categories] last event ts (µs) + 1
+
+    @classmethod
+    def build(
+        cls,
+        data: Interactions,
+        item_category: np.ndarray,
+        item_price: np.ndarray,
+        item_created_ts: np.ndarray,
+    ) -> FeatureState:
+        """Aggregate ``data`` (whose events all precede its ``reference_ts``). Item attributes are
+        aligned to ``data.items``: category code (-1 none), price (NaN), created_at µs (-1)."""
+        n_items, n_users = data.n_items, data.n_users
+        ref = data.reference_ts
+        popularity = np.bincount(data.matrix.indices, minlength=n_items).astype(np.float32)
+        decay = decay_factors(data.event_ts, ref, TREND_HALF_LIFE_DAYS)
+        trend = np.bincount(data.event_items, weights=decay, minlength=n_items).astype(np.float32)
+        first = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, data.event_items, data.event_ts)
+        born = np.where(item_created_ts >= 0, item_created_ts, first)
+        age = np.where(born < np.iinfo(np.int64).max, (ref - born) / MICROS_PER_DAY, np.nan)
+        n_cats = int(item_category.max()) + 1 if len(item_category) else 0
+        cats = item_category[data.event_items]
+        has_cat = cats >= 0
+        u, c, ts = data.event_users[has_cat], cats[has_cat], data.event_ts[has_cat]
+        counts = sparse.csr_array(
+            (np.ones(len(u), np.float32), (u, c)), shape=(n_users, max(n_cats, 1))
+        )
+        counts.sum_duplicates()
+        user_events = np.bincount(data.event_users, minlength=n_users).astype(np.float32)
+        share = sparse.diags_array(1.0 / np.maximum(user_events, 1.0)) @ counts
+        last_frame = pd.DataFrame({"u": u, "c": c, "ts": ts}).groupby(["u", "c"])["ts"].max()
+        last = sparse.csr_array(
+            (
+                last_frame.to_numpy(np.float64) + 1.0,
+                (last_frame.index.get_level_values(0), last_frame.index.get_level_values(1)),
+            ),
+            shape=(n_users, max(n_cats, 1)),
+        )
+        return cls(
+            ref,
+            popularity,
+            trend,
+            age.astype(np.float32),
+            item_price.astype(np.float32),
+            item_category.astype(np.int32),
+            user_events,
+            share.tocsr(),
+            last,
+        )
+
+
+def feature_names(sources: tuple[str, ...]) -> list[str]:
+    per_source = [f"{kind}_{s}" for s in sources for kind in ("score", "rank")]
+    return [
+        *per_source,
+        "n_sources",
+        "item_popularity",
+        "item_trend",
+        "item_age_days",
+        "item_price",
+        "user_events",
+        "user_category_share",
+        "user_category_recency_days",
+        "recent_category_share",
+        "hour",
+        "device",
+    ]
+
+
+def candidate_features(state: FeatureState, queries: Queries, cands: Candidates) -> np.ndarray:
+    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing)."""
+    n = len(cands)
+    q, items = cands.query, cands.items
+    users = queries.users[q]
+    known = users >= 0
+    cat = state.item_category[items]
+    has = known & (cat >= 0)
+    share = np.zeros(n, np.float32)
+    recency = np.full(n, np.nan, np.float32)
+    if has.any():
+        share[has] = state.user_category_share[users[has], cat[has]]
+        last = state.user_category_last[users[has], cat[has]]
+        seen_cat = last > 0
+        days = (state.reference_ts - (last - 1.0)) / MICROS_PER_DAY
+        recency[np.flatnonzero(has)[seen_cat]] = days[seen_cat]
+    recent_share = _recent_category_share(state, queries, q, cat)
+    hour, device = _context(queries, q, state.reference_ts)
+    per_source = np.empty((n, 2 * len(cands.sources)), np.float32)
+    per_source[:, 0::2] = cands.source_scores
+    per_source[:, 1::2] = np.where(cands.source_ranks > 0, cands.source_ranks, np.nan)
+    columns = [
+        (cands.source_ranks > 0).sum(axis=1),
+        state.item_popularity[items],
+        state.item_trend[items],
+        state.item_age_days[items],
+        state.item_price[items],
+        np.where(known, state.user_events[np.maximum(users, 0)], 0.0),
+        share,
+        recency,
+        recent_share,
+        hour,
+        device,
+    ]
+    return np.column_stack([per_source, *[np.asarray(c, np.float32) for c in columns]])
+
+
+def _recent_category_share(
+    state: FeatureState, queries: Queries, q: np.ndarray, cat: np.ndarray
+) -> np.ndarray:
+    """Share of the query's recent (session) items in the candidate's category."""
+    recent = queries.recent
+    n_cats = state.user_category_share.shape[1]
+    rows = np.repeat(np.arange(recent.shape[0]), np.diff(recent.indptr))
+    rc = state.item_category[recent.indices]
+    ok = rc >= 0
+    per_query = sparse.csr_array(
+        (np.ones(ok.sum(), np.float32), (rows[ok], rc[ok])), shape=(recent.shape[0], n_cats)
+    )
+    per_query.sum_duplicates()
+    totals = np.maximum(np.diff(recent.indptr), 1).astype(np.float32)
+    out = np.zeros(len(q), np.float32)
+    has = cat >= 0
+    if has.any():
+        out[has] = per_query[q[has], cat[has]] / totals[q[has]]
+    return out
+
+
+def _context(queries: Queries, q: np.ndarray, reference_ts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hour of day and device code per row, from each query's context (hour defaults to the
+    reference time's; device 0 = unknown)."""
+    n_q = len(queries)
+    default_hour = (reference_ts // 3_600_000_000) % 24
+    hours = np.full(n_q, default_hour, np.float32)
+    devices = np.zeros(n_q, np.float32)
+    for i, ctx in enumerate(queries.context):  # per query, not per candidate: small
+        if "hour" in ctx:
+            hours[i] = float(ctx["hour"])
+        devices[i] = DEVICES.get(str(ctx.get("device", "")).lower(), 0)
+    return hours[q], devices[q]

@@ -1,0 +1,87 @@
+"""LambdaMART (LightGBM's lambdarank objective): learns to order a query's candidates by NDCG.
+
+Saved as LightGBM's own text model format (not pickle), so a model directory stays safe to load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsmith.errors import MissingExtraError
+
+
+class RankerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_estimators: int = Field(100, ge=1)
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_child_samples: int = Field(20, ge=1)
+    random_state: int = 42
+    num_threads: int = Field(0, ge=0)
+
+
+def _lightgbm() -> Any:
+    try:
+        import lightgbm
+    except ImportError:
+        raise MissingExtraError("lightgbm", "ranking") from None
+    return lightgbm
+
+
+class LambdaMARTRanker:
+    """Scores candidate rows; ``fit`` takes rows grouped by query (``groups`` = rows per query)."""
+
+    def __init__(self, config: RankerConfig | None = None) -> None:
+        self.config = config or RankerConfig()
+        self.booster: Any = None
+
+    def fit(
+        self, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, feature_names: list[str]
+    ) -> Self:
+        lgb = _lightgbm()
+        cfg = self.config
+        params = {
+            "objective": "lambdarank",
+            "metric": "ndcg",
+            "ndcg_eval_at": [10],
+            "lambdarank_truncation_level": 20,
+            "learning_rate": cfg.learning_rate,
+            "num_leaves": cfg.num_leaves,
+            "min_child_samples": cfg.min_child_samples,
+            "seed": cfg.random_state,
+            "deterministic": True,
+            "num_threads": cfg.num_threads,
+            "verbosity": -1,
+        }
+        dataset = lgb.Dataset(
+            features, label=labels, group=groups, feature_name=feature_names, free_raw_data=True
+        )
+        self.booster = lgb.train(params, dataset, num_boost_round=cfg.n_estimators)
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return self.booster is not None
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        if self.booster is None:
+            raise ValueError("ranker is not fitted")
+        if len(features) == 0:
+            return np.zeros(0, np.float32)
+        return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float32)
+
+    def save(self, path: Path) -> None:
+        if self.booster is not None:
+            self.booster.save_model(str(path))
+
+    @classmethod
+    def load(cls, path: Path, config: RankerConfig) -> LambdaMARTRanker:
+        ranker = cls(config)
+        if path.is_file():
+            ranker.booster = _lightgbm().Booster(model_file=str(path))
+        return ranker

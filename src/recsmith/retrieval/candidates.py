@@ -1,0 +1,74 @@
+"""Candidates: the one currency between retrieval, ranking and re-ranking.
+
+A columnar table for a *batch* of queries (one request online, thousands of users offline), so the
+same vectorised code serves both: row r proposes ``items[r]`` for query ``query[r]`` with a fused
+``score[r]``, and ``source_scores[r, s]`` / ``source_ranks[r, s]`` keep what each source said (NaN
+and 0 where a source did not propose the item) — the ranker's features and the response's reasons.
+Rows are grouped by query and, within a query, ordered best first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """See module docstring. Build with ``from_parts`` (merge) or ``empty``."""
+
+    n_queries: int
+    sources: tuple[str, ...]
+    query: np.ndarray  # int32 [n]
+    items: np.ndarray  # int32 [n]
+    score: np.ndarray  # float32 [n]: the current ordering score (retrieval, then ranking)
+    source_scores: np.ndarray  # float32 [n, n_sources]; NaN = not proposed by that source
+    source_ranks: np.ndarray  # int16 [n, n_sources]; 1 = that source's best, 0 = not proposed
+
+    @classmethod
+    def empty(cls, n_queries: int, sources: Sequence[str] = ()) -> Candidates:
+        s = len(sources)
+        return cls(
+            n_queries,
+            tuple(sources),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.float32),
+            np.zeros((0, s), np.float32),
+            np.zeros((0, s), np.int16),
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def bounds(self) -> np.ndarray:
+        """Row offsets per query: rows of query q are ``bounds[q]:bounds[q + 1]``."""
+        return np.searchsorted(self.query, np.arange(self.n_queries + 1)).astype(np.int64)
+
+    def take(self, rows: np.ndarray) -> Candidates:
+        """A subset of rows (kept in the given order)."""
+        return replace(
+            self,
+            query=self.query[rows],
+            items=self.items[rows],
+            score=self.score[rows],
+            source_scores=self.source_scores[rows],
+            source_ranks=self.source_ranks[rows],
+        )
+
+    def with_scores(self, score: np.ndarray) -> Candidates:
+        """New ordering scores; rows are re-sorted best first within each query."""
+        order = np.lexsort((-score, self.query))
+        return replace(self.take(order), score=np.asarray(score, np.float32)[order])
+
+    def top(self, k: int) -> Candidates:
+        """The first ``k`` rows of every query."""
+        starts = self.bounds()[:-1]
+        rank = np.arange(len(self)) - starts[self.query]
+        return self.take(np.flatnonzero(rank < k))
+
+    def source_names_of(self, row: int) -> list[str]:
+        """Which sources proposed the item of ``row`` (for explanations)."""
+        return [s for s, r in zip(self.sources, self.source_ranks[row], strict=True) if r > 0]

@@ -1,0 +1,52 @@
+"""Merge: the union of every source's proposals, de-duplicated, with each source's say kept.
+
+The order before ranking (and the fallback order if no ranker is trained) is reciprocal rank fusion
+— score = Σ_s 1 / (60 + rank_s) — which needs no score calibration between sources whose scores
+live on different scales (dot products, cosines, counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.sources import Proposals
+
+RRF_K = 60.0
+
+
+def merge(
+    proposals: Sequence[Proposals], sources: Sequence[str], n_queries: int, n_items: int
+) -> Candidates:
+    """One candidate row per distinct (query, item); ``proposals[s]`` comes from ``sources[s]``."""
+    if len(proposals) != len(sources):
+        raise ValueError("one Proposals per source")
+    sizes = [len(p.items) for p in proposals]
+    if sum(sizes) == 0:
+        return Candidates.empty(n_queries, sources)
+    query = np.concatenate([p.query for p in proposals]).astype(np.int64)
+    items = np.concatenate([p.items for p in proposals]).astype(np.int64)
+    scores = np.concatenate([p.scores for p in proposals])
+    ranks = np.concatenate([p.ranks for p in proposals])
+    source = np.repeat(np.arange(len(sources)), sizes)
+    key = query * n_items + items
+    unique_keys, row = np.unique(key, return_inverse=True)
+    n = len(unique_keys)
+    source_scores = np.full((n, len(sources)), np.nan, dtype=np.float32)
+    source_ranks = np.zeros((n, len(sources)), dtype=np.int16)
+    source_scores[row, source] = scores
+    source_ranks[row, source] = ranks
+    fused = np.zeros(n, dtype=np.float64)
+    np.add.at(fused, row, 1.0 / (RRF_K + ranks))
+    merged = Candidates(
+        n_queries,
+        tuple(sources),
+        (unique_keys // n_items).astype(np.int32),
+        (unique_keys % n_items).astype(np.int32),
+        fused.astype(np.float32),
+        source_scores,
+        source_ranks,
+    )
+    return merged.with_scores(merged.score)

@@ -1,0 +1,37 @@
+"""Queries: who is asking, what they did recently, and what must never come back — for a batch.
+
+Online a batch is one request; offline (training the ranker, evaluating the pipeline) it is every
+evaluated user at once, so retrieval is written once, vectorised over queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+
+@dataclass(frozen=True, slots=True)
+class Queries:
+    """``users[q]`` is the model's user index (-1: unknown visitor); ``recent`` rows hold the items
+    of the current session or latest history (weights, for item-to-item sources); ``exclude`` rows
+    hold items never to return (already seen, excluded by the request)."""
+
+    users: np.ndarray  # int32 [n]
+    recent: sparse.csr_array  # [n, n_items]
+    exclude: sparse.csr_array  # [n, n_items]
+    context: tuple[dict[str, Any], ...] = field(default=())  # per query: device, hour, …
+
+    def __post_init__(self) -> None:
+        n = len(self.users)
+        if self.recent.shape[0] != n or self.exclude.shape[0] != n:
+            raise ValueError("recent and exclude must have one row per query")
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return int(self.exclude.shape[1])

@@ -1,0 +1,135 @@
+"""Candidate sources: each proposes up to ``k`` items per query with its own scores.
+
+Any trained model is a source: for a known user it recommends from the user's history, for an
+anonymous visitor (or with ``use = "recent"``) from the items of the current session, if the model
+can score item histories. Static sources (popular, trending, new arrivals) rank the catalogue once
+and hand every query the best items it has not seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+from scipy import sparse
+
+from recsmith.models.base import Recommender
+from recsmith.models.topk import TopK, top_k
+from recsmith.retrieval.queries import Queries
+
+
+@dataclass(frozen=True, slots=True)
+class Proposals:
+    """What one source proposes: flat rows (query, item, score, rank), best first per query."""
+
+    query: np.ndarray  # int32
+    items: np.ndarray  # int32
+    scores: np.ndarray  # float32
+    ranks: np.ndarray  # int16, 1 = best
+
+
+class CandidateSource(Protocol):
+    """Anything that proposes items for a batch of queries."""
+
+    name: str
+
+    def retrieve(self, queries: Queries, k: int) -> Proposals: ...
+
+
+def flatten(top: TopK, query_index: np.ndarray) -> Proposals:
+    """TopK rows (−1 padded) of the queries ``query_index`` → flat proposals."""
+    valid = top.ids >= 0
+    rows, cols = np.nonzero(valid)
+    return Proposals(
+        query_index[rows].astype(np.int32),
+        top.ids[rows, cols].astype(np.int32),
+        top.scores[rows, cols].astype(np.float32),
+        (cols + 1).astype(np.int16),
+    )
+
+
+def concat(parts: list[Proposals]) -> Proposals:
+    parts = [p for p in parts if len(p.items)] or parts[:1]
+    if not parts:
+        empty_i = np.zeros(0, np.int32)
+        return Proposals(empty_i, empty_i, np.zeros(0, np.float32), np.zeros(0, np.int16))
+    return Proposals(
+        *(
+            np.concatenate(cols)
+            for cols in zip(*((p.query, p.items, p.scores, p.ranks) for p in parts), strict=True)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSource:
+    """A trained model as a source. ``use``: "auto" answers known users from their history and
+    visitors from their recent items; "recent" always scores the recent items (item-to-item)."""
+
+    name: str
+    model: Recommender
+    use: Literal["auto", "recent"] = "auto"
+
+    def retrieve(self, queries: Queries, k: int) -> Proposals:
+        n = len(queries)
+        by_user = (queries.users >= 0) if self.use == "auto" else np.zeros(n, dtype=bool)
+        has_recent = np.diff(queries.recent.indptr) > 0
+        by_items = ~by_user & has_recent if self.model.scores_histories else np.zeros(n, bool)
+        parts = []
+        if by_user.any():
+            rows = np.flatnonzero(by_user)
+            top = self.model.recommend(queries.users[rows], k, exclude=queries.exclude[rows])
+            parts.append(flatten(top, rows))
+        if by_items.any():
+            rows = np.flatnonzero(by_items)
+            history = queries.recent[rows]
+            exclude = (queries.exclude[rows] + history).tocsr()
+            top = self.model.recommend_from_items(history, k + _max_row(exclude))
+            parts.append(flatten(_drop_excluded(top, exclude, k), rows))
+        return concat(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class StaticSource:
+    """The same ranking for everyone (popular, trending, new arrivals), minus what each query
+    excludes. ``item_scores`` −inf marks items never proposed."""
+
+    name: str
+    item_scores: np.ndarray  # float32 [n_items]
+
+    def retrieve(self, queries: Queries, k: int) -> Proposals:
+        n = len(queries)
+        if n == 0:
+            return concat([])
+        width = min(len(self.item_scores), k + _max_row(queries.exclude))
+        prefix = top_k(self.item_scores[None, :], width).ids[0]
+        prefix = prefix[prefix >= 0]
+        scores = np.tile(self.item_scores[prefix], (n, 1))
+        excluded = queries.exclude[:, prefix].toarray() > 0
+        scores[excluded] = -np.inf
+        best = top_k(scores, k)
+        ids = np.where(best.ids >= 0, prefix[np.maximum(best.ids, 0)], -1).astype(np.int32)
+        return flatten(TopK(ids, best.scores), np.arange(n))
+
+
+def _max_row(matrix: sparse.csr_array) -> int:
+    return int(np.diff(matrix.indptr).max()) if matrix.shape[0] else 0
+
+
+def _drop_excluded(top: TopK, exclude: sparse.csr_array, k: int) -> TopK:
+    """Mask excluded items out of over-fetched lists and keep the best ``k``."""
+    ids = top.ids.copy()
+    scores = top.scores.copy()
+    rows, cols = np.nonzero(ids >= 0)
+    hit = exclude[rows, ids[rows, cols]] > 0
+    ids[rows[hit], cols[hit]] = -1
+    scores[rows[hit], cols[hit]] = -np.inf
+    return top_k_rows(ids, scores, k)
+
+
+def top_k_rows(ids: np.ndarray, scores: np.ndarray, k: int) -> TopK:
+    """Re-pick the best ``k`` of each row of (ids, scores), −1/−inf entries last."""
+    best = top_k(scores, k)
+    picked = np.take_along_axis(ids, np.maximum(best.ids, 0), axis=1)
+    return TopK(np.where(best.ids >= 0, picked, -1).astype(np.int32), best.scores)

@@ -1,0 +1,60 @@
+"""Features: the same code offline and online gives the same values, and training features see
+only the past."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsmith.config import EventSettings
+from recsmith.events.schema import Item
+from recsmith.features.interactions import Interactions
+from recsmith.features.items import ItemCatalog
+from recsmith.models.registry import create
+from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.training import recent_items, retrieve
+from recsmith.ranking.features import FeatureState, candidate_features
+from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import ModelSource
+
+
+def test_offline_batch_equals_online_single_requests(
+    events: pd.DataFrame, items: list[Item]
+) -> None:
+    data = Interactions.from_events(
+        events, EventSettings().weights, catalog=ItemCatalog.from_items(items)
+    )
+    attrs = ItemAttributes.from_items(items, data.items)
+    state = FeatureState.build(data, attrs.category, attrs.price, attrs.created_ts)
+    sources = [ModelSource("knn", create("itemknn").fit(data))]
+    users = np.arange(25, dtype=np.int32)
+    recent = recent_items(data, 5)
+    context = tuple({"device": "mobile", "hour": h % 24} for h in range(len(users)))
+    batch = Queries(users, recent[users], data.matrix[users], context)
+    cands = retrieve(sources, [15], batch)
+    offline = candidate_features(state, batch, cands)
+    for q in range(len(users)):  # one request at a time, as the server does
+        single = Queries(
+            users[q : q + 1],
+            recent[users[q : q + 1]],
+            data.matrix[users[q : q + 1]],
+            context[q : q + 1],
+        )
+        online = candidate_features(state, single, retrieve(sources, [15], single))
+        np.testing.assert_array_equal(online, offline[cands.query == q])
+
+
+def test_feature_state_sees_only_events_before_the_cut(
+    events: pd.DataFrame, items: list[Item]
+) -> None:
+    data = Interactions.from_events(events, EventSettings().weights)
+    cut = np.quantile(data.event_ts, 0.8)
+    past = data.subset(data.event_ts < cut)
+    attrs = ItemAttributes.from_items(items, data.items)
+    state = FeatureState.build(past, attrs.category, attrs.price, attrs.created_ts)
+    before = events[events["ts"] < cut]
+    expected = before.groupby("item_id")["user_id"].nunique()
+    got = pd.Series(state.item_popularity, index=data.items.external_ids)
+    assert (got[expected.index] == expected).all()
+    assert got.drop(expected.index).eq(0).all()  # items first seen after the cut: unknown yet
+    assert state.reference_ts < cut

@@ -1,0 +1,77 @@
+"""The pipeline end to end: tiers, exclusions, persistence, and the ranker's place in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsmith.config import EventSettings
+from recsmith.errors import ValidationError
+from recsmith.events.schema import Item
+from recsmith.pipeline.artifact import load_artifact, save_pipeline, train_pipeline
+from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
+from recsmith.pipeline.runtime import Pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def pipeline(config: PipelineConfig, events: pd.DataFrame, items: list[Item]) -> Pipeline:
+    return train_pipeline(config, events, dict(EventSettings().weights), items=items)
+
+
+def test_every_fallback_tier_is_reached(pipeline: Pipeline, events: pd.DataFrame) -> None:
+    known = events["user_id"].iloc[0]
+    viewed = list(events.loc[events["user_id"] == known, "item_id"].iloc[:3])
+    answer = pipeline.answer([known, "visitor", "stranger"], 8, recent=[[], viewed, []])
+    assert answer.tiers == ["personalised", "session", "popular"]
+    assert all(len(x) == 8 for x in answer.lists.item_ids)
+    assert not set(viewed) & set(answer.lists.item_ids[1])  # the session's items are not re-sold
+    popular, _ = pipeline.popular_items(8)
+    assert list(answer.lists.item_ids[2]) == list(popular)
+    assert all(answer.sources[0]), "every personalised item names the sources that proposed it"
+
+
+def test_seen_and_just_ingested_items_never_come_back(
+    pipeline: Pipeline, events: pd.DataFrame
+) -> None:
+    user = events["user_id"].iloc[5]
+    had = set(events.loc[events["user_id"] == user, "item_id"])
+    first = pipeline.recommend([user], 10).item_ids[0]
+    assert not had & set(first)
+    after = pipeline.recommend([user], 10, extra_seen=[[first[0]]]).item_ids[0]
+    assert first[0] not in after
+
+
+def test_the_ranker_is_trained_and_changes_the_order(pipeline: Pipeline) -> None:
+    assert pipeline.ranker is not None and pipeline.manifest["ranker"] is True
+    queries = pipeline.queries(np.asarray(["u0001", "u0002"], object), None, None, None)
+    ranked = pipeline.candidates(queries, 10)
+    retrieval_order = ranked.with_scores(-ranked.source_ranks.max(axis=1).astype(np.float32))
+    assert not np.array_equal(ranked.items, retrieval_order.items)
+
+
+def test_save_and_load_answer_the_same(pipeline: Pipeline, tmp_path: Path) -> None:
+    save_pipeline(pipeline, tmp_path / "p")
+    loaded = load_artifact(tmp_path / "p")
+    assert isinstance(loaded, Pipeline) and loaded.version == pipeline.version
+    users = ["u0001", "u0002", "nobody"]
+    a = pipeline.recommend(users, 6, recent=[[], [], ["i00001"]])
+    b = loaded.recommend(users, 6, recent=[[], [], ["i00001"]])
+    assert [list(x) for x in a.item_ids] == [list(x) for x in b.item_ids]
+    assert not list((tmp_path / "p").rglob("*.pkl"))
+
+
+def test_example_pipeline_config_is_valid() -> None:
+    config = load_pipeline_config(ROOT / "examples" / "pipeline.toml")
+    assert config.ranking.enabled and len(config.retrieval.sources) >= 3
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "p.toml"
+    bad.write_text('[[retrieval.sources]]\nname = "x"\nquota = 0\nmodel = "ials"\n')
+    with pytest.raises(ValidationError, match="quota"):
+        load_pipeline_config(bad)
