@@ -1,2 +1,3 @@
 """recsmith: a self-hostable recommendation engine."""
+
 __version__ = "0.1.0"

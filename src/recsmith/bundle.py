@@ -114,9 +114,7 @@ class ModelBundle:
             rows.append(np.repeat(np.arange(n), sizes)[ok])
             cols.append(extra_cols[ok])
         r, c = np.concatenate(rows), np.concatenate(cols)
-        matrix = sparse.csr_array(
-            (np.ones(len(r), np.float32), (r, c)), shape=(n, len(self.items))
-        )
+        matrix = sparse.csr_array((np.ones(len(r), np.float32), (r, c)), shape=(n, len(self.items)))
         matrix.sum_duplicates()
         return matrix
 

@@ -22,14 +22,41 @@ import pandas as pd
 from recsmith.ids import IdMap
 
 _CATEGORIES = (
-    ("books", "novel"), ("electronics", "headphones"), ("kitchen", "pan"), ("garden", "planter"),
-    ("toys", "puzzle"), ("sports", "racket"), ("beauty", "serum"), ("fashion", "jacket"),
-    ("shoes", "sneakers"), ("music", "vinyl"), ("movies", "box set"), ("games", "board game"),
-    ("home", "lamp"), ("office", "notebook"), ("pets", "pet bed"), ("baby", "stroller"),
-    ("automotive", "car mat"), ("health", "vitamins"), ("grocery", "coffee"), ("outdoors", "tent"),
+    ("books", "novel"),
+    ("electronics", "headphones"),
+    ("kitchen", "pan"),
+    ("garden", "planter"),
+    ("toys", "puzzle"),
+    ("sports", "racket"),
+    ("beauty", "serum"),
+    ("fashion", "jacket"),
+    ("shoes", "sneakers"),
+    ("music", "vinyl"),
+    ("movies", "box set"),
+    ("games", "board game"),
+    ("home", "lamp"),
+    ("office", "notebook"),
+    ("pets", "pet bed"),
+    ("baby", "stroller"),
+    ("automotive", "car mat"),
+    ("health", "vitamins"),
+    ("grocery", "coffee"),
+    ("outdoors", "tent"),
 )
-_ADJECTIVES = ("Classic", "Compact", "Deluxe", "Eco", "Essential", "Premium", "Smart", "Vintage",
-               "Urban", "Pro", "Lite", "Everyday")
+_ADJECTIVES = (
+    "Classic",
+    "Compact",
+    "Deluxe",
+    "Eco",
+    "Essential",
+    "Premium",
+    "Smart",
+    "Vintage",
+    "Urban",
+    "Pro",
+    "Lite",
+    "Everyday",
+)
 _SYLLABLES = ("no", "va", "ker", "lu", "mi", "tor", "sa", "bel", "ri", "zon", "ta", "quin", "do")
 EVENT_TYPES = ("view", "add_to_cart", "purchase")
 
@@ -119,16 +146,18 @@ class Simulation:
     item_factors: np.ndarray  # [n_items, n_factors]
     item_bias: np.ndarray  # [n_items] popularity bias (log-Zipf, times temperature)
 
-    def _index(self, user_ids: Sequence[str] | np.ndarray, item_ids: Sequence[str] | np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _index(
+        self, user_ids: Sequence[str] | np.ndarray, item_ids: Sequence[str] | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         u, i = self.user_map.to_index(user_ids), self.item_map.to_index(item_ids)
         for name, idx, ids in (("user", u, user_ids), ("item", i, item_ids)):
             if (idx < 0).any():
                 raise KeyError(f"unknown {name} id {np.asarray(ids, dtype=object)[idx < 0][0]!r}")
         return u, i
 
-    def preference(self, user_ids: Sequence[str] | np.ndarray,
-                   item_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    def preference(
+        self, user_ids: Sequence[str] | np.ndarray, item_ids: Sequence[str] | np.ndarray
+    ) -> np.ndarray:
         """True affinity [len(user_ids), len(item_ids)]: user factors . item factors + item bias.
 
         Dense output: callers with many users should pass them in chunks.
@@ -136,19 +165,22 @@ class Simulation:
         u, i = self._index(user_ids, item_ids)
         return self.user_factors[u] @ self.item_factors[i].T + self.item_bias[i]
 
-    def cart_probability(self, user_ids: Sequence[str] | np.ndarray,
-                         item_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    def cart_probability(
+        self, user_ids: Sequence[str] | np.ndarray, item_ids: Sequence[str] | np.ndarray
+    ) -> np.ndarray:
         """P(add_to_cart | user views item), shape [users, items]."""
         c = self.config
         return _sigmoid(c.cart_intercept + c.cart_slope * self.preference(user_ids, item_ids))
 
-    def purchase_probability(self, user_ids: Sequence[str] | np.ndarray,
-                             item_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    def purchase_probability(
+        self, user_ids: Sequence[str] | np.ndarray, item_ids: Sequence[str] | np.ndarray
+    ) -> np.ndarray:
         """P(purchase | user views item), shape [users, items]: the reward a bandit should learn."""
         c = self.config
         pref = self.preference(user_ids, item_ids)
-        return (_sigmoid(c.cart_intercept + c.cart_slope * pref)
-                * _sigmoid(c.purchase_intercept + c.purchase_slope * pref))
+        return _sigmoid(c.cart_intercept + c.cart_slope * pref) * _sigmoid(
+            c.purchase_intercept + c.purchase_slope * pref
+        )
 
 
 def simulate(config: SimulationConfig | None = None, **overrides: object) -> Simulation:
@@ -243,43 +275,79 @@ def simulate(config: SimulationConfig | None = None, **overrides: object) -> Sim
 
     user_map, item_map = IdMap(_ids("u", n_u, 4)), IdMap(_ids("i", n_i, 5))
     rv = row_view[by_time]
-    events = pd.DataFrame({
-        "user_id": user_map.external_ids[view_user[rv]],
-        "item_id": item_map.external_ids[order[pos[rv]]],
-        "event_type": np.array(EVENT_TYPES, dtype=object)[kind[by_time]],
-        "value": np.full(len(rv), np.nan),
-        "timestamp": _iso(cfg.start, ts[by_time]),
-        "session_id": _ids("s", n_s, 6)[row_sess[by_time]],
-    })
-    names = tuple(_CATEGORIES[c][0] if c < len(_CATEGORIES) else f"category-{c + 1}"
-                  for c in range(n_c))
+    events = pd.DataFrame(
+        {
+            "user_id": user_map.external_ids[view_user[rv]],
+            "item_id": item_map.external_ids[order[pos[rv]]],
+            "event_type": np.array(EVENT_TYPES, dtype=object)[kind[by_time]],
+            "value": np.full(len(rv), np.nan),
+            "timestamp": _iso(cfg.start, ts[by_time]),
+            "session_id": _ids("s", n_s, 6)[row_sess[by_time]],
+        }
+    )
+    names = tuple(
+        _CATEGORIES[c][0] if c < len(_CATEGORIES) else f"category-{c + 1}" for c in range(n_c)
+    )
     items = _catalog(rng, cfg, item_map.external_ids, item_cat, names)
-    return Simulation(config=cfg, events=events, items=items, user_map=user_map, item_map=item_map,
-                      category_names=names, item_category=item_cat, user_taste=taste,
-                      user_factors=user_f, item_factors=item_f, item_bias=bias)
+    return Simulation(
+        config=cfg,
+        events=events,
+        items=items,
+        user_map=user_map,
+        item_map=item_map,
+        category_names=names,
+        item_category=item_cat,
+        user_taste=taste,
+        user_factors=user_f,
+        item_factors=item_f,
+        item_bias=bias,
+    )
 
 
-def _catalog(rng: np.random.Generator, cfg: SimulationConfig, item_ids: np.ndarray,
-             item_cat: np.ndarray, names: tuple[str, ...]) -> list[dict[str, object]]:
+def _catalog(
+    rng: np.random.Generator,
+    cfg: SimulationConfig,
+    item_ids: np.ndarray,
+    item_cat: np.ndarray,
+    names: tuple[str, ...],
+) -> list[dict[str, object]]:
     """Catalog records whose text, tags and price carry the category, for content-based models."""
     n_c, n_i = cfg.n_categories, len(item_ids)
     syl = np.array(_SYLLABLES, dtype=object)
-    brands = (syl[rng.integers(0, len(syl), (n_c, 6))] + syl[rng.integers(0, len(syl), (n_c, 6))])
+    brands = syl[rng.integers(0, len(syl), (n_c, 6))] + syl[rng.integers(0, len(syl), (n_c, 6))]
     brand = np.char.capitalize(brands[item_cat, rng.integers(0, 6, n_i)].astype(str)).astype(object)
     adj = np.array(_ADJECTIVES, dtype=object)[rng.integers(0, len(_ADJECTIVES), n_i)]
-    nouns = np.array([_CATEGORIES[c][1] if c < len(_CATEGORIES) else "item" for c in range(n_c)],
-                     dtype=object)
+    nouns = np.array(
+        [_CATEGORIES[c][1] if c < len(_CATEGORIES) else "item" for c in range(n_c)], dtype=object
+    )
     titles = adj + " " + brand + " " + nouns[item_cat]
     base = rng.lognormal(3.0, 0.8, n_c)
     price = np.maximum(np.round(base[item_cat] * rng.lognormal(0.0, 0.4, n_i), 2), 0.99)
-    band = np.where(price < base[item_cat] * 0.8, "budget",
-                    np.where(price > base[item_cat] * 1.25, "premium", "mid"))
+    band = np.where(
+        price < base[item_cat] * 0.8,
+        "budget",
+        np.where(price > base[item_cat] * 1.25, "premium", "mid"),
+    )
     created = _iso(cfg.start, -rng.integers(86_400, 365 * 86_400, n_i))
     return [
-        {"item_id": iid, "categories": [names[c]], "tags": [names[c], a.lower(), bd],
-         "text": title, "properties": {"price": float(p), "brand": br}, "available": True,
-         "created_at": ca}
+        {
+            "item_id": iid,
+            "categories": [names[c]],
+            "tags": [names[c], a.lower(), bd],
+            "text": title,
+            "properties": {"price": float(p), "brand": br},
+            "available": True,
+            "created_at": ca,
+        }
         for iid, c, a, bd, title, p, br, ca in zip(
-            item_ids, item_cat.tolist(), adj, band.tolist(), titles, price.tolist(), brand,
-            created, strict=True)
+            item_ids,
+            item_cat.tolist(),
+            adj,
+            band.tolist(),
+            titles,
+            price.tolist(),
+            brand,
+            created,
+            strict=True,
+        )
     ]

@@ -29,26 +29,34 @@ def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise HTTPException(422,
-                            f"request body is not valid JSON: {exc}") from None
+        raise HTTPException(422, f"request body is not valid JSON: {exc}") from None
 
 
 def parse_array(body: bytes, max_batch: int) -> list[Any]:
     """A JSON array of at most ``max_batch`` records: 422 for anything else, 413 when too long."""
     data = parse_json(body)
     if not isinstance(data, list):
-        raise HTTPException(422,
-                            f"request body must be a JSON array of records, not {_json_type(data)}")
+        raise HTTPException(
+            422, f"request body must be a JSON array of records, not {_json_type(data)}"
+        )
     if len(data) > max_batch:
-        raise HTTPException(413,
-                            f"{len(data)} records in one request; at most {max_batch} "
-                            "(serving.max_batch): split the batch")
+        raise HTTPException(
+            413,
+            f"{len(data)} records in one request; at most {max_batch} "
+            "(serving.max_batch): split the batch",
+        )
     return data
 
 
 def _json_type(value: Any) -> str:
-    names = {dict: "an object", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null"}
+    names = {
+        dict: "an object",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -71,9 +79,13 @@ def ingest_records(
     if len(objects) == len(records):
         return result
     not_objects = [
-        Rejection(i, (FieldError("record", f"must be a JSON object, not {_json_type(rec)}"),),
-                  {"record": rec})
-        for i, rec in enumerate(records) if not isinstance(rec, dict)
+        Rejection(
+            i,
+            (FieldError("record", f"must be a JSON object, not {_json_type(rec)}"),),
+            {"record": rec},
+        )
+        for i, rec in enumerate(records)
+        if not isinstance(rec, dict)
     ]
     store.add_dead_letters(not_objects, source)
     moved = [replace(r, index=positions[r.index]) for r in result.rejected]

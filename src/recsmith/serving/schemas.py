@@ -37,7 +37,8 @@ class EventIn(BaseModel):
     value: float | None = Field(None, description="Needed by value-weighted types (rating, play)")
     timestamp: str | float = Field(description="ISO 8601, or Unix seconds/milliseconds")
     event_id: str | None = Field(
-        None, description="Idempotency key; derived from the content when absent")
+        None, description="Idempotency key; derived from the content when absent"
+    )
     context: dict[str, str | float | int | bool | None] | None = None
 
 
@@ -47,9 +48,14 @@ class ItemIn(Item):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"item_id": "sku-1001", "categories": ["shoes"], "tags": ["running"],
-                 "text": "Trail running shoe", "properties": {"price": 89.9, "brand": "acme"},
-                 "available": True}
+                {
+                    "item_id": "sku-1001",
+                    "categories": ["shoes"],
+                    "tags": ["running"],
+                    "text": "Trail running shoe",
+                    "properties": {"price": 89.9, "brand": "acme"},
+                    "available": True,
+                }
             ]
         }
     )
@@ -90,18 +96,43 @@ class IngestResponse(BaseModel):
 
 
 class EventsResponse(IngestResponse):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "accepted": 2, "duplicates": 1,
-        "rejected": [{"index": 3, "errors": [
-            {"field": "event_type", "reason": "unknown event type (known: click, view)"}]}],
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 2,
+                    "duplicates": 1,
+                    "rejected": [
+                        {
+                            "index": 3,
+                            "errors": [
+                                {
+                                    "field": "event_type",
+                                    "reason": "unknown event type (known: click, view)",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 class ItemsResponse(IngestResponse):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "accepted": 1, "duplicates": 0,
-        "rejected": [{"index": 1, "errors": [{"field": "item_id", "reason": "Field required"}]}],
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 1,
+                    "duplicates": 0,
+                    "rejected": [
+                        {"index": 1, "errors": [{"field": "item_id", "reason": "Field required"}]}
+                    ],
+                }
+            ]
+        }
+    )
 
 
 class ScoredItem(BaseModel):
@@ -116,33 +147,58 @@ class _ListResponse(BaseModel):
 
 
 class RecommendationResponse(_ListResponse):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "recommendation_id": "3f2b8c0e9a7d4c1b8e5f6a7b8c9d0e1f", "user_id": "u42",
-        "model_version": "itemknn-20240501120000-a1b2c3", "fallback": None,
-        "items": [{"item_id": "sku-1001", "score": 0.83}, {"item_id": "sku-2002", "score": 0.61}],
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "recommendation_id": "3f2b8c0e9a7d4c1b8e5f6a7b8c9d0e1f",
+                    "user_id": "u42",
+                    "model_version": "itemknn-20240501120000-a1b2c3",
+                    "fallback": None,
+                    "items": [
+                        {"item_id": "sku-1001", "score": 0.83},
+                        {"item_id": "sku-2002", "score": 0.61},
+                    ],
+                }
+            ]
+        }
+    )
 
     user_id: str
     fallback: Literal["popular"] | None = Field(
-        description="Set when the list came from the fallback (the model does not know the user)")
+        description="Set when the list came from the fallback (the model does not know the user)"
+    )
 
 
 class SimilarResponse(_ListResponse):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "recommendation_id": "9a7d4c1b8e5f6a7b3f2b8c0e8c9d0e1f", "item_id": "sku-1001",
-        "model_version": "itemknn-20240501120000-a1b2c3",
-        "items": [{"item_id": "sku-2002", "score": 0.42}],
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "recommendation_id": "9a7d4c1b8e5f6a7b3f2b8c0e8c9d0e1f",
+                    "item_id": "sku-1001",
+                    "model_version": "itemknn-20240501120000-a1b2c3",
+                    "items": [{"item_id": "sku-2002", "score": 0.42}],
+                }
+            ]
+        }
+    )
 
     item_id: str
 
 
 class PopularResponse(_ListResponse):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "recommendation_id": "0e1f3f2b8c0e9a7d4c1b8e5f6a7b8c9d",
-        "model_version": "itemknn-20240501120000-a1b2c3",
-        "items": [{"item_id": "sku-1001", "score": 118.0}],
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "recommendation_id": "0e1f3f2b8c0e9a7d4c1b8e5f6a7b8c9d",
+                    "model_version": "itemknn-20240501120000-a1b2c3",
+                    "items": [{"item_id": "sku-1001", "score": 118.0}],
+                }
+            ]
+        }
+    )
 
 
 class LiveResponse(BaseModel):
@@ -152,12 +208,24 @@ class LiveResponse(BaseModel):
 class ReadyResponse(BaseModel):
     """Readiness: every check must pass; ``failed`` names the ones that did not."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"status": "ok", "checks": {"store": True, "model": True},
-         "failed": [], "model_version": "itemknn-20240501120000-a1b2c3"},
-        {"status": "unavailable", "checks": {"store": True, "model": False},
-         "failed": ["model"], "model_version": None},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "checks": {"store": True, "model": True},
+                    "failed": [],
+                    "model_version": "itemknn-20240501120000-a1b2c3",
+                },
+                {
+                    "status": "unavailable",
+                    "checks": {"store": True, "model": False},
+                    "failed": ["model"],
+                    "model_version": None,
+                },
+            ]
+        }
+    )
 
     status: Literal["ok", "unavailable"]
     checks: dict[str, bool]
@@ -188,15 +256,24 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def array_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` documenting a JSON-array request body of ``model`` records."""
-    return {"requestBody": {
-        "required": True,
-        "description": "A JSON array of records, at most serving.max_batch (default 1000)",
-        "content": {"application/json": {"schema": {
-            "type": "array", "items": model.model_json_schema()}}},
-    }}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "A JSON array of records, at most serving.max_batch (default 1000)",
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": model.model_json_schema()}
+                }
+            },
+        }
+    }
 
 
 def object_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` documenting a JSON-object request body shaped like ``model``."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": model.model_json_schema()}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

@@ -51,8 +51,12 @@ def checkerboard_events(
 def checkerboard_catalog(n_items: int = N_ITEMS, n_cold: int = 2) -> ItemCatalog:
     """Metadata that reveals each item's group, plus ``n_cold`` items nobody has touched yet."""
     items = [
-        Item(item_id=f"i{i:03d}", categories=[f"group{i % 2}"], tags=[f"t{i % 2}", f"x{i}"],
-             text=f"item {i} of group {'even' if i % 2 == 0 else 'odd'}")
+        Item(
+            item_id=f"i{i:03d}",
+            categories=[f"group{i % 2}"],
+            tags=[f"t{i % 2}", f"x{i}"],
+            text=f"item {i} of group {'even' if i % 2 == 0 else 'odd'}",
+        )
         for i in range(n_items + n_cold)
     ]
     return ItemCatalog.from_items(items)

@@ -26,8 +26,9 @@ def _ingest(runtime: Runtime, body: bytes) -> EventsResponse:
     result = ingest_records(
         runtime.store,
         records,
-        lambda objects: ingest_events(runtime.store, objects, runtime.settings.events,
-                                      source=SOURCE),
+        lambda objects: ingest_events(
+            runtime.store, objects, runtime.settings.events, source=SOURCE
+        ),
         source=SOURCE,
     )
     runtime.metrics.count_ingest(result.accepted, result.duplicates, len(result.rejected))

@@ -41,11 +41,13 @@ def _upsert_one(runtime: Runtime, item_id: str, body: bytes) -> ItemsResponse:
         raise HTTPException(422, "request body must be a JSON object (one item)")
     if record.setdefault("item_id", item_id) != item_id:
         raise HTTPException(
-            422, f"item_id in the body ({record['item_id']!r}) differs from the path ({item_id!r})")
+            422, f"item_id in the body ({record['item_id']!r}) differs from the path ({item_id!r})"
+        )
     result = ingest_items(runtime.store, [record], source=SOURCE)
     if result.rejected:
-        raise HTTPException(422, [{"field": e.field, "reason": e.reason}
-                                  for e in result.rejected[0].errors])
+        raise HTTPException(
+            422, [{"field": e.field, "reason": e.reason} for e in result.rejected[0].errors]
+        )
     return ItemsResponse.from_result(result)
 
 

@@ -26,8 +26,9 @@ from recsmith.serving.schemas import (
 
 MAX_K = 1000
 
-router = APIRouter(prefix="/v1", tags=["recommendations"],
-                   dependencies=[Depends(require_scope("read"))])
+router = APIRouter(
+    prefix="/v1", tags=["recommendations"], dependencies=[Depends(require_scope("read"))]
+)
 
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1 to {MAX_K}")]
 
@@ -44,8 +45,9 @@ def _scored(item_ids: np.ndarray, scores: np.ndarray) -> list[ScoredItem]:
     summary="Top-k items for a user",
     responses=error_responses(401, 403, 422, 503),
 )
-def recommend(user_id: str, runtime: RuntimeDep, bundle: BundleDep,
-              k: K = 10) -> RecommendationResponse:
+def recommend(
+    user_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10
+) -> RecommendationResponse:
     """Items the user has not interacted with, best first.
 
     Items the user has in the store now are excluded, on top of the training data. A user the model
@@ -76,10 +78,16 @@ def similar(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
         ids, scores = bundle.similar_items(item_id, k)
     except KeyError:
         raise HTTPException(
-            404, f"item {item_id!r} is unknown to model {bundle.version} "
-                 "(items appear after the next training that sees events for them)") from None
-    return SimilarResponse(recommendation_id=uuid4().hex, item_id=item_id,
-                           model_version=bundle.version, items=_scored(ids, scores))
+            404,
+            f"item {item_id!r} is unknown to model {bundle.version} "
+            "(items appear after the next training that sees events for them)",
+        ) from None
+    return SimilarResponse(
+        recommendation_id=uuid4().hex,
+        item_id=item_id,
+        model_version=bundle.version,
+        items=_scored(ids, scores),
+    )
 
 
 @router.get(
@@ -91,5 +99,6 @@ def similar(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
 def popular(bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The fallback list, as of the model's training data."""
     ids, scores = bundle.popular_items(k)
-    return PopularResponse(recommendation_id=uuid4().hex, model_version=bundle.version,
-                           items=_scored(ids, scores))
+    return PopularResponse(
+        recommendation_id=uuid4().hex, model_version=bundle.version, items=_scored(ids, scores)
+    )

@@ -1,0 +1,311 @@
+"""SASRec (Kang & McAuley 2018): next-item prediction with causal self-attention, in PyTorch.
+
+Each user's events, in time order (ties kept in event order, consecutive repeats of one item
+collapsed, zero/negative-weight events dropped), form a sequence; its last ``max_len`` items,
+right-aligned and shifted by +1 so that 0 is padding, are the network's input. The network is the
+paper's: item embeddings × √d plus learned positions, ``blocks`` of causal multi-head attention
+(the residual joins the layer-normed queries, as in the reference code) and a point-wise
+feed-forward layer, a final layer norm, and predictions tied to the item embeddings. Training asks
+every position for the next item against one uniformly sampled negative (binary cross-entropy, as
+the paper) or against ``n_negatives`` shared negatives per batch (sampled softmax).
+
+Design: torch is needed to *train* only. After ``fit`` the weights are kept as numpy arrays (saved
+in ``model.npz`` as ``net__<state_dict key>``), ``user_vectors_`` is each training user's final
+hidden state at the last position and ``item_vectors_`` the item embeddings, so serving is one
+matrix product, and ``_score_history`` runs the same forward pass in numpy (checked against torch
+in the tests): a bundle loads and answers without torch installed.
+
+Limitation: an item history arrives as a CSR row, a set. Its stored column order is taken as the
+sequence order (the last stored item counts as the most recent); histories built from sorted ids
+lose the real order, and SASRec then ranks from a set, in an order the user did not follow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+import numpy as np
+from pydantic import Field, model_validator
+from scipy import sparse
+
+from recsmith.errors import MissingExtraError
+from recsmith.features.interactions import Interactions
+from recsmith.models.base import ModelConfig, Recommender
+
+_PREFIX = "net__"
+_EPS = 1e-5  # layer-norm epsilon; torch's default, repeated in the numpy forward
+_ENCODE_CHUNK = 1024  # users per numpy forward pass: bounds the [B, L, L] attention arrays
+
+
+class SASRecConfig(ModelConfig):
+    max_len: int = Field(50, ge=1, description="most recent items a sequence keeps")
+    hidden: int = Field(64, ge=1)
+    blocks: int = Field(2, ge=1)
+    heads: int = Field(1, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    l2: float = Field(0.0, ge=0, description="Adam weight decay")
+    loss: Literal["bce", "sampled_softmax"] = "bce"
+    n_negatives: int = Field(100, ge=1, description="shared negatives per batch (sampled_softmax)")
+    device: str = Field("auto", description="'auto' = cuda when available, else cpu")
+    random_state: int = 42
+    num_threads: int = Field(0, ge=0, description="torch threads during fit; 0 = leave as is")
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> Self:
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+class SASRec(Recommender):
+    """Score(u, i) = h_u · e_i: the last hidden state of u's sequence against item embeddings."""
+
+    name = "sasrec"
+    Config = SASRecConfig
+    config: SASRecConfig
+    weights_: dict[str, np.ndarray]  # the network, by torch state_dict key
+    user_vectors_: np.ndarray  # [n_users, hidden]
+    item_vectors_: np.ndarray  # [n_items, hidden], the item embeddings without the padding row
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_vectors_.shape[0])
+
+    def fit(self, data: Interactions) -> Self:
+        torch = _require_torch()
+        cfg = self.config
+        windows = _windows(*_user_sequences(data), data.n_users, cfg.max_len + 1)
+        threads = torch.get_num_threads()
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        try:
+            with torch.random.fork_rng(devices=[]):  # seeds without disturbing the caller's RNG
+                torch.manual_seed(cfg.random_state)
+                net = _train(torch, windows, data.n_items, cfg)
+        finally:
+            torch.set_num_threads(threads)
+        self.weights_ = {
+            k: v.detach().cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()
+        }
+        self.item_vectors_ = self.weights_["item_emb.weight"][1:]
+        self.user_vectors_ = self._encode(windows[:, 1:])
+        return self
+
+    def _encode(self, seqs: np.ndarray) -> np.ndarray:
+        parts = [
+            _forward(self.weights_, seqs[s : s + _ENCODE_CHUNK], self.config)
+            for s in range(0, len(seqs), _ENCODE_CHUNK)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, self.config.hidden), np.float32)
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_vectors_[users] @ self.item_vectors_.T
+
+    def _score_history(self, history: sparse.csr_array) -> np.ndarray:
+        history = sparse.csr_array(history)
+        seqs = _windows(history.indptr, history.indices + 1, history.shape[0], self.config.max_len)
+        return self._encode(seqs) @ self.item_vectors_.T
+
+    def _item_scores(self, items: np.ndarray) -> np.ndarray:
+        unit = self.item_vectors_ / (np.linalg.norm(self.item_vectors_, axis=1) + 1e-12)[:, None]
+        return unit[items] @ unit.T
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {_PREFIX + k.replace(".", "__"): v for k, v in self.weights_.items()}
+        return {**arrays, "user_vectors_": self.user_vectors_, "item_vectors_": self.item_vectors_}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.weights_ = {
+            k.removeprefix(_PREFIX).replace("__", "."): v
+            for k, v in arrays.items()
+            if k.startswith(_PREFIX)
+        }
+        self.user_vectors_, self.item_vectors_ = arrays["user_vectors_"], arrays["item_vectors_"]
+
+
+def _require_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise MissingExtraError("torch", "torch") from None
+    return torch
+
+
+def _user_sequences(data: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, item ids + 1) of every user's positive events in time order; ties keep event
+    order (lexsort is stable) and an item repeated back to back (view, then purchase) counts once,
+    since "next item = the same item" teaches nothing that serving (which excludes seen) uses."""
+    positive = data.event_weights > 0
+    users, items = data.event_users[positive], data.event_items[positive]
+    order = np.lexsort((data.event_ts[positive], users))
+    users, items = users[order], items[order]
+    new = np.r_[True, (users[1:] != users[:-1]) | (items[1:] != items[:-1])]
+    users, items = users[new], items[new]
+    indptr = np.r_[0, np.cumsum(np.bincount(users, minlength=data.n_users))]
+    return indptr, items.astype(np.int64) + 1
+
+
+def _windows(indptr: np.ndarray, values: np.ndarray, n_rows: int, length: int) -> np.ndarray:
+    """[n_rows, length] int64: each CSR-like row's last ``length`` values, right-aligned, 0-padded
+    in front, so position length-1 always holds the most recent item."""
+    out = np.zeros((n_rows, length), dtype=np.int64)
+    sizes = np.diff(indptr)
+    rows = np.repeat(np.arange(n_rows), sizes)
+    cols = np.arange(len(values)) - np.repeat(indptr[:-1] + sizes, sizes) + length
+    keep = cols >= 0
+    out[rows[keep], cols[keep]] = values[keep]
+    return out
+
+
+def _network(torch: Any, n_items: int, cfg: SASRecConfig) -> Any:
+    """The layers as nested ModuleDicts (no nn.Module subclass, so torch stays a lazy import)."""
+    nn, d = torch.nn, cfg.hidden
+    block_names = ("q", "k", "v", "o", "ff1", "ff2")
+    blocks = nn.ModuleList(
+        nn.ModuleDict(
+            {"ln1": nn.LayerNorm(d, eps=_EPS), "ln2": nn.LayerNorm(d, eps=_EPS)}
+            | {n: nn.Linear(d, d) for n in block_names}
+        )
+        for _ in range(cfg.blocks)
+    )
+    net = nn.ModuleDict(
+        {
+            "item_emb": nn.Embedding(n_items + 1, d),
+            "pos_emb": nn.Embedding(cfg.max_len, d),
+            "blocks": blocks,
+            "ln": nn.LayerNorm(d, eps=_EPS),
+        }
+    )
+    for name, p in net.named_parameters():  # Xavier, as the reference implementations
+        if p.dim() == 2:
+            nn.init.xavier_normal_(p)
+        elif name.endswith("bias") and "ln" not in name:
+            nn.init.zeros_(p)
+    return net
+
+
+def _torch_forward(torch: Any, net: Any, seqs: Any, cfg: SASRecConfig, train: bool) -> Any:
+    """Hidden states [B, L, d] of int sequences [B, L]; mirrored line by line by ``_forward``."""
+    f, drop = torch.nn.functional, cfg.dropout if train else 0.0
+    (b, length), d, h = seqs.shape, cfg.hidden, cfg.heads
+    keep = (seqs > 0).unsqueeze(-1)
+    x = net["item_emb"](seqs) * d**0.5 + net["pos_emb"].weight
+    x = f.dropout(x, drop, train) * keep
+    ones = torch.ones(length, length, dtype=torch.bool, device=seqs.device)
+    # causal, and never a padding key, except a position's own (all-padding rows stay finite)
+    allowed = torch.tril(ones) & (
+        keep.transpose(1, 2) | torch.eye(length, dtype=torch.bool, device=seqs.device)
+    )
+    for blk in net["blocks"]:
+        q = blk["ln1"](x)
+
+        def split(t: Any) -> Any:
+            return t.view(b, length, h, d // h).transpose(1, 2)
+
+        att = f.scaled_dot_product_attention(
+            split(blk["q"](q)), split(blk["k"](x)), split(blk["v"](x)), allowed[:, None], drop
+        )
+        x = blk["ln2"](q + blk["o"](att.transpose(1, 2).reshape(b, length, d)))
+        ff = blk["ff2"](f.dropout(f.relu(blk["ff1"](x)), drop, train))
+        x = (x + f.dropout(ff, drop, train)) * keep
+    return net["ln"](x)
+
+
+def _train(torch: Any, windows: np.ndarray, n_items: int, cfg: SASRecConfig) -> Any:
+    """Adam over users with at least one (item, next item) pair; returns the trained network."""
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    )
+    net = _network(torch, n_items, cfg).to(device)
+    opt = torch.optim.Adam(
+        net.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=cfg.l2
+    )
+    rng = np.random.default_rng(cfg.random_state)
+    trainable = np.flatnonzero(windows[:, -2] > 0)
+    net.train()
+    for _ in range(cfg.epochs):
+        perm = rng.permutation(trainable)
+        for start in range(0, len(perm), cfg.batch_size):
+            batch = windows[perm[start : start + cfg.batch_size]]
+            inp, pos = (torch.from_numpy(x).to(device) for x in (batch[:, :-1], batch[:, 1:]))
+            hidden = _torch_forward(torch, net, inp, cfg, train=True)
+            valid = inp > 0
+            if cfg.loss == "bce":  # one negative per position, outside the user's window
+                neg = torch.from_numpy(_negatives(rng, batch, n_items)).to(device)[valid]
+            else:  # shared by the batch; a negative equal to the target is masked in the loss
+                neg = torch.from_numpy(rng.integers(1, n_items + 1, cfg.n_negatives)).to(device)
+            emb = net["item_emb"].weight
+            loss = _loss(torch, hidden[valid], pos[valid], neg, emb, cfg.loss == "bce")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    return net
+
+
+def _negatives(rng: np.random.Generator, batch: np.ndarray, n_items: int) -> np.ndarray:
+    """Uniform item ids + 1, redrawn (a few rounds) where they fall in the row's own window: the
+    paper samples negatives the user has not interacted with."""
+    neg = rng.integers(1, n_items + 1, (len(batch), batch.shape[1] - 1))
+    for _ in range(5):
+        clash = (neg[:, :, None] == batch[:, None, :]).any(-1)
+        if not clash.any():
+            break
+        neg[clash] = rng.integers(1, n_items + 1, int(clash.sum()))
+    return neg
+
+
+def _loss(torch: Any, hidden: Any, pos: Any, neg: Any, emb: Any, bce: bool) -> Any:
+    """Next-item loss at the valid positions: ``hidden`` [n, d], targets ``pos`` [n]; ``neg`` is
+    [n] per-position negatives (binary cross-entropy) or [k] shared ones (sampled softmax)."""
+    f = torch.nn.functional
+    pos_logit = (hidden * emb[pos]).sum(-1)
+    if bce:
+        neg_logit = (hidden * emb[neg]).sum(-1)
+        ones, zeros = torch.ones_like(pos_logit), torch.zeros_like(pos_logit)
+        return f.binary_cross_entropy_with_logits(
+            pos_logit, ones
+        ) + f.binary_cross_entropy_with_logits(neg_logit, zeros)
+    neg_logits = (hidden @ emb[neg].T).masked_fill(neg[None] == pos[:, None], float("-inf"))
+    logits = torch.cat([pos_logit[:, None], neg_logits], dim=1)
+    return f.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))
+
+
+def _forward(w: dict[str, np.ndarray], seqs: np.ndarray, cfg: SASRecConfig) -> np.ndarray:
+    """The network in numpy (eval mode): last-position hidden state [B, d] of sequences [B, L]."""
+    (b, length), d, h = seqs.shape, cfg.hidden, cfg.heads
+    keep = (seqs > 0)[..., None]
+    x = (w["item_emb.weight"][seqs] * np.float32(d**0.5) + w["pos_emb.weight"]) * keep
+    allowed = np.tril(np.ones((length, length), bool)) & (
+        keep.transpose(0, 2, 1) | np.eye(length, dtype=bool)
+    )
+
+    def split(t: np.ndarray) -> np.ndarray:
+        return t.reshape(b, length, h, d // h).transpose(0, 2, 1, 3)
+
+    for i in range(cfg.blocks):
+        p = f"blocks.{i}."
+        q = _layer_norm(x, w, p + "ln1")
+        s = split(_linear(q, w, p + "q")) @ split(_linear(x, w, p + "k")).transpose(0, 1, 3, 2)
+        s = np.where(allowed[:, None], s / np.float32(np.sqrt(d // h)), -np.inf)
+        s = np.exp(s - s.max(-1, keepdims=True))
+        att = (s / s.sum(-1, keepdims=True)) @ split(_linear(x, w, p + "v"))
+        x = _layer_norm(
+            q + _linear(att.transpose(0, 2, 1, 3).reshape(b, length, d), w, p + "o"), w, p + "ln2"
+        )
+        ff = _linear(np.maximum(_linear(x, w, p + "ff1"), 0), w, p + "ff2")
+        x = (x + ff) * keep
+    return _layer_norm(x[:, -1], w, "ln").astype(np.float32)
+
+
+def _linear(x: np.ndarray, w: dict[str, np.ndarray], name: str) -> np.ndarray:
+    return x @ w[name + ".weight"].T + w[name + ".bias"]
+
+
+def _layer_norm(x: np.ndarray, w: dict[str, np.ndarray], name: str) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + _EPS) * w[name + ".weight"] + w[name + ".bias"]

@@ -1,0 +1,128 @@
+"""RulePlan: business rules resolved to arrays once, then applied to a batch of candidates.
+
+Rules arrive as pydantic models with external ids (``rules.py``); a plan holds them as dense item
+indices and conditions, so configuration rules are resolved at start-up and a request only pays for
+numpy work. ``RulePlan.apply`` is the whole re-ranking order, chosen so that the safety invariant is
+structural rather than checked at the end:
+
+1. **Remove** every row that may not be shown: duplicates, unavailable items, excluded and
+   blocklisted ids, items failing a filter. Later steps only ever reorder or drop the survivors, so
+   no score, boost or pin can bring a removed item back.
+2. **Rescore** with boosts on a rank-based relevance ``-log(1 + rank) + Σ log(factor)`` and re-sort.
+   Multiplying a rank-based score by ``factor`` behaves the same whatever the model's score scale
+   or sign (a raw negative score times 2 would *bury* the item): an item at 1-based rank ``r``
+   boosted by 2 competes as if it were at rank ``r / 2``.
+3. **Pins** become seeds: a pinned item that survived step 1 in a query's candidates is held for its
+   slot; pins of a category beyond the cap are refused (a pin never lifts a cap).
+4. **Select** the other rows: in relevance order, or by MMR, counting the pins first against the
+   category cap.
+5. **Place** pins in their slots, fill the rest in selection order, cut to ``k``.
+
+Output rows keep their input ``score`` (the model's relevance, what a response shows); the *row
+order* is the re-ranked order, so scores need not decrease down a re-ranked list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recsmith.rerank.catalog_view import ItemTable
+from recsmith.rerank.conditions import Condition, check_items
+from recsmith.rerank.placement import (
+    Selector,
+    first_occurrence,
+    place,
+    rank_in_query,
+    seeds_over_cap,
+    select_by_relevance,
+)
+from recsmith.retrieval.candidates import Candidates
+
+_NO_ITEMS = np.zeros(0, np.int32)
+
+
+@dataclass(frozen=True, slots=True)
+class RulePlan:
+    """Resolved rules (build with ``rules.compile_rules``); the empty plan changes nothing but
+    availability, duplicates and the cut to ``k``."""
+
+    banned: np.ndarray = field(default_factory=lambda: _NO_ITEMS)  # int32, sorted unique
+    filters: tuple[Condition, ...] = ()
+    boosts: tuple[tuple[Condition, float], ...] = ()  # (condition, log factor)
+    pin_items: np.ndarray = field(default_factory=lambda: _NO_ITEMS)  # int32, unique
+    pin_slots: np.ndarray = field(default_factory=lambda: _NO_ITEMS)  # int32, 0-based, unique
+    cap: int | None = None
+
+    def combine(self, other: RulePlan) -> RulePlan:
+        """Both plans at once (configuration first, then the request): bans and filters add up,
+        boosts multiply, the tighter cap wins, and a pin of ``other`` is dropped when its item or
+        slot is already pinned here."""
+        free = ~np.isin(other.pin_items, self.pin_items) & ~np.isin(other.pin_slots, self.pin_slots)
+        caps = [c for c in (self.cap, other.cap) if c is not None]
+        return RulePlan(
+            np.union1d(self.banned, other.banned).astype(np.int32),
+            self.filters + other.filters,
+            self.boosts + other.boosts,
+            np.concatenate([self.pin_items, other.pin_items[free]]).astype(np.int32),
+            np.concatenate([self.pin_slots, other.pin_slots[free]]).astype(np.int32),
+            min(caps) if caps else None,
+        )
+
+    def allowed(self, items: np.ndarray, table: ItemTable) -> np.ndarray:
+        """bool [len(items)]: available, not banned, passing every filter."""
+        check_items(table, items)
+        ok = table.available[items] & ~np.isin(items, self.banned)
+        for cond in self.filters:
+            ok &= cond.matches(table, items)
+        return ok
+
+    def log_boost(self, items: np.ndarray, table: ItemTable) -> np.ndarray:
+        """float64 [len(items)]: the sum of log factors of the boosts and buries each item meets."""
+        total = np.zeros(len(items))
+        for cond, log_factor in self.boosts:
+            total += np.where(cond.matches(table, items), log_factor, 0.0)
+        return total
+
+    def pin_slot(self, items: np.ndarray, k: int) -> np.ndarray:
+        """int64 [len(items)]: the 0-based slot each item is pinned to, -1 if none (or >= k)."""
+        slot = np.full(len(items), -1, np.int64)
+        if len(self.pin_items) == 0:
+            return slot
+        order = np.argsort(self.pin_items)
+        sorted_items, sorted_slots = self.pin_items[order], self.pin_slots[order]
+        pos = np.searchsorted(sorted_items, items).clip(max=len(sorted_items) - 1)
+        hit = (sorted_items[pos] == items) & (sorted_slots[pos] < k)
+        slot[hit] = sorted_slots[pos[hit]]
+        return slot
+
+    def apply(
+        self, cands: Candidates, table: ItemTable, k: int, *, select: Selector | None = None
+    ) -> Candidates:
+        """Re-rank every query of ``cands`` to at most ``k`` rows (see module docstring)."""
+        keep = first_occurrence(cands.query, cands.items) & self.allowed(cands.items, table)
+        if k <= 0:
+            keep[:] = False
+        c = cands.take(np.flatnonzero(keep))
+        rank = rank_in_query(c.query, c.n_queries)
+        relevance = -np.log1p(rank) + self.log_boost(c.items, table)
+        order = np.lexsort((rank, -relevance, c.query))
+        c, relevance = c.take(order), relevance[order]
+
+        group = table.category[c.items]
+        slot = self.pin_slot(c.items, k)
+        refused = seeds_over_cap(c.query, group, slot, self.cap)
+        if refused.any():
+            kept = np.flatnonzero(~refused)
+            c, relevance, group, slot = c.take(kept), relevance[kept], group[kept], slot[kept]
+        is_seed = slot >= 0
+
+        chosen = (select or select_by_relevance)(
+            query=c.query, items=c.items, relevance=relevance, is_seed=is_seed, group=group,
+            cap=self.cap, k=k,
+        )  # fmt: skip
+        chosen = chosen[~is_seed[chosen]]  # a selector's slip must not duplicate a row
+        chosen = chosen[first_occurrence(c.query[chosen], chosen)]
+        seeds = np.flatnonzero(is_seed)
+        return c.take(place(c.query, seeds, slot[seeds], chosen, k))
