@@ -71,6 +71,10 @@ class ServingSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     model_dir: Path | None = None
+    registry: Path | None = Field(
+        None, description="model registry root: serve its current release, follow deploys"
+    )
+    reload_interval_s: float = Field(2.0, gt=0, description="how often to check for a deploy")
     max_batch: int = Field(1000, ge=1)
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
     require_keys: bool = True

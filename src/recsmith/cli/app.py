@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from recsmith import __version__
-from recsmith.cli import evaluate, import_, keys, quickstart, recommend, serve, train, tune
+from recsmith.cli import (
+    evaluate,
+    import_,
+    keys,
+    quickstart,
+    recommend,
+    releases,
+    serve,
+    train,
+    tune,
+)
 from recsmith.cli._common import CliState, errors_as_exit
 from recsmith.config import load_settings
 
@@ -52,6 +62,9 @@ app.command()(evaluate.evaluate)
 app.command()(tune.tune)
 app.command()(serve.serve)
 app.command()(quickstart.quickstart)
+app.command()(releases.deploy)
+app.command()(releases.rollback)
+app.command()(releases.releases)
 app.add_typer(keys.app, name="keys")
 
 

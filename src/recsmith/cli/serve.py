@@ -18,6 +18,9 @@ def serve(
     store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default: config).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: config).")] = None,
+    registry: Annotated[
+        Path | None, typer.Option(help="Serve the registry's current release, follow deploys.")
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Server processes (default: config).")
     ] = None,
@@ -32,6 +35,7 @@ def serve(
             k: v
             for k, v in {
                 "model_dir": model_dir,
+                "registry": registry,
                 "host": host,
                 "port": port,
                 "workers": workers,

@@ -7,6 +7,7 @@ Resources the app opened itself are closed on shutdown; ones passed in belong to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -19,12 +20,14 @@ from fastapi.concurrency import run_in_threadpool
 from recsmith import __version__
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
+from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.deps import Runtime
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
-from recsmith.serving.routers import events, health, items, recommend
+from recsmith.serving.reloader import Reloader
+from recsmith.serving.routers import admin, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
@@ -67,6 +70,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
+        watcher: asyncio.Task[None] | None = None
         the_store = (
             store if store is not None else await run_in_threadpool(open_store, settings.store.url)
         )
@@ -89,8 +93,16 @@ def create_app(
                     "serving.require_keys is false: the API is open to anyone who can "
                     "reach it (meant for local development only)"
                 )
+            if settings.serving.registry is not None:
+                app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
+                await app.state.reloader.check()
+                watcher = asyncio.create_task(
+                    app.state.reloader.watch(settings.serving.reload_interval_s)
+                )
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             app.state.runtime = None
             if own_store:
                 the_store.close()
@@ -99,7 +111,7 @@ def create_app(
         title="recsmith", version=__version__, description=_DESCRIPTION, lifespan=lifespan
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (events, items, recommend, health, metrics_route):
+    for module in (events, items, recommend, admin, health, metrics_route):
         app.include_router(module.router)
     return app
 

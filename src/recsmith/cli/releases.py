@@ -1,0 +1,83 @@
+"""``recsmith deploy`` / ``rollback`` / ``releases``: model versions in a registry directory.
+
+A server started with ``serving.registry`` (or ``recsmith serve --registry``) follows the current
+release and swaps models without dropping a request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.errors import ValidationError
+from recsmith.governance.releases import ModelRegistry
+
+RegistryOpt = Annotated[
+    Path | None, typer.Option(help="Registry directory (default: serving.registry from config).")
+]
+
+
+def _registry(ctx: typer.Context, registry: Path | None) -> ModelRegistry:
+    root = registry or state(ctx).settings.serving.registry
+    if root is None:
+        raise ValidationError("--registry", "give --registry or set serving.registry in config")
+    return ModelRegistry(root)
+
+
+def deploy(
+    ctx: typer.Context,
+    version: Annotated[
+        str | None, typer.Argument(help="A published version to make current.")
+    ] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Publish this trained directory, then deploy it.")
+    ] = None,
+    registry: RegistryOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make a version current (publishing --model-dir first); servers follow within seconds."""
+    with errors_as_exit():
+        reg = _registry(ctx, registry)
+        if (version is None) == (model_dir is None):
+            raise ValidationError("version", "give a VERSION or --model-dir, not both")
+        if model_dir is not None:
+            version = reg.publish(model_dir)
+        assert version is not None
+        previous = reg.current()
+        reg.deploy(version)
+    if json_out:
+        print_json({"version": version, "previous": previous})
+    elif not state(ctx).quiet:
+        stderr.print(f"deployed {version} (was {previous or 'nothing'})")
+
+
+def rollback(
+    ctx: typer.Context,
+    registry: RegistryOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Go back to the version deployed before the current one."""
+    with errors_as_exit():
+        reg = _registry(ctx, registry)
+        previous = reg.current()
+        version = reg.rollback()
+    if json_out:
+        print_json({"version": version, "previous": previous})
+    elif not state(ctx).quiet:
+        stderr.print(f"rolled back to {version} (was {previous})")
+
+
+def releases(ctx: typer.Context, registry: RegistryOpt = None) -> None:
+    """List published versions; the current one is marked."""
+    with errors_as_exit():
+        found = _registry(ctx, registry).releases()
+    table = Table(title="releases")
+    for col in ("", "version", "kind", "created"):
+        table.add_column(col)
+    for r in found:
+        table.add_row("*" if r.current else "", r.version, r.kind, r.created_at)
+    stdout.print(table)

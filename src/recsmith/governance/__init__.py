@@ -1,0 +1,1 @@
+"""Governance: model releases (versions, deploy, rollback) and, later, audit and privacy."""

@@ -1,0 +1,56 @@
+"""Hot swap: follow the model registry's current pointer and swap the served model without
+dropping or failing a request.
+
+A new version is loaded in a worker thread while the old one keeps serving; then one assignment
+replaces the app's immutable ``Runtime``. A request reads the runtime once, so requests already
+running finish on the model they started with and the next ones get the new model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from recsmith.governance.releases import ModelRegistry
+from recsmith.pipeline.artifact import load_artifact
+from recsmith.serving.deps import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Reloader:
+    """Loads whatever the registry marks current, when it differs from what is served."""
+
+    def __init__(self, app: FastAPI, registry: ModelRegistry) -> None:
+        self.app = app
+        self.registry = registry
+        self._lock = asyncio.Lock()
+
+    async def check(self) -> str | None:
+        """Swap to the registry's current version if it changed; returns the served version."""
+        async with self._lock:  # one load at a time
+            runtime: Runtime = self.app.state.runtime
+            served = runtime.bundle.version if runtime.bundle is not None else None
+            wanted = await run_in_threadpool(self.registry.current)
+            if wanted is None or wanted == served:
+                return served
+            path: Path = await run_in_threadpool(self.registry.path, wanted)
+            bundle = await run_in_threadpool(load_artifact, path)
+            current: Runtime = self.app.state.runtime
+            self.app.state.runtime = replace(current, bundle=bundle)
+            current.metrics.set_model(bundle.version)
+            log.info("now serving %s (was %s)", bundle.version, served)
+            return bundle.version
+
+    async def watch(self, interval_s: float) -> None:
+        """Poll the pointer forever (cancelled by the lifespan on shutdown)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            with contextlib.suppress(Exception):  # a bad release must not stop the watcher
+                await self.check()

@@ -1,0 +1,27 @@
+"""Admin routes: make the server pick up a deploy now instead of at its next poll."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel
+
+from recsmith.serving.auth import require_scope
+
+router = APIRouter(
+    prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))]
+)
+
+
+class ReloadResponse(BaseModel):
+    model_version: str | None
+
+
+@router.post(
+    "/reload", response_model=ReloadResponse, summary="Load the registry's current release"
+)
+async def reload(request: Request) -> ReloadResponse:
+    """Swap to the model registry's current release (no-op when it is already served)."""
+    reloader = getattr(request.app.state, "reloader", None)
+    if reloader is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "serving.registry is not configured")
+    return ReloadResponse(model_version=await reloader.check())
