@@ -8,7 +8,7 @@ and fills lists the model cannot complete. Serving holds one immutable bundle an
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,21 @@ class BatchRecommendations:
     item_ids: list[np.ndarray]  # per user, object arrays (length <= k)
     scores: list[np.ndarray]  # per user, float32
     fallback: np.ndarray  # bool [n]
+
+
+#: Who answered a request, best first: the model for a known user, the session's items for an
+#: anonymous visitor, popularity when nothing is known.
+TIERS = ("personalised", "session", "popular")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A served batch: the lists, the tier that answered each query, and per listed item the
+    sources that proposed it (empty for popularity fills) — the start of explanations."""
+
+    lists: BatchRecommendations
+    tiers: list[str]
+    sources: list[list[list[str]]]
 
 
 class ModelBundle:
@@ -220,13 +235,61 @@ class ModelBundle:
             else:
                 scores[row, :end] = pop.scores[j][: len(take)]
 
+    def answer(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        *,
+        extra_seen: Sequence[Collection[str]] | None = None,
+        recent: Sequence[Sequence[str]] | None = None,
+        context: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Answer:
+        """The serving entry point (same as ``Pipeline.answer``): known users from the model,
+        visitors with recent items from those items (if the model scores histories), the rest from
+        popularity. ``context`` is accepted for interface parity; a single model ignores it."""
+        del context
+        user_ids = np.asarray(user_ids, dtype=object)
+        n = len(user_ids)
+        seen = [list(extra_seen[i]) if extra_seen else [] for i in range(n)]
+        recs = self.recommend(user_ids, k, extra_seen=seen)
+        tiers = ["personalised" if not f else "popular" for f in recs.fallback]
+        sources = [
+            [[self.model.name] for _ in ids] if not f else [[] for _ in ids]
+            for ids, f in zip(recs.item_ids, recs.fallback, strict=True)
+        ]
+        visitors = [i for i in range(n) if recs.fallback[i] and recent and recent[i]]
+        if visitors and self.model.scores_histories:
+            by_items = self.recommend_for_items(
+                [list(recent[i]) + seen[i] for i in visitors],
+                k,  # type: ignore[index]
+            )
+            for j, i in enumerate(visitors):
+                if not by_items.fallback[j]:
+                    recs.item_ids[i], recs.scores[i] = by_items.item_ids[j], by_items.scores[j]
+                    tiers[i] = "session"
+                    sources[i] = [[self.model.name] for _ in by_items.item_ids[j]]
+        return Answer(recs, tiers, sources)
+
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Items most similar to ``item_id`` (external ids, scores); KeyError if unknown."""
+        return self.similar_by(self.model, item_id, k)
+
+    def similar_by(self, model: Recommender, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``similar_items`` answered by ``model`` (which shares this bundle's item indices)."""
         idx = self.items.to_index([item_id])
         if idx[0] < 0:
             raise KeyError(item_id)
-        top = self.model.similar_items(idx, k)
-        return self._external(top, 0)
+        return self._external(model.similar_items(idx, k), 0)
+
+    def together(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frequently bought/viewed together: needs a co-occurrence model (LookupError if none)."""
+        if self.model.name != "cooccurrence":
+            raise LookupError("no co-occurrence model is deployed")
+        return self.similar_items(item_id, k)
+
+    def trending_items(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """A single model has no trending source: the popular list stands in."""
+        return self.popular_items(k)
 
     def popular_items(
         self, k: int, *, exclude: Collection[str] = ()

@@ -113,3 +113,9 @@ def make_event() -> EventFactory:
         return {k: v for k, v in event.items() if v is not None}
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def training_records() -> list[dict[str, Any]]:
+    """The events the session's model was trained on (for tests that train their own)."""
+    return training_events()

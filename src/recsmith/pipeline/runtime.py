@@ -9,13 +9,12 @@ popularity, and no tier ever returns an item the user has or the request exclude
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from recsmith.bundle import BatchRecommendations, ModelBundle
+from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle
 from recsmith.events.schema import Item
 from recsmith.models.base import Recommender
 from recsmith.models.topk import TopK
@@ -26,18 +25,6 @@ from recsmith.ranking.features import FeatureState, candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.queries import Queries
-
-TIERS = ("personalised", "session", "popular")
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineAnswer:
-    """A batch answer: lists (as ``BatchRecommendations``), the tier per query, and per listed item
-    the sources that proposed it (empty for popularity fills)."""
-
-    lists: BatchRecommendations
-    tiers: list[str]
-    sources: list[list[list[str]]]
 
 
 class Pipeline:
@@ -173,7 +160,7 @@ class Pipeline:
         extra_seen: Sequence[Collection[str]] | None = None,
         recent: Sequence[Sequence[str]] | None = None,
         context: Sequence[Mapping[str, Any]] | None = None,
-    ) -> PipelineAnswer:
+    ) -> Answer:
         user_ids = np.asarray(user_ids, dtype=object)
         top, tier, final = self.top_k(
             user_ids, k, extra_seen=extra_seen, recent=recent, context=context
@@ -186,7 +173,7 @@ class Pipeline:
         sources = [
             [by_item.get((q, int(i)), []) for i in row[row >= 0]] for q, row in enumerate(top.ids)
         ]
-        return PipelineAnswer(lists, [TIERS[t] for t in tier], sources)
+        return Answer(lists, [TIERS[t] for t in tier], sources)
 
     def recommend_for_items(
         self, histories: Sequence[Collection[str]], k: int
@@ -205,6 +192,24 @@ class Pipeline:
 
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.bundle.similar_items(item_id, k)
+
+    def _model_named(self, name: str) -> Recommender | None:
+        return next((m for m in self.models.values() if m.name == name), None)
+
+    def together(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frequently bought together, from the pipeline's co-occurrence source."""
+        model = self._model_named("cooccurrence")
+        if model is None:
+            raise LookupError("the pipeline has no co-occurrence source")
+        return self.bundle.similar_by(model, item_id, k)
+
+    def trending_items(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The trending source's list (popularity when the pipeline has none)."""
+        model = self._model_named("trending")
+        if model is None:
+            return self.popular_items(k)
+        top = model.recommend(np.zeros(1, np.int64), k)
+        return self.bundle._external(top, 0)
 
     def popular_items(
         self, k: int, *, exclude: Collection[str] = ()

@@ -108,9 +108,16 @@ class ItemTable:
         tag_names, tag_sets, _ = _members([catalog.tags[e] for e in entries], rows, n)
         props = tuple(properties[e] for e in entries) if properties is not None else ()
         return cls(
-            _frozen(available), _frozen(known), _frozen(first), cat_names, cat_sets,
-            tag_names, tag_sets, rows if props else rows[:0], props,
-        )  # fmt: skip
+            _frozen(available),
+            _frozen(known),
+            _frozen(first),
+            cat_names,
+            cat_sets,
+            tag_names,
+            tag_sets,
+            rows if props else rows[:0],
+            props,
+        )
 
     @classmethod
     def from_items(
@@ -130,9 +137,16 @@ class ItemTable:
         no_sets = sparse.csr_array((n_items, 0), dtype=bool)
         none = np.zeros(0, np.int64)
         return cls(
-            _frozen(np.full(n_items, unknown_available, bool)), _frozen(np.zeros(n_items, bool)),
-            _frozen(np.full(n_items, -1, np.int32)), (), no_sets, (), no_sets, none, (),
-        )  # fmt: skip
+            _frozen(np.full(n_items, unknown_available, bool)),
+            _frozen(np.zeros(n_items, bool)),
+            _frozen(np.full(n_items, -1, np.int32)),
+            (),
+            no_sets,
+            (),
+            no_sets,
+            none,
+            (),
+        )
 
     @property
     def n_items(self) -> int:
@@ -150,10 +164,13 @@ class ItemTable:
             col = np.full(self.n_items, np.nan)
             vals = (p.get(name) for p in self._props)
             col[self._rows] = np.fromiter(
-                (v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
-                 for v in vals),
-                np.float64, len(self._props),
-            )  # fmt: skip
+                (
+                    v if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+                    for v in vals
+                ),
+                np.float64,
+                len(self._props),
+            )
             self._cache[key] = _frozen(col)
         return self._cache[key]  # type: ignore[no-any-return]
 
@@ -177,8 +194,9 @@ class ItemTable:
             codes = np.full(self.n_items, -1, np.int32)
             codes[self._rows] = np.fromiter(
                 (-1 if v is None else lookup.setdefault(value_key(v), len(lookup)) for v in vals),
-                np.int32, len(vals),
-            )  # fmt: skip
+                np.int32,
+                len(vals),
+            )
             self._cache[key] = (_frozen(codes), lookup)
         return self._cache[key]  # type: ignore[no-any-return]
 

@@ -93,9 +93,16 @@ class MMR:
             raise ValueError(f"MMR lambda must be within [0, 1], got {self.lam}")
 
     def __call__(
-        self, *, query: np.ndarray, items: np.ndarray, relevance: np.ndarray,
-        is_seed: np.ndarray, group: np.ndarray, cap: int | None, k: int,
-    ) -> np.ndarray:  # fmt: skip
+        self,
+        *,
+        query: np.ndarray,
+        items: np.ndarray,
+        relevance: np.ndarray,
+        is_seed: np.ndarray,
+        group: np.ndarray,
+        cap: int | None,
+        k: int,
+    ) -> np.ndarray:
         """Rows picked, grouped by query, in pick order (at most ``k`` minus the query's seeds)."""
         if len(query) == 0 or k <= 0:
             return np.zeros(0, np.int64)
@@ -109,17 +116,28 @@ class MMR:
             rows = slice(lo, hi)
             if hi > lo:
                 picked = self._chunk(
-                    query[rows] - q0, items[rows], relevance[rows], is_seed[rows], group[rows],
-                    cap, k,
-                )  # fmt: skip
+                    query[rows] - q0,
+                    items[rows],
+                    relevance[rows],
+                    is_seed[rows],
+                    group[rows],
+                    cap,
+                    k,
+                )
                 out.append(picked + lo)
             q0 = q1
         return np.concatenate(out)
 
     def _chunk(
-        self, qr: np.ndarray, items: np.ndarray, relevance: np.ndarray, is_seed: np.ndarray,
-        group: np.ndarray, cap: int | None, k: int,
-    ) -> np.ndarray:  # fmt: skip
+        self,
+        qr: np.ndarray,
+        items: np.ndarray,
+        relevance: np.ndarray,
+        is_seed: np.ndarray,
+        group: np.ndarray,
+        cap: int | None,
+        k: int,
+    ) -> np.ndarray:
         n, n_q = len(qr), int(qr[-1]) + 1
         starts = np.searchsorted(qr, np.arange(n_q))
         nonempty = np.flatnonzero(np.diff(np.append(starts, n)) > 0)
@@ -186,7 +204,12 @@ def mmr(
     rel = cands.score if relevance is None else relevance
     none = np.zeros(len(cands), bool)
     chosen = MMR(lam, similarity)(
-        query=cands.query, items=cands.items, relevance=rel, is_seed=none,
-        group=np.full(len(cands), -1, np.int32), cap=None, k=k,
-    )  # fmt: skip
+        query=cands.query,
+        items=cands.items,
+        relevance=rel,
+        is_seed=none,
+        group=np.full(len(cands), -1, np.int32),
+        cap=None,
+        k=k,
+    )
     return cands.take(place(cands.query, np.zeros(0, np.int64), np.zeros(0), chosen, k))

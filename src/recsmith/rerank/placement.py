@@ -112,7 +112,7 @@ def select_by_relevance(
         return rows
     before = seed_counts(query, group, is_seed, rows)
     before = before + group_rank(pair_key(query[rows], group[rows]))
-    return rows[(group[rows] < 0) | (before < cap)]
+    return rows
 
 
 def place(
@@ -130,7 +130,7 @@ def place(
     seeds, slots = seeds[seed_order], slots[seed_order]
     earlier = group_rank(query[seeds])
     rows = np.concatenate([chosen, seeds])
-    keys = np.concatenate([group_rank(query[chosen]), slots - 0.5])
+    keys = np.concatenate([group_rank(query[chosen]), slots - earlier - 0.5])
     q = query[rows]
     order = np.lexsort((keys, q))
     rows, q = rows[order], q[order]

@@ -106,7 +106,9 @@ class RulePlan:
             keep[:] = False
         c = cands.take(np.flatnonzero(keep))
         rank = rank_in_query(c.query, c.n_queries)
-        relevance = -np.log1p(rank) + self.log_boost(c.items, table)
+        # rounded so that equal effective ranks tie exactly (rank 4 boosted x2 vs rank 2: the
+        # originally better row stays ahead) instead of being ordered by floating-point noise
+        relevance = np.round(-np.log1p(rank) + self.log_boost(c.items, table), 9)
         order = np.lexsort((rank, -relevance, c.query))
         c, relevance = c.take(order), relevance[order]
 
@@ -119,9 +121,14 @@ class RulePlan:
         is_seed = slot >= 0
 
         chosen = (select or select_by_relevance)(
-            query=c.query, items=c.items, relevance=relevance, is_seed=is_seed, group=group,
-            cap=self.cap, k=k,
-        )  # fmt: skip
+            query=c.query,
+            items=c.items,
+            relevance=relevance,
+            is_seed=is_seed,
+            group=group,
+            cap=self.cap,
+            k=k,
+        )
         chosen = chosen[~is_seed[chosen]]  # a selector's slip must not duplicate a row
         chosen = chosen[first_occurrence(c.query[chosen], chosen)]
         seeds = np.flatnonzero(is_seed)

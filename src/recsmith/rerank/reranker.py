@@ -95,6 +95,11 @@ class Reranker:
         request = list(rules)
         plan = self._plan.combine(compile_rules(request, self.item_ids)) if request else self._plan
         return rerank(
-            candidates, k=k, table=self.table, item_ids=self.item_ids, rules=plan,
-            diversity=self.diversity, similarity=self._similarity,
-        )  # fmt: skip
+            candidates,
+            k=k,
+            table=self.table,
+            item_ids=self.item_ids,
+            rules=plan,
+            diversity=self.diversity,
+            similarity=self._similarity,
+        )

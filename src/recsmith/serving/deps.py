@@ -14,11 +14,16 @@ from fastapi import Depends, HTTPException, Request, status
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.metrics import Metrics
 from recsmith.store.base import EventStore
 
 if TYPE_CHECKING:
     from recsmith.serving.auth import KeyCache
+
+
+#: What the server serves: a single model or a whole pipeline (the same ``answer`` interface).
+Served = ModelBundle | Pipeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +32,7 @@ class Runtime:
 
     settings: Settings
     store: EventStore
-    bundle: ModelBundle | None
+    bundle: Served | None
     metrics: Metrics
     keys: KeyCache
 
@@ -49,7 +54,7 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def require_bundle(runtime: RuntimeDep) -> ModelBundle:
+async def require_bundle(runtime: RuntimeDep) -> Served:
     """The loaded model, or 503: the server can ingest before any model was trained (``async``: it
     does not block, see ``get_runtime``)."""
     if runtime.bundle is None:
@@ -62,4 +67,4 @@ async def require_bundle(runtime: RuntimeDep) -> ModelBundle:
     return runtime.bundle
 
 
-BundleDep = Annotated[ModelBundle, Depends(require_bundle)]
+BundleDep = Annotated[Served, Depends(require_bundle)]

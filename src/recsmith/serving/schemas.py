@@ -138,6 +138,10 @@ class ItemsResponse(IngestResponse):
 class ScoredItem(BaseModel):
     item_id: str
     score: float
+    sources: list[str] = Field(
+        default_factory=list, description="candidate sources that proposed the item"
+    )
+    reason: str | None = Field(None, description="a short, human-readable why")
 
 
 class _ListResponse(BaseModel):
@@ -154,10 +158,21 @@ class RecommendationResponse(_ListResponse):
                     "recommendation_id": "3f2b8c0e9a7d4c1b8e5f6a7b8c9d0e1f",
                     "user_id": "u42",
                     "model_version": "itemknn-20240501120000-a1b2c3",
+                    "tier": "personalised",
                     "fallback": None,
                     "items": [
-                        {"item_id": "sku-1001", "score": 0.83},
-                        {"item_id": "sku-2002", "score": 0.61},
+                        {
+                            "item_id": "sku-1001",
+                            "score": 0.83,
+                            "sources": ["ials"],
+                            "reason": "picked for you",
+                        },
+                        {
+                            "item_id": "sku-2002",
+                            "score": 0.61,
+                            "sources": ["itemknn_recent"],
+                            "reason": "similar to what you viewed recently",
+                        },
                     ],
                 }
             ]
@@ -165,8 +180,12 @@ class RecommendationResponse(_ListResponse):
     )
 
     user_id: str
-    fallback: Literal["popular"] | None = Field(
-        description="Set when the list came from the fallback (the model does not know the user)"
+    tier: Literal["personalised", "session", "popular"] = Field(
+        "personalised", description="which tier of the fallback chain answered"
+    )
+    fallback: Literal["session", "popular"] | None = Field(
+        description="Set when the personalised tier could not answer: 'session' (from the "
+        "request's recent items) or 'popular' (nothing known about the visitor)"
     )
 
 

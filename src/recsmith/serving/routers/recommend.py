@@ -25,6 +25,7 @@ from recsmith.serving.schemas import (
 )
 
 MAX_K = 1000
+MAX_LIST = 500
 
 router = APIRouter(
     prefix="/v1", tags=["recommendations"], dependencies=[Depends(require_scope("read"))]
@@ -39,6 +40,34 @@ def _scored(item_ids: np.ndarray, scores: np.ndarray) -> list[ScoredItem]:
     return [ScoredItem(item_id=i, score=s) for i, s in zip(ids, values, strict=True)]
 
 
+def _ids(text: str | None, name: str) -> list[str]:
+    """A comma-separated id list from the query string (ids containing commas cannot be sent
+    this way; use POST-based ingestion for those)."""
+    if not text:
+        return []
+    ids = [part for part in text.split(",") if part]
+    if len(ids) > MAX_LIST:
+        raise HTTPException(422, f"{name}: at most {MAX_LIST} ids")
+    return ids
+
+
+def reason_for(sources: list[str]) -> str:
+    """A short explanation from the sources that proposed an item."""
+    if not sources:
+        return "popular right now"
+    text = {
+        "trending": "trending now",
+        "new_arrivals": "new arrival",
+        "popular": "popular right now",
+    }
+    for s in sources:
+        if s in text:
+            return text[s]
+    if any("recent" in s or s in ("sknn", "cooccurrence") for s in sources):
+        return "similar to what you viewed recently"
+    return "picked for you"
+
+
 @router.get(
     "/users/{user_id:path}/recommendations",
     response_model=RecommendationResponse,
@@ -46,23 +75,84 @@ def _scored(item_ids: np.ndarray, scores: np.ndarray) -> list[ScoredItem]:
     responses=error_responses(401, 403, 422, 503),
 )
 def recommend(
-    user_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10
+    user_id: str,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    recent: Annotated[
+        str | None,
+        Query(description="Comma-separated items the visitor just viewed (anonymous sessions)"),
+    ] = None,
+    exclude: Annotated[str | None, Query(description="Comma-separated items never to show")] = None,
+    device: Annotated[str | None, Query(max_length=32, description="Request context")] = None,
+    hour: Annotated[int | None, Query(ge=0, le=23, description="Local hour of day")] = None,
 ) -> RecommendationResponse:
-    """Items the user has not interacted with, best first.
+    """Items the user has not interacted with, best first, each with its sources and a reason.
 
-    Items the user has in the store now are excluded, on top of the training data. A user the model
-    does not know gets the popular items (``fallback: "popular"``), never a 404.
+    Items the user has in the store now are excluded, on top of the training data, so an event
+    ingested a moment ago already counts. The fallback chain: the user's model/pipeline
+    (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity
+    (``popular``); an unknown user is never a 404.
     """
-    seen = runtime.store.user_items(user_id)
-    recs = bundle.recommend([user_id], k, extra_seen=[seen])
-    fallback = "popular" if bool(recs.fallback[0]) else None
+    seen = [*runtime.store.user_items(user_id), *_ids(exclude, "exclude")]
+    context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
+    answer = bundle.answer(
+        [user_id], k, extra_seen=[seen], recent=[_ids(recent, "recent")], context=[context]
+    )
+    tier = answer.tiers[0]
+    fallback = None if tier == "personalised" else tier
     runtime.metrics.recommendations.labels(fallback=fallback or "none").inc()
+    ids: Sequence[str] = answer.lists.item_ids[0].tolist()
+    scores: Sequence[float] = answer.lists.scores[0].tolist()
     return RecommendationResponse(
         recommendation_id=uuid4().hex,
         user_id=user_id,
         model_version=bundle.version,
-        fallback=fallback,
-        items=_scored(recs.item_ids[0], recs.scores[0]),
+        tier=tier,  # type: ignore[arg-type]
+        fallback=fallback,  # type: ignore[arg-type]
+        items=[
+            ScoredItem(item_id=i, score=s, sources=src, reason=reason_for(src))
+            for i, s, src in zip(ids, scores, answer.sources[0], strict=True)
+        ],
+    )
+
+
+@router.get(
+    "/items/{item_id:path}/together",
+    response_model=SimilarResponse,
+    summary="Frequently bought or viewed together",
+    responses=error_responses(401, 403, 404, 422, 503),
+)
+def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+    """Items that share baskets/sessions with the item (needs a co-occurrence model or source)."""
+    try:
+        ids, scores = bundle.together(item_id, k)
+    except LookupError as exc:
+        raise HTTPException(
+            404,
+            str(exc)
+            if not isinstance(exc, KeyError)
+            else f"item {item_id!r} is unknown to model {bundle.version}",
+        ) from None
+    return SimilarResponse(
+        recommendation_id=uuid4().hex,
+        item_id=item_id,
+        model_version=bundle.version,
+        items=_scored(ids, scores),
+    )
+
+
+@router.get(
+    "/trending",
+    response_model=PopularResponse,
+    summary="What is picking up now",
+    responses=error_responses(401, 403, 422, 503),
+)
+def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
+    """The trending source of the deployed pipeline (popularity for a single model)."""
+    ids, scores = bundle.trending_items(k)
+    return PopularResponse(
+        recommendation_id=uuid4().hex, model_version=bundle.version, items=_scored(ids, scores)
     )
 
 

@@ -1,0 +1,148 @@
+"""MMR: hand-made cases, and agreement with a slow textbook loop on random batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
+from recsmith.retrieval.candidates import Candidates
+
+
+def random_batch(rng: np.random.Generator, n_queries: int, n_items: int) -> Candidates:
+    q, items, score = [], [], []
+    for query in range(n_queries):
+        chosen = rng.choice(n_items, size=rng.integers(0, n_items + 1), replace=False)
+        q += [query] * len(chosen)
+        items += chosen.tolist()
+        score += sorted(rng.normal(size=len(chosen)).tolist(), reverse=True)
+    n = len(items)
+    s = np.asarray(score, np.float32)
+    return Candidates(
+        n_queries,
+        ("a",),
+        np.asarray(q, np.int32),
+        np.asarray(items, np.int32),
+        s,
+        s.reshape(-1, 1),
+        np.ones((n, 1), np.int16),
+    )
+
+
+def reference_mmr(items: list[int], rel: list[float], sim: np.ndarray, lam: float, k: int) -> list:
+    """Carbonell & Goldstein's greedy loop, one query, plain Python."""
+    lo, hi = min(rel, default=0.0), max(rel, default=0.0)
+    norm = [(r - lo) / (hi - lo) if hi > lo else 1.0 for r in rel]
+    picked: list[int] = []
+    while len(picked) < min(k, len(items)):
+        best, best_score = -1, -np.inf
+        for j in range(len(items)):
+            if j in picked:
+                continue
+            penalty = max((sim[items[j], items[p]] for p in picked), default=0.0)
+            score = lam * norm[j] - (1 - lam) * penalty
+            if score > best_score:
+                best, best_score = j, score
+        picked.append(best)
+    return [items[j] for j in picked]
+
+
+def test_lambda_one_is_the_relevance_order(make: Callable[..., Candidates]) -> None:
+    rng = np.random.default_rng(0)
+    cands = random_batch(rng, 20, 12)
+    vectors = rng.normal(size=(12, 4))
+    for similarity in (EmbeddingSimilarity.cosine(vectors), CategorySimilarity(np.zeros(12, int))):
+        out = mmr(cands, k=5, lam=1.0, similarity=similarity)
+        top = cands.top(5)
+        assert np.array_equal(out.items, top.items) and np.array_equal(out.query, top.query)
+
+
+def test_lambda_zero_spreads_categories(
+    table: ItemTable, make: Callable[..., Candidates], shown: Callable[..., list[str]]
+) -> None:
+    cands = make([["a", "b", "d", "e", "g"]])  # shoes shoes bags hats hats
+    out = mmr(cands, k=5, lam=0.0, similarity=CategorySimilarity(table.category))
+    assert shown(out) == ["a", "d", "e", "b", "g"]  # one of each, then ties by relevance
+    assert shown(mmr(cands, k=3, lam=0.0, similarity=CategorySimilarity(table.category))) == [
+        "a",
+        "d",
+        "e",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "scaled"])
+def test_embedding_similarity(kind: str, make: Callable[..., Candidates]) -> None:
+    vectors: Any = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0]])
+    if kind == "sparse":
+        vectors = sparse.csr_array(vectors)
+    elif kind == "scaled":
+        vectors = vectors * np.array([[3.0], [0.2], [7.0]])  # cosine ignores length
+    similarity = EmbeddingSimilarity.cosine(vectors)
+    cands = make([[0, 1, 2]], scores=[3.0, 2.0, 1.0])
+    assert mmr(cands, k=3, lam=0.5, similarity=similarity).items.tolist() == [0, 2, 1]
+    assert mmr(cands, k=3, lam=0.9, similarity=similarity).items.tolist() == [0, 1, 2]
+
+
+def test_zero_vectors_are_like_nothing() -> None:
+    sim = EmbeddingSimilarity.cosine(np.array([[0.0, 0.0], [1.0, 0.0]]))
+    assert sim.paired(np.array([0, 1]), np.array([0, 1])).tolist() == [0.0, 1.0]
+    sim_sparse = EmbeddingSimilarity.cosine(sparse.csr_array((2, 3)))
+    assert sim_sparse.paired(np.array([0]), np.array([1])).tolist() == [0.0]
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.7])
+@pytest.mark.parametrize("sparse_vectors", [False, True])
+def test_batched_mmr_matches_the_textbook_loop(lam: float, sparse_vectors: bool) -> None:
+    rng = np.random.default_rng(int(lam * 10) + sparse_vectors)
+    n_items = 15
+    cands = random_batch(rng, 30, n_items)
+    vectors = rng.normal(size=(n_items, 5))  # negative cosines too, as with ALS factors
+    sim_matrix = (
+        EmbeddingSimilarity.cosine(vectors).vectors @ EmbeddingSimilarity.cosine(vectors).vectors.T
+    )
+    given = sparse.csr_array(vectors) if sparse_vectors else vectors
+    out = mmr(cands, k=6, lam=lam, similarity=EmbeddingSimilarity.cosine(given))
+    bounds, out_bounds = cands.bounds(), out.bounds()
+    for q in range(cands.n_queries):
+        rows = slice(bounds[q], bounds[q + 1])
+        expected = reference_mmr(
+            cands.items[rows].tolist(), cands.score[rows].tolist(), sim_matrix, lam, 6
+        )
+        assert out.items[out_bounds[q] : out_bounds[q + 1]].tolist() == expected
+
+
+def test_chunking_does_not_change_the_result() -> None:
+    rng = np.random.default_rng(7)
+    cands = random_batch(rng, 25, 10)
+    sim = EmbeddingSimilarity.cosine(rng.normal(size=(10, 3)))
+    kw: dict[str, Any] = {
+        "query": cands.query,
+        "items": cands.items,
+        "relevance": cands.score,
+        "is_seed": np.zeros(len(cands), bool),
+        "group": np.full(len(cands), -1),
+        "cap": None,
+        "k": 4,
+    }
+    whole = MMR(0.4, sim)(**kw)
+    assert np.array_equal(MMR(0.4, sim, max_rows=3)(**kw), whole)
+    assert np.array_equal(MMR(0.4, sim, max_rows=1)(**kw), whole)
+
+
+def test_non_finite_scores_rank_last(make: Callable[..., Candidates]) -> None:
+    cands = make([[0, 1, 2]], scores=[np.nan, 2.0, 1.0])
+    out = mmr(cands, k=3, lam=1.0, similarity=CategorySimilarity(np.full(8, -1)))
+    assert out.items.tolist() == [1, 2, 0]
+
+
+def test_edge_cases(make: Callable[..., Candidates]) -> None:
+    sim = CategorySimilarity(np.full(8, -1))
+    empty = make([[], []])
+    assert len(mmr(empty, k=3, lam=0.5, similarity=sim)) == 0
+    assert len(mmr(make([[0, 1]]), k=0, lam=0.5, similarity=sim)) == 0
+    with pytest.raises(ValueError):
+        MMR(1.5, sim)

@@ -1,0 +1,94 @@
+"""Serving a pipeline: tiers, sources and reasons per item, request options, together, trending."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from recsmith.config import EventSettings, Settings
+from recsmith.events.validate import validate_events
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving import create_app
+from recsmith.store.sqlite import SQLiteStore
+
+
+@pytest.fixture(scope="module")
+def pipeline(training_records: list[dict[str, Any]]) -> Pipeline:
+    frame, _ = validate_events(training_records, EventSettings())
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {
+                "sources": [
+                    {"name": "knn", "model": "itemknn", "quota": 30},
+                    {"name": "recent", "model": "itemknn", "use": "recent", "quota": 10},
+                    {
+                        "name": "together",
+                        "model": "cooccurrence",
+                        "quota": 10,
+                        "params": {"min_support": 1},
+                    },
+                    {"name": "trending", "model": "trending", "quota": 5},
+                ]
+            },
+            "ranking": {"enabled": False},
+        }
+    )
+    return train_pipeline(config, frame, dict(EventSettings().weights))
+
+
+@pytest.fixture
+def pipe_client(settings: Settings, pipeline: Pipeline, store: SQLiteStore) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, bundle=pipeline, store=store)) as client:  # type: ignore[arg-type]
+        yield client
+
+
+def test_known_user_gets_personalised_items_with_sources_and_reasons(
+    pipe_client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = pipe_client.get("/v1/users/u1/recommendations?k=5", headers=keys["read"]).json()
+    assert body["tier"] == "personalised" and body["fallback"] is None
+    assert len(body["items"]) == 5
+    assert all(item["sources"] and item["reason"] for item in body["items"])
+
+
+def test_anonymous_visitor_is_answered_from_the_session(
+    pipe_client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    url = "/v1/users/visitor-9/recommendations?k=5&recent=i0,i1&device=mobile&hour=9"
+    body = pipe_client.get(url, headers=keys["read"]).json()
+    assert body["tier"] == "session" and body["fallback"] == "session"
+    assert not {"i0", "i1"} & {item["item_id"] for item in body["items"]}
+    stranger = pipe_client.get("/v1/users/nobody/recommendations?k=5", headers=keys["read"])
+    assert stranger.json()["tier"] == "popular"
+
+
+def test_exclude_parameter_is_honoured(
+    pipe_client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    first = pipe_client.get("/v1/users/u2/recommendations?k=4", headers=keys["read"]).json()
+    top = first["items"][0]["item_id"]
+    again = pipe_client.get(
+        f"/v1/users/u2/recommendations?k=4&exclude={top}", headers=keys["read"]
+    ).json()
+    assert top not in {item["item_id"] for item in again["items"]}
+
+
+def test_together_and_trending(pipe_client: TestClient, keys: dict[str, dict[str, str]]) -> None:
+    together = pipe_client.get("/v1/items/i0/together?k=3", headers=keys["read"])
+    assert together.status_code == 200
+    assert "i0" not in {item["item_id"] for item in together.json()["items"]}
+    trending = pipe_client.get("/v1/trending?k=3", headers=keys["read"])
+    assert trending.status_code == 200 and len(trending.json()["items"]) == 3
+
+
+def test_together_without_a_cooccurrence_model_is_404(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    response = client.get("/v1/items/i0/together?k=3", headers=keys["read"])
+    assert response.status_code == 404
+    assert "co-occurrence" in response.json()["detail"]
