@@ -250,7 +250,10 @@ class ModelBundle:
         del context
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)
-        seen = [list(extra_seen[i]) if extra_seen else [] for i in range(n)]
+        seen = [
+            (list(extra_seen[i]) if extra_seen else []) + (list(recent[i]) if recent else [])
+            for i in range(n)
+        ]
         recs = self.recommend(user_ids, k, extra_seen=seen)
         tiers = ["personalised" if not f else "popular" for f in recs.fallback]
         sources = [

@@ -75,6 +75,10 @@ class ServingSettings(BaseModel):
         None, description="model registry root: serve its current release, follow deploys"
     )
     reload_interval_s: float = Field(2.0, gt=0, description="how often to check for a deploy")
+    state_url: str | None = Field(
+        None, description="redis://… for online state shared by replicas; unset = in-process"
+    )
+    recent_items: int = Field(10, ge=0, le=200, description="latest items fed to 'recent' sources")
     max_batch: int = Field(1000, ge=1)
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
     require_keys: bool = True

@@ -20,7 +20,7 @@ def test_live_and_ready_with_model(client: TestClient, bundle: ModelBundle) -> N
     response = client.get("/health/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {"store": True, "model": True},
-                               "failed": [], "model_version": bundle.version}
+                               "failed": [], "degraded": [], "model_version": bundle.version}
 
 
 def test_ready_is_503_without_model(db_path: Path, store: SQLiteStore) -> None:

@@ -74,15 +74,15 @@ class Pipeline:
         recent: Sequence[Sequence[str]] | None,
         context: Sequence[Mapping[str, Any]] | None,
     ) -> Queries:
-        """Who asks: known users' latest items plus what they did since training (and what the
-        request says they just viewed) form the 'recent' rows."""
+        """Who asks. 'Recent' rows: a known user's latest training items plus ``recent`` (what
+        they did since, from the online state, or what the request says they just viewed).
+        ``exclude`` rows: training items, ``extra_seen`` (everything the store has for them)
+        and ``recent``: nothing the user has had comes back."""
         n = len(user_ids)
         idx = self.bundle.users.to_index(user_ids)
-        newer = [
-            list(a) + list(b)
-            for a, b in zip(extra_seen or [[]] * n, recent or [[]] * n, strict=True)
-        ]
-        now = self.bundle._exclusions(np.full(n, -1, np.int32), newer)
+        latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
+        newer = [list(a) + b for a, b in zip(extra_seen or [[]] * n, latest, strict=True)]
+        now = self.bundle._exclusions(np.full(n, -1, np.int32), latest)
         known = idx >= 0
         base = sparse.csr_array((n, len(self.bundle.items)), dtype=np.float32)
         if known.any():

@@ -112,7 +112,7 @@ def select_by_relevance(
         return rows
     before = seed_counts(query, group, is_seed, rows)
     before = before + group_rank(pair_key(query[rows], group[rows]))
-    return rows
+    return rows[(group[rows] < 0) | (before < cap)]
 
 
 def place(

@@ -26,6 +26,7 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.deps import Runtime
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
+from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
 from recsmith.serving.routers import admin, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
@@ -74,6 +75,7 @@ def create_app(
         the_store = (
             store if store is not None else await run_in_threadpool(open_store, settings.store.url)
         )
+        the_state = open_state(settings.serving.state_url)
         try:
             the_bundle = (
                 bundle
@@ -87,6 +89,7 @@ def create_app(
                 bundle=the_bundle,
                 metrics=metrics,
                 keys=KeyCache(the_store),
+                state=the_state,
             )
             if not settings.serving.require_keys:
                 log.warning(
@@ -104,6 +107,7 @@ def create_app(
             if watcher is not None:
                 watcher.cancel()
             app.state.runtime = None
+            the_state.close()
             if own_store:
                 the_store.close()
 

@@ -16,6 +16,7 @@ from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.metrics import Metrics
+from recsmith.serving.online_state import OnlineState
 from recsmith.store.base import EventStore
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class Runtime:
     bundle: Served | None
     metrics: Metrics
     keys: KeyCache
+    state: OnlineState
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -31,6 +31,7 @@ class Metrics:
     events_ingested: Counter
     recommendations: Counter
     model_info: Gauge
+    degraded: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -52,7 +53,7 @@ class Metrics:
             ),
             recommendations=Counter(
                 "recsmith_recommendations_total",
-                "Recommendation lists served, by fallback used (none or popular).",
+                "Recommendation lists served, by fallback tier used (none, session or popular).",
                 ("fallback",),
                 registry=registry,
             ),
@@ -60,6 +61,12 @@ class Metrics:
                 "recsmith_model_info",
                 "The model version being served (value is always 1).",
                 ("version",),
+                registry=registry,
+            ),
+            degraded=Gauge(
+                "recsmith_degraded",
+                "1 while a component runs on its fallback (online_state: Redis unreachable).",
+                ("component",),
                 registry=registry,
             ),
         )

@@ -246,8 +246,13 @@ class ReadyResponse(BaseModel):
         }
     )
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, bool]
+    degraded: list[str] = Field(
+        default_factory=list,
+        description="parts running on a fallback (e.g. online_state when Redis is down): the "
+        "server still answers, so readiness stays 200",
+    )
     failed: list[str]
     model_version: str | None
 

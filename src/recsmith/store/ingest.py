@@ -3,7 +3,7 @@ reason."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -21,11 +21,17 @@ def ingest_events(
     *,
     source: str,
     offset: int = 0,
+    on_stored: Callable[[pd.DataFrame], None] | None = None,
 ) -> IngestResult:
-    """Validate and store one batch. Valid events are stored even when neighbours are refused."""
+    """Validate and store one batch. Valid events are stored even when neighbours are refused.
+
+    ``on_stored`` gets the valid events once they are durable (the server updates its online
+    state with them)."""
     valid, rejected = validate_events(records, settings, offset=offset)
     stored = store.append(valid)
     store.add_dead_letters(rejected, source)
+    if on_stored is not None and len(valid):
+        on_stored(valid)
     return IngestResult(stored.inserted, stored.duplicates, tuple(rejected))
 
 

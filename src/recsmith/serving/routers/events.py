@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -16,6 +18,16 @@ SOURCE = "http:/v1/events"
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_scope("ingest"))])
 
 
+def latest_items(events: pd.DataFrame) -> list[tuple[str, str]]:
+    """(actor, item) pairs oldest first; the actor is the user_id, or the session_id of an
+    anonymous visitor (which is what such a visitor asks recommendations with)."""
+    ordered = events.sort_values("ts", kind="stable")
+    users = ordered["user_id"].to_numpy(dtype=object)
+    sessions = ordered["session_id"].to_numpy(dtype=object)
+    actors = np.where(pd.isna(users), sessions, users)
+    return list(zip(actors.tolist(), ordered["item_id"].tolist(), strict=True))
+
+
 def _ingest(runtime: Runtime, body: bytes) -> EventsResponse:
     """Parse, validate and store one batch; blocking, so it runs in the thread pool.
 
@@ -27,7 +39,11 @@ def _ingest(runtime: Runtime, body: bytes) -> EventsResponse:
         runtime.store,
         records,
         lambda objects: ingest_events(
-            runtime.store, objects, runtime.settings.events, source=SOURCE
+            runtime.store,
+            objects,
+            runtime.settings.events,
+            source=SOURCE,
+            on_stored=lambda frame: runtime.state.push(latest_items(frame)),
         ),
         source=SOURCE,
     )

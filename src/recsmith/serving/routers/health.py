@@ -34,10 +34,12 @@ def ready(runtime: RuntimeDep) -> JSONResponse:
         store_ok = False
     checks = {"store": store_ok, "model": runtime.bundle is not None}
     failed = [name for name, ok in checks.items() if not ok]
+    degraded = ["online_state"] if runtime.state.degraded else []
     body = ReadyResponse(
-        status="unavailable" if failed else "ok",
+        status="unavailable" if failed else "degraded" if degraded else "ok",
         checks=checks,
         failed=failed,
+        degraded=degraded,
         model_version=runtime.bundle.version if runtime.bundle is not None else None,
     )
     return JSONResponse(body.model_dump(), status_code=503 if failed else 200)

@@ -21,4 +21,5 @@ router = APIRouter(tags=["metrics"])
 )
 async def metrics(runtime: RuntimeDep) -> Response:
     """Serialising the registry is quick and never blocks, so this runs on the event loop."""
+    runtime.metrics.degraded.labels(component="online_state").set(int(runtime.state.degraded))
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -95,10 +95,12 @@ def recommend(
     (``popular``); an unknown user is never a 404.
     """
     seen = [*runtime.store.user_items(user_id), *_ids(exclude, "exclude")]
+    latest = [
+        *_ids(recent, "recent"),
+        *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
+    ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
-    answer = bundle.answer(
-        [user_id], k, extra_seen=[seen], recent=[_ids(recent, "recent")], context=[context]
-    )
+    answer = bundle.answer([user_id], k, extra_seen=[seen], recent=[latest], context=[context])
     tier = answer.tiers[0]
     fallback = None if tier == "personalised" else tier
     runtime.metrics.recommendations.labels(fallback=fallback or "none").inc()

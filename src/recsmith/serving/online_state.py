@@ -1,0 +1,152 @@
+"""Online state: each user's latest items, updated the moment an event is ingested.
+
+Recommendation requests read it to feed the 'recent' sources (what the user just viewed), so the
+next list follows the new item at once. Two backends behind one interface:
+
+- ``LocalState``: in-process, bounded (least recently updated users are forgotten first).
+- ``RedisState``: shared by every server replica and kept across restarts (``redis://`` URL). It
+  writes through to a ``LocalState`` as well, and when Redis stops answering it keeps serving
+  from that local copy, marks itself degraded (readiness and metrics say so) and retries Redis
+  every few seconds. A Redis outage costs freshness across replicas, never a failed request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from recsmith.errors import MissingExtraError
+
+log = logging.getLogger(__name__)
+
+
+class OnlineState(Protocol):
+    def push(self, updates: Iterable[tuple[str, str]]) -> None:
+        """Record (user_id, item_id) pairs in time order: the last one is the newest."""
+        ...
+
+    def recent(self, user_id: str, n: int) -> list[str]:
+        """The user's ``n`` latest distinct items, newest first."""
+        ...
+
+    @property
+    def degraded(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class LocalState:
+    """In-process state (see module docstring)."""
+
+    def __init__(self, per_user: int = 50, max_users: int = 200_000) -> None:
+        self.per_user = per_user
+        self.max_users = max_users
+        self._users: OrderedDict[str, deque[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def push(self, updates: Iterable[tuple[str, str]]) -> None:
+        with self._lock:
+            for user, item in updates:
+                items = self._users.pop(user, None) or deque(maxlen=self.per_user)
+                items.append(item)
+                self._users[user] = items  # most recently updated last
+                if len(self._users) > self.max_users:
+                    self._users.popitem(last=False)
+
+    def recent(self, user_id: str, n: int) -> list[str]:
+        with self._lock:
+            items = list(self._users.get(user_id, ()))
+        return _distinct_newest_first(items, n)
+
+    @property
+    def degraded(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+
+class RedisState:
+    """Redis-backed state with a local fallback (see module docstring)."""
+
+    RETRY_S = 5.0
+
+    def __init__(self, url: str, per_user: int = 50, ttl_s: int = 30 * 86_400) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise MissingExtraError("redis", "redis") from None
+        self.per_user = per_user
+        self.ttl_s = ttl_s
+        self.local = LocalState(per_user)
+        self._client: Any = redis.Redis.from_url(
+            url, socket_timeout=0.05, socket_connect_timeout=0.05, decode_responses=True
+        )
+        self._errors = redis.RedisError
+        self._down_until = 0.0
+
+    @staticmethod
+    def key(user_id: str) -> str:
+        return f"recsmith:recent:{user_id}"
+
+    @property
+    def degraded(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        if not self.degraded:
+            log.warning("redis unavailable (%s): serving from in-process state", exc)
+        self._down_until = time.monotonic() + self.RETRY_S
+
+    def push(self, updates: Iterable[tuple[str, str]]) -> None:
+        updates = list(updates)
+        self.local.push(updates)
+        if self.degraded or not updates:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for user, item in updates:
+                pipe.lpush(self.key(user), item)
+            for user in {u for u, _ in updates}:
+                pipe.ltrim(self.key(user), 0, self.per_user - 1)
+                pipe.expire(self.key(user), self.ttl_s)
+            pipe.execute()
+        except self._errors as exc:
+            self._failed(exc)
+
+    def recent(self, user_id: str, n: int) -> list[str]:
+        if not self.degraded:
+            try:
+                newest_first = self._client.lrange(self.key(user_id), 0, self.per_user - 1)
+                return _distinct_newest_first(list(reversed(newest_first)), n)
+            except self._errors as exc:
+                self._failed(exc)
+        return self.local.recent(user_id, n)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _distinct_newest_first(oldest_first: list[str], n: int) -> list[str]:
+    out: list[str] = []
+    for item in reversed(oldest_first):
+        if item not in out:
+            out.append(item)
+            if len(out) == n:
+                break
+    return out
+
+
+def open_state(url: str | None, per_user: int = 50) -> OnlineState:
+    """``redis://…`` → Redis with local fallback; None → in-process only."""
+    if url is None:
+        return LocalState(per_user)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisState(url, per_user)
+    from recsmith.errors import ValidationError
+
+    raise ValidationError("serving.state_url", f"unsupported URL {url!r} (redis://host:port/db)")

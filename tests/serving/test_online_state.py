@@ -1,0 +1,150 @@
+"""Online state: in-process and Redis backends, real-time effect of ingestion, Redis outages.
+
+Redis tests use the server named by RECSMITH_TEST_REDIS_URL (default redis://127.0.0.1:6379/15);
+with RECSMITH_REQUIRE_REDIS=1 (CI) an unreachable server fails them instead of skipping. The
+outage test starts a private redis-server on a free port and kills that one, never the shared one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from recsmith.config import EventSettings, Settings
+from recsmith.events.validate import validate_events
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving import create_app
+from recsmith.serving.online_state import LocalState, RedisState
+from recsmith.store.sqlite import SQLiteStore
+
+REDIS_URL = os.environ.get("RECSMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _shared_redis() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("RECSMITH_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis required but unreachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+
+
+def test_local_state_keeps_latest_distinct_items_newest_first() -> None:
+    state = LocalState(per_user=4, max_users=2)
+    state.push([("a", "i1"), ("a", "i2"), ("a", "i1"), ("a", "i3")])
+    assert state.recent("a", 10) == ["i3", "i1", "i2"]
+    state.push([("b", "x"), ("c", "y")])  # a is the least recently updated: forgotten
+    assert state.recent("a", 10) == [] and state.recent("c", 1) == ["y"]
+
+
+def test_redis_state_is_shared_between_instances() -> None:
+    _shared_redis()
+    user = f"user-{uuid.uuid4().hex}"
+    writer, reader = RedisState(REDIS_URL, per_user=3), RedisState(REDIS_URL, per_user=3)
+    try:
+        writer.push([(user, "i1"), (user, "i2"), (user, "i3"), (user, "i4")])
+        assert reader.recent(user, 5) == ["i4", "i3", "i2"]  # trimmed to per_user
+        assert not reader.degraded
+    finally:
+        redis.Redis.from_url(REDIS_URL).delete(RedisState.key(user))
+        writer.close()
+        reader.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.RedisError:
+            time.sleep(0.05)
+    yield url, proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def session_pipeline(training_records: list[dict[str, Any]]) -> Pipeline:
+    frame, _ = validate_events(training_records, EventSettings())
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {
+                "sources": [
+                    {"name": "knn", "model": "itemknn", "quota": 20},
+                    {"name": "recent", "model": "itemknn", "use": "recent", "quota": 20},
+                ]
+            },
+            "ranking": {"enabled": False},
+        }
+    )
+    return train_pipeline(config, frame, dict(EventSettings().weights))
+
+
+def test_ingest_moves_a_visitor_to_the_session_tier_and_survives_a_redis_outage(
+    private_redis: tuple[str, subprocess.Popen[bytes]],
+    session_pipeline: Pipeline,
+    db_path: Path,
+    store: SQLiteStore,
+    keys: dict[str, dict[str, str]],
+    make_event: Any,
+) -> None:
+    url, proc = private_redis
+    settings = Settings(store={"url": f"sqlite:///{db_path}"}, serving={"state_url": url})
+    app = create_app(settings, bundle=session_pipeline, store=store)  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        before = client.get("/v1/users/visitor-1/recommendations?k=5", headers=keys["read"])
+        assert before.json()["tier"] == "popular"
+        event = make_event(user_id="visitor-1", item_id="i3")
+        assert client.post("/v1/events", json=[event], headers=keys["ingest"]).status_code == 200
+        after = client.get("/v1/users/visitor-1/recommendations?k=5", headers=keys["read"])
+        assert after.json()["tier"] == "session"  # the very next request follows the new item
+        assert "i3" not in {i["item_id"] for i in after.json()["items"]}
+        assert redis.Redis.from_url(url).lrange(RedisState.key("visitor-1"), 0, -1) == [b"i3"]
+
+        proc.kill()  # Redis goes down mid-traffic
+        proc.wait()
+        event = make_event(user_id="visitor-2", item_id="i4")
+        assert client.post("/v1/events", json=[event], headers=keys["ingest"]).status_code == 200
+        during = client.get("/v1/users/visitor-2/recommendations?k=5", headers=keys["read"])
+        assert during.status_code == 200 and during.json()["tier"] == "session"
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200 and ready.json()["degraded"] == ["online_state"]
+        assert 'recsmith_degraded{component="online_state"} 1.0' in client.get("/metrics").text
