@@ -75,3 +75,8 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     bad.write_text('[[retrieval.sources]]\nname = "x"\nquota = 0\nmodel = "ials"\n')
     with pytest.raises(ValidationError, match="quota"):
         load_pipeline_config(bad)
+
+
+def test_packaged_default_is_the_example_file() -> None:
+    packaged = Path(__import__("recsmith.pipeline").pipeline.__file__).parent / "default.toml"
+    assert packaged.read_text() == (ROOT / "examples" / "pipeline.toml").read_text()

@@ -1,8 +1,8 @@
 """``recsmith quickstart``: from nothing to a served, evaluated recommender in one command.
 
 Creates ``./recsmith-data/`` (SQLite store + ``recsmith.toml``), fills it from the simulator or a
-real data set, evaluates the models on a temporal split, trains the best one on everything, creates
-an API key and serves the API, printing what to curl.
+real data set, evaluates single models on a temporal split, trains the default multi-stage pipeline
+on everything, creates an API key and serves the API through the pipeline, printing what to curl.
 """
 
 from __future__ import annotations
@@ -14,21 +14,20 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from recsmith.bundle import ModelBundle
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_events
+from recsmith.cli._data import load_catalog, load_events
 from recsmith.cli.evaluate import results_table
 from recsmith.cli.import_ import run_import
 from recsmith.config import Settings, load_settings
 from recsmith.evaluation.runner import evaluate_models
 from recsmith.evaluation.split import parse_split
-from recsmith.features.interactions import Interactions
-from recsmith.models.registry import create
+from recsmith.pipeline.artifact import save_pipeline, train_pipeline
+from recsmith.pipeline.config import default_pipeline_config
 from recsmith.simulate import simulate
 from recsmith.store.ingest import ingest_events, ingest_items
 from recsmith.store.open import open_store
 
-MODELS = ("popular", "itemknn", "ials")
+MODELS = ("popular", "itemknn", "ials", "ease")
 
 
 def write_config(directory: Path, port: int) -> Path:
@@ -107,18 +106,23 @@ def quickstart(
             )
         )
         best = max(results, key=lambda r: r.metrics["ndcg"]).model
-
-        data = Interactions.from_events(events, settings.events.weights)
-        bundle = ModelBundle.train(data, create(best), source=settings.store.url)
         model_dir = settings.serving.model_dir or directory / "model"
-        bundle.save(model_dir)
-        stderr.print(
-            f"[bold]3/4[/] trained {best} (best NDCG@10) on all {len(events):,} events "
-            f"→ {model_dir}"
+        items = load_catalog(None, None, settings.store.url, settings)
+        served = train_pipeline(
+            default_pipeline_config(),
+            events,
+            dict(settings.events.weights),
+            items=items,
+            source=settings.store.url,
         )
-        sample = data.users.external_ids[:3]
-        for user, items in zip(sample, bundle.recommend(sample, 5).item_ids, strict=True):
-            stdout.print(f"    {user}: {', '.join(np.asarray(items, dtype=str))}")
+        save_pipeline(served, model_dir)
+        stderr.print(
+            f"[bold]3/4[/] trained the default pipeline (best single model here: {best}) on all "
+            f"{len(events):,} events → {model_dir}"
+        )
+        sample = served.bundle.users.external_ids[:3]
+        for user, listed in zip(sample, served.recommend(sample, 5).item_ids, strict=True):
+            stdout.print(f"    {user}: {', '.join(np.asarray(listed, dtype=str))}")
 
         from recsmith.serving.auth import create_api_key
 

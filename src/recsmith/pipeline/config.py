@@ -21,6 +21,7 @@ max_per_category = 3
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,3 +100,10 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise ValidationError(f"pipeline {where}", err["msg"]) from None
+
+
+def default_pipeline_config() -> PipelineConfig:
+    """The recommended default (``default.toml`` in this package; ``examples/pipeline.toml`` is
+    the same file, commented, for users to copy)."""
+    text = resources.files("recsmith.pipeline").joinpath("default.toml").read_text()
+    return PipelineConfig.model_validate(tomllib.loads(text))
