@@ -15,6 +15,7 @@ from scipy import sparse
 
 from recsmith.features.interactions import Interactions
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
+from recsmith.models.topk import top_k
 
 
 class ItemKNNConfig(ModelConfig):
@@ -24,15 +25,55 @@ class ItemKNNConfig(ModelConfig):
 
 
 def keep_top_per_row(matrix: sparse.csr_array, k: int) -> sparse.csr_array:
-    """The ``k`` largest entries of each row, vectorised (one lexsort, no loop over rows)."""
+    """The ``k`` largest entries of each row, vectorised: one stable argsort of a single float64
+    key (row number, then value descending) — several times faster than a two-key lexsort."""
     matrix = matrix.tocsr()
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = np.lexsort((-matrix.data, rows))
+    values = matrix.data.astype(np.float64)
+    if len(values):
+        lo, hi = values.min(), values.max()
+        key = rows + 0.75 - 0.5 * (values - lo) / (hi - lo + 1e-12)  # in (row, row + 1)
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.zeros(0, np.int64)
     rank = np.arange(len(order)) - matrix.indptr[rows[order]]
     keep = order[rank < k]
     return sparse.csr_array(
         (matrix.data[keep], (rows[keep], matrix.indices[keep])),
         shape=matrix.shape,
+        dtype=np.float32,
+    )
+
+
+#: Dense similarity cells per block: bounds memory (~80 MB of float32) whatever the catalogue.
+_BLOCK_CELLS = 20_000_000
+
+
+def neighbours(vectors: sparse.csr_array, k: int, shrinkage: float) -> sparse.csr_array:
+    """Each row's ``k`` most similar other rows by shrunk cosine, as a sparse matrix.
+
+    Computed block by block of rows (a sparse product made dense, then an argpartition top-k), so
+    the full rows × rows product never exists: memory stays bounded and no global sort is needed.
+    """
+    n = vectors.shape[0]
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel()).astype(np.float32)
+    vt = vectors.T.tocsc()
+    block = max(1, _BLOCK_CELLS // max(n, 1))
+    rows, cols, vals = [], [], []
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        dots = np.asarray((vectors[start:stop] @ vt).todense(), dtype=np.float32)
+        dots /= norms[start:stop, None] * norms[None, :] + shrinkage + 1e-12
+        dots[np.arange(stop - start), np.arange(start, stop)] = 0.0  # not its own neighbour
+        dots[dots <= 0] = -np.inf
+        top = top_k(dots, k)
+        r, c = np.nonzero(top.ids >= 0)
+        rows.append(r + start)
+        cols.append(top.ids[r, c])
+        vals.append(top.scores[r, c])
+    return sparse.csr_array(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n, n),
         dtype=np.float32,
     )
 
@@ -51,14 +92,7 @@ class ItemKNN(Recommender):
         if self.config.binary:
             x = x.copy()
             x.data[:] = 1.0
-        xt = x.T.tocsr()
-        dots = (xt @ xt.T).tocsr()
-        dots.setdiag(0)
-        dots.eliminate_zeros()
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
-        rows = np.repeat(np.arange(dots.shape[0]), np.diff(dots.indptr))
-        dots.data = dots.data / (norms[rows] * norms[dots.indices] + self.config.shrinkage + 1e-12)
-        self.similarity_ = keep_top_per_row(dots, self.config.neighbors)
+        self.similarity_ = neighbours(x.T.tocsr(), self.config.neighbors, self.config.shrinkage)
         self.user_items_ = x
         return self
 

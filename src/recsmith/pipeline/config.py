@@ -54,6 +54,9 @@ class SourceConfig(_Strict):
 class RetrievalConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     recent_items: int = Field(5, ge=0, le=100, description="latest items per user as 'recent'")
+    ann_min_items: int = Field(
+        50_000, ge=1, description="factor-model sources use a faiss index from this many items"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> RetrievalConfig:

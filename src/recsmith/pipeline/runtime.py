@@ -50,7 +50,9 @@ class Pipeline:
         self.attrs = attrs
         self.recent = recent
         self.items_catalog = items
-        self.sources = build_sources(config.retrieval.sources, models, attrs)
+        self.sources = build_sources(
+            config.retrieval.sources, models, attrs, config.retrieval.ann_min_items
+        )
         self.quotas = [s.quota for s in config.retrieval.sources]
 
     @property

@@ -15,12 +15,14 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions
+from recsmith.models.als import FactorModel
 from recsmith.models.base import Recommender
 from recsmith.models.registry import create
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.ranking.ltr import LambdaMARTRanker
+from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import merge
 from recsmith.retrieval.queries import Queries
@@ -37,17 +39,25 @@ def fit_models(config: PipelineConfig, data: Interactions) -> dict[str, Recommen
 
 
 def build_sources(
-    configs: Sequence[SourceConfig], models: dict[str, Recommender], attrs: ItemAttributes
+    configs: Sequence[SourceConfig],
+    models: dict[str, Recommender],
+    attrs: ItemAttributes,
+    ann_min_items: int = 50_000,
 ) -> list[CandidateSource]:
-    """Sources in config order; 'new_arrivals' ranks items by creation time."""
+    """Sources in config order; 'new_arrivals' ranks items by creation time; factor models over
+    at least ``ann_min_items`` items retrieve through an approximate index."""
     out: list[CandidateSource] = []
     for s in configs:
+        model = models.get(s.name)
         if s.kind == "new_arrivals":
             created = attrs.created_ts.astype(np.float64)
             scores = np.where(created >= 0, created / 1e12, -np.inf).astype(np.float32)
             out.append(StaticSource(s.name, scores))
+        elif isinstance(model, FactorModel) and s.use == "auto" and model.n_items >= ann_min_items:
+            out.append(ANNSource(s.name, model.user_factors_, ItemIndex(model.item_factors_)))
         else:
-            out.append(ModelSource(s.name, models[s.name], s.use))
+            assert model is not None
+            out.append(ModelSource(s.name, model, s.use))
     return out
 
 
@@ -95,7 +105,7 @@ def train_ranker(
     if len(users) > rc.max_queries:
         users = np.sort(rng.choice(users, rc.max_queries, replace=False))
     models = fit_models(config, past)
-    sources = build_sources(config.retrieval.sources, models, attrs)
+    sources = build_sources(config.retrieval.sources, models, attrs, config.retrieval.ann_min_items)
     queries = Queries(
         users.astype(np.int32),
         recent_items(past, config.retrieval.recent_items)[users],

@@ -1,0 +1,75 @@
+"""Retrieval: sources propose, merge de-duplicates with every source's say, ANN finds the top."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from recsmith.config import EventSettings
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+from recsmith.retrieval.ann import ANNSource, ItemIndex, recall_at
+from recsmith.retrieval.merge import RRF_K, merge
+from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import ModelSource, Proposals, StaticSource
+from recsmith.testing.recommender import checkerboard_events
+
+
+def _p(query: list[int], items: list[int], ranks: list[int]) -> Proposals:
+    return Proposals(
+        np.array(query, np.int32),
+        np.array(items, np.int32),
+        np.array([1.0 / r for r in ranks], np.float32),
+        np.array(ranks, np.int16),
+    )
+
+
+def test_merge_keeps_one_row_per_item_with_each_sources_rank() -> None:
+    a = _p([0, 0, 1], [5, 7, 5], [1, 2, 1])
+    b = _p([0, 0], [7, 9], [1, 2])
+    cands = merge([a, b], ["a", "b"], n_queries=2, n_items=10)
+    assert list(zip(cands.query.tolist(), cands.items.tolist(), strict=True)) == [
+        (0, 7),
+        (0, 5),
+        (0, 9),
+        (1, 5),
+    ]
+    row7 = 0
+    assert cands.source_ranks[row7].tolist() == [2, 1]
+    assert np.isclose(cands.score[row7], 1 / (RRF_K + 2) + 1 / (RRF_K + 1))
+    assert np.isnan(cands.source_scores[2, 0])  # item 9 came from b only
+    assert cands.source_names_of(row7) == ["a", "b"]
+
+
+def test_sources_never_propose_excluded_items() -> None:
+    data = Interactions.from_events(checkerboard_events(), EventSettings().weights)
+    knn = create("itemknn").fit(data)
+    pop = create("popular").fit(data)
+    users = np.array([0, -1], np.int32)
+    recent = sparse.csr_array((np.ones(1, np.float32), ([1], [0])), shape=(2, data.n_items))
+    exclude = sparse.vstack([data.matrix[[0]], sparse.csr_array((1, data.n_items))]).tocsr()
+    queries = Queries(users, recent, exclude)
+    for source in (
+        ModelSource("knn", knn),
+        ModelSource("knn_recent", knn, "recent"),
+        StaticSource("pop", pop.item_scores_),
+    ):
+        got = source.retrieve(queries, 6)
+        seen = set(data.matrix[[0]].indices)
+        assert not seen & set(got.items[got.query == 0].tolist())
+        assert 0 not in set(got.items[(got.query == 1)].tolist()) or source.name == "pop"
+
+
+def test_ivf_index_finds_the_exact_top_and_ann_source_excludes() -> None:
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((20, 16)).astype(np.float32)
+    items = centers[rng.integers(0, 20, 3000)] + 0.3 * rng.standard_normal((3000, 16))
+    users = centers[rng.integers(0, 20, 50)] + 0.3 * rng.standard_normal((50, 16))
+    index = ItemIndex(items.astype(np.float32))
+    assert recall_at(index, users.astype(np.float32), items.astype(np.float32), 100) >= 0.95
+    exclude = sparse.csr_array((np.ones(3, np.float32), ([0, 0, 0], [1, 2, 3])), shape=(1, 3000))
+    source = ANNSource("ann", users.astype(np.float32), index)
+    got = source.retrieve(
+        Queries(np.array([0], np.int32), sparse.csr_array((1, 3000)), exclude), 50
+    )
+    assert len(got.items) == 50 and not {1, 2, 3} & set(got.items.tolist())
