@@ -8,8 +8,9 @@ and fills lists the model cannot complete. Serving holds one immutable bundle an
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ class Answer:
     lists: BatchRecommendations
     tiers: list[str]
     sources: list[list[list[str]]]
+    timings: dict[str, float] = field(default_factory=dict)  # stage → seconds
+    candidates: dict[str, int] = field(default_factory=dict)  # source → items in final lists
 
 
 class ModelBundle:
@@ -248,6 +251,7 @@ class ModelBundle:
         visitors with recent items from those items (if the model scores histories), the rest from
         popularity. ``context`` is accepted for interface parity; a single model ignores it."""
         del context
+        started = time.perf_counter()
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)
         seen = [
@@ -271,7 +275,7 @@ class ModelBundle:
                     recs.item_ids[i], recs.scores[i] = by_items.item_ids[j], by_items.scores[j]
                     tiers[i] = "session"
                     sources[i] = [[self.model.name] for _ in by_items.item_ids[j]]
-        return Answer(recs, tiers, sources)
+        return Answer(recs, tiers, sources, {"model": time.perf_counter() - started})
 
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Items most similar to ``item_id`` (external ids, scores); KeyError if unknown."""

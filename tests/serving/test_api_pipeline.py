@@ -92,3 +92,13 @@ def test_together_without_a_cooccurrence_model_is_404(
     response = client.get("/v1/items/i0/together?k=3", headers=keys["read"])
     assert response.status_code == 404
     assert "co-occurrence" in response.json()["detail"]
+
+
+def test_metrics_report_stages_and_sources(
+    pipe_client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    pipe_client.get("/v1/users/u1/recommendations?k=5", headers=keys["read"])
+    text = pipe_client.get("/metrics").text
+    for stage in ("retrieval", "ranking", "rerank"):
+        assert f'recsmith_pipeline_stage_duration_seconds_count{{stage="{stage}"}} 1.0' in text
+    assert 'recsmith_pipeline_items_total{source="knn"}' in text

@@ -95,16 +95,16 @@ class SASRec(Recommender):
         return self
 
     def _encode(self, seqs: np.ndarray) -> np.ndarray:
-        parts = [
-            _forward(self.weights_, seqs[s : s + _ENCODE_CHUNK], self.config)
-            for s in range(0, len(seqs), _ENCODE_CHUNK)
-        ]
-        return np.concatenate(parts) if parts else np.zeros((0, self.config.hidden), np.float32)
+        chunks = range(0, max(len(seqs), 1), _ENCODE_CHUNK)  # one (empty) chunk for no rows
+        return np.concatenate(
+            [_forward(self.weights_, seqs[s : s + _ENCODE_CHUNK], self.config) for s in chunks]
+        )
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_vectors_[users] @ self.item_vectors_.T
 
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
+        """Rows read in stored column order as sequences; weights are ignored (module docstring)."""
         history = sparse.csr_array(history)
         seqs = _windows(history.indptr, history.indices + 1, history.shape[0], self.config.max_len)
         return self._encode(seqs) @ self.item_vectors_.T
@@ -163,22 +163,15 @@ def _windows(indptr: np.ndarray, values: np.ndarray, n_rows: int, length: int) -
 def _network(torch: Any, n_items: int, cfg: SASRecConfig) -> Any:
     """The layers as nested ModuleDicts (no nn.Module subclass, so torch stays a lazy import)."""
     nn, d = torch.nn, cfg.hidden
-    block_names = ("q", "k", "v", "o", "ff1", "ff2")
     blocks = nn.ModuleList(
         nn.ModuleDict(
             {"ln1": nn.LayerNorm(d, eps=_EPS), "ln2": nn.LayerNorm(d, eps=_EPS)}
-            | {n: nn.Linear(d, d) for n in block_names}
+            | {n: nn.Linear(d, d) for n in ("q", "k", "v", "o", "ff1", "ff2")}
         )
         for _ in range(cfg.blocks)
     )
-    net = nn.ModuleDict(
-        {
-            "item_emb": nn.Embedding(n_items + 1, d),
-            "pos_emb": nn.Embedding(cfg.max_len, d),
-            "blocks": blocks,
-            "ln": nn.LayerNorm(d, eps=_EPS),
-        }
-    )
+    net = nn.ModuleDict({"item_emb": nn.Embedding(n_items + 1, d), "blocks": blocks})
+    net.update({"pos_emb": nn.Embedding(cfg.max_len, d), "ln": nn.LayerNorm(d, eps=_EPS)})
     for name, p in net.named_parameters():  # Xavier, as the reference implementations
         if p.dim() == 2:
             nn.init.xavier_normal_(p)
@@ -194,11 +187,9 @@ def _torch_forward(torch: Any, net: Any, seqs: Any, cfg: SASRecConfig, train: bo
     keep = (seqs > 0).unsqueeze(-1)
     x = net["item_emb"](seqs) * d**0.5 + net["pos_emb"].weight
     x = f.dropout(x, drop, train) * keep
-    ones = torch.ones(length, length, dtype=torch.bool, device=seqs.device)
+    eye = torch.eye(length, dtype=torch.bool, device=seqs.device)
     # causal, and never a padding key, except a position's own (all-padding rows stay finite)
-    allowed = torch.tril(ones) & (
-        keep.transpose(1, 2) | torch.eye(length, dtype=torch.bool, device=seqs.device)
-    )
+    allowed = torch.tril(torch.ones_like(eye)) & (keep.transpose(1, 2) | eye)
     for blk in net["blocks"]:
         q = blk["ln1"](x)
 
@@ -221,7 +212,7 @@ def _train(torch: Any, windows: np.ndarray, n_items: int, cfg: SASRecConfig) -> 
     )
     net = _network(torch, n_items, cfg).to(device)
     opt = torch.optim.Adam(
-        net.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=cfg.l2
+        net.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=cfg.l2, foreach=True
     )
     rng = np.random.default_rng(cfg.random_state)
     trainable = np.flatnonzero(windows[:, -2] > 0)
@@ -263,12 +254,8 @@ def _loss(torch: Any, hidden: Any, pos: Any, neg: Any, emb: Any, bce: bool) -> A
     [n] per-position negatives (binary cross-entropy) or [k] shared ones (sampled softmax)."""
     f = torch.nn.functional
     pos_logit = (hidden * emb[pos]).sum(-1)
-    if bce:
-        neg_logit = (hidden * emb[neg]).sum(-1)
-        ones, zeros = torch.ones_like(pos_logit), torch.zeros_like(pos_logit)
-        return f.binary_cross_entropy_with_logits(
-            pos_logit, ones
-        ) + f.binary_cross_entropy_with_logits(neg_logit, zeros)
+    if bce:  # binary cross-entropy with logits: -log σ(pos) - log(1 - σ(neg))
+        return f.softplus(-pos_logit).mean() + f.softplus((hidden * emb[neg]).sum(-1)).mean()
     neg_logits = (hidden @ emb[neg].T).masked_fill(neg[None] == pos[:, None], float("-inf"))
     logits = torch.cat([pos_logit[:, None], neg_logits], dim=1)
     return f.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))
@@ -279,9 +266,8 @@ def _forward(w: dict[str, np.ndarray], seqs: np.ndarray, cfg: SASRecConfig) -> n
     (b, length), d, h = seqs.shape, cfg.hidden, cfg.heads
     keep = (seqs > 0)[..., None]
     x = (w["item_emb.weight"][seqs] * np.float32(d**0.5) + w["pos_emb.weight"]) * keep
-    allowed = np.tril(np.ones((length, length), bool)) & (
-        keep.transpose(0, 2, 1) | np.eye(length, dtype=bool)
-    )
+    eye = np.eye(length, dtype=bool)
+    allowed = np.tril(np.ones_like(eye)) & (keep.transpose(0, 2, 1) | eye)
 
     def split(t: np.ndarray) -> np.ndarray:
         return t.reshape(b, length, h, d // h).transpose(0, 2, 1, 3)

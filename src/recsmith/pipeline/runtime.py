@@ -8,6 +8,7 @@ popularity, and no tier ever returns an item the user has or the request exclude
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -99,13 +100,21 @@ class Pipeline:
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         return Queries(idx, recent_rows, exclude, ctx)
 
-    def candidates(self, queries: Queries, k: int) -> Candidates:
-        """Retrieve, then rank (or keep the fused retrieval order), best first per query."""
+    def candidates(
+        self, queries: Queries, k: int, timings: dict[str, float] | None = None
+    ) -> Candidates:
+        """Retrieve, then rank (or keep the fused retrieval order), best first per query.
+        Stage durations are added to ``timings`` when given (for the per-stage metrics)."""
+        started = time.perf_counter()
         cands = retrieve(self.sources, self.quotas, queries)
+        retrieved = time.perf_counter()
         if self.ranker is not None and len(cands):
             cands = cands.with_scores(
                 self.ranker.score(candidate_features(self.state, queries, cands))
             )
+        if timings is not None:
+            timings["retrieval"] = retrieved - started
+            timings["ranking"] = time.perf_counter() - retrieved
         return cands
 
     def top_k(
@@ -116,15 +125,19 @@ class Pipeline:
         extra_seen: Sequence[Collection[str]] | None = None,
         recent: Sequence[Sequence[str]] | None = None,
         context: Sequence[Mapping[str, Any]] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates]:
         """Internal top-k per user, the tier index per query, and the final candidates."""
         user_ids = np.asarray(user_ids, dtype=object)
         queries = self.queries(user_ids, extra_seen, recent, context)
         has_recent = np.diff(queries.recent.indptr) > 0
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, 2))
-        cands = self.candidates(queries, k)
+        cands = self.candidates(queries, k, timings)
         cands = cands.take(np.flatnonzero(tier[cands.query] < 2))  # nobody known: popularity
+        started = time.perf_counter()
         final = self.finalise(cands, queries, k)
+        if timings is not None:
+            timings["rerank"] = time.perf_counter() - started
         n = len(user_ids)
         ids = np.full((n, k), -1, np.int32)
         scores = np.full((n, k), -np.inf, np.float32)
@@ -164,9 +177,11 @@ class Pipeline:
         context: Sequence[Mapping[str, Any]] | None = None,
     ) -> Answer:
         user_ids = np.asarray(user_ids, dtype=object)
+        timings: dict[str, float] = {}
         top, tier, final = self.top_k(
-            user_ids, k, extra_seen=extra_seen, recent=recent, context=context
+            user_ids, k, extra_seen=extra_seen, recent=recent, context=context, timings=timings
         )
+
         lists = self.bundle._external_batch(user_ids, top, tier == 2)
         by_item = {
             (int(q), int(i)): final.source_names_of(r)
@@ -175,7 +190,10 @@ class Pipeline:
         sources = [
             [by_item.get((q, int(i)), []) for i in row[row >= 0]] for q, row in enumerate(top.ids)
         ]
-        return Answer(lists, [TIERS[t] for t in tier], sources)
+        per_source = dict(
+            zip(final.sources, (final.source_ranks > 0).sum(axis=0).tolist(), strict=True)
+        )
+        return Answer(lists, [TIERS[t] for t in tier], sources, timings, per_source)
 
     def recommend_for_items(
         self, histories: Sequence[Collection[str]], k: int

@@ -170,7 +170,7 @@ class MMR:
         for step in range(k):
             eligible = ~taken & (need[qr] > step)
             if cap is not None:
-                pass
+                eligible &= (group < 0) | (same_group < cap)
             if not eligible.any():
                 break
             penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)

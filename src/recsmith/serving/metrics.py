@@ -32,6 +32,8 @@ class Metrics:
     recommendations: Counter
     model_info: Gauge
     degraded: Gauge
+    stage_duration: Histogram
+    candidates: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -63,6 +65,19 @@ class Metrics:
                 ("version",),
                 registry=registry,
             ),
+            stage_duration=Histogram(
+                "recsmith_pipeline_stage_duration_seconds",
+                "Time spent per recommendation stage (retrieval, ranking, rerank, model).",
+                ("stage",),
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            candidates=Counter(
+                "recsmith_pipeline_items_total",
+                "Items served, by the candidate source that proposed them.",
+                ("source",),
+                registry=registry,
+            ),
             degraded=Gauge(
                 "recsmith_degraded",
                 "1 while a component runs on its fallback (online_state: Redis unreachable).",
@@ -76,6 +91,13 @@ class Metrics:
         self.model_info.clear()
         if version is not None:
             self.model_info.labels(version=version).set(1)
+
+    def observe_answer(self, timings: dict[str, float], candidates: dict[str, int]) -> None:
+        for stage, seconds in timings.items():
+            self.stage_duration.labels(stage=stage).observe(seconds)
+        for source, n in candidates.items():
+            if n:
+                self.candidates.labels(source=source).inc(n)
 
     def count_ingest(self, accepted: int, duplicates: int, rejected: int) -> None:
         counts = {"accepted": accepted, "duplicate": duplicates, "rejected": rejected}

@@ -104,6 +104,7 @@ def recommend(
     tier = answer.tiers[0]
     fallback = None if tier == "personalised" else tier
     runtime.metrics.recommendations.labels(fallback=fallback or "none").inc()
+    runtime.metrics.observe_answer(answer.timings, answer.candidates)
     ids: Sequence[str] = answer.lists.item_ids[0].tolist()
     scores: Sequence[float] = answer.lists.scores[0].tolist()
     return RecommendationResponse(
