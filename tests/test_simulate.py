@@ -51,7 +51,12 @@ def test_chunk_size_does_not_change_the_result() -> None:
 def test_shapes_and_string_ids(sim: Simulation) -> None:
     cfg = sim.config
     assert list(sim.events.columns) == [
-        "user_id", "item_id", "event_type", "value", "timestamp", "session_id"
+        "user_id",
+        "item_id",
+        "event_type",
+        "value",
+        "timestamp",
+        "session_id",
     ]
     assert len(sim.items) == len(sim.item_map) == cfg.n_items
     assert len(sim.user_map) == cfg.n_users
@@ -152,8 +157,9 @@ def test_later_behaviour_follows_earlier_tastes(sim: Simulation) -> None:
     top_pop = set(items[np.argsort(-pop)[:10]])
     denom = truth.map(lambda t: min(10, len(t))).to_numpy()
     recall_pop = np.mean([len(t & top_pop) for t in truth] / denom)
-    recall_personal = np.mean([len(t & set(r)) for t, r in zip(truth, top_personal, strict=True)]
-                              / denom)
+    recall_personal = np.mean(
+        [len(t & set(r)) for t, r in zip(truth, top_personal, strict=True)] / denom
+    )
     assert recall_personal > 1.2 * recall_pop
 
 

@@ -246,10 +246,18 @@ class ModelBundle:
         extra_seen: Sequence[Collection[str]] | None = None,
         recent: Sequence[Sequence[str]] | None = None,
         context: Sequence[Mapping[str, Any]] | None = None,
+        rules: Sequence[Any] = (),
+        diversity: float | None = None,
     ) -> Answer:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
         visitors with recent items from those items (if the model scores histories), the rest from
-        popularity. ``context`` is accepted for interface parity; a single model ignores it."""
+        popularity. ``context`` is accepted for interface parity; a single model ignores it.
+        Business rules and diversity need the catalogue a pipeline carries: ValueError here."""
+        if rules or diversity:
+            raise ValueError(
+                "rules and diversity need a pipeline deployment (recsmith train "
+                "--pipeline), which knows the catalogue"
+            )
         del context
         started = time.perf_counter()
         user_ids = np.asarray(user_ids, dtype=object)

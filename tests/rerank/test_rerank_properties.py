@@ -67,32 +67,41 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
 def rules_(draw: st.DrawFn, ids: list[str]) -> list[dict[str, Any]]:
     some_ids = st.lists(st.sampled_from([*ids, "unknown"]), max_size=4)
     rule = st.one_of(
-        conditions().map(lambda c: {"type": "filter", **c}),
         conditions().map(lambda c: {"type": "boost", "factor": 3.0, **c}),
         conditions().map(lambda c: {"type": "bury", "factor": 0.25, **c}),
         some_ids.map(lambda xs: {"type": "exclude", "items": xs}),
         some_ids.map(lambda xs: {"type": "blocklist", "items": xs}),
-        st.builds(
-            lambda i, p: {"type": "pin", "item": i, "position": p},
-            st.sampled_from([*ids, "unknown"]),
-            st.integers(1, 6),
-        ),
         st.integers(1, 2).map(lambda m: {"type": "cap_per_category", "max": m}),
     )
-    return draw(st.lists(rule, max_size=7))
+    filters = st.lists(conditions().map(lambda c: {"type": "filter", **c}), max_size=2)
+    pin = st.builds(
+        lambda i, p: {"type": "pin", "item": i, "position": p},
+        st.sampled_from(ids) | st.just("unknown"),
+        st.integers(1, 5),
+    )
+    pins = st.lists(pin, max_size=4) | st.lists(pin, min_size=2, max_size=5)
+    # drawn apart so that filters (which empty lists fast) stay few and several pins meet in one
+    # list often; then shuffled, since the order of pins matters (first wins)
+    drawn = draw(filters) + draw(st.lists(rule, max_size=5)) + draw(pins)
+    return draw(st.permutations(drawn))
+
+
+@st.composite
+def queries(draw: st.DrawFn, n_items: int) -> list[int]:
+    """Most of the items in a random order, a few of them twice (a merge may repeat one)."""
+    base = draw(st.permutations(range(n_items)))[: draw(st.integers(n_items // 2, n_items))]
+    dups = draw(st.lists(st.sampled_from(base), max_size=2)) if base else []
+    return draw(st.permutations(base + dups))
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
-    n_items = draw(st.integers(1, 12))
+    n_items = draw(st.integers(1, 12) | st.integers(6, 12))
     ids = [f"i{j}" for j in range(n_items)]
     in_catalogue = draw(st.lists(mostly_true, min_size=n_items, max_size=n_items))
     catalogue = [draw(items_(i)) for i, known in zip(ids, in_catalogue, strict=True) if known]
     catalogue.append(draw(items_("not-a-model-item")))
-    n_queries = draw(st.integers(1, 4))
-    rows = [
-        draw(st.lists(st.integers(0, n_items - 1), max_size=2 * n_items)) for _ in range(n_queries)
-    ]  # duplicates allowed on purpose
+    rows = [draw(queries(n_items)) for _ in range(draw(st.integers(1, 4)))]
     scores = st.floats(-1e3, 1e3, allow_nan=False) | st.sampled_from([0.0, 1.0, np.nan])
     return {
         "ids": ids,
@@ -100,7 +109,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "rows": rows,
         "scores": [draw(st.lists(scores, min_size=len(r), max_size=len(r))) for r in rows],
         "rules": draw(rules_(ids)),
-        "k": draw(st.integers(0, 8)),
+        "k": draw(st.integers(0, 8) | st.integers(3, 6) | st.integers(3, 6)),
         "diversity": draw(st.one_of(st.none(), st.floats(0, 1))),
         "vectors": draw(st.booleans()),
         "seed": draw(st.integers(0, 2**16)),
@@ -259,3 +268,70 @@ def test_rerank_never_breaks_the_rules(sc: dict[str, Any]) -> None:
         else:  # MMR changes the order, not how many fit nor where pins go
             assert len(shown) == len(expected)
             assert all(shown.index(j) == expected.index(j) for j in held)
+
+
+@st.composite
+def ordering_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """No filters and everything available: every rule left is about order, pins and caps."""
+    n_items = draw(st.integers(3, 10))
+    ids = [f"i{j}" for j in range(n_items)]
+    catalogue = [
+        Item(
+            item_id=i,
+            categories=draw(st.lists(st.sampled_from(CATS[:2]), max_size=1)),
+            properties={"brand": draw(st.sampled_from(["x", "y"]))},
+        )
+        for i in ids
+    ]
+    cond = st.builds(
+        lambda p, v: {"property": p, "in": [v], "negate": False},
+        st.sampled_from(["category", "brand"]),
+        st.sampled_from([*CATS[:2], "x", "y"]),
+    )
+    pin = st.builds(
+        lambda i, p: {"type": "pin", "item": i, "position": p},
+        st.sampled_from(ids),
+        st.integers(1, 6),
+    )
+    rules = (
+        draw(st.lists(pin, min_size=1, max_size=5))
+        + draw(
+            st.lists(
+                st.integers(1, 2).map(lambda m: {"type": "cap_per_category", "max": m}), max_size=1
+            )
+        )
+        + draw(st.lists(cond.map(lambda c: {"type": "boost", "factor": 3.0, **c}), max_size=2))
+        + draw(st.lists(cond.map(lambda c: {"type": "bury", "factor": 0.25, **c}), max_size=1))
+    )
+    return {
+        "ids": ids,
+        "catalogue": catalogue,
+        "rows": [draw(queries(n_items)) for _ in range(draw(st.integers(1, 3)))],
+        "rules": draw(st.permutations(rules)),
+        "k": draw(st.integers(1, 8)),
+    }
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ordering_scenarios())
+def test_pins_caps_and_boosts_place_items_exactly(sc: dict[str, Any]) -> None:
+    ids, rows = sc["ids"], sc["rows"]
+    item_ids = IdMap(ids)
+    table = ItemTable.from_items(sc["catalogue"], item_ids)
+    by_id = {it.item_id: it for it in sc["catalogue"]}
+    query = np.repeat(np.arange(len(rows)), [len(r) for r in rows]).astype(np.int32)
+    flat = np.asarray([i for r in rows for i in r], np.int32)
+    score = np.linspace(1, -1, len(flat), dtype=np.float32)  # negative scores too
+    cands = Candidates(
+        len(rows),
+        ("a",),
+        query,
+        flat,
+        score,
+        score.reshape(-1, 1),
+        np.ones((len(flat), 1), np.int16),
+    )
+    out = rerank(cands, k=sc["k"], table=table, item_ids=item_ids, rules=parse_rules(sc["rules"]))
+    for q, row in enumerate(rows):
+        expected, _ = reference(row, sc["rules"], sc["k"], ids, by_id)
+        assert out.items[out.query == q].tolist() == expected

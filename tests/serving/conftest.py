@@ -37,13 +37,15 @@ def training_events(seed: int = 7) -> list[dict[str, Any]]:
     for u in range(N_USERS):
         for i in rng.choice(N_ITEMS, size=10, replace=False, p=weights):
             n = len(events)
-            events.append({
-                "event_id": f"train-{n}",
-                "user_id": f"u{u}",
-                "item_id": f"i{i}",
-                "event_type": "purchase" if rng.random() < 0.2 else "view",
-                "timestamp": start + n * 60,
-            })
+            events.append(
+                {
+                    "event_id": f"train-{n}",
+                    "user_id": f"u{u}",
+                    "item_id": f"i{i}",
+                    "event_type": "purchase" if rng.random() < 0.2 else "view",
+                    "timestamp": start + n * 60,
+                }
+            )
     return events
 
 
@@ -76,8 +78,9 @@ def store(db_path: Path) -> Iterator[SQLiteStore]:
 
 @pytest.fixture
 def settings(db_path: Path, bundle_dir: Path) -> Settings:
-    return Settings(store={"url": f"sqlite:///{db_path}"},
-                    serving={"model_dir": bundle_dir, "max_batch": 50})
+    return Settings(
+        store={"url": f"sqlite:///{db_path}"}, serving={"model_dir": bundle_dir, "max_batch": 50}
+    )
 
 
 @pytest.fixture

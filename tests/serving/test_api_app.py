@@ -23,8 +23,9 @@ def _admin(db_path: Path) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def test_lifespan_opens_store_and_loads_model(settings: Settings, db_path: Path,
-                                              bundle: ModelBundle, make_event: Any) -> None:
+def test_lifespan_opens_store_and_loads_model(
+    settings: Settings, db_path: Path, bundle: ModelBundle, make_event: Any
+) -> None:
     headers = _admin(db_path)
     with TestClient(create_app(settings)) as client:
         ready = client.get("/health/ready").json()
@@ -39,8 +40,9 @@ def test_lifespan_opens_store_and_loads_model(settings: Settings, db_path: Path,
 
 
 def test_missing_model_dir_starts_without_model(db_path: Path, tmp_path: Path) -> None:
-    settings = Settings(store={"url": f"sqlite:///{db_path}"},
-                        serving={"model_dir": tmp_path / "not-trained-yet"})
+    settings = Settings(
+        store={"url": f"sqlite:///{db_path}"}, serving={"model_dir": tmp_path / "not-trained-yet"}
+    )
     with TestClient(create_app(settings)) as client:
         assert client.get("/health/ready").json()["failed"] == ["model"]
 
@@ -50,8 +52,10 @@ def test_broken_model_dir_fails_startup(db_path: Path, tmp_path: Path) -> None:
     broken.mkdir()
     (broken / "manifest.json").write_text('{"format_version": 999}')
     settings = Settings(store={"url": f"sqlite:///{db_path}"}, serving={"model_dir": broken})
-    with pytest.raises(ValueError, match="unsupported model format"), \
-            TestClient(create_app(settings)):
+    with (
+        pytest.raises(ValueError, match="unsupported model format"),
+        TestClient(create_app(settings)),
+    ):
         pass
 
 
@@ -63,8 +67,9 @@ class ClosingStore(SQLiteStore):
         super().close()
 
 
-def test_only_a_store_the_app_opened_is_closed(settings: Settings, bundle: ModelBundle,
-                                               tmp_path: Path) -> None:
+def test_only_a_store_the_app_opened_is_closed(
+    settings: Settings, bundle: ModelBundle, tmp_path: Path
+) -> None:
     given = ClosingStore(tmp_path / "given.sqlite")
     with TestClient(create_app(settings, bundle=bundle, store=given)):
         pass

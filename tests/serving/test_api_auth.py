@@ -23,8 +23,9 @@ Headers = dict[str, dict[str, str]]
 READ_URLS = ("/v1/users/u1/recommendations", "/v1/items/i1/similar", "/v1/popular")
 
 
-def test_create_api_key_returns_secret_and_stores_only_its_hash(store: SQLiteStore,
-                                                                db_path: Path) -> None:
+def test_create_api_key_returns_secret_and_stores_only_its_hash(
+    store: SQLiteStore, db_path: Path
+) -> None:
     key, secret = create_api_key(store, "ci", ["read", "ingest", "read"])
     assert re.fullmatch(rf"rsk_{key.key_id}_[A-Za-z0-9_-]{{32}}", secret)
     assert key.scopes == ("read", "ingest")
@@ -36,41 +37,53 @@ def test_create_api_key_returns_secret_and_stores_only_its_hash(store: SQLiteSto
 
 
 def test_two_keys_differ(store: SQLiteStore) -> None:
-    (a, secret_a), (b, secret_b) = create_api_key(store, "a", ["read"]), create_api_key(
-        store, "b", ["read"])
+    (a, secret_a), (b, secret_b) = (
+        create_api_key(store, "a", ["read"]),
+        create_api_key(store, "b", ["read"]),
+    )
     assert a.key_id != b.key_id and secret_a != secret_b
 
 
-@pytest.mark.parametrize(("name", "scopes", "field"), [
-    ("x", ["read", "superuser"], "scopes"),
-    ("x", [], "scopes"),
-    ("  ", ["read"], "name"),
-])
-def test_create_api_key_refuses_bad_input(store: SQLiteStore, name: str, scopes: list[str],
-                                          field: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "scopes", "field"),
+    [
+        ("x", ["read", "superuser"], "scopes"),
+        ("x", [], "scopes"),
+        ("  ", ["read"], "name"),
+    ],
+)
+def test_create_api_key_refuses_bad_input(
+    store: SQLiteStore, name: str, scopes: list[str], field: str
+) -> None:
     with pytest.raises(ValidationError) as info:
         create_api_key(store, name, scopes)
     assert info.value.field == field
 
 
 def test_no_key_is_401_with_challenge(client: TestClient, make_event: Any) -> None:
-    for response in (client.post("/v1/events", json=[make_event()]),
-                     client.get("/v1/popular"),
-                     client.put("/v1/items/a", json={})):
+    for response in (
+        client.post("/v1/events", json=[make_event()]),
+        client.get("/v1/popular"),
+        client.put("/v1/items/a", json={}),
+    ):
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_invalid_key_is_401(client: TestClient, keys: Headers) -> None:
-    for headers in ({"Authorization": "Bearer rsk_nope_nope"}, {"X-API-Key": "wrong"},
-                    {"Authorization": "Basic dXNlcjpwYXNz"}):
+    for headers in (
+        {"Authorization": "Bearer rsk_nope_nope"},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+    ):
         response = client.get("/v1/popular", headers=headers)
         assert response.status_code == 401, headers
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_read_key_cannot_ingest(client: TestClient, store: SQLiteStore, keys: Headers,
-                                make_event: Any) -> None:
+def test_read_key_cannot_ingest(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
     response = client.post("/v1/events", json=[make_event()], headers=keys["read"])
     assert response.status_code == 403
     assert "ingest" in response.json()["detail"]
@@ -114,10 +127,12 @@ def test_probes_and_metrics_need_no_key(client: TestClient) -> None:
         assert client.get(url).status_code == 200, url
 
 
-def test_keys_not_required_for_local_use(settings: Settings, bundle: ModelBundle,
-                                         store: SQLiteStore, make_event: Any) -> None:
+def test_keys_not_required_for_local_use(
+    settings: Settings, bundle: ModelBundle, store: SQLiteStore, make_event: Any
+) -> None:
     open_settings = settings.model_copy(
-        update={"serving": settings.serving.model_copy(update={"require_keys": False})})
+        update={"serving": settings.serving.model_copy(update={"require_keys": False})}
+    )
     with TestClient(create_app(open_settings, bundle=bundle, store=store)) as client:
         assert client.post("/v1/events", json=[make_event()]).status_code == 200
         assert client.get("/v1/users/u1/recommendations").status_code == 200

@@ -62,16 +62,25 @@ def _wait_until_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> No
     pytest.fail(f"server not ready within 60 s:\n{log.read_text()}")
 
 
-def _stream(base: str, headers: dict[str, str], acked: list[str], errors: list[str],
-            stop: threading.Event) -> None:
+def _stream(
+    base: str, headers: dict[str, str], acked: list[str], errors: list[str], stop: threading.Event
+) -> None:
     """Post batches until the server dies, ``stop`` is set, or the bounds run out."""
     deadline = time.monotonic() + STREAM_SECONDS
     with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
         for n in range(MAX_BATCHES):
             if stop.is_set() or time.monotonic() > deadline:
                 return
-            batch = [{"event_id": f"dur-{n}-{j}", "user_id": f"u{j}", "item_id": f"i{n % 50}",
-                      "event_type": "view", "timestamp": time.time()} for j in range(BATCH)]
+            batch = [
+                {
+                    "event_id": f"dur-{n}-{j}",
+                    "user_id": f"u{j}",
+                    "item_id": f"i{n % 50}",
+                    "event_type": "view",
+                    "timestamp": time.time(),
+                }
+                for j in range(BATCH)
+            ]
             try:
                 response = http.post("/v1/events", json=batch)
             except httpx.HTTPError:
@@ -91,8 +100,10 @@ def test_acknowledged_events_survive_sigkill(tmp_path: Path, bundle_dir: Path) -
     _, secret = create_api_key(setup, "durability", ["ingest"])
     setup.close()
     port = _free_port()
-    settings = Settings(store={"url": f"sqlite:///{db_path}"},
-                        serving={"host": "127.0.0.1", "port": port, "model_dir": bundle_dir})
+    settings = Settings(
+        store={"url": f"sqlite:///{db_path}"},
+        serving={"host": "127.0.0.1", "port": port, "model_dir": bundle_dir},
+    )
     config = tmp_path / "settings.json"
     config.write_text(json.dumps(settings.model_dump(mode="json")))
     log = tmp_path / "server.log"
@@ -102,13 +113,16 @@ def test_acknowledged_events_survive_sigkill(tmp_path: Path, bundle_dir: Path) -
     errors: list[str] = []
     stop = threading.Event()
     with log.open("wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(config)],
-                                stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(config)], stdout=log_file, stderr=subprocess.STDOUT
+        )
     try:
         _wait_until_ready(base, proc, log)
         streamer = threading.Thread(
-            target=_stream, args=(base, {"Authorization": f"Bearer {secret}"}, acked, errors, stop),
-            daemon=True)
+            target=_stream,
+            args=(base, {"Authorization": f"Bearer {secret}"}, acked, errors, stop),
+            daemon=True,
+        )
         streamer.start()
         deadline = time.monotonic() + STREAM_SECONDS
         while len(acked) < KILL_AFTER_BATCHES * BATCH and time.monotonic() < deadline:

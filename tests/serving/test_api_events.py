@@ -12,8 +12,9 @@ from recsmith.store.sqlite import SQLiteStore
 Headers = dict[str, dict[str, str]]
 
 
-def test_valid_batch_is_stored(client: TestClient, store: SQLiteStore, keys: Headers,
-                               make_event: Any) -> None:
+def test_valid_batch_is_stored(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
     batch = [make_event(item_id=f"i{n}") for n in range(5)]
     response = client.post("/v1/events", json=batch, headers=keys["ingest"])
     assert response.status_code == 200
@@ -44,8 +45,9 @@ def test_bad_records_are_rejected_by_index_and_neighbours_stored(
     assert [d.record_index for d in store.dead_letters()] == [1, 3]
 
 
-def test_resent_events_are_duplicates(client: TestClient, store: SQLiteStore, keys: Headers,
-                                      make_event: Any) -> None:
+def test_resent_events_are_duplicates(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
     batch = [make_event(item_id=f"i{n}") for n in range(3)]
     assert client.post("/v1/events", json=batch, headers=keys["ingest"]).json()["accepted"] == 3
     again = client.post("/v1/events", json=batch, headers=keys["ingest"]).json()
@@ -53,17 +55,25 @@ def test_resent_events_are_duplicates(client: TestClient, store: SQLiteStore, ke
     assert store.count_events() == 3
 
 
-def test_repeat_inside_one_batch_is_a_duplicate(client: TestClient, keys: Headers,
-                                                make_event: Any) -> None:
+def test_repeat_inside_one_batch_is_a_duplicate(
+    client: TestClient, keys: Headers, make_event: Any
+) -> None:
     event = make_event()
     body = client.post("/v1/events", json=[event, event], headers=keys["ingest"]).json()
     assert (body["accepted"], body["duplicates"]) == (1, 1)
 
 
-def test_non_objects_are_rejected_at_their_index(client: TestClient, store: SQLiteStore,
-                                                 keys: Headers, make_event: Any) -> None:
-    batch = [7, make_event(item_id="a"), "text", make_event(event_type="nope"),
-             make_event(item_id="b"), None]
+def test_non_objects_are_rejected_at_their_index(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
+    batch = [
+        7,
+        make_event(item_id="a"),
+        "text",
+        make_event(event_type="nope"),
+        make_event(item_id="b"),
+        None,
+    ]
     body = client.post("/v1/events", json=batch, headers=keys["ingest"]).json()
     assert body["accepted"] == 2
     assert [r["index"] for r in body["rejected"]] == [0, 2, 3, 5]
@@ -77,8 +87,9 @@ def test_empty_array_is_fine(client: TestClient, keys: Headers) -> None:
     assert response.json() == {"accepted": 0, "duplicates": 0, "rejected": []}
 
 
-def test_over_max_batch_is_413(client: TestClient, store: SQLiteStore, keys: Headers,
-                               make_event: Any) -> None:
+def test_over_max_batch_is_413(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
     batch = [make_event(item_id=f"i{n}") for n in range(51)]  # settings fixture: max_batch=50
     response = client.post("/v1/events", json=batch, headers=keys["ingest"])
     assert response.status_code == 413
@@ -97,18 +108,21 @@ def test_over_max_batch_is_413(client: TestClient, store: SQLiteStore, keys: Hea
         (b'[{"value": NaN}]', "not valid JSON"),
     ],
 )
-def test_body_that_is_not_an_array_is_422(client: TestClient, keys: Headers, body: bytes,
-                                          reason: str) -> None:
-    response = client.post("/v1/events", content=body,
-                           headers={**keys["ingest"], "Content-Type": "application/json"})
+def test_body_that_is_not_an_array_is_422(
+    client: TestClient, keys: Headers, body: bytes, reason: str
+) -> None:
+    response = client.post(
+        "/v1/events", content=body, headers={**keys["ingest"], "Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert reason in response.json()["detail"]
 
 
 def test_ingest_metrics_count_outcomes(client: TestClient, keys: Headers, make_event: Any) -> None:
     event = make_event()
-    client.post("/v1/events", json=[event, event, make_event(event_type="x")],
-                headers=keys["ingest"])
+    client.post(
+        "/v1/events", json=[event, event, make_event(event_type="x")], headers=keys["ingest"]
+    )
     text = client.get("/metrics").text
     assert 'recsmith_events_ingested_total{status="accepted"} 1.0' in text
     assert 'recsmith_events_ingested_total{status="duplicate"} 1.0' in text

@@ -19,13 +19,19 @@ def test_live_and_ready_with_model(client: TestClient, bundle: ModelBundle) -> N
     assert client.get("/health/live").json() == {"status": "ok"}
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"store": True, "model": True},
-                               "failed": [], "degraded": [], "model_version": bundle.version}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"store": True, "model": True},
+        "failed": [],
+        "degraded": [],
+        "model_version": bundle.version,
+    }
 
 
 def test_ready_is_503_without_model(db_path: Path, store: SQLiteStore) -> None:
-    with TestClient(create_app(Settings(store={"url": f"sqlite:///{db_path}"}),
-                               store=store)) as client:
+    with TestClient(
+        create_app(Settings(store={"url": f"sqlite:///{db_path}"}), store=store)
+    ) as client:
         assert client.get("/health/live").status_code == 200
         response = client.get("/health/ready")
         assert response.status_code == 503
@@ -38,8 +44,9 @@ class DownStore(SQLiteStore):
         raise OSError("connection refused")
 
 
-def test_ready_is_503_when_store_is_down(settings: Settings, bundle: ModelBundle,
-                                         tmp_path: Path) -> None:
+def test_ready_is_503_when_store_is_down(
+    settings: Settings, bundle: ModelBundle, tmp_path: Path
+) -> None:
     down = DownStore(tmp_path / "down.sqlite")
     try:
         with TestClient(create_app(settings, bundle=bundle, store=down)) as client:
@@ -51,8 +58,9 @@ def test_ready_is_503_when_store_is_down(settings: Settings, bundle: ModelBundle
         down.close()
 
 
-def test_metrics_use_route_templates_not_ids(client: TestClient, bundle: ModelBundle,
-                                             keys: Headers) -> None:
+def test_metrics_use_route_templates_not_ids(
+    client: TestClient, bundle: ModelBundle, keys: Headers
+) -> None:
     client.get("/v1/users/u7/recommendations", headers=keys["read"])
     client.get("/v1/users/stranger-123/recommendations", headers=keys["read"])
     client.get("/v1/items/i3/similar", headers=keys["read"])
@@ -62,10 +70,13 @@ def test_metrics_use_route_templates_not_ids(client: TestClient, bundle: ModelBu
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    for name in ("recsmith_http_request_duration_seconds_bucket",
-                 "recsmith_http_request_duration_seconds_count",
-                 "recsmith_events_ingested_total", "recsmith_recommendations_total",
-                 "recsmith_model_info"):
+    for name in (
+        "recsmith_http_request_duration_seconds_bucket",
+        "recsmith_http_request_duration_seconds_count",
+        "recsmith_events_ingested_total",
+        "recsmith_recommendations_total",
+        "recsmith_model_info",
+    ):
         assert name in text, name
     assert 'route="/v1/users/{user_id}/recommendations"' in text
     assert 'route="/v1/items/{item_id}/similar",status="404"' in text
@@ -77,10 +88,13 @@ def test_metrics_use_route_templates_not_ids(client: TestClient, bundle: ModelBu
     assert f'recsmith_model_info{{version="{bundle.version}"}} 1.0' in text
 
 
-def test_each_app_has_its_own_registry(settings: Settings, bundle: ModelBundle,
-                                       store: SQLiteStore, keys: Headers) -> None:
-    with TestClient(create_app(settings, bundle=bundle, store=store)) as first, \
-            TestClient(create_app(settings, bundle=bundle, store=store)) as second:
+def test_each_app_has_its_own_registry(
+    settings: Settings, bundle: ModelBundle, store: SQLiteStore, keys: Headers
+) -> None:
+    with (
+        TestClient(create_app(settings, bundle=bundle, store=store)) as first,
+        TestClient(create_app(settings, bundle=bundle, store=store)) as second,
+    ):
         first.get("/v1/popular", headers=keys["read"])
         assert 'route="/v1/popular"' in first.get("/metrics").text
         assert 'route="/v1/popular"' not in second.get("/metrics").text
@@ -88,9 +102,17 @@ def test_each_app_has_its_own_registry(settings: Settings, bundle: ModelBundle,
 
 def test_openapi_documents_routes_and_event_shape(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert {"/v1/events", "/v1/items", "/v1/items/{item_id}", "/v1/popular",
-            "/v1/users/{user_id}/recommendations", "/v1/items/{item_id}/similar",
-            "/health/live", "/health/ready", "/metrics"} <= set(spec["paths"])
+    assert {
+        "/v1/events",
+        "/v1/items",
+        "/v1/items/{item_id}",
+        "/v1/popular",
+        "/v1/users/{user_id}/recommendations",
+        "/v1/items/{item_id}/similar",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+    } <= set(spec["paths"])
     body: Any = spec["paths"]["/v1/events"]["post"]["requestBody"]
     schema = body["content"]["application/json"]["schema"]
     assert schema["type"] == "array"

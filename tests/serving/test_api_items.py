@@ -9,10 +9,12 @@ from recsmith.store.sqlite import SQLiteStore
 Headers = dict[str, dict[str, str]]
 
 
-def test_put_without_item_id_uses_the_path(client: TestClient, store: SQLiteStore,
-                                           keys: Headers) -> None:
-    response = client.put("/v1/items/sku-1", json={"categories": ["shoes"], "text": "Runner"},
-                          headers=keys["ingest"])
+def test_put_without_item_id_uses_the_path(
+    client: TestClient, store: SQLiteStore, keys: Headers
+) -> None:
+    response = client.put(
+        "/v1/items/sku-1", json={"categories": ["shoes"], "text": "Runner"}, headers=keys["ingest"]
+    )
     assert response.status_code == 200
     assert response.json()["accepted"] == 1
     item = store.get_item("sku-1")
@@ -27,8 +29,9 @@ def test_put_replaces_the_item(client: TestClient, store: SQLiteStore, keys: Hea
     assert item is not None and item.tags == ["b"]
 
 
-def test_put_with_a_different_item_id_is_422(client: TestClient, store: SQLiteStore,
-                                             keys: Headers) -> None:
+def test_put_with_a_different_item_id_is_422(
+    client: TestClient, store: SQLiteStore, keys: Headers
+) -> None:
     response = client.put("/v1/items/sku-1", json={"item_id": "sku-2"}, headers=keys["ingest"])
     assert response.status_code == 422
     assert "sku-2" in response.json()["detail"]
@@ -36,8 +39,9 @@ def test_put_with_a_different_item_id_is_422(client: TestClient, store: SQLiteSt
 
 
 def test_put_invalid_item_lists_field_errors(client: TestClient, keys: Headers) -> None:
-    response = client.put("/v1/items/sku-1", json={"available": "yes", "colour": "red"},
-                          headers=keys["ingest"])
+    response = client.put(
+        "/v1/items/sku-1", json={"available": "yes", "colour": "red"}, headers=keys["ingest"]
+    )
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["detail"]}
     assert fields == {"available", "colour"}
@@ -48,17 +52,20 @@ def test_put_non_object_is_422(client: TestClient, keys: Headers) -> None:
     assert response.status_code == 422
 
 
-def test_item_id_may_contain_a_slash(client: TestClient, store: SQLiteStore,
-                                     keys: Headers) -> None:
+def test_item_id_may_contain_a_slash(client: TestClient, store: SQLiteStore, keys: Headers) -> None:
     response = client.put("/v1/items/shop/sku-9", json={}, headers=keys["ingest"])
     assert response.status_code == 200
     assert store.get_item("shop/sku-9") is not None
 
 
-def test_post_batch_rejects_by_index(client: TestClient, store: SQLiteStore,
-                                     keys: Headers) -> None:
-    batch = [{"item_id": "a"}, {"text": "no id"}, {"item_id": "c", "tags": "not-a-list"}, 3,
-             {"item_id": "e"}]
+def test_post_batch_rejects_by_index(client: TestClient, store: SQLiteStore, keys: Headers) -> None:
+    batch = [
+        {"item_id": "a"},
+        {"text": "no id"},
+        {"item_id": "c", "tags": "not-a-list"},
+        3,
+        {"item_id": "e"},
+    ]
     response = client.post("/v1/items", json=batch, headers=keys["ingest"])
     assert response.status_code == 200
     body = response.json()

@@ -102,3 +102,10 @@ def test_metrics_report_stages_and_sources(
     for stage in ("retrieval", "ranking", "rerank"):
         assert f'recsmith_pipeline_stage_duration_seconds_count{{stage="{stage}"}} 1.0' in text
     assert 'recsmith_pipeline_items_total{source="knn"}' in text
+
+
+def test_single_model_refuses_diversity_with_a_reason(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    response = client.get("/v1/users/u1/recommendations?k=3&diversity=0.5", headers=keys["read"])
+    assert response.status_code == 422 and "pipeline" in response.json()["detail"]

@@ -20,8 +20,9 @@ def _ids(response: Any) -> list[str]:
     return [entry["item_id"] for entry in response.json()["items"]]
 
 
-def test_known_user_gets_k_unseen_items(client: TestClient, bundle: ModelBundle,
-                                        keys: Headers) -> None:
+def test_known_user_gets_k_unseen_items(
+    client: TestClient, bundle: ModelBundle, keys: Headers
+) -> None:
     response = client.get("/v1/users/u3/recommendations", params={"k": 5}, headers=keys["read"])
     assert response.status_code == 200
     body = response.json()
@@ -41,13 +42,15 @@ def test_default_k_is_10(client: TestClient, keys: Headers) -> None:
     assert len(_ids(client.get("/v1/users/u3/recommendations", headers=keys["read"]))) == 10
 
 
-def test_ingested_event_takes_effect_on_the_next_request(client: TestClient, keys: Headers,
-                                                         make_event: Any) -> None:
+def test_ingested_event_takes_effect_on_the_next_request(
+    client: TestClient, keys: Headers, make_event: Any
+) -> None:
     url = "/v1/users/u5/recommendations"
     before = _ids(client.get(url, params={"k": 10}, headers=keys["read"]))
     top = before[0]
-    ack = client.post("/v1/events", json=[make_event(user_id="u5", item_id=top)],
-                      headers=keys["ingest"])
+    ack = client.post(
+        "/v1/events", json=[make_event(user_id="u5", item_id=top)], headers=keys["ingest"]
+    )
     assert ack.json()["accepted"] == 1
     after = _ids(client.get(url, params={"k": 10}, headers=keys["read"]))
     assert top not in after
@@ -55,10 +58,12 @@ def test_ingested_event_takes_effect_on_the_next_request(client: TestClient, key
     assert after[:9] == before[1:]  # the rest of the list moves up, unchanged
 
 
-def test_unknown_user_gets_popular_fallback(client: TestClient, bundle: ModelBundle,
-                                            keys: Headers) -> None:
-    response = client.get("/v1/users/nobody-here/recommendations", params={"k": 7},
-                          headers=keys["read"])
+def test_unknown_user_gets_popular_fallback(
+    client: TestClient, bundle: ModelBundle, keys: Headers
+) -> None:
+    response = client.get(
+        "/v1/users/nobody-here/recommendations", params={"k": 7}, headers=keys["read"]
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["fallback"] == "popular"
@@ -67,13 +72,18 @@ def test_unknown_user_gets_popular_fallback(client: TestClient, bundle: ModelBun
     assert _ids(response) == list(popular_ids)
 
 
-def test_unknown_user_with_fresh_events_skips_those_items(client: TestClient, bundle: ModelBundle,
-                                                          keys: Headers, make_event: Any) -> None:
+def test_unknown_user_with_fresh_events_skips_those_items(
+    client: TestClient, bundle: ModelBundle, keys: Headers, make_event: Any
+) -> None:
     most_popular = str(bundle.popular_items(1)[0][0])
-    client.post("/v1/events", json=[make_event(user_id="newbie", item_id=most_popular)],
-                headers=keys["ingest"])
-    ids = _ids(client.get("/v1/users/newbie/recommendations", params={"k": 5},
-                          headers=keys["read"]))
+    client.post(
+        "/v1/events",
+        json=[make_event(user_id="newbie", item_id=most_popular)],
+        headers=keys["ingest"],
+    )
+    ids = _ids(
+        client.get("/v1/users/newbie/recommendations", params={"k": 5}, headers=keys["read"])
+    )
     assert most_popular not in ids and len(ids) == 5
 
 

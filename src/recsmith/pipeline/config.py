@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recsmith.errors import ValidationError
 from recsmith.ranking.ltr import RankerConfig
+from recsmith.rerank.rules import CapPerCategoryRule, FilterRule, Rule
 
 
 class _Strict(BaseModel):
@@ -78,9 +79,24 @@ class RankingConfig(_Strict):
 
 
 class RerankConfig(_Strict):
-    diversity: float = Field(0.0, ge=0, le=1)
+    """Business rules (see ``recsmith.rerank.rules``) and diversity, applied to every request."""
+
+    diversity: float = Field(0.0, ge=0, le=1, description="MMR: 0 = relevance, 1 = diversity")
+    similarity: Literal["category", "content"] = Field(
+        "category", description="what diversity compares: primary category or TF-IDF vectors"
+    )
     max_per_category: int = Field(0, ge=0, description="0 = no cap")
-    rules: list[dict[str, Any]] = Field(default_factory=list)
+    only_available: bool = Field(True, description="never show items marked unavailable")
+    rules: list[Rule] = Field(default_factory=list)
+
+    def all_rules(self) -> list[Rule]:
+        """The configured rules plus those the shorthand keys stand for."""
+        extra: list[Rule] = []
+        if self.only_available:
+            extra.append(FilterRule(property="available", equals=True))
+        if self.max_per_category:
+            extra.append(CapPerCategoryRule(max=self.max_per_category))
+        return [*self.rules, *extra]
 
 
 class PipelineConfig(_Strict):

@@ -2,14 +2,16 @@
 chain. A request goes retrieve → rank → re-rank; the response says which tier answered:
 
 ``personalised`` (a known user) → ``session`` (an unknown visitor with recent items) →
-``popular`` (nobody knows anything). Lists the pipeline cannot fill to k are completed from
-popularity, and no tier ever returns an item the user has or the request excludes.
+``popular`` (nobody knows anything). Popular items sit under every list (they fill what the
+sources could not), and everything passes the same rules: no tier ever returns an item the user
+has, the request excludes, or a rule filters out — a list may end short rather than break a rule.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from scipy import sparse
 
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle
 from recsmith.events.schema import Item
+from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.base import Recommender
 from recsmith.models.topk import TopK
 from recsmith.pipeline.config import PipelineConfig
@@ -24,8 +27,18 @@ from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.training import build_sources, retrieve
 from recsmith.ranking.features import FeatureState, candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
+from recsmith.rerank.catalog_view import ItemTable
+from recsmith.rerank.reranker import Reranker
+from recsmith.rerank.rules import Rule
 from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import StaticSource
+
+#: The name of the popularity source under every list, and how many extra items it brings (rules
+#: may filter some out).
+FALLBACK = "popular"
+FALLBACK_EXTRA = 20
 
 
 class Pipeline:
@@ -55,6 +68,28 @@ class Pipeline:
             config.retrieval.sources, models, attrs, config.retrieval.ann_min_items
         )
         self.quotas = [s.quota for s in config.retrieval.sources]
+        self.fallback = StaticSource(FALLBACK, bundle.popular.item_scores_)
+        self.table = (
+            ItemTable.from_items(items, bundle.items)
+            if items
+            else ItemTable.unknown(len(bundle.items))
+        )
+        self.reranker = Reranker(
+            self.table,
+            bundle.items,
+            rules=tuple(config.rerank.all_rules()),
+            diversity=config.rerank.diversity or None,
+            similarity=self._similarity(config, items, bundle),
+        )
+
+    @staticmethod
+    def _similarity(config: PipelineConfig, items: list[Item], bundle: ModelBundle) -> Any:
+        if config.rerank.similarity == "content" and items:
+            catalog = ItemCatalog.from_items(items)
+            return tfidf_vectors(
+                catalog, bundle.items.to_index(catalog.item_ids), len(bundle.items)
+            )
+        return "category"
 
     @property
     def version(self) -> str:
@@ -126,6 +161,8 @@ class Pipeline:
         recent: Sequence[Sequence[str]] | None = None,
         context: Sequence[Mapping[str, Any]] | None = None,
         timings: dict[str, float] | None = None,
+        rules: Sequence[Rule] = (),
+        diversity: float | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates]:
         """Internal top-k per user, the tier index per query, and the final candidates."""
         user_ids = np.asarray(user_ids, dtype=object)
@@ -134,8 +171,12 @@ class Pipeline:
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, 2))
         cands = self.candidates(queries, k, timings)
         cands = cands.take(np.flatnonzero(tier[cands.query] < 2))  # nobody known: popularity
+        # popular items under every list: the fallback tier, and what fills lists the sources
+        # could not, all passing through the same rules below
+        fallback = self.fallback.retrieve(queries, k + FALLBACK_EXTRA)
+        cands = append_below(cands, fallback, FALLBACK)
         started = time.perf_counter()
-        final = self.finalise(cands, queries, k)
+        final = self.finalise(cands, queries, k, rules, diversity)
         if timings is not None:
             timings["rerank"] = time.perf_counter() - started
         n = len(user_ids)
@@ -146,14 +187,22 @@ class Pipeline:
         ids[final.query, rank] = final.items
         scores[final.query, rank] = final.score
         tier[(tier == 1) & (bounds[1:] == bounds[:-1])] = 2  # the session found nothing
-        missing = (ids < 0).any(axis=1)
-        if missing.any():
-            self.bundle._fill_from_popular(ids, scores, queries.exclude, np.flatnonzero(missing), k)
         return TopK(ids, scores), tier, final
 
-    def finalise(self, cands: Candidates, queries: Queries, k: int) -> Candidates:
-        """Re-ranking stage: the top ``k`` per query (rules and diversity plug in here)."""
-        return cands.top(k)
+    def finalise(
+        self,
+        cands: Candidates,
+        queries: Queries,
+        k: int,
+        rules: Sequence[Rule] = (),
+        diversity: float | None = None,
+    ) -> Candidates:
+        """Re-ranking stage: configured and request rules, diversity, caps and pins, cut to ``k``
+        (a request's ``diversity`` overrides the configured one)."""
+        reranker = self.reranker
+        if diversity is not None and diversity != reranker.diversity:
+            reranker = replace(reranker, diversity=diversity or None)
+        return reranker.rerank(cands, k, rules=rules)
 
     def recommend(
         self,
@@ -175,11 +224,22 @@ class Pipeline:
         extra_seen: Sequence[Collection[str]] | None = None,
         recent: Sequence[Sequence[str]] | None = None,
         context: Sequence[Mapping[str, Any]] | None = None,
+        rules: Sequence[Rule] = (),
+        diversity: float | None = None,
     ) -> Answer:
+        """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
+        (or override) the configured re-ranking for this request."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
         top, tier, final = self.top_k(
-            user_ids, k, extra_seen=extra_seen, recent=recent, context=context, timings=timings
+            user_ids,
+            k,
+            extra_seen=extra_seen,
+            recent=recent,
+            context=context,
+            timings=timings,
+            rules=rules,
+            diversity=diversity,
         )
 
         lists = self.bundle._external_batch(user_ids, top, tier == 2)

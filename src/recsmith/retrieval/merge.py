@@ -50,3 +50,35 @@ def merge(
         source_ranks,
     )
     return merged.with_scores(merged.score)
+
+
+def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
+    """Add ``extra``'s items (those not already candidates of the query) under every existing
+    candidate of their query, in ``extra``'s order, as a new source column ``name``: how the
+    popularity fallback joins a ranked list without being re-ranked by features it never had."""
+    n_items = int(max(cands.items.max(initial=0), extra.items.max(initial=0))) + 1
+    have = cands.query.astype(np.int64) * n_items + cands.items
+    key = extra.query.astype(np.int64) * n_items + extra.items
+    new = ~np.isin(key, have)
+    q, items, ranks = extra.query[new], extra.items[new], extra.ranks[new]
+    floor = np.full(cands.n_queries, 0.0, dtype=np.float64)
+    if len(cands):
+        np.minimum.at(floor, cands.query, cands.score.astype(np.float64))
+    score = (floor[q] - 1.0 - ranks.astype(np.float64) * 1e-3).astype(np.float32)
+    width = len(cands.sources) + 1
+    src_scores = np.full((len(cands) + len(items), width), np.nan, dtype=np.float32)
+    src_ranks = np.zeros((len(cands) + len(items), width), dtype=np.int16)
+    src_scores[: len(cands), :-1] = cands.source_scores
+    src_ranks[: len(cands), :-1] = cands.source_ranks
+    src_scores[len(cands) :, -1] = extra.scores[new]
+    src_ranks[len(cands) :, -1] = ranks
+    out = Candidates(
+        cands.n_queries,
+        (*cands.sources, name),
+        np.concatenate([cands.query, q]).astype(np.int32),
+        np.concatenate([cands.items, items]).astype(np.int32),
+        np.concatenate([cands.score, score]),
+        src_scores,
+        src_ranks,
+    )
+    return out.with_scores(out.score)

@@ -43,4 +43,3 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 @pytest.fixture
 def settings() -> EventSettings:
     return EventSettings()
-

@@ -41,10 +41,12 @@ def test_diginetica_file_path_and_bad_rows(
     tmp_path: Path, store: SQLiteStore, settings: EventSettings
 ) -> None:
     views = tmp_path / "train-item-views.csv"
-    views.write_text("session_id;user_id;item_id;timeframe;eventdate\n"
-                     "1;NA;0081766;526309;2016-05-09\n"
-                     "2;77;31331;abc;2016-05-09\n"
-                     "3;78;31331;100;2016-13-40")
+    views.write_text(
+        "session_id;user_id;item_id;timeframe;eventdate\n"
+        "1;NA;0081766;526309;2016-05-09\n"
+        "2;77;31331;abc;2016-05-09\n"
+        "3;78;31331;100;2016-13-40"
+    )
     result = import_source(store, read_source("diginetica", views), settings)
     assert result.accepted == 1
     assert sorted(r.index for r in result.rejected) == [1, 2]

@@ -50,7 +50,7 @@ def test_corrupted_csv_keeps_every_good_row(
         if i < len(bad_rows):
             expected_bad[len(lines)] = bad_rows[i][1]
             lines.append(bad_rows[i][0])
-    for row, reason in bad_rows[len(GOOD):]:
+    for row, reason in bad_rows[len(GOOD) :]:
         expected_bad[len(lines)] = reason
         lines.append(row)
     path = tmp_path / "events.csv"
@@ -76,8 +76,9 @@ def test_corrupted_csv_keeps_every_good_row(
     assert by_index[1].payload["timestamp"] == "yesterday"  # the raw record is kept for replay
 
 
-def test_reimport_counts_duplicates(tmp_path: Path, store: SQLiteStore,
-                                    settings: EventSettings) -> None:
+def test_reimport_counts_duplicates(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
     path = tmp_path / "e.csv"
     path.write_text("\n".join([HEADER, *GOOD]))
     assert import_source(store, read_source("events", path), settings).accepted == 5
@@ -93,8 +94,10 @@ def _roundtrip(store: SQLiteStore, settings: EventSettings, path: Path) -> pd.Da
 
 def test_leading_zero_ids_csv(tmp_path: Path, store: SQLiteStore, settings: EventSettings) -> None:
     path = tmp_path / "z.csv"
-    path.write_text("user_id,item_id,session_id,timestamp\n007,0739079891,0001,1704103200\n"
-                    "NA,00,null,1704103200\n")
+    path.write_text(
+        "user_id,item_id,session_id,timestamp\n007,0739079891,0001,1704103200\n"
+        "NA,00,null,1704103200\n"
+    )
     events = _roundtrip(store, settings, path)
     assert sorted(events["item_id"]) == ["00", "0739079891"]
     assert set(events["user_id"]) == {"007", "NA"}  # "NA" is an id, not a missing value
@@ -108,8 +111,13 @@ def test_leading_zero_ids_jsonl_and_integer_ids(
     path = tmp_path / "z.jsonl"
     records = [
         {"user_id": "007", "item_id": "0739079891", "timestamp": 1704103200, "value": 3},
-        {"user_id": 42, "item_id": 1234567890123, "timestamp": "2024-01-01T00:00:00Z",
-         "event_type": "view", "context": {"page": "home"}},
+        {
+            "user_id": 42,
+            "item_id": 1234567890123,
+            "timestamp": "2024-01-01T00:00:00Z",
+            "event_type": "view",
+            "context": {"page": "home"},
+        },
     ]
     path.write_text("\n".join(json.dumps(r) for r in records))
     events = _roundtrip(store, settings, path).set_index("user_id")
@@ -119,17 +127,22 @@ def test_leading_zero_ids_jsonl_and_integer_ids(
     assert json.loads(events.loc["42", "context"]) == {"page": "home"}
 
 
-def test_leading_zero_ids_parquet(tmp_path: Path, store: SQLiteStore,
-                                  settings: EventSettings) -> None:
+def test_leading_zero_ids_parquet(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
     path = tmp_path / "z.parquet"
-    table = pa.table({
-        "user_id": pa.array(["007", "008"]),
-        "item_id": pa.array(["0739079891", "0000"]),
-        "session_id": pa.array([17, None], pa.int64()),  # integer ids cast to text
-        "event_type": pa.array(["click", "view"]),
-        "timestamp": pa.array([pd.Timestamp("2024-01-01 10:00:00.123456"),
-                               pd.Timestamp("2024-01-02")], pa.timestamp("us")),
-    })
+    table = pa.table(
+        {
+            "user_id": pa.array(["007", "008"]),
+            "item_id": pa.array(["0739079891", "0000"]),
+            "session_id": pa.array([17, None], pa.int64()),  # integer ids cast to text
+            "event_type": pa.array(["click", "view"]),
+            "timestamp": pa.array(
+                [pd.Timestamp("2024-01-01 10:00:00.123456"), pd.Timestamp("2024-01-02")],
+                pa.timestamp("us"),
+            ),
+        }
+    )
     pq.write_table(table, path)
     source = read_source("events", path, chunk_rows=1)
     assert source.total_events == 2
@@ -141,11 +154,14 @@ def test_leading_zero_ids_parquet(tmp_path: Path, store: SQLiteStore,
     assert events.loc["007", "ts"] == expected.value // 1000
 
 
-def test_float_and_bool_ids_are_refused(tmp_path: Path, store: SQLiteStore,
-                                        settings: EventSettings) -> None:
+def test_float_and_bool_ids_are_refused(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
     path = tmp_path / "f.jsonl"
-    path.write_text('{"user_id": 1.0, "item_id": "a", "timestamp": 1704103200}\n'
-                    '{"user_id": "u", "item_id": true, "timestamp": 1704103200}\n')
+    path.write_text(
+        '{"user_id": 1.0, "item_id": "a", "timestamp": 1704103200}\n'
+        '{"user_id": "u", "item_id": true, "timestamp": 1704103200}\n'
+    )
     result = import_source(store, read_source("events", path), settings)
     assert result.accepted == 0
     assert [r.errors[0].field for r in result.rejected] == ["user_id", "item_id"]
@@ -155,12 +171,14 @@ def test_malformed_json_line_is_dead_lettered(
     tmp_path: Path, store: SQLiteStore, settings: EventSettings
 ) -> None:
     path = tmp_path / "m.jsonl"
-    path.write_text('{"user_id": "a", "item_id": "1", "timestamp": 1704103200}\n'
-                    '{"user_id": "a", "item_id": \n'
-                    "\n"
-                    "[1, 2]\n"
-                    '{"user_id": "b", "item_id": "2", "timestamp": 1704103200}\n'
-                    '{"user_id": "c", "item_id": "3", "timestamp": 1704103200, "colour": "red"}\n')
+    path.write_text(
+        '{"user_id": "a", "item_id": "1", "timestamp": 1704103200}\n'
+        '{"user_id": "a", "item_id": \n'
+        "\n"
+        "[1, 2]\n"
+        '{"user_id": "b", "item_id": "2", "timestamp": 1704103200}\n'
+        '{"user_id": "c", "item_id": "3", "timestamp": 1704103200, "colour": "red"}\n'
+    )
     result = import_source(store, read_source("events", path), settings)
     assert result.accepted == 2
     assert result.rejected_count == 3
@@ -174,16 +192,26 @@ def test_malformed_json_line_is_dead_lettered(
 
 
 @pytest.mark.parametrize("sep", [";", "\t"])
-def test_sniffs_semicolon_and_tab(tmp_path: Path, store: SQLiteStore, settings: EventSettings,
-                                  sep: str) -> None:
+def test_sniffs_semicolon_and_tab(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings, sep: str
+) -> None:
     path = tmp_path / "s.csv"
-    path.write_text(sep.join(["user_id", "item_id", "value", "timestamp"]) + "\n"
-                    + sep.join(["u", "0042", "3,5", "1704103200"]) + "\n")
+    path.write_text(
+        sep.join(["user_id", "item_id", "value", "timestamp"])
+        + "\n"
+        + sep.join(["u", "0042", "3,5", "1704103200"])
+        + "\n"
+    )
     result = import_source(store, read_source("events", path), settings)
     # "3,5" is not a number; the point is that the columns split on the sniffed separator
     assert result.rejected_count == 1
-    assert result.rejected[0].payload == {"user_id": "u", "item_id": "0042", "value": "3,5",
-                                          "timestamp": "1704103200", "event_type": "rating"}
+    assert result.rejected[0].payload == {
+        "user_id": "u",
+        "item_id": "0042",
+        "value": "3,5",
+        "timestamp": "1704103200",
+        "event_type": "rating",
+    }
     assert [e.field for e in result.rejected[0].errors] == ["value"]
 
 
@@ -195,8 +223,9 @@ def test_gz_csv_and_jsonl(tmp_path: Path, store: SQLiteStore, settings: EventSet
     a = read_source("events", tmp_path / "a.csv.gz")
     assert a.total_events == 1
     assert import_source(store, a, settings).accepted == 1
-    assert import_source(store, read_source("events", tmp_path / "b.jsonl.gz"),
-                         settings).accepted == 1
+    assert (
+        import_source(store, read_source("events", tmp_path / "b.jsonl.gz"), settings).accepted == 1
+    )
     events = _events(store).set_index("user_id")
     assert events.loc["001", "event_type"] == "rating" and events.loc["001", "value"] == 4.0
     assert events.loc["002", "item_id"] == "02"
@@ -239,15 +268,19 @@ def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
         read_source("movielens", tmp_path / "nope")
 
 
-def test_non_utf8_file_fails_clearly(tmp_path: Path, store: SQLiteStore,
-                                     settings: EventSettings) -> None:
+def test_non_utf8_file_fails_clearly(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
     header = "user_id,item_id,timestamp\n"
     path = tmp_path / "latin.csv"
     path.write_bytes(header.encode() + "u,caf\u00e9,1704103200\n".encode("latin-1"))
     with pytest.raises(ValidationError, match="not UTF-8"):
         import_source(store, read_source("events", path), settings)
     # past the first read buffer: the rows before it are already stored when the error comes
-    path.write_bytes(header.encode() + b"u,x,1704103200\n" * 20_000
-                     + "u,caf\u00e9,1704103200\n".encode("latin-1"))
+    path.write_bytes(
+        header.encode()
+        + b"u,x,1704103200\n" * 20_000
+        + "u,caf\u00e9,1704103200\n".encode("latin-1")
+    )
     with pytest.raises(ValidationError, match="not UTF-8"):
         import_source(store, read_source("events", path, chunk_rows=1_000), settings)

@@ -23,7 +23,8 @@ def test_items_csv(tmp_path: Path, store: SQLiteStore, settings: EventSettings) 
         "0739079891,books|music,piano| jazz ,Piano book,true,2024-01-01T00:00:00Z,9.99,Acme,0739\n"
         "42,,,,no,,12,,\n"
         "43,toys,,,maybe,,1,,\n"
-        ",toys,,,,,,,\n")
+        ",toys,,,,,,,\n"
+    )
     result = import_source(store, read_source("items", path), settings)
     assert result.items.accepted == 2
     assert result.as_counts()["items_rejected"] == 2
@@ -44,15 +45,26 @@ def test_items_csv(tmp_path: Path, store: SQLiteStore, settings: EventSettings) 
     assert sorted(d.record_index for d in dead) == [2, 3]
 
 
-def test_items_jsonl_with_bad_line(tmp_path: Path, store: SQLiteStore,
-                                   settings: EventSettings) -> None:
+def test_items_jsonl_with_bad_line(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
     path = tmp_path / "items.jsonl"
-    path.write_text("\n".join([
-        json.dumps({"item_id": 7, "categories": ["a"], "properties": {"size": "M"},
-                    "colour": "red"}),
-        "{not json",
-        json.dumps({"item_id": "007", "tags": "x|y", "available": 0}),
-    ]))
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "item_id": 7,
+                        "categories": ["a"],
+                        "properties": {"size": "M"},
+                        "colour": "red",
+                    }
+                ),
+                "{not json",
+                json.dumps({"item_id": "007", "tags": "x|y", "available": 0}),
+            ]
+        )
+    )
     result = import_source(store, read_source("items", path), settings)
     assert result.items.accepted == 2
     assert [r.index for r in result.items.rejected] == [1]
@@ -64,11 +76,16 @@ def test_items_jsonl_with_bad_line(tmp_path: Path, store: SQLiteStore,
 
 def test_items_parquet(tmp_path: Path, store: SQLiteStore, settings: EventSettings) -> None:
     path = tmp_path / "items.parquet"
-    pq.write_table(pa.table({
-        "item_id": pa.array([1, 2], pa.int64()),
-        "categories": pa.array([["x"], []], pa.list_(pa.string())),
-        "price": pa.array([1.5, None]),
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "item_id": pa.array([1, 2], pa.int64()),
+                "categories": pa.array([["x"], []], pa.list_(pa.string())),
+                "price": pa.array([1.5, None]),
+            }
+        ),
+        path,
+    )
     result = import_source(store, read_source("items", path), settings)
     assert result.items.accepted == 2
     one = store.get_item("1")

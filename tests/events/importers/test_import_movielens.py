@@ -48,7 +48,12 @@ def test_ml100k_import_then_reimport_is_idempotent(
     events = _events(store)
     assert set(events["event_type"]) == {"rating"}
     assert events["value"].value_counts().to_dict() == {
-        4.0: 34_174, 3.0: 27_145, 5.0: 21_201, 2.0: 11_370, 1.0: 6_110}
+        4.0: 34_174,
+        3.0: 27_145,
+        5.0: 21_201,
+        2.0: 11_370,
+        1.0: 6_110,
+    }
     assert events["user_id"].nunique() == 943
     assert events["ts"].min() == 874_724_710 * 1_000_000  # 1997-09-20, Unix seconds read as such
 
@@ -81,8 +86,9 @@ def test_ml100k_items_are_latin1_with_genres(
 def test_ml_latest_small_has_ratings_and_tags(
     dataset: Callable[[str], Path], store: SQLiteStore, settings: EventSettings
 ) -> None:
-    result = import_source(store, read_source("movielens", dataset("movielens-latest-small")),
-                           settings)
+    result = import_source(
+        store, read_source("movielens", dataset("movielens-latest-small")), settings
+    )
     assert result.accepted == 100_836
     assert result.rejected_count == 0
     assert result.items.accepted == 9_742
@@ -98,12 +104,14 @@ def test_ml_latest_small_has_ratings_and_tags(
 def test_ml1m_layout(tmp_path: Path, store: SQLiteStore, settings: EventSettings) -> None:
     ml = tmp_path / "ml-1m"
     ml.mkdir()
-    (ml / "ratings.dat").write_text("1::1193::5::978300760\n1::661::3::978302109\n"
-                                    "2::1193::4::978298413\n")
+    (ml / "ratings.dat").write_text(
+        "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n"
+    )
     (ml / "movies.dat").write_bytes(
         "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
         "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n"
-        "2::Star Wars: Episode V::Am\u00e9lie::Action\n".encode("latin-1"))
+        "2::Star Wars: Episode V::Am\u00e9lie::Action\n".encode("latin-1")
+    )
     source = read_source("movielens", ml)
     assert source.total_events == 3
     result = import_source(store, source, settings)

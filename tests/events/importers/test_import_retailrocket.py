@@ -45,7 +45,10 @@ def _layout(root: Path) -> Path:
 
 @pytest.mark.parametrize("reduce_rows", [2_000_000, 2])
 def test_retailrocket_events_and_latest_properties(
-    tmp_path: Path, store: SQLiteStore, settings: EventSettings, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    store: SQLiteStore,
+    settings: EventSettings,
+    monkeypatch: pytest.MonkeyPatch,
     reduce_rows: int,
 ) -> None:
     monkeypatch.setattr(retailrocket, "_REDUCE_ROWS", reduce_rows)  # 2: exercise the re-reduction

@@ -14,6 +14,7 @@ from uuid import uuid4
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from recsmith.rerank.rules import FilterRule
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import BundleDep, RuntimeDep
 from recsmith.serving.schemas import (
@@ -86,6 +87,12 @@ def recommend(
     exclude: Annotated[str | None, Query(description="Comma-separated items never to show")] = None,
     device: Annotated[str | None, Query(max_length=32, description="Request context")] = None,
     hour: Annotated[int | None, Query(ge=0, le=23, description="Local hour of day")] = None,
+    category: Annotated[
+        str | None, Query(description="Comma-separated categories: only items in one of them")
+    ] = None,
+    diversity: Annotated[
+        float | None, Query(ge=0, le=1, description="MMR trade-off for this request (pipeline)")
+    ] = None,
 ) -> RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
@@ -100,7 +107,23 @@ def recommend(
         *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
     ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
-    answer = bundle.answer([user_id], k, extra_seen=[seen], recent=[latest], context=[context])
+    rules = (
+        [FilterRule.model_validate({"property": "category", "in": _ids(category, "category")})]
+        if category
+        else []
+    )
+    try:
+        answer = bundle.answer(
+            [user_id],
+            k,
+            extra_seen=[seen],
+            recent=[latest],
+            context=[context],
+            rules=rules,
+            diversity=diversity,
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     tier = answer.tiers[0]
     fallback = None if tier == "personalised" else tier
     runtime.metrics.recommendations.labels(fallback=fallback or "none").inc()

@@ -1,0 +1,74 @@
+"""Whatever the models say, pins or boosts want, no list carries an unavailable, excluded or
+filtered-out item: property-based, through the whole pipeline (retrieval, ranking, fallback)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recsmith.config import EventSettings
+from recsmith.events.schema import Item
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.rerank.rules import parse_rules
+
+
+@pytest.fixture(scope="module")
+def shop(
+    config: PipelineConfig, events: pd.DataFrame, items: list[Item]
+) -> tuple[Pipeline, dict[str, Item]]:
+    rng = np.random.default_rng(3)
+    marked = [it.model_copy(update={"available": bool(rng.random() > 0.2)}) for it in items]
+    strict = config.model_copy(
+        update={
+            "rerank": config.rerank.model_copy(update={"diversity": 0.3, "max_per_category": 3})
+        }
+    )
+    pipeline = train_pipeline(strict, events, dict(EventSettings().weights), items=marked)
+    return pipeline, {it.item_id: it for it in marked}
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_rules_hold_for_every_tier(
+    shop: tuple[Pipeline, dict[str, Item]], data: st.DataObject
+) -> None:
+    pipeline, catalog = shop
+    ids = sorted(catalog)
+    categories = sorted({it.categories[0] for it in catalog.values()})
+    allowed = data.draw(st.lists(st.sampled_from(categories), min_size=1, max_size=4, unique=True))
+    excluded = data.draw(st.lists(st.sampled_from(ids), max_size=15, unique=True))
+    pins = data.draw(st.lists(st.sampled_from(ids), max_size=3, unique=True))
+    rules = parse_rules(
+        [
+            {"type": "filter", "property": "category", "in": allowed},
+            {"type": "exclude", "items": excluded},
+            {"type": "boost", "property": "category", "equals": categories[0], "factor": 50.0},
+            *({"type": "pin", "item": p, "position": i + 1} for i, p in enumerate(pins)),
+        ]
+    )
+    users = ["u0001", "u0042", "visitor", "stranger"]
+    recent = [[], [], data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=3)), []]
+    answer = pipeline.answer(
+        users,
+        10,
+        recent=recent,
+        rules=rules,
+        diversity=data.draw(st.sampled_from([None, 0.0, 0.5, 1.0])),
+    )
+    for listed in answer.lists.item_ids:
+        listed = list(listed)
+        assert len(set(listed)) == len(listed)
+        for item_id in listed:
+            item = catalog[item_id]
+            assert item.available, f"{item_id} is unavailable"
+            assert item.categories[0] in allowed, f"{item_id} is outside the category filter"
+            assert item_id not in excluded
+        per_category = pd.Series([catalog[i].categories[0] for i in listed]).value_counts()
+        assert max(per_category, default=0) <= 3
