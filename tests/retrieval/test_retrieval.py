@@ -73,3 +73,11 @@ def test_ivf_index_finds_the_exact_top_and_ann_source_excludes() -> None:
         Queries(np.array([0], np.int32), sparse.csr_array((1, 3000)), exclude), 50
     )
     assert len(got.items) == 50 and not {1, 2, 3} & set(got.items.tolist())
+
+
+def test_static_source_with_nothing_rankable_proposes_nothing() -> None:
+    source = StaticSource("new", np.full(5, -np.inf, np.float32))
+    queries = Queries(
+        np.array([0, -1], np.int32), sparse.csr_array((2, 5)), sparse.csr_array((2, 5))
+    )
+    assert len(source.retrieve(queries, 3).items) == 0

@@ -105,6 +105,8 @@ class StaticSource:
         width = min(len(self.item_scores), k + _max_row(queries.exclude))
         prefix = top_k(self.item_scores[None, :], width).ids[0]
         prefix = prefix[prefix >= 0]
+        if len(prefix) == 0:  # nothing rankable (e.g. new arrivals without creation dates)
+            return concat([])
         scores = np.tile(self.item_scores[prefix], (n, 1))
         excluded = queries.exclude[:, prefix].toarray() > 0
         scores[excluded] = -np.inf
