@@ -88,10 +88,11 @@ def test_embedding_similarity(kind: str, make: Callable[..., Candidates]) -> Non
 
 
 def test_zero_vectors_are_like_nothing() -> None:
-    sim = EmbeddingSimilarity.cosine(np.array([[0.0, 0.0], [1.0, 0.0]]))
-    assert sim.paired(np.array([0, 1]), np.array([0, 1])).tolist() == [0.0, 1.0]
-    sim_sparse = EmbeddingSimilarity.cosine(sparse.csr_array((2, 3)))
-    assert sim_sparse.paired(np.array([0]), np.array([1])).tolist() == [0.0]
+    grid = np.array([[0, 1], [1, 0]])  # two queries, each proposing both items
+    for vectors in (np.array([[0.0, 0.0], [2.0, 0.0]]), sparse.csr_array([[0.0, 0.0], [2.0, 0.0]])):
+        block = EmbeddingSimilarity.cosine(vectors).block(grid)
+        # against the item in column 1 of each row: item 1 (zero to item 0), then item 0 (zero)
+        assert block.against(np.array([1, 1])).tolist() == [[0.0, 1.0], [0.0, 0.0]]
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 0.7])
@@ -129,8 +130,8 @@ def test_chunking_does_not_change_the_result() -> None:
         "k": 4,
     }
     whole = MMR(0.4, sim)(**kw)
-    assert np.array_equal(MMR(0.4, sim, max_rows=3)(**kw), whole)
-    assert np.array_equal(MMR(0.4, sim, max_rows=1)(**kw), whole)
+    assert np.array_equal(MMR(0.4, sim, max_cells=30)(**kw), whole)
+    assert np.array_equal(MMR(0.4, sim, max_cells=1)(**kw), whole)
 
 
 def test_non_finite_scores_rank_last(make: Callable[..., Candidates]) -> None:

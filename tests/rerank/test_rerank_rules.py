@@ -173,9 +173,15 @@ def test_compiled_plan_is_reusable(table: ItemTable, item_ids: IdMap, make: Any)
     assert [ALL[i] for i in out.items] == ["b", "d"]
 
 
-def test_foreign_item_index_is_refused(table: ItemTable, item_ids: IdMap, make: Any) -> None:
-    with pytest.raises(ValidationError):
+def test_misaligned_inputs_are_refused(table: ItemTable, item_ids: IdMap, make: Any) -> None:
+    with pytest.raises(ValidationError):  # an item index the table does not cover
         apply_rules(make([[0, 99]]), [], table, item_ids, 5)
+    with pytest.raises(ValueError, match="ids"):  # a table built for other ids
+        apply_rules(make([[0]]), [], table, IdMap(["a"]), 5)
+    shuffled = make([["a"], ["b"]])
+    shuffled = shuffled.take(np.array([1, 0]))  # rows no longer grouped by query
+    with pytest.raises(ValueError, match="grouped"):
+        apply_rules(shuffled, [], table, item_ids, 5)
 
 
 def test_rules_parse_from_toml_docstring_and_json() -> None:

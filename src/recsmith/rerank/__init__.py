@@ -7,7 +7,7 @@ the guarantee it gives, ``rules.py`` for the rule configuration.
 
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.conditions import Condition
-from recsmith.rerank.mmr import MMR, CategorySimilarity, EmbeddingSimilarity, Similarity, mmr
+from recsmith.rerank.mmr import MMR, mmr
 from recsmith.rerank.plan import RulePlan
 from recsmith.rerank.reranker import Reranker, rerank
 from recsmith.rerank.rules import (
@@ -22,6 +22,12 @@ from recsmith.rerank.rules import (
     apply_rules,
     compile_rules,
     parse_rules,
+)
+from recsmith.rerank.similarity import (
+    CategorySimilarity,
+    EmbeddingSimilarity,
+    Similarity,
+    SimilarityBlock,
 )
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "Rule",
     "RulePlan",
     "Similarity",
+    "SimilarityBlock",
     "apply_rules",
     "compile_rules",
     "mmr",

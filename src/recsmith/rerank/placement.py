@@ -18,7 +18,8 @@ import numpy as np
 
 
 class Selector(Protocol):
-    """Orders the non-seed rows of every query (grouped by query, chosen first to last).
+    """Orders the non-seed rows of every query (grouped by query in ascending order, each query's
+    rows chosen first to last).
 
     It may return any subset of them, but must drop rows that would break ``cap`` given the seeds
     (seeds are counted first), and need not return more than ``k`` minus the query's seeds.
@@ -126,6 +127,9 @@ def place(
     row gets key j, a pin at slot s preceded by e pins of its query gets s - e - 0.5, exactly
     leaving s - e chosen rows ahead of it.
     """
+    if len(seeds) == 0:  # chosen rows are grouped by query already: only the cut is left
+        q = query[chosen]
+        return chosen[np.arange(len(q)) - np.searchsorted(q, q) < k]
     seed_order = np.lexsort((slots, query[seeds]))
     seeds, slots = seeds[seed_order], slots[seed_order]
     earlier = group_rank(query[seeds])

@@ -101,6 +101,8 @@ class RulePlan:
         self, cands: Candidates, table: ItemTable, k: int, *, select: Selector | None = None
     ) -> Candidates:
         """Re-rank every query of ``cands`` to at most ``k`` rows (see module docstring)."""
+        if np.any(np.diff(cands.query) < 0):
+            raise ValueError("candidates must be grouped by query (ascending), as retrieval emits")
         keep = first_occurrence(cands.query, cands.items) & self.allowed(cands.items, table)
         if k <= 0:
             keep[:] = False
@@ -109,8 +111,9 @@ class RulePlan:
         # rounded so that equal effective ranks tie exactly (rank 4 boosted x2 vs rank 2: the
         # originally better row stays ahead) instead of being ordered by floating-point noise
         relevance = np.round(-np.log1p(rank) + self.log_boost(c.items, table), 9)
-        order = np.lexsort((rank, -relevance, c.query))
-        c, relevance = c.take(order), relevance[order]
+        if self.boosts:  # without boosts the rows are already in relevance order
+            order = np.lexsort((rank, -relevance, c.query))
+            c, relevance = c.take(order), relevance[order]
 
         group = table.category[c.items]
         slot = self.pin_slot(c.items, k)
@@ -129,7 +132,10 @@ class RulePlan:
             cap=self.cap,
             k=k,
         )
-        chosen = chosen[~is_seed[chosen]]  # a selector's slip must not duplicate a row
+        # a selector's slip must not duplicate a row, nor scramble the grouping ``place`` expects
+        chosen = chosen[~is_seed[chosen]]
         chosen = chosen[first_occurrence(c.query[chosen], chosen)]
+        if np.any(np.diff(c.query[chosen]) < 0):
+            chosen = chosen[np.argsort(c.query[chosen], kind="stable")]
         seeds = np.flatnonzero(is_seed)
         return c.take(place(c.query, seeds, slot[seeds], chosen, k))

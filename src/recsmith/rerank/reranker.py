@@ -24,9 +24,10 @@ from scipy import sparse
 
 from recsmith.ids import IdMap
 from recsmith.rerank.catalog_view import ItemTable
-from recsmith.rerank.mmr import MMR, CategorySimilarity, EmbeddingSimilarity, Similarity
+from recsmith.rerank.mmr import MMR
 from recsmith.rerank.plan import RulePlan
 from recsmith.rerank.rules import Rule, compile_rules
+from recsmith.rerank.similarity import CategorySimilarity, EmbeddingSimilarity, Similarity
 from recsmith.retrieval.candidates import Candidates
 
 #: "category" (primary category), item vectors (dense or sparse rows) or any ``Similarity``.

@@ -174,5 +174,7 @@ def apply_rules(
 ) -> Candidates:
     """Apply business rules to every query of ``cands`` and cut to ``k`` rows (no diversity; see
     ``recsmith.rerank.rerank`` for MMR). Output rows keep their scores; row order is the result."""
+    if len(item_ids) != table.n_items:
+        raise ValueError(f"item_ids has {len(item_ids)} ids, the ItemTable {table.n_items} items")
     plan = rules if isinstance(rules, RulePlan) else compile_rules(rules, item_ids)
     return plan.apply(cands, table, k)
