@@ -47,7 +47,7 @@ def train_pipeline(
     catalog = ItemCatalog.from_items(items) if items else None
     full = Interactions.from_events(events, weights, half_life_days=half_life_days, catalog=catalog)
     attrs = ItemAttributes.from_items(items, full.items)
-    ranker = train_ranker(config, full, attrs)
+    ranker, ranker_report = train_ranker(config, full, attrs)
     model_sources = [s for s in config.retrieval.sources if s.kind == "model"]
     primary = model_sources[0] if model_sources else None
     bundle = ModelBundle.train(
@@ -70,6 +70,7 @@ def train_pipeline(
     state = FeatureState.build(full, attrs.category, attrs.price, attrs.created_ts)
     bundle.manifest["fit_seconds"] = round(time.perf_counter() - started, 3)
     bundle.manifest["ranker"] = ranker is not None
+    bundle.manifest["ranker_training"] = ranker_report
     return Pipeline(
         config,
         bundle,

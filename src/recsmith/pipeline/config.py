@@ -71,6 +71,12 @@ class RankingConfig(_Strict):
     enabled: bool = True
     label_share: float = Field(0.1, gt=0, lt=0.5)
     max_queries: int = Field(5000, ge=10)
+    min_queries: int = Field(
+        200,
+        ge=10,
+        description="users needed to train a ranker; the label window widens (up to "
+        "half the events) to reach them, else the fused retrieval order serves",
+    )
     max_candidates: int = Field(
         100, ge=10, description="best retrieved candidates per query the ranker learns from"
     )

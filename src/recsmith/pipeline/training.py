@@ -87,20 +87,45 @@ def retrieve(
     return merge(proposals, [s.name for s in sources], len(queries), queries.n_items)
 
 
+def label_window(full: Interactions, share: float, min_queries: int) -> tuple[float, np.ndarray]:
+    """The time cut for the ranker's labels and the users it can learn from: the latest ``share``
+    of events, widened (up to half of them) until ``min_queries`` users have both a past and new
+    items after the cut — a global cut keeps every feature strictly before every label."""
+    best: tuple[float, np.ndarray] = (0.0, np.zeros(0, np.int64))
+    for s in (share, 0.2, 0.3, 0.4, 0.5):
+        if s < share:
+            continue
+        cut = float(np.quantile(full.event_ts, 1.0 - s))
+        before = np.bincount(full.event_users[full.event_ts < cut], minlength=full.n_users) > 0
+        after = np.bincount(full.event_users[full.event_ts >= cut], minlength=full.n_users) > 0
+        users = np.flatnonzero(before & after)
+        if len(users) > len(best[1]):
+            best = (cut, users)
+        if len(users) >= min_queries:
+            break
+    return best
+
+
 def train_ranker(
     config: PipelineConfig, full: Interactions, attrs: ItemAttributes
-) -> LambdaMARTRanker | None:
-    """The ranker, trained on the label window (None when disabled or there is nothing to learn)."""
+) -> tuple[LambdaMARTRanker | None, dict[str, float]]:
+    """The ranker trained on the label window, and how it did on held-out queries.
+
+    No ranker when fewer than ``min_queries`` users can label examples. Otherwise a fifth of them
+    are held out, and the ranker is kept only if it orders their candidates better (NDCG@10) than
+    the fused retrieval order does: on small or odd data a learnt ranker can be worse than none,
+    and then it is not deployed (the fused order serves).
+    """
     rc = config.ranking
     if not rc.enabled:
-        return None
-    cut = np.quantile(full.event_ts, 1.0 - rc.label_share)
+        return None, {}
+    cut, users = label_window(full, rc.label_share, rc.min_queries)
+    if len(users) < rc.min_queries:  # a ranker learnt from a handful of users is noise
+        return None, {"queries": float(len(users))}
     past = full.subset(full.event_ts < cut)
     future = full.subset(full.event_ts >= cut).matrix
     future = (future - future.multiply(past.matrix > 0)).tocsr()  # only items new to the user
-    users = np.flatnonzero((np.diff(future.indptr) > 0) & (np.diff(past.matrix.indptr) > 0))
-    if len(users) < 10:
-        return None
+    users = users[np.diff(future.indptr)[users] > 0]
     rng = np.random.default_rng(rc.random_state)
     if len(users) > rc.max_queries:
         users = np.sort(rng.choice(users, rc.max_queries, replace=False))
@@ -116,16 +141,44 @@ def train_ranker(
     cands = cands.top(rc.max_candidates)  # lambdarank cost grows with list length
     labels = np.asarray(future[users[cands.query], cands.items]).ravel() > 0
     positive = np.bincount(cands.query, weights=labels, minlength=len(users)) > 0
-    rows = np.flatnonzero(positive[cands.query])
-    if len(rows) == 0:
-        return None
-    cands = cands.take(rows)
+    cands, labels = cands.take(np.flatnonzero(positive[cands.query])), labels[positive[cands.query]]
+    if len(cands) == 0:
+        return None, {"queries": 0.0}
     state = FeatureState.build(past, attrs.category, attrs.price, attrs.created_ts)
     features = candidate_features(state, queries, cands)
-    groups = np.bincount(cands.query, minlength=len(users))
-    return LambdaMARTRanker(rc.params).fit(
-        features,
-        labels[rows].astype(np.int32),
+    held = rng.random(len(users)) < 0.2
+    fit_rows = ~held[cands.query]
+    groups = np.bincount(cands.query[fit_rows], minlength=len(users))
+    ranker = LambdaMARTRanker(rc.params).fit(
+        features[fit_rows],
+        labels[fit_rows].astype(np.int32),
         groups[groups > 0],
         feature_names(cands.sources),
     )
+    check = cands.take(np.flatnonzero(~fit_rows))
+    truth = labels[~fit_rows]
+    report = {
+        "queries": float(groups.astype(bool).sum()),
+        "label_share": float(np.mean(full.event_ts >= cut)),
+        "heldout_ndcg_retrieval": _ndcg(check, check.score, truth),
+        "heldout_ndcg_ranker": _ndcg(check, ranker.score(features[~fit_rows]), truth),
+    }
+    keep = report["heldout_ndcg_ranker"] > report["heldout_ndcg_retrieval"]
+    return (ranker if keep else None), report
+
+
+def _ndcg(cands: Candidates, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k of ordering each query's candidates by ``scores`` (binary labels)."""
+    if len(cands) == 0:
+        return 0.0
+    order = np.lexsort((-scores, cands.query))
+    q, rel = cands.query[order], labels[order].astype(np.float64)
+    starts = np.searchsorted(q, np.arange(cands.n_queries))
+    rank = np.arange(len(q)) - starts[q]
+    gain = np.where(rank < k, rel / np.log2(rank + 2.0), 0.0)
+    dcg = np.bincount(q, weights=gain, minlength=cands.n_queries)
+    n_rel = np.bincount(q, weights=rel, minlength=cands.n_queries)
+    discounts = 1.0 / np.log2(np.arange(k) + 2.0)
+    ideal = np.cumsum(discounts)[np.minimum(n_rel, k).astype(int) - 1]
+    has = n_rel > 0
+    return float((dcg[has] / ideal[has]).mean()) if has.any() else 0.0
