@@ -7,7 +7,7 @@ caller's global thread settings.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from pydantic import Field
@@ -48,6 +48,16 @@ class FactorModel(Recommender):
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}
 
+    def _fit_implicit(self, cls: type, data: Interactions, progress: bool, **params: Any) -> None:
+        """Train an ``implicit`` model class with one BLAS thread (implicit checks the BLAS
+        configuration when constructed, so construction happens inside the limit too) and keep
+        its factors as contiguous float32 arrays."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = cls(**params)
+            model.fit(sparse.csr_matrix(data.matrix), show_progress=progress)
+        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+
 
 class ImplicitALS(FactorModel):
     """Score(u, i) = p_u · q_i from implicit's conjugate-gradient ALS."""
@@ -59,17 +69,5 @@ class ImplicitALS(FactorModel):
     def fit(self, data: Interactions, *, progress: bool = False) -> Self:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        cfg = self.config
-        with threadpool_limits(limits=1, user_api="blas"):  # implicit checks BLAS in __init__
-            model = AlternatingLeastSquares(
-                factors=cfg.factors,
-                regularization=cfg.regularization,
-                alpha=cfg.alpha,
-                iterations=cfg.iterations,
-                random_state=cfg.random_state,
-                num_threads=cfg.num_threads,
-            )
-            model.fit(sparse.csr_matrix(data.matrix), show_progress=progress)
-        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self._fit_implicit(AlternatingLeastSquares, data, progress, **self.config.model_dump())
         return self

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Self
 
-import numpy as np
 from pydantic import Field
-from scipy import sparse
-from threadpoolctl import threadpool_limits
 
 from recsmith.features.interactions import Interactions
 from recsmith.models.als import FactorModel
@@ -37,17 +34,5 @@ class BPR(FactorModel):
     def fit(self, data: Interactions, *, progress: bool = False) -> Self:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        cfg = self.config
-        with threadpool_limits(limits=1, user_api="blas"):
-            model = BayesianPersonalizedRanking(
-                factors=cfg.factors,
-                learning_rate=cfg.learning_rate,
-                regularization=cfg.regularization,
-                iterations=cfg.iterations,
-                random_state=cfg.random_state,
-                num_threads=cfg.num_threads,
-            )
-            model.fit(sparse.csr_matrix(data.matrix), show_progress=progress)
-        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self._fit_implicit(BayesianPersonalizedRanking, data, progress, **self.config.model_dump())
         return self

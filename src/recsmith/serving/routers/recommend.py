@@ -7,7 +7,7 @@ store query blocks, and FastAPI runs them in its thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated
 from uuid import uuid4
 
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from recsmith.rerank.rules import FilterRule
 from recsmith.serving.auth import require_scope
-from recsmith.serving.deps import BundleDep, RuntimeDep
+from recsmith.serving.deps import BundleDep, RuntimeDep, Served
 from recsmith.serving.schemas import (
     PopularResponse,
     RecommendationResponse,
@@ -151,21 +151,7 @@ def recommend(
 )
 def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """Items that share baskets/sessions with the item (needs a co-occurrence model or source)."""
-    try:
-        ids, scores = bundle.together(item_id, k)
-    except LookupError as exc:
-        raise HTTPException(
-            404,
-            str(exc)
-            if not isinstance(exc, KeyError)
-            else f"item {item_id!r} is unknown to model {bundle.version}",
-        ) from None
-    return SimilarResponse(
-        recommendation_id=uuid4().hex,
-        item_id=item_id,
-        model_version=bundle.version,
-        items=_scored(ids, scores),
-    )
+    return _neighbours(bundle, item_id, k, bundle.together)
 
 
 @router.get(
@@ -190,14 +176,26 @@ def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
 )
 def similar(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """The model's nearest items; 404 for an item the model was not trained on."""
+    return _neighbours(bundle, item_id, k, bundle.similar_items)
+
+
+def _neighbours(
+    bundle: Served,
+    item_id: str,
+    k: int,
+    fetch: Callable[[str, int], tuple[np.ndarray, np.ndarray]],
+) -> SimilarResponse:
+    """An item-to-item list; 404 for an unknown item, or when the deployment cannot answer."""
     try:
-        ids, scores = bundle.similar_items(item_id, k)
+        ids, scores = fetch(item_id, k)
     except KeyError:
         raise HTTPException(
             404,
             f"item {item_id!r} is unknown to model {bundle.version} "
             "(items appear after the next training that sees events for them)",
         ) from None
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
     return SimilarResponse(
         recommendation_id=uuid4().hex,
         item_id=item_id,
