@@ -6,6 +6,8 @@ in SQLite, trains a model, starts `recsmith serve` and drives GET recommendation
 (popularity fallback). Every request also runs the store query for the user's current items.
 
     .venv/bin/python benchmarks/serve_load.py --model ials --connections 20 --duration 30
+    .venv/bin/python benchmarks/serve_load.py --pipeline examples/pipeline.toml --users 50000 \
+        --items 100000 --events-per-user 40 --connections 32
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ import numpy as np
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
+from recsmith.events.validate import validate_items
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
+from recsmith.pipeline.artifact import save_pipeline, train_pipeline
+from recsmith.pipeline.config import load_pipeline_config
 from recsmith.serving.auth import create_api_key
 from recsmith.simulate import simulate
 from recsmith.store.ingest import ingest_events
@@ -58,13 +63,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build(root: Path, model: str, scale: float) -> tuple[Path, Path, str, Path]:
+def build(
+    root: Path,
+    model: str,
+    n_users: int,
+    n_items: int,
+    events_per_user: float,
+    pipeline: Path | None,
+) -> tuple[Path, Path, str, Path]:
     started = time.perf_counter()
     sim = simulate(
-        n_users=int(6040 * scale),
-        n_items=int(3706 * scale),
-        n_categories=18,
-        sessions_per_user=25,
+        n_users=n_users,
+        n_items=n_items,
+        n_categories=max(18, n_items // 200),
+        sessions_per_user=events_per_user / 6.6,
         events_per_session=6.6,
         days=120,
         seed=1,
@@ -82,9 +94,16 @@ def build(root: Path, model: str, scale: float) -> tuple[Path, Path, str, Path]:
     frame = next(store.scan(batch_size=10_000_000))
     data = Interactions.from_events(frame, EventSettings().weights)
     started = time.perf_counter()
-    bundle = ModelBundle.train(data, create(model))
     model_dir = root / "model"
-    bundle.save(model_dir)
+    if pipeline is None:
+        ModelBundle.train(data, create(model)).save(model_dir)
+    else:
+        items, _ = validate_items(sim.items)
+        trained = train_pipeline(
+            load_pipeline_config(pipeline), frame, dict(EventSettings().weights), items=items
+        )
+        save_pipeline(trained, model_dir)
+        model = f"pipeline {pipeline} (ranker: {trained.ranker is not None})"
     print(
         f"trained {model} on {data.matrix.nnz:,} interactions in "
         f"{time.perf_counter() - started:.1f}s"
@@ -105,13 +124,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--workers", type=int, default=1, help="server processes")
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of ml-1m size")
+    parser.add_argument("--users", type=int, default=6040, help="default: ml-1m's 6,040")
+    parser.add_argument("--items", type=int, default=3706, help="default: ml-1m's 3,706")
+    parser.add_argument("--events-per-user", type=float, default=165.0)
+    parser.add_argument("--pipeline", type=Path, help="serve this pipeline TOML, not --model")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     root = Path(tempfile.mkdtemp(prefix="recsmith-load-"))
-    store_path, model_dir, secret, users = build(root, args.model, args.scale)
+    store_path, model_dir, secret, users = build(
+        root, args.model, args.users, args.items, args.events_per_user, args.pipeline
+    )
     port = free_port()
     env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{store_path}"}
     server = subprocess.Popen(
@@ -176,7 +200,9 @@ def main() -> None:
         sys.exit(f"could not read wrk output:\n{out}")
     n, errors, bad_status, p50, p90, p99, worst, duration_us = map(int, match.groups())
     figures = {
-        "model": args.model,
+        "model": str(args.pipeline or args.model),
+        "users": args.users,
+        "items": args.items,
         "workers": args.workers,
         "connections": args.connections,
         "requests": n,

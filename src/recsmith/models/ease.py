@@ -60,7 +60,8 @@ class EASE(Recommender):
         )
         weights = -p / np.diag(p)[None, :]
         weights[np.diag_indices_from(weights)] = 0.0
-        self.weights_ = weights.astype(np.float32)
+        # C order: sparse @ dense copies a Fortran-ordered operand on every call
+        self.weights_ = np.ascontiguousarray(weights, dtype=np.float32)
         self.kept_ = kept.astype(np.int64)
         self.user_items_ = x
         self.n_items_ = np.asarray(data.n_items)

@@ -19,6 +19,7 @@ from recsmith.models.ease import EASE
 from recsmith.models.hybrid import Hybrid
 from recsmith.models.itemknn import ItemKNN
 from recsmith.models.popularity import Popular, Trending
+from recsmith.models.sasrec import SASRec
 from recsmith.models.sknn import SessionKNN
 from recsmith.models.userknn import UserKNN
 
@@ -37,6 +38,7 @@ MODELS: Mapping[str, type[Recommender]] = MappingProxyType(
             Cooccurrence,
             SessionKNN,
             Hybrid,
+            SASRec,
         )
     }
 )

@@ -6,8 +6,11 @@ right-aligned and shifted by +1 so that 0 is padding, are the network's input. T
 paper's: item embeddings × √d plus learned positions, ``blocks`` of causal multi-head attention
 (the residual joins the layer-normed queries, as in the reference code) and a point-wise
 feed-forward layer, a final layer norm, and predictions tied to the item embeddings. Training asks
-every position for the next item against one uniformly sampled negative (binary cross-entropy, as
-the paper) or against ``n_negatives`` shared negatives per batch (sampled softmax).
+every position for the next item against one negative drawn from items outside the user's window
+(binary cross-entropy, as the paper) or ``n_negatives`` shared by the batch (sampled softmax).
+CPU fits are reproducible (torch seeded inside ``fork_rng``, numpy draws batches and negatives).
+Defaults are the paper's but 100 epochs: ML-100k leave-last-out NDCG@10 was 0.080 at 30 epochs,
+0.098 at 100, 0.102 at 200; sampled softmax scored 0.086 at 100.
 
 Design: torch is needed to *train* only. After ``fit`` the weights are kept as numpy arrays (saved
 in ``model.npz`` as ``net__<state_dict key>``), ``user_vectors_`` is each training user's final
@@ -43,7 +46,7 @@ class SASRecConfig(ModelConfig):
     blocks: int = Field(2, ge=1)
     heads: int = Field(1, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(100, ge=1)
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     l2: float = Field(0.0, ge=0, description="Adam weight decay")
@@ -87,9 +90,8 @@ class SASRec(Recommender):
                 net = _train(torch, windows, data.n_items, cfg)
         finally:
             torch.set_num_threads(threads)
-        self.weights_ = {
-            k: v.detach().cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()
-        }
+        state = net.state_dict()  # float32 for serving, whatever torch's default dtype was
+        self.weights_ = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in state.items()}
         self.item_vectors_ = self.weights_["item_emb.weight"][1:]
         self.user_vectors_ = self._encode(windows[:, 1:])
         return self
@@ -118,11 +120,8 @@ class SASRec(Recommender):
         return {**arrays, "user_vectors_": self.user_vectors_, "item_vectors_": self.item_vectors_}
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.weights_ = {
-            k.removeprefix(_PREFIX).replace("__", "."): v
-            for k, v in arrays.items()
-            if k.startswith(_PREFIX)
-        }
+        named = {k.removeprefix(_PREFIX): v for k, v in arrays.items() if k.startswith(_PREFIX)}
+        self.weights_ = {k.replace("__", "."): v for k, v in named.items()}
         self.user_vectors_, self.item_vectors_ = arrays["user_vectors_"], arrays["item_vectors_"]
 
 
