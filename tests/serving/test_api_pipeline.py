@@ -109,3 +109,22 @@ def test_single_model_refuses_diversity_with_a_reason(
 ) -> None:
     response = client.get("/v1/users/u1/recommendations?k=3&diversity=0.5", headers=keys["read"])
     assert response.status_code == 422 and "pipeline" in response.json()["detail"]
+
+
+def test_category_filter_reaches_the_rules(
+    pipe_client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """This deployment has no catalogue, so no item is in any category: the filter leaves
+    nothing, not even popular fills (missing data never passes a filter)."""
+    body = pipe_client.get(
+        "/v1/users/u1/recommendations?k=5&category=shoes", headers=keys["read"]
+    ).json()
+    assert body["items"] == []
+    assert (
+        len(
+            pipe_client.get("/v1/users/u1/recommendations?k=5", headers=keys["read"]).json()[
+                "items"
+            ]
+        )
+        == 5
+    )

@@ -61,6 +61,9 @@ class EventStore(Protocol):
     """Durable storage for events, the catalog, users, dead letters and API keys."""
 
     url: str
+    #: True for an embedded store whose reads take microseconds (the server then reads it on its
+    #: event loop); False for a networked one (read from the thread pool).
+    local: bool
 
     def append(self, events: pd.DataFrame) -> AppendResult:
         """Store validated events; an ``event_id`` already stored (or repeated) counts as a

@@ -81,6 +81,8 @@ def _parse_url(url: str) -> tuple[str, str | None, str]:
 class PostgresStore:
     """EventStore on PostgreSQL (see module docstring). Opening it does not connect."""
 
+    local = False
+
     def __init__(self, url: str) -> None:
         self.url = url
         self._conninfo, self._schema, self._safe_url = _parse_url(url)

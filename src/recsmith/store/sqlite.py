@@ -95,6 +95,8 @@ def _now_us() -> int:
 class SQLiteStore:
     """EventStore on a single SQLite file (see module docstring)."""
 
+    local = True
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
