@@ -17,6 +17,7 @@ from scipy import sparse
 from recsmith.features.interactions import Interactions
 from recsmith.models.als import FactorModel
 from recsmith.models.base import Recommender
+from recsmith.models.popularity import Popular
 from recsmith.models.registry import create
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
@@ -53,6 +54,8 @@ def build_sources(
             created = attrs.created_ts.astype(np.float64)
             scores = np.where(created >= 0, created / 1e12, -np.inf).astype(np.float32)
             out.append(StaticSource(s.name, scores))
+        elif isinstance(model, Popular):  # the same list for everyone: rank it once
+            out.append(StaticSource(s.name, model.item_scores_))
         elif isinstance(model, FactorModel) and s.use == "auto" and model.n_items >= ann_min_items:
             out.append(ANNSource(s.name, model.user_factors_, ItemIndex(model.item_factors_)))
         else:

@@ -90,22 +90,21 @@ class ModelSource:
         return concat(parts)
 
 
-@dataclass(frozen=True, slots=True)
 class StaticSource:
     """The same ranking for everyone (popular, trending, new arrivals), minus what each query
-    excludes. ``item_scores`` −inf marks items never proposed."""
+    excludes. ``item_scores`` −inf marks items never proposed. The catalogue is ranked once, at
+    construction, so a request only walks the head of that order."""
 
-    name: str
-    item_scores: np.ndarray  # float32 [n_items]
+    def __init__(self, name: str, item_scores: np.ndarray) -> None:
+        self.name = name
+        self.item_scores = np.asarray(item_scores, dtype=np.float32)
+        finite = np.flatnonzero(np.isfinite(self.item_scores))
+        self.order = finite[np.argsort(-self.item_scores[finite], kind="stable")]
 
     def retrieve(self, queries: Queries, k: int) -> Proposals:
         n = len(queries)
-        if n == 0:
-            return concat([])
-        width = min(len(self.item_scores), k + _max_row(queries.exclude))
-        prefix = top_k(self.item_scores[None, :], width).ids[0]
-        prefix = prefix[prefix >= 0]
-        if len(prefix) == 0:  # nothing rankable (e.g. new arrivals without creation dates)
+        prefix = self.order[: k + _max_row(queries.exclude)]
+        if n == 0 or len(prefix) == 0:  # nothing rankable (e.g. no creation dates)
             return concat([])
         scores = np.tile(self.item_scores[prefix], (n, 1))
         excluded = queries.exclude[:, prefix].toarray() > 0
