@@ -32,7 +32,7 @@ from recsmith.evaluation.metrics import DEFAULT_METRICS, catalog_coverage, compu
 from recsmith.evaluation.significance import holm_correction, paired_test
 from recsmith.evaluation.split import Split
 from recsmith.events.schema import Item
-from recsmith.features.interactions import Interactions, actor_keys
+from recsmith.features.interactions import Interactions, actor_keys, binarize
 from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import train_pipeline
@@ -87,9 +87,7 @@ def item_features(data: Interactions) -> sparse.csr_array:
         vectors = tfidf_vectors(data.catalog, order, data.n_items)
         if vectors.shape[1] > 0:
             return vectors
-    binary = data.matrix.T.tocsr()
-    binary.data[:] = 1.0
-    return binary
+    return binarize(data.matrix.T.tocsr())
 
 
 def beyond_accuracy(
@@ -123,8 +121,7 @@ def ground_truth(data: Interactions, test: pd.DataFrame) -> GroundTruth:
         (np.ones(keep.sum(), np.float32), (u[keep], i[keep])), shape=(data.n_users, n_cols)
     )
     truth.sum_duplicates()
-    seen = data.matrix.copy()
-    seen.data[:] = 1.0
+    seen = binarize(data.matrix)
     seen.resize((data.n_users, n_cols))
     truth = (truth - truth.multiply(seen)).tocsr()  # drop what the user already had
     truth.eliminate_zeros()

@@ -52,6 +52,13 @@ def event_weights(events: pd.DataFrame, weights: Mapping[str, Weight]) -> np.nda
     return out
 
 
+def binarize(matrix: sparse.csr_array) -> sparse.csr_array:
+    """A float32 copy with every stored entry set to 1: "interacted or not"."""
+    out = sparse.csr_array(matrix, dtype=np.float32, copy=True)
+    out.data[:] = 1.0
+    return out
+
+
 def decay_factors(ts: np.ndarray, reference_ts: int, half_life_days: float | None) -> np.ndarray:
     """Exponential time decay: an event one half-life older than the reference counts half."""
     if half_life_days is None:

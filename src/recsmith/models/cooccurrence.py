@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import Field
 from scipy import sparse
 
-from recsmith.features.interactions import MICROS_PER_DAY, Interactions
+from recsmith.features.interactions import MICROS_PER_DAY, Interactions, binarize
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.itemknn import keep_top_per_row
 
@@ -71,9 +71,7 @@ class Cooccurrence(Recommender):
         else:
             co.data = co.data * b.shape[0] / (counts[rows] * counts[co.indices])
         self.association_ = keep_top_per_row(co, self.config.neighbors)
-        binary = data.matrix.copy()
-        binary.data[:] = 1.0
-        self.user_items_ = binary.astype(np.float32)
+        self.user_items_ = binarize(data.matrix)
         return self
 
     @property

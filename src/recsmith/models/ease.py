@@ -15,7 +15,7 @@ import scipy.linalg
 from pydantic import Field
 from scipy import sparse
 
-from recsmith.features.interactions import Interactions
+from recsmith.features.interactions import Interactions, binarize
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 
 
@@ -39,10 +39,7 @@ class EASE(Recommender):
 
     def fit(self, data: Interactions) -> Self:
         cfg = self.config
-        x = data.matrix.astype(np.float32)
-        if cfg.binary:
-            x = x.copy()
-            x.data[:] = 1.0
+        x = binarize(data.matrix) if cfg.binary else data.matrix.astype(np.float32)
         if data.n_items > cfg.max_items:
             counts = np.bincount(x.indices, minlength=data.n_items)
             kept = np.sort(np.argsort(-counts, kind="stable")[: cfg.max_items])

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 from scipy import sparse
 
-from recsmith.features.interactions import Interactions
+from recsmith.features.interactions import Interactions, binarize
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.topk import top_k
 
@@ -88,10 +88,7 @@ class ItemKNN(Recommender):
     user_items_: sparse.csr_array
 
     def fit(self, data: Interactions) -> Self:
-        x = data.matrix.astype(np.float32)
-        if self.config.binary:
-            x = x.copy()
-            x.data[:] = 1.0
+        x = binarize(data.matrix) if self.config.binary else data.matrix.astype(np.float32)
         self.similarity_ = neighbours(x.T.tocsr(), self.config.neighbors, self.config.shrinkage)
         self.user_items_ = x
         return self

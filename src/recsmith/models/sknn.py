@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 from scipy import sparse
 
-from recsmith.features.interactions import Interactions, decay_factors
+from recsmith.features.interactions import Interactions, binarize, decay_factors
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.cooccurrence import basket_codes, baskets
 from recsmith.models.itemknn import keep_top_per_row
@@ -44,9 +44,7 @@ class SessionKNN(Recommender):
             self.session_weight_ = decay_factors(
                 last, data.reference_ts, self.config.recency_half_life_days
             ).astype(np.float32)
-        binary = data.matrix.copy()
-        binary.data[:] = 1.0
-        self.user_items_ = binary.astype(np.float32)
+        self.user_items_ = binarize(data.matrix)
         return self
 
     @property

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 from scipy import sparse
 
-from recsmith.features.interactions import Interactions
+from recsmith.features.interactions import Interactions, binarize
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.itemknn import keep_top_per_row
 
@@ -34,10 +34,7 @@ class UserKNN(Recommender):
     norms_: np.ndarray
 
     def fit(self, data: Interactions) -> Self:
-        x = data.matrix.astype(np.float32)
-        if self.config.binary:
-            x = x.copy()
-            x.data[:] = 1.0
+        x = binarize(data.matrix) if self.config.binary else data.matrix.astype(np.float32)
         self.user_items_ = x.tocsr()
         self.norms_ = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()).astype(np.float32)
         return self
