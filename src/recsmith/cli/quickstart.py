@@ -74,7 +74,7 @@ def quickstart(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     serve: Annotated[bool, typer.Option(help="Serve the API when set-up is done.")] = True,
 ) -> None:
-    """Set up a store, data, an evaluated model and an API key, then serve on 127.0.0.1."""
+    """Set up a store, data, evaluated models, the default pipeline and an API key; serve it."""
     quiet = state(ctx).quiet
     started = time.perf_counter()
     with errors_as_exit():
