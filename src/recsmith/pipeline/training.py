@@ -23,7 +23,7 @@ from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.ranking.ltr import LambdaMARTRanker
-from recsmith.retrieval.ann import ANNSource, ItemIndex
+from recsmith.retrieval.ann import ANNSource, ItemIndex, ann_available
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import merge
 from recsmith.retrieval.queries import Queries
@@ -56,7 +56,12 @@ def build_sources(
             out.append(StaticSource(s.name, scores))
         elif isinstance(model, Popular):  # the same list for everyone: rank it once
             out.append(StaticSource(s.name, model.item_scores_))
-        elif isinstance(model, FactorModel) and s.use == "auto" and model.n_items >= ann_min_items:
+        elif (
+            isinstance(model, FactorModel)
+            and s.use == "auto"
+            and model.n_items >= ann_min_items
+            and ann_available()
+        ):
             out.append(ANNSource(s.name, model.user_factors_, ItemIndex(model.item_factors_)))
         else:
             assert model is not None

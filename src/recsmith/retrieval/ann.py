@@ -9,6 +9,7 @@ best items would cost accuracy nobody sees.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,24 @@ from recsmith.errors import MissingExtraError
 from recsmith.models.topk import TopK, top_k
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import Proposals, _drop_excluded, _max_row, flatten
+
+log = logging.getLogger(__name__)
+
+
+def ann_available() -> bool:
+    """Whether faiss is installed (``recsmith[ann]``); without it sources score exactly, which is
+    correct at any size, only slower on large catalogues (a warning says so once)."""
+    try:
+        _faiss()
+    except MissingExtraError:
+        if not _warned:
+            _warned.append(True)
+            log.warning("faiss is not installed (pip install 'recsmith[ann]'): exact retrieval")
+        return False
+    return True
+
+
+_warned: list[bool] = []
 
 
 def _faiss() -> Any:
