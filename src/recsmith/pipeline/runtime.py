@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -199,10 +198,7 @@ class Pipeline:
     ) -> Candidates:
         """Re-ranking stage: configured and request rules, diversity, caps and pins, cut to ``k``
         (a request's ``diversity`` overrides the configured one)."""
-        reranker = self.reranker
-        if diversity is not None and diversity != reranker.diversity:
-            reranker = replace(reranker, diversity=diversity or None)
-        return reranker.rerank(cands, k, rules=rules)
+        return self.reranker.rerank(cands, k, rules=rules, diversity=diversity)
 
     def recommend(
         self,

@@ -91,8 +91,16 @@ class Reranker:
         object.__setattr__(self, "_plan", compile_rules(self.rules, self.item_ids))
         object.__setattr__(self, "_similarity", resolve_similarity(self.similarity, self.table))
 
-    def rerank(self, candidates: Candidates, k: int, *, rules: Iterable[Rule] = ()) -> Candidates:
-        """Configured rules plus this request's ``rules`` (pins: configured ones win a clash)."""
+    def rerank(
+        self,
+        candidates: Candidates,
+        k: int,
+        *,
+        rules: Iterable[Rule] = (),
+        diversity: float | None = None,
+    ) -> Candidates:
+        """Configured rules plus this request's ``rules`` (pins: configured ones win a clash);
+        ``diversity`` overrides the configured trade-off for this call (0 = relevance order)."""
         request = list(rules)
         plan = self._plan.combine(compile_rules(request, self.item_ids)) if request else self._plan
         return rerank(
@@ -101,6 +109,6 @@ class Reranker:
             table=self.table,
             item_ids=self.item_ids,
             rules=plan,
-            diversity=self.diversity,
+            diversity=self.diversity if diversity is None else diversity,
             similarity=self._similarity,
         )
