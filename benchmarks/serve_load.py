@@ -129,13 +129,26 @@ def main() -> None:
     parser.add_argument("--events-per-user", type=float, default=165.0)
     parser.add_argument("--pipeline", type=Path, help="serve this pipeline TOML, not --model")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="build the shop and model here and keep them; a later run with the same directory "
+        "serves them again without rebuilding",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
-    root = Path(tempfile.mkdtemp(prefix="recsmith-load-"))
-    store_path, model_dir, secret, users = build(
-        root, args.model, args.users, args.items, args.events_per_user, args.pipeline
-    )
+    if args.workdir is not None and (args.workdir / "secret").exists():
+        root = args.workdir  # built by an earlier run: serve it again
+        store_path, model_dir, users = root / "store.sqlite", root / "model", root / "users.txt"
+        secret = (root / "secret").read_text()
+    else:
+        root = args.workdir or Path(tempfile.mkdtemp(prefix="recsmith-load-"))
+        root.mkdir(parents=True, exist_ok=True)
+        store_path, model_dir, secret, users = build(
+            root, args.model, args.users, args.items, args.events_per_user, args.pipeline
+        )
+        (root / "secret").write_text(secret)
     port = free_port()
     env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{store_path}"}
     server = subprocess.Popen(
@@ -216,7 +229,8 @@ def main() -> None:
     print(json.dumps(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    shutil.rmtree(root, ignore_errors=True)
+    if args.workdir is None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import KeyCache
+from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.deps import Runtime
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
@@ -90,6 +91,7 @@ def create_app(
                 metrics=metrics,
                 keys=KeyCache(the_store),
                 state=the_state,
+                coalescer=Coalescer(),
             )
             if not settings.serving.require_keys:
                 log.warning(

@@ -15,6 +15,7 @@ from fastapi import Depends, HTTPException, Request, status
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.metrics import Metrics
 from recsmith.serving.online_state import OnlineState
 from recsmith.store.base import EventStore
@@ -37,6 +38,7 @@ class Runtime:
     metrics: Metrics
     keys: KeyCache
     state: OnlineState
+    coalescer: Coalescer
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -34,6 +34,7 @@ class Metrics:
     degraded: Gauge
     stage_duration: Histogram
     candidates: Counter
+    batch_size: Histogram
 
     @classmethod
     def create(cls) -> Metrics:
@@ -67,7 +68,8 @@ class Metrics:
             ),
             stage_duration=Histogram(
                 "recsmith_pipeline_stage_duration_seconds",
-                "Time spent per recommendation stage (retrieval, ranking, rerank, model).",
+                "Time per recommendation stage (retrieval, ranking, rerank, model) per pipeline "
+                "call (one call answers a batch of coalesced requests).",
                 ("stage",),
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
@@ -76,6 +78,13 @@ class Metrics:
                 "recsmith_pipeline_items_total",
                 "Items served, by the candidate source that proposed them.",
                 ("source",),
+                registry=registry,
+            ),
+            batch_size=Histogram(
+                "recsmith_coalesced_batch_size",
+                "Recommendation requests answered by one pipeline call (concurrent requests are "
+                "coalesced; 1 on an idle server).",
+                buckets=(1, 2, 4, 8, 16, 32, 64),
                 registry=registry,
             ),
             degraded=Gauge(
@@ -92,7 +101,12 @@ class Metrics:
         if version is not None:
             self.model_info.labels(version=version).set(1)
 
-    def observe_answer(self, timings: dict[str, float], candidates: dict[str, int]) -> None:
+    def observe_answer(
+        self, timings: dict[str, float], candidates: dict[str, int], batch_size: int = 1
+    ) -> None:
+        """One pipeline call: its stage durations (for the whole batch), served items per source
+        and how many requests it answered."""
+        self.batch_size.observe(batch_size)
         for stage, seconds in timings.items():
             self.stage_duration.labels(stage=stage).observe(seconds)
         for source, n in candidates.items():

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from recsmith.rerank.rules import FilterRule
 from recsmith.serving.auth import require_scope
+from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, RuntimeDep, Served
 from recsmith.serving.schemas import (
     PopularResponse,
@@ -98,8 +99,8 @@ async def recommend(
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
     Items the user has in the store now are excluded, on top of the training data, so an event
-    ingested a moment ago already counts. The work is a few hundred microseconds of numpy, done on
-    the event loop. The fallback chain: the user's model/pipeline
+    ingested a moment ago already counts. Concurrent requests are answered together by one
+    pipeline call (``serving/coalesce.py``). The fallback chain: the user's model/pipeline
     (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity
     (``popular``); an unknown user is never a 404.
     """
@@ -115,29 +116,28 @@ async def recommend(
         *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
     ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
+    categories = _ids(category, "category")
     rules = (
-        [FilterRule.model_validate({"property": "category", "in": _ids(category, "category")})]
-        if category
+        [FilterRule.model_validate({"property": "category", "in": categories})]
+        if categories
         else []
     )
     try:
-        answer = bundle.answer(
-            [user_id],
-            k,
-            extra_seen=[seen],
-            recent=[latest],
-            context=[context],
-            rules=rules,
-            diversity=diversity,
+        slot = await runtime.coalescer.answer(
+            bundle,
+            UserQuery(user_id, seen, latest, context),
+            Options(k, rules, tuple(categories), diversity),
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    tier = answer.tiers[0]
+    answer, row = slot.answer, slot.index
+    tier = answer.tiers[row]
     fallback = None if tier == "personalised" else tier
     runtime.metrics.recommendations.labels(fallback=fallback or "none").inc()
-    runtime.metrics.observe_answer(answer.timings, answer.candidates)
-    ids: Sequence[str] = answer.lists.item_ids[0].tolist()
-    scores: Sequence[float] = answer.lists.scores[0].tolist()
+    if slot.first:  # one pipeline call, observed once
+        runtime.metrics.observe_answer(answer.timings, answer.candidates, slot.batch_size)
+    ids: Sequence[str] = answer.lists.item_ids[row].tolist()
+    scores: Sequence[float] = answer.lists.scores[row].tolist()
     return RecommendationResponse(
         recommendation_id=uuid4().hex,
         user_id=user_id,
@@ -146,7 +146,7 @@ async def recommend(
         fallback=fallback,  # type: ignore[arg-type]
         items=[
             ScoredItem(item_id=i, score=s, sources=src, reason=reason_for(src))
-            for i, s, src in zip(ids, scores, answer.sources[0], strict=True)
+            for i, s, src in zip(ids, scores, answer.sources[row], strict=True)
         ],
     )
 

@@ -1,0 +1,120 @@
+"""Request coalescing: concurrent requests answered by one pipeline call get exactly what each would
+have got alone, and one bad query never fails the others of its batch."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from tests.serving.test_api_pipeline import pipeline  # noqa: F401 - the shared fixture
+
+from recsmith.config import Settings
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving import create_app
+from recsmith.serving.coalesce import Coalescer, Options, UserQuery
+from recsmith.store.sqlite import SQLiteStore
+
+QUERIES = [
+    UserQuery("u1", [], [], {}),
+    UserQuery("u2", ["i3"], [], {"device": "mobile"}),
+    UserQuery("visitor-1", [], ["i0", "i1"], {}),
+    UserQuery("nobody", [], [], {}),
+    UserQuery("u3", [], ["i5"], {"hour": 7}),
+]
+
+
+def _alone(served: Pipeline, q: UserQuery, k: int) -> tuple[list[str], str]:
+    answer = served.answer(
+        [q.user_id], k, extra_seen=[q.seen], recent=[q.recent], context=[q.context]
+    )
+    return list(answer.lists.item_ids[0]), answer.tiers[0]
+
+
+def test_concurrent_queries_share_one_call_and_get_their_own_answers(
+    pipeline: Pipeline,  # noqa: F811
+) -> None:
+    async def ask_all() -> list[Any]:
+        coalescer = Coalescer()
+        return await asyncio.gather(*(coalescer.answer(pipeline, q, Options(k=5)) for q in QUERIES))
+
+    slots = asyncio.run(ask_all())
+    assert {s.batch_size for s in slots} == {len(QUERIES)}
+    assert sum(s.first for s in slots) == 1
+    assert len({id(s.answer) for s in slots}) == 1
+    for q, slot in zip(QUERIES, slots, strict=True):
+        items, tier = _alone(pipeline, q, 5)
+        assert list(slot.answer.lists.item_ids[slot.index]) == items
+        assert slot.answer.tiers[slot.index] == tier
+    tiers = [s.answer.tiers[s.index] for s in slots]
+    assert tiers == ["personalised", "personalised", "session", "popular", "personalised"]
+
+
+def test_different_options_are_separate_calls(pipeline: Pipeline) -> None:  # noqa: F811
+    async def ask() -> list[Any]:
+        coalescer = Coalescer()
+        return await asyncio.gather(
+            coalescer.answer(pipeline, QUERIES[0], Options(k=5)),
+            coalescer.answer(pipeline, QUERIES[1], Options(k=3)),
+            coalescer.answer(pipeline, QUERIES[2], Options(k=5)),
+        )
+
+    short, other, long_ = asyncio.run(ask())
+    assert short.answer is long_.answer and short.batch_size == 2
+    assert other.batch_size == 1 and len(other.answer.lists.item_ids[0]) == 3
+
+
+def test_a_failing_query_fails_alone(pipeline: Pipeline) -> None:  # noqa: F811
+    broken = UserQuery("u1", None, [], {})  # type: ignore[arg-type]  # not a list of ids
+
+    async def ask() -> list[Any]:
+        coalescer = Coalescer()
+        return await asyncio.gather(
+            coalescer.answer(pipeline, QUERIES[0], Options(k=5)),
+            coalescer.answer(pipeline, broken, Options(k=5)),
+            coalescer.answer(pipeline, QUERIES[2], Options(k=5)),
+            return_exceptions=True,
+        )
+
+    good, bad, visitor = asyncio.run(ask())
+    assert isinstance(bad, TypeError)
+    assert list(good.answer.lists.item_ids[good.index]) == _alone(pipeline, QUERIES[0], 5)[0]
+    assert visitor.answer.tiers[visitor.index] == "session"
+
+
+def test_concurrent_http_requests_are_answered_correctly(
+    settings: Settings,
+    pipeline: Pipeline,  # noqa: F811
+    store: SQLiteStore,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    n_requests = 16
+    app = create_app(settings, bundle=pipeline, store=store)  # type: ignore[arg-type]
+    users = [f"u{i % 6}" for i in range(n_requests)]
+    paths = [
+        f"/v1/users/{u}/recommendations?k=4" + ("&recent=i2" if i % 3 == 0 else "")
+        for i, u in enumerate(users)
+    ]
+
+    async def run() -> tuple[list[httpx.Response], list[httpx.Response], str]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                together = await asyncio.gather(
+                    *(client.get(p, headers=keys["read"]) for p in paths)
+                )
+                alone = [await client.get(p, headers=keys["read"]) for p in paths]
+                metrics = (await client.get("/metrics", headers=keys["admin"])).text
+        return together, alone, metrics
+
+    together, alone, metrics = asyncio.run(run())
+    for a, b in zip(together, alone, strict=True):
+        assert a.status_code == b.status_code == 200
+        assert a.json()["items"] == b.json()["items"] and a.json()["user_id"] == b.json()["user_id"]
+    calls = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("recsmith_coalesced_batch_size_count")
+    )
+    # the concurrent burst took fewer pipeline calls than requests; the sequential ones one each
+    assert n_requests < calls < 2 * n_requests
