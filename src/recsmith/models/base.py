@@ -20,7 +20,7 @@ from scipy import sparse
 
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
-from recsmith.models.topk import TopK, top_k
+from recsmith.models.topk import TopK, sparse_top_k, top_k
 
 #: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
 _CELLS_PER_CHUNK = 20_000_000
@@ -134,10 +134,36 @@ class Recommender(ABC):
 
         return self._chunked_top_k(history.shape[0], block, k)
 
+    @property
+    def item_to_item(self) -> sparse.csr_array | None:
+        """The sparse item × item matrix M of models that score a history as ``history @ M``
+        (item-kNN, co-occurrence), else None. With it, retrieval and item-to-item lists rank only
+        the items that have a score rather than scanning the whole catalogue per row."""
+        return None
+
+    def sparse_from_items(
+        self, history: sparse.csr_array, k: int, exclude: sparse.csr_array | None = None
+    ) -> TopK:
+        """Top ``k`` per row of ``history`` among items with a score (needs ``item_to_item``),
+        never the row's own items or those in ``exclude``: what a retrieval source proposes, where
+        an item with no evidence at all is no candidate."""
+        matrix = self.item_to_item
+        if matrix is None:
+            raise NotImplementedError(f"{self.name} has no sparse item-to-item matrix")
+        scores = sparse.csr_array(history @ matrix)
+        drop = history if exclude is None else sparse.csr_array(history + exclude)
+        return sparse_top_k(_mask_entries(scores, drop), k)
+
     def similar_items(self, items: np.ndarray, k: int) -> TopK:
         """Top ``k`` items most similar to each item index (never the item itself)."""
         self.check_is_fitted()
         items = np.asarray(items, dtype=np.int64)
+        if self.item_to_item is not None:
+            own = sparse.csr_array(
+                (np.ones(len(items), np.float32), (np.arange(len(items)), items)),
+                shape=(len(items), self.n_items),
+            )
+            return self.sparse_from_items(own, k)
 
         def block(start: int, stop: int) -> np.ndarray:
             scores = self._item_scores(items[start:stop])
@@ -185,6 +211,17 @@ def _mask(scores: np.ndarray, rows: sparse.csr_array) -> None:
     """Set -inf where ``rows`` (aligned with ``scores``) has an entry: those items never appear."""
     r = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
     scores[r, rows.indices] = -np.inf
+
+
+def _mask_entries(scores: sparse.csr_array, rows: sparse.csr_array) -> sparse.csr_array:
+    """``scores`` with −inf at the stored entries that ``rows`` (same shape) also holds."""
+    n_cols = scores.shape[1]
+    have = np.repeat(np.arange(scores.shape[0], dtype=np.int64), np.diff(scores.indptr))
+    drop = np.repeat(np.arange(rows.shape[0], dtype=np.int64), np.diff(rows.indptr))
+    hit = np.isin(have * n_cols + scores.indices, drop * n_cols + rows.indices)
+    data = np.asarray(scores.data, dtype=np.float32).copy()
+    data[hit] = -np.inf
+    return sparse.csr_array((data, scores.indices, scores.indptr), shape=scores.shape)
 
 
 def sparse_to_arrays(prefix: str, matrix: sparse.csr_array) -> dict[str, np.ndarray]:

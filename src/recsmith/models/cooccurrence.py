@@ -84,6 +84,10 @@ class Cooccurrence(Recommender):
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         return np.asarray((history @ self.association_).todense(), dtype=np.float32)
 
+    @property
+    def item_to_item(self) -> sparse.csr_array:
+        return self.association_
+
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
         scores = np.asarray(self.association_[items].todense(), dtype=np.float32)
         scores[scores == 0] = -np.inf  # only items really bought together

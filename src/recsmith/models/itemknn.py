@@ -103,6 +103,10 @@ class ItemKNN(Recommender):
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         return np.asarray((history @ self.similarity_).todense(), dtype=np.float32)
 
+    @property
+    def item_to_item(self) -> sparse.csr_array:
+        return self.similarity_
+
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
         scores = np.asarray(self.similarity_[items].todense(), dtype=np.float32)
         scores[scores == 0] = -np.inf  # only real neighbours are similar

@@ -1,10 +1,12 @@
-"""TopK, the hot-path currency between models and everything after them, and the top-k kernel."""
+"""TopK, the hot-path currency between models and everything after them, and the top-k kernels
+(dense score rows, and sparse rows where only stored entries are candidates)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,4 +48,25 @@ def top_k(scores: np.ndarray, k: int) -> TopK:
     if k_eff < k:
         ids = np.pad(ids, ((0, 0), (0, k - k_eff)), constant_values=-1)
         best = np.pad(best, ((0, 0), (0, k - k_eff)), constant_values=-np.inf)
+    return TopK(ids, best)
+
+
+def sparse_top_k(scores: sparse.csr_array, k: int) -> TopK:
+    """Top ``k`` stored entries of each CSR row, best first (ties: lower item index first).
+
+    For scorers whose scores are sparse (item-kNN, co-occurrence: only items with evidence have
+    one), this costs O(nnz log nnz) instead of a pass over every item of a 100k catalogue per row;
+    an item without a stored score is never proposed, and −inf entries count as absent.
+    """
+    n_rows = scores.shape[0]
+    ids = np.full((n_rows, k), -1, np.int32)
+    best = np.full((n_rows, k), -np.inf, np.float32)
+    rows = np.repeat(np.arange(n_rows), np.diff(scores.indptr))
+    data = np.asarray(scores.data, dtype=np.float32)
+    order = np.lexsort((scores.indices, -data, rows))  # rows stay grouped, as in ``indptr``
+    rows = rows[order]
+    rank = np.arange(len(order)) - scores.indptr[rows]
+    ok = (rank < k) & np.isfinite(data[order])  # −inf (and NaN) sort last: ranks stay 0, 1, …
+    ids[rows[ok], rank[ok]] = scores.indices[order[ok]]
+    best[rows[ok], rank[ok]] = data[order[ok]]
     return TopK(ids, best)

@@ -84,9 +84,14 @@ class ModelSource:
         if by_items.any():
             rows = np.flatnonzero(by_items)
             history = queries.recent[rows]
-            exclude = (queries.exclude[rows] + history).tocsr()
-            top = self.model.recommend_from_items(history, k + _max_row(exclude))
-            parts.append(flatten(_drop_excluded(top, exclude, k), rows))
+            if self.model.item_to_item is not None:  # rank only items with a score
+                top = self.model.sparse_from_items(history, k, queries.exclude[rows])
+            else:
+                exclude = (queries.exclude[rows] + history).tocsr()
+                top = _drop_excluded(
+                    self.model.recommend_from_items(history, k + _max_row(exclude)), exclude, k
+                )
+            parts.append(flatten(top, rows))
         return concat(parts)
 
 

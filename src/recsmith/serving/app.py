@@ -26,6 +26,7 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.deps import Runtime
+from recsmith.serving.heap import freeze_loaded
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
@@ -93,6 +94,8 @@ def create_app(
                 state=the_state,
                 coalescer=Coalescer(),
             )
+            if bundle is None:  # a server process that loaded its own model (not a test's)
+                freeze_loaded(collect=True)
             if not settings.serving.require_keys:
                 log.warning(
                     "serving.require_keys is false: the API is open to anyone who can "
