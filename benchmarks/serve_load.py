@@ -4,10 +4,15 @@ Builds an ml-1m-sized shop with the simulator (6,040 users × 3,706 items, ~1M e
 in SQLite, trains a model, starts `recsmith serve` and drives GET recommendations with wrk
 (Debian package `wrk`) from the same machine. Users are drawn at random, a tenth of them unknown
 (popularity fallback). Every request also runs the store query for the user's current items.
+``--rate`` replaces wrk's closed loop with an open-loop schedule (``open_loop.py``); ``--workdir``
+keeps the built shop and model so later runs serve them again without rebuilding.
 
     .venv/bin/python benchmarks/serve_load.py --model ials --connections 20 --duration 30
-    .venv/bin/python benchmarks/serve_load.py --pipeline examples/pipeline.toml --users 50000 \
-        --items 100000 --events-per-user 40 --connections 32
+    .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
+        --users 50000 --items 100000 --events-per-user 40 --connections 32 --workers 2 \
+        --workdir /tmp/large                     # closed loop: the most it serves
+    .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
+        --connections 32 --workers 2 --workdir /tmp/large --rate 500   # latency at 500 req/s
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import numpy as np
+from open_loop import open_loop
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
@@ -130,6 +137,12 @@ def main() -> None:
     parser.add_argument("--pipeline", type=Path, help="serve this pipeline TOML, not --model")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
+        "--rate",
+        type=float,
+        help="open loop: send this many requests/s on a fixed schedule (latency counted from the "
+        "scheduled time, as wrk2 does) instead of wrk's closed loop",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         help="build the shop and model here and keep them; a later run with the same directory "
@@ -149,6 +162,7 @@ def main() -> None:
             root, args.model, args.users, args.items, args.events_per_user, args.pipeline
         )
         (root / "secret").write_text(secret)
+        (root / "shop.json").write_text(json.dumps({"users": args.users, "items": args.items}))
     port = free_port()
     env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{store_path}"}
     server = subprocess.Popen(
@@ -180,44 +194,45 @@ def main() -> None:
             time.sleep(0.2)
         else:
             sys.exit("server did not become ready")
-        script = root / "load.lua"
-        script.write_text(LUA % {"users": users, "key": secret})
-        subprocess.run(
-            ["wrk", "-t2", "-c", str(args.connections), "-d", "3s", "-s", str(script), base],
-            capture_output=True,
-            check=True,
-        )  # warm-up
-        out = subprocess.run(
-            [
-                "wrk",
-                "-t2",
-                "-c",
-                str(args.connections),
-                "-d",
-                f"{args.duration}s",
-                "--timeout",
-                "5s",
-                "-s",
-                str(script),
-                base,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        if args.rate:
+            paths = [
+                f"/v1/users/{quote(u, safe='')}/recommendations?k=10"
+                for u in users.read_text().split()
+            ]
+            result = open_loop(
+                "127.0.0.1", port, paths, secret, args.rate, args.connections, args.duration
+            )
+            figures = {"mode": f"open loop at {args.rate:g} req/s", **result.summary()}
+        else:
+            figures = closed_loop(root, users, secret, base, args.connections, args.duration)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    report(args, figures)
+    if args.workdir is None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def closed_loop(
+    root: Path, users: Path, secret: str, base: str, connections: int, duration: int
+) -> dict[str, object]:
+    """wrk at full speed: each connection sends its next request when the last one is answered."""
+    script = root / "load.lua"
+    script.write_text(LUA % {"users": users, "key": secret})
+    wrk = ["wrk", "-t2", "-c", str(connections), "-s", str(script)]
+    subprocess.run([*wrk, "-d", "3s", base], capture_output=True, check=True)  # warm-up
+    out = subprocess.run(
+        [*wrk, "-d", f"{duration}s", "--timeout", "5s", base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out)
     if match is None:
         sys.exit(f"could not read wrk output:\n{out}")
     n, errors, bad_status, p50, p90, p99, worst, duration_us = map(int, match.groups())
-    figures = {
-        "model": str(args.pipeline or args.model),
-        "users": args.users,
-        "items": args.items,
-        "workers": args.workers,
-        "connections": args.connections,
+    return {
+        "mode": "closed loop (wrk)",
         "requests": n,
         "requests_per_s": round(n / (duration_us / 1e6), 1),
         "errors": errors + bad_status,
@@ -226,11 +241,22 @@ def main() -> None:
         "p99_ms": p99 / 1000,
         "max_ms": worst / 1000,
     }
+
+
+def report(args: argparse.Namespace, figures: dict[str, object]) -> None:
+    """Print (and with ``--json`` write) the run's figures with what was served."""
+    shop = json.loads((args.workdir / "shop.json").read_text()) if args.workdir else {}
+    figures = {
+        "model": str(args.pipeline or args.model),
+        "users": shop.get("users", args.users),
+        "items": shop.get("items", args.items),
+        "workers": args.workers,
+        "connections": args.connections,
+        **figures,
+    }
     print(json.dumps(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    if args.workdir is None:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from recsmith.models.base import Recommender, sparse_from_arrays, sparse_to_arra
 from recsmith.models.popularity import Popular
 from recsmith.models.registry import model_class
 from recsmith.models.topk import TopK
+from recsmith.sparse_rows import csr_from_pairs, gather_rows
 
 FORMAT_VERSION = 1
 
@@ -118,23 +119,15 @@ class ModelBundle:
         items (seen after training, e.g. ingested over HTTP). Built in one construction from index
         arrays, because a single-user request cannot afford a chain of sparse operations."""
         n = len(idx)
-        known = np.flatnonzero(idx >= 0)
-        starts, ends = self.seen.indptr[idx[known]], self.seen.indptr[idx[known] + 1]
-        lengths = ends - starts
-        offsets = np.repeat(starts - np.cumsum(np.r_[0, lengths[:-1]]), lengths)
-        cols = [self.seen.indices[offsets + np.arange(lengths.sum())]]
-        rows = [np.repeat(known, lengths)]
+        rows, cols = gather_rows(self.seen, idx)
         if extra is not None:
             sizes = np.fromiter((len(x) for x in extra), dtype=np.int64, count=n)
             flat = [i for x in extra for i in x]
             extra_cols = self.items.to_index(flat) if flat else np.zeros(0, np.int32)
             ok = extra_cols >= 0
-            rows.append(np.repeat(np.arange(n), sizes)[ok])
-            cols.append(extra_cols[ok])
-        r, c = np.concatenate(rows), np.concatenate(cols)
-        matrix = sparse.csr_array((np.ones(len(r), np.float32), (r, c)), shape=(n, len(self.items)))
-        matrix.sum_duplicates()
-        return matrix
+            rows = np.concatenate([rows, np.repeat(np.arange(n), sizes)[ok]])
+            cols = np.concatenate([cols, extra_cols[ok]])
+        return csr_from_pairs(n, len(self.items), rows, cols)
 
     def top_k(
         self,

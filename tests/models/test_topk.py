@@ -1,11 +1,12 @@
 """The top-k kernel: order, padding, and never returning excluded (-inf) entries."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy import sparse
 
-from recsmith.models.topk import top_k
+from recsmith.models.topk import sparse_top_k, top_k
 
 
 def test_best_first_and_padding() -> None:
@@ -36,3 +37,20 @@ def test_matches_full_sort(scores: np.ndarray, k: int) -> None:
     np.testing.assert_allclose(top.scores[:, :width], expected)
     picked = np.take_along_axis(scores, top.ids[:, :width].astype(np.int64), axis=1)
     np.testing.assert_allclose(picked, expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 12), st.floats(0.0, 1.0), st.integers(0, 10_000))
+def test_sparse_top_k_equals_dense_top_k_over_stored_entries(
+    n_rows: int, k: int, density: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    dense = rng.normal(size=(n_rows, 15)).astype(np.float32)
+    dense[rng.random((n_rows, 15)) > density] = 0.0  # not stored: never a candidate
+    dense[(dense != 0.0) & (rng.random((n_rows, 15)) < 0.2)] = -np.inf  # stored but masked
+    rows, cols = np.nonzero(dense)
+    stored = sparse.csr_array((dense[rows, cols], (rows, cols)), shape=dense.shape)
+    got = sparse_top_k(stored, k)
+    want = top_k(np.where(dense == 0.0, -np.inf, dense), k)
+    assert np.array_equal(got.ids, want.ids)
+    assert np.array_equal(got.scores, want.scores)

@@ -21,6 +21,7 @@ from scipy import sparse
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
 from recsmith.models.topk import TopK, sparse_top_k, top_k
+from recsmith.sparse_rows import contains
 
 #: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
 _CELLS_PER_CHUNK = 20_000_000
@@ -151,8 +152,15 @@ class Recommender(ABC):
         if matrix is None:
             raise NotImplementedError(f"{self.name} has no sparse item-to-item matrix")
         scores = sparse.csr_array(history @ matrix)
-        drop = history if exclude is None else sparse.csr_array(history + exclude)
-        return sparse_top_k(_mask_entries(scores, drop), k)
+        rows = np.repeat(np.arange(scores.shape[0]), np.diff(scores.indptr))
+        drop = contains(history, rows, scores.indices)
+        if exclude is not None:
+            drop |= contains(exclude, rows, scores.indices)
+        data = np.asarray(scores.data, dtype=np.float32).copy()
+        data[drop] = -np.inf
+        return sparse_top_k(
+            sparse.csr_array((data, scores.indices, scores.indptr), shape=scores.shape), k
+        )
 
     def similar_items(self, items: np.ndarray, k: int) -> TopK:
         """Top ``k`` items most similar to each item index (never the item itself)."""
@@ -211,17 +219,6 @@ def _mask(scores: np.ndarray, rows: sparse.csr_array) -> None:
     """Set -inf where ``rows`` (aligned with ``scores``) has an entry: those items never appear."""
     r = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
     scores[r, rows.indices] = -np.inf
-
-
-def _mask_entries(scores: sparse.csr_array, rows: sparse.csr_array) -> sparse.csr_array:
-    """``scores`` with −inf at the stored entries that ``rows`` (same shape) also holds."""
-    n_cols = scores.shape[1]
-    have = np.repeat(np.arange(scores.shape[0], dtype=np.int64), np.diff(scores.indptr))
-    drop = np.repeat(np.arange(rows.shape[0], dtype=np.int64), np.diff(rows.indptr))
-    hit = np.isin(have * n_cols + scores.indices, drop * n_cols + rows.indices)
-    data = np.asarray(scores.data, dtype=np.float32).copy()
-    data[hit] = -np.inf
-    return sparse.csr_array((data, scores.indices, scores.indptr), shape=scores.shape)
 
 
 def sparse_to_arrays(prefix: str, matrix: sparse.csr_array) -> dict[str, np.ndarray]:

@@ -33,6 +33,7 @@ from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import StaticSource
+from recsmith.sparse_rows import csr_from_pairs, gather_rows
 
 #: The name of the popularity source under every list, and how many extra items it brings (rules
 #: may filter some out).
@@ -119,17 +120,17 @@ class Pipeline:
         idx = self.bundle.users.to_index(user_ids)
         latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
         newer = [list(a) + b for a, b in zip(extra_seen or [[]] * n, latest, strict=True)]
-        now = self.bundle._exclusions(np.full(n, -1, np.int32), latest)
-        known = idx >= 0
-        base = sparse.csr_array((n, len(self.bundle.items)), dtype=np.float32)
-        if known.any():
-            picker = sparse.csr_array(
-                (np.ones(known.sum(), np.float32), (np.flatnonzero(known), idx[known])),
-                shape=(n, self.recent.shape[0]),
-            )
-            base = (picker @ self.recent).tocsr()
-        recent_rows = (base + now).tocsr()
-        recent_rows.data[:] = 1.0
+        rows, cols = gather_rows(self.recent, idx)
+        flat = [i for r in latest for i in r]
+        now = self.bundle.items.to_index(flat) if flat else np.zeros(0, np.int32)
+        now_rows = np.repeat(np.arange(n), [len(r) for r in latest])
+        ok = now >= 0
+        recent_rows = csr_from_pairs(
+            n,
+            len(self.bundle.items),
+            np.concatenate([rows, now_rows[ok]]),
+            np.concatenate([cols, now[ok]]),
+        )
         exclude = self.bundle._exclusions(idx, newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         return Queries(idx, recent_rows, exclude, ctx)

@@ -99,6 +99,7 @@ class ANNSource:
         rows = np.flatnonzero(queries.users >= 0)
         if len(rows) == 0:
             return flatten(TopK(np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)), rows)
-        exclude = queries.exclude[rows]
-        found = self.index.search(self.user_vectors[queries.users[rows]], k + _max_row(exclude))
-        return flatten(_drop_excluded(found, exclude, k), rows)
+        found = self.index.search(
+            self.user_vectors[queries.users[rows]], k + _max_row(queries.exclude)
+        )
+        return flatten(_drop_excluded(found, queries.exclude, k, rows), rows)

@@ -15,8 +15,9 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.models.base import Recommender
-from recsmith.models.topk import TopK, top_k
+from recsmith.models.topk import TopK
 from recsmith.retrieval.queries import Queries
+from recsmith.sparse_rows import contains
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,31 +112,39 @@ class StaticSource:
         prefix = self.order[: k + _max_row(queries.exclude)]
         if n == 0 or len(prefix) == 0:  # nothing rankable (e.g. no creation dates)
             return concat([])
-        scores = np.tile(self.item_scores[prefix], (n, 1))
-        excluded = queries.exclude[:, prefix].toarray() > 0
-        scores[excluded] = -np.inf
-        best = top_k(scores, k)
-        ids = np.where(best.ids >= 0, prefix[np.maximum(best.ids, 0)], -1).astype(np.int32)
-        return flatten(TopK(ids, best.scores), np.arange(n))
+        width = len(prefix)
+        keep = ~contains(queries.exclude, np.repeat(np.arange(n), width), np.tile(prefix, n))
+        keep = keep.reshape(n, width)
+        rank = np.cumsum(keep, axis=1)  # the order is the ranking: the first k kept items win
+        rows, cols = np.nonzero(keep & (rank <= k))
+        return Proposals(
+            rows.astype(np.int32),
+            prefix[cols].astype(np.int32),
+            self.item_scores[prefix[cols]],
+            rank[rows, cols].astype(np.int16),
+        )
 
 
 def _max_row(matrix: sparse.csr_array) -> int:
     return int(np.diff(matrix.indptr).max()) if matrix.shape[0] else 0
 
 
-def _drop_excluded(top: TopK, exclude: sparse.csr_array, k: int) -> TopK:
-    """Mask excluded items out of over-fetched lists and keep the best ``k``."""
-    ids = top.ids.copy()
-    scores = top.scores.copy()
-    rows, cols = np.nonzero(ids >= 0)
-    hit = exclude[rows, ids[rows, cols]] > 0
-    ids[rows[hit], cols[hit]] = -1
-    scores[rows[hit], cols[hit]] = -np.inf
-    return top_k_rows(ids, scores, k)
-
-
-def top_k_rows(ids: np.ndarray, scores: np.ndarray, k: int) -> TopK:
-    """Re-pick the best ``k`` of each row of (ids, scores), −1/−inf entries last."""
-    best = top_k(scores, k)
-    picked = np.take_along_axis(ids, np.maximum(best.ids, 0), axis=1)
-    return TopK(np.where(best.ids >= 0, picked, -1).astype(np.int32), best.scores)
+def _drop_excluded(
+    top: TopK, exclude: sparse.csr_array, k: int, rows: np.ndarray | None = None
+) -> TopK:
+    """The best ``k`` of over-fetched lists (rows best first) without excluded items; row i of
+    ``top`` is row ``rows[i]`` of ``exclude`` (default: row i)."""
+    n, width = top.ids.shape
+    at = np.arange(n) if rows is None else rows
+    hit = (top.ids < 0) | contains(
+        exclude, np.repeat(at, width), np.maximum(top.ids, 0).ravel()
+    ).reshape(n, width)
+    order = np.argsort(hit, axis=1, kind="stable")[:, :k]  # survivors first, still in order
+    ids = np.take_along_axis(top.ids, order, axis=1)
+    scores = np.take_along_axis(top.scores, order, axis=1)
+    gone = np.take_along_axis(hit, order, axis=1)
+    ids[gone], scores[gone] = -1, -np.inf
+    if ids.shape[1] < k:
+        ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
+        scores = np.pad(scores, ((0, 0), (0, k - scores.shape[1])), constant_values=-np.inf)
+    return TopK(ids.astype(np.int32), scores.astype(np.float32))
