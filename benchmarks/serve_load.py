@@ -199,6 +199,7 @@ def main() -> None:
                 f"/v1/users/{quote(u, safe='')}/recommendations?k=10"
                 for u in users.read_text().split()
             ]
+            open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, 3)  # warm-up
             result = open_loop(
                 "127.0.0.1", port, paths, secret, args.rate, args.connections, args.duration
             )

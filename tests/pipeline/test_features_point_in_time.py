@@ -13,7 +13,7 @@ from recsmith.features.items import ItemCatalog
 from recsmith.models.registry import create
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.training import recent_items, retrieve
-from recsmith.ranking.features import FeatureState, candidate_features
+from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import ModelSource
 
@@ -33,6 +33,13 @@ def test_offline_batch_equals_online_single_requests(
     batch = Queries(users, recent[users], data.matrix[users], context)
     cands = retrieve(sources, [15], batch)
     offline = candidate_features(state, batch, cands)
+    # recent_category_share, by hand: the share of the query's recent items in the item's category
+    column = feature_names(cands.sources).index("recent_category_share")
+    for r in range(0, len(cands), 7):
+        mine = state.item_category[batch.recent[[cands.query[r]]].indices]
+        cat = state.item_category[cands.items[r]]
+        expected = (mine == cat).sum() / max(len(mine), 1) if cat >= 0 else 0.0
+        assert offline[r, column] == np.float32(expected)
     for q in range(len(users)):  # one request at a time, as the server does
         single = Queries(
             users[q : q + 1],

@@ -148,19 +148,20 @@ def _recent_category_share(
 ) -> np.ndarray:
     """Share of the query's recent (session) items in the candidate's category."""
     recent = queries.recent
-    n_cats = state.user_category_share.shape[1]
-    rows = np.repeat(np.arange(recent.shape[0]), np.diff(recent.indptr))
+    lengths = np.diff(recent.indptr)
+    rows = np.repeat(np.arange(recent.shape[0]), lengths)
     rc = state.item_category[recent.indices]
     ok = rc >= 0
-    per_query = sparse.csr_array(
-        (np.ones(ok.sum(), np.float32), (rows[ok], rc[ok])), shape=(recent.shape[0], n_cats)
-    )
-    per_query.sum_duplicates()
-    totals = np.maximum(np.diff(recent.indptr), 1).astype(np.float32)
+    n_cats = max(int(state.user_category_share.shape[1]), 1)
+    keys, counts = np.unique(rows[ok].astype(np.int64) * n_cats + rc[ok], return_counts=True)
     out = np.zeros(len(q), np.float32)
-    has = cat >= 0
-    if has.any():
-        out[has] = per_query[q[has], cat[has]] / totals[q[has]]
+    has = np.flatnonzero(cat >= 0)
+    if len(has) and len(keys):
+        wanted = q[has].astype(np.int64) * n_cats + cat[has]
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        found = keys[at] == wanted
+        totals = np.maximum(lengths, 1).astype(np.float32)
+        out[has[found]] = counts[at[found]] / totals[q[has[found]]]
     return out
 
 
