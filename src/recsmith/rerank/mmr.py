@@ -216,11 +216,12 @@ def _contenders(
     A step's score is ``λ·rel − (1 − λ)·penalty`` with the penalty inside a range of width
     ``span`` (the similarity's), so a row scores at least ``λ·rel − (1 − λ)·span`` above its own
     floor. Take the best rows by relevance until they could fill the list on their own —
-    counting at most ``cap`` per category less its seeds, since a capped category blocks the rest —
-    and call the relevance where that happens r*. While any of those rows is eligible, each outscores every row
-    with ``rel < r* − margin`` (``margin = (1 − λ)/λ · span``); and they cannot all be taken or
-    blocked before the list is full (each category holds at most ``cap`` of the picks). So the rows
-    below that line are never picked, and dropping them changes nothing.
+    counting at most ``cap`` per category less its seeds, since a capped category blocks the
+    rest — and call the relevance where that happens r*. While any of those rows is eligible,
+    each outscores every row with ``rel < r* − margin`` (``margin = (1 − λ)/λ · span``); and
+    they cannot all be taken or blocked before the list is full (each category holds at most
+    ``cap`` of the picks). So the rows below that line are never picked, and dropping them
+    changes nothing.
     """
     n = len(query)
     n_q = int(query[-1]) + 1
