@@ -28,6 +28,7 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.pipeline.training import fit_models, recent_items, train_ranker
 from recsmith.ranking.features import FeatureState
 from recsmith.ranking.ltr import LambdaMARTRanker
+from recsmith.retrieval.ann import ItemIndex, ann_available
 
 _SPARSE_STATE = ("user_category_share", "user_category_last")
 
@@ -89,6 +90,9 @@ def save_pipeline(pipeline: Pipeline, path: Path) -> None:
     for name, model in pipeline.models.items():
         if model is not primary:
             model.save(path / "sources" / name)
+    for name, index in pipeline.indexes.items():
+        (path / "ann").mkdir(exist_ok=True)
+        index.save(path / "ann" / f"{name}.faiss")
     if pipeline.ranker is not None:
         pipeline.ranker.save(path / "ranker.txt")
     state = {f.name: getattr(pipeline.state, f.name) for f in fields(FeatureState)}
@@ -131,6 +135,11 @@ def load_pipeline(path: Path) -> Pipeline:
     recent = sparse_from_arrays("recent.", arrays)
     lines = (path / "items.jsonl").read_text().splitlines()
     items = [Item.model_validate_json(line) for line in lines if line]
+    indexes = {
+        s.name: ItemIndex.load(path / "ann" / f"{s.name}.faiss")
+        for s in config.retrieval.sources
+        if (path / "ann" / f"{s.name}.faiss").is_file() and ann_available()
+    }
     ranker = (
         LambdaMARTRanker.load(path / "ranker.txt", config.ranking.params)
         if (path / "ranker.txt").is_file()
@@ -145,6 +154,7 @@ def load_pipeline(path: Path) -> Pipeline:
         attrs,  # type: ignore[arg-type]
         recent,
         items,
+        indexes,
     )
 
 

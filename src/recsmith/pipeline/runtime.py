@@ -29,6 +29,7 @@ from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.reranker import Reranker
 from recsmith.rerank.rules import Rule
+from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
@@ -55,6 +56,7 @@ class Pipeline:
         attrs: ItemAttributes,
         recent: sparse.csr_array,
         items: list[Item],
+        indexes: Mapping[str, ItemIndex] | None = None,
     ) -> None:
         self.config = config
         self.bundle = bundle
@@ -65,7 +67,7 @@ class Pipeline:
         self.recent = recent
         self.items_catalog = items
         self.sources = build_sources(
-            config.retrieval.sources, models, attrs, config.retrieval.ann_min_items
+            config.retrieval.sources, models, attrs, config.retrieval.ann_min_items, indexes
         )
         self.quotas = [s.quota for s in config.retrieval.sources]
         self.fallback = StaticSource(FALLBACK, bundle.popular.item_scores_)
@@ -90,6 +92,12 @@ class Pipeline:
                 catalog, bundle.items.to_index(catalog.item_ids), len(bundle.items)
             )
         return "category"
+
+    @property
+    def indexes(self) -> dict[str, ItemIndex]:
+        """The approximate-nearest-neighbour index of each source that has one (saved with the
+        artifact)."""
+        return {s.name: s.index for s in self.sources if isinstance(s, ANNSource)}
 
     @property
     def version(self) -> str:

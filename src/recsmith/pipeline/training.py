@@ -9,7 +9,7 @@ recommenders such as RecTools' CandidateRankingModel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -44,9 +44,11 @@ def build_sources(
     models: dict[str, Recommender],
     attrs: ItemAttributes,
     ann_min_items: int = 50_000,
+    indexes: Mapping[str, ItemIndex] | None = None,
 ) -> list[CandidateSource]:
     """Sources in config order; 'new_arrivals' ranks items by creation time; factor models over
-    at least ``ann_min_items`` items retrieve through an approximate index."""
+    at least ``ann_min_items`` items retrieve through an approximate index (``indexes[name]``
+    when a saved one was loaded, else built here)."""
     out: list[CandidateSource] = []
     for s in configs:
         model = models.get(s.name)
@@ -62,7 +64,8 @@ def build_sources(
             and model.n_items >= ann_min_items
             and ann_available()
         ):
-            out.append(ANNSource(s.name, model.user_factors_, ItemIndex(model.item_factors_)))
+            index = (indexes or {}).get(s.name) or ItemIndex(model.item_factors_)
+            out.append(ANNSource(s.name, model.user_factors_, index))
         else:
             assert model is not None
             out.append(ModelSource(s.name, model, s.use))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,19 @@ class ItemIndex:
         self.index.add(vectors)
         self.index.nprobe = min(nprobe, nlist)
         self._keep = quantizer  # the IVF index refers to it; keep it alive
+
+    def save(self, path: Path) -> None:
+        """Write the trained index (faiss's own format), so loading a model skips k-means."""
+        _faiss().write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, *, nprobe: int = 32) -> ItemIndex:
+        index = cls.__new__(cls)
+        index.index = _faiss().read_index(str(path))
+        index.n_items = int(index.index.ntotal)
+        index.index.nprobe = min(nprobe, int(index.index.nlist))
+        index._keep = None  # a read index owns its quantizer
+        return index
 
     def search(self, queries: np.ndarray, k: int) -> TopK:
         """Approximate top-``k`` items by inner product for each query vector."""
