@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -38,6 +39,7 @@ from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
 from recsmith.events.validate import validate_items
 from recsmith.features.interactions import Interactions
+from recsmith.governance.releases import ModelRegistry
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import save_pipeline, train_pipeline
 from recsmith.pipeline.config import load_pipeline_config
@@ -143,6 +145,11 @@ def main() -> None:
         "scheduled time, as wrk2 does) instead of wrk's closed loop",
     )
     parser.add_argument(
+        "--swap",
+        action="store_true",
+        help="serve from a model registry and deploy a second release half-way through the run",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         help="build the shop and model here and keep them; a later run with the same directory "
@@ -165,6 +172,14 @@ def main() -> None:
         (root / "shop.json").write_text(json.dumps({"users": args.users, "items": args.items}))
     port = free_port()
     env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{store_path}"}
+    serves = ["--model-dir", str(model_dir)]
+    swap: threading.Timer | None = None
+    if args.swap:
+        registry, second = two_releases(root, model_dir)
+        serves = ["--registry", str(registry.root)]
+        env["RECSMITH_SERVING__RELOAD_INTERVAL_S"] = "1"
+        # half-way through the measured run (after the 3 s warm-up)
+        swap = threading.Timer(3 + args.duration / 2, registry.deploy, (second,))
     server = subprocess.Popen(
         [
             sys.executable,
@@ -172,8 +187,7 @@ def main() -> None:
             "recsmith",
             "-q",
             "serve",
-            "--model-dir",
-            str(model_dir),
+            *serves,
             "--port",
             str(port),
             "--workers",
@@ -194,6 +208,8 @@ def main() -> None:
             time.sleep(0.2)
         else:
             sys.exit("server did not become ready")
+        if swap is not None:
+            swap.start()
         if args.rate:
             paths = [
                 f"/v1/users/{quote(u, safe='')}/recommendations?k=10"
@@ -206,12 +222,34 @@ def main() -> None:
             figures = {"mode": f"open loop at {args.rate:g} req/s", **result.summary()}
         else:
             figures = closed_loop(root, users, secret, base, args.connections, args.duration)
+        if args.swap:
+            after = httpx.get(
+                f"{base}/v1/users/nobody/recommendations",
+                headers={"Authorization": f"Bearer {secret}"},
+            ).json()["model_version"]
+            figures["swapped_to"] = after if after == second else f"NOT SWAPPED (still {after})"
     finally:
         server.terminate()
         server.wait(timeout=30)
     report(args, figures)
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def two_releases(root: Path, model_dir: Path) -> tuple[ModelRegistry, str]:
+    """A registry serving the trained model, and a second release to deploy mid-run: the same
+    trained files under another version name (what is measured is the swap, not the training)."""
+    registry = ModelRegistry(root / "registry")
+    first = registry.publish(model_dir)
+    second_dir = root / "model-b"
+    if not second_dir.exists():
+        shutil.copytree(model_dir, second_dir)
+        manifest = json.loads((second_dir / "manifest.json").read_text())
+        manifest["version"] += "-b"
+        (second_dir / "manifest.json").write_text(json.dumps(manifest))
+    second = registry.publish(second_dir)
+    registry.deploy(first)
+    return registry, second
 
 
 def closed_loop(
