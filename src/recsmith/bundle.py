@@ -41,8 +41,9 @@ class BatchRecommendations:
 
 
 #: Who answered a request, best first: the model for a known user, the session's items for an
-#: anonymous visitor, popularity when nothing is known.
-TIERS = ("personalised", "session", "popular")
+#: anonymous visitor, popularity within the categories the request asked for (pipelines), global
+#: popularity when nothing is known.
+TIERS = ("personalised", "session", "category", "popular")
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,14 +242,16 @@ class ModelBundle:
         context: Sequence[Mapping[str, Any]] | None = None,
         rules: Sequence[Any] = (),
         diversity: float | None = None,
+        categories: Sequence[str] = (),
     ) -> Answer:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
         visitors with recent items from those items (if the model scores histories), the rest from
         popularity. ``context`` is accepted for interface parity; a single model ignores it.
-        Business rules and diversity need the catalogue a pipeline carries: ValueError here."""
-        if rules or diversity:
+        Business rules, categories and diversity need the catalogue a pipeline carries: ValueError
+        here."""
+        if rules or diversity or categories:
             raise ValueError(
-                "rules and diversity need a pipeline deployment (recsmith train "
+                "rules, categories and diversity need a pipeline deployment (recsmith train "
                 "--pipeline), which knows the catalogue"
             )
         del context

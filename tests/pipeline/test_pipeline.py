@@ -108,3 +108,32 @@ def test_the_ann_index_is_saved_with_the_pipeline(
     a = trained.recommend(users, 10)
     b = loaded.recommend(users, 10)
     assert [list(x) for x in a.item_ids] == [list(x) for x in b.item_ids]
+
+
+def test_a_category_request_falls_back_to_popularity_within_it(
+    pipeline: Pipeline, events: pd.DataFrame
+) -> None:
+    """Whom nothing else can answer gets the category's own best sellers (tier "category"),
+    however far down the global list they are; every tier keeps to the category and fills k."""
+    table, scores = pipeline.table, pipeline.bundle.popular.item_scores_
+    global_top = set(np.argsort(-scores)[:30].tolist())
+    code = next(
+        c
+        for c in range(len(table.category_names))
+        if table.category_sets[:, [c]].nnz >= 12
+        and not global_top & set(np.flatnonzero(table.category_sets[:, [c]].toarray().ravel()))
+    )
+    name = table.category_names[code]
+    members = np.flatnonzero(table.category_sets[:, [code]].toarray().ravel())
+    expected = members[np.lexsort((members, -scores[members]))][:6]
+    known = events["user_id"].iloc[0]
+    viewed = list(events.loc[events["user_id"] == known, "item_id"].iloc[:3])
+    answer = pipeline.answer(
+        ["stranger", known, "visitor"], 6, recent=[[], [], viewed], categories=[name]
+    )
+    assert answer.tiers == ["category", "personalised", "session"]
+    assert list(answer.lists.item_ids[0]) == list(pipeline.items.to_external(expected))
+    assert answer.sources[0] == [["category_popular"]] * 6
+    for ids in answer.lists.item_ids:
+        assert len(ids) == 6
+        assert set(pipeline.items.to_index(list(ids)).tolist()) <= set(members.tolist())

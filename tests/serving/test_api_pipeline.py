@@ -14,6 +14,7 @@ from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
+from recsmith.serving.routers.recommend import reason_for
 from recsmith.store.sqlite import SQLiteStore
 
 
@@ -128,3 +129,14 @@ def test_category_filter_reaches_the_rules(
         )
         == 5
     )
+
+
+def test_a_stranger_asking_for_a_category_is_answered_by_the_category_tier(
+    pipe_client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = pipe_client.get(
+        "/v1/users/stranger/recommendations?k=5&category=shoes", headers=keys["read"]
+    ).json()
+    assert body["tier"] == "category" and body["fallback"] == "category"
+    assert reason_for(["category_popular"], ("shoes",)) == "popular in shoes"
+    assert reason_for(["category_popular"], ("shoes", "hats")) == "popular in these categories"

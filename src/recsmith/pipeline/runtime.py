@@ -28,12 +28,12 @@ from recsmith.ranking.features import FeatureState, candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.reranker import Reranker
-from recsmith.rerank.rules import Rule
+from recsmith.rerank.rules import FilterRule, Rule
 from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import StaticSource
+from recsmith.retrieval.sources import CategoryPopular, StaticSource, _max_row
 from recsmith.sparse_rows import csr_from_pairs, gather_rows
 
 #: The name of the popularity source under every list, and how many extra items it brings (rules
@@ -75,6 +75,9 @@ class Pipeline:
             ItemTable.from_items(items, bundle.items)
             if items
             else ItemTable.unknown(len(bundle.items))
+        )
+        self.category_popular = CategoryPopular(
+            bundle.popular.item_scores_, self.table.category_sets, self.table.category_names
         )
         self.reranker = Reranker(
             self.table,
@@ -171,18 +174,30 @@ class Pipeline:
         timings: dict[str, float] | None = None,
         rules: Sequence[Rule] = (),
         diversity: float | None = None,
+        categories: Sequence[str] = (),
     ) -> tuple[TopK, np.ndarray, Candidates]:
-        """Internal top-k per user, the tier index per query, and the final candidates."""
+        """Internal top-k per user, the tier index per query (into ``TIERS``), and the final
+        candidates. ``categories``: only items in one of them, and popularity within them (not
+        the global list) answers whom nothing else can."""
         user_ids = np.asarray(user_ids, dtype=object)
         queries = self.queries(user_ids, extra_seen, recent, context)
         has_recent = np.diff(queries.recent.indptr) > 0
-        tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, 2))
+        popular = TIERS.index("category" if categories else "popular")
+        tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
         cands = self.candidates(queries, k, timings)
         cands = cands.take(np.flatnonzero(tier[cands.query] < 2))  # nobody known: popularity
+        found = np.bincount(cands.query, minlength=len(user_ids)) > 0
         # popular items under every list: the fallback tier, and what fills lists the sources
         # could not, all passing through the same rules below
-        fallback = self.fallback.retrieve(queries, k + FALLBACK_EXTRA)
-        cands = append_below(cands, fallback, FALLBACK)
+        want = k + FALLBACK_EXTRA
+        fallback = (
+            self.category_popular.within(categories, want + _max_row(queries.exclude))
+            if categories
+            else self.fallback
+        )
+        cands = append_below(cands, fallback.retrieve(queries, want), fallback.name)
+        if categories:
+            rules = [*rules, FilterRule.model_validate({"property": "category", "in": categories})]
         started = time.perf_counter()
         final = self.finalise(cands, queries, k, rules, diversity)
         if timings is not None:
@@ -194,7 +209,7 @@ class Pipeline:
         rank = np.arange(len(final)) - bounds[final.query]
         ids[final.query, rank] = final.items
         scores[final.query, rank] = final.score
-        tier[(tier == 1) & (bounds[1:] == bounds[:-1])] = 2  # the session found nothing
+        tier[(tier == 1) & ~found] = popular  # the session's items led nowhere
         return TopK(ids, scores), tier, final
 
     def finalise(
@@ -231,9 +246,11 @@ class Pipeline:
         context: Sequence[Mapping[str, Any]] | None = None,
         rules: Sequence[Rule] = (),
         diversity: float | None = None,
+        categories: Sequence[str] = (),
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
-        (or override) the configured re-ranking for this request."""
+        (or override) the configured re-ranking for this request; ``categories`` keeps only items
+        in one of them (see ``top_k``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
         top, tier, final = self.top_k(
@@ -245,9 +262,10 @@ class Pipeline:
             timings=timings,
             rules=rules,
             diversity=diversity,
+            categories=categories,
         )
 
-        lists = self.bundle._external_batch(user_ids, top, tier == 2)
+        lists = self.bundle._external_batch(user_ids, top, tier >= TIERS.index("category"))
         by_item = {
             (int(q), int(i)): final.source_names_of(r)
             for r, (q, i) in enumerate(zip(final.query, final.items, strict=True))
@@ -272,7 +290,7 @@ class Pipeline:
             np.arange(n).astype(str).astype(object),
             ans.lists.item_ids,
             ans.lists.scores,
-            np.asarray([t == "popular" for t in ans.tiers]),
+            np.asarray([t in ("category", "popular") for t in ans.tiers]),
         )
 
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:

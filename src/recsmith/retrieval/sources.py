@@ -8,6 +8,7 @@ and hand every query the best items it has not seen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -101,11 +102,13 @@ class StaticSource:
     excludes. ``item_scores`` −inf marks items never proposed. The catalogue is ranked once, at
     construction, so a request only walks the head of that order."""
 
-    def __init__(self, name: str, item_scores: np.ndarray) -> None:
+    def __init__(self, name: str, item_scores: np.ndarray, order: np.ndarray | None = None) -> None:
         self.name = name
         self.item_scores = np.asarray(item_scores, dtype=np.float32)
-        finite = np.flatnonzero(np.isfinite(self.item_scores))
-        self.order = finite[np.argsort(-self.item_scores[finite], kind="stable")]
+        if order is None:
+            finite = np.flatnonzero(np.isfinite(self.item_scores))
+            order = finite[np.argsort(-self.item_scores[finite], kind="stable")]
+        self.order = order
 
     def retrieve(self, queries: Queries, k: int) -> Proposals:
         n = len(queries)
@@ -123,6 +126,44 @@ class StaticSource:
             self.item_scores[prefix[cols]],
             rank[rows, cols].astype(np.int16),
         )
+
+
+class CategoryPopular:
+    """Popularity within categories: the fallback for a request that asks for some categories
+    (``popular in Shoes``), where the global top list might hold none of them.
+
+    Each category's items are ranked by ``item_scores`` once, at construction; a request merges the
+    heads of its categories' lists, so it never touches the rest of the catalogue. ``membership``
+    is the catalogue's item × category matrix (an item may sit in several categories).
+    """
+
+    name = "category_popular"
+
+    def __init__(
+        self, item_scores: np.ndarray, membership: sparse.csr_array, names: Sequence[str]
+    ) -> None:
+        self.item_scores = np.asarray(item_scores, dtype=np.float32)
+        by_category = sparse.csr_array(membership.T)
+        rows = np.repeat(np.arange(by_category.shape[0]), np.diff(by_category.indptr))
+        items = by_category.indices
+        scores = self.item_scores[items]
+        keep = np.isfinite(scores)
+        order = np.lexsort((items[keep], -scores[keep], rows[keep]))
+        self.items = items[keep][order].astype(np.int64)
+        self.indptr = np.searchsorted(rows[keep][order], np.arange(by_category.shape[0] + 1))
+        self.codes = {name: c for c, name in enumerate(names)}
+
+    def within(self, categories: Sequence[str], depth: int) -> StaticSource:
+        """A static source over the best ``depth`` items of each named category (unknown names
+        add nothing), ranked by popularity."""
+        codes = [self.codes[c] for c in categories if c in self.codes]
+        heads = [
+            self.items[self.indptr[c] : min(self.indptr[c] + depth, self.indptr[c + 1])]
+            for c in codes
+        ]
+        pool = np.unique(np.concatenate([np.zeros(0, np.int64), *heads]))
+        order = pool[np.lexsort((pool, -self.item_scores[pool]))]
+        return StaticSource(self.name, self.item_scores, order)
 
 
 def _max_row(matrix: sparse.csr_array) -> int:

@@ -10,20 +10,18 @@ added wait), and a busy one in larger batches, which is where the throughput com
 
 The flush runs on the event loop, like a single request did before: nothing else could use the CPU
 meanwhile in this process (``serving.workers`` processes use the cores). Queries are grouped by
-what the pipeline call shares — the deployed model (a hot swap may be mid-flight), ``k``, request
-rules and diversity — and a group whose call fails is retried query by query, so one request's bad
-input never fails another's.
+what the pipeline call shares — the deployed model (a hot swap may be mid-flight), ``k``, the
+requested categories and diversity — and a group whose call fails is retried query by query, so
+one request's bad input never fails another's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from recsmith.bundle import Answer
-from recsmith.rerank.rules import Rule
 
 #: A batch never exceeds this many queries (bounds one flush's time and memory).
 MAX_COALESCED = 64
@@ -41,11 +39,10 @@ class UserQuery:
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """What a batch shares. ``key`` identifies equal ``rules`` (rules are compared by it)."""
+    """What a batch shares: the request options that apply to the whole pipeline call."""
 
     k: int
-    rules: Sequence[Rule] = ()
-    key: Hashable = ()
+    categories: tuple[str, ...] = ()
     diversity: float | None = None
 
 
@@ -89,10 +86,9 @@ class Coalescer:
 
     def _flush(self) -> None:
         pending, self._pending, self._scheduled = self._pending, [], False
-        groups: dict[tuple[int, int, Hashable, float | None], list[_Pending]] = {}
+        groups: dict[tuple[int, Options], list[_Pending]] = {}
         for p in pending:
-            o = p.options
-            groups.setdefault((id(p.served), o.k, o.key, o.diversity), []).append(p)
+            groups.setdefault((id(p.served), p.options), []).append(p)
         for group in groups.values():
             for start in range(0, len(group), self.max_batch):
                 _answer_group(group[start : start + self.max_batch])
@@ -122,7 +118,7 @@ def _call(group: list[_Pending]) -> Answer:
         extra_seen=[p.query.seen for p in group],
         recent=[p.query.recent for p in group],
         context=[p.query.context for p in group],
-        rules=options.rules,
+        categories=options.categories,
         diversity=options.diversity,
     )
     return answer

@@ -180,12 +180,13 @@ class RecommendationResponse(_ListResponse):
     )
 
     user_id: str
-    tier: Literal["personalised", "session", "popular"] = Field(
+    tier: Literal["personalised", "session", "category", "popular"] = Field(
         "personalised", description="which tier of the fallback chain answered"
     )
-    fallback: Literal["session", "popular"] | None = Field(
+    fallback: Literal["session", "category", "popular"] | None = Field(
         description="Set when the personalised tier could not answer: 'session' (from the "
-        "request's recent items) or 'popular' (nothing known about the visitor)"
+        "request's recent items), 'category' (popular within the requested categories) or "
+        "'popular' (nothing known about the visitor)"
     )
 
 

@@ -15,7 +15,6 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
-from recsmith.rerank.rules import FilterRule
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, RuntimeDep, Served
@@ -54,10 +53,15 @@ def _ids(text: str | None, name: str) -> list[str]:
     return ids
 
 
-def reason_for(sources: list[str]) -> str:
-    """A short explanation from the sources that proposed an item."""
+def reason_for(sources: list[str], categories: Sequence[str] = ()) -> str:
+    """A short explanation from the sources that proposed an item (and the categories the request
+    asked for, which name the category-popularity tier)."""
     if not sources:
         return "popular right now"
+    if "category_popular" in sources:
+        return (
+            f"popular in {categories[0]}" if len(categories) == 1 else "popular in these categories"
+        )
     text = {
         "trending": "trending now",
         "new_arrivals": "new arrival",
@@ -101,8 +105,9 @@ async def recommend(
     Items the user has in the store now are excluded, on top of the training data, so an event
     ingested a moment ago already counts. Concurrent requests are answered together by one
     pipeline call (``serving/coalesce.py``). The fallback chain: the user's model/pipeline
-    (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity
-    (``popular``); an unknown user is never a 404.
+    (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity within
+    the requested ``category`` (``category``, pipelines) → popularity (``popular``); an unknown
+    user is never a 404.
     """
     # an embedded store answers in tens of microseconds: asking it on the event loop beats a
     # thread-pool hop (and the GIL hand-offs of many threads); a networked one goes to the pool
@@ -116,17 +121,10 @@ async def recommend(
         *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
     ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
-    categories = _ids(category, "category")
-    rules = (
-        [FilterRule.model_validate({"property": "category", "in": categories})]
-        if categories
-        else []
-    )
+    categories = tuple(_ids(category, "category"))
     try:
         slot = await runtime.coalescer.answer(
-            bundle,
-            UserQuery(user_id, seen, latest, context),
-            Options(k, rules, tuple(categories), diversity),
+            bundle, UserQuery(user_id, seen, latest, context), Options(k, categories, diversity)
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
@@ -145,7 +143,7 @@ async def recommend(
         tier=tier,  # type: ignore[arg-type]
         fallback=fallback,  # type: ignore[arg-type]
         items=[
-            ScoredItem(item_id=i, score=s, sources=src, reason=reason_for(src))
+            ScoredItem(item_id=i, score=s, sources=src, reason=reason_for(src, categories))
             for i, s, src in zip(ids, scores, answer.sources[row], strict=True)
         ],
     )
