@@ -76,8 +76,14 @@ class ServingSettings(BaseModel):
     )
     reload_interval_s: float = Field(2.0, gt=0, description="how often to check for a deploy")
     state_url: str | None = Field(
-        None, description="redis://… for online state shared by replicas; unset = in-process"
+        None,
+        description="redis://… for online state and the response cache, shared by replicas; "
+        "unset = in-process",
     )
+    cache_entries: int = Field(
+        20_000, ge=0, description="recommendation lists kept in the in-process cache (0 = off)"
+    )
+    cache_ttl_s: float = Field(600.0, gt=0, description="how long a cached list is kept")
     recent_items: int = Field(10, ge=0, le=200, description="latest items fed to 'recent' sources")
     max_batch: int = Field(1000, ge=1)
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")

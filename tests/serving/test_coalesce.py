@@ -89,7 +89,10 @@ def test_concurrent_http_requests_are_answered_correctly(
     keys: dict[str, dict[str, str]],
 ) -> None:
     n_requests = 16
-    app = create_app(settings, bundle=pipeline, store=store)  # type: ignore[arg-type]
+    uncached = settings.model_copy(
+        update={"serving": settings.serving.model_copy(update={"cache_entries": 0})}
+    )  # every request must reach the pipeline here
+    app = create_app(uncached, bundle=pipeline, store=store)  # type: ignore[arg-type]
     users = [f"u{i % 6}" for i in range(n_requests)]
     paths = [
         f"/v1/users/{u}/recommendations?k=4" + ("&recent=i2" if i % 3 == 0 else "")

@@ -28,6 +28,7 @@ from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
 from recsmith.serving.online_state import LocalState, RedisState
+from recsmith.serving.response_cache import RedisCache
 from recsmith.store.sqlite import SQLiteStore
 
 REDIS_URL = os.environ.get("RECSMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -138,6 +139,8 @@ def test_ingest_moves_a_visitor_to_the_session_tier_and_survives_a_redis_outage(
         assert after.json()["tier"] == "session"  # the very next request follows the new item
         assert "i3" not in {i["item_id"] for i in after.json()["items"]}
         assert redis.Redis.from_url(url).lrange(RedisState.key("visitor-1"), 0, -1) == [b"i3"]
+        cached = redis.Redis.from_url(url).keys(RedisCache.PREFIX + "*")
+        assert len(cached) == 2  # both lists, shared with any other replica
 
         proc.kill()  # Redis goes down mid-traffic
         proc.wait()
@@ -146,5 +149,8 @@ def test_ingest_moves_a_visitor_to_the_session_tier_and_survives_a_redis_outage(
         during = client.get("/v1/users/visitor-2/recommendations?k=5", headers=keys["read"])
         assert during.status_code == 200 and during.json()["tier"] == "session"
         ready = client.get("/health/ready")
-        assert ready.status_code == 200 and ready.json()["degraded"] == ["online_state"]
-        assert 'recsmith_degraded{component="online_state"} 1.0' in client.get("/metrics").text
+        assert ready.status_code == 200
+        assert ready.json()["degraded"] == ["online_state", "response_cache"]
+        exposed = client.get("/metrics").text
+        assert 'recsmith_degraded{component="online_state"} 1.0' in exposed
+        assert 'recsmith_degraded{component="response_cache"} 1.0' in exposed

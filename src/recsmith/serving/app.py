@@ -30,6 +30,7 @@ from recsmith.serving.heap import freeze_loaded
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
+from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import admin, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.store.base import EventStore
@@ -78,6 +79,8 @@ def create_app(
             store if store is not None else await run_in_threadpool(open_store, settings.store.url)
         )
         the_state = open_state(settings.serving.state_url)
+        serving = settings.serving
+        the_cache = open_cache(serving.state_url, serving.cache_entries, serving.cache_ttl_s)
         try:
             the_bundle = (
                 bundle
@@ -93,6 +96,7 @@ def create_app(
                 keys=KeyCache(the_store),
                 state=the_state,
                 coalescer=Coalescer(),
+                cache=the_cache,
             )
             if bundle is None:  # a server process that loaded its own model (not a test's)
                 freeze_loaded(collect=True)
@@ -113,6 +117,8 @@ def create_app(
                 watcher.cancel()
             app.state.runtime = None
             the_state.close()
+            if the_cache is not None:
+                the_cache.close()
             if own_store:
                 the_store.close()
 

@@ -18,6 +18,7 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.metrics import Metrics
 from recsmith.serving.online_state import OnlineState
+from recsmith.serving.response_cache import ResponseCache
 from recsmith.store.base import EventStore
 
 if TYPE_CHECKING:
@@ -39,6 +40,12 @@ class Runtime:
     keys: KeyCache
     state: OnlineState
     coalescer: Coalescer
+    cache: ResponseCache | None = None
+
+    def degraded(self) -> list[str]:
+        """Components running on their in-process fallback (Redis unreachable)."""
+        parts = {"online_state": self.state, "response_cache": self.cache}
+        return [name for name, part in parts.items() if part is not None and part.degraded]
 
 
 def runtime_of(request: Request) -> Runtime:

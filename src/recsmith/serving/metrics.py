@@ -35,6 +35,7 @@ class Metrics:
     stage_duration: Histogram
     candidates: Counter
     batch_size: Histogram
+    response_cache: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -85,6 +86,13 @@ class Metrics:
                 "Recommendation requests answered by one pipeline call (concurrent requests are "
                 "coalesced; 1 on an idle server).",
                 buckets=(1, 2, 4, 8, 16, 32, 64),
+                registry=registry,
+            ),
+            response_cache=Counter(
+                "recsmith_response_cache_total",
+                "Recommendation requests answered from the response cache (hit) or computed "
+                "(miss).",
+                ("result",),
                 registry=registry,
             ),
             degraded=Gauge(

@@ -12,16 +12,12 @@ next list follows the new item at once. Two backends behind one interface:
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from recsmith.errors import MissingExtraError
-
-log = logging.getLogger(__name__)
+from recsmith.serving.redis_link import RedisLink
 
 
 class OnlineState(Protocol):
@@ -73,21 +69,11 @@ class LocalState:
 class RedisState:
     """Redis-backed state with a local fallback (see module docstring)."""
 
-    RETRY_S = 5.0
-
     def __init__(self, url: str, per_user: int = 50, ttl_s: int = 30 * 86_400) -> None:
-        try:
-            import redis
-        except ImportError:
-            raise MissingExtraError("redis", "redis") from None
         self.per_user = per_user
         self.ttl_s = ttl_s
         self.local = LocalState(per_user)
-        self._client: Any = redis.Redis.from_url(
-            url, socket_timeout=0.05, socket_connect_timeout=0.05, decode_responses=True
-        )
-        self._errors = redis.RedisError
-        self._down_until = 0.0
+        self.link = RedisLink(url, "online_state", decode=True)
 
     @staticmethod
     def key(user_id: str) -> str:
@@ -95,40 +81,33 @@ class RedisState:
 
     @property
     def degraded(self) -> bool:
-        return time.monotonic() < self._down_until
-
-    def _failed(self, exc: Exception) -> None:
-        if not self.degraded:
-            log.warning("redis unavailable (%s): serving from in-process state", exc)
-        self._down_until = time.monotonic() + self.RETRY_S
+        return self.link.degraded
 
     def push(self, updates: Iterable[tuple[str, str]]) -> None:
         updates = list(updates)
         self.local.push(updates)
-        if self.degraded or not updates:
-            return
-        try:
-            pipe = self._client.pipeline(transaction=False)
-            for user, item in updates:
-                pipe.lpush(self.key(user), item)
-            for user in {u for u, _ in updates}:
-                pipe.ltrim(self.key(user), 0, self.per_user - 1)
-                pipe.expire(self.key(user), self.ttl_s)
-            pipe.execute()
-        except self._errors as exc:
-            self._failed(exc)
+        if updates:
+            self.link.run(lambda client: self._push(client, updates), None)
+
+    def _push(self, client: Any, updates: list[tuple[str, str]]) -> None:
+        pipe = client.pipeline(transaction=False)
+        for user, item in updates:
+            pipe.lpush(self.key(user), item)
+        for user in {u for u, _ in updates}:
+            pipe.ltrim(self.key(user), 0, self.per_user - 1)
+            pipe.expire(self.key(user), self.ttl_s)
+        pipe.execute()
 
     def recent(self, user_id: str, n: int) -> list[str]:
-        if not self.degraded:
-            try:
-                newest_first = self._client.lrange(self.key(user_id), 0, self.per_user - 1)
-                return _distinct_newest_first(list(reversed(newest_first)), n)
-            except self._errors as exc:
-                self._failed(exc)
-        return self.local.recent(user_id, n)
+        newest_first = self.link.run(
+            lambda client: client.lrange(self.key(user_id), 0, self.per_user - 1), None
+        )
+        if newest_first is None:
+            return self.local.recent(user_id, n)
+        return _distinct_newest_first(list(reversed(newest_first)), n)
 
     def close(self) -> None:
-        self._client.close()
+        self.link.close()
 
 
 def _distinct_newest_first(oldest_first: list[str], n: int) -> list[str]:

@@ -34,7 +34,7 @@ def ready(runtime: RuntimeDep) -> JSONResponse:
         store_ok = False
     checks = {"store": store_ok, "model": runtime.bundle is not None}
     failed = [name for name, ok in checks.items() if not ok]
-    degraded = ["online_state"] if runtime.state.degraded else []
+    degraded = runtime.degraded()
     body = ReadyResponse(
         status="unavailable" if failed else "degraded" if degraded else "ok",
         checks=checks,

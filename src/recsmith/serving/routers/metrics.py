@@ -21,5 +21,7 @@ router = APIRouter(tags=["metrics"])
 )
 async def metrics(runtime: RuntimeDep) -> Response:
     """Serialising the registry is quick and never blocks, so this runs on the event loop."""
-    runtime.metrics.degraded.labels(component="online_state").set(int(runtime.state.degraded))
+    down = runtime.degraded()
+    for component in ("online_state", "response_cache"):
+        runtime.metrics.degraded.labels(component=component).set(int(component in down))
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ store query blocks, and FastAPI runs them in its thread pool.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Annotated
 from uuid import uuid4
@@ -18,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, RuntimeDep, Served
+from recsmith.serving.response_cache import cache_key
 from recsmith.serving.schemas import (
     PopularResponse,
     RecommendationResponse,
@@ -122,6 +124,20 @@ async def recommend(
     ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
     categories = tuple(_ids(category, "category"))
+    cache, key = runtime.cache, ""
+    if cache is not None:
+        key = cache_key(bundle.version, user_id, k, seen, latest, context, categories, diversity)
+        hit = cache.get(key)
+        runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
+        if hit is not None:
+            listed = json.loads(hit)
+            runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
+            return RecommendationResponse(
+                recommendation_id=uuid4().hex,
+                user_id=user_id,
+                model_version=bundle.version,
+                **listed,
+            )
     try:
         slot = await runtime.coalescer.answer(
             bundle, UserQuery(user_id, seen, latest, context), Options(k, categories, diversity)
@@ -136,16 +152,20 @@ async def recommend(
         runtime.metrics.observe_answer(answer.timings, answer.candidates, slot.batch_size)
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
+    items = [
+        ScoredItem(item_id=i, score=s, sources=src, reason=reason_for(src, categories))
+        for i, s, src in zip(ids, scores, answer.sources[row], strict=True)
+    ]
+    if cache is not None:
+        listed = {"tier": tier, "fallback": fallback, "items": [i.model_dump() for i in items]}
+        cache.put(key, json.dumps(listed).encode())
     return RecommendationResponse(
         recommendation_id=uuid4().hex,
         user_id=user_id,
         model_version=bundle.version,
         tier=tier,  # type: ignore[arg-type]
         fallback=fallback,  # type: ignore[arg-type]
-        items=[
-            ScoredItem(item_id=i, score=s, sources=src, reason=reason_for(src, categories))
-            for i, s, src in zip(ids, scores, answer.sources[row], strict=True)
-        ],
+        items=items,
     )
 
 

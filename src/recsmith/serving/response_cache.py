@@ -1,0 +1,139 @@
+"""Response cache: a recommendation list computed once is served again while nothing it depends on
+has changed — across requests, and with Redis across server replicas.
+
+The key is a digest of *everything* the pipeline reads for a request: the deployed version, the
+user, ``k`` and the request options, the items the store holds for the user now, and the recent
+items from the online state. A served list is a pure function of those, so a hit returns exactly
+what the pipeline would compute, and an ingested event (a new stored item, a new recent item)
+changes the key: no invalidation, no stale list after the user acts. Entries expire after
+``ttl_s`` only to bound memory. What is cached is the list without its ``recommendation_id``; each
+response gets a fresh one, so impressions stay distinguishable.
+
+Backends as for the online state: in-process (bounded LRU) by default; with a ``redis://`` URL,
+Redis behind a local copy, degrading to the local copy while Redis is down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from recsmith.serving.redis_link import RedisLink
+
+
+class ResponseCache(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, value: bytes) -> None: ...
+
+    @property
+    def degraded(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def cache_key(
+    version: str,
+    user_id: str,
+    k: int,
+    seen: Sequence[str],
+    recent: Sequence[str],
+    context: Mapping[str, Any],
+    categories: Sequence[str],
+    diversity: float | None,
+) -> str:
+    """The digest of a request's every input (see module docstring)."""
+    text = json.dumps(
+        [
+            version,
+            user_id,
+            k,
+            list(seen),
+            list(recent),
+            sorted(context.items()),
+            list(categories),
+            diversity,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class LocalCache:
+    """In-process LRU of at most ``max_entries`` values, each kept ``ttl_s`` seconds."""
+
+    def __init__(self, max_entries: int, ttl_s: float) -> None:
+        self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: str, value: bytes) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self.ttl_s, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    @property
+    def degraded(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+
+class RedisCache:
+    """Redis shared by every replica, behind (and falling back to) a ``LocalCache``."""
+
+    PREFIX = "recsmith:response:"
+
+    def __init__(self, url: str, max_entries: int, ttl_s: float) -> None:
+        self.local = LocalCache(max_entries, ttl_s)
+        self.ttl_ms = max(1, int(ttl_s * 1000))
+        self.link = RedisLink(url, "response_cache", decode=False)
+
+    @property
+    def degraded(self) -> bool:
+        return self.link.degraded
+
+    def get(self, key: str) -> bytes | None:
+        value = self.local.get(key)
+        if value is None:
+            value = self.link.run(lambda client: client.get(self.PREFIX + key), None)
+            if value is not None:
+                self.local.put(key, value)
+        return value
+
+    def put(self, key: str, value: bytes) -> None:
+        self.local.put(key, value)
+        self.link.run(lambda client: client.set(self.PREFIX + key, value, px=self.ttl_ms), None)
+
+    def close(self) -> None:
+        self.link.close()
+
+
+def open_cache(url: str | None, max_entries: int, ttl_s: float) -> ResponseCache | None:
+    """None when ``max_entries`` is 0 (caching off); Redis for a ``redis://`` URL (the same URL
+    as the online state); in-process otherwise."""
+    if max_entries == 0:
+        return None
+    if url is None:
+        return LocalCache(max_entries, ttl_s)
+    return RedisCache(url, max_entries, ttl_s)
