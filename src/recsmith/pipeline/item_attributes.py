@@ -1,15 +1,17 @@
 """Item attributes the pipeline needs, aligned to the model's item indices: category codes (for
-features, caps and diversity), price, creation time (for 'new arrivals' and item age)."""
+features), price, creation time (for 'new arrivals' and item age). Category codes are the
+catalogue view's (``ItemTable.category``, the primary category), so features, caps and diversity
+all speak of the same categories."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from recsmith.events.schema import Item
 from recsmith.ids import IdMap
+from recsmith.rerank.catalog_view import ItemTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,16 +24,13 @@ class ItemAttributes:
     @classmethod
     def from_items(cls, items: list[Item], ids: IdMap) -> ItemAttributes:
         n = len(ids)
-        category = np.full(n, -1, np.int32)
         price = np.full(n, np.nan, np.float32)
         created = np.full(n, -1, np.int64)
         if not items:
-            return cls(category, np.zeros(0, dtype=str), price, created)
+            return cls(np.full(n, -1, np.int32), np.zeros(0, dtype=str), price, created)
+        table = ItemTable.from_items(items, ids)
         idx = ids.to_index([it.item_id for it in items])
         ok = idx >= 0
-        firsts = np.asarray([it.categories[0] if it.categories else None for it in items], object)
-        codes, names = pd.factorize(firsts, use_na_sentinel=True)
-        category[idx[ok]] = codes[ok]
         prices = np.asarray([_number(it.properties.get("price")) for it in items], dtype=np.float64)
         price[idx[ok]] = prices[ok]
         stamps = np.asarray(
@@ -39,7 +38,12 @@ class ItemAttributes:
             dtype=np.int64,
         )
         created[idx[ok]] = stamps[ok]
-        return cls(category, np.asarray(names, dtype=str), price, created)
+        return cls(
+            table.category.astype(np.int32),
+            np.asarray(table.category_names, dtype=str),
+            price,
+            created,
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
