@@ -26,13 +26,13 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.deps import Runtime
-from recsmith.serving.heap import freeze_loaded
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import admin, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
+from recsmith.serving.worker_process import settle_worker
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
 
@@ -99,7 +99,7 @@ def create_app(
                 cache=the_cache,
             )
             if bundle is None:  # a server process that loaded its own model (not a test's)
-                freeze_loaded(collect=True)
+                settle_worker(collect=True)
             if not settings.serving.require_keys:
                 log.warning(
                     "serving.require_keys is false: the API is open to anyone who can "
@@ -150,6 +150,10 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
     """
     import uvicorn  # only the server needs it; importing the package must stay light
 
+    # one compute thread per worker (``worker_process.py``): libraries not loaded yet and the
+    # spawned workers read these at start; the user may still override them
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     common = {
         "host": settings.serving.host,
         "port": settings.serving.port,

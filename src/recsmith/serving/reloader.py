@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.serving.deps import Runtime
-from recsmith.serving.heap import freeze_loaded
+from recsmith.serving.worker_process import settle_worker
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Reloader:
             bundle = await run_in_threadpool(load_artifact, path)
             current: Runtime = self.app.state.runtime
             self.app.state.runtime = replace(current, bundle=bundle)
-            freeze_loaded(collect=False)  # a full pass now would stall the requests in flight
+            settle_worker(collect=False)  # a full pass now would stall the requests in flight
             current.metrics.set_model(bundle.version)
             log.info("now serving %s (was %s)", bundle.version, served)
             return bundle.version

@@ -1,0 +1,31 @@
+"""Process settings for a server worker that has loaded its model.
+
+- **One compute thread.** ``serving.workers`` processes are how the server uses the cores, so
+  each worker computes on one thread. Native libraries would otherwise start their own pools in
+  every worker — faiss's OpenMP threads, spinning after each search, took a third of the 100k-item
+  load test's throughput (1,220 → 780 requests/s) — and oversubscribe the machine. ``run``
+  sets ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` for libraries loaded later and for spawned
+  workers; ``threadpool_limits`` here covers those already loaded.
+- **The model out of the garbage collector.** A loaded pipeline holds hundreds of thousands of
+  Python objects (id maps, the catalogue's items), and CPython's full collection walks every
+  tracked object: about 300 ms at 100,000 items, during which no request in the process moves —
+  the whole p99 tail of the load test. ``gc.freeze`` moves what exists now into the permanent
+  generation, which collections skip; reference counting still frees a swapped-out model once
+  its last request ends.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from threadpoolctl import threadpool_limits
+
+
+def settle_worker(*, collect: bool) -> None:
+    """Apply both (see module docstring); call on the thread that serves requests, after a model
+    is loaded (native libraries are found once imported). ``collect`` first frees cyclic garbage
+    (a full pass: do it at start-up, not while serving)."""
+    threadpool_limits(limits=1)
+    if collect:
+        gc.collect()
+    gc.freeze()
