@@ -19,6 +19,7 @@ import pandas as pd
 
 from recsmith.config import EventSettings
 from recsmith.evaluation.runner import evaluate_models
+from recsmith.evaluation.significance import paired_test
 from recsmith.evaluation.split import parse_split
 from recsmith.events.importers.base import read_source
 from recsmith.events.validate import validate_events, validate_items
@@ -69,7 +70,13 @@ def run(name: str, k: int) -> list[str]:
     best = max((r for r in results if r.model != "pipeline"), key=lambda r: r.metrics["ndcg"])
     pipe = next(r for r in results if r.model == "pipeline")
     gain = pipe.metrics["ndcg"] / best.metrics["ndcg"] - 1
-    lines += ["", f"Pipeline vs best single model ({best.model}): {gain:+.1%} ndcg@10.", ""]
+    test = paired_test(pipe.per_user["ndcg"], best.per_user["ndcg"])
+    lines += [
+        "",
+        f"Pipeline vs best single model ({best.model}): {gain:+.1%} ndcg@10 "
+        f"(paired t-test over users: p = {test.p_value:.2g}).",
+        "",
+    ]
     print("\n".join(lines), flush=True)
     print(f"  ({time.perf_counter() - started:.0f}s)", flush=True)
     return lines

@@ -43,6 +43,6 @@ def config() -> PipelineConfig:
                     {"name": "new", "kind": "new_arrivals", "quota": 5},
                 ]
             },
-            "ranking": {"enabled": True, "params": {"n_estimators": 20}},
+            "ranking": {"enabled": True, "label_share": 0.2, "params": {"n_estimators": 20}},
         }
     )

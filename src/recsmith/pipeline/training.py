@@ -10,6 +10,7 @@ recommenders such as RecTools' CandidateRankingModel.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -98,48 +99,55 @@ def retrieve(
     return merge(proposals, [s.name for s in sources], len(queries), queries.n_items)
 
 
-def label_window(full: Interactions, share: float, min_queries: int) -> tuple[float, np.ndarray]:
-    """The time cut for the ranker's labels and the users it can learn from: the latest ``share``
-    of events, widened (up to half of them) until ``min_queries`` users have both a past and new
-    items after the cut — a global cut keeps every feature strictly before every label."""
-    best: tuple[float, np.ndarray] = (0.0, np.zeros(0, np.int64))
-    for s in (share, 0.2, 0.3, 0.4, 0.5):
-        if s < share:
-            continue
-        cut = float(np.quantile(full.event_ts, 1.0 - s))
-        before = np.bincount(full.event_users[full.event_ts < cut], minlength=full.n_users) > 0
-        after = np.bincount(full.event_users[full.event_ts >= cut], minlength=full.n_users) > 0
-        users = np.flatnonzero(before & after)
-        if len(users) > len(best[1]):
-            best = (cut, users)
-        if len(users) >= min_queries:
+@dataclass(frozen=True, slots=True)
+class LabelWindow:
+    """Events in [start, end) label the examples of ``users``, who all had events before start."""
+
+    start: float
+    end: float
+    users: np.ndarray
+
+
+def label_windows(
+    full: Interactions, share: float, min_queries: int, max_windows: int = 4
+) -> list[LabelWindow]:
+    """Where the ranker's labels come from: the latest ``share`` of events, and — while fewer than
+    ``min_queries`` users can learn from the windows so far — the ``share`` before it, and so on
+    (at most ``max_windows``). Each window is a global time cut, so every feature of its examples
+    is computed strictly before every one of its labels; a user active in two windows gives two
+    examples from two different pasts. Small data sets, where one window holds too few users with
+    both a past and a future, get a trained ranker this way instead of none."""
+    ts, who = full.event_ts, full.event_users
+    edges = np.quantile(ts, np.clip(1.0 - share * np.arange(max_windows + 1), 0.0, 1.0))
+    edges[0] = np.inf
+    out: list[LabelWindow] = []
+    for w in range(max_windows):
+        start, end = float(edges[w + 1]), float(edges[w])
+        before = np.bincount(who[ts < start], minlength=full.n_users) > 0
+        inside = np.bincount(who[(ts >= start) & (ts < end)], minlength=full.n_users) > 0
+        out.append(LabelWindow(start, end, np.flatnonzero(before & inside)))
+        if sum(len(x.users) for x in out) >= min_queries:
             break
-    return best
+    return out
 
 
-def train_ranker(
-    config: PipelineConfig, full: Interactions, attrs: ItemAttributes
-) -> tuple[LambdaMARTRanker | None, dict[str, float]]:
-    """The ranker trained on the label window, and how it did on held-out queries.
-
-    No ranker when fewer than ``min_queries`` users can label examples. Otherwise a fifth of them
-    are held out, and the ranker is kept only if it orders their candidates better (NDCG@10) than
-    the fused retrieval order does: on small or odd data a learnt ranker can be worse than none,
-    and then it is not deployed (the fused order serves).
-    """
-    rc = config.ranking
-    if not rc.enabled:
-        return None, {}
-    cut, users = label_window(full, rc.label_share, rc.min_queries)
-    if len(users) < rc.min_queries:  # a ranker learnt from a handful of users is noise
-        return None, {"queries": float(len(users))}
-    past = full.subset(full.event_ts < cut)
-    future = full.subset(full.event_ts >= cut).matrix
+def _window_examples(
+    config: PipelineConfig,
+    full: Interactions,
+    attrs: ItemAttributes,
+    window: LabelWindow,
+    max_queries: int,
+    rng: np.random.Generator,
+) -> tuple[Candidates, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates, labels, features and the user of each query, for one window: sources and
+    feature aggregates fitted on the events before it, labels = items new to the user inside it;
+    queries without a single positive candidate are dropped (they teach a ranker nothing)."""
+    past = full.subset(full.event_ts < window.start)
+    future = full.subset((full.event_ts >= window.start) & (full.event_ts < window.end)).matrix
     future = (future - future.multiply(past.matrix > 0)).tocsr()  # only items new to the user
-    users = users[np.diff(future.indptr)[users] > 0]
-    rng = np.random.default_rng(rc.random_state)
-    if len(users) > rc.max_queries:
-        users = np.sort(rng.choice(users, rc.max_queries, replace=False))
+    users = window.users[np.diff(future.indptr)[window.users] > 0]
+    if len(users) > max_queries:
+        users = np.sort(rng.choice(users, max_queries, replace=False))
     models = fit_models(config, past)
     sources = build_sources(config.retrieval.sources, models, attrs, config.retrieval.ann_min_items)
     queries = Queries(
@@ -149,17 +157,58 @@ def train_ranker(
         tuple({} for _ in users),
     )
     cands = retrieve(sources, [s.quota for s in config.retrieval.sources], queries)
-    cands = cands.top(rc.max_candidates)  # lambdarank cost grows with list length
+    cands = cands.top(config.ranking.max_candidates)  # lambdarank cost grows with list length
     labels = np.asarray(future[users[cands.query], cands.items]).ravel() > 0
     positive = np.bincount(cands.query, weights=labels, minlength=len(users)) > 0
-    cands, labels = cands.take(np.flatnonzero(positive[cands.query])), labels[positive[cands.query]]
-    if len(cands) == 0:
-        return None, {"queries": 0.0}
+    keep = np.flatnonzero(positive[cands.query])
+    cands, labels = cands.take(keep), labels[keep]
     state = FeatureState.build(past, attrs.category, attrs.price, attrs.created_ts)
-    features = candidate_features(state, queries, cands)
-    held = rng.random(len(users)) < 0.2
+    return cands, labels, candidate_features(state, queries, cands), users
+
+
+def _stack(parts: list[Candidates]) -> Candidates:
+    """Candidates of several windows as one batch (each window's queries after the last's)."""
+    offsets = np.cumsum([0] + [c.n_queries for c in parts[:-1]])
+    return Candidates(
+        int(sum(c.n_queries for c in parts)),
+        parts[0].sources,
+        np.concatenate([c.query + o for c, o in zip(parts, offsets, strict=True)]).astype(np.int32),
+        np.concatenate([c.items for c in parts]),
+        np.concatenate([c.score for c in parts]),
+        np.concatenate([c.source_scores for c in parts]),
+        np.concatenate([c.source_ranks for c in parts]),
+    )
+
+
+def train_ranker(
+    config: PipelineConfig, full: Interactions, attrs: ItemAttributes
+) -> tuple[LambdaMARTRanker | None, dict[str, float]]:
+    """The ranker trained on the label windows, and how it did on held-out queries.
+
+    No ranker when fewer than ``min_queries`` examples can be labelled. Otherwise a fifth of the
+    users are held out, and the ranker is kept only if it orders their candidates better
+    (NDCG@10) than the fused retrieval order does: on small or odd data a learnt ranker can be
+    worse than none, and then it is not deployed (the fused order serves).
+    """
+    rc = config.ranking
+    if not rc.enabled:
+        return None, {}
+    windows = label_windows(full, rc.label_share, rc.min_queries)
+    available = sum(len(w.users) for w in windows)
+    if available < rc.min_queries:  # a ranker learnt from a handful of users is noise
+        return None, {"queries": float(available), "windows": float(len(windows))}
+    rng = np.random.default_rng(rc.random_state)
+    per_window = max(1, rc.max_queries // len(windows))
+    parts = [_window_examples(config, full, attrs, w, per_window, rng) for w in windows]
+    cands = _stack([part[0] for part in parts])
+    labels = np.concatenate([part[1] for part in parts])
+    features = np.concatenate([part[2] for part in parts])
+    query_users = np.concatenate([part[3] for part in parts])
+    if len(cands) == 0:
+        return None, {"queries": 0.0, "windows": float(len(windows))}
+    held = (rng.random(full.n_users) < 0.2)[query_users]  # by user: no one on both sides
     fit_rows = ~held[cands.query]
-    groups = np.bincount(cands.query[fit_rows], minlength=len(users))
+    groups = np.bincount(cands.query[fit_rows], minlength=cands.n_queries)
     ranker = LambdaMARTRanker(rc.params).fit(
         features[fit_rows],
         labels[fit_rows].astype(np.int32),
@@ -170,7 +219,8 @@ def train_ranker(
     truth = labels[~fit_rows]
     report = {
         "queries": float(groups.astype(bool).sum()),
-        "label_share": float(np.mean(full.event_ts >= cut)),
+        "windows": float(len(windows)),
+        "label_share": float(np.mean(full.event_ts >= windows[-1].start)),
         "heldout_ndcg_retrieval": _ndcg(check, check.score, truth),
         "heldout_ndcg_ranker": _ndcg(check, ranker.score(features[~fit_rows]), truth),
     }
