@@ -74,8 +74,8 @@ class RankingConfig(_Strict):
     min_queries: int = Field(
         200,
         ge=10,
-        description="users needed to train a ranker; the label window widens (up to "
-        "half the events) to reach them, else the fused retrieval order serves",
+        description="labelled queries needed to train a ranker; earlier label windows (up to "
+        "four) are added to reach them, else the fused retrieval order serves",
     )
     max_candidates: int = Field(
         100, ge=10, description="best retrieved candidates per query the ranker learns from"
