@@ -3,6 +3,8 @@ only the past."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -12,7 +14,7 @@ from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.models.registry import create
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.training import recent_items, retrieve
+from recsmith.pipeline.training import label_windows, recent_items, retrieve
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import ModelSource
@@ -65,3 +67,17 @@ def test_feature_state_sees_only_events_before_the_cut(
     assert (got[expected.index] == expected).all()
     assert got.drop(expected.index).eq(0).all()  # items first seen after the cut: unknown yet
     assert state.reference_ts < cut
+
+
+def test_label_windows_are_disjoint_cuts_and_every_user_has_a_past(events: pd.DataFrame) -> None:
+    data = Interactions.from_events(events, EventSettings().weights)
+    windows = label_windows(data, 0.1, min_queries=10**9, max_windows=3)  # never enough: all 3
+    assert len(windows) == 3 and windows[0].end == np.inf
+    for newer, older in itertools.pairwise(windows):
+        assert older.end == newer.start  # adjacent, newest first, never overlapping
+    for w in windows:
+        inside = (data.event_ts >= w.start) & (data.event_ts < w.end)
+        assert 0.05 < inside.mean() < 0.15  # about a tenth of the events each
+        before = set(data.event_users[data.event_ts < w.start].tolist())
+        assert set(w.users.tolist()) == before & set(data.event_users[inside].tolist())
+    assert len(label_windows(data, 0.1, min_queries=1)) == 1  # one window when it suffices
