@@ -41,6 +41,16 @@ def test_merge_keeps_one_row_per_item_with_each_sources_rank() -> None:
     assert cands.source_names_of(row7) == ["a", "b"]
 
 
+def test_source_weights_set_each_sources_say_in_the_fused_order() -> None:
+    personal = _p([0, 0], [5, 7], [1, 2])
+    everyone = _p([0, 0], [9, 5], [1, 2])  # e.g. trending: its top item 9 is nobody's pick
+    equal = merge([personal, everyone], ["p", "t"], n_queries=1, n_items=10)
+    assert equal.items.tolist() == [5, 9, 7]  # 9's rank 1 outvotes the personal rank 2
+    light = merge([personal, everyone], ["p", "t"], 1, 10, weights=[1.0, 0.1])
+    assert light.items.tolist() == [5, 7, 9]  # it only fills below the personal items
+    assert np.isclose(light.score[0], 1 / (RRF_K + 1) + 0.1 / (RRF_K + 2))
+
+
 def test_sources_never_propose_excluded_items() -> None:
     data = Interactions.from_events(checkerboard_events(), EventSettings().weights)
     knn = create("itemknn").fit(data)

@@ -44,6 +44,12 @@ class SourceConfig(_Strict):
     quota: int = Field(100, ge=1, le=5000)
     params: dict[str, Any] = Field(default_factory=dict)
     use: Literal["auto", "recent"] = "auto"
+    weight: float = Field(
+        1.0,
+        ge=0,
+        description="the source's say in the fused (RRF) order that serves when no ranker is "
+        "deployed; lower for sources that are the same for everyone",
+    )
 
     @model_validator(mode="after")
     def _model_named(self) -> SourceConfig:

@@ -70,6 +70,7 @@ class Pipeline:
             config.retrieval.sources, models, attrs, config.retrieval.ann_min_items, indexes
         )
         self.quotas = [s.quota for s in config.retrieval.sources]
+        self.weights = [s.weight for s in config.retrieval.sources]
         self.fallback = StaticSource(FALLBACK, bundle.popular.item_scores_)
         self.table = (
             ItemTable.from_items(items, bundle.items)
@@ -152,7 +153,7 @@ class Pipeline:
         """Retrieve, then rank (or keep the fused retrieval order), best first per query.
         Stage durations are added to ``timings`` when given (for the per-stage metrics)."""
         started = time.perf_counter()
-        cands = retrieve(self.sources, self.quotas, queries)
+        cands = retrieve(self.sources, self.quotas, queries, self.weights)
         retrieved = time.perf_counter()
         if self.ranker is not None and len(cands):
             cands = cands.with_scores(

@@ -92,11 +92,15 @@ def recent_items(data: Interactions, n: int) -> sparse.csr_array:
 
 
 def retrieve(
-    sources: Sequence[CandidateSource], quotas: Sequence[int], queries: Queries
+    sources: Sequence[CandidateSource],
+    quotas: Sequence[int],
+    queries: Queries,
+    weights: Sequence[float] | None = None,
 ) -> Candidates:
-    """Every source's proposals for the batch, merged."""
+    """Every source's proposals for the batch, merged (``weights``: each source's say in the
+    fused order)."""
     proposals = [s.retrieve(queries, q) for s, q in zip(sources, quotas, strict=True)]
-    return merge(proposals, [s.name for s in sources], len(queries), queries.n_items)
+    return merge(proposals, [s.name for s in sources], len(queries), queries.n_items, weights)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +160,8 @@ def _window_examples(
         past.matrix[users],
         tuple({} for _ in users),
     )
-    cands = retrieve(sources, [s.quota for s in config.retrieval.sources], queries)
+    specs = config.retrieval.sources
+    cands = retrieve(sources, [s.quota for s in specs], queries, [s.weight for s in specs])
     cands = cands.top(config.ranking.max_candidates)  # lambdarank cost grows with list length
     labels = np.asarray(future[users[cands.query], cands.items]).ravel() > 0
     positive = np.bincount(cands.query, weights=labels, minlength=len(users)) > 0

@@ -1,8 +1,10 @@
 """Merge: the union of every source's proposals, de-duplicated, with each source's say kept.
 
 The order before ranking (and the fallback order if no ranker is trained) is reciprocal rank fusion
-— score = Σ_s 1 / (60 + rank_s) — which needs no score calibration between sources whose scores
-live on different scales (dot products, cosines, counts).
+— score = Σ_s w_s / (60 + rank_s) — which needs no score calibration between sources whose scores
+live on different scales (dot products, cosines, counts). The weights ``w_s`` (default 1) let a
+source that is the same for everyone (trending, new arrivals) fill lists without outvoting the
+personal ones.
 """
 
 from __future__ import annotations
@@ -18,11 +20,19 @@ RRF_K = 60.0
 
 
 def merge(
-    proposals: Sequence[Proposals], sources: Sequence[str], n_queries: int, n_items: int
+    proposals: Sequence[Proposals],
+    sources: Sequence[str],
+    n_queries: int,
+    n_items: int,
+    weights: Sequence[float] | None = None,
 ) -> Candidates:
-    """One candidate row per distinct (query, item); ``proposals[s]`` comes from ``sources[s]``."""
+    """One candidate row per distinct (query, item); ``proposals[s]`` comes from ``sources[s]``
+    and weighs ``weights[s]`` in the fused order."""
     if len(proposals) != len(sources):
         raise ValueError("one Proposals per source")
+    w = np.ones(len(sources)) if weights is None else np.asarray(weights, np.float64)
+    if len(w) != len(sources):
+        raise ValueError("one weight per source")
     sizes = [len(p.items) for p in proposals]
     if sum(sizes) == 0:
         return Candidates.empty(n_queries, sources)
@@ -39,7 +49,7 @@ def merge(
     source_scores[row, source] = scores
     source_ranks[row, source] = ranks
     fused = np.zeros(n, dtype=np.float64)
-    np.add.at(fused, row, 1.0 / (RRF_K + ranks))
+    np.add.at(fused, row, w[source] / (RRF_K + ranks))
     merged = Candidates(
         n_queries,
         tuple(sources),
