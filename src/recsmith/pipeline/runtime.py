@@ -33,7 +33,7 @@ from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import CategoryPopular, StaticSource, _max_row
+from recsmith.retrieval.sources import CategoryPopular, StaticSource, widest_row
 from recsmith.sparse_rows import csr_from_pairs, gather_rows
 
 #: The name of the popularity source under every list, and how many extra items it brings (rules
@@ -192,7 +192,7 @@ class Pipeline:
         # could not, all passing through the same rules below
         want = k + FALLBACK_EXTRA
         fallback = (
-            self.category_popular.within(categories, want + _max_row(queries.exclude))
+            self.category_popular.within(categories, want + widest_row(queries.exclude))
             if categories
             else self.fallback
         )

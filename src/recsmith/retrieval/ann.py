@@ -19,7 +19,7 @@ import numpy as np
 from recsmith.errors import MissingExtraError
 from recsmith.models.topk import TopK, top_k
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import Proposals, _drop_excluded, _max_row, flatten
+from recsmith.retrieval.sources import Proposals, _drop_excluded, widest_row, flatten
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,6 @@ class ANNSource:
         if len(rows) == 0:
             return flatten(TopK(np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)), rows)
         found = self.index.search(
-            self.user_vectors[queries.users[rows]], k + _max_row(queries.exclude)
+            self.user_vectors[queries.users[rows]], k + widest_row(queries.exclude)
         )
         return flatten(_drop_excluded(found, queries.exclude, k, rows), rows)

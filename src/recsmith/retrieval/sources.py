@@ -91,7 +91,7 @@ class ModelSource:
             else:
                 exclude = (queries.exclude[rows] + history).tocsr()
                 top = _drop_excluded(
-                    self.model.recommend_from_items(history, k + _max_row(exclude)), exclude, k
+                    self.model.recommend_from_items(history, k + widest_row(exclude)), exclude, k
                 )
             parts.append(flatten(top, rows))
         return concat(parts)
@@ -112,7 +112,7 @@ class StaticSource:
 
     def retrieve(self, queries: Queries, k: int) -> Proposals:
         n = len(queries)
-        prefix = self.order[: k + _max_row(queries.exclude)]
+        prefix = self.order[: k + widest_row(queries.exclude)]
         if n == 0 or len(prefix) == 0:  # nothing rankable (e.g. no creation dates)
             return concat([])
         width = len(prefix)
@@ -166,7 +166,9 @@ class CategoryPopular:
         return StaticSource(self.name, self.item_scores, order)
 
 
-def _max_row(matrix: sparse.csr_array) -> int:
+def widest_row(matrix: sparse.csr_array) -> int:
+    """Entries in the fullest row: how far a source over-fetches so that, after dropping what a
+    query excludes, ``k`` items are still left."""
     return int(np.diff(matrix.indptr).max()) if matrix.shape[0] else 0
 
 
