@@ -19,7 +19,7 @@ import numpy as np
 from recsmith.errors import MissingExtraError
 from recsmith.models.topk import TopK, top_k
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import Proposals, _drop_excluded, widest_row, flatten
+from recsmith.retrieval.sources import Proposals, _drop_excluded, flatten, widest_row
 
 log = logging.getLogger(__name__)
 
