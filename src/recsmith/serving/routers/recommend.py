@@ -1,15 +1,15 @@
 """Read routes: a user's recommendations, an item's neighbours, and the popular list.
 
 Work per recommendation request is one indexed store query (what the user has *now*, so an event
-ingested a moment ago already counts) plus one ``bundle.recommend`` call. Endpoints are ``def``: the
-store query blocks, and FastAPI runs them in its thread pool.
+ingested a moment ago already counts) plus a share of one coalesced pipeline call, or a response
+cache hit. The other endpoints are ``def``: FastAPI runs them in its thread pool.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import uuid4
 
 import numpy as np
@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
-from recsmith.serving.deps import BundleDep, RuntimeDep, Served
+from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
 from recsmith.serving.response_cache import cache_key
 from recsmith.serving.schemas import (
     PopularResponse,
@@ -124,49 +124,53 @@ async def recommend(
     ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
     categories = tuple(_ids(category, "category"))
-    cache, key = runtime.cache, ""
-    if cache is not None:
+    query, options = UserQuery(user_id, seen, latest, context), Options(k, categories, diversity)
+    cache = runtime.cache
+    if cache is None:
+        listed = await _computed(runtime, bundle, query, options)
+    else:
         key = cache_key(bundle.version, user_id, k, seen, latest, context, categories, diversity)
         hit = cache.get(key)
         runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
-        if hit is not None:
+        if hit is None:
+            listed = await _computed(runtime, bundle, query, options)
+            cache.put(key, json.dumps(listed).encode())
+        else:
             listed = json.loads(hit)
-            runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
-            return RecommendationResponse(
-                recommendation_id=uuid4().hex,
-                user_id=user_id,
-                model_version=bundle.version,
-                **listed,
-            )
+    runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
+    return RecommendationResponse(
+        recommendation_id=uuid4().hex, user_id=user_id, model_version=bundle.version, **listed
+    )
+
+
+async def _computed(
+    runtime: Runtime, bundle: Served, query: UserQuery, options: Options
+) -> dict[str, Any]:
+    """The list as the response carries it (less its ids): tier, fallback and scored items with
+    their sources and reasons — what the response cache stores."""
     try:
-        slot = await runtime.coalescer.answer(
-            bundle, UserQuery(user_id, seen, latest, context), Options(k, categories, diversity)
-        )
+        slot = await runtime.coalescer.answer(bundle, query, options)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     answer, row = slot.answer, slot.index
-    tier = answer.tiers[row]
-    fallback = None if tier == "personalised" else tier
-    runtime.metrics.recommendations.labels(fallback=fallback or "none").inc()
     if slot.first:  # one pipeline call, observed once
         runtime.metrics.observe_answer(answer.timings, answer.candidates, slot.batch_size)
+    tier = answer.tiers[row]
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
-    items = [
-        ScoredItem(item_id=i, score=s, sources=src, reason=reason_for(src, categories))
-        for i, s, src in zip(ids, scores, answer.sources[row], strict=True)
-    ]
-    if cache is not None:
-        listed = {"tier": tier, "fallback": fallback, "items": [i.model_dump() for i in items]}
-        cache.put(key, json.dumps(listed).encode())
-    return RecommendationResponse(
-        recommendation_id=uuid4().hex,
-        user_id=user_id,
-        model_version=bundle.version,
-        tier=tier,  # type: ignore[arg-type]
-        fallback=fallback,  # type: ignore[arg-type]
-        items=items,
-    )
+    return {
+        "tier": tier,
+        "fallback": None if tier == "personalised" else tier,
+        "items": [
+            {
+                "item_id": i,
+                "score": s,
+                "sources": src,
+                "reason": reason_for(src, options.categories),
+            }
+            for i, s, src in zip(ids, scores, answer.sources[row], strict=True)
+        ],
+    }
 
 
 @router.get(
