@@ -122,13 +122,18 @@ class ModelBundle:
         n = len(idx)
         rows, cols = gather_rows(self.seen, idx)
         if extra is not None:
-            sizes = np.fromiter((len(x) for x in extra), dtype=np.int64, count=n)
-            flat = [i for x in extra for i in x]
-            extra_cols = self.items.to_index(flat) if flat else np.zeros(0, np.int32)
-            ok = extra_cols >= 0
-            rows = np.concatenate([rows, np.repeat(np.arange(n), sizes)[ok]])
-            cols = np.concatenate([cols, extra_cols[ok]])
+            extra_rows, extra_cols = self.item_pairs(extra)
+            rows, cols = np.concatenate([rows, extra_rows]), np.concatenate([cols, extra_cols])
         return csr_from_pairs(n, len(self.items), rows, cols)
+
+    def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(row, item index) for every id in ``lists[row]`` the model knows (others are skipped:
+        an item first seen after training cannot be scored or excluded by index)."""
+        sizes = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+        flat = [i for x in lists for i in x]
+        cols = self.items.to_index(flat) if flat else np.zeros(0, np.int32)
+        ok = cols >= 0
+        return np.repeat(np.arange(len(lists)), sizes)[ok], cols[ok]
 
     def top_k(
         self,

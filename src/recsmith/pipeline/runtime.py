@@ -133,15 +133,12 @@ class Pipeline:
         latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
         newer = [list(a) + b for a, b in zip(extra_seen or [[]] * n, latest, strict=True)]
         rows, cols = gather_rows(self.recent, idx)
-        flat = [i for r in latest for i in r]
-        now = self.bundle.items.to_index(flat) if flat else np.zeros(0, np.int32)
-        now_rows = np.repeat(np.arange(n), [len(r) for r in latest])
-        ok = now >= 0
+        now_rows, now_cols = self.bundle.item_pairs(latest)
         recent_rows = csr_from_pairs(
             n,
             len(self.bundle.items),
-            np.concatenate([rows, now_rows[ok]]),
-            np.concatenate([cols, now[ok]]),
+            np.concatenate([rows, now_rows]),
+            np.concatenate([cols, now_cols]),
         )
         exclude = self.bundle._exclusions(idx, newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
