@@ -147,34 +147,3 @@ def test_edge_cases(make: Callable[..., Candidates]) -> None:
     assert len(mmr(make([[0, 1]]), k=0, lam=0.5, similarity=sim)) == 0
     with pytest.raises(ValueError):
         MMR(1.5, sim)
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_pruning_never_changes_the_picks(seed: int) -> None:
-    """Dropping the rows MMR can never pick (``prune``) gives the very same lists, with caps,
-    seeds, ties and either kind of similarity."""
-    rng = np.random.default_rng(seed)
-    n_items, n_queries = 60, int(rng.integers(1, 6))
-    sizes = rng.integers(0, 40, n_queries)
-    query = np.repeat(np.arange(n_queries), sizes)
-    items = np.concatenate([rng.choice(n_items, s, replace=False) for s in sizes]).astype(np.int64)
-    relevance = np.round(rng.normal(size=len(items)), int(rng.integers(0, 3)))  # ties too
-    categories = rng.integers(-1, 5, n_items).astype(np.int32)
-    similarity = (
-        CategorySimilarity(categories)
-        if seed % 2
-        else EmbeddingSimilarity.cosine(rng.normal(size=(n_items, 4)).astype(np.float32))
-    )
-    args = {
-        "query": query,
-        "items": items,
-        "relevance": relevance,
-        "is_seed": rng.random(len(items)) < 0.05,
-        "group": categories[items],
-        "cap": None if seed % 3 == 0 else int(rng.integers(1, 4)),
-        "k": int(rng.integers(1, 12)),
-    }
-    lam = float(rng.choice([0.3, 0.6, 0.8, 0.95, 1.0]))
-    pruned = MMR(lam, similarity)(**args)
-    full = MMR(lam, similarity, prune=False)(**args)
-    np.testing.assert_array_equal(pruned, full)

@@ -45,7 +45,6 @@ class MMR:
     lam: float
     similarity: Similarity
     max_cells: int = 1 << 17
-    prune: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.lam <= 1.0:
@@ -66,32 +65,6 @@ class MMR:
         if len(query) == 0 or k <= 0:
             return np.zeros(0, np.int64)
         bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
-        rel = _normalised(relevance, bounds)
-        span = getattr(self.similarity, "span", None)
-        if self.prune and span is not None and self.lam > 0.0:
-            keep = _contenders(
-                query, rel, is_seed, group, cap, k, (1.0 - self.lam) / self.lam * span
-            )
-            if not keep.all():
-                sub = np.flatnonzero(keep)
-                picked = self._select(
-                    query[sub], items[sub], rel[sub], is_seed[sub], group[sub], cap, k
-                )
-                return sub[picked]
-        return self._select(query, items, rel, is_seed, group, cap, k)
-
-    def _select(
-        self,
-        query: np.ndarray,
-        items: np.ndarray,
-        rel: np.ndarray,
-        is_seed: np.ndarray,
-        group: np.ndarray,
-        cap: int | None,
-        k: int,
-    ) -> np.ndarray:
-        """The greedy selection over rows whose relevance is already normalised per query."""
-        bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
         out = [np.zeros(0, np.int64)]
         for q0, q1 in _chunks(np.diff(bounds), self.max_cells):
             lo, hi = int(bounds[q0]), int(bounds[q1])
@@ -99,7 +72,7 @@ class MMR:
                 rows = slice(lo, hi)
                 grid = _Grid(query[rows] - q0, bounds[q0 : q1 + 1] - lo)
                 picked = self._chunk(
-                    grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k
+                    grid, items[rows], relevance[rows], is_seed[rows], group[rows], cap, k
                 )
                 out.append(picked + lo)
         return np.concatenate(out)
@@ -108,14 +81,14 @@ class MMR:
         self,
         grid: _Grid,
         items: np.ndarray,
-        relevance: np.ndarray,  # normalised
+        relevance: np.ndarray,
         is_seed: np.ndarray,
         group: np.ndarray,
         cap: int | None,
         k: int,
     ) -> np.ndarray:
         n_q, lam = grid.shape[0], self.lam
-        rel = grid.spread(relevance, 0.0)
+        rel = grid.normalised(relevance)
         grp = grid.spread(group, -1)
         taken = ~grid.spread(np.ones(len(items), bool), False) | grid.spread(is_seed, False)
         need = k - np.bincount(grid.row[is_seed], minlength=n_q)
@@ -186,62 +159,16 @@ class _Grid:
         out[self.row, self.col] = values
         return out
 
-
-def _normalised(relevance: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Min-max per query (rows grouped by query, ``bounds`` their offsets); non-finite values rank
-    last; a constant query becomes all 1."""
-    rel = np.asarray(relevance, np.float64)
-    finite = np.isfinite(rel)
-    if not finite.all():
-        rel = np.where(finite, rel, rel[finite].min() - 1.0 if finite.any() else 0.0)
-    sizes = np.diff(bounds)
-    starts = bounds[:-1][sizes > 0]
-    lo = np.repeat(np.minimum.reduceat(rel, starts), sizes[sizes > 0])
-    span = np.repeat(np.maximum.reduceat(rel, starts), sizes[sizes > 0]) - lo
-    return np.divide(rel - lo, span, out=np.ones_like(rel), where=span > 0)
-
-
-def _contenders(
-    query: np.ndarray,
-    rel: np.ndarray,
-    is_seed: np.ndarray,
-    group: np.ndarray,
-    cap: int | None,
-    k: int,
-    margin: float,
-) -> np.ndarray:
-    """Rows that can still be picked: an exact pruning, so MMR's greedy steps scan tens of rows
-    instead of every candidate.
-
-    A step's score is ``λ·rel − (1 − λ)·penalty`` with the penalty inside a range of width
-    ``span`` (the similarity's), so a row scores at least ``λ·rel − (1 − λ)·span`` above its own
-    floor. Take the best rows by relevance until they could fill the list on their own —
-    counting at most ``cap`` per category less its seeds, since a capped category blocks the
-    rest — and call the relevance where that happens r*. While any of those rows is eligible,
-    each outscores every row with ``rel < r* − margin`` (``margin = (1 − λ)/λ · span``); and
-    they cannot all be taken or blocked before the list is full (each category holds at most
-    ``cap`` of the picks). So the rows below that line are never picked, and dropping them
-    changes nothing.
-    """
-    n = len(query)
-    n_q = int(query[-1]) + 1
-    need = k - np.bincount(query[is_seed], minlength=n_q)
-    order = np.lexsort((-rel, ~is_seed, query))  # seeds first: they hold their category's slots
-    q = query[order]
-    counts = ~is_seed[order]
-    if cap is not None:
-        g = group[order].astype(np.int64)
-        counts &= (g < 0) | (group_rank(q * (int(g.max(initial=0)) + 2) + g + 1) < cap)
-    total = np.cumsum(counts)
-    starts = np.searchsorted(q, np.arange(n_q))
-    before = np.where(starts > 0, total[np.maximum(starts - 1, 0)], 0)
-    reached = (total - before[q]) >= need[q]
-    first = np.full(n_q, n, np.int64)
-    np.minimum.at(first, q[reached], np.flatnonzero(reached))
-    line = np.full(n_q, -np.inf)
-    full = (first < n) & (need > 0)
-    line[full] = rel[order[first[full]]] - margin
-    return is_seed | (rel >= line[query])
+    def normalised(self, relevance: np.ndarray) -> np.ndarray:
+        """Min-max per query; non-finite values rank last; a constant query becomes all 1."""
+        rel = np.asarray(relevance, np.float64)
+        finite = np.isfinite(rel)
+        if not finite.all():
+            rel = np.where(finite, rel, rel[finite].min() - 1.0 if finite.any() else 0.0)
+        lo = self.spread(rel, np.inf).min(axis=1)[self.row]
+        span = self.spread(rel, -np.inf).max(axis=1)[self.row] - lo
+        flat = np.divide(rel - lo, span, out=np.ones_like(rel), where=span > 0)
+        return self.spread(flat, 0.0)
 
 
 def mmr(

@@ -25,9 +25,7 @@ class SimilarityBlock(Protocol):
 
 
 class Similarity(Protocol):
-    """Anything that can prepare a block: category, embeddings, or a custom measure. A ``span``
-    attribute (the width of the range similarities lie in) lets MMR skip candidates that can never
-    be picked; without one MMR scans them all."""
+    """Anything that can prepare a block: category, embeddings, or a custom measure."""
 
     def block(self, items: np.ndarray) -> SimilarityBlock:
         """Prepare the int grid ``items`` [n_queries, width] (padding cells hold a valid item)."""
@@ -48,7 +46,6 @@ class CategorySimilarity:
     """1 when two items share a primary category, else 0; items without one are like nothing."""
 
     category: np.ndarray  # int32 [n_items], -1 = none (``ItemTable.category``)
-    span: float = 1.0  # similarities lie in [0, 1] (MMR prunes with it)
 
     def block(self, items: np.ndarray) -> SimilarityBlock:
         return _CodesBlock(self.category[items])
@@ -83,7 +80,6 @@ class EmbeddingSimilarity:
     float32 (half the memory traffic, which is what MMR's cost is made of)."""
 
     vectors: np.ndarray | sparse.csr_array  # [n_items, dim], rows of norm 1 or 0
-    span: float = 2.0  # cosines lie in [-1, 1]; [0, 1] for non-negative vectors (TF-IDF)
 
     @classmethod
     def cosine(cls, vectors: np.ndarray | sparse.sparray | sparse.spmatrix) -> EmbeddingSimilarity:
@@ -92,12 +88,10 @@ class EmbeddingSimilarity:
             v = sparse.csr_array(vectors, dtype=dtype)
             norms = np.sqrt(np.asarray(v.multiply(v).sum(axis=1)).ravel())
             scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-            rows = (sparse.diags_array(scale) @ v).astype(dtype).tocsr()
-            return cls(rows, 1.0 if (rows.data >= 0).all() else 2.0)
+            return cls((sparse.diags_array(scale) @ v).astype(dtype).tocsr())
         dense = np.asarray(vectors, dtype)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
-        unit = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
-        return cls(unit, 1.0 if (unit >= 0).all() else 2.0)
+        return cls(np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0))
 
     def block(self, items: np.ndarray) -> SimilarityBlock:
         if isinstance(self.vectors, np.ndarray):
