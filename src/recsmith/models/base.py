@@ -21,7 +21,7 @@ from scipy import sparse
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
 from recsmith.models.topk import TopK, sparse_top_k, top_k
-from recsmith.sparse_rows import contains
+from recsmith.sparse_rows import contains, csr_from_pairs
 
 #: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
 _CELLS_PER_CHUNK = 20_000_000
@@ -167,10 +167,7 @@ class Recommender(ABC):
         self.check_is_fitted()
         items = np.asarray(items, dtype=np.int64)
         if self.item_to_item is not None:
-            own = sparse.csr_array(
-                (np.ones(len(items), np.float32), (np.arange(len(items)), items)),
-                shape=(len(items), self.n_items),
-            )
+            own = csr_from_pairs(len(items), self.n_items, np.arange(len(items)), items)
             return self.sparse_from_items(own, k)
 
         def block(start: int, stop: int) -> np.ndarray:
