@@ -72,12 +72,30 @@ def test_feature_state_sees_only_events_before_the_cut(
 def test_label_windows_are_disjoint_cuts_and_every_user_has_a_past(events: pd.DataFrame) -> None:
     data = Interactions.from_events(events, EventSettings().weights)
     windows = label_windows(data, 0.1, min_queries=10**9, max_windows=3)  # never enough: all 3
-    assert len(windows) == 3 and windows[0].end == np.inf
-    for newer, older in itertools.pairwise(windows):
-        assert older.end == newer.start  # adjacent, newest first, never overlapping
+    assert len(windows) == 3
+    assert not np.any(np.sum([w.labels for w in windows], axis=0) > 1)  # never overlapping
+    newest = data.event_ts[windows[0].labels | windows[0].past]
+    assert len(newest) == len(data.event_ts)  # the newest window reaches the last event
+    for newer, older in itertools.pairwise(windows):  # adjacent, newest first
+        assert data.event_ts[older.labels].max() < data.event_ts[newer.labels].min()
+        assert np.array_equal(newer.past, older.past | older.labels)
     for w in windows:
-        inside = (data.event_ts >= w.start) & (data.event_ts < w.end)
-        assert 0.05 < inside.mean() < 0.15  # about a tenth of the events each
-        before = set(data.event_users[data.event_ts < w.start].tolist())
-        assert set(w.users.tolist()) == before & set(data.event_users[inside].tolist())
+        assert data.event_ts[w.past].max() < data.event_ts[w.labels].min()  # features before labels
+        assert 0.05 < w.labels.mean() < 0.15  # about a tenth of the events each
+        before = set(data.event_users[w.past].tolist())
+        assert set(w.users.tolist()) == before & set(data.event_users[w.labels].tolist())
     assert len(label_windows(data, 0.1, min_queries=1)) == 1  # one window when it suffices
+
+
+def test_without_time_order_one_random_window_holds_out_a_share(events: pd.DataFrame) -> None:
+    timeless = events.assign(ts=events["ts"].iloc[0])  # totals only, as Last.fm's play counts
+    data = Interactions.from_events(timeless, EventSettings().weights)
+    windows = label_windows(data, 0.2, min_queries=10**9, seed=3)
+    assert len(windows) == 1  # every cut of one instant is the same: a second adds nothing
+    (w,) = windows
+    assert np.array_equal(w.past, ~w.labels) and 0.15 < w.labels.mean() < 0.25
+    before = set(data.event_users[w.past].tolist())
+    assert set(w.users.tolist()) == before & set(data.event_users[w.labels].tolist())
+    assert len(w.users) > 0.5 * data.n_users
+    again = label_windows(data, 0.2, min_queries=1, seed=3)[0]
+    assert np.array_equal(again.labels, w.labels)  # the seed decides: training is repeatable

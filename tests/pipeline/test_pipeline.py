@@ -54,6 +54,16 @@ def test_the_ranker_is_trained_and_changes_the_order(pipeline: Pipeline) -> None
     assert not np.array_equal(ranked.items, retrieval_order.items)
 
 
+def test_a_ranker_learns_from_events_without_time_order(
+    config: PipelineConfig, events: pd.DataFrame, items: list[Item]
+) -> None:
+    timeless = events.assign(ts=events["ts"].iloc[0])
+    trained = train_pipeline(config, timeless, dict(EventSettings().weights), items=items)
+    report = trained.manifest["ranker_training"]
+    assert report["windows"] == 1 and "heldout_ndcg_ranker" in report  # trained and checked
+    assert 0.15 < report["label_share"] < 0.25  # the config's share of the events, drawn at random
+
+
 def test_save_and_load_answer_the_same(pipeline: Pipeline, tmp_path: Path) -> None:
     save_pipeline(pipeline, tmp_path / "p")
     loaded = load_artifact(tmp_path / "p")

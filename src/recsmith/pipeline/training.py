@@ -1,6 +1,7 @@
 """Training every stage, leak-free: the ranker learns on a past that never saw its labels.
 
-The latest ``label_share`` of training events is the label window. Sources and feature aggregates
+The latest ``label_share`` of training events is the label window (a random share of them where
+the events have no time order). Sources and feature aggregates
 are fitted on the events before it; the ranker learns which of those sources' candidates the users
 then actually chose. Finally the sources are refitted on all events for serving, while the ranker
 keeps what it learned (its features are relative: ranks, shares, recency), as in two-stage
@@ -105,31 +106,55 @@ def retrieve(
 
 @dataclass(frozen=True, slots=True)
 class LabelWindow:
-    """Events in [start, end) label the examples of ``users``, who all had events before start."""
+    """One set of ranker examples: events in ``labels`` label them, features and sources see only
+    events in ``past`` (boolean masks over the events), and every user in ``users`` has both."""
 
-    start: float
-    end: float
+    past: np.ndarray
+    labels: np.ndarray
     users: np.ndarray
+
+    @classmethod
+    def of(cls, full: Interactions, past: np.ndarray, labels: np.ndarray) -> LabelWindow:
+        """The window with these masks; its users are those with events on both sides."""
+        before = np.bincount(full.event_users[past], minlength=full.n_users) > 0
+        inside = np.bincount(full.event_users[labels], minlength=full.n_users) > 0
+        return cls(past, labels, np.flatnonzero(before & inside))
+
+
+def has_time_order(full: Interactions) -> bool:
+    """Whether the events carry real times (a data set of totals, such as Last.fm's play counts,
+    stamps every event with the same instant)."""
+    ts = full.event_ts
+    return len(ts) > 0 and bool(ts.min() < ts.max())
 
 
 def label_windows(
-    full: Interactions, share: float, min_queries: int, max_windows: int = 4
+    full: Interactions,
+    share: float,
+    min_queries: int,
+    max_windows: int = 4,
+    seed: int = 0,
 ) -> list[LabelWindow]:
     """Where the ranker's labels come from: the latest ``share`` of events, and — while fewer than
     ``min_queries`` users can learn from the windows so far — the ``share`` before it, and so on
     (at most ``max_windows``). Each window is a global time cut, so every feature of its examples
     is computed strictly before every one of its labels; a user active in two windows gives two
     examples from two different pasts. Small data sets, where one window holds too few users with
-    both a past and a future, get a trained ranker this way instead of none."""
-    ts, who = full.event_ts, full.event_users
+    both a past and a future, get a trained ranker this way instead of none.
+
+    Events without a time order have no past to cut: there one window labels a random ``share``
+    of the events (drawn with ``seed``) and the rest is its past — the same hold-out the data
+    set is evaluated with, so a ranker can still learn how to weigh the sources."""
+    if not has_time_order(full):
+        labels = np.random.default_rng(seed).random(len(full.event_ts)) < share
+        return [LabelWindow.of(full, ~labels, labels)]
+    ts = full.event_ts
     edges = np.quantile(ts, np.clip(1.0 - share * np.arange(max_windows + 1), 0.0, 1.0))
     edges[0] = np.inf
     out: list[LabelWindow] = []
     for w in range(max_windows):
         start, end = float(edges[w + 1]), float(edges[w])
-        before = np.bincount(who[ts < start], minlength=full.n_users) > 0
-        inside = np.bincount(who[(ts >= start) & (ts < end)], minlength=full.n_users) > 0
-        out.append(LabelWindow(start, end, np.flatnonzero(before & inside)))
+        out.append(LabelWindow.of(full, ts < start, (ts >= start) & (ts < end)))
         if sum(len(x.users) for x in out) >= min_queries:
             break
     return out
@@ -146,8 +171,8 @@ def _window_examples(
     """Candidates, labels, features and the user of each query, for one window: sources and
     feature aggregates fitted on the events before it, labels = items new to the user inside it;
     queries without a single positive candidate are dropped (they teach a ranker nothing)."""
-    past = full.subset(full.event_ts < window.start)
-    future = full.subset((full.event_ts >= window.start) & (full.event_ts < window.end)).matrix
+    past = full.subset(window.past)
+    future = full.subset(window.labels).matrix
     future = (future - future.multiply(past.matrix > 0)).tocsr()  # only items new to the user
     users = window.users[np.diff(future.indptr)[window.users] > 0]
     if len(users) > max_queries:
@@ -198,7 +223,7 @@ def train_ranker(
     rc = config.ranking
     if not rc.enabled:
         return None, {}
-    windows = label_windows(full, rc.label_share, rc.min_queries)
+    windows = label_windows(full, rc.label_share, rc.min_queries, seed=rc.random_state)
     available = sum(len(w.users) for w in windows)
     if available < rc.min_queries:  # a ranker learnt from a handful of users is noise
         return None, {"queries": float(available), "windows": float(len(windows))}
@@ -225,7 +250,7 @@ def train_ranker(
     report = {
         "queries": float(groups.astype(bool).sum()),
         "windows": float(len(windows)),
-        "label_share": float(np.mean(full.event_ts >= windows[-1].start)),
+        "label_share": float(np.mean(np.any([w.labels for w in windows], axis=0))),
         "heldout_ndcg_retrieval": _ndcg(check, check.score, truth),
         "heldout_ndcg_ranker": _ndcg(check, ranker.score(features[~fit_rows]), truth),
     }
