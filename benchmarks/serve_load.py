@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
@@ -210,6 +211,9 @@ def main() -> None:
             sys.exit("server did not become ready")
         if swap is not None:
             swap.start()
+        split: list[int] = []  # filled half-way through the measured run
+        sampler = threading.Timer(3 + args.duration / 2, lambda: split.extend(worker_split(port)))
+        sampler.start()
         if args.rate:
             paths = [
                 f"/v1/users/{quote(u, safe='')}/recommendations?k=10"
@@ -228,12 +232,29 @@ def main() -> None:
                 headers={"Authorization": f"Bearer {secret}"},
             ).json()["model_version"]
             figures["swapped_to"] = after if after == second else f"NOT SWAPPED (still {after})"
+        sampler.join()
+        figures["connections_per_worker"] = split
     finally:
         server.terminate()
         server.wait(timeout=30)
     report(args, figures)
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def worker_split(port: int) -> list[int]:
+    """How the clients' connections are spread over the server's processes right now (by ``ss``;
+    empty where it is missing): an uneven split loads one worker more than the other."""
+    if shutil.which("ss") is None:
+        return []
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    pids = re.findall(r"pid=(\d+)", out)
+    return sorted(Counter(pids).values())
 
 
 def two_releases(root: Path, model_dir: Path) -> tuple[ModelRegistry, str]:
