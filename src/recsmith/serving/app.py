@@ -154,11 +154,6 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
     # spawned workers read these at start; the user may still override them
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    # workers share one listening socket, and libuv (uvloop) accepts every pending connection
-    # in one go: the first worker to wake took 29-31 of 32 clients connecting together and ran
-    # saturated while the other idled (p99 300-900 ms at 500 req/s). One accept per wake-up
-    # lets the other worker take its turn (splits of 14/18 and 19/13 in the same test).
-    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     common = {
         "host": settings.serving.host,
         "port": settings.serving.port,
