@@ -33,6 +33,10 @@ class StoreUnavailable(RecsmithError):
     """The event store cannot be reached or opened."""
 
 
+class ServerStartError(RecsmithError):
+    """The server cannot start: its port is taken, or its workers fail as they start."""
+
+
 class MissingExtraError(RecsmithError, ImportError):
     """An optional dependency is needed: says which `pip install recsmith[extra]` brings it."""
 

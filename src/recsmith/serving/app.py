@@ -32,6 +32,7 @@ from recsmith.serving.reloader import Reloader
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import admin, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
+from recsmith.serving.supervisor import Supervisor, reuseport_balances
 from recsmith.serving.worker_process import settle_worker
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
@@ -145,8 +146,10 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
 
     ``serving.workers`` processes each hold the model and a store connection; more than one uses
     more cores (SQLite in WAL mode takes writers from several processes, one at a time), but each
-    worker keeps its own Prometheus counters. Access logs are off because they cost more than the
-    requests they describe; latency lives in ``/metrics``.
+    worker keeps its own Prometheus counters. On Linux each worker listens on the port itself
+    (``supervisor.py``), so clients that connect together are spread over the workers. Access
+    logs are off because they cost more than the requests they describe; latency lives in
+    ``/metrics``.
     """
     import uvicorn  # only the server needs it; importing the package must stay light
 
@@ -164,6 +167,9 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    if reuseport_balances():  # one socket per worker: the kernel spreads the connections
+        Supervisor(settings.serving.workers, common).run()
+        return
     uvicorn.run(
         "recsmith.serving.app:app_from_env",
         factory=True,
