@@ -111,7 +111,7 @@ class ModelBundle:
 
     # ---- recommending -----------------------------------------------------------------------
 
-    def _exclusions(
+    def exclusions(
         self,
         idx: np.ndarray,
         extra: Sequence[Collection[str]] | None,
@@ -152,7 +152,7 @@ class ModelBundle:
         n = len(user_ids)
         idx = self.users.to_index(user_ids)
         known = idx >= 0
-        exclude = self._exclusions(idx, extra_seen)
+        exclude = self.exclusions(idx, extra_seen)
         ids = np.full((n, k), -1, dtype=np.int32)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if known.any():
@@ -174,11 +174,12 @@ class ModelBundle:
         """``top_k`` in external ids: what the CLI and the HTTP API return."""
         user_ids = np.asarray(user_ids, dtype=object)
         top, known = self.top_k(user_ids, k, extra_seen=extra_seen)
-        return self._external_batch(user_ids, top, ~known)
+        return self.external_batch(user_ids, top, ~known)
 
-    def _external_batch(
+    def external_batch(
         self, row_ids: np.ndarray, top: TopK, fallback: np.ndarray
     ) -> BatchRecommendations:
+        """Internal top-k rows as external item ids (empty slots dropped), one row per query."""
         return BatchRecommendations(
             row_ids,
             [self.items.to_external(row[row >= 0]) for row in top.ids],
@@ -193,7 +194,7 @@ class ModelBundle:
         score item histories answer; others fall back to popularity. ``user_ids`` holds row
         numbers as text; ``fallback`` marks rows the model could not answer."""
         n = len(histories)
-        history = self._exclusions(np.full(n, -1, dtype=np.int32), histories)
+        history = self.exclusions(np.full(n, -1, dtype=np.int32), histories)
         answerable = (
             np.diff(history.indptr) > 0 if self.model.scores_histories else np.zeros(n, bool)
         )
@@ -205,7 +206,7 @@ class ModelBundle:
         missing = (ids < 0).any(axis=1)
         if missing.any():
             self._fill_from_popular(ids, scores, history, np.flatnonzero(missing), k)
-        return self._external_batch(
+        return self.external_batch(
             np.arange(n).astype(str).astype(object), TopK(ids, scores), ~answerable
         )
 
@@ -295,7 +296,7 @@ class ModelBundle:
         idx = self.items.to_index([item_id])
         if idx[0] < 0:
             raise KeyError(item_id)
-        return self._external(model.similar_items(idx, k), 0)
+        return self.external(model.similar_items(idx, k), 0)
 
     def together(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Frequently bought/viewed together: needs a co-occurrence model (LookupError if none)."""
@@ -311,11 +312,12 @@ class ModelBundle:
         self, k: int, *, exclude: Collection[str] = ()
     ) -> tuple[np.ndarray, np.ndarray]:
         top = self.popular.recommend(
-            np.zeros(1, np.int64), k, exclude=self._exclusions(np.array([-1]), [exclude])
+            np.zeros(1, np.int64), k, exclude=self.exclusions(np.array([-1]), [exclude])
         )
-        return self._external(top, 0)
+        return self.external(top, 0)
 
-    def _external(self, top: TopK, row: int) -> tuple[np.ndarray, np.ndarray]:
+    def external(self, top: TopK, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """One top-k row as (external item ids, scores), empty slots dropped."""
         valid = top.ids[row] >= 0
         return self.items.to_external(top.ids[row][valid]), top.scores[row][valid]
 

@@ -140,7 +140,7 @@ class Pipeline:
             np.concatenate([rows, now_rows]),
             np.concatenate([cols, now_cols]),
         )
-        exclude = self.bundle._exclusions(idx, newer)
+        exclude = self.bundle.exclusions(idx, newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         return Queries(idx, recent_rows, exclude, ctx)
 
@@ -263,7 +263,7 @@ class Pipeline:
             categories=categories,
         )
 
-        lists = self.bundle._external_batch(user_ids, top, tier >= TIERS.index("category"))
+        lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))
         by_item = {
             (int(q), int(i)): final.source_names_of(r)
             for r, (q, i) in enumerate(zip(final.query, final.items, strict=True))
@@ -310,7 +310,7 @@ class Pipeline:
         if model is None:
             return self.popular_items(k)
         top = model.recommend(np.zeros(1, np.int64), k)
-        return self.bundle._external(top, 0)
+        return self.bundle.external(top, 0)
 
     def popular_items(
         self, k: int, *, exclude: Collection[str] = ()
