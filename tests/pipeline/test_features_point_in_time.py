@@ -90,12 +90,14 @@ def test_label_windows_are_disjoint_cuts_and_every_user_has_a_past(events: pd.Da
 def test_without_time_order_one_random_window_holds_out_a_share(events: pd.DataFrame) -> None:
     timeless = events.assign(ts=events["ts"].iloc[0])  # totals only, as Last.fm's play counts
     data = Interactions.from_events(timeless, EventSettings().weights)
-    windows = label_windows(data, 0.2, min_queries=10**9, seed=3)
-    assert len(windows) == 1  # every cut of one instant is the same: a second adds nothing
-    (w,) = windows
-    assert np.array_equal(w.past, ~w.labels) and 0.15 < w.labels.mean() < 0.25
-    before = set(data.event_users[w.past].tolist())
-    assert set(w.users.tolist()) == before & set(data.event_users[w.labels].tolist())
-    assert len(w.users) > 0.5 * data.n_users
-    again = label_windows(data, 0.2, min_queries=1, seed=3)[0]
-    assert np.array_equal(again.labels, w.labels)  # the seed decides: training is repeatable
+    windows = label_windows(data, 0.2, min_queries=10**9, max_windows=3, seed=3)
+    assert len(windows) == 3
+    assert not np.any(np.sum([w.labels for w in windows], axis=0) > 1)  # disjoint draws
+    for w in windows:
+        assert np.array_equal(w.past, ~w.labels) and 0.15 < w.labels.mean() < 0.25
+        before = set(data.event_users[w.past].tolist())
+        assert set(w.users.tolist()) == before & set(data.event_users[w.labels].tolist())
+        assert len(w.users) > 0.5 * data.n_users
+    again = label_windows(data, 0.2, min_queries=1, seed=3)
+    assert len(again) == 1  # one window when it suffices
+    assert np.array_equal(again[0].labels, windows[0].labels)  # the seed decides: repeatable

@@ -10,7 +10,7 @@ recommenders such as RecTools' CandidateRankingModel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,22 +142,37 @@ def label_windows(
     examples from two different pasts. Small data sets, where one window holds too few users with
     both a past and a future, get a trained ranker this way instead of none.
 
-    Events without a time order have no past to cut: there one window labels a random ``share``
-    of the events (drawn with ``seed``) and the rest is its past — the same hold-out the data
-    set is evaluated with, so a ranker can still learn how to weigh the sources."""
-    if not has_time_order(full):
-        labels = np.random.default_rng(seed).random(len(full.event_ts)) < share
-        return [LabelWindow.of(full, ~labels, labels)]
-    ts = full.event_ts
-    edges = np.quantile(ts, np.clip(1.0 - share * np.arange(max_windows + 1), 0.0, 1.0))
-    edges[0] = np.inf
+    Events without a time order have no past to cut: there each window labels a random
+    ``share`` of the events (disjoint draws, with ``seed``) and the rest is its past — the same
+    hold-out the data set is evaluated with, so a ranker can still learn how to weigh the
+    sources."""
+    n = min(max_windows, int(1 / share))
+    masks = _time_cuts(full, share, n) if has_time_order(full) else _draws(full, share, n, seed)
     out: list[LabelWindow] = []
-    for w in range(max_windows):
-        start, end = float(edges[w + 1]), float(edges[w])
-        out.append(LabelWindow.of(full, ts < start, (ts >= start) & (ts < end)))
+    for past, labels in masks:
+        out.append(LabelWindow.of(full, past, labels))
         if sum(len(x.users) for x in out) >= min_queries:
             break
     return out
+
+
+def _time_cuts(full: Interactions, share: float, n: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(past, labels) masks of the latest ``share`` of events, then the ``share`` before, …"""
+    ts = full.event_ts
+    edges = np.quantile(ts, np.clip(1.0 - share * np.arange(n + 1), 0.0, 1.0))
+    edges[0] = np.inf
+    for w in range(n):
+        yield ts < edges[w + 1], (ts >= edges[w + 1]) & (ts < edges[w])
+
+
+def _draws(
+    full: Interactions, share: float, n: int, seed: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(past, labels) masks of disjoint random ``share``s of the events; the rest is the past."""
+    draw = np.random.default_rng(seed).random(len(full.event_ts))
+    for w in range(n):
+        labels = (draw >= w * share) & (draw < (w + 1) * share)
+        yield ~labels, labels
 
 
 def _window_examples(
