@@ -11,10 +11,10 @@ new connection onto one of the listening sockets, whichever process happens to b
 trials of the same test the smaller share averaged 13.5 and was never below 10). Elsewhere (no
 load-balancing ``SO_REUSEPORT``) ``run`` keeps uvicorn's shared socket.
 
-The supervisor restarts a worker that is killed (a crash, the OOM killer), stops with an error
-when one cannot start, and stops the others when it is asked to stop (SIGINT, SIGTERM). Before
-any worker starts, it checks that no other program holds the port: sockets that all set
-``SO_REUSEPORT`` would otherwise share it silently.
+The supervisor restarts a worker that is killed (a crash, the OOM killer) or stopped on its
+own, stops with an error when one cannot start, and stops the others when it is asked to stop
+(SIGINT, SIGTERM). Before any worker starts, it checks that no other program holds the port:
+sockets that all set ``SO_REUSEPORT`` would otherwise share it silently.
 """
 
 from __future__ import annotations
@@ -92,14 +92,13 @@ class Supervisor:
                 for i, proc in enumerate(procs):
                     if proc.is_alive():
                         continue
-                    if proc.exitcode is not None and proc.exitcode >= 0:
-                        # uvicorn ends a worker by itself only when its app cannot start (a bad
-                        # model directory, no store): another try would fail the same way
+                    if proc.exitcode is not None and proc.exitcode > 0:
+                        # uvicorn fails a worker only when its app cannot start (a bad model
+                        # directory, no store): another try would fail the same way
                         failure = f"a server worker could not start (exit code {proc.exitcode})"
                         break
-                    log.warning(
-                        "server worker %s killed (signal %s): restarting", i, -proc.exitcode
-                    )
+                    # killed (a crash, the OOM killer: a negative code) or stopped alone (0)
+                    log.warning("server worker %s exited (code %s): restarting", i, proc.exitcode)
                     procs[i] = self._start()
         finally:
             self._shut_down(procs)
