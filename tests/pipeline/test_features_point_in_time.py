@@ -71,7 +71,7 @@ def test_feature_state_sees_only_events_before_the_cut(
 
 def test_label_windows_are_disjoint_cuts_and_every_user_has_a_past(events: pd.DataFrame) -> None:
     data = Interactions.from_events(events, EventSettings().weights)
-    windows = label_windows(data, 0.1, min_queries=10**9, max_windows=3)  # never enough: all 3
+    windows = label_windows(data, 0.1, enough=10**9, max_windows=3)  # never enough: all 3
     assert len(windows) == 3
     assert not np.any(np.sum([w.labels for w in windows], axis=0) > 1)  # never overlapping
     newest = data.event_ts[windows[0].labels | windows[0].past]
@@ -84,13 +84,13 @@ def test_label_windows_are_disjoint_cuts_and_every_user_has_a_past(events: pd.Da
         assert 0.05 < w.labels.mean() < 0.15  # about a tenth of the events each
         before = set(data.event_users[w.past].tolist())
         assert set(w.users.tolist()) == before & set(data.event_users[w.labels].tolist())
-    assert len(label_windows(data, 0.1, min_queries=1)) == 1  # one window when it suffices
+    assert len(label_windows(data, 0.1, enough=1)) == 1  # one window when it suffices
 
 
 def test_without_time_order_one_random_window_holds_out_a_share(events: pd.DataFrame) -> None:
     timeless = events.assign(ts=events["ts"].iloc[0])  # totals only, as Last.fm's play counts
     data = Interactions.from_events(timeless, EventSettings().weights)
-    windows = label_windows(data, 0.2, min_queries=10**9, max_windows=3, seed=3)
+    windows = label_windows(data, 0.2, enough=10**9, max_windows=3, seed=3)
     assert len(windows) == 3
     assert not np.any(np.sum([w.labels for w in windows], axis=0) > 1)  # disjoint draws
     for w in windows:
@@ -98,6 +98,6 @@ def test_without_time_order_one_random_window_holds_out_a_share(events: pd.DataF
         before = set(data.event_users[w.past].tolist())
         assert set(w.users.tolist()) == before & set(data.event_users[w.labels].tolist())
         assert len(w.users) > 0.5 * data.n_users
-    again = label_windows(data, 0.2, min_queries=1, seed=3)
+    again = label_windows(data, 0.2, enough=1, seed=3)
     assert len(again) == 1  # one window when it suffices
     assert np.array_equal(again[0].labels, windows[0].labels)  # the seed decides: repeatable

@@ -60,8 +60,10 @@ def test_a_ranker_learns_from_events_without_time_order(
     timeless = events.assign(ts=events["ts"].iloc[0])
     trained = train_pipeline(config, timeless, dict(EventSettings().weights), items=items)
     report = trained.manifest["ranker_training"]
-    assert report["windows"] == 1 and "heldout_ndcg_ranker" in report  # trained and checked
-    assert 0.15 < report["label_share"] < 0.25  # the config's share of the events, drawn at random
+    assert "heldout_ndcg_ranker" in report  # trained and checked
+    # random draws are exchangeable: all four (of the config's 0.2 share each) are used, since
+    # 300 users never reach max_queries
+    assert report["windows"] == 4 and 0.75 < report["label_share"] < 0.85
 
 
 def test_save_and_load_answer_the_same(pipeline: Pipeline, tmp_path: Path) -> None:

@@ -131,12 +131,12 @@ def has_time_order(full: Interactions) -> bool:
 def label_windows(
     full: Interactions,
     share: float,
-    min_queries: int,
+    enough: int,
     max_windows: int = 4,
     seed: int = 0,
 ) -> list[LabelWindow]:
     """Where the ranker's labels come from: the latest ``share`` of events, and — while fewer than
-    ``min_queries`` users can learn from the windows so far — the ``share`` before it, and so on
+    ``enough`` users can learn from the windows so far — the ``share`` before it, and so on
     (at most ``max_windows``). Each window is a global time cut, so every feature of its examples
     is computed strictly before every one of its labels; a user active in two windows gives two
     examples from two different pasts. Small data sets, where one window holds too few users with
@@ -151,7 +151,7 @@ def label_windows(
     out: list[LabelWindow] = []
     for past, labels in masks:
         out.append(LabelWindow.of(full, past, labels))
-        if sum(len(x.users) for x in out) >= min_queries:
+        if sum(len(x.users) for x in out) >= enough:
             break
     return out
 
@@ -238,7 +238,11 @@ def train_ranker(
     rc = config.ranking
     if not rc.enabled:
         return None, {}
-    windows = label_windows(full, rc.label_share, rc.min_queries, seed=rc.random_state)
+    # older time cuts are staler, so they are added only until a ranker can be trained at all;
+    # random draws are exchangeable, so they are added until the examples reach max_queries
+    # (lastfm validation NDCG@10: 0.1597 with one draw, 0.1708 with two, 0.1748 with four)
+    enough = rc.min_queries if has_time_order(full) else rc.max_queries
+    windows = label_windows(full, rc.label_share, enough, seed=rc.random_state)
     available = sum(len(w.users) for w in windows)
     if available < rc.min_queries:  # a ranker learnt from a handful of users is noise
         return None, {"queries": float(available), "windows": float(len(windows))}
