@@ -86,14 +86,15 @@ class Server:
             if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()
         ]
 
-    def connections_per_worker(self) -> list[int]:
-        """Established connections on the port held by each worker (from /proc)."""
+    def sockets_per_worker(self, state: str) -> list[int]:
+        """Each worker's sockets on the port in a TCP ``state`` of /proc/net/tcp ("01" =
+        established, "0A" = listening)."""
         inodes: set[str] = set()
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             for line in Path(table).read_text().splitlines()[1:]:
                 fields = line.split()
-                local, state, inode = fields[1], fields[3], fields[9]
-                if state == "01" and int(local.rsplit(":", 1)[1], 16) == self.port:
+                local, st, inode = fields[1], fields[3], fields[9]
+                if st == state and int(local.rsplit(":", 1)[1], 16) == self.port:
                     inodes.add(inode)
         counts = []
         for pid in self.workers():
@@ -105,6 +106,13 @@ class Server:
                     continue
             counts.append(sum(link[8:-1] in inodes for link in links if link.startswith("socket:")))
         return sorted(counts)
+
+    def wait_all_listening(self) -> None:
+        """A worker listens once its model is loaded; /health/ready answers from the first."""
+        deadline = time.monotonic() + 60
+        while self.sockets_per_worker("0A") != [1, 1]:
+            assert time.monotonic() < deadline, self.sockets_per_worker("0A")
+            time.sleep(0.2)
 
 
 @pytest.fixture
@@ -132,10 +140,11 @@ def test_two_workers_serve_recommendations(server: Server) -> None:
 
 @linux_only
 def test_clients_that_connect_together_are_spread_over_the_workers(server: Server) -> None:
+    server.wait_all_listening()
     clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(32)]
     try:
         time.sleep(0.5)  # let both workers accept
-        split = server.connections_per_worker()
+        split = server.sockets_per_worker("01")
         # one shared socket gave 32/0 in a third of such trials; the kernel's hash over two
         # sockets leaves fewer than 4 on one side about once in 400,000
         assert len(split) == 2 and sum(split) == 32 and min(split) >= 4, split
