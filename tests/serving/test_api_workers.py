@@ -188,3 +188,22 @@ def test_workers_that_cannot_start_stop_the_server(bundle_dir: Path, tmp_path: P
     _, err = proc.communicate(timeout=60)  # ends by itself: no restart loop
     assert proc.returncode != 0
     assert "a server worker could not start" in err.decode()
+
+
+@linux_only
+def test_workers_stop_when_the_supervisor_is_killed(server: Server) -> None:
+    workers = server.workers()
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and _running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "orphaned workers keep the port"
+        time.sleep(0.2)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited orphan waits for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -13,14 +13,17 @@ load-balancing ``SO_REUSEPORT``) ``run`` keeps uvicorn's shared socket.
 
 The supervisor restarts a worker that is killed (a crash, the OOM killer) or stopped on its
 own, stops with an error when one cannot start, and stops the others when it is asked to stop
-(SIGINT, SIGTERM). Before any worker starts, it checks that no other program holds the port:
-sockets that all set ``SO_REUSEPORT`` would otherwise share it silently.
+(SIGINT, SIGTERM); if the supervisor itself is killed, the kernel stops the workers. Before any
+worker starts, it checks that no other program holds the port: sockets that all set
+``SO_REUSEPORT`` would otherwise share it silently.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -32,6 +35,9 @@ from typing import Any
 from recsmith.errors import ServerStartError
 
 log = logging.getLogger(__name__)
+
+#: prctl(2) option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 #: The app factory each worker serves (it reads the settings from the environment).
 APP = "recsmith.serving.app:app_from_env"
@@ -59,10 +65,20 @@ def listen_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _serve_one(uvicorn_options: dict[str, Any]) -> None:
+def _exit_with(parent: int) -> None:
+    """Have the kernel SIGTERM this worker when the supervisor dies, however it dies (SIGKILL
+    included), so no orphaned worker keeps answering on the port (Linux ``PR_SET_PDEATHSIG``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request above took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _serve_one(uvicorn_options: dict[str, Any], parent: int) -> None:
     """A worker process: its own socket in the reuseport group, then uvicorn until stopped."""
     import uvicorn
 
+    _exit_with(parent)
     sock = listen_socket(uvicorn_options["host"], uvicorn_options["port"], reuse_port=True)
     server = uvicorn.Server(uvicorn.Config(APP, factory=True, **uvicorn_options))
     server.run(sockets=[sock])
@@ -106,7 +122,9 @@ class Supervisor:
             raise ServerStartError(failure)
 
     def _start(self) -> BaseProcess:
-        proc = self._context.Process(target=_serve_one, args=(self.options,), daemon=False)
+        proc = self._context.Process(
+            target=_serve_one, args=(self.options, os.getpid()), daemon=False
+        )
         proc.start()
         return proc
 
