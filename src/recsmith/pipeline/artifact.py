@@ -25,6 +25,7 @@ from recsmith.models.registry import create, model_class
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.pipeline.source_tuning import tune_sources
 from recsmith.pipeline.training import fit_models, recent_items, train_ranker
 from recsmith.ranking.features import FeatureState
 from recsmith.ranking.ltr import LambdaMARTRanker
@@ -48,6 +49,7 @@ def train_pipeline(
     catalog = ItemCatalog.from_items(items) if items else None
     full = Interactions.from_events(events, weights, half_life_days=half_life_days, catalog=catalog)
     attrs = ItemAttributes.from_items(items, full.items)
+    config, tuning = tune_sources(config, full, seed=config.ranking.random_state)
     ranker, ranker_report = train_ranker(config, full, attrs)
     model_sources = [s for s in config.retrieval.sources if s.kind == "model"]
     primary = model_sources[0] if model_sources else None
@@ -72,6 +74,7 @@ def train_pipeline(
     bundle.manifest["fit_seconds"] = round(time.perf_counter() - started, 3)
     bundle.manifest["ranker"] = ranker is not None
     bundle.manifest["ranker_training"] = ranker_report
+    bundle.manifest["source_tuning"] = tuning
     return Pipeline(
         config,
         bundle,

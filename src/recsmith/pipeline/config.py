@@ -51,10 +51,21 @@ class SourceConfig(_Strict):
         "deployed; lower for sources that are the same for everyone",
     )
 
+    tune: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="values to try per parameter; training keeps the combination under which "
+        "this source alone best ranks each user's held-out latest item (source_tuning.py)",
+    )
+
     @model_validator(mode="after")
     def _model_named(self) -> SourceConfig:
         if self.kind == "model" and not self.model:
             raise ValueError(f"source {self.name!r}: name a model (or kind = 'new_arrivals')")
+        if self.tune and self.kind != "model":
+            raise ValueError(f"source {self.name!r}: only model sources can be tuned")
+        empty = [name for name, values in self.tune.items() if not values]
+        if empty:
+            raise ValueError(f"source {self.name!r}: tune.{empty[0]} lists no values")
         return self
 
 
