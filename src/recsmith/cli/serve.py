@@ -22,7 +22,12 @@ def serve(
         Path | None, typer.Option(help="Serve the registry's current release, follow deploys.")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Server processes (default: config).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Server processes (default: config); on Linux each listens on the port, so "
+            "connections are spread over them.",
+        ),
     ] = None,
 ) -> None:
     """Serve recommendations, ingestion and health over HTTP (OpenAPI at /docs)."""
