@@ -1,11 +1,11 @@
 """Training every stage, leak-free: the ranker learns on a past that never saw its labels.
 
 The latest ``label_share`` of training events is the label window (a random share of them where
-the events have no time order). Sources and feature aggregates
-are fitted on the events before it; the ranker learns which of those sources' candidates the users
-then actually chose. Finally the sources are refitted on all events for serving, while the ranker
-keeps what it learned (its features are relative: ranks, shares, recency), as in two-stage
-recommenders such as RecTools' CandidateRankingModel.
+the events have no time order). Sources and feature aggregates are fitted on the events before it;
+the ranker learns which of those sources' candidates the users then actually chose. Finally the
+sources are refitted on all events for serving, while the ranker keeps what it learned (its
+features are relative: ranks, shares, recency), as in two-stage recommenders such as RecTools'
+CandidateRankingModel.
 """
 
 from __future__ import annotations
