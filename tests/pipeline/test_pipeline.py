@@ -14,6 +14,7 @@ from recsmith.events.schema import Item
 from recsmith.pipeline.artifact import load_artifact, save_pipeline, train_pipeline
 from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.retrieval.ann import recall_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,6 +121,32 @@ def test_the_ann_index_is_saved_with_the_pipeline(
     a = trained.recommend(users, 10)
     b = loaded.recommend(users, 10)
     assert [list(x) for x in a.item_ids] == [list(x) for x in b.item_ids]
+
+
+def test_a_sequential_source_retrieves_through_the_index_too(
+    events: pd.DataFrame, items: list[Item]
+) -> None:
+    """SASRec scores a known user by the inner product of their encoded sequence and the item
+    embeddings, so over ``ann_min_items`` it retrieves through the same index as iALS, and the
+    index finds what exact scoring finds."""
+    pytest.importorskip("faiss")
+    pytest.importorskip("torch")
+    small = {"hidden": 16, "epochs": 3, "max_len": 20, "blocks": 1, "num_threads": 1}
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {
+                "ann_min_items": 10,
+                "sources": [{"name": "seq", "model": "sasrec", "quota": 30, "params": small}],
+            },
+            "ranking": {"enabled": False},
+        }
+    )
+    trained = train_pipeline(config, events, dict(EventSettings().weights), items=items)
+    assert set(trained.indexes) == {"seq"}
+    users, vectors = trained.models["seq"].embeddings  # type: ignore[misc]
+    assert recall_at(trained.indexes["seq"], users[:50], vectors, 10) >= 0.95
+    answer = trained.answer(list(events["user_id"].unique()[:5]), 10)
+    assert all("seq" in row for lists in answer.sources for row in lists)
 
 
 def test_a_category_request_falls_back_to_popularity_within_it(

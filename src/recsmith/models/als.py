@@ -40,6 +40,10 @@ class FactorModel(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors_[users] @ self.item_factors_.T
 
+    @property
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.user_factors_, self.item_factors_
+
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors_, axis=1) + 1e-12
         unit = self.item_factors_ / norms[:, None]

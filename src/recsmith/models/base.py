@@ -118,6 +118,13 @@ class Recommender(ABC):
         raise NotImplementedError(f"{self.name} cannot score an item history")
 
     @property
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(user vectors, item vectors) when the model's score for a known user is exactly their
+        inner product — what an inner-product nearest-neighbour index can retrieve for; None for
+        models that score otherwise (neighbourhoods, EASE, popularity)."""
+        return None
+
+    @property
     def scores_histories(self) -> bool:
         """True when the model answers visitors from their items alone (recommend_from_items)."""
         return type(self)._score_history is not Recommender._score_history

@@ -105,6 +105,11 @@ class SASRec(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_vectors_[users] @ self.item_vectors_.T
 
+    @property
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each known user's encoded sequence (as of training) and the item embeddings."""
+        return self.user_vectors_, self.item_vectors_
+
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         """Rows read in stored column order as sequences; weights are ignored (module docstring)."""
         history = sparse.csr_array(history)

@@ -17,7 +17,6 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions
-from recsmith.models.als import FactorModel
 from recsmith.models.base import Recommender
 from recsmith.models.popularity import Popular
 from recsmith.models.registry import create
@@ -48,9 +47,10 @@ def build_sources(
     ann_min_items: int = 50_000,
     indexes: Mapping[str, ItemIndex] | None = None,
 ) -> list[CandidateSource]:
-    """Sources in config order; 'new_arrivals' ranks items by creation time; factor models over
-    at least ``ann_min_items`` items retrieve through an approximate index (``indexes[name]``
-    when a saved one was loaded, else built here)."""
+    """Sources in config order; 'new_arrivals' ranks items by creation time; embedding models
+    (iALS, BPR, SASRec: ``Recommender.embeddings``) over at least ``ann_min_items`` items retrieve
+    through an approximate index (``indexes[name]`` when a saved one was loaded, else built
+    here)."""
     out: list[CandidateSource] = []
     for s in configs:
         model = models.get(s.name)
@@ -61,13 +61,14 @@ def build_sources(
         elif isinstance(model, Popular):  # the same list for everyone: rank it once
             out.append(StaticSource(s.name, model.item_scores_))
         elif (
-            isinstance(model, FactorModel)
+            model is not None
+            and (vectors := model.embeddings) is not None
             and s.use == "auto"
             and model.n_items >= ann_min_items
             and ann_available()
         ):
-            index = (indexes or {}).get(s.name) or ItemIndex(model.item_factors_)
-            out.append(ANNSource(s.name, model.user_factors_, index))
+            index = (indexes or {}).get(s.name) or ItemIndex(vectors[1])
+            out.append(ANNSource(s.name, vectors[0], index))
         else:
             assert model is not None
             out.append(ModelSource(s.name, model, s.use))
