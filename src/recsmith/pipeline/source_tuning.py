@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
+from recsmith.sparse_rows import csr_from_pairs
 
 #: Users scored per grid point (a sample keeps tuning cheap on large data).
 MAX_USERS = 5000
@@ -87,12 +89,12 @@ def _holdout_ndcg(
     items: np.ndarray,
 ) -> float:
     """NDCG@10 of ``source``'s model with ``params``, fitted on ``past``, for one held-out item
-    per user (the ideal DCG of a single relevant item is 1)."""
+    per user (the evaluation's own metric code)."""
     assert source.model is not None  # tuned sources are model sources (config validation)
     model = create(source.model, **{**source.params, **params}).fit(past)
-    hits = model.recommend(users, K, exclude=past.matrix[users]).ids == items[:, None]
-    gain = hits / np.log2(np.arange(2, K + 2))
-    return float(gain.sum(axis=1).mean())
+    top = model.recommend(users, K, exclude=past.matrix[users])
+    truth = csr_from_pairs(len(users), past.n_items, np.arange(len(users)), items)
+    return float(ndcg_at_k(top.ids, truth, K).mean())
 
 
 def _combinations(source: SourceConfig) -> list[dict[str, Any]]:
