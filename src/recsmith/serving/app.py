@@ -32,6 +32,7 @@ from recsmith.serving.reloader import Reloader
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import admin, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
+from recsmith.serving.supervisor import APP as WORKER_APP
 from recsmith.serving.supervisor import Supervisor, reuseport_balances
 from recsmith.serving.worker_process import settle_worker
 from recsmith.store.base import EventStore
@@ -171,7 +172,7 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
         Supervisor(settings.serving.workers, common).run()
         return
     uvicorn.run(
-        "recsmith.serving.app:app_from_env",
+        WORKER_APP,
         factory=True,
         workers=settings.serving.workers,
         **common,  # type: ignore[arg-type]
