@@ -306,3 +306,18 @@ def test_item_text_with_nul_is_refused_not_stored() -> None:
     assert [i.item_id for i in good] == ["b"]
     assert bad[0].index == 0 and bad[0].errors[0].field == "text"
     assert "NUL" in bad[0].errors[0].reason
+
+
+def test_a_nul_in_any_category_or_tag_is_refused_with_the_field_named() -> None:
+    from recsmith.events.validate import validate_items
+
+    good, bad = validate_items(
+        [
+            {"item_id": "a", "categories": ["shoes", "x\x00"]},
+            {"item_id": "b", "tags": ["ok", "red", "\x00"]},
+            {"item_id": "c", "categories": ["shoes"], "tags": ["red"], "text": None},
+        ]
+    )
+    assert [i.item_id for i in good] == ["c"]
+    assert [(r.index, r.errors[0].field) for r in bad] == [(0, "categories"), (1, "tags")]
+    assert all("NUL" in r.errors[0].reason for r in bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,7 @@ def test_save_and_load_answer_the_same(pipeline: Pipeline, tmp_path: Path) -> No
     save_pipeline(pipeline, tmp_path / "p")
     loaded = load_artifact(tmp_path / "p")
     assert isinstance(loaded, Pipeline) and loaded.version == pipeline.version
+    assert gc.isenabled()  # loading pauses the collector (recsmith.gc_pause), and only then
     users = ["u0001", "u0002", "nobody"]
     a = pipeline.recommend(users, 6, recent=[[], [], ["i00001"]])
     b = loaded.recommend(users, 6, recent=[[], [], ["i00001"]])

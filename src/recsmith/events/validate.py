@@ -35,6 +35,7 @@ from recsmith.events.schema import (
     Rejection,
     User,
 )
+from recsmith.gc_pause import paused_gc
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 _ID_FIELDS = ("event_id", "user_id", "session_id", "item_id")
@@ -167,15 +168,16 @@ def _validate_models(
 ) -> tuple[list[M], list[Rejection]]:
     good: list[M] = []
     bad: list[Rejection] = []
-    for i, rec in enumerate(records):
-        try:
-            good.append(model.model_validate(dict(rec)))
-        except pydantic.ValidationError as exc:
-            errs = tuple(
-                FieldError(".".join(str(p) for p in err["loc"]) or "record", err["msg"])
-                for err in exc.errors()
-            )
-            bad.append(Rejection(offset + i, errs, {k: v for k, v in dict(rec).items()}))
-        except TypeError:
-            bad.append(Rejection(offset + i, (FieldError("record", "must be an object"),), {}))
+    with paused_gc():  # a catalogue is one burst of long-lived objects (see recsmith.gc_pause)
+        for i, rec in enumerate(records):
+            try:
+                good.append(model.model_validate(dict(rec)))
+            except pydantic.ValidationError as exc:
+                errs = tuple(
+                    FieldError(".".join(str(p) for p in err["loc"]) or "record", err["msg"])
+                    for err in exc.errors()
+                )
+                bad.append(Rejection(offset + i, errs, {k: v for k, v in dict(rec).items()}))
+            except TypeError:
+                bad.append(Rejection(offset + i, (FieldError("record", "must be an object"),), {}))
     return good, bad

@@ -20,6 +20,7 @@ from recsmith.config import Weight
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
+from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.models.registry import create, model_class
 from recsmith.pipeline.config import PipelineConfig
@@ -111,6 +112,12 @@ def save_pipeline(pipeline: Pipeline, path: Path) -> None:
 
 
 def load_pipeline(path: Path) -> Pipeline:
+    """The pipeline saved in ``path`` (see ``save_pipeline``)."""
+    with paused_gc():  # hundreds of thousands of objects at once (see recsmith.gc_pause)
+        return _load_pipeline(path)
+
+
+def _load_pipeline(path: Path) -> Pipeline:
     bundle = ModelBundle.load(path)
     config = PipelineConfig.model_validate(bundle.manifest["pipeline"])
     models = {}
@@ -166,4 +173,5 @@ def load_artifact(path: Path) -> ModelBundle | Pipeline:
     manifest = path / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("kind") == "pipeline":
         return load_pipeline(path)
-    return ModelBundle.load(path)
+    with paused_gc():
+        return ModelBundle.load(path)
