@@ -1,10 +1,11 @@
 """EASE against its closed form, and the item-subset path for large catalogues."""
 
 import numpy as np
+import pytest
 
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
-from recsmith.models.ease import EASE
+from recsmith.models.ease import EASE, spd_inverse
 from recsmith.testing.recommender import checkerboard_events
 
 
@@ -33,3 +34,22 @@ def test_item_subset_scores_only_the_most_popular_items() -> None:
     assert set(top.ids[top.ids >= 0]) <= set(model.kept_)
     similar = model.similar_items(np.arange(d.n_items), 30)
     assert set(similar.ids[similar.ids >= 0]) <= set(model.kept_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 300])
+def test_the_in_place_inverse_is_the_inverse(n: int, dtype: type) -> None:
+    rng = np.random.default_rng(n)
+    x = rng.random((2 * n + 3, n))
+    gram = (x.T @ x + 3.0 * np.eye(n)).astype(dtype)
+    expected = np.linalg.inv(gram.astype(np.float64))
+    # blocks smaller than the matrix, so the triangle is mirrored across several of them
+    inverse = spd_inverse(gram.copy(), block=64)
+    assert inverse.dtype == dtype and inverse.flags.c_contiguous
+    np.testing.assert_allclose(inverse, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_array_equal(inverse, inverse.T)
+
+
+def test_a_matrix_that_is_not_positive_definite_is_refused() -> None:
+    with pytest.raises(ValueError, match="not positive definite"):
+        spd_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))

@@ -26,6 +26,28 @@ class EASEConfig(ModelConfig):
     binary: bool = Field(True, description="fit on 0/1 interactions (the original EASE)")
 
 
+def spd_inverse(matrix: np.ndarray, block: int = 2048) -> np.ndarray:
+    """The inverse of a symmetric positive definite matrix, computed in place (``matrix`` is
+    consumed). Cholesky then LAPACK's ``potri``, which inverts from the factor directly: about
+    n³ flops instead of the 2.3·n³ of solving against an identity (``cho_solve``), and no second
+    n × n matrix. Measured at 17,632 items (lastfm) in the EASE fit: see BENCHMARKS.md §1."""
+    n = matrix.shape[0]
+    m = matrix.T  # Fortran order over the same memory (and, G being symmetric, the same matrix)
+    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (m,))
+    factor, info = potrf(m, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise ValueError(f"matrix is not positive definite (LAPACK potrf info {info})")
+    inverse, info = potri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise ValueError(f"matrix is singular (LAPACK potri info {info})")
+    for lo in range(0, n, block):  # potri fills one triangle: mirror it, a block at a time
+        hi = min(lo + block, n)
+        inverse[lo:hi, :lo] = inverse[:lo, lo:hi].T
+        tile = inverse[lo:hi, lo:hi]
+        tile[:] = np.triu(tile) + np.triu(tile, 1).T
+    return inverse.T  # symmetric: the transpose is the same matrix, in C order
+
+
 class EASE(Recommender):
     """Score(u) = x_u · B over the kept items; other items score -inf."""
 
@@ -48,13 +70,7 @@ class EASE(Recommender):
         xk = x[:, kept]
         gram = (xk.T @ xk).toarray().astype(cfg.dtype)
         gram[np.diag_indices_from(gram)] += cfg.regularization
-        # P = G⁻¹ via Cholesky (G is symmetric positive definite): faster and steadier than inv
-        p = scipy.linalg.cho_solve(
-            scipy.linalg.cho_factor(gram, overwrite_a=True, check_finite=False),
-            np.eye(len(kept), dtype=gram.dtype),
-            overwrite_b=True,
-            check_finite=False,
-        )
+        p = spd_inverse(gram)
         weights = -p / np.diag(p)[None, :]
         weights[np.diag_indices_from(weights)] = 0.0
         # C order: sparse @ dense copies a Fortran-ordered operand on every call
