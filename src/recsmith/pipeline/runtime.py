@@ -9,8 +9,10 @@ has, the request excludes, or a rule filters out — a list may end short rather
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -80,6 +82,7 @@ class Pipeline:
         self.category_popular = CategoryPopular(
             bundle.popular.item_scores_, self.table.category_sets, self.table.category_names
         )
+        self.catalog_stamp = 0  # write time of the latest catalogue change applied (µs)
         self.reranker = Reranker(
             self.table,
             bundle.items,
@@ -87,6 +90,19 @@ class Pipeline:
             diversity=config.rerank.diversity or None,
             similarity=self._similarity(config, items, bundle),
         )
+
+    def with_catalog(self, items: Sequence[Item], stamp: int) -> Pipeline:
+        """This release with catalogue changes applied: each record in ``items`` sets its item's
+        availability and properties (``ItemTable.with_updates``), so an item marked unavailable
+        or repriced through the API is filtered at once instead of at the next training.
+        ``stamp`` (the store's write time of the changes) tells response-cache keys apart. A
+        shallow copy: the models, ranker and state are shared, and requests already running on
+        this object finish on it."""
+        out = copy.copy(self)
+        out.table = self.table.with_updates(items, self.bundle.items)
+        out.reranker = replace(self.reranker, table=out.table)
+        out.catalog_stamp = stamp
+        return out
 
     @staticmethod
     def _similarity(config: PipelineConfig, items: list[Item], bundle: ModelBundle) -> Any:
@@ -291,8 +307,23 @@ class Pipeline:
             np.asarray([t in ("category", "popular") for t in ans.tiers]),
         )
 
+    def _shown(
+        self, fetch: Callable[[int], tuple[np.ndarray, np.ndarray]], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``k`` items of ``fetch(n)``'s list that the catalogue lets be shown now: the
+        item lists (similar, together, trending, popular) obey availability like every user list
+        does. Over-fetches, growing until ``k`` are found or the list runs out."""
+        want = k
+        while True:
+            ids, scores = fetch(want)
+            rows = self.bundle.items.to_index(ids)
+            ok = np.where(rows >= 0, self.table.available[rows], True)
+            if ok.sum() >= k or len(ids) < want:
+                return ids[ok][:k], scores[ok][:k]
+            want *= 4
+
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.bundle.similar_items(item_id, k)
+        return self._shown(lambda n: self.bundle.similar_items(item_id, n), k)
 
     def _model_named(self, name: str) -> Recommender | None:
         return next((m for m in self.models.values() if m.name == name), None)
@@ -302,17 +333,18 @@ class Pipeline:
         model = self._model_named("cooccurrence")
         if model is None:
             raise LookupError("the pipeline has no co-occurrence source")
-        return self.bundle.similar_by(model, item_id, k)
+        return self._shown(lambda n: self.bundle.similar_by(model, item_id, n), k)
 
     def trending_items(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The trending source's list (popularity when the pipeline has none)."""
         model = self._model_named("trending")
         if model is None:
             return self.popular_items(k)
-        top = model.recommend(np.zeros(1, np.int64), k)
-        return self.bundle.external(top, 0)
+        return self._shown(
+            lambda n: self.bundle.external(model.recommend(np.zeros(1, np.int64), n), 0), k
+        )
 
     def popular_items(
         self, k: int, *, exclude: Collection[str] = ()
     ) -> tuple[np.ndarray, np.ndarray]:
-        return self.bundle.popular_items(k, exclude=exclude)
+        return self._shown(lambda n: self.bundle.popular_items(n, exclude=exclude), k)

@@ -15,7 +15,7 @@ properties while rules touch two.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -129,6 +129,36 @@ class ItemTable:
             item_ids,
             properties=[it.properties for it in items],
             unknown_available=unknown_available,
+        )
+
+    def with_updates(self, items: Sequence[Item], item_ids: IdMap) -> ItemTable:
+        """A new table in which ``items`` (whole records, as a store upsert replaces them) set
+        each item's availability and properties; the last record of an id wins. Categories and
+        tags stay as the release was trained: the ranker's features and the category tiers were
+        built on them, so they change with the next release. Items the model does not know are
+        skipped (nothing could score them)."""
+        rows = item_ids.to_index(np.asarray([it.item_id for it in items], dtype=object))
+        available, known = self.available.copy(), self.known.copy()
+        entry = np.full(self.n_items, -1, np.int64)
+        entry[self._rows] = np.arange(len(self._rows))
+        props, added = list(self._props), []
+        for row, item in zip(rows.tolist(), items, strict=True):  # an update batch, not a request
+            if row < 0:
+                continue
+            available[row], known[row] = item.available, True
+            if entry[row] < 0:
+                entry[row] = len(props)
+                props.append(item.properties)
+                added.append(row)
+            else:
+                props[entry[row]] = item.properties
+        return replace(
+            self,
+            available=_frozen(available),
+            known=_frozen(known),
+            _rows=np.concatenate([self._rows, np.asarray(added, np.int64)]),
+            _props=tuple(props),
+            _cache={},
         )
 
     @classmethod

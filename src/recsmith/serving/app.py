@@ -24,6 +24,7 @@ from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import KeyCache
+from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.deps import Runtime
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
@@ -77,6 +78,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         watcher: asyncio.Task[None] | None = None
+        catalog_watcher: asyncio.Task[None] | None = None
         the_store = (
             store if store is not None else await run_in_threadpool(open_store, settings.store.url)
         )
@@ -89,6 +91,8 @@ def create_app(
                 if bundle is not None
                 else await run_in_threadpool(load_bundle, settings.serving.model_dir)
             )
+            app.state.catalog_sync = CatalogSync(app, the_store)
+            the_bundle = await run_in_threadpool(app.state.catalog_sync.catch_up, the_bundle)
             metrics.set_model(the_bundle.version if the_bundle is not None else None)
             app.state.runtime = Runtime(
                 settings=settings,
@@ -107,6 +111,7 @@ def create_app(
                     "serving.require_keys is false: the API is open to anyone who can "
                     "reach it (meant for local development only)"
                 )
+            catalog_watcher = asyncio.create_task(app.state.catalog_sync.watch())
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 await app.state.reloader.check()
@@ -115,8 +120,9 @@ def create_app(
                 )
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in (watcher, catalog_watcher):
+                if task is not None:
+                    task.cancel()
             app.state.runtime = None
             the_state.close()
             if the_cache is not None:

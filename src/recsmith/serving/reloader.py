@@ -19,7 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
-from recsmith.serving.deps import Runtime
+from recsmith.serving.catalog_sync import CatalogSync
+from recsmith.serving.deps import Runtime, Served
 from recsmith.serving.worker_process import settle_worker
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,22 @@ class Reloader:
                 return served
             path: Path = await run_in_threadpool(self.registry.path, wanted)
             bundle = await run_in_threadpool(load_artifact, path)
-            current: Runtime = self.app.state.runtime
-            self.app.state.runtime = replace(current, bundle=bundle)
+            current = await run_in_threadpool(self._swap, bundle)
             settle_worker(collect=False)  # a full pass now would stall the requests in flight
             current.metrics.set_model(bundle.version)
             log.info("now serving %s (was %s)", bundle.version, served)
             return bundle.version
+
+    def _swap(self, bundle: Served) -> Runtime:
+        """Serve ``bundle``, caught up with the catalogue writes since it was trained (under the
+        catalogue sync's lock, so a change applied meanwhile is not lost); returns the runtime it
+        replaced."""
+        sync: CatalogSync = self.app.state.catalog_sync
+        with sync.lock:
+            caught_up = sync.catch_up(bundle)
+            current: Runtime = self.app.state.runtime
+            self.app.state.runtime = replace(current, bundle=caught_up)
+            return current
 
     async def watch(self, interval_s: float) -> None:
         """Poll the pointer forever (cancelled by the lifespan on shutdown)."""

@@ -1,11 +1,12 @@
 """Response cache: a recommendation list computed once is served again while nothing it depends on
 has changed — across requests, and with Redis across server replicas.
 
-The key is a digest of *everything* the pipeline reads for a request: the deployed version, the
-user, ``k`` and the request options, the items the store holds for the user now, and the recent
-items from the online state. A served list is a pure function of those, so a hit returns exactly
-what the pipeline would compute, and an ingested event (a new stored item, a new recent item)
-changes the key: no invalidation, no stale list after the user acts. Entries expire after
+The key is a digest of *everything* the pipeline reads for a request: the deployed version and the
+catalogue changes applied to it (``catalog_sync``), the user, ``k`` and the request options, the
+items the store holds for the user now, and the recent items from the online state. A served list
+is a pure function of those, so a hit returns exactly what the pipeline would compute, and an
+ingested event (a new stored item, a new recent item) or catalogue change changes the key: no
+invalidation, no stale list after the user or the shop acts. Entries expire after
 ``ttl_s`` only to bound memory. What is cached is the list without its ``recommendation_id``; each
 response gets a fresh one, so impressions stay distinguishable.
 

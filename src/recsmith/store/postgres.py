@@ -42,6 +42,7 @@ CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);  -- co
 CREATE TABLE IF NOT EXISTS items (item_id TEXT COLLATE "C" PRIMARY KEY, categories TEXT NOT NULL,
     tags TEXT NOT NULL, text TEXT, properties TEXT NOT NULL, available BOOLEAN NOT NULL,
     created_at BIGINT, updated_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS items_updated ON items (updated_at);
 CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, properties TEXT NOT NULL,
     updated_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -241,6 +242,12 @@ class PostgresStore:
     def items(self) -> list[Item]:
         rows = self._rows(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id")
         return [base.item_from_row(r) for r in rows]
+
+    def items_changed_since(self, since_us: int) -> list[tuple[Item, int]]:
+        rows = self._rows(
+            f"SELECT {_ITEM_SELECT}, updated_at FROM items WHERE updated_at >= %s", (since_us,)
+        )
+        return [(base.item_from_row(r), int(r[7])) for r in rows]
 
     def upsert_users(self, users: Sequence[User]) -> int:
         now = time.time_ns() // 1000

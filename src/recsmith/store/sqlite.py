@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS items (
     created_at INTEGER,
     updated_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS items_updated ON items (updated_at);
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY,
     properties TEXT NOT NULL,
@@ -200,6 +201,16 @@ class SQLiteStore:
     def items(self) -> list[Item]:
         rows = self._conn().execute(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id").fetchall()
         return [item_from_row(r) for r in rows]
+
+    def items_changed_since(self, since_us: int) -> list[tuple[Item, int]]:
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {_ITEM_SELECT}, updated_at FROM items WHERE updated_at >= ?", (since_us,)
+            )
+            .fetchall()
+        )
+        return [(item_from_row(r), int(r[7])) for r in rows]
 
     def upsert_users(self, users: Sequence[User]) -> int:
         now = _now_us()

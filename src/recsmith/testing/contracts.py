@@ -8,6 +8,7 @@ per backend, is what makes SQLite (development) and PostgreSQL (production) inte
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -224,6 +225,19 @@ class EventStoreContract:
         assert [i.item_id for i in store.items()] == ["a", "b"]
         store.upsert_items([Item(item_id="B")])
         assert [i.item_id for i in store.items()] == ["B", "a", "b"]  # byte order
+
+    def test_items_changed_since_a_stamp(self, store: EventStore) -> None:
+        assert store.items_changed_since(0) == []
+        store.upsert_items([Item(item_id="a"), Item(item_id="b")])
+        everything = store.items_changed_since(0)
+        assert sorted(i.item_id for i, _ in everything) == ["a", "b"]
+        first = max(stamp for _, stamp in everything)
+        time.sleep(0.002)  # write times are the store's clock, in microseconds
+        store.upsert_items([Item(item_id="b", available=False)])
+        changed = store.items_changed_since(first + 1)
+        assert [i for i, _ in changed] == [Item(item_id="b", available=False)]
+        assert changed[0][1] > first
+        assert store.items_changed_since(changed[0][1] + 1) == []
 
     def test_users(self, store: EventStore) -> None:
         pro = User(user_id="u1", properties={"age": 30, "plan": "pro"})

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from recsmith.serving.auth import require_scope
 from recsmith.serving.batch import ingest_records, parse_array, parse_json
+from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.deps import Runtime, RuntimeDep
 from recsmith.serving.schemas import (
     ItemIn,
@@ -24,7 +25,7 @@ SOURCE = "http:/v1/items"
 router = APIRouter(prefix="/v1", tags=["items"], dependencies=[Depends(require_scope("ingest"))])
 
 
-def _upsert_batch(runtime: Runtime, body: bytes) -> ItemsResponse:
+def _upsert_batch(runtime: Runtime, sync: CatalogSync, body: bytes) -> ItemsResponse:
     records = parse_array(body, runtime.settings.serving.max_batch)
     result = ingest_records(
         runtime.store,
@@ -32,10 +33,11 @@ def _upsert_batch(runtime: Runtime, body: bytes) -> ItemsResponse:
         lambda objects: ingest_items(runtime.store, objects, source=SOURCE),
         source=SOURCE,
     )
+    sync.poll()  # this process's next request already filters by the new catalogue
     return ItemsResponse.from_result(result)
 
 
-def _upsert_one(runtime: Runtime, item_id: str, body: bytes) -> ItemsResponse:
+def _upsert_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -> ItemsResponse:
     record: Any = parse_json(body)
     if not isinstance(record, dict):
         raise HTTPException(422, "request body must be a JSON object (one item)")
@@ -48,6 +50,7 @@ def _upsert_one(runtime: Runtime, item_id: str, body: bytes) -> ItemsResponse:
         raise HTTPException(
             422, [{"field": e.field, "reason": e.reason} for e in result.rejected[0].errors]
         )
+    sync.poll()
     return ItemsResponse.from_result(result)
 
 
@@ -64,7 +67,8 @@ async def put_item(item_id: str, request: Request, runtime: RuntimeDep) -> Items
     An invalid item answers 422 with ``detail`` listing ``{field, reason}`` pairs.
     """
     body = await request.body()
-    return await run_in_threadpool(_upsert_one, runtime, item_id, body)
+    sync = request.app.state.catalog_sync
+    return await run_in_threadpool(_upsert_one, runtime, sync, item_id, body)
 
 
 @router.post(
@@ -77,4 +81,5 @@ async def put_item(item_id: str, request: Request, runtime: RuntimeDep) -> Items
 async def post_items(request: Request, runtime: RuntimeDep) -> ItemsResponse:
     """Upsert each valid item of a JSON array; invalid ones are listed by index with reasons."""
     body = await request.body()
-    return await run_in_threadpool(_upsert_batch, runtime, body)
+    sync = request.app.state.catalog_sync
+    return await run_in_threadpool(_upsert_batch, runtime, sync, body)

@@ -16,6 +16,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
@@ -129,7 +130,9 @@ async def recommend(
     if cache is None:
         listed = await _computed(runtime, bundle, query, options)
     else:
-        key = cache_key(bundle.version, user_id, k, seen, latest, context, categories, diversity)
+        # catalogue changes applied since the release (``catalog_sync``) change what rules let by
+        release = f"{bundle.version}@{bundle.catalog_stamp if isinstance(bundle, Pipeline) else 0}"
+        key = cache_key(release, user_id, k, seen, latest, context, categories, diversity)
         hit = cache.get(key)
         runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
         if hit is None:

@@ -1,0 +1,95 @@
+"""Catalogue changes reach the served pipeline without a retrain.
+
+A shop marks an item out of stock or changes its price through ``PUT /v1/items/…`` (or an import)
+and expects the next list to respect it: the pipeline's rules filter on availability and
+properties, and "no unavailable item comes back" must hold for the catalogue as it is *now*, not
+as it was when the release was trained. Each server process therefore carries the store's item
+writes into its pipeline (``Pipeline.with_catalog``):
+
+- the worker that handles a write applies it before answering, so its next request sees it;
+- every worker polls the store every ``interval_s`` for writes by the others (other workers,
+  other replicas, ``recsmith import``);
+- a release being loaded, at start-up or by a deploy, first catches up with every write since it
+  was trained.
+
+The store stamps each write with its clock, and a writer may commit a little after it stamped, so
+every poll looks back ``LOOKBACK_US`` past the newest change already applied; changes seen before
+(same item, same stamp) are not applied twice. Categories and tags change with the next release
+(see ``ItemTable.with_updates``); plain single-model deployments have no catalogue rules, so they
+are left as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from dataclasses import replace
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving.deps import Runtime, Served
+from recsmith.store.base import EventStore
+
+log = logging.getLogger(__name__)
+
+#: How far each poll looks back past the newest change applied (a late commit's stamp).
+LOOKBACK_US = 5_000_000
+#: Seconds between polls of the store for other processes' writes.
+INTERVAL_S = 1.0
+
+
+class CatalogSync:
+    """One per server process; ``lock`` serialises every replacement of the served pipeline
+    (catalogue changes and deploys), so neither undoes the other."""
+
+    def __init__(self, app: FastAPI, store: EventStore) -> None:
+        self.app = app
+        self.store = store
+        self.lock = threading.Lock()
+        self._since = 0  # stamp of the newest change applied
+        self._seen: dict[str, int] = {}  # item id -> stamp applied, within the look-back
+
+    def catch_up(self, bundle: Served | None) -> Served | None:
+        """``bundle`` with every catalogue write since it was trained (call with ``lock`` held
+        when replacing a served release)."""
+        if not isinstance(bundle, Pipeline):
+            return bundle
+        trained = int(datetime.fromisoformat(bundle.manifest["created_at"]).timestamp() * 1e6)
+        self._since, self._seen = trained, {}
+        return self._apply(bundle)
+
+    def poll(self) -> None:
+        """Apply the writes made since the last poll to the served pipeline (blocking: the
+        store is read here; call from a worker thread)."""
+        with self.lock:
+            runtime: Runtime | None = getattr(self.app.state, "runtime", None)
+            if runtime is None or not isinstance(runtime.bundle, Pipeline):
+                return
+            updated = self._apply(runtime.bundle)
+            if updated is not runtime.bundle:
+                self.app.state.runtime = replace(runtime, bundle=updated)
+
+    async def watch(self, interval_s: float = INTERVAL_S) -> None:
+        """Poll forever (cancelled by the lifespan on shutdown); a failed read (store briefly
+        down) is retried at the next tick."""
+        while True:
+            await asyncio.sleep(interval_s)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.poll)
+
+    def _apply(self, pipeline: Pipeline) -> Pipeline:
+        changes = self.store.items_changed_since(max(0, self._since - LOOKBACK_US))
+        fresh = [item for item, stamp in changes if self._seen.get(item.item_id) != stamp]
+        if not fresh:
+            return pipeline
+        self._since = max(self._since, *(stamp for _, stamp in changes))
+        self._seen = {
+            **{k: v for k, v in self._seen.items() if v >= self._since - LOOKBACK_US},
+            **{item.item_id: stamp for item, stamp in changes},
+        }
+        log.info("applied %d catalogue change(s) to %s", len(fresh), pipeline.version)
+        return pipeline.with_catalog(fresh, self._since)
