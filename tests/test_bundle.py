@@ -4,6 +4,7 @@ persistence."""
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsmith.bundle import ModelBundle
@@ -71,3 +72,19 @@ def test_save_load_gives_the_same_answers(bundle: ModelBundle, tmp_path: Path) -
 def test_load_refuses_a_non_model_directory(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="manifest"):
         ModelBundle.load(tmp_path)
+
+
+def test_items_with_no_neighbour_evidence_are_never_listed_as_similar(data: Interactions) -> None:
+    # an extra user with one lone item nobody else touched: co-occurrence has nothing for it
+    events = checkerboard_events()
+    lone = events.iloc[:1].assign(user_id="loner", item_id="lone", event_id="x1")
+    with_lone = Interactions.from_events(
+        pd.concat([events, lone], ignore_index=True), EventSettings().weights
+    )
+    bundle = ModelBundle.train(with_lone, create("cooccurrence", min_support=1))
+    visitor = bundle.recommend_for_items([["lone"]], 5)
+    popular, _ = bundle.popular_items(6, exclude=["lone"])
+    assert list(visitor.item_ids[0]) == list(popular[:5])  # the popularity fill, not score-0 items
+    assert bool(visitor.fallback[0]) is False  # the model answered; its empty slots were filled
+    known = bundle.recommend(["loner"], 5)
+    assert list(known.item_ids[0]) == list(popular[:5])

@@ -157,7 +157,7 @@ class ModelBundle:
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if known.any():
             rows = exclude if known.all() else exclude[np.flatnonzero(known)]
-            top = self.model.recommend(idx[known], k, exclude=rows)
+            top = self.model.with_evidence(self.model.recommend(idx[known], k, exclude=rows))
             ids[known], scores[known] = top.ids, top.scores
         missing = (ids < 0).any(axis=1)
         if missing.any():
@@ -202,6 +202,7 @@ class ModelBundle:
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if answerable.any():
             top = self.model.recommend_from_items(history[np.flatnonzero(answerable)], k)
+            top = self.model.with_evidence(top)
             ids[answerable], scores[answerable] = top.ids, top.scores
         missing = (ids < 0).any(axis=1)
         if missing.any():

@@ -149,6 +149,16 @@ class Recommender(ABC):
         the items that have a score rather than scanning the whole catalogue per row."""
         return None
 
+    def with_evidence(self, top: TopK) -> TopK:
+        """``top`` without the slots a sparse item-to-item model (``item_to_item``: item-kNN,
+        co-occurrence) scored 0: no neighbour of the history points there, so the item is an
+        arbitrary one, and listing it as "similar to what you viewed" would be false. Callers
+        fill the emptied (−1) slots from popularity or other sources. Other models: unchanged."""
+        if self.item_to_item is None:
+            return top
+        empty = ~np.isfinite(top.scores) | (top.scores == 0)
+        return TopK(np.where(empty, -1, top.ids), np.where(empty, -np.inf, top.scores))
+
     def sparse_from_items(
         self, history: sparse.csr_array, k: int, exclude: sparse.csr_array | None = None
     ) -> TopK:

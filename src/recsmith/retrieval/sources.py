@@ -82,7 +82,7 @@ class ModelSource:
         if by_user.any():
             rows = np.flatnonzero(by_user)
             top = self.model.recommend(queries.users[rows], k, exclude=queries.exclude[rows])
-            parts.append(flatten(top, rows))
+            parts.append(flatten(self.model.with_evidence(top), rows))
         if by_items.any():
             rows = np.flatnonzero(by_items)
             history = queries.recent[rows]
