@@ -99,6 +99,26 @@ def test_k_out_of_range_is_422(client: TestClient, keys: Headers, k: object) -> 
         assert client.get(url, params={"k": k}, headers=keys["read"]).status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("url", "field", "reason"),
+    [
+        ("/v1/users//recommendations", "user_id", "must not be empty"),
+        ("/v1/users/%20/recommendations", "user_id", "must not be empty"),
+        ("/v1/users/a%01b/recommendations", "user_id", "control characters"),
+        (f"/v1/users/{'u' * 300}/recommendations", "user_id", "longer than 256"),
+        ("/v1/items/%20/similar", "item_id", "must not be empty"),
+        ("/v1/items/%20/together", "item_id", "must not be empty"),
+    ],
+)
+def test_an_id_no_event_could_carry_is_422_naming_it(
+    client: TestClient, keys: Headers, url: str, field: str, reason: str
+) -> None:
+    response = client.get(url, headers=keys["read"])
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["field"] == field and reason in error["reason"]
+
+
 def test_k_may_exceed_the_catalog(client: TestClient, keys: Headers) -> None:
     response = client.get("/v1/users/u1/recommendations", params={"k": 1000}, headers=keys["read"])
     assert response.status_code == 200

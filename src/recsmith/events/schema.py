@@ -80,7 +80,7 @@ class IngestResult:
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
-def _check_id(value: str) -> str:
+def check_id(value: str) -> str:
     """Every user and item id passes here (each ingested event, each loaded catalogue item), so
     the control-character scan is one regex search, not a Python loop over characters: 0.08 vs
     0.5 µs for a 7-character id, 0.7 vs 7.7 µs for a 200-character one."""
@@ -109,7 +109,7 @@ class Item(BaseModel):
     @field_validator("item_id")
     @classmethod
     def _item_id(cls, value: str) -> str:
-        return _check_id(value)
+        return check_id(value)
 
     @field_validator("text", "categories", "tags")
     @classmethod
@@ -141,4 +141,4 @@ class User(BaseModel):
     @field_validator("user_id")
     @classmethod
     def _user_id(cls, value: str) -> str:
-        return _check_id(value)
+        return check_id(value)

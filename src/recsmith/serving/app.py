@@ -26,7 +26,7 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
-from recsmith.serving.deps import Runtime
+from recsmith.serving.deps import Runtime, Served
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
@@ -86,11 +86,12 @@ def create_app(
         serving = settings.serving
         the_cache = open_cache(serving.state_url, serving.cache_entries, serving.cache_ttl_s)
         try:
-            the_bundle = (
-                bundle
-                if bundle is not None
-                else await run_in_threadpool(load_bundle, settings.serving.model_dir)
-            )
+            if bundle is not None:
+                the_bundle: Served | None = bundle
+            elif serving.registry is not None and serving.model_dir is None:
+                the_bundle = None  # the reloader below loads the registry's current release
+            else:
+                the_bundle = await run_in_threadpool(load_bundle, serving.model_dir)
             app.state.catalog_sync = CatalogSync(app, the_store)
             the_bundle = await run_in_threadpool(app.state.catalog_sync.catch_up, the_bundle)
             metrics.set_model(the_bundle.version if the_bundle is not None else None)

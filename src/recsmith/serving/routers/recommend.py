@@ -16,6 +16,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
+from recsmith.events.schema import check_id
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
@@ -54,6 +55,16 @@ def _ids(text: str | None, name: str) -> list[str]:
     if len(ids) > MAX_LIST:
         raise HTTPException(422, f"{name}: at most {MAX_LIST} ids")
     return ids
+
+
+def _path_id(value: str, name: str) -> str:
+    """An id from the URL path, held to the rules every id meets at ingestion: an empty or
+    malformed id is a client mistake (422 naming it), not an unknown user to answer with
+    popular items."""
+    try:
+        return check_id(value)
+    except ValueError as exc:
+        raise HTTPException(422, [{"field": name, "reason": str(exc)}]) from None
 
 
 def reason_for(sources: list[str], categories: Sequence[str] = ()) -> str:
@@ -110,8 +121,9 @@ async def recommend(
     pipeline call (``serving/coalesce.py``). The fallback chain: the user's model/pipeline
     (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity within
     the requested ``category`` (``category``, pipelines) → popularity (``popular``); an unknown
-    user is never a 404.
+    user is never a 404 (an empty or malformed id is a 422).
     """
+    _path_id(user_id, "user_id")
     # an embedded store answers in tens of microseconds: asking it on the event loop beats a
     # thread-pool hop (and the GIL hand-offs of many threads); a networked one goes to the pool
     if runtime.store.local:
@@ -219,6 +231,7 @@ def _neighbours(
     fetch: Callable[[str, int], tuple[np.ndarray, np.ndarray]],
 ) -> SimilarResponse:
     """An item-to-item list; 404 for an unknown item, or when the deployment cannot answer."""
+    _path_id(item_id, "item_id")
     try:
         ids, scores = fetch(item_id, k)
     except KeyError:
