@@ -321,3 +321,19 @@ def test_a_nul_in_any_category_or_tag_is_refused_with_the_field_named() -> None:
     assert [i.item_id for i in good] == ["c"]
     assert [(r.index, r.errors[0].field) for r in bad] == [(0, "categories"), (1, "tags")]
     assert all("NUL" in r.errors[0].reason for r in bad)
+
+
+def test_a_nested_property_value_is_one_error_that_says_what_is_allowed() -> None:
+    from recsmith.events.validate import validate_items
+
+    good, bad = validate_items(
+        [{"item_id": "a", "properties": {"size": {"w": 1}, "colours": ["red"], "price": 2.5}}]
+    )
+    assert good == []
+    assert [(e.field, e.reason) for e in bad[0].errors] == [
+        ("properties.size", "must be a string, number, boolean or null (not a list or an object)"),
+        (
+            "properties.colours",
+            "must be a string, number, boolean or null (not a list or an object)",
+        ),
+    ]

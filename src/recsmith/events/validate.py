@@ -173,11 +173,26 @@ def _validate_models(
             try:
                 good.append(model.model_validate(dict(rec)))
             except pydantic.ValidationError as exc:
-                errs = tuple(
-                    FieldError(".".join(str(p) for p in err["loc"]) or "record", err["msg"])
-                    for err in exc.errors()
-                )
+                errs = _field_errors(exc)
                 bad.append(Rejection(offset + i, errs, {k: v for k, v in dict(rec).items()}))
             except TypeError:
                 bad.append(Rejection(offset + i, (FieldError("record", "must be an object"),), {}))
     return good, bad
+
+
+#: What a property value may be (``schema.Scalar``), said once instead of once per union member.
+_SCALAR_REASON = "must be a string, number, boolean or null (not a list or an object)"
+
+
+def _field_errors(exc: pydantic.ValidationError) -> tuple[FieldError, ...]:
+    """One error per field and reason. pydantic reports a value that fits no member of the
+    ``properties`` union once per member (``properties.a.str``, ``….float``, ``….int``, ``….bool``);
+    those become a single ``properties.a`` error that says what a property value may be."""
+    out: dict[tuple[str, str], None] = {}
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        if len(loc) == 3 and loc[0] == "properties":
+            out[(".".join(loc[:2]), _SCALAR_REASON)] = None
+        else:
+            out[(".".join(loc) or "record", err["msg"])] = None
+    return tuple(FieldError(field, reason) for field, reason in out)
