@@ -97,3 +97,10 @@ def test_items_need_an_item_id_column(tmp_path: Path) -> None:
     path.write_text("id,text\n1,a\n")
     with pytest.raises(ValidationError, match="item_id"):
         read_source("items", path)
+
+
+def test_an_events_file_is_not_taken_for_a_catalogue(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,timestamp,value\n593,1,978300760,3\n")
+    with pytest.raises(ValidationError, match=r"event columns \(user_id\).*--format events"):
+        read_source("items", path)

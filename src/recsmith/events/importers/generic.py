@@ -101,6 +101,10 @@ def _with_type(table: Table, name: str) -> Iterator[RawChunk[pd.DataFrame]]:
 # ---- items ------------------------------------------------------------------------------------
 
 
+#: Columns only an event has; a catalogue file with one of them is most likely an events file.
+_EVENT_ONLY_COLUMNS = frozenset({"user_id", "event_id", "event_type", "session_id"})
+
+
 def _split(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split("|") if part.strip()]
@@ -153,6 +157,15 @@ def read_items(path: Path, chunk_rows: int = 100_000) -> ImportSource:
     table = _open(path, chunk_rows, id_keys=("item_id",))
     if table.columns is not None and "item_id" not in table.columns:
         raise ValidationError("columns", f"{path.name}: missing column item_id")
+    # every unknown column becomes a property, so an events file read as a catalogue would
+    # silently replace every item it names with a record of one of its events
+    events_only = sorted(set(table.columns or ()) & _EVENT_ONLY_COLUMNS)
+    if events_only:
+        raise ValidationError(
+            "columns",
+            f"{path.name}: has event columns ({', '.join(events_only)}): is it an events file? "
+            "Import it with --format events (or rename those columns to keep them as properties)",
+        )
     return ImportSource("items", items=_items(table, path.name), total_events=0)
 
 
