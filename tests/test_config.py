@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-import pydantic
 import pytest
 
-from recsmith.config import load_settings
+from recsmith.config import ConfigError, load_settings, with_overrides
+from recsmith.errors import ValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,8 +28,65 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_bad_values_name_the_field(tmp_path: Path) -> None:
     cfg = tmp_path / "r.toml"
     cfg.write_text('[events.weights]\nview = "lots"\n')
-    with pytest.raises(pydantic.ValidationError, match="weights"):
+    with pytest.raises(ConfigError, match="weights"):
         load_settings(cfg)
+
+
+def test_every_problem_is_one_line_naming_its_setting(tmp_path: Path) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text('[serving]\nport = "abc"\n\n[nosuchsection]\nx = 1\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg)
+    assert isinstance(caught.value, ValidationError)  # the CLI's usage-error kind
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("serving.port: ") and "'abc'" in lines[0]
+    assert lines[1].startswith("nosuchsection: unknown setting")
+
+
+def test_validator_messages_are_not_doubled(tmp_path: Path) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text("[events.weights]\nview = nan\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg)
+    assert str(caught.value) == "events.weights.view: must be a finite number"
+
+
+def test_unparseable_toml_names_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[store\nurl=")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML: .*line 1"):
+        load_settings(cfg)
+
+
+def test_environment_errors_name_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./recsmith.toml
+    monkeypatch.setenv("RECSMITH_SERVING__PORT", "abc")
+    with pytest.raises(ConfigError, match=r"^serving\.port: "):
+        load_settings(None)
+    monkeypatch.delenv("RECSMITH_SERVING__PORT")
+    monkeypatch.setenv("RECSMITH_SERVING", "{not json")
+    with pytest.raises(ConfigError, match=r"^serving: RECSMITH_SERVING is not valid JSON$"):
+        load_settings(None)
+
+
+@pytest.mark.parametrize("port", [0, -1, 65536, 99999])
+def test_port_out_of_range_in_file_names_serving_port(tmp_path: Path, port: int) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(f"[serving]\nport = {port}\n")
+    with pytest.raises(ConfigError, match=r"^serving\.port: "):
+        load_settings(cfg)
+
+
+def test_overrides_are_validated_like_the_file() -> None:
+    """Command-line values go through the same limits (model_copy would skip them)."""
+    settings = load_settings(ROOT / "recsmith.example.toml")
+    assert with_overrides(settings, serving={"port": 65535}).serving.port == 65535
+    for port in (99999, -1):
+        with pytest.raises(ConfigError, match=r"^serving\.port: "):
+            with_overrides(settings, serving={"port": port})
 
 
 def test_missing_file_is_an_error(tmp_path: Path) -> None:

@@ -8,16 +8,23 @@ defaults below.
 from __future__ import annotations
 
 import math
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import pydantic
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
+
+from recsmith.errors import ValidationError
 
 #: How an event type turns into an interaction weight: a fixed number, the event's own value
 #: ("value", e.g. a star rating) or log(1 + value) ("log_value", e.g. play counts).
@@ -69,7 +76,7 @@ class ServingSettings(BaseModel):
     """The HTTP server."""
 
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(8000, ge=1, le=65535, description="TCP port, 1 to 65535")
     model_dir: Path | None = None
     registry: Path | None = Field(
         None, description="model registry root: serve its current release, follow deploys"
@@ -114,8 +121,49 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
+class ConfigError(ValidationError):
+    """Settings that cannot be used: one ``setting: reason`` line per problem.
+
+    A ``ValidationError`` (so the CLI maps it to its usage exit code like any bad input) that keeps
+    every problem pydantic found, because fixing a config file one error per run is tedious, and
+    pydantic's own report (URLs, input types, a traceback) is not meant for the people who edit
+    the file or the environment.
+    """
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__(problems[0][0], problems[0][1])
+        self.problems = list(problems)
+        self.args = ("\n".join(f"{field}: {reason}" for field, reason in self.problems),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @classmethod
+    def from_pydantic(cls, exc: pydantic.ValidationError) -> ConfigError:
+        """Each pydantic error as ``section.key: reason``, named as the TOML file names it."""
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or "settings"
+            if err["type"] == "extra_forbidden":
+                reason = "unknown setting (recsmith.example.toml lists every option)"
+            elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+                reason = str(err["ctx"]["error"])  # our validators' text, without "Value error, "
+            else:
+                reason = err["msg"]
+                if isinstance(err["input"], str | int | float | bool):
+                    reason += f" (got {err['input']!r})"
+            if reason.startswith((f"{field}.", f"{field}:")):  # the validator named it already
+                field, _, reason = reason.partition(": ")
+            problems.append((field, reason))
+        return cls(problems)
+
+
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:
-    """Read settings from ``path`` (or ``./recsmith.toml`` when it exists), then the environment."""
+    """Read settings from ``path`` (or ``./recsmith.toml`` when it exists), then the environment.
+
+    Every way these can be wrong (unparseable TOML, a bad or unknown value, malformed JSON in a
+    ``RECSMITH_*`` variable) raises ``ConfigError``, so callers have one exception to report.
+    """
     if path is None and Path("recsmith.toml").is_file():
         path = Path("recsmith.toml")
     if path is not None and not path.is_file():
@@ -124,4 +172,32 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
     class _FromFile(Settings):
         model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
 
-    return Settings.model_validate({**_FromFile(**overrides).model_dump()})  # type: ignore[arg-type]
+    try:
+        loaded = _FromFile(**overrides)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([(str(path), "not UTF-8 text")]) from None
+    except pydantic.ValidationError as exc:
+        raise ConfigError.from_pydantic(exc) from None
+    except SettingsError as exc:  # a RECSMITH_SECTION variable that is not valid JSON
+        found = re.search(r'field "([^"]+)"', str(exc))
+        section = found.group(1) if found else "settings"
+        variable = f"{Settings.model_config['env_prefix']}{section.upper()}"
+        raise ConfigError([(section, f"{variable} is not valid JSON")]) from None
+    return Settings.model_validate({**loaded.model_dump()})
+
+
+def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+    """``settings`` with some keys of some sections replaced (command-line options), validated.
+
+    ``model_copy(update=...)`` would skip validation, so ``serve --port 99999`` would get past the
+    same limits a config file is held to; this re-validates and names the setting when it fails.
+    """
+    data = settings.model_dump()
+    for section, values in sections.items():
+        data[section] = {**data[section], **values}
+    try:
+        return Settings.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ConfigError.from_pydantic(exc) from None

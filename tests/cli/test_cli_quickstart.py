@@ -1,14 +1,21 @@
 """`recsmith quickstart --no-serve`: data, evaluation, a trained pipeline and a key, end to end."""
 
 import json
+import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.simulate import simulate
 from recsmith.store.open import open_store
 
 pytestmark = pytest.mark.slow
@@ -29,3 +36,49 @@ def test_quickstart_sets_up_a_served_pipeline(tmp_path: Path) -> None:
         assert store.count_events() > 10_000 and len(store.items()) == 1000
     finally:
         store.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_rerun_serves_the_new_port_and_its_example_names_a_real_item(tmp_path: Path) -> None:
+    """A second run with another --port serves there (the first run's config said otherwise),
+    and the printed event example names an item of the imported data, not the simulator's."""
+    sim = simulate(n_users=300, n_items=200, seed=3)
+    events = sim.events.assign(item_id="sku-" + sim.events["item_id"])
+    data = tmp_path / "events.csv"
+    events[["user_id", "item_id", "timestamp", "event_type"]].to_csv(data, index=False)
+    target, first, second = tmp_path / "qs", _free_port(), _free_port()
+    common = ["quickstart", "--dir", str(target), "--dataset", str(data), "--format", "events"]
+
+    result = CliRunner().invoke(app, [*common, "--port", str(first), "--no-serve"])
+    assert result.exit_code == 0, result.stderr
+    example = re.search(r'"item_id": "([^"]+)"', result.stdout)
+    assert example is not None and example.group(1) in set(events["item_id"])
+    assert f"http://127.0.0.1:{first}/v1/popular" in result.stdout
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recsmith", *common, "--port", str(second)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, f"nothing answers on the new port {second}"
+            try:
+                if httpx.get(f"http://127.0.0.1:{second}/health/live", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{second}/v1/popular" in out
+    assert f":{first}/" not in out
+    assert f"--port {second} overrides its port {first}" in out

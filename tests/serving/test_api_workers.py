@@ -5,6 +5,7 @@ together are spread over them, and a worker that dies is replaced."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -184,7 +185,13 @@ def test_a_taken_port_is_a_clear_error(bundle_dir: Path, tmp_path: Path) -> None
 
 @linux_only
 def test_workers_that_cannot_start_stop_the_server(bundle_dir: Path, tmp_path: Path) -> None:
-    proc = _serve(bundle_dir, "nosuch://x", _free_port())  # every worker's start-up fails
+    # a model whose manifest reads fine but whose arrays are damaged: only loading finds out,
+    # so every worker's start-up fails (what serve can check up front, it checks before)
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle_dir, broken)
+    for arrays in broken.rglob("*.npz"):
+        arrays.write_bytes(b"not an npz archive")
+    proc = _serve(broken, f"sqlite:///{tmp_path / 'w.sqlite'}", _free_port())
     _, err = proc.communicate(timeout=60)  # ends by itself: no restart loop
     assert proc.returncode != 0
     assert "a server worker could not start" in err.decode()

@@ -47,7 +47,11 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """Print ``error: <message>`` (one such line per line of the message, e.g. one per bad
+    setting) and return the exit to raise. Never wrapped, so each problem stays on one line that
+    ``grep`` and log collectors keep whole."""
+    for line in message.splitlines() or [""]:
+        stderr.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

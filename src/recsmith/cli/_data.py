@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -66,3 +67,19 @@ def load_catalog(
         finally:
             store.close()
     return catalog
+
+
+#: Models that learn from item metadata alone, so cannot fit without a catalogue.
+NEEDS_CATALOG = frozenset({"content"})
+
+
+def require_catalog(models: Collection[str], catalog: list[Item]) -> None:
+    """Fail as a usage error, before any fitting, when a model that needs item metadata has none:
+    the model's own check fires mid-run as a bare ValueError that does not name the option."""
+    needing = sorted(NEEDS_CATALOG.intersection(models))
+    if needing and not catalog:
+        raise ValidationError(
+            "--items",
+            f"the {', '.join(needing)} model needs item metadata: give --items FILE "
+            "(or read events from a --store that holds the item catalogue)",
+        )

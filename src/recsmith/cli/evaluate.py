@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events
+from recsmith.cli._data import load_catalog, load_events, require_catalog
 from recsmith.errors import ValidationError
 from recsmith.evaluation.report import (
     events_fingerprint,
@@ -93,7 +93,11 @@ def evaluate(
         typer.Option(help="Also evaluate this pipeline TOML, exactly as it would serve."),
     ] = None,
     split: Annotated[
-        str, typer.Option(help="temporal[:Q] or leave-last-out[:N].")
+        str,
+        typer.Option(
+            help="temporal[:Q] (global time cut), leave-last-out[:N], random[:F] or "
+            "user-holdout[:F], e.g. random:0.2."
+        ),
     ] = "temporal:0.9",
     models: Annotated[
         str, typer.Option(help="Comma-separated model names.")
@@ -110,7 +114,7 @@ def evaluate(
         typer.Option(
             "--report",
             help="Also write a self-contained HTML report (tables, metric@k curves, trade-off and "
-            "popularity-bias plots) here; needs recsmith[report].",
+            "popularity-bias plots) here; needs recsmith\\[report].",
         ),
     ] = None,
 ) -> None:
@@ -135,6 +139,7 @@ def evaluate(
             require_matplotlib()  # fail before the long part, not after it
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
+        require_catalog(names, catalog)
         parts = spec.apply(events)
         results, stats = evaluate_models(
             events,

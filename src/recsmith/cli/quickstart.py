@@ -18,7 +18,7 @@ from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events
 from recsmith.cli.evaluate import results_table
 from recsmith.cli.import_ import run_import
-from recsmith.config import Settings, load_settings
+from recsmith.config import ServingSettings, Settings, load_settings, with_overrides
 from recsmith.evaluation.runner import evaluate_models
 from recsmith.evaluation.split import parse_split
 from recsmith.pipeline.artifact import save_pipeline, train_pipeline
@@ -28,10 +28,14 @@ from recsmith.store.ingest import ingest_events, ingest_items
 from recsmith.store.open import open_store
 
 MODELS = ("popular", "itemknn", "ials", "ease")
+DEFAULT_PORT: int = ServingSettings.model_fields["port"].default
 
 
 def write_config(directory: Path, port: int) -> Path:
-    """A commented ``recsmith.toml`` pointing at the quickstart store and model."""
+    """A commented ``recsmith.toml`` pointing at the quickstart store and model.
+
+    An existing file is left as it is (it may have been edited); ``quickstart`` applies its
+    ``--port`` on top of it instead."""
     path = directory / "recsmith.toml"
     if not path.exists():
         path.write_text(
@@ -71,16 +75,26 @@ def quickstart(
     ] = None,
     format: Annotated[str, typer.Option("--format", help="Importer for --dataset.")] = "movielens",
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 0,
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Port to serve on (default: the existing config's, else {DEFAULT_PORT})."
+        ),
+    ] = None,
     serve: Annotated[bool, typer.Option(help="Serve the API when set-up is done.")] = True,
 ) -> None:
     """Set up a store, data, evaluated models, the default pipeline and an API key; serve it."""
     quiet = state(ctx).quiet
     started = time.perf_counter()
     with errors_as_exit():
+        requested = {"port": port} if port is not None else {}
+        # a bad --port fails here, before it is written into a new config file
+        with_overrides(Settings.model_construct(), serving=requested)
         directory.mkdir(parents=True, exist_ok=True)
-        config_path = write_config(directory, port)
-        settings = load_settings(config_path)
+        config_path = write_config(directory, DEFAULT_PORT if port is None else port)
+        # --port wins over the file: a re-run with another port serves (and prints) that one
+        configured = load_settings(config_path)
+        settings = with_overrides(configured, serving=requested)
         if dataset is None:
             summary = load_simulation(settings, seed)
         else:
@@ -121,8 +135,11 @@ def quickstart(
             f"{len(events):,} events → {model_dir}"
         )
         sample = served.bundle.users.external_ids[:3]
-        for user, listed in zip(sample, served.recommend(sample, 5).item_ids, strict=True):
+        lists = served.recommend(sample, 5).item_ids
+        for user, listed in zip(sample, lists, strict=True):
             stdout.print(f"    {user}: {', '.join(np.asarray(listed, dtype=str))}")
+        # the example event names an item of this data set: one recommended to that user above
+        example_item = str(lists[0][0]) if len(lists[0]) else served.bundle.items.external_ids[0]
 
         from recsmith.serving.auth import create_api_key
 
@@ -132,21 +149,28 @@ def quickstart(
         finally:
             store.close()
     stderr.print(f"[bold]4/4[/] set-up done in {time.perf_counter() - started:.1f}s")
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{settings.serving.port}"  # what run(settings) below listens on
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    overridden = (
+        f" (--port {settings.serving.port} overrides its port {configured.serving.port})"
+        if settings.serving.port != configured.serving.port
+        else ""
+    )
     stdout.print(
         f"\nAPI key (admin, shown once): {secret}\n"
-        f"Config: {config_path}\n\nTry:\n"
+        f"Config: {config_path}{overridden}\n\nTry:\n"
         f'  curl -H "Authorization: Bearer {secret}" '
         f"{base}/v1/users/{sample[0]}/recommendations?k=5\n"
         f'  curl -H "Authorization: Bearer {secret}" {base}/v1/popular?k=5\n'
         f'  curl -X POST -H "Authorization: Bearer {secret}" -H "Content-Type: application/json" '
-        f'{base}/v1/events -d \'[{{"user_id": "{sample[0]}", "item_id": "i00001", '
+        f'{base}/v1/events -d \'[{{"user_id": "{sample[0]}", "item_id": "{example_item}", '
         f'"event_type": "view", "timestamp": "{now}"}}]\'\n'
         f"  open {base}/docs\n",
         highlight=False,
+        soft_wrap=True,  # a curl command cut in two cannot be pasted
     )
     if serve:
         from recsmith.serving.app import run
 
-        run(settings)
+        with errors_as_exit():
+            run(settings)

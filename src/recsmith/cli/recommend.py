@@ -20,7 +20,10 @@ def read_user_ids(path: Path) -> np.ndarray:
     text."""
     if not path.is_file():
         raise FileNotFoundError(f"--users: no such file: {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValidationError("--users", f"{path} is not UTF-8 text ({exc.reason})") from None
     if lines and lines[0].strip().split(",")[0] == "user_id":
         lines = lines[1:]
     ids = [line.split(",")[0].strip() for line in lines]
@@ -28,10 +31,20 @@ def read_user_ids(path: Path) -> np.ndarray:
 
 
 def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
-    """A CSV of ``session_id,item_id`` rows (in order) → session ids and their item lists."""
+    """A CSV of ``session_id,item_id`` rows (in order) → session ids and their item lists.
+
+    Whatever pandas cannot read (not UTF-8, empty, malformed) is a usage error naming the option,
+    not a pandas traceback."""
     if not path.is_file():
         raise FileNotFoundError(f"--sessions: no such file: {path}")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("--sessions", f"{path} is not UTF-8 text ({exc.reason})") from None
+    except pd.errors.EmptyDataError:
+        raise ValidationError("--sessions", f"{path} is empty") from None
+    except pd.errors.ParserError as exc:
+        raise ValidationError("--sessions", f"{path} is not valid CSV: {exc}") from None
     if not {"session_id", "item_id"} <= set(frame.columns):
         raise ValidationError("--sessions", "needs a header with session_id,item_id")
     grouped = frame.groupby("session_id", sort=False)["item_id"].agg(list)

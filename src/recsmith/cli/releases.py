@@ -21,10 +21,15 @@ RegistryOpt = Annotated[
 ]
 
 
-def _registry(ctx: typer.Context, registry: Path | None) -> ModelRegistry:
+def _registry(ctx: typer.Context, registry: Path | None, *, must_exist: bool) -> ModelRegistry:
+    """The registry from --registry or the config. ``must_exist`` for commands that only read it:
+    a mistyped path would otherwise list an empty registry and look like a success; ``deploy
+    --model-dir`` is what creates one."""
     root = registry or state(ctx).settings.serving.registry
     if root is None:
         raise ValidationError("--registry", "give --registry or set serving.registry in config")
+    if must_exist and not root.is_dir():
+        raise ValidationError("--registry", f"no such registry directory: {root}")
     return ModelRegistry(root)
 
 
@@ -41,9 +46,11 @@ def deploy(
 ) -> None:
     """Make a version current (publishing --model-dir first); servers follow within seconds."""
     with errors_as_exit():
-        reg = _registry(ctx, registry)
-        if (version is None) == (model_dir is None):
+        if version is None and model_dir is None:
+            raise ValidationError("version", "give a VERSION to deploy or a --model-dir to publish")
+        if version is not None and model_dir is not None:
             raise ValidationError("version", "give a VERSION or --model-dir, not both")
+        reg = _registry(ctx, registry, must_exist=model_dir is None)
         if model_dir is not None:
             version = reg.publish(model_dir)
         assert version is not None
@@ -62,7 +69,7 @@ def rollback(
 ) -> None:
     """Go back to the version deployed before the current one."""
     with errors_as_exit():
-        reg = _registry(ctx, registry)
+        reg = _registry(ctx, registry, must_exist=True)
         previous = reg.current()
         version = reg.rollback()
     if json_out:
@@ -74,7 +81,7 @@ def rollback(
 def releases(ctx: typer.Context, registry: RegistryOpt = None) -> None:
     """List published versions; the current one is marked."""
     with errors_as_exit():
-        found = _registry(ctx, registry).releases()
+        found = _registry(ctx, registry, must_exist=True).releases()
     table = Table(title="releases")
     for col in ("", "version", "kind", "created"):
         table.add_column(col)

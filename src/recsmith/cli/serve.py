@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from recsmith.cli._common import errors_as_exit, state
+from recsmith.config import with_overrides
+from recsmith.store.open import open_store
 
 
 def serve(
@@ -34,23 +36,20 @@ def serve(
     from recsmith.serving.app import run
 
     cli = state(ctx)
-    settings = cli.settings
-    serving = settings.serving.model_copy(
-        update={
-            k: v
-            for k, v in {
-                "model_dir": model_dir,
-                "registry": registry,
-                "host": host,
-                "port": port,
-                "workers": workers,
-            }.items()
-            if v is not None
-        }
-    )
-    store_settings = settings.store.model_copy(update={"url": store} if store else {})
+    options = {
+        "model_dir": model_dir,
+        "registry": registry,
+        "host": host,
+        "port": port,
+        "workers": workers,
+    }
     with errors_as_exit():
-        run(
-            settings.model_copy(update={"serving": serving, "store": store_settings}),
-            log_level="warning" if cli.quiet else "debug" if cli.verbose else "info",
+        settings = with_overrides(
+            cli.settings,
+            serving={k: v for k, v in options.items() if v is not None},
+            store={"url": store} if store else {},
         )
+        # the lifespan would open it too, but a bad URL there is a startup traceback per worker;
+        # opened here it is the one-line error `import --store` gives for the same URL
+        open_store(settings.store.url).close()
+        run(settings, log_level="warning" if cli.quiet else "debug" if cli.verbose else "info")

@@ -10,7 +10,7 @@ import typer
 
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
-from recsmith.cli._data import load_catalog, load_events
+from recsmith.cli._data import load_catalog, load_events, require_catalog
 from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
@@ -36,7 +36,7 @@ def train(
     params_file: Annotated[
         Path | None,
         typer.Option(
-            help="TOML file with a [models.MODEL] table (e.g. from `recsmith tune`); "
+            help="TOML file with a \\[models.MODEL] table (e.g. from `recsmith tune`); "
             "--param values override it."
         ),
     ] = None,
@@ -68,6 +68,7 @@ def train(
         recommender = create(model, **(params | parse_params(param or [])))
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
+        require_catalog([model], catalog)
         interactions = Interactions.from_events(
             events,
             cli.settings.events.weights,

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from recsmith.cli._common import CliState, errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events
+from recsmith.cli._data import load_catalog, load_events, require_catalog
 from recsmith.evaluation import tuning
 from recsmith.evaluation.split import parse_split
 
@@ -63,7 +63,7 @@ def tune(
     metric: Annotated[str, typer.Option(help="Metric@k to maximise.")] = "ndcg",
     seed: Annotated[int, typer.Option(help="Seed of the TPE sampler (same seed, same run).")] = 0,
     out: Annotated[
-        Path, typer.Option(help="TOML params file to write ([models.MODEL]); updated if present.")
+        Path, typer.Option(help="TOML params file to write (\\[models.MODEL]); updated if present.")
     ] = Path("recsmith.tuned.toml"),
     report_test: Annotated[
         bool,
@@ -81,6 +81,7 @@ def tune(
         spec = parse_split(split)
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
+        require_catalog([model], catalog)
         options = {"half_life_days": cli.settings.features.half_life_days, "items": catalog}
         with _progress(cli, model, trials) as on_trial:
             result = tuning.tune_model(
