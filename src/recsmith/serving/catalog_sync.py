@@ -14,7 +14,8 @@ writes into its pipeline (``Pipeline.with_catalog``):
 
 The store stamps each write with its clock, and a writer may commit a little after it stamped, so
 every poll looks back ``LOOKBACK_US`` past the newest change already applied; changes seen before
-(same item, same stamp) are not applied twice. Categories and tags change with the next release
+(same item, same stamp) are not applied twice, nor even read back as items (a bulk import is
+re-read as plain rows only). Categories and tags change with the next release
 (see ``ItemTable.with_updates``); plain single-model deployments have no catalogue rules, so they
 are left as they are.
 """
@@ -30,6 +31,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
+from recsmith.gc_pause import paused_gc
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.deps import Runtime, Served
 from recsmith.store.base import EventStore
@@ -82,14 +84,14 @@ class CatalogSync:
                 await asyncio.to_thread(self.poll)
 
     def _apply(self, pipeline: Pipeline) -> Pipeline:
-        changes = self.store.items_changed_since(max(0, self._since - LOOKBACK_US))
-        fresh = [item for item, stamp in changes if self._seen.get(item.item_id) != stamp]
-        if not fresh:
+        with paused_gc():  # a bulk import is a burst of long-lived objects (recsmith.gc_pause)
+            changes = self.store.items_changed_since(max(0, self._since - LOOKBACK_US), self._seen)
+        if not changes:
             return pipeline
         self._since = max(self._since, *(stamp for _, stamp in changes))
         self._seen = {
             **{k: v for k, v in self._seen.items() if v >= self._since - LOOKBACK_US},
             **{item.item_id: stamp for item, stamp in changes},
         }
-        log.info("applied %d catalogue change(s) to %s", len(fresh), pipeline.version)
-        return pipeline.with_catalog(fresh, self._since)
+        log.info("applied %d catalogue change(s) to %s", len(changes), pipeline.version)
+        return pipeline.with_catalog([item for item, _ in changes], self._since)

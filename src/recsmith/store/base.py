@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -94,10 +94,14 @@ class EventStore(Protocol):
 
     def items(self) -> list[Item]: ...
 
-    def items_changed_since(self, since_us: int) -> list[tuple[Item, int]]:
+    def items_changed_since(
+        self, since_us: int, skip: Mapping[str, int] | None = None
+    ) -> list[tuple[Item, int]]:
         """Items written at or after ``since_us`` (µs since the epoch, the store's clock), each
-        with its write time: how servers carry catalogue changes into the deployed pipeline
-        without a retrain (``serving.catalog_sync``)."""
+        with its write time, leaving out those whose (id, write time) is in ``skip``: how servers
+        carry catalogue changes into the deployed pipeline without a retrain
+        (``serving.catalog_sync``). Skipped rows are never turned into ``Item``s, so re-reading a
+        window after a bulk import stays cheap."""
         ...
 
     def upsert_users(self, users: Sequence[User]) -> int: ...

@@ -17,7 +17,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
@@ -243,11 +243,14 @@ class PostgresStore:
         rows = self._rows(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id")
         return [base.item_from_row(r) for r in rows]
 
-    def items_changed_since(self, since_us: int) -> list[tuple[Item, int]]:
+    def items_changed_since(
+        self, since_us: int, skip: Mapping[str, int] | None = None
+    ) -> list[tuple[Item, int]]:
         rows = self._rows(
             f"SELECT {_ITEM_SELECT}, updated_at FROM items WHERE updated_at >= %s", (since_us,)
         )
-        return [(base.item_from_row(r), int(r[7])) for r in rows]
+        skip = skip or {}
+        return [(base.item_from_row(r), int(r[7])) for r in rows if skip.get(r[0]) != r[7]]
 
     def upsert_users(self, users: Sequence[User]) -> int:
         now = time.time_ns() // 1000

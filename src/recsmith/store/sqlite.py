@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -202,7 +202,9 @@ class SQLiteStore:
         rows = self._conn().execute(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id").fetchall()
         return [item_from_row(r) for r in rows]
 
-    def items_changed_since(self, since_us: int) -> list[tuple[Item, int]]:
+    def items_changed_since(
+        self, since_us: int, skip: Mapping[str, int] | None = None
+    ) -> list[tuple[Item, int]]:
         rows = (
             self._conn()
             .execute(
@@ -210,7 +212,8 @@ class SQLiteStore:
             )
             .fetchall()
         )
-        return [(item_from_row(r), int(r[7])) for r in rows]
+        skip = skip or {}
+        return [(item_from_row(r), int(r[7])) for r in rows if skip.get(r[0]) != r[7]]
 
     def upsert_users(self, users: Sequence[User]) -> int:
         now = _now_us()

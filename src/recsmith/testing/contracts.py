@@ -238,6 +238,8 @@ class EventStoreContract:
         assert [i for i, _ in changed] == [Item(item_id="b", available=False)]
         assert changed[0][1] > first
         assert store.items_changed_since(changed[0][1] + 1) == []
+        seen = {item.item_id: stamp for item, stamp in everything}
+        assert store.items_changed_since(0, seen) == changed  # "a" is unchanged, "b" was rewritten
 
     def test_users(self, store: EventStore) -> None:
         pro = User(user_id="u1", properties={"age": 30, "plan": "pro"})
