@@ -20,6 +20,9 @@ from recsmith.config import EventSettings, Settings
 from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_api_key, create_app
 from recsmith.store.sqlite import SQLiteStore
 
@@ -122,3 +125,39 @@ def make_event() -> EventFactory:
 def training_records() -> list[dict[str, Any]]:
     """The events the session's model was trained on (for tests that train their own)."""
     return training_events()
+
+
+def _small_pipeline(records: list[dict[str, Any]], sources: list[dict[str, Any]]) -> Pipeline:
+    """A pipeline without a ranker over ``sources``, trained on ``records`` (fast: seconds)."""
+    frame, _ = validate_events(records, EventSettings())
+    config = PipelineConfig.model_validate(
+        {"retrieval": {"sources": sources}, "ranking": {"enabled": False}}
+    )
+    return train_pipeline(config, frame, dict(EventSettings().weights))
+
+
+@pytest.fixture(scope="module")
+def pipeline(training_records: list[dict[str, Any]]) -> Pipeline:
+    """A small pipeline with every kind of source the item routes use."""
+    return _small_pipeline(
+        training_records,
+        [
+            {"name": "knn", "model": "itemknn", "quota": 30},
+            {"name": "recent", "model": "itemknn", "use": "recent", "quota": 10},
+            {
+                "name": "together",
+                "model": "cooccurrence",
+                "quota": 10,
+                "params": {"min_support": 1},
+            },
+            {"name": "trending", "model": "trending", "quota": 5},
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(
+    training_records: list[dict[str, Any]],
+) -> Callable[[list[dict[str, Any]]], Pipeline]:
+    """Train a ranker-less pipeline over the given sources on the session's events."""
+    return lambda sources: _small_pipeline(training_records, sources)

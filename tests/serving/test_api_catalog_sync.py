@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from recsmith.config import EventSettings, Settings
+from recsmith.config import Settings
 from recsmith.events.schema import Item
-from recsmith.events.validate import validate_events
 from recsmith.ids import IdMap
-from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.serving import create_app
@@ -31,30 +27,6 @@ URLS = (
     "/v1/items/i0/similar?k=20",
     "/v1/items/i0/together?k=20",
 )
-
-
-@pytest.fixture(scope="module")
-def pipeline(training_records: list[dict[str, Any]]) -> Pipeline:
-    frame, _ = validate_events(training_records, EventSettings())
-    config = PipelineConfig.model_validate(
-        {
-            "retrieval": {
-                "sources": [
-                    {"name": "knn", "model": "itemknn", "quota": 30},
-                    {"name": "recent", "model": "itemknn", "use": "recent", "quota": 10},
-                    {"name": "trending", "model": "trending", "quota": 10},
-                    {
-                        "name": "together",
-                        "model": "cooccurrence",
-                        "quota": 10,
-                        "params": {"min_support": 1},
-                    },
-                ]
-            },
-            "ranking": {"enabled": False},
-        }
-    )
-    return train_pipeline(config, frame, dict(EventSettings().weights))
 
 
 def served(client: TestClient, headers: dict[str, str]) -> dict[str, set[str]]:

@@ -3,43 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from recsmith.config import EventSettings, Settings
-from recsmith.events.validate import validate_events
-from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import PipelineConfig
+from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
 from recsmith.serving.routers.recommend import reason_for
 from recsmith.store.sqlite import SQLiteStore
-
-
-@pytest.fixture(scope="module")
-def pipeline(training_records: list[dict[str, Any]]) -> Pipeline:
-    frame, _ = validate_events(training_records, EventSettings())
-    config = PipelineConfig.model_validate(
-        {
-            "retrieval": {
-                "sources": [
-                    {"name": "knn", "model": "itemknn", "quota": 30},
-                    {"name": "recent", "model": "itemknn", "use": "recent", "quota": 10},
-                    {
-                        "name": "together",
-                        "model": "cooccurrence",
-                        "quota": 10,
-                        "params": {"min_support": 1},
-                    },
-                    {"name": "trending", "model": "trending", "quota": 5},
-                ]
-            },
-            "ranking": {"enabled": False},
-        }
-    )
-    return train_pipeline(config, frame, dict(EventSettings().weights))
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import httpx
-from tests.serving.test_api_pipeline import pipeline  # noqa: F401 - the shared fixture
 
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
@@ -32,7 +31,7 @@ def _alone(served: Pipeline, q: UserQuery, k: int) -> tuple[list[str], str]:
 
 
 def test_concurrent_queries_share_one_call_and_get_their_own_answers(
-    pipeline: Pipeline,  # noqa: F811
+    pipeline: Pipeline,
 ) -> None:
     async def ask_all() -> list[Any]:
         coalescer = Coalescer()
@@ -50,7 +49,7 @@ def test_concurrent_queries_share_one_call_and_get_their_own_answers(
     assert tiers == ["personalised", "personalised", "session", "popular", "personalised"]
 
 
-def test_different_options_are_separate_calls(pipeline: Pipeline) -> None:  # noqa: F811
+def test_different_options_are_separate_calls(pipeline: Pipeline) -> None:
     async def ask() -> list[Any]:
         coalescer = Coalescer()
         return await asyncio.gather(
@@ -64,7 +63,7 @@ def test_different_options_are_separate_calls(pipeline: Pipeline) -> None:  # no
     assert other.batch_size == 1 and len(other.answer.lists.item_ids[0]) == 3
 
 
-def test_a_failing_query_fails_alone(pipeline: Pipeline) -> None:  # noqa: F811
+def test_a_failing_query_fails_alone(pipeline: Pipeline) -> None:
     broken = UserQuery("u1", None, [], {})  # type: ignore[arg-type]  # not a list of ids
 
     async def ask() -> list[Any]:
@@ -84,7 +83,7 @@ def test_a_failing_query_fails_alone(pipeline: Pipeline) -> None:  # noqa: F811
 
 def test_concurrent_http_requests_are_answered_correctly(
     settings: Settings,
-    pipeline: Pipeline,  # noqa: F811
+    pipeline: Pipeline,
     store: SQLiteStore,
     keys: dict[str, dict[str, str]],
 ) -> None:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from recsmith.config import EventSettings, Settings
-from recsmith.events.validate import validate_events
-from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import PipelineConfig
+from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
 from recsmith.serving.online_state import LocalState, RedisState
@@ -103,20 +100,13 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]
 
 
 @pytest.fixture(scope="module")
-def session_pipeline(training_records: list[dict[str, Any]]) -> Pipeline:
-    frame, _ = validate_events(training_records, EventSettings())
-    config = PipelineConfig.model_validate(
-        {
-            "retrieval": {
-                "sources": [
-                    {"name": "knn", "model": "itemknn", "quota": 20},
-                    {"name": "recent", "model": "itemknn", "use": "recent", "quota": 20},
-                ]
-            },
-            "ranking": {"enabled": False},
-        }
+def session_pipeline(small_pipeline: Callable[[list[dict[str, Any]]], Pipeline]) -> Pipeline:
+    return small_pipeline(
+        [
+            {"name": "knn", "model": "itemknn", "quota": 20},
+            {"name": "recent", "model": "itemknn", "use": "recent", "quota": 20},
+        ],
     )
-    return train_pipeline(config, frame, dict(EventSettings().weights))
 
 
 def test_ingest_moves_a_visitor_to_the_session_tier_and_survives_a_redis_outage(
