@@ -73,6 +73,14 @@ def test_intra_list_diversity_of_signed_embeddings_can_exceed_one() -> None:
     assert intra_list_diversity(np.array([[0, 1]]), np.array([[1.0, 0.0], [-1.0, 0.0]]))[0] == 2.0
 
 
+def test_intra_list_diversity_stays_at_one_for_a_featureless_item_despite_rounding() -> None:
+    # [1, 3, 3] normalised has a squared norm of 1 + 2e-16: the pair sum came out a hair below 0
+    # and the diversity a hair above the 1 that non-negative features allow.
+    features = np.array([[0.0, 0.0, 0.0], [1.0, 3.0, 3.0]])
+    assert intra_list_diversity(np.array([[0, 1]]), features)[0] == 1.0
+    assert intra_list_diversity(np.array([[0, 1]]), sparse.csr_array(features))[0] == 1.0
+
+
 def test_intra_list_diversity_validates_recs() -> None:
     with pytest.raises(ValueError, match="item indices"):
         intra_list_diversity(np.array([[0, 4]]), FEATURES)

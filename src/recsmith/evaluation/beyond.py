@@ -62,18 +62,22 @@ def intra_list_diversity(recs: np.ndarray, item_features: FeaturesLike) -> np.nd
     ``item_features`` is [n_items, d], dense or scipy sparse (category one-hots, embeddings). For
     non-negative features the result lies in [0, 1]; signed embeddings can reach 2. An item whose
     feature row is all zero has no direction: it counts as unlike every other item (similarity
-    0). Lists with fewer than two items have no pairs and get NaN.
+    0). Lists with fewer than two items have no pairs and get NaN. The result is clipped to its
+    mathematical range, since the pair sum is taken from squared norms and rounding can push an
+    all-orthogonal list a hair past 1.
     """
     n_items = item_features.shape[0]
     recs = _check_recs(recs, n_items)
     if sparse.issparse(item_features):
         feats = sparse.csr_array(item_features, dtype=np.float64)
         norms = np.sqrt(np.asarray(feats.multiply(feats).sum(axis=1)).ravel())
+        signed = feats.nnz > 0 and feats.data.min() < 0
     else:
         feats = np.asarray(item_features, dtype=np.float64)
         if feats.ndim != 2:
             raise ValueError(f"item_features must be 2-D, got shape {feats.shape}")
         norms = np.linalg.norm(feats, axis=1)
+        signed = feats.size > 0 and feats.min() < 0
     inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     unit = sparse.diags_array(inv) @ feats if sparse.issparse(feats) else feats * inv[:, None]
     slots = _slot_matrix(recs, n_items)
@@ -87,7 +91,8 @@ def intra_list_diversity(recs: np.ndarray, item_features: FeaturesLike) -> np.nd
     pairs = m * (m - 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         similarity = (summed_sq - self_sq) / 2 / pairs
-    return np.where(pairs > 0, np.clip(1.0 - similarity, 0.0, 2.0), np.nan)
+    upper = 2.0 if signed else 1.0
+    return np.where(pairs > 0, np.clip(1.0 - similarity, 0.0, upper), np.nan)
 
 
 def _row_sq_norms(block: FeaturesLike) -> np.ndarray:
