@@ -9,6 +9,7 @@ import pytest
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
+from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.testing.recommender import checkerboard_events
@@ -50,6 +51,36 @@ def test_fill_scores_stay_below_model_scores(bundle: ModelBundle, data: Interact
     recs = bundle.recommend(data.users.external_ids, 15)
     for scores in recs.scores:
         assert (np.diff(scores) <= 0).all()
+
+
+def test_unavailable_items_leave_every_list_and_come_back(
+    bundle: ModelBundle, data: Interactions
+) -> None:
+    users = data.users.external_ids
+    before = bundle.recommend(users, 10).item_ids
+    listed = pd.Series(np.concatenate(before)).value_counts()
+    gone = set(listed.index[:3])  # the three items listed most often
+    hidden = bundle.with_catalog(
+        [*(Item(item_id=i, available=False) for i in gone), Item(item_id="new", available=False)],
+        stamp=7,
+    )
+    assert hidden.catalog_stamp == 7 and bundle.catalog_stamp == 0
+    lists = [
+        *hidden.recommend(users, 10).item_ids,  # known users, model then popularity fill
+        *hidden.recommend(["stranger"], 10).item_ids,  # popularity tier
+        *hidden.recommend_for_items([["i000"], ["i001", "i002"]], 10).item_ids,  # sessions
+        hidden.popular_items(10)[0],
+        hidden.trending_items(10)[0],
+    ]
+    assert all(len(row) == 10 for row in lists)  # filled past the hidden items
+    for item in ("i000", *gone):  # neighbour lists: the available neighbours, in order
+        everyone = bundle.similar_items(item, 30)[0]
+        assert list(hidden.similar_items(item, 4)[0]) == [i for i in everyone if i not in gone][:4]
+    assert not [row for row in lists if gone & set(row)]
+    # the served bundle is replaced, never changed: requests running on it finish as they began
+    assert [list(r) for r in bundle.recommend(users, 10).item_ids] == [list(r) for r in before]
+    back = hidden.with_catalog([Item(item_id=i) for i in gone], stamp=8)
+    assert [list(r) for r in back.recommend(users, 10).item_ids] == [list(r) for r in before]
 
 
 def test_similar_items_unknown_item_is_key_error(bundle: ModelBundle) -> None:

@@ -3,13 +3,19 @@
 The model sees dense indices only; the bundle owns the id maps, the items each user already had
 (excluded from their lists), and the popularity fallback that answers users the model does not know
 and fills lists the model cannot complete. Serving holds one immutable bundle and swaps it whole.
+
+A single model carries no catalogue, but the shop's availability still binds it: the server feeds
+the store's item writes in (``with_catalog``), and an item marked unavailable is excluded from every
+list like an item the user already had, and dropped from the item lists (similar, together,
+popular).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +25,7 @@ import numpy as np
 from scipy import sparse
 
 from recsmith import __version__
+from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.ids import IdMap
 from recsmith.models.base import Recommender, sparse_from_arrays, sparse_to_arrays
@@ -76,10 +83,28 @@ class ModelBundle:
         self.seen = seen
         self.popular = popular
         self.manifest = manifest
+        self.available = np.ones(len(items), dtype=bool)  # as the store's catalogue says now
+        self.hidden = np.zeros(0, dtype=np.int32)  # indices of the unavailable items
+        self.catalog_stamp = 0  # write time of the latest catalogue change applied (µs)
 
     @property
     def version(self) -> str:
         return str(self.manifest["version"])
+
+    def with_catalog(self, items: Sequence[Item], stamp: int) -> ModelBundle:
+        """This release with the availability of ``items`` applied (other item fields mean
+        nothing to a single model; items it was not trained on are ignored). A shallow copy:
+        the model is shared, and requests already running on this object finish on it."""
+        idx = self.items.to_index([item.item_id for item in items])
+        known = idx >= 0
+        out = copy.copy(self)
+        out.available = self.available.copy()
+        out.available[idx[known]] = np.fromiter((i.available for i in items), bool, len(items))[
+            known
+        ]
+        out.hidden = np.flatnonzero(~out.available).astype(np.int32)
+        out.catalog_stamp = stamp
+        return out
 
     @classmethod
     def train(
@@ -116,15 +141,21 @@ class ModelBundle:
         idx: np.ndarray,
         extra: Sequence[Collection[str]] | None,
     ) -> sparse.csr_array:
-        """One CSR row per query: the training items of known users (``idx`` ≥ 0) plus ``extra``
-        items (seen after training, e.g. ingested over HTTP). Built in one construction from index
-        arrays, because a single-user request cannot afford a chain of sparse operations."""
+        """One CSR row per query: the training items of known users (``idx`` ≥ 0), ``extra``
+        items (seen after training, e.g. ingested over HTTP) and the unavailable items. Built in
+        one construction from index arrays, because a single-user request cannot afford a chain
+        of sparse operations."""
         n = len(idx)
         rows, cols = gather_rows(self.seen, idx)
+        parts_r, parts_c = [rows], [cols]
         if extra is not None:
             extra_rows, extra_cols = self.item_pairs(extra)
-            rows, cols = np.concatenate([rows, extra_rows]), np.concatenate([cols, extra_cols])
-        return csr_from_pairs(n, len(self.items), rows, cols)
+            parts_r.append(extra_rows)
+            parts_c.append(extra_cols)
+        if len(self.hidden):
+            parts_r.append(np.repeat(np.arange(n), len(self.hidden)))
+            parts_c.append(np.tile(self.hidden, n))
+        return csr_from_pairs(n, len(self.items), np.concatenate(parts_r), np.concatenate(parts_c))
 
     def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(row, item index) for every id in ``lists[row]`` the model knows (others are skipped:
@@ -194,19 +225,21 @@ class ModelBundle:
         score item histories answer; others fall back to popularity. ``user_ids`` holds row
         numbers as text; ``fallback`` marks rows the model could not answer."""
         n = len(histories)
-        history = self.exclusions(np.full(n, -1, dtype=np.int32), histories)
+        history = csr_from_pairs(n, len(self.items), *self.item_pairs(histories))
+        exclude = self.exclusions(np.full(n, -1, dtype=np.int32), histories)
         answerable = (
             np.diff(history.indptr) > 0 if self.model.scores_histories else np.zeros(n, bool)
         )
         ids = np.full((n, k), -1, dtype=np.int32)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if answerable.any():
-            top = self.model.recommend_from_items(history[np.flatnonzero(answerable)], k)
+            rows = np.flatnonzero(answerable)
+            top = self.model.recommend_from_items(history[rows], k, exclude=exclude[rows])
             top = self.model.with_evidence(top)
             ids[answerable], scores[answerable] = top.ids, top.scores
         missing = (ids < 0).any(axis=1)
         if missing.any():
-            self._fill_from_popular(ids, scores, history, np.flatnonzero(missing), k)
+            self._fill_from_popular(ids, scores, exclude, np.flatnonzero(missing), k)
         return self.external_batch(
             np.arange(n).astype(str).astype(object), TopK(ids, scores), ~answerable
         )
@@ -293,11 +326,14 @@ class ModelBundle:
         return self.similar_by(self.model, item_id, k)
 
     def similar_by(self, model: Recommender, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``similar_items`` answered by ``model`` (which shares this bundle's item indices)."""
+        """``similar_items`` answered by ``model`` (which shares this bundle's item indices),
+        the available ones only."""
         idx = self.items.to_index([item_id])
         if idx[0] < 0:
             raise KeyError(item_id)
-        return self.external(model.similar_items(idx, k), 0)
+        return shown(
+            lambda n: self.external(model.similar_items(idx, n), 0), k, self.items, self.available
+        )
 
     def together(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Frequently bought/viewed together: needs a co-occurrence model (LookupError if none)."""
@@ -349,3 +385,22 @@ class ModelBundle:
         with np.load(path / "seen.npz", allow_pickle=False) as arrays:
             seen = sparse_from_arrays("seen_", {key: arrays[key] for key in arrays.files})
         return cls(model, users, items, seen, popular, manifest)
+
+
+def shown(
+    fetch: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    k: int,
+    items: IdMap,
+    available: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``k`` items of ``fetch(n)``'s list (external ids, scores) that ``available``
+    (by item index) lets be shown: the item lists obey availability as user lists do.
+    Over-fetches, growing until ``k`` are found or the list runs out."""
+    want = k
+    while True:
+        ids, scores = fetch(want)
+        rows = items.to_index(ids)
+        ok = np.where(rows >= 0, available[np.maximum(rows, 0)], True)
+        if ok.sum() >= k or len(ids) < want:
+            return ids[ok][:k], scores[ok][:k]
+        want *= 4

@@ -129,15 +129,20 @@ class Recommender(ABC):
         """True when the model answers visitors from their items alone (recommend_from_items)."""
         return type(self)._score_history is not Recommender._score_history
 
-    def recommend_from_items(self, history: sparse.csr_array, k: int) -> TopK:
+    def recommend_from_items(
+        self, history: sparse.csr_array, k: int, *, exclude: sparse.csr_array | None = None
+    ) -> TopK:
         """Top ``k`` for each row of ``history`` (n_rows × n_items item weights), excluding the
-        row's own items: recommendations for a visitor nobody knows yet, from their session."""
+        row's own items and those of ``exclude``'s aligned row: recommendations for a visitor
+        nobody knows yet, from their session."""
         self.check_is_fitted()
         history = sparse.csr_array(history)
 
         def block(start: int, stop: int) -> np.ndarray:
             scores = self._score_history(history[start:stop])
             _mask(scores, history[start:stop])
+            if exclude is not None:
+                _mask(scores, exclude[start:stop])
             return scores
 
         return self._chunked_top_k(history.shape[0], block, k)

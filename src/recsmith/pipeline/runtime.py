@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle
+from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
 from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.base import Recommender
@@ -310,17 +310,9 @@ class Pipeline:
     def _shown(
         self, fetch: Callable[[int], tuple[np.ndarray, np.ndarray]], k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``k`` items of ``fetch(n)``'s list that the catalogue lets be shown now: the
-        item lists (similar, together, trending, popular) obey availability like every user list
-        does. Over-fetches, growing until ``k`` are found or the list runs out."""
-        want = k
-        while True:
-            ids, scores = fetch(want)
-            rows = self.bundle.items.to_index(ids)
-            ok = np.where(rows >= 0, self.table.available[rows], True)
-            if ok.sum() >= k or len(ids) < want:
-                return ids[ok][:k], scores[ok][:k]
-            want *= 4
+        """The item lists (similar, together, trending, popular) obey the live catalogue's
+        availability like every user list does (``bundle.shown``)."""
+        return shown(fetch, k, self.bundle.items, self.table.available)
 
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self._shown(lambda n: self.bundle.similar_items(item_id, n), k)

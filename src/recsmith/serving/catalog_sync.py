@@ -4,7 +4,8 @@ A shop marks an item out of stock or changes its price through ``PUT /v1/items/â
 and expects the next list to respect it: the pipeline's rules filter on availability and
 properties, and "no unavailable item comes back" must hold for the catalogue as it is *now*, not
 as it was when the release was trained. Each server process therefore carries the store's item
-writes into its pipeline (``Pipeline.with_catalog``):
+writes into the release it serves (``Pipeline.with_catalog``; a single model takes availability
+only, ``ModelBundle.with_catalog``):
 
 - the worker that handles a write applies it before answering, so its next request sees it;
 - every worker polls the store every ``interval_s`` for writes by the others (other workers,
@@ -16,8 +17,8 @@ The store stamps each write with its clock, and a writer may commit a little aft
 every poll looks back ``LOOKBACK_US`` past the newest change already applied; changes seen before
 (same item, same stamp) are not applied twice, nor even read back as items (a bulk import is
 re-read as plain rows only). Categories and tags change with the next release
-(see ``ItemTable.with_updates``); plain single-model deployments have no catalogue rules, so they
-are left as they are.
+(see ``ItemTable.with_updates``). A pipeline holds the catalogue as of its training, so it catches
+up from then; a single model holds none, so it reads the store's whole catalogue once.
 """
 
 from __future__ import annotations
@@ -56,12 +57,16 @@ class CatalogSync:
         self._seen: dict[str, int] = {}  # item id -> stamp applied, within the look-back
 
     def catch_up(self, bundle: Served | None) -> Served | None:
-        """``bundle`` with every catalogue write since it was trained (call with ``lock`` held
-        when replacing a served release)."""
-        if not isinstance(bundle, Pipeline):
-            return bundle
-        trained = int(datetime.fromisoformat(bundle.manifest["created_at"]).timestamp() * 1e6)
-        self._since, self._seen = trained, {}
+        """``bundle`` with every catalogue write it does not reflect yet (call with ``lock``
+        held when replacing a served release)."""
+        if bundle is None:
+            return None
+        if isinstance(bundle, Pipeline):
+            created = datetime.fromisoformat(bundle.manifest["created_at"])
+            self._since = int(created.timestamp() * 1e6)
+        else:
+            self._since = 0
+        self._seen = {}
         return self._apply(bundle)
 
     def poll(self) -> None:
@@ -69,7 +74,7 @@ class CatalogSync:
         store is read here; call from a worker thread)."""
         with self.lock:
             runtime: Runtime | None = getattr(self.app.state, "runtime", None)
-            if runtime is None or not isinstance(runtime.bundle, Pipeline):
+            if runtime is None or runtime.bundle is None:
                 return
             updated = self._apply(runtime.bundle)
             if updated is not runtime.bundle:
@@ -83,15 +88,15 @@ class CatalogSync:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.poll)
 
-    def _apply(self, pipeline: Pipeline) -> Pipeline:
+    def _apply(self, served: Served) -> Served:
         with paused_gc():  # a bulk import is a burst of long-lived objects (recsmith.gc_pause)
             changes = self.store.items_changed_since(max(0, self._since - LOOKBACK_US), self._seen)
         if not changes:
-            return pipeline
+            return served
         self._since = max(self._since, *(stamp for _, stamp in changes))
         self._seen = {
             **{k: v for k, v in self._seen.items() if v >= self._since - LOOKBACK_US},
             **{item.item_id: stamp for item, stamp in changes},
         }
-        log.info("applied %d catalogue change(s) to %s", len(changes), pipeline.version)
-        return pipeline.with_catalog([item for item, _ in changes], self._since)
+        log.info("applied %d catalogue change(s) to %s", len(changes), served.version)
+        return served.with_catalog([item for item, _ in changes], self._since)

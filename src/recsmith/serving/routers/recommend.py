@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.events.schema import check_id
-from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
@@ -143,7 +142,7 @@ async def recommend(
         listed = await _computed(runtime, bundle, query, options)
     else:
         # catalogue changes applied since the release (``catalog_sync``) change what rules let by
-        release = f"{bundle.version}@{bundle.catalog_stamp if isinstance(bundle, Pipeline) else 0}"
+        release = f"{bundle.version}@{bundle.catalog_stamp}"
         key = cache_key(release, user_id, k, seen, latest, context, categories, diversity)
         hit = cache.get(key)
         runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
