@@ -52,6 +52,8 @@ DROP = object()
     [
         ({"item_id": DROP}, "item_id", "required"),
         ({"user_id": DROP}, "user_id", "required (or a session_id for an anonymous visitor)"),
+        ({"user_id": None}, "user_id", "required (or a session_id for an anonymous visitor)"),
+        ({"user_id": ""}, "user_id", "must not be empty"),  # one error, not also "required"
         ({"event_type": DROP}, "event_type", "required"),
         ({"timestamp": DROP}, "timestamp", "required"),
         ({"item_id": ""}, "item_id", "must not be empty"),

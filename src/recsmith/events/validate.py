@@ -96,7 +96,8 @@ def validate_events(
 
     for name in _ID_FIELDS:
         check_strings(col[name], name, errors, settings.max_id_length, required=name == "item_id")
-    no_actor = absent_mask(col["user_id"]) & absent_mask(col["session_id"])
+    # an empty user_id already has its error ("must not be empty"): only a missing one is named
+    no_actor = col["user_id"].isna().to_numpy() & absent_mask(col["session_id"])
     errors.add(no_actor, "user_id", "required (or a session_id for an anonymous visitor)")
 
     event_type = col["event_type"]
