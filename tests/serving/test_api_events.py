@@ -106,6 +106,7 @@ def test_over_max_batch_is_413(
         (b"[{not json", "not valid JSON"),
         (b"", "empty"),
         (b'[{"value": NaN}]', "not valid JSON"),
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),  # the decoder's recursion: not a 500
     ],
 )
 def test_body_that_is_not_an_array_is_422(

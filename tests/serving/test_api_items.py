@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from recsmith.store.sqlite import SQLiteStore
@@ -50,6 +51,20 @@ def test_put_invalid_item_lists_field_errors(client: TestClient, keys: Headers) 
 def test_put_non_object_is_422(client: TestClient, keys: Headers) -> None:
     response = client.put("/v1/items/sku-1", json=["x"], headers=keys["ingest"])
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("depth", [900, 5000])  # parsed then refused; too deep to parse
+def test_deeply_nested_properties_are_422_not_a_server_error(
+    client: TestClient, keys: Headers, depth: int
+) -> None:
+    body = b'{"properties": {"a": ' + b"[" * depth + b"]" * depth + b"}}"
+    headers = {**keys["ingest"], "Content-Type": "application/json"}
+    for response in (
+        client.put("/v1/items/sku-1", content=body, headers=headers),
+        client.post("/v1/items", content=b"[" + body + b"]", headers=headers),
+    ):
+        assert response.status_code in (200, 422), response.text  # 200: a per-record rejection
+        assert "properties" in response.text or "nested too deeply" in response.text
 
 
 def test_item_id_may_contain_a_slash(client: TestClient, store: SQLiteStore, keys: Headers) -> None:

@@ -30,6 +30,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise HTTPException(422, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # the decoder recurses per level of nesting
+        raise HTTPException(422, "request body is nested too deeply to be a record") from None
 
 
 def parse_array(body: bytes, max_batch: int) -> list[Any]:
