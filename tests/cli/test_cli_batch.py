@@ -133,7 +133,29 @@ def test_import_json_last_line_is_the_counts(events_csv: Path, tmp_path: Path) -
         "import", "--format", "events", str(events_csv), "--store", store, "--json"
     )
     again = json.loads(stdout.strip().splitlines()[-1])
-    assert again == {"accepted": 0, "rejected": 0, "duplicates": n_rows}
+    assert again == {
+        "accepted": 0,
+        "rejected": 0,
+        "duplicates": n_rows,
+        "items_accepted": 0,
+        "items_rejected": 0,
+    }
+
+
+def test_import_counts_and_names_rejected_items_and_events(tmp_path: Path) -> None:
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,categories,available\ni1,a|b,false\ni2,,maybe\n,c,true\n")
+    store = f"sqlite:///{tmp_path / 's.sqlite'}"
+    code, stdout, err = run("import", "--format", "items", str(items), "--store", store, "--json")
+    assert code == 0, err
+    counts = json.loads(stdout.strip().splitlines()[-1])
+    assert counts["items_accepted"] == 1 and counts["items_rejected"] == 2  # a script can see it
+    # each rejected row is named by its place in the file, from 1, the header not counted
+    assert "item record 2: available" in err and "item record 3: item_id" in err
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,timestamp\nu1,i1,1700000000\nu1,i2,yesterday\n")
+    code, stdout, err = run("import", "--format", "events", str(events), "--store", store)
+    assert code == 0 and "event record 2: timestamp" in err
 
 
 def test_train_from_store_matches_train_from_file(events_csv: Path, tmp_path: Path) -> None:

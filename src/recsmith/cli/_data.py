@@ -30,7 +30,9 @@ def load_events(data: Path | None, store_url: str | None, settings: Settings) ->
             frames.append(valid)
             bad = [*chunk.rejections, *bad]
             if bad and rejected == 0:
-                stderr.print(f"skipping invalid rows; first: row {bad[0].index}: {bad[0].reason}")
+                stderr.print(
+                    f"skipping invalid rows; first: record {bad[0].index + 1}: {bad[0].reason}"
+                )
             rejected += len(bad)
             total += len(chunk)
         if rejected:

@@ -13,6 +13,9 @@ from recsmith.config import Settings
 from recsmith.events.importers.base import FORMATS, ImportResult, import_source, read_source
 from recsmith.store.open import open_store
 
+#: Rejections printed per kind (events, items); all of them are in the dead-letter table.
+SHOWN_REJECTIONS = 5
+
 
 def run_import(
     fmt: str, path: Path, store_url: str, *, settings: Settings, progress: bool
@@ -66,9 +69,14 @@ def import_command(
             f"{counts['rejected']:,} rejected; items: {counts['items_accepted']:,} stored, "
             f"{counts['items_rejected']:,} rejected"
         )
-        for rej in result.rejected[:5]:
-            stderr.print(f"  row {rej.index}: {rej.reason}", highlight=False)
-        if counts["rejected"] > 5:
-            stderr.print("  … every rejected record is in the store's dead-letter table")
+        for kind, rejected, total in (
+            ("event", result.rejected, counts["rejected"]),
+            ("item", result.items.rejected, counts["items_rejected"]),
+        ):
+            # records are numbered from 1 in file order, a CSV header not counted
+            for rej in rejected[:SHOWN_REJECTIONS]:
+                stderr.print(f"  {kind} record {rej.index + 1}: {rej.reason}", highlight=False)
+            if total > SHOWN_REJECTIONS:
+                stderr.print(f"  … every rejected {kind} record is in the store's dead letters")
     if json_out:
-        print_json({k: counts[k] for k in ("accepted", "rejected", "duplicates")})
+        print_json(counts)
