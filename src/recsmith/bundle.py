@@ -25,6 +25,7 @@ import numpy as np
 from scipy import sparse
 
 from recsmith import __version__
+from recsmith.errors import ValidationError
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.ids import IdMap
@@ -372,10 +373,7 @@ class ModelBundle:
 
     @classmethod
     def load(cls, path: Path) -> ModelBundle:
-        manifest_path = path / "manifest.json"
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"not a model directory (no manifest.json): {path}")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(path)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: unsupported model format {manifest.get('format_version')}")
         model = model_class(manifest["model"]).load(path / "model")
@@ -404,3 +402,19 @@ def shown(
         if ok.sum() >= k or len(ids) < want:
             return ids[ok][:k], scores[ok][:k]
         want *= 4
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """``path/manifest.json`` of a model or pipeline directory; a missing one is
+    FileNotFoundError and an unreadable one a ValidationError naming the file, never a bare
+    decoder traceback."""
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"not a model directory (no manifest.json): {path}")
+    try:
+        meta = json.loads(manifest.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError("--model-dir", f"{manifest} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("version"), str):
+        raise ValidationError("--model-dir", f"{manifest} is not a recsmith manifest (no version)")
+    return meta

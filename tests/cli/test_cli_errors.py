@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -171,3 +172,21 @@ def test_help_shows_the_brackets(command: str, shown: str) -> None:
     assert code == 0
     flat = " ".join(out.replace("│", " ").split())
     assert shown in flat
+
+
+@pytest.mark.parametrize("content", ["garbage", "[1, 2]", '{"kind": "pipeline"}'])
+def test_a_corrupt_manifest_is_named_not_a_traceback(
+    model_dir: Path, tmp_path: Path, content: str
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "manifest.json").write_text(content)
+    users = tmp_path / "users.txt"
+    users.write_text("u1\n")
+    for args in (
+        ("recommend", "--model-dir", str(broken), "--users", str(users)),
+        ("deploy", "--model-dir", str(broken), "--registry", str(tmp_path / "registry")),
+    ):
+        assert_usage_error(*run(*args)[::2], "--model-dir: ", "manifest.json is not")
+    served = _serve("--model-dir", str(broken), "--store", f"sqlite:///{tmp_path / 's.sqlite'}")
+    assert_usage_error(served.returncode, served.stderr, "manifest.json is not")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from recsmith.bundle import read_manifest
 from recsmith.cli._common import errors_as_exit, state
 from recsmith.config import with_overrides
 from recsmith.store.open import open_store
@@ -52,4 +53,6 @@ def serve(
         # the lifespan would open it too, but a bad URL there is a startup traceback per worker;
         # opened here it is the one-line error `import --store` gives for the same URL
         open_store(settings.store.url).close()
+        if settings.serving.model_dir is not None:  # likewise a missing or corrupt model
+            read_manifest(settings.serving.model_dir)
         run(settings, log_level="warning" if cli.quiet else "debug" if cli.verbose else "info")

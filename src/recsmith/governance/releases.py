@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsmith.bundle import read_manifest
 from recsmith.errors import ValidationError
 
 MAX_HISTORY = 50
@@ -43,10 +44,9 @@ class ModelRegistry:
 
     def publish(self, artifact: Path) -> str:
         """Copy a trained model/pipeline directory in as a new version; returns the version."""
-        manifest_path = artifact / "manifest.json"
-        if not manifest_path.is_file():
+        if not (artifact / "manifest.json").is_file():
             raise ValidationError("--model-dir", f"{artifact} is not a model directory")
-        version = str(json.loads(manifest_path.read_text())["version"])
+        version = read_manifest(artifact)["version"]
         target = self.versions_dir / version
         if target.exists():
             return version  # versions are immutable: publishing the same one twice is a no-op

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsmith.bundle import ModelBundle
+from recsmith.bundle import ModelBundle, read_manifest
 from recsmith.config import Weight
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
@@ -170,8 +170,7 @@ def _load_pipeline(path: Path) -> Pipeline:
 
 def load_artifact(path: Path) -> ModelBundle | Pipeline:
     """A model or a pipeline directory, whichever ``path`` holds."""
-    manifest = path / "manifest.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("kind") == "pipeline":
+    if read_manifest(path).get("kind") == "pipeline":
         return load_pipeline(path)
     with paused_gc():
         return ModelBundle.load(path)
