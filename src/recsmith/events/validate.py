@@ -195,5 +195,7 @@ def _field_errors(exc: pydantic.ValidationError) -> tuple[FieldError, ...]:
         if len(loc) == 3 and loc[0] == "properties":
             out[(".".join(loc[:2]), _SCALAR_REASON)] = None
         else:
-            out[(".".join(loc) or "record", err["msg"])] = None
+            # our own validators' reasons, without pydantic's "Value error, " in front
+            reason = err["msg"].removeprefix("Value error, ")
+            out[(".".join(loc) or "record", reason)] = None
     return tuple(FieldError(field, reason) for field, reason in out)
