@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from recsmith.serving.routers.items import merge_patch
 from recsmith.store.sqlite import SQLiteStore
 
 Headers = dict[str, dict[str, str]]
@@ -96,3 +97,71 @@ def test_post_batch_limits(client: TestClient, keys: Headers) -> None:
     assert client.post("/v1/items", json=too_many, headers=keys["ingest"]).status_code == 413
     obj = client.post("/v1/items", json={"item_id": "x"}, headers=keys["ingest"])
     assert obj.status_code == 422
+
+
+FULL = {
+    "categories": ["shoes"],
+    "tags": ["running"],
+    "text": "Trail runner",
+    "properties": {"price": 89.9, "brand": "acme"},
+    "created_at": "2026-01-02T03:04:05Z",
+}
+
+
+def test_patch_changes_only_the_fields_it_names(
+    client: TestClient, store: SQLiteStore, keys: Headers
+) -> None:
+    client.put("/v1/items/sku-1", json=FULL, headers=keys["ingest"])
+    out_of_stock = client.patch(
+        "/v1/items/sku-1", json={"available": False}, headers=keys["ingest"]
+    )
+    assert out_of_stock.status_code == 200, out_of_stock.text
+    item = store.get_item("sku-1")
+    assert item is not None and item.available is False
+    kept = item.model_dump(mode="json", exclude={"item_id", "available"}, exclude_none=True)
+    assert kept == FULL  # a PUT of {"available": false} would have wiped all of this
+    # properties merge key by key; null removes one
+    repriced = {"properties": {"price": 9.5, "brand": None}, "tags": ["sale"]}
+    assert client.patch("/v1/items/sku-1", json=repriced, headers=keys["ingest"]).status_code == 200
+    item = store.get_item("sku-1")
+    assert item is not None
+    assert (item.properties, item.tags, item.categories) == ({"price": 9.5}, ["sale"], ["shoes"])
+    assert item.available is False
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "says"),
+    [
+        ("/v1/items/nope", {"available": False}, 404, "PUT creates one"),
+        ("/v1/items/sku-1", ["x"], 422, "JSON object"),
+        ("/v1/items/sku-1", {"item_id": "other"}, 422, "cannot be changed"),
+        ("/v1/items/sku-1", {"available": "no"}, 422, "available"),
+    ],
+)
+def test_a_bad_patch_is_refused_and_changes_nothing(
+    client: TestClient,
+    store: SQLiteStore,
+    keys: Headers,
+    path: str,
+    body: object,
+    status: int,
+    says: str,
+) -> None:
+    client.put("/v1/items/sku-1", json=FULL, headers=keys["ingest"])
+    response = client.patch(path, json=body, headers=keys["ingest"])
+    assert response.status_code == status and says in response.text, response.text
+    item = store.get_item("sku-1")
+    assert item is not None and item.available and item.properties == FULL["properties"]
+    assert store.get_item("nope") is None
+
+
+def test_merge_patch_follows_rfc_7396() -> None:
+    # examples from RFC 7396, appendix A
+    assert merge_patch({"a": "b"}, {"a": "c"}) == {"a": "c"}
+    assert merge_patch({"a": "b"}, {"b": "c"}) == {"a": "b", "b": "c"}
+    assert merge_patch({"a": "b"}, {"a": None}) == {}
+    assert merge_patch({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}) == {"a": {"b": "d"}}
+    assert merge_patch({"a": [{"b": "c"}]}, {"a": [1]}) == {"a": [1]}
+    assert merge_patch({"e": None}, {"a": 1}) == {"e": None, "a": 1}
+    assert merge_patch({"a": "foo"}, "bar") == "bar"
+    assert merge_patch({}, {"a": {"bb": {"ccc": None}}}) == {"a": {"bb": {}}}

@@ -1,7 +1,10 @@
-"""Catalog writes: ``PUT /v1/items/{item_id}`` for one item, ``POST /v1/items`` for a batch."""
+"""Catalog writes: ``PUT /v1/items/{item_id}`` replaces one item, ``PATCH`` changes some of its
+fields (JSON merge patch, RFC 7396: a shop marks an item out of stock without re-sending, or
+wiping, its categories and properties), ``POST /v1/items`` upserts a batch."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -52,6 +55,51 @@ def _upsert_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) 
         )
     sync.poll()
     return ItemsResponse.from_result(result)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: an object patch sets each of its keys on the target, recursively for objects,
+    and a null removes the key (back to its default); any other patch replaces the target."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -> ItemsResponse:
+    patch: Any = parse_json(body)
+    if not isinstance(patch, dict):
+        raise HTTPException(422, "request body must be a JSON object (the fields to change)")
+    if patch.get("item_id", item_id) != item_id:
+        raise HTTPException(422, "item_id cannot be changed by a patch")
+    stored = runtime.store.get_item(item_id)
+    if stored is None:
+        raise HTTPException(404, f"no item {item_id!r} in the catalogue (PUT creates one)")
+    # read, merge, write: concurrent patches of one item apply in turn, the last write winning
+    record = merge_patch(stored.model_dump(mode="json", exclude_none=True), patch)
+    return _upsert_one(runtime, sync, item_id, json.dumps(record).encode())
+
+
+@router.patch(
+    "/items/{item_id:path}",
+    response_model=ItemsResponse,
+    summary="Change some fields of one item",
+    responses=error_responses(401, 403, 404, 422),
+    openapi_extra=object_body(ItemIn),
+)
+async def patch_item(item_id: str, request: Request, runtime: RuntimeDep) -> ItemsResponse:
+    """Apply a JSON merge patch (RFC 7396) to the stored item: ``{"available": false}`` marks it
+    out of stock and keeps everything else; ``{"properties": {"price": 9.5}}`` changes one
+    property; a ``null`` removes a field or property. 404 for an item not in the catalogue.
+    """
+    body = await request.body()
+    sync = request.app.state.catalog_sync
+    return await run_in_threadpool(_patch_one, runtime, sync, item_id, body)
 
 
 @router.put(
