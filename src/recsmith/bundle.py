@@ -374,8 +374,6 @@ class ModelBundle:
     @classmethod
     def load(cls, path: Path) -> ModelBundle:
         manifest = read_manifest(path)
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported model format {manifest.get('format_version')}")
         model = model_class(manifest["model"]).load(path / "model")
         popular = Popular.load(path / "fallback")
         with np.load(path / "ids.npz", allow_pickle=False) as ids:
@@ -415,6 +413,12 @@ def read_manifest(path: Path) -> dict[str, Any]:
         meta = json.loads(manifest.read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError("--model-dir", f"{manifest} is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("version"), str):
+    if not isinstance(meta, dict):
+        raise ValidationError("--model-dir", f"{manifest} is not a recsmith manifest")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValidationError(
+            "--model-dir", f"{path}: unsupported model format {meta.get('format_version')}"
+        )
+    if not isinstance(meta.get("version"), str):
         raise ValidationError("--model-dir", f"{manifest} is not a recsmith manifest (no version)")
     return meta

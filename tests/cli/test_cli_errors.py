@@ -174,9 +174,16 @@ def test_help_shows_the_brackets(command: str, shown: str) -> None:
     assert shown in flat
 
 
-@pytest.mark.parametrize("content", ["garbage", "[1, 2]", '{"kind": "pipeline"}'])
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("garbage", "manifest.json is not valid JSON"),
+        ("[1, 2]", "manifest.json is not a recsmith manifest"),
+        ('{"kind": "pipeline"}', "unsupported model format None"),
+    ],
+)
 def test_a_corrupt_manifest_is_named_not_a_traceback(
-    model_dir: Path, tmp_path: Path, content: str
+    model_dir: Path, tmp_path: Path, content: str, says: str
 ) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(model_dir, broken)
@@ -187,6 +194,6 @@ def test_a_corrupt_manifest_is_named_not_a_traceback(
         ("recommend", "--model-dir", str(broken), "--users", str(users)),
         ("deploy", "--model-dir", str(broken), "--registry", str(tmp_path / "registry")),
     ):
-        assert_usage_error(*run(*args)[::2], "--model-dir: ", "manifest.json is not")
+        assert_usage_error(*run(*args)[::2], "--model-dir: ", says)
     served = _serve("--model-dir", str(broken), "--store", f"sqlite:///{tmp_path / 's.sqlite'}")
-    assert_usage_error(served.returncode, served.stderr, "manifest.json is not")
+    assert_usage_error(served.returncode, served.stderr, says)
