@@ -26,6 +26,7 @@ def test_quickstart_sets_up_a_served_pipeline(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["quickstart", "--dir", str(target), "--no-serve"])
     assert result.exit_code == 0, result.stderr
     assert "ndcg@10" in result.stdout and "API key (admin, shown once): rsk_" in result.stdout
+    assert f"recsmith -c {target / 'recsmith.toml'} serve\n" in result.stdout  # how to serve it
     config = (target / "recsmith.toml").read_text()
     assert "[store]" in config and "[serving]" in config
     served = load_artifact(target / "model")

@@ -6,7 +6,7 @@ import pytest
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
-from recsmith.errors import ValidationError
+from recsmith.errors import RecsmithError, ValidationError
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
 from recsmith.models.registry import create
@@ -31,8 +31,9 @@ def test_deploy_and_rollback(tmp_path: Path) -> None:
     assert reg.current() == v2
     assert [r.version for r in reg.releases() if r.current] == [v2]
     assert reg.rollback() == v1 and reg.current() == v1
-    with pytest.raises(ValidationError, match="rollback"):
+    with pytest.raises(RecsmithError, match="rollback: no earlier") as raised:
         reg.rollback()
+    assert not isinstance(raised.value, ValidationError)  # a state failure (exit 3), not usage
 
 
 def test_unknown_version_is_refused(tmp_path: Path) -> None:

@@ -169,6 +169,9 @@ def quickstart(
         highlight=False,
         soft_wrap=True,  # a curl command cut in two cannot be pasted
     )
+    if not serve:
+        port = f" --port {settings.serving.port}" if overridden else ""
+        stdout.print(f"Serve it with:\n  recsmith -c {config_path} serve{port}\n", highlight=False)
     if serve:
         from recsmith.serving.app import run
 

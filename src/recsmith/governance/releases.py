@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsmith.bundle import read_manifest
-from recsmith.errors import ValidationError
+from recsmith.errors import RecsmithError, ValidationError
 
 MAX_HISTORY = 50
 
@@ -87,7 +87,8 @@ class ModelRegistry:
         state = self._read()
         history = [str(v) for v in state.get("history", [])]  # type: ignore[union-attr]
         if not history:
-            raise ValidationError("rollback", "no earlier deployed version to roll back to")
+            # the registry's state, not the command line, is what is wrong: a failure (exit 3)
+            raise RecsmithError("rollback: no earlier deployed version to roll back to")
         version = history.pop(0)
         self.path(version)
         self._write({"version": version, "history": history})
