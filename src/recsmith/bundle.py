@@ -5,9 +5,10 @@ The model sees dense indices only; the bundle owns the id maps, the items each u
 and fills lists the model cannot complete. Serving holds one immutable bundle and swaps it whole.
 
 A single model carries no catalogue, but the shop's availability still binds it: the server feeds
-the store's item writes in (``with_catalog``), and an item marked unavailable is excluded from every
-list like an item the user already had, and dropped from the item lists (similar, together,
-popular).
+the store's item writes in (``with_catalog``), and an item marked unavailable is masked out of every
+list the model or the popularity fallback makes (one mask per batch: shops keep thousands of
+sold-out items, too many to copy into every user's exclusion row), and dropped from the item lists
+(similar, together, popular).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class ModelBundle:
         self.popular = popular
         self.manifest = manifest
         self.available = np.ones(len(items), dtype=bool)  # as the store's catalogue says now
-        self.hidden = np.zeros(0, dtype=np.int32)  # indices of the unavailable items
+        self.blocked: np.ndarray | None = None  # ~available, or None while all are available
         self.catalog_stamp = 0  # write time of the latest catalogue change applied (µs)
 
     @property
@@ -103,7 +104,7 @@ class ModelBundle:
         out.available[idx[known]] = np.fromiter((i.available for i in items), bool, len(items))[
             known
         ]
-        out.hidden = np.flatnonzero(~out.available).astype(np.int32)
+        out.blocked = None if out.available.all() else ~out.available
         out.catalog_stamp = stamp
         return out
 
@@ -142,21 +143,15 @@ class ModelBundle:
         idx: np.ndarray,
         extra: Sequence[Collection[str]] | None,
     ) -> sparse.csr_array:
-        """One CSR row per query: the training items of known users (``idx`` ≥ 0), ``extra``
-        items (seen after training, e.g. ingested over HTTP) and the unavailable items. Built in
-        one construction from index arrays, because a single-user request cannot afford a chain
-        of sparse operations."""
+        """One CSR row per query: the training items of known users (``idx`` ≥ 0) plus ``extra``
+        items (seen after training, e.g. ingested over HTTP). Built in one construction from index
+        arrays, because a single-user request cannot afford a chain of sparse operations."""
         n = len(idx)
         rows, cols = gather_rows(self.seen, idx)
-        parts_r, parts_c = [rows], [cols]
         if extra is not None:
             extra_rows, extra_cols = self.item_pairs(extra)
-            parts_r.append(extra_rows)
-            parts_c.append(extra_cols)
-        if len(self.hidden):
-            parts_r.append(np.repeat(np.arange(n), len(self.hidden)))
-            parts_c.append(np.tile(self.hidden, n))
-        return csr_from_pairs(n, len(self.items), np.concatenate(parts_r), np.concatenate(parts_c))
+            rows, cols = np.concatenate([rows, extra_rows]), np.concatenate([cols, extra_cols])
+        return csr_from_pairs(n, len(self.items), rows, cols)
 
     def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(row, item index) for every id in ``lists[row]`` the model knows (others are skipped:
@@ -189,7 +184,8 @@ class ModelBundle:
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if known.any():
             rows = exclude if known.all() else exclude[np.flatnonzero(known)]
-            top = self.model.with_evidence(self.model.recommend(idx[known], k, exclude=rows))
+            top = self.model.recommend(idx[known], k, exclude=rows, blocked=self.blocked)
+            top = self.model.with_evidence(top)
             ids[known], scores[known] = top.ids, top.scores
         missing = (ids < 0).any(axis=1)
         if missing.any():
@@ -226,21 +222,20 @@ class ModelBundle:
         score item histories answer; others fall back to popularity. ``user_ids`` holds row
         numbers as text; ``fallback`` marks rows the model could not answer."""
         n = len(histories)
-        history = csr_from_pairs(n, len(self.items), *self.item_pairs(histories))
-        exclude = self.exclusions(np.full(n, -1, dtype=np.int32), histories)
+        history = self.exclusions(np.full(n, -1, dtype=np.int32), histories)
         answerable = (
             np.diff(history.indptr) > 0 if self.model.scores_histories else np.zeros(n, bool)
         )
         ids = np.full((n, k), -1, dtype=np.int32)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if answerable.any():
-            rows = np.flatnonzero(answerable)
-            top = self.model.recommend_from_items(history[rows], k, exclude=exclude[rows])
+            rows = history[np.flatnonzero(answerable)]
+            top = self.model.recommend_from_items(rows, k, blocked=self.blocked)
             top = self.model.with_evidence(top)
             ids[answerable], scores[answerable] = top.ids, top.scores
         missing = (ids < 0).any(axis=1)
         if missing.any():
-            self._fill_from_popular(ids, scores, exclude, np.flatnonzero(missing), k)
+            self._fill_from_popular(ids, scores, history, np.flatnonzero(missing), k)
         return self.external_batch(
             np.arange(n).astype(str).astype(object), TopK(ids, scores), ~answerable
         )
@@ -259,7 +254,9 @@ class ModelBundle:
         block = exclude[rows] + sparse.csr_array(
             (np.ones(len(r), np.float32), (r, listed[r, c])), shape=(len(rows), len(self.items))
         )
-        pop = self.popular.recommend(np.zeros(len(rows), np.int64), k, exclude=block.tocsr())
+        pop = self.popular.recommend(
+            np.zeros(len(rows), np.int64), k, exclude=block.tocsr(), blocked=self.blocked
+        )
         for j, row in enumerate(rows):  # a row-wise splice of two short arrays, length k each
             have = ids[row][ids[row] >= 0]
             take = pop.ids[j][pop.ids[j] >= 0][: k - len(have)]
@@ -350,7 +347,10 @@ class ModelBundle:
         self, k: int, *, exclude: Collection[str] = ()
     ) -> tuple[np.ndarray, np.ndarray]:
         top = self.popular.recommend(
-            np.zeros(1, np.int64), k, exclude=self.exclusions(np.array([-1]), [exclude])
+            np.zeros(1, np.int64),
+            k,
+            exclude=self.exclusions(np.array([-1]), [exclude]),
+            blocked=self.blocked,
         )
         return self.external(top, 0)
 

@@ -87,11 +87,14 @@ class Recommender(ABC):
         *,
         exclude: sparse.csr_array | None = None,
         candidates: np.ndarray | None = None,
+        blocked: np.ndarray | None = None,
     ) -> TopK:
         """Top ``k`` items for each user index.
 
         ``exclude`` rows align with ``users`` (row i ↔ users[i]); its nonzero items never appear.
-        ``candidates`` (item indices) restricts every list to that set.
+        ``candidates`` (item indices) restricts every list to that set. ``blocked`` (a boolean
+        mask over items, e.g. the unavailable ones) never appears in any list: one mask for the
+        batch, where the same items as ``exclude`` rows would cost a copy per user.
         """
         self.check_is_fitted()
         users = np.asarray(users, dtype=np.int64)
@@ -108,6 +111,8 @@ class Recommender(ABC):
                 scores[:, ~allowed] = -np.inf
             if exclude is not None:
                 _mask(scores, exclude[start:stop])
+            if blocked is not None:
+                scores[:, blocked] = -np.inf
             return scores
 
         return self._chunked_top_k(len(users), block, k)
@@ -130,19 +135,19 @@ class Recommender(ABC):
         return type(self)._score_history is not Recommender._score_history
 
     def recommend_from_items(
-        self, history: sparse.csr_array, k: int, *, exclude: sparse.csr_array | None = None
+        self, history: sparse.csr_array, k: int, *, blocked: np.ndarray | None = None
     ) -> TopK:
         """Top ``k`` for each row of ``history`` (n_rows × n_items item weights), excluding the
-        row's own items and those of ``exclude``'s aligned row: recommendations for a visitor
-        nobody knows yet, from their session."""
+        row's own items and the ``blocked`` ones (see ``recommend``): recommendations for a
+        visitor nobody knows yet, from their session."""
         self.check_is_fitted()
         history = sparse.csr_array(history)
 
         def block(start: int, stop: int) -> np.ndarray:
             scores = self._score_history(history[start:stop])
             _mask(scores, history[start:stop])
-            if exclude is not None:
-                _mask(scores, exclude[start:stop])
+            if blocked is not None:
+                scores[:, blocked] = -np.inf
             return scores
 
         return self._chunked_top_k(history.shape[0], block, k)
