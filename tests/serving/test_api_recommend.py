@@ -161,3 +161,26 @@ def test_no_model_answers_503(db_path: Any, store: SQLiteStore, keys: Headers) -
             assert "no model is loaded" in response.json()["detail"]
         # ingest still works without a model
         assert client.post("/v1/events", json=[], headers=keys["ingest"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "unknown"),
+    [
+        ("/v1/users/u1/recommendations?k=5&categories=shoes", "categories"),
+        ("/v1/users/u1/recommendations?diversty=0.3&exlude=i1", "diversty"),
+        ("/v1/popular?k=3&limit=3", "limit"),
+    ],
+)
+def test_a_query_parameter_the_route_does_not_take_is_named_not_ignored(
+    client: TestClient, keys: Headers, url: str, unknown: str
+) -> None:
+    response = client.get(url, headers=keys["read"])
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert errors[0]["field"] == unknown and "unknown query parameter" in errors[0]["reason"]
+    if "recommendations" in url:  # the reason lists what the route does take
+        assert "category" in errors[0]["reason"] and "diversity" in errors[0]["reason"]
+    path = url.split("?")[0]
+    assert client.get(f"{path}?k=3", headers=keys["read"]).status_code == 200
+    stray = client.post("/v1/events?dry_run=true", json=[], headers=keys["ingest"])
+    assert stray.status_code == 422 and stray.json()["detail"][0]["field"] == "dry_run"

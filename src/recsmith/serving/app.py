@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith import __version__
@@ -33,6 +33,7 @@ from recsmith.serving.reloader import Reloader
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import admin, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
+from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
 from recsmith.serving.supervisor import Supervisor, reuseport_balances
 from recsmith.serving.worker_process import settle_worker
@@ -132,7 +133,11 @@ def create_app(
                 the_store.close()
 
     app = FastAPI(
-        title="recsmith", version=__version__, description=_DESCRIPTION, lifespan=lifespan
+        title="recsmith",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for module in (events, items, recommend, admin, health, metrics_route):
