@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from recsmith.store.reused_ids import REASON as REUSED
 from recsmith.store.sqlite import SQLiteStore
 
 Headers = dict[str, dict[str, str]]
@@ -128,3 +129,18 @@ def test_ingest_metrics_count_outcomes(client: TestClient, keys: Headers, make_e
     assert 'recsmith_events_ingested_total{status="accepted"} 1.0' in text
     assert 'recsmith_events_ingested_total{status="duplicate"} 1.0' in text
     assert 'recsmith_events_ingested_total{status="rejected"} 1.0' in text
+
+
+def test_an_event_id_reused_for_another_event_is_rejected_by_index(
+    client: TestClient, keys: Headers, make_event: Any, store: SQLiteStore
+) -> None:
+    first = make_event(event_id="order-1", item_id="i1")
+    assert client.post("/v1/events", json=[first], headers=keys["ingest"]).json()["accepted"] == 1
+    retry = client.post(
+        "/v1/events",
+        json=[first, make_event(event_id="order-1", item_id="i2"), make_event(item_id="i3")],
+        headers=keys["ingest"],
+    ).json()
+    assert (retry["accepted"], retry["duplicates"]) == (1, 1)
+    assert retry["rejected"] == [{"index": 1, "errors": [{"field": "event_id", "reason": REUSED}]}]
+    assert store.count_events() == 2

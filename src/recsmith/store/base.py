@@ -84,6 +84,11 @@ class EventStore(Protocol):
 
     def count_events(self) -> int: ...
 
+    def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
+        """The stored events with these ids, as a canonical frame (any order; unknown ids are
+        left out): what an ingested batch is compared with to tell a re-send from a reused id."""
+        ...
+
     def user_items(self, user_id: str) -> list[str]:
         """Distinct items a user has any event with (for excluding what they already saw)."""
         ...

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recsmith.config import EventSettings
-from recsmith.events.schema import IngestResult
+from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items
 from recsmith.store.base import EventStore
+from recsmith.store.reused_ids import REASON, reused_ids
 
 
 def ingest_events(
@@ -28,11 +30,34 @@ def ingest_events(
     ``on_stored`` gets the valid events once they are durable (the server updates its online
     state with them)."""
     valid, rejected = validate_events(records, settings, offset=offset)
+    reused = reused_ids(store, valid) if len(valid) else np.zeros(0, dtype=bool)
+    if reused.any():
+        # the valid frame keeps the order of the records that passed validation
+        refused = {r.index - offset for r in rejected}
+        positions = np.array([i for i in range(len(records)) if i not in refused])
+        rejected = sorted(
+            [*rejected, *(_reuse(records, int(p), offset) for p in positions[reused])],
+            key=lambda r: r.index,
+        )
+        valid = valid[~reused].reset_index(drop=True)
     stored = store.append(valid)
     store.add_dead_letters(rejected, source)
     if on_stored is not None and len(valid):
         on_stored(valid)
     return IngestResult(stored.inserted, stored.duplicates, tuple(rejected))
+
+
+def _reuse(
+    records: pd.DataFrame | Sequence[Mapping[str, Any]], position: int, offset: int
+) -> Rejection:
+    """The rejection of a record whose event_id names a different event, with its payload."""
+    record = records.iloc[position] if isinstance(records, pd.DataFrame) else records[position]
+    payload = {str(k): v for k, v in dict(record).items() if not _missing(v)}
+    return Rejection(offset + position, (FieldError("event_id", REASON),), payload)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def ingest_items(

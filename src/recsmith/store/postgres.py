@@ -226,6 +226,12 @@ class PostgresStore:
     def count_events(self) -> int:
         return int(self._rows("SELECT COUNT(*) FROM events")[0][0])
 
+    def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
+        rows = self._rows(
+            f"SELECT {_EVENT_COLS} FROM events WHERE event_id = ANY(%s)", (list(event_ids),)
+        )
+        return base.frame_from_rows(rows)
+
     def user_items(self, user_id: str) -> list[str]:
         rows = self._rows("SELECT DISTINCT item_id FROM events WHERE user_id = %s", (user_id,))
         return [r[0] for r in rows]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -86,6 +87,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 _EVENT_SELECT = ", ".join(EVENT_COLUMNS)
+#: Ids per ``IN (…)`` lookup: well under SQLite's limit of bound parameters.
+_ID_CHUNK = 500
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 
 
@@ -170,6 +173,18 @@ class SQLiteStore:
 
     def count_events(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
+        rows: list[Any] = []
+        conn = self._conn()
+        for start in range(0, len(event_ids), _ID_CHUNK):
+            chunk = list(event_ids[start : start + _ID_CHUNK])
+            rows += conn.execute(
+                f"SELECT {_EVENT_SELECT} FROM events WHERE event_id IN "
+                f"({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        return frame_from_rows(rows)
 
     def user_items(self, user_id: str) -> list[str]:
         rows = self._conn().execute(

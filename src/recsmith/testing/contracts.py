@@ -119,6 +119,35 @@ class EventStoreContract:
         assert ingest(store, records).as_counts() == {"accepted": 0, "rejected": 0, "duplicates": 2}
         assert store.count_events() == 2
 
+    def test_events_by_id(self, store: EventStore) -> None:
+        many = [event(f"i{k}", f"e{k}", h=k) for k in range(1200)]  # past one IN (…) of ids
+        ctx = event("c", "ctx", kind="rating", value=2.5, context={"b": 1, "a": "x"})
+        ingest(store, [*many, ctx])
+        got = store.events_by_id(["e3", "nope", "ctx", *(f"e{k}" for k in range(600, 1200))])
+        assert sorted(column(got, "event_id")) == sorted(
+            ["e3", "ctx", *(f"e{k}" for k in range(600, 1200))]
+        )
+        assert list(got.columns) == list(EVENT_COLUMNS)
+        row = got[got["event_id"] == "ctx"].iloc[0]
+        assert (row["item_id"], row["value"], row["ts"]) == ("c", 2.5, T0_US)
+        assert store.events_by_id([]).empty
+
+    def test_an_event_id_reused_for_other_content_is_rejected_not_dropped(
+        self, store: EventStore
+    ) -> None:
+        first = event("i1", "e1", context={"a": 1, "b": 2})
+        same = {**first, "context": {"b": 2, "a": 1}, "timestamp": T0_US // 1_000_000 + 0.123456}
+        other = event("i2", "e1")  # the same id, another item
+        result = ingest(store, [first, event("i3", "e2"), other, same])
+        assert (result.accepted, result.duplicates) == (2, 1)  # `same` is a re-send
+        assert [(r.index, r.errors[0].field) for r in result.rejected] == [(2, "event_id")]
+        assert "already used by a different event" in result.rejected[0].reason
+        later = ingest(store, [same, event("i1", "e2", kind="purchase"), event("i4", "e3")])
+        assert (later.accepted, later.duplicates) == (1, 1)
+        assert [r.index for r in later.rejected] == [1]
+        assert sorted(column(scan_all(store), "item_id")) == ["i1", "i3", "i4"]
+        assert sorted(d.payload["item_id"] for d in store.dead_letters()) == ["i1", "i2"]
+
     def test_empty_append_and_empty_store(self, store: EventStore) -> None:
         assert store.append(empty_events()) == AppendResult(0, 0)
         assert list(store.scan()) == []

@@ -62,7 +62,8 @@ async def post_events(request: Request, runtime: RuntimeDep) -> EventsResponse:
     """Store every valid event; each invalid one is listed by index with its field errors.
 
     The body is a JSON array (at most ``serving.max_batch`` records). An event whose ``event_id``
-    is already stored counts as a duplicate, so retrying a batch after a timeout is safe.
+    is already stored counts as a duplicate, so retrying a batch after a timeout is safe; the same
+    ``event_id`` with other content is rejected (field ``event_id``).
     """
     body = await request.body()
     return await run_in_threadpool(_ingest, runtime, body)

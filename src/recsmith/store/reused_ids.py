@@ -1,0 +1,62 @@
+"""An ``event_id`` names one event: a re-send is a no-op, a reuse for other content is refused.
+
+Idempotent ingestion lets a client retry a batch without double counting, so a stored id is
+skipped. But an id sent again with a different item, user, type, value, time or context is not a
+retry: it is a client bug (a counter reset, ids reused across tenants), and skipping it would lose
+the new event without a word. Such records are rejected, naming ``event_id``, and land in the
+dead letters with the rest. Only records whose id is repeated in the batch or already stored are
+compared, so a batch of new events costs one indexed lookup.
+
+Two batches racing with the same new id and different content can still both pass this check;
+the store keeps the first to commit and counts the other as a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsmith.store.base import EventStore
+
+#: What makes two records the same event (``event_id`` aside).
+CONTENT = ("user_id", "session_id", "item_id", "event_type", "value", "ts", "context")
+REASON = (
+    "already used by a different event (an event_id names one event: re-send it unchanged, "
+    "or give a new event its own id)"
+)
+
+
+def reused_ids(store: EventStore, events: pd.DataFrame) -> np.ndarray:
+    """Mask over ``events`` (a validated frame): the rows whose ``event_id`` is stored, or
+    appears earlier in the batch, with different content."""
+    ids = events["event_id"]
+    repeated = ids.duplicated(keep=False).to_numpy()
+    stored = store.events_by_id(ids[~ids.duplicated()].tolist())
+    check = np.flatnonzero(repeated | ids.isin(stored["event_id"]).to_numpy())
+    out = np.zeros(len(events), dtype=bool)
+    if len(check) == 0:
+        return out
+    rows = events.iloc[check].reset_index(drop=True)
+    # what each id already names: the stored event, else the batch's first record of it
+    reference = pd.concat([stored, events[~ids.duplicated()]], ignore_index=True)
+    reference = reference.drop_duplicates("event_id").set_index("event_id")
+    against = reference.reindex(rows["event_id"]).reset_index(drop=True)
+    same = np.ones(len(rows), dtype=bool)
+    for name in CONTENT:
+        a, b = rows[name], against[name]
+        if name == "context":
+            a, b = a.map(_canonical_json), b.map(_canonical_json)
+        same &= ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool)
+    out[check] = ~same
+    return out
+
+
+def _canonical_json(value: Any) -> Any:
+    """A context as one spelling of its JSON (a store may hand back a parsed object)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    parsed = json.loads(value) if isinstance(value, str) else value
+    return json.dumps(parsed, separators=(",", ":"), sort_keys=True)
