@@ -33,8 +33,8 @@ def ingest_events(
     reused = reused_ids(store, valid) if len(valid) else np.zeros(0, dtype=bool)
     if reused.any():
         # the valid frame keeps the order of the records that passed validation
-        refused = {r.index - offset for r in rejected}
-        positions = np.array([i for i in range(len(records)) if i not in refused])
+        refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
+        positions = np.setdiff1d(np.arange(len(records)), refused)
         rejected = sorted(
             [*rejected, *(_reuse(records, int(p), offset) for p in positions[reused])],
             key=lambda r: r.index,

@@ -5,7 +5,7 @@ skipped. But an id sent again with a different item, user, type, value, time or 
 retry: it is a client bug (a counter reset, ids reused across tenants), and skipping it would lose
 the new event without a word. Such records are rejected, naming ``event_id``, and land in the
 dead letters with the rest. Only records whose id is repeated in the batch or already stored are
-compared, so a batch of new events costs one indexed lookup.
+compared, so a batch of new events costs only an index lookup of its ids.
 
 Two batches racing with the same new id and different content can still both pass this check;
 the store keeps the first to commit and counts the other as a duplicate.
