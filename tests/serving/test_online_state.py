@@ -25,6 +25,7 @@ from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
 from recsmith.serving.online_state import LocalState, RedisState
+from recsmith.serving.redis_link import RedisLink
 from recsmith.serving.response_cache import RedisCache
 from recsmith.store.sqlite import SQLiteStore
 
@@ -62,39 +63,37 @@ def test_redis_state_is_shared_between_instances() -> None:
         reader.close()
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _redis_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """A private redis-server on ``port``, answering when this returns."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
+        [binary, *args, "--dir", str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):
         try:
-            redis.Redis.from_url(url).ping()
+            redis.Redis(port=port).ping()
             break
         except redis.RedisError:
             time.sleep(0.05)
-    yield url, proc
+    return proc
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    proc = _redis_server(port, tmp_path)
+    yield f"redis://127.0.0.1:{port}/0", proc
     proc.kill()
     proc.wait()
 
@@ -144,3 +143,33 @@ def test_ingest_moves_a_visitor_to_the_session_tier_and_survives_a_redis_outage(
         exposed = client.get("/metrics").text
         assert 'recsmith_degraded{component="online_state"} 1.0' in exposed
         assert 'recsmith_degraded{component="response_cache"} 1.0' in exposed
+
+
+def test_degraded_holds_from_start_through_idle_time_until_redis_answers(
+    monkeypatch: pytest.MonkeyPatch,
+    session_pipeline: Pipeline,
+    db_path: Path,
+    store: SQLiteStore,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(RedisLink, "RETRY_S", 0.2)
+    port = _free_port()  # nothing listens there yet
+    settings = Settings(
+        store={"url": f"sqlite:///{db_path}"}, serving={"state_url": f"redis://127.0.0.1:{port}/0"}
+    )
+    app = create_app(settings, bundle=session_pipeline, store=store)  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        both = ["online_state", "response_cache"]
+        assert client.get("/health/ready").json()["degraded"] == both  # before any request
+        time.sleep(0.5)  # idle past the retry time: still down, still said
+        assert client.get("/health/ready").json()["degraded"] == both
+        assert 'recsmith_degraded{component="online_state"} 1.0' in client.get("/metrics").text
+        proc = _redis_server(port, tmp_path)
+        try:
+            time.sleep(0.3)  # past the retry time: the next check reaches Redis
+            ready = client.get("/health/ready").json()
+            assert (ready["status"], ready["degraded"]) == ("ok", [])
+            assert 'recsmith_degraded{component="online_state"} 0.0' in client.get("/metrics").text
+        finally:
+            proc.kill()
+            proc.wait()

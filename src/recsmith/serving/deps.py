@@ -43,9 +43,13 @@ class Runtime:
     cache: ResponseCache | None = None
 
     def degraded(self) -> list[str]:
-        """Components running on their in-process fallback (Redis unreachable)."""
+        """Components running on their in-process fallback (Redis unreachable), after checking
+        on any that nothing has used lately (blocking: call from the thread pool)."""
         parts = {"online_state": self.state, "response_cache": self.cache}
-        return [name for name, part in parts.items() if part is not None and part.degraded]
+        present = {name: part for name, part in parts.items() if part is not None}
+        for part in present.values():
+            part.probe()
+        return [name for name, part in present.items() if part.degraded]
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -32,6 +32,11 @@ class OnlineState(Protocol):
     @property
     def degraded(self) -> bool: ...
 
+    def probe(self) -> None:
+        """Refresh ``degraded`` by reaching the backing service if nothing did lately
+        (blocking)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -62,6 +67,9 @@ class LocalState:
     def degraded(self) -> bool:
         return False
 
+    def probe(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
 
@@ -82,6 +90,9 @@ class RedisState:
     @property
     def degraded(self) -> bool:
         return self.link.degraded
+
+    def probe(self) -> None:
+        self.link.probe()
 
     def push(self, updates: Iterable[tuple[str, str]]) -> None:
         updates = list(updates)

@@ -35,6 +35,11 @@ class ResponseCache(Protocol):
     @property
     def degraded(self) -> bool: ...
 
+    def probe(self) -> None:
+        """Refresh ``degraded`` by reaching the backing service if nothing did lately
+        (blocking)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -96,6 +101,9 @@ class LocalCache:
     def degraded(self) -> bool:
         return False
 
+    def probe(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
 
@@ -113,6 +121,9 @@ class RedisCache:
     @property
     def degraded(self) -> bool:
         return self.link.degraded
+
+    def probe(self) -> None:
+        self.link.probe()
 
     def get(self, key: str) -> bytes | None:
         value = self.local.get(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,8 +21,9 @@ router = APIRouter(tags=["metrics"])
     },
 )
 async def metrics(runtime: RuntimeDep) -> Response:
-    """Serialising the registry is quick and never blocks, so this runs on the event loop."""
-    down = runtime.degraded()
+    """Serialising the registry is quick and never blocks, so this runs on the event loop; the
+    check on Redis can block (up to its 50 ms timeout), so it goes to the thread pool."""
+    down = await run_in_threadpool(runtime.degraded)
     for component in ("online_state", "response_cache"):
         runtime.metrics.degraded.labels(component=component).set(int(component in down))
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
