@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,13 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from recsmith.bundle import ModelBundle
-from recsmith.config import EventSettings
+from recsmith.config import EventSettings, Settings
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
 from recsmith.models.registry import create
-from recsmith.serving import create_api_key
+from recsmith.serving import create_api_key, create_app
 from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.recommender import checkerboard_events
 
@@ -103,3 +106,39 @@ def test_deploy_swaps_the_model_without_failing_a_request(tmp_path: Path) -> Non
     assert codes == {200}, f"failed requests during the swap: {codes}"
     assert served[0] == versions[0] and served[-1] == versions[1]
     assert len(seen) > 50
+
+
+def test_admin_reload_reaches_every_process_following_the_registry(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    """One POST reaches one worker of one replica; the others (here a second app on the same
+    registry) load the release within a second, long before their own poll."""
+    reg = ModelRegistry(tmp_path / "registry")
+    first = reg.publish(bundle_dir)
+    second_dir = tmp_path / "v2"
+    shutil.copytree(bundle_dir, second_dir)
+    manifest = json.loads((second_dir / "manifest.json").read_text())
+    (second_dir / "manifest.json").write_text(json.dumps({**manifest, "version": "v2"}))
+    second = reg.publish(second_dir)
+    reg.deploy(first)
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    _, secret = create_api_key(store, "t", ["admin", "read"])
+    settings = Settings(
+        store={"url": f"sqlite:///{tmp_path / 's.sqlite'}"},
+        serving={"registry": reg.root, "reload_interval_s": 300},
+    )
+    auth = {"Authorization": f"Bearer {secret}"}
+    with (
+        TestClient(create_app(settings, store=store)) as one,
+        TestClient(create_app(settings, store=store)) as other,
+    ):
+        served = [c.get("/v1/popular", headers=auth).json()["model_version"] for c in (one, other)]
+        assert served == [first, first]
+        reg.deploy(second)
+        answer = one.post("/v1/admin/reload", headers=auth)
+        assert answer.status_code == 200 and answer.json()["model_version"] == second
+        deadline = time.monotonic() + 5
+        while other.get("/v1/popular", headers=auth).json()["model_version"] != second:
+            assert time.monotonic() < deadline, "the other process never reloaded"
+            time.sleep(0.1)
+    store.close()

@@ -4,6 +4,7 @@ Layout under the registry root::
 
     versions/<version>/   a model or pipeline directory, copied in by ``publish`` (never edited)
     current.json          {"version": ..., "history": [older versions, newest first]}
+    reload-requested      touched by ``POST /v1/admin/reload``: every server re-reads the pointer
 
 ``current.json`` is replaced atomically (write a temporary file, then ``os.replace``), so a server
 watching it reads either the old pointer or the new one, never half of one. The server swaps its
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,7 @@ class ModelRegistry:
         self.root = root
         self.versions_dir = root / "versions"
         self.pointer = root / "current.json"
+        self.reload_marker = root / "reload-requested"
 
     def publish(self, artifact: Path) -> str:
         """Copy a trained model/pipeline directory in as a new version; returns the version."""
@@ -81,6 +84,22 @@ class ModelRegistry:
         if previous is not None and previous != version:
             history.insert(0, str(previous))
         self._write({"version": version, "history": history[:MAX_HISTORY]})
+
+    def request_reload(self) -> None:
+        """Ask every server following this registry (every worker, every replica) to re-read
+        the pointer now rather than at its next poll: the marker's modification time changes,
+        and each server's reloader looks at it every second (``serving.reloader``)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".reload-{os.getpid()}"
+        staging.write_text(f"{time.time_ns()}\n")
+        os.replace(staging, self.reload_marker)
+
+    def reload_requested(self) -> int:
+        """The marker's modification time in ns (0 while none was requested)."""
+        try:
+            return self.reload_marker.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def rollback(self) -> str:
         """Back to the version deployed before the current one; returns it."""

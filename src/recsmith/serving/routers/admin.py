@@ -1,4 +1,4 @@
-"""Admin routes: make the server pick up a deploy now instead of at its next poll."""
+"""Admin routes: make the servers pick up a deploy now instead of at their next poll."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ class ReloadResponse(BaseModel):
     "/reload", response_model=ReloadResponse, summary="Load the registry's current release"
 )
 async def reload(request: Request) -> ReloadResponse:
-    """Swap to the model registry's current release (no-op when it is already served)."""
+    """Swap to the model registry's current release (no-op when it is already served) in the
+    process that answers, and within a second in every other worker and replica that follows
+    the same registry; ``model_version`` is what the answering process serves now."""
     reloader = getattr(request.app.state, "reloader", None)
     if reloader is None:
         raise HTTPException(status.HTTP_409_CONFLICT, "serving.registry is not configured")
-    return ReloadResponse(model_version=await reloader.check())
+    return ReloadResponse(model_version=await reloader.request())
