@@ -151,7 +151,11 @@ def test_degraded_holds_from_start_through_idle_time_until_redis_answers(
     db_path: Path,
     store: SQLiteStore,
     tmp_path: Path,
+    keys: dict[str, dict[str, str]],
+    make_event: Any,
 ) -> None:
+    """Readiness tells the truth about Redis from start-up to recovery, and what was ingested
+    during the outage reaches Redis once it answers (where other replicas read it)."""
     monkeypatch.setattr(RedisLink, "RETRY_S", 0.2)
     port = _free_port()  # nothing listens there yet
     settings = Settings(
@@ -164,12 +168,16 @@ def test_degraded_holds_from_start_through_idle_time_until_redis_answers(
         time.sleep(0.5)  # idle past the retry time: still down, still said
         assert client.get("/health/ready").json()["degraded"] == both
         assert 'recsmith_degraded{component="online_state"} 1.0' in client.get("/metrics").text
+        event = make_event(user_id="visitor-9", item_id="i5")
+        assert client.post("/v1/events", json=[event], headers=keys["ingest"]).status_code == 200
         proc = _redis_server(port, tmp_path)
         try:
             time.sleep(0.3)  # past the retry time: the next check reaches Redis
             ready = client.get("/health/ready").json()
             assert (ready["status"], ready["degraded"]) == ("ok", [])
             assert 'recsmith_degraded{component="online_state"} 0.0' in client.get("/metrics").text
+            missed = redis.Redis(port=port).lrange(RedisState.key("visitor-9"), 0, -1)
+            assert missed == [b"i5"]  # handed over when Redis came back, no new event needed
         finally:
             proc.kill()
             proc.wait()

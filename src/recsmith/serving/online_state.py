@@ -7,7 +7,9 @@ next list follows the new item at once. Two backends behind one interface:
 - ``RedisState``: shared by every server replica and kept across restarts (``redis://`` URL). It
   writes through to a ``LocalState`` as well, and when Redis stops answering it keeps serving
   from that local copy, marks itself degraded (readiness and metrics say so) and retries Redis
-  every few seconds. A Redis outage costs freshness across replicas, never a failed request.
+  every few seconds. What is ingested meanwhile is kept (up to ``BACKLOG``) and written to Redis
+  first thing when it answers again, so the other replicas see it then. A Redis outage costs
+  freshness across replicas, never a failed request.
 """
 
 from __future__ import annotations
@@ -77,11 +79,17 @@ class LocalState:
 class RedisState:
     """Redis-backed state with a local fallback (see module docstring)."""
 
+    #: Events kept for Redis while it is down (the oldest go first beyond this).
+    BACKLOG = 100_000
+
     def __init__(self, url: str, per_user: int = 50, ttl_s: int = 30 * 86_400) -> None:
         self.per_user = per_user
         self.ttl_s = ttl_s
         self.local = LocalState(per_user)
         self.link = RedisLink(url, "online_state", decode=True)
+        # (user, item) pairs Redis missed during an outage, oldest first
+        self._backlog: deque[tuple[str, str]] = deque(maxlen=self.BACKLOG)
+        self._backlog_lock = threading.Lock()
 
     @staticmethod
     def key(user_id: str) -> str:
@@ -93,14 +101,25 @@ class RedisState:
 
     def probe(self) -> None:
         self.link.probe()
+        if self._backlog and not self.link.degraded:
+            self.push([])  # Redis is back: hand it what it missed
 
     def push(self, updates: Iterable[tuple[str, str]]) -> None:
         updates = list(updates)
         self.local.push(updates)
-        if updates:
-            self.link.run(lambda client: self._push(client, updates), None)
+        if not self._backlog:  # the usual case: no lock around the round trip
+            if updates and not self.link.run(lambda client: self._push(client, updates), False):
+                with self._backlog_lock:
+                    self._backlog.extend(updates)
+            return
+        with self._backlog_lock:
+            pending = [*self._backlog, *updates]
+            if self.link.run(lambda client: self._push(client, pending), False):
+                self._backlog.clear()
+            else:
+                self._backlog.extend(updates)
 
-    def _push(self, client: Any, updates: list[tuple[str, str]]) -> None:
+    def _push(self, client: Any, updates: list[tuple[str, str]]) -> bool:
         pipe = client.pipeline(transaction=False)
         for user, item in updates:
             pipe.lpush(self.key(user), item)
@@ -108,6 +127,7 @@ class RedisState:
             pipe.ltrim(self.key(user), 0, self.per_user - 1)
             pipe.expire(self.key(user), self.ttl_s)
         pipe.execute()
+        return True
 
     def recent(self, user_id: str, n: int) -> list[str]:
         newest_first = self.link.run(
