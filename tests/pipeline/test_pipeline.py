@@ -15,6 +15,7 @@ from recsmith.events.schema import Item
 from recsmith.pipeline.artifact import load_artifact, save_pipeline, train_pipeline
 from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.rerank.rules import parse_rules
 from recsmith.retrieval.ann import recall_at
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +91,74 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     bad.write_text('[[retrieval.sources]]\nname = "x"\nquota = 0\nmodel = "ials"\n')
     with pytest.raises(ValidationError, match="quota"):
         load_pipeline_config(bad)
+
+
+SOURCE = '[[retrieval.sources]]\nname = "s"\nmodel = "itemknn"\n'
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "says"),
+    [
+        (SOURCE.replace("itemknn", "eese"), "retrieval.sources.0", "unknown model 'eese'"),
+        (SOURCE + "params = { neighbours = 5 }\n", "retrieval.sources.0", "params neighbours"),
+        (SOURCE + "tune = { neighbors = [5, 0] }\n", "retrieval.sources.0", "tune.neighbors"),
+        (SOURCE.replace("itemknn", "ials") + 'use = "recent"\n', "retrieval.sources.0", "a list"),
+        (SOURCE.replace('"s"', '"popular"'), "retrieval.sources.0", "pipeline's own fallback"),
+        (
+            '[[retrieval.sources]]\nname = "n"\nkind = "new_arrivals"\nmodel = "ease"\n',
+            "retrieval.sources.0",
+            "new_arrivals takes no model",
+        ),
+        (SOURCE + 'quota = "50"\n', "retrieval.sources.0.quota", "valid integer"),
+        (SOURCE + '[ranking]\nenabled = "no"\n', "ranking.enabled", "valid boolean"),
+        (SOURCE + "[rerank]\nonly_available = false\n", "rerank", "never shown"),
+        (
+            SOURCE + '[[rerank.rules]]\ntype = "filter"\nproperty = "brand"\nin = []\n',
+            "rerank.rules.0",
+            "lists no values",
+        ),
+        (
+            SOURCE + '[[rerank.rules]]\ntype = "filter"\nproperty = "x"\nequals = "a"\n'
+            'negate = "yes"\n',
+            "rerank.rules.0",
+            "valid boolean",
+        ),
+    ],
+)
+def test_a_pipeline_file_mistake_is_named_when_the_file_is_read(
+    tmp_path: Path, toml: str, key: str, says: str
+) -> None:
+    """Mistakes that used to train cleanly (and serve nothing from that source), pass with a
+    guessed value, or fail only after the sources before them had trained."""
+    bad = tmp_path / "p.toml"
+    bad.write_text(toml)
+    with pytest.raises(ValidationError, match="pipeline") as raised:
+        load_pipeline_config(bad)
+    assert raised.value.field.startswith(f"pipeline {key}") and says in raised.value.reason
+
+
+@pytest.mark.parametrize(
+    ("rule", "where", "says"),
+    [
+        ({"type": "filter", "property": "category", "in": ["SHOES"]}, "rules.0", "no available"),
+        ({"type": "filter", "property": "colour", "equals": "red"}, "rules.0", "no available"),
+        ({"type": "pin", "item": "no-such-item", "position": 1}, "rules.0.item", "no events"),
+    ],
+)
+def test_a_rule_that_could_never_act_fails_training_before_any_fitting(
+    config: PipelineConfig,
+    events: pd.DataFrame,
+    items: list[Item],
+    rule: dict[str, object],
+    where: str,
+    says: str,
+) -> None:
+    bad = config.model_copy(
+        update={"rerank": config.rerank.model_copy(update={"rules": parse_rules([rule])})}
+    )
+    with pytest.raises(ValidationError, match=says) as raised:
+        train_pipeline(bad, events, dict(EventSettings().weights), items=items)
+    assert raised.value.field == f"pipeline rerank.{where}"
 
 
 def test_packaged_default_is_the_example_file() -> None:

@@ -65,7 +65,7 @@ def test_untuned_configs_are_left_alone(events: pd.DataFrame) -> None:
     ("source", "message"),
     [
         ({"name": "a", "model": "ials", "tune": {"alpha": []}}, "tune.alpha lists no values"),
-        ({"name": "n", "kind": "new_arrivals", "tune": {"x": [1]}}, "only model sources"),
+        ({"name": "n", "kind": "new_arrivals", "tune": {"x": [1]}}, "new_arrivals takes no tune"),
     ],
 )
 def test_bad_grids_are_refused(source: dict[str, object], message: str) -> None:

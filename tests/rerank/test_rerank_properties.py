@@ -49,7 +49,7 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
         pool = [*CATS, "nope"] if prop == "category" else [*TAGS, "nope"]
         return {
             "property": prop,
-            "in": draw(st.lists(st.sampled_from(pool), max_size=3)),
+            "in": draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3)),
             "negate": negate,
         }
     if draw(st.booleans()):
@@ -60,7 +60,11 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
         if lo is not None and hi is not None and lo > hi:
             lo, hi = hi, lo
         return {"property": prop, "min": lo, "max": hi, "negate": negate}
-    return {"property": prop, "in": draw(st.lists(values, max_size=3)), "negate": negate}
+    return {
+        "property": prop,
+        "in": draw(st.lists(values, min_size=1, max_size=3)),
+        "negate": negate,
+    }
 
 
 @st.composite

@@ -25,11 +25,13 @@ from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.models.registry import create, model_class
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.rule_check import check_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.pipeline.source_tuning import tune_sources
 from recsmith.pipeline.training import fit_models, recent_items, train_ranker
 from recsmith.ranking.features import FeatureState
 from recsmith.ranking.ltr import LambdaMARTRanker
+from recsmith.rerank.catalog_view import ItemTable
 from recsmith.retrieval.ann import ItemIndex, ann_available
 
 _SPARSE_STATE = ("user_category_share", "user_category_last")
@@ -50,6 +52,8 @@ def train_pipeline(
     catalog = ItemCatalog.from_items(items) if items else None
     full = Interactions.from_events(events, weights, half_life_days=half_life_days, catalog=catalog)
     attrs = ItemAttributes.from_items(items, full.items)
+    table = ItemTable.from_items(items, full.items) if items else ItemTable.unknown(full.n_items)
+    check_rules(config.rerank.rules, table, full.items)  # before minutes of fitting
     config, tuning = tune_sources(config, full, seed=config.ranking.random_state)
     ranker, ranker_report = train_ranker(config, full, attrs)
     model_sources = [s for s in config.retrieval.sources if s.kind == "model"]

@@ -28,13 +28,20 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recsmith.errors import ValidationError
+from recsmith.errors import UnknownModelError, ValidationError
+from recsmith.models.base import Recommender
+from recsmith.models.registry import model_class
 from recsmith.ranking.ltr import RankerConfig
 from recsmith.rerank.rules import CapPerCategoryRule, FilterRule, Rule
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has types, so "50" or "no" where a number or a boolean belongs is a mistake
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+#: Names the pipeline gives its own lists (the popularity fallbacks under every list).
+RESERVED_SOURCES = ("popular", "category_popular")
 
 
 class SourceConfig(_Strict):
@@ -59,14 +66,49 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _model_named(self) -> SourceConfig:
-        if self.kind == "model" and not self.model:
+        if self.name in RESERVED_SOURCES:
+            raise ValueError(f"source name {self.name!r} is the pipeline's own fallback's")
+        if self.kind == "new_arrivals":
+            given = [k for k in ("model", "params", "tune") if getattr(self, k)]
+            if given or self.use != "auto":
+                what = ", ".join(given + (["use"] if self.use != "auto" else []))
+                raise ValueError(f"source {self.name!r}: new_arrivals takes no {what}")
+            return self
+        if not self.model:
             raise ValueError(f"source {self.name!r}: name a model (or kind = 'new_arrivals')")
-        if self.tune and self.kind != "model":
-            raise ValueError(f"source {self.name!r}: only model sources can be tuned")
         empty = [name for name, values in self.tune.items() if not values]
         if empty:
             raise ValueError(f"source {self.name!r}: tune.{empty[0]} lists no values")
+        _check_model(self)
         return self
+
+
+def _check_model(source: SourceConfig) -> None:
+    """The model exists, takes ``params`` and every ``tune`` value, and can do what ``use``
+    asks: checked when the file is read, not after the sources before it have trained."""
+    try:
+        cls = model_class(source.model or "")
+    except UnknownModelError as exc:  # a KeyError: pydantic reports only ValueErrors
+        raise ValueError(f"source {source.name!r}: {exc}") from None
+    tried = {**source.params}
+    for key, values in source.tune.items():
+        for value in values:
+            _config(cls, source, {**tried, key: value}, f"tune.{key}")
+    _config(cls, source, tried, "params")
+    if source.use == "recent" and cls._score_history is Recommender._score_history:
+        raise ValueError(
+            f"source {source.name!r}: use = 'recent' needs a model that scores a list of items "
+            f"(item-kNN, co-occurrence, EASE, session-kNN, content, SASRec), not {source.model}"
+        )
+
+
+def _config(cls: type[Recommender], source: SourceConfig, params: dict[str, Any], key: str) -> None:
+    try:
+        cls.Config.model_validate(params)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ValueError(f"source {source.name!r}: {key} {field}: {err['msg']}") from None
 
 
 class RetrievalConfig(_Strict):
@@ -109,8 +151,19 @@ class RerankConfig(_Strict):
         "category", description="what diversity compares: primary category or TF-IDF vectors"
     )
     max_per_category: int = Field(0, ge=0, description="0 = no cap")
-    only_available: bool = Field(True, description="never show items marked unavailable")
+    only_available: bool = Field(
+        True, description="kept for older files: unavailable items are never shown, so only true"
+    )
     rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _always_available(self) -> RerankConfig:
+        if not self.only_available:
+            raise ValueError(
+                "only_available = false is not supported: unavailable items are never shown "
+                "(remove the key)"
+            )
+        return self
 
     def all_rules(self) -> list[Rule]:
         """The configured rules plus those the shorthand keys stand for."""
@@ -141,7 +194,8 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ValidationError(f"pipeline {where}", err["msg"]) from None
+        reason = err["msg"].removeprefix("Value error, ")  # our validators' own words
+        raise ValidationError(f"pipeline {where}", reason) from None
 
 
 def default_pipeline_config() -> PipelineConfig:

@@ -42,11 +42,12 @@ RESERVED = ("available", "category", "tag")
 class Condition(BaseModel):
     """One test on one item attribute (see module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: a pipeline file's "yes" or "10" is a mistake to name, not a value to guess at
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     property: StrictStr = Field(min_length=1, description="available, category, tag or a property")
     equals: Value | None = None
-    in_: tuple[Value, ...] | None = Field(None, alias="in")
+    in_: tuple[Value, ...] | None = Field(None, alias="in", strict=False)  # a list arrives
     min: Bound | None = None
     max: Bound | None = None
     negate: bool = False
@@ -57,6 +58,8 @@ class Condition(BaseModel):
         tests = (self.equals is not None) + (self.in_ is not None) + ranged
         if tests != 1:
             raise ValueError("give exactly one test: equals, in, or min/max")
+        if self.in_ is not None and not self.in_:
+            raise ValueError("'in' lists no values: no item could pass")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is above max ({self.max})")
         if ranged and self.property in RESERVED:
