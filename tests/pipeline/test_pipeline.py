@@ -110,6 +110,7 @@ SOURCE = '[[retrieval.sources]]\nname = "s"\nmodel = "itemknn"\n'
             "new_arrivals takes no model",
         ),
         (SOURCE + 'quota = "50"\n', "retrieval.sources.0.quota", "valid integer"),
+        (SOURCE + SOURCE, "retrieval", "names must be unique (s twice)"),
         (SOURCE + '[ranking]\nenabled = "no"\n', "ranking.enabled", "valid boolean"),
         (SOURCE + "[rerank]\nonly_available = false\n", "rerank", "never shown"),
         (

@@ -121,8 +121,9 @@ class RetrievalConfig(_Strict):
     @model_validator(mode="after")
     def _unique(self) -> RetrievalConfig:
         names = [s.name for s in self.sources]
-        if len(set(names)) != len(names):
-            raise ValueError("retrieval.sources: names must be unique")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"retrieval.sources: names must be unique ({', '.join(twice)} twice)")
         return self
 
 
