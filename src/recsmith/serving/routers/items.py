@@ -4,7 +4,6 @@ wiping, its categories and properties), ``POST /v1/items`` upserts a batch."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -44,6 +43,14 @@ def _upsert_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) 
     record: Any = parse_json(body)
     if not isinstance(record, dict):
         raise HTTPException(422, "request body must be a JSON object (one item)")
+    return _upsert_record(runtime, sync, item_id, record)
+
+
+def _upsert_record(
+    runtime: Runtime, sync: CatalogSync, item_id: str, record: dict[str, Any]
+) -> ItemsResponse:
+    """Validate and store one item record (422 listing its field errors), then apply it to the
+    served release."""
     if record.setdefault("item_id", item_id) != item_id:
         raise HTTPException(
             422, f"item_id in the body ({record['item_id']!r}) differs from the path ({item_id!r})"
@@ -82,7 +89,7 @@ def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -
         raise HTTPException(404, f"no item {item_id!r} in the catalogue (PUT creates one)")
     # read, merge, write: concurrent patches of one item apply in turn, the last write winning
     record = merge_patch(stored.model_dump(mode="json", exclude_none=True), patch)
-    return _upsert_one(runtime, sync, item_id, json.dumps(record).encode())
+    return _upsert_record(runtime, sync, item_id, record)
 
 
 @router.patch(
