@@ -76,7 +76,9 @@ class Errors:
         ]
 
 
-def payload(row: pd.Series) -> dict[str, Any]:
+def payload(row: pd.Series | Mapping[str, Any]) -> dict[str, Any]:
+    """A refused record as the dead letters keep it: missing values left out, numpy scalars as
+    plain ones, anything not JSON-like as text."""
     out: dict[str, Any] = {}
     for key, val in row.items():
         if val is None or (isinstance(val, float) and math.isnan(val)):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recsmith.config import EventSettings
+from recsmith.events.columns import payload
 from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items
 from recsmith.store.base import EventStore
@@ -52,12 +53,7 @@ def _reuse(
 ) -> Rejection:
     """The rejection of a record whose event_id names a different event, with its payload."""
     record = records.iloc[position] if isinstance(records, pd.DataFrame) else records[position]
-    payload = {str(k): v for k, v in dict(record).items() if not _missing(v)}
-    return Rejection(offset + position, (FieldError("event_id", REASON),), payload)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    return Rejection(offset + position, (FieldError("event_id", REASON),), payload(record))
 
 
 def ingest_items(
