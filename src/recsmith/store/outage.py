@@ -1,0 +1,142 @@
+"""Operational failures of a store, told apart from bugs, and outages logged once.
+
+Every public store call goes through ``guarded`` (``guarded_iter`` for generators). Why here and
+not in the server: a failing store raises driver errors of many kinds from many calls, and only
+the backend knows which of them mean "wait and retry" (connection refused, disk full, locked past
+the timeout) and which are bugs. Those become ``StoreUnavailable`` carrying the driver's words,
+which the server answers as a 503; bugs pass through unchanged. Tables that vanished under a
+running store (the database or schema dropped and recreated) are created again and the call is
+retried once, instead of failing until a restart.
+
+``Outage`` remembers which kinds of call (``read``, ``write``) fail now, so that an outage is
+logged once when it starts and once when it ends, not with a traceback per request; with only
+writes failing (disk full) reads keep working and nothing flaps.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, NoReturn, Protocol, TypeVar
+
+from recsmith.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["read", "write"]
+T = TypeVar("T")
+
+
+class Outage:
+    """Which kinds of call fail now, and since when (see module docstring). Thread-safe."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._failing: dict[str, str] = {}  # kind -> cause of its latest failure
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def failing(self) -> frozenset[str]:
+        """The kinds of call whose latest attempt failed (empty: no outage)."""
+        return frozenset(self._failing)
+
+    def failed(self, kind: Kind, cause: str) -> None:
+        with self._lock:
+            if not self._failing:
+                self._since = time.monotonic()
+                log.warning("store %s unavailable (%ss fail: %s)", self.what, kind, cause)
+            self._failing[kind] = cause
+
+    def succeeded(self, kind: Kind) -> None:
+        if kind not in self._failing:  # the common case: one dict lookup, no lock
+            return
+        with self._lock:
+            if self._failing.pop(kind, None) is not None and not self._failing:
+                took = time.monotonic() - self._since
+                log.warning("store %s is back after %.1f s", self.what, took)
+
+
+class Guarded(Protocol):
+    """What a backend gives ``guarded``: its outage record and how to read its driver's errors."""
+
+    outage: Outage
+
+    def _outage_cause(self, exc: Exception) -> str | None:
+        """The driver's words when ``exc`` is an operational failure; None for a bug."""
+        ...
+
+    def _schema_missing(self, exc: Exception) -> bool:
+        """True when ``exc`` says a table does not exist."""
+        ...
+
+    def _create_schema(self) -> None: ...
+
+
+def _reraise(store: Guarded, kind: Kind, exc: Exception) -> NoReturn:
+    """Raise ``StoreUnavailable`` for an operational failure (recorded in the outage), else
+    ``exc`` itself."""
+    if isinstance(exc, StoreUnavailable):
+        store.outage.failed(kind, exc.cause)
+        raise exc
+    cause = store._outage_cause(exc)
+    if cause is None:
+        raise exc
+    store.outage.failed(kind, cause)
+    raise StoreUnavailable(f"store {store.outage.what}: {cause}", cause) from exc
+
+
+def _recreate(store: Guarded, exc: Exception) -> None:
+    log.warning("store %s lost its tables (%s): creating them again", store.outage.what, exc)
+    store._create_schema()
+
+
+def guarded(kind: Kind) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A store method whose operational failures raise ``StoreUnavailable`` (module docstring)."""
+
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def call(store: Any, *args: Any, **kwargs: Any) -> T:
+            try:
+                try:
+                    result = method(store, *args, **kwargs)
+                except Exception as exc:
+                    if not store._schema_missing(exc):
+                        raise
+                    _recreate(store, exc)
+                    result = method(store, *args, **kwargs)
+            except Exception as exc:
+                _reraise(store, kind, exc)
+            store.outage.succeeded(kind)
+            return result
+
+        return call
+
+    return wrap
+
+
+def guarded_iter(method: Callable[..., Iterator[T]]) -> Callable[..., Iterator[T]]:
+    """``guarded("read")`` for a generator. Tables found missing before the first chunk are
+    created again, and then there is nothing to yield (they are empty); a failure after it
+    cannot be retried without repeating chunks, so it raises."""
+
+    @functools.wraps(method)
+    def call(store: Any, *args: Any, **kwargs: Any) -> Iterator[T]:
+        started = False
+        try:
+            for chunk in method(store, *args, **kwargs):
+                started = True
+                yield chunk
+        except Exception as exc:
+            if started or not store._schema_missing(exc):
+                _reraise(store, "read", exc)
+            try:
+                _recreate(store, exc)
+            except Exception as again:
+                _reraise(store, "read", again)
+        store.outage.succeeded("read")
+
+    return call
