@@ -153,10 +153,16 @@ class PostgresStore:
         return conn
 
     def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
-        """The advisory lock makes other processes starting at once wait instead of colliding."""
+        """Tables that exist already are left alone (no DDL: a read-only server, a hot standby,
+        could not run it, yet it can serve reads). The advisory lock makes other processes
+        starting at once wait instead of colliding."""
         name = f"recsmith-schema:{self._schema or ''}".encode()
         key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
         with conn.cursor() as cur:
+            # heartbeat is the newest table, and the tables are created in one transaction
+            if cur.execute("SELECT to_regclass('heartbeat') IS NOT NULL").fetchone() == (True,):
+                conn.commit()
+                return
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
             if self._schema is not None:
                 create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
