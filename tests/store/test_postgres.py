@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from recsmith.errors import StoreUnavailable, ValidationError
-from recsmith.testing.contracts import EventStoreContract, event, ingest
+from recsmith.store.dead_letters import DeadLetterPolicy
+from recsmith.testing.contracts import EventStoreContract, OpenWith, event, ingest
 
 if TYPE_CHECKING:  # the driver is optional: import it only where a test needs it
     from recsmith.store.postgres import PostgresStore
@@ -66,6 +67,23 @@ def store(server: str, schema: str) -> Iterator[PostgresStore]:
     s = PostgresStore(_with_schema(server, schema))
     yield s
     s.close()
+
+
+@pytest.fixture
+def open_with(server: str) -> Iterator[OpenWith]:
+    from recsmith.store.postgres import PostgresStore
+
+    opened: list[tuple[PostgresStore, str]] = []
+
+    def open_one(policy: DeadLetterPolicy) -> PostgresStore:
+        schema = f"t_{uuid.uuid4().hex}"
+        opened.append((PostgresStore(_with_schema(server, schema), policy), schema))
+        return opened[-1][0]
+
+    yield open_one
+    for store, schema in opened:
+        store.close()
+        _drop_schema(server, schema)
 
 
 @pytest.mark.postgres

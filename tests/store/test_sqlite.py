@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from recsmith.errors import StoreUnavailable
+from recsmith.store.dead_letters import DeadLetterPolicy
 from recsmith.store.sqlite import SQLiteStore
-from recsmith.testing.contracts import EventStoreContract, event, ingest, scan_all
+from recsmith.testing.contracts import EventStoreContract, OpenWith, event, ingest, scan_all
 
 
 @pytest.fixture
@@ -18,6 +19,19 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     s = SQLiteStore(tmp_path / "store.sqlite")
     yield s
     s.close()
+
+
+@pytest.fixture
+def open_with(tmp_path: Path) -> Iterator[OpenWith]:
+    opened: list[SQLiteStore] = []
+
+    def open_one(policy: DeadLetterPolicy) -> SQLiteStore:
+        opened.append(SQLiteStore(tmp_path / f"policy-{len(opened)}.sqlite", policy))
+        return opened[-1]
+
+    yield open_one
+    for store in opened:
+        store.close()
 
 
 class TestSQLiteStore(EventStoreContract):

@@ -83,7 +83,9 @@ def create_app(
         watcher: asyncio.Task[None] | None = None
         catalog_watcher: asyncio.Task[None] | None = None
         the_store = (
-            store if store is not None else await run_in_threadpool(open_store, settings.store.url)
+            store
+            if store is not None
+            else await run_in_threadpool(open_store, settings.store.url, settings.store)
         )
         the_state = open_state(settings.serving.state_url)
         serving = settings.serving

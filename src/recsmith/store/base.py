@@ -34,7 +34,8 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A refused record as stored: when, from where, why, and the raw payload."""
+    """A refused record as stored: when, from where, why, and the raw payload (a marker with
+    its size and start when it was too large: ``store.dead_letters.kept_payload``)."""
 
     received_at: datetime
     source: str
@@ -221,21 +222,6 @@ def item_from_row(row: Sequence[Any]) -> Item:
         available=bool(available),
         created_at=from_micros(created_at),
     )
-
-
-def dead_letter_rows(
-    rejections: Sequence[Rejection], source: str, now_us: int
-) -> list[tuple[Any, ...]]:
-    return [
-        (
-            now_us,
-            source,
-            r.index,
-            json.dumps([{"field": e.field, "reason": e.reason} for e in r.errors]),
-            json.dumps(r.payload, default=str),
-        )
-        for r in rejections
-    ]
 
 
 def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:

@@ -34,6 +34,7 @@ from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
+from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, properties TEXT NOT 
 CREATE TABLE IF NOT EXISTS dead_letters (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     received_at BIGINT NOT NULL, source TEXT NOT NULL, record_index BIGINT NOT NULL,
     errors TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at);
 CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL, scopes TEXT NOT NULL, created_at BIGINT NOT NULL,
     revoked BOOLEAN NOT NULL DEFAULT FALSE);
@@ -95,8 +97,10 @@ class PostgresStore:
 
     local = False
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, dead_letters: DeadLetterPolicy | None = None) -> None:
         self.url = url
+        self.dead_letter_policy = dead_letters or DeadLetterPolicy()
+        self._prune = PruneClock(self.dead_letter_policy.prune_every_s)
         self._conninfo, self._schema, self._safe_url = _parse_url(url)
         try:
             given = conninfo_to_dict(self._conninfo)
@@ -159,8 +163,10 @@ class PostgresStore:
         name = f"recsmith-schema:{self._schema or ''}".encode()
         key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
         with conn.cursor() as cur:
-            # heartbeat is the newest table, and the tables are created in one transaction
-            if cur.execute("SELECT to_regclass('heartbeat') IS NOT NULL").fetchone() == (True,):
+            # the newest object in _SCHEMA (change it when adding one): all are created in one
+            # transaction, so when it exists they all do
+            newest = "SELECT to_regclass('dead_letters_received') IS NOT NULL"
+            if cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
@@ -322,11 +328,21 @@ class PostgresStore:
 
     @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:
-        self._many(
-            "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            base.dead_letter_rows(rejections, source, time.time_ns() // 1000),
-        )
+        """Store the rejections (payloads capped) and, at most once per ``prune_every_s``,
+        delete dead letters past their retention in the same transaction."""
+        if not rejections:
+            return
+        now, policy = time.time_ns() // 1000, self.dead_letter_policy
+        rows = dead_letter_rows(rejections, source, now, policy.max_payload_bytes)
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                rows,
+            )
+            if self._prune.due():
+                cutoff = now - int(policy.retention_s * 1_000_000)
+                cur.execute("DELETE FROM dead_letters WHERE received_at < %s", (cutoff,))
 
     @guarded("read")
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:

@@ -28,7 +28,6 @@ from recsmith.store.base import (
     AppendResult,
     DeadLetter,
     dead_letter_from_row,
-    dead_letter_rows,
     dedupe_batch,
     event_rows,
     frame_from_rows,
@@ -38,6 +37,7 @@ from recsmith.store.base import (
     micros,
     scan_bounds,
 )
+from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     errors TEXT NOT NULL,
     payload TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     key_hash TEXT NOT NULL UNIQUE,
@@ -122,8 +123,10 @@ class SQLiteStore:
 
     local = True
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, dead_letters: DeadLetterPolicy | None = None) -> None:
         self.path = Path(path)
+        self.dead_letter_policy = dead_letters or DeadLetterPolicy()
+        self._prune = PruneClock(self.dead_letter_policy.prune_every_s)
         self.url = f"sqlite:///{self.path}"
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -315,12 +318,21 @@ class SQLiteStore:
 
     @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:
-        if rejections:
-            self._write(
+        """Store the rejections (payloads capped) and, at most once per ``prune_every_s``,
+        delete dead letters past their retention in the same transaction."""
+        if not rejections:
+            return
+        now, policy = _now_us(), self.dead_letter_policy
+        rows = dead_letter_rows(rejections, source, now, policy.max_payload_bytes)
+        with self._immediate() as conn:
+            conn.executemany(
                 "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
                 "VALUES (?, ?, ?, ?, ?)",
-                dead_letter_rows(rejections, source, _now_us()),
+                rows,
             )
+            if self._prune.due():
+                cutoff = now - int(policy.retention_s * 1_000_000)
+                conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (cutoff,))
 
     @guarded("read")
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
