@@ -38,7 +38,7 @@ def ready(runtime: RuntimeDep) -> JSONResponse:
     writes = reads and _probe(runtime.store.heartbeat)  # no second wait on a store that is down
     checks = {"store": reads, "store_writes": writes, "model": runtime.bundle is not None}
     failed = [name for name, ok in checks.items() if not ok]
-    degraded = [*runtime.degraded(), *([] if reads else ["store"])]
+    degraded = runtime.degraded()  # after the probes: a failed read is recorded by now
     body = ReadyResponse(
         status="unavailable" if failed else "degraded" if degraded else "ok",
         checks=checks,
