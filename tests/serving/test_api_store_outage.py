@@ -138,11 +138,11 @@ def test_a_store_outage_is_a_503_and_reads_degrade(
         assert 'recsmith_degraded{component="store"} 1.0' in client.get("/metrics").text
 
         forwarder.open()
-        assert client.get("/health/ready").status_code == 200
-        assert 'recsmith_degraded{component="store"} 0.0' in client.get("/metrics").text
         back = client.get("/v1/users/u1/recommendations", headers=headers)
         assert back.json()["degraded"] == []
         assert client.post("/v1/events", json=[_event(9)], headers=headers).status_code == 200
+        assert client.get("/health/ready").status_code == 200
+        assert 'recsmith_degraded{component="store"} 0.0' in client.get("/metrics").text
     lines = _outage_lines(caplog)
     assert len(lines) == 2, lines
     assert "unavailable" in lines[0] and "is back" in lines[1]

@@ -199,7 +199,7 @@ def test_a_read_only_database_fails_the_heartbeat_but_answers_reads(store: Postg
     with pytest.raises(StoreUnavailable, match="read-only"):
         ingest(store, [event("a", "e1")])
     assert store.ping() is True
-    assert store.outage.failing == {"write"}
+    assert store.outage.failing == {"heartbeat", "write"}
 
 
 def test_an_outage_is_logged_when_it_starts_and_when_it_ends(
@@ -225,10 +225,11 @@ def test_an_outage_is_logged_when_it_starts_and_when_it_ends(
             with pytest.raises(StoreUnavailable):
                 store.heartbeat()
             assert store.ping() is False
-            assert store.outage.failing == {"read", "write"}
+            assert store.outage.failing == {"read", "heartbeat"}
             forwarder.open()
             assert store.count_events() == 1
             assert ingest(store, [event("b", "e2")]).accepted == 1
+            store.heartbeat()
             assert store.outage.failing == set()
         finally:
             store.close()

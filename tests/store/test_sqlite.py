@@ -89,6 +89,7 @@ def test_a_full_disk_is_store_unavailable_naming_it_and_logged_once(
             assert info.value.cause == "database or disk is full"
         assert store.outage.failing == {"write"}
         assert store.count_events() == 1  # reads still work: no flapping outage
+        store.heartbeat()  # one row fits where a batch does not: it must not end the outage
         assert store.outage.failing == {"write"}
         conn.execute("PRAGMA max_page_count = 1073741823")
         assert ingest(store, big).accepted == 2000
@@ -149,6 +150,29 @@ def test_a_bug_is_not_an_outage(tmp_path: Path) -> None:
     try:
         with pytest.raises(sqlite3.ProgrammingError):
             store.user_items(["not", "a", "string"])  # type: ignore[arg-type]
+        assert store.outage.failing == set()
+    finally:
+        store.close()
+
+
+def test_a_heartbeat_ends_a_write_outage_once_no_write_failed_lately(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle server gets no writes to show the store works again: its readiness heartbeat
+    does, for write failures older than Outage.STALE_S."""
+    from recsmith.store.outage import Outage
+
+    store = SQLiteStore(tmp_path / "stale.sqlite")
+    try:
+        conn = store._conn()
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        with pytest.raises(StoreUnavailable):
+            ingest(store, [event(f"i{k}-{'x' * 200}", f"e{k}") for k in range(500)])
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        store.heartbeat()
+        assert store.outage.failing == {"write"}  # failed within STALE_S: still counts
+        monkeypatch.setattr(Outage, "STALE_S", 0.0)
+        store.heartbeat()
         assert store.outage.failing == set()
     finally:
         store.close()

@@ -8,9 +8,13 @@ which the server answers as a 503; bugs pass through unchanged. Tables that vani
 running store (the database or schema dropped and recreated) are created again and the call is
 retried once, instead of failing until a restart.
 
-``Outage`` remembers which kinds of call (``read``, ``write``) fail now, so that an outage is
-logged once when it starts and once when it ends, not with a traceback per request; with only
-writes failing (disk full) reads keep working and nothing flaps.
+``Outage`` remembers which kinds of call (``read``, ``write``, ``heartbeat``) fail now, so that
+an outage is logged once when it starts and once when every kind that failed works again, not with
+a traceback per request; with only writes failing (disk full) reads keep working and nothing
+flaps. The heartbeat (readiness's one-row write) has a kind of its own because a small write can
+fit where an event batch does not (a full disk): its success must not end an outage that event
+writes are still in. It only vouches for writes whose latest failure is older than
+``Outage.STALE_S``, so an idle server, which gets no writes, still sees the outage end.
 """
 
 from __future__ import annotations
@@ -26,16 +30,22 @@ from recsmith.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["read", "write"]
+Kind = Literal["read", "write", "heartbeat"]
 T = TypeVar("T")
 
 
 class Outage:
     """Which kinds of call fail now, and since when (see module docstring). Thread-safe."""
 
+    #: A heartbeat that works clears write failures older than this (seconds): under traffic a
+    #: store refusing writes fails them more often than that; once traffic stops (a server taken
+    #: out of rotation by its failed readiness) it gets back in after this long, the
+    #: ``Retry-After`` its clients were given.
+    STALE_S = 5.0
+
     def __init__(self, what: str) -> None:
         self.what = what
-        self._failing: dict[str, str] = {}  # kind -> cause of its latest failure
+        self._failing: dict[str, tuple[str, float]] = {}  # kind -> (cause, monotonic time)
         self._since = 0.0
         self._lock = threading.Lock()
 
@@ -45,18 +55,24 @@ class Outage:
         return frozenset(self._failing)
 
     def failed(self, kind: Kind, cause: str) -> None:
+        now = time.monotonic()
         with self._lock:
             if not self._failing:
-                self._since = time.monotonic()
+                self._since = now
                 log.warning("store %s unavailable (%ss fail: %s)", self.what, kind, cause)
-            self._failing[kind] = cause
+            self._failing[kind] = (cause, now)
 
     def succeeded(self, kind: Kind) -> None:
-        if kind not in self._failing:  # the common case: one dict lookup, no lock
+        if not self._failing:  # the common case: no lock
             return
         with self._lock:
-            if self._failing.pop(kind, None) is not None and not self._failing:
+            self._failing.pop(kind, None)
+            write = self._failing.get("write")
+            if kind == "heartbeat" and write and write[1] < time.monotonic() - self.STALE_S:
+                del self._failing["write"]
+            if not self._failing and self._since:
                 took = time.monotonic() - self._since
+                self._since = 0.0
                 log.warning("store %s is back after %.1f s", self.what, took)
 
 

@@ -378,7 +378,7 @@ class PostgresStore:
         """A read that touches the schema (``SELECT 1`` does not)."""
         self._rows("SELECT at FROM heartbeat")
 
-    @guarded("write")
+    @guarded("heartbeat")
     def heartbeat(self) -> None:
         self._many(
             "INSERT INTO heartbeat VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",

@@ -391,7 +391,7 @@ class SQLiteStore:
         """A read that touches the file and the schema (``SELECT 1`` touches neither)."""
         self._conn().execute("SELECT at FROM heartbeat").fetchall()
 
-    @guarded("write")
+    @guarded("heartbeat")
     def heartbeat(self) -> None:
         self._write(
             "INSERT INTO heartbeat VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",

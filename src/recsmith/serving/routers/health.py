@@ -27,15 +27,18 @@ async def live() -> LiveResponse:
     responses={503: {"model": ReadyResponse, "description": "A check failed (named in `failed`)"}},
 )
 def ready(runtime: RuntimeDep) -> JSONResponse:
-    """200 when the store answers a query and takes a write (its heartbeat row: a store can
-    answer reads while refusing every write, e.g. on a full disk) and a model is loaded; 503
-    naming the failed checks. A store that cannot be read is ``degraded`` as well:
-    recommendations are then answered from memory.
+    """200 when the store answers a query and takes writes (its heartbeat row, and no event
+    write failed within ``Outage.STALE_S``: a store can answer reads while refusing every
+    write, e.g. on a full disk) and a model is loaded; 503 naming the failed checks. A store
+    that cannot be read is ``degraded`` as well: recommendations are then answered from memory.
 
     ``def`` because the store probes block (FastAPI runs it in the thread pool).
     """
     reads = _probe(runtime.store.ping)
-    writes = reads and _probe(runtime.store.heartbeat)  # no second wait on a store that is down
+    # no second wait on a store that is down; an event write that failed lately counts too (a
+    # one-row heartbeat can fit where event batches do not, e.g. on a full disk)
+    writes = reads and _probe(runtime.store.heartbeat)
+    writes = writes and "write" not in runtime.store.outage.failing
     checks = {"store": reads, "store_writes": writes, "model": runtime.bundle is not None}
     failed = [name for name, ok in checks.items() if not ok]
     degraded = runtime.degraded()  # after the probes: a failed read is recorded by now
