@@ -189,6 +189,16 @@ def test_dropped_schema_is_created_again(server: str, store: PostgresStore, sche
     assert store.find_api_key("nope") is None
 
 
+def test_one_dropped_table_is_created_again(server: str, store: PostgresStore) -> None:
+    import psycopg
+
+    ingest(store, [event("a", "e1")])
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP TABLE {store._schema}.events")
+    assert store.count_events() == 0
+    assert ingest(store, [event("b", "e2")]).accepted == 1
+
+
 def test_a_read_only_database_fails_the_heartbeat_but_answers_reads(store: PostgresStore) -> None:
     store.heartbeat()
     conn = store._conn()

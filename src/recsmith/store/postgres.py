@@ -134,7 +134,7 @@ class PostgresStore:
         conn = self._conn()
         try:
             with self._lock:
-                self._create_tables(conn)
+                self._create_tables(conn, always=True)  # some are missing, whatever exists
         except BaseException:
             with suppress(psycopg.Error):
                 conn.rollback()
@@ -156,17 +156,17 @@ class PostgresStore:
             raise self._down("cannot prepare the store in", exc) from exc
         return conn
 
-    def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
-        """Tables that exist already are left alone (no DDL: a read-only server, a hot standby,
-        could not run it, yet it can serve reads). The advisory lock makes other processes
-        starting at once wait instead of colliding."""
+    def _create_tables(self, conn: psycopg.Connection[Any], *, always: bool = False) -> None:
+        """Unless ``always``, tables that exist already are left alone (no DDL: a read-only
+        server, a hot standby, could not run it, yet it can serve reads). The advisory lock makes
+        other processes starting at once wait instead of colliding."""
         name = f"recsmith-schema:{self._schema or ''}".encode()
         key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
         with conn.cursor() as cur:
             # the newest object in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do
             newest = "SELECT to_regclass('dead_letters_received') IS NOT NULL"
-            if cur.execute(newest).fetchone() == (True,):
+            if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
