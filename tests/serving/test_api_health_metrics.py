@@ -116,3 +116,16 @@ def test_openapi_documents_routes_and_event_shape(client: TestClient) -> None:
     assert schema["type"] == "array"
     assert {"user_id", "item_id", "event_type", "timestamp"} <= set(schema["items"]["properties"])
     assert "RecommendationResponse" in spec["components"]["schemas"]
+
+
+def test_routes_that_write_document_the_store_outage_503(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in [
+        ("/v1/events", "post"),
+        ("/v1/items", "post"),
+        ("/v1/items/{item_id}", "put"),
+        ("/v1/items/{item_id}", "patch"),
+    ]:
+        assert "503" in paths[path][method]["responses"], (method, path)
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert {"detail", "cause", "error_id"} <= set(schemas["ErrorResponse"]["properties"])

@@ -280,7 +280,7 @@ _ERROR_TEXT = {
     404: "Not known to the model",
     413: "More records than serving.max_batch",
     422: "Body is not JSON, not the expected shape, or a parameter is out of range",
-    503: "Not ready (no model loaded, or the store is down)",
+    503: "No model is loaded, or the store is unavailable (`cause`, `Retry-After`)",
 }
 
 
