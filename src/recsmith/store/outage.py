@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, NoReturn, Protocol, TypeVar
+from typing import Concatenate, Literal, NoReturn, ParamSpec, Protocol, TypeVar
 
 from recsmith.errors import StoreUnavailable
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["read", "write", "heartbeat"]
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class Outage:
@@ -92,6 +93,9 @@ class Guarded(Protocol):
     def _create_schema(self) -> None: ...
 
 
+G = TypeVar("G", bound=Guarded)
+
+
 def _reraise(store: Guarded, kind: Kind, exc: Exception) -> NoReturn:
     """Raise ``StoreUnavailable`` for an operational failure (recorded in the outage), else
     ``exc`` itself."""
@@ -110,12 +114,14 @@ def _recreate(store: Guarded, exc: Exception) -> None:
     store._create_schema()
 
 
-def guarded(kind: Kind) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def guarded(
+    kind: Kind,
+) -> Callable[[Callable[Concatenate[G, P], T]], Callable[Concatenate[G, P], T]]:
     """A store method whose operational failures raise ``StoreUnavailable`` (module docstring)."""
 
-    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+    def wrap(method: Callable[Concatenate[G, P], T]) -> Callable[Concatenate[G, P], T]:
         @functools.wraps(method)
-        def call(store: Any, *args: Any, **kwargs: Any) -> T:
+        def call(store: G, /, *args: P.args, **kwargs: P.kwargs) -> T:
             try:
                 try:
                     result = method(store, *args, **kwargs)
@@ -134,13 +140,15 @@ def guarded(kind: Kind) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return wrap
 
 
-def guarded_iter(method: Callable[..., Iterator[T]]) -> Callable[..., Iterator[T]]:
+def guarded_iter(
+    method: Callable[Concatenate[G, P], Iterator[T]],
+) -> Callable[Concatenate[G, P], Iterator[T]]:
     """``guarded("read")`` for a generator. Tables found missing before the first chunk are
     created again, and then there is nothing to yield (they are empty); a failure after it
     cannot be retried without repeating chunks, so it raises."""
 
     @functools.wraps(method)
-    def call(store: Any, *args: Any, **kwargs: Any) -> Iterator[T]:
+    def call(store: G, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         started = False
         try:
             for chunk in method(store, *args, **kwargs):
