@@ -146,6 +146,7 @@ def test_a_store_outage_is_a_503_and_reads_degrade(
     lines = _outage_lines(caplog)
     assert len(lines) == 2, lines
     assert "unavailable" in lines[0] and "is back" in lines[1]
+    assert all("\n" not in line for line in lines)
     assert not [r for r in caplog.records if r.exc_info], "no traceback for an outage"
 
 

@@ -92,6 +92,12 @@ def _parse_url(url: str) -> tuple[str, str | None, str]:
     return (urlunsplit(parts._replace(query=rest)) if schema else url), schema, safe
 
 
+def _one_line(exc: BaseException) -> str:
+    """libpq's message on one line (it spans several: "connection refused\n\tIs the server
+    running…"), so an outage is one log line and a readable ``cause``."""
+    return " ".join(str(exc).split())
+
+
 class PostgresStore:
     """EventStore on PostgreSQL (see module docstring). Opening it does not connect."""
 
@@ -121,11 +127,11 @@ class PostgresStore:
         return f"PostgresStore({self._safe_url!r})"
 
     def _down(self, what: str, exc: BaseException) -> StoreUnavailable:
-        cause = str(exc).strip()
+        cause = _one_line(exc)
         return StoreUnavailable(f"{what} PostgreSQL at {self._safe_url}: {cause}", cause)
 
     def _outage_cause(self, exc: Exception) -> str | None:
-        return str(exc).strip() if isinstance(exc, _UNAVAILABLE) else None
+        return _one_line(exc) if isinstance(exc, _UNAVAILABLE) else None
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, _SCHEMA_MISSING)
