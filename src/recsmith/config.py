@@ -45,6 +45,12 @@ class StoreSettings(BaseModel):
     """Where events, items and keys live: ``sqlite:///path`` (default) or ``postgresql://…``."""
 
     url: str = "sqlite:///recsmith-data/recsmith.sqlite"
+    dead_letter_max_bytes: int = Field(
+        4096, ge=64, description="JSON size of a refused record a dead letter keeps whole"
+    )
+    dead_letter_retention_days: float = Field(
+        30.0, gt=0, description="dead letters older than this are deleted"
+    )
 
 
 class EventSettings(BaseModel):

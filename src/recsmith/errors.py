@@ -30,7 +30,13 @@ class UnknownModelError(RecsmithError, KeyError):
 
 
 class StoreUnavailable(RecsmithError):
-    """The event store cannot be reached or opened."""
+    """The event store cannot do its work right now (unreachable, connection lost, disk full,
+    read-only, locked past its timeout): an outage to wait out, not a bug to report. The server
+    answers 503 with ``cause`` (the backend's own words) and ``Retry-After``."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause or message
 
 
 class ServerStartError(RecsmithError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from recsmith.bundle import ModelBundle
@@ -21,7 +22,7 @@ def test_live_and_ready_with_model(client: TestClient, bundle: ModelBundle) -> N
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"store": True, "model": True},
+        "checks": {"store": True, "store_writes": True, "model": True},
         "failed": [],
         "degraded": [],
         "model_version": bundle.version,
@@ -39,20 +40,17 @@ def test_ready_is_503_without_model(db_path: Path, store: SQLiteStore) -> None:
         assert response.json()["status"] == "unavailable"
 
 
-class DownStore(SQLiteStore):
-    def ping(self) -> bool:
-        raise OSError("connection refused")
+def test_ready_is_503_when_store_is_down(settings: Settings, bundle: ModelBundle) -> None:
+    pytest.importorskip("psycopg")
+    from recsmith.store.postgres import PostgresStore
 
-
-def test_ready_is_503_when_store_is_down(
-    settings: Settings, bundle: ModelBundle, tmp_path: Path
-) -> None:
-    down = DownStore(tmp_path / "down.sqlite")
+    down = PostgresStore("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")  # refused
     try:
         with TestClient(create_app(settings, bundle=bundle, store=down)) as client:
             response = client.get("/health/ready")
             assert response.status_code == 503
-            assert response.json()["failed"] == ["store"]
+            assert response.json()["failed"] == ["store", "store_writes"]
+            assert response.json()["degraded"] == ["store"]
             assert client.get("/health/live").status_code == 200
     finally:
         down.close()
@@ -118,3 +116,16 @@ def test_openapi_documents_routes_and_event_shape(client: TestClient) -> None:
     assert schema["type"] == "array"
     assert {"user_id", "item_id", "event_type", "timestamp"} <= set(schema["items"]["properties"])
     assert "RecommendationResponse" in spec["components"]["schemas"]
+
+
+def test_routes_that_write_document_the_store_outage_503(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in [
+        ("/v1/events", "post"),
+        ("/v1/items", "post"),
+        ("/v1/items/{item_id}", "put"),
+        ("/v1/items/{item_id}", "patch"),
+    ]:
+        assert "503" in paths[path][method]["responses"], (method, path)
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert {"detail", "cause", "error_id"} <= set(schemas["ErrorResponse"]["properties"])

@@ -53,3 +53,22 @@ def test_unsupported_scheme_is_a_validation_error_naming_the_setting(url: str) -
     assert info.value.field == "store.url"
     assert repr(url) in str(info.value)
     assert str(info.value).startswith("store.url: unsupported scheme")
+
+
+def test_store_settings_set_the_dead_letter_policy(tmp_path: Path) -> None:
+    from recsmith.config import StoreSettings
+    from recsmith.store.dead_letters import DeadLetterPolicy
+
+    settings = StoreSettings(dead_letter_max_bytes=100, dead_letter_retention_days=2)
+    store = open_store(f"sqlite:///{tmp_path / 'dl.sqlite'}", settings)
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert store.dead_letter_policy == DeadLetterPolicy(100, 2 * 86_400.0, 60.0)
+    finally:
+        store.close()
+    defaults = open_store(f"sqlite:///{tmp_path / 'default.sqlite'}")
+    try:
+        assert isinstance(defaults, SQLiteStore)
+        assert defaults.dead_letter_policy == DeadLetterPolicy(4096, 30 * 86_400.0, 60.0)
+    finally:
+        defaults.close()

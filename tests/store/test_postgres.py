@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from recsmith.errors import StoreUnavailable, ValidationError
-from recsmith.testing.contracts import EventStoreContract, event, ingest
+from recsmith.store.dead_letters import DeadLetterPolicy
+from recsmith.testing.contracts import EventStoreContract, OpenWith, event, ingest
 
 if TYPE_CHECKING:  # the driver is optional: import it only where a test needs it
     from recsmith.store.postgres import PostgresStore
@@ -66,6 +67,23 @@ def store(server: str, schema: str) -> Iterator[PostgresStore]:
     s = PostgresStore(_with_schema(server, schema))
     yield s
     s.close()
+
+
+@pytest.fixture
+def open_with(server: str) -> Iterator[OpenWith]:
+    from recsmith.store.postgres import PostgresStore
+
+    opened: list[tuple[PostgresStore, str]] = []
+
+    def open_one(policy: DeadLetterPolicy) -> PostgresStore:
+        schema = f"t_{uuid.uuid4().hex}"
+        opened.append((PostgresStore(_with_schema(server, schema), policy), schema))
+        return opened[-1][0]
+
+    yield open_one
+    for store, schema in opened:
+        store.close()
+        _drop_schema(server, schema)
 
 
 @pytest.mark.postgres
@@ -156,3 +174,76 @@ def test_bad_urls_are_validation_errors_naming_the_setting() -> None:
     with pytest.raises(ValidationError, match="bogus") as info:
         PostgresStore("postgresql://127.0.0.1/test?bogus=1")
     assert info.value.field == "store.url"
+
+
+def test_dropped_schema_is_created_again(server: str, store: PostgresStore, schema: str) -> None:
+    """The database (here: the schema) dropped and recreated under a running server: the store
+    used to remember its tables for life, so every call failed until a restart."""
+    ingest(store, [event("a", "e1")])
+    _drop_schema(server, schema)
+    assert store.count_events() == 0
+    assert store.ping() is True
+    assert ingest(store, [event("b", "e2")]).accepted == 1
+    _drop_schema(server, schema)
+    assert list(store.scan()) == []
+    assert store.find_api_key("nope") is None
+
+
+def test_one_dropped_table_is_created_again(server: str, store: PostgresStore) -> None:
+    import psycopg
+
+    ingest(store, [event("a", "e1")])
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP TABLE {store._schema}.events")
+    assert store.count_events() == 0
+    assert ingest(store, [event("b", "e2")]).accepted == 1
+
+
+def test_a_read_only_database_fails_the_heartbeat_but_answers_reads(store: PostgresStore) -> None:
+    store.heartbeat()
+    conn = store._conn()
+    conn.execute("SET default_transaction_read_only = on")  # as on a hot standby
+    conn.commit()
+    with pytest.raises(StoreUnavailable, match="read-only"):
+        store.heartbeat()
+    with pytest.raises(StoreUnavailable, match="read-only"):
+        ingest(store, [event("a", "e1")])
+    assert store.ping() is True
+    assert store.outage.failing == {"heartbeat", "write"}
+
+
+def test_an_outage_is_logged_when_it_starts_and_when_it_ends(
+    server: str, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from urllib.parse import urlsplit
+
+    from recsmith.store.postgres import PostgresStore as Store
+    from recsmith.testing.tcp_forwarder import TcpForwarder
+
+    parts = urlsplit(server)
+    with TcpForwarder((parts.hostname or "127.0.0.1", parts.port or 5432)) as forwarder:
+        url = parts._replace(netloc=f"{parts.username}@127.0.0.1:{forwarder.port}").geturl()
+        store = Store(_with_schema(f"{url}?connect_timeout=2", schema))
+        try:
+            ingest(store, [event("a", "e1")])
+            forwarder.close()
+            for _ in range(5):
+                with pytest.raises(StoreUnavailable):
+                    store.count_events()
+                with pytest.raises(StoreUnavailable):
+                    ingest(store, [event("b", "e2")])
+            with pytest.raises(StoreUnavailable):
+                store.heartbeat()
+            assert store.ping() is False
+            assert store.outage.failing == {"read", "heartbeat"}
+            forwarder.open()
+            assert store.count_events() == 1
+            assert ingest(store, [event("b", "e2")]).accepted == 1
+            store.heartbeat()
+            assert store.outage.failing == set()
+        finally:
+            store.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "recsmith.store.outage"]
+    assert len(lines) == 2, lines
+    assert "unavailable" in lines[0] and "is back" in lines[1]
+    assert not any(r.exc_info for r in caplog.records)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from recsmith.errors import StoreUnavailable
+from recsmith.store.dead_letters import DeadLetterPolicy
 from recsmith.store.sqlite import SQLiteStore
-from recsmith.testing.contracts import EventStoreContract, event, ingest, scan_all
+from recsmith.testing.contracts import EventStoreContract, OpenWith, event, ingest, scan_all
 
 
 @pytest.fixture
@@ -17,6 +19,19 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     s = SQLiteStore(tmp_path / "store.sqlite")
     yield s
     s.close()
+
+
+@pytest.fixture
+def open_with(tmp_path: Path) -> Iterator[OpenWith]:
+    opened: list[SQLiteStore] = []
+
+    def open_one(policy: DeadLetterPolicy) -> SQLiteStore:
+        opened.append(SQLiteStore(tmp_path / f"policy-{len(opened)}.sqlite", policy))
+        return opened[-1]
+
+    yield open_one
+    for store in opened:
+        store.close()
 
 
 class TestSQLiteStore(EventStoreContract):
@@ -53,3 +68,111 @@ def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
         assert again.count_events() == 2
     finally:
         again.close()
+
+
+def test_a_full_disk_is_store_unavailable_naming_it_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLITE_FULL for real: ``max_page_count`` caps this connection's file (the test thread's
+    own connection: each thread has one). SQLite rolls the transaction back itself, so the
+    store's own ROLLBACK used to fail with "no transaction is active" and hide the cause."""
+    store = SQLiteStore(tmp_path / "full.sqlite")
+    try:
+        ingest(store, [event("first", "e0")])
+        conn = store._conn()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        big = [event(f"item-{k:05d}-{'x' * 200}", f"e{k}") for k in range(1, 2001)]
+        for _ in range(3):
+            with pytest.raises(StoreUnavailable) as info:
+                ingest(store, big)
+            assert info.value.cause == "database or disk is full"
+        assert store.outage.failing == {"write"}
+        assert store.count_events() == 1  # reads still work: no flapping outage
+        store.heartbeat()  # one row fits where a batch does not: it must not end the outage
+        assert store.outage.failing == {"write"}
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        assert ingest(store, big).accepted == 2000
+        assert store.outage.failing == set()
+    finally:
+        store.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "recsmith.store.outage"]
+    assert len(lines) == 2, lines
+    assert "unavailable" in lines[0] and "database or disk is full" in lines[0]
+    assert "is back" in lines[1]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_a_read_only_store_fails_the_heartbeat_but_answers_reads(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ro.sqlite")
+    try:
+        store.heartbeat()
+        store._conn().execute("PRAGMA query_only = 1")  # writes fail as on a read-only file
+        with pytest.raises(StoreUnavailable, match="readonly"):
+            store.heartbeat()
+        assert store.ping() is True
+        assert store.count_events() == 0  # the heartbeat is not an event
+    finally:
+        store.close()
+
+
+def test_tables_dropped_under_a_running_store_are_created_again(tmp_path: Path) -> None:
+    path = tmp_path / "dropped.sqlite"
+    store = SQLiteStore(path)
+    try:
+        ingest(store, [event("a", "e1")])
+        with sqlite3.connect(path) as other:
+            other.executescript("DROP TABLE events; DROP TABLE heartbeat;")
+        assert store.count_events() == 0
+        assert store.ping() is True
+        assert ingest(store, [event("b", "e2")]).accepted == 1
+        assert scan_all(store)["event_id"].tolist() == ["e2"]
+    finally:
+        store.close()
+
+
+def test_a_dropped_table_found_by_a_scan_is_created_again(tmp_path: Path) -> None:
+    path = tmp_path / "dropped-scan.sqlite"
+    store = SQLiteStore(path)
+    try:
+        ingest(store, [event("a", "e1")])
+        with sqlite3.connect(path) as other:
+            other.execute("DROP TABLE events")
+        assert list(store.scan()) == []
+        assert ingest(store, [event("b", "e2")]).accepted == 1
+    finally:
+        store.close()
+
+
+def test_a_bug_is_not_an_outage(tmp_path: Path) -> None:
+    """A wrong query is raised as it is, not turned into a 503 to wait out."""
+    store = SQLiteStore(tmp_path / "bug.sqlite")
+    try:
+        with pytest.raises(sqlite3.ProgrammingError):
+            store.user_items(["not", "a", "string"])  # type: ignore[arg-type]
+        assert store.outage.failing == set()
+    finally:
+        store.close()
+
+
+def test_a_heartbeat_ends_a_write_outage_once_no_write_failed_lately(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle server gets no writes to show the store works again: its readiness heartbeat
+    does, for write failures older than Outage.STALE_S."""
+    from recsmith.store.outage import Outage
+
+    store = SQLiteStore(tmp_path / "stale.sqlite")
+    try:
+        conn = store._conn()
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        with pytest.raises(StoreUnavailable):
+            ingest(store, [event(f"i{k}-{'x' * 200}", f"e{k}") for k in range(500)])
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        store.heartbeat()
+        assert store.outage.failing == {"write"}  # failed within STALE_S: still counts
+        monkeypatch.setattr(Outage, "STALE_S", 0.0)
+        store.heartbeat()
+        assert store.outage.failing == set()
+    finally:
+        store.close()

@@ -22,7 +22,7 @@ def run_import(
 ) -> ImportResult:
     """Import ``path`` into the store at ``store_url`` with an optional progress bar."""
     source = read_source(fmt, path)
-    store = open_store(store_url)
+    store = open_store(store_url, settings.store)
     try:
         if not progress:
             return import_source(store, source, settings.events)

@@ -20,9 +20,11 @@ from fastapi.concurrency import run_in_threadpool
 from recsmith import __version__
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
+from recsmith.errors import StoreUnavailable
 from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving import error_handlers
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
@@ -81,7 +83,9 @@ def create_app(
         watcher: asyncio.Task[None] | None = None
         catalog_watcher: asyncio.Task[None] | None = None
         the_store = (
-            store if store is not None else await run_in_threadpool(open_store, settings.store.url)
+            store
+            if store is not None
+            else await run_in_threadpool(open_store, settings.store.url, settings.store)
         )
         the_state = open_state(settings.serving.state_url)
         serving = settings.serving
@@ -94,7 +98,14 @@ def create_app(
             else:
                 the_bundle = await run_in_threadpool(load_bundle, serving.model_dir)
             app.state.catalog_sync = CatalogSync(app, the_store)
-            the_bundle = await run_in_threadpool(app.state.catalog_sync.catch_up, the_bundle)
+            try:
+                the_bundle = await run_in_threadpool(app.state.catalog_sync.catch_up, the_bundle)
+            except StoreUnavailable as exc:  # serve what is in memory; the sync catches up later
+                log.warning(
+                    "store unavailable at start (%s): serving without catalogue "
+                    "changes since training until it answers",
+                    exc.cause,
+                )
             metrics.set_model(the_bundle.version if the_bundle is not None else None)
             app.state.runtime = Runtime(
                 settings=settings,
@@ -140,6 +151,7 @@ def create_app(
         dependencies=[Depends(known_query_only)],
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    error_handlers.install(app)  # after the other middleware: it must be the outermost
     for module in (events, items, recommend, admin, health, metrics_route):
         app.include_router(module.router)
     return app

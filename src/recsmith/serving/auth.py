@@ -5,7 +5,10 @@ A key holds scopes ``ingest``, ``read`` and ``admin`` (admin implies the others)
 check is skipped entirely: that is meant for a server on localhost during development only.
 
 Lookups are cached in-process for ``KEY_CACHE_TTL_S`` seconds so that a busy client does not cost a
-store query per request; the price is that revoking a key takes up to that long to bite.
+store query per request; the price is that revoking a key takes up to that long to bite. While the
+store is unavailable, a key verified before stays valid from the cache however old its entry (the
+server keeps answering reads from memory, so its clients must keep getting in); a key the cache
+does not hold cannot be checked, which is a 503 (``StoreUnavailable``), not a 401.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from recsmith.errors import ValidationError
+from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.serving.deps import runtime_of
 from recsmith.store.base import SCOPES, ApiKey, EventStore
 
@@ -78,8 +81,16 @@ class KeyCache:
         return entry[1]
 
     def lookup(self, key_hash: str) -> ApiKey | None:
-        """Ask the store (blocking) and remember a found key."""
-        key = self._store.find_api_key(key_hash)
+        """Ask the store (blocking) and remember a found key; while the store is unavailable,
+        a key found before is answered from the cache, past its TTL too."""
+        try:
+            key = self._store.find_api_key(key_hash)
+        except StoreUnavailable:
+            with self._lock:
+                entry = self._entries.get(key_hash)
+            if entry is None:
+                raise
+            return entry[1]
         if key is not None:
             with self._lock:
                 if len(self._entries) >= KEY_CACHE_MAX:

@@ -44,12 +44,15 @@ class Runtime:
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking
-        on any that nothing has used lately (blocking: call from the thread pool)."""
+        on any that nothing has used lately (blocking: call from the thread pool), and ``store``
+        while its latest read failed (recommendations then come from memory; the catalogue sync
+        reads it every second, so this is never older than that)."""
         parts = {"online_state": self.state, "response_cache": self.cache}
         present = {name: part for name, part in parts.items() if part is not None}
         for part in present.values():
             part.probe()
-        return [name for name, part in present.items() if part.degraded]
+        down = [name for name, part in present.items() if part.degraded]
+        return [*down, "store"] if "read" in self.store.outage.failing else down
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -97,7 +97,8 @@ class Metrics:
             ),
             degraded=Gauge(
                 "recsmith_degraded",
-                "1 while a component runs on its fallback (online_state: Redis unreachable).",
+                "1 while a component runs on its fallback (online_state: Redis unreachable; "
+                "store: reads fail, recommendations come from memory).",
                 ("component",),
                 registry=registry,
             ),

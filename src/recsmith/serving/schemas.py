@@ -188,6 +188,11 @@ class RecommendationResponse(_ListResponse):
         "request's recent items), 'category' (popular within the requested categories) or "
         "'popular' (nothing known about the visitor)"
     )
+    degraded: list[str] = Field(
+        default_factory=list,
+        description="parts this list was computed without: 'store' when the event store was "
+        "unavailable (items the user has there now were not excluded)",
+    )
 
 
 class SimilarResponse(_ListResponse):
@@ -233,13 +238,13 @@ class ReadyResponse(BaseModel):
             "examples": [
                 {
                     "status": "ok",
-                    "checks": {"store": True, "model": True},
+                    "checks": {"store": True, "store_writes": True, "model": True},
                     "failed": [],
                     "model_version": "itemknn-20240501120000-a1b2c3",
                 },
                 {
                     "status": "unavailable",
-                    "checks": {"store": True, "model": False},
+                    "checks": {"store": True, "store_writes": True, "model": False},
                     "failed": ["model"],
                     "model_version": None,
                 },
@@ -251,17 +256,22 @@ class ReadyResponse(BaseModel):
     checks: dict[str, bool]
     degraded: list[str] = Field(
         default_factory=list,
-        description="parts running on a fallback (e.g. online_state when Redis is down): the "
-        "server still answers, so readiness stays 200",
+        description="parts running on a fallback: online_state or response_cache when Redis "
+        "is down (readiness stays 200), store when the store cannot be read (recommendations "
+        "come from memory; the store check fails too)",
     )
     failed: list[str]
     model_version: str | None
 
 
 class ErrorResponse(BaseModel):
-    """FastAPI's error shape, for the documented 401/403/404/413/503 responses."""
+    """FastAPI's error shape, for the documented 401/403/404/413/503 responses; a 503 from an
+    unavailable store adds ``cause`` (and a ``Retry-After`` header), a 500 an ``error_id`` to
+    find in the server log."""
 
     detail: Any
+    cause: str | None = None
+    error_id: str | None = None
 
 
 _ERROR_TEXT = {
@@ -270,7 +280,7 @@ _ERROR_TEXT = {
     404: "Not known to the model",
     413: "More records than serving.max_batch",
     422: "Body is not JSON, not the expected shape, or a parameter is out of range",
-    503: "Not ready (no model loaded, or the store is down)",
+    503: "No model is loaded, or the store is unavailable (`cause`, `Retry-After`)",
 }
 
 

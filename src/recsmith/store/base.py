@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+from recsmith.store.outage import Outage
 
 #: The scopes an API key may hold. ``admin`` implies the others.
 SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
@@ -33,7 +34,8 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A refused record as stored: when, from where, why, and the raw payload."""
+    """A refused record as stored: when, from where, why, and the raw payload (a marker with
+    its size and start when it was too large: ``store.dead_letters.kept_payload``)."""
 
     received_at: datetime
     source: str
@@ -61,6 +63,9 @@ class EventStore(Protocol):
     """Durable storage for events, the catalog, users, dead letters and API keys."""
 
     url: str
+    #: Which kinds of call (read, write) fail now: operational failures raise
+    #: ``StoreUnavailable`` and are logged once per outage (``store.outage``).
+    outage: Outage
     #: True for an embedded store whose reads take microseconds (the server then reads it on its
     #: event loop); False for a networked one (read from the thread pool).
     local: bool
@@ -127,7 +132,13 @@ class EventStore(Protocol):
     def find_api_key(self, key_hash: str) -> ApiKey | None: ...
 
     def ping(self) -> bool:
-        """True when the backend answers a trivial query (readiness probe)."""
+        """True when the backend answers a query on its tables (readiness probe)."""
+        ...
+
+    def heartbeat(self) -> None:
+        """Rewrite the store's one heartbeat row (never an event): readiness probes the write
+        path with it, since a store can answer reads while refusing every write (disk full,
+        read-only). Raises ``StoreUnavailable`` when the write fails."""
         ...
 
     def close(self) -> None: ...
@@ -211,21 +222,6 @@ def item_from_row(row: Sequence[Any]) -> Item:
         available=bool(available),
         created_at=from_micros(created_at),
     )
-
-
-def dead_letter_rows(
-    rejections: Sequence[Rejection], source: str, now_us: int
-) -> list[tuple[Any, ...]]:
-    return [
-        (
-            now_us,
-            source,
-            r.index,
-            json.dumps([{"field": e.field, "reason": e.reason} for e in r.errors]),
-            json.dumps(r.payload, default=str),
-        )
-        for r in rejections
-    ]
 
 
 def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:

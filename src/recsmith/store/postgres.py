@@ -7,7 +7,9 @@ its own, so calls made meanwhile cannot end its transaction. Tables are created 
 under an advisory lock: opening never connects (``ping`` says False while the database is down),
 and processes starting together do not race on DDL. Sorted ids use the "C" collation (byte order,
 as in SQLite). ``?schema=name`` in the URL puts the tables in that schema (created if missing), so
-tests and deployments can share one database.
+tests and deployments can share one database. Tables dropped under a running store (the database or
+schema recreated) are created again on the next call; an unreachable server, a lost connection, a
+full disk or a read-only server raise ``StoreUnavailable`` (``store.outage``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
+from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
+from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (event_id TEXT COLLATE "C" PRIMARY KEY, user_id TEXT,
@@ -48,9 +52,11 @@ CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, properties TEXT NOT 
 CREATE TABLE IF NOT EXISTS dead_letters (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     received_at BIGINT NOT NULL, source TEXT NOT NULL, record_index BIGINT NOT NULL,
     errors TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at);
 CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL, scopes TEXT NOT NULL, created_at BIGINT NOT NULL,
     revoked BOOLEAN NOT NULL DEFAULT FALSE);
+CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at BIGINT NOT NULL);
 """
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
@@ -62,8 +68,15 @@ _UPSERT_ITEM = (
 )
 _STAGE = "recsmith_incoming"
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-#: Failures that mean "the database is not there", as opposed to a bug in a query.
-_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+#: Failures that mean "the database cannot work now" (unreachable, connection lost, disk full,
+#: locks or statements past their timeout, a read-only standby), as opposed to a bug in a query.
+_UNAVAILABLE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.ReadOnlySqlTransaction,
+)
+#: Failures that mean the tables (or their schema) are gone: created again, then one retry.
+_SCHEMA_MISSING = (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)
 
 
 def _parse_url(url: str) -> tuple[str, str | None, str]:
@@ -79,13 +92,21 @@ def _parse_url(url: str) -> tuple[str, str | None, str]:
     return (urlunsplit(parts._replace(query=rest)) if schema else url), schema, safe
 
 
+def _one_line(exc: BaseException) -> str:
+    """libpq's message on one line (it spans several: "connection refused\n\tIs the server
+    running…"), so an outage is one log line and a readable ``cause``."""
+    return " ".join(str(exc).split())
+
+
 class PostgresStore:
     """EventStore on PostgreSQL (see module docstring). Opening it does not connect."""
 
     local = False
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, dead_letters: DeadLetterPolicy | None = None) -> None:
         self.url = url
+        self.dead_letter_policy = dead_letters or DeadLetterPolicy()
+        self._prune = PruneClock(self.dead_letter_policy.prune_every_s)
         self._conninfo, self._schema, self._safe_url = _parse_url(url)
         try:
             given = conninfo_to_dict(self._conninfo)
@@ -100,12 +121,30 @@ class PostgresStore:
         self._all: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self._ready = False
+        self.outage = Outage(self._safe_url)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._safe_url!r})"
 
     def _down(self, what: str, exc: BaseException) -> StoreUnavailable:
-        return StoreUnavailable(f"{what} PostgreSQL at {self._safe_url}: {str(exc).strip()}")
+        cause = _one_line(exc)
+        return StoreUnavailable(f"{what} PostgreSQL at {self._safe_url}: {cause}", cause)
+
+    def _outage_cause(self, exc: Exception) -> str | None:
+        return _one_line(exc) if isinstance(exc, _UNAVAILABLE) else None
+
+    def _schema_missing(self, exc: Exception) -> bool:
+        return isinstance(exc, _SCHEMA_MISSING)
+
+    def _create_schema(self) -> None:
+        conn = self._conn()
+        try:
+            with self._lock:
+                self._create_tables(conn, always=True)  # some are missing, whatever exists
+        except BaseException:
+            with suppress(psycopg.Error):
+                conn.rollback()
+            raise
 
     def _connect(self) -> psycopg.Connection[Any]:
         """A new connection with the search path set, and the tables known to exist."""
@@ -123,11 +162,19 @@ class PostgresStore:
             raise self._down("cannot prepare the store in", exc) from exc
         return conn
 
-    def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
-        """The advisory lock makes other processes starting at once wait instead of colliding."""
+    def _create_tables(self, conn: psycopg.Connection[Any], *, always: bool = False) -> None:
+        """Unless ``always``, tables that exist already are left alone (no DDL: a read-only
+        server, a hot standby, could not run it, yet it can serve reads). The advisory lock makes
+        other processes starting at once wait instead of colliding."""
         name = f"recsmith-schema:{self._schema or ''}".encode()
         key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
         with conn.cursor() as cur:
+            # the newest object in _SCHEMA (change it when adding one): all are created in one
+            # transaction, so when it exists they all do
+            newest = "SELECT to_regclass('dead_letters_received') IS NOT NULL"
+            if not always and cur.execute(newest).fetchone() == (True,):
+                conn.commit()
+                return
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
             if self._schema is not None:
                 create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
@@ -152,7 +199,7 @@ class PostgresStore:
             with conn.cursor() as cur:
                 yield cur
             conn.commit()
-        except BaseException as exc:
+        except BaseException:
             with suppress(psycopg.Error):
                 conn.rollback()
             if conn.closed or conn.broken:
@@ -160,8 +207,6 @@ class PostgresStore:
                 self._local.conn = None
                 with self._lock, suppress(ValueError):
                     self._all.remove(conn)
-            if isinstance(exc, _UNAVAILABLE):
-                raise self._down("lost the connection to", exc) from exc
             raise
 
     def _rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -175,6 +220,7 @@ class PostgresStore:
             with self._tx() as cur:
                 cur.executemany(query, rows)
 
+    @guarded("write")
     def append(self, events: pd.DataFrame) -> AppendResult:
         unique, repeats = base.dedupe_batch(events)
         if unique.empty:
@@ -197,6 +243,7 @@ class PostgresStore:
             inserted = max(cur.rowcount, 0)
         return AppendResult(inserted, repeats + len(unique) - inserted)
 
+    @guarded_iter
     def scan(
         self,
         *,
@@ -218,37 +265,42 @@ class PostgresStore:
                 while rows := cur.fetchmany(batch_size):
                     yield base.frame_from_rows(rows)
             conn.commit()
-        except _UNAVAILABLE as exc:
-            raise self._down("lost the connection to", exc) from exc
         finally:
             conn.close()
 
+    @guarded("read")
     def count_events(self) -> int:
         return int(self._rows("SELECT COUNT(*) FROM events")[0][0])
 
+    @guarded("read")
     def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
         rows = self._rows(
             f"SELECT {_EVENT_COLS} FROM events WHERE event_id = ANY(%s)", (list(event_ids),)
         )
         return base.frame_from_rows(rows)
 
+    @guarded("read")
     def user_items(self, user_id: str) -> list[str]:
         rows = self._rows("SELECT DISTINCT item_id FROM events WHERE user_id = %s", (user_id,))
         return [r[0] for r in rows]
 
+    @guarded("write")
     def upsert_items(self, items: Sequence[Item]) -> int:
         now = time.time_ns() // 1000
         self._many(_UPSERT_ITEM, [base.item_row(item, now) for item in items])
         return len(items)
 
+    @guarded("read")
     def get_item(self, item_id: str) -> Item | None:
         rows = self._rows(f"SELECT {_ITEM_SELECT} FROM items WHERE item_id = %s", (item_id,))
         return base.item_from_row(rows[0]) if rows else None
 
+    @guarded("read")
     def items(self) -> list[Item]:
         rows = self._rows(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id")
         return [base.item_from_row(r) for r in rows]
 
+    @guarded("read")
     def items_changed_since(
         self, since_us: int, skip: Mapping[str, int] | None = None
     ) -> list[tuple[Item, int]]:
@@ -258,6 +310,7 @@ class PostgresStore:
         skip = skip or {}
         return [(base.item_from_row(r), int(r[7])) for r in rows if skip.get(r[0]) != r[7]]
 
+    @guarded("write")
     def upsert_users(self, users: Sequence[User]) -> int:
         now = time.time_ns() // 1000
         self._many(
@@ -267,34 +320,50 @@ class PostgresStore:
         )
         return len(users)
 
+    @guarded("read")
     def get_user(self, user_id: str) -> User | None:
         rows = self._rows("SELECT user_id, properties FROM users WHERE user_id = %s", (user_id,))
         return User(user_id=rows[0][0], properties=json.loads(rows[0][1])) if rows else None
 
+    @guarded("write")
     def delete_user(self, user_id: str) -> int:
         with self._tx() as cur:
             removed = cur.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount
             cur.execute("DELETE FROM users WHERE user_id = %s", (user_id,))
         return max(int(removed), 0)
 
+    @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:
-        self._many(
-            "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            base.dead_letter_rows(rejections, source, time.time_ns() // 1000),
-        )
+        """Store the rejections (payloads capped) and, at most once per ``prune_every_s``,
+        delete dead letters past their retention in the same transaction."""
+        if not rejections:
+            return
+        now, policy = time.time_ns() // 1000, self.dead_letter_policy
+        rows = dead_letter_rows(rejections, source, now, policy.max_payload_bytes)
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                rows,
+            )
+            if self._prune.due():
+                cutoff = now - int(policy.retention_s * 1_000_000)
+                cur.execute("DELETE FROM dead_letters WHERE received_at < %s", (cutoff,))
 
+    @guarded("read")
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         query = "SELECT received_at, source, record_index, errors, payload FROM dead_letters"
         rows = self._rows(f"{query} ORDER BY id LIMIT %s", (limit,))
         return [base.dead_letter_from_row(r) for r in rows]
 
+    @guarded("write")
     def add_api_key(self, key: ApiKey, key_hash: str) -> None:
         row = (key.key_id, key_hash, key.name, ",".join(key.scopes), base.micros(key.created_at))
         self._many(
             "INSERT INTO api_keys VALUES (%s, %s, %s, %s, %s, %s)", [(*row, bool(key.revoked))]
         )
 
+    @guarded("read")
     def find_api_key(self, key_hash: str) -> ApiKey | None:
         query = "SELECT key_id, name, scopes, created_at, revoked FROM api_keys WHERE key_hash = %s"
         for key_id, name, scopes, created_us, revoked in self._rows(query, (key_hash,)):
@@ -305,9 +374,22 @@ class PostgresStore:
 
     def ping(self) -> bool:
         try:
-            return self._rows("SELECT 1") == [(1,)]
-        except (StoreUnavailable, psycopg.Error):
+            self._read_heartbeat()
+        except StoreUnavailable:
             return False
+        return True
+
+    @guarded("read")
+    def _read_heartbeat(self) -> None:
+        """A read that touches the schema (``SELECT 1`` does not)."""
+        self._rows("SELECT at FROM heartbeat")
+
+    @guarded("heartbeat")
+    def heartbeat(self) -> None:
+        self._many(
+            "INSERT INTO heartbeat VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+            [(time.time_ns() // 1000,)],
+        )
 
     def close(self) -> None:
         with self._lock:

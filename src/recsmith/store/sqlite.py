@@ -2,7 +2,9 @@
 
 Durability: ``synchronous=FULL`` makes a committed ``append`` survive a crash of the process (and of
 the machine). Each thread gets its own connection, so readers in the server's thread pool never wait
-for one another; writers are serialised by SQLite itself (``busy_timeout``).
+for one another; writers are serialised by SQLite itself (``busy_timeout``). A full disk, an I/O
+error, a read-only file or a lock held past the timeout raise ``StoreUnavailable``
+(``store.outage``); tables that disappeared are created again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,6 @@ from recsmith.store.base import (
     AppendResult,
     DeadLetter,
     dead_letter_from_row,
-    dead_letter_rows,
     dedupe_batch,
     event_rows,
     frame_from_rows,
@@ -35,6 +37,8 @@ from recsmith.store.base import (
     micros,
     scan_bounds,
 )
+from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
+from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -76,6 +80,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     errors TEXT NOT NULL,
     payload TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     key_hash TEXT NOT NULL UNIQUE,
@@ -84,12 +89,29 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0
 );
+-- one row, rewritten by readiness probes: proves the store still takes writes
+CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
 """
 
 _EVENT_SELECT = ", ".join(EVENT_COLUMNS)
 #: Ids per ``IN (…)`` lookup: well under SQLite's limit of bound parameters.
 _ID_CHUNK = 500
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
+#: Primary result codes that mean "the store cannot work now", not "the query is wrong".
+_OUTAGE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
 
 
 def _now_us() -> int:
@@ -101,17 +123,35 @@ class SQLiteStore:
 
     local = True
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, dead_letters: DeadLetterPolicy | None = None) -> None:
         self.path = Path(path)
+        self.dead_letter_policy = dead_letters or DeadLetterPolicy()
+        self._prune = PruneClock(self.dead_letter_policy.prune_every_s)
         self.url = f"sqlite:///{self.path}"
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.outage = Outage(self.url)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
+            self._create_schema()
         except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
+            message = f"cannot open SQLite store at {self.path}: {exc}"
+            raise StoreUnavailable(message, str(exc)) from exc
+
+    def _create_schema(self) -> None:
+        self._conn().executescript(_SCHEMA)
+
+    def _schema_missing(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
+
+    def _outage_cause(self, exc: Exception) -> str | None:
+        if isinstance(exc, OSError):
+            return str(exc)
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _OUTAGE_CODES:
+            return str(exc)
+        return None
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -126,22 +166,33 @@ class SQLiteStore:
                 self._all.append(conn)
         return conn
 
-    def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
-        """Run ``executemany`` in one immediate transaction; returns rows changed."""
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed on success and rolled back on any error. SQLite
+        rolls back by itself on some errors (a full disk): then there is nothing left to roll
+        back, and the error that matters is the first one, not ROLLBACK's "no transaction is
+        active"."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            before = conn.total_changes
-            conn.executemany(sql, rows)
-            changed = conn.total_changes - before
+            yield conn
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        return changed
+
+    def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
+        """Run ``executemany`` in one immediate transaction; returns rows changed."""
+        with self._immediate() as conn:
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            return conn.total_changes - before
 
     # ---- events ---------------------------------------------------------------------------
 
+    @guarded("write")
     def append(self, events: pd.DataFrame) -> AppendResult:
         unique, repeats = dedupe_batch(events)
         if unique.empty:
@@ -153,6 +204,7 @@ class SQLiteStore:
         )
         return AppendResult(inserted, repeats + len(unique) - inserted)
 
+    @guarded_iter
     def scan(
         self,
         *,
@@ -171,9 +223,11 @@ class SQLiteStore:
         while rows := cursor.fetchmany(batch_size):
             yield frame_from_rows(rows)
 
+    @guarded("read")
     def count_events(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
+    @guarded("read")
     def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
         rows: list[Any] = []
         conn = self._conn()
@@ -186,6 +240,7 @@ class SQLiteStore:
             ).fetchall()
         return frame_from_rows(rows)
 
+    @guarded("read")
     def user_items(self, user_id: str) -> list[str]:
         rows = self._conn().execute(
             "SELECT DISTINCT item_id FROM events WHERE user_id = ?", (user_id,)
@@ -194,6 +249,7 @@ class SQLiteStore:
 
     # ---- catalog and users ----------------------------------------------------------------
 
+    @guarded("write")
     def upsert_items(self, items: Sequence[Item]) -> int:
         now = _now_us()
         return self._write(
@@ -205,6 +261,7 @@ class SQLiteStore:
             [item_row(item, now) for item in items],
         )
 
+    @guarded("read")
     def get_item(self, item_id: str) -> Item | None:
         row = (
             self._conn()
@@ -213,10 +270,12 @@ class SQLiteStore:
         )
         return None if row is None else item_from_row(row)
 
+    @guarded("read")
     def items(self) -> list[Item]:
         rows = self._conn().execute(f"SELECT {_ITEM_SELECT} FROM items ORDER BY item_id").fetchall()
         return [item_from_row(r) for r in rows]
 
+    @guarded("read")
     def items_changed_since(
         self, since_us: int, skip: Mapping[str, int] | None = None
     ) -> list[tuple[Item, int]]:
@@ -230,6 +289,7 @@ class SQLiteStore:
         skip = skip or {}
         return [(item_from_row(r), int(r[7])) for r in rows if skip.get(r[0]) != r[7]]
 
+    @guarded("write")
     def upsert_users(self, users: Sequence[User]) -> int:
         now = _now_us()
         return self._write(
@@ -238,6 +298,7 @@ class SQLiteStore:
             [(u.user_id, json.dumps(u.properties), now) for u in users],
         )
 
+    @guarded("read")
     def get_user(self, user_id: str) -> User | None:
         row = (
             self._conn()
@@ -246,28 +307,34 @@ class SQLiteStore:
         )
         return None if row is None else User(user_id=row[0], properties=json.loads(row[1]))
 
+    @guarded("write")
     def delete_user(self, user_id: str) -> int:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._immediate() as conn:
             removed = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return int(removed)
 
     # ---- dead letters and keys ------------------------------------------------------------
 
+    @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:
-        if rejections:
-            self._write(
+        """Store the rejections (payloads capped) and, at most once per ``prune_every_s``,
+        delete dead letters past their retention in the same transaction."""
+        if not rejections:
+            return
+        now, policy = _now_us(), self.dead_letter_policy
+        rows = dead_letter_rows(rejections, source, now, policy.max_payload_bytes)
+        with self._immediate() as conn:
+            conn.executemany(
                 "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
                 "VALUES (?, ?, ?, ?, ?)",
-                dead_letter_rows(rejections, source, _now_us()),
+                rows,
             )
+            if self._prune.due():
+                cutoff = now - int(policy.retention_s * 1_000_000)
+                conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (cutoff,))
 
+    @guarded("read")
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = (
             self._conn()
@@ -280,6 +347,7 @@ class SQLiteStore:
         )
         return [dead_letter_from_row(r) for r in rows]
 
+    @guarded("write")
     def add_api_key(self, key: ApiKey, key_hash: str) -> None:
         self._write(
             "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
@@ -295,6 +363,7 @@ class SQLiteStore:
             ],
         )
 
+    @guarded("read")
     def find_api_key(self, key_hash: str) -> ApiKey | None:
         row = (
             self._conn()
@@ -312,10 +381,22 @@ class SQLiteStore:
 
     def ping(self) -> bool:
         try:
-            self._conn().execute("SELECT 1").fetchone()
-        except sqlite3.Error:
+            self._read_heartbeat()
+        except StoreUnavailable:
             return False
         return True
+
+    @guarded("read")
+    def _read_heartbeat(self) -> None:
+        """A read that touches the file and the schema (``SELECT 1`` touches neither)."""
+        self._conn().execute("SELECT at FROM heartbeat").fetchall()
+
+    @guarded("heartbeat")
+    def heartbeat(self) -> None:
+        self._write(
+            "INSERT INTO heartbeat VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+            [(_now_us(),)],
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -1,15 +1,18 @@
 """The behaviour every EventStore backend must have, as one pytest suite all backends inherit.
 
 Subclass ``EventStoreContract`` in a ``Test…`` class and give it a ``store`` fixture returning an
-empty store; pytest then runs every test below against that backend. Keeping the tests here, not
-per backend, is what makes SQLite (development) and PostgreSQL (production) interchangeable.
+empty store, and an ``open_with`` fixture opening more empty stores with a given dead-letter policy
+(closed by the fixture); pytest then runs every test below against that backend. Keeping the tests
+here, not per backend, is what makes SQLite (development) and PostgreSQL (production)
+interchangeable.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,9 +23,12 @@ from recsmith.config import EventSettings
 from recsmith.events.schema import EVENT_COLUMNS, Item, User
 from recsmith.events.validate import validate_events
 from recsmith.store.base import ApiKey, AppendResult, EventStore, empty_events
+from recsmith.store.dead_letters import DeadLetterPolicy
 from recsmith.store.ingest import ingest_events
 
 SETTINGS = EventSettings()
+#: What the ``open_with`` fixture is: an empty store with this dead-letter policy.
+OpenWith = Callable[[DeadLetterPolicy], EventStore]
 T0 = datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 T0_US = 1_614_834_367_123_456
 HOUR_US = 3_600_000_000
@@ -335,3 +341,41 @@ class EventStoreContract:
         assert store.count_events() == 4
         ingest(store, [event("i0")])
         assert store.count_events() == 4
+
+    def test_a_large_refused_payload_is_kept_capped_with_its_size(
+        self, open_with: OpenWith
+    ) -> None:
+        store = open_with(DeadLetterPolicy(max_payload_bytes=1024))
+        small = {**event("small"), "user_id": 7}
+        huge = {**event("huge"), "user_id": 8, "context": {"blob": "x" * 100_000, "é": "ü"}}
+        ingest(store, [small, huge])
+        whole, capped = store.dead_letters()
+        assert whole.payload == small
+        text = json.dumps(huge)  # ASCII: "é" is written \u00e9, so characters are bytes
+        assert len(text) > 100_000
+        assert capped.payload == {
+            "truncated": True,
+            "original_bytes": len(text),
+            "head": text[:1024],
+        }
+        assert {e["field"] for e in capped.errors} == {"user_id", "context"}  # errors whole
+
+    def test_dead_letters_past_retention_are_pruned_at_most_once_per_interval(
+        self, open_with: OpenWith
+    ) -> None:
+        def refused(item: str) -> dict[str, Any]:
+            return {**event(item), "user_id": 7}
+
+        def kept(store: EventStore) -> list[str]:
+            return [d.payload["item_id"] for d in store.dead_letters()]
+
+        pruned = open_with(DeadLetterPolicy(retention_s=0.2, prune_every_s=0.0))
+        ingest(pruned, [refused("old")])
+        time.sleep(0.3)
+        ingest(pruned, [refused("new")])
+        assert kept(pruned) == ["new"]
+        throttled = open_with(DeadLetterPolicy(retention_s=0.2, prune_every_s=3600.0))
+        ingest(throttled, [refused("a")])  # the first write prunes (nothing is old yet)
+        time.sleep(0.3)
+        ingest(throttled, [refused("b")])  # the next prune is an hour away: "a" stays
+        assert kept(throttled) == ["a", "b"]

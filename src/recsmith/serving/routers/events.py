@@ -55,7 +55,7 @@ def _ingest(runtime: Runtime, body: bytes) -> EventsResponse:
     "/events",
     response_model=EventsResponse,
     summary="Ingest a batch of events",
-    responses=error_responses(401, 403, 413, 422),
+    responses=error_responses(401, 403, 413, 422, 503),
     openapi_extra=array_body(EventIn),
 )
 async def post_events(request: Request, runtime: RuntimeDep) -> EventsResponse:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from recsmith.errors import StoreUnavailable
 from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.schemas import LiveResponse, ReadyResponse
 
@@ -24,17 +27,21 @@ async def live() -> LiveResponse:
     responses={503: {"model": ReadyResponse, "description": "A check failed (named in `failed`)"}},
 )
 def ready(runtime: RuntimeDep) -> JSONResponse:
-    """200 when the store answers a query and a model is loaded; 503 naming the failed checks.
+    """200 when the store answers a query and takes writes (its heartbeat row, and no event
+    write failed within ``Outage.STALE_S``: a store can answer reads while refusing every
+    write, e.g. on a full disk) and a model is loaded; 503 naming the failed checks. A store
+    that cannot be read is ``degraded`` as well: recommendations are then answered from memory.
 
-    ``def`` because the store ping blocks (FastAPI runs it in the thread pool).
+    ``def`` because the store probes block (FastAPI runs it in the thread pool).
     """
-    try:
-        store_ok = runtime.store.ping()
-    except Exception:  # a probe must answer, whatever the backend raises
-        store_ok = False
-    checks = {"store": store_ok, "model": runtime.bundle is not None}
+    reads = _probe(runtime.store.ping)
+    # no second wait on a store that is down; an event write that failed lately counts too (a
+    # one-row heartbeat can fit where event batches do not, e.g. on a full disk)
+    writes = reads and _probe(runtime.store.heartbeat)
+    writes = writes and "write" not in runtime.store.outage.failing
+    checks = {"store": reads, "store_writes": writes, "model": runtime.bundle is not None}
     failed = [name for name, ok in checks.items() if not ok]
-    degraded = runtime.degraded()
+    degraded = runtime.degraded()  # after the probes: a failed read is recorded by now
     body = ReadyResponse(
         status="unavailable" if failed else "degraded" if degraded else "ok",
         checks=checks,
@@ -43,3 +50,12 @@ def ready(runtime: RuntimeDep) -> JSONResponse:
         model_version=runtime.bundle.version if runtime.bundle is not None else None,
     )
     return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
+
+
+def _probe(check: Callable[[], object]) -> bool:
+    """False when ``check`` returns False or the store is unavailable (a bug still raises: it
+    is a 500 with an error id, not a store outage)."""
+    try:
+        return check() is not False
+    except StoreUnavailable:
+        return False

@@ -96,7 +96,7 @@ def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -
     "/items/{item_id:path}",
     response_model=ItemsResponse,
     summary="Change some fields of one item",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
     openapi_extra=object_body(ItemIn),
 )
 async def patch_item(item_id: str, request: Request, runtime: RuntimeDep) -> ItemsResponse:
@@ -113,7 +113,7 @@ async def patch_item(item_id: str, request: Request, runtime: RuntimeDep) -> Ite
     "/items/{item_id:path}",
     response_model=ItemsResponse,
     summary="Create or replace one item",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
     openapi_extra=object_body(ItemIn),
 )
 async def put_item(item_id: str, request: Request, runtime: RuntimeDep) -> ItemsResponse:
@@ -130,7 +130,7 @@ async def put_item(item_id: str, request: Request, runtime: RuntimeDep) -> Items
     "/items",
     response_model=ItemsResponse,
     summary="Create or replace a batch of items",
-    responses=error_responses(401, 403, 413, 422),
+    responses=error_responses(401, 403, 413, 422, 503),
     openapi_extra=array_body(ItemIn),
 )
 async def post_items(request: Request, runtime: RuntimeDep) -> ItemsResponse:

@@ -16,6 +16,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
+from recsmith.errors import StoreUnavailable
 from recsmith.events.schema import check_id
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
@@ -120,15 +121,11 @@ async def recommend(
     pipeline call (``serving/coalesce.py``). The fallback chain: the user's model/pipeline
     (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity within
     the requested ``category`` (``category``, pipelines) → popularity (``popular``); an unknown
-    user is never a 404 (an empty or malformed id is a 422).
+    user is never a 404 (an empty or malformed id is a 422). While the store is unavailable the
+    list is answered without its exclusions and says ``degraded: ["store"]``.
     """
     _path_id(user_id, "user_id")
-    # an embedded store answers in tens of microseconds: asking it on the event loop beats a
-    # thread-pool hop (and the GIL hand-offs of many threads); a networked one goes to the pool
-    if runtime.store.local:
-        stored = runtime.store.user_items(user_id)
-    else:
-        stored = await run_in_threadpool(runtime.store.user_items, user_id)
+    stored, degraded = await _stored_items(runtime, user_id)
     seen = [*stored, *_ids(exclude, "exclude")]
     latest = [
         *_ids(recent, "recent"),
@@ -153,8 +150,27 @@ async def recommend(
             listed = json.loads(hit)
     runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
     return RecommendationResponse(
-        recommendation_id=uuid4().hex, user_id=user_id, model_version=bundle.version, **listed
+        recommendation_id=uuid4().hex,
+        user_id=user_id,
+        model_version=bundle.version,
+        degraded=degraded,
+        **listed,
     )
+
+
+async def _stored_items(runtime: Runtime, user_id: str) -> tuple[list[str], list[str]]:
+    """The items the user has in the store now, and the parts the answer goes without: while
+    the store is unavailable the list comes from what is in memory (model, online state,
+    catalogue) without the store's latest exclusions, marked ``degraded: ["store"]``, rather
+    than no list at all."""
+    try:
+        # an embedded store answers in tens of microseconds: asking it on the event loop beats a
+        # thread-pool hop (and the GIL hand-offs of many threads); a networked one goes to the pool
+        if runtime.store.local:
+            return runtime.store.user_items(user_id), []
+        return await run_in_threadpool(runtime.store.user_items, user_id), []
+    except StoreUnavailable:
+        return [], ["store"]
 
 
 async def _computed(
