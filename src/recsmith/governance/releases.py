@@ -101,6 +101,11 @@ class ModelRegistry:
         except FileNotFoundError:
             return 0
 
+    def previous(self) -> str | None:
+        """The version ``rollback`` goes back to (None when nothing was deployed before)."""
+        history = self._read().get("history") or []
+        return str(history[0]) if history else None  # type: ignore[index]
+
     def rollback(self) -> str:
         """Back to the version deployed before the current one; returns it."""
         state = self._read()
