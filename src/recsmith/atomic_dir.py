@@ -66,12 +66,8 @@ def _sync_tree(root: Path) -> None:
     directory never holds files the disk had not received yet."""
     for folder, _, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(folder))
+            fsync_path(Path(folder, name))
+        fsync_path(Path(folder))
 
 
 def _swap_in(staging: Path, target: Path) -> None:
@@ -86,11 +82,13 @@ def _swap_in(staging: Path, target: Path) -> None:
             aside.rename(target)
             raise
         shutil.rmtree(aside, ignore_errors=True)
-    _fsync_dir(target.parent)
+    fsync_path(target.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a directory's entries (a rename is durable only once its
+    directory is flushed), to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
