@@ -104,6 +104,25 @@ def test_a_broken_deploy_keeps_the_old_release_serving_and_says_why(
     store.close()
 
 
+def test_a_failed_release_is_retried_on_request_not_on_every_poll(
+    registry: ModelRegistry,
+    keyed_store: tuple[SQLiteStore, dict[str, str]],
+    bundle_dir: Path,
+    tmp_path: Path,
+) -> None:
+    store, auth = keyed_store
+    with TestClient(create_app(_settings(registry, tmp_path, 0.05), store=store)) as client:
+        registry.deploy("v2")
+        assert client.post("/v1/admin/reload", headers=auth).status_code == 409
+        shutil.copy(bundle_dir / "ids.npz", registry.path("v2"))  # an operator repairs it
+        time.sleep(0.5)  # ~10 polls: none loads it again
+        assert client.get("/v1/popular", headers=auth).json()["model_version"] == "v1"
+        answer = client.post("/v1/admin/reload", headers=auth)
+        assert answer.status_code == 200 and answer.json()["model_version"] == "v2"
+        assert client.get("/health/ready").json()["release"]["error"] is None
+    store.close()
+
+
 def test_a_fresh_server_serves_the_newest_earlier_release_that_loads(
     registry: ModelRegistry,
     keyed_store: tuple[SQLiteStore, dict[str, str]],

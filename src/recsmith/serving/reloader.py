@@ -120,6 +120,8 @@ class Reloader:
         """Re-read the pointer here now (retrying a release that failed before), and have every
         other server following the registry do the same within ``NUDGE_S``."""
         await run_in_threadpool(self.registry.request_reload)
+        # this process answers the request itself: its watcher need not retry it a second time
+        self._marker = await run_in_threadpool(self.registry.reload_requested)
         return await self.check(retry=True)
 
     async def watch(self, interval_s: float) -> None:
