@@ -26,6 +26,7 @@ import numpy as np
 from scipy import sparse
 
 from recsmith import __version__
+from recsmith.atomic_dir import atomic_directory
 from recsmith.errors import ValidationError
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
@@ -362,9 +363,16 @@ class ModelBundle:
     # ---- persistence ------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
+        """Write the bundle to ``path`` all at once (``recsmith.atomic_dir``): a failure leaves
+        whatever ``path`` held before, never a directory that looks like a model and does not
+        load."""
+        with atomic_directory(path) as staging:
+            self.write(staging)
+
+    def write(self, path: Path) -> None:
         """``manifest.json``, ``ids.npz``, ``seen.npz``, and ``model/`` + ``fallback/`` (no
-        pickle)."""
-        path.mkdir(parents=True, exist_ok=True)
+        pickle) into the existing directory ``path``, file by file: ``save`` for a whole
+        bundle, this for a pipeline, which adds its own files before the directory goes live."""
         self.model.save(path / "model")
         self.popular.save(path / "fallback")
         np.savez(path / "ids.npz", users=self.users.to_array(), items=self.items.to_array())

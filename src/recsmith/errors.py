@@ -39,6 +39,10 @@ class StoreUnavailable(RecsmithError):
         self.cause = cause or message
 
 
+class ArtifactError(RecsmithError):
+    """A model or pipeline directory cannot be written, or does not load (a failure: exit 3)."""
+
+
 class ServerStartError(RecsmithError):
     """The server cannot start: its port is taken, or its workers fail as they start."""
 

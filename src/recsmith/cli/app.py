@@ -9,6 +9,7 @@ import typer
 
 from recsmith import __version__
 from recsmith.cli import (
+    backup,
     evaluate,
     import_,
     keys,
@@ -65,6 +66,8 @@ app.command()(quickstart.quickstart)
 app.command()(releases.deploy)
 app.command()(releases.rollback)
 app.command()(releases.releases)
+app.command("backup")(backup.backup_command)
+app.command("restore")(backup.restore_command)
 app.add_typer(keys.app, name="keys")
 
 

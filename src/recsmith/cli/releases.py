@@ -14,6 +14,7 @@ from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
 from recsmith.errors import ValidationError
+from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 
 RegistryOpt = Annotated[
@@ -44,7 +45,9 @@ def deploy(
     registry: RegistryOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Make a version current (publishing --model-dir first); servers follow within seconds."""
+    """Make a version current (publishing --model-dir first); servers follow within seconds.
+
+    Refused (exit 3) when it does not load and answer as a server would load it."""
     with errors_as_exit():
         if version is None and model_dir is None:
             raise ValidationError("version", "give a VERSION to deploy or a --model-dir to publish")
@@ -52,8 +55,11 @@ def deploy(
             raise ValidationError("version", "give a VERSION or --model-dir, not both")
         reg = _registry(ctx, registry, must_exist=model_dir is None)
         if model_dir is not None:
+            check_release(model_dir)
             version = reg.publish(model_dir)
-        assert version is not None
+        else:
+            assert version is not None
+            check_release(reg.path(version))
         previous = reg.current()
         reg.deploy(version)
     if json_out:
@@ -67,9 +73,13 @@ def rollback(
     registry: RegistryOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Go back to the version deployed before the current one."""
+    """Go back to the version deployed before the current one (refused, exit 3, if it no
+    longer loads)."""
     with errors_as_exit():
         reg = _registry(ctx, registry, must_exist=True)
+        target = reg.previous()
+        if target is not None:  # (with none, rollback says so)
+            check_release(reg.path(target))
         previous = reg.current()
         version = reg.rollback()
     if json_out:

@@ -22,7 +22,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default: config).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: config).")] = None,
     registry: Annotated[
-        Path | None, typer.Option(help="Serve the registry's current release, follow deploys.")
+        Path | None,
+        typer.Option(
+            help="Serve the registry's current release, follow deploys (a release that does not "
+            "load is reported on /health/ready; the last one that does keeps serving)."
+        ),
     ] = None,
     workers: Annotated[
         int | None,

@@ -22,7 +22,13 @@ from recsmith.pipeline.config import load_pipeline_config
 def train(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help=f"Model name: {', '.join(sorted(MODELS))}.")] = "ials",
-    out: Annotated[Path, typer.Option(help="Model directory to write.")] = Path("model"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Model directory to write; replaced whole once the model is saved (a failed "
+            "run leaves it as it was)."
+        ),
+    ] = Path("model"),
     data: Annotated[
         Path | None, typer.Option(help="Events file (CSV/JSONL/Parquet, .gz ok).")
     ] = None,

@@ -101,6 +101,14 @@ class ModelRegistry:
         except FileNotFoundError:
             return 0
 
+    def history(self) -> list[str]:
+        """The versions deployed before the current one, newest first."""
+        return [str(v) for v in self._read().get("history", [])]  # type: ignore[union-attr]
+
+    def previous(self) -> str | None:
+        """The version ``rollback`` goes back to (None when nothing was deployed before)."""
+        return next(iter(self.history()), None)
+
     def rollback(self) -> str:
         """Back to the version deployed before the current one; returns it."""
         state = self._read()

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError as PydanticValidationError
 
+from recsmith.atomic_dir import atomic_directory
 from recsmith.bundle import ModelBundle, read_manifest
 from recsmith.config import Weight
 from recsmith.events.schema import Item
@@ -93,7 +95,14 @@ def train_pipeline(
 
 
 def save_pipeline(pipeline: Pipeline, path: Path) -> None:
-    pipeline.bundle.save(path)
+    """Write ``pipeline`` to ``path`` all at once (``recsmith.atomic_dir``): a failure leaves
+    whatever ``path`` held before."""
+    with atomic_directory(path) as staging:
+        _write_pipeline(pipeline, staging)
+
+
+def _write_pipeline(pipeline: Pipeline, path: Path) -> None:
+    pipeline.bundle.write(path)
     primary = pipeline.bundle.model
     for name, model in pipeline.models.items():
         if model is not primary:
@@ -110,9 +119,20 @@ def save_pipeline(pipeline: Pipeline, path: Path) -> None:
     arrays.update({f"attr.{k}": v for k, v in pipeline.attrs.arrays().items()})
     arrays.update(sparse_to_arrays("recent.", pipeline.recent))
     np.savez(path / "pipeline.npz", **arrays)
+    # json.dumps, not model_dump_json: it escapes what UTF-8 cannot encode (a lone surrogate
+    # stored before the door checked for them) instead of failing the whole training
     (path / "items.jsonl").write_text(
-        "".join(item.model_dump_json() + "\n" for item in pipeline.items_catalog)
+        "".join(json.dumps(item.model_dump(mode="json")) + "\n" for item in pipeline.items_catalog)
     )
+
+
+def _read_item(line: str) -> Item:
+    """One ``items.jsonl`` line. pydantic's fast parser refuses the escaped lone surrogates
+    ``json.dumps`` writes, so those few lines go through ``json.loads``."""
+    try:
+        return Item.model_validate_json(line)
+    except PydanticValidationError:
+        return Item.model_validate(json.loads(line))
 
 
 def load_pipeline(path: Path) -> Pipeline:
@@ -148,7 +168,7 @@ def _load_pipeline(path: Path) -> Pipeline:
     )
     recent = sparse_from_arrays("recent.", arrays)
     lines = (path / "items.jsonl").read_text().splitlines()
-    items = [Item.model_validate_json(line) for line in lines if line]
+    items = [_read_item(line) for line in lines if line]
     indexes = {
         s.name: ItemIndex.load(path / "ann" / f"{s.name}.faiss")
         for s in config.retrieval.sources

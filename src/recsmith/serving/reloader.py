@@ -16,14 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from recsmith.errors import StoreUnavailable
+from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
-from recsmith.pipeline.artifact import load_artifact
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.deps import Runtime, Served
 from recsmith.serving.worker_process import settle_worker
@@ -31,8 +31,27 @@ from recsmith.serving.worker_process import settle_worker
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class ReleaseState:
+    """What this process serves against what the registry wants, and why they differ (the
+    wanted release failed to load) — what readiness and ``POST /v1/admin/reload`` report."""
+
+    serving: str | None
+    wanted: str | None
+    error: str | None = None
+
+
 class Reloader:
-    """Loads whatever the registry marks current, when it differs from what is served."""
+    """Loads whatever the registry marks current, when it differs from what is served.
+
+    A release that does not load never replaces a working one: the old release keeps serving,
+    the reason is logged once per bad version and kept (``state``) for readiness and the admin
+    route. A bad version is not retried on every poll (loading a large model only to fail again
+    would cost a core each time), only on request (``POST /v1/admin/reload``) or a new deploy.
+    A process with nothing to serve yet (a fresh start) falls back to the newest release in the
+    registry's history that loads: a restarted replica then serves what its running peers still
+    serve, instead of refusing to start and turning one bad deploy into an outage.
+    """
 
     #: How often the reload marker is looked at (a file stat).
     NUDGE_S = 1.0
@@ -42,22 +61,50 @@ class Reloader:
         self.registry = registry
         self._lock = asyncio.Lock()
         self._marker = registry.reload_requested()
+        self.failed: dict[str, str] = {}  # version → why it did not load
+        self.state = ReleaseState(None, None)
 
-    async def check(self) -> str | None:
-        """Swap to the registry's current version if it changed; returns the served version."""
+    async def check(self, *, retry: bool = False) -> ReleaseState:
+        """Swap to the registry's current version if it changed and loads (``retry``: even one
+        that failed before); returns the state after."""
         async with self._lock:  # one load at a time
             runtime: Runtime = self.app.state.runtime
             served = runtime.bundle.version if runtime.bundle is not None else None
             wanted = await run_in_threadpool(self.registry.current)
-            if wanted is None or wanted == served:
-                return served
-            path: Path = await run_in_threadpool(self.registry.path, wanted)
-            bundle = await run_in_threadpool(load_artifact, path)
-            current = await run_in_threadpool(self._swap, bundle)
-            settle_worker(collect=False)  # a full pass now would stall the requests in flight
-            current.metrics.set_model(bundle.version)
-            log.info("now serving %s (was %s)", bundle.version, served)
-            return bundle.version
+            if wanted is not None and wanted != served and (retry or wanted not in self.failed):
+                bundle = await self._load(wanted)
+                if bundle is None and served is None:
+                    bundle = await self._newest_loadable()
+                if bundle is not None:
+                    await self._serve(bundle, served)
+                    served = bundle.version
+            error = None if wanted in (None, served) else self.failed.get(wanted)
+            self.state = ReleaseState(served, wanted, error)
+            return self.state
+
+    async def _load(self, version: str) -> Served | None:
+        """``version`` checked as ``deploy`` checks it, or None (the reason kept and logged)."""
+        try:
+            return await run_in_threadpool(lambda: check_release(self.registry.path(version)))
+        except Exception as exc:  # whatever a broken release raises, the server keeps serving
+            reason = str(exc)
+            if self.failed.get(version) != reason:
+                log.error("release %s not loaded: %s", version, reason)
+            self.failed[version] = reason
+            return None
+
+    async def _newest_loadable(self) -> Served | None:
+        for version in await run_in_threadpool(self.registry.history):
+            if version not in self.failed and (bundle := await self._load(version)) is not None:
+                log.warning("serving %s, the newest earlier release that loads", version)
+                return bundle
+        return None
+
+    async def _serve(self, bundle: Served, served: str | None) -> None:
+        current = await run_in_threadpool(self._swap, bundle)
+        settle_worker(collect=False)  # a full pass now would stall the requests in flight
+        current.metrics.set_model(bundle.version)
+        log.info("now serving %s (was %s)", bundle.version, served)
 
     def _swap(self, bundle: Served) -> Runtime:
         """Serve ``bundle``, caught up with the catalogue writes since it was trained (under the
@@ -65,26 +112,33 @@ class Reloader:
         replaced."""
         sync: CatalogSync = self.app.state.catalog_sync
         with sync.lock:
-            caught_up = sync.catch_up(bundle)
+            try:
+                caught_up = sync.catch_up(bundle)
+            except StoreUnavailable as exc:  # serve it; the catalogue poll catches up later
+                log.warning("store unavailable while loading %s: %s", bundle.version, exc.cause)
+                caught_up = bundle
             current: Runtime = self.app.state.runtime
             self.app.state.runtime = replace(current, bundle=caught_up)
             return current
 
-    async def request(self) -> str | None:
-        """Re-read the pointer here now, and have every other server following the registry do
-        the same within ``NUDGE_S``; returns the version this process serves."""
+    async def request(self) -> ReleaseState:
+        """Re-read the pointer here now (retrying a release that failed before), and have every
+        other server following the registry do the same within ``NUDGE_S``."""
         await run_in_threadpool(self.registry.request_reload)
-        return await self.check()
+        # this process answers the request itself: its watcher need not retry it a second time
+        self._marker = await run_in_threadpool(self.registry.reload_requested)
+        return await self.check(retry=True)
 
     async def watch(self, interval_s: float) -> None:
-        """Poll the pointer every ``interval_s``, or sooner when the reload marker changes,
-        forever (cancelled by the lifespan on shutdown)."""
+        """Poll the pointer every ``interval_s``, or sooner when the reload marker changes (a
+        request: retried even if it failed before), forever (cancelled by the lifespan)."""
         due = time.monotonic() + interval_s
         while True:
             await asyncio.sleep(min(interval_s, self.NUDGE_S))
-            with contextlib.suppress(Exception):  # a bad release must not stop the watcher
+            with contextlib.suppress(Exception):  # an unreadable pointer must not stop the watcher
                 marker = await run_in_threadpool(self.registry.reload_requested)
                 if marker == self._marker and time.monotonic() < due:
                     continue
-                self._marker, due = marker, time.monotonic() + interval_s
-                await self.check()
+                requested, self._marker = marker != self._marker, marker
+                due = time.monotonic() + interval_s
+                await self.check(retry=requested)

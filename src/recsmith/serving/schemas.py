@@ -230,6 +230,16 @@ class LiveResponse(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class ReleaseStatus(BaseModel):
+    """The registry's release as this process sees it (servers that follow serving.registry)."""
+
+    serving: str | None = Field(description="the release this process answers with")
+    wanted: str | None = Field(description="the registry's current release")
+    error: str | None = Field(
+        None, description="why `wanted` is not served (it does not load); null when it is"
+    )
+
+
 class ReadyResponse(BaseModel):
     """Readiness: every check must pass; ``failed`` names the ones that did not."""
 
@@ -262,6 +272,11 @@ class ReadyResponse(BaseModel):
     )
     failed: list[str]
     model_version: str | None
+    release: ReleaseStatus | None = Field(
+        None,
+        description="present when following a registry; a release that failed to load is "
+        "named here (and `release` in `degraded`) while the previous one keeps serving",
+    )
 
 
 class ErrorResponse(BaseModel):

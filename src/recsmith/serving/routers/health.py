@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from recsmith.errors import StoreUnavailable
 from recsmith.serving.deps import RuntimeDep
-from recsmith.serving.schemas import LiveResponse, ReadyResponse
+from recsmith.serving.schemas import LiveResponse, ReadyResponse, ReleaseStatus
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -26,11 +27,12 @@ async def live() -> LiveResponse:
     summary="Readiness",
     responses={503: {"model": ReadyResponse, "description": "A check failed (named in `failed`)"}},
 )
-def ready(runtime: RuntimeDep) -> JSONResponse:
+def ready(runtime: RuntimeDep, request: Request) -> JSONResponse:
     """200 when the store answers a query and takes writes (its heartbeat row, and no event
     write failed within ``Outage.STALE_S``: a store can answer reads while refusing every
     write, e.g. on a full disk) and a model is loaded; 503 naming the failed checks. A store
     that cannot be read is ``degraded`` as well: recommendations are then answered from memory.
+    A release the server follows but could not load is ``degraded`` (the old one serves).
 
     ``def`` because the store probes block (FastAPI runs it in the thread pool).
     """
@@ -42,14 +44,20 @@ def ready(runtime: RuntimeDep) -> JSONResponse:
     checks = {"store": reads, "store_writes": writes, "model": runtime.bundle is not None}
     failed = [name for name, ok in checks.items() if not ok]
     degraded = runtime.degraded()  # after the probes: a failed read is recorded by now
+    release = _release(request)
+    if release is not None and release.error is not None:
+        degraded.append("release")
     body = ReadyResponse(
         status="unavailable" if failed else "degraded" if degraded else "ok",
         checks=checks,
         failed=failed,
         degraded=degraded,
         model_version=runtime.bundle.version if runtime.bundle is not None else None,
+        release=release,
     )
-    return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
+    # ``release`` only where a registry is followed: the body stays as it was everywhere else
+    shown = body.model_dump(exclude=None if release else {"release"})
+    return JSONResponse(shown, status_code=503 if failed else 200)
 
 
 def _probe(check: Callable[[], object]) -> bool:
@@ -59,3 +67,9 @@ def _probe(check: Callable[[], object]) -> bool:
         return check() is not False
     except StoreUnavailable:
         return False
+
+
+def _release(request: Request) -> ReleaseStatus | None:
+    """The reloader's last look at the registry (None when the server follows none)."""
+    reloader = getattr(request.app.state, "reloader", None)
+    return None if reloader is None else ReleaseStatus(**asdict(reloader.state))
