@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from recsmith.errors import ValidationError
+from recsmith.ids import MAX_ID_LENGTH
 
 #: How an event type turns into an interaction weight: a fixed number, the event's own value
 #: ("value", e.g. a star rating) or log(1 + value) ("log_value", e.g. play counts).
@@ -51,7 +52,7 @@ class EventSettings(BaseModel):
     """Which event types exist and what each one weighs in the interaction matrix."""
 
     weights: dict[str, Weight] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    max_id_length: int = Field(256, ge=1)
+    max_id_length: int = Field(MAX_ID_LENGTH, ge=1)
     max_context_bytes: int = Field(4096, ge=2)
     max_future_seconds: float = Field(86_400.0, ge=0)
 

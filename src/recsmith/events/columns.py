@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recsmith.events.schema import MIN_TIMESTAMP, FieldError, Rejection
+from recsmith.ids import id_problems
+from recsmith.surrogates import UNENCODABLE, any_surrogate, storable, surrogate_mask
 
 _MIN_TS_US = int(MIN_TIMESTAMP.timestamp() * 1_000_000)
 #: Numbers above this are read as milliseconds, not seconds (1e11 s is the year 5138).
@@ -28,7 +31,7 @@ def str_mask(col: pd.Series) -> np.ndarray:
     """Which entries are str; string-typed columns (CSV reads) skip the per-element check."""
     if isinstance(col.dtype, pd.StringDtype):
         return col.notna().to_numpy()
-    return col.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    return np.fromiter(map(isinstance, col.to_numpy(dtype=object), repeat(str)), bool, len(col))
 
 
 def bool_mask(col: pd.Series) -> np.ndarray:
@@ -52,10 +55,20 @@ class Errors:
     def __init__(self, n: int) -> None:
         self.n = n
         self.items: list[tuple[np.ndarray, str, str | np.ndarray]] = []
+        self.settled: dict[str, np.ndarray] = {}
 
     def add(self, mask: np.ndarray, field: str, reason: str | np.ndarray) -> None:
+        settled = self.settled.get(field)
+        if settled is not None:
+            mask = mask & ~settled
         if mask.any():
             self.items.append((mask, field, reason))
+
+    def settle(self, mask: np.ndarray, field: str, reason: str) -> None:
+        """The one error of ``field`` in these rows: later checks of the field skip them (a value
+        blanked because it cannot even be read must not also be "required")."""
+        self.add(mask, field, reason)
+        self.settled[field] = self.settled.get(field, np.zeros(self.n, dtype=bool)) | mask
 
     @property
     def bad(self) -> np.ndarray:
@@ -78,7 +91,8 @@ class Errors:
 
 def payload(row: pd.Series | Mapping[str, Any]) -> dict[str, Any]:
     """A refused record as the dead letters keep it: missing values left out, numpy scalars as
-    plain ones, anything not JSON-like as text."""
+    plain ones, anything not JSON-like as text, and text UTF-8 cannot encode escaped (``storable``)
+    so that the refusal itself can be stored."""
     out: dict[str, Any] = {}
     for key, val in row.items():
         if val is None or (isinstance(val, float) and math.isnan(val)):
@@ -86,28 +100,32 @@ def payload(row: pd.Series | Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(val, np.generic):
             val = val.item()
         out[str(key)] = val if isinstance(val, str | int | float | bool | dict | list) else str(val)
-    return out
+    return storable(out)
+
+
+def settle_unencodable(col: pd.Series, field: str, errors: Errors) -> pd.Series:
+    """``col`` with each string UTF-8 cannot encode blanked to None, after naming it in ``errors``
+    as the field's one error: later checks (and pandas' own string arrays, which are UTF-8) then
+    never see it. One joined scan passes a clean column; pandas' strings cannot hold such text."""
+    if isinstance(col.dtype, pd.StringDtype):
+        return col
+    bad = surrogate_mask(col.to_numpy(dtype=object))
+    if not bad.any():
+        return col
+    errors.settle(bad, field, UNENCODABLE)
+    return col.astype(object).where(~bad, None)
 
 
 def check_strings(col: pd.Series, field: str, errors: Errors, max_len: int, required: bool) -> None:
+    """Present values must be strings that pass the id rule (``recsmith.ids``)."""
     missing = col.isna().to_numpy()
     if required:
         errors.add(missing, field, "required")
-    present = ~missing
     is_str = str_mask(col)
-    errors.add(present & ~is_str, field, "must be a string (quote numeric ids)")
-    text = col.where(is_str & present, "x").astype(str)
-    errors.add(present & is_str & text.str.strip().eq("").to_numpy(), field, "must not be empty")
-    errors.add(
-        present & is_str & (text.str.len() > max_len).to_numpy(),
-        field,
-        f"longer than {max_len} characters",
-    )
-    errors.add(
-        present & is_str & text.str.contains(r"[\x00-\x1f]", regex=True).to_numpy(),
-        field,
-        "contains control characters",
-    )
+    errors.add(~missing & ~is_str, field, "must be a string (quote numeric ids)")
+    reasons = np.full(len(col), None, dtype=object)
+    reasons[is_str] = id_problems(col.to_numpy(dtype=object)[is_str], max_len)
+    errors.add(pd.notna(reasons), field, reasons)
 
 
 def huge_int_to_inf(v: Any) -> Any:
@@ -190,6 +208,9 @@ def parse_context(col: pd.Series, errors: Errors, max_bytes: int) -> np.ndarray:
             continue
         if not all(v is None or isinstance(v, str | int | float | bool) for v in obj.values()):
             reasons[row] = "values must be strings, numbers, booleans or null"
+            continue
+        if any_surrogate([*obj, *(v for v in obj.values() if isinstance(v, str))]):
+            reasons[row] = UNENCODABLE
             continue
         text = (
             json.dumps(obj, separators=(",", ":"), sort_keys=True, allow_nan=False)

@@ -26,7 +26,10 @@ from recsmith.events.columns import (
     parse_context,
     parse_timestamp,
     parse_value,
+    payload,
+    settle_unencodable,
 )
+from recsmith.events.records import records_frame
 from recsmith.events.schema import (
     EVENT_COLUMNS,
     EVENT_INPUT_FIELDS,
@@ -36,6 +39,7 @@ from recsmith.events.schema import (
     User,
 )
 from recsmith.gc_pause import paused_gc
+from recsmith.surrogates import UNENCODABLE, any_surrogate, readable
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 _ID_FIELDS = ("event_id", "user_id", "session_id", "item_id")
@@ -65,12 +69,6 @@ def content_event_ids(frame: pd.DataFrame) -> np.ndarray:
     )
 
 
-def _records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per record, even for ``{}`` (``from_records`` alone makes zero rows of ``[{}]``)."""
-    rows = list(records)
-    return pd.DataFrame.from_records(rows, index=pd.RangeIndex(len(rows)))
-
-
 def validate_events(
     records: pd.DataFrame | Sequence[Mapping[str, Any]],
     settings: EventSettings,
@@ -82,17 +80,19 @@ def validate_events(
 
     ``offset`` is added to rejection indices, so chunked imports report positions in the whole file.
     """
-    raw = records if isinstance(records, pd.DataFrame) else _records_frame(records)
+    raw = records if isinstance(records, pd.DataFrame) else records_frame(list(records))
     raw = raw.reset_index(drop=True)
     n = len(raw)
     errors = Errors(n)
     col = {
-        name: raw[name] if name in raw else pd.Series([None] * n, dtype=object)
-        for name in EVENT_INPUT_FIELDS
+        name: settle_unencodable(raw[name], name, errors)
+        if name in raw
+        else pd.Series([None] * n, dtype=object)
+        for name in sorted(EVENT_INPUT_FIELDS)  # sorted: errors in the same order every run
     }
     for name in raw.columns:
         if name not in EVENT_INPUT_FIELDS:
-            errors.add(raw[name].notna().to_numpy(), str(name), "unknown field")
+            errors.add(raw[name].notna().to_numpy(), readable(str(name)), "unknown field")
 
     for name in _ID_FIELDS:
         check_strings(col[name], name, errors, settings.max_id_length, required=name == "item_id")
@@ -172,13 +172,21 @@ def _validate_models(
     with paused_gc():  # a catalogue is one burst of long-lived objects (see recsmith.gc_pause)
         for i, rec in enumerate(records):
             try:
-                good.append(model.model_validate(dict(rec)))
+                fields = _readable_keys(dict(rec))
+                good.append(model.model_validate(fields))
             except pydantic.ValidationError as exc:
-                errs = _field_errors(exc)
-                bad.append(Rejection(offset + i, errs, {k: v for k, v in dict(rec).items()}))
-            except TypeError:
+                bad.append(Rejection(offset + i, _field_errors(exc), payload(fields)))
+            except (TypeError, ValueError):  # not a mapping (ValueError: a str or a list)
                 bad.append(Rejection(offset + i, (FieldError("record", "must be an object"),), {}))
     return good, bad
+
+
+def _readable_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with keys UTF-8 cannot encode escaped: such a key is never a known field, and
+    pydantic's own error for it would name no field at all."""
+    if not any_surrogate(k for k in record if isinstance(k, str)):
+        return record
+    return {readable(k) if isinstance(k, str) else k: v for k, v in record.items()}
 
 
 #: What a property value may be (``schema.Scalar``), said once instead of once per union member.
@@ -191,11 +199,16 @@ def _field_errors(exc: pydantic.ValidationError) -> tuple[FieldError, ...]:
     those become a single ``properties.a`` error that says what a property value may be."""
     out: dict[tuple[str, str], None] = {}
     for err in exc.errors():
-        loc = tuple(str(p) for p in err["loc"])
+        loc = tuple(readable(str(p)) for p in err["loc"])
         if len(loc) == 3 and loc[0] == "properties":
             out[(".".join(loc[:2]), _SCALAR_REASON)] = None
         else:
-            # our own validators' reasons, without pydantic's "Value error, " in front
-            reason = err["msg"].removeprefix("Value error, ")
+            # our own validators' reasons, without pydantic's "Value error, " in front; pydantic's
+            # own check of a string's length meets a surrogate first, and says it in its words
+            reason = (
+                UNENCODABLE
+                if err["type"] == "string_unicode"
+                else err["msg"].removeprefix("Value error, ")
+            )
             out[(".".join(loc) or "record", reason)] = None
     return tuple(FieldError(field, reason) for field, reason in out)
