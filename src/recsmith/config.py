@@ -48,13 +48,35 @@ class StoreSettings(BaseModel):
     url: str = "sqlite:///recsmith-data/recsmith.sqlite"
 
 
+#: A closed interval of accepted event values: ``(lowest, highest)``.
+ValueRange = tuple[float, float]
+
+#: Accepted ``value`` per event type. Why these bounds:
+#: ``rating`` [-10, 10] holds every common scale (1-5 stars, half stars, 1-10, thumbs -1/+1) while
+#: a rating of 45 (tenths sent as units) or 1e308 is a client bug, and a weight far beyond the rest
+#: (the value *is* the weight) would swamp every other signal of that user, or overflow float32
+#: (above ~3.4e38) into inf and NaN factors. ``play`` [0, 1e9]: a count (log(1 + plays) weighs
+#: it); a billion plays in one event is no listener.
+DEFAULT_VALUE_RANGES: dict[str, ValueRange] = {"rating": (-10.0, 10.0), "play": (0.0, 1e9)}
+#: Any other type: its value does not weigh (unless ``weights`` says "value"), but is stored and
+#: may be, e.g., seconds of dwell or a price; +-1e9 holds those and refuses 1e308.
+DEFAULT_VALUE_RANGE: ValueRange = (-1e9, 1e9)
+
+
 class EventSettings(BaseModel):
-    """Which event types exist and what each one weighs in the interaction matrix."""
+    """Which event types exist, what each one weighs in the interaction matrix, and which values
+    each may carry."""
 
     weights: dict[str, Weight] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    value_range: dict[str, ValueRange] = Field(default_factory=lambda: dict(DEFAULT_VALUE_RANGES))
+    default_value_range: ValueRange = DEFAULT_VALUE_RANGE
     max_id_length: int = Field(MAX_ID_LENGTH, ge=1)
     max_context_bytes: int = Field(4096, ge=2)
     max_future_seconds: float = Field(86_400.0, ge=0)
+
+    def range_of(self, event_type: str) -> ValueRange:
+        """The accepted values of ``event_type``: its own range, else the default one."""
+        return self.value_range.get(event_type, self.default_value_range)
 
     @field_validator("weights")
     @classmethod
@@ -65,6 +87,27 @@ class EventSettings(BaseModel):
         if not weights:
             raise ValueError("events.weights: at least one event type is needed")
         return weights
+
+    @field_validator("value_range")
+    @classmethod
+    def _ranges(cls, ranges: dict[str, ValueRange]) -> dict[str, ValueRange]:
+        for name, bounds in ranges.items():
+            _check_range(f"events.value_range.{name}", bounds)
+        return ranges
+
+    @field_validator("default_value_range")
+    @classmethod
+    def _default_range(cls, bounds: ValueRange) -> ValueRange:
+        return _check_range("events.default_value_range", bounds)
+
+
+def _check_range(name: str, bounds: ValueRange) -> ValueRange:
+    low, high = bounds
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name}: both bounds must be finite numbers")
+    if low > high:
+        raise ValueError(f"{name}: the lower bound {low:g} is above the upper bound {high:g}")
+    return bounds
 
 
 class FeatureSettings(BaseModel):

@@ -341,3 +341,46 @@ def test_a_nested_property_value_is_one_error_that_says_what_is_allowed() -> Non
             "must be a string, number, boolean or null (not a list or an object)",
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "value", "accepted"),
+    [
+        ("rating", 10, True),
+        ("rating", -10, True),
+        ("rating", 1, True),  # an explicit -1/+1 scale stays valid
+        ("rating", -1, True),
+        ("rating", 0.5, True),
+        ("rating", 10.001, False),
+        ("rating", -10.5, False),
+        ("rating", 1e308, False),  # once: accepted, then "NaN encountered in factors"
+        ("play", 0, True),
+        ("play", 1e9, True),
+        ("play", 1e9 + 1, False),
+        ("view", 1e9, True),
+        ("dwell", -1e9 - 1, False),
+        ("purchase", 1e308, False),
+    ],
+)
+def test_values_are_held_to_their_type_range(event_type: str, value: float, accepted: bool) -> None:
+    valid, rejected = check([with_(event_type=event_type, value=value)])
+    assert len(valid) == int(accepted)
+    if not accepted:
+        low, high = {"rating": (-10, 10), "play": (0, 1e9)}.get(event_type, (-1e9, 1e9))
+        reason = f"must be within [{low:g}, {high:g}] for this event type (events.value_range)"
+        assert [(e.field, e.reason) for e in rejected[0].errors] == [("value", reason)]
+
+
+def test_a_configured_range_replaces_the_default() -> None:
+    five_stars = EventSettings(value_range={"rating": (1, 5)}, default_value_range=(0, 100))
+    records = [
+        with_(event_type="rating", value=5),
+        with_(event_type="rating", value=6),
+        with_(event_type="rating", value=0.5),
+        with_(event_type="dwell", value=100),
+        with_(event_type="dwell", value=101),
+    ]
+    valid, rejected = validate_events(records, five_stars, now=NOW)
+    assert valid["value"].tolist() == [5, 100]
+    assert [r.index for r in rejected] == [1, 2, 4]
+    assert "[0, 100]" in rejected[2].errors[0].reason

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsmith.config import EventSettings
 from recsmith.events.schema import MIN_TIMESTAMP, FieldError, Rejection
 from recsmith.ids import id_problems
 from recsmith.surrogates import UNENCODABLE, any_surrogate, storable, surrogate_mask
@@ -154,6 +155,31 @@ def parse_value(col: pd.Series, errors: Errors) -> np.ndarray:
     errors.add(~missing & np.isinf(numbers), "value", "must be finite")
     numbers[missing] = np.nan
     return numbers
+
+
+def check_value_range(
+    event_type: pd.Series, value: np.ndarray, settings: EventSettings, errors: Errors
+) -> None:
+    """Values outside their type's ``events.value_range`` (else ``default_value_range``) are
+    refused, naming the range: 1e308 on a rating once reached iALS and made NaN factors."""
+    keys = event_type.astype(object).where(str_mask(event_type), None)
+    low, high = settings.default_value_range
+    lows = keys.map({t: r[0] for t, r in settings.value_range.items()}).to_numpy(
+        dtype=np.float64, na_value=low
+    )
+    highs = keys.map({t: r[1] for t, r in settings.value_range.items()}).to_numpy(
+        dtype=np.float64, na_value=high
+    )
+    outside = (value < lows) | (value > highs)  # False where value is NaN (absent)
+    if not outside.any():
+        return
+    reasons = np.full(len(value), None, dtype=object)
+    rows = np.flatnonzero(outside)
+    reasons[rows] = [
+        f"must be within [{lows[r]:g}, {highs[r]:g}] for this event type (events.value_range)"
+        for r in rows
+    ]
+    errors.add(outside, "value", reasons)
 
 
 def parse_timestamp(col: pd.Series, errors: Errors, now_us: int, max_future_s: float) -> np.ndarray:

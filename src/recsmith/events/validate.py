@@ -22,6 +22,7 @@ from recsmith.events.columns import (
     Errors,
     absent_mask,
     check_strings,
+    check_value_range,
     flag_by_value,
     parse_context,
     parse_timestamp,
@@ -118,7 +119,11 @@ def validate_events(
         "required for this event type",
     )
     is_log = flag_by_value(event_type, {t: w == "log_value" for t, w in settings.weights.items()})
-    errors.add(is_log & (value < 0), "value", "must be >= 0 for this event type")
+    negative_log = is_log & (value < 0)  # log(1 + value) needs value >= 0 whatever the range says
+    errors.add(negative_log, "value", "must be >= 0 for this event type")
+    # a value refused already (infinite, negative for a log) gets no second error for its range
+    unranged = negative_log | np.isinf(value)
+    check_value_range(event_type, np.where(unranged, np.nan, value), settings, errors)
 
     now_us = int((time.time() if now is None else now) * 1_000_000)
     ts = parse_timestamp(col["timestamp"], errors, now_us, settings.max_future_seconds)
