@@ -15,6 +15,7 @@ def test_example_config_loads_and_matches_defaults() -> None:
     assert example.events.weights == load_settings(None).events.weights
     assert example.events.value_range == load_settings(None).events.value_range
     assert example.events.default_value_range == load_settings(None).events.default_value_range
+    assert example.events.naive_timestamps == load_settings(None).events.naive_timestamps
     assert example.serving.model_dir == Path("recsmith-data/model")
 
 
@@ -129,3 +130,12 @@ def test_value_ranges_from_the_file(tmp_path: Path) -> None:
     events = load_settings(cfg).events
     assert events.range_of("rating") == (1.0, 5.0)
     assert events.range_of("play") == (0.0, 60.0)  # the table replaced the defaults as a whole
+
+
+def test_naive_timestamps_takes_one_of_two_words(tmp_path: Path) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text('[events]\nnaive_timestamps = "utc"\n')
+    assert load_settings(cfg).events.naive_timestamps == "utc"
+    cfg.write_text('[events]\nnaive_timestamps = "local"\n')
+    with pytest.raises(ConfigError, match=r"events\.naive_timestamps"):
+        load_settings(cfg)

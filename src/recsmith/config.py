@@ -73,6 +73,14 @@ class EventSettings(BaseModel):
     max_id_length: int = Field(MAX_ID_LENGTH, ge=1)
     max_context_bytes: int = Field(4096, ge=2)
     max_future_seconds: float = Field(86_400.0, ge=0)
+    #: A date-time text without a time zone (``2026-01-01T10:00:00``): "reject" refuses it,
+    #: naming the fix; "utc" reads it as UTC. Rejected by default because the instant it means
+    #: depends on where it was written, and read as UTC from a sender in UTC+9 every such event
+    #: lands 9 hours off, silently skewing recency, decay, sessions and temporal splits, which no
+    #: later step can detect. Unix times are UTC by definition and every shared dataset's importer
+    #: writes Unix times or ``Z`` text, so none is affected; "utc" suits files known to be in UTC
+    #: (e.g. Parquet timestamp columns without a zone, as pandas writes them).
+    naive_timestamps: Literal["utc", "reject"] = "reject"
 
     def range_of(self, event_type: str) -> ValueRange:
         """The accepted values of ``event_type``: its own range, else the default one."""

@@ -126,7 +126,12 @@ def test_valid_edge_cases_are_accepted(record: dict[str, Any]) -> None:
 
 
 def test_all_errors_of_one_record_are_reported_together() -> None:
-    record = {"user_id": 7, "event_type": "view", "value": math.inf, "timestamp": "1990-01-01"}
+    record = {
+        "user_id": 7,
+        "event_type": "view",
+        "value": math.inf,
+        "timestamp": "1990-01-01T00:00Z",
+    }
     assert sorted(errors_of(record)) == [
         ("item_id", "required"),
         ("timestamp", "before 1995-01-01"),
@@ -191,14 +196,37 @@ def test_ids_from_a_csv_keep_leading_zeros() -> None:
         1_685_620_800.123,  # seconds
         "1685620800.123",
         "2023-06-01T12:00:00.123Z",
-        "2023-06-01T12:00:00.123",  # naive means UTC
+        "2023-06-01 12:00:00.123Z",
         "2023-06-01T14:00:00.123+02:00",
+        "2023-06-01T07:00:00.123-0500",
+        "2023-06-01T21:00:00.123+09",
     ],
 )
 def test_every_timestamp_spelling_gives_the_same_instant(timestamp: object) -> None:
     valid, rejected = check([with_(timestamp=timestamp)])
     assert rejected == []
     assert valid["ts"].tolist() == [GOOD_TS + 123_000]
+
+
+NO_ZONE = (
+    'has no time zone: add Z or an offset such as +01:00 (or set events.naive_timestamps = "utc")'
+)
+
+
+@pytest.mark.parametrize("timestamp", ["2023-06-01T12:00:00.123", "2023-06-01 12:00:00.123"])
+def test_a_timestamp_without_a_zone_follows_the_setting(timestamp: str) -> None:
+    """Once read as UTC without a word: from a sender in UTC+9, 9 hours off."""
+    batch = [with_(timestamp=timestamp), with_(item_id="zoned")]
+    valid, rejected = check(batch)  # the default: "reject"
+    assert valid["item_id"].tolist() == ["zoned"]
+    assert [(e.field, e.reason) for e in rejected[0].errors] == [("timestamp", NO_ZONE)]
+    utc = SETTINGS.model_copy(update={"naive_timestamps": "utc"})
+    valid, rejected = validate_events(batch, utc, now=NOW)
+    assert rejected == [] and valid["ts"].tolist() == [GOOD_TS + 123_000, GOOD_TS]
+
+
+def test_a_date_alone_has_no_zone_either() -> None:
+    assert errors_of(with_(timestamp="2023-06-01")) == [("timestamp", NO_ZONE)]
 
 
 def test_content_ids_are_deterministic() -> None:

@@ -166,3 +166,14 @@ def test_a_lone_surrogate_is_a_field_error_and_the_neighbour_is_stored(
     assert store.user_items("u1") == ["kept"]
     (letter,) = store.dead_letters()
     assert letter.payload["user_id"] == "a\\ud800" and letter.payload["x\\udc00"] == 1
+
+
+def test_a_timestamp_without_a_zone_is_refused_by_default(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
+    batch = [make_event(timestamp="2026-01-01T10:00:00"), make_event(item_id="zoned")]
+    body = client.post("/v1/events", json=batch, headers=keys["ingest"]).json()
+    assert body["accepted"] == 1
+    [error] = body["rejected"][0]["errors"]
+    assert error["field"] == "timestamp" and "no time zone" in error["reason"]
+    assert store.user_items("u1") == ["zoned"]

@@ -182,7 +182,18 @@ def check_value_range(
     errors.add(outside, "value", reasons)
 
 
-def parse_timestamp(col: pd.Series, errors: Errors, now_us: int, max_future_s: float) -> np.ndarray:
+#: A time of day followed by a zone: ``Z`` or an offset (``+01:00``, ``-0500``, ``+09``).
+_HAS_ZONE = r"[T ]\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)\s*$"
+NO_ZONE = (
+    'has no time zone: add Z or an offset such as +01:00 (or set events.naive_timestamps = "utc")'
+)
+
+
+def parse_timestamp(
+    col: pd.Series, errors: Errors, now_us: int, max_future_s: float, naive: str = "reject"
+) -> np.ndarray:
+    """Unix microseconds from Unix seconds or milliseconds or ISO 8601 text. Text without a time
+    zone is refused when ``naive`` is "reject" (``events.naive_timestamps``), else read as UTC."""
     missing = absent_mask(col)
     errors.add(missing, "timestamp", "required")
     is_bool = bool_mask(col)
@@ -195,14 +206,19 @@ def parse_timestamp(col: pd.Series, errors: Errors, now_us: int, max_future_s: f
     text_rows = ~missing & ~finite & ~is_bool & ~np.isinf(numeric)
     unparsed = np.zeros(len(col), dtype=bool)
     if text_rows.any():
-        parsed = pd.to_datetime(
-            col[text_rows].astype(str), utc=True, errors="coerce", format="ISO8601"
-        )
+        texts = col[text_rows].astype(str)
+        parsed = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
         ok = parsed.notna().to_numpy()
         idx = np.flatnonzero(text_rows)
         ts_us[idx[ok]] = parsed[ok].to_numpy(dtype="datetime64[us]").astype(np.int64)
         unparsed[idx[~ok]] = True
         errors.add(unparsed, "timestamp", "not a date-time (ISO 8601) or Unix time")
+        if naive == "reject":
+            zoned = texts.str.contains(_HAS_ZONE, regex=True).to_numpy(dtype=bool)
+            no_zone = np.zeros(len(col), dtype=bool)
+            no_zone[idx[ok & ~zoned]] = True
+            errors.add(no_zone, "timestamp", NO_ZONE)
+            unparsed = unparsed | no_zone  # a new array: ``errors`` keeps the one added above
     errors.add(
         ~missing & (is_bool | np.isinf(numeric)),
         "timestamp",

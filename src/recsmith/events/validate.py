@@ -126,7 +126,9 @@ def validate_events(
     check_value_range(event_type, np.where(unranged, np.nan, value), settings, errors)
 
     now_us = int((time.time() if now is None else now) * 1_000_000)
-    ts = parse_timestamp(col["timestamp"], errors, now_us, settings.max_future_seconds)
+    ts = parse_timestamp(
+        col["timestamp"], errors, now_us, settings.max_future_seconds, settings.naive_timestamps
+    )
     context = parse_context(col["context"], errors, settings.max_context_bytes)
 
     bad = errors.bad

@@ -146,11 +146,14 @@ def test_leading_zero_ids_parquet(
     pq.write_table(table, path)
     source = read_source("events", path, chunk_rows=1)
     assert source.total_events == 2
-    events = _roundtrip(store, settings, path).set_index("user_id")
+    refused = import_source(store, read_source("events", path), settings)  # no zone: rejected
+    assert refused.rejected_count == 2 and "no time zone" in refused.rejected[0].reason
+    utc = settings.model_copy(update={"naive_timestamps": "utc"})
+    events = _roundtrip(store, utc, path).set_index("user_id")
     assert events.loc["007", "item_id"] == "0739079891"
     assert events.loc["008", "item_id"] == "0000"
     assert events.loc["007", "session_id"] == "17"
-    expected = pd.Timestamp("2024-01-01 10:00:00.123456", tz="UTC")  # naive read as UTC
+    expected = pd.Timestamp("2024-01-01 10:00:00.123456", tz="UTC")  # naive read as UTC, as asked
     assert events.loc["007", "ts"] == expected.value // 1000
 
 

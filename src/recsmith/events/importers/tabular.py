@@ -242,7 +242,7 @@ def _parquet(path: Path, chunk_rows: int, id_keys: Collection[str]) -> Table:
         if name in id_keys and pa.types.is_integer(kind):
             return array.cast(pa.string())
         if name == "timestamp" and (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
-            return array.cast(pa.string())  # ISO text; the validator reads a naive one as UTC
+            return array.cast(pa.string())  # ISO text; naive: see events.naive_timestamps
         return array
 
     def chunks() -> Iterator[RawChunk[pd.DataFrame]]:
