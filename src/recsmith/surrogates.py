@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ def any_surrogate(texts: Iterable[str]) -> bool:
 
 def surrogate_mask(values: np.ndarray) -> np.ndarray:
     """Which entries of an object array are strings holding a surrogate (non-strings: False)."""
-    is_str = np.fromiter((type(v) is str for v in values), bool, len(values))
+    is_str = np.fromiter(map(isinstance, values, repeat(str)), bool, len(values))
     mask = np.zeros(len(values), dtype=bool)
     strings = values[is_str]
     if len(strings) and any_surrogate(strings):

@@ -412,3 +412,31 @@ def test_a_configured_range_replaces_the_default() -> None:
     assert valid["value"].tolist() == [5, 100]
     assert [r.index for r in rejected] == [1, 2, 4]
     assert "[0, 100]" in rejected[2].errors[0].reason
+
+
+_ANY = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "u1", "view", "rating", "a\ud800", "x/y", "a\tb", "4.5", "abc"]),
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from(["2023-06-01T12:00:00Z", "2023-06-01T12:00:00", "1990-01-01T00:00Z"]),
+    st.just([1]),
+    st.just({"a": 1}),
+)
+_HOSTILE_RECORD = st.dictionaries(
+    st.sampled_from([*sorted(EVENT_INPUT_FIELDS), "colour", "k\udc00"]), _ANY, max_size=9
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(st.one_of(_HOSTILE_RECORD, st.just(GOOD)), min_size=1, max_size=8))
+def test_records_and_a_frame_of_them_validate_alike(batch: list[dict[str, Any]]) -> None:
+    """HTTP hands over records, imports a frame of object columns: one validator, same verdicts."""
+    from recsmith.events.records import records_frame
+
+    listed, listed_rejected = check(batch)
+    framed, framed_rejected = check(records_frame(batch))  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(listed, framed)
+    assert listed_rejected == framed_rejected
+    assert len(listed) + len(listed_rejected) == len(batch)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any, TypeVar
 
 import numpy as np
@@ -24,13 +25,13 @@ from recsmith.events.columns import (
     check_strings,
     check_value_range,
     flag_by_value,
+    missing_mask,
     parse_context,
     parse_timestamp,
     parse_value,
     payload,
     settle_unencodable,
 )
-from recsmith.events.records import records_frame
 from recsmith.events.schema import (
     EVENT_COLUMNS,
     EVENT_INPUT_FIELDS,
@@ -46,15 +47,23 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 _ID_FIELDS = ("event_id", "user_id", "session_id", "item_id")
 
 
-def content_event_ids(frame: pd.DataFrame) -> np.ndarray:
-    """Deterministic ids for events sent without one: the same content always gets the same id."""
+def content_event_ids(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Deterministic ids for events sent without one: the same content always gets the same id.
+
+    ``columns`` holds canonical columns (a frame, or the arrays it is built from).
+    """
+
+    def text(name: str) -> np.ndarray:
+        values = np.asarray(columns[name], dtype=object)
+        return np.where(pd.isna(values), "", values)
+
     parts = zip(
-        frame["user_id"].fillna("").to_numpy(),
-        frame["session_id"].fillna("").to_numpy(),
-        frame["item_id"].to_numpy(),
-        frame["event_type"].to_numpy(),
-        frame["value"].to_numpy(),
-        frame["ts"].to_numpy(),
+        text("user_id"),
+        text("session_id"),
+        np.asarray(columns["item_id"], dtype=object),
+        np.asarray(columns["event_type"], dtype=object),
+        np.asarray(columns["value"], dtype=np.float64),
+        np.asarray(columns["ts"], dtype=np.int64),
         strict=True,
     )
     sep = "\x1f"  # a control character: validated ids can never contain it
@@ -70,6 +79,23 @@ def content_event_ids(frame: pd.DataFrame) -> np.ndarray:
     )
 
 
+def _input_columns(
+    records: pd.DataFrame | Sequence[Mapping[str, Any]],
+) -> tuple[int, dict[Any, np.ndarray], Callable[[int], pd.Series | Mapping[str, Any]]]:
+    """The batch as object arrays by field name, and how to get one row back as sent.
+
+    Records (HTTP, the Python API) skip pandas altogether; a frame (imports) gives its columns.
+    """
+    if isinstance(records, pd.DataFrame):
+        frame = records.reset_index(drop=True)
+        columns = {name: frame[name].to_numpy(dtype=object) for name in frame.columns}
+        return len(frame), columns, frame.iloc.__getitem__
+    rows = list(records)
+    names = dict.fromkeys(chain.from_iterable(rows))
+    columns = {k: np.fromiter((r.get(k) for r in rows), object, len(rows)) for k in names}
+    return len(rows), columns, rows.__getitem__
+
+
 def validate_events(
     records: pd.DataFrame | Sequence[Mapping[str, Any]],
     settings: EventSettings,
@@ -81,29 +107,26 @@ def validate_events(
 
     ``offset`` is added to rejection indices, so chunked imports report positions in the whole file.
     """
-    raw = records if isinstance(records, pd.DataFrame) else records_frame(list(records))
-    raw = raw.reset_index(drop=True)
-    n = len(raw)
+    n, raw, record = _input_columns(records)
     errors = Errors(n)
+    nothing = np.full(n, None, dtype=object)
     col = {
-        name: settle_unencodable(raw[name], name, errors)
-        if name in raw
-        else pd.Series([None] * n, dtype=object)
+        name: settle_unencodable(raw[name], name, errors) if name in raw else nothing
         for name in sorted(EVENT_INPUT_FIELDS)  # sorted: errors in the same order every run
     }
-    for name in raw.columns:
+    for name, values in raw.items():
         if name not in EVENT_INPUT_FIELDS:
-            errors.add(raw[name].notna().to_numpy(), readable(str(name)), "unknown field")
+            errors.add(~missing_mask(values), readable(str(name)), "unknown field")
 
     for name in _ID_FIELDS:
         check_strings(col[name], name, errors, settings.max_id_length, required=name == "item_id")
     # an empty user_id already has its error ("must not be empty"): only a missing one is named
-    no_actor = col["user_id"].isna().to_numpy() & absent_mask(col["session_id"])
+    no_actor = missing_mask(col["user_id"]) & absent_mask(col["session_id"])
     errors.add(no_actor, "user_id", "required (or a session_id for an anonymous visitor)")
 
     event_type = col["event_type"]
     check_strings(event_type, "event_type", errors, settings.max_id_length, required=True)
-    known = event_type.isin(list(settings.weights)).to_numpy()
+    known = flag_by_value(event_type, dict.fromkeys(settings.weights, True))
     known_list = ", ".join(sorted(settings.weights))
     errors.add(
         ~absent_mask(event_type) & ~known, "event_type", f"unknown event type (known: {known_list})"
@@ -131,30 +154,29 @@ def validate_events(
     )
     context = parse_context(col["context"], errors, settings.max_context_bytes)
 
-    bad = errors.bad
-    good = ~bad
+    good = ~errors.bad
 
     def text(name: str) -> np.ndarray:
-        values = col[name].to_numpy(dtype=object)[good]
-        return np.where(pd.isna(values) | (values == ""), None, values).astype(object)
+        values = col[name][good]
+        return np.where(absent_mask(values), None, values)
 
-    frame = pd.DataFrame(
-        {
-            "event_id": text("event_id"),
-            "user_id": text("user_id"),
-            "session_id": text("session_id"),
-            "item_id": col["item_id"].to_numpy(dtype=object)[good],
-            "event_type": event_type.to_numpy(dtype=object)[good],
-            "value": value[good],
-            "ts": ts[good],
-            "context": context[good],
-        },
-        columns=list(EVENT_COLUMNS),
-    )
-    no_id = frame["event_id"].isna().to_numpy()
+    canonical = {
+        "event_id": text("event_id"),
+        "user_id": text("user_id"),
+        "session_id": text("session_id"),
+        "item_id": col["item_id"][good],
+        "event_type": event_type[good],
+        "value": value[good],
+        "ts": ts[good],
+        "context": context[good],
+    }
+    no_id = missing_mask(canonical["event_id"])
     if no_id.any():
-        frame.loc[no_id, "event_id"] = content_event_ids(frame[no_id])
-    return frame, errors.rejections(raw, offset)
+        canonical["event_id"][no_id] = content_event_ids(
+            {name: values[no_id] for name, values in canonical.items()}
+        )
+    frame = pd.DataFrame(canonical, columns=list(EVENT_COLUMNS), copy=False)
+    return frame, errors.rejections(record, offset)
 
 
 def validate_items(
