@@ -177,3 +177,14 @@ def test_a_timestamp_without_a_zone_is_refused_by_default(
     [error] = body["rejected"][0]["errors"]
     assert error["field"] == "timestamp" and "no time zone" in error["reason"]
     assert store.user_items("u1") == ["zoned"]
+
+
+def test_a_non_object_record_with_a_lone_surrogate_is_dead_lettered_escaped(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
+    body = "[" + r'"a\ud800"' + ", " + json.dumps(make_event()) + "]"
+    headers = {**keys["ingest"], "Content-Type": "application/json"}
+    response = client.post("/v1/events", content=body.encode(), headers=headers)
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    (letter,) = store.dead_letters()
+    assert letter.payload == {"record": "a\\ud800"}  # readable text, not the surrogate itself
