@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from recsmith.ids import check_id
 from recsmith.surrogates import UNENCODABLE, any_surrogate, has_surrogate
@@ -37,6 +45,19 @@ EVENT_INPUT_FIELDS: frozenset[str] = frozenset(
 MIN_TIMESTAMP = datetime(1995, 1, 1, tzinfo=UTC)
 
 Scalar = StrictStr | float | int | StrictBool | None
+
+#: The validation context of records arriving from outside (``validate_items``, ``validate_users``):
+#: only they are held to the id rule (``recsmith.ids``). Records read back from a store or a
+#: trained artifact passed the rule of the day they came in; a rule tightened since (ids may no
+#: longer hold "/") must not make an existing catalogue unloadable, nor stop the server using it.
+AT_THE_DOOR: dict[str, bool] = {"at_the_door": True}
+
+
+def _door_id(value: str, info: ValidationInfo) -> str:
+    """``value`` held to the id rule when the record is arriving; as stored otherwise."""
+    if isinstance(info.context, dict) and info.context.get("at_the_door"):
+        return check_id(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +126,8 @@ class Item(BaseModel):
 
     @field_validator("item_id")
     @classmethod
-    def _item_id(cls, value: str) -> str:
-        return check_id(value)
+    def _item_id(cls, value: str, info: ValidationInfo) -> str:
+        return _door_id(value, info)
 
     @field_validator("text", "categories", "tags")
     @classmethod
@@ -136,8 +157,8 @@ class User(BaseModel):
 
     @field_validator("user_id")
     @classmethod
-    def _user_id(cls, value: str) -> str:
-        return check_id(value)
+    def _user_id(cls, value: str, info: ValidationInfo) -> str:
+        return _door_id(value, info)
 
     @field_validator("properties")
     @classmethod

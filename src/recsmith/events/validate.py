@@ -33,6 +33,7 @@ from recsmith.events.columns import (
     settle_unencodable,
 )
 from recsmith.events.schema import (
+    AT_THE_DOOR,
     EVENT_COLUMNS,
     EVENT_INPUT_FIELDS,
     FieldError,
@@ -202,7 +203,7 @@ def _validate_models(
         for i, rec in enumerate(records):
             try:
                 fields = _readable_keys(dict(rec))
-                good.append(model.model_validate(fields))
+                good.append(model.model_validate(fields, context=AT_THE_DOOR))
             except pydantic.ValidationError as exc:
                 bad.append(Rejection(offset + i, _field_errors(exc), payload(fields)))
             except (TypeError, ValueError):  # not a mapping (ValueError: a str or a list)
