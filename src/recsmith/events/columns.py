@@ -148,7 +148,7 @@ def check_strings(
     errors.add(~missing & ~is_str, field, "must be a string (quote numeric ids)")
     reasons = np.full(len(col), None, dtype=object)
     reasons[is_str] = id_problems(col[is_str], max_len)
-    errors.add(reasons != None, field, reasons)  # noqa: E711 (elementwise, not identity)
+    errors.add(np.not_equal(reasons, None), field, reasons)
 
 
 def huge_int_to_inf(v: Any) -> Any:
