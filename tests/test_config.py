@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_example_config_loads_and_matches_defaults() -> None:
     example = load_settings(ROOT / "recsmith.example.toml")
     assert example.events.weights == load_settings(None).events.weights
+    assert example.events.value_range == load_settings(None).events.value_range
+    assert example.events.default_value_range == load_settings(None).events.default_value_range
+    assert example.events.naive_timestamps == load_settings(None).events.naive_timestamps
     assert example.serving.model_dir == Path("recsmith-data/model")
 
 
@@ -92,3 +95,47 @@ def test_overrides_are_validated_like_the_file() -> None:
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        (
+            "[events.value_range]\nrating = [5, 1]\n",
+            "events.value_range.rating: the lower bound 5 is above the upper bound 1",
+        ),
+        (
+            "[events.value_range]\nrating = [0, inf]\n",
+            "events.value_range.rating: both bounds must be finite numbers",
+        ),
+        (
+            "[events]\ndefault_value_range = [nan, 1]\n",
+            "events.default_value_range: both bounds must be finite numbers",
+        ),
+    ],
+)
+def test_a_bad_value_range_names_its_key(tmp_path: Path, toml: str, problem: str) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg)
+    assert str(caught.value) == problem
+
+
+def test_value_ranges_from_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(
+        "[events]\ndefault_value_range = [0, 60]\n[events.value_range]\nrating = [1, 5]\n"
+    )
+    events = load_settings(cfg).events
+    assert events.range_of("rating") == (1.0, 5.0)
+    assert events.range_of("play") == (0.0, 60.0)  # the table replaced the defaults as a whole
+
+
+def test_naive_timestamps_takes_one_of_two_words(tmp_path: Path) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text('[events]\nnaive_timestamps = "utc"\n')
+    assert load_settings(cfg).events.naive_timestamps == "utc"
+    cfg.write_text('[events]\nnaive_timestamps = "local"\n')
+    with pytest.raises(ConfigError, match=r"events\.naive_timestamps"):
+        load_settings(cfg)

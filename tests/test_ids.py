@@ -1,9 +1,13 @@
 """IdMap keeps ids as exact strings and maps them vectorised."""
 
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from recsmith.ids import IdMap
+from recsmith.ids import IdMap, check_id, id_problem, id_problems
 
 
 def test_round_trip_keeps_leading_zeros_and_unknowns_are_minus_one() -> None:
@@ -18,3 +22,46 @@ def test_round_trip_keeps_leading_zeros_and_unknowns_are_minus_one() -> None:
 def test_duplicates_are_refused() -> None:
     with pytest.raises(ValueError, match="unique"):
         IdMap(["a", "a"])
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("0739079891", None),
+        ("café ☕ 書", None),
+        ("a b", None),
+        ("x" * 256, None),
+        ("", "must not be empty"),
+        (" \u3000", "must not be empty"),
+        ("x" * 257, "longer than 256 characters"),
+        ("a\tb", "contains control characters"),
+        ("a\x7f", "contains control characters"),
+        ("a\x85", "contains control characters"),  # C1 (NEL)
+        ("x/similar", "contains '/' (an id is one URL path segment)"),
+        ("a\ud800", "not valid Unicode (lone surrogate)"),
+        ("/\udfff\x00", "not valid Unicode (lone surrogate)"),  # the worst problem is named
+    ],
+)
+def test_the_id_rule(value: str, reason: str | None) -> None:
+    assert id_problem(value) == reason
+    assert id_problems([value]).tolist() == [reason]
+    if reason is None:
+        assert check_id(value) == value
+    else:
+        with pytest.raises(ValueError, match=re.escape(reason)):
+            check_id(value)
+
+
+_HOSTILE = st.text(
+    st.sampled_from(["a", "é", " ", "/", "\t", "\x00", "\x7f", "\x9f", "\ud800", "\udfff", "😀"]),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(_HOSTILE, max_size=30), max_length=st.integers(1, 8))
+def test_the_column_screen_never_changes_the_verdict(ids: list[str], max_length: int) -> None:
+    """``id_problems`` skips ids its screen passes: it must agree with ``id_problem`` on each."""
+    expected = [id_problem(v, max_length) for v in ids]
+    assert id_problems(ids, max_length).tolist() == expected
+    assert id_problems(np.array(ids, dtype=object), max_length).tolist() == expected

@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from recsmith.errors import ValidationError
+from recsmith.ids import MAX_ID_LENGTH
 
 #: How an event type turns into an interaction weight: a fixed number, the event's own value
 #: ("value", e.g. a star rating) or log(1 + value) ("log_value", e.g. play counts).
@@ -53,13 +54,43 @@ class StoreSettings(BaseModel):
     )
 
 
+#: A closed interval of accepted event values: ``(lowest, highest)``.
+ValueRange = tuple[float, float]
+
+#: Accepted ``value`` per event type. Why these bounds:
+#: ``rating`` [-10, 10] holds every common scale (1-5 stars, half stars, 1-10, thumbs -1/+1) while
+#: a rating of 45 (tenths sent as units) or 1e308 is a client bug, and a weight far beyond the rest
+#: (the value *is* the weight) would swamp every other signal of that user, or overflow float32
+#: (above ~3.4e38) into inf and NaN factors. ``play`` [0, 1e9]: a count (log(1 + plays) weighs
+#: it); a billion plays in one event is no listener.
+DEFAULT_VALUE_RANGES: dict[str, ValueRange] = {"rating": (-10.0, 10.0), "play": (0.0, 1e9)}
+#: Any other type: its value does not weigh (unless ``weights`` says "value"), but is stored and
+#: may be, e.g., seconds of dwell or a price; +-1e9 holds those and refuses 1e308.
+DEFAULT_VALUE_RANGE: ValueRange = (-1e9, 1e9)
+
+
 class EventSettings(BaseModel):
-    """Which event types exist and what each one weighs in the interaction matrix."""
+    """Which event types exist, what each one weighs in the interaction matrix, and which values
+    each may carry."""
 
     weights: dict[str, Weight] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    max_id_length: int = Field(256, ge=1)
+    value_range: dict[str, ValueRange] = Field(default_factory=lambda: dict(DEFAULT_VALUE_RANGES))
+    default_value_range: ValueRange = DEFAULT_VALUE_RANGE
+    max_id_length: int = Field(MAX_ID_LENGTH, ge=1)
     max_context_bytes: int = Field(4096, ge=2)
     max_future_seconds: float = Field(86_400.0, ge=0)
+    #: A date-time text without a time zone (``2026-01-01T10:00:00``): "reject" refuses it,
+    #: naming the fix; "utc" reads it as UTC. Rejected by default because the instant it means
+    #: depends on where it was written, and read as UTC from a sender in UTC+9 every such event
+    #: lands 9 hours off, silently skewing recency, decay, sessions and temporal splits, which no
+    #: later step can detect. Unix times are UTC by definition and every shared dataset's importer
+    #: writes Unix times or ``Z`` text, so none is affected; "utc" suits files known to be in UTC
+    #: (e.g. Parquet timestamp columns without a zone, as pandas writes them).
+    naive_timestamps: Literal["utc", "reject"] = "reject"
+
+    def range_of(self, event_type: str) -> ValueRange:
+        """The accepted values of ``event_type``: its own range, else the default one."""
+        return self.value_range.get(event_type, self.default_value_range)
 
     @field_validator("weights")
     @classmethod
@@ -70,6 +101,27 @@ class EventSettings(BaseModel):
         if not weights:
             raise ValueError("events.weights: at least one event type is needed")
         return weights
+
+    @field_validator("value_range")
+    @classmethod
+    def _ranges(cls, ranges: dict[str, ValueRange]) -> dict[str, ValueRange]:
+        for name, bounds in ranges.items():
+            _check_range(f"events.value_range.{name}", bounds)
+        return ranges
+
+    @field_validator("default_value_range")
+    @classmethod
+    def _default_range(cls, bounds: ValueRange) -> ValueRange:
+        return _check_range("events.default_value_range", bounds)
+
+
+def _check_range(name: str, bounds: ValueRange) -> ValueRange:
+    low, high = bounds
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name}: both bounds must be finite numbers")
+    if low > high:
+        raise ValueError(f"{name}: the lower bound {low:g} is above the upper bound {high:g}")
+    return bounds
 
 
 class FeatureSettings(BaseModel):

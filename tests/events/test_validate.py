@@ -126,7 +126,12 @@ def test_valid_edge_cases_are_accepted(record: dict[str, Any]) -> None:
 
 
 def test_all_errors_of_one_record_are_reported_together() -> None:
-    record = {"user_id": 7, "event_type": "view", "value": math.inf, "timestamp": "1990-01-01"}
+    record = {
+        "user_id": 7,
+        "event_type": "view",
+        "value": math.inf,
+        "timestamp": "1990-01-01T00:00Z",
+    }
     assert sorted(errors_of(record)) == [
         ("item_id", "required"),
         ("timestamp", "before 1995-01-01"),
@@ -191,14 +196,37 @@ def test_ids_from_a_csv_keep_leading_zeros() -> None:
         1_685_620_800.123,  # seconds
         "1685620800.123",
         "2023-06-01T12:00:00.123Z",
-        "2023-06-01T12:00:00.123",  # naive means UTC
+        "2023-06-01 12:00:00.123Z",
         "2023-06-01T14:00:00.123+02:00",
+        "2023-06-01T07:00:00.123-0500",
+        "2023-06-01T21:00:00.123+09",
     ],
 )
 def test_every_timestamp_spelling_gives_the_same_instant(timestamp: object) -> None:
     valid, rejected = check([with_(timestamp=timestamp)])
     assert rejected == []
     assert valid["ts"].tolist() == [GOOD_TS + 123_000]
+
+
+NO_ZONE = (
+    'has no time zone: add Z or an offset such as +01:00 (or set events.naive_timestamps = "utc")'
+)
+
+
+@pytest.mark.parametrize("timestamp", ["2023-06-01T12:00:00.123", "2023-06-01 12:00:00.123"])
+def test_a_timestamp_without_a_zone_follows_the_setting(timestamp: str) -> None:
+    """Once read as UTC without a word: from a sender in UTC+9, 9 hours off."""
+    batch = [with_(timestamp=timestamp), with_(item_id="zoned")]
+    valid, rejected = check(batch)  # the default: "reject"
+    assert valid["item_id"].tolist() == ["zoned"]
+    assert [(e.field, e.reason) for e in rejected[0].errors] == [("timestamp", NO_ZONE)]
+    utc = SETTINGS.model_copy(update={"naive_timestamps": "utc"})
+    valid, rejected = validate_events(batch, utc, now=NOW)
+    assert rejected == [] and valid["ts"].tolist() == [GOOD_TS + 123_000, GOOD_TS]
+
+
+def test_a_date_alone_has_no_zone_either() -> None:
+    assert errors_of(with_(timestamp="2023-06-01")) == [("timestamp", NO_ZONE)]
 
 
 def test_content_ids_are_deterministic() -> None:
@@ -266,7 +294,9 @@ def test_every_record_is_accepted_or_rejected_exactly_once(
 
 
 _IDS = st.text(
-    st.characters(min_codepoint=32, blacklist_categories=["Cs"]), min_size=1, max_size=20
+    st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="/"),
+    min_size=1,
+    max_size=20,
 ).filter(str.strip)
 
 
@@ -339,3 +369,74 @@ def test_a_nested_property_value_is_one_error_that_says_what_is_allowed() -> Non
             "must be a string, number, boolean or null (not a list or an object)",
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "value", "accepted"),
+    [
+        ("rating", 10, True),
+        ("rating", -10, True),
+        ("rating", 1, True),  # an explicit -1/+1 scale stays valid
+        ("rating", -1, True),
+        ("rating", 0.5, True),
+        ("rating", 10.001, False),
+        ("rating", -10.5, False),
+        ("rating", 1e308, False),  # once: accepted, then "NaN encountered in factors"
+        ("play", 0, True),
+        ("play", 1e9, True),
+        ("play", 1e9 + 1, False),
+        ("view", 1e9, True),
+        ("dwell", -1e9 - 1, False),
+        ("purchase", 1e308, False),
+    ],
+)
+def test_values_are_held_to_their_type_range(event_type: str, value: float, accepted: bool) -> None:
+    valid, rejected = check([with_(event_type=event_type, value=value)])
+    assert len(valid) == int(accepted)
+    if not accepted:
+        low, high = {"rating": (-10, 10), "play": (0, 1e9)}.get(event_type, (-1e9, 1e9))
+        reason = f"must be within [{low:g}, {high:g}] for this event type (events.value_range)"
+        assert [(e.field, e.reason) for e in rejected[0].errors] == [("value", reason)]
+
+
+def test_a_configured_range_replaces_the_default() -> None:
+    five_stars = EventSettings(value_range={"rating": (1, 5)}, default_value_range=(0, 100))
+    records = [
+        with_(event_type="rating", value=5),
+        with_(event_type="rating", value=6),
+        with_(event_type="rating", value=0.5),
+        with_(event_type="dwell", value=100),
+        with_(event_type="dwell", value=101),
+    ]
+    valid, rejected = validate_events(records, five_stars, now=NOW)
+    assert valid["value"].tolist() == [5, 100]
+    assert [r.index for r in rejected] == [1, 2, 4]
+    assert "[0, 100]" in rejected[2].errors[0].reason
+
+
+_ANY = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "u1", "view", "rating", "a\ud800", "x/y", "a\tb", "4.5", "abc"]),
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from(["2023-06-01T12:00:00Z", "2023-06-01T12:00:00", "1990-01-01T00:00Z"]),
+    st.just([1]),
+    st.just({"a": 1}),
+)
+_HOSTILE_RECORD = st.dictionaries(
+    st.sampled_from([*sorted(EVENT_INPUT_FIELDS), "colour", "k\udc00"]), _ANY, max_size=9
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(st.one_of(_HOSTILE_RECORD, st.just(GOOD)), min_size=1, max_size=8))
+def test_records_and_a_frame_of_them_validate_alike(batch: list[dict[str, Any]]) -> None:
+    """HTTP hands over records, imports a frame of object columns: one validator, same verdicts."""
+    from recsmith.events.records import records_frame
+
+    listed, listed_rejected = check(batch)
+    framed, framed_rejected = check(records_frame(batch))  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(listed, framed)
+    assert listed_rejected == framed_rejected
+    assert len(listed) + len(listed_rejected) == len(batch)

@@ -101,3 +101,39 @@ def test_fingerprint_changes_with_data() -> None:
     )
     assert fa != fb
     assert fa == Interactions.from_events(a, w).fingerprint()
+
+
+def test_hostile_stored_values_are_dropped_or_clipped_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Values the door refuses today may still be in a store (old data, another writer)."""
+    f = frame(
+        [
+            ("u1", None, "a", "rating", 1e308, T0),  # clipped to 1e9
+            ("u1", None, "b", "rating", math.inf, T0),  # dropped
+            ("u1", None, "c", "rating", np.nan, T0),  # a rating without its value: dropped
+            ("u1", None, "d", "play", -5.0, T0),  # log(1 - 4): dropped
+            ("u2", None, "a", "rating", 3e38, T0),  # two clipped to 1e9 each: 2e9, not inf
+            ("u2", None, "a", "rating", 3e38, T0),
+            ("u2", None, "e", "view", 1e308, T0),  # a constant weight: the value is not used
+            ("u3", None, "b", "rating", -1e308, T0),  # clipped to -1e9: net negative, no entry
+        ]
+    )
+    with caplog.at_level("WARNING", logger="recsmith.features.interactions"):
+        data = Interactions.from_events(f, EventSettings().weights)
+    [warning] = caplog.records
+    assert "dropped 3 event(s)" in warning.getMessage()
+    assert "clipped 4 to +-1e+09" in warning.getMessage()
+    assert list(data.users.external_ids) == ["u1", "u2", "u3"]
+    assert list(data.items.external_ids) == ["a", "e", "b"]
+    dense = data.matrix.toarray()
+    np.testing.assert_array_equal(dense, [[1e9, 0, 0], [2e9, 1, 0], [0, 0, 0]])
+    assert np.isfinite(data.event_weights).all() and len(data.event_weights) == 5
+
+
+def test_clean_events_raise_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    f = frame([("u", None, "a", "rating", 10.0, T0), ("u", None, "b", "play", 1e9, T0)])
+    with caplog.at_level("WARNING", logger="recsmith.features.interactions"):
+        data = Interactions.from_events(f, EventSettings().weights)
+    assert caplog.records == []
+    np.testing.assert_allclose(data.matrix.toarray(), [[10.0, math.log1p(1e9)]], rtol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -144,3 +145,46 @@ def test_an_event_id_reused_for_another_event_is_rejected_by_index(
     assert (retry["accepted"], retry["duplicates"]) == (1, 1)
     assert retry["rejected"] == [{"index": 1, "errors": [{"field": "event_id", "reason": REUSED}]}]
     assert store.count_events() == 2
+
+
+def test_a_lone_surrogate_is_a_field_error_and_the_neighbour_is_stored(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
+    """``"\\ud800"`` is valid JSON that UTF-8 cannot encode: once a 500 losing the whole batch."""
+    good, bad = make_event(item_id="kept"), make_event(user_id="USER", KEY=1)
+    body = json.dumps([bad, good]).replace('"USER"', '"a\\ud800"').replace('"KEY"', '"x\\udc00"')
+    assert "\\ud800" in body and "\\udc00" in body
+    headers = {**keys["ingest"], "Content-Type": "application/json"}
+    response = client.post("/v1/events", content=body.encode(), headers=headers)
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    errors = response.json()["rejected"][0]["errors"]
+    assert {(e["field"], e["reason"]) for e in errors} == {
+        ("user_id", "not valid Unicode (lone surrogate)"),
+        ("x\\udc00", "unknown field"),
+    }
+    assert store.user_items("u1") == ["kept"]
+    (letter,) = store.dead_letters()
+    assert letter.payload["user_id"] == "a\\ud800" and letter.payload["x\\udc00"] == 1
+
+
+def test_a_timestamp_without_a_zone_is_refused_by_default(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
+    batch = [make_event(timestamp="2026-01-01T10:00:00"), make_event(item_id="zoned")]
+    body = client.post("/v1/events", json=batch, headers=keys["ingest"]).json()
+    assert body["accepted"] == 1
+    [error] = body["rejected"][0]["errors"]
+    assert error["field"] == "timestamp" and "no time zone" in error["reason"]
+    assert store.user_items("u1") == ["zoned"]
+
+
+def test_a_non_object_record_with_a_lone_surrogate_is_dead_lettered_escaped(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any
+) -> None:
+    body = "[" + r'"a\ud800"' + ", " + json.dumps(make_event()) + "]"
+    headers = {**keys["ingest"], "Content-Type": "application/json"}
+    response = client.post("/v1/events", content=body.encode(), headers=headers)
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    (letter,) = store.dead_letters()
+    assert letter.payload == {"record": "a\\ud800"}  # readable text, not the surrogate itself

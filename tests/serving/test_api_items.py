@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -68,10 +70,61 @@ def test_deeply_nested_properties_are_422_not_a_server_error(
         assert "properties" in response.text or "nested too deeply" in response.text
 
 
-def test_item_id_may_contain_a_slash(client: TestClient, store: SQLiteStore, keys: Headers) -> None:
-    response = client.put("/v1/items/shop/sku-9", json={}, headers=keys["ingest"])
-    assert response.status_code == 200
-    assert store.get_item("shop/sku-9") is not None
+@pytest.mark.parametrize("method", ["put", "patch"])
+@pytest.mark.parametrize("path", ["/v1/items/x/similar", "/v1/items/shop/sku-9", "/v1/items/a%2Fb"])
+def test_a_path_with_a_slash_in_the_id_reaches_no_handler_and_creates_nothing(
+    client: TestClient, store: SQLiteStore, keys: Headers, method: str, path: str
+) -> None:
+    """An id is one path segment: ``PUT /v1/items/x/similar`` once created the item
+    ``x/similar``."""
+    response = client.request(method, path, json={}, headers=keys["ingest"])
+    assert response.status_code in (404, 405), response.text
+    assert store.items() == []
+
+
+def test_an_id_with_a_slash_in_the_body_is_refused_naming_the_field(
+    client: TestClient, store: SQLiteStore, keys: Headers
+) -> None:
+    response = client.post("/v1/items", json=[{"item_id": "x/similar"}], headers=keys["ingest"])
+    assert response.json()["rejected"][0]["errors"] == [
+        {"field": "item_id", "reason": "contains '/' (an id is one URL path segment)"}
+    ]
+    assert store.items() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # raw strings: the JSON escape of a lone surrogate, as a client sends it
+        (r'{"categories": ["\ud800"]}', "categories"),
+        (r'{"tags": ["ok", "\ud800"]}', "tags"),
+        (r'{"text": "a\ud800"}', "text"),
+        (r'{"properties": {"k\ud800": 1}}', "properties"),
+        (r'{"properties": {"brand": "\ud800"}}', "properties"),
+        (r'{"x\ud800": 1}', r"x\ud800"),
+    ],
+)
+def test_text_utf8_cannot_encode_is_refused_by_put_post_and_patch(
+    client: TestClient, store: SQLiteStore, keys: Headers, body: str, field: str
+) -> None:
+    """Such an item was stored with 200, and every later ``train --pipeline`` failed to save."""
+    headers = {**keys["ingest"], "Content-Type": "application/json"}
+    put = client.put("/v1/items/sku-1", content=body.encode(), headers=headers)
+    assert put.status_code == 422 and put.json()["detail"][0]["field"] == field, put.text
+    batch = f'[{{"item_id": "ok"}}, {body[:-1]}, "item_id": "sku-2"}}]'
+    post = client.post("/v1/items", content=batch.encode(), headers=headers)
+    assert post.status_code == 200, post.text
+    assert post.json()["accepted"] == 1
+    assert [e["field"] for e in post.json()["rejected"][0]["errors"]] == [field]
+    assert client.put("/v1/items/sku-1", json=FULL, headers=keys["ingest"]).status_code == 200
+    patch = client.patch("/v1/items/sku-1", content=body.encode(), headers=headers)
+    assert patch.status_code == 422 and patch.json()["detail"][0]["field"] == field, patch.text
+    assert [i.item_id for i in store.items()] == ["ok", "sku-1"]
+    item = store.get_item("sku-1")
+    assert item is not None and item.properties == FULL["properties"]
+    letters = store.dead_letters()
+    assert sorted(d.payload["item_id"] for d in letters) == ["sku-1", "sku-1", "sku-2"]
+    assert "\\ud800" in json.dumps([d.payload for d in letters], ensure_ascii=False)
 
 
 def test_post_batch_rejects_by_index(client: TestClient, store: SQLiteStore, keys: Headers) -> None:

@@ -87,10 +87,19 @@ def test_unknown_user_with_fresh_events_skips_those_items(
     assert most_popular not in ids and len(ids) == 5
 
 
-def test_user_id_with_a_slash(client: TestClient, keys: Headers) -> None:
-    response = client.get("/v1/users/org/42/recommendations", headers=keys["read"])
-    assert response.status_code == 200
-    assert response.json()["user_id"] == "org/42"
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/users/org/42/recommendations",
+        "/v1/users/org%2F42/recommendations",
+        "/v1/items/a/b/similar",
+        "/v1/items/a%2Fb/similar",
+    ],
+)
+def test_an_id_with_a_slash_reaches_no_handler(client: TestClient, keys: Headers, url: str) -> None:
+    """Ids are one path segment; ``/`` in one used to be served (the ``path`` convertor)."""
+    response = client.get(url, headers=keys["read"])
+    assert response.status_code == 404 and "unknown to model" not in response.text, response.text
 
 
 @pytest.mark.parametrize("k", [0, -1, 1001, "ten"])

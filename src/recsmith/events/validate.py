@@ -1,8 +1,8 @@
 """Validation at the door: every bad record gets its own errors, and nothing valid is lost with it.
 
-Events are checked column by column on a DataFrame (vectorised masks), which keeps a million-row
-import fast; the result is a canonical frame (``schema.EVENT_COLUMNS``) plus one ``Rejection`` per
-bad record.
+Events are checked column by column (vectorised masks over object arrays, see ``columns``), which
+keeps a million-row import fast and one event from a browser cheap; the result is a canonical frame
+(``schema.EVENT_COLUMNS``) plus one ``Rejection`` per bad record.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any, TypeVar
 
 import numpy as np
@@ -22,12 +23,17 @@ from recsmith.events.columns import (
     Errors,
     absent_mask,
     check_strings,
+    check_value_range,
     flag_by_value,
+    missing_mask,
     parse_context,
     parse_timestamp,
     parse_value,
+    payload,
+    settle_unencodable,
 )
 from recsmith.events.schema import (
+    AT_THE_DOOR,
     EVENT_COLUMNS,
     EVENT_INPUT_FIELDS,
     FieldError,
@@ -36,20 +42,29 @@ from recsmith.events.schema import (
     User,
 )
 from recsmith.gc_pause import paused_gc
+from recsmith.surrogates import UNENCODABLE, any_surrogate, readable
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 _ID_FIELDS = ("event_id", "user_id", "session_id", "item_id")
 
 
-def content_event_ids(frame: pd.DataFrame) -> np.ndarray:
-    """Deterministic ids for events sent without one: the same content always gets the same id."""
+def content_event_ids(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Deterministic ids for events sent without one: the same content always gets the same id.
+
+    ``columns`` holds canonical columns (a frame, or the arrays it is built from).
+    """
+
+    def text(name: str) -> np.ndarray:
+        values = np.asarray(columns[name], dtype=object)
+        return np.where(pd.isna(values), "", values)
+
     parts = zip(
-        frame["user_id"].fillna("").to_numpy(),
-        frame["session_id"].fillna("").to_numpy(),
-        frame["item_id"].to_numpy(),
-        frame["event_type"].to_numpy(),
-        frame["value"].to_numpy(),
-        frame["ts"].to_numpy(),
+        text("user_id"),
+        text("session_id"),
+        np.asarray(columns["item_id"], dtype=object),
+        np.asarray(columns["event_type"], dtype=object),
+        np.asarray(columns["value"], dtype=np.float64),
+        np.asarray(columns["ts"], dtype=np.int64),
         strict=True,
     )
     sep = "\x1f"  # a control character: validated ids can never contain it
@@ -65,10 +80,21 @@ def content_event_ids(frame: pd.DataFrame) -> np.ndarray:
     )
 
 
-def _records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per record, even for ``{}`` (``from_records`` alone makes zero rows of ``[{}]``)."""
+def _input_columns(
+    records: pd.DataFrame | Sequence[Mapping[str, Any]],
+) -> tuple[int, dict[Any, np.ndarray], Callable[[int], pd.Series | Mapping[str, Any]]]:
+    """The batch as object arrays by field name, and how to get one row back as sent.
+
+    Records (HTTP, the Python API) skip pandas altogether; a frame (imports) gives its columns.
+    """
+    if isinstance(records, pd.DataFrame):
+        frame = records.reset_index(drop=True)
+        columns = {name: frame[name].to_numpy(dtype=object) for name in frame.columns}
+        return len(frame), columns, frame.iloc.__getitem__
     rows = list(records)
-    return pd.DataFrame.from_records(rows, index=pd.RangeIndex(len(rows)))
+    names = dict.fromkeys(chain.from_iterable(rows))
+    columns = {k: np.fromiter((r.get(k) for r in rows), object, len(rows)) for k in names}
+    return len(rows), columns, rows.__getitem__
 
 
 def validate_events(
@@ -82,27 +108,26 @@ def validate_events(
 
     ``offset`` is added to rejection indices, so chunked imports report positions in the whole file.
     """
-    raw = records if isinstance(records, pd.DataFrame) else _records_frame(records)
-    raw = raw.reset_index(drop=True)
-    n = len(raw)
+    n, raw, record = _input_columns(records)
     errors = Errors(n)
+    nothing = np.full(n, None, dtype=object)
     col = {
-        name: raw[name] if name in raw else pd.Series([None] * n, dtype=object)
-        for name in EVENT_INPUT_FIELDS
+        name: settle_unencodable(raw[name], name, errors) if name in raw else nothing
+        for name in sorted(EVENT_INPUT_FIELDS)  # sorted: errors in the same order every run
     }
-    for name in raw.columns:
+    for name, values in raw.items():
         if name not in EVENT_INPUT_FIELDS:
-            errors.add(raw[name].notna().to_numpy(), str(name), "unknown field")
+            errors.add(~missing_mask(values), readable(str(name)), "unknown field")
 
     for name in _ID_FIELDS:
         check_strings(col[name], name, errors, settings.max_id_length, required=name == "item_id")
     # an empty user_id already has its error ("must not be empty"): only a missing one is named
-    no_actor = col["user_id"].isna().to_numpy() & absent_mask(col["session_id"])
+    no_actor = missing_mask(col["user_id"]) & absent_mask(col["session_id"])
     errors.add(no_actor, "user_id", "required (or a session_id for an anonymous visitor)")
 
     event_type = col["event_type"]
     check_strings(event_type, "event_type", errors, settings.max_id_length, required=True)
-    known = event_type.isin(list(settings.weights)).to_numpy()
+    known = flag_by_value(event_type, dict.fromkeys(settings.weights, True))
     known_list = ", ".join(sorted(settings.weights))
     errors.add(
         ~absent_mask(event_type) & ~known, "event_type", f"unknown event type (known: {known_list})"
@@ -118,36 +143,41 @@ def validate_events(
         "required for this event type",
     )
     is_log = flag_by_value(event_type, {t: w == "log_value" for t, w in settings.weights.items()})
-    errors.add(is_log & (value < 0), "value", "must be >= 0 for this event type")
+    negative_log = is_log & (value < 0)  # log(1 + value) needs value >= 0 whatever the range says
+    errors.add(negative_log, "value", "must be >= 0 for this event type")
+    # a value refused already (infinite, negative for a log) gets no second error for its range
+    unranged = negative_log | np.isinf(value)
+    check_value_range(event_type, np.where(unranged, np.nan, value), settings, errors)
 
     now_us = int((time.time() if now is None else now) * 1_000_000)
-    ts = parse_timestamp(col["timestamp"], errors, now_us, settings.max_future_seconds)
+    ts = parse_timestamp(
+        col["timestamp"], errors, now_us, settings.max_future_seconds, settings.naive_timestamps
+    )
     context = parse_context(col["context"], errors, settings.max_context_bytes)
 
-    bad = errors.bad
-    good = ~bad
+    good = ~errors.bad
 
     def text(name: str) -> np.ndarray:
-        values = col[name].to_numpy(dtype=object)[good]
-        return np.where(pd.isna(values) | (values == ""), None, values).astype(object)
+        values = col[name][good]
+        return np.where(absent_mask(values), None, values)
 
-    frame = pd.DataFrame(
-        {
-            "event_id": text("event_id"),
-            "user_id": text("user_id"),
-            "session_id": text("session_id"),
-            "item_id": col["item_id"].to_numpy(dtype=object)[good],
-            "event_type": event_type.to_numpy(dtype=object)[good],
-            "value": value[good],
-            "ts": ts[good],
-            "context": context[good],
-        },
-        columns=list(EVENT_COLUMNS),
-    )
-    no_id = frame["event_id"].isna().to_numpy()
+    canonical = {
+        "event_id": text("event_id"),
+        "user_id": text("user_id"),
+        "session_id": text("session_id"),
+        "item_id": col["item_id"][good],
+        "event_type": event_type[good],
+        "value": value[good],
+        "ts": ts[good],
+        "context": context[good],
+    }
+    no_id = missing_mask(canonical["event_id"])
     if no_id.any():
-        frame.loc[no_id, "event_id"] = content_event_ids(frame[no_id])
-    return frame, errors.rejections(raw, offset)
+        canonical["event_id"][no_id] = content_event_ids(
+            {name: values[no_id] for name, values in canonical.items()}
+        )
+    frame = pd.DataFrame(canonical, columns=list(EVENT_COLUMNS), copy=False)
+    return frame, errors.rejections(record, offset)
 
 
 def validate_items(
@@ -172,13 +202,21 @@ def _validate_models(
     with paused_gc():  # a catalogue is one burst of long-lived objects (see recsmith.gc_pause)
         for i, rec in enumerate(records):
             try:
-                good.append(model.model_validate(dict(rec)))
+                fields = _readable_keys(dict(rec))
+                good.append(model.model_validate(fields, context=AT_THE_DOOR))
             except pydantic.ValidationError as exc:
-                errs = _field_errors(exc)
-                bad.append(Rejection(offset + i, errs, {k: v for k, v in dict(rec).items()}))
-            except TypeError:
+                bad.append(Rejection(offset + i, _field_errors(exc), payload(fields)))
+            except (TypeError, ValueError):  # not a mapping (ValueError: a str or a list)
                 bad.append(Rejection(offset + i, (FieldError("record", "must be an object"),), {}))
     return good, bad
+
+
+def _readable_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with keys UTF-8 cannot encode escaped: such a key is never a known field, and
+    pydantic's own error for it would name no field at all."""
+    if not any_surrogate(k for k in record if isinstance(k, str)):
+        return record
+    return {readable(k) if isinstance(k, str) else k: v for k, v in record.items()}
 
 
 #: What a property value may be (``schema.Scalar``), said once instead of once per union member.
@@ -191,11 +229,16 @@ def _field_errors(exc: pydantic.ValidationError) -> tuple[FieldError, ...]:
     those become a single ``properties.a`` error that says what a property value may be."""
     out: dict[tuple[str, str], None] = {}
     for err in exc.errors():
-        loc = tuple(str(p) for p in err["loc"])
+        loc = tuple(readable(str(p)) for p in err["loc"])
         if len(loc) == 3 and loc[0] == "properties":
             out[(".".join(loc[:2]), _SCALAR_REASON)] = None
         else:
-            # our own validators' reasons, without pydantic's "Value error, " in front
-            reason = err["msg"].removeprefix("Value error, ")
+            # our own validators' reasons, without pydantic's "Value error, " in front; pydantic's
+            # own check of a string's length meets a surrogate first, and says it in its words
+            reason = (
+                UNENCODABLE
+                if err["type"] == "string_unicode"
+                else err["msg"].removeprefix("Value error, ")
+            )
             out[(".".join(loc) or "record", reason)] = None
     return tuple(FieldError(field, reason) for field, reason in out)

@@ -8,6 +8,7 @@ features need individual timestamps, not just the aggregated matrix.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,7 +20,16 @@ from recsmith.config import Weight
 from recsmith.features.items import ItemCatalog
 from recsmith.ids import IdMap
 
+log = logging.getLogger(__name__)
+
 MICROS_PER_DAY = 86_400 * 1_000_000
+#: The largest weight one event may carry into a model. Validation keeps values in their range at
+#: the door, but a store may hold older data or another writer's (1e308 on a rating once made iALS
+#: fail with NaN factors): weights beyond this are clipped to it. It is the widest default value
+#: range, so no event validated under the defaults is touched, and models stay far from float32's
+#: ~3.4e38: a pair's summed weight stays below 1e9 times its event count, a squared weight (iALS
+#: confidences meet factors twice) below 1e18.
+MAX_EVENT_WEIGHT = 1e9
 #: Prefix of the actor key of an anonymous visitor (no user_id, only a session_id).
 SESSION_PREFIX = "session:"
 
@@ -37,19 +47,41 @@ def actor_keys(events: pd.DataFrame) -> np.ndarray:
 
 
 def event_weights(events: pd.DataFrame, weights: Mapping[str, Weight]) -> np.ndarray:
-    """Each event's weight by its type: a constant, its value, or log(1 + value)."""
+    """Each event's weight by its type: a constant, its value, or log(1 + value); NaN or inf where
+    a stored value makes it so (``usable_weights`` deals with those)."""
     types = events["event_type"]
     value = events["value"].to_numpy(dtype=np.float64)
     constant = types.map({t: float(w) for t, w in weights.items() if not isinstance(w, str)})
     out = np.array(constant.to_numpy(dtype=np.float64, na_value=np.nan))
     uses_value = types.map(lambda t: weights.get(t) == "value").to_numpy(dtype=bool)
     uses_log = types.map(lambda t: weights.get(t) == "log_value").to_numpy(dtype=bool)
-    out[uses_value] = value[uses_value]
-    out[uses_log] = np.log1p(value[uses_log])
-    if np.isnan(out).any():
-        unknown = sorted(set(types[np.isnan(out)].astype(str)))
+    known = types.isin(list(weights)).to_numpy(dtype=bool)
+    if not known.all():
+        unknown = sorted(set(types[~known].astype(str)))
         raise ValueError(f"event_type: no weight configured for {unknown} (events.weights)")
+    out[uses_value] = value[uses_value]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a stored negative count: NaN, dropped
+        out[uses_log] = np.log1p(value[uses_log])
     return out
+
+
+def usable_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which events can be learnt from (a finite weight) and every weight clipped to
+    +-``MAX_EVENT_WEIGHT``; one warning says how many events were dropped or clipped, so hostile
+    stored values never reach a model as NaN or inf, and never pass without a word."""
+    finite = np.isfinite(weights)
+    clipped = np.clip(weights, -MAX_EVENT_WEIGHT, MAX_EVENT_WEIGHT)
+    dropped = int((~finite).sum())
+    over = int((finite & (clipped != weights)).sum())
+    if dropped or over:
+        log.warning(
+            "training data: dropped %d event(s) whose weight is not a finite number and clipped "
+            "%d to +-%g (values the store holds outside events.value_range)",
+            dropped,
+            over,
+            MAX_EVENT_WEIGHT,
+        )
+    return finite, clipped
 
 
 def binarize(matrix: sparse.csr_array) -> sparse.csr_array:
@@ -126,6 +158,11 @@ class Interactions:
         """
         if events.empty:
             raise ValueError("events: no events to learn from")
+        finite, weights_64 = usable_weights(event_weights(events, weights))
+        if not finite.all():
+            events, weights_64 = events[finite], weights_64[finite]
+            if events.empty:
+                raise ValueError("events: no event with a finite weight to learn from")
         users, u = IdMap.from_values(actor_keys(events))
         event_items = events["item_id"].to_numpy(dtype=object)
         if catalog is not None:
@@ -139,7 +176,7 @@ class Interactions:
         session_codes, _ = pd.factorize(sessions, use_na_sentinel=True)
         ts = events["ts"].to_numpy(dtype=np.int64)
         ref = int(ts.max()) if reference_ts is None else int(reference_ts)
-        w = event_weights(events, weights).astype(np.float32)
+        w = weights_64.astype(np.float32)
         matrix = _matrix(u, i, w, ts, ref, half_life_days, (len(users), len(items)))
         return cls(
             matrix,

@@ -16,6 +16,7 @@ from fastapi import HTTPException
 
 from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.store.base import EventStore
+from recsmith.surrogates import storable
 
 
 def _refuse_constant(name: str) -> Any:
@@ -84,7 +85,7 @@ def ingest_records(
         Rejection(
             i,
             (FieldError("record", f"must be a JSON object, not {_json_type(rec)}"),),
-            {"record": rec},
+            {"record": storable(rec)},
         )
         for i, rec in enumerate(records)
         if not isinstance(rec, dict)

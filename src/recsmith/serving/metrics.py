@@ -157,7 +157,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_record_status)
         finally:
             matched = scope.get("route")
-            # path_format drops convertors: "/v1/items/{item_id:path}" -> "/v1/items/{item_id}"
+            # path_format drops convertors: "/v1/items/{item_id:id}" -> "/v1/items/{item_id}"
             route = getattr(matched, "path_format", None) or getattr(matched, "path", UNMATCHED)
             method = scope.get("method", "GET")
             self.metrics.request_duration.labels(

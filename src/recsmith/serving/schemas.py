@@ -35,7 +35,9 @@ class EventIn(BaseModel):
     item_id: str
     event_type: str = Field(description="One of the configured events.weights types")
     value: float | None = Field(None, description="Needed by value-weighted types (rating, play)")
-    timestamp: str | float = Field(description="ISO 8601, or Unix seconds/milliseconds")
+    timestamp: str | float = Field(
+        description="ISO 8601 with a zone (Z, +01:00; events.naive_timestamps), or Unix s/ms"
+    )
     event_id: str | None = Field(
         None, description="Idempotency key; derived from the content when absent"
     )

@@ -323,6 +323,22 @@ class EventStoreContract:
         store.add_dead_letters([], "nothing")
         assert len(store.dead_letters()) == 2
 
+    def test_a_lone_surrogate_is_dead_lettered_readably_beside_stored_neighbours(
+        self, store: EventStore
+    ) -> None:
+        """SQLite and PostgreSQL text is UTF-8: the refused record's own dead letter must fit."""
+        lone = "a\ud800"  # what json.loads makes of the escape "a\\ud800"
+        records = [event("ok-1"), {**event(lone), "x\udc00": [lone]}, event("ok-2")]
+        result = ingest_events(store, records, SETTINGS, source="http")
+        assert (result.accepted, [r.index for r in result.rejected]) == (2, [1])
+        assert sorted(scan_all(store)["item_id"]) == ["ok-1", "ok-2"]
+        (letter,) = store.dead_letters()
+        assert letter.errors == [
+            {"field": "item_id", "reason": "not valid Unicode (lone surrogate)"},
+            {"field": "x\\udc00", "reason": "unknown field"},
+        ]
+        assert letter.payload == {**event("a\\ud800"), "x\\udc00": ["a\\ud800"]}
+
     def test_api_keys(self, store: EventStore) -> None:
         key = ApiKey("k1", "ci", ("ingest", "read"), datetime(2024, 5, 6, 7, 8, 9, 123456, UTC))
         revoked = ApiKey("k2", "old", ("admin",), datetime(2023, 1, 1, tzinfo=UTC), revoked=True)

@@ -146,11 +146,14 @@ def test_leading_zero_ids_parquet(
     pq.write_table(table, path)
     source = read_source("events", path, chunk_rows=1)
     assert source.total_events == 2
-    events = _roundtrip(store, settings, path).set_index("user_id")
+    refused = import_source(store, read_source("events", path), settings)  # no zone: rejected
+    assert refused.rejected_count == 2 and "no time zone" in refused.rejected[0].reason
+    utc = settings.model_copy(update={"naive_timestamps": "utc"})
+    events = _roundtrip(store, utc, path).set_index("user_id")
     assert events.loc["007", "item_id"] == "0739079891"
     assert events.loc["008", "item_id"] == "0000"
     assert events.loc["007", "session_id"] == "17"
-    expected = pd.Timestamp("2024-01-01 10:00:00.123456", tz="UTC")  # naive read as UTC
+    expected = pd.Timestamp("2024-01-01 10:00:00.123456", tz="UTC")  # naive read as UTC, as asked
     assert events.loc["007", "ts"] == expected.value // 1000
 
 
@@ -284,3 +287,40 @@ def test_non_utf8_file_fails_clearly(
     )
     with pytest.raises(ValidationError, match="not UTF-8"):
         import_source(store, read_source("events", path, chunk_rows=1_000), settings)
+
+
+@pytest.mark.parametrize("kind", ["events", "items"])
+def test_jsonl_with_a_lone_surrogate_keeps_every_good_record(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings, kind: str
+) -> None:
+    """``"\\ud800"`` is valid JSON in a valid UTF-8 file; framing the chunk used to raise
+    UnicodeEncodeError (pandas' pyarrow strings), stopping the import at that chunk."""
+    event = '"user_id": "u1", "event_type": "view", "timestamp": 1704103200'
+    lines = {
+        "events": [
+            f'{{"item_id": "a", {event}}}',
+            f'{{"item_id": "b\\ud800", {event}}}',
+            f'{{"item_id": "c", {event}, "k\\udc00": 1}}',
+            f'{{"item_id": "d", {event}}}',
+        ],
+        "items": [
+            '{"item_id": "a"}',
+            '{"item_id": "b", "categories": ["x\\ud800"]}',
+            '{"item_id": "c", "k\\udc00": 1}',
+            '{"item_id": "d"}',
+        ],
+    }[kind]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = import_source(store, read_source(kind, path), settings)
+    counts = result.as_counts()
+    prefix = "" if kind == "events" else "items_"
+    assert (counts[f"{prefix}accepted"], counts[f"{prefix}rejected"]) == (2, 2)
+    items = [i.item_id for i in store.items()]
+    stored = sorted(_events(store)["item_id"]) if kind == "events" else items
+    assert stored == ["a", "d"]
+    letters = sorted(store.dead_letters(), key=lambda d: d.record_index)
+    assert [d.record_index for d in letters] == [1, 2]
+    assert letters[0].errors[0]["reason"] == "not valid Unicode (lone surrogate)"
+    assert letters[1].errors[0]["field"] in ("k\\udc00", "properties")
+    json.dumps([d.payload for d in letters], ensure_ascii=False).encode("utf-8")  # storable

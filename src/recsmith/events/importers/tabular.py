@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from recsmith.errors import ValidationError
@@ -27,6 +26,7 @@ from recsmith.events.importers._common import (
     open_text,
     require_file,
 )
+from recsmith.events.records import object_column, records_frame
 from recsmith.events.schema import FieldError, Rejection
 
 Record = dict[str, Any]
@@ -137,11 +137,6 @@ class _Chunker:
         return bool(self.rows or self.rejections)
 
 
-def _object_column(values: Collection[Any]) -> np.ndarray:
-    """An object array holding each value as is (lists stay lists, ints stay ints)."""
-    return np.fromiter(values, dtype=object, count=len(values))
-
-
 # ---- CSV --------------------------------------------------------------------------------------
 
 
@@ -201,23 +196,13 @@ def text_ids(record: Record, id_keys: Collection[str]) -> Record:
     return record
 
 
-def _frame_of_records(records: list[Record]) -> pd.DataFrame:
-    keys: dict[str, None] = {}
-    for rec in records:
-        keys.update(dict.fromkeys(rec))
-    return pd.DataFrame(
-        {k: _object_column([rec.get(k) for rec in records]) for k in keys},
-        index=pd.RangeIndex(len(records)),
-    )
-
-
 def _jsonl(
     path: Path,
     chunk_rows: int,
     id_keys: Collection[str],
     prepare: Callable[[Record], Record] | None,
 ) -> Iterator[RawChunk[pd.DataFrame]]:
-    chunker = _Chunker(path.name, chunk_rows, _frame_of_records)
+    chunker = _Chunker(path.name, chunk_rows, records_frame)
     with open_text(path) as fh:
         for line in fh:
             text = line.strip()
@@ -257,14 +242,14 @@ def _parquet(path: Path, chunk_rows: int, id_keys: Collection[str]) -> Table:
         if name in id_keys and pa.types.is_integer(kind):
             return array.cast(pa.string())
         if name == "timestamp" and (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
-            return array.cast(pa.string())  # ISO text; the validator reads a naive one as UTC
+            return array.cast(pa.string())  # ISO text; naive: see events.naive_timestamps
         return array
 
     def chunks() -> Iterator[RawChunk[pd.DataFrame]]:
         offset = 0
         for batch in pfile.iter_batches(batch_size=chunk_rows):
             data = {
-                name: _object_column(textual(name, batch.column(i)).to_pylist())
+                name: object_column(textual(name, batch.column(i)).to_pylist())
                 for i, name in enumerate(batch.schema.names)
             }
             frame = pd.DataFrame(data, index=pd.RangeIndex(batch.num_rows))

@@ -13,6 +13,7 @@ from recsmith.serving.auth import require_scope
 from recsmith.serving.batch import ingest_records, parse_array, parse_json
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.deps import Runtime, RuntimeDep
+from recsmith.serving.path_ids import path_id
 from recsmith.serving.schemas import (
     ItemIn,
     ItemsResponse,
@@ -40,6 +41,7 @@ def _upsert_batch(runtime: Runtime, sync: CatalogSync, body: bytes) -> ItemsResp
 
 
 def _upsert_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -> ItemsResponse:
+    path_id(item_id, "item_id")
     record: Any = parse_json(body)
     if not isinstance(record, dict):
         raise HTTPException(422, "request body must be a JSON object (one item)")
@@ -79,6 +81,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -> ItemsResponse:
+    path_id(item_id, "item_id")
     patch: Any = parse_json(body)
     if not isinstance(patch, dict):
         raise HTTPException(422, "request body must be a JSON object (the fields to change)")
@@ -93,7 +96,7 @@ def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -
 
 
 @router.patch(
-    "/items/{item_id:path}",
+    "/items/{item_id:id}",
     response_model=ItemsResponse,
     summary="Change some fields of one item",
     responses=error_responses(401, 403, 404, 422, 503),
@@ -110,7 +113,7 @@ async def patch_item(item_id: str, request: Request, runtime: RuntimeDep) -> Ite
 
 
 @router.put(
-    "/items/{item_id:path}",
+    "/items/{item_id:id}",
     response_model=ItemsResponse,
     summary="Create or replace one item",
     responses=error_responses(401, 403, 422, 503),

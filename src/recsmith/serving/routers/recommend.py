@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.errors import StoreUnavailable
-from recsmith.events.schema import check_id
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
+from recsmith.serving.path_ids import path_id
 from recsmith.serving.response_cache import cache_key
 from recsmith.serving.schemas import (
     PopularResponse,
@@ -57,16 +57,6 @@ def _ids(text: str | None, name: str) -> list[str]:
     return ids
 
 
-def _path_id(value: str, name: str) -> str:
-    """An id from the URL path, held to the rules every id meets at ingestion: an empty or
-    malformed id is a client mistake (422 naming it), not an unknown user to answer with
-    popular items."""
-    try:
-        return check_id(value)
-    except ValueError as exc:
-        raise HTTPException(422, [{"field": name, "reason": str(exc)}]) from None
-
-
 def reason_for(sources: list[str], categories: Sequence[str] = ()) -> str:
     """A short explanation from the sources that proposed an item (and the categories the request
     asked for, which name the category-popularity tier)."""
@@ -90,7 +80,7 @@ def reason_for(sources: list[str], categories: Sequence[str] = ()) -> str:
 
 
 @router.get(
-    "/users/{user_id:path}/recommendations",
+    "/users/{user_id:id}/recommendations",
     response_model=RecommendationResponse,
     summary="Top-k items for a user",
     responses=error_responses(401, 403, 422, 503),
@@ -124,7 +114,7 @@ async def recommend(
     user is never a 404 (an empty or malformed id is a 422). While the store is unavailable the
     list is answered without its exclusions and says ``degraded: ["store"]``.
     """
-    _path_id(user_id, "user_id")
+    path_id(user_id, "user_id")
     stored, degraded = await _stored_items(runtime, user_id)
     seen = [*stored, *_ids(exclude, "exclude")]
     latest = [
@@ -204,7 +194,7 @@ async def _computed(
 
 
 @router.get(
-    "/items/{item_id:path}/together",
+    "/items/{item_id:id}/together",
     response_model=SimilarResponse,
     summary="Frequently bought or viewed together",
     responses=error_responses(401, 403, 404, 422, 503),
@@ -229,7 +219,7 @@ def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
 
 
 @router.get(
-    "/items/{item_id:path}/similar",
+    "/items/{item_id:id}/similar",
     response_model=SimilarResponse,
     summary="Items similar to an item",
     responses=error_responses(401, 403, 404, 422, 503),
@@ -246,7 +236,7 @@ def _neighbours(
     fetch: Callable[[str, int], tuple[np.ndarray, np.ndarray]],
 ) -> SimilarResponse:
     """An item-to-item list; 404 for an unknown item, or when the deployment cannot answer."""
-    _path_id(item_id, "item_id")
+    path_id(item_id, "item_id")
     try:
         ids, scores = fetch(item_id, k)
     except KeyError:
