@@ -53,11 +53,14 @@ Scalar = StrictStr | float | int | StrictBool | None
 AT_THE_DOOR: dict[str, bool] = {"at_the_door": True}
 
 
+def _at_the_door(info: ValidationInfo) -> bool:
+    """True while validating a record arriving from outside (see ``AT_THE_DOOR``)."""
+    return isinstance(info.context, dict) and bool(info.context.get("at_the_door"))
+
+
 def _door_id(value: str, info: ValidationInfo) -> str:
     """``value`` held to the id rule when the record is arriving; as stored otherwise."""
-    if isinstance(info.context, dict) and info.context.get("at_the_door"):
-        return check_id(value)
-    return value
+    return check_id(value) if _at_the_door(info) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +101,13 @@ class IngestResult:
         }
 
 
-def check_properties(props: dict[str, Any]) -> dict[str, Any]:
-    """Property values that a store and a JSON response can hold: finite numbers, and keys and
-    strings UTF-8 can encode (one joined scan for the usual clean map)."""
-    texts = [*props, *(v for v in props.values() if isinstance(v, str))]
-    if any_surrogate(texts):
+def check_properties(props: dict[str, Any], at_the_door: bool = True) -> dict[str, Any]:
+    """Property values that a store and a JSON response can hold: finite numbers, and (for a
+    record arriving, ``at_the_door``) keys and strings UTF-8 can encode (one joined scan for the
+    usual clean map). Text stored before the door checked for that stays loadable: the writers
+    escape it (``json.dumps``)."""
+    texts = [*props, *(v for v in props.values() if isinstance(v, str))] if at_the_door else []
+    if texts and any_surrogate(texts):
         key = next(k for k, v in props.items() if has_surrogate(k) or has_surrogate(str(v)))
         raise ValueError(f"property {key!r}: {UNENCODABLE}")
     for key, val in props.items():
@@ -131,20 +136,22 @@ class Item(BaseModel):
 
     @field_validator("text", "categories", "tags")
     @classmethod
-    def _storable_text(cls, value: str | list[str] | None) -> str | list[str] | None:
+    def _storable_text(
+        cls, value: str | list[str] | None, info: ValidationInfo
+    ) -> str | list[str] | None:
         # one scan of the joined text instead of a generator per field: every catalogue item
         # passes here three times, at import and whenever a pipeline loads its catalogue
         text = value if isinstance(value, str) else "".join(value or ())
         if "\x00" in text:
             raise ValueError("contains a NUL character")
-        if has_surrogate(text):
-            raise ValueError(UNENCODABLE)
+        if _at_the_door(info) and has_surrogate(text):
+            raise ValueError(UNENCODABLE)  # stored before the door checked: kept loadable
         return value
 
     @field_validator("properties")
     @classmethod
-    def _properties(cls, props: dict[str, Any]) -> dict[str, Any]:
-        return check_properties(props)
+    def _properties(cls, props: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return check_properties(props, _at_the_door(info))
 
 
 class User(BaseModel):
@@ -162,5 +169,5 @@ class User(BaseModel):
 
     @field_validator("properties")
     @classmethod
-    def _properties(cls, props: dict[str, Any]) -> dict[str, Any]:
-        return check_properties(props)
+    def _properties(cls, props: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return check_properties(props, _at_the_door(info))
