@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import select
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from live_server import LiveServer, live_server
 
 from recsmith.config import Settings
 from recsmith.serving import create_api_key
@@ -34,18 +35,6 @@ MiB = 1024 * 1024
 HUGE = 128 * MiB
 LIMIT = Settings().serving.max_body_bytes  # the default is what is tested
 CHUNK = b"A" * MiB
-SERVER = (
-    "import json, sys\n"
-    "from recsmith.config import Settings\n"
-    "from recsmith.serving import run\n"
-    "run(Settings(**json.loads(open(sys.argv[1]).read())), log_level='warning')\n"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _peak_rss(pid: int) -> int:
@@ -56,9 +45,14 @@ def _peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc status")
 
 
+@dataclass(frozen=True)
 class Server:
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, secret: str) -> None:
-        self.proc, self.port, self.secret = proc, port, secret
+    live: LiveServer
+    secret: str
+
+    @property
+    def port(self) -> int:
+        return self.live.port
 
     def head(self, extra: str) -> bytes:
         return (
@@ -74,37 +68,9 @@ def server(tmp_path: Path, bundle_dir: Path) -> Iterator[Server]:
     setup = SQLiteStore(db_path)
     _, secret = create_api_key(setup, "limit", ["ingest"])
     setup.close()
-    port = _free_port()
-    settings = Settings(
-        store={"url": f"sqlite:///{db_path}"},
-        serving={"host": "127.0.0.1", "port": port, "model_dir": bundle_dir},
-    )
-    config = tmp_path / "settings.json"
-    config.write_text(json.dumps(settings.model_dump(mode="json")))
-    log = tmp_path / "server.log"
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(config)], stdout=log_file, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"not ready in 60 s:\n{log.read_text()}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        yield Server(proc, port, secret)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    settings = Settings(store={"url": f"sqlite:///{db_path}"}, serving={"model_dir": bundle_dir})
+    with live_server(settings, tmp_path) as live:
+        yield Server(live, secret)
 
 
 def _read_response(sock: socket.socket) -> tuple[int, dict[str, str]]:
@@ -167,7 +133,7 @@ def test_streamed_huge_body_stops_at_the_limit_with_memory_flat_and_liveness_pro
     live = f"http://127.0.0.1:{server.port}/health/live"
     with httpx.Client(timeout=10) as http:
         baseline = max(_timed(http, live) for _ in range(5))  # same server, same command
-        before = _peak_rss(server.proc.pid)
+        before = _peak_rss(server.live.proc.pid)
         outcome: list[tuple[int, dict[str, str], int]] = []
         sender = threading.Thread(target=lambda: outcome.append(_stream_chunked(server, HUGE)))
         sender.start()
@@ -176,7 +142,7 @@ def test_streamed_huge_body_stops_at_the_limit_with_memory_flat_and_liveness_pro
             waits.append(_timed(http, live))
             time.sleep(0.02)
         sender.join(timeout=60)
-    grown = _peak_rss(server.proc.pid) - before
+    grown = _peak_rss(server.live.proc.pid) - before
     status, body, sent = outcome[0]
     assert status == 413, body
     assert "serving.max_body_bytes" in body["detail"]
