@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
 from recsmith.serving.auth import require_scope
+from recsmith.serving.schemas import error_responses
 
 router = APIRouter(
     prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))]
@@ -17,7 +18,10 @@ class ReloadResponse(BaseModel):
 
 
 @router.post(
-    "/reload", response_model=ReloadResponse, summary="Load the registry's current release"
+    "/reload",
+    response_model=ReloadResponse,
+    summary="Load the registry's current release",
+    responses=error_responses(401, 403, 409),
 )
 async def reload(request: Request) -> ReloadResponse:
     """Swap to the model registry's current release (no-op when it is already served) in the
