@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
 from recsmith.serving.auth import require_scope
-from recsmith.serving.schemas import error_responses
+from recsmith.serving.schemas import ErrorResponse, error_responses
 
 router = APIRouter(
     prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))]
@@ -21,7 +21,14 @@ class ReloadResponse(BaseModel):
     "/reload",
     response_model=ReloadResponse,
     summary="Load the registry's current release",
-    responses=error_responses(401, 403, 409),
+    responses={
+        **error_responses(401, 403),
+        409: {
+            "model": ErrorResponse,
+            "description": "serving.registry is not configured, or the registry's current "
+            "release does not load: `detail` says why, and the previous release keeps serving",
+        },
+    },
 )
 async def reload(request: Request) -> ReloadResponse:
     """Swap to the model registry's current release (no-op when it is already served) in the

@@ -103,7 +103,7 @@ def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -
     "/items/{item_id:path}",
     response_model=ItemsResponse,
     summary="Change some fields of one item",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
     openapi_extra=item_patch_body(),
 )
 async def patch_item(item_id: str, request: Request, runtime: RuntimeDep) -> ItemsResponse:
@@ -120,7 +120,7 @@ async def patch_item(item_id: str, request: Request, runtime: RuntimeDep) -> Ite
     "/items/{item_id:path}",
     response_model=ItemsResponse,
     summary="Create or replace one item",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
     openapi_extra=item_body(),
 )
 async def put_item(item_id: str, request: Request, runtime: RuntimeDep) -> ItemsResponse:
