@@ -54,7 +54,9 @@ class BadGzip(HTTPException):
 
 
 def too_large(limit: int, what: str) -> str:
-    return f"{what} is larger than {limit} bytes ({SETTING}): send smaller batches"
+    """The 413's ``detail``: the limit and the setting that sets it, so a client (or its operator)
+    knows both how much to send and what to change."""
+    return f"{what} is larger than {limit} bytes ({SETTING}): send less per request"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
