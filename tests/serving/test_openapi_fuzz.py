@@ -5,7 +5,7 @@ Schemathesis (the ``dev`` extra) reads ``/openapi.json`` from a real server and 
 schema allows and what it forbids, through all its phases (examples, coverage, fuzzing,
 stateful), with every check on: no 5xx; each status, content type, header and body as documented;
 schema-valid requests accepted and schema-violating ones refused. The seed is fixed and the
-budget bounded (examples per operation, and a time cap), so a run is repeatable and fits CI.
+budget bounded (examples per operation), so a run is repeatable and fits CI.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from recsmith.store.sqlite import SQLiteStore
 pytestmark = pytest.mark.slow
 
 SEED = 1
-EXAMPLES = 5  # per operation and phase
-MAX_SECONDS = 40  # the fuzzer's own cap: the whole test stays under a minute on 2 cores
+EXAMPLES = 12  # per operation and phase: a complete run is ~25 s on 2 cores
+#: A hang guard only: ``--max-time`` is not used, since with it the fuzzer keeps generating
+#: until the time is up, so which cases ran would depend on the machine's speed.
+TIMEOUT_S = 120
 
 #: Failing cases whose cause another part of issue #11 removes ("door": what ids may hold, and the
 #: ``{..._id:path}`` routes), matched by cause rather than by operation so that nothing else
@@ -92,8 +94,6 @@ def test_responses_match_the_published_schema(tmp_path: Path, bundle_dir: Path) 
                 str(SEED),
                 "--max-examples",
                 str(EXAMPLES),
-                "--max-time",
-                str(MAX_SECONDS),
                 "--workers",
                 "1",
                 "--generation-database",
@@ -107,7 +107,7 @@ def test_responses_match_the_published_schema(tmp_path: Path, bundle_dir: Path) 
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=MAX_SECONDS + 60,
+            timeout=TIMEOUT_S,
             check=False,
         )
     assert report.is_file(), run.stdout + run.stderr
@@ -126,5 +126,6 @@ def test_responses_match_the_published_schema(tmp_path: Path, bundle_dir: Path) 
     assert not unexplained, f"{unexplained}\n{run.stdout[-20_000:]}"
     assert not result["errors"], result["errors"]
     assert result["operations"]["tested"] == result["operations"]["total"] == 13
+    assert result["stop_reason"] == "completed", result["stop_reason"]
     ran = {name for name, phase in result["phases"].items() if phase["status"] != "skipped"}
     assert ran == {"examples", "coverage", "fuzzing", "stateful"}, result["phases"]
