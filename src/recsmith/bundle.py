@@ -40,6 +40,11 @@ from recsmith.sparse_rows import csr_from_pairs, gather_rows
 FORMAT_VERSION = 1
 
 
+class NeedsPipeline(ValueError):
+    """An option (rules, categories, diversity) that only a pipeline deployment can apply: the
+    request is fine, the deployment is what lacks it (HTTP answers 409, not 422)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BatchRecommendations:
     """Lists for a batch of users in external ids. ``fallback[i]``: row i came from popularity."""
@@ -286,10 +291,10 @@ class ModelBundle:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
         visitors with recent items from those items (if the model scores histories), the rest from
         popularity. ``context`` is accepted for interface parity; a single model ignores it.
-        Business rules, categories and diversity need the catalogue a pipeline carries: ValueError
-        here."""
+        Business rules, categories and diversity need the catalogue a pipeline carries:
+        NeedsPipeline (a ValueError) here."""
         if rules or diversity or categories:
-            raise ValueError(
+            raise NeedsPipeline(
                 "rules, categories and diversity need a pipeline deployment (recsmith train "
                 "--pipeline), which knows the catalogue"
             )

@@ -151,6 +151,13 @@ class ServingSettings(BaseModel):
     cache_ttl_s: float = Field(600.0, gt=0, description="how long a cached list is kept")
     recent_items: int = Field(10, ge=0, le=200, description="latest items fed to 'recent' sources")
     max_batch: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="largest request body, after gzip decompression (413 above it). 8 MiB holds "
+        "max_batch (1000) events at every per-event limit (4 ids of 256 chars, a 4 KiB context: "
+        "~5.3 KB each, 5.3 MB) with room for escapes; an ordinary event is ~0.2 KB",
+    )
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
     require_keys: bool = True
 

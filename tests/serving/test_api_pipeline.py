@@ -81,7 +81,7 @@ def test_single_model_refuses_diversity_with_a_reason(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
     response = client.get("/v1/users/u1/recommendations?k=3&diversity=0.5", headers=keys["read"])
-    assert response.status_code == 422 and "pipeline" in response.json()["detail"]
+    assert response.status_code == 409 and "pipeline" in response.json()["detail"]
 
 
 def test_category_filter_reaches_the_rules(

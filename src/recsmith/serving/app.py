@@ -32,6 +32,7 @@ from recsmith.serving.deps import Runtime, Served
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
+from recsmith.serving.request_body import RequestBodyGuard
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import admin, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
@@ -150,6 +151,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(known_query_only)],
     )
+    app.add_middleware(RequestBodyGuard, max_body_bytes=settings.serving.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     error_handlers.install(app)  # after the other middleware: it must be the outermost
     for module in (events, items, recommend, admin, health, metrics_route):

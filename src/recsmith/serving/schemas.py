@@ -44,23 +44,36 @@ class EventIn(BaseModel):
     context: dict[str, str | float | int | bool | None] | None = None
 
 
+_ITEM_EXAMPLE: dict[str, Any] = {
+    "item_id": "sku-1001",
+    "categories": ["shoes"],
+    "tags": ["running"],
+    "text": "Trail running shoe",
+    "properties": {"price": 89.9, "brand": "acme"},
+    "available": True,
+}
+
+#: A string ``Item`` takes: its validators refuse NUL (which PostgreSQL text cannot hold).
+_NO_NUL = {"type": "string", "pattern": "^[^\\x00]*$"}
+
+
+def _item_schema(schema: dict[str, Any]) -> None:
+    """What ``Item`` accepts beyond what its annotations say: no NUL in text, categories or tags,
+    and ``created_at`` as Unix seconds as well as ISO 8601 (pydantic's datetime takes both)."""
+    fields = schema["properties"]
+    fields["categories"]["items"] = fields["tags"]["items"] = _NO_NUL
+    fields["text"]["anyOf"][0] = {**fields["text"]["anyOf"][0], **_NO_NUL}
+    # pydantic reads |n| > 2e10 as milliseconds: the range is 0001-01-01 to 9999-12-31, in ms
+    unix = {"type": "number", "minimum": -62135596800000, "exclusiveMaximum": 253402300800000}
+    unix["description"] = "Unix seconds (milliseconds when beyond ±2e10)"
+    fields["created_at"]["anyOf"].insert(1, unix)
+    schema["examples"] = [_ITEM_EXAMPLE]
+
+
 class ItemIn(Item):
     """A catalog item as a client sends it (documentation only)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "item_id": "sku-1001",
-                    "categories": ["shoes"],
-                    "tags": ["running"],
-                    "text": "Trail running shoe",
-                    "properties": {"price": 89.9, "brand": "acme"},
-                    "available": True,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=_item_schema)
 
 
 class FieldErrorOut(BaseModel):
@@ -292,13 +305,28 @@ class ErrorResponse(BaseModel):
 
 
 _ERROR_TEXT = {
+    400: "Content-Encoding is gzip but the body is not gzip data",
     401: "No API key, or an unknown one",
     403: "The key is revoked or lacks the scope",
     404: "Not known to the model",
-    413: "More records than serving.max_batch",
+    409: "The deployment cannot do this (named in detail)",
+    413: "More records than serving.max_batch, or a body over serving.max_body_bytes",
+    415: "A body that is not JSON, or a Content-Encoding other than gzip",
     422: "Body is not JSON, not the expected shape, or a parameter is out of range",
     503: "No model is loaded, or the store is unavailable (`cause`, `Retry-After`)",
 }
+
+#: What any route that reads a body may answer before it looks at the body's content (the body
+#: helpers below document them, so no route that takes a body can leave them out).
+_BODY_ERRORS = (400, 413, 415)
+
+
+def _body_responses() -> dict[str, Any]:
+    """OpenAPI ``responses`` for ``_BODY_ERRORS``, written out: ``openapi_extra`` is raw OpenAPI."""
+    content = {"application/json": {"schema": ErrorResponse.model_json_schema()}}
+    return {
+        str(code): {"description": _ERROR_TEXT[code], "content": content} for code in _BODY_ERRORS
+    }
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -307,25 +335,59 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def array_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting a JSON-array request body of ``model`` records."""
+    """``openapi_extra`` documenting a JSON-array request body of ``model`` records.
+
+    Each record is validated on its own and a bad one is rejected at its index inside a 200, so
+    the array takes any value: a record shaped like ``model``, or anything else (rejected). Saying
+    ``items: model`` would promise a 4xx for a batch the server answers 200.
+    """
+    record = {
+        "anyOf": [
+            model.model_json_schema(),
+            {"description": "any other value: rejected at its index, the rest is stored"},
+        ]
+    }
     return {
         "requestBody": {
             "required": True,
             "description": "A JSON array of records, at most serving.max_batch (default 1000)",
-            "content": {
-                "application/json": {
-                    "schema": {"type": "array", "items": model.model_json_schema()}
-                }
-            },
-        }
+            "content": {"application/json": {"schema": {"type": "array", "items": record}}},
+        },
+        "responses": _body_responses(),
     }
 
 
-def object_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting a JSON-object request body shaped like ``model``."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
+def _without_item_id(schema: dict[str, Any]) -> dict[str, Any]:
+    """An item schema whose ``item_id`` comes from the path: the body leaves it out."""
+    properties = {k: v for k, v in schema["properties"].items() if k != "item_id"}
+    required = [name for name in schema.get("required", []) if name != "item_id"]
+    examples = [{k: v for k, v in ex.items() if k != "item_id"} for ex in schema["examples"]]
+    out = {**schema, "properties": properties, "required": required, "examples": examples}
+    out["description"] = "The item's fields; item_id comes from the path (if sent, it must match)"
+    return out
+
+
+def _merge_patch(schema: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396 over an object schema: every field optional, and null removes it."""
+    nullable = {
+        name: {"anyOf": [field, {"type": "null"}]} for name, field in schema["properties"].items()
     }
+    out = {**schema, "properties": nullable, "required": []}
+    out["description"] = "JSON merge patch (RFC 7396): the fields to change; null removes one"
+    return out
+
+
+def item_body() -> dict[str, Any]:
+    """``openapi_extra`` documenting ``PUT /v1/items/{item_id}``'s body: the item, less its id."""
+    return _json_body(_without_item_id(ItemIn.model_json_schema()))
+
+
+def item_patch_body() -> dict[str, Any]:
+    """``openapi_extra`` documenting ``PATCH /v1/items/{item_id}``'s body: a merge patch."""
+    schema = _merge_patch(_without_item_id(ItemIn.model_json_schema()))
+    return _json_body(schema, "application/merge-patch+json")
+
+
+def _json_body(schema: dict[str, Any], *also: str) -> dict[str, Any]:
+    media = {name: {"schema": schema} for name in ("application/json", *also)}
+    return {"requestBody": {"required": True, "content": media}, "responses": _body_responses()}

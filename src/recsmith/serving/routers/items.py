@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.batch import ingest_records, parse_array, parse_json
 from recsmith.serving.catalog_sync import CatalogSync
@@ -19,13 +20,19 @@ from recsmith.serving.schemas import (
     ItemsResponse,
     array_body,
     error_responses,
-    object_body,
+    item_body,
+    item_patch_body,
 )
 from recsmith.store.ingest import ingest_items
 
 SOURCE = "http:/v1/items"
 
-router = APIRouter(prefix="/v1", tags=["items"], dependencies=[Depends(require_scope("ingest"))])
+router = APIRouter(
+    prefix="/v1",
+    tags=["items"],
+    dependencies=[Depends(require_scope("ingest"))],
+    route_class=AllowEveryMethod,  # PUT and PATCH share a path: a 405 lists both
+)
 
 
 def _upsert_batch(runtime: Runtime, sync: CatalogSync, body: bytes) -> ItemsResponse:
@@ -100,7 +107,7 @@ def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -
     response_model=ItemsResponse,
     summary="Change some fields of one item",
     responses=error_responses(401, 403, 404, 422, 503),
-    openapi_extra=object_body(ItemIn),
+    openapi_extra=item_patch_body(),
 )
 async def patch_item(item_id: str, request: Request, runtime: RuntimeDep) -> ItemsResponse:
     """Apply a JSON merge patch (RFC 7396) to the stored item: ``{"available": false}`` marks it
@@ -117,7 +124,7 @@ async def patch_item(item_id: str, request: Request, runtime: RuntimeDep) -> Ite
     response_model=ItemsResponse,
     summary="Create or replace one item",
     responses=error_responses(401, 403, 422, 503),
-    openapi_extra=object_body(ItemIn),
+    openapi_extra=item_body(),
 )
 async def put_item(item_id: str, request: Request, runtime: RuntimeDep) -> ItemsResponse:
     """Upsert the item; ``item_id`` may be left out of the body, and must match the path if given.

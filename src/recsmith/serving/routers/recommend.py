@@ -16,6 +16,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
+from recsmith.bundle import NeedsPipeline
 from recsmith.errors import StoreUnavailable
 from recsmith.serving.auth import require_scope
 from recsmith.serving.coalesce import Options, UserQuery
@@ -83,7 +84,7 @@ def reason_for(sources: list[str], categories: Sequence[str] = ()) -> str:
     "/users/{user_id:id}/recommendations",
     response_model=RecommendationResponse,
     summary="Top-k items for a user",
-    responses=error_responses(401, 403, 422, 503),
+    responses=error_responses(401, 403, 409, 422, 503),
 )
 async def recommend(
     user_id: str,
@@ -170,6 +171,8 @@ async def _computed(
     their sources and reasons — what the response cache stores."""
     try:
         slot = await runtime.coalescer.answer(bundle, query, options)
+    except NeedsPipeline as exc:  # a valid request this deployment cannot answer
+        raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     answer, row = slot.answer, slot.index
