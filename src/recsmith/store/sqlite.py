@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,11 @@ from recsmith.store.base import (
     ApiKey,
     AppendResult,
     DeadLetter,
+    appended,
     dead_letter_from_row,
     dead_letter_rows,
-    dedupe_batch,
     event_rows,
+    first_of_each_id,
     frame_from_rows,
     from_micros,
     item_from_row,
@@ -87,6 +89,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 _EVENT_SELECT = ", ".join(EVENT_COLUMNS)
+_INSERT_EVENT = (
+    f"INSERT INTO events ({_EVENT_SELECT}, received_at) "
+    f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
+)
 #: Ids per ``IN (…)`` lookup: well under SQLite's limit of bound parameters.
 _ID_CHUNK = 500
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
@@ -126,32 +132,48 @@ class SQLiteStore:
                 self._all.append(conn)
         return conn
 
-    def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
-        """Run ``executemany`` in one immediate transaction; returns rows changed."""
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside one immediate transaction (the write lock is held
+        from the start, so what it reads stays true until it commits)."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            before = conn.total_changes
-            conn.executemany(sql, rows)
-            changed = conn.total_changes - before
+            yield conn
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return changed
+
+    def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
+        """Run ``executemany`` in one immediate transaction; returns rows changed."""
+        with self._transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            return conn.total_changes - before
 
     # ---- events ---------------------------------------------------------------------------
 
     def append(self, events: pd.DataFrame) -> AppendResult:
-        unique, repeats = dedupe_batch(events)
-        if unique.empty:
-            return AppendResult(0, repeats)
-        placeholders = ", ".join("?" * (len(EVENT_COLUMNS) + 1))
-        inserted = self._write(
-            f"INSERT OR IGNORE INTO events ({_EVENT_SELECT}, received_at) VALUES ({placeholders})",
-            event_rows(unique, _now_us()),
-        )
-        return AppendResult(inserted, repeats + len(unique) - inserted)
+        """The ids already stored are read under the write lock, so only new rows are inserted
+        and ``new`` is exact even with other processes writing (a re-import inserts nothing)."""
+        first = first_of_each_id(events)
+        if not first.any():
+            return appended(first, first)
+        ids = events["event_id"]
+        with self._transaction() as conn:
+            stored = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT event_id FROM events WHERE event_id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (json.dumps(ids[first].tolist()),),
+                )
+            ]
+            fresh = first & ~ids.isin(stored).to_numpy()
+            if fresh.any():
+                conn.executemany(_INSERT_EVENT, event_rows(events[fresh], _now_us()))
+        return appended(first, fresh)
 
     def scan(
         self,
@@ -247,15 +269,9 @@ class SQLiteStore:
         return None if row is None else User(user_id=row[0], properties=json.loads(row[1]))
 
     def delete_user(self, user_id: str) -> int:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             removed = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return int(removed)
 
     # ---- dead letters and keys ------------------------------------------------------------
