@@ -4,6 +4,7 @@ reason."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,22 +31,69 @@ def ingest_events(
 
     ``on_stored`` gets the valid events once they are durable (the server updates its online
     state with them)."""
+    _, new, rejected = _store_valid(store, records, settings, offset, on_stored)
+    store.add_dead_letters(rejected, source)
+    inserted = int(new.sum())
+    return IngestResult(inserted, len(new) - inserted, tuple(rejected))
+
+
+def ingest_event_batches(
+    store: EventStore,
+    batches: Sequence[Sequence[Mapping[str, Any]]],
+    settings: EventSettings,
+    *,
+    source: str,
+    on_stored: Callable[[pd.DataFrame], None] | None = None,
+) -> list[IngestResult]:
+    """Several requests' batches ingested as one: one validation, one store transaction (group
+    commit). Each batch gets the result it would have got alone, its rejection indices counted in
+    its own records; an event_id sent by two batches of the group is a duplicate (same content) or
+    a rejected reuse (other content) in the later one, as inside one batch."""
+    records = [record for batch in batches for record in batch]
+    bounds = np.cumsum([0, *map(len, batches)])
+    positions, new, rejected = _store_valid(store, records, settings, 0, on_stored)
+    owner = np.searchsorted(bounds, positions, side="right") - 1
+    accepted = np.bincount(owner[new], minlength=len(batches))
+    valid = np.bincount(owner, minlength=len(batches))
+    mine: list[list[Rejection]] = [[] for _ in batches]
+    for r in rejected:  # few (bad records only); in index order, so each list stays sorted
+        b = int(np.searchsorted(bounds, r.index, side="right")) - 1
+        mine[b].append(replace(r, index=r.index - int(bounds[b])))
+    store.add_dead_letters([r for own in mine for r in own], source)
+    return [
+        IngestResult(int(accepted[b]), int(valid[b] - accepted[b]), tuple(mine[b]))
+        for b in range(len(batches))
+    ]
+
+
+def _store_valid(
+    store: EventStore,
+    records: pd.DataFrame | Sequence[Mapping[str, Any]],
+    settings: EventSettings,
+    offset: int,
+    on_stored: Callable[[pd.DataFrame], None] | None,
+) -> tuple[np.ndarray, np.ndarray, list[Rejection]]:
+    """Validate ``records``, refuse reused event_ids, store the rest in one append.
+
+    Returns the positions (in ``records``) of the events handed to the store, which of them it
+    stored as new (the others were duplicates), and the rejections sorted by index (``offset``
+    added), not yet dead-lettered."""
     valid, rejected = validate_events(records, settings, offset=offset)
+    refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
+    # the valid frame keeps the order of the records that passed validation
+    positions = np.setdiff1d(np.arange(len(records)), refused)
     reused = reused_ids(store, valid) if len(valid) else np.zeros(0, dtype=bool)
     if reused.any():
-        # the valid frame keeps the order of the records that passed validation
-        refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
-        positions = np.setdiff1d(np.arange(len(records)), refused)
         rejected = sorted(
             [*rejected, *(_reuse(records, int(p), offset) for p in positions[reused])],
             key=lambda r: r.index,
         )
         valid = valid[~reused].reset_index(drop=True)
+        positions = positions[~reused]
     stored = store.append(valid)
-    store.add_dead_letters(rejected, source)
     if on_stored is not None and len(valid):
         on_stored(valid)
-    return IngestResult(stored.inserted, stored.duplicates, tuple(rejected))
+    return positions, stored.new, rejected
 
 
 def _reuse(
