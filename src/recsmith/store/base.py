@@ -181,10 +181,17 @@ def frame_from_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
 
 
 def empty_events() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
-    frame["value"] = frame["value"].astype(np.float64)
-    frame["ts"] = frame["ts"].astype(np.int64)
-    return frame
+    """A canonical frame of no events: a copy of one built once, because building it takes 1.5 ms
+    and every ingested batch of new ids looks its ids up and gets one back."""
+    return _EMPTY_EVENTS.copy()
+
+
+def _build_empty_events() -> pd.DataFrame:
+    dtypes = {"value": np.float64, "ts": np.int64}
+    return pd.DataFrame({c: np.empty(0, dtype=dtypes.get(c, object)) for c in EVENT_COLUMNS})
+
+
+_EMPTY_EVENTS = _build_empty_events()
 
 
 def item_row(item: Item, now_us: int) -> tuple[Any, ...]:
