@@ -1,10 +1,11 @@
 """Ingestion: validate a batch, store the good events, dead-letter each bad record with its
-reason."""
+reason. Two stages, ``check_events`` (validation, no store) and ``store_events``, so an import can
+overlap them; ``ingest_events`` runs both, ``ingest_event_batches`` both for a group of requests."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,53 @@ from recsmith.store.base import EventStore
 from recsmith.store.reused_ids import REASON, reused_ids
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedEvents:
+    """A batch after validation, before the store: what ``store_events`` needs to finish it.
+
+    Validation needs no store, so an import validates its next chunk while the previous one is
+    being written (``importers.base.import_source``)."""
+
+    records: pd.DataFrame | Sequence[Mapping[str, Any]]
+    valid: pd.DataFrame
+    #: position in ``records`` of each row of ``valid``
+    positions: np.ndarray
+    #: sorted by index, ``offset`` added
+    rejected: list[Rejection]
+    offset: int
+
+
+def check_events(
+    records: pd.DataFrame | Sequence[Mapping[str, Any]],
+    settings: EventSettings,
+    *,
+    offset: int = 0,
+) -> CheckedEvents:
+    """Validate one batch (no store involved)."""
+    valid, rejected = validate_events(records, settings, offset=offset)
+    refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
+    # the valid frame keeps the order of the records that passed validation
+    positions = np.setdiff1d(np.arange(len(records)), refused)
+    return CheckedEvents(records, valid, positions, rejected, offset)
+
+
+def store_events(
+    store: EventStore,
+    checked: CheckedEvents,
+    *,
+    source: str,
+    on_stored: Callable[[pd.DataFrame], None] | None = None,
+) -> IngestResult:
+    """Store a checked batch: valid events in one append, each rejection as a dead letter.
+
+    ``on_stored`` gets the valid events once they are durable (the server updates its online
+    state with them)."""
+    _, new, rejected = _store_checked(store, checked, on_stored)
+    store.add_dead_letters(rejected, source)
+    inserted = int(new.sum())
+    return IngestResult(inserted, len(new) - inserted, tuple(rejected))
+
+
 def ingest_events(
     store: EventStore,
     records: pd.DataFrame | Sequence[Mapping[str, Any]],
@@ -27,14 +75,9 @@ def ingest_events(
     offset: int = 0,
     on_stored: Callable[[pd.DataFrame], None] | None = None,
 ) -> IngestResult:
-    """Validate and store one batch. Valid events are stored even when neighbours are refused.
-
-    ``on_stored`` gets the valid events once they are durable (the server updates its online
-    state with them)."""
-    _, new, rejected = _store_valid(store, records, settings, offset, on_stored)
-    store.add_dead_letters(rejected, source)
-    inserted = int(new.sum())
-    return IngestResult(inserted, len(new) - inserted, tuple(rejected))
+    """Validate and store one batch. Valid events are stored even when neighbours are refused."""
+    checked = check_events(records, settings, offset=offset)
+    return store_events(store, checked, source=source, on_stored=on_stored)
 
 
 def ingest_event_batches(
@@ -51,7 +94,7 @@ def ingest_event_batches(
     a rejected reuse (other content) in the later one, as inside one batch."""
     records = [record for batch in batches for record in batch]
     bounds = np.cumsum([0, *map(len, batches)])
-    positions, new, rejected = _store_valid(store, records, settings, 0, on_stored)
+    positions, new, rejected = _store_checked(store, check_events(records, settings), on_stored)
     owner = np.searchsorted(bounds, positions, side="right") - 1
     accepted = np.bincount(owner[new], minlength=len(batches))
     valid = np.bincount(owner, minlength=len(batches))
@@ -66,22 +109,18 @@ def ingest_event_batches(
     ]
 
 
-def _store_valid(
+def _store_checked(
     store: EventStore,
-    records: pd.DataFrame | Sequence[Mapping[str, Any]],
-    settings: EventSettings,
-    offset: int,
+    checked: CheckedEvents,
     on_stored: Callable[[pd.DataFrame], None] | None,
 ) -> tuple[np.ndarray, np.ndarray, list[Rejection]]:
-    """Validate ``records``, refuse reused event_ids, store the rest in one append.
+    """Refuse reused event_ids, store the rest in one append.
 
-    Returns the positions (in ``records``) of the events handed to the store, which of them it
-    stored as new (the others were duplicates), and the rejections sorted by index (``offset``
-    added), not yet dead-lettered."""
-    valid, rejected = validate_events(records, settings, offset=offset)
-    refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
-    # the valid frame keeps the order of the records that passed validation
-    positions = np.setdiff1d(np.arange(len(records)), refused)
+    Returns the positions (in the checked records) of the events handed to the store, which of
+    them it stored as new (the others were duplicates), and the rejections sorted by index, not
+    yet dead-lettered."""
+    records, valid, positions = checked.records, checked.valid, checked.positions
+    rejected, offset = checked.rejected, checked.offset
     reused = reused_ids(store, valid) if len(valid) else np.zeros(0, dtype=bool)
     if reused.any():
         rejected = sorted(
