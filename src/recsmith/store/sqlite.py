@@ -102,6 +102,31 @@ def _now_us() -> int:
     return int(time.time() * 1_000_000)
 
 
+#: Batches of at least this many events get ``_BULK_CACHE_KIB`` of page cache while they are
+#: written; smaller ones (the server's group commits) keep SQLite's default (2 MiB).
+_BULK_ROWS = 10_000
+_BULK_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def _bulk_cache(conn: sqlite3.Connection, rows: int) -> Iterator[None]:
+    """A 256 MiB page cache for the duration of a bulk write, then the default again.
+
+    Measured on 600,000 content-id events in chunks of 100,000: 1.0-1.8 s CPU per chunk (growing
+    with the file) with the default cache and file order, 0.75-0.97 s with this and id order. It
+    is given back after the write because every thread of a server has its own connection, and
+    each would otherwise keep up to that much."""
+    if rows < _BULK_ROWS:
+        yield
+        return
+    default = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(default)}")
+
+
 class SQLiteStore:
     """EventStore on a single SQLite file (see module docstring)."""
 
@@ -156,12 +181,17 @@ class SQLiteStore:
 
     def append(self, events: pd.DataFrame) -> AppendResult:
         """The ids already stored are read under the write lock, so only new rows are inserted
-        and ``new`` is exact even with other processes writing (a re-import inserts nothing)."""
+        and ``new`` is exact even with other processes writing (a re-import inserts nothing).
+
+        New rows go in in id order: ids are often hashes (content ids), and inserting them in
+        file order touches a random page of the id index per row. A large batch (an import
+        chunk) also gets a larger page cache for its transaction (``_bulk_cache``)."""
         first = first_of_each_id(events)
         if not first.any():
             return appended(first, first)
         ids = events["event_id"]
-        with self._transaction() as conn:
+        # the cache outlives the transaction: its COMMIT writes the dirty pages out
+        with _bulk_cache(self._conn(), len(events)), self._transaction() as conn:
             stored = [
                 row[0]
                 for row in conn.execute(
@@ -172,7 +202,8 @@ class SQLiteStore:
             ]
             fresh = first & ~ids.isin(stored).to_numpy()
             if fresh.any():
-                conn.executemany(_INSERT_EVENT, event_rows(events[fresh], _now_us()))
+                rows = events[fresh].sort_values("event_id", kind="stable")
+                conn.executemany(_INSERT_EVENT, event_rows(rows, _now_us()))
         return appended(first, fresh)
 
     def scan(

@@ -120,6 +120,9 @@ class EventStoreContract:
         second = store.append(frame([event("z", "c"), event("y", "b"), event("z", "c")]))
         assert second.new.tolist() == [True, False, False]
         assert store.append(empty_events()).new.tolist() == []
+        # rows out of id order (a store may insert them sorted): the mask follows the input
+        third = store.append(frame([event("w", "d"), event("v", "b"), event("u", "0")]))
+        assert third.new.tolist() == [True, False, True]
 
     def test_events_without_ids_are_idempotent(self, store: EventStore) -> None:
         records = [event("i1", h=1), event("i2", user="u2", kind="purchase")]
