@@ -61,6 +61,7 @@ class Gatherer(Generic[Q, R]):
         self._pending: list[_Pending[Q, R]] = []
         self._scheduled = False
         self._running = False
+        self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps only a weak ref
 
     async def submit(self, query: Q, key: Hashable = None) -> R:
         """The query's result, computed together with whatever else is waiting."""
@@ -80,7 +81,7 @@ class Gatherer(Generic[Q, R]):
                 _settle(group, self.outcomes([p.query for p in group]))
             return
         self._running = True
-        asyncio.get_running_loop().create_task(self._drain())
+        self._drainer = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
         """Blocking calls, one at a time, until nothing is waiting (see module docstring)."""
