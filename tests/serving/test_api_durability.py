@@ -1,8 +1,11 @@
 """Acknowledged means durable: SIGKILL a real server mid-stream, every 200'd event is on disk.
 
-A real uvicorn process (started through ``recsmith.serving.run``) serves a SQLite file; a thread
-streams event batches and records the ids of every batch answered 200; the test kills the server
-with SIGKILL while the stream is running, reopens the file, and looks for each acknowledged id.
+A real uvicorn process (started through ``recsmith.serving.run``) serves a SQLite file; threads
+stream event batches and record the ids of every batch answered 200; the test kills the server
+with SIGKILL while the streams are running, reopens the file, and looks for each acknowledged id.
+Two shapes: one stream of 10-event batches, and several streams of single events (what browsers
+send), whose requests the server commits in groups (``serving/group_commit.py``): a group's events
+are acknowledged only after its commit, so none may be missing either.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -30,9 +34,8 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL"),
 ]
 
-BATCH = 10
-MAX_BATCHES = 5_000  # bound on the stream; the kill comes long before
-KILL_AFTER_BATCHES = 40
+MAX_BATCHES = 5_000  # bound on each stream; the kill comes long before
+KILL_AFTER_EVENTS = 400
 STREAM_SECONDS = 30.0
 SERVER = (
     "import json, sys\n"
@@ -63,9 +66,16 @@ def _wait_until_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> No
 
 
 def _stream(
-    base: str, headers: dict[str, str], acked: list[str], errors: list[str], stop: threading.Event
+    base: str,
+    headers: dict[str, str],
+    shape: tuple[str, int],
+    acked: list[str],
+    errors: list[str],
+    stop: threading.Event,
 ) -> None:
-    """Post batches until the server dies, ``stop`` is set, or the bounds run out."""
+    """Post batches of ``shape[1]`` events until the server dies, ``stop`` is set, or the bounds
+    run out; ``shape[0]`` names the stream in the event ids."""
+    name, size = shape
     deadline = time.monotonic() + STREAM_SECONDS
     with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
         for n in range(MAX_BATCHES):
@@ -73,13 +83,13 @@ def _stream(
                 return
             batch = [
                 {
-                    "event_id": f"dur-{n}-{j}",
+                    "event_id": f"dur-{name}-{n}-{j}",
                     "user_id": f"u{j}",
                     "item_id": f"i{n % 50}",
                     "event_type": "view",
                     "timestamp": time.time(),
                 }
-                for j in range(BATCH)
+                for j in range(size)
             ]
             try:
                 response = http.post("/v1/events", json=batch)
@@ -89,12 +99,19 @@ def _stream(
                 errors.append(f"batch {n}: {response.status_code} {response.text}")
                 return
             body: Any = response.json()
-            if body["accepted"] != BATCH:
+            if body["accepted"] != size:
                 errors.append(f"batch {n}: {body}")
             acked.extend(event["event_id"] for event in batch)
 
 
-def test_acknowledged_events_survive_sigkill(tmp_path: Path, bundle_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("streams", "batch"),
+    [(1, 10), (8, 1)],
+    ids=["batches-of-10", "single-events-8-streams"],
+)
+def test_acknowledged_events_survive_sigkill(
+    tmp_path: Path, bundle_dir: Path, streams: int, batch: int
+) -> None:
     db_path = tmp_path / "durable.sqlite"
     setup = SQLiteStore(db_path)
     _, secret = create_api_key(setup, "durability", ["ingest"])
@@ -118,22 +135,28 @@ def test_acknowledged_events_survive_sigkill(tmp_path: Path, bundle_dir: Path) -
         )
     try:
         _wait_until_ready(base, proc, log)
-        streamer = threading.Thread(
-            target=_stream,
-            args=(base, {"Authorization": f"Bearer {secret}"}, acked, errors, stop),
-            daemon=True,
-        )
-        streamer.start()
+        headers = {"Authorization": f"Bearer {secret}"}
+        streamers = [
+            threading.Thread(
+                target=_stream,
+                args=(base, headers, (str(s), batch), acked, errors, stop),
+                daemon=True,
+            )
+            for s in range(streams)
+        ]
+        for streamer in streamers:
+            streamer.start()
         deadline = time.monotonic() + STREAM_SECONDS
-        while len(acked) < KILL_AFTER_BATCHES * BATCH and time.monotonic() < deadline:
-            if not streamer.is_alive():
+        while len(acked) < KILL_AFTER_EVENTS and time.monotonic() < deadline:
+            if not all(streamer.is_alive() for streamer in streamers):
                 break
             time.sleep(0.01)
-        assert streamer.is_alive(), f"stream ended before the kill: {errors}"
+        assert all(s.is_alive() for s in streamers), f"a stream ended before the kill: {errors}"
         os.kill(proc.pid, signal.SIGKILL)  # mid-stream: requests are in flight
         proc.wait(timeout=10)
-        streamer.join(timeout=20)
-        assert not streamer.is_alive(), "stream did not stop after the server died"
+        for streamer in streamers:
+            streamer.join(timeout=20)
+        assert not any(s.is_alive() for s in streamers), "a stream did not stop after the kill"
     finally:
         stop.set()
         if proc.poll() is None:
@@ -142,7 +165,7 @@ def test_acknowledged_events_survive_sigkill(tmp_path: Path, bundle_dir: Path) -
 
     assert proc.returncode == -signal.SIGKILL
     assert not errors, errors
-    assert len(acked) >= KILL_AFTER_BATCHES * BATCH
+    assert len(acked) >= KILL_AFTER_EVENTS
     reopened = SQLiteStore(db_path)
     try:
         stored = {eid for frame in reopened.scan() for eid in frame["event_id"]}
@@ -150,3 +173,7 @@ def test_acknowledged_events_survive_sigkill(tmp_path: Path, bundle_dir: Path) -
         reopened.close()
     missing = [eid for eid in acked if eid not in stored]
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {missing[:5]}"
+    if streams > 1:  # the single events did share commits: one received_at per transaction
+        with sqlite3.connect(db_path) as conn:
+            commits = conn.execute("SELECT COUNT(DISTINCT received_at) FROM events").fetchone()[0]
+        assert commits < len(stored), (commits, len(stored))

@@ -176,3 +176,13 @@ def test_a_heartbeat_ends_a_write_outage_once_no_write_failed_lately(
         assert store.outage.failing == set()
     finally:
         store.close()
+
+
+def test_a_bulk_append_gives_its_large_page_cache_back(tmp_path: Path) -> None:
+    """Every server thread has a connection of its own: none may keep an import's cache."""
+    store = SQLiteStore(tmp_path / "bulk.sqlite")
+    default = store._conn().execute("PRAGMA cache_size").fetchone()[0]
+    records = [event(f"i{k % 50}", f"bulk-{k}", h=k / 3600) for k in range(12_000)]
+    assert ingest(store, records).accepted == 12_000
+    assert store._conn().execute("PRAGMA cache_size").fetchone()[0] == default
+    store.close()

@@ -29,6 +29,7 @@ from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.deps import Runtime, Served
+from recsmith.serving.group_commit import GroupCommit, latest_items
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
@@ -116,6 +117,12 @@ def create_app(
                 keys=KeyCache(the_store),
                 state=the_state,
                 coalescer=Coalescer(),
+                events=GroupCommit(
+                    the_store,
+                    settings.events,
+                    source=events.SOURCE,
+                    on_stored=lambda frame: the_state.push(latest_items(frame)),
+                ),
                 cache=the_cache,
             )
             if bundle is None:  # a server process that loaded its own model (not a test's)

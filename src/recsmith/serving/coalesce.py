@@ -6,7 +6,8 @@ LightGBM call, re-ranking set-up — that a batch of 16 pays once. Under load, r
 arrive while the server is computing are parsed together on the next loop turn; each handler puts
 its query here, and one flush, scheduled a loop turn later, answers every query that arrived in the
 meantime. An idle server therefore answers a lone request at once (a batch of one, no timer, no
-added wait), and a busy one in larger batches, which is where the throughput comes from.
+added wait), and a busy one in larger batches, which is where the throughput comes from. The
+gathering itself is ``gather.Gatherer``'s, shared with the group commit of events.
 
 The flush runs on the event loop, like a single request did before: nothing else could use the CPU
 meanwhile in this process (``serving.workers`` processes use the cores). Queries are grouped by
@@ -17,11 +18,11 @@ one request's bad input never fails another's.
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from recsmith.bundle import Answer
+from recsmith.serving.gather import Gatherer
 
 #: A batch never exceeds this many queries (bounds one flush's time and memory).
 MAX_COALESCED = 64
@@ -57,60 +58,28 @@ class Slot:
     batch_size: int
 
 
-@dataclass
-class _Pending:
+@dataclass(frozen=True, slots=True)
+class _Query:
     served: Any
     options: Options
     query: UserQuery
-    future: asyncio.Future[Slot] = field(repr=False)
 
 
 class Coalescer:
     """See module docstring. One per server process; safe to share across model swaps."""
 
     def __init__(self, max_batch: int = MAX_COALESCED) -> None:
-        self.max_batch = max_batch
-        self._pending: list[_Pending] = []
-        self._scheduled = False
+        self._gatherer: Gatherer[_Query, Slot] = Gatherer(_call, max_batch=max_batch)
 
     async def answer(self, served: Any, query: UserQuery, options: Options) -> Slot:
         """The query's answer, computed together with whatever else is waiting."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Slot] = loop.create_future()
-        self._pending.append(_Pending(served, options, query, future))
-        if not self._scheduled:
-            self._scheduled = True
-            # two turns: handlers started on this turn reach this point on the next one
-            loop.call_soon(loop.call_soon, self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        pending, self._pending, self._scheduled = self._pending, [], False
-        groups: dict[tuple[int, Options], list[_Pending]] = {}
-        for p in pending:
-            groups.setdefault((id(p.served), p.options), []).append(p)
-        for group in groups.values():
-            for start in range(0, len(group), self.max_batch):
-                _answer_group(group[start : start + self.max_batch])
+        return await self._gatherer.submit(
+            _Query(served, options, query), key=(id(served), options)
+        )
 
 
-def _answer_group(group: list[_Pending]) -> None:
-    """One pipeline call for ``group``; if it fails, one call per query, each failing alone."""
-    try:
-        answer = _call(group)
-    except Exception as exc:
-        if len(group) > 1:
-            for p in group:
-                _answer_group([p])
-        elif not group[0].future.done():
-            group[0].future.set_exception(exc)
-        return
-    for i, p in enumerate(group):
-        if not p.future.done():  # the client may have gone (cancelled)
-            p.future.set_result(Slot(answer, i, i == 0, len(group)))
-
-
-def _call(group: list[_Pending]) -> Answer:
+def _call(group: list[_Query]) -> list[Slot]:
+    """One pipeline call for a group that shares the model and the options."""
     served, options = group[0].served, group[0].options
     answer: Answer = served.answer(
         [p.query.user_id for p in group],
@@ -121,4 +90,4 @@ def _call(group: list[_Pending]) -> Answer:
         categories=options.categories,
         diversity=options.diversity,
     )
-    return answer
+    return [Slot(answer, i, i == 0, len(group)) for i in range(len(group))]

@@ -16,6 +16,7 @@ from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.coalesce import Coalescer
+from recsmith.serving.group_commit import GroupCommit
 from recsmith.serving.metrics import Metrics
 from recsmith.serving.online_state import OnlineState
 from recsmith.serving.response_cache import ResponseCache
@@ -40,6 +41,7 @@ class Runtime:
     keys: KeyCache
     state: OnlineState
     coalescer: Coalescer
+    events: GroupCommit
     cache: ResponseCache | None = None
 
     def degraded(self) -> list[str]:

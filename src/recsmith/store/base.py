@@ -8,9 +8,8 @@ returns.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,10 +25,15 @@ SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    """How many events of a batch were new, and how many were already stored (or repeated in it)."""
+    """How many events of a batch were new, and how many were already stored (or repeated in it).
+
+    ``new`` marks, per row of the appended frame, the rows this call stored: when several requests
+    share one append (group commit), it says which request's events were new and which were
+    duplicates, which the two totals alone cannot."""
 
     inserted: int
     duplicates: int
+    new: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,23 +165,19 @@ def from_micros(us: int | None) -> datetime | None:
 
 
 def event_rows(events: pd.DataFrame, received_us: int) -> list[tuple[Any, ...]]:
-    """Rows ready for a parameterised INSERT: NaN and missing values become NULL."""
-    frame = events.loc[:, list(EVENT_COLUMNS)]
-    cols = []
+    """Rows ready for a parameterised INSERT: NaN and missing values become NULL.
+
+    Built column by column with numpy (a million-row import must not pay a Python step per cell);
+    ``tolist`` turns numpy scalars into the plain ints and floats the drivers bind."""
+    cols: list[list[Any]] = []
     for name in EVENT_COLUMNS:
-        values = frame[name].to_numpy(dtype=object)
+        column = events[name]
         if name == "ts":
-            cols.append([int(v) for v in values])
-        elif name == "value":
-            cols.append([None if v is None or math.isnan(v) else float(v) for v in values])
-        else:
-            cols.append(
-                [
-                    None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-                    for v in values
-                ]
-            )
-    cols.append([received_us] * len(frame))
+            cols.append(column.to_numpy(dtype=np.int64).tolist())
+            continue
+        values = column.to_numpy(dtype=np.float64 if name == "value" else object)
+        cols.append(np.where(pd.isna(values), None, values).tolist())
+    cols.append([received_us] * len(events))
     return list(zip(*cols, strict=True))
 
 
@@ -192,10 +192,17 @@ def frame_from_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
 
 
 def empty_events() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
-    frame["value"] = frame["value"].astype(np.float64)
-    frame["ts"] = frame["ts"].astype(np.int64)
-    return frame
+    """A canonical frame of no events: a copy of one built once, because building it takes 1.5 ms
+    and every ingested batch of new ids looks its ids up and gets one back."""
+    return _EMPTY_EVENTS.copy()
+
+
+def _build_empty_events() -> pd.DataFrame:
+    dtypes = {"value": np.float64, "ts": np.int64}
+    return pd.DataFrame({c: np.empty(0, dtype=dtypes.get(c, object)) for c in EVENT_COLUMNS})
+
+
+_EMPTY_EVENTS = _build_empty_events()
 
 
 def item_row(item: Item, now_us: int) -> tuple[Any, ...]:
@@ -235,11 +242,16 @@ def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-def dedupe_batch(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Drop repeats of an event_id inside one batch (first wins); returns the frame and how many
-    went."""
-    keep = ~events["event_id"].duplicated(keep="first")
-    return events[keep.to_numpy()], int((~keep).sum())
+def first_of_each_id(events: pd.DataFrame) -> np.ndarray:
+    """Mask of the first row of each event_id in a batch: a repeat inside one batch (or one group
+    of batches) is a duplicate of the first, which is the one stored."""
+    return ~events["event_id"].duplicated(keep="first").to_numpy()
+
+
+def appended(first: np.ndarray, fresh: np.ndarray) -> AppendResult:
+    """The result of an append that stored the rows of ``fresh`` (a subset of ``first``)."""
+    inserted = int(fresh.sum())
+    return AppendResult(inserted, len(first) - inserted, fresh)
 
 
 def scan_bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:

@@ -1,9 +1,11 @@
 """Ingestion: validate a batch, store the good events, dead-letter each bad record with its
-reason."""
+reason. Two stages, ``check_events`` (validation, no store) and ``store_events``, so an import can
+overlap them; ``ingest_events`` runs both, ``ingest_event_batches`` both for a group of requests."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,53 @@ from recsmith.store.base import EventStore
 from recsmith.store.reused_ids import REASON, reused_ids
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedEvents:
+    """A batch after validation, before the store: what ``store_events`` needs to finish it.
+
+    Validation needs no store, so an import validates its next chunk while the previous one is
+    being written (``importers.base.import_source``)."""
+
+    records: pd.DataFrame | Sequence[Mapping[str, Any]]
+    valid: pd.DataFrame
+    #: position in ``records`` of each row of ``valid``
+    positions: np.ndarray
+    #: sorted by index, ``offset`` added
+    rejected: list[Rejection]
+    offset: int
+
+
+def check_events(
+    records: pd.DataFrame | Sequence[Mapping[str, Any]],
+    settings: EventSettings,
+    *,
+    offset: int = 0,
+) -> CheckedEvents:
+    """Validate one batch (no store involved)."""
+    valid, rejected = validate_events(records, settings, offset=offset)
+    refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
+    # the valid frame keeps the order of the records that passed validation
+    positions = np.setdiff1d(np.arange(len(records)), refused)
+    return CheckedEvents(records, valid, positions, rejected, offset)
+
+
+def store_events(
+    store: EventStore,
+    checked: CheckedEvents,
+    *,
+    source: str,
+    on_stored: Callable[[pd.DataFrame], None] | None = None,
+) -> IngestResult:
+    """Store a checked batch: valid events in one append, each rejection as a dead letter.
+
+    ``on_stored`` gets the valid events once they are durable (the server updates its online
+    state with them)."""
+    _, new, rejected = _store_checked(store, checked, on_stored)
+    store.add_dead_letters(rejected, source)
+    inserted = int(new.sum())
+    return IngestResult(inserted, len(new) - inserted, tuple(rejected))
+
+
 def ingest_events(
     store: EventStore,
     records: pd.DataFrame | Sequence[Mapping[str, Any]],
@@ -26,26 +75,64 @@ def ingest_events(
     offset: int = 0,
     on_stored: Callable[[pd.DataFrame], None] | None = None,
 ) -> IngestResult:
-    """Validate and store one batch. Valid events are stored even when neighbours are refused.
+    """Validate and store one batch. Valid events are stored even when neighbours are refused."""
+    checked = check_events(records, settings, offset=offset)
+    return store_events(store, checked, source=source, on_stored=on_stored)
 
-    ``on_stored`` gets the valid events once they are durable (the server updates its online
-    state with them)."""
-    valid, rejected = validate_events(records, settings, offset=offset)
+
+def ingest_event_batches(
+    store: EventStore,
+    batches: Sequence[Sequence[Mapping[str, Any]]],
+    settings: EventSettings,
+    *,
+    source: str,
+    on_stored: Callable[[pd.DataFrame], None] | None = None,
+) -> list[IngestResult]:
+    """Several requests' batches ingested as one: one validation, one store transaction (group
+    commit). Each batch gets the result it would have got alone, its rejection indices counted in
+    its own records; an event_id sent by two batches of the group is a duplicate (same content) or
+    a rejected reuse (other content) in the later one, as inside one batch."""
+    records = [record for batch in batches for record in batch]
+    bounds = np.cumsum([0, *map(len, batches)])
+    positions, new, rejected = _store_checked(store, check_events(records, settings), on_stored)
+    owner = np.searchsorted(bounds, positions, side="right") - 1
+    accepted = np.bincount(owner[new], minlength=len(batches))
+    valid = np.bincount(owner, minlength=len(batches))
+    mine: list[list[Rejection]] = [[] for _ in batches]
+    for r in rejected:  # few (bad records only); in index order, so each list stays sorted
+        b = int(np.searchsorted(bounds, r.index, side="right")) - 1
+        mine[b].append(replace(r, index=r.index - int(bounds[b])))
+    store.add_dead_letters([r for own in mine for r in own], source)
+    return [
+        IngestResult(int(accepted[b]), int(valid[b] - accepted[b]), tuple(mine[b]))
+        for b in range(len(batches))
+    ]
+
+
+def _store_checked(
+    store: EventStore,
+    checked: CheckedEvents,
+    on_stored: Callable[[pd.DataFrame], None] | None,
+) -> tuple[np.ndarray, np.ndarray, list[Rejection]]:
+    """Refuse reused event_ids, store the rest in one append.
+
+    Returns the positions (in the checked records) of the events handed to the store, which of
+    them it stored as new (the others were duplicates), and the rejections sorted by index, not
+    yet dead-lettered."""
+    records, valid, positions = checked.records, checked.valid, checked.positions
+    rejected, offset = checked.rejected, checked.offset
     reused = reused_ids(store, valid) if len(valid) else np.zeros(0, dtype=bool)
     if reused.any():
-        # the valid frame keeps the order of the records that passed validation
-        refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
-        positions = np.setdiff1d(np.arange(len(records)), refused)
         rejected = sorted(
             [*rejected, *(_reuse(records, int(p), offset) for p in positions[reused])],
             key=lambda r: r.index,
         )
         valid = valid[~reused].reset_index(drop=True)
+        positions = positions[~reused]
     stored = store.append(valid)
-    store.add_dead_letters(rejected, source)
     if on_stored is not None and len(valid):
         on_stored(valid)
-    return IngestResult(stored.inserted, stored.duplicates, tuple(rejected))
+    return positions, stored.new, rejected
 
 
 def _reuse(

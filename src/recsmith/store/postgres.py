@@ -222,9 +222,9 @@ class PostgresStore:
 
     @guarded("write")
     def append(self, events: pd.DataFrame) -> AppendResult:
-        unique, repeats = base.dedupe_batch(events)
-        if unique.empty:
-            return AppendResult(0, repeats)
+        first = base.first_of_each_id(events)
+        if not first.any():
+            return base.appended(first, first)
         cols = f"{_EVENT_COLS}, received_at"
         with self._tx() as cur:
             cur.execute(
@@ -232,16 +232,17 @@ class PostgresStore:
                 "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             with cur.copy(f"COPY {_STAGE} ({cols}) FROM STDIN") as copy:
-                for row in base.event_rows(unique, time.time_ns() // 1000):
+                for row in base.event_rows(events[first], time.time_ns() // 1000):
                     copy.write_row(row)
             # Inserting in id order takes row locks in one order: overlapping concurrent batches
-            # wait for each other instead of deadlocking.
+            # wait for each other instead of deadlocking. RETURNING names the rows this call
+            # stored, exactly, whoever else is writing.
             cur.execute(
                 f"INSERT INTO events ({cols}) SELECT {cols} FROM {_STAGE} "
-                "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING"
+                "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
             )
-            inserted = max(cur.rowcount, 0)
-        return AppendResult(inserted, repeats + len(unique) - inserted)
+            stored = [row[0] for row in cur.fetchall()]
+        return base.appended(first, first & events["event_id"].isin(stored).to_numpy())
 
     @guarded_iter
     def scan(

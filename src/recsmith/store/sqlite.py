@@ -27,9 +27,10 @@ from recsmith.store.base import (
     ApiKey,
     AppendResult,
     DeadLetter,
+    appended,
     dead_letter_from_row,
-    dedupe_batch,
     event_rows,
+    first_of_each_id,
     frame_from_rows,
     from_micros,
     item_from_row,
@@ -94,6 +95,10 @@ CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at 
 """
 
 _EVENT_SELECT = ", ".join(EVENT_COLUMNS)
+_INSERT_EVENT = (
+    f"INSERT INTO events ({_EVENT_SELECT}, received_at) "
+    f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
+)
 #: Ids per ``IN (…)`` lookup: well under SQLite's limit of bound parameters.
 _ID_CHUNK = 500
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
@@ -116,6 +121,31 @@ _OUTAGE_CODES = frozenset(
 
 def _now_us() -> int:
     return int(time.time() * 1_000_000)
+
+
+#: Batches of at least this many events get ``_BULK_CACHE_KIB`` of page cache while they are
+#: written; smaller ones (the server's group commits) keep SQLite's default (2 MiB).
+_BULK_ROWS = 10_000
+_BULK_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def _bulk_cache(conn: sqlite3.Connection, rows: int) -> Iterator[None]:
+    """A 256 MiB page cache for the duration of a bulk write, then the default again.
+
+    Measured on 600,000 content-id events in chunks of 100,000: 1.0-1.8 s CPU per chunk (growing
+    with the file) with the default cache and file order, 0.75-0.97 s with this and id order. It
+    is given back after the write because every thread of a server has its own connection, and
+    each would otherwise keep up to that much."""
+    if rows < _BULK_ROWS:
+        yield
+        return
+    default = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(default)}")
 
 
 class SQLiteStore:
@@ -194,15 +224,31 @@ class SQLiteStore:
 
     @guarded("write")
     def append(self, events: pd.DataFrame) -> AppendResult:
-        unique, repeats = dedupe_batch(events)
-        if unique.empty:
-            return AppendResult(0, repeats)
-        placeholders = ", ".join("?" * (len(EVENT_COLUMNS) + 1))
-        inserted = self._write(
-            f"INSERT OR IGNORE INTO events ({_EVENT_SELECT}, received_at) VALUES ({placeholders})",
-            event_rows(unique, _now_us()),
-        )
-        return AppendResult(inserted, repeats + len(unique) - inserted)
+        """The ids already stored are read under the write lock, so only new rows are inserted
+        and ``new`` is exact even with other processes writing (a re-import inserts nothing).
+
+        New rows go in in id order: ids are often hashes (content ids), and inserting them in
+        file order touches a random page of the id index per row. A large batch (an import
+        chunk) also gets a larger page cache for its transaction (``_bulk_cache``)."""
+        first = first_of_each_id(events)
+        if not first.any():
+            return appended(first, first)
+        ids = events["event_id"]
+        # the cache outlives the transaction: its COMMIT writes the dirty pages out
+        with _bulk_cache(self._conn(), len(events)), self._immediate() as conn:
+            stored = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT event_id FROM events WHERE event_id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (json.dumps(ids[first].tolist()),),
+                )
+            ]
+            fresh = first & ~ids.isin(stored).to_numpy()
+            if fresh.any():
+                rows = events[fresh].sort_values("event_id", kind="stable")
+                conn.executemany(_INSERT_EVENT, event_rows(rows, _now_us()))
+        return appended(first, fresh)
 
     @guarded_iter
     def scan(

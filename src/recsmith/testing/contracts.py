@@ -119,6 +119,17 @@ class EventStoreContract:
         assert sorted(column(out, "event_id")) == ["a", "b", "c"]
         assert out.loc[out["event_id"] == "a", "value"].tolist() == [1.0]  # first one wins
 
+    def test_append_marks_exactly_the_rows_it_stored(self, store: EventStore) -> None:
+        # what group commit splits per request: the first of each new id, nothing else
+        first = store.append(frame([event("x", "a"), event("y", "b"), event("x", "a")]))
+        assert first.new.tolist() == [True, True, False]
+        second = store.append(frame([event("z", "c"), event("y", "b"), event("z", "c")]))
+        assert second.new.tolist() == [True, False, False]
+        assert store.append(empty_events()).new.tolist() == []
+        # rows out of id order (a store may insert them sorted): the mask follows the input
+        third = store.append(frame([event("w", "d"), event("v", "b"), event("u", "0")]))
+        assert third.new.tolist() == [True, False, True]
+
     def test_events_without_ids_are_idempotent(self, store: EventStore) -> None:
         records = [event("i1", h=1), event("i2", user="u2", kind="purchase")]
         assert ingest(store, records).as_counts() == {"accepted": 2, "rejected": 0, "duplicates": 0}

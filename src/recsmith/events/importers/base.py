@@ -11,8 +11,11 @@ event ids).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from recsmith.config import EventSettings
 from recsmith.errors import ValidationError
@@ -20,7 +23,7 @@ from recsmith.events.importers import diginetica, generic, lastfm, movielens, re
 from recsmith.events.importers._common import ImportSource, RawChunk, SourceNotFound
 from recsmith.events.schema import IngestResult, Rejection
 from recsmith.store.base import EventStore
-from recsmith.store.ingest import ingest_events, ingest_items
+from recsmith.store.ingest import CheckedEvents, check_events, ingest_items, store_events
 
 __all__ = [
     "FORMATS",
@@ -100,6 +103,31 @@ class _Tally:
             self.kept.extend(rejected[:room])
 
 
+def _store_chunk(
+    store: EventStore, chunk: RawChunk[pd.DataFrame], checked: CheckedEvents | None
+) -> tuple[IngestResult, int]:
+    """The writer thread's part of a chunk: its unparsable records' dead letters, then its events
+    (``checked`` is None when it has none). Returns the result and the number of records the
+    chunk consumed (for progress)."""
+    store.add_dead_letters(chunk.rejections, chunk.source)
+    if checked is None:
+        return IngestResult(0, 0, chunk.rejections), len(chunk)
+    res = store_events(store, checked, source=chunk.source)
+    return IngestResult(res.accepted, res.duplicates, chunk.rejections + res.rejected), len(chunk)
+
+
+def _stored(
+    tally: _Tally,
+    storing: Future[tuple[IngestResult, int]],
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Wait for a chunk's store stage (its error, if any, is raised here) and count it."""
+    res, consumed = storing.result()
+    tally.add(res.accepted, res.duplicates, res.rejected)
+    if on_progress is not None:
+        on_progress(consumed)
+
+
 def import_source(
     store: EventStore,
     source: ImportSource,
@@ -122,16 +150,20 @@ def import_source(
             items.add(res.accepted, res.duplicates, res.rejected)
 
     events = _Tally()
-    for chunk in source.events:
-        store.add_dead_letters(chunk.rejections, chunk.source)
-        events.add(0, 0, chunk.rejections)
-        if len(chunk.rows):
-            res = ingest_events(
-                store, chunk.rows, settings, source=chunk.source, offset=chunk.offset
+    # one writer thread: chunk N is stored (the database works with the GIL released) while this
+    # thread reads and validates chunk N + 1; chunks are stored one at a time, in file order, so a
+    # chunk's reused-id check sees every earlier chunk
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recsmith-import") as writer:
+        storing: Future[tuple[IngestResult, int]] | None = None
+        for chunk in source.events:
+            checked = (
+                check_events(chunk.rows, settings, offset=chunk.offset) if len(chunk.rows) else None
             )
-            events.add(res.accepted, res.duplicates, res.rejected)
-        if on_progress is not None:
-            on_progress(len(chunk))
+            if storing is not None:
+                _stored(events, storing, on_progress)
+            storing = writer.submit(_store_chunk, store, chunk, checked)
+        if storing is not None:
+            _stored(events, storing, on_progress)
 
     return ImportResult(
         events.accepted,

@@ -1,0 +1,134 @@
+"""Gathering: calls that arrive together in one server process are answered by one call per group.
+
+Much of what a request costs is fixed per call — a pipeline call's set-up (``coalesce.py``), or an
+event batch's validation and its store transaction with one fsync (``group_commit.py``) — so
+answering the requests that are in flight together with one call is where a busy server's
+throughput comes from. Each handler submits its query here and awaits its own result.
+
+A lone query on an idle server is answered at once: the first submission schedules the flush two
+loop turns later (handlers whose bytes arrived on the same turn reach ``submit`` on the next one),
+with no timer and no added wait. Queries are grouped by a key (what one call must share) and cut
+into groups of at most ``max_batch``. A group whose call raises is retried query by query, so one
+request's bad input never fails another's; ``split`` may decline that retry for errors every query
+would meet again (a store that is down), which then fail the whole group at once.
+
+Two ways to run a group call: on the event loop (``blocking=False``; the call is CPU work that
+nothing else in this process could overlap anyway), or in the thread pool (``blocking=True``; the
+call waits on I/O such as an fsync). Blocking calls run one at a time: what arrives meanwhile waits
+for the running call and is then answered by the next call, all together — so the group grows with
+the load instead of the number of calls, which is what group commit needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from fastapi.concurrency import run_in_threadpool
+
+Q = TypeVar("Q")
+R = TypeVar("R")
+
+
+@dataclass
+class _Pending(Generic[Q, R]):
+    key: Hashable
+    query: Q
+    future: asyncio.Future[R] = field(repr=False)
+
+
+def _always(_: Exception) -> bool:
+    return True
+
+
+class Gatherer(Generic[Q, R]):
+    """See module docstring. ``call`` maps a group of queries sharing a key to one result each."""
+
+    def __init__(
+        self,
+        call: Callable[[list[Q]], Sequence[R]],
+        *,
+        max_batch: int,
+        blocking: bool = False,
+        split: Callable[[Exception], bool] = _always,
+    ) -> None:
+        self.max_batch = max_batch
+        self._call = call
+        self._blocking = blocking
+        self._split = split
+        self._pending: list[_Pending[Q, R]] = []
+        self._scheduled = False
+        self._running = False
+        self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps only a weak ref
+
+    async def submit(self, query: Q, key: Hashable = None) -> R:
+        """The query's result, computed together with whatever else is waiting."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append(_Pending(key, query, future))
+        if not self._scheduled and not self._running:
+            self._scheduled = True
+            # two turns: handlers started on this turn reach this point on the next one
+            loop.call_soon(loop.call_soon, self._start)
+        return await future
+
+    def _start(self) -> None:
+        self._scheduled = False
+        if not self._blocking:
+            for group in self._take():
+                _settle(group, self.outcomes([p.query for p in group]))
+            return
+        self._running = True
+        self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Blocking calls, one at a time, until nothing is waiting (see module docstring)."""
+        try:
+            while self._pending:
+                for group in self._take():
+                    queries = [p.query for p in group]
+                    try:
+                        outcomes = await run_in_threadpool(self.outcomes, queries)
+                    except BaseException as exc:  # the task itself is cancelled (shutdown)
+                        _settle(
+                            group, [RuntimeError(f"group call abandoned: {exc!r}")] * len(group)
+                        )
+                        raise
+                    _settle(group, outcomes)
+        finally:
+            self._running = False
+
+    def _take(self) -> list[list[_Pending[Q, R]]]:
+        """Everything waiting, as groups of one key and at most ``max_batch`` queries."""
+        pending, self._pending = self._pending, []
+        groups: dict[Hashable, list[_Pending[Q, R]]] = {}
+        for p in pending:
+            groups.setdefault(p.key, []).append(p)
+        return [
+            group[start : start + self.max_batch]
+            for group in groups.values()
+            for start in range(0, len(group), self.max_batch)
+        ]
+
+    def outcomes(self, queries: list[Q]) -> list[R | Exception]:
+        """One result per query, in order (an exception is that query's failure): one call for
+        ``queries``; if it fails (and ``split`` allows), one call per query."""
+        try:
+            results = list(self._call(queries))
+        except Exception as exc:
+            if len(queries) > 1 and self._split(exc):
+                return [out for q in queries for out in self.outcomes([q])]
+            return [exc] * len(queries)
+        return results  # type: ignore[return-value]
+
+
+def _settle(group: list[_Pending[Q, R]], outcomes: list[R | Exception]) -> None:
+    for p, out in zip(group, outcomes, strict=True):
+        if p.future.done():  # the client went away (its handler was cancelled)
+            continue
+        if isinstance(out, Exception):
+            p.future.set_exception(out)
+        else:
+            p.future.set_result(out)

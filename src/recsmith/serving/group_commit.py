@@ -1,0 +1,86 @@
+"""Group commit for ``POST /v1/events``: the requests in flight together share one validation and
+one store transaction.
+
+Browsers and mobile SDKs send events one at a time, and one event alone pays the whole fixed cost
+of a batch: a validation call (pandas, milliseconds) and a store transaction with its fsync. Here
+each request's records wait in a ``gather.Gatherer`` (blocking mode): while one group is being
+validated and committed in the thread pool, the requests that arrive gather, and the next commit
+takes them all. So a lone request on an idle server is committed at once (no timer), and under
+load the group grows with the number of requests waiting instead of the number of commits.
+
+Every request is still answered only after the commit that holds its events (acknowledged means
+durable), with its own counts and rejection indices. A group that fails for a reason tied to its
+content is retried request by request, so one request's bad records cannot fail another's; a store
+that is down fails the whole group at once (retrying each request would only wait on it again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsmith.config import EventSettings
+from recsmith.errors import StoreUnavailable
+from recsmith.events.schema import IngestResult
+from recsmith.serving.batch import ingest_records
+from recsmith.serving.gather import Gatherer
+from recsmith.store.base import EventStore
+from recsmith.store.ingest import ingest_event_batches
+
+#: Requests per group commit at most (each holds up to ``serving.max_batch`` records).
+MAX_GROUP = 64
+
+
+def latest_items(events: pd.DataFrame) -> list[tuple[str, str]]:
+    """(actor, item) pairs oldest first; the actor is the user_id, or the session_id of an
+    anonymous visitor (which is what such a visitor asks recommendations with)."""
+    ordered = events.sort_values("ts", kind="stable")
+    users = ordered["user_id"].to_numpy(dtype=object)
+    sessions = ordered["session_id"].to_numpy(dtype=object)
+    actors = np.where(pd.isna(users), sessions, users)
+    return list(zip(actors.tolist(), ordered["item_id"].tolist(), strict=True))
+
+
+def _retry_alone(exc: Exception) -> bool:
+    return not isinstance(exc, StoreUnavailable)
+
+
+class GroupCommit:
+    """See module docstring. One per server process."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        settings: EventSettings,
+        *,
+        source: str,
+        on_stored: Callable[[pd.DataFrame], None] | None = None,
+        max_group: int = MAX_GROUP,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._source = source
+        self._on_stored = on_stored
+        self._gatherer: Gatherer[Sequence[Any], IngestResult] = Gatherer(
+            self._commit, max_batch=max_group, blocking=True, split=_retry_alone
+        )
+
+    async def ingest(self, records: Sequence[Any]) -> IngestResult:
+        """Store one request's records (parsed JSON values) with the others waiting; returns once
+        they are durable, with indices relative to ``records``."""
+        return await self._gatherer.submit(records)
+
+    def _commit(self, group: list[Sequence[Any]]) -> list[IngestResult]:
+        """One validation and one append for the JSON objects of every request in ``group``; each
+        request's other values are rejected at their own index by ``ingest_records``."""
+        objects = [[r for r in records if isinstance(r, dict)] for records in group]
+        results = ingest_event_batches(
+            self._store, objects, self._settings, source=self._source, on_stored=self._on_stored
+        )
+        return [
+            ingest_records(self._store, records, lambda _, done=result: done, source=self._source)
+            for records, result in zip(group, results, strict=True)
+        ]
