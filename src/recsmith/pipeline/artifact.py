@@ -30,7 +30,7 @@ from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.rule_check import check_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.pipeline.source_tuning import tune_sources
-from recsmith.pipeline.training import fit_models, recent_items, train_ranker
+from recsmith.pipeline.training import fit_models, ranker_summary, recent_items, train_ranker
 from recsmith.ranking.features import FeatureState
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.rerank.catalog_view import ItemTable
@@ -81,6 +81,7 @@ def train_pipeline(
     bundle.manifest["fit_seconds"] = round(time.perf_counter() - started, 3)
     bundle.manifest["ranker"] = ranker is not None
     bundle.manifest["ranker_training"] = ranker_report
+    bundle.manifest["ranker_summary"] = ranker_summary(ranker_report)
     bundle.manifest["source_tuning"] = tuning
     return Pipeline(
         config,
