@@ -3,6 +3,8 @@ reachable from ``recsmith evaluate --report``."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import sys
 from pathlib import Path
@@ -172,6 +174,27 @@ def test_cli_evaluate_writes_the_report(
     assert "interaction_head_share" in page
     for model in ("popular", "itemknn"):
         assert f'<tr data-model="{model}">' in page
+
+
+def test_cli_evaluate_ends_with_the_same_verdict_everywhere(
+    events_file: Path, tmp_path: Path
+) -> None:
+    """Table, --json and report carry one verdict; 200 simulated users on a 0.95 time cut are
+    too few to separate popular from itemknn, so the warning and its split advice show too."""
+    out, js = tmp_path / "report.html", tmp_path / "r.json"
+    args = ["evaluate", "--data", str(events_file), "--models", "popular,itemknn"]
+    args += ["--split", "temporal:0.95", "--report", str(out), "--json", str(js)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    verdict = json.loads(js.read_text())["verdict"]
+    comparison = json.loads(js.read_text())["comparisons"][0]
+    assert verdict["users_needed"] == comparison["users_needed"] > verdict["evaluated_users"]
+    assert verdict["users_in_data"] == 200 and verdict["suggested_split"] == "leave-last-out"
+    stdout = " ".join(result.stdout.split())
+    page = " ".join(out.read_text(encoding="utf-8").split())
+    for said in (verdict["text"], verdict["warning"]):
+        assert said in stdout and html.escape(said) in page
+    assert stdout.rstrip().endswith(f"verdict: {verdict['text']}")
 
 
 def test_cli_evaluate_without_matplotlib_fails_before_evaluating(

@@ -26,6 +26,7 @@ from recsmith.errors import MissingExtraError
 from recsmith.evaluation.beyond import head_tail_share
 from recsmith.evaluation.runner import Comparison, ModelResult
 from recsmith.evaluation.significance import bootstrap_ci
+from recsmith.evaluation.verdict import Verdict
 from recsmith.features.interactions import actor_keys
 
 METRIC_COLUMNS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
@@ -47,6 +48,8 @@ th,td{border:1px solid #d8dce4;padding:.3rem .6rem}th{background:#f3f5f8;text-al
 td.num{text-align:right;font-variant-numeric:tabular-nums}td.best{font-weight:700;color:#13713b}
 .ci{display:block;color:#667085;font-size:.78rem}.note{color:#667085;font-size:.85rem}
 img{max-width:100%;height:auto;display:block;margin:.5rem 0}
+.warning{background:#fff4e5;border-left:4px solid #e8a33d;padding:.5rem .8rem}
+.verdict{font-size:1.05rem}
 """
 
 
@@ -193,6 +196,7 @@ def write_report(
     *,
     results: Sequence[ModelResult],
     comparisons: Sequence[Comparison],
+    verdict: Verdict | None = None,
     stats: dict[str, Any],
     k: int,
     split: str,
@@ -231,6 +235,7 @@ def write_report(
                 _num(f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]"),
                 _num(f"{c.p_value:.2g}"),
                 _num(f"{c.p_holm:.2g}"),
+                _num("—" if c.users_needed is None else f"{c.users_needed:,}"),
             ],
         )
         for c in comparisons
@@ -254,10 +259,13 @@ def write_report(
         ),
         f"<h2>Significance (paired t-test on per-user ndcg@{k}, Holm-corrected)</h2>"
         + (
-            _table(["best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)"], sig_rows)
+            _table(["best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)", "users needed"], sig_rows)
             if sig_rows
             else '<p class="note">Only one model: nothing to compare.</p>'
         ),
+        '<p class="note">Users needed: how many users a paired test needs to detect that '
+        "difference at p &lt; 0.05 with 80% power, if per-user differences keep their spread.</p>",
+        _verdict_html(verdict),
         "<h2>Metrics against list length</h2>" + curves,
         "<h2>Accuracy, coverage and novelty</h2>"
         '<p class="note">Colour: mean novelty (higher = less popular items).</p>'
@@ -275,6 +283,18 @@ def write_report(
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
+
+
+def _verdict_html(verdict: Verdict | None) -> str:
+    """The verdict under the significance table, with the too-few-users warning above it."""
+    if verdict is None:
+        return ""
+    warning = (
+        f'<p class="warning"><strong>Warning:</strong> {escape(verdict.warning)}</p>'
+        if verdict.warning is not None
+        else ""
+    )
+    return f'{warning}<p class="verdict"><strong>Verdict:</strong> {escape(verdict.text)}</p>'
 
 
 def redact(source: str) -> str:

@@ -29,7 +29,7 @@ from recsmith.evaluation.beyond import (
     popularity_lift,
 )
 from recsmith.evaluation.metrics import DEFAULT_METRICS, catalog_coverage, compute_metrics
-from recsmith.evaluation.significance import holm_correction, paired_test
+from recsmith.evaluation.significance import holm_correction, paired_sample_size, paired_test
 from recsmith.evaluation.split import Split
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions, actor_keys, binarize
@@ -67,7 +67,9 @@ class ModelResult:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """The best model against another on the same users: paired test on per-user NDCG."""
+    """The best model against another on the same users: paired test on per-user NDCG, and how
+    many users a test would need to detect this difference (``paired_sample_size``; ``None``
+    when the difference is zero)."""
 
     model: str
     best: str
@@ -77,6 +79,7 @@ class Comparison:
     ci_high: float
     p_value: float
     p_holm: float
+    users_needed: int | None = None
 
 
 def item_features(data: Interactions) -> sparse.csr_array:
@@ -256,7 +259,15 @@ def compare_to_best(results: Sequence[ModelResult], metric: str = "ndcg") -> lis
     holm = holm_correction(np.array([t.p_value for t in tests]))
     return [
         Comparison(
-            r.model, best.model, metric, t.mean_diff, t.ci_low, t.ci_high, t.p_value, float(h)
+            r.model,
+            best.model,
+            metric,
+            t.mean_diff,
+            t.ci_low,
+            t.ci_high,
+            t.p_value,
+            float(h),
+            paired_sample_size(best.per_user[metric] - r.per_user[metric]),
         )
         for r, t, h in zip(others, tests, holm, strict=True)
     ]
@@ -291,6 +302,7 @@ def evaluate_models(
         "users": data.n_users,
         "items": data.n_items,
         "evaluated_users": len(truth.user_ids),
+        "users_in_data": int(pd.unique(actor_keys(events)).size),
     }
     features = item_features(data)
     results = [
