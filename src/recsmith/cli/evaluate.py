@@ -15,6 +15,7 @@ from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events, require_catalog
+from recsmith.cli.progress import stage_progress
 from recsmith.errors import ValidationError
 from recsmith.evaluation.report import (
     events_fingerprint,
@@ -154,22 +155,26 @@ def evaluate(
         spec = parse_split(split)
         if report is not None:
             require_matplotlib()  # fail before the long part, not after it
-        events = load_events(data, store, cli.settings)
-        catalog = load_catalog(items, data, store, cli.settings)
-        require_catalog(names, catalog)
-        parts = spec.apply(events)
-        results, stats = evaluate_models(
-            events,
-            parts,
-            names,
-            k,
-            cli.settings.events.weights,
-            half_life_days=cli.settings.features.half_life_days,
-            params=per_model,
-            items=catalog,
-            pipeline=load_pipeline_config(pipeline) if pipeline is not None else None,
-            curve_k=max(k, 20) if report is not None else 0,
-        )
+        config = load_pipeline_config(pipeline) if pipeline is not None else None
+        with stage_progress(cli) as progress:
+            with progress("reading events"):
+                events = load_events(data, store, cli.settings)
+                catalog = load_catalog(items, data, store, cli.settings)
+            require_catalog(names, catalog)
+            parts = spec.apply(events)
+            results, stats = evaluate_models(
+                events,
+                parts,
+                names,
+                k,
+                cli.settings.events.weights,
+                half_life_days=cli.settings.features.half_life_days,
+                params=per_model,
+                items=catalog,
+                pipeline=config,
+                curve_k=max(k, 20) if report is not None else 0,
+                progress=progress,
+            )
     title = (
         f"{spec.name} split: {stats['train_events']:,} train / {stats['test_events']:,} test "
         f"events, {stats['evaluated_users']:,} users evaluated"

@@ -19,6 +19,7 @@ from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events
 from recsmith.cli.evaluate import print_verdict, results_table
 from recsmith.cli.import_ import run_import
+from recsmith.cli.progress import stage_progress
 from recsmith.config import ServingSettings, Settings, load_settings, with_overrides
 from recsmith.evaluation.runner import compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
@@ -86,7 +87,7 @@ def quickstart(
     serve: Annotated[bool, typer.Option(help="Serve the API when set-up is done.")] = True,
 ) -> None:
     """Set up a store, data, evaluated models, the default pipeline and an API key; serve it."""
-    quiet = state(ctx).quiet
+    cli = state(ctx)
     started = time.perf_counter()
     with errors_as_exit():
         requested = {"port": port} if port is not None else {}
@@ -105,7 +106,7 @@ def quickstart(
                 dataset,
                 settings.store.url,
                 settings=settings,
-                progress=not quiet and stderr.is_terminal,
+                progress=cli.show_progress,
             )
             summary = f"imported {dataset}: " + ", ".join(
                 f"{v:,} {k}" for k, v in result.as_counts().items()
@@ -116,15 +117,17 @@ def quickstart(
         items = load_catalog(None, None, settings.store.url, settings)
         split = parse_split("temporal:0.9")
         # what is served (the pipeline) is evaluated beside the single models it is built from
-        results, stats = evaluate_models(
-            events,
-            split,
-            MODELS,
-            10,
-            settings.events.weights,
-            items=items,
-            pipeline=default_pipeline_config(),
-        )
+        with stage_progress(cli) as progress:
+            results, stats = evaluate_models(
+                events,
+                split,
+                MODELS,
+                10,
+                settings.events.weights,
+                items=items,
+                pipeline=default_pipeline_config(),
+                progress=progress,
+            )
         stdout.print(
             results_table(
                 results,
@@ -143,13 +146,15 @@ def quickstart(
             )
         )
         model_dir = settings.serving.model_dir or directory / "model"
-        served = train_pipeline(
-            default_pipeline_config(),
-            events,
-            dict(settings.events.weights),
-            items=items,
-            source=settings.store.url,
-        )
+        with stage_progress(cli) as progress:
+            served = train_pipeline(
+                default_pipeline_config(),
+                events,
+                dict(settings.events.weights),
+                items=items,
+                progress=progress,
+                source=settings.store.url,
+            )
         save_pipeline(served, model_dir)
         stderr.print(
             f"[bold]3/4[/] trained the default pipeline on all {len(events):,} events → "

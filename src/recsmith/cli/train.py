@@ -11,6 +11,7 @@ import typer
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli._data import load_catalog, load_events, require_catalog
+from recsmith.cli.progress import stage_progress
 from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
@@ -55,18 +56,22 @@ def train(
     """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT."""
     cli = state(ctx)
     if pipeline is not None:
-        with errors_as_exit():
+        with errors_as_exit(), stage_progress(cli) as progress:
             config = load_pipeline_config(pipeline)
-            events = load_events(data, store, cli.settings)
+            with progress("reading events"):
+                events = load_events(data, store, cli.settings)
+                catalog = load_catalog(items, data, store, cli.settings)
             trained = train_pipeline(
                 config,
                 events,
                 dict(cli.settings.events.weights),
-                items=load_catalog(items, data, store, cli.settings),
+                items=catalog,
                 half_life_days=cli.settings.features.half_life_days,
+                progress=progress,
                 source=str(data) if data is not None else (store or cli.settings.store.url),
             )
-            save_pipeline(trained, out)
+            with progress(f"saving to {out}"):
+                save_pipeline(trained, out)
         _report(trained.manifest, out, json_out, cli.quiet)
         return
     with errors_as_exit():

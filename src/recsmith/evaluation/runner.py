@@ -37,6 +37,7 @@ from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
+from recsmith.stages import StageHook, no_stages, within
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,30 +182,37 @@ def evaluate_pipeline(
     half_life_days: float | None = None,
     curve_k: int = 0,
     features: sparse.csr_array | None = None,
+    progress: StageHook = no_stages,
 ) -> ModelResult:
     """Train the whole pipeline on the train events and score it exactly as it serves."""
     started = time.perf_counter()
     pipeline = train_pipeline(
-        config, train, dict(weights), items=items, half_life_days=half_life_days
+        config,
+        train,
+        dict(weights),
+        items=items,
+        half_life_days=half_life_days,
+        progress=within(progress, "pipeline"),
     )
     fitted = time.perf_counter()
     if pipeline.items != data.items:
         raise RuntimeError("pipeline and evaluation disagree on item indices")
-    top, _, _ = pipeline.top_k(truth.user_ids, max(k, curve_k))
-    done = time.perf_counter()
-    return score_lists(
-        "pipeline",
-        config.model_dump(),
-        top.ids,
-        data,
-        truth,
-        k,
-        DEFAULT_METRICS,
-        curve_k=curve_k,
-        features=features,
-        fit_seconds=fitted - started,
-        recommend_seconds=done - fitted,
-    )
+    with progress("pipeline: lists and metrics"):
+        top, _, _ = pipeline.top_k(truth.user_ids, max(k, curve_k))
+        done = time.perf_counter()
+        return score_lists(
+            "pipeline",
+            config.model_dump(),
+            top.ids,
+            data,
+            truth,
+            k,
+            DEFAULT_METRICS,
+            curve_k=curve_k,
+            features=features,
+            fit_seconds=fitted - started,
+            recommend_seconds=done - fitted,
+        )
 
 
 def score_lists(
@@ -285,9 +293,10 @@ def evaluate_models(
     items: list[Item] | None = None,
     curve_k: int = 0,
     pipeline: PipelineConfig | None = None,
+    progress: StageHook = no_stages,
 ) -> tuple[list[ModelResult], dict[str, int]]:
     """Run the protocol for each model (and the pipeline, if given) on one split; returns results
-    and split statistics."""
+    and split statistics. ``progress`` hears of each model and pipeline stage."""
     parts = split if isinstance(split, Split) else split.apply(events)
     catalog = ItemCatalog.from_items(items) if items else None
     data = Interactions.from_events(
@@ -305,10 +314,14 @@ def evaluate_models(
         "users_in_data": int(pd.unique(actor_keys(events)).size),
     }
     features = item_features(data)
-    results = [
-        evaluate_model(m, data, truth, k, (params or {}).get(m), curve_k=curve_k, features=features)
-        for m in models
-    ]
+    results = []
+    for m in models:
+        with progress(m):
+            results.append(
+                evaluate_model(
+                    m, data, truth, k, (params or {}).get(m), curve_k=curve_k, features=features
+                )
+            )
     if pipeline is not None:
         results.append(
             evaluate_pipeline(
@@ -322,6 +335,7 @@ def evaluate_models(
                 half_life_days=half_life_days,
                 curve_k=curve_k,
                 features=features,
+                progress=progress,
             )
         )
     return results, stats
