@@ -65,6 +65,11 @@ def test_one_model_beaten_and_one_not_and_the_data_too_small() -> None:
     assert verdict.warning is not None
     assert "needs about 202 users, more than the 100 in the data." in (verdict.warning)
     assert "--split" not in verdict.warning  # leave-last-out already evaluates every user
+    everyone = judge(
+        comparisons, evaluated_users=100, users_in_data=100, split="leave-last-out:1", k=10
+    )
+    assert everyone.warning is not None
+    assert everyone.warning.startswith("all 100 users were evaluated, still too few to separate")
 
 
 def test_a_clear_winner_gets_no_warning() -> None:

@@ -89,11 +89,15 @@ def judge(
     clearest = next(c for c in reachable if c.users_needed == needed)
     suggestion = suggest_split(split)
     more = f", more than the {users_in_data:,} in the data" if needed > users_in_data else ""
+    evaluated = (
+        f"all {evaluated_users:,} users were evaluated, still"
+        if evaluated_users >= users_in_data
+        else f"only {evaluated_users:,} of {users_in_data:,} users were evaluated:"
+    )
     warning = (
-        f"only {evaluated_users:,} of {users_in_data:,} users were evaluated: too few to separate "
-        f"the models. Telling {best} from {clearest.model} apart (Δ {metric} "
-        f"{clearest.mean_diff:+.4f}) at p < {ALPHA:g} with {POWER:.0%} power needs about "
-        f"{needed:,} users{more}."
+        f"{evaluated} too few to separate the models. Telling {best} from {clearest.model} "
+        f"apart (Δ {metric} {clearest.mean_diff:+.4f}) at p < {ALPHA:g} with {POWER:.0%} power "
+        f"needs about {needed:,} users{more}."
     )
     if suggestion is not None:
         warning += f" --split {suggestion} evaluates more: every user with two or more events."
