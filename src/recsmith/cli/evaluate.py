@@ -136,7 +136,9 @@ def evaluate(
         ),
     ] = None,
 ) -> None:
-    """Print precision/recall/NDCG/MAP/hit rate/MRR/coverage @k and fit time per model."""
+    """Print precision/recall/NDCG/MAP/hit rate/MRR/coverage @k and fit time per model.
+
+    Then paired tests against the best and a verdict, warning when too few users were evaluated."""
     cli = state(ctx)
     with errors_as_exit():
         names = [m.strip() for m in models.split(",") if m.strip()]

@@ -53,7 +53,9 @@ def train(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT."""
+    """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT.
+
+    A pipeline also says whether its ranker was kept (and its held-out gain) or why not."""
     cli = state(ctx)
     if pipeline is not None:
         with errors_as_exit(), stage_progress(cli) as progress:
