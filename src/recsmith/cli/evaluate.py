@@ -25,7 +25,7 @@ from recsmith.evaluation.report import (
 )
 from recsmith.evaluation.runner import Comparison, ModelResult, compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
-from recsmith.evaluation.verdict import Verdict, judge
+from recsmith.evaluation.verdict import Verdict, judge, users_needed_text
 from recsmith.models.registry import model_class, parse_params
 from recsmith.pipeline.config import load_pipeline_config
 
@@ -79,14 +79,9 @@ def significance_table(comparisons: list[Comparison], k: int) -> Table:
             f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]",
             f"{c.p_value:.2g}",
             f"{c.p_holm:.2g}",
-            users_needed(c),
+            users_needed_text(c),
         )
     return table
-
-
-def users_needed(c: Comparison) -> str:
-    """Users a paired test needs to detect this difference at p < 0.05 with 80% power."""
-    return "—" if c.users_needed is None else f"{c.users_needed:,}"
 
 
 def print_verdict(verdict: Verdict) -> None:

@@ -26,7 +26,7 @@ from recsmith.errors import MissingExtraError
 from recsmith.evaluation.beyond import head_tail_share
 from recsmith.evaluation.runner import Comparison, ModelResult
 from recsmith.evaluation.significance import bootstrap_ci
-from recsmith.evaluation.verdict import Verdict
+from recsmith.evaluation.verdict import Verdict, users_needed_text
 from recsmith.features.interactions import actor_keys
 
 METRIC_COLUMNS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
@@ -245,7 +245,7 @@ def write_report(
                 _num(f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]"),
                 _num(f"{c.p_value:.2g}"),
                 _num(f"{c.p_holm:.2g}"),
-                _num("—" if c.users_needed is None else f"{c.users_needed:,}"),
+                _num(users_needed_text(c)),
             ],
         )
         for c in comparisons

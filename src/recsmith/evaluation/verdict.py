@@ -106,3 +106,8 @@ def judge(
 
 def _p(c: Comparison) -> str:
     return f"{c.model} (p_holm = {c.p_holm:.2g})"
+
+
+def users_needed_text(c: Comparison) -> str:
+    """A comparison's users-needed cell: the count, or a dash where the difference is zero."""
+    return "—" if c.users_needed is None else f"{c.users_needed:,}"
