@@ -26,6 +26,11 @@ def test_quickstart_sets_up_a_served_pipeline(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["quickstart", "--dir", str(target), "--no-serve"])
     assert result.exit_code == 0, result.stderr
     assert "ndcg@10" in result.stdout and "API key (admin, shown once): rsk_" in result.stdout
+    # what it serves is evaluated beside the single models, and the table ends with a verdict
+    rows = re.findall(r"^│ (\w+) +│ +\d", result.stdout, flags=re.MULTILINE)
+    assert rows == ["popular", "itemknn", "ials", "ease", "pipeline"]
+    assert re.search(r"^verdict: ", result.stdout, flags=re.MULTILINE)
+    assert "3/4 trained the default pipeline" in result.stderr and "ranker " in result.stderr
     assert f"recsmith -c {target / 'recsmith.toml'} serve\n" in result.stdout  # how to serve it
     config = (target / "recsmith.toml").read_text()
     assert "[store]" in config and "[serving]" in config

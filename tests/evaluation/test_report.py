@@ -3,6 +3,9 @@ reachable from ``recsmith evaluate --report``."""
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import re
 import sys
 from pathlib import Path
@@ -16,9 +19,12 @@ from recsmith.cli.app import app
 from recsmith.config import EventSettings, Settings
 from recsmith.errors import MissingExtraError
 from recsmith.evaluation.report import (
+    curves_figure,
     events_fingerprint,
     interaction_head_share,
+    popularity_figure,
     redact,
+    require_matplotlib,
     write_report,
 )
 from recsmith.evaluation.runner import ModelResult, compare_to_best, evaluate_models
@@ -174,6 +180,27 @@ def test_cli_evaluate_writes_the_report(
         assert f'<tr data-model="{model}">' in page
 
 
+def test_cli_evaluate_ends_with_the_same_verdict_everywhere(
+    events_file: Path, tmp_path: Path
+) -> None:
+    """Table, --json and report carry one verdict; 200 simulated users on a 0.95 time cut are
+    too few to separate popular from itemknn, so the warning and its split advice show too."""
+    out, js = tmp_path / "report.html", tmp_path / "r.json"
+    args = ["evaluate", "--data", str(events_file), "--models", "popular,itemknn"]
+    args += ["--split", "temporal:0.95", "--report", str(out), "--json", str(js)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    verdict = json.loads(js.read_text())["verdict"]
+    comparison = json.loads(js.read_text())["comparisons"][0]
+    assert verdict["users_needed"] == comparison["users_needed"] > verdict["evaluated_users"]
+    assert verdict["users_in_data"] == 200 and verdict["suggested_split"] == "leave-last-out"
+    stdout = " ".join(result.stdout.split())
+    page = " ".join(out.read_text(encoding="utf-8").split())
+    for said in (verdict["text"], verdict["warning"]):
+        assert said in stdout and html.escape(said) in page
+    assert stdout.rstrip().endswith(f"verdict: {verdict['text']}")
+
+
 def test_cli_evaluate_without_matplotlib_fails_before_evaluating(
     events_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,3 +211,35 @@ def test_cli_evaluate_without_matplotlib_fails_before_evaluating(
     assert "matplotlib is not installed: pip install 'recsmith[report]'" in result.stderr
     assert "ndcg" not in result.stdout  # no table printed: it stopped before the work
     assert not out.exists()
+
+
+def test_plots_fill_the_page_and_legends_sit_outside_the_axes(
+    tmp_path: Path, evaluated: tuple[list[ModelResult], dict]
+) -> None:
+    """Every plot is drawn at least as wide as the page's 72rem (1152 px) column, less the
+    whitespace bbox_inches="tight" trims, and the curves' and popularity legends overlap no
+    axes (inside one, they covered a curve and the bar tops)."""
+    page = write(tmp_path / "r.html", evaluated)
+    pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(pngs) == 4
+    for data in pngs:
+        header = base64.b64decode(data)[:24]  # PNG signature, IHDR length and type, width
+        assert int.from_bytes(header[16:20], "big") >= 1050
+    assert "img{width:100%" in page
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    results, stats = evaluated
+    figure = require_matplotlib()
+    figures = [
+        curves_figure(figure, results),
+        popularity_figure(figure, results, stats.get("interaction_head_share", 0.5)),
+    ]
+    for fig in figures:
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert len(legends) == 1
+        box = legends[0].get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), fig.get_label()

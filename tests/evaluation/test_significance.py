@@ -14,6 +14,7 @@ from recsmith.evaluation.significance import (
     PairedResult,
     bootstrap_ci,
     holm_correction,
+    paired_sample_size,
     paired_test,
 )
 
@@ -129,3 +130,17 @@ def test_holm_lies_between_raw_and_bonferroni(p: list[float]) -> None:
     assert (adjusted <= np.minimum(1.0, raw * len(raw)) + 1e-12).all()
     order = np.argsort(raw, kind="stable")
     assert (np.diff(adjusted[order]) >= 0).all()  # adjusted p-values keep the raw order
+
+
+def test_paired_sample_size_by_hand() -> None:
+    # diffs [0.3, -0.1, 0.1, 0.1]: mean 0.1, sd sqrt((0.2^2 + 0.2^2) / 3) = 0.163299;
+    # z_0.975 + z_0.8 = 1.959964 + 0.841621 = 2.801585;
+    # n = (2.801585 * 0.163299 / 0.1)^2 = 7.848879 * 2.666667 = 20.93 -> 21 users.
+    assert paired_sample_size(np.array([0.3, -0.1, 0.1, 0.1])) == 21
+    # a tenth of the spread needs a hundredth of the users: (2.801585 * 0.0163299 / 0.1)^2 -> 1
+    # rounds up to the 2 any paired test needs
+    assert paired_sample_size(np.array([0.12, 0.08, 0.1, 0.1])) == 2
+    assert paired_sample_size(np.array([0.1, -0.1])) is None  # no difference to detect
+    assert paired_sample_size(np.array([0.1, 0.1])) == 2  # a constant difference is certain
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_sample_size(np.array([0.1]))

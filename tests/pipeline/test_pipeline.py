@@ -57,6 +57,16 @@ def test_the_ranker_is_trained_and_changes_the_order(pipeline: Pipeline) -> None
     assert not np.array_equal(ranked.items, retrieval_order.items)
 
 
+def test_a_kept_ranker_states_its_held_out_gain(pipeline: Pipeline) -> None:
+    report = pipeline.manifest["ranker_training"]
+    ranked, fused = report["heldout_ndcg_ranker"], report["heldout_ndcg_retrieval"]
+    assert report["outcome"] == "kept" and ranked > fused and report["heldout_queries"] > 0
+    assert pipeline.manifest["ranker_summary"] == (
+        f"ranker kept: held-out NDCG@10 {ranked:.4f} vs fused {fused:.4f} ({ranked - fused:+.4f}) "
+        f"on {report['heldout_queries']:,.0f} users"
+    )
+
+
 def test_a_ranker_learns_from_events_without_time_order(
     config: PipelineConfig, events: pd.DataFrame, items: list[Item]
 ) -> None:

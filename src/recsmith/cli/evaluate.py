@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events, require_catalog
+from recsmith.cli.progress import stage_progress
 from recsmith.errors import ValidationError
 from recsmith.evaluation.report import (
     events_fingerprint,
@@ -23,6 +25,7 @@ from recsmith.evaluation.report import (
 )
 from recsmith.evaluation.runner import Comparison, ModelResult, compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
+from recsmith.evaluation.verdict import Verdict, judge, users_needed_text
 from recsmith.models.registry import model_class, parse_params
 from recsmith.pipeline.config import load_pipeline_config
 
@@ -63,9 +66,10 @@ def beyond_table(results: list[ModelResult], k: int) -> Table:
 
 
 def significance_table(comparisons: list[Comparison], k: int) -> Table:
-    """The best model against each other one: paired difference, its 95% CI and p-values."""
+    """The best model against each other one: paired difference, its 95% CI, p-values and the
+    users a test would need to detect that difference (``paired_sample_size``)."""
     table = Table(title=f"paired t-test on per-user ndcg@{k} (Holm-corrected)")
-    for col in ("best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)"):
+    for col in ("best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)", "users needed"):
         table.add_column(col, justify="right" if col not in ("best", "vs") else "left")
     for c in comparisons:
         table.add_row(
@@ -75,8 +79,17 @@ def significance_table(comparisons: list[Comparison], k: int) -> Table:
             f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]",
             f"{c.p_value:.2g}",
             f"{c.p_holm:.2g}",
+            users_needed_text(c),
         )
     return table
+
+
+def print_verdict(verdict: Verdict) -> None:
+    """The warning (when the users were too few to separate the models) and the plain verdict,
+    after the tables on stdout, where whoever reads the numbers reads them (also quickstart)."""
+    if verdict.warning is not None:
+        stdout.print(f"[bold yellow]warning:[/] {escape(verdict.warning)}", soft_wrap=True)
+    stdout.print(f"[bold]verdict:[/] {escape(verdict.text)}", soft_wrap=True)
 
 
 def evaluate(
@@ -118,7 +131,9 @@ def evaluate(
         ),
     ] = None,
 ) -> None:
-    """Print precision/recall/NDCG/MAP/hit rate/MRR/coverage @k and fit time per model."""
+    """Print precision/recall/NDCG/MAP/hit rate/MRR/coverage @k and fit time per model.
+
+    Then paired tests against the best and a verdict, warning when too few users were evaluated."""
     cli = state(ctx)
     with errors_as_exit():
         names = [m.strip() for m in models.split(",") if m.strip()]
@@ -137,31 +152,43 @@ def evaluate(
         spec = parse_split(split)
         if report is not None:
             require_matplotlib()  # fail before the long part, not after it
-        events = load_events(data, store, cli.settings)
-        catalog = load_catalog(items, data, store, cli.settings)
-        require_catalog(names, catalog)
-        parts = spec.apply(events)
-        results, stats = evaluate_models(
-            events,
-            parts,
-            names,
-            k,
-            cli.settings.events.weights,
-            half_life_days=cli.settings.features.half_life_days,
-            params=per_model,
-            items=catalog,
-            pipeline=load_pipeline_config(pipeline) if pipeline is not None else None,
-            curve_k=max(k, 20) if report is not None else 0,
-        )
+        config = load_pipeline_config(pipeline) if pipeline is not None else None
+        with stage_progress(cli) as progress:
+            with progress("reading events"):
+                events = load_events(data, store, cli.settings)
+                catalog = load_catalog(items, data, store, cli.settings)
+            require_catalog(names, catalog)
+            parts = spec.apply(events)
+            results, stats = evaluate_models(
+                events,
+                parts,
+                names,
+                k,
+                cli.settings.events.weights,
+                half_life_days=cli.settings.features.half_life_days,
+                params=per_model,
+                items=catalog,
+                pipeline=config,
+                curve_k=max(k, 20) if report is not None else 0,
+                progress=progress,
+            )
     title = (
         f"{spec.name} split: {stats['train_events']:,} train / {stats['test_events']:,} test "
         f"events, {stats['evaluated_users']:,} users evaluated"
     )
     comparisons = compare_to_best(results)
+    verdict = judge(
+        comparisons,
+        evaluated_users=stats["evaluated_users"],
+        users_in_data=stats["users_in_data"],
+        split=spec.name,
+        k=k,
+    )
     stdout.print(results_table(results, k, title))
     stdout.print(beyond_table(results, k))
     if comparisons:
         stdout.print(significance_table(comparisons, k))
+    print_verdict(verdict)
     if json_out is not None:
         payload = {
             "split": spec.name,
@@ -182,6 +209,7 @@ def evaluate(
                 for r in results
             ],
             "comparisons": [asdict(c) for c in comparisons],
+            "verdict": asdict(verdict),
         }
         json_out.write_text(json.dumps(payload, indent=2) + "\n")
         if not cli.quiet:
@@ -192,6 +220,7 @@ def evaluate(
                 report,
                 results=results,
                 comparisons=comparisons,
+                verdict=verdict,
                 stats={
                     **stats,
                     "interaction_head_share": interaction_head_share(parts.train, stats["items"]),

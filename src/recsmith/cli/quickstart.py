@@ -1,8 +1,9 @@
 """``recsmith quickstart``: from nothing to a served, evaluated recommender in one command.
 
 Creates ``./recsmith-data/`` (SQLite store + ``recsmith.toml``), fills it from the simulator or a
-real data set, evaluates single models on a temporal split, trains the default multi-stage pipeline
-on everything, creates an API key and serves the API through the pipeline, printing what to curl.
+real data set, evaluates the default multi-stage pipeline beside single models on a temporal split
+(what is served, next to what it is built from), trains that pipeline on everything, creates an
+API key and serves the API through the pipeline, printing what to curl.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import typer
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events
-from recsmith.cli.evaluate import results_table
+from recsmith.cli.evaluate import print_verdict, results_table
 from recsmith.cli.import_ import run_import
+from recsmith.cli.progress import stage_progress
 from recsmith.config import ServingSettings, Settings, load_settings, with_overrides
-from recsmith.evaluation.runner import evaluate_models
+from recsmith.evaluation.runner import compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
+from recsmith.evaluation.verdict import judge
 from recsmith.pipeline.artifact import save_pipeline, train_pipeline
 from recsmith.pipeline.config import default_pipeline_config
 from recsmith.simulate import simulate
@@ -84,7 +87,7 @@ def quickstart(
     serve: Annotated[bool, typer.Option(help="Serve the API when set-up is done.")] = True,
 ) -> None:
     """Set up a store, data, evaluated models, the default pipeline and an API key; serve it."""
-    quiet = state(ctx).quiet
+    cli = state(ctx)
     started = time.perf_counter()
     with errors_as_exit():
         requested = {"port": port} if port is not None else {}
@@ -103,7 +106,7 @@ def quickstart(
                 dataset,
                 settings.store.url,
                 settings=settings,
-                progress=not quiet and stderr.is_terminal,
+                progress=cli.show_progress,
             )
             summary = f"imported {dataset}: " + ", ".join(
                 f"{v:,} {k}" for k, v in result.as_counts().items()
@@ -111,28 +114,51 @@ def quickstart(
         stderr.print(f"[bold]1/4[/] {summary} → {settings.store.url}")
 
         events = load_events(None, settings.store.url, settings)
-        results, stats = evaluate_models(
-            events, parse_split("temporal:0.9"), MODELS, 10, settings.events.weights
-        )
+        items = load_catalog(None, None, settings.store.url, settings)
+        split = parse_split("temporal:0.9")
+        # what is served (the pipeline) is evaluated beside the single models it is built from
+        with stage_progress(cli) as progress:
+            results, stats = evaluate_models(
+                events,
+                split,
+                MODELS,
+                10,
+                settings.events.weights,
+                items=items,
+                pipeline=default_pipeline_config(),
+                progress=progress,
+            )
         stdout.print(
             results_table(
-                results, 10, f"2/4 temporal:0.9 split, {stats['evaluated_users']:,} users evaluated"
+                results,
+                10,
+                f"2/4 {split.name} split, {stats['evaluated_users']:,} of "
+                f"{stats['users_in_data']:,} users evaluated",
             )
         )
-        best = max(results, key=lambda r: r.metrics["ndcg"]).model
-        model_dir = settings.serving.model_dir or directory / "model"
-        items = load_catalog(None, None, settings.store.url, settings)
-        served = train_pipeline(
-            default_pipeline_config(),
-            events,
-            dict(settings.events.weights),
-            items=items,
-            source=settings.store.url,
+        print_verdict(
+            judge(
+                compare_to_best(results),
+                evaluated_users=stats["evaluated_users"],
+                users_in_data=stats["users_in_data"],
+                split=split.name,
+                k=10,
+            )
         )
+        model_dir = settings.serving.model_dir or directory / "model"
+        with stage_progress(cli) as progress:
+            served = train_pipeline(
+                default_pipeline_config(),
+                events,
+                dict(settings.events.weights),
+                items=items,
+                progress=progress,
+                source=settings.store.url,
+            )
         save_pipeline(served, model_dir)
         stderr.print(
-            f"[bold]3/4[/] trained the default pipeline (best single model here: {best}) on all "
-            f"{len(events):,} events → {model_dir}"
+            f"[bold]3/4[/] trained the default pipeline on all {len(events):,} events → "
+            f"{model_dir}; {served.manifest['ranker_summary']}"
         )
         sample = served.bundle.users.external_ids[:3]
         lists = served.recommend(sample, 5).item_ids

@@ -11,6 +11,7 @@ import typer
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli._data import load_catalog, load_events, require_catalog
+from recsmith.cli.progress import stage_progress
 from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
@@ -52,21 +53,27 @@ def train(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT."""
+    """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT.
+
+    A pipeline also says whether its ranker was kept (and its held-out gain) or why not."""
     cli = state(ctx)
     if pipeline is not None:
-        with errors_as_exit():
+        with errors_as_exit(), stage_progress(cli) as progress:
             config = load_pipeline_config(pipeline)
-            events = load_events(data, store, cli.settings)
+            with progress("reading events"):
+                events = load_events(data, store, cli.settings)
+                catalog = load_catalog(items, data, store, cli.settings)
             trained = train_pipeline(
                 config,
                 events,
                 dict(cli.settings.events.weights),
-                items=load_catalog(items, data, store, cli.settings),
+                items=catalog,
                 half_life_days=cli.settings.features.half_life_days,
+                progress=progress,
                 source=str(data) if data is not None else (store or cli.settings.store.url),
             )
-            save_pipeline(trained, out)
+            with progress(f"saving to {out}"):
+                save_pipeline(trained, out)
         _report(trained.manifest, out, json_out, cli.quiet)
         return
     with errors_as_exit():
@@ -104,3 +111,5 @@ def _report(m: dict[str, object], out: Path, json_out: bool, quiet: bool) -> Non
             f"({m['n_interactions']:,} interactions) in {m['fit_seconds']:.2f}s → {out} "
             f"(version {m['version']})"
         )
+        if "ranker_summary" in m:
+            stderr.print(str(m["ranker_summary"]), highlight=False, soft_wrap=True)

@@ -26,6 +26,7 @@ from recsmith.errors import MissingExtraError
 from recsmith.evaluation.beyond import head_tail_share
 from recsmith.evaluation.runner import Comparison, ModelResult
 from recsmith.evaluation.significance import bootstrap_ci
+from recsmith.evaluation.verdict import Verdict, users_needed_text
 from recsmith.features.interactions import actor_keys
 
 METRIC_COLUMNS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
@@ -34,6 +35,10 @@ CI_METRICS = ("ndcg", "recall")
 BEYOND_COLUMNS = ("diversity", "novelty", "avg_popularity", "popularity_lift", "personalisation")
 CURVE_METRICS = ("ndcg", "recall", "precision")
 HEAD_FRACTION = 0.2
+#: Every plot is drawn this wide at ``DPI``: the page's full 72rem column (1152 px), so a plot is
+#: never shrunk to half the page with its labels (plots were 6.5 in wide and filled half of it).
+DPI = 100
+WIDTH_IN = 11.5
 _FINGERPRINT_COLUMNS = ("event_id", "user_id", "session_id", "item_id", "event_type", "ts")
 
 _CSS = """
@@ -46,7 +51,9 @@ table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
 th,td{border:1px solid #d8dce4;padding:.3rem .6rem}th{background:#f3f5f8;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}td.best{font-weight:700;color:#13713b}
 .ci{display:block;color:#667085;font-size:.78rem}.note{color:#667085;font-size:.85rem}
-img{max-width:100%;height:auto;display:block;margin:.5rem 0}
+img{width:100%;height:auto;display:block;margin:.5rem 0}
+.warning{background:#fff4e5;border-left:4px solid #e8a33d;padding:.5rem .8rem}
+.verdict{font-size:1.05rem}
 """
 
 
@@ -92,13 +99,15 @@ def require_matplotlib() -> Any:
 
 def _png(fig: Any) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{escape(fig.get_label())}">'
 
 
-def _curves(figure: Any, results: Sequence[ModelResult]) -> str:
-    fig = figure(figsize=(12, 3.6), label="metric against list length")
+def curves_figure(figure: Any, results: Sequence[ModelResult]) -> Any:
+    """Metric@k curves side by side; one legend for all, right of the plots, where it can cover
+    no curve (inside an axes it sat on the curves it names)."""
+    fig = figure(figsize=(WIDTH_IN, 3.6), label="metric against list length", layout="constrained")
     for n, metric in enumerate(CURVE_METRICS, start=1):
         ax = fig.add_subplot(1, len(CURVE_METRICS), n)
         for r in results:
@@ -106,12 +115,14 @@ def _curves(figure: Any, results: Sequence[ModelResult]) -> str:
             ax.plot(range(1, len(values) + 1), values, marker=".", label=r.model)
         ax.set(title=f"{metric}@k", xlabel="k")
         ax.grid(alpha=0.3)
-    fig.axes[0].legend(fontsize="small")
-    return _png(fig)
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside right upper")
+    return fig
 
 
 def _tradeoff(figure: Any, results: Sequence[ModelResult], k: int) -> str:
-    fig = figure(figsize=(6.5, 4.5), label="accuracy, coverage and novelty")
+    fig = figure(
+        figsize=(WIDTH_IN, 4.5), label="accuracy, coverage and novelty", layout="constrained"
+    )
     ax = fig.add_subplot()
     x = [r.coverage for r in results]
     y = [r.metrics["ndcg"] for r in results]
@@ -125,8 +136,10 @@ def _tradeoff(figure: Any, results: Sequence[ModelResult], k: int) -> str:
     return _png(fig)
 
 
-def _popularity(figure: Any, results: Sequence[ModelResult], reference: float | None) -> str:
-    fig = figure(figsize=(6.5, 4), label="popularity bias")
+def popularity_figure(figure: Any, results: Sequence[ModelResult], reference: float | None) -> Any:
+    """Head share per model against the two reference lines; the legend right of the axes, where
+    it can cover no bar top (inside, it hid the bars it was compared with)."""
+    fig = figure(figsize=(WIDTH_IN, 4), label="popularity bias", layout="constrained")
     ax = fig.add_subplot()
     names = [r.model for r in results]
     ax.bar(names, [r.head_share for r in results], color="#4c78a8")
@@ -134,13 +147,13 @@ def _popularity(figure: Any, results: Sequence[ModelResult], reference: float | 
     if reference is not None and math.isfinite(reference):
         ax.axhline(reference, color="#e45756", linestyle="--", label="head share of interactions")
     ax.set(ylabel="share of recommended slots on head items", ylim=(0, 1.05))
-    ax.legend(fontsize="small")
+    fig.legend(loc="outside right upper", fontsize="small")
     ax.tick_params(axis="x", labelrotation=30)
-    return _png(fig)
+    return fig
 
 
 def _distribution(figure: Any, results: Sequence[ModelResult], k: int) -> str:
-    fig = figure(figsize=(6.5, 4), label="per-user ndcg")
+    fig = figure(figsize=(WIDTH_IN, 4), label="per-user ndcg", layout="constrained")
     ax = fig.add_subplot()
     ax.boxplot([r.per_user["ndcg"] for r in results], showmeans=True)
     ax.set_xticks(range(1, len(results) + 1), [r.model for r in results], rotation=30)
@@ -193,6 +206,7 @@ def write_report(
     *,
     results: Sequence[ModelResult],
     comparisons: Sequence[Comparison],
+    verdict: Verdict | None = None,
     stats: dict[str, Any],
     k: int,
     split: str,
@@ -231,13 +245,15 @@ def write_report(
                 _num(f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]"),
                 _num(f"{c.p_value:.2g}"),
                 _num(f"{c.p_holm:.2g}"),
+                _num(users_needed_text(c)),
             ],
         )
         for c in comparisons
     ]
     reference = stats.get("interaction_head_share")
     has_curves = any(r.curves.get("ndcg") for r in results)
-    curves = _curves(figure, results) if has_curves else '<p class="note">Not computed.</p>'
+    not_computed = '<p class="note">Not computed.</p>'
+    curves = _png(curves_figure(figure, results)) if has_curves else not_computed
     parts = [
         f"<h1>recsmith evaluation: {escape(split)} split, k = {k}</h1>",
         f'<p class="note">generated {escape(datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))}</p>',
@@ -254,10 +270,13 @@ def write_report(
         ),
         f"<h2>Significance (paired t-test on per-user ndcg@{k}, Holm-corrected)</h2>"
         + (
-            _table(["best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)"], sig_rows)
+            _table(["best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)", "users needed"], sig_rows)
             if sig_rows
             else '<p class="note">Only one model: nothing to compare.</p>'
         ),
+        '<p class="note">Users needed: how many users a paired test needs to detect that '
+        "difference at p &lt; 0.05 with 80% power, if per-user differences keep their spread.</p>",
+        _verdict_html(verdict),
         "<h2>Metrics against list length</h2>" + curves,
         "<h2>Accuracy, coverage and novelty</h2>"
         '<p class="note">Colour: mean novelty (higher = less popular items).</p>'
@@ -265,7 +284,7 @@ def write_report(
         "<h2>Popularity bias</h2>"
         f'<p class="note">Share of recommended slots on the most popular {HEAD_FRACTION:.0%} of '
         "items; the dotted line is what uniform exposure would give, the dashed line what users "
-        "actually interact with.</p>" + _popularity(figure, results, reference),
+        "actually interact with.</p>" + _png(popularity_figure(figure, results, reference)),
         f"<h2>Per-user ndcg@{k}</h2>" + _distribution(figure, results, k),
     ]
     page = (
@@ -275,6 +294,18 @@ def write_report(
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
+
+
+def _verdict_html(verdict: Verdict | None) -> str:
+    """The verdict under the significance table, with the too-few-users warning above it."""
+    if verdict is None:
+        return ""
+    warning = (
+        f'<p class="warning"><strong>Warning:</strong> {escape(verdict.warning)}</p>'
+        if verdict.warning is not None
+        else ""
+    )
+    return f'{warning}<p class="verdict"><strong>Verdict:</strong> {escape(verdict.text)}</p>'
 
 
 def redact(source: str) -> str:

@@ -29,7 +29,7 @@ from recsmith.evaluation.beyond import (
     popularity_lift,
 )
 from recsmith.evaluation.metrics import DEFAULT_METRICS, catalog_coverage, compute_metrics
-from recsmith.evaluation.significance import holm_correction, paired_test
+from recsmith.evaluation.significance import holm_correction, paired_sample_size, paired_test
 from recsmith.evaluation.split import Split
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions, actor_keys, binarize
@@ -37,6 +37,7 @@ from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
+from recsmith.stages import StageHook, no_stages, within
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,9 @@ class ModelResult:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """The best model against another on the same users: paired test on per-user NDCG."""
+    """The best model against another on the same users: paired test on per-user NDCG, and how
+    many users a test would need to detect this difference (``paired_sample_size``; ``None``
+    when the difference is zero)."""
 
     model: str
     best: str
@@ -77,6 +80,7 @@ class Comparison:
     ci_high: float
     p_value: float
     p_holm: float
+    users_needed: int | None = None
 
 
 def item_features(data: Interactions) -> sparse.csr_array:
@@ -178,30 +182,37 @@ def evaluate_pipeline(
     half_life_days: float | None = None,
     curve_k: int = 0,
     features: sparse.csr_array | None = None,
+    progress: StageHook = no_stages,
 ) -> ModelResult:
     """Train the whole pipeline on the train events and score it exactly as it serves."""
     started = time.perf_counter()
     pipeline = train_pipeline(
-        config, train, dict(weights), items=items, half_life_days=half_life_days
+        config,
+        train,
+        dict(weights),
+        items=items,
+        half_life_days=half_life_days,
+        progress=within(progress, "pipeline"),
     )
     fitted = time.perf_counter()
     if pipeline.items != data.items:
         raise RuntimeError("pipeline and evaluation disagree on item indices")
-    top, _, _ = pipeline.top_k(truth.user_ids, max(k, curve_k))
-    done = time.perf_counter()
-    return score_lists(
-        "pipeline",
-        config.model_dump(),
-        top.ids,
-        data,
-        truth,
-        k,
-        DEFAULT_METRICS,
-        curve_k=curve_k,
-        features=features,
-        fit_seconds=fitted - started,
-        recommend_seconds=done - fitted,
-    )
+    with progress("pipeline: lists and metrics"):
+        top, _, _ = pipeline.top_k(truth.user_ids, max(k, curve_k))
+        done = time.perf_counter()
+        return score_lists(
+            "pipeline",
+            config.model_dump(),
+            top.ids,
+            data,
+            truth,
+            k,
+            DEFAULT_METRICS,
+            curve_k=curve_k,
+            features=features,
+            fit_seconds=fitted - started,
+            recommend_seconds=done - fitted,
+        )
 
 
 def score_lists(
@@ -256,7 +267,15 @@ def compare_to_best(results: Sequence[ModelResult], metric: str = "ndcg") -> lis
     holm = holm_correction(np.array([t.p_value for t in tests]))
     return [
         Comparison(
-            r.model, best.model, metric, t.mean_diff, t.ci_low, t.ci_high, t.p_value, float(h)
+            r.model,
+            best.model,
+            metric,
+            t.mean_diff,
+            t.ci_low,
+            t.ci_high,
+            t.p_value,
+            float(h),
+            paired_sample_size(best.per_user[metric] - r.per_user[metric]),
         )
         for r, t, h in zip(others, tests, holm, strict=True)
     ]
@@ -274,9 +293,10 @@ def evaluate_models(
     items: list[Item] | None = None,
     curve_k: int = 0,
     pipeline: PipelineConfig | None = None,
+    progress: StageHook = no_stages,
 ) -> tuple[list[ModelResult], dict[str, int]]:
     """Run the protocol for each model (and the pipeline, if given) on one split; returns results
-    and split statistics."""
+    and split statistics. ``progress`` hears of each model and pipeline stage."""
     parts = split if isinstance(split, Split) else split.apply(events)
     catalog = ItemCatalog.from_items(items) if items else None
     data = Interactions.from_events(
@@ -291,12 +311,17 @@ def evaluate_models(
         "users": data.n_users,
         "items": data.n_items,
         "evaluated_users": len(truth.user_ids),
+        "users_in_data": int(pd.unique(actor_keys(events)).size),
     }
     features = item_features(data)
-    results = [
-        evaluate_model(m, data, truth, k, (params or {}).get(m), curve_k=curve_k, features=features)
-        for m in models
-    ]
+    results = []
+    for m in models:
+        with progress(m):
+            results.append(
+                evaluate_model(
+                    m, data, truth, k, (params or {}).get(m), curve_k=curve_k, features=features
+                )
+            )
     if pipeline is not None:
         results.append(
             evaluate_pipeline(
@@ -310,6 +335,7 @@ def evaluate_models(
                 half_life_days=half_life_days,
                 curve_k=curve_k,
                 features=features,
+                progress=progress,
             )
         )
     return results, stats

@@ -30,11 +30,12 @@ from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.rule_check import check_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.pipeline.source_tuning import tune_sources
-from recsmith.pipeline.training import fit_models, recent_items, train_ranker
+from recsmith.pipeline.training import fit_models, ranker_summary, recent_items, train_ranker
 from recsmith.ranking.features import FeatureState
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.retrieval.ann import ItemIndex, ann_available
+from recsmith.stages import StageHook, no_stages
 
 _SPARSE_STATE = ("user_category_share", "user_category_last")
 
@@ -46,41 +47,56 @@ def train_pipeline(
     *,
     items: list[Item] | None = None,
     half_life_days: float | None = None,
+    progress: StageHook = no_stages,
     **info: object,
 ) -> Pipeline:
-    """Fit every stage on ``events`` (see ``pipeline.training`` for the leak-free ranker)."""
+    """Fit every stage on ``events`` (see ``pipeline.training`` for the leak-free ranker);
+    ``progress`` hears of each stage (``recsmith.stages``)."""
     started = time.perf_counter()
     items = items or []
     catalog = ItemCatalog.from_items(items) if items else None
-    full = Interactions.from_events(events, weights, half_life_days=half_life_days, catalog=catalog)
+    with progress("interaction matrix"):
+        full = Interactions.from_events(
+            events, weights, half_life_days=half_life_days, catalog=catalog
+        )
     attrs = ItemAttributes.from_items(items, full.items)
     table = ItemTable.from_items(items, full.items) if items else ItemTable.unknown(full.n_items)
     check_rules(config.rerank.rules, table, full.items)  # before minutes of fitting
-    config, tuning = tune_sources(config, full, seed=config.ranking.random_state)
-    ranker, ranker_report = train_ranker(config, full, attrs)
+    if any(s.tune for s in config.retrieval.sources):
+        with progress("source tuning"):
+            config, tuning = tune_sources(config, full, seed=config.ranking.random_state)
+    else:
+        tuning = {}
+    with progress("ranker on its label windows"):
+        ranker, ranker_report = train_ranker(config, full, attrs)
     model_sources = [s for s in config.retrieval.sources if s.kind == "model"]
     primary = model_sources[0] if model_sources else None
-    bundle = ModelBundle.train(
-        full,
-        create(primary.model, **primary.params) if primary and primary.model else create("popular"),
-        kind="pipeline",
-        pipeline=config.model_dump(),
-        **info,
-    )
-    rest = config.model_copy(
-        update={
-            "retrieval": config.retrieval.model_copy(
-                update={"sources": [s for s in config.retrieval.sources if s is not primary]}
-            )
-        }
-    )
-    models = fit_models(rest, full)
+    with progress("sources on all events"):
+        bundle = ModelBundle.train(
+            full,
+            create(primary.model, **primary.params)
+            if primary and primary.model
+            else create("popular"),
+            kind="pipeline",
+            pipeline=config.model_dump(),
+            **info,
+        )
+        rest = config.model_copy(
+            update={
+                "retrieval": config.retrieval.model_copy(
+                    update={"sources": [s for s in config.retrieval.sources if s is not primary]}
+                )
+            }
+        )
+        models = fit_models(rest, full)
     if primary is not None:
         models[primary.name] = bundle.model
-    state = FeatureState.build(full, attrs.category, attrs.price, attrs.created_ts)
+    with progress("feature state"):
+        state = FeatureState.build(full, attrs.category, attrs.price, attrs.created_ts)
     bundle.manifest["fit_seconds"] = round(time.perf_counter() - started, 3)
     bundle.manifest["ranker"] = ranker is not None
     bundle.manifest["ranker_training"] = ranker_report
+    bundle.manifest["ranker_summary"] = ranker_summary(ranker_report)
     bundle.manifest["source_tuning"] = tuning
     return Pipeline(
         config,

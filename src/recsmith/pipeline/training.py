@@ -234,11 +234,13 @@ def train_ranker(
     No ranker when fewer than ``min_queries`` examples can be labelled. Otherwise a fifth of the
     users are held out, and the ranker is kept only if it orders their candidates better
     (NDCG@10) than the fused retrieval order does: on small or odd data a learnt ranker can be
-    worse than none, and then it is not deployed (the fused order serves).
+    worse than none, and then it is not deployed (the fused order serves). The report's
+    ``outcome`` says which of these happened, so training can say it (``ranker_summary``) instead
+    of leaving a silent ``"ranker": false`` in the manifest.
     """
     rc = config.ranking
     if not rc.enabled:
-        return None, {}
+        return None, {"outcome": "disabled"}
     # older time cuts are staler, so they are added only until a ranker can be trained at all;
     # random draws are exchangeable, so they are added until the examples reach max_queries
     # (lastfm validation NDCG@10: 0.1597 with one draw, 0.1708 with two, 0.1748 with four)
@@ -246,7 +248,12 @@ def train_ranker(
     windows = label_windows(full, rc.label_share, enough, seed=rc.random_state)
     available = sum(len(w.users) for w in windows)
     if available < rc.min_queries:  # a ranker learnt from a handful of users is noise
-        return None, {"queries": float(available), "windows": float(len(windows))}
+        return None, {
+            "outcome": "too_few_queries",
+            "queries": float(available),
+            "min_queries": float(rc.min_queries),
+            "windows": float(len(windows)),
+        }
     rng = np.random.default_rng(rc.random_state)
     per_window = max(1, rc.max_queries // len(windows))
     parts = [_window_examples(config, full, attrs, w, per_window, rng) for w in windows]
@@ -255,7 +262,7 @@ def train_ranker(
     features = np.concatenate([part[2] for part in parts])
     query_users = np.concatenate([part[3] for part in parts])
     if len(cands) == 0:
-        return None, {"queries": 0.0, "windows": float(len(windows))}
+        return None, {"outcome": "no_positives", "queries": 0.0, "windows": float(len(windows))}
     held = (rng.random(full.n_users) < 0.2)[query_users]  # by user: no one on both sides
     fit_rows = ~held[cands.query]
     groups = np.bincount(cands.query[fit_rows], minlength=cands.n_queries)
@@ -267,15 +274,49 @@ def train_ranker(
     )
     check = cands.take(np.flatnonzero(~fit_rows))
     truth = labels[~fit_rows]
-    report = {
+    report: dict[str, float | str] = {
         "queries": float(groups.astype(bool).sum()),
+        "heldout_queries": float(np.unique(check.query).size),
         "windows": float(len(windows)),
         "label_share": float(np.mean(np.any([w.labels for w in windows], axis=0))),
         "heldout_ndcg_retrieval": _ndcg(check, check.score, truth),
         "heldout_ndcg_ranker": _ndcg(check, ranker.score(features[~fit_rows]), truth),
     }
     keep = report["heldout_ndcg_ranker"] > report["heldout_ndcg_retrieval"]
+    report["outcome"] = "kept" if keep else "not_better"
     return (ranker if keep else None), report
+
+
+def ranker_summary(report: Mapping[str, float | str]) -> str:
+    """One line saying what ``train_ranker`` built or what it fell back from, and why.
+
+    A pipeline whose ranker was skipped serves the fused retrieval order, which is a different
+    product from the one configured; a newcomer must read that at training time, not discover
+    ``"ranker": false`` in the manifest later. A kept ranker states its held-out gain, the only
+    evidence that it earns its place.
+    """
+    outcome = report.get("outcome")
+    fused = "serving the fused order"
+    if outcome == "disabled":
+        return f"ranker off (ranking.enabled = false); {fused}"
+    if outcome == "too_few_queries":
+        return (
+            f"ranker not trained: {report['queries']:,.0f} users < min_queries "
+            f"{report['min_queries']:,.0f}; {fused}"
+        )
+    if outcome == "no_positives":
+        return f"ranker not trained: no label-window user chose a retrieved candidate; {fused}"
+    ranked, retrieval = (
+        float(report["heldout_ndcg_ranker"]),
+        float(report["heldout_ndcg_retrieval"]),
+    )
+    gain = (
+        f"held-out NDCG@10 {ranked:.4f} vs fused {retrieval:.4f} "
+        f"({ranked - retrieval:+.4f}) on {report['heldout_queries']:,.0f} users"
+    )
+    if outcome == "kept":
+        return f"ranker kept: {gain}"
+    return f"ranker not kept (no better than the fused order): {gain}; {fused}"
 
 
 def _ndcg(cands: Candidates, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:

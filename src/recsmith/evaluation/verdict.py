@@ -1,0 +1,113 @@
+"""What an evaluation lets one conclude, in plain words, and a warning when it cannot conclude.
+
+A table of means always has a best row, and a newcomer reads it as the winner. On a temporal cut
+of a small data set only a few users have both a past and a future, and then no difference is
+significant: the table must say so, say how many users it would take to tell the leaders apart,
+and point to a split that evaluates more users. ``judge`` turns ``compare_to_best``'s paired
+tests into that verdict; the CLI table, ``--json`` and the HTML report all print the same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from recsmith.evaluation.runner import Comparison
+
+#: Family-wise level the verdict tests at (Holm-corrected p-values are compared with it).
+ALPHA = 0.05
+#: Power the users-needed figure is computed for (``significance.paired_sample_size``).
+POWER = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The plain conclusion, and the warning (``None`` when there is nothing to warn about)."""
+
+    text: str
+    warning: str | None
+    evaluated_users: int
+    users_in_data: int
+    users_needed: int | None  # for the clearest difference the evaluation left undecided
+    suggested_split: str | None
+
+
+def suggest_split(split: str) -> str | None:
+    """A split that evaluates more users than ``split``, or ``None`` when none does.
+
+    Leave-last-out holds out each user's latest event, so every user with two or more events is
+    evaluated; a global time cut (or a random share) evaluates only the users active on both of
+    its sides.
+    """
+    return None if split.startswith("leave-last-out") else "leave-last-out"
+
+
+def judge(
+    comparisons: Sequence[Comparison],
+    *,
+    evaluated_users: int,
+    users_in_data: int,
+    split: str,
+    k: int,
+) -> Verdict:
+    """The verdict of ``comparisons`` (the best model against each other one) at ``ALPHA``.
+
+    The text names the runner-up when the best is not significantly better than it ("no model is
+    significantly better than ease at p < 0.05"), else the models the best beats. The warning
+    fires when some difference is undecided and detecting it at ``ALPHA`` with ``POWER`` would
+    take more users than were evaluated; it names the clearest such difference (the fewest users
+    needed), since if even that one is out of reach the evaluation cannot rank the models.
+    """
+    if not comparisons:
+        return Verdict(
+            "one model evaluated: nothing to compare",
+            None,
+            evaluated_users,
+            users_in_data,
+            None,
+            None,
+        )
+    best = comparisons[0].best
+    metric = f"{comparisons[0].metric}@{k}"
+    runner_up = min(comparisons, key=lambda c: c.mean_diff)
+    won = [c for c in comparisons if c.p_holm < ALPHA]
+    undecided = [c for c in comparisons if c.p_holm >= ALPHA]
+    if not won:
+        text = (
+            f"no model is significantly better than {runner_up.model} at p < {ALPHA:g} "
+            f"({best} leads on {metric} by {runner_up.mean_diff:+.4f}, "
+            f"p_holm = {runner_up.p_holm:.2g})"
+        )
+    else:
+        text = f"{best} is better than " + ", ".join(_p(c) for c in won) + f" at p < {ALPHA:g}"
+        if undecided:
+            text += "; not significantly better than " + ", ".join(_p(c) for c in undecided)
+    reachable = [c for c in undecided if c.users_needed is not None]
+    needed = min((c.users_needed or 0) for c in reachable) if reachable else 0
+    if needed <= evaluated_users:
+        return Verdict(text, None, evaluated_users, users_in_data, None, None)
+    clearest = next(c for c in reachable if c.users_needed == needed)
+    suggestion = suggest_split(split)
+    more = f", more than the {users_in_data:,} in the data" if needed > users_in_data else ""
+    evaluated = (
+        f"all {evaluated_users:,} users were evaluated, still"
+        if evaluated_users >= users_in_data
+        else f"only {evaluated_users:,} of {users_in_data:,} users were evaluated:"
+    )
+    warning = (
+        f"{evaluated} too few to separate the models. Telling {best} from {clearest.model} "
+        f"apart (Δ {metric} {clearest.mean_diff:+.4f}) at p < {ALPHA:g} with {POWER:.0%} power "
+        f"needs about {needed:,} users{more}."
+    )
+    if suggestion is not None:
+        warning += f" --split {suggestion} evaluates more: every user with two or more events."
+    return Verdict(text, warning, evaluated_users, users_in_data, needed, suggestion)
+
+
+def _p(c: Comparison) -> str:
+    return f"{c.model} (p_holm = {c.p_holm:.2g})"
+
+
+def users_needed_text(c: Comparison) -> str:
+    """A comparison's users-needed cell: the count, or a dash where the difference is zero."""
+    return "—" if c.users_needed is None else f"{c.users_needed:,}"

@@ -1,0 +1,87 @@
+"""The plain verdict and the too-few-users warning, from hand-built per-user metrics (#12)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from recsmith.evaluation.runner import ModelResult, compare_to_best
+from recsmith.evaluation.verdict import judge
+
+
+def result(model: str, ndcg: np.ndarray) -> ModelResult:
+    return ModelResult(
+        model=model,
+        params={},
+        metrics={"ndcg": float(ndcg.mean())},
+        per_user={"ndcg": ndcg},
+        coverage=0.0,
+        fit_seconds=0.0,
+        recommend_seconds=0.0,
+    )
+
+
+def test_four_users_cannot_separate_two_models() -> None:
+    # diffs [0.3, -0.1, 0.1, 0.1]: mean 0.1, sd 0.163299, t = 0.1 / (0.163299 / 2) = 1.224745
+    # on 3 df -> p = 0.3081 (one comparison: Holm leaves it); 21 users needed (see
+    # test_significance.test_paired_sample_size_by_hand)
+    p = 2 * stats.t.sf(1.224745, 3)
+    assert round(p, 2) == 0.31
+    ease = np.full(4, 0.5)
+    ials = ease - np.array([0.3, -0.1, 0.1, 0.1])
+    comparisons = compare_to_best([result("ials", ials), result("ease", ease)])
+    verdict = judge(comparisons, evaluated_users=4, users_in_data=610, split="temporal:0.9", k=10)
+    assert verdict.text == (
+        "no model is significantly better than ials at p < 0.05 "
+        "(ease leads on ndcg@10 by +0.1000, p_holm = 0.31)"
+    )
+    assert verdict.users_needed == 21 and verdict.suggested_split == "leave-last-out"
+    assert verdict.warning == (
+        "only 4 of 610 users were evaluated: too few to separate the models. Telling ease from "
+        "ials apart (Δ ndcg@10 +0.1000) at p < 0.05 with 80% power needs about 21 users. "
+        "--split leave-last-out evaluates more: every user with two or more events."
+    )
+
+
+def test_one_model_beaten_and_one_not_and_the_data_too_small() -> None:
+    # vs popular: diffs 0.2, 0.3 alternating (40 users): t = 0.25 / (0.050637 / sqrt 40) = 31.2,
+    # p ~ 1e-30. vs ials: diffs 0.6, -0.4 alternating: mean 0.1, sd 0.5 sqrt(40/39) = 0.506370,
+    # t = 0.1 / (0.506370 / sqrt 40) = 1.249, p = 0.219 (Holm: the larger of two keeps its p);
+    # users needed (2.801585 * 5.06370)^2 = 201.26 -> 202, more than the 100 in the data.
+    p_ials = 2 * stats.t.sf(0.1 / (0.5 * np.sqrt(40 / 39) / np.sqrt(40)), 39)
+    assert round(p_ials, 2) == 0.22
+    best = np.full(40, 0.7)
+    popular = best - np.tile([0.2, 0.3], 20)
+    ials = best - np.tile([0.6, -0.4], 20)
+    comparisons = compare_to_best(
+        [result("popular", popular), result("ease", best), result("ials", ials)]
+    )
+    verdict = judge(
+        comparisons, evaluated_users=40, users_in_data=100, split="leave-last-out:1", k=10
+    )
+    assert verdict.text.startswith("ease is better than popular (p_holm = ")
+    assert verdict.text.endswith(" at p < 0.05; not significantly better than ials (p_holm = 0.22)")
+    assert verdict.users_needed == 202 and verdict.suggested_split is None
+    assert verdict.warning is not None
+    assert "needs about 202 users, more than the 100 in the data." in (verdict.warning)
+    assert "--split" not in verdict.warning  # leave-last-out already evaluates every user
+    everyone = judge(
+        comparisons, evaluated_users=100, users_in_data=100, split="leave-last-out:1", k=10
+    )
+    assert everyone.warning is not None
+    assert everyone.warning.startswith("all 100 users were evaluated, still too few to separate")
+
+
+def test_a_clear_winner_gets_no_warning() -> None:
+    best = np.full(40, 0.7)
+    comparisons = compare_to_best(
+        [result("ease", best), result("popular", best - np.tile([0.2, 0.3], 20))]
+    )
+    verdict = judge(comparisons, evaluated_users=40, users_in_data=40, split="temporal", k=5)
+    assert verdict.warning is None and verdict.users_needed is None
+    assert verdict.text.startswith("ease is better than popular (p_holm = ")
+
+
+def test_one_model_has_nothing_to_compare() -> None:
+    verdict = judge([], evaluated_users=3, users_in_data=3, split="temporal", k=10)
+    assert verdict.text == "one model evaluated: nothing to compare" and verdict.warning is None
