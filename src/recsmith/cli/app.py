@@ -21,10 +21,12 @@ from recsmith.cli import (
     tune,
 )
 from recsmith.cli._common import CliState, errors_as_exit
+from recsmith.cli.global_options import RootGroup
 from recsmith.config import load_settings
 
 app = typer.Typer(
     name="recsmith",
+    cls=RootGroup,  # -c/-q/-v also after the command; flags shown without a type
     help="Self-hostable recommendation engine: events in, recommendations out, with evaluation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -44,7 +46,9 @@ def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
 ) -> None:
-    """Settings come from the config file, then RECSMITH_SECTION__KEY environment variables."""
+    """Settings come from the config file, then RECSMITH_SECTION__KEY environment variables.
+
+    -c, -q and -v may also follow the command (recsmith train -q)."""
     with errors_as_exit():
         settings = load_settings(config)
     ctx.obj = CliState(settings=settings, quiet=quiet, verbose=verbose)
