@@ -169,6 +169,11 @@ class ServingSettings(Section):
     )
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
     require_keys: bool = True
+    allow_no_model: bool = Field(
+        False,
+        description="start without a model (to collect events before the first training); "
+        "otherwise `serve` refuses to",
+    )
 
 
 class Settings(BaseSettings):

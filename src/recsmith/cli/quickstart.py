@@ -18,6 +18,7 @@ from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events
 from recsmith.cli.evaluate import results_table
 from recsmith.cli.import_ import run_import
+from recsmith.cli.serve_checks import check_port
 from recsmith.config import ServingSettings, Settings, load_settings, with_overrides
 from recsmith.evaluation.runner import evaluate_models
 from recsmith.evaluation.split import parse_split
@@ -95,6 +96,8 @@ def quickstart(
         # --port wins over the file: a re-run with another port serves (and prints) that one
         configured = load_settings(config_path)
         settings = with_overrides(configured, serving=requested)
+        if serve:  # a taken port is said now, not after minutes of set-up
+            check_port(settings.serving.host, settings.serving.port)
         if dataset is None:
             summary = load_simulation(settings, seed)
         else:
