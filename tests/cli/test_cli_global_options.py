@@ -86,7 +86,9 @@ def test_help_shows_no_type_for_flags_and_a_type_for_values() -> None:
             row = next(rows, "")
             if not row:
                 unseen.append((" ".join(path), name))
-            tagged = re.search(rf"{re.escape(name)}(\s+-\w)?\s+<", row) is not None
+            # a type is shown as <type>, or as the metavar an option declares (N|P%)
+            tag = "<" if flag or not param.metavar else re.escape(param.metavar)
+            tagged = re.search(rf"{re.escape(name)}(\s+-\w)?\s+{tag}", row) is not None
             if flag and tagged:
                 tagged_flags.append((" ".join(path), name, row))
             if not flag and not tagged:
