@@ -106,6 +106,6 @@ def test_a_taken_port_is_one_line_saying_what_to_do(model_dir: Path, tmp_path: P
         )
     assert done.returncode == 3, done.stderr
     assert done.stderr.strip().splitlines() == [
-        f"error: serving.port: port {port} is already in use on 127.0.0.1, by another server "
-        "(another `recsmith serve`?): stop it, or pick a free port with --port"
+        f"error: serving.port: cannot listen on 127.0.0.1:{port}: the port is already in use, "
+        "by another server (another `recsmith serve`?): stop it, or pick a free port with --port"
     ]

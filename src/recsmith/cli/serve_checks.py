@@ -65,13 +65,13 @@ def check_port(host: str, port: int) -> None:
         code = exc.__cause__.errno if isinstance(exc.__cause__, OSError) else None
         if code == errno.EADDRINUSE:
             hint = (
-                f"port {port} is already in use on {host}, by another server (another "
-                f"`recsmith serve`?): stop it, or pick a free port with --port"
+                "the port is already in use, by another server (another `recsmith serve`?): "
+                "stop it, or pick a free port with --port"
             )
         elif code == errno.EACCES:
-            hint = f"port {port} needs privileges on this system: pick one above 1023 with --port"
+            hint = "the port needs privileges on this system: pick one above 1023 with --port"
         elif code == errno.EADDRNOTAVAIL:
-            hint = f"{host} is not an address of this machine: pick another with --host"
+            hint = "the address is not one of this machine's: pick another with --host"
         else:
             raise
-        raise ServerStartError(f"serving.port: {hint}") from None
+        raise ServerStartError(f"serving.port: cannot listen on {host}:{port}: {hint}") from None
