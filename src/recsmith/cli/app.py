@@ -27,7 +27,8 @@ from recsmith.config import load_settings
 app = typer.Typer(
     name="recsmith",
     cls=RootGroup,  # -c/-q/-v also after the command; flags shown without a type
-    help="Self-hostable recommendation engine: events in, recommendations out, with evaluation.",
+    help="Self-hostable recommendation engine: events in, recommendations out, with evaluation. "
+    "-c, -q and -v may go before or after the command (recsmith train -q).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -46,9 +47,7 @@ def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
 ) -> None:
-    """Settings come from the config file, then RECSMITH_SECTION__KEY environment variables.
-
-    -c, -q and -v may also follow the command (recsmith train -q)."""
+    """Settings come from the config file, then RECSMITH_SECTION__KEY environment variables."""
     with errors_as_exit():
         settings = load_settings(config)
     ctx.obj = CliState(settings=settings, quiet=quiet, verbose=verbose)
