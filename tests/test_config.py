@@ -44,7 +44,7 @@ def test_every_problem_is_one_line_naming_its_setting(tmp_path: Path) -> None:
     lines = str(caught.value).splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("serving.port: ") and "'abc'" in lines[0]
-    assert lines[1].startswith("nosuchsection: unknown setting")
+    assert lines[1].startswith("nosuchsection: unknown section")
 
 
 def test_validator_messages_are_not_doubled(tmp_path: Path) -> None:
@@ -139,3 +139,74 @@ def test_naive_timestamps_takes_one_of_two_words(tmp_path: Path) -> None:
     cfg.write_text('[events]\nnaive_timestamps = "local"\n')
     with pytest.raises(ConfigError, match=r"events\.naive_timestamps"):
         load_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('[store]\nuri = "postgresql://db/x"\n', "store.uri: unknown key (did you mean url?)"),
+        ("[serving]\nprot = 8000\n", "serving.prot: unknown key (did you mean port?)"),
+        (
+            "[features]\nhalflife_days = 3\n",
+            "features.halflife_days: unknown key (did you mean half_life_days?)",
+        ),
+        ("[features]\nzzz = 1\n", "features.zzz: unknown key (valid: half_life_days)"),
+        ("[srving]\nport = 1\n", "srving: unknown section (did you mean serving?)"),
+    ],
+)
+def test_a_misspelt_key_in_any_section_is_an_error_naming_the_nearest(
+    tmp_path: Path, toml: str, problem: str
+) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg)
+    assert str(caught.value) == problem
+
+
+def test_keys_of_open_tables_are_not_misspellings(tmp_path: Path) -> None:
+    """``[events.weights]`` and ``[events.value_range]`` name event types, which are free."""
+    cfg = tmp_path / "r.toml"
+    cfg.write_text("[events.weights]\nlike = 2.0\n[events.value_range]\nstars = [0, 5]\n")
+    settings = load_settings(cfg)
+    assert settings.events.weights == {"like": 2.0}
+    assert settings.events.value_range == {"stars": (0.0, 5.0)}
+
+
+@pytest.mark.parametrize(
+    ("variable", "problem"),
+    [
+        (
+            "RECSMITH_STORE__URI",
+            "RECSMITH_STORE__URI: unknown key (did you mean RECSMITH_STORE__URL?)",
+        ),
+        (
+            "RECSMITH_SERVING_PORT",
+            "RECSMITH_SERVING_PORT: not a setting "
+            "(did you mean RECSMITH_SERVING__PORT? two underscores)",
+        ),
+        (
+            "RECSMITH_SERVNG__PORT",
+            "RECSMITH_SERVNG__PORT: unknown section servng (did you mean RECSMITH_SERVING__PORT?)",
+        ),
+    ],
+)
+def test_a_misspelt_environment_variable_is_named_as_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, problem: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./recsmith.toml
+    monkeypatch.setenv(variable, "8001")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    assert str(caught.value) == problem
+
+
+def test_other_recsmith_variables_are_not_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test suite's own switches share the prefix; they are not settings to check."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECSMITH_REQUIRE_POSTGRES", "1")
+    monkeypatch.setenv("RECSMITH_SERVE_SETTINGS_JSON", "{}")
+    monkeypatch.setenv("RECSMITH_SERVING__PORT", "8123")
+    assert load_settings(None).serving.port == 8123

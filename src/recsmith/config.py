@@ -7,15 +7,17 @@ defaults below.
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,7 +44,14 @@ DEFAULT_WEIGHTS: dict[str, Weight] = {
 }
 
 
-class StoreSettings(BaseModel):
+class Section(BaseModel):
+    """One ``[section]`` of the file: a key it does not define is an error, because a misspelt
+    one (``[store] uri``) would otherwise be dropped and its default used without a word."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(Section):
     """Where events, items and keys live: ``sqlite:///path`` (default) or ``postgresql://…``."""
 
     url: str = "sqlite:///recsmith-data/recsmith.sqlite"
@@ -69,7 +78,7 @@ DEFAULT_VALUE_RANGES: dict[str, ValueRange] = {"rating": (-10.0, 10.0), "play": 
 DEFAULT_VALUE_RANGE: ValueRange = (-1e9, 1e9)
 
 
-class EventSettings(BaseModel):
+class EventSettings(Section):
     """Which event types exist, what each one weighs in the interaction matrix, and which values
     each may carry."""
 
@@ -124,13 +133,13 @@ def _check_range(name: str, bounds: ValueRange) -> ValueRange:
     return bounds
 
 
-class FeatureSettings(BaseModel):
+class FeatureSettings(Section):
     """How events become the interaction matrix."""
 
     half_life_days: float | None = Field(None, gt=0)
 
 
-class ServingSettings(BaseModel):
+class ServingSettings(Section):
     """The HTTP server."""
 
     host: str = "127.0.0.1"
@@ -160,6 +169,11 @@ class ServingSettings(BaseModel):
     )
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
     require_keys: bool = True
+    allow_no_model: bool = Field(
+        False,
+        description="start without a model (to collect events before the first training); "
+        "otherwise `serve` refuses to",
+    )
 
 
 class Settings(BaseSettings):
@@ -186,6 +200,75 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
+ENV_PREFIX: str = Settings.model_config["env_prefix"]
+ENV_DELIMITER: str = Settings.model_config["env_nested_delimiter"]
+
+
+def _nearest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice most like ``word`` (a likely typo of it), if any is close."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _keys_beside(loc: Sequence[str | int]) -> list[str]:
+    """The valid names where ``loc``'s last part was found: the sections, or a section's keys."""
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        inner = model.model_fields[str(part)].annotation
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _unknown_key(loc: Sequence[str | int], spell: Mapping[str, str] | None = None) -> str:
+    """``unknown key (did you mean url?)``, or the valid keys when none is close. ``spell`` maps
+    a key to how it is written where it was found (an environment variable's name)."""
+    keys = _keys_beside(loc)
+    near = _nearest(str(loc[-1]), keys)
+    what = "section" if len(loc) == 1 else "key"
+    if near is not None:
+        return f"unknown {what} (did you mean {(spell or {}).get(near, near)}?)"
+    return f"unknown {what} (valid: {', '.join(keys)})"
+
+
+def _env_variable(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}{ENV_DELIMITER}{key.upper()}"
+
+
+def env_key_problems(environ: Mapping[str, str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Problems with ``RECSMITH_*`` variables that pydantic-settings would silently ignore, and
+    the variables that set a key inside a known section (``store.uri`` -> its name), so an
+    unknown one is reported under the name the user typed.
+
+    Ignored by pydantic-settings: a variable for a section that does not exist
+    (``RECSMITH_SERVNG__PORT``) and one with a single underscore after its section
+    (``RECSMITH_SERVING_PORT``). Other ``RECSMITH_*`` names (e.g. the test suite's
+    ``RECSMITH_REQUIRE_POSTGRES``) are not settings and are left alone.
+    """
+    sections = list(Settings.model_fields)
+    problems: list[tuple[str, str]] = []
+    named: dict[str, str] = {}
+    for name in environ:
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, nested, key = rest.partition(ENV_DELIMITER)
+        if nested and section in sections:
+            named[f"{section}.{key.split(ENV_DELIMITER)[0]}"] = name
+        elif nested:
+            near = _nearest(section, sections)
+            fix = _env_variable(near, key) if near else None
+            hint = f"did you mean {fix}?" if fix else f"valid: {', '.join(sections)}"
+            problems.append((name, f"unknown section {section} ({hint})"))
+        elif section not in sections:
+            head = next((s for s in sections if rest.startswith(f"{s}_")), None)
+            if head is not None:
+                fix = _env_variable(head, rest[len(head) + 1 :])
+                problems.append((name, f"not a setting (did you mean {fix}? two underscores)"))
+    return problems, named
+
+
 class ConfigError(ValidationError):
     """Settings that cannot be used: one ``setting: reason`` line per problem.
 
@@ -204,13 +287,21 @@ class ConfigError(ValidationError):
         return str(self.args[0])
 
     @classmethod
-    def from_pydantic(cls, exc: pydantic.ValidationError) -> ConfigError:
-        """Each pydantic error as ``section.key: reason``, named as the TOML file names it."""
+    def from_pydantic(
+        cls, exc: pydantic.ValidationError, env_names: Mapping[str, str] | None = None
+    ) -> ConfigError:
+        """Each pydantic error as ``section.key: reason``, named as the TOML file names it, or
+        by its variable's name where ``env_names`` says one set it."""
         problems = []
         for err in exc.errors():
             field = ".".join(str(part) for part in err["loc"]) or "settings"
             if err["type"] == "extra_forbidden":
-                reason = "unknown setting (recsmith.example.toml lists every option)"
+                variable = (env_names or {}).get(field)
+                spell = None
+                if variable is not None and len(err["loc"]) == 2:
+                    field, section = variable, str(err["loc"][0])
+                    spell = {k: _env_variable(section, k) for k in _keys_beside(err["loc"])}
+                reason = _unknown_key(err["loc"], spell)
             elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
                 reason = str(err["ctx"]["error"])  # our validators' text, without "Value error, "
             else:
@@ -237,6 +328,7 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
     class _FromFile(Settings):
         model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
 
+    env_problems, env_names = env_key_problems(os.environ)
     try:
         loaded = _FromFile(**overrides)  # type: ignore[arg-type]
     except tomllib.TOMLDecodeError as exc:
@@ -244,12 +336,15 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
     except UnicodeDecodeError:
         raise ConfigError([(str(path), "not UTF-8 text")]) from None
     except pydantic.ValidationError as exc:
-        raise ConfigError.from_pydantic(exc) from None
+        found = ConfigError.from_pydantic(exc, env_names).problems
+        raise ConfigError([*env_problems, *found]) from None
     except SettingsError as exc:  # a RECSMITH_SECTION variable that is not valid JSON
         found = re.search(r'field "([^"]+)"', str(exc))
         section = found.group(1) if found else "settings"
         variable = f"{Settings.model_config['env_prefix']}{section.upper()}"
         raise ConfigError([(section, f"{variable} is not valid JSON")]) from None
+    if env_problems:
+        raise ConfigError(env_problems)
     return Settings.model_validate({**loaded.model_dump()})
 
 

@@ -52,7 +52,7 @@ def test_bad_config_values_are_one_line_each(tmp_path: Path) -> None:
     cfg = tmp_path / "r.toml"
     cfg.write_text('[serving]\nport = "abc"\n\n[nosuchsection]\nx = 1\n')
     code, _, err = run("-c", str(cfg), "version")
-    assert_usage_error(code, err, "error: serving.port: ", "error: nosuchsection: unknown setting")
+    assert_usage_error(code, err, "error: serving.port: ", "error: nosuchsection: unknown section")
     assert len(err.strip().splitlines()) == 2
 
 
@@ -61,6 +61,21 @@ def test_bad_environment_value_names_the_setting(tmp_path: Path) -> None:
     cfg.write_text("[serving]\nport = 9000\n")
     code, _, err = run("-c", str(cfg), "version", env={"RECSMITH_SERVING__PORT": "abc"})
     assert_usage_error(code, err, "serving.port: ", "'abc'")
+
+
+def test_a_misspelt_key_exits_2_before_touching_any_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's case: ``[store] uri`` fell back to the default SQLite store (under the
+    working directory) and imported there with exit 0."""
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(f'[store]\nuri = "sqlite:///{tmp_path / "wanted.sqlite"}"\n')
+    events = tmp_path / "e.csv"
+    events.write_text("user_id,item_id,event_type,timestamp\nu1,i1,view,1700000000\n")
+    code, _, err = run("-c", str(cfg), "import", str(events))
+    assert_usage_error(code, err, "store.uri: unknown key (did you mean url?)")
+    assert set(tmp_path.iterdir()) == {cfg, events}  # no store written anywhere here
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])

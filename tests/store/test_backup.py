@@ -163,7 +163,7 @@ def test_a_backup_under_write_load_holds_every_event_acknowledged_before_it(
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [*RECSMITH, "serve", "--store", url, "--port", str(port)],
+            [*RECSMITH, "serve", "--store", url, "--port", str(port), "--allow-no-model"],
             env={**os.environ, "RECSMITH_SERVING__REQUIRE_KEYS": "false"},
             stdout=out,
             stderr=subprocess.STDOUT,

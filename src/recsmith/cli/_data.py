@@ -8,12 +8,16 @@ from pathlib import Path
 import pandas as pd
 
 from recsmith.cli._common import stderr
-from recsmith.config import Settings
+from recsmith.config import Settings, StoreSettings
 from recsmith.errors import ValidationError
-from recsmith.events.importers.base import read_source
+from recsmith.evaluation.report import redact
+from recsmith.events.importers.base import FORMATS, read_source
 from recsmith.events.schema import Item
 from recsmith.events.validate import validate_events, validate_items
 from recsmith.store.open import open_store
+
+#: The data-set formats ``import`` reads (every one but the plain ``events`` and ``items``).
+DATASET_FORMATS = [name for name in FORMATS if name not in {"events", "items"}]
 
 
 def load_events(data: Path | None, store_url: str | None, settings: Settings) -> pd.DataFrame:
@@ -24,30 +28,76 @@ def load_events(data: Path | None, store_url: str | None, settings: Settings) ->
     if data is not None:
         if not data.exists():
             raise FileNotFoundError(f"--data: no such file: {data}")
-        frames, rejected, total = [], 0, 0
-        for chunk in read_source("events", data).events:
-            valid, bad = validate_events(chunk.rows, settings.events, offset=chunk.offset)
-            frames.append(valid)
-            bad = [*chunk.rejections, *bad]
-            if bad and rejected == 0:
-                stderr.print(
-                    f"skipping invalid rows; first: record {bad[0].index + 1}: {bad[0].reason}"
-                )
-            rejected += len(bad)
-            total += len(chunk)
-        if rejected:
-            stderr.print(f"skipped {rejected} invalid row(s) of {total} in {data}")
-        events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    else:
-        store = open_store(store_url or settings.store.url)
+        try:
+            events = _file_events(data, settings)
+        except ValidationError as exc:  # a file in a data set's own layout, or a directory
+            raise ValidationError("--data", f"{exc.reason}. {_import_hint(data)}") from None
+        if events.empty:
+            raise ValidationError("--data", f"no valid events in {data} to learn from")
+        return events
+    return _store_events(store_url, settings)
+
+
+def _file_events(data: Path, settings: Settings) -> pd.DataFrame:
+    frames, rejected, total = [], 0, 0
+    for chunk in read_source("events", data).events:
+        valid, bad = validate_events(chunk.rows, settings.events, offset=chunk.offset)
+        frames.append(valid)
+        bad = [*chunk.rejections, *bad]
+        if bad and rejected == 0:
+            stderr.print(
+                f"skipping invalid rows; first: record {bad[0].index + 1}: {bad[0].reason}"
+            )
+        rejected += len(bad)
+        total += len(chunk)
+    if rejected:
+        stderr.print(f"skipped {rejected} invalid row(s) of {total} in {data}")
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _import_hint(data: Path) -> str:
+    """Where a file ``--data`` cannot read should go instead: ``import`` knows the public data
+    sets' layouts (MovieLens' ``u.data`` has no header and tab-separated columns), ``--data``
+    only the events layout."""
+    directory = data if data.is_dir() else data.parent
+    return (
+        "--data reads an events file (CSV/JSONL/Parquet with user_id, item_id, timestamp "
+        "columns); load a data set in its own layout into the store first, e.g. "
+        f"`recsmith import --format movielens {directory}` (formats: "
+        f"{', '.join(DATASET_FORMATS)}; `recsmith import --help`), then train with --store"
+    )
+
+
+def _store_events(store_url: str | None, settings: Settings) -> pd.DataFrame:
+    """Every stored event; an empty or missing store names the store it read and how it was
+    chosen, since with no --store that is the config's (or the default) URL, which the user
+    may not know was used."""
+    url = store_url or settings.store.url
+    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    chunks: list[pd.DataFrame] = []
+    if path is None or path.exists():  # reading must not create an empty SQLite file
+        store = open_store(url)
         try:
             chunks = list(store.scan())
         finally:
             store.close()
-        events = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
-    if events.empty:
-        raise ValidationError("--data" if data else "--store", "no valid events to learn from")
-    return events
+    if chunks:
+        return pd.concat(chunks, ignore_index=True)
+    shown = redact(url) + (f" ({path.resolve()})" if path is not None else "")
+    if store_url:
+        raise ValidationError(
+            "--store",
+            f"no events to learn from in {shown}: load some with "
+            f"`recsmith import FILE --store {redact(url)}`",
+        )
+    default = url == StoreSettings.model_fields["url"].default
+    source = "the default store" if default else "the store.url of the config"
+    raise ValidationError(
+        "--store",
+        f"no events to learn from in {shown}, {source} (read as no --data or --store was given): "
+        "load some with `recsmith import FILE`, or give --data FILE, --store URL"
+        + (", or -c the recsmith.toml that names your store" if default else ""),
+    )
 
 
 def load_catalog(

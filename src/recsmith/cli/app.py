@@ -21,11 +21,14 @@ from recsmith.cli import (
     tune,
 )
 from recsmith.cli._common import CliState, errors_as_exit
+from recsmith.cli.global_options import RootGroup
 from recsmith.config import load_settings
 
 app = typer.Typer(
     name="recsmith",
-    help="Self-hostable recommendation engine: events in, recommendations out, with evaluation.",
+    cls=RootGroup,  # -c/-q/-v also after the command; flags shown without a type
+    help="Self-hostable recommendation engine: events in, recommendations out, with evaluation. "
+    "-c, -q and -v may go before or after the command (recsmith train -q).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -8,8 +8,11 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.cli._common import errors_as_exit, fail, print_json, state, stderr
+from recsmith.cli.reject_limit import OPTION as MAX_REJECTED
+from recsmith.cli.reject_limit import RejectLimit
 from recsmith.config import Settings
+from recsmith.evaluation.report import redact
 from recsmith.events.importers.base import FORMATS, ImportResult, import_source, read_source
 from recsmith.store.open import open_store
 
@@ -51,32 +54,63 @@ def import_command(
     json_out: Annotated[
         bool, typer.Option("--json", help="End with one JSON line of counts.")
     ] = False,
+    max_rejected: Annotated[
+        str | None,
+        typer.Option(
+            MAX_REJECTED,
+            metavar="N|P%",
+            help="Exit 3 when more than N records (or P% of those read) are rejected; the "
+            "accepted ones stay stored. Default: no limit.",
+        ),
+    ] = None,
 ) -> None:
     """Validate and store events (and items); bad records go to the dead-letter table."""
     cli = state(ctx)
     with errors_as_exit():
+        limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None
+        store_url = store or cli.settings.store.url
         result = run_import(
             format,
             path,
-            store or cli.settings.store.url,
+            store_url,
             settings=cli.settings,
             progress=cli.show_progress and not json_out,
         )
     counts = result.as_counts()
+    rejected_total = counts["rejected"] + counts["items_rejected"]
+    read = (  # records read: stored, already stored, or refused
+        counts["accepted"]
+        + counts["duplicates"]
+        + counts["rejected"]
+        + counts["items_accepted"]
+        + result.items.duplicates
+        + counts["items_rejected"]
+    )
     if not cli.quiet:
         stderr.print(
             f"events: {counts['accepted']:,} accepted, {counts['duplicates']:,} duplicates, "
             f"{counts['rejected']:,} rejected; items: {counts['items_accepted']:,} stored, "
             f"{counts['items_rejected']:,} rejected"
         )
-        for kind, rejected, total in (
-            ("event", result.rejected, counts["rejected"]),
-            ("item", result.items.rejected, counts["items_rejected"]),
-        ):
+        for kind, rejected in (("event", result.rejected), ("item", result.items.rejected)):
             # records are numbered from 1 in file order, a CSV header not counted
             for rej in rejected[:SHOWN_REJECTIONS]:
                 stderr.print(f"  {kind} record {rej.index + 1}: {rej.reason}", highlight=False)
-            if total > SHOWN_REJECTIONS:
-                stderr.print(f"  … every rejected {kind} record is in the store's dead letters")
+        if rejected_total:
+            stderr.print(
+                f"rejected {rejected_total:,} of {read:,} records; each is kept with its reasons "
+                f"in the dead_letters table of {redact(store_url)}: SELECT source, record_index, "
+                f"errors FROM dead_letters ORDER BY id DESC LIMIT {rejected_total} "
+                "(record_index counts from 0)",
+                highlight=False,
+                soft_wrap=True,
+            )
     if json_out:
         print_json(counts)
+    if limit is not None and limit.exceeded(rejected_total, read):
+        raise fail(
+            f"{MAX_REJECTED}: {rejected_total:,} of {read:,} records rejected "
+            f"({100 * rejected_total / read:.1f}%), more than {limit}; the "
+            f"{read - rejected_total:,} others are stored",
+            3,
+        )

@@ -8,7 +8,9 @@ API key and serves the API through the pipeline, printing what to curl.
 
 from __future__ import annotations
 
+import shlex
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,7 @@ from recsmith.cli._data import load_catalog, load_events
 from recsmith.cli.evaluate import print_verdict, results_table
 from recsmith.cli.import_ import run_import
 from recsmith.cli.progress import stage_progress
+from recsmith.cli.serve_checks import check_port
 from recsmith.config import ServingSettings, Settings, load_settings, with_overrides
 from recsmith.evaluation.runner import compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
@@ -51,6 +54,28 @@ def write_config(directory: Path, port: int) -> Path:
             f"port = {port}\n"
         )
     return path
+
+
+def follow_ups(config: Path, model_dir: Path, port_flag: str) -> str:
+    """The commands to go on with, each with ``-c CONFIG``: the quickstart's config lives in its
+    directory, so a bare ``recsmith serve`` from here would find no ``./recsmith.toml`` and
+    serve nothing (and ``import`` would fill the default store instead of this one)."""
+    pipeline = shlex.quote(str(resources.files("recsmith.pipeline").joinpath("default.toml")))
+    c = f"recsmith -c {shlex.quote(str(config))}"
+    steps = (
+        ("serve it (again)", f"{c} serve{port_flag}"),
+        (
+            "add your own events (CSV/JSONL/Parquet, or --format movielens DIR)",
+            f"{c} import events.csv",
+        ),
+        ("compare models on what the store holds", f"{c} evaluate"),
+        (
+            "retrain the served pipeline (then restart serve)",
+            f"{c} train --pipeline {pipeline} --out {shlex.quote(str(model_dir))}",
+        ),
+        ("a key for your application", f"{c} keys create --name my-app --scopes read,ingest"),
+    )
+    return "".join(f"  # {what}\n  {command}\n" for what, command in steps)
 
 
 def load_simulation(settings: Settings, seed: int) -> str:
@@ -98,6 +123,8 @@ def quickstart(
         # --port wins over the file: a re-run with another port serves (and prints) that one
         configured = load_settings(config_path)
         settings = with_overrides(configured, serving=requested)
+        if serve:  # a taken port is said now, not after minutes of set-up
+            check_port(settings.serving.host, settings.serving.port)
         if dataset is None:
             summary = load_simulation(settings, seed)
         else:
@@ -195,9 +222,16 @@ def quickstart(
         highlight=False,
         soft_wrap=True,  # a curl command cut in two cannot be pasted
     )
-    if not serve:
-        port = f" --port {settings.serving.port}" if overridden else ""
-        stdout.print(f"Serve it with:\n  recsmith -c {config_path} serve{port}\n", highlight=False)
+    port_flag = f" --port {settings.serving.port}" if overridden else ""
+    # the config holds the absolute path; the one under --dir reads as the user wrote it
+    written = directory / "model"
+    shown_model_dir = written if model_dir == written.resolve() else model_dir
+    stdout.print(
+        "Next, from this directory (-c names this set-up's config; without it recsmith reads "
+        f"./recsmith.toml):\n{follow_ups(config_path, shown_model_dir, port_flag)}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if serve:
         from recsmith.serving.app import run
 

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from recsmith.bundle import read_manifest
-from recsmith.cli._common import errors_as_exit, state
+from recsmith.cli._common import errors_as_exit, state, stderr
+from recsmith.cli.serve_checks import ALLOW_FLAG, check_model, check_port
 from recsmith.config import with_overrides
 from recsmith.store.open import open_store
 
@@ -36,6 +37,14 @@ def serve(
             "connections are spread over them.",
         ),
     ] = None,
+    allow_no_model: Annotated[
+        bool,
+        typer.Option(
+            ALLOW_FLAG,
+            help="Start even without a trained model, to collect events before the first "
+            "training (recommendations answer 503 until then); without it, serve refuses.",
+        ),
+    ] = False,
 ) -> None:
     """Serve recommendations, ingestion and health over HTTP (OpenAPI at /docs)."""
     from recsmith.serving.app import run
@@ -47,6 +56,7 @@ def serve(
         "host": host,
         "port": port,
         "workers": workers,
+        "allow_no_model": allow_no_model or None,
     }
     with errors_as_exit():
         settings = with_overrides(
@@ -57,6 +67,8 @@ def serve(
         # the lifespan would open it too, but a bad URL there is a startup traceback per worker;
         # opened here it is the one-line error `import --store` gives for the same URL
         open_store(settings.store.url).close()
-        if settings.serving.model_dir is not None:  # likewise a missing or corrupt model
-            read_manifest(settings.serving.model_dir)
+        warning = check_model(settings.serving)  # likewise a missing or corrupt model
+        check_port(settings.serving.host, settings.serving.port)
+        if warning is not None:  # even under -q: this server will not recommend
+            stderr.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         run(settings, log_level="warning" if cli.quiet else "debug" if cli.verbose else "info")

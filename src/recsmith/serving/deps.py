@@ -78,13 +78,20 @@ async def require_bundle(runtime: RuntimeDep) -> Served:
     """The loaded model, or 503: the server can ingest before any model was trained (``async``: it
     does not block, see ``get_runtime``)."""
     if runtime.bundle is None:
-        where = runtime.settings.serving.model_dir
-        hint = f"no model found in {where}" if where else "serving.model_dir is not set"
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"no model is loaded ({hint}); train one with `recsmith train` and restart the server",
-        )
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, no_model_reason(runtime.settings))
     return runtime.bundle
+
+
+def no_model_reason(settings: Settings) -> str:
+    """Why no model is loaded and what to do, for a model route's 503 and for readiness."""
+    where, registry = settings.serving.model_dir, settings.serving.registry
+    if where is not None:
+        hint = f"no model found in {where}"
+    elif registry is not None:
+        hint = f"no release of the registry {registry} is deployed and loads"
+    else:
+        hint = "serving.model_dir is not set"
+    return f"no model is loaded ({hint}); train one with `recsmith train` and restart the server"
 
 
 BundleDep = Annotated[Served, Depends(require_bundle)]

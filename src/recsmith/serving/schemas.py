@@ -286,6 +286,11 @@ class ReadyResponse(BaseModel):
         "come from memory; the store check fails too)",
     )
     failed: list[str]
+    hints: dict[str, str] | None = Field(
+        None,
+        description="present when a check failed for a reason an operator can fix: what to do, "
+        "by check (e.g. `model`: no model is loaded, and how to train one)",
+    )
     model_version: str | None
     release: ReleaseStatus | None = Field(
         None,

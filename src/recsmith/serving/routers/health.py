@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from recsmith.errors import StoreUnavailable
-from recsmith.serving.deps import RuntimeDep
+from recsmith.serving.deps import RuntimeDep, no_model_reason
 from recsmith.serving.schemas import LiveResponse, ReadyResponse, ReleaseStatus
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -51,12 +51,16 @@ def ready(runtime: RuntimeDep, request: Request) -> JSONResponse:
         status="unavailable" if failed else "degraded" if degraded else "ok",
         checks=checks,
         failed=failed,
+        hints={"model": no_model_reason(runtime.settings)} if runtime.bundle is None else None,
         degraded=degraded,
         model_version=runtime.bundle.version if runtime.bundle is not None else None,
         release=release,
     )
-    # ``release`` only where a registry is followed: the body stays as it was everywhere else
-    shown = body.model_dump(exclude=None if release else {"release"})
+    # ``release`` only where a registry is followed, ``hints`` only where there is one: the body
+    # stays as it was everywhere else
+    shown = body.model_dump(
+        exclude={name for name in ("release", "hints") if not getattr(body, name)}
+    )
     return JSONResponse(shown, status_code=503 if failed else 200)
 
 
