@@ -5,12 +5,23 @@ already picked``, ``k`` times (Carbonell & Goldstein, 1998). Relevance is min-ma
 query first, so λ means the same trade-off whatever the score scale; λ = 1 is the relevance order,
 λ = 0 picks the item least like anything picked so far (ties: the more relevant).
 
-The greedy steps are sequential, but queries are independent, so every step runs for a whole chunk
-of queries at once on a padded grid (one query per row, its candidates along the columns): an
-``argmax`` per row and one similarity block update (``similarity.py``). Cost: O(k · rows) numpy work
-per chunk, no Python loop over queries or candidates. The only Python loop over queries is the
-integer bookkeeping that cuts a batch into chunks of about ``max_cells`` grid cells, which bounds
-the memory of the gathered embeddings whatever the batch size.
+With category similarity (1 for a shared primary category, else 0: the default) the greedy order
+has a closed form, so no step loop runs at all. An item's penalty is 1 exactly when an item of its
+category was picked before it, and the most relevant item of a category (ties: the earlier row) is
+always picked before the others of it, whose penalty is then already 1. So every item is picked at
+the score ``key = λ·relevance − (1 − λ)·[not the first of its category, or its category seeded]``,
+scores only fall as picks accrue, and the greedy order is simply the order of ``key`` (ties: the
+earlier row), with the category cap and ``k`` applied as in relevance order. One ``lexsort`` for
+the whole batch, the same lists as the step loop (``tests/rerank/test_rerank_mmr.py`` checks both
+against a textbook loop). λ = 1 is the same sort with any similarity.
+
+Other similarities (item vectors) take the greedy steps: sequential, but queries are independent,
+so every step runs for a whole chunk of queries at once on a padded grid (one query per row, its
+candidates along the columns): an ``argmax`` per row and one similarity block update
+(``similarity.py``). Cost: O(k · rows) numpy work per chunk, no Python loop over queries or
+candidates. The only Python loop over queries is the integer bookkeeping that cuts a batch into
+chunks of about ``max_cells`` grid cells, which bounds the memory of the gathered embeddings
+whatever the batch size.
 """
 
 from __future__ import annotations
@@ -20,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recsmith.rerank.placement import group_rank, place
-from recsmith.rerank.similarity import Similarity
+from recsmith.rerank.placement import group_rank, pair_key, place, seed_counts
+from recsmith.rerank.similarity import CategorySimilarity, Similarity
 from recsmith.retrieval.candidates import Candidates
 
 
@@ -65,6 +76,9 @@ class MMR:
         if len(query) == 0 or k <= 0:
             return np.zeros(0, np.int64)
         bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
+        rel = _normalised(query, bounds, relevance)
+        if self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity):
+            return self._by_key(query, items, rel, is_seed, group, cap, k)
         out = [np.zeros(0, np.int64)]
         for q0, q1 in _chunks(np.diff(bounds), self.max_cells):
             lo, hi = int(bounds[q0]), int(bounds[q1])
@@ -72,10 +86,35 @@ class MMR:
                 rows = slice(lo, hi)
                 grid = _Grid(query[rows] - q0, bounds[q0 : q1 + 1] - lo)
                 picked = self._chunk(
-                    grid, items[rows], relevance[rows], is_seed[rows], group[rows], cap, k
+                    grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k
                 )
                 out.append(picked + lo)
         return np.concatenate(out)
+
+    def _by_key(
+        self,
+        query: np.ndarray,
+        items: np.ndarray,
+        rel: np.ndarray,
+        is_seed: np.ndarray,
+        group: np.ndarray,
+        cap: int | None,
+        k: int,
+    ) -> np.ndarray:
+        """The closed-form order (module docstring): λ = 1, or category similarity."""
+        base = self.lam * rel
+        key = base
+        if self.lam < 1.0 and isinstance(self.similarity, CategorySimilarity):
+            penalty = _after_first(query, self.similarity.category[items], base, is_seed)
+            key = base - (1.0 - self.lam) * penalty
+        rows = np.flatnonzero(~is_seed)
+        rows = rows[np.lexsort((-key[rows], query[rows]))]  # stable: ties keep the row order
+        if cap is not None and len(rows):
+            before = seed_counts(query, group, is_seed, rows)
+            before = before + group_rank(pair_key(query[rows], group[rows]))
+            rows = rows[(group[rows] < 0) | (before < cap)]
+        need = k - np.bincount(query[is_seed], minlength=int(query[-1]) + 1)
+        return rows[group_rank(query[rows]) < need[query[rows]]]
 
     def _chunk(
         self,
@@ -88,7 +127,7 @@ class MMR:
         k: int,
     ) -> np.ndarray:
         n_q, lam = grid.shape[0], self.lam
-        rel = grid.normalised(relevance)
+        rel = grid.spread(relevance, 0.0)
         grp = grid.spread(group, -1)
         taken = ~grid.spread(np.ones(len(items), bool), False) | grid.spread(is_seed, False)
         need = k - np.bincount(grid.row[is_seed], minlength=n_q)
@@ -138,6 +177,39 @@ class MMR:
         return rows[np.argsort(grid.row[rows], kind="stable")]  # by query, then pick order
 
 
+def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) -> np.ndarray:
+    """Min-max per query (rows grouped by query, ``bounds`` its row ranges); non-finite values
+    rank last; a constant query becomes all 1."""
+    rel = np.asarray(relevance, np.float64)
+    finite = np.isfinite(rel)
+    if not finite.all():
+        rel = np.where(finite, rel, rel[finite].min() - 1.0 if finite.any() else 0.0)
+    present = np.diff(bounds) > 0
+    starts = bounds[:-1][present]
+    lo, hi = np.zeros(len(present)), np.zeros(len(present))
+    lo[present] = np.minimum.reduceat(rel, starts)
+    hi[present] = np.maximum.reduceat(rel, starts)
+    lo, span = lo[query], (hi - lo)[query]
+    return np.divide(rel - lo, span, out=np.ones_like(rel), where=span > 0)
+
+
+def _after_first(
+    query: np.ndarray, codes: np.ndarray, base: np.ndarray, is_seed: np.ndarray
+) -> np.ndarray:
+    """float 0/1 per row: 1 where an item of the row's category is picked before it whatever
+    happens (a seed of its category, or a more relevant row of it: ties, the earlier row)."""
+    has = codes >= 0
+    keys = pair_key(query, codes)
+    seeded = np.isin(keys, keys[is_seed & has])
+    free = np.flatnonzero(has & ~is_seed & ~seeded)
+    free = free[np.lexsort((-base[free], keys[free]))]  # stable: ties keep the row order
+    penalty = np.where(has & ~is_seed, 1.0, 0.0)
+    first = np.ones(len(free), bool)
+    first[1:] = keys[free][1:] != keys[free][:-1]
+    penalty[free[first]] = 0.0
+    return penalty
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class _Grid:
     """Flat rows (grouped by query) <-> padded cells [n_queries, widest query]."""
@@ -158,17 +230,6 @@ class _Grid:
         out = np.full(self.shape, fill, dtype=np.asarray(values).dtype)
         out[self.row, self.col] = values
         return out
-
-    def normalised(self, relevance: np.ndarray) -> np.ndarray:
-        """Min-max per query; non-finite values rank last; a constant query becomes all 1."""
-        rel = np.asarray(relevance, np.float64)
-        finite = np.isfinite(rel)
-        if not finite.all():
-            rel = np.where(finite, rel, rel[finite].min() - 1.0 if finite.any() else 0.0)
-        lo = self.spread(rel, np.inf).min(axis=1)[self.row]
-        span = self.spread(rel, -np.inf).max(axis=1)[self.row] - lo
-        flat = np.divide(rel - lo, span, out=np.ones_like(rel), where=span > 0)
-        return self.spread(flat, 0.0)
 
 
 def mmr(
