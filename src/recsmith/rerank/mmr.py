@@ -200,7 +200,8 @@ def _after_first(
     happens (a seed of its category, or a more relevant row of it: ties, the earlier row)."""
     has = codes >= 0
     keys = pair_key(query, codes)
-    seeded = np.isin(keys, keys[is_seed & has])
+    seeds = keys[is_seed & has]
+    seeded = np.isin(keys, seeds) if len(seeds) else np.zeros(len(keys), bool)
     free = np.flatnonzero(has & ~is_seed & ~seeded)
     free = free[np.lexsort((-base[free], keys[free]))]  # stable: ties keep the row order
     penalty = np.where(has & ~is_seed, 1.0, 0.0)
