@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy import sparse
+from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
 from recsmith.retrieval.candidates import Candidates
@@ -182,16 +182,6 @@ def reference_category_mmr(
         picked.append(best)
         chosen.append(items[best])
     return chosen
-
-
-@dataclass(frozen=True)
-class StepwiseCategories:
-    """Category similarity behind a type MMR does not recognise: forces the greedy step loop."""
-
-    inner: CategorySimilarity
-
-    def block(self, items: np.ndarray) -> Any:
-        return self.inner.block(items)
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 0.8, 1.0])

@@ -5,40 +5,44 @@ closed-form category MMR equal those of the greedy step loop it replaced (which
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from stepwise import StepwiseCategories
 
 from recsmith.config import EventSettings
-from recsmith.events.schema import Item
+from recsmith.events.validate import validate_events, validate_items
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.rerank import CategorySimilarity
+from recsmith.simulate import simulate
 
-
-@dataclass(frozen=True)
-class StepwiseCategories:
-    """Category similarity behind a type MMR does not recognise: forces the greedy step loop."""
-
-    inner: CategorySimilarity
-
-    def block(self, items: np.ndarray) -> Any:
-        return self.inner.block(items)
+CONFIG = {
+    "retrieval": {
+        "sources": [
+            {"name": "knn", "model": "itemknn", "quota": 40},
+            {"name": "recent", "model": "itemknn", "use": "recent", "quota": 20},
+            {"name": "trending", "model": "trending", "quota": 10},
+            {"name": "new", "kind": "new_arrivals", "quota": 5},
+        ]
+    },
+    "ranking": {"enabled": True, "label_share": 0.2, "params": {"n_estimators": 20}},
+    "rerank": {"diversity": 0.3, "max_per_category": 2},
+}
 
 
 def lists(item_ids: Any) -> list[list[str]]:
     return [[str(i) for i in row] for row in item_ids]
 
 
-def test_diversified_lists_equal_the_step_loop(
-    config: PipelineConfig, events: pd.DataFrame, items: list[Item]
-) -> None:
-    diverse = PipelineConfig.model_validate(
-        {**config.model_dump(), "rerank": {"diversity": 0.3, "max_per_category": 2}}
-    )
-    pipe = train_pipeline(diverse, events, dict(EventSettings().weights), items=items)
+def test_diversified_lists_equal_the_step_loop() -> None:
+    sim = simulate(n_users=300, n_items=200, seed=11)
+    events, bad_events = validate_events(sim.events, EventSettings())
+    items, bad_items = validate_items(sim.items)
+    assert not bad_events and not bad_items
+    config = PipelineConfig.model_validate(CONFIG)
+    pipe = train_pipeline(config, events, dict(EventSettings().weights), items=items)
     stepwise = copy.copy(pipe)
     stepwise.reranker = replace(
         pipe.reranker, similarity=StepwiseCategories(CategorySimilarity(pipe.table.category))
