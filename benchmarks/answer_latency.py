@@ -5,6 +5,8 @@ loaded objects out of the garbage collector as the server does, and times warm c
 users drawn at random (the same users in every run). ``--against SRC`` measures another checkout
 (its ``src``) in the same run, interleaved round by round in fresh processes, so a before/after
 comparison shares the machine's state; ``--profile`` prints cProfile's top functions instead.
+``cpu_ms_per_user`` is the process's CPU time per call (one compute thread): on a machine shared
+with other jobs it leaves out the time the process waited for a core, which wall time does not.
 
     .venv/bin/python benchmarks/answer_latency.py /tmp/large/model --against ../main/src
 """
@@ -49,15 +51,19 @@ def measure(model_dir: Path, calls: int, batch: int, profile: bool) -> dict[str,
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return {}
-    total, stages = [], {"retrieval": [], "ranking": [], "rerank": []}
+    total, cpu, stages = [], [], {"retrieval": [], "ranking": [], "rerank": []}
     for row in users:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         ans = pipe.answer(row, 10)
         total.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
         for name, values in stages.items():
             values.append(ans.timings.get(name, 0.0))
     per_user = 1e3 / batch
-    out = {"ms_per_user": statistics.median(total) * per_user}
+    out = {
+        "ms_per_user": statistics.median(total) * per_user,
+        "cpu_ms_per_user": statistics.median(cpu) * per_user,
+    }
     out.update({f"{k}_ms": statistics.median(v) * per_user for k, v in stages.items()})
     return {k: round(v, 3) for k, v in out.items()}
 

@@ -11,9 +11,11 @@ category was picked before it, and the most relevant item of a category (ties: t
 always picked before the others of it, whose penalty is then already 1. So every item is picked at
 the score ``key = λ·relevance − (1 − λ)·[not the first of its category, or its category seeded]``,
 scores only fall as picks accrue, and the greedy order is simply the order of ``key`` (ties: the
-earlier row), with the category cap and ``k`` applied as in relevance order. One ``lexsort`` for
-the whole batch, the same lists as the step loop (``tests/rerank/test_rerank_mmr.py`` checks both
-against a textbook loop). λ = 1 is the same sort with any similarity.
+earlier row), with the category cap and ``k`` applied as in relevance order: a few sorts within
+each row of the padded grid below, the same lists as the step loop (``tests/rerank/`` checks both
+against a textbook loop). λ = 1 is the same sort with any similarity. In process, CPU time of the
+re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query, 0.84× for 16,
+1.02× for 64 (``benchmarks/mmr_ab.py``).
 
 Other similarities (item vectors) take the greedy steps: sequential, but queries are independent,
 so every step runs for a whole chunk of queries at once on a padded grid (one query per row, its
@@ -77,23 +79,21 @@ class MMR:
             return np.zeros(0, np.int64)
         bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
         rel = _normalised(query, bounds, relevance)
-        if self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity):
-            return self._by_key(query, items, rel, is_seed, group, cap, k)
+        closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
+        run = self._by_key if closed else self._chunk
         out = [np.zeros(0, np.int64)]
         for q0, q1 in _chunks(np.diff(bounds), self.max_cells):
             lo, hi = int(bounds[q0]), int(bounds[q1])
             if hi > lo:
                 rows = slice(lo, hi)
                 grid = _Grid(query[rows] - q0, bounds[q0 : q1 + 1] - lo)
-                picked = self._chunk(
-                    grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k
-                )
+                picked = run(grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k)
                 out.append(picked + lo)
         return np.concatenate(out)
 
     def _by_key(
         self,
-        query: np.ndarray,
+        grid: _Grid,
         items: np.ndarray,
         rel: np.ndarray,
         is_seed: np.ndarray,
@@ -101,20 +101,29 @@ class MMR:
         cap: int | None,
         k: int,
     ) -> np.ndarray:
-        """The closed-form order (module docstring): λ = 1, or category similarity."""
+        """The closed-form order (module docstring) for λ = 1 or category similarity: sorts
+        within each row of the padded grid, never a sort of the whole batch."""
         base = self.lam * rel
         key = base
         if self.lam < 1.0 and isinstance(self.similarity, CategorySimilarity):
-            penalty = _after_first(query, self.similarity.category[items], base, is_seed)
-            key = base - (1.0 - self.lam) * penalty
-        rows = np.flatnonzero(~is_seed)
-        rows = rows[np.lexsort((-key[rows], query[rows]))]  # stable: ties keep the row order
-        if cap is not None and len(rows):
-            before = seed_counts(query, group, is_seed, rows)
-            before = before + group_rank(pair_key(query[rows], group[rows]))
-            rows = rows[(group[rows] < 0) | (before < cap)]
-        need = k - np.bincount(query[is_seed], minlength=int(query[-1]) + 1)
-        return rows[group_rank(query[rows]) < need[query[rows]]]
+            codes = self.similarity.category[items]
+            key = base - (1.0 - self.lam) * _after_first(grid, codes, base, is_seed)
+        # every row's non-seed cells by key, best first (stable: ties keep the column order)
+        cells = grid.spread(np.where(is_seed, np.inf, -key), np.inf)
+        order = np.argsort(cells, axis=1, kind="stable")
+        live = np.take_along_axis(grid.spread(~is_seed, False), order, axis=1)
+        if cap is not None:
+            grp = np.take_along_axis(grid.spread(group, -1), order, axis=1)
+            grp = np.where(live, grp, -1)
+            before = _rank_in_row(grp)
+            if is_seed.any():
+                seeded = seed_counts(grid.row, group, is_seed, np.arange(len(items)))
+                before = before + np.take_along_axis(grid.spread(seeded, 0), order, axis=1)
+            live &= (grp < 0) | (before < cap)
+        need = k - np.bincount(grid.row[is_seed], minlength=grid.shape[0])
+        live &= np.cumsum(live, axis=1) <= need[:, None]
+        r, c = np.nonzero(live)
+        return grid.starts[r] + order[r, c]
 
     def _chunk(
         self,
@@ -194,21 +203,43 @@ def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) ->
 
 
 def _after_first(
-    query: np.ndarray, codes: np.ndarray, base: np.ndarray, is_seed: np.ndarray
+    grid: _Grid, codes: np.ndarray, base: np.ndarray, is_seed: np.ndarray
 ) -> np.ndarray:
     """float 0/1 per row: 1 where an item of the row's category is picked before it whatever
     happens (a seed of its category, or a more relevant row of it: ties, the earlier row)."""
     has = codes >= 0
-    keys = pair_key(query, codes)
-    seeds = keys[is_seed & has]
-    seeded = np.isin(keys, seeds) if len(seeds) else np.zeros(len(keys), bool)
-    free = np.flatnonzero(has & ~is_seed & ~seeded)
-    free = free[np.lexsort((-base[free], keys[free]))]  # stable: ties keep the row order
+    if is_seed.any():
+        keys = pair_key(grid.row, codes)
+        seeds = keys[is_seed & has]
+        has_first = has & ~is_seed & ~np.isin(keys, seeds)
+    else:
+        has_first = has
+    cost = grid.spread(-base, np.inf)
+    if np.all(cost[:, 1:] >= cost[:, :-1]):  # rows in relevance order already, as re-ranking has
+        by_relevance = np.broadcast_to(np.arange(grid.shape[1]), grid.shape)
+    else:
+        by_relevance = np.argsort(cost, axis=1, kind="stable")
+    code = np.take_along_axis(grid.spread(np.where(has_first, codes, -1), -1), by_relevance, 1)
+    first = (_rank_in_row(code) == 0) & (code >= 0)
+    r, c = np.nonzero(first)
     penalty = np.where(has & ~is_seed, 1.0, 0.0)
-    first = np.ones(len(free), bool)
-    first[1:] = keys[free][1:] != keys[free][:-1]
-    penalty[free[first]] = 0.0
+    penalty[grid.starts[r] + by_relevance[r, c]] = 0.0
     return penalty
+
+
+def _rank_in_row(codes: np.ndarray) -> np.ndarray:
+    """[n, width] ints: each cell's 0-based position among the cells of its row holding the same
+    code, in column order (a grouped cumulative count, row by row)."""
+    if len(codes) and codes.min() >= -(2**15) and codes.max() < 2**15:
+        codes = codes.astype(np.int16)  # numpy's stable sort of 16-bit ints is a radix sort
+    order = np.argsort(codes, axis=1, kind="stable")
+    ordered = np.take_along_axis(codes, order, axis=1)
+    start = np.ones(codes.shape, bool)
+    start[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    col = np.broadcast_to(np.arange(codes.shape[1]), codes.shape)
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, col - np.maximum.accumulate(np.where(start, col, 0), axis=1), 1)
+    return ranks
 
 
 @dataclass(frozen=True, slots=True, init=False)
