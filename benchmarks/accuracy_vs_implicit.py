@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from calibration import calibration_line
 from scipy import sparse, stats
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -784,6 +785,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
     args = parser.parse_args(argv)
+    print(calibration_line(), flush=True)
 
     datasets = list(DATASETS) if args.dataset == "all" else [args.dataset]
     splits = [s.strip() for s in args.split.split(",") if s.strip()]

@@ -60,6 +60,7 @@ from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from calibration import calibration_line
 from peers_libs import LIBRARIES, Family, Library, Outcome, interaction_frame, thread_info
 
 from recsmith.config import EventSettings
@@ -588,6 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
     parser.add_argument("--json", type=Path, default=None, help="write every row as JSON here")
     args = parser.parse_args(argv)
+    print(calibration_line(), flush=True)
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     for d in datasets:

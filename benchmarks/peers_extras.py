@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from calibration import calibration_line
 from peers import DATASETS, Prepared, load_events, log, prepare
 
 from recsmith.config import EventSettings
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dense-max-items", type=int, default=10_000, help="skip EASE / hybrid above this"
     )
     args = parser.parse_args(argv)
+    print(calibration_line(), flush=True)
     print("| dataset | candidate | val ndcg@10 | test ndcg@10 | test recall@10 | fit s |")
     print("|---|---|---:|---:|---:|---:|")
     for d in [x.strip() for x in args.datasets.split(",") if x.strip()]:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from calibration import calibration_line
 
 from recsmith.config import EventSettings
 from recsmith.evaluation.runner import evaluate_models
@@ -118,6 +119,7 @@ def main() -> None:
     parser.add_argument("--curve", default="ml-100k", help="dataset for the diversity curve")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    print(calibration_line(), flush=True)
     started = time.perf_counter()
     md = [
         "# Pipeline vs single models",

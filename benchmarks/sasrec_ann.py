@@ -14,6 +14,7 @@ import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
+from calibration import calibration_line
 
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
@@ -22,6 +23,7 @@ from recsmith.models.topk import top_k
 from recsmith.retrieval.ann import ItemIndex, recall_at
 from recsmith.store.sqlite import SQLiteStore
 
+print(calibration_line(), flush=True)
 epochs = int(sys.argv[1])
 store = SQLiteStore("/tmp/large/store.sqlite")
 frame = next(store.scan(batch_size=10_000_000))

@@ -5,7 +5,10 @@ in SQLite, trains a model, starts `recsmith serve` and drives GET recommendation
 (Debian package `wrk`) from the same machine. Users are drawn at random, a tenth of them unknown
 (popularity fallback). Every request also runs the store query for the user's current items.
 ``--rate`` replaces wrk's closed loop with an open-loop schedule (``open_loop.py``); ``--workdir``
-keeps the built shop and model so later runs serve them again without rebuilding.
+keeps the built shop and model so later runs serve them again without rebuilding. The run starts
+with the calibration line (``calibration.py``) and ends by driving the same load at a plain FastAPI
+endpoint (``plain_fastapi.py``, same workers), so recsmith's figures also come as ratios to a
+baseline measured on the same machine in the same run.
 
     .venv/bin/python benchmarks/serve_load.py --model ials --connections 20 --duration 30
     .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
@@ -34,6 +37,7 @@ from urllib.parse import quote
 
 import httpx
 import numpy as np
+from calibration import calibration, calibration_line
 from open_loop import open_loop
 
 from recsmith.bundle import ModelBundle
@@ -162,6 +166,8 @@ def main() -> None:
         help="keep the server's response cache on (off by default: every request is computed)",
     )
     args = parser.parse_args()
+    machine = calibration()
+    print(calibration_line(machine), flush=True)
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     if args.workdir is not None and (args.workdir / "secret").exists():
@@ -207,32 +213,13 @@ def main() -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            sys.exit("server did not become ready")
+        wait_ready(base)
         if swap is not None:
             swap.start()
         split: list[int] = []  # filled half-way through the measured run
         sampler = threading.Timer(3 + args.duration / 2, lambda: split.extend(worker_split(port)))
         sampler.start()
-        if args.rate:
-            paths = [
-                f"/v1/users/{quote(u, safe='')}/recommendations?k=10"
-                for u in users.read_text().split()
-            ]
-            open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, 3)  # warm-up
-            result = open_loop(
-                "127.0.0.1", port, paths, secret, args.rate, args.connections, args.duration
-            )
-            figures = {"mode": f"open loop at {args.rate:g} req/s", **result.summary()}
-        else:
-            figures = closed_loop(root, users, secret, base, args.connections, args.duration)
+        figures = drive(args, root, users, secret, port)
         if args.swap:
             after = httpx.get(
                 f"{base}/v1/users/nobody/recommendations",
@@ -244,9 +231,85 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    figures["baseline"] = plain_baseline(args, root, users, secret)
+    figures["ratio_to_baseline"] = ratios(figures, figures["baseline"])
+    figures["calibration"] = machine
     report(args, figures)
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_ready(base: str) -> None:
+    """Poll readiness for up to a minute; exit when the server never gets there."""
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"server at {base} did not become ready")
+
+
+def drive(
+    args: argparse.Namespace, root: Path, users: Path, secret: str, port: int
+) -> dict[str, object]:
+    """The measured load on ``port``: open loop at ``--rate`` or wrk's closed loop, each after a
+    3 s warm-up."""
+    if not args.rate:
+        return closed_loop(
+            root, users, secret, f"http://127.0.0.1:{port}", args.connections, args.duration
+        )
+    paths = [
+        f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in users.read_text().split()
+    ]
+    open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, 3)  # warm-up
+    result = open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, args.duration)
+    return {"mode": f"open loop at {args.rate:g} req/s", **result.summary()}
+
+
+def plain_baseline(
+    args: argparse.Namespace, root: Path, users: Path, secret: str
+) -> dict[str, object]:
+    """The same load against ``plain_fastapi.py`` (a fixed 10-item list) under uvicorn with the
+    same number of workers, measured in this run so the ratios hold on any machine."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "plain_fastapi:app",
+            "--app-dir",
+            str(Path(__file__).parent),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}")
+        return drive(args, root, users, secret, port)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def ratios(figures: dict[str, object], baseline: dict[str, object]) -> dict[str, float]:
+    """recsmith's throughput and latencies divided by the baseline's (throughput: higher is
+    better, at most about 1; latency: lower is better, at least about 1)."""
+    keys = ("requests_per_s", "p50_ms", "p90_ms", "p99_ms")
+    return {
+        key: round(float(figures[key]) / float(baseline[key]), 3)  # type: ignore[arg-type]
+        for key in keys
+        if float(baseline.get(key) or 0) > 0  # type: ignore[arg-type]
+    }
 
 
 def worker_split(port: int) -> list[int]:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from calibration import calibration_line
 from pipeline_vs_models import DATASETS, load
 
 from recsmith.config import EventSettings
@@ -121,6 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sasrec", action="store_true", help="also SASRec (needs torch)")
     args = parser.parse_args()
+    print(calibration_line(), flush=True)
     fmt, folder, split = DATASETS["diginetica-sample"]
     events, _ = load(fmt, folder)
     spec = parse_split(split)

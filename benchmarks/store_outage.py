@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import psycopg
+from calibration import calibration_line
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="reads (and as many writes)")
     parser.add_argument("--server-src", help="PYTHONPATH of the server (another checkout's src)")
     args = parser.parse_args()
+    print(calibration_line(), flush=True)
     target = urlsplit(args.postgres)
     schema = f"outage_{uuid.uuid4().hex[:12]}"
     with (

@@ -15,6 +15,8 @@ import statistics
 import timeit
 from typing import Any
 
+from calibration import calibration_line
+
 from recsmith.config import EventSettings
 from recsmith.events.validate import validate_events
 
@@ -39,6 +41,7 @@ def batch(n: int, iso: bool) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    print(calibration_line(), flush=True)
     for n, number in CALLS.items():
         for iso in (False, True):
             records = batch(n, iso)

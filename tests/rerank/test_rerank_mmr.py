@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import sparse
+from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
 from recsmith.retrieval.candidates import Candidates
@@ -147,3 +148,72 @@ def test_edge_cases(make: Callable[..., Candidates]) -> None:
     assert len(mmr(make([[0, 1]]), k=0, lam=0.5, similarity=sim)) == 0
     with pytest.raises(ValueError):
         MMR(1.5, sim)
+
+
+def reference_category_mmr(
+    items: list[int],
+    rel: list[float],
+    category: np.ndarray,
+    lam: float,
+    k: int,
+    cap: int | None,
+    seeds: list[int],
+) -> list[int]:
+    """The greedy loop with category similarity, one query, plain Python: ``seeds`` (row
+    positions) count as picked, for the penalty and the cap; every pick stays within the cap."""
+    lo, hi = min(rel, default=0.0), max(rel, default=0.0)
+    norm = [(r - lo) / (hi - lo) if hi > lo else 1.0 for r in rel]
+    cats = [int(category[i]) for i in items]
+    picked = list(seeds)
+    chosen: list[int] = []
+    while len(chosen) < k - len(seeds):
+        best, best_score = -1, -np.inf
+        for j in range(len(items)):
+            if j in picked:
+                continue
+            if cap is not None and cats[j] >= 0 and sum(cats[p] == cats[j] for p in picked) >= cap:
+                continue
+            same = any(cats[j] >= 0 and cats[p] == cats[j] for p in picked)
+            score = lam * norm[j] - (1 - lam) * (1.0 if same else 0.0)
+            if score > best_score:
+                best, best_score = j, score
+        if best < 0:
+            break
+        picked.append(best)
+        chosen.append(items[best])
+    return chosen
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.8, 1.0])
+@pytest.mark.parametrize("cap", [None, 1, 2])
+def test_category_mmr_matches_the_textbook_loop(lam: float, cap: int | None) -> None:
+    """The closed-form category order and the step loop give the textbook loop's lists, seeds,
+    caps, uncategorised items and tied relevance included."""
+    rng = np.random.default_rng(int(lam * 10) * 7 + (cap or 0))
+    n_items = 14
+    category = rng.integers(-1, 4, size=n_items)  # -1: uncategorised, like nothing
+    cands = random_batch(rng, 40, n_items)
+    relevance = np.round(cands.score, 1)  # ties, as rank-based relevance after boosts has
+    is_seed = rng.random(len(cands)) < 0.15
+    kw: dict[str, Any] = {
+        "query": cands.query,
+        "items": cands.items,
+        "relevance": relevance,
+        "is_seed": is_seed,
+        "group": category[cands.items],
+        "cap": cap,
+        "k": 6,
+    }
+    closed = MMR(lam, CategorySimilarity(category))(**kw)
+    stepwise = MMR(lam, StepwiseCategories(CategorySimilarity(category)))(**kw)
+    bounds = cands.bounds()
+    expected: list[int] = []
+    for q in range(cands.n_queries):
+        lo, hi = bounds[q], bounds[q + 1]
+        seeds = np.flatnonzero(is_seed[lo:hi]).tolist()
+        expected += reference_category_mmr(
+            cands.items[lo:hi].tolist(), relevance[lo:hi].tolist(), category, lam, 6, cap, seeds
+        )
+    assert cands.items[closed].tolist() == expected
+    assert cands.items[stepwise].tolist() == expected
+    assert np.array_equal(cands.query[closed], np.sort(cands.query[closed]))

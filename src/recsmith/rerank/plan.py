@@ -73,7 +73,9 @@ class RulePlan:
     def allowed(self, items: np.ndarray, table: ItemTable) -> np.ndarray:
         """bool [len(items)]: available, not banned, passing every filter."""
         check_items(table, items)
-        ok = table.available[items] & ~np.isin(items, self.banned)
+        ok = table.available[items]
+        if len(self.banned):
+            ok &= ~np.isin(items, self.banned)
         for cond in self.filters:
             ok &= cond.matches(table, items)
         return ok

@@ -81,15 +81,17 @@ class ModelSource:
         parts = []
         if by_user.any():
             rows = np.flatnonzero(by_user)
-            top = self.model.recommend(queries.users[rows], k, exclude=queries.exclude[rows])
+            exclude = _rows_of(queries.exclude, rows)
+            top = self.model.recommend(queries.users[rows], k, exclude=exclude)
             parts.append(flatten(self.model.with_evidence(top), rows))
         if by_items.any():
             rows = np.flatnonzero(by_items)
-            history = queries.recent[rows]
+            history = _rows_of(queries.recent, rows)
+            excluded = _rows_of(queries.exclude, rows)
             if self.model.item_to_item is not None:  # rank only items with a score
-                top = self.model.sparse_from_items(history, k, queries.exclude[rows])
+                top = self.model.sparse_from_items(history, k, excluded)
             else:
-                exclude = (queries.exclude[rows] + history).tocsr()
+                exclude = (excluded + history).tocsr()
                 top = _drop_excluded(
                     self.model.recommend_from_items(history, k + widest_row(exclude)), exclude, k
                 )
@@ -164,6 +166,13 @@ class CategoryPopular:
         pool = np.unique(np.concatenate([np.zeros(0, np.int64), *heads]))
         order = pool[np.lexsort((pool, -self.item_scores[pool]))]
         return StaticSource(self.name, self.item_scores, order)
+
+
+def _rows_of(matrix: sparse.csr_array, rows: np.ndarray) -> sparse.csr_array:
+    """``matrix[rows]`` for sorted unique ``rows``; the matrix itself when they are all of its
+    rows (a lone request, or a batch whose queries all take one path), which skips scipy's fancy
+    row indexing: ~60-80 µs a call, twice per item-to-item source on every request."""
+    return matrix if len(rows) == matrix.shape[0] else matrix[rows]
 
 
 def widest_row(matrix: sparse.csr_array) -> int:
