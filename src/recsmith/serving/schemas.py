@@ -111,12 +111,26 @@ class IngestResponse(BaseModel):
 
 
 class EventsResponse(IngestResponse):
+    """``IngestResponse`` plus how many events the server timestamped (sent without one)."""
+
+    timestamped_by_server: int = Field(
+        0,
+        description="accepted or duplicate events sent without a timestamp, given the time "
+        "received (only events with an event_id may omit it; a duplicate keeps its first time)",
+    )
+
+    @classmethod
+    def from_result(cls, result: IngestResult) -> EventsResponse:
+        base = IngestResponse.from_result(result)
+        return cls(**base.model_dump(), timestamped_by_server=result.timestamped_by_server)
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "accepted": 2,
                     "duplicates": 1,
+                    "timestamped_by_server": 2,
                     "rejected": [
                         {
                             "index": 3,
