@@ -128,7 +128,7 @@ def test_body_that_is_not_an_array_is_422(
         "/v1/events", content=body, headers={**keys["ingest"], "Content-Type": "application/json"}
     )
     assert response.status_code == 422
-    assert reason in response.json()["detail"]
+    assert reason in response.json()["detail"][0]["reason"]
 
 
 def test_ingest_metrics_count_outcomes(client: TestClient, keys: Headers, make_event: Any) -> None:

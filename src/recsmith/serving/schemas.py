@@ -343,9 +343,21 @@ def _body_responses() -> dict[str, Any]:
     }
 
 
+class InputErrorResponse(BaseModel):
+    """Every 422: each bad input named with the reason (``serving/input_errors.py``)."""
+
+    detail: list[FieldErrorOut]
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these error codes, all in FastAPI's ``detail`` shape."""
-    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
+    return {
+        code: {
+            "model": InputErrorResponse if code == 422 else ErrorResponse,
+            "description": _ERROR_TEXT[code],
+        }
+        for code in codes
+    }
 
 
 def array_body(model: type[BaseModel]) -> dict[str, Any]:

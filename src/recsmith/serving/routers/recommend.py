@@ -18,9 +18,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import NeedsPipeline
 from recsmith.errors import StoreUnavailable
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
+from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
+from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import path_id
 from recsmith.serving.response_cache import cache_key
 from recsmith.serving.schemas import (
@@ -54,8 +57,17 @@ def _ids(text: str | None, name: str) -> list[str]:
         return []
     ids = [part for part in text.split(",") if part]
     if len(ids) > MAX_LIST:
-        raise HTTPException(422, f"{name}: at most {MAX_LIST} ids")
+        raise invalid(name, f"at most {MAX_LIST} ids")
     return ids
+
+
+def _categories(bundle: Served, text: str | None) -> tuple[str, ...]:
+    """The requested categories as the catalogue spells them (a single model answers 409 for
+    any, later, so they pass unmatched)."""
+    asked = _ids(text, "category")
+    if not asked or not isinstance(bundle, Pipeline):
+        return tuple(asked)
+    return match_categories(asked, bundle.table.category_names)
 
 
 def reason_for(sources: list[str], categories: Sequence[str] = ()) -> str:
@@ -99,7 +111,11 @@ async def recommend(
     device: Annotated[str | None, Query(max_length=32, description="Request context")] = None,
     hour: Annotated[int | None, Query(ge=0, le=23, description="Local hour of day")] = None,
     category: Annotated[
-        str | None, Query(description="Comma-separated categories: only items in one of them")
+        str | None,
+        Query(
+            description="Comma-separated categories: only items in one of them (any case; "
+            "an unknown one is a 422 listing known ones)"
+        ),
     ] = None,
     diversity: Annotated[
         float | None, Query(ge=0, le=1, description="MMR trade-off for this request (pipeline)")
@@ -123,7 +139,7 @@ async def recommend(
         *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
     ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
-    categories = tuple(_ids(category, "category"))
+    categories = _categories(bundle, category)
     query, options = UserQuery(user_id, seen, latest, context), Options(k, categories, diversity)
     cache = runtime.cache
     if cache is None:
