@@ -342,7 +342,11 @@ class ModelBundle:
     def together(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Frequently bought/viewed together: needs a co-occurrence model (LookupError if none)."""
         if self.model.name != "cooccurrence":
-            raise LookupError("no co-occurrence model is deployed")
+            raise LookupError(
+                f"the deployed model is {self.model.name}, not cooccurrence; to enable /together "
+                "train one (recsmith train --model cooccurrence) or a pipeline with a "
+                'co-occurrence source ([[retrieval.sources]] model = "cooccurrence")'
+            )
         return self.similar_items(item_id, k)
 
     def trending_items(self, k: int) -> tuple[np.ndarray, np.ndarray]:

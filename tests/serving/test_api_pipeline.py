@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -59,12 +60,26 @@ def test_together_and_trending(pipe_client: TestClient, keys: dict[str, dict[str
     assert trending.status_code == 200 and len(trending.json()["items"]) == 3
 
 
-def test_together_without_a_cooccurrence_model_is_404(
+def test_together_without_a_cooccurrence_model_is_409_saying_how_to_enable_it(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
     response = client.get("/v1/items/i0/together?k=3", headers=keys["read"])
-    assert response.status_code == 404
-    assert "co-occurrence" in response.json()["detail"]
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert "itemknn" in detail and "--model cooccurrence" in detail
+
+
+def test_together_on_a_pipeline_without_the_source_says_what_to_add(
+    settings: Settings,
+    small_pipeline: Callable[[list[dict[str, Any]]], Pipeline],
+    store: SQLiteStore,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    pipeline = small_pipeline([{"name": "knn", "model": "itemknn", "quota": 30}])
+    with TestClient(create_app(settings, bundle=pipeline, store=store)) as client:  # type: ignore[arg-type]
+        response = client.get("/v1/items/i0/together?k=3", headers=keys["read"])
+    assert response.status_code == 409
+    assert 'model = "cooccurrence"' in response.json()["detail"]
 
 
 def test_metrics_report_stages_and_sources(

@@ -324,7 +324,11 @@ class Pipeline:
         """Frequently bought together, from the pipeline's co-occurrence source."""
         model = self._model_named("cooccurrence")
         if model is None:
-            raise LookupError("the pipeline has no co-occurrence source")
+            raise LookupError(
+                "this pipeline has no co-occurrence source; to enable /together add one to its "
+                'TOML and retrain: [[retrieval.sources]] name = "together" model = "cooccurrence" '
+                "quota = 50"
+            )
         return self._shown(lambda n: self.bundle.similar_by(model, item_id, n), k)
 
     def trending_items(self, k: int) -> tuple[np.ndarray, np.ndarray]:

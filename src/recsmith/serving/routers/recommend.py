@@ -216,10 +216,11 @@ async def _computed(
     "/items/{item_id:id}/together",
     response_model=SimilarResponse,
     summary="Frequently bought or viewed together",
-    responses=error_responses(401, 403, 404, 422, 503),
+    responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
-    """Items that share baskets/sessions with the item (needs a co-occurrence model or source)."""
+    """Items that share baskets/sessions with the item; 409 saying how to enable it when the
+    deployment has no co-occurrence model or source."""
     return _neighbours(bundle, item_id, k, bundle.together)
 
 
@@ -254,7 +255,7 @@ def _neighbours(
     k: int,
     fetch: Callable[[str, int], tuple[np.ndarray, np.ndarray]],
 ) -> SimilarResponse:
-    """An item-to-item list; 404 for an unknown item, or when the deployment cannot answer."""
+    """An item-to-item list; 404 for an unknown item, 409 when the deployment cannot answer."""
     path_id(item_id, "item_id")
     try:
         ids, scores = fetch(item_id, k)
@@ -264,8 +265,8 @@ def _neighbours(
             f"item {item_id!r} is unknown to model {bundle.version} "
             "(items appear after the next training that sees events for them)",
         ) from None
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
+    except LookupError as exc:  # the deployment has no such list: how to get one, not a 404
+        raise HTTPException(409, str(exc)) from None
     return SimilarResponse(
         recommendation_id=uuid4().hex,
         item_id=item_id,
