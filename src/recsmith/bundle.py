@@ -287,16 +287,17 @@ class ModelBundle:
         rules: Sequence[Any] = (),
         diversity: float | None = None,
         categories: Sequence[str] = (),
+        include_seen: bool | None = None,
     ) -> Answer:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
         visitors with recent items from those items (if the model scores histories), the rest from
         popularity. ``context`` is accepted for interface parity; a single model ignores it.
         Business rules, categories and diversity need the catalogue a pipeline carries:
         NeedsPipeline (a ValueError) here."""
-        if rules or diversity or categories:
+        if rules or diversity or categories or include_seen:
             raise NeedsPipeline(
-                "rules, categories and diversity need a pipeline deployment (recsmith train "
-                "--pipeline), which knows the catalogue"
+                "rules, categories, diversity and include_seen need a pipeline deployment "
+                "(recsmith train --pipeline), which knows the catalogue"
             )
         del context
         started = time.perf_counter()

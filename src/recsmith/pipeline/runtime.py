@@ -139,15 +139,21 @@ class Pipeline:
         extra_seen: Sequence[Collection[str]] | None,
         recent: Sequence[Sequence[str]] | None,
         context: Sequence[Mapping[str, Any]] | None,
+        include_seen: bool = False,
     ) -> Queries:
         """Who asks. 'Recent' rows: a known user's latest training items plus ``recent`` (what
         they did since, from the online state, or what the request says they just viewed).
         ``exclude`` rows: training items, ``extra_seen`` (everything the store has for them)
-        and ``recent``: nothing the user has had comes back."""
+        and ``recent``: nothing the user has had comes back. With ``include_seen`` (repeat
+        purchases) only ``extra_seen`` is excluded: the caller passes just what it must never
+        show."""
         n = len(user_ids)
         idx = self.bundle.users.to_index(user_ids)
         latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
-        newer = [list(a) + b for a, b in zip(extra_seen or [[]] * n, latest, strict=True)]
+        if include_seen:
+            newer = [list(a) for a in extra_seen or [[]] * n]
+        else:
+            newer = [list(a) + b for a, b in zip(extra_seen or [[]] * n, latest, strict=True)]
         rows, cols = gather_rows(self.recent, idx)
         now_rows, now_cols = self.bundle.item_pairs(latest)
         recent_rows = csr_from_pairs(
@@ -156,7 +162,7 @@ class Pipeline:
             np.concatenate([rows, now_rows]),
             np.concatenate([cols, now_cols]),
         )
-        exclude = self.bundle.exclusions(idx, newer)
+        exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         return Queries(idx, recent_rows, exclude, ctx)
 
@@ -189,12 +195,15 @@ class Pipeline:
         rules: Sequence[Rule] = (),
         diversity: float | None = None,
         categories: Sequence[str] = (),
+        include_seen: bool | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates]:
         """Internal top-k per user, the tier index per query (into ``TIERS``), and the final
         candidates. ``categories``: only items in one of them, and popularity within them (not
-        the global list) answers whom nothing else can."""
+        the global list) answers whom nothing else can. ``include_seen`` (None: the pipeline's
+        ``retrieval.include_seen``) keeps the items users have (see ``queries``)."""
         user_ids = np.asarray(user_ids, dtype=object)
-        queries = self.queries(user_ids, extra_seen, recent, context)
+        keep = self.config.retrieval.include_seen if include_seen is None else include_seen
+        queries = self.queries(user_ids, extra_seen, recent, context, keep)
         has_recent = np.diff(queries.recent.indptr) > 0
         popular = TIERS.index("category" if categories else "popular")
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
@@ -261,10 +270,11 @@ class Pipeline:
         rules: Sequence[Rule] = (),
         diversity: float | None = None,
         categories: Sequence[str] = (),
+        include_seen: bool | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
-        in one of them (see ``top_k``)."""
+        in one of them, ``include_seen`` the items users have (see ``top_k``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
         top, tier, final = self.top_k(
@@ -277,6 +287,7 @@ class Pipeline:
             rules=rules,
             diversity=diversity,
             categories=categories,
+            include_seen=include_seen,
         )
 
         lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))

@@ -61,6 +61,14 @@ def _ids(text: str | None, name: str) -> list[str]:
     return ids
 
 
+def _keep_seen(bundle: Served, asked: bool | None) -> bool:
+    """Whether this request keeps the user's items: as asked, else as the pipeline says (a
+    single model keeps none; asked to, it answers 409 like other pipeline-only options)."""
+    if asked is not None:
+        return asked
+    return isinstance(bundle, Pipeline) and bundle.config.retrieval.include_seen
+
+
 def _categories(bundle: Served, text: str | None) -> tuple[str, ...]:
     """The requested categories as the catalogue spells them (a single model answers 409 for
     any, later, so they pass unmatched)."""
@@ -120,6 +128,13 @@ async def recommend(
     diversity: Annotated[
         float | None, Query(ge=0, le=1, description="MMR trade-off for this request (pipeline)")
     ] = None,
+    include_seen: Annotated[
+        bool | None,
+        Query(
+            description="Keep items the user already has (repeat purchases; pipeline). Default: "
+            "the pipeline's retrieval.include_seen (false unless set)"
+        ),
+    ] = None,
 ) -> RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
@@ -129,10 +144,12 @@ async def recommend(
     (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity within
     the requested ``category`` (``category``, pipelines) → popularity (``popular``); an unknown
     user is never a 404 (an empty or malformed id is a 422). While the store is unavailable the
-    list is answered without its exclusions and says ``degraded: ["store"]``.
+    list is answered without its exclusions and says ``degraded: ["store"]``. With
+    ``include_seen`` only ``exclude`` is left out.
     """
     path_id(user_id, "user_id")
-    stored, degraded = await _stored_items(runtime, user_id)
+    keep_seen = _keep_seen(bundle, include_seen)
+    stored, degraded = ([], []) if keep_seen else await _stored_items(runtime, user_id)
     seen = [*stored, *_ids(exclude, "exclude")]
     latest = [
         *_ids(recent, "recent"),
@@ -140,14 +157,17 @@ async def recommend(
     ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
     categories = _categories(bundle, category)
-    query, options = UserQuery(user_id, seen, latest, context), Options(k, categories, diversity)
+    query = UserQuery(user_id, seen, latest, context)
+    options = Options(k, categories, diversity, keep_seen)
     cache = runtime.cache
     if cache is None:
         listed = await _computed(runtime, bundle, query, options)
     else:
         # catalogue changes applied since the release (``catalog_sync``) change what rules let by
         release = f"{bundle.version}@{bundle.catalog_stamp}"
-        key = cache_key(release, user_id, k, seen, latest, context, categories, diversity)
+        key = cache_key(
+            release, user_id, k, seen, latest, context, categories, diversity, keep_seen
+        )
         hit = cache.get(key)
         runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
         if hit is None:
