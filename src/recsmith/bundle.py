@@ -71,6 +71,9 @@ class Answer:
     sources: list[list[list[str]]]
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds
     candidates: dict[str, int] = field(default_factory=dict)  # source → items in final lists
+    #: per listed item, the recent item an item-to-item source proposed it from (None: no such
+    #: item; ``pipeline.anchors``); empty when the deployment names none
+    anchors: list[list[str | None]] = field(default_factory=list)
 
 
 class ModelBundle:

@@ -44,10 +44,14 @@ router = APIRouter(
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1 to {MAX_K}")]
 
 
-def _scored(item_ids: np.ndarray, scores: np.ndarray) -> list[ScoredItem]:
+def _scored(item_ids: np.ndarray, scores: np.ndarray, source: str, reason: str) -> list[ScoredItem]:
+    """An item list with the one source that made it and the same reason for every item."""
     ids: Sequence[str] = item_ids.tolist()
     values: Sequence[float] = scores.tolist()
-    return [ScoredItem(item_id=i, score=s) for i, s in zip(ids, values, strict=True)]
+    return [
+        ScoredItem(item_id=i, score=s, sources=[source], reason=reason)
+        for i, s in zip(ids, values, strict=True)
+    ]
 
 
 def _ids(text: str | None, name: str) -> list[str]:
@@ -78,15 +82,20 @@ def _categories(bundle: Served, text: str | None) -> tuple[str, ...]:
     return match_categories(asked, bundle.table.category_names)
 
 
-def reason_for(sources: list[str], categories: Sequence[str] = ()) -> str:
+def reason_for(
+    sources: list[str], categories: Sequence[str] = (), anchor: str | None = None
+) -> str:
     """A short explanation from the sources that proposed an item (and the categories the request
-    asked for, which name the category-popularity tier)."""
+    asked for, which name the category-popularity tier). ``anchor``: the recent item an
+    item-to-item source proposed it from, the most specific reason there is."""
     if not sources:
         return "popular right now"
     if "category_popular" in sources:
         return (
             f"popular in {categories[0]}" if len(categories) == 1 else "popular in these categories"
         )
+    if anchor is not None:
+        return f"because you viewed {anchor}"
     text = {
         "trending": "trending now",
         "new_arrivals": "new arrival",
@@ -217,6 +226,7 @@ async def _computed(
     tier = answer.tiers[row]
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
+    anchors = answer.anchors[row] if answer.anchors else [None] * len(ids)
     return {
         "tier": tier,
         "fallback": None if tier == "personalised" else tier,
@@ -225,9 +235,9 @@ async def _computed(
                 "item_id": i,
                 "score": s,
                 "sources": src,
-                "reason": reason_for(src, options.categories),
+                "reason": reason_for(src, options.categories, anchor),
             }
-            for i, s, src in zip(ids, scores, answer.sources[row], strict=True)
+            for i, s, src, anchor in zip(ids, scores, answer.sources[row], anchors, strict=True)
         ],
     }
 
@@ -241,7 +251,9 @@ async def _computed(
 def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """Items that share baskets/sessions with the item; 409 saying how to enable it when the
     deployment has no co-occurrence model or source."""
-    return _neighbours(bundle, item_id, k, bundle.together)
+    return _neighbours(
+        bundle, item_id, k, bundle.together, "cooccurrence", f"often together with {item_id}"
+    )
 
 
 @router.get(
@@ -253,8 +265,11 @@ def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
 def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The trending source of the deployed pipeline (popularity for a single model)."""
     ids, scores = bundle.trending_items(k)
+    source = "trending" if isinstance(bundle, Pipeline) and bundle.has_trending else "popular"
     return PopularResponse(
-        recommendation_id=uuid4().hex, model_version=bundle.version, items=_scored(ids, scores)
+        recommendation_id=uuid4().hex,
+        model_version=bundle.version,
+        items=_scored(ids, scores, source, reason_for([source])),
     )
 
 
@@ -266,7 +281,7 @@ def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
 )
 def similar(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """The model's nearest items; 404 for an item the model was not trained on."""
-    return _neighbours(bundle, item_id, k, bundle.similar_items)
+    return _neighbours(bundle, item_id, k, bundle.similar_items, "similar", f"similar to {item_id}")
 
 
 def _neighbours(
@@ -274,6 +289,8 @@ def _neighbours(
     item_id: str,
     k: int,
     fetch: Callable[[str, int], tuple[np.ndarray, np.ndarray]],
+    source: str,
+    reason: str,
 ) -> SimilarResponse:
     """An item-to-item list; 404 for an unknown item, 409 when the deployment cannot answer."""
     path_id(item_id, "item_id")
@@ -291,7 +308,7 @@ def _neighbours(
         recommendation_id=uuid4().hex,
         item_id=item_id,
         model_version=bundle.version,
-        items=_scored(ids, scores),
+        items=_scored(ids, scores, source, reason),
     )
 
 
@@ -305,5 +322,7 @@ def popular(bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The fallback list, as of the model's training data."""
     ids, scores = bundle.popular_items(k)
     return PopularResponse(
-        recommendation_id=uuid4().hex, model_version=bundle.version, items=_scored(ids, scores)
+        recommendation_id=uuid4().hex,
+        model_version=bundle.version,
+        items=_scored(ids, scores, "popular", reason_for(["popular"])),
     )
