@@ -166,7 +166,12 @@ class ItemsResponse(IngestResponse):
 
 class ScoredItem(BaseModel):
     item_id: str
-    score: float
+    score: float = Field(
+        description="higher is better; what it measures is one thing per route: a user list's "
+        "ranking score (popularity fills below the lowest model score), similarity (/similar), "
+        "the co-occurrence metric (/together), users who interacted (/popular), decayed event "
+        "counts (/trending)"
+    )
     sources: list[str] = Field(
         default_factory=list, description="candidate sources that proposed the item"
     )
