@@ -35,11 +35,14 @@ class EventIn(BaseModel):
     item_id: str
     event_type: str = Field(description="One of the configured events.weights types")
     value: float | None = Field(None, description="Needed by value-weighted types (rating, play)")
-    timestamp: str | float = Field(
-        description="ISO 8601 with a zone (Z, +01:00; events.naive_timestamps), or Unix s/ms"
+    timestamp: str | float | None = Field(
+        None,
+        description="ISO 8601 with a zone (Z, +01:00; events.naive_timestamps), or Unix s/ms; "
+        "may be left out when event_id is given: the server then uses the time received",
     )
     event_id: str | None = Field(
-        None, description="Idempotency key; derived from the content when absent"
+        None,
+        description="Idempotency key; derived from the content (timestamp included) when absent",
     )
     context: dict[str, str | float | int | bool | None] | None = None
 
