@@ -71,6 +71,9 @@ class Answer:
     sources: list[list[list[str]]]
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds
     candidates: dict[str, int] = field(default_factory=dict)  # source → items in final lists
+    #: per listed item, the recent item an item-to-item source proposed it from (None: no such
+    #: item; ``pipeline.anchors``); empty when the deployment names none
+    anchors: list[list[str | None]] = field(default_factory=list)
 
 
 class ModelBundle:
@@ -287,16 +290,17 @@ class ModelBundle:
         rules: Sequence[Any] = (),
         diversity: float | None = None,
         categories: Sequence[str] = (),
+        include_seen: bool | None = None,
     ) -> Answer:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
         visitors with recent items from those items (if the model scores histories), the rest from
         popularity. ``context`` is accepted for interface parity; a single model ignores it.
         Business rules, categories and diversity need the catalogue a pipeline carries:
         NeedsPipeline (a ValueError) here."""
-        if rules or diversity or categories:
+        if rules or diversity or categories or include_seen:
             raise NeedsPipeline(
-                "rules, categories and diversity need a pipeline deployment (recsmith train "
-                "--pipeline), which knows the catalogue"
+                "rules, categories, diversity and include_seen need a pipeline deployment "
+                "(recsmith train --pipeline), which knows the catalogue"
             )
         del context
         started = time.perf_counter()
@@ -342,7 +346,11 @@ class ModelBundle:
     def together(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Frequently bought/viewed together: needs a co-occurrence model (LookupError if none)."""
         if self.model.name != "cooccurrence":
-            raise LookupError("no co-occurrence model is deployed")
+            raise LookupError(
+                f"the deployed model is {self.model.name}, not cooccurrence; to enable /together "
+                "train one (recsmith train --model cooccurrence) or a pipeline with a "
+                'co-occurrence source ([[retrieval.sources]] model = "cooccurrence")'
+            )
         return self.similar_items(item_id, k)
 
     def trending_items(self, k: int) -> tuple[np.ndarray, np.ndarray]:

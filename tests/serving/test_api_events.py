@@ -20,7 +20,12 @@ def test_valid_batch_is_stored(
     batch = [make_event(item_id=f"i{n}") for n in range(5)]
     response = client.post("/v1/events", json=batch, headers=keys["ingest"])
     assert response.status_code == 200
-    assert response.json() == {"accepted": 5, "duplicates": 0, "rejected": []}
+    assert response.json() == {
+        "accepted": 5,
+        "duplicates": 0,
+        "rejected": [],
+        "timestamped_by_server": 0,
+    }
     assert store.count_events() == 5
     assert sorted(store.user_items("u1")) == sorted(f"i{n}" for n in range(5))
 
@@ -53,7 +58,7 @@ def test_resent_events_are_duplicates(
     batch = [make_event(item_id=f"i{n}") for n in range(3)]
     assert client.post("/v1/events", json=batch, headers=keys["ingest"]).json()["accepted"] == 3
     again = client.post("/v1/events", json=batch, headers=keys["ingest"]).json()
-    assert again == {"accepted": 0, "duplicates": 3, "rejected": []}
+    assert again == {"accepted": 0, "duplicates": 3, "rejected": [], "timestamped_by_server": 0}
     assert store.count_events() == 3
 
 
@@ -86,7 +91,12 @@ def test_non_objects_are_rejected_at_their_index(
 
 def test_empty_array_is_fine(client: TestClient, keys: Headers) -> None:
     response = client.post("/v1/events", json=[], headers=keys["ingest"])
-    assert response.json() == {"accepted": 0, "duplicates": 0, "rejected": []}
+    assert response.json() == {
+        "accepted": 0,
+        "duplicates": 0,
+        "rejected": [],
+        "timestamped_by_server": 0,
+    }
 
 
 def test_over_max_batch_is_413(
@@ -118,7 +128,7 @@ def test_body_that_is_not_an_array_is_422(
         "/v1/events", content=body, headers={**keys["ingest"], "Content-Type": "application/json"}
     )
     assert response.status_code == 422
-    assert reason in response.json()["detail"]
+    assert reason in response.json()["detail"][0]["reason"]
 
 
 def test_ingest_metrics_count_outcomes(client: TestClient, keys: Headers, make_event: Any) -> None:

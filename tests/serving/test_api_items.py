@@ -38,7 +38,8 @@ def test_put_with_a_different_item_id_is_422(
 ) -> None:
     response = client.put("/v1/items/sku-1", json={"item_id": "sku-2"}, headers=keys["ingest"])
     assert response.status_code == 422
-    assert "sku-2" in response.json()["detail"]
+    [error] = response.json()["detail"]
+    assert error["field"] == "item_id" and "sku-2" in error["reason"]
     assert store.get_item("sku-1") is None and store.get_item("sku-2") is None
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -59,12 +60,26 @@ def test_together_and_trending(pipe_client: TestClient, keys: dict[str, dict[str
     assert trending.status_code == 200 and len(trending.json()["items"]) == 3
 
 
-def test_together_without_a_cooccurrence_model_is_404(
+def test_together_without_a_cooccurrence_model_is_409_saying_how_to_enable_it(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
     response = client.get("/v1/items/i0/together?k=3", headers=keys["read"])
-    assert response.status_code == 404
-    assert "co-occurrence" in response.json()["detail"]
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert "itemknn" in detail and "--model cooccurrence" in detail
+
+
+def test_together_on_a_pipeline_without_the_source_says_what_to_add(
+    settings: Settings,
+    small_pipeline: Callable[[list[dict[str, Any]]], Pipeline],
+    store: SQLiteStore,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    pipeline = small_pipeline([{"name": "knn", "model": "itemknn", "quota": 30}])
+    with TestClient(create_app(settings, bundle=pipeline, store=store)) as client:  # type: ignore[arg-type]
+        response = client.get("/v1/items/i0/together?k=3", headers=keys["read"])
+    assert response.status_code == 409
+    assert 'model = "cooccurrence"' in response.json()["detail"]
 
 
 def test_metrics_report_stages_and_sources(
@@ -84,31 +99,20 @@ def test_single_model_refuses_diversity_with_a_reason(
     assert response.status_code == 409 and "pipeline" in response.json()["detail"]
 
 
-def test_category_filter_reaches_the_rules(
+def test_a_category_filter_on_a_catalogue_without_categories_is_a_422(
     pipe_client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
-    """This deployment has no catalogue, so no item is in any category: the filter leaves
-    nothing, not even popular fills (missing data never passes a filter)."""
-    body = pipe_client.get(
+    """This deployment has no catalogue, so no category can match: the request is refused
+    rather than answered with an empty list (``test_api_category_match`` has the filter)."""
+    response = pipe_client.get(
         "/v1/users/u1/recommendations?k=5&category=shoes", headers=keys["read"]
-    ).json()
-    assert body["items"] == []
-    assert (
-        len(
-            pipe_client.get("/v1/users/u1/recommendations?k=5", headers=keys["read"]).json()[
-                "items"
-            ]
-        )
-        == 5
     )
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"field": "category", "reason": "unknown category 'shoes': the catalogue has no categories"}
+    ]
 
 
-def test_a_stranger_asking_for_a_category_is_answered_by_the_category_tier(
-    pipe_client: TestClient, keys: dict[str, dict[str, str]]
-) -> None:
-    body = pipe_client.get(
-        "/v1/users/stranger/recommendations?k=5&category=shoes", headers=keys["read"]
-    ).json()
-    assert body["tier"] == "category" and body["fallback"] == "category"
+def test_reasons_of_the_category_tier() -> None:
     assert reason_for(["category_popular"], ("shoes",)) == "popular in shoes"
     assert reason_for(["category_popular"], ("shoes", "hats")) == "popular in these categories"

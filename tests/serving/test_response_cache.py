@@ -42,10 +42,11 @@ def test_a_repeated_request_is_a_hit_until_the_user_acts(
 
 
 def test_the_key_covers_every_input() -> None:
-    base = ("v1", "u1", 10, ["a"], ["b"], {"device": "mobile"}, ["shoes"], 0.3)
+    base = ("v1", "u1", 10, ["a"], ["b"], {"device": "mobile"}, ["shoes"], 0.3, False)
     key = cache_key(*base)
     assert key == cache_key(*base)
-    for i, other in enumerate(("v2", "u2", 9, ["a", "c"], [], {"device": "app"}, [], None)):
+    others = ("v2", "u2", 9, ["a", "c"], [], {"device": "app"}, [], None, True)
+    for i, other in enumerate(others):
         changed = list(base)
         changed[i] = other
         assert cache_key(*changed) != key, f"input {i} is not in the key"

@@ -209,12 +209,18 @@ NO_ZONE = (
 
 
 def parse_timestamp(
-    col: np.ndarray, errors: Errors, now_us: int, max_future_s: float, naive: str = "reject"
+    col: np.ndarray,
+    errors: Errors,
+    now_us: int,
+    max_future_s: float,
+    naive: str = "reject",
+    missing_reason: str = "required",
 ) -> np.ndarray:
     """Unix microseconds from Unix seconds or milliseconds or ISO 8601 text. Text without a time
-    zone is refused when ``naive`` is "reject" (``events.naive_timestamps``), else read as UTC."""
+    zone is refused when ``naive`` is "reject" (``events.naive_timestamps``), else read as UTC.
+    An absent timestamp is an error saying ``missing_reason``."""
     missing = absent_mask(col)
-    errors.add(missing, "timestamp", "required")
+    errors.add(missing, "timestamp", missing_reason)
     is_bool = bool_mask(col)
     numeric = to_float(np.where(is_bool, None, col))
     ts_us = np.zeros(len(col), dtype=np.int64)

@@ -92,6 +92,9 @@ class IngestResult:
     accepted: int
     duplicates: int
     rejected: tuple[Rejection, ...] = ()
+    #: accepted or duplicate events that came without a timestamp and were given the time
+    #: received (``validate.STAMP_RULE``; live ingestion only)
+    timestamped_by_server: int = 0
 
     def as_counts(self) -> dict[str, int]:
         return {

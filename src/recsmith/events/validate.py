@@ -80,6 +80,15 @@ def content_event_ids(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     )
 
 
+#: Why an event without a timestamp needs an event_id to be stamped: its content id
+#: (``content_event_ids``) includes the time, so a retry stamped a second later would be stored as a
+#: second event; an event_id keeps the retry a duplicate (its stored time stays the first one).
+STAMP_RULE = (
+    "required unless the event has an event_id (the server then uses the time received; "
+    "without an event_id a retried event could not be told from a new one)"
+)
+
+
 def _input_columns(
     records: pd.DataFrame | Sequence[Mapping[str, Any]],
 ) -> tuple[int, dict[Any, np.ndarray], Callable[[int], pd.Series | Mapping[str, Any]]]:
@@ -107,7 +116,33 @@ def validate_events(
     """Split a batch into a canonical frame of valid events and a rejection for each bad record.
 
     ``offset`` is added to rejection indices, so chunked imports report positions in the whole file.
+    Every event needs a timestamp (imports, the Python API); see ``validate_live_events``.
     """
+    frame, rejected, _ = _validate(records, settings, now, offset, stamp_missing=False)
+    return frame, rejected
+
+
+def validate_live_events(
+    records: pd.DataFrame | Sequence[Mapping[str, Any]],
+    settings: EventSettings,
+    *,
+    now: float | None = None,
+    offset: int = 0,
+) -> tuple[pd.DataFrame, list[Rejection], np.ndarray]:
+    """``validate_events`` for events arriving live (``POST /v1/events``): an event without a
+    timestamp but with an event_id gets the time received, ``now`` (``STAMP_RULE``). A browser or
+    an app rarely has a clock worth trusting. Also returns which valid rows were stamped."""
+    return _validate(records, settings, now, offset, stamp_missing=True)
+
+
+def _validate(
+    records: pd.DataFrame | Sequence[Mapping[str, Any]],
+    settings: EventSettings,
+    now: float | None,
+    offset: int,
+    *,
+    stamp_missing: bool,
+) -> tuple[pd.DataFrame, list[Rejection], np.ndarray]:
     n, raw, record = _input_columns(records)
     errors = Errors(n)
     nothing = np.full(n, None, dtype=object)
@@ -149,9 +184,20 @@ def validate_events(
     unranged = negative_log | np.isinf(value)
     check_value_range(event_type, np.where(unranged, np.nan, value), settings, errors)
 
-    now_us = int((time.time() if now is None else now) * 1_000_000)
+    received = time.time() if now is None else now
+    timestamps, missing_reason = col["timestamp"], "required"
+    stamped = np.zeros(n, dtype=bool)
+    if stamp_missing:
+        stamped = absent_mask(timestamps) & ~absent_mask(col["event_id"])
+        timestamps = np.where(stamped, received, timestamps)
+        missing_reason = STAMP_RULE
     ts = parse_timestamp(
-        col["timestamp"], errors, now_us, settings.max_future_seconds, settings.naive_timestamps
+        timestamps,
+        errors,
+        int(received * 1_000_000),
+        settings.max_future_seconds,
+        settings.naive_timestamps,
+        missing_reason,
     )
     context = parse_context(col["context"], errors, settings.max_context_bytes)
 
@@ -177,7 +223,7 @@ def validate_events(
             {name: values[no_id] for name, values in canonical.items()}
         )
     frame = pd.DataFrame(canonical, columns=list(EVENT_COLUMNS), copy=False)
-    return frame, errors.rejections(record, offset)
+    return frame, errors.rejections(record, offset), stamped[good]
 
 
 def validate_items(

@@ -94,6 +94,8 @@ def train_pipeline(
     with progress("feature state"):
         state = FeatureState.build(full, attrs.category, attrs.price, attrs.created_ts)
     bundle.manifest["fit_seconds"] = round(time.perf_counter() - started, 3)
+    # the primary model's bundle named it ``ease-…``: the release is the whole pipeline
+    bundle.manifest["version"] = "pipeline-" + bundle.version.split("-", 1)[1]
     bundle.manifest["ranker"] = ranker is not None
     bundle.manifest["ranker_training"] = ranker_report
     bundle.manifest["ranker_summary"] = ranker_summary(ranker_report)

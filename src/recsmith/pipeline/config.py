@@ -114,6 +114,11 @@ def _config(cls: type[Recommender], source: SourceConfig, params: dict[str, Any]
 class RetrievalConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     recent_items: int = Field(5, ge=0, le=100, description="latest items per user as 'recent'")
+    include_seen: bool = Field(
+        False,
+        description="keep items a user already has in their lists (repeat purchases, "
+        "retargeting); a request's include_seen overrides it",
+    )
     ann_min_items: int = Field(
         50_000, ge=1, description="factor-model sources use a faiss index from this many items"
     )

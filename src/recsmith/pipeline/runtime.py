@@ -23,6 +23,7 @@ from recsmith.events.schema import Item
 from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.base import Recommender
 from recsmith.models.topk import TopK
+from recsmith.pipeline.anchors import anchor_items
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.training import build_sources, retrieve
@@ -72,6 +73,12 @@ class Pipeline:
             config.retrieval.sources, models, attrs, config.retrieval.ann_min_items, indexes
         )
         self.quotas = [s.quota for s in config.retrieval.sources]
+        #: item-to-item matrices of the sources whose items a reason can trace to an anchor
+        self.anchor_matrices = {
+            s.name: matrix
+            for s in config.retrieval.sources
+            if s.name in models and (matrix := models[s.name].item_to_item) is not None
+        }
         self.weights = [s.weight for s in config.retrieval.sources]
         self.fallback = StaticSource(FALLBACK, bundle.popular.item_scores_)
         self.table = (
@@ -139,15 +146,21 @@ class Pipeline:
         extra_seen: Sequence[Collection[str]] | None,
         recent: Sequence[Sequence[str]] | None,
         context: Sequence[Mapping[str, Any]] | None,
+        include_seen: bool = False,
     ) -> Queries:
         """Who asks. 'Recent' rows: a known user's latest training items plus ``recent`` (what
         they did since, from the online state, or what the request says they just viewed).
         ``exclude`` rows: training items, ``extra_seen`` (everything the store has for them)
-        and ``recent``: nothing the user has had comes back."""
+        and ``recent``: nothing the user has had comes back. With ``include_seen`` (repeat
+        purchases) only ``extra_seen`` is excluded: the caller passes just what it must never
+        show."""
         n = len(user_ids)
         idx = self.bundle.users.to_index(user_ids)
         latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
-        newer = [list(a) + b for a, b in zip(extra_seen or [[]] * n, latest, strict=True)]
+        if include_seen:
+            newer = [list(a) for a in extra_seen or [[]] * n]
+        else:
+            newer = [list(a) + b for a, b in zip(extra_seen or [[]] * n, latest, strict=True)]
         rows, cols = gather_rows(self.recent, idx)
         now_rows, now_cols = self.bundle.item_pairs(latest)
         recent_rows = csr_from_pairs(
@@ -156,7 +169,7 @@ class Pipeline:
             np.concatenate([rows, now_rows]),
             np.concatenate([cols, now_cols]),
         )
-        exclude = self.bundle.exclusions(idx, newer)
+        exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         return Queries(idx, recent_rows, exclude, ctx)
 
@@ -189,12 +202,44 @@ class Pipeline:
         rules: Sequence[Rule] = (),
         diversity: float | None = None,
         categories: Sequence[str] = (),
+        include_seen: bool | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates]:
         """Internal top-k per user, the tier index per query (into ``TIERS``), and the final
         candidates. ``categories``: only items in one of them, and popularity within them (not
-        the global list) answers whom nothing else can."""
+        the global list) answers whom nothing else can. ``include_seen`` (None: the pipeline's
+        ``retrieval.include_seen``) keeps the items users have (see ``queries``)."""
+        top, tier, final, _ = self._top_k(
+            user_ids,
+            k,
+            extra_seen=extra_seen,
+            recent=recent,
+            context=context,
+            timings=timings,
+            rules=rules,
+            diversity=diversity,
+            categories=categories,
+            include_seen=include_seen,
+        )
+        return top, tier, final
+
+    def _top_k(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        *,
+        extra_seen: Sequence[Collection[str]] | None,
+        recent: Sequence[Sequence[str]] | None,
+        context: Sequence[Mapping[str, Any]] | None,
+        timings: dict[str, float] | None,
+        rules: Sequence[Rule],
+        diversity: float | None,
+        categories: Sequence[str],
+        include_seen: bool | None,
+    ) -> tuple[TopK, np.ndarray, Candidates, Queries]:
+        """``top_k`` with the queries it built (``answer`` traces reasons to their items)."""
         user_ids = np.asarray(user_ids, dtype=object)
-        queries = self.queries(user_ids, extra_seen, recent, context)
+        keep = self.config.retrieval.include_seen if include_seen is None else include_seen
+        queries = self.queries(user_ids, extra_seen, recent, context, keep)
         has_recent = np.diff(queries.recent.indptr) > 0
         popular = TIERS.index("category" if categories else "popular")
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
@@ -224,7 +269,7 @@ class Pipeline:
         ids[final.query, rank] = final.items
         scores[final.query, rank] = final.score
         tier[(tier == 1) & ~found] = popular  # the session's items led nowhere
-        return TopK(ids, scores), tier, final
+        return TopK(ids, scores), tier, final, queries
 
     def finalise(
         self,
@@ -261,13 +306,14 @@ class Pipeline:
         rules: Sequence[Rule] = (),
         diversity: float | None = None,
         categories: Sequence[str] = (),
+        include_seen: bool | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
-        in one of them (see ``top_k``)."""
+        in one of them, ``include_seen`` the items users have (see ``top_k``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
-        top, tier, final = self.top_k(
+        top, tier, final, queries = self._top_k(
             user_ids,
             k,
             extra_seen=extra_seen,
@@ -277,20 +323,27 @@ class Pipeline:
             rules=rules,
             diversity=diversity,
             categories=categories,
+            include_seen=include_seen,
         )
 
         lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))
+        anchor = anchor_items(final, queries.recent, self.anchor_matrices)
+        named = self.bundle.items.to_external(np.maximum(anchor, 0))
+        anchors = np.where(anchor >= 0, named, None)
         by_item = {
-            (int(q), int(i)): final.source_names_of(r)
+            (int(q), int(i)): (final.source_names_of(r), anchors[r])
             for r, (q, i) in enumerate(zip(final.query, final.items, strict=True))
         }
-        sources = [
-            [by_item.get((q, int(i)), []) for i in row[row >= 0]] for q, row in enumerate(top.ids)
+        listed = [
+            [by_item.get((q, int(i)), ([], None)) for i in row[row >= 0]]
+            for q, row in enumerate(top.ids)
         ]
+        sources = [[names for names, _ in row] for row in listed]
         per_source = dict(
             zip(final.sources, (final.source_ranks > 0).sum(axis=0).tolist(), strict=True)
         )
-        return Answer(lists, [TIERS[t] for t in tier], sources, timings, per_source)
+        anchored = [[anchor for _, anchor in row] for row in listed]
+        return Answer(lists, [TIERS[t] for t in tier], sources, timings, per_source, anchored)
 
     def recommend_for_items(
         self, histories: Sequence[Collection[str]], k: int
@@ -324,8 +377,17 @@ class Pipeline:
         """Frequently bought together, from the pipeline's co-occurrence source."""
         model = self._model_named("cooccurrence")
         if model is None:
-            raise LookupError("the pipeline has no co-occurrence source")
+            raise LookupError(
+                "this pipeline has no co-occurrence source; to enable /together add one to its "
+                'TOML and retrain: [[retrieval.sources]] name = "together" model = "cooccurrence" '
+                "quota = 50"
+            )
         return self._shown(lambda n: self.bundle.similar_by(model, item_id, n), k)
+
+    @property
+    def has_trending(self) -> bool:
+        """Whether ``trending_items`` comes from a trending source (else it is popularity)."""
+        return self._model_named("trending") is not None
 
     def trending_items(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The trending source's list (popularity when the pipeline has none)."""

@@ -24,7 +24,7 @@ from recsmith.errors import StoreUnavailable
 from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.serving import error_handlers, front_door
+from recsmith.serving import error_handlers, front_door, input_errors
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
@@ -163,6 +163,7 @@ def create_app(
     app.add_middleware(RequestBodyGuard, max_body_bytes=settings.serving.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     error_handlers.install(app)  # after the other middleware: it must be the outermost
+    input_errors.install(app)
     for module in (events, items, recommend, admin, health, metrics_route):
         app.include_router(module.router)
     front_door.install(app)

@@ -107,6 +107,20 @@ def _presented_secret(
     return header or None
 
 
+def _missing_key_reason(authorization: str | None) -> str:
+    """Why no key was read: none sent, or an Authorization header without the Bearer scheme
+    (``Authorization: rsk_…`` is the usual slip; saying only "a key is required" hides it)."""
+    usage = "Authorization: Bearer <key> or X-API-Key: <key>"
+    if not authorization or not authorization.strip():
+        return f"an API key is required ({usage})"
+    scheme, _, rest = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return f"the Authorization header says Bearer but carries no key ({usage})"
+    if not rest.strip():
+        return f"the Authorization header has no scheme: write 'Bearer <key>' ({usage})"
+    return f"the Authorization scheme {scheme!r} is not supported: use Bearer ({usage})"
+
+
 def _unauthorized(reason: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"}
@@ -132,7 +146,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
             return None
         secret = _presented_secret(bearer, header)
         if secret is None:
-            raise _unauthorized("an API key is required (Authorization: Bearer <key> or X-API-Key)")
+            raise _unauthorized(_missing_key_reason(request.headers.get("authorization")))
         key_hash = hash_key(secret)
         key = runtime.keys.cached(key_hash)
         if key is None:

@@ -154,7 +154,7 @@ def ingest_records(
     store.add_dead_letters(not_objects, source)
     moved = [replace(r, index=positions[r.index]) for r in result.rejected]
     merged = sorted([*moved, *not_objects], key=lambda r: r.index)
-    return IngestResult(result.accepted, result.duplicates, tuple(merged))
+    return replace(result, rejected=tuple(merged))
 
 
 def _rejection(index: int, record: Any) -> Rejection:

@@ -45,6 +45,7 @@ class Options:
     k: int
     categories: tuple[str, ...] = ()
     diversity: float | None = None
+    include_seen: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,5 +90,6 @@ def _call(group: list[_Query]) -> list[Slot]:
         context=[p.query.context for p in group],
         categories=options.categories,
         diversity=options.diversity,
+        include_seen=options.include_seen,
     )
     return [Slot(answer, i, i == 0, len(group)) for i in range(len(group))]

@@ -52,6 +52,7 @@ def cache_key(
     context: Mapping[str, Any],
     categories: Sequence[str],
     diversity: float | None,
+    include_seen: bool,
 ) -> str:
     """The digest of a request's every input (see module docstring)."""
     text = json.dumps(
@@ -64,6 +65,7 @@ def cache_key(
             sorted(context.items()),
             list(categories),
             diversity,
+            include_seen,
         ],
         separators=(",", ":"),
     )

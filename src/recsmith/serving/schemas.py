@@ -35,11 +35,14 @@ class EventIn(BaseModel):
     item_id: str
     event_type: str = Field(description="One of the configured events.weights types")
     value: float | None = Field(None, description="Needed by value-weighted types (rating, play)")
-    timestamp: str | float = Field(
-        description="ISO 8601 with a zone (Z, +01:00; events.naive_timestamps), or Unix s/ms"
+    timestamp: str | float | None = Field(
+        None,
+        description="ISO 8601 with a zone (Z, +01:00; events.naive_timestamps), or Unix s/ms; "
+        "may be left out when event_id is given: the server then uses the time received",
     )
     event_id: str | None = Field(
-        None, description="Idempotency key; derived from the content when absent"
+        None,
+        description="Idempotency key; derived from the content (timestamp included) when absent",
     )
     context: dict[str, str | float | int | bool | None] | None = None
 
@@ -111,12 +114,26 @@ class IngestResponse(BaseModel):
 
 
 class EventsResponse(IngestResponse):
+    """``IngestResponse`` plus how many events the server timestamped (sent without one)."""
+
+    timestamped_by_server: int = Field(
+        0,
+        description="accepted or duplicate events sent without a timestamp, given the time "
+        "received (only events with an event_id may omit it; a duplicate keeps its first time)",
+    )
+
+    @classmethod
+    def from_result(cls, result: IngestResult) -> EventsResponse:
+        base = IngestResponse.from_result(result)
+        return cls(**base.model_dump(), timestamped_by_server=result.timestamped_by_server)
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "accepted": 2,
                     "duplicates": 1,
+                    "timestamped_by_server": 2,
                     "rejected": [
                         {
                             "index": 3,
@@ -152,7 +169,12 @@ class ItemsResponse(IngestResponse):
 
 class ScoredItem(BaseModel):
     item_id: str
-    score: float
+    score: float = Field(
+        description="higher is better; what it measures is one thing per route: a user list's "
+        "ranking score (popularity fills below the lowest model score), similarity (/similar), "
+        "the co-occurrence metric (/together), users who interacted (/popular), decayed event "
+        "counts (/trending)"
+    )
     sources: list[str] = Field(
         default_factory=list, description="candidate sources that proposed the item"
     )
@@ -334,9 +356,21 @@ def _body_responses() -> dict[str, Any]:
     }
 
 
+class InputErrorResponse(BaseModel):
+    """Every 422: each bad input named with the reason (``serving/input_errors.py``)."""
+
+    detail: list[FieldErrorOut]
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these error codes, all in FastAPI's ``detail`` shape."""
-    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
+    return {
+        code: {
+            "model": InputErrorResponse if code == 422 else ErrorResponse,
+            "description": _ERROR_TEXT[code],
+        }
+        for code in codes
+    }
 
 
 def array_body(model: type[BaseModel]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pandas as pd
 from recsmith.config import EventSettings
 from recsmith.events.columns import payload
 from recsmith.events.schema import FieldError, IngestResult, Rejection
-from recsmith.events.validate import validate_events, validate_items
+from recsmith.events.validate import validate_events, validate_items, validate_live_events
 from recsmith.store.base import EventStore
 from recsmith.store.reused_ids import REASON, reused_ids
 
@@ -33,6 +33,8 @@ class CheckedEvents:
     #: sorted by index, ``offset`` added
     rejected: list[Rejection]
     offset: int
+    #: over ``valid``: stamped with the time received (live events sent without a timestamp)
+    stamped: np.ndarray
 
 
 def check_events(
@@ -40,13 +42,19 @@ def check_events(
     settings: EventSettings,
     *,
     offset: int = 0,
+    live: bool = False,
 ) -> CheckedEvents:
-    """Validate one batch (no store involved)."""
-    valid, rejected = validate_events(records, settings, offset=offset)
+    """Validate one batch (no store involved). ``live`` events (HTTP) may come without a
+    timestamp (``validate.validate_live_events``); imported ones may not."""
+    if live:
+        valid, rejected, stamped = validate_live_events(records, settings, offset=offset)
+    else:
+        valid, rejected = validate_events(records, settings, offset=offset)
+        stamped = np.zeros(len(valid), dtype=bool)
     refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
     # the valid frame keeps the order of the records that passed validation
     positions = np.setdiff1d(np.arange(len(records)), refused)
-    return CheckedEvents(records, valid, positions, rejected, offset)
+    return CheckedEvents(records, valid, positions, rejected, offset, stamped)
 
 
 def store_events(
@@ -60,10 +68,10 @@ def store_events(
 
     ``on_stored`` gets the valid events once they are durable (the server updates its online
     state with them)."""
-    _, new, rejected = _store_checked(store, checked, on_stored)
+    _, new, rejected, stamped = _store_checked(store, checked, on_stored)
     store.add_dead_letters(rejected, source)
     inserted = int(new.sum())
-    return IngestResult(inserted, len(new) - inserted, tuple(rejected))
+    return IngestResult(inserted, len(new) - inserted, tuple(rejected), int(stamped.sum()))
 
 
 def ingest_events(
@@ -91,20 +99,25 @@ def ingest_event_batches(
     """Several requests' batches ingested as one: one validation, one store transaction (group
     commit). Each batch gets the result it would have got alone, its rejection indices counted in
     its own records; an event_id sent by two batches of the group is a duplicate (same content) or
-    a rejected reuse (other content) in the later one, as inside one batch."""
+    a rejected reuse (other content) in the later one, as inside one batch. The batches are live
+    events: one without a timestamp gets the time received (``validate.STAMP_RULE``)."""
     records = [record for batch in batches for record in batch]
     bounds = np.cumsum([0, *map(len, batches)])
-    positions, new, rejected = _store_checked(store, check_events(records, settings), on_stored)
+    checked = check_events(records, settings, live=True)
+    positions, new, rejected, stamped = _store_checked(store, checked, on_stored)
     owner = np.searchsorted(bounds, positions, side="right") - 1
     accepted = np.bincount(owner[new], minlength=len(batches))
     valid = np.bincount(owner, minlength=len(batches))
+    timestamped = np.bincount(owner[stamped], minlength=len(batches))
     mine: list[list[Rejection]] = [[] for _ in batches]
     for r in rejected:  # few (bad records only); in index order, so each list stays sorted
         b = int(np.searchsorted(bounds, r.index, side="right")) - 1
         mine[b].append(replace(r, index=r.index - int(bounds[b])))
     store.add_dead_letters([r for own in mine for r in own], source)
     return [
-        IngestResult(int(accepted[b]), int(valid[b] - accepted[b]), tuple(mine[b]))
+        IngestResult(
+            int(accepted[b]), int(valid[b] - accepted[b]), tuple(mine[b]), int(timestamped[b])
+        )
         for b in range(len(batches))
     ]
 
@@ -113,15 +126,15 @@ def _store_checked(
     store: EventStore,
     checked: CheckedEvents,
     on_stored: Callable[[pd.DataFrame], None] | None,
-) -> tuple[np.ndarray, np.ndarray, list[Rejection]]:
+) -> tuple[np.ndarray, np.ndarray, list[Rejection], np.ndarray]:
     """Refuse reused event_ids, store the rest in one append.
 
     Returns the positions (in the checked records) of the events handed to the store, which of
-    them it stored as new (the others were duplicates), and the rejections sorted by index, not
-    yet dead-lettered."""
+    them it stored as new (the others were duplicates), the rejections sorted by index, not
+    yet dead-lettered, and which of the events handed over the server timestamped."""
     records, valid, positions = checked.records, checked.valid, checked.positions
-    rejected, offset = checked.rejected, checked.offset
-    reused = reused_ids(store, valid) if len(valid) else np.zeros(0, dtype=bool)
+    rejected, offset, stamped = checked.rejected, checked.offset, checked.stamped
+    reused = reused_ids(store, valid, stamped) if len(valid) else np.zeros(0, dtype=bool)
     if reused.any():
         rejected = sorted(
             [*rejected, *(_reuse(records, int(p), offset) for p in positions[reused])],
@@ -129,10 +142,11 @@ def _store_checked(
         )
         valid = valid[~reused].reset_index(drop=True)
         positions = positions[~reused]
+        stamped = stamped[~reused]
     stored = store.append(valid)
     if on_stored is not None and len(valid):
         on_stored(valid)
-    return positions, stored.new, rejected
+    return positions, stored.new, rejected, stamped
 
 
 def _reuse(

@@ -29,9 +29,12 @@ REASON = (
 )
 
 
-def reused_ids(store: EventStore, events: pd.DataFrame) -> np.ndarray:
+def reused_ids(
+    store: EventStore, events: pd.DataFrame, stamped: np.ndarray | None = None
+) -> np.ndarray:
     """Mask over ``events`` (a validated frame): the rows whose ``event_id`` is stored, or
-    appears earlier in the batch, with different content."""
+    appears earlier in the batch, with different content. A ``stamped`` row's time is the
+    server's (it came without one), so a retry of it a second later is still the same event."""
     ids = events["event_id"]
     repeated = ids.duplicated(keep=False).to_numpy()
     stored = store.events_by_id(ids[~ids.duplicated()].tolist())
@@ -49,7 +52,10 @@ def reused_ids(store: EventStore, events: pd.DataFrame) -> np.ndarray:
         a, b = rows[name], against[name]
         if name == "context":
             a, b = a.map(_canonical_json), b.map(_canonical_json)
-        same &= ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool)
+        equal = ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool, copy=True)
+        if name == "ts" and stamped is not None:
+            equal |= stamped[check]
+        same &= equal
     out[check] = ~same
     return out
 

@@ -27,7 +27,11 @@ async def post_events(request: Request, runtime: RuntimeDep) -> EventsResponse:
 
     The body is a JSON array (at most ``serving.max_batch`` records). An event whose ``event_id``
     is already stored counts as a duplicate, so retrying a batch after a timeout is safe; the same
-    ``event_id`` with other content is rejected (field ``event_id``). The answer comes only after
+    ``event_id`` with other content is rejected (field ``event_id``). An event with an
+    ``event_id`` may omit ``timestamp``: it gets the time received (counted in
+    ``timestamped_by_server``) and a retry of it stays a duplicate, keeping its first time. Without
+    an ``event_id`` the timestamp is required, since the id the server derives from the content
+    includes it and a retry stamped later would count twice. The answer comes only after
     the store committed the events (requests arriving together share one commit:
     ``serving/group_commit.py``), so an event acknowledged with 200 survives a crash right after.
     """

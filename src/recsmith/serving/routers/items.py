@@ -14,6 +14,7 @@ from recsmith.serving.auth import require_scope
 from recsmith.serving.batch import ingest_records, parse_array, parse_json
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.deps import Runtime, RuntimeDep
+from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import path_id
 from recsmith.serving.schemas import (
     ItemIn,
@@ -61,8 +62,8 @@ def _upsert_record(
     """Validate and store one item record (422 listing its field errors), then apply it to the
     served release."""
     if record.setdefault("item_id", item_id) != item_id:
-        raise HTTPException(
-            422, f"item_id in the body ({record['item_id']!r}) differs from the path ({item_id!r})"
+        raise invalid(
+            "item_id", f"the body's {record['item_id']!r} differs from the path's {item_id!r}"
         )
     result = ingest_items(runtime.store, [record], source=SOURCE)
     if result.rejected:
@@ -93,7 +94,7 @@ def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -
     if not isinstance(patch, dict):
         raise HTTPException(422, "request body must be a JSON object (the fields to change)")
     if patch.get("item_id", item_id) != item_id:
-        raise HTTPException(422, "item_id cannot be changed by a patch")
+        raise invalid("item_id", "cannot be changed by a patch")
     stored = runtime.store.get_item(item_id)
     if stored is None:
         raise HTTPException(404, f"no item {item_id!r} in the catalogue (PUT creates one)")

@@ -18,9 +18,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import NeedsPipeline
 from recsmith.errors import StoreUnavailable
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
+from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
+from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import path_id
 from recsmith.serving.response_cache import cache_key
 from recsmith.serving.schemas import (
@@ -41,10 +44,14 @@ router = APIRouter(
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1 to {MAX_K}")]
 
 
-def _scored(item_ids: np.ndarray, scores: np.ndarray) -> list[ScoredItem]:
+def _scored(item_ids: np.ndarray, scores: np.ndarray, source: str, reason: str) -> list[ScoredItem]:
+    """An item list with the one source that made it and the same reason for every item."""
     ids: Sequence[str] = item_ids.tolist()
     values: Sequence[float] = scores.tolist()
-    return [ScoredItem(item_id=i, score=s) for i, s in zip(ids, values, strict=True)]
+    return [
+        ScoredItem(item_id=i, score=s, sources=[source], reason=reason)
+        for i, s in zip(ids, values, strict=True)
+    ]
 
 
 def _ids(text: str | None, name: str) -> list[str]:
@@ -54,19 +61,41 @@ def _ids(text: str | None, name: str) -> list[str]:
         return []
     ids = [part for part in text.split(",") if part]
     if len(ids) > MAX_LIST:
-        raise HTTPException(422, f"{name}: at most {MAX_LIST} ids")
+        raise invalid(name, f"at most {MAX_LIST} ids")
     return ids
 
 
-def reason_for(sources: list[str], categories: Sequence[str] = ()) -> str:
+def _keep_seen(bundle: Served, asked: bool | None) -> bool:
+    """Whether this request keeps the user's items: as asked, else as the pipeline says (a
+    single model keeps none; asked to, it answers 409 like other pipeline-only options)."""
+    if asked is not None:
+        return asked
+    return isinstance(bundle, Pipeline) and bundle.config.retrieval.include_seen
+
+
+def _categories(bundle: Served, text: str | None) -> tuple[str, ...]:
+    """The requested categories as the catalogue spells them (a single model answers 409 for
+    any, later, so they pass unmatched)."""
+    asked = _ids(text, "category")
+    if not asked or not isinstance(bundle, Pipeline):
+        return tuple(asked)
+    return match_categories(asked, bundle.table.category_names)
+
+
+def reason_for(
+    sources: list[str], categories: Sequence[str] = (), anchor: str | None = None
+) -> str:
     """A short explanation from the sources that proposed an item (and the categories the request
-    asked for, which name the category-popularity tier)."""
+    asked for, which name the category-popularity tier). ``anchor``: the recent item an
+    item-to-item source proposed it from, the most specific reason there is."""
     if not sources:
         return "popular right now"
     if "category_popular" in sources:
         return (
             f"popular in {categories[0]}" if len(categories) == 1 else "popular in these categories"
         )
+    if anchor is not None:
+        return f"because you viewed {anchor}"
     text = {
         "trending": "trending now",
         "new_arrivals": "new arrival",
@@ -99,10 +128,21 @@ async def recommend(
     device: Annotated[str | None, Query(max_length=32, description="Request context")] = None,
     hour: Annotated[int | None, Query(ge=0, le=23, description="Local hour of day")] = None,
     category: Annotated[
-        str | None, Query(description="Comma-separated categories: only items in one of them")
+        str | None,
+        Query(
+            description="Comma-separated categories: only items in one of them (any case; "
+            "an unknown one is a 422 listing known ones)"
+        ),
     ] = None,
     diversity: Annotated[
         float | None, Query(ge=0, le=1, description="MMR trade-off for this request (pipeline)")
+    ] = None,
+    include_seen: Annotated[
+        bool | None,
+        Query(
+            description="Keep items the user already has (repeat purchases; pipeline). Default: "
+            "the pipeline's retrieval.include_seen (false unless set)"
+        ),
     ] = None,
 ) -> RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
@@ -113,25 +153,30 @@ async def recommend(
     (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity within
     the requested ``category`` (``category``, pipelines) → popularity (``popular``); an unknown
     user is never a 404 (an empty or malformed id is a 422). While the store is unavailable the
-    list is answered without its exclusions and says ``degraded: ["store"]``.
+    list is answered without its exclusions and says ``degraded: ["store"]``. With
+    ``include_seen`` only ``exclude`` is left out.
     """
     path_id(user_id, "user_id")
-    stored, degraded = await _stored_items(runtime, user_id)
+    keep_seen = _keep_seen(bundle, include_seen)
+    stored, degraded = ([], []) if keep_seen else await _stored_items(runtime, user_id)
     seen = [*stored, *_ids(exclude, "exclude")]
     latest = [
         *_ids(recent, "recent"),
         *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
     ]
     context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
-    categories = tuple(_ids(category, "category"))
-    query, options = UserQuery(user_id, seen, latest, context), Options(k, categories, diversity)
+    categories = _categories(bundle, category)
+    query = UserQuery(user_id, seen, latest, context)
+    options = Options(k, categories, diversity, keep_seen)
     cache = runtime.cache
     if cache is None:
         listed = await _computed(runtime, bundle, query, options)
     else:
         # catalogue changes applied since the release (``catalog_sync``) change what rules let by
         release = f"{bundle.version}@{bundle.catalog_stamp}"
-        key = cache_key(release, user_id, k, seen, latest, context, categories, diversity)
+        key = cache_key(
+            release, user_id, k, seen, latest, context, categories, diversity, keep_seen
+        )
         hit = cache.get(key)
         runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
         if hit is None:
@@ -181,6 +226,7 @@ async def _computed(
     tier = answer.tiers[row]
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
+    anchors = answer.anchors[row] if answer.anchors else [None] * len(ids)
     return {
         "tier": tier,
         "fallback": None if tier == "personalised" else tier,
@@ -189,9 +235,9 @@ async def _computed(
                 "item_id": i,
                 "score": s,
                 "sources": src,
-                "reason": reason_for(src, options.categories),
+                "reason": reason_for(src, options.categories, anchor),
             }
-            for i, s, src in zip(ids, scores, answer.sources[row], strict=True)
+            for i, s, src, anchor in zip(ids, scores, answer.sources[row], anchors, strict=True)
         ],
     }
 
@@ -200,11 +246,14 @@ async def _computed(
     "/items/{item_id:id}/together",
     response_model=SimilarResponse,
     summary="Frequently bought or viewed together",
-    responses=error_responses(401, 403, 404, 422, 503),
+    responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
-    """Items that share baskets/sessions with the item (needs a co-occurrence model or source)."""
-    return _neighbours(bundle, item_id, k, bundle.together)
+    """Items that share baskets/sessions with the item; 409 saying how to enable it when the
+    deployment has no co-occurrence model or source."""
+    return _neighbours(
+        bundle, item_id, k, bundle.together, "cooccurrence", f"often together with {item_id}"
+    )
 
 
 @router.get(
@@ -216,8 +265,11 @@ def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
 def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The trending source of the deployed pipeline (popularity for a single model)."""
     ids, scores = bundle.trending_items(k)
+    source = "trending" if isinstance(bundle, Pipeline) and bundle.has_trending else "popular"
     return PopularResponse(
-        recommendation_id=uuid4().hex, model_version=bundle.version, items=_scored(ids, scores)
+        recommendation_id=uuid4().hex,
+        model_version=bundle.version,
+        items=_scored(ids, scores, source, reason_for([source])),
     )
 
 
@@ -229,7 +281,7 @@ def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
 )
 def similar(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """The model's nearest items; 404 for an item the model was not trained on."""
-    return _neighbours(bundle, item_id, k, bundle.similar_items)
+    return _neighbours(bundle, item_id, k, bundle.similar_items, "similar", f"similar to {item_id}")
 
 
 def _neighbours(
@@ -237,8 +289,10 @@ def _neighbours(
     item_id: str,
     k: int,
     fetch: Callable[[str, int], tuple[np.ndarray, np.ndarray]],
+    source: str,
+    reason: str,
 ) -> SimilarResponse:
-    """An item-to-item list; 404 for an unknown item, or when the deployment cannot answer."""
+    """An item-to-item list; 404 for an unknown item, 409 when the deployment cannot answer."""
     path_id(item_id, "item_id")
     try:
         ids, scores = fetch(item_id, k)
@@ -248,13 +302,13 @@ def _neighbours(
             f"item {item_id!r} is unknown to model {bundle.version} "
             "(items appear after the next training that sees events for them)",
         ) from None
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
+    except LookupError as exc:  # the deployment has no such list: how to get one, not a 404
+        raise HTTPException(409, str(exc)) from None
     return SimilarResponse(
         recommendation_id=uuid4().hex,
         item_id=item_id,
         model_version=bundle.version,
-        items=_scored(ids, scores),
+        items=_scored(ids, scores, source, reason),
     )
 
 
@@ -268,5 +322,7 @@ def popular(bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The fallback list, as of the model's training data."""
     ids, scores = bundle.popular_items(k)
     return PopularResponse(
-        recommendation_id=uuid4().hex, model_version=bundle.version, items=_scored(ids, scores)
+        recommendation_id=uuid4().hex,
+        model_version=bundle.version,
+        items=_scored(ids, scores, "popular", reason_for(["popular"])),
     )

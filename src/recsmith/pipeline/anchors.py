@@ -1,0 +1,56 @@
+"""Which of a user's recent items led an item-to-item source to an item: the anchor a reason
+names ("because you viewed i42") instead of a generic "similar to what you viewed".
+
+An item-to-item model (item-kNN, co-occurrence: ``Recommender.item_to_item``) scores a history as
+``history @ M``, so the recent item ``r`` that contributed most to candidate ``i`` is the one with
+the largest ``M[r, i]``. Computed for the final lists only (k rows per query), in one vectorised
+pass over (candidate, recent item) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy import sparse
+
+from recsmith.retrieval.candidates import Candidates
+
+
+def anchor_items(
+    final: Candidates, recent: sparse.csr_array, matrices: Mapping[str, sparse.csr_array]
+) -> np.ndarray:
+    """int64 [len(final)]: per final row, the index of the recent item of its query that most
+    supports it through the first item-to-item source that proposed it (``matrices`` by source
+    name), or -1 (no such source, or no recent item points there)."""
+    out = np.full(len(final), -1, np.int64)
+    for name, matrix in matrices.items():
+        if name not in final.sources:
+            continue
+        column = final.sources.index(name)
+        rows = np.flatnonzero((final.source_ranks[:, column] > 0) & (out < 0))
+        if len(rows):
+            out[rows] = _strongest(final.query[rows], final.items[rows], recent, matrix)
+    return out
+
+
+def _strongest(
+    query: np.ndarray, items: np.ndarray, recent: sparse.csr_array, matrix: sparse.csr_array
+) -> np.ndarray:
+    """Per (query, item): the recent item ``r`` of the query with the largest ``matrix[r, item]``
+    (> 0), else -1."""
+    starts = recent.indptr[query].astype(np.int64)
+    sizes = (recent.indptr[query + 1] - recent.indptr[query]).astype(np.int64)
+    pair = np.repeat(np.arange(len(query)), sizes)
+    ends = np.cumsum(sizes)
+    offsets = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - sizes, sizes)
+    anchors = recent.indices[np.repeat(starts, sizes) + offsets].astype(np.int64)
+    out = np.full(len(query), -1, np.int64)
+    if len(pair) == 0:
+        return out
+    weight = np.asarray(matrix[anchors, items[pair]]).ravel()
+    order = np.lexsort((weight, pair))  # by pair, then weight: the last of each pair is its best
+    last = order[np.r_[pair[order][1:] != pair[order][:-1], True]]
+    best = last[weight[last] > 0]
+    out[pair[best]] = anchors[best]
+    return out

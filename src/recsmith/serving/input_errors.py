@@ -1,0 +1,60 @@
+"""One 422 shape for every input error: ``{"detail": [{"field", "reason"}]}``.
+
+FastAPI answers a parameter or body its validation refuses (``?k=0``) with pydantic's own
+``{"type", "loc", "msg", "input"}`` items, while the project's own checks (unknown query
+parameters, per-record rejections) and the README speak ``{field, reason}``. A client should parse
+one shape, so FastAPI's is rewritten here and a 422 raised with plain text becomes one error of
+field ``request``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+#: Where FastAPI says a value came from: the first part of ``loc``, not part of the field name.
+_SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
+
+
+def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """pydantic's error dicts as ``{field, reason}``: ``("query", "k")`` names field ``k``, a body
+    field its dotted path (``body`` for the body as a whole), once per field and reason."""
+    out: dict[tuple[str, str], None] = {}
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ())]
+        path = loc[1:] if loc and loc[0] in _SOURCES else loc
+        field = ".".join(path) or (loc[0] if loc else "request")
+        out[(field, str(err.get("msg", "invalid")).removeprefix("Value error, "))] = None
+    return [{"field": field, "reason": reason} for field, reason in out]
+
+
+def invalid(field: str, reason: str) -> HTTPException:
+    """The 422 for one bad input, in the shared shape."""
+    return HTTPException(422, [{"field": field, "reason": reason}])
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A 422 raised with text as its detail, in the shared shape; any other status unchanged."""
+    assert isinstance(exc, StarletteHTTPException)  # registered for that type only
+    if exc.status_code == 422 and isinstance(exc.detail, str):
+        body = {"detail": [{"field": "request", "reason": exc.detail}]}
+        return JSONResponse(body, status_code=422, headers=exc.headers)
+    return await http_exception_handler(request, exc)
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # registered for that type only
+    return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
+
+
+def install(app: FastAPI) -> None:
+    """Answer every request validation error in the project's shape (``schemas.error_responses``
+    documents it)."""
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

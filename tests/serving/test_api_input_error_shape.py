@@ -1,0 +1,96 @@
+"""Every 422 answers ``{"detail": [{"field", "reason"}]}``, whatever check refused the input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+Headers = dict[str, dict[str, str]]
+
+
+def _field_errors(response: Any) -> list[tuple[str, str]]:
+    """The (field, reason) pairs of a 422, asserting nothing else is in an error."""
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail
+    for error in detail:
+        assert set(error) == {"field", "reason"}, error
+    return [(e["field"], e["reason"]) for e in detail]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/users/u1/recommendations?k=0", "k"),
+        ("/v1/users/u1/recommendations?k=abc", "k"),
+        ("/v1/users/u1/recommendations?hour=24", "hour"),
+        ("/v1/users/u1/recommendations?diversity=2", "diversity"),
+        ("/v1/popular?k=100000", "k"),
+        ("/v1/trending?k=-1", "k"),
+        ("/v1/items/i1/similar?k=0", "k"),
+        ("/v1/items/i1/together?k=0", "k"),
+        ("/v1/popular?kk=3", "kk"),
+    ],
+)
+def test_query_errors_name_the_parameter(
+    client: TestClient, keys: Headers, path: str, field: str
+) -> None:
+    [(named, reason)] = _field_errors(client.get(path, headers=keys["read"]))
+    assert named == field and reason
+
+
+def test_a_range_error_says_the_bound(client: TestClient, keys: Headers) -> None:
+    [(_, reason)] = _field_errors(client.get("/v1/popular?k=0", headers=keys["read"]))
+    assert "1" in reason and "greater" in reason
+
+
+def test_a_too_long_id_list_names_its_parameter(client: TestClient, keys: Headers) -> None:
+    ids = ",".join(f"i{n}" for n in range(501))
+    path = f"/v1/users/u1/recommendations?exclude={ids}"
+    assert _field_errors(client.get(path, headers=keys["read"])) == [("exclude", "at most 500 ids")]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/events", b"{}"),
+        ("POST", "/v1/events", b"not json"),
+        ("POST", "/v1/items", b"{}"),
+        ("PUT", "/v1/items/i1", b"[]"),
+        ("PATCH", "/v1/items/i1", b"[]"),
+    ],
+)
+def test_body_errors_have_the_same_shape(
+    client: TestClient, keys: Headers, method: str, path: str, body: bytes
+) -> None:
+    headers = {**keys["admin"], "Content-Type": "application/json"}
+    response = client.request(method, path, content=body, headers=headers)
+    assert _field_errors(response)
+
+
+def test_a_patch_changing_the_id_names_item_id(client: TestClient, keys: Headers) -> None:
+    client.put("/v1/items/i1", json={"title": "x"}, headers=keys["admin"])
+    response = client.patch(
+        "/v1/items/i1",
+        json={"item_id": "other"},
+        headers={**keys["admin"], "Content-Type": "application/merge-patch+json"},
+    )
+    assert _field_errors(response) == [("item_id", "cannot be changed by a patch")]
+
+
+def test_the_openapi_schema_documents_the_shape(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    declared = [
+        op["responses"]["422"]["content"]["application/json"]["schema"]
+        for path in spec["paths"].values()
+        for op in path.values()
+        if "422" in op["responses"]
+    ]
+    assert len(declared) >= 8
+    assert all(s == {"$ref": "#/components/schemas/InputErrorResponse"} for s in declared)
+    detail = schemas["InputErrorResponse"]["properties"]["detail"]
+    assert detail["items"] == {"$ref": "#/components/schemas/FieldErrorOut"}
+    assert set(schemas["FieldErrorOut"]["properties"]) == {"field", "reason"}
