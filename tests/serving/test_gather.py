@@ -152,3 +152,28 @@ def test_a_group_is_taken_only_once_the_turn_is_held() -> None:
     assert asyncio.run(run()) == [0, 1, 2, 3]
     assert groups == [[0, 1, 2, 3]]
     assert not held.locked()  # the turn was given back
+
+
+def test_a_turn_that_cannot_be_taken_fails_the_waiting_queries_not_strands_them() -> None:
+    """An error entering the turn is every waiting query's answer; the next submission gets a
+    new drain (and the turn, now working)."""
+    broken = [True]
+
+    class Turn:
+        def __enter__(self) -> None:
+            if broken[0]:
+                raise OSError("no locks on this file system")
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    async def run() -> tuple[list[Any], Any]:
+        gatherer = Gatherer(Recorder(), max_batch=64, blocking=True, turn=Turn)
+        waiting = (gatherer.submit(q) for q in (1, 2))
+        first = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 10)
+        broken[0] = False
+        return first, await asyncio.wait_for(gatherer.submit(3), 10)
+
+    first, later = asyncio.run(run())
+    assert [str(e) for e in first] == ["no locks on this file system"] * 2
+    assert later == 9

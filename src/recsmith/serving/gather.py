@@ -95,7 +95,12 @@ class Gatherer(Generic[Q, R]):
             while self._pending:
                 with ExitStack() as held:
                     if self._turn is not None:  # waits in a thread: it may block on another process
-                        await run_in_threadpool(held.enter_context, self._turn())
+                        try:
+                            await run_in_threadpool(held.enter_context, self._turn())
+                        except Exception as exc:  # answered, never left waiting on a dead drain
+                            for group in self._take():
+                                _settle(group, [exc] * len(group))
+                            continue
                     for group in self._take():
                         await self._run(group)
         finally:

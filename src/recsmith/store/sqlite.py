@@ -457,8 +457,8 @@ class SQLiteStore:
         A lock file of its own, never the database: closing any descriptor of the database file
         would drop the POSIX locks SQLite holds on it. One descriptor per store, so two group
         commits of one process sharing a store do not exclude each other (SQLite still does).
-        Where the lock file cannot be opened (a read-only directory), there is no turn to take:
-        the commit goes on and meets whatever the store says."""
+        Where the lock file cannot be opened or locked (a read-only directory), there is no turn
+        to take: the commit goes on and meets whatever the store says."""
         with self._lock:
             if self._turn_fd is None:
                 with suppress(OSError):
@@ -466,10 +466,14 @@ class SQLiteStore:
                         f"{self.path}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
                     )
             fd = self._turn_fd
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock: no turn either
+            fd = None
         if fd is None:
             yield
             return
-        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
