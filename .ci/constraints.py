@@ -22,7 +22,7 @@ FILE = Path(__file__).resolve().parent.parent / "constraints.txt"
 HEADER = """\
 # The versions recsmith's tests and benchmarks ran on: pip install -c constraints.txt -e '.[dev]'
 # Written by `python .ci/constraints.py write`; newer releases: `python .ci/constraints.py check`.
-# torch is the CPU build (+cpu, from https://download.pytorch.org/whl/cpu): never a CUDA one.
+# torch is the CPU build (+cpu): never a CUDA one.
 """
 
 

@@ -117,3 +117,63 @@ def test_blocking_calls_run_one_at_a_time_and_group_what_waits() -> None:
 
     assert asyncio.run(run()) == [0, 1, 2, 3]
     assert groups == [[0], [1, 2, 3]]
+
+
+def test_a_group_is_taken_only_once_the_turn_is_held() -> None:
+    """With a ``turn`` (another process writing), what arrives while the turn is awaited joins the
+    group that waited for it: one call for all four, not [0] then [1, 2, 3]."""
+    held, entered = threading.Lock(), threading.Event()
+    groups: list[list[int]] = []
+
+    class Turn:
+        def __enter__(self) -> None:
+            entered.set()
+            assert held.acquire(timeout=10)
+
+        def __exit__(self, *exc: object) -> None:
+            held.release()
+
+    def call(queries: list[int]) -> list[int]:
+        groups.append(list(queries))
+        return queries
+
+    async def run() -> list[Any]:
+        gatherer = Gatherer(call, max_batch=64, blocking=True, turn=Turn)
+        held.acquire()  # "another process" writes
+        first = asyncio.ensure_future(gatherer.submit(0))
+        while not entered.is_set():
+            await asyncio.sleep(0.001)
+        later = [asyncio.ensure_future(gatherer.submit(q)) for q in (1, 2, 3)]
+        await asyncio.sleep(0.05)  # many loop turns: all of them wait for the turn
+        assert groups == []
+        held.release()
+        return await asyncio.gather(first, *later)
+
+    assert asyncio.run(run()) == [0, 1, 2, 3]
+    assert groups == [[0, 1, 2, 3]]
+    assert not held.locked()  # the turn was given back
+
+
+def test_a_turn_that_cannot_be_taken_fails_the_waiting_queries_not_strands_them() -> None:
+    """An error entering the turn is every waiting query's answer; the next submission gets a
+    new drain (and the turn, now working)."""
+    broken = [True]
+
+    class Turn:
+        def __enter__(self) -> None:
+            if broken[0]:
+                raise OSError("no locks on this file system")
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    async def run() -> tuple[list[Any], Any]:
+        gatherer = Gatherer(Recorder(), max_batch=64, blocking=True, turn=Turn)
+        waiting = (gatherer.submit(q) for q in (1, 2))
+        first = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 10)
+        broken[0] = False
+        return first, await asyncio.wait_for(gatherer.submit(3), 10)
+
+    first, later = asyncio.run(run())
+    assert [str(e) for e in first] == ["no locks on this file system"] * 2
+    assert later == 9

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,3 +190,56 @@ def test_a_bulk_append_gives_its_large_page_cache_back(tmp_path: Path) -> None:
     assert ingest(store, records).accepted == 12_000
     assert store._conn().execute("PRAGMA cache_size").fetchone()[0] == default
     store.close()
+
+
+#: A second process holding a store's writer turn until its stdin closes.
+_HOLDER = """
+import sys
+from recsmith.store.sqlite import SQLiteStore
+store = SQLiteStore(sys.argv[1])
+with store.writer_turn():
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def _turn_taken(store: SQLiteStore) -> threading.Event:
+    """Set once this process holds ``store``'s writer turn (taken in a thread, then given back)."""
+    taken = threading.Event()
+
+    def take() -> None:
+        with store.writer_turn():
+            taken.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    return taken
+
+
+@pytest.mark.parametrize("ending", ["commit ends", "kill -9"])
+def test_the_writer_turn_excludes_other_processes_until_they_end_or_die(
+    tmp_path: Path, ending: str
+) -> None:
+    """Another process's turn blocks this one's; it is handed over when that process leaves it,
+    or dies holding it (the kernel drops a dead process's flock: no stale lock to clean up)."""
+    path = tmp_path / "store.sqlite"
+    store = SQLiteStore(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        taken = _turn_taken(store)
+        assert not taken.wait(0.3)  # waits while the other process holds the turn
+        if ending == "kill -9":
+            holder.kill()
+        else:
+            assert holder.stdin is not None
+            holder.stdin.close()
+        assert taken.wait(10)
+    finally:
+        holder.kill()
+        holder.wait(10)
+        store.close()

@@ -16,13 +16,17 @@ Two ways to run a group call: on the event loop (``blocking=False``; the call is
 nothing else in this process could overlap anyway), or in the thread pool (``blocking=True``; the
 call waits on I/O such as an fsync). Blocking calls run one at a time: what arrives meanwhile waits
 for the running call and is then answered by the next call, all together — so the group grows with
-the load instead of the number of calls, which is what group commit needs.
+the load instead of the number of calls, which is what group commit needs. ``turn`` (blocking mode)
+is entered before each group is taken and left after its call: where several processes' calls
+serialise anyway (SQLite's one writer), a process takes its group only once it may write, so what
+arrived while another process was writing joins that group instead of forming one of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -53,11 +57,13 @@ class Gatherer(Generic[Q, R]):
         max_batch: int,
         blocking: bool = False,
         split: Callable[[Exception], bool] = _always,
+        turn: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         self.max_batch = max_batch
         self._call = call
         self._blocking = blocking
         self._split = split
+        self._turn = turn
         self._pending: list[_Pending[Q, R]] = []
         self._scheduled = False
         self._running = False
@@ -87,18 +93,28 @@ class Gatherer(Generic[Q, R]):
         """Blocking calls, one at a time, until nothing is waiting (see module docstring)."""
         try:
             while self._pending:
-                for group in self._take():
-                    queries = [p.query for p in group]
-                    try:
-                        outcomes = await run_in_threadpool(self.outcomes, queries)
-                    except BaseException as exc:  # the task itself is cancelled (shutdown)
-                        _settle(
-                            group, [RuntimeError(f"group call abandoned: {exc!r}")] * len(group)
-                        )
-                        raise
-                    _settle(group, outcomes)
+                with ExitStack() as held:
+                    if self._turn is not None:  # waits in a thread: it may block on another process
+                        try:
+                            await run_in_threadpool(held.enter_context, self._turn())
+                        except Exception as exc:  # answered, never left waiting on a dead drain
+                            for group in self._take():
+                                _settle(group, [exc] * len(group))
+                            continue
+                    for group in self._take():
+                        await self._run(group)
         finally:
             self._running = False
+
+    async def _run(self, group: list[_Pending[Q, R]]) -> None:
+        """One blocking call for ``group``, in the thread pool; settles every query of it."""
+        queries = [p.query for p in group]
+        try:
+            outcomes = await run_in_threadpool(self.outcomes, queries)
+        except BaseException as exc:  # the task itself is cancelled (shutdown)
+            _settle(group, [RuntimeError(f"group call abandoned: {exc!r}")] * len(group))
+            raise
+        _settle(group, outcomes)
 
     def _take(self) -> list[list[_Pending[Q, R]]]:
         """Everything waiting, as groups of one key and at most ``max_batch`` queries."""

@@ -6,7 +6,10 @@ of a batch: a validation call (pandas, milliseconds) and a store transaction wit
 each request's records wait in a ``gather.Gatherer`` (blocking mode): while one group is being
 validated and committed in the thread pool, the requests that arrive gather, and the next commit
 takes them all. So a lone request on an idle server is committed at once (no timer), and under
-load the group grows with the number of requests waiting instead of the number of commits.
+load the group grows with the number of requests waiting instead of the number of commits. Where
+the store has one writer at a time (SQLite), each server process takes its group only once its
+turn to write has come (``EventStore.writer_turn``), so the requests that arrived while the other
+processes were committing join it.
 
 Every request is still answered only after the commit that holds its events (acknowledged means
 durable), with its own counts and rejection indices. A group that fails for a reason tied to its
@@ -65,7 +68,11 @@ class GroupCommit:
         self._source = source
         self._on_stored = on_stored
         self._gatherer: Gatherer[Sequence[Any], IngestResult] = Gatherer(
-            self._commit, max_batch=max_group, blocking=True, split=_retry_alone
+            self._commit,
+            max_batch=max_group,
+            blocking=True,
+            split=_retry_alone,
+            turn=store.writer_turn,
         )
 
     async def ingest(self, records: Sequence[Any]) -> IngestResult:

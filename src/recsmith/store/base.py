@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -143,6 +144,15 @@ class EventStore(Protocol):
         """Rewrite the store's one heartbeat row (never an event): readiness probes the write
         path with it, since a store can answer reads while refusing every write (disk full,
         read-only). Raises ``StoreUnavailable`` when the write fails."""
+        ...
+
+    def writer_turn(self) -> AbstractContextManager[None]:
+        """Held by a group commit from before it takes its group until its transaction ended.
+
+        A store whose writers serialise (SQLite's one write lock) hands the turn to one process at
+        a time and wakes the next at once; the requests that arrived meanwhile join the group that
+        waited, instead of forming a small group that then waits too. Only a speed aid: the store's
+        own locking keeps writes correct without it. A no-op where writers run in parallel."""
         ...
 
     def close(self) -> None: ...

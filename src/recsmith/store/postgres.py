@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -391,6 +391,10 @@ class PostgresStore:
             "INSERT INTO heartbeat VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
             [(time.time_ns() // 1000,)],
         )
+
+    def writer_turn(self) -> AbstractContextManager[None]:
+        """No turn: PostgreSQL commits concurrent transactions in parallel (row locks only)."""
+        return nullcontext()
 
     def close(self) -> None:
         with self._lock:

@@ -35,11 +35,14 @@ def reused_ids(
     """Mask over ``events`` (a validated frame): the rows whose ``event_id`` is stored, or
     appears earlier in the batch, with different content. A ``stamped`` row's time is the
     server's (it came without one), so a retry of it a second later is still the same event."""
+    out = np.zeros(len(events), dtype=bool)
+    unique = list(dict.fromkeys(events["event_id"].tolist()))
+    stored = store.events_by_id(unique)
+    if len(stored) == 0 and len(unique) == len(events):
+        return out  # every id new and once: nothing to compare (a group of new events, mostly)
     ids = events["event_id"]
     repeated = ids.duplicated(keep=False).to_numpy()
-    stored = store.events_by_id(ids[~ids.duplicated()].tolist())
     check = np.flatnonzero(repeated | ids.isin(stored["event_id"]).to_numpy())
-    out = np.zeros(len(events), dtype=bool)
     if len(check) == 0:
         return out
     rows = events.iloc[check].reset_index(drop=True)

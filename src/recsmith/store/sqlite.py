@@ -2,14 +2,19 @@
 
 Durability: ``synchronous=FULL`` makes a committed ``append`` survive a crash of the process (and of
 the machine). Each thread gets its own connection, so readers in the server's thread pool never wait
-for one another; writers are serialised by SQLite itself (``busy_timeout``). A full disk, an I/O
+for one another; writers are serialised by SQLite itself (``busy_timeout``). Group commits also
+take turns through ``writer_turn``: a ``flock`` on ``<file>-writer`` wakes the next process the
+moment the last commit ends, where SQLite's busy handler sleeps 1, 2, 5, 10 … ms between tries, and
+the kernel drops the lock of a process that dies holding it. A full disk, an I/O
 error, a read-only file or a lock held past the timeout raise ``StoreUnavailable``
 (``store.outage``); tables that disappeared are created again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -161,6 +166,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._turn_fd: int | None = None
         self.outage = Outage(self.url)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -444,9 +450,41 @@ class SQLiteStore:
             [(_now_us(),)],
         )
 
+    @contextmanager
+    def writer_turn(self) -> Iterator[None]:
+        """See ``EventStore.writer_turn``; blocks until this process holds ``<file>-writer``.
+
+        A lock file of its own, never the database: closing any descriptor of the database file
+        would drop the POSIX locks SQLite holds on it. One descriptor per store, so two group
+        commits of one process sharing a store do not exclude each other (SQLite still does).
+        Where the lock file cannot be opened or locked (a read-only directory), there is no turn
+        to take: the commit goes on and meets whatever the store says."""
+        with self._lock:
+            if self._turn_fd is None:
+                with suppress(OSError):
+                    self._turn_fd = os.open(
+                        f"{self.path}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+                    )
+            fd = self._turn_fd
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock: no turn either
+            fd = None
+        if fd is None:
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
                 conn.close()
             self._all.clear()
+            if self._turn_fd is not None:
+                os.close(self._turn_fd)
+                self._turn_fd = None
         self._local = threading.local()
