@@ -16,6 +16,7 @@ import platform
 import time
 import timeit
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -59,9 +60,20 @@ def calibration() -> dict[str, object]:
         "python_loop_ms": round(python_loop_ms(), 1),
         "matmul_f32_gflops": round(matmul_gflops()),
         "cpus": os.cpu_count(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),  # other work on the machine meanwhile
         "python": platform.python_version(),
         **versions(),
+        "recsmith_from": recsmith_from(),
     }
+
+
+def recsmith_from() -> str:
+    """The recsmith source folder a benchmark measures (``PYTHONPATH`` picks another checkout)."""
+    try:
+        import recsmith
+    except ImportError:
+        return "-"
+    return str(Path(recsmith.__file__).parent)
 
 
 def calibration_line(record: dict[str, object] | None = None) -> str:

@@ -4,7 +4,7 @@ into SQLite and PostgreSQL.
 Each import is a real `recsmith import` process (what users run), timed end to end; events/s
 counts the file's event records. The re-import must report every event as a duplicate, and the
 store must hold exactly the accepted events, or the run fails. The first line is the machine
-calibration of ``ingest_load.py``.
+calibration line (``calibration.py``).
 
     .venv/bin/python benchmarks/import_speed.py --format movielens \
         --path /work/shared/datasets/movielens-latest-small \
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from ingest_load import calibration
+from calibration import calibration_line
 
 from recsmith.store.open import open_store
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", help="PostgreSQL URL (a schema is created in it)")
     args = parser.parse_args(argv)
 
-    print("calibration", json.dumps(calibration()), flush=True)
+    print(calibration_line(), flush=True)
     with tempfile.TemporaryDirectory(prefix="import-speed-") as tmp:
         root = Path(tmp)
         if args.synthetic:

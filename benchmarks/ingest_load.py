@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import socket
@@ -32,14 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import timeit
-from importlib.metadata import version
 from pathlib import Path
 
 import httpx
-import numpy as np
+from calibration import calibration_line
 
-import recsmith
 from recsmith.serving.auth import create_api_key
 from recsmith.store.sqlite import SQLiteStore
 
@@ -81,23 +77,6 @@ end
 def lua_script(batch: int, prefix: str, key: str, ts: float) -> str:
     fields = {"batch": str(batch), "prefix": prefix, "key": key, "ts": f"{ts:.3f}"}
     return re.sub(r"\[\[(\w+)\]\]", lambda m: fields[m.group(1)], LUA)
-
-
-def calibration() -> dict[str, object]:
-    """How fast this machine is right now: pure Python, numpy float32 matmul, load, versions."""
-    loop_ms = min(timeit.repeat("sum(range(10**6))", number=1, repeat=5)) * 1000
-    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
-    a @ a  # warm-up (thread pool start)
-    best = min(timeit.repeat(lambda: a @ a, number=1, repeat=5))
-    return {
-        "python_sum_range_1e6_ms": round(loop_ms, 1),
-        "numpy_f32_matmul_gflops": round(2 * 1024**3 / best / 1e9, 1),
-        "cpus": os.cpu_count(),
-        "loadavg_1m": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-        **{name: version(name) for name in ("numpy", "pandas", "fastapi", "uvicorn")},
-        "recsmith_from": str(Path(recsmith.__file__).parent),
-    }
 
 
 def free_port() -> int:
@@ -195,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
 
-    print("calibration", json.dumps(calibration()), flush=True)
+    print(calibration_line(), flush=True)
     with tempfile.TemporaryDirectory(prefix="ingest-load-") as tmp:
         root = Path(tmp)
         db = root / "events.sqlite"
