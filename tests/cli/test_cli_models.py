@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from recsmith.bundle import ModelBundle
 from recsmith.cli.app import app
 from recsmith.simulate import simulate
 
@@ -153,3 +154,13 @@ def test_every_model_trains_and_recommends(
     )
     recs = pd.read_csv(tmp_path / "r.csv", dtype=str)
     assert len(recs) == 200 and recs.groupby("user_id").size().eq(10).all()
+    # the model itself fills every list: the popularity top-up would hide one that answers nothing
+    bundle = ModelBundle.load(tmp_path / "m")
+    wanted = users.read_text().split()
+    idx = bundle.users.to_index(wanted)
+    own = bundle.model.with_evidence(
+        bundle.model.recommend(idx, 10, exclude=bundle.exclusions(idx, None))
+    )
+    assert (own.ids >= 0).all(), "the model left slots for popularity to fill"
+    listed = recs.groupby("user_id", sort=False)["item_id"].agg(list)
+    assert [listed[u] for u in wanted] == bundle.items.to_external(own.ids).tolist()
