@@ -101,11 +101,16 @@ def test_metrics_report_stages_and_sources(
     assert 'recsmith_pipeline_items_total{source="knn"}' in text
 
 
-def test_single_model_refuses_diversity_with_a_reason(
-    client: TestClient, keys: dict[str, dict[str, str]]
+@pytest.mark.parametrize(
+    ("option", "named"), [("diversity=0.5", "diversity"), ("category=shoes", "categories")]
+)
+def test_single_model_refuses_pipeline_options_with_a_reason(
+    client: TestClient, keys: dict[str, dict[str, str]], option: str, named: str
 ) -> None:
-    response = client.get("/v1/users/u1/recommendations?k=3&diversity=0.5", headers=keys["read"])
+    """README: for pipeline deployments only (a single model answers 409, naming what it lacks)."""
+    response = client.get(f"/v1/users/u1/recommendations?k=3&{option}", headers=keys["read"])
     assert response.status_code == 409 and "pipeline" in response.json()["detail"]
+    assert named in response.json()["detail"]
 
 
 def test_category_filter_reaches_the_rules(
