@@ -39,6 +39,10 @@ def test_unknown_users_get_the_popular_list(bundle: ModelBundle) -> None:
     assert recs.fallback.all()
     expected, _ = bundle.popular_items(3)
     assert list(recs.item_ids[0]) == list(expected) == list(recs.item_ids[1])
+    # popular means most distinct users, counted here by pandas (ties may list in any order)
+    users_per_item = checkerboard_events().groupby("item_id")["user_id"].nunique()
+    top_counts = users_per_item.sort_values(ascending=False).to_numpy()[:3]
+    assert users_per_item[recs.item_ids[0]].tolist() == top_counts.tolist()
 
 
 def test_extra_seen_items_are_excluded_at_once(bundle: ModelBundle) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,12 +22,9 @@ def _ts(events: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(events["timestamp"], utc=True, format="ISO8601")
 
 
-def test_default_size_is_fast_and_about_sixty_thousand_events() -> None:
-    simulate(n_users=20, n_items=50)  # warm imports and caches
-    started = time.perf_counter()
-    result = simulate()
-    assert time.perf_counter() - started < 2.0
-    assert 50_000 < len(result.events) < 90_000
+def test_default_size_is_about_sixty_thousand_events() -> None:
+    """Its speed is a benchmark's business (benchmarks/simulate_default.py), not a unit test's."""
+    assert 50_000 < len(simulate().events) < 90_000
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:

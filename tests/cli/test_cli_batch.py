@@ -1,12 +1,14 @@
 """The batch CLI contract: train → recommend → evaluate, import --json, exit codes."""
 
 import json
+import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from recsmith.bundle import ModelBundle
 from recsmith.cli.app import app
 
 runner = CliRunner()
@@ -161,12 +163,17 @@ def test_import_counts_and_names_rejected_items_and_events(tmp_path: Path) -> No
 def test_train_from_store_matches_train_from_file(events_csv: Path, tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 's.sqlite'}"
     assert run("import", str(events_csv), "--store", store)[0] == 0
-    code, _, err = run(
-        "train", "--store", store, "--model", "popular", "--out", str(tmp_path / "m"), "--json"
-    )
-    assert code == 0, err
-    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert manifest["model"] == "popular" and manifest["n_users"] == 300
+    for source, out in ((["--store", store], "from-store"), (["--data", str(events_csv)], "file")):
+        code, _, err = run("train", *source, "--model", "itemknn", "--out", str(tmp_path / out))
+        assert code == 0, err
+    dirs = (tmp_path / "from-store", tmp_path / "file")
+    a, b = (json.loads((d / "manifest.json").read_text()) for d in dirs)
+    same = ("data_fingerprint", "n_users", "n_items", "n_interactions", "config")
+    assert {key: a[key] for key in same} == {key: b[key] for key in same}
+    assert a["n_users"] == 300
+    users = pd.read_csv(events_csv, dtype=str)["user_id"].unique()[:20]
+    lists = [ModelBundle.load(d).recommend(users, 10) for d in dirs]
+    assert [list(x) for x in lists[0].item_ids] == [list(x) for x in lists[1].item_ids]
 
 
 @pytest.mark.parametrize(
@@ -186,4 +193,5 @@ def test_usage_errors_exit_2_with_a_reason(args: list[str], needle: str) -> None
 
 def test_version() -> None:
     code, out, _ = run("version")
-    assert code == 0 and out.strip()
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert code == 0 and out.strip() == project["version"]

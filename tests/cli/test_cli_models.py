@@ -3,11 +3,15 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 from typer.testing import CliRunner
 
+from recsmith.bundle import ModelBundle
 from recsmith.cli.app import app
+from recsmith.models.sknn import SessionKNN
 from recsmith.simulate import simulate
 
 runner = CliRunner()
@@ -105,8 +109,16 @@ def test_sknn_answers_a_session_without_user_id(
     recs = pd.read_csv(tmp_path / "r.csv", dtype=str)
     assert list(recs.columns[:2]) == ["session_id", "item_id"] and len(recs) == 5
     assert not set(recs.item_id) & set(first_session.item_id)
-    popular = frame.item_id.value_counts().index[:5]
-    assert set(recs.item_id) != set(popular)  # answered from the session, not the fallback
+    # the list is the model's own answer to the session's items, not the popularity fallback
+    model = SessionKNN.load(tmp_path / "m" / "model")
+    items = ModelBundle.load(tmp_path / "m").items
+    cols = np.unique(items.to_index(first_session.item_id.unique()))
+    history = sparse.csr_array(
+        (np.ones(len(cols), np.float32), cols, [0, len(cols)]), shape=(1, model.n_items)
+    )
+    own = model.recommend_from_items(history, 5)
+    assert (own.ids >= 0).all()
+    assert list(recs.item_id) == list(items.to_external(own.ids[0]))
 
 
 @pytest.mark.parametrize(
@@ -153,3 +165,13 @@ def test_every_model_trains_and_recommends(
     )
     recs = pd.read_csv(tmp_path / "r.csv", dtype=str)
     assert len(recs) == 200 and recs.groupby("user_id").size().eq(10).all()
+    # the model itself fills every list: the popularity top-up would hide one that answers nothing
+    bundle = ModelBundle.load(tmp_path / "m")
+    wanted = users.read_text().split()
+    idx = bundle.users.to_index(wanted)
+    own = bundle.model.with_evidence(
+        bundle.model.recommend(idx, 10, exclude=bundle.exclusions(idx, None))
+    )
+    assert (own.ids >= 0).all(), "the model left slots for popularity to fill"
+    listed = recs.groupby("user_id", sort=False)["item_id"].agg(list)
+    assert [listed[u] for u in wanted] == bundle.items.to_external(own.ids).tolist()

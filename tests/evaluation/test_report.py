@@ -146,6 +146,20 @@ def test_interaction_head_share_is_a_share(events: pd.DataFrame) -> None:
     assert interaction_head_share(events, n_items=10_000) == 1.0
 
 
+@pytest.mark.parametrize(
+    ("n_items", "expected"), [(None, 9 / 20), (15, 12 / 20), (20, 14 / 20), (10_000, 1.0)]
+)
+def test_interaction_head_share_by_hand(n_items: int | None, expected: float) -> None:
+    """Distinct users per item: a 5 (u1 also repeats it 9 times), b 4, c 3, d 2, e..j 1: 20 pairs.
+    The head is the top ceil(20% of n_items) by users, ties joining: of 10 items a, b (9 pairs);
+    of 15, a..c (12); of 20, a..d (14); of 10,000, every touched item."""
+    users = {"a": 5, "b": 4, "c": 3, "d": 2, **dict.fromkeys("efghij", 1)}
+    rows = [(f"u{n}", item) for item, count in users.items() for n in range(1, count + 1)]
+    rows += [("u1", "a")] * 9
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(session_id=None)
+    assert interaction_head_share(frame, n_items=n_items) == pytest.approx(expected)
+
+
 # ---- through the CLI ---------------------------------------------------------------------------
 
 runner = CliRunner()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from recsmith.evaluation import significance
 from recsmith.evaluation.significance import (
@@ -59,16 +60,30 @@ def test_paired_test_degenerate_and_bad_inputs() -> None:
             paired_test(a, b)
 
 
+#: Per-user metric values and differences as evaluation produces them: many ties (NDCG of 0, 1,
+#: a few repeated fractions) and many users with no difference at all.
+METRIC = st.sampled_from([0.0, 0.0, 0.25, 0.5, 1.0]) | st.floats(0, 1)
+DIFF = st.sampled_from([0.0, 0.0, 0.0, 0.1, -0.1, 0.25]) | st.floats(-0.5, 0.5)
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(0, 1), min_size=2, max_size=40), st.floats(-0.5, 0.5))
+@given(st.lists(st.tuples(METRIC, DIFF), min_size=2, max_size=40))
 def test_paired_test_interval_holds_the_mean_and_p_is_a_probability(
-    b: list[float], shift: float
+    pairs: list[tuple[float, float]],
 ) -> None:
-    base = np.array(b)
-    a = base + shift + np.linspace(-0.01, 0.01, len(base))
+    """Differences drawn independently of the baseline, with ties and zeros."""
+    base = np.array([b for b, _ in pairs])
+    a = base + np.array([d for _, d in pairs])
+    diff = a - base
     result = paired_test(a, base)
     assert 0.0 <= result.p_value <= 1.0 and 0.0 <= result.wilcoxon_p_value <= 1.0
     assert result.ci_low <= result.mean_diff + 1e-9 and result.mean_diff <= result.ci_high + 1e-9
+    assert result.mean_diff == pytest.approx(float(np.mean(diff)), abs=1e-12)
+    if not diff.any():  # no user differs: no evidence of a difference
+        assert result.p_value == 1.0 and result.wilcoxon_p_value == 1.0
+    elif np.ptp(diff) > 0:  # the one-sample t-test on the differences is the paired t-test
+        expected = stats.ttest_1samp(diff, 0.0).pvalue
+        assert result.p_value == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
 
 # ---------------------------------------------------------------- bootstrap

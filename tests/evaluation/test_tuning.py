@@ -3,6 +3,7 @@ the params file, and ``recsmith tune`` → ``recsmith train --params-file``."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import tomllib
@@ -11,13 +12,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
-from recsmith.cli import train as train_cli
+from recsmith.cli import _common as cli_common
 from recsmith.cli import tune as tune_cli
-from recsmith.cli._common import CliState
-from recsmith.cli.app import app, root
+from recsmith.cli.app import app
 from recsmith.config import EventSettings
 from recsmith.errors import MissingExtraError, UnknownModelError, ValidationError
 from recsmith.evaluation import tuning
@@ -144,19 +144,8 @@ def test_params_file_round_trips_and_keeps_other_models(tmp_path: Path) -> None:
 runner = CliRunner()
 
 
-def cli_app() -> typer.Typer:
-    """The real app once ``tune`` is registered there; until then the same commands, same root."""
-    if any(c.callback is tune_cli.tune for c in app.registered_commands):
-        return app
-    local = typer.Typer()
-    local.callback()(root)
-    local.command()(tune_cli.tune)
-    local.command()(train_cli.train)
-    return local
-
-
 def invoke(*args: str) -> Any:
-    return runner.invoke(cli_app(), list(args))
+    return runner.invoke(app, list(args))
 
 
 @pytest.fixture(scope="module")
@@ -211,12 +200,22 @@ def test_cli_tune_is_reproducible_and_reports_test_only_on_request(
     assert "test ndcg@10 of the best params (temporal:0.8):" in again.stdout
 
 
-def test_cli_tune_progress_bar_runs_when_shown(
-    events_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("quiet", [False, True])
+def test_cli_tune_progress_bar_shows_on_a_terminal_unless_quiet(
+    events_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quiet: bool
 ) -> None:
-    monkeypatch.setattr(CliState, "show_progress", property(lambda self: True))
-    outcome = invoke(*tune_args(events_file, tmp_path / "p.toml"))
+    terminal = io.StringIO()  # stderr as a terminal would receive it
+    console = Console(file=terminal, force_terminal=True, width=120)
+    monkeypatch.setattr(cli_common, "stderr", console)
+    monkeypatch.setattr(tune_cli, "stderr", console)
+    flags = ["-q"] if quiet else []
+    outcome = invoke(*flags, *tune_args(events_file, tmp_path / "p.toml"))
     assert outcome.exit_code == 0, outcome.stderr
+    shown = terminal.getvalue()
+    if quiet:
+        assert "tuning" not in shown
+    else:
+        assert "tuning itemknn" in shown and "3/3" in shown and "best 0." in shown
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ pass against torch's, and the behaviour without torch (fit refuses, a fitted mod
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,18 +32,10 @@ SMALL: dict[str, Any] = {
 N_CYCLE = 20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _registered() -> Iterator[None]:
-    """Make ``create("sasrec")`` work whether or not the registry lists the model yet."""
-    with pytest.MonkeyPatch.context() as mp:
-        if "sasrec" not in registry.MODELS:
-            mp.setattr(registry, "MODELS", {**registry.MODELS, "sasrec": SASRec})
-        yield
-
-
 class TestSASRec(RecommenderContract):
     model_name = "sasrec"
     params: ClassVar[dict[str, Any]] = SMALL
+    similar_group_share = 0.9  # its input embeddings serve the next item, not co-occurrence
 
 
 def cycle_events(n_users: int = 60, seed: int = 0) -> pd.DataFrame:

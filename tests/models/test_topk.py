@@ -1,12 +1,13 @@
 """The top-k kernel: order, padding, and never returning excluded (-inf) entries."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import sparse
 
-from recsmith.models.topk import sparse_top_k, top_k
+from recsmith.models.topk import TopK, sparse_top_k, top_k
 
 
 def test_best_first_and_padding() -> None:
@@ -22,6 +23,7 @@ def test_k_beyond_columns_pads() -> None:
     np.testing.assert_array_equal(top.ids, [[1, 0, -1, -1]])
 
 
+@settings(deadline=None)  # a first call pays numpy's warm-up: no timing in unit tests
 @given(
     arrays(
         np.float32,
@@ -54,3 +56,28 @@ def test_sparse_top_k_equals_dense_top_k_over_stored_entries(
     want = top_k(np.where(dense == 0.0, -np.inf, dense), k)
     assert np.array_equal(got.ids, want.ids)
     assert np.array_equal(got.scores, want.scores)
+
+
+@pytest.mark.parametrize(("n_cols", "k", "width"), [(0, 3, 3), (4, 0, 0), (4, -2, 0), (0, 0, 0)])
+def test_nothing_to_rank_is_all_padding_of_width_k(n_cols: int, k: int, width: int) -> None:
+    """No column to rank (or k ≤ 0): k slots of padding per row (none for k ≤ 0), typed as any
+    other answer, so callers stack it with real ones."""
+    top = top_k(np.zeros((2, n_cols), np.float32), k)
+    assert top.ids.shape == top.scores.shape == (2, width)
+    assert top.ids.dtype == np.int32 and top.scores.dtype == np.float32
+    assert (top.ids == -1).all() and np.isneginf(top.scores).all()
+
+
+def test_ids_and_scores_are_typed_and_all_minus_inf_rows_are_padding() -> None:
+    top = top_k(np.array([[-np.inf, -np.inf, -np.inf], [0.5, -np.inf, 2.0]]), 3)
+    assert top.ids.dtype == np.int32 and top.scores.dtype == np.float32
+    np.testing.assert_array_equal(top.ids, [[-1, -1, -1], [2, 0, -1]])
+
+
+@pytest.mark.parametrize(
+    ("ids", "scores"),
+    [(np.zeros((2, 3), np.int32), np.zeros((2, 2), np.float32)), (np.zeros(3), np.zeros(3))],
+)
+def test_topk_refuses_mismatched_or_flat_arrays(ids: np.ndarray, scores: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="must be equal 2-D"):
+        TopK(ids, scores)

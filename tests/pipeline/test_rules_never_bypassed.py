@@ -37,7 +37,7 @@ def shop(
 )
 @given(data=st.data())
 def test_rules_hold_for_every_tier(
-    shop: tuple[Pipeline, dict[str, Item]], data: st.DataObject
+    shop: tuple[Pipeline, dict[str, Item]], events: pd.DataFrame, data: st.DataObject
 ) -> None:
     pipeline, catalog = shop
     ids = sorted(catalog)
@@ -45,9 +45,12 @@ def test_rules_hold_for_every_tier(
     allowed = data.draw(st.lists(st.sampled_from(categories), min_size=1, max_size=4, unique=True))
     excluded = data.draw(st.lists(st.sampled_from(ids), max_size=15, unique=True))
     pins = data.draw(st.lists(st.sampled_from(ids), max_size=3, unique=True))
+    # a category request fills from popularity within the categories; a filter rule alone may
+    # leave a list short rather than break it (pipeline.runtime)
+    requested = data.draw(st.booleans())
     rules = parse_rules(
         [
-            {"type": "filter", "property": "category", "in": allowed},
+            *([] if requested else [{"type": "filter", "property": "category", "in": allowed}]),
             {"type": "exclude", "items": excluded},
             {"type": "boost", "property": "category", "equals": categories[0], "factor": 50.0},
             *({"type": "pin", "item": p, "position": i + 1} for i, p in enumerate(pins)),
@@ -61,9 +64,12 @@ def test_rules_hold_for_every_tier(
         recent=recent,
         rules=rules,
         diversity=data.draw(st.sampled_from([None, 0.0, 0.5, 1.0])),
+        categories=allowed if requested else (),
     )
-    for listed in answer.lists.item_ids:
+    for user, had, listed in zip(users, recent, answer.lists.item_ids, strict=True):
         listed = list(listed)
+        longest = full_length(catalog, allowed, excluded, seen(events, user, had))
+        assert len(listed) == longest if requested else len(listed) <= longest
         assert len(set(listed)) == len(listed)
         for item_id in listed:
             item = catalog[item_id]
@@ -72,3 +78,25 @@ def test_rules_hold_for_every_tier(
             assert item_id not in excluded
         per_category = pd.Series([catalog[i].categories[0] for i in listed]).value_counts()
         assert max(per_category, default=0) <= 3
+
+
+def seen(events: pd.DataFrame, user: str, recent: list[str]) -> set[str]:
+    """Items a user had in training or in this request's recent items: never listed again."""
+    return set(events.loc[events["user_id"] == user, "item_id"]) | set(recent)
+
+
+def full_length(
+    catalog: dict[str, Item], allowed: list[str], excluded: list[str], had: set[str]
+) -> int:
+    """The longest list the rules leave room for (of 10): per allowed category, its available
+    items nobody excluded and the user does not have, at most 3 each."""
+    eligible = [
+        it.categories[0]
+        for it in catalog.values()
+        if it.available
+        and it.categories[0] in allowed
+        and it.item_id not in excluded
+        and it.item_id not in had
+    ]
+    per_category = pd.Series(eligible, dtype=object).value_counts()
+    return min(10, int(per_category.clip(upper=3).sum()))

@@ -57,8 +57,9 @@ def client(
         yield c
 
 
+@pytest.mark.parametrize("method", ["put", "patch"])
 def test_an_item_marked_unavailable_leaves_every_route_at_once(
-    client: TestClient, keys: dict[str, dict[str, str]]
+    client: TestClient, keys: dict[str, dict[str, str]], method: str
 ) -> None:
     before = served(client, keys["read"])
     assert len(before) >= 6
@@ -68,11 +69,14 @@ def test_an_item_marked_unavailable_leaves_every_route_at_once(
         key=lambda i: sum(i in v for v in before.values()),
     )
     assert sum(gone in ids for ids in before.values()) >= 3
-    put = client.put(f"/v1/items/{gone}", json={"available": False}, headers=keys["ingest"])
-    assert put.status_code == 200, put.text
+    if method == "patch":  # PATCH changes a stored item: store it first, available
+        assert client.put(f"/v1/items/{gone}", json={}, headers=keys["ingest"]).status_code == 200
+    change = getattr(client, method)
+    marked = change(f"/v1/items/{gone}", json={"available": False}, headers=keys["ingest"])
+    assert marked.status_code == 200, marked.text
     after = served(client, keys["read"])
     assert not [url for url, ids in after.items() if gone in ids], gone
-    back = client.put(f"/v1/items/{gone}", json={"available": True}, headers=keys["ingest"])
+    back = change(f"/v1/items/{gone}", json={"available": True}, headers=keys["ingest"])
     assert back.status_code == 200
     assert any(gone in ids for ids in served(client, keys["read"]).values())
 

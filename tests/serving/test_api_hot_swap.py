@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from live_server import live_server
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings, Settings
@@ -28,10 +26,12 @@ from recsmith.testing.recommender import checkerboard_events
 pytestmark = pytest.mark.slow
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def wait_until(condition: Callable[[], bool], within_s: float, what: str) -> None:
+    """Poll ``condition`` every 50 ms; fail naming ``what`` if it does not hold in time."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {within_s} s"
+        time.sleep(0.05)
 
 
 def test_deploy_swaps_the_model_without_failing_a_request(tmp_path: Path) -> None:
@@ -45,67 +45,48 @@ def test_deploy_swaps_the_model_without_failing_a_request(tmp_path: Path) -> Non
     store = SQLiteStore(tmp_path / "s.sqlite")
     _, secret = create_api_key(store, "t", ["read"])
     store.close()
-    port = _port()
-    env = {
-        **os.environ,
-        "RECSMITH_STORE__URL": f"sqlite:///{tmp_path / 's.sqlite'}",
-        "RECSMITH_SERVING__RELOAD_INTERVAL_S": "0.2",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "recsmith",
-            "-q",
-            "serve",
-            "--registry",
-            str(reg.root),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    settings = Settings(
+        store={"url": f"sqlite:///{tmp_path / 's.sqlite'}"},
+        serving={"registry": reg.root, "reload_interval_s": 0.2},
     )
-    base = f"http://127.0.0.1:{port}"
     seen: list[tuple[int, str | None]] = []
+    failures: list[str] = []  # every exception a client meets is a failed request
     stop = threading.Event()
 
-    def client() -> None:
-        with httpx.Client(headers={"Authorization": f"Bearer {secret}"}, timeout=10) as c:
-            deadline = time.monotonic() + 30
-            while not stop.is_set() and time.monotonic() < deadline:
-                r = c.get(f"{base}/v1/users/u001/recommendations?k=5")
-                seen.append((r.status_code, r.json().get("model_version")))
+    with live_server(settings, tmp_path) as server:
 
-    try:
-        for _ in range(300):
+        def client() -> None:
+            deadline = time.monotonic() + 30
             try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+                with httpx.Client(headers={"Authorization": f"Bearer {secret}"}, timeout=10) as c:
+                    while not stop.is_set() and time.monotonic() < deadline:
+                        r = c.get(f"{server.base}/v1/users/u001/recommendations?k=5")
+                        seen.append((r.status_code, r.json().get("model_version")))
+            except Exception as exc:  # a reset, a timeout, a body that is not JSON: all failures
+                failures.append(repr(exc))
+
         threads = [threading.Thread(target=client) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
-        reg.deploy(versions[1])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(v == versions[1] for _, v in seen[-20:]):
-            time.sleep(0.1)
-        time.sleep(0.5)
-        stop.set()
-        for t in threads:
-            t.join()
-    finally:
-        stop.set()
-        proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            wait_until(lambda: len(seen) >= 40 or bool(failures), 20, "40 answers before the swap")
+            reg.deploy(versions[1])
+            wait_until(
+                lambda: any(v == versions[1] for _, v in seen[-20:]) or bool(failures),
+                20,
+                "the new version served",
+            )
+            after = len(seen)
+            wait_until(lambda: len(seen) >= after + 200 or bool(failures), 20, "200 answers after")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+    assert failures == [], f"requests failed during the swap: {failures}"
     codes = {code for code, _ in seen}
     served = [v for _, v in seen]
     assert codes == {200}, f"failed requests during the swap: {codes}"
     assert served[0] == versions[0] and served[-1] == versions[1]
-    assert len(seen) > 50
 
 
 def test_admin_reload_reaches_every_process_following_the_registry(

@@ -74,13 +74,17 @@ def _redis_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(100):
+    deadline = time.monotonic() + 30
+    while True:
         try:
-            redis.Redis(port=port).ping()
-            break
-        except redis.RedisError:
+            redis.Redis(port=port, socket_connect_timeout=1).ping()
+            return proc
+        except redis.RedisError as exc:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"private redis-server on {port} never answered") from exc
             time.sleep(0.05)
-    return proc
 
 
 def _free_port() -> int:
@@ -172,8 +176,12 @@ def test_degraded_holds_from_start_through_idle_time_until_redis_answers(
         assert client.post("/v1/events", json=[event], headers=keys["ingest"]).status_code == 200
         proc = _redis_server(port, tmp_path)
         try:
-            time.sleep(0.3)  # past the retry time: the next check reaches Redis
-            ready = client.get("/health/ready").json()
+            deadline = time.monotonic() + 10  # a check after the retry time reaches Redis
+            while (ready := client.get("/health/ready").json())["degraded"]:
+                assert time.monotonic() < deadline, (
+                    f"still degraded 10 s after Redis came up: {ready}"
+                )
+                time.sleep(0.05)
             assert (ready["status"], ready["degraded"]) == ("ok", [])
             assert 'recsmith_degraded{component="online_state"} 0.0' in client.get("/metrics").text
             missed = redis.Redis(port=port).lrange(RedisState.key("visitor-9"), 0, -1)

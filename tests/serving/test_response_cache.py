@@ -3,7 +3,6 @@ depends on (an ingested event, another option, another model version) is a diffe
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -53,11 +52,14 @@ def test_the_key_covers_every_input() -> None:
 
 
 def test_local_cache_is_bounded_and_expires() -> None:
-    cache = LocalCache(max_entries=2, ttl_s=0.05)
+    now = [100.0]  # an injected clock: expiry is checked to the tick, without sleeping
+    cache = LocalCache(max_entries=2, ttl_s=5.0, clock=lambda: now[0])
     cache.put("a", b"1")
     cache.put("b", b"2")
     assert cache.get("a") == b"1"  # a is now the most recently used
     cache.put("c", b"3")
     assert cache.get("b") is None and cache.get("a") == b"1" and cache.get("c") == b"3"
-    time.sleep(0.06)
-    assert cache.get("a") is None
+    now[0] = 105.0  # exactly ttl_s after the puts: still fresh
+    assert cache.get("a") == b"1"
+    now[0] = 105.001
+    assert cache.get("a") is None and cache.get("c") is None

@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from recsmith.serving.redis_link import RedisLink
@@ -73,11 +73,15 @@ def cache_key(
 
 
 class LocalCache:
-    """In-process LRU of at most ``max_entries`` values, each kept ``ttl_s`` seconds."""
+    """In-process LRU of at most ``max_entries`` values, each kept ``ttl_s`` seconds of ``clock``
+    (monotonic time; a test passes its own so expiry is checked without sleeping)."""
 
-    def __init__(self, max_entries: int, ttl_s: float) -> None:
+    def __init__(
+        self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.max_entries = max_entries
         self.ttl_s = ttl_s
+        self._clock = clock
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -86,7 +90,7 @@ class LocalCache:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry[0] < time.monotonic():
+            if entry[0] < self._clock():
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
@@ -94,7 +98,7 @@ class LocalCache:
 
     def put(self, key: str, value: bytes) -> None:
         with self._lock:
-            self._entries[key] = (time.monotonic() + self.ttl_s, value)
+            self._entries[key] = (self._clock() + self.ttl_s, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

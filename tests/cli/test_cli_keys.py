@@ -1,0 +1,51 @@
+"""``recsmith keys create`` as the README shows it: the secret is printed once, only its hash is
+stored, and the key opens exactly the scopes it was given on a server over that store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from recsmith.cli.app import app
+from recsmith.config import Settings
+from recsmith.serving import create_app
+
+runner = CliRunner()
+
+
+def test_a_created_key_opens_its_scopes_and_only_its_hash_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    store = f"sqlite:///{db}"
+    args = ["keys", "create", "--name", "shop-backend", "--scopes", "ingest"]
+    made = runner.invoke(app, [*args, "--store", store, "--json"])
+    assert made.exit_code == 0, made.stderr
+    key = json.loads(made.stdout)
+    assert key["name"] == "shop-backend" and key["scopes"] == ["ingest"]
+    secret = key["secret"]
+    assert secret.startswith(f"rsk_{key['key_id']}_")
+    stored = db.read_bytes()
+    assert secret.encode() not in stored  # the secret is shown once, never kept
+    assert hashlib.sha256(secret.encode()).hexdigest().encode() in stored
+
+    plain = runner.invoke(app, ["keys", "create", "--name", "ops", "--store", store])
+    assert plain.exit_code == 0 and plain.stdout.strip().startswith("rsk_")
+    assert "cannot be shown again" in " ".join(plain.stderr.split())
+
+    with TestClient(create_app(Settings(store={"url": store}))) as client:
+        auth = {"Authorization": f"Bearer {secret}"}
+        assert client.post("/v1/events", json=[], headers=auth).status_code == 200  # ingest
+        assert client.get("/v1/popular", headers=auth).status_code == 403  # not read
+        assert client.post("/v1/admin/reload", headers=auth).status_code == 403  # not admin
+        wrong = {"Authorization": f"Bearer {secret[:-1]}x"}
+        assert client.post("/v1/events", json=[], headers=wrong).status_code == 401
+
+
+def test_an_unknown_scope_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 's.sqlite'}"
+    outcome = runner.invoke(app, ["keys", "create", "--scopes", "read,wirte", "--store", store])
+    assert outcome.exit_code == 2
+    assert "scopes" in outcome.stderr and "wirte" in outcome.stderr

@@ -1,0 +1,182 @@
+"""The evaluation protocol's own pieces against hand-built oracles: what counts as a user's truth
+(``ground_truth``), which model is best and how its p-values are corrected (``compare_to_best``),
+and evaluate's NDCG against a plain-Python scorer on a real dataset split."""
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import EventSettings
+from recsmith.evaluation.runner import (
+    GroundTruth,
+    ModelResult,
+    compare_to_best,
+    evaluate_model,
+    ground_truth,
+)
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+
+
+def events(rows: list[tuple[str, str]], start: int = 0) -> pd.DataFrame:
+    """Canonical view events, one second apart, for (user, item) pairs."""
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    n = len(frame)
+    return frame.assign(
+        event_id=[f"e{start + j}" for j in range(n)],
+        session_id=None,
+        event_type="view",
+        value=np.nan,
+        context=None,
+        ts=(1_700_000_000 + start + np.arange(n)) * 1_000_000,
+    )
+
+
+TRAIN = [("u1", "a"), ("u1", "b"), ("u2", "b"), ("u2", "c"), ("u4", "a")]
+TEST = [
+    ("u1", "a"),  # u1 had it in training: not truth
+    ("u1", "c"),
+    ("u1", "d"),  # d is cold (not in training): truth, and a miss for every model
+    ("u2", "c"),  # u2 had it: not truth
+    ("u2", "a"),
+    ("u2", "a"),  # twice is still one relevant item
+    ("u3", "a"),  # u3 unseen in training: not evaluated
+    ("u4", "a"),  # u4's only test item is a training item: nothing left, not evaluated
+]
+# By hand: u1 → {c, d}, u2 → {a}.
+EXPECTED = {"u1": {"c", "d"}, "u2": {"a"}}
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[Interactions, GroundTruth]:
+    data = Interactions.from_events(events(TRAIN), EventSettings().weights)
+    return data, ground_truth(data, events(TEST, start=100))
+
+
+def truth_by_name(data: Interactions, truth: GroundTruth, cold: list[str]) -> dict[str, set[str]]:
+    names = [*data.items.external_ids, *cold]
+    return {
+        str(u): {names[c] for c in truth.matrix[[row]].indices}
+        for row, u in enumerate(truth.user_ids)
+    }
+
+
+def test_truth_drops_training_items_and_unseen_users_and_keeps_cold_items(
+    split: tuple[Interactions, GroundTruth],
+) -> None:
+    data, truth = split
+    assert list(truth.user_ids) == ["u1", "u2"]
+    assert truth.matrix.shape == (2, data.n_items + 1)  # one cold column, for d
+    assert truth_by_name(data, truth, ["d"]) == EXPECTED
+    assert truth.matrix.nnz == 3  # a, twice, is one entry
+
+
+def test_a_cold_item_counts_as_a_miss(split: tuple[Interactions, GroundTruth]) -> None:
+    data, truth = split
+    result = evaluate_model("popular", data, truth, k=3, metrics=("recall",))
+    # popular lists for u1 exclude a, b → c first (1 of 2: d cannot be listed); u2 → a first
+    assert result.per_user["recall"].tolist() == [0.5, 1.0]
+
+
+def result(name: str, ndcg: list[float], recall: list[float]) -> ModelResult:
+    per_user = {"ndcg": np.array(ndcg), "recall": np.array(recall)}
+    return ModelResult(
+        model=name,
+        params={},
+        metrics={m: float(v.mean()) for m, v in per_user.items()},
+        per_user=per_user,
+        coverage=0.0,
+        fit_seconds=0.0,
+        recommend_seconds=0.0,
+    )
+
+
+RESULTS = [
+    result("a", [0.9, 0.8, 0.7, 0.9, 0.6, 0.8], [0.1, 0.2, 0.1, 0.0, 0.3, 0.1]),
+    result("b", [0.5, 0.6, 0.7, 0.2, 0.4, 0.5], [0.9, 0.8, 0.7, 0.9, 0.6, 0.7]),
+    result("c", [0.8, 0.9, 0.6, 0.7, 0.5, 0.8], [0.5, 0.1, 0.4, 0.6, 0.2, 0.5]),
+]
+
+
+def holm(p: list[float]) -> list[float]:
+    """Holm's step-down adjustment written out: the j-th smallest p times (m - j), running max."""
+    m = len(p)
+    out = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda i: p[i])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+@pytest.mark.parametrize(("metric", "best"), [("ndcg", "a"), ("recall", "b")])
+def test_the_best_model_is_chosen_by_the_named_metric_with_holms_correction(
+    metric: str, best: str
+) -> None:
+    comparisons = compare_to_best(RESULTS, metric)
+    others = [r for r in RESULTS if r.model != best]
+    assert [c.model for c in comparisons] == [r.model for r in others]
+    assert {c.best for c in comparisons} == {best} and {c.metric for c in comparisons} == {metric}
+    winner = next(r for r in RESULTS if r.model == best).per_user[metric]
+    p = [float(stats.ttest_rel(winner, r.per_user[metric]).pvalue) for r in others]
+    assert [c.p_value for c in comparisons] == pytest.approx(p, rel=1e-12)
+    assert [c.p_holm for c in comparisons] == pytest.approx(holm(p), rel=1e-12)
+    assert [c.mean_diff for c in comparisons] == pytest.approx(
+        [float((winner - r.per_user[metric]).mean()) for r in others], rel=1e-12
+    )
+
+
+def test_holm_here_is_not_plain_bonferroni() -> None:
+    """The oracle above must be able to tell Holm from Bonferroni on these p-values."""
+    comparisons = compare_to_best(RESULTS, "ndcg")
+    bonferroni = [min(1.0, 2 * c.p_value) for c in comparisons]
+    assert [c.p_holm for c in comparisons] != pytest.approx(bonferroni)
+
+
+def plain_ndcg(lists: list[list[str]], relevant: list[set[str]], k: int) -> list[float]:
+    """NDCG@k with binary relevance, from ids, in plain Python: DCG over the list's hits, divided
+    by the DCG of min(k, |relevant|) hits at the top."""
+    scores = []
+    for listed, rel in zip(lists, relevant, strict=True):
+        dcg = sum(1 / math.log2(r + 2) for r, item in enumerate(listed[:k]) if item in rel)
+        ideal = sum(1 / math.log2(r + 2) for r in range(min(k, len(rel))))
+        scores.append(dcg / ideal)
+    return scores
+
+
+def movielens_events(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(
+        path, sep="\t", names=["user_id", "item_id", "rating", "ts"], dtype={0: str, 1: str}
+    )
+    return events(list(zip(frame.user_id, frame.item_id, strict=True))).assign(
+        ts=frame["ts"].to_numpy() * 1_000_000
+    )
+
+
+def test_evaluate_ndcg_matches_a_plain_python_scorer_on_movielens(
+    dataset: Callable[[str], Path],
+) -> None:
+    root = dataset("movielens-100k")
+    train, test = movielens_events(root / "u1.base.gz"), movielens_events(root / "u1.test.gz")
+    data = Interactions.from_events(train, EventSettings().weights)
+    truth = ground_truth(data, test)
+    k = 10
+    result = evaluate_model("itemknn", data, truth, k=k, metrics=("ndcg",))
+
+    # the oracle's truth comes from the raw frames: test items minus the user's training items
+    had = train.groupby("user_id")["item_id"].agg(set)
+    wanted = test.groupby("user_id")["item_id"].agg(set)
+    relevant = {u: items - had[u] for u, items in wanted.items() if u in had and items - had[u]}
+    assert sorted(truth.user_ids) == sorted(relevant)
+    bundle = ModelBundle.train(data, create("itemknn"))
+    top, _ = bundle.top_k(truth.user_ids, k)
+    lists = [list(data.items.to_external(row[row >= 0])) for row in top.ids]
+    expected = plain_ndcg(lists, [relevant[u] for u in truth.user_ids], k)
+    np.testing.assert_allclose(result.per_user["ndcg"], expected, rtol=0, atol=1e-9)
+    assert result.metrics["ndcg"] == pytest.approx(sum(expected) / len(expected), abs=1e-9)
