@@ -106,9 +106,9 @@ def full_length(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known defect, cause suspected not proven: the category fallback retrieves "
-    "k + FALLBACK_EXTRA popular items before the rules (unavailable items, the per-category "
-    "cap) thin them, so a list can end one short",
+    reason="known defect: the category fallback retrieves k + FALLBACK_EXTRA popular items "
+    "before the rules (unavailable items, the per-category cap) thin them, so a list can end "
+    "short (with FALLBACK_EXTRA = 2000 this case fills all 10)",
 )
 def test_a_category_request_fills_every_slot_the_rules_leave(
     shop: tuple[Pipeline, dict[str, Item]], events: pd.DataFrame
