@@ -254,7 +254,10 @@ class Pipeline:
             if categories
             else self.fallback
         )
-        cands = append_below(cands, fallback.retrieve(queries, want), fallback.name)
+        # a category request takes every category's head: the rules' per-category cap and the
+        # catalogue's unavailable items thin a pool cut to ``want`` (one category's head) short
+        depth = want * max(1, len(categories))
+        cands = append_below(cands, fallback.retrieve(queries, depth), fallback.name)
         if categories:
             rules = [*rules, FilterRule.model_validate({"property": "category", "in": categories})]
         started = time.perf_counter()
