@@ -16,3 +16,20 @@ def events_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "events.csv"
     frame.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_pipeline() -> str:
+    """A two-source pipeline with a quick ranker (what the pipeline CLI tests train)."""
+    return """
+[[retrieval.sources]]
+name = "knn"
+model = "itemknn"
+quota = 40
+[[retrieval.sources]]
+name = "trending"
+model = "trending"
+quota = 10
+[ranking]
+params = { n_estimators = 20 }
+"""

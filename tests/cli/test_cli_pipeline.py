@@ -9,23 +9,13 @@ from typer.testing import CliRunner
 from recsmith.cli.app import app
 
 runner = CliRunner()
-PIPELINE = """
-[[retrieval.sources]]
-name = "knn"
-model = "itemknn"
-quota = 40
-[[retrieval.sources]]
-name = "trending"
-model = "trending"
-quota = 10
-[ranking]
-params = { n_estimators = 20 }
-"""
 
 
-def test_pipeline_trains_recommends_and_evaluates(events_csv: Path, tmp_path: Path) -> None:
+def test_pipeline_trains_recommends_and_evaluates(
+    events_csv: Path, tmp_path: Path, small_pipeline: str
+) -> None:
     config = tmp_path / "pipeline.toml"
-    config.write_text(PIPELINE)
+    config.write_text(small_pipeline)
     out = tmp_path / "pipe"
     result = runner.invoke(
         app, ["train", "--data", str(events_csv), "--pipeline", str(config), "--out", str(out)]

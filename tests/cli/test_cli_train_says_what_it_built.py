@@ -9,18 +9,6 @@ from typer.testing import CliRunner
 from recsmith.cli.app import app
 
 runner = CliRunner()
-PIPELINE = """
-[[retrieval.sources]]
-name = "knn"
-model = "itemknn"
-quota = 40
-[[retrieval.sources]]
-name = "trending"
-model = "trending"
-quota = 10
-[ranking]
-params = { n_estimators = 20 }
-"""
 
 
 def _train(tmp_path: Path, data: Path, pipeline: str) -> tuple[str, dict]:
@@ -40,7 +28,7 @@ def _train(tmp_path: Path, data: Path, pipeline: str) -> tuple[str, dict]:
     return result.stderr, manifest
 
 
-def test_a_skipped_ranker_is_named_with_its_count(tmp_path: Path) -> None:
+def test_a_skipped_ranker_is_named_with_its_count(tmp_path: Path, small_pipeline: str) -> None:
     """50 users, each with one event on day 1 and one on day 10: the latest 10% of events (the
     label window) falls on day 10 and every older cut is empty, so exactly 50 users have both a
     past and a label, and 50 < min_queries' default 200."""
@@ -55,14 +43,16 @@ def test_a_skipped_ranker_is_named_with_its_count(tmp_path: Path) -> None:
     )
     data = tmp_path / "events.csv"
     frame.to_csv(data, index=False)
-    said, manifest = _train(tmp_path, data, PIPELINE)
+    said, manifest = _train(tmp_path, data, small_pipeline)
     line = "ranker not trained: 50 users < min_queries 200; serving the fused order"
     assert line in said.replace("\n", " ")
     assert manifest["ranker"] is False and manifest["ranker_summary"] == line
 
 
-def test_a_ranker_no_better_than_fused_says_so(events_csv: Path, tmp_path: Path) -> None:
-    said, manifest = _train(tmp_path, events_csv, PIPELINE)
+def test_a_ranker_no_better_than_fused_says_so(
+    events_csv: Path, tmp_path: Path, small_pipeline: str
+) -> None:
+    said, manifest = _train(tmp_path, events_csv, small_pipeline)
     report = manifest["ranker_training"]
     assert manifest["ranker"] is False and report["outcome"] == "not_better"
     assert report["heldout_ndcg_ranker"] <= report["heldout_ndcg_retrieval"]
@@ -72,8 +62,8 @@ def test_a_ranker_no_better_than_fused_says_so(events_csv: Path, tmp_path: Path)
     assert summary in said.replace("\n", " ")
 
 
-def test_a_disabled_ranker_is_named(events_csv: Path, tmp_path: Path) -> None:
-    said, manifest = _train(tmp_path, events_csv, PIPELINE + "enabled = false\n")
+def test_a_disabled_ranker_is_named(events_csv: Path, tmp_path: Path, small_pipeline: str) -> None:
+    said, manifest = _train(tmp_path, events_csv, small_pipeline + "enabled = false\n")
     assert (
         manifest["ranker_summary"]
         == "ranker off (ranking.enabled = false); serving the fused order"
