@@ -158,6 +158,9 @@ def test_clients_that_connect_together_are_spread_over_the_workers(server: Serve
 
 @linux_only
 def test_a_worker_that_dies_is_replaced(server: Server) -> None:
+    # /health/ready answers from the first worker to listen: kill one only once both listen,
+    # or the survivor may still be loading its model and nothing answers (CI, stop 22)
+    server.wait_all_listening()
     before = server.workers()
     assert len(before) == 2
     os.kill(before[0], signal.SIGKILL)
