@@ -149,6 +149,12 @@ class ServingSettings(Section):
         None, description="model registry root: serve its current release, follow deploys"
     )
     reload_interval_s: float = Field(2.0, gt=0, description="how often to check for a deploy")
+    catalog_sync_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="how often each server process reads catalogue writes made elsewhere (other "
+        "workers, replicas, imports): the longest an item change or a new item waits to be served",
+    )
     state_url: str | None = Field(
         None,
         description="redis://… for online state and the response cache, shared by replicas; "

@@ -132,7 +132,9 @@ def create_app(
                     "serving.require_keys is false: the API is open to anyone who can "
                     "reach it (meant for local development only)"
                 )
-            catalog_watcher = asyncio.create_task(app.state.catalog_sync.watch())
+            catalog_watcher = asyncio.create_task(
+                app.state.catalog_sync.watch(settings.serving.catalog_sync_interval_s)
+            )
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 await app.state.reloader.check()

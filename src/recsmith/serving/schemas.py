@@ -152,6 +152,16 @@ class EventsResponse(IngestResponse):
 
 
 class ItemsResponse(IngestResponse):
+    """``IngestResponse`` plus when the accepted items reach recommendation lists."""
+
+    servable: str | None = Field(
+        None,
+        description="when the accepted items are served: at once in the server process that "
+        "answered, within serving.catalog_sync_interval_s in the others; items new since "
+        "training, on a pipeline, through its new_arrivals source only; on a single model, "
+        "after the next training",
+    )
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -161,6 +171,9 @@ class ItemsResponse(IngestResponse):
                     "rejected": [
                         {"index": 1, "errors": [{"field": "item_id", "reason": "Field required"}]}
                     ],
+                    "servable": "now in this server process, within 1 s in the others; 1 "
+                    "item(s) new since training have no collaborative score until the next "
+                    "training: they reach lists through new_arrivals (newest created_at first)",
                 }
             ]
         }
