@@ -299,8 +299,9 @@ def _neighbours(
     except KeyError:
         raise HTTPException(
             404,
-            f"item {item_id!r} is unknown to model {bundle.version} "
-            "(items appear after the next training that sees events for them)",
+            f"item {item_id!r} is unknown to model {bundle.version}: not in its catalogue (a "
+            "pipeline knows an item once PUT /v1/items creates it; a single model after the "
+            "next training that sees events for it)",
         ) from None
     except LookupError as exc:  # the deployment has no such list: how to get one, not a 404
         raise HTTPException(409, str(exc)) from None
