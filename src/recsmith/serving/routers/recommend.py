@@ -82,6 +82,21 @@ def _categories(bundle: Served, text: str | None) -> tuple[str, ...]:
     return match_categories(asked, bundle.table.category_names)
 
 
+def _named(bundle: Served, item_ids: Sequence[str | None]) -> list[str | None]:
+    """What reasons call these items (None stays None): their catalogue titles where a
+    pipeline's catalogue has them (``Pipeline.display_names``), else their ids."""
+    if not isinstance(bundle, Pipeline) or not any(item_ids):
+        return list(item_ids)
+    given = [i for i in item_ids if i is not None]
+    names = iter(bundle.display_names(given))
+    return [None if i is None else next(names) for i in item_ids]
+
+
+def _title(bundle: Served, item_id: str) -> str:
+    """One item as a reason names it (see ``_named``)."""
+    return _named(bundle, [item_id])[0] or item_id
+
+
 def reason_for(
     sources: list[str], categories: Sequence[str] = (), anchor: str | None = None
 ) -> str:
@@ -226,7 +241,7 @@ async def _computed(
     tier = answer.tiers[row]
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
-    anchors = answer.anchors[row] if answer.anchors else [None] * len(ids)
+    anchors = _named(bundle, answer.anchors[row] if answer.anchors else [None] * len(ids))
     return {
         "tier": tier,
         "fallback": None if tier == "personalised" else tier,
@@ -251,9 +266,7 @@ async def _computed(
 def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """Items that share baskets/sessions with the item; 409 saying how to enable it when the
     deployment has no co-occurrence model or source."""
-    return _neighbours(
-        bundle, item_id, k, bundle.together, "cooccurrence", f"often together with {item_id}"
-    )
+    return _neighbours(bundle, item_id, k, bundle.together, "cooccurrence", "often together with")
 
 
 @router.get(
@@ -281,7 +294,7 @@ def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
 )
 def similar(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """The model's nearest items; 404 for an item the model was not trained on."""
-    return _neighbours(bundle, item_id, k, bundle.similar_items, "similar", f"similar to {item_id}")
+    return _neighbours(bundle, item_id, k, bundle.similar_items, "similar", "similar to")
 
 
 def _neighbours(
@@ -292,7 +305,8 @@ def _neighbours(
     source: str,
     reason: str,
 ) -> SimilarResponse:
-    """An item-to-item list; 404 for an unknown item, 409 when the deployment cannot answer."""
+    """An item-to-item list, each item's reason ``reason`` and the item's title; 404 for an
+    unknown item, 409 when the deployment cannot answer."""
     path_id(item_id, "item_id")
     try:
         ids, scores = fetch(item_id, k)
@@ -309,7 +323,7 @@ def _neighbours(
         recommendation_id=uuid4().hex,
         item_id=item_id,
         model_version=bundle.version,
-        items=_scored(ids, scores, source, reason),
+        items=_scored(ids, scores, source, f"{reason} {_title(bundle, item_id)}"),
     )
 
 
