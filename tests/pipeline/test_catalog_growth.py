@@ -145,3 +145,17 @@ def test_growth_is_once_per_batch_and_keeps_a_later_old_items_update(trained: Pi
     old = trained.bundle.items.external_ids[0]
     later = grown.with_catalog([Item(item_id=old, available=False)], stamp=2)
     assert not later.table.available[0] and len(later.bundle.items) == n + 2
+
+
+def test_a_pipeline_trained_without_a_catalogue_grows_too(events: pd.DataFrame) -> None:
+    """No catalogue at training: no categories, no creation dates; the first created item is
+    then the only new arrival, and alone in its categories."""
+    bare = train_pipeline(small_with(), events, dict(EventSettings().weights))
+    assert bare.table.category_names == () and (bare.attrs.created_ts < 0).all()
+    grown = bare.with_catalog([fresh("only-new", categories=["c1", "c2"])], stamp=1)
+    assert grown.table.category_names == ("c1", "c2")
+    user = str(events["user_id"].iloc[0])
+    assert listed(grown, user, k=5, categories=["c2"]) == ["only-new"]
+    answer = grown.answer([user], 300)
+    row = answer.lists.item_ids[0].tolist().index("only-new")
+    assert answer.sources[0][row] == ["new"]

@@ -5,7 +5,7 @@ store, as another worker or replica would be) creates the item. The server only 
 through its catalogue sync, polled here until it shows (the interval is shortened through the
 settings, never slept through). The item has no collaborative score, so it enters each list where
 the new-arrivals source alone puts it; it obeys availability, category rules and the user's own
-items; and a release loaded later carries it too.
+items; and a release deployed later (hot swap) carries it too.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from fastapi.testclient import TestClient
 from live_server import live_server
 
 from conftest import N_ITEMS
+from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings, Settings
 from recsmith.events.validate import validate_events, validate_items
+from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact, save_pipeline, train_pipeline
 from recsmith.pipeline.config import default_pipeline_config
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.retrieval.merge import RRF_K
 from recsmith.serving import create_api_key, create_app
 from recsmith.store.sqlite import SQLiteStore
@@ -34,12 +37,12 @@ NEW = "fresh-1"
 
 
 @pytest.fixture(scope="module")
-def pipeline_dir(
+def releases(
     tmp_path_factory: pytest.TempPathFactory, training_records: list[dict[str, Any]]
-) -> Path:
-    """The default pipeline (ranker off: the fused order is what the test reasons about) over
-    the shared events and a catalogue of categories A (even items) and B, all two months old."""
-    frame, _ = validate_events(training_records, EventSettings())
+) -> tuple[Path, Path]:
+    """Two releases of the default pipeline (ranker off: the fused order is what the test reasons
+    about) over the shared events, the second without the last one (another fingerprint, so
+    another version), and a catalogue of categories A (even items) and B, two months old."""
     created = (datetime.now(UTC) - timedelta(days=60)).isoformat()
     items, rejected = validate_items(
         [
@@ -50,16 +53,35 @@ def pipeline_dir(
     assert not rejected
     base = default_pipeline_config()
     config = base.model_copy(update={"ranking": base.ranking.model_copy(update={"enabled": False})})
-    path = tmp_path_factory.mktemp("pipeline") / "release"
-    save_pipeline(train_pipeline(config, frame, dict(EventSettings().weights), items=items), path)
-    return path
+    paths = []
+    for n, records in enumerate((training_records, training_records[:-1])):
+        frame, _ = validate_events(records, EventSettings())
+        path = tmp_path_factory.mktemp("pipeline") / f"release-{n}"
+        trained = train_pipeline(config, frame, dict(EventSettings().weights), items=items)
+        save_pipeline(trained, path)
+        paths.append(path)
+    return paths[0], paths[1]
 
 
 @pytest.fixture
-def setting(db_path: Path, pipeline_dir: Path) -> Settings:
+def registry(tmp_path: Path, releases: tuple[Path, Path]) -> tuple[ModelRegistry, list[str]]:
+    """A registry with both releases published, the first deployed."""
+    reg = ModelRegistry(tmp_path / "registry")
+    versions = [reg.publish(path) for path in releases]
+    assert versions[0] != versions[1]
+    reg.deploy(versions[0])
+    return reg, versions
+
+
+@pytest.fixture
+def setting(db_path: Path, registry: tuple[ModelRegistry, list[str]]) -> Settings:
     return Settings(
         store={"url": f"sqlite:///{db_path}"},
-        serving={"model_dir": pipeline_dir, "catalog_sync_interval_s": 0.2},
+        serving={
+            "registry": registry[0].root,
+            "reload_interval_s": 0.2,
+            "catalog_sync_interval_s": 0.2,
+        },
     )
 
 
@@ -70,8 +92,12 @@ def auth(store: SQLiteStore) -> dict[str, str]:
 
 
 @pytest.fixture
-def writer(setting: Settings, pipeline_dir: Path, store: SQLiteStore) -> Iterator[TestClient]:
-    with TestClient(create_app(setting, bundle=load_artifact(pipeline_dir), store=store)) as c:  # type: ignore[arg-type]
+def writer(
+    setting: Settings, releases: tuple[Path, Path], store: SQLiteStore
+) -> Iterator[TestClient]:
+    """Another process on the same store (a worker or replica) serving the first release."""
+    app = create_app(setting, bundle=load_artifact(releases[0]), store=store)  # type: ignore[arg-type]
+    with TestClient(app) as c:
         yield c
 
 
@@ -92,8 +118,7 @@ def until(check: Callable[[], bool], what: str, limit_s: float = 15.0) -> None:
 
 def test_a_put_item_reaches_lists_through_the_sync_and_obeys_every_rule(
     setting: Settings,
-    pipeline_dir: Path,
-    store: SQLiteStore,
+    registry: tuple[ModelRegistry, list[str]],
     writer: TestClient,
     auth: dict[str, str],
     training_records: list[dict[str, Any]],
@@ -145,7 +170,46 @@ def test_a_put_item_reaches_lists_through_the_sync_and_obeys_every_rule(
         # no model knows its neighbours, and the default pipeline has no content source: why
         similar = httpx.get(f"{server.base}/v1/items/{NEW}/similar", headers=auth, timeout=10)
         assert similar.status_code == 409 and "added after" in similar.text, similar.text
-    # a release loaded later (a restart, a deploy) catches up with the item
-    with TestClient(create_app(setting, bundle=load_artifact(pipeline_dir), store=store)) as later:  # type: ignore[arg-type]
-        answer = later.get("/v1/users/u2/recommendations?k=60", headers=auth).json()
-        assert NEW in [i["item_id"] for i in answer["items"]]
+        # a release deployed later, trained before the item existed, is swapped in with it
+        reg, versions = registry
+        reg.deploy(versions[1])
+
+        def served_by_new() -> bool:
+            response = httpx.get(f"{server.base}/v1/users/u2/recommendations?k=60", headers=auth)
+            return response.json()["model_version"] == versions[1]
+
+        until(served_by_new, "the second release served")
+        assert NEW in ids("u2/recommendations?k=60")
+
+
+def test_a_batch_says_which_of_its_items_wait_and_why(
+    settings: Settings, pipeline: Pipeline, store: SQLiteStore, keys: dict[str, dict[str, str]]
+) -> None:
+    """A pipeline without a new_arrivals source indexes new items but lists none; rejected
+    records are not counted."""
+    with TestClient(create_app(settings, bundle=pipeline, store=store)) as c:  # type: ignore[arg-type]
+        body = [{"item_id": "n1"}, {"item_id": 5}, {"item_id": "i1"}]
+        answer = c.post("/v1/items", json=body, headers=keys["ingest"]).json()
+    assert answer["accepted"] == 2 and len(answer["rejected"]) == 1
+    assert answer["servable"] == (
+        "now in this server process, within 1 s in the others; 1 item(s) new since training "
+        "have no collaborative score until the next training, and this pipeline has no "
+        "new_arrivals source to list them (rules and exclusions apply to them already)"
+    )
+
+
+def test_a_single_model_says_new_items_wait_for_the_next_training(
+    client: TestClient, bundle: ModelBundle, keys: dict[str, dict[str, str]]
+) -> None:
+    known = client.put("/v1/items/i1", json={}, headers=keys["ingest"]).json()
+    assert known["servable"] == (
+        "now in this server process, within 1 s in the others (a single model applies "
+        "availability only)"
+    )
+    new = client.put(f"/v1/items/{NEW}", json={}, headers=keys["ingest"]).json()
+    assert new["servable"] == (
+        f"now in this server process, within 1 s in the others for the items model "
+        f"{bundle.version} knows; 1 item(s) new to it appear after the next training that sees "
+        "events for them (a single model cannot list items it was not trained on; a pipeline "
+        "with a new_arrivals source lists them at once)"
+    )

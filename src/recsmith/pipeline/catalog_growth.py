@@ -133,8 +133,8 @@ def cold_reach(
     )
     if not new_arrivals:
         return (
-            f"{head}, and this pipeline has no new_arrivals source to list them (rules, "
-            "exclusions and /similar know them already)"
+            f"{head}, and this pipeline has no new_arrivals source to list them (rules and "
+            "exclusions apply to them already)"
         )
     via = f"they reach lists through {', '.join(new_arrivals)} (newest created_at first)"
     if dated < len(cold):
