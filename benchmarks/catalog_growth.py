@@ -2,10 +2,11 @@
 brings a new item, against one that only updates a known item, and a request's latency before and
 after the index grew (model-backed sources then see queries cut to the trained items).
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/catalog_growth.py --items 50000
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/catalog_growth.py --items 50000 [--content]
 
 A simulated shop (``recsmith.simulate``); a pipeline of item-kNN on the latest items, trending and
-new arrivals, no ranker (the growth touches no model). Medians of ``--repeat`` runs.
+new arrivals (and with ``--content`` a content source, whose catalogue vectors grow too), no
+ranker (the growth touches no model). Medians of ``--repeat`` runs.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--users", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--content", action="store_true", help="add a content source")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     sim = simulate(n_users=args.users, n_items=args.items, seed=5)
@@ -52,6 +54,7 @@ def main() -> None:
                     {"name": "recent", "model": "itemknn", "use": "recent", "quota": 50},
                     {"name": "trending", "model": "trending", "quota": 30, "weight": 0.1},
                     {"name": "new_arrivals", "kind": "new_arrivals", "quota": 20, "weight": 0.1},
+                    *([{"name": "content", "model": "content", "quota": 20}] * args.content),
                 ]
             },
             "ranking": {"enabled": False},
@@ -66,7 +69,12 @@ def main() -> None:
         return Item(item_id=f"new-{next(counter)}", categories=["x"], created_at=datetime.now(UTC))
 
     update = median_ms(lambda: pipe.with_catalog([known], 1), args.repeat)
-    grow = median_ms(lambda: pipe.with_catalog([new_item()], 1), args.repeat)
+    served = [pipe]
+
+    def grow_served() -> None:  # the served release grows batch after batch
+        served[0] = served[0].with_catalog([new_item()], 1)
+
+    grow = median_ms(grow_served, args.repeat)
     grown = pipe.with_catalog([new_item()], 1)
     before = median_ms(lambda: pipe.answer([user], 10), args.repeat * 10)
     after = median_ms(lambda: grown.answer([user], 10), args.repeat * 10)

@@ -12,7 +12,10 @@ import pytest
 
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
+from recsmith.features.items import ItemCatalog, tfidf_vectors
+from recsmith.ids import IdMap
 from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.catalog_content import CatalogContent
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank.rules import FilterRule
@@ -159,3 +162,17 @@ def test_a_pipeline_trained_without_a_catalogue_grows_too(events: pd.DataFrame) 
     answer = grown.answer([user], 300)
     row = answer.lists.item_ids[0].tolist().index("only-new")
     assert answer.sources[0][row] == ["new"]
+
+
+def test_grown_content_equals_the_content_of_the_whole_catalogue(items: list[Item]) -> None:
+    """Counting only the new items' tokens gives what tokenising the grown catalogue from
+    scratch gives (``tfidf_vectors``, the one-shot path): the same cosine between every pair."""
+    trained, later = items[:150], items[150:]
+    ids = IdMap([it.item_id for it in trained])
+    grown_ids = IdMap([it.item_id for it in items])
+    content = CatalogContent.of(trained, ids).grown(later, grown_ids)
+    catalog = ItemCatalog.from_items(items)
+    whole = tfidf_vectors(catalog, grown_ids.to_index(catalog.item_ids), len(grown_ids))
+    got = (content.vectors @ content.vectors.T).toarray()
+    np.testing.assert_allclose(got, (whole @ whole.T).toarray(), atol=1e-5)
+    assert content.counts.shape[1] > CatalogContent.of(trained, ids).counts.shape[1]  # new words

@@ -21,11 +21,11 @@ from scipy import sparse
 
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
-from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.base import Recommender
 from recsmith.models.content import ContentBased
 from recsmith.models.topk import TopK
 from recsmith.pipeline.anchors import anchor_items
+from recsmith.pipeline.catalog_content import CatalogContent
 from recsmith.pipeline.catalog_growth import (
     TrainedWidth,
     cold_reach,
@@ -97,9 +97,10 @@ class Pipeline:
             else ItemTable.unknown(len(bundle.items))
         )
         self.titles = with_titles(np.zeros(0, object), items, bundle.items)
-        #: TF-IDF rows of the catalogue where content similarity is needed (``_content``)
-        self.content: sparse.csr_array | None = (
-            self._content() if config.rerank.similarity == "content" else None
+        #: the catalogue's content vectors where they are needed (``_needs_content``): built at
+        #: load, so the first item created after training does not pay for the whole catalogue
+        self.content: CatalogContent | None = (
+            CatalogContent.of(items, bundle.items) if items and self._needs_content() else None
         )
         self.catalog_stamp = 0  # write time of the latest catalogue change applied (µs)
         self._assemble(indexes)
@@ -132,7 +133,7 @@ class Pipeline:
             self.bundle.items,
             rules=tuple(self.config.rerank.all_rules()),
             diversity=self.config.rerank.diversity or None,
-            similarity=self.content
+            similarity=self.content.vectors
             if self.config.rerank.similarity == "content" and self.content is not None
             else "category",
         )
@@ -164,7 +165,9 @@ class Pipeline:
         out.state = grown_state(self.state, out.attrs)
         out.items_catalog = [*self.items_catalog, *fresh]
         out.titles = with_titles(self.titles, fresh, ids)
-        out.content = out._content() if self._needs_content() else None
+        if self._needs_content():
+            content = self.content or CatalogContent.of([], self.bundle.items)
+            out.content = content.grown(fresh, ids)
         out._assemble(self.indexes)
         log.info("item index grown by %d new item(s) to %d", len(fresh), len(ids))
         return out
@@ -175,14 +178,6 @@ class Pipeline:
         return self.config.rerank.similarity == "content" or any(
             isinstance(m, ContentBased) for m in self.models.values()
         )
-
-    def _content(self) -> sparse.csr_array | None:
-        """TF-IDF rows of the catalogue for the served item index (None without a catalogue)."""
-        if not self.items_catalog:
-            return None
-        catalog = ItemCatalog.from_items(self.items_catalog)
-        ids = self.bundle.items
-        return tfidf_vectors(catalog, ids.to_index(catalog.item_ids), len(ids))
 
     @property
     def indexes(self) -> dict[str, ItemIndex]:
@@ -471,15 +466,10 @@ class Pipeline:
         return self._shown(lambda n: self._content_neighbours(item_id, n), k)
 
     def _content_neighbours(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` items whose TF-IDF rows are closest (cosine) to the item's; nothing in
-        common is no neighbour."""
+        """The ``k`` items closest to the item by content (``CatalogContent.neighbours``)."""
         assert self.content is not None
-        idx = int(self.bundle.items.to_index([item_id])[0])
-        scores = np.asarray((self.content[[idx]] @ self.content.T).todense()).ravel()
-        scores[idx] = 0.0
-        ranked = np.flatnonzero(scores > 0)
-        top = ranked[np.lexsort((ranked, -scores[ranked]))][:k]
-        return self.bundle.items.to_external(top), scores[top].astype(np.float32)
+        rows, scores = self.content.neighbours(int(self.bundle.items.to_index([item_id])[0]), k)
+        return self.bundle.items.to_external(rows), scores
 
     def _model_named(self, name: str) -> Recommender | None:
         return next((m for m in self.models.values() if m.name == name), None)
