@@ -21,7 +21,6 @@ import pytest
 from fastapi.testclient import TestClient
 from live_server import live_server
 
-from conftest import N_ITEMS
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings, Settings
 from recsmith.events.validate import validate_events, validate_items
@@ -34,6 +33,8 @@ from recsmith.serving import create_api_key, create_app
 from recsmith.store.sqlite import SQLiteStore
 
 NEW = "fresh-1"
+#: The catalogue: items i0 … i49, the ids the shared training events use.
+N_ITEMS = 50
 
 
 @pytest.fixture(scope="module")
