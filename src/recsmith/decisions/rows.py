@@ -68,7 +68,20 @@ SHOWN_COLUMNS = (
     "propensity",
 )
 #: What the lookups for attribution return (``shown_in``, ``shown_to``); ``served_at`` in µs.
-LOOKUP_COLUMNS = ("recommendation_id", "unit", "served_at", "position", "item_id")
+LOOKUP_COLUMNS = (
+    "recommendation_id",
+    "unit",
+    "served_at",
+    "position",
+    "item_id",
+    "release",
+    "variant",
+)
+#: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
+LOOKUP_SQL = (
+    "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
+    "d.variant FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
+)
 
 SCAN_SQL = (
     "SELECT d.recommendation_id, d.served_at, d.unit, d.unit_kind, d.route, d.placement, "
@@ -83,7 +96,9 @@ def micros_of(decision: Decision) -> int:
     return int(decision.served_at.timestamp() * 1_000_000)
 
 
-def decision_rows(decisions: Sequence[Decision]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def decision_rows(
+    decisions: Sequence[Decision],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Header rows and item rows ready for parameterised INSERTs."""
     heads: list[tuple[Any, ...]] = []
     items: list[tuple[Any, ...]] = []

@@ -243,9 +243,12 @@ def _parse_position(col: np.ndarray, errors: Errors) -> np.ndarray:
     if absent.all():  # the usual batch (and every import without the column): nothing to read
         return np.full(len(col), None, dtype=object)
     text = np.array([isinstance(v, str) and v.isascii() and v.isdigit() for v in col], dtype=bool)
-    ints = np.array([isinstance(v, int) and not isinstance(v, bool) for v in col], dtype=bool)
-    whole = np.array(
-        [isinstance(v, float) and math.isfinite(v) and v.is_integer() for v in col], dtype=bool
+    ints = np.array(
+        [isinstance(v, int | np.integer) and not isinstance(v, bool) for v in col], dtype=bool
+    )
+    whole = np.array(  # a Parquet column with a gap reads as floats
+        [isinstance(v, float | np.floating) and math.isfinite(v) and v.is_integer() for v in col],
+        dtype=bool,
     )
     readable_ = ints | text | whole
     errors.add(~absent & ~readable_, "position", "must be a whole number (1 = first shown)")

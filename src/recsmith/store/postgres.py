@@ -92,7 +92,6 @@ _UPSERT_ITEM = (
 )
 _STAGE = "recsmith_incoming"
 _DECISION_SELECT = ", ".join(drows.DECISION_COLUMNS[:-1])
-_LOOKUP_SELECT = ", ".join(drows.LOOKUP_COLUMNS)
 
 
 def _insert(table: str, columns: Sequence[str], key: str) -> str:
@@ -103,9 +102,7 @@ def _insert(table: str, columns: Sequence[str], key: str) -> str:
 
 
 _INSERT_DECISION = _insert("decisions", drows.DECISION_COLUMNS, "recommendation_id")
-_INSERT_DECISION_ITEM = _insert(
-    "decision_items", drows.ITEM_COLUMNS, "recommendation_id, position"
-)
+_INSERT_DECISION_ITEM = _insert("decision_items", drows.ITEM_COLUMNS, "recommendation_id, position")
 _INSERT_ATTRIBUTION = _insert("attributions", drows.ATTRIBUTION_COLUMNS, "event_id")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: Failures that mean "the database cannot work now" (unreachable, connection lost, disk full,
@@ -417,14 +414,13 @@ class PostgresStore:
 
     @guarded("read")
     def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
-        query = f"SELECT {_LOOKUP_SELECT} FROM decision_items WHERE recommendation_id = ANY(%s)"
+        query = f"{drows.LOOKUP_SQL}WHERE i.recommendation_id = ANY(%s)"
         return drows.lookup_frame(self._rows(query, (list(recommendation_ids),)))
 
     @guarded("read")
     def shown_to(self, units: Sequence[str], since_us: int, until_us: int) -> pd.DataFrame:
         query = (
-            f"SELECT {_LOOKUP_SELECT} FROM decision_items WHERE unit = ANY(%s) "
-            "AND served_at >= %s AND served_at <= %s"
+            f"{drows.LOOKUP_SQL}WHERE i.unit = ANY(%s) AND i.served_at >= %s AND i.served_at <= %s"
         )
         return drows.lookup_frame(self._rows(query, (list(units), since_us, until_us)))
 

@@ -154,7 +154,6 @@ _INSERT_EVENT = (
     f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
 )
 _DECISION_SELECT = ", ".join(rows.DECISION_COLUMNS[:-1])
-_LOOKUP_SELECT = ", ".join(rows.LOOKUP_COLUMNS)
 _INSERT_DECISION = (
     f"INSERT OR IGNORE INTO decisions ({', '.join(rows.DECISION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(rows.DECISION_COLUMNS))})"
@@ -486,8 +485,7 @@ class SQLiteStore:
     def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
         """Every item of these decisions (``rows.LOOKUP_COLUMNS``): explicit attribution."""
         found = self._conn().execute(
-            f"SELECT {_LOOKUP_SELECT} FROM decision_items WHERE recommendation_id IN "
-            "(SELECT value FROM json_each(?))",
+            f"{rows.LOOKUP_SQL}WHERE i.recommendation_id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(recommendation_ids)),),
         )
         return rows.lookup_frame(found.fetchall())
@@ -497,8 +495,8 @@ class SQLiteStore:
         """Items shown to these units with ``since_us <= served_at <= until_us``: the window
         rule's candidates."""
         found = self._conn().execute(
-            f"SELECT {_LOOKUP_SELECT} FROM decision_items WHERE unit IN "
-            "(SELECT value FROM json_each(?)) AND served_at >= ? AND served_at <= ?",
+            f"{rows.LOOKUP_SQL}WHERE i.unit IN "
+            "(SELECT value FROM json_each(?)) AND i.served_at >= ? AND i.served_at <= ?",
             (json.dumps(list(units)), since_us, until_us),
         )
         return rows.lookup_frame(found.fetchall())
