@@ -59,7 +59,13 @@ def test_resent_events_are_duplicates(
     batch = [make_event(item_id=f"i{n}") for n in range(3)]
     assert client.post("/v1/events", json=batch, headers=keys["ingest"]).json()["accepted"] == 3
     again = client.post("/v1/events", json=batch, headers=keys["ingest"]).json()
-    assert again == {"accepted": 0, "duplicates": 3, "rejected": [], "timestamped_by_server": 0, "attributed": []}
+    assert again == {
+        "accepted": 0,
+        "duplicates": 3,
+        "rejected": [],
+        "timestamped_by_server": 0,
+        "attributed": [],
+    }
     assert store.count_events() == 3
 
 

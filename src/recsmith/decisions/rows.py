@@ -152,11 +152,14 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """``scan_decisions``' frame from SELECTed rows (``SCAN_SQL``): times as UTC timestamps,
     positions nullable integers, sources joined with ``|``."""
     frame = pd.DataFrame.from_records(list(rows), columns=list(SHOWN_COLUMNS))
-    frame["served_at"] = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
+    served = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
+    frame["served_at"] = served.astype("datetime64[ns, UTC]")
     frame["position"] = frame["position"].astype("Int64")
     frame["score"] = pd.to_numeric(frame["score"]).astype(np.float64)
     frame["propensity"] = pd.to_numeric(frame["propensity"]).astype(np.float64)
-    frame["sources"] = [None if s is None else "|".join(json.loads(s)) for s in frame["sources"]]
+    frame["sources"] = [
+        "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
+    ]
     return frame
 
 

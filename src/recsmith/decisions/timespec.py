@@ -7,6 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 from recsmith.errors import ValidationError
 
+#: What ``parse_time`` reads, for a schema to publish (OpenAPI ``pattern``): a span, or an ISO
+#: 8601 date with an optional time and zone.
+PATTERN = (
+    r"^(\d{1,6}(\.\d{1,3})?[smhdw]|\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?)$"
+)
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 

@@ -237,6 +237,8 @@ def frame_from_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(np.float64)
     frame["ts"] = frame["ts"].astype(np.int64)
+    # NULL in most rows: a float column with NaN; ints and None, as validation makes them
+    frame["position"] = [None if pd.isna(p) else int(p) for p in frame["position"]]
     return frame
 
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 
-from recsmith.decisions.kpis import BY, catalogue_size, kpis
+from recsmith.decisions.kpis import By, catalogue_size, kpis
 from recsmith.decisions.record import Decision
-from recsmith.decisions.timespec import parse_time
+from recsmith.decisions.timespec import PATTERN, parse_time
 from recsmith.errors import ValidationError
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.input_errors import invalid
-from recsmith.serving.path_ids import path_id
 from recsmith.serving.schemas import error_responses
+
+#: What the server issues: uuid4 hex (``uuid4().hex``).
+RECOMMENDATION_ID = "^[0-9a-f]{32}$"
 
 router = APIRouter(
     prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))]
@@ -64,16 +66,20 @@ class DecisionResponse(BaseModel):
 
 
 @router.get(
-    "/decisions/{recommendation_id:id}",
+    "/decisions/{recommendation_id}",
     response_model=DecisionResponse,
     summary="One served list, as the decision log recorded it",
     responses=error_responses(401, 403, 404, 422, 503),
 )
-def get_decision(recommendation_id: str, runtime: RuntimeDep) -> DecisionResponse:
+def get_decision(
+    recommendation_id: Annotated[
+        str, Path(pattern=RECOMMENDATION_ID, description="a response's recommendation_id")
+    ],
+    runtime: RuntimeDep,
+) -> DecisionResponse:
     """The list answered with this ``recommendation_id``: who, when, which release and variant,
     and per shown item its position, score, sources and propensity. 404 for an id no list was
     served with (or one past ``[decisions] retain_days``)."""
-    path_id(recommendation_id, "recommendation_id")
     log = runtime.decisions
     found = log.pending(recommendation_id) if log is not None else None
     found = found or runtime.store.get_decision(recommendation_id)
@@ -89,15 +95,19 @@ def get_decision(recommendation_id: str, runtime: RuntimeDep) -> DecisionRespons
 )
 def get_kpis(
     runtime: RuntimeDep,
-    since: Annotated[str, Query(description="7d, 12h, … back from now, or an ISO date")] = "7d",
-    until: Annotated[str | None, Query(description="end (exclusive); default now")] = None,
-    by: Annotated[str | None, Query(description="release, variant, placement or day")] = None,
+    since: Annotated[
+        str, Query(pattern=PATTERN, description="7d, 12h, … back from now, or an ISO date")
+    ] = "7d",
+    until: Annotated[
+        str | None, Query(pattern=PATTERN, description="end (exclusive); default now")
+    ] = None,
+    by: Annotated[
+        By | None, Query(description="group by release, variant, placement or day")
+    ] = None,
     k: Annotated[int, Query(ge=1, le=1000, description="positions CTR@k counts")] = 10,
 ) -> dict[str, Any]:
     """Impressions, users, CTR and CTR@k, add-to-cart rate, conversion, revenue per user and
     per impression, and catalogue coverage, per group (definitions: ``decisions.kpis``)."""
-    if by is not None and by not in BY:
-        raise invalid("by", f"must be one of {', '.join(BY)}")
     try:
         start, end = parse_time(since, "since"), parse_time(until, "until")
     except ValidationError as exc:
@@ -108,7 +118,7 @@ def get_kpis(
         runtime.settings.decisions.kinds(),
         since=start,
         until=end,
-        by=by,  # type: ignore[arg-type]
+        by=by,
         k=k,
         catalogue_size=catalogue_size(store),
     )
