@@ -66,7 +66,7 @@ EVENTS = [
     ev(0, "u1", "i1", "click", 0.1, recommendation_id="rA", position=1),  # explicit rA
     ev(1, "u1", "i2", "click", 2),  # window: rB (1 h) is later than rA (0 h)
     ev(2, "u1", "i2", "purchase", 3, value=30.0),  # window: rB
-    ev(3, "u1", "i3", "add_to_cart", 0.5),  # window: rA, position 3
+    ev(3, "u1", "i3", "add_to_cart", 0.5, value=9.99),  # window: rA; a cart's value is no revenue
     ev(4, "u1", "i3", "click", 24.01),  # rA was 24.01 h before: outside the window
     ev(5, "u2", "i5", "purchase", 0.2, value=12.5, recommendation_id="rC", position=2),
     ev(6, "u2", "i1", "click", 0.3, recommendation_id="rD"),  # explicit, a list without a unit
@@ -77,6 +77,7 @@ EVENTS = [
     ev(11, "u1", "i2", "click", 0.1, recommendation_id="rA", position=3),  # i2 was at 2
     ev(12, "u1", "i2", "click", 0.1, position=3),  # a position needs its list
     ev(13, "u2", "i1", "click", -0.1),  # before rC was served
+    ev(14, "u1", "i3", "click", 0.6, recommendation_id="rA", position=3),  # below k = 2
 ]
 
 
@@ -96,6 +97,7 @@ def test_attribution_counts_exactly_what_was_sent(store: EventStore) -> None:
         (3, "window", "rA"),
         (5, "explicit", "rC"),
         (6, "explicit", "rD"),
+        (14, "explicit", "rA"),
     )
     refused = {r.index: [(e.field, e.reason) for e in r.errors] for r in result.rejected}
     assert sorted(refused) == [9, 10, 11, 12]
@@ -108,6 +110,7 @@ def test_attribution_counts_exactly_what_was_sent(store: EventStore) -> None:
     assert stored[["event_id", "recommendation_id", "position", "rule"]].values.tolist() == [
         ["e0", "rA", 1, "explicit"],
         ["e1", "rB", 1, "window"],
+        ["e14", "rA", 3, "explicit"],
         ["e2", "rB", 1, "window"],
         ["e3", "rA", 3, "window"],
         ["e5", "rC", 2, "explicit"],
@@ -115,7 +118,7 @@ def test_attribution_counts_exactly_what_was_sent(store: EventStore) -> None:
     ]
     # a retried batch attributes nothing twice
     again = ingest(store, Attributor(store, SETTINGS), EVENTS)
-    assert again.accepted == 0 and len(store.scan_attributions()) == 6
+    assert again.accepted == 0 and len(store.scan_attributions()) == 7
 
 
 def test_outcomes_per_unit_equal_the_hand_count(store: EventStore) -> None:
@@ -125,7 +128,7 @@ def test_outcomes_per_unit_equal_the_hand_count(store: EventStore) -> None:
     assert list(got.columns) == list(PER_UNIT_COLUMNS)
     rows = got.drop(columns="first_seen").values.tolist()
     assert rows == [
-        ["u1", "control", 2, 5, 2, 1, 1, 30.0],
+        ["u1", "control", 2, 5, 3, 1, 1, 30.0],
         ["u2", "treatment", 1, 2, 0, 0, 1, 12.5],
     ]
     assert got["first_seen"].tolist() == [pd.Timestamp(T0), pd.Timestamp(T0)]
@@ -144,13 +147,15 @@ def test_kpis_equal_the_hand_count(store: EventStore) -> None:
         "lists": 4,
         "impressions": 9,
         "users": 2,
-        "clicks": 3,
+        "clicks": 4,
         "carts": 1,
         "purchases": 2,
     }
     assert row["revenue"] == 42.5
-    assert row["ctr"] == pytest.approx(3 / 9)
-    assert row["ctr_at_k"] == pytest.approx(3 / 8)  # e0, e1, e6 at position 1; 8 items at 1-2
+    assert row["ctr"] == pytest.approx(4 / 9)
+    assert row["ctr_at_k"] == pytest.approx(
+        3 / 8
+    )  # e0, e1, e6 at position 1 (e14 at 3); 8 items at 1-2
     assert row["cart_rate"] == pytest.approx(1 / 9)
     assert row["conversion"] == 1.0  # u1 (e2) and u2 (e5) both bought
     assert row["revenue_per_user"] == pytest.approx(42.5 / 2)
@@ -161,7 +166,7 @@ def test_kpis_equal_the_hand_count(store: EventStore) -> None:
     assert by.loc["control", ["lists", "impressions", "clicks", "revenue"]].tolist() == [
         2,
         5,
-        2,
+        3,
         30.0,
     ]
     assert by.loc["(none)", ["lists", "clicks", "users"]].tolist() == [1, 1, 0]
