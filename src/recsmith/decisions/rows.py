@@ -102,6 +102,7 @@ def decision_rows(
     """Header rows and item rows ready for parameterised INSERTs."""
     heads: list[tuple[Any, ...]] = []
     items: list[tuple[Any, ...]] = []
+    spelt: dict[tuple[str, ...], str] = {}  # a batch repeats a few source sets many times
     for d in decisions:
         us = micros_of(d)
         heads.append(
@@ -118,8 +119,11 @@ def decision_rows(
                 len(d.item_ids),
             )
         )
+        for src in d.sources:
+            if src not in spelt:
+                spelt[src] = json.dumps(list(src))
         items.extend(
-            (d.recommendation_id, n + 1, item, score, json.dumps(list(src)), p, d.unit, us)
+            (d.recommendation_id, n + 1, item, score, spelt[src], p, d.unit, us)
             for n, (item, score, src, p) in enumerate(
                 zip(d.item_ids, d.scores, d.sources, d.propensities, strict=True)
             )

@@ -72,7 +72,6 @@ CREATE TABLE IF NOT EXISTS decision_items (recommendation_id TEXT NOT NULL,
     position INTEGER NOT NULL, item_id TEXT NOT NULL, score DOUBLE PRECISION NOT NULL,
     sources TEXT NOT NULL, propensity DOUBLE PRECISION NOT NULL, unit TEXT,
     served_at BIGINT NOT NULL, PRIMARY KEY (recommendation_id, position));
-CREATE INDEX IF NOT EXISTS decision_items_served ON decision_items (served_at);
 CREATE TABLE IF NOT EXISTS attributions (event_id TEXT PRIMARY KEY,
     recommendation_id TEXT NOT NULL, position INTEGER, rule TEXT NOT NULL,
     event_type TEXT NOT NULL, value DOUBLE PRECISION, ts BIGINT NOT NULL);
@@ -428,8 +427,12 @@ class PostgresStore:
     def delete_decisions_before(self, ts: datetime) -> int:
         cutoff = base.micros(ts)
         with self._tx() as cur:
+            cur.execute(
+                "DELETE FROM decision_items WHERE recommendation_id IN "
+                "(SELECT recommendation_id FROM decisions WHERE served_at < %s)",
+                (cutoff,),
+            )
             removed = cur.execute("DELETE FROM decisions WHERE served_at < %s", (cutoff,)).rowcount
-            cur.execute("DELETE FROM decision_items WHERE served_at < %s", (cutoff,))
             cur.execute("DELETE FROM attributions WHERE ts < %s", (cutoff,))
         return max(int(removed), 0)
 

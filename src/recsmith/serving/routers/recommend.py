@@ -206,7 +206,8 @@ def _record(
     unit: str | None = None,
     unit_kind: UnitKind = "none",
 ) -> None:
-    """The decision log's record of a list answered (``decisions.served``)."""
+    """The decision log's record of a list answered (``decisions.served``), with the experiment
+    and variant the response carries once experiments set them (None before)."""
     items = response.items
     record_served(
         runtime.decisions,
@@ -219,6 +220,8 @@ def _record(
         sources=[i.sources for i in items],
         unit=unit,
         unit_kind=unit_kind,
+        experiment=getattr(response, "experiment", None),
+        variant=getattr(response, "variant", None),
     )
 
 
