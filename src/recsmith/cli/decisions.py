@@ -33,7 +33,7 @@ def export(
     store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary line.")] = False,
 ) -> None:
-    """Write the lists served in [--since, --until): one row per shown item with
+    """Write the lists served from --since up to --until: one row per shown item with
     recommendation_id, served_at (UTC), unit, unit_kind, route, placement, release, experiment,
     variant, position, item_id, score, sources (|-separated) and propensity. A list that showed
     nothing is one row without an item."""

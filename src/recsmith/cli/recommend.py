@@ -69,8 +69,8 @@ def recommend(
         typer.Option(
             "--log-decisions/--no-log-decisions",
             help="Record each list in the decision log (route batch) and add a "
-            "recommendation_id column. Default: when [decisions] is enabled and the configured "
-            "store exists (a SQLite file is never created for this).",
+            "recommendation_id column. Default: when the decision log is enabled and the "
+            "configured store exists (a SQLite file is never created for this).",
         ),
     ] = None,
 ) -> None:

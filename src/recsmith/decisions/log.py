@@ -169,9 +169,13 @@ class DecisionLog:
     # ---- the writer ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        """Flush on a fixed cadence (not ``interval`` after the last flush ended), so a slow
+        commit does not stretch what a kill can lose beyond one interval plus that commit."""
         interval = self.settings.flush_interval_s
+        due = time.monotonic() + interval
         while not self._stopping:
-            self._wake.wait(interval)
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            due = max(due + interval, time.monotonic())
             if self._stopping:
                 return
             try:
