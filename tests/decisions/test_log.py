@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recsmith.config import DecisionSettings
@@ -85,3 +86,28 @@ def test_a_store_outage_keeps_the_batch_for_the_next_flush(tmp_path: Path) -> No
         assert len(stored_ids(store)) == 2000 and log.last_error is None
     finally:
         store.close()
+
+
+def test_the_writer_applies_retention(store: EventStore) -> None:
+    old = decision(
+        "r-old",
+        unit="u1",
+        unit_kind="user",
+        route="recommendations",
+        release="r1",
+        item_ids=["a"],
+        scores=[1.0],
+        sources=[("als",)],
+        served_at=datetime.now(UTC) - timedelta(days=3),
+    )
+    store.append_decisions([old])
+    log = DecisionLog(store, DecisionSettings(retain_days=2, flush_interval_s=0.1))
+    log.start()
+    try:
+        log.record(listed(1))
+        deadline = time.monotonic() + 5
+        while stored_ids(store) != ["r0001"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        log.close()
+    assert stored_ids(store) == ["r0001"]
