@@ -10,9 +10,11 @@ import typer
 from recsmith import __version__
 from recsmith.cli import (
     backup,
+    decisions,
     evaluate,
     import_,
     keys,
+    kpis,
     quickstart,
     recommend,
     releases,
@@ -72,6 +74,8 @@ app.command()(releases.releases)
 app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
 app.add_typer(keys.app, name="keys")
+app.add_typer(decisions.app, name="decisions")
+app.command("kpis")(kpis.kpis_command)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from recsmith.serving.response_cache import ResponseCache
 from recsmith.store.base import EventStore
 
 if TYPE_CHECKING:
+    from recsmith.decisions.log import DecisionLog
     from recsmith.serving.auth import KeyCache
 
 
@@ -43,6 +44,8 @@ class Runtime:
     coalescer: Coalescer
     events: GroupCommit
     cache: ResponseCache | None = None
+    #: every list served is recorded here (``recsmith.decisions``); None in apps built without
+    decisions: DecisionLog | None = None
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking

@@ -17,6 +17,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import NeedsPipeline
+from recsmith.decisions.record import UnitKind
+from recsmith.decisions.served import record_served
 from recsmith.errors import StoreUnavailable
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
@@ -200,12 +202,41 @@ async def recommend(
         else:
             listed = json.loads(hit)
     runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
-    return RecommendationResponse(
+    response = RecommendationResponse(
         recommendation_id=uuid4().hex,
         user_id=user_id,
         model_version=bundle.version,
         degraded=degraded,
         **listed,
+    )
+    # a visitor asks with its session id and the items it just viewed (``recent``)
+    _record(runtime, response, "recommendations", user_id, "session" if recent else "user")
+    return response
+
+
+def _record(
+    runtime: Runtime,
+    response: RecommendationResponse | SimilarResponse | PopularResponse,
+    route: str,
+    unit: str | None = None,
+    unit_kind: UnitKind = "none",
+) -> None:
+    """The decision log's record of a list answered (``decisions.served``), with the experiment
+    and variant the response carries once experiments set them (None before)."""
+    items = response.items
+    record_served(
+        runtime.decisions,
+        runtime.metrics,
+        response.recommendation_id,
+        route=route,
+        release=response.model_version,
+        item_ids=[i.item_id for i in items],
+        scores=[i.score for i in items],
+        sources=[i.sources for i in items],
+        unit=unit,
+        unit_kind=unit_kind,
+        experiment=getattr(response, "experiment", None),
+        variant=getattr(response, "variant", None),
     )
 
 
@@ -263,10 +294,14 @@ async def _computed(
     summary="Frequently bought or viewed together",
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
-def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+def together(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """Items that share baskets/sessions with the item; 409 saying how to enable it when the
     deployment has no co-occurrence model or source."""
-    return _neighbours(bundle, item_id, k, bundle.together, "cooccurrence", "often together with")
+    response = _neighbours(
+        bundle, item_id, k, bundle.together, "cooccurrence", "often together with"
+    )
+    _record(runtime, response, "together")
+    return response
 
 
 @router.get(
@@ -275,15 +310,17 @@ def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     summary="What is picking up now",
     responses=error_responses(401, 403, 422, 503),
 )
-def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
+def trending(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The trending source of the deployed pipeline (popularity for a single model)."""
     ids, scores = bundle.trending_items(k)
     source = "trending" if isinstance(bundle, Pipeline) and bundle.has_trending else "popular"
-    return PopularResponse(
+    response = PopularResponse(
         recommendation_id=uuid4().hex,
         model_version=bundle.version,
         items=_scored(ids, scores, source, reason_for([source])),
     )
+    _record(runtime, response, "trending")
+    return response
 
 
 @router.get(
@@ -292,9 +329,11 @@ def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
     summary="Items similar to an item",
     responses=error_responses(401, 403, 404, 422, 503),
 )
-def similar(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+def similar(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """The model's nearest items; 404 for an item the model was not trained on."""
-    return _neighbours(bundle, item_id, k, bundle.similar_items, "similar", "similar to")
+    response = _neighbours(bundle, item_id, k, bundle.similar_items, "similar", "similar to")
+    _record(runtime, response, "similar")
+    return response
 
 
 def _neighbours(
@@ -333,11 +372,13 @@ def _neighbours(
     summary="The most popular items",
     responses=error_responses(401, 403, 422, 503),
 )
-def popular(bundle: BundleDep, k: K = 10) -> PopularResponse:
+def popular(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The fallback list, as of the model's training data."""
     ids, scores = bundle.popular_items(k)
-    return PopularResponse(
+    response = PopularResponse(
         recommendation_id=uuid4().hex,
         model_version=bundle.version,
         items=_scored(ids, scores, "popular", reason_for(["popular"])),
     )
+    _record(runtime, response, "popular")
+    return response
