@@ -257,8 +257,8 @@ def compare_decisions(
     secret: str,
     machine: dict[str, object],
 ) -> None:
-    """The serving cost of the decision log: the same closed loop with ``[decisions] enabled``
-    false and true, twice each, interleaved; each setting's run with the lower p99 is kept (the
+    """The serving cost of the decision log: the same load (``--rate``'s open loop, else wrk's
+    closed loop) with ``[decisions] enabled`` false and true, twice each, interleaved; each setting's run with the lower p99 is kept (the
     other is the one a neighbour's load disturbed more) and the ratios on/off reported."""
     runs: dict[str, list[dict[str, object]]] = {"off": [], "on": []}
     for label in ("off", "on", "off", "on"):
@@ -283,11 +283,7 @@ def compare_decisions(
         )
         try:
             wait_ready(f"http://127.0.0.1:{port}")
-            runs[label].append(
-                closed_loop(
-                    root, users, secret, f"http://127.0.0.1:{port}", args.connections, args.duration
-                )
-            )
+            runs[label].append(drive(args, root, users, secret, port))
         finally:
             server.terminate()
             server.wait(timeout=30)
