@@ -258,8 +258,9 @@ def compare_decisions(
     machine: dict[str, object],
 ) -> None:
     """The serving cost of the decision log: the same load (``--rate``'s open loop, else wrk's
-    closed loop) with ``[decisions] enabled`` false and true, twice each, interleaved; each setting's run with the lower p99 is kept (the
-    other is the one a neighbour's load disturbed more) and the ratios on/off reported."""
+    closed loop) with ``[decisions] enabled`` false and true, twice each, interleaved; each
+    setting's run with the lower p99 is kept (the other is the one a neighbour's load disturbed
+    more) and the ratios on/off reported."""
     runs: dict[str, list[dict[str, object]]] = {"off": [], "on": []}
     for label in ("off", "on", "off", "on"):
         port = free_port()
