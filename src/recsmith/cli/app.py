@@ -11,6 +11,7 @@ from recsmith import __version__
 from recsmith.cli import (
     backup,
     evaluate,
+    experiment,
     import_,
     keys,
     quickstart,
@@ -72,6 +73,7 @@ app.command()(releases.releases)
 app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
 app.add_typer(keys.app, name="keys")
+app.add_typer(experiment.app, name="experiment")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from recsmith.serving.response_cache import ResponseCache
 from recsmith.store.base import EventStore
 
 if TYPE_CHECKING:
+    from recsmith.experiments.live import LiveExperiments
     from recsmith.serving.auth import KeyCache
 
 
@@ -43,6 +44,7 @@ class Runtime:
     coalescer: Coalescer
     events: GroupCommit
     cache: ResponseCache | None = None
+    experiments: LiveExperiments | None = None  # running experiments (``experiments.live``)
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking

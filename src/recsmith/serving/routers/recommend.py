@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import NeedsPipeline
 from recsmith.errors import StoreUnavailable
+from recsmith.experiments.choose import choose
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
@@ -144,6 +145,10 @@ async def recommend(
             "the pipeline's retrieval.include_seen (false unless set)"
         ),
     ] = None,
+    placement: Annotated[
+        str | None,
+        Query(max_length=64, description="Where the list is shown (experiments split by it)"),
+    ] = None,
 ) -> RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
@@ -157,6 +162,8 @@ async def recommend(
     ``include_seen`` only ``exclude`` is left out.
     """
     path_id(user_id, "user_id")
+    chosen = choose(runtime, bundle, user_id, placement)  # the variant's bundle in an experiment
+    bundle = chosen.bundle
     keep_seen = _keep_seen(bundle, include_seen)
     stored, degraded = ([], []) if keep_seen else await _stored_items(runtime, user_id)
     seen = [*stored, *_ids(exclude, "exclude")]
@@ -190,6 +197,8 @@ async def recommend(
         user_id=user_id,
         model_version=bundle.version,
         degraded=degraded,
+        experiment=chosen.experiment,
+        variant=chosen.variant,
         **listed,
     )
 

@@ -1,0 +1,154 @@
+"""Experiments on a real server: units in different variants get lists from different bundles,
+the same unit always gets the same variant (across two worker processes too), a stopped
+experiment hands every unit back to the deployed release, and a placement limits the split."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from live_server import live_server
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import EventSettings, Settings
+from recsmith.experiments.assignment import assign
+from recsmith.experiments.registry import ExperimentRegistry
+from recsmith.experiments.spec import Experiment, Variant
+from recsmith.features.interactions import Interactions
+from recsmith.governance.releases import ModelRegistry
+from recsmith.models.registry import create
+from recsmith.serving import create_api_key, create_app
+from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.recommender import checkerboard_events
+
+USERS = [f"u{i:03d}" for i in range(40)]
+
+
+def wait_until(condition: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {within_s} s"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> tuple[ExperimentRegistry, dict[str, str]]:
+    """A registry with "popular" deployed and "itemknn" published: two bundles whose lists for
+    the same user differ."""
+    data = Interactions.from_events(checkerboard_events(), EventSettings().weights)
+    models = ModelRegistry(tmp_path / "registry")
+    versions = {}
+    for name in ("popular", "itemknn"):
+        ModelBundle.train(data, create(name)).save(tmp_path / name)
+        versions[name] = models.publish(tmp_path / name)
+    models.deploy(versions["popular"])
+    return ExperimentRegistry(models.root), versions
+
+
+def _settings(tmp_path: Path, root: Path, **serving: object) -> tuple[Settings, dict[str, str]]:
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    _, secret = create_api_key(store, "t", ["read"])
+    store.close()
+    settings = Settings(
+        store={"url": f"sqlite:///{tmp_path / 's.sqlite'}"},
+        serving={"registry": root, "reload_interval_s": 5.0, **serving},
+    )
+    return settings, {"Authorization": f"Bearer {secret}"}
+
+
+def _experiment(name: str, versions: dict[str, str], placement: str | None = None) -> Experiment:
+    variants = (
+        Variant("control", versions["popular"], 50),
+        Variant("treatment", versions["itemknn"], 50),
+    )
+    return Experiment(name, variants, salt=f"{name}:salt", placement=placement)
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path, registry: tuple[ExperimentRegistry, dict[str, str]]
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    settings, headers = _settings(tmp_path, registry[0].models.root)
+    with TestClient(create_app(settings)) as client:
+        yield client, headers
+
+
+def _ask(client: TestClient, headers: dict[str, str], user: str, query: str = "") -> dict:
+    r = client.get(f"/v1/users/{user}/recommendations?k=5{query}", headers=headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_units_in_different_variants_get_different_bundles_until_stopped(
+    served: tuple[TestClient, dict[str, str]],
+    registry: tuple[ExperimentRegistry, dict[str, str]],
+) -> None:
+    client, headers = served
+    reg, versions = registry
+    assert _ask(client, headers, "u001")["experiment"] is None  # nothing running yet
+    exp = reg.start(_experiment("ab1", versions))
+    started = time.monotonic()
+    wait_until(lambda: _ask(client, headers, "u001")["experiment"] == "ab1", 3, "picked up")
+    assert time.monotonic() - started < 2.0  # "within a second", plus a poll's slack
+
+    by_variant: dict[str, list[list[str]]] = {"control": [], "treatment": []}
+    for user in USERS:
+        first = _ask(client, headers, user)
+        again = _ask(client, headers, user)
+        assert first["variant"] == again["variant"] == assign(user, exp)  # sticky
+        expected = versions["popular" if first["variant"] == "control" else "itemknn"]
+        assert first["model_version"] == expected
+        by_variant[first["variant"]].append([i["item_id"] for i in first["items"]])
+    assert by_variant["control"] and by_variant["treatment"]
+    # popular gives (nearly) every user the same head; itemknn personalises
+    control_lists = {tuple(x) for x in by_variant["control"]}
+    treatment_lists = {tuple(x) for x in by_variant["treatment"]}
+    assert control_lists != treatment_lists
+
+    reg.stop("ab1")
+    wait_until(lambda: _ask(client, headers, "u001")["experiment"] is None, 3, "stop picked up")
+    answers = [_ask(client, headers, u) for u in USERS]
+    assert {a["model_version"] for a in answers} == {versions["popular"]}
+    assert {a["variant"] for a in answers} == {None}
+
+
+def test_an_experiment_with_a_placement_splits_only_that_placement(
+    served: tuple[TestClient, dict[str, str]],
+    registry: tuple[ExperimentRegistry, dict[str, str]],
+) -> None:
+    client, headers = served
+    reg, versions = registry
+    reg.start(_experiment("home1", versions, placement="home"))
+    wait_until(
+        lambda: _ask(client, headers, "u001", "&placement=home")["experiment"] == "home1",
+        3,
+        "picked up",
+    )
+    assert _ask(client, headers, "u001")["experiment"] is None
+    assert _ask(client, headers, "u001", "&placement=cart")["experiment"] is None
+
+
+@pytest.mark.slow
+def test_two_workers_give_a_unit_the_same_variant(
+    tmp_path: Path, registry: tuple[ExperimentRegistry, dict[str, str]]
+) -> None:
+    reg, versions = registry
+    settings, headers = _settings(tmp_path, reg.models.root, workers=2)
+    exp = reg.start(_experiment("ab2", versions))
+    with live_server(settings, tmp_path) as server:
+        url = f"{server.base}/v1/users/{{}}/recommendations?k=3"
+        for user in USERS[:12]:
+            # a new connection per request: SO_REUSEPORT spreads them over both workers
+            got = {
+                (r.json()["variant"], r.json()["model_version"])
+                for r in (
+                    httpx.get(url.format(user), headers=headers, timeout=10) for _ in range(8)
+                )
+            }
+            variant = assign(user, exp)
+            want = versions["popular" if variant == "control" else "itemknn"]
+            assert got == {(variant, want)}, user
