@@ -37,7 +37,8 @@ def _registry(ctx: typer.Context, registry: Path | None, *, must_exist: bool) ->
 def deploy(
     ctx: typer.Context,
     version: Annotated[
-        str | None, typer.Argument(help="A published version to make current.")
+        str | None,
+        typer.Argument(help="A published version to make current (with --canary: or a directory)."),
     ] = None,
     model_dir: Annotated[
         Path | None, typer.Option(help="Publish this trained directory, then deploy it.")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsmith.errors import RecsmithError
 from recsmith.experiments import stats
 from recsmith.experiments.spec import Experiment
 
@@ -301,7 +302,13 @@ def experiment_report(
     store: Any, experiment: Experiment, thresholds: Thresholds = Thresholds()
 ) -> Report:
     """The report from the store's decision log (``decisions.outcomes.per_unit``)."""
-    from recsmith.decisions.outcomes import per_unit  # the decision log's package (issue #13)
+    try:
+        from recsmith.decisions.outcomes import per_unit  # the decision log's package
+    except ImportError as exc:
+        raise RecsmithError(
+            f"report {experiment.name}: this build has no decision log to read outcomes from "
+            f"({exc}); build_report works on a per-unit frame meanwhile"
+        ) from None
 
     since = datetime.fromisoformat(experiment.started_at) if experiment.started_at else None
     until = datetime.fromisoformat(experiment.stopped_at) if experiment.stopped_at else None
