@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from uuid import uuid4
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import NeedsPipeline
@@ -25,7 +25,7 @@ from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
 from recsmith.serving.input_errors import invalid
-from recsmith.serving.path_ids import path_id
+from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.response_cache import cache_key
 from recsmith.serving.schemas import (
     PopularResponse,
@@ -117,7 +117,7 @@ def reason_for(
     responses=error_responses(401, 403, 409, 422, 503),
 )
 async def recommend(
-    user_id: str,
+    user_id: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
     runtime: RuntimeDep,
     bundle: BundleDep,
     k: K = 10,
