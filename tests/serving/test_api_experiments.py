@@ -152,3 +152,25 @@ def test_two_workers_give_a_unit_the_same_variant(
             variant = assign(user, exp)
             want = versions["popular" if variant == "control" else "itemknn"]
             assert got == {(variant, want)}, user
+
+
+def test_a_deploy_during_an_experiment_does_not_change_what_its_variants_serve(
+    served: tuple[TestClient, dict[str, str]],
+    registry: tuple[ExperimentRegistry, dict[str, str]],
+) -> None:
+    client, headers = served
+    reg, versions = registry
+    exp = reg.start(_experiment("pinned", versions, placement="home"))
+    home = "&placement=home"
+    wait_until(lambda: _ask(client, headers, "u001", home)["experiment"] == "pinned", 3, "start")
+    control = next(u for u in USERS if assign(u, exp) == "control")
+    assert _ask(client, headers, control, home)["model_version"] == versions["popular"]
+    reg.models.deploy(versions["itemknn"])
+    reg.models.request_reload()
+    wait_until(
+        lambda: _ask(client, headers, control)["model_version"] == versions["itemknn"],
+        5,
+        "the deploy served outside the experiment",
+    )
+    # the control variant named the popular release: it keeps serving it
+    assert _ask(client, headers, control, home)["model_version"] == versions["popular"]

@@ -5,8 +5,9 @@ on every look at the registry: when ``experiments.json`` changed, the newly star
 variants are loaded (as ``deploy`` checks a release: loaded, then asked once) in a worker thread,
 stopped ones are dropped, and one assignment of a new ``Runtime`` makes the change visible to the
 next request. Memory: each variant that is not the deployed release holds one more copy of its
-model in every worker process (the size of its directory, roughly); a variant that names the
-deployed release shares it.
+model in every worker process (the quickstart pipeline, 7.6 MB on disk, adds 14 MiB of RSS per
+worker); a variant that names the deployed release shares it, and stops sharing it (loads its
+own copy) when a deploy moves the release on.
 """
 
 from __future__ import annotations
@@ -49,29 +50,36 @@ class ExperimentSync:
     def __init__(self, app: FastAPI, registry: ExperimentRegistry) -> None:
         self.app = app
         self.registry = registry
-        self._stamp = -1
+        self._seen: tuple[int, str | None] | None = None  # (file stamp, deployed version)
         self.failed: dict[str, str] = {}  # experiment name -> why it is not served
 
     async def check(self) -> None:
-        stamp = await run_in_threadpool(self.registry.stamp)
-        if stamp == self._stamp:
+        """Follow ``experiments.json`` and the deployed release: a variant that shares the
+        deployed release must stop sharing it when a deploy moves the release on."""
+        runtime: Runtime = self.app.state.runtime
+        deployed = runtime.bundle.version if runtime.bundle is not None else None
+        seen = (await run_in_threadpool(self.registry.stamp), deployed)
+        if seen == self._seen:
             return
+        self._seen = seen
         try:
             wanted = await run_in_threadpool(self.registry.running)
         except Exception as exc:  # a malformed file: keep serving what is live, say why once
             log.error("%s not read, experiments unchanged: %s", self.registry.path, exc)
-            self._stamp = stamp
             return
-        runtime: Runtime = self.app.state.runtime
-        have = {(x.experiment.name, x.experiment.salt): x for x in _running(runtime)}
+        before = _running(runtime)
+        loaded = {  # variants already in memory, by target: never loaded twice
+            v.target: x.bundles[v.name]
+            for x in before
+            for v in x.experiment.variants
+            if x.bundles.get(v.name) is not None
+        }
         live = []
         for exp in wanted:
-            loaded = have.get((exp.name, exp.salt)) or await self._load(exp, runtime)
-            if loaded is not None:
-                live.append(loaded)
-        self._stamp = stamp
+            if (found := await self._load(exp, deployed, loaded)) is not None:
+                live.append(found)
         await run_in_threadpool(self._swap, LiveExperiments(tuple(live)))
-        if {x.experiment.name for x in live} != {name for name, _ in have}:
+        if {x.experiment.name for x in live} != {x.experiment.name for x in before}:
             log.info("experiments now running: %s", [x.experiment.name for x in live] or "none")
 
     def _swap(self, live: LiveExperiments) -> None:
@@ -81,16 +89,20 @@ class ExperimentSync:
             current: Runtime = self.app.state.runtime
             self.app.state.runtime = replace(current, experiments=live)
 
-    async def _load(self, exp: Experiment, runtime: Runtime) -> LiveExperiment | None:
-        deployed = runtime.bundle.version if runtime.bundle is not None else None
+    async def _load(
+        self, exp: Experiment, deployed: str | None, loaded: dict[str, Served | None]
+    ) -> LiveExperiment | None:
         bundles: dict[str, Served | None] = {}
         try:
             for v in exp.variants:
                 path = self.registry.resolve(v.target)
                 if read_manifest(path)["version"] == deployed:
                     bundles[v.name] = None
+                elif v.target in loaded:
+                    bundles[v.name] = loaded[v.target]
                 else:
                     bundles[v.name] = await run_in_threadpool(check_release, path)
+                    loaded[v.target] = bundles[v.name]
         except Exception as exc:  # a variant that does not load: its units get the release
             reason = f"{type(exc).__name__}: {exc}"
             if self.failed.get(exp.name) != reason:
