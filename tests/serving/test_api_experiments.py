@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from live_server import live_server
@@ -17,6 +19,7 @@ from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings, Settings
 from recsmith.experiments.assignment import assign
 from recsmith.experiments.registry import ExperimentRegistry
+from recsmith.experiments.report import build_report
 from recsmith.experiments.spec import Experiment, Variant
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
@@ -25,6 +28,8 @@ from recsmith.serving import create_api_key, create_app
 from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.recommender import checkerboard_events
 
+#: Checkerboard users: enough for the small live A/B to conclude, even looked at as it goes.
+N_USERS = 400
 USERS = [f"u{i:03d}" for i in range(40)]
 
 
@@ -39,7 +44,7 @@ def wait_until(condition: Callable[[], bool], within_s: float, what: str) -> Non
 def registry(tmp_path: Path) -> tuple[ExperimentRegistry, dict[str, str]]:
     """A registry with "popular" deployed and "itemknn" published: two bundles whose lists for
     the same user differ."""
-    data = Interactions.from_events(checkerboard_events(), EventSettings().weights)
+    data = Interactions.from_events(checkerboard_events(N_USERS), EventSettings().weights)
     models = ModelRegistry(tmp_path / "registry")
     versions = {}
     for name in ("popular", "itemknn"):
@@ -174,3 +179,38 @@ def test_a_deploy_during_an_experiment_does_not_change_what_its_variants_serve(
     )
     # the control variant named the popular release: it keeps serving it
     assert _ask(client, headers, control, home)["model_version"] == versions["popular"]
+
+
+def _outcomes(
+    answers: list[dict], rng: np.random.Generator
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Checkerboard users click items of their own parity with p = 0.3, others with 0.03: the
+    per-unit frame drawn from that truth, and each variant's expected CTR (the truth itself)."""
+    rows, expected = [], {}
+    for a in answers:
+        group = int(a["user_id"][1:]) % 2
+        p = np.array([0.3 if int(i["item_id"][1:]) % 2 == group else 0.03 for i in a["items"]])
+        clicks = int((rng.random(len(p)) < p).sum())
+        rows.append((a["user_id"], a["variant"], len(p), clicks, p.sum()))
+    frame = pd.DataFrame(rows, columns=["unit", "variant", "impressions", "clicks", "p"])
+    for name, part in frame.groupby("variant"):
+        expected[str(name)] = float(part.p.sum() / part.impressions.sum())
+    return frame.assign(purchases=0, revenue=0.0).drop(columns="p"), expected
+
+
+def test_a_small_live_ab_detects_the_better_bundle_and_covers_the_true_lift(
+    served: tuple[TestClient, dict[str, str]],
+    registry: tuple[ExperimentRegistry, dict[str, str]],
+) -> None:
+    client, headers = served
+    reg, versions = registry
+    exp = reg.start(_experiment("live-ab", versions))
+    wait_until(lambda: _ask(client, headers, "u001")["experiment"] == "live-ab", 3, "start")
+    users = sorted(set(checkerboard_events(N_USERS)["user_id"]))
+    answers = [_ask(client, headers, u) for u in users]
+    frame, truth = _outcomes(answers, np.random.default_rng(5))
+    report = build_report(exp, frame)
+    ctr = next(c for c in report.comparisons if c.metric == "ctr")
+    assert report.verdicts[0].startswith("promote treatment"), report.verdicts
+    assert ctr.ci[0] <= truth["treatment"] / truth["control"] - 1 <= ctr.ci[1]
+    assert report.srm_p > 0.001

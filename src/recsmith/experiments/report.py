@@ -114,7 +114,7 @@ def build_report(
     summary = stats.summarize(frame)
     units = {name: int(summary[name]["units"]) if name in summary else 0 for name in names}
     srm = stats.srm_p(units, experiment.weights)
-    comparisons = stats.compare(summary, experiment.control, tau=stats.MSPRT_TAU)
+    comparisons = stats.compare(summary, experiment.control)
     guardrails = _guardrails(experiment, comparisons, latencies, thresholds)
     notes = [
         "error rate per variant is not recorded by the decision log (a failed request makes "

@@ -87,12 +87,27 @@ def test_plan_names_a_bad_argument(kwargs: dict[str, float], field: str) -> None
     assert err.value.field == field
 
 
-def test_msprt_matches_the_closed_form() -> None:
-    theta, se, tau = 0.03, 0.012, 0.05
+def _lr(theta: float, se: float, tau: float) -> float:
     v = se * se
-    lr = math.sqrt(v / (v + tau**2)) * math.exp(tau**2 * theta**2 / (2 * v * (v + tau**2)))
-    assert stats.msprt_p(np.float64(theta), np.float64(se), tau) == pytest.approx(1 / lr)
+    return math.sqrt(v / (v + tau**2)) * math.exp(tau**2 * theta**2 / (2 * v * (v + tau**2)))
+
+
+def test_msprt_matches_the_closed_form() -> None:
+    theta, se = 0.03, 0.012
+    assert stats.msprt_p(np.float64(theta), np.float64(se), (0.05,)) == pytest.approx(
+        1 / _lr(theta, se, 0.05)
+    )
+    mixed = sum(_lr(theta, se, t) for t in (0.05, 0.2, 1.0)) / 3
+    assert stats.msprt_p(np.float64(theta), np.float64(se)) == pytest.approx(1 / mixed)
     assert stats.msprt_p(np.float64(0.0), np.float64(0.0)) == 1.0  # no information: no evidence
+    # a huge lift is not overflow: p is tiny, not NaN
+    assert 0 <= stats.msprt_p(np.float64(5.0), np.float64(0.01)) < 1e-100
+
+
+def test_a_large_lift_on_few_units_is_evidence() -> None:
+    # +200 % with se 0.5 (a few hundred units): one tau = 0.05 sees no evidence, the mixture does
+    assert stats.msprt_p(np.float64(2.0), np.float64(0.5), (0.05,)) > 0.5
+    assert stats.msprt_p(np.float64(2.0), np.float64(0.5)) < 0.05
 
 
 def test_summarize_and_compare_on_a_hand_built_frame() -> None:
