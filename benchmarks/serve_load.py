@@ -161,6 +161,12 @@ def main() -> None:
         "serves them again without rebuilding",
     )
     parser.add_argument(
+        "--compare-decisions",
+        action="store_true",
+        help="serve the closed loop four times, decision log off/on/off/on (interleaved, so a "
+        "shared machine's drift hits both), and report each setting's best run and the ratios",
+    )
+    parser.add_argument(
         "--cache",
         action="store_true",
         help="keep the server's response cache on (off by default: every request is computed)",
@@ -187,6 +193,9 @@ def main() -> None:
     if not args.cache:  # measure the pipeline, not the ~14 % of random users asked twice
         env["RECSMITH_SERVING__CACHE_ENTRIES"] = "0"
     serves = ["--model-dir", str(model_dir)]
+    if args.compare_decisions:
+        compare_decisions(args, env, serves, root, users, secret, machine)
+        return
     swap: threading.Timer | None = None
     if args.swap:
         registry, second = two_releases(root, model_dir)
@@ -234,6 +243,66 @@ def main() -> None:
     figures["baseline"] = plain_baseline(args, root, users, secret)
     figures["ratio_to_baseline"] = ratios(figures, figures["baseline"])
     figures["calibration"] = machine
+    report(args, figures)
+    if args.workdir is None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def compare_decisions(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    serves: list[str],
+    root: Path,
+    users: Path,
+    secret: str,
+    machine: dict[str, object],
+) -> None:
+    """The serving cost of the decision log: the same closed loop with ``[decisions] enabled``
+    false and true, twice each, interleaved; each setting's run with the lower p99 is kept (the
+    other is the one a neighbour's load disturbed more) and the ratios on/off reported."""
+    runs: dict[str, list[dict[str, object]]] = {"off": [], "on": []}
+    for label in ("off", "on", "off", "on"):
+        port = free_port()
+        flag = "true" if label == "on" else "false"
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "recsmith",
+                "-q",
+                "serve",
+                *serves,
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            env={**env, "RECSMITH_DECISIONS__ENABLED": flag},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_ready(f"http://127.0.0.1:{port}")
+            runs[label].append(
+                closed_loop(
+                    root, users, secret, f"http://127.0.0.1:{port}", args.connections, args.duration
+                )
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    best = {k: min(v, key=lambda f: float(f["p99_ms"])) for k, v in runs.items()}  # type: ignore[arg-type]
+    figures: dict[str, object] = {
+        "decisions_off": best["off"],
+        "decisions_on": best["on"],
+        "all_runs": runs,
+        "p99_on_over_off": round(float(best["on"]["p99_ms"]) / float(best["off"]["p99_ms"]), 3),  # type: ignore[arg-type]
+        "rps_on_over_off": round(
+            float(best["on"]["requests_per_s"]) / float(best["off"]["requests_per_s"]),
+            3,  # type: ignore[arg-type]
+        ),
+        "calibration": machine,
+    }
     report(args, figures)
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)

@@ -17,6 +17,7 @@ def test_example_config_loads_and_matches_defaults() -> None:
     assert example.events.default_value_range == load_settings(None).events.default_value_range
     assert example.events.naive_timestamps == load_settings(None).events.naive_timestamps
     assert example.serving.model_dir == Path("recsmith-data/model")
+    assert example.decisions == load_settings(None).decisions
 
 
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -149,6 +149,12 @@ class ServingSettings(Section):
         None, description="model registry root: serve its current release, follow deploys"
     )
     reload_interval_s: float = Field(2.0, gt=0, description="how often to check for a deploy")
+    catalog_sync_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="how often each server process reads catalogue writes made elsewhere (other "
+        "workers, replicas, imports): the longest an item change or a new item waits to be served",
+    )
     state_url: str | None = Field(
         None,
         description="redis://… for online state and the response cache, shared by replicas; "
@@ -176,6 +182,49 @@ class ServingSettings(Section):
     )
 
 
+class DecisionSettings(Section):
+    """The decision log (every list served, ``recsmith.decisions``) and how events are attributed
+    to it."""
+
+    enabled: bool = Field(True, description="record every list served (off: nothing recorded)")
+    retain_days: float = Field(90.0, gt=0, description="decisions older than this are deleted")
+    flush_interval_s: float = Field(
+        0.5,
+        gt=0,
+        le=1.0,
+        description="how often the writer stores buffered decisions: a kill -9 loses at most "
+        "this long of them (at most 1 s)",
+    )
+    buffer_size: int = Field(
+        50_000,
+        ge=1,
+        description="decisions held for the writer at most; beyond it the oldest are dropped "
+        "(and counted): the newest are the ones clients are about to send events for",
+    )
+    attribution_window_h: float = Field(
+        24.0,
+        ge=0,
+        description="an event on an item shown to the same user at most this many hours before "
+        "is attributed to the latest such list (0 = only explicit recommendation_ids)",
+    )
+    clicks: list[str] = Field(default_factory=lambda: ["click"], description="click event types")
+    carts: list[str] = Field(
+        default_factory=lambda: ["add_to_cart"], description="add-to-cart event types"
+    )
+    purchases: list[str] = Field(
+        default_factory=lambda: ["purchase"],
+        description="purchase event types (their value is revenue)",
+    )
+
+    def kinds(self) -> dict[str, str]:
+        """event type -> outcome kind (click, cart, purchase) for every mapped type."""
+        out: dict[str, str] = {}
+        pairs = (("click", self.clicks), ("cart", self.carts), ("purchase", self.purchases))
+        for kind, types in pairs:
+            out.update(dict.fromkeys(types, kind))
+        return out
+
+
 class Settings(BaseSettings):
     """Everything configurable, by section (mirrors the TOML file and the modules)."""
 
@@ -187,6 +236,7 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    decisions: DecisionSettings = Field(default_factory=DecisionSettings)
 
     @classmethod
     def settings_customise_sources(

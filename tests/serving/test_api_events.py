@@ -25,6 +25,7 @@ def test_valid_batch_is_stored(
         "duplicates": 0,
         "rejected": [],
         "timestamped_by_server": 0,
+        "attributed": [],
     }
     assert store.count_events() == 5
     assert sorted(store.user_items("u1")) == sorted(f"i{n}" for n in range(5))
@@ -58,7 +59,13 @@ def test_resent_events_are_duplicates(
     batch = [make_event(item_id=f"i{n}") for n in range(3)]
     assert client.post("/v1/events", json=batch, headers=keys["ingest"]).json()["accepted"] == 3
     again = client.post("/v1/events", json=batch, headers=keys["ingest"]).json()
-    assert again == {"accepted": 0, "duplicates": 3, "rejected": [], "timestamped_by_server": 0}
+    assert again == {
+        "accepted": 0,
+        "duplicates": 3,
+        "rejected": [],
+        "timestamped_by_server": 0,
+        "attributed": [],
+    }
     assert store.count_events() == 3
 
 
@@ -96,6 +103,7 @@ def test_empty_array_is_fine(client: TestClient, keys: Headers) -> None:
         "duplicates": 0,
         "rejected": [],
         "timestamped_by_server": 0,
+        "attributed": [],
     }
 
 

@@ -4,8 +4,10 @@ experiment hands every unit back to the deployed release, and a placement limits
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,12 +16,14 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from live_server import live_server
+from typer.testing import CliRunner
 
 from recsmith.bundle import ModelBundle
+from recsmith.cli.app import app as cli
 from recsmith.config import EventSettings, Settings
 from recsmith.experiments.assignment import assign
 from recsmith.experiments.registry import ExperimentRegistry
-from recsmith.experiments.report import build_report
+from recsmith.experiments.report import build_report, experiment_report
 from recsmith.experiments.spec import Experiment, Variant
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
@@ -56,7 +60,7 @@ def registry(tmp_path: Path) -> tuple[ExperimentRegistry, dict[str, str]]:
 
 def _settings(tmp_path: Path, root: Path, **serving: object) -> tuple[Settings, dict[str, str]]:
     store = SQLiteStore(tmp_path / "s.sqlite")
-    _, secret = create_api_key(store, "t", ["read"])
+    _, secret = create_api_key(store, "t", ["read", "ingest"])
     store.close()
     settings = Settings(
         store={"url": f"sqlite:///{tmp_path / 's.sqlite'}"},
@@ -214,3 +218,76 @@ def test_a_small_live_ab_detects_the_better_bundle_and_covers_the_true_lift(
     assert report.verdicts[0].startswith("promote treatment"), report.verdicts
     assert ctr.ci[0] <= truth["treatment"] / truth["control"] - 1 <= ctr.ci[1]
     assert report.srm_p > 0.001
+
+
+def _now() -> str:
+    """Events come after the list they answer (an earlier one is not attributed to it)."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def test_the_report_reads_back_exactly_what_was_served_and_sent(
+    tmp_path: Path,
+    served: tuple[TestClient, dict[str, str]],
+    registry: tuple[ExperimentRegistry, dict[str, str]],
+) -> None:
+    """Through the decision log and attribution: every unit one list of 5, one click on its
+    first item, and a purchase of 10.0 for treatment units; the report's counts are those."""
+    client, headers = served
+    reg, versions = registry
+    reg.start(_experiment("e2e", versions, placement="home"))
+    reg.start(_experiment("other", versions, placement="cart"))  # its lists must not count
+    home, cart = "&placement=home", "&placement=cart"
+    for query, name in ((home, "e2e"), (cart, "other")):
+        wait_until(
+            lambda q=query, n=name: _ask(client, headers, "u001", q)["experiment"] == n, 3, name
+        )
+    users = USERS[:20]
+    events, sent = [], {"control": [0, 0, 0.0], "treatment": [0, 0, 0.0]}
+    for user in users:
+        _ask(client, headers, user, cart)
+        answer = _ask(client, headers, user, home)
+        rid, first = answer["recommendation_id"], answer["items"][0]["item_id"]
+        base = {"user_id": user, "item_id": first, "recommendation_id": rid, "position": 1}
+        events.append({**base, "event_type": "click", "timestamp": _now()})
+        tally = sent[answer["variant"]]
+        tally[0] += 1
+        if answer["variant"] == "treatment":
+            events.append(
+                {
+                    **base,
+                    "event_type": "purchase",
+                    "value": 10.0,
+                    "timestamp": _now(),
+                }
+            )
+            tally[1] += 1
+            tally[2] += 10.0
+    # u001 answered the pick-up probe too: its extra list counts as impressions, not units
+    r = client.post("/v1/events", json=events, headers=headers)
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    try:
+
+        def units_seen() -> int:
+            frame = experiment_report(store, reg.get("e2e")).variants
+            return sum(int(v["units"]) for v in frame.values())
+
+        wait_until(lambda: units_seen() == len(users), 5, "every unit's decisions stored")
+        report = experiment_report(store, reg.get("e2e"))
+    finally:
+        store.close()
+    for variant, (units, buyers, revenue) in sent.items():
+        row = report.variants[variant]
+        assert row["units"] == units
+        assert row["clicks"] == units  # one click per unit
+        assert row["conversion"].value == pytest.approx(buyers / units)
+        assert row["revenue_per_unit"].value == pytest.approx(revenue / units)
+    # the command reads the same: its --json line's counts
+    env = {"RECSMITH_STORE__URL": f"sqlite:///{tmp_path / 's.sqlite'}"}
+    args = ["experiment", "report", "e2e", "--registry", str(reg.models.root), "--json"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.stderr
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {v: line["variants"][v]["units"] for v in sent} == {v: t[0] for v, t in sent.items()}
+    assert {c["metric"] for c in line["comparisons"]} == {"ctr", "conversion", "revenue_per_unit"}

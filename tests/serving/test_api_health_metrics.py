@@ -26,6 +26,13 @@ def test_live_and_ready_with_model(client: TestClient, bundle: ModelBundle) -> N
         "failed": [],
         "degraded": [],
         "model_version": bundle.version,
+        "decisions": {
+            "enabled": True,
+            "buffered": 0,
+            "dropped": 0,
+            "written": 0,
+            "last_error": None,
+        },
     }
 
 

@@ -148,6 +148,7 @@ def test_concurrent_http_requests_share_commits_and_get_their_own_answers(
                 "duplicates": 0,
                 "rejected": [],
                 "timestamped_by_server": 0,
+                "attributed": [],
             }, (k, answer)
     pair = sorted((answers[0]["accepted"], answers[7]["accepted"]))
     assert pair == [0, 1] and answers[0]["duplicates"] + answers[7]["duplicates"] == 1
@@ -156,6 +157,7 @@ def test_concurrent_http_requests_share_commits_and_get_their_own_answers(
         "duplicates": 0,
         "rejected": [],
         "timestamped_by_server": 0,
+        "attributed": [],
     }
     assert store.count_events() == (n - 1) + 1  # the burst's distinct events, then "late"
     assert 2 <= len(commit_times(db_path)) < n  # fewer commits than requests

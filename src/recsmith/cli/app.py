@@ -10,10 +10,12 @@ import typer
 from recsmith import __version__
 from recsmith.cli import (
     backup,
+    decisions,
     evaluate,
     experiment,
     import_,
     keys,
+    kpis,
     quickstart,
     recommend,
     releases,
@@ -74,6 +76,8 @@ app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
 app.add_typer(keys.app, name="keys")
 app.add_typer(experiment.app, name="experiment")
+app.add_typer(decisions.app, name="decisions")
+app.command("kpis")(kpis.kpis_command)
 
 
 def main() -> None:

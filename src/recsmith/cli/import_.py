@@ -12,6 +12,7 @@ from recsmith.cli._common import errors_as_exit, fail, print_json, state, stderr
 from recsmith.cli.reject_limit import OPTION as MAX_REJECTED
 from recsmith.cli.reject_limit import RejectLimit
 from recsmith.config import Settings
+from recsmith.decisions.attribution import Attributor
 from recsmith.evaluation.report import redact
 from recsmith.events.importers.base import FORMATS, ImportResult, import_source, read_source
 from recsmith.store.open import open_store
@@ -26,9 +27,10 @@ def run_import(
     """Import ``path`` into the store at ``store_url`` with an optional progress bar."""
     source = read_source(fmt, path)
     store = open_store(store_url, settings.store)
+    attributor = Attributor(store, settings.decisions) if settings.decisions.enabled else None
     try:
         if not progress:
-            return import_source(store, source, settings.events)
+            return import_source(store, source, settings.events, attributor=attributor)
         columns = (
             TextColumn("[bold]importing"),
             BarColumn(),
@@ -38,7 +40,11 @@ def run_import(
         with Progress(*columns, console=stderr, transient=True) as bar:
             task = bar.add_task("events", total=source.total_events)
             return import_source(
-                store, source, settings.events, on_progress=lambda n: bar.advance(task, n)
+                store,
+                source,
+                settings.events,
+                on_progress=lambda n: bar.advance(task, n),
+                attributor=attributor,
             )
     finally:
         store.close()

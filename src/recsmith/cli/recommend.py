@@ -11,8 +11,10 @@ import pandas as pd
 import typer
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
 from recsmith.pipeline.artifact import load_artifact
+from recsmith.store.open import open_store
 
 
 def read_user_ids(path: Path) -> np.ndarray:
@@ -62,8 +64,18 @@ def recommend(
     k: Annotated[int, typer.Option(min=1, max=10_000, help="Items per user.")] = 10,
     out: Annotated[Path | None, typer.Option(help="CSV to write (default: stdout).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary line.")] = False,
+    log_decisions: Annotated[
+        bool | None,
+        typer.Option(
+            "--log-decisions/--no-log-decisions",
+            help="Record each list in the decision log (route batch) and add a "
+            "recommendation_id column. Default: when the decision log is enabled and the "
+            "configured store exists (a SQLite file is never created for this).",
+        ),
+    ] = None,
 ) -> None:
-    """Write user_id,item_id,rank,score for every listed user (rank 1 = best).
+    """Write user_id,item_id,rank,score for every listed user (rank 1 = best), and the
+    list's recommendation_id when the lists are recorded in the decision log.
 
     Items a user had in the training data are never listed; users the model does not know get the
     popularity fallback, so every listed user gets rows. With --sessions the first column is
@@ -94,8 +106,26 @@ def recommend(
                 "score": np.concatenate(recs.scores),
             }
         )
+        settings = cli.settings
+        if log_decisions is None:
+            log_decisions = settings.decisions.enabled and store_exists(settings.store.url)
+        if log_decisions:
+            db = open_store(settings.store.url, settings.store)
+            try:
+                ids = record_batch(
+                    db,
+                    recs,
+                    user_ids,
+                    unit_kind="session" if sessions is not None else "user",
+                    release=bundle.version,
+                    sources=bundle.version.split("-")[0],
+                )
+            finally:
+                db.close()
+            frame["recommendation_id"] = np.repeat(np.asarray(ids, dtype=object), lengths)
         frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
     summary = {
+        "decisions_logged": bool(log_decisions),
         "users": len(user_ids),
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),

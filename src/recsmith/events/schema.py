@@ -25,7 +25,9 @@ from recsmith.ids import check_id
 from recsmith.surrogates import UNENCODABLE, any_surrogate, has_surrogate
 
 #: Columns of a validated event frame, in store order. ``ts`` is Unix time in microseconds (int64),
-#: ``value`` is NaN when absent, ``context`` a compact JSON object or None.
+#: ``value`` is NaN when absent, ``context`` a compact JSON object or None. ``recommendation_id``
+#: and ``position`` (an int, or None) say which served list, and where in it, the event came
+#: from (``recsmith.decisions.attribution``).
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_id",
     "user_id",
@@ -35,11 +37,24 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "value",
     "ts",
     "context",
+    "recommendation_id",
+    "position",
 )
 
 #: Fields a client may send for an event (``timestamp`` becomes ``ts`` once parsed).
 EVENT_INPUT_FIELDS: frozenset[str] = frozenset(
-    {"event_id", "user_id", "session_id", "item_id", "event_type", "value", "timestamp", "context"}
+    {
+        "event_id",
+        "user_id",
+        "session_id",
+        "item_id",
+        "event_type",
+        "value",
+        "timestamp",
+        "context",
+        "recommendation_id",
+        "position",
+    }
 )
 
 MIN_TIMESTAMP = datetime(1995, 1, 1, tzinfo=UTC)
@@ -95,6 +110,9 @@ class IngestResult:
     #: accepted or duplicate events that came without a timestamp and were given the time
     #: received (``validate.STAMP_RULE``; live ingestion only)
     timestamped_by_server: int = 0
+    #: (index, rule, recommendation_id) of each new event attributed to a served list
+    #: (``decisions.attribution``): rule ``explicit`` (it named the list) or ``window``
+    attributed: tuple[tuple[int, str, str], ...] = ()
 
     def as_counts(self) -> dict[str, int]:
         return {

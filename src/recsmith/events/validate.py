@@ -45,7 +45,9 @@ from recsmith.gc_pause import paused_gc
 from recsmith.surrogates import UNENCODABLE, any_surrogate, readable
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-_ID_FIELDS = ("event_id", "user_id", "session_id", "item_id")
+_ID_FIELDS = ("event_id", "user_id", "session_id", "item_id", "recommendation_id")
+#: The longest list a position can point into (``serving.routers.recommend.MAX_K``, batch lists).
+MAX_POSITION = 10_000
 
 
 def content_event_ids(columns: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -200,6 +202,12 @@ def _validate(
         missing_reason,
     )
     context = parse_context(col["context"], errors, settings.max_context_bytes)
+    position = _parse_position(col["position"], errors)
+    errors.add(
+        ~absent_mask(col["position"]) & missing_mask(col["recommendation_id"]),
+        "position",
+        "needs a recommendation_id (the list the position is in)",
+    )
 
     good = ~errors.bad
 
@@ -216,6 +224,8 @@ def _validate(
         "value": value[good],
         "ts": ts[good],
         "context": context[good],
+        "recommendation_id": text("recommendation_id"),
+        "position": position[good],
     }
     no_id = missing_mask(canonical["event_id"])
     if no_id.any():
@@ -224,6 +234,31 @@ def _validate(
         )
     frame = pd.DataFrame(canonical, columns=list(EVENT_COLUMNS), copy=False)
     return frame, errors.rejections(record, offset), stamped[good]
+
+
+def _parse_position(col: np.ndarray, errors: Errors) -> np.ndarray:
+    """1-based positions as ints (None where absent): an int, or its canonical text (a CSV
+    import), from 1 to ``MAX_POSITION``."""
+    absent = absent_mask(col)
+    if absent.all():  # the usual batch (and every import without the column): nothing to read
+        return np.full(len(col), None, dtype=object)
+    text = np.array([isinstance(v, str) and v.isascii() and v.isdigit() for v in col], dtype=bool)
+    ints = np.array(
+        [isinstance(v, int | np.integer) and not isinstance(v, bool) for v in col], dtype=bool
+    )
+    whole = np.array(  # a Parquet column with a gap reads as floats
+        [isinstance(v, float | np.floating) and math.isfinite(v) and v.is_integer() for v in col],
+        dtype=bool,
+    )
+    readable_ = ints | text | whole
+    errors.add(~absent & ~readable_, "position", "must be a whole number (1 = first shown)")
+    out = np.full(len(col), None, dtype=object)
+    numbers = [int(v) for v in col[readable_]]
+    out[readable_] = numbers
+    in_range = np.array([v is None or 1 <= v <= MAX_POSITION for v in out], dtype=bool)
+    errors.add(readable_ & ~in_range, "position", f"must be from 1 to {MAX_POSITION}")
+    out[~in_range] = None
+    return out
 
 
 def validate_items(

@@ -58,20 +58,47 @@ def tfidf_vectors(
 ) -> sparse.csr_array:
     """L2-normalised TF-IDF rows for ``n_items`` items; ``order[j]`` is the matrix row of catalogue
     entry j (-1 to skip). Items without metadata get an all-zero row."""
+    counts, _ = token_counts(catalog, order, n_items)
+    return tfidf_from_counts(counts, min_df=min_df)
+
+
+def token_counts(
+    catalog: ItemCatalog, order: np.ndarray, n_items: int, vocab: pd.Index | None = None
+) -> tuple[sparse.csr_array, pd.Index]:
+    """Raw token counts [n_items, len(vocabulary)] (rows as in ``tfidf_vectors``) and the
+    vocabulary, one token per column. Given ``vocab`` (an earlier call's), its tokens keep their
+    columns and new ones are appended: rows added later (items created after a release was
+    trained) are counted without tokenising the whole catalogue again."""
     rows, toks = [], []
     for j in range(len(catalog)):  # tokenising is per item by nature; the maths below is not
         if order[j] >= 0:
             t = catalog.tokens(j)
             rows.extend([order[j]] * len(t))
             toks.extend(t)
-    if not toks:
-        return sparse.csr_array((n_items, 0), dtype=np.float32)
-    codes, vocab = pd.factorize(np.asarray(toks, dtype=object))
+    codes, uniques = pd.factorize(np.asarray(toks, dtype=object))
+    if vocab is None:
+        vocab = pd.Index(uniques, dtype=object)
+    else:
+        at = vocab.get_indexer(pd.Index(uniques, dtype=object))
+        new = at < 0
+        at[new] = len(vocab) + np.arange(int(new.sum()))
+        vocab = vocab.append(pd.Index(uniques[new], dtype=object))
+        codes = at[codes]
     counts = sparse.csr_array(
-        (np.ones(len(codes), np.float32), (np.asarray(rows), codes)), shape=(n_items, len(vocab))
+        (np.ones(len(codes), np.float32), (np.asarray(rows, np.int64), codes)),
+        shape=(n_items, len(vocab)),
     )
     counts.sum_duplicates()
-    df = np.bincount(counts.indices, minlength=len(vocab))
+    return counts, vocab
+
+
+def tfidf_from_counts(counts: sparse.csr_array, *, min_df: int = 1) -> sparse.csr_array:
+    """L2-normalised TF-IDF rows of raw token ``counts`` (``token_counts``); tokens used by
+    fewer than ``min_df`` items are dropped."""
+    n_items = counts.shape[0]
+    if counts.shape[1] == 0:
+        return sparse.csr_array((n_items, 0), dtype=np.float32)
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
     keep = np.flatnonzero(df >= min_df)
     counts = counts[:, keep]
     idf = np.log((1.0 + n_items) / (1.0 + df[keep])) + 1.0

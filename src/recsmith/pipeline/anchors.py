@@ -45,6 +45,9 @@ def _strongest(
     ends = np.cumsum(sizes)
     offsets = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - sizes, sizes)
     anchors = recent.indices[np.repeat(starts, sizes) + offsets].astype(np.int64)
+    # items that joined the index after training are in no model's matrix: they support nothing
+    known = anchors < matrix.shape[0]
+    pair, anchors = pair[known], anchors[known]
     out = np.full(len(query), -1, np.int64)
     if len(pair) == 0:
         return out

@@ -29,16 +29,24 @@ class ItemAttributes:
         if not items:
             return cls(np.full(n, -1, np.int32), np.zeros(0, dtype=str), price, created)
         table = ItemTable.from_items(items, ids)
-        idx = ids.to_index([it.item_id for it in items])
-        ok = idx >= 0
-        prices = np.asarray([_number(it.properties.get("price")) for it in items], dtype=np.float64)
-        price[idx[ok]] = prices[ok]
-        stamps = np.asarray(
-            [-1 if it.created_at is None else int(it.created_at.timestamp() * 1e6) for it in items],
-            dtype=np.int64,
-        )
-        created[idx[ok]] = stamps[ok]
+        _fill(price, created, items, ids)
         return cls(
+            table.category.astype(np.int32),
+            np.asarray(table.category_names, dtype=str),
+            price,
+            created,
+        )
+
+    def with_new_items(self, items: list[Item], ids: IdMap, table: ItemTable) -> ItemAttributes:
+        """These attributes grown to ``ids`` (the served index, extended by items first seen after
+        training): price and creation time of the new rows from their records ``items``,
+        category codes from ``table`` (the grown catalogue view), so 'new arrivals' can rank an
+        item nobody has touched yet."""
+        n_old, n = len(self.price), len(ids)
+        price = np.concatenate([self.price, np.full(n - n_old, np.nan, np.float32)])
+        created = np.concatenate([self.created_ts, np.full(n - n_old, -1, np.int64)])
+        _fill(price, created, items, ids)
+        return ItemAttributes(
             table.category.astype(np.int32),
             np.asarray(table.category_names, dtype=str),
             price,
@@ -52,6 +60,19 @@ class ItemAttributes:
             "price": self.price,
             "created_ts": self.created_ts,
         }
+
+
+def _fill(price: np.ndarray, created: np.ndarray, items: list[Item], ids: IdMap) -> None:
+    """Set the price and creation time (µs) of each of ``items`` that ``ids`` knows."""
+    idx = ids.to_index([it.item_id for it in items])
+    ok = idx >= 0
+    prices = np.asarray([_number(it.properties.get("price")) for it in items], dtype=np.float64)
+    price[idx[ok]] = prices[ok]
+    stamps = np.asarray(
+        [-1 if it.created_at is None else int(it.created_at.timestamp() * 1e6) for it in items],
+        dtype=np.int64,
+    )
+    created[idx[ok]] = stamps[ok]
 
 
 def _number(value: object) -> float:

@@ -10,6 +10,7 @@ has, the request excludes, or a rule filters out — a list may end short rather
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -20,12 +21,21 @@ from scipy import sparse
 
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
-from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.base import Recommender
+from recsmith.models.content import ContentBased
 from recsmith.models.topk import TopK
 from recsmith.pipeline.anchors import anchor_items
+from recsmith.pipeline.catalog_content import CatalogContent
+from recsmith.pipeline.catalog_growth import (
+    TrainedWidth,
+    cold_reach,
+    grown_bundle,
+    grown_state,
+    new_records,
+)
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.item_titles import display_names, with_titles
 from recsmith.pipeline.training import build_sources, retrieve
 from recsmith.ranking.features import FeatureState, candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
@@ -38,6 +48,8 @@ from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import CategoryPopular, StaticSource, widest_row
 from recsmith.sparse_rows import csr_from_pairs, gather_rows
+
+log = logging.getLogger(__name__)
 
 #: The name of the popularity source under every list, and how many extra items it brings (rules
 #: may filter some out).
@@ -69,9 +81,6 @@ class Pipeline:
         self.attrs = attrs
         self.recent = recent
         self.items_catalog = items
-        self.sources = build_sources(
-            config.retrieval.sources, models, attrs, config.retrieval.ann_min_items, indexes
-        )
         self.quotas = [s.quota for s in config.retrieval.sources]
         #: item-to-item matrices of the sources whose items a reason can trace to an anchor
         self.anchor_matrices = {
@@ -80,51 +89,102 @@ class Pipeline:
             if s.name in models and (matrix := models[s.name].item_to_item) is not None
         }
         self.weights = [s.weight for s in config.retrieval.sources]
-        self.fallback = StaticSource(FALLBACK, bundle.popular.item_scores_)
+        #: items the models were trained on: indices past it joined later (``catalog_growth``)
+        self.n_trained = len(bundle.items)
         self.table = (
             ItemTable.from_items(items, bundle.items)
             if items
             else ItemTable.unknown(len(bundle.items))
         )
-        self.category_popular = CategoryPopular(
-            bundle.popular.item_scores_, self.table.category_sets, self.table.category_names
+        self.titles = with_titles(np.zeros(0, object), items, bundle.items)
+        #: the catalogue's content vectors where they are needed (``_needs_content``): built at
+        #: load, so the first item created after training does not pay for the whole catalogue
+        self.content: CatalogContent | None = (
+            CatalogContent.of(items, bundle.items) if items and self._needs_content() else None
         )
         self.catalog_stamp = 0  # write time of the latest catalogue change applied (µs)
+        self._assemble(indexes)
+
+    def _assemble(self, indexes: Mapping[str, ItemIndex] | None) -> None:
+        """The parts built on the item index: sources, the popularity fallbacks and the
+        re-ranker (at load, and again when the index grows). Model-backed sources of a grown
+        pipeline see queries cut to the trained items (``TrainedWidth``)."""
+        sources = build_sources(
+            self.config.retrieval.sources,
+            self.models,
+            self.attrs,
+            self.config.retrieval.ann_min_items,
+            indexes,
+        )
+        grown = len(self.bundle.items) > self.n_trained
+        self.sources = [
+            TrainedWidth.of(s, self.n_trained) if grown and not isinstance(s, StaticSource) else s
+            for s in sources
+        ]
+        # items that joined after training have no popularity: never proposed by it
+        popular = np.full(len(self.bundle.items), -np.inf, np.float32)
+        popular[: self.n_trained] = self.bundle.popular.item_scores_
+        self.fallback = StaticSource(FALLBACK, popular)
+        self.category_popular = CategoryPopular(
+            popular, self.table.category_sets, self.table.category_names
+        )
         self.reranker = Reranker(
             self.table,
-            bundle.items,
-            rules=tuple(config.rerank.all_rules()),
-            diversity=config.rerank.diversity or None,
-            similarity=self._similarity(config, items, bundle),
+            self.bundle.items,
+            rules=tuple(self.config.rerank.all_rules()),
+            diversity=self.config.rerank.diversity or None,
+            similarity=self.content.vectors
+            if self.config.rerank.similarity == "content" and self.content is not None
+            else "category",
         )
 
     def with_catalog(self, items: Sequence[Item], stamp: int) -> Pipeline:
         """This release with catalogue changes applied: each record in ``items`` sets its item's
-        availability and properties (``ItemTable.with_updates``), so an item marked unavailable
-        or repriced through the API is filtered at once instead of at the next training.
+        availability and properties (``ItemTable.with_updates``) and title, so an item marked
+        unavailable or repriced through the API is filtered at once instead of at the next
+        training; items the release has never seen join its item index (``_with_new_items``).
         ``stamp`` (the store's write time of the changes) tells response-cache keys apart. A
         shallow copy: the models, ranker and state are shared, and requests already running on
         this object finish on it."""
-        out = copy.copy(self)
-        out.table = self.table.with_updates(items, self.bundle.items)
-        out.reranker = replace(self.reranker, table=out.table)
+        fresh = new_records(items, self.bundle.items)
+        out = self._with_new_items(fresh) if fresh else copy.copy(self)
+        out.table = out.table.with_updates(items, out.bundle.items)
+        out.reranker = replace(out.reranker, table=out.table)
+        out.titles = with_titles(out.titles, items, out.bundle.items)
         out.catalog_stamp = stamp
         return out
 
-    @staticmethod
-    def _similarity(config: PipelineConfig, items: list[Item], bundle: ModelBundle) -> Any:
-        if config.rerank.similarity == "content" and items:
-            catalog = ItemCatalog.from_items(items)
-            return tfidf_vectors(
-                catalog, bundle.items.to_index(catalog.item_ids), len(bundle.items)
-            )
-        return "category"
+    def _with_new_items(self, fresh: list[Item]) -> Pipeline:
+        """A copy whose item index has the items of ``fresh`` (records of ids it lacks) appended
+        (see ``catalog_growth``): once per catalogue batch that brings new ids."""
+        out = copy.copy(self)
+        out.bundle = grown_bundle(self.bundle, [it.item_id for it in fresh])
+        ids = out.bundle.items
+        out.table = self.table.with_new_items(fresh, ids)
+        out.attrs = self.attrs.with_new_items(fresh, ids, out.table)
+        out.state = grown_state(self.state, out.attrs)
+        out.items_catalog = [*self.items_catalog, *fresh]
+        out.titles = with_titles(self.titles, fresh, ids)
+        if self._needs_content():
+            content = self.content or CatalogContent.of([], self.bundle.items)
+            out.content = content.grown(fresh, ids)
+        out._assemble(self.indexes)
+        log.info("item index grown by %d new item(s) to %d", len(fresh), len(ids))
+        return out
+
+    def _needs_content(self) -> bool:
+        """Content vectors are kept for content similarity in re-ranking, and for the similar
+        lists of items added after training when the pipeline has a content source."""
+        return self.config.rerank.similarity == "content" or any(
+            isinstance(m, ContentBased) for m in self.models.values()
+        )
 
     @property
     def indexes(self) -> dict[str, ItemIndex]:
         """The approximate-nearest-neighbour index of each source that has one (saved with the
         artifact)."""
-        return {s.name: s.index for s in self.sources if isinstance(s, ANNSource)}
+        bare = (s.source if isinstance(s, TrainedWidth) else s for s in self.sources)
+        return {s.name: s.index for s in bare if isinstance(s, ANNSource)}
 
     @property
     def version(self) -> str:
@@ -370,8 +430,46 @@ class Pipeline:
         availability like every user list does (``bundle.shown``)."""
         return shown(fetch, k, self.bundle.items, self.table.available)
 
+    def cold_reach(self, item_ids: Sequence[str]) -> str | None:
+        """How items of ``item_ids`` added after training reach lists (``catalog_growth``)."""
+        arrivals = [s.name for s in self.config.retrieval.sources if s.kind == "new_arrivals"]
+        return cold_reach(
+            item_ids, self.bundle.items, self.n_trained, self.attrs.created_ts, arrivals
+        )
+
+    def display_names(self, item_ids: Sequence[str]) -> list[str]:
+        """What reasons call these items: their catalogue titles, else their ids
+        (``item_titles``)."""
+        return display_names(self.titles, self.bundle.items, item_ids)
+
+    def _trained_index(self, item_id: str) -> int | None:
+        """The item's index when the models were trained on it; None for an item that joined
+        after training (no model can list its neighbours); KeyError when it is unknown."""
+        idx = int(self.bundle.items.to_index([item_id])[0])
+        if idx < 0:
+            raise KeyError(item_id)
+        return idx if idx < self.n_trained else None
+
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._shown(lambda n: self.bundle.similar_items(item_id, n), k)
+        """The primary model's neighbours; for an item added after training, its content
+        neighbours when the pipeline keeps content vectors (a content source, or content
+        similarity in re-ranking), else a LookupError saying why there is no list yet."""
+        if self._trained_index(item_id) is not None:
+            return self._shown(lambda n: self.bundle.similar_items(item_id, n), k)
+        if self.content is None:
+            raise LookupError(
+                f"item {item_id!r} was added after model {self.version} was trained, and this "
+                "pipeline has no content source to find similar items from its categories, tags "
+                "and text; its similar items appear after the next training (or add a source "
+                '[[retrieval.sources]] name = "content" model = "content" and retrain)'
+            )
+        return self._shown(lambda n: self._content_neighbours(item_id, n), k)
+
+    def _content_neighbours(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items closest to the item by content (``CatalogContent.neighbours``)."""
+        assert self.content is not None
+        rows, scores = self.content.neighbours(int(self.bundle.items.to_index([item_id])[0]), k)
+        return self.bundle.items.to_external(rows), scores
 
     def _model_named(self, name: str) -> Recommender | None:
         return next((m for m in self.models.values() if m.name == name), None)
@@ -384,6 +482,11 @@ class Pipeline:
                 "this pipeline has no co-occurrence source; to enable /together add one to its "
                 'TOML and retrain: [[retrieval.sources]] name = "together" model = "cooccurrence" '
                 "quota = 50"
+            )
+        if self._trained_index(item_id) is None:
+            raise LookupError(
+                f"item {item_id!r} was added after model {self.version} was trained: no baskets "
+                "with it were counted yet; its together list appears after the next training"
             )
         return self._shown(lambda n: self.bundle.similar_by(model, item_id, n), k)
 

@@ -53,6 +53,37 @@ def _members(
     return names, matrix, first
 
 
+def _grown_members(
+    names: tuple[str, ...],
+    matrix: sparse.csr_array,
+    lists: Sequence[Sequence[str]],
+    rows: np.ndarray,
+    n_items: int,
+) -> tuple[tuple[str, ...], sparse.csr_array, np.ndarray]:
+    """``_members`` for rows added after the table was built: names new to ``names`` are appended
+    (sorted), the old rows keep their codes, and the new ``rows`` (all past ``matrix``'s) get
+    the memberships ``lists``. Returns the names, the membership matrix [n_items, n_names] and
+    each new row's first code (-1 elsewhere)."""
+    known = set(names)
+    names = names + tuple(sorted({v for values in lists for v in values} - known))
+    code = {name: c for c, name in enumerate(names)}
+    r = np.repeat(rows, [len(values) for values in lists]).astype(np.int64)
+    c = np.fromiter((code[v] for values in lists for v in values), np.int64, len(r))
+    added = sparse.csr_array(
+        (np.ones(len(c), bool), (r - matrix.shape[0], c)),
+        shape=(n_items - matrix.shape[0], len(names)),
+        dtype=bool,
+    )
+    added.sum_duplicates()
+    widened = sparse.csr_array(
+        (matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], len(names))
+    )
+    first = np.full(n_items, -1, np.int32)
+    has = np.fromiter((len(values) > 0 for values in lists), bool, len(lists))
+    first[rows[has]] = [code[values[0]] for values, h in zip(lists, has, strict=True) if h]
+    return names, sparse.csr_array(sparse.vstack([widened, added], format="csr")), first
+
+
 def _frozen(arr: np.ndarray) -> np.ndarray:
     arr.setflags(write=False)
     return arr
@@ -160,6 +191,44 @@ class ItemTable:
             _props=tuple(props),
             _cache={},
         )
+
+    def with_new_items(self, items: Sequence[Item], item_ids: IdMap) -> ItemTable:
+        """This table grown to ``item_ids`` (the served index, extended past this table's items by
+        items first seen after training): the new rows take their categories and tags from
+        ``items`` (their records; the last of an id wins) and then, like every record,
+        availability and properties (``with_updates``). Category and tag names new to the table
+        are appended, so the codes the release was trained with (ranker features, caps) keep
+        their meaning."""
+        n_old, n = self.n_items, len(item_ids)
+        rows = item_ids.to_index(np.asarray([it.item_id for it in items], dtype=object))
+        fresh = rows >= n_old
+        latest = [it for it, f in zip(items, fresh, strict=True) if f]
+        rows = rows[fresh].astype(np.int64)
+        rev = np.arange(len(rows))[::-1]
+        _, last = np.unique(rows[rev], return_index=True)
+        entries = np.sort(rev[last])
+        rows, latest = rows[entries], [latest[e] for e in entries]
+        cat_names, cat_sets, first = _grown_members(
+            self.category_names, self.category_sets, [it.categories for it in latest], rows, n
+        )
+        tag_names, tag_sets, _ = _grown_members(
+            self.tag_names, self.tag_sets, [it.tags for it in latest], rows, n
+        )
+        category = np.concatenate([self.category, np.full(n - n_old, -1, np.int32)])
+        has = first[rows] >= 0
+        category[rows[has]] = first[rows[has]]
+        grown = replace(
+            self,
+            available=_frozen(np.concatenate([self.available, np.ones(n - n_old, bool)])),
+            known=_frozen(np.concatenate([self.known, np.zeros(n - n_old, bool)])),
+            category=_frozen(category),
+            category_names=cat_names,
+            category_sets=cat_sets,
+            tag_names=tag_names,
+            tag_sets=tag_sets,
+            _cache={},
+        )
+        return grown.with_updates(latest, item_ids)
 
     @classmethod
     def unknown(cls, n_items: int, *, unknown_available: bool = True) -> ItemTable:

@@ -20,6 +20,9 @@ from fastapi.concurrency import run_in_threadpool
 from recsmith import __version__
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
+from recsmith.decisions.attribution import live_attributor
+from recsmith.decisions.log import DecisionLog
+from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
 from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
@@ -35,7 +38,7 @@ from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
 from recsmith.serving.request_body import RequestBodyGuard
 from recsmith.serving.response_cache import open_cache
-from recsmith.serving.routers import admin, events, health, items, recommend
+from recsmith.serving.routers import admin, decisions, events, health, items, recommend
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
@@ -92,6 +95,10 @@ def create_app(
         the_state = open_state(settings.serving.state_url)
         serving = settings.serving
         the_cache = open_cache(serving.state_url, serving.cache_entries, serving.cache_ttl_s)
+        decision_log = DecisionLog(
+            the_store, settings.decisions, on_drop=metrics.decisions_dropped.inc
+        )
+        decision_log.start()
         try:
             if bundle is not None:
                 the_bundle: Served | None = bundle
@@ -122,8 +129,13 @@ def create_app(
                     settings.events,
                     source=events.SOURCE,
                     on_stored=lambda frame: the_state.push(latest_items(frame)),
+                    attributor=live_attributor(the_store, settings.decisions, decision_log),
+                    on_attributed=lambda frame: count_attributed(
+                        metrics, frame, settings.decisions.kinds()
+                    ),
                 ),
                 cache=the_cache,
+                decisions=decision_log,
             )
             if bundle is None:  # a server process that loaded its own model (not a test's)
                 settle_worker(collect=True)
@@ -132,7 +144,9 @@ def create_app(
                     "serving.require_keys is false: the API is open to anyone who can "
                     "reach it (meant for local development only)"
                 )
-            catalog_watcher = asyncio.create_task(app.state.catalog_sync.watch())
+            catalog_watcher = asyncio.create_task(
+                app.state.catalog_sync.watch(settings.serving.catalog_sync_interval_s)
+            )
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 await app.state.reloader.check()
@@ -145,6 +159,7 @@ def create_app(
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
+            await run_in_threadpool(decision_log.close)  # flush: a clean stop loses none
             the_state.close()
             if the_cache is not None:
                 the_cache.close()
@@ -164,7 +179,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     error_handlers.install(app)  # after the other middleware: it must be the outermost
     input_errors.install(app)
-    for module in (events, items, recommend, admin, health, metrics_route):
+    for module in (events, items, recommend, admin, decisions, health, metrics_route):
         app.include_router(module.router)
     front_door.install(app)
     return app

@@ -8,17 +8,20 @@ writes into the release it serves (``Pipeline.with_catalog``; a single model tak
 only, ``ModelBundle.with_catalog``):
 
 - the worker that handles a write applies it before answering, so its next request sees it;
-- every worker polls the store every ``interval_s`` for writes by the others (other workers,
-  other replicas, ``recsmith import``);
+- every worker polls the store every ``serving.catalog_sync_interval_s`` for writes by the others
+  (other workers, other replicas, ``recsmith import``);
 - a release being loaded, at start-up or by a deploy, first catches up with every write since it
   was trained.
 
 The store stamps each write with its clock, and a writer may commit a little after it stamped, so
 every poll looks back ``LOOKBACK_US`` past the newest change already applied; changes seen before
 (same item, same stamp) are not applied twice, nor even read back as items (a bulk import is
-re-read as plain rows only). Categories and tags change with the next release
-(see ``ItemTable.with_updates``). A pipeline holds the catalogue as of its training, so it catches
-up from then; a single model holds none, so it reads the store's whole catalogue once.
+re-read as plain rows only). Categories and tags of items the release knows change with the next
+release (see ``ItemTable.with_updates``); an item the release has never seen joins a pipeline's
+item index with its categories, so it can be listed at once (``pipeline.catalog_growth``), and a
+release loaded later grows by the same items as it catches up. A pipeline holds the catalogue as
+of its training, so it catches up from then; a single model holds none, so it reads the store's
+whole catalogue once.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ log = logging.getLogger(__name__)
 
 #: How far each poll looks back past the newest change applied (a late commit's stamp).
 LOOKBACK_US = 5_000_000
-#: Seconds between polls of the store for other processes' writes.
+#: Seconds between polls of the store for other processes' writes (the default of
+#: ``serving.catalog_sync_interval_s``).
 INTERVAL_S = 1.0
 
 

@@ -23,6 +23,7 @@ from recsmith.serving.response_cache import ResponseCache
 from recsmith.store.base import EventStore
 
 if TYPE_CHECKING:
+    from recsmith.decisions.log import DecisionLog
     from recsmith.experiments.live import LiveExperiments
     from recsmith.serving.auth import KeyCache
 
@@ -44,6 +45,8 @@ class Runtime:
     coalescer: Coalescer
     events: GroupCommit
     cache: ResponseCache | None = None
+    #: every list served is recorded here (``recsmith.decisions``); None in apps built without
+    decisions: DecisionLog | None = None
     experiments: LiveExperiments | None = None  # running experiments (``experiments.live``)
 
     def degraded(self) -> list[str]:

@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 
 from recsmith.config import EventSettings
+from recsmith.decisions.attribution import Attributor
 from recsmith.errors import StoreUnavailable
 from recsmith.events.schema import IngestResult
 from recsmith.serving.batch import ingest_records
 from recsmith.serving.gather import Gatherer
 from recsmith.store.base import EventStore
-from recsmith.store.ingest import ingest_event_batches
+from recsmith.store.ingest import OnAttributed, ingest_event_batches
 
 #: Requests per group commit at most (each holds up to ``serving.max_batch`` records).
 MAX_GROUP = 64
@@ -62,11 +63,15 @@ class GroupCommit:
         source: str,
         on_stored: Callable[[pd.DataFrame], None] | None = None,
         max_group: int = MAX_GROUP,
+        attributor: Attributor | None = None,
+        on_attributed: OnAttributed | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._source = source
         self._on_stored = on_stored
+        self._attributor = attributor
+        self._on_attributed = on_attributed
         self._gatherer: Gatherer[Sequence[Any], IngestResult] = Gatherer(
             self._commit,
             max_batch=max_group,
@@ -85,7 +90,13 @@ class GroupCommit:
         request's other values are rejected at their own index by ``ingest_records``."""
         objects = [[r for r in records if isinstance(r, dict)] for records in group]
         results = ingest_event_batches(
-            self._store, objects, self._settings, source=self._source, on_stored=self._on_stored
+            self._store,
+            objects,
+            self._settings,
+            source=self._source,
+            on_stored=self._on_stored,
+            attributor=self._attributor,
+            on_attributed=self._on_attributed,
         )
         return [
             ingest_records(self._store, records, lambda _, done=result: done, source=self._source)

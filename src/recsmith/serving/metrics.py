@@ -36,6 +36,9 @@ class Metrics:
     candidates: Counter
     batch_size: Histogram
     response_cache: Counter
+    impressions: Counter
+    attributed: Counter
+    decisions_dropped: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -93,6 +96,26 @@ class Metrics:
                 "Recommendation requests answered from the response cache (hit) or computed "
                 "(miss).",
                 ("result",),
+                registry=registry,
+            ),
+            impressions=Counter(
+                "recsmith_impressions_total",
+                "Items shown in served lists (each list recorded in the decision log), by route, "
+                "release and experiment variant ('' outside experiments).",
+                ("route", "release", "variant"),
+                registry=registry,
+            ),
+            attributed=Counter(
+                "recsmith_attributed_events_total",
+                "Events attributed to a served list, by outcome kind (click, cart, purchase, or "
+                "the event type when unmapped), rule (explicit, window), release and variant.",
+                ("kind", "rule", "release", "variant"),
+                registry=registry,
+            ),
+            decisions_dropped=Counter(
+                "recsmith_decisions_dropped_total",
+                "Served lists the decision log could not keep (its buffer was full: the oldest "
+                "go first), or failed to store for a reason other than an outage.",
                 registry=registry,
             ),
             degraded=Gauge(

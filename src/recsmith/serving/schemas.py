@@ -45,6 +45,14 @@ class EventIn(BaseModel):
         description="Idempotency key; derived from the content (timestamp included) when absent",
     )
     context: dict[str, str | float | int | bool | None] | None = None
+    recommendation_id: str | None = Field(
+        None,
+        description="the list the event came from (a response's recommendation_id): attributes "
+        "it to that list; an unknown id, or an item not in that list, is refused",
+    )
+    position: int | None = Field(
+        None, ge=1, description="where the list showed the item (1 = first); needs the id"
+    )
 
 
 _ITEM_EXAMPLE: dict[str, Any] = {
@@ -113,19 +121,42 @@ class IngestResponse(BaseModel):
         )
 
 
+class AttributedOut(BaseModel):
+    index: int
+    rule: Literal["explicit", "window"] = Field(
+        description="explicit: the event named the list; window: the latest list that showed "
+        "the item to the same user within [decisions] attribution_window_h"
+    )
+    recommendation_id: str
+
+
 class EventsResponse(IngestResponse):
-    """``IngestResponse`` plus how many events the server timestamped (sent without one)."""
+    """``IngestResponse`` plus how many events the server timestamped (sent without one) and
+    which events were attributed to a served list."""
 
     timestamped_by_server: int = Field(
         0,
         description="accepted or duplicate events sent without a timestamp, given the time "
         "received (only events with an event_id may omit it; a duplicate keeps its first time)",
     )
+    attributed: list[AttributedOut] = Field(
+        default_factory=list,
+        description="the events attributed to a served list, by index, with the rule that did "
+        "it; an event not listed was attributed to none",
+    )
 
     @classmethod
     def from_result(cls, result: IngestResult) -> EventsResponse:
         base = IngestResponse.from_result(result)
-        return cls(**base.model_dump(), timestamped_by_server=result.timestamped_by_server)
+        attributed = [
+            AttributedOut(index=i, rule=rule, recommendation_id=rid)  # type: ignore[arg-type]
+            for i, rule, rid in result.attributed
+        ]
+        return cls(
+            **base.model_dump(),
+            timestamped_by_server=result.timestamped_by_server,
+            attributed=attributed,
+        )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -152,6 +183,16 @@ class EventsResponse(IngestResponse):
 
 
 class ItemsResponse(IngestResponse):
+    """``IngestResponse`` plus when the accepted items reach recommendation lists."""
+
+    servable: str | None = Field(
+        None,
+        description="when the accepted items are served: at once in the server process that "
+        "answered, within serving.catalog_sync_interval_s in the others; items new since "
+        "training, on a pipeline, through its new_arrivals source only; on a single model, "
+        "after the next training",
+    )
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -161,6 +202,9 @@ class ItemsResponse(IngestResponse):
                     "rejected": [
                         {"index": 1, "errors": [{"field": "item_id", "reason": "Field required"}]}
                     ],
+                    "servable": "now in this server process, within 1 s in the others; 1 "
+                    "item(s) new since training have no collaborative score until the next "
+                    "training: they reach lists through new_arrivals (newest created_at first)",
                 }
             ]
         }
@@ -320,6 +364,12 @@ class ReadyResponse(BaseModel):
         None,
         description="present when following a registry; a release that failed to load is "
         "named here (and `release` in `degraded`) while the previous one keeps serving",
+    )
+    decisions: dict[str, Any] | None = Field(
+        None,
+        description="the decision log, when enabled: decisions buffered (not stored yet), "
+        "dropped (buffer full; the oldest go) and written by this process, and the last store "
+        "error while it lasts",
     )
 
 

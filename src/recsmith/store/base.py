@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from recsmith.decisions.record import Decision
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.store.outage import Outage
 
@@ -134,6 +135,44 @@ class EventStore(Protocol):
 
     def add_api_key(self, key: ApiKey, key_hash: str) -> None: ...
 
+    # the decision log and attributions (``recsmith.decisions``)
+
+    def append_decisions(self, decisions: Sequence[Decision]) -> int:
+        """Store served lists; a ``recommendation_id`` already stored is skipped (a writer may
+        retry a batch whose commit failed). Returns how many were new."""
+        ...
+
+    def get_decision(self, recommendation_id: str) -> Decision | None: ...
+
+    def scan_decisions(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """Decisions served ``since <= served_at < until``, one row per shown item
+        (``decisions.rows.SHOWN_COLUMNS``; a list of no items is one row without an item)."""
+        ...
+
+    def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
+        """The shown items of these decisions (``decisions.rows.LOOKUP_COLUMNS``)."""
+        ...
+
+    def shown_to(self, units: Sequence[str], since_us: int, until_us: int) -> pd.DataFrame:
+        """Items shown to these units between the two times (µs, both included)."""
+        ...
+
+    def delete_decisions_before(self, ts: datetime) -> int:
+        """Retention: drop decisions served before ``ts`` and attributions of events before
+        it; returns the decisions removed."""
+        ...
+
+    def append_attributions(self, attributions: pd.DataFrame) -> int:
+        """Store ``decisions.rows.ATTRIBUTION_COLUMNS`` rows; an event attributed already keeps
+        its first attribution."""
+        ...
+
+    def scan_attributions(self, since: datetime | None = None) -> pd.DataFrame:
+        """Attributions of events at or after ``since``."""
+        ...
+
     def find_api_key(self, key_hash: str) -> ApiKey | None: ...
 
     def ping(self) -> bool:
@@ -198,6 +237,8 @@ def frame_from_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(np.float64)
     frame["ts"] = frame["ts"].astype(np.int64)
+    # NULL in most rows: a float column with NaN; ints and None, as validation makes them
+    frame["position"] = [None if pd.isna(p) else int(p) for p in frame["position"]]
     return frame
 
 

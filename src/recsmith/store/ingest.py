@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,12 @@ from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items, validate_live_events
 from recsmith.store.base import EventStore
 from recsmith.store.reused_ids import REASON, reused_ids
+
+if TYPE_CHECKING:
+    from recsmith.decisions.attribution import Attributor
+
+#: What ``on_attributed`` gets: the attributions of a batch (``Attributor.attribute``'s frame).
+OnAttributed = Callable[[pd.DataFrame], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +69,25 @@ def store_events(
     *,
     source: str,
     on_stored: Callable[[pd.DataFrame], None] | None = None,
+    attributor: Attributor | None = None,
 ) -> IngestResult:
     """Store a checked batch: valid events in one append, each rejection as a dead letter.
 
     ``on_stored`` gets the valid events once they are durable (the server updates its online
-    state with them)."""
-    _, new, rejected, stamped = _store_checked(store, checked, on_stored)
+    state with them). With an ``attributor`` events naming a served list are checked against it
+    and every event is attributed (``decisions.attribution``)."""
+    positions, new, rejected, stamped, attributed = _store_checked(
+        store, checked, on_stored, attributor
+    )
     store.add_dead_letters(rejected, source)
     inserted = int(new.sum())
-    return IngestResult(inserted, len(new) - inserted, tuple(rejected), int(stamped.sum()))
+    return IngestResult(
+        inserted,
+        len(new) - inserted,
+        tuple(rejected),
+        int(stamped.sum()),
+        _attributed(attributed, positions, checked.offset),
+    )
 
 
 def ingest_events(
@@ -82,10 +98,11 @@ def ingest_events(
     source: str,
     offset: int = 0,
     on_stored: Callable[[pd.DataFrame], None] | None = None,
+    attributor: Attributor | None = None,
 ) -> IngestResult:
     """Validate and store one batch. Valid events are stored even when neighbours are refused."""
     checked = check_events(records, settings, offset=offset)
-    return store_events(store, checked, source=source, on_stored=on_stored)
+    return store_events(store, checked, source=source, on_stored=on_stored, attributor=attributor)
 
 
 def ingest_event_batches(
@@ -95,6 +112,8 @@ def ingest_event_batches(
     *,
     source: str,
     on_stored: Callable[[pd.DataFrame], None] | None = None,
+    attributor: Attributor | None = None,
+    on_attributed: OnAttributed | None = None,
 ) -> list[IngestResult]:
     """Several requests' batches ingested as one: one validation, one store transaction (group
     commit). Each batch gets the result it would have got alone, its rejection indices counted in
@@ -104,8 +123,16 @@ def ingest_event_batches(
     records = [record for batch in batches for record in batch]
     bounds = np.cumsum([0, *map(len, batches)])
     checked = check_events(records, settings, live=True)
-    positions, new, rejected, stamped = _store_checked(store, checked, on_stored)
+    positions, new, rejected, stamped, attributed = _store_checked(
+        store, checked, on_stored, attributor
+    )
+    if on_attributed is not None and len(attributed):
+        on_attributed(attributed)
     owner = np.searchsorted(bounds, positions, side="right") - 1
+    per_batch: list[list[tuple[int, str, str]]] = [[] for _ in batches]
+    for index, rule, rid in _attributed(attributed, positions, 0):
+        b = int(np.searchsorted(bounds, index, side="right")) - 1
+        per_batch[b].append((index - int(bounds[b]), rule, rid))
     accepted = np.bincount(owner[new], minlength=len(batches))
     valid = np.bincount(owner, minlength=len(batches))
     timestamped = np.bincount(owner[stamped], minlength=len(batches))
@@ -116,7 +143,11 @@ def ingest_event_batches(
     store.add_dead_letters([r for own in mine for r in own], source)
     return [
         IngestResult(
-            int(accepted[b]), int(valid[b] - accepted[b]), tuple(mine[b]), int(timestamped[b])
+            int(accepted[b]),
+            int(valid[b] - accepted[b]),
+            tuple(mine[b]),
+            int(timestamped[b]),
+            tuple(per_batch[b]),
         )
         for b in range(len(batches))
     ]
@@ -126,35 +157,78 @@ def _store_checked(
     store: EventStore,
     checked: CheckedEvents,
     on_stored: Callable[[pd.DataFrame], None] | None,
-) -> tuple[np.ndarray, np.ndarray, list[Rejection], np.ndarray]:
-    """Refuse reused event_ids, store the rest in one append.
+    attributor: Attributor | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[Rejection], np.ndarray, pd.DataFrame]:
+    """Refuse reused event_ids (and, with an ``attributor``, ids of served lists that are
+    wrong), store the rest in one append, then attribute them.
 
     Returns the positions (in the checked records) of the events handed to the store, which of
     them it stored as new (the others were duplicates), the rejections sorted by index, not
-    yet dead-lettered, and which of the events handed over the server timestamped."""
+    yet dead-lettered, which of the events handed over the server timestamped, and their
+    attributions (``row`` indexes the events handed over). Duplicates are attributed again:
+    attributions are idempotent on ``event_id``, so a batch retried after a failure between
+    its append and its attributions gets them then."""
     records, valid, positions = checked.records, checked.valid, checked.positions
     rejected, offset, stamped = checked.rejected, checked.offset, checked.stamped
     reused = reused_ids(store, valid, stamped) if len(valid) else np.zeros(0, dtype=bool)
-    if reused.any():
-        rejected = sorted(
-            [*rejected, *(_reuse(records, int(p), offset) for p in positions[reused])],
-            key=lambda r: r.index,
-        )
-        valid = valid[~reused].reset_index(drop=True)
-        positions = positions[~reused]
-        stamped = stamped[~reused]
+    wrong = np.zeros(len(valid), dtype=bool)
+    refused: list[Rejection] = []
+    shown = None
+    if attributor is not None and len(valid):
+        refusals = attributor.check(valid)
+        shown = refusals.shown
+        for row, error in zip(refusals.rows.tolist(), refusals.errors, strict=True):
+            if not reused[row]:  # a reused event_id says so first
+                wrong[row] = True
+                at = int(positions[row])
+                refused.append(Rejection(offset + at, (error,), payload(_record(records, at))))
+    drop = reused | wrong
+    if drop.any():
+        reuses = [_reuse(records, int(p), offset) for p in positions[reused]]
+        rejected = sorted([*rejected, *reuses, *refused], key=lambda r: r.index)
+        valid = valid[~drop].reset_index(drop=True)
+        positions = positions[~drop]
+        stamped = stamped[~drop]
     stored = store.append(valid)
     if on_stored is not None and len(valid):
         on_stored(valid)
-    return positions, stored.new, rejected, stamped
+    attributed = pd.DataFrame()
+    if attributor is not None and len(valid):
+        attributed = attributor.attribute(valid, shown)
+        store.append_attributions(attributed)
+    return positions, stored.new, rejected, stamped, attributed
+
+
+def _attributed(
+    attributed: pd.DataFrame, positions: np.ndarray, offset: int
+) -> tuple[tuple[int, str, str], ...]:
+    """(index in the request or file, rule, recommendation_id) per attributed event."""
+    if len(attributed) == 0:
+        return ()
+    at = positions[attributed["row"].to_numpy(dtype=np.int64)] + offset
+    return tuple(
+        zip(
+            at.tolist(),
+            attributed["rule"].tolist(),
+            attributed["recommendation_id"].tolist(),
+            strict=True,
+        )
+    )
+
+
+def _record(
+    records: pd.DataFrame | Sequence[Mapping[str, Any]], position: int
+) -> pd.Series | Mapping[str, Any]:
+    return records.iloc[position] if isinstance(records, pd.DataFrame) else records[position]
 
 
 def _reuse(
     records: pd.DataFrame | Sequence[Mapping[str, Any]], position: int, offset: int
 ) -> Rejection:
     """The rejection of a record whose event_id names a different event, with its payload."""
-    record = records.iloc[position] if isinstance(records, pd.DataFrame) else records[position]
-    return Rejection(offset + position, (FieldError("event_id", REASON),), payload(record))
+    return Rejection(
+        offset + position, (FieldError("event_id", REASON),), payload(_record(records, position))
+    )
 
 
 def ingest_items(

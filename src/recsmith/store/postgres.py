@@ -30,6 +30,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from recsmith.decisions import rows as drows
+from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.store import base
@@ -40,7 +42,11 @@ from recsmith.store.outage import Outage, guarded, guarded_iter
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (event_id TEXT COLLATE "C" PRIMARY KEY, user_id TEXT,
     session_id TEXT, item_id TEXT NOT NULL, event_type TEXT NOT NULL, value DOUBLE PRECISION,
-    ts BIGINT NOT NULL, context TEXT, received_at BIGINT NOT NULL);
+    ts BIGINT NOT NULL, context TEXT, received_at BIGINT NOT NULL, recommendation_id TEXT,
+    position INTEGER);
+-- added after the first release: a database written by an older version gets them here
+ALTER TABLE events ADD COLUMN IF NOT EXISTS recommendation_id TEXT;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS position INTEGER;
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
 CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);  -- covers user_items
 CREATE TABLE IF NOT EXISTS items (item_id TEXT COLLATE "C" PRIMARY KEY, categories TEXT NOT NULL,
@@ -57,6 +63,23 @@ CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT 
     name TEXT NOT NULL, scopes TEXT NOT NULL, created_at BIGINT NOT NULL,
     revoked BOOLEAN NOT NULL DEFAULT FALSE);
 CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (recommendation_id TEXT PRIMARY KEY,
+    served_at BIGINT NOT NULL, unit TEXT, unit_kind TEXT NOT NULL, route TEXT NOT NULL,
+    placement TEXT, release TEXT NOT NULL, experiment TEXT, variant TEXT, size INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
+CREATE INDEX IF NOT EXISTS decisions_unit ON decisions (unit);
+CREATE TABLE IF NOT EXISTS decision_items (recommendation_id TEXT NOT NULL,
+    position INTEGER NOT NULL, item_id TEXT NOT NULL, score DOUBLE PRECISION NOT NULL,
+    sources TEXT NOT NULL, propensity DOUBLE PRECISION NOT NULL, unit TEXT,
+    served_at BIGINT NOT NULL, PRIMARY KEY (recommendation_id, position));
+CREATE TABLE IF NOT EXISTS attributions (event_id TEXT PRIMARY KEY,
+    recommendation_id TEXT NOT NULL, position INTEGER, rule TEXT NOT NULL,
+    event_type TEXT NOT NULL, value DOUBLE PRECISION, ts BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS attributions_decision ON attributions (recommendation_id);
+CREATE INDEX IF NOT EXISTS attributions_ts ON attributions (ts);
+-- the window rule: the latest list that showed this item to this unit (kept last: the marker
+-- that every object above exists, ``_create_tables``)
+CREATE INDEX IF NOT EXISTS decision_items_unit ON decision_items (unit, item_id, served_at);
 """
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
@@ -67,6 +90,19 @@ _UPSERT_ITEM = (
     "created_at = COALESCE(EXCLUDED.created_at, items.created_at), updated_at = EXCLUDED.updated_at"
 )
 _STAGE = "recsmith_incoming"
+_DECISION_SELECT = ", ".join(drows.DECISION_COLUMNS[:-1])
+
+
+def _insert(table: str, columns: Sequence[str], key: str) -> str:
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({key}) DO NOTHING"
+    )
+
+
+_INSERT_DECISION = _insert("decisions", drows.DECISION_COLUMNS, "recommendation_id")
+_INSERT_DECISION_ITEM = _insert("decision_items", drows.ITEM_COLUMNS, "recommendation_id, position")
+_INSERT_ATTRIBUTION = _insert("attributions", drows.ATTRIBUTION_COLUMNS, "event_id")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: Failures that mean "the database cannot work now" (unreachable, connection lost, disk full,
 #: locks or statements past their timeout, a read-only standby), as opposed to a bug in a query.
@@ -171,7 +207,7 @@ class PostgresStore:
         with conn.cursor() as cur:
             # the newest object in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do
-            newest = "SELECT to_regclass('dead_letters_received') IS NOT NULL"
+            newest = "SELECT to_regclass('decision_items_unit') IS NOT NULL"
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
@@ -329,9 +365,89 @@ class PostgresStore:
     @guarded("write")
     def delete_user(self, user_id: str) -> int:
         with self._tx() as cur:
+            cur.execute(
+                "DELETE FROM attributions WHERE event_id IN "
+                "(SELECT event_id FROM events WHERE user_id = %s)",
+                (user_id,),
+            )
             removed = cur.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount
             cur.execute("DELETE FROM users WHERE user_id = %s", (user_id,))
+            cur.execute("DELETE FROM decision_items WHERE unit = %s", (user_id,))
+            cur.execute("DELETE FROM decisions WHERE unit = %s", (user_id,))
         return max(int(removed), 0)
+
+    # ---- decisions and attributions (``recsmith.decisions``; see ``SQLiteStore``) ---------
+
+    @guarded("write")
+    def append_decisions(self, decisions: Sequence[Decision]) -> int:
+        if not decisions:
+            return 0
+        heads, items = drows.decision_rows(decisions)
+        with self._tx() as cur:
+            cur.executemany(_INSERT_DECISION, heads)
+            cur.executemany(_INSERT_DECISION_ITEM, items)
+        return len(heads)
+
+    @guarded("read")
+    def get_decision(self, recommendation_id: str) -> Decision | None:
+        with self._tx() as cur:
+            head = cur.execute(
+                f"SELECT {_DECISION_SELECT} FROM decisions WHERE recommendation_id = %s",
+                (recommendation_id,),
+            ).fetchone()
+            if head is None:
+                return None
+            items = cur.execute(
+                "SELECT position, item_id, score, sources, propensity FROM decision_items "
+                "WHERE recommendation_id = %s ORDER BY position",
+                (recommendation_id,),
+            ).fetchall()
+        return drows.decision_from_rows(head, items)
+
+    @guarded("read")
+    def scan_decisions(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        lo, hi = base.scan_bounds(since, until)
+        return drows.shown_frame(self._rows(drows.SCAN_SQL.format(p="%s"), (lo, hi)))
+
+    @guarded("read")
+    def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
+        query = f"{drows.LOOKUP_SQL}WHERE i.recommendation_id = ANY(%s)"
+        return drows.lookup_frame(self._rows(query, (list(recommendation_ids),)))
+
+    @guarded("read")
+    def shown_to(self, units: Sequence[str], since_us: int, until_us: int) -> pd.DataFrame:
+        query = (
+            f"{drows.LOOKUP_SQL}WHERE i.unit = ANY(%s) AND i.served_at >= %s AND i.served_at <= %s"
+        )
+        return drows.lookup_frame(self._rows(query, (list(units), since_us, until_us)))
+
+    @guarded("write")
+    def delete_decisions_before(self, ts: datetime) -> int:
+        cutoff = base.micros(ts)
+        with self._tx() as cur:
+            cur.execute(
+                "DELETE FROM decision_items WHERE recommendation_id IN "
+                "(SELECT recommendation_id FROM decisions WHERE served_at < %s)",
+                (cutoff,),
+            )
+            removed = cur.execute("DELETE FROM decisions WHERE served_at < %s", (cutoff,)).rowcount
+            cur.execute("DELETE FROM attributions WHERE ts < %s", (cutoff,))
+        return max(int(removed), 0)
+
+    @guarded("write")
+    def append_attributions(self, attributions: pd.DataFrame) -> int:
+        if len(attributions) == 0:
+            return 0
+        self._many(_INSERT_ATTRIBUTION, drows.attribution_rows(attributions))
+        return len(attributions)
+
+    @guarded("read")
+    def scan_attributions(self, since: datetime | None = None) -> pd.DataFrame:
+        lo, _ = base.scan_bounds(since, None)
+        query = f"SELECT {', '.join(drows.ATTRIBUTION_COLUMNS)} FROM attributions WHERE ts >= %s"
+        return drows.attribution_frame(self._rows(query, (lo,)))
 
     @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:

@@ -26,6 +26,8 @@ from typing import Any
 
 import pandas as pd
 
+from recsmith.decisions import rows
+from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.store.base import (
@@ -56,7 +58,9 @@ CREATE TABLE IF NOT EXISTS events (
     value REAL,
     ts INTEGER NOT NULL,
     context TEXT,
-    received_at INTEGER NOT NULL
+    received_at INTEGER NOT NULL,
+    recommendation_id TEXT,
+    position INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 -- covering index: a user's items are read from the index alone (one per recommendation request)
@@ -98,11 +102,69 @@ CREATE TABLE IF NOT EXISTS api_keys (
 -- one row, rewritten by readiness probes: proves the store still takes writes
 CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
 """
+#: The decision log (``recsmith.decisions``); created after the events columns it needs exist.
+_DECISION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    recommendation_id TEXT PRIMARY KEY,
+    served_at INTEGER NOT NULL,
+    unit TEXT,
+    unit_kind TEXT NOT NULL,
+    route TEXT NOT NULL,
+    placement TEXT,
+    release TEXT NOT NULL,
+    experiment TEXT,
+    variant TEXT,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
+CREATE INDEX IF NOT EXISTS decisions_unit ON decisions (unit);
+CREATE TABLE IF NOT EXISTS decision_items (
+    recommendation_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    item_id TEXT NOT NULL,
+    score REAL NOT NULL,
+    sources TEXT NOT NULL,
+    propensity REAL NOT NULL,
+    unit TEXT,
+    served_at INTEGER NOT NULL,
+    PRIMARY KEY (recommendation_id, position)
+) WITHOUT ROWID;
+-- the window rule: the latest list that showed this item to this unit. The only other index on
+-- the table (retention goes through ``decisions``): each is ten inserts per list served.
+CREATE INDEX IF NOT EXISTS decision_items_unit ON decision_items (unit, item_id, served_at);
+CREATE TABLE IF NOT EXISTS attributions (
+    event_id TEXT PRIMARY KEY,
+    recommendation_id TEXT NOT NULL,
+    position INTEGER,
+    rule TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    value REAL,
+    ts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attributions_decision ON attributions (recommendation_id);
+CREATE INDEX IF NOT EXISTS attributions_ts ON attributions (ts);
+"""
+#: Columns added to ``events`` after its first release, with their types: a store written by an
+#: older version gets them on open (``ALTER TABLE``; existing rows read NULL).
+_ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
 
 _EVENT_SELECT = ", ".join(EVENT_COLUMNS)
 _INSERT_EVENT = (
     f"INSERT INTO events ({_EVENT_SELECT}, received_at) "
     f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
+)
+_DECISION_SELECT = ", ".join(rows.DECISION_COLUMNS[:-1])
+_INSERT_DECISION = (
+    f"INSERT OR IGNORE INTO decisions ({', '.join(rows.DECISION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(rows.DECISION_COLUMNS))})"
+)
+_INSERT_DECISION_ITEM = (
+    f"INSERT OR IGNORE INTO decision_items ({', '.join(rows.ITEM_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(rows.ITEM_COLUMNS))})"
+)
+_INSERT_ATTRIBUTION = (
+    f"INSERT OR IGNORE INTO attributions ({', '.join(rows.ATTRIBUTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(rows.ATTRIBUTION_COLUMNS))})"
 )
 #: Ids per ``IN (…)`` lookup: well under SQLite's limit of bound parameters.
 _ID_CHUNK = 500
@@ -176,7 +238,14 @@ class SQLiteStore:
             raise StoreUnavailable(message, str(exc)) from exc
 
     def _create_schema(self) -> None:
-        self._conn().executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        for name, kind in _ADDED_EVENT_COLUMNS:
+            if name not in have:
+                with suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                    conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+        conn.executescript(_DECISION_SCHEMA)
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
@@ -362,9 +431,106 @@ class SQLiteStore:
     @guarded("write")
     def delete_user(self, user_id: str) -> int:
         with self._immediate() as conn:
+            conn.execute(
+                "DELETE FROM attributions WHERE event_id IN "
+                "(SELECT event_id FROM events WHERE user_id = ?)",
+                (user_id,),
+            )
             removed = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM decision_items WHERE unit = ?", (user_id,))
+            conn.execute("DELETE FROM decisions WHERE unit = ?", (user_id,))
         return int(removed)
+
+    # ---- decisions and attributions (``recsmith.decisions``) -------------------------------
+
+    @guarded("write")
+    def append_decisions(self, decisions: Sequence[Decision]) -> int:
+        """Idempotent on ``recommendation_id`` (a writer retrying after a failed commit)."""
+        if not decisions:
+            return 0
+        heads, items = rows.decision_rows(decisions)
+        with self._immediate() as conn:
+            before = conn.total_changes
+            conn.executemany(_INSERT_DECISION, heads)
+            added = conn.total_changes - before
+            conn.executemany(_INSERT_DECISION_ITEM, items)
+        return added
+
+    @guarded("read")
+    def get_decision(self, recommendation_id: str) -> Decision | None:
+        conn = self._conn()
+        head = conn.execute(
+            f"SELECT {_DECISION_SELECT} FROM decisions WHERE recommendation_id = ?",
+            (recommendation_id,),
+        ).fetchone()
+        if head is None:
+            return None
+        items = conn.execute(
+            "SELECT position, item_id, score, sources, propensity FROM decision_items "
+            "WHERE recommendation_id = ? ORDER BY position",
+            (recommendation_id,),
+        ).fetchall()
+        return rows.decision_from_rows(head, items)
+
+    @guarded("read")
+    def scan_decisions(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        lo, hi = scan_bounds(since, until)
+        found = self._conn().execute(rows.SCAN_SQL.format(p="?"), (lo, hi)).fetchall()
+        return rows.shown_frame(found)
+
+    @guarded("read")
+    def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
+        """Every item of these decisions (``rows.LOOKUP_COLUMNS``): explicit attribution."""
+        found = self._conn().execute(
+            f"{rows.LOOKUP_SQL}WHERE i.recommendation_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(recommendation_ids)),),
+        )
+        return rows.lookup_frame(found.fetchall())
+
+    @guarded("read")
+    def shown_to(self, units: Sequence[str], since_us: int, until_us: int) -> pd.DataFrame:
+        """Items shown to these units with ``since_us <= served_at <= until_us``: the window
+        rule's candidates."""
+        found = self._conn().execute(
+            f"{rows.LOOKUP_SQL}WHERE i.unit IN "
+            "(SELECT value FROM json_each(?)) AND i.served_at >= ? AND i.served_at <= ?",
+            (json.dumps(list(units)), since_us, until_us),
+        )
+        return rows.lookup_frame(found.fetchall())
+
+    @guarded("write")
+    def delete_decisions_before(self, ts: datetime) -> int:
+        """Retention: decisions served before ``ts``, and attributions of events before it."""
+        cutoff = micros(ts)
+        with self._immediate() as conn:
+            conn.execute(
+                "DELETE FROM decision_items WHERE recommendation_id IN "
+                "(SELECT recommendation_id FROM decisions WHERE served_at < ?)",
+                (cutoff,),
+            )
+            removed = conn.execute("DELETE FROM decisions WHERE served_at < ?", (cutoff,)).rowcount
+            conn.execute("DELETE FROM attributions WHERE ts < ?", (cutoff,))
+        return int(removed)
+
+    @guarded("write")
+    def append_attributions(self, attributions: pd.DataFrame) -> int:
+        """Idempotent on ``event_id``: an event is attributed once, to one list."""
+        if len(attributions) == 0:
+            return 0
+        return self._write(_INSERT_ATTRIBUTION, rows.attribution_rows(attributions))
+
+    @guarded("read")
+    def scan_attributions(self, since: datetime | None = None) -> pd.DataFrame:
+        """Attributions of events at or after ``since``."""
+        lo, _ = scan_bounds(since, None)
+        found = self._conn().execute(
+            f"SELECT {', '.join(rows.ATTRIBUTION_COLUMNS)} FROM attributions WHERE ts >= ?",
+            (lo,),
+        )
+        return rows.attribution_frame(found.fetchall())
 
     # ---- dead letters and keys ------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from recsmith.config import EventSettings
+from recsmith.decisions.attribution import Attributor
 from recsmith.errors import ValidationError
 from recsmith.events.importers import diginetica, generic, lastfm, movielens, retailrocket
 from recsmith.events.importers._common import ImportSource, RawChunk, SourceNotFound
@@ -104,7 +105,10 @@ class _Tally:
 
 
 def _store_chunk(
-    store: EventStore, chunk: RawChunk[pd.DataFrame], checked: CheckedEvents | None
+    store: EventStore,
+    chunk: RawChunk[pd.DataFrame],
+    checked: CheckedEvents | None,
+    attributor: Attributor | None = None,
 ) -> tuple[IngestResult, int]:
     """The writer thread's part of a chunk: its unparsable records' dead letters, then its events
     (``checked`` is None when it has none). Returns the result and the number of records the
@@ -112,7 +116,7 @@ def _store_chunk(
     store.add_dead_letters(chunk.rejections, chunk.source)
     if checked is None:
         return IngestResult(0, 0, chunk.rejections), len(chunk)
-    res = store_events(store, checked, source=chunk.source)
+    res = store_events(store, checked, source=chunk.source, attributor=attributor)
     return IngestResult(res.accepted, res.duplicates, chunk.rejections + res.rejected), len(chunk)
 
 
@@ -134,12 +138,15 @@ def import_source(
     settings: EventSettings,
     *,
     on_progress: Callable[[int], None] | None = None,
+    attributor: Attributor | None = None,
 ) -> ImportResult:
     """Ingest all of ``source``: the catalog first (so events arrive for known items), then events.
 
     ``on_progress`` is called after each event chunk with the number of records it consumed (good
     and bad), i.e. an increment to add to a bar whose total is ``source.total_events``. Dead
-    letters are labelled with the name of the file the record came from.
+    letters are labelled with the name of the file the record came from. With an
+    ``attributor`` events naming a served list (``recommendation_id``, ``position``) are checked
+    and every event attributed, as over HTTP (``decisions.attribution``).
     """
     items = _Tally()
     for chunk in source.items:
@@ -161,7 +168,7 @@ def import_source(
             )
             if storing is not None:
                 _stored(events, storing, on_progress)
-            storing = writer.submit(_store_chunk, store, chunk, checked)
+            storing = writer.submit(_store_chunk, store, chunk, checked, attributor)
         if storing is not None:
             _stored(events, storing, on_progress)
 

@@ -23,7 +23,7 @@ from recsmith.events.importers._common import ImportSource, ItemRecord, RawChunk
 from recsmith.events.importers.tabular import Record, Table, read_table
 from recsmith.events.schema import EVENT_INPUT_FIELDS
 
-_EVENT_IDS = ("user_id", "item_id", "session_id", "event_id")
+_EVENT_IDS = ("user_id", "item_id", "session_id", "event_id", "recommendation_id")
 _ITEM_FIELDS = frozenset({"item_id", "categories", "tags", "text", "available", "created_at"})
 _TRUE = frozenset({"1", "true", "yes", "y", "t"})
 _FALSE = frozenset({"0", "false", "no", "n", "f"})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from recsmith.errors import StoreUnavailable
-from recsmith.serving.deps import RuntimeDep, no_model_reason
+from recsmith.serving.deps import Runtime, RuntimeDep, no_model_reason
 from recsmith.serving.schemas import LiveResponse, ReadyResponse, ReleaseStatus
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -55,13 +55,22 @@ def ready(runtime: RuntimeDep, request: Request) -> JSONResponse:
         degraded=degraded,
         model_version=runtime.bundle.version if runtime.bundle is not None else None,
         release=release,
+        decisions=_decision_log(runtime),
     )
     # ``release`` only where a registry is followed, ``hints`` only where there is one: the body
     # stays as it was everywhere else
     shown = body.model_dump(
-        exclude={name for name in ("release", "hints") if not getattr(body, name)}
+        exclude={name for name in ("release", "hints", "decisions") if not getattr(body, name)}
     )
     return JSONResponse(shown, status_code=503 if failed else 200)
+
+
+def _decision_log(runtime: Runtime) -> dict[str, object] | None:
+    """The decision log's counts (None when it is off): what a full buffer dropped shows here
+    and in ``recsmith_decisions_dropped_total``; it never fails readiness, since serving goes
+    on without it."""
+    log = runtime.decisions
+    return None if log is None or not log.enabled else asdict(log.status())
 
 
 def _probe(check: Callable[[], object]) -> bool:

@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from recsmith.events.schema import IngestResult
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.batch import ingest_records, parse_array, parse_json
@@ -45,7 +47,41 @@ def _upsert_batch(runtime: Runtime, sync: CatalogSync, body: bytes) -> ItemsResp
         source=SOURCE,
     )
     sync.poll()  # this process's next request already filters by the new catalogue
-    return ItemsResponse.from_result(result)
+    rejected = {r.index for r in result.rejected}
+    accepted = [r["item_id"] for n, r in enumerate(records) if n not in rejected]
+    return _answer(result, sync, accepted)
+
+
+def _answer(result: IngestResult, sync: CatalogSync, item_ids: list[str]) -> ItemsResponse:
+    """The ingest result and when ``item_ids`` (the accepted items) are served."""
+    response = ItemsResponse.from_result(result)
+    response.servable = servable(sync.app.state.runtime, item_ids) if item_ids else None
+    return response
+
+
+def servable(runtime: Runtime, item_ids: list[str]) -> str:
+    """When the written items reach lists, as the release served now (after this process's
+    catalogue sync applied them) says: at once here and within the sync interval elsewhere;
+    items new since training through a pipeline's new-arrivals source, or, on a single model,
+    after the next training."""
+    bundle = runtime.bundle
+    if bundle is None:
+        return "after the first training: no model is loaded yet"
+    when = (
+        "now in this server process, within "
+        f"{runtime.settings.serving.catalog_sync_interval_s:g} s in the others"
+    )
+    if isinstance(bundle, Pipeline):
+        cold = bundle.cold_reach(item_ids)
+        return when if cold is None else f"{when}; {cold}"
+    unknown = int((bundle.items.to_index(item_ids) < 0).sum())
+    if unknown == 0:
+        return f"{when} (a single model applies availability only)"
+    return (
+        f"{when} for the items model {bundle.version} knows; {unknown} item(s) new to it appear "
+        "after the next training that sees events for them (a single model cannot list items "
+        "it was not trained on; a pipeline with a new_arrivals source lists them at once)"
+    )
 
 
 def _upsert_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -> ItemsResponse:
@@ -71,7 +107,7 @@ def _upsert_record(
             422, [{"field": e.field, "reason": e.reason} for e in result.rejected[0].errors]
         )
     sync.poll()
-    return ItemsResponse.from_result(result)
+    return _answer(result, sync, [item_id])
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -17,6 +17,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import NeedsPipeline
+from recsmith.decisions.record import UnitKind
+from recsmith.decisions.served import record_served
 from recsmith.errors import StoreUnavailable
 from recsmith.experiments.choose import choose
 from recsmith.pipeline.runtime import Pipeline
@@ -81,6 +83,21 @@ def _categories(bundle: Served, text: str | None) -> tuple[str, ...]:
     if not asked or not isinstance(bundle, Pipeline):
         return tuple(asked)
     return match_categories(asked, bundle.table.category_names)
+
+
+def _named(bundle: Served, item_ids: Sequence[str | None]) -> list[str | None]:
+    """What reasons call these items (None stays None): their catalogue titles where a
+    pipeline's catalogue has them (``Pipeline.display_names``), else their ids."""
+    if not isinstance(bundle, Pipeline) or not any(item_ids):
+        return list(item_ids)
+    given = [i for i in item_ids if i is not None]
+    names = iter(bundle.display_names(given))
+    return [None if i is None else next(names) for i in item_ids]
+
+
+def _title(bundle: Served, item_id: str) -> str:
+    """One item as a reason names it (see ``_named``)."""
+    return _named(bundle, [item_id])[0] or item_id
 
 
 def reason_for(
@@ -192,7 +209,7 @@ async def recommend(
         else:
             listed = json.loads(hit)
     runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
-    return RecommendationResponse(
+    response = RecommendationResponse(
         recommendation_id=uuid4().hex,
         user_id=user_id,
         model_version=bundle.version,
@@ -200,6 +217,38 @@ async def recommend(
         experiment=chosen.experiment,
         variant=chosen.variant,
         **listed,
+    )
+    # a visitor asks with its session id and the items it just viewed (``recent``)
+    kind: UnitKind = "session" if recent else "user"
+    _record(runtime, response, "recommendations", user_id, kind, placement)
+    return response
+
+
+def _record(
+    runtime: Runtime,
+    response: RecommendationResponse | SimilarResponse | PopularResponse,
+    route: str,
+    unit: str | None = None,
+    unit_kind: UnitKind = "none",
+    placement: str | None = None,
+) -> None:
+    """The decision log's record of a list answered (``decisions.served``), with the experiment
+    and variant the response carries once experiments set them (None before)."""
+    items = response.items
+    record_served(
+        runtime.decisions,
+        runtime.metrics,
+        response.recommendation_id,
+        route=route,
+        release=response.model_version,
+        item_ids=[i.item_id for i in items],
+        scores=[i.score for i in items],
+        sources=[i.sources for i in items],
+        unit=unit,
+        unit_kind=unit_kind,
+        placement=placement,
+        experiment=getattr(response, "experiment", None),
+        variant=getattr(response, "variant", None),
     )
 
 
@@ -235,7 +284,7 @@ async def _computed(
     tier = answer.tiers[row]
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
-    anchors = answer.anchors[row] if answer.anchors else [None] * len(ids)
+    anchors = _named(bundle, answer.anchors[row] if answer.anchors else [None] * len(ids))
     return {
         "tier": tier,
         "fallback": None if tier == "personalised" else tier,
@@ -257,12 +306,14 @@ async def _computed(
     summary="Frequently bought or viewed together",
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
-def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+def together(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """Items that share baskets/sessions with the item; 409 saying how to enable it when the
     deployment has no co-occurrence model or source."""
-    return _neighbours(
-        bundle, item_id, k, bundle.together, "cooccurrence", f"often together with {item_id}"
+    response = _neighbours(
+        bundle, item_id, k, bundle.together, "cooccurrence", "often together with"
     )
+    _record(runtime, response, "together")
+    return response
 
 
 @router.get(
@@ -271,15 +322,17 @@ def together(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     summary="What is picking up now",
     responses=error_responses(401, 403, 422, 503),
 )
-def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
+def trending(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The trending source of the deployed pipeline (popularity for a single model)."""
     ids, scores = bundle.trending_items(k)
     source = "trending" if isinstance(bundle, Pipeline) and bundle.has_trending else "popular"
-    return PopularResponse(
+    response = PopularResponse(
         recommendation_id=uuid4().hex,
         model_version=bundle.version,
         items=_scored(ids, scores, source, reason_for([source])),
     )
+    _record(runtime, response, "trending")
+    return response
 
 
 @router.get(
@@ -288,9 +341,11 @@ def trending(bundle: BundleDep, k: K = 10) -> PopularResponse:
     summary="Items similar to an item",
     responses=error_responses(401, 403, 404, 422, 503),
 )
-def similar(item_id: str, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+def similar(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> SimilarResponse:
     """The model's nearest items; 404 for an item the model was not trained on."""
-    return _neighbours(bundle, item_id, k, bundle.similar_items, "similar", f"similar to {item_id}")
+    response = _neighbours(bundle, item_id, k, bundle.similar_items, "similar", "similar to")
+    _record(runtime, response, "similar")
+    return response
 
 
 def _neighbours(
@@ -301,15 +356,17 @@ def _neighbours(
     source: str,
     reason: str,
 ) -> SimilarResponse:
-    """An item-to-item list; 404 for an unknown item, 409 when the deployment cannot answer."""
+    """An item-to-item list, each item's reason ``reason`` and the item's title; 404 for an
+    unknown item, 409 when the deployment cannot answer."""
     path_id(item_id, "item_id")
     try:
         ids, scores = fetch(item_id, k)
     except KeyError:
         raise HTTPException(
             404,
-            f"item {item_id!r} is unknown to model {bundle.version} "
-            "(items appear after the next training that sees events for them)",
+            f"item {item_id!r} is unknown to model {bundle.version}: not in its catalogue (a "
+            "pipeline knows an item once PUT /v1/items creates it; a single model after the "
+            "next training that sees events for it)",
         ) from None
     except LookupError as exc:  # the deployment has no such list: how to get one, not a 404
         raise HTTPException(409, str(exc)) from None
@@ -317,7 +374,7 @@ def _neighbours(
         recommendation_id=uuid4().hex,
         item_id=item_id,
         model_version=bundle.version,
-        items=_scored(ids, scores, source, reason),
+        items=_scored(ids, scores, source, f"{reason} {_title(bundle, item_id)}"),
     )
 
 
@@ -327,11 +384,13 @@ def _neighbours(
     summary="The most popular items",
     responses=error_responses(401, 403, 422, 503),
 )
-def popular(bundle: BundleDep, k: K = 10) -> PopularResponse:
+def popular(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularResponse:
     """The fallback list, as of the model's training data."""
     ids, scores = bundle.popular_items(k)
-    return PopularResponse(
+    response = PopularResponse(
         recommendation_id=uuid4().hex,
         model_version=bundle.version,
         items=_scored(ids, scores, "popular", reason_for(["popular"])),
     )
+    _record(runtime, response, "popular")
+    return response

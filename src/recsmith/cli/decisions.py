@@ -1,0 +1,60 @@
+"""``recsmith decisions export``: the decision log as a file, one row per shown item."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.decisions.timespec import parse_time
+from recsmith.errors import ValidationError
+from recsmith.store.open import open_store
+
+app = typer.Typer(help="The decision log: every list served.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    parquet = "parquet"
+    csv = "csv"
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="File to write.")],
+    since: Annotated[
+        str, typer.Option(help="Start: 7d, 12h, 30m back from now, or an ISO 8601 date-time.")
+    ],
+    until: Annotated[str | None, typer.Option(help="End (exclusive); default: now.")] = None,
+    format: Annotated[Format, typer.Option(help="parquet or csv.")] = Format.parquet,
+    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary line.")] = False,
+) -> None:
+    """Write the lists served from --since up to --until: one row per shown item with
+    recommendation_id, served_at (UTC), unit, unit_kind, route, placement, release, experiment,
+    variant, position, item_id, score, sources (|-separated) and propensity. A list that showed
+    nothing is one row without an item."""
+    cli = state(ctx)
+    with errors_as_exit():
+        start, end = parse_time(since, "--since"), parse_time(until, "--until")
+        if start is not None and end is not None and end <= start:
+            raise ValidationError("--until", "must be after --since")
+        if not out.parent.is_dir():
+            raise ValidationError("--out", f"no such directory: {out.parent}")
+        db = open_store(store or cli.settings.store.url)
+        try:
+            shown = db.scan_decisions(start, end)
+        finally:
+            db.close()
+        if format is Format.parquet:
+            shown.to_parquet(out, index=False)
+        else:
+            shown.to_csv(out, index=False)
+    lists = int(shown["recommendation_id"].nunique())
+    if json_out:
+        print_json({"lists": lists, "rows": len(shown), "out": str(out)})
+    elif not cli.quiet:
+        stderr.print(f"wrote {len(shown):,} rows ({lists:,} lists) to {out}")

@@ -1,0 +1,77 @@
+"""One served list as the decision log keeps it.
+
+A ``Decision`` is what off-policy evaluation, attribution and experiment reports need of a
+request: who saw what, in which order, from which release and variant, and with which probability
+the policy showed each item (``propensities``: 1.0 for a deterministic list). It is built on the
+request path, so building it must stay cheap: tuples of what the response already holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+UnitKind = Literal["user", "session", "none"]
+ROUTES = ("recommendations", "similar", "together", "trending", "popular", "batch")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A list served: ``item_ids`` in shown order (position = index + 1), one score, source tuple
+    and propensity per item."""
+
+    recommendation_id: str
+    served_at: datetime
+    unit: str | None
+    unit_kind: str
+    route: str
+    placement: str | None
+    release: str
+    experiment: str | None
+    variant: str | None
+    item_ids: tuple[str, ...]
+    scores: tuple[float, ...]
+    sources: tuple[tuple[str, ...], ...]
+    propensities: tuple[float, ...]
+
+    def position_of(self, item_id: str) -> int | None:
+        """Where ``item_id`` was shown (1-based), None when it was not."""
+        try:
+            return self.item_ids.index(item_id) + 1
+        except ValueError:
+            return None
+
+
+def decision(
+    recommendation_id: str,
+    *,
+    unit: str | None,
+    unit_kind: UnitKind,
+    route: str,
+    release: str,
+    item_ids: Sequence[str],
+    scores: Sequence[float],
+    sources: Sequence[Sequence[str]],
+    placement: str | None = None,
+    experiment: str | None = None,
+    variant: str | None = None,
+    served_at: datetime | None = None,
+) -> Decision:
+    """A deterministic list's decision (every propensity 1.0), served now unless ``served_at``."""
+    return Decision(
+        recommendation_id=recommendation_id,
+        served_at=served_at or datetime.now(UTC),
+        unit=unit,
+        unit_kind=unit_kind,
+        route=route,
+        placement=placement,
+        release=release,
+        experiment=experiment,
+        variant=variant,
+        item_ids=tuple(item_ids),
+        scores=tuple(float(s) for s in scores),
+        sources=tuple(tuple(s) for s in sources),
+        propensities=(1.0,) * len(item_ids),
+    )

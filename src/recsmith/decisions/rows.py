@@ -1,0 +1,191 @@
+"""Decisions and attributions as rows for the SQL stores, and back: one place for both backends.
+
+A decision is stored as a header row (``decisions``) and one row per shown item
+(``decision_items``) carrying the unit and time again, so "the latest list that showed this item
+to this user" (the window rule, ``attribution``) is one index range, not a join.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsmith.decisions.record import Decision
+
+#: Columns of ``decisions`` in insert order.
+DECISION_COLUMNS = (
+    "recommendation_id",
+    "served_at",
+    "unit",
+    "unit_kind",
+    "route",
+    "placement",
+    "release",
+    "experiment",
+    "variant",
+    "size",
+)
+#: Columns of ``decision_items`` in insert order.
+ITEM_COLUMNS = (
+    "recommendation_id",
+    "position",
+    "item_id",
+    "score",
+    "sources",
+    "propensity",
+    "unit",
+    "served_at",
+)
+#: Columns of ``attributions``; ``ts`` is the event's time (µs), ``rule`` explicit or window.
+ATTRIBUTION_COLUMNS = (
+    "event_id",
+    "recommendation_id",
+    "position",
+    "rule",
+    "event_type",
+    "value",
+    "ts",
+)
+#: What ``scan_decisions`` returns: one row per shown item (an empty list: one row, no item).
+SHOWN_COLUMNS = (
+    "recommendation_id",
+    "served_at",
+    "unit",
+    "unit_kind",
+    "route",
+    "placement",
+    "release",
+    "experiment",
+    "variant",
+    "position",
+    "item_id",
+    "score",
+    "sources",
+    "propensity",
+)
+#: What the lookups for attribution return (``shown_in``, ``shown_to``); ``served_at`` in µs.
+LOOKUP_COLUMNS = (
+    "recommendation_id",
+    "unit",
+    "served_at",
+    "position",
+    "item_id",
+    "release",
+    "variant",
+)
+#: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
+LOOKUP_SQL = (
+    "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
+    "d.variant FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
+)
+
+SCAN_SQL = (
+    "SELECT d.recommendation_id, d.served_at, d.unit, d.unit_kind, d.route, d.placement, "
+    "d.release, d.experiment, d.variant, i.position, i.item_id, i.score, i.sources, i.propensity "
+    "FROM decisions d LEFT JOIN decision_items i ON i.recommendation_id = d.recommendation_id "
+    "WHERE d.served_at >= {p} AND d.served_at < {p} ORDER BY d.served_at, d.recommendation_id, "
+    "i.position"
+)
+
+
+def micros_of(decision: Decision) -> int:
+    return int(decision.served_at.timestamp() * 1_000_000)
+
+
+def decision_rows(
+    decisions: Sequence[Decision],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Header rows and item rows ready for parameterised INSERTs."""
+    heads: list[tuple[Any, ...]] = []
+    items: list[tuple[Any, ...]] = []
+    spelt: dict[tuple[str, ...], str] = {}  # a batch repeats a few source sets many times
+    for d in decisions:
+        us = micros_of(d)
+        heads.append(
+            (
+                d.recommendation_id,
+                us,
+                d.unit,
+                d.unit_kind,
+                d.route,
+                d.placement,
+                d.release,
+                d.experiment,
+                d.variant,
+                len(d.item_ids),
+            )
+        )
+        for src in d.sources:
+            if src not in spelt:
+                spelt[src] = json.dumps(list(src))
+        items.extend(
+            (d.recommendation_id, n + 1, item, score, spelt[src], p, d.unit, us)
+            for n, (item, score, src, p) in enumerate(
+                zip(d.item_ids, d.scores, d.sources, d.propensities, strict=True)
+            )
+        )
+    return heads, items
+
+
+def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> Decision:
+    """A ``Decision`` from its header row (``DECISION_COLUMNS``) and its item rows
+    (``position, item_id, score, sources, propensity`` in position order)."""
+    rid, served, unit, kind, route, placement, release, experiment, variant = head[:9]
+    return Decision(
+        recommendation_id=rid,
+        served_at=pd.Timestamp(int(served), unit="us", tz="UTC").to_pydatetime(),
+        unit=unit,
+        unit_kind=kind,
+        route=route,
+        placement=placement,
+        release=release,
+        experiment=experiment,
+        variant=variant,
+        item_ids=tuple(str(r[1]) for r in items),
+        scores=tuple(float(r[2]) for r in items),
+        sources=tuple(tuple(json.loads(r[3])) for r in items),
+        propensities=tuple(float(r[4]) for r in items),
+    )
+
+
+def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """``scan_decisions``' frame from SELECTed rows (``SCAN_SQL``): times as UTC timestamps,
+    positions nullable integers, sources joined with ``|``."""
+    frame = pd.DataFrame.from_records(list(rows), columns=list(SHOWN_COLUMNS))
+    served = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
+    frame["served_at"] = served.astype("datetime64[ns, UTC]")
+    frame["position"] = frame["position"].astype("Int64")
+    frame["score"] = pd.to_numeric(frame["score"]).astype(np.float64)
+    frame["propensity"] = pd.to_numeric(frame["propensity"]).astype(np.float64)
+    frame["sources"] = [
+        "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
+    ]
+    return frame
+
+
+def lookup_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(rows), columns=list(LOOKUP_COLUMNS))
+    frame["served_at"] = frame["served_at"].astype(np.int64)
+    frame["position"] = frame["position"].astype(np.int64)
+    return frame
+
+
+def attribution_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """Rows for ``attributions`` from a frame with ``ATTRIBUTION_COLUMNS`` (NaN -> NULL)."""
+    cols: list[list[Any]] = []
+    for name in ATTRIBUTION_COLUMNS:
+        values = frame[name].to_numpy(dtype=object)
+        cols.append(np.where(pd.isna(values), None, values).tolist())
+    return list(zip(*cols, strict=True))
+
+
+def attribution_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(rows), columns=list(ATTRIBUTION_COLUMNS))
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(np.float64)
+    frame["ts"] = frame["ts"].astype(np.int64)
+    frame["position"] = frame["position"].astype("Int64")
+    return frame

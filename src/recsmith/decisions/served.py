@@ -1,0 +1,75 @@
+"""The one call a serving route makes for a list it answers: record it, count its impressions.
+
+Kept here so routes stay thin (``serving.routers.recommend`` passes what its response holds) and
+so the HTTP routes and the batch command record lists the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from recsmith.decisions.record import UnitKind, decision
+
+if TYPE_CHECKING:
+    from recsmith.decisions.log import DecisionLog
+    from recsmith.serving.metrics import Metrics
+
+
+def record_served(
+    log: DecisionLog | None,
+    metrics: Metrics,
+    recommendation_id: str,
+    *,
+    route: str,
+    release: str,
+    item_ids: Sequence[str],
+    scores: Sequence[float],
+    sources: Sequence[Sequence[str]],
+    unit: str | None = None,
+    unit_kind: UnitKind = "none",
+    placement: str | None = None,
+    experiment: str | None = None,
+    variant: str | None = None,
+) -> None:
+    """Buffer the list's ``Decision`` (never blocks: ``DecisionLog.record``) and count its
+    items in ``recsmith_impressions_total``. A no-op with the log disabled."""
+    if log is None or not log.enabled:
+        return
+    log.record(
+        decision(
+            recommendation_id,
+            unit=unit,
+            unit_kind=unit_kind,
+            route=route,
+            release=release,
+            item_ids=item_ids,
+            scores=scores,
+            sources=sources,
+            placement=placement,
+            experiment=experiment,
+            variant=variant,
+        )
+    )
+    if item_ids:
+        metrics.impressions.labels(route=route, release=release, variant=variant or "").inc(
+            len(item_ids)
+        )
+
+
+def count_attributed(metrics: Metrics, attributed: pd.DataFrame, kinds: dict[str, str]) -> None:
+    """Count a batch's attributions (``Attributor.attribute``'s frame) by kind, rule, release
+    and variant in ``recsmith_attributed_events_total``."""
+    kind = attributed["event_type"].map(lambda t: kinds.get(t, t))
+    keys = pd.DataFrame(
+        {
+            "kind": kind,
+            "rule": attributed["rule"],
+            "release": attributed["release"].fillna(""),
+            "variant": attributed["variant"].fillna(""),
+        }
+    )
+    for (k, rule, release, variant), n in keys.value_counts().items():
+        metrics.attributed.labels(kind=k, rule=rule, release=release, variant=variant).inc(n)

@@ -1,0 +1,35 @@
+"""``--since 7d`` / ``?since=2026-05-01``: a relative span back from now, or a date-time."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from recsmith.errors import ValidationError
+
+#: What ``parse_time`` reads, for a schema to publish (OpenAPI ``pattern``): a span, or an ISO
+#: 8601 date with an optional time and zone.
+PATTERN = (
+    r"^(\d{1,6}(\.\d{1,3})?[smhdw]|\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?)$"
+)
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_time(text: str | None, field: str, now: datetime | None = None) -> datetime | None:
+    """``7d`` (also s, m, h, w) means that long before ``now``; otherwise an ISO 8601 date or
+    date-time (UTC unless it names a zone). None stays None."""
+    if text is None:
+        return None
+    now = now or datetime.now(UTC)
+    span = _SPAN.fullmatch(text.strip())
+    if span is not None:
+        return now - timedelta(seconds=float(span.group(1)) * _UNIT_S[span.group(2)])
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(
+            field, f"{text!r} is neither a span (7d, 12h, 30m) nor an ISO 8601 date-time"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

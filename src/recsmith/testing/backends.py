@@ -1,0 +1,67 @@
+"""Empty stores of each backend for tests that must hold on SQLite and PostgreSQL alike.
+
+``open_backend("postgres", …)`` takes the server from ``RECSMITH_TEST_POSTGRES_URL`` and a schema
+of its own (dropped afterwards); without a server it skips, unless ``RECSMITH_REQUIRE_POSTGRES=1``
+(CI), where a missing server fails, so a broken service never turns a suite into skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from recsmith.store.base import EventStore
+
+BACKENDS = ("sqlite", "postgres")
+POSTGRES_URL = os.environ.get(
+    "RECSMITH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_url_or_skip() -> str:
+    """The test server's URL once it answered; a skip (or failure when required) otherwise."""
+    try:
+        import psycopg
+
+        psycopg.connect(POSTGRES_URL, connect_timeout=5).close()
+    except Exception as exc:  # ImportError as much as a refused connection
+        message = f"PostgreSQL at {POSTGRES_URL} unavailable: {exc}"
+        if os.environ.get("RECSMITH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{message} (RECSMITH_REQUIRE_POSTGRES=1)")
+        pytest.skip(message)
+    return POSTGRES_URL
+
+
+@contextmanager
+def open_backend(kind: str, workdir: Path) -> Iterator[tuple[EventStore, str]]:
+    """An empty store of ``kind`` and its URL, closed (and its schema dropped) afterwards."""
+    if kind == "sqlite":
+        from recsmith.store.sqlite import SQLiteStore
+
+        path = workdir / "store.sqlite"
+        sqlite = SQLiteStore(path)
+        try:
+            yield sqlite, f"sqlite:///{path}"
+        finally:
+            sqlite.close()
+        return
+    import psycopg
+    from psycopg import sql
+
+    from recsmith.store.postgres import PostgresStore
+
+    base = postgres_url_or_skip()
+    schema = f"t_{uuid.uuid4().hex}"
+    url = f"{base}{'&' if '?' in base else '?'}schema={schema}"
+    store = PostgresStore(url)
+    try:
+        yield store, url
+    finally:
+        store.close()
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
