@@ -233,7 +233,7 @@ def _record(
     placement: str | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
-    and variant the response carries once experiments set them (None before)."""
+    and variant the response carries (None outside experiments) and the request's placement."""
     items = response.items
     record_served(
         runtime.decisions,
