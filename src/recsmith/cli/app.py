@@ -12,6 +12,7 @@ from recsmith.cli import (
     backup,
     decisions,
     evaluate,
+    experiment,
     import_,
     keys,
     kpis,
@@ -74,6 +75,7 @@ app.command()(releases.releases)
 app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
 app.add_typer(keys.app, name="keys")
+app.add_typer(experiment.app, name="experiment")
 app.add_typer(decisions.app, name="decisions")
 app.command("kpis")(kpis.kpis_command)
 

@@ -37,17 +37,33 @@ def _registry(ctx: typer.Context, registry: Path | None, *, must_exist: bool) ->
 def deploy(
     ctx: typer.Context,
     version: Annotated[
-        str | None, typer.Argument(help="A published version to make current.")
+        str | None,
+        typer.Argument(help="A published version to make current (with --canary: or a directory)."),
     ] = None,
     model_dir: Annotated[
         Path | None, typer.Option(help="Publish this trained directory, then deploy it.")
     ] = None,
     registry: RegistryOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    canary: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Do not deploy: start experiment canary-VERSION serving it to this % of users "
+            "against the current release (VERSION may be a directory); `recsmith experiment "
+            "report` says whether to promote.",
+        ),
+    ] = None,
 ) -> None:
     """Make a version current (publishing --model-dir first); servers follow within seconds.
 
     Refused (exit 3) when it does not load and answer as a server would load it."""
+    if canary is not None:
+        from recsmith.cli.experiment import start_canary
+
+        start_canary(ctx, version, model_dir, registry, canary, json_out=json_out)
+        return
     with errors_as_exit():
         if version is None and model_dir is None:
             raise ValidationError("version", "give a VERSION to deploy or a --model-dir to publish")

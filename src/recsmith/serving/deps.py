@@ -24,6 +24,7 @@ from recsmith.store.base import EventStore
 
 if TYPE_CHECKING:
     from recsmith.decisions.log import DecisionLog
+    from recsmith.experiments.live import LiveExperiments
     from recsmith.serving.auth import KeyCache
 
 
@@ -46,6 +47,7 @@ class Runtime:
     cache: ResponseCache | None = None
     #: every list served is recorded here (``recsmith.decisions``); None in apps built without
     decisions: DecisionLog | None = None
+    experiments: LiveExperiments | None = None  # running experiments (``experiments.live``)
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking

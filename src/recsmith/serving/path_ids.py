@@ -12,7 +12,17 @@ from __future__ import annotations
 from fastapi import HTTPException
 from starlette.convertors import Convertor, register_url_convertor
 
-from recsmith.ids import check_id
+from recsmith.ids import MAX_ID_LENGTH, check_id
+
+_ALLOWED = r"[^\x00-\x1f\x7f-\x9f/]"
+#: The id rule as the published schema states it, for a path parameter's ``json_schema_extra``:
+#: a client (or fuzzer) generating requests from the schema then never sends an id the server
+#: refuses as malformed. ``path_id`` still checks, with the rule's own reasons.
+ID_SCHEMA = {
+    "minLength": 1,
+    "maxLength": MAX_ID_LENGTH,
+    "pattern": rf"^{_ALLOWED}*[^\s\x00-\x1f\x7f-\x9f/]{_ALLOWED}*$",
+}
 
 
 class IdSegment(Convertor[str]):

@@ -22,6 +22,8 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.errors import StoreUnavailable
+from recsmith.experiments.live import ExperimentSync
+from recsmith.experiments.registry import ExperimentRegistry
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 from recsmith.serving.catalog_sync import CatalogSync
@@ -63,6 +65,7 @@ class Reloader:
         self._marker = registry.reload_requested()
         self.failed: dict[str, str] = {}  # version → why it did not load
         self.state = ReleaseState(None, None)
+        self.experiments = ExperimentSync(app, ExperimentRegistry(registry.root))
 
     async def check(self, *, retry: bool = False) -> ReleaseState:
         """Swap to the registry's current version if it changed and loads (``retry``: even one
@@ -79,6 +82,7 @@ class Reloader:
                     await self._serve(bundle, served)
                     served = bundle.version
             error = None if wanted in (None, served) else self.failed.get(wanted)
+            await self.experiments.check()  # started/stopped experiments ride the same nudge
             self.state = ReleaseState(served, wanted, error)
             return self.state
 

@@ -229,6 +229,8 @@ class _ListResponse(BaseModel):
     recommendation_id: str = Field(description="uuid4 hex; send it back with events to join them")
     model_version: str
     items: list[ScoredItem]
+    experiment: str | None = Field(None, description="The running experiment this list is from")
+    variant: str | None = Field(None, description="The experiment's variant that served it")
 
 
 class RecommendationResponse(_ListResponse):

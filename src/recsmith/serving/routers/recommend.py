@@ -13,20 +13,21 @@ from typing import Annotated, Any
 from uuid import uuid4
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import NeedsPipeline
 from recsmith.decisions.record import UnitKind
 from recsmith.decisions.served import record_served
 from recsmith.errors import StoreUnavailable
+from recsmith.experiments.choose import choose
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
 from recsmith.serving.input_errors import invalid
-from recsmith.serving.path_ids import path_id
+from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.response_cache import cache_key
 from recsmith.serving.schemas import (
     PopularResponse,
@@ -133,7 +134,7 @@ def reason_for(
     responses=error_responses(401, 403, 409, 422, 503),
 )
 async def recommend(
-    user_id: str,
+    user_id: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
     runtime: RuntimeDep,
     bundle: BundleDep,
     k: K = 10,
@@ -161,6 +162,10 @@ async def recommend(
             "the pipeline's retrieval.include_seen (false unless set)"
         ),
     ] = None,
+    placement: Annotated[
+        str | None,
+        Query(max_length=64, description="Where the list is shown (experiments split by it)"),
+    ] = None,
 ) -> RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
@@ -174,6 +179,8 @@ async def recommend(
     ``include_seen`` only ``exclude`` is left out.
     """
     path_id(user_id, "user_id")
+    chosen = choose(runtime, bundle, user_id, placement)  # the variant's bundle in an experiment
+    bundle = chosen.bundle
     keep_seen = _keep_seen(bundle, include_seen)
     stored, degraded = ([], []) if keep_seen else await _stored_items(runtime, user_id)
     seen = [*stored, *_ids(exclude, "exclude")]
@@ -207,10 +214,13 @@ async def recommend(
         user_id=user_id,
         model_version=bundle.version,
         degraded=degraded,
+        experiment=chosen.experiment,
+        variant=chosen.variant,
         **listed,
     )
     # a visitor asks with its session id and the items it just viewed (``recent``)
-    _record(runtime, response, "recommendations", user_id, "session" if recent else "user")
+    kind: UnitKind = "session" if recent else "user"
+    _record(runtime, response, "recommendations", user_id, kind, placement)
     return response
 
 
@@ -220,9 +230,10 @@ def _record(
     route: str,
     unit: str | None = None,
     unit_kind: UnitKind = "none",
+    placement: str | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
-    and variant the response carries once experiments set them (None before)."""
+    and variant the response carries (None outside experiments) and the request's placement."""
     items = response.items
     record_served(
         runtime.decisions,
@@ -235,6 +246,7 @@ def _record(
         sources=[i.sources for i in items],
         unit=unit,
         unit_kind=unit_kind,
+        placement=placement,
         experiment=getattr(response, "experiment", None),
         variant=getattr(response, "variant", None),
     )

@@ -1,0 +1,1 @@
+"""Online experiments: assignment, storage, serving choice, statistics and the report."""
