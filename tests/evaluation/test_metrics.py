@@ -116,6 +116,25 @@ def test_k_truncates_and_pads() -> None:
     assert list(result.per_user) == ["precision"]
 
 
+def test_every_metric_honours_its_k() -> None:
+    # recs [3, 1, 7], truth {1, 7, 9}. k=1: [3] -> no hit at all; k=2: [3, 1] -> one hit at rank 2.
+    recs, truth = np.array([[3, 1, 7]]), truth_of([{1, 7, 9}], 10)
+    assert all_metrics(recs, truth, k=1) == pytest.approx(
+        {"precision": 0.0, "recall": 0.0, "ndcg": 0.0, "map": 0.0, "hit_rate": 0.0, "mrr": 0.0}
+    )
+    assert all_metrics(recs, truth, k=2) == pytest.approx(
+        {
+            "precision": 1 / 2,
+            "recall": 1 / 3,
+            "ndcg": D3 / (D2 + D3),  # ideal over min(3, 2) = 2 hits
+            "map": (1 / 2) / 2,  # precision@2 over min(3, 2)
+            "hit_rate": 1.0,
+            "mrr": 1 / 2,
+        }
+    )
+    assert hit_matrix(recs, truth, k=2).tolist() == [[False, True]]
+
+
 # ---------------------------------------------------------------- padding, duplicates, inputs
 
 

@@ -92,7 +92,7 @@ def leave_last_out(events: pd.DataFrame, n: int = DEFAULT_HOLDOUT) -> Split:
     if not (actor >= 0).any():
         return _take(events, mask, _leave_last_out_name(n))
     # factorize(sort=True) turns ids into ranks, so lexsort on ints orders them like the strings.
-    event_rank, _ = pd.factorize(events["event_id"].to_numpy(dtype=object), sort=True)
+    event_rank, _ = pd.factorize(events["event_id"].to_numpy(), sort=True)
     ts = events["ts"].to_numpy()
     order = np.lexsort((event_rank, ts, actor))  # last key is primary: actor, then ts, event_id
     order = order[actor[order] >= 0]
@@ -117,9 +117,9 @@ def random_holdout(
     """
     _check_unit(fraction, "fraction")
     n = len(events)
-    event_rank, _ = pd.factorize(events["event_id"].to_numpy(dtype=object), sort=True)
+    event_rank, _ = pd.factorize(events["event_id"].to_numpy(), sort=True)
     order = np.lexsort((events["ts"].to_numpy(), event_rank))
-    draws = np.empty(n, dtype=np.float64)
+    draws = np.empty(n)  # float64
     draws[order] = np.random.default_rng(seed).random(n)
     return _take(events, draws < fraction, _fraction_name("random", fraction))
 
