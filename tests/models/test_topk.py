@@ -58,6 +58,16 @@ def test_sparse_top_k_equals_dense_top_k_over_stored_entries(
     assert np.array_equal(got.scores, want.scores)
 
 
+def test_sparse_answers_are_typed_and_ordered_by_the_float32_scores_they_return() -> None:
+    # float64 scores 1 + 1e-9 (item 1) and 1 (item 0) are both 1.0 in float32: the answer ranks
+    # them as the scores it returns say, a tie, lower index first; 0.5 (item 2) comes last.
+    stored = sparse.csr_array(np.array([[1.0, 1.0 + 1e-9, 0.5]], dtype=np.float64))
+    got = sparse_top_k(stored, 4)
+    assert got.ids.dtype == np.int32 and got.scores.dtype == np.float32
+    assert got.ids.tolist() == [[0, 1, 2, -1]]
+    assert got.scores.tolist() == [[1.0, 1.0, 0.5, -np.inf]]
+
+
 @pytest.mark.parametrize(("n_cols", "k", "width"), [(0, 3, 3), (4, 0, 0), (4, -2, 0), (0, 0, 0)])
 def test_nothing_to_rank_is_all_padding_of_width_k(n_cols: int, k: int, width: int) -> None:
     """No column to rank (or k ≤ 0): k slots of padding per row (none for k ≤ 0), typed as any

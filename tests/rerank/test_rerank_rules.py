@@ -222,3 +222,51 @@ def test_bad_rules_name_the_field(rule: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         parse_rules([rule])
     assert info.value.field == field
+
+
+ONE_TEST = "give exactly one test: equals, in, or min/max"
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ({"property": "price"}, ONE_TEST),
+        ({"property": "p", "equals": 1, "in": [1]}, ONE_TEST),
+        ({"property": "p", "equals": 1, "max": 3}, ONE_TEST),
+        ({"property": "p", "in": []}, "'in' lists no values: no item could pass"),
+        ({"property": "p", "min": 5, "max": 1}, "min (5.0) is above max (1.0)"),
+        ({"property": "category", "min": 1}, "'category' is not numeric: use equals or in"),
+        ({"property": "tag", "max": 1}, "'tag' is not numeric: use equals or in"),
+        ({"property": "available", "min": 0}, "'available' is not numeric: use equals or in"),
+        ({"property": "tag", "in": ["a", 1]}, "'tag' values are strings"),
+        ({"property": "category", "equals": True}, "'category' values are strings"),
+        ({"property": "available", "equals": "yes"}, "'available' values are true or false"),
+        ({"property": "available", "in": [True, 1]}, "'available' values are true or false"),
+    ],
+)
+def test_bad_conditions_say_why(condition: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_rules([{"type": "filter", **condition}])
+    assert (info.value.field, info.value.reason) == ("rules[0]", f"Value error, {reason}")
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"property": "p", "min": 1, "max": 1},  # a one-value range
+        {"property": "p", "min": 1},
+        {"property": "p", "max": 1},
+        {"property": "available", "in": [True, False]},
+        {"property": "category", "in": ["a", "b"]},
+        {"property": "price", "equals": 1.5},
+    ],
+)
+def test_good_conditions_parse(condition: dict[str, Any]) -> None:
+    (rule,) = parse_rules([{"type": "filter", **condition}])
+    assert rule.model_dump(mode="json", by_alias=True, exclude_defaults=True) == condition
+
+
+def test_rules_that_are_not_a_list_name_rules_itself() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_rules('{"type": "pin", "item": "a", "position": 1}')  # one rule, not a list of them
+    assert (info.value.field, info.value.reason) == ("rules", "Input should be a valid array")

@@ -29,12 +29,8 @@ def top_k(scores: np.ndarray, k: int) -> TopK:
     ``argpartition`` then a sort of only ``k`` columns: O(n_items + k log k) per row, vectorised.
     """
     n_rows, n_cols = scores.shape
-    k_eff = min(k, n_cols)
-    if k_eff <= 0:
-        return TopK(
-            np.full((n_rows, max(k, 0)), -1, np.int32),
-            np.full((n_rows, max(k, 0)), -np.inf, np.float32),
-        )
+    k = max(k, 0)
+    k_eff = min(k, n_cols)  # 0 (nothing to rank, or k = 0) takes the general path: no columns
     part = (
         np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
         if k_eff < n_cols
