@@ -126,3 +126,44 @@ def test_user_holdout_seeds_reach_the_draw() -> None:
     assert tested(spec.apply(frame, seed=0)) == by_seed[0]
     # a held-out actor keeps floor(0.8 * 3) = 2 events for fold-in; its last one is tested
     assert len(user_holdout(frame, 0.5).test) == 4
+
+
+def test_user_holdout_with_no_actor_or_one_actor() -> None:
+    no_actor = frame_of([("a", None, 0), ("b", None, 1)])
+    nothing = user_holdout(no_actor, 0.5)
+    assert (nothing.name, set(nothing.train["event_id"]), len(nothing.test)) == (
+        "user-holdout:0.5",
+        {"a", "b"},
+        0,
+    )
+    assert user_holdout(frame_of([]), 0.3).name == "user-holdout:0.3"
+    # one actor, round(0.6 * 1) = 1 held out: floor(0.5 * 4) = 2 events of fold-in, 2 tested
+    alone = user_holdout(frame_of([(f"e{t}", "u", t) for t in range(4)]), 0.6, fold_in=0.5)
+    assert set(alone.test["event_id"]) == {"e2", "e3"}
+
+
+def test_user_holdout_keeps_one_event_of_history_even_at_a_fold_in_share_near_one() -> None:
+    # floor(0.9999999999 * 2 + 1e-9) = 2 would leave no test event; at most count - 1 = 1 folds in
+    frame = frame_of([("a0", "a", 0), ("a1", "a", 5), ("b0", "b", 1), ("b1", "b", 2)])
+    split = user_holdout(frame, 0.99, fold_in=0.9999999999)  # round(0.99 * 2) = 2: both held
+    assert set(split.test["event_id"]) == {"a1", "b1"}
+
+
+def test_user_holdout_cuts_exactly_at_any_int64_time() -> None:
+    # Times past 2**53 us: as float64, 2**53 + 1 rounds to 2**53, which would send the event at
+    # 2**53 (before the cut) to test with it. The cut stays an int64 time.
+    big = 2**53 - T0  # frame_of adds T0
+    frame = frame_of([("h", "u", big - 2), ("e", "u", big), ("c", "u", big + 1)])
+    split = user_holdout(frame, 0.99, fold_in=0.8)  # floor(0.8 * 3) = 2 fold in: cut at "c"
+    assert set(split.test["event_id"]) == {"c"}
+
+
+def test_user_holdout_leaves_actors_not_held_out_in_train_before_1970() -> None:
+    # Times around 0 (1970): an actor not drawn stays whole in train whatever its times, here
+    # 20 actors with events at -10, 5 and 6 us, of which round(0.1 * 20) = 2 are held out.
+    frame = frame_of([(f"e{a}-{t}", f"u{a:02d}", t - T0) for a in range(20) for t in (-10, 5, 6)])
+    split = user_holdout(frame, 0.1, seed=4)
+    held = set(split.test["user_id"])
+    assert len(held) == 2
+    assert set(split.train["user_id"]) == {f"u{a:02d}" for a in range(20)}
+    assert len(split.test) == 2  # floor(0.8 * 3) = 2 fold in, 1 tested, per held-out actor

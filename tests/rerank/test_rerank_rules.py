@@ -174,10 +174,17 @@ def test_compiled_plan_is_reusable(table: ItemTable, item_ids: IdMap, make: Any)
 
 
 def test_misaligned_inputs_are_refused(table: ItemTable, item_ids: IdMap, make: Any) -> None:
-    with pytest.raises(ValidationError):  # an item index the table does not cover
-        apply_rules(make([[0, 99]]), [], table, item_ids, 5)
-    with pytest.raises(ValueError, match="ids"):  # a table built for other ids
+    assert table.n_items == len(ALL) == 8
+    for outside in (8, -1):  # an item index the table does not cover (7 is its last)
+        with pytest.raises(ValidationError) as info:
+            apply_rules(make([[0, outside]]), [], table, item_ids, 5)
+        assert (info.value.field, info.value.reason) == (
+            "items",
+            "candidate item index outside the ItemTable (n_items=8)",
+        )
+    with pytest.raises(ValueError) as other:  # a table built for other ids
         apply_rules(make([[0]]), [], table, IdMap(["a"]), 5)
+    assert str(other.value) == "item_ids has 1 ids, the ItemTable 8 items"
     shuffled = make([["a"], ["b"]])
     shuffled = shuffled.take(np.array([1, 0]))  # rows no longer grouped by query
     with pytest.raises(ValueError, match="grouped"):
@@ -270,3 +277,14 @@ def test_rules_that_are_not_a_list_name_rules_itself() -> None:
     with pytest.raises(ValidationError) as info:
         parse_rules('{"type": "pin", "item": "a", "position": 1}')  # one rule, not a list of them
     assert (info.value.field, info.value.reason) == ("rules", "Input should be a valid array")
+
+
+def test_a_condition_over_no_items_matches_none(table: ItemTable) -> None:
+    # a plain empty list (numpy reads it as float64) is still a list of item indices
+    for rule in (FilterRule(property="brand", equals="acme"), FilterRule(property="p", min=1)):
+        hits = rule.matches(table, [])  # type: ignore[arg-type]
+        assert (hits.shape, hits.dtype) == ((0,), np.dtype(bool))
+    assert FilterRule(property="brand", equals="acme").matches(table, [0, 1]).tolist() == [
+        True,
+        False,
+    ]

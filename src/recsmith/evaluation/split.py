@@ -152,7 +152,7 @@ def user_holdout(
     ts = events["ts"].to_numpy()
     order = np.lexsort((ts, actor))
     order = order[actor[order] >= 0]
-    counts = np.bincount(actor[order], minlength=n_actors)
+    counts = np.bincount(actor[order])  # every code in 0..n_actors-1 has an event: all > 0
     starts = np.cumsum(counts) - counts
     n_fold = np.clip(np.floor(fold_in * counts + 1e-9).astype(np.int64), 1, None)
     eligible = held & (counts >= 2)
@@ -160,7 +160,7 @@ def user_holdout(
     sorted_ts = ts[order]
     cut_ts = np.zeros(n_actors, dtype=ts.dtype)
     cut_ts[eligible] = sorted_ts[starts[eligible] + n_fold[eligible]]
-    eligible &= cut_ts > np.where(counts > 0, sorted_ts[np.minimum(starts, len(order) - 1)], 0)
+    eligible &= cut_ts > sorted_ts[starts]  # a test event strictly after the actor's first
     code = np.maximum(actor, 0)
     mask = (actor >= 0) & eligible[code] & (ts >= cut_ts[code])
     return _take(events, mask, name)
