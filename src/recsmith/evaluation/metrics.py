@@ -69,7 +69,7 @@ def _prepare_recs(recs: np.ndarray, n_rows: int, n_items: int, k: int | None) ->
     recs = np.pad(recs[:, :k].astype(np.int64), ((0, 0), (0, k - width)), constant_values=-1)
     if recs.size and (recs.min() < -1 or recs.max() >= n_items):
         raise ValueError(f"recs must hold item indices in [0, {n_items}) or -1 for no item")
-    ordered = np.sort(recs, axis=1)
+    ordered = np.sort(recs)  # each row (recs is 2-D: the last axis)
     dup = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
     if dup.any():
         row = int(np.flatnonzero(dup.any(axis=1))[0])
@@ -102,7 +102,7 @@ def hit_matrix(recs: np.ndarray, truth: TruthLike, k: int | None = None) -> np.n
 
 
 def _discounts(k: int) -> np.ndarray:
-    return 1.0 / np.log2(np.arange(2, k + 2))
+    return np.reciprocal(np.log2(np.arange(2, k + 2)))
 
 
 def _precision(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
