@@ -288,3 +288,23 @@ def test_a_condition_over_no_items_matches_none(table: ItemTable) -> None:
         True,
         False,
     ]
+
+
+def test_a_compiled_plan_holds_int32_item_indices_and_slots(item_ids: IdMap) -> None:
+    # as candidates do; ids the model does not know are dropped, the first pin of a slot wins
+    plan = compile_rules(
+        parse_rules(
+            [
+                {"type": "blocklist", "items": ["d", "nope", "b"]},
+                {"type": "pin", "item": "e", "position": 2},
+                {"type": "pin", "item": "f", "position": 2},
+                {"type": "pin", "item": "g", "position": 1},
+            ]
+        ),
+        item_ids,
+    )
+    assert plan.banned.tolist() == [1, 3] and plan.banned.dtype == np.int32
+    assert plan.pin_items.tolist() == [4, 6] and plan.pin_items.dtype == np.int32
+    assert plan.pin_slots.tolist() == [1, 0] and plan.pin_slots.dtype == np.int32
+    empty = compile_rules([], item_ids)
+    assert (empty.banned.dtype, empty.pin_items.dtype) == (np.int32, np.int32)

@@ -47,15 +47,13 @@ def _take(events: pd.DataFrame, mask: np.ndarray, name: str) -> Split:
     return Split(train=events[~mask].copy(), test=events[mask].copy(), name=name)
 
 
-def _actor_codes(events: pd.DataFrame, sort: bool = False) -> np.ndarray:
+def _actor_codes(events: pd.DataFrame) -> np.ndarray:
     """Dense int code per event's actor, -1 for an event with neither user nor session id.
 
-    ``sort=True`` numbers actors in key order, so a seeded draw over actors does not depend on the
-    row order of the frame. Validated frames never hold actor-less rows; they stay in train.
+    Actors are numbered in key order, so a seeded draw over actors does not depend on the row
+    order of the frame. Validated frames never hold actor-less rows; they stay in train.
     """
-    if len(events) == 0:
-        return np.zeros(0, dtype=np.int64)
-    codes, _ = pd.factorize(actor_keys(events), sort=sort)
+    codes, _ = pd.factorize(actor_keys(events), sort=True)
     codes = codes.astype(np.int64)
     no_user = pd.isna(events["user_id"].to_numpy(dtype=object))
     if "session_id" in events.columns and no_user.any():
@@ -143,10 +141,10 @@ def user_holdout(
     _check_unit(fraction, "fraction")
     _check_unit(fold_in, "fold-in share")
     name = _fraction_name("user-holdout", fraction)
-    actor = _actor_codes(events, sort=True)
-    n_actors = int(actor.max()) + 1 if len(actor) else 0
-    if n_actors <= 0:
+    actor = _actor_codes(events)
+    if not (actor >= 0).any():  # no event, or none with an actor
         return _take(events, np.zeros(len(events), dtype=bool), name)
+    n_actors = int(actor.max()) + 1
     held = np.zeros(n_actors, dtype=bool)
     held[np.random.default_rng(seed).permutation(n_actors)[: round(fraction * n_actors)]] = True
     ts = events["ts"].to_numpy()
