@@ -55,9 +55,9 @@ def _actor_codes(events: pd.DataFrame) -> np.ndarray:
     """
     codes, _ = pd.factorize(actor_keys(events), sort=True)
     codes = codes.astype(np.int64)
-    no_user = pd.isna(events["user_id"].to_numpy(dtype=object))
-    if "session_id" in events.columns and no_user.any():
-        codes[no_user & pd.isna(events["session_id"].to_numpy(dtype=object))] = -1
+    if "session_id" in events.columns:  # without it, actor_keys needed a user on every event
+        no_actor = events["user_id"].isna().to_numpy() & events["session_id"].isna().to_numpy()
+        codes[no_actor] = -1
     return codes
 
 
