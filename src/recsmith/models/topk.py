@@ -24,9 +24,9 @@ class TopK:
 
 
 def top_k(scores: np.ndarray, k: int) -> TopK:
-    """Top ``k`` columns of each row, best first (ties: lower index first); entries at -inf are
-    padding (-1), never returned. Which of several columns tied at the k-th score make the cut is
-    unspecified.
+    """Top ``k`` columns of each row, best first; entries at -inf are padding (-1), never returned.
+    Ties come lower index first when k covers the row; otherwise their order (and which of several
+    columns tied at the k-th score make the cut) is argpartition's, unspecified.
 
     ``argpartition`` then a sort of only ``k`` columns: O(n_items + k log k) per row, vectorised.
     """
@@ -40,7 +40,7 @@ def top_k(scores: np.ndarray, k: int) -> TopK:
         else np.tile(np.arange(n_cols), (n_rows, 1))
     )
     part_scores = np.take_along_axis(scores, part, -1)
-    order = np.lexsort((part, -part_scores))  # best first; ties: lower item index first
+    order = np.argsort(-part_scores, kind="stable")  # ties keep their order in part
     ids = np.take_along_axis(part, order, -1).astype(np.int32)
     best = np.take_along_axis(part_scores, order, -1).astype(np.float32)
     ids[np.isneginf(best)] = -1
