@@ -263,5 +263,6 @@ def test_catalog_coverage() -> None:
         with pytest.raises(ValueError) as info:
             catalog_coverage(np.array(recs), 10)
         assert str(info.value) == bad
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as no_catalogue:
         catalog_coverage(np.array([[0]]), 0)
+    assert str(no_catalogue.value) == "n_items must be >= 1, got 0"
