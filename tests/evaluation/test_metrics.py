@@ -116,6 +116,25 @@ def test_k_truncates_and_pads() -> None:
     assert list(result.per_user) == ["precision"]
 
 
+def test_every_metric_honours_its_k() -> None:
+    # recs [3, 1, 7], truth {1, 7, 9}. k=1: [3] -> no hit at all; k=2: [3, 1] -> one hit at rank 2.
+    recs, truth = np.array([[3, 1, 7]]), truth_of([{1, 7, 9}], 10)
+    assert all_metrics(recs, truth, k=1) == pytest.approx(
+        {"precision": 0.0, "recall": 0.0, "ndcg": 0.0, "map": 0.0, "hit_rate": 0.0, "mrr": 0.0}
+    )
+    assert all_metrics(recs, truth, k=2) == pytest.approx(
+        {
+            "precision": 1 / 2,
+            "recall": 1 / 3,
+            "ndcg": D3 / (D2 + D3),  # ideal over min(3, 2) = 2 hits
+            "map": (1 / 2) / 2,  # precision@2 over min(3, 2)
+            "hit_rate": 1.0,
+            "mrr": 1 / 2,
+        }
+    )
+    assert hit_matrix(recs, truth, k=2).tolist() == [[False, True]]
+
+
 # ---------------------------------------------------------------- padding, duplicates, inputs
 
 
@@ -130,9 +149,19 @@ def test_padding_never_hits_even_where_row_offsets_would_alias() -> None:
     assert reciprocal_rank(np.array([[-1, 2]]), truth_of([{2}], 3))[0] == pytest.approx(1 / 2)
 
 
-def test_duplicate_recommendations_are_refused() -> None:
-    with pytest.raises(ValueError, match="twice"):
-        precision_at_k(np.array([[1, 2], [1, 1]]), truth_of([{1}, {1}], 3))
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ([1, 1, 2], "recs row 1 recommends an item twice"),  # the duplicate is the row's least
+        ([3, 2, 3], "recs row 1 recommends an item twice"),  # it is not
+        ([0, -1, 0], "recs row 1 recommends an item twice"),  # item 0 is an item, not padding
+    ],
+)
+def test_duplicate_recommendations_are_refused_naming_the_row(row: list[int], message: str) -> None:
+    recs = np.array([[1, 2, -1], row])
+    with pytest.raises(ValueError) as info:
+        precision_at_k(recs, truth_of([{1}, {1}], 4))
+    assert str(info.value) == f"{message}; a hit may only count once"
 
 
 def test_repeated_padding_is_not_a_duplicate() -> None:
@@ -160,6 +189,8 @@ def test_duplicate_truth_entries_count_once_and_input_is_untouched() -> None:
     before = truth.copy()
     assert recall_at_k(np.array([[2]]), truth)[0] == pytest.approx(1 / 2)  # |T| = |{1, 2}|
     assert (truth != before).nnz == 0
+    # its very arrays, not only its value: summing in place would sort and shorten them
+    assert (truth.indices.tolist(), truth.indptr.tolist()) == ([2, 2, 1], [0, 3])
 
 
 def test_accepts_csr_matrix_and_bool_truth() -> None:
@@ -186,23 +217,52 @@ def test_bad_arguments_are_refused() -> None:
     truth = truth_of([{0}], 5)
     with pytest.raises(ValueError, match="k must be"):
         precision_at_k(np.array([[0]]), truth, k=0)
-    with pytest.raises(TypeError, match="sparse"):
+    with pytest.raises(TypeError) as type_error:
         precision_at_k(np.array([[0]]), np.ones((1, 5)))  # type: ignore[arg-type]
+    assert str(type_error.value) == "truth must be a scipy sparse matrix/array, got ndarray"
     with pytest.raises(ValidationError) as info:
         compute_metrics(np.array([[0]]), truth, n_items=5, names=["ndcg", "auc"])
-    assert info.value.field == "metrics"
+    known = "['hit_rate', 'map', 'mrr', 'ndcg', 'precision', 'recall']"
+    assert (info.value.field, info.value.reason) == ("metrics", f"unknown ['auc']; known: {known}")
     with pytest.raises(ValueError, match="n_items"):
         compute_metrics(np.array([[0]]), truth, n_items=6)
+    with pytest.raises(ValueError) as rows:
+        precision_at_k(np.array([[0, 1, 2], [1, 2, 3]]), truth)  # 2 rows of 3 against 1 user
+    assert str(rows.value) == "recs has 2 rows but truth has 1"
+    with pytest.raises(ValueError) as empty_row:
+        recall_at_k(np.array([[0], [1]]), truth_of([{0}, set()], 3))
+    assert str(empty_row.value).endswith("exclude users with empty truth before computing metrics")
     empty = sp.csr_array((0, 5))
-    with pytest.raises(ValueError, match="no users"):
+    with pytest.raises(ValueError) as no_users:
         compute_metrics(np.zeros((0, 2), dtype=int), empty, n_items=5)
+    assert str(no_users.value) == "no users to evaluate"
+
+
+def test_no_users_give_an_empty_hit_matrix() -> None:
+    hits = hit_matrix(np.zeros((0, 3), dtype=np.int64), sp.csr_array((0, 5)))
+    assert (hits.shape, hits.dtype) == ((0, 3), np.dtype(bool))
+
+
+def test_hits_are_exact_in_a_catalogue_past_float_precision() -> None:
+    # Hit keys are row * n_items + item. With n_items = 2**53, user 1's keys pass 2**53, where
+    # float64 rounds 2**54 - 3 to 2**54 - 4: item 2**53 - 3 would hit item 2**53 - 4.
+    n_items = 2**53
+    truth = sp.csr_array(
+        (np.ones(2), np.array([0, n_items - 4]), np.array([0, 1, 2])), shape=(2, n_items)
+    )
+    recs = np.array([[0], [n_items - 3]], dtype=np.int64)
+    assert hit_matrix(recs, truth).tolist() == [[True], [False]]
 
 
 def test_catalog_coverage() -> None:
     # Distinct items {0, 1, 2} out of 10; padding is not an item.
     assert catalog_coverage(np.array([[0, 1, -1], [1, 2, -1]]), 10) == pytest.approx(3 / 10)
     assert catalog_coverage(np.full((2, 3), -1), 10) == 0.0
-    with pytest.raises(ValueError):
-        catalog_coverage(np.array([[10]]), 10)
-    with pytest.raises(ValueError):
+    bad = "recs must hold item indices in [0, 10) or -1 for no item"
+    for recs in ([[10]], [[0, -2]]):
+        with pytest.raises(ValueError) as info:
+            catalog_coverage(np.array(recs), 10)
+        assert str(info.value) == bad
+    with pytest.raises(ValueError) as no_catalogue:
         catalog_coverage(np.array([[0]]), 0)
+    assert str(no_catalogue.value) == "n_items must be >= 1, got 0"

@@ -174,10 +174,17 @@ def test_compiled_plan_is_reusable(table: ItemTable, item_ids: IdMap, make: Any)
 
 
 def test_misaligned_inputs_are_refused(table: ItemTable, item_ids: IdMap, make: Any) -> None:
-    with pytest.raises(ValidationError):  # an item index the table does not cover
-        apply_rules(make([[0, 99]]), [], table, item_ids, 5)
-    with pytest.raises(ValueError, match="ids"):  # a table built for other ids
+    assert table.n_items == len(ALL) == 8
+    for outside in (8, -1):  # an item index the table does not cover (7 is its last)
+        with pytest.raises(ValidationError) as info:
+            apply_rules(make([[0, outside]]), [], table, item_ids, 5)
+        assert (info.value.field, info.value.reason) == (
+            "items",
+            "candidate item index outside the ItemTable (n_items=8)",
+        )
+    with pytest.raises(ValueError) as other:  # a table built for other ids
         apply_rules(make([[0]]), [], table, IdMap(["a"]), 5)
+    assert str(other.value) == "item_ids has 1 ids, the ItemTable 8 items"
     shuffled = make([["a"], ["b"]])
     shuffled = shuffled.take(np.array([1, 0]))  # rows no longer grouped by query
     with pytest.raises(ValueError, match="grouped"):
@@ -222,3 +229,82 @@ def test_bad_rules_name_the_field(rule: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         parse_rules([rule])
     assert info.value.field == field
+
+
+ONE_TEST = "give exactly one test: equals, in, or min/max"
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ({"property": "price"}, ONE_TEST),
+        ({"property": "p", "equals": 1, "in": [1]}, ONE_TEST),
+        ({"property": "p", "equals": 1, "max": 3}, ONE_TEST),
+        ({"property": "p", "in": []}, "'in' lists no values: no item could pass"),
+        ({"property": "p", "min": 5, "max": 1}, "min (5.0) is above max (1.0)"),
+        ({"property": "category", "min": 1}, "'category' is not numeric: use equals or in"),
+        ({"property": "tag", "max": 1}, "'tag' is not numeric: use equals or in"),
+        ({"property": "available", "min": 0}, "'available' is not numeric: use equals or in"),
+        ({"property": "tag", "in": ["a", 1]}, "'tag' values are strings"),
+        ({"property": "category", "equals": True}, "'category' values are strings"),
+        ({"property": "available", "equals": "yes"}, "'available' values are true or false"),
+        ({"property": "available", "in": [True, 1]}, "'available' values are true or false"),
+    ],
+)
+def test_bad_conditions_say_why(condition: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_rules([{"type": "filter", **condition}])
+    assert (info.value.field, info.value.reason) == ("rules[0]", f"Value error, {reason}")
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"property": "p", "min": 1, "max": 1},  # a one-value range
+        {"property": "p", "min": 1},
+        {"property": "p", "max": 1},
+        {"property": "available", "in": [True, False]},
+        {"property": "category", "in": ["a", "b"]},
+        {"property": "price", "equals": 1.5},
+    ],
+)
+def test_good_conditions_parse(condition: dict[str, Any]) -> None:
+    (rule,) = parse_rules([{"type": "filter", **condition}])
+    assert rule.model_dump(mode="json", by_alias=True, exclude_defaults=True) == condition
+
+
+def test_rules_that_are_not_a_list_name_rules_itself() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_rules('{"type": "pin", "item": "a", "position": 1}')  # one rule, not a list of them
+    assert (info.value.field, info.value.reason) == ("rules", "Input should be a valid array")
+
+
+def test_a_condition_over_no_items_matches_none(table: ItemTable) -> None:
+    # a plain empty list (numpy reads it as float64) is still a list of item indices
+    for rule in (FilterRule(property="brand", equals="acme"), FilterRule(property="p", min=1)):
+        hits = rule.matches(table, [])  # type: ignore[arg-type]
+        assert (hits.shape, hits.dtype) == ((0,), np.dtype(bool))
+    assert FilterRule(property="brand", equals="acme").matches(table, [0, 1]).tolist() == [
+        True,
+        False,
+    ]
+
+
+def test_a_compiled_plan_holds_int32_item_indices_and_slots(item_ids: IdMap) -> None:
+    # as candidates do; ids the model does not know are dropped, the first pin of a slot wins
+    plan = compile_rules(
+        parse_rules(
+            [
+                {"type": "blocklist", "items": ["d", "nope", "b"]},
+                {"type": "pin", "item": "e", "position": 2},
+                {"type": "pin", "item": "f", "position": 2},
+                {"type": "pin", "item": "g", "position": 1},
+            ]
+        ),
+        item_ids,
+    )
+    assert plan.banned.tolist() == [1, 3] and plan.banned.dtype == np.int32
+    assert plan.pin_items.tolist() == [4, 6] and plan.pin_items.dtype == np.int32
+    assert plan.pin_slots.tolist() == [1, 0] and plan.pin_slots.dtype == np.int32
+    empty = compile_rules([], item_ids)
+    assert (empty.banned.dtype, empty.pin_items.dtype) == (np.int32, np.int32)

@@ -1,12 +1,19 @@
-"""Shared fixtures for the HTTP API tests: a real small trained model, a real SQLite store, keys.
+"""Shared fixtures for the HTTP API tests: a real small trained model, a real store, keys.
 
 The model is trained once per session (a few hundred synthetic events, ItemKNN) and saved to disk,
-so tests exercise the same load path as the server. Each test gets its own store file.
+so tests exercise the same load path as the server. Each test gets its own store: a SQLite file,
+or, in a module that sets ``STORES = ("sqlite", "postgres")``, also a PostgreSQL schema of its
+own (created by the store, dropped after the test) on the server named by
+``RECSMITH_TEST_POSTGRES_URL``. As in ``tests/store``, a missing server skips those runs unless
+``RECSMITH_REQUIRE_POSTGRES=1`` (CI).
 """
 
 from __future__ import annotations
 
+import inspect
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +31,8 @@ from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_api_key, create_app
-from recsmith.store.sqlite import SQLiteStore
+from recsmith.store.base import EventStore
+from recsmith.store.open import open_store
 
 N_USERS, N_ITEMS = 40, 50
 EventFactory = Callable[..., dict[str, Any]]
@@ -72,28 +80,76 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "recsmith.sqlite"
 
 
+POSTGRES_URL = os.environ.get(
+    "RECSMITH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test that uses the store on every backend its module lists in ``STORES``, except
+    one that takes ``db_path`` itself: it opens the SQLite file directly."""
+    kinds = getattr(metafunc.module, "STORES", None)
+    if not kinds or "store_kind" not in metafunc.fixturenames:
+        return
+    if "db_path" in inspect.signature(metafunc.function).parameters:
+        kinds = ("sqlite",)
+    metafunc.parametrize("store_kind", kinds)
+
+
 @pytest.fixture
-def store(db_path: Path) -> Iterator[SQLiteStore]:
-    opened = SQLiteStore(db_path)
+def store_kind() -> str:
+    """The backend of this test's store (parametrised by ``pytest_generate_tests``)."""
+    return "sqlite"
+
+
+def _postgres_or_skip() -> None:
+    try:
+        import psycopg
+
+        psycopg.connect(POSTGRES_URL, connect_timeout=5).close()
+    except Exception as exc:  # ImportError as much as a refused connection
+        message = f"PostgreSQL at {POSTGRES_URL} unavailable: {exc}"
+        if os.environ.get("RECSMITH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{message} (RECSMITH_REQUIRE_POSTGRES=1)")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def store_url(store_kind: str, db_path: Path) -> Iterator[str]:
+    """This test's own store: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if store_kind == "sqlite":
+        yield f"sqlite:///{db_path}"
+        return
+    _postgres_or_skip()
+    import psycopg
+    from psycopg import sql
+
+    schema = f"t_{uuid.uuid4().hex}"
+    yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[EventStore]:
+    opened = open_store(store_url)
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def settings(db_path: Path, bundle_dir: Path) -> Settings:
-    return Settings(
-        store={"url": f"sqlite:///{db_path}"}, serving={"model_dir": bundle_dir, "max_batch": 50}
-    )
+def settings(store_url: str, bundle_dir: Path) -> Settings:
+    return Settings(store={"url": store_url}, serving={"model_dir": bundle_dir, "max_batch": 50})
 
 
 @pytest.fixture
-def client(settings: Settings, bundle: ModelBundle, store: SQLiteStore) -> Iterator[TestClient]:
+def client(settings: Settings, bundle: ModelBundle, store: EventStore) -> Iterator[TestClient]:
     with TestClient(create_app(settings, bundle=bundle, store=store)) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def keys(store: SQLiteStore) -> dict[str, dict[str, str]]:
+def keys(store: EventStore) -> dict[str, dict[str, str]]:
     """Authorization headers by scope: ``keys["read"]`` is a header dict for a read-only key."""
     out = {}
     for scope in ("ingest", "read", "admin"):

@@ -19,6 +19,8 @@ from recsmith.serving.auth import hash_key
 from recsmith.store.base import ApiKey
 from recsmith.store.sqlite import SQLiteStore
 
+STORES = ("sqlite", "postgres")  # each test that uses the store runs on both (conftest)
+
 Headers = dict[str, dict[str, str]]
 READ_URLS = ("/v1/users/u1/recommendations", "/v1/items/i1/similar", "/v1/popular")
 

@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 from recsmith.serving import create_api_key
 from recsmith.store.sqlite import SQLiteStore
 
+STORES = ("sqlite", "postgres")  # each test that uses the store runs on both (conftest)
+
 
 def _reason(client: TestClient, authorization: str | None) -> str:
     headers = {} if authorization is None else {"Authorization": authorization}

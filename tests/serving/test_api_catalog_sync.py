@@ -19,6 +19,8 @@ from recsmith.rerank.catalog_view import ItemTable
 from recsmith.serving import create_app
 from recsmith.store.sqlite import SQLiteStore
 
+STORES = ("sqlite", "postgres")  # each test that uses the store runs on both (conftest)
+
 URLS = (
     "/v1/users/u1/recommendations?k=20",
     "/v1/users/visitor/recommendations?k=20&recent=i0",  # session tier

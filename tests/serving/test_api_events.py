@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from recsmith.store.reused_ids import REASON as REUSED
 from recsmith.store.sqlite import SQLiteStore
 
+STORES = ("sqlite", "postgres")  # each test that uses the store runs on both (conftest)
+
 Headers = dict[str, dict[str, str]]
 
 

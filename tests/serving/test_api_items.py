@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from recsmith.serving.routers.items import merge_patch
 from recsmith.store.sqlite import SQLiteStore
 
+STORES = ("sqlite", "postgres")  # each test that uses the store runs on both (conftest)
+
 Headers = dict[str, dict[str, str]]
 
 

@@ -13,6 +13,8 @@ from recsmith.config import Settings
 from recsmith.serving import create_app
 from recsmith.store.sqlite import SQLiteStore
 
+STORES = ("sqlite", "postgres")  # each test that uses the store runs on both (conftest)
+
 Headers = dict[str, dict[str, str]]
 
 
@@ -161,8 +163,8 @@ def test_popular(client: TestClient, bundle: ModelBundle, keys: Headers) -> None
     assert np.allclose(scores, expected_scores)
 
 
-def test_no_model_answers_503(db_path: Any, store: SQLiteStore, keys: Headers) -> None:
-    settings = Settings(store={"url": f"sqlite:///{db_path}"})
+def test_no_model_answers_503(store_url: str, store: SQLiteStore, keys: Headers) -> None:
+    settings = Settings(store={"url": store_url})
     with TestClient(create_app(settings, store=store)) as client:
         for url in ("/v1/users/u1/recommendations", "/v1/items/i1/similar", "/v1/popular"):
             response = client.get(url, headers=keys["read"])

@@ -17,6 +17,8 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
 from recsmith.store.sqlite import SQLiteStore
 
+STORES = ("sqlite", "postgres")  # each test that uses the store runs on both (conftest)
+
 Headers = dict[str, dict[str, str]]
 N_ITEMS = 50  # conftest's catalogue: k = N_ITEMS asks for every item there is
 

@@ -189,3 +189,42 @@ def test_degraded_holds_from_start_through_idle_time_until_redis_answers(
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_the_outage_backlog_keeps_the_newest_100_000_events_for_redis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """README: what is ingested while Redis is down is written to Redis once it answers, up to
+    100,000 events per server process. Past that the oldest go: 100,005 events during an outage
+    reach Redis as exactly the newest 100,000, and the 5 oldest are lost to every replica —
+    this one too, since it reads Redis again once it answers."""
+    monkeypatch.setattr(RedisLink, "RETRY_S", 0.05)
+    port = _free_port()  # nothing listens there yet: down from the start
+    state = RedisState(f"redis://127.0.0.1:{port}/0")
+    assert state.degraded
+    cap = 100_000
+    # the 5 oldest events go to "dropped", the 6th to "kept", then 99,999 to 1,000 others
+    events = [("dropped", f"d{i}") for i in range(5)] + [("kept", "k0")]
+    events += [(f"u{n % 1000}", f"i{n}") for n in range(cap - 1)]
+    for start in range(0, len(events), 10_000):  # ingested in batches, as requests arrive
+        state.push(events[start : start + 10_000])
+    assert state.recent("dropped", 5) == ["d4", "d3", "d2", "d1", "d0"]  # served locally meanwhile
+
+    proc = _redis_server(port, tmp_path)
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 30
+        while state.degraded:  # the probe that reaches Redis hands the backlog over
+            assert time.monotonic() < deadline, "Redis never answered the state again"
+            state.probe()
+        assert client.lrange(RedisState.key("kept"), 0, -1) == [b"k0"]  # the oldest one kept
+        assert client.exists(RedisState.key("dropped")) == 0  # the 5 past the cap: gone
+        assert client.dbsize() == 1 + 1000  # "kept" and the 1,000 others
+        # u999's events are n = 999, 1999, ..., 98_999: Redis keeps its newest 50, newest first
+        newest = [f"i{n}" for n in range(cap - 2, -1, -1) if n % 1000 == 999][:50]
+        assert client.lrange(RedisState.key("u999"), 0, -1) == [i.encode() for i in newest]
+        assert state.recent("dropped", 5) == []  # Redis answers again: it is the truth now
+    finally:
+        state.close()
+        proc.kill()
+        proc.wait()

@@ -65,12 +65,11 @@ def _prepare_recs(recs: np.ndarray, n_rows: int, n_items: int, k: int | None) ->
     k = recs.shape[1] if k is None else k
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    recs = recs[:, :k].astype(np.int64)
-    if recs.shape[1] < k:
-        recs = np.pad(recs, ((0, 0), (0, k - recs.shape[1])), constant_values=-1)
+    width = min(k, recs.shape[1])
+    recs = np.pad(recs[:, :k].astype(np.int64), ((0, 0), (0, k - width)), constant_values=-1)
     if recs.size and (recs.min() < -1 or recs.max() >= n_items):
         raise ValueError(f"recs must hold item indices in [0, {n_items}) or -1 for no item")
-    ordered = np.sort(recs, axis=1)
+    ordered = np.sort(recs)  # each row (recs is 2-D: the last axis)
     dup = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
     if dup.any():
         row = int(np.flatnonzero(dup.any(axis=1))[0])
@@ -83,9 +82,8 @@ def _hits(recs: np.ndarray, truth: sp.csr_array) -> np.ndarray:
     n_rows, n_items = truth.shape
     rows = np.arange(n_rows, dtype=np.int64)
     # Canonical CSR is sorted by (row, column), so these keys are globally sorted.
+    # Never empty while recs has a row: every user has a relevant item (``_relevant_counts``).
     truth_keys = np.repeat(rows, np.diff(truth.indptr)) * n_items + truth.indices
-    if len(truth_keys) == 0:
-        return np.zeros(recs.shape, dtype=bool)
     rec_keys = rows[:, None] * n_items + recs
     pos = np.minimum(np.searchsorted(truth_keys, rec_keys), len(truth_keys) - 1)
     return (recs >= 0) & (truth_keys[pos] == rec_keys)
@@ -104,7 +102,7 @@ def hit_matrix(recs: np.ndarray, truth: TruthLike, k: int | None = None) -> np.n
 
 
 def _discounts(k: int) -> np.ndarray:
-    return 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+    return np.reciprocal(np.log2(np.arange(2, k + 2)))
 
 
 def _precision(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
@@ -124,12 +122,12 @@ def _ndcg(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
 
 def _average_precision(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
     k = hits.shape[1]
-    precision_at_i = np.cumsum(hits, axis=1) / np.arange(1, k + 1, dtype=np.float64)
+    precision_at_i = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     return (precision_at_i * hits).sum(axis=1) / np.minimum(n_relevant, k)
 
 
 def _hit_rate(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
-    return hits.any(axis=1).astype(np.float64)
+    return np.where(hits.any(axis=1), 1.0, 0.0)
 
 
 def _reciprocal_rank(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:

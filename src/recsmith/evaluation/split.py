@@ -47,19 +47,17 @@ def _take(events: pd.DataFrame, mask: np.ndarray, name: str) -> Split:
     return Split(train=events[~mask].copy(), test=events[mask].copy(), name=name)
 
 
-def _actor_codes(events: pd.DataFrame, sort: bool = False) -> np.ndarray:
+def _actor_codes(events: pd.DataFrame) -> np.ndarray:
     """Dense int code per event's actor, -1 for an event with neither user nor session id.
 
-    ``sort=True`` numbers actors in key order, so a seeded draw over actors does not depend on the
-    row order of the frame. Validated frames never hold actor-less rows; they stay in train.
+    Actors are numbered in key order, so a seeded draw over actors does not depend on the row
+    order of the frame. Validated frames never hold actor-less rows; they stay in train.
     """
-    if len(events) == 0:
-        return np.zeros(0, dtype=np.int64)
-    codes, _ = pd.factorize(actor_keys(events), sort=sort)
+    codes, _ = pd.factorize(actor_keys(events), sort=True)
     codes = codes.astype(np.int64)
-    no_user = pd.isna(events["user_id"].to_numpy(dtype=object))
-    if "session_id" in events.columns and no_user.any():
-        codes[no_user & pd.isna(events["session_id"].to_numpy(dtype=object))] = -1
+    if "session_id" in events.columns:  # without it, actor_keys needed a user on every event
+        no_actor = events["user_id"].isna().to_numpy() & events["session_id"].isna().to_numpy()
+        codes[no_actor] = -1
     return codes
 
 
@@ -92,7 +90,7 @@ def leave_last_out(events: pd.DataFrame, n: int = DEFAULT_HOLDOUT) -> Split:
     if not (actor >= 0).any():
         return _take(events, mask, _leave_last_out_name(n))
     # factorize(sort=True) turns ids into ranks, so lexsort on ints orders them like the strings.
-    event_rank, _ = pd.factorize(events["event_id"].to_numpy(dtype=object), sort=True)
+    event_rank, _ = pd.factorize(events["event_id"].to_numpy(), sort=True)
     ts = events["ts"].to_numpy()
     order = np.lexsort((event_rank, ts, actor))  # last key is primary: actor, then ts, event_id
     order = order[actor[order] >= 0]
@@ -117,9 +115,9 @@ def random_holdout(
     """
     _check_unit(fraction, "fraction")
     n = len(events)
-    event_rank, _ = pd.factorize(events["event_id"].to_numpy(dtype=object), sort=True)
+    event_rank, _ = pd.factorize(events["event_id"].to_numpy(), sort=True)
     order = np.lexsort((events["ts"].to_numpy(), event_rank))
-    draws = np.empty(n, dtype=np.float64)
+    draws = np.empty(n)  # float64
     draws[order] = np.random.default_rng(seed).random(n)
     return _take(events, draws < fraction, _fraction_name("random", fraction))
 
@@ -143,16 +141,16 @@ def user_holdout(
     _check_unit(fraction, "fraction")
     _check_unit(fold_in, "fold-in share")
     name = _fraction_name("user-holdout", fraction)
-    actor = _actor_codes(events, sort=True)
-    n_actors = int(actor.max()) + 1 if len(actor) else 0
-    if n_actors <= 0:
+    actor = _actor_codes(events)
+    if not (actor >= 0).any():  # no event, or none with an actor
         return _take(events, np.zeros(len(events), dtype=bool), name)
+    n_actors = int(actor.max()) + 1
     held = np.zeros(n_actors, dtype=bool)
     held[np.random.default_rng(seed).permutation(n_actors)[: round(fraction * n_actors)]] = True
     ts = events["ts"].to_numpy()
     order = np.lexsort((ts, actor))
     order = order[actor[order] >= 0]
-    counts = np.bincount(actor[order], minlength=n_actors)
+    counts = np.bincount(actor[order])  # every code in 0..n_actors-1 has an event: all > 0
     starts = np.cumsum(counts) - counts
     n_fold = np.clip(np.floor(fold_in * counts + 1e-9).astype(np.int64), 1, None)
     eligible = held & (counts >= 2)
@@ -160,7 +158,7 @@ def user_holdout(
     sorted_ts = ts[order]
     cut_ts = np.zeros(n_actors, dtype=ts.dtype)
     cut_ts[eligible] = sorted_ts[starts[eligible] + n_fold[eligible]]
-    eligible &= cut_ts > np.where(counts > 0, sorted_ts[np.minimum(starts, len(order) - 1)], 0)
+    eligible &= cut_ts > sorted_ts[starts]  # a test event strictly after the actor's first
     code = np.maximum(actor, 0)
     mask = (actor >= 0) & eligible[code] & (ts >= cut_ts[code])
     return _take(events, mask, name)

@@ -88,7 +88,7 @@ class ModelRegistry:
     def request_reload(self) -> None:
         """Ask every server following this registry (every worker, every replica) to re-read
         the pointer now rather than at its next poll: the marker's modification time changes,
-        and each server's reloader looks at it every second (``serving.reloader``)."""
+        and each server's reloader looks at it every 0.2 s (``Reloader.NUDGE_S``)."""
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".reload-{os.getpid()}"
         staging.write_text(f"{time.time_ns()}\n")

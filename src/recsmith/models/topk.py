@@ -25,26 +25,25 @@ class TopK:
 
 def top_k(scores: np.ndarray, k: int) -> TopK:
     """Top ``k`` columns of each row, best first; entries at -inf are padding (-1), never returned.
+    Ties come lower index first when k covers the row; otherwise their order (and which of several
+    columns tied at the k-th score make the cut) is argpartition's, unspecified.
 
     ``argpartition`` then a sort of only ``k`` columns: O(n_items + k log k) per row, vectorised.
     """
     n_rows, n_cols = scores.shape
-    k_eff = min(k, n_cols)
-    if k_eff <= 0:
-        return TopK(
-            np.full((n_rows, max(k, 0)), -1, np.int32),
-            np.full((n_rows, max(k, 0)), -np.inf, np.float32),
-        )
-    part = (
-        np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+    k = max(k, 0)
+    k_eff = min(k, n_cols)  # 0 (nothing to rank, or k = 0) takes the general path: no columns
+    # every operation below works along the last axis: within each row
+    part = (  # all columns when k covers them (partitioning would only cost time)
+        np.argpartition(-scores, k_eff - 1)[:, :k_eff]
         if k_eff < n_cols
         else np.tile(np.arange(n_cols), (n_rows, 1))
     )
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    ids = np.take_along_axis(part, order, axis=1).astype(np.int32)
-    best = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
-    ids[~np.isfinite(best) & (best < 0)] = -1
+    part_scores = np.take_along_axis(scores, part, -1)
+    order = np.argsort(-part_scores, kind="stable")  # ties keep their order in part
+    ids = np.take_along_axis(part, order, -1).astype(np.int32)
+    best = np.take_along_axis(part_scores, order, -1).astype(np.float32)
+    ids[np.isneginf(best)] = -1
     if k_eff < k:
         ids = np.pad(ids, ((0, 0), (0, k - k_eff)), constant_values=-1)
         best = np.pad(best, ((0, 0), (0, k - k_eff)), constant_values=-np.inf)

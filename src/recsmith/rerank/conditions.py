@@ -88,7 +88,7 @@ class Condition(BaseModel):
         name = self.property
         if name == "available":
             col = table.available[items]
-            return np.isin(col, np.asarray(self.wanted(), bool))
+            return np.isin(col, self.wanted())  # bools, never empty (validated)
         if name in ("category", "tag"):
             return table.in_any(name, items, [str(v) for v in self.wanted()])
         if self.min is not None or self.max is not None:
@@ -98,7 +98,7 @@ class Condition(BaseModel):
             return (x >= lo) & (x <= hi)  # NaN (absent) compares False
         codes, lookup = table.codes(name)
         want = [lookup[k] for k in map(value_key, self.wanted()) if k in lookup]
-        return np.isin(codes[items], np.asarray(want, np.int32))
+        return np.isin(codes[items], want)
 
 
 def check_items(table: ItemTable, items: np.ndarray) -> None:

@@ -145,9 +145,9 @@ def compile_rules(rules: Iterable[Rule], item_ids: IdMap) -> RulePlan:
     tightest."""
     rules = list(rules)
     banned = [i for r in rules if isinstance(r, ExcludeRule | BlocklistRule) for i in r.items]
-    idx = item_ids.to_index(banned) if banned else np.zeros(0, np.int32)
+    idx = item_ids.to_index(banned)  # int32, empty for no ids
     pins = [r for r in rules if isinstance(r, PinRule)]
-    pin_idx = item_ids.to_index([p.item for p in pins]) if pins else np.zeros(0, np.int32)
+    pin_idx = item_ids.to_index([p.item for p in pins])
     pin_items: list[int] = []
     pin_slots: list[int] = []
     for pin, item in zip(pins, pin_idx, strict=True):
