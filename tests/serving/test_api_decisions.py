@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from recsmith.store.sqlite import SQLiteStore
+from recsmith.store.base import EventStore
 
 Headers = dict[str, dict[str, str]]
+STORES = ("sqlite", "postgres")  # the decision tables and attribution queries differ per backend
 
 
 def flush(client: TestClient) -> None:
@@ -29,7 +30,7 @@ def shown_as_served(served: dict[str, Any], recorded: dict[str, Any]) -> None:
 
 
 def test_a_served_list_reads_back_identical_before_and_after_it_is_stored(
-    client: TestClient, store: SQLiteStore, keys: Headers
+    client: TestClient, store: EventStore, keys: Headers
 ) -> None:
     served = client.get("/v1/users/u1/recommendations?k=5", headers=keys["read"]).json()
     assert len(served["items"]) == 5
@@ -46,7 +47,7 @@ def test_a_served_list_reads_back_identical_before_and_after_it_is_stored(
 
 
 def test_every_list_route_records_its_list(
-    client: TestClient, store: SQLiteStore, keys: Headers
+    client: TestClient, store: EventStore, keys: Headers
 ) -> None:
     routes = {
         "/v1/users/visitor-9/recommendations?recent=i1,i2": ("recommendations", "visitor-9"),
