@@ -11,7 +11,6 @@ own (created by the store, dropped after the test) on the server named by
 from __future__ import annotations
 
 import inspect
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_api_key, create_app
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
+from recsmith.testing.backends import postgres_url_or_skip
 
 N_USERS, N_ITEMS = 40, 50
 EventFactory = Callable[..., dict[str, Any]]
@@ -80,11 +80,6 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "recsmith.sqlite"
 
 
-POSTGRES_URL = os.environ.get(
-    "RECSMITH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each test that uses the store on every backend its module lists in ``STORES``, except
     one that takes ``db_path`` itself: it opens the SQLite file directly."""
@@ -102,31 +97,19 @@ def store_kind() -> str:
     return "sqlite"
 
 
-def _postgres_or_skip() -> None:
-    try:
-        import psycopg
-
-        psycopg.connect(POSTGRES_URL, connect_timeout=5).close()
-    except Exception as exc:  # ImportError as much as a refused connection
-        message = f"PostgreSQL at {POSTGRES_URL} unavailable: {exc}"
-        if os.environ.get("RECSMITH_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{message} (RECSMITH_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
-
-
 @pytest.fixture
 def store_url(store_kind: str, db_path: Path) -> Iterator[str]:
     """This test's own store: a fresh SQLite file, or a fresh PostgreSQL schema."""
     if store_kind == "sqlite":
         yield f"sqlite:///{db_path}"
         return
-    _postgres_or_skip()
+    server = postgres_url_or_skip()
     import psycopg
     from psycopg import sql
 
     schema = f"t_{uuid.uuid4().hex}"
-    yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+    yield f"{server}{'&' if '?' in server else '?'}schema={schema}"
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
