@@ -160,6 +160,12 @@ def report(
     latency_margin: Annotated[
         float, typer.Option(help="Guardrail: p99 latency may rise at most this (relative).")
     ] = 0.10,
+    error_margin: Annotated[
+        float,
+        typer.Option(
+            help="Guardrail: error rate may rise at most this (absolute; 0.005 = 0.5 pp)."
+        ),
+    ] = 0.005,
     json_out: JsonOpt = False,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML page here.")] = None,
 ) -> None:
@@ -180,6 +186,7 @@ def report(
                     mde=mde,
                     revenue_margin=revenue_margin,
                     latency_margin=latency_margin,
+                    error_margin=error_margin,
                 ),
             )
         finally:
