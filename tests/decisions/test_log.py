@@ -138,3 +138,31 @@ def test_request_counts_are_stored_with_the_flush_and_kept_through_an_outage(
         assert store.request_counts("exp").values.tolist() == counts
     finally:
         store.close()
+
+
+def test_counting_takes_5xx_and_store_outages_as_errors_and_ignores_4xx(store: EventStore) -> None:
+    from fastapi import HTTPException
+
+    from recsmith.decisions.requests import counting
+    from recsmith.errors import StoreUnavailable
+
+    log = DecisionLog(store, DecisionSettings())
+    raised: list[BaseException] = [
+        StoreUnavailable("the store is down", "disk full"),
+        HTTPException(503, "unavailable"),
+        RuntimeError("a bug"),
+        HTTPException(422, "bad input"),
+        HTTPException(409, "needs a pipeline"),
+    ]
+    for exc in raised:
+        try:
+            with counting(log, "exp", "treatment"):
+                raise exc
+        except type(exc):
+            pass
+    with counting(log, "exp", "treatment"):
+        pass  # answered
+    with counting(log, None, None):
+        pass  # outside any experiment: not counted
+    log.flush()
+    assert store.request_counts("exp").values.tolist() == [["treatment", 4, 3]]
