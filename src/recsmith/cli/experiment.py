@@ -163,14 +163,16 @@ def report(
     error_margin: Annotated[
         float,
         typer.Option(
-            help="Guardrail: error rate may rise at most this (absolute; 0.005 = 0.5 pp)."
+            min=0.0, help="Guardrail: error rate may rise at most this (absolute; 0.005 = 0.5 pp)."
         ),
     ] = 0.005,
     json_out: JsonOpt = False,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML page here.")] = None,
 ) -> None:
     """Per variant CTR, conversion and revenue per unit with 95 % CIs; lifts with p and an
-    always-valid p (look daily); sample-ratio mismatch; guardrails; the verdict."""
+    always-valid p (look daily); sample-ratio mismatch; guardrails (revenue per unit; p99 of the
+    time from a request's arrival to its list built; 5xx answers per request served); the
+    verdict."""
     from recsmith.store.open import open_store
 
     with errors_as_exit():
