@@ -111,3 +111,58 @@ def test_the_writer_applies_retention(store: EventStore) -> None:
     finally:
         log.close()
     assert stored_ids(store) == ["r0001"]
+
+
+def test_request_counts_are_stored_with_the_flush_and_kept_through_an_outage(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "counts.sqlite")
+    try:
+        log = DecisionLog(store, DecisionSettings())
+        at = datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC).timestamp()
+        for n in range(7):
+            log.requests.add("exp", "treatment", failed=n < 3, now_s=at)
+        for minute in range(1, 501):  # enough rows to need new pages
+            log.requests.add("exp", "control", failed=False, now_s=at + 60 * minute)
+        conn = store._conn()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")  # a real SQLITE_FULL
+        log.flush()
+        assert log.last_error is not None and "full" in log.last_error
+        log.requests.add("exp", "treatment", failed=True, now_s=at)  # meanwhile
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        log.flush()
+        counts = store.request_counts("exp").values.tolist()
+        assert counts == [["control", 500, 0], ["treatment", 8, 4]]
+        log.flush()  # nothing new: nothing added twice
+        assert store.request_counts("exp").values.tolist() == counts
+    finally:
+        store.close()
+
+
+def test_counting_takes_5xx_and_store_outages_as_errors_and_ignores_4xx(store: EventStore) -> None:
+    from fastapi import HTTPException
+
+    from recsmith.decisions.requests import counting
+    from recsmith.errors import StoreUnavailable
+
+    log = DecisionLog(store, DecisionSettings())
+    raised: list[BaseException] = [
+        StoreUnavailable("the store is down", "disk full"),
+        HTTPException(503, "unavailable"),
+        RuntimeError("a bug"),
+        HTTPException(422, "bad input"),
+        HTTPException(409, "needs a pipeline"),
+    ]
+    for exc in raised:
+        try:
+            with counting(log, "exp", "treatment"):
+                raise exc
+        except type(exc):
+            pass
+    with counting(log, "exp", "treatment"):
+        pass  # answered
+    with counting(log, None, None):
+        pass  # outside any experiment: not counted
+    log.flush()
+    assert store.request_counts("exp").values.tolist() == [["treatment", 4, 3]]

@@ -42,7 +42,11 @@ def test_a_served_list_reads_back_identical_before_and_after_it_is_stored(
     stored = store.get_decision(served["recommendation_id"])
     assert stored is not None and stored.unit == "u1" and stored.unit_kind == "user"
     assert stored.route == "recommendations"
-    shown_as_served(served, client.get(url, headers=keys["admin"]).json())
+    recorded = client.get(url, headers=keys["admin"]).json()
+    shown_as_served(served, recorded)
+    # the latency the route measured, as stored (the store's own read is the oracle here)
+    assert stored.latency_ms is not None and stored.latency_ms > 0
+    assert recorded["latency_ms"] == stored.latency_ms == pending.json()["latency_ms"]
     assert client.get(url, headers=keys["read"]).status_code == 403
 
 

@@ -291,3 +291,72 @@ def test_the_report_reads_back_exactly_what_was_served_and_sent(
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert {v: line["variants"][v]["units"] for v in sent} == {v: t[0] for v, t in sent.items()}
     assert {c["metric"] for c in line["comparisons"]} == {"ctr", "conversion", "revenue_per_unit"}
+
+
+TOO_MANY = ",".join(f"i{n}" for n in range(501))
+
+
+def test_a_failing_variant_is_counted_and_fails_its_error_guardrail(
+    tmp_path: Path,
+    served: tuple[TestClient, dict[str, str]],
+    registry: tuple[ExperimentRegistry, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The treatment's bundle raises while answering: its requests are 500s, each counted as a
+    request and an error of treatment; control's lists are answered, counted and timed; a 4xx
+    from bad input counts for neither. The report reads the counts and fails treatment."""
+    client, headers = served
+    reg, versions = registry
+    exp = reg.start(_experiment("broken", versions))
+    wait_until(lambda: _ask(client, headers, "u001")["experiment"] == "broken", 3, "start")
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    (live,) = runtime.experiments.running
+    treatment = live.bundles["treatment"]
+    assert treatment is not None  # itemknn: a bundle of its own, not the deployed release
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the treatment model is broken")
+
+    monkeypatch.setattr(treatment, "answer", broken)
+    runtime.decisions.flush()  # the pick-up probes' counts out of the way: a clean count below
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    try:
+        both = ["control", "treatment"]
+        before = store.request_counts("broken").set_index("variant").reindex(both, fill_value=0)
+        seen: dict[str, list[int]] = {"control": [0, 0], "treatment": [0, 0]}
+        timed: dict[str, float] = {}  # recommendation_id -> the client's wall time (ms)
+        for user in [f"x{i:03d}" for i in range(60)]:
+            started = time.perf_counter()
+            r = client.get(f"/v1/users/{user}/recommendations?k=5", headers=headers)
+            wall_ms = (time.perf_counter() - started) * 1000
+            variant = assign(user, exp)
+            seen[variant][0] += 1
+            if r.status_code == 200:
+                assert variant == "control"
+                timed[r.json()["recommendation_id"]] = wall_ms
+            else:
+                assert r.status_code == 500 and variant == "treatment", r.text
+                seen[variant][1] += 1
+            # bad input (over 500 ids to exclude) is the client's error: counted for neither
+            bad = client.get(
+                f"/v1/users/{user}/recommendations?exclude={TOO_MANY}", headers=headers
+            )
+            assert bad.status_code == 422, bad.text
+        assert seen["control"][0] > 10 and seen["treatment"][1] > 10
+        runtime.decisions.flush()
+        after = store.request_counts("broken").set_index("variant")
+        for variant, (requests, errors) in seen.items():
+            got_requests = after.loc[variant, "requests"] - before.loc[variant, "requests"]
+            got_errors = after.loc[variant, "errors"] - before.loc[variant, "errors"]
+            assert (got_requests, got_errors) == (requests, errors), variant
+        # control's decisions carry their latency: positive, within what the client waited
+        for rid, wall_ms in timed.items():
+            d = store.get_decision(rid)
+            assert d is not None and d.latency_ms is not None and 0 < d.latency_ms <= wall_ms
+        report = experiment_report(store, reg.get("broken"))
+    finally:
+        store.close()
+    guard = next(g for g in report.guardrails if g.name == "error_rate")
+    assert guard.status == "fail", guard.detail
+    latency = next(g for g in report.guardrails if g.name == "p99_latency")
+    assert latency.status == "pending"  # treatment made no decision to time

@@ -35,7 +35,8 @@ def export(
 ) -> None:
     """Write the lists served from --since up to --until: one row per shown item with
     recommendation_id, served_at (UTC), unit, unit_kind, route, placement, release, experiment,
-    variant, position, item_id, score, sources (|-separated) and propensity. A list that showed
+    variant, latency_ms (request arrival to response built; empty where not timed, as for batch
+    runs), position, item_id, score, sources (|-separated) and propensity. A list that showed
     nothing is one row without an item."""
     cli = state(ctx)
     with errors_as_exit():

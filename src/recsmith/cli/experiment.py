@@ -160,11 +160,19 @@ def report(
     latency_margin: Annotated[
         float, typer.Option(help="Guardrail: p99 latency may rise at most this (relative).")
     ] = 0.10,
+    error_margin: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Guardrail: error rate may rise at most this (absolute; 0.005 = 0.5 pp)."
+        ),
+    ] = 0.005,
     json_out: JsonOpt = False,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML page here.")] = None,
 ) -> None:
     """Per variant CTR, conversion and revenue per unit with 95 % CIs; lifts with p and an
-    always-valid p (look daily); sample-ratio mismatch; guardrails; the verdict."""
+    always-valid p (look daily); sample-ratio mismatch; guardrails (revenue per unit; p99 of the
+    time from a request's arrival to its list built; 5xx answers per request served); the
+    verdict."""
     from recsmith.store.open import open_store
 
     with errors_as_exit():
@@ -180,6 +188,7 @@ def report(
                     mde=mde,
                     revenue_margin=revenue_margin,
                     latency_margin=latency_margin,
+                    error_margin=error_margin,
                 ),
             )
         finally:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from recsmith.config import DecisionSettings
 from recsmith.decisions.record import Decision
+from recsmith.decisions.requests import RequestTally
 from recsmith.errors import StoreUnavailable
 from recsmith.store.base import EventStore
 
@@ -70,6 +71,7 @@ class DecisionLog:
         self._on_drop = on_drop
         self._buffer: deque[Decision] = deque()
         self._pending: dict[str, Decision] = {}  # buffered and in flight, by id
+        self.requests = RequestTally()  # per experiment variant, stored with each flush
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -125,8 +127,10 @@ class DecisionLog:
         )
 
     def flush(self) -> int:
-        """Store what is buffered now (the writer's step; ``close`` and tests call it too).
-        Returns the decisions stored; on a store outage they go back to the buffer."""
+        """Store what is buffered now, and the request counts (the writer's step; ``close`` and
+        tests call it too). Returns the decisions stored; on a store outage they go back to the
+        buffer."""
+        self._flush_requests()
         stored = 0
         while True:
             with self._lock:
@@ -165,6 +169,20 @@ class DecisionLog:
                     len(self._buffer),
                     self.last_error,
                 )
+
+    def _flush_requests(self) -> None:
+        """Add the request counts to the store's; an outage keeps them for the next flush."""
+        taken = self.requests.take()
+        if not taken:
+            return
+        try:
+            self._store.add_request_counts(taken)
+        except StoreUnavailable as exc:
+            self.requests.put_back(taken)
+            self.last_error = exc.cause
+        except Exception as exc:  # a bug: report it, do not retry the same counts forever
+            log.exception("decision log: %d request counts could not be stored", len(taken))
+            self.last_error = repr(exc)
 
     # ---- the writer ---------------------------------------------------------------------
 

@@ -20,7 +20,14 @@ ROUTES = ("recommendations", "similar", "together", "trending", "popular", "batc
 @dataclass(frozen=True, slots=True)
 class Decision:
     """A list served: ``item_ids`` in shown order (position = index + 1), one score, source tuple
-    and propensity per item."""
+    and propensity per item.
+
+    ``latency_ms``: milliseconds from the request's arrival at the server's outermost timing
+    middleware (``serving.metrics.MetricsMiddleware``, the start of the
+    ``recsmith_request_duration_seconds`` span) to the response object built, list and ids
+    included; serialising and sending it are not in it. Only the recommendations route (the one
+    experiments split) times its lists; None elsewhere: other routes, the batch command, lists
+    logged by older versions."""
 
     recommendation_id: str
     served_at: datetime
@@ -35,6 +42,7 @@ class Decision:
     scores: tuple[float, ...]
     sources: tuple[tuple[str, ...], ...]
     propensities: tuple[float, ...]
+    latency_ms: float | None = None
 
     def position_of(self, item_id: str) -> int | None:
         """Where ``item_id`` was shown (1-based), None when it was not."""
@@ -58,6 +66,7 @@ def decision(
     experiment: str | None = None,
     variant: str | None = None,
     served_at: datetime | None = None,
+    latency_ms: float | None = None,
 ) -> Decision:
     """A deterministic list's decision (every propensity 1.0), served now unless ``served_at``."""
     return Decision(
@@ -74,4 +83,5 @@ def decision(
         scores=tuple(float(s) for s in scores),
         sources=tuple(tuple(s) for s in sources),
         propensities=(1.0,) * len(item_ids),
+        latency_ms=latency_ms,
     )

@@ -27,6 +27,7 @@ DECISION_COLUMNS = (
     "release",
     "experiment",
     "variant",
+    "latency_ms",
     "size",
 )
 #: Columns of ``decision_items`` in insert order.
@@ -61,6 +62,7 @@ SHOWN_COLUMNS = (
     "release",
     "experiment",
     "variant",
+    "latency_ms",
     "position",
     "item_id",
     "score",
@@ -77,6 +79,9 @@ LOOKUP_COLUMNS = (
     "release",
     "variant",
 )
+#: Per (experiment, variant, minute): requests answered or failed by the server, and failures
+#: (``decisions.requests``); the experiment report's error-rate guardrail reads them.
+REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")
 #: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
 LOOKUP_SQL = (
     "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
@@ -85,11 +90,51 @@ LOOKUP_SQL = (
 
 SCAN_SQL = (
     "SELECT d.recommendation_id, d.served_at, d.unit, d.unit_kind, d.route, d.placement, "
-    "d.release, d.experiment, d.variant, i.position, i.item_id, i.score, i.sources, i.propensity "
+    "d.release, d.experiment, d.variant, d.latency_ms, i.position, i.item_id, i.score, "
+    "i.sources, i.propensity "
     "FROM decisions d LEFT JOIN decision_items i ON i.recommendation_id = d.recommendation_id "
     "WHERE d.served_at >= {p} AND d.served_at < {p} ORDER BY d.served_at, d.recommendation_id, "
     "i.position"
 )
+
+#: ``decision_latencies``: the timed decisions of one experiment in a time range.
+LATENCY_SQL = (
+    "SELECT variant, latency_ms FROM decisions WHERE experiment = {p} AND served_at >= {p} "
+    "AND served_at < {p} AND latency_ms IS NOT NULL"
+)
+#: ``add_request_counts``: counts add to what other processes stored for the same minute.
+UPSERT_REQUESTS_SQL = (
+    f"INSERT INTO experiment_requests ({', '.join(REQUEST_COLUMNS)}) VALUES ({{p}}, {{p}}, {{p}}, "
+    "{p}, {p}) ON CONFLICT (experiment, variant, minute) DO UPDATE SET "
+    "requests = experiment_requests.requests + excluded.requests, "
+    "errors = experiment_requests.errors + excluded.errors"
+)
+#: ``request_counts``: per variant, over the minutes that overlap the range.
+REQUESTS_SQL = (
+    "SELECT variant, SUM(requests), SUM(errors) FROM experiment_requests WHERE experiment = {p} "
+    "AND minute >= {p} AND minute <= {p} GROUP BY variant ORDER BY variant"
+)
+MICROS_PER_MINUTE = 60_000_000
+
+
+def minute_bounds(lo_us: int, hi_us: int) -> tuple[int, int]:
+    """The first and last minute (since the epoch) overlapping ``[lo_us, hi_us)``."""
+    return lo_us // MICROS_PER_MINUTE, (hi_us - 1) // MICROS_PER_MINUTE
+
+
+def latency_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(rows), columns=["variant", "latency_ms"])
+    frame["variant"] = frame["variant"].astype(object)
+    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)
+    return frame
+
+
+def request_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(rows), columns=["variant", "requests", "errors"])
+    frame["variant"] = frame["variant"].astype(object)
+    frame["requests"] = frame["requests"].astype(np.int64)
+    frame["errors"] = frame["errors"].astype(np.int64)
+    return frame
 
 
 def micros_of(decision: Decision) -> int:
@@ -116,6 +161,7 @@ def decision_rows(
                 d.release,
                 d.experiment,
                 d.variant,
+                d.latency_ms,
                 len(d.item_ids),
             )
         )
@@ -134,7 +180,7 @@ def decision_rows(
 def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> Decision:
     """A ``Decision`` from its header row (``DECISION_COLUMNS``) and its item rows
     (``position, item_id, score, sources, propensity`` in position order)."""
-    rid, served, unit, kind, route, placement, release, experiment, variant = head[:9]
+    rid, served, unit, kind, route, placement, release, experiment, variant, latency = head[:10]
     return Decision(
         recommendation_id=rid,
         served_at=pd.Timestamp(int(served), unit="us", tz="UTC").to_pydatetime(),
@@ -149,6 +195,7 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
         scores=tuple(float(r[2]) for r in items),
         sources=tuple(tuple(json.loads(r[3])) for r in items),
         propensities=tuple(float(r[4]) for r in items),
+        latency_ms=None if latency is None else float(latency),
     )
 
 
@@ -161,6 +208,7 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     frame["position"] = frame["position"].astype("Int64")
     frame["score"] = pd.to_numeric(frame["score"]).astype(np.float64)
     frame["propensity"] = pd.to_numeric(frame["propensity"]).astype(np.float64)
+    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None -> NaN
     frame["sources"] = [
         "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
     ]

@@ -6,8 +6,9 @@ so the HTTP routes and the batch command record lists the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -16,6 +17,17 @@ from recsmith.decisions.record import UnitKind, decision
 if TYPE_CHECKING:
     from recsmith.decisions.log import DecisionLog
     from recsmith.serving.metrics import Metrics
+
+#: Where ``serving.metrics.MetricsMiddleware`` puts the request's arrival (``perf_counter``) in
+#: the ASGI scope: the start of the span ``Decision.latency_ms`` measures.
+ARRIVED = "recsmith.arrived"
+
+
+def since_arrival_ms(scope: Mapping[str, Any]) -> float | None:
+    """Milliseconds since the request arrived (None when nothing stamped it: an app without the
+    metrics middleware)."""
+    arrived = scope.get(ARRIVED)
+    return None if arrived is None else (time.perf_counter() - arrived) * 1000.0
 
 
 def record_served(
@@ -33,6 +45,7 @@ def record_served(
     placement: str | None = None,
     experiment: str | None = None,
     variant: str | None = None,
+    latency_ms: float | None = None,
 ) -> None:
     """Buffer the list's ``Decision`` (never blocks: ``DecisionLog.record``) and count its
     items in ``recsmith_impressions_total``. A no-op with the log disabled."""
@@ -51,6 +64,7 @@ def record_served(
             placement=placement,
             experiment=experiment,
             variant=variant,
+            latency_ms=latency_ms,
         )
     )
     if item_ids:

@@ -2,9 +2,11 @@
 verdict line, as text, one JSON line, or a self-contained HTML page.
 
 ``build_report`` works on a ``per_unit`` frame (the columns ``decisions.outcomes.per_unit``
-returns) and, for the latency guardrail, the served decisions' latencies; ``experiment_report``
-reads the frame from the store. Decisions are taken on the always-valid p-value (``stats.msprt_p``)
-because the report is meant to be looked at daily: the fixed-horizon p is shown beside it.
+returns) and, for the serving guardrails, the decisions' latencies (``Decision.latency_ms``: from
+the request's arrival to the response built) and the requests and failures counted per variant
+(``decisions.requests``); ``experiment_report`` reads all three from the store. Decisions are taken
+on the always-valid p-value (``stats.msprt_p``) because the report is meant to be looked at daily:
+the fixed-horizon p is shown beside it.
 """
 
 from __future__ import annotations
@@ -25,18 +27,23 @@ from recsmith.store.base import EventStore
 
 #: Below this SRM p-value the split is broken and no other number is trusted (the usual cut).
 SRM_ALPHA = 0.001
+#: Timed decisions per variant before the p99 guardrail decides: with fewer, the "p99" is
+#: an interpolation between the slowest few requests, one slow request decides it.
+MIN_LATENCIES = 100
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """What the report decides with: the test level, the smallest lift worth detecting, and the
-    guardrails' margins (relative: 0.02 = treatment may be at most 2 % worse)."""
+    guardrails' margins: revenue and p99 latency relative (0.02 = treatment may be at most 2 %
+    worse), the error rate absolute (0.005 = at most 0.5 percentage points above control's)."""
 
     alpha: float = 0.05
     power: float = 0.8
     mde: float = 0.05
     revenue_margin: float = 0.02
     latency_margin: float = 0.10
+    error_margin: float = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,20 +112,22 @@ def build_report(
     per_unit: pd.DataFrame,
     latencies: pd.DataFrame | None = None,
     thresholds: Thresholds = Thresholds(),
+    requests: pd.DataFrame | None = None,
 ) -> Report:
     """The report of ``experiment`` on ``per_unit`` (one row per unit and variant).
-    ``latencies``: one row per served decision with ``variant`` and ``latency_ms``, or None
-    when the decision log does not record them (the latency guardrail then says so)."""
+    ``latencies``: one row per timed decision with ``variant`` and ``latency_ms``; ``requests``:
+    one row per variant with ``requests`` and ``errors`` (``EventStore.request_counts``). None
+    for either: not recorded, and its guardrail says so."""
     names = [v.name for v in experiment.variants]
     frame = per_unit[per_unit["variant"].astype(str).isin(names)]
     summary = stats.summarize(frame)
     units = {name: int(summary[name]["units"]) if name in summary else 0 for name in names}
     srm = stats.srm_p(units, experiment.weights)
     comparisons = stats.compare(summary, experiment.control)
-    guardrails = _guardrails(experiment, comparisons, latencies, thresholds)
+    guardrails = _guardrails(experiment, comparisons, latencies, requests, thresholds)
     notes = [
-        "error rate per variant is not recorded by the decision log (a failed request makes "
-        "no decision); watch the server's 5xx metrics"
+        "p99 latency: from the request's arrival to the response built, per timed decision; "
+        "error rate: 5xx answers / requests served under the variant (4xx not counted)"
     ]
     verdicts = [
         _verdict(experiment, t, summary, comparisons, guardrails, srm, thresholds)
@@ -131,10 +140,12 @@ def _guardrails(
     experiment: Experiment,
     comparisons: list[stats.Comparison],
     latencies: pd.DataFrame | None,
+    requests: pd.DataFrame | None,
     th: Thresholds,
 ) -> list[Guardrail]:
     out = []
     p99 = _p99(latencies)
+    counts = _counts(requests)
     control = experiment.control
     for v in experiment.variants[1:]:
         rev = next(
@@ -158,21 +169,71 @@ def _guardrails(
                     f"{ci}; fails below -{th.revenue_margin:.0%}",
                 )
             )
-        if p99 is None or control not in p99 or v.name not in p99:
-            out.append(Guardrail("p99_latency", v.name, "not recorded", "no latency per decision"))
-        else:
-            limit = p99[control] * (1 + th.latency_margin)
-            status = "pass" if p99[v.name] <= limit else "fail"
-            detail = f"{p99[v.name]:.1f} ms vs control {p99[control]:.1f} ms (limit {limit:.1f})"
-            out.append(Guardrail("p99_latency", v.name, status, detail))
+        out.append(_latency_guardrail(p99, control, v.name, th))
+        out.append(_error_guardrail(counts, control, v.name, th))
     return out
 
 
-def _p99(latencies: pd.DataFrame | None) -> dict[str, float] | None:
-    if latencies is None or latencies.empty or "latency_ms" not in latencies:
+def _latency_guardrail(
+    p99: dict[str, tuple[float, int]] | None, control: str, variant: str, th: Thresholds
+) -> Guardrail:
+    """Fail when the variant's p99 exceeds control's by more than ``latency_margin``."""
+    if p99 is None:
+        return Guardrail("p99_latency", variant, "not recorded", "no latency per decision")
+    (c, n_c), (t, n_t) = p99.get(control, (math.nan, 0)), p99.get(variant, (math.nan, 0))
+    if min(n_c, n_t) < MIN_LATENCIES:
+        detail = f"{n_t} and {n_c} (control) timed decisions; needs {MIN_LATENCIES} each"
+        return Guardrail("p99_latency", variant, "pending", detail)
+    limit = c * (1 + th.latency_margin)
+    status = "pass" if t <= limit else "fail"
+    detail = f"{t:.1f} ms vs control {c:.1f} ms (limit {limit:.1f}; {n_t} and {n_c} decisions)"
+    return Guardrail("p99_latency", variant, status, detail)
+
+
+def _error_guardrail(
+    counts: dict[str, tuple[int, int]] | None, control: str, variant: str, th: Thresholds
+) -> Guardrail:
+    """Pass when the interval of (variant's error rate - control's) stays below
+    ``error_margin``; fail when the two-proportion test finds the variant worse and the
+    difference is beyond the margin; pending in between."""
+    if counts is None:
+        return Guardrail("error_rate", variant, "not recorded", "no request counts")
+    (n_c, e_c), (n_t, e_t) = counts.get(control, (0, 0)), counts.get(variant, (0, 0))
+    if n_c == 0 or n_t == 0:
+        return Guardrail("error_rate", variant, "pending", "no requests yet")
+    diff = stats.rate_difference(e_t, n_t, e_c, n_c, th.alpha)
+    if diff.ci[1] <= th.error_margin:
+        status = "pass"
+    elif diff.p < th.alpha and diff.difference > th.error_margin:
+        status = "fail"
+    else:
+        status = "pending"
+    detail = (
+        f"{e_t}/{n_t} = {e_t / n_t:.2%} vs control {e_c}/{n_c} = {e_c / n_c:.2%}: "
+        f"{diff.difference * 100:+.2f} pp, CI [{diff.ci[0] * 100:+.2f}, {diff.ci[1] * 100:+.2f}], "
+        f"p = {diff.p:.3g}; fails above +{th.error_margin * 100:.2f} pp"
+    )
+    return Guardrail("error_rate", variant, status, detail)
+
+
+def _p99(latencies: pd.DataFrame | None) -> dict[str, tuple[float, int]] | None:
+    """Per variant: p99 (linear interpolation, as ``numpy.percentile``) and the count."""
+    if latencies is None or "latency_ms" not in latencies:
         return None
     grouped = latencies.groupby(latencies["variant"].astype(str))["latency_ms"]
-    return {str(k): float(v) for k, v in grouped.quantile(0.99).items()}
+    p99, n = grouped.quantile(0.99), grouped.count()
+    return {str(k): (float(p99[k]), int(n[k])) for k in p99.index}
+
+
+def _counts(requests: pd.DataFrame | None) -> dict[str, tuple[int, int]] | None:
+    if requests is None:
+        return None
+    return {
+        str(v): (int(n), int(e))
+        for v, n, e in zip(
+            requests["variant"], requests["requests"], requests["errors"], strict=True
+        )
+    }
 
 
 def _verdict(
@@ -301,10 +362,12 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 def experiment_report(
     store: EventStore, experiment: Experiment, thresholds: Thresholds = Thresholds()
 ) -> Report:
-    """The report from the store's decision log (``decisions.outcomes.per_unit``), over the
-    experiment's running time. The decision log does not record latencies yet, so the latency
-    guardrail says "not recorded" (``build_report`` takes them once it does)."""
+    """The report from the store's decision log over the experiment's running time: outcomes
+    (``decisions.outcomes.per_unit``), latencies of the timed decisions and the request counts
+    per variant (per minute, so the minutes the experiment started and stopped in count whole)."""
     since = datetime.fromisoformat(experiment.started_at) if experiment.started_at else None
     until = datetime.fromisoformat(experiment.stopped_at) if experiment.stopped_at else None
     frame = per_unit(store, since, until, experiment.name)
-    return build_report(experiment, frame, None, thresholds)
+    latencies = store.decision_latencies(experiment.name, since, until)
+    requests = store.request_counts(experiment.name, since, until)
+    return build_report(experiment, frame, latencies, thresholds, requests)

@@ -258,3 +258,30 @@ def compare(
                 Comparison(metric, name, control, float(lift), (lo, hi), float(p), float(seq))
             )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RateDifference:
+    """Treatment's rate minus control's (absolute, e.g. error rates), its interval and the
+    two-proportion test's p-value."""
+
+    difference: float
+    ci: tuple[float, float]
+    p: float
+
+
+def rate_difference(
+    hits_t: int, n_t: int, hits_c: int, n_c: int, alpha: float = 0.05
+) -> RateDifference:
+    """``hits_t / n_t - hits_c / n_c`` with the pooled two-proportion z-test's two-sided p and the
+    Agresti–Caffo interval (one hit and one miss added to each arm). Why not the plain Wald
+    interval: error rates sit near 0, where it collapses to a width of 0 whenever both arms have
+    no error yet, and would pass a guardrail on ten requests. Both counts must be positive."""
+    d = hits_t / n_t - hits_c / n_c
+    pooled = (hits_t + hits_c) / (n_t + n_c)
+    se0 = np.sqrt(pooled * (1 - pooled) * (1 / n_t + 1 / n_c))
+    p = 1.0 if se0 == 0 else float(2 * st.norm.sf(abs(d) / se0))
+    at, ac = (hits_t + 1) / (n_t + 2), (hits_c + 1) / (n_c + 2)
+    se = np.sqrt(at * (1 - at) / (n_t + 2) + ac * (1 - ac) / (n_c + 2))
+    lo, hi = _interval(float(at - ac), float(se), alpha)
+    return RateDifference(float(d), (lo, hi), p)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recsmith.decisions.served import ARRIVED
+
 #: Fast endpoints answer in about a millisecond, so the buckets start well below the default 5 ms.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: Methods kept as label values; anything else becomes "other" (clients can send any token).
@@ -167,7 +169,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = scope[ARRIVED] = time.perf_counter()  # ``Decision.latency_ms`` starts here too
         status = 500  # what the client sees if the app raises before starting a response
 
         async def send_and_record_status(message: Message) -> None:

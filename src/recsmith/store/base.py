@@ -160,8 +160,27 @@ class EventStore(Protocol):
         ...
 
     def delete_decisions_before(self, ts: datetime) -> int:
-        """Retention: drop decisions served before ``ts`` and attributions of events before
-        it; returns the decisions removed."""
+        """Retention: drop decisions served before ``ts``, attributions of events before it and
+        request counts of minutes before it; returns the decisions removed."""
+        ...
+
+    def decision_latencies(
+        self, experiment: str, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """``variant`` and ``latency_ms`` of ``experiment``'s decisions served in
+        ``[since, until)`` that have a latency (one row per decision)."""
+        ...
+
+    def add_request_counts(self, counts: Sequence[tuple[Any, ...]]) -> None:
+        """Add ``decisions.rows.REQUEST_COLUMNS`` rows to the stored per-minute counts (several
+        server processes add to the same minute)."""
+        ...
+
+    def request_counts(
+        self, experiment: str, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """Per ``variant`` of ``experiment``: ``requests`` and ``errors`` summed over the minutes
+        in ``[since, until)``."""
         ...
 
     def append_attributions(self, attributions: pd.DataFrame) -> int:

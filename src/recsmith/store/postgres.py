@@ -65,7 +65,9 @@ CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT 
 CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS decisions (recommendation_id TEXT PRIMARY KEY,
     served_at BIGINT NOT NULL, unit TEXT, unit_kind TEXT NOT NULL, route TEXT NOT NULL,
-    placement TEXT, release TEXT NOT NULL, experiment TEXT, variant TEXT, size INTEGER NOT NULL);
+    placement TEXT, release TEXT NOT NULL, experiment TEXT, variant TEXT,
+    latency_ms DOUBLE PRECISION, size INTEGER NOT NULL);
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS latency_ms DOUBLE PRECISION;
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
 CREATE INDEX IF NOT EXISTS decisions_unit ON decisions (unit);
 CREATE TABLE IF NOT EXISTS decision_items (recommendation_id TEXT NOT NULL,
@@ -77,9 +79,13 @@ CREATE TABLE IF NOT EXISTS attributions (event_id TEXT PRIMARY KEY,
     event_type TEXT NOT NULL, value DOUBLE PRECISION, ts BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS attributions_decision ON attributions (recommendation_id);
 CREATE INDEX IF NOT EXISTS attributions_ts ON attributions (ts);
--- the window rule: the latest list that showed this item to this unit (kept last: the marker
--- that every object above exists, ``_create_tables``)
+-- the window rule: the latest list that showed this item to this unit
 CREATE INDEX IF NOT EXISTS decision_items_unit ON decision_items (unit, item_id, served_at);
+-- kept last: the marker that every object above exists (``_create_tables``), and so that a
+-- database written before it also got ``decisions.latency_ms``
+CREATE TABLE IF NOT EXISTS experiment_requests (experiment TEXT NOT NULL, variant TEXT NOT NULL,
+    minute BIGINT NOT NULL, requests BIGINT NOT NULL, errors BIGINT NOT NULL,
+    PRIMARY KEY (experiment, variant, minute));
 """
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
@@ -207,7 +213,7 @@ class PostgresStore:
         with conn.cursor() as cur:
             # the newest object in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do
-            newest = "SELECT to_regclass('decision_items_unit') IS NOT NULL"
+            newest = "SELECT to_regclass('experiment_requests') IS NOT NULL"
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
@@ -434,7 +440,30 @@ class PostgresStore:
             )
             removed = cur.execute("DELETE FROM decisions WHERE served_at < %s", (cutoff,)).rowcount
             cur.execute("DELETE FROM attributions WHERE ts < %s", (cutoff,))
+            minute = cutoff // drows.MICROS_PER_MINUTE
+            cur.execute("DELETE FROM experiment_requests WHERE minute < %s", (minute,))
         return max(int(removed), 0)
+
+    @guarded("read")
+    def decision_latencies(
+        self, experiment: str, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        lo, hi = base.scan_bounds(since, until)
+        found = self._rows(drows.LATENCY_SQL.format(p="%s"), (experiment, lo, hi))
+        return drows.latency_frame(found)
+
+    @guarded("write")
+    def add_request_counts(self, counts: Sequence[tuple[Any, ...]]) -> None:
+        if counts:
+            self._many(drows.UPSERT_REQUESTS_SQL.format(p="%s"), list(counts))
+
+    @guarded("read")
+    def request_counts(
+        self, experiment: str, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        first, last = drows.minute_bounds(*base.scan_bounds(since, until))
+        found = self._rows(drows.REQUESTS_SQL.format(p="%s"), (experiment, first, last))
+        return drows.request_frame(found)
 
     @guarded("write")
     def append_attributions(self, attributions: pd.DataFrame) -> int:

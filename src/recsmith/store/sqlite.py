@@ -114,6 +114,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     release TEXT NOT NULL,
     experiment TEXT,
     variant TEXT,
+    latency_ms REAL,
     size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
@@ -143,10 +144,19 @@ CREATE TABLE IF NOT EXISTS attributions (
 );
 CREATE INDEX IF NOT EXISTS attributions_decision ON attributions (recommendation_id);
 CREATE INDEX IF NOT EXISTS attributions_ts ON attributions (ts);
+CREATE TABLE IF NOT EXISTS experiment_requests (
+    experiment TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    PRIMARY KEY (experiment, variant, minute)
+) WITHOUT ROWID;
 """
-#: Columns added to ``events`` after its first release, with their types: a store written by an
-#: older version gets them on open (``ALTER TABLE``; existing rows read NULL).
+#: Columns added to ``events`` and ``decisions`` after their first release, with their types
+#: (``_add_columns``).
 _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
+_ADDED_DECISION_COLUMNS = (("latency_ms", "REAL"),)
 
 _EVENT_SELECT = ", ".join(EVENT_COLUMNS)
 _INSERT_EVENT = (
@@ -184,6 +194,16 @@ _OUTAGE_CODES = frozenset(
         sqlite3.SQLITE_NOTADB,
     }
 )
+
+
+def _add_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[str, str]]) -> None:
+    """Columns added to ``table`` after its first release: a store written by an older version
+    gets them on open (existing rows read NULL)."""
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns:
+        if name not in have:
+            with suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def _now_us() -> int:
@@ -240,12 +260,9 @@ class SQLiteStore:
     def _create_schema(self) -> None:
         conn = self._conn()
         conn.executescript(_SCHEMA)
-        have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-        for name, kind in _ADDED_EVENT_COLUMNS:
-            if name not in have:
-                with suppress(sqlite3.OperationalError):  # another process added it meanwhile
-                    conn.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+        _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
         conn.executescript(_DECISION_SCHEMA)
+        _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
@@ -513,7 +530,30 @@ class SQLiteStore:
             )
             removed = conn.execute("DELETE FROM decisions WHERE served_at < ?", (cutoff,)).rowcount
             conn.execute("DELETE FROM attributions WHERE ts < ?", (cutoff,))
+            minute = cutoff // rows.MICROS_PER_MINUTE
+            conn.execute("DELETE FROM experiment_requests WHERE minute < ?", (minute,))
         return int(removed)
+
+    @guarded("read")
+    def decision_latencies(
+        self, experiment: str, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        lo, hi = scan_bounds(since, until)
+        found = self._conn().execute(rows.LATENCY_SQL.format(p="?"), (experiment, lo, hi))
+        return rows.latency_frame(found.fetchall())
+
+    @guarded("write")
+    def add_request_counts(self, counts: Sequence[tuple[Any, ...]]) -> None:
+        if counts:
+            self._write(rows.UPSERT_REQUESTS_SQL.format(p="?"), list(counts))
+
+    @guarded("read")
+    def request_counts(
+        self, experiment: str, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        first, last = rows.minute_bounds(*scan_bounds(since, until))
+        found = self._conn().execute(rows.REQUESTS_SQL.format(p="?"), (experiment, first, last))
+        return rows.request_frame(found.fetchall())
 
     @guarded("write")
     def append_attributions(self, attributions: pd.DataFrame) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from recsmith.decisions.kpis import By, catalogue_size, kpis
 from recsmith.decisions.record import Decision
@@ -42,6 +42,9 @@ class DecisionResponse(BaseModel):
     release: str
     experiment: str | None
     variant: str | None
+    latency_ms: float | None = Field(
+        description="ms from the request's arrival to the response built (null: not timed)"
+    )
     items: list[ShownItem]
 
     @classmethod
@@ -56,6 +59,7 @@ class DecisionResponse(BaseModel):
             release=d.release,
             experiment=d.experiment,
             variant=d.variant,
+            latency_ms=d.latency_ms,
             items=[
                 ShownItem(position=n + 1, item_id=i, score=s, sources=list(src), propensity=p)
                 for n, (i, s, src, p) in enumerate(

@@ -13,12 +13,13 @@ from typing import Annotated, Any
 from uuid import uuid4
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import NeedsPipeline
 from recsmith.decisions.record import UnitKind
-from recsmith.decisions.served import record_served
+from recsmith.decisions.requests import counting
+from recsmith.decisions.served import record_served, since_arrival_ms
 from recsmith.errors import StoreUnavailable
 from recsmith.experiments.choose import choose
 from recsmith.pipeline.runtime import Pipeline
@@ -134,6 +135,7 @@ def reason_for(
     responses=error_responses(401, 403, 409, 422, 503),
 )
 async def recommend(
+    request: Request,
     user_id: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
     runtime: RuntimeDep,
     bundle: BundleDep,
@@ -180,47 +182,51 @@ async def recommend(
     """
     path_id(user_id, "user_id")
     chosen = choose(runtime, bundle, user_id, placement)  # the variant's bundle in an experiment
-    bundle = chosen.bundle
-    keep_seen = _keep_seen(bundle, include_seen)
-    stored, degraded = ([], []) if keep_seen else await _stored_items(runtime, user_id)
-    seen = [*stored, *_ids(exclude, "exclude")]
-    latest = [
-        *_ids(recent, "recent"),
-        *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
-    ]
-    context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
-    categories = _categories(bundle, category)
-    query = UserQuery(user_id, seen, latest, context)
-    options = Options(k, categories, diversity, keep_seen)
-    cache = runtime.cache
-    if cache is None:
-        listed = await _computed(runtime, bundle, query, options)
-    else:
-        # catalogue changes applied since the release (``catalog_sync``) change what rules let by
-        release = f"{bundle.version}@{bundle.catalog_stamp}"
-        key = cache_key(
-            release, user_id, k, seen, latest, context, categories, diversity, keep_seen
-        )
-        hit = cache.get(key)
-        runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
-        if hit is None:
+    # requests and failures per variant: the error-rate guardrail (``decisions.requests``)
+    with counting(runtime.decisions, chosen.experiment, chosen.variant):
+        bundle = chosen.bundle
+        keep_seen = _keep_seen(bundle, include_seen)
+        stored, degraded = ([], []) if keep_seen else await _stored_items(runtime, user_id)
+        seen = [*stored, *_ids(exclude, "exclude")]
+        latest = [
+            *_ids(recent, "recent"),
+            *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
+        ]
+        context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
+        categories = _categories(bundle, category)
+        query = UserQuery(user_id, seen, latest, context)
+        options = Options(k, categories, diversity, keep_seen)
+        cache = runtime.cache
+        if cache is None:
             listed = await _computed(runtime, bundle, query, options)
-            cache.put(key, json.dumps(listed).encode())
         else:
-            listed = json.loads(hit)
-    runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
-    response = RecommendationResponse(
-        recommendation_id=uuid4().hex,
-        user_id=user_id,
-        model_version=bundle.version,
-        degraded=degraded,
-        experiment=chosen.experiment,
-        variant=chosen.variant,
-        **listed,
-    )
+            # catalogue changes applied since the release (``catalog_sync``) change what rules
+            # let by
+            release = f"{bundle.version}@{bundle.catalog_stamp}"
+            key = cache_key(
+                release, user_id, k, seen, latest, context, categories, diversity, keep_seen
+            )
+            hit = cache.get(key)
+            runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
+            if hit is None:
+                listed = await _computed(runtime, bundle, query, options)
+                cache.put(key, json.dumps(listed).encode())
+            else:
+                listed = json.loads(hit)
+        runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
+        response = RecommendationResponse(
+            recommendation_id=uuid4().hex,
+            user_id=user_id,
+            model_version=bundle.version,
+            degraded=degraded,
+            experiment=chosen.experiment,
+            variant=chosen.variant,
+            **listed,
+        )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
-    _record(runtime, response, "recommendations", user_id, kind, placement)
+    latency = since_arrival_ms(request.scope)
+    _record(runtime, response, "recommendations", user_id, kind, placement, latency)
     return response
 
 
@@ -231,9 +237,11 @@ def _record(
     unit: str | None = None,
     unit_kind: UnitKind = "none",
     placement: str | None = None,
+    latency_ms: float | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
-    and variant the response carries (None outside experiments) and the request's placement."""
+    and variant the response carries (None outside experiments), the request's placement and,
+    where the route timed it, its latency (``Decision.latency_ms``)."""
     items = response.items
     record_served(
         runtime.decisions,
@@ -249,6 +257,7 @@ def _record(
         placement=placement,
         experiment=getattr(response, "experiment", None),
         variant=getattr(response, "variant", None),
+        latency_ms=latency_ms,
     )
 
 
