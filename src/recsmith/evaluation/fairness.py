@@ -134,12 +134,16 @@ def item_exposure(recs: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarra
 
 
 def exposure(
-    recs: np.ndarray, groups: sparse.csr_array | None = None, names: Sequence[str] = ()
+    recs: np.ndarray,
+    n_items: int,
+    groups: sparse.csr_array | None = None,
+    names: Sequence[str] = (),
 ) -> Exposure:
-    """Exposure of the items in ``recs`` over the whole catalogue (``groups.shape[0]`` items, or
-    ``recs.max() + 1`` without groups — pass groups to count never-shown items) and over the
-    ``groups`` (``group_matrix``). Group figures are NaN / empty without groups."""
-    n_items = groups.shape[0] if groups is not None else int(np.max(recs, initial=-1)) + 1
+    """Exposure of the items in ``recs`` over the whole catalogue of ``n_items`` (never-shown items
+    count as zeros) and over the ``groups`` (``group_matrix``, [n_items, n_groups]). Group
+    figures are NaN / empty without groups."""
+    if groups is not None and groups.shape[0] != n_items:
+        raise ValueError(f"groups has {groups.shape[0]} rows for {n_items} items")
     slots, weighted = item_exposure(recs, n_items)
     shown_items = slots > 0
     group_rows: list[GroupExposure] = []
