@@ -53,6 +53,11 @@ def test_exposure_by_hand() -> None:
     assert by["C"].shown == pytest.approx(0.5)
     # group slots [2.5, 1.5, 1] sorted [1, 1.5, 2.5]: G = (-2*1 + 0 + 2*2.5) / (3*5) = 3/15
     assert e.group_gini == pytest.approx(3 / 15, abs=1e-12)
+    named = e.scalars()  # the names evaluate --json reports them under
+    assert named["exposure_gini"] == pytest.approx(8 / 25, abs=1e-12)
+    assert named["exposure_gini_weighted"] == pytest.approx(g_w, abs=1e-12)
+    assert named["exposure_entropy"] == e.entropy
+    assert named["catalogue_shown"] == pytest.approx(4 / 5)
 
 
 def test_miscalibration_by_hand() -> None:
