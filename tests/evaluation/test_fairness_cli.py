@@ -139,3 +139,23 @@ def test_bad_group_options_name_the_option(
     result = runner.invoke(app, ["evaluate", "--data", str(events_file), *extra])
     assert result.exit_code != 0
     assert says in " ".join(result.stderr.split())
+
+
+def test_report_shows_the_same_fairness_figures(files: tuple[Path, Path], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    events_file, items_file = files
+    page_path = tmp_path / "r.html"
+    args = ["evaluate", "--data", str(events_file), "--items", str(items_file), "--models"]
+    args += ["popular,itemknn", "--split", SPLIT, "--report", str(page_path)]
+    payload = _run(args, tmp_path / "r.json")
+    page = page_path.read_text(encoding="utf-8")
+    assert "Fairness: exposure, calibration and group parity" in page
+    for r in payload["results"]:
+        rows = [part.split("</tr>")[0] for part in page.split(f'<tr data-model="{r["model"]}">')]
+        fairness_row = next(row for row in rows if 'data-metric="miscalibration"' in row)
+        for key in ("exposure_gini", "exposure_entropy", "miscalibration"):
+            cell = f'data-metric="{key}">{r["beyond"][key]:.4f}<'
+            assert cell in fairness_row
+        for g in r["groups"]["groups"]:
+            assert f"{g['name']} (n = {g['users']:,}): {g['metrics']['ndcg']:.4f}" in fairness_row
+        assert f"{r['groups']['gap']:+.4f}" in fairness_row
