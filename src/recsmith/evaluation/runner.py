@@ -239,8 +239,9 @@ def score_lists(
     recommend_seconds: float,
     fairness: FairnessInputs | None = None,
 ) -> ModelResult:
-    """Accuracy, curves, beyond-accuracy and fairness metrics of top lists (internal item
-    indices). Without ``fairness`` inputs, items group by category and users by activity."""
+    """Accuracy, curves, beyond-accuracy metrics of top lists (internal item indices), and the
+    fairness measures when ``fairness`` inputs are given (``evaluate_models`` always gives them;
+    a tuning trial, which ranks by one metric, goes without)."""
     n_cols = truth.matrix.shape[1]
     recs = lists[:, :k]
     result = compute_metrics(recs, truth.matrix, n_cols, metrics, k)
@@ -253,19 +254,11 @@ def score_lists(
     beyond, head = beyond_accuracy(
         recs, history, data, features if features is not None else item_features(data)
     )
-    fair = fairness if fairness is not None else fairness_inputs(data, truth.user_ids)
-    spread = exposure(recs, data.n_items, fair.item_groups, fair.item_group_names)
-    beyond |= spread.scalars()
-    beyond["miscalibration"] = (
-        float(np.nanmean(miscalibration(recs, history, fair.item_groups)))
-        if fair.item_groups is not None
-        else float("nan")
-    )
-    parity = (
-        group_parity(result.per_user, fair.user_labels, by=fair.user_grouping, cut=fair.user_cut)
-        if "ndcg" in result.per_user
-        else None
-    )
+    spread, parity = None, None
+    if fairness is not None:
+        spread, parity = _fairness(recs, history, result.per_user, data.n_items, fairness)
+        beyond |= spread.scalars()
+        beyond["miscalibration"] = _mean_miscalibration(recs, history, fairness)
     return ModelResult(
         model=name,
         params=params,
@@ -280,6 +273,35 @@ def score_lists(
         exposure=spread,
         groups=parity,
     )
+
+
+def _fairness(
+    recs: np.ndarray,
+    history: sparse.csr_array,
+    per_user: Mapping[str, np.ndarray],
+    n_items: int,
+    fair: FairnessInputs,
+) -> tuple[Exposure, GroupParity | None]:
+    """Exposure over items and item groups, and accuracy by user group (on ndcg when scored)."""
+    spread = exposure(recs, n_items, fair.item_groups, fair.item_group_names)
+    parity = (
+        group_parity(per_user, fair.user_labels, by=fair.user_grouping, cut=fair.user_cut)
+        if "ndcg" in per_user
+        else None
+    )
+    return spread, parity
+
+
+def _mean_miscalibration(
+    recs: np.ndarray, history: sparse.csr_array, fair: FairnessInputs
+) -> float:
+    """Mean miscalibration over the users whose history and list both have a categorised item;
+    NaN when no item has a group."""
+    if fair.item_groups is None:
+        return float("nan")
+    values = miscalibration(recs, history, fair.item_groups)
+    measured = values[np.isfinite(values)]
+    return float(measured.mean()) if measured.size else float("nan")
 
 
 def compare_to_best(results: Sequence[ModelResult], metric: str = "ndcg") -> list[Comparison]:
