@@ -103,7 +103,25 @@ def test_group_parity_by_hand() -> None:
     assert (p.gap_ci_low, p.gap_ci_high) == pytest.approx((0.7 - half, 0.7 + half), abs=1e-9)
     # sample size per group: (1.959964 + 0.841621)^2 * (.02 + .08) / .7^2 = 1.6 -> 2
     assert p.users_needed == 2
-    assert "too few to rank" in (p.note or "")
+    t = 0.7 / math.sqrt(0.05)
+    assert p.gap_p_value == pytest.approx(2 * stats.t.sf(t, df), abs=1e-12)
+    assert p.note == (
+        "fewer than 30 users in light (2), medium (2), heavy (2): too few to rank; "
+        f"the gap between medium and heavy is not significant (Welch p = {p.gap_p_value:.2g})"
+    )
+
+
+def test_group_parity_says_nothing_when_groups_are_large_and_the_gap_clear() -> None:
+    ndcg = np.concatenate([np.tile([0.1, 0.3], 20), np.tile([0.6, 0.8], 20)])
+    labels = np.array(["a"] * 40 + ["b"] * 40, dtype=object)
+    p = group_parity({"ndcg": ndcg}, labels, by="property:x")
+    assert (p.best, p.worst, p.gap) == ("b", "a", pytest.approx(0.5))
+    assert p.gap_p_value < 1e-10
+    assert p.note is None
+    # one group only: no gap, and it says so
+    alone = group_parity({"ndcg": ndcg}, np.array(["a"] * 80, dtype=object), by="property:x")
+    assert alone.best is None and math.isnan(alone.gap)
+    assert alone.note == "fewer than two groups with 2+ users: no gap to measure"
 
 
 def test_activity_terciles_by_hand() -> None:

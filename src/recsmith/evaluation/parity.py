@@ -127,12 +127,12 @@ def group_parity(
             )
         )
     testable = [g for g in range(len(names)) if sizes[g] >= 2]
-    notes = [
-        f"group {names[g]!s} has {sizes[g]} user(s), fewer than {MIN_GROUP_USERS}: "
-        "too few to rank it"
-        for g in range(len(names))
-        if sizes[g] < MIN_GROUP_USERS
-    ]
+    small = [f"{names[g]} ({sizes[g]})" for g in range(len(names)) if sizes[g] < MIN_GROUP_USERS]
+    notes = (
+        [f"fewer than {MIN_GROUP_USERS} users in {', '.join(small)}: too few to rank"]
+        if small
+        else []
+    )
     if len(testable) < 2:
         notes.append("fewer than two groups with 2+ users: no gap to measure")
         return GroupParity(
