@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -208,3 +209,22 @@ def test_agrees_with_loop_oracle_on_random_case() -> None:
     for score in parity.groups:
         assert score.metrics["ndcg"] == pytest.approx(means[score.name], abs=1e-9)
     assert parity.gap == pytest.approx(max(means.values()) - min(means.values()), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda g: miscalibration(RECS, sparse.csr_array(HISTORY), g, alpha=0.0), "alpha"),
+        (lambda g: miscalibration(RECS, sparse.csr_array(HISTORY[:1]), g), "history is"),
+        (lambda g: miscalibration(RECS, sparse.csr_array(-HISTORY), g), "non-negative"),
+        (lambda g: exposure(RECS, 4, g, ["A", "B", "C"]), "groups has 5 rows for 4 items"),
+        (lambda g: exposure(RECS, 5, g, ["A", "B"]), "names has 2 entries"),
+        (lambda g: exposure(np.array([[0, 7]]), 5, g, ["A", "B", "C"]), "recs must hold"),
+        (lambda g: group_parity({"ndcg": np.ones(2)}, np.array(["a", "b"]), by="x", metric="mrr"),
+         "metric 'mrr'"),
+    ],
+)  # fmt: skip
+def test_bad_input_says_what_is_wrong(call, says: str) -> None:
+    groups, _ = group_matrix(LABELS)
+    with pytest.raises(ValueError, match=re.escape(says)):
+        call(groups)

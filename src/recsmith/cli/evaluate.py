@@ -214,7 +214,9 @@ def evaluate(
 ) -> None:
     """Print precision/recall/NDCG/MAP/hit rate/MRR/coverage @k and fit time per model.
 
-    Then paired tests against the best and a verdict, warning when too few users were evaluated."""
+    Then beyond-accuracy and fairness tables (exposure Gini/entropy, miscalibration, ndcg by user
+    group and the best-worst gap), paired tests against the best and a verdict, warning when too
+    few users were evaluated."""
     cli = state(ctx)
     with errors_as_exit():
         names = [m.strip() for m in models.split(",") if m.strip()]
