@@ -88,8 +88,10 @@ def entropy_bits(values: np.ndarray) -> float:
 
 @dataclass(frozen=True, slots=True)
 class GroupExposure:
-    """One item group's exposure: its share of the catalogue, of its own items ever shown, of the
-    list slots and of the position-weighted slots (fractional for multi-group items)."""
+    """One item group's exposure: the share of catalogue items in it (an item in two groups counts
+    in both, so these can sum past 1), the share of its items ever shown, and its share of the
+    slots and of the position-weighted slots on items with a group (a multi-group item's slot is
+    split between its groups, so these sum to 1)."""
 
     name: str
     catalogue_share: float
