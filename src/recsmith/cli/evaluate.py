@@ -7,8 +7,9 @@ import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -16,7 +17,9 @@ from rich.table import Table
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events, require_catalog
 from recsmith.cli.progress import stage_progress
+from recsmith.config import Settings
 from recsmith.errors import ValidationError
+from recsmith.evaluation.grouping import parse_group_spec
 from recsmith.evaluation.report import (
     events_fingerprint,
     interaction_head_share,
@@ -28,6 +31,7 @@ from recsmith.evaluation.split import parse_split
 from recsmith.evaluation.verdict import Verdict, judge, users_needed_text
 from recsmith.models.registry import model_class, parse_params
 from recsmith.pipeline.config import load_pipeline_config
+from recsmith.store.open import open_store
 
 COLUMNS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
 
@@ -65,6 +69,48 @@ def beyond_table(results: list[ModelResult], k: int) -> Table:
     return table
 
 
+def fairness_table(results: list[ModelResult], k: int) -> Table:
+    """Exposure spread, miscalibration and the best- vs worst-served user group per model."""
+    by = next((r.groups.by for r in results if r.groups is not None), "activity")
+    table = Table(title=f"fairness @{k}: exposure, calibration, parity of ndcg@{k} by {by}")
+    table.add_column("model", style="bold")
+    for col in ("exposure gini", "entropy bits", "gini pos-wtd", "shown", "miscalibration"):
+        table.add_column(col, justify="right")
+    table.add_column("ndcg by group", justify="left")
+    table.add_column("gap [95% CI]", justify="right")
+    for r in results:
+        b = r.beyond
+        cells = [
+            f"{b['exposure_gini']:.4f}",
+            f"{b['exposure_entropy']:.2f}",
+            f"{b['exposure_gini_weighted']:.4f}",
+            f"{b['catalogue_shown']:.4f}",
+            f"{b['miscalibration']:.4f}",
+        ]
+        g = r.groups
+        groups = (
+            " ".join(f"{escape(s.name)} {s.metrics['ndcg']:.4f} (n={s.users})" for s in g.groups)
+            if g is not None
+            else "—"
+        )
+        gap = (
+            f"{g.gap:+.4f} [{g.gap_ci_low:+.4f}, {g.gap_ci_high:+.4f}]"
+            if g is not None and g.best is not None
+            else "—"
+        )
+        table.add_row(r.model, *cells, groups, gap)
+    return table
+
+
+def print_parity_notes(results: list[ModelResult]) -> None:
+    """Say when a group parity result is too weak to read (small groups, undecided gap)."""
+    for r in results:
+        if r.groups is not None and r.groups.note:
+            stdout.print(
+                f"[bold yellow]note:[/] {escape(r.model)}: {escape(r.groups.note)}", soft_wrap=True
+            )
+
+
 def significance_table(comparisons: list[Comparison], k: int) -> Table:
     """The best model against each other one: paired difference, its 95% CI, p-values and the
     users a test would need to detect that difference (``paired_sample_size``)."""
@@ -90,6 +136,26 @@ def print_verdict(verdict: Verdict) -> None:
     if verdict.warning is not None:
         stdout.print(f"[bold yellow]warning:[/] {escape(verdict.warning)}", soft_wrap=True)
     stdout.print(f"[bold]verdict:[/] {escape(verdict.text)}", soft_wrap=True)
+
+
+def load_profiles(
+    events: pd.DataFrame, data: Path | None, store_url: str | None, settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """User-profile properties of the users in ``events``, from the store (``--groups
+    property:NAME``). Profiles live only in a store, so an events file alone cannot give them."""
+    if data is not None:
+        raise ValidationError(
+            "--groups",
+            "user properties come from the store's user profiles: read events with --store "
+            "(or from the configured store) instead of --data",
+        )
+    store = open_store(store_url or settings.store.url)
+    try:
+        users = pd.unique(events["user_id"].dropna().to_numpy(dtype=object))
+        found = (store.get_user(str(u)) for u in users)  # one lookup per user: I/O, not maths
+        return {p.user_id: dict(p.properties) for p in found if p is not None}
+    finally:
+        store.close()
 
 
 def evaluate(
@@ -130,10 +196,27 @@ def evaluate(
             "popularity-bias plots) here; needs recsmith\\[report].",
         ),
     ] = None,
+    groups: Annotated[
+        str,
+        typer.Option(
+            "--groups",
+            help="User groups for accuracy parity: activity (light/medium/heavy terciles of "
+            "training items) or property:NAME (a user-profile property, read from the store).",
+        ),
+    ] = "activity",
+    item_groups: Annotated[
+        str,
+        typer.Option(
+            help="Item groups for exposure and calibration: category or property:NAME "
+            "(a catalogue property, e.g. property:brand).",
+        ),
+    ] = "category",
 ) -> None:
     """Print precision/recall/NDCG/MAP/hit rate/MRR/coverage @k and fit time per model.
 
-    Then paired tests against the best and a verdict, warning when too few users were evaluated."""
+    Then beyond-accuracy and fairness tables (exposure Gini/entropy, miscalibration, ndcg by user
+    group and the best-worst gap), paired tests against the best and a verdict, warning when too
+    few users were evaluated."""
     cli = state(ctx)
     with errors_as_exit():
         names = [m.strip() for m in models.split(",") if m.strip()]
@@ -150,6 +233,8 @@ def evaluate(
                 )
             per_model.setdefault(model, {})[field] = value
         spec = parse_split(split)
+        user_spec = parse_group_spec(groups, "--groups", "activity")
+        item_spec = parse_group_spec(item_groups, "--item-groups", "category")
         if report is not None:
             require_matplotlib()  # fail before the long part, not after it
         config = load_pipeline_config(pipeline) if pipeline is not None else None
@@ -157,6 +242,11 @@ def evaluate(
             with progress("reading events"):
                 events = load_events(data, store, cli.settings)
                 catalog = load_catalog(items, data, store, cli.settings)
+                profiles = (
+                    load_profiles(events, data, store, cli.settings)
+                    if user_spec.kind == "property"
+                    else None
+                )
             require_catalog(names, catalog)
             parts = spec.apply(events)
             results, stats = evaluate_models(
@@ -171,6 +261,9 @@ def evaluate(
                 pipeline=config,
                 curve_k=max(k, 20) if report is not None else 0,
                 progress=progress,
+                item_groups=item_spec,
+                user_groups=user_spec,
+                profiles=profiles,
             )
     title = (
         f"{spec.name} split: {stats['train_events']:,} train / {stats['test_events']:,} test "
@@ -186,6 +279,8 @@ def evaluate(
     )
     stdout.print(results_table(results, k, title))
     stdout.print(beyond_table(results, k))
+    stdout.print(fairness_table(results, k))
+    print_parity_notes(results)
     if comparisons:
         stdout.print(significance_table(comparisons, k))
     print_verdict(verdict)
@@ -203,6 +298,11 @@ def evaluate(
                     "coverage": r.coverage,
                     "beyond": r.beyond,
                     "head_share": r.head_share,
+                    "exposure_groups": {
+                        "by": item_spec.label,
+                        "groups": [asdict(g) for g in r.exposure.groups] if r.exposure else [],
+                    },
+                    "groups": r.groups.to_json() if r.groups is not None else None,
                     "fit_seconds": r.fit_seconds,
                     "recommend_seconds": r.recommend_seconds,
                 }

@@ -201,6 +201,60 @@ def _metric_rows(results: Sequence[ModelResult], k: int) -> tuple[list[str], lis
     return headers, rows
 
 
+FAIRNESS_COLUMNS = (
+    ("exposure_gini", "exposure Gini"),
+    ("exposure_entropy", "exposure entropy (bits)"),
+    ("exposure_gini_weighted", "Gini, position-weighted"),
+    ("catalogue_shown", "catalogue shown"),
+    ("miscalibration", "miscalibration"),
+)
+
+
+def _fairness_table(results: Sequence[ModelResult], k: int) -> str:
+    """One table: exposure spread, miscalibration, ndcg by user group with intervals, the gap
+    between the best- and worst-served group, and the note saying when that gap is weak."""
+    rows = []
+    for r in results:
+        cells = [f"<td>{escape(r.model)}</td>"]
+        cells += [_num(f"{r.beyond.get(key, math.nan):.4f}", key) for key, _ in FAIRNESS_COLUMNS]
+        g = r.groups
+        if g is None:
+            cells += ["<td>—</td>", "<td>—</td>"]
+        else:
+            by_group = "<br>".join(
+                f"{escape(s.name)} (n = {s.users:,}): {s.metrics[g.metric]:.4f} "
+                f'<span class="ci">[{s.ci_low:.4f}, {s.ci_high:.4f}]</span>'
+                for s in g.groups
+            )
+            gap = (
+                f"{g.gap:+.4f} ({escape(g.best)} − {escape(g.worst)})"
+                f'<span class="ci">[{g.gap_ci_low:+.4f}, {g.gap_ci_high:+.4f}], '
+                f"p = {g.gap_p_value:.2g}</span>"
+                if g.best is not None and g.worst is not None
+                else "—"
+            )
+            note = f'<span class="ci">{escape(g.note)}</span>' if g.note else ""
+            cells += [f"<td>{by_group}</td>", f'<td data-metric="gap">{gap}{note}</td>']
+        rows.append((r.model, cells))
+    first = next((r.groups for r in results if r.groups is not None), None)
+    metric = f"{first.metric}@{k}" if first is not None else f"ndcg@{k}"
+    headers = [
+        "model",
+        *(label for _, label in FAIRNESS_COLUMNS),
+        f"{metric} by user group",
+        "gap best − worst",
+    ]
+    cut = f" Groups: {escape(first.cut)}." if first is not None else ""
+    return (
+        _table(headers, rows)
+        + '<p class="note">Exposure: Gini and entropy of slot counts over every catalogue item '
+        "(never-shown items count as zero); position-weighted: slot j counts 1/log2(j+1). "
+        "Miscalibration: Steck's KL(p‖q̃) of the user's history category mix p and the list's q "
+        "(every slot equal), q̃ = 0.99 q + 0.01 p, nats, mean over users. Group intervals: "
+        f"bootstrap 95%; gap: Welch's t interval.{cut}</p>"
+    )
+
+
 def write_report(
     path: Path,
     *,
@@ -268,6 +322,8 @@ def write_report(
         + _table(
             ["model", *BEYOND_COLUMNS, f"head share ({HEAD_FRACTION:.0%} items)"], beyond_rows
         ),
+        f"<h2>Fairness: exposure, calibration and group parity @{k}</h2>"
+        + _fairness_table(results, k),
         f"<h2>Significance (paired t-test on per-user ndcg@{k}, Holm-corrected)</h2>"
         + (
             _table(["best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)", "users needed"], sig_rows)

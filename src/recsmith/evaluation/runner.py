@@ -28,7 +28,10 @@ from recsmith.evaluation.beyond import (
     personalisation,
     popularity_lift,
 )
+from recsmith.evaluation.fairness import Exposure, exposure, miscalibration
+from recsmith.evaluation.grouping import FairnessInputs, GroupSpec, fairness_inputs
 from recsmith.evaluation.metrics import DEFAULT_METRICS, catalog_coverage, compute_metrics
+from recsmith.evaluation.parity import GroupParity, group_parity
 from recsmith.evaluation.significance import holm_correction, paired_sample_size, paired_test
 from recsmith.evaluation.split import Split
 from recsmith.events.schema import Item
@@ -64,6 +67,8 @@ class ModelResult:
     beyond: dict[str, float] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)  # metric → value at k = 1..k_max
     head_share: float = float("nan")  # share of recommended slots on head (top-20%) items
+    exposure: Exposure | None = None  # exposure over items and item groups (``fairness``)
+    groups: GroupParity | None = None  # accuracy by user group (``parity``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,7 @@ def evaluate_model(
     *,
     curve_k: int = 0,
     features: sparse.csr_array | None = None,
+    fairness: FairnessInputs | None = None,
 ) -> ModelResult:
     """Fit one model on ``data`` and score its top-``k`` lists against ``truth``.
 
@@ -165,6 +171,7 @@ def evaluate_model(
         metrics,
         curve_k=curve_k,
         features=features,
+        fairness=fairness,
         fit_seconds=fitted - started,
         recommend_seconds=done - fitted,
     )
@@ -182,6 +189,7 @@ def evaluate_pipeline(
     half_life_days: float | None = None,
     curve_k: int = 0,
     features: sparse.csr_array | None = None,
+    fairness: FairnessInputs | None = None,
     progress: StageHook = no_stages,
 ) -> ModelResult:
     """Train the whole pipeline on the train events and score it exactly as it serves."""
@@ -210,6 +218,7 @@ def evaluate_pipeline(
             DEFAULT_METRICS,
             curve_k=curve_k,
             features=features,
+            fairness=fairness,
             fit_seconds=fitted - started,
             recommend_seconds=done - fitted,
         )
@@ -228,8 +237,11 @@ def score_lists(
     features: sparse.csr_array | None,
     fit_seconds: float,
     recommend_seconds: float,
+    fairness: FairnessInputs | None = None,
 ) -> ModelResult:
-    """Accuracy, curves and beyond-accuracy metrics of top lists (internal item indices)."""
+    """Accuracy, curves, beyond-accuracy metrics of top lists (internal item indices), and the
+    fairness measures when ``fairness`` inputs are given (``evaluate_models`` always gives them;
+    a tuning trial, which ranks by one metric, goes without)."""
     n_cols = truth.matrix.shape[1]
     recs = lists[:, :k]
     result = compute_metrics(recs, truth.matrix, n_cols, metrics, k)
@@ -242,6 +254,11 @@ def score_lists(
     beyond, head = beyond_accuracy(
         recs, history, data, features if features is not None else item_features(data)
     )
+    spread, parity = None, None
+    if fairness is not None:
+        spread, parity = _fairness(recs, history, result.per_user, data.n_items, fairness)
+        beyond |= spread.scalars()
+        beyond["miscalibration"] = _mean_miscalibration(recs, history, fairness)
     return ModelResult(
         model=name,
         params=params,
@@ -253,7 +270,38 @@ def score_lists(
         beyond=beyond,
         curves=curves,
         head_share=head,
+        exposure=spread,
+        groups=parity,
     )
+
+
+def _fairness(
+    recs: np.ndarray,
+    history: sparse.csr_array,
+    per_user: Mapping[str, np.ndarray],
+    n_items: int,
+    fair: FairnessInputs,
+) -> tuple[Exposure, GroupParity | None]:
+    """Exposure over items and item groups, and accuracy by user group (on ndcg when scored)."""
+    spread = exposure(recs, n_items, fair.item_groups, fair.item_group_names)
+    parity = (
+        group_parity(per_user, fair.user_labels, by=fair.user_grouping, cut=fair.user_cut)
+        if "ndcg" in per_user
+        else None
+    )
+    return spread, parity
+
+
+def _mean_miscalibration(
+    recs: np.ndarray, history: sparse.csr_array, fair: FairnessInputs
+) -> float:
+    """Mean miscalibration over the users whose history and list both have a categorised item;
+    NaN when no item has a group."""
+    if fair.item_groups is None:
+        return float("nan")
+    values = miscalibration(recs, history, fair.item_groups)
+    measured = values[np.isfinite(values)]
+    return float(measured.mean()) if measured.size else float("nan")
 
 
 def compare_to_best(results: Sequence[ModelResult], metric: str = "ndcg") -> list[Comparison]:
@@ -294,9 +342,14 @@ def evaluate_models(
     curve_k: int = 0,
     pipeline: PipelineConfig | None = None,
     progress: StageHook = no_stages,
+    item_groups: GroupSpec = GroupSpec("category"),
+    user_groups: GroupSpec = GroupSpec("activity"),
+    profiles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[ModelResult], dict[str, int]]:
     """Run the protocol for each model (and the pipeline, if given) on one split; returns results
-    and split statistics. ``progress`` hears of each model and pipeline stage."""
+    and split statistics. ``progress`` hears of each model and pipeline stage. Exposure groups
+    items by ``item_groups``, parity groups users by ``user_groups`` (a user property is read
+    from ``profiles``, user id → properties)."""
     parts = split if isinstance(split, Split) else split.apply(events)
     catalog = ItemCatalog.from_items(items) if items else None
     data = Interactions.from_events(
@@ -314,12 +367,27 @@ def evaluate_models(
         "users_in_data": int(pd.unique(actor_keys(events)).size),
     }
     features = item_features(data)
+    fairness = fairness_inputs(
+        data,
+        truth.user_ids,
+        item_spec=item_groups,
+        user_spec=user_groups,
+        items=items,
+        profiles=profiles,
+    )
     results = []
     for m in models:
         with progress(m):
             results.append(
                 evaluate_model(
-                    m, data, truth, k, (params or {}).get(m), curve_k=curve_k, features=features
+                    m,
+                    data,
+                    truth,
+                    k,
+                    (params or {}).get(m),
+                    curve_k=curve_k,
+                    features=features,
+                    fairness=fairness,
                 )
             )
     if pipeline is not None:
@@ -335,6 +403,7 @@ def evaluate_models(
                 half_life_days=half_life_days,
                 curve_k=curve_k,
                 features=features,
+                fairness=fairness,
                 progress=progress,
             )
         )

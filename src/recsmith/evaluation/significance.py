@@ -149,3 +149,45 @@ def holm_correction(p_values: np.ndarray) -> np.ndarray:
     adjusted = np.empty(m, dtype=np.float64)
     adjusted[order] = np.maximum.accumulate(scaled)
     return adjusted
+
+
+@dataclass(frozen=True, slots=True)
+class TwoSampleResult:
+    """Mean of ``a`` minus mean of ``b`` (different users), Welch's t interval and p-value, and
+    the users per group a test would need to detect that difference (``None`` when it is 0)."""
+
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    users_needed: int | None
+
+
+def two_sample_test(
+    a: np.ndarray, b: np.ndarray, confidence: float = 0.95, power: float = 0.8
+) -> TwoSampleResult:
+    """Welch's t-test (``scipy.stats.ttest_ind``, unequal variances) of two groups of users.
+
+    Groups of different users are not paired, so ``paired_test`` does not apply. The users-needed
+    figure is the normal-approximation size per group for a two-sided test at
+    ``1 - confidence`` with ``power``: ``n = ceil((z_{1-α/2} + z_power)^2 (s_a^2 + s_b^2) / Δ^2)``
+    (Chow, Shao & Wang 2008, §3.2, unequal variances). Each group needs two users for a variance.
+    """
+    a, b = _vector(a, "a"), _vector(b, "b")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(
+            f"a two-sample test needs at least 2 users per group, got {len(a)}, {len(b)}"
+        )
+    if not 0.0 < confidence < 1.0 or not 0.0 < power < 1.0:
+        raise ValueError(f"confidence and power must be in (0, 1), got {confidence}, {power}")
+    diff = float(a.mean() - b.mean())
+    spread = float(a.var(ddof=1) + b.var(ddof=1))
+    z = stats.norm.ppf(0.5 + confidence / 2) + stats.norm.ppf(power)
+    needed = None if diff == 0.0 else max(2, math.ceil(z * z * spread / diff**2))
+    if spread == 0.0:  # both groups constant: the difference is exact
+        return TwoSampleResult(diff, diff, diff, 1.0 if diff == 0.0 else 0.0, needed)
+    result = stats.ttest_ind(a, b, equal_var=False)
+    interval = result.confidence_interval(confidence_level=confidence)
+    return TwoSampleResult(
+        diff, float(interval.low), float(interval.high), float(result.pvalue), needed
+    )
