@@ -29,7 +29,9 @@ def random_log(seed: int, rounds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     for r in range(rounds):
         for p in POSITIONS:
             action = rng.choice(ACTIONS)
-            log.append((f"r{r}", p, action, float(rng.random() < 0.3 + 0.1 * int(p)), rng.uniform(0.05, 1)))
+            log.append(
+                (f"r{r}", p, action, float(rng.random() < 0.3 + 0.1 * int(p)), rng.uniform(0.05, 1))
+            )
             chosen = rng.sample(ACTIONS, rng.randint(1, 4))
             mass = [rng.random() for _ in chosen]
             total = sum(mass) / rng.uniform(0.7, 1.0)

@@ -15,7 +15,7 @@ from recsmith.ope import estimate
 
 MEANS = np.array([[0.1, 0.2, 0.3, 0.4, 0.5], [0.6, 0.5, 0.4, 0.3, 0.2]])
 TRUTH = 0.5 * 0.5 + 0.5 * 0.6
-SEEDS, ROUNDS = 200, 400
+SEEDS, ROUNDS = 200, 1000
 NAMES = ("ips", "snips", "dm", "dr", "switch-dr")
 
 
@@ -50,7 +50,8 @@ def runs() -> dict[str, np.ndarray]:
         out["clipped"].append(estimate(log, target, ("ips",), clip=2.5, bootstrap=1).values["ips"])
     result = {name: np.array(values) for name, values in out.items()}
     for name in NAMES:
-        result[f"{name}_covers"] = (np.array(lows[name]) <= TRUTH) & (TRUTH <= np.array(highs[name]))
+        low, high = np.array(lows[name]), np.array(highs[name])
+        result[f"{name}_covers"] = (low <= TRUTH) & (high >= TRUTH)
     return result
 
 
