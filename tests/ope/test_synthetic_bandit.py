@@ -3,15 +3,16 @@
 Logging policy: uniform over 5 actions (π₀ = 0.2). Context x ∈ {0, 1} with probability ½ each;
 Bernoulli rewards with mean MEANS[x][a]. Target: deterministic, action 4 when x = 0 and action 0
 when x = 1, so its true value is ½·0.5 + ½·0.6 = 0.55. The simulation of every seed is drawn at
-once (numpy); each seed's log is then estimated as a user would, through ``estimate``."""
+once (``recsmith.ope.synthetic``); each seed's log is then estimated as a user would, through
+``estimate``. The truth is the hand-computed constant, not the generator's ``true_value``."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from recsmith.ope import estimate
+from recsmith.ope.synthetic import Bandit, logs
 
 MEANS = np.array([[0.1, 0.2, 0.3, 0.4, 0.5], [0.6, 0.5, 0.4, 0.3, 0.2]])
 TRUTH = 0.5 * 0.5 + 0.5 * 0.6
@@ -22,35 +23,19 @@ NAMES = ("ips", "snips", "dm", "dr", "switch-dr")
 @pytest.fixture(scope="module")
 def runs() -> dict[str, np.ndarray]:
     """Estimates and interval bounds per estimator and seed, plus clipped IPS (C = 2.5)."""
-    rng = np.random.default_rng(16)
-    x = rng.integers(0, 2, size=(SEEDS, ROUNDS))
-    action = rng.integers(0, 5, size=(SEEDS, ROUNDS))
-    reward = (rng.random((SEEDS, ROUNDS)) < MEANS[x, action]).astype(float)
-    best = np.where(x == 0, 4, 0)
-    ids = np.array([f"r{k}" for k in range(ROUNDS)])
+    bandit = Bandit(MEANS, np.array([4, 0]))
+    assert bandit.true_value == pytest.approx(TRUTH)
     out: dict[str, list] = {name: [] for name in [*NAMES, "clipped"]}
-    lows: dict[str, list] = {name: [] for name in NAMES}
-    highs: dict[str, list] = {name: [] for name in NAMES}
-    for s in range(SEEDS):
-        log = pd.DataFrame(
-            {
-                "round": ids,
-                "action": action[s].astype(str),
-                "reward": reward[s],
-                "propensity": 0.2,
-                "x_0": x[s].astype(float),
-            }
-        )
-        target = pd.DataFrame({"round": ids, "action": best[s].astype(str), "probability": 1.0})
+    bounds: dict[str, list] = {name: [] for name in NAMES}
+    for s, (log, target) in enumerate(logs(bandit, SEEDS, ROUNDS, seed=16)):
         report = estimate(log, target, NAMES, folds=5, bootstrap=300, seed=s)
         for name in NAMES:
             out[name].append(report.values[name])
-            lows[name].append(report.intervals[name][0])
-            highs[name].append(report.intervals[name][1])
+            bounds[name].append(report.intervals[name])
         out["clipped"].append(estimate(log, target, ("ips",), clip=2.5, bootstrap=1).values["ips"])
     result = {name: np.array(values) for name, values in out.items()}
     for name in NAMES:
-        low, high = np.array(lows[name]), np.array(highs[name])
+        low, high = np.array(bounds[name]).T
         result[f"{name}_covers"] = (low <= TRUTH) & (high >= TRUTH)
     return result
 
