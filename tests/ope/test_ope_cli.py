@@ -129,6 +129,9 @@ def test_bad_input_names_the_column_and_the_reason(tmp_path: Path) -> None:
     )
     code, _, err = run("--log", str(tmp_path / "nope.csv"), "--target", str(tmp_path / "t.csv"))
     assert code == 2 and "--log: no such file" in err
+    (tmp_path / "empty.csv").write_text("")
+    code, _, err = run("--log", str(tmp_path / "empty.csv"), "--target", str(tmp_path / "t.csv"))
+    assert code == 2 and "--log: cannot read empty.csv" in err
     files = ("--log", str(tmp_path / "log.csv"), "--target", str(tmp_path / "t.csv"))
     code, _, err = run(*files, "--estimators", "ips,magic")
     assert code == 2 and "--estimators: unknown magic" in err

@@ -27,12 +27,15 @@ def read_table(path: Path, field: str) -> pd.DataFrame:
     if not path.is_file():
         raise ValidationError(field, f"no such file: {path}")
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-    elif suffix in (".csv", ".txt"):
-        frame = pd.read_csv(path, dtype={key: str for key in KEY_COLUMNS})
-    else:
+    if suffix not in (".parquet", ".pq", ".csv", ".txt"):
         raise ValidationError(field, f"{path.name}: expected a .csv or .parquet file")
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype={key: str for key in KEY_COLUMNS})
+    except (ValueError, OSError) as exc:  # pandas' and pyarrow's parse errors are ValueErrors
+        raise ValidationError(field, f"cannot read {path.name}: {exc}") from None
     for key in KEY_COLUMNS:
         if key in frame.columns:
             if frame[key].isna().any():
