@@ -95,6 +95,23 @@ def test_support_deficiency_and_small_ess_are_warned(tmp_path: Path) -> None:
     assert "effective sample size" in err
 
 
+def test_a_target_that_never_agrees_with_the_log_gives_valid_json(tmp_path: Path) -> None:
+    log, target = frames(rounds=50)
+    target = target.drop_duplicates("round").assign(action="elsewhere")  # Σw = 0
+    target["x_0"] = 1.0  # a stray context column in the target is ignored
+    code, out, err = run(
+        "--log", write(log, tmp_path / "log.csv"),
+        "--target", write(target, tmp_path / "target.csv"),
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    payload = json.loads(out.strip().splitlines()[-1])  # strict: NaN would not parse below
+    json.loads(json.dumps(payload, allow_nan=False))
+    assert payload["snips"]["value"] is None and payload["ips"]["value"] == 0.0
+    assert payload["ess"] == 0.0 and payload["unsupported_mass"] == pytest.approx(0.7)
+    assert "support deficiency" in err and "effective sample size 0.0" in err
+
+
 def bad(tmp_path: Path, log: pd.DataFrame, target: pd.DataFrame) -> str:
     code, _, err = run(
         "--log", write(log, tmp_path / "log.csv"), "--target", write(target, tmp_path / "t.csv")

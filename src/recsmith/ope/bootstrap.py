@@ -8,6 +8,7 @@ one matrix product, no loop over replicates beyond chunks that bound the memory.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -40,7 +41,9 @@ def percentile_intervals(
             values.append(top / bottom)
     draws = np.concatenate(values)  # (replicates, estimators)
     alpha = (1 - level) / 2
-    return np.nanquantile(draws, [alpha, 1 - alpha], axis=0).T
+    with warnings.catch_warnings():  # an estimator undefined in every replicate stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanquantile(draws, [alpha, 1 - alpha], axis=0).T
 
 
 def poisson_one_counts(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:

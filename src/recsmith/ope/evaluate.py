@@ -42,8 +42,13 @@ class OpeReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
+        """Undefined numbers (SNIPS when no logged action has target mass, τ with no positive
+        weight) are null, so the line stays valid JSON."""
         payload: dict[str, object] = {
-            name: {"value": self.values[name], "ci": list(self.intervals[name])}
+            name: {
+                "value": _finite(self.values[name]),
+                "ci": [_finite(b) for b in self.intervals[name]],
+            }
             for name in self.values
         }
         payload.update(
@@ -51,7 +56,7 @@ class OpeReport:
             rounds=self.rounds,
             impressions=self.impressions,
             unsupported_mass=self.unsupported_mass,
-            switch_tau=self.switch_tau,
+            switch_tau=None if self.switch_tau is None else _finite(self.switch_tau),
             warnings=self.warnings,
         )
         return payload
@@ -95,6 +100,7 @@ def estimate(
     round_codes, round_ids = pd.factorize(log["round"])
     log["_slot"] = np.arange(len(log))
     log["_round"] = round_codes
+    target = target[[*keys, "action", "probability"]]  # other columns (say an x_*) are not used
     joined = target.merge(log[[*keys, "_slot", "_round", *contexts]], on=keys, how="inner")
     ignored = len(target) - len(joined)
     if ignored:
@@ -173,7 +179,8 @@ def estimate(
     ]
     num = np.stack([p[0] for p in parts])
     den = np.stack([p[1] for p in parts])
-    values = num.sum(axis=1) / den.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0: SNIPS with Σw = 0, null in JSON
+        values = num.sum(axis=1) / den.sum(axis=1)
     bounds = percentile_intervals(num, den, replicates=bootstrap, seed=seed)
     return OpeReport(
         values={name: float(v) for name, v in zip(estimators, values, strict=True)},
@@ -196,3 +203,7 @@ def _unsupported_mass(log: pd.DataFrame, joined: pd.DataFrame, keys: list[str], 
     seen = log[scope].drop_duplicates().assign(_seen=True)
     marked = joined[[*scope, "probability"]].merge(seen, on=scope, how="left")
     return float(marked["probability"].where(marked["_seen"].isna(), 0.0).sum()) / n
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None
