@@ -97,76 +97,10 @@ def estimate(
     keys = slot_keys(log)
     warnings: list[str] = []
 
-    round_codes, round_ids = pd.factorize(log["round"])
-    log["_slot"] = np.arange(len(log))
-    log["_round"] = round_codes
-    target = target[[*keys, "action", "probability"]]  # other columns (say an x_*) are not used
-    joined = target.merge(log[[*keys, "_slot", "_round", *contexts]], on=keys, how="inner")
-    ignored = len(target) - len(joined)
-    if ignored:
-        warnings.append(
-            f"{ignored} target rows are for rounds/positions not in the log and were ignored"
-        )
-    at_logged = log[[*keys, "action"]].merge(
-        target[[*keys, "action", "probability"]], on=[*keys, "action"], how="left"
-    )
-    target_prob = at_logged["probability"].fillna(0.0).to_numpy()
-    covered = np.bincount(joined["_slot"], minlength=len(log)) > 0
-    if not covered.all():
-        warnings.append(
-            f"{int((~covered).sum())} logged impressions have no target row: the target is "
-            "taken to show nothing there (reward 0)"
-        )
-
-    fold_of_round = assign_folds(len(round_ids), folds, seed)
-    action_codes, _ = pd.factorize(pd.concat([log["action"], joined["action"]], ignore_index=True))
-    if "position" in keys:
-        position_codes, _ = pd.factorize(
-            pd.concat([log["position"], joined["position"]], ignore_index=True)
-        )
-    else:
-        position_codes = np.zeros(len(action_codes), dtype=np.int64)
-    n = len(log)
-    logged_rows = Rows(
-        round_codes, action_codes[:n], position_codes[:n], log[contexts].to_numpy(np.float64)
-    )
-    target_rows = Rows(
-        joined["_round"].to_numpy(),
-        action_codes[n:],
-        position_codes[n:],
-        joined[contexts].to_numpy(np.float64),
-    )
-    reward = log["reward"].to_numpy()
-    q_logged, q_joined = cross_fitted(
-        logged_rows, reward, [logged_rows, target_rows], fold_of_round, shrinkage=shrinkage
-    )
-    probability = joined["probability"].to_numpy()
-    slot = joined["_slot"].to_numpy()
-    imp = Impressions(
-        round=round_codes,
-        weight=target_prob / log["propensity"].to_numpy(),
-        reward=reward,
-        q_logged=q_logged,
-        q_target=np.bincount(slot, weights=probability * q_joined, minlength=n),
-        n_rounds=len(round_ids),
-    )
-
-    unsupported_mass = _unsupported_mass(log, joined, keys, n)
-    if unsupported_mass > SUPPORT_WARN_MASS:
-        warnings.append(
-            f"support deficiency: the target puts {unsupported_mass:.3g} of its mass per "
-            "impression on actions never logged"
-            + (" at that position" if "position" in keys else "")
-            + "; IPS and SNIPS cannot see their rewards (IPS is biased down by that mass times "
-            "their mean reward; SNIPS rescales the rest), DM and DR rely on the reward model there"
-        )
+    imp, joined = _impressions(log, target, keys, contexts, folds, seed, shrinkage, warnings)
+    unsupported_mass = _unsupported_mass(log, joined, keys)
     ess = effective_sample_size(imp.weight)
-    if ess < ESS_WARN_SHARE * n:
-        warnings.append(
-            f"effective sample size {ess:.1f} is under {ESS_WARN_SHARE:.0%} of the {n} logged "
-            "impressions: the target differs a lot from the logging policy, so the weighted "
-            "estimates (IPS, SNIPS, DR) rest on few rows and their intervals may be too narrow"
-        )
+    warnings += _weak_estimate_warnings(unsupported_mass, ess, len(log), "position" in keys)
 
     tau = None
     if "switch-dr" in estimators:
@@ -187,8 +121,8 @@ def estimate(
         intervals={
             name: (float(lo), float(hi)) for name, (lo, hi) in zip(estimators, bounds, strict=True)
         },
-        rounds=len(round_ids),
-        impressions=n,
+        rounds=imp.n_rounds,
+        impressions=len(log),
         ess=ess,
         unsupported_mass=unsupported_mass,
         switch_tau=tau,
@@ -196,13 +130,103 @@ def estimate(
     )
 
 
-def _unsupported_mass(log: pd.DataFrame, joined: pd.DataFrame, keys: list[str], n: int) -> float:
+def _impressions(
+    log: pd.DataFrame,
+    target: pd.DataFrame,
+    keys: list[str],
+    contexts: list[str],
+    folds: int,
+    seed: int,
+    shrinkage: float,
+    warnings: list[str],
+) -> tuple[Impressions, pd.DataFrame]:
+    """Join the target onto the logged impressions, fit the cross-fitted reward model, and
+    return the per-impression arrays with the joined target rows (one per target row of a
+    logged impression); says in ``warnings`` what did not join."""
+    round_codes, round_ids = pd.factorize(log["round"])
+    n = len(log)
+    log = log.assign(_slot=np.arange(n), _round=round_codes)
+    target = target[[*keys, "action", "probability"]]  # other columns (say an x_*) are not used
+    joined = target.merge(log[[*keys, "_slot", "_round", *contexts]], on=keys, how="inner")
+    if len(target) > len(joined):
+        warnings.append(
+            f"{len(target) - len(joined)} target rows are for rounds/positions not in the log "
+            "and were ignored"
+        )
+    uncovered = int((np.bincount(joined["_slot"], minlength=n) == 0).sum())
+    if uncovered:
+        warnings.append(
+            f"{uncovered} logged impressions have no target row: the target is taken to show "
+            "nothing there (reward 0)"
+        )
+    at_logged = log[[*keys, "action"]].merge(target, on=[*keys, "action"], how="left")
+
+    action_codes, _ = pd.factorize(pd.concat([log["action"], joined["action"]], ignore_index=True))
+    if "position" in keys:
+        position_codes, _ = pd.factorize(
+            pd.concat([log["position"], joined["position"]], ignore_index=True)
+        )
+    else:
+        position_codes = np.zeros(len(action_codes), dtype=np.int64)
+    logged_rows = Rows(
+        round_codes, action_codes[:n], position_codes[:n], log[contexts].to_numpy(np.float64)
+    )
+    target_rows = Rows(
+        joined["_round"].to_numpy(),
+        action_codes[n:],
+        position_codes[n:],
+        joined[contexts].to_numpy(np.float64),
+    )
+    reward = log["reward"].to_numpy()
+    q_logged, q_joined = cross_fitted(
+        logged_rows,
+        reward,
+        [logged_rows, target_rows],
+        assign_folds(len(round_ids), folds, seed),
+        shrinkage=shrinkage,
+    )
+    imp = Impressions(
+        round=round_codes,
+        weight=at_logged["probability"].fillna(0.0).to_numpy() / log["propensity"].to_numpy(),
+        reward=reward,
+        q_logged=q_logged,
+        q_target=np.bincount(
+            joined["_slot"], weights=joined["probability"].to_numpy() * q_joined, minlength=n
+        ),
+        n_rounds=len(round_ids),
+    )
+    return imp, joined
+
+
+def _weak_estimate_warnings(
+    unsupported_mass: float, ess: float, n: int, positions: bool
+) -> list[str]:
+    """What makes these estimates weak: support deficiency and a small effective sample."""
+    out = []
+    if unsupported_mass > SUPPORT_WARN_MASS:
+        out.append(
+            f"support deficiency: the target puts {unsupported_mass:.3g} of its mass per "
+            "impression on actions never logged"
+            + (" at that position" if positions else "")
+            + "; IPS and SNIPS cannot see their rewards (IPS misses that mass times their mean "
+            "reward; SNIPS rescales the rest), DM and DR rely on the reward model there"
+        )
+    if ess < ESS_WARN_SHARE * n:
+        out.append(
+            f"effective sample size {ess:.1f} is under {ESS_WARN_SHARE:.0%} of the {n} logged "
+            "impressions: the target differs a lot from the logging policy, so the weighted "
+            "estimates (IPS, SNIPS, DR) rest on few rows and their intervals may be too narrow"
+        )
+    return out
+
+
+def _unsupported_mass(log: pd.DataFrame, joined: pd.DataFrame, keys: list[str]) -> float:
     """Mean target mass per logged impression on actions that appear nowhere in the log (at that
     position, when there are positions)."""
     scope = ["position", "action"] if "position" in keys else ["action"]
     seen = log[scope].drop_duplicates().assign(_seen=True)
     marked = joined[[*scope, "probability"]].merge(seen, on=scope, how="left")
-    return float(marked["probability"].where(marked["_seen"].isna(), 0.0).sum()) / n
+    return float(marked["probability"].where(marked["_seen"].isna(), 0.0).sum()) / len(log)
 
 
 def _finite(value: float) -> float | None:
