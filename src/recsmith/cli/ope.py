@@ -50,10 +50,11 @@ def estimate_command(
     seed: Annotated[int, typer.Option(help="Seed of folds and bootstrap.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
-    """Estimate the target policy's mean reward per impression (per round without positions)
-    with IPS, SNIPS, DM, DR and Switch-DR, each with a bootstrap 95 % interval over rounds; say
-    the effective sample size and warn when the estimates are weak (README: Off-policy
-    evaluation)."""
+    """Estimate a target policy's mean reward per impression from another policy's log.
+
+    IPS, SNIPS, DM, DR and Switch-DR (per round when the log has no positions), each with a
+    bootstrap 95 % interval over rounds; prints the effective sample size and warns when the
+    estimates are weak (README: Off-policy evaluation)."""
     cli = state(ctx)
     with errors_as_exit():
         names = tuple(name.strip() for name in estimators.split(",") if name.strip())
