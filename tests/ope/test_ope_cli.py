@@ -149,6 +149,17 @@ def test_bad_input_names_the_column_and_the_reason(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("")
     code, _, err = run("--log", str(tmp_path / "empty.csv"), "--target", str(tmp_path / "t.csv"))
     assert code == 2 and "--log: cannot read empty.csv" in err
-    files = ("--log", str(tmp_path / "log.csv"), "--target", str(tmp_path / "t.csv"))
+    files = (
+        "--log",
+        write(log, tmp_path / "ok.csv"),
+        "--target",
+        write(target, tmp_path / "okt.csv"),
+    )
     code, _, err = run(*files, "--estimators", "ips,magic")
     assert code == 2 and "--estimators: unknown magic" in err
+    code, _, err = run(*files, "--folds", "1")
+    assert code == 2 and "--folds: cross-fitting needs at least 2 folds" in err
+    code, _, err = run(*files, "--folds", "50")  # 20 rounds
+    assert code == 2 and "--folds: 50 folds but only 20 rounds" in err
+    code, _, err = run(*files, "--clip", "0")
+    assert code == 2 and "--clip: must be > 0" in err
