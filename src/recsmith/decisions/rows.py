@@ -51,24 +51,14 @@ ATTRIBUTION_COLUMNS = (
     "value",
     "ts",
 )
+#: The columns of ``decisions`` a reader gets back: all but ``size`` (the item count, kept for SQL
+#: over the table; a ``Decision`` counts its items itself). Adding a column here reaches the
+#: stores' selects, ``SHOWN_COLUMNS`` and ``SCAN_SQL`` at once.
+DECISION_HEADER = DECISION_COLUMNS[:-1]
+#: What a reader gets of each shown item.
+SHOWN_ITEM = ("position", "item_id", "score", "sources", "propensity")
 #: What ``scan_decisions`` returns: one row per shown item (an empty list: one row, no item).
-SHOWN_COLUMNS = (
-    "recommendation_id",
-    "served_at",
-    "unit",
-    "unit_kind",
-    "route",
-    "placement",
-    "release",
-    "experiment",
-    "variant",
-    "latency_ms",
-    "position",
-    "item_id",
-    "score",
-    "sources",
-    "propensity",
-)
+SHOWN_COLUMNS = (*DECISION_HEADER, *SHOWN_ITEM)
 #: What the lookups for attribution return (``shown_in``, ``shown_to``); ``served_at`` in µs.
 LOOKUP_COLUMNS = (
     "recommendation_id",
@@ -89,9 +79,8 @@ LOOKUP_SQL = (
 )
 
 SCAN_SQL = (
-    "SELECT d.recommendation_id, d.served_at, d.unit, d.unit_kind, d.route, d.placement, "
-    "d.release, d.experiment, d.variant, d.latency_ms, i.position, i.item_id, i.score, "
-    "i.sources, i.propensity "
+    f"SELECT {', '.join(f'd.{c}' for c in DECISION_HEADER)}, "
+    f"{', '.join(f'i.{c}' for c in SHOWN_ITEM)} "
     "FROM decisions d LEFT JOIN decision_items i ON i.recommendation_id = d.recommendation_id "
     "WHERE d.served_at >= {p} AND d.served_at < {p} ORDER BY d.served_at, d.recommendation_id, "
     "i.position"

@@ -96,7 +96,7 @@ _UPSERT_ITEM = (
     "created_at = COALESCE(EXCLUDED.created_at, items.created_at), updated_at = EXCLUDED.updated_at"
 )
 _STAGE = "recsmith_incoming"
-_DECISION_SELECT = ", ".join(drows.DECISION_COLUMNS[:-1])
+_DECISION_SELECT = ", ".join(drows.DECISION_HEADER)
 
 
 def _insert(table: str, columns: Sequence[str], key: str) -> str:
@@ -404,7 +404,7 @@ class PostgresStore:
             if head is None:
                 return None
             items = cur.execute(
-                "SELECT position, item_id, score, sources, propensity FROM decision_items "
+                f"SELECT {', '.join(drows.SHOWN_ITEM)} FROM decision_items "
                 "WHERE recommendation_id = %s ORDER BY position",
                 (recommendation_id,),
             ).fetchall()

@@ -163,7 +163,7 @@ _INSERT_EVENT = (
     f"INSERT INTO events ({_EVENT_SELECT}, received_at) "
     f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
 )
-_DECISION_SELECT = ", ".join(rows.DECISION_COLUMNS[:-1])
+_DECISION_SELECT = ", ".join(rows.DECISION_HEADER)
 _INSERT_DECISION = (
     f"INSERT OR IGNORE INTO decisions ({', '.join(rows.DECISION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(rows.DECISION_COLUMNS))})"
@@ -484,7 +484,7 @@ class SQLiteStore:
         if head is None:
             return None
         items = conn.execute(
-            "SELECT position, item_id, score, sources, propensity FROM decision_items "
+            f"SELECT {', '.join(rows.SHOWN_ITEM)} FROM decision_items "
             "WHERE recommendation_id = ? ORDER BY position",
             (recommendation_id,),
         ).fetchall()
