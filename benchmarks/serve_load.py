@@ -203,23 +203,7 @@ def main() -> None:
         env["RECSMITH_SERVING__RELOAD_INTERVAL_S"] = "1"
         # half-way through the measured run (after the 3 s warm-up)
         swap = threading.Timer(3 + args.duration / 2, registry.deploy, (second,))
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "recsmith",
-            "-q",
-            "serve",
-            *serves,
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_server(serves, port, args.workers, env)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base)
@@ -265,22 +249,8 @@ def compare_decisions(
     for label in ("off", "on", "off", "on"):
         port = free_port()
         flag = "true" if label == "on" else "false"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "recsmith",
-                "-q",
-                "serve",
-                *serves,
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-            ],
-            env={**env, "RECSMITH_DECISIONS__ENABLED": flag},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        server = start_server(
+            serves, port, args.workers, {**env, "RECSMITH_DECISIONS__ENABLED": flag}
         )
         try:
             wait_ready(f"http://127.0.0.1:{port}")
@@ -303,6 +273,19 @@ def compare_decisions(
     report(args, figures)
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def start_server(
+    serves: list[str], port: int, workers: int, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """``recsmith serve`` of ``serves`` (its model or registry options) on ``port``, quiet."""
+    command = [sys.executable, "-m", "recsmith", "-q", "serve", *serves]
+    return subprocess.Popen(
+        [*command, "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_ready(base: str) -> None:
