@@ -128,3 +128,16 @@ def test_an_empty_experiment_reports_no_units_rather_than_failing() -> None:
     report = build_report(EXP, empty)
     assert report.verdicts == ["treatment: keep running: no impressions yet"]
     assert report.to_json()["srm_p"] == 1.0
+
+
+def test_a_variant_with_one_unit_keeps_running_instead_of_claiming_no_difference() -> None:
+    # the README walkthrough's first minute: 5 control users, 1 treatment user. One unit has no
+    # variance, so no interval exists, and "no significant difference ... a 5% lift would show"
+    # (what this said before) claims a power the data cannot have
+    report = build_report(EXP, _frame(5, 1, 0.05))
+    assert report.verdicts == [
+        "keep running: treatment: too few units for an interval (5 control, 1 treatment; "
+        "needs at least 2 each)"
+    ]
+    revenue = next(g for g in report.guardrails if g.name == "revenue_per_unit")
+    assert (revenue.status, revenue.detail) == ("pending", "too few units for an interval")

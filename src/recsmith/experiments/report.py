@@ -151,8 +151,12 @@ def _guardrails(
         rev = next(
             (c for c in comparisons if c.variant == v.name and c.metric == "revenue_per_unit"), None
         )
-        if rev is None or not math.isfinite(rev.ci[0]):
+        if rev is None:
             out.append(Guardrail("revenue_per_unit", v.name, "pending", "no units yet"))
+        elif not math.isfinite(rev.ci[0]):  # one unit has no variance
+            out.append(
+                Guardrail("revenue_per_unit", v.name, "pending", "too few units for an interval")
+            )
         else:
             ci = f"lift {rev.lift:+.1%}, CI [{rev.ci[0]:+.1%}, {rev.ci[1]:+.1%}]"
             if rev.ci[0] >= -th.revenue_margin:
@@ -254,6 +258,12 @@ def _verdict(
         )
     if ctr is None or not math.isfinite(ctr.lift):
         return f"{treatment}: keep running: no impressions yet"
+    n_c, n_t = int(summary[experiment.control]["units"]), int(summary[treatment]["units"])
+    if not (math.isfinite(ctr.ci[0]) and math.isfinite(ctr.ci[1])):  # one unit has no variance
+        return (
+            f"keep running: {treatment}: too few units for an interval ({n_c} control, {n_t} "
+            f"{treatment}; needs at least 2 each)"
+        )
     failed = [g.name for g in guardrails if g.variant == treatment and g.status == "fail"]
     text = (
         f"{ctr.lift:+.1%} CTR, CI [{ctr.ci[0]:+.1%}, {ctr.ci[1]:+.1%}], "
@@ -266,7 +276,6 @@ def _verdict(
             return f"promote {treatment}: {text}"
         return f"stop {treatment}: {text}"
     c, t = summary[experiment.control]["ctr"], summary[treatment]["ctr"]
-    n_c, n_t = int(summary[experiment.control]["units"]), int(summary[treatment]["units"])
     needed = stats.units_needed(c.value, c.se, n_c, t.se, n_t, th.mde, th.alpha, th.power)
     share = experiment.weights
     # units the whole experiment still needs for both arms to reach ``needed``, at the weights
