@@ -225,6 +225,55 @@ class DecisionSettings(Section):
         return out
 
 
+class MonitorSettings(Section):
+    """Drift and freshness of the served release (``recsmith monitor``, ``/metrics`` gauges)."""
+
+    min_events: int = Field(
+        200,
+        ge=1,
+        description="a drift signal over fewer events in the window is reported as "
+        "'insufficient', not judged",
+    )
+    window: str = Field("1d", description="the recent window the server's gauges look at")
+    refresh_s: float = Field(
+        300.0, ge=0, description="how often `serve` recomputes the gauges (0 = never)"
+    )
+    thresholds: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "event_mix_js": (0.05, 0.1),
+            "item_popularity_psi": (0.1, 0.25),
+            "unknown_users": (0.3, 0.6),
+            "unknown_items": (0.1, 0.3),
+            "model_age_h": (72.0, 168.0),
+            "newest_event_age_h": (1.0, 6.0),
+        },
+        description="signal = [warn, alert]: the signal warns at or above the first value and "
+        "alerts at or above the second",
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _a_span_or_date(cls, value: str) -> str:
+        from recsmith.decisions.timespec import parse_time
+
+        parse_time(value, "monitor.window")  # raises with the field and the reason
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_and_ordered(
+        cls, value: dict[str, tuple[float, float]]
+    ) -> dict[str, tuple[float, float]]:
+        from recsmith.monitoring.signals import SIGNALS
+
+        for name, (warn, alert) in value.items():
+            if name not in SIGNALS:
+                raise ValueError(f"unknown signal {name!r} (known: {', '.join(SIGNALS)})")
+            if warn > alert:
+                raise ValueError(f"{name}: warn {warn} is above alert {alert}")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything configurable, by section (mirrors the TOML file and the modules)."""
 
@@ -237,6 +286,7 @@ class Settings(BaseSettings):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     decisions: DecisionSettings = Field(default_factory=DecisionSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,7 @@ from recsmith.cli import (
     import_,
     keys,
     kpis,
+    monitor,
     ope,
     quickstart,
     recommend,
@@ -79,6 +80,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(decisions.app, name="decisions")
 app.command("kpis")(kpis.kpis_command)
+app.command("monitor")(monitor.monitor_command)
 app.add_typer(ope.app, name="ope")
 
 

@@ -16,6 +16,7 @@ from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.models.registry import MODELS, create, parse_params
+from recsmith.monitoring.profile import data_profile
 from recsmith.pipeline.artifact import save_pipeline, train_pipeline
 from recsmith.pipeline.config import load_pipeline_config
 
@@ -96,7 +97,9 @@ def train(
             if cli.show_progress
             else nullcontext()
         ):
-            bundle = ModelBundle.train(interactions, recommender, source=source)
+            bundle = ModelBundle.train(
+                interactions, recommender, source=source, data_profile=data_profile(events)
+            )
         bundle.save(out)
     _report(bundle.manifest, out, json_out, cli.quiet)
 

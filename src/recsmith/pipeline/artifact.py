@@ -25,6 +25,7 @@ from recsmith.features.items import ItemCatalog
 from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.models.registry import create, model_class
+from recsmith.monitoring.profile import data_profile
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.rule_check import check_rules
@@ -79,6 +80,7 @@ def train_pipeline(
             else create("popular"),
             kind="pipeline",
             pipeline=config.model_dump(),
+            data_profile=data_profile(events),
             **info,
         )
         rest = config.model_copy(

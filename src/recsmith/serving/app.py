@@ -25,6 +25,7 @@ from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
 from recsmith.governance.releases import ModelRegistry
+from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import error_handlers, front_door, input_errors
@@ -81,12 +82,14 @@ def create_app(
 ) -> FastAPI:
     """A new app serving ``settings``; ``bundle``/``store`` replace loading/opening them."""
     metrics = Metrics.create()
+    drift_gauges = MonitorGauges.create(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         watcher: asyncio.Task[None] | None = None
         catalog_watcher: asyncio.Task[None] | None = None
+        drift_watcher: asyncio.Task[None] | None = None
         the_store = (
             store
             if store is not None
@@ -147,6 +150,14 @@ def create_app(
             catalog_watcher = asyncio.create_task(
                 app.state.catalog_sync.watch(settings.serving.catalog_sync_interval_s)
             )
+            if settings.monitor.refresh_s > 0:
+                drift = DriftWatch(
+                    drift_gauges,
+                    the_store,
+                    settings.monitor,
+                    lambda: served_release_dir(serving, _served_version(app)),
+                )
+                drift_watcher = asyncio.create_task(drift.watch())
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 await app.state.reloader.check()
@@ -155,7 +166,7 @@ def create_app(
                 )
             yield
         finally:
-            for task in (watcher, catalog_watcher):
+            for task in (watcher, catalog_watcher, drift_watcher):
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
@@ -183,6 +194,11 @@ def create_app(
         app.include_router(module.router)
     front_door.install(app)
     return app
+
+
+def _served_version(app: FastAPI) -> str | None:
+    runtime = app.state.runtime
+    return None if runtime is None or runtime.bundle is None else runtime.bundle.version
 
 
 #: How ``run`` hands the settings to worker processes, which build their own app from them.

@@ -1,0 +1,97 @@
+"""``recsmith monitor``: is the served release still fit for the traffic? Drift and freshness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from recsmith.cli._common import errors_as_exit, print_json, state, stdout
+from recsmith.decisions.timespec import parse_time
+from recsmith.errors import ValidationError
+from recsmith.governance.releases import ModelRegistry
+from recsmith.monitoring.release_view import ReleaseView
+from recsmith.monitoring.signals import MonitorReport, monitor
+from recsmith.store.open import open_store
+
+#: Exit status when a signal reaches the level --fail-on names (as a failed check: 3).
+FAILED = 3
+_COLOURS = {"ok": "green", "warn": "yellow", "alert": "red"}
+
+
+def monitor_command(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="The recent window: 1d, 12h, … or an ISO date.")] = (
+        "1d"
+    ),
+    registry: Annotated[
+        Path | None, typer.Option(help="Judge this registry's current release (default: config).")
+    ] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Judge this trained directory instead of a registry's.")
+    ] = None,
+    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    fail_on: Annotated[
+        str, typer.Option(help="Exit 3 when a signal reaches this level: alert, warn or never.")
+    ] = "never",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Drift between the release's training data and the window's events (event-type mix,
+    item popularity, unknown users and items) and freshness (model age, events and catalogue
+    changes since training, age of the newest event), each against `[monitor] thresholds`."""
+    cli = state(ctx)
+    with errors_as_exit():
+        if fail_on not in ("alert", "warn", "never"):
+            raise ValidationError("--fail-on", "must be alert, warn or never")
+        start = parse_time(since, "--since")
+        assert start is not None
+        where = _release_dir(model_dir, registry or cli.settings.serving.registry)
+        release = ReleaseView.read(where)
+        db = open_store(store or cli.settings.store.url)
+        try:
+            report = monitor(db, release, start, cli.settings.monitor)
+        finally:
+            db.close()
+    if json_out:
+        print_json(report.as_dict())
+    else:
+        _print(report)
+    worst = report.worst()
+    if fail_on != "never" and (worst == "alert" or (worst == "warn" and fail_on == "warn")):
+        raise typer.Exit(FAILED)
+
+
+def _release_dir(model_dir: Path | None, registry: Path | None) -> Path:
+    if model_dir is not None:
+        return model_dir
+    if registry is None:
+        raise ValidationError("--registry", "give --registry or --model-dir (or serving.registry)")
+    if not registry.is_dir():
+        raise ValidationError("--registry", f"no such registry directory: {registry}")
+    models = ModelRegistry(registry)
+    version = models.current()
+    if version is None:
+        raise ValidationError("--registry", f"{registry} has no deployed release")
+    return models.path(version)
+
+
+def _print(report: MonitorReport) -> None:
+    table = Table(
+        title=f"{report.version}: {report.window_events:,} events since "
+        f"{report.since:%Y-%m-%d %H:%M} UTC"
+    )
+    for column in ("signal", "value", "status", "warn", "alert", "note"):
+        numeric = column in ("value", "warn", "alert")
+        table.add_column(column, justify="right" if numeric else "left")
+    for s in report.signals:
+        colour = _COLOURS.get(s.status)
+        status = f"[{colour}]{s.status}[/]" if colour else s.status
+        table.add_row(s.name, _num(s.value), status, _num(s.warn), _num(s.alert), s.note)
+    stdout.print(table)
+    stdout.print(f"overall: {report.worst()}")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"

@@ -1,0 +1,29 @@
+"""What a release was trained on, recorded in its manifest so drift can be judged later.
+
+The store keeps changing after training (new events, erasures, retention purges), so the training
+window cannot be re-read from it faithfully; a few numbers are written beside the model instead.
+Item popularity is not copied here: the release's ``seen.npz`` already holds who interacted with
+what, and ``monitoring.signals`` reads it from there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+#: Manifest key of the profile.
+KEY = "data_profile"
+
+
+def data_profile(events: pd.DataFrame) -> dict[str, Any]:
+    """Counts by event type and the time span of the training events (µs since the epoch)."""
+    if events.empty:
+        return {"n_events": 0, "first_ts_us": None, "last_ts_us": None, "event_types": {}}
+    counts = events["event_type"].value_counts()
+    return {
+        "n_events": len(events),
+        "first_ts_us": int(events["ts"].min()),
+        "last_ts_us": int(events["ts"].max()),
+        "event_types": {str(k): int(v) for k, v in counts.items()},
+    }

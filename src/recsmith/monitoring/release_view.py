@@ -1,0 +1,50 @@
+"""The parts of a trained release that drift is judged against, read without loading its models.
+
+Loading a 100k-item pipeline takes seconds and hundreds of MB; the monitor needs only the id maps,
+how many users interacted with each item (``seen.npz``: the popularity the models learnt), and the
+manifest's training profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recsmith.bundle import read_manifest
+from recsmith.ids import IdMap
+from recsmith.models.base import sparse_from_arrays
+from recsmith.monitoring.profile import KEY
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    version: str
+    created_at: datetime
+    users: IdMap
+    items: IdMap
+    #: distinct training users per item, aligned with ``items``
+    item_users: np.ndarray
+    #: ``monitoring.profile.data_profile`` of the training events; None for a release trained
+    #: before profiles were recorded
+    profile: dict[str, Any] | None
+
+    @classmethod
+    def read(cls, path: Path) -> ReleaseView:
+        manifest = read_manifest(path)
+        with np.load(path / "ids.npz", allow_pickle=False) as ids:
+            users, items = IdMap(ids["users"].astype(object)), IdMap(ids["items"].astype(object))
+        with np.load(path / "seen.npz", allow_pickle=False) as arrays:
+            seen = sparse_from_arrays("seen_", {key: arrays[key] for key in arrays.files})
+        item_users = np.bincount(seen.indices, minlength=len(items))[: len(items)]
+        return cls(
+            version=str(manifest["version"]),
+            created_at=datetime.fromisoformat(str(manifest["created_at"])),
+            users=users,
+            items=items,
+            item_users=item_users.astype(np.int64),
+            profile=manifest.get(KEY),
+        )
