@@ -92,7 +92,7 @@ def test_every_metric_and_label_queried_is_exported(tmp_path: Path) -> None:
     # label names of every collector (families with no series yet list none in the text)
     labels = {
         name
-        for collector in registry._collector_to_names  # noqa: SLF001 - no public accessor
+        for collector in registry._collector_to_names  # private: no public accessor
         for name in getattr(collector, "_labelnames", ())
     }
     exprs = _expressions()
