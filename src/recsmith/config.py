@@ -174,6 +174,11 @@ class ServingSettings(Section):
         "~5.3 KB each, 5.3 MB) with room for escapes; an ordinary event is ~0.2 KB",
     )
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="text (for a terminal) or json: one object per line with the request id, "
+        "for log shippers",
+    )
     require_keys: bool = True
     allow_no_model: bool = Field(
         False,

@@ -26,6 +26,8 @@ from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
 from recsmith.governance.releases import ModelRegistry
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
+from recsmith.monitoring.logs import json_log_config
+from recsmith.monitoring.request_id import RequestIdMiddleware
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import error_handlers, front_door, input_errors
@@ -188,7 +190,8 @@ def create_app(
     )
     app.add_middleware(RequestBodyGuard, max_body_bytes=settings.serving.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    error_handlers.install(app)  # after the other middleware: it must be the outermost
+    error_handlers.install(app)  # after the other middleware: outside all but the request id
+    app.add_middleware(RequestIdMiddleware)  # outermost: even an error answer carries the id
     input_errors.install(app)
     for module in (events, items, recommend, admin, decisions, health, metrics_route):
         app.include_router(module.router)
@@ -232,6 +235,8 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
         "access_log": False,
         "log_level": log_level,
     }
+    if settings.serving.log_format == "json":
+        common["log_config"] = json_log_config(log_level)
     if settings.serving.workers == 1:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return

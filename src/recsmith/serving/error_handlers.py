@@ -9,8 +9,9 @@ routers and keeps the exception from going further.
 - ``StoreUnavailable`` (the store is down, full, read-only…) is an outage, not a bug: 503 with the
   backend's ``cause`` and ``Retry-After``, and no log line here (the store logs when an outage
   starts and when it ends, ``store.outage``).
-- Anything else is a bug: 500 with an ``error_id``, logged once with its traceback under that id,
-  so a report from a client can be found in the log.
+- Anything else is a bug: 500 with an ``error_id`` (the request's ``X-Request-ID``,
+  ``monitoring.request_id``), logged once with its traceback under that id, so a report from a
+  client can be found in the log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsmith.errors import StoreUnavailable
+from recsmith.monitoring.request_id import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class ErrorBoundary:
             if isinstance(exc, StoreUnavailable):  # raised outside the routers (middleware)
                 response = store_unavailable_response(exc)
             else:
-                error_id = uuid4().hex
+                error_id = current_request_id() or uuid4().hex
                 log.exception("error %s answering %s %s", error_id, scope["method"], scope["path"])
                 body = {"detail": "internal server error", "error_id": error_id}
                 response = JSONResponse(body, status_code=500)
