@@ -18,6 +18,7 @@ def test_example_config_loads_and_matches_defaults() -> None:
     assert example.events.naive_timestamps == load_settings(None).events.naive_timestamps
     assert example.serving.model_dir == Path("recsmith-data/model")
     assert example.decisions == load_settings(None).decisions
+    assert example.monitor == load_settings(None).monitor
 
 
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
