@@ -21,6 +21,7 @@ from recsmith.cli import (
     quickstart,
     recommend,
     releases,
+    retrain,
     serve,
     train,
     tune,
@@ -81,6 +82,7 @@ app.add_typer(experiment.app, name="experiment")
 app.add_typer(decisions.app, name="decisions")
 app.command("kpis")(kpis.kpis_command)
 app.command("monitor")(monitor.monitor_command)
+app.command("retrain")(retrain.retrain_command)
 app.add_typer(ope.app, name="ope")
 
 

@@ -1,0 +1,145 @@
+"""``recsmith retrain`` end to end on a simulated shop whose store grows after a release.
+
+The current release is trained on the first 70 % of the events (by time); the rest arrive later.
+The holdout is then the newest 10 %, which neither side has seen. The candidate's figure is checked
+against ``evaluation.runner.evaluate_model`` on the same split — the offline protocol, not the
+retrain code — and the gate's verdict against the two figures.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recsmith.bundle import ModelBundle, read_manifest
+from recsmith.cli.app import app
+from recsmith.config import EventSettings, Settings
+from recsmith.evaluation.metrics import compute_metrics
+from recsmith.evaluation.runner import evaluate_model, ground_truth
+from recsmith.events.validate import validate_events
+from recsmith.features.interactions import Interactions
+from recsmith.governance.releases import ModelRegistry
+from recsmith.simulate import simulate
+from recsmith.store.sqlite import SQLiteStore
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def events() -> pd.DataFrame:
+    frame, rejected = validate_events(
+        simulate(n_users=300, n_items=200, seed=5).events, EventSettings()
+    )
+    assert not rejected
+    return frame.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def _shop(root: Path, events: pd.DataFrame, model: str) -> tuple[str, Path]:
+    """A store with the first 70 % of ``events``, ``model`` trained on them and deployed, then
+    the remaining 30 % appended."""
+    db = root / "store.sqlite"
+    url = f"sqlite:///{db}"
+    cut = int(len(events) * 0.7)
+    store = SQLiteStore(db)
+    store.append(events.iloc[:cut])
+    store.close()
+    out = root / "current"
+    trained = runner.invoke(app, ["train", "--store", url, "--model", model, "--out", str(out)])
+    assert trained.exit_code == 0, trained.stderr
+    registry = root / "releases"
+    deployed = runner.invoke(app, ["deploy", "--model-dir", str(out), "--registry", str(registry)])
+    assert deployed.exit_code == 0, deployed.stderr
+    store = SQLiteStore(db)
+    store.append(events.iloc[cut:])
+    store.close()
+    return url, registry
+
+
+def _retrain(url: str, registry: Path, *args: str) -> tuple[int, dict]:
+    result = runner.invoke(
+        app,
+        ["retrain", "--registry", str(registry), "--json", *args],
+        env={"RECSMITH_STORE__URL": url},
+    )
+    assert result.exit_code in (0, 3), result.stderr + result.stdout
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_a_better_candidate_is_deployed_with_its_figures(
+    events: pd.DataFrame, tmp_path: Path
+) -> None:
+    url, registry = _shop(tmp_path, events, "popular")
+    before = ModelRegistry(registry).current()
+    code, report = _retrain(url, registry, "--model", "itemknn", "--gate", "ndcg@10 >= current")
+    assert code == 0 and report["passed"] is True
+
+    # the holdout: the newest 10 % by time (after the current release's 70 %)
+    ts = events["ts"].to_numpy()
+    start = int(np.quantile(ts, 0.9, method="higher"))
+    assert report["holdout"] == {
+        "start_us": start,
+        "train_events": int((ts < start).sum()),
+        "test_events": int((ts >= start).sum()),
+    }
+    # the candidate's figure is the offline protocol's on the same split
+    train = events[ts < start]
+    data = Interactions.from_events(train, Settings().events.weights)
+    truth = ground_truth(data, events[ts >= start])
+    offline = evaluate_model("itemknn", data, truth, 10)
+    assert report["users"] == len(truth.user_ids)
+    assert report["candidate_metrics"]["ndcg"] == pytest.approx(offline.metrics["ndcg"], abs=1e-9)
+    # the current release's figure: its lists as a server makes them (what each user had before
+    # the holdout left out, as the store would tell a server), by the offline metrics
+    released = ModelBundle.load(ModelRegistry(registry).path(before))
+    history = [sorted(set(train.loc[train["user_id"] == u, "item_id"])) for u in truth.user_ids]
+    top, _ = released.top_k(truth.user_ids, 10, extra_seen=history)
+    mapped = data.items.to_index(released.items.to_external(top.ids.ravel())).reshape(top.ids.shape)
+    lists = np.where(top.ids >= 0, mapped, -1)
+    served = compute_metrics(lists.astype(np.int64), truth.matrix, truth.matrix.shape[1], k=10)
+    assert report["current_metrics"]["ndcg"] == pytest.approx(served.means["ndcg"], abs=1e-9)
+    assert report["candidate_metrics"]["ndcg"] > report["current_metrics"]["ndcg"]
+    (gate,) = report["gates"]
+    assert gate["threshold"] == pytest.approx(report["current_metrics"]["ndcg"])
+
+    # deployed: the new current release says why it shipped, and was trained on every event
+    models = ModelRegistry(registry)
+    assert report["deployed"] == models.current() != before
+    manifest = read_manifest(models.path(models.current()))
+    assert manifest["model"] == "itemknn"
+    assert manifest["retrain"]["gates"] == report["gates"]
+    assert manifest["data_profile"]["n_events"] == len(events)
+
+    # nothing newer than that release: nothing to judge a second retrain on
+    again = runner.invoke(
+        app, ["retrain", "--registry", str(registry)], env={"RECSMITH_STORE__URL": url}
+    )
+    assert again.exit_code == 3 and "nothing new to retrain on" in again.stderr
+
+
+def test_a_worse_candidate_is_refused_and_nothing_changes(
+    events: pd.DataFrame, tmp_path: Path
+) -> None:
+    url, registry = _shop(tmp_path, events, "itemknn")
+    models = ModelRegistry(registry)
+    before, published = models.current(), [r.version for r in models.releases()]
+    code, report = _retrain(url, registry, "--model", "popular")  # default: >= 0.98 * current
+    assert code == 3 and report["passed"] is False and report["deployed"] is None
+    (gate,) = report["gates"]
+    assert gate["gate"] == "ndcg@10 >= 0.98 * current"
+    assert gate["candidate"] < gate["threshold"] == pytest.approx(0.98 * gate["current"])
+    assert models.current() == before
+    assert [r.version for r in models.releases()] == published
+
+
+def test_a_dry_run_judges_and_deploys_nothing(events: pd.DataFrame, tmp_path: Path) -> None:
+    url, registry = _shop(tmp_path, events, "popular")
+    before = ModelRegistry(registry).current()
+    # the current config (popular) again, with a gate it passes
+    code, report = _retrain(url, registry, "--dry-run", "--gate", "ndcg@10 >= 0.5 * current")
+    assert code == 0 and report["passed"] and report["deployed"] is None, json.dumps(report)
+    assert ModelRegistry(registry).current() == before
