@@ -279,6 +279,22 @@ class MonitorSettings(Section):
         return value
 
 
+class LifecycleSettings(Section):
+    """What happens to a release after a deploy (``lifecycle.rollback``)."""
+
+    auto_rollback: bool = Field(
+        True,
+        description="a server following a registry rolls a just-deployed release back when it "
+        "breaches the thresholds below within watch_window_s",
+    )
+    watch_window_s: float = Field(600.0, gt=0, description="how long a new release is watched")
+    min_requests: int = Field(
+        200, ge=1, description="requests to the model routes needed before judging"
+    )
+    max_error_rate: float = Field(0.02, ge=0, le=1, description="5xx share that rolls back")
+    max_p99_ms: float = Field(1000.0, gt=0, description="p99 latency (ms) that rolls back")
+
+
 class Settings(BaseSettings):
     """Everything configurable, by section (mirrors the TOML file and the modules)."""
 
@@ -292,6 +308,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     decisions: DecisionSettings = Field(default_factory=DecisionSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,7 @@ from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
 from recsmith.governance.releases import ModelRegistry
+from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
 from recsmith.monitoring.request_id import RequestIdMiddleware
@@ -85,6 +86,11 @@ def create_app(
     """A new app serving ``settings``; ``bundle``/``store`` replace loading/opening them."""
     metrics = Metrics.create()
     drift_gauges = MonitorGauges.create(metrics.registry)
+    guard = (
+        RollbackGuard(ModelRegistry(settings.serving.registry), settings.lifecycle)
+        if settings.serving.registry is not None and settings.lifecycle.auto_rollback
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,6 +98,7 @@ def create_app(
         watcher: asyncio.Task[None] | None = None
         catalog_watcher: asyncio.Task[None] | None = None
         drift_watcher: asyncio.Task[None] | None = None
+        rollback_watcher: asyncio.Task[None] | None = None
         the_store = (
             store
             if store is not None
@@ -162,13 +169,16 @@ def create_app(
                 drift_watcher = asyncio.create_task(drift.watch())
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
+                if guard is not None:
+                    app.state.reloader.on_swap = guard.swapped
+                    rollback_watcher = asyncio.create_task(guard.watch())
                 await app.state.reloader.check()
                 watcher = asyncio.create_task(
                     app.state.reloader.watch(settings.serving.reload_interval_s)
                 )
             yield
         finally:
-            for task in (watcher, catalog_watcher, drift_watcher):
+            for task in (watcher, catalog_watcher, drift_watcher, rollback_watcher):
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
@@ -190,6 +200,8 @@ def create_app(
     )
     app.add_middleware(RequestBodyGuard, max_body_bytes=settings.serving.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if guard is not None:  # inside the error boundary: a request that raised counts as a 5xx
+        app.add_middleware(RollbackMiddleware, guard=guard)
     error_handlers.install(app)  # after the other middleware: outside all but the request id
     app.add_middleware(RequestIdMiddleware)  # outermost: even an error answer carries the id
     input_errors.install(app)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fastapi import FastAPI
@@ -68,6 +69,8 @@ class Reloader:
         self.failed: dict[str, str] = {}  # version → why it did not load
         self.state = ReleaseState(None, None)
         self.experiments = ExperimentSync(app, ExperimentRegistry(registry.root))
+        #: told (new version, old version) after each swap (``lifecycle.rollback`` watches deploys)
+        self.on_swap: Callable[[str, str | None], None] | None = None
 
     async def check(self, *, retry: bool = False) -> ReleaseState:
         """Swap to the registry's current version if it changed and loads (``retry``: even one
@@ -111,6 +114,8 @@ class Reloader:
         settle_worker(collect=False)  # a full pass now would stall the requests in flight
         current.metrics.set_model(bundle.version)
         log.info("now serving %s (was %s)", bundle.version, served)
+        if self.on_swap is not None:
+            await run_in_threadpool(self.on_swap, bundle.version, served)
 
     def _swap(self, bundle: Served) -> Runtime:
         """Serve ``bundle``, caught up with the catalogue writes since it was trained (under the
