@@ -293,6 +293,35 @@ class LifecycleSettings(Section):
     )
     max_error_rate: float = Field(0.02, ge=0, le=1, description="5xx share that rolls back")
     max_p99_ms: float = Field(1000.0, gt=0, description="p99 latency (ms) that rolls back")
+    retrain_every: str | None = Field(
+        None,
+        description="servers following a registry retrain it this often (24h, 7d; one run at a "
+        "time across replicas); unset = never",
+    )
+    retrain_gates: list[str] = Field(
+        default_factory=lambda: ["ndcg@10 >= 0.98 * current"],
+        description="what a scheduled retrain must pass to deploy (recsmith retrain --gate)",
+    )
+
+    @field_validator("retrain_every")
+    @classmethod
+    def _a_span(cls, value: str | None) -> str | None:
+        from recsmith.decisions.timespec import span_seconds
+
+        if value is not None:
+            span_seconds(value, "lifecycle.retrain_every")
+        return value
+
+    @field_validator("retrain_gates")
+    @classmethod
+    def _gates(cls, value: list[str]) -> list[str]:
+        from recsmith.lifecycle.gate import parse_gate
+
+        if not value:
+            raise ValueError("at least one gate is needed")
+        for text in value:
+            parse_gate(text, "lifecycle.retrain_gates")
+        return value
 
 
 class Settings(BaseSettings):

@@ -14,50 +14,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from grown_shop import grown_shop
 from typer.testing import CliRunner
 
 from recsmith.bundle import ModelBundle, read_manifest
 from recsmith.cli.app import app
-from recsmith.config import EventSettings, Settings
+from recsmith.config import Settings
 from recsmith.evaluation.metrics import compute_metrics
 from recsmith.evaluation.runner import evaluate_model, ground_truth
-from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
-from recsmith.simulate import simulate
-from recsmith.store.sqlite import SQLiteStore
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def events() -> pd.DataFrame:
-    frame, rejected = validate_events(
-        simulate(n_users=300, n_items=200, seed=5).events, EventSettings()
-    )
-    assert not rejected
-    return frame.sort_values("ts", kind="stable").reset_index(drop=True)
-
-
-def _shop(root: Path, events: pd.DataFrame, model: str) -> tuple[str, Path]:
-    """A store with the first 70 % of ``events``, ``model`` trained on them and deployed, then
-    the remaining 30 % appended."""
-    db = root / "store.sqlite"
-    url = f"sqlite:///{db}"
-    cut = int(len(events) * 0.7)
-    store = SQLiteStore(db)
-    store.append(events.iloc[:cut])
-    store.close()
-    out = root / "current"
-    trained = runner.invoke(app, ["train", "--store", url, "--model", model, "--out", str(out)])
-    assert trained.exit_code == 0, trained.stderr
-    registry = root / "releases"
-    deployed = runner.invoke(app, ["deploy", "--model-dir", str(out), "--registry", str(registry)])
-    assert deployed.exit_code == 0, deployed.stderr
-    store = SQLiteStore(db)
-    store.append(events.iloc[cut:])
-    store.close()
-    return url, registry
 
 
 def _retrain(url: str, registry: Path, *args: str) -> tuple[int, dict]:
@@ -73,7 +41,7 @@ def _retrain(url: str, registry: Path, *args: str) -> tuple[int, dict]:
 def test_a_better_candidate_is_deployed_with_its_figures(
     events: pd.DataFrame, tmp_path: Path
 ) -> None:
-    url, registry = _shop(tmp_path, events, "popular")
+    url, registry = grown_shop(tmp_path, events, "popular")
     before = ModelRegistry(registry).current()
     code, report = _retrain(url, registry, "--model", "itemknn", "--gate", "ndcg@10 >= current")
     assert code == 0 and report["passed"] is True
@@ -124,7 +92,7 @@ def test_a_better_candidate_is_deployed_with_its_figures(
 def test_a_worse_candidate_is_refused_and_nothing_changes(
     events: pd.DataFrame, tmp_path: Path
 ) -> None:
-    url, registry = _shop(tmp_path, events, "itemknn")
+    url, registry = grown_shop(tmp_path, events, "itemknn")
     models = ModelRegistry(registry)
     before, published = models.current(), [r.version for r in models.releases()]
     code, report = _retrain(url, registry, "--model", "popular")  # default: >= 0.98 * current
@@ -137,7 +105,7 @@ def test_a_worse_candidate_is_refused_and_nothing_changes(
 
 
 def test_a_dry_run_judges_and_deploys_nothing(events: pd.DataFrame, tmp_path: Path) -> None:
-    url, registry = _shop(tmp_path, events, "popular")
+    url, registry = grown_shop(tmp_path, events, "popular")
     before = ModelRegistry(registry).current()
     # the current config (popular) again, with a gate it passes
     code, report = _retrain(url, registry, "--dry-run", "--gate", "ndcg@10 >= 0.5 * current")

@@ -17,15 +17,22 @@ _SPAN = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
+def span_seconds(text: str, field: str) -> float:
+    """``30s``, ``15m``, ``24h``, ``7d``, ``2w`` in seconds; an error naming ``field`` else."""
+    span = _SPAN.fullmatch(text.strip())
+    if span is None:
+        raise ValidationError(field, f"{text!r} is not a span (30s, 15m, 24h, 7d, 2w)")
+    return float(span.group(1)) * _UNIT_S[span.group(2)]
+
+
 def parse_time(text: str | None, field: str, now: datetime | None = None) -> datetime | None:
     """``7d`` (also s, m, h, w) means that long before ``now``; otherwise an ISO 8601 date or
     date-time (UTC unless it names a zone). None stays None."""
     if text is None:
         return None
     now = now or datetime.now(UTC)
-    span = _SPAN.fullmatch(text.strip())
-    if span is not None:
-        return now - timedelta(seconds=float(span.group(1)) * _UNIT_S[span.group(2)])
+    if _SPAN.fullmatch(text.strip()) is not None:
+        return now - timedelta(seconds=span_seconds(text, field))
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

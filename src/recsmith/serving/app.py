@@ -26,6 +26,7 @@ from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware
+from recsmith.lifecycle.schedule import watch_schedule
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
 from recsmith.monitoring.request_id import RequestIdMiddleware
@@ -99,6 +100,7 @@ def create_app(
         catalog_watcher: asyncio.Task[None] | None = None
         drift_watcher: asyncio.Task[None] | None = None
         rollback_watcher: asyncio.Task[None] | None = None
+        retrain_watcher: asyncio.Task[None] | None = None
         the_store = (
             store
             if store is not None
@@ -172,13 +174,16 @@ def create_app(
                 if guard is not None:
                     app.state.reloader.on_swap = guard.swapped
                     rollback_watcher = asyncio.create_task(guard.watch())
+                if settings.lifecycle.retrain_every is not None:
+                    retrain_watcher = asyncio.create_task(watch_schedule(settings))
                 await app.state.reloader.check()
                 watcher = asyncio.create_task(
                     app.state.reloader.watch(settings.serving.reload_interval_s)
                 )
             yield
         finally:
-            for task in (watcher, catalog_watcher, drift_watcher, rollback_watcher):
+            tasks = (watcher, catalog_watcher, drift_watcher, rollback_watcher, retrain_watcher)
+            for task in tasks:
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
