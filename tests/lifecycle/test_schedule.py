@@ -3,7 +3,6 @@ started by a server that follows the registry."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from grown_shop import grown_shop
 
 from recsmith.config import Settings
 from recsmith.governance.releases import ModelRegistry
+from recsmith.lifecycle.registry_lock import registry_lock
 from recsmith.lifecycle.schedule import LAST_RUN, due, try_retrain
 from recsmith.serving import create_app
 
@@ -32,18 +32,15 @@ def test_due_reads_the_registry_record(tmp_path: Path) -> None:
     assert due(tmp_path, 3600, now=1000.0 + 3600)
 
 
-def test_two_processes_due_at_once_retrain_once(events: pd.DataFrame, tmp_path: Path) -> None:
+def test_one_run_at_a_time_and_only_when_due(events: pd.DataFrame, tmp_path: Path) -> None:
     url, registry = grown_shop(tmp_path, events, "popular")
     models = ModelRegistry(registry)
     before = models.current()
     settings = _settings(url, registry, "1h")
-    ran: list[bool] = []
-    threads = [threading.Thread(target=lambda: ran.append(try_retrain(settings))) for _ in "ab"]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert sorted(ran) == [False, True]
+    with registry_lock(registry, "retrain"):  # another replica is retraining
+        assert try_retrain(settings) is False
+    assert models.current() == before and len(models.releases()) == 1
+    assert try_retrain(settings) is True
     assert models.current() != before and models.history() == [before]
     assert try_retrain(settings) is False  # ran within the hour: not due
     assert len(models.releases()) == 2
