@@ -19,6 +19,7 @@ def test_example_config_loads_and_matches_defaults() -> None:
     assert example.serving.model_dir == Path("recsmith-data/model")
     assert example.decisions == load_settings(None).decisions
     assert example.monitor == load_settings(None).monitor
+    assert example.lifecycle == load_settings(None).lifecycle
 
 
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
