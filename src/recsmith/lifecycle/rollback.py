@@ -133,14 +133,15 @@ class RollbackGuard:
 
 
 class RollbackMiddleware:
-    """Pure ASGI: times model-route requests for the guard (a regex match and two clock reads
-    per request; installed only when automatic rollback is on)."""
+    """Pure ASGI: times model-route requests for the guard while it watches a release (a regex
+    match and two clock reads per request then; an attribute check otherwise)."""
 
     def __init__(self, app: ASGIApp, guard: RollbackGuard) -> None:
         self.app, self.guard = app, guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not MODEL_ROUTE.match(scope["path"]):
+        watching = self.guard.version is not None  # nothing to time between deploys
+        if not watching or scope["type"] != "http" or not MODEL_ROUTE.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
