@@ -40,7 +40,7 @@ def monitor_command(
 ) -> None:
     """Drift between the release's training data and the window's events (event-type mix,
     item popularity, unknown users and items) and freshness (model age, events and catalogue
-    changes since training, age of the newest event), each against `[monitor] thresholds`."""
+    changes since training, age of the newest event), each against `\\[monitor] thresholds`."""
     cli = state(ctx)
     with errors_as_exit():
         if fail_on not in ("alert", "warn", "never"):
