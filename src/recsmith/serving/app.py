@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from recsmith import __version__
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
+from recsmith.console import routes as console_routes
 from recsmith.decisions.attribution import live_attributor
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
@@ -43,7 +44,15 @@ from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
 from recsmith.serving.request_body import RequestBodyGuard
 from recsmith.serving.response_cache import open_cache
-from recsmith.serving.routers import admin, decisions, events, health, items, recommend
+from recsmith.serving.routers import (
+    admin,
+    decisions,
+    events,
+    health,
+    items,
+    operations,
+    recommend,
+)
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
@@ -210,8 +219,9 @@ def create_app(
     error_handlers.install(app)  # after the other middleware: outside all but the request id
     app.add_middleware(RequestIdMiddleware)  # outermost: even an error answer carries the id
     input_errors.install(app)
-    for module in (events, items, recommend, admin, decisions, health, metrics_route):
+    for module in (events, items, recommend, admin, decisions, operations, health, metrics_route):
         app.include_router(module.router)
+    app.include_router(console_routes.router)
     front_door.install(app)
     return app
 

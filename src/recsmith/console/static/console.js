@@ -1,0 +1,166 @@
+// recsmith console: hash-routed pages over the admin API (README: Web console).
+"use strict";
+
+const KEY = "recsmith-admin-key";
+const $ = (id) => document.getElementById(id);
+const pages = ["overview", "releases", "drift", "preview"];
+
+function key() { return sessionStorage.getItem(KEY); }
+
+async function api(path, options = {}) {
+  const response = await fetch(path, {
+    ...options,
+    headers: { Authorization: `Bearer ${key()}`, ...(options.headers || {}) },
+  });
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (response.status === 401 || response.status === 403) {
+    sessionStorage.removeItem(KEY);
+    showLogin(body?.detail || `refused (${response.status})`);
+    throw new Error("not logged in");
+  }
+  if (!response.ok) throw new Error(body?.detail ? JSON.stringify(body.detail) : `HTTP ${response.status}`);
+  return body;
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "-" : String(text);
+  if (cls) td.className = cls;
+  return td;
+}
+
+function fill(table, rows) {
+  const body = $(table).querySelector("tbody");
+  body.replaceChildren(...rows.map((cells) => {
+    const tr = document.createElement("tr");
+    tr.append(...cells);
+    return tr;
+  }));
+}
+
+const num = (v, digits = 4) => (v === null || v === undefined || Number.isNaN(v) ? "-" : Number(v).toPrecision(digits));
+
+function showLogin(reason) {
+  $("nav").hidden = true;
+  for (const p of pages) $(`page-${p}`).hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = reason || "";
+}
+
+async function overview() {
+  const [releases, kpis] = await Promise.all([
+    api("/v1/admin/releases").catch(() => null),
+    api("/v1/admin/kpis?since=7d&by=release"),
+  ]);
+  $("ov-serving").textContent = releases ? `${releases.serving ?? "nothing"} (current: ${releases.current ?? "none"})` : "no registry";
+  try {
+    const report = await api("/v1/admin/monitor?since=1d");
+    $("ov-monitor").textContent = `${report.status} over ${report.window_events} events in the last day`;
+  } catch (e) {
+    $("ov-monitor").textContent = `not available: ${e.message}`;
+  }
+  fill("ov-kpis", kpis.groups.map((g) => [
+    cell(g.group), cell(g.lists, "num"), cell(g.impressions, "num"), cell(g.users, "num"),
+    cell(num(g.ctr), "num"), cell(num(g.conversion), "num"), cell(num(g.revenue_per_user), "num"),
+  ]));
+  $("ov-kpis-note").textContent = kpis.groups.length ? "" : "no lists served in the last 7 days";
+}
+
+async function releases(message) {
+  const r = await api("/v1/admin/releases");
+  $("rel-current").textContent = r.current ?? "none";
+  $("rel-serving").textContent = r.serving ?? "nothing";
+  $("rollback").disabled = r.history.length === 0;
+  fill("rel-table", r.releases.slice().reverse().map((row) => {
+    const action = document.createElement("td");
+    if (!row.current) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "Deploy";
+      button.dataset.version = row.version;
+      button.addEventListener("click", () => act(`deploy ${row.version}`, `/v1/admin/releases/${encodeURIComponent(row.version)}/deploy`));
+      action.append(button);
+    }
+    return [cell(row.current ? "current" : ""), cell(row.version), cell(row.kind), cell(row.created_at), action];
+  }));
+  $("rel-message").textContent = message || "";
+}
+
+async function act(what, path) {
+  if (!window.confirm(`Really ${what}? Every server follows within a second.`)) return;
+  try {
+    const done = await api(path, { method: "POST" });
+    await releases(`${done.version} is current (was ${done.previous ?? "nothing"})`);
+  } catch (e) {
+    $("rel-message").textContent = `${what} refused: ${e.message}`;
+  }
+}
+
+async function drift(event) {
+  event?.preventDefault();
+  const since = $("drift-since").value.trim() || "1d";
+  const report = await api(`/v1/admin/monitor?since=${encodeURIComponent(since)}`);
+  $("drift-summary").textContent = `${report.version}: ${report.status}, ${report.window_events} events since ${report.since}`;
+  fill("drift-table", report.signals.map((s) => [
+    cell(s.name), cell(num(s.value), "num"), cell(s.status, `status-${s.status}`),
+    cell(num(s.warn), "num"), cell(num(s.alert), "num"), cell(s.note),
+  ]));
+}
+
+async function preview(event) {
+  event?.preventDefault();
+  const user = $("preview-user").value.trim();
+  if (!user) return;
+  const params = new URLSearchParams({ k: $("preview-k").value || "10" });
+  const recent = $("preview-recent").value.trim();
+  const placement = $("preview-placement").value.trim();
+  if (recent) params.set("recent", recent);
+  if (placement) params.set("placement", placement);
+  const id = encodeURIComponent(user);
+  const [history, list] = await Promise.all([
+    api(`/v1/admin/users/${id}/history`),
+    api(`/v1/users/${id}/recommendations?${params}`),
+  ]);
+  const shown = [...history.recent, ...history.items.filter((i) => !history.recent.includes(i))];
+  $("preview-history").replaceChildren(...shown.map((i) => {
+    const li = document.createElement("li");
+    li.textContent = i;
+    return li;
+  }));
+  $("preview-meta").textContent = `${list.model_version} · tier ${list.tier ?? "-"} · fallback ${list.fallback ?? "none"}` +
+    (list.degraded?.length ? ` · degraded: ${list.degraded.join(", ")}` : "");
+  fill("preview-list", list.items.map((item, n) => [
+    cell(n + 1, "num"), cell(item.item_id), cell(num(item.score), "num"),
+    cell((item.sources || []).join(", ")), cell(item.reason),
+  ]));
+}
+
+const loaders = { overview, releases, drift, preview: async () => {} };
+
+async function route() {
+  if (!key()) return showLogin();
+  const page = pages.includes(location.hash.slice(1)) ? location.hash.slice(1) : "overview";
+  $("login").hidden = true;
+  $("nav").hidden = false;
+  for (const p of pages) $(`page-${p}`).hidden = p !== page;
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page);
+  $("error").textContent = "";
+  try {
+    await loaders[page]();
+  } catch (e) {
+    if (e.message !== "not logged in") $("error").textContent = e.message;
+  }
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(KEY, $("key").value.trim());
+  $("key").value = "";
+  await route();
+});
+$("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(); });
+$("rollback").addEventListener("click", () => act("roll back", "/v1/admin/rollback"));
+$("drift-form").addEventListener("submit", (e) => drift(e).catch((err) => { $("error").textContent = err.message; }));
+$("preview-form").addEventListener("submit", (e) => preview(e).catch((err) => { $("error").textContent = err.message; }));
+window.addEventListener("hashchange", route);
+route();
