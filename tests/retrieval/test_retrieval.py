@@ -38,7 +38,7 @@ def test_merge_keeps_one_row_per_item_with_each_sources_rank() -> None:
     assert cands.source_ranks[row7].tolist() == [2, 1]
     assert np.isclose(cands.score[row7], 1 / (RRF_K + 2) + 1 / (RRF_K + 1))
     assert np.isnan(cands.source_scores[2, 0])  # item 9 came from b only
-    assert cands.source_names_of(row7) == ["a", "b"]
+    assert cands.source_names() == [["a", "b"], ["a"], ["b"], ["a"]]  # items 7, 5, 9; 5
 
 
 def test_source_weights_set_each_sources_say_in_the_fused_order() -> None:

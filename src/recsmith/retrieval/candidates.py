@@ -69,6 +69,14 @@ class Candidates:
         rank = np.arange(len(self)) - starts[self.query]
         return self.take(np.flatnonzero(rank < k))
 
-    def source_names_of(self, row: int) -> list[str]:
-        """Which sources proposed the item of ``row`` (for explanations)."""
-        return [s for s, r in zip(self.sources, self.source_ranks[row], strict=True) if r > 0]
+    def source_names(self) -> list[list[str]]:
+        """Per row, which sources proposed its item (for explanations). Rows share a handful of
+        source sets, so the names are spelled once per distinct set (a bit mask of the sources)
+        rather than by a pass over every row's sources; each row gets its own list."""
+        flags = np.int64(1) << np.arange(len(self.sources), dtype=np.int64)
+        bits = (self.source_ranks > 0) @ flags
+        names = {
+            mask: [s for b, s in enumerate(self.sources) if mask >> b & 1]
+            for mask in np.unique(bits).tolist()
+        }
+        return [names[mask].copy() for mask in bits.tolist()]
