@@ -60,8 +60,9 @@ class Candidates:
 
     def with_scores(self, score: np.ndarray) -> Candidates:
         """New ordering scores; rows are re-sorted best first within each query."""
-        order = np.lexsort((-score, self.query))
-        return replace(self.take(order), score=np.asarray(score, np.float32)[order])
+        score = np.asarray(score, np.float32)
+        order = best_first(self.query, score)
+        return replace(self.take(order), score=score[order])
 
     def top(self, k: int) -> Candidates:
         """The first ``k`` rows of every query."""
@@ -80,3 +81,16 @@ class Candidates:
             for mask in np.unique(bits).tolist()
         }
         return [names[mask].copy() for mask in bits.tolist()]
+
+
+def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The row order by query, then score from high to low, ties (and NaN scores, last) in row
+    order: ``np.lexsort((-score, query))`` with float32 scores, as one stable sort of a 64-bit
+    key (query above the score's bits, flipped so that integer order is float order), which
+    costs half of ``lexsort``'s two passes; it runs three times per request batch."""
+    down = -np.asarray(score, np.float32) + np.float32(0)  # -0.0 becomes 0.0: equal, as in lexsort
+    bits = down.view(np.uint32)
+    key = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
+    key[np.isnan(down)] = 0xFFFFFFFF  # NaN after every number, as sorting puts it
+    key |= np.asarray(query, np.uint64) << np.uint64(32)
+    return np.argsort(key, kind="stable")
