@@ -58,11 +58,11 @@ def test_every_listed_item_names_the_sources_and_anchor_that_proposed_it(
     ):
         assert len(names) == len(anchors) == int((ids != None).sum())  # noqa: E711
         for item, item_names, anchor in zip(ids, names, anchors, strict=False):
-            row = np.flatnonzero(
-                (final.query == q) & (final.items == index.to_index([item])[0])
-            )
+            row = np.flatnonzero((final.query == q) & (final.items == index.to_index([item])[0]))
             assert len(row) == 1
-            proposed = [s for s, r in zip(final.sources, final.source_ranks[row[0]]) if r > 0]
+            proposed = [
+                s for s, r in zip(final.sources, final.source_ranks[row[0]], strict=True) if r > 0
+            ]
             assert item_names == proposed
             anchored += anchor is not None
             if anchor is not None:  # the anchor is one of this user's recent items
