@@ -8,7 +8,9 @@ in SQLite, trains a model, starts `recsmith serve` and drives GET recommendation
 keeps the built shop and model so later runs serve them again without rebuilding. The run starts
 with the calibration line (``calibration.py``) and ends by driving the same load at a plain FastAPI
 endpoint (``plain_fastapi.py``, same workers), so recsmith's figures also come as ratios to a
-baseline measured on the same machine in the same run.
+baseline measured on the same machine in the same run. Each measured run also reports the
+server's CPU ms per request (``process_cpu.py``): what a request costs, less swayed by other jobs
+than req/s.
 
     .venv/bin/python benchmarks/serve_load.py --model ials --connections 20 --duration 30
     .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
