@@ -8,7 +8,9 @@ in SQLite, trains a model, starts `recsmith serve` and drives GET recommendation
 keeps the built shop and model so later runs serve them again without rebuilding. The run starts
 with the calibration line (``calibration.py``) and ends by driving the same load at a plain FastAPI
 endpoint (``plain_fastapi.py``, same workers), so recsmith's figures also come as ratios to a
-baseline measured on the same machine in the same run.
+baseline measured on the same machine in the same run. Each measured run also reports the
+server's CPU ms per request (``process_cpu.py``): what a request costs, less swayed by other jobs
+than req/s.
 
     .venv/bin/python benchmarks/serve_load.py --model ials --connections 20 --duration 30
     .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
@@ -39,6 +41,7 @@ import httpx
 import numpy as np
 from calibration import calibration, calibration_line
 from open_loop import open_loop
+from process_cpu import tree_cpu_s
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
@@ -212,7 +215,7 @@ def main() -> None:
         split: list[int] = []  # filled half-way through the measured run
         sampler = threading.Timer(3 + args.duration / 2, lambda: split.extend(worker_split(port)))
         sampler.start()
-        figures = drive(args, root, users, secret, port)
+        figures = drive(args, root, users, secret, port, server.pid)
         if args.swap:
             after = httpx.get(
                 f"{base}/v1/users/nobody/recommendations",
@@ -254,7 +257,7 @@ def compare_decisions(
         )
         try:
             wait_ready(f"http://127.0.0.1:{port}")
-            runs[label].append(drive(args, root, users, secret, port))
+            runs[label].append(drive(args, root, users, secret, port, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -301,20 +304,34 @@ def wait_ready(base: str) -> None:
 
 
 def drive(
-    args: argparse.Namespace, root: Path, users: Path, secret: str, port: int
+    args: argparse.Namespace, root: Path, users: Path, secret: str, port: int, server: int
 ) -> dict[str, object]:
     """The measured load on ``port``: open loop at ``--rate`` or wrk's closed loop, each after a
-    3 s warm-up."""
+    3 s warm-up, with the CPU time the ``server`` process (and its workers) spent per request."""
     if not args.rate:
-        return closed_loop(
-            root, users, secret, f"http://127.0.0.1:{port}", args.connections, args.duration
+        base = f"http://127.0.0.1:{port}"
+        script = root / "load.lua"
+        script.write_text(LUA % {"users": users, "key": secret})
+        closed_loop(script, base, args.connections, 3)  # warm-up
+        before = tree_cpu_s(server)
+        figures = closed_loop(script, base, args.connections, args.duration)
+    else:
+        paths = [
+            f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in users.read_text().split()
+        ]
+        open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, 3)  # warm-up
+        before = tree_cpu_s(server)
+        result = open_loop(
+            "127.0.0.1", port, paths, secret, args.rate, args.connections, args.duration
         )
-    paths = [
-        f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in users.read_text().split()
-    ]
-    open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, 3)  # warm-up
-    result = open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, args.duration)
-    return {"mode": f"open loop at {args.rate:g} req/s", **result.summary()}
+        figures = {"mode": f"open loop at {args.rate:g} req/s", **result.summary()}
+    after = tree_cpu_s(server)
+    if before is not None and after is not None and figures.get("requests"):
+        figures["server_cpu_ms_per_request"] = round(
+            1000 * (after - before) / int(figures["requests"]),  # type: ignore[call-overload]
+            3,
+        )
+    return figures
 
 
 def plain_baseline(
@@ -344,7 +361,7 @@ def plain_baseline(
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}")
-        return drive(args, root, users, secret, port)
+        return drive(args, root, users, secret, port, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -353,7 +370,7 @@ def plain_baseline(
 def ratios(figures: dict[str, object], baseline: dict[str, object]) -> dict[str, float]:
     """recsmith's throughput and latencies divided by the baseline's (throughput: higher is
     better, at most about 1; latency: lower is better, at least about 1)."""
-    keys = ("requests_per_s", "p50_ms", "p90_ms", "p99_ms")
+    keys = ("requests_per_s", "p50_ms", "p90_ms", "p99_ms", "server_cpu_ms_per_request")
     return {
         key: round(float(figures[key]) / float(baseline[key]), 3)  # type: ignore[arg-type]
         for key in keys
@@ -392,14 +409,10 @@ def two_releases(root: Path, model_dir: Path) -> tuple[ModelRegistry, str]:
     return registry, second
 
 
-def closed_loop(
-    root: Path, users: Path, secret: str, base: str, connections: int, duration: int
-) -> dict[str, object]:
-    """wrk at full speed: each connection sends its next request when the last one is answered."""
-    script = root / "load.lua"
-    script.write_text(LUA % {"users": users, "key": secret})
+def closed_loop(script: Path, base: str, connections: int, duration: int) -> dict[str, object]:
+    """wrk at full speed, running ``script``: each connection sends its next request when the
+    last one is answered."""
     wrk = ["wrk", "-t2", "-c", str(connections), "-s", str(script)]
-    subprocess.run([*wrk, "-d", "3s", base], capture_output=True, check=True)  # warm-up
     out = subprocess.run(
         [*wrk, "-d", f"{duration}s", "--timeout", "5s", base],
         capture_output=True,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
-from recsmith.sparse_rows import contains, csr_from_pairs, gather_rows
+from recsmith.sparse_rows import contains, csr_from_pairs, gather_rows, in_sorted
 
 pairs = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), max_size=40)
 
@@ -59,3 +59,14 @@ def test_contains_sorts_unsorted_matrices_first() -> None:
         False,
         True,
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-(2**40), 2**40), max_size=60),
+    st.lists(st.integers(-(2**40), 2**40), max_size=60),
+)
+def test_in_sorted_agrees_with_isin(pool: list[int], extra: list[int]) -> None:
+    stored = np.sort(np.asarray(pool, np.int64))
+    wanted = np.asarray(pool[::2] + extra, np.int64)  # some members, some maybe not
+    assert in_sorted(stored, wanted).tolist() == np.isin(wanted, stored).tolist()

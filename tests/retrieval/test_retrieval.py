@@ -9,7 +9,7 @@ from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.retrieval.ann import ANNSource, ItemIndex, recall_at
-from recsmith.retrieval.merge import RRF_K, merge
+from recsmith.retrieval.merge import RRF_K, append_below, merge
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import ModelSource, Proposals, StaticSource
 from recsmith.testing.recommender import checkerboard_events
@@ -38,7 +38,7 @@ def test_merge_keeps_one_row_per_item_with_each_sources_rank() -> None:
     assert cands.source_ranks[row7].tolist() == [2, 1]
     assert np.isclose(cands.score[row7], 1 / (RRF_K + 2) + 1 / (RRF_K + 1))
     assert np.isnan(cands.source_scores[2, 0])  # item 9 came from b only
-    assert cands.source_names_of(row7) == ["a", "b"]
+    assert cands.source_names() == [["a", "b"], ["a"], ["b"], ["a"]]  # items 7, 5, 9; 5
 
 
 def test_source_weights_set_each_sources_say_in_the_fused_order() -> None:
@@ -108,3 +108,17 @@ def test_static_source_with_nothing_rankable_proposes_nothing() -> None:
         np.array([0, -1], np.int32), sparse.csr_array((2, 5)), sparse.csr_array((2, 5))
     )
     assert len(source.retrieve(queries, 3).items) == 0
+
+
+def test_fallback_items_go_under_each_querys_candidates_once() -> None:
+    """``append_below``: the fallback's items join each query's list under every candidate it
+    has, in the fallback's order, once (an item already a candidate keeps its place)."""
+    cands = merge([_p([0, 0, 1], [7, 5, 5], [1, 2, 1])], ["a"], n_queries=3, n_items=10)
+    popular = _p([0, 0, 0, 1, 1, 2, 2], [7, 2, 5, 9, 5, 5, 3], [1, 2, 3, 1, 2, 1, 2])
+    out = append_below(cands, popular, "popular")
+    rows = list(zip(out.query.tolist(), out.items.tolist(), strict=True))
+    # query 0 had 7, 5 (not in item order): only 2 is new; query 1 had 5: 9; query 2 nothing
+    assert rows == [(0, 7), (0, 5), (0, 2), (1, 5), (1, 9), (2, 5), (2, 3)]
+    assert out.sources == ("a", "popular")
+    assert out.source_ranks[:, 1].tolist() == [0, 0, 2, 0, 1, 1, 2]  # the fallback's own ranks
+    assert (out.score[[2, 4]] < out.score[[1, 3]]).all()  # below the query's last candidate

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -392,20 +393,16 @@ class Pipeline:
         lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))
         anchor = anchor_items(final, queries.recent, self.anchor_matrices)
         named = self.bundle.items.to_external(np.maximum(anchor, 0))
-        anchors = np.where(anchor >= 0, named, None)
-        by_item = {
-            (int(q), int(i)): (final.source_names_of(r), anchors[r])
-            for r, (q, i) in enumerate(zip(final.query, final.items, strict=True))
-        }
-        listed = [
-            [by_item.get((q, int(i)), ([], None)) for i in row[row >= 0]]
-            for q, row in enumerate(top.ids)
-        ]
-        sources = [[names for names, _ in row] for row in listed]
+        anchors = np.where(anchor >= 0, named, None).tolist()
+        # ``top`` lists each query's final rows in their order (``_top_k``), so the final rows
+        # cut at the query bounds are the listed items, item for item
+        names = final.source_names()
+        cuts = list(pairwise(final.bounds().tolist()))
+        sources = [names[a:b] for a, b in cuts]
         per_source = dict(
             zip(final.sources, (final.source_ranks > 0).sum(axis=0).tolist(), strict=True)
         )
-        anchored = [[anchor for _, anchor in row] for row in listed]
+        anchored = [anchors[a:b] for a, b in cuts]
         return Answer(lists, [TIERS[t] for t in tier], sources, timings, per_source, anchored)
 
     def recommend_for_items(

@@ -60,8 +60,9 @@ class Candidates:
 
     def with_scores(self, score: np.ndarray) -> Candidates:
         """New ordering scores; rows are re-sorted best first within each query."""
-        order = np.lexsort((-score, self.query))
-        return replace(self.take(order), score=np.asarray(score, np.float32)[order])
+        score = np.asarray(score, np.float32)
+        order = best_first(self.query, score)
+        return replace(self.take(order), score=score[order])
 
     def top(self, k: int) -> Candidates:
         """The first ``k`` rows of every query."""
@@ -69,6 +70,36 @@ class Candidates:
         rank = np.arange(len(self)) - starts[self.query]
         return self.take(np.flatnonzero(rank < k))
 
-    def source_names_of(self, row: int) -> list[str]:
-        """Which sources proposed the item of ``row`` (for explanations)."""
-        return [s for s, r in zip(self.sources, self.source_ranks[row], strict=True) if r > 0]
+    def source_names(self) -> list[list[str]]:
+        """Per row, which sources proposed its item (for explanations). Rows share a handful of
+        source sets, so the names are spelled once per distinct set (a bit mask of the sources)
+        rather than by a pass over every row's sources; each row gets its own list."""
+        flags = np.int64(1) << np.arange(len(self.sources), dtype=np.int64)
+        bits = (self.source_ranks > 0) @ flags
+        names = {
+            mask: [s for b, s in enumerate(self.sources) if mask >> b & 1]
+            for mask in np.unique(bits).tolist()
+        }
+        return [names[mask].copy() for mask in bits.tolist()]
+
+
+#: Rows from which ``best_first`` sorts one 64-bit key rather than calling ``np.lexsort``: lexsort
+#: is quicker on a lone request's few hundred rows (5 vs 18 µs at 260), the key on a batch's
+#: thousands (50 vs 150 µs at 3,115 rows, 160 vs 750 µs at 8,000); they cross near 1,300.
+KEY_SORT_ROWS = 1500
+
+
+def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The row order by query, then score from high to low, ties (and NaN scores, last) in row
+    order: ``np.lexsort((-score, query))`` for float32 scores. From ``KEY_SORT_ROWS`` rows it is
+    one stable sort of a 64-bit key (the query above the score's bits, flipped so that integer
+    order is float order), which grows far slower than lexsort's; it runs three times per
+    request batch."""
+    if len(query) < KEY_SORT_ROWS:
+        return np.lexsort((-np.asarray(score, np.float32), query))
+    down = -np.asarray(score, np.float32) + np.float32(0)  # -0.0 becomes 0.0: equal, as in lexsort
+    bits = down.view(np.uint32)
+    key = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
+    key[np.isnan(down)] = 0xFFFFFFFF  # NaN after every number, as sorting puts it
+    key |= np.asarray(query, np.uint64) << np.uint64(32)
+    return np.argsort(key, kind="stable")

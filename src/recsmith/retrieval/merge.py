@@ -15,6 +15,7 @@ import numpy as np
 
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.sources import Proposals
+from recsmith.sparse_rows import in_sorted
 
 RRF_K = 60.0
 
@@ -69,7 +70,7 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     n_items = int(max(cands.items.max(initial=0), extra.items.max(initial=0))) + 1
     have = cands.query.astype(np.int64) * n_items + cands.items
     key = extra.query.astype(np.int64) * n_items + extra.items
-    new = ~np.isin(key, have)
+    new = ~in_sorted(np.sort(have), key)
     q, items, ranks = extra.query[new], extra.items[new], extra.ranks[new]
     floor = np.full(cands.n_queries, 0.0, dtype=np.float64)
     if len(cands):

@@ -1,0 +1,85 @@
+"""Are the pipeline's answers unchanged? Writes every answer for a fixed draw of users to JSON, or
+counts how many differ from such a file (``--against``): the accuracy check of issue #19 for
+changes meant to make the request path cheaper without touching what it returns.
+
+Users are drawn as ``answer_latency.py`` draws them (known users, seed 0) plus a tenth unknown
+visitors with recent items, answered in batches of ``--batch`` (what coalescing does under load)
+and one by one. Lists, scores, tiers, sources and the anchors of reasons are compared exactly.
+
+    .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --out /tmp/before.json
+    .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --against /tmp/before.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+from calibration import calibration_line
+
+
+def answers(model_dir: Path, users: int, batch: int) -> dict[str, list[object]]:
+    """Every list as plain JSON values, keyed ``batch`` (coalesced) and ``single``."""
+    from recsmith.pipeline.artifact import load_artifact
+
+    pipe = load_artifact(model_dir)
+    known = np.asarray(pipe.bundle.users.external_ids, dtype=object)
+    rng = np.random.default_rng(0)
+    drawn = list(rng.choice(known, size=users))
+    items = np.asarray(pipe.bundle.items.external_ids, dtype=object)
+    visitors = [f"visitor-{n}" for n in range(users // 10)]
+    recent = [[]] * users + [list(rng.choice(items, size=3)) for _ in visitors]
+    who = drawn + visitors
+    out: dict[str, list[object]] = {"batch": [], "single": []}
+    for start in range(0, len(who), batch):
+        out["batch"].extend(_plain(pipe, who[start : start + batch], recent[start : start + batch]))
+    for user, latest in zip(who, recent, strict=True):
+        out["single"].extend(_plain(pipe, [user], [latest]))
+    return out
+
+
+def _plain(pipe: object, users: list[str], recent: list[list[str]]) -> list[object]:
+    ans = pipe.answer(users, 10, recent=recent)  # type: ignore[attr-defined]
+    return [
+        [u, tier, ids.tolist(), scores.tolist(), sources, anchors]
+        for u, tier, ids, scores, sources, anchors in zip(
+            users,
+            ans.tiers,
+            ans.lists.item_ids,
+            ans.lists.scores,
+            ans.sources,
+            ans.anchors,
+            strict=True,
+        )
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--users", type=int, default=600)
+    parser.add_argument("--batch", type=int, default=12)
+    parser.add_argument("--out", type=Path, help="write the answers here")
+    parser.add_argument("--against", type=Path, help="count the answers that differ from these")
+    args = parser.parse_args()
+    print(calibration_line(), flush=True)
+    now = answers(args.model_dir, args.users, args.batch)
+    if args.out is not None:
+        args.out.write_text(json.dumps(now))
+    mismatch = sum(a != b for a, b in zip(now["batch"], now["single"], strict=True))
+    print(f"{len(now['batch'])} users: {mismatch} differ between batch and single answers")
+    if args.against is not None:
+        before = json.loads(args.against.read_text())
+        for key in ("batch", "single"):
+            differ = sum(a != b for a, b in zip(now[key], before[key], strict=True))
+            print(f"{key}: {differ} of {len(now[key])} answers differ from {args.against}")
+
+
+if __name__ == "__main__":
+    main()

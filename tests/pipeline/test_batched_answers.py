@@ -1,0 +1,75 @@
+"""A coalesced batch answers every user exactly as a call of their own would, and each listed
+item carries the sources that proposed it: the accuracy side of cheaper serving (issue #19)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsmith.config import EventSettings
+from recsmith.events.schema import Item
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.runtime import Pipeline
+
+
+@pytest.fixture(scope="module")
+def pipeline(config: PipelineConfig, events: pd.DataFrame, items: list[Item]) -> Pipeline:
+    return train_pipeline(config, events, dict(EventSettings().weights), items=items)
+
+
+def _who(pipeline: Pipeline, events: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Known users with and without fresh items, a visitor with a session, one nobody knows."""
+    users = list(pd.unique(events["user_id"]))[:14]
+    items = list(pd.unique(events["item_id"]))
+    recent = [[] for _ in users]
+    recent[1], recent[5] = items[:2], items[7:10]
+    return [*users, "visitor-1", "nobody"], [*recent, items[3:6], []]
+
+
+def test_a_batch_answers_each_user_as_a_call_of_their_own(
+    pipeline: Pipeline, events: pd.DataFrame
+) -> None:
+    users, recent = _who(pipeline, events)
+    batch = pipeline.answer(users, 10, recent=recent)
+    for n, (user, latest) in enumerate(zip(users, recent, strict=True)):
+        alone = pipeline.answer([user], 10, recent=[latest])
+        assert batch.lists.item_ids[n].tolist() == alone.lists.item_ids[0].tolist()
+        assert batch.lists.scores[n].tolist() == alone.lists.scores[0].tolist()
+        assert batch.tiers[n] == alone.tiers[0]
+        assert batch.sources[n] == alone.sources[0]
+        assert batch.anchors[n] == alone.anchors[0]
+    assert {"personalised", "session", "popular"} <= set(batch.tiers)
+
+
+def test_every_listed_item_names_the_sources_and_anchor_that_proposed_it(
+    pipeline: Pipeline, events: pd.DataFrame
+) -> None:
+    """The oracle looks each listed (user, item) up among the final candidates by value, the
+    way a reader of ``top_k`` would, instead of trusting row order."""
+    users, recent = _who(pipeline, events)
+    answer = pipeline.answer(users, 10, recent=recent)
+    _, _, final = pipeline.top_k(users, 10, recent=recent)
+    index = pipeline.bundle.items
+    anchored = 0
+    for q, (ids, names, anchors) in enumerate(
+        zip(answer.lists.item_ids, answer.sources, answer.anchors, strict=True)
+    ):
+        assert len(names) == len(anchors) == int((ids != None).sum())  # noqa: E711
+        for item, item_names, anchor in zip(ids, names, anchors, strict=False):
+            row = np.flatnonzero((final.query == q) & (final.items == index.to_index([item])[0]))
+            assert len(row) == 1
+            proposed = [
+                s for s, r in zip(final.sources, final.source_ranks[row[0]], strict=True) if r > 0
+            ]
+            assert item_names == proposed
+            anchored += anchor is not None
+            if anchor is not None:  # the anchor is one of this user's recent items
+                assert anchor in (*recent[q], *_training_items(events, users[q]))
+    assert anchored > 0  # the item-to-item source named some anchors
+    assert any(len(n) > 1 for row in answer.sources for n in row)  # items from several sources
+
+
+def _training_items(events: pd.DataFrame, user: str) -> list[str]:
+    return events.loc[events["user_id"] == user, "item_id"].tolist()
