@@ -2,7 +2,8 @@
 
 A pool item is eligible for a query when the re-ranking plan allows it (available, not banned or
 blocklisted, passing every filter — configured and the request's), the query does not exclude it
-(the user's items, the request's ``exclude``), it is not already in the list, and its category
+(the user's items, the request's ``exclude``), it is not already in the list nor pinned (a pin's
+place is the rules' to choose, wherever the pin could not be honoured), and its category
 has room under the cap for every slot that might explore. The check is the re-ranker's own
 (``RulePlan.allowed``), so exploration cannot disagree with it.
 """
@@ -30,7 +31,8 @@ def eligible(
     n, size = pool.member.shape
     if size == 0:
         return pool.member
-    ok = pool.member & plan.allowed(pool.items, table)[None, :]
+    allowed = plan.allowed(pool.items, table) & ~np.isin(pool.items, plan.pin_items)
+    ok = pool.member & allowed[None, :]
     ok &= queries.exclude[:, pool.items].toarray() == 0
     pos = np.searchsorted(pool.items, listed).clip(max=size - 1)
     inside = (pool.items[pos] == listed) & (listed >= 0)
