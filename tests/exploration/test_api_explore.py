@@ -80,7 +80,10 @@ def test_logged_propensities_replay_and_feed_off_policy_evaluation(
         assert len(shown) == K
         # a recommendation id replays to the same list (its draws are seeded by it)
         again = pipeline.answer(
-            [user], K, extra_seen=[[]], recent=[[]],
+            [user],
+            K,
+            extra_seen=[[]],
+            recent=[[]],
             explore=ExploreRequest([body["recommendation_id"]]),
         )
         assert list(again.lists.item_ids[0]) == shown
@@ -89,8 +92,9 @@ def test_logged_propensities_replay_and_feed_off_policy_evaluation(
         assert [s for n, s in enumerate(shown) if n != SLOT - 1] == [
             s for n, s in enumerate(det) if n != SLOT - 1
         ]
-        assert body["items"][SLOT - 1]["sources"] == ([EXPLORED] if was_explored else
-                                                      body["items"][SLOT - 1]["sources"])
+        assert body["items"][SLOT - 1]["sources"] == (
+            [EXPLORED] if was_explored else body["items"][SLOT - 1]["sources"]
+        )
         if not was_explored:  # users click the ranked item at the slot, never a new one
             assert shown[SLOT - 1] == det[SLOT - 1]
             clicks.append(
@@ -147,8 +151,18 @@ def test_logged_propensities_replay_and_feed_off_policy_evaluation(
     ope_log = tmp_path / "log.csv"
     done = runner.invoke(
         cli,
-        ["decisions", "export", "--since", "1h", "--format", "csv", "--for-ope", "click",
-         "--out", str(ope_log)],
+        [
+            "decisions",
+            "export",
+            "--since",
+            "1h",
+            "--format",
+            "csv",
+            "--for-ope",
+            "click",
+            "--out",
+            str(ope_log),
+        ],
         env={"RECSMITH_STORE__URL": url},
     )
     assert done.exit_code == 0, done.stderr
@@ -166,8 +180,19 @@ def test_logged_propensities_replay_and_feed_off_policy_evaluation(
     target.to_csv(target_file, index=False)
     done = runner.invoke(
         cli,
-        ["ope", "estimate", "--log", str(ope_log), "--target", str(target_file),
-         "--estimators", "ips", "--json", "--bootstrap", "400"],
+        [
+            "ope",
+            "estimate",
+            "--log",
+            str(ope_log),
+            "--target",
+            str(target_file),
+            "--estimators",
+            "ips",
+            "--json",
+            "--bootstrap",
+            "400",
+        ],
     )
     assert done.exit_code == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -21,12 +21,27 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank.rules import parse_rules
 
 POLICIES = {
-    "epsilon": {"policy": "epsilon", "epsilon": 0.9, "slots": [1, 3, 6], "pool": "long_tail",
-                "max_events": 40},
-    "thompson": {"policy": "thompson", "epsilon": 1.0, "slots": [2, 4], "pool": "new_arrivals",
-                 "new_days": 400.0},
-    "source": {"policy": "epsilon", "epsilon": 1.0, "slots": [5], "pool": "source",
-               "source": "trending"},
+    "epsilon": {
+        "policy": "epsilon",
+        "epsilon": 0.9,
+        "slots": [1, 3, 6],
+        "pool": "long_tail",
+        "max_events": 40,
+    },
+    "thompson": {
+        "policy": "thompson",
+        "epsilon": 1.0,
+        "slots": [2, 4],
+        "pool": "new_arrivals",
+        "new_days": 400.0,
+    },
+    "source": {
+        "policy": "epsilon",
+        "epsilon": 1.0,
+        "slots": [5],
+        "pool": "source",
+        "source": "trending",
+    },
     "softmax": {"policy": "softmax", "temperature": 2.0, "depth": 20},
 }
 NOW_US = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1_000_000)

@@ -86,9 +86,7 @@ class BanditBoard:
         which = np.repeat(np.arange(3), [len(j) for j in joined])
         table = np.zeros((len(arms), 3), np.int64)
         np.add.at(table, (inverse, which), 1)
-        return list(
-            zip(arms.tolist(), *(table[:, c].tolist() for c in range(3)), strict=True)
-        )
+        return list(zip(arms.tolist(), *(table[:, c].tolist() for c in range(3)), strict=True))
 
     def sync(self) -> None:
         """Add this process's increments to the store and read the shared totals back; a store

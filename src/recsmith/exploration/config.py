@@ -39,7 +39,9 @@ class ExploreConfig(BaseModel):
 
     policy: Policy
     epsilon: float = Field(0.1, ge=0, le=1, description="probability that a slot explores")
-    slots: list[int] = Field(default_factory=lambda: [3], min_length=1, description="1-based positions")
+    slots: list[int] = Field(
+        default_factory=lambda: [3], min_length=1, description="1-based positions"
+    )
     pool: PoolKind = "new_arrivals"
     new_days: float = Field(7.0, gt=0, description="new_arrivals: created within this many days")
     max_events: int = Field(

@@ -137,9 +137,7 @@ class Explorer:
         else:
             ranking = uniforms(seeds, Stream.POOL, len(pool.items))
             shares = uniform_shares(ok)
-        drawn = fill_slots(
-            listed, pinned, slots, c.epsilon, coins, pool.items, ok, ranking, shares
-        )
+        drawn = fill_slots(listed, pinned, slots, c.epsilon, coins, pool.items, ok, ranking, shares)
         q, j = np.nonzero(drawn.items >= 0)  # row-major: grouped by query, in display order
         rows = final.take(row_at[q, j])  # an explored slot keeps its slot's score
         explored = drawn.explored[q, j]

@@ -35,9 +35,7 @@ def bank_seed(version: int, pool_ids: np.ndarray) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
-def rank_shares(
-    bank: np.ndarray, eligible: np.ndarray, arm: np.ndarray, depth: int
-) -> np.ndarray:
+def rank_shares(bank: np.ndarray, eligible: np.ndarray, arm: np.ndarray, depth: int) -> np.ndarray:
     """float64 [len(arm), depth]: for each (request row of ``eligible`` [E, P], arm index), the
     share of banked draws in which the arm is the 0-, 1-, … (depth-1)-th best of that row's
     eligible arms."""

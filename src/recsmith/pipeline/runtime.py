@@ -336,7 +336,8 @@ class Pipeline:
             rules = [*rules, FilterRule.model_validate({"property": "category", "in": categories})]
         started = time.perf_counter()
         explorer = self.explorer if explore is not None else None
-        final = self.finalise(cands, queries, explorer.depth(k) if explorer else k, rules, diversity)
+        depth = explorer.depth(k) if explorer is not None else k
+        final = self.finalise(cands, queries, depth, rules, diversity)
         propensity = None
         if explorer is not None and explore is not None:
             explored = explorer.explore(final, cands, queries, k, rules, self.table, explore)

@@ -85,7 +85,6 @@ class Coalescer:
             _Query(served, options, query), key=(id(served), options)
         )
 
-
     def _call(self, group: list[_Query]) -> list[Slot]:
         """One pipeline call for a group that shares the model and the options; an exploring
         pipeline (``[explore]``) gets each request's id and the current bandit counts."""
