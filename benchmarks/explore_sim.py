@@ -42,7 +42,12 @@ from recsmith.exploration.board import BanditBoard
 from recsmith.exploration.config import ExploreConfig
 from recsmith.exploration.explorer import EXPLORED, Explorer, ExploreRequest
 from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.config import (
+    PipelineConfig,
+    RankingConfig,
+    RetrievalConfig,
+    SourceConfig,
+)
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.simulate import Simulation, simulate
 from recsmith.store.sqlite import SQLiteStore
@@ -77,16 +82,10 @@ def shop(seed: int) -> tuple[Simulation, Pipeline, np.ndarray, np.ndarray, datet
         for r in sim.items
     ]
     items, _ = validate_items(records)
-    config = PipelineConfig.model_validate(
-        {
-            "retrieval": {
-                "sources": [
-                    {"name": "knn", "model": "itemknn", "quota": 60},
-                    {"name": "new", "kind": "new_arrivals", "quota": 5},
-                ]
-            },
-            "ranking": {"enabled": False},
-        }
+    knn = SourceConfig(name="knn", model="itemknn", quota=60)
+    arrivals = SourceConfig(name="new", kind="new_arrivals", quota=5)
+    config = PipelineConfig(
+        retrieval=RetrievalConfig(sources=[knn, arrivals]), ranking=RankingConfig(enabled=False)
     )
     pipeline = train_pipeline(config, events, dict(EventSettings().weights), items=items)
     return sim, pipeline, new_ids, sim.item_map.to_external(good), day
@@ -187,6 +186,17 @@ def run_day(
     }
 
 
+def answer_ms(pipeline: Pipeline, users: np.ndarray, repeat: int = 30) -> float:
+    """Median milliseconds of one ``answer`` call for ``users`` (exploring when it can)."""
+    times = []
+    for n in range(repeat):
+        ids = [f"t{n}-{j}" for j in range(len(users))]
+        started = time.perf_counter()
+        pipeline.answer(users, K, explore=ExploreRequest(ids))
+        times.append(time.perf_counter() - started)
+    return 1000 * float(np.median(times))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -197,6 +207,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             sim, pipeline, new_ids, good_ids, day = shop(seed)
+            if seed == 0:  # what each policy adds to a request (Pipeline.answer, median)
+                users = sim.user_map.to_external(np.arange(64))
+                for name, explore in POLICIES.items():
+                    served = with_policy(pipeline, explore)
+                    one, batch = answer_ms(served, users[:1]), answer_ms(served, users)
+                    print(f"answer_ms {name}: 1 user {one:.2f}, 64 users {batch:.2f}")
             for name, explore in POLICIES.items():
                 started = time.perf_counter()
                 result = run_day(

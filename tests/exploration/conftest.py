@@ -11,28 +11,21 @@ import pytest
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
 from recsmith.events.validate import validate_events, validate_items
-from recsmith.simulate import Simulation, simulate
+from recsmith.simulate import simulate
 from recsmith.store.base import EventStore
 from recsmith.testing.backends import BACKENDS, open_backend
 
 
 @pytest.fixture(scope="session")
-def sim() -> Simulation:
-    return simulate(n_users=300, n_items=200, seed=11)
-
-
-@pytest.fixture(scope="session")
-def events(sim: Simulation) -> pd.DataFrame:
-    frame, rejected = validate_events(sim.events, EventSettings())
-    assert not rejected
-    return frame
-
-
-@pytest.fixture(scope="session")
-def items(sim: Simulation) -> list[Item]:
-    good, rejected = validate_items(sim.items)
-    assert not rejected
-    return good
+def simulated() -> tuple[pd.DataFrame, list[Item]]:
+    """Events and catalogue of a 300-user, 200-item simulated shop, validated as imports are."""
+    sim = simulate(n_users=300, n_items=200, seed=11)
+    (events, bad), (items, bad_items) = (
+        validate_events(sim.events, EventSettings()),
+        validate_items(sim.items),
+    )
+    assert not bad and not bad_items
+    return events, items
 
 
 @pytest.fixture(params=BACKENDS)

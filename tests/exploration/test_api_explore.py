@@ -6,6 +6,7 @@ server never ran (the deterministic one) correctly — where propensities of 1 w
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,9 +34,10 @@ NEW = ("new-a", "new-b", "new-c")
 
 
 @pytest.fixture(scope="module")
-def pipeline(events: pd.DataFrame, items: list[Item]) -> Pipeline:
+def pipeline(simulated: tuple[pd.DataFrame, list[Item]]) -> Pipeline:
     """Three items created an hour ago (nobody has touched them: the new-arrival pool), and an
     ε = 0.5 slot at position 2."""
+    events, items = simulated
     fresh = [
         Item(item_id=i, categories=["books"], created_at=datetime.now(UTC) - timedelta(hours=1))
         for i in NEW
@@ -149,20 +151,10 @@ def test_logged_propensities_replay_and_feed_off_policy_evaluation(
     # off-policy: estimate the deterministic policy (never served) from the exploring log
     runner = CliRunner()
     ope_log = tmp_path / "log.csv"
+    export = f"decisions export --since 1h --format csv --for-ope click --out {ope_log}"
     done = runner.invoke(
         cli,
-        [
-            "decisions",
-            "export",
-            "--since",
-            "1h",
-            "--format",
-            "csv",
-            "--for-ope",
-            "click",
-            "--out",
-            str(ope_log),
-        ],
+        shlex.split(export),
         env={"RECSMITH_STORE__URL": url},
     )
     assert done.exit_code == 0, done.stderr

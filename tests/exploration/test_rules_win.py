@@ -49,8 +49,9 @@ NOW_US = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1_000_000)
 
 @pytest.fixture(scope="module", params=sorted(POLICIES))
 def shop(
-    request: pytest.FixtureRequest, events: pd.DataFrame, items: list[Item]
+    request: pytest.FixtureRequest, simulated: tuple[pd.DataFrame, list[Item]]
 ) -> tuple[Pipeline, dict[str, Item]]:
+    events, items = simulated
     rng = np.random.default_rng(3)
     marked = [it.model_copy(update={"available": bool(rng.random() > 0.2)}) for it in items]
     config = PipelineConfig.model_validate(
@@ -70,22 +71,29 @@ def shop(
     return pipeline, {it.item_id: it for it in marked}
 
 
-@settings(
+def some(data: st.DataObject, values: list[str], most: int, least: int = 0) -> list[str]:
+    """A drawn list of distinct ``values``."""
+    return data.draw(st.lists(st.sampled_from(values), min_size=least, max_size=most, unique=True))
+
+
+EXAMPLES = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+
+
+@EXAMPLES
 @given(data=st.data())
 def test_exploration_never_shows_what_the_rules_exclude(
-    shop: tuple[Pipeline, dict[str, Item]], events: pd.DataFrame, data: st.DataObject
+    shop: tuple[Pipeline, dict[str, Item]],
+    simulated: tuple[pd.DataFrame, list[Item]],
+    data: st.DataObject,
 ) -> None:
     pipeline, catalog = shop
+    events = simulated[0]
     ids = sorted(catalog)
-    categories = sorted({it.categories[0] for it in catalog.values()})
-    allowed = data.draw(st.lists(st.sampled_from(categories), min_size=2, max_size=8, unique=True))
-    excluded = data.draw(st.lists(st.sampled_from(ids), max_size=30, unique=True))
-    blocked = data.draw(st.lists(st.sampled_from(ids), max_size=10, unique=True))
-    pins = data.draw(
-        st.lists(st.sampled_from([i for i in ids if catalog[i].available]), max_size=2, unique=True)
-    )
+    allowed = some(data, sorted({it.categories[0] for it in catalog.values()}), 8, least=2)
+    excluded, blocked = some(data, ids, 30), some(data, ids, 10)
+    pins = some(data, [i for i in ids if catalog[i].available], 2)
     rules = parse_rules(
         [
             {"type": "filter", "property": "category", "in": allowed},

@@ -62,8 +62,8 @@ class BanditBoard:
     def attributed(self, frame: pd.DataFrame) -> None:
         """A batch of attributions (``Attributor.attribute``'s frame, with ``item_id``): clicks
         and purchases of arms (known, or shown since the last sync) are successes."""
-        if len(frame) == 0 or "item_id" not in frame.columns:
-            return
+        if len(frame) == 0 or (len(self.counts.arms) == 0 and not self._shown):
+            return  # no arms yet (a deployment that does not explore): nothing to count
         kind = frame["event_type"].map(self._kinds).to_numpy(dtype=object)
         ids = frame["item_id"].to_numpy(dtype=object)
         with self._lock:

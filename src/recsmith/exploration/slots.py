@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom
+from scipy.special import comb
 
 #: (queries [E], pool columns [E], depth) -> share [E, depth] of each explored pick being the
 #: 0-, 1-, … (depth-1)-th of its query's pool ranking.
@@ -78,7 +78,9 @@ def fill_slots(
     if len(q):
         depth = int(before.max()) + 1
         b = np.arange(depth)
-        chance = binom.pmf(b[None, :], before[q, s][:, None], epsilon)  # [E, depth]
+        c = before[q, s][:, None]
+        # Binom(b; c, ε) written out: scipy.stats' pmf costs more than the whole slot policy
+        chance = np.where(b <= c, comb(c, b) * epsilon**b * (1 - epsilon) ** (c - b), 0.0)
         propensity[q, at] = epsilon * (chance * shares(q, col, depth)).sum(axis=1)
     kept_q, kept_s = np.nonzero(can & ~go)
     propensity[kept_q, slots[kept_s]] = 1.0 - epsilon
