@@ -193,3 +193,51 @@ def test_logged_propensities_replay_and_feed_off_policy_evaluation(
     assert lo <= truth <= hi
     naive = len(clicks) / (len(users) * K)  # what propensities of 1 would estimate
     assert not lo <= naive <= hi
+
+
+@pytest.fixture(scope="module")
+def discovering(simulated: tuple[pd.DataFrame, list[Item]]) -> Pipeline:
+    """A pipeline trained before any new item existed; slot 1 always explores new arrivals."""
+    events, items = simulated
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {"sources": [{"name": "knn", "model": "itemknn", "quota": 30}]},
+            "ranking": {"enabled": False},
+            "explore": {"policy": "epsilon", "epsilon": 1.0, "slots": [1]},
+        }
+    )
+    return train_pipeline(config, events, dict(EventSettings().weights), items=items)
+
+
+def test_items_created_after_training_are_explored_with_their_propensity(
+    backend: tuple[EventStore, str], discovering: Pipeline
+) -> None:
+    """Two items PUT while the server runs reach the new-arrival pool through the catalogue
+    sync (no retrain) and take the exploring slot, each with probability 1 / 2."""
+    store, url = backend
+    _, secret = create_api_key(store, "t", ["read", "ingest", "admin"])
+    auth = {"Authorization": f"Bearer {secret}"}
+    settings = Settings(store={"url": url}, serving={"catalog_sync_interval_s": 0.1})
+    with TestClient(create_app(settings, bundle=discovering, store=store)) as client:  # type: ignore[arg-type]
+        before = client.get("/v1/users/u0001/recommendations?k=3", headers=auth).json()
+        assert all(i["sources"] != [EXPLORED] for i in before["items"])  # an empty pool
+        for item_id in ("just-in-1", "just-in-2"):
+            now = datetime.now(UTC).isoformat()
+            body = {"categories": ["books"], "created_at": now}
+            assert client.put(f"/v1/items/{item_id}", json=body, headers=auth).status_code == 200
+        deadline, first = time.monotonic() + 10.0, None
+        while time.monotonic() < deadline:
+            bodies = [
+                client.get(f"/v1/users/u{n:04d}/recommendations?k=3", headers=auth).json()
+                for n in range(1, 21)
+            ]
+            first = {b["items"][0]["item_id"] for b in bodies}
+            if first == {"just-in-1", "just-in-2"}:
+                break
+            time.sleep(0.1)
+        assert first == {"just-in-1", "just-in-2"}
+        client.app.state.runtime.decisions.flush()  # type: ignore[attr-defined]
+    log = store.scan_decisions()
+    latest = log[log["recommendation_id"].isin([b["recommendation_id"] for b in bodies])]
+    assert np.allclose(latest.loc[latest["position"] == 1, "propensity"], 0.5)
+    assert np.all(latest.loc[latest["position"] > 1, "propensity"] == 1.0)

@@ -73,6 +73,12 @@ class BanditBoard:
             self._clicks.append(ids[is_arm & (kind == "click")])
             self._purchases.append(ids[is_arm & (kind == "purchase")])
 
+    @property
+    def active(self) -> bool:
+        """Whether this process has arms or increments (an experiment's exploring variant shows
+        items even when the deployed model does not explore)."""
+        return bool(len(self.counts.arms) or self._shown)
+
     def increments(self) -> list[tuple[str, int, int, int]]:
         """Take what gathered since the last call as ``(arm, shown, clicks, purchases)`` rows."""
         with self._lock:
@@ -140,10 +146,10 @@ async def keep_synced(
     board: BanditBoard, exploring: Callable[[], bool], interval_s: float = SYNC_INTERVAL_S
 ) -> None:
     """The server's sync loop (a task of its lifespan): ``sync`` in the thread pool every
-    ``interval_s`` while the served model explores (a deployment without ``[explore]`` pays
-    nothing). At shutdown the server calls ``flush`` once more."""
+    ``interval_s`` while the served model explores or the board is ``active`` (a deployment
+    without ``[explore]`` pays nothing). At shutdown the server calls ``flush`` once more."""
     while True:
-        if exploring():
+        if exploring() or board.active:
             await run_in_threadpool(board.sync)
         await asyncio.sleep(interval_s)
 
