@@ -428,7 +428,9 @@ class Pipeline:
             zip(final.sources, (final.source_ranks > 0).sum(axis=0).tolist(), strict=True)
         )
         anchored = [[anchor for _, anchor in row] for row in listed]
-        shown = [] if propensity is None else np.split(propensity, final.bounds()[1:-1])
+        shown: list[np.ndarray] = []  # an exploring pipeline's propensities, per query
+        if propensity is not None and len(user_ids):
+            shown = np.split(propensity, final.bounds()[1:-1])
         return Answer(
             lists,
             [TIERS[t] for t in tier],
