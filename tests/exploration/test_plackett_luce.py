@@ -74,3 +74,17 @@ def test_padding_is_drawn_last_and_has_no_propensity() -> None:
     assert order[0, -1] == 1
     p = propensities(logw, order, 3, np.zeros((1, 8, 3)))
     assert np.isnan(p[0, 2]) and p[0, 0] == pytest.approx(0.5)
+
+
+def test_an_unlikely_position_gets_a_positive_propensity_below_the_truth() -> None:
+    """Item 0 (weight 1000) drawn second: few samples ever leave it out of first place, so the
+    Monte-Carlo term is usually 0; the floor (the drawn path's own probability) keeps it positive
+    and under the enumerated marginal."""
+    w = np.array([1000.0, 1.0, 1.0])
+    exact = enumerated(w, 2)[0, 1]
+    rng = np.random.default_rng(4)
+    order = np.array([[1, 0, 2]])
+    p = propensities(np.log(w)[None, :], order, 2, rng.gumbel(size=(1, 16, 3)))[0]
+    floor = (1 / 1002) * (1000 / 1001)
+    assert floor <= p[1] <= exact * 3
+    assert p[1] > 0

@@ -14,7 +14,10 @@ Propensities (the marginal probability that item ``x`` lands at position ``j``):
   ``[x not in prefix] · w_x / (W − w(prefix))`` — the exact probability of ``x`` at ``j`` given
   each prefix. Unbiased, never above 1, and far less noisy than counting how often ``x`` lands at
   ``j``; at ``j = 1`` it reduces to the exact value. ``tests/exploration`` checks it against
-  brute-force enumeration.
+  brute-force enumeration. An item almost always drawn earlier can get an estimate of 0 from
+  few samples, which no importance weight survives; the estimate is therefore floored at the
+  exact probability of the prefix actually drawn followed by the item — a lower bound of the
+  marginal that is never 0 (so the estimate is biased upwards only where it was 0 or below it).
 """
 
 from __future__ import annotations
@@ -60,4 +63,8 @@ def propensities(logw: np.ndarray, order: np.ndarray, k: int, noise: np.ndarray)
     left = np.maximum(total[:, None, None] - before, 1e-300)
     p = np.where(free, w_shown[:, None, :] / left, 0.0).mean(axis=1)
     p[:, 0] = w_shown[:, 0] / np.maximum(total, 1e-300)  # exact, not estimated
+    # the drawn path's own probability up to each position: a lower bound, never 0
+    ahead = np.cumsum(w_shown, axis=1) - w_shown
+    path = np.cumprod(w_shown / np.maximum(total[:, None] - ahead, 1e-300), axis=1)
+    p = np.maximum(p, path)
     return np.where(w_shown > 0, p, np.nan)
