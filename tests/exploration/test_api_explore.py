@@ -193,6 +193,11 @@ def test_logged_propensities_replay_and_feed_off_policy_evaluation(
     assert lo <= truth <= hi
     naive = len(clicks) / (len(users) * K)  # what propensities of 1 would estimate
     assert not lo <= naive <= hi
+    # the response cache (on by default) must not freeze one draw: the same ask, other lists
+    ask = f"/v1/users/u0001/recommendations?k={K}"
+    again = [client.get(ask, headers=auth).json()["items"] for _ in range(12)]
+    again_and_again = {tuple(i["item_id"] for i in items) for items in again}
+    assert len(again_and_again) > 1
 
 
 @pytest.fixture(scope="module")
