@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recsmith.errors import ValidationError
-from recsmith.pipeline.config import load_pipeline_config
+from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
 
 SOURCES = '[[retrieval.sources]]\nname = "knn"\nmodel = "itemknn"\n'
 
@@ -47,3 +47,19 @@ def test_bad_tables_name_the_key(tmp_path: Path, text: str, field: str, reason: 
     with pytest.raises(ValidationError) as err:
         load(tmp_path, text + "\n")
     assert field in str(err.value) and reason in str(err.value)
+
+
+@pytest.mark.parametrize("policy", ["epsilon", "thompson", "softmax"])
+def test_a_saved_table_reads_back(tmp_path: Path, policy: str) -> None:
+    """A pipeline's manifest stores ``model_dump()`` (every key, defaults included) and a
+    release loads it with ``model_validate``: the same table must come back."""
+    cfg = load(tmp_path, f'policy = "{policy}"\n')
+    again = PipelineConfig.model_validate(cfg.model_dump())
+    assert again.explore == cfg.explore
+    assert "explore" not in load_pipeline_config_without(tmp_path).model_dump()
+
+
+def load_pipeline_config_without(tmp_path: Path) -> PipelineConfig:
+    path = tmp_path / "plain.toml"
+    path.write_text(SOURCES)
+    return load_pipeline_config(path)

@@ -4,6 +4,7 @@ evidence favours, with the share of banked draws as its propensity."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from recsmith.events.schema import Item
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.explorer import ExploreRequest
 from recsmith.exploration.thompson import bank_seed, posterior_bank
-from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.artifact import load_artifact, save_pipeline, train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
 
@@ -78,3 +79,26 @@ def test_the_slot_goes_to_the_arm_the_evidence_favours(bandit: Pipeline) -> None
     answer = bandit.answer(users, 3, explore=ExploreRequest(ids, failed, now))
     assert {row[0] for row in answer.lists.item_ids} == {"arm-good"}
     assert answer.propensities[0][0] == pytest.approx(1.0)
+
+
+def test_a_saved_exploring_pipeline_loads_and_draws_the_same(
+    bandit: Pipeline, tmp_path: Path
+) -> None:
+    """``[explore]`` travels with the release: loaded, the same ids and counts draw the same."""
+    save_pipeline(bandit, tmp_path / "release")
+    loaded = load_artifact(tmp_path / "release")
+    assert isinstance(loaded, Pipeline) and loaded.config.explore == bandit.config.explore
+    counts = ArmCounts(
+        np.asarray(sorted(ARMS), dtype=object),
+        np.array([5, 5, 5]),
+        np.array([1, 2, 3]),
+        np.zeros(3, np.int64),
+        version=1,
+    )
+    ids = [f"req-{n}" for n in range(50)]
+    now = int(NOW.timestamp() * 1_000_000)
+    users = ["u0001"] * 50
+    a = bandit.answer(users, 3, explore=ExploreRequest(ids, counts, now))
+    b = loaded.answer(users, 3, explore=ExploreRequest(ids, counts, now))
+    assert [list(r) for r in a.lists.item_ids] == [list(r) for r in b.lists.item_ids]
+    assert a.propensities == b.propensities

@@ -66,8 +66,14 @@ class ExploreConfig(BaseModel):
     def _keys_of_policy(cls, raw: object) -> object:
         if isinstance(raw, dict) and raw.get("policy") in _ONLY:
             allowed = {"policy", *_ONLY[raw["policy"]]}
-            extra = sorted(set(raw) - allowed)
-            known = [k for k in extra if k in cls.model_fields]
+            # a saved pipeline's manifest dumps every key with its default: only a value set
+            # for another policy is the mistake
+            fields = cls.model_fields
+            known = sorted(
+                k
+                for k in set(raw) - allowed
+                if k in fields and raw[k] != fields[k].get_default(call_default_factory=True)
+            )
             if known:
                 raise ValueError(f"{known[0]!r} is not read by policy {raw['policy']!r}")
         return raw

@@ -186,7 +186,9 @@ class PipelineConfig(_Strict):
     retrieval: RetrievalConfig
     ranking: RankingConfig = Field(default_factory=RankingConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
-    explore: ExploreConfig | None = None  # README: Exploration (``recsmith.exploration``)
+    #: README: Exploration in serving (``recsmith.exploration``); left out of dumps when unset,
+    #: so a manifest without exploration stays what older versions wrote and read
+    explore: ExploreConfig | None = Field(None, exclude_if=lambda value: value is None)
 
     @model_validator(mode="after")
     def _explored_source(self) -> PipelineConfig:
