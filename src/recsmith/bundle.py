@@ -74,6 +74,9 @@ class Answer:
     #: per listed item, the recent item an item-to-item source proposed it from (None: no such
     #: item; ``pipeline.anchors``); empty when the deployment names none
     anchors: list[list[str | None]] = field(default_factory=list)
+    #: per listed item, the probability the policy showed it there (``recsmith.exploration``);
+    #: empty for deterministic lists (every propensity 1)
+    propensities: list[list[float]] = field(default_factory=list)
 
 
 class ModelBundle:

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.decisions.ope_log import ope_log
+from recsmith.decisions.outcomes import shown_and_attributed
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.store.open import open_store
@@ -21,6 +23,12 @@ class Format(StrEnum):
     csv = "csv"
 
 
+class OpeReward(StrEnum):
+    click = "click"
+    purchase = "purchase"
+    revenue = "revenue"
+
+
 @app.command("export")
 def export(
     ctx: typer.Context,
@@ -31,13 +39,21 @@ def export(
     until: Annotated[str | None, typer.Option(help="End (exclusive); default: now.")] = None,
     format: Annotated[Format, typer.Option(help="parquet or csv.")] = Format.parquet,
     store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    for_ope: Annotated[
+        OpeReward | None,
+        typer.Option(
+            help="Write `recsmith ope estimate`'s --log instead: round, position, action, "
+            "reward (this attributed outcome of the item in its list), propensity."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary line.")] = False,
 ) -> None:
     """Write the lists served from --since up to --until: one row per shown item with
     recommendation_id, served_at (UTC), unit, unit_kind, route, placement, release, experiment,
     variant, latency_ms (request arrival to response built; empty where not timed, as for batch
     runs), position, item_id, score, sources (|-separated) and propensity. A list that showed
-    nothing is one row without an item."""
+    nothing is one row without an item. With --for-ope the file is an off-policy evaluation
+    log (README: Exploration in serving)."""
     cli = state(ctx)
     with errors_as_exit():
         start, end = parse_time(since, "--since"), parse_time(until, "--until")
@@ -47,15 +63,20 @@ def export(
             raise ValidationError("--out", f"no such directory: {out.parent}")
         db = open_store(store or cli.settings.store.url)
         try:
-            shown = db.scan_decisions(start, end)
+            if for_ope is None:
+                shown = written = db.scan_decisions(start, end)
+            else:
+                kinds = cli.settings.decisions.kinds()
+                shown, attributed = shown_and_attributed(db, start, end, kinds)
+                written = ope_log(shown, attributed, for_ope.value)
         finally:
             db.close()
         if format is Format.parquet:
-            shown.to_parquet(out, index=False)
+            written.to_parquet(out, index=False)
         else:
-            shown.to_csv(out, index=False)
+            written.to_csv(out, index=False)
     lists = int(shown["recommendation_id"].nunique())
     if json_out:
-        print_json({"lists": lists, "rows": len(shown), "out": str(out)})
+        print_json({"lists": lists, "rows": len(written), "out": str(out)})
     elif not cli.quiet:
-        stderr.print(f"wrote {len(shown):,} rows ({lists:,} lists) to {out}")
+        stderr.print(f"wrote {len(written):,} rows ({lists:,} lists) to {out}")

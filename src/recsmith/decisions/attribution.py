@@ -195,7 +195,7 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-_OUT = (*ATTRIBUTION_COLUMNS, "row", "release", "variant")
+_OUT = (*ATTRIBUTION_COLUMNS, "row", "release", "variant", "item_id")
 
 
 def _attributions(frame: pd.DataFrame, rule: str) -> pd.DataFrame:

@@ -67,8 +67,10 @@ def decision(
     variant: str | None = None,
     served_at: datetime | None = None,
     latency_ms: float | None = None,
+    propensities: Sequence[float] | None = None,
 ) -> Decision:
-    """A deterministic list's decision (every propensity 1.0), served now unless ``served_at``."""
+    """A list's decision, served now unless ``served_at``; ``propensities`` as an exploring
+    pipeline drew them (None: a deterministic list, every propensity 1.0)."""
     return Decision(
         recommendation_id=recommendation_id,
         served_at=served_at or datetime.now(UTC),
@@ -82,6 +84,6 @@ def decision(
         item_ids=tuple(item_ids),
         scores=tuple(float(s) for s in scores),
         sources=tuple(tuple(s) for s in sources),
-        propensities=(1.0,) * len(item_ids),
+        propensities=(1.0,) * len(item_ids) if propensities is None else tuple(propensities),
         latency_ms=latency_ms,
     )

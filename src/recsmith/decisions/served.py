@@ -46,6 +46,7 @@ def record_served(
     experiment: str | None = None,
     variant: str | None = None,
     latency_ms: float | None = None,
+    propensities: Sequence[float] | None = None,
 ) -> None:
     """Buffer the list's ``Decision`` (never blocks: ``DecisionLog.record``) and count its
     items in ``recsmith_impressions_total``. A no-op with the log disabled."""
@@ -65,6 +66,7 @@ def record_served(
             experiment=experiment,
             variant=variant,
             latency_ms=latency_ms,
+            propensities=propensities,
         )
     )
     if item_ids:

@@ -29,6 +29,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recsmith.errors import UnknownModelError, ValidationError
+from recsmith.exploration.config import ExploreConfig
 from recsmith.models.base import Recommender
 from recsmith.models.registry import model_class
 from recsmith.ranking.ltr import RankerConfig
@@ -185,6 +186,16 @@ class PipelineConfig(_Strict):
     retrieval: RetrievalConfig
     ranking: RankingConfig = Field(default_factory=RankingConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
+    #: README: Exploration in serving (``recsmith.exploration``); left out of dumps when unset,
+    #: so a manifest without exploration stays what older versions wrote and read
+    explore: ExploreConfig | None = Field(None, exclude_if=lambda value: value is None)
+
+    @model_validator(mode="after")
+    def _explored_source(self) -> PipelineConfig:
+        named = self.explore.source if self.explore is not None else None
+        if named is not None and named not in [s.name for s in self.retrieval.sources]:
+            raise ValueError(f"explore.source {named!r} is not a retrieval source")
+        return self
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:

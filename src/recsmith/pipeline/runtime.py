@@ -22,6 +22,7 @@ from scipy import sparse
 
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
+from recsmith.exploration.explorer import Explorer, ExploreRequest
 from recsmith.models.base import Recommender
 from recsmith.models.content import ContentBased
 from recsmith.models.topk import TopK
@@ -137,6 +138,17 @@ class Pipeline:
             similarity=self.content.vectors
             if self.config.rerank.similarity == "content" and self.content is not None
             else "category",
+        )
+        self.explorer = (  # ``[explore]``: applied after re-ranking, rules already applied
+            Explorer(
+                self.config.explore,
+                self.reranker.rules,
+                self.bundle.items,
+                self.attrs.created_ts,
+                np.maximum(popular, 0.0),
+            )
+            if self.config.explore is not None
+            else None
         )
 
     def with_catalog(self, items: Sequence[Item], stamp: int) -> Pipeline:
@@ -269,7 +281,7 @@ class Pipeline:
         candidates. ``categories``: only items in one of them, and popularity within them (not
         the global list) answers whom nothing else can. ``include_seen`` (None: the pipeline's
         ``retrieval.include_seen``) keeps the items users have (see ``queries``)."""
-        top, tier, final, _ = self._top_k(
+        top, tier, final, _, _ = self._top_k(
             user_ids,
             k,
             extra_seen=extra_seen,
@@ -296,8 +308,10 @@ class Pipeline:
         diversity: float | None,
         categories: Sequence[str],
         include_seen: bool | None,
-    ) -> tuple[TopK, np.ndarray, Candidates, Queries]:
-        """``top_k`` with the queries it built (``answer`` traces reasons to their items)."""
+        explore: ExploreRequest | None = None,
+    ) -> tuple[TopK, np.ndarray, Candidates, Queries, np.ndarray | None]:
+        """``top_k`` with the queries it built (``answer`` traces reasons to their items) and,
+        when ``explore`` is given to an exploring pipeline, each final row's propensity."""
         user_ids = np.asarray(user_ids, dtype=object)
         keep = self.config.retrieval.include_seen if include_seen is None else include_seen
         queries = self.queries(user_ids, extra_seen, recent, context, keep)
@@ -322,7 +336,13 @@ class Pipeline:
         if categories:
             rules = [*rules, FilterRule.model_validate({"property": "category", "in": categories})]
         started = time.perf_counter()
-        final = self.finalise(cands, queries, k, rules, diversity)
+        explorer = self.explorer if explore is not None else None
+        depth = explorer.depth(k) if explorer is not None else k
+        final = self.finalise(cands, queries, depth, rules, diversity)
+        propensity = None
+        if explorer is not None and explore is not None:
+            explored = explorer.explore(final, cands, queries, k, rules, self.table, explore)
+            final, propensity = explored.rows, explored.propensity
         if timings is not None:
             timings["rerank"] = time.perf_counter() - started
         n = len(user_ids)
@@ -333,7 +353,7 @@ class Pipeline:
         ids[final.query, rank] = final.items
         scores[final.query, rank] = final.score
         tier[(tier == 1) & ~found] = popular  # the session's items led nowhere
-        return TopK(ids, scores), tier, final, queries
+        return TopK(ids, scores), tier, final, queries, propensity
 
     def finalise(
         self,
@@ -371,13 +391,14 @@ class Pipeline:
         diversity: float | None = None,
         categories: Sequence[str] = (),
         include_seen: bool | None = None,
+        explore: ExploreRequest | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
         in one of them, ``include_seen`` the items users have (see ``top_k``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
-        top, tier, final, queries = self._top_k(
+        top, tier, final, queries, propensity = self._top_k(
             user_ids,
             k,
             extra_seen=extra_seen,
@@ -388,6 +409,7 @@ class Pipeline:
             diversity=diversity,
             categories=categories,
             include_seen=include_seen,
+            explore=explore,
         )
 
         lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))
@@ -403,7 +425,18 @@ class Pipeline:
             zip(final.sources, (final.source_ranks > 0).sum(axis=0).tolist(), strict=True)
         )
         anchored = [anchors[a:b] for a, b in cuts]
-        return Answer(lists, [TIERS[t] for t in tier], sources, timings, per_source, anchored)
+        shown: list[np.ndarray] = []  # an exploring pipeline's propensities, per query
+        if propensity is not None and len(user_ids):
+            shown = np.split(propensity, final.bounds()[1:-1])
+        return Answer(
+            lists,
+            [TIERS[t] for t in tier],
+            sources,
+            timings,
+            per_source,
+            anchored,
+            [p.tolist() for p in shown],
+        )
 
     def recommend_for_items(
         self, histories: Sequence[Collection[str]], k: int

@@ -25,6 +25,7 @@ from recsmith.decisions.attribution import live_attributor
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
+from recsmith.exploration.board import BanditBoard, explores, keep_synced
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware
 from recsmith.lifecycle.schedule import watch_schedule
@@ -122,6 +123,8 @@ def create_app(
             the_store, settings.decisions, on_drop=metrics.decisions_dropped.inc
         )
         decision_log.start()
+        bandits = BanditBoard(the_store, settings.decisions.kinds())  # ``[explore]``'s counts
+        bandit_watcher: asyncio.Task[None] | None = None
         try:
             if bundle is not None:
                 the_bundle: Served | None = bundle
@@ -146,19 +149,24 @@ def create_app(
                 metrics=metrics,
                 keys=KeyCache(the_store),
                 state=the_state,
-                coalescer=Coalescer(),
+                coalescer=Coalescer(arms=lambda: bandits.counts),
                 events=GroupCommit(
                     the_store,
                     settings.events,
                     source=events.SOURCE,
                     on_stored=lambda frame: the_state.push(latest_items(frame)),
                     attributor=live_attributor(the_store, settings.decisions, decision_log),
-                    on_attributed=lambda frame: count_attributed(
-                        metrics, frame, settings.decisions.kinds()
+                    on_attributed=lambda frame: (
+                        count_attributed(metrics, frame, settings.decisions.kinds()),
+                        bandits.attributed(frame),
                     ),
                 ),
                 cache=the_cache,
                 decisions=decision_log,
+                bandits=bandits,
+            )
+            bandit_watcher = asyncio.create_task(
+                keep_synced(bandits, lambda: explores(getattr(app.state.runtime, "bundle", None)))
             )
             if bundle is None:  # a server process that loaded its own model (not a test's)
                 settle_worker(collect=True)
@@ -191,12 +199,20 @@ def create_app(
                 )
             yield
         finally:
-            tasks = (watcher, catalog_watcher, drift_watcher, rollback_watcher, retrain_watcher)
+            tasks = (
+                watcher,
+                catalog_watcher,
+                bandit_watcher,
+                drift_watcher,
+                rollback_watcher,
+                retrain_watcher,
+            )
             for task in tasks:
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
             await run_in_threadpool(decision_log.close)  # flush: a clean stop loses none
+            await run_in_threadpool(bandits.flush)
             the_state.close()
             if the_cache is not None:
                 the_cache.close()

@@ -18,10 +18,13 @@ one request's bad input never fails another's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from recsmith.bundle import Answer
+from recsmith.exploration.arms import ArmCounts
+from recsmith.exploration.explorer import ExploreRequest
 from recsmith.serving.gather import Gatherer
 
 #: A batch never exceeds this many queries (bounds one flush's time and memory).
@@ -36,6 +39,7 @@ class UserQuery:
     seen: list[str]
     recent: list[str]
     context: dict[str, Any]
+    request_id: str = ""  # the recommendation id: seeds an exploring pipeline's draws
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +73,11 @@ class _Query:
 class Coalescer:
     """See module docstring. One per server process; safe to share across model swaps."""
 
-    def __init__(self, max_batch: int = MAX_COALESCED) -> None:
-        self._gatherer: Gatherer[_Query, Slot] = Gatherer(_call, max_batch=max_batch)
+    def __init__(
+        self, max_batch: int = MAX_COALESCED, arms: Callable[[], ArmCounts] = ArmCounts
+    ) -> None:
+        self._arms = arms  # the bandit counts an exploring pipeline draws from, now
+        self._gatherer: Gatherer[_Query, Slot] = Gatherer(self._call, max_batch=max_batch)
 
     async def answer(self, served: Any, query: UserQuery, options: Options) -> Slot:
         """The query's answer, computed together with whatever else is waiting."""
@@ -78,8 +85,18 @@ class Coalescer:
             _Query(served, options, query), key=(id(served), options)
         )
 
+    def _call(self, group: list[_Query]) -> list[Slot]:
+        """One pipeline call for a group that shares the model and the options; an exploring
+        pipeline (``[explore]``) gets each request's id and the current bandit counts."""
+        served = group[0].served
+        explore: dict[str, ExploreRequest] = {}
+        if getattr(served, "explorer", None) is not None:
+            ids = [p.query.request_id for p in group]
+            explore["explore"] = ExploreRequest(ids, self._arms())
+        return _call(group, explore)
 
-def _call(group: list[_Query]) -> list[Slot]:
+
+def _call(group: list[_Query], explore: dict[str, ExploreRequest]) -> list[Slot]:
     """One pipeline call for a group that shares the model and the options."""
     served, options = group[0].served, group[0].options
     answer: Answer = served.answer(
@@ -91,5 +108,6 @@ def _call(group: list[_Query]) -> list[Slot]:
         categories=options.categories,
         diversity=options.diversity,
         include_seen=options.include_seen,
+        **explore,
     )
     return [Slot(answer, i, i == 0, len(group)) for i in range(len(group))]

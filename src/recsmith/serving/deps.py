@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
+from recsmith.exploration.board import BanditBoard
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.group_commit import GroupCommit
@@ -48,6 +49,7 @@ class Runtime:
     #: every list served is recorded here (``recsmith.decisions``); None in apps built without
     decisions: DecisionLog | None = None
     experiments: LiveExperiments | None = None  # running experiments (``experiments.live``)
+    bandits: BanditBoard | None = None  # shared bandit counts (``exploration.board``)
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking

@@ -19,6 +19,7 @@ import pandas as pd
 
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+from recsmith.exploration.arms import ArmCounts
 from recsmith.store.outage import Outage
 
 #: The scopes an API key may hold. ``admin`` implies the others.
@@ -181,6 +182,17 @@ class EventStore(Protocol):
     ) -> pd.DataFrame:
         """Per ``variant`` of ``experiment``: ``requests`` and ``errors`` summed over the minutes
         in ``[since, until)``."""
+        ...
+
+    # --- bandit state ---
+
+    def add_arm_counts(self, counts: Sequence[tuple[str, int, int, int]]) -> None:
+        """Add ``(arm, shown, clicks, purchases)`` increments to the shared bandit counts
+        (``exploration.arm_rows``): every worker and replica adds what it saw."""
+        ...
+
+    def arm_counts(self, version: int = 0) -> ArmCounts:
+        """Every arm's counts, as the snapshot exploration serves from."""
         ...
 
     def append_attributions(self, attributions: pd.DataFrame) -> int:

@@ -34,6 +34,8 @@ from recsmith.decisions import rows as drows
 from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+from recsmith.exploration import arm_rows
+from recsmith.exploration.arms import ArmCounts
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
@@ -86,6 +88,8 @@ CREATE INDEX IF NOT EXISTS decision_items_unit ON decision_items (unit, item_id,
 CREATE TABLE IF NOT EXISTS experiment_requests (experiment TEXT NOT NULL, variant TEXT NOT NULL,
     minute BIGINT NOT NULL, requests BIGINT NOT NULL, errors BIGINT NOT NULL,
     PRIMARY KEY (experiment, variant, minute));
+CREATE TABLE IF NOT EXISTS bandit_arms (arm TEXT COLLATE "C" PRIMARY KEY, shown BIGINT NOT NULL,
+    clicks BIGINT NOT NULL, purchases BIGINT NOT NULL);
 """
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
@@ -213,7 +217,7 @@ class PostgresStore:
         with conn.cursor() as cur:
             # the newest object in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do
-            newest = "SELECT to_regclass('experiment_requests') IS NOT NULL"
+            newest = "SELECT to_regclass('bandit_arms') IS NOT NULL"
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
@@ -464,6 +468,16 @@ class PostgresStore:
         first, last = drows.minute_bounds(*base.scan_bounds(since, until))
         found = self._rows(drows.REQUESTS_SQL.format(p="%s"), (experiment, first, last))
         return drows.request_frame(found)
+
+    # --- bandit state ---
+
+    @guarded("write")
+    def add_arm_counts(self, counts: Sequence[tuple[str, int, int, int]]) -> None:
+        self._many(arm_rows.UPSERT_ARMS_SQL.format(p="%s"), list(counts))
+
+    @guarded("read")
+    def arm_counts(self, version: int = 0) -> ArmCounts:
+        return arm_rows.arm_counts(self._rows(arm_rows.SELECT_ARMS_SQL, ()), version)
 
     @guarded("write")
     def append_attributions(self, attributions: pd.DataFrame) -> int:

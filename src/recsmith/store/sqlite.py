@@ -30,6 +30,8 @@ from recsmith.decisions import rows
 from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+from recsmith.exploration import arm_rows
+from recsmith.exploration.arms import ArmCounts
 from recsmith.store.base import (
     ApiKey,
     AppendResult,
@@ -151,6 +153,13 @@ CREATE TABLE IF NOT EXISTS experiment_requests (
     requests INTEGER NOT NULL,
     errors INTEGER NOT NULL,
     PRIMARY KEY (experiment, variant, minute)
+) WITHOUT ROWID;
+-- exploration's shared bandit counts (``recsmith.exploration.board``)
+CREATE TABLE IF NOT EXISTS bandit_arms (
+    arm TEXT PRIMARY KEY,
+    shown INTEGER NOT NULL,
+    clicks INTEGER NOT NULL,
+    purchases INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
 #: Columns added to ``events`` and ``decisions`` after their first release, with their types
@@ -571,6 +580,18 @@ class SQLiteStore:
             (lo,),
         )
         return rows.attribution_frame(found.fetchall())
+
+    # --- bandit state ---
+
+    @guarded("write")
+    def add_arm_counts(self, counts: Sequence[tuple[str, int, int, int]]) -> None:
+        if counts:
+            self._write(arm_rows.UPSERT_ARMS_SQL.format(p="?"), list(counts))
+
+    @guarded("read")
+    def arm_counts(self, version: int = 0) -> ArmCounts:
+        found = self._conn().execute(arm_rows.SELECT_ARMS_SQL).fetchall()
+        return arm_rows.arm_counts(found, version)
 
     # ---- dead letters and keys ------------------------------------------------------------
 

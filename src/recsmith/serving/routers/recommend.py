@@ -22,6 +22,7 @@ from recsmith.decisions.requests import counting
 from recsmith.decisions.served import record_served, since_arrival_ms
 from recsmith.errors import StoreUnavailable
 from recsmith.experiments.choose import choose
+from recsmith.exploration.explorer import EXPLORED
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
@@ -194,10 +195,11 @@ async def recommend(
         ]
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
-        query = UserQuery(user_id, seen, latest, context)
+        recommendation_id = uuid4().hex  # before the list: it seeds an exploring pipeline
+        query = UserQuery(user_id, seen, latest, context, recommendation_id)
         options = Options(k, categories, diversity, keep_seen)
         cache = runtime.cache
-        if cache is None:
+        if cache is None or getattr(bundle, "explorer", None) is not None:  # a draw per request
             listed = await _computed(runtime, bundle, query, options)
         else:
             # catalogue changes applied since the release (``catalog_sync``) change what rules
@@ -214,8 +216,9 @@ async def recommend(
             else:
                 listed = json.loads(hit)
         runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
+        propensities = listed.pop("propensities", None)
         response = RecommendationResponse(
-            recommendation_id=uuid4().hex,
+            recommendation_id=recommendation_id,
             user_id=user_id,
             model_version=bundle.version,
             degraded=degraded,
@@ -226,7 +229,7 @@ async def recommend(
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
-    _record(runtime, response, "recommendations", user_id, kind, placement, latency)
+    _record(runtime, response, "recommendations", user_id, kind, placement, latency, propensities)
     return response
 
 
@@ -238,10 +241,12 @@ def _record(
     unit_kind: UnitKind = "none",
     placement: str | None = None,
     latency_ms: float | None = None,
+    propensities: list[float] | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
-    and variant the response carries (None outside experiments), the request's placement and,
-    where the route timed it, its latency (``Decision.latency_ms``)."""
+    and variant the response carries (None outside experiments), the request's placement,
+    where the route timed it, its latency (``Decision.latency_ms``), and an exploring pipeline's
+    propensities (None: a deterministic list)."""
     items = response.items
     record_served(
         runtime.decisions,
@@ -258,6 +263,7 @@ def _record(
         experiment=getattr(response, "experiment", None),
         variant=getattr(response, "variant", None),
         latency_ms=latency_ms,
+        propensities=propensities,
     )
 
 
@@ -294,7 +300,13 @@ async def _computed(
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
     anchors = _named(bundle, answer.anchors[row] if answer.anchors else [None] * len(ids))
+    explored: dict[str, list[float]] = {}
+    if answer.propensities:  # an exploring pipeline: the bandit counts what it showed
+        explored["propensities"] = answer.propensities[row]
+        if runtime.bandits is not None:
+            runtime.bandits.shown(ids, [EXPLORED in s for s in answer.sources[row]])
     return {
+        **explored,
         "tier": tier,
         "fallback": None if tier == "personalised" else tier,
         "items": [
