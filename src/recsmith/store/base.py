@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ import pandas as pd
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.store.outage import Outage
+
+if TYPE_CHECKING:  # governance.audit builds on this module
+    from recsmith.governance.audit import AuditRecord
 
 #: The scopes an API key may hold. ``admin`` implies the others.
 SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
@@ -134,6 +137,20 @@ class EventStore(Protocol):
         ...
 
     def add_api_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    # --- audit --- (``recsmith.governance.audit``)
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Add records to the append-only ``audit_log`` (the table refuses UPDATE and DELETE)."""
+        ...
+
+    def scan_audit(
+        self, since: datetime | None = None, action: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        """The latest ``limit`` records at or after ``since`` whose action is ``action`` or
+        starts with ``action + "."`` (``key`` finds ``key.create`` and ``key.revoke``), oldest
+        first."""
+        ...
 
     # the decision log and attributions (``recsmith.decisions``)
 

@@ -34,6 +34,13 @@ from recsmith.decisions import rows as drows
 from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+from recsmith.governance.audit import (
+    AUDIT_COLUMNS,
+    AuditRecord,
+    audit_from_row,
+    audit_row,
+    scan_audit_query,
+)
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
@@ -81,11 +88,20 @@ CREATE INDEX IF NOT EXISTS attributions_decision ON attributions (recommendation
 CREATE INDEX IF NOT EXISTS attributions_ts ON attributions (ts);
 -- the window rule: the latest list that showed this item to this unit
 CREATE INDEX IF NOT EXISTS decision_items_unit ON decision_items (unit, item_id, served_at);
--- kept last: the marker that every object above exists (``_create_tables``), and so that a
--- database written before it also got ``decisions.latency_ms``
 CREATE TABLE IF NOT EXISTS experiment_requests (experiment TEXT NOT NULL, variant TEXT NOT NULL,
     minute BIGINT NOT NULL, requests BIGINT NOT NULL, errors BIGINT NOT NULL,
     PRIMARY KEY (experiment, variant, minute));
+-- the audit trail (``governance.audit``): append-only, enforced by a trigger
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
+-- kept last: the marker that every object above exists (``_create_tables``), and so that a
+-- database written before it also got the columns and tables added above
+CREATE TABLE IF NOT EXISTS audit_log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL, key_id TEXT, key_name TEXT, action TEXT NOT NULL, target TEXT NOT NULL,
+    outcome TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 """
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
@@ -213,7 +229,7 @@ class PostgresStore:
         with conn.cursor() as cur:
             # the newest object in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do
-            newest = "SELECT to_regclass('experiment_requests') IS NOT NULL"
+            newest = "SELECT to_regclass('audit_log') IS NOT NULL"
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
@@ -477,6 +493,25 @@ class PostgresStore:
         lo, _ = base.scan_bounds(since, None)
         query = f"SELECT {', '.join(drows.ATTRIBUTION_COLUMNS)} FROM attributions WHERE ts >= %s"
         return drows.attribution_frame(self._rows(query, (lo,)))
+
+    # --- audit ---
+
+    @guarded("write")
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        marks = ", ".join(["%s"] * len(AUDIT_COLUMNS))
+        self._many(
+            f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) VALUES ({marks})",
+            [audit_row(r) for r in records],
+        )
+
+    @guarded("read")
+    def scan_audit(
+        self, since: datetime | None = None, action: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        query, params = scan_audit_query(since, action, limit, "%s")
+        return [audit_from_row(r) for r in reversed(self._rows(query, params))]
+
+    # ---- dead letters and keys ---------------------------------------------------------------
 
     @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:

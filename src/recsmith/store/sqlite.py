@@ -30,6 +30,13 @@ from recsmith.decisions import rows
 from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+from recsmith.governance.audit import (
+    AUDIT_COLUMNS,
+    AuditRecord,
+    audit_from_row,
+    audit_row,
+    scan_audit_query,
+)
 from recsmith.store.base import (
     ApiKey,
     AppendResult,
@@ -153,6 +160,24 @@ CREATE TABLE IF NOT EXISTS experiment_requests (
     PRIMARY KEY (experiment, variant, minute)
 ) WITHOUT ROWID;
 """
+#: The audit trail (``governance.audit``): append-only, enforced by triggers.
+_AUDIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    key_id TEXT,
+    key_name TEXT,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+"""
 #: Columns added to ``events`` and ``decisions`` after their first release, with their types
 #: (``_add_columns``).
 _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
@@ -263,6 +288,7 @@ class SQLiteStore:
         _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
         conn.executescript(_DECISION_SCHEMA)
         _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
+        conn.executescript(_AUDIT_SCHEMA)
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
@@ -571,6 +597,24 @@ class SQLiteStore:
             (lo,),
         )
         return rows.attribution_frame(found.fetchall())
+
+    # --- audit ---
+
+    @guarded("write")
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        marks = ", ".join("?" * len(AUDIT_COLUMNS))
+        self._write(
+            f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) VALUES ({marks})",
+            [audit_row(r) for r in records],
+        )
+
+    @guarded("read")
+    def scan_audit(
+        self, since: datetime | None = None, action: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        query, params = scan_audit_query(since, action, limit, "?")
+        found = self._conn().execute(query, params).fetchall()
+        return [audit_from_row(r) for r in reversed(found)]
 
     # ---- dead letters and keys ------------------------------------------------------------
 
