@@ -27,6 +27,7 @@ from recsmith.errors import StoreUnavailable
 from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.privacy.sync import privacy_watchers
 from recsmith.serving import error_handlers, front_door, input_errors
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
@@ -38,7 +39,7 @@ from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
 from recsmith.serving.request_body import RequestBodyGuard
 from recsmith.serving.response_cache import open_cache
-from recsmith.serving.routers import admin, decisions, events, health, items, recommend
+from recsmith.serving.routers import admin, decisions, events, health, items, recommend, users
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
@@ -87,6 +88,7 @@ def create_app(
         own_store = store is None
         watcher: asyncio.Task[None] | None = None
         catalog_watcher: asyncio.Task[None] | None = None
+        privacy_tasks: list[asyncio.Task[None]] = []
         the_store = (
             store
             if store is not None
@@ -147,6 +149,7 @@ def create_app(
             catalog_watcher = asyncio.create_task(
                 app.state.catalog_sync.watch(settings.serving.catalog_sync_interval_s)
             )
+            privacy_tasks = privacy_watchers(app, the_store, settings)
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 await app.state.reloader.check()
@@ -155,7 +158,7 @@ def create_app(
                 )
             yield
         finally:
-            for task in (watcher, catalog_watcher):
+            for task in (watcher, catalog_watcher, *privacy_tasks):
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
@@ -179,7 +182,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     error_handlers.install(app)  # after the other middleware: it must be the outermost
     input_errors.install(app)
-    for module in (events, items, recommend, admin, decisions, health, metrics_route):
+    for module in (events, items, recommend, users, admin, decisions, health, metrics_route):
         app.include_router(module.router)
     front_door.install(app)
     return app

@@ -19,6 +19,7 @@ import pandas as pd
 
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
+from recsmith.privacy.marks import Mark
 from recsmith.store.outage import Outage
 
 if TYPE_CHECKING:  # governance.audit builds on this module
@@ -105,6 +106,42 @@ class EventStore(Protocol):
 
     def user_items(self, user_id: str) -> list[str]:
         """Distinct items a user has any event with (for excluding what they already saw)."""
+        ...
+
+    # --- erasure --- (``recsmith.privacy``: erase, export, consent marks, retention)
+
+    def privacy_salt(self) -> bytes:
+        """The store's salt for person hashes (``privacy.marks``), created on first call."""
+        ...
+
+    def privacy_marks(self, since_us: int = 0) -> list[Mark]:
+        """Marks (erasure, consent) written at or after ``since_us`` (the store's clock)."""
+        ...
+
+    def set_privacy_mark(self, mark: Mark) -> None:
+        """Store a person's mark, replacing the one they had."""
+        ...
+
+    def erase_person(self, user_id: str, mark: Mark) -> dict[str, int]:
+        """In one transaction: delete every row naming ``user_id`` (events, profile, decisions
+        and their shown items, attributions, dead letters that name them) and store ``mark``;
+        returns the rows removed by kind."""
+        ...
+
+    def person_events(self, user_id: str) -> pd.DataFrame:
+        """The person's events, oldest first (an export)."""
+        ...
+
+    def person_decisions(self, unit: str) -> list[Decision]:
+        """The lists served to ``unit``, oldest first (an export)."""
+        ...
+
+    def delete_events_before(self, ts: datetime) -> int:
+        """Retention: events before ``ts`` and their attributions; returns the events removed."""
+        ...
+
+    def delete_dead_letters_before(self, ts: datetime) -> int:
+        """Retention: dead letters received before ``ts``; returns how many."""
         ...
 
     def upsert_items(self, items: Sequence[Item]) -> int: ...

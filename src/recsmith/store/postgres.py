@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -41,9 +42,19 @@ from recsmith.governance.audit import (
     audit_row,
     scan_audit_query,
 )
+from recsmith.privacy.marks import Mark
+from recsmith.privacy.naming import names_person, search_text
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
+from recsmith.store.erasure_sql import (
+    MARK_COLUMNS,
+    decisions_with_items,
+    erase_queries,
+    mark_from_row,
+    mark_row,
+    upsert_mark_sql,
+)
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -103,6 +114,17 @@ CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
 CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 """
+#: Privacy marks (``recsmith.privacy``), created on first use (``_privacy_tables``).
+_PRIVACY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS privacy_salt (id INTEGER PRIMARY KEY CHECK (id = 1), salt TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS privacy_marks (subject TEXT PRIMARY KEY, erased BOOLEAN NOT NULL,
+    personalization BOOLEAN NOT NULL, tracking BOOLEAN NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
+"""
+#: Advisory lock key serialising the creation of the privacy tables across processes.
+_PRIVACY_LOCK = 0x7265637370726976  # "recspriv"
+_MARK_SELECT = ", ".join(MARK_COLUMNS)
+_UPSERT_MARK = upsert_mark_sql("%s")
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _UPSERT_ITEM = (
@@ -397,6 +419,96 @@ class PostgresStore:
             cur.execute("DELETE FROM decision_items WHERE unit = %s", (user_id,))
             cur.execute("DELETE FROM decisions WHERE unit = %s", (user_id,))
         return max(int(removed), 0)
+
+    # --- erasure --- (``recsmith.privacy``; see ``SQLiteStore``)
+
+    def _privacy_tables(self) -> None:
+        """Created on first use, not in ``_SCHEMA``: that schema's newest-table marker would skip
+        them in a database created before them."""
+        if getattr(self, "_privacy_ready", False):
+            return
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PRIVACY_LOCK,))
+            cur.execute(_PRIVACY_SCHEMA)
+        self._privacy_ready = True
+
+    @guarded("write")
+    def privacy_salt(self) -> bytes:
+        self._privacy_tables()
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO privacy_salt VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
+                (secrets.token_hex(32),),
+            )
+            salt = cur.execute("SELECT salt FROM privacy_salt").fetchone()[0]
+        return bytes.fromhex(salt)
+
+    @guarded("read")
+    def privacy_marks(self, since_us: int = 0) -> list[Mark]:
+        self._privacy_tables()
+        query = f"SELECT {_MARK_SELECT} FROM privacy_marks WHERE updated_at >= %s"
+        return [mark_from_row(row) for row in self._rows(query, (since_us,))]
+
+    @guarded("write")
+    def set_privacy_mark(self, mark: Mark) -> None:
+        self._privacy_tables()
+        self._many(_UPSERT_MARK, [mark_row(mark, time.time_ns() // 1000)])
+
+    @guarded("write")
+    def erase_person(self, user_id: str, mark: Mark) -> dict[str, int]:
+        self._privacy_tables()
+        counts: dict[str, int] = {}
+        with self._tx() as cur:
+            for query in erase_queries("%s"):
+                removed = cur.execute(query.sql, [user_id] * query.params).rowcount
+                counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
+            core = search_text(user_id)
+            candidates = cur.execute(
+                "SELECT id, errors, payload FROM dead_letters "
+                "WHERE strpos(payload, %s) > 0 OR strpos(errors, %s) > 0",
+                (core, core),
+            ).fetchall()
+            doomed = [r[0] for r in candidates if names_person(user_id, r[1], r[2])]
+            cur.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (doomed,))
+            counts["dead_letters"] = len(doomed)
+            cur.execute(_UPSERT_MARK, mark_row(mark, time.time_ns() // 1000))
+        return counts
+
+    @guarded("read")
+    def person_events(self, user_id: str) -> pd.DataFrame:
+        query = f"SELECT {_EVENT_COLS} FROM events WHERE user_id = %s ORDER BY ts, event_id"
+        return base.frame_from_rows(self._rows(query, (user_id,)))
+
+    @guarded("read")
+    def person_decisions(self, unit: str) -> list[Decision]:
+        with self._tx() as cur:
+            heads = cur.execute(
+                f"SELECT {_DECISION_SELECT} FROM decisions WHERE unit = %s ORDER BY served_at",
+                (unit,),
+            ).fetchall()
+            items = cur.execute(
+                f"SELECT recommendation_id, {', '.join(drows.SHOWN_ITEM)} FROM decision_items "
+                "WHERE unit = %s ORDER BY recommendation_id, position",
+                (unit,),
+            ).fetchall()
+        return decisions_with_items(heads, items)
+
+    @guarded("write")
+    def delete_events_before(self, ts: datetime) -> int:
+        cutoff = base.micros(ts)
+        with self._tx() as cur:
+            cur.execute(
+                "DELETE FROM attributions WHERE event_id IN "
+                "(SELECT event_id FROM events WHERE ts < %s)",
+                (cutoff,),
+            )
+            return max(cur.execute("DELETE FROM events WHERE ts < %s", (cutoff,)).rowcount, 0)
+
+    @guarded("write")
+    def delete_dead_letters_before(self, ts: datetime) -> int:
+        with self._tx() as cur:
+            query = "DELETE FROM dead_letters WHERE received_at < %s"
+            return max(cur.execute(query, (base.micros(ts),)).rowcount, 0)
 
     # ---- decisions and attributions (``recsmith.decisions``; see ``SQLiteStore``) ---------
 

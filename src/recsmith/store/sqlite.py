@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -52,7 +53,17 @@ from recsmith.store.base import (
     micros,
     scan_bounds,
 )
+from recsmith.privacy.marks import Mark
+from recsmith.privacy.naming import names_person, search_text
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
+from recsmith.store.erasure_sql import (
+    MARK_COLUMNS,
+    decisions_with_items,
+    erase_queries,
+    mark_from_row,
+    mark_row,
+    upsert_mark_sql,
+)
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -178,6 +189,19 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 """
+#: Privacy marks (``recsmith.privacy``): the salt of the person hashes and each marked person's
+#: erasure and consent, keyed by that hash (never an id in clear).
+_PRIVACY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS privacy_salt (id INTEGER PRIMARY KEY CHECK (id = 1), salt TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS privacy_marks (
+    subject TEXT PRIMARY KEY,
+    erased INTEGER NOT NULL,
+    personalization INTEGER NOT NULL,
+    tracking INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
+"""
 #: Columns added to ``events`` and ``decisions`` after their first release, with their types
 #: (``_add_columns``).
 _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
@@ -204,6 +228,8 @@ _INSERT_ATTRIBUTION = (
 #: Ids per ``IN (…)`` lookup: well under SQLite's limit of bound parameters.
 _ID_CHUNK = 500
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
+_MARK_SELECT = ", ".join(MARK_COLUMNS)
+_UPSERT_MARK = upsert_mark_sql("?")
 #: Primary result codes that mean "the store cannot work now", not "the query is wrong".
 _OUTAGE_CODES = frozenset(
     {
@@ -288,6 +314,7 @@ class SQLiteStore:
         _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
         conn.executescript(_DECISION_SCHEMA)
         _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
+        conn.executescript(_PRIVACY_SCHEMA)
         conn.executescript(_AUDIT_SCHEMA)
 
     def _schema_missing(self, exc: Exception) -> bool:
@@ -484,6 +511,89 @@ class SQLiteStore:
             conn.execute("DELETE FROM decision_items WHERE unit = ?", (user_id,))
             conn.execute("DELETE FROM decisions WHERE unit = ?", (user_id,))
         return int(removed)
+
+    # --- erasure --- (``recsmith.privacy``: erase, export, consent marks, retention)
+
+    @guarded("write")
+    def privacy_salt(self) -> bytes:
+        with self._immediate() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO privacy_salt VALUES (1, ?)", (secrets.token_hex(32),)
+            )
+            salt = conn.execute("SELECT salt FROM privacy_salt").fetchone()[0]
+        return bytes.fromhex(salt)
+
+    @guarded("read")
+    def privacy_marks(self, since_us: int = 0) -> list[Mark]:
+        found = self._conn().execute(
+            f"SELECT {_MARK_SELECT} FROM privacy_marks WHERE updated_at >= ?", (since_us,)
+        )
+        return [mark_from_row(row) for row in found.fetchall()]
+
+    @guarded("write")
+    def set_privacy_mark(self, mark: Mark) -> None:
+        with self._immediate() as conn:
+            conn.execute(_UPSERT_MARK, mark_row(mark, _now_us()))
+
+    @guarded("write")
+    def erase_person(self, user_id: str, mark: Mark) -> dict[str, int]:
+        """One transaction: the person's rows in every table that names them, and their mark."""
+        counts: dict[str, int] = {}
+        with self._immediate() as conn:
+            for query in erase_queries("?"):
+                removed = conn.execute(query.sql, [user_id] * query.params).rowcount
+                counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
+            core = search_text(user_id)
+            candidates = conn.execute(
+                "SELECT id, errors, payload FROM dead_letters "
+                "WHERE instr(payload, ?) > 0 OR instr(errors, ?) > 0",
+                (core, core),
+            ).fetchall()
+            doomed = [(r[0],) for r in candidates if names_person(user_id, r[1], r[2])]
+            conn.executemany("DELETE FROM dead_letters WHERE id = ?", doomed)
+            counts["dead_letters"] = len(doomed)
+            conn.execute(_UPSERT_MARK, mark_row(mark, _now_us()))
+        return counts
+
+    @guarded("read")
+    def person_events(self, user_id: str) -> pd.DataFrame:
+        found = self._conn().execute(
+            f"SELECT {_EVENT_SELECT} FROM events WHERE user_id = ? ORDER BY ts, event_id",
+            (user_id,),
+        )
+        return frame_from_rows(found.fetchall())
+
+    @guarded("read")
+    def person_decisions(self, unit: str) -> list[Decision]:
+        conn = self._conn()
+        heads = conn.execute(
+            f"SELECT {_DECISION_SELECT} FROM decisions WHERE unit = ? ORDER BY served_at",
+            (unit,),
+        ).fetchall()
+        items = conn.execute(
+            f"SELECT recommendation_id, {', '.join(rows.SHOWN_ITEM)} FROM decision_items "
+            "WHERE unit = ? ORDER BY recommendation_id, position",
+            (unit,),
+        ).fetchall()
+        return decisions_with_items(heads, items)
+
+    @guarded("write")
+    def delete_events_before(self, ts: datetime) -> int:
+        """Retention: events (and their attributions) that happened before ``ts``."""
+        cutoff = micros(ts)
+        with self._immediate() as conn:
+            conn.execute(
+                "DELETE FROM attributions WHERE event_id IN "
+                "(SELECT event_id FROM events WHERE ts < ?)",
+                (cutoff,),
+            )
+            return int(conn.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount)
+
+    @guarded("write")
+    def delete_dead_letters_before(self, ts: datetime) -> int:
+        with self._immediate() as conn:
+            query = "DELETE FROM dead_letters WHERE received_at < ?"
+            return int(conn.execute(query, (micros(ts),)).rowcount)
 
     # ---- decisions and attributions (``recsmith.decisions``) -------------------------------
 

@@ -23,6 +23,7 @@ from recsmith.decisions.served import record_served, since_arrival_ms
 from recsmith.errors import StoreUnavailable
 from recsmith.experiments.choose import choose
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.privacy.gate import ANONYMOUS, withheld_reason
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
@@ -181,20 +182,24 @@ async def recommend(
     ``include_seen`` only ``exclude`` is left out.
     """
     path_id(user_id, "user_id")
+    # erased, or no consent to personalization: the anonymous list, from nothing about them
+    withheld = withheld_reason(runtime.store, user_id)
+    asker = ANONYMOUS if withheld else user_id
     chosen = choose(runtime, bundle, user_id, placement)  # the variant's bundle in an experiment
     # requests and failures per variant: the error-rate guardrail (``decisions.requests``)
     with counting(runtime.decisions, chosen.experiment, chosen.variant):
         bundle = chosen.bundle
         keep_seen = _keep_seen(bundle, include_seen)
-        stored, degraded = ([], []) if keep_seen else await _stored_items(runtime, user_id)
+        skip_store = keep_seen or withheld is not None
+        stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
         seen = [*stored, *_ids(exclude, "exclude")]
-        latest = [
+        latest = [] if withheld else [
             *_ids(recent, "recent"),
             *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
         ]
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
-        query = UserQuery(user_id, seen, latest, context)
+        query = UserQuery(asker, seen, latest, context)
         options = Options(k, categories, diversity, keep_seen)
         cache = runtime.cache
         if cache is None:
@@ -204,7 +209,7 @@ async def recommend(
             # let by
             release = f"{bundle.version}@{bundle.catalog_stamp}"
             key = cache_key(
-                release, user_id, k, seen, latest, context, categories, diversity, keep_seen
+                release, asker, k, seen, latest, context, categories, diversity, keep_seen
             )
             hit = cache.get(key)
             runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
@@ -221,12 +226,14 @@ async def recommend(
             degraded=degraded,
             experiment=chosen.experiment,
             variant=chosen.variant,
+            not_personalised=withheld,
             **listed,
         )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
-    _record(runtime, response, "recommendations", user_id, kind, placement, latency)
+    unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
+    _record(runtime, response, "recommendations", unit, kind, placement, latency)
     return response
 
 

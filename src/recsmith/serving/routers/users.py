@@ -1,0 +1,119 @@
+"""Privacy routes (``recsmith.privacy``): erase a person, export what is held about them, record
+their consent. All need the ``admin`` scope: they reach every piece of one person's data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from recsmith.privacy.consent import Consent, ErasedPerson, set_consent
+from recsmith.privacy.erase import Reach, erase_people
+from recsmith.privacy.export import export_person
+from recsmith.serving.auth import require_scope
+from recsmith.serving.deps import RuntimeDep
+from recsmith.serving.path_ids import ID_SCHEMA, path_id
+from recsmith.serving.schemas import ErrorResponse, error_responses
+from recsmith.store.base import ApiKey
+
+router = APIRouter(prefix="/v1", tags=["privacy"])
+
+AdminKey = Annotated[ApiKey | None, Depends(require_scope("admin"))]
+UserId = Annotated[str, Path(json_schema_extra=ID_SCHEMA)]
+
+
+class ErasureResponse(BaseModel):
+    user_id: str
+    subject: str = Field(description="the salted hash the audit trail and tombstone keep")
+    removed: dict[str, int] = Field(
+        description="rows or entries removed, by kind: events, profile, decisions, shown_items, "
+        "attributions, dead_letters, online_state, response_cache"
+    )
+    note: str
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    personalization: StrictBool = Field(description="false: the person gets non-personalised lists")
+    tracking: StrictBool = Field(
+        description="false: the person's events are refused and nothing about them is stored"
+    )
+
+
+class ConsentResponse(BaseModel):
+    user_id: str
+    personalization: bool
+    tracking: bool
+
+
+@router.delete(
+    "/users/{user_id:id}",
+    response_model=ErasureResponse,
+    summary="Erase a person everywhere",
+    responses=error_responses(401, 403, 422, 503),
+)
+async def erase(user_id: UserId, runtime: RuntimeDep, key: AdminKey) -> ErasureResponse:
+    """Deletes the person's events, profile, decisions shown to them, attributions, dead letters
+    that name them, online state and cached lists, in every worker and replica within a second;
+    their later lists are the non-personalised one and their events are refused for good, and
+    later trainings leave them out (a tombstone keeps a salted hash of the id, never the id).
+    Answers after a second sweep ``privacy.erase_settle_s`` later, which catches what other
+    processes recorded before they learnt of it."""
+    path_id(user_id, "user_id")
+    reach = Reach(runtime.state, runtime.cache, runtime.decisions)
+    settle = runtime.settings.privacy.erase_settle_s
+    [done] = await run_in_threadpool(
+        lambda: erase_people(runtime.store, [user_id], reach=reach, settle_s=settle, key=key)
+    )
+    return ErasureResponse(
+        user_id=user_id,
+        subject=done.subject,
+        removed=done.removed,
+        note="their next list is the non-personalised one; their events are refused from now "
+        "on, and the next training leaves them out",
+    )
+
+
+@router.get(
+    "/users/{user_id:id}/export",
+    summary="Everything held about a person",
+    responses=error_responses(401, 403, 422, 503),
+)
+async def export(user_id: UserId, runtime: RuntimeDep, key: AdminKey) -> dict[str, Any]:
+    """One JSON document: the person's events (in the shape ``recsmith import`` reads), profile,
+    the lists shown to them and their consent; empty lists for a person the store does not
+    know."""
+    path_id(user_id, "user_id")
+    return await run_in_threadpool(lambda: export_person(runtime.store, user_id, key=key))
+
+
+@router.put(
+    "/users/{user_id:id}/consent",
+    response_model=ConsentResponse,
+    summary="Record a person's consent",
+    responses={
+        **error_responses(401, 403, 422, 503),
+        409: {"model": ErrorResponse, "description": "the person was erased"},
+    },
+)
+async def consent(
+    user_id: UserId, body: ConsentIn, runtime: RuntimeDep, key: AdminKey
+) -> ConsentResponse:
+    """Without ``personalization`` the person gets the non-personalised list (the response's
+    ``not_personalised`` says why); without ``tracking`` their events are refused with a reason
+    (or dropped: ``events.untracked``) and nothing about them is stored. Applies in this worker
+    at once, in the others within a second; every change is audited."""
+    path_id(user_id, "user_id")
+    wanted = Consent(body.personalization, body.tracking)
+    try:
+        await run_in_threadpool(lambda: set_consent(runtime.store, user_id, wanted, key=key))
+    except ErasedPerson as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return ConsentResponse(user_id=user_id, **vars_of(wanted))
+
+
+def vars_of(consent: Consent) -> dict[str, bool]:
+    return {"personalization": consent.personalization, "tracking": consent.tracking}
