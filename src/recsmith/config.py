@@ -246,7 +246,9 @@ class PrivacySettings(Section):
         "decisions.retain_days, which the server's decision writer also applies hourly)",
     )
     retain_dead_letters_days: float | None = Field(
-        None, gt=0, description="`recsmith purge` deletes dead letters older than this (unset: kept)"
+        None,
+        gt=0,
+        description="`recsmith purge` deletes dead letters older than this (unset: kept)",
     )
     purge_interval_h: float | None = Field(
         None, gt=0, description="`serve` runs the purge every this many hours (unset: never)"

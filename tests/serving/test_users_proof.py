@@ -137,13 +137,13 @@ def test_erased_person_is_nowhere(
         # their history: training events in the store, live events, a profile, a dead letter
         assert client.post("/v1/events", json=history, headers=auth).status_code == 200
         live = [
-            {"event_id": f"live-{n}", "user_id": VICTIM, "item_id": f"i{n}",
-             "event_type": "view"}
+            {"event_id": f"live-{n}", "user_id": VICTIM, "item_id": f"i{n}", "event_type": "view"}
             for n in (1, 2)
         ]
         assert client.post("/v1/events", json=live, headers=auth).json()["accepted"] == 2
-        bad = [{"user_id": VICTIM, "item_id": "i1", "event_type": "no-such-type",
-                "timestamp": 1.7e9}]
+        bad = [
+            {"user_id": VICTIM, "item_id": "i1", "event_type": "no-such-type", "timestamp": 1.7e9}
+        ]
         assert len(client.post("/v1/events", json=bad, headers=auth).json()["rejected"]) == 1
         store.upsert_users([User(user_id=VICTIM, properties={"plan": "gold"})])
         # lists served to them (decisions) and cached
@@ -158,8 +158,13 @@ def test_erased_person_is_nowhere(
 
         # the searches find them before: they are able to find what they look for
         found = store_hits(store, VICTIM)
-        for where in ("events.user_id", "users.user_id", "decisions.unit",
-                      "decision_items.unit", "dead_letters.payload"):
+        for where in (
+            "events.user_id",
+            "users.user_id",
+            "decisions.unit",
+            "decision_items.unit",
+            "dead_letters.payload",
+        ):
             assert where in found, (where, found)
         assert runtime.state.recent(VICTIM, 2) == ["i2", "i1"]
         assert _cache_entries(runtime.cache, VICTIM) >= 1

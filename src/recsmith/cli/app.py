@@ -17,12 +17,14 @@ from recsmith.cli import (
     keys,
     kpis,
     ope,
+    purge,
     quickstart,
     recommend,
     releases,
     serve,
     train,
     tune,
+    users,
 )
 from recsmith.cli._common import CliState, errors_as_exit
 from recsmith.cli.global_options import RootGroup
@@ -80,6 +82,8 @@ app.add_typer(experiment.app, name="experiment")
 app.add_typer(decisions.app, name="decisions")
 app.command("kpis")(kpis.kpis_command)
 app.add_typer(ope.app, name="ope")
+app.add_typer(users.app, name="users")
+app.command("purge")(purge.purge_command)
 
 
 def main() -> None:

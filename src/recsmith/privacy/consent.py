@@ -45,8 +45,9 @@ def set_consent(
     view = view_of(store)
     if erased:
         raise ErasedPerson(
-            "user_id", "this person was erased: there is no consent to record (and their events "
-            "are refused for good)"
+            "user_id",
+            "this person was erased: there is no consent to record (and their events "
+            "are refused for good)",
         )
     mark = Mark(view.subject(user_id), False, consent.personalization, consent.tracking)
     store.set_privacy_mark(mark)

@@ -61,8 +61,10 @@ def erase_people(
     sweeps. Erasing someone erased before removes what is left (nothing, usually) and is fine."""
     ids = list(dict.fromkeys(user_ids))
     view = view_of(store)
-    marks = {uid: Mark(view.subject(uid), erased=True, personalization=False, tracking=False)
-             for uid in ids}
+    marks = {
+        uid: Mark(view.subject(uid), erased=True, personalization=False, tracking=False)
+        for uid in ids
+    }
     view.apply(list(marks.values()))
     totals = {uid: _sweep(store, uid, marks[uid], reach) for uid in ids}
     if settle_s > 0:
@@ -71,8 +73,7 @@ def erase_people(
         totals[uid].update(_sweep(store, uid, marks[uid], reach))
     done = [Erasure(marks[uid].subject, dict(totals[uid])) for uid in ids]
     for erasure in done:
-        record_audit(store, action="erase", target=erasure.subject, key=key,
-                     detail=erasure.removed)
+        record_audit(store, action="erase", target=erasure.subject, key=key, detail=erasure.removed)
     return done
 
 

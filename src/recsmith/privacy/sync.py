@@ -46,7 +46,9 @@ async def watch(app: FastAPI, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
-def privacy_watchers(app: FastAPI, store: EventStore, settings: Settings) -> list[asyncio.Task[None]]:
+def privacy_watchers(
+    app: FastAPI, store: EventStore, settings: Settings
+) -> list[asyncio.Task[None]]:
     """The server's privacy tasks: the marks poll, and the retention purge when
     ``privacy.purge_interval_h`` is set (each worker runs it: the deletes are idempotent)."""
     tasks = [asyncio.create_task(watch(app, settings.serving.catalog_sync_interval_s))]

@@ -38,6 +38,8 @@ from recsmith.governance.audit import (
     audit_row,
     scan_audit_query,
 )
+from recsmith.privacy.marks import Mark
+from recsmith.privacy.naming import names_person, search_text
 from recsmith.store.base import (
     ApiKey,
     AppendResult,
@@ -53,8 +55,6 @@ from recsmith.store.base import (
     micros,
     scan_bounds,
 )
-from recsmith.privacy.marks import Mark
-from recsmith.privacy.naming import names_person, search_text
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
     MARK_COLUMNS,

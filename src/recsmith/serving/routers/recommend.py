@@ -193,10 +193,11 @@ async def recommend(
         skip_store = keep_seen or withheld is not None
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
         seen = [*stored, *_ids(exclude, "exclude")]
-        latest = [] if withheld else [
-            *_ids(recent, "recent"),
-            *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
-        ]
+        latest = _ids(recent, "recent")
+        if withheld is None:
+            latest += runtime.state.recent(user_id, runtime.settings.serving.recent_items)
+        else:
+            latest = []
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
         query = UserQuery(asker, seen, latest, context)

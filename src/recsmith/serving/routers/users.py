@@ -112,8 +112,6 @@ async def consent(
         await run_in_threadpool(lambda: set_consent(runtime.store, user_id, wanted, key=key))
     except ErasedPerson as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return ConsentResponse(user_id=user_id, **vars_of(wanted))
-
-
-def vars_of(consent: Consent) -> dict[str, bool]:
-    return {"personalization": consent.personalization, "tracking": consent.tracking}
+    return ConsentResponse(
+        user_id=user_id, personalization=wanted.personalization, tracking=wanted.tracking
+    )
