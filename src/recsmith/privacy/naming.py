@@ -3,7 +3,7 @@
 A dead letter keeps the refused record's JSON (ASCII-escaped), or for a large one a marker whose
 ``head`` is the start of that JSON as a string, so the id can appear as a value, or inside a head
 as a JSON string literal. Reasons may quote the offending value too. The stores find candidates
-with a substring search on ``search_text`` and let ``names_person`` decide, so an id that is a
+with a substring search on ``search_texts`` and let ``names_person`` decide, so an id that is a
 substring of other ids ("u1" in "u10") never costs someone else's dead letter.
 """
 
@@ -13,10 +13,12 @@ import json
 from typing import Any
 
 
-def search_text(user_id: str) -> str:
-    """The id as it appears inside stored JSON text (escaped, no quotes): a substring every dead
-    letter naming the person contains, also inside a truncated marker's head."""
-    return json.dumps(user_id)[1:-1]
+def search_texts(user_id: str) -> tuple[str, str]:
+    """The id as it appears inside stored JSON text (escaped, no quotes), and as it appears in a
+    truncated marker's head (escaped twice: the head is JSON text stored as a JSON string). Every
+    dead letter naming the person holds one of them."""
+    once = json.dumps(user_id)[1:-1]
+    return once, json.dumps(once)[1:-1]
 
 
 def names_person(user_id: str, errors_text: str, payload_text: str) -> bool:

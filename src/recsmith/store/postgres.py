@@ -43,7 +43,7 @@ from recsmith.governance.audit import (
     scan_audit_query,
 )
 from recsmith.privacy.marks import Mark
-from recsmith.privacy.naming import names_person, search_text
+from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
@@ -462,11 +462,11 @@ class PostgresStore:
             for query in erase_queries("%s"):
                 removed = cur.execute(query.sql, [user_id] * query.params).rowcount
                 counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
-            core = search_text(user_id)
+            once, twice = search_texts(user_id)
             candidates = cur.execute(
-                "SELECT id, errors, payload FROM dead_letters "
-                "WHERE strpos(payload, %s) > 0 OR strpos(errors, %s) > 0",
-                (core, core),
+                "SELECT id, errors, payload FROM dead_letters WHERE strpos(payload, %s) > 0 "
+                "OR strpos(payload, %s) > 0 OR strpos(errors, %s) > 0",
+                (once, twice, once),
             ).fetchall()
             doomed = [r[0] for r in candidates if names_person(user_id, r[1], r[2])]
             cur.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (doomed,))

@@ -39,7 +39,7 @@ from recsmith.governance.audit import (
     scan_audit_query,
 )
 from recsmith.privacy.marks import Mark
-from recsmith.privacy.naming import names_person, search_text
+from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store.base import (
     ApiKey,
     AppendResult,
@@ -543,11 +543,11 @@ class SQLiteStore:
             for query in erase_queries("?"):
                 removed = conn.execute(query.sql, [user_id] * query.params).rowcount
                 counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
-            core = search_text(user_id)
+            once, twice = search_texts(user_id)
             candidates = conn.execute(
-                "SELECT id, errors, payload FROM dead_letters "
-                "WHERE instr(payload, ?) > 0 OR instr(errors, ?) > 0",
-                (core, core),
+                "SELECT id, errors, payload FROM dead_letters WHERE instr(payload, ?) > 0 "
+                "OR instr(payload, ?) > 0 OR instr(errors, ?) > 0",
+                (once, twice, once),
             ).fetchall()
             doomed = [(r[0],) for r in candidates if names_person(user_id, r[1], r[2])]
             conn.executemany("DELETE FROM dead_letters WHERE id = ?", doomed)
