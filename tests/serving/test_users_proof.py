@@ -11,7 +11,6 @@ with other tests, so it is searched, never flushed).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,9 @@ from recsmith.models.registry import create
 from recsmith.serving import create_api_key, create_app
 from recsmith.serving.response_cache import user_tag
 from recsmith.store.base import EventStore
+from recsmith.testing.backends import redis_url_or_skip
 
 STORES = ("sqlite", "postgres")
-REDIS_URL = os.environ.get("RECSMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 VICTIM = "victim-Q7z"  # no other id contains it, so a substring search is exact
 
 
@@ -52,34 +51,25 @@ def _train(frame: Any) -> ModelBundle:
 def store_hits(store: EventStore, needle: str) -> dict[str, int]:
     """Rows per (table.column) whose text holds ``needle``, over every table the database's
     catalogue lists and every column cast to text."""
-    hits: dict[str, int] = {}
     if store.url.startswith("sqlite"):
         conn = store._conn()  # type: ignore[attr-defined]
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
-            for column in columns:
-                n = conn.execute(
-                    f'SELECT COUNT(*) FROM "{table}" WHERE instr(CAST("{column}" AS TEXT), ?) > 0',
-                    (needle,),
-                ).fetchone()[0]
-                if n:
-                    hits[f"{table}.{column}"] = n
-        return hits
+        columns = [(t, r[1]) for t in tables for r in conn.execute(f'PRAGMA table_info("{t}")')]
+        count = 'SELECT COUNT(*) FROM "{}" WHERE instr(CAST("{}" AS TEXT), ?) > 0'
+        return _hits(conn.execute, columns, count, needle)
     with store._tx() as cur:  # type: ignore[attr-defined]
         columns = cur.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
             "WHERE table_schema = current_schema()"
         ).fetchall()
-        assert columns, "the catalogue listed no columns: the search would prove nothing"
-        for table, column in columns:
-            n = cur.execute(
-                f'SELECT COUNT(*) FROM "{table}" WHERE strpos(CAST("{column}" AS TEXT), %s) > 0',
-                (needle,),
-            ).fetchone()[0]
-            if n:
-                hits[f"{table}.{column}"] = n
-    return hits
+        count = 'SELECT COUNT(*) FROM "{}" WHERE strpos(CAST("{}" AS TEXT), %s) > 0'
+        return _hits(cur.execute, columns, count, needle)
+
+
+def _hits(execute: Any, columns: list[tuple[str, str]], count: str, needle: str) -> dict[str, int]:
+    assert len(columns) > 20, "the catalogue listed too few columns: the search would prove little"
+    found = {f"{t}.{c}": execute(count.format(t, c), (needle,)).fetchone()[0] for t, c in columns}
+    return {where: n for where, n in found.items() if n}
 
 
 def redis_hits(client: redis.Redis, needle: str) -> list[str]:
@@ -105,15 +95,7 @@ def redis_hits(client: redis.Redis, needle: str) -> list[str]:
 
 @pytest.fixture
 def proof_settings(store_url: str, store_kind: str) -> Settings:
-    serving: dict[str, Any] = {}
-    if store_kind == "postgres":
-        try:
-            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-        except redis.RedisError as exc:
-            if os.environ.get("RECSMITH_REQUIRE_REDIS") == "1":
-                pytest.fail(f"Redis required but unreachable at {REDIS_URL}: {exc}")
-            pytest.skip(f"no Redis at {REDIS_URL}")
-        serving["state_url"] = REDIS_URL
+    serving = {"state_url": redis_url_or_skip()} if store_kind == "postgres" else {}
     return Settings(store={"url": store_url}, serving=serving)
 
 
@@ -130,7 +112,8 @@ def test_erased_person_is_nowhere(
     assert VICTIM in first.users
     _, secret = create_api_key(store, "admin", ["admin"])
     auth = {"Authorization": f"Bearer {secret}"}
-    rclient = redis.Redis.from_url(REDIS_URL) if proof_settings.serving.state_url else None
+    redis_url = proof_settings.serving.state_url
+    rclient = None if redis_url is None else redis.Redis.from_url(redis_url)
 
     with TestClient(create_app(proof_settings, bundle=first, store=store)) as client:
         runtime = client.app.state.runtime  # type: ignore[attr-defined]

@@ -50,6 +50,34 @@ def erase_queries(p: str) -> list[EraseQuery]:
     ]
 
 
+def dead_letter_candidates_sql(p: str, find: str) -> str:
+    """Dead letters whose text holds one of ``privacy.naming.search_texts`` (bound: once, twice,
+    once); ``find`` is the backend's substring position function."""
+    return (
+        f"SELECT id, errors, payload FROM dead_letters WHERE {find}(payload, {p}) > 0 "
+        f"OR {find}(payload, {p}) > 0 OR {find}(errors, {p}) > 0"
+    )
+
+
+def person_decisions_sql(p: str) -> tuple[str, str]:
+    """The lists served to a unit: their headers, then their shown items (an export)."""
+    header = ", ".join(rows.DECISION_HEADER)
+    heads = f"SELECT {header} FROM decisions WHERE unit = {p} ORDER BY served_at"
+    items = (
+        f"SELECT recommendation_id, {', '.join(rows.SHOWN_ITEM)} FROM decision_items "
+        f"WHERE unit = {p} ORDER BY recommendation_id, position"
+    )
+    return heads, items
+
+
+def events_before_sql(p: str) -> tuple[str, str]:
+    """Retention: the attributions of events before a time, then those events."""
+    return (
+        f"DELETE FROM attributions WHERE event_id IN (SELECT event_id FROM events WHERE ts < {p})",
+        f"DELETE FROM events WHERE ts < {p}",
+    )
+
+
 def upsert_mark_sql(p: str) -> str:
     """Insert a mark or replace the person's previous one."""
     values = ", ".join([p] * len(MARK_COLUMNS))

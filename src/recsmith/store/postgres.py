@@ -49,10 +49,13 @@ from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
     MARK_COLUMNS,
+    dead_letter_candidates_sql,
     decisions_with_items,
     erase_queries,
+    events_before_sql,
     mark_from_row,
     mark_row,
+    person_decisions_sql,
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
@@ -125,6 +128,9 @@ CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
 _PRIVACY_LOCK = 0x7265637370726976  # "recspriv"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
 _UPSERT_MARK = upsert_mark_sql("%s")
+_DEAD_LETTERS_NAMING = dead_letter_candidates_sql("%s", "strpos")
+_PERSON_DECISIONS = person_decisions_sql("%s")
+_EVENTS_BEFORE = events_before_sql("%s")
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _UPSERT_ITEM = (
@@ -463,11 +469,7 @@ class PostgresStore:
                 removed = cur.execute(query.sql, [user_id] * query.params).rowcount
                 counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
             once, twice = search_texts(user_id)
-            candidates = cur.execute(
-                "SELECT id, errors, payload FROM dead_letters WHERE strpos(payload, %s) > 0 "
-                "OR strpos(payload, %s) > 0 OR strpos(errors, %s) > 0",
-                (once, twice, once),
-            ).fetchall()
+            candidates = cur.execute(_DEAD_LETTERS_NAMING, (once, twice, once)).fetchall()
             doomed = [r[0] for r in candidates if names_person(user_id, r[1], r[2])]
             cur.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (doomed,))
             counts["dead_letters"] = len(doomed)
@@ -482,27 +484,16 @@ class PostgresStore:
     @guarded("read")
     def person_decisions(self, unit: str) -> list[Decision]:
         with self._tx() as cur:
-            heads = cur.execute(
-                f"SELECT {_DECISION_SELECT} FROM decisions WHERE unit = %s ORDER BY served_at",
-                (unit,),
-            ).fetchall()
-            items = cur.execute(
-                f"SELECT recommendation_id, {', '.join(drows.SHOWN_ITEM)} FROM decision_items "
-                "WHERE unit = %s ORDER BY recommendation_id, position",
-                (unit,),
-            ).fetchall()
+            heads, items = (cur.execute(q, (unit,)).fetchall() for q in _PERSON_DECISIONS)
         return decisions_with_items(heads, items)
 
     @guarded("write")
     def delete_events_before(self, ts: datetime) -> int:
         cutoff = base.micros(ts)
         with self._tx() as cur:
-            cur.execute(
-                "DELETE FROM attributions WHERE event_id IN "
-                "(SELECT event_id FROM events WHERE ts < %s)",
-                (cutoff,),
-            )
-            return max(cur.execute("DELETE FROM events WHERE ts < %s", (cutoff,)).rowcount, 0)
+            attributions, events = _EVENTS_BEFORE
+            cur.execute(attributions, (cutoff,))
+            return max(cur.execute(events, (cutoff,)).rowcount, 0)
 
     @guarded("write")
     def delete_dead_letters_before(self, ts: datetime) -> int:

@@ -58,10 +58,13 @@ from recsmith.store.base import (
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
     MARK_COLUMNS,
+    dead_letter_candidates_sql,
     decisions_with_items,
     erase_queries,
+    events_before_sql,
     mark_from_row,
     mark_row,
+    person_decisions_sql,
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
@@ -230,6 +233,9 @@ _ID_CHUNK = 500
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
 _UPSERT_MARK = upsert_mark_sql("?")
+_DEAD_LETTERS_NAMING = dead_letter_candidates_sql("?", "instr")
+_PERSON_DECISIONS = person_decisions_sql("?")
+_EVENTS_BEFORE = events_before_sql("?")
 #: Primary result codes that mean "the store cannot work now", not "the query is wrong".
 _OUTAGE_CODES = frozenset(
     {
@@ -544,11 +550,7 @@ class SQLiteStore:
                 removed = conn.execute(query.sql, [user_id] * query.params).rowcount
                 counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
             once, twice = search_texts(user_id)
-            candidates = conn.execute(
-                "SELECT id, errors, payload FROM dead_letters WHERE instr(payload, ?) > 0 "
-                "OR instr(payload, ?) > 0 OR instr(errors, ?) > 0",
-                (once, twice, once),
-            ).fetchall()
+            candidates = conn.execute(_DEAD_LETTERS_NAMING, (once, twice, once)).fetchall()
             doomed = [(r[0],) for r in candidates if names_person(user_id, r[1], r[2])]
             conn.executemany("DELETE FROM dead_letters WHERE id = ?", doomed)
             counts["dead_letters"] = len(doomed)
@@ -566,15 +568,7 @@ class SQLiteStore:
     @guarded("read")
     def person_decisions(self, unit: str) -> list[Decision]:
         conn = self._conn()
-        heads = conn.execute(
-            f"SELECT {_DECISION_SELECT} FROM decisions WHERE unit = ? ORDER BY served_at",
-            (unit,),
-        ).fetchall()
-        items = conn.execute(
-            f"SELECT recommendation_id, {', '.join(rows.SHOWN_ITEM)} FROM decision_items "
-            "WHERE unit = ? ORDER BY recommendation_id, position",
-            (unit,),
-        ).fetchall()
+        heads, items = (conn.execute(q, (unit,)).fetchall() for q in _PERSON_DECISIONS)
         return decisions_with_items(heads, items)
 
     @guarded("write")
@@ -582,12 +576,9 @@ class SQLiteStore:
         """Retention: events (and their attributions) that happened before ``ts``."""
         cutoff = micros(ts)
         with self._immediate() as conn:
-            conn.execute(
-                "DELETE FROM attributions WHERE event_id IN "
-                "(SELECT event_id FROM events WHERE ts < ?)",
-                (cutoff,),
-            )
-            return int(conn.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount)
+            attributions, events = _EVENTS_BEFORE
+            conn.execute(attributions, (cutoff,))
+            return int(conn.execute(events, (cutoff,)).rowcount)
 
     @guarded("write")
     def delete_dead_letters_before(self, ts: datetime) -> int:
