@@ -54,9 +54,9 @@ class PrivacyView:
     def refresh(self) -> list[Mark]:
         """Read the marks written since the last refresh (blocking); returns those that erased
         someone this view did not know as erased."""
-        if self._salt is None:  # before the marks: a lookup that finds marks needs the salt
-            self._salt = self.store.privacy_salt()
         found = self.store.privacy_marks(max(0, self._since - LOOKBACK_US))
+        if found and self._salt is None:  # before any mark is used: lookups need the salt
+            self._salt = self.store.privacy_salt()
         fresh = self.apply(found)
         self._refreshed = time.monotonic()
         return fresh
@@ -100,8 +100,8 @@ class PrivacyView:
 def view_of(store: EventStore) -> PrivacyView:
     """The view of ``store`` in this process (created empty on first use, never refreshed here:
     callers say how fresh they need it)."""
-    with _views_lock:
-        view = _views.get(store)
-        if view is None:
-            view = _views[store] = PrivacyView(store)
+    view = _views.get(store)  # every recommendation asks: no lock once the view exists
+    if view is not None:
         return view
+    with _views_lock:
+        return _views.setdefault(store, PrivacyView(store))

@@ -10,6 +10,9 @@ next list follows the new item at once. Two backends behind one interface:
   every few seconds. What is ingested meanwhile is kept (up to ``BACKLOG``) and written to Redis
   first thing when it answers again, so the other replicas see it then. A Redis outage costs
   freshness across replicas, never a failed request.
+
+An erased user is removed from both (``forget``); other processes drop them from their local
+copies by salted hash when they learn of it (``forget_where``, ``recsmith.privacy.sync``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ invalidation, no stale list after the user or the shop acts. Entries expire afte
 ``ttl_s`` only to bound memory. What is cached is the list without its ``recommendation_id``; each
 response gets a fresh one, so impressions stay distinguishable.
 
+Each key starts with a digest of the user (``user_tag``), so an erasure finds and removes that
+user's lists (``forget``); a process that learns of an erasure made elsewhere knows only a salted
+hash, and empties its in-process copy instead (``clear_local``: ``recsmith.privacy.sync``).
+
 Backends as for the online state: in-process (bounded LRU) by default; with a ``redis://`` URL,
 Redis behind a local copy, degrading to the local copy while Redis is down.
 """

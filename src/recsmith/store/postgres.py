@@ -126,6 +126,8 @@ CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
 """
 #: Advisory lock key serialising the creation of the privacy tables across processes.
 _PRIVACY_LOCK = 0x7265637370726976  # "recspriv"
+#: True once the privacy tables exist (the index is created last).
+_PRIVACY_NEWEST = "SELECT to_regclass('privacy_marks_updated') IS NOT NULL"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
 _UPSERT_MARK = upsert_mark_sql("%s")
 _DEAD_LETTERS_NAMING = dead_letter_candidates_sql("%s", "strpos")
@@ -434,20 +436,25 @@ class PostgresStore:
         if getattr(self, "_privacy_ready", False):
             return
         with self._tx() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PRIVACY_LOCK,))
-            cur.execute(_PRIVACY_SCHEMA)
+            # no DDL where they exist: a hot standby serves reads and cannot run it
+            if cur.execute(_PRIVACY_NEWEST).fetchone() != (True,):
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PRIVACY_LOCK,))
+                cur.execute(_PRIVACY_SCHEMA)
         self._privacy_ready = True
 
     @guarded("write")
     def privacy_salt(self) -> bytes:
+        """Read, and written only the first time (a standby gets it too)."""
         self._privacy_tables()
-        with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO privacy_salt VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
-                (secrets.token_hex(32),),
-            )
-            salt = cur.execute("SELECT salt FROM privacy_salt").fetchone()[0]
-        return bytes.fromhex(salt)
+        found = self._rows("SELECT salt FROM privacy_salt")
+        if not found:
+            with self._tx() as cur:
+                cur.execute(
+                    "INSERT INTO privacy_salt VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
+                    (secrets.token_hex(32),),
+                )
+                found = cur.execute("SELECT salt FROM privacy_salt").fetchall()
+        return bytes.fromhex(found[0][0])
 
     @guarded("read")
     def privacy_marks(self, since_us: int = 0) -> list[Mark]:

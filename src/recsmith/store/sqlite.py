@@ -522,12 +522,14 @@ class SQLiteStore:
 
     @guarded("write")
     def privacy_salt(self) -> bytes:
-        with self._immediate() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO privacy_salt VALUES (1, ?)", (secrets.token_hex(32),)
-            )
-            salt = conn.execute("SELECT salt FROM privacy_salt").fetchone()[0]
-        return bytes.fromhex(salt)
+        """Read, and written only the first time (a reader of a read-only copy gets it too)."""
+        found = self._conn().execute("SELECT salt FROM privacy_salt").fetchone()
+        if found is None:
+            with self._immediate() as conn:
+                fresh = (secrets.token_hex(32),)
+                conn.execute("INSERT OR IGNORE INTO privacy_salt VALUES (1, ?)", fresh)
+                found = conn.execute("SELECT salt FROM privacy_salt").fetchone()
+        return bytes.fromhex(found[0])
 
     @guarded("read")
     def privacy_marks(self, since_us: int = 0) -> list[Mark]:
