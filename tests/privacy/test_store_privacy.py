@@ -107,3 +107,22 @@ def test_purge_removes_what_is_past_each_retention(store: EventStore) -> None:
     assert purge(store, settings, now=later)["dead_letters"] == 1
     first, second = store.scan_audit(action="purge")
     assert first.detail["events"] == 2 and second.detail["events"] == 0
+
+
+def test_training_counts_a_linked_visitor_as_the_user_until_unlinked(store: EventStore) -> None:
+    from recsmith.privacy.identity import link_alias, unlink_alias, with_aliases
+
+    _ingest(store, [_event(0, "alice")])
+    anonymous = [{**_event(n, "x"), "user_id": None, "session_id": "tab-1"} for n in (1, 2)]
+    _ingest(store, [*anonymous, _event(3, "phone-7")])  # a device id sent as the user id
+    link_alias(store, "alice", "tab-1", "session")
+    link_alias(store, "alice", "phone-7", "device")
+
+    def owners() -> list[str]:
+        frame = pd.concat(list(with_aliases(store, store.scan())))
+        users = frame.sort_values("event_id")["user_id"].tolist()
+        return [u if isinstance(u, str) else None for u in users]  # missing: None or NaN
+
+    assert owners() == ["alice"] * 4
+    unlink_alias(store, "alice", "tab-1")
+    assert owners() == ["alice", None, None, "alice"]

@@ -1,8 +1,9 @@
-"""The erasure proof (issue #14): a person with events, a profile, decisions, dead letters, online
-state and cached lists is erased; then every text column of every table of the store (listed from
-the database's own catalogue, not from our schema), every key and value of the Redis test
-database, the response cache and the served answers hold nothing of them; a training from the
-store does not know them; and re-importing an old export of their events is refused.
+"""The erasure proof (issue #14): a person with events, a profile, a linked visitor id (alias),
+decisions, dead letters, online state and cached lists is erased; then every column of every
+table of the store (listed from the database's own catalogue, not from our schema), every key
+and value of the Redis test database, the response cache and the served answers hold nothing of
+them; a training from the store does not know them; and re-importing an old export of their
+events is refused.
 
 On SQLite with in-process state, and on PostgreSQL with Redis (the Redis test database is shared
 with other tests, so it is searched, never flushed).
@@ -129,6 +130,15 @@ def test_erased_person_is_nowhere(
         ]
         assert len(client.post("/v1/events", json=bad, headers=auth).json()["rejected"]) == 1
         store.upsert_users([User(user_id=VICTIM, properties={"plan": "gold"})])
+        # a visitor id of theirs, browsed anonymously, then linked at login
+        tab = f"{VICTIM}-tab"
+        visits = [
+            {"event_id": f"tab-{n}", "session_id": tab, "item_id": f"i{n}", "event_type": "view"}
+            for n in (3, 4)
+        ]
+        assert client.post("/v1/events", json=visits, headers=auth).json()["accepted"] == 2
+        link = client.post(f"/v1/users/{VICTIM}/aliases", json={"session_id": tab}, headers=auth)
+        assert link.json()["moved_recent_items"] == 2
         # lists served to them (decisions) and cached
         path = f"/v1/users/{VICTIM}/recommendations"
         before = client.get(path, headers=auth).json()
@@ -147,9 +157,11 @@ def test_erased_person_is_nowhere(
             "decisions.unit",
             "decision_items.unit",
             "dead_letters.payload",
+            "aliases.alias",
+            "events.session_id",
         ):
             assert where in found, (where, found)
-        assert runtime.state.recent(VICTIM, 2) == ["i2", "i1"]
+        assert runtime.state.recent(VICTIM, 2) == ["i4", "i3"]  # the visitor's, moved at login
         assert _cache_entries(runtime.cache, VICTIM) >= 1
         if rclient is not None:
             assert f"recsmith:recent:{VICTIM}" in redis_hits(rclient, VICTIM)
@@ -157,11 +169,12 @@ def test_erased_person_is_nowhere(
         erased = client.delete(f"/v1/users/{VICTIM}", headers=auth)
         assert erased.status_code == 200, erased.text
         removed = erased.json()["removed"]
-        assert removed["events"] == n_events
+        assert removed["events"] == n_events + 2 and removed["aliases"] == 1
         assert removed["profile"] == 1
         assert removed["decisions"] == 2 and removed["shown_items"] == 2 * len(before["items"])
         assert removed["dead_letters"] == 1
-        assert removed["online_state"] == n_events  # each event pushed one recent item
+        # each of their events pushed one recent item, the link two more; the visitor's two
+        assert removed["online_state"] == n_events + 2 + 2
         assert removed["response_cache"] >= 1
 
         # served answers: the anonymous list, saying why, and no decision naming them

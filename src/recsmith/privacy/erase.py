@@ -43,7 +43,8 @@ class Reach:
 class Erasure:
     """One person erased: their salted hash (what the audit trail names) and what was removed,
     by kind (``events``, ``profile``, ``decisions``, ``shown_items``, ``attributions``,
-    ``dead_letters``, ``online_state``, ``response_cache``)."""
+    ``dead_letters``, ``aliases``, ``online_state``, ``response_cache``); a linked visitor's
+    events, lists, online state and cached lists count as the person's."""
 
     subject: str
     removed: dict[str, int] = field(default_factory=dict)
@@ -78,9 +79,13 @@ def erase_people(
 
 
 def _sweep(store: EventStore, user_id: str, mark: Mark, reach: Reach) -> Counter[str]:
+    """One pass: the store's rows, then the online state and cached lists of the person and of
+    the visitor ids linked to them (read before the store forgets the links)."""
     if reach.decisions is not None:
         reach.decisions.flush()
+    actors = [user_id, *(alias for alias, _, _ in store.aliases_of(user_id))]
     removed: Counter[str] = Counter(store.erase_person(user_id, mark))
-    removed["online_state"] += reach.state.forget(user_id) if reach.state is not None else 0
-    removed["response_cache"] += reach.cache.forget(user_id) if reach.cache is not None else 0
+    for actor in actors:
+        removed["online_state"] += reach.state.forget(actor) if reach.state is not None else 0
+        removed["response_cache"] += reach.cache.forget(actor) if reach.cache is not None else 0
     return removed

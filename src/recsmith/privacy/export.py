@@ -22,7 +22,8 @@ from recsmith.store.base import ApiKey, EventStore
 
 
 def export_person(store: EventStore, user_id: str, *, key: ApiKey | None = None) -> dict[str, Any]:
-    """The document (see module docstring); a person the store knows nothing about gets one
+    """The document (see module docstring): also the visitor ids linked to them
+    (``privacy.identity``); a person the store knows nothing about gets one
     with empty lists, not an error: "nothing held" is an answer."""
     consent, erased = consent_of(store, user_id)
     user = store.get_user(user_id)
@@ -34,6 +35,10 @@ def export_person(store: EventStore, user_id: str, *, key: ApiKey | None = None)
         "erased": erased,
         "consent": {"personalization": consent.personalization, "tracking": consent.tracking},
         "profile": None if user is None else dict(user.properties),
+        "aliases": [
+            {"alias": alias, "kind": kind, "linked_at": _iso(linked)}
+            for alias, kind, linked in store.aliases_of(user_id)
+        ],
         "events": events,
         "decisions": decisions,
     }
@@ -58,6 +63,10 @@ def event_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         record["timestamp"] = stamp.isoformat().replace("+00:00", "Z")
         out.append(record)
     return out
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, tz=UTC).isoformat()
 
 
 def _absent(value: Any) -> bool:

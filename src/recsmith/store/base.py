@@ -136,6 +136,24 @@ class EventStore(Protocol):
         """The lists served to ``unit``, oldest first (an export)."""
         ...
 
+    def link_alias(self, alias: str, user_id: str, kind: str) -> tuple[str, str]:
+        """Link a visitor's id to a user by ``privacy.identity``'s rule, in one transaction;
+        returns the outcome (``linked``, ``already``, ``conflict``, ``self``) and the user the
+        alias belongs to now."""
+        ...
+
+    def unlink_alias(self, alias: str, user_id: str) -> bool:
+        """Remove the link of ``alias`` to ``user_id``; False when there was none."""
+        ...
+
+    def aliases_of(self, user_id: str) -> list[tuple[str, str, int]]:
+        """(alias, kind, linked_at µs) of the user's aliases, oldest first."""
+        ...
+
+    def alias_map(self) -> dict[str, str]:
+        """Every alias with its user (a training maps visitor events with it)."""
+        ...
+
     def delete_events_before(self, ts: datetime) -> int:
         """Retention: events before ``ts`` and their attributions; returns the events removed."""
         ...

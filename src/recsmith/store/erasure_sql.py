@@ -7,7 +7,7 @@ attributions are found through the events and decisions deleted after them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -104,3 +104,78 @@ def decisions_with_items(
     ``rows.SHOWN_ITEM``, sorted by id and position)."""
     by_id = {rid: [r[1:] for r in group] for rid, group in groupby(items, key=lambda r: r[0])}
     return [rows.decision_from_rows(head, by_id.get(head[0], [])) for head in heads]
+
+
+# ---- aliases: an anonymous visitor's ids linked to the user they logged in as -----------------
+
+#: The same DDL on both backends; created with the privacy tables.
+ALIAS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+    kind TEXT NOT NULL, linked_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS aliases_user ON aliases (user_id);
+"""
+
+
+def alias_erase_queries(p: str) -> list[EraseQuery]:
+    """What erasing a person removes of their visitor history (run before ``erase_queries``,
+    which leaves the aliases table to the last of these): events and lists of every alias linked
+    to them, then the links themselves (as alias or as user)."""
+    theirs = f"SELECT alias FROM aliases WHERE user_id = {p}"
+    visitor_events = (
+        f"SELECT event_id FROM events WHERE COALESCE(user_id, session_id) IN ({theirs})"
+    )
+    visitor_lists = f"SELECT recommendation_id FROM decisions WHERE unit IN ({theirs})"
+    return [
+        EraseQuery(
+            "attributions", f"DELETE FROM attributions WHERE event_id IN ({visitor_events})"
+        ),
+        EraseQuery(
+            "attributions", f"DELETE FROM attributions WHERE recommendation_id IN ({visitor_lists})"
+        ),
+        EraseQuery("events", f"DELETE FROM events WHERE event_id IN ({visitor_events})"),
+        EraseQuery(
+            "shown_items",
+            f"DELETE FROM decision_items WHERE recommendation_id IN ({visitor_lists})",
+        ),
+        EraseQuery("decisions", f"DELETE FROM decisions WHERE unit IN ({theirs})"),
+        EraseQuery("aliases", f"DELETE FROM aliases WHERE user_id = {p} OR alias = {p}", 2),
+    ]
+
+
+Execute = Callable[[str, Sequence[Any]], Any]
+
+
+def link_alias_in(
+    execute: Execute, p: str, alias: str, user_id: str, kind: str, now_us: int
+) -> tuple[str, str]:
+    """Link ``alias`` to ``user_id`` inside the caller's transaction, by the documented rule
+    (``privacy.identity``); returns (outcome, the user it belongs to now): ``linked``,
+    ``already`` (no change), ``conflict`` (linked to another user, who is returned) or ``self``
+    (the alias is the user)."""
+    owner = execute(f"SELECT user_id FROM aliases WHERE alias = {p}", (user_id,)).fetchone()
+    user = user_id if owner is None else owner[0]  # a chain ends at its user
+    if alias == user:
+        return "self", user
+    current = execute(f"SELECT user_id FROM aliases WHERE alias = {p}", (alias,)).fetchone()
+    if current is not None:
+        return ("already" if current[0] == user else "conflict"), current[0]
+    # the alias was a user with aliases of its own: they follow it to its user
+    execute(f"UPDATE aliases SET user_id = {p} WHERE user_id = {p}", (user, alias))
+    execute(
+        f"INSERT INTO aliases (alias, user_id, kind, linked_at) VALUES ({p}, {p}, {p}, {p})",
+        (alias, user, kind, now_us),
+    )
+    return "linked", user
+
+
+def aliases_of_sql(p: str) -> str:
+    return (
+        f"SELECT alias, kind, linked_at FROM aliases WHERE user_id = {p} ORDER BY linked_at, alias"
+    )
+
+
+def unlink_alias_sql(p: str) -> str:
+    return f"DELETE FROM aliases WHERE alias = {p} AND user_id = {p}"
+
+
+ALIAS_MAP_SQL = "SELECT alias, user_id FROM aliases"

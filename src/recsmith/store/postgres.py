@@ -48,14 +48,20 @@ from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
+    ALIAS_MAP_SQL,
+    ALIAS_SCHEMA,
     MARK_COLUMNS,
+    alias_erase_queries,
+    aliases_of_sql,
     dead_letter_candidates_sql,
     decisions_with_items,
     erase_queries,
     events_before_sql,
+    link_alias_in,
     mark_from_row,
     mark_row,
     person_decisions_sql,
+    unlink_alias_sql,
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
@@ -117,13 +123,17 @@ CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
 CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 """
-#: Privacy marks (``recsmith.privacy``), created on first use (``_privacy_tables``).
-_PRIVACY_SCHEMA = """
+#: Privacy marks and aliases (``recsmith.privacy``), created on first use (``_privacy_tables``);
+#: the index ``_PRIVACY_NEWEST`` looks for comes last.
+_PRIVACY_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS privacy_salt (id INTEGER PRIMARY KEY CHECK (id = 1), salt TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS privacy_marks (subject TEXT PRIMARY KEY, erased BOOLEAN NOT NULL,
     personalization BOOLEAN NOT NULL, tracking BOOLEAN NOT NULL, updated_at BIGINT NOT NULL);
-CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
 """
+    + ALIAS_SCHEMA
+    + "CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);"
+)
 #: Advisory lock key serialising the creation of the privacy tables across processes.
 _PRIVACY_LOCK = 0x7265637370726976  # "recspriv"
 #: True once the privacy tables exist (the index is created last).
@@ -472,7 +482,7 @@ class PostgresStore:
         self._privacy_tables()
         counts: dict[str, int] = {}
         with self._tx() as cur:
-            for query in erase_queries("%s"):
+            for query in [*alias_erase_queries("%s"), *erase_queries("%s")]:
                 removed = cur.execute(query.sql, [user_id] * query.params).rowcount
                 counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
             once, twice = search_texts(user_id)
@@ -501,6 +511,30 @@ class PostgresStore:
             attributions, events = _EVENTS_BEFORE
             cur.execute(attributions, (cutoff,))
             return max(cur.execute(events, (cutoff,)).rowcount, 0)
+
+    @guarded("write")
+    def link_alias(self, alias: str, user_id: str, kind: str) -> tuple[str, str]:
+        self._privacy_tables()
+        with self._tx() as cur:
+            # one link at a time: two logins of one device must not both find it free
+            cur.execute("LOCK TABLE aliases IN SHARE ROW EXCLUSIVE MODE")
+            return link_alias_in(cur.execute, "%s", alias, user_id, kind, time.time_ns() // 1000)
+
+    @guarded("write")
+    def unlink_alias(self, alias: str, user_id: str) -> bool:
+        self._privacy_tables()
+        with self._tx() as cur:
+            return cur.execute(unlink_alias_sql("%s"), (alias, user_id)).rowcount > 0
+
+    @guarded("read")
+    def aliases_of(self, user_id: str) -> list[tuple[str, str, int]]:
+        self._privacy_tables()
+        return [(a, k, int(t)) for a, k, t in self._rows(aliases_of_sql("%s"), (user_id,))]
+
+    @guarded("read")
+    def alias_map(self) -> dict[str, str]:
+        self._privacy_tables()
+        return dict(self._rows(ALIAS_MAP_SQL))
 
     @guarded("write")
     def delete_dead_letters_before(self, ts: datetime) -> int:

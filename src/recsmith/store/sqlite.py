@@ -57,14 +57,20 @@ from recsmith.store.base import (
 )
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
+    ALIAS_MAP_SQL,
+    ALIAS_SCHEMA,
     MARK_COLUMNS,
+    alias_erase_queries,
+    aliases_of_sql,
     dead_letter_candidates_sql,
     decisions_with_items,
     erase_queries,
     events_before_sql,
+    link_alias_in,
     mark_from_row,
     mark_row,
     person_decisions_sql,
+    unlink_alias_sql,
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
@@ -194,7 +200,8 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 """
 #: Privacy marks (``recsmith.privacy``): the salt of the person hashes and each marked person's
 #: erasure and consent, keyed by that hash (never an id in clear).
-_PRIVACY_SCHEMA = """
+_PRIVACY_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS privacy_salt (id INTEGER PRIMARY KEY CHECK (id = 1), salt TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS privacy_marks (
     subject TEXT PRIMARY KEY,
@@ -205,6 +212,8 @@ CREATE TABLE IF NOT EXISTS privacy_marks (
 );
 CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
 """
+    + ALIAS_SCHEMA
+)
 #: Columns added to ``events`` and ``decisions`` after their first release, with their types
 #: (``_add_columns``).
 _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
@@ -548,7 +557,7 @@ class SQLiteStore:
         """One transaction: the person's rows in every table that names them, and their mark."""
         counts: dict[str, int] = {}
         with self._immediate() as conn:
-            for query in erase_queries("?"):
+            for query in [*alias_erase_queries("?"), *erase_queries("?")]:
                 removed = conn.execute(query.sql, [user_id] * query.params).rowcount
                 counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
             once, twice = search_texts(user_id)
@@ -581,6 +590,25 @@ class SQLiteStore:
             attributions, events = _EVENTS_BEFORE
             conn.execute(attributions, (cutoff,))
             return int(conn.execute(events, (cutoff,)).rowcount)
+
+    @guarded("write")
+    def link_alias(self, alias: str, user_id: str, kind: str) -> tuple[str, str]:
+        with self._immediate() as conn:
+            return link_alias_in(conn.execute, "?", alias, user_id, kind, _now_us())
+
+    @guarded("write")
+    def unlink_alias(self, alias: str, user_id: str) -> bool:
+        with self._immediate() as conn:
+            return conn.execute(unlink_alias_sql("?"), (alias, user_id)).rowcount > 0
+
+    @guarded("read")
+    def aliases_of(self, user_id: str) -> list[tuple[str, str, int]]:
+        found = self._conn().execute(aliases_of_sql("?"), (user_id,)).fetchall()
+        return [(a, k, int(t)) for a, k, t in found]
+
+    @guarded("read")
+    def alias_map(self) -> dict[str, str]:
+        return dict(self._conn().execute(ALIAS_MAP_SQL).fetchall())
 
     @guarded("write")
     def delete_dead_letters_before(self, ts: datetime) -> int:

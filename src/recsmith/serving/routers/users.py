@@ -1,5 +1,7 @@
 """Privacy routes (``recsmith.privacy``): erase a person, export what is held about them, record
-their consent. All need the ``admin`` scope: they reach every piece of one person's data."""
+their consent (``admin`` scope: they reach every piece of one person's data), and link an
+anonymous visitor to the user they logged in as (``ingest`` scope: a shop's backend does it at
+each login)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from recsmith.privacy.consent import Consent, ErasedPerson, set_consent
 from recsmith.privacy.erase import Reach, erase_people
 from recsmith.privacy.export import export_person
+from recsmith.privacy.identity import AliasConflict, AliasKind, link_alias, unlink_alias
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
+from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.schemas import ErrorResponse, error_responses
 from recsmith.store.base import ApiKey
@@ -21,6 +25,7 @@ from recsmith.store.base import ApiKey
 router = APIRouter(prefix="/v1", tags=["privacy"])
 
 AdminKey = Annotated[ApiKey | None, Depends(require_scope("admin"))]
+IngestKey = Annotated[ApiKey | None, Depends(require_scope("ingest"))]
 UserId = Annotated[str, Path(json_schema_extra=ID_SCHEMA)]
 
 
@@ -29,7 +34,8 @@ class ErasureResponse(BaseModel):
     subject: str = Field(description="the salted hash the audit trail and tombstone keep")
     removed: dict[str, int] = Field(
         description="rows or entries removed, by kind: events, profile, decisions, shown_items, "
-        "attributions, dead_letters, online_state, response_cache"
+        "attributions, dead_letters, aliases, online_state, response_cache (a linked visitor's "
+        "count as the person's)"
     )
     note: str
 
@@ -115,3 +121,96 @@ async def consent(
     return ConsentResponse(
         user_id=user_id, personalization=wanted.personalization, tracking=wanted.tracking
     )
+
+
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str | None = Field(
+        None, description="the visitor's session id (their events' session_id)"
+    )
+    device_id: str | None = Field(
+        None, description="the visitor's device id (sent as user_id while anonymous)"
+    )
+
+
+class AliasResponse(BaseModel):
+    user_id: str = Field(description="the user the alias belongs to (the end of a chain)")
+    alias: str
+    kind: AliasKind
+    changed: bool = Field(description="false: it was linked so already")
+    moved_recent_items: int = Field(description="recent items moved into the user's online state")
+
+
+class UnlinkResponse(BaseModel):
+    user_id: str
+    alias: str
+    unlinked: bool
+
+
+def _alias_of(body: AliasIn) -> tuple[str, AliasKind]:
+    """Exactly one of the two ids, held to the id rule (a 422 naming the field otherwise)."""
+    given = [(v, k) for v, k in ((body.session_id, "session"), (body.device_id, "device")) if v]
+    if len(given) != 1:
+        raise invalid("session_id", "give exactly one of session_id and device_id")
+    alias, kind = given[0]
+    path_id(alias, f"{kind}_id")
+    return alias, kind  # type: ignore[return-value]
+
+
+@router.post(
+    "/users/{user_id:id}/aliases",
+    response_model=AliasResponse,
+    summary="Link an anonymous visitor to a user",
+    responses={
+        **error_responses(401, 403, 422, 503),
+        409: {
+            "model": ErrorResponse,
+            "description": "the alias belongs to another user, is the user, or the user was erased",
+        },
+    },
+)
+async def link(
+    user_id: UserId, body: AliasIn, runtime: RuntimeDep, key: IngestKey
+) -> AliasResponse:
+    """From now on the visitor's history is the user's: their recent items move into the user's
+    online state at once (the user's next list follows what they browsed), and every later
+    training counts the visitor's events as the user's. An alias belongs to one user; a chain
+    ends at its user (README: Identity merge). Audited."""
+    path_id(user_id, "user_id")
+    alias, kind = _alias_of(body)
+    try:
+        done = await run_in_threadpool(
+            lambda: link_alias(runtime.store, user_id, alias, kind, state=runtime.state, key=key)
+        )
+    except AliasConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return AliasResponse(
+        user_id=done.user_id,
+        alias=done.alias,
+        kind=done.kind,
+        changed=done.changed,
+        moved_recent_items=done.moved,
+    )
+
+
+@router.delete(
+    "/users/{user_id:id}/aliases/{alias:id}",
+    response_model=UnlinkResponse,
+    summary="Unlink a visitor from a user",
+    responses=error_responses(401, 403, 404, 422, 503),
+)
+async def unlink(
+    user_id: UserId,
+    alias: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
+    runtime: RuntimeDep,
+    key: IngestKey,
+) -> UnlinkResponse:
+    """Undo a link: the next training keeps the visitor's events apart; 404 when the alias is
+    not linked to this user. Audited."""
+    path_id(user_id, "user_id")
+    path_id(alias, "alias")
+    removed = await run_in_threadpool(lambda: unlink_alias(runtime.store, user_id, alias, key=key))
+    if not removed:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{alias!r} is not an alias of {user_id!r}")
+    return UnlinkResponse(user_id=user_id, alias=alias, unlinked=True)
