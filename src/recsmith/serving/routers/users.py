@@ -17,7 +17,6 @@ from recsmith.privacy.export import export_person
 from recsmith.privacy.identity import AliasConflict, AliasKind, link_alias, unlink_alias
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
-from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.schemas import ErrorResponse, error_responses
 from recsmith.store.base import ApiKey
@@ -123,15 +122,26 @@ async def consent(
     )
 
 
-class AliasIn(BaseModel):
+class SessionAlias(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    session_id: str | None = Field(
-        None, description="the visitor's session id (their events' session_id)"
+    session_id: str = Field(
+        description="the visitor's session id (their events' session_id)",
+        json_schema_extra=ID_SCHEMA,
     )
-    device_id: str | None = Field(
-        None, description="the visitor's device id (sent as user_id while anonymous)"
+
+
+class DeviceAlias(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device_id: str = Field(
+        description="the visitor's device id (sent as user_id while anonymous)",
+        json_schema_extra=ID_SCHEMA,
     )
+
+
+#: Exactly one of the two ids (the schema says so too: a body with both, or neither, is a 422).
+AliasIn = SessionAlias | DeviceAlias
 
 
 class AliasResponse(BaseModel):
@@ -149,13 +159,10 @@ class UnlinkResponse(BaseModel):
 
 
 def _alias_of(body: AliasIn) -> tuple[str, AliasKind]:
-    """Exactly one of the two ids, held to the id rule (a 422 naming the field otherwise)."""
-    given = [(v, k) for v, k in ((body.session_id, "session"), (body.device_id, "device")) if v]
-    if len(given) != 1:
-        raise invalid("session_id", "give exactly one of session_id and device_id")
-    alias, kind = given[0]
-    path_id(alias, f"{kind}_id")
-    return alias, kind  # type: ignore[return-value]
+    """The id and its kind, held to the id rule (a 422 naming the field otherwise)."""
+    if isinstance(body, SessionAlias):
+        return path_id(body.session_id, "session_id"), "session"
+    return path_id(body.device_id, "device_id"), "device"
 
 
 @router.post(
