@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.events.schema import User
+from recsmith.privacy.erase import KINDS
 from recsmith.serving import create_app
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
@@ -137,7 +138,11 @@ def test_bad_consent_bodies_name_the_field(client: TestClient, keys: Headers) ->
 def test_an_erased_person_has_no_consent_to_set(
     client: TestClient, keys: Headers, settings: Settings
 ) -> None:
-    assert client.delete("/v1/users/u2", headers=keys["admin"]).status_code == 200
+    _views(client, "u2", keys, n=3)
+    erased = client.delete("/v1/users/u2", headers=keys["admin"])
+    removed = erased.json()["removed"]
+    assert set(removed) == set(KINDS) and removed["aliases"] == 0  # every kind, 0 when none
+    assert removed["events"] == 3 and removed["online_state"] == 3
     put = client.put(
         "/v1/users/u2/consent",
         json={"personalization": True, "tracking": True},

@@ -29,6 +29,20 @@ if TYPE_CHECKING:
     from recsmith.serving.response_cache import ResponseCache
 
 
+#: What an erasure reports, each kind always present (0 when there was nothing of it).
+KINDS = (
+    "events",
+    "profile",
+    "decisions",
+    "shown_items",
+    "attributions",
+    "dead_letters",
+    "aliases",
+    "online_state",
+    "response_cache",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Reach:
     """What an erasure can touch besides the store: this process's online state, response
@@ -42,12 +56,11 @@ class Reach:
 @dataclass(frozen=True, slots=True)
 class Erasure:
     """One person erased: their salted hash (what the audit trail names) and what was removed,
-    by kind (``events``, ``profile``, ``decisions``, ``shown_items``, ``attributions``,
-    ``dead_letters``, ``aliases``, ``online_state``, ``response_cache``); a linked visitor's
-    events, lists, online state and cached lists count as the person's."""
+    by kind; a linked visitor's events, lists, online state and cached lists count as the
+    person's."""
 
     subject: str
-    removed: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)  # by ``KINDS``
 
 
 def erase_people(
@@ -84,7 +97,8 @@ def _sweep(store: EventStore, user_id: str, mark: Mark, reach: Reach) -> Counter
     if reach.decisions is not None:
         reach.decisions.flush()
     actors = [user_id, *(alias for alias, _, _ in store.aliases_of(user_id))]
-    removed: Counter[str] = Counter(store.erase_person(user_id, mark))
+    removed: Counter[str] = Counter(dict.fromkeys(KINDS, 0))
+    removed.update(store.erase_person(user_id, mark))
     for actor in actors:
         removed["online_state"] += reach.state.forget(actor) if reach.state is not None else 0
         removed["response_cache"] += reach.cache.forget(actor) if reach.cache is not None else 0

@@ -117,9 +117,10 @@ CREATE INDEX IF NOT EXISTS aliases_user ON aliases (user_id);
 
 
 def alias_erase_queries(p: str) -> list[EraseQuery]:
-    """What erasing a person removes of their visitor history (run before ``erase_queries``,
-    which leaves the aliases table to the last of these): events and lists of every alias linked
-    to them, then the links themselves (as alias or as user)."""
+    """What erasing a person removes of their visitor history, run before ``erase_queries``
+    (``person_queries`` puts them in order): events and lists of every alias linked to them,
+    then the links themselves (as alias or as user). A visitor's session-only events have no
+    index to find them by, so these scan ``events``: run only for a person with aliases."""
     theirs = f"SELECT alias FROM aliases WHERE user_id = {p}"
     visitor_events = (
         f"SELECT event_id FROM events WHERE COALESCE(user_id, session_id) IN ({theirs})"
@@ -143,6 +144,16 @@ def alias_erase_queries(p: str) -> list[EraseQuery]:
 
 
 Execute = Callable[[str, Sequence[Any]], Any]
+
+
+def person_queries(execute: Execute, p: str, user_id: str) -> list[EraseQuery]:
+    """The erasure's DELETEs for this person, in order: their visitors' rows only when they have
+    aliases (the usual person has none, and their erasure stays on indexes)."""
+    linked = execute(
+        f"SELECT 1 FROM aliases WHERE user_id = {p} OR alias = {p}", (user_id, user_id)
+    )
+    visitors = alias_erase_queries(p) if linked.fetchone() is not None else []
+    return [*visitors, *erase_queries(p)]
 
 
 def link_alias_in(

@@ -51,16 +51,15 @@ from recsmith.store.erasure_sql import (
     ALIAS_MAP_SQL,
     ALIAS_SCHEMA,
     MARK_COLUMNS,
-    alias_erase_queries,
     aliases_of_sql,
     dead_letter_candidates_sql,
     decisions_with_items,
-    erase_queries,
     events_before_sql,
     link_alias_in,
     mark_from_row,
     mark_row,
     person_decisions_sql,
+    person_queries,
     unlink_alias_sql,
     upsert_mark_sql,
 )
@@ -482,7 +481,7 @@ class PostgresStore:
         self._privacy_tables()
         counts: dict[str, int] = {}
         with self._tx() as cur:
-            for query in [*alias_erase_queries("%s"), *erase_queries("%s")]:
+            for query in person_queries(cur.execute, "%s", user_id):
                 removed = cur.execute(query.sql, [user_id] * query.params).rowcount
                 counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
             once, twice = search_texts(user_id)

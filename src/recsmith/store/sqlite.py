@@ -60,16 +60,15 @@ from recsmith.store.erasure_sql import (
     ALIAS_MAP_SQL,
     ALIAS_SCHEMA,
     MARK_COLUMNS,
-    alias_erase_queries,
     aliases_of_sql,
     dead_letter_candidates_sql,
     decisions_with_items,
-    erase_queries,
     events_before_sql,
     link_alias_in,
     mark_from_row,
     mark_row,
     person_decisions_sql,
+    person_queries,
     unlink_alias_sql,
     upsert_mark_sql,
 )
@@ -557,7 +556,7 @@ class SQLiteStore:
         """One transaction: the person's rows in every table that names them, and their mark."""
         counts: dict[str, int] = {}
         with self._immediate() as conn:
-            for query in [*alias_erase_queries("?"), *erase_queries("?")]:
+            for query in person_queries(conn.execute, "?", user_id):
                 removed = conn.execute(query.sql, [user_id] * query.params).rowcount
                 counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
             once, twice = search_texts(user_id)
