@@ -439,17 +439,20 @@ class PostgresStore:
 
     # --- erasure --- (``recsmith.privacy``; see ``SQLiteStore``)
 
-    def _privacy_tables(self) -> None:
-        """Created on first use, not in ``_SCHEMA``: that schema's newest-table marker would skip
-        them in a database created before them."""
+    def _privacy_tables(self, *, create: bool = True) -> bool:
+        """Whether the privacy tables exist, creating them first unless ``create`` is False.
+        Created on first use, not in ``_SCHEMA``: that schema's newest-table marker would skip
+        them in a database created before them. Readers never create them: a hot standby (or a
+        read-only database) serves reads and cannot run DDL, and no tables means no marks."""
         if getattr(self, "_privacy_ready", False):
-            return
+            return True
         with self._tx() as cur:
-            # no DDL where they exist: a hot standby serves reads and cannot run it
-            if cur.execute(_PRIVACY_NEWEST).fetchone() != (True,):
+            exists = cur.execute(_PRIVACY_NEWEST).fetchone() == (True,)
+            if not exists and create:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PRIVACY_LOCK,))
                 cur.execute(_PRIVACY_SCHEMA)
-        self._privacy_ready = True
+        self._privacy_ready = exists or create
+        return self._privacy_ready
 
     @guarded("write")
     def privacy_salt(self) -> bytes:
@@ -467,7 +470,8 @@ class PostgresStore:
 
     @guarded("read")
     def privacy_marks(self, since_us: int = 0) -> list[Mark]:
-        self._privacy_tables()
+        if not self._privacy_tables(create=False):
+            return []
         query = f"SELECT {_MARK_SELECT} FROM privacy_marks WHERE updated_at >= %s"
         return [mark_from_row(row) for row in self._rows(query, (since_us,))]
 
@@ -527,12 +531,14 @@ class PostgresStore:
 
     @guarded("read")
     def aliases_of(self, user_id: str) -> list[tuple[str, str, int]]:
-        self._privacy_tables()
+        if not self._privacy_tables(create=False):
+            return []
         return [(a, k, int(t)) for a, k, t in self._rows(aliases_of_sql("%s"), (user_id,))]
 
     @guarded("read")
     def alias_map(self) -> dict[str, str]:
-        self._privacy_tables()
+        if not self._privacy_tables(create=False):
+            return {}
         return dict(self._rows(ALIAS_MAP_SQL))
 
     @guarded("write")
