@@ -96,6 +96,13 @@ class EventSettings(Section):
     #: writes Unix times or ``Z`` text, so none is affected; "utc" suits files known to be in UTC
     #: (e.g. Parquet timestamp columns without a zone, as pandas writes them).
     naive_timestamps: Literal["utc", "reject"] = "reject"
+    untracked: Literal["reject", "drop"] = Field(
+        "reject",
+        description="events of a person who withdrew tracking consent or was erased "
+        "(``recsmith.privacy``): 'reject' refuses each with its reason, 'drop' leaves them out "
+        "silently; neither stores anything about them (a rejection's dead letter keeps no "
+        "payload)",
+    )
 
     def range_of(self, event_type: str) -> ValueRange:
         """The accepted values of ``event_type``: its own range, else the default one."""
@@ -324,6 +331,37 @@ class LifecycleSettings(Section):
         return value
 
 
+class PrivacySettings(Section):
+    """Erasure, consent and retention (``recsmith.privacy``): how long personal data is kept and
+    what happens to events of a person who withdrew consent to tracking."""
+
+    retain_events_days: float | None = Field(
+        None, gt=0, description="`recsmith purge` deletes events older than this (unset: kept)"
+    )
+    retain_decisions_days: float | None = Field(
+        None,
+        gt=0,
+        description="`recsmith purge` deletes served lists older than this (unset: "
+        "decisions.retain_days, which the server's decision writer also applies hourly)",
+    )
+    retain_dead_letters_days: float | None = Field(
+        None,
+        gt=0,
+        description="`recsmith purge` deletes dead letters older than this (unset: kept)",
+    )
+    purge_interval_h: float | None = Field(
+        None, gt=0, description="`serve` runs the purge every this many hours (unset: never)"
+    )
+    erase_settle_s: float = Field(
+        2.5,
+        ge=0,
+        le=30,
+        description="an erasure sweeps the store and online state a second time after this long, "
+        "for what other server processes recorded before they learned of it (their decision "
+        "writers flush within 1 s, their privacy view within serving.catalog_sync_interval_s)",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable, by section (mirrors the TOML file and the modules)."""
 
@@ -338,6 +376,7 @@ class Settings(BaseSettings):
     decisions: DecisionSettings = Field(default_factory=DecisionSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @classmethod
     def settings_customise_sources(

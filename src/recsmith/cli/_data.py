@@ -14,6 +14,8 @@ from recsmith.evaluation.report import redact
 from recsmith.events.importers.base import FORMATS, read_source
 from recsmith.events.schema import Item
 from recsmith.events.validate import validate_events, validate_items
+from recsmith.privacy.identity import with_aliases
+from recsmith.privacy.screen import without_refused
 from recsmith.store.open import open_store
 
 #: The data-set formats ``import`` reads (every one but the plain ``events`` and ``items``).
@@ -78,7 +80,8 @@ def _store_events(store_url: str | None, settings: Settings) -> pd.DataFrame:
     if path is None or path.exists():  # reading must not create an empty SQLite file
         store = open_store(url)
         try:
-            chunks = list(store.scan())
+            # visitors' events count as the users they became; erased people never return
+            chunks = list(without_refused(store, with_aliases(store, store.scan())))
         finally:
             store.close()
     if chunks:

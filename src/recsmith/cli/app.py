@@ -18,6 +18,7 @@ from recsmith.cli import (
     kpis,
     monitor,
     ope,
+    purge,
     quickstart,
     recommend,
     releases,
@@ -25,6 +26,7 @@ from recsmith.cli import (
     serve,
     train,
     tune,
+    users,
 )
 from recsmith.cli._common import CliState, errors_as_exit
 from recsmith.cli.global_options import RootGroup
@@ -84,6 +86,8 @@ app.command("kpis")(kpis.kpis_command)
 app.command("monitor")(monitor.monitor_command)
 app.command("retrain")(retrain.retrain_command)
 app.add_typer(ope.app, name="ope")
+app.add_typer(users.app, name="users")
+app.command("purge")(purge.purge_command)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from recsmith.monitoring.logs import json_log_config
 from recsmith.monitoring.request_id import RequestIdMiddleware
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.privacy.sync import privacy_watchers
 from recsmith.serving import error_handlers, front_door, input_errors
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
@@ -53,6 +54,7 @@ from recsmith.serving.routers import (
     items,
     operations,
     recommend,
+    users,
 )
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
@@ -111,6 +113,7 @@ def create_app(
         drift_watcher: asyncio.Task[None] | None = None
         rollback_watcher: asyncio.Task[None] | None = None
         retrain_watcher: asyncio.Task[None] | None = None
+        privacy_tasks: list[asyncio.Task[None]] = []
         the_store = (
             store
             if store is not None
@@ -186,6 +189,7 @@ def create_app(
                     lambda: served_release_dir(serving, _served_version(app)),
                 )
                 drift_watcher = asyncio.create_task(drift.watch())
+            privacy_tasks = privacy_watchers(app, the_store, settings)
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 if guard is not None:
@@ -206,6 +210,7 @@ def create_app(
                 drift_watcher,
                 rollback_watcher,
                 retrain_watcher,
+                *privacy_tasks,
             )
             for task in tasks:
                 if task is not None:
@@ -235,7 +240,17 @@ def create_app(
     error_handlers.install(app)  # after the other middleware: outside all but the request id
     app.add_middleware(RequestIdMiddleware)  # outermost: even an error answer carries the id
     input_errors.install(app)
-    for module in (events, items, recommend, admin, decisions, operations, health, metrics_route):
+    for module in (
+        events,
+        items,
+        recommend,
+        users,
+        admin,
+        decisions,
+        operations,
+        health,
+        metrics_route,
+    ):
         app.include_router(module.router)
     app.include_router(console_routes.router)
     front_door.install(app)

@@ -10,13 +10,16 @@ next list follows the new item at once. Two backends behind one interface:
   every few seconds. What is ingested meanwhile is kept (up to ``BACKLOG``) and written to Redis
   first thing when it answers again, so the other replicas see it then. A Redis outage costs
   freshness across replicas, never a failed request.
+
+An erased user is removed from both (``forget``); other processes drop them from their local
+copies by salted hash when they learn of it (``forget_where``, ``recsmith.privacy.sync``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from recsmith.serving.redis_link import RedisLink
@@ -37,6 +40,16 @@ class OnlineState(Protocol):
     def probe(self) -> None:
         """Refresh ``degraded`` by reaching the backing service if nothing did lately
         (blocking)."""
+        ...
+
+    def forget(self, user_id: str) -> int:
+        """Erase the user everywhere this process reaches (Redis and the local copy); returns
+        the items removed (``recsmith.privacy``)."""
+        ...
+
+    def forget_where(self, erased: Callable[[str], bool]) -> int:
+        """Drop the local copy's users for whom ``erased`` is true (another process erased them:
+        this one knows only their salted hash); returns how many."""
         ...
 
     def close(self) -> None: ...
@@ -71,6 +84,17 @@ class LocalState:
 
     def probe(self) -> None:
         return None
+
+    def forget(self, user_id: str) -> int:
+        with self._lock:
+            return len(self._users.pop(user_id, ()))
+
+    def forget_where(self, erased: Callable[[str], bool]) -> int:
+        with self._lock:
+            doomed = [user for user in self._users if erased(user)]
+            for user in doomed:
+                del self._users[user]
+        return len(doomed)
 
     def close(self) -> None:
         return None
@@ -128,6 +152,24 @@ class RedisState:
             pipe.expire(self.key(user), self.ttl_s)
         pipe.execute()
         return True
+
+    def forget(self, user_id: str) -> int:
+        """The Redis list, the local copy and any backlog for Redis (an erasure during an outage
+        must not be undone when Redis comes back)."""
+        with self._backlog_lock:
+            kept = [pair for pair in self._backlog if pair[0] != user_id]
+            removed = len(self._backlog) - len(kept)
+            self._backlog = deque(kept, maxlen=self.BACKLOG)
+        remote = self.link.run(lambda client: int(client.llen(self.key(user_id))), 0)
+        self.link.run(lambda client: client.delete(self.key(user_id)), None)
+        return max(self.local.forget(user_id), remote) + removed
+
+    def forget_where(self, erased: Callable[[str], bool]) -> int:
+        with self._backlog_lock:
+            self._backlog = deque(
+                (pair for pair in self._backlog if not erased(pair[0])), maxlen=self.BACKLOG
+            )
+        return self.local.forget_where(erased)
 
     def recent(self, user_id: str, n: int) -> list[str]:
         newest_first = self.link.run(

@@ -10,6 +10,10 @@ invalidation, no stale list after the user or the shop acts. Entries expire afte
 ``ttl_s`` only to bound memory. What is cached is the list without its ``recommendation_id``; each
 response gets a fresh one, so impressions stay distinguishable.
 
+Each key starts with a digest of the user (``user_tag``), so an erasure finds and removes that
+user's lists (``forget``); a process that learns of an erasure made elsewhere knows only a salted
+hash, and empties its in-process copy instead (``clear_local``: ``recsmith.privacy.sync``).
+
 Backends as for the online state: in-process (bounded LRU) by default; with a ``redis://`` URL,
 Redis behind a local copy, degrading to the local copy while Redis is down.
 """
@@ -40,7 +44,23 @@ class ResponseCache(Protocol):
         (blocking)."""
         ...
 
+    def forget(self, user_id: str) -> int:
+        """Remove the user's lists everywhere this process reaches; returns how many
+        (``recsmith.privacy``)."""
+        ...
+
+    def clear_local(self) -> None:
+        """Empty this process's copy: another process erased someone, and its keys cannot be
+        told from the salted hash this one learns."""
+        ...
+
     def close(self) -> None: ...
+
+
+def user_tag(user_id: str) -> str:
+    """The prefix of the user's cache keys, so that an erasure finds their lists (a digest: no
+    cache key holds an id in clear)."""
+    return hashlib.blake2b(user_id.encode(), digest_size=8, person=b"rs-cache").hexdigest()
 
 
 def cache_key(
@@ -69,7 +89,7 @@ def cache_key(
         ],
         separators=(",", ":"),
     )
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return f"{user_tag(user_id)}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
 
 
 class LocalCache:
@@ -110,6 +130,18 @@ class LocalCache:
     def probe(self) -> None:
         return None
 
+    def forget(self, user_id: str) -> int:
+        prefix = f"{user_tag(user_id)}:"
+        with self._lock:
+            doomed = [key for key in self._entries if key.startswith(prefix)]
+            for key in doomed:
+                del self._entries[key]
+        return len(doomed)
+
+    def clear_local(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def close(self) -> None:
         return None
 
@@ -142,6 +174,19 @@ class RedisCache:
     def put(self, key: str, value: bytes) -> None:
         self.local.put(key, value)
         self.link.run(lambda client: client.set(self.PREFIX + key, value, px=self.ttl_ms), None)
+
+    def forget(self, user_id: str) -> int:
+        """A SCAN for the user's prefix: an erasure is rare, a user's lists few."""
+        pattern = f"{self.PREFIX}{user_tag(user_id)}:*"
+
+        def drop(client: Any) -> int:
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            return int(client.delete(*keys)) if keys else 0
+
+        return max(self.local.forget(user_id), self.link.run(drop, 0))
+
+    def clear_local(self) -> None:
+        self.local.clear_local()
 
     def close(self) -> None:
         self.link.close()

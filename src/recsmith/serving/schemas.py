@@ -276,6 +276,11 @@ class RecommendationResponse(_ListResponse):
         description="parts this list was computed without: 'store' when the event store was "
         "unavailable (items the user has there now were not excluded)",
     )
+    not_personalised: str | None = Field(
+        None,
+        description="why the list ignores everything known about the user although they may be "
+        "known: they were erased, or withdrew consent to personalization (``recsmith.privacy``)",
+    )
 
 
 class SimilarResponse(_ListResponse):

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,11 @@ import pandas as pd
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration.arms import ArmCounts
+from recsmith.privacy.marks import Mark
 from recsmith.store.outage import Outage
+
+if TYPE_CHECKING:  # governance.audit builds on this module
+    from recsmith.governance.audit import AuditRecord
 
 #: The scopes an API key may hold. ``admin`` implies the others.
 SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
@@ -105,6 +109,60 @@ class EventStore(Protocol):
         """Distinct items a user has any event with (for excluding what they already saw)."""
         ...
 
+    # --- erasure --- (``recsmith.privacy``: erase, export, consent marks, retention)
+
+    def privacy_salt(self) -> bytes:
+        """The store's salt for person hashes (``privacy.marks``), created on first call."""
+        ...
+
+    def privacy_marks(self, since_us: int = 0) -> list[Mark]:
+        """Marks (erasure, consent) written at or after ``since_us`` (the store's clock)."""
+        ...
+
+    def set_privacy_mark(self, mark: Mark) -> None:
+        """Store a person's mark, replacing the one they had."""
+        ...
+
+    def erase_person(self, user_id: str, mark: Mark) -> dict[str, int]:
+        """In one transaction: delete every row naming ``user_id`` (events, profile, decisions
+        and their shown items, attributions, dead letters that name them) and store ``mark``;
+        returns the rows removed by kind."""
+        ...
+
+    def person_events(self, user_id: str) -> pd.DataFrame:
+        """The person's events, oldest first (an export)."""
+        ...
+
+    def person_decisions(self, unit: str) -> list[Decision]:
+        """The lists served to ``unit``, oldest first (an export)."""
+        ...
+
+    def link_alias(self, alias: str, user_id: str, kind: str) -> tuple[str, str]:
+        """Link a visitor's id to a user by ``privacy.identity``'s rule, in one transaction;
+        returns the outcome (``linked``, ``already``, ``conflict``, ``self``) and the user the
+        alias belongs to now."""
+        ...
+
+    def unlink_alias(self, alias: str, user_id: str) -> bool:
+        """Remove the link of ``alias`` to ``user_id``; False when there was none."""
+        ...
+
+    def aliases_of(self, user_id: str) -> list[tuple[str, str, int]]:
+        """(alias, kind, linked_at µs) of the user's aliases, oldest first."""
+        ...
+
+    def alias_map(self) -> dict[str, str]:
+        """Every alias with its user (a training maps visitor events with it)."""
+        ...
+
+    def delete_events_before(self, ts: datetime) -> int:
+        """Retention: events before ``ts`` and their attributions; returns the events removed."""
+        ...
+
+    def delete_dead_letters_before(self, ts: datetime) -> int:
+        """Retention: dead letters received before ``ts``; returns how many."""
+        ...
+
     def upsert_items(self, items: Sequence[Item]) -> int: ...
 
     def get_item(self, item_id: str) -> Item | None: ...
@@ -135,6 +193,20 @@ class EventStore(Protocol):
         ...
 
     def add_api_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    # --- audit --- (``recsmith.governance.audit``)
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Add records to the append-only ``audit_log`` (the table refuses UPDATE and DELETE)."""
+        ...
+
+    def scan_audit(
+        self, since: datetime | None = None, action: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        """The latest ``limit`` records at or after ``since`` whose action is ``action`` or
+        starts with ``action + "."`` (``key`` finds ``key.create`` and ``key.revoke``), oldest
+        first."""
+        ...
 
     # the decision log and attributions (``recsmith.decisions``)
 

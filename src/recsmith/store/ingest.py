@@ -15,6 +15,7 @@ from recsmith.config import EventSettings
 from recsmith.events.columns import payload
 from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items, validate_live_events
+from recsmith.privacy.screen import screen_events
 from recsmith.store.base import EventStore
 from recsmith.store.reused_ids import REASON, reused_ids
 
@@ -41,6 +42,8 @@ class CheckedEvents:
     offset: int
     #: over ``valid``: stamped with the time received (live events sent without a timestamp)
     stamped: np.ndarray
+    #: ``events.untracked``: events of erased or untracked people are dropped, not rejected
+    drop_untracked: bool = False
 
 
 def check_events(
@@ -60,7 +63,8 @@ def check_events(
     refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
     # the valid frame keeps the order of the records that passed validation
     positions = np.setdiff1d(np.arange(len(records)), refused)
-    return CheckedEvents(records, valid, positions, rejected, offset, stamped)
+    drop = settings.untracked == "drop"
+    return CheckedEvents(records, valid, positions, rejected, offset, stamped, drop)
 
 
 def store_events(
@@ -183,9 +187,14 @@ def _store_checked(
                 at = int(positions[row])
                 refused.append(Rejection(offset + at, (error,), payload(_record(records, at))))
     drop = reused | wrong
+    # erased or untracked people (``privacy.screen``): refused, and nothing about them kept
+    private, withheld = screen_events(
+        store, valid, positions, offset, skip=drop, drop=checked.drop_untracked
+    )
+    drop |= private
     if drop.any():
         reuses = [_reuse(records, int(p), offset) for p in positions[reused]]
-        rejected = sorted([*rejected, *reuses, *refused], key=lambda r: r.index)
+        rejected = sorted([*rejected, *reuses, *refused, *withheld], key=lambda r: r.index)
         valid = valid[~drop].reset_index(drop=True)
         positions = positions[~drop]
         stamped = stamped[~drop]

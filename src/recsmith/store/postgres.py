@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -36,9 +37,34 @@ from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration import arm_rows
 from recsmith.exploration.arms import ArmCounts
+from recsmith.governance.audit import (
+    AUDIT_COLUMNS,
+    AuditRecord,
+    audit_from_row,
+    audit_row,
+    scan_audit_query,
+)
+from recsmith.privacy.marks import Mark
+from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
+from recsmith.store.erasure_sql import (
+    ALIAS_MAP_SQL,
+    ALIAS_SCHEMA,
+    MARK_COLUMNS,
+    aliases_of_sql,
+    dead_letter_candidates_sql,
+    decisions_with_items,
+    events_before_sql,
+    link_alias_in,
+    mark_from_row,
+    mark_row,
+    person_decisions_sql,
+    person_queries,
+    unlink_alias_sql,
+    upsert_mark_sql,
+)
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -83,14 +109,43 @@ CREATE INDEX IF NOT EXISTS attributions_decision ON attributions (recommendation
 CREATE INDEX IF NOT EXISTS attributions_ts ON attributions (ts);
 -- the window rule: the latest list that showed this item to this unit
 CREATE INDEX IF NOT EXISTS decision_items_unit ON decision_items (unit, item_id, served_at);
--- kept last: the marker that every object above exists (``_create_tables``), and so that a
--- database written before it also got ``decisions.latency_ms``
 CREATE TABLE IF NOT EXISTS experiment_requests (experiment TEXT NOT NULL, variant TEXT NOT NULL,
     minute BIGINT NOT NULL, requests BIGINT NOT NULL, errors BIGINT NOT NULL,
     PRIMARY KEY (experiment, variant, minute));
 CREATE TABLE IF NOT EXISTS bandit_arms (arm TEXT COLLATE "C" PRIMARY KEY, shown BIGINT NOT NULL,
     clicks BIGINT NOT NULL, purchases BIGINT NOT NULL);
+-- the audit trail (``governance.audit``): append-only, enforced by a trigger
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS
+    $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
+-- kept last: the marker that every object above exists (``_create_tables``), and so that a
+-- database written before it also got the columns and tables added above
+CREATE TABLE IF NOT EXISTS audit_log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL, key_id TEXT, key_name TEXT, action TEXT NOT NULL, target TEXT NOT NULL,
+    outcome TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 """
+#: Privacy marks and aliases (``recsmith.privacy``), created on first use (``_privacy_tables``);
+#: the index ``_PRIVACY_NEWEST`` looks for comes last.
+_PRIVACY_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS privacy_salt (id INTEGER PRIMARY KEY CHECK (id = 1), salt TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS privacy_marks (subject TEXT PRIMARY KEY, erased BOOLEAN NOT NULL,
+    personalization BOOLEAN NOT NULL, tracking BOOLEAN NOT NULL, updated_at BIGINT NOT NULL);
+"""
+    + ALIAS_SCHEMA
+    + "CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);"
+)
+#: Advisory lock key serialising the creation of the privacy tables across processes.
+_PRIVACY_LOCK = 0x7265637370726976  # "recspriv"
+#: True once the privacy tables exist (the index is created last).
+_PRIVACY_NEWEST = "SELECT to_regclass('privacy_marks_updated') IS NOT NULL"
+_MARK_SELECT = ", ".join(MARK_COLUMNS)
+_UPSERT_MARK = upsert_mark_sql("%s")
+_DEAD_LETTERS_NAMING = dead_letter_candidates_sql("%s", "strpos")
+_PERSON_DECISIONS = person_decisions_sql("%s")
+_EVENTS_BEFORE = events_before_sql("%s")
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _UPSERT_ITEM = (
@@ -217,7 +272,7 @@ class PostgresStore:
         with conn.cursor() as cur:
             # the newest object in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do
-            newest = "SELECT to_regclass('bandit_arms') IS NOT NULL"
+            newest = "SELECT to_regclass('audit_log') IS NOT NULL"
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
@@ -386,6 +441,116 @@ class PostgresStore:
             cur.execute("DELETE FROM decisions WHERE unit = %s", (user_id,))
         return max(int(removed), 0)
 
+    # --- erasure --- (``recsmith.privacy``; see ``SQLiteStore``)
+
+    def _privacy_tables(self, *, create: bool = True) -> bool:
+        """Whether the privacy tables exist, creating them first unless ``create`` is False.
+        Created on first use, not in ``_SCHEMA``: that schema's newest-table marker would skip
+        them in a database created before them. Readers never create them: a hot standby (or a
+        read-only database) serves reads and cannot run DDL, and no tables means no marks."""
+        if getattr(self, "_privacy_ready", False):
+            return True
+        with self._tx() as cur:
+            exists = cur.execute(_PRIVACY_NEWEST).fetchone() == (True,)
+            if not exists and create:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PRIVACY_LOCK,))
+                cur.execute(_PRIVACY_SCHEMA)
+        self._privacy_ready = exists or create
+        return self._privacy_ready
+
+    @guarded("write")
+    def privacy_salt(self) -> bytes:
+        """Read, and written only the first time (a standby gets it too)."""
+        self._privacy_tables()
+        found = self._rows("SELECT salt FROM privacy_salt")
+        if not found:
+            with self._tx() as cur:
+                cur.execute(
+                    "INSERT INTO privacy_salt VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
+                    (secrets.token_hex(32),),
+                )
+                found = cur.execute("SELECT salt FROM privacy_salt").fetchall()
+        return bytes.fromhex(found[0][0])
+
+    @guarded("read")
+    def privacy_marks(self, since_us: int = 0) -> list[Mark]:
+        if not self._privacy_tables(create=False):
+            return []
+        query = f"SELECT {_MARK_SELECT} FROM privacy_marks WHERE updated_at >= %s"
+        return [mark_from_row(row) for row in self._rows(query, (since_us,))]
+
+    @guarded("write")
+    def set_privacy_mark(self, mark: Mark) -> None:
+        self._privacy_tables()
+        self._many(_UPSERT_MARK, [mark_row(mark, time.time_ns() // 1000)])
+
+    @guarded("write")
+    def erase_person(self, user_id: str, mark: Mark) -> dict[str, int]:
+        self._privacy_tables()
+        counts: dict[str, int] = {}
+        with self._tx() as cur:
+            for query in person_queries(cur.execute, "%s", user_id):
+                removed = cur.execute(query.sql, [user_id] * query.params).rowcount
+                counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
+            once, twice = search_texts(user_id)
+            candidates = cur.execute(_DEAD_LETTERS_NAMING, (once, twice, once)).fetchall()
+            doomed = [r[0] for r in candidates if names_person(user_id, r[1], r[2])]
+            cur.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (doomed,))
+            counts["dead_letters"] = len(doomed)
+            cur.execute(_UPSERT_MARK, mark_row(mark, time.time_ns() // 1000))
+        return counts
+
+    @guarded("read")
+    def person_events(self, user_id: str) -> pd.DataFrame:
+        query = f"SELECT {_EVENT_COLS} FROM events WHERE user_id = %s ORDER BY ts, event_id"
+        return base.frame_from_rows(self._rows(query, (user_id,)))
+
+    @guarded("read")
+    def person_decisions(self, unit: str) -> list[Decision]:
+        with self._tx() as cur:
+            heads, items = (cur.execute(q, (unit,)).fetchall() for q in _PERSON_DECISIONS)
+        return decisions_with_items(heads, items)
+
+    @guarded("write")
+    def delete_events_before(self, ts: datetime) -> int:
+        cutoff = base.micros(ts)
+        with self._tx() as cur:
+            attributions, events = _EVENTS_BEFORE
+            cur.execute(attributions, (cutoff,))
+            return max(cur.execute(events, (cutoff,)).rowcount, 0)
+
+    @guarded("write")
+    def link_alias(self, alias: str, user_id: str, kind: str) -> tuple[str, str]:
+        self._privacy_tables()
+        with self._tx() as cur:
+            # one link at a time: two logins of one device must not both find it free
+            cur.execute("LOCK TABLE aliases IN SHARE ROW EXCLUSIVE MODE")
+            return link_alias_in(cur.execute, "%s", alias, user_id, kind, time.time_ns() // 1000)
+
+    @guarded("write")
+    def unlink_alias(self, alias: str, user_id: str) -> bool:
+        self._privacy_tables()
+        with self._tx() as cur:
+            return cur.execute(unlink_alias_sql("%s"), (alias, user_id)).rowcount > 0
+
+    @guarded("read")
+    def aliases_of(self, user_id: str) -> list[tuple[str, str, int]]:
+        if not self._privacy_tables(create=False):
+            return []
+        return [(a, k, int(t)) for a, k, t in self._rows(aliases_of_sql("%s"), (user_id,))]
+
+    @guarded("read")
+    def alias_map(self) -> dict[str, str]:
+        if not self._privacy_tables(create=False):
+            return {}
+        return dict(self._rows(ALIAS_MAP_SQL))
+
+    @guarded("write")
+    def delete_dead_letters_before(self, ts: datetime) -> int:
+        with self._tx() as cur:
+            query = "DELETE FROM dead_letters WHERE received_at < %s"
+            return max(cur.execute(query, (base.micros(ts),)).rowcount, 0)
+
     # ---- decisions and attributions (``recsmith.decisions``; see ``SQLiteStore``) ---------
 
     @guarded("write")
@@ -491,6 +656,25 @@ class PostgresStore:
         lo, _ = base.scan_bounds(since, None)
         query = f"SELECT {', '.join(drows.ATTRIBUTION_COLUMNS)} FROM attributions WHERE ts >= %s"
         return drows.attribution_frame(self._rows(query, (lo,)))
+
+    # --- audit ---
+
+    @guarded("write")
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        marks = ", ".join(["%s"] * len(AUDIT_COLUMNS))
+        self._many(
+            f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) VALUES ({marks})",
+            [audit_row(r) for r in records],
+        )
+
+    @guarded("read")
+    def scan_audit(
+        self, since: datetime | None = None, action: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        query, params = scan_audit_query(since, action, limit, "%s")
+        return [audit_from_row(r) for r in reversed(self._rows(query, params))]
+
+    # ---- dead letters and keys ---------------------------------------------------------------
 
     @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:

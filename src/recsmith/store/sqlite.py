@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -32,6 +33,15 @@ from recsmith.errors import StoreUnavailable
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration import arm_rows
 from recsmith.exploration.arms import ArmCounts
+from recsmith.governance.audit import (
+    AUDIT_COLUMNS,
+    AuditRecord,
+    audit_from_row,
+    audit_row,
+    scan_audit_query,
+)
+from recsmith.privacy.marks import Mark
+from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store.base import (
     ApiKey,
     AppendResult,
@@ -48,6 +58,22 @@ from recsmith.store.base import (
     scan_bounds,
 )
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
+from recsmith.store.erasure_sql import (
+    ALIAS_MAP_SQL,
+    ALIAS_SCHEMA,
+    MARK_COLUMNS,
+    aliases_of_sql,
+    dead_letter_candidates_sql,
+    decisions_with_items,
+    events_before_sql,
+    link_alias_in,
+    mark_from_row,
+    mark_row,
+    person_decisions_sql,
+    person_queries,
+    unlink_alias_sql,
+    upsert_mark_sql,
+)
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -162,6 +188,40 @@ CREATE TABLE IF NOT EXISTS bandit_arms (
     purchases INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+#: The audit trail (``governance.audit``): append-only, enforced by triggers.
+_AUDIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    key_id TEXT,
+    key_name TEXT,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+"""
+#: Privacy marks (``recsmith.privacy``): the salt of the person hashes and each marked person's
+#: erasure and consent, keyed by that hash (never an id in clear).
+_PRIVACY_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS privacy_salt (id INTEGER PRIMARY KEY CHECK (id = 1), salt TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS privacy_marks (
+    subject TEXT PRIMARY KEY,
+    erased INTEGER NOT NULL,
+    personalization INTEGER NOT NULL,
+    tracking INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
+"""
+    + ALIAS_SCHEMA
+)
 #: Columns added to ``events`` and ``decisions`` after their first release, with their types
 #: (``_add_columns``).
 _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
@@ -188,6 +248,11 @@ _INSERT_ATTRIBUTION = (
 #: Ids per ``IN (…)`` lookup: well under SQLite's limit of bound parameters.
 _ID_CHUNK = 500
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
+_MARK_SELECT = ", ".join(MARK_COLUMNS)
+_UPSERT_MARK = upsert_mark_sql("?")
+_DEAD_LETTERS_NAMING = dead_letter_candidates_sql("?", "instr")
+_PERSON_DECISIONS = person_decisions_sql("?")
+_EVENTS_BEFORE = events_before_sql("?")
 #: Primary result codes that mean "the store cannot work now", not "the query is wrong".
 _OUTAGE_CODES = frozenset(
     {
@@ -272,6 +337,8 @@ class SQLiteStore:
         _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
         conn.executescript(_DECISION_SCHEMA)
         _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
+        conn.executescript(_PRIVACY_SCHEMA)
+        conn.executescript(_AUDIT_SCHEMA)
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
@@ -468,6 +535,95 @@ class SQLiteStore:
             conn.execute("DELETE FROM decisions WHERE unit = ?", (user_id,))
         return int(removed)
 
+    # --- erasure --- (``recsmith.privacy``: erase, export, consent marks, retention)
+
+    @guarded("write")
+    def privacy_salt(self) -> bytes:
+        """Read, and written only the first time (a reader of a read-only copy gets it too)."""
+        found = self._conn().execute("SELECT salt FROM privacy_salt").fetchone()
+        if found is None:
+            with self._immediate() as conn:
+                fresh = (secrets.token_hex(32),)
+                conn.execute("INSERT OR IGNORE INTO privacy_salt VALUES (1, ?)", fresh)
+                found = conn.execute("SELECT salt FROM privacy_salt").fetchone()
+        return bytes.fromhex(found[0])
+
+    @guarded("read")
+    def privacy_marks(self, since_us: int = 0) -> list[Mark]:
+        found = self._conn().execute(
+            f"SELECT {_MARK_SELECT} FROM privacy_marks WHERE updated_at >= ?", (since_us,)
+        )
+        return [mark_from_row(row) for row in found.fetchall()]
+
+    @guarded("write")
+    def set_privacy_mark(self, mark: Mark) -> None:
+        with self._immediate() as conn:
+            conn.execute(_UPSERT_MARK, mark_row(mark, _now_us()))
+
+    @guarded("write")
+    def erase_person(self, user_id: str, mark: Mark) -> dict[str, int]:
+        """One transaction: the person's rows in every table that names them, and their mark."""
+        counts: dict[str, int] = {}
+        with self._immediate() as conn:
+            for query in person_queries(conn.execute, "?", user_id):
+                removed = conn.execute(query.sql, [user_id] * query.params).rowcount
+                counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
+            once, twice = search_texts(user_id)
+            candidates = conn.execute(_DEAD_LETTERS_NAMING, (once, twice, once)).fetchall()
+            doomed = [(r[0],) for r in candidates if names_person(user_id, r[1], r[2])]
+            conn.executemany("DELETE FROM dead_letters WHERE id = ?", doomed)
+            counts["dead_letters"] = len(doomed)
+            conn.execute(_UPSERT_MARK, mark_row(mark, _now_us()))
+        return counts
+
+    @guarded("read")
+    def person_events(self, user_id: str) -> pd.DataFrame:
+        found = self._conn().execute(
+            f"SELECT {_EVENT_SELECT} FROM events WHERE user_id = ? ORDER BY ts, event_id",
+            (user_id,),
+        )
+        return frame_from_rows(found.fetchall())
+
+    @guarded("read")
+    def person_decisions(self, unit: str) -> list[Decision]:
+        conn = self._conn()
+        heads, items = (conn.execute(q, (unit,)).fetchall() for q in _PERSON_DECISIONS)
+        return decisions_with_items(heads, items)
+
+    @guarded("write")
+    def delete_events_before(self, ts: datetime) -> int:
+        """Retention: events (and their attributions) that happened before ``ts``."""
+        cutoff = micros(ts)
+        with self._immediate() as conn:
+            attributions, events = _EVENTS_BEFORE
+            conn.execute(attributions, (cutoff,))
+            return int(conn.execute(events, (cutoff,)).rowcount)
+
+    @guarded("write")
+    def link_alias(self, alias: str, user_id: str, kind: str) -> tuple[str, str]:
+        with self._immediate() as conn:
+            return link_alias_in(conn.execute, "?", alias, user_id, kind, _now_us())
+
+    @guarded("write")
+    def unlink_alias(self, alias: str, user_id: str) -> bool:
+        with self._immediate() as conn:
+            return conn.execute(unlink_alias_sql("?"), (alias, user_id)).rowcount > 0
+
+    @guarded("read")
+    def aliases_of(self, user_id: str) -> list[tuple[str, str, int]]:
+        found = self._conn().execute(aliases_of_sql("?"), (user_id,)).fetchall()
+        return [(a, k, int(t)) for a, k, t in found]
+
+    @guarded("read")
+    def alias_map(self) -> dict[str, str]:
+        return dict(self._conn().execute(ALIAS_MAP_SQL).fetchall())
+
+    @guarded("write")
+    def delete_dead_letters_before(self, ts: datetime) -> int:
+        with self._immediate() as conn:
+            query = "DELETE FROM dead_letters WHERE received_at < ?"
+            return int(conn.execute(query, (micros(ts),)).rowcount)
+
     # ---- decisions and attributions (``recsmith.decisions``) -------------------------------
 
     @guarded("write")
@@ -592,6 +748,24 @@ class SQLiteStore:
     def arm_counts(self, version: int = 0) -> ArmCounts:
         found = self._conn().execute(arm_rows.SELECT_ARMS_SQL).fetchall()
         return arm_rows.arm_counts(found, version)
+
+    # --- audit ---
+
+    @guarded("write")
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        marks = ", ".join("?" * len(AUDIT_COLUMNS))
+        self._write(
+            f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) VALUES ({marks})",
+            [audit_row(r) for r in records],
+        )
+
+    @guarded("read")
+    def scan_audit(
+        self, since: datetime | None = None, action: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
+        query, params = scan_audit_query(since, action, limit, "?")
+        found = self._conn().execute(query, params).fetchall()
+        return [audit_from_row(r) for r in reversed(found)]
 
     # ---- dead letters and keys ------------------------------------------------------------
 

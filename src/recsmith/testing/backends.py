@@ -37,6 +37,21 @@ def postgres_url_or_skip() -> str:
     return POSTGRES_URL
 
 
+def redis_url_or_skip() -> str:
+    """The Redis test server's URL (``RECSMITH_TEST_REDIS_URL``, default database 15) once it
+    answered; a skip (or failure with ``RECSMITH_REQUIRE_REDIS=1``) otherwise."""
+    import redis
+
+    url = os.environ.get("RECSMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("RECSMITH_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis required but unreachable at {url}: {exc}")
+        pytest.skip(f"no Redis at {url}")
+    return url
+
+
 @contextmanager
 def open_backend(kind: str, workdir: Path) -> Iterator[tuple[EventStore, str]]:
     """An empty store of ``kind`` and its URL, closed (and its schema dropped) afterwards."""

@@ -24,6 +24,7 @@ from recsmith.errors import StoreUnavailable
 from recsmith.experiments.choose import choose
 from recsmith.exploration.explorer import EXPLORED
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.privacy.gate import ANONYMOUS, withheld_reason
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
@@ -182,21 +183,26 @@ async def recommend(
     ``include_seen`` only ``exclude`` is left out.
     """
     path_id(user_id, "user_id")
+    # erased, or no consent to personalization: the anonymous list, from nothing about them
+    withheld = withheld_reason(runtime.store, user_id)
+    asker = ANONYMOUS if withheld else user_id
     chosen = choose(runtime, bundle, user_id, placement)  # the variant's bundle in an experiment
     # requests and failures per variant: the error-rate guardrail (``decisions.requests``)
     with counting(runtime.decisions, chosen.experiment, chosen.variant):
         bundle = chosen.bundle
         keep_seen = _keep_seen(bundle, include_seen)
-        stored, degraded = ([], []) if keep_seen else await _stored_items(runtime, user_id)
+        skip_store = keep_seen or withheld is not None
+        stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
         seen = [*stored, *_ids(exclude, "exclude")]
-        latest = [
-            *_ids(recent, "recent"),
-            *runtime.state.recent(user_id, runtime.settings.serving.recent_items),
-        ]
+        latest = _ids(recent, "recent")
+        if withheld is None:
+            latest += runtime.state.recent(user_id, runtime.settings.serving.recent_items)
+        else:
+            latest = []
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
         recommendation_id = uuid4().hex  # before the list: it seeds an exploring pipeline
-        query = UserQuery(user_id, seen, latest, context, recommendation_id)
+        query = UserQuery(asker, seen, latest, context, recommendation_id)
         options = Options(k, categories, diversity, keep_seen)
         cache = runtime.cache
         if cache is None or getattr(bundle, "explorer", None) is not None:  # a draw per request
@@ -206,7 +212,7 @@ async def recommend(
             # let by
             release = f"{bundle.version}@{bundle.catalog_stamp}"
             key = cache_key(
-                release, user_id, k, seen, latest, context, categories, diversity, keep_seen
+                release, asker, k, seen, latest, context, categories, diversity, keep_seen
             )
             hit = cache.get(key)
             runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
@@ -224,12 +230,14 @@ async def recommend(
             degraded=degraded,
             experiment=chosen.experiment,
             variant=chosen.variant,
+            not_personalised=withheld,
             **listed,
         )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
-    _record(runtime, response, "recommendations", user_id, kind, placement, latency, propensities)
+    unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
+    _record(runtime, response, "recommendations", unit, kind, placement, latency, propensities)
     return response
 
 

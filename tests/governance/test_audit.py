@@ -1,0 +1,126 @@
+"""The audit trail on SQLite and PostgreSQL: what a record keeps, what it never keeps (a key's
+secret), how it is searched, and that the table refuses to be edited."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from recsmith.errors import ValidationError
+from recsmith.governance.audit import AuditRecord, record_audit
+from recsmith.serving.auth import create_api_key
+from recsmith.store.base import EventStore
+from recsmith.testing.backends import BACKENDS, open_backend
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[EventStore, str]]:
+    with open_backend(request.param, tmp_path) as opened:
+        yield opened
+
+
+def raw(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Run one statement on a connection of its own (not the store's), autocommitted."""
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)) as c:
+            return c.execute(statement).fetchall()
+    import psycopg
+
+    parts = urlsplit(url)
+    schema = dict(parse_qsl(parts.query))["schema"]
+    server = parts._replace(query="").geturl()
+    with psycopg.connect(server, autocommit=True, options=f"-c search_path={schema}") as conn:
+        cur = conn.execute(statement)
+        return cur.fetchall() if cur.description else []
+
+
+def every_text_in_the_store(url: str) -> str:
+    """All of the audit table's cells as one text (the place a secret would leak to)."""
+    return repr(raw(url, "SELECT * FROM audit_log"))
+
+
+def test_a_key_action_is_recorded_with_its_id_and_name_never_its_secret(
+    backend: tuple[EventStore, str],
+) -> None:
+    store, url = backend
+    key, secret = create_api_key(store, "ops-bot", ["admin"])
+    before = datetime.now(UTC)
+    record_audit(store, action="deploy", target="v42", key=key, detail={"from": "v41"})
+    after = datetime.now(UTC)
+    (found,) = store.scan_audit()
+    assert (found.key_id, found.key_name, found.action, found.target, found.outcome) == (
+        key.key_id,
+        "ops-bot",
+        "deploy",
+        "v42",
+        "ok",
+    )
+    assert found.detail == {"from": "v41"}
+    assert before - timedelta(microseconds=1) <= found.at <= after
+    assert found.at.tzinfo is not None
+    assert secret not in every_text_in_the_store(url)
+    assert secret.rsplit("_", 1)[1] not in every_text_in_the_store(url)
+
+
+def test_a_cli_action_names_the_operating_system_user(backend: tuple[EventStore, str]) -> None:
+    store, _ = backend
+    record_audit(store, action="rollback", target="v1", outcome="no earlier release")
+    (found,) = store.scan_audit()
+    assert found.key_id is None
+    assert found.key_name == f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    assert found.outcome == "no earlier release"
+
+
+def test_the_table_refuses_update_and_delete(backend: tuple[EventStore, str]) -> None:
+    store, url = backend
+    record_audit(store, action="key.revoke", target="abc")
+    for statement in ("UPDATE audit_log SET outcome = 'forged'", "DELETE FROM audit_log"):
+        with pytest.raises(Exception, match="append-only"):
+            raw(url, statement)
+    if not url.startswith("sqlite"):
+        with pytest.raises(Exception, match="append-only"):
+            raw(url, "TRUNCATE audit_log")
+    (kept,) = store.scan_audit()
+    assert (kept.action, kept.target, kept.outcome) == ("key.revoke", "abc", "ok")
+
+
+def test_scan_filters_by_time_and_action_prefix_and_keeps_the_latest(
+    backend: tuple[EventStore, str],
+) -> None:
+    store, _ = backend
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    names = ["deploy", "key.create", "keyring", "key.revoke", "rollback", "key.create"]
+    store.append_audit(
+        [
+            AuditRecord(t0 + timedelta(hours=h), None, "cli:x", name, f"t{h}", "ok", {})
+            for h, name in enumerate(names)
+        ]
+    )
+    assert [r.target for r in store.scan_audit()] == ["t0", "t1", "t2", "t3", "t4", "t5"]
+    assert [r.target for r in store.scan_audit(action="key")] == ["t1", "t3", "t5"]
+    assert [r.target for r in store.scan_audit(action="key.create")] == ["t1", "t5"]
+    assert [r.target for r in store.scan_audit(since=t0 + timedelta(hours=3))] == [
+        "t3",
+        "t4",
+        "t5",
+    ]
+    assert [r.target for r in store.scan_audit(limit=2)] == ["t4", "t5"]
+    assert store.scan_audit(action="erase") == []
+
+
+def test_bad_records_are_refused_naming_the_field(backend: tuple[EventStore, str]) -> None:
+    store, _ = backend
+    with pytest.raises(ValidationError, match="detail"):
+        record_audit(store, action="deploy", target="v1", detail={"when": object()})
+    with pytest.raises(ValidationError, match="action"):
+        record_audit(store, action=" ", target="v1")
+    assert store.scan_audit() == []
