@@ -1,0 +1,183 @@
+"""The fairness controls as one re-ranking selector: relevance adjusted, then picked under
+calibration and exposure constraints.
+
+``Fairness`` is what a pipeline configures (``[rerank]`` keys, resolved against the catalogue
+view once at load); ``Fairness.selector`` makes the ``placement.Selector`` for one batch, which
+``RulePlan.apply`` runs after the rules removed what may not be shown, so every control here
+only chooses among allowed rows. In order:
+
+1. **Adjust relevance**: the popularity penalty and the amortised boost are per-item log factors
+   added to the rank-based relevance (like boost and bury rules), and the rows re-sorted.
+2. **Pick**: with ``calibration`` > 0, Steck's greedy (``calibration.py``) under the cap and the
+   exposure quotas; otherwise the inner selector (relevance order or MMR) orders the rows, and,
+   with exposure constraints, the quotas are enforced over that order (``slots.fill``).
+
+A pipeline without any of these keys builds no ``Fairness`` at all: its lists and its cost are
+exactly those of before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from recsmith.fairness.amortised import AmortisedExposure
+from recsmith.fairness.calibration import CalibrationScorer, normalised_rows, user_mix
+from recsmith.fairness.exposure import ExposureRule, quotas, unmet
+from recsmith.fairness.popularity import popularity_log_factor
+from recsmith.fairness.slots import Padded, StaticOrder, fill
+from recsmith.rerank.catalog_view import ItemTable
+from recsmith.rerank.placement import Selector, select_by_relevance
+from recsmith.retrieval.candidates import Candidates
+
+
+def item_groups(table: ItemTable, prop: str) -> sparse.csr_array:
+    """[n_items, n_groups] ``p(g|i)``: the item's categories sharing weight 1 for ``category``,
+    else one group per value of catalogue property ``prop`` (absent: no group)."""
+    if prop == "category":
+        return normalised_rows(table.category_sets)
+    codes, lookup = table.codes(prop)
+    has = np.flatnonzero(codes >= 0)
+    return sparse.csr_array(
+        (np.ones(len(has)), (has, codes[has])), shape=(table.n_items, max(len(lookup), 1))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Fairness:
+    """Resolved controls (module docstring). ``adjust`` is the fixed per-item log factor
+    (popularity penalty), ``amortised`` the live one, refreshed from the decision log."""
+
+    calibration: float = 0.0
+    groups: sparse.csr_array | None = None  # p(g|i), for calibration
+    exposure: tuple[ExposureRule, ...] = ()
+    adjust: np.ndarray | None = None
+    amortised: AmortisedExposure | None = None
+
+    def selector(
+        self, inner: Selector | None, history: sparse.csr_array | None, table: ItemTable
+    ) -> Selector:
+        """The selector for one batch over ``table`` (the live catalogue view); ``history``
+        [n_queries, n_items] (interaction weights) calibrates: without it, calibration is skipped
+        and ``inner`` orders the rows (a request that asks for MMR diversity does so)."""
+        mix = None
+        if self.calibration > 0 and self.groups is not None and history is not None:
+            mix = user_mix(history, self.groups)
+        return FairSelector(self, table, inner or select_by_relevance, mix)
+
+    def unmet(self, final: Candidates, table: ItemTable, k: int) -> list[list[str]]:
+        """Per query of the served ``final``: the exposure floors its list falls short of."""
+        return unmet(self.exposure, final, table, k)
+
+
+@dataclass(frozen=True, slots=True)
+class FairSelector:
+    """A ``placement.Selector`` applying ``Fairness`` around an ``inner`` selector."""
+
+    fairness: Fairness
+    table: ItemTable
+    inner: Selector
+    mix: np.ndarray | None  # [n_queries, n_groups] history mix, with calibration
+
+    def __call__(
+        self,
+        *,
+        query: np.ndarray,
+        items: np.ndarray,
+        relevance: np.ndarray,
+        is_seed: np.ndarray,
+        group: np.ndarray,
+        cap: int | None,
+        k: int,
+    ) -> np.ndarray:
+        """Rows picked, grouped by query, in pick order."""
+        f = self.fairness
+        if len(query) == 0 or k <= 0:
+            return np.zeros(0, np.int64)
+        order = None
+        log_factor = _sum(f.adjust, f.amortised.log_boost if f.amortised else None)
+        if log_factor is not None:
+            relevance = relevance + log_factor[items]
+            order = np.lexsort((-relevance, query))  # stable: equal relevance keeps row order
+            query, items, relevance = query[order], items[order], relevance[order]
+            is_seed, group = is_seed[order], group[order]
+        grid = Padded(query, int(query[-1]) + 1)
+        need = k - np.bincount(query[is_seed], minlength=grid.shape[0])
+        limits = quotas(f.exposure, self.table, items, k) if f.exposure else None
+        if self.mix is not None and f.groups is not None:
+            scorer = CalibrationScorer.build(
+                f.calibration, grid, items, _per_query_unit(grid, relevance), self.mix, f.groups
+            )
+            seeds = np.flatnonzero(is_seed)
+            scorer.absorb(grid.row[seeds], grid.col[seeds])
+            picked = fill(
+                grid, is_seed=is_seed, group=group, cap=cap, quotas=limits, need=need, scorer=scorer
+            )
+        else:
+            picked = self.inner(
+                query=query,
+                items=items,
+                relevance=relevance,
+                is_seed=is_seed,
+                group=group,
+                cap=cap,
+                k=k,
+            )
+            if limits is not None:
+                rank = np.arange(len(query), dtype=np.float64) + len(query)  # the rest: row order
+                rank[picked] = np.arange(len(picked))  # the inner selector's picks first
+                picked = fill(
+                    grid,
+                    is_seed=is_seed,
+                    group=group,
+                    cap=cap,
+                    quotas=limits,
+                    need=need,
+                    scorer=StaticOrder(grid.spread(rank, np.inf)),
+                )
+        return order[picked] if order is not None else picked
+
+
+def _sum(*parts: np.ndarray | None) -> np.ndarray | None:
+    """The sum of the given per-item arrays; None when none is given."""
+    present = [p for p in parts if p is not None]
+    return np.sum(present, axis=0) if present else None
+
+
+def _per_query_unit(grid: Padded, relevance: np.ndarray) -> np.ndarray:
+    """Relevance min-max scaled to 0..1 within each query (a constant query: all 1), so
+    calibration's λ trades the same amounts whatever the score scale."""
+    cells = grid.spread(relevance.astype(np.float64), np.nan)
+    lo, hi = np.nanmin(cells, axis=1), np.nanmax(cells, axis=1)
+    span = (hi - lo)[grid.row]
+    return np.divide(relevance - lo[grid.row], span, out=np.ones(len(relevance)), where=span > 0)
+
+
+def build_fairness(
+    table: ItemTable,
+    *,
+    calibration: float = 0.0,
+    calibration_property: str = "category",
+    exposure: Sequence[ExposureRule] = (),
+    popularity_penalty: float = 0.0,
+    popularity: np.ndarray | None = None,
+    amortised: AmortisedExposure | None = None,
+) -> Fairness | None:
+    """The controls a pipeline asked for, or None when it asked for none (the default path)."""
+    if not (calibration or exposure or popularity_penalty or amortised):
+        return None
+    adjust = None
+    if popularity_penalty:
+        if popularity is None:
+            raise ValueError("popularity_penalty needs the items' interaction counts")
+        adjust = popularity_log_factor(popularity, popularity_penalty)
+    return Fairness(
+        calibration,
+        item_groups(table, calibration_property) if calibration else None,
+        tuple(exposure),
+        adjust,
+        amortised,
+    )
