@@ -37,9 +37,7 @@ from recsmith.retrieval.candidates import Candidates
 
 IDS = ["a1", "a2", "a3", "b1", "c1", "c2", "hA", "hB", "hC"]
 CATS = {"a": "A", "b": "B", "c": "C", "h": None}
-ITEMS = [
-    Item(item_id=i, categories=[i[1] if i[0] == "h" else CATS[i[0]]]) for i in IDS
-]
+ITEMS = [Item(item_id=i, categories=[i[1] if i[0] == "h" else CATS[i[0]]]) for i in IDS]
 
 
 def _cands(rows: list[list[str]]) -> Candidates:
@@ -47,7 +45,13 @@ def _cands(rows: list[list[str]]) -> Candidates:
     items = np.asarray([IDS.index(i) for r in rows for i in r], np.int32)
     score = np.arange(len(items), 0, -1).astype(np.float32)
     return Candidates(
-        len(rows), ("s",), q, items, score, score[:, None].copy(), np.ones((len(items), 1), np.int16)
+        len(rows),
+        ("s",),
+        q,
+        items,
+        score,
+        score[:, None].copy(),
+        np.ones((len(items), 1), np.int16),
     )
 
 
@@ -109,9 +113,7 @@ def test_miscalibration_falls_to_the_hand_computed_values(table: ItemTable) -> N
 def test_a_user_without_history_keeps_relevance_order(table: ItemTable) -> None:
     fair = build_fairness(table, calibration=1.0)
     empty = sparse.csr_array((2, len(IDS)))
-    out = rerank(
-        _cands(CANDS), k=2, table=table, item_ids=IdMap(IDS), fairness=fair, history=empty
-    )
+    out = rerank(_cands(CANDS), k=2, table=table, item_ids=IdMap(IDS), fairness=fair, history=empty)
     assert [IDS[i] for i in out.items[out.query == 0]] == ["a1", "a2"]
 
 
@@ -125,7 +127,11 @@ def test_calibration_over_a_declared_property() -> None:
     fair = build_fairness(table, calibration=1.0, calibration_property="brand")
     history = sparse.csr_array(np.eye(1, len(IDS), IDS.index("hA")))  # all brand p
     out = rerank(
-        _cands([["a1", "a2", "a3"]]), k=1, table=table, item_ids=IdMap(IDS), fairness=fair,
+        _cands([["a1", "a2", "a3"]]),
+        k=1,
+        table=table,
+        item_ids=IdMap(IDS),
+        fairness=fair,
         history=history,
     )
     assert [IDS[i] for i in out.items] == ["a2"]

@@ -19,6 +19,9 @@ requests read without a lock (one reference assignment is atomic).
 from __future__ import annotations
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsmith.rerank.catalog_view import ItemTable
 
 #: The largest ratio target / shown that still increases the boost.
 MAX_RATIO = 10.0
@@ -40,6 +43,12 @@ class AmortisedExposure:
         self.log_boost = np.zeros(len(self.group))
         self.group_boost = np.zeros(n_groups)
 
+    @classmethod
+    def of(cls, table: ItemTable, config: AmortisedConfig) -> AmortisedExposure:
+        """Groups by the items' primary category or by a property's values, as ``config`` says."""
+        group = table.category if config.property == "category" else table.codes(config.property)[0]
+        return cls(group, table.available, config.strength)
+
     def refresh(self, slots_per_item: np.ndarray) -> None:
         """Recompute the boost from slot counts per item over the window."""
         slots = np.asarray(slots_per_item, np.float64)
@@ -53,3 +62,21 @@ class AmortisedExposure:
         boost = self.strength * np.log(np.clip(ratio, 1.0, MAX_RATIO))
         self.group_boost = boost
         self.log_boost = np.where(has, boost[np.maximum(self.group, 0)], 0.0)
+
+
+class AmortisedConfig(BaseModel):
+    """``[rerank.amortised]``: which groups, how strong a boost, over which window of the log::
+
+    [rerank.amortised]
+    property = "brand"     # or "category" (an item's primary category)
+    strength = 0.5         # γ above; 0 = off
+    window_days = 7        # slots served over this window count as "so far"
+    refresh_s = 300        # how often the server re-reads the log
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    property: str = Field("category", min_length=1)
+    strength: float = Field(0.5, ge=0, le=4)
+    window_days: float = Field(7.0, gt=0, le=365)
+    refresh_s: float = Field(300.0, ge=10, le=86_400)

@@ -29,10 +29,10 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import Field, model_validator
 
+from recsmith.fairness.slots import Quotas
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.conditions import Condition
 from recsmith.retrieval.candidates import Candidates
-from recsmith.fairness.slots import Quotas
 
 Share = float
 
@@ -71,9 +71,7 @@ class ExposureRule(Condition):
         return math.floor(self.at_most * k + 1e-9) if self.at_most is not None else k
 
 
-def quotas(
-    rules: Sequence[ExposureRule], table: ItemTable, items: np.ndarray, k: int
-) -> Quotas:
+def quotas(rules: Sequence[ExposureRule], table: ItemTable, items: np.ndarray, k: int) -> Quotas:
     """The constraints as counts for lists of ``k``, with each candidate row's groups."""
     member = np.zeros((len(items), len(rules)), bool)
     for g, rule in enumerate(rules):  # a handful of configured groups, each a vectorised test
@@ -94,9 +92,7 @@ def unmet(
         need = rule.floor_count(k)
         if need == 0:
             continue
-        held = np.bincount(
-            final.query[rule.matches(table, final.items)], minlength=final.n_queries
-        )
+        held = np.bincount(final.query[rule.matches(table, final.items)], minlength=final.n_queries)
         for q in np.flatnonzero(held < need).tolist():  # only the queries that fell short
             out[q].append(rule.label)
     return out

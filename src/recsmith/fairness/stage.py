@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from recsmith.fairness.amortised import AmortisedExposure
+from recsmith.fairness.amortised import AmortisedConfig, AmortisedExposure
 from recsmith.fairness.calibration import CalibrationScorer, normalised_rows, user_mix
 from recsmith.fairness.exposure import ExposureRule, quotas, unmet
 from recsmith.fairness.popularity import popularity_log_factor
@@ -32,6 +32,7 @@ from recsmith.fairness.slots import Padded, StaticOrder, fill
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.placement import Selector, select_by_relevance
 from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.queries import Queries
 
 
 def item_groups(table: ItemTable, prop: str) -> sparse.csr_array:
@@ -164,10 +165,11 @@ def build_fairness(
     exposure: Sequence[ExposureRule] = (),
     popularity_penalty: float = 0.0,
     popularity: np.ndarray | None = None,
-    amortised: AmortisedExposure | None = None,
+    amortised: AmortisedConfig | None = None,
 ) -> Fairness | None:
-    """The controls a pipeline asked for, or None when it asked for none (the default path)."""
-    if not (calibration or exposure or popularity_penalty or amortised):
+    """The controls a pipeline asked for (its ``[rerank]`` keys; ``popularity``: interaction
+    counts per item), or None when it asked for none: the default path stays as it was."""
+    if not (calibration or exposure or popularity_penalty or (amortised and amortised.strength)):
         return None
     adjust = None
     if popularity_penalty:
@@ -179,5 +181,14 @@ def build_fairness(
         item_groups(table, calibration_property) if calibration else None,
         tuple(exposure),
         adjust,
-        amortised,
+        AmortisedExposure.of(table, amortised) if amortised and amortised.strength else None,
     )
+
+
+def user_history(queries: Queries) -> sparse.csr_array:
+    """What calibration matches a request to: the items the pipeline knows the user has (the
+    ``exclude`` rows: training items and the store's) and their latest ones (``recent``), each
+    counted once."""
+    both = sparse.csr_array(queries.exclude + queries.recent)
+    both.data[:] = 1.0
+    return both

@@ -21,6 +21,7 @@ from scipy import sparse
 
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
+from recsmith.fairness.stage import build_fairness, user_history
 from recsmith.models.base import Recommender
 from recsmith.models.content import ContentBased
 from recsmith.models.topk import TopK
@@ -136,6 +137,9 @@ class Pipeline:
             similarity=self.content.vectors
             if self.config.rerank.similarity == "content" and self.content is not None
             else "category",
+            fairness=build_fairness(
+                self.table, popularity=popular, **self.config.rerank.fairness_keys()
+            ),
         )
 
     def with_catalog(self, items: Sequence[Item], stamp: int) -> Pipeline:
@@ -344,7 +348,8 @@ class Pipeline:
     ) -> Candidates:
         """Re-ranking stage: configured and request rules, diversity, caps and pins, cut to ``k``
         (a request's ``diversity`` overrides the configured one)."""
-        return self.reranker.rerank(cands, k, rules=rules, diversity=diversity)
+        history = user_history(queries) if self.reranker.needs_history else None
+        return self.reranker.rerank(cands, k, rules=rules, diversity=diversity, history=history)
 
     def recommend(
         self,
