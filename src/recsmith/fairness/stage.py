@@ -110,7 +110,12 @@ class FairSelector:
         limits = quotas(f.exposure, self.table, items, k) if f.exposure else None
         if self.mix is not None and f.groups is not None:
             scorer = CalibrationScorer.build(
-                f.calibration, grid, items, _per_query_unit(grid, relevance), self.mix, f.groups
+                f.calibration,
+                grid,
+                items,
+                _per_query_unit(grid, relevance),
+                self.mix[: grid.shape[0]],
+                f.groups,
             )
             seeds = np.flatnonzero(is_seed)
             scorer.absorb(grid.row[seeds], grid.col[seeds])
@@ -151,8 +156,8 @@ def _sum(*parts: np.ndarray | None) -> np.ndarray | None:
 def _per_query_unit(grid: Padded, relevance: np.ndarray) -> np.ndarray:
     """Relevance min-max scaled to 0..1 within each query (a constant query: all 1), so
     calibration's λ trades the same amounts whatever the score scale."""
-    cells = grid.spread(relevance.astype(np.float64), np.nan)
-    lo, hi = np.nanmin(cells, axis=1), np.nanmax(cells, axis=1)
+    rel = relevance.astype(np.float64)
+    lo, hi = grid.spread(rel, np.inf).min(axis=1), grid.spread(rel, -np.inf).max(axis=1)
     span = (hi - lo)[grid.row]
     return np.divide(relevance - lo[grid.row], span, out=np.ones(len(relevance)), where=span > 0)
 
