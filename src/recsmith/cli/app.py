@@ -13,6 +13,7 @@ from recsmith.cli import (
     decisions,
     evaluate,
     experiment,
+    fairness,
     import_,
     keys,
     kpis,
@@ -80,6 +81,7 @@ app.add_typer(experiment.app, name="experiment")
 app.add_typer(decisions.app, name="decisions")
 app.command("kpis")(kpis.kpis_command)
 app.add_typer(ope.app, name="ope")
+app.add_typer(fairness.app, name="fairness")
 
 
 def main() -> None:
