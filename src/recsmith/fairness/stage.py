@@ -32,7 +32,12 @@ from recsmith.fairness.slots import Padded, StaticOrder, fill
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.placement import Selector, select_by_relevance
 from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import StaticSource
+
+#: Items of a floor's group proposed beyond twice the floor: spares for those a query has seen.
+POOL_EXTRA = 5
 
 
 def item_groups(table: ItemTable, prop: str) -> sparse.csr_array:
@@ -57,6 +62,18 @@ class Fairness:
     exposure: tuple[ExposureRule, ...] = ()
     adjust: np.ndarray | None = None
     amortised: AmortisedExposure | None = None
+    pools: tuple[tuple[ExposureRule, StaticSource], ...] = ()  # floors' own candidates
+
+    def prepare(
+        self, cands: Candidates, queries: Queries, k: int, *, calibrate: bool
+    ) -> tuple[Candidates, sparse.csr_array | None]:
+        """What the pipeline's request adds before re-ranking: each floor group's most popular
+        items appended under the candidates (a floor can only promote items retrieval proposed,
+        and retrieval knows nothing of floors), and the users' histories when calibrating."""
+        for rule, pool in self.pools:
+            depth = 2 * rule.floor_count(k) + POOL_EXTRA
+            cands = append_below(cands, pool.retrieve(queries, depth), pool.name)
+        return cands, user_history(queries) if calibrate and self.calibration > 0 else None
 
     def selector(
         self, inner: Selector | None, history: sparse.csr_array | None, table: ItemTable
@@ -187,6 +204,28 @@ def build_fairness(
         tuple(exposure),
         adjust,
         AmortisedExposure.of(table, amortised) if amortised and amortised.strength else None,
+        floor_pools(exposure, table, popularity),
+    )
+
+
+def floor_pools(
+    rules: Sequence[ExposureRule], table: ItemTable, popularity: np.ndarray | None
+) -> tuple[tuple[ExposureRule, StaticSource], ...]:
+    """One popularity list per floor, over the group's items only (``Fairness.prepare``); none
+    without popularity (a re-ranking outside a pipeline brings its own candidates)."""
+    if popularity is None:
+        return ()
+    everyone = np.arange(table.n_items)
+    pop = np.nan_to_num(np.asarray(popularity, np.float64), neginf=-np.inf)
+    return tuple(
+        (
+            rule,
+            StaticSource(
+                f"exposure:{rule.label}", np.where(rule.matches(table, everyone), pop, -np.inf)
+            ),
+        )
+        for rule in rules
+        if rule.at_least
     )
 
 

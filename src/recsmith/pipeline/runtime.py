@@ -21,7 +21,7 @@ from scipy import sparse
 
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
-from recsmith.fairness.stage import build_fairness, user_history
+from recsmith.fairness.stage import build_fairness
 from recsmith.models.base import Recommender
 from recsmith.models.content import ContentBased
 from recsmith.models.topk import TopK
@@ -348,8 +348,7 @@ class Pipeline:
     ) -> Candidates:
         """Re-ranking stage: configured and request rules, diversity, caps and pins, cut to ``k``
         (a request's ``diversity`` overrides the configured one)."""
-        history = user_history(queries) if self.reranker.needs_history else None
-        return self.reranker.rerank(cands, k, rules=rules, diversity=diversity, history=history)
+        return self.reranker.rerank(cands, k, rules=rules, diversity=diversity, queries=queries)
 
     def recommend(
         self,

@@ -29,6 +29,7 @@ from recsmith.rerank.plan import RulePlan
 from recsmith.rerank.rules import Rule, compile_rules
 from recsmith.rerank.similarity import CategorySimilarity, EmbeddingSimilarity, Similarity
 from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.queries import Queries
 
 if TYPE_CHECKING:  # recsmith.fairness builds on this package: no import cycle at run time
     from recsmith.fairness.stage import Fairness
@@ -108,12 +109,17 @@ class Reranker:
         *,
         rules: Iterable[Rule] = (),
         diversity: float | None = None,
-        history: sparse.csr_array | None = None,
+        queries: Queries | None = None,
     ) -> Candidates:
         """Configured rules plus this request's ``rules`` (pins: configured ones win a clash);
         ``diversity`` overrides the configured trade-off for this call (0 = relevance order; a
-        request's diversity also replaces calibration); ``history`` is what calibration matches
-        (``needs_history``)."""
+        request's diversity also replaces calibration). ``queries`` (who asks) lets the fairness
+        controls add exposure floors' candidates and calibrate to the users' histories."""
+        history = None
+        if self.fairness is not None and queries is not None:
+            candidates, history = self.fairness.prepare(
+                candidates, queries, k, calibrate=not diversity
+            )
         request = list(rules)
         plan = self._plan.combine(compile_rules(request, self.item_ids)) if request else self._plan
         return rerank(
@@ -125,10 +131,5 @@ class Reranker:
             diversity=self.diversity if diversity is None else diversity,
             similarity=self._similarity,
             fairness=self.fairness,
-            history=None if diversity else history,
+            history=history,
         )
-
-    @property
-    def needs_history(self) -> bool:
-        """Whether ``rerank`` wants the users' histories (calibrated re-ranking is on)."""
-        return self.fairness is not None and self.fairness.calibration > 0

@@ -24,6 +24,7 @@ from recsmith.decisions.attribution import live_attributor
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
+from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
@@ -87,6 +88,7 @@ def create_app(
         own_store = store is None
         watcher: asyncio.Task[None] | None = None
         catalog_watcher: asyncio.Task[None] | None = None
+        fairness_watcher: asyncio.Task[None] | None = None
         the_store = (
             store
             if store is not None
@@ -147,6 +149,13 @@ def create_app(
             catalog_watcher = asyncio.create_task(
                 app.state.catalog_sync.watch(settings.serving.catalog_sync_interval_s)
             )
+            if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
+                watch = FairnessWatch(
+                    the_store,
+                    lambda: getattr(app.state.runtime, "bundle", None),
+                    metrics.set_exposure,
+                )
+                fairness_watcher = asyncio.create_task(watch.watch())
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 await app.state.reloader.check()
@@ -155,7 +164,7 @@ def create_app(
                 )
             yield
         finally:
-            for task in (watcher, catalog_watcher):
+            for task in (watcher, catalog_watcher, fairness_watcher):
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
