@@ -74,6 +74,9 @@ class Answer:
     #: per listed item, the recent item an item-to-item source proposed it from (None: no such
     #: item; ``pipeline.anchors``); empty when the deployment names none
     anchors: list[list[str | None]] = field(default_factory=list)
+    #: per query, what its list fell short of: ``exposure:<group>`` for an exposure floor the
+    #: allowed candidates could not meet (``recsmith.fairness``); empty when nothing did
+    notes: list[list[str]] = field(default_factory=list)
 
 
 class ModelBundle:

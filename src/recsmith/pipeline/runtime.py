@@ -410,7 +410,10 @@ class Pipeline:
             zip(final.sources, (final.source_ranks > 0).sum(axis=0).tolist(), strict=True)
         )
         anchored = [[anchor for _, anchor in row] for row in listed]
-        return Answer(lists, [TIERS[t] for t in tier], sources, timings, per_source, anchored)
+        notes = self.reranker.unmet(final, k)
+        return Answer(
+            lists, [TIERS[t] for t in tier], sources, timings, per_source, anchored, notes
+        )
 
     def recommend_for_items(
         self, histories: Sequence[Collection[str]], k: int

@@ -133,3 +133,11 @@ class Reranker:
             fairness=self.fairness,
             history=history,
         )
+
+    def unmet(self, final: Candidates, k: int) -> list[list[str]]:
+        """Per query of the re-ranked ``final``: ``exposure:<group>`` for each exposure floor
+        its list falls short of (empty lists without fairness controls)."""
+        if self.fairness is None or not self.fairness.exposure:
+            return []
+        short = self.fairness.unmet(final, self.table, k)
+        return [[f"exposure:{label}" for label in row] for row in short]

@@ -218,7 +218,7 @@ async def recommend(
             recommendation_id=uuid4().hex,
             user_id=user_id,
             model_version=bundle.version,
-            degraded=degraded,
+            degraded=[*degraded, *listed.pop("shortfalls", [])],
             experiment=chosen.experiment,
             variant=chosen.variant,
             **listed,
@@ -297,6 +297,7 @@ async def _computed(
     return {
         "tier": tier,
         "fallback": None if tier == "personalised" else tier,
+        "shortfalls": answer.notes[row] if answer.notes else [],
         "items": [
             {
                 "item_id": i,
