@@ -33,26 +33,14 @@ from recsmith.events.schema import Item
 from recsmith.fairness import build_fairness
 from recsmith.ids import IdMap
 from recsmith.rerank import ItemTable, rerank
-from recsmith.retrieval.candidates import Candidates
 
 IDS = ["a1", "a2", "a3", "b1", "c1", "c2", "hA", "hB", "hC"]
 CATS = {"a": "A", "b": "B", "c": "C", "h": None}
 ITEMS = [Item(item_id=i, categories=[i[1] if i[0] == "h" else CATS[i[0]]]) for i in IDS]
 
 
-def _cands(rows: list[list[str]]) -> Candidates:
-    q = np.repeat(np.arange(len(rows)), [len(r) for r in rows]).astype(np.int32)
-    items = np.asarray([IDS.index(i) for r in rows for i in r], np.int32)
-    score = np.arange(len(items), 0, -1).astype(np.float32)
-    return Candidates(
-        len(rows),
-        ("s",),
-        q,
-        items,
-        score,
-        score[:, None].copy(),
-        np.ones((len(items), 1), np.int16),
-    )
+def _idx(rows: list[list[str]]) -> list[list[int]]:
+    return [[IDS.index(i) for i in row] for row in rows]
 
 
 HISTORY = sparse.csr_array(
@@ -72,10 +60,10 @@ def table() -> ItemTable:
     return ItemTable.from_items(ITEMS, IdMap(IDS))
 
 
-def _lists(table: ItemTable, k: int, lam: float) -> list[list[str]]:
+def _lists(ranked, table: ItemTable, k: int, lam: float) -> list[list[str]]:
     fair = build_fairness(table, calibration=lam) if lam else None
     out = rerank(
-        _cands(CANDS), k=k, table=table, item_ids=IdMap(IDS), fairness=fair, history=HISTORY
+        ranked(_idx(CANDS)), k=k, table=table, item_ids=IdMap(IDS), fairness=fair, history=HISTORY
     )
     return [[IDS[i] for i in out.items[out.query == q]] for q in range(2)]
 
@@ -89,35 +77,39 @@ def _kl(table: ItemTable, lists: list[list[str]]) -> np.ndarray:
     return miscalibration(recs, HISTORY, groups)
 
 
-def test_calibrated_picks_match_the_hand_computed_greedy(table: ItemTable) -> None:
-    assert _lists(table, 2, 0.6)[0] == ["a1", "b1"]
-    assert _lists(table, 3, 0.6)[1] == ["c1", "a1", "c2"]
+def test_calibrated_picks_match_the_hand_computed_greedy(ranked, table: ItemTable) -> None:
+    assert _lists(ranked, table, 2, 0.6)[0] == ["a1", "b1"]
+    assert _lists(ranked, table, 3, 0.6)[1] == ["c1", "a1", "c2"]
 
 
-def test_half_calibration_stops_short_where_the_hand_computation_says(table: ItemTable) -> None:
-    assert _lists(table, 3, 0.5)[1] == ["c1", "a1", "b1"]
+def test_half_calibration_stops_short_where_the_hand_computation_says(
+    ranked, table: ItemTable
+) -> None:
+    assert _lists(ranked, table, 3, 0.5)[1] == ["c1", "a1", "b1"]
 
 
-def test_calibration_off_keeps_relevance_order(table: ItemTable) -> None:
-    assert _lists(table, 2, 0.0)[0] == ["a1", "a2"]
-    assert _lists(table, 3, 0.0)[1] == ["a1", "b1", "c1"]
+def test_calibration_off_keeps_relevance_order(ranked, table: ItemTable) -> None:
+    assert _lists(ranked, table, 2, 0.0)[0] == ["a1", "a2"]
+    assert _lists(ranked, table, 3, 0.0)[1] == ["a1", "b1", "c1"]
 
 
-def test_miscalibration_falls_to_the_hand_computed_values(table: ItemTable) -> None:
-    before = [_lists(table, 2, 0.0)[0], _lists(table, 3, 0.0)[1]]
-    after = [_lists(table, 2, 0.6)[0], _lists(table, 3, 0.6)[1]]
+def test_miscalibration_falls_to_the_hand_computed_values(ranked, table: ItemTable) -> None:
+    before = [_lists(ranked, table, 2, 0.0)[0], _lists(ranked, table, 3, 0.0)[1]]
+    after = [_lists(ranked, table, 2, 0.6)[0], _lists(ranked, table, 3, 0.6)[1]]
     np.testing.assert_allclose(_kl(table, before), [1.95850, 0.45546], atol=1e-4)
     np.testing.assert_allclose(_kl(table, after), [0.0, 0.0], atol=1e-9)
 
 
-def test_a_user_without_history_keeps_relevance_order(table: ItemTable) -> None:
+def test_a_user_without_history_keeps_relevance_order(ranked, table: ItemTable) -> None:
     fair = build_fairness(table, calibration=1.0)
     empty = sparse.csr_array((2, len(IDS)))
-    out = rerank(_cands(CANDS), k=2, table=table, item_ids=IdMap(IDS), fairness=fair, history=empty)
+    out = rerank(
+        ranked(_idx(CANDS)), k=2, table=table, item_ids=IdMap(IDS), fairness=fair, history=empty
+    )
     assert [IDS[i] for i in out.items[out.query == 0]] == ["a1", "a2"]
 
 
-def test_calibration_over_a_declared_property() -> None:
+def test_calibration_over_a_declared_property(ranked) -> None:
     """The mix can be of any catalogue property: here 'brand', which cuts across categories."""
     items = [
         Item(item_id=i, categories=["X"], properties={"brand": "p" if i in ("a2", "hA") else "q"})
@@ -127,7 +119,7 @@ def test_calibration_over_a_declared_property() -> None:
     fair = build_fairness(table, calibration=1.0, calibration_property="brand")
     history = sparse.csr_array(np.eye(1, len(IDS), IDS.index("hA")))  # all brand p
     out = rerank(
-        _cands([["a1", "a2", "a3"]]),
+        ranked(_idx([["a1", "a2", "a3"]])),
         k=1,
         table=table,
         item_ids=IdMap(IDS),

@@ -18,27 +18,11 @@ from recsmith.events.schema import Item
 from recsmith.fairness import ExposureRule, build_fairness
 from recsmith.ids import IdMap
 from recsmith.rerank import ItemTable, parse_rules, rerank
-from recsmith.retrieval.candidates import Candidates
 
 BRANDS = ["big", "small", "mid"]
 
 
-def _cands(rows: list[list[int]]) -> Candidates:
-    q = np.repeat(np.arange(len(rows)), [len(r) for r in rows]).astype(np.int32)
-    items = np.asarray([i for r in rows for i in r], np.int32)
-    score = np.arange(len(items), 0, -1).astype(np.float32)
-    return Candidates(
-        len(rows),
-        ("s",),
-        q,
-        items,
-        score,
-        score[:, None].copy(),
-        np.ones((len(items), 1), np.int16),
-    )
-
-
-def _run(items, rows, k, exposure, rules=(), lam=0.0, beta=0.0, history=None):
+def _run(ranked, items, rows, k, exposure, rules=(), lam=0.0, beta=0.0, history=None):
     ids = IdMap([it.item_id for it in items])
     table = ItemTable.from_items(items, ids)
     pop = np.arange(len(items), dtype=float)
@@ -46,7 +30,7 @@ def _run(items, rows, k, exposure, rules=(), lam=0.0, beta=0.0, history=None):
         table, calibration=lam, exposure=exposure, popularity_penalty=beta, popularity=pop
     )
     out = rerank(
-        _cands(rows),
+        ranked(rows),
         k=k,
         table=table,
         item_ids=ids,
@@ -58,28 +42,28 @@ def _run(items, rows, k, exposure, rules=(), lam=0.0, beta=0.0, history=None):
     return lists, (fair.unmet(out, table, k) if fair else [[] for _ in rows])
 
 
-def test_a_floor_brings_the_best_small_items_in_at_the_bottom() -> None:
+def test_a_floor_brings_the_best_small_items_in_at_the_bottom(ranked) -> None:
     """Ten big-brand items ahead of two small ones; at least 2 of 5 small: the two best big items
     keep slots 1-3 and the small ones take the last two (in their own order)."""
     items = [
         Item(item_id=f"i{j}", properties={"brand": "big" if j < 10 else "small"}) for j in range(12)
     ]
     floor = ExposureRule(property="brand", equals="small", at_least=0.4)
-    lists, unmet = _run(items, [list(range(12))], 5, [floor])
+    lists, unmet = _run(ranked, items, [list(range(12))], 5, [floor])
     assert lists == [[0, 1, 2, 10, 11]]
     assert unmet == [[]]
 
 
-def test_a_ceiling_frees_slots_for_the_next_best() -> None:
+def test_a_ceiling_frees_slots_for_the_next_best(ranked) -> None:
     items = [
         Item(item_id=f"i{j}", properties={"brand": "big" if j < 6 else "small"}) for j in range(9)
     ]
     ceiling = ExposureRule(property="brand", equals="big", at_most=0.3)  # 3 of 10 → floor(3.0)=3
-    lists, _ = _run(items, [list(range(9))], 10, [ceiling])
+    lists, _ = _run(ranked, items, [list(range(9))], 10, [ceiling])
     assert lists == [[0, 1, 2, 6, 7, 8]]  # the list runs short rather than break the ceiling
 
 
-def test_rules_win_over_a_floor_and_the_shortfall_is_named() -> None:
+def test_rules_win_over_a_floor_and_the_shortfall_is_named(ranked) -> None:
     """The only small items are blocklisted / unavailable: the floor cannot be met, the list
     fills with the best of the rest and ``unmet`` names the floor."""
     items = [
@@ -88,7 +72,7 @@ def test_rules_win_over_a_floor_and_the_shortfall_is_named() -> None:
     items[7] = Item(item_id="i7", properties={"brand": "small"}, available=False)
     floor = ExposureRule(name="small brands", property="brand", equals="small", at_least=0.5)
     lists, unmet = _run(
-        items, [list(range(8))], 4, [floor], rules=[{"type": "blocklist", "items": ["i6"]}]
+        ranked, items, [list(range(8))], 4, [floor], rules=[{"type": "blocklist", "items": ["i6"]}]
     )
     assert lists == [[0, 1, 2, 3]]
     assert unmet == [["small brands"]]
@@ -104,12 +88,12 @@ def test_shares_round_to_counts_of_k() -> None:
         ExposureRule(property="brand", equals="x", at_least=0.5, at_most=0.2)
 
 
-def test_popularity_penalty_reorders_by_the_stated_factor() -> None:
+def test_popularity_penalty_reorders_by_the_stated_factor(ranked) -> None:
     """Counts 0, 1, 2, ... per item index; β = 1: item j at rank r competes at
     ``-log(1 + r) - log(1 + j)``. Candidates [3, 0, 1]: item 3 (rank 0) scores −log 4 = −1.386,
     item 0 (rank 1) −log 2 = −0.693, item 1 (rank 2) −log 3 − log 2 = −1.792 → [0, 3, 1]."""
     items = [Item(item_id=f"i{j}") for j in range(4)]
-    lists, _ = _run(items, [[3, 0, 1]], 3, [], beta=1.0)
+    lists, _ = _run(ranked, items, [[3, 0, 1]], 3, [], beta=1.0)
     assert lists == [[0, 3, 1]]
 
 
@@ -156,9 +140,9 @@ def cases(draw: st.DrawFn):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
-def test_constraints_hold_on_served_lists_and_rules_still_win(case) -> None:
+def test_constraints_hold_on_served_lists_and_rules_still_win(ranked, case) -> None:
     items, rows, k, exposure, rules, lam, beta, history = case
-    lists, unmet = _run(items, rows, k, exposure, rules, lam, beta, history)
+    lists, unmet = _run(ranked, items, rows, k, exposure, rules, lam, beta, history)
     banned = {int(r["items"][0][1:]) for r in rules if r["type"] == "blocklist"}
     cap = next((r["max"] for r in rules if r["type"] == "cap_per_category"), None)
     pin = next((int(r["item"][1:]) for r in rules if r["type"] == "pin"), None)
@@ -189,8 +173,6 @@ def test_constraints_hold_on_served_lists_and_rules_still_win(case) -> None:
                 spare = [i for i in allowed if i not in shown]
                 group_spare = [i for i in spare if items[i].properties["brand"] == brand]
                 free = [i for i in shown if i != pinned]
-                assert (
-                    not group_spare
-                    or (all(items[i].properties["brand"] == brand for i in free)
-                    and len(shown) == k)
+                assert not group_spare or (
+                    all(items[i].properties["brand"] == brand for i in free) and len(shown) == k
                 )
