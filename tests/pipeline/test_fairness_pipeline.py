@@ -15,6 +15,7 @@ from scipy import sparse
 
 from recsmith.config import EventSettings
 from recsmith.decisions.record import decision
+from recsmith.errors import ValidationError
 from recsmith.evaluation.fairness import group_matrix, miscalibration
 from recsmith.events.schema import Item
 from recsmith.fairness.watch import FairnessWatch
@@ -127,3 +128,22 @@ def test_the_watch_sets_gauges_and_boosts_groups_the_log_starved(
     # the shown group is over-exposed: no boost (and no bury); every other group is lifted
     assert np.all(amortised.log_boost[codes == shown_code] == 0.0)
     assert np.all(amortised.log_boost[(codes >= 0) & (codes != shown_code)] > 0.0)
+
+
+@pytest.mark.parametrize(
+    ("keys", "where"),
+    [
+        (
+            {"exposure": [{"property": "category", "equals": "Garden", "at_least": 0.1}]},
+            "rerank.exposure.0",
+        ),
+        ({"calibration": 0.5, "calibration_property": "colour"}, "rerank.calibration_property"),
+    ],
+)
+def test_a_setting_the_catalogue_cannot_honour_fails_before_fitting(
+    config: PipelineConfig, events: pd.DataFrame, items: list[Item], keys: dict, where: str
+) -> None:
+    """The catalogue files items under lower-case names ("garden") and has no "colour"."""
+    cfg = config.model_copy(update={"rerank": config.rerank.model_validate(keys)})
+    with pytest.raises(ValidationError, match=where):
+        train_pipeline(cfg, events, dict(EventSettings().weights), items=items)
