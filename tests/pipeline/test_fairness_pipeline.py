@@ -18,10 +18,12 @@ from recsmith.decisions.record import decision
 from recsmith.errors import ValidationError
 from recsmith.evaluation.fairness import group_matrix, miscalibration
 from recsmith.events.schema import Item
+from recsmith.fairness.stage import build_fairness
 from recsmith.fairness.watch import FairnessWatch
 from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.rerank import ItemTable
 from recsmith.serving.metrics import Metrics
 from recsmith.store.sqlite import SQLiteStore
 
@@ -147,3 +149,10 @@ def test_a_setting_the_catalogue_cannot_honour_fails_before_fitting(
     cfg = config.model_copy(update={"rerank": config.rerank.model_validate(keys)})
     with pytest.raises(ValidationError, match=where):
         train_pipeline(cfg, events, dict(EventSettings().weights), items=items)
+
+
+def test_the_default_pipeline_file_builds_no_fairness_stage() -> None:
+    """No fairness key set: the re-ranker holds no fairness stage, so lists and cost are as
+    before (the rest of the suite pins those lists)."""
+    keys = default_pipeline_config().rerank.fairness_keys()
+    assert build_fairness(ItemTable.unknown(3), popularity=np.ones(3), **keys) is None
