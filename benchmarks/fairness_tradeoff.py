@@ -18,7 +18,8 @@ model and candidates, then
   user's *true* taste mix and their list's mix, λ = 0 … 1;
 * an exposure floor (``at_least``) for "good but unpopular" items (bottom half by training
   popularity, top half by mean true preference): the share of lists showing at least one, the
-  group's slot share and the true utility, floor 0 / 0.1 / 0.2 / 0.3.
+  group's slot share and the true utility, floor 0 / 0.1 / 0.2 / 0.3, over the model's 100
+  candidates alone and with the group's own candidates added as a pipeline adds them.
 
     python benchmarks/fairness_tradeoff.py [--users N]   # N: subsample MovieLens users
 """
@@ -42,6 +43,7 @@ from recsmith.fairness import ExposureRule, build_fairness
 from recsmith.ids import IdMap
 from recsmith.rerank import ItemTable, rerank
 from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.queries import Queries
 from recsmith.simulate import simulate
 
 ML = Path("/work/shared/datasets/movielens-100k")
@@ -254,18 +256,28 @@ def simulator(rng: np.random.Generator) -> None:
             f"{mean_ci(miscalibration(recs, train, groups))}"
         )
 
-    print("good-tail floor | lists with ≥1 | slot share | true utility | floors unmet")
+    # as a pipeline serves: each floor's group brings its most popular items into the candidates
+    queries = Queries(np.arange(n_u, dtype=np.int32), sparse.csr_array((n_u, n_i)), train)
+    print(
+        "good-tail floor | group pool | lists with ≥1 | slot share | group items shown | "
+        "true utility | unmet"
+    )
     for share in (0.0, 0.1, 0.2, 0.3):
-        rules = [ExposureRule(property="tail", equals="good", at_least=share)] if share else []
-        fair = build_fairness(table, exposure=rules)
-        out = rerank(cands, k=K, table=table, item_ids=ids, fairness=fair)
-        recs = lists(out)
-        in_group = np.where(recs >= 0, good_tail[np.maximum(recs, 0)], False)
-        unmet = sum(map(bool, fair.unmet(out, table, K))) if fair else 0
-        print(
-            f"{share:.1f} | {mean_ci(in_group.any(axis=1).astype(float))} | "
-            f"{mean_ci(in_group.mean(axis=1))} | {mean_ci(utility(recs))} | {unmet}"
-        )
+        for pooled in (False, True) if share else (False,):
+            rules = [ExposureRule(property="tail", equals="good", at_least=share)] if share else []
+            fair = build_fairness(table, exposure=rules, popularity=counts if pooled else None)
+            pool_cands = fair.prepare(cands, queries, K, calibrate=False)[0] if fair else cands
+            out = rerank(pool_cands, k=K, table=table, item_ids=ids, fairness=fair)
+            recs = lists(out)
+            in_group = np.where(recs >= 0, good_tail[np.maximum(recs, 0)], False)
+            unmet = sum(map(bool, fair.unmet(out, table, K))) if fair else 0
+            print(
+                f"{share:.1f} | {'yes' if pooled else 'no'} | "
+                f"{mean_ci(in_group.any(axis=1).astype(float))} | "
+                f"{mean_ci(in_group.mean(axis=1))} | "
+                f"{len(np.unique(recs[in_group])) / good_tail.sum():.3f} | "
+                f"{mean_ci(utility(recs))} | {unmet}"
+            )
 
 
 def _kl_rows(p: np.ndarray, q_mass: np.ndarray, alpha: float = 0.01) -> np.ndarray:
