@@ -70,7 +70,8 @@ class AmortisedConfig(BaseModel):
     [rerank.amortised]
     property = "brand"     # or "category" (an item's primary category)
     strength = 0.5         # γ above; 0 = off
-    window_days = 7        # slots served over this window count as "so far"
+    window_days = 1        # slots served over this window count as "so far" (each refresh
+                           # reads the whole window from the log: keep it to what you need)
     refresh_s = 300        # how often the server re-reads the log
     """
 
@@ -78,5 +79,5 @@ class AmortisedConfig(BaseModel):
 
     property: str = Field("category", min_length=1)
     strength: float = Field(0.5, ge=0, le=4)
-    window_days: float = Field(7.0, gt=0, le=365)
+    window_days: float = Field(1.0, gt=0, le=365)
     refresh_s: float = Field(300.0, ge=10, le=86_400)
