@@ -24,7 +24,8 @@ from recsmith.decisions.record import decision
 from recsmith.events.schema import Item
 from recsmith.events.validate import validate_events
 from recsmith.fairness.report import fairness_report
-from recsmith.store.sqlite import SQLiteStore
+from recsmith.store.base import EventStore
+from recsmith.testing.backends import BACKENDS, open_backend
 
 LABELS = {"a": ("X",), "b": ("X",), "c": ("Y",), "d": ("Y",)}
 T0 = datetime.now(UTC) - timedelta(hours=1)
@@ -76,9 +77,15 @@ def test_report_figures_match_the_hand_computed_log() -> None:
     assert "<h1>" in report.to_html()
 
 
-def test_cli_report_reads_the_store(tmp_path: Path) -> None:
-    db = tmp_path / "s.sqlite"
-    store = SQLiteStore(db)
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_cli_report_reads_the_store(kind: str, tmp_path: Path) -> None:
+    with open_backend(kind, tmp_path) as (store, url):
+        _fill(store)
+        _run_cli(url, tmp_path)
+
+
+def _fill(store: EventStore) -> None:
+    """The hand-made log, items, one event and its attribution, written through the store."""
     store.upsert_items([Item(item_id=i, categories=list(c)) for i, c in LABELS.items()])
     store.append_decisions(
         [
@@ -119,7 +126,9 @@ def test_cli_report_reads_the_store(tmp_path: Path) -> None:
             }
         )
     )
-    store.close()
+
+
+def _run_cli(url: str, tmp_path: Path) -> None:
     html = tmp_path / "fair.html"
     result = CliRunner().invoke(
         app,
@@ -134,7 +143,7 @@ def test_cli_report_reads_the_store(tmp_path: Path) -> None:
             "--html",
             str(html),
             "--store",
-            f"sqlite:///{db}",
+            url,
         ],
     )
     assert result.exit_code == 0, result.stderr

@@ -25,7 +25,8 @@ from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank import ItemTable
 from recsmith.serving.metrics import Metrics
-from recsmith.store.sqlite import SQLiteStore
+from recsmith.store.base import EventStore
+from recsmith.testing.backends import BACKENDS, open_backend
 
 K = 10
 
@@ -94,10 +95,17 @@ def test_floors_hold_on_served_lists(fair: Pipeline, items: list[Item], small: s
     assert held.mean() > ((plain >= 0) & np.isin(plain_names, list(in_group))).sum(axis=1).mean()
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
 def test_the_watch_sets_gauges_and_boosts_groups_the_log_starved(
-    fair: Pipeline, items: list[Item], tmp_path: Path
+    fair: Pipeline, items: list[Item], tmp_path: Path, kind: str
 ) -> None:
-    store = SQLiteStore(tmp_path / "s.sqlite")
+    with open_backend(kind, tmp_path) as (store, _):
+        _watch_boosts_what_the_log_starved(fair, items, store)
+
+
+def _watch_boosts_what_the_log_starved(
+    fair: Pipeline, items: list[Item], store: EventStore
+) -> None:
     store.upsert_items(items)
     big = _by_size(items)[-1]
     shown = [it.item_id for it in items if it.categories[0] == big][:K]
@@ -120,7 +128,6 @@ def test_the_watch_sets_gauges_and_boosts_groups_the_log_starved(
     watch = FairnessWatch(store, lambda: fair, metrics.set_exposure)
     assert watch.interval_s == 60
     watch.refresh()
-    store.close()
     text = generate_latest(metrics.registry).decode()
     assert f'recsmith_exposure_share{{group="{big}"}} 1.0' in text
     assert "recsmith_exposure_gini" in text
