@@ -44,7 +44,9 @@ def normalised_rows(matrix: sparse.csr_array) -> sparse.csr_array:
 def user_mix(history: sparse.csr_array, item_groups: sparse.csr_array) -> np.ndarray:
     """float [n_queries, n_groups]: each history's group mix ``p(g|u)`` (rows of zeros: no
     history with a group). ``item_groups`` rows already sum to 1 (``normalised_rows``)."""
-    return normalised_rows(sparse.csr_array(history @ item_groups)).toarray()
+    mass = sparse.csr_array(history @ item_groups).toarray()  # [queries, groups]: small
+    total = mass.sum(axis=1, keepdims=True)
+    return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
 
 
 @dataclass(slots=True)
@@ -62,10 +64,14 @@ class CalibrationScorer:
     grp: np.ndarray  # int64 [n_pairs]
     weight: np.ndarray  # float [n_pairs]
     width: int
+    ptr: np.ndarray  # int64 [n_rows + 1]: flat row r's pairs are ptr[r]:ptr[r + 1]
+    starts: np.ndarray  # int64 [n_q]: the grid's first flat row of each query
+    query: np.ndarray = field(init=False)  # int64 [n_pairs]: the pair's query (grid row)
     mass: np.ndarray = field(init=False)  # float [n_q, n_groups]: Σ p(g|i) over picked items
     picked: np.ndarray = field(init=False)  # float [n_q]: items in each list so far
 
     def __post_init__(self) -> None:
+        self.query = self.cell // self.width
         self.mass = np.zeros_like(self.mix)
         self.picked = np.zeros(len(self.mix))
 
@@ -92,19 +98,21 @@ class CalibrationScorer:
             block.indices.astype(np.int64),
             block.data.astype(np.float64),
             grid.shape[1],
+            block.indptr.astype(np.int64),
+            grid.starts,
         )
 
     def _log_term(self, mass: np.ndarray, p: np.ndarray, n: np.ndarray) -> np.ndarray:
-        """``p log q̃`` for list mass ``mass`` of ``n`` items (0 where p = 0)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = (1.0 - ALPHA) * mass / n + ALPHA * p
-            return np.where(p > 0, p * np.log(np.where(p > 0, q, 1.0)), 0.0)
+        """``p log q̃`` for list mass ``mass`` of ``n`` >= 1 items (0 where p = 0; where p > 0,
+        q̃ >= α p > 0, so the log is always finite)."""
+        q = (1.0 - ALPHA) * mass / n + ALPHA * p
+        return np.where(p > 0, p * np.log(np.where(p > 0, q, 1.0)), 0.0)
 
     def scores(self) -> np.ndarray:
         n_q = len(self.mix)
         n = (self.picked + 1.0)[:, None]
         base = self._log_term(self.mass, self.mix, n)  # every group, as if one more item joined
-        q = self.cell // self.width
+        q = self.query
         p = self.mix[q, self.grp]
         grown = self._log_term(self.mass[q, self.grp] + self.weight, p, n[q, 0])
         correction = np.bincount(
@@ -114,7 +122,8 @@ class CalibrationScorer:
         return (1.0 - self.lam) * self.relevance + self.lam * fit
 
     def absorb(self, rows: np.ndarray, cols: np.ndarray) -> None:
-        cells = rows * self.width + cols
-        hit = np.isin(self.cell, cells)
-        np.add.at(self.mass, (self.cell[hit] // self.width, self.grp[hit]), self.weight[hit])
+        flat = self.starts[rows] + cols
+        lo, n = self.ptr[flat], self.ptr[flat + 1] - self.ptr[flat]
+        hit = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())  # every pick's pairs
+        np.add.at(self.mass, (self.query[hit], self.grp[hit]), self.weight[hit])
         self.picked[rows] += 1.0

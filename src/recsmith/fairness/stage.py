@@ -116,9 +116,9 @@ class FairSelector:
         if len(query) == 0 or k <= 0:
             return np.zeros(0, np.int64)
         order = None
-        log_factor = _sum(f.adjust, f.amortised.log_boost if f.amortised else None)
+        log_factor = _gathered(items, f.adjust, f.amortised.log_boost if f.amortised else None)
         if log_factor is not None:
-            relevance = relevance + log_factor[items]
+            relevance = relevance + log_factor
             order = np.lexsort((-relevance, query))  # stable: equal relevance keeps row order
             query, items, relevance = query[order], items[order], relevance[order]
             is_seed, group = is_seed[order], group[order]
@@ -164,9 +164,10 @@ class FairSelector:
         return order[picked] if order is not None else picked
 
 
-def _sum(*parts: np.ndarray | None) -> np.ndarray | None:
-    """The sum of the given per-item arrays; None when none is given."""
-    present = [p for p in parts if p is not None]
+def _gathered(items: np.ndarray, *parts: np.ndarray | None) -> np.ndarray | None:
+    """The sum of the given per-item arrays at the candidates' ``items`` (gathered first: a
+    request pays for its rows, not for the catalogue); None when none is given."""
+    present = [p[items] for p in parts if p is not None]
     return np.sum(present, axis=0) if present else None
 
 
