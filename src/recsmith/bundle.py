@@ -77,6 +77,9 @@ class Answer:
     #: per listed item, the probability the policy showed it there (``recsmith.exploration``);
     #: empty for deterministic lists (every propensity 1)
     propensities: list[list[float]] = field(default_factory=list)
+    #: per query, what its list fell short of: ``exposure:<group>`` for an exposure floor the
+    #: allowed candidates could not meet (``recsmith.fairness``); empty when nothing did
+    notes: list[list[str]] = field(default_factory=list)
 
 
 class ModelBundle:

@@ -13,6 +13,7 @@ from recsmith.cli import (
     decisions,
     evaluate,
     experiment,
+    fairness,
     import_,
     keys,
     kpis,
@@ -88,6 +89,7 @@ app.command("retrain")(retrain.retrain_command)
 app.add_typer(ope.app, name="ope")
 app.add_typer(users.app, name="users")
 app.command("purge")(purge.purge_command)
+app.add_typer(fairness.app, name="fairness")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from recsmith.atomic_dir import atomic_directory
 from recsmith.bundle import ModelBundle, read_manifest
 from recsmith.config import Weight
 from recsmith.events.schema import Item
+from recsmith.fairness.config_check import check_fairness
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.gc_pause import paused_gc
@@ -63,6 +64,8 @@ def train_pipeline(
     attrs = ItemAttributes.from_items(items, full.items)
     table = ItemTable.from_items(items, full.items) if items else ItemTable.unknown(full.n_items)
     check_rules(config.rerank.rules, table, full.items)  # before minutes of fitting
+    rerank = config.rerank
+    check_fairness(rerank.exposure, rerank.calibration, rerank.calibration_property, table)
     if any(s.tune for s in config.retrieval.sources):
         with progress("source tuning"):
             config, tuning = tune_sources(config, full, seed=config.ranking.random_state)

@@ -15,6 +15,8 @@ label_share = 0.1      # latest share of training events that label the ranker's
 [rerank]
 diversity = 0.2        # MMR: 0 = relevance only, 1 = diversity only
 max_per_category = 3
+# fairness (recsmith.fairness): calibration = 0.5, popularity_penalty = 0.3,
+# [[rerank.exposure]] floors/ceilings, [rerank.amortised]
 ```
 """
 
@@ -30,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.exploration.config import ExploreConfig
+from recsmith.fairness.amortised import AmortisedConfig
+from recsmith.fairness.exposure import ExposureRule
 from recsmith.models.base import Recommender
 from recsmith.models.registry import model_class
 from recsmith.ranking.ltr import RankerConfig
@@ -162,15 +166,45 @@ class RerankConfig(_Strict):
         True, description="kept for older files: unavailable items are never shown, so only true"
     )
     rules: list[Rule] = Field(default_factory=list)
+    calibration: float = Field(
+        0.0, ge=0, le=1, description="Steck calibrated re-ranking: 0 = off, 1 = match the mix only"
+    )
+    calibration_property: str = Field(
+        "category", min_length=1, description="what calibration matches: categories or a property"
+    )
+    exposure: list[ExposureRule] = Field(
+        default_factory=list, description="floors / ceilings on an item group's share of a list"
+    )
+    popularity_penalty: float = Field(
+        0.0, ge=0, le=4, description="an item with n interactions competes as if buried (1+n)^-β"
+    )
+    amortised: AmortisedConfig | None = Field(
+        None, description="boost item groups the decision log shows under-exposed so far"
+    )
 
     @model_validator(mode="after")
     def _always_available(self) -> RerankConfig:
+        if self.calibration and self.diversity:
+            raise ValueError(
+                "calibration and diversity are both set: calibration picks the list itself, so "
+                "choose one (a request's diversity still overrides calibration for that request)"
+            )
         if not self.only_available:
             raise ValueError(
                 "only_available = false is not supported: unavailable items are never shown "
                 "(remove the key)"
             )
         return self
+
+    def fairness_keys(self) -> dict[str, Any]:
+        """The fairness controls' settings, as ``recsmith.fairness.build_fairness`` takes them."""
+        return {
+            "calibration": self.calibration,
+            "calibration_property": self.calibration_property,
+            "exposure": tuple(self.exposure),
+            "popularity_penalty": self.popularity_penalty,
+            "amortised": self.amortised,
+        }
 
     def all_rules(self) -> list[Rule]:
         """The configured rules plus those the shorthand keys stand for."""

@@ -23,6 +23,7 @@ from scipy import sparse
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
 from recsmith.exploration.explorer import Explorer, ExploreRequest
+from recsmith.fairness.stage import build_fairness
 from recsmith.models.base import Recommender
 from recsmith.models.content import ContentBased
 from recsmith.models.topk import TopK
@@ -138,6 +139,9 @@ class Pipeline:
             similarity=self.content.vectors
             if self.config.rerank.similarity == "content" and self.content is not None
             else "category",
+            fairness=build_fairness(
+                self.table, popularity=popular, **self.config.rerank.fairness_keys()
+            ),
         )
         self.explorer = (  # ``[explore]``: applied after re-ranking, rules already applied
             Explorer(
@@ -365,7 +369,7 @@ class Pipeline:
     ) -> Candidates:
         """Re-ranking stage: configured and request rules, diversity, caps and pins, cut to ``k``
         (a request's ``diversity`` overrides the configured one)."""
-        return self.reranker.rerank(cands, k, rules=rules, diversity=diversity)
+        return self.reranker.rerank(cands, k, rules=rules, diversity=diversity, queries=queries)
 
     def recommend(
         self,
@@ -436,6 +440,7 @@ class Pipeline:
             per_source,
             anchored,
             [p.tolist() for p in shown],
+            self.reranker.unmet(final, k),
         )
 
     def recommend_for_items(

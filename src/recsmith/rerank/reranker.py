@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import sparse
@@ -29,6 +29,10 @@ from recsmith.rerank.plan import RulePlan
 from recsmith.rerank.rules import Rule, compile_rules
 from recsmith.rerank.similarity import CategorySimilarity, EmbeddingSimilarity, Similarity
 from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.queries import Queries
+
+if TYPE_CHECKING:  # recsmith.fairness builds on this package: no import cycle at run time
+    from recsmith.fairness.stage import Fairness
 
 #: "category" (primary category), item vectors (dense or sparse rows) or any ``Similarity``.
 SimilarityLike = Literal["category"] | Similarity | np.ndarray | sparse.sparray | sparse.spmatrix
@@ -56,11 +60,15 @@ def rerank(
     rules: Iterable[Rule] | RulePlan = (),
     diversity: float | None = None,
     similarity: SimilarityLike = "category",
+    fairness: Fairness | None = None,
+    history: sparse.csr_array | None = None,
 ) -> Candidates:
     """Re-rank every query of ``cands`` to at most ``k`` rows.
 
     ``diversity`` in [0, 1] is MMR's ``1 − λ``: 0 or None keeps the relevance order, 1 maximises
-    dissimilarity. ``table`` and ``item_ids`` must describe the same items as ``cands.items``.
+    dissimilarity. ``fairness`` (``recsmith.fairness``) adds its controls around that selection,
+    calibrating to ``history`` [n_queries, n_items] when it calibrates.
+    ``table`` and ``item_ids`` must describe the same items as ``cands.items``.
     Output rows keep their input scores; the row order is the result.
     """
     if len(item_ids) != table.n_items:
@@ -71,6 +79,8 @@ def rerank(
     select = None
     if diversity:
         select = MMR(1.0 - diversity, resolve_similarity(similarity, table))
+    if fairness is not None:
+        select = fairness.selector(select, history, table)
     return plan.apply(cands, table, k, select=select)
 
 
@@ -84,6 +94,7 @@ class Reranker:
     rules: tuple[Rule, ...] = ()
     diversity: float | None = None
     similarity: SimilarityLike = "category"
+    fairness: Fairness | None = None
     _plan: RulePlan = field(init=False, repr=False)
     _similarity: Similarity = field(init=False, repr=False)
 
@@ -98,9 +109,17 @@ class Reranker:
         *,
         rules: Iterable[Rule] = (),
         diversity: float | None = None,
+        queries: Queries | None = None,
     ) -> Candidates:
         """Configured rules plus this request's ``rules`` (pins: configured ones win a clash);
-        ``diversity`` overrides the configured trade-off for this call (0 = relevance order)."""
+        ``diversity`` overrides the configured trade-off for this call (0 = relevance order; a
+        request's diversity also replaces calibration). ``queries`` (who asks) lets the fairness
+        controls add exposure floors' candidates and calibrate to the users' histories."""
+        history = None
+        if self.fairness is not None and queries is not None:
+            candidates, history = self.fairness.prepare(
+                candidates, queries, k, calibrate=not diversity
+            )
         request = list(rules)
         plan = self._plan.combine(compile_rules(request, self.item_ids)) if request else self._plan
         return rerank(
@@ -111,4 +130,14 @@ class Reranker:
             rules=plan,
             diversity=self.diversity if diversity is None else diversity,
             similarity=self._similarity,
+            fairness=self.fairness,
+            history=history,
         )
+
+    def unmet(self, final: Candidates, k: int) -> list[list[str]]:
+        """Per query of the re-ranked ``final``: ``exposure:<group>`` for each exposure floor
+        its list falls short of (empty lists without fairness controls)."""
+        if self.fairness is None or not self.fairness.exposure:
+            return []
+        short = self.fairness.unmet(final, self.table, k)
+        return [[f"exposure:{label}" for label in row] for row in short]

@@ -26,6 +26,7 @@ from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
 from recsmith.exploration.board import BanditBoard, explores, keep_synced
+from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware
 from recsmith.lifecycle.schedule import watch_schedule
@@ -114,6 +115,7 @@ def create_app(
         rollback_watcher: asyncio.Task[None] | None = None
         retrain_watcher: asyncio.Task[None] | None = None
         privacy_tasks: list[asyncio.Task[None]] = []
+        fairness_watcher: asyncio.Task[None] | None = None
         the_store = (
             store
             if store is not None
@@ -190,6 +192,13 @@ def create_app(
                 )
                 drift_watcher = asyncio.create_task(drift.watch())
             privacy_tasks = privacy_watchers(app, the_store, settings)
+            if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
+                watch = FairnessWatch(
+                    the_store,
+                    lambda: getattr(app.state.runtime, "bundle", None),
+                    metrics.set_exposure,
+                )
+                fairness_watcher = asyncio.create_task(watch.watch())
             if settings.serving.registry is not None:
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 if guard is not None:
@@ -210,6 +219,7 @@ def create_app(
                 drift_watcher,
                 rollback_watcher,
                 retrain_watcher,
+                fairness_watcher,
                 *privacy_tasks,
             )
             for task in tasks:

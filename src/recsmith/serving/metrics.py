@@ -18,6 +18,8 @@ from recsmith.decisions.served import ARRIVED
 
 #: Fast endpoints answer in about a millisecond, so the buckets start well below the default 5 ms.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Item groups exported one series each by ``recsmith_exposure_share``; the rest are summed.
+EXPOSURE_GROUPS = 20
 #: Methods kept as label values; anything else becomes "other" (clients can send any token).
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 #: Route label for requests no route matched (404s): one series instead of one per probed path.
@@ -41,6 +43,9 @@ class Metrics:
     impressions: Counter
     attributed: Counter
     decisions_dropped: Counter
+    exposure_share: Gauge
+    exposure_gini: Gauge
+    narrowing: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -120,6 +125,25 @@ class Metrics:
                 "go first), or failed to store for a reason other than an outage.",
                 registry=registry,
             ),
+            exposure_share=Gauge(
+                "recsmith_exposure_share",
+                "Share of the slots served over the fairness window per item group (primary "
+                "category; the largest groups, the rest as '(other)'), from the decision log.",
+                ("group",),
+                registry=registry,
+            ),
+            exposure_gini=Gauge(
+                "recsmith_exposure_gini",
+                "Gini of slots served per item over the catalogue in the fairness window (0: "
+                "even exposure, near 1: a few items take every slot).",
+                registry=registry,
+            ),
+            narrowing=Gauge(
+                "recsmith_narrowing_share",
+                "Share of units whose latest lists span fewer item groups than the lists before "
+                "them (the filter-bubble signal; units with enough lists in the window).",
+                registry=registry,
+            ),
             degraded=Gauge(
                 "recsmith_degraded",
                 "1 while a component runs on its fallback (online_state: Redis unreachable; "
@@ -146,6 +170,20 @@ class Metrics:
         for source, n in candidates.items():
             if n:
                 self.candidates.labels(source=source).inc(n)
+
+    def set_exposure(self, shares: dict[str, float], gini: float, narrowing: float) -> None:
+        """The fairness gauges (``recsmith.fairness.watch``): at most ``EXPOSURE_GROUPS``
+        group series, the smaller groups summed as '(other)', so the label stays bounded."""
+        top = sorted(shares.items(), key=lambda kv: -kv[1])
+        self.exposure_share.clear()
+        for group, share in top[:EXPOSURE_GROUPS]:
+            self.exposure_share.labels(group=group).set(share)
+        if len(top) > EXPOSURE_GROUPS:
+            self.exposure_share.labels(group="(other)").set(
+                sum(s for _, s in top[EXPOSURE_GROUPS:])
+            )
+        self.exposure_gini.set(gini)
+        self.narrowing.set(narrowing)
 
     def count_ingest(self, accepted: int, duplicates: int, rejected: int) -> None:
         counts = {"accepted": accepted, "duplicate": duplicates, "rejected": rejected}

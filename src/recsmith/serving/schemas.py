@@ -274,7 +274,8 @@ class RecommendationResponse(_ListResponse):
     degraded: list[str] = Field(
         default_factory=list,
         description="parts this list was computed without: 'store' when the event store was "
-        "unavailable (items the user has there now were not excluded)",
+        "unavailable (items the user has there now were not excluded); 'exposure:<group>' when "
+        "an exposure floor of the pipeline could not be met from the items rules allow",
     )
     not_personalised: str | None = Field(
         None,

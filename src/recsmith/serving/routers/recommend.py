@@ -227,7 +227,7 @@ async def recommend(
             recommendation_id=recommendation_id,
             user_id=user_id,
             model_version=bundle.version,
-            degraded=degraded,
+            degraded=[*degraded, *listed.pop("shortfalls", [])],
             experiment=chosen.experiment,
             variant=chosen.variant,
             not_personalised=withheld,
@@ -317,6 +317,7 @@ async def _computed(
         **explored,
         "tier": tier,
         "fallback": None if tier == "personalised" else tier,
+        "shortfalls": answer.notes[row] if answer.notes else [],
         "items": [
             {
                 "item_id": i,
