@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from live_server import live_server
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings, Settings
+from recsmith.events.schema import Item
 from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
@@ -50,6 +52,10 @@ def shop(tmp_path: Path) -> tuple[Settings, ModelRegistry, list[str], dict[str, 
     frame, rejected = validate_events(stamped.to_dict("records"), EventSettings())
     assert not rejected and len(frame) == len(events)
     store.append(frame)
+    # a catalogue in two categories, by the parity of the item's number (the fairness page's groups)
+    store.upsert_items(
+        [Item(item_id=i, categories=[_parity(i)]) for i in sorted(set(events["item_id"]))]
+    )
     _, admin = create_api_key(store, "console", ["admin"])
     _, reader = create_api_key(store, "reader", ["read"])
     store.close()
@@ -75,6 +81,10 @@ def page(tmp_path: Path) -> Iterator[object]:
         page.set_default_timeout(15_000)
         yield page
         browser.close()
+
+
+def _parity(item_id: str) -> str:
+    return "even" if int(item_id.lstrip("i")) % 2 == 0 else "odd"
 
 
 def _shot(page: object, name: str) -> None:
@@ -138,6 +148,25 @@ def test_the_console_in_a_browser(
         assert history and not set(history) & set(listed)  # lists leave out what they had
         _shot(page, "preview")
 
+        # the one list served so far (the preview's), grouped by category: its five slots
+        page.click("nav a[data-page=fairness]")
+        page.fill("#fairness-since", "3650d")
+        time.sleep(1.5)  # the decision writer stores lists within a second
+        page.click("#fairness-form button")
+        expect(page.locator("#fair-lists")).to_contain_text("1 (since 3650d, groups: category)")
+        shares = {p: sum(_parity(i) == p for i in listed) / 5 for p in ("even", "odd")}
+        rows = page.locator("#fair-groups tbody tr")
+        expect(rows).to_have_count(sum(v > 0 for v in shares.values()))
+        shown = dict(
+            zip(
+                rows.locator("td:nth-child(1)").all_inner_texts(),
+                rows.locator("td:nth-child(2)").all_inner_texts(),
+                strict=True,
+            )
+        )
+        assert shown == {g: f"{100 * v:.1f} %" for g, v in shares.items() if v > 0}
+        _shot(page, "fairness")
+
 
 def test_the_console_api_asks_for_an_admin_key(
     shop: tuple[Settings, ModelRegistry, list[str], dict[str, str]],
@@ -163,6 +192,8 @@ def test_the_console_api_asks_for_an_admin_key(
         assert again.json() == {"version": v2, "previous": v1} and reg.current() == v2
         report = client.get("/v1/admin/monitor?since=3650d", headers=admin).json()
         assert report["version"] == v2 and len(report["signals"]) == 8
+        bad = client.get("/v1/admin/fairness?item_groups=brand", headers=admin)
+        assert bad.status_code == 422 and "item_groups" in bad.text
         history = client.get("/v1/admin/users/u001/history", headers=admin).json()
         store = SQLiteStore(Path(settings.store.url.removeprefix("sqlite:///")))
         assert history["items"] and sorted(history["items"]) == sorted(store.user_items("u001"))

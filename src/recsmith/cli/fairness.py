@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.evaluation.grouping import parse_group_spec
-from recsmith.fairness.report import fairness_report
+from recsmith.fairness.report import report_from_store
 from recsmith.store.open import open_store
 
 app = typer.Typer(help="Fairness of what was served: exposure, calibration, parity.")
@@ -47,33 +46,9 @@ def report(
             raise ValidationError("--html", f"no such directory: {html.parent}")
         db = open_store(store or cli.settings.store.url)
         try:
-            shown = db.scan_decisions(start, None)
-            frames = [f[["user_id", "item_id"]] for f in db.scan(since=start)]
-            events = pd.concat(frames) if frames else pd.DataFrame(columns=["user_id", "item_id"])
-            attributions = db.scan_attributions(start)
-            catalogue = db.items()
+            result = report_from_store(db, start, spec, window=f"since {since}", last=last)
         finally:
             db.close()
-        attributions = attributions[
-            attributions["recommendation_id"].isin(shown["recommendation_id"])
-        ]
-        if spec.kind == "property":
-            labels = {
-                it.item_id: ((str(it.properties[spec.name]),) if spec.name in it.properties else ())
-                for it in catalogue
-            }
-        else:
-            labels = {it.item_id: tuple(it.categories) for it in catalogue}
-        result = fairness_report(
-            shown,
-            events,
-            attributions,
-            labels,
-            window=f"since {since}",
-            grouping=spec.label,
-            catalogue=len(catalogue),
-            last=last,
-        )
         if html is not None:
             html.write_text(result.to_html())
     if json_out:

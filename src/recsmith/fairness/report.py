@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,10 @@ import pandas as pd
 from scipy import sparse
 
 from recsmith.evaluation.fairness import group_matrix, miscalibration
+from recsmith.evaluation.grouping import GroupSpec
 from recsmith.evaluation.parity import activity_groups
 from recsmith.fairness.monitor import live_exposure, narrowing
+from recsmith.store.base import EventStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,37 @@ def fairness_report(
             "parity": parity,
             "notes": notes,
         },
+    )
+
+
+def report_from_store(
+    store: EventStore, since: datetime | None, spec: GroupSpec, *, window: str, last: int = 5
+) -> FairnessReport:
+    """``fairness_report`` over what ``store`` holds since ``since``: the decisions served, the
+    events and the attributions of those decisions, with items grouped by ``spec`` (categories,
+    or one property's value). What ``recsmith fairness report`` and the console show."""
+    shown = store.scan_decisions(since, None)
+    frames = [f[["user_id", "item_id"]] for f in store.scan(since=since)]
+    events = pd.concat(frames) if frames else pd.DataFrame(columns=["user_id", "item_id"])
+    attributions = store.scan_attributions(since)
+    catalogue = store.items()
+    attributions = attributions[attributions["recommendation_id"].isin(shown["recommendation_id"])]
+    if spec.kind == "property":
+        labels = {
+            it.item_id: ((str(it.properties[spec.name]),) if spec.name in it.properties else ())
+            for it in catalogue
+        }
+    else:
+        labels = {it.item_id: tuple(it.categories) for it in catalogue}
+    return fairness_report(
+        shown,
+        events,
+        attributions,
+        labels,
+        window=window,
+        grouping=spec.label,
+        catalogue=len(catalogue),
+        last=last,
     )
 
 

@@ -3,7 +3,7 @@
 
 const KEY = "recsmith-admin-key";
 const $ = (id) => document.getElementById(id);
-const pages = ["overview", "releases", "drift", "preview"];
+const pages = ["overview", "releases", "drift", "fairness", "preview"];
 
 function key() { return sessionStorage.getItem(KEY); }
 
@@ -107,6 +107,31 @@ async function drift(event) {
   ]));
 }
 
+async function fairness(event) {
+  event?.preventDefault();
+  const params = new URLSearchParams({
+    since: $("fairness-since").value.trim() || "30d",
+    item_groups: $("fairness-groups").value.trim() || "category",
+  });
+  const r = await api(`/v1/admin/fairness?${params}`);
+  const pct = (v) => (v === null || v === undefined ? "-" : `${(100 * v).toFixed(1)} %`);
+  $("fair-lists").textContent = `${r.lists} (${r.window}, groups: ${r.grouping})`;
+  $("fair-gini").textContent = num(r.exposure.gini, 3);
+  $("fair-shown").textContent = pct(r.exposure.catalogue_shown);
+  $("fair-calibration").textContent = `${num(r.calibration.mean, 3)} over ${r.calibration.lists} lists`;
+  const n = r.narrowing;
+  $("fair-narrowing").textContent = `${pct(n.share_narrowing)} of ${n.units} users (median ratio ${num(n.median, 3)}, last ${n.last} lists vs the ${n.last} before)`;
+  fill("fair-groups", Object.entries(r.exposure.group_share).map(([g, share]) => [cell(g), cell(pct(share), "num")]));
+  fill("fair-parity", Object.entries(r.parity).map(([bucket, p]) => [
+    cell(bucket), cell(p.units, "num"), cell(p.lists, "num"), cell(num(p.outcomes_per_list), "num"), cell(num(p.miscalibration), "num"),
+  ]));
+  $("fair-notes").replaceChildren(...r.notes.map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  }));
+}
+
 async function preview(event) {
   event?.preventDefault();
   const user = $("preview-user").value.trim();
@@ -135,7 +160,7 @@ async function preview(event) {
   ]));
 }
 
-const loaders = { overview, releases, drift, preview: async () => {} };
+const loaders = { overview, releases, drift, fairness, preview: async () => {} };
 
 async function route() {
   if (!key()) return showLogin();
@@ -161,6 +186,7 @@ $("login-form").addEventListener("submit", async (event) => {
 $("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(); });
 $("rollback").addEventListener("click", () => act("roll back", "/v1/admin/rollback"));
 $("drift-form").addEventListener("submit", (e) => drift(e).catch((err) => { $("error").textContent = err.message; }));
+$("fairness-form").addEventListener("submit", (e) => fairness(e).catch((err) => { $("error").textContent = err.message; }));
 $("preview-form").addEventListener("submit", (e) => preview(e).catch((err) => { $("error").textContent = err.message; }));
 window.addEventListener("hashchange", route);
 route();

@@ -1,7 +1,9 @@
-"""Admin routes the console runs on: releases (list, deploy, roll back), drift, a user's history.
+"""Admin routes the console runs on: releases (list, deploy, roll back), drift, fairness, and a
+user's history.
 
-The same operations as ``recsmith releases|deploy|rollback|monitor``, over HTTP with an admin key,
-so the console (``recsmith.console``) needs nothing the API does not offer to any other client.
+The same operations as ``recsmith releases|deploy|rollback|monitor`` and ``recsmith fairness
+report``, over HTTP with an admin key, so the console (``recsmith.console``) needs nothing the API
+does not offer to any other client.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pydantic import BaseModel
 
 from recsmith.decisions.timespec import PATTERN, parse_time
 from recsmith.errors import RecsmithError, ValidationError
+from recsmith.evaluation.grouping import parse_group_spec
+from recsmith.fairness.report import report_from_store
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 from recsmith.monitoring.gauges import served_release_dir
@@ -190,3 +194,34 @@ async def history(
     return HistoryResponse(
         user_id=user_id, items=items, recent=runtime.state.recent(user_id, limit)
     )
+
+
+@router.get(
+    "/fairness",
+    summary="Exposure, calibration, narrowing and parity of the lists served",
+    responses=error_responses(401, 403, 422, 503),
+)
+async def fairness(
+    runtime: RuntimeDep,
+    since: Annotated[
+        str, Query(pattern=PATTERN, description="30d, 12h, … back from now, or an ISO date")
+    ] = "30d",
+    item_groups: Annotated[
+        str, Query(max_length=100, description="category, or property:NAME")
+    ] = "category",
+    last: Annotated[
+        int, Query(ge=1, le=100, description="narrowing: latest N lists vs N before")
+    ] = 5,
+) -> dict[str, Any]:
+    """``recsmith fairness report --json`` over the store this server uses."""
+    try:
+        start = parse_time(since, "since")
+        spec = parse_group_spec(item_groups, "item_groups", "category")
+    except ValidationError as exc:
+        raise invalid(exc.field, exc.reason) from None
+
+    def compute() -> dict[str, Any]:
+        found = report_from_store(runtime.store, start, spec, window=f"since {since}", last=last)
+        return found.to_json()
+
+    return await run_in_threadpool(compute)
