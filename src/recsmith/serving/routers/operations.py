@@ -87,7 +87,7 @@ def releases(runtime: RuntimeDep, registry: RegistryDep) -> ReleasesResponse:
     "/releases/{version:id}/deploy",
     response_model=DeployResponse,
     summary="Deploy a published release",
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def deploy(
     version: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
@@ -207,7 +207,12 @@ async def fairness(
         str, Query(pattern=PATTERN, description="30d, 12h, … back from now, or an ISO date")
     ] = "30d",
     item_groups: Annotated[
-        str, Query(max_length=100, description="category, or property:NAME")
+        str,
+        Query(
+            max_length=100,
+            pattern=r"^(category|property:\S.*)$",
+            description="category, or property:NAME",
+        ),
     ] = "category",
     last: Annotated[
         int, Query(ge=1, le=100, description="narrowing: latest N lists vs N before")
