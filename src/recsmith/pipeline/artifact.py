@@ -63,9 +63,10 @@ def train_pipeline(
         )
     attrs = ItemAttributes.from_items(items, full.items)
     table = ItemTable.from_items(items, full.items) if items else ItemTable.unknown(full.n_items)
-    check_rules(config.rerank.rules, table, full.items)  # before minutes of fitting
-    rerank = config.rerank
-    check_fairness(rerank.exposure, rerank.calibration, rerank.calibration_property, table)
+    # before minutes of fitting: every placement's re-ranking as well as the pipeline's own
+    for checked in [config.rerank, *(config.for_placement(n).rerank for n in config.placements)]:
+        check_rules(checked.rules, table, full.items)
+        check_fairness(checked.exposure, checked.calibration, checked.calibration_property, table)
     if any(s.tune for s in config.retrieval.sources):
         with progress("source tuning"):
             config, tuning = tune_sources(config, full, seed=config.ranking.random_state)

@@ -22,6 +22,7 @@ max_per_category = 3
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -216,6 +217,18 @@ class RerankConfig(_Strict):
         return [*self.rules, *extra]
 
 
+class PlacementConfig(_Strict):
+    """``[placements.NAME.rerank]``: the ``[rerank]`` keys that differ where the list is shown
+    (``?placement=NAME``): its rules, diversity, caps and fairness controls. A key given here
+    replaces the pipeline's value whole (a list of rules replaces the list)."""
+
+    rerank: dict[str, Any] = Field(default_factory=dict)
+
+    def resolved(self, base: RerankConfig) -> RerankConfig:
+        """``base`` with this placement's keys applied (validated as a ``[rerank]`` table)."""
+        return RerankConfig.model_validate({**base.model_dump(), **self.rerank})
+
+
 class PipelineConfig(_Strict):
     retrieval: RetrievalConfig
     ranking: RankingConfig = Field(default_factory=RankingConfig)
@@ -223,6 +236,29 @@ class PipelineConfig(_Strict):
     #: README: Exploration in serving (``recsmith.exploration``); left out of dumps when unset,
     #: so a manifest without exploration stays what older versions wrote and read
     explore: ExploreConfig | None = Field(None, exclude_if=lambda value: value is None)
+    #: README: Placements; left out of dumps when empty, as ``explore``
+    placements: dict[str, PlacementConfig] = Field(
+        default_factory=dict, exclude_if=lambda value: not value
+    )
+
+    @model_validator(mode="after")
+    def _placements_resolve(self) -> PipelineConfig:
+        for name, placement in self.placements.items():
+            if not _PLACEMENT_NAME.fullmatch(name):
+                raise ValueError(f"placement name {name!r}: letters, digits, '_' and '-' only")
+            try:
+                placement.resolved(self.rerank)
+            except pydantic.ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                reason = err["msg"].removeprefix("Value error, ")
+                raise ValueError(f"placements.{name}.rerank.{where}: {reason}") from None
+        return self
+
+    def for_placement(self, name: str) -> PipelineConfig:
+        """This config as placement ``name`` serves it (its ``[rerank]`` resolved)."""
+        rerank = self.placements[name].resolved(self.rerank)
+        return self.model_copy(update={"rerank": rerank, "placements": {}})
 
     @model_validator(mode="after")
     def _explored_source(self) -> PipelineConfig:
@@ -230,6 +266,9 @@ class PipelineConfig(_Strict):
         if named is not None and named not in [s.name for s in self.retrieval.sources]:
             raise ValueError(f"explore.source {named!r} is not a retrieval source")
         return self
+
+
+_PLACEMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:

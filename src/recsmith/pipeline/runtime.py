@@ -131,17 +131,22 @@ class Pipeline:
         self.category_popular = CategoryPopular(
             popular, self.table.category_sets, self.table.category_names
         )
+        self._popular = popular
+        self._build_rerank()
+
+    def _build_rerank(self) -> None:
+        """The re-ranker and the explorer from ``config.rerank`` / ``config.explore``, then one
+        view per configured placement (``placed``)."""
+        rerank = self.config.rerank
         self.reranker = Reranker(
             self.table,
             self.bundle.items,
-            rules=tuple(self.config.rerank.all_rules()),
-            diversity=self.config.rerank.diversity or None,
+            rules=tuple(rerank.all_rules()),
+            diversity=rerank.diversity or None,
             similarity=self.content.vectors
-            if self.config.rerank.similarity == "content" and self.content is not None
+            if rerank.similarity == "content" and self.content is not None
             else "category",
-            fairness=build_fairness(
-                self.table, popularity=popular, **self.config.rerank.fairness_keys()
-            ),
+            fairness=build_fairness(self.table, popularity=self._popular, **rerank.fairness_keys()),
         )
         self.explorer = (  # ``[explore]``: applied after re-ranking, rules already applied
             Explorer(
@@ -149,11 +154,22 @@ class Pipeline:
                 self.reranker.rules,
                 self.bundle.items,
                 self.attrs.created_ts,
-                np.maximum(popular, 0.0),
+                np.maximum(self._popular, 0.0),
             )
             if self.config.explore is not None
             else None
         )
+        self.placed: dict[str, Pipeline] = {}
+        for name in self.config.placements:
+            view = copy.copy(self)
+            view.config = self.config.for_placement(name)
+            view._build_rerank()  # the view's own re-ranker and explorer; it has no placements
+            self.placed[name] = view
+
+    def for_placement(self, placement: str | None) -> Pipeline:
+        """This pipeline as ``placement`` serves it: a view sharing everything but re-ranking
+        and exploration when ``[placements.NAME]`` configures it, else the pipeline itself."""
+        return self.placed.get(placement, self) if placement else self
 
     def with_catalog(self, items: Sequence[Item], stamp: int) -> Pipeline:
         """This release with catalogue changes applied: each record in ``items`` sets its item's
@@ -166,9 +182,12 @@ class Pipeline:
         fresh = new_records(items, self.bundle.items)
         out = self._with_new_items(fresh) if fresh else copy.copy(self)
         out.table = out.table.with_updates(items, out.bundle.items)
-        out.reranker = replace(out.reranker, table=out.table)
         out.titles = with_titles(out.titles, items, out.bundle.items)
         out.catalog_stamp = stamp
+        if out.placed:  # each placement's view must see the same catalogue: all rebuilt
+            out._build_rerank()
+        else:
+            out.reranker = replace(out.reranker, table=out.table)
         return out
 
     def _with_new_items(self, fresh: list[Item]) -> Pipeline:

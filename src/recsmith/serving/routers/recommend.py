@@ -189,7 +189,9 @@ async def recommend(
     chosen = choose(runtime, bundle, user_id, placement)  # the variant's bundle in an experiment
     # requests and failures per variant: the error-rate guardrail (``decisions.requests``)
     with counting(runtime.decisions, chosen.experiment, chosen.variant):
-        bundle = chosen.bundle
+        # a pipeline's ``[placements.NAME]`` re-ranking for this placement (README: Placements)
+        placed = getattr(chosen.bundle, "for_placement", None)
+        bundle = placed(placement) if placed is not None else chosen.bundle
         keep_seen = _keep_seen(bundle, include_seen)
         skip_store = keep_seen or withheld is not None
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
@@ -211,6 +213,8 @@ async def recommend(
             # catalogue changes applied since the release (``catalog_sync``) change what rules
             # let by
             release = f"{bundle.version}@{bundle.catalog_stamp}"
+            if bundle is not chosen.bundle:  # a placement's own re-ranking: its own lists
+                release += f"#{placement}"
             key = cache_key(
                 release, asker, k, seen, latest, context, categories, diversity, keep_seen
             )

@@ -1,0 +1,132 @@
+"""``[placements.NAME.rerank]``: a placement's own re-ranking, through the pipeline, a catalogue
+change and the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from recsmith.config import EventSettings, Settings
+from recsmith.errors import ValidationError
+from recsmith.events.schema import Item
+from recsmith.pipeline.artifact import save_pipeline, train_pipeline
+from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving import create_api_key, create_app
+from recsmith.store.sqlite import SQLiteStore
+
+#: what the "no_shoes" placement filters out
+RULE = {"type": "filter", "property": "category", "in": ["shoes"], "negate": True}
+
+
+@pytest.fixture(scope="module")
+def placed(config: PipelineConfig, events: pd.DataFrame, items: list[Item]) -> Pipeline:
+    raw = config.model_dump()
+    raw["placements"] = {
+        "no_shoes": {"rerank": {"rules": [RULE]}},
+        "diverse": {"rerank": {"diversity": 0.9}},
+    }
+    with_placements = PipelineConfig.model_validate(raw)
+    return train_pipeline(with_placements, events, dict(EventSettings().weights), items=items)
+
+
+def _categories(items: list[Item], item_ids: np.ndarray) -> set[str]:
+    """Every category of the listed items, from the catalogue records (not the pipeline's view)."""
+    of = {it.item_id: it.categories for it in items}
+    return {c for i in np.asarray(item_ids, dtype=object).ravel() for c in of[str(i)]}
+
+
+def test_a_placement_applies_its_own_rules_and_nothing_else(
+    placed: Pipeline, items: list[Item]
+) -> None:
+    users = placed.bundle.users.external_ids[:60]
+    base = placed.answer(users, 10).lists.item_ids
+    strict = placed.for_placement("no_shoes").answer(users, 10).lists.item_ids
+    assert "shoes" in _categories(items, base)  # the filter has something to remove
+    assert "shoes" not in _categories(items, strict)
+    diverse = placed.for_placement("diverse").answer(users, 10).lists.item_ids
+    assert any(list(d) != list(b) for d, b in zip(diverse, base, strict=True))
+    # no placement, or one the file does not configure: the pipeline as it is
+    for name in (None, "", "home"):
+        assert placed.for_placement(name) is placed
+    assert placed.for_placement("no_shoes").config.placements == {}
+
+
+def test_a_catalogue_change_reaches_every_placement(placed: Pipeline) -> None:
+    users = placed.bundle.users.external_ids[:40]
+    shown = placed.for_placement("diverse").answer(users, 10).lists.item_ids
+    gone = str(shown[0][0])
+    changed = placed.with_catalog([Item(item_id=gone, available=False)], stamp=1)
+    for name in (None, "no_shoes", "diverse"):
+        lists = changed.for_placement(name).answer(users, 10).lists.item_ids
+        assert gone not in {str(i) for row in lists for i in row}, name
+
+
+def test_placement_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> None:
+    base = '[[retrieval.sources]]\nname = "pop"\nmodel = "popular"\n'
+    cases = {
+        "[placements.home.rerank]\ndiversty = 0.3\n": "placements.home.rerank.diversty",
+        "[placements.home.rerank]\ndiversity = 3\n": "placements.home.rerank.diversity",
+        '[placements."a b".rerank]\ndiversity = 0.3\n': "placement name 'a b'",
+    }
+    for text, named in cases.items():
+        path = tmp_path / "p.toml"
+        path.write_text(base + text)
+        with pytest.raises(ValidationError) as error:
+            load_pipeline_config(path)
+        assert named in str(error.value)
+
+
+@pytest.fixture
+def client(placed: Pipeline, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    save_pipeline(placed, tmp_path / "pipeline")
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    _, secret = create_api_key(store, "t", ["read"])
+    store.close()
+    settings = Settings(
+        store={"url": f"sqlite:///{tmp_path / 's.sqlite'}"},
+        serving={"model_dir": tmp_path / "pipeline"},
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client, {"Authorization": f"Bearer {secret}"}
+
+
+def test_the_route_serves_each_placement_its_own_list(
+    placed: Pipeline, items: list[Item], client: tuple[TestClient, dict[str, str]]
+) -> None:
+    http, headers = client
+    users = [str(u) for u in placed.bundle.users.external_ids[:30]]
+    found = {}
+    for placement in (
+        "",
+        "no_shoes",
+        "",
+        "no_shoes",
+    ):  # twice: the response cache must not mix them
+        query = f"?k=10&placement={placement}" if placement else "?k=10"
+        for user in users:
+            answer = http.get(f"/v1/users/{user}/recommendations{query}", headers=headers)
+            assert answer.status_code == 200
+            found.setdefault(placement, {})[user] = [i["item_id"] for i in answer.json()["items"]]
+    default = np.array([found[""][u] for u in users], dtype=object)
+    strict = np.array([found["no_shoes"][u] for u in users], dtype=object)
+    assert "shoes" in _categories(items, default)
+    assert "shoes" not in _categories(items, strict)
+
+
+def test_a_placement_rule_the_catalogue_cannot_meet_is_refused_before_fitting(
+    config: PipelineConfig, events: pd.DataFrame, items: list[Item]
+) -> None:
+    raw = config.model_dump()
+    raw["placements"] = {
+        "home": {"rerank": {"rules": [{"type": "filter", "property": "colour", "equals": "red"}]}}
+    }
+    with pytest.raises(ValidationError, match="colour"):
+        train_pipeline(
+            PipelineConfig.model_validate(raw), events, dict(EventSettings().weights), items=items
+        )
