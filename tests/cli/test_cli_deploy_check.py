@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from recsmith.cli.app import app
 from recsmith.governance.releases import ModelRegistry
 
+pytestmark = pytest.mark.usefixtures("audit_store")  # deploy & co. write the audit trail
+
 runner = CliRunner()
 
 

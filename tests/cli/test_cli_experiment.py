@@ -15,6 +15,8 @@ from recsmith.cli.app import app
 from recsmith.experiments.registry import ExperimentRegistry
 from recsmith.governance.releases import ModelRegistry
 
+pytestmark = pytest.mark.usefixtures("audit_store")  # deploy & co. write the audit trail
+
 runner = CliRunner()
 
 

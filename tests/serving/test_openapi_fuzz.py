@@ -108,7 +108,7 @@ def test_responses_match_the_published_schema(tmp_path: Path, bundle_dir: Path) 
     ]
     assert not failures, f"{failures}\n{run.stdout[-20_000:]}"
     assert not result["errors"], result["errors"]
-    assert result["operations"]["tested"] == result["operations"]["total"] == 15
+    assert result["operations"]["tested"] == result["operations"]["total"] == 19
     assert result["stop_reason"] == "completed", result["stop_reason"]
     ran = {name for name, phase in result["phases"].items() if phase["status"] != "skipped"}
     assert ran == {"examples", "coverage", "fuzzing", "stateful"}, result["phases"]

@@ -9,7 +9,9 @@ import typer
 
 from recsmith import __version__
 from recsmith.cli import (
+    audit,
     backup,
+    deadletters,
     decisions,
     evaluate,
     experiment,
@@ -80,6 +82,8 @@ app.add_typer(experiment.app, name="experiment")
 app.add_typer(decisions.app, name="decisions")
 app.command("kpis")(kpis.kpis_command)
 app.add_typer(ope.app, name="ope")
+app.command("audit")(audit.audit_command)
+app.add_typer(deadletters.app, name="deadletters")
 
 
 def main() -> None:
