@@ -149,3 +149,17 @@ def test_audit_since_is_checked(client: TestClient, keys: dict[str, dict[str, st
     assert bad.json()["detail"][0]["field"] == "since"
     future = client.get("/v1/admin/audit?since=2999-01-01", headers=keys["admin"])
     assert future.status_code == 200 and future.json() == []
+
+
+def test_a_reload_is_audited_with_its_outcome(
+    client: TestClient, store: EventStore, keys: dict[str, dict[str, str]]
+) -> None:
+    refused = client.post("/v1/admin/reload", headers=keys["admin"])
+    assert refused.status_code == 409
+    admin = next(k for k in store.api_keys() if k.name == "test-admin")
+    (record,) = store.scan_audit(action="reload")
+    assert (record.key_id, record.key_name, record.outcome) == (
+        admin.key_id,
+        "test-admin",
+        "serving.registry is not configured",
+    )
