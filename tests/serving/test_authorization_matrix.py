@@ -3,12 +3,14 @@ an expired key}: the status it should give, from the table below, written by han
 documentation, not read from the code's own dependencies.
 
 A route added to the API without a row here fails ``test_the_table_covers_every_route``: deciding
-who may call it is part of adding it.
+who may call it is part of adding it. Rows of routes this build does not serve (added on another
+branch) are skipped.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,6 +43,18 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/dead-letters"): "admin",
     ("GET", "/v1/admin/decisions/{recommendation_id}"): "admin",
     ("GET", "/v1/admin/kpis"): "admin",
+    # privacy and identity merge (README "Privacy", "Identity merge")
+    ("DELETE", "/v1/users/{user_id}"): "admin",
+    ("GET", "/v1/users/{user_id}/export"): "admin",
+    ("PUT", "/v1/users/{user_id}/consent"): "admin",
+    ("POST", "/v1/users/{user_id}/aliases"): "ingest",
+    ("DELETE", "/v1/users/{user_id}/aliases/{alias}"): "ingest",
+    # releases and monitoring over HTTP: admin, as everything under /v1/admin
+    ("GET", "/v1/admin/releases"): "admin",
+    ("POST", "/v1/admin/releases/{version}/deploy"): "admin",
+    ("POST", "/v1/admin/rollback"): "admin",
+    ("GET", "/v1/admin/monitor"): "admin",
+    ("GET", "/v1/admin/users/{user_id}/history"): "admin",
     ("GET", "/health/live"): "public",
     ("GET", "/health/ready"): "public",
     ("GET", "/metrics"): "exposed",
@@ -53,6 +67,8 @@ PATH_VALUES = {
     "user_id": "u1",
     "key_id": "nosuchkey",  # never revoke a key of this test
     "recommendation_id": "0" * 32,
+    "alias": "s-unknown",
+    "version": "v-unknown",  # never deploy anything
 }
 #: Bodies the handlers accept (or refuse as input, never as authorization).
 BODIES = {"POST": [], "PUT": {}, "PATCH": {}}
@@ -94,8 +110,11 @@ def outcome(status: int) -> str:
 
 def test_the_table_covers_every_route(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
-    routes = {(m.upper(), path) for path, ops in schema["paths"].items() for m in ops}
-    assert routes == set(REQUIRED)
+    assert served_routes(schema) - set(REQUIRED) == set()
+
+
+def served_routes(schema: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(m.upper(), path) for path, ops in schema["paths"].items() for m in ops}
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
@@ -109,7 +128,10 @@ def test_every_route_for_every_caller(
     local = host == "127.0.0.1"
     got, want = {}, {}
     with TestClient(create_app(served, bundle=bundle, store=store)) as client:
-        for (method, path), required in {**REQUIRED, **DOCS}.items():
+        routes = served_routes(client.app.openapi())  # type: ignore[attr-defined]
+        assert len(routes) >= 19  # this branch's own routes at least
+        table = {r: need for r, need in REQUIRED.items() if r in routes} | DOCS
+        for (method, path), required in table.items():
             url = path.format(**PATH_VALUES)
             for who in WHO:
                 response = client.request(
