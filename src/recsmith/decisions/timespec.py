@@ -17,23 +17,15 @@ _SPAN = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
-def parse_span(text: str) -> timedelta | None:
-    """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` as a duration; None for any other text."""
-    span = _SPAN.fullmatch(text.strip())
-    if span is None:
-        return None
-    return timedelta(seconds=float(span.group(1)) * _UNIT_S[span.group(2)])
-
-
 def parse_time(text: str | None, field: str, now: datetime | None = None) -> datetime | None:
     """``7d`` (also s, m, h, w) means that long before ``now``; otherwise an ISO 8601 date or
     date-time (UTC unless it names a zone). None stays None."""
     if text is None:
         return None
     now = now or datetime.now(UTC)
-    span = parse_span(text)
+    span = _SPAN.fullmatch(text.strip())
     if span is not None:
-        return now - span
+        return now - timedelta(seconds=float(span.group(1)) * _UNIT_S[span.group(2)])
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

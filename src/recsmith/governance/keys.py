@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from recsmith.decisions.timespec import parse_span, parse_time
+from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.governance.audit import record_audit
 from recsmith.store.base import SCOPES, ApiKey, EventStore
@@ -36,9 +36,14 @@ def hash_key(secret: str) -> str:
 def expiry(text: str, now: datetime, field: str = "--expires") -> datetime:
     """When a key given ``--expires TEXT`` at ``now`` expires: a span from now (``90d``,
     ``12h``, ``2w``) or an ISO 8601 date-time (UTC unless it names a zone), in the future."""
-    span = parse_span(text)
-    at = now + span if span is not None else parse_time(text, field, now)
-    assert at is not None  # parse_time returns None only for None
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:  # a span, read as parse_time reads one (that long before now), mirrored
+        back = parse_time(text, field, now)
+        assert back is not None  # parse_time returns None only for None
+        at = now + (now - back)
+    else:
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     if at <= now:
         raise ValidationError(field, f"{text!r} is not in the future")
     return at
