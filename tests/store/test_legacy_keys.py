@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
 from recsmith.testing.backends import postgres_url_or_skip
@@ -47,7 +49,11 @@ def test_an_old_sqlite_store(tmp_path: Path) -> None:
         store.close()
 
 
-def test_an_old_postgres_store() -> None:
+@pytest.mark.parametrize("marked", [False, True])
+def test_an_old_postgres_store(marked: bool) -> None:
+    """``marked``: the schema marker (``audit_log``) exists already, as in a database created by
+    a build between the audit trail and these columns: the first query that misses a column
+    creates them and is retried."""
     import psycopg
     from psycopg import sql
 
@@ -58,6 +64,12 @@ def test_an_old_postgres_store() -> None:
         conn.execute(f"SET search_path = {schema}")
         conn.execute(OLD_TABLE.format(kind="BOOLEAN NOT NULL DEFAULT FALSE"))
         conn.execute(OLD_ROWS.format(no="FALSE", yes="TRUE"))
+        if marked:
+            conn.execute(
+                "CREATE TABLE audit_log (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                "at BIGINT NOT NULL, key_id TEXT, key_name TEXT, action TEXT NOT NULL, "
+                "target TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL)"
+            )
     store = open_store(f"{server}{'&' if '?' in server else '?'}schema={schema}")
     try:
         check_old_keys_work(store)

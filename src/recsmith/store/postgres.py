@@ -136,8 +136,13 @@ _UNAVAILABLE = (
     psycopg.InterfaceError,
     psycopg.errors.ReadOnlySqlTransaction,
 )
-#: Failures that mean the tables (or their schema) are gone: created again, then one retry.
-_SCHEMA_MISSING = (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)
+#: Failures that mean the tables (or their schema) are gone, or a column added after the schema
+#: marker was created (a database created by a build in between): created again, then one retry.
+_SCHEMA_MISSING = (
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.InvalidSchemaName,
+    psycopg.errors.UndefinedColumn,
+)
 
 
 def _parse_url(url: str) -> tuple[str, str | None, str]:
