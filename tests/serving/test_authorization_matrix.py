@@ -55,6 +55,7 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/rollback"): "admin",
     ("GET", "/v1/admin/monitor"): "admin",
     ("GET", "/v1/admin/users/{user_id}/history"): "admin",
+    ("GET", "/v1/admin/fairness"): "admin",
     ("GET", "/health/live"): "public",
     ("GET", "/health/ready"): "public",
     ("GET", "/metrics"): "exposed",
