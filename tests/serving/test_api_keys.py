@@ -163,3 +163,12 @@ def test_a_reload_is_audited_with_its_outcome(
         "test-admin",
         "serving.registry is not configured",
     )
+
+
+def test_a_key_cannot_revoke_itself_over_http(
+    client: TestClient, store: EventStore, keys: dict[str, dict[str, str]]
+) -> None:
+    admin = next(k for k in store.api_keys() if k.name == "test-admin")
+    refused = client.delete(f"/v1/admin/keys/{admin.key_id}", headers=keys["admin"])
+    assert refused.status_code == 409 and "recsmith keys revoke" in refused.json()["detail"]
+    assert client.get("/v1/admin/keys", headers=keys["admin"]).status_code == 200  # still valid

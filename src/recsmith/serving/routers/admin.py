@@ -106,7 +106,14 @@ def list_keys(runtime: RuntimeDep) -> list[dict[str, Any]]:
     "/keys/{key_id}",
     response_model=KeyInfo,
     summary="Revoke an API key",
-    responses=error_responses(401, 403, 404, 422, 503),
+    responses={
+        **error_responses(401, 403, 404, 422, 503),
+        409: {
+            "model": ErrorResponse,
+            "description": "the key is the one making the request: revoke it with another "
+            "admin key or `recsmith keys revoke`",
+        },
+    },
 )
 def revoke_key(
     key_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the key's id")],
@@ -115,7 +122,14 @@ def revoke_key(
 ) -> dict[str, Any]:
     """Revoke the key: this process refuses it at once, every other worker and replica over
     the same store within a second. Revoking it again changes nothing (its first revocation
-    time stays); an unknown id is 404. Audited as ``key.revoke``."""
+    time stays); an unknown id is 404. A key cannot revoke itself here (409): a slip would lock
+    its holder out, perhaps with the last admin key; the CLI can. Audited as ``key.revoke``."""
+    if key is not None and key.key_id == key_id:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"API key {key_id} is the key making this request: revoke it with another admin key "
+            "or `recsmith keys revoke`",
+        )
     try:
         revoked = revoke_api_key(runtime.store, key_id, actor=key)
     except UnknownKey as exc:
