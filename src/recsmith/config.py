@@ -26,6 +26,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from recsmith.access.exposure import Exposure
+from recsmith.access.rate_limit import Rate, parse_rate
 from recsmith.errors import ValidationError
 from recsmith.ids import MAX_ID_LENGTH
 
@@ -192,6 +194,40 @@ class ServingSettings(Section):
         description="start without a model (to collect events before the first training); "
         "otherwise `serve` refuses to",
     )
+
+
+#: The scopes an API key may hold (``store.base.SCOPES``). ``admin`` implies the others.
+Scope = Literal["ingest", "read", "admin"]
+
+
+class AuthSettings(Section):
+    """API keys at request time: per-key rate limits and what is readable without a key
+    (``recsmith.access``)."""
+
+    rate_limits: dict[Scope, str] = Field(
+        default_factory=dict,
+        description='per scope, e.g. read = "100/s", ingest = "6000/min": each key gets a token '
+        "bucket of that size per scope in each server process (429 with Retry-After past it); "
+        "a scope not listed is not limited",
+    )
+    expose_metrics: Exposure = Field(
+        "auto",
+        description="/metrics: open, key (any valid API key) or off; auto = open when "
+        "serving.host is a loopback address, key otherwise",
+    )
+    expose_docs: Exposure = Field(
+        "auto", description="/docs, /redoc and /openapi.json: like expose_metrics"
+    )
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rates_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for scope, text in value.items():
+            parse_rate(text, scope)
+        return value
+
+    def rates(self) -> dict[str, Rate]:
+        return {scope: parse_rate(text, scope) for scope, text in self.rate_limits.items()}
 
 
 class DecisionSettings(Section):
@@ -377,6 +413,7 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -4,6 +4,7 @@ exit 3, one line naming the directory and what is wrong, and the registry's poin
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ from typer.testing import CliRunner
 
 from recsmith.cli.app import app
 from recsmith.governance.releases import ModelRegistry
+from recsmith.store.open import open_store
+
+pytestmark = pytest.mark.usefixtures("audit_store")  # deploy & co. write the audit trail
 
 runner = CliRunner()
 
@@ -70,10 +74,20 @@ def _mismatched(good: Path, where: Path) -> Path:
     return where
 
 
-def test_a_good_directory_is_deployed(trained: dict[str, Path], tmp_path: Path) -> None:
+def test_a_good_directory_is_deployed(
+    trained: dict[str, Path], tmp_path: Path, audit_store: str
+) -> None:
+    started = datetime.now(UTC)
     code, err = _deploy(tmp_path / "reg", "--model-dir", str(trained["itemknn"]))
     assert code == 0, err
-    assert ModelRegistry(tmp_path / "reg").current() is not None
+    current = ModelRegistry(tmp_path / "reg").current()
+    assert current is not None
+    store = open_store(audit_store)
+    try:
+        (record,) = store.scan_audit(started, "deploy")
+    finally:
+        store.close()
+    assert (record.target, record.outcome, record.detail) == (current, "ok", {"previous": None})
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 
 from recsmith.cli.app import app
 
+pytestmark = pytest.mark.usefixtures("audit_store")  # deploy & co. write the audit trail
+
 runner = CliRunner()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from typer.testing import CliRunner
 from recsmith.cli.app import app
 from recsmith.experiments.registry import ExperimentRegistry
 from recsmith.governance.releases import ModelRegistry
+from recsmith.store.open import open_store
+
+pytestmark = pytest.mark.usefixtures("audit_store")  # deploy & co. write the audit trail
 
 runner = CliRunner()
 
@@ -54,7 +58,8 @@ def _run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_start_list_stop(registry: Path, trained: dict[str, Path]) -> None:
+def test_start_list_stop(registry: Path, trained: dict[str, Path], audit_store: str) -> None:
+    started_at = datetime.now(UTC)
     current = ModelRegistry(registry).current()
     code, out, err = _run(
         "experiment",
@@ -94,6 +99,14 @@ def test_start_list_stop(registry: Path, trained: dict[str, Path]) -> None:
         f"treatment={trained['itemknn']}",
     )
     assert code == 2 and "names are never reused" in err
+    store = open_store(audit_store)
+    try:
+        trail = [(r.action, r.target, r.outcome) for r in store.scan_audit(started_at)]
+    finally:
+        store.close()
+    assert trail[:2] == [("experiment.start", "ab", "ok"), ("experiment.stop", "ab", "ok")]
+    assert trail[2][:2] == ("experiment.start", "ab") and "never reused" in trail[2][2]
+    assert len(trail) == 3
 
 
 def test_one_experiment_per_placement(registry: Path, trained: dict[str, Path]) -> None:

@@ -17,9 +17,12 @@ import pytest
 
 from recsmith.errors import ValidationError
 from recsmith.governance.audit import AuditRecord, record_audit
-from recsmith.serving.auth import create_api_key
+from recsmith.governance.keys import create_api_key
 from recsmith.store.base import EventStore
 from recsmith.testing.backends import BACKENDS, open_backend
+
+#: How a CLI action is named: the operating-system user, found here without ``getpass``.
+CLI = f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
 
 
 @pytest.fixture(params=BACKENDS)
@@ -56,7 +59,9 @@ def test_a_key_action_is_recorded_with_its_id_and_name_never_its_secret(
     before = datetime.now(UTC)
     record_audit(store, action="deploy", target="v42", key=key, detail={"from": "v41"})
     after = datetime.now(UTC)
-    (found,) = store.scan_audit()
+    created, found = store.scan_audit()
+    assert (created.action, created.target, created.key_name) == ("key.create", key.key_id, CLI)
+    assert created.detail == {"name": "ops-bot", "scopes": ["admin"], "expires_at": None}
     assert (found.key_id, found.key_name, found.action, found.target, found.outcome) == (
         key.key_id,
         "ops-bot",
@@ -76,7 +81,7 @@ def test_a_cli_action_names_the_operating_system_user(backend: tuple[EventStore,
     record_audit(store, action="rollback", target="v1", outcome="no earlier release")
     (found,) = store.scan_audit()
     assert found.key_id is None
-    assert found.key_name == f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    assert found.key_name == CLI
     assert found.outcome == "no earlier release"
 
 

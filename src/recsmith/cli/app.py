@@ -9,7 +9,9 @@ import typer
 
 from recsmith import __version__
 from recsmith.cli import (
+    audit,
     backup,
+    deadletters,
     decisions,
     evaluate,
     experiment,
@@ -90,6 +92,8 @@ app.add_typer(ope.app, name="ope")
 app.add_typer(users.app, name="users")
 app.command("purge")(purge.purge_command)
 app.add_typer(fairness.app, name="fairness")
+app.command("audit")(audit.audit_command)
+app.add_typer(deadletters.app, name="deadletters")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli.audit import audited
 from recsmith.cli.releases import RegistryOpt, _registry
 from recsmith.errors import ValidationError
 from recsmith.experiments import stats
@@ -99,9 +100,10 @@ def start(
     """Start an experiment; servers following the registry split traffic within a second.
 
     One running experiment per placement (an experiment without --placement covers all)."""
-    with errors_as_exit():
+    with errors_as_exit(), audited(state(ctx).settings, "experiment.start", name) as act:
         reg = _experiments(ctx, registry, must_exist=False)
         started = reg.start(new_experiment(reg, name, variant, unit, placement))
+        act.detail = {"weights": started.weights, "placement": placement}
     if json_out:
         print_json(started.to_json())
     elif not state(ctx).quiet:
@@ -112,7 +114,7 @@ def start(
 @app.command()
 def stop(ctx: typer.Context, name: str, registry: RegistryOpt = None) -> None:
     """Stop an experiment: its units get the deployed release again within a second."""
-    with errors_as_exit():
+    with errors_as_exit(), audited(state(ctx).settings, "experiment.stop", name):
         stopped = _experiments(ctx, registry, must_exist=True).stop(name)
     if not state(ctx).quiet:
         stderr.print(f"stopped {name} at {stopped.stopped_at}")
@@ -239,7 +241,7 @@ def promote(
     json_out: JsonOpt = False,
 ) -> None:
     """Deploy a variant (publishing a directory first) and stop the experiment."""
-    with errors_as_exit():
+    with errors_as_exit(), audited(state(ctx).settings, "experiment.promote", name) as act:
         reg = _experiments(ctx, registry, must_exist=True)
         exp = reg.get(name)
         treatments = [v.name for v in exp.variants[1:]]
@@ -258,6 +260,7 @@ def promote(
         reg.models.deploy(version)
         if exp.running:
             reg.stop(name)
+        act.detail = {"variant": variant, "deployed": version}
     if json_out:
         print_json({"version": version, "experiment": name, "variant": variant})
     elif not state(ctx).quiet:
@@ -275,7 +278,8 @@ def start_canary(
 ) -> None:
     """``deploy TARGET --canary N``: publish TARGET (a release or a directory), then start
     ``canary-<version>`` with the current release as control at 100 - N % and TARGET at N %."""
-    with errors_as_exit():
+    what = str(model_dir) if model_dir is not None else str(target)
+    with errors_as_exit(), audited(state(ctx).settings, "experiment.start", what) as act:
         if (target is None) == (model_dir is None):
             raise ValidationError("version", "give one VERSION or directory to canary")
         if not 0 < percent < 100:
@@ -289,6 +293,7 @@ def start_canary(
         version = reg.models.publish(path)
         specs = [f"control={current}", f"canary={version}:{percent:g}"]
         started = reg.start(new_experiment(reg, f"canary-{version}", specs, canary=True))
+        act.target, act.detail = started.name, {"weights": started.weights}
     if json_out:
         print_json(started.to_json())
     elif not state(ctx).quiet:

@@ -194,7 +194,7 @@ def quickstart(
         # the example event names an item of this data set: one recommended to that user above
         example_item = str(lists[0][0]) if len(lists[0]) else served.bundle.items.external_ids[0]
 
-        from recsmith.serving.auth import create_api_key
+        from recsmith.governance.keys import create_api_key
 
         store = open_store(settings.store.url)
         try:

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli.audit import audited
 from recsmith.errors import ValidationError
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
@@ -64,7 +65,8 @@ def deploy(
 
         start_canary(ctx, version, model_dir, registry, canary, json_out=json_out)
         return
-    with errors_as_exit():
+    target = version or str(model_dir)
+    with errors_as_exit(), audited(state(ctx).settings, "deploy", target) as act:
         if version is None and model_dir is None:
             raise ValidationError("version", "give a VERSION to deploy or a --model-dir to publish")
         if version is not None and model_dir is not None:
@@ -78,6 +80,7 @@ def deploy(
             check_release(reg.path(version))
         previous = reg.current()
         reg.deploy(version)
+        act.target, act.detail = version, {"previous": previous}
     if json_out:
         print_json({"version": version, "previous": previous})
     elif not state(ctx).quiet:
@@ -91,13 +94,14 @@ def rollback(
 ) -> None:
     """Go back to the version deployed before the current one (refused, exit 3, if it no
     longer loads)."""
-    with errors_as_exit():
+    with errors_as_exit(), audited(state(ctx).settings, "rollback") as act:
         reg = _registry(ctx, registry, must_exist=True)
         target = reg.previous()
         if target is not None:  # (with none, rollback says so)
             check_release(reg.path(target))
         previous = reg.current()
         version = reg.rollback()
+        act.target, act.detail = version, {"previous": previous}
     if json_out:
         print_json({"version": version, "previous": previous})
     elif not state(ctx).quiet:

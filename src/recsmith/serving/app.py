@@ -152,7 +152,7 @@ def create_app(
                 store=the_store,
                 bundle=the_bundle,
                 metrics=metrics,
-                keys=KeyCache(the_store),
+                keys=KeyCache(the_store, settings.auth.rates()),
                 state=the_state,
                 coalescer=Coalescer(arms=lambda: bandits.counts),
                 events=GroupCommit(
@@ -240,8 +240,9 @@ def create_app(
         description=_DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(known_query_only)],
-        docs_url=None,  # front_door serves /docs and /redoc with assets from this server
-        redoc_url=None,
+        docs_url=None,  # front_door serves /docs and /redoc with assets from this server,
+        redoc_url=None,  # and /openapi.json, each as auth.expose_docs says
+        openapi_url=None,
     )
     app.add_middleware(RequestBodyGuard, max_body_bytes=settings.serving.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

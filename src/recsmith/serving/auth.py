@@ -1,36 +1,43 @@
-"""API keys: creation (secret shown once, only its SHA-256 stored) and the per-route scope check.
+"""The per-request key check: which API key may call which route, and how often.
 
 A key holds scopes ``ingest``, ``read`` and ``admin`` (admin implies the others). Clients send it as
 ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. With ``serving.require_keys = false`` the
-check is skipped entirely: that is meant for a server on localhost during development only.
+check is skipped entirely: that is meant for a server on localhost during development only. Keys
+are created, listed and revoked by ``governance.keys``.
 
-Lookups are cached in-process for ``KEY_CACHE_TTL_S`` seconds so that a busy client does not cost a
-store query per request; the price is that revoking a key takes up to that long to bite. While the
-store is unavailable, a key verified before stays valid from the cache however old its entry (the
-server keeps answering reads from memory, so its clients must keep getting in); a key the cache
-does not hold cannot be checked, which is a 503 (``StoreUnavailable``), not a 401.
+Lookups are cached in-process for ``KEY_CACHE_TTL_S`` (half a second), so a busy client costs one
+store query per half second and server process, not one per request, and a key revoked anywhere
+(another worker, another replica, the CLI) is refused by every process within a second; the process
+that revokes it forgets it at once. Expiry is compared with the clock on every request, so an
+expired key is refused from the moment it expires. While the store is unavailable, a key verified
+before stays valid from the cache however old its entry (the server keeps answering reads from
+memory, so its clients must keep getting in); a key the cache does not hold cannot be checked,
+which is a 503 (``StoreUnavailable``), not a 401. Per-key rate limits (``access.rate_limit``) are
+charged after the scope check.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from recsmith.errors import StoreUnavailable, ValidationError
-from recsmith.serving.deps import runtime_of
+from recsmith.access import exposure
+from recsmith.access.rate_limit import Rate, TokenBuckets, retry_after
+from recsmith.errors import StoreUnavailable
+from recsmith.governance.keys import hash_key
+from recsmith.serving.deps import Runtime, runtime_of
 from recsmith.store.base import SCOPES, ApiKey, EventStore
 
-KEY_PREFIX = "rsk_"
-KEY_CACHE_TTL_S = 30.0
+#: Seconds a looked-up key is trusted before the store is asked again: the longest a revocation
+#: made elsewhere takes to bite (half the promised second, leaving room for the lookup itself).
+KEY_CACHE_TTL_S = 0.5
 #: Upper bound on cached keys; past it the cache is emptied (a flood of fake keys cannot grow it).
 KEY_CACHE_MAX = 10_000
 
@@ -38,44 +45,25 @@ _bearer = HTTPBearer(auto_error=False, description="API key as `Authorization: B
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key as `X-API-Key`")
 
 
-def hash_key(secret: str) -> str:
-    """What the store keeps instead of the secret (hex SHA-256)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def create_api_key(store: EventStore, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
-    """Store a new key; return it with its secret, which is never stored and cannot be shown again.
-
-    The secret reads ``rsk_<key_id>_<random>``: the key id makes a leaked key easy to find and
-    revoke.
-    """
-    if not name.strip():
-        raise ValidationError("name", "must not be empty")
-    wanted = tuple(dict.fromkeys(scopes))  # de-duplicated, order kept
-    if not wanted:
-        raise ValidationError("scopes", f"at least one is needed ({', '.join(SCOPES)})")
-    unknown = [s for s in wanted if s not in SCOPES]
-    if unknown:
-        raise ValidationError("scopes", f"unknown scope(s) {unknown} (known: {', '.join(SCOPES)})")
-    key_id = secrets.token_hex(6)
-    secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
-    key = ApiKey(key_id=key_id, name=name.strip(), scopes=wanted, created_at=datetime.now(UTC))
-    store.add_api_key(key, hash_key(secret))
-    return key, secret
-
-
 class KeyCache:
-    """Key lookups by secret hash, remembered for ``ttl`` seconds (unknown keys are not cached)."""
+    """A server process's view of the keys: lookups by secret hash, remembered for ``ttl``
+    seconds (unknown keys are not cached), and each key's rate-limit buckets."""
 
-    def __init__(self, store: EventStore, ttl: float = KEY_CACHE_TTL_S) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        rates: Mapping[str, Rate] | None = None,
+        ttl: float = KEY_CACHE_TTL_S,
+    ) -> None:
         self._store = store
         self._ttl = ttl
         self._entries: dict[str, tuple[float, ApiKey]] = {}
         self._lock = threading.Lock()
+        self.rates = dict(rates or {})
+        self.buckets = TokenBuckets(self.rates)
 
     def cached(self, key_hash: str) -> ApiKey | None:
-        with self._lock:
-            entry = self._entries.get(key_hash)
+        entry = self._entries.get(key_hash)  # a dict read is atomic: no lock on the hot path
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
@@ -97,6 +85,12 @@ class KeyCache:
                     self._entries.clear()
                 self._entries[key_hash] = (time.monotonic() + self._ttl, key)
         return key
+
+    def forget(self, key_id: str) -> None:
+        """Drop the cached entry of this key (revoked here: refused by this process at once)."""
+        with self._lock:
+            for key_hash in [h for h, (_, k) in self._entries.items() if k.key_id == key_id]:
+                del self._entries[key_hash]
 
 
 def _presented_secret(
@@ -127,11 +121,46 @@ def _unauthorized(reason: str) -> HTTPException:
     )
 
 
-def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
-    """A dependency admitting requests whose key holds ``scope``: 401 without a valid key, 403 else.
+def _secret_in_headers(request: Request) -> str | None:
+    """The key as ``HTTPBearer`` and ``APIKeyHeader`` read it, for routes that must not declare
+    them in the schema (below)."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("x-api-key") or None
 
-    It is ``async`` so a cached key costs no thread hop; only a cache miss queries the store, in the
-    thread pool. Returns the key, or None when keys are not required.
+
+async def _valid_key(runtime: Runtime, request: Request, secret: str | None) -> ApiKey:
+    """The presented key when it exists, is not revoked and has not expired: 401 or 403 else.
+
+    A cached key costs no thread hop; a cache miss reads an embedded store on the event loop (a
+    few microseconds) and a networked one from the thread pool."""
+    if secret is None:
+        raise _unauthorized(_missing_key_reason(request.headers.get("authorization")))
+    key_hash = hash_key(secret)
+    keys = runtime.keys
+    key = keys.cached(key_hash)
+    if key is None:
+        if runtime.store.local:
+            key = keys.lookup(key_hash)
+        else:
+            key = await run_in_threadpool(keys.lookup, key_hash)
+    if key is None:
+        raise _unauthorized("invalid API key")
+    if key.revoked:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"API key {key.key_id} is revoked")
+    if key.expires_at is not None and key.expired(datetime.now(UTC)):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"API key {key.key_id} expired at {key.expires_at.isoformat()}",
+        )
+    return key
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
+    """A dependency admitting requests whose key holds ``scope`` and is within its rate: 401
+    without a valid key, 403 for a revoked or expired key or one without the scope, 429 past the
+    key's rate for ``scope``. Returns the key, or None when keys are not required.
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r} (known: {', '.join(SCOPES)})")
@@ -144,22 +173,41 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
         runtime = runtime_of(request)
         if not runtime.settings.serving.require_keys:
             return None
-        secret = _presented_secret(bearer, header)
-        if secret is None:
-            raise _unauthorized(_missing_key_reason(request.headers.get("authorization")))
-        key_hash = hash_key(secret)
-        key = runtime.keys.cached(key_hash)
-        if key is None:
-            key = await run_in_threadpool(runtime.keys.lookup, key_hash)
-        if key is None:
-            raise _unauthorized("invalid API key")
-        if key.revoked:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"API key {key.key_id} is revoked")
+        key = await _valid_key(runtime, request, _presented_secret(bearer, header))
         if not key.allows(scope):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"API key {key.key_id} lacks the {scope!r} scope (has: {', '.join(key.scopes)})",
             )
+        wait_s = runtime.keys.buckets.admit(key.key_id, scope)
+        if wait_s:
+            rate = runtime.keys.rates[scope]
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"API key {key.key_id} is over its {scope} rate of {rate.count:g} per "
+                f"{rate.period_s:g} s; retry in {wait_s:.2f} s",
+                headers={"Retry-After": retry_after(wait_s)},
+            )
         return key
+
+    return check
+
+
+def require_exposure(what: Literal["metrics", "docs"]) -> Callable[..., Awaitable[None]]:
+    """A dependency for ``/metrics`` (``what="metrics"``) or the API docs (``"docs"``): open, any
+    valid key, or 404, as ``auth.expose_metrics`` / ``auth.expose_docs`` say
+    (``access.exposure``). It reads the key from the headers itself: the security dependencies
+    would mark ``/metrics`` as needing a key in the published schema, which holds for one
+    setting only (and the schema is the same whatever the setting)."""
+
+    async def check(request: Request) -> None:
+        runtime = runtime_of(request)
+        settings = runtime.settings
+        wanted = settings.auth.expose_metrics if what == "metrics" else settings.auth.expose_docs
+        mode = exposure.resolve(wanted, settings.serving.host)
+        if mode == "off":
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+        if mode == "key" and settings.serving.require_keys:
+            await _valid_key(runtime, request, _secret_in_headers(request))
 
     return check

@@ -398,6 +398,7 @@ _ERROR_TEXT = {
     413: "More records than serving.max_batch, or a body over serving.max_body_bytes",
     415: "A body that is not JSON, or a Content-Encoding other than gzip",
     422: "Body is not JSON, not the expected shape, or a parameter is out of range",
+    429: "The key is over its rate for this scope (auth.rate_limits): retry after `Retry-After` s",
     503: "No model is loaded, or the store is unavailable (`cause`, `Retry-After`)",
 }
 
@@ -421,7 +422,10 @@ class InputErrorResponse(BaseModel):
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for these error codes, all in FastAPI's ``detail`` shape."""
+    """OpenAPI ``responses`` entries for these error codes, all in FastAPI's ``detail`` shape.
+    A route that takes a key (401) may also answer 429 (``auth.rate_limits``)."""
+    if 401 in codes:
+        codes = (*codes, 429)
     return {
         code: {
             "model": InputErrorResponse if code == 422 else ErrorResponse,

@@ -12,11 +12,12 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from recsmith.config import Scope
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration.arms import ArmCounts
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # governance.audit builds on this module
     from recsmith.governance.audit import AuditRecord
 
 #: The scopes an API key may hold. ``admin`` implies the others.
-SCOPES: tuple[str, ...] = ("ingest", "read", "admin")
+SCOPES: tuple[str, ...] = get_args(Scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +54,40 @@ class DeadLetter:
     record_index: int
     errors: list[dict[str, str]]
     payload: dict[str, Any]
+    #: the row's id in the store (what a replay removes)
+    letter_id: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``deadletters list --json`` and ``GET /v1/admin/dead-letters`` show."""
+        return {
+            "id": self.letter_id,
+            "received_at": self.received_at.isoformat(),
+            "source": self.source,
+            "record_index": self.record_index,
+            "errors": self.errors,
+            "payload": self.payload,
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A stored API key: only the hash of the secret is kept."""
+    """A stored API key: only the hash of the secret is kept.
+
+    ``revoked`` without ``revoked_at`` is a key revoked before revocation times were kept."""
 
     key_id: str
     name: str
     scopes: tuple[str, ...]
     created_at: datetime
     revoked: bool = False
+    revoked_at: datetime | None = None
+    expires_at: datetime | None = None
 
     def allows(self, scope: str) -> bool:
         return not self.revoked and (scope in self.scopes or "admin" in self.scopes)
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @runtime_checkable
@@ -183,16 +204,46 @@ class EventStore(Protocol):
 
     def get_user(self, user_id: str) -> User | None: ...
 
+    # --- dead letters ---
+
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None: ...
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+    def dead_letters(
+        self,
+        limit: int = 100,
+        *,
+        since: datetime | None = None,
+        reason: str | None = None,
+        after_id: int = 0,
+    ) -> list[DeadLetter]:
+        """The first ``limit`` dead letters, oldest first, received at or after ``since``, whose
+        errors contain the text ``reason`` (case-sensitive), with ids above ``after_id`` (to page
+        through them)."""
+        ...
+
+    def delete_dead_letters(self, letter_ids: Sequence[int]) -> int:
+        """Remove these dead letters (a replay that stored them); returns how many were there."""
+        ...
 
     def delete_user(self, user_id: str) -> int:
         """Remove a user's events and profile (GDPR erasure); returns the number of events
         removed."""
         ...
 
+    # --- keys ---
+
     def add_api_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    def api_keys(self) -> list[ApiKey]:
+        """Every key, oldest first (never a hash or a secret)."""
+        ...
+
+    def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Mark the key revoked at ``at`` (a key revoked already keeps its first time); the key
+        as stored afterwards, or None when no key has this id."""
+        ...
 
     # --- audit --- (``recsmith.governance.audit``)
 
@@ -275,8 +326,6 @@ class EventStore(Protocol):
     def scan_attributions(self, since: datetime | None = None) -> pd.DataFrame:
         """Attributions of events at or after ``since``."""
         ...
-
-    def find_api_key(self, key_hash: str) -> ApiKey | None: ...
 
     def ping(self) -> bool:
         """True when the backend answers a query on its tables (readiness probe)."""
@@ -385,15 +434,81 @@ def item_from_row(row: Sequence[Any]) -> Item:
     )
 
 
+#: ``api_keys`` columns that make an ``ApiKey`` (``api_key_row`` / ``api_key_from_row``).
+API_KEY_COLUMNS = (
+    "key_id",
+    "name",
+    "scopes",
+    "created_at",
+    "revoked",
+    "revoked_at",
+    "expires_at",
+)
+
+
+def api_key_row(key: ApiKey) -> tuple[Any, ...]:
+    return (
+        key.key_id,
+        key.name,
+        ",".join(key.scopes),
+        micros(key.created_at),
+        key.revoked,
+        micros(key.revoked_at),
+        micros(key.expires_at),
+    )
+
+
+def api_key_from_row(row: Sequence[Any]) -> ApiKey:
+    key_id, name, scopes, created, revoked, revoked_at, expires_at = row
+    when = from_micros(created)
+    assert when is not None  # a NOT NULL column
+    return ApiKey(
+        key_id,
+        name,
+        tuple(scopes.split(",")),
+        when,
+        bool(revoked),
+        from_micros(revoked_at),
+        from_micros(expires_at),
+    )
+
+
+#: ``dead_letters`` columns that make a ``DeadLetter`` (``dead_letter_from_row``).
+DEAD_LETTER_COLUMNS = ("received_at", "source", "record_index", "errors", "payload", "id")
+
+
 def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:
-    received, source, index, errors, payload = row
+    received, source, index, errors, payload, letter_id = row
     return DeadLetter(
         from_micros(received) or datetime.now(UTC),
         source,
         int(index),
         json.loads(errors),
         json.loads(payload),
+        int(letter_id),
     )
+
+
+def dead_letter_query(
+    limit: int, since: datetime | None, reason: str | None, after_id: int, contains: str
+) -> tuple[str, list[Any]]:
+    """The SELECT behind ``EventStore.dead_letters`` and its parameters; ``contains`` is the
+    backend's substring test with two placeholders (``instr(?, ?) > 0``, ``strpos(%s, %s) > 0``),
+    from which the placeholder is also taken."""
+    mark = "?" if "?" in contains else "%s"
+    where, params = [f"id > {mark}"], [after_id]
+    if since is not None:
+        where.append(f"received_at >= {mark}")
+        params.append(micros(since))
+    if reason is not None:
+        # the errors column is JSON (ASCII, quotes escaped): look for the text as JSON writes it
+        where.append(contains.replace(mark, "errors", 1))
+        params.append(json.dumps(reason)[1:-1])
+    query = (
+        f"SELECT {', '.join(DEAD_LETTER_COLUMNS)} FROM dead_letters "
+        f"WHERE {' AND '.join(where)} ORDER BY id LIMIT {mark}"
+    )
+    return query, [*params, limit]
 
 
 def first_of_each_id(events: pd.DataFrame) -> np.ndarray:

@@ -42,6 +42,15 @@ def kept_payload(payload: Any, max_bytes: int) -> str:
     return json.dumps({"truncated": True, "original_bytes": len(text), "head": text[:max_bytes]})
 
 
+def is_truncated(payload: Any) -> bool:
+    """Whether a stored payload is ``kept_payload``'s marker rather than the record itself."""
+    return (
+        isinstance(payload, dict)
+        and payload.get("truncated") is True
+        and set(payload) == {"truncated", "original_bytes", "head"}
+    )
+
+
 def dead_letter_rows(
     rejections: Sequence[Rejection], source: str, now_us: int, max_payload_bytes: int
 ) -> list[tuple[Any, ...]]:

@@ -114,6 +114,8 @@ CREATE TABLE IF NOT EXISTS experiment_requests (experiment TEXT NOT NULL, varian
     PRIMARY KEY (experiment, variant, minute));
 CREATE TABLE IF NOT EXISTS bandit_arms (arm TEXT COLLATE "C" PRIMARY KEY, shown BIGINT NOT NULL,
     clicks BIGINT NOT NULL, purchases BIGINT NOT NULL);
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at BIGINT;
 -- the audit trail (``governance.audit``): append-only, enforced by a trigger
 CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
@@ -156,6 +158,7 @@ _UPSERT_ITEM = (
 )
 _STAGE = "recsmith_incoming"
 _DECISION_SELECT = ", ".join(drows.DECISION_HEADER)
+_KEY_SELECT = f"SELECT {', '.join(base.API_KEY_COLUMNS)} FROM api_keys"
 
 
 def _insert(table: str, columns: Sequence[str], key: str) -> str:
@@ -176,8 +179,13 @@ _UNAVAILABLE = (
     psycopg.InterfaceError,
     psycopg.errors.ReadOnlySqlTransaction,
 )
-#: Failures that mean the tables (or their schema) are gone: created again, then one retry.
-_SCHEMA_MISSING = (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)
+#: Failures that mean the tables (or their schema) are gone, or a column added after the schema
+#: marker was created (a database created by a build in between): created again, then one retry.
+_SCHEMA_MISSING = (
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.InvalidSchemaName,
+    psycopg.errors.UndefinedColumn,
+)
 
 
 def _parse_url(url: str) -> tuple[str, str | None, str]:
@@ -674,7 +682,7 @@ class PostgresStore:
         query, params = scan_audit_query(since, action, limit, "%s")
         return [audit_from_row(r) for r in reversed(self._rows(query, params))]
 
-    # ---- dead letters and keys ---------------------------------------------------------------
+    # --- dead letters ---
 
     @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:
@@ -695,26 +703,53 @@ class PostgresStore:
                 cur.execute("DELETE FROM dead_letters WHERE received_at < %s", (cutoff,))
 
     @guarded("read")
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        query = "SELECT received_at, source, record_index, errors, payload FROM dead_letters"
-        rows = self._rows(f"{query} ORDER BY id LIMIT %s", (limit,))
-        return [base.dead_letter_from_row(r) for r in rows]
+    def dead_letters(
+        self,
+        limit: int = 100,
+        *,
+        since: datetime | None = None,
+        reason: str | None = None,
+        after_id: int = 0,
+    ) -> list[DeadLetter]:
+        query, params = base.dead_letter_query(limit, since, reason, after_id, "strpos(%s, %s) > 0")
+        return [base.dead_letter_from_row(r) for r in self._rows(query, params)]
+
+    @guarded("write")
+    def delete_dead_letters(self, letter_ids: Sequence[int]) -> int:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (list(letter_ids),))
+            return cur.rowcount
+
+    # --- keys ---
 
     @guarded("write")
     def add_api_key(self, key: ApiKey, key_hash: str) -> None:
-        row = (key.key_id, key_hash, key.name, ",".join(key.scopes), base.micros(key.created_at))
+        marks = ", ".join(["%s"] * (len(base.API_KEY_COLUMNS) + 1))
         self._many(
-            "INSERT INTO api_keys VALUES (%s, %s, %s, %s, %s, %s)", [(*row, bool(key.revoked))]
+            f"INSERT INTO api_keys (key_hash, {', '.join(base.API_KEY_COLUMNS)}) VALUES ({marks})",
+            [(key_hash, *base.api_key_row(key))],
         )
 
     @guarded("read")
     def find_api_key(self, key_hash: str) -> ApiKey | None:
-        query = "SELECT key_id, name, scopes, created_at, revoked FROM api_keys WHERE key_hash = %s"
-        for key_id, name, scopes, created_us, revoked in self._rows(query, (key_hash,)):
-            created = base.from_micros(created_us)
-            assert created is not None  # a NOT NULL column
-            return ApiKey(key_id, name, tuple(scopes.split(",")), created, bool(revoked))
-        return None
+        rows = self._rows(f"{_KEY_SELECT} WHERE key_hash = %s", (key_hash,))
+        return base.api_key_from_row(rows[0]) if rows else None
+
+    @guarded("read")
+    def api_keys(self) -> list[ApiKey]:
+        rows = self._rows(f"{_KEY_SELECT} ORDER BY created_at, key_id")
+        return [base.api_key_from_row(r) for r in rows]
+
+    @guarded("write")
+    def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE api_keys SET revoked = TRUE, revoked_at = %s "
+                "WHERE key_id = %s AND NOT revoked",
+                (base.micros(at), key_id),
+            )
+            row = cur.execute(f"{_KEY_SELECT} WHERE key_id = %s", (key_id,)).fetchone()
+        return None if row is None else base.api_key_from_row(row)
 
     def ping(self) -> bool:
         try:

@@ -43,15 +43,18 @@ from recsmith.governance.audit import (
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store.base import (
+    API_KEY_COLUMNS,
     ApiKey,
     AppendResult,
     DeadLetter,
+    api_key_from_row,
+    api_key_row,
     appended,
     dead_letter_from_row,
+    dead_letter_query,
     event_rows,
     first_of_each_id,
     frame_from_rows,
-    from_micros,
     item_from_row,
     item_row,
     micros,
@@ -226,6 +229,8 @@ CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
 #: (``_add_columns``).
 _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
 _ADDED_DECISION_COLUMNS = (("latency_ms", "REAL"),)
+_ADDED_KEY_COLUMNS = (("revoked_at", "INTEGER"), ("expires_at", "INTEGER"))
+_KEY_SELECT = f"SELECT {', '.join(API_KEY_COLUMNS)} FROM api_keys"
 
 _EVENT_SELECT = ", ".join(EVENT_COLUMNS)
 _INSERT_EVENT = (
@@ -339,6 +344,7 @@ class SQLiteStore:
         _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
         conn.executescript(_PRIVACY_SCHEMA)
         conn.executescript(_AUDIT_SCHEMA)
+        _add_columns(conn, "api_keys", _ADDED_KEY_COLUMNS)
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
@@ -767,7 +773,7 @@ class SQLiteStore:
         found = self._conn().execute(query, params).fetchall()
         return [audit_from_row(r) for r in reversed(found)]
 
-    # ---- dead letters and keys ------------------------------------------------------------
+    # --- dead letters ---
 
     @guarded("write")
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None:
@@ -788,49 +794,50 @@ class SQLiteStore:
                 conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (cutoff,))
 
     @guarded("read")
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT received_at, source, record_index, errors, payload FROM dead_letters "
-                "ORDER BY id LIMIT ?",
-                (limit,),
-            )
-            .fetchall()
-        )
-        return [dead_letter_from_row(r) for r in rows]
+    def dead_letters(
+        self,
+        limit: int = 100,
+        *,
+        since: datetime | None = None,
+        reason: str | None = None,
+        after_id: int = 0,
+    ) -> list[DeadLetter]:
+        query, params = dead_letter_query(limit, since, reason, after_id, "instr(?, ?) > 0")
+        return [dead_letter_from_row(r) for r in self._conn().execute(query, params).fetchall()]
+
+    @guarded("write")
+    def delete_dead_letters(self, letter_ids: Sequence[int]) -> int:
+        return self._write("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in letter_ids])
+
+    # --- keys ---
 
     @guarded("write")
     def add_api_key(self, key: ApiKey, key_hash: str) -> None:
         self._write(
-            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    key.key_id,
-                    key_hash,
-                    key.name,
-                    ",".join(key.scopes),
-                    micros(key.created_at),
-                    int(key.revoked),
-                )
-            ],
+            f"INSERT INTO api_keys (key_hash, {', '.join(API_KEY_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * (len(API_KEY_COLUMNS) + 1))})",
+            [(key_hash, *api_key_row(key))],
         )
 
     @guarded("read")
     def find_api_key(self, key_hash: str) -> ApiKey | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT key_id, name, scopes, created_at, revoked FROM api_keys WHERE key_hash = ?",
-                (key_hash,),
+        row = self._conn().execute(f"{_KEY_SELECT} WHERE key_hash = ?", (key_hash,)).fetchone()
+        return None if row is None else api_key_from_row(row)
+
+    @guarded("read")
+    def api_keys(self) -> list[ApiKey]:
+        rows = self._conn().execute(f"{_KEY_SELECT} ORDER BY created_at, key_id").fetchall()
+        return [api_key_from_row(r) for r in rows]
+
+    @guarded("write")
+    def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        with self._immediate() as conn:
+            conn.execute(
+                "UPDATE api_keys SET revoked = 1, revoked_at = ? WHERE key_id = ? AND revoked = 0",
+                (micros(at), key_id),
             )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        created = from_micros(row[3])
-        assert created is not None
-        return ApiKey(row[0], row[1], tuple(row[2].split(",")), created, bool(row[4]))
+            row = conn.execute(f"{_KEY_SELECT} WHERE key_id = ?", (key_id,)).fetchone()
+        return None if row is None else api_key_from_row(row)
 
     def ping(self) -> bool:
         try:

@@ -1,12 +1,14 @@
-"""``GET /metrics``: the app's Prometheus registry in the text exposition format (no auth)."""
+"""``GET /metrics``: the app's Prometheus registry in the text exposition format (open, behind
+any valid key, or off: ``auth.expose_metrics``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from recsmith.serving.auth import require_exposure
 from recsmith.serving.deps import RuntimeDep
 
 router = APIRouter(tags=["metrics"])
@@ -16,6 +18,7 @@ router = APIRouter(tags=["metrics"])
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
+    dependencies=[Depends(require_exposure("metrics"))],
     responses={
         200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}
     },
