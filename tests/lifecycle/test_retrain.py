@@ -24,6 +24,7 @@ from recsmith.evaluation.metrics import compute_metrics
 from recsmith.evaluation.runner import evaluate_model, ground_truth
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
+from recsmith.store.sqlite import SQLiteStore
 
 runner = CliRunner()
 
@@ -81,6 +82,11 @@ def test_a_better_candidate_is_deployed_with_its_figures(
     assert manifest["model"] == "itemknn"
     assert manifest["retrain"]["gates"] == report["gates"]
     assert manifest["data_profile"]["n_events"] == len(events)
+    store = SQLiteStore(Path(url.removeprefix("sqlite:///")))
+    (record,) = [r for r in store.scan_audit() if r.action == "retrain"]
+    store.close()
+    assert (record.target, record.outcome) == (report["deployed"], "ok")
+    assert record.detail["passed"] is True and record.detail["current"] == before
 
     # nothing newer than that release: nothing to judge a second retrain on
     again = runner.invoke(

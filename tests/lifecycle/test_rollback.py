@@ -86,6 +86,14 @@ def test_a_slow_release_is_rolled_back_once_by_every_server(
                 client.get("/v1/users/u002/recommendations?k=3", headers=headers)
         wait_until(lambda: reg.current() != v2, 10, "a rollback")
         assert reg.current() == v1 and reg.history() == [v0]
+        store = SQLiteStore(tmp_path / "s.sqlite")
+        rollbacks = lambda: [r for r in store.scan_audit() if r.action == "rollback"]  # noqa: E731
+        wait_until(lambda: bool(rollbacks()), 10, "the audit record, just after the pointer")
+        (record,) = rollbacks()
+        store.close()
+        assert (record.target, record.outcome) == (v1, "ok")
+        assert record.detail["automatic"] is True and record.detail["from"] == v2
+        assert "p99" in record.detail["reason"]
         for client in clients:
             wait_until(lambda c=client: _served(c, headers) == v1, 10, "v1 served again")
         # v1 came back by a rollback: not watched, so breaching requests leave it be

@@ -194,6 +194,16 @@ def test_the_console_api_asks_for_an_admin_key(
         assert report["version"] == v2 and len(report["signals"]) == 8
         bad = client.get("/v1/admin/fairness?item_groups=brand", headers=admin)
         assert bad.status_code == 422 and "item_groups" in bad.text
+        audit = [
+            (r.action, r.target, r.outcome, r.key_name)
+            for r in client.app.state.runtime.store.scan_audit()  # type: ignore[attr-defined]
+            if r.action in ("deploy", "rollback")
+        ]
+        assert audit == [
+            ("rollback", v1, "ok", "console"),
+            ("rollback", "", "no earlier deployed release to go back to", "console"),
+            ("deploy", v2, "ok", "console"),
+        ]
         history = client.get("/v1/admin/users/u001/history", headers=admin).json()
         store = SQLiteStore(Path(settings.store.url.removeprefix("sqlite:///")))
         assert history["items"] and sorted(history["items"]) == sorted(store.user_items("u001"))

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events
+from recsmith.cli.audit import audited
 from recsmith.errors import ValidationError
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.gate import DEFAULT_GATE, parse_gate
@@ -80,7 +81,7 @@ def retrain_command(
             if cli.show_progress
             else nullcontext()
         )
-        with status:
+        with status, audited(cli.settings, "retrain", store_url=url) as act:
             result = retrain(
                 ModelRegistry(root),
                 events,
@@ -92,6 +93,13 @@ def retrain_command(
                 holdout_fraction=holdout,
                 deploy=not dry_run,
             )
+            act.target = result.deployed or ""
+            act.detail = {
+                "passed": result.passed,
+                "current": result.current,
+                "gates": [g.gate for g in result.gates],
+                "dry_run": dry_run,
+            }
     if json_out:
         print_json(result.as_dict())
     else:

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +25,10 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsmith.config import LifecycleSettings
+from recsmith.governance.audit import record_audit
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.registry_lock import registry_lock
+from recsmith.store.base import EventStore
 
 log = logging.getLogger(__name__)
 #: The routes a release answers (its lists); events, catalogue and admin routes do not depend on it.
@@ -55,6 +58,9 @@ class RollbackGuard:
         self._latency = np.zeros(KEPT, dtype=np.float64)
         self._requests = 0
         self._errors = 0
+        #: told (breach, release now current) after each rollback: the server records it in the
+        #: audit trail
+        self.on_rollback: Callable[[Breach, str], None] | None = None
 
     def swapped(self, new: str, old: str | None) -> None:
         """The server now serves ``new`` instead of ``old``: watch it if that was a deploy.
@@ -116,6 +122,8 @@ class RollbackGuard:
             breach.requests,
             breach.reason,
         )
+        if self.on_rollback is not None:
+            self.on_rollback(breach, back)
         return back
 
     async def watch(self, interval_s: float = 1.0) -> None:
@@ -157,3 +165,18 @@ class RollbackMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             self.guard.observe(status, time.perf_counter() - started)
+
+
+def audit_rollback(store: EventStore, breach: Breach, back: str) -> None:
+    """The audit record of an automatic rollback: no key asked for it, the detail says why."""
+    record_audit(
+        store,
+        action="rollback",
+        target=back,
+        detail={
+            "automatic": True,
+            "from": breach.version,
+            "reason": breach.reason,
+            "requests": breach.requests,
+        },
+    )

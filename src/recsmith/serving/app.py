@@ -28,7 +28,7 @@ from recsmith.errors import StoreUnavailable
 from recsmith.exploration.board import BanditBoard, explores, keep_synced
 from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
-from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware
+from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware, audit_rollback
 from recsmith.lifecycle.schedule import watch_schedule
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
@@ -203,6 +203,7 @@ def create_app(
                 app.state.reloader = Reloader(app, ModelRegistry(settings.serving.registry))
                 if guard is not None:
                     app.state.reloader.on_swap = guard.swapped
+                    guard.on_rollback = lambda breach, back: audit_rollback(the_store, breach, back)
                     rollback_watcher = asyncio.create_task(guard.watch())
                 if settings.lifecycle.retrain_every is not None:
                     retrain_watcher = asyncio.create_task(watch_schedule(settings))

@@ -18,20 +18,19 @@ from recsmith.decisions.timespec import PATTERN, parse_time
 from recsmith.errors import RecsmithError, ValidationError
 from recsmith.evaluation.grouping import parse_group_spec
 from recsmith.fairness.report import report_from_store
+from recsmith.governance.audit import record_audit
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 from recsmith.monitoring.gauges import served_release_dir
 from recsmith.monitoring.release_view import ReleaseView
 from recsmith.monitoring.signals import monitor
-from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
+from recsmith.serving.routers.admin import AdminKey, admin_key
 from recsmith.serving.schemas import error_responses
 
-router = APIRouter(
-    prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))]
-)
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin_key)])
 
 
 class ReleaseRow(BaseModel):
@@ -92,10 +91,13 @@ def releases(runtime: RuntimeDep, registry: RegistryDep) -> ReleasesResponse:
 async def deploy(
     version: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
     request: Request,
+    runtime: RuntimeDep,
     registry: RegistryDep,
+    key: AdminKey,
 ) -> DeployResponse:
     """Make ``version`` current after loading it and asking it once, as ``recsmith deploy``
-    does (409 with the reason when it does not load); every server follows within a second."""
+    does (409 with the reason when it does not load); every server follows within a second.
+    Recorded in the audit trail, refusals included."""
     path_id(version, "version")
     try:
         where = await run_in_threadpool(registry.path, version)
@@ -104,9 +106,12 @@ async def deploy(
     try:
         await run_in_threadpool(check_release, where)
     except RecsmithError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"{version} does not load: {exc}") from None
+        reason = f"{version} does not load: {exc}"
+        await _audit(runtime, "deploy", version, reason, key)
+        raise HTTPException(status.HTTP_409_CONFLICT, reason) from None
     previous = registry.current()
     await run_in_threadpool(registry.deploy, version)
+    await _audit(runtime, "deploy", version, "ok", key, {"previous": previous})
     await _follow(request, registry)
     return DeployResponse(version=version, previous=previous)
 
@@ -117,19 +122,46 @@ async def deploy(
     summary="Roll back to the release deployed before the current one",
     responses=error_responses(401, 403, 409),
 )
-async def rollback(request: Request, registry: RegistryDep) -> DeployResponse:
-    """As ``recsmith rollback``: 409 when there is nothing to go back to or it no longer loads."""
+async def rollback(
+    request: Request, runtime: RuntimeDep, registry: RegistryDep, key: AdminKey
+) -> DeployResponse:
+    """As ``recsmith rollback``: 409 when there is nothing to go back to or it no longer loads.
+    Recorded in the audit trail, refusals included."""
     target = registry.previous()
     if target is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "no earlier deployed release to go back to")
+        reason = "no earlier deployed release to go back to"
+        await _audit(runtime, "rollback", "", reason, key)
+        raise HTTPException(status.HTTP_409_CONFLICT, reason)
     try:
         await run_in_threadpool(check_release, registry.path(target))
     except RecsmithError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"{target} does not load: {exc}") from None
+        reason = f"{target} does not load: {exc}"
+        await _audit(runtime, "rollback", target, reason, key)
+        raise HTTPException(status.HTTP_409_CONFLICT, reason) from None
     previous = registry.current()
     version = await run_in_threadpool(registry.rollback)
+    await _audit(runtime, "rollback", version, "ok", key, {"previous": previous})
     await _follow(request, registry)
     return DeployResponse(version=version, previous=previous)
+
+
+async def _audit(
+    runtime: RuntimeDep,
+    action: str,
+    target: str,
+    outcome: str,
+    key: AdminKey,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await run_in_threadpool(
+        record_audit,
+        runtime.store,
+        action=action,
+        target=target,
+        outcome=outcome,
+        key=key,
+        detail=detail,
+    )
 
 
 async def _follow(request: Request, registry: ModelRegistry) -> None:
