@@ -34,10 +34,15 @@ def grown_shop(root: Path, events: pd.DataFrame, model: str) -> tuple[str, Path]
     store.append(events.iloc[:cut])
     store.close()
     out = root / "current"
-    trained = runner.invoke(app, ["train", "--store", url, "--model", model, "--out", str(out)])
+    env = {"RECSMITH_STORE__URL": url}  # deploy's audit record goes to this shop's store
+    trained = runner.invoke(
+        app, ["train", "--store", url, "--model", model, "--out", str(out)], env=env
+    )
     assert trained.exit_code == 0, trained.stderr
     registry = root / "releases"
-    deployed = runner.invoke(app, ["deploy", "--model-dir", str(out), "--registry", str(registry)])
+    deployed = runner.invoke(
+        app, ["deploy", "--model-dir", str(out), "--registry", str(registry)], env=env
+    )
     assert deployed.exit_code == 0, deployed.stderr
     store = SQLiteStore(db)
     store.append(events.iloc[cut:])
