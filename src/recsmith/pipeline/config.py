@@ -181,10 +181,31 @@ class RerankConfig(_Strict):
         return [*self.rules, *extra]
 
 
+class CalibrationConfig(_Strict):
+    """Choosing what serves on a validation split of the user's own events (``calibration.py``).
+
+    Off unless a file turns it on: a file written before it existed pinned its choices, and
+    ``default.toml`` / ``examples/pipeline.toml`` turn it on."""
+
+    enabled: bool = False
+    budget_seconds: float = Field(
+        600.0, gt=0, description="time for calibration; the ranker is tried only if it fits"
+    )
+    min_users: int = Field(
+        200,
+        ge=20,
+        description="users returning after a temporal cut needed to validate on it; else each "
+        "user's latest item is held out",
+    )
+    share: float = Field(0.1, gt=0, lt=0.5, description="latest share of events the cut holds")
+    max_users: int = Field(5000, ge=20, description="validation users scored (a sample beyond)")
+
+
 class PipelineConfig(_Strict):
     retrieval: RetrievalConfig
     ranking: RankingConfig = Field(default_factory=RankingConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:
