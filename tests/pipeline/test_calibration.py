@@ -6,16 +6,21 @@ users through the real runtime and scores them with the evaluation's metric code
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from recsmith.cli.app import app
 from recsmith.config import EventSettings
 from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
-from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.calibration import calibrate, calibration_summary
+from recsmith.pipeline.artifact import load_artifact, train_pipeline
+from recsmith.pipeline.calibration import calibrate, calibration_summary, validation_split
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.sparse_rows import csr_from_pairs
@@ -93,15 +98,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     """Histories are random tail items; every user's latest item is a hit none of them had.
     EASE and item-kNN learn noise there, so the configured fusion (no popularity source in the
     file) loses to popularity, which calibration must add, choose, and serve."""
-    rng = np.random.default_rng(3)
-    rows = []
-    for u in range(400):
-        hits = rng.permutation(HITS)
-        rows += [(u, int(hits[0]))] + [
-            (u, int(i)) for i in rng.choice(np.arange(HITS, N_ITEMS), 4, replace=False)
-        ]
-        rows.append((u, int(hits[1])))
-    events = frame(rows)
+    events = popularity_case()
     cfg = config(
         [
             {"name": "ease", "model": "ease", "quota": 50},
@@ -165,3 +162,127 @@ def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None
     served, popular = served_on_validation(chosen.config, events)
     assert served == pytest.approx(scores["fused"], abs=1e-4)
     assert served > popular
+
+
+def popularity_case() -> pd.DataFrame:
+    """Histories are random tail items; every user's latest item is a hit none of them had."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for u in range(400):
+        hits = rng.permutation(HITS)
+        tail = rng.choice(np.arange(HITS, N_ITEMS), 4, replace=False)
+        rows += [(u, int(hits[0])), *((u, int(i)) for i in tail), (u, int(hits[1]))]
+    return frame(rows)
+
+
+def test_train_prints_the_choice_and_the_saved_pipeline_serves_that_order(tmp_path: Path) -> None:
+    """Through the CLI: one line names the choice, the manifest keeps every try, and the saved
+    pipeline (trained on all events) answers each user with plain ``popular``'s list minus what
+    they have, the order calibration chose."""
+    events = popularity_case()
+    csv = tmp_path / "events.csv"
+    pd.DataFrame(
+        {
+            "user_id": events["user_id"],
+            "item_id": events["item_id"],
+            "timestamp": pd.to_datetime(events["ts"], unit="us", utc=True).dt.strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        }
+    ).to_csv(csv, index=False)
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(
+        '[[retrieval.sources]]\nname = "ease"\nmodel = "ease"\nquota = 50\n\n'
+        '[[retrieval.sources]]\nname = "knn"\nmodel = "itemknn"\nuse = "recent"\nquota = 50\n\n'
+        "[ranking]\nenabled = false\n\n[calibration]\nenabled = true\n"
+    )
+    out = tmp_path / "pipe"
+    args = ["train", "--data", str(csv), "--pipeline", str(toml), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("calibration (")]
+    assert len(said) == 1 and "serving popularity (validation NDCG@10" in said[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["calibration"]["chosen"] == "popularity"
+    assert [t["name"] for t in manifest["calibration"]["tried"]] == [
+        "popularity",
+        "ease",
+        "knn",
+        "fused",
+    ]
+    assert all(len(t["interval"]) == 2 for t in manifest["calibration"]["tried"])
+    assert (
+        manifest["ranker_summary"]
+        == "ranker not trained: calibration chose popularity on validation"
+    )
+    pipeline = load_artifact(out)
+    users = np.array([f"u{u:04d}" for u in range(0, 400, 7)])
+    top, _, _ = pipeline.top_k(users, 10)
+    data = Interactions.from_events(events, WEIGHTS)
+    rows = data.users.to_index(users)
+    expected = create("popular").fit(data).recommend(rows, 10, exclude=data.matrix[rows])
+    assert (
+        data.items.to_external(expected.ids.ravel())
+        == pipeline.bundle.items.to_external(top.ids.ravel())
+    ).all()
+
+
+def test_a_time_cut_validates_where_enough_users_return_with_new_items() -> None:
+    """250 users: items on day 1, then on day 10 one new item each, and user 0 also repeats an
+    old one. The latest 10 % of events (day 10) hold 250 returning users >= min_users 200, so the
+    cut is used, the truth holds only items new to each user, and a min_users above 250 falls
+    back to each user's latest item."""
+    day = 86_400_000_000
+    rows = []
+    for u in range(250):
+        rows += [(u, (u + j) % 40, 0) for j in range(8)]
+        rows.append((u, 40 + u % 10, 9 * day))
+    rows.append((0, 0, 9 * day + 1))
+    events = pd.DataFrame(rows, columns=["user", "item", "t"])
+    events = pd.DataFrame(
+        {
+            "user_id": [f"u{u:04d}" for u in events["user"]],
+            "item_id": [f"i{i:04d}" for i in events["item"]],
+            "ts": 1_700_000_000_000_000 + events["t"].to_numpy(),
+            "event_id": [f"e{n:06d}" for n in range(len(events))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+    full = Interactions.from_events(events, WEIGHTS)
+    val = validation_split(full, min_users=200, share=0.1, max_users=5000)
+    assert val.protocol == "temporal cut at the latest 0.1"
+    assert len(val.users) == 250
+    truth_items = full.items.to_external(val.truth.indices)
+    expected = [
+        f"i{40 + int(full.users.to_external(val.users[r])[1:]) % 10:04d}" for r in range(250)
+    ]
+    assert list(truth_items) == expected  # one new item each: user 0's repeat is not truth
+    assert val.past.matrix.sum() > 0 and len(val.past.event_ts) == 250 * 8
+    fallback = validation_split(full, min_users=300, share=0.1, max_users=5000)
+    assert fallback.protocol == "each user's latest item"
+
+
+def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
+    events: pd.DataFrame, config: PipelineConfig
+) -> None:
+    """On the simulated shop the ranker trains on the validation past and is scored beside the
+    rest; whatever ships is never below the best single source; a budget of a millisecond
+    leaves no time to try it, and the report says so."""
+    full = Interactions.from_events(events, WEIGHTS)
+    attrs = ItemAttributes.from_items([], full.items)
+    on = PipelineConfig.model_validate({**config.model_dump(), "calibration": {"enabled": True}})
+    chosen = calibrate(on, full, attrs)
+    tried = {t["name"]: t for t in chosen.report["tried"]}
+    assert "ranker" in tried, chosen.report["ranker"]
+    singles = [t["ndcg@10"] for n, t in tried.items() if n not in ("fused", "ranker")]
+    assert tried[chosen.report["chosen"]]["ndcg@10"] >= max(singles)
+    assert chosen.use_ranker == (chosen.report["chosen"] == "ranker")
+    tight = PipelineConfig.model_validate(
+        {**on.model_dump(), "calibration": {"enabled": True, "budget_seconds": 0.001}}
+    )
+    report = calibrate(tight, full, attrs).report
+    assert report["ranker"].startswith("not tried: ") and "0.001 s budget" in report["ranker"]
+    assert "ranker" not in {t["name"] for t in report["tried"]}
