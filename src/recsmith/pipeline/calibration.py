@@ -79,27 +79,41 @@ class Validation:
 def validation_split(
     full: Interactions, min_users: int, share: float, max_users: int, seed: int = 0
 ) -> Validation:
-    """A time cut at the latest ``share`` of events when at least ``min_users`` users have
-    events before it and items new to them after it; otherwise each user's latest item (a
-    random one where events carry no times). At most ``max_users`` users are kept (seeded)."""
+    """A global time cut where at least ``min_users`` users have events before it and items new
+    to them after it: at the latest ``share`` of events, else twice or three times that share
+    (below half the events) — the protocol closest to serving, which always answers the future,
+    and the only one fair to time-relative features (a ranker's recency and trend). Otherwise
+    each user's latest item (a random one where events carry no times). At most ``max_users``
+    users are kept (seeded)."""
     if has_time_order(full):
-        cut = np.quantile(full.event_ts, 1.0 - share, method="higher")
-        before = full.event_ts < cut
-        past = full.subset(before)
-        after = full.subset(~before).matrix
-        new = sparse.csr_array(after - after.multiply(past.matrix > 0))
-        new.eliminate_zeros()
-        known = np.diff(past.matrix.indptr) > 0
-        users = np.flatnonzero(known & (np.diff(new.indptr) > 0)).astype(np.int32)
-        if len(users) >= min_users:
-            if len(users) > max_users:
-                pick = np.random.default_rng(seed).choice(len(users), max_users, replace=False)
-                users = np.sort(users[pick])
-            truth = sparse.csr_array(new[users] > 0, dtype=np.float32)
-            return Validation(past, users, truth, f"temporal cut at the latest {share:g}")
+        for cut_share in (share * n for n in (1, 2, 3) if share * n < 0.5):
+            val = _time_cut(full, cut_share)
+            if len(val.users) >= min_users:
+                return _sampled(val, max_users, seed)
     past, users, items = latest_item_holdout(full, seed, max_users)
     truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
     return Validation(past, users, truth, "each user's latest item")
+
+
+def _time_cut(full: Interactions, share: float) -> Validation:
+    """Events before the latest ``share``; truth: each returning user's items new to them after."""
+    cut = np.quantile(full.event_ts, 1.0 - share, method="higher")
+    before = full.event_ts < cut
+    past = full.subset(before)
+    after = full.subset(~before).matrix
+    new = sparse.csr_array(after - after.multiply(past.matrix > 0))
+    new.eliminate_zeros()
+    known = np.diff(past.matrix.indptr) > 0
+    users = np.flatnonzero(known & (np.diff(new.indptr) > 0)).astype(np.int32)
+    truth = sparse.csr_array(new[users] > 0, dtype=np.float32)
+    return Validation(past, users, truth, f"temporal cut at the latest {share:g}")
+
+
+def _sampled(val: Validation, max_users: int, seed: int) -> Validation:
+    if len(val.users) <= max_users:
+        return val
+    pick = np.sort(np.random.default_rng(seed).choice(len(val.users), max_users, replace=False))
+    return Validation(val.past, val.users[pick], val.truth[pick], val.protocol)
 
 
 @dataclass(frozen=True, slots=True)

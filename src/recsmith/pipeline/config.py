@@ -192,12 +192,14 @@ class CalibrationConfig(_Strict):
         600.0, gt=0, description="time for calibration; the ranker is tried only if it fits"
     )
     min_users: int = Field(
-        200,
+        100,
         ge=20,
         description="users returning after a temporal cut needed to validate on it; else each "
         "user's latest item is held out",
     )
-    share: float = Field(0.1, gt=0, lt=0.5, description="latest share of events the cut holds")
+    share: float = Field(
+        0.1, gt=0, lt=0.5, description="latest share of events the cut holds (then 2x, 3x)"
+    )
     max_users: int = Field(5000, ge=20, description="validation users scored (a sample beyond)")
 
 
