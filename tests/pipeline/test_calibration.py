@@ -120,6 +120,31 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert served == pytest.approx(chosen_score(report), abs=1e-4)  # the report is what serves
     assert served >= popular - 1e-9  # the guarantee, against an independent popular model
     assert popular > scores["fused"] + 0.05
+    grid = report["grid"]  # each model's sensitive parameter tried alone, its value kept here
+    assert set(grid) == {"ease", "knn"}
+    assert set(grid["ease"]["ndcg@10"]) == {"as configured", "50.0", "1000.0"}
+    assert grid["knn"]["param"] == "neighbors" and set(grid["knn"]["ndcg@10"]) == {
+        "as configured",
+        "20",
+        "400",
+    }
+    pinned = cfg.model_copy(
+        update={
+            "retrieval": cfg.retrieval.model_copy(
+                update={
+                    "sources": [
+                        cfg.retrieval.sources[0].model_copy(
+                            update={"params": {"regularization": 80.0}}
+                        ),
+                        cfg.retrieval.sources[1],
+                    ]
+                }
+            )
+        }
+    )
+    assert set(
+        calibrate(pinned, full, ItemAttributes.from_items([], full.items)).report["grid"]
+    ) == {"knn"}
     assert calibration_summary(report).startswith("calibration (each user's latest item, 400 users")
 
 

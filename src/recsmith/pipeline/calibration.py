@@ -61,6 +61,14 @@ RESAMPLES = 1000
 #: list below the serving source's (1e-4 × 5 sources / 61 stays under the gap between adjacent
 #: RRF ranks to depth 150), and what is scored on validation is exactly this order.
 FILLER_WEIGHT = 1e-4
+#: The most data-dependent parameter of each model, and the values tried beside the file's own
+#: (iALS's confidence scale, EASE's λ, item-kNN's neighbourhood): one model-agnostic decade
+#: either side of each default, not values read off any data set.
+GRID: dict[str, tuple[str, tuple[float | int, ...]]] = {
+    "ials": ("alpha", (0.5, 10.0)),
+    "ease": ("regularization", (50.0, 1000.0)),
+    "itemknn": ("neighbors", (20, 400)),
+}
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
 
@@ -169,34 +177,40 @@ def _with_sources(config: PipelineConfig, sources: Sequence[SourceConfig]) -> Pi
 
 
 class _Scorer:
-    """Every source (popularity included) fitted once on the validation past; any configuration
-    made of them (and a ranker) scored against the held-out items with the serving path's merge
-    and popularity fill."""
+    """Sources fitted on the validation past as configurations ask for them (each distinct
+    source once); any configuration made of them (and a ranker) scored against the held-out
+    items with the serving path's merge and popularity fill."""
 
     def __init__(self, config: PipelineConfig, val: Validation, attrs: ItemAttributes) -> None:
-        self.val, self.attrs = val, attrs
+        self.val, self.attrs, self.config = val, attrs, config
         past, users = val.past, val.users
-        specs = config.retrieval.sources
-        models = fit_models(config, past)
-        sources = build_sources(specs, models, attrs, config.retrieval.ann_min_items)
         self.queries = Queries(
             users,
             recent_items(past, config.retrieval.recent_items)[users],
             past.matrix[users],
             tuple({} for _ in users),
         )
-        self.proposals: dict[str, Proposals] = {
-            c.name: s.retrieve(self.queries, c.quota) for s, c in zip(sources, specs, strict=True)
-        }
+        self.proposals: dict[str, Proposals] = {}
         fallback = StaticSource("popular", Popular().fit(past).item_scores_)
         self.fallback = fallback.retrieve(self.queries, K)
+
+    def _proposals(self, spec: SourceConfig) -> Proposals:
+        """What ``spec``'s source, fitted on the validation past, proposes (cached)."""
+        key = spec.model_copy(update={"weight": 1.0}).model_dump_json()
+        if key not in self.proposals:
+            one = _with_sources(self.config, [spec])
+            model = fit_models(one, self.val.past)
+            retrieval = one.retrieval
+            source = build_sources([spec], model, self.attrs, retrieval.ann_min_items)[0]
+            self.proposals[key] = source.retrieve(self.queries, spec.quota)
+        return self.proposals[key]
 
     def candidates(self, config: PipelineConfig) -> Candidates:
         """The fused candidates of ``config``'s sources, as ``Pipeline.candidates`` retrieves
         them."""
         specs = config.retrieval.sources
         return merge(
-            [self.proposals[s.name] for s in specs],
+            [self._proposals(s) for s in specs],
             [s.name for s in specs],
             len(self.queries),
             self.queries.n_items,
@@ -234,10 +248,12 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
         report["reason"] = f"{len(val.users)} validation users < {MIN_USERS}: nothing decided"
         report["seconds"] = round(time.perf_counter() - started, 3)
         return Calibration(config, config.ranking.enabled, report)
-    widest = with_popularity(config)
-    scorer = _Scorer(widest, val, attrs)
-    fit_seconds = time.perf_counter() - started
+    scorer = _Scorer(with_popularity(config), val, attrs)
     scored = [Tried(name, c, scorer.ndcg(scorer.candidates(c))) for name, c in _options(config)]
+    fit_seconds = time.perf_counter() - started
+    config, report["grid"] = _grid(config, scored, scorer, seed, started)
+    if report["grid"]:  # a source's value changed: its alone and fused orders are new
+        scored = [Tried(n, c, scorer.ndcg(scorer.candidates(c))) for n, c in _options(config)]
     best_single = max(scored[:-1], key=lambda t: t.mean)  # ties: the first (popularity)
     choice, reason = _prefer(best_single, "best single source", scored[-1], seed)
     ranker = _try_ranker(choice, val, attrs, scorer, started, fit_seconds)
@@ -252,6 +268,48 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     report["reason"] = reason
     report["seconds"] = round(time.perf_counter() - started, 3)
     return Calibration(choice.config, choice.name == "ranker", report)
+
+
+def _grid(
+    config: PipelineConfig, scored: list[Tried], scorer: _Scorer, seed: int, started: float
+) -> tuple[PipelineConfig, dict[str, Any]]:
+    """``config`` with each gridded source's parameter (``GRID``; not one the file sets or tunes)
+    at the value under which the source alone scores best on validation — the file's value unless
+    another beats it beyond noise — and a report of every value tried. Stops before a source
+    whose tries would pass half the budget (the rest is the ranker's)."""
+    alone_scores = {t.name: t for t in scored}
+    report: dict[str, Any] = {}
+    sources = list(config.retrieval.sources)
+    budget = config.calibration.budget_seconds / 2
+    for n, spec in enumerate(sources):
+        grid = GRID.get(spec.model or "")
+        if grid is None or spec.kind != "model" or spec.tune or grid[0] in spec.params:
+            continue
+        began = time.perf_counter()
+        param, values = grid
+        best, tried = alone_scores[spec.name], {}
+        default = best
+        for value in values:
+            variant = spec.model_copy(update={"params": {**spec.params, param: value}})
+            candidate = alone(
+                _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
+            )
+            t = Tried(spec.name, candidate, scorer.ndcg(scorer.candidates(candidate)))
+            tried[str(value)] = round(t.mean, 5)
+            best, _ = _prefer(best, "", t, seed) if t.mean > best.mean else (best, "")
+        kept = best.config.retrieval.sources[n]
+        report[spec.name] = {
+            "param": param,
+            "ndcg@10": {"as configured": round(default.mean, 5), **tried},
+            "kept": kept.params.get(param, "as configured"),
+        }
+        sources[n] = kept.model_copy(update={"weight": spec.weight})
+        spent = time.perf_counter() - began
+        if time.perf_counter() - started + spent > budget:
+            report["stopped"] = f"half the {config.calibration.budget_seconds:g} s budget reached"
+            break
+    changed = [s for s, o in zip(sources, config.retrieval.sources, strict=True) if s != o]
+    return (_with_sources(config, sources), report) if changed else (config, report)
 
 
 def _options(config: PipelineConfig) -> list[tuple[str, PipelineConfig]]:
