@@ -311,3 +311,41 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     report = calibrate(tight, full, attrs).report
     assert report["ranker"].startswith("not tried: ") and "0.001 s budget" in report["ranker"]
     assert "ranker" not in {t["name"] for t in report["tried"]}
+
+
+def test_the_summary_names_the_choice_the_runners_up_and_changed_parameters() -> None:
+    report = {
+        "protocol": "temporal cut at the latest 0.2",
+        "validation_users": 1234,
+        "seconds": 7.4,
+        "tried": [
+            {"name": "popularity", "ndcg@10": 0.05},
+            {"name": "ials", "ndcg@10": 0.0712},
+            {"name": "fused", "ndcg@10": 0.07},
+        ],
+        "chosen": "ials",
+        "grid": {
+            "ials": {"param": "alpha", "kept": 10.0},
+            "ease": {"param": "regularization", "kept": "as configured"},
+        },
+    }
+    assert calibration_summary(report) == (
+        "calibration (temporal cut at the latest 0.2, 1,234 users, 7 s): serving ials "
+        "(validation NDCG@10 0.0712; popularity 0.0500, fused 0.0700); ials alpha=10.0"
+    )
+    assert calibration_summary({"reason": "5 validation users < 20: nothing decided"}) == (
+        "calibration: 5 validation users < 20: nothing decided; serving as configured"
+    )
+
+
+def test_too_few_validation_users_decide_nothing() -> None:
+    """Ten users with three items each: at most ten latest items to hold out, under the 20 a
+    paired interval needs, so the file's configuration ships untouched and the report says so."""
+    events = frame([(u, (u + j) % 7) for u in range(10) for j in range(3)])
+    cfg = config([{"name": "knn", "model": "itemknn", "quota": 20}], ranker=True)
+    full = Interactions.from_events(events, WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    assert chosen.config == cfg and chosen.use_ranker
+    assert chosen.report["validation_users"] == 10
+    assert chosen.report["reason"] == "10 validation users < 20: nothing decided"
+    assert "tried" not in chosen.report

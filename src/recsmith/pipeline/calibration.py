@@ -387,8 +387,14 @@ def calibration_summary(report: dict[str, Any]) -> str:
     scores = {t["name"]: t["ndcg@10"] for t in report["tried"]}
     chosen = report["chosen"]
     others = ", ".join(f"{n} {v:.4f}" for n, v in scores.items() if n != chosen)
+    grid = report.get("grid", {})
+    changed = "".join(
+        f"; {name} {g['param']}={g['kept']}"
+        for name, g in grid.items()
+        if isinstance(g, dict) and g["kept"] != "as configured"
+    )
     return (
         f"calibration ({report['protocol']}, {report['validation_users']:,} users, "
         f"{report['seconds']:.0f} s): serving {chosen} (validation NDCG@10 {scores[chosen]:.4f}; "
-        f"{others})"
+        f"{others}){changed}"
     )
