@@ -122,11 +122,11 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert popular > scores["fused"] + 0.05
     grid = report["grid"]  # each model's sensitive parameter tried alone, its value kept here
     assert set(grid) == {"ease", "knn"}
-    assert set(grid["ease"]["ndcg@10"]) == {"as configured", "50.0", "1000.0"}
+    assert set(grid["ease"]["ndcg@10"]) == {"as configured", "25.0", "2500.0"}
     assert grid["knn"]["param"] == "neighbors" and set(grid["knn"]["ndcg@10"]) == {
         "as configured",
-        "20",
-        "400",
+        "10",
+        "1000",
     }
     pinned = cfg.model_copy(
         update={
@@ -183,7 +183,10 @@ def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None
     assert scores["fused"] > max(scores["pop"], scores["knn"])
     fused = next(t for t in report["tried"] if t["name"] == "fused")
     assert fused["vs_best_single"][1] > 0  # won by more than its noise
-    assert chosen.config == cfg
+    shipped = chosen.config.retrieval.sources
+    assert [(x.name, x.weight) for x in shipped] == [("knn", 1.0), ("pop", 0.99)]  # the file's
+    kept = report["grid"]["knn"]["kept"]  # the neighbourhood the grid kept is the one shipped
+    assert shipped[0].params == ({} if kept == "as configured" else {"neighbors": kept})
     served, popular = served_on_validation(chosen.config, events)
     assert served == pytest.approx(scores["fused"], abs=1e-4)
     assert served > popular

@@ -65,9 +65,9 @@ FILLER_WEIGHT = 1e-4
 #: (iALS's confidence scale, EASE's λ, item-kNN's neighbourhood): one model-agnostic decade
 #: either side of each default, not values read off any data set.
 GRID: dict[str, tuple[str, tuple[float | int, ...]]] = {
-    "ials": ("alpha", (0.5, 10.0)),
-    "ease": ("regularization", (50.0, 1000.0)),
-    "itemknn": ("neighbors", (20, 400)),
+    "ials": ("alpha", (0.2, 20.0)),
+    "ease": ("regularization", (25.0, 2500.0)),
+    "itemknn": ("neighbors", (10, 1000)),
 }
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
