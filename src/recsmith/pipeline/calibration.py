@@ -6,12 +6,14 @@ training carves validation data out of the training events, by the protocol the 
 a global time cut where enough users return after it, else each user's latest item — fits the
 sources once on what lies before it, and scores there every source alone (popularity among them,
 listed or not), the configured fused order and, when one trains within the time budget, the
-ranker. The simpler choice ships unless a richer one beats it by more than its noise: the lower
-end of a paired bootstrap interval of the per-user difference must be above zero. A richer choice
-is only ever compared against what it would replace, so the shipped pipeline is never worse on
-validation than its best single source.
+ranker; first, each iALS / EASE / item-kNN source's most data-dependent parameter is tried alone
+over a small grid (``GRID``). The simpler choice ships unless a richer one beats it by more than
+its noise: the lower end of a paired bootstrap interval of the per-user difference must be above
+zero. A richer choice is only ever compared against what it would replace, so the shipped
+pipeline is never worse on validation than its best single source.
 
-A single source ships as the same pipeline with that source at weight 1 and every other at 0:
+A single source ships as the same pipeline with that source at weight 1 and every other at
+``FILLER_WEIGHT``:
 rules, re-ranking, fallbacks and the other sources' explanations and item-to-item lists stay, and
 what is scored here is exactly the order that will serve (the same merge, the same popularity
 fill beneath).
@@ -251,16 +253,17 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     scorer = _Scorer(with_popularity(config), val, attrs)
     scored = [Tried(name, c, scorer.ndcg(scorer.candidates(c))) for name, c in _options(config)]
     fit_seconds = time.perf_counter() - started
-    config, report["grid"] = _grid(config, scored, scorer, seed, started)
-    if report["grid"]:  # a source's value changed: its alone and fused orders are new
+    tuned, report["grid"] = _grid(config, scored, scorer, seed, started)
+    if tuned is not config:  # a source's value changed: its alone and fused orders are new
+        config = tuned
         scored = [Tried(n, c, scorer.ndcg(scorer.candidates(c))) for n, c in _options(config)]
     best_single = max(scored[:-1], key=lambda t: t.mean)  # ties: the first (popularity)
     choice, reason = _prefer(best_single, "best single source", scored[-1], seed)
     ranker = _try_ranker(choice, val, attrs, scorer, started, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
-        choice, reason = _prefer(choice, reason, ranker, seed)
         report["ranker"] = f"trained on the validation past over the {choice.name} candidates"
+        choice, reason = _prefer(choice, reason, ranker, seed)
     else:
         report["ranker"] = ranker
     report["tried"] = [_entry(t, best_single, seed) for t in scored]
