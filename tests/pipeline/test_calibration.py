@@ -103,6 +103,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
         [
             {"name": "ease", "model": "ease", "quota": 50},
             {"name": "knn", "model": "itemknn", "use": "recent", "quota": 50},
+            {"name": "new", "kind": "new_arrivals", "quota": 5},  # no creation dates: silent
         ]
     )
     full = Interactions.from_events(events, WEIGHTS)
@@ -111,11 +112,16 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert report["protocol"] == "each user's latest item"
     assert report["validation_users"] == 400
     scores = {t["name"]: t["ndcg@10"] for t in report["tried"]}
-    assert set(scores) == {"popularity", "ease", "knn", "fused"}
+    assert set(scores) == {"popularity", "ease", "knn", "fused"}  # "new" proposes nothing
     assert report["chosen"] == "popularity"
     assert scores["fused"] < scores["popularity"]
-    assert [s.name for s in chosen.config.retrieval.sources] == ["ease", "knn", "popularity"]
-    assert [s.weight for s in chosen.config.retrieval.sources] == [1e-4, 1e-4, 1.0]
+    assert [s.name for s in chosen.config.retrieval.sources] == [
+        "ease",
+        "knn",
+        "new",
+        "popularity",
+    ]
+    assert [s.weight for s in chosen.config.retrieval.sources] == [1e-4, 1e-4, 1e-4, 1.0]
     served, popular = served_on_validation(chosen.config, events)
     assert served == pytest.approx(chosen_score(report), abs=1e-4)  # the report is what serves
     assert served >= popular - 1e-9  # the guarantee, against an independent popular model
@@ -136,7 +142,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
                         cfg.retrieval.sources[0].model_copy(
                             update={"params": {"regularization": 80.0}}
                         ),
-                        cfg.retrieval.sources[1],
+                        *cfg.retrieval.sources[1:],
                     ]
                 }
             )

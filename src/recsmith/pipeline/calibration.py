@@ -207,6 +207,11 @@ class _Scorer:
             self.proposals[key] = source.retrieve(self.queries, spec.quota)
         return self.proposals[key]
 
+    def proposes(self, spec: SourceConfig) -> bool:
+        """Whether ``spec``'s source proposes anything here (new arrivals without creation
+        dates do not: "alone" it would only be the others' fillers, under its name)."""
+        return len(self._proposals(spec).items) > 0
+
     def candidates(self, config: PipelineConfig) -> Candidates:
         """The fused candidates of ``config``'s sources, as ``Pipeline.candidates`` retrieves
         them."""
@@ -251,12 +256,14 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
         report["seconds"] = round(time.perf_counter() - started, 3)
         return Calibration(config, config.ranking.enabled, report)
     scorer = _Scorer(with_popularity(config), val, attrs)
-    scored = [Tried(name, c, scorer.ndcg(scorer.candidates(c))) for name, c in _options(config)]
+    scored = [Tried(n, c, scorer.ndcg(scorer.candidates(c))) for n, c in _options(config, scorer)]
     fit_seconds = time.perf_counter() - started
     tuned, report["grid"] = _grid(config, scored, scorer, seed, started)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
-        scored = [Tried(n, c, scorer.ndcg(scorer.candidates(c))) for n, c in _options(config)]
+        scored = [
+            Tried(n, c, scorer.ndcg(scorer.candidates(c))) for n, c in _options(config, scorer)
+        ]
     best_single = max(scored[:-1], key=lambda t: t.mean)  # ties: the first (popularity)
     choice, reason = _prefer(best_single, "best single source", scored[-1], seed)
     ranker = _try_ranker(choice, val, attrs, scorer, started, fit_seconds)
@@ -315,12 +322,13 @@ def _grid(
     return (_with_sources(config, sources), report) if changed else (config, report)
 
 
-def _options(config: PipelineConfig) -> list[tuple[str, PipelineConfig]]:
+def _options(config: PipelineConfig, scorer: _Scorer) -> list[tuple[str, PipelineConfig]]:
     """(name, configuration) of every order tried: popularity alone first (the simplest, so it
-    wins ties), every other source alone, and last the configured fusion."""
+    wins ties), every other source that proposes anything alone, and last the configured
+    fusion."""
     widest = with_popularity(config)
     popular = next(s.name for s in widest.retrieval.sources if s.model == "popular")
-    others = [s.name for s in config.retrieval.sources if s.name != popular]
+    others = [s.name for s in config.retrieval.sources if s.name != popular and scorer.proposes(s)]
     return [
         (popular, alone(widest, popular)),
         *((name, alone(config, name)) for name in others),
