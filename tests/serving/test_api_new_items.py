@@ -53,7 +53,12 @@ def releases(
     )
     assert not rejected
     base = default_pipeline_config()
-    config = base.model_copy(update={"ranking": base.ranking.model_copy(update={"enabled": False})})
+    config = base.model_copy(  # the configured fused order, pinned: no calibration either
+        update={
+            "ranking": base.ranking.model_copy(update={"enabled": False}),
+            "calibration": base.calibration.model_copy(update={"enabled": False}),
+        }
+    )
     paths = []
     for n, records in enumerate((training_records, training_records[:-1])):
         frame, _ = validate_events(records, EventSettings())

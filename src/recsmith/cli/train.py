@@ -114,5 +114,6 @@ def _report(m: dict[str, object], out: Path, json_out: bool, quiet: bool) -> Non
             f"({m['n_interactions']:,} interactions) in {m['fit_seconds']:.2f}s → {out} "
             f"(version {m['version']})"
         )
-        if "ranker_summary" in m:
-            stderr.print(str(m["ranker_summary"]), highlight=False, soft_wrap=True)
+        for line in ("calibration_summary", "ranker_summary"):
+            if line in m:
+                stderr.print(str(m[line]), highlight=False, soft_wrap=True, markup=False)

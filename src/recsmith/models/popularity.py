@@ -5,6 +5,7 @@ They are also the fallback for users the personalised models do not know, so the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Self
 
 import numpy as np
@@ -12,6 +13,7 @@ from pydantic import Field
 
 from recsmith.features.interactions import Interactions, decay_factors
 from recsmith.models.base import ModelConfig, Recommender
+from recsmith.models.topk import TopK
 
 
 class PopularConfig(ModelConfig):
@@ -25,7 +27,12 @@ class TrendingConfig(PopularConfig):
 
 
 class Popular(Recommender):
-    """Items ranked by how many users interacted with them (or by decayed event counts)."""
+    """Items ranked by how many users interacted with them (or by decayed event counts).
+
+    Equal counts are common (every item seen by one user) and must order the same everywhere:
+    ties go to the lower item index by an exact rank, not by a tiny float term that float32 loses
+    once counts exceed a few units (issue #3: numpy versions then ordered tied items differently).
+    The reported scores stay the counts."""
 
     name = "popular"
     Config = PopularConfig
@@ -38,9 +45,28 @@ class Popular(Recommender):
         else:
             decay = decay_factors(data.event_ts, data.reference_ts, self.config.half_life_days)
             counts = np.bincount(data.event_items, weights=decay, minlength=data.n_items)
-        # a tiny index-based tie-breaker keeps rankings deterministic across platforms
-        self.item_scores_ = (counts - np.arange(data.n_items) * 1e-9).astype(np.float32)
+        self.item_scores_ = counts.astype(np.float32)
         return self
+
+    def _rank_scores(self) -> np.ndarray:
+        """n_items for the best item down to 1 for the last, ties by lower index first: distinct
+        and exact in float64, so any top-k kernel orders them the same way."""
+        order = np.argsort(-self.item_scores_, kind="stable")
+        ranks = np.empty(self.n_items, np.float64)
+        ranks[order] = np.arange(self.n_items, 0, -1, dtype=np.float64)
+        return ranks
+
+    def _chunked_top_k(self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int) -> TopK:
+        """Top-k by exact rank (masked items stay at -inf), reported with the counts."""
+        ranks = self._rank_scores()
+
+        def ranked(start: int, stop: int) -> np.ndarray:
+            return np.where(np.isneginf(block(start, stop)), -np.inf, ranks)
+
+        top = super()._chunked_top_k(n_rows, ranked, k)
+        found = top.ids >= 0
+        scores = np.where(found, self.item_scores_[np.where(found, top.ids, 0)], -np.inf)
+        return TopK(top.ids, scores.astype(np.float32))
 
     @property
     def n_items(self) -> int:

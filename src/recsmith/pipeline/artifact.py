@@ -27,6 +27,7 @@ from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.models.registry import create, model_class
 from recsmith.monitoring.profile import data_profile
+from recsmith.pipeline.calibration import calibrate, calibration_summary
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.rule_check import check_rules
@@ -72,8 +73,17 @@ def train_pipeline(
             config, tuning = tune_sources(config, full, seed=config.ranking.random_state)
     else:
         tuning = {}
-    with progress("ranker on its label windows"):
-        ranker, ranker_report = train_ranker(config, full, attrs)
+    calibration: dict[str, object] = {}
+    use_ranker = True
+    if config.calibration.enabled:
+        with progress("calibration on a validation split"):
+            chosen = calibrate(config, full, attrs)
+        config, use_ranker, calibration = chosen.config, chosen.use_ranker, chosen.report
+    if use_ranker:
+        with progress("ranker on its label windows"):
+            ranker, ranker_report = train_ranker(config, full, attrs)
+    else:
+        ranker, ranker_report = None, {"outcome": "not_chosen", "chosen": calibration["chosen"]}
     model_sources = [s for s in config.retrieval.sources if s.kind == "model"]
     primary = model_sources[0] if model_sources else None
     with progress("sources on all events"):
@@ -106,6 +116,9 @@ def train_pipeline(
     bundle.manifest["ranker_training"] = ranker_report
     bundle.manifest["ranker_summary"] = ranker_summary(ranker_report)
     bundle.manifest["source_tuning"] = tuning
+    if calibration:
+        bundle.manifest["calibration"] = calibration
+        bundle.manifest["calibration_summary"] = calibration_summary(calibration)
     return Pipeline(
         config,
         bundle,

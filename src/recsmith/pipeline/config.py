@@ -229,6 +229,28 @@ class PlacementConfig(_Strict):
         return RerankConfig.model_validate({**base.model_dump(), **self.rerank})
 
 
+class CalibrationConfig(_Strict):
+    """Choosing what serves on a validation split of the user's own events (``calibration.py``).
+
+    Off unless a file turns it on: a file written before it existed pinned its choices, and
+    ``default.toml`` / ``examples/pipeline.toml`` turn it on."""
+
+    enabled: bool = False
+    budget_seconds: float = Field(
+        600.0, gt=0, description="time for calibration; the ranker is tried only if it fits"
+    )
+    min_users: int = Field(
+        100,
+        ge=20,
+        description="users returning after a temporal cut needed to validate on it; else each "
+        "user's latest item is held out",
+    )
+    share: float = Field(
+        0.1, gt=0, lt=0.5, description="latest share of events the cut holds (then 2x, 3x)"
+    )
+    max_users: int = Field(5000, ge=20, description="validation users scored (a sample beyond)")
+
+
 class PipelineConfig(_Strict):
     retrieval: RetrievalConfig
     ranking: RankingConfig = Field(default_factory=RankingConfig)
@@ -240,6 +262,7 @@ class PipelineConfig(_Strict):
     placements: dict[str, PlacementConfig] = Field(
         default_factory=dict, exclude_if=lambda value: not value
     )
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
 
     @model_validator(mode="after")
     def _placements_resolve(self) -> PipelineConfig:

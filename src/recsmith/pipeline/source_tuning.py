@@ -43,6 +43,23 @@ def latest_holdout(full: Interactions, seed: int = 0) -> np.ndarray:
     return mask
 
 
+def latest_item_holdout(
+    full: Interactions, seed: int, max_users: int
+) -> tuple[Interactions, np.ndarray, np.ndarray]:
+    """The events without each user's latest one, and the (user, item) pairs held out: only
+    items new to the user (a repeat teaches nothing), at most ``max_users`` of them (seeded)."""
+    held = latest_holdout(full, seed)
+    past = full.subset(~held)
+    users = full.event_users[held].astype(np.int32)
+    items = full.event_items[held]
+    new_to_user = np.asarray(past.matrix[users, items]).ravel() == 0
+    users, items = users[new_to_user], items[new_to_user]
+    if len(users) > max_users:
+        pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
+        users, items = users[pick], items[pick]
+    return past, users, items
+
+
 def tune_sources(
     config: PipelineConfig, full: Interactions, seed: int = 0
 ) -> tuple[PipelineConfig, dict[str, Any]]:
@@ -51,15 +68,7 @@ def tune_sources(
     grids = [s for s in config.retrieval.sources if s.tune]
     if not grids:
         return config, {}
-    held = latest_holdout(full, seed)
-    past = full.subset(~held)
-    users = full.event_users[held].astype(np.int32)
-    items = full.event_items[held]
-    new_to_user = np.asarray(past.matrix[users, items]).ravel() == 0  # repeats teach nothing
-    users, items = users[new_to_user], items[new_to_user]
-    if len(users) > MAX_USERS:
-        pick = np.sort(np.random.default_rng(seed).choice(len(users), MAX_USERS, replace=False))
-        users, items = users[pick], items[pick]
+    past, users, items = latest_item_holdout(full, seed, MAX_USERS)
     report: dict[str, Any] = {"users": len(users)}
     chosen: dict[str, dict[str, Any]] = {}
     for source in grids:

@@ -287,7 +287,7 @@ def train_ranker(
     return (ranker if keep else None), report
 
 
-def ranker_summary(report: Mapping[str, float | str]) -> str:
+def ranker_summary(report: Mapping[str, object]) -> str:
     """One line saying what ``train_ranker`` built or what it fell back from, and why.
 
     A pipeline whose ranker was skipped serves the fused retrieval order, which is a different
@@ -299,6 +299,8 @@ def ranker_summary(report: Mapping[str, float | str]) -> str:
     fused = "serving the fused order"
     if outcome == "disabled":
         return f"ranker off (ranking.enabled = false); {fused}"
+    if outcome == "not_chosen":
+        return f"ranker not trained: calibration chose {report['chosen']} on validation"
     if outcome == "too_few_queries":
         return (
             f"ranker not trained: {report['queries']:,.0f} users < min_queries "

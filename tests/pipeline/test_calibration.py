@@ -1,0 +1,360 @@
+"""Calibration chooses on a validation split what the data rewards, and what it reports is what
+serves: each case rebuilds the validation split by hand (every user's events lie in their own
+time block, so no time cut holds enough returning users and each user's latest item is held
+out), trains the shipped configuration on the rest with calibration off, serves the validation
+users through the real runtime and scores them with the evaluation's metric code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recsmith.cli.app import app
+from recsmith.config import EventSettings
+from recsmith.evaluation.metrics import ndcg_at_k
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+from recsmith.pipeline.artifact import load_artifact, train_pipeline
+from recsmith.pipeline.calibration import calibrate, calibration_summary, validation_split
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.sparse_rows import csr_from_pairs
+
+WEIGHTS = EventSettings().weights
+HITS = 5  # items 0..4: what everyone ends up taking in the popularity case
+N_ITEMS = 300
+
+
+def frame(rows: list[tuple[int, int]]) -> pd.DataFrame:
+    """(user, item) pairs in time order per user; user u's events sit in their own hour, so a
+    global time cut splits almost nobody and the latest-item protocol must be used."""
+    users = np.array([u for u, _ in rows])
+    step = np.zeros(len(rows), np.int64)
+    for n in range(1, len(rows)):
+        step[n] = step[n - 1] + 1 if users[n] == users[n - 1] else 0
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{u:04d}" for u in users],
+            "item_id": [f"i{i:04d}" for _, i in rows],
+            "ts": 1_700_000_000_000_000 + users * 3_600_000_000 + step * 1_000_000,
+            "event_id": [f"e{n:06d}" for n in range(len(rows))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+
+
+def config(sources: list[dict[str, object]], ranker: bool = False) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "retrieval": {"sources": sources, "recent_items": 1},
+            "ranking": {"enabled": ranker, "params": {"n_estimators": 20}},
+            "calibration": {"enabled": True},
+        }
+    )
+
+
+def served_on_validation(shipped: PipelineConfig, events: pd.DataFrame) -> tuple[float, float]:
+    """(NDCG@10 of the shipped configuration served by the runtime, of plain ``popular``) on
+    the validation split rebuilt here: each user's last event held out, where it is new to them."""
+    last = events.groupby("user_id")["ts"].transform("max") == events["ts"]
+    past, held = events[~last], events[last]
+    held = held[held["user_id"].isin(past["user_id"])]
+    seen = set(zip(past["user_id"], past["item_id"], strict=True))
+    held = held[[(u, i) not in seen for u, i in zip(held["user_id"], held["item_id"], strict=True)]]
+    off = shipped.model_copy(
+        update={"calibration": shipped.calibration.model_copy(update={"enabled": False})}
+    )
+    pipeline = train_pipeline(off, past, WEIGHTS)
+    items = pipeline.bundle.items
+    targets = items.to_index(held["item_id"].to_numpy())
+    # an item first seen in its holdout is unknown to every model: those users score 0 for all
+    users = held["user_id"].to_numpy()[targets >= 0]
+    targets = targets[targets >= 0]
+    top, _, _ = pipeline.top_k(users, 10)
+    truth = csr_from_pairs(len(users), len(items), np.arange(len(users)), targets)
+    data = Interactions.from_events(past, WEIGHTS)
+    assert data.items == items
+    rows = data.users.to_index(users)
+    popular = create("popular").fit(data).recommend(rows, 10, exclude=data.matrix[rows])
+    return (
+        float(ndcg_at_k(top.ids, truth, 10).sum() / len(held)),
+        float(ndcg_at_k(popular.ids, truth, 10).sum() / len(held)),
+    )
+
+
+def chosen_score(report: dict[str, object]) -> float:
+    return next(t["ndcg@10"] for t in report["tried"] if t["name"] == report["chosen"])  # type: ignore[index, union-attr]
+
+
+def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -> None:
+    """Histories are random tail items; every user's latest item is a hit none of them had.
+    EASE and item-kNN learn noise there, so the configured fusion (no popularity source in the
+    file) loses to popularity, which calibration must add, choose, and serve."""
+    events = popularity_case()
+    cfg = config(
+        [
+            {"name": "ease", "model": "ease", "quota": 50},
+            {"name": "knn", "model": "itemknn", "use": "recent", "quota": 50},
+            {"name": "new", "kind": "new_arrivals", "quota": 5},  # no creation dates: silent
+        ]
+    )
+    full = Interactions.from_events(events, WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    report = chosen.report
+    assert report["protocol"] == "each user's latest item"
+    assert report["validation_users"] == 400
+    scores = {t["name"]: t["ndcg@10"] for t in report["tried"]}
+    assert set(scores) == {"popularity", "ease", "knn", "fused"}  # "new" proposes nothing
+    assert report["chosen"] == "popularity"
+    assert scores["fused"] < scores["popularity"]
+    assert [s.name for s in chosen.config.retrieval.sources] == [
+        "ease",
+        "knn",
+        "new",
+        "popularity",
+    ]
+    assert [s.weight for s in chosen.config.retrieval.sources] == [1e-4, 1e-4, 1e-4, 1.0]
+    served, popular = served_on_validation(chosen.config, events)
+    assert served == pytest.approx(chosen_score(report), abs=1e-4)  # the report is what serves
+    assert served >= popular - 1e-9  # the guarantee, against an independent popular model
+    assert popular > scores["fused"] + 0.05
+    grid = report["grid"]  # each model's sensitive parameter tried alone, its value kept here
+    assert set(grid) == {"ease", "knn"}
+    assert set(grid["ease"]["ndcg@10"]) == {"as configured", "25.0", "2500.0"}
+    assert grid["knn"]["param"] == "neighbors" and set(grid["knn"]["ndcg@10"]) == {
+        "as configured",
+        "10",
+        "1000",
+    }
+    pinned = cfg.model_copy(
+        update={
+            "retrieval": cfg.retrieval.model_copy(
+                update={
+                    "sources": [
+                        cfg.retrieval.sources[0].model_copy(
+                            update={"params": {"regularization": 80.0}}
+                        ),
+                        *cfg.retrieval.sources[1:],
+                    ]
+                }
+            )
+        }
+    )
+    assert set(
+        calibrate(pinned, full, ItemAttributes.from_items([], full.items)).report["grid"]
+    ) == {"knn"}
+    assert calibration_summary(report).startswith("calibration (each user's latest item, 400 users")
+
+
+def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None:
+    """Users 0..399 alternate. Odd ones walk a chain (item i, then i + 1) through items 5..199:
+    only the recent-item source knows their next step. Even ones take three of items 200..289,
+    then a hit (items 295..299): only popularity knows that, made popular by 100 fans who take
+    nothing but hits. Each source alone serves part of the users (the recent-item source fills
+    even users' lists with neighbours before any filler); the fusion serves all, each source's
+    best first (popularity at 0.99: no RRF ties, the chain's step first, hits interleaved)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for u in range(500):
+        hits = N_ITEMS - HITS + rng.permutation(HITS)
+        if u >= 400:
+            rows += [(u, int(h)) for h in hits[:3]]
+        elif u % 2:
+            start = int(rng.integers(5, 196))
+            rows += [(u, start + j) for j in range(4)]
+        else:
+            rows += [(u, int(i)) for i in rng.choice(np.arange(200, 290), 3, replace=False)]
+            rows.append((u, int(hits[0])))
+    events = frame(rows)
+    cfg = config(
+        [
+            {"name": "knn", "model": "itemknn", "use": "recent", "quota": 50},
+            {"name": "pop", "model": "popular", "quota": HITS, "weight": 0.99},
+        ]
+    )
+    full = Interactions.from_events(events, WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    report = chosen.report
+    scores = {t["name"]: t["ndcg@10"] for t in report["tried"]}
+    assert set(scores) == {"pop", "knn", "fused"}  # the listed popular source is the one tried
+    assert report["chosen"] == "fused", [(t["name"], t["ndcg@10"]) for t in report["tried"]]
+    assert scores["fused"] > max(scores["pop"], scores["knn"])
+    fused = next(t for t in report["tried"] if t["name"] == "fused")
+    assert fused["vs_best_single"][1] > 0  # won by more than its noise
+    shipped = chosen.config.retrieval.sources
+    assert [(x.name, x.weight) for x in shipped] == [("knn", 1.0), ("pop", 0.99)]  # the file's
+    kept = report["grid"]["knn"]["kept"]  # the neighbourhood the grid kept is the one shipped
+    assert shipped[0].params == ({} if kept == "as configured" else {"neighbors": kept})
+    served, popular = served_on_validation(chosen.config, events)
+    assert served == pytest.approx(scores["fused"], abs=1e-4)
+    assert served > popular
+
+
+def popularity_case() -> pd.DataFrame:
+    """Histories are random tail items; every user's latest item is a hit none of them had."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for u in range(400):
+        hits = rng.permutation(HITS)
+        tail = rng.choice(np.arange(HITS, N_ITEMS), 4, replace=False)
+        rows += [(u, int(hits[0])), *((u, int(i)) for i in tail), (u, int(hits[1]))]
+    return frame(rows)
+
+
+def test_train_prints_the_choice_and_the_saved_pipeline_serves_that_order(tmp_path: Path) -> None:
+    """Through the CLI: one line names the choice, the manifest keeps every try, and the saved
+    pipeline (trained on all events) answers each user with plain ``popular``'s list minus what
+    they have, the order calibration chose."""
+    events = popularity_case()
+    csv = tmp_path / "events.csv"
+    pd.DataFrame(
+        {
+            "user_id": events["user_id"],
+            "item_id": events["item_id"],
+            "timestamp": pd.to_datetime(events["ts"], unit="us", utc=True).dt.strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        }
+    ).to_csv(csv, index=False)
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(
+        '[[retrieval.sources]]\nname = "ease"\nmodel = "ease"\nquota = 50\n\n'
+        '[[retrieval.sources]]\nname = "knn"\nmodel = "itemknn"\nuse = "recent"\nquota = 50\n\n'
+        "[ranking]\nenabled = false\n\n[calibration]\nenabled = true\n"
+    )
+    out = tmp_path / "pipe"
+    args = ["train", "--data", str(csv), "--pipeline", str(toml), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("calibration (")]
+    assert len(said) == 1 and "serving popularity (validation NDCG@10" in said[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["calibration"]["chosen"] == "popularity"
+    assert [t["name"] for t in manifest["calibration"]["tried"]] == [
+        "popularity",
+        "ease",
+        "knn",
+        "fused",
+    ]
+    assert all(len(t["interval"]) == 2 for t in manifest["calibration"]["tried"])
+    assert (
+        manifest["ranker_summary"]
+        == "ranker not trained: calibration chose popularity on validation"
+    )
+    pipeline = load_artifact(out)
+    users = np.array([f"u{u:04d}" for u in range(0, 400, 7)])
+    top, _, _ = pipeline.top_k(users, 10)
+    data = Interactions.from_events(events, WEIGHTS)
+    rows = data.users.to_index(users)
+    expected = create("popular").fit(data).recommend(rows, 10, exclude=data.matrix[rows])
+    assert (
+        data.items.to_external(expected.ids.ravel())
+        == pipeline.bundle.items.to_external(top.ids.ravel())
+    ).all()
+
+
+def test_a_time_cut_validates_where_enough_users_return_with_new_items() -> None:
+    """250 users: items on day 1, then on day 10 one new item each, and user 0 also repeats an
+    old one. The latest 10 % of events (day 10) hold 250 returning users >= min_users 200, so the
+    cut is used, the truth holds only items new to each user, and a min_users above 250 falls
+    back to each user's latest item."""
+    day = 86_400_000_000
+    rows = []
+    for u in range(250):
+        rows += [(u, (u + j) % 40, 0) for j in range(8)]
+        rows.append((u, 40 + u % 10, 9 * day))
+    rows.append((0, 0, 9 * day + 1))
+    events = pd.DataFrame(rows, columns=["user", "item", "t"])
+    events = pd.DataFrame(
+        {
+            "user_id": [f"u{u:04d}" for u in events["user"]],
+            "item_id": [f"i{i:04d}" for i in events["item"]],
+            "ts": 1_700_000_000_000_000 + events["t"].to_numpy(),
+            "event_id": [f"e{n:06d}" for n in range(len(events))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+    full = Interactions.from_events(events, WEIGHTS)
+    val = validation_split(full, min_users=200, share=0.1, max_users=5000)
+    assert val.protocol == "temporal cut at the latest 0.1"
+    assert len(val.users) == 250
+    truth_items = full.items.to_external(val.truth.indices)
+    expected = [
+        f"i{40 + int(full.users.to_external(val.users[r])[1:]) % 10:04d}" for r in range(250)
+    ]
+    assert list(truth_items) == expected  # one new item each: user 0's repeat is not truth
+    assert val.past.matrix.sum() > 0 and len(val.past.event_ts) == 250 * 8
+    fallback = validation_split(full, min_users=300, share=0.1, max_users=5000)
+    assert fallback.protocol == "each user's latest item"
+
+
+def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
+    events: pd.DataFrame, config: PipelineConfig
+) -> None:
+    """On the simulated shop the ranker trains on the validation past and is scored beside the
+    rest; whatever ships is never below the best single source; a budget of a millisecond
+    leaves no time to try it, and the report says so."""
+    full = Interactions.from_events(events, WEIGHTS)
+    attrs = ItemAttributes.from_items([], full.items)
+    on = PipelineConfig.model_validate({**config.model_dump(), "calibration": {"enabled": True}})
+    chosen = calibrate(on, full, attrs)
+    tried = {t["name"]: t for t in chosen.report["tried"]}
+    assert "ranker" in tried, chosen.report["ranker"]
+    singles = [t["ndcg@10"] for n, t in tried.items() if n not in ("fused", "ranker")]
+    assert tried[chosen.report["chosen"]]["ndcg@10"] >= max(singles)
+    assert chosen.use_ranker == (chosen.report["chosen"] == "ranker")
+    tight = PipelineConfig.model_validate(
+        {**on.model_dump(), "calibration": {"enabled": True, "budget_seconds": 0.001}}
+    )
+    report = calibrate(tight, full, attrs).report
+    assert report["ranker"].startswith("not tried: ") and "0.001 s budget" in report["ranker"]
+    assert "ranker" not in {t["name"] for t in report["tried"]}
+
+
+def test_the_summary_names_the_choice_the_runners_up_and_changed_parameters() -> None:
+    report = {
+        "protocol": "temporal cut at the latest 0.2",
+        "validation_users": 1234,
+        "seconds": 7.4,
+        "tried": [
+            {"name": "popularity", "ndcg@10": 0.05},
+            {"name": "ials", "ndcg@10": 0.0712},
+            {"name": "fused", "ndcg@10": 0.07},
+        ],
+        "chosen": "ials",
+        "grid": {
+            "ials": {"param": "alpha", "kept": 10.0},
+            "ease": {"param": "regularization", "kept": "as configured"},
+        },
+    }
+    assert calibration_summary(report) == (
+        "calibration (temporal cut at the latest 0.2, 1,234 users, 7 s): serving ials "
+        "(validation NDCG@10 0.0712; popularity 0.0500, fused 0.0700); ials alpha=10.0"
+    )
+    assert calibration_summary({"reason": "5 validation users < 20: nothing decided"}) == (
+        "calibration: 5 validation users < 20: nothing decided; serving as configured"
+    )
+
+
+def test_too_few_validation_users_decide_nothing() -> None:
+    """Ten users with three items each: at most ten latest items to hold out, under the 20 a
+    paired interval needs, so the file's configuration ships untouched and the report says so."""
+    events = frame([(u, (u + j) % 7) for u in range(10) for j in range(3)])
+    cfg = config([{"name": "knn", "model": "itemknn", "quota": 20}], ranker=True)
+    full = Interactions.from_events(events, WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    assert chosen.config == cfg and chosen.use_ranker
+    assert chosen.report["validation_users"] == 10
+    assert chosen.report["reason"] == "10 validation users < 20: nothing decided"
+    assert "tried" not in chosen.report
