@@ -10,6 +10,7 @@ field ``request``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -17,6 +18,9 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from recsmith.decisions.timespec import parse_time
+from recsmith.errors import ValidationError
 
 #: Where FastAPI says a value came from: the first part of ``loc``, not part of the field name.
 _SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
@@ -37,6 +41,15 @@ def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
 def invalid(field: str, reason: str) -> HTTPException:
     """The 422 for one bad input, in the shared shape."""
     return HTTPException(422, [{"field": field, "reason": reason}])
+
+
+def query_time(text: str | None, field: str) -> datetime | None:
+    """A ``since``/``until`` query parameter as a time (``decisions.timespec``), or the 422
+    naming ``field`` and why it is not one."""
+    try:
+        return parse_time(text, field)
+    except ValidationError as exc:
+        raise invalid(exc.field, exc.reason) from None
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

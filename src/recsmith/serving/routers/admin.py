@@ -10,13 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from recsmith.decisions.timespec import PATTERN, parse_time
-from recsmith.errors import ValidationError
+from recsmith.decisions.timespec import PATTERN
 from recsmith.governance.audit import record_audit
 from recsmith.governance.keys import UnknownKey, key_json, revoke_api_key
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
-from recsmith.serving.input_errors import invalid
+from recsmith.serving.input_errors import query_time
 from recsmith.serving.schemas import ErrorResponse, error_responses
 from recsmith.store.base import ApiKey
 
@@ -168,15 +167,8 @@ def audit_trail(
 ) -> list[dict[str, Any]]:
     """Who (key id and name) did what, to what, when and how it ended: the latest ``limit``
     records at or after ``since``, oldest first."""
-    start = _time(since, "since")
+    start = query_time(since, "since")
     return [r.to_json() for r in runtime.store.scan_audit(start, action, limit)]
-
-
-def _time(text: str | None, field: str) -> datetime | None:
-    try:
-        return parse_time(text, field)
-    except ValidationError as exc:
-        raise invalid(exc.field, exc.reason) from None
 
 
 # --- dead letters ---
@@ -209,6 +201,6 @@ def dead_letters(
 ) -> list[dict[str, Any]]:
     """The first ``limit`` dead letters, oldest first, received at or after ``since``; replay
     them after a fix with ``recsmith deadletters replay``."""
-    start = _time(since, "since")
+    start = query_time(since, "since")
     found = runtime.store.dead_letters(limit, since=start, reason=reason, after_id=after_id)
     return [d.to_json() for d in found]

@@ -9,11 +9,10 @@ from pydantic import BaseModel, Field
 
 from recsmith.decisions.kpis import By, catalogue_size, kpis
 from recsmith.decisions.record import Decision
-from recsmith.decisions.timespec import PATTERN, parse_time
-from recsmith.errors import ValidationError
+from recsmith.decisions.timespec import PATTERN
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
-from recsmith.serving.input_errors import invalid
+from recsmith.serving.input_errors import query_time
 from recsmith.serving.schemas import error_responses
 
 #: What the server issues: uuid4 hex (``uuid4().hex``).
@@ -112,10 +111,7 @@ def get_kpis(
 ) -> dict[str, Any]:
     """Impressions, users, CTR and CTR@k, add-to-cart rate, conversion, revenue per user and
     per impression, and catalogue coverage, per group (definitions: ``decisions.kpis``)."""
-    try:
-        start, end = parse_time(since, "since"), parse_time(until, "until")
-    except ValidationError as exc:
-        raise invalid(exc.field, exc.reason) from None
+    start, end = query_time(since, "since"), query_time(until, "until")
     store = runtime.store
     table = kpis(
         store,

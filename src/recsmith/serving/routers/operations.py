@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from recsmith.decisions.timespec import PATTERN, parse_time
+from recsmith.decisions.timespec import PATTERN
 from recsmith.errors import RecsmithError, ValidationError
 from recsmith.evaluation.grouping import parse_group_spec
 from recsmith.fairness.report import report_from_store
@@ -25,7 +25,7 @@ from recsmith.monitoring.gauges import served_release_dir
 from recsmith.monitoring.release_view import ReleaseView
 from recsmith.monitoring.signals import monitor
 from recsmith.serving.deps import RuntimeDep
-from recsmith.serving.input_errors import invalid
+from recsmith.serving.input_errors import invalid, query_time
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.routers.admin import AdminKey, admin_key
 from recsmith.serving.schemas import error_responses
@@ -185,10 +185,7 @@ async def drift(
     ] = "1d",
 ) -> dict[str, Any]:
     """``recsmith monitor --json`` for the release this process serves."""
-    try:
-        start = parse_time(since, "since")
-    except ValidationError as exc:
-        raise invalid(exc.field, exc.reason) from None
+    start = query_time(since, "since")
     served = runtime.bundle.version if runtime.bundle is not None else None
     where = served_release_dir(runtime.settings.serving, served)
     if where is None:
@@ -251,8 +248,8 @@ async def fairness(
     ] = 5,
 ) -> dict[str, Any]:
     """``recsmith fairness report --json`` over the store this server uses."""
+    start = query_time(since, "since")
     try:
-        start = parse_time(since, "since")
         spec = parse_group_spec(item_groups, "item_groups", "category")
     except ValidationError as exc:
         raise invalid(exc.field, exc.reason) from None
