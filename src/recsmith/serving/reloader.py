@@ -79,15 +79,20 @@ class Reloader:
             runtime: Runtime = self.app.state.runtime
             served = runtime.bundle.version if runtime.bundle is not None else None
             wanted = await run_in_threadpool(self.registry.current)
+            swapped: tuple[str, str | None] | None = None
             if wanted is not None and wanted != served and (retry or wanted not in self.failed):
                 bundle = await self._load(wanted)
                 if bundle is None and served is None:
                     bundle = await self._newest_loadable()
                 if bundle is not None:
                     await self._serve(bundle, served)
-                    served = bundle.version
+                    swapped, served = (bundle.version, served), bundle.version
             error = None if wanted in (None, served) else self.failed.get(wanted)
-            await self.experiments.check()  # started/stopped experiments ride the same nudge
+            # started/stopped experiments ride the same nudge; at once after a swap, because a
+            # variant naming the deployed release serves the runtime's bundle until this re-binds it
+            await self.experiments.check()
+            if swapped is not None and self.on_swap is not None:
+                await run_in_threadpool(self.on_swap, *swapped)
             self.state = ReleaseState(served, wanted, error)
             return self.state
 
@@ -114,8 +119,6 @@ class Reloader:
         settle_worker(collect=False)  # a full pass now would stall the requests in flight
         current.metrics.set_model(bundle.version)
         log.info("now serving %s (was %s)", bundle.version, served)
-        if self.on_swap is not None:
-            await run_in_threadpool(self.on_swap, bundle.version, served)
 
     def _swap(self, bundle: Served) -> Runtime:
         """Serve ``bundle``, caught up with the catalogue writes since it was trained (under the
