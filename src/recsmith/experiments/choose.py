@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from recsmith.experiments.assignment import assign
 
 if TYPE_CHECKING:
-    from recsmith.serving.deps import Runtime, Served
+    from recsmith.experiments.live import LiveExperiments
+    from recsmith.serving.deps import Served
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +25,14 @@ class Chosen:
     variant: str | None
 
 
-def choose(runtime: Runtime, bundle: Served, unit: str | None, placement: str | None) -> Chosen:
+def choose(
+    live: LiveExperiments | None, bundle: Served, unit: str | None, placement: str | None
+) -> Chosen:
     """The variant's bundle when ``unit`` falls in a running experiment on ``placement`` (an
     experiment without a placement covers every one), else ``bundle``, the deployed release. A
     variant that serves the deployed release itself uses ``bundle`` (kept up to date by the
-    catalogue sync) instead of a copy."""
-    live = runtime.experiments
+    catalogue sync) instead of a copy, unless a deploy has moved ``bundle`` on since the
+    experiment was bound: then the release the variant named, held as ``shared``."""
     if live is None or unit is None:
         return Chosen(bundle, None, None)
     for running in live.running:
@@ -38,5 +41,8 @@ def choose(runtime: Runtime, bundle: Served, unit: str | None, placement: str | 
             continue
         variant = assign(unit, exp)
         served = running.bundles.get(variant)
-        return Chosen(bundle if served is None else served, exp.name, variant)
+        if served is None:
+            moved_on = running.shared is not None and running.shared.version != bundle.version
+            served = running.shared if moved_on else bundle
+        return Chosen(served, exp.name, variant)
     return Chosen(bundle, None, None)

@@ -33,10 +33,16 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class LiveExperiment:
     """A running experiment and its variants' bundles (None: the variant is the deployed
-    release, served from the runtime's own bundle)."""
+    release, served from the runtime's own bundle, which the catalogue sync keeps up to date).
+
+    ``shared`` is the deployed release when the variants were bound: a deploy swaps the runtime's
+    bundle a moment before this experiment is re-bound, and in that moment a variant naming the
+    old release must still get the old release, not the new one (``choose`` checks versions).
+    """
 
     experiment: Experiment
     bundles: dict[str, Served | None] = field(default_factory=dict)
+    shared: Served | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +75,14 @@ class ExperimentSync:
             return
         before = _running(runtime)
         loaded = {  # variants already in memory, by target: never loaded twice
-            v.target: x.bundles[v.name]
+            v.target: held
             for x in before
             for v in x.experiment.variants
-            if x.bundles.get(v.name) is not None
+            if (held := _held(x, v.name)) is not None
         }
         live = []
         for exp in wanted:
-            if (found := await self._load(exp, deployed, loaded)) is not None:
+            if (found := await self._load(exp, runtime.bundle, loaded)) is not None:
                 live.append(found)
         await run_in_threadpool(self._swap, LiveExperiments(tuple(live)))
         if {x.experiment.name for x in live} != {x.experiment.name for x in before}:
@@ -90,8 +96,9 @@ class ExperimentSync:
             self.app.state.runtime = replace(current, experiments=live)
 
     async def _load(
-        self, exp: Experiment, deployed: str | None, loaded: dict[str, Served | None]
+        self, exp: Experiment, shared: Served | None, loaded: dict[str, Served | None]
     ) -> LiveExperiment | None:
+        deployed = shared.version if shared is not None else None
         bundles: dict[str, Served | None] = {}
         try:
             for v in exp.variants:
@@ -109,7 +116,13 @@ class ExperimentSync:
                 log.error("experiment %s not served: %s", exp.name, reason)
             self.failed[exp.name] = reason
             return None
-        return LiveExperiment(exp, bundles)
+        return LiveExperiment(exp, bundles, shared)
+
+
+def _held(live: LiveExperiment, variant: str) -> Served | None:
+    """The bundle in memory for ``variant``: its own, or the release it shared when bound."""
+    own = live.bundles.get(variant)
+    return own if own is not None else live.shared
 
 
 def _running(runtime: Runtime) -> tuple[LiveExperiment, ...]:

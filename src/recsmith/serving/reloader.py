@@ -88,8 +88,8 @@ class Reloader:
                     await self._serve(bundle, served)
                     swapped, served = (bundle.version, served), bundle.version
             error = None if wanted in (None, served) else self.failed.get(wanted)
-            # started/stopped experiments ride the same nudge; at once after a swap, because a
-            # variant naming the deployed release serves the runtime's bundle until this re-binds it
+            # started/stopped experiments ride the same nudge; after a swap, a variant naming the
+            # old release keeps it (``LiveExperiment.shared``) until this re-binds it to its copy
             await self.experiments.check()
             if swapped is not None and self.on_swap is not None:
                 await run_in_threadpool(self.on_swap, *swapped)
