@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from recsmith.experiments.adaptive import allocate
 from recsmith.experiments.assignment import assign
 
 if TYPE_CHECKING:
@@ -17,18 +18,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Chosen:
-    """The bundle to answer with; ``experiment``/``variant`` are None outside any experiment."""
+    """The bundle to answer with; ``experiment``/``variant`` are None outside any experiment.
+    ``propensity``: the probability of this variant for this request (the decision's
+    ``assignment_propensity``); ``arm``: the bandit arm its impressions count under (adaptive
+    allocation only)."""
 
     bundle: Served
     experiment: str | None
     variant: str | None
+    propensity: float | None = None
+    arm: str | None = None
 
 
-def choose(runtime: Runtime, bundle: Served, unit: str | None, placement: str | None) -> Chosen:
+def choose(
+    runtime: Runtime,
+    bundle: Served,
+    unit: str | None,
+    placement: str | None,
+    recommendation_id: str = "",
+) -> Chosen:
     """The variant's bundle when ``unit`` falls in a running experiment on ``placement`` (an
     experiment without a placement covers every one), else ``bundle``, the deployed release. A
     variant that serves the deployed release itself uses ``bundle`` (kept up to date by the
-    catalogue sync) instead of a copy."""
+    catalogue sync) instead of a copy. An adaptive experiment (``allocation = "thompson"``)
+    draws the variant per request from the shared counts, seeded by ``recommendation_id``."""
     live = runtime.experiments
     if live is None or unit is None:
         return Chosen(bundle, None, None)
@@ -36,7 +49,12 @@ def choose(runtime: Runtime, bundle: Served, unit: str | None, placement: str | 
         exp = running.experiment
         if exp.placement is not None and exp.placement != placement:
             continue
-        variant = assign(unit, exp)
+        if exp.adaptive and runtime.bandits is not None:
+            drawn = allocate(exp, runtime.bandits.counts, recommendation_id)
+            variant, propensity, arm = drawn.variant, drawn.propensity, drawn.arm
+        else:
+            variant = assign(unit, exp)
+            propensity, arm = exp.weights[variant], None
         served = running.bundles.get(variant)
-        return Chosen(bundle if served is None else served, exp.name, variant)
+        return Chosen(bundle if served is None else served, exp.name, variant, propensity, arm)
     return Chosen(bundle, None, None)

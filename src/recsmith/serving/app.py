@@ -25,6 +25,7 @@ from recsmith.decisions.attribution import live_attributor
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
+from recsmith.experiments.adaptive import variant_outcomes
 from recsmith.exploration.board import BanditBoard, explores, keep_synced
 from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
@@ -164,6 +165,9 @@ def create_app(
                     on_attributed=lambda frame: (
                         count_attributed(metrics, frame, settings.decisions.kinds()),
                         bandits.attributed(frame),
+                        bandits.attributed(  # adaptive experiments' KPI counts
+                            variant_outcomes(frame, getattr(app.state.runtime, "experiments", None))
+                        ),
                     ),
                 ),
                 cache=the_cache,
