@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -105,25 +106,17 @@ def test_replay_equals_the_estimators_by_hand_and_recovers_the_truth(logged) -> 
     assert found.lists == ROUNDS
 
 
+def replay_cli(tmp: Path, since: str, *more: str):  # type: ignore[no-untyped-def]
+    """``recsmith ope replay`` on the fixture's candidate and store."""
+    store = f"sqlite:///{tmp / 's.sqlite'}"
+    args = ["--pipeline", str(tmp / "candidate"), "--since", since, "--store", store, *more]
+    return CliRunner().invoke(app, ["ope", "replay", *args])
+
+
 def test_the_cli_prints_the_same_numbers_as_json(logged) -> None:  # type: ignore[no-untyped-def]
     _, _, log, tmp = logged
-    result = CliRunner().invoke(
-        app,
-        [
-            "ope",
-            "replay",
-            "--pipeline",
-            str(tmp / "candidate"),
-            "--since",
-            "2025-12-31",
-            "--store",
-            f"sqlite:///{tmp / 's.sqlite'}",
-            "--estimators",
-            "ips,snips",
-            "--bootstrap",
-            "200",
-            "--json",
-        ],
+    result = replay_cli(
+        tmp, "2025-12-31", "--estimators", "ips,snips", "--bootstrap", "200", "--json"
     )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -136,19 +129,7 @@ def test_the_cli_prints_the_same_numbers_as_json(logged) -> None:  # type: ignor
 
 def test_a_window_without_lists_is_an_error_naming_since(logged) -> None:  # type: ignore[no-untyped-def]
     _, _, _, tmp = logged
-    result = CliRunner().invoke(
-        app,
-        [
-            "ope",
-            "replay",
-            "--pipeline",
-            str(tmp / "candidate"),
-            "--since",
-            "2030-01-01",
-            "--store",
-            f"sqlite:///{tmp / 's.sqlite'}",
-        ],
-    )
+    result = replay_cli(tmp, "2030-01-01")
     assert result.exit_code != 0 and "--since" in result.output
 
 
