@@ -22,7 +22,8 @@ The counts are arms of the shared bandit board (``exploration.board``), keyed by
 experiment's salt and the variant (``arm_key``): every worker and replica adds to and reads the
 same totals, they survive a restart, and a restarted experiment (a new salt) learns afresh.
 Shares are exact for the policy a process runs: they are computed once per counts snapshot
-(``ArmCounts.version``) from a bank seeded by that version and the arms.
+(``ArmCounts.version``) from a bank seeded by that version and the arms. A process that has not
+synced yet (just started) holds no counts and serves the weights, logging them as such.
 """
 
 from __future__ import annotations
