@@ -13,7 +13,9 @@ from recsmith.experiments.adaptive import allocate
 from recsmith.experiments.assignment import assign
 
 if TYPE_CHECKING:
-    from recsmith.serving.deps import Runtime, Served
+    from recsmith.experiments.live import LiveExperiments
+    from recsmith.exploration.arms import ArmCounts
+    from recsmith.serving.deps import Served
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,26 +33,27 @@ class Chosen:
 
 
 def choose(
-    runtime: Runtime,
+    live: LiveExperiments | None,
     bundle: Served,
     unit: str | None,
     placement: str | None,
+    counts: ArmCounts | None = None,
     recommendation_id: str = "",
 ) -> Chosen:
     """The variant's bundle when ``unit`` falls in a running experiment on ``placement`` (an
     experiment without a placement covers every one), else ``bundle``, the deployed release. A
     variant that serves the deployed release itself uses ``bundle`` (kept up to date by the
     catalogue sync) instead of a copy. An adaptive experiment (``allocation = "thompson"``)
-    draws the variant per request from the shared counts, seeded by ``recommendation_id``."""
-    live = runtime.experiments
+    draws the variant per request from the shared ``counts`` (``BanditBoard.counts``), seeded
+    by ``recommendation_id``."""
     if live is None or unit is None:
         return Chosen(bundle, None, None)
     for running in live.running:
         exp = running.experiment
         if exp.placement is not None and exp.placement != placement:
             continue
-        if exp.adaptive and runtime.bandits is not None:
-            drawn = allocate(exp, runtime.bandits.counts, recommendation_id)
+        if exp.adaptive and counts is not None:
+            drawn = allocate(exp, counts, recommendation_id)
             variant, propensity, arm = drawn.variant, drawn.propensity, drawn.arm
         else:
             variant = assign(unit, exp)

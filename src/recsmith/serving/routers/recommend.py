@@ -188,7 +188,8 @@ async def recommend(
     asker = ANONYMOUS if withheld else user_id
     recommendation_id = uuid4().hex  # before the list: it seeds exploration and allocation
     # the variant's bundle in an experiment
-    chosen = choose(runtime, bundle, user_id, placement, recommendation_id)
+    counts = runtime.bandits.counts if runtime.bandits is not None else None
+    chosen = choose(runtime.experiments, bundle, user_id, placement, counts, recommendation_id)
     # requests and failures per variant: the error-rate guardrail (``decisions.requests``)
     with counting(runtime.decisions, chosen.experiment, chosen.variant):
         # a pipeline's ``[placements.NAME]`` re-ranking for this placement (README: Placements)
