@@ -166,7 +166,8 @@ class ServingSettings(Section):
     )
     state_url: str | None = Field(
         None,
-        description="redis://… for online state and the response cache, shared by replicas; "
+        description="redis://… for online state and the response cache, shared by replicas, "
+        "and a copy of the bandit counts (the store stays their source of truth); "
         "unset = in-process",
     )
     cache_entries: int = Field(

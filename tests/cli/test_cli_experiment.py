@@ -208,3 +208,26 @@ def test_plan_prints_units_per_variant() -> None:
     assert 207_000 < json.loads(out)["units_per_variant"] < 209_000
     code, _, err = _run("experiment", "plan", "--baseline-ctr", "3", "--mde", "0.05")
     assert code == 2 and "--baseline-ctr" in err
+
+
+def test_start_with_thompson_allocation(registry: Path, trained: dict[str, Path]) -> None:
+    """The allocation options reach the stored experiment; an impossible floor is refused with
+    the option's name and nothing starts."""
+    current = ModelRegistry(registry).current()
+    base = ["experiment", "start", "--registry", str(registry), "--variant", f"control={current}"]
+    base += ["--variant", f"treatment={trained['itemknn']}", "--allocation", "thompson"]
+    code, _, err = _run(*base[:2], "ts-bad", *base[2:], "--min-share", "0.5")
+    assert code != 0 and "--min-share" in err
+    assert ExperimentRegistry(registry).running() == []
+    code, out, err = _run(
+        *base[:2], "ts", *base[2:], "--kpi", "conversion", "--burn-in", "50", "--json"
+    )
+    assert code == 0, err
+    stored = ExperimentRegistry(registry).get("ts")
+    assert (stored.allocation, stored.kpi, stored.min_share, stored.burn_in) == (
+        "thompson",
+        "conversion",
+        0.05,
+        50,
+    )
+    assert json.loads(out.strip().splitlines()[-1])["allocation"] == "thompson"

@@ -101,3 +101,14 @@ def test_thompson_shares_by_hand() -> None:
     assert both[0] == pytest.approx([0.5, 0.5])
     alone = rank_shares(bank, np.array([[True, False]]), np.array([0]), 2)
     assert alone[0] == pytest.approx([1.0, 0.0])
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_every_slot_exploring_needs_no_masked_infinity() -> None:
+    """ε = 1 with two explorable slots: the second slot's draw is the pool ranking's 2nd item
+    for certain (Binom(1; 1, 1) = 1), so its propensity is the share of being 2nd: 1/4; no
+    0 · ∞ is evaluated on the way (it was, under ``np.where``, as a RuntimeWarning)."""
+    draw = run(50, [1, 3], 1.0, np.ones(4, bool))
+    assert np.all(draw.explored[:, [1, 3]])
+    assert np.allclose(draw.propensity[:, [1, 3]], 0.25)
+    assert np.all(draw.propensity[:, [0, 2, 4]] == 1.0)

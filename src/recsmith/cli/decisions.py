@@ -51,7 +51,8 @@ def export(
     """Write the lists served from --since up to --until: one row per shown item with
     recommendation_id, served_at (UTC), unit, unit_kind, route, placement, release, experiment,
     variant, latency_ms (request arrival to response built; empty where not timed, as for batch
-    runs), position, item_id, score, sources (|-separated) and propensity. A list that showed
+    runs), assignment_propensity (the chance of its variant; empty outside experiments),
+    position, item_id, score, sources (|-separated) and propensity. A list that showed
     nothing is one row without an item. With --for-ope the file is an off-policy evaluation
     log (README: Exploration in serving)."""
     cli = state(ctx)

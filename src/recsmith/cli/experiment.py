@@ -7,7 +7,7 @@ server following the registry picks a change up within a second, like a deploy.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import uuid4
 
 import typer
@@ -57,9 +57,12 @@ def new_experiment(
     placement: str | None = None,
     *,
     canary: bool = False,
+    allocation: dict[str, Any] | None = None,
 ) -> Experiment:
     """Check every variant loads and answers as a server would load it (as ``deploy`` does),
-    then build the experiment: releases by version, directories by absolute path."""
+    then build the experiment: releases by version, directories by absolute path.
+    ``allocation``: ``Experiment``'s allocation fields (``allocation``, ``kpi``, ``min_share``,
+    ``burn_in``), fixed weights when None."""
     check_name(name, "name")
     variants = []
     for vname, target, weight in weighted(specs):
@@ -76,6 +79,7 @@ def new_experiment(
         unit=unit,  # type: ignore[arg-type]  # Experiment checks it
         placement=placement,
         canary=canary,
+        **(allocation or {}),
     )
 
 
@@ -94,6 +98,22 @@ def start(
     placement: Annotated[
         str | None, typer.Option(help="Only requests with this ?placement= (default: all).")
     ] = None,
+    allocation: Annotated[
+        str,
+        typer.Option(
+            help="fixed: the weights, sticky per unit; thompson: shares learned from --kpi, "
+            "drawn per request (not sticky), logged as each decision's assignment propensity."
+        ),
+    ] = "fixed",
+    kpi: Annotated[
+        str, typer.Option(help="thompson: ctr (clicks) or conversion (purchases) per impression.")
+    ] = "ctr",
+    min_share: Annotated[
+        float, typer.Option(help="thompson: every variant's least share of requests.")
+    ] = 0.05,
+    burn_in: Annotated[
+        int, typer.Option(help="thompson: impressions per variant served at the weights first.")
+    ] = 500,
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -102,8 +122,14 @@ def start(
     One running experiment per placement (an experiment without --placement covers all)."""
     with errors_as_exit(), audited(state(ctx).settings, "experiment.start", name) as act:
         reg = _experiments(ctx, registry, must_exist=False)
-        started = reg.start(new_experiment(reg, name, variant, unit, placement))
+        adaptive = {"allocation": allocation, "kpi": kpi, "min_share": min_share}
+        adaptive["burn_in"] = burn_in
+        started = reg.start(
+            new_experiment(reg, name, variant, unit, placement, allocation=adaptive)
+        )
         act.detail = {"weights": started.weights, "placement": placement}
+        if started.adaptive:
+            act.detail["allocation"] = adaptive
     if json_out:
         print_json(started.to_json())
     elif not state(ctx).quiet:

@@ -1,4 +1,5 @@
-"""``recsmith ope estimate``: off-policy estimates of a target policy from a logged file."""
+"""``recsmith ope estimate``: off-policy estimates of a target policy from a logged file;
+``recsmith ope replay``: of a candidate model or pipeline from the decision log."""
 
 from __future__ import annotations
 
@@ -9,10 +10,20 @@ import typer
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli.decisions import OpeReward
+from recsmith.decisions.outcomes import shown_and_attributed
+from recsmith.decisions.timespec import parse_time
+from recsmith.errors import ValidationError
 from recsmith.ope import ESTIMATORS, estimate
+from recsmith.ope.evaluate import OpeReport
 from recsmith.ope.inputs import read_table
+from recsmith.ope.replay import replay, served_candidate
+from recsmith.pipeline.artifact import load_artifact
+from recsmith.store.open import open_store
 
-app = typer.Typer(help="Off-policy evaluation over logged files.", no_args_is_help=True)
+app = typer.Typer(
+    help="Off-policy evaluation over logged files or the decision log.", no_args_is_help=True
+)
 
 
 @app.command("estimate")
@@ -71,15 +82,93 @@ def estimate_command(
     for warning in report.warnings:
         stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if not (json_out and cli.quiet):
-        size = f"{report.rounds:,} rounds, {report.impressions:,} impressions"
-        table = Table(title=f"Off-policy estimates ({size})")
-        for column in ("estimator", "value", "95% CI"):
-            table.add_column(column, justify="left" if column == "estimator" else "right")
-        for name, value in report.values.items():
-            lo, hi = report.intervals[name]
-            table.add_row(name, f"{value:.5g}", f"[{lo:.5g}, {hi:.5g}]")
-        stdout.print(table)
-        tau = "" if report.switch_tau is None else f", switch-dr tau {report.switch_tau:.4g}"
-        stdout.print(f"effective sample size {report.ess:,.1f} of {report.impressions:,}{tau}")
+        _print_report(report, "Off-policy estimates")
     if json_out:
         print_json(report.as_json())
+
+
+def _print_report(report: OpeReport, title: str) -> None:
+    size = f"{report.rounds:,} rounds, {report.impressions:,} impressions"
+    table = Table(title=f"{title} ({size})")
+    for column in ("estimator", "value", "95% CI"):
+        table.add_column(column, justify="left" if column == "estimator" else "right")
+    for name, value in report.values.items():
+        lo, hi = report.intervals[name]
+        table.add_row(name, f"{value:.5g}", f"[{lo:.5g}, {hi:.5g}]")
+    stdout.print(table)
+    tau = "" if report.switch_tau is None else f", switch-dr tau {report.switch_tau:.4g}"
+    stdout.print(f"effective sample size {report.ess:,.1f} of {report.impressions:,}{tau}")
+
+
+@app.command("replay")
+def replay_command(
+    ctx: typer.Context,
+    pipeline: Annotated[
+        Path, typer.Option(help="The candidate: a trained model or pipeline directory.")
+    ],
+    since: Annotated[
+        str, typer.Option(help="Start: 7d, 12h, 30m back from now, or an ISO 8601 date-time.")
+    ] = "30d",
+    until: Annotated[str | None, typer.Option(help="End (exclusive); default: now.")] = None,
+    reward: Annotated[
+        OpeReward, typer.Option(help="The outcome per impression: click, purchase or revenue.")
+    ] = OpeReward.click,
+    estimators: Annotated[
+        str, typer.Option(help=f"Comma-separated, from {','.join(ESTIMATORS)}.")
+    ] = "ips,snips,dr",
+    clip: Annotated[
+        float | None, typer.Option(help="Cap IPS importance weights at this value.")
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap replicates for the 95 % intervals.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of folds and bootstrap.")] = 0,
+    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Estimate a candidate's reward per impression on the lists the served policy logged.
+
+    Each logged unit's list is asked of the candidate, and the decision log's propensities and
+    attributed outcomes give IPS/SNIPS/DR estimates beside the served policy's observed value.
+    Informative where the served policy explored (an explore table); a deterministic log supports
+    the candidate only where the lists agree, and the warnings say how much (README: Off-policy
+    evaluation)."""
+    cli = state(ctx)
+    with errors_as_exit():
+        start, end = parse_time(since, "--since"), parse_time(until, "--until")
+        names = tuple(name.strip() for name in estimators.split(",") if name.strip())
+        candidate = served_candidate(load_artifact(pipeline))
+        db = open_store(store or cli.settings.store.url)
+        try:
+            shown, attributed = shown_and_attributed(db, start, end, cli.settings.decisions.kinds())
+        finally:
+            db.close()
+        if shown["unit"].notna().sum() == 0:
+            raise ValidationError("--since", "no list asked for by a unit in this window")
+        found = replay(
+            shown,
+            attributed,
+            candidate,
+            reward.value,
+            names,
+            clip=clip,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
+    for warning in found.report.warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    if not (json_out and cli.quiet):
+        _print_report(found.report, f"Candidate {pipeline.name}, {reward.value} per impression")
+        stdout.print(
+            f"served policy, observed: {found.observed:.5g} per impression "
+            f"({found.lists:,} lists, {found.units:,} units)"
+        )
+    if json_out:
+        print_json(
+            {
+                **found.report.as_json(),
+                "observed": found.observed,
+                "lists": found.lists,
+                "units": found.units,
+            }
+        )

@@ -117,7 +117,8 @@ class Attributor:
 
     def attribute(self, events: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
         """The attributions of ``events`` (checked: ``shown`` is what ``check`` looked up):
-        ``ATTRIBUTION_COLUMNS`` plus ``row`` (position in ``events``), ``release``, ``variant``."""
+        ``ATTRIBUTION_COLUMNS`` plus ``row`` (position in ``events``), ``release``, ``variant``,
+        ``experiment``."""
         explicit = self._explicit(events, shown)
         window = self._window(events)
         out = pd.concat([explicit, window], ignore_index=True)
@@ -130,7 +131,7 @@ class Attributor:
         asked = events[named].assign(row=np.flatnonzero(named))
         asked = asked.assign(position=_position_in(asked, shown))
         meta = shown.drop_duplicates("recommendation_id")[
-            ["recommendation_id", "release", "variant"]
+            ["recommendation_id", "release", "variant", "experiment"]
         ]
         asked = asked.merge(meta, on="recommendation_id", how="left")
         return _attributions(asked, "explicit")
@@ -184,6 +185,7 @@ def _lookup_rows(d: Decision) -> pd.DataFrame:
             "item_id": list(d.item_ids),
             "release": [d.release] * n,
             "variant": [d.variant] * n,
+            "experiment": [d.experiment] * n,
         }
     )
 
@@ -195,7 +197,7 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-_OUT = (*ATTRIBUTION_COLUMNS, "row", "release", "variant", "item_id")
+_OUT = (*ATTRIBUTION_COLUMNS, "row", "release", "variant", "experiment", "item_id")
 
 
 def _attributions(frame: pd.DataFrame, rule: str) -> pd.DataFrame:

@@ -27,7 +27,12 @@ class Decision:
     ``recsmith_request_duration_seconds`` span) to the response object built, list and ids
     included; serialising and sending it are not in it. Only the recommendations route (the one
     experiments split) times its lists; None elsewhere: other routes, the batch command, lists
-    logged by older versions."""
+    logged by older versions.
+
+    ``assignment_propensity``: the probability that this list's request got its ``variant``
+    (the variant's weight share under a fixed split; the allocation share the server drew it
+    with under ``allocation = "thompson"``, ``experiments.adaptive``), so an experiment's
+    variants can be compared off-policy; None outside experiments."""
 
     recommendation_id: str
     served_at: datetime
@@ -43,6 +48,7 @@ class Decision:
     sources: tuple[tuple[str, ...], ...]
     propensities: tuple[float, ...]
     latency_ms: float | None = None
+    assignment_propensity: float | None = None
 
     def position_of(self, item_id: str) -> int | None:
         """Where ``item_id`` was shown (1-based), None when it was not."""
@@ -68,6 +74,7 @@ def decision(
     served_at: datetime | None = None,
     latency_ms: float | None = None,
     propensities: Sequence[float] | None = None,
+    assignment_propensity: float | None = None,
 ) -> Decision:
     """A list's decision, served now unless ``served_at``; ``propensities`` as an exploring
     pipeline drew them (None: a deterministic list, every propensity 1.0)."""
@@ -86,4 +93,5 @@ def decision(
         sources=tuple(tuple(s) for s in sources),
         propensities=(1.0,) * len(item_ids) if propensities is None else tuple(propensities),
         latency_ms=latency_ms,
+        assignment_propensity=assignment_propensity,
     )

@@ -28,6 +28,7 @@ DECISION_COLUMNS = (
     "experiment",
     "variant",
     "latency_ms",
+    "assignment_propensity",
     "size",
 )
 #: Columns of ``decision_items`` in insert order.
@@ -68,6 +69,7 @@ LOOKUP_COLUMNS = (
     "item_id",
     "release",
     "variant",
+    "experiment",
 )
 #: Per (experiment, variant, minute): requests answered or failed by the server, and failures
 #: (``decisions.requests``); the experiment report's error-rate guardrail reads them.
@@ -75,7 +77,8 @@ REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")
 #: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
 LOOKUP_SQL = (
     "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
-    "d.variant FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
+    "d.variant, d.experiment FROM decision_items i "
+    "JOIN decisions d ON d.recommendation_id = i.recommendation_id "
 )
 
 SCAN_SQL = (
@@ -151,6 +154,7 @@ def decision_rows(
                 d.experiment,
                 d.variant,
                 d.latency_ms,
+                d.assignment_propensity,
                 len(d.item_ids),
             )
         )
@@ -169,7 +173,9 @@ def decision_rows(
 def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> Decision:
     """A ``Decision`` from its header row (``DECISION_COLUMNS``) and its item rows
     (``position, item_id, score, sources, propensity`` in position order)."""
-    rid, served, unit, kind, route, placement, release, experiment, variant, latency = head[:10]
+    rid, served, unit, kind, route, placement, release, experiment, variant, latency, chance = head[
+        :11
+    ]
     return Decision(
         recommendation_id=rid,
         served_at=pd.Timestamp(int(served), unit="us", tz="UTC").to_pydatetime(),
@@ -185,6 +191,7 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
         sources=tuple(tuple(json.loads(r[3])) for r in items),
         propensities=tuple(float(r[4]) for r in items),
         latency_ms=None if latency is None else float(latency),
+        assignment_propensity=None if chance is None else float(chance),
     )
 
 
@@ -198,6 +205,8 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     frame["score"] = pd.to_numeric(frame["score"]).astype(np.float64)
     frame["propensity"] = pd.to_numeric(frame["propensity"]).astype(np.float64)
     frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None -> NaN
+    chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
+    frame["assignment_propensity"] = chance
     frame["sources"] = [
         "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
     ]

@@ -47,6 +47,7 @@ def record_served(
     variant: str | None = None,
     latency_ms: float | None = None,
     propensities: Sequence[float] | None = None,
+    assignment_propensity: float | None = None,
 ) -> None:
     """Buffer the list's ``Decision`` (never blocks: ``DecisionLog.record``) and count its
     items in ``recsmith_impressions_total``. A no-op with the log disabled."""
@@ -67,6 +68,7 @@ def record_served(
             variant=variant,
             latency_ms=latency_ms,
             propensities=propensities,
+            assignment_propensity=assignment_propensity,
         )
     )
     if item_ids:

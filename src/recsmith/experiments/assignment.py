@@ -27,17 +27,23 @@ def bucket(unit: str, salt: str) -> float:
 
 def assign(unit: str, experiment: Experiment) -> str:
     """The variant ``unit`` sees in ``experiment``."""
-    return experiment.variants[_pick(np.array([bucket(unit, experiment.salt)]), experiment)[0]].name
+    point = np.array([bucket(unit, experiment.salt)])
+    return experiment.variants[pick(point, _weights(experiment))[0]].name
 
 
 def assign_many(units: Iterable[str], experiment: Experiment) -> np.ndarray:
     """Variant names for many units at once (for tests, reports and simulations)."""
     points = np.fromiter((bucket(u, experiment.salt) for u in units), dtype=float)
     names = np.array([v.name for v in experiment.variants], dtype=object)
-    return names[_pick(points, experiment)]
+    return names[pick(points, _weights(experiment))]
 
 
-def _pick(points: np.ndarray, experiment: Experiment) -> np.ndarray:
-    edges = np.cumsum([v.weight for v in experiment.variants], dtype=float)
+def pick(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The variant index each point in [0, 1) falls on, by cumulative ``weights`` (any scale)."""
+    edges = np.cumsum(weights, dtype=float)
     edges /= edges[-1]
     return np.minimum(np.searchsorted(edges, points, side="right"), len(edges) - 1)
+
+
+def _weights(experiment: Experiment) -> np.ndarray:
+    return np.array([v.weight for v in experiment.variants], dtype=float)

@@ -20,8 +20,16 @@ from typing import Any
 
 import pandas as pd
 
-from recsmith.decisions.outcomes import per_unit
+from recsmith.config import DecisionSettings
+from recsmith.decisions.outcomes import per_unit, shown_and_attributed
 from recsmith.experiments import stats
+from recsmith.experiments.adaptive_report import (
+    ADAPTIVE_NOTE,
+    OffPolicy,
+    adaptive_verdict,
+    list_rewards,
+    off_policy,
+)
 from recsmith.experiments.spec import Experiment
 from recsmith.store.base import EventStore
 
@@ -63,6 +71,7 @@ class Report:
     guardrails: list[Guardrail]
     verdicts: list[str]
     notes: list[str] = field(default_factory=list)
+    off_policy: OffPolicy | None = None  # adaptive allocation only (``adaptive_report``)
 
     def to_json(self) -> dict[str, Any]:
         variants = {}
@@ -99,7 +108,23 @@ class Report:
             ],
             "verdict": self.verdicts,
             "notes": self.notes,
+            "allocation": self.experiment.allocation,
+            "off_policy": None if self.off_policy is None else _off_policy_json(self.off_policy),
         }
+
+
+def _off_policy_json(found: OffPolicy) -> dict[str, Any]:
+    return {
+        "lists": found.lists,
+        "unlogged": found.unlogged,
+        "variants": {
+            variant: {
+                name: {"value": _clean(value), "ci": [_clean(ci[0]), _clean(ci[1])]}
+                for name, (value, ci) in by.items()
+            }
+            for variant, by in found.values.items()
+        },
+    }
 
 
 def _clean(x: float) -> float | None:
@@ -113,11 +138,13 @@ def build_report(
     latencies: pd.DataFrame | None = None,
     thresholds: Thresholds = Thresholds(),
     requests: pd.DataFrame | None = None,
+    adaptive: OffPolicy | None = None,
 ) -> Report:
     """The report of ``experiment`` on ``per_unit`` (one row per unit and variant).
     ``latencies``: one row per timed decision with ``variant`` and ``latency_ms``; ``requests``:
     one row per variant with ``requests`` and ``errors`` (``EventStore.request_counts``). None
-    for either: not recorded, and its guardrail says so."""
+    for either: not recorded, and its guardrail says so. ``adaptive``: the off-policy estimates
+    of an adaptively allocated experiment (``adaptive_report``), on which its verdict rests."""
     names = [v.name for v in experiment.variants]
     frame = per_unit[per_unit["variant"].astype(str).isin(names)]
     summary = stats.summarize(frame)
@@ -129,6 +156,24 @@ def build_report(
         "p99 latency: from the request's arrival to the response built, per timed decision; "
         "error rate: 5xx answers / requests served under the variant (4xx not counted)"
     ]
+    if experiment.adaptive:
+        notes.append(
+            ADAPTIVE_NOTE.format(
+                kpi=experiment.kpi, floor=experiment.min_share, burn_in=experiment.burn_in
+            )
+        )
+        verdicts = [
+            adaptive_verdict(
+                experiment,
+                t,
+                adaptive,
+                [g.name for g in guardrails if g.variant == t and g.status == "fail"],
+            )
+            for t in names[1:]
+        ]
+        return Report(
+            experiment, summary, math.nan, comparisons, guardrails, verdicts, notes, adaptive
+        )
     verdicts = [
         _verdict(experiment, t, summary, comparisons, guardrails, srm, thresholds)
         for t in names[1:]
@@ -301,7 +346,7 @@ def text_lines(report: Report) -> list[str]:
             e = row[metric]
             parts.append(f"{metric} {_fmt(e.value)} [{_fmt(e.ci[0])}, {_fmt(e.ci[1])}]")
         lines.append("  " + "; ".join(parts))
-    lines.append(f"sample ratio mismatch: p = {report.srm_p:.3g}")
+    lines.extend(_srm_lines(report))
     for c in report.comparisons:
         lines.append(
             f"  {c.metric} {c.variant} vs {c.control}: {c.lift:+.2%} "
@@ -311,6 +356,24 @@ def text_lines(report: Report) -> list[str]:
         lines.append(f"  guardrail {g.name} ({g.variant}): {g.status.upper()}: {g.detail}")
     lines.extend(f"note: {n}" for n in report.notes)
     lines.extend(report.verdicts)
+    return lines
+
+
+def _srm_lines(report: Report) -> list[str]:
+    """The sample-ratio check, or for adaptive traffic why it is skipped and what replaces it."""
+    if report.experiment.adaptive:
+        skipped = "sample ratio mismatch: not checked (adaptive allocation)"
+        return [skipped, *_off_policy_lines(report.off_policy)]
+    return [f"sample ratio mismatch: p = {report.srm_p:.3g}"]
+
+
+def _off_policy_lines(found: OffPolicy | None) -> list[str]:
+    if found is None:
+        return ["off-policy: under two lists with a logged assignment propensity"]
+    lines = [f"off-policy ({found.lists} lists; {found.unlogged} without a propensity left out):"]
+    for variant, by in found.values.items():
+        parts = [f"{n} {_fmt(v)} [{_fmt(ci[0])}, {_fmt(ci[1])}]" for n, (v, ci) in by.items()]
+        lines.append(f"  {variant}: " + "; ".join(parts))
     return lines
 
 
@@ -348,7 +411,7 @@ def write_html(report: Report, path: Path) -> Path:
             *(f"<p class=verdict>{escape(v)}</p>" for v in report.verdicts),
             "<h2>Variants</h2>",
             _table(head, rows),
-            f"<p>Sample ratio mismatch: p = {report.srm_p:.3g}</p>",
+            *(f"<p>{escape(line)}</p>" for line in _srm_lines(report)),
             "<h2>Treatment vs control</h2>",
             _table(["metric", "variant", "lift", "95% CI", "p", "always-valid p"], comp),
             "<h2>Guardrails</h2>",
@@ -379,4 +442,8 @@ def experiment_report(
     frame = per_unit(store, since, until, experiment.name)
     latencies = store.decision_latencies(experiment.name, since, until)
     requests = store.request_counts(experiment.name, since, until)
-    return build_report(experiment, frame, latencies, thresholds, requests)
+    adaptive = None
+    if experiment.adaptive:
+        shown, attributions = shown_and_attributed(store, since, until, DecisionSettings().kinds())
+        adaptive = off_policy(experiment, list_rewards(experiment, shown, attributions))
+    return build_report(experiment, frame, latencies, thresholds, requests, adaptive)

@@ -15,6 +15,9 @@ from typing import Any, Literal
 from recsmith.errors import ValidationError
 
 Unit = Literal["user", "session"]
+Allocation = Literal["fixed", "thompson"]
+#: What an adaptive allocation maximises: attributed clicks or purchases per impression.
+KPIS = ("ctr", "conversion")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -42,6 +45,13 @@ class Experiment:
     stopped_at: str | None = None
     canary: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: "fixed": the weights, sticky per unit by hash; "thompson": shares learned from ``kpi``
+    #: and drawn per request (``experiments.adaptive``), each at least ``min_share``, the
+    #: weights until every variant has ``burn_in`` impressions
+    allocation: Allocation = "fixed"
+    kpi: str = "ctr"
+    min_share: float = 0.05
+    burn_in: int = 500
 
     def __post_init__(self) -> None:
         check_name(self.name, "name")
@@ -56,6 +66,29 @@ class Experiment:
                 raise ValidationError("--variant", f"{v.name}: weight must be a positive number")
         if self.unit not in ("user", "session"):
             raise ValidationError("--unit", f"must be user or session, not {self.unit!r}")
+        self._check_allocation()
+
+    def _check_allocation(self) -> None:
+        if self.allocation not in ("fixed", "thompson"):
+            raise ValidationError(
+                "--allocation", f"must be fixed or thompson, not {self.allocation!r}"
+            )
+        if self.kpi not in KPIS:
+            raise ValidationError("--kpi", f"must be one of {', '.join(KPIS)}, not {self.kpi!r}")
+        most = 1.0 / len(self.variants)
+        if not (math.isfinite(self.min_share) and 0 <= self.min_share < most):
+            raise ValidationError(
+                "--min-share",
+                f"{self.min_share!r}: must be at least 0 and below 1/{len(self.variants)} "
+                "(each variant's floor, or the shares could not learn anything)",
+            )
+        if self.burn_in < 0:
+            raise ValidationError("--burn-in", f"{self.burn_in}: must be 0 or more impressions")
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether traffic follows learned shares (per request) rather than fixed weights."""
+        return self.allocation != "fixed"
 
     @property
     def control(self) -> str:
@@ -91,6 +124,10 @@ class Experiment:
                 stopped_at=data.get("stopped_at"),
                 canary=bool(data.get("canary", False)),
                 extra=dict(data.get("extra", {})),
+                allocation=data.get("allocation", "fixed"),
+                kpi=str(data.get("kpi", "ctr")),
+                min_share=float(data.get("min_share", 0.05)),
+                burn_in=int(data.get("burn_in", 500)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ValidationError):

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,11 +36,21 @@ log = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 1.0
 
 
-class BanditBoard:
-    """See module docstring. ``kinds`` maps event types to outcome kinds (``[decisions]``)."""
+class ArmTable(Protocol):
+    """Where the shared counts live: the store itself, or ``redis_arms.RedisArms`` over it."""
 
-    def __init__(self, store: EventStore, kinds: Mapping[str, str]) -> None:
-        self._store = store
+    def add_arm_counts(self, counts: Sequence[tuple[str, int, int, int]]) -> None: ...
+    def arm_counts(self, version: int = 0) -> ArmCounts: ...
+
+
+class BanditBoard:
+    """See module docstring. ``kinds`` maps event types to outcome kinds (``[decisions]``);
+    ``table``: where the counts are shared (default: the store's ``bandit_arms``)."""
+
+    def __init__(
+        self, store: EventStore, kinds: Mapping[str, str], table: ArmTable | None = None
+    ) -> None:
+        self._table: ArmTable = store if table is None else table
         self._kinds = dict(kinds)
         self._lock = threading.Lock()
         self._shown: list[np.ndarray] = []
@@ -100,7 +111,7 @@ class BanditBoard:
         if not self.flush():
             return
         try:
-            fresh = self._store.arm_counts(self.counts.version + 1)
+            fresh = self._table.arm_counts(self.counts.version + 1)
         except StoreUnavailable as exc:
             log.warning("bandit counts not read (%s): serving the last snapshot", exc.cause)
             return
@@ -112,7 +123,7 @@ class BanditBoard:
         rows = self.increments()
         try:
             if rows:
-                self._store.add_arm_counts(rows)
+                self._table.add_arm_counts(rows)
         except StoreUnavailable as exc:
             self._put_back(rows)
             log.warning("bandit counts not stored (%s): kept for the next sync", exc.cause)

@@ -79,8 +79,10 @@ def fill_slots(
         depth = int(before.max()) + 1
         b = np.arange(depth)
         c = before[q, s][:, None]
-        # Binom(b; c, ε) written out: scipy.stats' pmf costs more than the whole slot policy
-        chance = np.where(b <= c, comb(c, b) * epsilon**b * (1 - epsilon) ** (c - b), 0.0)
+        # Binom(b; c, ε) written out: scipy.stats' pmf costs more than the whole slot policy.
+        # comb(c, b) is 0 for b > c; the exponent is floored at 0 so that term is 0 · finite
+        # (with ε = 1, 0 ** (c − b) for b > c would be ∞, and 0 · ∞ a NaN to mask away)
+        chance = comb(c, b) * epsilon**b * (1 - epsilon) ** np.maximum(c - b, 0)
         propensity[q, at] = epsilon * (chance * shares(q, col, depth)).sum(axis=1)
     kept_q, kept_s = np.nonzero(can & ~go)
     propensity[kept_q, slots[kept_s]] = 1.0 - epsilon

@@ -25,7 +25,9 @@ from recsmith.decisions.attribution import live_attributor
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
+from recsmith.experiments.adaptive import variant_outcomes
 from recsmith.exploration.board import BanditBoard, explores, keep_synced
+from recsmith.exploration.redis_arms import open_arms
 from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware, audit_rollback
@@ -128,7 +130,8 @@ def create_app(
             the_store, settings.decisions, on_drop=metrics.decisions_dropped.inc
         )
         decision_log.start()
-        bandits = BanditBoard(the_store, settings.decisions.kinds())  # ``[explore]``'s counts
+        shared_arms = open_arms(serving.state_url, the_store)  # Redis copy, the store the truth
+        bandits = BanditBoard(the_store, settings.decisions.kinds(), shared_arms)
         bandit_watcher: asyncio.Task[None] | None = None
         try:
             if bundle is not None:
@@ -164,6 +167,9 @@ def create_app(
                     on_attributed=lambda frame: (
                         count_attributed(metrics, frame, settings.decisions.kinds()),
                         bandits.attributed(frame),
+                        bandits.attributed(  # adaptive experiments' KPI counts
+                            variant_outcomes(frame, getattr(app.state.runtime, "experiments", None))
+                        ),
                     ),
                 ),
                 cache=the_cache,
@@ -229,6 +235,8 @@ def create_app(
             app.state.runtime = None
             await run_in_threadpool(decision_log.close)  # flush: a clean stop loses none
             await run_in_threadpool(bandits.flush)
+            if shared_arms is not None:
+                shared_arms.close()
             the_state.close()
             if the_cache is not None:
                 the_cache.close()

@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS decisions (recommendation_id TEXT PRIMARY KEY,
     placement TEXT, release TEXT NOT NULL, experiment TEXT, variant TEXT,
     latency_ms DOUBLE PRECISION, size INTEGER NOT NULL);
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS latency_ms DOUBLE PRECISION;
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS assignment_propensity DOUBLE PRECISION;
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
 CREATE INDEX IF NOT EXISTS decisions_unit ON decisions (unit);
 CREATE TABLE IF NOT EXISTS decision_items (recommendation_id TEXT NOT NULL,

@@ -228,7 +228,7 @@ CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
 #: Columns added to ``events`` and ``decisions`` after their first release, with their types
 #: (``_add_columns``).
 _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
-_ADDED_DECISION_COLUMNS = (("latency_ms", "REAL"),)
+_ADDED_DECISION_COLUMNS = (("latency_ms", "REAL"), ("assignment_propensity", "REAL"))
 _ADDED_KEY_COLUMNS = (("revoked_at", "INTEGER"), ("expires_at", "INTEGER"))
 _KEY_SELECT = f"SELECT {', '.join(API_KEY_COLUMNS)} FROM api_keys"
 

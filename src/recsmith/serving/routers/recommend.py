@@ -186,7 +186,10 @@ async def recommend(
     # erased, or no consent to personalization: the anonymous list, from nothing about them
     withheld = withheld_reason(runtime.store, user_id)
     asker = ANONYMOUS if withheld else user_id
-    chosen = choose(runtime.experiments, bundle, user_id, placement)  # the variant's bundle in an experiment
+    recommendation_id = uuid4().hex  # before the list: it seeds exploration and allocation
+    # the variant's bundle in an experiment
+    counts = runtime.bandits.counts if runtime.bandits is not None else None
+    chosen = choose(runtime.experiments, bundle, user_id, placement, counts, recommendation_id)
     # requests and failures per variant: the error-rate guardrail (``decisions.requests``)
     with counting(runtime.decisions, chosen.experiment, chosen.variant):
         # a pipeline's ``[placements.NAME]`` re-ranking for this placement (README: Placements)
@@ -203,7 +206,6 @@ async def recommend(
             latest = []
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
-        recommendation_id = uuid4().hex  # before the list: it seeds an exploring pipeline
         query = UserQuery(asker, seen, latest, context, recommendation_id)
         options = Options(k, categories, diversity, keep_seen)
         cache = runtime.cache
@@ -227,6 +229,9 @@ async def recommend(
                 listed = json.loads(hit)
         runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
         propensities = listed.pop("propensities", None)
+        if chosen.arm is not None and runtime.bandits is not None:  # adaptive allocation's trials
+            shown = len(listed["items"])
+            runtime.bandits.shown([chosen.arm] * shown, [True] * shown)
         response = RecommendationResponse(
             recommendation_id=recommendation_id,
             user_id=user_id,
@@ -241,7 +246,17 @@ async def recommend(
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
     unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
-    _record(runtime, response, "recommendations", unit, kind, placement, latency, propensities)
+    _record(
+        runtime,
+        response,
+        "recommendations",
+        unit,
+        kind,
+        placement,
+        latency,
+        propensities,
+        chosen.propensity,
+    )
     return response
 
 
@@ -254,11 +269,12 @@ def _record(
     placement: str | None = None,
     latency_ms: float | None = None,
     propensities: list[float] | None = None,
+    assignment_propensity: float | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
     and variant the response carries (None outside experiments), the request's placement,
-    where the route timed it, its latency (``Decision.latency_ms``), and an exploring pipeline's
-    propensities (None: a deterministic list)."""
+    where the route timed it, its latency (``Decision.latency_ms``), an exploring pipeline's
+    propensities (None: a deterministic list) and the variant's assignment probability."""
     items = response.items
     record_served(
         runtime.decisions,
@@ -276,6 +292,7 @@ def _record(
         variant=getattr(response, "variant", None),
         latency_ms=latency_ms,
         propensities=propensities,
+        assignment_propensity=assignment_propensity,
     )
 
 
