@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 from calibration import calibration_line
 
-from recsmith.serving.auth import create_api_key
+from recsmith.governance.keys import create_api_key
 from recsmith.store.sqlite import SQLiteStore
 
 #: wrk script: ``[[ ]]`` placeholders are filled in by ``lua_script``. Each wrk thread numbers its

@@ -1,10 +1,10 @@
 """``POST /v1/events``: a batch of events in, per-record outcome out; 200 means durably stored.
 
 Single events from browsers and apps arrive here thousands of times a second, so the handler is
-kept to what a request needs: no dependencies for FastAPI to solve (the key check is ``admit``,
-called directly; the published schema still names both key headers, ``auth.SECURITY``) and the
-answer written as JSON directly instead of through a response-model pass
-(``serving.events_reply``; ``EventsResponse`` still documents it).
+kept to what a request needs: FastAPI's per-request pass is skipped (``direct_route``), the key is
+checked by ``auth.admit`` called directly (the published schema still names both key headers,
+``auth.SECURITY``), and the answer is written as JSON directly instead of through a
+response-model pass (``serving.events_reply``; ``EventsResponse`` still documents it).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from starlette.responses import JSONResponse
 from recsmith.serving.auth import SECURITY, admit, secret_in_headers
 from recsmith.serving.batch import parse_array
 from recsmith.serving.deps import runtime_of
+from recsmith.serving.direct_route import DirectRoute
 from recsmith.serving.events_reply import events_reply
 from recsmith.serving.schemas import EventIn, EventsResponse, array_body, error_responses
 
 #: Where dead letters of this route say they came from.
 SOURCE = "http:/v1/events"
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], route_class=DirectRoute)
 
 
 @router.post(
