@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{db}"}
         serve = ["serve", "--port", str(port), "--workers", str(args.workers)]
+        serve.append("--allow-no-model")  # no model: ingestion needs none
         server = subprocess.Popen(
             [sys.executable, "-m", "recsmith", "-q", *serve],
             env=env,

@@ -268,7 +268,8 @@ def parse_context(col: np.ndarray, errors: Errors, max_bytes: int) -> np.ndarray
     out = np.full(len(col), None, dtype=object)
     reasons = np.full(len(col), "", dtype=object)
     for row, val in enumerate(col):
-        out[row], reasons[row] = read_context(val, max_bytes)
+        if val is not None:  # the usual event has none: no call for it
+            out[row], reasons[row] = read_context(val, max_bytes)
     bad = reasons != ""
     errors.add(bad, "context", reasons)
     return out
