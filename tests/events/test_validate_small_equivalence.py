@@ -121,9 +121,12 @@ VALID = st.fixed_dictionaries(
     },
     optional={"context": st.just({"page": "home"}), "session_id": st.just("s1")},
 )
-records = st.one_of(VALID, st.dictionaries(st.sampled_from(sorted(FIELDS)), st.none()).flatmap(
-    lambda keys: st.fixed_dictionaries({k: FIELDS[k] for k in keys})
-))
+records = st.one_of(
+    VALID,
+    st.dictionaries(st.sampled_from(sorted(FIELDS)), st.none()).flatmap(
+        lambda keys: st.fixed_dictionaries({k: FIELDS[k] for k in keys})
+    ),
+)
 
 
 def assert_same(group: list[dict], event_settings: EventSettings, stamp_missing: bool) -> None:

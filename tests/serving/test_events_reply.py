@@ -19,7 +19,9 @@ RESULTS = [
         2,
         1,
         (
-            Rejection(0, (FieldError("user_id", "required"), FieldError("b\\ud800", "unknown")), {}),
+            Rejection(
+                0, (FieldError("user_id", "required"), FieldError("b\\ud800", "unknown")), {}
+            ),
             Rejection(4, (FieldError("value", "must be within [-10, 10] (é)"),), {"value": 11}),
         ),
         1,

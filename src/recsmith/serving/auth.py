@@ -185,7 +185,8 @@ async def admit(
 ) -> ApiKey | None:
     """``require_scope``'s check, callable from a handler: a hot route (``POST /v1/events``)
     calls it directly instead of paying FastAPI's solve of three dependencies per request, and
-    declares ``SECURITY`` in its ``openapi_extra``; it reads ``secret`` with ``secret_in_headers``."""
+    declares ``SECURITY`` in its ``openapi_extra``; it reads ``secret`` with
+    ``secret_in_headers``."""
     if not runtime.settings.serving.require_keys:
         return None
     key = await _valid_key(runtime, request, secret)
