@@ -2,7 +2,8 @@
 one store transaction.
 
 Browsers and mobile SDKs send events one at a time, and one event alone pays the whole fixed cost
-of a batch: a validation call (pandas, milliseconds) and a store transaction with its fsync. Here
+of a batch: a validation call (record by record for a small group, ``events.validate_small``; a
+pandas frame either way) and a store transaction with its fsync. Here
 each request's records wait in a ``gather.Gatherer`` (blocking mode): while one group is being
 validated and committed in the thread pool, the requests that arrive gather, and the next commit
 takes them all. So a lone request on an idle server is committed at once (no timer), and under

@@ -15,6 +15,7 @@ from recsmith.config import EventSettings
 from recsmith.events.columns import payload
 from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items, validate_live_events
+from recsmith.events.validate_small import takes_records, validate_small
 from recsmith.privacy.screen import screen_events
 from recsmith.store.base import EventStore
 from recsmith.store.reused_ids import REASON, reused_ids
@@ -55,7 +56,11 @@ def check_events(
 ) -> CheckedEvents:
     """Validate one batch (no store involved). ``live`` events (HTTP) may come without a
     timestamp (``validate.validate_live_events``); imported ones may not."""
-    if live:
+    if takes_records(records):  # a few JSON records (HTTP): checked one by one, same verdicts
+        valid, rejected, stamped = validate_small(
+            records, settings, offset=offset, stamp_missing=live
+        )
+    elif live:
         valid, rejected, stamped = validate_live_events(records, settings, offset=offset)
     else:
         valid, rejected = validate_events(records, settings, offset=offset)
