@@ -30,6 +30,7 @@ from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware, audit_rollback
 from recsmith.lifecycle.schedule import watch_schedule
+from recsmith.merchandising.live import start_live_rules
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
 from recsmith.monitoring.request_id import RequestIdMiddleware
@@ -55,6 +56,7 @@ from recsmith.serving.routers import (
     items,
     operations,
     recommend,
+    rules,
     users,
 )
 from recsmith.serving.routers import metrics as metrics_route
@@ -116,6 +118,7 @@ def create_app(
         retrain_watcher: asyncio.Task[None] | None = None
         privacy_tasks: list[asyncio.Task[None]] = []
         fairness_watcher: asyncio.Task[None] | None = None
+        rules_watcher: asyncio.Task[None] | None = None  # live rules (``merchandising.live``)
         the_store = (
             store
             if store is not None
@@ -192,6 +195,8 @@ def create_app(
                 )
                 drift_watcher = asyncio.create_task(drift.watch())
             privacy_tasks = privacy_watchers(app, the_store, settings)
+            interval = settings.serving.catalog_sync_interval_s
+            rules_watcher = await start_live_rules(app, the_store, interval)
             if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
                 watch = FairnessWatch(
                     the_store,
@@ -221,6 +226,7 @@ def create_app(
                 rollback_watcher,
                 retrain_watcher,
                 fairness_watcher,
+                rules_watcher,
                 *privacy_tasks,
             )
             for task in tasks:
@@ -262,6 +268,7 @@ def create_app(
         operations,
         health,
         metrics_route,
+        rules,
     ):
         app.include_router(module.router)
     app.include_router(console_routes.router)
