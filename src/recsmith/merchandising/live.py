@@ -1,6 +1,6 @@
 """Each server process's view of the live rules, polled from the store and applied to lists.
 
-Every ``serving.catalog_sync_interval_s`` (1 s by default) the process reads the store's rule
+Twice per ``serving.catalog_sync_interval_s`` (1 s by default) the process reads the store's rule
 version, one ``max()``; when it moved, it reads the new file. Requests then get the served
 release re-ranking by it (``serve``): ``Pipeline.with_rules`` builds that once per release, rule
 version and *window phase* — the position of now among the windows' edges (``rerank.window``),
@@ -26,6 +26,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from recsmith.config import ServingSettings
 from recsmith.merchandising.document import RuleDocument
 from recsmith.merchandising.versions import RuleSet, current_rules
 from recsmith.pipeline.runtime import Pipeline
@@ -139,11 +140,15 @@ def request_clock(request: Request) -> datetime:
     return utc_now() if live is None else live.clock()
 
 
-async def start_live_rules(app: Any, store: EventStore, interval_s: float) -> asyncio.Task[None]:
+async def start_live_rules(
+    app: Any, store: EventStore, serving: ServingSettings
+) -> asyncio.Task[None]:
     """Put a ``LiveRules`` on ``app.state.live_rules``, read the store's rules once before the
     first request (a worker started after a ``PUT`` serves them at once; a store that does not
-    answer yet is read at the next poll), and return its polling task."""
+    answer yet is read at the next poll), and return its polling task: twice per
+    ``serving.catalog_sync_interval_s``, so a change is served everywhere within it (a poll is
+    one ``max()`` on a small table)."""
     live = app.state.live_rules = LiveRules(store)
     with contextlib.suppress(Exception):
         await asyncio.to_thread(live.poll)
-    return asyncio.create_task(live.watch(interval_s))
+    return asyncio.create_task(live.watch(serving.catalog_sync_interval_s / 2))

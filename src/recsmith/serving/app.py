@@ -195,8 +195,7 @@ def create_app(
                 )
                 drift_watcher = asyncio.create_task(drift.watch())
             privacy_tasks = privacy_watchers(app, the_store, settings)
-            interval = settings.serving.catalog_sync_interval_s
-            rules_watcher = await start_live_rules(app, the_store, interval)
+            rules_watcher = await start_live_rules(app, the_store, settings.serving)
             if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
                 watch = FairnessWatch(
                     the_store,
