@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
+from recsmith.bundle import NeedsPipeline
+from recsmith.merchandising.checking import NEEDS_PIPELINE
 from recsmith.pipeline.rule_check import check_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank.rules import Rule, parse_rules
@@ -44,11 +46,12 @@ def keep_rules(request: Request, raw: list[dict[str, Any]]) -> None:
 def asked_rules(request: Request, served: Any, at: datetime) -> tuple[Rule, ...]:
     """The rules this request's body carried (none for a GET), in force at ``at``; a
     ValidationError naming ``rules[i].<field>`` when one is malformed or refused by the
-    catalogue of ``served``. A single model gets them unchecked: it answers 409 for any."""
+    catalogue of ``served``; NeedsPipeline (whatever they say) for a single model."""
     raw = getattr(request.state, "rules", None)
     if not raw:
         return ()
+    if not isinstance(served, Pipeline):  # whatever the rules say: nothing could apply them
+        raise NeedsPipeline(NEEDS_PIPELINE)
     rules = parse_rules(raw)
-    if isinstance(served, Pipeline):
-        check_rules(rules, served.table, served.items, "rules[{}]")
+    check_rules(rules, served.table, served.items, "rules[{}]")
     return tuple(active_rules(rules, at))

@@ -28,6 +28,7 @@ from recsmith.merchandising.live import live_view, request_clock
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.gate import ANONYMOUS, withheld_reason
+from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
@@ -40,6 +41,7 @@ from recsmith.serving.schemas import (
     RecommendationResponse,
     ScoredItem,
     SimilarResponse,
+    body_errors,
     error_responses,
 )
 
@@ -47,7 +49,10 @@ MAX_K = 1000
 MAX_LIST = 500
 
 router = APIRouter(
-    prefix="/v1", tags=["recommendations"], dependencies=[Depends(require_scope("read"))]
+    prefix="/v1",
+    tags=["recommendations"],
+    dependencies=[Depends(require_scope("read"))],
+    route_class=AllowEveryMethod,  # GET and POST on a user's recommendations: a 405 names both
 )
 
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1 to {MAX_K}")]
@@ -201,6 +206,8 @@ async def recommend(
             asked = asked_rules(request, bundle, request_clock(request))
         except ValidationError as exc:
             raise invalid(exc.field, exc.reason) from None
+        except NeedsPipeline as exc:
+            raise HTTPException(409, str(exc)) from None
         keep_seen = _keep_seen(bundle, include_seen)
         skip_store = keep_seen or withheld is not None
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
@@ -466,4 +473,5 @@ router.post(
     response_model=RecommendationResponse,
     summary="Top-k items for a user, with request-time rules",
     responses=error_responses(401, 403, 409, 422, 503),
+    openapi_extra=body_errors(),
 )(recommend_with_rules)

@@ -10,9 +10,8 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, sta
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from recsmith.bundle import NeedsPipeline
 from recsmith.errors import ValidationError
-from recsmith.merchandising.checking import check_served
+from recsmith.merchandising.checking import NEEDS_PIPELINE, check_served
 from recsmith.merchandising.document import RuleDocument, parse_document
 from recsmith.merchandising.live import LiveRules
 from recsmith.merchandising.versions import (
@@ -23,12 +22,18 @@ from recsmith.merchandising.versions import (
     set_rules,
 )
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.deps import BundleDep, RuntimeDep
 from recsmith.serving.input_errors import invalid
 from recsmith.serving.routers.admin import AdminKey, admin_key
-from recsmith.serving.schemas import ErrorResponse, error_responses
+from recsmith.serving.schemas import ErrorResponse, body_errors, error_responses
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin_key)])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(admin_key)],
+    route_class=AllowEveryMethod,  # GET, PUT and DELETE on /rules: a 405 names all three
+)
 
 #: Versions listed in ``history``.
 HISTORY = 20
@@ -111,13 +116,13 @@ def _shown(runtime: RuntimeDep, shown: RuleSet | None, current: int) -> RulesRes
 
 def _checked(body: dict[str, Any], served: Any) -> RuleDocument:
     """The rule file, or the 422 naming its field / the 409 of a single model."""
+    if not isinstance(served, Pipeline):  # whatever the file says: nothing could apply it
+        raise HTTPException(status.HTTP_409_CONFLICT, NEEDS_PIPELINE)
     try:
         document = parse_document(body)
         check_served(document, served)
     except ValidationError as exc:
         raise invalid(exc.field, exc.reason) from None
-    except NeedsPipeline as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return document
 
 
@@ -154,6 +159,7 @@ def get_rules(
     response_model=RulesResponse,
     summary="Replace the live business rules",
     responses={**error_responses(401, 403, 422, 503), 409: _NEEDS_PIPELINE},
+    openapi_extra=body_errors(),
 )
 async def put_rules(
     request: Request, body: RuleFile, runtime: RuntimeDep, bundle: BundleDep, key: AdminKey
@@ -185,6 +191,7 @@ async def delete_rules(request: Request, runtime: RuntimeDep, key: AdminKey) -> 
     response_model=ValidateResponse,
     summary="Check a rule file without applying it",
     responses={**error_responses(401, 403, 422, 503), 409: _NEEDS_PIPELINE},
+    openapi_extra=body_errors(),
 )
 def validate_rules(body: RuleFile, bundle: BundleDep) -> ValidateResponse:
     """What ``PUT`` would check (422 naming the rule and field), without storing anything."""
