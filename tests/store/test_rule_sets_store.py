@@ -5,7 +5,6 @@ SQLite backup and restore."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from recsmith.merchandising.versions import (
 from recsmith.store.backup import backup, restore
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
-from recsmith.testing.backends import postgres_url_or_skip
+from recsmith.testing.backends import BACKENDS, open_backend
 
 FIRST = {"rerank": {"rules": [{"type": "exclude", "items": ["sku-1"]}]}}
 SECOND = {
@@ -45,26 +44,20 @@ SECOND = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'rules.sqlite'}"
-        return
-    server = postgres_url_or_skip()
-    import psycopg
-    from psycopg import sql
-
-    schema = f"t_{uuid.uuid4().hex}"
-    yield f"{server}{'&' if '?' in server else '?'}schema={schema}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[EventStore, str]]:
+    with open_backend(request.param, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[EventStore]:
-    opened = open_store(store_url)
-    yield opened
-    opened.close()
+def store(backend: tuple[EventStore, str]) -> EventStore:
+    return backend[0]
+
+
+@pytest.fixture
+def store_url(backend: tuple[EventStore, str]) -> str:
+    return backend[1]
 
 
 def test_a_fresh_store_has_no_rules(store: EventStore) -> None:
