@@ -4,7 +4,6 @@ request's rules alike."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
