@@ -49,6 +49,7 @@ def utc_now() -> datetime:
 class _Applied:
     base: Pipeline  # held so its id is not reused while the entry lives
     version: int
+    document: RuleDocument
     edges: list[float]
     phase: int = -1
     pipeline: Pipeline | None = None
@@ -66,10 +67,6 @@ class LiveRules:
     @property
     def version(self) -> int:
         return 0 if self.current is None else self.current.version
-
-    @property
-    def document(self) -> RuleDocument:
-        return RuleDocument() if self.current is None else self.current.document
 
     def poll(self) -> bool:
         """Read the store's version and, when it moved, its file (blocking); True on a change."""
@@ -97,25 +94,28 @@ class LiveRules:
     def serve(self, release: Any, placement: str | None, default: Any) -> Any:
         """What answers a list of ``placement`` from ``release`` (the chosen release): the
         release with the live rules and the windows in force now, or ``default`` (the release's
-        own placement view) when neither applies — and always for a single model."""
+        own placement view) when neither applies — and always for a single model. The rules
+        version is read once (a poll may swap it meanwhile: a list and its cache tag agree)."""
         if not isinstance(release, Pipeline):
             return default
+        current = self.current
+        version = 0 if current is None else current.version
         applied = self._applied.get(id(release))
-        if applied is None or applied.base is not release or applied.version != self.version:
-            document = self.document
+        if applied is None or applied.base is not release or applied.version != version:
+            document = RuleDocument() if current is None else current.document
             rules = [*_pipeline_rules(release), *(r for _, rs in document.lists() for r in rs)]
-            if document.empty and not window_edges(rules):
-                return default
-            applied = _Applied(release, self.version, window_edges(rules))
+            applied = _Applied(release, version, document, window_edges(rules))
             self._applied[id(release)] = applied
             while len(self._applied) > KEPT:
                 self._applied.popitem(last=False)
         self._applied.move_to_end(id(release))
+        if applied.document.empty and not applied.edges:  # the release's own rules, as trained
+            return default
         now = self.clock()
         phase = bisect.bisect_right(applied.edges, now.timestamp())
         if applied.pipeline is None or applied.phase != phase:
-            config = self.document.overlay(release.config)
-            tag = f"~r{self.version}w{phase}"  # in response-cache keys (``recommend``)
+            config = applied.document.overlay(release.config)
+            tag = f"~r{version}w{phase}"  # in response-cache keys (``recommend``)
             applied.pipeline = release.with_rules(config, now, tag)
             applied.phase = phase
         return applied.pipeline.for_placement(placement)
