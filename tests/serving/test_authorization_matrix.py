@@ -56,6 +56,12 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/monitor"): "admin",
     ("GET", "/v1/admin/users/{user_id}/history"): "admin",
     ("GET", "/v1/admin/fairness"): "admin",
+    # live business rules (README "Live rules"): changed by admins, sent per request by readers
+    ("GET", "/v1/admin/rules"): "admin",
+    ("PUT", "/v1/admin/rules"): "admin",
+    ("DELETE", "/v1/admin/rules"): "admin",
+    ("POST", "/v1/admin/rules/validate"): "admin",
+    ("POST", "/v1/users/{user_id}/recommendations"): "read",
     ("GET", "/health/live"): "public",
     ("GET", "/health/ready"): "public",
     ("GET", "/metrics"): "exposed",

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
@@ -45,6 +46,7 @@ from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.reranker import Reranker
 from recsmith.rerank.rules import FilterRule, Rule
+from recsmith.rerank.window import active_rules
 from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
@@ -141,7 +143,7 @@ class Pipeline:
         self.reranker = Reranker(
             self.table,
             self.bundle.items,
-            rules=tuple(rerank.all_rules()),
+            rules=tuple(active_rules(rerank.all_rules(), self.rules_at or datetime.now(UTC))),
             diversity=rerank.diversity or None,
             similarity=self.content.vectors
             if rerank.similarity == "content" and self.content is not None
@@ -165,6 +167,22 @@ class Pipeline:
             view.config = self.config.for_placement(name)
             view._build_rerank()  # the view's own re-ranker and explorer; it has no placements
             self.placed[name] = view
+
+    #: the instant whose time-windowed rules the re-rankers apply (None: when they are built);
+    #: ``merchandising.live`` rebuilds at each window edge (``with_rules``)
+    rules_at: datetime | None = None
+    #: which live rules and windows re-rank here ("": the release's own file): response-cache
+    #: keys tell their lists apart by it
+    live_rules = ""
+
+    def with_rules(self, config: PipelineConfig, at: datetime, tag: str) -> Pipeline:
+        """This release re-ranking by ``config`` (the same release's config with other rules:
+        live rules from the store) and the rules in force at ``at``, tagged ``tag``. A shallow
+        copy, as ``with_catalog``: models and catalogue are shared."""
+        out = copy.copy(self)
+        out.config, out.rules_at, out.live_rules = config, at, tag
+        out._build_rerank()
+        return out
 
     def for_placement(self, placement: str | None) -> Pipeline:
         """This pipeline as ``placement`` serves it: a view sharing everything but re-ranking

@@ -32,6 +32,7 @@ from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware, audit_rollback
 from recsmith.lifecycle.schedule import watch_schedule
+from recsmith.merchandising.live import start_live_rules
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
 from recsmith.monitoring.request_id import RequestIdMiddleware
@@ -57,6 +58,7 @@ from recsmith.serving.routers import (
     items,
     operations,
     recommend,
+    rules,
     users,
 )
 from recsmith.serving.routers import metrics as metrics_route
@@ -118,6 +120,7 @@ def create_app(
         retrain_watcher: asyncio.Task[None] | None = None
         privacy_tasks: list[asyncio.Task[None]] = []
         fairness_watcher: asyncio.Task[None] | None = None
+        rules_watcher: asyncio.Task[None] | None = None  # live rules (``merchandising.live``)
         the_store = (
             store
             if store is not None
@@ -198,6 +201,7 @@ def create_app(
                 )
                 drift_watcher = asyncio.create_task(drift.watch())
             privacy_tasks = privacy_watchers(app, the_store, settings)
+            rules_watcher = await start_live_rules(app, the_store, settings.serving)
             if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
                 watch = FairnessWatch(
                     the_store,
@@ -227,6 +231,7 @@ def create_app(
                 rollback_watcher,
                 retrain_watcher,
                 fairness_watcher,
+                rules_watcher,
                 *privacy_tasks,
             )
             for task in tasks:
@@ -270,6 +275,7 @@ def create_app(
         operations,
         health,
         metrics_route,
+        rules,
     ):
         app.include_router(module.router)
     app.include_router(console_routes.router)

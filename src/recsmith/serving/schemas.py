@@ -492,3 +492,9 @@ def item_patch_body() -> dict[str, Any]:
 def _json_body(schema: dict[str, Any], *also: str) -> dict[str, Any]:
     media = {name: {"schema": schema} for name in ("application/json", *also)}
     return {"requestBody": {"required": True, "content": media}, "responses": _body_responses()}
+
+
+def body_errors() -> dict[str, Any]:
+    """``openapi_extra`` of a route whose body FastAPI parses from its handler's model: the
+    body errors it may answer before (``_BODY_ERRORS``)."""
+    return {"responses": _body_responses()}

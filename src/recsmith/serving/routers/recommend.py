@@ -7,6 +7,7 @@ cache hit. The other endpoints are ``def``: FastAPI runs them in its thread pool
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -20,11 +21,14 @@ from recsmith.bundle import NeedsPipeline
 from recsmith.decisions.record import UnitKind
 from recsmith.decisions.requests import counting
 from recsmith.decisions.served import record_served, since_arrival_ms
-from recsmith.errors import StoreUnavailable
+from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.experiments.choose import choose
 from recsmith.exploration.explorer import EXPLORED
+from recsmith.merchandising.live import live_view, request_clock
+from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.gate import ANONYMOUS, withheld_reason
+from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
@@ -37,6 +41,7 @@ from recsmith.serving.schemas import (
     RecommendationResponse,
     ScoredItem,
     SimilarResponse,
+    body_errors,
     error_responses,
 )
 
@@ -44,7 +49,10 @@ MAX_K = 1000
 MAX_LIST = 500
 
 router = APIRouter(
-    prefix="/v1", tags=["recommendations"], dependencies=[Depends(require_scope("read"))]
+    prefix="/v1",
+    tags=["recommendations"],
+    dependencies=[Depends(require_scope("read"))],
+    route_class=AllowEveryMethod,  # GET and POST on a user's recommendations: a 405 names both
 )
 
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1 to {MAX_K}")]
@@ -195,6 +203,14 @@ async def recommend(
         # a pipeline's ``[placements.NAME]`` re-ranking for this placement (README: Placements)
         placed = getattr(chosen.bundle, "for_placement", None)
         bundle = placed(placement) if placed is not None else chosen.bundle
+        # live rules from the store, time windows, a POST body's rules (``merchandising``)
+        bundle = live_view(request, chosen.bundle, placement, bundle)
+        try:
+            asked = asked_rules(request, bundle, request_clock(request))
+        except ValidationError as exc:
+            raise invalid(exc.field, exc.reason) from None
+        except NeedsPipeline as exc:
+            raise HTTPException(409, str(exc)) from None
         keep_seen = _keep_seen(bundle, include_seen)
         skip_store = keep_seen or withheld is not None
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
@@ -207,14 +223,15 @@ async def recommend(
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
         query = UserQuery(asker, seen, latest, context, recommendation_id)
-        options = Options(k, categories, diversity, keep_seen)
+        options = Options(k, categories, diversity, keep_seen, asked)
         cache = runtime.cache
-        if cache is None or getattr(bundle, "explorer", None) is not None:  # a draw per request
+        explores = getattr(bundle, "explorer", None) is not None  # a draw per request
+        if cache is None or explores or asked:
             listed = await _computed(runtime, bundle, query, options)
         else:
             # catalogue changes applied since the release (``catalog_sync``) change what rules
             # let by
-            release = f"{bundle.version}@{bundle.catalog_stamp}"
+            release = f"{bundle.version}@{bundle.catalog_stamp}{getattr(bundle, 'live_rules', '')}"
             if bundle is not chosen.bundle:  # a placement's own re-ranking: its own lists
                 release += f"#{placement}"
             key = cache_key(
@@ -445,3 +462,33 @@ def popular(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularRespons
     )
     _record(runtime, response, "popular")
     return response
+
+
+async def recommend_with_rules(
+    request: Request, body: RecommendationBody, **options: Any
+) -> RecommendationResponse:
+    """The GET route's list with business rules for this request only (``{"rules": [...]}``,
+    the language of a pipeline file's ``[[rerank.rules]]``), applied on top of the live rules;
+    a malformed rule, or one the catalogue refuses, is a 422 naming ``rules[i].<field>``. The
+    query string takes every option of the GET route. Lists with request rules are never
+    served from, nor put into, the response cache."""
+    keep_rules(request, body.rules)
+    return await recommend(request, **options)
+
+
+# the GET route's parameters, whatever they become, plus the body: one handler, two methods
+_GET = inspect.signature(recommend, eval_str=True)
+_BODY = inspect.Parameter(
+    "body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=RecommendationBody
+)
+_params = list(_GET.parameters.values())
+recommend_with_rules.__signature__ = _GET.replace(  # type: ignore[attr-defined]
+    parameters=[_params[0], _BODY, *_params[1:]]
+)
+router.post(
+    "/users/{user_id:id}/recommendations",
+    response_model=RecommendationResponse,
+    summary="Top-k items for a user, with request-time rules",
+    responses=error_responses(401, 403, 409, 422, 503),
+    openapi_extra=body_errors(),
+)(recommend_with_rules)
