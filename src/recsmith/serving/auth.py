@@ -188,6 +188,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
                 f"{rate.period_s:g} s; retry in {wait_s:.2f} s",
                 headers={"Retry-After": retry_after(wait_s)},
             )
+        request.state.api_key = key  # what a route's own finer check reads (``?explain=true``)
         return key
 
     return check

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsmith.events.schema import IngestResult, Item
+from recsmith.explain.schema import ItemExplanation
 
 _EVENT_EXAMPLE: dict[str, Any] = {
     "event_id": "e-000123",
@@ -223,6 +224,11 @@ class ScoredItem(BaseModel):
         default_factory=list, description="candidate sources that proposed the item"
     )
     reason: str | None = Field(None, description="a short, human-readable why")
+    explanation: ItemExplanation | None = Field(
+        None,
+        exclude_if=lambda value: value is None,  # absent unless ``?explain=true`` asked for it
+        description="?explain=true only: where the item came from and what moved it",
+    )
 
 
 class _ListResponse(BaseModel):
