@@ -165,6 +165,7 @@ def create_app(
                         count_attributed(metrics, frame, settings.decisions.kinds()),
                         bandits.attributed(frame),
                     ),
+                    state=the_state,  # identify events move a visitor's recent items
                 ),
                 cache=the_cache,
                 decisions=decision_log,

@@ -33,8 +33,11 @@ class EventIn(BaseModel):
 
     user_id: str | None = Field(None, description="Who; required unless session_id is given")
     session_id: str | None = Field(None, description="Anonymous visitor's session")
-    item_id: str
-    event_type: str = Field(description="One of the configured events.weights types")
+    item_id: str | None = Field(None, description="What; required except in an identify event")
+    event_type: str = Field(
+        description="One of the configured events.weights types, or 'identify' (user_id and "
+        "session_id, no item: links the visitor's session to the user, like POST …/aliases)"
+    )
     value: float | None = Field(None, description="Needed by value-weighted types (rating, play)")
     timestamp: str | float | None = Field(
         None,

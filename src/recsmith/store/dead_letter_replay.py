@@ -91,13 +91,16 @@ def _replay_source(
     checked = check_events(records, settings)
     for rejection in checked.rejected:
         result.still_refused.update(f"{e.field}: {e.reason}" for e in rejection.errors)
-    if len(checked.positions) == 0:
+    # identify events that pass the door are handed over too (``privacy.identify``): a link
+    # the rule refuses again is dead-lettered again, like a reused event_id
+    handed = [*checked.positions.tolist(), *(x.position for x in checked.identify)]
+    if not handed:
         return
     stored = store_events(store, replace(checked, rejected=[]), source=source)
     result.stored += stored.accepted
     result.duplicates += stored.duplicates
     result.refused_again += len(stored.rejected)
-    store.delete_dead_letters([letters[p].letter_id for p in checked.positions.tolist()])
+    store.delete_dead_letters([letters[p].letter_id for p in handed])
 
 
 def _as_received(letter: DeadLetter) -> Any:
