@@ -41,6 +41,8 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/admin/keys/{key_id}"): "admin",
     ("GET", "/v1/admin/audit"): "admin",
     ("GET", "/v1/admin/dead-letters"): "admin",
+    ("POST", "/v1/admin/keys"): "admin",
+    ("POST", "/v1/admin/dead-letters/replay"): "admin",
     ("GET", "/v1/admin/decisions/{recommendation_id}"): "admin",
     ("GET", "/v1/admin/kpis"): "admin",
     # privacy and identity merge (README "Privacy", "Identity merge")

@@ -49,6 +49,7 @@ from recsmith.serving.request_body import RequestBodyGuard
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import (
     admin,
+    admin_changes,
     decisions,
     events,
     health,
@@ -259,6 +260,7 @@ def create_app(
         recommend,
         users,
         admin,
+        admin_changes,
         decisions,
         operations,
         health,

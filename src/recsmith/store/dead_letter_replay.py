@@ -81,6 +81,12 @@ def replay_dead_letters(
     return result
 
 
+def replay_target(since: str | None, reason: str | None) -> str:
+    """What the audit record of a replay names as its target: its filters as given, or ``all``
+    (the CLI and ``POST /v1/admin/dead-letters/replay`` alike)."""
+    return " ".join(f"{k}={v}" for k, v in (("since", since), ("reason", reason)) if v) or "all"
+
+
 def _replay_source(
     store: EventStore, settings: EventSettings, letters: Sequence[DeadLetter], result: ReplayResult
 ) -> None:
