@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith import __version__
+from recsmith.access.shared_rate_limit import open_buckets
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.console import routes as console_routes
@@ -153,7 +154,11 @@ def create_app(
                 store=the_store,
                 bundle=the_bundle,
                 metrics=metrics,
-                keys=KeyCache(the_store, settings.auth.rates()),
+                keys=KeyCache(
+                    the_store,
+                    settings.auth.rates(),
+                    buckets=open_buckets(settings.serving.state_url, settings.auth.rates()),
+                ),
                 state=the_state,
                 coalescer=Coalescer(arms=lambda: bandits.counts),
                 events=GroupCommit(
