@@ -14,13 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from recsmith.errors import ValidationError
 from recsmith.governance.audit import record_audit
 from recsmith.governance.keys import create_api_key, expiry, key_json
+from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.input_errors import invalid, query_time
 from recsmith.serving.routers.admin import AdminKey, KeyInfo, Since, admin_key
 from recsmith.serving.schemas import error_responses
 from recsmith.store.dead_letter_replay import replay_dead_letters, replay_target
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin_key)])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(admin_key)],
+    route_class=AllowEveryMethod,  # see ``admin.router``
+)
+#: A span from now, at most 99999 weeks (a date the calendar holds). Spans only, unlike the CLI's
+#: ``--expires``: an ISO date could be in the past, which the schema cannot say.
+EXPIRES = r"^[1-9]\d{0,4}[smhdw]$"
 
 
 class KeyIn(BaseModel):
@@ -37,8 +46,8 @@ class KeyIn(BaseModel):
     )
     expires: str | None = Field(
         None,
-        max_length=64,
-        description="90d, 12h, 2w from now, or an ISO 8601 date-time in the future; null: never",
+        pattern=EXPIRES,
+        description="how long from now: 90d, 12h, 2w (s, m, h, d, w); null: never",
     )
 
 
@@ -51,7 +60,7 @@ class CreatedKey(KeyInfo):
     response_model=CreatedKey,
     status_code=status.HTTP_201_CREATED,
     summary="Create an API key",
-    responses=error_responses(401, 403, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),  # a body: its own errors
 )
 async def create_key(body: KeyIn, runtime: RuntimeDep, key: AdminKey) -> dict[str, Any]:
     """A new key with these scopes and expiry: its secret is in this answer and nowhere else
@@ -66,8 +75,6 @@ async def create_key(body: KeyIn, runtime: RuntimeDep, key: AdminKey) -> dict[st
         )
     except ValidationError as exc:
         raise invalid(exc.field, exc.reason) from None
-    except OverflowError:  # a span reaching past the calendar
-        raise invalid("expires", f"{body.expires!r} is too far away") from None
     return {**key_json(created, now), "secret": secret}
 
 
