@@ -56,7 +56,7 @@ def test_a_created_key_works_for_its_scopes_only_and_is_stored_as_a_hash(
     with sqlite3.connect(db_path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
-            for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 (names from sqlite)
+            for row in db.execute(f'SELECT * FROM "{table}"'):
                 assert not any(isinstance(v, str) and secret in v for v in row), table
     listed = client.get("/v1/admin/keys", headers=keys["admin"]).text
     assert secret not in listed and body["key_id"] in listed
@@ -92,7 +92,8 @@ def test_bad_keys_are_field_errors(
 
 def test_a_short_lived_key_expires(client: TestClient, keys: Headers) -> None:
     made = client.post(
-        "/v1/admin/keys", json={"name": "brief", "scopes": ["read"], "expires": "1s"},
+        "/v1/admin/keys",
+        json={"name": "brief", "scopes": ["read"], "expires": "1s"},
         headers=keys["admin"],
     ).json()
     assert client.get("/v1/popular", headers=_bearer(made["secret"])).status_code == 200

@@ -186,7 +186,9 @@ def test_the_default_response_carries_no_explanation(
     assert plain.status_code == 200
     assert b"explanation" not in plain.content
     explained = _explained(explain_client, keys)
-    assert [i["item_id"] for i in explained["items"]] == [i["item_id"] for i in plain.json()["items"]]
+    assert [i["item_id"] for i in explained["items"]] == [
+        i["item_id"] for i in plain.json()["items"]
+    ]
 
 
 def test_explain_needs_the_admin_scope(explain_client: TestClient, keys: Headers) -> None:

@@ -6,9 +6,10 @@ up to 100 (the bucket holds one period's worth); a request past it gets ``429`` 
 one bucket per scope, charged by the scope the route needs.
 
 The buckets live in the server process: with ``serving.workers = N`` (or N replicas) a key may
-make up to N times its rate in all, since nothing is shared, unless the server has a Redis
-(``serving.state_url``): then they are shared there (``access.shared_rate_limit``). That is the price of keeping the
-check off the store and the network: it runs on every request, in well under a microsecond.
+make up to N times its rate in all, since nothing is shared. That is the price of keeping the
+check off the store and the network: it runs on every request, in well under a microsecond. A
+server with a Redis (``serving.state_url``) shares them there instead
+(``access.shared_rate_limit``).
 Only the event loop's thread calls ``admit`` (the key check is ``async``), so there is no lock.
 """
 

@@ -65,7 +65,9 @@ class SharedTokenBuckets:
         if rate is None:
             return 0.0
         key = f"{PREFIX}{key_id}:{scope}"
-        waited = self.link.run(lambda _: self._take(keys=[key], args=[rate.count, rate.per_s]), None)
+        waited = self.link.run(
+            lambda _: self._take(keys=[key], args=[rate.count, rate.per_s]), None
+        )
         if waited is None:
             return self._local.admit(key_id, scope)
         return float(waited)

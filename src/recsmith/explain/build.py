@@ -137,7 +137,9 @@ def _model_items(
         history = history[history >= 0]
     items = bundle.items.to_index(ids)
     out = []
-    for rank, (index, source) in enumerate(zip(items.tolist(), answer.sources[0]), start=1):
+    for rank, (index, source) in enumerate(
+        zip(items.tolist(), answer.sources[0], strict=True), start=1
+    ):
         name = source[0] if source else "popular"
         anchors = (
             [

@@ -12,6 +12,7 @@ was moved by the rules, which is what removed them.
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 from recsmith.explain.trace import Trace
 from recsmith.rerank.reranker import Reranker
@@ -48,4 +49,4 @@ def positions(stages: dict[str, Candidates], item: int) -> dict[str, int | None]
 def moved_by(at: dict[str, int | None]) -> list[str]:
     """The stages after ``ranked`` whose position differs from the stage before."""
     names = list(at)
-    return [b for a, b in zip(names, names[1:], strict=False) if at[a] != at[b]]
+    return [b for a, b in pairwise(names) if at[a] != at[b]]

@@ -365,8 +365,8 @@ class ReadyResponse(BaseModel):
     degraded: list[str] = Field(
         default_factory=list,
         description="parts running on a fallback: online_state, response_cache or rate_limits "
-        "(per-process buckets) when Redis is down (readiness stays 200), store when the store cannot be read (recommendations "
-        "come from memory; the store check fails too)",
+        "(per-process buckets) when Redis is down (readiness stays 200), store when the store "
+        "cannot be read (recommendations come from memory; the store check fails too)",
     )
     failed: list[str]
     hints: dict[str, str] | None = Field(
