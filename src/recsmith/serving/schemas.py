@@ -227,11 +227,6 @@ class ScoredItem(BaseModel):
         default_factory=list, description="candidate sources that proposed the item"
     )
     reason: str | None = Field(None, description="a short, human-readable why")
-    explanation: ItemExplanation | None = Field(
-        None,
-        exclude_if=lambda value: value is None,  # absent unless ``?explain=true`` asked for it
-        description="?explain=true only: where the item came from and what moved it",
-    )
 
 
 class _ListResponse(BaseModel):
@@ -279,6 +274,13 @@ class RecommendationResponse(_ListResponse):
         description="Set when the personalised tier could not answer: 'session' (from the "
         "request's recent items), 'category' (popular within the requested categories) or "
         "'popular' (nothing known about the visitor)"
+    )
+    explanations: list[ItemExplanation] | None = Field(
+        None,
+        # absent unless ``?explain=true`` asked: one check per response, none per item
+        exclude_if=lambda value: value is None,
+        description="?explain=true only: explanations[i] says where items[i] came from and what "
+        "moved it",
     )
     degraded: list[str] = Field(
         default_factory=list,

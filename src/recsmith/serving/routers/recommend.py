@@ -175,9 +175,9 @@ async def recommend(
     explain: Annotated[
         bool,
         Query(
-            description="Add each item's explanation: its sources' ranks and scores, the ranker's "
-            "per-feature contributions, the re-ranking steps that moved it, its anchors (needs "
-            "the admin scope; computed only when asked, outside the response cache)"
+            description="Add explanations, one per item: its sources' ranks and scores, the "
+            "ranker's per-feature contributions, the re-ranking steps that moved it, its anchors "
+            "(needs the admin scope; computed only when asked, outside the response cache)"
         ),
     ] = False,
 ) -> RecommendationResponse:
@@ -368,8 +368,8 @@ def _may_explain(request: Request, runtime: Runtime) -> None:
 def _explained(
     runtime: Runtime, bundle: Served, query: UserQuery, options: Options
 ) -> dict[str, Any]:
-    """``_computed``'s list, from one traced call of its own (``explain.build``), each item with
-    its ``explanation``; an exploring pipeline draws as the coalesced call would."""
+    """``_computed``'s list, from one traced call of its own (``explain.build``), with an
+    explanation per item; an exploring pipeline draws as the coalesced call would."""
     explore: dict[str, ExploreRequest] = {}
     if getattr(bundle, "explorer", None) is not None:
         arms = runtime.bandits.counts if runtime.bandits is not None else ArmCounts()
@@ -391,10 +391,7 @@ def _explained(
         raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    listed = _listing(runtime, bundle, answer, 0, options)
-    for item, why in zip(listed["items"], explained, strict=True):
-        item["explanation"] = why
-    return listed
+    return {**_listing(runtime, bundle, answer, 0, options), "explanations": explained}
 
 
 @router.get(
