@@ -208,8 +208,9 @@ class AuthSettings(Section):
     rate_limits: dict[Scope, str] = Field(
         default_factory=dict,
         description='per scope, e.g. read = "100/s", ingest = "6000/min": each key gets a token '
-        "bucket of that size per scope in each server process (429 with Retry-After past it); "
-        "a scope not listed is not limited",
+        "bucket of that size per scope (429 with Retry-After past it), shared by every process "
+        "through serving.state_url's Redis when set, else per server process; a scope not "
+        "listed is not limited",
     )
     expose_metrics: Exposure = Field(
         "auto",

@@ -23,6 +23,7 @@ from scipy import sparse
 
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
+from recsmith.explain.trace import Trace
 from recsmith.exploration.explorer import Explorer, ExploreRequest
 from recsmith.fairness.stage import build_fairness
 from recsmith.models.base import Recommender
@@ -350,9 +351,11 @@ class Pipeline:
         categories: Sequence[str],
         include_seen: bool | None,
         explore: ExploreRequest | None = None,
+        trace: Trace | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates, Queries, np.ndarray | None]:
         """``top_k`` with the queries it built (``answer`` traces reasons to their items) and,
-        when ``explore`` is given to an exploring pipeline, each final row's propensity."""
+        when ``explore`` is given to an exploring pipeline, each final row's propensity.
+        ``trace`` (``?explain=true`` only) keeps what each stage saw (``explain.trace``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         keep = self.config.retrieval.include_seen if include_seen is None else include_seen
         queries = self.queries(user_ids, extra_seen, recent, context, keep)
@@ -380,10 +383,13 @@ class Pipeline:
         explorer = self.explorer if explore is not None else None
         depth = explorer.depth(k) if explorer is not None else k
         final = self.finalise(cands, queries, depth, rules, diversity)
+        reranked = final
         propensity = None
         if explorer is not None and explore is not None:
             explored = explorer.explore(final, cands, queries, k, rules, self.table, explore)
             final, propensity = explored.rows, explored.propensity
+        if trace is not None:
+            trace.keep(queries, cands, tuple(rules), diversity, depth, reranked, final)
         if timings is not None:
             timings["rerank"] = time.perf_counter() - started
         n = len(user_ids)
@@ -433,10 +439,12 @@ class Pipeline:
         categories: Sequence[str] = (),
         include_seen: bool | None = None,
         explore: ExploreRequest | None = None,
+        trace: Trace | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
-        in one of them, ``include_seen`` the items users have (see ``top_k``)."""
+        in one of them, ``include_seen`` the items users have (see ``top_k``); ``trace``: see
+        ``_top_k``."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
         top, tier, final, queries, propensity = self._top_k(
@@ -451,6 +459,7 @@ class Pipeline:
             categories=categories,
             include_seen=include_seen,
             explore=explore,
+            trace=trace,
         )
 
         lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))

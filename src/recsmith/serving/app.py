@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith import __version__
+from recsmith.access.shared_rate_limit import open_buckets
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.console import routes as console_routes
@@ -52,6 +53,7 @@ from recsmith.serving.request_body import RequestBodyGuard
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import (
     admin,
+    admin_changes,
     decisions,
     events,
     health,
@@ -158,7 +160,11 @@ def create_app(
                 store=the_store,
                 bundle=the_bundle,
                 metrics=metrics,
-                keys=KeyCache(the_store, settings.auth.rates()),
+                keys=KeyCache(
+                    the_store,
+                    settings.auth.rates(),
+                    buckets=open_buckets(settings.serving.state_url, settings.auth.rates()),
+                ),
                 state=the_state,
                 coalescer=Coalescer(arms=lambda: bandits.counts),
                 events=GroupCommit(
@@ -174,6 +180,7 @@ def create_app(
                             variant_outcomes(frame, getattr(app.state.runtime, "experiments", None))
                         ),
                     ),
+                    state=the_state,  # identify events move a visitor's recent items
                 ),
                 cache=the_cache,
                 decisions=decision_log,
@@ -271,6 +278,7 @@ def create_app(
         recommend,
         users,
         admin,
+        admin_changes,
         decisions,
         operations,
         health,

@@ -29,7 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from recsmith.access import exposure
-from recsmith.access.rate_limit import Rate, TokenBuckets, retry_after
+from recsmith.access.rate_limit import Buckets, Rate, TokenBuckets, retry_after
 from recsmith.errors import StoreUnavailable
 from recsmith.governance.keys import hash_key
 from recsmith.serving.deps import Runtime, runtime_of
@@ -54,13 +54,15 @@ class KeyCache:
         store: EventStore,
         rates: Mapping[str, Rate] | None = None,
         ttl: float = KEY_CACHE_TTL_S,
+        buckets: Buckets | None = None,
     ) -> None:
         self._store = store
         self._ttl = ttl
         self._entries: dict[str, tuple[float, ApiKey]] = {}
         self._lock = threading.Lock()
         self.rates = dict(rates or {})
-        self.buckets = TokenBuckets(self.rates)
+        #: the process's own buckets, or ones shared through Redis (``access.shared_rate_limit``)
+        self.buckets: Buckets = buckets if buckets is not None else TokenBuckets(self.rates)
 
     def cached(self, key_hash: str) -> ApiKey | None:
         entry = self._entries.get(key_hash)  # a dict read is atomic: no lock on the hot path
@@ -204,6 +206,7 @@ async def admit(
             f"{rate.period_s:g} s; retry in {wait_s:.2f} s",
             headers={"Retry-After": retry_after(wait_s)},
         )
+    request.state.api_key = key  # what a route's own finer check reads (``?explain=true``)
     return key
 
 

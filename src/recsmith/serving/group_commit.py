@@ -21,7 +21,7 @@ that is down fails the whole group at once (retrying each request would only wai
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from recsmith.serving.batch import ingest_records
 from recsmith.serving.gather import Gatherer
 from recsmith.store.base import EventStore
 from recsmith.store.ingest import OnAttributed, ingest_event_batches
+
+if TYPE_CHECKING:
+    from recsmith.serving.online_state import OnlineState
 
 #: Requests per group commit at most (each holds up to ``serving.max_batch`` records).
 MAX_GROUP = 64
@@ -66,8 +69,10 @@ class GroupCommit:
         max_group: int = MAX_GROUP,
         attributor: Attributor | None = None,
         on_attributed: OnAttributed | None = None,
+        state: OnlineState | None = None,
     ) -> None:
         self._store = store
+        self._state = state  # where identify events move visitors' recent items
         self._settings = settings
         self._source = source
         self._on_stored = on_stored
@@ -98,6 +103,7 @@ class GroupCommit:
             on_stored=self._on_stored,
             attributor=self._attributor,
             on_attributed=self._on_attributed,
+            state=self._state,
         )
         return [
             ingest_records(self._store, records, lambda _, done=result: done, source=self._source)

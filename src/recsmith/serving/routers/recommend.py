@@ -17,13 +17,15 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from recsmith.bundle import NeedsPipeline
+from recsmith.bundle import Answer, NeedsPipeline
 from recsmith.decisions.record import UnitKind
 from recsmith.decisions.requests import counting
 from recsmith.decisions.served import record_served, since_arrival_ms
 from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.experiments.choose import choose
-from recsmith.exploration.explorer import EXPLORED
+from recsmith.explain.build import explain_answer
+from recsmith.exploration.arms import ArmCounts
+from recsmith.exploration.explorer import EXPLORED, ExploreRequest
 from recsmith.merchandising.live import live_view, request_clock
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
 from recsmith.pipeline.runtime import Pipeline
@@ -178,6 +180,14 @@ async def recommend(
         str | None,
         Query(max_length=64, description="Where the list is shown (experiments split by it)"),
     ] = None,
+    explain: Annotated[
+        bool,
+        Query(
+            description="Add explanations, one per item: its sources' ranks and scores, the "
+            "ranker's per-feature contributions, the re-ranking steps that moved it, its anchors "
+            "(needs the admin scope; computed only when asked, outside the response cache)"
+        ),
+    ] = False,
 ) -> RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
@@ -191,6 +201,8 @@ async def recommend(
     ``include_seen`` only ``exclude`` is left out.
     """
     path_id(user_id, "user_id")
+    if explain:
+        _may_explain(request, runtime)
     # erased, or no consent to personalization: the anonymous list, from nothing about them
     withheld = withheld_reason(runtime.store, user_id)
     asker = ANONYMOUS if withheld else user_id
@@ -226,7 +238,9 @@ async def recommend(
         options = Options(k, categories, diversity, keep_seen, asked)
         cache = runtime.cache
         explores = getattr(bundle, "explorer", None) is not None  # a draw per request
-        if cache is None or explores or asked:
+        if explain:  # the single-request path, traced (``recsmith.explain``)
+            listed = _explained(runtime, bundle, query, options)
+        elif cache is None or explores or asked:
             listed = await _computed(runtime, bundle, query, options)
         else:
             # catalogue changes applied since the release (``catalog_sync``) change what rules
@@ -342,6 +356,13 @@ async def _computed(
     answer, row = slot.answer, slot.index
     if slot.first:  # one pipeline call, observed once
         runtime.metrics.observe_answer(answer.timings, answer.candidates, slot.batch_size)
+    return _listing(runtime, bundle, answer, row, options)
+
+
+def _listing(
+    runtime: Runtime, bundle: Served, answer: Answer, row: int, options: Options
+) -> dict[str, Any]:
+    """Row ``row`` of a pipeline call's answer as the response carries it (``_computed``)."""
     tier = answer.tiers[row]
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
@@ -366,6 +387,46 @@ async def _computed(
             for i, s, src, anchor in zip(ids, scores, answer.sources[row], anchors, strict=True)
         ],
     }
+
+
+def _may_explain(request: Request, runtime: Runtime) -> None:
+    """``?explain=true`` shows the ranker's features and the re-ranking rules: the admin
+    scope's (a 403 naming it for a read key; the router's check has already run)."""
+    key = getattr(request.state, "api_key", None)
+    if runtime.settings.serving.require_keys and (key is None or not key.allows("admin")):
+        raise HTTPException(
+            403, "explain=true needs a key with the 'admin' scope (it shows the ranker's features)"
+        )
+
+
+def _explained(
+    runtime: Runtime, bundle: Served, query: UserQuery, options: Options
+) -> dict[str, Any]:
+    """``_computed``'s list, from one traced call of its own (``explain.build``), with an
+    explanation per item; an exploring pipeline draws as the coalesced call would."""
+    explore: dict[str, ExploreRequest] = {}
+    if getattr(bundle, "explorer", None) is not None:
+        arms = runtime.bandits.counts if runtime.bandits is not None else ArmCounts()
+        explore["explore"] = ExploreRequest([query.request_id], arms)
+    try:
+        answer, explained = explain_answer(
+            bundle,
+            query.user_id,
+            options.k,
+            extra_seen=[query.seen],
+            recent=[query.recent],
+            context=[query.context],
+            categories=options.categories,
+            diversity=options.diversity,
+            include_seen=options.include_seen,
+            rules=options.rules,
+            **explore,
+        )
+    except NeedsPipeline as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {**_listing(runtime, bundle, answer, 0, options), "explanations": explained}
 
 
 @router.get(
