@@ -367,6 +367,30 @@ class LifecycleSettings(Section):
         return value
 
 
+class CappingSettings(Section):
+    """Frequency capping across placements (``recsmith.capping``); off by default. A request's
+    ``page_view_id`` works without it: it needs only the decision log."""
+
+    enabled: bool = Field(False, description="cap how often one person is shown one item")
+    max_shows: int = Field(
+        3, ge=1, description="an item shown this many times within window is capped"
+    )
+    window: str = Field("1d", description="the span shows are counted over (30m, 24h, 7d)")
+    action: Literal["drop", "demote"] = Field(
+        "drop",
+        description="drop: left out of the list; demote: moved below every other item (an "
+        "exploring pipeline drops)",
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _a_span(cls, value: str) -> str:
+        from recsmith.decisions.timespec import span_seconds
+
+        span_seconds(value, "capping.window")
+        return value
+
+
 class PrivacySettings(Section):
     """Erasure, consent and retention (``recsmith.privacy``): how long personal data is kept and
     what happens to events of a person who withdrew consent to tracking."""
@@ -414,6 +438,7 @@ class Settings(BaseSettings):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    capping: CappingSettings = Field(default_factory=CappingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -43,6 +43,9 @@ class Decision:
     sources: tuple[tuple[str, ...], ...]
     propensities: tuple[float, ...]
     latency_ms: float | None = None
+    #: the caller's page view (``page_view_id``): lists of one page view never repeat an item
+    #: (``recsmith.capping``); None outside page views
+    page_view: str | None = None
 
     def position_of(self, item_id: str) -> int | None:
         """Where ``item_id`` was shown (1-based), None when it was not."""
@@ -68,6 +71,7 @@ def decision(
     served_at: datetime | None = None,
     latency_ms: float | None = None,
     propensities: Sequence[float] | None = None,
+    page_view: str | None = None,
 ) -> Decision:
     """A list's decision, served now unless ``served_at``; ``propensities`` as an exploring
     pipeline drew them (None: a deterministic list, every propensity 1.0)."""
@@ -86,4 +90,5 @@ def decision(
         sources=tuple(tuple(s) for s in sources),
         propensities=(1.0,) * len(item_ids) if propensities is None else tuple(propensities),
         latency_ms=latency_ms,
+        page_view=page_view,
     )
