@@ -346,6 +346,15 @@ class LifecycleSettings(Section):
         description="what a scheduled retrain must pass to deploy (recsmith retrain --gate)",
     )
 
+    shadow_release: str | None = Field(
+        None,
+        description="a registry release that scores a sample of live requests beside the served "
+        "one, unseen (overlap and latency recorded; PUT /v1/admin/shadow changes it)",
+    )
+    shadow_sample: float = Field(
+        0.1, gt=0, le=1, description="the share of recommendation requests the shadow scores"
+    )
+
     @field_validator("retrain_every")
     @classmethod
     def _a_span(cls, value: str | None) -> str | None:

@@ -30,6 +30,7 @@ from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware, audit_rollback
 from recsmith.lifecycle.schedule import watch_schedule
+from recsmith.lifecycle.shadow import ShadowMetrics, ShadowRunner
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
 from recsmith.monitoring.request_id import RequestIdMiddleware
@@ -55,6 +56,7 @@ from recsmith.serving.routers import (
     items,
     operations,
     recommend,
+    shadow,
     users,
 )
 from recsmith.serving.routers import metrics as metrics_route
@@ -100,6 +102,7 @@ def create_app(
     """A new app serving ``settings``; ``bundle``/``store`` replace loading/opening them."""
     metrics = Metrics.create()
     drift_gauges = MonitorGauges.create(metrics.registry)
+    shadow_metrics = ShadowMetrics(metrics.registry)  # shadow mode (``lifecycle.shadow``)
     guard = (
         RollbackGuard(ModelRegistry(settings.serving.registry), settings.lifecycle)
         if settings.serving.registry is not None and settings.lifecycle.auto_rollback
@@ -130,6 +133,8 @@ def create_app(
         decision_log.start()
         bandits = BanditBoard(the_store, settings.decisions.kinds())  # ``[explore]``'s counts
         bandit_watcher: asyncio.Task[None] | None = None
+        registry = ModelRegistry(serving.registry) if serving.registry is not None else None
+        app.state.shadow = ShadowRunner(registry, settings.lifecycle, shadow_metrics)
         try:
             if bundle is not None:
                 the_bundle: Served | None = bundle
@@ -191,6 +196,7 @@ def create_app(
                     lambda: served_release_dir(serving, _served_version(app)),
                 )
                 drift_watcher = asyncio.create_task(drift.watch())
+            await run_in_threadpool(app.state.shadow.start)  # loads [lifecycle] shadow_release
             privacy_tasks = privacy_watchers(app, the_store, settings)
             if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
                 watch = FairnessWatch(
@@ -227,6 +233,7 @@ def create_app(
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
+            await run_in_threadpool(app.state.shadow.close)
             await run_in_threadpool(decision_log.close)  # flush: a clean stop loses none
             await run_in_threadpool(bandits.flush)
             the_state.close()
@@ -262,6 +269,7 @@ def create_app(
         operations,
         health,
         metrics_route,
+        shadow,
     ):
         app.include_router(module.router)
     app.include_router(console_routes.router)

@@ -25,6 +25,7 @@ from recsmith.decisions.served import record_served, since_arrival_ms
 from recsmith.errors import StoreUnavailable
 from recsmith.experiments.choose import choose
 from recsmith.exploration.explorer import EXPLORED
+from recsmith.lifecycle.shadow import ShadowJob
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.gate import ANONYMOUS, withheld_reason
 from recsmith.serving.auth import require_scope
@@ -260,6 +261,8 @@ async def recommend(
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
     unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
+    served = [i.item_id for i in response.items]  # a candidate release's turn, off this path
+    request.app.state.shadow.offer(ShadowJob(query, options, served, latency))
     logged = (response, "recommendations", unit, kind, placement, latency, propensities)
     if page_view_id is None:
         _record(runtime, *logged)
