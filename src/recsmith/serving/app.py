@@ -59,6 +59,7 @@ from recsmith.serving.routers import (
     shadow,
     users,
 )
+from recsmith.serving.routers import experiments as experiments_route
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
@@ -270,6 +271,7 @@ def create_app(
         health,
         metrics_route,
         shadow,
+        experiments_route,
     ):
         app.include_router(module.router)
     app.include_router(console_routes.router)
