@@ -14,7 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recsmith.bundle import ModelBundle
-from recsmith.config import Settings
+from recsmith.config import EventSettings, Settings
+from recsmith.events.validate import validate_events
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
@@ -145,3 +149,39 @@ def test_page_view_id_is_validated_and_needs_the_decision_log(
         assert empty.status_code == 422 and "page_view_id" in empty.text
         off = client.get(url + "pv-1", headers=keys["read"])
         assert off.status_code == 409 and "decision log" in off.json()["detail"]
+
+
+def _pipeline(records: list[dict[str, Any]], rules: list[dict[str, Any]]) -> Pipeline:
+    frame, _ = validate_events(records, EventSettings())
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {"sources": [{"name": "knn", "model": "itemknn", "quota": 30}]},
+            "ranking": {"enabled": False},
+            "rerank": {"rules": rules},
+        }
+    )
+    return train_pipeline(config, frame, dict(EventSettings().weights))
+
+
+@pytest.mark.parametrize("action", ["drop", "demote"])
+def test_a_pinned_item_is_never_capped_and_keeps_its_slot(
+    action: str,
+    store_url: str,
+    bundle_dir: Path,
+    store: EventStore,
+    keys: dict[str, dict[str, str]],
+    training_records: list[dict[str, Any]],
+) -> None:
+    plain = _pipeline(training_records, [])
+    order = [str(i) for i in plain.recommend(["u1"], 20).item_ids[0]]
+    a, b, pinned, c, d = order[:5]  # the pin holds the item where it ranks anyway: slot 3
+    pipe = _pipeline(training_records, [{"type": "pin", "item": pinned, "position": 3}])
+    settings = _settings(store_url, bundle_dir, enabled=True, max_shows=1, action=action)
+    with TestClient(create_app(settings, bundle=pipe, store=store)) as client:  # type: ignore[arg-type]
+        first = _ask(client, keys["read"], "k=3&placement=home")
+        second = _ask(client, keys["read"], "k=5&placement=cart")
+    assert _items(first) == [a, b, pinned]
+    if action == "demote":  # a and b sink; c and d rise around the pinned slot
+        assert _items(second) == [c, d, pinned, a, b] and second["capped"] == 2
+    else:  # a and b are gone; the re-ranker fills from the rest, the pin in its slot
+        assert _items(second) == [c, d, pinned, *order[5:7]] and second["capped"] == 2
