@@ -17,6 +17,7 @@ processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -121,7 +122,7 @@ class ShadowRunner:
     ) -> None:
         self.registry = registry
         self.metrics = metrics
-        self._queue: queue.Queue[ShadowJob] = queue.Queue(queue_size)
+        self._queue: queue.Queue[ShadowJob | None] = queue.Queue(queue_size)  # None: wake up
         self._lock = threading.Lock()
         self._bundle: Any = None
         self._tally: _Tally | None = None
@@ -188,12 +189,18 @@ class ShadowRunner:
         }
 
     def start(self) -> None:
+        """Load the configured shadow and start the thread (none without a registry: nothing
+        can be shadowed then)."""
+        if self.registry is None:
+            return
         self._sync()
         self._thread = threading.Thread(target=self._run, name="recsmith-shadow", daemon=True)
         self._thread.start()
 
     def close(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
+        with contextlib.suppress(queue.Full):  # a full queue: the thread is awake anyway
+            self._queue.put_nowait(None)
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
@@ -204,7 +211,7 @@ class ShadowRunner:
         next_sync = time.monotonic() + SYNC_S
         while not self._stop.is_set():
             try:
-                job = self._queue.get(timeout=0.1)
+                job = self._queue.get(timeout=max(0.0, next_sync - time.monotonic()))
             except queue.Empty:
                 job = None
             if time.monotonic() >= next_sync:
