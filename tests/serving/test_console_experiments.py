@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from live_server import live_server
 from test_console import page, shop  # noqa: F401  (fixtures)
 
+from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.experiments.registry import ExperimentRegistry
 from recsmith.experiments.spec import Experiment, Variant
@@ -94,3 +95,51 @@ def test_the_experiment_routes(shop: Shop, tmp_path: Path) -> None:  # noqa: F81
     bare = Settings(store=settings.store.model_dump())
     with TestClient(create_app(bare)) as client:
         assert client.get("/v1/admin/experiments", headers=admin).status_code == 409
+
+
+def test_the_shadow_panel_in_a_browser(shop: Shop, page: object, tmp_path: Path) -> None:  # noqa: F811
+    """v2 serves; the panel starts v1 (popularity) shadowing every request, and shows the
+    overlap computed here from both releases' own lists (as JavaScript's toPrecision(4) prints
+    it; on the checkerboard the two releases share nothing: 0.000)."""
+    from playwright.sync_api import expect
+
+    settings, reg, (v1, _), keys = shop
+    with live_server(settings, tmp_path) as server:
+        page.goto(f"{server.base}/console#releases")  # type: ignore[attr-defined]
+        page.fill("#key", keys["admin"])  # type: ignore[attr-defined]
+        page.click("#login-form button")  # type: ignore[attr-defined]
+        page.click("nav a[data-page=overview]")  # type: ignore[attr-defined]
+        page.click("nav a[data-page=releases]")  # type: ignore[attr-defined]
+        expect(page.locator("#shadow-status")).to_contain_text("no release shadows")  # type: ignore[attr-defined]
+        page.fill("#shadow-release", v1)  # type: ignore[attr-defined]
+        page.fill("#shadow-sample", "1")  # type: ignore[attr-defined]
+        page.click("#shadow-form button[type=submit]")  # type: ignore[attr-defined]
+        expect(page.locator("#shadow-status")).to_contain_text(f"{v1} scores 100 %")  # type: ignore[attr-defined]
+        with httpx.Client(base_url=server.base) as client:
+            read = {"Authorization": f"Bearer {keys['read']}"}
+            served = {
+                u: [
+                    i["item_id"]
+                    for i in client.get(f"/v1/users/{u}/recommendations?k=5", headers=read).json()[
+                        "items"
+                    ]
+                ]
+                for u in USERS[:4]
+            }
+        deadline = time.monotonic() + 20
+        while True:
+            page.click("#shadow-refresh")  # type: ignore[attr-defined]
+            text = page.locator("#shadow-compared").inner_text()  # type: ignore[attr-defined]
+            if text.startswith("4 ") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert text == "4 (dropped 0, failed 0)"
+        pop = ModelBundle.load(reg.path(v1))
+        shadowed = {u: [str(i) for i in pop.recommend([u], 5).item_ids[0]] for u in served}
+        jaccard = sum(
+            len(set(served[u]) & set(shadowed[u])) / len(set(served[u]) | set(shadowed[u]))
+            for u in served
+        ) / len(served)
+        expect(page.locator("#shadow-jaccard")).to_have_text(f"{jaccard:#.4g}")  # type: ignore[attr-defined]
+        page.click("#shadow-stop")  # type: ignore[attr-defined]
+        expect(page.locator("#shadow-status")).to_contain_text("no release shadows")  # type: ignore[attr-defined]
