@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 
+from recsmith.capping.history import Shown
 from recsmith.capping.policy import caps, demote
 
 
-def _shown(rows: list[tuple[str, int, str, str | None]]) -> pd.DataFrame:
-    """(recommendation_id, served_at µs, item, page_view) rows as a lookup frame."""
-    return pd.DataFrame(rows, columns=["recommendation_id", "served_at", "item_id", "page_view"])
+def _shown(rows: list[tuple[str, int, str, str | None]]) -> Shown:
+    """(recommendation_id, served_at µs, item, page_view) rows as ``history.Shown``."""
+    return Shown(
+        np.array([r[2] for r in rows], dtype=object),
+        np.array([r[1] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=object),
+    )
 
 
 SHOWN = _shown(

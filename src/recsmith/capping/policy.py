@@ -11,7 +11,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import pandas as pd
+import numpy as np
+
+from recsmith.capping.history import Shown
 
 Action = Literal["drop", "demote"]
 
@@ -32,7 +34,7 @@ NONE = Caps()
 
 
 def caps(
-    shown: pd.DataFrame,
+    shown: Shown,
     *,
     max_shows: int | None,
     window_since_us: int,
@@ -40,21 +42,22 @@ def caps(
     page_view: str | None,
     pinned: Collection[str] = (),
 ) -> Caps:
-    """The capping for a request from ``shown`` (``LOOKUP_COLUMNS`` rows, one per list and item).
+    """The capping for a request from ``shown`` (``history.shown_since``: one row per list and
+    item).
 
     An item counts one show per list that showed it within ``[window_since_us, …]``; at
     ``max_shows`` shows it is capped (a next show would be one too many). ``max_shows`` None: no
     frequency cap. Items of ``page_view``'s lists are withheld whatever their count. ``pinned``
     items are exempt from both: a rule's pin wins."""
-    free = ~shown["item_id"].isin(list(pinned))
+    free = ~np.isin(shown.item_id, np.asarray(list(pinned), dtype=object))
     capped: list[str] = []
     if max_shows is not None:
-        recent = shown[free & (shown["served_at"] >= window_since_us)]
-        counts = recent["item_id"].value_counts()
-        capped = sorted(counts.index[counts >= max_shows].tolist())
+        recent = shown.item_id[free & (shown.served_at >= window_since_us)]
+        items, counts = np.unique(recent.astype(str), return_counts=True)
+        capped = items[counts >= max_shows].tolist()
     repeated: set[str] = set()
     if page_view is not None:
-        repeated = set(shown[free & (shown["page_view"] == page_view)]["item_id"].tolist())
+        repeated = set(shown.item_id[free & (shown.page_view == page_view)].tolist())
     if action == "demote":  # the page view's items go whatever the count; the rest sink
         sink = frozenset(capped) - repeated
         return Caps(tuple(sorted(repeated)), sink, 0, len(repeated))
