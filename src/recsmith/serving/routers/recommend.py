@@ -267,7 +267,7 @@ async def recommend(
     if page_view_id is None:
         _record(runtime, *logged)
     else:  # stored before the response leaves: the page view's next list may go to any worker
-        await run_in_threadpool(_record, runtime, *logged, page_view_id)
+        await run_in_threadpool(_record, runtime, *logged, page_view=page_view_id)
     return response
 
 
