@@ -55,6 +55,11 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/releases"): "admin",
     ("POST", "/v1/admin/releases/{version}/deploy"): "admin",
     ("POST", "/v1/admin/rollback"): "admin",
+    ("GET", "/v1/admin/shadow"): "admin",
+    ("PUT", "/v1/admin/shadow"): "admin",
+    ("DELETE", "/v1/admin/shadow"): "admin",
+    ("GET", "/v1/admin/experiments"): "admin",
+    ("GET", "/v1/admin/experiments/{name}/report"): "admin",
     ("GET", "/v1/admin/monitor"): "admin",
     ("GET", "/v1/admin/users/{user_id}/history"): "admin",
     ("GET", "/v1/admin/fairness"): "admin",
@@ -80,6 +85,7 @@ PATH_VALUES = {
     "recommendation_id": "0" * 32,
     "alias": "s-unknown",
     "version": "v-unknown",  # never deploy anything
+    "name": "e-unknown",  # an experiment that does not exist
 }
 #: Bodies the handlers accept (or refuse as input, never as authorization).
 BODIES = {"POST": [], "PUT": {}, "PATCH": {}}

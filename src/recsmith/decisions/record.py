@@ -49,6 +49,9 @@ class Decision:
     propensities: tuple[float, ...]
     latency_ms: float | None = None
     assignment_propensity: float | None = None
+    #: the caller's page view (``page_view_id``): lists of one page view never repeat an item
+    #: (``recsmith.capping``); None outside page views
+    page_view: str | None = None
 
     def position_of(self, item_id: str) -> int | None:
         """Where ``item_id`` was shown (1-based), None when it was not."""
@@ -75,6 +78,7 @@ def decision(
     latency_ms: float | None = None,
     propensities: Sequence[float] | None = None,
     assignment_propensity: float | None = None,
+    page_view: str | None = None,
 ) -> Decision:
     """A list's decision, served now unless ``served_at``; ``propensities`` as an exploring
     pipeline drew them (None: a deterministic list, every propensity 1.0)."""
@@ -94,4 +98,5 @@ def decision(
         propensities=(1.0,) * len(item_ids) if propensities is None else tuple(propensities),
         latency_ms=latency_ms,
         assignment_propensity=assignment_propensity,
+        page_view=page_view,
     )

@@ -29,6 +29,7 @@ DECISION_COLUMNS = (
     "variant",
     "latency_ms",
     "assignment_propensity",
+    "page_view",
     "size",
 )
 #: Columns of ``decision_items`` in insert order.
@@ -70,6 +71,7 @@ LOOKUP_COLUMNS = (
     "release",
     "variant",
     "experiment",
+    "page_view",
 )
 #: Per (experiment, variant, minute): requests answered or failed by the server, and failures
 #: (``decisions.requests``); the experiment report's error-rate guardrail reads them.
@@ -77,8 +79,8 @@ REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")
 #: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
 LOOKUP_SQL = (
     "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
-    "d.variant, d.experiment FROM decision_items i "
-    "JOIN decisions d ON d.recommendation_id = i.recommendation_id "
+    "d.variant, d.experiment, d.page_view "
+    "FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
 )
 
 SCAN_SQL = (
@@ -155,6 +157,7 @@ def decision_rows(
                 d.variant,
                 d.latency_ms,
                 d.assignment_propensity,
+                d.page_view,
                 len(d.item_ids),
             )
         )
@@ -173,9 +176,8 @@ def decision_rows(
 def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> Decision:
     """A ``Decision`` from its header row (``DECISION_COLUMNS``) and its item rows
     (``position, item_id, score, sources, propensity`` in position order)."""
-    rid, served, unit, kind, route, placement, release, experiment, variant, latency, chance = head[
-        :11
-    ]
+    rid, served, unit, kind, route, placement, release, experiment, variant, latency = head[:10]
+    chance, page_view = head[10], head[11]
     return Decision(
         recommendation_id=rid,
         served_at=pd.Timestamp(int(served), unit="us", tz="UTC").to_pydatetime(),
@@ -192,6 +194,7 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
         propensities=tuple(float(r[4]) for r in items),
         latency_ms=None if latency is None else float(latency),
         assignment_propensity=None if chance is None else float(chance),
+        page_view=page_view,
     )
 
 
@@ -211,6 +214,24 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
         "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
     ]
     return frame
+
+
+def lookup_rows(d: Decision) -> pd.DataFrame:
+    """A decision not stored yet as the rows a lookup returns (``LOOKUP_COLUMNS``)."""
+    n = len(d.item_ids)
+    return pd.DataFrame(
+        {
+            "recommendation_id": [d.recommendation_id] * n,
+            "unit": [d.unit] * n,
+            "served_at": np.full(n, micros_of(d), dtype=np.int64),
+            "position": np.arange(1, n + 1, dtype=np.int64),
+            "item_id": list(d.item_ids),
+            "release": [d.release] * n,
+            "variant": [d.variant] * n,
+            "experiment": [d.experiment] * n,
+            "page_view": [d.page_view] * n,
+        }
+    )
 
 
 def lookup_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:

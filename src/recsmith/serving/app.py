@@ -33,6 +33,7 @@ from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware, audit_rollback
 from recsmith.lifecycle.schedule import watch_schedule
+from recsmith.lifecycle.shadow import ShadowMetrics, ShadowRunner
 from recsmith.merchandising.live import start_live_rules
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
@@ -61,8 +62,10 @@ from recsmith.serving.routers import (
     operations,
     recommend,
     rules,
+    shadow,
     users,
 )
+from recsmith.serving.routers import experiments as experiments_route
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
@@ -106,6 +109,7 @@ def create_app(
     """A new app serving ``settings``; ``bundle``/``store`` replace loading/opening them."""
     metrics = Metrics.create()
     drift_gauges = MonitorGauges.create(metrics.registry)
+    shadow_metrics = ShadowMetrics(metrics.registry)  # shadow mode (``lifecycle.shadow``)
     guard = (
         RollbackGuard(ModelRegistry(settings.serving.registry), settings.lifecycle)
         if settings.serving.registry is not None and settings.lifecycle.auto_rollback
@@ -138,6 +142,8 @@ def create_app(
         shared_arms = open_arms(serving.state_url, the_store)  # Redis copy, the store the truth
         bandits = BanditBoard(the_store, settings.decisions.kinds(), shared_arms)
         bandit_watcher: asyncio.Task[None] | None = None
+        registry = ModelRegistry(serving.registry) if serving.registry is not None else None
+        app.state.shadow = ShadowRunner(registry, settings.lifecycle, shadow_metrics)
         try:
             if bundle is not None:
                 the_bundle: Served | None = bundle
@@ -207,6 +213,7 @@ def create_app(
                     lambda: served_release_dir(serving, _served_version(app)),
                 )
                 drift_watcher = asyncio.create_task(drift.watch())
+            await run_in_threadpool(app.state.shadow.start)  # loads [lifecycle] shadow_release
             privacy_tasks = privacy_watchers(app, the_store, settings)
             rules_watcher = await start_live_rules(app, the_store, settings.serving)
             if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
@@ -245,6 +252,7 @@ def create_app(
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
+            await run_in_threadpool(app.state.shadow.close)
             await run_in_threadpool(decision_log.close)  # flush: a clean stop loses none
             await run_in_threadpool(bandits.flush)
             if shared_arms is not None:
@@ -284,6 +292,8 @@ def create_app(
         health,
         metrics_route,
         rules,
+        shadow,
+        experiments_route,
     ):
         app.include_router(module.router)
     app.include_router(console_routes.router)

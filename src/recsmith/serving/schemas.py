@@ -293,6 +293,15 @@ class RecommendationResponse(_ListResponse):
         description="why the list ignores everything known about the user although they may be "
         "known: they were erased, or withdrew consent to personalization (``recsmith.privacy``)",
     )
+    capped: int = Field(
+        0,
+        description="items frequency capping ([capping]) kept out of this list (action drop) or "
+        "moved to its end (demote): shown to this person max_shows times within the window",
+    )
+    page_view_excluded: int = Field(
+        0,
+        description="items withheld because an earlier list of the same page_view_id showed them",
+    )
 
 
 class SimilarResponse(_ListResponse):

@@ -95,9 +95,10 @@ CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at 
 CREATE TABLE IF NOT EXISTS decisions (recommendation_id TEXT PRIMARY KEY,
     served_at BIGINT NOT NULL, unit TEXT, unit_kind TEXT NOT NULL, route TEXT NOT NULL,
     placement TEXT, release TEXT NOT NULL, experiment TEXT, variant TEXT,
-    latency_ms DOUBLE PRECISION, size INTEGER NOT NULL);
+    latency_ms DOUBLE PRECISION, page_view TEXT, size INTEGER NOT NULL);
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS latency_ms DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS assignment_propensity DOUBLE PRECISION;
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS page_view TEXT;
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
 CREATE INDEX IF NOT EXISTS decisions_unit ON decisions (unit);
 CREATE TABLE IF NOT EXISTS decision_items (recommendation_id TEXT NOT NULL,

@@ -147,6 +147,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     experiment TEXT,
     variant TEXT,
     latency_ms REAL,
+    page_view TEXT,
     size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
@@ -229,7 +230,11 @@ CREATE INDEX IF NOT EXISTS privacy_marks_updated ON privacy_marks (updated_at);
 #: Columns added to ``events`` and ``decisions`` after their first release, with their types
 #: (``_add_columns``).
 _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
-_ADDED_DECISION_COLUMNS = (("latency_ms", "REAL"), ("assignment_propensity", "REAL"))
+_ADDED_DECISION_COLUMNS = (
+    ("latency_ms", "REAL"),
+    ("assignment_propensity", "REAL"),
+    ("page_view", "TEXT"),
+)
 _ADDED_KEY_COLUMNS = (("revoked_at", "INTEGER"), ("expires_at", "INTEGER"))
 _KEY_SELECT = f"SELECT {', '.join(API_KEY_COLUMNS)} FROM api_keys"
 

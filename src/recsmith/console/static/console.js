@@ -222,6 +222,8 @@ async function resetRules() {
 }
 
 const loaders = { overview, releases, drift, fairness, rules, preview: async () => {} };
+// pages kept in their own files (experiments.js, …), loaded before this one
+for (const [name, load] of Object.entries(window.consolePages || {})) { pages.push(name); loaders[name] = load; }
 
 async function route() {
   if (!key()) return showLogin();

@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith.bundle import Answer, NeedsPipeline
+from recsmith.capping.policy import demote
+from recsmith.capping.serving import pins_of, request_caps
 from recsmith.decisions.record import UnitKind
 from recsmith.decisions.requests import counting
 from recsmith.decisions.served import record_served, since_arrival_ms
@@ -26,6 +28,7 @@ from recsmith.experiments.choose import choose
 from recsmith.explain.build import explain_answer
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
+from recsmith.lifecycle.shadow import ShadowJob
 from recsmith.merchandising.live import live_view, request_clock
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
 from recsmith.pipeline.runtime import Pipeline
@@ -188,6 +191,15 @@ async def recommend(
             "(needs the admin scope; computed only when asked, outside the response cache)"
         ),
     ] = False,
+    page_view_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=128,
+            description="The page view this list is part of: items an earlier list of it showed "
+            "(another placement) are left out (README: Capping)",
+        ),
+    ] = None,
 ) -> RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
@@ -227,6 +239,11 @@ async def recommend(
         skip_store = keep_seen or withheld is not None
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
         seen = [*stored, *_ids(exclude, "exclude")]
+        # frequency capping and the page view's earlier lists (``recsmith.capping``)
+        caps, lapses = await request_caps(
+            runtime, bundle, None if withheld else user_id, page_view_id
+        )
+        seen += caps.withheld
         latest = _ids(recent, "recent")
         if withheld is None:
             latest += runtime.state.recent(user_id, runtime.settings.serving.recent_items)
@@ -260,6 +277,7 @@ async def recommend(
                 listed = json.loads(hit)
         runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
         propensities = listed.pop("propensities", None)
+        listed["items"], demoted = demote(listed["items"], caps.demoted, pins_of(bundle))
         if chosen.arm is not None and runtime.bandits is not None:  # adaptive allocation's trials
             shown = len(listed["items"])
             runtime.bandits.shown([chosen.arm] * shown, [True] * shown)
@@ -267,27 +285,25 @@ async def recommend(
             recommendation_id=recommendation_id,
             user_id=user_id,
             model_version=bundle.version,
-            degraded=[*degraded, *listed.pop("shortfalls", [])],
+            degraded=[*degraded, *lapses, *listed.pop("shortfalls", [])],
             experiment=chosen.experiment,
             variant=chosen.variant,
             not_personalised=withheld,
+            capped=caps.capped + demoted,
+            page_view_excluded=caps.repeated,
             **listed,
         )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
     unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
-    _record(
-        runtime,
-        response,
-        "recommendations",
-        unit,
-        kind,
-        placement,
-        latency,
-        propensities,
-        chosen.propensity,
-    )
+    served = [i.item_id for i in response.items]  # a candidate release's turn, off this path
+    request.app.state.shadow.offer(ShadowJob(query, options, served, latency))
+    logged = (response, "recommendations", unit, kind, placement, latency, propensities)
+    if page_view_id is None:
+        _record(runtime, *logged, chosen.propensity)
+    else:  # stored before the response leaves: the page view's next list may go to any worker
+        await run_in_threadpool(_record, runtime, *logged, chosen.propensity, page_view_id)
     return response
 
 
@@ -301,6 +317,7 @@ def _record(
     latency_ms: float | None = None,
     propensities: list[float] | None = None,
     assignment_propensity: float | None = None,
+    page_view: str | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
     and variant the response carries (None outside experiments), the request's placement,
@@ -324,6 +341,7 @@ def _record(
         latency_ms=latency_ms,
         propensities=propensities,
         assignment_propensity=assignment_propensity,
+        page_view=page_view,
     )
 
 
