@@ -54,6 +54,7 @@ from recsmith.serving.routers import (
     health,
     items,
     operations,
+    profiles,
     recommend,
     users,
 )
@@ -257,6 +258,7 @@ def create_app(
         items,
         recommend,
         users,
+        profiles,
         admin,
         decisions,
         operations,

@@ -6,6 +6,9 @@ event_id, context``. Without an ``event_type`` column every row is a ``rating`` 
 
 Items: ``item_id`` and optionally ``categories, tags, text, available, created_at``; any other
 column becomes a property. In text files categories and tags are ``|``-separated lists.
+
+Users (profiles): ``user_id`` and any other column as a property (age, gender, plan…), or a
+``properties`` object in JSONL.
 """
 
 from __future__ import annotations
@@ -175,4 +178,51 @@ def _items(table: Table, name: str) -> Iterator[RawChunk[list[ItemRecord]]]:
         records = [
             item_record(row, from_text=from_text) for row in chunk.rows.to_dict(orient="records")
         ]
+        yield RawChunk(records, chunk.offset, chunk.source, chunk.rejections)
+
+
+# ---- users ------------------------------------------------------------------------------------
+
+#: Columns only an event has; a profile file with one of them is most likely an events file.
+_NOT_PROFILE_COLUMNS = frozenset({"item_id", "event_id", "event_type", "session_id", "timestamp"})
+
+
+def user_record(row: Record, *, from_text: bool) -> dict[str, Any]:
+    """One file row as a User-shaped dict: ``user_id``, every other column a property."""
+    record: dict[str, Any] = {}
+    props: dict[str, Any] = {}
+    for key, val in row.items():
+        if val is None or (isinstance(val, float) and math.isnan(val)):
+            continue
+        if key == "user_id":
+            record[key] = val
+        elif key == "properties" and isinstance(val, dict):
+            props.update(val)
+        else:
+            props[key] = _scalar(val) if from_text and isinstance(val, str) else val
+    if props:
+        record["properties"] = props
+    return record
+
+
+def read_users(path: Path, chunk_rows: int = 100_000) -> ImportSource:
+    """User profiles from a CSV/JSONL/Parquet file."""
+    table = _open(path, chunk_rows, id_keys=("user_id",))
+    if table.columns is not None and "user_id" not in table.columns:
+        raise ValidationError("columns", f"{path.name}: missing column user_id")
+    events_only = sorted(set(table.columns or ()) & _NOT_PROFILE_COLUMNS)
+    if events_only:
+        raise ValidationError(
+            "columns",
+            f"{path.name}: has event columns ({', '.join(events_only)}): is it an events file? "
+            "Import it with --format events (or rename those columns to keep them as properties)",
+        )
+    return ImportSource("users", users=_users(table, path.name), total_events=0)
+
+
+def _users(table: Table, name: str) -> Iterator[RawChunk[list[dict[str, Any]]]]:
+    from_text = table.kind == "csv"
+    for chunk in _decoded(table, name):
+        rows = chunk.rows.to_dict(orient="records")
+        records = [user_record(row, from_text=from_text) for row in rows]
         yield RawChunk(records, chunk.offset, chunk.source, chunk.rejections)
