@@ -221,7 +221,8 @@ def _load_pipeline(path: Path) -> Pipeline:
             state_kwargs[f.name] = sparse_from_arrays(f"{f.name}.", arrays)
         else:
             value = arrays[f.name]
-            state_kwargs[f.name] = int(value) if f.name == "reference_ts" else value
+            scalar = {"reference_ts": int, "use_context": bool}.get(f.name)
+            state_kwargs[f.name] = scalar(value) if scalar else value
     attrs = ItemAttributes(
         **{k.removeprefix("attr."): v for k, v in arrays.items() if k.startswith("attr.")}
     )

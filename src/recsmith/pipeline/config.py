@@ -160,6 +160,11 @@ class RankingConfig(_Strict):
         description="declared item properties, and as many user profile properties, that become "
         "ranker features: the most frequently declared ones (0: none)",
     )
+    context_features: bool = Field(
+        True,
+        description="hour, day of week, device and context_keys of each query as features "
+        "(false: the ranker learns from histories only)",
+    )
     context_keys: list[str] = Field(
         default_factory=list,
         max_length=16,

@@ -86,6 +86,7 @@ def feature_state(data: Interactions, attrs: ItemAttributes, rc: RankingConfig) 
         attrs.created_ts,
         item_properties=attrs.properties,
         max_profile_properties=rc.max_property_features,
+        use_context=rc.context_features,
         context_keys=rc.context_keys,
     )
 

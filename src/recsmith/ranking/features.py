@@ -63,6 +63,7 @@ class FeatureState:
     user_category_last: sparse.csr_array  # [n_users, n_categories] last event ts (µs) + 1
     # declared context keys, item properties and profile properties (``property_features``);
     # empty in an artifact trained before they existed
+    use_context: bool = True  # ``ranking.context_features``
     context_keys: np.ndarray = field(default_factory=_strings)  # str [k]
     item_property_names: np.ndarray = field(default_factory=_strings)  # str [p]
     item_property_categorical: np.ndarray = field(default_factory=_flags)  # bool [p]
@@ -83,6 +84,7 @@ class FeatureState:
         *,
         item_properties: PropertyColumns | None = None,
         max_profile_properties: int = 0,
+        use_context: bool = True,
         context_keys: Sequence[str] = (),
     ) -> FeatureState:
         """Aggregate ``data`` (whose events all precede its ``reference_ts``). Item attributes are
@@ -128,6 +130,7 @@ class FeatureState:
             user_events,
             share.tocsr(),
             last,
+            use_context,
             np.asarray(list(context_keys), dtype=str),
             props.names,
             props.categorical,
@@ -185,7 +188,11 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
         days = (state.reference_ts - (last - 1.0)) / MICROS_PER_DAY
         recency[np.flatnonzero(has)[seen_cat]] = days[seen_cat]
     recent_share = _recent_category_share(state, queries, q, cat)
-    context = context_columns(queries.moments, queries.context, state.context_keys.tolist())[q]
+    keys = state.context_keys.tolist()
+    if state.use_context:
+        context = context_columns(queries.moments, queries.context, keys)[q]
+    else:  # unknown for every row: a column no split can use
+        context = np.full((n, len(context_names(keys))), np.nan, np.float32)
     per_source = np.empty((n, 2 * len(cands.sources)), np.float32)
     per_source[:, 0::2] = cands.source_scores
     per_source[:, 1::2] = np.where(cands.source_ranks > 0, cands.source_ranks, np.nan)
