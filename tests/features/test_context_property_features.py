@@ -13,9 +13,9 @@ from recsmith.config import EventSettings
 from recsmith.events.schema import Item
 from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
+from recsmith.pipeline.config import RankingConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.training import feature_state
-from recsmith.pipeline.config import RankingConfig
 from recsmith.ranking.context import context_columns, first_events, moments_of
 from recsmith.ranking.features import candidate_features, feature_names
 from recsmith.retrieval.candidates import Candidates
@@ -103,8 +103,8 @@ def test_property_affinity_segment_popularity_and_numbers_by_hand(
 ) -> None:
     data, attrs = shop
     state = feature_state(data, attrs, RankingConfig())
-    u = dict(zip(["u1", "u2", "u3"], data.users.to_index(["u1", "u2", "u3"]).tolist()))
-    i = dict(zip("abcd", data.items.to_index(list("abcd")).tolist()))
+    u = dict(zip(["u1", "u2", "u3"], data.users.to_index(["u1", "u2", "u3"]).tolist(), strict=True))
+    i = dict(zip("abcd", data.items.to_index(list("abcd")).tolist(), strict=True))
     rows = [("u1", "a"), ("u2", "a"), ("u1", "d"), ("u3", "c"), (None, "a")]
     queries = Queries(
         np.array([u["u1"], u["u2"], u["u3"], -1], np.int32),
