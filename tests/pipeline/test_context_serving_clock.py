@@ -69,3 +69,21 @@ def test_a_saved_pipeline_computes_the_same_property_features(
     loaded.clock = lambda: fixed
     np.testing.assert_array_equal(_columns(loaded, names), before)
     assert np.isfinite(before).any(axis=0).all()  # each column has values to compare
+
+
+def test_a_ranker_trained_on_another_feature_layout_is_not_used(
+    trained: Pipeline, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A release saved before the property features existed has a state without them: its
+    ranker's columns no longer line up, so the fused order serves (with a warning), never a
+    ranker reading the wrong columns."""
+    assert trained.ranker is not None
+    save_pipeline(trained, tmp_path / "p")
+    npz = tmp_path / "p" / "pipeline.npz"
+    with np.load(npz) as saved:
+        older = {k: saved[k] for k in saved.files if not k.startswith(("item_property", "profile"))}
+    np.savez(npz, **older)
+    assert load_pipeline(tmp_path / "p").ranker is None
+    assert "serving the fused order until the next training" in caplog.text
+    save_pipeline(trained, tmp_path / "q")
+    assert load_pipeline(tmp_path / "q").ranker is not None  # the same layout: kept

@@ -8,6 +8,7 @@ pipeline directory exactly as they take a model directory.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -40,11 +41,13 @@ from recsmith.pipeline.training import (
     recent_items,
     train_ranker,
 )
-from recsmith.ranking.features import FeatureState
+from recsmith.ranking.features import FeatureState, feature_names
 from recsmith.ranking.ltr import LambdaMARTRanker, importance_summary
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.retrieval.ann import ItemIndex, ann_available
 from recsmith.stages import StageHook, no_stages
+
+log = logging.getLogger(__name__)
 
 _SPARSE_STATE = (
     "user_category_share",
@@ -234,17 +237,30 @@ def _load_pipeline(path: Path) -> Pipeline:
         for s in config.retrieval.sources
         if (path / "ann" / f"{s.name}.faiss").is_file() and ann_available()
     }
+    state = FeatureState(**state_kwargs)
     ranker = (
         LambdaMARTRanker.load(path / "ranker.txt", config.ranking.params)
         if (path / "ranker.txt").is_file()
         else None
     )
+    names = feature_names(tuple(s.name for s in config.retrieval.sources), state)
+    if ranker is not None and ranker.booster.num_feature() != len(names):
+        # trained before its features changed (#15 added day of week and property features):
+        # scoring would misread its columns, so the fused order serves until the next training
+        log.warning(
+            "release %s: its ranker was trained on %d features, this version computes %d; "
+            "serving the fused order until the next training",
+            bundle.version,
+            ranker.booster.num_feature(),
+            len(names),
+        )
+        ranker = None
     return Pipeline(
         config,
         bundle,
         models,
         ranker,
-        FeatureState(**state_kwargs),
+        state,
         attrs,  # type: ignore[arg-type]
         recent,
         items,
