@@ -493,6 +493,7 @@ def profile_body(patch: bool = False) -> dict[str, Any]:
     """``openapi_extra`` documenting ``PUT`` (the profile) or ``PATCH`` (a merge patch of it)
     ``/v1/users/{user_id}``'s body; ``user_id`` comes from the path (if sent, it must match)."""
     schema = User.model_json_schema()
+    schema["properties"].pop("user_id")
     schema["required"] = []
     schema["examples"] = [{"properties": {"age": 34, "gender": "F", "plan": "pro"}}]
     if patch:

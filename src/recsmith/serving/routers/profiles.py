@@ -5,9 +5,9 @@ catalogue: a shop's backend sends them; erasing a person (``DELETE``, admin) rem
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -18,11 +18,12 @@ from recsmith.serving.auth import require_scope
 from recsmith.serving.batch import parse_json
 from recsmith.serving.deps import Runtime, RuntimeDep
 from recsmith.serving.input_errors import invalid
-from recsmith.serving.path_ids import path_id
+from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.routers.items import merge_patch
 from recsmith.serving.schemas import ErrorResponse, error_responses, profile_body
 
 SOURCE = "http:/v1/users"
+UserId = Annotated[str, Path(json_schema_extra=ID_SCHEMA)]
 
 router = APIRouter(
     prefix="/v1",
@@ -87,7 +88,7 @@ def _patch(runtime: Runtime, user_id: str, body: bytes) -> ProfileResponse:
     responses={**error_responses(401, 403, 422, 503), **_REFUSED},
     openapi_extra=profile_body(),
 )
-async def put_profile(user_id: str, request: Request, runtime: RuntimeDep) -> ProfileResponse:
+async def put_profile(user_id: UserId, request: Request, runtime: RuntimeDep) -> ProfileResponse:
     """Store ``{"properties": {...}}`` (numbers, text, true/false) as the user's profile;
     ``user_id`` may be left out of the body and must match the path if given. A bad property
     answers 422 naming it."""
@@ -102,7 +103,7 @@ async def put_profile(user_id: str, request: Request, runtime: RuntimeDep) -> Pr
     responses={**error_responses(401, 403, 404, 422, 503), **_REFUSED},
     openapi_extra=profile_body(patch=True),
 )
-async def patch_profile(user_id: str, request: Request, runtime: RuntimeDep) -> ProfileResponse:
+async def patch_profile(user_id: UserId, request: Request, runtime: RuntimeDep) -> ProfileResponse:
     """Apply a JSON merge patch to the stored profile: ``{"properties": {"plan": "pro"}}`` sets
     one property and keeps the others; a null removes one. 404 for a user without a profile."""
     body = await request.body()
