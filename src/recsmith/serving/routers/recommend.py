@@ -186,9 +186,7 @@ async def recommend(
     # erased, or no consent to personalization: the anonymous list, from nothing about them
     withheld = withheld_reason(runtime.store, user_id)
     asker = ANONYMOUS if withheld else user_id
-    chosen = choose(
-        runtime.experiments, bundle, user_id, placement
-    )  # the variant's bundle in an experiment
+    chosen = choose(runtime.experiments, bundle, user_id, placement)  # the variant's bundle in an experiment
     # requests and failures per variant: the error-rate guardrail (``decisions.requests``)
     with counting(runtime.decisions, chosen.experiment, chosen.variant):
         # a pipeline's ``[placements.NAME]`` re-ranking for this placement (README: Placements)
