@@ -19,7 +19,7 @@ from recsmith.serving.batch import parse_json
 from recsmith.serving.deps import Runtime, RuntimeDep
 from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
-from recsmith.serving.routers.items import merge_patch
+from recsmith.serving.routers.items import patched
 from recsmith.serving.schemas import ErrorResponse, error_responses, profile_body
 
 SOURCE = "http:/v1/users"
@@ -68,17 +68,10 @@ def _put(runtime: Runtime, user_id: str, body: bytes) -> ProfileResponse:
 
 
 def _patch(runtime: Runtime, user_id: str, body: bytes) -> ProfileResponse:
-    path_id(user_id, "user_id")
-    patch: Any = parse_json(body)
-    if not isinstance(patch, dict):
-        raise HTTPException(422, "request body must be a JSON object (the fields to change)")
-    if patch.get("user_id", user_id) != user_id:
-        raise invalid("user_id", "cannot be changed by a patch")
-    stored = runtime.store.get_user(user_id)
-    if stored is None:
-        raise HTTPException(404, f"no profile for user {user_id!r} (PUT creates one)")
-    # read, merge, write: concurrent patches of one profile apply in turn, the last one winning
-    return _store(runtime, user_id, merge_patch(stored.model_dump(mode="json"), patch))
+    missing = f"no profile for user {user_id!r} (PUT creates one)"
+    return _store(
+        runtime, user_id, patched(body, "user_id", user_id, runtime.store.get_user, missing)
+    )
 
 
 @router.put(
