@@ -167,3 +167,14 @@ def test_the_most_declared_properties_are_chosen_up_to_the_cap(
     cfg = RankingConfig(max_property_features=1)
     state = feature_state(data, ItemAttributes.from_items(items, data.items, 1), cfg)
     assert state.profile_names.tolist() == ["gender"]  # 3 profiles have it, 1 an age
+
+
+def test_no_event_in_the_window_is_an_unknown_moment(
+    shop: tuple[Interactions, ItemAttributes],
+) -> None:
+    data, _ = shop
+    users = data.users.to_index(["u1", "u2"])
+    first = first_events(data, np.zeros(len(data.event_ts), bool), users)
+    assert first.tolist() == [-1, -1]
+    ts, contexts = moments_of(data, first)
+    assert ts.tolist() == [-1, -1] and contexts == ({}, {})

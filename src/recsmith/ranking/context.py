@@ -82,24 +82,24 @@ def first_events(data: Interactions, mask: np.ndarray, users: np.ndarray) -> np.
     """Index (into ``data``'s events) of each of ``users``' earliest event among those ``mask``
     selects; -1 for a user without one."""
     idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return np.full(len(users), -1, np.int64)
     idx = idx[np.lexsort((data.event_ts[idx], data.event_users[idx]))]
     owner = data.event_users[idx]
-    at = np.searchsorted(owner, users)
-    found = at < len(owner)
-    found[found] = owner[at[found]] == users[found]
-    return np.where(found, idx[np.minimum(at, max(len(idx) - 1, 0))], -1)
+    at = np.minimum(np.searchsorted(owner, users), len(idx) - 1)
+    return np.where(owner[at] == users, idx[at], -1)
 
 
 def moments_of(data: Interactions, events: np.ndarray) -> tuple[np.ndarray, tuple[dict, ...]]:
     """The time (µs, -1 unknown) and stored context of each event index in ``events`` (-1: no
     event): what a training or validation query stands for."""
-    ok = events >= 0
-    ts = np.where(ok, data.event_ts[np.maximum(events, 0)], -1) if len(data.event_ts) else events
+    ts = np.full(len(events), -1, np.int64)
+    ts[events >= 0] = data.event_ts[events[events >= 0]]
     stored = data.event_context
     contexts = tuple(
         parse_context(stored[e]) if e >= 0 and stored is not None else {} for e in events.tolist()
     )
-    return ts.astype(np.int64), contexts
+    return ts, contexts
 
 
 def parse_context(raw: object) -> dict[str, Any]:
