@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
+from recsmith.pipeline.artifact import load_pipeline
 
 runner = CliRunner()
 PER_GROUP = 40
@@ -94,3 +97,24 @@ def test_the_ranker_learns_what_the_stored_device_decides(tmp_path: Path) -> Non
     assert "device" in list(learnt["ranker_importance"])[:3], learnt["ranker_importance"]
     line = next(s for s in said.splitlines() if s.startswith("ranker features by gain: "))
     assert line.count("%") == 5 and "device" in line
+
+
+def test_train_reads_profiles_from_a_users_file(
+    tmp_path: Path, events_csv: Path, small_pipeline: str
+) -> None:
+    users = tmp_path / "users.csv"
+    ids = sorted(set(pd.read_csv(events_csv)["user_id"].astype(str)))
+    users.write_text(
+        "user_id,plan\n" + "".join(f"{u},{['a', 'b'][n % 2]}\n" for n, u in enumerate(ids))
+    )
+    config = tmp_path / "pipeline.toml"
+    config.write_text(small_pipeline)
+    out = tmp_path / "pipe"
+    args = ["train", "--data", str(events_csv), "--pipeline", str(config), "--out", str(out)]
+    done = runner.invoke(app, [*args, "--users", str(users)])
+    assert done.exit_code == 0, done.stderr
+    state = load_pipeline(out).state
+    assert state.profile_names.tolist() == ["plan"]
+    assert np.nansum(state.segment_item_share.sum(axis=1)) == pytest.approx(2.0)  # two segments
+    missing = runner.invoke(app, [*args, "--users", str(tmp_path / "nope.csv")])
+    assert missing.exit_code != 0 and "--users: no such file" in missing.stderr
