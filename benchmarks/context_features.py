@@ -42,6 +42,7 @@ from recsmith.pipeline.calibration import _Scorer, validation_split, with_popula
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.training import train_ranker
+from recsmith.ranking.features import FeatureState, feature_names
 from recsmith.ranking.ltr import importance_summary
 
 ARMS = {
@@ -88,6 +89,13 @@ def run(name: str, min_queries: int | None) -> list[str]:
         f"| fused order (no ranker) | - | {_mean(fused)} | | |",
     ]
     notes = []
+    before_names = set(
+        feature_names(
+            tuple(s.name for s in base.retrieval.sources),
+            FeatureState.build(val.past, attrs.category, attrs.price, attrs.created_ts),
+        )
+    )  # no property columns
+    before_names -= {"day_of_week", "hour", "device"}
     for label in ARMS:
         config = arm(base, label)
         started = time.perf_counter()
@@ -99,7 +107,10 @@ def run(name: str, min_queries: int | None) -> list[str]:
         outcome = str(report["outcome"])
         lines.append(f"| {label} | {outcome} | {_mean(scores)} | {diff} | {seconds:.0f} |")
         if ranker is not None:
-            notes.append(f"{label}: {importance_summary(ranker.importance(), top=8)}")
+            gain = ranker.importance()
+            new = sum(g for n, g in gain.items() if n not in before_names) / sum(gain.values())
+            share = f"; the new features' share of the gain: {100 * new:.0f}%"
+            notes.append(f"{label}: {importance_summary(gain, top=8)}{share}")
     return [*lines, "", *(f"- {n}" for n in notes), ""]
 
 

@@ -165,8 +165,9 @@ def test_the_most_declared_properties_are_chosen_up_to_the_cap(
     none = ItemAttributes.from_items(items, data.items, max_properties=0).properties
     assert none is not None and none.names.tolist() == []
     cfg = RankingConfig(max_property_features=1)
-    state = feature_state(data, ItemAttributes.from_items(items, data.items, 1), cfg)
+    state = feature_state(data, ItemAttributes.from_items(items, data.items, 8), cfg)
     assert state.profile_names.tolist() == ["gender"]  # 3 profiles have it, 1 an age
+    assert state.item_property_names.tolist() == ["brand"]  # the ranking cap applies too
 
 
 def test_no_event_in_the_window_is_an_unknown_moment(

@@ -38,6 +38,12 @@ class PropertyColumns:
     def empty(cls, n_records: int) -> PropertyColumns:
         return cls(np.zeros(0, str), np.zeros(0, bool), np.zeros((n_records, 0), np.float32), 0)
 
+    def first(self, n: int) -> PropertyColumns:
+        """The ``n`` most declared columns (they come first): what a smaller cap chooses."""
+        return PropertyColumns(
+            self.names[:n], self.categorical[:n], self.values[:, :n], self.n_codes
+        )
+
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -84,7 +84,9 @@ def feature_state(data: Interactions, attrs: ItemAttributes, rc: RankingConfig) 
         attrs.category,
         attrs.price,
         attrs.created_ts,
-        item_properties=attrs.properties,
+        item_properties=attrs.properties.first(rc.max_property_features)
+        if attrs.properties is not None
+        else None,
         max_profile_properties=rc.max_property_features,
         use_context=rc.context_features,
         context_keys=rc.context_keys,
