@@ -13,6 +13,7 @@ from recsmith.config import EventSettings
 from recsmith.events.schema import Item
 from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
+from recsmith.features.items import ItemCatalog
 from recsmith.pipeline.config import RankingConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.training import feature_state
@@ -57,8 +58,9 @@ def _event(user: str, item: str, hour: int, context: dict | None = None) -> dict
 
 @pytest.fixture
 def shop() -> tuple[Interactions, ItemAttributes]:
-    """u1 saw a, b, c; u2 saw c; u3 saw a (then, late, d on mobile). Brands: a, b x; c y; d none.
-    Prices 10, 20, 30 (d none): quintile edges 14, 18, 22, 26, so bands 1, 3, 5."""
+    """u1 saw a, b, c; u2 saw c; u3 saw a (then, late, d on mobile); nobody saw e. Brands: a, b,
+    e x; c y; d none. Prices 10, 20, 30, 10 (d none): quintile edges 10, 12, 18, 24, so bands
+    2, 4, 5, 2; every item has a unique url (an identifier: no feature)."""
     records = [
         _event("u1", "a", 1),
         _event("u1", "b", 2, {"device": "desktop"}),
@@ -70,13 +72,17 @@ def shop() -> tuple[Interactions, ItemAttributes]:
     frame, rejected = validate_events(records, EventSettings())
     assert not rejected
     profiles = {"u1": {"gender": "F", "age": 30}, "u2": {"gender": "M"}, "u3": {"gender": "F"}}
-    data = Interactions.from_events(frame, EventSettings().weights, profiles=profiles)
     items = [
-        Item(item_id="a", properties={"brand": "x", "price": 10, "rating": 4.5}),
-        Item(item_id="b", properties={"brand": "x", "price": 20, "rating": 3.0}),
-        Item(item_id="c", properties={"brand": "y", "price": 30}),
-        Item(item_id="d"),
+        Item(item_id="a", properties={"brand": "x", "price": 10, "rating": 4.5, "url": "/a"}),
+        Item(item_id="b", properties={"brand": "x", "price": 20, "rating": 3.0, "url": "/b"}),
+        Item(item_id="c", properties={"brand": "y", "price": 30, "url": "/c"}),
+        Item(item_id="d", properties={"url": "/d"}),
+        Item(item_id="e", properties={"brand": "x", "price": 10, "url": "/e"}),
     ]
+    catalog = ItemCatalog.from_items(items)
+    data = Interactions.from_events(
+        frame, EventSettings().weights, profiles=profiles, catalog=catalog
+    )
     return data, ItemAttributes.from_items(items, data.items, max_properties=8)
 
 
@@ -123,6 +129,7 @@ def test_property_affinity_segment_popularity_and_numbers_by_hand(
         np.ones((len(rows), 1), np.int16),
     )
     names = feature_names(cands.sources, state)
+    assert not any("url" in n for n in names)  # an identifier
     got = candidate_features(state, queries, cands)
     columns = [
         "user_affinity_brand",
@@ -134,13 +141,13 @@ def test_property_affinity_segment_popularity_and_numbers_by_hand(
     table = got[:, [names.index(c) for c in columns]]
     expected = np.array(
         [
-            # u1 saw x, x, y: brand x 2/3; bands 1, 3, 5: band 1 1/3; F saw a, b, c, a, d: a 2/5
+            # u1 saw x, x, y: brand x 2/3; bands 2, 4, 5: band 2 1/3; F saw a, b, c, a, d: a 2/5
             [2 / 3, 1 / 3, 4.5, 2 / 5, 30],
             # u2 saw only c (brand y, band 5); M saw only c; u2 has no age
             [0, 0, 4.5, 0, NAN],
             # d has no brand, price or rating; F saw d once of 5
             [NAN, NAN, NAN, 1 / 5, 30],
-            # u3 saw a (x, band 1) and d (neither): c's brand y 0, band 5 0; F saw c 1 of 5
+            # u3 saw a (x, band 2) and d (neither): c's brand y 0, band 5 0; F saw c 1 of 5
             [0, 0, NAN, 1 / 5, NAN],
             # an unknown visitor: only the item's own numbers
             [NAN, NAN, 4.5, NAN, NAN],
@@ -158,16 +165,20 @@ def test_the_most_declared_properties_are_chosen_up_to_the_cap(
         Item(item_id="a", properties={"brand": "x", "price": 10, "rating": 4.5}),
         Item(item_id="b", properties={"brand": "x", "price": 20, "rating": 3.0}),
         Item(item_id="c", properties={"brand": "y", "price": 30}),
+        Item(item_id="e", properties={"price": 10, "url": "/e"}),
     ]
-    # brand and price_band are declared on 3 items, rating on 2: a cap of 2 keeps the first two
+    # price_band (bands 2, 4, 5, 2) is declared on 4 items, brand on 3, rating on 2, url on 1 (an
+    # identifier: its one value is distinct): a cap of 2 keeps the first two
     two = ItemAttributes.from_items(items, data.items, max_properties=2).properties
-    assert two is not None and two.names.tolist() == ["brand", "price_band"]
+    assert two is not None and two.names.tolist() == ["price_band", "brand"]
+    three = ItemAttributes.from_items(items, data.items, max_properties=8).properties
+    assert three is not None and three.names.tolist() == ["price_band", "brand", "rating"]
     none = ItemAttributes.from_items(items, data.items, max_properties=0).properties
     assert none is not None and none.names.tolist() == []
     cfg = RankingConfig(max_property_features=1)
     state = feature_state(data, ItemAttributes.from_items(items, data.items, 8), cfg)
     assert state.profile_names.tolist() == ["gender"]  # 3 profiles have it, 1 an age
-    assert state.item_property_names.tolist() == ["brand"]  # the ranking cap applies too
+    assert state.item_property_names.tolist() == ["price_band"]  # the ranking cap applies too
 
 
 def test_no_event_in_the_window_is_an_unknown_moment(

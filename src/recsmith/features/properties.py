@@ -21,6 +21,9 @@ import pandas as pd
 
 #: Price bands learnt from the catalogue's price quantiles (quintiles).
 PRICE_BANDS = 5
+#: A text property with more distinct values than this share of the records having it is an
+#: identifier (nearly one value per record), not a feature.
+IDENTIFIER_SHARE = 0.9
 _UNSAFE = re.compile(r"[^0-9A-Za-z_]")
 
 
@@ -53,26 +56,33 @@ def property_columns(
     records: Sequence[Mapping[str, Any] | None], cap: int, skip: frozenset[str] = frozenset()
 ) -> PropertyColumns:
     """The ``cap`` most declared properties of ``records`` (``None``: no record) as columns (see
-    the module docstring); properties in ``skip`` are left out (already features of their own)."""
+    the module docstring); properties in ``skip`` are left out (already features of their own),
+    and so are identifiers: text with more distinct values than ``IDENTIFIER_SHARE`` of the
+    records that have one (a URL, a title), since no affinity or segment forms around a value
+    almost nothing shares."""
     counts = Counter(
         key for rec in records if rec for key, v in rec.items() if v is not None and key not in skip
     )
-    chosen = sorted(counts, key=lambda k: (-counts[k], k))[:cap]
-    values = np.full((len(records), len(chosen)), np.nan, np.float32)
-    categorical = np.zeros(len(chosen), bool)
+    columns: list[tuple[str, np.ndarray, bool]] = []  # name, values, categorical
     offset = 0
-    for p, key in enumerate(chosen):
+    for key in sorted(counts, key=lambda k: (-counts[k], k)):
+        if len(columns) == cap:
+            break
         raw = [None if rec is None else rec.get(key) for rec in records]
-        present = [v for v in raw if v is not None]
-        if all(_is_number(v) for v in present):
-            values[:, p] = [np.nan if v is None else float(v) for v in raw]
+        if all(_is_number(v) for v in raw if v is not None):
+            columns.append((key, np.asarray([np.nan if v is None else v for v in raw]), False))
             continue
-        categorical[p] = True
         text = pd.Series([None if v is None else str(v) for v in raw], dtype=object)
         codes, uniques = pd.factorize(text, sort=True)
-        values[:, p] = np.where(codes >= 0, codes + offset, np.nan)
+        if len(uniques) > IDENTIFIER_SHARE * counts[key]:
+            continue
+        columns.append((key, np.where(codes >= 0, codes + offset, np.nan), True))
         offset += len(uniques)
-    return PropertyColumns(np.asarray(chosen, dtype=str), categorical, values, offset)
+    values = np.full((len(records), len(columns)), np.nan, np.float32)
+    for p, column in enumerate(columns):
+        values[:, p] = column[1]
+    names = np.asarray([c[0] for c in columns], dtype=str)
+    return PropertyColumns(names, np.asarray([c[2] for c in columns], bool), values, offset)
 
 
 def price_bands(price: np.ndarray) -> list[str | None]:
