@@ -280,7 +280,10 @@ class PostgresStore:
         with conn.cursor() as cur:
             # the newest object in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do
-            newest = "SELECT to_regclass('audit_log') IS NOT NULL"
+            # (and the indexes an import drops for a while: ``bulk_load``)
+            newest = "SELECT to_regclass('audit_log') IS NOT NULL" + "".join(
+                f" AND to_regclass('{name}') IS NOT NULL" for name in base.DEFERRED_EVENT_INDEXES
+            )
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
@@ -351,7 +354,7 @@ class PostgresStore:
                 "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
             )
             stored = [row[0] for row in cur.fetchall()]
-        return base.appended(first, first & events["event_id"].isin(stored).to_numpy())
+        return base.appended(first, first & base.ids_in(events["event_id"], stored))
 
     @guarded_iter
     def scan(
@@ -769,6 +772,25 @@ class PostgresStore:
             "INSERT INTO heartbeat VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
             [(time.time_ns() // 1000,)],
         )
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """See ``EventStore.bulk_load``: ``_create_schema`` builds the dropped indexes again,
+        and a process connecting after a killed import does (``_create_tables``)."""
+        deferred = self._defer_event_indexes()
+        try:
+            yield
+        finally:
+            if deferred:
+                guarded("write")(PostgresStore._create_schema)(self)
+
+    @guarded("write")
+    def _defer_event_indexes(self) -> bool:
+        with self._tx() as cur:
+            if cur.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None:
+                return False
+            cur.execute(f"DROP INDEX IF EXISTS {', '.join(base.DEFERRED_EVENT_INDEXES)}")
+        return True
 
     def writer_turn(self) -> AbstractContextManager[None]:
         """No turn: PostgreSQL commits concurrent transactions in parallel (row locks only)."""

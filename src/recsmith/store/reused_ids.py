@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsmith.store.base import EventStore
+from recsmith.store.base import EventStore, ids_in
 
 #: What makes two records the same event (``event_id`` aside).
 CONTENT = ("user_id", "session_id", "item_id", "event_type", "value", "ts", "context")
@@ -42,7 +42,7 @@ def reused_ids(
         return out  # every id new and once: nothing to compare (a group of new events, mostly)
     ids = events["event_id"]
     repeated = ids.duplicated(keep=False).to_numpy()
-    check = np.flatnonzero(repeated | ids.isin(stored["event_id"]).to_numpy())
+    check = np.flatnonzero(repeated | ids_in(ids, stored["event_id"].tolist()))
     if len(check) == 0:
         return out
     rows = events.iloc[check].reset_index(drop=True)
