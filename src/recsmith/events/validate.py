@@ -25,6 +25,7 @@ from recsmith.events.columns import (
     check_strings,
     check_value_range,
     flag_by_value,
+    float_texts,
     missing_mask,
     parse_context,
     parse_timestamp,
@@ -70,7 +71,7 @@ def content_event_ids(columns: Mapping[str, np.ndarray]) -> np.ndarray:
         text("session_id"),
         np.asarray(columns["item_id"], dtype=object).tolist(),
         np.asarray(columns["event_type"], dtype=object).tolist(),
-        _value_texts(np.asarray(columns["value"], dtype=np.float64)),
+        float_texts(np.asarray(columns["value"], dtype=np.float64)),
         map(str, ts),
         strict=True,
     )
@@ -79,18 +80,6 @@ def content_event_ids(columns: Mapping[str, np.ndarray]) -> np.ndarray:
         for line in map("\x1f".join, texts)
     ]
     return np.array(digests, dtype=object)
-
-
-def _value_texts(value: np.ndarray) -> list[str]:
-    """``repr`` of each value, "" for NaN, computed once per distinct bit pattern (a column has
-    few distinct values; bits, not ``==``, so -0.0 keeps its own text)."""
-    out = np.full(len(value), "", dtype=object)
-    present = ~np.isnan(value)
-    bits, inverse = np.unique(value[present].view(np.int64), return_inverse=True)
-    out[present] = np.array([repr(v) for v in bits.view(np.float64).tolist()], dtype=object)[
-        inverse
-    ]
-    return out.tolist()
 
 
 #: Why an event without a timestamp needs an event_id to be stamped: its content id

@@ -48,6 +48,7 @@ from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
+from recsmith.store.copy_text import copy_rows
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
     ALIAS_MAP_SQL,
@@ -344,8 +345,7 @@ class PostgresStore:
                 "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             with cur.copy(f"COPY {_STAGE} ({cols}) FROM STDIN") as copy:
-                for row in base.event_rows(events[first], time.time_ns() // 1000):
-                    copy.write_row(row)
+                copy.write(copy_rows(events[first], time.time_ns() // 1000))
             # Inserting in id order takes row locks in one order: overlapping concurrent batches
             # wait for each other instead of deadlocking. RETURNING names the rows this call
             # stored, exactly, whoever else is writing.

@@ -53,9 +53,13 @@ def reused_ids(
     same = np.ones(len(rows), dtype=bool)
     for name in CONTENT:
         a, b = rows[name], against[name]
-        if name == "context":
-            a, b = a.map(_canonical_json), b.map(_canonical_json)
         equal = ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool, copy=True)
+        if name == "context":  # the same text is the same context; other texts compared parsed
+            other = np.flatnonzero(~equal & a.notna().to_numpy() & b.notna().to_numpy())
+            equal[other] = [
+                _canonical_json(x) == _canonical_json(y)
+                for x, y in zip(a.iloc[other].tolist(), b.iloc[other].tolist(), strict=True)
+            ]
         if name == "ts" and stamped is not None:
             equal |= stamped[check]
         same &= equal
