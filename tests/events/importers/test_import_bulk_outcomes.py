@@ -5,7 +5,6 @@ expectations computed here from the file's text, and a re-import that changes no
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,19 +55,49 @@ def _expected_rows() -> set[tuple[object, ...]]:
     """(event_id, user, item, type, value, ts, context) of every event the file must store."""
     us = 1_000_000
     rows = {
-        (_content_id("u1", "i1", "view", "", 1704103200 * us), "u1", "i1", "view", None,
-         1704103200 * us, None),
-        (_content_id("u1", "i2", "rating", "4.5", 1704103200 * us), "u1", "i2", "rating", 4.5,
-         1704103200 * us, None),
+        (
+            _content_id("u1", "i1", "view", "", 1704103200 * us),
+            "u1",
+            "i1",
+            "view",
+            None,
+            1704103200 * us,
+            None,
+        ),
+        (
+            _content_id("u1", "i2", "rating", "4.5", 1704103200 * us),
+            "u1",
+            "i2",
+            "rating",
+            4.5,
+            1704103200 * us,
+            None,
+        ),
         ("e1", "u2", "i3", "view", None, 1704103200 * us, '{"a":"x\\\\y\\ty","b":2}'),
-        (_content_id("u\\4", "i5", "rating", "-0.0", 1704103201 * us), "u\\4", "i5", "rating",
-         -0.0, 1704103201 * us, None),
+        (
+            _content_id("u\\4", "i5", "rating", "-0.0", 1704103201 * us),
+            "u\\4",
+            "i5",
+            "rating",
+            -0.0,
+            1704103201 * us,
+            None,
+        ),
         ("e2", "u5", "i6", "click", None, 1704103202 * us, '{"q":"tab\\tnew\\nline"}'),
     }
     for k in range(30):
         ts = (1704200000 + k) * us
-        rows.add((_content_id(f"p{k % 7}", f"i{k}", "view", "", ts), f"p{k % 7}", f"i{k}",
-                  "view", None, ts, None))
+        rows.add(
+            (
+                _content_id(f"p{k % 7}", f"i{k}", "view", "", ts),
+                f"p{k % 7}",
+                f"i{k}",
+                "view",
+                None,
+                ts,
+                None,
+            )
+        )
     return rows
 
 
