@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
@@ -22,7 +22,7 @@ from recsmith.decisions.record import Decision
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration.arms import ArmCounts
 from recsmith.privacy.marks import Mark
-from recsmith.store.outage import Outage
+from recsmith.store.outage import Guarded, Outage, guarded
 
 if TYPE_CHECKING:  # governance.audit builds on this module
     from recsmith.governance.audit import AuditRecord
@@ -360,6 +360,26 @@ class EventStore(Protocol):
 
 #: Indexes on ``events`` that only speed reads up (the primary key stays: appends need it).
 DEFERRED_EVENT_INDEXES = ("events_ts", "events_user_item")
+
+
+class _DefersIndexes(Guarded, Protocol):
+    def _defer_event_indexes(self) -> bool: ...
+
+    def _create_schema(self) -> None: ...
+
+
+@contextmanager
+def indexes_deferred(store: _DefersIndexes) -> Iterator[None]:
+    """``bulk_load`` of the SQL stores: ``_defer_event_indexes`` drops the deferred indexes
+    (True) when the events table is empty; ``_create_schema`` (``CREATE … IF NOT EXISTS``)
+    builds them again, even when the import failed."""
+    deferred = store._defer_event_indexes()
+    try:
+        yield
+    finally:
+        if deferred:
+            guarded("write")(type(store)._create_schema)(store)
+
 
 # ---- helpers shared by the SQL backends -------------------------------------------------------
 

@@ -773,16 +773,10 @@ class PostgresStore:
             [(time.time_ns() // 1000,)],
         )
 
-    @contextmanager
-    def bulk_load(self) -> Iterator[None]:
-        """See ``EventStore.bulk_load``: ``_create_schema`` builds the dropped indexes again,
-        and a process connecting after a killed import does (``_create_tables``)."""
-        deferred = self._defer_event_indexes()
-        try:
-            yield
-        finally:
-            if deferred:
-                guarded("write")(PostgresStore._create_schema)(self)
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """See ``EventStore.bulk_load``; ``_create_schema`` builds the dropped indexes again,
+        and so does a process connecting after a killed import (``_create_tables``)."""
+        return base.indexes_deferred(self)
 
     @guarded("write")
     def _defer_event_indexes(self) -> bool:

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ from recsmith.store.base import (
     first_of_each_id,
     frame_from_rows,
     ids_in,
+    indexes_deferred,
     item_from_row,
     item_row,
     micros,
@@ -856,16 +857,10 @@ class SQLiteStore:
             [(_now_us(),)],
         )
 
-    @contextmanager
-    def bulk_load(self) -> Iterator[None]:
-        """See ``EventStore.bulk_load``: ``_create_schema``, which every open runs, builds the
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """See ``EventStore.bulk_load``; ``_create_schema``, which every open runs, builds the
         dropped indexes again."""
-        deferred = self._defer_event_indexes()
-        try:
-            yield
-        finally:
-            if deferred:
-                guarded("write")(SQLiteStore._create_schema)(self)
+        return indexes_deferred(self)
 
     @guarded("write")
     def _defer_event_indexes(self) -> bool:
