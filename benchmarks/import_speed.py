@@ -12,6 +12,7 @@ calibration line (``calibration.py``).
     .venv/bin/python benchmarks/import_speed.py --synthetic 1200000 \
         --postgres postgresql://postgres@127.0.0.1:5432/test
 
+``--stages`` adds, per store, the CPU of each stage timed in-process (``stage_cpu``).
 ``--synthetic N`` writes a CSV of N view/purchase/add_to_cart events without event ids (so every
 id is a content hash, as for most exports) for 60,000 users and 40,000 Zipf-popular items, seeded:
 the scale of issue #11's measurement, which the shared real datasets (about 100,000 events each)
@@ -55,6 +56,53 @@ def import_once(fmt: str, path: str, url: str, cwd: Path) -> tuple[dict[str, int
     if out.returncode != 0:
         sys.exit(f"import failed ({out.returncode}):\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1]), seconds, cpu
+
+
+def stage_cpu(fmt: str, path: str, url: str) -> dict[str, dict[str, float]]:
+    """CPU seconds (``time.thread_time``) of each stage of a fresh import and a re-import, run
+    in this process one stage after the other: reading, validation, the reused-id check, the
+    append, and (where the code has ``bulk_load``) the index build at the end. The import
+    command overlaps validation with storing, so these add up to more than its wall time;
+    they are the steadier figures when other jobs share the machine. Catalogue records are
+    not included."""
+    from contextlib import nullcontext
+
+    from recsmith.config import Settings
+    from recsmith.events.importers.base import read_source
+    from recsmith.store.ingest import check_events
+    from recsmith.store.reused_ids import reused_ids
+
+    settings = Settings()
+    store = open_store(url, settings.store)
+    out: dict[str, dict[str, float]] = {}
+    try:
+        for run in ("fresh", "reimport"):
+            cpu = dict.fromkeys(("read", "validate", "reused_ids", "append", "index_build"), 0.0)
+            bulk = store.bulk_load() if hasattr(store, "bulk_load") else nullcontext()
+            chunks = iter(read_source(fmt, path).events)
+            bulk.__enter__()
+            while True:
+                start = time.thread_time()
+                chunk = next(chunks, None)
+                cpu["read"] += time.thread_time() - start
+                if chunk is None:
+                    break
+                start = time.thread_time()
+                checked = check_events(chunk.rows, settings.events, offset=chunk.offset)
+                cpu["validate"] += time.thread_time() - start
+                start = time.thread_time()
+                reused_ids(store, checked.valid, checked.stamped)
+                cpu["reused_ids"] += time.thread_time() - start
+                start = time.thread_time()
+                store.append(checked.valid)
+                cpu["append"] += time.thread_time() - start
+            start = time.thread_time()
+            bulk.__exit__(None, None, None)
+            cpu["index_build"] = time.thread_time() - start
+            out[run] = {k: round(v, 2) for k, v in cpu.items()}
+    finally:
+        store.close()
+    return out
 
 
 def synthetic_events(path: Path, n: int) -> None:
@@ -114,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--path", help="file or directory to import")
     source.add_argument("--synthetic", type=int, help="import N generated events (format events)")
     parser.add_argument("--postgres", help="PostgreSQL URL (a schema is created in it)")
+    parser.add_argument(
+        "--stages", action="store_true", help="also time each stage in-process (stage_cpu)"
+    )
     args = parser.parse_args(argv)
 
     print(calibration_line(), flush=True)
@@ -124,16 +175,23 @@ def main(argv: list[str] | None = None) -> int:
             synthetic_events(Path(args.path), args.synthetic)
         result = measure(args.format, args.path, f"sqlite:///{root / 'events.sqlite'}", root)
         print("result", json.dumps({"store": "sqlite", **result}), flush=True)
+        if args.stages:
+            stages = stage_cpu(args.format, args.path, f"sqlite:///{root / 'stages.sqlite'}")
+            print("stages", json.dumps({"store": "sqlite", **stages}), flush=True)
         if args.postgres:
-            schema = f"bench_{uuid.uuid4().hex[:12]}"
             sep = "&" if "?" in args.postgres else "?"
-            try:
-                result = measure(
-                    args.format, args.path, f"{args.postgres}{sep}schema={schema}", root
-                )
-            finally:
-                drop_schema(args.postgres, schema)
-            print("result", json.dumps({"store": "postgresql", **result}), flush=True)
+            for what in ("result", "stages") if args.stages else ("result",):
+                schema = f"bench_{uuid.uuid4().hex[:12]}"
+                url = f"{args.postgres}{sep}schema={schema}"
+                try:
+                    found = (
+                        measure(args.format, args.path, url, root)
+                        if what == "result"
+                        else stage_cpu(args.format, args.path, url)
+                    )
+                finally:
+                    drop_schema(args.postgres, schema)
+                print(what, json.dumps({"store": "postgresql", **found}), flush=True)
     return 0
 
 

@@ -162,6 +162,18 @@ def huge_int_to_inf(v: Any) -> Any:
     return v
 
 
+def float_texts(values: np.ndarray, missing: str = "") -> list[str]:
+    """``repr`` of each float (``missing`` for NaN), computed once per distinct bit pattern: a
+    column holds few distinct values (ratings, none at all), and bits rather than ``==`` keep
+    -0.0 apart from 0.0. Content ids hash these texts (``validate.content_event_ids``)."""
+    out = np.full(len(values), missing, dtype=object)
+    present = ~np.isnan(values)
+    bits, inverse = np.unique(values[present].view(np.int64), return_inverse=True)
+    texts = np.array([repr(v) for v in bits.view(np.float64).tolist()], dtype=object)
+    out[present] = texts[inverse]
+    return out.tolist()
+
+
 def to_float(col: np.ndarray) -> np.ndarray:
     """Floats, NaN where not numeric. JSON allows integers beyond float range (``1e400`` written
     out); ``pd.to_numeric`` raises OverflowError on those, so they become +-inf instead."""

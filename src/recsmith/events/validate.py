@@ -25,6 +25,7 @@ from recsmith.events.columns import (
     check_strings,
     check_value_range,
     flag_by_value,
+    float_texts,
     missing_mask,
     parse_context,
     parse_timestamp,
@@ -53,33 +54,32 @@ MAX_POSITION = 10_000
 def content_event_ids(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """Deterministic ids for events sent without one: the same content always gets the same id.
 
-    ``columns`` holds canonical columns (a frame, or the arrays it is built from).
-    """
+    ``columns`` holds canonical columns (a frame, or the arrays it is built from). The id is the
+    16-byte blake2b of user, session, item, type, value (``repr``; "" when absent) and time
+    joined by ``\x1f`` (validated ids can never contain it). Stored ids depend on these exact
+    bytes: a re-imported file deduplicates only if they never change. The texts are built by
+    C-level ``map`` passes with one ``repr`` per distinct value; the hash is the one step per
+    row left (its ~2 µs is most of the cost)."""
 
-    def text(name: str) -> np.ndarray:
+    def text(name: str) -> list[Any]:
         values = np.asarray(columns[name], dtype=object)
-        return np.where(pd.isna(values), "", values)
+        return np.where(pd.isna(values), "", values).tolist()
 
-    parts = zip(
+    ts = np.asarray(columns["ts"], dtype=np.int64).tolist()
+    texts = zip(
         text("user_id"),
         text("session_id"),
-        np.asarray(columns["item_id"], dtype=object),
-        np.asarray(columns["event_type"], dtype=object),
-        np.asarray(columns["value"], dtype=np.float64),
-        np.asarray(columns["ts"], dtype=np.int64),
+        np.asarray(columns["item_id"], dtype=object).tolist(),
+        np.asarray(columns["event_type"], dtype=object).tolist(),
+        float_texts(np.asarray(columns["value"], dtype=np.float64)),
+        map(str, ts),
         strict=True,
     )
-    sep = "\x1f"  # a control character: validated ids can never contain it
-    return np.array(
-        [
-            hashlib.blake2b(
-                sep.join((u, s, i, t, "" if math.isnan(v) else repr(float(v)), str(ts))).encode(),
-                digest_size=16,
-            ).hexdigest()
-            for u, s, i, t, v, ts in parts
-        ],
-        dtype=object,
-    )
+    digests = [
+        hashlib.blake2b(line.encode(), digest_size=16).hexdigest()
+        for line in map("\x1f".join, texts)
+    ]
+    return np.array(digests, dtype=object)
 
 
 #: Why an event without a timestamp needs an event_id to be stamped: its content id

@@ -8,8 +8,8 @@ returns.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, get_args, runtime_checkable
@@ -22,7 +22,7 @@ from recsmith.decisions.record import Decision
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration.arms import ArmCounts
 from recsmith.privacy.marks import Mark
-from recsmith.store.outage import Outage
+from recsmith.store.outage import Guarded, Outage, guarded
 
 if TYPE_CHECKING:  # governance.audit builds on this module
     from recsmith.governance.audit import AuditRecord
@@ -365,7 +365,39 @@ class EventStore(Protocol):
         or only ``version``."""
         ...
 
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """Held by an import around all its appends. Into an empty events table, the secondary
+        event indexes (``DEFERRED_EVENT_INDEXES``) are dropped and built once at the end, in
+        one sorted pass, instead of taking a random b-tree insert per row (PostgreSQL: 1.3 of
+        2.2 s per 100,000 events). Each append still commits as it goes; the indexes are back
+        before the import returns, and a store opened after an import that was killed
+        rebuilds them. Only a speed aid: reads are correct (slower) meanwhile."""
+        ...
+
     def close(self) -> None: ...
+
+
+#: Indexes on ``events`` that only speed reads up (the primary key stays: appends need it).
+DEFERRED_EVENT_INDEXES = ("events_ts", "events_user_item")
+
+
+class _DefersIndexes(Guarded, Protocol):
+    def _defer_event_indexes(self) -> bool: ...
+
+    def _create_schema(self) -> None: ...
+
+
+@contextmanager
+def indexes_deferred(store: _DefersIndexes) -> Iterator[None]:
+    """``bulk_load`` of the SQL stores: ``_defer_event_indexes`` drops the deferred indexes
+    (True) when the events table is empty; ``_create_schema`` (``CREATE … IF NOT EXISTS``)
+    builds them again, even when the import failed."""
+    deferred = store._defer_event_indexes()
+    try:
+        yield
+    finally:
+        if deferred:
+            guarded("write")(type(store)._create_schema)(store)
 
 
 # ---- helpers shared by the SQL backends -------------------------------------------------------
@@ -534,6 +566,14 @@ def first_of_each_id(events: pd.DataFrame) -> np.ndarray:
     """Mask of the first row of each event_id in a batch: a repeat inside one batch (or one group
     of batches) is a duplicate of the first, which is the one stored."""
     return ~events["event_id"].duplicated(keep="first").to_numpy()
+
+
+def ids_in(ids: pd.Series, pool: Iterable[str]) -> np.ndarray:
+    """``ids.isin(pool)`` through a Python set: pandas 3's ``isin`` on its arrow-backed strings
+    builds a pyarrow scalar per value of ``pool``, ~15 µs each (1.6 s for a re-imported chunk
+    of 100,000 ids), where a set lookup per id costs ~0.1 µs."""
+    found = set(pool)
+    return np.fromiter(map(found.__contains__, ids.tolist()), bool, len(ids))
 
 
 def appended(first: np.ndarray, fresh: np.ndarray) -> AppendResult:

@@ -49,6 +49,7 @@ from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
+from recsmith.store.copy_text import copy_rows
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
     ALIAS_MAP_SQL,
@@ -285,7 +286,10 @@ class PostgresStore:
         with conn.cursor() as cur:
             # the newest object in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do
-            newest = "SELECT to_regclass('audit_log') IS NOT NULL"
+            # (and the indexes an import drops for a while: ``bulk_load``)
+            newest = "SELECT to_regclass('audit_log') IS NOT NULL" + "".join(
+                f" AND to_regclass('{name}') IS NOT NULL" for name in base.DEFERRED_EVENT_INDEXES
+            )
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
                 return
@@ -346,8 +350,7 @@ class PostgresStore:
                 "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             with cur.copy(f"COPY {_STAGE} ({cols}) FROM STDIN") as copy:
-                for row in base.event_rows(events[first], time.time_ns() // 1000):
-                    copy.write_row(row)
+                copy.write(copy_rows(events[first], time.time_ns() // 1000))
             # Inserting in id order takes row locks in one order: overlapping concurrent batches
             # wait for each other instead of deadlocking. RETURNING names the rows this call
             # stored, exactly, whoever else is writing.
@@ -356,7 +359,7 @@ class PostgresStore:
                 "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
             )
             stored = [row[0] for row in cur.fetchall()]
-        return base.appended(first, first & events["event_id"].isin(stored).to_numpy())
+        return base.appended(first, first & base.ids_in(events["event_id"], stored))
 
     @guarded_iter
     def scan(
@@ -816,6 +819,19 @@ class PostgresStore:
             "INSERT INTO heartbeat VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
             [(time.time_ns() // 1000,)],
         )
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """See ``EventStore.bulk_load``; ``_create_schema`` builds the dropped indexes again,
+        and so does a process connecting after a killed import (``_create_tables``)."""
+        return base.indexes_deferred(self)
+
+    @guarded("write")
+    def _defer_event_indexes(self) -> bool:
+        with self._tx() as cur:
+            if cur.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None:
+                return False
+            cur.execute(f"DROP INDEX IF EXISTS {', '.join(base.DEFERRED_EVENT_INDEXES)}")
+        return True
 
     def writer_turn(self) -> AbstractContextManager[None]:
         """No turn: PostgreSQL commits concurrent transactions in parallel (row locks only)."""

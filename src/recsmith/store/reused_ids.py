@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsmith.store.base import EventStore
+from recsmith.store.base import EventStore, ids_in
 
 #: What makes two records the same event (``event_id`` aside).
 CONTENT = ("user_id", "session_id", "item_id", "event_type", "value", "ts", "context")
@@ -42,7 +42,7 @@ def reused_ids(
         return out  # every id new and once: nothing to compare (a group of new events, mostly)
     ids = events["event_id"]
     repeated = ids.duplicated(keep=False).to_numpy()
-    check = np.flatnonzero(repeated | ids.isin(stored["event_id"]).to_numpy())
+    check = np.flatnonzero(repeated | ids_in(ids, stored["event_id"].tolist()))
     if len(check) == 0:
         return out
     rows = events.iloc[check].reset_index(drop=True)
@@ -53,9 +53,13 @@ def reused_ids(
     same = np.ones(len(rows), dtype=bool)
     for name in CONTENT:
         a, b = rows[name], against[name]
-        if name == "context":
-            a, b = a.map(_canonical_json), b.map(_canonical_json)
         equal = ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool, copy=True)
+        if name == "context":  # the same text is the same context; other texts compared parsed
+            other = np.flatnonzero(~equal & a.notna().to_numpy() & b.notna().to_numpy())
+            equal[other] = [
+                _canonical_json(x) == _canonical_json(y)
+                for x, y in zip(a.iloc[other].tolist(), b.iloc[other].tolist(), strict=True)
+            ]
         if name == "ts" and stamped is not None:
             equal |= stamped[check]
         same &= equal

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store.base import (
     API_KEY_COLUMNS,
+    DEFERRED_EVENT_INDEXES,
     ApiKey,
     AppendResult,
     DeadLetter,
@@ -56,6 +57,8 @@ from recsmith.store.base import (
     event_rows,
     first_of_each_id,
     frame_from_rows,
+    ids_in,
+    indexes_deferred,
     item_from_row,
     item_row,
     micros,
@@ -256,8 +259,10 @@ _INSERT_ATTRIBUTION = (
     f"INSERT OR IGNORE INTO attributions ({', '.join(rows.ATTRIBUTION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(rows.ATTRIBUTION_COLUMNS))})"
 )
-#: Ids per ``IN (…)`` lookup: well under SQLite's limit of bound parameters.
-_ID_CHUNK = 500
+_EVENTS_BY_ID = (
+    f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} FROM json_each(?) AS j "
+    "CROSS JOIN events AS e ON e.event_id = j.value"
+)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
 _UPSERT_MARK = upsert_mark_sql("?")
@@ -425,7 +430,7 @@ class SQLiteStore:
                     (json.dumps(ids[first].tolist()),),
                 )
             ]
-            fresh = first & ~ids.isin(stored).to_numpy()
+            fresh = first & ~ids_in(ids, stored)
             if fresh.any():
                 rows = events[fresh].sort_values("event_id", kind="stable")
                 conn.executemany(_INSERT_EVENT, event_rows(rows, _now_us()))
@@ -456,16 +461,10 @@ class SQLiteStore:
 
     @guarded("read")
     def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
-        rows: list[Any] = []
-        conn = self._conn()
-        for start in range(0, len(event_ids), _ID_CHUNK):
-            chunk = list(event_ids[start : start + _ID_CHUNK])
-            rows += conn.execute(
-                f"SELECT {_EVENT_SELECT} FROM events WHERE event_id IN "
-                f"({', '.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-        return frame_from_rows(rows)
+        """One query for any number of ids, looked up in id order: an import checks 100,000
+        ids per chunk, and probing the id index in order reads each of its pages once."""
+        rows = self._conn().execute(_EVENTS_BY_ID, (json.dumps(sorted(set(event_ids))),))
+        return frame_from_rows(rows.fetchall())
 
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:
@@ -887,6 +886,20 @@ class SQLiteStore:
             "INSERT INTO heartbeat VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
             [(_now_us(),)],
         )
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """See ``EventStore.bulk_load``; ``_create_schema``, which every open runs, builds the
+        dropped indexes again."""
+        return indexes_deferred(self)
+
+    @guarded("write")
+    def _defer_event_indexes(self) -> bool:
+        with self._immediate() as conn:
+            if conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None:
+                return False
+            for name in DEFERRED_EVENT_INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+        return True
 
     @contextmanager
     def writer_turn(self) -> Iterator[None]:

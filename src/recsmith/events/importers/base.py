@@ -177,7 +177,11 @@ def import_source(
     # one writer thread: chunk N is stored (the database works with the GIL released) while this
     # thread reads and validates chunk N + 1; chunks are stored one at a time, in file order, so a
     # chunk's reused-id check sees every earlier chunk
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recsmith-import") as writer:
+    # (the store's indexes are built once at the end when it had no events: ``bulk_load``)
+    with (
+        store.bulk_load(),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="recsmith-import") as writer,
+    ):
         storing: Future[tuple[IngestResult, int]] | None = None
         for chunk in source.events:
             checked = (

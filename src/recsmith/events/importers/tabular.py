@@ -108,29 +108,31 @@ class _Chunker:
     source: str
     chunk_rows: int
     build: Callable[[list[Any]], pd.DataFrame]
-    pos: int = 0
+    #: file position of ``rows[0]``; the rejections are all before it
     start: int = 0
     rows: list[Any] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
-    def good(self, row: Any) -> Iterator[RawChunk[pd.DataFrame]]:
+    def good(self, row: Any) -> RawChunk[pd.DataFrame] | None:
+        """Adds a record; returns the chunk it completes, if any. A plain call, not a generator:
+        it runs once per record of the file."""
         self.rows.append(row)
-        self.pos += 1
         if len(self.rows) + len(self.rejections) >= self.chunk_rows:
-            yield self.flush()
+            return self.flush()
+        return None
 
     def bad(self, reason: str, payload: Record) -> Iterator[RawChunk[pd.DataFrame]]:
         if self.rows:
             yield self.flush()
-        self.rejections.append(Rejection(self.pos, (FieldError("record", reason),), payload))
-        self.pos += 1
-        self.start = self.pos
+        self.rejections.append(Rejection(self.start, (FieldError("record", reason),), payload))
+        self.start += 1
         if len(self.rejections) >= self.chunk_rows:
             yield self.flush()
 
     def flush(self) -> RawChunk[pd.DataFrame]:
         chunk = RawChunk(self.build(self.rows), self.start, self.source, tuple(self.rejections))
-        self.rows, self.rejections, self.start = [], [], self.pos
+        self.start += len(self.rows)
+        self.rows, self.rejections = [], []
         return chunk
 
     def pending(self) -> bool:
@@ -164,18 +166,17 @@ def _csv(
         next(reader, None)
         while True:
             try:
-                row = next(reader)
-            except StopIteration:
+                for row in reader:  # one loop over the file, left only on a csv.Error
+                    if len(row) == width:
+                        if (chunk := chunker.good(row)) is not None:
+                            yield chunk
+                    elif row:  # blank lines are skipped, as pandas does
+                        yield from chunker.bad(
+                            f"expected {width} fields, found {len(row)}", {"fields": row[:50]}
+                        )
                 break
             except csv.Error as exc:  # e.g. a field over the csv module's size limit
                 yield from chunker.bad(f"not valid CSV: {exc}", {})
-                continue
-            if len(row) == width:
-                yield from chunker.good(row)
-            elif row:  # blank lines are skipped, as pandas does
-                yield from chunker.bad(
-                    f"expected {width} fields, found {len(row)}", {"fields": row[:50]}
-                )
     if chunker.pending():
         yield chunker.flush()
 
@@ -219,7 +220,8 @@ def _jsonl(
                 yield from chunker.bad("must be a JSON object", {"line": text[:_MAX_PAYLOAD_CHARS]})
                 continue
             record = text_ids(record, id_keys)
-            yield from chunker.good(prepare(record) if prepare else record)
+            if (chunk := chunker.good(prepare(record) if prepare else record)) is not None:
+                yield chunk
     if chunker.pending():
         yield chunker.flush()
 
