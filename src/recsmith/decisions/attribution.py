@@ -28,7 +28,7 @@ import pandas as pd
 from recsmith.config import DecisionSettings
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.record import Decision
-from recsmith.decisions.rows import ATTRIBUTION_COLUMNS, LOOKUP_COLUMNS, micros_of
+from recsmith.decisions.rows import ATTRIBUTION_COLUMNS, LOOKUP_COLUMNS, context_text, micros_of
 from recsmith.events.schema import FieldError
 from recsmith.store.base import EventStore
 
@@ -118,7 +118,7 @@ class Attributor:
     def attribute(self, events: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
         """The attributions of ``events`` (checked: ``shown`` is what ``check`` looked up):
         ``ATTRIBUTION_COLUMNS`` plus ``row`` (position in ``events``), ``release``, ``variant``,
-        ``experiment``."""
+        ``experiment``, ``item_id``, ``arm`` and ``arm_context`` (a contextual bandit's choice)."""
         explicit = self._explicit(events, shown)
         window = self._window(events)
         out = pd.concat([explicit, window], ignore_index=True)
@@ -131,7 +131,7 @@ class Attributor:
         asked = events[named].assign(row=np.flatnonzero(named))
         asked = asked.assign(position=_position_in(asked, shown))
         meta = shown.drop_duplicates("recommendation_id")[
-            ["recommendation_id", "release", "variant", "experiment"]
+            ["recommendation_id", "release", "variant", "experiment", "arm", "arm_context"]
         ]
         asked = asked.merge(meta, on="recommendation_id", how="left")
         return _attributions(asked, "explicit")
@@ -186,6 +186,8 @@ def _lookup_rows(d: Decision) -> pd.DataFrame:
             "release": [d.release] * n,
             "variant": [d.variant] * n,
             "experiment": [d.experiment] * n,
+            "arm": [d.arm] * n,
+            "arm_context": [context_text(d.arm_context)] * n,
         }
     )
 
@@ -197,7 +199,9 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-_OUT = (*ATTRIBUTION_COLUMNS, "row", "release", "variant", "experiment", "item_id")
+_OUT = (
+    *ATTRIBUTION_COLUMNS, "row", "release", "variant", "experiment", "item_id", "arm", "arm_context"
+)
 
 
 def _attributions(frame: pd.DataFrame, rule: str) -> pd.DataFrame:

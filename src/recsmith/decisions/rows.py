@@ -29,6 +29,9 @@ DECISION_COLUMNS = (
     "variant",
     "latency_ms",
     "assignment_propensity",
+    "arm",
+    "arm_propensity",
+    "arm_context",
     "size",
 )
 #: Columns of ``decision_items`` in insert order.
@@ -70,6 +73,8 @@ LOOKUP_COLUMNS = (
     "release",
     "variant",
     "experiment",
+    "arm",
+    "arm_context",
 )
 #: Per (experiment, variant, minute): requests answered or failed by the server, and failures
 #: (``decisions.requests``); the experiment report's error-rate guardrail reads them.
@@ -77,7 +82,7 @@ REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")
 #: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
 LOOKUP_SQL = (
     "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
-    "d.variant, d.experiment FROM decision_items i "
+    "d.variant, d.experiment, d.arm, d.arm_context FROM decision_items i "
     "JOIN decisions d ON d.recommendation_id = i.recommendation_id "
 )
 
@@ -155,6 +160,9 @@ def decision_rows(
                 d.variant,
                 d.latency_ms,
                 d.assignment_propensity,
+                d.arm,
+                d.arm_propensity,
+                context_text(d.arm_context),
                 len(d.item_ids),
             )
         )
@@ -176,6 +184,7 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
     rid, served, unit, kind, route, placement, release, experiment, variant, latency, chance = head[
         :11
     ]
+    arm, arm_chance, arm_context = head[11:14]
     return Decision(
         recommendation_id=rid,
         served_at=pd.Timestamp(int(served), unit="us", tz="UTC").to_pydatetime(),
@@ -192,7 +201,15 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
         propensities=tuple(float(r[4]) for r in items),
         latency_ms=None if latency is None else float(latency),
         assignment_propensity=None if chance is None else float(chance),
+        arm=arm,
+        arm_propensity=None if arm_chance is None else float(arm_chance),
+        arm_context=None if arm_context is None else tuple(json.loads(arm_context)),
     )
+
+
+def context_text(context: Sequence[float] | None) -> str | None:
+    """A decision's ``arm_context`` as stored: a JSON array (NULL without a contextual arm)."""
+    return None if context is None else json.dumps([float(x) for x in context])
 
 
 def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -207,6 +224,7 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None -> NaN
     chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
     frame["assignment_propensity"] = chance
+    frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
     frame["sources"] = [
         "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
     ]
