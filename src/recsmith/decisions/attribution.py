@@ -200,7 +200,14 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 _OUT = (
-    *ATTRIBUTION_COLUMNS, "row", "release", "variant", "experiment", "item_id", "arm", "arm_context"
+    *ATTRIBUTION_COLUMNS,
+    "row",
+    "release",
+    "variant",
+    "experiment",
+    "item_id",
+    "arm",
+    "arm_context",
 )
 
 

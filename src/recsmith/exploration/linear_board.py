@@ -64,6 +64,7 @@ class LinearBoard:
         self._lock = threading.Lock()
         self._pending = LinearState(np.zeros((len(arms), dim, dim)), np.zeros((len(arms), dim)))
         self.state = LinearState.empty(len(arms), dim, ridge)
+        self.version = 0  # changes with the state (it keys banked posterior draws)
 
     def shown(self, arm: str, context: Sequence[float]) -> None:
         """A list of ``arm`` served for ``context``: one round of that arm."""
@@ -114,7 +115,9 @@ class LinearBoard:
         except StoreUnavailable as exc:
             log.warning("contextual bandit not read (%s): serving the last state", exc.cause)
             return
-        self.state = self._state_of(found)
+        fresh = self._state_of(found)
+        if not (np.array_equal(fresh.a, self.state.a) and np.array_equal(fresh.b, self.state.b)):
+            self.state, self.version = fresh, self.version + 1
 
     def flush(self) -> bool:
         """Add this process's increments to the store; False (increments kept) on an outage."""

@@ -15,6 +15,7 @@ from fastapi import Depends, HTTPException, Request, status
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.exploration.board import BanditBoard
+from recsmith.exploration.contextual import ContextualBoards
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.group_commit import GroupCommit
@@ -50,6 +51,7 @@ class Runtime:
     decisions: DecisionLog | None = None
     experiments: LiveExperiments | None = None  # running experiments (``experiments.live``)
     bandits: BanditBoard | None = None  # shared bandit counts (``exploration.board``)
+    contextual: ContextualBoards | None = None  # ``[contextual]`` arms' shared models
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking

@@ -22,6 +22,7 @@ from recsmith.decisions.requests import counting
 from recsmith.decisions.served import record_served, since_arrival_ms
 from recsmith.errors import StoreUnavailable
 from recsmith.experiments.choose import choose
+from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.gate import ANONYMOUS, withheld_reason
@@ -207,9 +208,22 @@ async def recommend(
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
         query = UserQuery(asker, seen, latest, context, recommendation_id)
-        options = Options(k, categories, diversity, keep_seen)
+        # ``[contextual]``: which list (arm) this request gets, from its context
+        known = not recent and withheld is None  # a visitor asks with ``recent``
+        arm = contextual_choice(
+            runtime.contextual,
+            chosen.bundle,
+            len(stored),
+            known,
+            hour,
+            placement,
+            recommendation_id,
+        )
+        options = Options(k, categories, diversity, keep_seen, arm.arm if arm else None)
         cache = runtime.cache
-        if cache is None or getattr(bundle, "explorer", None) is not None:  # a draw per request
+        if (
+            cache is None or arm is not None or getattr(bundle, "explorer", None) is not None
+        ):  # draws
             listed = await _computed(runtime, bundle, query, options)
         else:
             # catalogue changes applied since the release (``catalog_sync``) change what rules
@@ -256,6 +270,7 @@ async def recommend(
         latency,
         propensities,
         chosen.propensity,
+        arm,
     )
     return response
 
@@ -270,11 +285,15 @@ def _record(
     latency_ms: float | None = None,
     propensities: list[float] | None = None,
     assignment_propensity: float | None = None,
+    arm: Choice | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
     and variant the response carries (None outside experiments), the request's placement,
     where the route timed it, its latency (``Decision.latency_ms``), an exploring pipeline's
-    propensities (None: a deterministic list) and the variant's assignment probability."""
+    propensities (None: a deterministic list), the variant's assignment probability and the
+    contextual arm chosen (``exploration.contextual``), whose board counts the round shown."""
+    if arm is not None and response.items:
+        arm.board.shown(arm.arm, arm.context)
     items = response.items
     record_served(
         runtime.decisions,
@@ -293,6 +312,7 @@ def _record(
         latency_ms=latency_ms,
         propensities=propensities,
         assignment_propensity=assignment_propensity,
+        arm=arm,
     )
 
 
