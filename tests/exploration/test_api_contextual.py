@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from recsmith.config import EventSettings, Settings
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import Item
-from recsmith.exploration.linear import context_vector, linear_thompson, thompson_bank
+from recsmith.exploration.linear import context_vector, thompson_bank
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
@@ -69,8 +69,9 @@ def context_of(known: bool) -> np.ndarray:
 
 
 def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[tuple[bool, Decision]]:
-    """PER_ROUND visitors and PER_ROUND (other) known users ask; each clicks its list's first item when
-    the list is the one its kind likes (visitors: trending; known users: the pipeline's)."""
+    """PER_ROUND visitors and PER_ROUND (other) known users ask; each clicks its list's first
+    item when the list is the one its kind likes (visitors: trending; known users: the
+    pipeline's)."""
     out: list[tuple[bool, Decision]] = []
     clicks: list[dict[str, Any]] = []
     for n in range(PER_ROUND):
@@ -132,7 +133,6 @@ def test_the_bandit_learns_which_list_each_context_gets_and_survives_a_restart(
     bank = thompson_bank(state, 1.0, 4096, 7)
     for known in (False, True):
         x = context_of(known)
-        arm, p = linear_thompson(bank, x, np.zeros(1, int))
         best = int(np.argmax((bank @ x[0]).mean(axis=0)))
         assert ARMS[best] == ("pipeline" if known else "trending")
         mine = [d for k, d in rounds[-1] if k == known and d.arm == ARMS[best]]
