@@ -123,11 +123,12 @@ _BANKS_LOCK = threading.Lock()
 def _bank(board: LinearBoard, scale: float) -> np.ndarray:
     """The banked draws of the board's current state: computed once per synced state, seeded
     by its version and arms (equal inputs, equal bank: the propensities are exact for it)."""
-    key = (board.model, board.version, scale)
+    version, state = board.snapshot
+    key = (board.model, version, scale)
     found = _BANKS.get(key)
     if found is None:
-        seed = bank_seed(board.version, np.asarray(board.arms, dtype=object))
-        found = thompson_bank(board.state, scale, BANK, seed)
+        seed = bank_seed(version, np.asarray(board.arms, dtype=object))
+        found = thompson_bank(state, scale, BANK, seed)
         with _BANKS_LOCK:
             if len(_BANKS) >= 8:
                 _BANKS.clear()

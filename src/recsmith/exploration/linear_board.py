@@ -63,8 +63,14 @@ class LinearBoard:
         self._ridge = ridge
         self._lock = threading.Lock()
         self._pending = LinearState(np.zeros((len(arms), dim, dim)), np.zeros((len(arms), dim)))
-        self.state = LinearState.empty(len(arms), dim, ridge)
-        self.version = 0  # changes with the state (it keys banked posterior draws)
+        # (version, state), replaced whole by ``sync``: the version changes with the state and
+        # keys banked posterior draws, so a reader takes both at once
+        self.snapshot: tuple[int, LinearState] = (0, LinearState.empty(len(arms), dim, ridge))
+
+    @property
+    def state(self) -> LinearState:
+        """A (ridge-regression) state: the shared sums as of the last sync."""
+        return self.snapshot[1]
 
     def shown(self, arm: str, context: Sequence[float]) -> None:
         """A list of ``arm`` served for ``context``: one round of that arm."""
@@ -116,8 +122,9 @@ class LinearBoard:
             log.warning("contextual bandit not read (%s): serving the last state", exc.cause)
             return
         fresh = self._state_of(found)
-        if not (np.array_equal(fresh.a, self.state.a) and np.array_equal(fresh.b, self.state.b)):
-            self.state, self.version = fresh, self.version + 1
+        version, state = self.snapshot
+        if not (np.array_equal(fresh.a, state.a) and np.array_equal(fresh.b, state.b)):
+            self.snapshot = (version + 1, fresh)
 
     def flush(self) -> bool:
         """Add this process's increments to the store; False (increments kept) on an outage."""
