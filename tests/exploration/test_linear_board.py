@@ -113,13 +113,13 @@ def test_choices_are_the_hand_computed_ones_and_replay(backend: tuple[EventStore
     store, _ = backend
     x = np.asarray([X2])
     # arm 0 (pipeline) clicked in its one round, arm 1 (trending) shown once and never clicked
+    key = model_key(ARMS, 5, "click")
+    pairs = [(i, j) for i in range(5) for j in range(5)]
     store.add_linear_cells(
-        [(model_key(ARMS, 5), "pipeline", 5 * i + j, float(X2[i] * X2[j])) for i in range(5)
-         for j in range(5)]
-        + [(model_key(ARMS, 5), "pipeline", 25 + i, X2[i]) for i in range(5)]
-        + [(model_key(ARMS, 5), "trending", 5 * i + j, float(X3[i] * X3[j])) for i in range(5)
-           for j in range(5)]
-    )  # fmt: skip
+        [(key, "pipeline", 5 * i + j, X2[i] * X2[j]) for i, j in pairs]
+        + [(key, "pipeline", 25 + i, X2[i]) for i in range(5)]
+        + [(key, "trending", 5 * i + j, X3[i] * X3[j]) for i, j in pairs]
+    )
     board = ContextualBoards(store, SETTINGS.kinds()).board(
         ContextualConfig(arms=list(ARMS), policy="linucb", alpha=ALPHA), 5
     )

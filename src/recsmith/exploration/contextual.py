@@ -35,7 +35,7 @@ from recsmith.exploration.linear import (
     linucb,
     thompson_bank,
 )
-from recsmith.exploration.linear_board import LinearBoard
+from recsmith.exploration.linear_board import LinearBoard, model_key
 from recsmith.exploration.streams import Stream, seeds_of, uniforms
 from recsmith.exploration.thompson import bank_seed
 from recsmith.retrieval.candidates import Candidates
@@ -148,11 +148,11 @@ class ContextualBoards:
         self.boards: dict[str, LinearBoard] = {}
 
     def board(self, config: ContextualConfig, dim: int) -> LinearBoard:
-        made = LinearBoard(self._store, config.arms, dim, self._kinds, config.kpi, config.ridge)
-        with self._lock:
-            found = self.boards.get(made.model)
+        # the per-request path: one lookup
+        found = self.boards.get(model_key(config.arms, dim, config.kpi))
         if found is not None:
             return found
+        made = LinearBoard(self._store, config.arms, dim, self._kinds, config.kpi, config.ridge)
         made.sync()  # a restarted server starts from the stored state, not the prior
         with self._lock:
             return self.boards.setdefault(made.model, made)

@@ -34,9 +34,10 @@ from recsmith.store.base import EventStore
 log = logging.getLogger(__name__)
 
 
-def model_key(arms: Sequence[str], dim: int) -> str:
-    """The ``bandit_linear.model`` of a bandit over ``arms`` with ``dim`` context columns."""
-    return f"{dim}\x1f" + "\x1f".join(arms)
+def model_key(arms: Sequence[str], dim: int, kpi: str) -> str:
+    """The ``bandit_linear.model`` of a bandit over ``arms`` with ``dim`` context columns,
+    rewarded by ``kpi`` events."""
+    return f"{kpi}\x1f{dim}\x1f" + "\x1f".join(arms)
 
 
 class LinearBoard:
@@ -57,7 +58,7 @@ class LinearBoard:
         self._store = store
         self.arms = tuple(arms)
         self.dim = dim
-        self.model = model_key(self.arms, dim)
+        self.model = model_key(self.arms, dim, kpi)
         self._kinds = dict(kinds)
         self._kpi = kpi
         self._ridge = ridge
