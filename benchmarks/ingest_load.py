@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 from calibration import calibration_line
 
-from recsmith.serving.auth import create_api_key
+from recsmith.governance.keys import create_api_key
 from recsmith.store.sqlite import SQLiteStore
 
 #: wrk script: ``[[ ]]`` placeholders are filled in by ``lua_script``. Each wrk thread numbers its
@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{db}"}
         serve = ["serve", "--port", str(port), "--workers", str(args.workers)]
+        serve.append("--allow-no-model")  # no model: ingestion needs none
         server = subprocess.Popen(
             [sys.executable, "-m", "recsmith", "-q", *serve],
             env=env,

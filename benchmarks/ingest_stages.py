@@ -1,7 +1,8 @@
 """CPU of each stage of one group commit of single events, in-process, and this disk's fsync.
 
 The load test (``ingest_load.py``) says how fast the whole server is; this says where a group's
-time goes, with less noise: validation (``check_events``), the reused-id check, the SQLite append
+time goes, with less noise: validation (``check_events``, and the column checks alone for
+comparison: small groups take ``validate_small``), the reused-id check, the SQLite append
 (stored-id lookup, sort, insert, COMMIT), each timed by the thread's CPU clock (best of
 ``--repeat`` runs of ``--number`` groups), then fsync and fdatasync of a rewritten 16 KiB block and
 one whole append, by the wall clock (the COMMIT's wait for the disk is not CPU).
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from recsmith.config import EventSettings
+from recsmith.events.validate import validate_live_events
 from recsmith.store.ingest import check_events
 from recsmith.store.reused_ids import reused_ids
 from recsmith.store.sqlite import SQLiteStore
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         n, r = args.number, args.repeat
         cpu = {
             "check_events": cpu_us(lambda: check_events(group(), settings), n, r),
+            # the column checks on the same group: what check_events cost before validate_small
+            "column_checks": cpu_us(lambda: validate_live_events(group(), settings), n, r),
             "reused_ids": cpu_us(lambda: reused_ids(store, checked.valid), n, r),
             "append": cpu_us(lambda: store.append(next(fresh)), n, r),
         }

@@ -208,8 +208,9 @@ class AuthSettings(Section):
     rate_limits: dict[Scope, str] = Field(
         default_factory=dict,
         description='per scope, e.g. read = "100/s", ingest = "6000/min": each key gets a token '
-        "bucket of that size per scope in each server process (429 with Retry-After past it); "
-        "a scope not listed is not limited",
+        "bucket of that size per scope (429 with Retry-After past it), shared by every process "
+        "through serving.state_url's Redis when set, else per server process; a scope not "
+        "listed is not limited",
     )
     expose_metrics: Exposure = Field(
         "auto",
@@ -347,6 +348,15 @@ class LifecycleSettings(Section):
         description="what a scheduled retrain must pass to deploy (recsmith retrain --gate)",
     )
 
+    shadow_release: str | None = Field(
+        None,
+        description="a registry release that scores a sample of live requests beside the served "
+        "one, unseen (overlap and latency recorded; PUT /v1/admin/shadow changes it)",
+    )
+    shadow_sample: float = Field(
+        0.1, gt=0, le=1, description="the share of recommendation requests the shadow scores"
+    )
+
     @field_validator("retrain_every")
     @classmethod
     def _a_span(cls, value: str | None) -> str | None:
@@ -365,6 +375,30 @@ class LifecycleSettings(Section):
             raise ValueError("at least one gate is needed")
         for text in value:
             parse_gate(text, "lifecycle.retrain_gates")
+        return value
+
+
+class CappingSettings(Section):
+    """Frequency capping across placements (``recsmith.capping``); off by default. A request's
+    ``page_view_id`` works without it: it needs only the decision log."""
+
+    enabled: bool = Field(False, description="cap how often one person is shown one item")
+    max_shows: int = Field(
+        3, ge=1, description="an item shown this many times within window is capped"
+    )
+    window: str = Field("1d", description="the span shows are counted over (30m, 24h, 7d)")
+    action: Literal["drop", "demote"] = Field(
+        "drop",
+        description="drop: left out of the list; demote: moved below every other item (an "
+        "exploring pipeline drops)",
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _a_span(cls, value: str) -> str:
+        from recsmith.decisions.timespec import span_seconds
+
+        span_seconds(value, "capping.window")
         return value
 
 
@@ -415,6 +449,7 @@ class Settings(BaseSettings):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    capping: CappingSettings = Field(default_factory=CappingSettings)
 
     @classmethod
     def settings_customise_sources(

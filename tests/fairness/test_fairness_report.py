@@ -77,6 +77,27 @@ def test_report_figures_match_the_hand_computed_log() -> None:
     assert "<h1>" in report.to_html()
 
 
+def test_a_list_served_to_no_unit_has_no_calibration_figure() -> None:
+    """A ``/popular`` list has no unit (None in the log): it counts as a list and its slots, but
+    has no history to be calibrated to; the units' figures stay the hand-computed ones."""
+    anonymous = pd.DataFrame(
+        [{"recommendation_id": "r4", "unit": None, "served_at": T0, "position": 0, "item_id": "d"}]
+    )
+    report = fairness_report(
+        pd.concat([_shown(), anonymous], ignore_index=True),
+        pd.DataFrame({"user_id": ["u1"], "item_id": ["c"]}),
+        pd.DataFrame({"recommendation_id": ["r2"]}),
+        LABELS,
+        window="test",
+        grouping="category",
+        catalogue=4,
+        last=1,
+    ).to_json()
+    assert report["lists"] == 4 and report["exposure"]["group_share"] == {"X": 3 / 7, "Y": 4 / 7}
+    assert report["calibration"]["lists"] == 2
+    assert report["calibration"]["mean"] == pytest.approx(2.64419, abs=1e-5)
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_cli_report_reads_the_store(kind: str, tmp_path: Path) -> None:
     with open_backend(kind, tmp_path) as (store, url):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -203,7 +204,9 @@ def test_rules_parse_from_toml_docstring_and_json() -> None:
         "boost",
         "pin",
         "cap_per_category",
+        "boost",  # with a time window: its offset date-times survive the JSON round trip
     ]
+    assert rules[-1].start is not None and rules[-1].start.utcoffset() == timedelta(hours=1)
     again = parse_rules("[" + ",".join(r.model_dump_json(by_alias=True) for r in rules) + "]")
     assert again == rules
 

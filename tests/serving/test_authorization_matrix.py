@@ -41,6 +41,8 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/admin/keys/{key_id}"): "admin",
     ("GET", "/v1/admin/audit"): "admin",
     ("GET", "/v1/admin/dead-letters"): "admin",
+    ("POST", "/v1/admin/keys"): "admin",
+    ("POST", "/v1/admin/dead-letters/replay"): "admin",
     ("GET", "/v1/admin/decisions/{recommendation_id}"): "admin",
     ("GET", "/v1/admin/kpis"): "admin",
     # privacy and identity merge (README "Privacy", "Identity merge")
@@ -53,15 +55,28 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/releases"): "admin",
     ("POST", "/v1/admin/releases/{version}/deploy"): "admin",
     ("POST", "/v1/admin/rollback"): "admin",
+    ("GET", "/v1/admin/shadow"): "admin",
+    ("PUT", "/v1/admin/shadow"): "admin",
+    ("DELETE", "/v1/admin/shadow"): "admin",
+    ("GET", "/v1/admin/experiments"): "admin",
+    ("GET", "/v1/admin/experiments/{name}/report"): "admin",
     ("GET", "/v1/admin/monitor"): "admin",
     ("GET", "/v1/admin/users/{user_id}/history"): "admin",
     ("GET", "/v1/admin/fairness"): "admin",
+    # live business rules (README "Live rules"): changed by admins, sent per request by readers
+    ("GET", "/v1/admin/rules"): "admin",
+    ("PUT", "/v1/admin/rules"): "admin",
+    ("DELETE", "/v1/admin/rules"): "admin",
+    ("POST", "/v1/admin/rules/validate"): "admin",
+    ("POST", "/v1/users/{user_id}/recommendations"): "read",
     ("GET", "/health/live"): "public",
     ("GET", "/health/ready"): "public",
     ("GET", "/metrics"): "exposed",
 }
 #: Not in the schema, but guarded like /metrics (``auth.expose_docs``).
 DOCS = {("GET", "/openapi.json"): "exposed", ("GET", "/docs"): "exposed"}
+#: Query parameters that ask more of the key than their route does (README "Explanations").
+FINER = {("GET", "/v1/users/{user_id}/recommendations?explain=true"): "admin"}
 #: Path parameters: ids that exist or not, as long as the request reaches the handler.
 PATH_VALUES = {
     "item_id": "i1",
@@ -70,6 +85,7 @@ PATH_VALUES = {
     "recommendation_id": "0" * 32,
     "alias": "s-unknown",
     "version": "v-unknown",  # never deploy anything
+    "name": "e-unknown",  # an experiment that does not exist
 }
 #: Bodies the handlers accept (or refuse as input, never as authorization).
 BODIES = {"POST": [], "PUT": {}, "PATCH": {}}
@@ -131,7 +147,7 @@ def test_every_route_for_every_caller(
     with TestClient(create_app(served, bundle=bundle, store=store)) as client:
         routes = served_routes(client.app.openapi())  # type: ignore[attr-defined]
         assert len(routes) >= 19  # this branch's own routes at least
-        table = {r: need for r, need in REQUIRED.items() if r in routes} | DOCS
+        table = {r: need for r, need in REQUIRED.items() if r in routes} | DOCS | FINER
         for (method, path), required in table.items():
             url = path.format(**PATH_VALUES)
             for who in WHO:

@@ -7,7 +7,9 @@ one bucket per scope, charged by the scope the route needs.
 
 The buckets live in the server process: with ``serving.workers = N`` (or N replicas) a key may
 make up to N times its rate in all, since nothing is shared. That is the price of keeping the
-check off the store and the network: it runs on every request, in well under a microsecond.
+check off the store and the network: it runs on every request, in well under a microsecond. A
+server with a Redis (``serving.state_url``) shares them there instead
+(``access.shared_rate_limit``).
 Only the event loop's thread calls ``admit`` (the key check is ``async``), so there is no lock.
 """
 
@@ -18,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from recsmith.errors import ValidationError
 
@@ -79,6 +82,13 @@ class TokenBuckets:
             return 0.0
         bucket[0] = tokens
         return (1.0 - tokens) / rate.per_s
+
+
+class Buckets(Protocol):
+    """What the key check charges: these buckets, or ones shared through Redis
+    (``access.shared_rate_limit``)."""
+
+    def admit(self, key_id: str, scope: str) -> float: ...
 
 
 def retry_after(wait_s: float) -> str:

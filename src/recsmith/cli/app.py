@@ -26,6 +26,7 @@ from recsmith.cli import (
     recommend,
     releases,
     retrain,
+    rules,
     serve,
     train,
     tune,
@@ -94,6 +95,7 @@ app.command("purge")(purge.purge_command)
 app.add_typer(fairness.app, name="fairness")
 app.command("audit")(audit.audit_command)
 app.add_typer(deadletters.app, name="deadletters")
+app.add_typer(rules.app, name="rules")
 
 
 def main() -> None:

@@ -82,11 +82,10 @@ def replay(
     """Validate refused event records again under the current config and store those that pass
     now (their dead letters are removed); the rest stay. Safe to run twice: stored events are
     never stored again."""
-    from recsmith.store.dead_letter_replay import replay_dead_letters
+    from recsmith.store.dead_letter_replay import replay_dead_letters, replay_target
 
     cli = state(ctx)
-    target = " ".join(f"{k}={v}" for k, v in (("since", since), ("reason", reason)) if v) or "all"
-    audit = audited(cli.settings, "deadletters.replay", target, store)
+    audit = audited(cli.settings, "deadletters.replay", replay_target(since, reason), store)
     with errors_as_exit(), audit as act:
         start = parse_time(since, "--since")
         db = open_store(store or cli.settings.store.url, cli.settings.store)

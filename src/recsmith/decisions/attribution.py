@@ -28,7 +28,7 @@ import pandas as pd
 from recsmith.config import DecisionSettings
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.record import Decision
-from recsmith.decisions.rows import ATTRIBUTION_COLUMNS, LOOKUP_COLUMNS, context_text, micros_of
+from recsmith.decisions.rows import ATTRIBUTION_COLUMNS, LOOKUP_COLUMNS, lookup_rows
 from recsmith.events.schema import FieldError
 from recsmith.store.base import EventStore
 
@@ -100,7 +100,7 @@ class Attributor:
         return Refusals(np.asarray(bad_rows, dtype=np.int64), tuple(errors), shown)
 
     def _shown_in(self, ids: list[str]) -> pd.DataFrame:
-        found = [_lookup_rows(d) for i in ids if (d := self._pending(i)) is not None]
+        found = [lookup_rows(d) for i in ids if (d := self._pending(i)) is not None]
         rest = [i for i in ids if self._pending(i) is None]
         frames = [*found, self._store.shown_in(rest)] if rest else found
         shown = _concat(frames)
@@ -148,7 +148,7 @@ class Attributor:
         units = asked["unit"].unique().tolist()
         lo, hi = int(asked["ts"].min()) - window_us, int(asked["ts"].max())
         pending = [
-            _lookup_rows(d)
+            lookup_rows(d)
             for d in (self._log.pending_for(set(units)) if self._log is not None else [])
         ]
         shown = _concat([*pending, self._store.shown_to(units, lo, hi)])
@@ -172,24 +172,6 @@ def _position_in(asked: pd.DataFrame, shown: pd.DataFrame) -> np.ndarray:
     )["position"]
     index = pd.MultiIndex.from_arrays([asked["recommendation_id"], asked["item_id"]])
     return keys.reindex(index).fillna(0).to_numpy(dtype=np.int64)
-
-
-def _lookup_rows(d: Decision) -> pd.DataFrame:
-    n = len(d.item_ids)
-    return pd.DataFrame(
-        {
-            "recommendation_id": [d.recommendation_id] * n,
-            "unit": [d.unit] * n,
-            "served_at": np.full(n, micros_of(d), dtype=np.int64),
-            "position": np.arange(1, n + 1, dtype=np.int64),
-            "item_id": list(d.item_ids),
-            "release": [d.release] * n,
-            "variant": [d.variant] * n,
-            "experiment": [d.experiment] * n,
-            "arm": [d.arm] * n,
-            "arm_context": [context_text(d.arm_context)] * n,
-        }
-    )
 
 
 def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -108,6 +108,24 @@ class DecisionLog:
         if dropped:
             self._dropped(dropped)
 
+    def store_now(self, decision: Decision) -> None:
+        """Store one decision before returning (blocking: call it off the event loop), for a
+        list that other server processes must see at once: a page view's (``recsmith.capping``).
+        A store outage buffers it like ``record``; a bug is logged, never raised."""
+        if not self.enabled:
+            return
+        try:
+            self._store.append_decisions([decision])
+        except StoreUnavailable:
+            self.record(decision)
+            return
+        except Exception:
+            log.exception("decision log: a page view's decision could not be stored")
+            self.record(decision)
+            return
+        with self._lock:
+            self.written += 1
+
     def pending(self, recommendation_id: str) -> Decision | None:
         """A decision recorded but not stored yet (None when stored, dropped or unknown)."""
         return self._pending.get(recommendation_id)

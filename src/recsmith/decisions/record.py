@@ -53,6 +53,9 @@ class Decision:
     propensities: tuple[float, ...]
     latency_ms: float | None = None
     assignment_propensity: float | None = None
+    #: the caller's page view (``page_view_id``): lists of one page view never repeat an item
+    #: (``recsmith.capping``); None outside page views
+    page_view: str | None = None
     arm: str | None = None
     arm_propensity: float | None = None
     arm_context: tuple[float, ...] | None = None
@@ -82,6 +85,7 @@ def decision(
     latency_ms: float | None = None,
     propensities: Sequence[float] | None = None,
     assignment_propensity: float | None = None,
+    page_view: str | None = None,
     arm: str | None = None,
     arm_propensity: float | None = None,
     arm_context: Sequence[float] | None = None,
@@ -104,6 +108,7 @@ def decision(
         propensities=(1.0,) * len(item_ids) if propensities is None else tuple(propensities),
         latency_ms=latency_ms,
         assignment_propensity=assignment_propensity,
+        page_view=page_view,
         arm=arm,
         arm_propensity=arm_propensity,
         arm_context=None if arm_context is None else tuple(float(x) for x in arm_context),

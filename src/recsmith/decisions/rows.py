@@ -29,6 +29,7 @@ DECISION_COLUMNS = (
     "variant",
     "latency_ms",
     "assignment_propensity",
+    "page_view",
     "arm",
     "arm_propensity",
     "arm_context",
@@ -73,6 +74,7 @@ LOOKUP_COLUMNS = (
     "release",
     "variant",
     "experiment",
+    "page_view",
     "arm",
     "arm_context",
 )
@@ -82,8 +84,8 @@ REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")
 #: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
 LOOKUP_SQL = (
     "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
-    "d.variant, d.experiment, d.arm, d.arm_context FROM decision_items i "
-    "JOIN decisions d ON d.recommendation_id = i.recommendation_id "
+    "d.variant, d.experiment, d.page_view, d.arm, d.arm_context "
+    "FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
 )
 
 SCAN_SQL = (
@@ -160,6 +162,7 @@ def decision_rows(
                 d.variant,
                 d.latency_ms,
                 d.assignment_propensity,
+                d.page_view,
                 d.arm,
                 d.arm_propensity,
                 context_text(d.arm_context),
@@ -181,10 +184,9 @@ def decision_rows(
 def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> Decision:
     """A ``Decision`` from its header row (``DECISION_COLUMNS``) and its item rows
     (``position, item_id, score, sources, propensity`` in position order)."""
-    rid, served, unit, kind, route, placement, release, experiment, variant, latency, chance = head[
-        :11
-    ]
-    arm, arm_chance, arm_context = head[11:14]
+    rid, served, unit, kind, route, placement, release, experiment, variant, latency = head[:10]
+    chance, page_view = head[10], head[11]
+    arm, arm_chance, arm_context = head[12:15]
     return Decision(
         recommendation_id=rid,
         served_at=pd.Timestamp(int(served), unit="us", tz="UTC").to_pydatetime(),
@@ -201,6 +203,7 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
         propensities=tuple(float(r[4]) for r in items),
         latency_ms=None if latency is None else float(latency),
         assignment_propensity=None if chance is None else float(chance),
+        page_view=page_view,
         arm=arm,
         arm_propensity=None if arm_chance is None else float(arm_chance),
         arm_context=None if arm_context is None else tuple(json.loads(arm_context)),
@@ -229,6 +232,26 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
         "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
     ]
     return frame
+
+
+def lookup_rows(d: Decision) -> pd.DataFrame:
+    """A decision not stored yet as the rows a lookup returns (``LOOKUP_COLUMNS``)."""
+    n = len(d.item_ids)
+    return pd.DataFrame(
+        {
+            "recommendation_id": [d.recommendation_id] * n,
+            "unit": [d.unit] * n,
+            "served_at": np.full(n, micros_of(d), dtype=np.int64),
+            "position": np.arange(1, n + 1, dtype=np.int64),
+            "item_id": list(d.item_ids),
+            "release": [d.release] * n,
+            "variant": [d.variant] * n,
+            "experiment": [d.experiment] * n,
+            "page_view": [d.page_view] * n,
+            "arm": [d.arm] * n,
+            "arm_context": [context_text(d.arm_context)] * n,
+        }
+    )
 
 
 def lookup_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:

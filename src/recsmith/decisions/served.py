@@ -49,13 +49,15 @@ def record_served(
     latency_ms: float | None = None,
     propensities: Sequence[float] | None = None,
     assignment_propensity: float | None = None,
+    page_view: str | None = None,
     arm: Choice | None = None,
 ) -> None:
     """Buffer the list's ``Decision`` (never blocks: ``DecisionLog.record``) and count its
-    items in ``recsmith_impressions_total``. A no-op with the log disabled."""
+    items in ``recsmith_impressions_total``. A no-op with the log disabled. A ``page_view``'s
+    list is stored before this returns (``DecisionLog.store_now``: blocking)."""
     if log is None or not log.enabled:
         return
-    log.record(
+    (log.record if page_view is None else log.store_now)(
         decision(
             recommendation_id,
             unit=unit,
@@ -71,6 +73,7 @@ def record_served(
             latency_ms=latency_ms,
             propensities=propensities,
             assignment_propensity=assignment_propensity,
+            page_view=page_view,
             arm=None if arm is None else arm.arm,
             arm_propensity=None if arm is None else arm.propensity,
             arm_context=None if arm is None else arm.context,

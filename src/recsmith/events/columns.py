@@ -152,8 +152,13 @@ def check_strings(
 
 
 def huge_int_to_inf(v: Any) -> Any:
+    """An int beyond float range as +-inf; any other value as it is (a large int that fits stays
+    itself, so its float does not depend on whether a neighbour in the column overflowed)."""
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**1023:
-        return math.inf if v > 0 else -math.inf
+        try:
+            return float(v)
+        except OverflowError:
+            return math.inf if v > 0 else -math.inf
     return v
 
 
@@ -263,33 +268,36 @@ def parse_context(col: np.ndarray, errors: Errors, max_bytes: int) -> np.ndarray
     out = np.full(len(col), None, dtype=object)
     reasons = np.full(len(col), "", dtype=object)
     for row, val in enumerate(col):
-        if val is None or (isinstance(val, float) and math.isnan(val)) or val == "":
-            continue
-        try:
-            obj = json.loads(val) if isinstance(val, str) else val
-        except json.JSONDecodeError:
-            reasons[row] = "not a JSON object"
-            continue
-        if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
-            reasons[row] = "must be an object with string keys"
-            continue
-        if not all(v is None or isinstance(v, str | int | float | bool) for v in obj.values()):
-            reasons[row] = "values must be strings, numbers, booleans or null"
-            continue
-        if any_surrogate([*obj, *(v for v in obj.values() if isinstance(v, str))]):
-            reasons[row] = UNENCODABLE
-            continue
-        text = (
-            json.dumps(obj, separators=(",", ":"), sort_keys=True, allow_nan=False)
-            if all(not isinstance(v, float) or math.isfinite(v) for v in obj.values())
-            else None
-        )
-        if text is None:
-            reasons[row] = "values must be finite"
-        elif len(text.encode()) > max_bytes:
-            reasons[row] = f"larger than {max_bytes} bytes"
-        else:
-            out[row] = text
+        if val is not None:  # the usual event has none: no call for it
+            out[row], reasons[row] = read_context(val, max_bytes)
     bad = reasons != ""
     errors.add(bad, "context", reasons)
     return out
+
+
+def read_context(val: Any, max_bytes: int) -> tuple[str | None, str]:
+    """One event's context as compact JSON text (None when absent), and why it is refused ("" when
+    it is not): the rule for one value, shared by the column check and the per-record one
+    (``validate_small``)."""
+    if val is None or (isinstance(val, float) and math.isnan(val)) or val == "":
+        return None, ""
+    try:
+        obj = json.loads(val) if isinstance(val, str) else val
+    except json.JSONDecodeError:
+        return None, "not a JSON object"
+    if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
+        return None, "must be an object with string keys"
+    if not all(v is None or isinstance(v, str | int | float | bool) for v in obj.values()):
+        return None, "values must be strings, numbers, booleans or null"
+    if any_surrogate([*obj, *(v for v in obj.values() if isinstance(v, str))]):
+        return None, UNENCODABLE
+    text = (
+        json.dumps(obj, separators=(",", ":"), sort_keys=True, allow_nan=False)
+        if all(not isinstance(v, float) or math.isfinite(v) for v in obj.values())
+        else None
+    )
+    if text is None:
+        return None, "values must be finite"
+    if len(text.encode()) > max_bytes:
+        return None, f"larger than {max_bytes} bytes"
+    return text, ""

@@ -196,7 +196,9 @@ def _list_miscalibration(
     recs[items["recommendation_id"].map(row_of).to_numpy(), pos] = (
         items["item_id"].astype(str).map(code).to_numpy()
     )
-    units = items.drop_duplicates("recommendation_id")["unit"].astype(str).to_list()
+    # a list served to no unit (``/popular``, a withheld person) has no history: "" has no events
+    # (pandas 3 keeps a missing unit NaN through astype(str), which then breaks the sort)
+    units = items.drop_duplicates("recommendation_id")["unit"].fillna("").astype(str).to_list()
     unit_code = {u: j for j, u in enumerate(sorted(set(units)))}
     ev = events[events["user_id"].astype(str).isin(unit_code)]
     per_unit = sparse.csr_array(

@@ -278,8 +278,8 @@ class PipelineConfig(_Strict):
     @model_validator(mode="after")
     def _placements_resolve(self) -> PipelineConfig:
         for name, placement in self.placements.items():
-            if not _PLACEMENT_NAME.fullmatch(name):
-                raise ValueError(f"placement name {name!r}: letters, digits, '_' and '-' only")
+            if (problem := placement_name_problem(name)) is not None:
+                raise ValueError(problem)
             try:
                 placement.resolved(self.rerank)
             except pydantic.ValidationError as exc:
@@ -303,6 +303,13 @@ class PipelineConfig(_Strict):
 
 
 _PLACEMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def placement_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a placement (None: it can); live rule files name them too."""
+    if _PLACEMENT_NAME.fullmatch(name):
+        return None
+    return f"placement name {name!r}: letters, digits, '_' and '-' only"
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
@@ -22,6 +23,7 @@ from scipy import sparse
 
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
+from recsmith.explain.trace import Trace
 from recsmith.exploration.contextual import source_rows
 from recsmith.exploration.explorer import Explorer, ExploreRequest
 from recsmith.fairness.stage import build_fairness
@@ -46,6 +48,7 @@ from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.reranker import Reranker
 from recsmith.rerank.rules import FilterRule, Rule
+from recsmith.rerank.window import active_rules
 from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
@@ -142,7 +145,7 @@ class Pipeline:
         self.reranker = Reranker(
             self.table,
             self.bundle.items,
-            rules=tuple(rerank.all_rules()),
+            rules=tuple(active_rules(rerank.all_rules(), self.rules_at or datetime.now(UTC))),
             diversity=rerank.diversity or None,
             similarity=self.content.vectors
             if rerank.similarity == "content" and self.content is not None
@@ -166,6 +169,22 @@ class Pipeline:
             view.config = self.config.for_placement(name)
             view._build_rerank()  # the view's own re-ranker and explorer; it has no placements
             self.placed[name] = view
+
+    #: the instant whose time-windowed rules the re-rankers apply (None: when they are built);
+    #: ``merchandising.live`` rebuilds at each window edge (``with_rules``)
+    rules_at: datetime | None = None
+    #: which live rules and windows re-rank here ("": the release's own file): response-cache
+    #: keys tell their lists apart by it
+    live_rules = ""
+
+    def with_rules(self, config: PipelineConfig, at: datetime, tag: str) -> Pipeline:
+        """This release re-ranking by ``config`` (the same release's config with other rules:
+        live rules from the store) and the rules in force at ``at``, tagged ``tag``. A shallow
+        copy, as ``with_catalog``: models and catalogue are shared."""
+        out = copy.copy(self)
+        out.config, out.rules_at, out.live_rules = config, at, tag
+        out._build_rerank()
+        return out
 
     def for_placement(self, placement: str | None) -> Pipeline:
         """This pipeline as ``placement`` serves it: a view sharing everything but re-ranking
@@ -333,10 +352,12 @@ class Pipeline:
         categories: Sequence[str],
         include_seen: bool | None,
         explore: ExploreRequest | None = None,
+        trace: Trace | None = None,
         source: str | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates, Queries, np.ndarray | None]:
         """``top_k`` with the queries it built (``answer`` traces reasons to their items) and,
-        when ``explore`` is given to an exploring pipeline, each final row's propensity."""
+        when ``explore`` is given to an exploring pipeline, each final row's propensity.
+        ``trace`` (``?explain=true`` only) keeps what each stage saw (``explain.trace``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         keep = self.config.retrieval.include_seen if include_seen is None else include_seen
         queries = self.queries(user_ids, extra_seen, recent, context, keep)
@@ -366,10 +387,13 @@ class Pipeline:
         explorer = self.explorer if explore is not None else None
         depth = explorer.depth(k) if explorer is not None else k
         final = self.finalise(cands, queries, depth, rules, diversity)
+        reranked = final
         propensity = None
         if explorer is not None and explore is not None:
             explored = explorer.explore(final, cands, queries, k, rules, self.table, explore)
             final, propensity = explored.rows, explored.propensity
+        if trace is not None:
+            trace.keep(queries, cands, tuple(rules), diversity, depth, reranked, final)
         if timings is not None:
             timings["rerank"] = time.perf_counter() - started
         n = len(user_ids)
@@ -419,12 +443,14 @@ class Pipeline:
         categories: Sequence[str] = (),
         include_seen: bool | None = None,
         explore: ExploreRequest | None = None,
+        trace: Trace | None = None,
         source: str | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
-        in one of them, ``include_seen`` the items users have (see ``top_k``); ``source``: only
-        what that retrieval source proposed, popularity filling the rest (a contextual arm)."""
+        in one of them, ``include_seen`` the items users have (see ``top_k``); ``trace``: see
+        ``_top_k``; ``source``: only what that retrieval source proposed, popularity filling the
+        rest (a contextual arm)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
         top, tier, final, queries, propensity = self._top_k(
@@ -439,6 +465,7 @@ class Pipeline:
             categories=categories,
             include_seen=include_seen,
             explore=explore,
+            trace=trace,
             source=source,
         )
 

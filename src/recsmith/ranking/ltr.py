@@ -75,6 +75,18 @@ class LambdaMARTRanker:
             return np.zeros(0, np.float32)
         return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float32)
 
+    def contributions(self, features: np.ndarray) -> np.ndarray:
+        """float64 [n, n_features + 1]: each feature's SHAP value for each row (LightGBM's
+        TreeSHAP, ``pred_contrib=True``), the last column the model's expected value; a row sums
+        to its raw score. What ``?explain=true`` shows; never computed on the serving path."""
+        if self.booster is None:
+            raise ValueError("ranker is not fitted")
+        width = self.booster.num_feature() + 1
+        if len(features) == 0:
+            return np.zeros((0, width))
+        out = self.booster.predict(features, pred_contrib=True, num_threads=1)
+        return np.asarray(out, dtype=np.float64).reshape(len(features), width)
+
     def save(self, path: Path) -> None:
         if self.booster is not None:
             self.booster.save_model(str(path))

@@ -34,6 +34,14 @@ field, not a silently ignored key::
     type = "cap_per_category"  # at most 2 items of one (primary) category
     max = 2
 
+    [[rerank.rules]]           # any rule may have a time window (see ``window.py``)
+    type = "boost"
+    property = "category"
+    equals = "toys"
+    factor = 3.0
+    start = 2026-12-05T00:00:00+01:00   # inclusive
+    end = 2026-12-07T00:00:00+01:00     # exclusive
+
 ``apply_rules`` runs them over a batch of candidates; the order and the guarantee (nothing
 unavailable, filtered, excluded or blocklisted is ever shown) are documented in ``plan.py``.
 """
@@ -46,23 +54,24 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter
+from pydantic import ConfigDict, Field, StrictStr, TypeAdapter
 
 from recsmith.errors import ValidationError
 from recsmith.ids import IdMap
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.conditions import Condition
 from recsmith.rerank.plan import RulePlan
+from recsmith.rerank.window import Window
 from recsmith.retrieval.candidates import Candidates
 
 Factor = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class _Rule(BaseModel):
+class _Rule(Window):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FilterRule(Condition):
+class FilterRule(Condition, Window):
     """Keep only items meeting the condition (several filters: all must hold)."""
 
     type: Literal["filter"] = "filter"
@@ -83,14 +92,14 @@ class BlocklistRule(_Rule):
     items: tuple[StrictStr, ...]
 
 
-class BoostRule(Condition):
+class BoostRule(Condition, Window):
     """Multiply the rank-based relevance of matching items by ``factor`` > 1 (see ``plan.py``)."""
 
     type: Literal["boost"] = "boost"
     factor: Factor = Field(gt=1)
 
 
-class BuryRule(Condition):
+class BuryRule(Condition, Window):
     """Like boost with 0 < ``factor`` < 1: matching items sink but stay eligible."""
 
     type: Literal["bury"] = "bury"
@@ -132,11 +141,23 @@ def parse_rules(data: Sequence[Mapping[str, Any]] | str | bytes) -> list[Rule]:
         return _RULES.validate_python(list(data))
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
-        loc = list(err["loc"])
-        head = f"rules[{loc.pop(0)}]" if loc and isinstance(loc[0], int) else "rules"
-        if loc and loc[0] in _TYPES:  # the union's tag, not a field
-            loc.pop(0)
-        raise ValidationError(".".join([head, *map(str, loc)]), err["msg"]) from None
+        raise ValidationError(field_path(("rules", *err["loc"])), err["msg"]) from None
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """A validation error's path as a field name: ``('rules', 2, 'boost', 'factor')`` ->
+    ``rules[2].factor`` (indices in brackets; the rule union's tag, not a field, left out), so
+    a pipeline file, a live rule file and a request name a rule's field alike."""
+    out = ""
+    after_index = False
+    for part in loc:
+        if isinstance(part, int):
+            out, after_index = f"{out}[{part}]", True
+        elif after_index and part in _TYPES:
+            after_index = False
+        else:
+            out, after_index = (f"{out}.{part}" if out else str(part)), False
+    return out
 
 
 def compile_rules(rules: Iterable[Rule], item_ids: IdMap) -> RulePlan:

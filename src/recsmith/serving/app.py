@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from recsmith import __version__
+from recsmith.access.shared_rate_limit import open_buckets
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.console import routes as console_routes
@@ -33,6 +34,8 @@ from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware, audit_rollback
 from recsmith.lifecycle.schedule import watch_schedule
+from recsmith.lifecycle.shadow import ShadowMetrics, ShadowRunner
+from recsmith.merchandising.live import start_live_rules
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
 from recsmith.monitoring.request_id import RequestIdMiddleware
@@ -52,14 +55,18 @@ from recsmith.serving.request_body import RequestBodyGuard
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import (
     admin,
+    admin_changes,
     decisions,
     events,
     health,
     items,
     operations,
     recommend,
+    rules,
+    shadow,
     users,
 )
+from recsmith.serving.routers import experiments as experiments_route
 from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
@@ -103,6 +110,7 @@ def create_app(
     """A new app serving ``settings``; ``bundle``/``store`` replace loading/opening them."""
     metrics = Metrics.create()
     drift_gauges = MonitorGauges.create(metrics.registry)
+    shadow_metrics = ShadowMetrics(metrics.registry)  # shadow mode (``lifecycle.shadow``)
     guard = (
         RollbackGuard(ModelRegistry(settings.serving.registry), settings.lifecycle)
         if settings.serving.registry is not None and settings.lifecycle.auto_rollback
@@ -119,6 +127,7 @@ def create_app(
         retrain_watcher: asyncio.Task[None] | None = None
         privacy_tasks: list[asyncio.Task[None]] = []
         fairness_watcher: asyncio.Task[None] | None = None
+        rules_watcher: asyncio.Task[None] | None = None  # live rules (``merchandising.live``)
         the_store = (
             store
             if store is not None
@@ -135,6 +144,8 @@ def create_app(
         bandits = BanditBoard(the_store, settings.decisions.kinds(), shared_arms)
         contextual = ContextualBoards(the_store, settings.decisions.kinds())  # [contextual] arms
         bandit_watcher: asyncio.Task[None] | None = None
+        registry = ModelRegistry(serving.registry) if serving.registry is not None else None
+        app.state.shadow = ShadowRunner(registry, settings.lifecycle, shadow_metrics)
         contextual_watcher: asyncio.Task[None] | None = None
         try:
             if bundle is not None:
@@ -158,7 +169,11 @@ def create_app(
                 store=the_store,
                 bundle=the_bundle,
                 metrics=metrics,
-                keys=KeyCache(the_store, settings.auth.rates()),
+                keys=KeyCache(
+                    the_store,
+                    settings.auth.rates(),
+                    buckets=open_buckets(settings.serving.state_url, settings.auth.rates()),
+                ),
                 state=the_state,
                 coalescer=Coalescer(arms=lambda: bandits.counts),
                 events=GroupCommit(
@@ -175,6 +190,7 @@ def create_app(
                             variant_outcomes(frame, getattr(app.state.runtime, "experiments", None))
                         ),
                     ),
+                    state=the_state,  # identify events move a visitor's recent items
                 ),
                 cache=the_cache,
                 decisions=decision_log,
@@ -203,7 +219,9 @@ def create_app(
                     lambda: served_release_dir(serving, _served_version(app)),
                 )
                 drift_watcher = asyncio.create_task(drift.watch())
+            await run_in_threadpool(app.state.shadow.start)  # loads [lifecycle] shadow_release
             privacy_tasks = privacy_watchers(app, the_store, settings)
+            rules_watcher = await start_live_rules(app, the_store, settings.serving)
             if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
                 watch = FairnessWatch(
                     the_store,
@@ -234,12 +252,14 @@ def create_app(
                 rollback_watcher,
                 retrain_watcher,
                 fairness_watcher,
+                rules_watcher,
                 *privacy_tasks,
             )
             for task in tasks:
                 if task is not None:
                     task.cancel()
             app.state.runtime = None
+            await run_in_threadpool(app.state.shadow.close)
             await run_in_threadpool(decision_log.close)  # flush: a clean stop loses none
             await run_in_threadpool(bandits.flush)
             await run_in_threadpool(contextual.flush)
@@ -274,10 +294,14 @@ def create_app(
         recommend,
         users,
         admin,
+        admin_changes,
         decisions,
         operations,
         health,
         metrics_route,
+        rules,
+        shadow,
+        experiments_route,
     ):
         app.include_router(module.router)
     app.include_router(console_routes.router)

@@ -29,7 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from recsmith.access import exposure
-from recsmith.access.rate_limit import Rate, TokenBuckets, retry_after
+from recsmith.access.rate_limit import Buckets, Rate, TokenBuckets, retry_after
 from recsmith.errors import StoreUnavailable
 from recsmith.governance.keys import hash_key
 from recsmith.serving.deps import Runtime, runtime_of
@@ -54,13 +54,15 @@ class KeyCache:
         store: EventStore,
         rates: Mapping[str, Rate] | None = None,
         ttl: float = KEY_CACHE_TTL_S,
+        buckets: Buckets | None = None,
     ) -> None:
         self._store = store
         self._ttl = ttl
         self._entries: dict[str, tuple[float, ApiKey]] = {}
         self._lock = threading.Lock()
         self.rates = dict(rates or {})
-        self.buckets = TokenBuckets(self.rates)
+        #: the process's own buckets, or ones shared through Redis (``access.shared_rate_limit``)
+        self.buckets: Buckets = buckets if buckets is not None else TokenBuckets(self.rates)
 
     def cached(self, key_hash: str) -> ApiKey | None:
         entry = self._entries.get(key_hash)  # a dict read is atomic: no lock on the hot path
@@ -121,9 +123,9 @@ def _unauthorized(reason: str) -> HTTPException:
     )
 
 
-def _secret_in_headers(request: Request) -> str | None:
-    """The key as ``HTTPBearer`` and ``APIKeyHeader`` read it, for routes that must not declare
-    them in the schema (below)."""
+def secret_in_headers(request: Request) -> str | None:
+    """The key as ``HTTPBearer`` and ``APIKeyHeader`` read it, for routes that do not solve them
+    as dependencies (``admit``, ``require_exposure``)."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
@@ -170,27 +172,42 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         header: Annotated[str | None, Depends(_header)],
     ) -> ApiKey | None:
-        runtime = runtime_of(request)
-        if not runtime.settings.serving.require_keys:
-            return None
-        key = await _valid_key(runtime, request, _presented_secret(bearer, header))
-        if not key.allows(scope):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"API key {key.key_id} lacks the {scope!r} scope (has: {', '.join(key.scopes)})",
-            )
-        wait_s = runtime.keys.buckets.admit(key.key_id, scope)
-        if wait_s:
-            rate = runtime.keys.rates[scope]
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"API key {key.key_id} is over its {scope} rate of {rate.count:g} per "
-                f"{rate.period_s:g} s; retry in {wait_s:.2f} s",
-                headers={"Retry-After": retry_after(wait_s)},
-            )
-        return key
+        return await admit(runtime_of(request), request, scope, _presented_secret(bearer, header))
 
     return check
+
+
+#: What a route that checks its key itself (``admit``) declares in the published schema, as
+#: ``require_scope``'s two security dependencies would: either header carries the key.
+SECURITY: list[dict[str, list[str]]] = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+
+
+async def admit(
+    runtime: Runtime, request: Request, scope: str, secret: str | None
+) -> ApiKey | None:
+    """``require_scope``'s check, callable from a handler: a hot route (``POST /v1/events``)
+    calls it directly instead of paying FastAPI's solve of three dependencies per request, and
+    declares ``SECURITY`` in its ``openapi_extra``; it reads ``secret`` with
+    ``secret_in_headers``."""
+    if not runtime.settings.serving.require_keys:
+        return None
+    key = await _valid_key(runtime, request, secret)
+    if not key.allows(scope):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"API key {key.key_id} lacks the {scope!r} scope (has: {', '.join(key.scopes)})",
+        )
+    wait_s = runtime.keys.buckets.admit(key.key_id, scope)
+    if wait_s:
+        rate = runtime.keys.rates[scope]
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"API key {key.key_id} is over its {scope} rate of {rate.count:g} per "
+            f"{rate.period_s:g} s; retry in {wait_s:.2f} s",
+            headers={"Retry-After": retry_after(wait_s)},
+        )
+    request.state.api_key = key  # what a route's own finer check reads (``?explain=true``)
+    return key
 
 
 def require_exposure(what: Literal["metrics", "docs"]) -> Callable[..., Awaitable[None]]:
@@ -208,6 +225,6 @@ def require_exposure(what: Literal["metrics", "docs"]) -> Callable[..., Awaitabl
         if mode == "off":
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
         if mode == "key" and settings.serving.require_keys:
-            await _valid_key(runtime, request, _secret_in_headers(request))
+            await _valid_key(runtime, request, secret_in_headers(request))
 
     return check

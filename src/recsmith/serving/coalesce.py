@@ -25,6 +25,7 @@ from typing import Any
 from recsmith.bundle import Answer
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.explorer import ExploreRequest
+from recsmith.rerank.rules import Rule
 from recsmith.serving.gather import Gatherer
 
 #: A batch never exceeds this many queries (bounds one flush's time and memory).
@@ -50,6 +51,7 @@ class Options:
     categories: tuple[str, ...] = ()
     diversity: float | None = None
     include_seen: bool | None = None
+    rules: tuple[Rule, ...] = ()  # a request's own rules (``merchandising.request``)
     source: str | None = None  # a contextual arm's source (``exploration.contextual``)
 
 
@@ -111,6 +113,7 @@ def _call(group: list[_Query], explore: dict[str, Any]) -> list[Slot]:
         categories=options.categories,
         diversity=options.diversity,
         include_seen=options.include_seen,
+        rules=options.rules,
         **explore,
     )
     return [Slot(answer, i, i == 0, len(group)) for i in range(len(group))]

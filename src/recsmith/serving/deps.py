@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from recsmith.access.shared_rate_limit import SharedTokenBuckets
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.exploration.board import BanditBoard
@@ -58,7 +59,9 @@ class Runtime:
         on any that nothing has used lately (blocking: call from the thread pool), and ``store``
         while its latest read failed (recommendations then come from memory; the catalogue sync
         reads it every second, so this is never older than that)."""
-        parts = {"online_state": self.state, "response_cache": self.cache}
+        buckets = self.keys.buckets  # shared through Redis, or the process's own
+        shared = buckets if isinstance(buckets, SharedTokenBuckets) else None
+        parts = {"online_state": self.state, "response_cache": self.cache, "rate_limits": shared}
         present = {name: part for name, part in parts.items() if part is not None}
         for part in present.values():
             part.probe()

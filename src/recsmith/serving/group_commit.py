@@ -2,7 +2,8 @@
 one store transaction.
 
 Browsers and mobile SDKs send events one at a time, and one event alone pays the whole fixed cost
-of a batch: a validation call (pandas, milliseconds) and a store transaction with its fsync. Here
+of a batch: a validation call (record by record for a small group, ``events.validate_small``; a
+pandas frame either way) and a store transaction with its fsync. Here
 each request's records wait in a ``gather.Gatherer`` (blocking mode): while one group is being
 validated and committed in the thread pool, the requests that arrive gather, and the next commit
 takes them all. So a lone request on an idle server is committed at once (no timer), and under
@@ -20,7 +21,7 @@ that is down fails the whole group at once (retrying each request would only wai
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ from recsmith.serving.batch import ingest_records
 from recsmith.serving.gather import Gatherer
 from recsmith.store.base import EventStore
 from recsmith.store.ingest import OnAttributed, ingest_event_batches
+
+if TYPE_CHECKING:
+    from recsmith.serving.online_state import OnlineState
 
 #: Requests per group commit at most (each holds up to ``serving.max_batch`` records).
 MAX_GROUP = 64
@@ -65,8 +69,10 @@ class GroupCommit:
         max_group: int = MAX_GROUP,
         attributor: Attributor | None = None,
         on_attributed: OnAttributed | None = None,
+        state: OnlineState | None = None,
     ) -> None:
         self._store = store
+        self._state = state  # where identify events move visitors' recent items
         self._settings = settings
         self._source = source
         self._on_stored = on_stored
@@ -97,6 +103,7 @@ class GroupCommit:
             on_stored=self._on_stored,
             attributor=self._attributor,
             on_attributed=self._on_attributed,
+            state=self._state,
         )
         return [
             ingest_records(self._store, records, lambda _, done=result: done, source=self._source)

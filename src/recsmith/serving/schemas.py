@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsmith.events.schema import IngestResult, Item
+from recsmith.explain.schema import ItemExplanation
 
 _EVENT_EXAMPLE: dict[str, Any] = {
     "event_id": "e-000123",
@@ -32,8 +33,11 @@ class EventIn(BaseModel):
 
     user_id: str | None = Field(None, description="Who; required unless session_id is given")
     session_id: str | None = Field(None, description="Anonymous visitor's session")
-    item_id: str
-    event_type: str = Field(description="One of the configured events.weights types")
+    item_id: str | None = Field(None, description="What; required except in an identify event")
+    event_type: str = Field(
+        description="One of the configured events.weights types, or 'identify' (user_id and "
+        "session_id, no item: links the visitor's session to the user, like POST …/aliases)"
+    )
     value: float | None = Field(None, description="Needed by value-weighted types (rating, play)")
     timestamp: str | float | None = Field(
         None,
@@ -271,6 +275,13 @@ class RecommendationResponse(_ListResponse):
         "request's recent items), 'category' (popular within the requested categories) or "
         "'popular' (nothing known about the visitor)"
     )
+    explanations: list[ItemExplanation] | None = Field(
+        None,
+        # absent unless ``?explain=true`` asked: one check per response, none per item
+        exclude_if=lambda value: value is None,
+        description="?explain=true only: explanations[i] says where items[i] came from and what "
+        "moved it",
+    )
     degraded: list[str] = Field(
         default_factory=list,
         description="parts this list was computed without: 'store' when the event store was "
@@ -281,6 +292,15 @@ class RecommendationResponse(_ListResponse):
         None,
         description="why the list ignores everything known about the user although they may be "
         "known: they were erased, or withdrew consent to personalization (``recsmith.privacy``)",
+    )
+    capped: int = Field(
+        0,
+        description="items frequency capping ([capping]) kept out of this list (action drop) or "
+        "moved to its end (demote): shown to this person max_shows times within the window",
+    )
+    page_view_excluded: int = Field(
+        0,
+        description="items withheld because an earlier list of the same page_view_id showed them",
     )
 
 
@@ -355,9 +375,9 @@ class ReadyResponse(BaseModel):
     checks: dict[str, bool]
     degraded: list[str] = Field(
         default_factory=list,
-        description="parts running on a fallback: online_state or response_cache when Redis "
-        "is down (readiness stays 200), store when the store cannot be read (recommendations "
-        "come from memory; the store check fails too)",
+        description="parts running on a fallback: online_state, response_cache or rate_limits "
+        "(per-process buckets) when Redis is down (readiness stays 200), store when the store "
+        "cannot be read (recommendations come from memory; the store check fails too)",
     )
     failed: list[str]
     hints: dict[str, str] | None = Field(
@@ -492,3 +512,9 @@ def item_patch_body() -> dict[str, Any]:
 def _json_body(schema: dict[str, Any], *also: str) -> dict[str, Any]:
     media = {name: {"schema": schema} for name in ("application/json", *also)}
     return {"requestBody": {"required": True, "content": media}, "responses": _body_responses()}
+
+
+def body_errors() -> dict[str, Any]:
+    """``openapi_extra`` of a route whose body FastAPI parses from its handler's model: the
+    body errors it may answer before (``_BODY_ERRORS``)."""
+    return {"responses": _body_responses()}

@@ -27,7 +27,7 @@ from recsmith.atomic_dir import fsync_path
 from recsmith.errors import ValidationError
 
 #: Tables whose rows make a store "not empty" (what a restore would overwrite).
-_DATA_TABLES = ("events", "items", "users", "api_keys", "dead_letters")
+_DATA_TABLES = ("events", "items", "users", "api_keys", "dead_letters", "rule_sets")
 
 POSTGRES_HINT = (
     "a PostgreSQL store is backed up with PostgreSQL's tools: "

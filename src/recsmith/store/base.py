@@ -355,6 +355,21 @@ class EventStore(Protocol):
         own locking keeps writes correct without it. A no-op where writers run in parallel."""
         ...
 
+    # --- live business rules (``recsmith.merchandising``; SQL in ``merchandising.rows``) ---
+
+    def add_rule_set(self, document: str, set_by: str | None, at_us: int) -> int:
+        """Append a rule file (JSON) as the next version, returned."""
+        ...
+
+    def rule_set_version(self) -> int:
+        """The newest version (0: none yet): what every server process polls."""
+        ...
+
+    def rule_sets(self, limit: int = 1, version: int | None = None) -> list[tuple[Any, ...]]:
+        """``merchandising.rows.RULE_SET_COLUMNS`` rows, newest first: the latest ``limit``,
+        or only ``version``."""
+        ...
+
     def close(self) -> None: ...
 
 

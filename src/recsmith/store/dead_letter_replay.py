@@ -81,6 +81,12 @@ def replay_dead_letters(
     return result
 
 
+def replay_target(since: str | None, reason: str | None) -> str:
+    """What the audit record of a replay names as its target: its filters as given, or ``all``
+    (the CLI and ``POST /v1/admin/dead-letters/replay`` alike)."""
+    return " ".join(f"{k}={v}" for k, v in (("since", since), ("reason", reason)) if v) or "all"
+
+
 def _replay_source(
     store: EventStore, settings: EventSettings, letters: Sequence[DeadLetter], result: ReplayResult
 ) -> None:
@@ -91,13 +97,16 @@ def _replay_source(
     checked = check_events(records, settings)
     for rejection in checked.rejected:
         result.still_refused.update(f"{e.field}: {e.reason}" for e in rejection.errors)
-    if len(checked.positions) == 0:
+    # identify events that pass the door are handed over too (``privacy.identify``): a link
+    # the rule refuses again is dead-lettered again, like a reused event_id
+    handed = [*checked.positions.tolist(), *(x.position for x in checked.identify)]
+    if not handed:
         return
     stored = store_events(store, replace(checked, rejected=[]), source=source)
     result.stored += stored.accepted
     result.duplicates += stored.duplicates
     result.refused_again += len(stored.rejected)
-    store.delete_dead_letters([letters[p].letter_id for p in checked.positions.tolist()])
+    store.delete_dead_letters([letters[p].letter_id for p in handed])
 
 
 def _as_received(letter: DeadLetter) -> Any:

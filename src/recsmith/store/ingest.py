@@ -15,12 +15,15 @@ from recsmith.config import EventSettings
 from recsmith.events.columns import payload
 from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items, validate_live_events
+from recsmith.events.validate_small import takes_records, validate_small
+from recsmith.privacy import identify
 from recsmith.privacy.screen import screen_events
 from recsmith.store.base import EventStore
 from recsmith.store.reused_ids import REASON, reused_ids
 
 if TYPE_CHECKING:
     from recsmith.decisions.attribution import Attributor
+    from recsmith.serving.online_state import OnlineState
 
 #: What ``on_attributed`` gets: the attributions of a batch (``Attributor.attribute``'s frame).
 OnAttributed = Callable[[pd.DataFrame], None]
@@ -44,6 +47,8 @@ class CheckedEvents:
     stamped: np.ndarray
     #: ``events.untracked``: events of erased or untracked people are dropped, not rejected
     drop_untracked: bool = False
+    #: the batch's valid ``identify`` events (``privacy.identify``), linked once it is stored
+    identify: tuple[identify.Identify, ...] = ()
 
 
 def check_events(
@@ -55,16 +60,25 @@ def check_events(
 ) -> CheckedEvents:
     """Validate one batch (no store involved). ``live`` events (HTTP) may come without a
     timestamp (``validate.validate_live_events``); imported ones may not."""
-    if live:
-        valid, rejected, stamped = validate_live_events(records, settings, offset=offset)
+    # item-less identify events are checked on their own and linked after the store
+    rest, rest_at, identify_at = identify.split(records)
+    if takes_records(rest):  # a few JSON records (HTTP): checked one by one, same verdicts
+        valid, rejected, stamped = validate_small(rest, settings, stamp_missing=live)
+    elif live:
+        valid, rejected, stamped = validate_live_events(rest, settings)
     else:
-        valid, rejected = validate_events(records, settings, offset=offset)
+        valid, rejected = validate_events(rest, settings)
         stamped = np.zeros(len(valid), dtype=bool)
-    refused = np.fromiter((r.index - offset for r in rejected), np.int64, len(rejected))
+    refused = np.fromiter((r.index for r in rejected), np.int64, len(rejected))
     # the valid frame keeps the order of the records that passed validation
-    positions = np.setdiff1d(np.arange(len(records)), refused)
+    positions = rest_at[np.setdiff1d(np.arange(len(rest)), refused)]
+    rejected = [replace(r, index=offset + int(rest_at[r.index])) for r in rejected]
+    links: list[identify.Identify] = []
+    if len(identify_at):
+        links, bad = identify.check(records, identify_at, settings, offset)
+        rejected = sorted([*rejected, *bad], key=lambda r: r.index)
     drop = settings.untracked == "drop"
-    return CheckedEvents(records, valid, positions, rejected, offset, stamped, drop)
+    return CheckedEvents(records, valid, positions, rejected, offset, stamped, drop, tuple(links))
 
 
 def store_events(
@@ -118,17 +132,19 @@ def ingest_event_batches(
     on_stored: Callable[[pd.DataFrame], None] | None = None,
     attributor: Attributor | None = None,
     on_attributed: OnAttributed | None = None,
+    state: OnlineState | None = None,
 ) -> list[IngestResult]:
     """Several requests' batches ingested as one: one validation, one store transaction (group
     commit). Each batch gets the result it would have got alone, its rejection indices counted in
     its own records; an event_id sent by two batches of the group is a duplicate (same content) or
     a rejected reuse (other content) in the later one, as inside one batch. The batches are live
-    events: one without a timestamp gets the time received (``validate.STAMP_RULE``)."""
+    events: one without a timestamp gets the time received (``validate.STAMP_RULE``). ``state``:
+    where identify events move their visitors' recent items (``privacy.identify``)."""
     records = [record for batch in batches for record in batch]
     bounds = np.cumsum([0, *map(len, batches)])
     checked = check_events(records, settings, live=True)
     positions, new, rejected, stamped, attributed = _store_checked(
-        store, checked, on_stored, attributor
+        store, checked, on_stored, attributor, state
     )
     if on_attributed is not None and len(attributed):
         on_attributed(attributed)
@@ -162,6 +178,7 @@ def _store_checked(
     checked: CheckedEvents,
     on_stored: Callable[[pd.DataFrame], None] | None,
     attributor: Attributor | None = None,
+    state: OnlineState | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[Rejection], np.ndarray, pd.DataFrame]:
     """Refuse reused event_ids (and, with an ``attributor``, ids of served lists that are
     wrong), store the rest in one append, then attribute them.
@@ -171,7 +188,9 @@ def _store_checked(
     yet dead-lettered, which of the events handed over the server timestamped, and their
     attributions (``row`` indexes the events handed over). Duplicates are attributed again:
     attributions are idempotent on ``event_id``, so a batch retried after a failure between
-    its append and its attributions gets them then."""
+    its append and its attributions gets them then. Identify events follow (``privacy.identify``:
+    ``state`` is the online state their visitors' recent items move in), their positions after
+    the events' and counted new when they made a link."""
     records, valid, positions = checked.records, checked.valid, checked.positions
     rejected, offset, stamped = checked.rejected, checked.offset, checked.stamped
     reused = reused_ids(store, valid, stamped) if len(valid) else np.zeros(0, dtype=bool)
@@ -205,7 +224,15 @@ def _store_checked(
     if attributor is not None and len(valid):
         attributed = attributor.attribute(valid, shown)
         store.append_attributions(attributed)
-    return positions, stored.new, rejected, stamped, attributed
+    new = stored.new
+    if checked.identify:  # after the events: a visitor's browsing in this batch moves too
+        done, linked, unlinked = identify.apply(store, checked.identify, records, offset, state)
+        at = np.asarray([x.position for x in checked.identify], np.int64)[done]
+        positions = np.concatenate([positions, at])
+        new = np.concatenate([new, linked[done]])
+        stamped = np.concatenate([stamped, np.zeros(len(at), dtype=bool)])
+        rejected = sorted([*rejected, *unlinked], key=lambda r: r.index)
+    return positions, new, rejected, stamped, attributed
 
 
 def _attributed(

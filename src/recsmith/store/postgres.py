@@ -44,6 +44,7 @@ from recsmith.governance.audit import (
     audit_row,
     scan_audit_query,
 )
+from recsmith.merchandising import rows as rule_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store import base
@@ -94,9 +95,10 @@ CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at 
 CREATE TABLE IF NOT EXISTS decisions (recommendation_id TEXT PRIMARY KEY,
     served_at BIGINT NOT NULL, unit TEXT, unit_kind TEXT NOT NULL, route TEXT NOT NULL,
     placement TEXT, release TEXT NOT NULL, experiment TEXT, variant TEXT,
-    latency_ms DOUBLE PRECISION, size INTEGER NOT NULL);
+    latency_ms DOUBLE PRECISION, page_view TEXT, size INTEGER NOT NULL);
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS latency_ms DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS assignment_propensity DOUBLE PRECISION;
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS page_view TEXT;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm TEXT;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm_propensity DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm_context TEXT;
@@ -147,6 +149,8 @@ CREATE TABLE IF NOT EXISTS privacy_marks (subject TEXT PRIMARY KEY, erased BOOLE
 )
 #: Advisory lock key serialising the creation of the privacy tables across processes.
 _PRIVACY_LOCK = 0x7265637370726976  # "recspriv"
+#: Advisory lock key serialising the creation of ``rule_sets`` (``recsmith.merchandising``).
+_RULES_LOCK = 0x7265637372756C65  # "recsrule"
 #: True once the privacy tables exist (the index is created last).
 _PRIVACY_NEWEST = "SELECT to_regclass('privacy_marks_updated') IS NOT NULL"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
@@ -765,6 +769,43 @@ class PostgresStore:
             )
             row = cur.execute(f"{_KEY_SELECT} WHERE key_id = %s", (key_id,)).fetchone()
         return None if row is None else base.api_key_from_row(row)
+
+    # --- live business rules (``recsmith.merchandising``) ---
+
+    def _rule_table(self, *, create: bool = True) -> bool:
+        """Whether ``rule_sets`` exists, creating it unless ``create`` is False: on first use,
+        as ``_privacy_tables`` and for the same reasons (readers never run DDL)."""
+        if getattr(self, "_rules_ready", False):
+            return True
+        with self._tx() as cur:
+            exists = cur.execute("SELECT to_regclass('rule_sets') IS NOT NULL").fetchone()
+            if exists != (True,) and create:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_RULES_LOCK,))
+                cur.execute(rule_rows.POSTGRES_SCHEMA)
+        self._rules_ready = exists == (True,) or create
+        return self._rules_ready
+
+    @guarded("write")
+    def add_rule_set(self, document: str, set_by: str | None, at_us: int) -> int:
+        self._rule_table()
+        with self._tx() as cur:
+            cur.execute("LOCK TABLE rule_sets IN EXCLUSIVE MODE")  # one next version at a time
+            found = cur.execute(rule_rows.INSERT_SQL.format(p="%s"), (document, set_by, at_us))
+            return int(found.fetchone()[0])
+
+    @guarded("read")
+    def rule_set_version(self) -> int:
+        if not self._rule_table(create=False):
+            return 0
+        return int(self._rows(rule_rows.VERSION_SQL)[0][0])
+
+    @guarded("read")
+    def rule_sets(self, limit: int = 1, version: int | None = None) -> list[tuple[Any, ...]]:
+        if not self._rule_table(create=False):
+            return []
+        if version is not None:
+            return self._rows(rule_rows.ONE_SQL.format(p="%s"), (version,))
+        return self._rows(rule_rows.LATEST_SQL.format(p="%s"), (limit,))
 
     def ping(self) -> bool:
         try:

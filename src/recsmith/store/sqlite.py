@@ -40,6 +40,7 @@ from recsmith.governance.audit import (
     audit_row,
     scan_audit_query,
 )
+from recsmith.merchandising import rows as rule_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store.base import (
@@ -146,6 +147,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     experiment TEXT,
     variant TEXT,
     latency_ms REAL,
+    page_view TEXT,
     size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
@@ -239,6 +241,7 @@ _ADDED_EVENT_COLUMNS = (("recommendation_id", "TEXT"), ("position", "INTEGER"))
 _ADDED_DECISION_COLUMNS = (
     ("latency_ms", "REAL"),
     ("assignment_propensity", "REAL"),
+    ("page_view", "TEXT"),
     ("arm", "TEXT"),
     ("arm_propensity", "REAL"),
     ("arm_context", "TEXT"),
@@ -359,6 +362,7 @@ class SQLiteStore:
         conn.executescript(_PRIVACY_SCHEMA)
         conn.executescript(_AUDIT_SCHEMA)
         _add_columns(conn, "api_keys", _ADDED_KEY_COLUMNS)
+        conn.executescript(rule_rows.SQLITE_SCHEMA)
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
@@ -796,6 +800,24 @@ class SQLiteStore:
         query, params = scan_audit_query(since, action, limit, "?")
         found = self._conn().execute(query, params).fetchall()
         return [audit_from_row(r) for r in reversed(found)]
+
+    # --- live business rules (``recsmith.merchandising``) ---
+
+    @guarded("write")
+    def add_rule_set(self, document: str, set_by: str | None, at_us: int) -> int:
+        with self._immediate() as conn:
+            found = conn.execute(rule_rows.INSERT_SQL.format(p="?"), (document, set_by, at_us))
+            return int(found.fetchone()[0])
+
+    @guarded("read")
+    def rule_set_version(self) -> int:
+        return int(self._conn().execute(rule_rows.VERSION_SQL).fetchone()[0])
+
+    @guarded("read")
+    def rule_sets(self, limit: int = 1, version: int | None = None) -> list[tuple[Any, ...]]:
+        if version is not None:
+            return self._conn().execute(rule_rows.ONE_SQL.format(p="?"), (version,)).fetchall()
+        return self._conn().execute(rule_rows.LATEST_SQL.format(p="?"), (limit,)).fetchall()
 
     # --- dead letters ---
 

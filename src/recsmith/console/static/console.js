@@ -3,7 +3,7 @@
 
 const KEY = "recsmith-admin-key";
 const $ = (id) => document.getElementById(id);
-const pages = ["overview", "releases", "drift", "fairness", "preview"];
+const pages = ["overview", "releases", "drift", "fairness", "rules", "preview"];
 
 function key() { return sessionStorage.getItem(KEY); }
 
@@ -160,7 +160,70 @@ async function preview(event) {
   ]));
 }
 
-const loaders = { overview, releases, drift, fairness, preview: async () => {} };
+function showRuleErrors(errors) {
+  $("rules-errors").replaceChildren(...errors.map((e) => {
+    const li = document.createElement("li");
+    li.textContent = `${e.field}: ${e.reason}`;
+    return li;
+  }));
+}
+
+async function rules(message) {
+  const r = await api("/v1/admin/rules");
+  $("rules-meta").textContent = r.current_version
+    ? `Version ${r.current_version}, set by ${r.set_by} at ${r.set_at}` : "Never set: the pipeline's rules apply.";
+  $("rules-text").value = JSON.stringify(r.rules, null, 2);
+  $("rules-pipeline").textContent = r.pipeline ? JSON.stringify(r.pipeline, null, 2) : "a single model: no rules";
+  fill("rules-history", r.history.map((h) => [
+    cell(h.version, "num"), cell(h.set_at), cell(h.set_by), cell(h.pipeline_rules ? "the pipeline's rules" : ""),
+  ]));
+  $("rules-message").textContent = typeof message === "string" ? message : "";
+  showRuleErrors([]);
+}
+
+// PUT, POST (validate) or DELETE /v1/admin/rules with the textarea's file; a refusal lists the
+// rule and field the server named
+async function sendRules(method, path) {
+  showRuleErrors([]);
+  $("rules-message").textContent = "";
+  let file = {};
+  if (method !== "DELETE") {
+    try {
+      file = JSON.parse($("rules-text").value.trim() || "{}");
+    } catch (e) {
+      showRuleErrors([{ field: "file", reason: `not JSON: ${e.message}` }]);
+      return null;
+    }
+  }
+  try {
+    return await api(path, { method, body: JSON.stringify(file), headers: { "Content-Type": "application/json" } });
+  } catch (e) {
+    let detail = e.message;
+    try { detail = JSON.parse(e.message); } catch { /* plain text */ }
+    showRuleErrors(Array.isArray(detail) ? detail : [{ field: "rules", reason: String(detail) }]);
+    return null;
+  }
+}
+
+async function validateRules() {
+  const r = await sendRules("POST", "/v1/admin/rules/validate");
+  if (r) $("rules-message").textContent = "Valid: Save applies it everywhere within a second.";
+}
+
+async function saveRules() {
+  const r = await sendRules("PUT", "/v1/admin/rules");
+  if (r) await rules(`Saved as version ${r.version}.`);
+}
+
+async function resetRules() {
+  if (!window.confirm("Really go back to the pipeline's own rules? Every server follows within a second.")) return;
+  const r = await sendRules("DELETE", "/v1/admin/rules");
+  if (r) await rules(`Version ${r.version}: the pipeline's rules.`);
+}
+
+const loaders = { overview, releases, drift, fairness, rules, preview: async () => {} };
+// pages kept in their own files (experiments.js, …), loaded before this one
+for (const [name, load] of Object.entries(window.consolePages || {})) { pages.push(name); loaders[name] = load; }
 
 async function route() {
   if (!key()) return showLogin();
@@ -187,6 +250,9 @@ $("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); sh
 $("rollback").addEventListener("click", () => act("roll back", "/v1/admin/rollback"));
 $("drift-form").addEventListener("submit", (e) => drift(e).catch((err) => { $("error").textContent = err.message; }));
 $("fairness-form").addEventListener("submit", (e) => fairness(e).catch((err) => { $("error").textContent = err.message; }));
+$("rules-validate").addEventListener("click", () => validateRules().catch((err) => { $("error").textContent = err.message; }));
+$("rules-save").addEventListener("click", () => saveRules().catch((err) => { $("error").textContent = err.message; }));
+$("rules-reset").addEventListener("click", () => resetRules().catch((err) => { $("error").textContent = err.message; }));
 $("preview-form").addEventListener("submit", (e) => preview(e).catch((err) => { $("error").textContent = err.message; }));
 window.addEventListener("hashchange", route);
 route();

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from recsmith.decisions.timespec import PATTERN
 from recsmith.governance.audit import record_audit
 from recsmith.governance.keys import UnknownKey, key_json, revoke_api_key
+from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.input_errors import query_time
@@ -28,7 +29,12 @@ Since = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="the latest this many")]
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin_key)])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(admin_key)],
+    route_class=AllowEveryMethod,  # GET and POST /keys are two routes: a 405 lists both
+)
 
 
 class ReloadResponse(BaseModel):

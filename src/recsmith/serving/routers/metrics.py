@@ -27,6 +27,6 @@ async def metrics(runtime: RuntimeDep) -> Response:
     """Serialising the registry is quick and never blocks, so this runs on the event loop; the
     check on Redis can block (up to its 50 ms timeout), so it goes to the thread pool."""
     down = await run_in_threadpool(runtime.degraded)
-    for component in ("online_state", "response_cache", "store"):
+    for component in ("online_state", "response_cache", "rate_limits", "store"):
         runtime.metrics.degraded.labels(component=component).set(int(component in down))
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

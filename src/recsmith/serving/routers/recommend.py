@@ -7,8 +7,10 @@ cache hit. The other endpoints are ``def``: FastAPI runs them in its thread pool
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -16,16 +18,24 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from recsmith.bundle import NeedsPipeline
+from recsmith.bundle import Answer, NeedsPipeline
+from recsmith.capping.policy import demote
+from recsmith.capping.serving import pins_of, request_caps
 from recsmith.decisions.record import UnitKind
 from recsmith.decisions.requests import counting
 from recsmith.decisions.served import record_served, since_arrival_ms
-from recsmith.errors import StoreUnavailable
+from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.experiments.choose import choose
+from recsmith.explain.build import explain_answer
+from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.contextual import Choice, contextual_choice
-from recsmith.exploration.explorer import EXPLORED
+from recsmith.exploration.explorer import EXPLORED, ExploreRequest
+from recsmith.lifecycle.shadow import ShadowJob
+from recsmith.merchandising.live import live_view, request_clock
+from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.gate import ANONYMOUS, withheld_reason
+from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery
@@ -38,6 +48,7 @@ from recsmith.serving.schemas import (
     RecommendationResponse,
     ScoredItem,
     SimilarResponse,
+    body_errors,
     error_responses,
 )
 
@@ -45,7 +56,10 @@ MAX_K = 1000
 MAX_LIST = 500
 
 router = APIRouter(
-    prefix="/v1", tags=["recommendations"], dependencies=[Depends(require_scope("read"))]
+    prefix="/v1",
+    tags=["recommendations"],
+    dependencies=[Depends(require_scope("read"))],
+    route_class=AllowEveryMethod,  # GET and POST on a user's recommendations: a 405 names both
 )
 
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1 to {MAX_K}")]
@@ -171,6 +185,23 @@ async def recommend(
         str | None,
         Query(max_length=64, description="Where the list is shown (experiments split by it)"),
     ] = None,
+    explain: Annotated[
+        bool,
+        Query(
+            description="Add explanations, one per item: its sources' ranks and scores, the "
+            "ranker's per-feature contributions, the re-ranking steps that moved it, its anchors "
+            "(needs the admin scope; computed only when asked, outside the response cache)"
+        ),
+    ] = False,
+    page_view_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=128,
+            description="The page view this list is part of: items an earlier list of it showed "
+            "(another placement) are left out (README: Capping)",
+        ),
+    ] = None,
 ) -> RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
@@ -184,6 +215,8 @@ async def recommend(
     ``include_seen`` only ``exclude`` is left out.
     """
     path_id(user_id, "user_id")
+    if explain:
+        _may_explain(request, runtime)
     # erased, or no consent to personalization: the anonymous list, from nothing about them
     withheld = withheld_reason(runtime.store, user_id)
     asker = ANONYMOUS if withheld else user_id
@@ -196,10 +229,23 @@ async def recommend(
         # a pipeline's ``[placements.NAME]`` re-ranking for this placement (README: Placements)
         placed = getattr(chosen.bundle, "for_placement", None)
         bundle = placed(placement) if placed is not None else chosen.bundle
+        # live rules from the store, time windows, a POST body's rules (``merchandising``)
+        bundle = live_view(request, chosen.bundle, placement, bundle)
+        try:
+            asked = asked_rules(request, bundle, request_clock(request))
+        except ValidationError as exc:
+            raise invalid(exc.field, exc.reason) from None
+        except NeedsPipeline as exc:
+            raise HTTPException(409, str(exc)) from None
         keep_seen = _keep_seen(bundle, include_seen)
         skip_store = keep_seen or withheld is not None
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
         seen = [*stored, *_ids(exclude, "exclude")]
+        # frequency capping and the page view's earlier lists (``recsmith.capping``)
+        caps, lapses = await request_caps(
+            runtime, bundle, None if withheld else user_id, page_view_id
+        )
+        seen += caps.withheld
         latest = _ids(recent, "recent")
         if withheld is None:
             latest += runtime.state.recent(user_id, runtime.settings.serving.recent_items)
@@ -219,16 +265,18 @@ async def recommend(
             placement,
             recommendation_id,
         )
-        options = Options(k, categories, diversity, keep_seen, arm.arm if arm else None)
+        options = Options(k, categories, diversity, keep_seen, asked, arm.arm if arm else None)
         cache = runtime.cache
-        if (
-            cache is None or arm is not None or getattr(bundle, "explorer", None) is not None
-        ):  # draws
+        # a draw per request: exploration, a contextual arm
+        explores = getattr(bundle, "explorer", None) is not None or arm is not None
+        if explain:  # the single-request path, traced (``recsmith.explain``)
+            listed = _explained(runtime, bundle, query, options)
+        elif cache is None or explores or asked:
             listed = await _computed(runtime, bundle, query, options)
         else:
             # catalogue changes applied since the release (``catalog_sync``) change what rules
             # let by
-            release = f"{bundle.version}@{bundle.catalog_stamp}"
+            release = f"{bundle.version}@{bundle.catalog_stamp}{getattr(bundle, 'live_rules', '')}"
             if bundle is not chosen.bundle:  # a placement's own re-ranking: its own lists
                 release += f"#{placement}"
             key = cache_key(
@@ -243,6 +291,7 @@ async def recommend(
                 listed = json.loads(hit)
         runtime.metrics.recommendations.labels(fallback=listed["fallback"] or "none").inc()
         propensities = listed.pop("propensities", None)
+        listed["items"], demoted = demote(listed["items"], caps.demoted, pins_of(bundle))
         if chosen.arm is not None and runtime.bandits is not None:  # adaptive allocation's trials
             shown = len(listed["items"])
             runtime.bandits.shown([chosen.arm] * shown, [True] * shown)
@@ -250,28 +299,27 @@ async def recommend(
             recommendation_id=recommendation_id,
             user_id=user_id,
             model_version=bundle.version,
-            degraded=[*degraded, *listed.pop("shortfalls", [])],
+            degraded=[*degraded, *lapses, *listed.pop("shortfalls", [])],
             experiment=chosen.experiment,
             variant=chosen.variant,
             not_personalised=withheld,
+            capped=caps.capped + demoted,
+            page_view_excluded=caps.repeated,
             **listed,
         )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
     unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
-    _record(
-        runtime,
-        response,
-        "recommendations",
-        unit,
-        kind,
-        placement,
-        latency,
-        propensities,
-        chosen.propensity,
-        arm,
-    )
+    served = [i.item_id for i in response.items]  # a candidate release's turn, off this path
+    # the candidate serves its own whole list (a contextual arm is this release's choice)
+    whole = replace(options, source=None)
+    request.app.state.shadow.offer(ShadowJob(query, whole, served, latency))
+    logged = (response, "recommendations", unit, kind, placement, latency, propensities)
+    if page_view_id is None:
+        _record(runtime, *logged, chosen.propensity, None, arm)
+    else:  # stored before the response leaves: the page view's next list may go to any worker
+        await run_in_threadpool(_record, runtime, *logged, chosen.propensity, page_view_id, arm)
     return response
 
 
@@ -285,6 +333,7 @@ def _record(
     latency_ms: float | None = None,
     propensities: list[float] | None = None,
     assignment_propensity: float | None = None,
+    page_view: str | None = None,
     arm: Choice | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
@@ -312,6 +361,7 @@ def _record(
         latency_ms=latency_ms,
         propensities=propensities,
         assignment_propensity=assignment_propensity,
+        page_view=page_view,
         arm=arm,
     )
 
@@ -345,6 +395,13 @@ async def _computed(
     answer, row = slot.answer, slot.index
     if slot.first:  # one pipeline call, observed once
         runtime.metrics.observe_answer(answer.timings, answer.candidates, slot.batch_size)
+    return _listing(runtime, bundle, answer, row, options)
+
+
+def _listing(
+    runtime: Runtime, bundle: Served, answer: Answer, row: int, options: Options
+) -> dict[str, Any]:
+    """Row ``row`` of a pipeline call's answer as the response carries it (``_computed``)."""
     tier = answer.tiers[row]
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
@@ -369,6 +426,48 @@ async def _computed(
             for i, s, src, anchor in zip(ids, scores, answer.sources[row], anchors, strict=True)
         ],
     }
+
+
+def _may_explain(request: Request, runtime: Runtime) -> None:
+    """``?explain=true`` shows the ranker's features and the re-ranking rules: the admin
+    scope's (a 403 naming it for a read key; the router's check has already run)."""
+    key = getattr(request.state, "api_key", None)
+    if runtime.settings.serving.require_keys and (key is None or not key.allows("admin")):
+        raise HTTPException(
+            403, "explain=true needs a key with the 'admin' scope (it shows the ranker's features)"
+        )
+
+
+def _explained(
+    runtime: Runtime, bundle: Served, query: UserQuery, options: Options
+) -> dict[str, Any]:
+    """``_computed``'s list, from one traced call of its own (``explain.build``), with an
+    explanation per item; an exploring pipeline draws as the coalesced call would."""
+    explore: dict[str, Any] = {}
+    if getattr(bundle, "explorer", None) is not None:
+        arms = runtime.bandits.counts if runtime.bandits is not None else ArmCounts()
+        explore["explore"] = ExploreRequest([query.request_id], arms)
+    if options.source is not None:  # the contextual arm's list, as the coalesced call serves it
+        explore["source"] = options.source
+    try:
+        answer, explained = explain_answer(
+            bundle,
+            query.user_id,
+            options.k,
+            extra_seen=[query.seen],
+            recent=[query.recent],
+            context=[query.context],
+            categories=options.categories,
+            diversity=options.diversity,
+            include_seen=options.include_seen,
+            rules=options.rules,
+            **explore,
+        )
+    except NeedsPipeline as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {**_listing(runtime, bundle, answer, 0, options), "explanations": explained}
 
 
 @router.get(
@@ -465,3 +564,33 @@ def popular(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularRespons
     )
     _record(runtime, response, "popular")
     return response
+
+
+async def recommend_with_rules(
+    request: Request, body: RecommendationBody, **options: Any
+) -> RecommendationResponse:
+    """The GET route's list with business rules for this request only (``{"rules": [...]}``,
+    the language of a pipeline file's ``[[rerank.rules]]``), applied on top of the live rules;
+    a malformed rule, or one the catalogue refuses, is a 422 naming ``rules[i].<field>``. The
+    query string takes every option of the GET route. Lists with request rules are never
+    served from, nor put into, the response cache."""
+    keep_rules(request, body.rules)
+    return await recommend(request, **options)
+
+
+# the GET route's parameters, whatever they become, plus the body: one handler, two methods
+_GET = inspect.signature(recommend, eval_str=True)
+_BODY = inspect.Parameter(
+    "body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=RecommendationBody
+)
+_params = list(_GET.parameters.values())
+recommend_with_rules.__signature__ = _GET.replace(  # type: ignore[attr-defined]
+    parameters=[_params[0], _BODY, *_params[1:]]
+)
+router.post(
+    "/users/{user_id:id}/recommendations",
+    response_model=RecommendationResponse,
+    summary="Top-k items for a user, with request-time rules",
+    responses=error_responses(401, 403, 409, 422, 503),
+    openapi_extra=body_errors(),
+)(recommend_with_rules)

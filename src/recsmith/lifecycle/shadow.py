@@ -1,0 +1,318 @@
+"""Shadow mode: a candidate release answers a sample of live requests beside the served one,
+unseen, and how alike its lists are (``overlap``) and how long it took are recorded.
+
+Off the request path: the route only offers the request's query and served list
+(``ShadowRunner.offer``: a hash, a bounded ``queue.put_nowait``, microseconds); one background
+thread per server process computes the candidate's list and compares. When the queue is full the
+job is dropped and counted (``recsmith_shadow_requests_total{outcome="dropped"}``): shadowing
+never slows or fails a live request. The sample is drawn from the recommendation id (a hash, not
+a random draw), so one request is shadowed by every process or by none.
+
+Which release shadows, and at what rate: ``[lifecycle] shadow_release`` / ``shadow_sample`` at
+start, then ``PUT/DELETE /v1/admin/shadow``, which writes ``shadow.json`` in the model registry
+(atomically); every server process following the registry picks it up within ``SYNC_S``. The
+figures (``report``) are this process's since its shadow release was set; Prometheus sums the
+processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from recsmith.config import LifecycleSettings
+from recsmith.governance.release_check import check_release
+from recsmith.governance.releases import ModelRegistry
+from recsmith.lifecycle.overlap import jaccard, rbo
+from recsmith.serving.coalesce import Options, UserQuery
+from recsmith.serving.metrics import LATENCY_BUCKETS
+
+log = logging.getLogger(__name__)
+
+#: Jobs waiting for the shadow thread at most; beyond it new ones are dropped (counted).
+QUEUE_SIZE = 256
+#: How often each process looks at ``shadow.json`` (a stat while nothing changed).
+SYNC_S = 1.0
+#: Latencies kept for the report's percentiles (the newest).
+KEPT = 2000
+OVERLAP_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+FILE = "shadow.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowJob:
+    """What the served list was computed from (the coalescer's query and options: the shadow
+    gets the very same inputs, capping's exclusions included), and what it was."""
+
+    query: UserQuery
+    options: Options
+    served: list[str]
+    served_ms: float | None
+
+
+@dataclass
+class _Tally:
+    """This process's figures for one shadow release."""
+
+    release: str
+    sample: float
+    since: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    compared: int = 0
+    dropped: int = 0
+    failed: int = 0
+    jaccard_sum: float = 0.0
+    rbo_sum: float = 0.0
+    shadow_ms: deque[float] = field(default_factory=lambda: deque(maxlen=KEPT))
+    served_ms: deque[float] = field(default_factory=lambda: deque(maxlen=KEPT))
+
+
+class ShadowMetrics:
+    """The shadow's Prometheus collectors, in the app's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "recsmith_shadow_requests_total",
+            "Sampled requests the shadow release compared, dropped (queue full) or failed on.",
+            ("outcome",),
+            registry=registry,
+        )
+        self.overlap = Histogram(
+            "recsmith_shadow_overlap",
+            "Overlap of the shadow release's list with the served one (jaccard, rbo).",
+            ("measure",),
+            buckets=OVERLAP_BUCKETS,
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "recsmith_shadow_latency_seconds",
+            "The shadow release's pipeline call, per sampled request.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.info = Gauge(
+            "recsmith_shadow_info",
+            "The release shadowing live traffic (value: its sample rate).",
+            ("release",),
+            registry=registry,
+        )
+
+
+class ShadowRunner:
+    """See module docstring. ``start`` the thread, ``close`` to stop it."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry | None,
+        settings: LifecycleSettings,
+        metrics: ShadowMetrics,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self._queue: queue.Queue[ShadowJob | None] = queue.Queue(queue_size)  # None: wake up
+        self._lock = threading.Lock()
+        self._bundle: Any = None
+        self._tally: _Tally | None = None
+        self._error: str | None = None
+        self._stamp: int | None = None  # shadow.json's mtime when last read (None: never)
+        self._failed: tuple[str | None, float] | None = None  # not retried every second
+        self._wanted: tuple[str | None, float] = (settings.shadow_release, settings.shadow_sample)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- the request path -------------------------------------------------------------
+
+    def offer(self, job: ShadowJob) -> None:
+        """Queue ``job`` if a shadow release is loaded and the request is in its sample; never
+        blocks (a full queue drops it, counted)."""
+        tally = self._tally
+        if tally is None or int(job.query.request_id[:8], 16) >= tally.sample * 0x1_0000_0000:
+            return
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            tally.dropped += 1
+            self.metrics.requests.labels(outcome="dropped").inc()
+
+    # ---- control ------------------------------------------------------------------------
+
+    def set(self, release: str | None, sample: float) -> None:
+        """Shadow ``release`` at ``sample`` (None: stop) in every process following the registry:
+        written to ``shadow.json``, loaded here at once. Raises what loading raises (an unknown
+        or broken release), leaving the previous shadow in place."""
+        if self.registry is None:
+            raise LookupError("shadow mode needs serving.registry: releases are named from it")
+        if release is not None:
+            self._load(release, sample)  # fails before anything is written
+        self.registry.root.mkdir(parents=True, exist_ok=True)
+        staging = self.registry.root / f".{FILE}-{os.getpid()}"
+        staging.write_text(json.dumps({"release": release, "sample": sample}))
+        os.replace(staging, self.registry.root / FILE)
+        self._wanted = (release, sample)
+        self._stamp = (self.registry.root / FILE).stat().st_mtime_ns
+        if release is None:
+            self._switch(None, None, sample)
+
+    def report(self) -> dict[str, Any]:
+        """This process's figures (see ``ShadowReport`` in the admin router)."""
+        tally, error = self._tally, self._error
+        if tally is None:
+            return {"release": self._wanted[0], "active": False, "error": error}
+        n = tally.compared
+        return {
+            "release": tally.release,
+            "active": True,
+            "error": error,
+            "sample": tally.sample,
+            "since": tally.since,
+            "compared": n,
+            "dropped": tally.dropped,
+            "failed": tally.failed,
+            "queued": self._queue.qsize(),
+            "jaccard": tally.jaccard_sum / n if n else None,
+            "rbo": tally.rbo_sum / n if n else None,
+            "shadow_latency_ms": _percentiles(tally.shadow_ms),
+            "served_latency_ms": _percentiles(tally.served_ms),
+        }
+
+    def start(self) -> None:
+        """Load the configured shadow and start the thread (none without a registry: nothing
+        can be shadowed then)."""
+        if self.registry is None:
+            return
+        self._sync()
+        self._thread = threading.Thread(target=self._run, name="recsmith-shadow", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        with contextlib.suppress(queue.Full):  # a full queue: the thread is awake anyway
+            self._queue.put_nowait(None)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    # ---- the shadow thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_sync = time.monotonic() + SYNC_S
+        while not self._stop.is_set():
+            try:
+                job = self._queue.get(timeout=max(0.0, next_sync - time.monotonic()))
+            except queue.Empty:
+                job = None
+            if time.monotonic() >= next_sync:
+                next_sync = time.monotonic() + SYNC_S
+                self._sync()
+            if job is not None:
+                self._compare(job)
+
+    def _compare(self, job: ShadowJob) -> None:
+        bundle, tally = self._bundle, self._tally
+        if bundle is None or tally is None:
+            return
+        started = time.perf_counter()
+        q, o = job.query, job.options
+        try:
+            answer = bundle.answer(
+                [q.user_id],
+                o.k,
+                extra_seen=[q.seen],
+                recent=[q.recent],
+                context=[q.context],
+                categories=o.categories,
+                diversity=o.diversity,
+                include_seen=o.include_seen,
+            )
+        except Exception as exc:  # the candidate's bug must not stop the thread or the server
+            tally.failed += 1
+            self.metrics.requests.labels(outcome="failed").inc()
+            self._error = f"{type(exc).__name__}: {exc}"
+            return
+        took = time.perf_counter() - started
+        listed = [str(i) for i in answer.lists.item_ids[0].tolist()]
+        j, r = jaccard(job.served, listed), rbo(job.served, listed)
+        with self._lock:
+            tally.compared += 1
+            tally.jaccard_sum += j
+            tally.rbo_sum += r
+            tally.shadow_ms.append(took * 1000.0)
+            if job.served_ms is not None:
+                tally.served_ms.append(job.served_ms)
+        self.metrics.requests.labels(outcome="compared").inc()
+        self.metrics.overlap.labels(measure="jaccard").observe(j)
+        self.metrics.overlap.labels(measure="rbo").observe(r)
+        self.metrics.latency.observe(took)
+
+    def _sync(self) -> None:
+        """Follow ``shadow.json`` when it changed (else the settings' release, once)."""
+        wanted = self._wanted
+        if self.registry is not None:
+            path = self.registry.root / FILE
+            try:
+                stamp = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                stamp = None
+            if stamp is not None and stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    data = json.loads(path.read_text())
+                    wanted = (data.get("release"), float(data.get("sample", 0.0)))
+                except (OSError, ValueError) as exc:
+                    log.error("shadow: %s unreadable: %s", path, exc)
+        loaded = self._tally.release if self._tally is not None else None
+        same = wanted[0] == loaded and (self._tally is None or self._tally.sample == wanted[1])
+        if same or wanted == self._failed:
+            self._wanted = wanted
+            return
+        self._wanted = wanted
+        if wanted[0] is None:
+            self._switch(None, None, wanted[1])
+            return
+        try:
+            self._load(wanted[0], wanted[1])
+        except Exception as exc:  # whatever a broken release raises: no shadow, said why
+            log.error("shadow release %s not loaded: %s", wanted[0], exc)
+            self._failed = wanted
+            self._switch(None, None, wanted[1])
+            self._error = str(exc)
+
+    def _load(self, release: str, sample: float) -> None:
+        if self.registry is None:
+            raise LookupError("shadow mode needs serving.registry: releases are named from it")
+        loaded = self._tally.release if self._tally is not None else None
+        bundle = self._bundle if loaded == release else check_release(self.registry.path(release))
+        self._switch(bundle, release, sample)
+
+    def _switch(self, bundle: Any, release: str | None, sample: float) -> None:
+        old = self._tally.release if self._tally is not None else None
+        if old is not None:
+            self.metrics.info.remove(old)
+        with self._lock:
+            self._bundle = bundle
+            self._tally = None if release is None else _Tally(release, sample)
+            self._error, self._failed = None, None
+        if release is not None:
+            self.metrics.info.labels(release=release).set(sample)
+            log.info("shadowing %s at %.0f %% of requests", release, sample * 100)
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float] | None:
+    """p50 and p99 (ms) of the kept values; None before the first."""
+    if not values:
+        return None
+    p50, p99 = np.percentile(np.asarray(values, dtype=np.float64), [50, 99])
+    return {"p50": float(p50), "p99": float(p99)}

@@ -1,0 +1,261 @@
+"""Live rules over HTTP: ``/v1/admin/rules`` sets, checks, versions and audits them, and every list
+of the process follows them at once; the pipeline's own rules come back with ``DELETE``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from rules_fixtures import category_of, rules_pipeline
+
+from recsmith.config import Settings
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving import create_app
+from recsmith.store.base import EventStore
+
+STORES = ("sqlite", "postgres")
+K = 8
+
+
+@pytest.fixture(scope="module")
+def pipe(training_records: list[dict[str, Any]]) -> Pipeline:
+    return rules_pipeline(training_records)
+
+
+@pytest.fixture
+def api(settings: Settings, pipe: Pipeline, store: EventStore) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, bundle=pipe, store=store)) as client:  # type: ignore[arg-type]
+        yield client
+
+
+def listed(api: TestClient, keys: dict[str, dict[str, str]], query: str = "") -> list[str]:
+    response = api.get(f"/v1/users/u1/recommendations?k={K}{query}", headers=keys["read"])
+    assert response.status_code == 200, response.text
+    return [item["item_id"] for item in response.json()["items"]]
+
+
+def put(api: TestClient, keys: dict[str, dict[str, str]], body: dict[str, Any]) -> Any:
+    return api.put("/v1/admin/rules", json=body, headers=keys["admin"])
+
+
+def test_a_rule_set_live_changes_lists_at_once_and_delete_restores_the_pipeline_rules(
+    api: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    baseline = listed(api, keys)
+    assert {category_of(i) for i in baseline} >= {"c0"}  # the rule below has something to do
+    rules = {
+        "rerank": {
+            "rules": [{"type": "filter", "property": "category", "in": ["c0"], "negate": True}]
+        }
+    }
+    response = put(api, keys, rules)
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 1
+    without = listed(api, keys)
+    assert without and not [i for i in without if category_of(i) == "c0"]
+    # the rest keep their relative order (a filter only removes)
+    assert [i for i in baseline if category_of(i) != "c0"] == without[
+        : len([i for i in baseline if category_of(i) != "c0"])
+    ]
+    pinned = baseline[5]
+    response = put(
+        api, keys, {"rerank": {"rules": [{"type": "pin", "item": pinned, "position": 1}]}}
+    )
+    assert response.status_code == 200 and response.json()["version"] == 2
+    now = listed(api, keys)
+    assert now[0] == pinned and now[1:] == [i for i in baseline if i != pinned][: K - 1]
+    gone = api.delete("/v1/admin/rules", headers=keys["admin"])
+    assert gone.status_code == 200 and gone.json()["version"] == 3 and gone.json()["rules"] == {}
+    assert listed(api, keys) == baseline
+    shown = api.get("/v1/admin/rules?version=2", headers=keys["admin"]).json()
+    assert shown["version"] == 2 and shown["current_version"] == 3
+    assert shown["rules"]["rerank"]["rules"] == [{"type": "pin", "item": pinned, "position": 1}]
+    assert [h["version"] for h in shown["history"]] == [3, 2, 1]
+    audit = api.get("/v1/admin/audit?action=rules.set", headers=keys["admin"]).json()
+    assert [(a["detail"]["previous_version"], a["detail"]["version"]) for a in audit] == [
+        (None, 1),
+        (1, 2),
+        (2, 3),
+    ]
+    assert {a["key_name"] for a in audit} == {"test-admin"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        (
+            {
+                "rerank": {
+                    "rules": [
+                        {"type": "boost", "property": "category", "equals": "c1", "factor": 0.5}
+                    ]
+                }
+            },
+            "rerank.rules[0].factor",
+            "greater than 1",
+        ),
+        (
+            {
+                "rerank": {
+                    "rules": [
+                        {"type": "exclude", "items": []},
+                        {"type": "pin", "item": "nowhere", "position": 1},
+                    ]
+                }
+            },
+            "rerank.rules[1].item",
+            "no events",
+        ),
+        (
+            {
+                "placements": {
+                    "home": {
+                        "rerank": {
+                            "rules": [{"type": "filter", "property": "category", "in": ["C0"]}]
+                        }
+                    }
+                }
+            },
+            "placements.home.rerank.rules[0]",
+            "no available item",
+        ),
+        (
+            {
+                "rerank": {
+                    "rules": [
+                        {"type": "pin", "item": "i1", "position": 1, "end": "2026-12-07T00:00:00"}
+                    ]
+                }
+            },
+            "rerank.rules[0].end",
+            "timezone",
+        ),
+        ({"rerank": {"rules": [], "diversity": 0.3}}, "rerank.diversity", "not permitted"),
+        ({"placements": {"a b": {"rerank": {"rules": []}}}}, "placements", "letters, digits"),
+    ],
+)
+def test_a_refused_rule_file_is_a_422_naming_the_rule_and_field_and_stores_nothing(
+    api: TestClient, keys: dict[str, dict[str, str]], body: dict[str, Any], field: str, reason: str
+) -> None:
+    for route in ("/v1/admin/rules", "/v1/admin/rules/validate"):
+        method = api.put if route.endswith("rules") else api.post
+        response = method(route, json=body, headers=keys["admin"])
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert error["field"] == field and reason in error["reason"], error
+    assert api.get("/v1/admin/rules", headers=keys["admin"]).json()["version"] == 0
+
+
+def test_validate_answers_the_file_as_it_would_be_stored_without_storing_it(
+    api: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = {"rerank": {"rules": [{"type": "exclude", "items": ["i1"]}]}}
+    response = api.post("/v1/admin/rules/validate", json=body, headers=keys["admin"])
+    assert response.status_code == 200 and response.json() == {"valid": True, "rules": body}
+    assert api.get("/v1/admin/rules", headers=keys["admin"]).json()["version"] == 0
+    for scope in ("read", "ingest"):
+        assert put(api, {"admin": keys[scope]}, body).status_code == 403
+
+
+def test_placement_rules_replace_the_default_where_that_placement_is_asked_for(
+    api: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    baseline = listed(api, keys)
+    c1 = [i for i in baseline if category_of(i) == "c1"]
+    assert c1
+    exclude_c1 = [{"type": "filter", "property": "category", "equals": "c1", "negate": True}]
+    assert put(api, keys, {"placements": {"home": {"rerank": {"rules": exclude_c1}}}}).is_success
+    assert not [i for i in listed(api, keys, "&placement=home") if category_of(i) == "c1"]
+    assert listed(api, keys) == baseline  # the default placement keeps the pipeline's rules
+    assert listed(api, keys, "&placement=email") == baseline
+
+
+def test_request_rules_apply_on_top_of_the_live_rules_for_that_request_only(
+    api: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    baseline = listed(api, keys)
+    exclude_c0 = [{"type": "filter", "property": "category", "in": ["c0"], "negate": True}]
+    assert put(api, keys, {"rerank": {"rules": exclude_c0}}).is_success
+    live = listed(api, keys)
+    pinned = live[4]
+    body = {
+        "rules": [
+            {"type": "exclude", "items": [live[0]]},
+            {"type": "pin", "item": pinned, "position": 1},
+        ]
+    }
+    url = f"/v1/users/u1/recommendations?k={K}"
+    response = api.post(url, json=body, headers=keys["read"])
+    assert response.status_code == 200, response.text
+    got = [item["item_id"] for item in response.json()["items"]]
+    assert got[0] == pinned and live[0] not in got
+    assert not [i for i in got if category_of(i) == "c0"]  # the live rules still hold
+    expected = [pinned, *[i for i in live if i not in (live[0], pinned)]][:K]
+    assert got[: len(expected)] == expected
+    assert listed(api, keys) == live != baseline  # nothing stays behind for the next request
+    # the same query options as GET
+    placed = api.post(f"{url}&placement=home&exclude={live[1]}", json={}, headers=keys["read"])
+    assert placed.status_code == 200 and live[1] not in {
+        i["item_id"] for i in placed.json()["items"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("rules", "field", "reason"),
+    [
+        (
+            [{"type": "exclude", "items": []}, {"type": "pin", "item": "i1", "position": 0}],
+            "rules[1].position",
+            "greater than or equal to 1",
+        ),
+        ([{"type": "pin", "item": "unknown-item", "position": 2}], "rules[0].item", "no events"),
+        ([{"type": "filter", "property": "category", "in": ["nope"]}], "rules[0]", "no available"),
+        ([{"type": "teleport"}], "rules[0]", "does not match any of the expected tags"),
+        (
+            [
+                {
+                    "type": "boost",
+                    "property": "category",
+                    "equals": "c1",
+                    "factor": 2,
+                    "start": "2026-12-05T00:00:00Z",
+                    "end": "2026-12-04T00:00:00Z",
+                }
+            ],
+            "rules[0].end",
+            "not after start",
+        ),
+    ],
+)
+def test_a_bad_request_rule_is_a_422_naming_rules_i_field(
+    api: TestClient, keys: dict[str, dict[str, str]], rules: Any, field: str, reason: str
+) -> None:
+    response = api.post("/v1/users/u1/recommendations", json={"rules": rules}, headers=keys["read"])
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["field"] == field and reason in error["reason"], error
+
+
+def test_a_body_key_other_than_rules_is_a_422_naming_it(
+    api: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    response = api.post("/v1/users/u1/recommendations", json={"rulez": []}, headers=keys["read"])
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "rulez"
+
+
+def test_a_single_model_answers_409_to_rules_it_cannot_apply(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = {"rerank": {"rules": [{"type": "exclude", "items": ["i1"]}]}}
+    assert put(client, keys, body).status_code == 409
+    response = client.post(
+        "/v1/users/u1/recommendations",
+        json={"rules": body["rerank"]["rules"]},
+        headers=keys["read"],
+    )
+    assert response.status_code == 409 and "pipeline" in response.json()["detail"]
+    plain = client.post("/v1/users/u1/recommendations", json={}, headers=keys["read"])
+    assert plain.status_code == 200
