@@ -36,7 +36,7 @@ def test_offline_batch_equals_online_single_requests(
     cands = retrieve(sources, [15], batch)
     offline = candidate_features(state, batch, cands)
     # recent_category_share, by hand: the share of the query's recent items in the item's category
-    column = feature_names(cands.sources).index("recent_category_share")
+    column = feature_names(cands.sources, state).index("recent_category_share")
     for r in range(0, len(cands), 7):
         mine = state.item_category[batch.recent[[cands.query[r]]].indices]
         cat = state.item_category[cands.items[r]]

@@ -12,8 +12,8 @@ from recsmith.config import Settings, StoreSettings
 from recsmith.errors import ValidationError
 from recsmith.evaluation.report import redact
 from recsmith.events.importers.base import FORMATS, read_source
-from recsmith.events.schema import Item
-from recsmith.events.validate import validate_events, validate_items
+from recsmith.events.schema import Item, User
+from recsmith.events.validate import validate_events, validate_items, validate_users
 from recsmith.privacy.identity import with_aliases
 from recsmith.privacy.screen import without_refused
 from recsmith.store.open import open_store
@@ -122,6 +122,27 @@ def load_catalog(
         finally:
             store.close()
     return catalog
+
+
+def load_profiles(
+    users: Path | None, data: Path | None, store_url: str | None, settings: Settings
+) -> list[User]:
+    """User profiles for the ranker's profile features: the ``--users`` file, else the store's
+    profiles when events come from a store (``import --format users``, ``PUT /v1/users/{id}``)."""
+    if users is not None:
+        if not users.exists():
+            raise FileNotFoundError(f"--users: no such file: {users}")
+        found: list[User] = []
+        for chunk in read_source("users", users).users:
+            found.extend(validate_users(chunk.rows, offset=chunk.offset)[0])
+        return found
+    if data is not None:
+        return []
+    store = open_store(store_url or settings.store.url)
+    try:
+        return store.users()
+    finally:
+        store.close()
 
 
 #: Models that learn from item metadata alone, so cannot fit without a catalogue.

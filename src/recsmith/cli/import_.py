@@ -83,7 +83,7 @@ def import_command(
             progress=cli.show_progress and not json_out,
         )
     counts = result.as_counts()
-    rejected_total = counts["rejected"] + counts["items_rejected"]
+    rejected_total = counts["rejected"] + counts["items_rejected"] + result.users_rejected_count
     read = (  # records read: stored, already stored, or refused
         counts["accepted"]
         + counts["duplicates"]
@@ -91,14 +91,23 @@ def import_command(
         + counts["items_accepted"]
         + result.items.duplicates
         + counts["items_rejected"]
+        + result.users.accepted
+        + result.users_rejected_count
     )
     if not cli.quiet:
         stderr.print(
             f"events: {counts['accepted']:,} accepted, {counts['duplicates']:,} duplicates, "
             f"{counts['rejected']:,} rejected; items: {counts['items_accepted']:,} stored, "
             f"{counts['items_rejected']:,} rejected"
+            + (
+                f"; users: {counts['users_accepted']:,} stored, {counts['users_rejected']:,} "
+                "rejected"
+                if "users_accepted" in counts
+                else ""
+            )
         )
-        for kind, rejected in (("event", result.rejected), ("item", result.items.rejected)):
+        shown = (("event", result.rejected), ("item", result.items.rejected))
+        for kind, rejected in (*shown, ("user", result.users.rejected)):
             # records are numbered from 1 in file order, a CSV header not counted
             for rej in rejected[:SHOWN_REJECTIONS]:
                 stderr.print(f"  {kind} record {rej.index + 1}: {rej.reason}", highlight=False)

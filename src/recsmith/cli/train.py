@@ -10,7 +10,7 @@ import typer
 
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
-from recsmith.cli._data import load_catalog, load_events, require_catalog
+from recsmith.cli._data import load_catalog, load_events, load_profiles, require_catalog
 from recsmith.cli.progress import stage_progress
 from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
@@ -38,6 +38,13 @@ def train(
     items: Annotated[
         Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
     ] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            help="User profiles file (CSV/JSONL/Parquet: user_id and properties) for a "
+            "--pipeline ranker's profile features; default: the store's, when training from it."
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option(help="Model parameter key=value (repeat).")
     ] = None,
@@ -64,11 +71,13 @@ def train(
             with progress("reading events"):
                 events = load_events(data, store, cli.settings)
                 catalog = load_catalog(items, data, store, cli.settings)
+                profiles = load_profiles(users, data, store, cli.settings)
             trained = train_pipeline(
                 config,
                 events,
                 dict(cli.settings.events.weights),
                 items=catalog,
+                users=profiles,
                 half_life_days=cli.settings.features.half_life_days,
                 progress=progress,
                 source=str(data) if data is not None else (store or cli.settings.store.url),
@@ -114,6 +123,6 @@ def _report(m: dict[str, object], out: Path, json_out: bool, quiet: bool) -> Non
             f"({m['n_interactions']:,} interactions) in {m['fit_seconds']:.2f}s → {out} "
             f"(version {m['version']})"
         )
-        for line in ("calibration_summary", "ranker_summary"):
+        for line in ("calibration_summary", "ranker_summary", "ranker_features"):
             if line in m:
                 stderr.print(str(m[line]), highlight=False, soft_wrap=True, markup=False)

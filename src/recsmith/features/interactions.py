@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,6 +133,10 @@ class Interactions:
     event_sessions: np.ndarray  # int32 per event: session code, -1 when the event had none
     catalog: ItemCatalog | None = None  # metadata; its items are in ``items`` even if untouched
     half_life_days: float | None = None  # the decay ``matrix`` was built with
+    #: each event's stored context (compact JSON text or None), for the ranker's context features
+    event_context: np.ndarray | None = None
+    #: user profiles aligned to ``users`` (properties, None = no profile), for profile features
+    profiles: tuple[Mapping[str, Any] | None, ...] | None = None
 
     @property
     def n_users(self) -> int:
@@ -150,11 +155,13 @@ class Interactions:
         half_life_days: float | None = None,
         reference_ts: int | None = None,
         catalog: ItemCatalog | None = None,
+        profiles: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Interactions:
         """Build from a canonical event frame (see ``events.schema.EVENT_COLUMNS``).
 
         Catalogue items nobody interacted with are appended to ``items`` (empty columns), so
-        content-based models can recommend them.
+        content-based models can recommend them. ``profiles`` (user id → properties) are kept
+        aligned to the users.
         """
         if events.empty:
             raise ValueError("events: no events to learn from")
@@ -178,6 +185,10 @@ class Interactions:
         ref = int(ts.max()) if reference_ts is None else int(reference_ts)
         w = weights_64.astype(np.float32)
         matrix = _matrix(u, i, w, ts, ref, half_life_days, (len(users), len(items)))
+        context = events["context"].to_numpy(dtype=object) if "context" in events else None
+        aligned = None
+        if profiles:
+            aligned = tuple(profiles.get(user) for user in users.external_ids.tolist())
         return cls(
             matrix,
             users,
@@ -190,6 +201,8 @@ class Interactions:
             session_codes.astype(np.int32),
             catalog,
             half_life_days,
+            context,
+            aligned,
         )
 
     def subset(self, events: np.ndarray) -> Interactions:
@@ -211,6 +224,8 @@ class Interactions:
             self.event_sessions[events],
             self.catalog,
             self.half_life_days,
+            None if self.event_context is None else self.event_context[events],
+            self.profiles,
         )
 
     def fingerprint(self) -> str:

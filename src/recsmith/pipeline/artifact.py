@@ -8,6 +8,7 @@ pipeline directory exactly as they take a model directory.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -19,7 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 from recsmith.atomic_dir import atomic_directory
 from recsmith.bundle import ModelBundle, read_manifest
 from recsmith.config import Weight
-from recsmith.events.schema import Item
+from recsmith.events.schema import Item, User
 from recsmith.fairness.config_check import check_fairness
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
@@ -33,14 +34,27 @@ from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.rule_check import check_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.pipeline.source_tuning import tune_sources
-from recsmith.pipeline.training import fit_models, ranker_summary, recent_items, train_ranker
-from recsmith.ranking.features import FeatureState
-from recsmith.ranking.ltr import LambdaMARTRanker
+from recsmith.pipeline.training import (
+    feature_state,
+    fit_models,
+    ranker_summary,
+    recent_items,
+    train_ranker,
+)
+from recsmith.ranking.features import FeatureState, feature_names
+from recsmith.ranking.ltr import LambdaMARTRanker, importance_summary
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.retrieval.ann import ItemIndex, ann_available
 from recsmith.stages import StageHook, no_stages
 
-_SPARSE_STATE = ("user_category_share", "user_category_last")
+log = logging.getLogger(__name__)
+
+_SPARSE_STATE = (
+    "user_category_share",
+    "user_category_last",
+    "user_property_share",
+    "segment_item_share",
+)
 
 
 def train_pipeline(
@@ -49,20 +63,26 @@ def train_pipeline(
     weights: dict[str, Weight],
     *,
     items: list[Item] | None = None,
+    users: list[User] | None = None,
     half_life_days: float | None = None,
     progress: StageHook = no_stages,
     **info: object,
 ) -> Pipeline:
     """Fit every stage on ``events`` (see ``pipeline.training`` for the leak-free ranker);
-    ``progress`` hears of each stage (``recsmith.stages``)."""
+    ``users``' profiles feed the ranker's profile features; ``progress`` hears of each stage
+    (``recsmith.stages``)."""
     started = time.perf_counter()
     items = items or []
     catalog = ItemCatalog.from_items(items) if items else None
     with progress("interaction matrix"):
         full = Interactions.from_events(
-            events, weights, half_life_days=half_life_days, catalog=catalog
+            events,
+            weights,
+            half_life_days=half_life_days,
+            catalog=catalog,
+            profiles={u.user_id: u.properties for u in users or []},
         )
-    attrs = ItemAttributes.from_items(items, full.items)
+    attrs = ItemAttributes.from_items(items, full.items, config.ranking.max_property_features)
     table = ItemTable.from_items(items, full.items) if items else ItemTable.unknown(full.n_items)
     # before minutes of fitting: every placement's re-ranking as well as the pipeline's own
     for checked in [config.rerank, *(config.for_placement(n).rerank for n in config.placements)]:
@@ -108,13 +128,16 @@ def train_pipeline(
     if primary is not None:
         models[primary.name] = bundle.model
     with progress("feature state"):
-        state = FeatureState.build(full, attrs.category, attrs.price, attrs.created_ts)
+        state = feature_state(full, attrs, config.ranking)
     bundle.manifest["fit_seconds"] = round(time.perf_counter() - started, 3)
     # the primary model's bundle named it ``ease-…``: the release is the whole pipeline
     bundle.manifest["version"] = "pipeline-" + bundle.version.split("-", 1)[1]
     bundle.manifest["ranker"] = ranker is not None
     bundle.manifest["ranker_training"] = ranker_report
     bundle.manifest["ranker_summary"] = ranker_summary(ranker_report)
+    if ranker is not None:
+        bundle.manifest["ranker_importance"] = ranker.importance()
+        bundle.manifest["ranker_features"] = importance_summary(ranker.importance())
     bundle.manifest["source_tuning"] = tuning
     if calibration:
         bundle.manifest["calibration"] = calibration
@@ -195,11 +218,14 @@ def _load_pipeline(path: Path) -> Pipeline:
         arrays = {k: npz[k] for k in npz.files}
     state_kwargs: dict[str, object] = {}
     for f in fields(FeatureState):
+        if f.name not in arrays and f"{f.name}.shape" not in arrays:
+            continue  # trained before the field existed: its default (no such features)
         if f.name in _SPARSE_STATE:
             state_kwargs[f.name] = sparse_from_arrays(f"{f.name}.", arrays)
         else:
             value = arrays[f.name]
-            state_kwargs[f.name] = int(value) if f.name == "reference_ts" else value
+            scalar = {"reference_ts": int, "use_context": bool}.get(f.name)
+            state_kwargs[f.name] = scalar(value) if scalar else value
     attrs = ItemAttributes(
         **{k.removeprefix("attr."): v for k, v in arrays.items() if k.startswith("attr.")}
     )
@@ -211,17 +237,30 @@ def _load_pipeline(path: Path) -> Pipeline:
         for s in config.retrieval.sources
         if (path / "ann" / f"{s.name}.faiss").is_file() and ann_available()
     }
+    state = FeatureState(**state_kwargs)
     ranker = (
         LambdaMARTRanker.load(path / "ranker.txt", config.ranking.params)
         if (path / "ranker.txt").is_file()
         else None
     )
+    names = feature_names(tuple(s.name for s in config.retrieval.sources), state)
+    if ranker is not None and ranker.booster.num_feature() != len(names):
+        # trained before its features changed (#15 added day of week and property features):
+        # scoring would misread its columns, so the fused order serves until the next training
+        log.warning(
+            "release %s: its ranker was trained on %d features, this version computes %d; "
+            "serving the fused order until the next training",
+            bundle.version,
+            ranker.booster.num_feature(),
+            len(names),
+        )
+        ranker = None
     return Pipeline(
         config,
         bundle,
         models,
         ranker,
-        FeatureState(**state_kwargs),
+        state,
         attrs,  # type: ignore[arg-type]
         recent,
         items,

@@ -35,16 +35,18 @@ from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.source_tuning import latest_item_holdout
+from recsmith.pipeline.source_tuning import latest_holdout, latest_item_holdout
 from recsmith.pipeline.training import (
     build_sources,
+    feature_state,
     fit_models,
     has_time_order,
     label_windows,
     recent_items,
     train_ranker,
 )
-from recsmith.ranking.features import FeatureState, candidate_features
+from recsmith.ranking.context import first_events, moments_of
+from recsmith.ranking.features import candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below, merge
@@ -84,6 +86,9 @@ class Validation:
     users: np.ndarray
     truth: sparse.csr_array
     protocol: str
+    #: each user's first held-out event (index into the full events; -1 none): the moment and
+    #: context a validation query stands for, as in the ranker's label windows
+    first: np.ndarray | None = None
 
 
 def validation_split(
@@ -102,7 +107,8 @@ def validation_split(
                 return _sampled(val, max_users, seed)
     past, users, items = latest_item_holdout(full, seed, max_users)
     truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
-    return Validation(past, users, truth, "each user's latest item")
+    first = first_events(full, latest_holdout(full, seed), users)
+    return Validation(past, users, truth, "each user's latest item", first)
 
 
 def _time_cut(full: Interactions, share: float) -> Validation:
@@ -116,14 +122,16 @@ def _time_cut(full: Interactions, share: float) -> Validation:
     known = np.diff(past.matrix.indptr) > 0
     users = np.flatnonzero(known & (np.diff(new.indptr) > 0)).astype(np.int32)
     truth = sparse.csr_array(new[users] > 0, dtype=np.float32)
-    return Validation(past, users, truth, f"temporal cut at the latest {share:g}")
+    first = first_events(full, ~before, users)
+    return Validation(past, users, truth, f"temporal cut at the latest {share:g}", first)
 
 
 def _sampled(val: Validation, max_users: int, seed: int) -> Validation:
     if len(val.users) <= max_users:
         return val
     pick = np.sort(np.random.default_rng(seed).choice(len(val.users), max_users, replace=False))
-    return Validation(val.past, val.users[pick], val.truth[pick], val.protocol)
+    first = None if val.first is None else val.first[pick]
+    return Validation(val.past, val.users[pick], val.truth[pick], val.protocol, first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +191,19 @@ class _Scorer:
     source once); any configuration made of them (and a ranker) scored against the held-out
     items with the serving path's merge and popularity fill."""
 
-    def __init__(self, config: PipelineConfig, val: Validation, attrs: ItemAttributes) -> None:
+    def __init__(
+        self, config: PipelineConfig, val: Validation, attrs: ItemAttributes, full: Interactions
+    ) -> None:
         self.val, self.attrs, self.config = val, attrs, config
         past, users = val.past, val.users
+        first = val.first if val.first is not None else np.full(len(users), -1)
+        moments, contexts = moments_of(full, first)
         self.queries = Queries(
             users,
             recent_items(past, config.retrieval.recent_items)[users],
             past.matrix[users],
-            tuple({} for _ in users),
+            contexts,
+            moments,
         )
         self.proposals: dict[str, Proposals] = {}
         fallback = StaticSource("popular", Popular().fit(past).item_scores_)
@@ -235,8 +248,7 @@ class _Scorer:
     def ranked(self, ranker: LambdaMARTRanker, config: PipelineConfig) -> np.ndarray:
         """Per-user NDCG@10 of ``ranker`` ordering ``config``'s candidates."""
         cands = self.candidates(config)
-        a = self.attrs
-        state = FeatureState.build(self.val.past, a.category, a.price, a.created_ts)
+        state = feature_state(self.val.past, self.attrs, config.ranking)
         if len(cands):
             cands = cands.with_scores(ranker.score(candidate_features(state, self.queries, cands)))
         return self.ndcg(cands)
@@ -255,7 +267,7 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
         report["reason"] = f"{len(val.users)} validation users < {MIN_USERS}: nothing decided"
         report["seconds"] = round(time.perf_counter() - started, 3)
         return Calibration(config, config.ranking.enabled, report)
-    scorer = _Scorer(with_popularity(config), val, attrs)
+    scorer = _Scorer(with_popularity(config), val, attrs, full)
     scored = [Tried(n, c, scorer.ndcg(scorer.candidates(c))) for n, c in _options(config, scorer)]
     fit_seconds = time.perf_counter() - started
     tuned, report["grid"] = _grid(config, scored, scorer, seed, started)

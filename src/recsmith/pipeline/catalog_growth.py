@@ -60,6 +60,7 @@ def grown_state(state: FeatureState, attrs: ItemAttributes) -> FeatureState:
     )
     category = attrs.category[n_old:]
     category = np.where(category < state.user_category_share.shape[1], category, -1)
+    seg = state.segment_item_share
     return replace(
         state,
         item_popularity=np.concatenate([state.item_popularity, zeros]),
@@ -67,6 +68,13 @@ def grown_state(state: FeatureState, attrs: ItemAttributes) -> FeatureState:
         item_age_days=np.concatenate([state.item_age_days, age.astype(np.float32)]),
         item_price=np.concatenate([state.item_price, attrs.price[n_old:].astype(np.float32)]),
         item_category=np.concatenate([state.item_category, category.astype(np.int32)]),
+        # no declared property or segment popularity for an item the state never saw
+        item_properties=np.concatenate(
+            [state.item_properties, np.full((n - n_old, len(state.item_property_names)), np.nan)]
+        ).astype(np.float32),
+        segment_item_share=sparse.csr_array(
+            (seg.data, seg.indices, seg.indptr), shape=(seg.shape[0], max(n, seg.shape[1]))
+        ),
     )
 
 
@@ -102,11 +110,10 @@ class TrainedWidth:
         return cls(source.name, source, n_items)
 
     def retrieve(self, queries: Queries, k: int) -> Proposals:
-        cut = Queries(
-            queries.users,
-            narrow(queries.recent, self.n_items),
-            narrow(queries.exclude, self.n_items),
-            queries.context,
+        cut = replace(
+            queries,
+            recent=narrow(queries.recent, self.n_items),
+            exclude=narrow(queries.exclude, self.n_items),
         )
         return self.source.retrieve(cut, k)
 

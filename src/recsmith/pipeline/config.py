@@ -154,6 +154,23 @@ class RankingConfig(_Strict):
     )
     params: RankerConfig = Field(default_factory=RankerConfig)
     random_state: int = 0
+    max_property_features: int = Field(
+        8,
+        ge=0,
+        le=64,
+        description="declared item properties, and as many user profile properties, that become "
+        "ranker features: the most frequently declared ones (0: none)",
+    )
+    context_features: bool = Field(
+        True,
+        description="hour, day of week, device and context_keys of each query as features "
+        "(false: the ranker learns from histories only)",
+    )
+    context_keys: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="event context keys (besides hour and device) that become ranker features",
+    )
 
 
 class RerankConfig(_Strict):

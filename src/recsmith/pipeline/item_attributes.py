@@ -1,7 +1,8 @@
 """Item attributes the pipeline needs, aligned to the model's item indices: category codes (for
-features), price, creation time (for 'new arrivals' and item age). Category codes are the
-catalogue view's (``ItemTable.category``, the primary category), so features, caps and diversity
-all speak of the same categories."""
+features), price, creation time (for 'new arrivals' and item age), and the declared properties the
+ranker uses (``features.properties``: brand, a price band, …; at training only, the feature state
+keeps what serving needs). Category codes are the catalogue view's (``ItemTable.category``, the
+primary category), so features, caps and diversity all speak of the same categories."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsmith.events.schema import Item
+from recsmith.features.properties import PropertyColumns, price_bands, property_columns
 from recsmith.ids import IdMap
 from recsmith.rerank.catalog_view import ItemTable
 
@@ -20,9 +22,12 @@ class ItemAttributes:
     category_names: np.ndarray  # str [n_categories]
     price: np.ndarray  # float32 [n_items], NaN = unknown
     created_ts: np.ndarray  # int64 [n_items] µs, -1 = unknown
+    properties: PropertyColumns | None = None  # ranker property columns (training only)
 
     @classmethod
-    def from_items(cls, items: list[Item], ids: IdMap) -> ItemAttributes:
+    def from_items(cls, items: list[Item], ids: IdMap, max_properties: int = 0) -> ItemAttributes:
+        """``max_properties``: how many declared properties become ranker columns (the most
+        frequent; ``price`` is a feature of its own and gives ``price_band`` instead)."""
         n = len(ids)
         price = np.full(n, np.nan, np.float32)
         created = np.full(n, -1, np.int64)
@@ -35,6 +40,7 @@ class ItemAttributes:
             np.asarray(table.category_names, dtype=str),
             price,
             created,
+            _properties(items, ids, price, max_properties),
         )
 
     def with_new_items(self, items: list[Item], ids: IdMap, table: ItemTable) -> ItemAttributes:
@@ -60,6 +66,19 @@ class ItemAttributes:
             "price": self.price,
             "created_ts": self.created_ts,
         }
+
+
+def _properties(items: list[Item], ids: IdMap, price: np.ndarray, cap: int) -> PropertyColumns:
+    """The property columns of the items ``ids`` knows, aligned to ``ids`` (no record: NaN)."""
+    records: list[dict[str, object] | None] = [None] * len(ids)
+    idx = ids.to_index([it.item_id for it in items])
+    for at, item in zip(idx.tolist(), items, strict=True):
+        if at >= 0:
+            records[at] = dict(item.properties)
+    for at, band in enumerate(price_bands(price.astype(np.float64))):
+        if band is not None:
+            records[at] = {**(records[at] or {}), "price_band": band}
+    return property_columns(records, cap, skip=frozenset({"price"}))
 
 
 def _fill(price: np.ndarray, created: np.ndarray, items: list[Item], ids: IdMap) -> None:

@@ -89,6 +89,9 @@ class Pipeline:
         self.recent = recent
         self.items_catalog = items
         self.quotas = [s.quota for s in config.retrieval.sources]
+        #: now, for the moment a served query stands for (its hour and day of week): a request
+        #: is answered for the time it is asked, not the time the model was trained
+        self.clock: Callable[[], float] = time.time
         #: item-to-item matrices of the sources whose items a reason can trace to an anchor
         self.anchor_matrices = {
             s.name: matrix
@@ -287,7 +290,8 @@ class Pipeline:
         )
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
-        return Queries(idx, recent_rows, exclude, ctx)
+        now = np.full(n, int(self.clock() * 1_000_000), np.int64)
+        return Queries(idx, recent_rows, exclude, ctx, now)
 
     def candidates(
         self, queries: Queries, k: int, timings: dict[str, float] | None = None

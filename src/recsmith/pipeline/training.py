@@ -20,8 +20,9 @@ from recsmith.features.interactions import Interactions
 from recsmith.models.base import Recommender
 from recsmith.models.popularity import Popular
 from recsmith.models.registry import create
-from recsmith.pipeline.config import PipelineConfig, SourceConfig
+from recsmith.pipeline.config import PipelineConfig, RankingConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.ranking.context import first_events, moments_of
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.retrieval.ann import ANNSource, ItemIndex, ann_available
@@ -73,6 +74,23 @@ def build_sources(
             assert model is not None
             out.append(ModelSource(s.name, model, s.use))
     return out
+
+
+def feature_state(data: Interactions, attrs: ItemAttributes, rc: RankingConfig) -> FeatureState:
+    """The ranker's feature aggregates of ``data``, as training, validation and serving build
+    them."""
+    return FeatureState.build(
+        data,
+        attrs.category,
+        attrs.price,
+        attrs.created_ts,
+        item_properties=attrs.properties.first(rc.max_property_features)
+        if attrs.properties is not None
+        else None,
+        max_profile_properties=rc.max_property_features,
+        use_context=rc.context_features,
+        context_keys=rc.context_keys,
+    )
 
 
 def recent_items(data: Interactions, n: int) -> sparse.csr_array:
@@ -183,8 +201,9 @@ def _window_examples(
     window: LabelWindow,
     max_queries: int,
     rng: np.random.Generator,
-) -> tuple[Candidates, np.ndarray, np.ndarray, np.ndarray]:
-    """Candidates, labels, features and the user of each query, for one window: sources and
+) -> tuple[Candidates, np.ndarray, np.ndarray, np.ndarray, FeatureState]:
+    """Candidates, labels, features, the user of each query and the feature state, for one
+    window: sources and
     feature aggregates fitted on the events before it, labels = items new to the user inside it;
     queries without a single positive candidate are dropped (they teach a ranker nothing)."""
     past = full.subset(window.past)
@@ -195,11 +214,14 @@ def _window_examples(
         users = np.sort(rng.choice(users, max_queries, replace=False))
     models = fit_models(config, past)
     sources = build_sources(config.retrieval.sources, models, attrs, config.retrieval.ann_min_items)
+    # each query stands for the user's first label-window event: its time and stored context
+    moments, contexts = moments_of(full, first_events(full, window.labels, users))
     queries = Queries(
         users.astype(np.int32),
         recent_items(past, config.retrieval.recent_items)[users],
         past.matrix[users],
-        tuple({} for _ in users),
+        contexts,
+        moments,
     )
     specs = config.retrieval.sources
     cands = retrieve(sources, [s.quota for s in specs], queries, [s.weight for s in specs])
@@ -208,8 +230,8 @@ def _window_examples(
     positive = np.bincount(cands.query, weights=labels, minlength=len(users)) > 0
     keep = np.flatnonzero(positive[cands.query])
     cands, labels = cands.take(keep), labels[keep]
-    state = FeatureState.build(past, attrs.category, attrs.price, attrs.created_ts)
-    return cands, labels, candidate_features(state, queries, cands), users
+    state = feature_state(past, attrs, config.ranking)
+    return cands, labels, candidate_features(state, queries, cands), users, state
 
 
 def _stack(parts: list[Candidates]) -> Candidates:
@@ -261,6 +283,7 @@ def train_ranker(
     labels = np.concatenate([part[1] for part in parts])
     features = np.concatenate([part[2] for part in parts])
     query_users = np.concatenate([part[3] for part in parts])
+    names = feature_names(cands.sources, parts[0][4])
     if len(cands) == 0:
         return None, {"outcome": "no_positives", "queries": 0.0, "windows": float(len(windows))}
     held = (rng.random(full.n_users) < 0.2)[query_users]  # by user: no one on both sides
@@ -270,7 +293,7 @@ def train_ranker(
         features[fit_rows],
         labels[fit_rows].astype(np.int32),
         groups[groups > 0],
-        feature_names(cands.sources),
+        names,
     )
     check = cands.take(np.flatnonzero(~fit_rows))
     truth = labels[~fit_rows]

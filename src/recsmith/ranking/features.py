@@ -10,18 +10,42 @@ skew to test away.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from recsmith.features.interactions import MICROS_PER_DAY, Interactions, decay_factors
+from recsmith.features.properties import PropertyColumns, property_columns
+from recsmith.ranking.context import context_columns, context_names
+from recsmith.ranking.property_features import (
+    property_names,
+    property_values,
+    segment_popularity,
+    user_affinities,
+)
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.queries import Queries
 
-DEVICES = {"mobile": 1, "desktop": 2, "tablet": 3, "app": 4}
 TREND_HALF_LIFE_DAYS = 7.0
+
+
+def _strings() -> np.ndarray:
+    return np.zeros(0, str)
+
+
+def _flags() -> np.ndarray:
+    return np.zeros(0, bool)
+
+
+def _no_columns() -> np.ndarray:
+    return np.zeros((0, 0), np.float32)
+
+
+def _no_shares() -> sparse.csr_array:
+    return sparse.csr_array((0, 0), dtype=np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +61,18 @@ class FeatureState:
     user_events: np.ndarray  # float32 [n_users]
     user_category_share: sparse.csr_array  # [n_users, n_categories]
     user_category_last: sparse.csr_array  # [n_users, n_categories] last event ts (µs) + 1
+    # declared context keys, item properties and profile properties (``property_features``);
+    # empty in an artifact trained before they existed
+    use_context: bool = True  # ``ranking.context_features``
+    context_keys: np.ndarray = field(default_factory=_strings)  # str [k]
+    item_property_names: np.ndarray = field(default_factory=_strings)  # str [p]
+    item_property_categorical: np.ndarray = field(default_factory=_flags)  # bool [p]
+    item_properties: np.ndarray = field(default_factory=_no_columns)  # float32 [n_items, p]
+    user_property_share: sparse.csr_array = field(default_factory=_no_shares)  # [n_users, codes]
+    profile_names: np.ndarray = field(default_factory=_strings)  # str [q]
+    profile_categorical: np.ndarray = field(default_factory=_flags)  # bool [q]
+    user_profiles: np.ndarray = field(default_factory=_no_columns)  # float32 [n_users, q]
+    segment_item_share: sparse.csr_array = field(default_factory=_no_shares)  # [segments, n_items]
 
     @classmethod
     def build(
@@ -45,9 +81,16 @@ class FeatureState:
         item_category: np.ndarray,
         item_price: np.ndarray,
         item_created_ts: np.ndarray,
+        *,
+        item_properties: PropertyColumns | None = None,
+        max_profile_properties: int = 0,
+        use_context: bool = True,
+        context_keys: Sequence[str] = (),
     ) -> FeatureState:
         """Aggregate ``data`` (whose events all precede its ``reference_ts``). Item attributes are
-        aligned to ``data.items``: category code (-1 none), price (NaN), created_at µs (-1)."""
+        aligned to ``data.items``: category code (-1 none), price (NaN), created_at µs (-1), and
+        the property columns (``ItemAttributes.properties``); the ``max_profile_properties`` most
+        declared properties of ``data.profiles`` become profile features."""
         n_items, n_users = data.n_items, data.n_users
         ref = data.reference_ts
         popularity = np.bincount(data.matrix.indices, minlength=n_items).astype(np.float32)
@@ -75,6 +118,8 @@ class FeatureState:
             ),
             shape=(n_users, max(n_cats, 1)),
         )
+        props = item_properties or PropertyColumns.empty(n_items)
+        profiles = property_columns(data.profiles or [None] * n_users, max_profile_properties)
         return cls(
             ref,
             popularity,
@@ -85,10 +130,25 @@ class FeatureState:
             user_events,
             share.tocsr(),
             last,
+            use_context,
+            np.asarray(list(context_keys), dtype=str),
+            props.names,
+            props.categorical,
+            props.values,
+            user_affinities(data, props),
+            profiles.names,
+            profiles.categorical,
+            profiles.values,
+            segment_popularity(data, profiles),
         )
 
+    @property
+    def n_property_features(self) -> int:
+        return len(self.item_property_names) + len(self.profile_names)
 
-def feature_names(sources: tuple[str, ...]) -> list[str]:
+
+def feature_names(sources: tuple[str, ...], state: FeatureState) -> list[str]:
+    """The columns of ``candidate_features``, in order."""
     per_source = [f"{kind}_{s}" for s in sources for kind in ("score", "rank")]
     return [
         *per_source,
@@ -101,8 +161,13 @@ def feature_names(sources: tuple[str, ...]) -> list[str]:
         "user_category_share",
         "user_category_recency_days",
         "recent_category_share",
-        "hour",
-        "device",
+        *context_names(state.context_keys.tolist()),
+        *property_names(
+            state.item_property_names,
+            state.item_property_categorical,
+            state.profile_names,
+            state.profile_categorical,
+        ),
     ]
 
 
@@ -123,7 +188,11 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
         days = (state.reference_ts - (last - 1.0)) / MICROS_PER_DAY
         recency[np.flatnonzero(has)[seen_cat]] = days[seen_cat]
     recent_share = _recent_category_share(state, queries, q, cat)
-    hour, device = _context(queries, q, state.reference_ts)
+    keys = state.context_keys.tolist()
+    if state.use_context:
+        context = context_columns(queries.moments, queries.context, keys)[q]
+    else:  # unknown for every row: a column no split can use
+        context = np.full((n, len(context_names(keys))), np.nan, np.float32)
     per_source = np.empty((n, 2 * len(cands.sources)), np.float32)
     per_source[:, 0::2] = cands.source_scores
     per_source[:, 1::2] = np.where(cands.source_ranks > 0, cands.source_ranks, np.nan)
@@ -137,10 +206,23 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
         share,
         recency,
         recent_share,
-        hour,
-        device,
     ]
-    return np.column_stack([per_source, *[np.asarray(c, np.float32) for c in columns]])
+    if state.n_property_features:
+        properties = property_values(
+            users,
+            items,
+            state.item_properties,
+            state.item_property_categorical,
+            state.user_property_share,
+            state.user_profiles,
+            state.profile_categorical,
+            state.segment_item_share,
+        )
+    else:
+        properties = np.zeros((n, 0), np.float32)
+    return np.column_stack(
+        [per_source, *[np.asarray(c, np.float32) for c in columns], context, properties]
+    )
 
 
 def _recent_category_share(
@@ -163,17 +245,3 @@ def _recent_category_share(
         totals = np.maximum(lengths, 1).astype(np.float32)
         out[has[found]] = counts[at[found]] / totals[q[has[found]]]
     return out
-
-
-def _context(queries: Queries, q: np.ndarray, reference_ts: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hour of day and device code per row, from each query's context (hour defaults to the
-    reference time's; device 0 = unknown)."""
-    n_q = len(queries)
-    default_hour = (reference_ts // 3_600_000_000) % 24
-    hours = np.full(n_q, default_hour, np.float32)
-    devices = np.zeros(n_q, np.float32)
-    for i, ctx in enumerate(queries.context):  # per query, not per candidate: small
-        if "hour" in ctx:
-            hours[i] = float(ctx["hour"])
-        devices[i] = DEVICES.get(str(ctx.get("device", "")).lower(), 0)
-    return hours[q], devices[q]

@@ -87,6 +87,15 @@ class LambdaMARTRanker:
         out = self.booster.predict(features, pred_contrib=True, num_threads=1)
         return np.asarray(out, dtype=np.float64).reshape(len(features), width)
 
+    def importance(self) -> dict[str, float]:
+        """Each feature's total gain over the booster's splits, largest first (ties by name):
+        which features the ranker actually uses, for the manifest."""
+        if self.booster is None:
+            raise ValueError("ranker is not fitted")
+        gain = self.booster.feature_importance(importance_type="gain")
+        pairs = zip(self.booster.feature_name(), np.asarray(gain, np.float64).tolist(), strict=True)
+        return {name: round(g, 4) for name, g in sorted(pairs, key=lambda p: (-p[1], p[0]))}
+
     def save(self, path: Path) -> None:
         if self.booster is not None:
             self.booster.save_model(str(path))
@@ -97,3 +106,12 @@ class LambdaMARTRanker:
         if path.is_file():
             ranker.booster = _lightgbm().Booster(model_file=str(path))
         return ranker
+
+
+def importance_summary(importance: dict[str, float], top: int = 5) -> str:
+    """One line for ``recsmith train``: the ``top`` features by share of the ranker's gain."""
+    total = sum(importance.values()) or 1.0
+    best = list(importance.items())[:top]
+    return "ranker features by gain: " + ", ".join(
+        f"{name} {100 * gain / total:.0f}%" for name, gain in best
+    )

@@ -23,6 +23,9 @@ class Queries:
     recent: sparse.csr_array  # [n, n_items]
     exclude: sparse.csr_array  # [n, n_items]
     context: tuple[dict[str, Any], ...] = field(default=())  # per query: device, hour, …
+    #: per query: the moment it stands for (µs; -1 unknown): the user's first label-window event
+    #: in training, now when serving (``ranking.context``); None = unknown for every query
+    moments: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)

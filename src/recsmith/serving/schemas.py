@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsmith.events.schema import IngestResult, Item
+from recsmith.events.schema import IngestResult, Item, User
 from recsmith.explain.schema import ItemExplanation
 
 _EVENT_EXAMPLE: dict[str, Any] = {
@@ -507,6 +507,18 @@ def item_patch_body() -> dict[str, Any]:
     """``openapi_extra`` documenting ``PATCH /v1/items/{item_id}``'s body: a merge patch."""
     schema = _merge_patch(_without_item_id(ItemIn.model_json_schema()))
     return _json_body(schema, "application/merge-patch+json")
+
+
+def profile_body(patch: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` documenting ``PUT`` (the profile) or ``PATCH`` (a merge patch of it)
+    ``/v1/users/{user_id}``'s body; ``user_id`` comes from the path (if sent, it must match)."""
+    schema = User.model_json_schema()
+    schema["properties"].pop("user_id")
+    schema["required"] = []
+    schema["examples"] = [{"properties": {"age": 34, "gender": "F", "plan": "pro"}}]
+    if patch:
+        return _json_body(_merge_patch(schema), "application/merge-patch+json")
+    return _json_body(schema)
 
 
 def _json_body(schema: dict[str, Any], *also: str) -> dict[str, Any]:

@@ -204,6 +204,10 @@ class EventStore(Protocol):
 
     def get_user(self, user_id: str) -> User | None: ...
 
+    def users(self) -> list[User]:
+        """Every stored profile, by id (training reads them for the ranker's profile features)."""
+        ...
+
     # --- dead letters ---
 
     def add_dead_letters(self, rejections: Sequence[Rejection], source: str) -> None: ...

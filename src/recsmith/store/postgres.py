@@ -445,6 +445,11 @@ class PostgresStore:
         rows = self._rows("SELECT user_id, properties FROM users WHERE user_id = %s", (user_id,))
         return User(user_id=rows[0][0], properties=json.loads(rows[0][1])) if rows else None
 
+    @guarded("read")
+    def users(self) -> list[User]:
+        rows = self._rows('SELECT user_id, properties FROM users ORDER BY user_id COLLATE "C"')
+        return [User(user_id=r[0], properties=json.loads(r[1])) for r in rows]
+
     @guarded("write")
     def delete_user(self, user_id: str) -> int:
         with self._tx() as cur:

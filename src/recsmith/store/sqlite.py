@@ -545,6 +545,11 @@ class SQLiteStore:
         )
         return None if row is None else User(user_id=row[0], properties=json.loads(row[1]))
 
+    @guarded("read")
+    def users(self) -> list[User]:
+        rows = self._conn().execute("SELECT user_id, properties FROM users ORDER BY user_id")
+        return [User(user_id=r[0], properties=json.loads(r[1])) for r in rows.fetchall()]
+
     @guarded("write")
     def delete_user(self, user_id: str) -> int:
         with self._immediate() as conn:

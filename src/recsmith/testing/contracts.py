@@ -295,6 +295,10 @@ class EventStoreContract:
         store.upsert_users([User(user_id="u1", properties={"plan": "free"})])
         assert store.get_user("u1") == User(user_id="u1", properties={"plan": "free"})
         assert store.get_user("42") is None
+        assert store.users() == [
+            User(user_id="0042"),
+            User(user_id="u1", properties={"plan": "free"}),
+        ]
 
     def test_delete_user_removes_events_and_profile(self, store: EventStore) -> None:
         anonymous = event("x", user=None, session_id="s")

@@ -76,6 +76,8 @@ class ImportSource:
     format: str
     events: Iterator[RawChunk[pd.DataFrame]] = field(default_factory=_nothing)
     items: Iterator[RawChunk[list[ItemRecord]]] = field(default_factory=_nothing)
+    #: user profiles (``User``-shaped dicts), stored after the catalogue
+    users: Iterator[RawChunk[list[dict[str, Any]]]] = field(default_factory=_nothing)
     total_events: int | None = None
 
 

@@ -22,6 +22,7 @@ from recsmith.decisions.attribution import Attributor
 from recsmith.errors import ValidationError
 from recsmith.events.importers import diginetica, generic, lastfm, movielens, retailrocket
 from recsmith.events.importers._common import ImportSource, RawChunk, SourceNotFound
+from recsmith.events.profiles import store_profiles
 from recsmith.events.schema import IngestResult, Rejection
 from recsmith.store.base import EventStore
 from recsmith.store.ingest import CheckedEvents, check_events, ingest_items, store_events
@@ -43,6 +44,7 @@ Reader = Callable[..., ImportSource]
 FORMATS: Mapping[str, Reader] = {
     "events": generic.read_events,
     "items": generic.read_items,
+    "users": generic.read_users,
     "movielens": movielens.read_movielens,
     "lastfm-hetrec": lastfm.read_lastfm_hetrec,
     "retailrocket": retailrocket.read_retailrocket,
@@ -64,15 +66,24 @@ class ImportResult(IngestResult):
     rejected_count: int = 0
     items: IngestResult = field(default_factory=lambda: IngestResult(0, 0))
     items_rejected_count: int = 0
+    users: IngestResult = field(default_factory=lambda: IngestResult(0, 0))
+    users_rejected_count: int = 0
 
     def as_counts(self) -> dict[str, int]:
-        return {
+        """Counts by kind; profile counts only when the source had profiles."""
+        counts = {
             "accepted": self.accepted,
             "rejected": self.rejected_count,
             "duplicates": self.duplicates,
             "items_accepted": self.items.accepted,
             "items_rejected": self.items_rejected_count,
         }
+        if self.users.accepted or self.users_rejected_count:
+            counts |= {
+                "users_accepted": self.users.accepted,
+                "users_rejected": self.users_rejected_count,
+            }
+        return counts
 
 
 def read_source(format: str, path: str | Path, chunk_rows: int = 100_000) -> ImportSource:
@@ -156,6 +167,12 @@ def import_source(
             res = ingest_items(store, chunk.rows, source=chunk.source, offset=chunk.offset)
             items.add(res.accepted, res.duplicates, res.rejected)
 
+    users = _Tally()
+    for chunk in source.users:
+        res = store_profiles(store, chunk.rows, source=chunk.source, offset=chunk.offset)
+        store.add_dead_letters(chunk.rejections, chunk.source)
+        users.add(res.accepted, 0, chunk.rejections + res.rejected)
+
     events = _Tally()
     # one writer thread: chunk N is stored (the database works with the GIL released) while this
     # thread reads and validates chunk N + 1; chunks are stored one at a time, in file order, so a
@@ -179,4 +196,6 @@ def import_source(
         rejected_count=events.count,
         items=IngestResult(items.accepted, items.duplicates, tuple(items.kept)),
         items_rejected_count=items.count,
+        users=IngestResult(users.accepted, 0, tuple(users.kept)),
+        users_rejected_count=users.count,
     )

@@ -6,13 +6,16 @@ event_id, context``. Without an ``event_type`` column every row is a ``rating`` 
 
 Items: ``item_id`` and optionally ``categories, tags, text, available, created_at``; any other
 column becomes a property. In text files categories and tags are ``|``-separated lists.
+
+Users (profiles): ``user_id`` and any other column as a property (age, gender, plan…), or a
+``properties`` object in JSONL.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,49 +133,91 @@ def _scalar(text: str) -> str | int | float:
     return text
 
 
-def item_record(row: Record, *, from_text: bool) -> ItemRecord:
-    """One file row as an Item-shaped dict: known fields mapped, every other column a property."""
-    item: ItemRecord = {}
+def _as_is(value: Any) -> Any:
+    return value
+
+
+#: How each known item field is read from a file cell; every other column is a property.
+_ITEM_READERS: dict[str, Callable[[Any], Any]] = {
+    "categories": _split,
+    "tags": _split,
+    "available": _flag,
+    **{name: _as_is for name in _ITEM_FIELDS - {"categories", "tags", "available"}},
+}
+
+
+def _record(
+    row: Record, fields: dict[str, Callable[[Any], Any]], *, from_text: bool
+) -> dict[str, Any]:
+    """One file row as a record: ``fields`` read by their readers, a ``properties`` object
+    merged, every other column a property (a number where a text cell is written as one)."""
+    record: dict[str, Any] = {}
     props: dict[str, Any] = {}
     for key, val in row.items():
         if val is None or (isinstance(val, float) and math.isnan(val)):
             continue
-        if key in ("categories", "tags"):
-            item[key] = _split(val)
-        elif key == "available":
-            item[key] = _flag(val)
-        elif key in _ITEM_FIELDS:
-            item[key] = val
+        if key in fields:
+            record[key] = fields[key](val)
         elif key == "properties" and isinstance(val, dict):
             props.update(val)
         else:
             props[key] = _scalar(val) if from_text and isinstance(val, str) else val
     if props:
-        item["properties"] = props
-    return item
+        record["properties"] = props
+    return record
+
+
+def item_record(row: Record, *, from_text: bool) -> ItemRecord:
+    """One file row as an Item-shaped dict: known fields mapped, every other column a property."""
+    return _record(row, _ITEM_READERS, from_text=from_text)
 
 
 def read_items(path: Path, chunk_rows: int = 100_000) -> ImportSource:
     """Catalog records from a CSV/JSONL/Parquet file."""
-    table = _open(path, chunk_rows, id_keys=("item_id",))
-    if table.columns is not None and "item_id" not in table.columns:
-        raise ValidationError("columns", f"{path.name}: missing column item_id")
-    # every unknown column becomes a property, so an events file read as a catalogue would
-    # silently replace every item it names with a record of one of its events
-    events_only = sorted(set(table.columns or ()) & _EVENT_ONLY_COLUMNS)
+    table = _record_table(path, chunk_rows, "item_id", _EVENT_ONLY_COLUMNS)
+    return ImportSource("items", items=_records(table, path.name, item_record), total_events=0)
+
+
+def _record_table(path: Path, chunk_rows: int, key: str, refused: frozenset[str]) -> Table:
+    """A file of records keyed by ``key`` (items, profiles) whose other columns become properties:
+    so a file with one of the ``refused`` columns, most likely an events file, is refused rather
+    than silently replacing every record it names with a record of one of its events."""
+    table = _open(path, chunk_rows, id_keys=(key,))
+    if table.columns is not None and key not in table.columns:
+        raise ValidationError("columns", f"{path.name}: missing column {key}")
+    events_only = sorted(set(table.columns or ()) & refused)
     if events_only:
         raise ValidationError(
             "columns",
             f"{path.name}: has event columns ({', '.join(events_only)}): is it an events file? "
             "Import it with --format events (or rename those columns to keep them as properties)",
         )
-    return ImportSource("items", items=_items(table, path.name), total_events=0)
+    return table
 
 
-def _items(table: Table, name: str) -> Iterator[RawChunk[list[ItemRecord]]]:
+def _records(
+    table: Table, name: str, make: Callable[..., dict[str, Any]]
+) -> Iterator[RawChunk[list[dict[str, Any]]]]:
+    """The table's rows as records (``make(row, from_text=…)``), chunk by chunk."""
     from_text = table.kind == "csv"
     for chunk in _decoded(table, name):
-        records = [
-            item_record(row, from_text=from_text) for row in chunk.rows.to_dict(orient="records")
-        ]
+        rows = chunk.rows.to_dict(orient="records")
+        records = [make(row, from_text=from_text) for row in rows]
         yield RawChunk(records, chunk.offset, chunk.source, chunk.rejections)
+
+
+# ---- users ------------------------------------------------------------------------------------
+
+#: Columns only an event has; a profile file with one of them is most likely an events file.
+_NOT_PROFILE_COLUMNS = frozenset({"item_id", "event_id", "event_type", "session_id", "timestamp"})
+
+
+def user_record(row: Record, *, from_text: bool) -> dict[str, Any]:
+    """One file row as a User-shaped dict: ``user_id``, every other column a property."""
+    return _record(row, {"user_id": _as_is}, from_text=from_text)
+
+
+def read_users(path: Path, chunk_rows: int = 100_000) -> ImportSource:
+    """User profiles from a CSV/JSONL/Parquet file."""
+    table = _record_table(path, chunk_rows, "user_id", _NOT_PROFILE_COLUMNS)
+    return ImportSource("users", users=_records(table, path.name, user_record), total_events=0)

@@ -91,7 +91,11 @@ def read_movielens(path: Path, chunk_rows: int = 100_000) -> ImportSource:
             "ratings.dat (or their .gz) - is it a MovieLens directory?",
         )
     return ImportSource(
-        "movielens", events=events, items=items, total_events=count_records(ratings, header=header)
+        "movielens",
+        events=events,
+        items=items,
+        users=_users_100k(path, chunk_rows),
+        total_events=count_records(ratings, header=header),
     )
 
 
@@ -213,3 +217,26 @@ def _items_dat(path: Path, chunk_rows: int) -> Iterator[RawChunk[list[ItemRecord
             yield _movie(movie_id, title, genres, tags.get(movie_id, []), {})
 
     return item_chunks(records(), stem(movies), chunk_rows)
+
+
+def _users_100k(path: Path, chunk_rows: int) -> Iterator[RawChunk[list[dict[str, object]]]]:
+    """ml-100k's ``u.user`` (``id|age|gender|occupation|zip``) as profiles: age, gender and
+    occupation (the zip code is left out: a near-unique, identifying value, no segment)."""
+    u_user = find(path, "u.user")
+    if u_user is None:
+        return
+    records: list[dict[str, object]] = []
+    offset = 0
+    for line in read_lines(u_user):
+        user_id, age, gender, occupation = line.split("|")[:4]
+        props = {
+            "age": int(age) if age.isdigit() else age,
+            "gender": gender,
+            "occupation": occupation,
+        }
+        records.append({"user_id": user_id, "properties": props})
+        if len(records) == chunk_rows:
+            yield RawChunk(records, offset, stem(u_user))
+            offset, records = offset + len(records), []
+    if records:
+        yield RawChunk(records, offset, stem(u_user))

@@ -4,10 +4,12 @@ wiping, its categories and properties), ``POST /v1/items`` upserts a batch."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from recsmith.events.schema import IngestResult
 from recsmith.pipeline.runtime import Pipeline
@@ -127,18 +129,27 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
-def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -> ItemsResponse:
-    path_id(item_id, "item_id")
+def patched(
+    body: bytes, key: str, record_id: str, read: Callable[[str], BaseModel | None], missing: str
+) -> dict[str, Any]:
+    """The stored record ``read(record_id)`` with the body's merge patch applied: 422 for a body
+    that is not an object or changes ``key``, 404 (``missing``) when nothing is stored. Read,
+    merge, write: concurrent patches of one record apply in turn, the last write winning."""
+    path_id(record_id, key)
     patch: Any = parse_json(body)
     if not isinstance(patch, dict):
         raise HTTPException(422, "request body must be a JSON object (the fields to change)")
-    if patch.get("item_id", item_id) != item_id:
-        raise invalid("item_id", "cannot be changed by a patch")
-    stored = runtime.store.get_item(item_id)
+    if patch.get(key, record_id) != record_id:
+        raise invalid(key, "cannot be changed by a patch")
+    stored = read(record_id)
     if stored is None:
-        raise HTTPException(404, f"no item {item_id!r} in the catalogue (PUT creates one)")
-    # read, merge, write: concurrent patches of one item apply in turn, the last write winning
-    record = merge_patch(stored.model_dump(mode="json", exclude_none=True), patch)
+        raise HTTPException(404, missing)
+    return merge_patch(stored.model_dump(mode="json", exclude_none=True), patch)
+
+
+def _patch_one(runtime: Runtime, sync: CatalogSync, item_id: str, body: bytes) -> ItemsResponse:
+    missing = f"no item {item_id!r} in the catalogue (PUT creates one)"
+    record = patched(body, "item_id", item_id, runtime.store.get_item, missing)
     return _upsert_record(runtime, sync, item_id, record)
 
 

@@ -15,13 +15,14 @@ from recsmith.privacy.consent import Consent, ErasedPerson, set_consent
 from recsmith.privacy.erase import Reach, erase_people
 from recsmith.privacy.export import export_person
 from recsmith.privacy.identity import AliasConflict, AliasKind, link_alias, unlink_alias
+from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.schemas import ErrorResponse, error_responses
 from recsmith.store.base import ApiKey
 
-router = APIRouter(prefix="/v1", tags=["privacy"])
+router = APIRouter(prefix="/v1", tags=["privacy"], route_class=AllowEveryMethod)
 
 AdminKey = Annotated[ApiKey | None, Depends(require_scope("admin"))]
 IngestKey = Annotated[ApiKey | None, Depends(require_scope("ingest"))]
