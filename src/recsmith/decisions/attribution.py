@@ -118,7 +118,7 @@ class Attributor:
     def attribute(self, events: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
         """The attributions of ``events`` (checked: ``shown`` is what ``check`` looked up):
         ``ATTRIBUTION_COLUMNS`` plus ``row`` (position in ``events``), ``release``, ``variant``,
-        ``experiment``."""
+        ``experiment``, ``item_id``, ``arm`` and ``arm_context`` (a contextual bandit's choice)."""
         explicit = self._explicit(events, shown)
         window = self._window(events)
         out = pd.concat([explicit, window], ignore_index=True)
@@ -131,7 +131,7 @@ class Attributor:
         asked = events[named].assign(row=np.flatnonzero(named))
         asked = asked.assign(position=_position_in(asked, shown))
         meta = shown.drop_duplicates("recommendation_id")[
-            ["recommendation_id", "release", "variant", "experiment"]
+            ["recommendation_id", "release", "variant", "experiment", "arm", "arm_context"]
         ]
         asked = asked.merge(meta, on="recommendation_id", how="left")
         return _attributions(asked, "explicit")
@@ -181,7 +181,16 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-_OUT = (*ATTRIBUTION_COLUMNS, "row", "release", "variant", "experiment", "item_id")
+_OUT = (
+    *ATTRIBUTION_COLUMNS,
+    "row",
+    "release",
+    "variant",
+    "experiment",
+    "item_id",
+    "arm",
+    "arm_context",
+)
 
 
 def _attributions(frame: pd.DataFrame, rule: str) -> pd.DataFrame:

@@ -32,7 +32,11 @@ class Decision:
     ``assignment_propensity``: the probability that this list's request got its ``variant``
     (the variant's weight share under a fixed split; the allocation share the server drew it
     with under ``allocation = "thompson"``, ``experiments.adaptive``), so an experiment's
-    variants can be compared off-policy; None outside experiments."""
+    variants can be compared off-policy; None outside experiments.
+
+    ``arm``, ``arm_propensity``, ``arm_context``: a contextual bandit's choice of list
+    (``exploration.linear_board``): the arm shown, its probability, and the context vector it
+    was chosen for (what an attributed outcome updates that arm's model with); None without one."""
 
     recommendation_id: str
     served_at: datetime
@@ -52,6 +56,9 @@ class Decision:
     #: the caller's page view (``page_view_id``): lists of one page view never repeat an item
     #: (``recsmith.capping``); None outside page views
     page_view: str | None = None
+    arm: str | None = None
+    arm_propensity: float | None = None
+    arm_context: tuple[float, ...] | None = None
 
     def position_of(self, item_id: str) -> int | None:
         """Where ``item_id`` was shown (1-based), None when it was not."""
@@ -79,6 +86,9 @@ def decision(
     propensities: Sequence[float] | None = None,
     assignment_propensity: float | None = None,
     page_view: str | None = None,
+    arm: str | None = None,
+    arm_propensity: float | None = None,
+    arm_context: Sequence[float] | None = None,
 ) -> Decision:
     """A list's decision, served now unless ``served_at``; ``propensities`` as an exploring
     pipeline drew them (None: a deterministic list, every propensity 1.0)."""
@@ -99,4 +109,7 @@ def decision(
         latency_ms=latency_ms,
         assignment_propensity=assignment_propensity,
         page_view=page_view,
+        arm=arm,
+        arm_propensity=arm_propensity,
+        arm_context=None if arm_context is None else tuple(float(x) for x in arm_context),
     )

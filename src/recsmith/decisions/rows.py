@@ -30,6 +30,9 @@ DECISION_COLUMNS = (
     "latency_ms",
     "assignment_propensity",
     "page_view",
+    "arm",
+    "arm_propensity",
+    "arm_context",
     "size",
 )
 #: Columns of ``decision_items`` in insert order.
@@ -72,6 +75,8 @@ LOOKUP_COLUMNS = (
     "variant",
     "experiment",
     "page_view",
+    "arm",
+    "arm_context",
 )
 #: Per (experiment, variant, minute): requests answered or failed by the server, and failures
 #: (``decisions.requests``); the experiment report's error-rate guardrail reads them.
@@ -79,7 +84,7 @@ REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")
 #: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
 LOOKUP_SQL = (
     "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
-    "d.variant, d.experiment, d.page_view "
+    "d.variant, d.experiment, d.page_view, d.arm, d.arm_context "
     "FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
 )
 
@@ -158,6 +163,9 @@ def decision_rows(
                 d.latency_ms,
                 d.assignment_propensity,
                 d.page_view,
+                d.arm,
+                d.arm_propensity,
+                context_text(d.arm_context),
                 len(d.item_ids),
             )
         )
@@ -178,6 +186,7 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
     (``position, item_id, score, sources, propensity`` in position order)."""
     rid, served, unit, kind, route, placement, release, experiment, variant, latency = head[:10]
     chance, page_view = head[10], head[11]
+    arm, arm_chance, arm_context = head[12:15]
     return Decision(
         recommendation_id=rid,
         served_at=pd.Timestamp(int(served), unit="us", tz="UTC").to_pydatetime(),
@@ -195,7 +204,15 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
         latency_ms=None if latency is None else float(latency),
         assignment_propensity=None if chance is None else float(chance),
         page_view=page_view,
+        arm=arm,
+        arm_propensity=None if arm_chance is None else float(arm_chance),
+        arm_context=None if arm_context is None else tuple(json.loads(arm_context)),
     )
+
+
+def context_text(context: Sequence[float] | None) -> str | None:
+    """A decision's ``arm_context`` as stored: a JSON array (NULL without a contextual arm)."""
+    return None if context is None else json.dumps([float(x) for x in context])
 
 
 def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -210,6 +227,7 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None -> NaN
     chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
     frame["assignment_propensity"] = chance
+    frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
     frame["sources"] = [
         "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
     ]
@@ -230,6 +248,8 @@ def lookup_rows(d: Decision) -> pd.DataFrame:
             "variant": [d.variant] * n,
             "experiment": [d.experiment] * n,
             "page_view": [d.page_view] * n,
+            "arm": [d.arm] * n,
+            "arm_context": [context_text(d.arm_context)] * n,
         }
     )
 

@@ -16,6 +16,7 @@ from recsmith.decisions.record import UnitKind, decision
 
 if TYPE_CHECKING:
     from recsmith.decisions.log import DecisionLog
+    from recsmith.exploration.contextual import Choice
     from recsmith.serving.metrics import Metrics
 
 #: Where ``serving.metrics.MetricsMiddleware`` puts the request's arrival (``perf_counter``) in
@@ -49,6 +50,7 @@ def record_served(
     propensities: Sequence[float] | None = None,
     assignment_propensity: float | None = None,
     page_view: str | None = None,
+    arm: Choice | None = None,
 ) -> None:
     """Buffer the list's ``Decision`` (never blocks: ``DecisionLog.record``) and count its
     items in ``recsmith_impressions_total``. A no-op with the log disabled. A ``page_view``'s
@@ -72,6 +74,9 @@ def record_served(
             propensities=propensities,
             assignment_propensity=assignment_propensity,
             page_view=page_view,
+            arm=None if arm is None else arm.arm,
+            arm_propensity=None if arm is None else arm.propensity,
+            arm_context=None if arm is None else arm.context,
         )
     )
     if item_ids:

@@ -153,8 +153,16 @@ def _same(a: ArmCounts, b: ArmCounts) -> bool:
     )
 
 
+class Synced(Protocol):
+    """What the sync loop drives: ``BanditBoard``, ``contextual.ContextualBoards``."""
+
+    @property
+    def active(self) -> bool: ...
+    def sync(self) -> None: ...
+
+
 async def keep_synced(
-    board: BanditBoard, exploring: Callable[[], bool], interval_s: float = SYNC_INTERVAL_S
+    board: Synced, exploring: Callable[[], bool], interval_s: float = SYNC_INTERVAL_S
 ) -> None:
     """The server's sync loop (a task of its lifespan): ``sync`` in the thread pool every
     ``interval_s`` while the served model explores or the board is ``active`` (a deployment

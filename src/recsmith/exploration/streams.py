@@ -30,6 +30,7 @@ class Stream(IntEnum):
     GUMBEL = 3
     PROPENSITY = 4
     BANK = 5
+    ARM = 6
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.exploration.config import ExploreConfig
+from recsmith.exploration.contextual import WHOLE, ContextualConfig
 from recsmith.fairness.amortised import AmortisedConfig
 from recsmith.fairness.exposure import ExposureRule
 from recsmith.models.base import Recommender
@@ -280,6 +281,16 @@ class PipelineConfig(_Strict):
         default_factory=dict, exclude_if=lambda value: not value
     )
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    #: README: Exploration in serving, contextual arms; left out of dumps when unset
+    contextual: ContextualConfig | None = Field(None, exclude_if=lambda value: value is None)
+
+    @model_validator(mode="after")
+    def _contextual_arms(self) -> PipelineConfig:
+        names = [WHOLE, *(s.name for s in self.retrieval.sources)]
+        for arm in self.contextual.arms if self.contextual is not None else ():
+            if arm not in names:
+                raise ValueError(f"contextual.arms: {arm!r} is not {WHOLE!r} or a retrieval source")
+        return self
 
     @model_validator(mode="after")
     def _placements_resolve(self) -> PipelineConfig:

@@ -24,6 +24,7 @@ from scipy import sparse
 from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
 from recsmith.events.schema import Item
 from recsmith.explain.trace import Trace
+from recsmith.exploration.contextual import source_rows
 from recsmith.exploration.explorer import Explorer, ExploreRequest
 from recsmith.fairness.stage import build_fairness
 from recsmith.models.base import Recommender
@@ -356,6 +357,7 @@ class Pipeline:
         include_seen: bool | None,
         explore: ExploreRequest | None = None,
         trace: Trace | None = None,
+        source: str | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates, Queries, np.ndarray | None]:
         """``top_k`` with the queries it built (``answer`` traces reasons to their items) and,
         when ``explore`` is given to an exploring pipeline, each final row's propensity.
@@ -368,6 +370,8 @@ class Pipeline:
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
         cands = self.candidates(queries, k, timings)
         cands = cands.take(np.flatnonzero(tier[cands.query] < 2))  # nobody known: popularity
+        if source is not None:  # a contextual arm (``exploration.contextual``): its source's rows
+            cands = cands.take(np.flatnonzero(source_rows(cands, source)))
         found = np.bincount(cands.query, minlength=len(user_ids)) > 0
         # popular items under every list: the fallback tier, and what fills lists the sources
         # could not, all passing through the same rules below
@@ -444,11 +448,13 @@ class Pipeline:
         include_seen: bool | None = None,
         explore: ExploreRequest | None = None,
         trace: Trace | None = None,
+        source: str | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
         in one of them, ``include_seen`` the items users have (see ``top_k``); ``trace``: see
-        ``_top_k``."""
+        ``_top_k``; ``source``: only what that retrieval source proposed, popularity filling the
+        rest (a contextual arm)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
         top, tier, final, queries, propensity = self._top_k(
@@ -464,6 +470,7 @@ class Pipeline:
             include_seen=include_seen,
             explore=explore,
             trace=trace,
+            source=source,
         )
 
         lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))

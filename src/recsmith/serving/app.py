@@ -28,6 +28,7 @@ from recsmith.decisions.served import count_attributed
 from recsmith.errors import StoreUnavailable
 from recsmith.experiments.adaptive import variant_outcomes
 from recsmith.exploration.board import BanditBoard, explores, keep_synced
+from recsmith.exploration.contextual import ContextualBoards
 from recsmith.exploration.redis_arms import open_arms
 from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
@@ -142,9 +143,11 @@ def create_app(
         decision_log.start()
         shared_arms = open_arms(serving.state_url, the_store)  # Redis copy, the store the truth
         bandits = BanditBoard(the_store, settings.decisions.kinds(), shared_arms)
+        contextual = ContextualBoards(the_store, settings.decisions.kinds())  # [contextual] arms
         bandit_watcher: asyncio.Task[None] | None = None
         registry = ModelRegistry(serving.registry) if serving.registry is not None else None
         app.state.shadow = ShadowRunner(registry, settings.lifecycle, shadow_metrics)
+        contextual_watcher: asyncio.Task[None] | None = None
         try:
             if bundle is not None:
                 the_bundle: Served | None = bundle
@@ -183,6 +186,7 @@ def create_app(
                     on_attributed=lambda frame: (
                         count_attributed(metrics, frame, settings.decisions.kinds()),
                         bandits.attributed(frame),
+                        contextual.attributed(frame),
                         bandits.attributed(  # adaptive experiments' KPI counts
                             variant_outcomes(frame, getattr(app.state.runtime, "experiments", None))
                         ),
@@ -192,10 +196,12 @@ def create_app(
                 cache=the_cache,
                 decisions=decision_log,
                 bandits=bandits,
+                contextual=contextual,
             )
             bandit_watcher = asyncio.create_task(
                 keep_synced(bandits, lambda: explores(getattr(app.state.runtime, "bundle", None)))
             )
+            contextual_watcher = asyncio.create_task(keep_synced(contextual, lambda: False))
             if bundle is None:  # a server process that loaded its own model (not a test's)
                 settle_worker(collect=True)
             if not settings.serving.require_keys:
@@ -242,6 +248,7 @@ def create_app(
                 watcher,
                 catalog_watcher,
                 bandit_watcher,
+                contextual_watcher,
                 drift_watcher,
                 rollback_watcher,
                 retrain_watcher,
@@ -256,6 +263,7 @@ def create_app(
             await run_in_threadpool(app.state.shadow.close)
             await run_in_threadpool(decision_log.close)  # flush: a clean stop loses none
             await run_in_threadpool(bandits.flush)
+            await run_in_threadpool(contextual.flush)
             if shared_arms is not None:
                 shared_arms.close()
             the_state.close()

@@ -52,6 +52,7 @@ class Options:
     diversity: float | None = None
     include_seen: bool | None = None
     rules: tuple[Rule, ...] = ()  # a request's own rules (``merchandising.request``)
+    source: str | None = None  # a contextual arm's source (``exploration.contextual``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +99,11 @@ class Coalescer:
         return _call(group, explore)
 
 
-def _call(group: list[_Query], explore: dict[str, ExploreRequest]) -> list[Slot]:
+def _call(group: list[_Query], explore: dict[str, Any]) -> list[Slot]:
     """One pipeline call for a group that shares the model and the options."""
     served, options = group[0].served, group[0].options
+    if options.source is not None:  # only a pipeline with ``[contextual]`` chooses arms
+        explore = {**explore, "source": options.source}
     answer: Answer = served.answer(
         [p.query.user_id for p in group],
         options.k,

@@ -16,6 +16,7 @@ from recsmith.access.shared_rate_limit import SharedTokenBuckets
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.exploration.board import BanditBoard
+from recsmith.exploration.contextual import ContextualBoards
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.group_commit import GroupCommit
@@ -51,6 +52,7 @@ class Runtime:
     decisions: DecisionLog | None = None
     experiments: LiveExperiments | None = None  # running experiments (``experiments.live``)
     bandits: BanditBoard | None = None  # shared bandit counts (``exploration.board``)
+    contextual: ContextualBoards | None = None  # ``[contextual]`` arms' shared models
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking

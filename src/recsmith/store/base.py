@@ -322,6 +322,15 @@ class EventStore(Protocol):
         """Every arm's counts, as the snapshot exploration serves from."""
         ...
 
+    def add_linear_cells(self, cells: Sequence[tuple[str, str, int, float]]) -> None:
+        """Add ``(model, arm, cell, value)`` increments to the contextual bandit's shared sums
+        (``exploration.linear_rows``), as ``add_arm_counts`` adds counts."""
+        ...
+
+    def linear_cells(self, model: str) -> list[tuple[str, int, float]]:
+        """``(arm, cell, total)`` of every stored sum of ``model``."""
+        ...
+
     def append_attributions(self, attributions: pd.DataFrame) -> int:
         """Store ``decisions.rows.ATTRIBUTION_COLUMNS`` rows; an event attributed already keeps
         its first attribution."""

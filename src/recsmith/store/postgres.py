@@ -35,7 +35,7 @@ from recsmith.decisions import rows as drows
 from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
-from recsmith.exploration import arm_rows
+from recsmith.exploration import arm_rows, linear_rows
 from recsmith.exploration.arms import ArmCounts
 from recsmith.governance.audit import (
     AUDIT_COLUMNS,
@@ -100,6 +100,9 @@ CREATE TABLE IF NOT EXISTS decisions (recommendation_id TEXT PRIMARY KEY,
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS latency_ms DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS assignment_propensity DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS page_view TEXT;
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm TEXT;
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm_propensity DOUBLE PRECISION;
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm_context TEXT;
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
 CREATE INDEX IF NOT EXISTS decisions_unit ON decisions (unit);
 CREATE TABLE IF NOT EXISTS decision_items (recommendation_id TEXT NOT NULL,
@@ -118,6 +121,8 @@ CREATE TABLE IF NOT EXISTS experiment_requests (experiment TEXT NOT NULL, varian
     PRIMARY KEY (experiment, variant, minute));
 CREATE TABLE IF NOT EXISTS bandit_arms (arm TEXT COLLATE "C" PRIMARY KEY, shown BIGINT NOT NULL,
     clicks BIGINT NOT NULL, purchases BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS bandit_linear (model TEXT NOT NULL, arm TEXT NOT NULL,
+    cell INTEGER NOT NULL, value DOUBLE PRECISION NOT NULL, PRIMARY KEY (model, arm, cell));
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at BIGINT;
 -- the audit trail (``governance.audit``): append-only, enforced by a trigger
@@ -664,6 +669,15 @@ class PostgresStore:
     @guarded("read")
     def arm_counts(self, version: int = 0) -> ArmCounts:
         return arm_rows.arm_counts(self._rows(arm_rows.SELECT_ARMS_SQL, ()), version)
+
+    @guarded("write")
+    def add_linear_cells(self, cells: Sequence[tuple[str, str, int, float]]) -> None:
+        self._many(linear_rows.UPSERT_CELLS_SQL.format(p="%s"), list(cells))
+
+    @guarded("read")
+    def linear_cells(self, model: str) -> list[tuple[str, int, float]]:
+        found = self._rows(linear_rows.SELECT_CELLS_SQL.format(p="%s"), (model,))
+        return [tuple(r) for r in found]
 
     @guarded("write")
     def append_attributions(self, attributions: pd.DataFrame) -> int:

@@ -31,7 +31,7 @@ from recsmith.decisions import rows
 from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
-from recsmith.exploration import arm_rows
+from recsmith.exploration import arm_rows, linear_rows
 from recsmith.exploration.arms import ArmCounts
 from recsmith.governance.audit import (
     AUDIT_COLUMNS,
@@ -195,6 +195,14 @@ CREATE TABLE IF NOT EXISTS bandit_arms (
     clicks INTEGER NOT NULL,
     purchases INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- the contextual bandit's sums per arm (``recsmith.exploration.linear_rows``)
+CREATE TABLE IF NOT EXISTS bandit_linear (
+    model TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    cell INTEGER NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (model, arm, cell)
+) WITHOUT ROWID;
 """
 #: The audit trail (``governance.audit``): append-only, enforced by triggers.
 _AUDIT_SCHEMA = """
@@ -237,6 +245,9 @@ _ADDED_DECISION_COLUMNS = (
     ("latency_ms", "REAL"),
     ("assignment_propensity", "REAL"),
     ("page_view", "TEXT"),
+    ("arm", "TEXT"),
+    ("arm_propensity", "REAL"),
+    ("arm_context", "TEXT"),
 )
 _ADDED_KEY_COLUMNS = (("revoked_at", "INTEGER"), ("expires_at", "INTEGER"))
 _KEY_SELECT = f"SELECT {', '.join(API_KEY_COLUMNS)} FROM api_keys"
@@ -765,6 +776,16 @@ class SQLiteStore:
     def arm_counts(self, version: int = 0) -> ArmCounts:
         found = self._conn().execute(arm_rows.SELECT_ARMS_SQL).fetchall()
         return arm_rows.arm_counts(found, version)
+
+    @guarded("write")
+    def add_linear_cells(self, cells: Sequence[tuple[str, str, int, float]]) -> None:
+        if cells:
+            self._write(linear_rows.UPSERT_CELLS_SQL.format(p="?"), list(cells))
+
+    @guarded("read")
+    def linear_cells(self, model: str) -> list[tuple[str, int, float]]:
+        found = self._conn().execute(linear_rows.SELECT_CELLS_SQL.format(p="?"), (model,))
+        return [tuple(r) for r in found.fetchall()]
 
     # --- audit ---
 

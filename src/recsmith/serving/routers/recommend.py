@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -27,6 +28,7 @@ from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.experiments.choose import choose
 from recsmith.explain.build import explain_answer
 from recsmith.exploration.arms import ArmCounts
+from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
 from recsmith.lifecycle.shadow import ShadowJob
 from recsmith.merchandising.live import live_view, request_clock
@@ -252,9 +254,21 @@ async def recommend(
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
         query = UserQuery(asker, seen, latest, context, recommendation_id)
-        options = Options(k, categories, diversity, keep_seen, asked)
+        # ``[contextual]``: which list (arm) this request gets, from its context
+        known = not recent and withheld is None  # a visitor asks with ``recent``
+        arm = contextual_choice(
+            runtime.contextual,
+            chosen.bundle,
+            len(stored),
+            known,
+            hour,
+            placement,
+            recommendation_id,
+        )
+        options = Options(k, categories, diversity, keep_seen, asked, arm.arm if arm else None)
         cache = runtime.cache
-        explores = getattr(bundle, "explorer", None) is not None  # a draw per request
+        # a draw per request: exploration, a contextual arm
+        explores = getattr(bundle, "explorer", None) is not None or arm is not None
         if explain:  # the single-request path, traced (``recsmith.explain``)
             listed = _explained(runtime, bundle, query, options)
         elif cache is None or explores or asked:
@@ -298,12 +312,14 @@ async def recommend(
     latency = since_arrival_ms(request.scope)
     unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
     served = [i.item_id for i in response.items]  # a candidate release's turn, off this path
-    request.app.state.shadow.offer(ShadowJob(query, options, served, latency))
+    # the candidate serves its own whole list (a contextual arm is this release's choice)
+    whole = replace(options, source=None)
+    request.app.state.shadow.offer(ShadowJob(query, whole, served, latency))
     logged = (response, "recommendations", unit, kind, placement, latency, propensities)
     if page_view_id is None:
-        _record(runtime, *logged, chosen.propensity)
+        _record(runtime, *logged, chosen.propensity, None, arm)
     else:  # stored before the response leaves: the page view's next list may go to any worker
-        await run_in_threadpool(_record, runtime, *logged, chosen.propensity, page_view_id)
+        await run_in_threadpool(_record, runtime, *logged, chosen.propensity, page_view_id, arm)
     return response
 
 
@@ -318,11 +334,15 @@ def _record(
     propensities: list[float] | None = None,
     assignment_propensity: float | None = None,
     page_view: str | None = None,
+    arm: Choice | None = None,
 ) -> None:
     """The decision log's record of a list answered (``decisions.served``), with the experiment
     and variant the response carries (None outside experiments), the request's placement,
     where the route timed it, its latency (``Decision.latency_ms``), an exploring pipeline's
-    propensities (None: a deterministic list) and the variant's assignment probability."""
+    propensities (None: a deterministic list), the variant's assignment probability and the
+    contextual arm chosen (``exploration.contextual``), whose board counts the round shown."""
+    if arm is not None and response.items:
+        arm.board.shown(arm.arm, arm.context)
     items = response.items
     record_served(
         runtime.decisions,
@@ -342,6 +362,7 @@ def _record(
         propensities=propensities,
         assignment_propensity=assignment_propensity,
         page_view=page_view,
+        arm=arm,
     )
 
 
@@ -422,10 +443,12 @@ def _explained(
 ) -> dict[str, Any]:
     """``_computed``'s list, from one traced call of its own (``explain.build``), with an
     explanation per item; an exploring pipeline draws as the coalesced call would."""
-    explore: dict[str, ExploreRequest] = {}
+    explore: dict[str, Any] = {}
     if getattr(bundle, "explorer", None) is not None:
         arms = runtime.bandits.counts if runtime.bandits is not None else ArmCounts()
         explore["explore"] = ExploreRequest([query.request_id], arms)
+    if options.source is not None:  # the contextual arm's list, as the coalesced call serves it
+        explore["source"] = options.source
     try:
         answer, explained = explain_answer(
             bundle,

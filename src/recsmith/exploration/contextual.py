@@ -1,0 +1,202 @@
+"""``[contextual]`` in ``pipeline.toml``: a contextual bandit choosing which list a request gets.
+
+```toml
+[contextual]
+arms = ["pipeline", "trending"]   # "pipeline" (the whole list) or retrieval source names
+policy = "linear_thompson"        # or "linucb"
+kpi = "click"                     # attributed "click"s or "purchase"s reward an arm
+```
+
+An arm named for a retrieval source serves the pipeline's list cut to what that source proposed
+(re-ranked, rules applied, popularity filling the rest); ``"pipeline"`` serves the list as the
+pipeline ranks it. Per request the server builds the context (``linear.context_vector``: history
+length, known user or visitor, hour, placement), chooses an arm (``choose``, seeded by the
+recommendation id so a request replays), and logs the arm, its propensity and the context in the
+decision; an attributed outcome then updates that arm's model (``linear_board``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from recsmith.exploration.linear import (
+    BANK,
+    CONTEXT_NAMES,
+    context_vector,
+    linear_thompson,
+    linucb,
+    thompson_bank,
+)
+from recsmith.exploration.linear_board import LinearBoard, model_key
+from recsmith.exploration.streams import Stream, seeds_of, uniforms
+from recsmith.exploration.thompson import bank_seed
+from recsmith.retrieval.candidates import Candidates
+from recsmith.store.base import EventStore
+
+#: The arm that serves the pipeline's whole list.
+WHOLE = "pipeline"
+
+
+class ContextualConfig(BaseModel):
+    """See module docstring; every key is checked when the file is read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    arms: list[str] = Field(min_length=2, max_length=16, description="lists to choose among")
+    policy: Literal["linear_thompson", "linucb"] = "linear_thompson"
+    kpi: Literal["click", "purchase"] = "click"
+    alpha: float = Field(1.0, ge=0, le=100, description="linucb: width of the bound")
+    scale: float = Field(1.0, gt=0, le=100, description="linear_thompson: posterior scale v")
+    ridge: float = Field(1.0, gt=0, le=1e6, description="prior precision: A = ridge * I")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ContextualConfig:
+        if len(set(self.arms)) != len(self.arms):
+            raise ValueError("arms: distinct names")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The arm a request gets, its probability, the context it was chosen for, and the board
+    that learns from it (``shown`` once the list is served)."""
+
+    arm: str
+    propensity: float
+    context: tuple[float, ...]
+    board: LinearBoard = field(compare=False, repr=False)
+
+
+def request_context(
+    history: int, known: bool, hour: int, placement: str | None, placements: Sequence[str]
+) -> np.ndarray:
+    """[1, d] context of one request (``linear.context_vector``); placements in sorted order."""
+    names = sorted(placements)
+    at = names.index(placement) if placement in names else -1
+    return context_vector(
+        np.array([history]), np.array([known]), np.array([hour]), np.array([at]), len(names)
+    )
+
+
+def source_rows(cands: Candidates, source: str) -> np.ndarray:
+    """bool per candidate row: proposed by ``source`` (every row for ``WHOLE``; none for a
+    source this release lacks)."""
+    if source == WHOLE:
+        return np.ones(len(cands), bool)
+    if source not in cands.sources:
+        return np.zeros(len(cands), bool)
+    return cands.source_ranks[:, cands.sources.index(source)] > 0
+
+
+def dim_of(placements: Sequence[str]) -> int:
+    return len(CONTEXT_NAMES) + len(placements)
+
+
+def choose(
+    config: ContextualConfig, board: LinearBoard, context: np.ndarray, request_id: str
+) -> Choice:
+    """The arm for one request: LinUCB's (propensity 1), or linear Thompson's draw picked by a
+    uniform hashed from ``request_id`` among the bank of the board's current state."""
+    if config.policy == "linucb":
+        arm = int(linucb(board.state, context, config.alpha)[0][0])
+        chance = 1.0
+    else:
+        bank = _bank(board, config.scale)
+        pick = (uniforms(seeds_of([request_id]), Stream.ARM, 1)[:, 0] * len(bank)).astype(int)
+        arms, chances = linear_thompson(bank, context, pick)
+        arm, chance = int(arms[0]), float(chances[0])
+    return Choice(config.arms[arm], chance, tuple(context[0].tolist()), board)
+
+
+_BANKS: dict[tuple[str, int, float], np.ndarray] = {}
+_BANKS_LOCK = threading.Lock()
+
+
+def _bank(board: LinearBoard, scale: float) -> np.ndarray:
+    """The banked draws of the board's current state: computed once per synced state, seeded
+    by its version and arms (equal inputs, equal bank: the propensities are exact for it)."""
+    version, state = board.snapshot
+    key = (board.model, version, scale)
+    found = _BANKS.get(key)
+    if found is None:
+        seed = bank_seed(version, np.asarray(board.arms, dtype=object))
+        found = thompson_bank(state, scale, BANK, seed)
+        with _BANKS_LOCK:
+            if len(_BANKS) >= 8:
+                _BANKS.clear()
+            _BANKS[key] = found
+    return found
+
+
+class ContextualBoards:
+    """One ``LinearBoard`` per bandit the served pipelines declare (a hot swap may bring
+    another), made on first use (one store read then); the server syncs and feeds attributions
+    to all of them."""
+
+    def __init__(self, store: EventStore, kinds: Mapping[str, str]) -> None:
+        self._store = store
+        self._kinds = dict(kinds)
+        self._lock = threading.Lock()
+        self.boards: dict[str, LinearBoard] = {}
+
+    def board(self, config: ContextualConfig, dim: int) -> LinearBoard:
+        # the per-request path: one lookup
+        found = self.boards.get(model_key(config.arms, dim, config.kpi))
+        if found is not None:
+            return found
+        made = LinearBoard(self._store, config.arms, dim, self._kinds, config.kpi, config.ridge)
+        made.sync()  # a restarted server starts from the stored state, not the prior
+        with self._lock:
+            return self.boards.setdefault(made.model, made)
+
+    def all(self) -> list[LinearBoard]:
+        with self._lock:
+            return list(self.boards.values())
+
+    @property
+    def active(self) -> bool:
+        """Whether some served pipeline has chosen an arm (then the sync loop runs)."""
+        return bool(self.boards)
+
+    def attributed(self, frame: pd.DataFrame) -> None:
+        """A batch of attributions, to every board (each takes its own arms' lists)."""
+        for board in self.all():
+            board.attributed(frame)
+
+    def sync(self) -> None:
+        for board in self.all():
+            board.sync()
+
+    def flush(self) -> None:
+        for board in self.all():
+            board.flush()
+
+
+def contextual_choice(
+    boards: ContextualBoards | None,
+    served: object,
+    history: int,
+    known: bool,
+    hour: int | None,
+    placement: str | None,
+    request_id: str,
+) -> Choice | None:
+    """The arm for a request to ``served`` (None unless it is a pipeline with ``[contextual]``):
+    ``history`` items the user has, ``known`` user or visitor, the request's ``hour`` (UTC now
+    when not given), the placement among the pipeline's ``[placements]``."""
+    config = getattr(served, "config", None)
+    contextual = getattr(config, "contextual", None)
+    if boards is None or contextual is None:
+        return None
+    places = list(getattr(config, "placements", {}))
+    at = datetime.now(UTC).hour if hour is None else hour
+    context = request_context(history, known, at, placement, places)
+    return choose(contextual, boards.board(contextual, dim_of(places)), context, request_id)

@@ -1,0 +1,47 @@
+"""``[contextual]`` is checked when the pipeline file is read: each mistake names its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+import pytest
+
+from recsmith.pipeline.config import PipelineConfig
+
+SOURCES = {
+    "sources": [{"name": "knn", "model": "itemknn"}, {"name": "trending", "model": "trending"}]
+}
+
+
+def config(contextual: dict[str, Any]) -> PipelineConfig:
+    return PipelineConfig.model_validate({"retrieval": SOURCES, "contextual": contextual})
+
+
+@pytest.mark.parametrize(
+    ("contextual", "message"),
+    [
+        (
+            {"arms": ["pipeline", "nope"]},
+            "contextual.arms: 'nope' is not 'pipeline' or a retrieval",
+        ),
+        ({"arms": ["knn", "knn"]}, "arms: distinct names"),
+        ({"arms": ["knn"]}, "contextual.arms"),
+        ({"arms": ["knn", "trending"], "policy": "greedy"}, "contextual.policy"),
+        ({"arms": ["knn", "trending"], "kpi": "revenue"}, "contextual.kpi"),
+        ({"arms": ["knn", "trending"], "ridge": 0.0}, "contextual.ridge"),
+    ],
+)
+def test_mistakes_name_their_key(contextual: dict[str, Any], message: str) -> None:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        config(contextual)
+    err = caught.value.errors()[0]
+    text = ".".join(str(p) for p in err["loc"]) + ": " + err["msg"]
+    assert message in text, text
+
+
+def test_a_valid_table_round_trips_and_is_left_out_when_unset() -> None:
+    made = config({"arms": ["pipeline", "trending"], "policy": "linucb", "alpha": 0.5})
+    assert made.contextual is not None and made.contextual.arms == ["pipeline", "trending"]
+    assert PipelineConfig.model_validate(made.model_dump()) == made
+    assert "contextual" not in PipelineConfig.model_validate({"retrieval": SOURCES}).model_dump()
