@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +37,7 @@ from recsmith.config import LifecycleSettings
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.overlap import jaccard, rbo
-from recsmith.serving.coalesce import Options, UserQuery
+from recsmith.serving.coalesce import Options, UserQuery, answer_arguments
 from recsmith.serving.metrics import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
@@ -227,16 +227,9 @@ class ShadowRunner:
         started = time.perf_counter()
         q, o = job.query, job.options
         try:
-            answer = bundle.answer(
-                [q.user_id],
-                o.k,
-                extra_seen=[q.seen],
-                recent=[q.recent],
-                context=[q.context],
-                categories=o.categories,
-                diversity=o.diversity,
-                include_seen=o.include_seen,
-            )
+            # the request's own rules apply; a contextual arm names the served release's sources
+            asked = answer_arguments([q], replace(o, source=None))
+            answer = bundle.answer([q.user_id], o.k, **asked)
         except Exception as exc:  # the candidate's bug must not stop the thread or the server
             tally.failed += 1
             self.metrics.requests.labels(outcome="failed").inc()

@@ -18,7 +18,7 @@ one request's bad input never fails another's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,18 +102,26 @@ class Coalescer:
 def _call(group: list[_Query], explore: dict[str, Any]) -> list[Slot]:
     """One pipeline call for a group that shares the model and the options."""
     served, options = group[0].served, group[0].options
-    if options.source is not None:  # only a pipeline with ``[contextual]`` chooses arms
-        explore = {**explore, "source": options.source}
+    queries = [p.query for p in group]
     answer: Answer = served.answer(
-        [p.query.user_id for p in group],
-        options.k,
-        extra_seen=[p.query.seen for p in group],
-        recent=[p.query.recent for p in group],
-        context=[p.query.context for p in group],
-        categories=options.categories,
-        diversity=options.diversity,
-        include_seen=options.include_seen,
-        rules=options.rules,
-        **explore,
+        [q.user_id for q in queries], options.k, **answer_arguments(queries, options), **explore
     )
     return [Slot(answer, i, i == 0, len(group)) for i in range(len(group))]
+
+
+def answer_arguments(queries: Sequence[UserQuery], options: Options) -> dict[str, Any]:
+    """The keyword arguments of ``answer`` for ``queries`` asked with ``options``: one place, so
+    the coalesced call, ``?explain=true``'s traced call and a shadow release's call cannot drift
+    apart (a request's rules or contextual arm missing from one of them)."""
+    arguments: dict[str, Any] = {
+        "extra_seen": [q.seen for q in queries],
+        "recent": [q.recent for q in queries],
+        "context": [q.context for q in queries],
+        "categories": options.categories,
+        "diversity": options.diversity,
+        "include_seen": options.include_seen,
+        "rules": options.rules,
+    }
+    if options.source is not None:  # only a pipeline with ``[contextual]`` chooses arms
+        arguments["source"] = options.source
+    return arguments

@@ -38,7 +38,7 @@ from recsmith.privacy.gate import ANONYMOUS, withheld_reason
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.category_match import match_categories
-from recsmith.serving.coalesce import Options, UserQuery
+from recsmith.serving.coalesce import Options, UserQuery, answer_arguments
 from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
 from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
@@ -447,21 +447,9 @@ def _explained(
     if getattr(bundle, "explorer", None) is not None:
         arms = runtime.bandits.counts if runtime.bandits is not None else ArmCounts()
         explore["explore"] = ExploreRequest([query.request_id], arms)
-    if options.source is not None:  # the contextual arm's list, as the coalesced call serves it
-        explore["source"] = options.source
     try:
         answer, explained = explain_answer(
-            bundle,
-            query.user_id,
-            options.k,
-            extra_seen=[query.seen],
-            recent=[query.recent],
-            context=[query.context],
-            categories=options.categories,
-            diversity=options.diversity,
-            include_seen=options.include_seen,
-            rules=options.rules,
-            **explore,
+            bundle, query.user_id, options.k, **answer_arguments([query], options), **explore
         )
     except NeedsPipeline as exc:
         raise HTTPException(409, str(exc)) from None
