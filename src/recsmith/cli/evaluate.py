@@ -19,6 +19,7 @@ from recsmith.cli._data import load_catalog, load_events, require_catalog
 from recsmith.cli.progress import stage_progress
 from recsmith.config import Settings
 from recsmith.errors import ValidationError
+from recsmith.evaluation.debias import DEBIASED, Debias, parse_debias
 from recsmith.evaluation.grouping import parse_group_spec
 from recsmith.evaluation.report import (
     events_fingerprint,
@@ -51,6 +52,17 @@ def results_table(results: list[ModelResult], k: int, title: str) -> Table:
             for c in COLUMNS
         ]
         table.add_row(r.model, *cells, f"{r.coverage:.4f}", f"{r.fit_seconds:.2f}")
+    return table
+
+
+def debiased_table(results: list[ModelResult], k: int, debiasing: Debias) -> Table:
+    """Exposure-debiased NDCG and recall per model, beside the plain NDCG they correct."""
+    table = Table(title=f"debiased @{k} (--debias {debiasing.label}: weight 1/p per test item)")
+    table.add_column("model", style="bold")
+    for name in ("ndcg", *DEBIASED):
+        table.add_column(f"{name}@{k}", justify="right")
+    for r in results:
+        table.add_row(r.model, *(f"{r.metrics[c]:.4f}" for c in ("ndcg", *DEBIASED)))
     return table
 
 
@@ -211,6 +223,15 @@ def evaluate(
             "(a catalogue property, e.g. property:brand).",
         ),
     ] = "category",
+    debias: Annotated[
+        str | None,
+        typer.Option(
+            metavar="popularity[:ETA]",
+            help="Also score exposure-debiased NDCG and recall: each test interaction weighted "
+            "by 1/p, p = (item's training users / the most popular item's) ^ ETA (default "
+            "0.5; 0 = no debiasing); the paired tests and the verdict then use debiased NDCG.",
+        ),
+    ] = None,
 ) -> None:
     """Print precision/recall/NDCG/MAP/hit rate/MRR/coverage @k and fit time per model.
 
@@ -233,6 +254,7 @@ def evaluate(
                 )
             per_model.setdefault(model, {})[field] = value
         spec = parse_split(split)
+        debiasing = parse_debias(debias) if debias is not None else None
         user_spec = parse_group_spec(groups, "--groups", "activity")
         item_spec = parse_group_spec(item_groups, "--item-groups", "category")
         if report is not None:
@@ -264,12 +286,13 @@ def evaluate(
                 item_groups=item_spec,
                 user_groups=user_spec,
                 profiles=profiles,
+                debias=debiasing,
             )
     title = (
         f"{spec.name} split: {stats['train_events']:,} train / {stats['test_events']:,} test "
         f"events, {stats['evaluated_users']:,} users evaluated"
     )
-    comparisons = compare_to_best(results)
+    comparisons = compare_to_best(results, "ndcg_debiased" if debiasing else "ndcg")
     verdict = judge(
         comparisons,
         evaluated_users=stats["evaluated_users"],
@@ -281,6 +304,8 @@ def evaluate(
     stdout.print(beyond_table(results, k))
     stdout.print(fairness_table(results, k))
     print_parity_notes(results)
+    if debiasing is not None:
+        stdout.print(debiased_table(results, k, debiasing))
     if comparisons:
         stdout.print(significance_table(comparisons, k))
     print_verdict(verdict)
@@ -288,6 +313,7 @@ def evaluate(
         payload = {
             "split": spec.name,
             "k": k,
+            "debias": debiasing.label if debiasing else None,
             "data": str(data or store or cli.settings.store.url),
             "stats": stats,
             "results": [

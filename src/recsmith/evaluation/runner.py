@@ -28,6 +28,7 @@ from recsmith.evaluation.beyond import (
     personalisation,
     popularity_lift,
 )
+from recsmith.evaluation.debias import Debias, debiased_metrics, inverse_propensities
 from recsmith.evaluation.fairness import Exposure, exposure, miscalibration
 from recsmith.evaluation.grouping import FairnessInputs, GroupSpec, fairness_inputs
 from recsmith.evaluation.metrics import DEFAULT_METRICS, catalog_coverage, compute_metrics
@@ -149,6 +150,7 @@ def evaluate_model(
     curve_k: int = 0,
     features: sparse.csr_array | None = None,
     fairness: FairnessInputs | None = None,
+    debias_weights: np.ndarray | None = None,
 ) -> ModelResult:
     """Fit one model on ``data`` and score its top-``k`` lists against ``truth``.
 
@@ -172,6 +174,7 @@ def evaluate_model(
         curve_k=curve_k,
         features=features,
         fairness=fairness,
+        debias_weights=debias_weights,
         fit_seconds=fitted - started,
         recommend_seconds=done - fitted,
     )
@@ -190,6 +193,7 @@ def evaluate_pipeline(
     curve_k: int = 0,
     features: sparse.csr_array | None = None,
     fairness: FairnessInputs | None = None,
+    debias_weights: np.ndarray | None = None,
     progress: StageHook = no_stages,
 ) -> ModelResult:
     """Train the whole pipeline on the train events and score it exactly as it serves."""
@@ -219,6 +223,7 @@ def evaluate_pipeline(
             curve_k=curve_k,
             features=features,
             fairness=fairness,
+            debias_weights=debias_weights,
             fit_seconds=fitted - started,
             recommend_seconds=done - fitted,
         )
@@ -238,6 +243,7 @@ def score_lists(
     fit_seconds: float,
     recommend_seconds: float,
     fairness: FairnessInputs | None = None,
+    debias_weights: np.ndarray | None = None,
 ) -> ModelResult:
     """Accuracy, curves, beyond-accuracy metrics of top lists (internal item indices), and the
     fairness measures when ``fairness`` inputs are given (``evaluate_models`` always gives them;
@@ -245,6 +251,10 @@ def score_lists(
     n_cols = truth.matrix.shape[1]
     recs = lists[:, :k]
     result = compute_metrics(recs, truth.matrix, n_cols, metrics, k)
+    if debias_weights is not None:  # ``--debias``: beside the plain metrics, never instead
+        debiased = debiased_metrics(recs, truth.matrix, debias_weights, k)
+        result.per_user.update(debiased)
+        result.means.update({name: float(v.mean()) for name, v in debiased.items()})
     curves: dict[str, list[float]] = {m: [] for m in metrics} if curve_k else {}
     for kk in range(1, curve_k + 1):
         at = compute_metrics(lists[:, :kk], truth.matrix, n_cols, metrics, kk).means
@@ -345,9 +355,11 @@ def evaluate_models(
     item_groups: GroupSpec = GroupSpec("category"),
     user_groups: GroupSpec = GroupSpec("activity"),
     profiles: Mapping[str, Mapping[str, Any]] | None = None,
+    debias: Debias | None = None,
 ) -> tuple[list[ModelResult], dict[str, int]]:
     """Run the protocol for each model (and the pipeline, if given) on one split; returns results
-    and split statistics. ``progress`` hears of each model and pipeline stage. Exposure groups
+    and split statistics. ``progress`` hears of each model and pipeline stage. ``debias`` adds
+    exposure-debiased NDCG and recall (``evaluation.debias``). Exposure groups
     items by ``item_groups``, parity groups users by ``user_groups`` (a user property is read
     from ``profiles``, user id → properties)."""
     parts = split if isinstance(split, Split) else split.apply(events)
@@ -375,6 +387,7 @@ def evaluate_models(
         items=items,
         profiles=profiles,
     )
+    debias_weights = inverse_propensities(data.matrix, debias.eta) if debias else None
     results = []
     for m in models:
         with progress(m):
@@ -388,6 +401,7 @@ def evaluate_models(
                     curve_k=curve_k,
                     features=features,
                     fairness=fairness,
+                    debias_weights=debias_weights,
                 )
             )
     if pipeline is not None:
@@ -404,6 +418,7 @@ def evaluate_models(
                 curve_k=curve_k,
                 features=features,
                 fairness=fairness,
+                debias_weights=debias_weights,
                 progress=progress,
             )
         )
