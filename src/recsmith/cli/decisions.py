@@ -52,7 +52,7 @@ def export(
     recommendation_id, served_at (UTC), unit, unit_kind, route, placement, release, experiment,
     variant, latency_ms (request arrival to response built; empty where not timed, as for batch
     runs), assignment_propensity (the chance of its variant; empty outside experiments),
-    arm, arm_propensity, arm_context (a [contextual] choice of list; empty without one),
+    arm, arm_propensity, arm_context (a \\[contextual] choice of list; empty without one),
     position, item_id, score, sources (|-separated) and propensity. A list that showed
     nothing is one row without an item. With --for-ope the file is an off-policy evaluation
     log (README: Exploration in serving)."""
