@@ -347,7 +347,6 @@ class SQLiteStore:
         self._prune = PruneClock(self.dead_letter_policy.prune_every_s)
         self.url = f"sqlite:///{self.path}"
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._turn_fd: int | None = None
         self.outage = Outage(self.url)
@@ -389,8 +388,6 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
         return conn
 
     @contextmanager
@@ -952,11 +949,16 @@ class SQLiteStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        """Let go of every connection: this thread's is closed now; each other thread's closes
+        when its last reference goes, at once for an idle one, at the end of the call for one in
+        use. Closing a connection while another thread runs a statement on it crashes the
+        process (a watcher's read overtaken by a server's shutdown did, in CI), and a store
+        cannot tell which of its connections are in use."""
+        mine: sqlite3.Connection | None = getattr(self._local, "conn", None)
         with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
             if self._turn_fd is not None:
                 os.close(self._turn_fd)
                 self._turn_fd = None
         self._local = threading.local()
+        if mine is not None:
+            mine.close()
