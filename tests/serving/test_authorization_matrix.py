@@ -47,6 +47,8 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/kpis"): "admin",
     # privacy and identity merge (README "Privacy", "Identity merge")
     ("DELETE", "/v1/users/{user_id}"): "admin",
+    ("PUT", "/v1/users/{user_id}"): "ingest",
+    ("PATCH", "/v1/users/{user_id}"): "ingest",
     ("GET", "/v1/users/{user_id}/export"): "admin",
     ("PUT", "/v1/users/{user_id}/consent"): "admin",
     ("POST", "/v1/users/{user_id}/aliases"): "ingest",

@@ -16,8 +16,8 @@ if TYPE_CHECKING:  # the command imports what it uses: ``recsmith --help`` stays
     from recsmith.store.base import EventStore
 
 app = typer.Typer(
-    help="Live business rules: \\[\\[rerank.rules]] and \\[\\[placements.NAME.rerank.rules]] tables, "
-    "applied by every server within a second, replacing the pipeline's own where set.",
+    help="Live business rules: \\[\\[rerank.rules]] and \\[\\[placements.NAME.rerank.rules]] "
+    "tables, applied by every server within a second, replacing the pipeline's own where set.",
     no_args_is_help=True,
 )
 

@@ -121,6 +121,10 @@ class RecommenderContract:
     #: similarity is not learned from co-occurrence (SASRec's input embeddings are trained for
     #: the next item) may set it lower; a blind guess scores 0.5.
     similar_group_share: ClassVar[float] = 1.0
+    #: Share of listed slots that must hold an item of the user's own group. A model trained by
+    #: stochastic gradient descent with dropout on these 40 users (SASRec) sits at a margin where
+    #: one slot in 200 can flip with the CPU's float kernels; it may set this a little lower.
+    list_group_share: ClassVar[float] = 1.0
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -162,7 +166,8 @@ class RecommenderContract:
         top = model.recommend(users, 5, exclude=data.matrix)
         assert_full(top.ids, top.scores, data.n_items)
         listed = group_of(data.items.to_external(top.ids.ravel())).reshape(top.ids.shape)
-        assert (listed == group_of(data.users.external_ids)[:, None]).all()
+        share = (listed == group_of(data.users.external_ids)[:, None]).mean()
+        assert share >= self.list_group_share, f"{share:.3f} of slots in the user's group"
 
     def test_held_out_item_is_hit_more_often_than_by_popular(
         self,
