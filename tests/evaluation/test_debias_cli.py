@@ -31,7 +31,9 @@ def _evaluate(events_file: Path, out: Path, *extra: str) -> dict:
 
 
 def test_eta_zero_gives_the_plain_ndcg_back(events_file: Path, tmp_path: Path) -> None:
-    got = _evaluate(events_file, tmp_path / "r.json", "--debias", "popularity:0")["payload"]
+    run = _evaluate(events_file, tmp_path / "r.json", "--debias", "popularity:0")
+    got = run["payload"]
+    assert "per-user ndcg_debiased@10" in " ".join(run["output"].split())
     assert got["debias"] == "popularity:0"
     for r in got["results"]:
         assert r["metrics"]["ndcg_debiased"] == pytest.approx(r["metrics"]["ndcg"])

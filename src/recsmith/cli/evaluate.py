@@ -126,8 +126,9 @@ def print_parity_notes(results: list[ModelResult]) -> None:
 def significance_table(comparisons: list[Comparison], k: int) -> Table:
     """The best model against each other one: paired difference, its 95% CI, p-values and the
     users a test would need to detect that difference (``paired_sample_size``)."""
-    table = Table(title=f"paired t-test on per-user ndcg@{k} (Holm-corrected)")
-    for col in ("best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)", "users needed"):
+    metric = comparisons[0].metric if comparisons else "ndcg"  # ndcg_debiased with --debias
+    table = Table(title=f"paired t-test on per-user {metric}@{k} (Holm-corrected)")
+    for col in ("best", "vs", f"Δ {metric}", "95% CI", "p", "p (Holm)", "users needed"):
         table.add_column(col, justify="right" if col not in ("best", "vs") else "left")
     for c in comparisons:
         table.add_row(

@@ -289,6 +289,7 @@ def write_report(
         )
         for r in results
     ]
+    tested = comparisons[0].metric if comparisons else "ndcg"  # ndcg_debiased with --debias
     sig_rows = [
         (
             c.model,
@@ -324,9 +325,11 @@ def write_report(
         ),
         f"<h2>Fairness: exposure, calibration and group parity @{k}</h2>"
         + _fairness_table(results, k),
-        f"<h2>Significance (paired t-test on per-user ndcg@{k}, Holm-corrected)</h2>"
+        f"<h2>Significance (paired t-test on per-user {tested}@{k}, Holm-corrected)</h2>"
         + (
-            _table(["best", "vs", "Δ ndcg", "95% CI", "p", "p (Holm)", "users needed"], sig_rows)
+            _table(
+                ["best", "vs", f"Δ {tested}", "95% CI", "p", "p (Holm)", "users needed"], sig_rows
+            )
             if sig_rows
             else '<p class="note">Only one model: nothing to compare.</p>'
         ),
