@@ -95,6 +95,10 @@ def test_a_full_disk_is_store_unavailable_naming_it_and_logged_once(
         assert store.count_events() == 1  # reads still work: no flapping outage
         store.heartbeat()  # one row fits where a batch does not: it must not end the outage
         assert store.outage.failing == {"write"}
+        store.add_arm_counts([("arm", 1, 1, 0)])  # nor may another small write (a request's
+        assert store.outage.failing == {"write"}  # decision record did, and the log flapped)
+        with pytest.raises(StoreUnavailable):
+            ingest(store, big)
         conn.execute("PRAGMA max_page_count = 1073741823")
         assert ingest(store, big).accepted == 2000
         assert store.outage.failing == set()

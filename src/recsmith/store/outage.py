@@ -14,7 +14,11 @@ a traceback per request; with only writes failing (disk full) reads keep working
 flaps. The heartbeat (readiness's one-row write) has a kind of its own because a small write can
 fit where an event batch does not (a full disk): its success must not end an outage that event
 writes are still in. It only vouches for writes whose latest failure is older than
-``Outage.STALE_S``, so an idle server, which gets no writes, still sees the outage end.
+``Outage.STALE_S``, so an idle server, which gets no writes, still sees the outage end. When the
+store is out of space, other writes vouch the same way unless they are the operation that failed:
+the decision log's few rows still fit where event batches do not, and a request's decision record
+must not end the outage between two refused batches (the log would flap "back ... unavailable").
+Any other cause (connection refused, locked) is all or nothing: any write that works ends it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,19 @@ from recsmith.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 
 Kind = Literal["read", "write", "heartbeat"]
+
+#: The drivers' words for a store out of space (SQLite's SQLITE_FULL, its I/O error at a file-size
+#: limit, ENOSPC/EFBIG, PostgreSQL's "could not extend file"): whether a write fails
+#: depends on its size.
+_OUT_OF_SPACE = ("disk is full", "disk i/o error", "no space left", "could not extend", "too large")
+
+
+def out_of_space(cause: str) -> bool:
+    """Whether ``cause`` says the store has no room (see ``_OUT_OF_SPACE``)."""
+    lowered = cause.lower()
+    return any(words in lowered for words in _OUT_OF_SPACE)
+
+
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -46,7 +63,8 @@ class Outage:
 
     def __init__(self, what: str) -> None:
         self.what = what
-        self._failing: dict[str, tuple[str, float]] = {}  # kind -> (cause, monotonic time)
+        #: kind -> (cause, monotonic time, the operation that failed)
+        self._failing: dict[str, tuple[str, float, str]] = {}
         self._since = 0.0
         self._lock = threading.Lock()
 
@@ -55,21 +73,28 @@ class Outage:
         """The kinds of call whose latest attempt failed (empty: no outage)."""
         return frozenset(self._failing)
 
-    def failed(self, kind: Kind, cause: str) -> None:
+    def failed(self, kind: Kind, cause: str, operation: str = "") -> None:
         now = time.monotonic()
         with self._lock:
             if not self._failing:
                 self._since = now
                 log.warning("store %s unavailable (%ss fail: %s)", self.what, kind, cause)
-            self._failing[kind] = (cause, now)
+            self._failing[kind] = (cause, now, operation)
 
-    def succeeded(self, kind: Kind) -> None:
+    def succeeded(self, kind: Kind, operation: str = "") -> None:
+        """``operation`` (the store method's name) matters for writes only: a write ends a write
+        outage when it is the operation that failed, when that failure is stale, or when its cause
+        is not a lack of space (module docstring)."""
         if not self._failing:  # the common case: no lock
             return
         with self._lock:
-            self._failing.pop(kind, None)
             write = self._failing.get("write")
-            if kind == "heartbeat" and write and write[1] < time.monotonic() - self.STALE_S:
+            if kind != "write":
+                self._failing.pop(kind, None)
+            if write and (
+                (kind == "write" and (write[2] == operation or not out_of_space(write[0])))
+                or (kind != "read" and write[1] < time.monotonic() - self.STALE_S)
+            ):
                 del self._failing["write"]
             if not self._failing and self._since:
                 took = time.monotonic() - self._since
@@ -96,16 +121,16 @@ class Guarded(Protocol):
 G = TypeVar("G", bound=Guarded)
 
 
-def _reraise(store: Guarded, kind: Kind, exc: Exception) -> NoReturn:
+def _reraise(store: Guarded, kind: Kind, exc: Exception, operation: str = "") -> NoReturn:
     """Raise ``StoreUnavailable`` for an operational failure (recorded in the outage), else
     ``exc`` itself."""
     if isinstance(exc, StoreUnavailable):
-        store.outage.failed(kind, exc.cause)
+        store.outage.failed(kind, exc.cause, operation)
         raise exc
     cause = store._outage_cause(exc)
     if cause is None:
         raise exc
-    store.outage.failed(kind, cause)
+    store.outage.failed(kind, cause, operation)
     raise StoreUnavailable(f"store {store.outage.what}: {cause}", cause) from exc
 
 
@@ -131,8 +156,8 @@ def guarded(
                     _recreate(store, exc)
                     result = method(store, *args, **kwargs)
             except Exception as exc:
-                _reraise(store, kind, exc)
-            store.outage.succeeded(kind)
+                _reraise(store, kind, exc, method.__name__)
+            store.outage.succeeded(kind, method.__name__)
             return result
 
         return call
