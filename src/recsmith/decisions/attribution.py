@@ -30,7 +30,7 @@ from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.record import Decision
 from recsmith.decisions.rows import ATTRIBUTION_COLUMNS, LOOKUP_COLUMNS, lookup_rows
 from recsmith.events.schema import FieldError
-from recsmith.store.base import EventStore
+from recsmith.store.base import EventStore, ids_in
 
 HOUR_US = 3_600_000_000
 
@@ -140,9 +140,13 @@ class Attributor:
 
     def _window(self, events: pd.DataFrame) -> pd.DataFrame:
         window_us = int(self._settings.attribution_window_h * HOUR_US)
-        kinds = events["event_type"].map(self._kinds)
-        eligible = (events["recommendation_id"].isna() & kinds.notna()).to_numpy()
-        if window_us <= 0 or not eligible.any():
+        if window_us <= 0:
+            return _empty()
+        # a set lookup per type (``ids_in``): pandas' ``map``/``isin`` on arrow strings cost
+        # ~0.7 ms for a group commit of a few views, most of what attributing nothing cost
+        outcome = ids_in(events["event_type"], self._kinds)
+        eligible = outcome & events["recommendation_id"].isna().to_numpy()
+        if not eligible.any():
             return _empty()
         users = events["user_id"].to_numpy(dtype=object)
         unit = np.where(pd.isna(users), events["session_id"].to_numpy(dtype=object), users)
