@@ -17,7 +17,7 @@ from recsmith.config import EventSettings, Settings
 from recsmith.errors import StoreUnavailable
 from recsmith.events.schema import IngestResult
 from recsmith.serving import create_app
-from recsmith.serving.group_commit import GroupCommit
+from recsmith.serving.group_commit import GroupCommit, latest_items
 from recsmith.store.postgres import PostgresStore
 from recsmith.store.sqlite import SQLiteStore
 
@@ -161,3 +161,17 @@ def test_concurrent_http_requests_share_commits_and_get_their_own_answers(
     }
     assert store.count_events() == (n - 1) + 1  # the burst's distinct events, then "late"
     assert 2 <= len(commit_times(db_path)) < n  # fewer commits than requests
+
+
+def test_latest_items_are_oldest_first_with_visitors_by_session() -> None:
+    """What the online state is fed after each commit: (actor, item) in time order, ties kept in
+    arrival order, an anonymous visitor named by their session_id (hand-written expectation)."""
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u1", None, "u2", "u1"],
+            "session_id": ["s1", "s9", None, None],
+            "item_id": ["a", "b", "c", "d"],
+            "ts": [30, 10, 30, 20],
+        }
+    )
+    assert latest_items(frame) == [("s9", "b"), ("u1", "d"), ("u1", "a"), ("u2", "c")]
