@@ -7,6 +7,17 @@ policy = "linear_thompson"        # or "linucb"
 kpi = "click"                     # attributed "click"s or "purchase"s reward an arm
 ```
 
+A placement may have its own bandit, with its own arms and learned state:
+
+```toml
+[placements.home.contextual]
+arms = ["pipeline", "knn"]
+```
+
+Requests to ``?placement=home`` then choose among those arms only, and only their rewards teach
+that bandit; every other request uses ``[contextual]`` (if any), where the placement is a
+feature of the context (``bandit_for``).
+
 An arm named for a retrieval source serves the pipeline's list cut to what that source proposed
 (re-ranked, rules applied, popularity filling the rest); ``"pipeline"`` serves the list as the
 pipeline ranks it. Per request the server builds the context (``linear.context_vector``: history
@@ -136,6 +147,28 @@ def _bank(board: LinearBoard, scale: float) -> np.ndarray:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Bandit:
+    """The bandit a request to a placement uses: its ``config``, the ``placement`` it belongs
+    to (None: the pipeline's ``[contextual]``) and the placements its context one-hot spans."""
+
+    config: ContextualConfig
+    placement: str | None
+    places: tuple[str, ...]
+
+
+def bandit_for(config: object, placement: str | None) -> Bandit | None:
+    """The bandit of ``placement`` in a pipeline ``config``: its own
+    ``[placements.NAME.contextual]`` (context without the placement one-hot: it is constant
+    there), else the pipeline's ``[contextual]`` (placements as features), else None."""
+    placements = getattr(config, "placements", {})
+    own = getattr(placements.get(placement), "contextual", None) if placement else None
+    if own is not None:
+        return Bandit(own, placement, ())
+    shared = getattr(config, "contextual", None)
+    return None if shared is None else Bandit(shared, None, tuple(placements))
+
+
 class ContextualBoards:
     """One ``LinearBoard`` per bandit the served pipelines declare (a hot swap may bring
     another), made on first use (one store read then); the server syncs and feeds attributions
@@ -147,12 +180,17 @@ class ContextualBoards:
         self._lock = threading.Lock()
         self.boards: dict[str, LinearBoard] = {}
 
-    def board(self, config: ContextualConfig, dim: int) -> LinearBoard:
+    def board(
+        self, config: ContextualConfig, dim: int, placement: str | None = None
+    ) -> LinearBoard:
+        """The board of a bandit (``placement``: the placement whose own bandit it is)."""
         # the per-request path: one lookup
-        found = self.boards.get(model_key(config.arms, dim, config.kpi))
+        found = self.boards.get(model_key(config.arms, dim, config.kpi, placement))
         if found is not None:
             return found
-        made = LinearBoard(self._store, config.arms, dim, self._kinds, config.kpi, config.ridge)
+        made = LinearBoard(
+            self._store, config.arms, dim, self._kinds, config.kpi, config.ridge, placement
+        )
         made.sync()  # a restarted server starts from the stored state, not the prior
         with self._lock:
             return self.boards.setdefault(made.model, made)
@@ -167,9 +205,13 @@ class ContextualBoards:
         return bool(self.boards)
 
     def attributed(self, frame: pd.DataFrame) -> None:
-        """A batch of attributions, to every board (each takes its own arms' lists)."""
-        for board in self.all():
-            board.attributed(frame)
+        """A batch of attributions, to every board (each takes its own arms' lists, a
+        placement's own board only its placement's, and a pipeline-wide board not those of a
+        placement whose own bandit has its arms and width)."""
+        boards = self.all()
+        for board in boards:
+            claimed = {b.placement for b in boards if b.placement and b.base == board.model}
+            board.attributed(frame, claimed)
 
     def sync(self) -> None:
         for board in self.all():
@@ -189,14 +231,14 @@ def contextual_choice(
     placement: str | None,
     request_id: str,
 ) -> Choice | None:
-    """The arm for a request to ``served`` (None unless it is a pipeline with ``[contextual]``):
-    ``history`` items the user has, ``known`` user or visitor, the request's ``hour`` (UTC now
-    when not given), the placement among the pipeline's ``[placements]``."""
-    config = getattr(served, "config", None)
-    contextual = getattr(config, "contextual", None)
-    if boards is None or contextual is None:
+    """The arm for a request to ``served`` (None unless it is a pipeline with a bandit for
+    this placement, ``bandit_for``): ``history`` items the user has, ``known`` user or visitor,
+    the request's ``hour`` (UTC now when not given), the placement among the pipeline's
+    ``[placements]``."""
+    bandit = bandit_for(getattr(served, "config", None), placement)
+    if boards is None or bandit is None:
         return None
-    places = list(getattr(config, "placements", {}))
     at = datetime.now(UTC).hour if hour is None else hour
-    context = request_context(history, known, at, placement, places)
-    return choose(contextual, boards.board(contextual, dim_of(places)), context, request_id)
+    context = request_context(history, known, at, placement, bandit.places)
+    board = boards.board(bandit.config, dim_of(bandit.places), bandit.placement)
+    return choose(bandit.config, board, context, request_id)

@@ -238,9 +238,14 @@ class RerankConfig(_Strict):
 class PlacementConfig(_Strict):
     """``[placements.NAME.rerank]``: the ``[rerank]`` keys that differ where the list is shown
     (``?placement=NAME``): its rules, diversity, caps and fairness controls. A key given here
-    replaces the pipeline's value whole (a list of rules replaces the list)."""
+    replaces the pipeline's value whole (a list of rules replaces the list).
+
+    ``[placements.NAME.contextual]``: the placement's own contextual bandit (its own arms and
+    learned state, ``exploration.contextual.bandit_for``) instead of the pipeline's
+    ``[contextual]``, whose bandit only sees the placement as a feature."""
 
     rerank: dict[str, Any] = Field(default_factory=dict)
+    contextual: ContextualConfig | None = Field(None, exclude_if=lambda value: value is None)
 
     def resolved(self, base: RerankConfig) -> RerankConfig:
         """``base`` with this placement's keys applied (validated as a ``[rerank]`` table)."""
@@ -287,9 +292,15 @@ class PipelineConfig(_Strict):
     @model_validator(mode="after")
     def _contextual_arms(self) -> PipelineConfig:
         names = [WHOLE, *(s.name for s in self.retrieval.sources)]
-        for arm in self.contextual.arms if self.contextual is not None else ():
-            if arm not in names:
-                raise ValueError(f"contextual.arms: {arm!r} is not {WHOLE!r} or a retrieval source")
+        bandits = [("contextual", self.contextual)] + [
+            (f"placements.{name}.contextual", p.contextual) for name, p in self.placements.items()
+        ]
+        for where, bandit in bandits:
+            for arm in bandit.arms if bandit is not None else ():
+                if arm not in names:
+                    raise ValueError(
+                        f"{where}.arms: {arm!r} is not {WHOLE!r} or a retrieval source"
+                    )
         return self
 
     @model_validator(mode="after")
