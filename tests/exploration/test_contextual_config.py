@@ -31,6 +31,7 @@ def config(contextual: dict[str, Any]) -> PipelineConfig:
         ({"arms": ["knn", "trending"], "policy": "greedy"}, "contextual.policy"),
         ({"arms": ["knn", "trending"], "kpi": "revenue"}, "contextual.kpi"),
         ({"arms": ["knn", "trending"], "ridge": 0.0}, "contextual.ridge"),
+        ({"arms": ["knn", "trending"], "ranker_features": "yes"}, "contextual.ranker_features"),
     ],
 )
 def test_mistakes_name_their_key(contextual: dict[str, Any], message: str) -> None:

@@ -5,6 +5,7 @@
 arms = ["pipeline", "trending"]   # "pipeline" (the whole list) or retrieval source names
 policy = "linear_thompson"        # or "linucb"
 kpi = "click"                     # attributed "click"s or "purchase"s reward an arm
+ranker_features = false           # true: the ranker's request-level features join the context
 ```
 
 A placement may have its own bandit, with its own arms and learned state:
@@ -47,6 +48,7 @@ from recsmith.exploration.linear import (
     thompson_bank,
 )
 from recsmith.exploration.linear_board import LinearBoard, model_key
+from recsmith.exploration.ranker_context import RANKER_CONTEXT_NAMES, ranker_context
 from recsmith.exploration.streams import Stream, seeds_of, uniforms
 from recsmith.exploration.thompson import bank_seed
 from recsmith.retrieval.candidates import Candidates
@@ -67,6 +69,9 @@ class ContextualConfig(BaseModel):
     alpha: float = Field(1.0, ge=0, le=100, description="linucb: width of the bound")
     scale: float = Field(1.0, gt=0, le=100, description="linear_thompson: posterior scale v")
     ridge: float = Field(1.0, gt=0, le=1e6, description="prior precision: A = ridge * I")
+    ranker_features: bool = Field(
+        False, description="append the ranker's device, weekday and user-events columns"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> ContextualConfig:
@@ -107,8 +112,9 @@ def source_rows(cands: Candidates, source: str) -> np.ndarray:
     return cands.source_ranks[:, cands.sources.index(source)] > 0
 
 
-def dim_of(placements: Sequence[str]) -> int:
-    return len(CONTEXT_NAMES) + len(placements)
+def dim_of(placements: Sequence[str], ranker_features: bool = False) -> int:
+    extra = len(RANKER_CONTEXT_NAMES) if ranker_features else 0
+    return len(CONTEXT_NAMES) + len(placements) + extra
 
 
 def choose(
@@ -230,15 +236,26 @@ def contextual_choice(
     hour: int | None,
     placement: str | None,
     request_id: str,
+    user_id: str | None = None,
+    device: str | None = None,
 ) -> Choice | None:
     """The arm for a request to ``served`` (None unless it is a pipeline with a bandit for
     this placement, ``bandit_for``): ``history`` items the user has, ``known`` user or visitor,
     the request's ``hour`` (UTC now when not given), the placement among the pipeline's
-    ``[placements]``."""
+    ``[placements]``; with ``ranker_features``, the ranker's columns for ``user_id`` (the
+    release's user, None: a visitor) and the request's ``device`` (``ranker_context``)."""
     bandit = bandit_for(getattr(served, "config", None), placement)
     if boards is None or bandit is None:
         return None
-    at = datetime.now(UTC).hour if hour is None else hour
+    now = datetime.now(UTC)
+    at = now.hour if hour is None else hour
     context = request_context(history, known, at, placement, bandit.places)
-    board = boards.board(bandit.config, dim_of(bandit.places), bandit.placement)
+    extra = bandit.config.ranker_features
+    if extra:
+        users = served.bundle.users  # type: ignore[attr-defined]
+        index = int(users.to_index([user_id])[0]) if user_id is not None else -1
+        moment = int(now.timestamp() * 1_000_000)
+        ranked = ranker_context(served.state, index, device, moment)  # type: ignore[attr-defined]
+        context = np.concatenate([context, ranked[None]], axis=1)
+    board = boards.board(bandit.config, dim_of(bandit.places, extra), bandit.placement)
     return choose(bandit.config, board, context, request_id)
