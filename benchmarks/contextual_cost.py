@@ -10,6 +10,7 @@ rounds of ``--calls`` calls, the steps interleaved round by round):
   request pays today: a lookup that answers None);
 * ``choose, linear_thompson`` / ``choose, linucb``: ``contextual_choice`` building the context
   and choosing an arm (Thompson: the arm of a banked draw and its propensity over the bank);
+  ``+ ranker_features``: with the ranker's device, weekday and user-events columns (d = 13);
 * ``shown``: the round added to the arm's A (once per list served);
 * ``attributed, per event``: a batch of 64 attributed clicks added to b, divided by 64;
 * ``bank rebuild``: the 256 posterior draws, redrawn once per changed state (at most once per
@@ -75,10 +76,15 @@ def trained(users: int, items: int) -> Pipeline:
     return train_pipeline(config, events, dict(EventSettings().weights), items=catalog)
 
 
-def without_bandit(pipeline: Pipeline, policy: str | None) -> Pipeline:
-    """The same trained pipeline with ``[contextual]`` set to ``policy`` (None: no bandit)."""
+def without_bandit(pipeline: Pipeline, policy: str | None, ranker: bool = False) -> Pipeline:
+    """The same trained pipeline with ``[contextual]`` set to ``policy`` (None: no bandit),
+    ``ranker``: with ``ranker_features``."""
     out = copy.copy(pipeline)
-    bandit = None if policy is None else ContextualConfig(arms=ARMS, policy=policy)  # type: ignore[arg-type]
+    bandit = (
+        None
+        if policy is None
+        else ContextualConfig(arms=ARMS, policy=policy, ranker_features=ranker)  # type: ignore[arg-type]
+    )
     out.config = pipeline.config.model_copy(update={"contextual": bandit})
     return out
 
@@ -102,11 +108,14 @@ def part_one(pipeline: Pipeline, folder: Path, calls: int, rounds: int) -> None:
     kinds = DecisionSettings().kinds()
     boards = ContextualBoards(store, kinds)
     served = {p: without_bandit(pipeline, p) for p in (None, "linear_thompson", "linucb")}
+    served["ranker"] = without_bandit(pipeline, "linear_thompson", ranker=True)
+    users = [str(u) for u in pipeline.bundle.users.external_ids[:50]]
 
     def choose(policy: str | None) -> Callable[[int], None]:
         return lambda n: contextual_choice(
-            boards, served[policy], n % 50, n % 3 > 0, n % 24, None, f"req-{n}"
-        )
+            boards, served[policy], n % 50, n % 3 > 0, n % 24, None, f"req-{n}",
+            users[n % 50], "mobile",
+        )  # fmt: skip
 
     warm = contextual_choice(boards, served["linear_thompson"], 3, True, 12, None, "warm")
     assert warm is not None
@@ -126,6 +135,7 @@ def part_one(pipeline: Pipeline, folder: Path, calls: int, rounds: int) -> None:
         "no bandit": choose(None),
         "choose, linear_thompson": choose("linear_thompson"),
         "choose, linucb": choose("linucb"),
+        "choose, linear_thompson + ranker_features": choose("ranker"),
         "shown": lambda n: board.shown(ARMS[n % 2], warm.context),
         "attributed, per event": lambda n: board.attributed(clicks),
     }
@@ -138,7 +148,7 @@ def part_one(pipeline: Pipeline, folder: Path, calls: int, rounds: int) -> None:
     found |= per_call_us(slow, max(calls // 20, 5), rounds)
     print(f"\nbandit steps, CPU µs per call (best of {rounds} rounds of {calls}; 2 arms, d = 5):")
     for name, us in found.items():
-        print(f"  {name:<34} {us:9.1f}")
+        print(f"  {name:<44} {us:9.1f}")
     store.close()
 
 
@@ -185,12 +195,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--blocks", type=int, default=6)
+    parser.add_argument("--steps-only", action="store_true", help="part 1 only")
     args = parser.parse_args()
     print(calibration_line())
     pipeline = trained(400, 300)
     with tempfile.TemporaryDirectory() as tmp:
         part_one(pipeline, Path(tmp), args.calls, args.rounds)
-        part_two(pipeline, Path(tmp), args.requests, args.blocks)
+        if not args.steps_only:
+            part_two(pipeline, Path(tmp), args.requests, args.blocks)
 
 
 if __name__ == "__main__":
