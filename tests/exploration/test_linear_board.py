@@ -4,6 +4,7 @@ reads them, and a restarted server starts from them; on SQLite and PostgreSQL.""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,3 +137,45 @@ def test_choices_are_the_hand_computed_ones_and_replay(backend: tuple[EventStore
     draws = [choose(thompson, board, x, f"req-{n}") for n in range(40)]
     again = [choose(thompson, board, x, f"req-{n}") for n in range(40)]
     assert [(d.arm, d.propensity) for d in draws] == [(d.arm, d.propensity) for d in again]
+
+
+def test_attributions_reach_only_the_bandit_of_the_lists_placement(tmp_path: Any) -> None:
+    """A pipeline-wide bandit and two placements' own bandits with the same arms and width: each
+    attributed click credits the bandit whose list it was (by the list's placement), by hand."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        boards = ContextualBoards(store, SETTINGS.kinds())
+        config = ContextualConfig(arms=list(ARMS))
+        wide, home, cart = (boards.board(config, 5, p) for p in (None, "home", "cart"))
+        assert len({wide.model, home.model, cart.model}) == 3  # three states in the store
+        rows = [  # (placement, arm, context)
+            ("home", "trending", X1),
+            ("home", "pipeline", X2),
+            ("cart", "pipeline", X3),
+            (None, "trending", X2),
+            ("footer", "pipeline", X1),  # a placement without its own bandit: the wide one's
+        ]
+        frame = pd.DataFrame(
+            {
+                "event_type": ["click"] * len(rows),
+                "placement": [p for p, _, _ in rows],
+                "arm": [a for _, a, _ in rows],
+                "arm_context": [json.dumps(list(x)) for _, _, x in rows],
+            }
+        )
+        boards.attributed(frame)
+        x1, x2, x3 = (np.asarray(x) for x in (X1, X2, X3))
+        zero = np.zeros(5)
+        want = {  # b per arm (pipeline, trending) and board
+            "wide": [x1, x2],
+            "home": [x2, x1],
+            "cart": [x3, zero],
+        }
+        for name, board in (("wide", wide), ("home", home), ("cart", cart)):
+            b = np.zeros((2, 5))
+            for _, arm, cell, value in board.cells():
+                if cell >= 25:
+                    b[ARMS.index(arm), cell - 25] += value
+            np.testing.assert_allclose(b, want[name], err_msg=name)
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from recsmith.config import EventSettings, Settings
 from recsmith.errors import ValidationError
 from recsmith.events.schema import Item
+from recsmith.exploration.explorer import ExploreRequest
 from recsmith.pipeline.artifact import save_pipeline, train_pipeline
 from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
 from recsmith.pipeline.runtime import Pipeline
@@ -22,6 +23,8 @@ from recsmith.store.sqlite import SQLiteStore
 
 #: what the "no_shoes" placement filters out
 RULE = {"type": "filter", "property": "category", "in": ["shoes"], "negate": True}
+#: the "explored" placement's own ``[explore]``: slot 3 always shows a long-tail item
+EXPLORE = {"policy": "epsilon", "epsilon": 1.0, "slots": [3], "pool": "long_tail", "max_events": 8}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +33,7 @@ def placed(config: PipelineConfig, events: pd.DataFrame, items: list[Item]) -> P
     raw["placements"] = {
         "no_shoes": {"rerank": {"rules": [RULE]}},
         "diverse": {"rerank": {"diversity": 0.9}},
+        "explored": {"explore": EXPLORE},
     }
     with_placements = PipelineConfig.model_validate(raw)
     return train_pipeline(with_placements, events, dict(EventSettings().weights), items=items)
@@ -54,6 +58,7 @@ def test_a_placement_applies_its_own_rules_and_nothing_else(
     # no placement, or one the file does not configure: the pipeline as it is
     for name in (None, "", "home"):
         assert placed.for_placement(name) is placed
+    assert placed.explorer is None and placed.for_placement("diverse").explorer is None
     assert placed.for_placement("no_shoes").config.placements == {}
 
 
@@ -73,6 +78,12 @@ def test_placement_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> Non
         "[placements.home.rerank]\ndiversty = 0.3\n": "placements.home.rerank.diversty",
         "[placements.home.rerank]\ndiversity = 3\n": "placements.home.rerank.diversity",
         '[placements."a b".rerank]\ndiversity = 0.3\n': "placement name 'a b'",
+        '[placements.home.explore]\npolicy = "epsilon"\npool = "source"\nsource = "knn"\n': (
+            "placements.home.explore.source 'knn' is not a retrieval source"
+        ),
+        '[placements.home.explore]\npolicy = "softmax"\nepsilon = 0.3\n': (
+            "placements.home.explore"
+        ),
     }
     for text, named in cases.items():
         path = tmp_path / "p.toml"
@@ -130,3 +141,55 @@ def test_a_placement_rule_the_catalogue_cannot_meet_is_refused_before_fitting(
         train_pipeline(
             PipelineConfig.model_validate(raw), events, dict(EventSettings().weights), items=items
         )
+
+
+def test_a_placement_explores_with_its_own_policy(
+    placed: Pipeline, config: PipelineConfig, events: pd.DataFrame, items: list[Item]
+) -> None:
+    """``[placements.explored.explore]`` serves, for the same request ids, exactly the lists
+    and propensities of a pipeline whose ``[explore]`` is that policy; other placements and the
+    pipeline itself stay deterministic."""
+    raw = config.model_dump()
+    raw["explore"] = EXPLORE
+    everywhere = train_pipeline(
+        PipelineConfig.model_validate(raw), events, dict(EventSettings().weights), items=items
+    )
+    users = placed.bundle.users.external_ids[:50]
+    ids = [f"req-{n}" for n in range(len(users))]
+    got = placed.for_placement("explored").answer(users, 10, explore=ExploreRequest(ids))
+    want = everywhere.answer(users, 10, explore=ExploreRequest(ids))
+    np.testing.assert_array_equal(got.lists.item_ids, want.lists.item_ids)
+    assert got.propensities == want.propensities
+    # slot 3 shows a long-tail item (popularity score at most 8), with probability 1/|pool|
+    scores = placed.bundle.popular.item_scores_
+    score = dict(zip(placed.bundle.items.external_ids, scores, strict=False))
+    assert all(score[str(row[2])] <= 8 for row in got.lists.item_ids)
+    assert all(0 < p[2] < 1 and p[:2] == [1.0, 1.0] for p in got.propensities)
+    plain = placed.answer(users, 10, explore=ExploreRequest(ids))
+    assert plain.propensities == []  # deterministic: no propensities
+    assert any(
+        list(a) != list(b) for a, b in zip(plain.lists.item_ids, got.lists.item_ids, strict=True)
+    )
+
+
+def test_the_route_logs_a_placements_own_exploration(
+    placed: Pipeline, client: tuple[TestClient, dict[str, str]]
+) -> None:
+    """Over HTTP, the explored placement's lists carry their propensities into the decision log,
+    a repeated request included (not a cached list); the pipeline's own list is deterministic."""
+    http, headers = client
+    runtime = http.app.state.runtime  # type: ignore[attr-defined]
+    user = str(placed.bundle.users.external_ids[0])
+    logged = {}
+    for placement in ("explored", "explored", ""):
+        query = f"?k=10&placement={placement}" if placement else "?k=10"
+        body = http.get(f"/v1/users/{user}/recommendations{query}", headers=headers).json()
+        rid = body["recommendation_id"]
+        found = runtime.decisions.pending(rid) or runtime.store.get_decision(rid)
+        logged.setdefault(placement, []).append(found)
+    for d in logged["explored"]:
+        assert d.placement == "explored"
+        assert d.propensities is not None and d.propensities[:2] == (1.0, 1.0)
+        assert 0 < d.propensities[2] < 1
+    (plain,) = logged[""]
+    assert set(plain.propensities) == {1.0}

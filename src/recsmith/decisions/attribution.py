@@ -118,7 +118,8 @@ class Attributor:
     def attribute(self, events: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
         """The attributions of ``events`` (checked: ``shown`` is what ``check`` looked up):
         ``ATTRIBUTION_COLUMNS`` plus ``row`` (position in ``events``), ``release``, ``variant``,
-        ``experiment``, ``item_id``, ``arm`` and ``arm_context`` (a contextual bandit's choice)."""
+        ``experiment``, ``item_id``, ``arm`` and ``arm_context`` (a contextual bandit's choice) and
+        the list's ``placement`` (which placement's bandit chose the arm)."""
         explicit = self._explicit(events, shown)
         window = self._window(events)
         if len(explicit) == 0 and len(window) == 0:  # most live groups: views, no list named
@@ -133,7 +134,15 @@ class Attributor:
         asked = events[named].assign(row=np.flatnonzero(named))
         asked = asked.assign(position=_position_in(asked, shown))
         meta = shown.drop_duplicates("recommendation_id")[
-            ["recommendation_id", "release", "variant", "experiment", "arm", "arm_context"]
+            [
+                "recommendation_id",
+                "release",
+                "variant",
+                "experiment",
+                "arm",
+                "arm_context",
+                "placement",
+            ]
         ]
         asked = asked.merge(meta, on="recommendation_id", how="left")
         return _attributions(asked, "explicit")
@@ -196,6 +205,7 @@ _OUT = (
     "item_id",
     "arm",
     "arm_context",
+    "placement",
 )
 
 

@@ -77,6 +77,7 @@ LOOKUP_COLUMNS = (
     "page_view",
     "arm",
     "arm_context",
+    "placement",
 )
 #: Per (experiment, variant, minute): requests answered or failed by the server, and failures
 #: (``decisions.requests``); the experiment report's error-rate guardrail reads them.
@@ -84,7 +85,7 @@ REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")
 #: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
 LOOKUP_SQL = (
     "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
-    "d.variant, d.experiment, d.page_view, d.arm, d.arm_context "
+    "d.variant, d.experiment, d.page_view, d.arm, d.arm_context, d.placement "
     "FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
 )
 
@@ -250,6 +251,7 @@ def lookup_rows(d: Decision) -> pd.DataFrame:
             "page_view": [d.page_view] * n,
             "arm": [d.arm] * n,
             "arm_context": [context_text(d.arm_context)] * n,
+            "placement": [d.placement] * n,
         }
     )
 

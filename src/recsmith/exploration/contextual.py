@@ -5,7 +5,19 @@
 arms = ["pipeline", "trending"]   # "pipeline" (the whole list) or retrieval source names
 policy = "linear_thompson"        # or "linucb"
 kpi = "click"                     # attributed "click"s or "purchase"s reward an arm
+ranker_features = false           # true: the ranker's request-level features join the context
 ```
+
+A placement may have its own bandit, with its own arms and learned state:
+
+```toml
+[placements.home.contextual]
+arms = ["pipeline", "knn"]
+```
+
+Requests to ``?placement=home`` then choose among those arms only, and only their rewards teach
+that bandit; every other request uses ``[contextual]`` (if any), where the placement is a
+feature of the context (``bandit_for``).
 
 An arm named for a retrieval source serves the pipeline's list cut to what that source proposed
 (re-ranked, rules applied, popularity filling the rest); ``"pipeline"`` serves the list as the
@@ -36,6 +48,7 @@ from recsmith.exploration.linear import (
     thompson_bank,
 )
 from recsmith.exploration.linear_board import LinearBoard, model_key
+from recsmith.exploration.ranker_context import RANKER_CONTEXT_NAMES, ranker_context
 from recsmith.exploration.streams import Stream, seeds_of, uniforms
 from recsmith.exploration.thompson import bank_seed
 from recsmith.retrieval.candidates import Candidates
@@ -56,6 +69,9 @@ class ContextualConfig(BaseModel):
     alpha: float = Field(1.0, ge=0, le=100, description="linucb: width of the bound")
     scale: float = Field(1.0, gt=0, le=100, description="linear_thompson: posterior scale v")
     ridge: float = Field(1.0, gt=0, le=1e6, description="prior precision: A = ridge * I")
+    ranker_features: bool = Field(
+        False, description="append the ranker's device, weekday and user-events columns"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> ContextualConfig:
@@ -96,8 +112,9 @@ def source_rows(cands: Candidates, source: str) -> np.ndarray:
     return cands.source_ranks[:, cands.sources.index(source)] > 0
 
 
-def dim_of(placements: Sequence[str]) -> int:
-    return len(CONTEXT_NAMES) + len(placements)
+def dim_of(placements: Sequence[str], ranker_features: bool = False) -> int:
+    extra = len(RANKER_CONTEXT_NAMES) if ranker_features else 0
+    return len(CONTEXT_NAMES) + len(placements) + extra
 
 
 def choose(
@@ -136,6 +153,28 @@ def _bank(board: LinearBoard, scale: float) -> np.ndarray:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Bandit:
+    """The bandit a request to a placement uses: its ``config``, the ``placement`` it belongs
+    to (None: the pipeline's ``[contextual]``) and the placements its context one-hot spans."""
+
+    config: ContextualConfig
+    placement: str | None
+    places: tuple[str, ...]
+
+
+def bandit_for(config: object, placement: str | None) -> Bandit | None:
+    """The bandit of ``placement`` in a pipeline ``config``: its own
+    ``[placements.NAME.contextual]`` (context without the placement one-hot: it is constant
+    there), else the pipeline's ``[contextual]`` (placements as features), else None."""
+    placements = getattr(config, "placements", {})
+    own = getattr(placements.get(placement), "contextual", None) if placement else None
+    if own is not None:
+        return Bandit(own, placement, ())
+    shared = getattr(config, "contextual", None)
+    return None if shared is None else Bandit(shared, None, tuple(placements))
+
+
 class ContextualBoards:
     """One ``LinearBoard`` per bandit the served pipelines declare (a hot swap may bring
     another), made on first use (one store read then); the server syncs and feeds attributions
@@ -147,12 +186,17 @@ class ContextualBoards:
         self._lock = threading.Lock()
         self.boards: dict[str, LinearBoard] = {}
 
-    def board(self, config: ContextualConfig, dim: int) -> LinearBoard:
+    def board(
+        self, config: ContextualConfig, dim: int, placement: str | None = None
+    ) -> LinearBoard:
+        """The board of a bandit (``placement``: the placement whose own bandit it is)."""
         # the per-request path: one lookup
-        found = self.boards.get(model_key(config.arms, dim, config.kpi))
+        found = self.boards.get(model_key(config.arms, dim, config.kpi, placement))
         if found is not None:
             return found
-        made = LinearBoard(self._store, config.arms, dim, self._kinds, config.kpi, config.ridge)
+        made = LinearBoard(
+            self._store, config.arms, dim, self._kinds, config.kpi, config.ridge, placement
+        )
         made.sync()  # a restarted server starts from the stored state, not the prior
         with self._lock:
             return self.boards.setdefault(made.model, made)
@@ -167,9 +211,13 @@ class ContextualBoards:
         return bool(self.boards)
 
     def attributed(self, frame: pd.DataFrame) -> None:
-        """A batch of attributions, to every board (each takes its own arms' lists)."""
-        for board in self.all():
-            board.attributed(frame)
+        """A batch of attributions, to every board (each takes its own arms' lists, a
+        placement's own board only its placement's, and a pipeline-wide board not those of a
+        placement whose own bandit has its arms and width)."""
+        boards = self.all()
+        for board in boards:
+            claimed = {b.placement for b in boards if b.placement and b.base == board.model}
+            board.attributed(frame, claimed)
 
     def sync(self) -> None:
         for board in self.all():
@@ -188,15 +236,26 @@ def contextual_choice(
     hour: int | None,
     placement: str | None,
     request_id: str,
+    user_id: str | None = None,
+    device: str | None = None,
 ) -> Choice | None:
-    """The arm for a request to ``served`` (None unless it is a pipeline with ``[contextual]``):
-    ``history`` items the user has, ``known`` user or visitor, the request's ``hour`` (UTC now
-    when not given), the placement among the pipeline's ``[placements]``."""
-    config = getattr(served, "config", None)
-    contextual = getattr(config, "contextual", None)
-    if boards is None or contextual is None:
+    """The arm for a request to ``served`` (None unless it is a pipeline with a bandit for
+    this placement, ``bandit_for``): ``history`` items the user has, ``known`` user or visitor,
+    the request's ``hour`` (UTC now when not given), the placement among the pipeline's
+    ``[placements]``; with ``ranker_features``, the ranker's columns for ``user_id`` (the
+    release's user, None: a visitor) and the request's ``device`` (``ranker_context``)."""
+    bandit = bandit_for(getattr(served, "config", None), placement)
+    if boards is None or bandit is None:
         return None
-    places = list(getattr(config, "placements", {}))
-    at = datetime.now(UTC).hour if hour is None else hour
-    context = request_context(history, known, at, placement, places)
-    return choose(contextual, boards.board(contextual, dim_of(places)), context, request_id)
+    now = datetime.now(UTC)
+    at = now.hour if hour is None else hour
+    context = request_context(history, known, at, placement, bandit.places)
+    extra = bandit.config.ranker_features
+    if extra:
+        users = served.bundle.users  # type: ignore[attr-defined]
+        index = int(users.to_index([user_id])[0]) if user_id is not None else -1
+        moment = int(now.timestamp() * 1_000_000)
+        ranked = ranker_context(served.state, index, device, moment)  # type: ignore[attr-defined]
+        context = np.concatenate([context, ranked[None]], axis=1)
+    board = boards.board(bandit.config, dim_of(bandit.places, extra), bandit.placement)
+    return choose(bandit.config, board, context, request_id)

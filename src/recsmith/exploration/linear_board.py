@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,15 +34,19 @@ from recsmith.store.base import EventStore
 log = logging.getLogger(__name__)
 
 
-def model_key(arms: Sequence[str], dim: int, kpi: str) -> str:
+def model_key(arms: Sequence[str], dim: int, kpi: str, placement: str | None = None) -> str:
     """The ``bandit_linear.model`` of a bandit over ``arms`` with ``dim`` context columns,
-    rewarded by ``kpi`` events."""
-    return f"{kpi}\x1f{dim}\x1f" + "\x1f".join(arms)
+    rewarded by ``kpi`` events; a placement's own bandit (``[placements.NAME.contextual]``) is
+    keyed by its name too, so two placements with the same arms still learn apart."""
+    key = f"{kpi}\x1f{dim}\x1f" + "\x1f".join(arms)
+    return key if placement is None else f"@{placement}\x1f{key}"
 
 
 class LinearBoard:
     """See module docstring. ``kinds`` maps event types to outcome kinds (``[decisions]``);
-    ``kpi``: the kind that rewards ("click" or "purchase"); ``ridge``: A's prior λI."""
+    ``kpi``: the kind that rewards ("click" or "purchase"); ``ridge``: A's prior λI;
+    ``placement``: the placement whose own bandit this is (None: the pipeline's ``[contextual]``).
+    """
 
     def __init__(
         self,
@@ -52,13 +56,17 @@ class LinearBoard:
         kinds: Mapping[str, str],
         kpi: str = "click",
         ridge: float = 1.0,
+        placement: str | None = None,
     ) -> None:
         if len(set(arms)) != len(arms) or not arms:
             raise ValueError("arms: distinct names, at least one")
         self._store = store
         self.arms = tuple(arms)
         self.dim = dim
-        self.model = model_key(self.arms, dim, kpi)
+        self.placement = placement
+        self.model = model_key(self.arms, dim, kpi, placement)
+        #: the key of the same bandit unscoped (a pipeline-wide one with these arms)
+        self.base = model_key(self.arms, dim, kpi)
         self._kinds = dict(kinds)
         self._kpi = kpi
         self._ridge = ridge
@@ -77,13 +85,19 @@ class LinearBoard:
         """A list of ``arm`` served for ``context``: one round of that arm."""
         self._add(np.array([self.arms.index(arm)]), np.asarray([context], float), None)
 
-    def attributed(self, frame: pd.DataFrame) -> None:
+    def attributed(self, frame: pd.DataFrame, claimed: Collection[str] = ()) -> None:
         """A batch of attributions (``Attributor.attribute``'s frame): each event of the KPI's
-        kind on a list of one of these arms adds its logged context to that arm's b."""
+        kind on a list of one of these arms adds its logged context to that arm's b. A
+        placement's own board takes only lists served at its placement; a pipeline-wide board
+        leaves out the ``claimed`` placements (those with an own bandit of this one's arms and
+        width, whose rounds would otherwise look like its own)."""
         if len(frame) == 0 or "arm" not in frame:
             return
         kind = frame["event_type"].map(self._kinds).to_numpy(dtype=object)
-        mine = frame[(kind == self._kpi) & frame["arm"].isin(self.arms).to_numpy()]
+        placed = frame["placement"] if "placement" in frame else pd.Series(None, frame.index)
+        here = (placed == self.placement) if self.placement is not None else ~placed.isin(claimed)
+        here_rows = here.to_numpy(dtype=bool)
+        mine = frame[(kind == self._kpi) & frame["arm"].isin(self.arms).to_numpy() & here_rows]
         if len(mine) == 0:
             return
         contexts = np.asarray([json.loads(c) for c in mine["arm_context"]], float)

@@ -238,9 +238,18 @@ class RerankConfig(_Strict):
 class PlacementConfig(_Strict):
     """``[placements.NAME.rerank]``: the ``[rerank]`` keys that differ where the list is shown
     (``?placement=NAME``): its rules, diversity, caps and fairness controls. A key given here
-    replaces the pipeline's value whole (a list of rules replaces the list)."""
+    replaces the pipeline's value whole (a list of rules replaces the list).
+
+    ``[placements.NAME.contextual]``: the placement's own contextual bandit (its own arms and
+    learned state, ``exploration.contextual.bandit_for``) instead of the pipeline's
+    ``[contextual]``, whose bandit only sees the placement as a feature.
+
+    ``[placements.NAME.explore]``: the placement's own exploration policy, replacing the
+    pipeline's ``[explore]`` (if any) whole where the list is shown (``epsilon = 0``: none)."""
 
     rerank: dict[str, Any] = Field(default_factory=dict)
+    contextual: ContextualConfig | None = Field(None, exclude_if=lambda value: value is None)
+    explore: ExploreConfig | None = Field(None, exclude_if=lambda value: value is None)
 
     def resolved(self, base: RerankConfig) -> RerankConfig:
         """``base`` with this placement's keys applied (validated as a ``[rerank]`` table)."""
@@ -287,9 +296,15 @@ class PipelineConfig(_Strict):
     @model_validator(mode="after")
     def _contextual_arms(self) -> PipelineConfig:
         names = [WHOLE, *(s.name for s in self.retrieval.sources)]
-        for arm in self.contextual.arms if self.contextual is not None else ():
-            if arm not in names:
-                raise ValueError(f"contextual.arms: {arm!r} is not {WHOLE!r} or a retrieval source")
+        bandits = [("contextual", self.contextual)] + [
+            (f"placements.{name}.contextual", p.contextual) for name, p in self.placements.items()
+        ]
+        for where, bandit in bandits:
+            for arm in bandit.arms if bandit is not None else ():
+                if arm not in names:
+                    raise ValueError(
+                        f"{where}.arms: {arm!r} is not {WHOLE!r} or a retrieval source"
+                    )
         return self
 
     @model_validator(mode="after")
@@ -307,15 +322,23 @@ class PipelineConfig(_Strict):
         return self
 
     def for_placement(self, name: str) -> PipelineConfig:
-        """This config as placement ``name`` serves it (its ``[rerank]`` resolved)."""
-        rerank = self.placements[name].resolved(self.rerank)
-        return self.model_copy(update={"rerank": rerank, "placements": {}})
+        """This config as placement ``name`` serves it (its ``[rerank]`` resolved, its own
+        ``[explore]`` when it has one)."""
+        placement = self.placements[name]
+        rerank = placement.resolved(self.rerank)
+        explore = self.explore if placement.explore is None else placement.explore
+        return self.model_copy(update={"rerank": rerank, "placements": {}, "explore": explore})
 
     @model_validator(mode="after")
     def _explored_source(self) -> PipelineConfig:
-        named = self.explore.source if self.explore is not None else None
-        if named is not None and named not in [s.name for s in self.retrieval.sources]:
-            raise ValueError(f"explore.source {named!r} is not a retrieval source")
+        sources = [s.name for s in self.retrieval.sources]
+        policies = [("explore", self.explore)] + [
+            (f"placements.{name}.explore", p.explore) for name, p in self.placements.items()
+        ]
+        for where, explore in policies:
+            named = explore.source if explore is not None else None
+            if named is not None and named not in sources:
+                raise ValueError(f"{where}.source {named!r} is not a retrieval source")
         return self
 
 

@@ -264,6 +264,8 @@ async def recommend(
             hour,
             placement,
             recommendation_id,
+            user_id=None if recent or withheld else user_id,  # ``ranker_features``: its events
+            device=device,
         )
         options = Options(k, categories, diversity, keep_seen, asked, arm.arm if arm else None)
         cache = runtime.cache
