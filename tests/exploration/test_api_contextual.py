@@ -15,15 +15,14 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from recsmith.config import EventSettings, Settings
+from recsmith.config import EventSettings
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import Item
 from recsmith.exploration.linear import context_vector, thompson_bank
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.serving import create_api_key, create_app
-from recsmith.store.open import open_store
+from recsmith.testing.live_app import logged, serve
 
 K, HOUR, ROUNDS, PER_ROUND = 4, 12, 12, 16
 ARMS = ["pipeline", "trending"]
@@ -45,21 +44,6 @@ def pipeline(simulated: tuple[pd.DataFrame, list[Item]]) -> Pipeline:
         }
     )
     return train_pipeline(config, events, dict(EventSettings().weights), items=items)
-
-
-def serve(pipeline: Pipeline, url: str) -> tuple[TestClient, dict[str, str]]:
-    store = open_store(url)
-    _, secret = create_api_key(store, "t", ["read", "ingest", "admin"])
-    store.close()
-    settings = Settings(store={"url": url}, serving={"max_batch": 50})
-    return TestClient(create_app(settings, bundle=pipeline)), {"Authorization": f"Bearer {secret}"}
-
-
-def logged(client: TestClient, rid: str) -> Decision:
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    found = runtime.decisions.pending(rid) or runtime.store.get_decision(rid)
-    assert found is not None
-    return found
 
 
 def context_of(known: bool) -> np.ndarray:

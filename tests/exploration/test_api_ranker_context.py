@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from tests.exploration.test_api_contextual import logged, serve
 
 from recsmith.config import EventSettings
 from recsmith.decisions.record import Decision
@@ -22,6 +21,7 @@ from recsmith.exploration.linear import context_vector
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.testing.live_app import logged, serve
 
 K, HOUR, ROUNDS, PER_ROUND = 4, 12, 12, 16
 ARMS = ["pipeline", "trending"]
