@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -155,3 +156,20 @@ def test_each_round_gets_the_candidates_list_cut_to_its_own_length() -> None:
         ("r2", "2", "b"),
     ]
     assert (target["probability"] == 1.0).all()
+
+
+def test_evaluate_decisions_is_the_same_replay(logged) -> None:  # type: ignore[no-untyped-def]
+    """The issue's spelling, ``evaluate --ope … --decisions --pipeline DIR``, prints the IPS value
+    computed by hand from the log, as ``ope replay`` does."""
+    _, _, log, tmp = logged
+    store = f"sqlite:///{tmp / 's.sqlite'}"
+    args = ["--decisions", "--ope", "ips", "--pipeline", str(tmp / "candidate")]
+    result = CliRunner().invoke(app, ["evaluate", *args, "--since", "2025-12-31", "--store", store])
+    assert result.exit_code == 0, result.output
+    weight = log["candidate"].to_numpy() / 0.25
+    ips = float(np.mean(weight * log["reward"]))
+    assert re.search(rf"\bips\W+{re.escape(f'{ips:.5g}')}\s", result.output), result.output
+    toml = tmp / "pipeline.toml"
+    toml.write_text("")
+    result = CliRunner().invoke(app, ["evaluate", "--decisions", "--pipeline", str(toml)])
+    assert result.exit_code != 0 and "--pipeline" in result.output

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events, require_catalog
+from recsmith.cli.ope import replay_command
 from recsmith.cli.progress import stage_progress
 from recsmith.config import Settings
 from recsmith.errors import ValidationError
@@ -224,6 +225,21 @@ def evaluate(
             "(a catalogue property, e.g. property:brand).",
         ),
     ] = "category",
+    decisions: Annotated[
+        bool,
+        typer.Option(
+            "--decisions",
+            help="Off-policy instead: estimate the trained pipeline or model directory given as "
+            "--pipeline on the decision log's lists (the same as `recsmith ope replay`).",
+        ),
+    ] = False,
+    ope: Annotated[
+        str,
+        typer.Option(help="With --decisions: comma-separated estimators (ips,snips,dm,dr,…)."),
+    ] = "ips,snips,dr",
+    since: Annotated[
+        str, typer.Option(help="With --decisions: start of the window (7d, 12h or a date-time).")
+    ] = "30d",
     debias: Annotated[
         str | None,
         typer.Option(
@@ -238,7 +254,16 @@ def evaluate(
 
     Then beyond-accuracy and fairness tables (exposure Gini/entropy, miscalibration, ndcg by user
     group and the best-worst gap), paired tests against the best and a verdict, warning when too
-    few users were evaluated."""
+    few users were evaluated. With --decisions, off-policy estimates of a trained candidate on
+    the decision log instead (`recsmith ope replay`)."""
+    if decisions:
+        with errors_as_exit():
+            if pipeline is None or not pipeline.is_dir():
+                raise ValidationError(
+                    "--pipeline", "with --decisions, name a trained pipeline or model directory"
+                )
+        replay_command(ctx, pipeline=pipeline, since=since, estimators=ope, store=store)
+        return
     cli = state(ctx)
     with errors_as_exit():
         names = [m.strip() for m in models.split(",") if m.strip()]
