@@ -53,6 +53,9 @@ class Broker(Protocol):
 
     #: names the stream in dead letters' sources (``stream:<label>/<message id>``)
     label: str
+    #: what the broker's client raises when the broker is unreachable or refuses a call: the
+    #: command stops with a message naming it (nothing is lost: unacknowledged is redelivered)
+    errors: tuple[type[Exception], ...]
 
     def fetch(self, max_messages: int, wait_s: float) -> list[StreamMessage]:
         """Up to ``max_messages``, waiting up to ``wait_s`` when none is there; includes messages

@@ -14,10 +14,12 @@ to completion on it, so the store work between calls stays plain blocking code.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 import nats
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as FetchTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -30,17 +32,36 @@ KIND_HEADER = "Recsmith-Kind"
 #: Delay before a released message (the store refused its batch) is delivered again.
 RELEASE_DELAY_S = 1.0
 
+#: Attempts to reach the server (at start, and after it went away) before the consumer stops.
+RECONNECTS = 5
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+async def _log_error(exc: Exception) -> None:
+    """One line per connection error (nats-py's default logs a traceback for each)."""
+    log.warning("NATS: %s", exc)
 
 
 class JetStreamBroker:
     """One consumer of a JetStream durable pull consumer (module docstring)."""
 
+    errors: tuple[type[Exception], ...] = (NatsError, OSError)
+
     def __init__(self, url: str, stream: str, durable: str, *, claim_idle_s: float = 30.0) -> None:
         self.label = f"nats/{stream}"
         self._stream, self._durable = stream, durable
         self._loop = asyncio.new_event_loop()
-        self._nc: Any = self._run(nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1))
+        self._nc: Any = self._run(
+            nats.connect(
+                url,
+                connect_timeout=5,
+                reconnect_time_wait=1,
+                max_reconnect_attempts=RECONNECTS,
+                error_cb=_log_error,
+            )
+        )
         self._js = self._nc.jetstream()
         try:
             self._sub = self._run(self._bind(claim_idle_s))

@@ -31,6 +31,8 @@ _ODD = "<fields {}>"
 class RedisStreamBroker:
     """One consumer of a Redis Streams consumer group (module docstring)."""
 
+    errors: tuple[type[Exception], ...] = (redis.RedisError,)
+
     def __init__(
         self, url: str, stream: str, group: str, consumer: str, *, claim_idle_s: float = 30.0
     ) -> None:
