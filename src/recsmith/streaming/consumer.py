@@ -5,8 +5,9 @@ after the store committed its events, items and dead letters. A consumer killed 
 before that leaves its batch unacknowledged, and the broker delivers it to another consumer of
 the group (after the claim timeout), where storing it again is a no-op. A store that is down
 (``StoreUnavailable``) fails the batch as a whole: it is released to the broker and retried after
-a pause, never acknowledged; any other error is a bug and stops the consumer with its batch
-unacknowledged.
+a pause, never acknowledged. A broker call that fails (the broker restarting, a timeout) is
+retried after the same pause: a batch stored but not acknowledged then is delivered again, a
+no-op. Any other error is a bug and stops the consumer with its batch unacknowledged.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class ConsumerTotals:
     rejected: int = 0
     already_rejected: int = 0
     store_failures: int = 0
+    broker_failures: int = 0
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -125,8 +127,14 @@ class StreamConsumer:
         """Consume until ``stop`` is set (between batches) or, with ``until_drained``, until a
         fetch finds nothing and the group has nothing pending nor undelivered."""
         while not stop.is_set():
-            got = self.step()
-            self.refresh_lag()
-            if not got and until_drained and self.refresh_lag(force=True):
-                break
+            try:
+                got = self.step()
+                self.refresh_lag()
+                if not got and until_drained and self.refresh_lag(force=True):
+                    break
+            except self.broker.errors as exc:  # stored but not acknowledged is redelivered
+                log.warning("broker %s: %s; retrying", self.broker.label, exc)
+                self.metrics.broker_failures.inc()
+                self.totals.broker_failures += 1
+                stop.wait(self.retry_after_s)
         return self.totals

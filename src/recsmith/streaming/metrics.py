@@ -10,6 +10,7 @@ last lag refresh for a glance without PromQL; lag is what the broker counts for 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
@@ -25,6 +26,7 @@ class StreamMetrics:
     rejected: Counter
     acked: Counter
     store_failures: Counter
+    broker_failures: Counter
     pending: Gauge
     unconsumed: Gauge
     events_per_second: Gauge
@@ -61,6 +63,12 @@ class StreamMetrics:
                 "Batches the store could not take (released to the broker, retried).",
                 registry=registry,
             ),
+            broker_failures=Counter(
+                "recsmith_stream_broker_failures",
+                "Broker calls that failed (retried; a batch stored but not acknowledged is "
+                "delivered again, a no-op).",
+                registry=registry,
+            ),
             pending=Gauge(
                 "recsmith_stream_pending_messages",
                 "Messages delivered to a consumer of the group and not acknowledged yet.",
@@ -89,6 +97,8 @@ class StreamMetrics:
         self.pending.set(lag.pending)
         self.unconsumed.set(float("nan") if lag.unconsumed is None else lag.unconsumed)
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        """``/metrics`` on ``host:port`` in a daemon thread, for Prometheus to scrape."""
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1") -> WSGIServer:
+        """``/metrics`` on ``host:port`` in a daemon thread, for Prometheus to scrape; the
+        server, to shut down."""
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        return server
