@@ -96,7 +96,7 @@ class TestStream:
             await nc.close()
 
 
-@pytest.fixture(params=BROKERS)
+@pytest.fixture(params=[pytest.param(b, marks=getattr(pytest.mark, b)) for b in BROKERS])
 def stream(request: pytest.FixtureRequest) -> Iterator[TestStream]:
     """A fresh stream on each broker in turn (deleted afterwards)."""
     url = redis_url_or_skip() if request.param == "redis" else nats_url_or_skip()
