@@ -14,6 +14,7 @@ import pytest
 
 from recsmith.config import EventSettings
 from recsmith.store.base import EventStore
+from recsmith.store.dead_letter_replay import replay_dead_letters
 from recsmith.streaming.broker import Broker, StreamMessage
 from recsmith.streaming.ingest import ingest_messages
 from recsmith.testing.backends import BACKENDS, open_backend
@@ -121,3 +122,23 @@ def test_refused_records_name_their_message_and_why(stream, tmp_path: Path) -> N
         assert gadget.errors == [{"field": "kind", "reason": reason}]
         assert {d.record_index for d in letters.values()} == {0}
         broker.close()
+
+
+def test_a_refused_stream_event_replays_after_the_fix_keeping_its_time(
+    stream, tmp_path: Path
+) -> None:
+    """A stream event is live like an HTTP one: refused without a timestamp but with an id, its
+    replay stamps it with the time its dead letter was received (``dead_letter_replay``)."""
+    record = {"event_id": "w1", "user_id": "u1", "item_id": "i1", "event_type": "wishlist"}
+    stream.publish([("event", json.dumps(record).encode())])
+    with open_backend("sqlite", tmp_path) as (store, _):
+        broker = stream.broker("c1", claim_idle_s=5)
+        batch = _fetch_all(broker, 1)
+        assert ingest_messages(store, batch, EventSettings(), label=broker.label).rejected == 1
+        broker.ack(batch)
+        broker.close()
+        (letter,) = store.dead_letters(10)
+        fixed = EventSettings(weights={**EventSettings().weights, "wishlist": 2.0})
+        assert replay_dead_letters(store, fixed).stored == 1
+        (ts,) = _events(store)["ts"].tolist()
+        assert ts == round(letter.received_at.timestamp() * 1_000_000)

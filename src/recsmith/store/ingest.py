@@ -166,7 +166,8 @@ def ingest_event_batches(
         store.add_dead_letters([r for own in mine for r in own], source)
     else:  # few (bad records only)
         for own, origin in zip(mine, source, strict=True):
-            store.add_dead_letters(own, origin)
+            if own:
+                store.add_dead_letters(own, origin)
     return [
         IngestResult(
             int(accepted[b]),

@@ -133,7 +133,9 @@ class StreamConsumer:
                 if not got and until_drained and self.refresh_lag(force=True):
                     break
             except self.broker.errors as exc:  # stored but not acknowledged is redelivered
-                log.warning("broker %s: %s; retrying", self.broker.label, exc)
+                log.warning(
+                    "broker %s: %s %s; retrying", self.broker.label, type(exc).__name__, exc
+                )
                 self.metrics.broker_failures.inc()
                 self.totals.broker_failures += 1
                 stop.wait(self.retry_after_s)
