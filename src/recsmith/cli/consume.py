@@ -32,6 +32,9 @@ from recsmith.streaming.metrics import StreamMetrics
 if TYPE_CHECKING:
     from recsmith.serving.online_state import OnlineState
 
+#: Stop after the batch in hand (it is acknowledged once stored, as always).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 
 def _broker(
     redis_url: str | None,
@@ -47,6 +50,8 @@ def _broker(
     if (redis_url is None) == (nats_url is None):
         raise ValidationError("--redis-stream/--nats", "give exactly one broker")
     if redis_url is not None:
+        if durable is not None:
+            raise ValidationError("--durable", "is for --nats; a Redis Stream takes --group")
         if group is None:
             raise ValidationError("--group", "required with --redis-stream (the consumer group)")
         from recsmith.streaming.redis_streams import RedisStreamBroker
@@ -54,6 +59,8 @@ def _broker(
         name = consumer or f"{socket.gethostname()}-{os.getpid()}"
         with _unreachable(redact(redis_url), RedisStreamBroker.errors):
             return RedisStreamBroker(redis_url, stream, group, name, claim_idle_s=claim_idle_s)
+    if group is not None or consumer is not None:
+        raise ValidationError("--group/--consumer", "are for --redis-stream; NATS takes --durable")
     if durable is None:
         raise ValidationError("--durable", "required with --nats (the durable consumer's name)")
     try:
@@ -110,9 +117,12 @@ def run_consumer(
             state=online,
         )
         stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        return consumer.run(stop, until_drained=until_drained)
+        before = {s: signal.signal(s, lambda *_: stop.set()) for s in STOP_SIGNALS}
+        try:
+            return consumer.run(stop, until_drained=until_drained)
+        finally:  # the caller's own handlers again (a test runner's Ctrl-C)
+            for signum, handler in before.items():
+                signal.signal(signum, handler)
     finally:
         broker.close()
         store.close()

@@ -90,7 +90,12 @@ class RedisStreamBroker:
             self._group, self._consumer, {self._stream: start}, count=count, block=block
         )
         entries = _entries_of(reply)
-        return [_message(i, fields, redelivered) for i, fields in entries if fields is not None]
+        # an entry has one field at least; none (or None) means pending but trimmed from the
+        # stream since: nothing is left to store, and it would stay pending forever
+        gone = [i for i, fields in entries if not fields]
+        if gone:
+            self._client.xack(self._stream, self._group, *gone)
+        return [_message(i, fields, redelivered) for i, fields in entries if fields]
 
     def _claim(self, count: int) -> list[StreamMessage]:
         """Entries idle past the claim timeout, taken over from whichever consumer held them."""
@@ -109,7 +114,7 @@ class RedisStreamBroker:
         self._claim_cursor = cursor
         if cursor == "0-0":  # went through the whole pending list: wait before the next pass
             self._claim_due = now + self._claim_every_s
-        return [_message(i, fields, True) for i, fields in entries if fields is not None]
+        return [_message(i, fields, True) for i, fields in entries if fields]
 
 
 def _entries_of(reply: Any) -> list[tuple[Any, Any]]:
