@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
@@ -94,16 +94,19 @@ def run_consumer(
 ) -> ConsumerTotals:
     """Consume until stopped (SIGTERM, SIGINT) or, with ``until_drained``, until nothing is
     left for the group."""
-    store = open_store(store_url, settings.store)
-    online = None
-    if settings.serving.state_url is not None:
-        from recsmith.serving.online_state import open_state
+    with ExitStack() as closing:  # each opened thing closed, whatever fails after it
+        closing.callback(broker.close)
+        store = open_store(store_url, settings.store)
+        closing.callback(store.close)
+        online = None
+        if settings.serving.state_url is not None:
+            from recsmith.serving.online_state import open_state
 
-        online = open_state(settings.serving.state_url)
-    try:
+            online = open_state(settings.serving.state_url)
+            closing.callback(online.close)
         metrics = StreamMetrics.create()
         if metrics_port is not None:
-            metrics.serve(metrics_port, metrics_host)
+            closing.callback(metrics.serve(metrics_port, metrics_host).shutdown)
         consumer = StreamConsumer(
             broker,
             store,
@@ -123,11 +126,6 @@ def run_consumer(
         finally:  # the caller's own handlers again (a test runner's Ctrl-C)
             for signum, handler in before.items():
                 signal.signal(signum, handler)
-    finally:
-        broker.close()
-        store.close()
-        if online is not None:
-            online.close()
 
 
 def _push_to(online: OnlineState) -> Callable[[pd.DataFrame], None]:
