@@ -1,5 +1,5 @@
 """The shipped Prometheus alert rules and Grafana dashboard: valid for promtool, firing when they
-should, and naming only metrics and labels the server really exports.
+should, and naming only metrics and labels the server (or a stream consumer) really exports.
 
 CI installs Debian's prometheus package (for promtool) and sets ``RECSMITH_REQUIRE_PROMTOOL=1``;
 elsewhere the promtool tests skip when it is missing.
@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from recsmith.config import Settings
 from recsmith.serving.app import create_app
+from recsmith.streaming.metrics import StreamMetrics
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 RULES = OPS / "prometheus" / "recsmith-alerts.yml"
@@ -86,13 +88,17 @@ def test_every_metric_and_label_queried_is_exported(tmp_path: Path) -> None:
     with TestClient(app) as client:
         text = client.get("/metrics").text
         registry = app.state.runtime.metrics.registry
+    # what a stream consumer (``recsmith consume --metrics-port``) exports, beside the server
+    consumer = StreamMetrics.create().registry
+    text += generate_latest(consumer).decode()
     exported: set[str] = set()
     for family in text_string_to_metric_families(text):
         exported |= {family.name + suffix for suffix in SUFFIXES.get(family.type, ("",))}
     # label names of every collector (families with no series yet list none in the text)
     labels = {
         name
-        for collector in registry._collector_to_names  # private: no public accessor
+        for reg in (registry, consumer)
+        for collector in reg._collector_to_names  # private: no public accessor
         for name in getattr(collector, "_labelnames", ())
     }
     exprs = _expressions()

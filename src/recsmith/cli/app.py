@@ -11,6 +11,7 @@ from recsmith import __version__
 from recsmith.cli import (
     audit,
     backup,
+    consume,
     deadletters,
     decisions,
     evaluate,
@@ -72,6 +73,7 @@ def version() -> None:
 
 
 app.command("import")(import_.import_command)
+app.command("consume")(consume.consume_command)
 app.command()(train.train)
 app.command()(recommend.recommend)
 app.command()(evaluate.evaluate)

@@ -96,6 +96,18 @@ def parse_json(body: bytes) -> Any:
     return data
 
 
+def parse_record(body: bytes) -> Any:
+    """One record sent on its own (a stream message's body), as ``parse_array`` gives each of its
+    elements: the decoded value, or an ``AmbiguousRecord`` where it repeats a key. Raises
+    ``ValueError`` naming why the body is not (strict) JSON."""
+    try:
+        data, repeated = _decode(body)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a record") from None
+    field = _repeated_path(data, repeated) if repeated else None
+    return data if field is None else AmbiguousRecord(data, field)
+
+
 def parse_array(body: bytes, max_batch: int) -> list[Any]:
     """A JSON array of at most ``max_batch`` records: 422 for anything else, 413 when too long.
 
@@ -150,14 +162,16 @@ def ingest_records(
     result = ingest(objects) if objects else IngestResult(0, 0)
     if len(objects) == len(records):
         return result
-    not_objects = [_rejection(i, rec) for i, rec in enumerate(records) if not isinstance(rec, dict)]
+    not_objects = [
+        record_rejection(i, rec) for i, rec in enumerate(records) if not isinstance(rec, dict)
+    ]
     store.add_dead_letters(not_objects, source)
     moved = [replace(r, index=positions[r.index]) for r in result.rejected]
     merged = sorted([*moved, *not_objects], key=lambda r: r.index)
     return replace(result, rejected=tuple(merged))
 
 
-def _rejection(index: int, record: Any) -> Rejection:
+def record_rejection(index: int, record: Any) -> Rejection:
     """The rejection of a record no ingest path takes: a repeated key, or not an object."""
     if isinstance(record, AmbiguousRecord):
         return Rejection(index, (FieldError(record.field, REPEATED_KEY),), storable(record.record))

@@ -229,6 +229,11 @@ class EventStore(Protocol):
         """Remove these dead letters (a replay that stored them); returns how many were there."""
         ...
 
+    def dead_letter_sources(self, sources: Sequence[str]) -> set[str]:
+        """Which of ``sources`` some dead letter names: a stream message redelivered after its
+        record was dead-lettered is done, not refused twice (``recsmith.streaming``)."""
+        ...
+
     def delete_user(self, user_id: str) -> int:
         """Remove a user's events and profile (GDPR erasure); returns the number of events
         removed."""

@@ -9,9 +9,10 @@ dead-lettered again with that reason (and its old letter removed). A payload tha
 to keep whole (``dead_letters.kept_payload``) cannot be replayed and stays.
 
 Only event records are replayed: a catalogue record refused by ``/v1/items`` does not pass as an
-event and stays (send it again with ``PUT /v1/items/{id}``). A live event (source ``http:…``) that
-came without a timestamp but with an ``event_id`` gets the time it was received, as it would have
-then (``validate.STAMP_RULE``). Replayed events are not attributed to served lists.
+event and stays (send it again with ``PUT /v1/items/{id}``). A live event (source ``http:…``, or
+a stream's ``stream:…``) that came without a timestamp but with an ``event_id`` gets the time it
+was received, as it would have then (``validate.STAMP_RULE``). Replayed events are not attributed
+to served lists.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from recsmith.store.ingest import check_events, store_events
 
 #: Dead letters read per round trip.
 PAGE = 1000
-#: Sources of live events (``POST /v1/events``), whose records may lack a timestamp.
-LIVE_PREFIX = "http:"
+#: Sources of live events (``POST /v1/events``, a stream: ``recsmith.streaming``), whose records
+#: may lack a timestamp.
+LIVE_PREFIX = ("http:", "stream:")
 
 
 @dataclass

@@ -128,7 +128,7 @@ def ingest_event_batches(
     batches: Sequence[Sequence[Mapping[str, Any]]],
     settings: EventSettings,
     *,
-    source: str,
+    source: str | Sequence[str],
     on_stored: Callable[[pd.DataFrame], None] | None = None,
     attributor: Attributor | None = None,
     on_attributed: OnAttributed | None = None,
@@ -139,7 +139,9 @@ def ingest_event_batches(
     its own records; an event_id sent by two batches of the group is a duplicate (same content) or
     a rejected reuse (other content) in the later one, as inside one batch. The batches are live
     events: one without a timestamp gets the time received (``validate.STAMP_RULE``). ``state``:
-    where identify events move their visitors' recent items (``privacy.identify``)."""
+    where identify events move their visitors' recent items (``privacy.identify``). ``source``
+    names where dead letters came from, one for all or one per batch (a stream message each,
+    which its dead letter must name: ``recsmith.streaming``)."""
     records = [record for batch in batches for record in batch]
     bounds = np.cumsum([0, *map(len, batches)])
     checked = check_events(records, settings, live=True)
@@ -160,7 +162,12 @@ def ingest_event_batches(
     for r in rejected:  # few (bad records only); in index order, so each list stays sorted
         b = int(np.searchsorted(bounds, r.index, side="right")) - 1
         mine[b].append(replace(r, index=r.index - int(bounds[b])))
-    store.add_dead_letters([r for own in mine for r in own], source)
+    if isinstance(source, str):
+        store.add_dead_letters([r for own in mine for r in own], source)
+    else:  # few (bad records only)
+        for own, origin in zip(mine, source, strict=True):
+            if own:
+                store.add_dead_letters(own, origin)
     return [
         IngestResult(
             int(accepted[b]),
@@ -268,12 +275,21 @@ def _reuse(
 
 
 def ingest_items(
-    store: EventStore, records: Sequence[Mapping[str, Any]], *, source: str, offset: int = 0
+    store: EventStore,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    source: str | Sequence[str],
+    offset: int = 0,
 ) -> IngestResult:
     """Validate and upsert catalog records; an item re-sent replaces the stored one (not a
-    duplicate)."""
+    duplicate). ``source``: where dead letters came from, one for all or one per record (then
+    each is its source's record 0: a stream message each, ``recsmith.streaming``)."""
     items, rejected = validate_items(records, offset=offset)
     if items:
         store.upsert_items(items)
-    store.add_dead_letters(rejected, source)
+    if isinstance(source, str):
+        store.add_dead_letters(rejected, source)
+    else:  # few (bad records only)
+        for r in rejected:
+            store.add_dead_letters([replace(r, index=0)], source[r.index - offset])
     return IngestResult(len(items), 0, tuple(rejected))

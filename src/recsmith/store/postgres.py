@@ -747,6 +747,11 @@ class PostgresStore:
             cur.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (list(letter_ids),))
             return cur.rowcount
 
+    @guarded("read")
+    def dead_letter_sources(self, sources: Sequence[str]) -> set[str]:
+        query = "SELECT DISTINCT source FROM dead_letters WHERE source = ANY(%s)"
+        return {row[0] for row in self._rows(query, (list(sources),))}
+
     # --- keys ---
 
     @guarded("write")

@@ -856,6 +856,19 @@ class SQLiteStore:
     def delete_dead_letters(self, letter_ids: Sequence[int]) -> int:
         return self._write("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in letter_ids])
 
+    @guarded("read")
+    def dead_letter_sources(self, sources: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        conn = self._conn()
+        for start in range(0, len(sources), 500):  # under SQLite's bound-parameter limit
+            chunk = list(sources[start : start + 500])
+            query = (
+                "SELECT DISTINCT source FROM dead_letters "
+                f"WHERE source IN ({', '.join('?' * len(chunk))})"
+            )
+            found.update(row[0] for row in conn.execute(query, chunk).fetchall())
+        return found
+
     # --- keys ---
 
     @guarded("write")

@@ -52,6 +52,40 @@ def redis_url_or_skip() -> str:
     return url
 
 
+def nats_url_or_skip() -> str:
+    """The NATS (JetStream) test server's URL (``RECSMITH_TEST_NATS_URL``) once it answered with
+    JetStream on; a skip (or failure with ``RECSMITH_REQUIRE_NATS=1``) otherwise."""
+    import asyncio
+
+    url = os.environ.get("RECSMITH_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+    async def probe() -> None:
+        import nats
+
+        async def quiet(_: Exception) -> None:  # the skip says why; no traceback per try
+            return None
+
+        nc = await nats.connect(
+            url,
+            connect_timeout=2,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.1,
+            error_cb=quiet,
+        )
+        try:
+            await nc.jetstream().account_info()
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(probe(), 10))
+    except Exception as exc:  # ImportError as much as a refused connection
+        if os.environ.get("RECSMITH_REQUIRE_NATS") == "1":
+            pytest.fail(f"NATS JetStream required but unavailable at {url}: {exc}")
+        pytest.skip(f"no NATS JetStream at {url}: {exc}")
+    return url
+
+
 @contextmanager
 def open_backend(kind: str, workdir: Path) -> Iterator[tuple[EventStore, str]]:
     """An empty store of ``kind`` and its URL, closed (and its schema dropped) afterwards."""

@@ -1,0 +1,129 @@
+"""NATS JetStream with a durable pull consumer shared by every ``recsmith consume`` of a group.
+
+A message's data is the record as JSON; its ``Recsmith-Kind`` header says ``event`` (the default
+when absent) or ``item``: ``nats pub clicks.view '{"user_id": "u1", …}'`` or ``nats pub
+--header Recsmith-Kind:item clicks.items '{"item_id": "i9", …}'``. The stream must exist (its
+subjects, retention and storage are the operator's choice); the durable consumer is created on it
+when absent, with explicit acknowledgement and ``ack_wait`` the claim timeout, so a message its
+consumer did not acknowledge in time (it died) is delivered to another consumer of the durable.
+
+nats-py is asyncio; the consumer loop is not. The adapter owns an event loop and runs each call
+to completion on it, so the store work between calls stays plain blocking code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+import nats
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as FetchTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from recsmith.errors import ValidationError
+from recsmith.streaming.broker import Lag, StreamMessage
+
+#: The header naming what a message carries (``broker.KINDS``); absent means an event.
+KIND_HEADER = "Recsmith-Kind"
+#: Delay before a released message (the store refused its batch) is delivered again.
+RELEASE_DELAY_S = 1.0
+
+#: Attempts to reach the server (at start, and after it went away) before the consumer stops.
+RECONNECTS = 5
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+async def _log_error(exc: Exception) -> None:
+    """One line per connection error (nats-py's default logs a traceback for each)."""
+    log.warning("NATS: %s", exc)
+
+
+class JetStreamBroker:
+    """One consumer of a JetStream durable pull consumer (module docstring)."""
+
+    errors: tuple[type[Exception], ...] = (NatsError, OSError)
+
+    def __init__(self, url: str, stream: str, durable: str, *, claim_idle_s: float = 30.0) -> None:
+        self.label = f"nats/{stream}"
+        self._stream, self._durable = stream, durable
+        self._loop = asyncio.new_event_loop()
+        self._nc: Any = self._run(
+            nats.connect(
+                url,
+                connect_timeout=5,
+                reconnect_time_wait=1,
+                max_reconnect_attempts=RECONNECTS,
+                error_cb=_log_error,
+            )
+        )
+        self._js = self._nc.jetstream()
+        try:
+            self._sub = self._run(self._bind(claim_idle_s))
+        except BaseException:
+            self.close()
+            raise
+        self._in_flight: dict[str, Any] = {}  # message id -> nats Msg, until acked or released
+
+    async def _bind(self, claim_idle_s: float) -> Any:
+        try:
+            await self._js.stream_info(self._stream)
+        except NotFoundError:
+            raise ValidationError(
+                "--stream", f"no JetStream stream {self._stream!r} (create it: nats stream add)"
+            ) from None
+        try:
+            await self._js.consumer_info(self._stream, self._durable)
+        except NotFoundError:
+            config = ConsumerConfig(
+                durable_name=self._durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=claim_idle_s,
+            )
+            await self._js.add_consumer(self._stream, config)
+        return await self._js.pull_subscribe_bind(durable=self._durable, stream=self._stream)
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run_until_complete(work)
+
+    def fetch(self, max_messages: int, wait_s: float) -> list[StreamMessage]:
+        try:
+            got = self._run(self._sub.fetch(max_messages, timeout=max(wait_s, 0.01)))
+        except FetchTimeout:
+            return []
+        messages = []
+        for msg in got:
+            meta = msg.metadata
+            key = str(meta.sequence.stream)
+            self._in_flight[key] = msg
+            kind = (msg.headers or {}).get(KIND_HEADER, "event")
+            messages.append(StreamMessage(key, kind, msg.data, meta.num_delivered > 1))
+        return messages
+
+    def ack(self, messages: Sequence[StreamMessage]) -> None:
+        """Acknowledged, then flushed: the acknowledgements have reached the server on return."""
+        self._run(self._settle(messages, release=False))
+
+    def release(self, messages: Sequence[StreamMessage]) -> None:
+        self._run(self._settle(messages, release=True))
+
+    async def _settle(self, messages: Sequence[StreamMessage], *, release: bool) -> None:
+        for m in messages:
+            msg = self._in_flight.pop(m.id)
+            await (msg.nak(delay=RELEASE_DELAY_S) if release else msg.ack())
+        await self._nc.flush()
+
+    def lag(self) -> Lag:
+        info = self._run(self._js.consumer_info(self._stream, self._durable))
+        return Lag(int(info.num_ack_pending or 0), int(info.num_pending or 0))
+
+    def close(self) -> None:
+        if not self._nc.is_closed:
+            self._run(self._nc.close())
+        self._loop.close()
