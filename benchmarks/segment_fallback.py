@@ -27,6 +27,7 @@ import platform
 import time
 
 import numpy as np
+import pandas as pd
 from calibration import calibration_line
 from context_features import profiles
 from pipeline_vs_models import DATASETS, load
@@ -35,7 +36,7 @@ from scipy import sparse
 from recsmith.config import EventSettings
 from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.significance import bootstrap_ci
-from recsmith.evaluation.split import parse_split
+from recsmith.evaluation.split import Split, parse_split
 from recsmith.features.interactions import Interactions
 from recsmith.retrieval.queries import Queries
 from recsmith.segments.popularity import SegmentPopularity
@@ -144,6 +145,16 @@ def main() -> None:
         users = np.flatnonzero(held).astype(np.int32)
         rows, _ = compare(past, users, truth[users], prof, (m,))
         out += table(f"cold-start user split, seed {seed}", len(users), rows)
+    # negative control: profiles shuffled across users carry no taste; the fallback must then
+    # cost next to nothing (shrinkage is what protects it)
+    ids = list(prof)
+    shuffled = dict(
+        zip(ids, np.random.default_rng(1).permutation(list(prof.values())), strict=True)
+    )
+    past, new = time_cut(whole, float((whole.event_ts >= test_ts).mean()))
+    users = cold(past, new, 0)
+    rows, _ = compare(past, users, new[users], shuffled, (m,))
+    out += table("control: test split, profiles shuffled across users", len(users), rows)
     out.append(
         f"python {platform.python_version()}, numpy {np.__version__}; "
         f"{time.perf_counter() - started:.0f} s"
@@ -151,9 +162,8 @@ def main() -> None:
     print("\n".join(out))
 
 
-def pd_concat(parts: object) -> object:
-    import pandas as pd
-
+def pd_concat(parts: Split) -> pd.DataFrame:
+    """The whole data again (train and test parts)."""
     return pd.concat([parts.train, parts.test], ignore_index=True)
 
 
