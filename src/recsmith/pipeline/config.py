@@ -153,6 +153,11 @@ class RankingConfig(_Strict):
         100, ge=10, description="best retrieved candidates per query the ranker learns from"
     )
     params: RankerConfig = Field(default_factory=RankerConfig)
+    keep: Literal["better", "beyond_noise"] = Field(
+        "better",
+        description="when the held-out check keeps the ranker: any gain over the fused order on "
+        "the held-out users, or a gain whose 95 % paired bootstrap interval lies above zero",
+    )
     random_state: int = 0
     max_property_features: int = Field(
         8,
