@@ -17,7 +17,7 @@ from recsmith.events.validate import validate_events, validate_items
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.pipeline.config import PipelineConfig
-from recsmith.pipeline.training import _ndcg_per_query, keeps
+from recsmith.pipeline.training import _ndcg_per_query, keeps, ranker_summary
 from recsmith.retrieval.candidates import Candidates
 from recsmith.simulate import simulate
 
@@ -105,3 +105,19 @@ def test_the_keep_rule_beyond_noise_wants_a_gain_no_resample_can_erase() -> None
     worse = fused - np.asarray([0.2, 0, 0, 0, -0.1])
     assert not keeps(worse, fused, "better")[0] and not keeps(worse, fused, "beyond_noise")[0]
     assert keeps(np.zeros(0), np.zeros(0), "better") == (False, 0.0, 0.0)  # no held-out user
+
+
+def test_a_ranker_held_back_by_noise_says_so() -> None:
+    report = {
+        "outcome": "within_noise",
+        "heldout_ndcg_ranker": 0.098,
+        "heldout_ndcg_retrieval": 0.048,
+        "heldout_queries": 4.0,
+        "heldout_gain_low": -0.145,
+        "heldout_gain_high": 0.293,
+    }
+    assert ranker_summary(report) == (
+        "ranker not kept (its gain is within noise, 95 % interval [-0.1450, +0.2930]; "
+        'ranking.keep = "beyond_noise"): held-out NDCG@10 0.0980 vs fused 0.0480 (+0.0500) '
+        "on 4 users; serving the fused order"
+    )

@@ -311,7 +311,8 @@ def train_ranker(
         "heldout_gain_low": low,
         "heldout_gain_high": high,
     }
-    report["outcome"] = "kept" if keep else "not_better"
+    better = report["heldout_ndcg_ranker"] > report["heldout_ndcg_retrieval"]
+    report["outcome"] = "kept" if keep else ("within_noise" if better else "not_better")
     return (ranker if keep else None), report
 
 
@@ -359,6 +360,12 @@ def ranker_summary(report: Mapping[str, object]) -> str:
     )
     if outcome == "kept":
         return f"ranker kept: {gain}"
+    if outcome == "within_noise":
+        interval = f"[{report['heldout_gain_low']:+.4f}, {report['heldout_gain_high']:+.4f}]"
+        return (
+            f"ranker not kept (its gain is within noise, 95 % interval {interval}; "
+            f'ranking.keep = "beyond_noise"): {gain}; {fused}'
+        )
     return f"ranker not kept (no better than the fused order): {gain}; {fused}"
 
 
