@@ -14,6 +14,7 @@ from test_segment_popularity import EVENTS, PROFILES
 from recsmith.config import EventSettings, Settings
 from recsmith.events.schema import User
 from recsmith.events.validate import validate_events
+from recsmith.governance.keys import create_api_key
 from recsmith.pipeline.artifact import load_pipeline, save_pipeline, train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
@@ -89,18 +90,17 @@ def test_over_http_a_profile_written_after_training_is_read(
     store = SQLiteStore(tmp_path / "store.db")
     settings = Settings(store={"url": f"sqlite:///{tmp_path / 'store.db'}"})
     with TestClient(create_app(settings, bundle=pipeline, store=store)) as client:
-        from recsmith.governance.keys import create_api_key
-
         headers = {}
         for scope in ("ingest", "read"):
             headers[scope] = {"Authorization": f"Bearer {create_api_key(store, scope, [scope])[1]}"}
-        before = client.get("/v1/users/late/recommendations?k=4", headers=headers["read"]).json()
+        url = "/v1/users/late/recommendations?k=4&exclude=i3"
+        before = client.get(url, headers=headers["read"]).json()
         assert before["tier"] == "popular" and before["fallback"] == "popular"
         put = client.put(
             "/v1/users/late", json={"properties": {"gender": "M"}}, headers=headers["ingest"]
         )
         assert put.status_code == 200
-        url = "/v1/users/late/recommendations?k=4&exclude=i3"  # a new key: not the cached list
+        # the same request again: the profile is part of the response cache's key
         after = client.get(url, headers=headers["read"]).json()
         assert after["tier"] == "segment" and after["fallback"] == "segment"
         assert [i["item_id"] for i in after["items"]] == ["i1", "i0", "i2"]
