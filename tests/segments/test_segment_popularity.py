@@ -112,3 +112,18 @@ def test_the_arrays_read_back_to_the_same_lists(table: SegmentPopularity) -> Non
         table, ["new_f", "nobody", "new_fp"]
     )
     assert SegmentPopularity.from_arrays("s.", {}) is None
+
+
+def test_kept_heads_answer_as_computed_ones_and_stay_bounded(
+    table: SegmentPopularity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = ["new_f", "nobody", "new_fp"]
+    table.heads.clear()
+    fresh = lists(table, users)
+    assert len(table.heads) == 3  # one head per segment combination
+    assert lists(table, users) == fresh  # answered from the kept heads
+    # past the bound, the kept heads are let go before a new combination's is kept (a batch
+    # keeps all of its own)
+    monkeypatch.setattr("recsmith.segments.popularity.HEAD_ENTRIES", 2)
+    [male] = lists(table, ["new_f"], profiles=[{"gender": "M"}])
+    assert male[0] == [1, 3, 0, 2] and len(table.heads) == 1

@@ -25,7 +25,7 @@ only for a user who got a profile after the release was trained.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,11 @@ from recsmith.retrieval.sources import Proposals, first_kept, widest_row
 BANDS = 5
 #: The most dense scores computed at once (segment combinations × items), to bound memory.
 _CHUNK_CELLS = 1 << 22
+#: Each segment combination's head is kept this deep (or deeper when a request asks), and at
+#: most this many combinations are kept: requests repeat a few combinations (gender × plan ×
+#: age band), so after the first a request skips the pass over the catalogue.
+HEAD_DEPTH = 256
+HEAD_ENTRIES = 4096
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -60,6 +65,8 @@ class SegmentPopularity:
     shrinkage: float  # m
     profiled: IdMap  # users whose profile the release knows
     profiled_codes: np.ndarray  # int32 [len(profiled), q]
+    #: combination (codes as bytes) → its best items and their scores (``_heads``)
+    heads: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -202,10 +209,12 @@ class SegmentPopularity:
         mean = sparse.csr_array(
             (1.0 / per[rows], (rows, combos[has])), shape=(len(combos), len(self.values))
         )
-        denominator = self.members.astype(np.float64) + self.shrinkage
-        scaled = sparse.diags_array(1.0 / np.maximum(denominator, 1e-12)) @ self.counts
-        prior = mean @ (self.shrinkage / np.maximum(denominator, 1e-12))
-        out = np.asarray((mean @ scaled).todense()) + prior[:, None] * share[None, :]
+        inverse = 1.0 / np.maximum(self.members.astype(np.float64) + self.shrinkage, 1e-12)
+        prior = mean @ (self.shrinkage * inverse)
+        # scale the few (combination, segment) weights, not the counts: a request then touches
+        # only its segments' rows of ``counts``
+        weights = mean @ sparse.diags_array(inverse)
+        out = np.asarray((weights @ self.counts).todense()) + prior[:, None] * share[None, :]
         out[~has.any(axis=1)] = share
         return out * n
 
@@ -214,16 +223,28 @@ class SegmentPopularity:
         (``codes`` [n, q] from ``codes_of``; a query without any: the global order)."""
         width = min(k + widest_row(queries.exclude), self.n_items)
         combos, which = np.unique(codes, axis=0, return_inverse=True)
-        order = np.zeros((len(combos), width), np.int64)
-        best = np.zeros((len(combos), width), np.float32)
-        step = max(1, _CHUNK_CELLS // max(self.n_items, 1))
-        for start in range(0, len(combos), step):  # per segment combination, never per user
-            block = self.scores(combos[start : start + step])
-            for r, row in enumerate(block):
-                order[start + r] = _head(row, width)
-                best[start + r] = row[order[start + r]]
+        keys = [c.tobytes() for c in combos]
+        self._fill_heads(combos, keys, width)
+        order = np.stack([self.heads[key][0][:width] for key in keys])
+        best = np.stack([self.heads[key][1][:width] for key in keys])
         which = which.ravel()
         return first_kept(order[which], best[which], queries.exclude, k)
+
+    def _fill_heads(self, combos: np.ndarray, keys: list[bytes], width: int) -> None:
+        """Compute the heads (at least ``width`` deep) of the combinations not kept yet: one
+        dense pass over the catalogue per segment combination, never per user."""
+        missing = [j for j, key in enumerate(keys) if len(self.heads.get(key, ((),))[0]) < width]
+        if not missing:
+            return
+        if len(self.heads) + len(missing) > HEAD_ENTRIES:
+            self.heads.clear()
+        depth = min(max(width, HEAD_DEPTH), self.n_items)
+        step = max(1, _CHUNK_CELLS // max(self.n_items, 1))
+        for start in range(0, len(missing), step):
+            rows = missing[start : start + step]
+            for j, row in zip(rows, self.scores(combos[rows]), strict=True):
+                top = _head(row, depth)
+                self.heads[keys[j]] = (top, row[top].astype(np.float32))
 
 
 def _head(scores: np.ndarray, width: int) -> np.ndarray:
