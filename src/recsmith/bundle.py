@@ -56,9 +56,10 @@ class BatchRecommendations:
 
 
 #: Who answered a request, best first: the model for a known user, the session's items for an
-#: anonymous visitor, popularity within the categories the request asked for (pipelines), global
-#: popularity when nothing is known.
-TIERS = ("personalised", "session", "category", "popular")
+#: anonymous visitor, popularity within the categories the request asked for (pipelines),
+#: popularity within the user's profile segments (pipelines, ``segments``), global popularity
+#: when nothing is known.
+TIERS = ("personalised", "session", "category", "segment", "popular")
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +298,12 @@ class ModelBundle:
         diversity: float | None = None,
         categories: Sequence[str] = (),
         include_seen: bool | None = None,
+        profiles: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> Answer:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
         visitors with recent items from those items (if the model scores histories), the rest from
-        popularity. ``context`` is accepted for interface parity; a single model ignores it.
+        popularity. ``context`` and ``profiles`` are accepted for interface parity (a shadow
+        model may be asked what a pipeline was); a single model ignores them.
         Business rules, categories and diversity need the catalogue a pipeline carries:
         NeedsPipeline (a ValueError) here."""
         if rules or diversity or categories or include_seen:
@@ -308,7 +311,7 @@ class ModelBundle:
                 "rules, categories, diversity and include_seen need a pipeline deployment "
                 "(recsmith train --pipeline), which knows the catalogue"
             )
-        del context
+        del context, profiles
         started = time.perf_counter()
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)

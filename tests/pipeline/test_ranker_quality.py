@@ -1,6 +1,7 @@
 """The ranker earns its place: on a temporal split of a shop where taste is learnable, the pipeline
 with ranking beats the same pipeline without it, scored by ``evaluation.metrics``; and the NDCG
-that decides whether a trained ranker ships (``training._ndcg``) agrees with a hand count."""
+that decides whether a trained ranker ships (``training._ndcg_per_query``) agrees with a hand
+count, as does the rule that decides (``training.keeps``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from recsmith.events.validate import validate_events, validate_items
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.pipeline.config import PipelineConfig
-from recsmith.pipeline.training import _ndcg
+from recsmith.pipeline.training import _ndcg_per_query, keeps, ranker_summary
 from recsmith.retrieval.candidates import Candidates
 from recsmith.simulate import simulate
 
@@ -82,9 +83,41 @@ def test_ranker_gate_ndcg_matches_a_hand_count() -> None:
     q4 = sum(1 / math.log2(r + 2) for r in range(1, 10)) / sum(
         1 / math.log2(r + 2) for r in range(10)
     )
-    expected = (q0 + 1.0 + 0.0 + q4) / 4
     cands = candidates(query, list(range(len(query))), 5)
-    got = _ndcg(cands, np.asarray(scores), np.asarray(labels, bool))
-    assert got == pytest.approx(expected, abs=1e-12)
+    got = _ndcg_per_query(cands, np.asarray(scores), np.asarray(labels, bool))
+    assert got.tolist() == pytest.approx([q0, 1.0, 0.0, q4], abs=1e-12)  # query 2 left out
     # the ideal order scores 1 on every query with a relevant item within reach
-    assert _ndcg(cands, np.asarray(labels, float), np.asarray(labels, bool)) == pytest.approx(1.0)
+    ideal = _ndcg_per_query(cands, np.asarray(labels, float), np.asarray(labels, bool))
+    assert ideal.tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])
+
+
+def test_the_keep_rule_beyond_noise_wants_a_gain_no_resample_can_erase() -> None:
+    """One held-out user in five gains 0.5, the rest tie: the mean gains (0.1), so "better"
+    keeps; but a resample of five draws misses that user with probability 0.8^5 = 0.33, far
+    more than the 2.5 % below the interval, so its lower end is 0 and "beyond_noise" does not.
+    Every user gaining 0.1 is kept by both; a mean loss by neither."""
+    fused = np.full(5, 0.5)
+    one = fused + np.asarray([0.5, 0, 0, 0, 0])
+    assert keeps(one, fused, "better") == (True, 0.0, pytest.approx(0.3))
+    assert keeps(one, fused, "beyond_noise")[0] is False
+    every = fused + 0.1
+    assert keeps(every, fused, "better")[0] and keeps(every, fused, "beyond_noise")[0]
+    worse = fused - np.asarray([0.2, 0, 0, 0, -0.1])
+    assert not keeps(worse, fused, "better")[0] and not keeps(worse, fused, "beyond_noise")[0]
+    assert keeps(np.zeros(0), np.zeros(0), "better") == (False, 0.0, 0.0)  # no held-out user
+
+
+def test_a_ranker_held_back_by_noise_says_so() -> None:
+    report = {
+        "outcome": "within_noise",
+        "heldout_ndcg_ranker": 0.098,
+        "heldout_ndcg_retrieval": 0.048,
+        "heldout_queries": 4.0,
+        "heldout_gain_low": -0.145,
+        "heldout_gain_high": 0.293,
+    }
+    assert ranker_summary(report) == (
+        "ranker not kept (its gain is within noise, 95 % interval [-0.1450, +0.2930]; "
+        'ranking.keep = "beyond_noise"): held-out NDCG@10 0.0980 vs fused 0.0480 (+0.0500) '
+        "on 4 users; serving the fused order"
+    )

@@ -131,10 +131,14 @@ def recommend(
         "fallback_users": int(recs.fallback.sum()),
         "model_version": bundle.version,
     }
+    # a pipeline with profile segments answered the profiled ones from their segments
+    segmented = (
+        ", within their profile segments where known" if getattr(bundle, "segments", None) else ""
+    )
     if json_out:
         print_json(summary)
     elif not cli.quiet and out is not None:
         stderr.print(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
-            f"({summary['fallback_users']:,} unknown users got popular items)"
+            f"({summary['fallback_users']:,} unknown users got popular items{segmented})"
         )

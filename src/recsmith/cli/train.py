@@ -42,7 +42,9 @@ def train(
         Path | None,
         typer.Option(
             help="User profiles file (CSV/JSONL/Parquet: user_id and properties) for a "
-            "--pipeline ranker's profile features; default: the store's, when training from it."
+            "--pipeline ranker's profile features and its segment fallback (users with a profile "
+            "and no events get their segments' popular items); default: the store's, when "
+            "training from it."
         ),
     ] = None,
     param: Annotated[

@@ -45,6 +45,7 @@ from recsmith.ranking.features import FeatureState, feature_names
 from recsmith.ranking.ltr import LambdaMARTRanker, importance_summary
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.retrieval.ann import ItemIndex, ann_available
+from recsmith.segments.popularity import SegmentPopularity
 from recsmith.stages import StageHook, no_stages
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ _SPARSE_STATE = (
     "user_property_share",
     "segment_item_share",
 )
+#: Key prefix of the segment popularity table in ``pipeline.npz``.
+SEGMENTS = "segments."
 
 
 def train_pipeline(
@@ -129,6 +132,21 @@ def train_pipeline(
         models[primary.name] = bundle.model
     with progress("feature state"):
         state = feature_state(full, attrs, config.ranking)
+    segments = None
+    if config.segments.enabled and users:
+        with progress("segment popularity"):
+            segments = SegmentPopularity.build(
+                full,
+                {u.user_id: u.properties for u in users},
+                max_properties=config.segments.max_properties,
+                shrinkage=config.segments.shrinkage,
+            )
+        bundle.manifest["segments"] = {
+            "properties": segments.properties.tolist(),
+            "segments": len(segments.values),
+            "profiled_users": len(segments.profiled),
+            "shrinkage": segments.shrinkage,
+        }
     bundle.manifest["fit_seconds"] = round(time.perf_counter() - started, 3)
     # the primary model's bundle named it ``ease-…``: the release is the whole pipeline
     bundle.manifest["version"] = "pipeline-" + bundle.version.split("-", 1)[1]
@@ -151,6 +169,7 @@ def train_pipeline(
         attrs,
         recent_items(full, config.retrieval.recent_items),
         items,
+        segments=segments,
     )
 
 
@@ -178,6 +197,8 @@ def _write_pipeline(pipeline: Pipeline, path: Path) -> None:
         arrays.update(sparse_to_arrays(f"{name}.", state[name]))
     arrays.update({f"attr.{k}": v for k, v in pipeline.attrs.arrays().items()})
     arrays.update(sparse_to_arrays("recent.", pipeline.recent))
+    if pipeline.segments is not None:
+        arrays.update(pipeline.segments.arrays(SEGMENTS))
     np.savez(path / "pipeline.npz", **arrays)
     # json.dumps, not model_dump_json: it escapes what UTF-8 cannot encode (a lone surrogate
     # stored before the door checked for them) instead of failing the whole training
@@ -226,6 +247,8 @@ def _load_pipeline(path: Path) -> Pipeline:
             value = arrays[f.name]
             scalar = {"reference_ts": int, "use_context": bool}.get(f.name)
             state_kwargs[f.name] = scalar(value) if scalar else value
+    segments = SegmentPopularity.from_arrays(SEGMENTS, arrays)
+    arrays = {k: v for k, v in arrays.items() if not k.startswith(SEGMENTS)}
     attrs = ItemAttributes(
         **{k.removeprefix("attr."): v for k, v in arrays.items() if k.startswith("attr.")}
     )
@@ -265,6 +288,7 @@ def _load_pipeline(path: Path) -> Pipeline:
         recent,
         items,
         indexes,
+        segments,
     )
 
 

@@ -2,9 +2,11 @@
 chain. A request goes retrieve → rank → re-rank; the response says which tier answered:
 
 ``personalised`` (a known user) → ``session`` (an unknown visitor with recent items) →
-``popular`` (nobody knows anything). Popular items sit under every list (they fill what the
-sources could not), and everything passes the same rules: no tier ever returns an item the user
-has, the request excludes, or a rule filters out — a list may end short rather than break a rule.
+``segment`` (a user with a profile and no events: popularity among users like them,
+``segments.popularity``) → ``popular`` (nobody knows anything). Popular items sit under every
+list (they fill what the sources could not), and everything passes the same rules: no tier
+ever returns an item the user has, the request excludes, or a rule filters out — a list may end
+short rather than break a rule.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import CategoryPopular, StaticSource, widest_row
+from recsmith.retrieval.sources import CategoryPopular, Proposals, StaticSource, widest_row
+from recsmith.segments.popularity import SegmentPopularity
 from recsmith.sparse_rows import csr_from_pairs, gather_rows
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ log = logging.getLogger(__name__)
 #: may filter some out).
 FALLBACK = "popular"
 FALLBACK_EXTRA = 20
+#: The fallback's name where popularity within the users' profile segments fills the lists.
+SEGMENT_FALLBACK = "segment_popular"
 
 
 class Pipeline:
@@ -79,8 +84,11 @@ class Pipeline:
         recent: sparse.csr_array,
         items: list[Item],
         indexes: Mapping[str, ItemIndex] | None = None,
+        segments: SegmentPopularity | None = None,
     ) -> None:
         self.config = config
+        #: popularity within profile segments, built at training when profiles were given
+        self.segments = segments
         self.bundle = bundle
         self.models = models
         self.ranker = ranker
@@ -323,11 +331,14 @@ class Pipeline:
         diversity: float | None = None,
         categories: Sequence[str] = (),
         include_seen: bool | None = None,
+        profiles: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates]:
         """Internal top-k per user, the tier index per query (into ``TIERS``), and the final
         candidates. ``categories``: only items in one of them, and popularity within them (not
         the global list) answers whom nothing else can. ``include_seen`` (None: the pipeline's
-        ``retrieval.include_seen``) keeps the items users have (see ``queries``)."""
+        ``retrieval.include_seen``) keeps the items users have (see ``queries``). ``profiles``:
+        per user, a profile read from the store (None: the release's own, if any), whose
+        segments' popularity fills the list (``segment_fallback``)."""
         top, tier, final, _, _ = self._top_k(
             user_ids,
             k,
@@ -339,6 +350,7 @@ class Pipeline:
             diversity=diversity,
             categories=categories,
             include_seen=include_seen,
+            profiles=profiles,
         )
         return top, tier, final
 
@@ -358,6 +370,7 @@ class Pipeline:
         explore: ExploreRequest | None = None,
         trace: Trace | None = None,
         source: str | None = None,
+        profiles: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates, Queries, np.ndarray | None]:
         """``top_k`` with the queries it built (``answer`` traces reasons to their items) and,
         when ``explore`` is given to an exploring pipeline, each final row's propensity.
@@ -376,15 +389,19 @@ class Pipeline:
         # popular items under every list: the fallback tier, and what fills lists the sources
         # could not, all passing through the same rules below
         want = k + FALLBACK_EXTRA
-        fallback = (
-            self.category_popular.within(categories, want + widest_row(queries.exclude))
-            if categories
-            else self.fallback
-        )
-        # a category request takes every category's head: the rules' per-category cap and the
-        # catalogue's unavailable items thin a pool cut to ``want`` (one category's head) short
-        depth = want * max(1, len(categories))
-        cands = append_below(cands, fallback.retrieve(queries, depth), fallback.name)
+        segmented = np.zeros(len(user_ids), bool)
+        if categories:
+            fallback = self.category_popular.within(categories, want + widest_row(queries.exclude))
+            # a category request takes every category's head: the rules' per-category cap and
+            # the catalogue's unavailable items thin a pool cut to ``want`` (one category's
+            # head) short
+            depth = want * len(categories)
+            cands = append_below(cands, fallback.retrieve(queries, depth), fallback.name)
+        else:
+            cold = (queries.users < 0) & ~found
+            fillers, segmented = self.segment_fallback(user_ids, queries, want, profiles, cold)
+            for filler, name in fillers:
+                cands = append_below(cands, filler, name)
         if categories:
             rules = [*rules, FilterRule.model_validate({"property": "category", "in": categories})]
         started = time.perf_counter()
@@ -408,7 +425,48 @@ class Pipeline:
         ids[final.query, rank] = final.items
         scores[final.query, rank] = final.score
         tier[(tier == 1) & ~found] = popular  # the session's items led nowhere
+        tier[(tier == popular) & segmented] = TIERS.index("segment")
         return TopK(ids, scores), tier, final, queries, propensity
+
+    def segment_fallback(
+        self,
+        user_ids: np.ndarray,
+        queries: Queries,
+        depth: int,
+        profiles: Sequence[Mapping[str, Any] | None] | None,
+        cold: np.ndarray,
+    ) -> tuple[list[tuple[Proposals, str]], np.ndarray]:
+        """The popularity beneath every list (proposals with their source names) and which
+        queries took it from their profile segments: global popularity, unless the release has
+        segments and a ``cold`` query (no events, nothing the sources found) has a profile
+        (given, or the release's own), whose segments' popularity is then its whole list. Lists
+        the sources answered keep the global filler, and a batch without such a user skips the
+        segment pass (one pass over the catalogue per segment combination) entirely."""
+        everyone = self.fallback.retrieve(queries, depth)
+        if self.segments is None or not cold.any():
+            return [(everyone, FALLBACK)], np.zeros(len(user_ids), bool)
+        codes = self.segments.codes_of(user_ids, profiles)
+        segmented = cold & (codes >= 0).any(axis=1)
+        if not segmented.any():
+            return [(everyone, FALLBACK)], segmented
+        rows = np.flatnonzero(segmented)
+        own = self.segments.retrieve(queries.take(rows), depth, codes[rows])
+        return [
+            (everyone.where(~segmented[everyone.query]), FALLBACK),
+            (own.renumbered(rows), SEGMENT_FALLBACK),
+        ], segmented
+
+    def needs_profile(self, user_id: str) -> bool:
+        """Whether a profile read for ``user_id`` could change its list: the release has
+        segments, and the user is neither known to the models nor profiled in the release (a
+        profile written after training). Serving reads the store only then."""
+        if self.segments is None:
+            return False
+        ids = np.asarray([user_id], dtype=object)
+        return (
+            bool(self.bundle.users.to_index(ids)[0] < 0)
+            and not (self.segments.codes_of(ids) >= 0).any()
+        )
 
     def finalise(
         self,
@@ -449,12 +507,14 @@ class Pipeline:
         explore: ExploreRequest | None = None,
         trace: Trace | None = None,
         source: str | None = None,
+        profiles: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
         in one of them, ``include_seen`` the items users have (see ``top_k``); ``trace``: see
         ``_top_k``; ``source``: only what that retrieval source proposed, popularity filling the
-        rest (a contextual arm)."""
+        rest (a contextual arm); ``profiles``: per user, a profile from the store, or None
+        (see ``segment_fallback``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
         top, tier, final, queries, propensity = self._top_k(
@@ -471,6 +531,7 @@ class Pipeline:
             explore=explore,
             trace=trace,
             source=source,
+            profiles=profiles,
         )
 
         lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))
@@ -512,7 +573,7 @@ class Pipeline:
             np.arange(n).astype(str).astype(object),
             ans.lists.item_ids,
             ans.lists.scores,
-            np.asarray([t in ("category", "popular") for t in ans.tiers]),
+            np.asarray([t in ("category", "segment", "popular") for t in ans.tiers]),
         )
 
     def _shown(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.models.base import Recommender
 from recsmith.models.popularity import Popular
@@ -297,17 +298,35 @@ def train_ranker(
     )
     check = cands.take(np.flatnonzero(~fit_rows))
     truth = labels[~fit_rows]
+    fused = _ndcg_per_query(check, check.score, truth)
+    ranked = _ndcg_per_query(check, ranker.score(features[~fit_rows]), truth)
+    keep, low, high = keeps(ranked, fused, rc.keep)
     report: dict[str, float | str] = {
         "queries": float(groups.astype(bool).sum()),
         "heldout_queries": float(np.unique(check.query).size),
         "windows": float(len(windows)),
         "label_share": float(np.mean(np.any([w.labels for w in windows], axis=0))),
-        "heldout_ndcg_retrieval": _ndcg(check, check.score, truth),
-        "heldout_ndcg_ranker": _ndcg(check, ranker.score(features[~fit_rows]), truth),
+        "heldout_ndcg_retrieval": float(fused.mean()) if len(fused) else 0.0,
+        "heldout_ndcg_ranker": float(ranked.mean()) if len(ranked) else 0.0,
+        "heldout_gain_low": low,
+        "heldout_gain_high": high,
     }
-    keep = report["heldout_ndcg_ranker"] > report["heldout_ndcg_retrieval"]
-    report["outcome"] = "kept" if keep else "not_better"
+    better = report["heldout_ndcg_ranker"] > report["heldout_ndcg_retrieval"]
+    report["outcome"] = "kept" if keep else ("within_noise" if better else "not_better")
     return (ranker if keep else None), report
+
+
+def keeps(ranked: np.ndarray, fused: np.ndarray, rule: str) -> tuple[bool, float, float]:
+    """Whether the held-out check keeps the ranker, and the 95 % paired bootstrap interval of its
+    per-query NDCG gain over the fused order. ``rule`` "better": any mean gain; "beyond_noise":
+    the interval's lower end above zero, so a gain a few held-out users could show by chance
+    does not ship a ranker (small data)."""
+    if len(fused) == 0:
+        return False, 0.0, 0.0
+    low, high = bootstrap_ci(ranked - fused)
+    if rule == "beyond_noise":
+        return low > 0, low, high
+    return bool(ranked.mean() > fused.mean()), low, high
 
 
 def ranker_summary(report: Mapping[str, object]) -> str:
@@ -341,13 +360,22 @@ def ranker_summary(report: Mapping[str, object]) -> str:
     )
     if outcome == "kept":
         return f"ranker kept: {gain}"
+    if outcome == "within_noise":
+        interval = f"[{report['heldout_gain_low']:+.4f}, {report['heldout_gain_high']:+.4f}]"
+        return (
+            f"ranker not kept (its gain is within noise, 95 % interval {interval}; "
+            f'ranking.keep = "beyond_noise"): {gain}; {fused}'
+        )
     return f"ranker not kept (no better than the fused order): {gain}; {fused}"
 
 
-def _ndcg(cands: Candidates, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
-    """Mean NDCG@k of ordering each query's candidates by ``scores`` (binary labels)."""
+def _ndcg_per_query(
+    cands: Candidates, scores: np.ndarray, labels: np.ndarray, k: int = 10
+) -> np.ndarray:
+    """NDCG@k of ordering each query's candidates by ``scores`` (binary labels), one value per
+    query with a relevant candidate (the others have nothing to order)."""
     if len(cands) == 0:
-        return 0.0
+        return np.zeros(0)
     order = np.lexsort((-scores, cands.query))
     q, rel = cands.query[order], labels[order].astype(np.float64)
     starts = np.searchsorted(q, np.arange(cands.n_queries))
@@ -358,4 +386,4 @@ def _ndcg(cands: Candidates, scores: np.ndarray, labels: np.ndarray, k: int = 10
     discounts = 1.0 / np.log2(np.arange(k) + 2.0)
     ideal = np.cumsum(discounts)[np.minimum(n_rel, k).astype(int) - 1]
     has = n_rel > 0
-    return float((dcg[has] / ideal[has]).mean()) if has.any() else 0.0
+    return dcg[has] / ideal[has]

@@ -21,6 +21,8 @@ class RankerConfig(BaseModel):
     learning_rate: float = Field(0.05, gt=0)
     num_leaves: int = Field(31, ge=2)
     min_child_samples: int = Field(20, ge=1)
+    #: L2 penalty on leaf values (LightGBM ``lambda_l2``): shrinks what few examples can claim
+    reg_lambda: float = Field(0.0, ge=0)
     random_state: int = 42
     num_threads: int = Field(0, ge=0)
 
@@ -53,6 +55,7 @@ class LambdaMARTRanker:
             "learning_rate": cfg.learning_rate,
             "num_leaves": cfg.num_leaves,
             "min_child_samples": cfg.min_child_samples,
+            "lambda_l2": cfg.reg_lambda,
             "seed": cfg.random_state,
             "deterministic": True,
             "num_threads": cfg.num_threads,

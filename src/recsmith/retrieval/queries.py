@@ -35,6 +35,16 @@ class Queries:
     def __len__(self) -> int:
         return len(self.users)
 
+    def take(self, rows: np.ndarray) -> Queries:
+        """The queries at ``rows`` (sorted indices), in that order."""
+        return Queries(
+            self.users[rows],
+            self.recent[rows],
+            self.exclude[rows],
+            tuple(self.context[r] for r in rows.tolist()) if self.context else (),
+            None if self.moments is None else self.moments[rows],
+        )
+
     @property
     def n_items(self) -> int:
         return int(self.exclude.shape[1])

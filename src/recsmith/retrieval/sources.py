@@ -30,6 +30,15 @@ class Proposals:
     scores: np.ndarray  # float32
     ranks: np.ndarray  # int16, 1 = best
 
+    def where(self, keep: np.ndarray) -> Proposals:
+        """The rows where ``keep`` (bool per row) holds."""
+        return Proposals(self.query[keep], self.items[keep], self.scores[keep], self.ranks[keep])
+
+    def renumbered(self, queries: np.ndarray) -> Proposals:
+        """Proposals for a subset of queries, with query q renumbered ``queries[q]`` (its place
+        in the whole batch)."""
+        return Proposals(queries[self.query].astype(np.int32), self.items, self.scores, self.ranks)
+
 
 class CandidateSource(Protocol):
     """Anything that proposes items for a batch of queries."""
@@ -117,17 +126,32 @@ class StaticSource:
         prefix = self.order[: k + widest_row(queries.exclude)]
         if n == 0 or len(prefix) == 0:  # nothing rankable (e.g. no creation dates)
             return concat([])
-        width = len(prefix)
-        keep = ~contains(queries.exclude, np.repeat(np.arange(n), width), np.tile(prefix, n))
-        keep = keep.reshape(n, width)
-        rank = np.cumsum(keep, axis=1)  # the order is the ranking: the first k kept items win
-        rows, cols = np.nonzero(keep & (rank <= k))
-        return Proposals(
-            rows.astype(np.int32),
-            prefix[cols].astype(np.int32),
-            self.item_scores[prefix[cols]],
-            rank[rows, cols].astype(np.int16),
+        return first_kept(
+            np.broadcast_to(prefix, (n, len(prefix))),
+            np.broadcast_to(self.item_scores[prefix], (n, len(prefix))),
+            queries.exclude,
+            k,
         )
+
+
+def first_kept(
+    order: np.ndarray, scores: np.ndarray, exclude: sparse.csr_array, k: int
+) -> Proposals:
+    """Row q of ``order`` [n, width] ranks items for query q (``scores`` alongside): its first
+    ``k`` items that ``exclude`` row q lacks, as proposals (a static ranking, or one per segment
+    combination in ``segments.popularity``)."""
+    n, width = order.shape
+    if n == 0 or width == 0:
+        return concat([])
+    keep = ~contains(exclude, np.repeat(np.arange(n), width), order.ravel()).reshape(n, width)
+    rank = np.cumsum(keep, axis=1)  # the order is the ranking: the first k kept items win
+    rows, cols = np.nonzero(keep & (rank <= k))
+    return Proposals(
+        rows.astype(np.int32),
+        order[rows, cols].astype(np.int32),
+        scores[rows, cols].astype(np.float32),
+        rank[rows, cols].astype(np.int16),
+    )
 
 
 class CategoryPopular:

@@ -41,6 +41,8 @@ class UserQuery:
     recent: list[str]
     context: dict[str, Any]
     request_id: str = ""  # the recommendation id: seeds an exploring pipeline's draws
+    #: the stored profile of a user the release does not know (``Pipeline.needs_profile``)
+    profile: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,4 +126,6 @@ def answer_arguments(queries: Sequence[UserQuery], options: Options) -> dict[str
     }
     if options.source is not None:  # only a pipeline with ``[contextual]`` chooses arms
         arguments["source"] = options.source
+    if any(q.profile is not None for q in queries):  # only a pipeline with segments asks
+        arguments["profiles"] = [q.profile for q in queries]
     return arguments

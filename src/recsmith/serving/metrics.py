@@ -67,7 +67,8 @@ class Metrics:
             ),
             recommendations=Counter(
                 "recsmith_recommendations_total",
-                "Recommendation lists served, by fallback tier used (none, session or popular).",
+                "Recommendation lists served, by fallback tier used (none, session, category, "
+                "segment or popular).",
                 ("fallback",),
                 registry=registry,
             ),

@@ -73,22 +73,25 @@ def cache_key(
     categories: Sequence[str],
     diversity: float | None,
     include_seen: bool,
+    profile: Mapping[str, Any] | None = None,
 ) -> str:
-    """The digest of a request's every input (see module docstring)."""
-    text = json.dumps(
-        [
-            version,
-            user_id,
-            k,
-            list(seen),
-            list(recent),
-            sorted(context.items()),
-            list(categories),
-            diversity,
-            include_seen,
-        ],
-        separators=(",", ":"),
-    )
+    """The digest of a request's every input (see module docstring). ``profile``: the stored
+    profile read for a user the release does not know (segment fallback), so a profile written
+    since changes the key at once; None leaves the key as it always was."""
+    inputs = [
+        version,
+        user_id,
+        k,
+        list(seen),
+        list(recent),
+        sorted(context.items()),
+        list(categories),
+        diversity,
+        include_seen,
+    ]
+    if profile is not None:
+        inputs.append(sorted(profile.items()))
+    text = json.dumps(inputs, separators=(",", ":"))
     return f"{user_tag(user_id)}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
 
 

@@ -267,13 +267,14 @@ class RecommendationResponse(_ListResponse):
     )
 
     user_id: str
-    tier: Literal["personalised", "session", "category", "popular"] = Field(
+    tier: Literal["personalised", "session", "category", "segment", "popular"] = Field(
         "personalised", description="which tier of the fallback chain answered"
     )
-    fallback: Literal["session", "category", "popular"] | None = Field(
+    fallback: Literal["session", "category", "segment", "popular"] | None = Field(
         description="Set when the personalised tier could not answer: 'session' (from the "
-        "request's recent items), 'category' (popular within the requested categories) or "
-        "'popular' (nothing known about the visitor)"
+        "request's recent items), 'category' (popular within the requested categories), "
+        "'segment' (popular among users whose profile matches the user's: a profile, no "
+        "events) or 'popular' (nothing known about the visitor)"
     )
     explanations: list[ItemExplanation] | None = Field(
         None,

@@ -136,6 +136,7 @@ def reason_for(
         "trending": "trending now",
         "new_arrivals": "new arrival",
         "popular": "popular right now",
+        "segment_popular": "popular with people like you",
     }
     for s in sources:
         if s in text:
@@ -240,6 +241,8 @@ async def recommend(
         keep_seen = _keep_seen(bundle, include_seen)
         skip_store = keep_seen or withheld is not None
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
+        profile, unread = (None, []) if withheld else await _profile(runtime, bundle, user_id)
+        degraded += [d for d in unread if d not in degraded]
         seen = [*stored, *_ids(exclude, "exclude")]
         # frequency capping and the page view's earlier lists (``recsmith.capping``)
         caps, lapses = await request_caps(
@@ -253,7 +256,7 @@ async def recommend(
             latest = []
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
-        query = UserQuery(asker, seen, latest, context, recommendation_id)
+        query = UserQuery(asker, seen, latest, context, recommendation_id, profile)
         # ``[contextual]``: which list (arm) this request gets, from its context
         known = not recent and withheld is None  # a visitor asks with ``recent``
         arm = contextual_choice(
@@ -282,7 +285,7 @@ async def recommend(
             if bundle is not chosen.bundle:  # a placement's own re-ranking: its own lists
                 release += f"#{placement}"
             key = cache_key(
-                release, asker, k, seen, latest, context, categories, diversity, keep_seen
+                release, asker, k, seen, latest, context, categories, diversity, keep_seen, profile
             )
             hit = cache.get(key)
             runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
@@ -381,6 +384,25 @@ async def _stored_items(runtime: Runtime, user_id: str) -> tuple[list[str], list
         return await run_in_threadpool(runtime.store.user_items, user_id), []
     except StoreUnavailable:
         return [], ["store"]
+
+
+async def _profile(
+    runtime: Runtime, bundle: Served, user_id: str
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The stored profile of a user whose list it can change (``Pipeline.needs_profile``: a
+    release with segments that knows neither their events nor their profile), else None with
+    no read at all; while the store is unavailable, None and ``degraded: ["store"]``."""
+    needs = getattr(bundle, "needs_profile", None)
+    if needs is None or not needs(user_id):
+        return None, []
+    try:
+        if runtime.store.local:
+            user = runtime.store.get_user(user_id)
+        else:
+            user = await run_in_threadpool(runtime.store.get_user, user_id)
+    except StoreUnavailable:
+        return None, ["store"]
+    return (dict(user.properties) if user is not None else None), []
 
 
 async def _computed(
