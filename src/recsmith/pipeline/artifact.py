@@ -31,7 +31,7 @@ from recsmith.monitoring.profile import data_profile
 from recsmith.pipeline.calibration import calibrate, calibration_summary
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.rule_check import check_rules
+from recsmith.pipeline.rule_check import check_rules, pipeline_rule_warnings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.pipeline.source_tuning import tune_sources
 from recsmith.pipeline.training import (
@@ -88,6 +88,9 @@ def train_pipeline(
     for checked in [config.rerank, *(config.for_placement(n).rerank for n in config.placements)]:
         check_rules(checked.rules, table, full.items)
         check_fairness(checked.exposure, checked.calibration, checked.calibration_property, table)
+    warnings = pipeline_rule_warnings(config, table, full.items)
+    for warning in warnings:
+        log.warning("pipeline %s", warning)
     if any(s.tune for s in config.retrieval.sources):
         with progress("source tuning"):
             config, tuning = tune_sources(config, full, seed=config.ranking.random_state)
@@ -115,6 +118,7 @@ def train_pipeline(
             kind="pipeline",
             pipeline=config.model_dump(),
             data_profile=data_profile(events),
+            **({"rule_warnings": [w.to_json() for w in warnings]} if warnings else {}),
             **info,
         )
         rest = config.model_copy(
