@@ -92,8 +92,9 @@ class RuleDocument(_Strict):
             rerank = rerank.model_copy(update={"rules": list(self.rerank.rules)})
         placements = dict(config.placements)
         for name, placed in self.placements.items():
-            own = placements.get(name, PlacementConfig()).rerank
-            placements[name] = PlacementConfig(rerank={**own, "rules": list(placed.rerank.rules)})
+            own = placements.get(name, PlacementConfig())  # its k and release kept
+            rerank_of = {**own.rerank, "rules": list(placed.rerank.rules)}
+            placements[name] = own.model_copy(update={"rerank": rerank_of})
         return config.model_copy(update={"rerank": rerank, "placements": placements})
 
     def to_json(self) -> dict[str, Any]:

@@ -235,12 +235,22 @@ class RerankConfig(_Strict):
         return [*self.rules, *extra]
 
 
+#: The longest list a request may ask for (the recommendation routes' ``k``).
+MAX_LIST_LENGTH = 1000
+
+
 class PlacementConfig(_Strict):
-    """``[placements.NAME.rerank]``: the ``[rerank]`` keys that differ where the list is shown
-    (``?placement=NAME``): its rules, diversity, caps and fairness controls. A key given here
-    replaces the pipeline's value whole (a list of rules replaces the list)."""
+    """``[placements.NAME]``: what differs where the list is shown (``?placement=NAME``).
+
+    ``rerank``: the ``[rerank]`` keys that differ (its rules, diversity, caps and fairness
+    controls); a key given here replaces the pipeline's value whole (a list of rules replaces
+    the list). ``k``: the list length when a request gives none (else 10). ``release``: a
+    release of the server's model registry that serves this placement instead of the deployed
+    one (``recsmith.placements``), with that release's own re-ranking for the placement."""
 
     rerank: dict[str, Any] = Field(default_factory=dict)
+    k: int | None = Field(None, ge=1, le=MAX_LIST_LENGTH)
+    release: str | None = Field(None, min_length=1, max_length=128)
 
     def resolved(self, base: RerankConfig) -> RerankConfig:
         """``base`` with this placement's keys applied (validated as a ``[rerank]`` table)."""

@@ -286,7 +286,9 @@ class RecommendationResponse(_ListResponse):
         default_factory=list,
         description="parts this list was computed without: 'store' when the event store was "
         "unavailable (items the user has there now were not excluded); 'exposure:<group>' when "
-        "an exposure floor of the pipeline could not be met from the items rules allow",
+        "an exposure floor of the pipeline could not be met from the items rules allow; "
+        "'placement_release' when the release the placement names could not be served (the "
+        "deployed one answered)",
     )
     not_personalised: str | None = Field(
         None,
