@@ -28,6 +28,8 @@ from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.models.registry import create, model_class
 from recsmith.monitoring.profile import data_profile
+from recsmith.monitoring.scores import KEY as SCORES_KEY
+from recsmith.monitoring.scores import pipeline_score_profile
 from recsmith.pipeline.calibration import calibrate, calibration_summary
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
@@ -146,7 +148,7 @@ def train_pipeline(
     if calibration:
         bundle.manifest["calibration"] = calibration
         bundle.manifest["calibration_summary"] = calibration_summary(calibration)
-    return Pipeline(
+    pipeline = Pipeline(
         config,
         bundle,
         models,
@@ -156,6 +158,9 @@ def train_pipeline(
         recent_items(full, config.retrieval.recent_items),
         items,
     )
+    with progress("score profile"):  # what ``recsmith monitor`` compares served scores with
+        bundle.manifest[SCORES_KEY] = pipeline_score_profile(pipeline)
+    return pipeline
 
 
 def save_pipeline(pipeline: Pipeline, path: Path) -> None:
