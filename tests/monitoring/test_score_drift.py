@@ -125,6 +125,6 @@ def test_training_records_the_profile_of_its_own_lists() -> None:
     )
     trained = train_pipeline(config, pd.DataFrame(frame), dict(EventSettings().weights))
     users = list(trained.bundle.users.external_ids)
-    scores = np.asarray(trained.answer(users, 10).lists.scores).ravel()
+    scores = np.concatenate([np.ravel(row) for row in trained.answer(users, 10).lists.scores])
     assert trained.manifest["score_profile"] == {**score_profile(scores), "k": 10}
     assert trained.manifest["score_profile"]["n_scores"] == int(np.isfinite(scores).sum()) > 0

@@ -50,8 +50,9 @@ def pipeline_score_profile(pipeline: Any, seed: int = 0) -> dict[str, Any]:
         users = np.random.default_rng(seed).choice(users, SAMPLE_USERS, replace=False)
     if not len(users):
         return score_profile(np.empty(0))
-    answer = pipeline.answer(users.tolist(), K)
-    return {**score_profile(np.asarray(answer.lists.scores).ravel()), "k": K}
+    rows = pipeline.answer(users.tolist(), K).lists.scores  # rows may be short: ragged
+    scores = np.concatenate([np.asarray(row, dtype=np.float64).ravel() for row in rows])
+    return {**score_profile(scores), "k": K}
 
 
 def score_psi(profile: dict[str, Any], scores: np.ndarray) -> float | None:
