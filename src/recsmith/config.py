@@ -294,6 +294,7 @@ class MonitorSettings(Section):
             "item_popularity_psi": (0.1, 0.25),
             "unknown_users": (0.3, 0.6),
             "unknown_items": (0.1, 0.3),
+            "score_psi": (0.1, 0.25),
             "model_age_h": (72.0, 168.0),
             "newest_event_age_h": (1.0, 6.0),
         },

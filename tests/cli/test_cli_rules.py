@@ -125,3 +125,25 @@ def test_without_a_release_only_the_syntax_is_checked_and_said_so(tmp_path: Path
     rules.write_text('[[rerank.rules]]\ntype = "pin"\nitem = "x"\nposition = 0\n')
     code, _, err = invoke("rules", "validate", str(rules), "--store", url)
     assert code == 2 and "rerank.rules[0].position" in err
+
+
+def test_a_rule_matching_no_item_is_a_warning_naming_it_and_is_still_set(
+    release: Path, tmp_path: Path
+) -> None:
+    common = ["--store", f"sqlite:///{tmp_path / 'store.sqlite'}", "--model", str(release)]
+    typo = tmp_path / "typo.toml"
+    typo.write_text(
+        '[[rerank.rules]]\ntype = "boost"\nproperty = "category"\nequals = "C1"\nfactor = 2.0\n\n'
+        '[[placements.cart.rerank.rules]]\ntype = "bury"\nproperty = "category"\n'
+        'in = ["c0", "c2"]\nfactor = 0.5\n'
+    )
+    for command in ("validate", "set"):
+        code, _, err = invoke("rules", command, str(typo), *common)
+        assert code == 0, err
+        assert "warning: rerank.rules[0].equals: this boost on 'category' matches no item" in err
+        assert (
+            "warning: placements.cart.rerank.rules[0].in[1]: no item of the catalogue has " in err
+        )
+        assert err.count("warning:") == 2
+    code, _, err = invoke("--quiet", "rules", "validate", str(typo), *common)
+    assert code == 0 and err.count("warning:") == 2  # a likely typo is said even when quiet

@@ -26,6 +26,7 @@ from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
 from recsmith.models.registry import create
+from recsmith.monitoring.signals import SIGNALS
 from recsmith.serving import create_api_key, create_app
 from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.recommender import checkerboard_events
@@ -133,7 +134,7 @@ def test_the_console_in_a_browser(
         page.click("nav a[data-page=drift]")
         page.fill("#drift-since", "3650d")
         page.click("#drift-form button")
-        expect(page.locator("#drift-table tbody tr")).to_have_count(8)
+        expect(page.locator("#drift-table tbody tr")).to_have_count(len(SIGNALS))  # one a row
         expect(page.locator("#drift-summary")).to_contain_text(v2)
         _shot(page, "drift")
 
@@ -191,7 +192,7 @@ def test_the_console_api_asks_for_an_admin_key(
         again = client.post(f"/v1/admin/releases/{v2}/deploy", headers=admin)
         assert again.json() == {"version": v2, "previous": v1} and reg.current() == v2
         report = client.get("/v1/admin/monitor?since=3650d", headers=admin).json()
-        assert report["version"] == v2 and len(report["signals"]) == 8
+        assert report["version"] == v2 and len(report["signals"]) == len(SIGNALS)
         bad = client.get("/v1/admin/fairness?item_groups=brand", headers=admin)
         assert bad.status_code == 422 and "item_groups" in bad.text
         audit = [

@@ -1,6 +1,7 @@
 """The console's Rules page in a real browser (Debian's chromium, as ``test_console``) against a
 real server serving a pipeline: the pipeline's rules shown, a refused file names the rule and
-field, a saved one changes what the Preview page lists, and the pipeline's rules come back."""
+field, a TOML file is taken as the CLI takes it (a rule matching no item warned about), a saved
+one changes what the Preview page lists, and the pipeline's rules come back."""
 
 from __future__ import annotations
 
@@ -19,6 +20,21 @@ from recsmith.serving import create_api_key
 from recsmith.store.sqlite import SQLiteStore
 
 CELLS = "#preview-list tbody tr td:nth-child(2)"
+#: Leaves out category c0 (as the JSON file the test validates first), and boosts "C0": no item
+#: has it (categories are lower case), so it changes nothing and is warned about.
+NO_C0_TOML = """
+[[rerank.rules]]
+type = "filter"
+property = "category"
+in = ["c0"]
+negate = true
+
+[[rerank.rules]]
+type = "boost"
+property = "category"
+equals = "C0"
+factor = 2.0
+"""
 
 
 def _listed(browser: Any) -> list[str]:
@@ -78,7 +94,10 @@ def test_the_rules_page_changes_the_preview(
         expect(page.locator("#rules-errors")).to_contain_text("rerank.rules[0].position")
         page.fill("#rules-text", "{not json")
         page.click("#rules-save")
-        expect(page.locator("#rules-errors")).to_contain_text("not JSON")
+        expect(page.locator("#rules-errors")).to_contain_text("body: not valid JSON")
+        page.fill("#rules-text", "[[rerank.rules]\ntype = 'pin'")
+        page.click("#rules-save")
+        expect(page.locator("#rules-errors")).to_contain_text("body: not valid TOML")
         no_c0 = {
             "rerank": {
                 "rules": [{"type": "filter", "property": "category", "in": ["c0"], "negate": True}]
@@ -87,8 +106,18 @@ def test_the_rules_page_changes_the_preview(
         page.fill("#rules-text", json.dumps(no_c0))
         page.click("#rules-validate")
         expect(page.locator("#rules-message")).to_contain_text("Valid")
+        expect(page.locator("#rules-warnings li")).to_have_count(0)
+        # the same file as TOML, with a boost on a category no item has: saved, and warned about
+        page.fill("#rules-text", NO_C0_TOML)
         page.click("#rules-save")
         expect(page.locator("#rules-message")).to_contain_text("Saved as version 1")
+        expect(page.locator("#rules-warnings")).to_contain_text(
+            "rerank.rules[1].equals: this boost on 'category' matches no item"
+        )
+        assert page.locator("#rules-errors li").count() == 0
+        assert json.loads(page.locator("#rules-text").input_value())["rerank"]["rules"][0][
+            "in"
+        ] == ["c0"]  # shown back as the JSON the server stored
         expect(page.locator("#rules-meta")).to_contain_text("set by merchandiser")
         _shot(page, "rules")
 

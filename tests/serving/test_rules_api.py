@@ -153,7 +153,8 @@ def test_validate_answers_the_file_as_it_would_be_stored_without_storing_it(
 ) -> None:
     body = {"rerank": {"rules": [{"type": "exclude", "items": ["i1"]}]}}
     response = api.post("/v1/admin/rules/validate", json=body, headers=keys["admin"])
-    assert response.status_code == 200 and response.json() == {"valid": True, "rules": body}
+    assert response.status_code == 200
+    assert response.json() == {"valid": True, "rules": body, "warnings": []}
     assert api.get("/v1/admin/rules", headers=keys["admin"]).json()["version"] == 0
     for scope in ("read", "ingest"):
         assert put(api, {"admin": keys[scope]}, body).status_code == 403
@@ -259,3 +260,85 @@ def test_a_single_model_answers_409_to_rules_it_cannot_apply(
     assert response.status_code == 409 and "pipeline" in response.json()["detail"]
     plain = client.post("/v1/users/u1/recommendations", json={}, headers=keys["read"])
     assert plain.status_code == 200
+
+
+TOML_FILE = """
+[[rerank.rules]]
+type = "boost"
+property = "category"
+equals = "C1"   # the catalogue says c1: a typo, warned about
+factor = 2.0
+
+[[placements.home.rerank.rules]]
+type = "filter"
+property = "category"
+in = ["c0", "c9"]
+negate = true
+"""
+TOML_AS_JSON = {
+    "rerank": {"rules": [{"type": "boost", "property": "category", "equals": "C1", "factor": 2.0}]},
+    "placements": {
+        "home": {
+            "rerank": {
+                "rules": [
+                    {"type": "filter", "property": "category", "in": ["c0", "c9"], "negate": True}
+                ]
+            }
+        }
+    },
+}
+
+
+def test_a_toml_body_is_the_same_file_as_its_json_and_matching_nothing_is_a_warning(
+    api: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    toml = {**keys["admin"], "Content-Type": "application/toml"}
+    checked = api.post("/v1/admin/rules/validate", content=TOML_FILE, headers=toml)
+    assert checked.status_code == 200, checked.text
+    as_json = api.post("/v1/admin/rules/validate", json=TOML_AS_JSON, headers=keys["admin"])
+    assert checked.json() == as_json.json()
+    rules = checked.json()["rules"]
+    assert rules["rerank"]["rules"][0]["equals"] == "C1"
+    assert rules["placements"]["home"]["rerank"]["rules"][0]["in"] == ["c0", "c9"]
+    warned = [(w["field"], w["message"]) for w in checked.json()["warnings"]]
+    assert [field for field, _ in warned] == [
+        "rerank.rules[0].equals",
+        "placements.home.rerank.rules[0].in[1]",
+    ]
+    assert "matches no item" in warned[0][1] and "'c9'" in warned[1][1]
+    stored = api.put("/v1/admin/rules", content=TOML_FILE.encode(), headers=toml)
+    assert stored.status_code == 200 and stored.json()["version"] == 1
+    assert stored.json()["rules"] == rules
+    assert stored.json()["warnings"] == checked.json()["warnings"]
+    # the JSON of the same file: the same warnings
+    again = api.put("/v1/admin/rules", json=TOML_AS_JSON, headers=keys["admin"])
+    assert again.json()["version"] == 2 and again.json()["warnings"] == stored.json()["warnings"]
+    # a live rule is applied: the home placement leaves out c0 (the typo'd boost does nothing)
+    assert not [i for i in listed(api, keys, "&placement=home") if category_of(i) == "c0"]
+
+
+@pytest.mark.parametrize(
+    ("content", "media", "status", "needle"),
+    [
+        ("[[rerank.rules]\ntype = 1", "application/toml", 422, "not valid TOML"),
+        ("rerank = 3", "application/toml", 422, "rerank"),
+        ("[1, 2]", "application/json", 422, "a rule file is a table"),
+        ("{", "application/json", 422, "not valid JSON"),
+        ("[[rerank.rules]]", "text/plain", 415, "application/toml"),
+    ],
+)
+def test_a_rule_body_that_does_not_parse_is_refused_naming_why(
+    api: TestClient,
+    keys: dict[str, dict[str, str]],
+    content: str,
+    media: str,
+    status: int,
+    needle: str,
+) -> None:
+    headers = {**keys["admin"], "Content-Type": media}
+    for method in ("PUT", "POST"):
+        path = "/v1/admin/rules" if method == "PUT" else "/v1/admin/rules/validate"
+        response = api.request(method, path, content=content, headers=headers)
+        assert response.status_code == status, response.text
+        assert needle in response.text
+    assert api.get("/v1/admin/rules", headers=keys["admin"]).json()["version"] == 0

@@ -3,6 +3,7 @@ checked against the two releases' own lists, computed here and compared by hand.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from recsmith.bundle import ModelBundle
+from recsmith.cli.app import app
 from recsmith.config import EventSettings, Settings
 from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
@@ -97,6 +100,17 @@ def test_a_shadow_release_is_compared_with_the_served_lists(
     assert report["shadow_latency_ms"]["p50"] > 0 and report["served_latency_ms"]["p99"] > 0
     assert f'recsmith_shadow_requests_total{{outcome="compared"}} {len(USERS)}.0' in metrics
     assert f'recsmith_shadow_info{{release="{candidate}"}} 1.0' in metrics
+    # the process wrote its tally to the registry: `recsmith monitor` shows the same figures
+    result = CliRunner().invoke(
+        app, ["monitor", "--registry", str(reg.root), "--store", store_url, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)["shadow"]
+    assert (shown["release"], shown["processes"], shown["compared"]) == (candidate, 1, len(USERS))
+    for figure in ("jaccard", "rbo", "shadow_latency_ms", "served_latency_ms", "since"):
+        assert shown[figure] == report[figure], figure
+    table = CliRunner().invoke(app, ["monitor", "--registry", str(reg.root), "--store", store_url])
+    assert f"shadow: {candidate} at 100 % of requests: {len(USERS)} lists compared" in table.stdout
 
 
 def test_admin_routes_start_and_stop_the_shadow_and_are_audited(

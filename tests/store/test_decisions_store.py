@@ -91,6 +91,39 @@ def test_lookups_for_attribution(store: EventStore) -> None:
     assert store.shown_to(["u9"], 0, 2**62).empty
 
 
+def test_shows_of_is_capping_s_plain_read_of_one_unit_s_window(store: EventStore) -> None:
+    in_view = decision(
+        "r-pv",
+        unit="u1",
+        unit_kind="user",
+        route="recommendations",
+        release="r1",
+        item_ids=["i3"],
+        scores=[1.0],
+        sources=[("als",)],
+        served_at=T0 + timedelta(minutes=5),
+        page_view="pv-1",
+    )
+    store.append_decisions(
+        [
+            shown("r-a", "u1", ["i1", "i2"]),
+            in_view,
+            shown("r-late", "u1", ["i4"], minutes=30),  # one µs past the window's end
+            shown("r-other", "u9", ["i1"]),
+        ]
+    )
+    rows = store.shows_of("u1", T0_US, T0_US + 30 * 60_000_000 - 1)
+    assert sorted(rows) == [
+        ("r-a", "i1", T0_US, None),
+        ("r-a", "i2", T0_US, None),
+        ("r-pv", "i3", T0_US + 5 * 60_000_000, "pv-1"),
+    ]
+    assert store.shows_of("u1", T0_US + 1, T0_US + 5 * 60_000_000) == [
+        ("r-pv", "i3", T0_US + 5 * 60_000_000, "pv-1")
+    ]
+    assert store.shows_of("nobody", 0, 2**62) == []
+
+
 def test_retention_deletes_decisions_and_old_attributions(store: EventStore) -> None:
     store.append_decisions([shown("r-old", "u1", ["i1"], -60), shown("r-new", "u1", ["i1"])])
     store.append_attributions(

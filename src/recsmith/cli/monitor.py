@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,6 +12,7 @@ from recsmith.cli._common import errors_as_exit, print_json, state, stdout
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.governance.releases import ModelRegistry
+from recsmith.lifecycle.shadow_stats import registry_shadow
 from recsmith.monitoring.release_view import ReleaseView
 from recsmith.monitoring.signals import MonitorReport, monitor
 from recsmith.store.open import open_store
@@ -40,24 +41,30 @@ def monitor_command(
 ) -> None:
     """Drift between the release's training data and the window's events (event-type mix,
     item popularity, unknown users and items) and freshness (model age, events and catalogue
-    changes since training, age of the newest event), each against `\\[monitor] thresholds`."""
+    changes since training, age of the newest event), each against `\\[monitor] thresholds`;
+    and, with a registry, the figures of the release shadowing live traffic, over every server
+    process (overlap with the served lists, latency)."""
     cli = state(ctx)
     with errors_as_exit():
         if fail_on not in ("alert", "warn", "never"):
             raise ValidationError("--fail-on", "must be alert, warn or never")
         start = parse_time(since, "--since")
         assert start is not None
-        where = _release_dir(model_dir, registry or cli.settings.serving.registry)
+        models = registry or cli.settings.serving.registry
+        where = _release_dir(model_dir, models)
         release = ReleaseView.read(where)
         db = open_store(store or cli.settings.store.url)
         try:
             report = monitor(db, release, start, cli.settings.monitor)
         finally:
             db.close()
+        shadow = registry_shadow(models) if models is not None and models.is_dir() else None
     if json_out:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "shadow": shadow})
     else:
         _print(report)
+        if shadow is not None:
+            _print_shadow(shadow)
     worst = report.worst()
     if fail_on != "never" and (worst == "alert" or (worst == "warn" and fail_on == "warn")):
         raise typer.Exit(FAILED)
@@ -91,6 +98,25 @@ def _print(report: MonitorReport) -> None:
         table.add_row(s.name, _num(s.value), status, _num(s.warn), _num(s.alert), s.note)
     stdout.print(table)
     stdout.print(f"overall: {report.worst()}")
+
+
+def _print_shadow(shadow: dict[str, Any]) -> None:
+    """The shadow release's figures over every process that wrote them (``shadow_stats``)."""
+    sample = shadow["sample"]
+    rate = f" at {100 * sample:.3g} % of requests" if sample is not None else ""
+    stdout.print(
+        f"shadow: {shadow['release']}{rate}: {shadow['compared']:,} lists compared "
+        f"({shadow['dropped']:,} dropped, {shadow['failed']:,} failed) by "
+        f"{shadow['processes']} server process(es)"
+    )
+    if shadow["compared"]:
+        stdout.print(
+            f"  overlap with the served lists: jaccard {_num(shadow['jaccard'])}, "
+            f"rbo {_num(shadow['rbo'])}"
+        )
+    for side in ("shadow", "served"):
+        if (ms := shadow[f"{side}_latency_ms"]) is not None:
+            stdout.print(f"  {side} latency: p50 {ms['p50']:.1f} ms, p99 {ms['p99']:.1f} ms")
 
 
 def _num(value: float | None) -> str:

@@ -39,7 +39,8 @@ def _checked(
     ctx: typer.Context, file: Path, model: Path | None, store: str | None
 ) -> tuple[RuleDocument, EventStore]:
     """Parse ``file`` and check it against the release's catalogue as the store has it now;
-    returns (document, opened store) and says on stderr when no release could check it."""
+    returns (document, opened store) and says on stderr when no release could check it, and
+    each rule or value that matches no item (a warning, even with --quiet: likely a typo)."""
     from recsmith.bundle import NeedsPipeline
     from recsmith.merchandising.checking import check_offline, release_dir
     from recsmith.merchandising.document import parse_text
@@ -59,7 +60,8 @@ def _checked(
                     "serving.model_dir): the file's syntax was checked, not its items"
                 )
         else:
-            check_offline(document, release, db)
+            for warning in check_offline(document, release, db):
+                stderr.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     except NeedsPipeline as exc:
         db.close()
         raise fail(str(exc), 2) from None

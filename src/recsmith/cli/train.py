@@ -116,6 +116,13 @@ def train(
 
 
 def _report(m: dict[str, object], out: Path, json_out: bool, quiet: bool) -> None:
+    for warning in m.get("rule_warnings") or []:  # shown even with --quiet or --json: a typo?
+        stderr.print(
+            f"warning: {warning['field']}: {warning['message']}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if json_out:
         print_json(m)
     elif not quiet:

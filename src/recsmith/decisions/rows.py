@@ -79,6 +79,16 @@ LOOKUP_COLUMNS = (
     "arm_context",
     "placement",
 )
+#: What capping reads of one unit's recent lists (``shows_of``): plain rows, no frame, since it
+#: runs on every request and pandas' fixed cost was most of it (BENCHMARKS "Capping").
+SHOWS_COLUMNS = ("recommendation_id", "item_id", "served_at", "page_view")
+#: ``shows_of``'s query; ``{p}`` the driver's placeholder. One unit, so an equality on the
+#: ``decision_items_unit`` index rather than a membership test.
+SHOWS_SQL = (
+    "SELECT i.recommendation_id, i.item_id, i.served_at, d.page_view "
+    "FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
+    "WHERE i.unit = {p} AND i.served_at >= {p} AND i.served_at <= {p}"
+)
 #: Per (experiment, variant, minute): requests answered or failed by the server, and failures
 #: (``decisions.requests``); the experiment report's error-rate guardrail reads them.
 REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")

@@ -12,7 +12,8 @@ Which release shadows, and at what rate: ``[lifecycle] shadow_release`` / ``shad
 start, then ``PUT/DELETE /v1/admin/shadow``, which writes ``shadow.json`` in the model registry
 (atomically); every server process following the registry picks it up within ``SYNC_S``. The
 figures (``report``) are this process's since its shadow release was set; Prometheus sums the
-processes.
+processes, and so does ``recsmith monitor`` from the tallies each process writes to the registry
+(``shadow_stats``).
 """
 
 from __future__ import annotations
@@ -25,18 +26,17 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from recsmith.config import LifecycleSettings
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.overlap import jaccard, rbo
+from recsmith.lifecycle.shadow_stats import WRITE_S, percentiles, write_tally
 from recsmith.serving.coalesce import Options, UserQuery, answer_arguments
 from recsmith.serving.metrics import LATENCY_BUCKETS
 
@@ -132,6 +132,7 @@ class ShadowRunner:
         self._wanted: tuple[str | None, float] = (settings.shadow_release, settings.shadow_sample)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._written: tuple[Any, ...] | None = None  # what write_stats wrote last
 
     # ---- the request path -------------------------------------------------------------
 
@@ -184,9 +185,42 @@ class ShadowRunner:
             "queued": self._queue.qsize(),
             "jaccard": tally.jaccard_sum / n if n else None,
             "rbo": tally.rbo_sum / n if n else None,
-            "shadow_latency_ms": _percentiles(tally.shadow_ms),
-            "served_latency_ms": _percentiles(tally.served_ms),
+            "shadow_latency_ms": percentiles(list(tally.shadow_ms)),
+            "served_latency_ms": percentiles(list(tally.served_ms)),
         }
+
+    def tally_record(self) -> dict[str, Any] | None:
+        """This process's tally as ``shadow_stats`` keeps it (None while nothing is shadowed)."""
+        tally = self._tally
+        if tally is None:
+            return None
+        with self._lock:
+            return {
+                "release": tally.release,
+                "sample": tally.sample,
+                "since": tally.since,
+                "compared": tally.compared,
+                "dropped": tally.dropped,
+                "failed": tally.failed,
+                "jaccard_sum": tally.jaccard_sum,
+                "rbo_sum": tally.rbo_sum,
+                "shadow_ms": list(tally.shadow_ms),
+                "served_ms": list(tally.served_ms),
+            }
+
+    def write_stats(self) -> None:
+        """Write this process's tally to the registry when it changed since the last write."""
+        record = self.tally_record()
+        if self.registry is None or record is None:
+            return
+        counts = (record["release"], record["compared"], record["dropped"], record["failed"])
+        if counts == self._written:
+            return
+        try:
+            write_tally(self.registry.root, record)
+        except OSError as exc:  # a read-only registry: the figures stay in this process
+            log.warning("shadow: figures not written to the registry: %s", exc)
+        self._written = counts
 
     def start(self) -> None:
         """Load the configured shadow and start the thread (none without a registry: nothing
@@ -209,6 +243,7 @@ class ShadowRunner:
 
     def _run(self) -> None:
         next_sync = time.monotonic() + SYNC_S
+        next_write = time.monotonic() + WRITE_S
         while not self._stop.is_set():
             try:
                 job = self._queue.get(timeout=max(0.0, next_sync - time.monotonic()))
@@ -219,6 +254,10 @@ class ShadowRunner:
                 self._sync()
             if job is not None:
                 self._compare(job)
+            if time.monotonic() >= next_write:
+                next_write = time.monotonic() + WRITE_S
+                self.write_stats()
+        self.write_stats()  # the last figures of a stopping process
 
     def _compare(self, job: ShadowJob) -> None:
         bundle, tally = self._bundle, self._tally
@@ -301,11 +340,3 @@ class ShadowRunner:
         if release is not None:
             self.metrics.info.labels(release=release).set(sample)
             log.info("shadowing %s at %.0f %% of requests", release, sample * 100)
-
-
-def _percentiles(values: Sequence[float]) -> dict[str, float] | None:
-    """p50 and p99 (ms) of the kept values; None before the first."""
-    if not values:
-        return None
-    p50, p99 = np.percentile(np.asarray(values, dtype=np.float64), [50, 99])
-    return {"p50": float(p50), "p99": float(p99)}

@@ -16,6 +16,7 @@ from recsmith.config import ServingSettings
 from recsmith.governance.releases import ModelRegistry
 from recsmith.merchandising.document import RuleDocument
 from recsmith.pipeline.artifact import load_artifact
+from recsmith.pipeline.rule_check import RuleWarning
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.store.base import EventStore
 
@@ -26,12 +27,14 @@ NEEDS_PIPELINE = (
 )
 
 
-def check_served(document: RuleDocument, served: Any) -> None:
+def check_served(document: RuleDocument, served: Any) -> list[RuleWarning]:
     """ValidationError naming the rule and field when ``served`` refuses ``document``;
-    NeedsPipeline when ``served`` is a single model."""
+    NeedsPipeline when ``served`` is a single model. Returns the warnings of rules and values
+    that match no item of its catalogue (accepted: see ``pipeline.rule_check``)."""
     if not isinstance(served, Pipeline):
         raise NeedsPipeline(NEEDS_PIPELINE)
     document.check(served.table, served.items)
+    return document.warnings(served.table, served.items)
 
 
 def release_dir(serving: ServingSettings, model_dir: Path | None) -> Path | None:
@@ -48,9 +51,9 @@ def release_dir(serving: ServingSettings, model_dir: Path | None) -> Path | None
     return None
 
 
-def check_offline(document: RuleDocument, release: Path, store: EventStore) -> None:
+def check_offline(document: RuleDocument, release: Path, store: EventStore) -> list[RuleWarning]:
     """``check_served`` against the release in ``release`` with the store's catalogue."""
     served = load_artifact(release)
     if isinstance(served, Pipeline):
         served = served.with_catalog(store.items(), 0)
-    check_served(document, served)
+    return check_served(document, served)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from recsmith.errors import ValidationError
 from recsmith.ids import IdMap
 from recsmith.pipeline.config import PipelineConfig, PlacementConfig, placement_name_problem
-from recsmith.pipeline.rule_check import check_rules
+from recsmith.pipeline.rule_check import RuleWarning, check_rules, rule_warnings
 from recsmith.rerank.catalog_view import ItemTable
 from recsmith.rerank.rules import Rule, field_path
 
@@ -75,6 +75,14 @@ class RuleDocument(_Strict):
         for where, rules in self.lists():
             check_rules(list(rules), table, item_ids, where)
 
+    def warnings(self, table: ItemTable, item_ids: IdMap) -> list[RuleWarning]:
+        """The rules and values that match no item (``rule_warnings``): likely typos, allowed."""
+        return [
+            w
+            for where, rules in self.lists()
+            for w in rule_warnings(list(rules), table, item_ids, where)
+        ]
+
     def overlay(self, config: PipelineConfig) -> PipelineConfig:
         """``config`` with these rules in place of its own (see module docstring)."""
         if self.empty:
@@ -84,9 +92,9 @@ class RuleDocument(_Strict):
             rerank = rerank.model_copy(update={"rules": list(self.rerank.rules)})
         placements = dict(config.placements)
         for name, placed in self.placements.items():
-            own = placements.get(name, PlacementConfig())  # its other tables kept
-            rerank_own = {**own.rerank, "rules": list(placed.rerank.rules)}
-            placements[name] = own.model_copy(update={"rerank": rerank_own})
+            own = placements.get(name, PlacementConfig())  # k, release, explore, bandit kept
+            rerank_of = {**own.rerank, "rules": list(placed.rerank.rules)}
+            placements[name] = own.model_copy(update={"rerank": rerank_of})
         return config.model_copy(update={"rerank": rerank, "placements": placements})
 
     def to_json(self) -> dict[str, Any]:
@@ -107,14 +115,27 @@ def parse_document(data: Mapping[str, Any]) -> RuleDocument:
 def parse_text(text: str, source: str = "FILE") -> RuleDocument:
     """A rule file's text: TOML (what ``recsmith rules set FILE`` reads), or JSON when it starts
     with ``{`` (what ``rules show`` prints). Empty text is the empty file."""
+    return parse_document(load_text(text, source))
+
+
+def load_text(text: str, source: str, toml: bool | None = None) -> dict[str, Any]:
+    """The tables of a rule file's text, not yet checked: TOML when ``toml``, JSON when not,
+    and for None JSON when it starts with ``{``, else TOML. ValidationError naming ``source``
+    when the text does not parse or is not a table."""
     stripped = text.strip()
+    as_json = stripped.startswith("{") if toml is None else not toml
     try:
-        data = json.loads(stripped) if stripped.startswith("{") else tomllib.loads(text)
+        data = json.loads(stripped or "{}") if as_json else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValidationError(source, f"neither valid TOML nor JSON: {exc}") from None
+        expected = (
+            "neither valid TOML nor JSON"
+            if toml is None
+            else f"not valid {'JSON' if as_json else 'TOML'}"
+        )
+        raise ValidationError(source, f"{expected}: {exc}") from None
     if not isinstance(data, dict):
         raise ValidationError(source, "a rule file is a table (TOML) or an object (JSON)")
-    return parse_document(data)
+    return data
 
 
 def _reason(msg: str) -> str:

@@ -18,6 +18,7 @@ from recsmith.bundle import read_manifest
 from recsmith.ids import IdMap
 from recsmith.models.base import sparse_from_arrays
 from recsmith.monitoring.profile import KEY
+from recsmith.monitoring.scores import KEY as SCORES_KEY
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class ReleaseView:
     #: ``monitoring.profile.data_profile`` of the training events; None for a release trained
     #: before profiles were recorded
     profile: dict[str, Any] | None
+    #: ``monitoring.scores.score_profile`` of its lists at training; None for a single model or
+    #: a release trained before score profiles were recorded
+    scores: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, path: Path) -> ReleaseView:
@@ -47,4 +51,5 @@ class ReleaseView:
             items=items,
             item_users=item_users.astype(np.int64),
             profile=manifest.get(KEY),
+            scores=manifest.get(SCORES_KEY),
         )

@@ -8,7 +8,10 @@ Drift compares what the release learnt from with what arrives now:
   bucket is a few items, the last one the long tail): traffic moving to the tail, or to a
   different head, shows here even when the set of items is the same;
 * ``unknown_users`` / ``unknown_items`` — the share of the window's users the release has no row
-  for (they get fallbacks) and of its events on items it has never seen.
+  for (they get fallbacks) and of its events on items it has never seen;
+* ``score_psi`` — PSI of the scores the release served its known users in the window (the
+  decision log) against those it gave at training (``monitoring.scores``); judged against
+  ``min_events`` served scores rather than events.
 
 Freshness: ``model_age_h``, ``events_since_training``, ``catalog_changes_since_training``,
 ``newest_event_age_h`` (how long ago the newest stored event happened: a stalled ingest shows as
@@ -30,12 +33,13 @@ from recsmith.config import MonitorSettings
 from recsmith.monitoring.divergence import jensen_shannon, psi
 from recsmith.monitoring.recent import RecentTraffic, read_recent
 from recsmith.monitoring.release_view import ReleaseView
+from recsmith.monitoring.scores import score_psi, served_scores
 from recsmith.store.base import EventStore, micros
 
 Status = Literal["ok", "warn", "alert", "insufficient", "unknown", "info"]
 #: Buckets of the training popularity curve the PSI compares.
 POPULARITY_BUCKETS = 10
-DRIFT = ("event_mix_js", "item_popularity_psi", "unknown_users", "unknown_items")
+DRIFT = ("event_mix_js", "item_popularity_psi", "unknown_users", "unknown_items", "score_psi")
 FRESHNESS = (
     "model_age_h",
     "events_since_training",
@@ -89,7 +93,10 @@ def monitor(
     profile = release.profile or {}
     trained_until = profile.get("last_ts_us")
     recent = read_recent(store, since, trained_until)
+    served = served_scores(store, release.version, release.users, since)
+    score_drift = score_psi(release.scores, served) if release.scores is not None else None
     values = _drift(release, recent) | {
+        "score_psi": score_drift,
         "model_age_h": (now - release.created_at).total_seconds() / 3600,
         "events_since_training": float(recent.since_training) if trained_until else None,
         "catalog_changes_since_training": float(
@@ -100,7 +107,13 @@ def monitor(
         else max(0.0, (micros(now) or 0) - recent.newest_ts_us) / 3.6e9,
     }
     signals = [
-        _judge(name, values[name], settings, recent.n_events, release.profile is not None)
+        _judge(
+            name,
+            values[name],
+            settings,
+            len(served) if name == "score_psi" else recent.n_events,
+            (release.scores if name == "score_psi" else release.profile) is not None,
+        )
         for name in SIGNALS
     ]
     return MonitorReport(release.version, since, recent.n_events, signals)
@@ -108,7 +121,7 @@ def monitor(
 
 def _drift(release: ReleaseView, recent: RecentTraffic) -> dict[str, float | None]:
     if recent.n_events == 0:
-        return dict.fromkeys(DRIFT)
+        return dict.fromkeys(DRIFT)  # score_psi comes from the decision log, not events
     out: dict[str, float | None] = {"event_mix_js": None}
     trained_types = (release.profile or {}).get("event_types") or {}
     if trained_types:
@@ -154,7 +167,11 @@ def _judge(
     warn, alert = settings.thresholds.get(name, (None, None))
     if value is None:
         why = (
-            "no events in the window"
+            "not recorded for this release (a single model, or trained before score profiles)"
+            if not profiled and name == "score_psi"
+            else "no scores served to known users in the window (decision log)"
+            if name == "score_psi"
+            else "no events in the window"
             if n_events == 0
             else "not recorded for this release (trained before data profiles: retrain)"
             if not profiled and name in ("event_mix_js", "events_since_training")
@@ -162,7 +179,8 @@ def _judge(
         )
         return Signal(name, None, "unknown", warn, alert, why)
     if name in DRIFT and n_events < settings.min_events:
-        note = f"{n_events} events in the window: too few to judge (min_events = "
+        what = "served scores" if name == "score_psi" else "events"
+        note = f"{n_events} {what} in the window: too few to judge (min_events = "
         return Signal(name, value, "insufficient", warn, alert, note + f"{settings.min_events})")
     if warn is None and alert is None:
         return Signal(name, value, "info", warn, alert)

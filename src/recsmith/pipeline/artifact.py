@@ -28,10 +28,12 @@ from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.models.registry import create, model_class
 from recsmith.monitoring.profile import data_profile
+from recsmith.monitoring.scores import KEY as SCORES_KEY
+from recsmith.monitoring.scores import pipeline_score_profile
 from recsmith.pipeline.calibration import calibrate, calibration_summary
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.rule_check import check_rules
+from recsmith.pipeline.rule_check import check_rules, pipeline_rule_warnings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.pipeline.source_tuning import tune_sources
 from recsmith.pipeline.training import (
@@ -91,6 +93,9 @@ def train_pipeline(
     for checked in [config.rerank, *(config.for_placement(n).rerank for n in config.placements)]:
         check_rules(checked.rules, table, full.items)
         check_fairness(checked.exposure, checked.calibration, checked.calibration_property, table)
+    warnings = pipeline_rule_warnings(config, table, full.items)
+    for warning in warnings:
+        log.warning("pipeline %s", warning)
     if any(s.tune for s in config.retrieval.sources):
         with progress("source tuning"):
             config, tuning = tune_sources(config, full, seed=config.ranking.random_state)
@@ -118,6 +123,7 @@ def train_pipeline(
             kind="pipeline",
             pipeline=config.model_dump(),
             data_profile=data_profile(events),
+            **({"rule_warnings": [w.to_json() for w in warnings]} if warnings else {}),
             **info,
         )
         rest = config.model_copy(
@@ -160,7 +166,7 @@ def train_pipeline(
     if calibration:
         bundle.manifest["calibration"] = calibration
         bundle.manifest["calibration_summary"] = calibration_summary(calibration)
-    return Pipeline(
+    pipeline = Pipeline(
         config,
         bundle,
         models,
@@ -171,6 +177,9 @@ def train_pipeline(
         items,
         segments=segments,
     )
+    with progress("score profile"):  # what ``recsmith monitor`` compares served scores with
+        bundle.manifest[SCORES_KEY] = pipeline_score_profile(pipeline)
+    return pipeline
 
 
 def save_pipeline(pipeline: Pipeline, path: Path) -> None:

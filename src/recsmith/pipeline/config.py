@@ -240,19 +240,28 @@ class RerankConfig(_Strict):
         return [*self.rules, *extra]
 
 
+#: The longest list a request may ask for (the recommendation routes' ``k``).
+MAX_LIST_LENGTH = 1000
+
+
 class PlacementConfig(_Strict):
-    """``[placements.NAME.rerank]``: the ``[rerank]`` keys that differ where the list is shown
-    (``?placement=NAME``): its rules, diversity, caps and fairness controls. A key given here
-    replaces the pipeline's value whole (a list of rules replaces the list).
+    """``[placements.NAME]``: what differs where the list is shown (``?placement=NAME``).
 
-    ``[placements.NAME.contextual]``: the placement's own contextual bandit (its own arms and
-    learned state, ``exploration.contextual.bandit_for``) instead of the pipeline's
-    ``[contextual]``, whose bandit only sees the placement as a feature.
+    ``rerank``: the ``[rerank]`` keys that differ (its rules, diversity, caps and fairness
+    controls); a key given here replaces the pipeline's value whole (a list of rules replaces
+    the list). ``k``: the list length when a request gives none (else 10). ``release``: a
+    release of the server's model registry that serves this placement instead of the deployed
+    one (``recsmith.placements``), with that release's own re-ranking for the placement.
 
-    ``[placements.NAME.explore]``: the placement's own exploration policy, replacing the
-    pipeline's ``[explore]`` (if any) whole where the list is shown (``epsilon = 0``: none)."""
+    ``contextual``: the placement's own contextual bandit (its own arms and learned state,
+    ``exploration.contextual.bandit_for``) instead of the pipeline's ``[contextual]``, whose
+    bandit only sees the placement as a feature. ``explore``: the placement's own exploration
+    policy, replacing the pipeline's ``[explore]`` (if any) whole where the list is shown
+    (``epsilon = 0``: none)."""
 
     rerank: dict[str, Any] = Field(default_factory=dict)
+    k: int | None = Field(None, ge=1, le=MAX_LIST_LENGTH)
+    release: str | None = Field(None, min_length=1, max_length=128)
     contextual: ContextualConfig | None = Field(None, exclude_if=lambda value: value is None)
     explore: ExploreConfig | None = Field(None, exclude_if=lambda value: value is None)
 

@@ -175,7 +175,9 @@ class Pipeline:
             else None
         )
         self.placed: dict[str, Pipeline] = {}
-        for name in self.config.placements:
+        for name, placement in self.config.placements.items():
+            if not placement.rerank:  # its own k or release only: it re-ranks as the pipeline
+                continue
             view = copy.copy(self)
             view.config = self.config.for_placement(name)
             view._build_rerank()  # the view's own re-ranker and explorer; it has no placements

@@ -35,6 +35,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
+from recsmith.events.schema import Item
 from recsmith.gc_pause import paused_gc
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.deps import Runtime, Served
@@ -80,9 +81,14 @@ class CatalogSync:
             runtime: Runtime | None = getattr(self.app.state, "runtime", None)
             if runtime is None or runtime.bundle is None:
                 return
-            updated = self._apply(runtime.bundle)
-            if updated is not runtime.bundle:
-                self.app.state.runtime = replace(runtime, bundle=updated)
+            items = self._changes(runtime.bundle.version)
+            if items:  # the deployed release, and those placements serve (``placements``)
+                placed = runtime.placements
+                self.app.state.runtime = replace(
+                    runtime,
+                    bundle=runtime.bundle.with_catalog(items, self._since),
+                    placements=placed.with_catalog(items, self._since) if placed else None,
+                )
 
     async def watch(self, interval_s: float = INTERVAL_S) -> None:
         """Poll forever (cancelled by the lifespan on shutdown); a failed read (store briefly
@@ -93,14 +99,19 @@ class CatalogSync:
                 await asyncio.to_thread(self.poll)
 
     def _apply(self, served: Served) -> Served:
+        items = self._changes(served.version)
+        return served.with_catalog(items, self._since) if items else served
+
+    def _changes(self, version: str) -> list[Item]:
+        """The catalogue writes since the last look (none: an empty list), ``_since`` moved on."""
         with paused_gc():  # a bulk import is a burst of long-lived objects (recsmith.gc_pause)
             changes = self.store.items_changed_since(max(0, self._since - LOOKBACK_US), self._seen)
         if not changes:
-            return served
+            return []
         self._since = max(self._since, *(stamp for _, stamp in changes))
         self._seen = {
             **{k: v for k, v in self._seen.items() if v >= self._since - LOOKBACK_US},
             **{item.item_id: stamp for item, stamp in changes},
         }
-        log.info("applied %d catalogue change(s) to %s", len(changes), served.version)
-        return served.with_catalog([item for item, _ in changes], self._since)
+        log.info("applied %d catalogue change(s) to %s", len(changes), version)
+        return [item for item, _ in changes]

@@ -28,6 +28,7 @@ from recsmith.store.base import EventStore
 if TYPE_CHECKING:
     from recsmith.decisions.log import DecisionLog
     from recsmith.experiments.live import LiveExperiments
+    from recsmith.placements.choose import PlacementReleases
     from recsmith.serving.auth import KeyCache
 
 
@@ -53,6 +54,7 @@ class Runtime:
     experiments: LiveExperiments | None = None  # running experiments (``experiments.live``)
     bandits: BanditBoard | None = None  # shared bandit counts (``exploration.board``)
     contextual: ContextualBoards | None = None  # ``[contextual]`` arms' shared models
+    placements: PlacementReleases | None = None  # releases placements name (``placements``)
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking

@@ -27,6 +27,7 @@ from recsmith.experiments.live import ExperimentSync
 from recsmith.experiments.registry import ExperimentRegistry
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
+from recsmith.placements.sync import PlacementSync
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.deps import Runtime, Served
 from recsmith.serving.worker_process import settle_worker
@@ -69,6 +70,7 @@ class Reloader:
         self.failed: dict[str, str] = {}  # version → why it did not load
         self.state = ReleaseState(None, None)
         self.experiments = ExperimentSync(app, ExperimentRegistry(registry.root))
+        self.placements = PlacementSync(app, registry)  # ``[placements.NAME] release``
         #: told (new version, old version) after each swap (``lifecycle.rollback`` watches deploys)
         self.on_swap: Callable[[str, str | None], None] | None = None
 
@@ -91,6 +93,7 @@ class Reloader:
             # started/stopped experiments ride the same nudge; after a swap, a variant naming the
             # old release keeps it (``LiveExperiment.shared``) until this re-binds it to its copy
             await self.experiments.check()
+            await self.placements.check()
             if swapped is not None and self.on_swap is not None:
                 await run_in_threadpool(self.on_swap, *swapped)
             self.state = ReleaseState(served, wanted, error)

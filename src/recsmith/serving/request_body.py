@@ -10,7 +10,8 @@ for 1.7 s. This pure ASGI middleware sits in front of every route and refuses, w
   network read is ever buffered. A gzip body counts its *decompressed* size, decompressed as it
   streams in with bounded output, so a small zip bomb stops at the limit too.
 * a body that is not JSON (415): ``application/json`` (``application/merge-patch+json`` too on
-  PATCH, RFC 7396), in UTF-8. A body without a ``Content-Type`` is read as JSON: the parser is
+  PATCH, RFC 7396; ``application/toml`` too on the live rule file's routes, ``TOML_PATHS``), in
+  UTF-8. A body without a ``Content-Type`` is read as JSON: the parser is
   strict, so nothing is guessed, and many HTTP libraries send raw bytes without one. A form type
   (curl's ``-d`` default) is refused, since it says the bytes are something else.
 * a ``Content-Encoding`` other than ``gzip`` or ``identity`` (415), and gzip that does not
@@ -29,6 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 #: Media types a body may have; ``application/merge-patch+json`` only on PATCH.
 JSON_TYPES = ("application/json",)
 PATCH_TYPES = (*JSON_TYPES, "application/merge-patch+json")
+#: Routes whose body is a live rule file, which may be TOML as ``recsmith rules set`` reads it.
+TOML_PATHS = frozenset({"/v1/admin/rules", "/v1/admin/rules/validate"})
+TOML_TYPE = "application/toml"
 ENCODINGS = ("gzip", "identity")
 SETTING = "serving.max_body_bytes"
 
@@ -87,6 +91,8 @@ def refusal(scope: Scope, limit: int) -> tuple[int, str] | None:
     if media is not None:
         kind, *params = (part.strip().lower() for part in media.split(";"))
         accepted = PATCH_TYPES if scope["method"] == "PATCH" else JSON_TYPES
+        if scope["path"] in TOML_PATHS:
+            accepted = (*accepted, TOML_TYPE)
         if kind not in accepted:
             return 415, (
                 f"Content-Type {kind!r} is not accepted: send {' or '.join(accepted)} "
@@ -94,7 +100,7 @@ def refusal(scope: Scope, limit: int) -> tuple[int, str] | None:
             )
         charsets = [p.partition("=")[2].strip('"') for p in params if p.startswith("charset=")]
         if any(charset not in ("utf-8", "utf8") for charset in charsets):
-            return 415, f"Content-Type {media!r}: JSON bodies are UTF-8 (charset=utf-8 or none)"
+            return 415, f"Content-Type {media!r}: bodies are UTF-8 (charset=utf-8 or none)"
     encoding = _encoding(scope)
     if encoding not in ENCODINGS:
         return 415, (

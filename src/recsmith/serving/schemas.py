@@ -287,7 +287,9 @@ class RecommendationResponse(_ListResponse):
         default_factory=list,
         description="parts this list was computed without: 'store' when the event store was "
         "unavailable (items the user has there now were not excluded); 'exposure:<group>' when "
-        "an exposure floor of the pipeline could not be met from the items rules allow",
+        "an exposure floor of the pipeline could not be met from the items rules allow; "
+        "'placement_release' when the release the placement names could not be served (the "
+        "deployed one answered)",
     )
     not_personalised: str | None = Field(
         None,
@@ -523,8 +525,13 @@ def profile_body(patch: bool = False) -> dict[str, Any]:
 
 
 def _json_body(schema: dict[str, Any], *also: str) -> dict[str, Any]:
-    media = {name: {"schema": schema} for name in ("application/json", *also)}
-    return {"requestBody": {"required": True, "content": media}, "responses": _body_responses()}
+    return media_body({name: {"schema": schema} for name in ("application/json", *also)})
+
+
+def media_body(content: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` of a route that reads its body itself: the body's media types (each
+    ``{"schema": ...}``) and the body errors answered before it is read."""
+    return {"requestBody": {"required": True, "content": content}, "responses": _body_responses()}
 
 
 def body_errors() -> dict[str, Any]:

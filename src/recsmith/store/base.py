@@ -292,6 +292,13 @@ class EventStore(Protocol):
         """Items shown to these units between the two times (µs, both included)."""
         ...
 
+    def shows_of(
+        self, unit: str, since_us: int, until_us: int
+    ) -> list[tuple[str, str, int, str | None]]:
+        """``decisions.rows.SHOWS_COLUMNS`` of every item shown to ``unit`` between the two
+        times (µs, both included), as plain rows: the per-request read of capping."""
+        ...
+
     def delete_decisions_before(self, ts: datetime) -> int:
         """Retention: drop decisions served before ``ts``, attributions of events before it and
         request counts of minutes before it; returns the decisions removed."""

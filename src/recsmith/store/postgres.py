@@ -624,6 +624,12 @@ class PostgresStore:
         )
         return drows.lookup_frame(self._rows(query, (list(units), since_us, until_us)))
 
+    @guarded("read")
+    def shows_of(
+        self, unit: str, since_us: int, until_us: int
+    ) -> list[tuple[str, str, int, str | None]]:
+        return self._rows(drows.SHOWS_SQL.format(p="%s"), (unit, since_us, until_us))
+
     @guarded("write")
     def delete_decisions_before(self, ts: datetime) -> int:
         cutoff = base.micros(ts)

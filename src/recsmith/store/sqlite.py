@@ -708,6 +708,13 @@ class SQLiteStore:
         )
         return rows.lookup_frame(found.fetchall())
 
+    @guarded("read")
+    def shows_of(
+        self, unit: str, since_us: int, until_us: int
+    ) -> list[tuple[str, str, int, str | None]]:
+        query = rows.SHOWS_SQL.format(p="?")
+        return self._conn().execute(query, (unit, since_us, until_us)).fetchall()
+
     @guarded("write")
     def delete_decisions_before(self, ts: datetime) -> int:
         """Retention: decisions served before ``ts``, and attributions of events before it."""

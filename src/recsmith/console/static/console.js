@@ -161,6 +161,7 @@ async function preview(event) {
 }
 
 function showRuleErrors(errors) {
+  if (errors.length) showRuleWarnings([]);
   $("rules-errors").replaceChildren(...errors.map((e) => {
     const li = document.createElement("li");
     li.textContent = `${e.field}: ${e.reason}`;
@@ -181,28 +182,33 @@ async function rules(message) {
   showRuleErrors([]);
 }
 
-// PUT, POST (validate) or DELETE /v1/admin/rules with the textarea's file; a refusal lists the
-// rule and field the server named
+// PUT, POST (validate) or DELETE /v1/admin/rules with the textarea's file: JSON when it starts
+// with "{" (as the page shows it), else TOML (as `recsmith rules set` reads it), parsed by the
+// server; a refusal lists the rule and field the server named, a warning what matches no item
 async function sendRules(method, path) {
   showRuleErrors([]);
   $("rules-message").textContent = "";
-  let file = {};
-  if (method !== "DELETE") {
-    try {
-      file = JSON.parse($("rules-text").value.trim() || "{}");
-    } catch (e) {
-      showRuleErrors([{ field: "file", reason: `not JSON: ${e.message}` }]);
-      return null;
-    }
-  }
+  const text = $("rules-text").value.trim() || "{}";
+  const type = text.startsWith("{") ? "application/json" : "application/toml";
+  const options = method === "DELETE" ? { method } : { method, body: text, headers: { "Content-Type": type } };
   try {
-    return await api(path, { method, body: JSON.stringify(file), headers: { "Content-Type": "application/json" } });
+    const r = await api(path, options);
+    showRuleWarnings(r.warnings || []);
+    return r;
   } catch (e) {
     let detail = e.message;
     try { detail = JSON.parse(e.message); } catch { /* plain text */ }
     showRuleErrors(Array.isArray(detail) ? detail : [{ field: "rules", reason: String(detail) }]);
     return null;
   }
+}
+
+function showRuleWarnings(warnings) {
+  $("rules-warnings").replaceChildren(...warnings.map((w) => {
+    const li = document.createElement("li");
+    li.textContent = `${w.field}: ${w.message}`;
+    return li;
+  }));
 }
 
 async function validateRules() {

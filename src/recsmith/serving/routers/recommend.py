@@ -33,7 +33,9 @@ from recsmith.exploration.explorer import EXPLORED, ExploreRequest
 from recsmith.lifecycle.shadow import ShadowJob
 from recsmith.merchandising.live import live_view, request_clock
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
+from recsmith.pipeline.config import MAX_LIST_LENGTH
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.placements.choose import DEFAULT_K, list_length, placement_bundle
 from recsmith.privacy.gate import ANONYMOUS, withheld_reason
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
@@ -52,7 +54,7 @@ from recsmith.serving.schemas import (
     error_responses,
 )
 
-MAX_K = 1000
+MAX_K = MAX_LIST_LENGTH
 MAX_LIST = 500
 
 router = APIRouter(
@@ -63,6 +65,14 @@ router = APIRouter(
 )
 
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1 to {MAX_K}")]
+PlacedK = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=MAX_K,
+        description=f"List length, 1 to {MAX_K} (default: the placement's k, else {DEFAULT_K})",
+    ),
+]
 
 
 def _scored(item_ids: np.ndarray, scores: np.ndarray, source: str, reason: str) -> list[ScoredItem]:
@@ -157,7 +167,7 @@ async def recommend(
     user_id: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
     runtime: RuntimeDep,
     bundle: BundleDep,
-    k: K = 10,
+    k: PlacedK = None,
     recent: Annotated[
         str | None,
         Query(description="Comma-separated items the visitor just viewed (anonymous sessions)"),
@@ -225,6 +235,11 @@ async def recommend(
     # the variant's bundle in an experiment
     counts = runtime.bandits.counts if runtime.bandits is not None else None
     chosen = choose(runtime.experiments, bundle, user_id, placement, counts, recommendation_id)
+    k = list_length(k, chosen.bundle, placement)  # ``[placements.NAME] k`` (``placements``)
+    lapsed: list[str] = []
+    if chosen.experiment is None:  # ``[placements.NAME] release``: outside experiments
+        served, lapsed = placement_bundle(runtime.placements, chosen.bundle, placement)
+        chosen = replace(chosen, bundle=served)
     # requests and failures per variant: the error-rate guardrail (``decisions.requests``)
     with counting(runtime.decisions, chosen.experiment, chosen.variant):
         # a pipeline's ``[placements.NAME]`` re-ranking for this placement (README: Placements)
@@ -304,7 +319,7 @@ async def recommend(
             recommendation_id=recommendation_id,
             user_id=user_id,
             model_version=bundle.version,
-            degraded=[*degraded, *lapses, *listed.pop("shortfalls", [])],
+            degraded=[*degraded, *lapses, *lapsed, *listed.pop("shortfalls", [])],
             experiment=chosen.experiment,
             variant=chosen.variant,
             not_personalised=withheld,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from recsmith.errors import ValidationError
 from recsmith.merchandising.checking import NEEDS_PIPELINE, check_served
-from recsmith.merchandising.document import RuleDocument, parse_document
+from recsmith.merchandising.document import RuleDocument, load_text, parse_document
 from recsmith.merchandising.live import LiveRules
 from recsmith.merchandising.versions import (
     RuleSet,
@@ -21,12 +21,14 @@ from recsmith.merchandising.versions import (
     rule_version,
     set_rules,
 )
+from recsmith.pipeline.rule_check import RuleWarning
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.deps import BundleDep, RuntimeDep
 from recsmith.serving.input_errors import invalid
+from recsmith.serving.request_body import TOML_TYPE
 from recsmith.serving.routers.admin import AdminKey, admin_key
-from recsmith.serving.schemas import ErrorResponse, body_errors, error_responses
+from recsmith.serving.schemas import ErrorResponse, error_responses, media_body
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -38,18 +40,39 @@ router = APIRouter(
 #: Versions listed in ``history``.
 HISTORY = 20
 _EXAMPLE = {"rerank": {"rules": [{"type": "exclude", "items": ["sku-13"]}]}}
-RuleFile = Annotated[
-    dict[str, Any],
-    Body(
-        description="A rule file as JSON: rerank.rules and placements.NAME.rerank.rules, as in a "
-        "pipeline file ({} = the pipeline's rules)",
-        examples=[_EXAMPLE],
-    ),
-]
+#: ``openapi_extra`` of the routes that take a rule file (the body is read by ``_rule_file``).
+#: TOML is said in words only: a schema fuzzer (tests/serving/test_openapi_fuzz.py) cannot
+#: write an ``application/toml`` body from a schema.
+_RULE_FILE_BODY = media_body(
+    {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "A rule file: rerank.rules and placements.NAME.rerank.rules, as "
+                "in a pipeline file ({} = the pipeline's rules). The same file as TOML is taken "
+                "with Content-Type: application/toml.",
+            },
+            "example": _EXAMPLE,
+        }
+    }
+)
 _NEEDS_PIPELINE = {
     "model": ErrorResponse,
     "description": "the deployment serves a single model: rules need a pipeline",
 }
+
+
+class RuleWarningOut(BaseModel):
+    field: str = Field(description="the rule or value, e.g. rerank.rules[2].equals")
+    message: str
+
+
+def _warnings_field() -> Any:
+    return Field(
+        default_factory=list,
+        description="rules and values that match no item of the served catalogue: accepted, "
+        "but likely typos",
+    )
 
 
 class RuleVersion(BaseModel):
@@ -71,11 +94,13 @@ class RulesResponse(BaseModel):
         None, description="the served release's own rules (the defaults), as a rule file"
     )
     history: list[RuleVersion] = Field(description=f"the latest {HISTORY} versions, newest first")
+    warnings: list[RuleWarningOut] = _warnings_field()
 
 
 class ValidateResponse(BaseModel):
     valid: bool
     rules: dict[str, Any] = Field(description="the rule file as it would be stored")
+    warnings: list[RuleWarningOut] = _warnings_field()
 
 
 def _pipeline_rules(served: Any) -> dict[str, Any] | None:
@@ -114,16 +139,37 @@ def _shown(runtime: RuntimeDep, shown: RuleSet | None, current: int) -> RulesRes
     )
 
 
-def _checked(body: dict[str, Any], served: Any) -> RuleDocument:
-    """The rule file, or the 422 naming its field / the 409 of a single model."""
+async def _rule_file(request: Request) -> dict[str, Any]:
+    """The body's tables: TOML when sent as ``application/toml`` (the file ``recsmith rules
+    set`` reads, as the console's editor may hold it), JSON otherwise; 422 naming ``body``."""
+    media = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
+    raw = await request.body()
+    try:
+        return load_text(raw.decode("utf-8"), "body", toml=media == TOML_TYPE)
+    except UnicodeDecodeError:
+        raise invalid("body", "not UTF-8 text") from None
+    except ValidationError as exc:
+        raise invalid(exc.field, exc.reason) from None
+
+
+RuleFile = Annotated[dict[str, Any], Depends(_rule_file)]
+
+
+def _checked(body: dict[str, Any], served: Any) -> tuple[RuleDocument, list[RuleWarning]]:
+    """The rule file and its warnings, or the 422 naming its field / the 409 of a single
+    model."""
     if not isinstance(served, Pipeline):  # whatever the file says: nothing could apply it
         raise HTTPException(status.HTTP_409_CONFLICT, NEEDS_PIPELINE)
     try:
         document = parse_document(body)
-        check_served(document, served)
+        warnings = check_served(document, served)
     except ValidationError as exc:
         raise invalid(exc.field, exc.reason) from None
-    return document
+    return document, warnings
+
+
+def _warnings_out(warnings: list[RuleWarning]) -> list[RuleWarningOut]:
+    return [RuleWarningOut(**w.to_json()) for w in warnings]
 
 
 def _set(request: Request, runtime: RuntimeDep, document: RuleDocument, key: Any) -> RuleSet:
@@ -159,7 +205,7 @@ def get_rules(
     response_model=RulesResponse,
     summary="Replace the live business rules",
     responses={**error_responses(401, 403, 422, 503), 409: _NEEDS_PIPELINE},
-    openapi_extra=body_errors(),
+    openapi_extra=_RULE_FILE_BODY,
 )
 async def put_rules(
     request: Request, body: RuleFile, runtime: RuntimeDep, bundle: BundleDep, key: AdminKey
@@ -167,10 +213,13 @@ async def put_rules(
     """Check the file against the served release and catalogue as training checks a pipeline's
     rules (422 naming e.g. ``rerank.rules[2].item``), store it as the next version (audited as
     ``rules.set``) and apply it: in this process at once, in every other worker and replica
-    within ``serving.catalog_sync_interval_s``. ``{}`` goes back to the pipeline's rules."""
-    document = _checked(body, bundle)
+    within ``serving.catalog_sync_interval_s``. ``{}`` goes back to the pipeline's rules. The
+    body is JSON, or TOML sent as ``application/toml``; rules and values that match no item
+    are stored and listed in ``warnings``."""
+    document, warnings = _checked(body, bundle)
     stored = await run_in_threadpool(_set, request, runtime, document, key)
-    return await run_in_threadpool(_shown, runtime, stored, stored.version)
+    shown = await run_in_threadpool(_shown, runtime, stored, stored.version)
+    return shown.model_copy(update={"warnings": _warnings_out(warnings)})
 
 
 @router.delete(
@@ -191,8 +240,10 @@ async def delete_rules(request: Request, runtime: RuntimeDep, key: AdminKey) -> 
     response_model=ValidateResponse,
     summary="Check a rule file without applying it",
     responses={**error_responses(401, 403, 422, 503), 409: _NEEDS_PIPELINE},
-    openapi_extra=body_errors(),
+    openapi_extra=_RULE_FILE_BODY,
 )
 def validate_rules(body: RuleFile, bundle: BundleDep) -> ValidateResponse:
-    """What ``PUT`` would check (422 naming the rule and field), without storing anything."""
-    return ValidateResponse(valid=True, rules=_checked(body, bundle).to_json())
+    """What ``PUT`` would check (422 naming the rule and field, ``warnings`` listing what
+    matches no item), without storing anything."""
+    document, warnings = _checked(body, bundle)
+    return ValidateResponse(valid=True, rules=document.to_json(), warnings=_warnings_out(warnings))
