@@ -176,8 +176,8 @@ class Pipeline:
         )
         self.placed: dict[str, Pipeline] = {}
         for name, placement in self.config.placements.items():
-            if not placement.rerank:  # its own k or release only: it re-ranks as the pipeline
-                continue
+            if not placement.rerank and placement.explore is None:
+                continue  # its own k, release or bandit only: it re-ranks as the pipeline
             view = copy.copy(self)
             view.config = self.config.for_placement(name)
             view._build_rerank()  # the view's own re-ranker and explorer; it has no placements
