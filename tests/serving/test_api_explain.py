@@ -25,6 +25,7 @@ from recsmith.ranking.ltr import LambdaMARTRanker, RankerConfig
 from recsmith.serving.app import create_app
 from recsmith.simulate import simulate
 from recsmith.store.base import EventStore
+from recsmith.trees.build import compiler
 
 Headers = dict[str, dict[str, str]]
 BOOSTED = "movies"  # the category the pipeline's boost rule lifts
@@ -244,6 +245,8 @@ def test_readiness_says_when_the_ranker_is_not_compiled(
 ) -> None:
     """A ranker loaded where no C compiler is found scores with LightGBM (the same scores) and
     readiness names it degraded; the compiled one is not."""
+    if compiler() is None:
+        pytest.skip("no C compiler: the ranker is not compiled here")
     assert ranked.ranker is not None and ranked.ranker.compiled is not None
     ranked.ranker.save(tmp_path / "ranker.txt")
     monkeypatch.delenv("CC", raising=False)
