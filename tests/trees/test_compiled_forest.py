@@ -222,3 +222,16 @@ def test_ranker_compiled_path_can_be_turned_off(monkeypatch):
     config = RankerConfig(n_estimators=5, num_leaves=7, min_child_samples=5, num_threads=1)
     ranker = LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)])
     assert ranker.compiled is None and ranker.uncompiled_reason == "off"
+
+
+def test_random_forest_mode_and_unreadable_text_are_refused():
+    forest_mode = train(
+        3, objective="regression", boosting="rf", bagging_freq=1, bagging_fraction=0.5
+    )
+    with pytest.raises(UnsupportedModel, match="averaged output"):
+        parse_model(forest_mode.model_to_string())
+    text = train(3).model_to_string()
+    with pytest.raises(UnsupportedModel, match="unreadable model text"):
+        parse_model(text.replace("max_feature_idx", "max_feature_index"))
+    with pytest.raises(UnsupportedModel, match="no trees"):
+        parse_model(text.split("\nTree=", 1)[0])

@@ -3,9 +3,11 @@
 
 Read from the text rather than ``dump_model``'s JSON because the JSON clamps infinite thresholds
 to ±1e300; the text keeps every threshold and leaf value to 17 significant digits, so the arrays
-hold the very doubles LightGBM predicts with. Only what the kernel reproduces exactly is accepted
+hold the very doubles LightGBM predicts with. Only what the generated code reproduces exactly is
+accepted
 (numerical splits, one tree per iteration, no linear trees, an objective whose prediction is the
-raw sum); anything else raises ``UnsupportedModel`` and the caller keeps LightGBM's own predict.
+raw sum); anything else, or text it cannot read, raises ``UnsupportedModel`` and the caller keeps
+LightGBM's own predict.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ _MISSING_ZERO = 1
 
 
 class UnsupportedModel(ValueError):
-    """The model uses something the compiled kernel does not reproduce exactly (says what)."""
+    """The model uses something the generated code does not reproduce exactly (says what)."""
 
 
 @dataclass(frozen=True)
 class Tree:
     """One tree's internal nodes (LightGBM's numbering; a child < 0 is the leaf ``~child``) with
-    the direction each takes for NaN and for 0 already decided (see ``forest_kernel.c``)."""
+    the direction each takes for NaN and for 0 already decided (see ``codegen``)."""
 
     feature: np.ndarray  # int64 [inner]
     threshold: np.ndarray  # float64 [inner]
@@ -55,8 +57,9 @@ def _header(text: str) -> dict[str, str]:
 
 
 def _blocks(text: str) -> list[dict[str, str]]:
-    body = text.split("\nTree=", 1)[1] if "\nTree=" in text else ""
-    body = body.split("\nend of trees", 1)[0]
+    if "\nTree=" not in text:
+        return []
+    body = text.split("\nTree=", 1)[1].split("\nend of trees", 1)[0]
     return [
         dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         for block in body.split("\nTree=")
@@ -69,13 +72,22 @@ def _ints(block: dict[str, str], key: str) -> np.ndarray:
 
 def parse_model(text: str) -> Model:
     """The trees of a LightGBM text model; ``UnsupportedModel`` names what it cannot take."""
+    try:
+        return _parse(text)
+    except (KeyError, ValueError, IndexError) as exc:
+        if isinstance(exc, UnsupportedModel):
+            raise
+        raise UnsupportedModel(f"unreadable model text ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse(text: str) -> Model:
     header = _header(text)
     objective = header.get("objective", "").split()
     if not objective or objective[0] not in RAW_OBJECTIVES or "sqrt" in objective:
         raise UnsupportedModel(f"objective {' '.join(objective) or '(none)'} is not the raw sum")
     if header.get("num_tree_per_iteration", "1") != "1":
         raise UnsupportedModel("more than one tree per iteration (multiclass)")
-    if "average_output" in header:
+    if "average_output" in text.split("\nTree=", 1)[0].splitlines():  # a flag line, no "="
         raise UnsupportedModel("averaged output (random forest mode)")
     trees = [_tree(i, block) for i, block in enumerate(_blocks(text))]
     if not trees:
