@@ -235,3 +235,28 @@ def test_random_forest_mode_and_unreadable_text_are_refused():
         parse_model(text.replace("max_feature_idx", "max_feature_index"))
     with pytest.raises(UnsupportedModel, match="no trees"):
         parse_model(text.split("\nTree=", 1)[0])
+
+
+def test_a_foreign_library_under_the_cached_name_is_refused(tmp_path, monkeypatch):
+    """What sits in the cache under a model's name is checked before use: a library without the
+    entry points, or built for another feature count, is not called."""
+    text = train(3).model_to_string()
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "first"))
+    CompiledForest(text)
+    [name] = [p.name for p in (tmp_path / "first").glob("forest-*.so")]
+    cc = build.compiler()
+    assert cc is not None
+    for planted, reason in (
+        ("int unrelated;", "missing from the built library"),
+        (
+            "int forest_predict_f32(void *r, long n, void *o) { return 5; }\n"
+            "int forest_predict_f64(void *r, long n, void *o) { return 5; }\n",
+            "another feature count",
+        ),
+    ):
+        where = tmp_path / reason.replace(" ", "_")
+        where.mkdir(mode=0o700)
+        build._compile(cc, planted, where / name)
+        monkeypatch.setenv("RECSMITH_CACHE_DIR", str(where))
+        with pytest.raises(KernelUnavailable, match=reason):
+            CompiledForest(text)

@@ -27,7 +27,10 @@ class CompiledForest:
         lib = load_library(c_source(model))
         self._calls = {}
         for dtype, name in ((np.float32, "forest_predict_f32"), (np.float64, "forest_predict_f64")):
-            fn = getattr(lib, name)
+            try:
+                fn = getattr(lib, name)
+            except AttributeError as exc:  # a library that is not ours under the cached name
+                raise KernelUnavailable(f"{name} missing from the built library") from exc
             fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
             fn.restype = ctypes.c_int32
             if fn(None, 0, None) != self.n_features:  # the library of another model
