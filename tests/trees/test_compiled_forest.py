@@ -193,22 +193,25 @@ def test_ranker_scores_compiled_and_same_as_lightgbm(monkeypatch, tmp_path):
     x, label, groups = ranker_features(9)
     config = RankerConfig(n_estimators=15, num_leaves=15, min_child_samples=5, num_threads=1)
     ranker = LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)])
-    assert ranker.compiled is not None and ranker.uncompiled_reason is None
+    assert ranker.compiled is None and ranker.uncompiled_reason is None  # compiled at load
     rows = edge_rows(ranker.booster, 4).astype(np.float32)
     expected = np.float32(ranker.booster.predict(rows, num_threads=1))
     assert np.array_equal(ranker.score(rows), expected)
     ranker.save(tmp_path / "ranker.txt")
     loaded = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
-    assert loaded.compiled is not None
+    assert loaded.compiled is not None and loaded.uncompiled_reason is None
     assert np.array_equal(loaded.score(rows), expected)
 
 
 def test_ranker_without_a_compiler_scores_with_lightgbm_and_says_so(monkeypatch, tmp_path, caplog):
     x, label, groups = ranker_features(10)
     config = RankerConfig(n_estimators=5, num_leaves=7, min_child_samples=5, num_threads=1)
+    LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)]).save(
+        tmp_path / "ranker.txt"
+    )
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no cc, no gcc
-    ranker = LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)])
+    ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
     assert ranker.compiled is None
     assert ranker.uncompiled_reason is not None and "no C compiler" in ranker.uncompiled_reason
     assert "scoring with LightGBM's predict" in caplog.text
@@ -216,11 +219,14 @@ def test_ranker_without_a_compiler_scores_with_lightgbm_and_says_so(monkeypatch,
     assert np.array_equal(ranker.score(rows), np.float32(ranker.booster.predict(rows)))
 
 
-def test_ranker_compiled_path_can_be_turned_off(monkeypatch):
-    monkeypatch.setenv("RECSMITH_COMPILED_TREES", "0")
+def test_ranker_compiled_path_can_be_turned_off(monkeypatch, tmp_path):
     x, label, groups = ranker_features(10)
     config = RankerConfig(n_estimators=5, num_leaves=7, min_child_samples=5, num_threads=1)
-    ranker = LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)])
+    LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)]).save(
+        tmp_path / "ranker.txt"
+    )
+    monkeypatch.setenv("RECSMITH_COMPILED_TREES", "0")
+    ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
     assert ranker.compiled is None and ranker.uncompiled_reason == "off"
 
 

@@ -1,8 +1,8 @@
 """LambdaMART (LightGBM's lambdarank objective): learns to order a query's candidates by NDCG.
 
 Saved as LightGBM's own text model format (not pickle), so a model directory stays safe to load.
-Scores come from the model compiled to C (``recsmith.trees``: the same scores, a fifth of the
-CPU) when a C compiler is there; otherwise, or with ``RECSMITH_COMPILED_TREES=0``, from
+A loaded ranker scores with the model compiled to C (``recsmith.trees``: the same scores, a
+fifth of the CPU) when a C compiler is there; otherwise, or with ``RECSMITH_COMPILED_TREES=0``, from
 LightGBM's own predict, and the log and readiness say so.
 """
 
@@ -76,12 +76,12 @@ class LambdaMARTRanker:
             features, label=labels, group=groups, feature_name=feature_names, free_raw_data=True
         )
         self.booster = lgb.train(params, dataset, num_boost_round=cfg.n_estimators)
-        self._compile()
         return self
 
     def _compile(self) -> None:
-        """Build (or find in the cache) the compiled model: at training and at load, never on a
-        request. What cannot be compiled is scored by LightGBM, with the reason logged."""
+        """Build (or find in the cache) the compiled model when the ranker is loaded, never on a
+        request; not after ``fit``, whose few scoring calls (held-out NDCG, calibration) cost
+        less than a build. What cannot be compiled is scored by LightGBM, the reason logged."""
         self.compiled, self.uncompiled_reason = None, None
         if os.environ.get("RECSMITH_COMPILED_TREES", "1") == "0":
             self.uncompiled_reason = "off"

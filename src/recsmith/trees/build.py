@@ -4,8 +4,8 @@ compiler, once per model.
 The library is cached under the hash of its source, the compiler and its flags, in a directory
 only this user can write (``RECSMITH_CACHE_DIR``, else ``$TMPDIR/recsmith-<uid>``): loading a
 library someone else could have replaced would run their code. It is built when a ranker is
-trained or loaded, never while answering a request; the second load of the same model, and
-every server worker after the first, finds it built. No compiler, or a build that fails, raises
+loaded, never while answering a request; the second load of the same model, and every server
+worker after the first, finds it built. No compiler, or a build that fails, raises
 ``KernelUnavailable`` with the reason; the ranker then scores with LightGBM's own predict and
 says so.
 """
