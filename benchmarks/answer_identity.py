@@ -31,8 +31,8 @@ def answers(model_dir: Path, users: int, batch: int) -> dict[str, list[object]]:
     from recsmith.pipeline.artifact import load_artifact
 
     pipe = load_artifact(model_dir)
-    # a fixed "now": the ranker's hour and day-of-week features read the clock, so two runs an
-    # hour apart would differ for that alone (448 of 660 answers across 21:00 UTC, same code)
+    # a fixed "now": a query's time (the ranker's hour and day features) is the clock's, so two
+    # runs an hour apart would differ for that alone (448 of 660 answers across 21:00 UTC)
     pipe.clock = lambda: CLOCK
     known = np.asarray(pipe.bundle.users.external_ids, dtype=object)
     rng = np.random.default_rng(0)
