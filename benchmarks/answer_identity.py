@@ -23,12 +23,17 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 from calibration import calibration_line
 
+CLOCK = 1_764_763_200.0  # 2025-12-03 12:00 UTC, a Wednesday
+
 
 def answers(model_dir: Path, users: int, batch: int) -> dict[str, list[object]]:
     """Every list as plain JSON values, keyed ``batch`` (coalesced) and ``single``."""
     from recsmith.pipeline.artifact import load_artifact
 
     pipe = load_artifact(model_dir)
+    # a fixed "now": a query's time (the ranker's hour and day features) is the clock's, so two
+    # runs an hour apart would differ for that alone (448 of 660 answers across 21:00 UTC)
+    pipe.clock = lambda: CLOCK
     known = np.asarray(pipe.bundle.users.external_ids, dtype=object)
     rng = np.random.default_rng(0)
     drawn = list(rng.choice(known, size=users))

@@ -47,11 +47,11 @@ from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
 from recsmith.events.validate import validate_items
 from recsmith.features.interactions import Interactions
+from recsmith.governance.keys import create_api_key
 from recsmith.governance.releases import ModelRegistry
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import save_pipeline, train_pipeline
 from recsmith.pipeline.config import load_pipeline_config
-from recsmith.serving.auth import create_api_key
 from recsmith.simulate import simulate
 from recsmith.store.ingest import ingest_events
 from recsmith.store.sqlite import SQLiteStore

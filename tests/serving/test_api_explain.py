@@ -6,6 +6,7 @@ can and cannot do to positions, and the default response's bytes."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from recsmith.ranking.ltr import LambdaMARTRanker, RankerConfig
 from recsmith.serving.app import create_app
 from recsmith.simulate import simulate
 from recsmith.store.base import EventStore
+from recsmith.trees.build import compiler
 
 Headers = dict[str, dict[str, str]]
 BOOSTED = "movies"  # the category the pipeline's boost rule lifts
@@ -236,3 +238,28 @@ def test_contributions_of_a_one_split_model_by_hand() -> None:
     shap = ranker.contributions(np.asarray([[0.0], [1.0]]))
     assert shap[:, 1] == pytest.approx([mean, mean])
     assert shap[:, 0] == pytest.approx([left["leaf_value"] - mean, right["leaf_value"] - mean])
+
+
+def test_readiness_says_when_the_ranker_is_not_compiled(
+    settings: Settings, ranked: Pipeline, store: EventStore, tmp_path, monkeypatch
+) -> None:
+    """A ranker loaded where no C compiler is found scores with LightGBM (the same scores) and
+    readiness names it degraded; the compiled one is not."""
+    if compiler() is None:
+        pytest.skip("no C compiler: the ranker is not compiled here")
+    assert ranked.ranker is not None
+    ranked.ranker.save(tmp_path / "ranker.txt")
+    fast = copy.copy(ranked)
+    fast.ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", ranked.ranker.config)
+    assert fast.ranker.compiled is not None
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, no gcc
+    fallback = LambdaMARTRanker.load(tmp_path / "ranker.txt", ranked.ranker.config)
+    assert fallback.compiled is None and "no C compiler" in str(fallback.uncompiled_reason)
+    slow = copy.copy(ranked)
+    slow.ranker = fallback
+    for served, degraded in ((fast, []), (slow, ["ranker_scoring"])):
+        with TestClient(create_app(settings, bundle=served, store=store)) as client:  # type: ignore[arg-type]
+            ready = client.get("/health/ready").json()
+        assert ready["degraded"] == degraded
+        assert ready["status"] == ("degraded" if degraded else "ok")

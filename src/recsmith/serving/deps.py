@@ -68,7 +68,17 @@ class Runtime:
         for part in present.values():
             part.probe()
         down = [name for name, part in present.items() if part.degraded]
+        down += ranker_scoring_degraded(self.bundle)
         return [*down, "store"] if "read" in self.store.outage.failing else down
+
+
+def ranker_scoring_degraded(served: Served | None) -> list[str]:
+    """``["ranker_scoring"]`` when the pipeline's ranker scores with LightGBM's predict because
+    its compiled form could not be built (``recsmith.trees``: no C compiler, say): the same
+    lists at several times the CPU. Not when it was turned off on purpose."""
+    ranker = getattr(served, "ranker", None)
+    reason = getattr(ranker, "uncompiled_reason", None)
+    return ["ranker_scoring"] if reason not in (None, "off") else []
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -380,7 +380,9 @@ class ReadyResponse(BaseModel):
         default_factory=list,
         description="parts running on a fallback: online_state, response_cache or rate_limits "
         "(per-process buckets) when Redis is down (readiness stays 200), store when the store "
-        "cannot be read (recommendations come from memory; the store check fails too)",
+        "cannot be read (recommendations come from memory; the store check fails too), "
+        "ranker_scoring when the ranker could not be compiled and scores with LightGBM's own "
+        "predict (same lists, more CPU; the log says why)",
     )
     failed: list[str]
     hints: dict[str, str] | None = Field(

@@ -1,0 +1,115 @@
+"""The ranker's scoring alone: LightGBM's ``Booster.predict`` against the compiled model
+(``recsmith.trees``) and, when installed, tl2cgen, on the candidate features a trained pipeline
+really scores, for batches of 1, 12 and 32 users.
+
+Loads a pipeline (``serve_load.py --workdir DIR`` builds one in ``DIR/model``), answers users
+drawn at random while recording the feature matrices its ranker is handed, then scores each
+matrix with every evaluator in turn, call by call (interleaved, so they share the machine's
+state), and reports process CPU µs per row and ms per call. Every evaluator's scores are checked
+against LightGBM's (max |difference|, and whether bit-identical) before any timing.
+
+    .venv/bin/python benchmarks/tree_scoring.py /tmp/large/model --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+from calibration import calibration_line
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+def captured_features(model_dir: Path, batches: tuple[int, ...], calls: int) -> dict:
+    """{users per call: [feature matrix per call]} and the ranker, from real answers."""
+    from recsmith.pipeline.artifact import load_artifact
+
+    pipe = load_artifact(model_dir)
+    ranker = pipe.ranker
+    if ranker is None:
+        raise SystemExit(f"{model_dir}: this pipeline has no ranker")
+    known = np.asarray(pipe.bundle.users.external_ids, dtype=object)
+    rng = np.random.default_rng(0)
+    score = ranker.score
+    out: dict[int, list[np.ndarray]] = {}
+    for batch in batches:
+        seen: list[np.ndarray] = []
+        ranker.score = lambda f, seen=seen: (seen.append(f.copy()), score(f))[1]
+        for _ in range(max(1, calls // batch)):
+            pipe.answer(list(rng.choice(known, batch, replace=False)), 10)
+        out[batch] = seen
+    ranker.score = score
+    return {"features": out, "ranker": ranker}
+
+
+def scorers(ranker: object, tl2cgen_dir: Path) -> dict[str, Scorer]:
+    from recsmith.trees.forest import CompiledForest
+
+    booster = ranker.booster  # type: ignore[attr-defined]
+    out: dict[str, Scorer] = {
+        "lightgbm": lambda f: booster.predict(f, raw_score=True, num_threads=1),
+        "compiled": CompiledForest(booster.model_to_string()).predict,
+    }
+    try:
+        import tl2cgen
+        import treelite
+    except ImportError:
+        print("tl2cgen not installed: skipped")
+        return out
+    started = time.perf_counter()
+    lib = tl2cgen_dir / "tl2cgen_model.so"
+    tl2cgen.export_lib(
+        treelite.frontend.from_lightgbm(booster), toolchain="gcc", libpath=str(lib), nthread=1
+    )
+    print(f"tl2cgen {tl2cgen.__version__}: compiled in {time.perf_counter() - started:.1f} s")
+    predictor = tl2cgen.Predictor(str(lib), nthread=1)
+    out["tl2cgen"] = lambda f: predictor.predict(
+        tl2cgen.DMatrix(f, dtype=str(f.dtype)), pred_margin=True
+    ).reshape(-1)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--calls", type=int, default=384, help="users answered per batch size")
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the captured calls")
+    parser.add_argument("--tmp", type=Path, default=Path("/tmp"), help="where tl2cgen builds")
+    args = parser.parse_args()
+    print(calibration_line())
+    got = captured_features(args.model_dir, (1, 12, 32), args.calls)
+    run = scorers(got["ranker"], args.tmp)
+    for batch, matrices in got["features"].items():
+        rows = sum(len(m) for m in matrices)
+        for name, score in run.items():
+            diffs = [np.abs(score(m) - run["lightgbm"](m)) for m in matrices]
+            worst = max(float(d.max()) for d in diffs if len(d))
+            same = all(not d.any() for d in diffs)
+            print(f"{batch:>2} users, {name}: max |diff| vs lightgbm {worst:.3g}, identical {same}")
+        cpu = dict.fromkeys(run, 0.0)
+        for _ in range(args.rounds):
+            for m in matrices:
+                for name, score in run.items():
+                    started = time.process_time()
+                    score(m)
+                    cpu[name] += time.process_time() - started
+        base = cpu["lightgbm"]
+        for name, spent in cpu.items():
+            per_call = spent / args.rounds / len(matrices)
+            print(
+                f"{batch:>2} users ({rows / len(matrices):,.0f} rows/call, {len(matrices)} calls)"
+                f" {name:>9}: {1e6 * spent / args.rounds / rows:.3f} µs/row,"
+                f" {1e3 * per_call:.3f} ms/call, {spent / base:.2f}× lightgbm's CPU"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Compiling a model's generated C (``codegen``) into a shared library with the machine's C
+compiler, once per model.
+
+The library is cached under the hash of its source, the compiler and its flags, in a directory
+only this user can write (``RECSMITH_CACHE_DIR``, else ``$TMPDIR/recsmith-<uid>``): loading a
+library someone else could have replaced would run their code. It is built when a ranker is
+loaded, never while answering a request; the second load of the same model, and every server
+worker after the first, finds it built. No compiler, or a build that fails, raises
+``KernelUnavailable`` with the reason; the ranker then scores with LightGBM's own predict and
+says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+# -ffp-contract=off and no -ffast-math: the leaf sums stay in LightGBM's order, unfused, and
+# NaN compares false
+FLAGS = ("-O2", "-std=c99", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math")
+
+
+class KernelUnavailable(RuntimeError):
+    """The compiled kernel cannot be had here (no compiler, a failed build): says why."""
+
+
+def compiler() -> str | None:
+    """The C compiler to use: ``$CC`` if set, else ``cc`` or ``gcc`` on the PATH."""
+    for name in (os.environ.get("CC"), "cc", "gcc"):
+        if name and (found := shutil.which(name)):
+            return found
+    return None
+
+
+def cache_dir() -> Path:
+    """A directory for built libraries that only this user can write (created 0700)."""
+    root = os.environ.get("RECSMITH_CACHE_DIR")
+    where = Path(root) if root else Path(tempfile.gettempdir()) / f"recsmith-{os.getuid()}"
+    where.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = where.stat()
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise KernelUnavailable(f"{where} is writable by other users: not loading code from it")
+    return where
+
+
+def load_library(source: str) -> ctypes.CDLL:
+    """The library built from C ``source``: from the cache, or compiled now (seconds for 100
+    trees) under a lock file, so server workers starting together build it once."""
+    cc = compiler()
+    if cc is None:
+        raise KernelUnavailable("no C compiler (set CC, or install gcc)")
+    key = hashlib.sha256("\0".join([source, cc, *FLAGS]).encode()).hexdigest()[:24]
+    try:
+        where = cache_dir()
+        target = where / f"forest-{key}.so"
+        if not target.is_file():
+            with open(where / f"forest-{key}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not target.is_file():
+                    _compile(cc, source, target)
+        return ctypes.CDLL(str(target))
+    except OSError as exc:  # an unwritable cache directory, a library that does not load
+        raise KernelUnavailable(str(exc)) from exc
+
+
+def _compile(cc: str, source: str, target: Path) -> None:
+    """Build under temporary names and rename: no process ever loads a half-written library."""
+    partial = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
+    c_file = partial.with_suffix(".c")
+    c_file.write_text(source)
+    try:
+        done = subprocess.run(
+            [cc, *FLAGS, "-o", str(partial), str(c_file), "-lm"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise KernelUnavailable(f"{cc} did not run: {exc}") from exc
+    finally:
+        c_file.unlink(missing_ok=True)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise KernelUnavailable(f"{cc} failed: {done.stderr.strip()[:500]}")
+    os.replace(partial, target)

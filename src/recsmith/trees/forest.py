@@ -1,0 +1,51 @@
+"""``CompiledForest``: a LightGBM model's raw scores from generated, compiled C, bit-identical to
+``Booster.predict(raw_score=True)``.
+
+Why: the ranker scores a few hundred candidates per user, and LightGBM's predict costs ~3 µs a
+row there (BENCHMARKS §3), more than the whole request budget of issue #19. One ctypes call per
+batch; ctypes lets go of the GIL while it runs, as LightGBM does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from recsmith.trees.build import KernelUnavailable, load_library
+from recsmith.trees.codegen import c_source
+from recsmith.trees.lightgbm_text import parse_model
+
+
+class CompiledForest:
+    """Raw scores of a LightGBM text model. Raises ``UnsupportedModel`` if the generated code
+    cannot reproduce the model exactly, ``KernelUnavailable`` if it cannot be built here."""
+
+    def __init__(self, model_text: str) -> None:
+        model = parse_model(model_text)
+        self.n_features = model.n_features
+        lib = load_library(c_source(model))
+        self._calls = {}
+        for dtype, name in ((np.float32, "forest_predict_f32"), (np.float64, "forest_predict_f64")):
+            try:
+                fn = getattr(lib, name)
+            except AttributeError as exc:  # a library that is not ours under the cached name
+                raise KernelUnavailable(f"{name} missing from the built library") from exc
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+            fn.restype = ctypes.c_int32
+            if fn(None, 0, None) != self.n_features:  # the library of another model
+                raise KernelUnavailable(f"{name} was built for another feature count")
+            self._calls[np.dtype(dtype)] = fn
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """float64 [n]: the sum of the trees' leaf values for each row of ``rows`` [n, features]
+        (float32 or float64; any other dtype is read as float64)."""
+        if rows.ndim != 2 or rows.shape[1] != self.n_features:
+            raise ValueError(f"rows: expected shape (n, {self.n_features}), got {rows.shape}")
+        if rows.dtype not in self._calls:
+            rows = rows.astype(np.float64)
+        rows = np.ascontiguousarray(rows)
+        out = np.empty(len(rows), np.float64)
+        if len(rows):
+            self._calls[rows.dtype](rows.ctypes.data, len(rows), out.ctypes.data)
+        return out

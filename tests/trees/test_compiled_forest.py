@@ -1,0 +1,268 @@
+"""The compiled forest against LightGBM itself, the oracle: every score bit-identical to
+``Booster.predict(raw_score=True)`` on inputs aimed at the split rule's edges (each threshold and
+its neighbours, NaN, 0 and -0, LightGBM's zero threshold, infinities), for every missing-value
+mode; what it cannot reproduce is refused, and the ranker then scores with LightGBM."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+import numpy as np
+import pytest
+
+lgb = pytest.importorskip("lightgbm")
+
+from recsmith.ranking.ltr import LambdaMARTRanker, RankerConfig  # noqa: E402
+from recsmith.trees import build  # noqa: E402
+from recsmith.trees.build import KernelUnavailable  # noqa: E402
+from recsmith.trees.forest import CompiledForest  # noqa: E402
+from recsmith.trees.lightgbm_text import UnsupportedModel, parse_model  # noqa: E402
+
+KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold
+
+if build.compiler() is None:  # CI installs gcc and requires these tests (.ci/run)
+    if os.environ.get("RECSMITH_REQUIRE_CC") == "1":
+        pytest.fail("a C compiler is required (apt-get install gcc)", pytrace=False)
+    pytest.skip("no C compiler (apt-get install gcc)", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "trees"))
+
+
+def training_rows(seed: int, n: int = 1500, n_features: int = 6) -> np.ndarray:
+    """Features with NaN, exact zeros, tiny values around LightGBM's zero threshold and
+    repeated values, so that splits land on all of them."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, n_features))
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[rng.random(x.shape) < 0.15] = 0.0
+    x[:, 1] = np.round(x[:, 1] * 3)  # few distinct values
+    x[:, 2] = np.where(rng.random(n) < 0.5, rng.choice([-2e-35, 5e-36, 2e-35], n), x[:, 2])
+    return x
+
+
+def train(seed: int, objective: str = "lambdarank", trees: int = 12, **params) -> lgb.Booster:
+    return _train(seed, objective, trees, tuple(sorted(params.items())))
+
+
+@cache
+def _train(seed: int, objective: str, trees: int, params: tuple) -> lgb.Booster:
+    x = training_rows(seed)
+    rng = np.random.default_rng(seed + 1)
+    label = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) + rng.normal(size=len(x)) > 0.5) * 1
+    label += np.isnan(x[:, 3]) * 1  # missing values carry signal: default directions vary
+    groups = [50] * (len(x) // 50) if "rank" in objective else None
+    dataset = lgb.Dataset(x, label=label, group=groups)
+    base = {"objective": objective, "num_leaves": 15, "min_child_samples": 5, "verbosity": -1}
+    base["num_threads"] = 1
+    return lgb.train({**base, **dict(params)}, dataset, num_boost_round=trees)
+
+
+def edge_rows(booster: lgb.Booster, seed: int) -> np.ndarray:
+    """Random rows, then rows whose every value is one of the model's thresholds, the doubles
+    next to it, or a special value."""
+    model = parse_model(booster.model_to_string())
+    n_features = model.n_features
+    thresholds = np.concatenate([t.threshold for t in model.trees])
+    special = [np.nan, 0.0, -0.0, KZERO, -KZERO, 1e-36, -1e-36, 2e-35, -2e-35, np.inf, -np.inf]
+    values = np.concatenate(
+        [
+            thresholds,
+            np.nextafter(thresholds, np.inf),
+            np.nextafter(thresholds, -np.inf),
+            np.float32(thresholds).astype(np.float64),  # float32 rounding either side
+            special,
+        ]
+    )
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(values, size=(4000, n_features))
+    return np.concatenate([training_rows(seed + 7, n=500, n_features=n_features), picked])
+
+
+def assert_identical(booster: lgb.Booster, rows: np.ndarray) -> None:
+    forest = CompiledForest(booster.model_to_string())
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
+            typed = rows.astype(dtype)
+        expected = booster.predict(typed, raw_score=True, num_threads=1)
+        got = forest.predict(typed)
+        assert got.dtype == np.float64
+        assert np.max(np.abs(got - expected)) <= 1e-12
+        assert np.array_equal(got, expected), "not bit-identical"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # missing type NaN where a feature had NaN, None elsewhere
+        {"zero_as_missing": True},  # missing type Zero
+        {"use_missing": False},  # missing type None everywhere: NaN reads as 0
+        {"objective": "regression", "num_leaves": 31},
+    ],
+    ids=["nan", "zero_as_missing", "no_missing", "regression"],
+)
+def test_scores_are_lightgbms_exactly(params):
+    booster = train(3, **params)
+    text = booster.model_to_string()
+    assert "decision_type" in text
+    assert_identical(booster, edge_rows(booster, 11))
+
+
+def test_every_missing_mode_and_direction_is_exercised():
+    """The models above really contain what the test claims to cover (a guard on the test)."""
+    kinds = set()
+    for params in ({}, {"zero_as_missing": True}, {"use_missing": False}):
+        for tree in parse_model(train(3, **params).model_to_string()).trees:
+            kinds.update(zip(tree.nan_left.tolist(), tree.zero_left.tolist(), strict=True))
+    # NaN and 0 each go both ways somewhere, and apart from each other somewhere
+    assert kinds >= {(True, True), (False, False), (True, False), (False, True)}
+
+
+def test_one_leaf_trees_and_a_lone_row():
+    booster = train(5, min_child_samples=10_000, trees=3)  # no split is allowed: one leaf each
+    assert "num_leaves=1" in booster.model_to_string()
+    assert_identical(booster, edge_rows(train(5), 2)[:, : booster.num_feature()])
+    forest = CompiledForest(booster.model_to_string())
+    one = np.full((1, booster.num_feature()), 0.25)
+    assert forest.predict(one)[0] == booster.predict(one, raw_score=True)[0]
+    assert forest.predict(np.zeros((0, booster.num_feature()))).shape == (0,)
+
+
+def test_wrong_width_is_refused():
+    forest = CompiledForest(train(3).model_to_string())
+    with pytest.raises(ValueError, match=r"expected shape \(n, 6\)"):
+        forest.predict(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"objective": "binary"}, "objective binary"),
+        ({"objective": "regression", "reg_sqrt": True}, "objective regression sqrt"),
+        ({"linear_tree": True, "objective": "regression"}, "linear tree"),
+    ],
+)
+def test_what_it_cannot_reproduce_is_refused(params, reason):
+    with pytest.raises(UnsupportedModel, match=reason):
+        parse_model(train(3, **params).model_to_string())
+
+
+def test_categorical_splits_are_refused():
+    x = training_rows(4)
+    x[:, 0] = np.random.default_rng(0).integers(0, 8, len(x))
+    label = (x[:, 0] % 3 == 0) * 1
+    booster = lgb.train(
+        {"objective": "regression", "verbosity": -1, "min_data_per_group": 5, "num_threads": 1},
+        lgb.Dataset(x, label=label, categorical_feature=[0]),
+        num_boost_round=3,
+    )
+    with pytest.raises(UnsupportedModel, match="categorical"):
+        parse_model(booster.model_to_string())
+
+
+def test_built_once_then_found_in_the_cache(monkeypatch):
+    text = train(8).model_to_string()
+    CompiledForest(text)
+
+    def no_compiler(*_args):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(build, "_compile", no_compiler)
+    CompiledForest(text)  # the same model: the library is cached
+
+
+def test_cache_writable_by_others_is_not_used(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(shared))
+    with pytest.raises(KernelUnavailable, match="writable by other users"):
+        CompiledForest(train(3).model_to_string())
+
+
+def ranker_features(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = training_rows(seed)
+    label = (np.nan_to_num(x[:, 0]) > 0.3).astype(int)
+    return x, label, np.full(len(x) // 50, 50)
+
+
+def test_ranker_scores_compiled_and_same_as_lightgbm(monkeypatch, tmp_path):
+    x, label, groups = ranker_features(9)
+    config = RankerConfig(n_estimators=15, num_leaves=15, min_child_samples=5, num_threads=1)
+    ranker = LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)])
+    assert ranker.compiled is None and ranker.uncompiled_reason is None  # compiled at load
+    rows = edge_rows(ranker.booster, 4).astype(np.float32)
+    expected = np.float32(ranker.booster.predict(rows, num_threads=1))
+    assert np.array_equal(ranker.score(rows), expected)
+    ranker.save(tmp_path / "ranker.txt")
+    loaded = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
+    assert loaded.compiled is not None and loaded.uncompiled_reason is None
+    assert np.array_equal(loaded.score(rows), expected)
+
+
+def test_ranker_without_a_compiler_scores_with_lightgbm_and_says_so(monkeypatch, tmp_path, caplog):
+    x, label, groups = ranker_features(10)
+    config = RankerConfig(n_estimators=5, num_leaves=7, min_child_samples=5, num_threads=1)
+    LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)]).save(
+        tmp_path / "ranker.txt"
+    )
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, no gcc
+    ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
+    assert ranker.compiled is None
+    assert ranker.uncompiled_reason is not None and "no C compiler" in ranker.uncompiled_reason
+    assert "scoring with LightGBM's predict" in caplog.text
+    rows = x[:200].astype(np.float32)
+    assert np.array_equal(ranker.score(rows), np.float32(ranker.booster.predict(rows)))
+
+
+def test_ranker_compiled_path_can_be_turned_off(monkeypatch, tmp_path):
+    x, label, groups = ranker_features(10)
+    config = RankerConfig(n_estimators=5, num_leaves=7, min_child_samples=5, num_threads=1)
+    LambdaMARTRanker(config).fit(x, label, groups, [f"f{i}" for i in range(6)]).save(
+        tmp_path / "ranker.txt"
+    )
+    monkeypatch.setenv("RECSMITH_COMPILED_TREES", "0")
+    ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
+    assert ranker.compiled is None and ranker.uncompiled_reason == "off"
+
+
+def test_random_forest_mode_and_unreadable_text_are_refused():
+    forest_mode = train(
+        3, objective="regression", boosting="rf", bagging_freq=1, bagging_fraction=0.5
+    )
+    with pytest.raises(UnsupportedModel, match="averaged output"):
+        parse_model(forest_mode.model_to_string())
+    text = train(3).model_to_string()
+    with pytest.raises(UnsupportedModel, match="unreadable model text"):
+        parse_model(text.replace("max_feature_idx", "max_feature_index"))
+    with pytest.raises(UnsupportedModel, match="no trees"):
+        parse_model(text.split("\nTree=", 1)[0])
+
+
+def test_a_foreign_library_under_the_cached_name_is_refused(tmp_path, monkeypatch):
+    """What sits in the cache under a model's name is checked before use: a library without the
+    entry points, or built for another feature count, is not called."""
+    text = train(3).model_to_string()
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "first"))
+    CompiledForest(text)
+    [name] = [p.name for p in (tmp_path / "first").glob("forest-*.so")]
+    cc = build.compiler()
+    assert cc is not None
+    for planted, reason in (
+        ("int unrelated;", "missing from the built library"),
+        (
+            "int forest_predict_f32(void *r, long n, void *o) { return 5; }\n"
+            "int forest_predict_f64(void *r, long n, void *o) { return 5; }\n",
+            "another feature count",
+        ),
+    ):
+        where = tmp_path / reason.replace(" ", "_")
+        where.mkdir(mode=0o700)
+        build._compile(cc, planted, where / name)
+        monkeypatch.setenv("RECSMITH_CACHE_DIR", str(where))
+        with pytest.raises(KernelUnavailable, match=reason):
+            CompiledForest(text)
