@@ -30,6 +30,7 @@ from recsmith.explain.build import explain_answer
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
+from recsmith.ids import id_problems
 from recsmith.lifecycle.shadow import ShadowJob
 from recsmith.merchandising.live import live_view, request_clock
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
@@ -53,6 +54,8 @@ from recsmith.serving.schemas import (
 )
 
 MAX_K = 1000
+#: Text the decision log keeps (placement, page view): no control characters, like an id
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
 MAX_LIST = 500
 
 router = APIRouter(
@@ -83,6 +86,19 @@ def _ids(text: str | None, name: str) -> list[str]:
     ids = [part for part in text.split(",") if part]
     if len(ids) > MAX_LIST:
         raise invalid(name, f"at most {MAX_LIST} ids")
+    return ids
+
+
+def _item_ids(text: str | None, name: str, max_length: int) -> list[str]:
+    """``_ids``, each held to the id rule (``recsmith.ids``) as at every other door: an id no
+    item can have (a control character, a '/', past the length limit) is the client's mistake
+    to name, not an unknown item to ignore silently."""
+    ids = _ids(text, name)
+    if ids:
+        reasons = id_problems(ids, max_length)
+        bad = np.flatnonzero(reasons.astype(bool))
+        if len(bad):
+            raise invalid(name, f"id {bad[0] + 1} of the list {reasons[bad[0]]}")
     return ids
 
 
@@ -183,7 +199,11 @@ async def recommend(
     ] = None,
     placement: Annotated[
         str | None,
-        Query(max_length=64, description="Where the list is shown (experiments split by it)"),
+        Query(
+            max_length=64,
+            pattern=PRINTABLE,
+            description="Where the list is shown (experiments split by it)",
+        ),
     ] = None,
     explain: Annotated[
         bool,
@@ -198,6 +218,7 @@ async def recommend(
         Query(
             min_length=1,
             max_length=128,
+            pattern=PRINTABLE,
             description="The page view this list is part of: items an earlier list of it showed "
             "(another placement) are left out (README: Capping)",
         ),
@@ -240,13 +261,14 @@ async def recommend(
         keep_seen = _keep_seen(bundle, include_seen)
         skip_store = keep_seen or withheld is not None
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
-        seen = [*stored, *_ids(exclude, "exclude")]
+        longest = runtime.settings.events.max_id_length
+        seen = [*stored, *_item_ids(exclude, "exclude", longest)]
         # frequency capping and the page view's earlier lists (``recsmith.capping``)
         caps, lapses = await request_caps(
             runtime, bundle, None if withheld else user_id, page_view_id
         )
         seen += caps.withheld
-        latest = _ids(recent, "recent")
+        latest = _item_ids(recent, "recent", longest)
         if withheld is None:
             latest += runtime.state.recent(user_id, runtime.settings.serving.recent_items)
         else:

@@ -24,7 +24,7 @@ from recsmith.merchandising.versions import (
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.deps import BundleDep, RuntimeDep
-from recsmith.serving.input_errors import invalid
+from recsmith.serving.input_errors import MAX_STORED_INT, invalid
 from recsmith.serving.routers.admin import AdminKey, admin_key
 from recsmith.serving.schemas import ErrorResponse, body_errors, error_responses
 
@@ -143,7 +143,9 @@ def _set(request: Request, runtime: RuntimeDep, document: RuleDocument, key: Any
 )
 def get_rules(
     runtime: RuntimeDep,
-    version: Annotated[int | None, Query(ge=1, description="an older version")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_STORED_INT, description="an older version")
+    ] = None,
 ) -> RulesResponse:
     """The live rule file (the current version, or ``version``), the served release's own
     rules that apply where it sets none, and the latest versions."""
