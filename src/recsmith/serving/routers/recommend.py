@@ -27,6 +27,7 @@ from recsmith.decisions.served import record_served, since_arrival_ms
 from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.experiments.choose import choose
 from recsmith.explain.build import explain_answer
+from recsmith.explain.item_lists import explain_list
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
@@ -66,6 +67,14 @@ router = APIRouter(
 )
 
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1 to {MAX_K}")]
+ExplainList = Annotated[
+    bool,
+    Query(
+        description="Add explanations, one per item: its rank and score in the list's source, "
+        "the item a neighbour list is about, and 'availability' where unavailable items above "
+        "it were left out (needs the admin scope)"
+    ),
+]
 
 
 def _scored(item_ids: np.ndarray, scores: np.ndarray, source: str, reason: str) -> list[ScoredItem]:
@@ -456,7 +465,9 @@ def _may_explain(request: Request, runtime: Runtime) -> None:
     key = getattr(request.state, "api_key", None)
     if runtime.settings.serving.require_keys and (key is None or not key.allows("admin")):
         raise HTTPException(
-            403, "explain=true needs a key with the 'admin' scope (it shows the ranker's features)"
+            403,
+            "explain=true needs a key with the 'admin' scope (it shows how lists are made: "
+            "sources, the ranker's features, the business rules)",
         )
 
 
@@ -486,11 +497,20 @@ def _explained(
     summary="Frequently bought or viewed together",
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
-def together(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+def together(
+    request: Request,
+    item_id: str,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    explain: ExplainList = False,
+) -> SimilarResponse:
     """Items that share baskets/sessions with the item; 409 saying how to enable it when the
     deployment has no co-occurrence model or source."""
+    if explain:
+        _may_explain(request, runtime)
     response = _neighbours(
-        bundle, item_id, k, bundle.together, "cooccurrence", "often together with"
+        bundle, item_id, k, bundle.together, "cooccurrence", "often together with", explain
     )
     _record(runtime, response, "together")
     return response
@@ -502,17 +522,39 @@ def together(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) ->
     summary="What is picking up now",
     responses=error_responses(401, 403, 422, 503),
 )
-def trending(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularResponse:
+def trending(
+    request: Request,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    explain: ExplainList = False,
+) -> PopularResponse:
     """The trending source of the deployed pipeline (popularity for a single model)."""
-    ids, scores = bundle.trending_items(k)
     source = "trending" if isinstance(bundle, Pipeline) and bundle.has_trending else "popular"
-    response = PopularResponse(
+    response = _top_list(request, runtime, bundle, bundle.trending_items, k, source, explain)
+    _record(runtime, response, "trending")
+    return response
+
+
+def _top_list(
+    request: Request,
+    runtime: Runtime,
+    bundle: Served,
+    fetch: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    k: int,
+    source: str,
+    explain: bool,
+) -> PopularResponse:
+    """A list of ``source``'s top items (popular, trending), explained when asked."""
+    if explain:
+        _may_explain(request, runtime)
+    ids, scores = fetch(k)
+    return PopularResponse(
         recommendation_id=uuid4().hex,
         model_version=bundle.version,
         items=_scored(ids, scores, source, reason_for([source])),
+        explanations=explain_list(fetch, ids, source) if explain else None,
     )
-    _record(runtime, response, "trending")
-    return response
 
 
 @router.get(
@@ -521,9 +563,20 @@ def trending(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularRespon
     summary="Items similar to an item",
     responses=error_responses(401, 403, 404, 422, 503),
 )
-def similar(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+def similar(
+    request: Request,
+    item_id: str,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    explain: ExplainList = False,
+) -> SimilarResponse:
     """The model's nearest items; 404 for an item the model was not trained on."""
-    response = _neighbours(bundle, item_id, k, bundle.similar_items, "similar", "similar to")
+    if explain:
+        _may_explain(request, runtime)
+    response = _neighbours(
+        bundle, item_id, k, bundle.similar_items, "similar", "similar to", explain
+    )
     _record(runtime, response, "similar")
     return response
 
@@ -535,9 +588,11 @@ def _neighbours(
     fetch: Callable[[str, int], tuple[np.ndarray, np.ndarray]],
     source: str,
     reason: str,
+    explain: bool = False,
 ) -> SimilarResponse:
     """An item-to-item list, each item's reason ``reason`` and the item's title; 404 for an
-    unknown item, 409 when the deployment cannot answer."""
+    unknown item, 409 when the deployment cannot answer. ``explain``: with an explanation per
+    item, the asked item its anchor (``explain.item_lists``)."""
     path_id(item_id, "item_id")
     try:
         ids, scores = fetch(item_id, k)
@@ -555,6 +610,9 @@ def _neighbours(
         item_id=item_id,
         model_version=bundle.version,
         items=_scored(ids, scores, source, f"{reason} {_title(bundle, item_id)}"),
+        explanations=explain_list(lambda n: fetch(item_id, n), ids, source, item_id)
+        if explain
+        else None,
     )
 
 
@@ -564,14 +622,15 @@ def _neighbours(
     summary="The most popular items",
     responses=error_responses(401, 403, 422, 503),
 )
-def popular(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularResponse:
+def popular(
+    request: Request,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    explain: ExplainList = False,
+) -> PopularResponse:
     """The fallback list, as of the model's training data."""
-    ids, scores = bundle.popular_items(k)
-    response = PopularResponse(
-        recommendation_id=uuid4().hex,
-        model_version=bundle.version,
-        items=_scored(ids, scores, "popular", reason_for(["popular"])),
-    )
+    response = _top_list(request, runtime, bundle, bundle.popular_items, k, "popular", explain)
     _record(runtime, response, "popular")
     return response
 
