@@ -40,6 +40,8 @@ from recsmith.config import Settings
 from recsmith.serving import create_api_key
 from recsmith.store.sqlite import SQLiteStore
 
+pytestmark = pytest.mark.slow  # a real server process
+
 LIMIT = 100_000  # serving.max_body_bytes here: "huge" bodies stay cheap to send
 SCOPES = ("ingest", "read", "admin")
 REPEATED = "repeated key: a JSON object must name each key once (which value is meant?)"
