@@ -8,8 +8,10 @@ floats no JSON reader elsewhere would produce, and a repeated key keeps its last
 or the non-JSON constant. A POST, PUT, PATCH or DELETE route without a body used to ignore one:
 ``POST /v1/admin/dead-letters/replay`` with ``{"reason": ...}`` replayed *every* dead letter,
 since its filters are query parameters. It is a 422 saying where the options go, checked after
-the key (a caller without one learns nothing about the route). A GET's body has no meaning in
-HTTP and stays ignored, so reads pay nothing for this.
+a router's key check (a route that checks the key in its own parameters checks it after this
+one: a caller without a key then learns that the route takes no body, which its published
+schema says anyway). A GET's body has no meaning in HTTP and stays ignored, so reads pay nothing
+for this.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ class StrictJSONRequest(Request):
 
 
 class _NoIgnoredBody:
-    """The dependency refusing a body its route would ignore (the last of the route's: after
-    the router's key check). ``route`` is set once the route knows whether it takes a body."""
+    """The dependency refusing a body its route would ignore (the last of the route's
+    dependencies: after the router's key check). ``route`` is set once the route knows whether
+    it takes a body."""
 
     route: APIRoute
 
