@@ -6,7 +6,9 @@ time (median and 99th percentile of single calls: the time the event loop is hel
 shared bucket's round trip is a blocking redis-py call on the loop), this process's CPU time per
 call (``time.process_time``, which leaves out the wait for Redis), and the Redis server's CPU
 per call (``INFO cpu`` before and after; the Redis here is shared with other work, so an upper
-bound). Rounds alternate between the two so machine load falls on both alike.
+bound). Rounds alternate between the two so machine load falls on both alike. A round in which a
+Redis call passed the link's 50 ms timeout (the in-process fallback then answers for 5 s) is
+dropped and counted: its figures would be the fallback's.
 
     PYTHONPATH=src python benchmarks/rate_limit_redis.py [redis://127.0.0.1:6379/0]
 """
@@ -54,22 +56,41 @@ def main() -> None:
     key = f"bench-{os.getpid()}"
     local, shared = TokenBuckets(RATES), SharedTokenBuckets(url, RATES)
     shared.admit(key, "read")  # loads the script once (EVALSHA from then on)
+    fell_back = 0
+
+    def through_redis(key_id: str, scope: str) -> float:
+        """``shared.admit``, counting the calls the in-process fallback answered (a Redis call
+        past the 50 ms timeout puts the link down for 5 s): a round with any is not counted."""
+        nonlocal fell_back
+        wait = shared.admit(key_id, scope)
+        fell_back += shared.degraded
+        return wait
+
     results: dict[str, dict[str, list[float]]] = {
         n: {"p50": [], "p99": [], "cpu": [], "server": []} for n in ("local", "redis")
     }
-    for _ in range(ROUNDS):
-        for name, admit in (("local", local.admit), ("redis", shared.admit)):
-            before = redis_cpu_s(client)
+    attempts, dropped = 0, 0
+    while len(results["redis"]["p50"]) < ROUNDS and attempts < 3 * ROUNDS:
+        attempts += 1
+        for name, admit in (("local", local.admit), ("redis", through_redis)):
+            before, fell_before = redis_cpu_s(client), fell_back
             wall, cpu = one_round(admit, key)
             server = (redis_cpu_s(client) - before) / CALLS * 1e6
+            if fell_back != fell_before:
+                dropped += 1
+                time.sleep(shared.link.RETRY_S)  # until the link tries Redis again
+                continue
             wall.sort()
             results[name]["p50"].append(wall[len(wall) // 2] / 1e3)
             results[name]["p99"].append(wall[int(len(wall) * 0.99)] / 1e3)
             results[name]["cpu"].append(cpu)
             results[name]["server"].append(server)
-    assert not shared.degraded, "Redis did not answer: the figures would be the fallback's"
     client.delete(f"{PREFIX}{key}:read")
-    print(f"{CALLS} calls x {ROUNDS} rounds, interleaved; median of the rounds (min..max)")
+    print(f"Redis rounds dropped (a call timed out, the fallback answered): {dropped}")
+    n = len(results["redis"]["p50"])
+    if n == 0:
+        raise SystemExit("no round without a fallback: Redis too slow on this machine now")
+    print(f"{CALLS} calls x {n} rounds, interleaved; median of the rounds (min..max)")
     print("bucket | wall p50 µs | wall p99 µs | client CPU µs/call | Redis CPU µs/call")
     for name, got in results.items():
         cells = [
