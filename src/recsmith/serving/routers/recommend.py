@@ -31,7 +31,7 @@ from recsmith.explain.item_lists import explain_list
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
-from recsmith.ids import id_problems
+from recsmith.ids import MAX_ID_LENGTH, id_problems
 from recsmith.lifecycle.shadow import ShadowJob
 from recsmith.merchandising.live import live_view, request_clock
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
@@ -57,6 +57,13 @@ from recsmith.serving.schemas import (
 MAX_K = 1000
 #: Text the decision log keeps (placement, page view): no control characters, like an id
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
+#: ``recent`` and ``exclude`` as the published schema states them: comma-separated ids, each
+#: held to the id rule (``_item_ids`` checks it, with the rule's own reasons); a part that is
+#: empty or only spaces names no item and is skipped
+_ID_CHAR = r"[^,/\x00-\x1f\x7f-\x9f]"
+ID_LIST_SCHEMA = {
+    "pattern": rf"^{_ID_CHAR}{{0,{MAX_ID_LENGTH}}}(,{_ID_CHAR}{{0,{MAX_ID_LENGTH}}})*$"
+}
 MAX_LIST = 500
 
 router = APIRouter(
@@ -89,10 +96,10 @@ def _scored(item_ids: np.ndarray, scores: np.ndarray, source: str, reason: str) 
 
 def _ids(text: str | None, name: str) -> list[str]:
     """A comma-separated id list from the query string (ids containing commas cannot be sent
-    this way; use POST-based ingestion for those)."""
+    this way; use POST-based ingestion for those); a part empty or all spaces names nothing."""
     if not text:
         return []
-    ids = [part for part in text.split(",") if part]
+    ids = [part for part in text.split(",") if part and not part.isspace()]
     if len(ids) > MAX_LIST:
         raise invalid(name, f"at most {MAX_LIST} ids")
     return ids
@@ -184,9 +191,15 @@ async def recommend(
     k: K = 10,
     recent: Annotated[
         str | None,
-        Query(description="Comma-separated items the visitor just viewed (anonymous sessions)"),
+        Query(
+            description="Comma-separated items the visitor just viewed (anonymous sessions)",
+            json_schema_extra=ID_LIST_SCHEMA,
+        ),
     ] = None,
-    exclude: Annotated[str | None, Query(description="Comma-separated items never to show")] = None,
+    exclude: Annotated[
+        str | None,
+        Query(description="Comma-separated items never to show", json_schema_extra=ID_LIST_SCHEMA),
+    ] = None,
     device: Annotated[str | None, Query(max_length=32, description="Request context")] = None,
     hour: Annotated[int | None, Query(ge=0, le=23, description="Local hour of day")] = None,
     category: Annotated[
