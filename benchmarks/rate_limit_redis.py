@@ -6,7 +6,8 @@ time (median and 99th percentile of single calls: the time the event loop is hel
 shared bucket's round trip is a blocking redis-py call on the loop), this process's CPU time per
 call (``time.process_time``, which leaves out the wait for Redis), and the Redis server's CPU
 per call (``INFO cpu`` before and after; the Redis here is shared with other work, so an upper
-bound). Rounds alternate between the two so machine load falls on both alike. A round in which a
+bound). A plain ``PING`` per call, on redis-py without the script, is the floor of any round
+trip. Rounds alternate between the three so machine load falls on all alike. A round in which a
 Redis call passed the link's 50 ms timeout (the in-process fallback then answers for 5 s) is
 dropped and counted: its figures would be the fallback's.
 
@@ -67,12 +68,18 @@ def main() -> None:
         return wait
 
     results: dict[str, dict[str, list[float]]] = {
-        n: {"p50": [], "p99": [], "cpu": [], "server": []} for n in ("local", "redis")
+        n: {"p50": [], "p99": [], "cpu": [], "server": []} for n in ("local", "redis", "ping")
     }
+
+    def ping(key_id: str, scope: str) -> float:
+        """The floor of any round trip: one PING on a plain client of the same Redis."""
+        client.ping()
+        return 0.0
+
     attempts, dropped = 0, 0
     while len(results["redis"]["p50"]) < ROUNDS and attempts < 3 * ROUNDS:
         attempts += 1
-        for name, admit in (("local", local.admit), ("redis", through_redis)):
+        for name, admit in (("local", local.admit), ("redis", through_redis), ("ping", ping)):
             before, fell_before = redis_cpu_s(client), fell_back
             wall, cpu = one_round(admit, key)
             server = (redis_cpu_s(client) - before) / CALLS * 1e6
