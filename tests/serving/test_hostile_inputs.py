@@ -70,7 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path) -> Iterat
         serving={"model_dir": bundle_dir, "max_body_bytes": LIMIT},
         privacy={"erase_settle_s": 0},
     )
-    with live_server(settings, tmp) as server:
+    with live_server(settings, tmp, ready_s=120) as server:  # a loaded CI machine is slow
         yield Served(server, db, secrets)
         log = server.log.read_text()
     assert "Traceback" not in log, log
