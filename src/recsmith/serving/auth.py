@@ -144,7 +144,7 @@ async def _valid_key(runtime: Runtime, request: Request, secret: str | None) -> 
     few microseconds) and a networked one from the thread pool."""
     if secret is None:
         raise _unauthorized(_missing_key_reason(request.headers.get("authorization")))
-    if sum(name in _KEY_HEADERS for name, _ in request.scope["headers"]) > 1:
+    if len([1 for name, _ in request.scope["headers"] if name in _KEY_HEADERS]) > 1:
         raise _unauthorized(
             "the request carries more than one key (Authorization and X-API-Key headers): "
             "which one asks? Send one"
