@@ -16,7 +16,9 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -413,6 +415,22 @@ class ModelBundle:
         return cls(model, users, items, seen, popular, manifest)
 
 
+#: Set (``every_item_shown``) while an explanation reads a list as its source ranks it.
+_EVERY_ITEM: ContextVar[bool] = ContextVar("every_item_shown", default=False)
+
+
+@contextmanager
+def every_item_shown() -> Iterator[None]:
+    """Within the block, ``shown`` lets every item be shown: what ``?explain=true`` on an item
+    list reads to give each item its rank in the source's own list, unavailable items counted.
+    A context variable, so a concurrent request in another thread or task is not affected."""
+    token = _EVERY_ITEM.set(True)
+    try:
+        yield
+    finally:
+        _EVERY_ITEM.reset(token)
+
+
 def shown(
     fetch: Callable[[int], tuple[np.ndarray, np.ndarray]],
     k: int,
@@ -422,6 +440,8 @@ def shown(
     """The first ``k`` items of ``fetch(n)``'s list (external ids, scores) that ``available``
     (by item index) lets be shown: the item lists obey availability as user lists do.
     Over-fetches, growing until ``k`` are found or the list runs out."""
+    if _EVERY_ITEM.get():
+        return fetch(k)
     want = k
     while True:
         ids, scores = fetch(want)

@@ -29,6 +29,7 @@ from recsmith.trees.build import compiler
 
 Headers = dict[str, dict[str, str]]
 BOOSTED = "movies"  # the category the pipeline's boost rule lifts
+BOOST_RULE = f"rules[0] boost category={BOOSTED} x50"
 SIM = simulate(n_users=300, n_items=80, seed=11)  # a ranker that is kept (it beats fusion)
 CATEGORY = {it["item_id"]: it["categories"][0] for it in SIM.items}
 #: the most active user: a long history for anchors, and ranked items to explain
@@ -145,11 +146,38 @@ def _only_the_boost_lifts(items: list[dict[str, Any]]) -> None:
         at = item["explanation"]["positions"]
         if at["rules"] < at["ranked"]:
             assert CATEGORY[item["item_id"]] == BOOSTED, item
-            assert item["explanation"]["moved_by"][0] == "rules"
+            # the stage, then the one rule of the file, by its index and as the file says it
+            assert item["explanation"]["moved_by"][:2] == ["rules", BOOST_RULE]
             lifted += 1
         elif at["rules"] == at["ranked"]:
             assert "rules" not in item["explanation"]["moved_by"]
     assert lifted >= 1
+
+
+def test_a_request_rule_that_moved_an_item_is_named(
+    explain_client: TestClient, keys: Headers
+) -> None:
+    """A pin from the request's body puts the list's last item first: it names the pin, and the
+    items it passed each moved down one place, by the pin (and by nothing else, if nothing
+    else moved them)."""
+    plain = _explained(explain_client, keys, "&diversity=0")["items"]
+    last = plain[-1]["item_id"]
+    response = explain_client.post(
+        f"/v1/users/{USER}/recommendations?k=10&explain=true&diversity=0",
+        json={"rules": [{"type": "pin", "item": last, "position": 1}]},
+        headers=keys["admin"],
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    items, whys = body["items"], body["explanations"]
+    pin = f"request.rules[0] pin {last} at 1"
+    assert items[0]["item_id"] == last and pin in whys[0]["moved_by"]
+    before = {i["item_id"]: n for n, i in enumerate(plain, start=1)}
+    for slot, (item, why) in enumerate(zip(items[1:], whys[1:], strict=True), start=2):
+        assert slot == before[item["item_id"]] + 1  # everything else one place down
+        assert pin in why["moved_by"], why
+        if why["positions"]["ranked"] == before[item["item_id"]]:  # the boost did not move it
+            assert why["moved_by"] == ["rules", pin], why
 
 
 def test_diversity_is_a_stage_of_its_own(explain_client: TestClient, keys: Headers) -> None:

@@ -32,7 +32,12 @@ def parse_time(text: str | None, field: str, now: datetime | None = None) -> dat
         return None
     now = now or datetime.now(UTC)
     if _SPAN.fullmatch(text.strip()) is not None:
-        return now - timedelta(seconds=span_seconds(text, field))
+        try:  # ``99999999999d`` leaves the calendar: an error naming the field, not a traceback
+            return now - timedelta(seconds=span_seconds(text, field))
+        except (OverflowError, ValueError):
+            raise ValidationError(
+                field, f"{text!r} is a span too long for the calendar (years 1 to 9999)"
+            ) from None
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

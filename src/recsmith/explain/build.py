@@ -19,6 +19,7 @@ import numpy as np
 from recsmith.bundle import Answer, ModelBundle
 from recsmith.explain.anchors import supporting
 from recsmith.explain.positions import moved_by, positions, stage_lists
+from recsmith.explain.rule_steps import moved_by_rules, rule_steps
 from recsmith.explain.schema import (
     Anchor,
     Contribution,
@@ -50,6 +51,7 @@ def _pipeline_items(pipeline: Pipeline, trace: Trace) -> list[ItemExplanation]:
     assert trace.served is not None and trace.queries is not None
     served = trace.served
     stages = stage_lists(pipeline.reranker, trace)
+    steps = rule_steps(pipeline.reranker, trace, pipeline.config.rerank.rules)
     ranker = _ranker(pipeline, trace)
     history = trace.queries.recent.indices
     out = []
@@ -66,7 +68,7 @@ def _pipeline_items(pipeline: Pipeline, trace: Trace) -> list[ItemExplanation]:
                 sources=_said(served, row),
                 ranker=ranker.get(item),
                 positions=at,
-                moved_by=moved_by(at),
+                moved_by=moved_by(at, moved_by_rules(steps, at["ranked"], item)),
                 anchors=anchors,
             )
         )

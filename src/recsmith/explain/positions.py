@@ -11,6 +11,7 @@ was moved by the rules, which is what removed them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from itertools import pairwise
 
@@ -46,7 +47,14 @@ def positions(stages: dict[str, Candidates], item: int) -> dict[str, int | None]
     return out
 
 
-def moved_by(at: dict[str, int | None]) -> list[str]:
-    """The stages after ``ranked`` whose position differs from the stage before."""
-    names = list(at)
-    return [b for a, b in pairwise(names) if at[a] != at[b]]
+def moved_by(at: dict[str, int | None], by_rules: Sequence[str] = ()) -> list[str]:
+    """The stages after ``ranked`` whose position differs from the stage before, with the
+    individual rules that moved the item (``rule_steps.moved_by_rules``) where ``rules`` stands:
+    listed even when they cancel out and the stage as a whole left the item where it was."""
+    out: list[str] = []
+    for a, b in pairwise(at):
+        if at[a] != at[b]:
+            out.append(b)
+        if b == "rules":
+            out.extend(by_rules)
+    return out

@@ -43,7 +43,10 @@ class ItemExplanation(BaseModel):
         "None: not in that stage's list",
     )
     moved_by: list[str] = Field(
-        default_factory=list, description="the re-ranking stages that changed its position"
+        default_factory=list,
+        description="the re-ranking stages that changed its position and, after 'rules', each "
+        "business rule that did: 'rules[2] boost category=shoes x2' (its index in the rule file), "
+        "'request.rules[0] ...', 'availability' (unavailable or repeated items removed above it)",
     )
     anchors: list[Anchor] = Field(
         default_factory=list, description="the history items behind its reason, strongest first"

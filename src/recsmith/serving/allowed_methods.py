@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
+from recsmith.serving.strict_json import StrictJSONRoute
 
-class AllowEveryMethod(APIRoute):
+
+class AllowEveryMethod(StrictJSONRoute):
     """An APIRoute whose 405 names the methods of every route of this class on its path.
 
     The routes register their methods by path template as they are built (once, at import): the
-    router an app nests them in is not a flat list to search at request time.
+    router an app nests them in is not a flat list to search at request time. Its bodies are
+    decoded strictly (``strict_json``), as every route taking a body but ingest's must be.
     """
 
     _by_path: ClassVar[dict[str, set[str]]] = {}

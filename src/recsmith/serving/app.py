@@ -72,6 +72,7 @@ from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
 from recsmith.serving.supervisor import Supervisor, reuseport_balances
+from recsmith.serving.url_text import StrictURLText
 from recsmith.serving.worker_process import settle_worker
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
@@ -281,8 +282,11 @@ def create_app(
         docs_url=None,  # front_door serves /docs and /redoc with assets from this server,
         redoc_url=None,  # and /openapi.json, each as auth.expose_docs says
         openapi_url=None,
+        # a body without a Content-Type is JSON (``request_body``), for model routes too
+        strict_content_type=False,
     )
     app.add_middleware(RequestBodyGuard, max_body_bytes=settings.serving.max_body_bytes)
+    app.add_middleware(StrictURLText)  # a URL that is not UTF-8 text once decoded: 422
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if guard is not None:  # inside the error boundary: a request that raised counts as a 5xx
         app.add_middleware(RollbackMiddleware, guard=guard)

@@ -123,6 +123,11 @@ def _unauthorized(reason: str) -> HTTPException:
     )
 
 
+#: Headers that carry a key. Two in one request (a proxy's and the client's, or a read key and an
+#: admin key) are refused: whichever one the server picked, the audit trail could name the other.
+_KEY_HEADERS = frozenset({b"authorization", b"x-api-key"})
+
+
 def secret_in_headers(request: Request) -> str | None:
     """The key as ``HTTPBearer`` and ``APIKeyHeader`` read it, for routes that do not solve them
     as dependencies (``admit``, ``require_exposure``)."""
@@ -139,6 +144,11 @@ async def _valid_key(runtime: Runtime, request: Request, secret: str | None) -> 
     few microseconds) and a networked one from the thread pool."""
     if secret is None:
         raise _unauthorized(_missing_key_reason(request.headers.get("authorization")))
+    if len([1 for name, _ in request.scope["headers"] if name in _KEY_HEADERS]) > 1:
+        raise _unauthorized(
+            "the request carries more than one key (Authorization and X-API-Key headers): "
+            "which one asks? Send one"
+        )
     key_hash = hash_key(secret)
     keys = runtime.keys
     key = keys.cached(key_hash)

@@ -10,7 +10,6 @@ rejected at its index naming the key; its neighbours are kept.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,10 +17,9 @@ from typing import Any
 from fastapi import HTTPException
 
 from recsmith.events.schema import FieldError, IngestResult, Rejection
+from recsmith.json_text import REPEATED_KEY, TooDeep, decode, repeated_path
 from recsmith.store.base import EventStore
 from recsmith.surrogates import storable
-
-REPEATED_KEY = "repeated key: a JSON object must name each key once (which value is meant?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,64 +31,21 @@ class AmbiguousRecord:
     field: str  # the repeated key, as a path from the record: "context.page"
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _decode(body: bytes) -> tuple[Any, dict[int, str]]:
-    """The decoded body, and the objects in it that repeated a key: id(object) -> that key.
-
-    The decoder builds each object from its key/value pairs; a dict shorter than its pairs lost
-    one. The hook keeps the objects themselves alive, so their ids stay unique until the caller
-    has looked them up.
-    """
-    repeated: dict[int, str] = {}
-    keep: list[dict[str, Any]] = []
-
-    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(pairs)
-        if len(obj) != len(pairs):
-            keys = [key for key, _ in pairs]
-            repeated[id(obj)] = next(k for n, k in enumerate(keys) if k in keys[:n])
-            keep.append(obj)
-        return obj
-
-    data = json.loads(body, parse_constant=_refuse_constant, object_pairs_hook=build)
-    return data, repeated
-
-
-def _repeated_path(value: Any, repeated: dict[int, str], prefix: str = "") -> str | None:
-    """The path of the first repeated key inside ``value`` (rare: only walked when one exists)."""
-    if isinstance(value, dict):
-        if id(value) in repeated:
-            return prefix + repeated[id(value)]
-        children = ((f"{prefix}{key}.", child) for key, child in value.items())
-    elif isinstance(value, list):
-        children = ((f"{prefix.rstrip('.')}[{n}].", child) for n, child in enumerate(value))
-    else:
-        return None
-    for child_prefix, child in children:
-        found = _repeated_path(child, repeated, child_prefix)
-        if found is not None:
-            return found
-    return None
-
-
-def _parse(body: bytes) -> tuple[Any, dict[int, str]]:
+def _parse(body: bytes) -> tuple[Any, bool]:
     if not body.strip():
         raise HTTPException(422, "request body is empty")
     try:
-        return _decode(body)
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        return decode(body)
+    except TooDeep as exc:
+        raise HTTPException(422, f"request body is {exc}") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise HTTPException(422, f"request body is not valid JSON: {exc}") from None
-    except RecursionError:  # the decoder recurses per level of nesting
-        raise HTTPException(422, "request body is nested too deeply to be a record") from None
 
 
 def parse_json(body: bytes) -> Any:
     """The decoded body, or 422 naming why it is not (strict) JSON or which key it repeats."""
     data, repeated = _parse(body)
-    field = _repeated_path(data, repeated) if repeated else None
+    field = repeated_path(data) if repeated else None
     if field is not None:
         raise HTTPException(422, [{"field": field, "reason": REPEATED_KEY}])
     return data
@@ -100,11 +55,8 @@ def parse_record(body: bytes) -> Any:
     """One record sent on its own (a stream message's body), as ``parse_array`` gives each of its
     elements: the decoded value, or an ``AmbiguousRecord`` where it repeats a key. Raises
     ``ValueError`` naming why the body is not (strict) JSON."""
-    try:
-        data, repeated = _decode(body)
-    except RecursionError:
-        raise ValueError("nested too deeply to be a record") from None
-    field = _repeated_path(data, repeated) if repeated else None
+    data, repeated = decode(body)  # TooDeep, a ValueError, when nested too deeply
+    field = repeated_path(data) if repeated else None
     return data if field is None else AmbiguousRecord(data, field)
 
 
@@ -126,7 +78,7 @@ def parse_array(body: bytes, max_batch: int) -> list[Any]:
         )
     if repeated:
         for n, record in enumerate(data):
-            field = _repeated_path(record, repeated)
+            field = repeated_path(record)
             if field is not None:
                 data[n] = AmbiguousRecord(record, field)
     return data

@@ -22,6 +22,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 
+#: The largest integer a store's integer column holds (signed 64 bits, SQLite and PostgreSQL
+#: alike): the bound of a query parameter compared with one, which would overflow the driver (a
+#: 500) beyond it.
+MAX_STORED_INT = 2**63 - 1
+
 #: Where FastAPI says a value came from: the first part of ``loc``, not part of the field name.
 _SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
 

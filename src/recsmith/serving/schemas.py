@@ -7,7 +7,7 @@ objects and validate record by record (``store.ingest``), so one bad record neve
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -229,6 +229,18 @@ class ScoredItem(BaseModel):
     reason: str | None = Field(None, description="a short, human-readable why")
 
 
+#: ``?explain=true`` only, on every list route: absent unless asked (one check per response,
+#: none per item).
+Explanations = Annotated[
+    list[ItemExplanation] | None,
+    Field(
+        exclude_if=lambda value: value is None,
+        description="?explain=true only: explanations[i] says where items[i] came from and what "
+        "moved it",
+    ),
+]
+
+
 class _ListResponse(BaseModel):
     recommendation_id: str = Field(description="uuid4 hex; send it back with events to join them")
     model_version: str
@@ -276,13 +288,7 @@ class RecommendationResponse(_ListResponse):
         "'segment' (popular among users whose profile matches the user's: a profile, no "
         "events) or 'popular' (nothing known about the visitor)"
     )
-    explanations: list[ItemExplanation] | None = Field(
-        None,
-        # absent unless ``?explain=true`` asked: one check per response, none per item
-        exclude_if=lambda value: value is None,
-        description="?explain=true only: explanations[i] says where items[i] came from and what "
-        "moved it",
-    )
+    explanations: Explanations = None
     degraded: list[str] = Field(
         default_factory=list,
         description="parts this list was computed without: 'store' when the event store was "
@@ -322,6 +328,7 @@ class SimilarResponse(_ListResponse):
     )
 
     item_id: str
+    explanations: Explanations = None
 
 
 class PopularResponse(_ListResponse):
@@ -336,6 +343,8 @@ class PopularResponse(_ListResponse):
             ]
         }
     )
+
+    explanations: Explanations = None
 
 
 class LiveResponse(BaseModel):

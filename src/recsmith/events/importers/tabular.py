@@ -10,7 +10,6 @@ numbers, so ids such as ``"0739079891"`` survive unchanged.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from recsmith.events.importers._common import (
 )
 from recsmith.events.records import object_column, records_frame
 from recsmith.events.schema import FieldError, Rejection
+from recsmith.json_text import REPEATED_KEY, decode, repeated_path
 
 Record = dict[str, Any]
 _KINDS = {
@@ -121,10 +121,12 @@ class _Chunker:
             return self.flush()
         return None
 
-    def bad(self, reason: str, payload: Record) -> Iterator[RawChunk[pd.DataFrame]]:
+    def bad(
+        self, reason: str, payload: Record, field: str = "record"
+    ) -> Iterator[RawChunk[pd.DataFrame]]:
         if self.rows:
             yield self.flush()
-        self.rejections.append(Rejection(self.start, (FieldError("record", reason),), payload))
+        self.rejections.append(Rejection(self.start, (FieldError(field, reason),), payload))
         self.start += 1
         if len(self.rejections) >= self.chunk_rows:
             yield self.flush()
@@ -209,15 +211,19 @@ def _jsonl(
             text = line.strip()
             if not text:
                 continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
+            try:  # strict: NaN, a repeated key, deep nesting are this line's rejection
+                record, repeated = decode(text)
+            except ValueError as exc:
                 yield from chunker.bad(
                     f"not valid JSON: {exc}", {"line": text[:_MAX_PAYLOAD_CHARS]}
                 )
                 continue
             if not isinstance(record, dict):
                 yield from chunker.bad("must be a JSON object", {"line": text[:_MAX_PAYLOAD_CHARS]})
+                continue
+            if repeated:
+                field = repeated_path(record) or "record"
+                yield from chunker.bad(REPEATED_KEY, {"line": text[:_MAX_PAYLOAD_CHARS]}, field)
                 continue
             record = text_ids(record, id_keys)
             if (chunk := chunker.good(prepare(record) if prepare else record)) is not None:

@@ -16,7 +16,7 @@ from recsmith.governance.keys import UnknownKey, key_json, revoke_api_key
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
-from recsmith.serving.input_errors import query_time
+from recsmith.serving.input_errors import MAX_STORED_INT, query_time
 from recsmith.serving.schemas import ErrorResponse, error_responses
 from recsmith.store.base import ApiKey
 
@@ -202,7 +202,10 @@ def dead_letters(
         str | None,
         Query(max_length=500, description="only those whose errors contain this text"),
     ] = None,
-    after_id: Annotated[int, Query(ge=0, description="only those with a larger id")] = 0,
+    after_id: Annotated[
+        int,
+        Query(ge=0, le=MAX_STORED_INT, description="only those with a larger id"),
+    ] = 0,
     limit: Limit = 100,
 ) -> list[dict[str, Any]]:
     """The first ``limit`` dead letters, oldest first, received at or after ``since``; replay

@@ -29,8 +29,14 @@ from recsmith.serving.input_errors import invalid, query_time
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.routers.admin import AdminKey, admin_key
 from recsmith.serving.schemas import error_responses
+from recsmith.serving.strict_json import StrictJSONRoute
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin_key)])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(admin_key)],
+    route_class=StrictJSONRoute,  # deploy and rollback take no body: one sent is refused
+)
 
 
 class ReleaseRow(BaseModel):

@@ -27,9 +27,11 @@ from recsmith.decisions.served import record_served, since_arrival_ms
 from recsmith.errors import StoreUnavailable, ValidationError
 from recsmith.experiments.choose import choose
 from recsmith.explain.build import explain_answer
+from recsmith.explain.item_lists import explain_list
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
+from recsmith.ids import MAX_ID_LENGTH, id_problems
 from recsmith.lifecycle.shadow import ShadowJob
 from recsmith.merchandising.live import live_view, request_clock
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
@@ -55,6 +57,15 @@ from recsmith.serving.schemas import (
 )
 
 MAX_K = MAX_LIST_LENGTH
+#: Text the decision log keeps (placement, page view): no control characters, like an id
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
+#: ``recent`` and ``exclude`` as the published schema states them: comma-separated ids, each
+#: held to the id rule (``_item_ids`` checks it, with the rule's own reasons); a part that is
+#: empty or only spaces names no item and is skipped
+_ID_CHAR = r"[^,/\x00-\x1f\x7f-\x9f]"
+ID_LIST_SCHEMA = {
+    "pattern": rf"^{_ID_CHAR}{{0,{MAX_ID_LENGTH}}}(,{_ID_CHAR}{{0,{MAX_ID_LENGTH}}})*$"
+}
 MAX_LIST = 500
 
 router = APIRouter(
@@ -73,6 +84,14 @@ PlacedK = Annotated[
         description=f"List length, 1 to {MAX_K} (default: the placement's k, else {DEFAULT_K})",
     ),
 ]
+ExplainList = Annotated[
+    bool,
+    Query(
+        description="Add explanations, one per item: its rank and score in the list's source, "
+        "the item a neighbour list is about, and 'availability' where unavailable items above "
+        "it were left out (needs the admin scope)"
+    ),
+]
 
 
 def _scored(item_ids: np.ndarray, scores: np.ndarray, source: str, reason: str) -> list[ScoredItem]:
@@ -87,12 +106,25 @@ def _scored(item_ids: np.ndarray, scores: np.ndarray, source: str, reason: str) 
 
 def _ids(text: str | None, name: str) -> list[str]:
     """A comma-separated id list from the query string (ids containing commas cannot be sent
-    this way; use POST-based ingestion for those)."""
+    this way; use POST-based ingestion for those); a part empty or all spaces names nothing."""
     if not text:
         return []
-    ids = [part for part in text.split(",") if part]
+    ids = [part for part in text.split(",") if part and not part.isspace()]
     if len(ids) > MAX_LIST:
         raise invalid(name, f"at most {MAX_LIST} ids")
+    return ids
+
+
+def _item_ids(text: str | None, name: str, max_length: int) -> list[str]:
+    """``_ids``, each held to the id rule (``recsmith.ids``) as at every other door: an id no
+    item can have (a control character, a '/', past the length limit) is the client's mistake
+    to name, not an unknown item to ignore silently."""
+    ids = _ids(text, name)
+    if ids:
+        reasons = id_problems(ids, max_length)
+        bad = np.flatnonzero(reasons.astype(bool))
+        if len(bad):
+            raise invalid(name, f"id {bad[0] + 1} of the list {reasons[bad[0]]}")
     return ids
 
 
@@ -170,9 +202,15 @@ async def recommend(
     k: PlacedK = None,
     recent: Annotated[
         str | None,
-        Query(description="Comma-separated items the visitor just viewed (anonymous sessions)"),
+        Query(
+            description="Comma-separated items the visitor just viewed (anonymous sessions)",
+            json_schema_extra=ID_LIST_SCHEMA,
+        ),
     ] = None,
-    exclude: Annotated[str | None, Query(description="Comma-separated items never to show")] = None,
+    exclude: Annotated[
+        str | None,
+        Query(description="Comma-separated items never to show", json_schema_extra=ID_LIST_SCHEMA),
+    ] = None,
     device: Annotated[str | None, Query(max_length=32, description="Request context")] = None,
     hour: Annotated[int | None, Query(ge=0, le=23, description="Local hour of day")] = None,
     category: Annotated[
@@ -194,7 +232,11 @@ async def recommend(
     ] = None,
     placement: Annotated[
         str | None,
-        Query(max_length=64, description="Where the list is shown (experiments split by it)"),
+        Query(
+            max_length=64,
+            pattern=PRINTABLE,
+            description="Where the list is shown (experiments split by it)",
+        ),
     ] = None,
     explain: Annotated[
         bool,
@@ -209,6 +251,7 @@ async def recommend(
         Query(
             min_length=1,
             max_length=128,
+            pattern=PRINTABLE,
             description="The page view this list is part of: items an earlier list of it showed "
             "(another placement) are left out (README: Capping)",
         ),
@@ -258,13 +301,14 @@ async def recommend(
         stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
         profile, unread = (None, []) if withheld else await _profile(runtime, bundle, user_id)
         degraded += [d for d in unread if d not in degraded]
-        seen = [*stored, *_ids(exclude, "exclude")]
+        longest = runtime.settings.events.max_id_length
+        seen = [*stored, *_item_ids(exclude, "exclude", longest)]
         # frequency capping and the page view's earlier lists (``recsmith.capping``)
         caps, lapses = await request_caps(
             runtime, bundle, None if withheld else user_id, page_view_id
         )
         seen += caps.withheld
-        latest = _ids(recent, "recent")
+        latest = _item_ids(recent, "recent", longest)
         if withheld is None:
             latest += runtime.state.recent(user_id, runtime.settings.serving.recent_items)
         else:
@@ -473,7 +517,9 @@ def _may_explain(request: Request, runtime: Runtime) -> None:
     key = getattr(request.state, "api_key", None)
     if runtime.settings.serving.require_keys and (key is None or not key.allows("admin")):
         raise HTTPException(
-            403, "explain=true needs a key with the 'admin' scope (it shows the ranker's features)"
+            403,
+            "explain=true needs a key with the 'admin' scope (it shows how lists are made: "
+            "sources, the ranker's features, the business rules)",
         )
 
 
@@ -503,11 +549,20 @@ def _explained(
     summary="Frequently bought or viewed together",
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
-def together(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+def together(
+    request: Request,
+    item_id: str,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    explain: ExplainList = False,
+) -> SimilarResponse:
     """Items that share baskets/sessions with the item; 409 saying how to enable it when the
     deployment has no co-occurrence model or source."""
+    if explain:
+        _may_explain(request, runtime)
     response = _neighbours(
-        bundle, item_id, k, bundle.together, "cooccurrence", "often together with"
+        bundle, item_id, k, bundle.together, "cooccurrence", "often together with", explain
     )
     _record(runtime, response, "together")
     return response
@@ -519,17 +574,39 @@ def together(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) ->
     summary="What is picking up now",
     responses=error_responses(401, 403, 422, 503),
 )
-def trending(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularResponse:
+def trending(
+    request: Request,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    explain: ExplainList = False,
+) -> PopularResponse:
     """The trending source of the deployed pipeline (popularity for a single model)."""
-    ids, scores = bundle.trending_items(k)
     source = "trending" if isinstance(bundle, Pipeline) and bundle.has_trending else "popular"
-    response = PopularResponse(
+    response = _top_list(request, runtime, bundle, bundle.trending_items, k, source, explain)
+    _record(runtime, response, "trending")
+    return response
+
+
+def _top_list(
+    request: Request,
+    runtime: Runtime,
+    bundle: Served,
+    fetch: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    k: int,
+    source: str,
+    explain: bool,
+) -> PopularResponse:
+    """A list of ``source``'s top items (popular, trending), explained when asked."""
+    if explain:
+        _may_explain(request, runtime)
+    ids, scores = fetch(k)
+    return PopularResponse(
         recommendation_id=uuid4().hex,
         model_version=bundle.version,
         items=_scored(ids, scores, source, reason_for([source])),
+        explanations=explain_list(fetch, ids, source) if explain else None,
     )
-    _record(runtime, response, "trending")
-    return response
 
 
 @router.get(
@@ -538,9 +615,20 @@ def trending(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularRespon
     summary="Items similar to an item",
     responses=error_responses(401, 403, 404, 422, 503),
 )
-def similar(item_id: str, runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> SimilarResponse:
+def similar(
+    request: Request,
+    item_id: str,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    explain: ExplainList = False,
+) -> SimilarResponse:
     """The model's nearest items; 404 for an item the model was not trained on."""
-    response = _neighbours(bundle, item_id, k, bundle.similar_items, "similar", "similar to")
+    if explain:
+        _may_explain(request, runtime)
+    response = _neighbours(
+        bundle, item_id, k, bundle.similar_items, "similar", "similar to", explain
+    )
     _record(runtime, response, "similar")
     return response
 
@@ -552,9 +640,11 @@ def _neighbours(
     fetch: Callable[[str, int], tuple[np.ndarray, np.ndarray]],
     source: str,
     reason: str,
+    explain: bool = False,
 ) -> SimilarResponse:
     """An item-to-item list, each item's reason ``reason`` and the item's title; 404 for an
-    unknown item, 409 when the deployment cannot answer."""
+    unknown item, 409 when the deployment cannot answer. ``explain``: with an explanation per
+    item, the asked item its anchor (``explain.item_lists``)."""
     path_id(item_id, "item_id")
     try:
         ids, scores = fetch(item_id, k)
@@ -572,6 +662,9 @@ def _neighbours(
         item_id=item_id,
         model_version=bundle.version,
         items=_scored(ids, scores, source, f"{reason} {_title(bundle, item_id)}"),
+        explanations=explain_list(lambda n: fetch(item_id, n), ids, source, item_id)
+        if explain
+        else None,
     )
 
 
@@ -581,14 +674,15 @@ def _neighbours(
     summary="The most popular items",
     responses=error_responses(401, 403, 422, 503),
 )
-def popular(runtime: RuntimeDep, bundle: BundleDep, k: K = 10) -> PopularResponse:
+def popular(
+    request: Request,
+    runtime: RuntimeDep,
+    bundle: BundleDep,
+    k: K = 10,
+    explain: ExplainList = False,
+) -> PopularResponse:
     """The fallback list, as of the model's training data."""
-    ids, scores = bundle.popular_items(k)
-    response = PopularResponse(
-        recommendation_id=uuid4().hex,
-        model_version=bundle.version,
-        items=_scored(ids, scores, "popular", reason_for(["popular"])),
-    )
+    response = _top_list(request, runtime, bundle, bundle.popular_items, k, "popular", explain)
     _record(runtime, response, "popular")
     return response
 

@@ -25,7 +25,7 @@ from recsmith.pipeline.rule_check import RuleWarning
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.deps import BundleDep, RuntimeDep
-from recsmith.serving.input_errors import invalid
+from recsmith.serving.input_errors import MAX_STORED_INT, invalid
 from recsmith.serving.request_body import TOML_TYPE
 from recsmith.serving.routers.admin import AdminKey, admin_key
 from recsmith.serving.schemas import ErrorResponse, error_responses, media_body
@@ -189,7 +189,9 @@ def _set(request: Request, runtime: RuntimeDep, document: RuleDocument, key: Any
 )
 def get_rules(
     runtime: RuntimeDep,
-    version: Annotated[int | None, Query(ge=1, description="an older version")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_STORED_INT, description="an older version")
+    ] = None,
 ) -> RulesResponse:
     """The live rule file (the current version, or ``version``), the served release's own
     rules that apply where it sets none, and the latest versions."""
