@@ -174,7 +174,7 @@ CASES = [
         "PUT",
         "/v1/admin/rules",
         422,
-        "request",
+        "body",
         content=b'{"rules": [{"type": "boost", "property": "category", "equals": "a", '
         b'"factor": Infinity}]}',
         reason="Infinity",

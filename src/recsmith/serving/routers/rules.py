@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from recsmith.errors import ValidationError
+from recsmith.json_text import REPEATED_KEY, decode, repeated_path
 from recsmith.merchandising.checking import NEEDS_PIPELINE, check_served
 from recsmith.merchandising.document import RuleDocument, load_text, parse_document
 from recsmith.merchandising.live import LiveRules
@@ -141,9 +142,22 @@ def _shown(runtime: RuntimeDep, shown: RuleSet | None, current: int) -> RulesRes
 
 async def _rule_file(request: Request) -> dict[str, Any]:
     """The body's tables: TOML when sent as ``application/toml`` (the file ``recsmith rules
-    set`` reads, as the console's editor may hold it), JSON otherwise; 422 naming ``body``."""
+    set`` reads, as the console's editor may hold it), JSON otherwise, decoded as strictly as
+    every other JSON body (``json_text.decode``: no NaN/Infinity, a repeated key named); 422
+    naming ``body``."""
     media = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
     raw = await request.body()
+    if media != TOML_TYPE and raw.strip():
+        try:
+            data, repeated = decode(raw)
+        except ValueError as exc:
+            raise invalid("body", f"not valid JSON: {exc}") from None
+        where = repeated_path(data) if repeated else None
+        if where is not None:
+            raise invalid(where, REPEATED_KEY)
+        if not isinstance(data, dict):
+            raise invalid("body", "a rule file is a table (TOML) or an object (JSON)")
+        return data
     try:
         return load_text(raw.decode("utf-8"), "body", toml=media == TOML_TYPE)
     except UnicodeDecodeError:
