@@ -123,14 +123,7 @@ class EventStore(Protocol):
 
     def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
         """The stored events with these ids, as a canonical frame (any order; unknown ids are
-        left out)."""
-        ...
-
-    def events_differing(self, events: pd.DataFrame) -> pd.DataFrame:
-        """The stored events that share an ``event_id`` with a row of ``events`` (a validated
-        frame) and differ from that row in some content column, as a canonical frame: compared
-        in the database, exactly (``store.sent_content``), so a re-sent batch reads back only
-        what differs. ``reused_ids`` compares these in full to tell a re-send from a reused id."""
+        left out): what an ingested batch is compared with to tell a re-send from a reused id."""
         ...
 
     def user_items(self, user_id: str) -> list[str]:

@@ -68,7 +68,6 @@ from recsmith.store.erasure_sql import (
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
-from recsmith.store.sent_content import sent_content
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (event_id TEXT COLLATE "C" PRIMARY KEY, user_id TEXT,
@@ -169,8 +168,6 @@ _UPSERT_ITEM = (
     "created_at = COALESCE(EXCLUDED.created_at, items.created_at), updated_at = EXCLUDED.updated_at"
 )
 _STAGE = "recsmith_incoming"
-#: the events columns that are not text, as ``events_differing`` sends them
-_SQL_TYPES = {"value": "float8", "ts": "int8"}
 _DECISION_SELECT = ", ".join(drows.DECISION_HEADER)
 _KEY_SELECT = f"SELECT {', '.join(base.API_KEY_COLUMNS)} FROM api_keys"
 
@@ -404,20 +401,6 @@ class PostgresStore:
             f"SELECT {_EVENT_COLS} FROM events WHERE event_id = ANY(%s)", (list(event_ids),)
         )
         return base.frame_from_rows(rows)
-
-    @guarded("read")
-    def events_differing(self, events: pd.DataFrame) -> pd.DataFrame:
-        """One query: the batch goes in as one array per column (``unnest``), and only the
-        stored events that differ come back."""
-        sent = sent_content(events)
-        arrays = ", ".join(f"%s::{_SQL_TYPES.get(c, 'text')}[]" for c in sent.columns)
-        query = (
-            f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
-            f"FROM unnest({arrays}) AS s ({', '.join(sent.columns)}) "
-            f'JOIN events AS e ON e.event_id = s.event_id COLLATE "C" '
-            f"WHERE {sent.differs('IS DISTINCT FROM')}"
-        )
-        return base.frame_from_rows(self._rows(query, sent.values))
 
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:

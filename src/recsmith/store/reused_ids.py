@@ -4,9 +4,8 @@ Idempotent ingestion lets a client retry a batch without double counting, so a s
 skipped. But an id sent again with a different item, user, type, value, time or context is not a
 retry: it is a client bug (a counter reset, ids reused across tenants), and skipping it would lose
 the new event without a word. Such records are rejected, naming ``event_id``, and land in the
-dead letters with the rest. The store compares the batch with its events in SQL and returns the
-stored ones that differ (``EventStore.events_differing``); only those and the records whose id is
-repeated in the batch are compared here, so a re-sent batch costs one query and nothing more.
+dead letters with the rest. Only records whose id is repeated in the batch or already stored are
+compared, so a batch of new events costs only an index lookup of its ids.
 
 Two batches racing with the same new id and different content can still both pass this check;
 the store keeps the first to commit and counts the other as a duplicate.
@@ -21,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from recsmith.store.base import EventStore, ids_in
-from recsmith.store.sent_content import CONTENT
 
+#: What makes two records the same event (``event_id`` aside).
+CONTENT = ("user_id", "session_id", "item_id", "event_type", "value", "ts", "context")
 REASON = (
     "already used by a different event (an event_id names one event: re-send it unchanged, "
     "or give a new event its own id)"
@@ -36,14 +36,15 @@ def reused_ids(
     appears earlier in the batch, with different content. A ``stamped`` row's time is the
     server's (it came without one), so a retry of it a second later is still the same event."""
     out = np.zeros(len(events), dtype=bool)
+    unique = list(dict.fromkeys(events["event_id"].tolist()))
+    stored = store.events_by_id(unique)
+    if len(stored) == 0 and len(unique) == len(events):
+        return out  # every id new and once: nothing to compare (a group of new events, mostly)
     ids = events["event_id"]
     repeated = ids.duplicated(keep=False).to_numpy()
-    # A stored event left out is identical to every record sent with its id: for those records
-    # the batch's first one stands in for it below, with the same outcome.
-    stored = store.events_differing(events)
     check = np.flatnonzero(repeated | ids_in(ids, stored["event_id"].tolist()))
     if len(check) == 0:
-        return out  # new ids and exact re-sends, each once in the batch: nothing to compare
+        return out
     rows = events.iloc[check].reset_index(drop=True)
     # what each id already names: the stored event, else the batch's first record of it
     reference = pd.concat([stored, events[~ids.duplicated()]], ignore_index=True)

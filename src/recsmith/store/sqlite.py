@@ -82,7 +82,6 @@ from recsmith.store.erasure_sql import (
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
-from recsmith.store.sent_content import sent_content
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -474,21 +473,6 @@ class SQLiteStore:
         ids per chunk, and probing the id index in order reads each of its pages once."""
         rows = self._conn().execute(_EVENTS_BY_ID, (json.dumps(sorted(set(event_ids))),))
         return frame_from_rows(rows.fetchall())
-
-    @guarded("read")
-    def events_differing(self, events: pd.DataFrame) -> pd.DataFrame:
-        """One query: the batch goes in as one JSON array of rows (``json_each``, id order), and
-        only the stored events that differ come back. Floats pass through JSON text exactly:
-        ``repr`` is the shortest text of a double and SQLite reads it back to the same double."""
-        sent = sent_content(events)
-        fields = ", ".join(f"value ->> {k} AS {c}" for k, c in enumerate(sent.columns))
-        query = (
-            f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
-            f"FROM (SELECT {fields} FROM json_each(?)) AS s "
-            f"CROSS JOIN events AS e ON e.event_id = s.event_id WHERE {sent.differs('IS NOT')}"
-        )
-        batch = json.dumps(sent.rows(), ensure_ascii=False, allow_nan=False)
-        return frame_from_rows(self._conn().execute(query, (batch,)).fetchall())
 
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:
