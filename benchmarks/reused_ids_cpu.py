@@ -1,7 +1,7 @@
 """CPU of a re-import's reused-id check (``store.reused_ids.reused_ids``) per chunk, both sides.
 
-``import_speed.py --stages`` times the check in the importing thread only; where the comparison
-moves into PostgreSQL its cost moves to the server, so this script also reads the server
+``import_speed.py --stages`` times the check in the importing thread only; part of its cost is
+PostgreSQL's (the lookup, and any comparison done in SQL), so this script also reads the server
 backend's CPU (``/proc/<pid>/stat`` of the connection's backend: PostgreSQL on this machine).
 A store is filled with the ``--synthetic`` events of ``import_speed.py``, then each chunk is
 checked again, as a re-import does: once unchanged (all re-sends), once with every 100th event's
