@@ -8,6 +8,7 @@ the same lists.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,21 @@ if TYPE_CHECKING:
 
 #: The columns the engine works on, in this order.
 COLUMNS = ("user_id", "session_id", "item_id", "event_type", "value", "ts", "seq_file", "seq_row")
+#: A URL's scheme (``s3a:``, ``hdfs:``, ``file:``): such a location is Spark's to find.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/")
 #: What an id may not contain (``recsmith.ids``: control characters and "/"), as a Java regex.
 _FORBIDDEN_ID = "[\\x00-\\x1f\\x7f-\\x9f/]"
+
+
+def data_location(data: Path) -> str:
+    """``--data`` as Spark should read it: a command-line ``Path`` collapses the ``//`` of
+    ``s3a://bucket/events``, which Hadoop would then read as a path on the default file system,
+    so the slash is put back (``file:/x`` means the same as ``file:///x`` and stays)."""
+    text = str(data)
+    scheme = _SCHEME.match(text)
+    if scheme is None or scheme.group(1) == "file" or text.startswith(f"{scheme.group(1)}://"):
+        return text
+    return text.replace(":/", "://", 1)
 
 
 def from_frame(spark: SparkSession, events: pd.DataFrame) -> DataFrame:
@@ -58,7 +72,7 @@ def read_parquet(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
     from pyspark.sql import functions as F
     from pyspark.sql.types import TimestampNTZType, TimestampType
 
-    if "://" not in path and not Path(path).exists():
+    if _SCHEME.match(path) is None and not Path(path).exists():
         raise ValidationError("--data", f"no such file or directory: {path}")
     raw = spark.read.parquet(path)
     names = set(raw.columns)
