@@ -189,7 +189,7 @@ def scale(sizes: list[float], models: list[str], engines: list[str]) -> None:
                     row = {"events": n_events, **measured(engine, model, parquet, {})}
                     log(json.dumps(row))
                     rows.append(row)
-    print(pd.DataFrame(rows).to_markdown(index=False))
+    print(pd.DataFrame(rows).to_string(index=False))
 
 
 # ---- parity ----------------------------------------------------------------------------------
@@ -235,13 +235,14 @@ def parity(seeds: int) -> None:
         b = ndcg(train_on_spark(spark, train, create("ials", random_state=seed), weights))
         rows.append({"seed": seed, "in_process": round(a, 4), "spark": round(b, 4)})
         log(json.dumps(rows[-1]))
-    table = pd.DataFrame(rows)
-    print(table.to_markdown(index=False))
-    a, b = table["in_process"], table["spark"]
-    print(
-        f"iALS NDCG@10 mean ± sd: in-process {a.mean():.4f} ± {a.std():.4f}, "
-        f"Spark {b.mean():.4f} ± {b.std():.4f}, Spark/in-process {b.mean() / a.mean():.3f}"
-    )
+    if rows:
+        table = pd.DataFrame(rows)
+        print(table.to_string(index=False))
+        a, b = table["in_process"], table["spark"]
+        print(
+            f"iALS NDCG@10 mean ± sd: in-process {a.mean():.4f} ± {a.std():.4f}, "
+            f"Spark {b.mean():.4f} ± {b.std():.4f}, Spark/in-process {b.mean() / a.mean():.3f}"
+        )
     users = local.users.external_ids
     knn_local = ModelBundle.train(local, create("itemknn")).recommend(users, 10).item_ids
     knn_spark = (
