@@ -31,7 +31,7 @@ from recsmith import __version__
 from recsmith.atomic_dir import atomic_directory
 from recsmith.errors import ValidationError
 from recsmith.events.schema import Item
-from recsmith.features.interactions import Interactions
+from recsmith.features.interactions import Interactions, matrix_fingerprint
 from recsmith.ids import IdMap
 from recsmith.models.base import Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.popularity import Popular
@@ -137,7 +137,26 @@ class ModelBundle:
         else:
             model.fit(data)
         popular = Popular().fit(data)
-        fingerprint = data.fingerprint()
+        return cls.assemble(
+            model, data.users, data.items, data.matrix, popular, started=started, **info
+        )
+
+    @classmethod
+    def assemble(
+        cls,
+        model: Recommender,
+        users: IdMap,
+        items: IdMap,
+        matrix: sparse.csr_array,
+        popular: Popular,
+        *,
+        started: datetime,
+        **info: Any,
+    ) -> ModelBundle:
+        """A bundle of a fitted ``model`` and fallback on the interaction ``matrix`` (users ×
+        items, as ``Interactions.matrix``): ``train``'s last step, and how a model fitted on
+        Spark becomes the same artifact, manifest included."""
+        fingerprint = matrix_fingerprint(matrix, users, items)
         manifest = {
             "format_version": FORMAT_VERSION,
             "recsmith_version": __version__,
@@ -147,12 +166,12 @@ class ModelBundle:
             "created_at": started.isoformat(),
             "fit_seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
             "data_fingerprint": fingerprint,
-            "n_users": data.n_users,
-            "n_items": data.n_items,
-            "n_interactions": int(data.matrix.nnz),
+            "n_users": len(users),
+            "n_items": len(items),
+            "n_interactions": int(matrix.nnz),
             **info,
         }
-        return cls(model, data.users, data.items, data.matrix.tocsr(), popular, manifest)
+        return cls(model, users, items, matrix.tocsr(), popular, manifest)
 
     # ---- recommending -----------------------------------------------------------------------
 

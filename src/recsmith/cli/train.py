@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from recsmith.bundle import ModelBundle
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.cli._common import CliState, errors_as_exit, print_json, state, stderr
 from recsmith.cli._data import load_catalog, load_events, load_profiles, require_catalog
 from recsmith.cli.progress import stage_progress
+from recsmith.errors import ValidationError
 from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
@@ -19,6 +21,11 @@ from recsmith.models.registry import MODELS, create, parse_params
 from recsmith.monitoring.profile import data_profile
 from recsmith.pipeline.artifact import save_pipeline, train_pipeline
 from recsmith.pipeline.config import load_pipeline_config
+
+
+class Engine(StrEnum):
+    in_process = "in-process"
+    spark = "spark"
 
 
 def train(
@@ -62,11 +69,39 @@ def train(
         typer.Option(help="Pipeline TOML (e.g. examples/pipeline.toml): train every stage."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where to fit: in-process, or spark (Apache Spark, the spark extra: ials, "
+            "itemknn, cooccurrence, popular, trending; --data is then a Parquet file or "
+            "directory, local or on the cluster's storage). The same model directory either way."
+        ),
+    ] = Engine.in_process,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL with --engine spark (local\\[4], spark://HOST:7077, yarn); "
+            "default: the one spark-submit gives, else local\\[*]."
+        ),
+    ] = None,
 ) -> None:
     """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT.
 
     A pipeline also says whether its ranker was kept (and its held-out gain) or why not."""
     cli = state(ctx)
+    if engine is Engine.spark:
+        with errors_as_exit():
+            if pipeline is not None:
+                raise ValidationError("--engine", "a --pipeline trains in-process only")
+            bundle = _train_on_spark(
+                cli, model, param, params_file, data, store, items, spark_master
+            )
+            bundle.save(out)
+        _report(bundle.manifest, out, json_out, cli.quiet)
+        return
+    if spark_master is not None:
+        with errors_as_exit():
+            raise ValidationError("--spark-master", "only with --engine spark")
     if pipeline is not None:
         with errors_as_exit(), stage_progress(cli) as progress:
             config = load_pipeline_config(pipeline)
@@ -113,6 +148,54 @@ def train(
             )
         bundle.save(out)
     _report(bundle.manifest, out, json_out, cli.quiet)
+
+
+def _train_on_spark(
+    cli: CliState,
+    model: str,
+    param: list[str] | None,
+    params_file: Path | None,
+    data: Path | None,
+    store: str | None,
+    items: Path | None,
+    master: str | None,
+) -> ModelBundle:
+    """``train --engine spark``: settings checked before Spark starts (it takes seconds), events
+    from Parquet (read by Spark) or the store (read here, screened for privacy as in-process,
+    then shipped to Spark), the model fitted and bundled by ``recsmith.spark``."""
+    from recsmith.spark.train import check_model
+
+    check_model(model)
+    params = read_params_file(params_file, model) if params_file is not None else {}
+    recommender = create(model, **(params | parse_params(param or [])))
+    if data is not None and store is not None:
+        raise ValidationError("--data", "give either --data or --store, not both")
+    frame = load_events(None, store, cli.settings) if data is None else None
+    catalog = load_catalog(items, data, store, cli.settings)
+
+    from recsmith.spark import events as spark_events
+    from recsmith.spark.session import spark_session
+    from recsmith.spark.train import train_on_spark
+
+    with spark_session(master) as spark:
+        if frame is None:
+            assert data is not None
+            events, skipped = spark_events.read_parquet(spark, spark_events.data_location(data))
+            if skipped:
+                stderr.print(f"skipped {skipped} invalid row(s) in {data}")
+        else:
+            events = spark_events.from_frame(spark, frame)
+        return train_on_spark(
+            spark,
+            events,
+            recommender,
+            cli.settings.events.weights,
+            half_life_days=cli.settings.features.half_life_days,
+            catalog_items=ItemCatalog.from_items(catalog).item_ids if catalog else (),
+            source=spark_events.data_location(data)
+            if data is not None
+            else (store or cli.settings.store.url),
+        )
 
 
 def _report(m: dict[str, object], out: Path, json_out: bool, quiet: bool) -> None:

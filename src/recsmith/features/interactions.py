@@ -72,8 +72,13 @@ def usable_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stored values never reach a model as NaN or inf, and never pass without a word."""
     finite = np.isfinite(weights)
     clipped = np.clip(weights, -MAX_EVENT_WEIGHT, MAX_EVENT_WEIGHT)
-    dropped = int((~finite).sum())
-    over = int((finite & (clipped != weights)).sum())
+    warn_unusable(int((~finite).sum()), int((finite & (clipped != weights)).sum()))
+    return finite, clipped
+
+
+def warn_unusable(dropped: int, over: int) -> None:
+    """The one warning about events dropped (weight not finite) or clipped, whichever engine
+    counted them (this module, or ``recsmith.spark``)."""
     if dropped or over:
         log.warning(
             "training data: dropped %d event(s) whose weight is not a finite number and clipped "
@@ -82,7 +87,6 @@ def usable_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             over,
             MAX_EVENT_WEIGHT,
         )
-    return finite, clipped
 
 
 def binarize(matrix: sparse.csr_array) -> sparse.csr_array:
@@ -230,9 +234,15 @@ class Interactions:
 
     def fingerprint(self) -> str:
         """A short hash of the matrix and ids: which data a model was trained on."""
-        h = hashlib.blake2b(digest_size=8)
-        for arr in (self.matrix.indptr, self.matrix.indices, self.matrix.data):
-            h.update(np.ascontiguousarray(arr).tobytes())
-        h.update("\x1f".join(self.users.external_ids[:1000]).encode())
-        h.update("\x1f".join(self.items.external_ids[:1000]).encode())
-        return h.hexdigest()
+        return matrix_fingerprint(self.matrix, self.users, self.items)
+
+
+def matrix_fingerprint(matrix: sparse.csr_array, users: IdMap, items: IdMap) -> str:
+    """``Interactions.fingerprint`` of a matrix and its id maps, wherever they were built: the
+    same data gives the same fingerprint from this process and from Spark."""
+    h = hashlib.blake2b(digest_size=8)
+    for arr in (matrix.indptr, matrix.indices, matrix.data):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update("\x1f".join(users.external_ids[:1000]).encode())
+    h.update("\x1f".join(items.external_ids[:1000]).encode())
+    return h.hexdigest()

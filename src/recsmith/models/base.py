@@ -228,9 +228,19 @@ class Recommender(ABC):
         meta = json.loads((path / "model.json").read_text())
         if meta["name"] != cls.name:
             raise ValueError(f"{path} holds a {meta['name']!r} model, not {cls.name!r}")
-        model = cls(cls.Config(**meta["config"]))
         with np.load(path / "model.npz", allow_pickle=False) as arrays:
-            model._restore({key: arrays[key] for key in arrays.files})
+            return cls.from_arrays(
+                cls.Config(**meta["config"]), {key: arrays[key] for key in arrays.files}
+            )
+
+    @classmethod
+    def from_arrays(cls, config: ModelConfig, arrays: dict[str, np.ndarray]) -> Self:
+        """A fitted model from its learned arrays (the names ``_arrays`` writes): how a saved
+        model loads, and how one fitted elsewhere (``recsmith.spark``) becomes the same object,
+        so it saves, serves and evaluates exactly like one fitted in this process."""
+        model = cls(config)
+        model._restore(dict(arrays))
+        model.check_is_fitted()
         return model
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:

@@ -8,6 +8,7 @@ what, and ``monitoring.signals`` reads it from there.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -21,9 +22,14 @@ def data_profile(events: pd.DataFrame) -> dict[str, Any]:
     if events.empty:
         return {"n_events": 0, "first_ts_us": None, "last_ts_us": None, "event_types": {}}
     counts = events["event_type"].value_counts()
+    return profile_of(counts.to_dict(), int(events["ts"].min()), int(events["ts"].max()))
+
+
+def profile_of(type_counts: Mapping[Any, int], first_ts_us: int, last_ts_us: int) -> dict[str, Any]:
+    """``data_profile`` from counts already made (by Spark SQL in ``recsmith.spark``)."""
     return {
-        "n_events": len(events),
-        "first_ts_us": int(events["ts"].min()),
-        "last_ts_us": int(events["ts"].max()),
-        "event_types": {str(k): int(v) for k, v in counts.items()},
+        "n_events": int(sum(type_counts.values())),
+        "first_ts_us": int(first_ts_us),
+        "last_ts_us": int(last_ts_us),
+        "event_types": {str(k): int(v) for k, v in type_counts.items()},
     }
