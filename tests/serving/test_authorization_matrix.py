@@ -63,6 +63,7 @@ REQUIRED: dict[tuple[str, str], str] = {
     ("GET", "/v1/admin/experiments"): "admin",
     ("GET", "/v1/admin/experiments/{name}/report"): "admin",
     ("GET", "/v1/admin/monitor"): "admin",
+    ("GET", "/v1/admin/overview"): "admin",
     ("GET", "/v1/admin/users/{user_id}/history"): "admin",
     ("GET", "/v1/admin/fairness"): "admin",
     # live business rules (README "Live rules"): changed by admins, sent per request by readers

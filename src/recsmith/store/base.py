@@ -121,6 +121,12 @@ class EventStore(Protocol):
 
     def count_events(self) -> int: ...
 
+    def events_per_minute(self, since: datetime, until: datetime) -> list[tuple[int, int]]:
+        """``(minute, events)`` for each minute of event time in ``[since, until)`` that has
+        events, ``minute`` being ``ts // 60 s`` in microseconds: counted in SQL over the ts
+        index, so the console's overview reads at most a row per minute, not the events."""
+        ...
+
     def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
         """The stored events with these ids, as a canonical frame (any order; unknown ids are
         left out): what an ingested batch is compared with to tell a re-send from a reused id."""
@@ -223,6 +229,11 @@ class EventStore(Protocol):
         """The first ``limit`` dead letters, oldest first, received at or after ``since``, whose
         errors contain the text ``reason`` (case-sensitive), with ids above ``after_id`` (to page
         through them)."""
+        ...
+
+    def dead_letter_summary(self, since: datetime, latest: int) -> tuple[int, list[DeadLetter]]:
+        """How many dead letters arrived at or after ``since``, and the newest ``latest`` of
+        them, newest first: what the console's overview shows (one count, not every row)."""
         ...
 
     def delete_dead_letters(self, letter_ids: Sequence[int]) -> int:
@@ -546,7 +557,27 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKey:
 
 
 #: ``dead_letters`` columns that make a ``DeadLetter`` (``dead_letter_from_row``).
+#: A minute in the store's time unit (microseconds).
+MINUTE_US = 60_000_000
 DEAD_LETTER_COLUMNS = ("received_at", "source", "record_index", "errors", "payload", "id")
+
+
+def events_per_minute_query(mark: str) -> str:
+    """The GROUP BY behind ``EventStore.events_per_minute`` (``mark``: the placeholder)."""
+    return (
+        f"SELECT ts / {MINUTE_US}, COUNT(*) FROM events WHERE ts >= {mark} AND ts < {mark} "
+        "GROUP BY 1 ORDER BY 1"
+    )
+
+
+def dead_letter_summary_queries(mark: str) -> tuple[str, str]:
+    """The count and the newest-first SELECT behind ``EventStore.dead_letter_summary``."""
+    count = f"SELECT COUNT(*) FROM dead_letters WHERE received_at >= {mark}"
+    newest = (
+        f"SELECT {', '.join(DEAD_LETTER_COLUMNS)} FROM dead_letters WHERE received_at >= {mark} "
+        f"ORDER BY id DESC LIMIT {mark}"
+    )
+    return count, newest
 
 
 def dead_letter_from_row(row: Sequence[Any]) -> DeadLetter:

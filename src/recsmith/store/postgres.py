@@ -396,6 +396,13 @@ class PostgresStore:
         return int(self._rows("SELECT COUNT(*) FROM events")[0][0])
 
     @guarded("read")
+    def events_per_minute(self, since: datetime, until: datetime) -> list[tuple[int, int]]:
+        rows = self._rows(
+            base.events_per_minute_query("%s"), (base.micros(since), base.micros(until))
+        )
+        return [(int(m), int(n)) for m, n in rows]
+
+    @guarded("read")
     def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
         rows = self._rows(
             f"SELECT {_EVENT_COLS} FROM events WHERE event_id = ANY(%s)", (list(event_ids),)
@@ -746,6 +753,14 @@ class PostgresStore:
     ) -> list[DeadLetter]:
         query, params = base.dead_letter_query(limit, since, reason, after_id, "strpos(%s, %s) > 0")
         return [base.dead_letter_from_row(r) for r in self._rows(query, params)]
+
+    @guarded("read")
+    def dead_letter_summary(self, since: datetime, latest: int) -> tuple[int, list[DeadLetter]]:
+        count, newest = base.dead_letter_summary_queries("%s")
+        start = base.micros(since)
+        total = int(self._rows(count, (start,))[0][0])
+        rows = self._rows(newest, (start, latest))
+        return total, [base.dead_letter_from_row(r) for r in rows]
 
     @guarded("write")
     def delete_dead_letters(self, letter_ids: Sequence[int]) -> int:

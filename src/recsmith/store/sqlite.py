@@ -54,7 +54,9 @@ from recsmith.store.base import (
     appended,
     dead_letter_from_row,
     dead_letter_query,
+    dead_letter_summary_queries,
     event_rows,
+    events_per_minute_query,
     first_of_each_id,
     frame_from_rows,
     ids_in,
@@ -468,6 +470,11 @@ class SQLiteStore:
         return int(self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     @guarded("read")
+    def events_per_minute(self, since: datetime, until: datetime) -> list[tuple[int, int]]:
+        rows = self._conn().execute(events_per_minute_query("?"), (micros(since), micros(until)))
+        return [(int(m), int(n)) for m, n in rows.fetchall()]
+
+    @guarded("read")
     def events_by_id(self, event_ids: Sequence[str]) -> pd.DataFrame:
         """One query for any number of ids, looked up in id order: an import checks 100,000
         ids per chunk, and probing the id index in order reads each of its pages once."""
@@ -858,6 +865,14 @@ class SQLiteStore:
     ) -> list[DeadLetter]:
         query, params = dead_letter_query(limit, since, reason, after_id, "instr(?, ?) > 0")
         return [dead_letter_from_row(r) for r in self._conn().execute(query, params).fetchall()]
+
+    @guarded("read")
+    def dead_letter_summary(self, since: datetime, latest: int) -> tuple[int, list[DeadLetter]]:
+        count, newest = dead_letter_summary_queries("?")
+        conn, start = self._conn(), micros(since)
+        total = int(conn.execute(count, (start,)).fetchone()[0])
+        rows = conn.execute(newest, (start, latest)).fetchall()
+        return total, [dead_letter_from_row(r) for r in rows]
 
     @guarded("write")
     def delete_dead_letters(self, letter_ids: Sequence[int]) -> int:

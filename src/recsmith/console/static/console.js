@@ -47,11 +47,46 @@ function showLogin(reason) {
   $("login-error").textContent = reason || "";
 }
 
+const kpiRow = (g) => [
+  cell(g.group), cell(g.lists, "num"), cell(g.impressions, "num"), cell(g.users, "num"),
+  cell(num(g.ctr), "num"), cell(num(g.conversion), "num"), cell(num(g.revenue_per_user), "num"),
+];
+
+// events per minute (a bar per minute, the current one last), dead letters and latency
+function showFigures(o) {
+  const counts = o.events_per_minute.counts;
+  const total = counts.reduce((a, b) => a + b, 0);
+  const peak = Math.max(0, ...counts);
+  $("ov-events").textContent = `${total} events, ${counts[counts.length - 1]} this minute, peak ${peak} per minute`;
+  const svg = "http://www.w3.org/2000/svg";
+  $("ov-events-chart").replaceChildren(...counts.map((n, i) => {
+    const bar = document.createElementNS(svg, "rect");
+    const h = peak ? (20 * n) / peak : 0;
+    for (const [k, v] of Object.entries({ x: i, y: 20 - h, width: 0.8, height: h })) bar.setAttribute(k, v);
+    bar.dataset.count = n;
+    return bar;
+  }));
+  $("ov-dead").textContent = `${o.dead_letters.count} refused records`;
+  $("ov-dead-latest").replaceChildren(...o.dead_letters.latest.map((d) => {
+    const li = document.createElement("li");
+    li.textContent = `${d.received_at} ${d.source}: ${d.reasons.join("; ")}`;
+    return li;
+  }));
+  const l = o.latency;
+  const ms = (v) => (v === null ? "-" : `${v.toFixed(2)} ms`);
+  $("ov-latency").textContent = l.requests
+    ? `p50 ${ms(l.p50_ms)}, p99 ${ms(l.p99_ms)} over ${l.requests} requests since start`
+    : "no requests yet";
+}
+
 async function overview() {
-  const [releases, kpis] = await Promise.all([
+  const [releases, kpis, variants, figures] = await Promise.all([
     api("/v1/admin/releases").catch(() => null),
     api("/v1/admin/kpis?since=7d&by=release"),
+    api("/v1/admin/kpis?since=7d&by=variant"),
+    api("/v1/admin/overview"),
   ]);
+  showFigures(figures);
   $("ov-serving").textContent = releases ? `${releases.serving ?? "nothing"} (current: ${releases.current ?? "none"})` : "no registry";
   try {
     const report = await api("/v1/admin/monitor?since=1d");
@@ -59,10 +94,8 @@ async function overview() {
   } catch (e) {
     $("ov-monitor").textContent = `not available: ${e.message}`;
   }
-  fill("ov-kpis", kpis.groups.map((g) => [
-    cell(g.group), cell(g.lists, "num"), cell(g.impressions, "num"), cell(g.users, "num"),
-    cell(num(g.ctr), "num"), cell(num(g.conversion), "num"), cell(num(g.revenue_per_user), "num"),
-  ]));
+  fill("ov-kpis", kpis.groups.map(kpiRow));
+  fill("ov-variants", variants.groups.map(kpiRow));
   $("ov-kpis-note").textContent = kpis.groups.length ? "" : "no lists served in the last 7 days";
 }
 

@@ -1,5 +1,5 @@
-"""Admin routes the console runs on: releases (list, deploy, roll back), drift, fairness, and a
-user's history.
+"""Admin routes the console runs on: releases (list, deploy, roll back), drift, fairness, the
+overview's figures, and a user's history.
 
 The same operations as ``recsmith releases|deploy|rollback|monitor`` and ``recsmith fairness
 report``, over HTTP with an admin key, so the console (``recsmith.console``) needs nothing the API
@@ -8,6 +8,7 @@ does not offer to any other client.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
@@ -22,10 +23,12 @@ from recsmith.governance.audit import record_audit
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 from recsmith.monitoring.gauges import served_release_dir
+from recsmith.monitoring.overview import overview
 from recsmith.monitoring.release_view import ReleaseView
 from recsmith.monitoring.signals import monitor
 from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.input_errors import invalid, query_time
+from recsmith.serving.metrics import UNMATCHED
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.routers.admin import AdminKey, admin_key
 from recsmith.serving.schemas import error_responses
@@ -203,6 +206,19 @@ async def drift(
         return report.as_dict()
 
     return await run_in_threadpool(compute)
+
+
+@router.get(
+    "/overview",
+    summary="Events per minute, dead letters and latency, for the console's overview",
+    responses=error_responses(401, 403, 503),
+)
+async def get_overview(runtime: RuntimeDep) -> dict[str, Any]:
+    """Events per minute (event time) over the last hour and the dead letters of the last day
+    from the store; p50/p99 latency of this process's traffic routes since it started."""
+    now = datetime.now(UTC)
+    histogram = runtime.metrics.request_duration
+    return await run_in_threadpool(overview, runtime.store, histogram, UNMATCHED, now)
 
 
 class HistoryResponse(BaseModel):
