@@ -83,6 +83,13 @@ def test_a_visitor_who_logs_in_gets_lists_from_what_they_browsed(
         "/v1/users/u7/aliases", json={"session_id": "visit-1"}, headers=keys["ingest"]
     ).json()
     assert again["changed"] is False and again["moved_recent_items"] == 0
+    # unmerge undoes it: the moved items leave the user's recent items, and the list follows the
+    # user's own history again
+    gone = app_client.delete("/v1/users/u7/aliases/visit-1", headers=keys["ingest"])
+    assert gone.json()["unlinked"] is True
+    unmerged = app_client.get(path, headers=keys["read"]).json()
+    assert not set(_reasons(unmerged)) & set(browsed), unmerged
+    assert [i["item_id"] for i in unmerged["items"]] == [i["item_id"] for i in before["items"]]
 
 
 def test_the_link_rule(app_client: TestClient, keys: Headers, store: EventStore) -> None:

@@ -92,9 +92,26 @@ def link_alias(
     return Link(owner, alias, kind, outcome == "linked", moved)
 
 
-def unlink_alias(store: EventStore, user_id: str, alias: str, *, key: ApiKey | None = None) -> bool:
-    """Remove the link; False (and nothing audited) when ``alias`` was not linked to the user."""
+def unlink_alias(
+    store: EventStore,
+    user_id: str,
+    alias: str,
+    *,
+    state: OnlineState | None = None,
+    key: ApiKey | None = None,
+) -> bool:
+    """Remove the link; False (and nothing audited) when ``alias`` was not linked to the user.
+
+    With ``state``, the link's move of recent items is undone where it was made (this process and
+    Redis): the visitor's items leave the user's recent items, so the next list follows the user's
+    own history again. An item both of them viewed goes too; the user's stored events still count
+    it."""
     removed = store.unlink_alias(alias, user_id)
+    if removed and state is not None:
+        visitor = set(state.recent(alias, MOVED_ITEMS))
+        own = [item for item in state.recent(user_id, MOVED_ITEMS) if item not in visitor]
+        state.forget(user_id)
+        state.push([(user_id, item) for item in reversed(own)])  # oldest first, as pushed
     if removed:
         target = view_of(store).subject(user_id)
         record_audit(store, action="alias.unlink", target=target, key=key)

@@ -214,11 +214,14 @@ async def unlink(
     runtime: RuntimeDep,
     key: IngestKey,
 ) -> UnlinkResponse:
-    """Undo a link: the next training keeps the visitor's events apart; 404 when the alias is
-    not linked to this user. Audited."""
+    """Undo a link: the visitor's recent items leave the user's at once (in this process and
+    Redis), the next training keeps the visitor's events apart; 404 when the alias is not linked
+    to this user. Audited."""
     path_id(user_id, "user_id")
     path_id(alias, "alias")
-    removed = await run_in_threadpool(lambda: unlink_alias(runtime.store, user_id, alias, key=key))
+    removed = await run_in_threadpool(
+        lambda: unlink_alias(runtime.store, user_id, alias, state=runtime.state, key=key)
+    )
     if not removed:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{alias!r} is not an alias of {user_id!r}")
     return UnlinkResponse(user_id=user_id, alias=alias, unlinked=True)
