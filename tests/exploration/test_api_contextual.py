@@ -8,21 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from recsmith.config import EventSettings
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import Item
 from recsmith.exploration.linear import context_vector, thompson_bank
-from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.testing.live_app import logged, serve
+from recsmith.testing.live_app import click_first_items, logged, serve, two_source_pipeline
 
 K, HOUR, ROUNDS, PER_ROUND = 4, 12, 12, 16
 ARMS = ["pipeline", "trending"]
@@ -31,19 +27,9 @@ ARMS = ["pipeline", "trending"]
 @pytest.fixture(scope="module")
 def pipeline(simulated: tuple[pd.DataFrame, list[Item]]) -> Pipeline:
     events, items = simulated
-    config = PipelineConfig.model_validate(
-        {
-            "retrieval": {
-                "sources": [
-                    {"name": "knn", "model": "itemknn", "quota": 30},
-                    {"name": "trending", "model": "trending", "quota": 30},
-                ]
-            },
-            "ranking": {"enabled": False},
-            "contextual": {"arms": ARMS, "policy": "linear_thompson", "kpi": "click"},
-        }
+    return two_source_pipeline(
+        events, items, {"arms": ARMS, "policy": "linear_thompson", "kpi": "click"}
     )
-    return train_pipeline(config, events, dict(EventSettings().weights), items=items)
 
 
 def context_of(known: bool) -> np.ndarray:
@@ -57,7 +43,7 @@ def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[tuple[bo
     item when the list is the one its kind likes (visitors: trending; known users: the
     pipeline's)."""
     out: list[tuple[bool, Decision]] = []
-    clicks: list[dict[str, Any]] = []
+    clicks: list[tuple[str, Decision]] = []
     for n in range(PER_ROUND):
         for known in (False, True):
             # each user asks once: no clicked item in the store yet (history 0)
@@ -66,20 +52,9 @@ def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[tuple[bo
             body = client.get(f"/v1/users/{who}/recommendations?{query}", headers=auth).json()
             d = logged(client, body["recommendation_id"])
             out.append((known, d))
-            if d.arm == ("pipeline" if known else "trending") and d.item_ids:
-                clicks.append(
-                    {
-                        "event_id": f"c-{d.recommendation_id}",
-                        "user_id": who,
-                        "item_id": d.item_ids[0],
-                        "event_type": "click",
-                        "recommendation_id": d.recommendation_id,
-                    }
-                )
-    if clicks:
-        answered = client.post("/v1/events", json=clicks, headers=auth).json()
-        assert len(answered["attributed"]) == len(clicks)
-    client.app.state.runtime.contextual.sync()  # type: ignore[attr-defined]  # (or wait 1 s)
+            if d.arm == ("pipeline" if known else "trending"):
+                clicks.append((who, d))
+    click_first_items(client, auth, clicks)
     return out
 
 

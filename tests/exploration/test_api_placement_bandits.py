@@ -14,14 +14,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from recsmith.config import EventSettings
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import Item
 from recsmith.exploration.linear import context_vector
-from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.testing.live_app import logged, serve
+from recsmith.testing.live_app import click_first_items, logged, serve, two_source_pipeline
 
 K, HOUR, ROUNDS, PER_ROUND, WIDE = 4, 12, 12, 16, 4
 ARMS = ["pipeline", "trending"]
@@ -31,27 +28,16 @@ LIKES = {"home": "trending", "cart": "pipeline"}  # the arm whose lists each pla
 @pytest.fixture(scope="module")
 def pipeline(simulated: tuple[pd.DataFrame, list[Item]]) -> Pipeline:
     events, items = simulated
-    config = PipelineConfig.model_validate(
-        {
-            "retrieval": {
-                "sources": [
-                    {"name": "knn", "model": "itemknn", "quota": 30},
-                    {"name": "trending", "model": "trending", "quota": 30},
-                ]
-            },
-            "ranking": {"enabled": False},
-            "contextual": {"arms": ["pipeline", "knn"]},  # the rest of the site
-            "placements": {p: {"contextual": {"arms": ARMS}} for p in LIKES},
-        }
-    )
-    return train_pipeline(config, events, dict(EventSettings().weights), items=items)
+    rest_of_site = {"arms": ["pipeline", "knn"]}
+    placements = {p: {"contextual": {"arms": ARMS}} for p in LIKES}
+    return two_source_pipeline(events, items, rest_of_site, placements=placements)
 
 
 def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[Decision]:
     """PER_ROUND new known users ask on each placement and WIDE on none; a list is clicked (its
     first item, explicitly attributed) when its arm is the one its placement likes."""
     out: list[Decision] = []
-    clicks: list[dict[str, Any]] = []
+    clicks: list[tuple[str, Decision]] = []
     for placement in [*LIKES, None]:
         for n in range(PER_ROUND if placement else WIDE):
             who = f"{placement}-{r}-{n}"
@@ -60,20 +46,9 @@ def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[Decision
             body = client.get(f"/v1/users/{who}/recommendations?{query}", headers=auth).json()
             d = logged(client, body["recommendation_id"])
             out.append(d)
-            if placement and d.arm == LIKES[placement] and d.item_ids:
-                clicks.append(
-                    {
-                        "event_id": f"c-{d.recommendation_id}",
-                        "user_id": who,
-                        "item_id": d.item_ids[0],
-                        "event_type": "click",
-                        "recommendation_id": d.recommendation_id,
-                    }
-                )
-    if clicks:
-        answered = client.post("/v1/events", json=clicks, headers=auth).json()
-        assert len(answered["attributed"]) == len(clicks)
-    client.app.state.runtime.contextual.sync()  # type: ignore[attr-defined]  # (or wait 1 s)
+            if placement and d.arm == LIKES[placement]:
+                clicks.append((who, d))
+    click_first_items(client, auth, clicks)
     return out
 
 

@@ -7,21 +7,17 @@ and each logged context is the one built here by hand."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from recsmith.config import EventSettings
 from recsmith.decisions.record import Decision
 from recsmith.events.schema import Item
 from recsmith.exploration.linear import context_vector
-from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.testing.live_app import logged, serve
+from recsmith.testing.live_app import click_first_items, logged, serve, two_source_pipeline
 
 K, HOUR, ROUNDS, PER_ROUND = 4, 12, 12, 16
 ARMS = ["pipeline", "trending"]
@@ -34,19 +30,7 @@ COLUMN = {"mobile": 1, "desktop": 2}
 @pytest.fixture(scope="module")
 def pipeline(simulated: tuple[pd.DataFrame, list[Item]]) -> Pipeline:
     events, items = simulated
-    config = PipelineConfig.model_validate(
-        {
-            "retrieval": {
-                "sources": [
-                    {"name": "knn", "model": "itemknn", "quota": 30},
-                    {"name": "trending", "model": "trending", "quota": 30},
-                ]
-            },
-            "ranking": {"enabled": False},
-            "contextual": {"arms": ARMS, "ranker_features": True},
-        }
-    )
-    return train_pipeline(config, events, dict(EventSettings().weights), items=items)
+    return two_source_pipeline(events, items, {"arms": ARMS, "ranker_features": True})
 
 
 def by_hand(device: str | None, d: Decision, events: int) -> np.ndarray:
@@ -63,7 +47,7 @@ def by_hand(device: str | None, d: Decision, events: int) -> np.ndarray:
 
 def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[tuple[str, Decision]]:
     out: list[tuple[str, Decision]] = []
-    clicks: list[dict[str, Any]] = []
+    clicks: list[tuple[str, Decision]] = []
     for device, liked in LIKES.items():
         for n in range(PER_ROUND):
             who = f"{device}-{r}-{n}"  # a new user each time: no training events
@@ -71,20 +55,9 @@ def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[tuple[st
             body = client.get(f"/v1/users/{who}/recommendations?{query}", headers=auth).json()
             d = logged(client, body["recommendation_id"])
             out.append((device, d))
-            if d.arm == liked and d.item_ids:
-                clicks.append(
-                    {
-                        "event_id": f"c-{d.recommendation_id}",
-                        "user_id": who,
-                        "item_id": d.item_ids[0],
-                        "event_type": "click",
-                        "recommendation_id": d.recommendation_id,
-                    }
-                )
-    if clicks:
-        answered = client.post("/v1/events", json=clicks, headers=auth).json()
-        assert len(answered["attributed"]) == len(clicks)
-    client.app.state.runtime.contextual.sync()  # type: ignore[attr-defined]
+            if d.arm == liked:
+                clicks.append((who, d))
+    click_first_items(client, auth, clicks)
     return out
 
 
