@@ -63,6 +63,7 @@ def url(tmp_path: Path) -> Iterator[str]:
     yield f"sqlite:///{tmp_path / 'store.db'}"
 
 
+@pytest.mark.usefixtures("seeded_recommendation_ids")
 def test_the_bandit_learns_which_list_each_context_gets_and_survives_a_restart(
     pipeline: Pipeline, url: str
 ) -> None:

@@ -52,6 +52,7 @@ def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[Decision
     return out
 
 
+@pytest.mark.usefixtures("seeded_recommendation_ids")
 def test_each_placement_learns_its_own_arm_and_survives_a_restart(
     pipeline: Pipeline, tmp_path: Any
 ) -> None:

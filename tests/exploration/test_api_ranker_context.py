@@ -61,6 +61,7 @@ def one_round(client: TestClient, auth: dict[str, str], r: int) -> list[tuple[st
     return out
 
 
+@pytest.mark.usefixtures("seeded_recommendation_ids")
 def test_the_device_the_ranker_sees_teaches_the_bandit(pipeline: Pipeline, tmp_path: Path) -> None:
     client, auth = serve(pipeline, f"sqlite:///{tmp_path / 'store.db'}")
     with client:
