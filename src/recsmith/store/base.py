@@ -410,7 +410,9 @@ class EventStore(Protocol):
 
 
 #: Indexes on ``events`` that only speed reads up (the primary key stays: appends need it).
-DEFERRED_EVENT_INDEXES = ("events_ts", "events_user_item")
+#: ``events_visitor`` finds an anonymous visitor's events (no user id, by session: an alias's
+#: history at erasure); partial, so the usual event, which has a user, costs it nothing.
+DEFERRED_EVENT_INDEXES = ("events_ts", "events_user_item", "events_visitor")
 
 
 class _DefersIndexes(Guarded, Protocol):
@@ -472,9 +474,19 @@ def frame_from_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(np.float64)
     frame["ts"] = frame["ts"].astype(np.int64)
-    # NULL in most rows: a float column with NaN; ints and None, as validation makes them
-    frame["position"] = [None if pd.isna(p) else int(p) for p in frame["position"]]
+    frame["position"] = positions(frame["position"].to_numpy())
     return frame
+
+
+def positions(values: np.ndarray) -> np.ndarray:
+    """A list position column as validation makes it: ints, and None where absent, in an object
+    array. Built as an array: a list of ints and None given to a frame becomes float64 with NaN
+    (pandas infers it), so rows read back with and without a position disagreed with what was
+    stored (3.0 and NaN for 3 and None)."""
+    missing = pd.isna(values)
+    out = np.full(len(values), None, dtype=object)
+    out[~missing] = [int(v) for v in values[~missing].tolist()]
+    return out
 
 
 def empty_events() -> pd.DataFrame:

@@ -79,6 +79,8 @@ ALTER TABLE events ADD COLUMN IF NOT EXISTS recommendation_id TEXT;
 ALTER TABLE events ADD COLUMN IF NOT EXISTS position INTEGER;
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
 CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);  -- covers user_items
+-- an anonymous visitor's events (``base.DEFERRED_EVENT_INDEXES``)
+CREATE INDEX IF NOT EXISTS events_visitor ON events (session_id) WHERE user_id IS NULL;
 CREATE TABLE IF NOT EXISTS items (item_id TEXT COLLATE "C" PRIMARY KEY, categories TEXT NOT NULL,
     tags TEXT NOT NULL, text TEXT, properties TEXT NOT NULL, available BOOLEAN NOT NULL,
     created_at BIGINT, updated_at BIGINT NOT NULL);
@@ -89,6 +91,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (id BIGINT GENERATED ALWAYS AS IDENTITY 
     received_at BIGINT NOT NULL, source TEXT NOT NULL, record_index BIGINT NOT NULL,
     errors TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at);
+-- a redelivered stream message: was it dead-lettered already (``dead_letter_sources``)?
+CREATE INDEX IF NOT EXISTS dead_letters_source ON dead_letters (source);
 CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL, scopes TEXT NOT NULL, created_at BIGINT NOT NULL,
     revoked BOOLEAN NOT NULL DEFAULT FALSE);
@@ -170,6 +174,10 @@ _UPSERT_ITEM = (
 _STAGE = "recsmith_incoming"
 _DECISION_SELECT = ", ".join(drows.DECISION_HEADER)
 _KEY_SELECT = f"SELECT {', '.join(base.API_KEY_COLUMNS)} FROM api_keys"
+#: Indexes added after the first release (besides the tables ``_create_tables`` checks): a
+#: database without one of them runs ``_SCHEMA`` once more on the first connection, which
+#: builds it (one pass over the table, under the schema lock).
+_ADDED_INDEXES = (*base.DEFERRED_EVENT_INDEXES, "dead_letters_source")
 
 
 def _insert(table: str, columns: Sequence[str], key: str) -> str:
@@ -289,11 +297,11 @@ class PostgresStore:
         name = f"recsmith-schema:{self._schema or ''}".encode()
         key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
         with conn.cursor() as cur:
-            # the newest object in _SCHEMA (change it when adding one): all are created in one
-            # transaction, so when it exists they all do
-            # (and the indexes an import drops for a while: ``bulk_load``)
+            # the newest table in _SCHEMA (change it when adding one): all are created in one
+            # transaction, so when it exists they all do; and the indexes added since, or that
+            # an import drops for a while (``bulk_load``)
             newest = "SELECT to_regclass('audit_log') IS NOT NULL" + "".join(
-                f" AND to_regclass('{name}') IS NOT NULL" for name in base.DEFERRED_EVENT_INDEXES
+                f" AND to_regclass('{name}') IS NOT NULL" for name in _ADDED_INDEXES
             )
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()

@@ -103,6 +103,9 @@ CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 -- covering index: a user's items are read from the index alone (one per recommendation request)
 DROP INDEX IF EXISTS events_user;
 CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);
+-- an anonymous visitor's events (``base.DEFERRED_EVENT_INDEXES``); every open creates what is
+-- missing, so a store written by an older version gets it (and ``dead_letters_source``) here
+CREATE INDEX IF NOT EXISTS events_visitor ON events (session_id) WHERE user_id IS NULL;
 CREATE TABLE IF NOT EXISTS items (
     item_id TEXT PRIMARY KEY,
     categories TEXT NOT NULL,
@@ -128,6 +131,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at);
+-- a redelivered stream message: was it dead-lettered already (``dead_letter_sources``)?
+CREATE INDEX IF NOT EXISTS dead_letters_source ON dead_letters (source);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     key_hash TEXT NOT NULL UNIQUE,
