@@ -2,10 +2,11 @@
 
 One connection per thread (a shared one would make the server's threads queue) and one transaction
 per call. ``append`` COPYs into a temp table, then ``INSERT … ON CONFLICT DO NOTHING``: one round
-trip per batch, idempotent on ``event_id``. ``scan`` streams a server-side cursor on a connection of
-its own, so calls made meanwhile cannot end its transaction. Tables are created on first connection
-under an advisory lock: opening never connects (``ping`` says False while the database is down),
-and processes starting together do not race on DDL. Sorted ids use the "C" collation (byte order,
+trip per batch, idempotent on ``event_id``. ``scan`` streams ``COPY … TO STDOUT`` into columns
+(``store.copy_columns``) on a connection of its own, so calls made meanwhile cannot end its
+transaction. Tables are created on first connection under an advisory lock: opening never
+connects (``ping`` says False while the database is down), and processes starting together do
+not race on DDL. Sorted ids use the "C" collation (byte order,
 as in SQLite). ``?schema=name`` in the URL puts the tables in that schema (created if missing), so
 tests and deployments can share one database. Tables dropped under a running store (the database or
 schema recreated) are created again on the next call; an unreachable server, a lost connection, a
@@ -49,6 +50,7 @@ from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store import base
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
+from recsmith.store.copy_columns import copy_event_frames
 from recsmith.store.copy_text import copy_rows
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
@@ -391,10 +393,10 @@ class PostgresStore:
             params.append(list(types))
         conn = self._connect()
         try:
-            with conn.cursor(name="recsmith_scan") as cur:
-                cur.execute(query + " ORDER BY ts, event_id", params)
-                while rows := cur.fetchmany(batch_size):
-                    yield base.frame_from_rows(rows)
+            with conn.cursor() as cur:
+                yield from copy_event_frames(
+                    cur, query + " ORDER BY ts, event_id", params, batch_size
+                )
             conn.commit()
         finally:
             conn.close()
