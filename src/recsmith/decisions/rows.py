@@ -107,6 +107,9 @@ SCAN_SQL = (
     "i.position"
 )
 
+#: ``count_decisions``: how many lists were served in a time range (an index range count).
+COUNT_SQL = "SELECT COUNT(*) FROM decisions WHERE served_at >= {p} AND served_at < {p}"
+
 #: ``decision_latencies``: the timed decisions of one experiment in a time range.
 LATENCY_SQL = (
     "SELECT variant, latency_ms FROM decisions WHERE experiment = {p} AND served_at >= {p} "

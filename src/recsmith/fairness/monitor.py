@@ -43,8 +43,9 @@ def live_exposure(
     ``catalogue`` items; ``item_group`` maps item ids to their group."""
     ids = shown["item_id"].dropna().astype(str)
     per_item = ids.value_counts()
-    groups = ids.map(lambda i: item_group.get(i, NO_GROUP))  # per shown row: a dict lookup
-    share = groups.value_counts(normalize=True).sort_index()
+    # one group lookup per distinct item, not per shown row (a window holds millions of rows)
+    groups = [item_group.get(i, NO_GROUP) for i in per_item.index]
+    share = (per_item.groupby(groups).sum() / len(ids)).sort_index()
     n = max(catalogue, len(per_item))
     counts = np.zeros(n)
     counts[: len(per_item)] = per_item.to_numpy()

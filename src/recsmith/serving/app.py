@@ -25,6 +25,7 @@ from recsmith.console import routes as console_routes
 from recsmith.decisions.attribution import live_attributor
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
+from recsmith.decisions.window import windowed
 from recsmith.errors import StoreUnavailable
 from recsmith.experiments.adaptive import variant_outcomes
 from recsmith.exploration.board import BanditBoard, explores, keep_synced
@@ -213,10 +214,11 @@ def create_app(
             catalog_watcher = asyncio.create_task(
                 app.state.catalog_sync.watch(settings.serving.catalog_sync_interval_s)
             )
+            watched = windowed(the_store)  # the watches' decision window, read incrementally
             if settings.monitor.refresh_s > 0:
                 drift = DriftWatch(
                     drift_gauges,
-                    the_store,
+                    watched,
                     settings.monitor,
                     lambda: served_release_dir(serving, _served_version(app)),
                 )
@@ -226,7 +228,7 @@ def create_app(
             rules_watcher = await start_live_rules(app, the_store, settings.serving)
             if decision_log.enabled:  # exposure gauges and the amortised boost (recsmith.fairness)
                 watch = FairnessWatch(
-                    the_store,
+                    watched,
                     lambda: getattr(app.state.runtime, "bundle", None),
                     metrics.set_exposure,
                 )

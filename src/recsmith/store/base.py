@@ -295,6 +295,10 @@ class EventStore(Protocol):
         (``decisions.rows.SHOWN_COLUMNS``; a list of no items is one row without an item)."""
         ...
 
+    def count_decisions(self, since: datetime | None = None, until: datetime | None = None) -> int:
+        """How many decisions (lists, not items) were served ``since <= served_at < until``."""
+        ...
+
     def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
         """The shown items of these decisions (``decisions.rows.LOOKUP_COLUMNS``)."""
         ...

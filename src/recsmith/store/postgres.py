@@ -630,6 +630,11 @@ class PostgresStore:
         return drows.shown_frame(self._rows(drows.SCAN_SQL.format(p="%s"), (lo, hi)))
 
     @guarded("read")
+    def count_decisions(self, since: datetime | None = None, until: datetime | None = None) -> int:
+        found = self._rows(drows.COUNT_SQL.format(p="%s"), base.scan_bounds(since, until))
+        return int(found[0][0])
+
+    @guarded("read")
     def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
         query = f"{drows.LOOKUP_SQL}WHERE i.recommendation_id = ANY(%s)"
         return drows.lookup_frame(self._rows(query, (list(recommendation_ids),)))

@@ -701,6 +701,11 @@ class SQLiteStore:
         return rows.shown_frame(found)
 
     @guarded("read")
+    def count_decisions(self, since: datetime | None = None, until: datetime | None = None) -> int:
+        found = self._conn().execute(rows.COUNT_SQL.format(p="?"), scan_bounds(since, until))
+        return int(found.fetchone()[0])
+
+    @guarded("read")
     def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
         """Every item of these decisions (``rows.LOOKUP_COLUMNS``): explicit attribution."""
         found = self._conn().execute(
