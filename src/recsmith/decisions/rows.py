@@ -242,9 +242,10 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
     frame["assignment_propensity"] = chance
     frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
-    frame["sources"] = [
-        "|".join(json.loads(s)) if isinstance(s, str) else None for s in frame["sources"]
-    ]
+    # a window holds millions of rows but few distinct source lists: decode each one once
+    raw = frame["sources"]
+    joined = {s: "|".join(json.loads(s)) for s in raw.dropna().unique()}
+    frame["sources"] = [joined[s] if isinstance(s, str) else None for s in raw]
     return frame
 
 
