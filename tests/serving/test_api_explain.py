@@ -279,10 +279,11 @@ def test_readiness_says_when_the_ranker_is_not_compiled(
     ranked.ranker.save(tmp_path / "ranker.txt")
     fast = copy.copy(ranked)
     fast.ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", ranked.ranker.config)
-    assert fast.ranker.compiled is not None
+    assert fast.ranker.wait_compiled(120)
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no cc, no gcc
     fallback = LambdaMARTRanker.load(tmp_path / "ranker.txt", ranked.ranker.config)
+    assert not fallback.wait_compiled(120)
     assert fallback.compiled is None and "no C compiler" in str(fallback.uncompiled_reason)
     slow = copy.copy(ranked)
     slow.ranker = fallback
@@ -291,3 +292,34 @@ def test_readiness_says_when_the_ranker_is_not_compiled(
             ready = client.get("/health/ready").json()
         assert ready["degraded"] == degraded
         assert ready["status"] == ("degraded" if degraded else "ok")
+
+
+def test_readiness_says_the_ranker_is_compiling_until_it_is_compiled(
+    settings: Settings, ranked: Pipeline, store: EventStore, keys: Headers, tmp_path, monkeypatch
+) -> None:
+    """The ranker is compiled in the background: until the library is loaded, LightGBM scores
+    (the same scores, tests/trees) and readiness says ``ranker_compiling``; then neither. The
+    compiler here is the machine's own, behind a script that waits for a go file."""
+    cc = compiler()
+    if cc is None:
+        pytest.skip("no C compiler: the ranker is not compiled here")
+    assert ranked.ranker is not None
+    ranked.ranker.save(tmp_path / "ranker.txt")
+    go = tmp_path / "go"
+    held = tmp_path / "held-cc"
+    held.write_text(f'#!/bin/sh\nwhile [ ! -e "{go}" ]; do sleep 0.05; done\nexec {cc} "$@"\n')
+    held.chmod(0o755)
+    monkeypatch.setenv("CC", str(held))
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "cache"))  # nothing built yet
+    served = copy.copy(ranked)
+    served.ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", ranked.ranker.config)
+    with TestClient(create_app(settings, bundle=served, store=store)) as client:  # type: ignore[arg-type]
+        compiling = client.get("/health/ready").json()
+        during = client.get(f"/v1/users/{USER}/recommendations?k=5", headers=keys["admin"])
+        assert not served.ranker.wait_compiled(0.2)  # held back by the script
+        go.touch()
+        assert served.ranker.wait_compiled(120)
+        after = client.get("/health/ready").json()
+    assert compiling["degraded"] == ["ranker_compiling"] and compiling["status"] == "degraded"
+    assert after["degraded"] == [] and after["status"] == "ok"
+    assert during.status_code == 200 and len(during.json()["items"]) == 5  # LightGBM scored it

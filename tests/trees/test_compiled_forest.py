@@ -199,6 +199,8 @@ def test_ranker_scores_compiled_and_same_as_lightgbm(monkeypatch, tmp_path):
     assert np.array_equal(ranker.score(rows), expected)
     ranker.save(tmp_path / "ranker.txt")
     loaded = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
+    assert np.array_equal(loaded.score(rows), expected)  # compiled or not yet: the same scores
+    assert loaded.wait_compiled(120)
     assert loaded.compiled is not None and loaded.uncompiled_reason is None
     assert np.array_equal(loaded.score(rows), expected)
 
@@ -212,6 +214,7 @@ def test_ranker_without_a_compiler_scores_with_lightgbm_and_says_so(monkeypatch,
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no cc, no gcc
     ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
+    assert not ranker.wait_compiled(120)
     assert ranker.compiled is None
     assert ranker.uncompiled_reason is not None and "no C compiler" in ranker.uncompiled_reason
     assert "scoring with LightGBM's predict" in caplog.text
@@ -227,6 +230,7 @@ def test_ranker_compiled_path_can_be_turned_off(monkeypatch, tmp_path):
     )
     monkeypatch.setenv("RECSMITH_COMPILED_TREES", "0")
     ranker = LambdaMARTRanker.load(tmp_path / "ranker.txt", config)
+    assert not ranker.wait_compiled(0)  # nothing to wait for
     assert ranker.compiled is None and ranker.uncompiled_reason == "off"
 
 

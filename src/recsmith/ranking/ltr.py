@@ -3,13 +3,17 @@
 Saved as LightGBM's own text model format (not pickle), so a model directory stays safe to load.
 A loaded ranker scores with the model compiled to C (``recsmith.trees``: the same scores, a
 fifth of the CPU) when a C compiler is there; otherwise, or with ``RECSMITH_COMPILED_TREES=0``, from
-LightGBM's own predict, and the log and readiness say so.
+LightGBM's own predict, and the log and readiness say so. The compiler runs in a background thread
+(seconds to a minute for a big model, on a busy machine), so a server starts, or swaps in a new
+release, without waiting for it: LightGBM scores until the library is loaded (the very same
+scores), readiness saying ``ranker_compiling`` meanwhile; ``wait_compiled`` waits for it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any, Self
 
@@ -22,6 +26,8 @@ from recsmith.trees.forest import CompiledForest
 from recsmith.trees.lightgbm_text import UnsupportedModel
 
 log = logging.getLogger(__name__)
+#: ``uncompiled_reason`` while the compiled model is being built in the background
+COMPILING = "compiling"
 
 
 class RankerConfig(BaseModel):
@@ -53,8 +59,10 @@ class LambdaMARTRanker:
         self.booster: Any = None
         self.compiled: CompiledForest | None = None
         #: why scores come from LightGBM's predict rather than the compiled model (None: they
-        #: do not; "off": RECSMITH_COMPILED_TREES=0)
+        #: do not; "off": RECSMITH_COMPILED_TREES=0; ``COMPILING``: not built yet)
         self.uncompiled_reason: str | None = None
+        self._settled = threading.Event()  # set once a build finished, or none was started
+        self._settled.set()
 
     def fit(
         self, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, feature_names: list[str]
@@ -82,18 +90,36 @@ class LambdaMARTRanker:
         return self
 
     def _compile(self) -> None:
-        """Build (or find in the cache) the compiled model when the ranker is loaded, never on a
-        request; not after ``fit``, whose few scoring calls (held-out NDCG, calibration) cost
-        less than a build. What cannot be compiled is scored by LightGBM, the reason logged."""
+        """Start building (or finding in the cache) the compiled model when the ranker is
+        loaded, in a background thread, never on a request; not after ``fit``, whose few scoring
+        calls (held-out NDCG, calibration) cost less than a build."""
         self.compiled, self.uncompiled_reason = None, None
         if os.environ.get("RECSMITH_COMPILED_TREES", "1") == "0":
             self.uncompiled_reason = "off"
             return
+        self.uncompiled_reason = COMPILING
+        self._settled = threading.Event()
+        text = self.booster.model_to_string()
+        threading.Thread(
+            target=self._build, args=(text,), name="ranker-compile", daemon=True
+        ).start()
+
+    def _build(self, model_text: str) -> None:
+        """The compiled model, swapped in once loaded; what cannot be compiled is scored by
+        LightGBM, the reason logged and kept."""
         try:
-            self.compiled = CompiledForest(self.booster.model_to_string())
+            self.compiled = CompiledForest(model_text)  # before the reason: never neither
+            self.uncompiled_reason = None
         except (KernelUnavailable, UnsupportedModel) as exc:
             self.uncompiled_reason = str(exc)
             log.warning("ranker: scoring with LightGBM's predict, not compiled (%s)", exc)
+        finally:
+            self._settled.set()
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` s (None: as long as it takes) for the background build to end;
+        True when the compiled model scores now (tests and benchmarks that measure it)."""
+        return self._settled.wait(timeout) and self.compiled is not None
 
     @property
     def fitted(self) -> bool:
@@ -104,8 +130,9 @@ class LambdaMARTRanker:
             raise ValueError("ranker is not fitted")
         if len(features) == 0:
             return np.zeros(0, np.float32)
-        if self.compiled is not None:
-            return self.compiled.predict(features).astype(np.float32)
+        compiled = self.compiled  # read once: a background build may set it meanwhile
+        if compiled is not None:
+            return compiled.predict(features).astype(np.float32)
         return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float32)
 
     def contributions(self, features: np.ndarray) -> np.ndarray:

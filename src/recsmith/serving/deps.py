@@ -18,6 +18,7 @@ from recsmith.config import Settings
 from recsmith.exploration.board import BanditBoard
 from recsmith.exploration.contextual import ContextualBoards
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.ranking.ltr import COMPILING
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.group_commit import GroupCommit
 from recsmith.serving.metrics import Metrics
@@ -75,9 +76,12 @@ class Runtime:
 def ranker_scoring_degraded(served: Served | None) -> list[str]:
     """``["ranker_scoring"]`` when the pipeline's ranker scores with LightGBM's predict because
     its compiled form could not be built (``recsmith.trees``: no C compiler, say): the same
-    lists at several times the CPU. Not when it was turned off on purpose."""
+    lists at several times the CPU; ``["ranker_compiling"]`` while it is still being built. Not
+    when it was turned off on purpose."""
     ranker = getattr(served, "ranker", None)
     reason = getattr(ranker, "uncompiled_reason", None)
+    if reason == COMPILING:
+        return ["ranker_compiling"]
     return ["ranker_scoring"] if reason not in (None, "off") else []
 
 

@@ -391,7 +391,9 @@ class ReadyResponse(BaseModel):
         "(per-process buckets) when Redis is down (readiness stays 200), store when the store "
         "cannot be read (recommendations come from memory; the store check fails too), "
         "ranker_scoring when the ranker could not be compiled and scores with LightGBM's own "
-        "predict (same lists, more CPU; the log says why)",
+        "predict (same lists, more CPU; the log says why), ranker_compiling while the "
+        "compiled ranker is still being built after a start or reload (LightGBM scores "
+        "meanwhile)",
     )
     failed: list[str]
     hints: dict[str, str] | None = Field(
