@@ -19,7 +19,8 @@ the count disagrees.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pandas as pd
@@ -80,21 +81,26 @@ class WindowedStore:
     """A store whose open-ended ``scan_decisions(since)`` reads through a ``DecisionWindow``;
     everything else goes to the store. One per server process, shared by its watches."""
 
-    def __init__(self, store: EventStore, window: DecisionWindow | None = None) -> None:
+    def __init__(
+        self, store: EventStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._store = store
-        self.window = window or DecisionWindow(store)
+        self.window = DecisionWindow(store)
+        self.clock = clock  # the time of a read: the decision log's clock (a benchmark's own)
 
     def scan_decisions(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> pd.DataFrame:
         if since is None or until is not None:
             return self._store.scan_decisions(since, until)
-        return self.window.scan(since, datetime.now(since.tzinfo))
+        return self.window.scan(since, self.clock())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
 
-def windowed(store: EventStore) -> EventStore:
+def windowed(
+    store: EventStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> EventStore:
     """``store`` with its decision window read incrementally (``WindowedStore``)."""
-    return cast(EventStore, WindowedStore(store))
+    return cast(EventStore, WindowedStore(store, clock))
