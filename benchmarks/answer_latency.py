@@ -37,6 +37,8 @@ def measure(model_dir: Path, calls: int, batch: int, profile: bool) -> dict[str,
     from recsmith.pipeline.artifact import load_artifact
 
     pipe = load_artifact(model_dir)
+    if pipe.ranker is not None:  # measure the compiled ranker, built in the background
+        pipe.ranker.wait_compiled()
     gc.collect()
     gc.freeze()
     known = np.asarray(pipe.bundle.users.external_ids, dtype=object)

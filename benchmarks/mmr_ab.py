@@ -42,6 +42,8 @@ def main() -> None:
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     closed = load_artifact(args.model_dir)
+    if closed.ranker is not None:  # measure the compiled ranker, built in the background
+        closed.ranker.wait_compiled()
     gc.collect()
     gc.freeze()
     stepwise = copy.copy(closed)

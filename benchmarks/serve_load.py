@@ -292,13 +292,19 @@ def start_server(
 
 
 def wait_ready(base: str) -> None:
-    """Poll readiness for up to a minute; exit when the server never gets there."""
-    for _ in range(300):
+    """Poll readiness for up to three minutes until ten answers in a row are ready with the
+    ranker compiled (it is built in the background; the workers answer in turn), so the run
+    measures the compiled path; exit when the server never gets there."""
+    settled = 0
+    for _ in range(900):
         try:
-            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+            answer = httpx.get(f"{base}/health/ready", timeout=1)
+            ready = answer.status_code == 200
+            settled = settled + 1 if ready and "ranker_compiling" not in answer.text else 0
+            if settled == 10:
                 return
         except httpx.HTTPError:
-            pass
+            settled = 0
         time.sleep(0.2)
     sys.exit(f"server at {base} did not become ready")
 

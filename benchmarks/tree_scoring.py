@@ -33,6 +33,8 @@ def captured_features(model_dir: Path, batches: tuple[int, ...], calls: int) -> 
     from recsmith.pipeline.artifact import load_artifact
 
     pipe = load_artifact(model_dir)
+    if pipe.ranker is not None:  # measure the compiled ranker, built in the background
+        pipe.ranker.wait_compiled()
     ranker = pipe.ranker
     if ranker is None:
         raise SystemExit(f"{model_dir}: this pipeline has no ranker")
