@@ -5,9 +5,11 @@ The library is cached under the hash of its source, the compiler and its flags, 
 only this user can write (``RECSMITH_CACHE_DIR``, else ``$TMPDIR/recsmith-<uid>``): loading a
 library someone else could have replaced would run their code. It is built when a ranker is
 loaded, never while answering a request; the second load of the same model, and every server
-worker after the first, finds it built. No compiler, or a build that fails, raises
-``KernelUnavailable`` with the reason; the ranker then scores with LightGBM's own predict and
-says so.
+worker after the first, finds it built. Each build prunes the cache: the
+``RECSMITH_TREE_CACHE_KEEP`` (default 8) most recently used libraries stay, older ones go, and so
+do partial builds older than an hour (a process killed mid-build leaves them). No compiler, or a
+build that fails, raises ``KernelUnavailable`` with the reason; the ranker then scores with
+LightGBM's own predict and says so.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 # -ffp-contract=off and no -ffast-math: the leaf sums stay in LightGBM's order, unfused, and
 # NaN compares false
 FLAGS = ("-O2", "-std=c99", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math")
+
+
+#: Libraries kept in the cache when ``RECSMITH_TREE_CACHE_KEEP`` is not set.
+KEEP = 8
+#: A partial build (``*.tmp``, its ``.c``) older than this belongs to a process that died.
+STALE_PARTIAL_S = 3600.0
 
 
 class KernelUnavailable(RuntimeError):
@@ -57,6 +66,7 @@ def load_library(source: str) -> ctypes.CDLL:
     if cc is None:
         raise KernelUnavailable("no C compiler (set CC, or install gcc)")
     key = hashlib.sha256("\0".join([source, cc, *FLAGS]).encode()).hexdigest()[:24]
+    count = keep_count()
     try:
         where = cache_dir()
         target = where / f"forest-{key}.so"
@@ -65,6 +75,8 @@ def load_library(source: str) -> ctypes.CDLL:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if not target.is_file():
                     _compile(cc, source, target)
+                    prune(where, count, keep=target)
+        os.utime(target)  # used now: pruning keeps the most recently used
         return ctypes.CDLL(str(target))
     except OSError as exc:  # an unwritable cache directory, a library that does not load
         raise KernelUnavailable(str(exc)) from exc
@@ -91,3 +103,46 @@ def _compile(cc: str, source: str, target: Path) -> None:
         partial.unlink(missing_ok=True)
         raise KernelUnavailable(f"{cc} failed: {done.stderr.strip()[:500]}")
     os.replace(partial, target)
+
+
+def keep_count() -> int:
+    """``RECSMITH_TREE_CACHE_KEEP``: how many built libraries the cache keeps (at least 1)."""
+    raw = os.environ.get("RECSMITH_TREE_CACHE_KEEP", str(KEEP))
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise KernelUnavailable(f"RECSMITH_TREE_CACHE_KEEP={raw!r}: expected a whole number >= 1")
+    return count
+
+
+def prune(where: Path, count: int, keep: Path | None = None, now: float | None = None) -> None:
+    """Remove all but the ``count`` most recently used libraries in ``where`` (and their lock
+    files; never ``keep``, the one just built), and partial builds and lock files without a
+    library older than ``STALE_PARTIAL_S``. A library another process has loaded stays mapped
+    there."""
+    now = time.time() if now is None else now
+    found = {path: _mtime(path) for path in where.glob("forest-*")}
+    libraries = sorted(
+        (p for p, t in found.items() if p.suffix == ".so" and t is not None and p != keep),
+        key=lambda p: found[p] or 0.0,
+        reverse=True,
+    )
+    for library in libraries[max(count - (keep is not None), 0) :]:
+        library.unlink(missing_ok=True)
+        library.with_suffix(".lock").unlink(missing_ok=True)
+    for path, mtime in found.items():  # a lock without its library: a build that failed
+        partial = path.suffix != ".so" and not (
+            path.suffix == ".lock" and path.with_suffix(".so").exists()
+        )
+        if partial and mtime is not None and now - mtime > STALE_PARTIAL_S:
+            path.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float | None:
+    """When ``path`` was last written or used; None when another process removed it."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
