@@ -67,9 +67,15 @@ def test_a_late_write_or_a_delete_in_the_kept_span_makes_it_read_the_window_agai
     assert window.full_reads == 3
 
 
-def test_a_wider_window_than_the_kept_one_is_read_whole(store: EventStore) -> None:
+def test_a_wider_window_reads_only_what_is_before_the_kept_one(store: EventStore) -> None:
     store.append_decisions([shown("a", 1, ["i1"]), shown("b", 10, ["i2"])])
     window = DecisionWindow(store, settle_s=0)
     assert rows(window.scan(at(5), now=at(11))) == [("b", "i2")]
-    assert rows(window.scan(at(0), now=at(12))) == [("a", "i1"), ("b", "i2")]
+    store.append_decisions([shown("c", 11.5, ["i3", "i4"])])
+    got = window.scan(at(0), now=at(12))
+    assert rows(got) == [("a", "i1"), ("b", "i2"), ("c", "i3"), ("c", "i4")]
+    pd.testing.assert_frame_equal(got, store.scan_decisions(at(0)))
+    assert window.full_reads == 1
+    store.append_decisions([shown("late", 0.5, ["i9"])])  # before the kept span: counted
+    assert rows(window.scan(at(0), now=at(13)))[0] == ("late", "i9")
     assert window.full_reads == 2

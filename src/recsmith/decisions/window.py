@@ -13,7 +13,7 @@ The answer is the one a full ``scan_decisions(since)`` would give, row for row a
 Kept rows can change only by a late write (a writer that buffered through a store outage) or a
 delete (retention, erasure); both change how many decisions the store holds in the kept span, so
 each incremental read first counts them (one index range count) and reads the window whole when
-the count disagrees.
+the count disagrees. A wider window than the kept one reads only the part before it.
 """
 
 from __future__ import annotations
@@ -56,25 +56,31 @@ class DecisionWindow:
             return frame
 
     def _incremental(self, since: datetime) -> pd.DataFrame | None:
-        """The window from the kept rows and a read of the recent ones; None when a full read is
-        needed (nothing kept, a wider window than kept, or the kept span changed in the store)."""
+        """The window from the kept rows and reads of the recent ones (and of the older ones,
+        for a window wider than the kept one: the two watches ask for different spans); None
+        when a full read is needed (nothing kept, or the kept span changed in the store)."""
         if self._frame is None or self._since is None or self._read_at is None:
             return None
+        frame = self._frame
         if since < self._since:
-            return None
+            frame = _joined(self.store.scan_decisions(since, self._since), frame)
         cut = max(self._read_at - self.settle, since)
-        served = self._frame["served_at"]
-        kept = self._frame[(served >= since) & (served < cut)]
+        served = frame["served_at"]
+        kept = frame[(served >= since) & (served < cut)]
         ids = kept["recommendation_id"]
         lists = int((ids != ids.shift()).sum())  # sorted by time and id: one run per decision
         if lists != self.store.count_decisions(since, cut):
             return None
-        fresh = self.store.scan_decisions(cut)
-        if kept.empty:
-            return fresh
-        if fresh.empty:
-            return kept.reset_index(drop=True)
-        return pd.concat([kept, fresh], ignore_index=True)
+        return _joined(kept, self.store.scan_decisions(cut))
+
+
+def _joined(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Two ``scan_decisions`` frames of consecutive spans as one, in order."""
+    if before.empty:
+        return after.reset_index(drop=True)
+    if after.empty:
+        return before.reset_index(drop=True)
+    return pd.concat([before, after], ignore_index=True)
 
 
 class WindowedStore:
