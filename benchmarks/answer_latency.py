@@ -37,8 +37,9 @@ def measure(model_dir: Path, calls: int, batch: int, profile: bool) -> dict[str,
     from recsmith.pipeline.artifact import load_artifact
 
     pipe = load_artifact(model_dir)
-    if pipe.ranker is not None:  # measure the compiled ranker, built in the background
-        pipe.ranker.wait_compiled()
+    # measure the compiled ranker, built in the background (a checkout from before that, run
+    # by --against, compiled it at load and has no wait_compiled)
+    getattr(pipe.ranker, "wait_compiled", lambda: None)()
     gc.collect()
     gc.freeze()
     known = np.asarray(pipe.bundle.users.external_ids, dtype=object)

@@ -33,8 +33,9 @@ def captured_features(model_dir: Path, batches: tuple[int, ...], calls: int) -> 
     from recsmith.pipeline.artifact import load_artifact
 
     pipe = load_artifact(model_dir)
-    if pipe.ranker is not None:  # measure the compiled ranker, built in the background
-        pipe.ranker.wait_compiled()
+    # measure the compiled ranker, built in the background (a checkout from before that, run
+    # by --against, compiled it at load and has no wait_compiled)
+    getattr(pipe.ranker, "wait_compiled", lambda: None)()
     ranker = pipe.ranker
     if ranker is None:
         raise SystemExit(f"{model_dir}: this pipeline has no ranker")
