@@ -70,9 +70,9 @@ class AmortisedConfig(BaseModel):
     [rerank.amortised]
     property = "brand"     # or "category" (an item's primary category)
     strength = 0.5         # γ above; 0 = off
-    window_days = 1        # slots served over this window count as "so far" (each refresh
-                           # reads the whole window from the log: keep it to what you need)
-    refresh_s = 300        # how often the server re-reads the log
+    window_days = 1        # slots served over this window count as "so far" (a server reads
+                           # it whole at start, then only what is new: decisions.window)
+    refresh_s = 300        # how often the server reads what is new in the log
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)

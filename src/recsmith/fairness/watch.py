@@ -1,5 +1,6 @@
-"""The server's fairness loop: every ``refresh_s``, read the decision log once and update the
-exposure gauges and the amortised exposure boost.
+"""The server's fairness loop: every ``refresh_s``, read the decision log's window (only what is
+new since the last read, through the server's ``decisions.window``) and update the exposure
+gauges and the amortised exposure boost.
 
 Both want exposure *so far*, which changes slowly; reading the log per request would put a store
 scan on the request path for a number that moves by one slot. So a background task does it on a
@@ -23,8 +24,9 @@ from recsmith.store.base import EventStore
 log = logging.getLogger(__name__)
 
 #: The gauges' window and refresh period when no ``[rerank.amortised]`` says otherwise: an hour
-#: of lists is plenty for a share and a Gini, and each refresh reads the whole window (at 100
-#: lists/s of 10 items, an hour is 3.6M rows), so the window stays short by default.
+#: of lists is plenty for a share and a Gini, and a server reads the whole window at start (at
+#: 100 lists/s of 10 items, an hour is 3.6M rows; later refreshes read only what is new,
+#: ``decisions.window``), so the window stays short by default.
 WINDOW_DAYS, REFRESH_S = 1.0 / 24.0, 300.0
 
 
