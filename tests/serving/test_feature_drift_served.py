@@ -11,60 +11,45 @@ not its inputs' other columns).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from recsmith.config import MonitorSettings, Settings
+from recsmith.config import MonitorSettings
 from recsmith.monitoring.gauges import MonitorGauges
 from recsmith.monitoring.release_view import ReleaseView
 from recsmith.monitoring.signals import MonitorReport, monitor
 from recsmith.pipeline.artifact import save_pipeline
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.ranking.context import parse_context
-from recsmith.serving import create_app
 from recsmith.store.sqlite import SQLiteStore
-from recsmith.testing.device_shop import device_shop_events, device_shop_pipeline
-
-SETTINGS = MonitorSettings(
-    feature_sample_every=1, feature_rows_per_minute=1_000_000, refresh_s=0, min_events=200
+from recsmith.testing.device_shop import (
+    device_shop_events,
+    device_shop_pipeline,
+    replay_latest,
 )
+
+SETTINGS = MonitorSettings(min_events=200)
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline, pd.DataFrame, Path]]:
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pipeline, pd.DataFrame, Path]:
     events = device_shop_events()
     pipeline = device_shop_pipeline(events)
     where = tmp_path_factory.mktemp("release") / "pipe"
     save_pipeline(pipeline, where)
-    latest = events.sort_values("ts").groupby("user_id").tail(1)
-    yield pipeline, latest, where
+    return pipeline, events, where
 
 
 def _replay(
     shop: tuple[Pipeline, pd.DataFrame, Path], tmp: Path, device: str | None
 ) -> MonitorReport:
-    """Each user asks once at their latest event's moment, from that event's device (or from
-    ``device``); then the monitor over what the server sampled."""
-    pipeline, latest, where = shop
-    moment = [0.0]
-    pipeline.clock = lambda: moment[0]  # copies the server makes share this clock
-    url = f"sqlite:///{tmp / 's.sqlite'}"
-    settings = Settings(
-        store={"url": url}, serving={"require_keys": False}, monitor=SETTINGS.model_dump()
-    )
-    with TestClient(create_app(settings, bundle=pipeline)) as client:
-        for user, ts, context in latest[["user_id", "ts", "context"]].itertuples(index=False):
-            moment[0] = ts / 1e6
-            asked = device or parse_context(context)["device"]
-            got = client.get(f"/v1/users/{user}/recommendations", params={"device": asked})
-            assert got.status_code == 200, got.text
-    store = SQLiteStore(tmp / "s.sqlite")  # the server stored its samples as it stopped
+    """``replay_latest`` into a new store, then the monitor over what the server sampled."""
+    pipeline, events, where = shop
+    replay_latest(pipeline, events, f"sqlite:///{tmp / 's.sqlite'}", device)
+    store = SQLiteStore(tmp / "s.sqlite")
     try:
         now = datetime.now(UTC)
         return monitor(store, ReleaseView.read(where), now - timedelta(hours=1), SETTINGS, now)

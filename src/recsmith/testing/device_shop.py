@@ -12,13 +12,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from fastapi.testclient import TestClient
 
-from recsmith.config import EventSettings
+from recsmith.config import EventSettings, Settings
 from recsmith.events.validate import validate_events
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.ranking.context import DEVICES
+from recsmith.ranking.context import DEVICES, parse_context
+from recsmith.serving import create_app
 
 USERS = 400
 PER_GROUP = 40
@@ -77,3 +79,28 @@ def device_shop_pipeline(events: pd.DataFrame) -> Pipeline:
     if pipeline.ranker is None:
         raise AssertionError("the device shop's ranker was not kept")
     return pipeline
+
+
+def replay_latest(
+    pipeline: Pipeline, events: pd.DataFrame, url: str, device: str | None = None
+) -> None:
+    """Each user of ``events`` asks ``pipeline``, served over the store at ``url`` with every
+    query's feature rows sampled, once: at the moment of their latest event (the pipeline's
+    clock) and from that event's device, or from ``device`` (a shifted traffic). As the training
+    profile asked for them (``monitoring.features``): unchanged traffic computes the very
+    rows it profiled. The server stores its samples as it stops."""
+    latest = events.sort_values("ts").groupby("user_id").tail(1)
+    moment = [0.0]
+    pipeline.clock = lambda: moment[0]  # the copies the server makes share this clock
+    settings = Settings(
+        store={"url": url},
+        serving={"require_keys": False},
+        monitor={"feature_sample_every": 1, "feature_rows_per_minute": 1_000_000, "refresh_s": 0},
+    )
+    with TestClient(create_app(settings, bundle=pipeline)) as client:
+        for user, ts, context in latest[["user_id", "ts", "context"]].itertuples(index=False):
+            moment[0] = ts / 1e6
+            asked = device or parse_context(context)["device"]
+            got = client.get(f"/v1/users/{user}/recommendations", params={"device": asked})
+            if got.status_code != 200:
+                raise AssertionError(got.text)
