@@ -4,14 +4,24 @@ and PSI against hand values, and the profile training records, checked against t
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from recsmith.config import MonitorSettings
+from recsmith.ids import IdMap
 from recsmith.monitoring.deciles import decile_profile
+from recsmith.monitoring.feature_rows import encode
 from recsmith.monitoring.features import feature_profile, feature_psi, query_rows
+from recsmith.monitoring.release_view import ReleaseView
+from recsmith.monitoring.signals import Signal, monitor
+from recsmith.store.base import micros
+from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.device_shop import DEVICE_CODES, device_shop_events, device_shop_pipeline
 
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 #: feature "a": 1..10 (one per decile bucket) and two missing; "b": constant 5
 A = [*np.arange(1.0, 11.0), np.nan, np.nan]
 PROFILE = feature_profile(["a", "b"], np.column_stack([A, [5.0] * 12]))
@@ -69,3 +79,40 @@ def test_training_profiles_the_served_rows_of_each_user_s_latest_moment() -> Non
     hour = profile["features"]["hour"]
     want = np.bincount(np.searchsorted(hour["edges"], hours, side="right"), minlength=10)
     assert hour["counts"] == (20 * want).tolist()
+
+
+def test_the_signal_reads_the_release_s_sampled_rows(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    at = micros(NOW - timedelta(hours=1)) or 0
+    store.append_feature_samples(encode("r1", at, np.column_stack([SERVED_A, [5.0] * 15])))
+    store.append_feature_samples(encode("r0", at, np.full((50, 2), 99.0)))  # another release
+    release = ReleaseView(
+        version="r1",
+        created_at=NOW - timedelta(days=1),
+        users=IdMap(["u1"]),
+        items=IdMap(["i0"]),
+        item_users=np.array([1]),
+        profile=None,
+        features=PROFILE,
+    )
+    since = NOW - timedelta(days=1)
+
+    def signal(view: ReleaseView, min_events: int) -> Signal:
+        report = monitor(store, view, since, MonitorSettings(min_events=min_events), now=NOW)
+        return next(s for s in report.signals if s.name == "feature_psi")
+
+    judged = signal(release, 15)
+    assert judged.value == pytest.approx(HAND_A)
+    assert (judged.status, judged.warn, judged.alert) == ("warn", 0.1, 0.25)
+    assert judged.note == "worst: a 0.142, b 0"
+    few = signal(release, 16)
+    assert few.status == "insufficient"
+    assert few.note == (
+        "15 sampled feature rows in the window: too few to judge (min_events = 16); "
+        "worst: a 0.142, b 0"
+    )
+    unprofiled = signal(ReleaseView(**{**release.__dict__, "features": None}), 1)
+    assert unprofiled.status == "unknown" and "not recorded" in unprofiled.note
+    unsampled = signal(ReleaseView(**{**release.__dict__, "version": "r2"}), 1)
+    assert unsampled.status == "unknown" and "no feature rows sampled" in unsampled.note
+    store.close()

@@ -140,7 +140,7 @@ def monitor(
         worst = "worst: " + ", ".join(f"{n} {v:.3g}" for n, v in list(features.items())[:WORST])
         at = SIGNALS.index("feature_psi")
         note = signals[at].note
-        signals[at] = replace(signals[at], note=f"{note}; worst: {worst}" if note else worst)
+        signals[at] = replace(signals[at], note=f"{note}; {worst}" if note else worst)
     return MonitorReport(release.version, since, recent.n_events, signals, features)
 
 
