@@ -295,11 +295,24 @@ class MonitorSettings(Section):
             "unknown_users": (0.3, 0.6),
             "unknown_items": (0.1, 0.3),
             "score_psi": (0.1, 0.25),
+            "feature_psi": (0.1, 0.25),
             "model_age_h": (72.0, 168.0),
             "newest_event_age_h": (1.0, 6.0),
         },
         description="signal = [warn, alert]: the signal warns at or above the first value and "
         "alerts at or above the second",
+    )
+    feature_sample_every: int = Field(
+        20, ge=0, description="the ranker's feature rows of one query in this many are sampled"
+    )
+    feature_rows_per_minute: int = Field(
+        300, ge=1, description="feature rows a server process records per minute at most"
+    )
+    feature_retain_days: float = Field(
+        7.0, gt=0, description="sampled feature rows older than this are deleted"
+    )
+    feature_rows_kept: int = Field(
+        200_000, ge=1, description="sampled feature rows kept at most (the newest)"
     )
 
     @field_validator("window")

@@ -13,36 +13,16 @@ from typer.testing import CliRunner
 
 from recsmith.cli.app import app
 from recsmith.pipeline.artifact import load_pipeline
+from recsmith.testing.device_shop import PER_GROUP, device_shop_records
 
 runner = CliRunner()
-PER_GROUP = 40
-BLOCKS = 5
-DAY = 86_400
 
 
 def _shop(tmp_path: Path) -> tuple[Path, Path]:
-    """400 users; in each 10-day block a user shops on one device (a coin flip) and views 3
-    items of that device's group (m* on mobile, d* on desktop; Zipf-like within the group), in
-    the block's first 5 days: the latest fifth of events (the label window) is the last block."""
-    rng = np.random.default_rng(7)
-    weights = 1.0 / np.arange(1, PER_GROUP + 1)
-    weights /= weights.sum()
-    lines = []
-    for u in range(400):
-        for block in range(BLOCKS):
-            mobile = bool(rng.random() < 0.5)
-            for n in rng.choice(PER_GROUP, 2, replace=False, p=weights).tolist():
-                lines.append(
-                    {
-                        "user_id": f"u{u}",
-                        "item_id": f"{'m' if mobile else 'd'}{n}",
-                        "event_type": "view",
-                        "timestamp": 1_700_000_000 + block * 10 * DAY + int(rng.integers(5 * DAY)),
-                        "context": {"device": "mobile" if mobile else "desktop"},
-                    }
-                )
+    """The device shop (``recsmith.testing.device_shop``) as files: events in the blocks' first
+    5 days, so the latest fifth of events (the label window) is the last block."""
     events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    events.write_text("".join(json.dumps(e) + "\n" for e in device_shop_records()))
     items = tmp_path / "items.jsonl"
     catalogue = [
         {"item_id": f"{g}{n}", "properties": {"for_mobile": int(g == "m")}}

@@ -27,8 +27,14 @@ from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
 from recsmith.models.registry import create
 from recsmith.monitoring.signals import SIGNALS
+from recsmith.pipeline.artifact import save_pipeline
 from recsmith.serving import create_api_key, create_app
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.device_shop import (
+    device_shop_events,
+    device_shop_pipeline,
+    replay_latest,
+)
 from recsmith.testing.recommender import checkerboard_events
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -136,6 +142,9 @@ def test_the_console_in_a_browser(
         page.click("#drift-form button")
         expect(page.locator("#drift-table tbody tr")).to_have_count(len(SIGNALS))  # one a row
         expect(page.locator("#drift-summary")).to_contain_text(v2)
+        # a single model has no ranker: no feature rows, and the page says why
+        expect(page.locator("#drift-features tbody tr")).to_have_count(0)
+        expect(page.locator("#drift-features-note")).to_contain_text("No feature PSI: not recorded")
         _shot(page, "drift")
 
         page.click("nav a[data-page=preview]")
@@ -209,3 +218,35 @@ def test_the_console_api_asks_for_an_admin_key(
         store = SQLiteStore(Path(settings.store.url.removeprefix("sqlite:///")))
         assert history["items"] and sorted(history["items"]) == sorted(store.user_items("u001"))
         store.close()
+
+
+def test_the_drift_page_lists_each_ranker_feature_s_psi(page: object, tmp_path: Path) -> None:
+    """A pipeline served all its traffic from one device: the drift page's feature table puts
+    ``device`` first at alert level, the others ok (values: ``test_feature_drift_served``)."""
+    from playwright.sync_api import expect
+
+    events = device_shop_events()
+    pipeline = device_shop_pipeline(events)
+    save_pipeline(pipeline, tmp_path / "pipe")
+    reg = ModelRegistry(tmp_path / "registry")
+    reg.deploy(reg.publish(tmp_path / "pipe"))
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    replay_latest(pipeline, events, url, device="mobile")
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    _, admin = create_api_key(store, "console", ["admin"])
+    store.close()
+    settings = Settings(store={"url": url}, serving={"registry": reg.root})
+    with live_server(settings, tmp_path) as server:
+        page.goto(f"{server.base}/console")  # type: ignore[attr-defined]
+        page.fill("#key", admin)  # type: ignore[attr-defined]
+        page.click("#login-form button")  # type: ignore[attr-defined]
+        page.click("nav a[data-page=drift]")  # type: ignore[attr-defined]
+        page.fill("#drift-since", "1d")  # type: ignore[attr-defined]
+        page.click("#drift-form button")  # type: ignore[attr-defined]
+        rows = page.locator("#drift-features tbody tr")  # type: ignore[attr-defined]
+        expect(rows).to_have_count(len(pipeline.manifest["feature_profile"]["names"]))
+        expect(rows.first.locator("td").first).to_have_text("device")
+        expect(rows.first.locator("td:nth-child(3)")).to_have_text("alert")
+        expect(rows.nth(1).locator("td:nth-child(3)")).to_have_text("ok")
+        expect(page.locator("#drift-features-note")).to_have_text("")  # type: ignore[attr-defined]
+        _shot(page, "drift-features")

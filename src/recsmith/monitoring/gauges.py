@@ -5,7 +5,9 @@ slow for a scrape), from the same ``monitoring.signals.monitor`` that ``recsmith
 so the console, alerts and the command never disagree. One labelled gauge per quantity keeps the
 series count fixed: ``recsmith_monitor_signal{signal=…}`` holds the value (NaN while unknown) and
 ``recsmith_monitor_level{signal=…}`` its level (0 ok, 1 warn, 2 alert, -1 not judged) for alert
-rules that should not repeat the thresholds.
+rules that should not repeat the thresholds. ``recsmith_monitor_feature_psi{feature=…}`` holds
+each ranker input feature's PSI (``monitoring.features``): as many series as the served release
+has features, cleared when it changes.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class MonitorGauges:
     value: Gauge
     level: Gauge
     refreshed: Gauge
+    feature: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> MonitorGauges:
@@ -61,6 +64,13 @@ class MonitorGauges:
                 "When the monitor signals were last computed (Unix time).",
                 registry=registry,
             ),
+            feature=Gauge(
+                "recsmith_monitor_feature_psi",
+                "PSI of each ranker input feature sampled by the servers against the served "
+                "release's training profile (the largest is the feature_psi signal).",
+                ("feature",),
+                registry=registry,
+            ),
         )
 
     def show(self, report: MonitorReport) -> None:
@@ -69,6 +79,9 @@ class MonitorGauges:
                 math.nan if signal.value is None else signal.value
             )
             self.level.labels(signal=signal.name).set(LEVELS[signal.status])
+        self.feature.clear()  # another release may have other features
+        for name, value in report.features.items():
+            self.feature.labels(feature=name).set(value)
         self.refreshed.set(time.time())
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from recsmith.bundle import read_manifest
 from recsmith.ids import IdMap
 from recsmith.models.base import sparse_from_arrays
+from recsmith.monitoring.features import KEY as FEATURES_KEY
 from recsmith.monitoring.profile import KEY
 from recsmith.monitoring.scores import KEY as SCORES_KEY
 
@@ -35,6 +36,9 @@ class ReleaseView:
     #: ``monitoring.scores.score_profile`` of its lists at training; None for a single model or
     #: a release trained before score profiles were recorded
     scores: dict[str, Any] | None = None
+    #: ``monitoring.features.feature_profile`` of its ranker's rows at training; None without
+    #: a ranker or for a release trained before feature profiles were recorded
+    features: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, path: Path) -> ReleaseView:
@@ -52,4 +56,5 @@ class ReleaseView:
             item_users=item_users.astype(np.int64),
             profile=manifest.get(KEY),
             scores=manifest.get(SCORES_KEY),
+            features=manifest.get(FEATURES_KEY),
         )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recsmith.ids import IdMap
-from recsmith.monitoring.divergence import psi
+from recsmith.monitoring.deciles import bucket_counts, cuts, decile_psi
 from recsmith.store.base import EventStore
 
 #: Manifest key of the profile.
@@ -27,19 +27,21 @@ KEY = "score_profile"
 #: Training users whose lists make the profile, and the length of each list.
 SAMPLE_USERS = 1000
 K = 10
-BUCKETS = 10
 
 
 def score_profile(scores: np.ndarray) -> dict[str, Any]:
-    """The cuts between ten equal-mass buckets of ``scores`` (ties merge cuts) and the count of
-    scores in each bucket (a score equal to a cut goes above it)."""
+    """The cuts between ten equal-mass buckets of ``scores`` and the count of scores in each
+    (``monitoring.deciles``); non-finite scores (a short list's padding) are left out."""
     values = np.asarray(scores, dtype=np.float64)
     values = values[np.isfinite(values)]
     if not len(values):
         return {"edges": [], "counts": [], "n_scores": 0}
-    edges = np.unique(np.quantile(values, np.arange(1, BUCKETS) / BUCKETS))
-    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-    return {"edges": edges.tolist(), "counts": counts.tolist(), "n_scores": len(values)}
+    edges = cuts(values)
+    return {
+        "edges": edges.tolist(),
+        "counts": bucket_counts(edges, values).tolist(),
+        "n_scores": len(values),
+    }
 
 
 def pipeline_score_profile(pipeline: Any, seed: int = 0) -> dict[str, Any]:
@@ -60,9 +62,7 @@ def score_psi(profile: dict[str, Any], scores: np.ndarray) -> float | None:
     compare)."""
     if not profile.get("counts") or not len(scores):
         return None
-    edges = np.asarray(profile["edges"], dtype=np.float64)
-    actual = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=len(edges) + 1)
-    return psi(np.asarray(profile["counts"], dtype=np.float64), actual.astype(np.float64))
+    return decile_psi(profile, scores)
 
 
 def served_scores(store: EventStore, version: str, users: IdMap, since: datetime) -> np.ndarray:

@@ -11,7 +11,11 @@ Drift compares what the release learnt from with what arrives now:
   for (they get fallbacks) and of its events on items it has never seen;
 * ``score_psi`` — PSI of the scores the release served its known users in the window (the
   decision log) against those it gave at training (``monitoring.scores``); judged against
-  ``min_events`` served scores rather than events.
+  ``min_events`` served scores rather than events;
+* ``feature_psi`` — the largest PSI among the ranker's input features, sampled by the server
+  (``feature_samples``) against those the release computed at training (``monitoring.features``);
+  every feature's PSI is in the report (``features``), and the note names the worst
+  ``WORST``; judged against ``min_events`` sampled rows.
 
 Freshness: ``model_age_h``, ``events_since_training``, ``catalog_changes_since_training``,
 ``newest_event_age_h`` (how long ago the newest stored event happened: a stalled ingest shows as
@@ -23,7 +27,7 @@ rather than judged: a few dozen events will "drift" by chance.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -31,6 +35,8 @@ import numpy as np
 
 from recsmith.config import MonitorSettings
 from recsmith.monitoring.divergence import jensen_shannon, psi
+from recsmith.monitoring.feature_rows import decode
+from recsmith.monitoring.features import WORST, feature_psi
 from recsmith.monitoring.recent import RecentTraffic, read_recent
 from recsmith.monitoring.release_view import ReleaseView
 from recsmith.monitoring.scores import score_psi, served_scores
@@ -39,7 +45,14 @@ from recsmith.store.base import EventStore, micros
 Status = Literal["ok", "warn", "alert", "insufficient", "unknown", "info"]
 #: Buckets of the training popularity curve the PSI compares.
 POPULARITY_BUCKETS = 10
-DRIFT = ("event_mix_js", "item_popularity_psi", "unknown_users", "unknown_items", "score_psi")
+DRIFT = (
+    "event_mix_js",
+    "item_popularity_psi",
+    "unknown_users",
+    "unknown_items",
+    "score_psi",
+    "feature_psi",
+)
 FRESHNESS = (
     "model_age_h",
     "events_since_training",
@@ -65,6 +78,8 @@ class MonitorReport:
     since: datetime
     window_events: int
     signals: list[Signal]
+    #: each ranker feature's PSI, largest first (empty: no profile or no sampled rows)
+    features: dict[str, float] = field(default_factory=dict)
 
     def worst(self) -> Status:
         """``alert`` if any signal alerts, else ``warn`` if any warns, else ``ok``."""
@@ -78,6 +93,7 @@ class MonitorReport:
             "window_events": self.window_events,
             "status": self.worst(),
             "signals": [asdict(s) for s in self.signals],
+            "feature_psi": self.features,
         }
 
 
@@ -95,8 +111,10 @@ def monitor(
     recent = read_recent(store, since, trained_until)
     served = served_scores(store, release.version, release.users, since)
     score_drift = score_psi(release.scores, served) if release.scores is not None else None
+    sampled, features = sampled_feature_psi(store, release, since)
     values = _drift(release, recent) | {
         "score_psi": score_drift,
+        "feature_psi": next(iter(features.values()), None),
         "model_age_h": (now - release.created_at).total_seconds() / 3600,
         "events_since_training": float(recent.since_training) if trained_until else None,
         "catalog_changes_since_training": float(
@@ -106,17 +124,37 @@ def monitor(
         if recent.newest_ts_us is None
         else max(0.0, (micros(now) or 0) - recent.newest_ts_us) / 3.6e9,
     }
+    counted = {"score_psi": len(served), "feature_psi": sampled}
+    profiles = {"score_psi": release.scores, "feature_psi": release.features}
     signals = [
         _judge(
             name,
             values[name],
             settings,
-            len(served) if name == "score_psi" else recent.n_events,
-            (release.scores if name == "score_psi" else release.profile) is not None,
+            counted.get(name, recent.n_events),
+            profiles.get(name, release.profile) is not None,
         )
         for name in SIGNALS
     ]
-    return MonitorReport(release.version, since, recent.n_events, signals)
+    if features:
+        worst = "worst: " + ", ".join(f"{n} {v:.3g}" for n, v in list(features.items())[:WORST])
+        at = SIGNALS.index("feature_psi")
+        note = signals[at].note
+        signals[at] = replace(signals[at], note=f"{note}; {worst}" if note else worst)
+    return MonitorReport(release.version, since, recent.n_events, signals, features)
+
+
+def sampled_feature_psi(
+    store: EventStore, release: ReleaseView, since: datetime
+) -> tuple[int, dict[str, float]]:
+    """How many feature rows the servers sampled for ``release`` since ``since``, and each
+    feature's PSI over them against the release's profile (empty without a profile or rows)."""
+    if release.features is None:
+        return 0, {}
+    rows = decode(
+        store.feature_samples(release.version, micros(since) or 0), len(release.features["names"])
+    )
+    return len(rows), feature_psi(release.features, rows)
 
 
 def _drift(release: ReleaseView, recent: RecentTraffic) -> dict[str, float | None]:
@@ -171,6 +209,10 @@ def _judge(
             if not profiled and name == "score_psi"
             else "no scores served to known users in the window (decision log)"
             if name == "score_psi"
+            else "not recorded for this release (no ranker, or trained before feature profiles)"
+            if not profiled and name == "feature_psi"
+            else "no feature rows sampled in the window ([monitor] feature_sample_every)"
+            if name == "feature_psi"
             else "no events in the window"
             if n_events == 0
             else "not recorded for this release (trained before data profiles: retrain)"
@@ -179,7 +221,9 @@ def _judge(
         )
         return Signal(name, None, "unknown", warn, alert, why)
     if name in DRIFT and n_events < settings.min_events:
-        what = "served scores" if name == "score_psi" else "events"
+        what = {"score_psi": "served scores", "feature_psi": "sampled feature rows"}.get(
+            name, "events"
+        )
         note = f"{n_events} {what} in the window: too few to judge (min_events = "
         return Signal(name, value, "insufficient", warn, alert, note + f"{settings.min_events})")
     if warn is None and alert is None:

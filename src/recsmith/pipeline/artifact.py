@@ -27,6 +27,8 @@ from recsmith.features.items import ItemCatalog
 from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.models.registry import create, model_class
+from recsmith.monitoring.features import KEY as FEATURES_KEY
+from recsmith.monitoring.features import pipeline_feature_profile
 from recsmith.monitoring.profile import data_profile
 from recsmith.monitoring.scores import KEY as SCORES_KEY
 from recsmith.monitoring.scores import pipeline_score_profile
@@ -179,6 +181,9 @@ def train_pipeline(
     )
     with progress("score profile"):  # what ``recsmith monitor`` compares served scores with
         bundle.manifest[SCORES_KEY] = pipeline_score_profile(pipeline)
+    if ranker is not None:
+        with progress("feature profile"):  # ... and the ranker's sampled input features
+            bundle.manifest[FEATURES_KEY] = pipeline_feature_profile(pipeline, full)
     return pipeline
 
 

@@ -61,6 +61,8 @@ from recsmith.sparse_rows import csr_from_pairs, gather_rows
 
 log = logging.getLogger(__name__)
 
+#: Called with the ranker's feature rows [n, features] and each row's query index [n].
+FeatureTap = Callable[[np.ndarray, np.ndarray], None]
 #: The name of the popularity source under every list, and how many extra items it brings (rules
 #: may filter some out).
 FALLBACK = "popular"
@@ -304,17 +306,24 @@ class Pipeline:
         return Queries(idx, recent_rows, exclude, ctx, now)
 
     def candidates(
-        self, queries: Queries, k: int, timings: dict[str, float] | None = None
+        self,
+        queries: Queries,
+        k: int,
+        timings: dict[str, float] | None = None,
+        tap: FeatureTap | None = None,
     ) -> Candidates:
         """Retrieve, then rank (or keep the fused retrieval order), best first per query.
-        Stage durations are added to ``timings`` when given (for the per-stage metrics)."""
+        Stage durations are added to ``timings`` when given (for the per-stage metrics);
+        ``tap`` is handed the ranker's feature rows and each row's query (feature drift:
+        ``monitoring.features``)."""
         started = time.perf_counter()
         cands = retrieve(self.sources, self.quotas, queries, self.weights)
         retrieved = time.perf_counter()
         if self.ranker is not None and len(cands):
-            cands = cands.with_scores(
-                self.ranker.score(candidate_features(self.state, queries, cands))
-            )
+            features = candidate_features(self.state, queries, cands)
+            if tap is not None:
+                tap(features, cands.query)
+            cands = cands.with_scores(self.ranker.score(features))
         if timings is not None:
             timings["retrieval"] = retrieved - started
             timings["ranking"] = time.perf_counter() - retrieved
@@ -373,6 +382,7 @@ class Pipeline:
         trace: Trace | None = None,
         source: str | None = None,
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
+        feature_tap: FeatureTap | None = None,
     ) -> tuple[TopK, np.ndarray, Candidates, Queries, np.ndarray | None]:
         """``top_k`` with the queries it built (``answer`` traces reasons to their items) and,
         when ``explore`` is given to an exploring pipeline, each final row's propensity.
@@ -383,7 +393,7 @@ class Pipeline:
         has_recent = np.diff(queries.recent.indptr) > 0
         popular = TIERS.index("category" if categories else "popular")
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
-        cands = self.candidates(queries, k, timings)
+        cands = self.candidates(queries, k, timings, feature_tap)
         cands = cands.take(np.flatnonzero(tier[cands.query] < 2))  # nobody known: popularity
         if source is not None:  # a contextual arm (``exploration.contextual``): its source's rows
             cands = cands.take(np.flatnonzero(source_rows(cands, source)))
@@ -510,6 +520,7 @@ class Pipeline:
         trace: Trace | None = None,
         source: str | None = None,
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
+        feature_tap: FeatureTap | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
@@ -534,6 +545,7 @@ class Pipeline:
             trace=trace,
             source=source,
             profiles=profiles,
+            feature_tap=feature_tap,
         )
 
         lists = self.bundle.external_batch(user_ids, top, tier >= TIERS.index("category"))

@@ -48,6 +48,7 @@ from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.deps import Runtime, Served
+from recsmith.serving.feature_sampler import FeatureSampler
 from recsmith.serving.group_commit import GroupCommit, latest_items
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
@@ -143,6 +144,8 @@ def create_app(
             the_store, settings.decisions, on_drop=metrics.decisions_dropped.inc
         )
         decision_log.start()
+        sampler = FeatureSampler(the_store, settings.monitor)  # feature drift's rows
+        sampler.start()
         shared_arms = open_arms(serving.state_url, the_store)  # Redis copy, the store the truth
         bandits = BanditBoard(the_store, settings.decisions.kinds(), shared_arms)
         contextual = ContextualBoards(the_store, settings.decisions.kinds())  # [contextual] arms
@@ -178,7 +181,7 @@ def create_app(
                     buckets=open_buckets(settings.serving.state_url, settings.auth.rates()),
                 ),
                 state=the_state,
-                coalescer=Coalescer(arms=lambda: bandits.counts),
+                coalescer=Coalescer(arms=lambda: bandits.counts, sampler=sampler),
                 events=GroupCommit(
                     the_store,
                     settings.events,
@@ -265,6 +268,7 @@ def create_app(
             app.state.runtime = None
             await run_in_threadpool(app.state.shadow.close)
             await run_in_threadpool(decision_log.close)  # flush: a clean stop loses none
+            await run_in_threadpool(sampler.close)
             await run_in_threadpool(bandits.flush)
             await run_in_threadpool(contextual.flush)
             if shared_arms is not None:

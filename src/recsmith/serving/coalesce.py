@@ -26,6 +26,7 @@ from recsmith.bundle import Answer
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.explorer import ExploreRequest
 from recsmith.rerank.rules import Rule
+from recsmith.serving.feature_sampler import FeatureSampler
 from recsmith.serving.gather import Gatherer
 
 #: A batch never exceeds this many queries (bounds one flush's time and memory).
@@ -79,9 +80,13 @@ class Coalescer:
     """See module docstring. One per server process; safe to share across model swaps."""
 
     def __init__(
-        self, max_batch: int = MAX_COALESCED, arms: Callable[[], ArmCounts] = ArmCounts
+        self,
+        max_batch: int = MAX_COALESCED,
+        arms: Callable[[], ArmCounts] = ArmCounts,
+        sampler: FeatureSampler | None = None,
     ) -> None:
         self._arms = arms  # the bandit counts an exploring pipeline draws from, now
+        self._sampler = sampler  # feature drift: the ranker's rows of some queries
         self._gatherer: Gatherer[_Query, Slot] = Gatherer(self._call, max_batch=max_batch)
 
     async def answer(self, served: Any, query: UserQuery, options: Options) -> Slot:
@@ -92,13 +97,19 @@ class Coalescer:
 
     def _call(self, group: list[_Query]) -> list[Slot]:
         """One pipeline call for a group that shares the model and the options; an exploring
-        pipeline (``[explore]``) gets each request's id and the current bandit counts."""
+        pipeline (``[explore]``) gets each request's id and the current bandit counts, a ranked
+        one the feature sampler's tap when one of the group's queries is sampled."""
         served = group[0].served
-        explore: dict[str, ExploreRequest] = {}
+        extra: dict[str, Any] = {}
         if getattr(served, "explorer", None) is not None:
             ids = [p.query.request_id for p in group]
-            explore["explore"] = ExploreRequest(ids, self._arms())
-        return _call(group, explore)
+            extra["explore"] = ExploreRequest(ids, self._arms())
+        sampler = self._sampler
+        if sampler is not None and getattr(served, "ranker", None) is not None:
+            picked = sampler.pick(len(group))
+            if picked is not None:
+                extra["feature_tap"] = sampler.tap(served.version, picked)
+        return _call(group, extra)
 
 
 def _call(group: list[_Query], explore: dict[str, Any]) -> list[Slot]:

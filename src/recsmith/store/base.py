@@ -401,6 +401,22 @@ class EventStore(Protocol):
         or only ``version``."""
         ...
 
+    # --- sampled ranker features (``monitoring.features``; SQL in ``monitoring.feature_rows``) ---
+
+    def append_feature_samples(self, rows: Sequence[tuple[str, int, bytes]]) -> int:
+        """Store sampled feature rows ``(release, sampled_at µs, float32 bytes)``; returns how
+        many."""
+        ...
+
+    def feature_samples(self, release: str, since_us: int) -> list[bytes]:
+        """The feature bytes of ``release``'s rows sampled at or after ``since_us``."""
+        ...
+
+    def trim_feature_samples(self, before_us: int, keep: int) -> int:
+        """Retention: delete rows sampled before ``before_us`` and all but the newest ``keep``;
+        returns how many went."""
+        ...
+
     def bulk_load(self) -> AbstractContextManager[None]:
         """Held by an import around all its appends. Into an empty events table, the secondary
         event indexes (``DEFERRED_EVENT_INDEXES``) are dropped and built once at the end, in

@@ -46,6 +46,7 @@ from recsmith.governance.audit import (
     scan_audit_query,
 )
 from recsmith.merchandising import rows as rule_rows
+from recsmith.monitoring import feature_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store import base
@@ -158,6 +159,8 @@ CREATE TABLE IF NOT EXISTS privacy_marks (subject TEXT PRIMARY KEY, erased BOOLE
 _PRIVACY_LOCK = 0x7265637370726976  # "recspriv"
 #: Advisory lock key serialising the creation of ``rule_sets`` (``recsmith.merchandising``).
 _RULES_LOCK = 0x7265637372756C65  # "recsrule"
+#: ... and of ``feature_samples`` (``monitoring.feature_rows``).
+_FEATURES_LOCK = 0x7265637366656174  # "recsfeat"
 #: True once the privacy tables exist (the index is created last).
 _PRIVACY_NEWEST = "SELECT to_regclass('privacy_marks_updated') IS NOT NULL"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
@@ -822,17 +825,55 @@ class PostgresStore:
     # --- live business rules (``recsmith.merchandising``) ---
 
     def _rule_table(self, *, create: bool = True) -> bool:
-        """Whether ``rule_sets`` exists, creating it unless ``create`` is False: on first use,
-        as ``_privacy_tables`` and for the same reasons (readers never run DDL)."""
-        if getattr(self, "_rules_ready", False):
+        """Whether ``rule_sets`` exists, creating it unless ``create`` is False."""
+        return self._table_on_use("rule_sets", _RULES_LOCK, rule_rows.POSTGRES_SCHEMA, create)
+
+    def _table_on_use(self, table: str, lock: int, schema: str, create: bool) -> bool:
+        """Whether ``table`` exists, creating it (``schema``, under advisory ``lock``) unless
+        ``create`` is False: on first use, as ``_privacy_tables`` and for the same reasons
+        (readers never run DDL)."""
+        ready: set[str] = self.__dict__.setdefault("_tables_ready", set())
+        if table in ready:
             return True
         with self._tx() as cur:
-            exists = cur.execute("SELECT to_regclass('rule_sets') IS NOT NULL").fetchone()
+            exists = cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
             if exists != (True,) and create:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_RULES_LOCK,))
-                cur.execute(rule_rows.POSTGRES_SCHEMA)
-        self._rules_ready = exists == (True,) or create
-        return self._rules_ready
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                cur.execute(schema)
+        if exists == (True,) or create:
+            ready.add(table)
+        return table in ready
+
+    # --- sampled ranker features (``monitoring.features``) ---
+
+    def _feature_table(self, *, create: bool = True) -> bool:
+        return self._table_on_use(
+            "feature_samples", _FEATURES_LOCK, feature_rows.POSTGRES_SCHEMA, create
+        )
+
+    @guarded("write")
+    def append_feature_samples(self, rows: Sequence[tuple[str, int, bytes]]) -> int:
+        if not rows:
+            return 0
+        self._feature_table()
+        self._many(feature_rows.INSERT_SQL.format(p="%s"), rows)
+        return len(rows)
+
+    @guarded("read")
+    def feature_samples(self, release: str, since_us: int) -> list[bytes]:
+        if not self._feature_table(create=False):
+            return []
+        found = self._rows(feature_rows.SELECT_SQL.format(p="%s"), (release, since_us))
+        return [bytes(r[0]) for r in found]
+
+    @guarded("write")
+    def trim_feature_samples(self, before_us: int, keep: int) -> int:
+        if not self._feature_table(create=False):
+            return 0
+        with self._tx() as cur:
+            return int(
+                cur.execute(feature_rows.TRIM_SQL.format(p="%s"), (before_us, keep)).rowcount
+            )
 
     @guarded("write")
     def add_rule_set(self, document: str, set_by: str | None, at_us: int) -> int:

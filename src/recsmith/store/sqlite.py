@@ -41,6 +41,7 @@ from recsmith.governance.audit import (
     scan_audit_query,
 )
 from recsmith.merchandising import rows as rule_rows
+from recsmith.monitoring import feature_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
 from recsmith.store.base import (
@@ -374,6 +375,7 @@ class SQLiteStore:
         conn.executescript(_AUDIT_SCHEMA)
         _add_columns(conn, "api_keys", _ADDED_KEY_COLUMNS)
         conn.executescript(rule_rows.SQLITE_SCHEMA)
+        conn.executescript(feature_rows.SQLITE_SCHEMA)
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
@@ -827,6 +829,19 @@ class SQLiteStore:
         return [audit_from_row(r) for r in reversed(found)]
 
     # --- live business rules (``recsmith.merchandising``) ---
+
+    @guarded("write")
+    def append_feature_samples(self, rows: Sequence[tuple[str, int, bytes]]) -> int:
+        return self._write(feature_rows.INSERT_SQL.format(p="?"), rows) if rows else 0
+
+    @guarded("read")
+    def feature_samples(self, release: str, since_us: int) -> list[bytes]:
+        found = self._conn().execute(feature_rows.SELECT_SQL.format(p="?"), (release, since_us))
+        return [r[0] for r in found.fetchall()]
+
+    @guarded("write")
+    def trim_feature_samples(self, before_us: int, keep: int) -> int:
+        return self._write(feature_rows.TRIM_SQL.format(p="?"), [(before_us, keep)])
 
     @guarded("write")
     def add_rule_set(self, document: str, set_by: str | None, at_us: int) -> int:

@@ -138,6 +138,15 @@ async function drift(event) {
     cell(s.name), cell(num(s.value), "num"), cell(s.status, `status-${s.status}`),
     cell(num(s.warn), "num"), cell(num(s.alert), "num"), cell(s.note),
   ]));
+  // each ranker feature's PSI (sampled by the servers), worst first, judged as feature_psi is
+  const signal = report.signals.find((s) => s.name === "feature_psi");
+  const features = Object.entries(report.feature_psi || {});
+  const level = (v) => (signal.alert !== null && v >= signal.alert ? "alert"
+    : signal.warn !== null && v >= signal.warn ? "warn" : "ok");
+  fill("drift-features", features.map(([name, v]) => [
+    cell(name), cell(num(v), "num"), cell(level(v), `status-${level(v)}`),
+  ]));
+  $("drift-features-note").textContent = features.length ? "" : `No feature PSI: ${signal.note}`;
 }
 
 async function fairness(event) {
