@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from calibrated_default import with_calibration
 from calibration import calibration_line
-from pipeline_vs_models import DATASETS, SINGLE, load
+from pipeline_vs_models import SINGLE, load_named
 from scipy import sparse
 
 from recsmith.config import EventSettings
@@ -40,7 +41,6 @@ from recsmith.evaluation.split import Split, parse_split
 from recsmith.features.interactions import Interactions
 from recsmith.models.als import ALSConfig
 from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import default_pipeline_config
 
 K = 10
 
@@ -59,11 +59,7 @@ class Scored:
 def parts(name: str, protocol: str, part: str) -> tuple[Split, list]:
     """The (train, test) parts of ``name`` under ``protocol``; for ``validation`` the protocol
     cut again inside the outer train part (the test part is dropped unread)."""
-    base, _, keep = name.partition("@")
-    fmt, folder, _ = DATASETS[base]
-    events, items = load(fmt, folder)
-    if keep:
-        events = events.sample(frac=float(keep), random_state=0).sort_index()
+    events, items, _ = load_named(name)
     spec = parse_split(protocol)
     split = spec.apply(events)
     if part == "validation":
@@ -107,10 +103,7 @@ def run(name: str, protocol: str, part: str, fixed: bool) -> None:
     scored.append(Scored("implicit ALS", result.per_user["ndcg"], time.perf_counter() - started))
     summaries = []
     for label, calibrated in [("pipeline", True), *([("fixed pipeline", False)] * fixed)]:
-        config = default_pipeline_config()
-        config = config.model_copy(
-            update={"calibration": config.calibration.model_copy(update={"enabled": calibrated})}
-        )
+        config = with_calibration(calibrated)
         started = time.perf_counter()
         pipeline = train_pipeline(config, split.train, weights, items=items)
         fitted = time.perf_counter() - started
