@@ -19,7 +19,7 @@ import platform
 import time
 
 from calibration import calibration_line
-from pipeline_vs_models import DATASETS, SINGLE, load
+from pipeline_vs_models import SINGLE, load_named
 
 from recsmith.config import EventSettings
 from recsmith.evaluation.runner import evaluate_models
@@ -38,13 +38,8 @@ def with_calibration(on: bool) -> PipelineConfig:
 
 
 def run(name: str, k: int) -> str:
-    """One table row; ``NAME@SHARE`` keeps a seeded random ``SHARE`` of NAME's events (a sparse
-    shop: ``ml-100k@0.1`` is 10k ratings, the shape of #15's marketplace set)."""
-    base, _, keep = name.partition("@")
-    fmt, folder, split = DATASETS[base]
-    events, items = load(fmt, folder)
-    if keep:
-        events = events.sample(frac=float(keep), random_state=0).sort_index()
+    """One table row (``NAME@SHARE``: ``load_named``)."""
+    events, items, split = load_named(name)
     spec = parse_split(split)
     weights = dict(EventSettings().weights)
     scores: dict[str, float] = {}

@@ -45,6 +45,18 @@ def load(fmt: str, folder: str) -> tuple[pd.DataFrame, list]:
     return pd.concat(frames, ignore_index=True), items
 
 
+def load_named(name: str) -> tuple[pd.DataFrame, list, str]:
+    """Events, items and default split of ``NAME``, or of a seeded random ``SHARE`` of its events
+    for ``NAME@SHARE`` (a sparse shop: ``ml-100k@0.1`` is 10k ratings, the shape of #15's
+    marketplace set)."""
+    base, _, keep = name.partition("@")
+    fmt, folder, split = DATASETS[base]
+    events, items = load(fmt, folder)
+    if keep:
+        events = events.sample(frac=float(keep), random_state=0).sort_index()
+    return events, items, split
+
+
 def run(name: str, k: int) -> list[str]:
     fmt, folder, split = DATASETS[name]
     events, items = load(fmt, folder)
