@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from fastapi.testclient import TestClient
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
+from recsmith.errors import StoreUnavailable
 from recsmith.serving import create_api_key, create_app
 from recsmith.serving.auth import KeyCache
 from recsmith.testing.tcp_forwarder import TcpForwarder
@@ -236,3 +238,25 @@ def test_failing_requests_keep_the_connection_usable(
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks]
     assert error_id in tracebacks[0].getMessage()
+
+
+def test_after_an_outage_no_thread_fails_again_on_a_connection_it_kept(
+    pg_store: PostgresStore, forwarder: TcpForwarder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each thread keeps a connection; when the server goes away all of them die, but a thread
+    learns it only at its next call. One thread finding its connection broken must retire the
+    others' too: the flaky failure this replaces was a worker thread failing on its stale
+    connection after the store was back, logging a second outage and failing readiness."""
+    caplog.set_level(logging.INFO)
+    pg_store.heartbeat()  # this thread's connection
+    with ThreadPoolExecutor(max_workers=1) as worker:  # one thread: it keeps its connection
+        assert worker.submit(pg_store.count_events).result() == 0
+        forwarder.close()
+        with pytest.raises(StoreUnavailable):
+            pg_store.heartbeat()  # this thread finds the outage
+        forwarder.open()
+        pg_store.heartbeat()  # back: this thread reconnects
+        assert worker.submit(pg_store.count_events).result() == 0  # not on its dead connection
+    lines = _outage_lines(caplog)
+    assert len(lines) == 2, lines
+    assert "unavailable" in lines[0] and "is back" in lines[1]

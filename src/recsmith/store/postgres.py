@@ -254,6 +254,10 @@ class PostgresStore:
         self._all: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self._ready = False
+        #: Bumped when a connection is found broken: every thread's connection opened before
+        #: then is dropped at its next use (``_conn``), so that after an outage no thread fails
+        #: once more on a dead connection it kept, starting a second outage.
+        self._epoch = 0
         self.outage = Outage(self._safe_url)
 
     def __repr__(self) -> str:
@@ -319,12 +323,28 @@ class PostgresStore:
         conn.commit()
 
     def _conn(self) -> psycopg.Connection[Any]:
+        """This thread's connection; a new one when it has none, or when its connection was opened
+        before another thread found one broken (the server or the network went away: this one is
+        as likely dead, and failing on it would restart an outage that has just ended)."""
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "epoch", 0) != self._epoch:
+            self._drop(conn)
+            conn = None
         if conn is None or conn.closed or conn.broken:
+            epoch = self._epoch
             conn = self._local.conn = self._connect()
+            self._local.epoch = epoch
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _drop(self, conn: psycopg.Connection[Any]) -> None:
+        """Close this thread's ``conn`` and forget it."""
+        with suppress(psycopg.Error):
+            conn.close()
+        self._local.conn = None
+        with self._lock, suppress(ValueError):
+            self._all.remove(conn)
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -339,10 +359,9 @@ class PostgresStore:
             with suppress(psycopg.Error):
                 conn.rollback()
             if conn.closed or conn.broken:
-                conn.close()
-                self._local.conn = None
-                with self._lock, suppress(ValueError):
-                    self._all.remove(conn)
+                with self._lock:
+                    self._epoch += 1
+                self._drop(conn)
             raise
 
     def _rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:

@@ -41,6 +41,10 @@ class TcpForwarder:
             listener, self._listener = self._listener, None
             sockets, self._sockets = self._sockets, set()
         if listener is not None:
+            # shutdown wakes the thread blocked in accept(); close alone leaves the port bound
+            # until it returns, and ``open`` could not listen on it again
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for sock in sockets:
             with contextlib.suppress(OSError):
