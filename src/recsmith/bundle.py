@@ -28,6 +28,7 @@ import numpy as np
 from scipy import sparse
 
 from recsmith import __version__
+from recsmith.array_files import read_arrays, save_arrays
 from recsmith.atomic_dir import atomic_directory
 from recsmith.errors import ValidationError
 from recsmith.events.schema import Item
@@ -39,7 +40,10 @@ from recsmith.models.registry import model_class
 from recsmith.models.topk import TopK
 from recsmith.sparse_rows import csr_from_pairs, gather_rows
 
-FORMAT_VERSION = 1
+#: 2: arrays as plain ``.npy`` files in directories, served memory-mapped
+#: (``recsmith.array_files``); 1: the same arrays in ``.npz`` archives, still read.
+FORMAT_VERSION = 2
+SUPPORTED_FORMATS = (1, 2)
 
 
 class NeedsPipeline(ValueError):
@@ -413,25 +417,33 @@ class ModelBundle:
             self.write(staging)
 
     def write(self, path: Path) -> None:
-        """``manifest.json``, ``ids.npz``, ``seen.npz``, and ``model/`` + ``fallback/`` (no
-        pickle) into the existing directory ``path``, file by file: ``save`` for a whole
-        bundle, this for a pipeline, which adds its own files before the directory goes live."""
+        """``manifest.json``, ``ids/``, ``seen/``, and ``model/`` + ``fallback/`` (``.npy``
+        files, no pickle) into the existing directory ``path``, file by file: ``save`` for a
+        whole bundle, this for a pipeline, which adds its own files before the directory goes
+        live. Always the current format, whatever format the bundle was loaded from."""
         self.model.save(path / "model")
         self.popular.save(path / "fallback")
-        np.savez(path / "ids.npz", users=self.users.to_array(), items=self.items.to_array())
-        np.savez(path / "seen.npz", **sparse_to_arrays("seen_", self.seen))
-        (path / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+        save_arrays(path / "ids", {"users": self.users.to_array(), "items": self.items.to_array()})
+        save_arrays(path / "seen", sparse_to_arrays("seen_", self.seen))
+        manifest = {**self.manifest, "format_version": FORMAT_VERSION}
+        (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> ModelBundle:
         manifest = read_manifest(path)
         model = model_class(manifest["model"]).load(path / "model")
         popular = Popular.load(path / "fallback")
-        with np.load(path / "ids.npz", allow_pickle=False) as ids:
-            users, items = IdMap(ids["users"].astype(object)), IdMap(ids["items"].astype(object))
-        with np.load(path / "seen.npz", allow_pickle=False) as arrays:
-            seen = sparse_from_arrays("seen_", {key: arrays[key] for key in arrays.files})
+        users, items = read_ids(path)
+        seen = sparse_from_arrays("seen_", read_arrays(path / "seen", path / "seen.npz"))
         return cls(model, users, items, seen, popular, manifest)
+
+
+def read_ids(path: Path) -> tuple[IdMap, IdMap]:
+    """The (users, items) id maps of the release in ``path``, either format. The ids become
+    Python strings in each process (an ``IdMap`` hashes them), so unlike the numeric arrays
+    they are not shared between workers."""
+    ids = read_arrays(path / "ids", path / "ids.npz")
+    return IdMap(ids["users"].astype(object)), IdMap(ids["items"].astype(object))
 
 
 #: Set (``every_item_shown``) while an explanation reads a list as its source ranks it.
@@ -484,7 +496,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise ValidationError("--model-dir", f"{manifest} is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise ValidationError("--model-dir", f"{manifest} is not a recsmith manifest")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in SUPPORTED_FORMATS:
         raise ValidationError(
             "--model-dir", f"{path}: unsupported model format {meta.get('format_version')}"
         )

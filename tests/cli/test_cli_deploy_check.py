@@ -51,15 +51,15 @@ def _half_written(good: Path, where: Path) -> Path:
     """What a failed save used to leave: ``manifest.json`` and the model, no id maps or
     exclusions."""
     shutil.copytree(good, where)
-    (where / "ids.npz").unlink()
-    (where / "seen.npz").unlink()
+    shutil.rmtree(where / "ids")
+    shutil.rmtree(where / "seen")
     return where
 
 
 def _corrupt(good: Path, where: Path) -> Path:
     shutil.copytree(good, where)
-    data = (where / "model" / "model.npz").read_bytes()
-    (where / "model" / "model.npz").write_bytes(data[: len(data) // 2])  # truncated
+    path = where / "model" / "arrays" / "user_factors_.npy"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated
     return where
 
 
@@ -67,10 +67,8 @@ def _mismatched(good: Path, where: Path) -> Path:
     """Every file loads, but the user factors no longer fit the item factors: only asking the
     model for a list finds it."""
     shutil.copytree(good, where)
-    path = where / "model" / "model.npz"
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    np.savez(path, **arrays | {"user_factors_": arrays["user_factors_"][:, :8]})
+    path = where / "model" / "arrays" / "user_factors_.npy"
+    np.save(path, np.load(path)[:, :8])
     return where
 
 
@@ -120,7 +118,7 @@ def test_a_published_version_that_no_longer_loads_is_not_deployed_or_rolled_back
     second = reg.publish(trained["itemknn"])
     reg.deploy(first)
     reg.deploy(second)
-    (reg.path(first) / "seen.npz").write_bytes(b"not a zip")  # damaged on disk since publish
+    (reg.path(first) / "seen" / "seen_data.npy").write_bytes(b"not npy")  # damaged since publish
     _assert_refused(*_deploy(reg.root, first), str(reg.path(first)), "does not load")
     assert reg.current() == second
     result = runner.invoke(app, ["rollback", "--registry", str(reg.root)])

@@ -17,6 +17,7 @@ from recsmith.pipeline.artifact import load_pipeline, save_pipeline, train_pipel
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.ranking.features import candidate_features, feature_names
+from recsmith.testing.format1 import downgrade_to_format1
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,7 @@ def test_a_ranker_trained_on_another_feature_layout_is_not_used(
     ranker reading the wrong columns."""
     assert trained.ranker is not None
     save_pipeline(trained, tmp_path / "p")
+    downgrade_to_format1(tmp_path / "p")  # such a release predates format 2 too
     npz = tmp_path / "p" / "pipeline.npz"
     with np.load(npz) as saved:
         older = {k: saved[k] for k in saved.files if not k.startswith(("item_property", "profile"))}

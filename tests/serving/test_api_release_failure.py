@@ -2,7 +2,7 @@
 readiness and ``POST /v1/admin/reload`` say why, the log says it once, and a fresh server falls
 back to the newest earlier release that loads instead of exiting.
 
-The broken release is what a failed save used to leave (``manifest.json`` without ``ids.npz``),
+The broken release is what a failed save used to leave (``manifest.json`` without ``ids/``),
 put into the registry directly, as a registry written by an older recsmith, or a disk that lost
 a file since, would hold it (``deploy`` itself now refuses such a directory).
 """
@@ -34,7 +34,7 @@ def _copy(bundle_dir: Path, where: Path, version: str, *, broken: bool = False) 
     manifest = json.loads((where / "manifest.json").read_text())
     (where / "manifest.json").write_text(json.dumps({**manifest, "version": version}))
     if broken:
-        (where / "ids.npz").unlink()
+        shutil.rmtree(where / "ids")
     return where
 
 
@@ -85,14 +85,14 @@ def test_a_broken_deploy_keeps_the_old_release_serving_and_says_why(
         answer = client.post("/v1/admin/reload", headers=auth)
         assert answer.status_code == 409, answer.text
         detail = answer.json()["detail"]
-        assert "v2" in detail and "still serving v1" in detail and "ids.npz" in detail
+        assert "v2" in detail and "still serving v1" in detail and "/ids'" in detail
         assert client.get("/v1/popular", headers=auth).json()["model_version"] == "v1"
         ready = client.get("/health/ready")
         assert ready.status_code == 200
         body = ready.json()
         assert body["status"] == "degraded" and "release" in body["degraded"]
         assert body["release"]["serving"] == "v1" and body["release"]["wanted"] == "v2"
-        assert "ids.npz" in body["release"]["error"]
+        assert "/ids'" in body["release"]["error"]
         assert len(_failures(caplog, "v2")) == 1  # once for the bad version, not once per poll
 
         registry.deploy("v3")
@@ -114,7 +114,7 @@ def test_a_failed_release_is_retried_on_request_not_on_every_poll(
     with TestClient(create_app(_settings(registry, tmp_path, 0.05), store=store)) as client:
         registry.deploy("v2")
         assert client.post("/v1/admin/reload", headers=auth).status_code == 409
-        shutil.copy(bundle_dir / "ids.npz", registry.path("v2"))  # an operator repairs it
+        shutil.copytree(bundle_dir / "ids", registry.path("v2") / "ids")  # an operator repairs it
         time.sleep(0.5)  # ~10 polls: none loads it again
         assert client.get("/v1/popular", headers=auth).json()["model_version"] == "v1"
         answer = client.post("/v1/admin/reload", headers=auth)
@@ -137,7 +137,7 @@ def test_a_fresh_server_serves_the_newest_earlier_release_that_loads(
         assert client.get("/v1/popular", headers=auth).json()["model_version"] == "v3"
         body = client.get("/health/ready").json()
         assert body["release"]["serving"] == "v3" and body["release"]["wanted"] == "v2"
-        assert "ids.npz" in body["release"]["error"]
+        assert "/ids'" in body["release"]["error"]
     assert any("serving v3, the newest earlier release" in r.getMessage() for r in caplog.records)
     store.close()
 
@@ -156,7 +156,7 @@ def test_a_fresh_server_with_no_release_that_loads_still_starts_and_says_why(
         ready = client.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["failed"] == ["model"]
         assert ready.json()["release"]["serving"] is None
-        assert "ids.npz" in ready.json()["release"]["error"]
+        assert "/ids'" in ready.json()["release"]["error"]
     store.close()
 
 
@@ -198,6 +198,6 @@ def test_serve_registry_whose_current_release_is_broken_starts_on_the_earlier_on
         proc.terminate()
         proc.wait(timeout=30)
     assert body["model_version"] == "v1"
-    assert body["release"]["wanted"] == "v2" and "ids.npz" in body["release"]["error"]
+    assert body["release"]["wanted"] == "v2" and "/ids'" in body["release"]["error"]
     text = log.read_text()
     assert text.count("release v2 not loaded") == 1 and "serving v1, the newest earlier" in text

@@ -194,8 +194,8 @@ def test_workers_that_cannot_start_stop_the_server(bundle_dir: Path, tmp_path: P
     # so every worker's start-up fails (what serve can check up front, it checks before)
     broken = tmp_path / "broken"
     shutil.copytree(bundle_dir, broken)
-    for arrays in broken.rglob("*.npz"):
-        arrays.write_bytes(b"not an npz archive")
+    for arrays in broken.rglob("*.npy"):
+        arrays.write_bytes(b"not an npy file")
     proc = _serve(broken, f"sqlite:///{tmp_path / 'w.sqlite'}", _free_port())
     _, err = proc.communicate(timeout=60)  # ends by itself: no restart loop
     assert proc.returncode != 0

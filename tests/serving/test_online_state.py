@@ -8,8 +8,6 @@ outage test starts a private redis-server on a free port and kills that one, nev
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -28,6 +26,8 @@ from recsmith.serving.online_state import LocalState, RedisState
 from recsmith.serving.redis_link import RedisLink
 from recsmith.serving.response_cache import RedisCache
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.private_redis import free_port, start_redis
+from recsmith.testing.private_redis import private_redis as own_redis
 
 REDIS_URL = os.environ.get("RECSMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -63,43 +63,10 @@ def test_redis_state_is_shared_between_instances() -> None:
         reader.close()
 
 
-def _redis_server(port: int, folder: Path) -> subprocess.Popen[bytes]:
-    """A private redis-server on ``port``, answering when this returns."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(
-        [binary, *args, "--dir", str(folder)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            redis.Redis(port=port, socket_connect_timeout=1).ping()
-            return proc
-        except redis.RedisError as exc:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                raise AssertionError(f"private redis-server on {port} never answered") from exc
-            time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    proc = _redis_server(port, tmp_path)
-    yield f"redis://127.0.0.1:{port}/0", proc
-    proc.kill()
-    proc.wait()
+    with own_redis(tmp_path) as (url, proc):
+        yield url, proc
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +128,7 @@ def test_degraded_holds_from_start_through_idle_time_until_redis_answers(
     """Readiness tells the truth about Redis from start-up to recovery, and what was ingested
     during the outage reaches Redis once it answers (where other replicas read it)."""
     monkeypatch.setattr(RedisLink, "RETRY_S", 0.2)
-    port = _free_port()  # nothing listens there yet
+    port = free_port()  # nothing listens there yet
     settings = Settings(
         store={"url": f"sqlite:///{db_path}"}, serving={"state_url": f"redis://127.0.0.1:{port}/0"}
     )
@@ -174,7 +141,7 @@ def test_degraded_holds_from_start_through_idle_time_until_redis_answers(
         assert 'recsmith_degraded{component="online_state"} 1.0' in client.get("/metrics").text
         event = make_event(user_id="visitor-9", item_id="i5")
         assert client.post("/v1/events", json=[event], headers=keys["ingest"]).status_code == 200
-        proc = _redis_server(port, tmp_path)
+        proc = start_redis(port, tmp_path)
         try:
             deadline = time.monotonic() + 10  # a check after the retry time reaches Redis
             while (ready := client.get("/health/ready").json())["degraded"]:
@@ -199,7 +166,7 @@ def test_the_outage_backlog_keeps_the_newest_100_000_events_for_redis(
     reach Redis as exactly the newest 100,000, and the 5 oldest are lost to every replica —
     this one too, since it reads Redis again once it answers."""
     monkeypatch.setattr(RedisLink, "RETRY_S", 0.05)
-    port = _free_port()  # nothing listens there yet: down from the start
+    port = free_port()  # nothing listens there yet: down from the start
     state = RedisState(f"redis://127.0.0.1:{port}/0")
     assert state.degraded
     cap = 100_000
@@ -210,7 +177,7 @@ def test_the_outage_backlog_keeps_the_newest_100_000_events_for_redis(
         state.push(events[start : start + 10_000])
     assert state.recent("dropped", 5) == ["d4", "d3", "d2", "d1", "d0"]  # served locally meanwhile
 
-    proc = _redis_server(port, tmp_path)
+    proc = start_redis(port, tmp_path)
     try:
         client = redis.Redis(port=port)
         deadline = time.monotonic() + 30

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 
+from recsmith.array_files import read_arrays, save_arrays
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
 from recsmith.models.topk import TopK, sparse_top_k, top_k
@@ -215,23 +216,21 @@ class Recommender(ABC):
     # ---- persistence ------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write ``model.json`` (name + config) and ``model.npz`` (arrays; no pickle)."""
+        """Write ``model.json`` (name + config) and ``arrays/`` (``.npy`` files; no pickle)."""
         self.check_is_fitted()
         path.mkdir(parents=True, exist_ok=True)
         (path / "model.json").write_text(
             json.dumps({"name": self.name, "config": self.get_params()}, indent=2) + "\n"
         )
-        np.savez(path / "model.npz", **self._arrays())
+        save_arrays(path / "arrays", self._arrays())
 
     @classmethod
     def load(cls, path: Path) -> Self:
         meta = json.loads((path / "model.json").read_text())
         if meta["name"] != cls.name:
             raise ValueError(f"{path} holds a {meta['name']!r} model, not {cls.name!r}")
-        with np.load(path / "model.npz", allow_pickle=False) as arrays:
-            return cls.from_arrays(
-                cls.Config(**meta["config"]), {key: arrays[key] for key in arrays.files}
-            )
+        arrays = read_arrays(path / "arrays", path / "model.npz")  # format 2 mapped, or 1
+        return cls.from_arrays(cls.Config(**meta["config"]), arrays)
 
     @classmethod
     def from_arrays(cls, config: ModelConfig, arrays: dict[str, np.ndarray]) -> Self:
@@ -256,7 +255,7 @@ def _mask(scores: np.ndarray, rows: sparse.csr_array) -> None:
 
 
 def sparse_to_arrays(prefix: str, matrix: sparse.csr_array) -> dict[str, np.ndarray]:
-    """A CSR matrix as plain arrays for ``np.savez``."""
+    """A CSR matrix as plain arrays (``recsmith.array_files``): data, indices, indptr, shape."""
     return {
         f"{prefix}data": matrix.data,
         f"{prefix}indices": matrix.indices,

@@ -1,7 +1,7 @@
 """The parts of a trained release that drift is judged against, read without loading its models.
 
 Loading a 100k-item pipeline takes seconds and hundreds of MB; the monitor needs only the id maps,
-how many users interacted with each item (``seen.npz``: the popularity the models learnt), and the
+how many users interacted with each item (``seen/``: the popularity the models learnt), and the
 manifest's training profile.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from recsmith.bundle import read_manifest
+from recsmith.array_files import read_arrays
+from recsmith.bundle import read_ids, read_manifest
 from recsmith.ids import IdMap
 from recsmith.models.base import sparse_from_arrays
 from recsmith.monitoring.features import KEY as FEATURES_KEY
@@ -43,10 +44,8 @@ class ReleaseView:
     @classmethod
     def read(cls, path: Path) -> ReleaseView:
         manifest = read_manifest(path)
-        with np.load(path / "ids.npz", allow_pickle=False) as ids:
-            users, items = IdMap(ids["users"].astype(object)), IdMap(ids["items"].astype(object))
-        with np.load(path / "seen.npz", allow_pickle=False) as arrays:
-            seen = sparse_from_arrays("seen_", {key: arrays[key] for key in arrays.files})
+        users, items = read_ids(path)
+        seen = sparse_from_arrays("seen_", read_arrays(path / "seen", path / "seen.npz"))
         item_users = np.bincount(seen.indices, minlength=len(items))[: len(items)]
         return cls(
             version=str(manifest["version"]),

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError as PydanticValidationError
 
+from recsmith.array_files import read_arrays, save_arrays
 from recsmith.atomic_dir import atomic_directory
 from recsmith.bundle import ModelBundle, read_manifest
 from recsmith.config import Weight
@@ -60,7 +61,7 @@ _SPARSE_STATE = (
     "user_property_share",
     "segment_item_share",
 )
-#: Key prefix of the segment popularity table in ``pipeline.npz``.
+#: Key prefix of the segment popularity table in ``pipeline/`` (``pipeline.npz`` in format 1).
 SEGMENTS = "segments."
 
 
@@ -213,7 +214,7 @@ def _write_pipeline(pipeline: Pipeline, path: Path) -> None:
     arrays.update(sparse_to_arrays("recent.", pipeline.recent))
     if pipeline.segments is not None:
         arrays.update(pipeline.segments.arrays(SEGMENTS))
-    np.savez(path / "pipeline.npz", **arrays)
+    save_arrays(path / "pipeline", arrays)
     # json.dumps, not model_dump_json: it escapes what UTF-8 cannot encode (a lone surrogate
     # stored before the door checked for them) instead of failing the whole training
     (path / "items.jsonl").write_text(
@@ -249,8 +250,7 @@ def _load_pipeline(path: Path) -> Pipeline:
             if where.is_dir()
             else bundle.model
         )
-    with np.load(path / "pipeline.npz", allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    arrays = read_arrays(path / "pipeline", path / "pipeline.npz")  # format 2 mapped, or 1
     state_kwargs: dict[str, object] = {}
     for f in fields(FeatureState):
         if f.name not in arrays and f"{f.name}.shape" not in arrays:
