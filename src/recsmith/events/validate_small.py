@@ -326,13 +326,23 @@ def with_content_ids(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 def frame_of_rows(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     """The canonical frame of valid rows (``validate_small_rows``), with the column checks'
-    dtypes."""
+    dtypes. A column of text alone is given its string dtype here: left to pandas, which infers
+    the same dtype by inspecting each value, it cost ~40 µs a column, half of building the frame
+    of a group of single events."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(EVENT_COLUMNS)
     canonical = {
-        name: np.fromiter(values, _DTYPES.get(name, object), len(values))
+        name: _column(values, _DTYPES.get(name, object))
         for name, values in zip(EVENT_COLUMNS, columns, strict=True)
     }
-    return pd.DataFrame(canonical, columns=list(EVENT_COLUMNS), copy=False)
+    return pd.DataFrame(canonical, copy=False)  # no columns=: it reindexes (~0.2 ms)
+
+
+def _column(values: tuple[Any, ...], dtype: Any) -> Any:
+    if dtype is object and values and all(type(v) is str for v in values):
+        return pd.array(values, dtype=_TEXT)
+    return np.fromiter(values, dtype, len(values))
 
 
 _DTYPES: dict[str, Any] = {"value": np.float64, "ts": np.int64}
+#: the dtype pandas infers for a column of text (looked up once: resolving "str" costs per call)
+_TEXT = pd.StringDtype(na_value=np.nan)
