@@ -46,7 +46,8 @@ def hoist_global_options(group: TyperGroup, args: list[str]) -> list[str]:
     index = 0
     while index < len(args) and (name := args[index].split("=", 1)[0]) in own:
         index += 1 + (own[name] and "=" not in args[index])  # global options already in front
-    command = group.commands.get(args[index]) if index < len(args) else None
+    # get_command, not the commands dict: a lazy group builds the command on first use
+    command = group.get_command(typer.Context(group), args[index]) if index < len(args) else None
     if command is None:
         return args
     kept: list[str] = []

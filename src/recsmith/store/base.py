@@ -102,9 +102,13 @@ class EventStore(Protocol):
     #: event loop); False for a networked one (read from the thread pool).
     local: bool
 
-    def append(self, events: pd.DataFrame) -> AppendResult:
+    def append(
+        self, events: pd.DataFrame, plain_rows: Sequence[tuple[Any, ...]] | None = None
+    ) -> AppendResult:
         """Store validated events; an ``event_id`` already stored (or repeated) counts as a
-        duplicate."""
+        duplicate. ``plain_rows``: the same events as tuples in ``EVENT_COLUMNS`` order, where
+        the caller has them (a small group, ``events.validate_small_rows``); a store may insert
+        from them instead of reading the frame (``store.append_rows``)."""
         ...
 
     def scan(

@@ -15,7 +15,7 @@ from recsmith.config import EventSettings
 from recsmith.events.columns import payload
 from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items, validate_live_events
-from recsmith.events.validate_small import takes_records, validate_small
+from recsmith.events.validate_small import frame_of_rows, takes_records, validate_small_rows
 from recsmith.privacy import identify
 from recsmith.privacy.screen import screen_events
 from recsmith.store.base import EventStore
@@ -49,6 +49,9 @@ class CheckedEvents:
     drop_untracked: bool = False
     #: the batch's valid ``identify`` events (``privacy.identify``), linked once it is stored
     identify: tuple[identify.Identify, ...] = ()
+    #: ``valid`` as plain rows, where validation made them (a small group): the store inserts
+    #: them as they are (``EventStore.append``'s ``plain_rows``)
+    rows: list[tuple[Any, ...]] | None = None
 
 
 def check_events(
@@ -62,8 +65,10 @@ def check_events(
     timestamp (``validate.validate_live_events``); imported ones may not."""
     # item-less identify events are checked on their own and linked after the store
     rest, rest_at, identify_at = identify.split(records)
+    rows = None
     if takes_records(rest):  # a few JSON records (HTTP): checked one by one, same verdicts
-        valid, rejected, stamped = validate_small(rest, settings, stamp_missing=live)
+        rows, rejected, stamped = validate_small_rows(rest, settings, stamp_missing=live)
+        valid = frame_of_rows(rows)
     elif live:
         valid, rejected, stamped = validate_live_events(rest, settings)
     else:
@@ -78,7 +83,9 @@ def check_events(
         links, bad = identify.check(records, identify_at, settings, offset)
         rejected = sorted([*rejected, *bad], key=lambda r: r.index)
     drop = settings.untracked == "drop"
-    return CheckedEvents(records, valid, positions, rejected, offset, stamped, drop, tuple(links))
+    return CheckedEvents(
+        records, valid, positions, rejected, offset, stamped, drop, tuple(links), rows
+    )
 
 
 def store_events(
@@ -198,7 +205,12 @@ def _store_checked(
     its append and its attributions gets them then. Identify events follow (``privacy.identify``:
     ``state`` is the online state their visitors' recent items move in), their positions after
     the events' and counted new when they made a link."""
-    records, valid, positions = checked.records, checked.valid, checked.positions
+    records, valid, positions, rows = (
+        checked.records,
+        checked.valid,
+        checked.positions,
+        checked.rows,
+    )
     rejected, offset, stamped = checked.rejected, checked.offset, checked.stamped
     reused = reused_ids(store, valid, stamped) if len(valid) else np.zeros(0, dtype=bool)
     wrong = np.zeros(len(valid), dtype=bool)
@@ -223,8 +235,10 @@ def _store_checked(
         rejected = sorted([*rejected, *reuses, *refused, *withheld], key=lambda r: r.index)
         valid = valid[~drop].reset_index(drop=True)
         positions = positions[~drop]
+        if rows is not None:
+            rows = [row for row, out in zip(rows, drop.tolist(), strict=True) if not out]
         stamped = stamped[~drop]
-    stored = store.append(valid)
+    stored = store.append(valid, rows)
     if on_stored is not None and len(valid):
         on_stored(valid)
     attributed = pd.DataFrame()

@@ -376,7 +376,11 @@ class PostgresStore:
                 cur.executemany(query, rows)
 
     @guarded("write")
-    def append(self, events: pd.DataFrame) -> AppendResult:
+    def append(
+        self, events: pd.DataFrame, plain_rows: Sequence[tuple[Any, ...]] | None = None
+    ) -> AppendResult:
+        """COPY into a staging table, then one INSERT from it (``plain_rows`` are not needed:
+        the COPY text is built column by column from the frame)."""
         first = base.first_of_each_id(events)
         if not first.any():
             return base.appended(first, first)

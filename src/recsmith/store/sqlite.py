@@ -44,6 +44,7 @@ from recsmith.merchandising import rows as rule_rows
 from recsmith.monitoring import feature_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
+from recsmith.store import append_rows
 from recsmith.store.base import (
     API_KEY_COLUMNS,
     DEFERRED_EVENT_INDEXES,
@@ -426,13 +427,19 @@ class SQLiteStore:
     # ---- events ---------------------------------------------------------------------------
 
     @guarded("write")
-    def append(self, events: pd.DataFrame) -> AppendResult:
+    def append(
+        self, events: pd.DataFrame, plain_rows: Sequence[tuple[Any, ...]] | None = None
+    ) -> AppendResult:
         """The ids already stored are read under the write lock, so only new rows are inserted
         and ``new`` is exact even with other processes writing (a re-import inserts nothing).
 
         New rows go in in id order: ids are often hashes (content ids), and inserting them in
         file order touches a random page of the id index per row. A large batch (an import
-        chunk) also gets a larger page cache for its transaction (``_bulk_cache``)."""
+        chunk) also gets a larger page cache for its transaction (``_bulk_cache``).
+        ``plain_rows``, the same events as rows (a small group's), are inserted as they are
+        (``store.append_rows``)."""
+        if plain_rows is not None:
+            return self._append_rows(plain_rows)
         first = first_of_each_id(events)
         if not first.any():
             return appended(first, first)
@@ -451,6 +458,27 @@ class SQLiteStore:
             if fresh.any():
                 rows = events[fresh].sort_values("event_id", kind="stable")
                 conn.executemany(_INSERT_EVENT, event_rows(rows, _now_us()))
+        return appended(first, fresh)
+
+    def _append_rows(self, plain_rows: Sequence[tuple[Any, ...]]) -> AppendResult:
+        """``append`` of the same events as plain rows: no frame is read."""
+        ids = [row[0] for row in plain_rows]
+        first = append_rows.first_of_each(ids)
+        if not first.any():
+            return appended(first, first)
+        with self._immediate() as conn:
+            stored = {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT event_id FROM events WHERE event_id IN ({', '.join('?' * len(ids))})",
+                    ids,
+                )
+            }
+            fresh = append_rows.fresh_of(ids, first, stored)
+            if fresh.any():
+                conn.executemany(
+                    _INSERT_EVENT, append_rows.insert_rows(plain_rows, fresh, _now_us())
+                )
         return appended(first, fresh)
 
     @guarded_iter
