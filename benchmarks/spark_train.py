@@ -6,12 +6,17 @@ Two parts, each engine run in its own process so that time and peak memory are i
    ``validate_events``), leave-last-out split; iALS at the default settings trained in-process
    (implicit) and on Spark (MLlib ALS) over several seeds, NDCG@10 of each on the held-out
    items; item-kNN lists of every user compared one by one.
-2. ``scale``: simulated shops of N million events written as Parquet; for each engine and model,
-   wall time (reading included; Spark's JVM start reported apart) and the peak resident memory
-   of the whole process tree (the Python driver plus, for Spark, its JVM), sampled every 0.2 s.
+2. ``scale``: one simulated shop's log of N events as Parquet shards of ~1M events, written one
+   shard at a time (never the whole log in memory; each size's log is a prefix of the next);
+   for each engine and model, wall time (reading included; Spark's JVM start reported apart)
+   and the peak resident memory of the whole process tree (the Python driver plus, for Spark,
+   its JVM), sampled every 0.2 s; a run past ``--timeout-min`` is killed and reported so.
+   ``fit`` (also printed after ``scale``) fits seconds and memory against events per engine.
 
     PYTHONPATH=src python benchmarks/spark_train.py parity --seeds 3
-    PYTHONPATH=src python benchmarks/spark_train.py scale --sizes 1,2,5 --models itemknn,ials
+    PYTHONPATH=src python benchmarks/spark_train.py scale --sizes 5M,10M,20M --models popular \
+        --timeout-min 20 --data /tmp/shards --out /tmp/spark-scale.jsonl
+    PYTHONPATH=src python benchmarks/spark_train.py fit /tmp/spark-scale.jsonl
 
 ``local[2]`` on this 2-core machine is Spark at its least favourable: one JVM doing what numpy
 does in one process, plus shuffles. The figures say what the engine costs here and how each
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -126,12 +132,21 @@ def tree_rss(pid: int) -> int:
 
 
 def measured(
-    engine: str, model: str, parquet: Path, params: dict[str, object]
+    engine: str, model: str, parquet: Path, params: dict[str, object], timeout_s: float
 ) -> dict[str, object]:
-    """``run_one`` in a child process, its tree's peak RSS sampled meanwhile."""
+    """``run_one`` in a child process (its own process group, so a run past ``timeout_s`` is
+    killed with its JVM), the tree's peak RSS sampled every 0.2 s meanwhile."""
     cmd = [sys.executable, __file__, "one", engine, model, str(parquet), json.dumps(params)]
+    env = os.environ | {"OPENBLAS_NUM_THREADS": "1"}  # implicit's advice, for the child only
     started = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    child = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     peak = 0
     done = threading.Event()
 
@@ -143,15 +158,20 @@ def measured(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, _ = child.communicate()
+    try:
+        out, _ = child.communicate(timeout=timeout_s)
+        status = "ok" if child.returncode == 0 else f"exit {child.returncode}"
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        out, _ = child.communicate()
+        status = "timeout"
     done.set()
     sampler.join()
-    if child.returncode != 0:
-        raise RuntimeError(f"{engine} {model} failed (exit {child.returncode})")
-    phases = json.loads(out.strip().splitlines()[-1])
+    phases = json.loads(out.strip().splitlines()[-1]) if status == "ok" else {}
     return {
         "engine": engine,
         "model": model,
+        "status": status,
         "wall_s": round(time.perf_counter() - started, 1),
         **{k: round(v, 1) if isinstance(v, float) else v for k, v in phases.items()},
         "peak_rss_gib": round(peak / 2**30, 2),
@@ -160,36 +180,139 @@ def measured(
 
 # ---- scale -----------------------------------------------------------------------------------
 
+#: One shard of the simulated log: ~1.02M events (~37.6 per user) over the shop's 20,000 items.
+SHARD_USERS = 27_200
+N_ITEMS = 20_000
+#: Shards simulated apart; the others repeat one of them with new customer and session ids.
+#: Simulating costs O(users x items) (~25 CPU-s a shard here): 18 shards for 20M events would take
+#: longer than the runs they feed, while 4 give every size the same mix of distinct behaviour.
+SIMULATED_SHARDS = 4
 
-def shop_parquet(millions: float, root: Path) -> tuple[Path, int]:
-    """A simulated shop of about ``millions`` × 1e6 events (33 per user; 20k items) as Parquet."""
+
+def event_count(text: str) -> int:
+    """``5M``, ``500k`` or ``20000000`` as a number of events."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+def simulated_shard(root: Path, seed: int) -> Path:
+    """Customers ``seed`` of one simulated shop (one catalogue: the simulator's ``user_seed``),
+    validated, as Parquet; reused when already written (it would be the same)."""
     from recsmith.config import EventSettings
     from recsmith.events.validate import validate_events
     from recsmith.simulate import simulate
 
-    path = root / f"events-{millions}M"
-    n_users = int(millions * 1e6 / 33)
-    sim = simulate(n_users=n_users, n_items=20_000, seed=7)
-    path.mkdir()
-    for part, chunk in enumerate(np.array_split(np.arange(len(sim.events)), 8)):
-        valid, _ = validate_events(sim.events.iloc[chunk], EventSettings())
-        valid[COLUMNS].to_parquet(path / f"part-{part}.parquet", index=False)
-    return path, len(sim.events)
+    path = root / f"simulated-{seed}.parquet"
+    if not path.exists():
+        sim = simulate(n_users=SHARD_USERS, n_items=N_ITEMS, seed=7, user_seed=seed)
+        valid, rejected = validate_events(sim.events, EventSettings())
+        assert not rejected, rejected[:3]
+        valid[COLUMNS].to_parquet(path.with_suffix(".tmp"), index=False)
+        path.with_suffix(".tmp").rename(path)
+    return path
 
 
-def scale(sizes: list[float], models: list[str], engines: list[str]) -> None:
+def write_shard(root: Path, shard: int) -> Path:
+    """Shard ``shard`` of the log: simulated shard ``shard % SIMULATED_SHARDS`` with its user and
+    session ids prefixed by ``p{shard}-`` (new customers), one Parquet file."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = root / f"part-{shard:05d}.parquet"
+    if not path.exists():
+        table = pq.read_table(simulated_shard(root, shard % SIMULATED_SHARDS))
+        for column in ("user_id", "session_id"):
+            kind = table[column].type
+            prefix, empty = pa.scalar(f"p{shard}-", kind), pa.scalar("", kind)
+            renamed = pc.binary_join_element_wise(prefix, table[column], empty)
+            table = table.set_column(table.schema.get_field_index(column), column, renamed)
+        pq.write_table(table, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").rename(path)
+    return path
+
+
+def shop_parquet(n_events: int, shards: Path, root: Path) -> tuple[Path, int]:
+    """A directory of the first shards that hold at least ``n_events`` events (hard links, so
+    the shards are written once for every size), and the events it holds. Every log is a prefix
+    of the larger ones: one shop growing, not a new shop per size."""
+    import pyarrow.parquet as pq
+
+    path = root / f"events-{n_events}"
+    path.mkdir(exist_ok=True)
+    total, shard = 0, 0
+    while total < n_events:
+        part = write_shard(shards, shard)
+        if not (path / part.name).exists():
+            os.link(part, path / part.name)
+        total += pq.ParquetFile(part).metadata.num_rows
+        shard += 1
+    return path, total
+
+
+def fit_scaling(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Per engine and model, over the sizes that finished: seconds = a + b · M events (least
+    squares; ``a`` is what a run costs whatever its size), the log-log slope of seconds against
+    events (1: linear), and peak GiB = c + d · M events."""
+    frame = pd.DataFrame([r for r in rows if r["status"] == "ok"])
+    out = []
+    for (engine, model), group in frame.groupby(["engine", "model"], sort=False):
+        if group["events"].nunique() < 2:
+            continue
+        m = group["events"].to_numpy(float) / 1e6
+        seconds, gib = group["wall_s"].to_numpy(float), group["peak_rss_gib"].to_numpy(float)
+        b, a = np.polyfit(m, seconds, 1)
+        d, c = np.polyfit(m, gib, 1)
+        slope = np.polyfit(np.log(m), np.log(seconds), 1)[0]
+        out.append(
+            {
+                "engine": engine,
+                "model": model,
+                "sizes": len(group),
+                "fixed_s": round(a, 1),
+                "s_per_M": round(b, 2),
+                "loglog_slope": round(slope, 2),
+                "base_gib": round(c, 2),
+                "gib_per_M": round(d, 3),
+            }
+        )
+    return out
+
+
+def scale(
+    sizes: list[int],
+    models: list[str],
+    engines: list[str],
+    timeout_s: float,
+    data: Path | None,
+    out: Path | None,
+) -> None:
+    """Each size's log, then per model each engine in turn (interleaved, so load drifts hit
+    both); a row per run to ``out`` as it finishes (JSON lines), the table and the fit at the
+    end. Shards stay in ``data`` when given (a later run reuses them)."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="spark-bench-") as tmp:
+        shards = data or Path(tmp)
+        shards.mkdir(parents=True, exist_ok=True)
         for size in sizes:
-            log(f"simulating {size}M events")
-            parquet, n_events = shop_parquet(size, Path(tmp))
+            log(f"writing the log of {size:,} events")
+            parquet, n_events = shop_parquet(size, shards, Path(tmp))
             for model in models:
                 for engine in engines:
-                    log(f"{size}M {model} {engine}")
-                    row = {"events": n_events, **measured(engine, model, parquet, {})}
+                    log(f"{n_events:,} events: {model} {engine}")
+                    row = {
+                        "events": n_events,
+                        **measured(engine, model, parquet, {}, timeout_s),
+                        "loadavg_1m": round(os.getloadavg()[0], 1),
+                    }
                     log(json.dumps(row))
                     rows.append(row)
+                    if out is not None:
+                        with out.open("a") as f:
+                            f.write(json.dumps(row) + "\n")
     print(pd.DataFrame(rows).to_string(index=False))
+    if fits := fit_scaling(rows):
+        print(pd.DataFrame(fits).to_string(index=False))
 
 
 # ---- parity ----------------------------------------------------------------------------------
@@ -259,9 +382,14 @@ def main() -> int:
     p = sub.add_parser("parity")
     p.add_argument("--seeds", type=int, default=3)
     s = sub.add_parser("scale")
-    s.add_argument("--sizes", default="1,2,5", help="millions of events, comma-separated")
-    s.add_argument("--models", default="itemknn,ials")
+    s.add_argument("--sizes", default="5M,10M,20M", help="event counts (5M, 500k, 20000000)")
+    s.add_argument("--models", default="popular")
     s.add_argument("--engines", default="in-process,spark")
+    s.add_argument("--timeout-min", type=float, default=30.0, help="per run; killed past it")
+    s.add_argument("--data", type=Path, help="keep the simulated shards here (reused)")
+    s.add_argument("--out", type=Path, help="append each run's row here (JSON lines)")
+    f = sub.add_parser("fit")
+    f.add_argument("rows", type=Path, nargs="+", help="JSON lines written by scale --out")
     one = sub.add_parser("one")  # internal: one measured run
     one.add_argument("engine")
     one.add_argument("model")
@@ -271,14 +399,21 @@ def main() -> int:
     if args.part == "one":
         print(json.dumps(run_one(args.engine, args.model, args.parquet, json.loads(args.params))))
         return 0
+    if args.part == "fit":
+        rows = [json.loads(line) for path in args.rows for line in path.read_text().splitlines()]
+        print(pd.DataFrame(fit_scaling(rows)).to_string(index=False))
+        return 0
     print(calibration_line(), flush=True)
     if args.part == "parity":
         parity(args.seeds)
     else:
         scale(
-            [float(x) for x in args.sizes.split(",")],
+            [event_count(x) for x in args.sizes.split(",")],
             args.models.split(","),
             args.engines.split(","),
+            args.timeout_min * 60,
+            args.data,
+            args.out,
         )
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,6 +37,22 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     c = simulate(SMALL, seed=8)
     assert not a.events.equals(c.events)
     assert a.items != c.items
+
+
+def test_no_user_seed_keeps_every_seeds_data() -> None:
+    """The digest of ``simulate(SMALL)`` as it was before ``user_seed`` existed."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(simulate(SMALL).events).to_numpy().tobytes())
+    assert digest.hexdigest() == "d6f9b4e45f36bdfadec7d6c536146e80ae84b72e0e4864daf855142c2d17fdd7"
+
+
+def test_user_seed_shards_share_the_catalogue_not_the_customers() -> None:
+    a, b = simulate(SMALL, user_seed=1), simulate(SMALL, user_seed=2)
+    assert a.items == b.items
+    np.testing.assert_array_equal(a.item_factors, b.item_factors)
+    np.testing.assert_array_equal(a.item_bias, b.item_bias)
+    assert not np.allclose(a.user_factors, b.user_factors)
+    assert not a.events["item_id"].equals(b.events["item_id"])
+    pd.testing.assert_frame_equal(a.events, simulate(SMALL, user_seed=1).events)
 
 
 def test_chunk_size_does_not_change_the_result() -> None:

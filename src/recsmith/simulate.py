@@ -69,7 +69,10 @@ class SimulationConfig:
     ``taste_concentration`` is the Dirichlet alpha of a user's category mixture (0.1 over 20
     categories means ~2-3 liked categories; larger spreads tastes thin). Add-to-cart and purchase
     probabilities are logistic in the true affinity, so conversions are the strongest signal.
-    ``chunk_cells`` bounds the users x items block held in memory at once.
+    ``chunk_cells`` bounds the users x items block held in memory at once. ``user_seed``, when
+    set, draws users, sessions and choices from their own stream (the catalogue still comes from
+    ``seed``): shards with one ``seed`` and different ``user_seed`` are parts of one shop with
+    different customers, so a log too large to simulate at once is written shard by shard.
     """
 
     n_users: int = 2000
@@ -92,6 +95,7 @@ class SimulationConfig:
     purchase_slope: float = 0.2
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     seed: int = 0
+    user_seed: int | None = None
     chunk_cells: int = 4_000_000
 
     def __post_init__(self) -> None:
@@ -199,22 +203,24 @@ def simulate(config: SimulationConfig | None = None, **overrides: object) -> Sim
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     item_cat = rng.choice(n_c, size=n_i, p=rng.dirichlet(np.full(n_c, 5.0)))
     item_f = centroids[item_cat] + cfg.item_noise * rng.standard_normal((n_i, k)) / np.sqrt(k)
-    taste = rng.dirichlet(np.full(n_c, cfg.taste_concentration), size=n_u)
+    # One stream for everything without a user seed (the results of every seed stay as they were).
+    users_rng = rng if cfg.user_seed is None else np.random.default_rng((cfg.seed, cfg.user_seed))
+    taste = users_rng.dirichlet(np.full(n_c, cfg.taste_concentration), size=n_u)
     user_f = cfg.taste_strength * (taste @ centroids)
-    user_f += cfg.user_noise * rng.standard_normal((n_u, k)) / np.sqrt(k)
+    user_f += cfg.user_noise * users_rng.standard_normal((n_u, k)) / np.sqrt(k)
     log_pop = -cfg.popularity_exponent * np.log1p(rng.permutation(n_i))
     bias = temp * (log_pop - log_pop.mean())  # Zipf(exponent) once divided by the temperature
 
     # Session skeleton: users -> sessions -> views, all contiguous, so a user chunk is a slice.
-    n_sess = 1 + rng.poisson(cfg.sessions_per_user - 1, n_u)
+    n_sess = 1 + users_rng.poisson(cfg.sessions_per_user - 1, n_u)
     sess_user = np.repeat(np.arange(n_u), n_sess)
     n_s = len(sess_user)
-    n_views_s = 1 + rng.poisson(cfg.events_per_session - 1, n_s)
+    n_views_s = 1 + users_rng.poisson(cfg.events_per_session - 1, n_s)
     view_sess = np.repeat(np.arange(n_s), n_views_s)
     n_v = len(view_sess)
     sess_first = np.concatenate(([0], np.cumsum(n_views_s)[:-1]))
-    focused = rng.random(n_s) < cfg.focused_session_share
-    u_pick, u_cart, u_buy = rng.random(n_v), rng.random(n_v), rng.random(n_v)
+    focused = users_rng.random(n_s) < cfg.focused_session_share
+    u_pick, u_cart, u_buy = users_rng.random(n_v), users_rng.random(n_v), users_rng.random(n_v)
     view_user = sess_user[view_sess]
 
     # Items sorted by category, so "inside category c" is a contiguous range of each user's row.
@@ -261,7 +267,7 @@ def simulate(config: SimulationConfig | None = None, **overrides: object) -> Sim
     row_view = np.repeat(np.arange(n_v), per_view)
     kind = np.arange(len(row_view)) - np.repeat(np.cumsum(per_view) - per_view, per_view)
     means = np.array([40.0, 20.0, 60.0])[kind]  # seconds before a view / add_to_cart / purchase
-    gaps = np.ceil(rng.exponential(means) + np.array([5.0, 3.0, 10.0])[kind]).astype(np.int64)
+    gaps = np.ceil(users_rng.exponential(means) + np.array([5.0, 3.0, 10.0])[kind]).astype(np.int64)
     row_sess = view_sess[row_view]
     first_row = np.searchsorted(row_sess, np.arange(n_s))
     gaps[first_row] = 0
@@ -269,7 +275,7 @@ def simulate(config: SimulationConfig | None = None, **overrides: object) -> Sim
     offset = elapsed - elapsed[first_row][row_sess]
     duration = np.maximum.reduceat(offset, first_row)
     window = cfg.days * 86_400
-    start = np.floor(rng.random(n_s) * np.maximum(window - 1 - duration, 0)).astype(np.int64)
+    start = np.floor(users_rng.random(n_s) * np.maximum(window - 1 - duration, 0)).astype(np.int64)
     ts = start[row_sess] + offset
     by_time = np.argsort(ts, kind="stable")
 

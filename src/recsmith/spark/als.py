@@ -11,9 +11,9 @@ different initial factors. The same settings thus give close, not equal, factors
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from recsmith.models.als import ImplicitALS
+from recsmith.spark.collect import collect_columns
 from recsmith.spark.interactions import SparkInteractions
 
 
@@ -34,16 +34,14 @@ def fit_als(data: SparkInteractions, model: ImplicitALS) -> ImplicitALS:
     if config.random_state is not None:
         als = als.setSeed(config.random_state)
     fitted = als.fit(data.pairs)
-    users = _factors(fitted.userFactors.toPandas(), len(data.users), config.factors)
-    items = _factors(fitted.itemFactors.toPandas(), data.n_items, config.factors)
+    users = _factors(collect_columns(fitted.userFactors), len(data.users), config.factors)
+    items = _factors(collect_columns(fitted.itemFactors), data.n_items, config.factors)
     return ImplicitALS.from_arrays(config, {"user_factors_": users, "item_factors_": items})
 
 
-def _factors(frame: pd.DataFrame, n: int, rank: int) -> np.ndarray:
+def _factors(columns: dict[str, np.ndarray], n: int, rank: int) -> np.ndarray:
     """Factors by index; rows MLlib never saw (no positive pair) stay zero: they score nothing."""
     out = np.zeros((n, rank), np.float32)
-    if len(frame):
-        out[frame["id"].to_numpy(np.int64)] = np.stack(frame["features"].to_numpy()).astype(
-            np.float32
-        )
+    if len(columns["id"]):
+        out[columns["id"].astype(np.int64)] = columns["features"]
     return out

@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from recsmith.features.interactions import MICROS_PER_DAY, binarize
 from recsmith.models.base import sparse_to_arrays
 from recsmith.models.cooccurrence import Cooccurrence
+from recsmith.spark.collect import collect_columns
 from recsmith.spark.interactions import SparkInteractions, as_float, to_csr
 from recsmith.spark.neighbours import top_per_row
 
@@ -38,9 +39,11 @@ def fit_cooccurrence(data: SparkInteractions, model: Cooccurrence) -> Cooccurren
             / as_float(F.col("n_i") * F.col("n_j")).cast("double")
         )
     association = to_csr(
-        top_per_row(together.withColumn("score", score), "i", "j", "score", config.neighbors)
-        .select("i", "j", "score")
-        .toPandas(),
+        collect_columns(
+            top_per_row(
+                together.withColumn("score", score), "i", "j", "score", config.neighbors
+            ).select("i", "j", "score")
+        ),
         "i",
         "j",
         "score",

@@ -26,6 +26,7 @@ from recsmith.features.interactions import (
 )
 from recsmith.ids import IdMap
 from recsmith.monitoring.profile import profile_of
+from recsmith.spark.collect import collect_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -146,7 +147,7 @@ def build(
         .filter(F.col("w") > 0)
         .cache()
     )
-    matrix = to_csr(pairs.toPandas(), "u", "i", "w", (len(users), len(items)))
+    matrix = to_csr(collect_columns(pairs), "u", "i", "w", (len(users), len(items)))
     return SparkInteractions(users, items, matrix, indexed, pairs, reference_ts, profile)
 
 
@@ -158,7 +159,7 @@ def _first_appearance(events: DataFrame, column: str, append: Sequence[str] = ()
     ordered = (
         events.groupBy(column).agg(F.min("seq").alias("first")).orderBy("first").select(column)
     )
-    ids = ordered.toPandas()[column].to_numpy(dtype=object)
+    ids = collect_columns(ordered)[column].astype(object, copy=False)
     if len(append):
         extra = pd.Index(np.asarray(append, dtype=object)).difference(pd.Index(ids), sort=False)
         ids = np.concatenate([ids, extra.to_numpy(dtype=object)])
@@ -171,22 +172,22 @@ def _codes(spark: SparkSession, ids: IdMap, column: str, code: str) -> DataFrame
     return spark.createDataFrame(frame, schema=f"{column} string, {code} int")
 
 
-def to_array(frame: pd.DataFrame, index: str, value: str, length: int) -> np.ndarray:
-    """A float32 array of ``length`` with ``frame[value]`` at ``frame[index]`` (0 elsewhere)."""
+def to_array(columns: Mapping[str, np.ndarray], index: str, value: str, length: int) -> np.ndarray:
+    """A float32 array of ``length`` with ``columns[value]`` at ``columns[index]`` (0 elsewhere)."""
     out = np.zeros(length, np.float32)
-    out[frame[index].to_numpy(np.int64)] = frame[value].to_numpy(np.float32)
+    out[np.asarray(columns[index], np.int64)] = np.asarray(columns[value], np.float32)
     return out
 
 
 def to_csr(
-    frame: pd.DataFrame, rows: str, cols: str, value: str, shape: tuple[int, int]
+    columns: Mapping[str, np.ndarray], rows: str, cols: str, value: str, shape: tuple[int, int]
 ) -> sparse.csr_array:
     """A float32 CSR matrix (canonical: sorted, no duplicates) from (row, col, value) columns
-    collected from Spark."""
+    collected from Spark (``collect_columns``)."""
     return sparse.csr_array(
         (
-            frame[value].to_numpy(np.float32),
-            (frame[rows].to_numpy(np.int32), frame[cols].to_numpy(np.int32)),
+            np.asarray(columns[value], np.float32),
+            (np.asarray(columns[rows], np.int32), np.asarray(columns[cols], np.int32)),
         ),
         shape=shape,
         dtype=np.float32,

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from recsmith.features.interactions import binarize
 from recsmith.models.base import sparse_to_arrays
 from recsmith.models.itemknn import ItemKNN
+from recsmith.spark.collect import collect_columns
 from recsmith.spark.interactions import SparkInteractions, as_float, to_csr
 
 
@@ -22,9 +23,9 @@ def fit_itemknn(data: SparkInteractions, model: ItemKNN) -> ItemKNN:
     x = data.pairs.select("u", "i", (F.lit(1.0) if config.binary else F.col("w")).alias("x"))
     x = x.withColumn("x", as_float(F.col("x")))
     similarity = to_csr(
-        top_per_row(similarities(x, config.shrinkage), "i", "j", "sim", config.neighbors)
-        .select("i", "j", "sim")
-        .toPandas(),
+        collect_columns(
+            top_per_row(similarities(x, config.shrinkage), "i", "j", "sim", config.neighbors)
+        ),
         "i",
         "j",
         "sim",

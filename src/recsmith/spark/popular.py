@@ -6,6 +6,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from recsmith.models.popularity import Popular
+from recsmith.spark.collect import collect_columns
 from recsmith.spark.interactions import SparkInteractions, decay, to_array
 
 
@@ -18,5 +19,5 @@ def fit_popular(data: SparkInteractions, model: Popular) -> Popular:
     else:
         weight = decay(F.col("ts"), data.reference_ts, config.half_life_days)
         counts = data.events.groupBy("i").agg(F.sum(weight).alias("n"))
-    scores = to_array(counts.toPandas(), "i", "n", data.n_items)
+    scores = to_array(collect_columns(counts), "i", "n", data.n_items)
     return type(model).from_arrays(config, {"item_scores_": scores})
