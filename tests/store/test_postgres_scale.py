@@ -132,7 +132,9 @@ _INDEX_PARENTS = (
     "JOIN pg_class p ON p.oid = i.inhparent WHERE c.relkind = 'i'"
 )
 
-_PARTITIONS = "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'events'::regclass"
+_PARTITIONS = (
+    "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'events'::regclass"
+)
 
 
 @contextmanager

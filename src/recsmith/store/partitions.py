@@ -88,7 +88,9 @@ def months_of(ts_us: np.ndarray) -> list[int]:
 
 
 def month_end(first_us: int) -> int:
-    return int((np.datetime64(first_us, "us").astype("M8[M]") + 1).astype("M8[us]").astype(np.int64))
+    return int(
+        (np.datetime64(first_us, "us").astype("M8[M]") + 1).astype("M8[us]").astype(np.int64)
+    )
 
 
 def partition_name(first_us: int) -> str:

@@ -4,11 +4,11 @@ One connection per thread (a shared one would make the server's threads queue) a
 per call. ``append`` COPYs into a temp table, then inserts the new ids into ``event_ids`` and
 their events into ``events`` in one statement: one round trip per batch, idempotent on
 ``event_id``. ``events`` is partitioned by month of event time so that retention drops months
-whole (``store.partitions``: why, and how a database from before is moved into it). ``scan`` streams ``COPY … TO STDOUT`` into columns
-(``store.copy_columns``) on a connection of its own, so calls made meanwhile cannot end its
-transaction. Tables are created on first connection under an advisory lock: opening never
-connects (``ping`` says False while the database is down), and processes starting together do
-not race on DDL. Sorted ids use the "C" collation (byte order,
+whole (``store.partitions``: why, and how a database from before is moved into it). ``scan``
+streams ``COPY … TO STDOUT`` into columns (``store.copy_columns``) on a connection of its own,
+so calls made meanwhile cannot end its transaction. Tables are created on first connection under
+an advisory lock: opening never connects (``ping`` says False while the database is down), and
+processes starting together do not race on DDL. Sorted ids use the "C" collation (byte order,
 as in SQLite). ``?schema=name`` in the URL puts the tables in that schema (created if missing), so
 tests and deployments can share one database. Tables dropped under a running store (the database or
 schema recreated) are created again on the next call; an unreachable server, a lost connection, a
@@ -586,7 +586,7 @@ class PostgresStore:
 
     @guarded("write")
     def delete_events_before(self, ts: datetime) -> int:
-        """Drops the months wholly before ``ts`` and deletes the rest (``partitions.purge_before``)."""
+        """Drops the months wholly before ``ts``, deletes the rest (``partitions.purge_before``)."""
         with self._tx() as cur:
             removed = partitions.purge_before(cur, base.micros(ts), self._partition_key)
         self._months = set()  # some are gone: asked again at the next append
