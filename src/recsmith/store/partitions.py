@@ -3,8 +3,8 @@
 Why this shape: a partitioned table's unique constraints must include the partition key (``ts``),
 yet events are deduplicated by ``event_id`` alone (a re-sent event whose time the server assigned
 carries another ``ts``). So the uniqueness lives in ``event_ids`` (``event_id`` primary key and
-its ``ts``), an ordinary table written in the same statement as ``events`` (``APPEND_SQL``): an id
-already there makes the event a no-op, exactly as the old primary key did, under the same row
+its ``ts``), an ordinary table written in the same transaction as ``events`` (``claim_ids_sql``):
+an id already there makes the event a no-op, exactly as the old primary key did, under the same row
 locks. ``event_ids`` mirrors ``events`` row for row: a statement trigger removes the ids of every
 event deleted through ``events`` (erasure, ``delete_user``), and ``purge_before`` removes those of
 the months it drops. A month's partition is created before the first insert that needs it (and the
@@ -59,16 +59,21 @@ DEFERRED_INDEXES = (
 DEFERRED_INDEX_NAMES = ("events_event_id", "event_ids_ts")
 
 
-def append_sql(stage: str, cols: str) -> str:
-    """Insert the staged events whose id is new: ids first (in id order, so overlapping batches
-    take row locks in one order and wait instead of deadlocking), then those events; returns the
-    ids this statement stored, exactly, whoever else is writing."""
+def claim_ids_sql(stage: str) -> str:
+    """Store the staged ids that are new, in id order (overlapping batches take row locks in one
+    order and wait instead of deadlocking); returns them: exactly the ids this statement stored,
+    whoever else is writing. Their events follow (``events_sql``) in the same transaction."""
     return (
-        f"WITH fresh AS (INSERT INTO event_ids (event_id, ts) SELECT event_id, ts FROM {stage} "
-        "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
-        f"INSERT INTO events ({cols}) SELECT {cols} FROM {stage} "
-        "WHERE event_id IN (SELECT event_id FROM fresh) RETURNING event_id"
+        f"INSERT INTO event_ids (event_id, ts) SELECT event_id, ts FROM {stage} "
+        "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
     )
+
+
+def events_sql(stage: str, cols: str, *, every: bool) -> str:
+    """Insert the staged events whose ids ``claim_ids_sql`` stored: all of them (``every``, the
+    usual batch of new events: no join), or those named by the one parameter (a list)."""
+    only = "" if every else " WHERE event_id = ANY(%s)"
+    return f"INSERT INTO events ({cols}) SELECT {cols} FROM {stage}{only}"
 
 
 def lock_key(schema: str | None) -> int:

@@ -2,11 +2,11 @@
 
 One connection per thread (a shared one would make the server's threads queue) and one transaction
 per call. ``append`` COPYs into a temp table, then inserts the new ids into ``event_ids`` and
-their events into ``events`` in one statement: one round trip per batch, idempotent on
-``event_id``. ``events`` is partitioned by month of event time so that retention drops months
-whole (``store.partitions``: why, and how a database from before is moved into it). ``scan``
-streams ``COPY … TO STDOUT`` into columns (``store.copy_columns``) on a connection of its own,
-so calls made meanwhile cannot end its transaction. Tables are created on first connection under
+their events into ``events`` in one transaction: idempotent on ``event_id``. ``events`` is
+partitioned by month of event time so that retention drops months whole (``store.partitions``:
+why, and how a database from before is moved into it). ``scan`` streams ``COPY … TO STDOUT``
+into columns (``store.copy_columns``) on a connection of its own, so calls made meanwhile cannot
+end its transaction. Tables are created on first connection under
 an advisory lock: opening never connects (``ping`` says False while the database is down), and
 processes starting together do not race on DDL. Sorted ids use the "C" collation (byte order,
 as in SQLite). ``?schema=name`` in the URL puts the tables in that schema (created if missing), so
@@ -178,7 +178,9 @@ _UPSERT_ITEM = (
 )
 _STAGE = "recsmith_incoming"
 _STORED_COLS = f"{_EVENT_COLS}, received_at"
-_APPEND = partitions.append_sql(_STAGE, _STORED_COLS)
+_CLAIM_IDS = partitions.claim_ids_sql(_STAGE)
+_INSERT_EVERY = partitions.events_sql(_STAGE, _STORED_COLS, every=True)
+_INSERT_CLAIMED = partitions.events_sql(_STAGE, _STORED_COLS, every=False)
 _DECISION_SELECT = ", ".join(drows.DECISION_HEADER)
 _KEY_SELECT = f"SELECT {', '.join(base.API_KEY_COLUMNS)} FROM api_keys"
 #: Indexes added after the first release (besides the tables ``_create_tables`` checks): a
@@ -393,8 +395,11 @@ class PostgresStore:
             )
             with cur.copy(f"COPY {_STAGE} ({_STORED_COLS}) FROM STDIN") as copy:
                 copy.write(copy_rows(events[first], time.time_ns() // 1000))
-            cur.execute(_APPEND)
-            stored = [row[0] for row in cur.fetchall()]
+            stored = [row[0] for row in cur.execute(_CLAIM_IDS).fetchall()]
+            if len(stored) == int(first.sum()):
+                cur.execute(_INSERT_EVERY)
+            elif stored:
+                cur.execute(_INSERT_CLAIMED, (stored,))
         return base.appended(first, first & base.ids_in(events["event_id"], stored))
 
     def _partitions_for(self, ts_us: Any) -> None:
