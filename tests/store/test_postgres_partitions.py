@@ -225,3 +225,25 @@ def test_an_unpartitioned_events_table_is_moved_whole_on_first_use(
         assert store.events_by_id(["e17"])["item_id"].tolist() == ["i17"]
     finally:
         store.close()
+
+
+def test_retention_held_off_by_a_reader_gives_up_and_changes_nothing(
+    server: str, schema: str, store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping a month locks ``events`` against readers; a long read (a training scan) holding
+    it off makes retention give up after ``DROP_LOCK_TIMEOUT`` rather than queue every read
+    behind it, and the whole purge rolls back: no event and no id lost."""
+    import psycopg
+
+    from recsmith.errors import StoreUnavailable
+    from recsmith.store import partitions
+
+    monkeypatch.setattr(partitions, "DROP_LOCK_TIMEOUT", "200ms")
+    ingest(store, [_on(day, f"e{n}") for n, day in enumerate(DAYS)])
+    with psycopg.connect(server, options=f"-c search_path={schema}") as reader:
+        reader.execute("SELECT COUNT(*) FROM events").fetchone()  # its transaction stays open
+        with pytest.raises(StoreUnavailable, match="lock"):
+            store.delete_events_before(datetime(2024, 2, 15, tzinfo=UTC))
+    assert store.count_events() == len(DAYS) == _one(store, "SELECT COUNT(*) FROM event_ids")
+    assert "events_2024_01" in _partitions(store)
+    assert store.delete_events_before(datetime(2024, 2, 15, tzinfo=UTC)) > 0  # reader gone
