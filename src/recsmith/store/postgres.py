@@ -1,12 +1,14 @@
 """PostgreSQL backend (psycopg 3): the production store, for several servers sharing one database.
 
 One connection per thread (a shared one would make the server's threads queue) and one transaction
-per call. ``append`` COPYs into a temp table, then ``INSERT … ON CONFLICT DO NOTHING``: one round
-trip per batch, idempotent on ``event_id``. ``scan`` streams ``COPY … TO STDOUT`` into columns
-(``store.copy_columns``) on a connection of its own, so calls made meanwhile cannot end its
-transaction. Tables are created on first connection under an advisory lock: opening never
-connects (``ping`` says False while the database is down), and processes starting together do
-not race on DDL. Sorted ids use the "C" collation (byte order,
+per call. ``append`` COPYs into a temp table, then inserts the new ids into ``event_ids`` and
+their events into ``events`` in one transaction: idempotent on ``event_id``. ``events`` is
+partitioned by month of event time so that retention drops months whole (``store.partitions``:
+why, and how a database from before is moved into it). ``scan`` streams ``COPY … TO STDOUT``
+into columns (``store.copy_columns``) on a connection of its own, so calls made meanwhile cannot
+end its transaction. Tables are created on first connection under
+an advisory lock: opening never connects (``ping`` says False while the database is down), and
+processes starting together do not race on DDL. Sorted ids use the "C" collation (byte order,
 as in SQLite). ``?schema=name`` in the URL puts the tables in that schema (created if missing), so
 tests and deployments can share one database. Tables dropped under a running store (the database or
 schema recreated) are created again on the next call; an unreachable server, a lost connection, a
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 import threading
@@ -49,7 +52,7 @@ from recsmith.merchandising import rows as rule_rows
 from recsmith.monitoring import feature_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
-from recsmith.store import base
+from recsmith.store import base, partitions
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.copy_columns import copy_event_frames
 from recsmith.store.copy_text import copy_rows
@@ -61,7 +64,6 @@ from recsmith.store.erasure_sql import (
     aliases_of_sql,
     dead_letter_candidates_sql,
     decisions_with_items,
-    events_before_sql,
     link_alias_in,
     mark_from_row,
     mark_row,
@@ -72,14 +74,12 @@ from recsmith.store.erasure_sql import (
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (event_id TEXT COLLATE "C" PRIMARY KEY, user_id TEXT,
-    session_id TEXT, item_id TEXT NOT NULL, event_type TEXT NOT NULL, value DOUBLE PRECISION,
-    ts BIGINT NOT NULL, context TEXT, received_at BIGINT NOT NULL, recommendation_id TEXT,
-    position INTEGER);
--- added after the first release: a database written by an older version gets them here
-ALTER TABLE events ADD COLUMN IF NOT EXISTS recommendation_id TEXT;
-ALTER TABLE events ADD COLUMN IF NOT EXISTS position INTEGER;
+log = logging.getLogger(__name__)
+
+_SCHEMA = (
+    partitions.EVENTS_SCHEMA
+    + partitions.DEFERRED_INDEXES
+    + """
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
 CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);  -- covers user_items
 -- an anonymous visitor's events (``base.DEFERRED_EVENT_INDEXES``)
@@ -144,6 +144,7 @@ CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
 CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 """
+)
 #: Privacy marks and aliases (``recsmith.privacy``), created on first use (``_privacy_tables``);
 #: the index ``_PRIVACY_NEWEST`` looks for comes last.
 _PRIVACY_SCHEMA = (
@@ -167,7 +168,6 @@ _MARK_SELECT = ", ".join(MARK_COLUMNS)
 _UPSERT_MARK = upsert_mark_sql("%s")
 _DEAD_LETTERS_NAMING = dead_letter_candidates_sql("%s", "strpos")
 _PERSON_DECISIONS = person_decisions_sql("%s")
-_EVENTS_BEFORE = events_before_sql("%s")
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _UPSERT_ITEM = (
@@ -177,12 +177,26 @@ _UPSERT_ITEM = (
     "created_at = COALESCE(EXCLUDED.created_at, items.created_at), updated_at = EXCLUDED.updated_at"
 )
 _STAGE = "recsmith_incoming"
+_STORED_COLS = f"{_EVENT_COLS}, received_at"
+_CLAIM_IDS = partitions.claim_ids_sql(_STAGE)
+_INSERT_EVERY = partitions.events_sql(_STAGE, _STORED_COLS, every=True)
+_INSERT_CLAIMED = partitions.events_sql(_STAGE, _STORED_COLS, every=False)
 _DECISION_SELECT = ", ".join(drows.DECISION_HEADER)
 _KEY_SELECT = f"SELECT {', '.join(base.API_KEY_COLUMNS)} FROM api_keys"
 #: Indexes added after the first release (besides the tables ``_create_tables`` checks): a
 #: database without one of them runs ``_SCHEMA`` once more on the first connection, which
 #: builds it (one pass over the table, under the schema lock).
-_ADDED_INDEXES = (*base.DEFERRED_EVENT_INDEXES, "dead_letters_source")
+_ADDED_INDEXES = (
+    *base.DEFERRED_EVENT_INDEXES,
+    *partitions.DEFERRED_INDEX_NAMES,
+    "dead_letters_source",
+)
+#: True when ``events`` is partitioned (``store.partitions``): a database from before is moved
+#: into that layout on its first connection.
+_PARTITIONED = (
+    " AND to_regclass('event_ids') IS NOT NULL AND "
+    "(SELECT relkind FROM pg_class WHERE oid = to_regclass('events')) = 'p'"
+)
 
 
 def _insert(table: str, columns: Sequence[str], key: str) -> str:
@@ -258,6 +272,9 @@ class PostgresStore:
         #: then is dropped at its next use (``_conn``), so that after an outage no thread fails
         #: once more on a dead connection it kept, starting a second outage.
         self._epoch = 0
+        self._partition_key = partitions.lock_key(self._schema)
+        #: months whose partition exists (``_partitions_for``)
+        self._months: set[int] = set()
         self.outage = Outage(self._safe_url)
 
     def __repr__(self) -> str:
@@ -309,8 +326,10 @@ class PostgresStore:
             # the newest table in _SCHEMA (change it when adding one): all are created in one
             # transaction, so when it exists they all do; and the indexes added since, or that
             # an import drops for a while (``bulk_load``)
-            newest = "SELECT to_regclass('audit_log') IS NOT NULL" + "".join(
-                f" AND to_regclass('{name}') IS NOT NULL" for name in _ADDED_INDEXES
+            newest = (
+                "SELECT to_regclass('audit_log') IS NOT NULL"
+                + "".join(f" AND to_regclass('{name}') IS NOT NULL" for name in _ADDED_INDEXES)
+                + _PARTITIONED
             )
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
@@ -319,8 +338,15 @@ class PostgresStore:
             if self._schema is not None:
                 create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
                 cur.execute(create.format(sql.Identifier(self._schema)))
-            cur.execute(_SCHEMA)
+            if partitions.is_flat(cur):
+                moved = partitions.migrate_flat(cur, _SCHEMA, _STORED_COLS, self._partition_key)
+                log.warning("moved %s events into the partitioned events table", moved)
+            else:
+                if cur.execute("SELECT to_regclass('events') IS NULL").fetchone() == (True,):
+                    cur.execute("DROP TABLE IF EXISTS event_ids")  # the ids of a dropped table
+                cur.execute(_SCHEMA)
         conn.commit()
+        self._months = set()
 
     def _conn(self) -> psycopg.Connection[Any]:
         """This thread's connection; a new one when it has none, or when its connection was opened
@@ -384,23 +410,29 @@ class PostgresStore:
         first = base.first_of_each_id(events)
         if not first.any():
             return base.appended(first, first)
-        cols = f"{_EVENT_COLS}, received_at"
+        self._partitions_for(events["ts"].to_numpy()[first])
         with self._tx() as cur:
             cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
                 "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
-            with cur.copy(f"COPY {_STAGE} ({cols}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {_STAGE} ({_STORED_COLS}) FROM STDIN") as copy:
                 copy.write(copy_rows(events[first], time.time_ns() // 1000))
-            # Inserting in id order takes row locks in one order: overlapping concurrent batches
-            # wait for each other instead of deadlocking. RETURNING names the rows this call
-            # stored, exactly, whoever else is writing.
-            cur.execute(
-                f"INSERT INTO events ({cols}) SELECT {cols} FROM {_STAGE} "
-                "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-            )
-            stored = [row[0] for row in cur.fetchall()]
+            stored = [row[0] for row in cur.execute(_CLAIM_IDS).fetchall()]
+            if len(stored) == int(first.sum()):
+                cur.execute(_INSERT_EVERY)
+            elif stored:
+                cur.execute(_INSERT_CLAIMED, (stored,))
         return base.appended(first, first & base.ids_in(events["event_id"], stored))
+
+    def _partitions_for(self, ts_us: Any) -> None:
+        """Create the monthly partitions these event times need (``store.partitions``) unless
+        this process made or saw them already; a month it missed lands in ``events_default``."""
+        needed = partitions.months_of(ts_us)
+        if not self._months.issuperset(needed):
+            with self._tx() as cur:
+                partitions.ensure_months(cur, needed, self._partition_key)
+            self._months = self._months.union(needed)
 
     @guarded_iter
     def scan(
@@ -582,11 +614,11 @@ class PostgresStore:
 
     @guarded("write")
     def delete_events_before(self, ts: datetime) -> int:
-        cutoff = base.micros(ts)
+        """Drops the months wholly before ``ts``, deletes the rest (``partitions.purge_before``)."""
         with self._tx() as cur:
-            attributions, events = _EVENTS_BEFORE
-            cur.execute(attributions, (cutoff,))
-            return max(cur.execute(events, (cutoff,)).rowcount, 0)
+            removed = partitions.purge_before(cur, base.micros(ts), self._partition_key)
+        self._months = set()  # some are gone: asked again at the next append
+        return removed
 
     @guarded("write")
     def link_alias(self, alias: str, user_id: str, kind: str) -> tuple[str, str]:
@@ -949,7 +981,8 @@ class PostgresStore:
         with self._tx() as cur:
             if cur.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None:
                 return False
-            cur.execute(f"DROP INDEX IF EXISTS {', '.join(base.DEFERRED_EVENT_INDEXES)}")
+            deferred = (*base.DEFERRED_EVENT_INDEXES, *partitions.DEFERRED_INDEX_NAMES)
+            cur.execute(f"DROP INDEX IF EXISTS {', '.join(deferred)}")
         return True
 
     def writer_turn(self) -> AbstractContextManager[None]:
