@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
-from recsmith.sparse_rows import contains, csr_from_pairs, gather_rows, in_sorted
+from recsmith.sparse_rows import (
+    contains,
+    csr_from_pairs,
+    gather_rows,
+    in_sorted,
+    product_entries,
+)
 
 pairs = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), max_size=40)
 
@@ -70,3 +76,46 @@ def test_in_sorted_agrees_with_isin(pool: list[int], extra: list[int]) -> None:
     stored = np.sort(np.asarray(pool, np.int64))
     wanted = np.asarray(pool[::2] + extra, np.int64)  # some members, some maybe not
     assert in_sorted(stored, wanted).tolist() == np.isin(wanted, stored).tolist()
+
+
+#: small integer values (some negative, so sums cancel to 0) and one that is not a float32
+weights = st.sampled_from([1.0, 2.0, -1.0, 0.5, 0.1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6), weights), max_size=12),
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9), weights), max_size=40),
+    st.booleans(),
+)
+def test_product_entries_are_scipys_product_bit_for_bit(
+    left: list[tuple[int, int, float]], right: list[tuple[int, int, float]], wide: bool
+) -> None:
+    """The oracle is scipy's own ``left @ right``: the same entries (explicit zeros dropped) and
+    bit-identical sums; the left side may hold duplicate entries (not canonical), and float64
+    on one side gives float64 sums as scipy's upcast does."""
+
+    def csr(entries: list[tuple[int, int, float]], shape: tuple[int, int]) -> sparse.csr_array:
+        order = sorted(range(len(entries)), key=lambda i: entries[i][0])  # rows grouped, cols not
+        rows = np.asarray([entries[i][0] for i in order], np.int64)
+        indptr = np.searchsorted(rows, np.arange(shape[0] + 1))
+        return sparse.csr_array(
+            (
+                np.asarray([entries[i][2] for i in order], np.float64 if wide else np.float32),
+                np.asarray([entries[i][1] for i in order], np.int32),
+                indptr,
+            ),
+            shape=shape,
+        )
+
+    a = csr(left, (4, 7))
+    b = sparse.csr_array(csr(right, (7, 10)), dtype=np.float32)
+    b.sum_duplicates()
+    expected = sparse.csr_array(a @ b)
+    keys, values = product_entries(a, b)
+    rows = np.repeat(np.arange(4), np.diff(expected.indptr)).astype(np.int64)
+    want = rows * 10 + expected.indices
+    order = np.argsort(want)
+    assert np.array_equal(keys, want[order])
+    assert values.dtype == expected.dtype
+    assert np.array_equal(values.view(np.uint8), expected.data[order].view(np.uint8))
