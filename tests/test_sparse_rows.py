@@ -13,6 +13,7 @@ from recsmith.sparse_rows import (
     gather_rows,
     in_sorted,
     product_entries,
+    row_values,
 )
 
 pairs = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), max_size=40)
@@ -119,3 +120,34 @@ def test_product_entries_are_scipys_product_bit_for_bit(
     assert np.array_equal(keys, want[order])
     assert values.dtype == expected.dtype
     assert np.array_equal(values.view(np.uint8), expected.data[order].view(np.uint8))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7), weights), max_size=30),
+    st.lists(st.integers(-1, 5), min_size=1, max_size=6),
+    st.sampled_from([0, 1 << 22]),
+)
+def test_row_values_are_scipys_element_access(
+    entries: list[tuple[int, int, float]], index: list[int], max_cells: int
+) -> None:
+    """Against scipy's ``matrix[rows, cols]`` at every cell of the indexed rows, on a matrix
+    with duplicate, unsorted entries (which scipy's access adds up): the dense grid (large
+    ``max_cells``) and scipy's own path (0) both return its values bit for bit."""
+    rows = np.asarray([r for r, _, _ in entries], np.int64)
+    order = np.argsort(rows, kind="stable")
+    matrix = sparse.csr_array(
+        (
+            np.asarray([w for _, _, w in entries], np.float32)[order],
+            np.asarray([c for _, c, _ in entries], np.int32)[order],
+            np.searchsorted(rows[order], np.arange(7)),
+        ),
+        shape=(6, 8),
+    )
+    idx = np.asarray(index, np.int64)
+    q = np.repeat(np.flatnonzero(idx >= 0), 8)
+    cols = np.tile(np.arange(8), len(q) // 8)
+    got = row_values(matrix, idx, q, cols, max_cells)
+    expected = np.asarray(matrix[idx[q], cols]).ravel() if len(q) else np.zeros(0, np.float32)
+    assert got.dtype == matrix.dtype
+    assert np.array_equal(got.view(np.uint8), expected.astype(np.float32).view(np.uint8))
