@@ -22,7 +22,7 @@ def csr_from_pairs(
     pairs count once."""
     keys = np.unique(np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64))
     indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(keys // max(n_cols, 1), minlength=n_rows), out=indptr[1:])
+    np.bincount(keys // max(n_cols, 1), minlength=n_rows).cumsum(out=indptr[1:])
     matrix = sparse.csr_array(
         (np.ones(len(keys), np.float32), (keys % max(n_cols, 1)).astype(np.int32), indptr),
         shape=(n_rows, n_cols),
@@ -34,10 +34,10 @@ def csr_from_pairs(
 def gather_rows(matrix: sparse.csr_array, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The entries of rows ``index[i]`` of ``matrix`` as (i, column) pairs; negative indices
     (unknown users) contribute nothing."""
-    at = np.flatnonzero(index >= 0)
+    at = (index >= 0).nonzero()[0]
     starts = matrix.indptr[index[at]]
     lengths = matrix.indptr[index[at] + 1] - starts
-    return np.repeat(at, lengths), matrix.indices[_spans(starts, lengths)]
+    return at.repeat(lengths), matrix.indices[_spans(starts, lengths)]
 
 
 #: Grid cells (queries × columns) up to which ``row_values`` reads its rows densely; past it
@@ -76,7 +76,7 @@ def row_values(
 def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every span, concatenated."""
     total = int(lengths.sum())
-    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    return (starts - lengths.cumsum() + lengths).repeat(lengths) + np.arange(total)
 
 
 def product_entries(
@@ -109,7 +109,8 @@ def contains(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np
         matrix = matrix.sorted_indices()
     n_cols = max(int(matrix.shape[1]), 1)
     stored = (
-        np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * n_cols
+        np.arange(matrix.shape[0], dtype=np.int64).repeat(matrix.indptr[1:] - matrix.indptr[:-1])
+        * n_cols
         + matrix.indices
     )
     return in_sorted(stored, np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64))
@@ -122,5 +123,5 @@ def in_sorted(stored: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     possible key (queries × catalogue)."""
     if len(stored) == 0:
         return np.zeros(np.shape(wanted), dtype=bool)
-    at = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
+    at = np.minimum(stored.searchsorted(wanted), len(stored) - 1)
     return stored[at] == wanted

@@ -235,8 +235,8 @@ def _recent_category_share(
 ) -> np.ndarray:
     """Share of the query's recent (session) items in the candidate's category."""
     recent = queries.recent
-    lengths = np.diff(recent.indptr)
-    rows = np.repeat(np.arange(recent.shape[0]), lengths)
+    lengths = recent.indptr[1:] - recent.indptr[:-1]
+    rows = np.arange(recent.shape[0]).repeat(lengths)
     rc = state.item_category[recent.indices]
     ok = rc >= 0
     n_cats = max(int(state.user_category_share.shape[1]), 1)
