@@ -7,7 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
-from recsmith.sparse_rows import contains, csr_from_pairs, gather_rows, in_sorted
+from recsmith.sparse_rows import (
+    contains,
+    csr_from_pairs,
+    gather_rows,
+    in_sorted,
+    product_entries,
+    row_values,
+)
 
 pairs = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), max_size=40)
 
@@ -70,3 +77,77 @@ def test_in_sorted_agrees_with_isin(pool: list[int], extra: list[int]) -> None:
     stored = np.sort(np.asarray(pool, np.int64))
     wanted = np.asarray(pool[::2] + extra, np.int64)  # some members, some maybe not
     assert in_sorted(stored, wanted).tolist() == np.isin(wanted, stored).tolist()
+
+
+#: small integer values (some negative, so sums cancel to 0) and one that is not a float32
+weights = st.sampled_from([1.0, 2.0, -1.0, 0.5, 0.1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6), weights), max_size=12),
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9), weights), max_size=40),
+    st.booleans(),
+)
+def test_product_entries_are_scipys_product_bit_for_bit(
+    left: list[tuple[int, int, float]], right: list[tuple[int, int, float]], wide: bool
+) -> None:
+    """The oracle is scipy's own ``left @ right``: the same entries (explicit zeros dropped) and
+    bit-identical sums; the left side may hold duplicate entries (not canonical), and float64
+    on one side gives float64 sums as scipy's upcast does."""
+
+    def csr(entries: list[tuple[int, int, float]], shape: tuple[int, int]) -> sparse.csr_array:
+        order = sorted(range(len(entries)), key=lambda i: entries[i][0])  # rows grouped, cols not
+        rows = np.asarray([entries[i][0] for i in order], np.int64)
+        indptr = np.searchsorted(rows, np.arange(shape[0] + 1))
+        return sparse.csr_array(
+            (
+                np.asarray([entries[i][2] for i in order], np.float64 if wide else np.float32),
+                np.asarray([entries[i][1] for i in order], np.int32),
+                indptr,
+            ),
+            shape=shape,
+        )
+
+    a = csr(left, (4, 7))
+    b = sparse.csr_array(csr(right, (7, 10)), dtype=np.float32)
+    b.sum_duplicates()
+    expected = sparse.csr_array(a @ b)
+    keys, values = product_entries(a, b)
+    rows = np.repeat(np.arange(4), np.diff(expected.indptr)).astype(np.int64)
+    want = rows * 10 + expected.indices
+    order = np.argsort(want)
+    assert np.array_equal(keys, want[order])
+    assert values.dtype == expected.dtype
+    assert np.array_equal(values.view(np.uint8), expected.data[order].view(np.uint8))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7), weights), max_size=30),
+    st.lists(st.integers(-1, 5), min_size=1, max_size=6),
+    st.sampled_from([0, 1 << 22]),
+)
+def test_row_values_are_scipys_element_access(
+    entries: list[tuple[int, int, float]], index: list[int], max_cells: int
+) -> None:
+    """Against scipy's ``matrix[rows, cols]`` at every cell of the indexed rows, on a matrix
+    with duplicate, unsorted entries (which scipy's access adds up): the dense grid (large
+    ``max_cells``) and scipy's own path (0) both return its values bit for bit."""
+    rows = np.asarray([r for r, _, _ in entries], np.int64)
+    order = np.argsort(rows, kind="stable")
+    matrix = sparse.csr_array(
+        (
+            np.asarray([w for _, _, w in entries], np.float32)[order],
+            np.asarray([c for _, c, _ in entries], np.int32)[order],
+            np.searchsorted(rows[order], np.arange(7)),
+        ),
+        shape=(6, 8),
+    )
+    idx = np.asarray(index, np.int64)
+    q = np.repeat(np.flatnonzero(idx >= 0), 8)
+    cols = np.tile(np.arange(8), len(q) // 8)
+    got = row_values(matrix, idx, q, cols, max_cells)
+    expected = np.asarray(matrix[idx[q], cols]).ravel() if len(q) else np.zeros(0, np.float32)
+    assert got.dtype == matrix.dtype
+    assert np.array_equal(got.view(np.uint8), expected.astype(np.float32).view(np.uint8))

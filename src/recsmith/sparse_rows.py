@@ -22,7 +22,7 @@ def csr_from_pairs(
     pairs count once."""
     keys = np.unique(np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64))
     indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(keys // max(n_cols, 1), minlength=n_rows), out=indptr[1:])
+    np.bincount(keys // max(n_cols, 1), minlength=n_rows).cumsum(out=indptr[1:])
     matrix = sparse.csr_array(
         (np.ones(len(keys), np.float32), (keys % max(n_cols, 1)).astype(np.int32), indptr),
         shape=(n_rows, n_cols),
@@ -34,12 +34,73 @@ def csr_from_pairs(
 def gather_rows(matrix: sparse.csr_array, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The entries of rows ``index[i]`` of ``matrix`` as (i, column) pairs; negative indices
     (unknown users) contribute nothing."""
+    at = (index >= 0).nonzero()[0]
+    starts = matrix.indptr[index[at]]
+    lengths = matrix.indptr[index[at] + 1] - starts
+    return at.repeat(lengths), matrix.indices[_spans(starts, lengths)]
+
+
+#: Grid cells (queries × columns) up to which ``row_values`` reads its rows densely; past it
+#: (an offline batch of thousands of users) scipy's element access answers, as it did before.
+DENSE_CELLS = 1 << 22
+
+
+def row_values(
+    matrix: sparse.csr_array,
+    index: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    max_cells: int = DENSE_CELLS,
+) -> np.ndarray:
+    """``matrix[index[rows[k]], cols[k]]`` for every k (``index[rows]`` ≥ 0), in ``matrix``'s
+    dtype: per query (a user's row), how much of each candidate's category it holds.
+
+    The candidates of a query share its row, so the query rows are spread into a dense grid
+    once and read by position: scipy's element access costs tens of microseconds of checks per
+    call, most of a lone request's feature work. Entries stored twice add up in storage order,
+    as scipy's access sums them."""
+    if len(rows) == 0:
+        return np.zeros(0, matrix.dtype)
+    if len(index) * int(matrix.shape[1]) > max_cells:
+        picked = index[rows].astype(np.int64)
+        return np.asarray(matrix[picked, np.asarray(cols, np.int64)]).ravel()
     at = np.flatnonzero(index >= 0)
     starts = matrix.indptr[index[at]]
     lengths = matrix.indptr[index[at] + 1] - starts
+    spans = _spans(starts, lengths)
+    grid = np.zeros((len(index), matrix.shape[1]), matrix.dtype)
+    np.add.at(grid, (np.repeat(at, lengths), matrix.indices[spans]), matrix.data[spans])
+    return grid[rows, cols]
+
+
+def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every span, concatenated."""
     total = int(lengths.sum())
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    return np.repeat(at, lengths), matrix.indices[offsets + np.arange(total)]
+    return (starts - lengths.cumsum() + lengths).repeat(lengths) + np.arange(total)
+
+
+def product_entries(
+    left: sparse.csr_array, right: sparse.csr_array
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stored entries of ``left @ right`` as sorted keys ``row × n_cols + column`` and their
+    values: the sums scipy's product stores, added in its order (each left entry's row of
+    ``right`` in turn, in the product's dtype) and, like it, without the sums that are 0.
+
+    For a left side of a few entries (a request's recent items against an item × item matrix)
+    scipy's product costs far more than the sums: it zeroes two accumulators as wide as
+    ``right`` has columns (100,000 items) on every call; here only the touched rows are read."""
+    n_cols = max(int(right.shape[1]), 1)
+    left_rows = np.repeat(np.arange(left.shape[0]), left.indptr[1:] - left.indptr[:-1])
+    starts = right.indptr[left.indices]
+    lengths = right.indptr[left.indices + 1] - starts
+    at = _spans(starts, lengths)
+    values = np.repeat(left.data, lengths) * right.data[at]
+    keys = np.repeat(left_rows.astype(np.int64), lengths) * n_cols + right.indices[at]
+    unique, slot = np.unique(keys, return_inverse=True)
+    sums = np.zeros(len(unique), values.dtype)
+    np.add.at(sums, slot, values)  # unbuffered, in entry order: scipy's sequence of additions
+    stored = sums != 0
+    return unique[stored], sums[stored]
 
 
 def contains(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -48,7 +109,8 @@ def contains(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np
         matrix = matrix.sorted_indices()
     n_cols = max(int(matrix.shape[1]), 1)
     stored = (
-        np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * n_cols
+        np.arange(matrix.shape[0], dtype=np.int64).repeat(matrix.indptr[1:] - matrix.indptr[:-1])
+        * n_cols
         + matrix.indices
     )
     return in_sorted(stored, np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64))
@@ -61,5 +123,5 @@ def in_sorted(stored: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     possible key (queries × catalogue)."""
     if len(stored) == 0:
         return np.zeros(np.shape(wanted), dtype=bool)
-    at = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
+    at = np.minimum(stored.searchsorted(wanted), len(stored) - 1)
     return stored[at] == wanted

@@ -21,8 +21,8 @@ from scipy import sparse
 from recsmith.array_files import read_arrays, save_arrays
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
-from recsmith.models.topk import TopK, sparse_top_k, top_k
-from recsmith.sparse_rows import contains, csr_from_pairs
+from recsmith.models.topk import TopK, entries_top_k, top_k
+from recsmith.sparse_rows import contains, csr_from_pairs, product_entries
 
 #: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
 _CELLS_PER_CHUNK = 20_000_000
@@ -179,16 +179,15 @@ class Recommender(ABC):
         matrix = self.item_to_item
         if matrix is None:
             raise NotImplementedError(f"{self.name} has no sparse item-to-item matrix")
-        scores = sparse.csr_array(history @ matrix)
-        rows = np.repeat(np.arange(scores.shape[0]), np.diff(scores.indptr))
-        drop = contains(history, rows, scores.indices)
+        keys, values = product_entries(history, matrix)  # ``history @ matrix``, stored entries
+        n_cols = max(int(matrix.shape[1]), 1)
+        rows, cols = keys // n_cols, keys % n_cols
+        drop = contains(history, rows, cols)
         if exclude is not None:
-            drop |= contains(exclude, rows, scores.indices)
-        data = np.asarray(scores.data, dtype=np.float32).copy()
+            drop |= contains(exclude, rows, cols)
+        data = values.astype(np.float32)
         data[drop] = -np.inf
-        return sparse_top_k(
-            sparse.csr_array((data, scores.indices, scores.indptr), shape=scores.shape), k
-        )
+        return entries_top_k(history.shape[0], rows, cols, data, k)
 
     def similar_items(self, items: np.ndarray, k: int) -> TopK:
         """Top ``k`` items most similar to each item index (never the item itself)."""

@@ -58,14 +58,23 @@ def sparse_top_k(scores: sparse.csr_array, k: int) -> TopK:
     an item without a stored score is never proposed, and −inf entries count as absent.
     """
     n_rows = scores.shape[0]
+    rows = np.repeat(np.arange(n_rows), scores.indptr[1:] - scores.indptr[:-1])
+    return entries_top_k(n_rows, rows, scores.indices, scores.data, k)
+
+
+def entries_top_k(
+    n_rows: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int
+) -> TopK:
+    """``sparse_top_k`` of the entries (``rows[i]``, ``cols[i]``) = ``values[i]``, given in any
+    order with at most one entry per (row, column): the order below depends on the entries
+    alone (row, score from high to low, column)."""
     ids = np.full((n_rows, k), -1, np.int32)
     best = np.full((n_rows, k), -np.inf, np.float32)
-    rows = np.repeat(np.arange(n_rows), np.diff(scores.indptr))
-    data = np.asarray(scores.data, dtype=np.float32)
-    order = np.lexsort((scores.indices, -data, rows))  # rows stay grouped, as in ``indptr``
+    data = np.asarray(values, dtype=np.float32)
+    order = np.lexsort((cols, -data, rows))  # rows grouped in ascending order
     rows = rows[order]
-    rank = np.arange(len(order)) - scores.indptr[rows]
+    rank = np.arange(len(order)) - np.searchsorted(rows, rows)
     ok = (rank < k) & np.isfinite(data[order])  # −inf (and NaN) sort last: ranks stay 0, 1, …
-    ids[rows[ok], rank[ok]] = scores.indices[order[ok]]
+    ids[rows[ok], rank[ok]] = cols[order[ok]]
     best[rows[ok], rank[ok]] = data[order[ok]]
     return TopK(ids, best)

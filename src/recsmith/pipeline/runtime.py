@@ -390,7 +390,7 @@ class Pipeline:
         user_ids = np.asarray(user_ids, dtype=object)
         keep = self.config.retrieval.include_seen if include_seen is None else include_seen
         queries = self.queries(user_ids, extra_seen, recent, context, keep)
-        has_recent = np.diff(queries.recent.indptr) > 0
+        has_recent = queries.recent.indptr[1:] > queries.recent.indptr[:-1]
         popular = TIERS.index("category" if categories else "popular")
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
         cands = self.candidates(queries, k, timings, feature_tap)

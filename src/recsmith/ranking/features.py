@@ -28,6 +28,7 @@ from recsmith.ranking.property_features import (
 )
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.queries import Queries
+from recsmith.sparse_rows import row_values
 
 TREND_HALF_LIFE_DAYS = 7.0
 
@@ -172,32 +173,31 @@ def feature_names(sources: tuple[str, ...], state: FeatureState) -> list[str]:
 
 
 def candidate_features(state: FeatureState, queries: Queries, cands: Candidates) -> np.ndarray:
-    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing)."""
+    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing), each
+    column written in place into one preallocated matrix."""
     n = len(cands)
     q, items = cands.query, cands.items
     users = queries.users[q]
     known = users >= 0
     cat = state.item_category[items]
-    has = known & (cat >= 0)
+    has = np.flatnonzero(known & (cat >= 0))
     share = np.zeros(n, np.float32)
     recency = np.full(n, np.nan, np.float32)
-    if has.any():
-        share[has] = state.user_category_share[users[has], cat[has]]
-        last = state.user_category_last[users[has], cat[has]]
+    if len(has):
+        share[has] = row_values(state.user_category_share, queries.users, q[has], cat[has])
+        last = row_values(state.user_category_last, queries.users, q[has], cat[has])
         seen_cat = last > 0
         days = (state.reference_ts - (last - 1.0)) / MICROS_PER_DAY
-        recency[np.flatnonzero(has)[seen_cat]] = days[seen_cat]
-    recent_share = _recent_category_share(state, queries, q, cat)
+        recency[has[seen_cat]] = days[seen_cat]
     keys = state.context_keys.tolist()
     if state.use_context:
         context = context_columns(queries.moments, queries.context, keys)[q]
     else:  # unknown for every row: a column no split can use
         context = np.full((n, len(context_names(keys))), np.nan, np.float32)
-    per_source = np.empty((n, 2 * len(cands.sources)), np.float32)
-    per_source[:, 0::2] = cands.source_scores
-    per_source[:, 1::2] = np.where(cands.source_ranks > 0, cands.source_ranks, np.nan)
+    n_src = 2 * len(cands.sources)
+    proposed = cands.source_ranks > 0
     columns = [
-        (cands.source_ranks > 0).sum(axis=1),
+        proposed.sum(axis=1),
         state.item_popularity[items],
         state.item_trend[items],
         state.item_age_days[items],
@@ -205,11 +205,20 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
         np.where(known, state.user_events[np.maximum(users, 0)], 0.0),
         share,
         recency,
-        recent_share,
+        _recent_category_share(state, queries, q, cat),
     ]
+    width = n_src + len(columns) + context.shape[1] + state.n_property_features
+    out = np.empty((n, width), np.float32)
+    out[:, 0:n_src:2] = cands.source_scores
+    out[:, 1:n_src:2] = np.where(proposed, cands.source_ranks, np.nan)
+    for j, column in enumerate(columns, start=n_src):
+        out[:, j] = column
+    at = n_src + len(columns)
+    out[:, at : at + context.shape[1]] = context
     if state.n_property_features:
-        properties = property_values(
-            users,
+        out[:, at + context.shape[1] :] = property_values(
+            q,
+            queries.users,
             items,
             state.item_properties,
             state.item_property_categorical,
@@ -218,11 +227,7 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
             state.profile_categorical,
             state.segment_item_share,
         )
-    else:
-        properties = np.zeros((n, 0), np.float32)
-    return np.column_stack(
-        [per_source, *[np.asarray(c, np.float32) for c in columns], context, properties]
-    )
+    return out
 
 
 def _recent_category_share(
@@ -230,8 +235,8 @@ def _recent_category_share(
 ) -> np.ndarray:
     """Share of the query's recent (session) items in the candidate's category."""
     recent = queries.recent
-    lengths = np.diff(recent.indptr)
-    rows = np.repeat(np.arange(recent.shape[0]), lengths)
+    lengths = recent.indptr[1:] - recent.indptr[:-1]
+    rows = np.arange(recent.shape[0]).repeat(lengths)
     rc = state.item_category[recent.indices]
     ok = rc >= 0
     n_cats = max(int(state.user_category_share.shape[1]), 1)

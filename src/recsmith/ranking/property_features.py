@@ -15,6 +15,7 @@ from scipy import sparse
 
 from recsmith.features.interactions import Interactions
 from recsmith.features.properties import PropertyColumns, feature_label
+from recsmith.sparse_rows import row_values
 
 
 def code_shares(
@@ -79,7 +80,8 @@ def property_names(
 
 
 def property_values(
-    users: np.ndarray,
+    query: np.ndarray,
+    query_users: np.ndarray,
     items: np.ndarray,
     item_values: np.ndarray,
     item_categorical: np.ndarray,
@@ -88,11 +90,12 @@ def property_values(
     profile_categorical: np.ndarray,
     segments: sparse.csr_array,
 ) -> np.ndarray:
-    """float32 [len(items), p + q] for candidate rows (user index, -1 unknown; item index): per
-    item property its value or the user's affinity for it, per profile property the user's
-    value or the item's popularity within the user's segment; NaN where the item, the user or
-    their profile lacks it."""
+    """float32 [len(items), p + q] for candidate rows (their query; each query's user index,
+    -1 unknown; item index): per item property its value or the user's affinity for it, per
+    profile property the user's value or the item's popularity within the user's segment; NaN
+    where the item, the user or their profile lacks it."""
     n = len(items)
+    users = query_users[query]
     out = np.full((n, item_values.shape[1] + user_values.shape[1]), np.nan, np.float32)
     known = np.flatnonzero(users >= 0)
     for p in range(item_values.shape[1]):
@@ -101,7 +104,8 @@ def property_values(
             out[:, p] = value
             continue
         rows = known[np.isfinite(value[known])]
-        out[rows, p] = _lookup(affinity, users[rows], value[rows])
+        codes = value[rows].astype(np.int64)
+        out[rows, p] = row_values(affinity, query_users, query[rows], codes)
     base = item_values.shape[1]
     for j in range(user_values.shape[1]):
         value = np.full(n, np.nan, np.float32)

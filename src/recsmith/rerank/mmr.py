@@ -82,7 +82,7 @@ class MMR:
         closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
         run = self._by_key if closed else self._chunk
         out = [np.zeros(0, np.int64)]
-        for q0, q1 in _chunks(np.diff(bounds), self.max_cells):
+        for q0, q1 in _chunks(bounds[1:] - bounds[:-1], self.max_cells):
             lo, hi = int(bounds[q0]), int(bounds[q1])
             if hi > lo:
                 rows = slice(lo, hi)
@@ -193,7 +193,7 @@ def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) ->
     finite = np.isfinite(rel)
     if not finite.all():
         rel = np.where(finite, rel, rel[finite].min() - 1.0 if finite.any() else 0.0)
-    present = np.diff(bounds) > 0
+    present = bounds[1:] > bounds[:-1]
     starts = bounds[:-1][present]
     lo, hi = np.zeros(len(present)), np.zeros(len(present))
     lo[present] = np.minimum.reduceat(rel, starts)
@@ -256,7 +256,7 @@ class _Grid:
         object.__setattr__(self, "row", row.astype(np.int64))
         object.__setattr__(self, "col", np.arange(len(row)) - starts[row])
         object.__setattr__(self, "starts", starts)
-        object.__setattr__(self, "shape", (len(starts), int(np.diff(bounds).max())))
+        object.__setattr__(self, "shape", (len(starts), int((bounds[1:] - bounds[:-1]).max())))
 
     def spread(self, values: np.ndarray, fill: object) -> np.ndarray:
         out = np.full(self.shape, fill, dtype=np.asarray(values).dtype)

@@ -42,7 +42,7 @@ def group_rank(keys: np.ndarray) -> np.ndarray:
     """0-based position of each element among the elements with the same key, in array order (a
     grouped cumulative count)."""
     n = len(keys)
-    order = np.argsort(keys, kind="stable")
+    order = keys.argsort(kind="stable")
     sorted_keys = keys[order]
     starts = np.ones(n, bool)
     starts[1:] = sorted_keys[1:] != sorted_keys[:-1]

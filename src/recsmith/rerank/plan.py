@@ -103,7 +103,7 @@ class RulePlan:
         self, cands: Candidates, table: ItemTable, k: int, *, select: Selector | None = None
     ) -> Candidates:
         """Re-rank every query of ``cands`` to at most ``k`` rows (see module docstring)."""
-        if np.any(np.diff(cands.query) < 0):
+        if (cands.query[1:] < cands.query[:-1]).any():
             raise ValueError("candidates must be grouped by query (ascending), as retrieval emits")
         keep = first_occurrence(cands.query, cands.items) & self.allowed(cands.items, table)
         if k <= 0:
@@ -137,7 +137,8 @@ class RulePlan:
         # a selector's slip must not duplicate a row, nor scramble the grouping ``place`` expects
         chosen = chosen[~is_seed[chosen]]
         chosen = chosen[first_occurrence(c.query[chosen], chosen)]
-        if np.any(np.diff(c.query[chosen]) < 0):
+        picked = c.query[chosen]
+        if (picked[1:] < picked[:-1]).any():
             chosen = chosen[np.argsort(c.query[chosen], kind="stable")]
         seeds = np.flatnonzero(is_seed)
         return c.take(place(c.query, seeds, slot[seeds], chosen, k))

@@ -45,7 +45,7 @@ class Candidates:
 
     def bounds(self) -> np.ndarray:
         """Row offsets per query: rows of query q are ``bounds[q]:bounds[q + 1]``."""
-        return np.searchsorted(self.query, np.arange(self.n_queries + 1)).astype(np.int64)
+        return self.query.searchsorted(np.arange(self.n_queries + 1)).astype(np.int64)
 
     def take(self, rows: np.ndarray) -> Candidates:
         """A subset of rows (kept in the given order)."""

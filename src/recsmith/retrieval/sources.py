@@ -50,8 +50,7 @@ class CandidateSource(Protocol):
 
 def flatten(top: TopK, query_index: np.ndarray) -> Proposals:
     """TopK rows (−1 padded) of the queries ``query_index`` → flat proposals."""
-    valid = top.ids >= 0
-    rows, cols = np.nonzero(valid)
+    rows, cols = (top.ids >= 0).nonzero()
     return Proposals(
         query_index[rows].astype(np.int32),
         top.ids[rows, cols].astype(np.int32),
@@ -85,7 +84,7 @@ class ModelSource:
     def retrieve(self, queries: Queries, k: int) -> Proposals:
         n = len(queries)
         by_user = (queries.users >= 0) if self.use == "auto" else np.zeros(n, dtype=bool)
-        has_recent = np.diff(queries.recent.indptr) > 0
+        has_recent = queries.recent.indptr[1:] > queries.recent.indptr[:-1]
         by_items = ~by_user & has_recent if self.model.scores_histories else np.zeros(n, bool)
         parts = []
         if by_user.any():
@@ -143,9 +142,9 @@ def first_kept(
     n, width = order.shape
     if n == 0 or width == 0:
         return concat([])
-    keep = ~contains(exclude, np.repeat(np.arange(n), width), order.ravel()).reshape(n, width)
-    rank = np.cumsum(keep, axis=1)  # the order is the ranking: the first k kept items win
-    rows, cols = np.nonzero(keep & (rank <= k))
+    keep = ~contains(exclude, np.arange(n).repeat(width), order.ravel()).reshape(n, width)
+    rank = keep.cumsum(axis=1)  # the order is the ranking: the first k kept items win
+    rows, cols = (keep & (rank <= k)).nonzero()
     return Proposals(
         rows.astype(np.int32),
         order[rows, cols].astype(np.int32),
@@ -202,7 +201,7 @@ def _rows_of(matrix: sparse.csr_array, rows: np.ndarray) -> sparse.csr_array:
 def widest_row(matrix: sparse.csr_array) -> int:
     """Entries in the fullest row: how far a source over-fetches so that, after dropping what a
     query excludes, ``k`` items are still left."""
-    return int(np.diff(matrix.indptr).max()) if matrix.shape[0] else 0
+    return int((matrix.indptr[1:] - matrix.indptr[:-1]).max()) if matrix.shape[0] else 0
 
 
 def _drop_excluded(
