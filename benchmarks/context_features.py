@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/context_features.py --datasets ml-100k,diginetica-sample
 
 Each dataset's train part (its usual split, ``pipeline_vs_models.DATASETS``; the test part is
-never read) is split again by the calibration machinery (``calibration.validation_split``: a time
-cut where enough users return, else each user's latest item). On the validation past the default
-pipeline's ranker is trained once per arm, as ``train_pipeline`` trains it (label windows, the
-held-out keep-or-not check), and scored on the validation users over the fused candidates with
-popularity beneath, as served:
+never read) is split again by the calibration machinery (``validation_splits``, the first:
+a time cut where enough users return, else each user's latest item). On the validation past the
+default pipeline's ranker is trained once per arm, as ``train_pipeline`` trains it (label
+windows, the held-out keep-or-not check), and scored on the validation users over the fused
+candidates with popularity beneath, as served:
 
 * ``before``: ``ranking.context_features = false`` and ``max_property_features = 0``: what the
   ranker could learn from before #15 (its hour and device were constants);
@@ -38,10 +38,11 @@ from recsmith.evaluation.split import parse_split
 from recsmith.events.importers.base import read_source
 from recsmith.events.validate import validate_users
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import _Scorer, validation_split, with_popularity
+from recsmith.pipeline.calibration import _Scorer, with_popularity
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.training import train_ranker
+from recsmith.pipeline.validation import validation_splits
 from recsmith.ranking.features import FeatureState, feature_names
 from recsmith.ranking.ltr import importance_summary
 
@@ -75,7 +76,8 @@ def run(name: str, min_queries: int | None) -> list[str]:
         ranking = base.ranking.model_copy(update={"min_queries": min_queries})
         base = base.model_copy(update={"ranking": ranking})
     cc = base.calibration
-    val = validation_split(full, cc.min_users, cc.share, cc.max_users, base.ranking.random_state)
+    seed = base.ranking.random_state
+    val = validation_splits(full, cc.min_users, cc.share, cc.max_users, seed)[0]
     attrs = ItemAttributes.from_items(items, val.past.items, ARMS["all"]["max_property_features"])
     scorer = _Scorer(with_popularity(base), val, attrs, full)
     fused = scorer.ndcg(scorer.candidates(base))

@@ -6,8 +6,8 @@ calibration weighs, scored under both of its validation protocols and on the inn
 
 For each dataset and bar protocol the protocol is applied twice (``bar_check.parts``, the
 ``validation`` part: the outer test part is never read). On the inner train part, as calibration
-sees it, each order is scored under the time-cut validation ``validation_split`` carves (or its
-fallback, each user's latest item, where too few users return) and under each user's latest item;
+sees it, each order is scored under the time-cut validation ``time_cut_split`` carves (or
+each user's latest item, where too few users return) and under each user's latest item;
 then fitted on the whole inner train part and scored on the inner test part. Orders are every
 source alone (popularity added), the configured fusion, the fusion with trending at a larger
 weight, and pairs. Each cell is NDCG@10 over all users / users whose latest event lies in the
@@ -30,18 +30,9 @@ from recsmith.features.interactions import Interactions
 from recsmith.pipeline import calibration as cal
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.source_tuning import latest_holdout, latest_item_holdout
-from recsmith.ranking.context import first_events
-from recsmith.sparse_rows import csr_from_pairs
+from recsmith.pipeline.validation import Validation, latest_item_split, time_cut_split
 
 PERSONAL = ("ease", "ials", "itemknn_recent")
-
-
-def latest_item_validation(full: Interactions) -> cal.Validation:
-    past, users, items = latest_item_holdout(full, 0, 5000)
-    truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
-    first = first_events(full, latest_holdout(full, 0), users)
-    return cal.Validation(past, users, truth, "each user's latest item", first)
 
 
 def weighted(config: PipelineConfig, weights: dict[str, float]) -> PipelineConfig:
@@ -83,9 +74,10 @@ def run(name: str, protocol: str) -> None:
     base = default_pipeline_config()
     cc = base.calibration
     vals = {
-        "time cut": cal.validation_split(full, cc.min_users, cc.share, cc.max_users, 0),
-        "latest item": latest_item_validation(full),
-        "inner test": cal.Validation(full, users, matrix[keep], "inner test", None),
+        "time cut": time_cut_split(full, cc.min_users, cc.share, cc.max_users, 0)
+        or latest_item_split(full, cc.max_users, 0),
+        "latest item": latest_item_split(full, cc.max_users, 0),
+        "inner test": Validation(full, users, matrix[keep], "inner test", None),
     }
     print(f"\n#### {name}, `{protocol}` (validation part)")
     print(", ".join(f"{k}: {v.protocol}, {len(v.users)} users" for k, v in vals.items()))

@@ -4,8 +4,8 @@
 
 Each dataset's train part (``pipeline_vs_models.DATASETS``' split; ``NAME@SHARE`` keeps a seeded
 random share of the events first, a sparse shop's shape; the test part is never read) is split
-again as calibration splits it (``calibration.validation_split``). On the validation past the
-default pipeline's ranker is trained as ``train_pipeline`` trains it (label windows, a fifth of
+again as calibration splits it (the first of ``validation_splits``). On the validation past
+the default pipeline's ranker is trained as ``train_pipeline`` trains it (label windows, a fifth of
 the users held out, kept only if it beats the fused order there) once per arm, and scored on the
 validation users over the fused candidates with popularity beneath, as served; an arm whose
 ranker is not trained or not kept serves the fused order.
@@ -32,10 +32,11 @@ from pipeline_vs_models import DATASETS, load
 from recsmith.config import EventSettings
 from recsmith.evaluation.split import parse_split
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import _Scorer, validation_split, with_popularity
+from recsmith.pipeline.calibration import _Scorer, with_popularity
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.training import train_ranker
+from recsmith.pipeline.validation import validation_splits
 
 LIGHT = {"n_estimators": 30, "num_leaves": 7, "min_child_samples": 50, "reg_lambda": 10.0}
 ARMS: dict[str, tuple[int, dict[str, float], str]] = {
@@ -70,7 +71,8 @@ def run(name: str) -> list[str]:
     full = Interactions.from_events(train, dict(EventSettings().weights))
     base = default_pipeline_config()
     cc = base.calibration
-    val = validation_split(full, cc.min_users, cc.share, cc.max_users, base.ranking.random_state)
+    seed = base.ranking.random_state
+    val = validation_splits(full, cc.min_users, cc.share, cc.max_users, seed)[0]
     attrs = ItemAttributes.from_items(items, val.past.items, base.ranking.max_property_features)
     scorer = _Scorer(with_popularity(base), val, attrs, full)
     fused = scorer.ndcg(scorer.candidates(base))

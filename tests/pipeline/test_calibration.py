@@ -20,9 +20,10 @@ from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import load_artifact, train_pipeline
-from recsmith.pipeline.calibration import calibrate, calibration_summary, validation_split
+from recsmith.pipeline.calibration import calibrate, calibration_summary
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.validation import time_cut_split, validation_splits
 from recsmith.sparse_rows import csr_from_pairs
 
 WEIGHTS = EventSettings().weights
@@ -90,8 +91,10 @@ def served_on_validation(shipped: PipelineConfig, events: pd.DataFrame) -> tuple
     )
 
 
-def chosen_score(report: dict[str, object]) -> float:
-    return next(t["ndcg@10"] for t in report["tried"] if t["name"] == report["chosen"])  # type: ignore[index, union-attr]
+def only_scores(report: dict[str, object]) -> dict[str, float]:
+    """Each configuration's NDCG@10 where the latest item is the only protocol (these cases)."""
+    assert [p["protocol"] for p in report["protocols"]] == ["each user's latest item"]  # type: ignore[index, union-attr]
+    return {t["name"]: t["protocols"][0]["ndcg@10"] for t in report["tried"]}  # type: ignore[index, union-attr]
 
 
 def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -> None:
@@ -109,9 +112,8 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     full = Interactions.from_events(events, WEIGHTS)
     chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
     report = chosen.report
-    assert report["protocol"] == "each user's latest item"
-    assert report["validation_users"] == 400
-    scores = {t["name"]: t["ndcg@10"] for t in report["tried"]}
+    assert report["protocols"][0]["validation_users"] == 400
+    scores = only_scores(report)
     assert set(scores) == {"popularity", "ease", "knn", "fused"}  # "new" proposes nothing
     assert report["chosen"] == "popularity"
     assert scores["fused"] < scores["popularity"]
@@ -123,12 +125,13 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     ]
     assert [s.weight for s in chosen.config.retrieval.sources] == [1e-4, 1e-4, 1e-4, 1.0]
     served, popular = served_on_validation(chosen.config, events)
-    assert served == pytest.approx(chosen_score(report), abs=1e-4)  # the report is what serves
+    assert served == pytest.approx(scores["popularity"], abs=1e-4)  # the report is what serves
     assert served >= popular - 1e-9  # the guarantee, against an independent popular model
     assert popular > scores["fused"] + 0.05
     grid = report["grid"]  # each model's sensitive parameter tried alone, its value kept here
     assert set(grid) == {"ease", "knn"}
     assert set(grid["ease"]["ndcg@10"]) == {"as configured", "25.0", "2500.0"}
+    assert grid["ease"]["ndcg@10"]["as configured"] == [scores["ease"]]  # one per protocol
     assert grid["knn"]["param"] == "neighbors" and set(grid["knn"]["ndcg@10"]) == {
         "as configured",
         "10",
@@ -183,12 +186,15 @@ def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None
     full = Interactions.from_events(events, WEIGHTS)
     chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
     report = chosen.report
-    scores = {t["name"]: t["ndcg@10"] for t in report["tried"]}
+    scores = only_scores(report)
     assert set(scores) == {"pop", "knn", "fused"}  # the listed popular source is the one tried
-    assert report["chosen"] == "fused", [(t["name"], t["ndcg@10"]) for t in report["tried"]]
+    assert report["chosen"] == "fused", scores
     assert scores["fused"] > max(scores["pop"], scores["knn"])
     fused = next(t for t in report["tried"] if t["name"] == "fused")
-    assert fused["vs_best_single"][1] > 0  # won by more than its noise
+    assert fused["protocols"][0]["vs_best_single"][1] > 0  # won by more than its noise
+    assert fused["worst_share"] == pytest.approx(
+        scores["fused"] / max(scores["pop"], scores["knn"]), abs=1e-3
+    )
     shipped = chosen.config.retrieval.sources
     assert [(x.name, x.weight) for x in shipped] == [("knn", 1.0), ("pop", 0.99)]  # the file's
     kept = report["grid"]["knn"]["kept"]  # the neighbourhood the grid kept is the one shipped
@@ -244,7 +250,7 @@ def test_train_prints_the_choice_and_the_saved_pipeline_serves_that_order(tmp_pa
         "knn",
         "fused",
     ]
-    assert all(len(t["interval"]) == 2 for t in manifest["calibration"]["tried"])
+    assert all(len(t["protocols"][0]["interval"]) == 2 for t in manifest["calibration"]["tried"])
     assert (
         manifest["ranker_summary"]
         == "ranker not trained: calibration chose popularity on validation"
@@ -286,8 +292,8 @@ def test_a_time_cut_validates_where_enough_users_return_with_new_items() -> None
         }
     )
     full = Interactions.from_events(events, WEIGHTS)
-    val = validation_split(full, min_users=200, share=0.1, max_users=5000)
-    assert val.protocol == "temporal cut at the latest 0.1"
+    val = time_cut_split(full, min_users=200, share=0.1, max_users=5000)
+    assert val is not None and val.protocol == "temporal cut at the latest 0.1"
     assert len(val.users) == 250
     truth_items = full.items.to_external(val.truth.indices)
     expected = [
@@ -295,8 +301,13 @@ def test_a_time_cut_validates_where_enough_users_return_with_new_items() -> None
     ]
     assert list(truth_items) == expected  # one new item each: user 0's repeat is not truth
     assert val.past.matrix.sum() > 0 and len(val.past.event_ts) == 250 * 8
-    fallback = validation_split(full, min_users=300, share=0.1, max_users=5000)
-    assert fallback.protocol == "each user's latest item"
+    both = validation_splits(full, min_users=200, share=0.1, max_users=5000)
+    assert [v.protocol for v in both] == [val.protocol, "each user's latest item"]
+    assert time_cut_split(full, min_users=300, share=0.1, max_users=5000) is None
+    (latest,) = validation_splits(full, min_users=300, share=0.1, max_users=5000)
+    # user 0's latest event repeats an item they had: nothing to learn there, not held out
+    assert latest.protocol == "each user's latest item" and len(latest.users) == 249
+    assert "u0000" not in full.users.to_external(latest.users)
 
 
 def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
@@ -311,8 +322,20 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     chosen = calibrate(on, full, attrs)
     tried = {t["name"]: t for t in chosen.report["tried"]}
     assert "ranker" in tried, chosen.report["ranker"]
-    singles = [t["ndcg@10"] for n, t in tried.items() if n not in ("fused", "ranker")]
-    assert tried[chosen.report["chosen"]]["ndcg@10"] >= max(singles)
+    # both protocols hold on the shop, and each configuration is scored on each of them: popularity
+    # alone there is plain ``popular`` fitted on that split's past, scored here independently
+    cc = on.calibration
+    splits = validation_splits(full, cc.min_users, cc.share, cc.max_users, on.ranking.random_state)
+    assert [p["protocol"] for p in chosen.report["protocols"]] == [v.protocol for v in splits]
+    assert splits[0].protocol.startswith("temporal cut") and len(splits) == 2
+    for val, row in zip(splits, tried["popularity"]["protocols"], strict=True):
+        popular = create("popular").fit(val.past)
+        top = popular.recommend(val.users, 10, exclude=val.past.matrix[val.users])
+        assert row["protocol"] == val.protocol
+        assert row["ndcg@10"] == pytest.approx(ndcg_at_k(top.ids, val.truth, 10).mean(), abs=1e-5)
+    assert all(len(t["protocols"]) == 2 for t in tried.values())
+    singles = [t["worst_share"] for n, t in tried.items() if n not in ("fused", "ranker")]
+    assert tried[chosen.report["chosen"]]["worst_share"] >= max(singles)
     assert chosen.use_ranker == (chosen.report["chosen"] == "ranker")
     tight = PipelineConfig.model_validate(
         {**on.model_dump(), "calibration": {"enabled": True, "budget_seconds": 0.001}}
@@ -324,13 +347,27 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
 
 def test_the_summary_names_the_choice_the_runners_up_and_changed_parameters() -> None:
     report = {
-        "protocol": "temporal cut at the latest 0.2",
-        "validation_users": 1234,
+        "protocols": [
+            {"protocol": "temporal cut at the latest 0.2", "validation_users": 1234},
+            {"protocol": "each user's latest item", "validation_users": 5000},
+        ],
         "seconds": 7.4,
         "tried": [
-            {"name": "popularity", "ndcg@10": 0.05},
-            {"name": "ials", "ndcg@10": 0.0712},
-            {"name": "fused", "ndcg@10": 0.07},
+            {
+                "name": "popularity",
+                "worst_share": 0.4,
+                "protocols": [{"ndcg@10": 0.05}, {"ndcg@10": 0.02}],
+            },
+            {
+                "name": "ials",
+                "worst_share": 0.95,
+                "protocols": [{"ndcg@10": 0.0712}, {"ndcg@10": 0.04}],
+            },
+            {
+                "name": "fused",
+                "worst_share": 0.9,
+                "protocols": [{"ndcg@10": 0.07}, {"ndcg@10": 0.038}],
+            },
         ],
         "chosen": "ials",
         "grid": {
@@ -339,11 +376,18 @@ def test_the_summary_names_the_choice_the_runners_up_and_changed_parameters() ->
         },
     }
     assert calibration_summary(report) == (
-        "calibration (temporal cut at the latest 0.2, 1,234 users, 7 s): serving ials "
-        "(validation NDCG@10 0.0712; popularity 0.0500, fused 0.0700); ials alpha=10.0"
+        "calibration (temporal cut at the latest 0.2, 1,234 users; each user's latest item, "
+        "5,000 users; 7 s): serving ials (validation NDCG@10 0.0712 / 0.0400, worst share of "
+        "the best single source 0.95; popularity 0.0500 / 0.0200, fused 0.0700 / 0.0380); "
+        "ials alpha=10.0"
     )
-    assert calibration_summary({"reason": "5 validation users < 20: nothing decided"}) == (
-        "calibration: 5 validation users < 20: nothing decided; serving as configured"
+    few = {
+        "protocols": [{"protocol": "each user's latest item", "validation_users": 5}],
+        "reason": "5 validation users < 20: nothing decided",
+    }
+    assert calibration_summary(few) == (
+        "calibration (each user's latest item, 5 users): 5 validation users < 20: nothing "
+        "decided; serving as configured"
     )
 
 
@@ -355,6 +399,8 @@ def test_too_few_validation_users_decide_nothing() -> None:
     full = Interactions.from_events(events, WEIGHTS)
     chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
     assert chosen.config == cfg and chosen.use_ranker
-    assert chosen.report["validation_users"] == 10
+    assert chosen.report["protocols"] == [
+        {"protocol": "each user's latest item", "validation_users": 10}
+    ]
     assert chosen.report["reason"] == "10 validation users < 20: nothing decided"
     assert "tried" not in chosen.report

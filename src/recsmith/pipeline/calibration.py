@@ -2,15 +2,18 @@
 
 The fused order's weights and the ranker were chosen on the datasets this project can see; on a
 sparse marketplace set nobody tuned for, the fused order lost 35 % to plain popularity (#15). So
-training carves validation data out of the training events, by the protocol the data supports —
-a global time cut where enough users return after it, else each user's latest item — fits the
-sources once on what lies before it, and scores there every source alone (popularity among them,
-listed or not), the configured fused order and, when one trains within the time budget, the
-ranker; first, each iALS / EASE / item-kNN source's most data-dependent parameter is tried alone
-over a small grid (``GRID``). The simpler choice ships unless a richer one beats it by more than
-its noise: the lower end of a paired bootstrap interval of the per-user difference must be above
-zero. A richer choice is only ever compared against what it would replace, so the shipped
-pipeline is never worse on validation than its best single source.
+training carves validation data out of the training events — a global time cut where enough
+users return after it, and each user's latest item (``validation.py``) — fits the sources once
+per protocol on what lies before its held-out part, and scores there every source alone
+(popularity among them, listed or not), the configured fused order and, when one trains within
+the time budget, the ranker; first, each iALS / EASE / item-kNN source's most data-dependent
+parameter is tried alone over a small grid (``GRID``). Each configuration is judged by its worst
+share of the best single source over the protocols (``robust_choice.py``): a choice that wins
+one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
+below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both. The
+simpler choice ships unless a richer one beats it by more than its noise (paired bootstrap over
+validation users), so the shipped pipeline's worst share is never below that of its best single
+source; the manifest lists every configuration with its score on each protocol.
 
 A single source ships as the same pipeline with that source at weight 1 and every other at
 ``FILLER_WEIGHT``:
@@ -27,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.significance import bootstrap_ci
@@ -35,7 +37,7 @@ from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.source_tuning import latest_holdout, latest_item_holdout
+from recsmith.pipeline.robust_choice import RESAMPLES, Tried, best_means, prefer, worst_share
 from recsmith.pipeline.training import (
     build_sources,
     feature_state,
@@ -45,22 +47,20 @@ from recsmith.pipeline.training import (
     recent_items,
     train_ranker,
 )
-from recsmith.ranking.context import first_events, moments_of
+from recsmith.pipeline.validation import Validation, validation_splits
+from recsmith.ranking.context import moments_of
 from recsmith.ranking.features import candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below, merge
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import Proposals, StaticSource
-from recsmith.sparse_rows import csr_from_pairs
 
 K = 10
 #: The popularity source calibration adds when the file lists none (``popular`` is reserved).
 POPULARITY = "popularity"
 #: Candidates each source proposes per validation user when it serves alone.
 POPULARITY_QUOTA = 100
-#: Bootstrap resamples behind every interval (seeded: the same data gives the same choice).
-RESAMPLES = 1000
 #: Every other source's say when one source serves alone: its proposals only order what fills a
 #: list below the serving source's (1e-4 × 5 sources / 61 stays under the gap between adjacent
 #: RRF ranks to depth 150), and what is scored on validation is exactly this order.
@@ -75,77 +75,6 @@ GRID: dict[str, tuple[str, tuple[float | int, ...]]] = {
 }
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Validation:
-    """Events the sources learn from (``past``), the users scored and their held-out items
-    (``truth`` rows align with ``users``), and the protocol that carved them."""
-
-    past: Interactions
-    users: np.ndarray
-    truth: sparse.csr_array
-    protocol: str
-    #: each user's first held-out event (index into the full events; -1 none): the moment and
-    #: context a validation query stands for, as in the ranker's label windows
-    first: np.ndarray | None = None
-
-
-def validation_split(
-    full: Interactions, min_users: int, share: float, max_users: int, seed: int = 0
-) -> Validation:
-    """A global time cut where at least ``min_users`` users have events before it and items new
-    to them after it: at the latest ``share`` of events, else twice or three times that share
-    (below half the events) — the protocol closest to serving, which always answers the future,
-    and the only one fair to time-relative features (a ranker's recency and trend). Otherwise
-    each user's latest item (a random one where events carry no times). At most ``max_users``
-    users are kept (seeded)."""
-    if has_time_order(full):
-        for cut_share in (share * n for n in (1, 2, 3) if share * n < 0.5):
-            val = _time_cut(full, cut_share)
-            if len(val.users) >= min_users:
-                return _sampled(val, max_users, seed)
-    past, users, items = latest_item_holdout(full, seed, max_users)
-    truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
-    first = first_events(full, latest_holdout(full, seed), users)
-    return Validation(past, users, truth, "each user's latest item", first)
-
-
-def _time_cut(full: Interactions, share: float) -> Validation:
-    """Events before the latest ``share``; truth: each returning user's items new to them after."""
-    cut = np.quantile(full.event_ts, 1.0 - share, method="higher")
-    before = full.event_ts < cut
-    past = full.subset(before)
-    after = full.subset(~before).matrix
-    new = sparse.csr_array(after - after.multiply(past.matrix > 0))
-    new.eliminate_zeros()
-    known = np.diff(past.matrix.indptr) > 0
-    users = np.flatnonzero(known & (np.diff(new.indptr) > 0)).astype(np.int32)
-    truth = sparse.csr_array(new[users] > 0, dtype=np.float32)
-    first = first_events(full, ~before, users)
-    return Validation(past, users, truth, f"temporal cut at the latest {share:g}", first)
-
-
-def _sampled(val: Validation, max_users: int, seed: int) -> Validation:
-    if len(val.users) <= max_users:
-        return val
-    pick = np.sort(np.random.default_rng(seed).choice(len(val.users), max_users, replace=False))
-    first = None if val.first is None else val.first[pick]
-    return Validation(val.past, val.users[pick], val.truth[pick], val.protocol, first)
-
-
-@dataclass(frozen=True, slots=True)
-class Tried:
-    """One configuration scored on validation: the pipeline configuration that would ship it and
-    its per-user NDCG@10."""
-
-    name: str
-    config: PipelineConfig
-    per_user: np.ndarray
-
-    @property
-    def mean(self) -> float:
-        return float(self.per_user.mean())
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,38 +183,68 @@ class _Scorer:
         return self.ndcg(cands)
 
 
+class _Protocols:
+    """One ``_Scorer`` per validation split: every configuration is scored on each of them."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        vals: Sequence[Validation],
+        attrs: ItemAttributes,
+        full: Interactions,
+    ) -> None:
+        self.vals = vals
+        self.scorers = [_Scorer(with_popularity(config), v, attrs, full) for v in vals]
+
+    def proposes(self, spec: SourceConfig) -> bool:
+        return any(s.proposes(spec) for s in self.scorers)
+
+    def tried(self, name: str, config: PipelineConfig) -> Tried:
+        """``config``'s fused order scored on every protocol."""
+        return Tried(name, config, tuple(s.ndcg(s.candidates(config)) for s in self.scorers))
+
+
 def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes) -> Calibration:
-    """Score the candidates on a validation split of ``full`` and choose what ships (module
-    docstring). Returns ``config`` unchanged (its ranker allowed) when the data holds too few
-    validation users to decide anything."""
+    """Score the candidates on the validation splits of ``full`` (``validation.py``: a time
+    cut where one holds, and each user's latest item) and choose what ships by its worst share
+    of the best single source over them (``robust_choice.py``). Returns ``config`` unchanged
+    (its ranker allowed) when the data holds too few validation users to decide anything."""
     started = time.perf_counter()
     cc = config.calibration
     seed = config.ranking.random_state
-    val = validation_split(full, cc.min_users, cc.share, cc.max_users, seed)
-    report: dict[str, Any] = {"protocol": val.protocol, "validation_users": len(val.users)}
-    if len(val.users) < MIN_USERS:
-        report["reason"] = f"{len(val.users)} validation users < {MIN_USERS}: nothing decided"
+    splits = validation_splits(full, cc.min_users, cc.share, cc.max_users, seed)
+    vals = [v for v in splits if len(v.users) >= MIN_USERS]
+    report: dict[str, Any] = {
+        "protocols": [{"protocol": v.protocol, "validation_users": len(v.users)} for v in splits]
+    }
+    if not vals:
+        most = max(len(v.users) for v in splits)
+        report["reason"] = f"{most} validation users < {MIN_USERS}: nothing decided"
         report["seconds"] = round(time.perf_counter() - started, 3)
         return Calibration(config, config.ranking.enabled, report)
-    scorer = _Scorer(with_popularity(config), val, attrs, full)
-    scored = [Tried(n, c, scorer.ndcg(scorer.candidates(c))) for n, c in _options(config, scorer)]
+    report["protocols"] = [p for p, v in zip(report["protocols"], splits, strict=True) if v in vals]
+    protocols = _Protocols(config, vals, attrs, full)
+    scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
+    refs = best_means(scored[:-1])
     fit_seconds = time.perf_counter() - started
-    tuned, report["grid"] = _grid(config, scored, scorer, seed, started)
+    tuned, report["grid"] = _grid(config, scored, protocols, refs, seed, started)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
-        scored = [
-            Tried(n, c, scorer.ndcg(scorer.candidates(c))) for n, c in _options(config, scorer)
-        ]
-    best_single = max(scored[:-1], key=lambda t: t.mean)  # ties: the first (popularity)
-    choice, reason = _prefer(best_single, "best single source", scored[-1], seed)
-    ranker = _try_ranker(choice, val, attrs, scorer, started, fit_seconds)
+        scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
+        refs = best_means(scored[:-1])
+    # ties: the first (popularity)
+    best_single = max(scored[:-1], key=lambda t: worst_share(t, refs))
+    choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
+    ranker = _try_ranker(choice, vals, attrs, protocols, started, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
-        report["ranker"] = f"trained on the validation past over the {choice.name} candidates"
-        choice, reason = _prefer(choice, reason, ranker, seed)
+        report["ranker"] = f"trained on each validation past over the {choice.name} candidates"
+        choice, reason = prefer(choice, reason, ranker, refs, seed)
     else:
         report["ranker"] = ranker
-    report["tried"] = [_entry(t, best_single, seed) for t in scored]
+    for p, ref in zip(report["protocols"], refs, strict=True):
+        p["best_single_ndcg@10"] = round(ref, 5)
+    report["tried"] = [_entry(t, best_single, refs, vals, seed) for t in scored]
     report["chosen"] = choice.name
     report["reason"] = reason
     report["seconds"] = round(time.perf_counter() - started, 3)
@@ -293,12 +252,17 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
 
 
 def _grid(
-    config: PipelineConfig, scored: list[Tried], scorer: _Scorer, seed: int, started: float
+    config: PipelineConfig,
+    scored: list[Tried],
+    protocols: _Protocols,
+    refs: Sequence[float],
+    seed: int,
+    started: float,
 ) -> tuple[PipelineConfig, dict[str, Any]]:
     """``config`` with each gridded source's parameter (``GRID``; not one the file sets or tunes)
-    at the value under which the source alone scores best on validation — the file's value unless
-    another beats it beyond noise — and a report of every value tried. Stops before a source
-    whose tries would pass half the budget (the rest is the ranker's)."""
+    at the value under which the source alone has the best worst share on validation — the
+    file's value unless another beats it beyond noise — and a report of every value tried.
+    Stops before a source whose tries would pass half the budget (the rest is the ranker's)."""
     alone_scores = {t.name: t for t in scored}
     report: dict[str, Any] = {}
     sources = list(config.retrieval.sources)
@@ -316,13 +280,14 @@ def _grid(
             candidate = alone(
                 _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
             )
-            t = Tried(spec.name, candidate, scorer.ndcg(scorer.candidates(candidate)))
-            tried[str(value)] = round(t.mean, 5)
-            best, _ = _prefer(best, "", t, seed) if t.mean > best.mean else (best, "")
+            t = protocols.tried(spec.name, candidate)
+            tried[str(value)] = [round(m, 5) for m in t.means]
+            if worst_share(t, refs) > worst_share(best, refs):
+                best, _ = prefer(best, "", t, refs, seed)
         kept = best.config.retrieval.sources[n]
         report[spec.name] = {
             "param": param,
-            "ndcg@10": {"as configured": round(default.mean, 5), **tried},
+            "ndcg@10": {"as configured": [round(m, 5) for m in default.means], **tried},
             "kept": kept.params.get(param, "as configured"),
         }
         sources[n] = kept.model_copy(update={"weight": spec.weight})
@@ -334,13 +299,15 @@ def _grid(
     return (_with_sources(config, sources), report) if changed else (config, report)
 
 
-def _options(config: PipelineConfig, scorer: _Scorer) -> list[tuple[str, PipelineConfig]]:
+def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, PipelineConfig]]:
     """(name, configuration) of every order tried: popularity alone first (the simplest, so it
     wins ties), every other source that proposes anything alone, and last the configured
     fusion."""
     widest = with_popularity(config)
     popular = next(s.name for s in widest.retrieval.sources if s.model == "popular")
-    others = [s.name for s in config.retrieval.sources if s.name != popular and scorer.proposes(s)]
+    others = [
+        s.name for s in config.retrieval.sources if s.name != popular and protocols.proposes(s)
+    ]
     return [
         (popular, alone(widest, popular)),
         *((name, alone(config, name)) for name in others),
@@ -348,76 +315,88 @@ def _options(config: PipelineConfig, scorer: _Scorer) -> list[tuple[str, Pipelin
     ]
 
 
-def _prefer(simple: Tried, reason: str, rich: Tried, seed: int) -> tuple[Tried, str]:
-    """``rich`` replaces ``simple`` only if the paired bootstrap interval of their per-user
-    difference lies above zero: a richer choice must win by more than its noise."""
-    low, high = bootstrap_ci(rich.per_user - simple.per_user, n_resamples=RESAMPLES, seed=seed)
-    gap = f"{rich.mean - simple.mean:+.4f} [{low:+.4f}, {high:+.4f}]"
-    if low > 0:
-        return rich, f"beats {simple.name} by {gap}"
-    return simple, f"{reason}; {rich.name} not better by more than noise ({gap})"
-
-
 def _try_ranker(
     base: Tried,
-    val: Validation,
+    vals: Sequence[Validation],
     attrs: ItemAttributes,
-    scorer: _Scorer,
+    protocols: _Protocols,
     started: float,
     fit_seconds: float,
 ) -> Tried | str:
-    """The ranker trained on the validation past over the ``base`` choice's candidates and
-    scored like the rest, or why not (off, over the time budget, or it did not train there)."""
+    """The ranker trained on each validation past over the ``base`` choice's candidates and
+    scored like the rest on that protocol, or why not (off, over the time budget, or it did not
+    train on one of them)."""
     config = base.config
     rc, budget = config.ranking, config.calibration.budget_seconds
     if not rc.enabled:
         return "off (ranking.enabled = false)"
-    enough = rc.min_queries if has_time_order(val.past) else rc.max_queries
-    windows = len(label_windows(val.past, rc.label_share, enough, seed=rc.random_state))
-    estimate = fit_seconds * (windows + 1)  # sources refitted per window, plus LightGBM
+    windows = 0
+    for val in vals:
+        enough = rc.min_queries if has_time_order(val.past) else rc.max_queries
+        windows += len(label_windows(val.past, rc.label_share, enough, seed=rc.random_state))
+    # sources refitted per window, plus LightGBM, on each protocol
+    estimate = fit_seconds / len(vals) * (windows + len(vals))
     elapsed = time.perf_counter() - started
     if elapsed + estimate > budget:
         return f"not tried: ~{estimate:.0f} s more would pass the {budget:g} s budget"
-    ranker, outcome = train_ranker(config, val.past, attrs)
-    if ranker is None:
-        return f"not trained on the validation past ({outcome.get('outcome')})"
-    return Tried("ranker", config, scorer.ranked(ranker, config))
+    per_user = []
+    for val, scorer in zip(vals, protocols.scorers, strict=True):
+        ranker, outcome = train_ranker(config, val.past, attrs)
+        if ranker is None:
+            return f"not trained on the {val.protocol} past ({outcome.get('outcome')})"
+        per_user.append(scorer.ranked(ranker, config))
+    return Tried("ranker", config, tuple(per_user))
 
 
-def _entry(t: Tried, best_single: Tried, seed: int) -> dict[str, Any]:
-    """One manifest row: the configuration, its NDCG@10 with a bootstrap interval, its weights,
-    and its paired difference from the best single source (with that difference's interval)."""
-    low, high = bootstrap_ci(t.per_user, n_resamples=RESAMPLES, seed=seed)
+def _entry(
+    t: Tried, best_single: Tried, refs: Sequence[float], vals: Sequence[Validation], seed: int
+) -> dict[str, Any]:
+    """One manifest row: the configuration, its worst share of the best single source, its
+    weights, and on each protocol its NDCG@10 with a bootstrap interval and its paired
+    difference from the chosen best single source (with that difference's interval)."""
     entry: dict[str, Any] = {
         "name": t.name,
-        "ndcg@10": round(t.mean, 5),
-        "interval": [round(low, 5), round(high, 5)],
+        "worst_share": round(worst_share(t, refs), 4),
         "weights": {s.name: s.weight for s in t.config.retrieval.sources},
+        "protocols": [],
     }
-    if t is not best_single:
-        d_low, d_high = bootstrap_ci(
-            t.per_user - best_single.per_user, n_resamples=RESAMPLES, seed=seed
-        )
-        diff = [t.mean - best_single.mean, d_low, d_high]
-        entry["vs_best_single"] = [round(x, 5) for x in diff]
+    for val, scores, base in zip(vals, t.per_user, best_single.per_user, strict=True):
+        low, high = bootstrap_ci(scores, n_resamples=RESAMPLES, seed=seed)
+        row: dict[str, Any] = {
+            "protocol": val.protocol,
+            "ndcg@10": round(float(scores.mean()), 5),
+            "interval": [round(low, 5), round(high, 5)],
+        }
+        if t is not best_single:
+            d_low, d_high = bootstrap_ci(scores - base, n_resamples=RESAMPLES, seed=seed)
+            diff = [float(scores.mean() - base.mean()), d_low, d_high]
+            row["vs_best_single"] = [round(x, 5) for x in diff]
+        entry["protocols"].append(row)
     return entry
 
 
 def calibration_summary(report: dict[str, Any]) -> str:
     """One line for ``recsmith train``: what serves, on what evidence."""
+    where = "; ".join(
+        f"{p['protocol']}, {p['validation_users']:,} users" for p in report["protocols"]
+    )
     if "tried" not in report:
-        return f"calibration: {report['reason']}; serving as configured"
-    scores = {t["name"]: t["ndcg@10"] for t in report["tried"]}
+        return f"calibration ({where}): {report['reason']}; serving as configured"
+    scores = {
+        t["name"]: " / ".join(f"{p['ndcg@10']:.4f}" for p in t["protocols"])
+        for t in report["tried"]
+    }
     chosen = report["chosen"]
-    others = ", ".join(f"{n} {v:.4f}" for n, v in scores.items() if n != chosen)
+    others = ", ".join(f"{n} {v}" for n, v in scores.items() if n != chosen)
     grid = report.get("grid", {})
     changed = "".join(
         f"; {name} {g['param']}={g['kept']}"
         for name, g in grid.items()
         if isinstance(g, dict) and g["kept"] != "as configured"
     )
+    share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
     return (
-        f"calibration ({report['protocol']}, {report['validation_users']:,} users, "
-        f"{report['seconds']:.0f} s): serving {chosen} (validation NDCG@10 {scores[chosen]:.4f}; "
-        f"{others}){changed}"
+        f"calibration ({where}; {report['seconds']:.0f} s): serving {chosen} "
+        f"(validation NDCG@10 {scores[chosen]}, worst share of the best single source "
+        f"{share:.2f}; {others}){changed}"
     )

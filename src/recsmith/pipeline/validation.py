@@ -1,0 +1,97 @@
+"""The validation splits calibration chooses on, carved out of the training events.
+
+Two protocols, because the data a pipeline will be judged on can be either (#15, BENCHMARKS
+§29): a global time cut scores the users who return after it (what is hot at the cut is what
+they take next, so trending wins there), each user's latest item scores every user at the end of
+their own history (what wins there is personal). A choice made on one alone can serve the other
+at half its best (trending alone: first after a time cut on ml-100k, below popularity on each
+user's last item), so calibration scores every configuration on both wherever both hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from recsmith.features.interactions import Interactions
+from recsmith.pipeline.source_tuning import latest_holdout, latest_item_holdout
+from recsmith.pipeline.training import has_time_order
+from recsmith.ranking.context import first_events
+from recsmith.sparse_rows import csr_from_pairs
+
+LATEST_ITEM = "each user's latest item"
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """Events the sources learn from (``past``), the users scored and their held-out items
+    (``truth`` rows align with ``users``), and the protocol that carved them."""
+
+    past: Interactions
+    users: np.ndarray
+    truth: sparse.csr_array
+    protocol: str
+    #: each user's first held-out event (index into the full events; -1 none): the moment and
+    #: context a validation query stands for, as in the ranker's label windows
+    first: np.ndarray | None = None
+
+
+def validation_splits(
+    full: Interactions, min_users: int, share: float, max_users: int, seed: int = 0
+) -> list[Validation]:
+    """The time cut (``time_cut_split``) where one holds, then each user's latest item: the
+    time cut alone misses what serves users at the end of their own history, the latest item
+    alone misses what serves users who come back later."""
+    cut = time_cut_split(full, min_users, share, max_users, seed)
+    return [*([cut] if cut is not None else []), latest_item_split(full, max_users, seed)]
+
+
+def time_cut_split(
+    full: Interactions, min_users: int, share: float, max_users: int, seed: int = 0
+) -> Validation | None:
+    """A global time cut where at least ``min_users`` users have events before it and items new
+    to them after it: at the latest ``share`` of events, else twice or three times that share
+    (below half the events) — the protocol closest to serving, which always answers the future,
+    and the only one fair to time-relative features (a ranker's recency and trend). None where
+    events carry no times or no cut holds enough users. At most ``max_users`` users (seeded)."""
+    if not has_time_order(full):
+        return None
+    for cut_share in (share * n for n in (1, 2, 3) if share * n < 0.5):
+        val = _time_cut(full, cut_share)
+        if len(val.users) >= min_users:
+            return _sampled(val, max_users, seed)
+    return None
+
+
+def latest_item_split(full: Interactions, max_users: int, seed: int = 0) -> Validation:
+    """Each user's latest item held out where it is new to them (a random one where events
+    carry no times); at most ``max_users`` users (seeded)."""
+    past, users, items = latest_item_holdout(full, seed, max_users)
+    truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
+    first = first_events(full, latest_holdout(full, seed), users)
+    return Validation(past, users, truth, LATEST_ITEM, first)
+
+
+def _time_cut(full: Interactions, share: float) -> Validation:
+    """Events before the latest ``share``; truth: each returning user's items new to them after."""
+    cut = np.quantile(full.event_ts, 1.0 - share, method="higher")
+    before = full.event_ts < cut
+    past = full.subset(before)
+    after = full.subset(~before).matrix
+    new = sparse.csr_array(after - after.multiply(past.matrix > 0))
+    new.eliminate_zeros()
+    known = np.diff(past.matrix.indptr) > 0
+    users = np.flatnonzero(known & (np.diff(new.indptr) > 0)).astype(np.int32)
+    truth = sparse.csr_array(new[users] > 0, dtype=np.float32)
+    first = first_events(full, ~before, users)
+    return Validation(past, users, truth, f"temporal cut at the latest {share:g}", first)
+
+
+def _sampled(val: Validation, max_users: int, seed: int) -> Validation:
+    if len(val.users) <= max_users:
+        return val
+    pick = np.sort(np.random.default_rng(seed).choice(len(val.users), max_users, replace=False))
+    first = None if val.first is None else val.first[pick]
+    return Validation(val.past, val.users[pick], val.truth[pick], val.protocol, first)

@@ -1,0 +1,100 @@
+"""The maximin rule calibration chooses by, on per-user scores small enough to check by hand:
+each configuration is read as its share of the best single source on each protocol, judged by
+its worst share, and a richer choice replaces a simpler one only if it lifts the simpler one's
+weakest protocol beyond paired-bootstrap noise without a lower worst share of its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsmith.evaluation.significance import bootstrap_ci
+from recsmith.pipeline.config import default_pipeline_config
+from recsmith.pipeline.robust_choice import RESAMPLES, Tried, best_means, prefer, worst_share
+
+CONFIG = default_pipeline_config()
+
+
+def tried(name: str, *per_protocol: list[float]) -> Tried:
+    return Tried(name, CONFIG, tuple(np.array(p, dtype=float) for p in per_protocol))
+
+
+def test_a_source_that_wins_one_protocol_and_collapses_on_the_other_loses_to_a_steady_one() -> None:
+    """Trending-like: 0.8 after a time cut, 0.1 on each user's last item; personal: 0.6 and 0.4;
+    the best single source per protocol is (0.8, 0.4), so the worst shares are
+    min(0.8/0.8, 0.1/0.4) = 0.25 and min(0.6/0.8, 0.4/0.4) = 0.75."""
+    n = 200
+    trending = tried("trending", [0.8] * n, [0.1] * n)
+    personal = tried("personal", [0.6] * n, [0.4] * n)
+    refs = best_means([trending, personal])
+    assert refs == pytest.approx((0.8, 0.4))
+    assert worst_share(trending, refs) == pytest.approx(0.25)
+    assert worst_share(personal, refs) == pytest.approx(0.75)
+    choice, reason = prefer(trending, "best after the cut", personal, refs, seed=0)
+    assert choice is personal  # lifts trending's weakest protocol (the last item) by +0.3
+    assert reason.startswith("beats trending by +0.3000 [+0.3000, +0.3000] on protocol 2")
+    # trending lifts personal's weakest protocol (the time cut) by +0.2, but its own worst share
+    # is lower: it does not replace it
+    kept, reason = prefer(personal, "steady", trending, refs, seed=0)
+    assert kept is personal and "trending not better by more than noise (+0.2000" in reason
+
+
+def test_on_one_protocol_the_rule_is_the_paired_interval_of_the_mean_difference() -> None:
+    """With one protocol the rule is the plain one: the richer replaces the simpler iff the
+    paired bootstrap interval of the per-user difference (``bootstrap_ci``, same seed) lies above
+    zero; checked on a clear gain and on no gain."""
+    rng = np.random.default_rng(4)
+    a = rng.random(300)
+    for shift, expected_low_above_zero in ((0.08, True), (0.0, False)):
+        b = a + rng.normal(shift, 0.2, 300)
+        rich, simple = tried("rich", list(b)), tried("simple", list(a))
+        refs = best_means([rich, simple])
+        low, high = bootstrap_ci(b - a, n_resamples=RESAMPLES, seed=3)
+        assert (low > 0) is expected_low_above_zero
+        choice, reason = prefer(simple, "", rich, refs, seed=3)
+        assert choice is (rich if low > 0 else simple)
+        assert f"{(b - a).mean():+.4f} [{low:+.4f}, {high:+.4f}] on protocol 1" in reason
+
+
+def test_a_noisy_protocol_where_both_tie_does_not_veto_a_gain_beyond_noise_on_the_other() -> None:
+    """The simpler choice is weakest on the second protocol (600 users), where the richer gains
+    0.05 for every user; on the first (20 users) the two differ by ±0.3 per user around zero. The
+    richer lifts the weakest protocol beyond noise and its worst share is higher: it replaces."""
+    noise = np.tile([0.3, -0.3], 10)
+    simple = tried("simple", [0.5] * 20, [0.2] * 600)
+    rich = tried("rich", list(0.5 + noise), [0.25] * 600)
+    refs = best_means([simple, rich])
+    assert worst_share(simple, refs) == pytest.approx(0.8)
+    assert worst_share(rich, refs) == pytest.approx(1.0)
+    assert low_on_first(rich, simple) < 0 < high_on_first(rich, simple)  # a tie within noise
+    assert prefer(simple, "simple", rich, refs, seed=0)[0] is rich
+
+
+def low_on_first(rich: Tried, simple: Tried) -> float:
+    return bootstrap_ci(rich.per_user[0] - simple.per_user[0], n_resamples=RESAMPLES)[0]
+
+
+def high_on_first(rich: Tried, simple: Tried) -> float:
+    return bootstrap_ci(rich.per_user[0] - simple.per_user[0], n_resamples=RESAMPLES)[1]
+
+
+def test_a_lead_within_noise_keeps_the_simpler_choice() -> None:
+    """Twenty users each, the richer choice ahead on average but by one user's luck: the interval
+    on the simpler one's weakest protocol straddles zero and the simpler one stays."""
+    base = [0.5] * 20
+    lucky = [0.5] * 19 + [1.0]
+    simple, rich = tried("simple", base, base), tried("rich", lucky, lucky)
+    refs = best_means([simple, rich])
+    assert worst_share(rich, refs) > worst_share(simple, refs)
+    assert low_on_first(rich, simple) <= 0
+    assert prefer(simple, "simple", rich, refs, seed=0)[0] is simple
+
+
+def test_a_protocol_where_every_source_scores_zero_tells_nothing_apart() -> None:
+    """Nobody's held-out item was found by any source on the second protocol: its share is 1 for
+    all, and the first protocol decides."""
+    a, b = tried("a", [0.2] * 50, [0.0] * 50), tried("b", [0.4] * 50, [0.0] * 50)
+    refs = best_means([a, b])
+    assert refs == (pytest.approx(0.4), 0.0)
+    assert worst_share(a, refs) == pytest.approx(0.5) and worst_share(b, refs) == pytest.approx(1)
+    assert prefer(a, "", b, refs, seed=0)[0] is b
