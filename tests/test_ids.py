@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsmith.ids import IdMap, check_id, id_problem, id_problems
+from recsmith.ids import IdMap, check_id, id_problem, id_problems, sort_order
 
 
 def test_round_trip_keeps_leading_zeros_and_unknowns_are_minus_one() -> None:
@@ -65,3 +65,35 @@ def test_the_column_screen_never_changes_the_verdict(ids: list[str], max_length:
     expected = [id_problem(v, max_length) for v in ids]
     assert id_problems(ids, max_length).tolist() == expected
     assert id_problems(np.array(ids, dtype=object), max_length).tolist() == expected
+
+
+_ID_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/"),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(_ID_TEXT, min_size=1, max_size=30, unique=True), asked=st.lists(_ID_TEXT))
+def test_a_mapped_map_answers_as_the_dict_map_does(ids: list[str], asked: list[str]) -> None:
+    """The release's mapped form (binary search over fixed-width ids) against a plain dict of
+    the ids: every known id, every unknown one, prefixes and extensions of known ones (a cast
+    to the stored width must never cut an unknown id into a known one)."""
+    plain = {value: i for i, value in enumerate(ids)}
+    stored = np.asarray(ids).astype(str)
+    mapped = IdMap.mapped(stored, sort_order(stored))
+    tricky = (
+        [x[:-1] for x in ids if len(x) > 1]
+        + [x + "z" for x in ids]
+        + [x + "\u00e9" for x in ids]
+        + [x + "\x00" for x in ids]
+    )
+    queries = [*ids, *asked, *tricky]
+    expected = [plain.get(q, -1) for q in queries]
+    assert mapped.to_index(queries).tolist() == expected
+    assert len(mapped) == len(ids) and (ids[0] in mapped) and ("\x1fnot" not in mapped)
+    back = mapped.to_external(np.arange(len(ids)))
+    assert back.dtype == object and back.tolist() == ids
+    assert mapped == IdMap(ids) and mapped.external_ids.tolist() == ids
+    assert mapped.to_index([]).tolist() == []

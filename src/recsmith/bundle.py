@@ -33,7 +33,7 @@ from recsmith.atomic_dir import atomic_directory
 from recsmith.errors import ValidationError
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions, matrix_fingerprint
-from recsmith.ids import IdMap
+from recsmith.ids import IdMap, sort_order
 from recsmith.models.base import Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.popularity import Popular
 from recsmith.models.registry import model_class
@@ -423,7 +423,16 @@ class ModelBundle:
         live. Always the current format, whatever format the bundle was loaded from."""
         self.model.save(path / "model")
         self.popular.save(path / "fallback")
-        save_arrays(path / "ids", {"users": self.users.to_array(), "items": self.items.to_array()})
+        users, items = self.users.to_array(), self.items.to_array()
+        save_arrays(
+            path / "ids",
+            {
+                "users": users,
+                "items": items,
+                "users_order": sort_order(users),
+                "items_order": sort_order(items),
+            },
+        )
         save_arrays(path / "seen", sparse_to_arrays("seen_", self.seen))
         manifest = {**self.manifest, "format_version": FORMAT_VERSION}
         (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -439,10 +448,15 @@ class ModelBundle:
 
 
 def read_ids(path: Path) -> tuple[IdMap, IdMap]:
-    """The (users, items) id maps of the release in ``path``, either format. The ids become
-    Python strings in each process (an ``IdMap`` hashes them), so unlike the numeric arrays
-    they are not shared between workers."""
+    """The (users, items) id maps of the release in ``path``: in format 2 over the mapped ids
+    and their sort order (shared by every worker, ``IdMap.mapped``), in format 1 as Python
+    strings (a private copy per process, as before)."""
     ids = read_arrays(path / "ids", path / "ids.npz")
+    if "users_order" in ids:
+        return (
+            IdMap.mapped(ids["users"], ids["users_order"]),
+            IdMap.mapped(ids["items"], ids["items_order"]),
+        )
     return IdMap(ids["users"].astype(object)), IdMap(ids["items"].astype(object))
 
 

@@ -78,9 +78,17 @@ def check_id(value: str, max_length: int = MAX_ID_LENGTH) -> str:
 
 
 class IdMap:
-    """An immutable, ordered vocabulary of string ids with vectorised lookups."""
+    """An immutable, ordered vocabulary of string ids with vectorised lookups.
 
-    __slots__ = ("_index", "_lookup")
+    Two representations behind one interface. Built from ids (training, format-1 releases), it
+    holds them as Python strings in a pandas index. Opened on a release's memory-mapped arrays
+    (``mapped``: the ids as fixed-width unicode and the order that sorts them), it looks ids up
+    by binary search over the maps, so a 1M-user release costs a server worker no private copy
+    of its ids (~400 MB of strings and hash tables per worker otherwise); the pandas index is
+    built only if something asks for every id at once (``external_ids``, ``==``).
+    """
+
+    __slots__ = ("_ids", "_index", "_lookup", "_order")
 
     #: Up to this many ids, lookups go through a plain dict: a request (one user and the few
     #: hundred items they have) must not pay for building a pandas index (~0.3 ms) when a dict
@@ -93,8 +101,20 @@ class IdMap:
         if not index.is_unique:
             dup = index[index.duplicated()][0]
             raise ValueError(f"IdMap ids must be unique; {dup!r} appears more than once")
-        self._index = index
+        self._index: pd.Index | None = index
         self._lookup: dict[str, int] | None = None
+        self._ids: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+
+    @classmethod
+    def mapped(cls, ids: np.ndarray, order: np.ndarray) -> IdMap:
+        """A map over ``ids`` (fixed-width unicode, unique, in index order) and ``order``
+        (``sort_order(ids)``), both typically read-only file maps; nothing is copied."""
+        if ids.dtype.kind != "U" or order.shape != ids.shape:
+            raise ValueError("a mapped IdMap needs unicode ids and their sort order")
+        out = cls.__new__(cls)
+        out._index, out._lookup, out._ids, out._order = None, None, ids, order
+        return out
 
     @classmethod
     def from_values(cls, values: Sequence[str] | np.ndarray) -> tuple[IdMap, np.ndarray]:
@@ -103,37 +123,78 @@ class IdMap:
         return cls(np.asarray(uniques, dtype=object)), codes.astype(np.int32)
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._ids) if self._ids is not None else len(self._pandas())
 
     def __contains__(self, external_id: object) -> bool:
-        return external_id in self._index
+        if self._ids is not None:
+            return isinstance(external_id, str) and bool(self.to_index([external_id])[0] >= 0)
+        return external_id in self._pandas()
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, IdMap) and self._index.equals(other._index)
+        return isinstance(other, IdMap) and self._pandas().equals(other._pandas())
 
     def __hash__(self) -> int:  # pragma: no cover - maps are not meant as dict keys
         return id(self)
 
+    def _pandas(self) -> pd.Index:
+        """The ids as a pandas index (built from the maps on first use)."""
+        if self._index is None:
+            self._index = pd.Index(self._ids.astype(object), dtype=object)  # type: ignore[union-attr]
+        return self._index
+
     def to_index(self, external_ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """Dense indices for ids; -1 where an id is unknown."""
+        if self._ids is not None:
+            return self._search(external_ids)
         if len(external_ids) <= self.SMALL:
             if self._lookup is None:
-                ids = self._index.to_numpy()
+                ids = self._pandas().to_numpy()
                 self._lookup = dict(zip(ids, range(len(ids)), strict=True))
             get = self._lookup.get
             return np.fromiter((get(i, -1) for i in external_ids), np.int32, len(external_ids))
         target = pd.Index(np.asarray(external_ids, dtype=object), dtype=object)
-        return self._index.get_indexer(target).astype(np.int32)
+        return self._pandas().get_indexer(target).astype(np.int32)
+
+    def _search(self, external_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+        """``to_index`` by binary search over the mapped ids: O(log n) per id, no copy of them.
+        An id longer than the stored width cannot be one of them, and is kept out of the cast
+        to that width, which would cut it to a prefix that might be; so is one holding NUL
+        (which numpy drops from the end of a fixed-width string)."""
+        ids, order = self._ids, self._order
+        assert ids is not None and order is not None
+        out = np.full(len(external_ids), -1, dtype=np.int32)
+        if not len(external_ids) or not len(ids):
+            return out
+        query = np.asarray(external_ids, dtype=object)
+        width = ids.dtype.itemsize // 4
+        fits = np.fromiter(
+            (isinstance(q, str) and len(q) <= width and "\x00" not in q for q in query), bool
+        )
+        wanted = query[fits].astype(ids.dtype)
+        pos = np.minimum(np.searchsorted(ids, wanted, sorter=order), len(ids) - 1)
+        found = order[pos]
+        out[fits] = np.where(ids[found] == wanted, found, -1)
+        return out
 
     def to_external(self, indices: np.ndarray) -> np.ndarray:
         """External ids (object array of str) for dense indices; indices must be valid."""
-        return self._index.to_numpy()[np.asarray(indices, dtype=np.int64)]
+        if self._ids is not None:
+            return self._ids[np.asarray(indices, dtype=np.int64)].astype(object)
+        return self._pandas().to_numpy()[np.asarray(indices, dtype=np.int64)]
 
     @property
     def external_ids(self) -> np.ndarray:
         """All ids in index order (object array of str)."""
-        return self._index.to_numpy()
+        return self._pandas().to_numpy()
 
     def to_array(self) -> np.ndarray:
-        """A fixed-width unicode array: saveable in .npz with allow_pickle=False."""
-        return self._index.to_numpy().astype(str)
+        """A fixed-width unicode array: saveable as ``.npy``/``.npz`` with allow_pickle=False."""
+        if self._ids is not None:
+            return self._ids
+        return self._pandas().to_numpy().astype(str)
+
+
+def sort_order(ids: np.ndarray) -> np.ndarray:
+    """The permutation that sorts ``ids`` (intp, what ``np.searchsorted`` takes as ``sorter``
+    without converting it): saved beside a release's ids for ``IdMap.mapped``."""
+    return np.argsort(ids, kind="stable").astype(np.intp)

@@ -53,7 +53,8 @@ def test_a_format2_pipeline_serves_from_read_only_maps(pipeline: Pipeline, tmp_p
     loaded = load_artifact(tmp_path / "p")
     assert isinstance(loaded, Pipeline)
     seen = loaded.bundle.seen
-    for array in (seen.data, seen.indices, seen.indptr, loaded.recent.indices):
+    users = loaded.bundle.users.to_array()  # the ids too: looked up over the maps, not copied
+    for array in (seen.data, seen.indices, seen.indptr, loaded.recent.indices, users):
         assert _mapped(array) and not array.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         seen.data[0] = 1.0  # nothing can write into the release on disk

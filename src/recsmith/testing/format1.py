@@ -16,13 +16,19 @@ import numpy as np
 
 #: format-2 array directory name → the format-1 archive that held the same arrays
 ARCHIVES = {"ids": "ids.npz", "seen": "seen.npz", "arrays": "model.npz", "pipeline": "pipeline.npz"}
+#: what format 2 added: the sort order of the ids, for lookups over the mapped ids
+NEW_IN_FORMAT2 = {"users_order.npy", "items_order.npy"}
 
 
 def downgrade_to_format1(release: Path) -> None:
     """Rewrite the release directory ``release`` in place in the format-1 layout."""
     for directory in sorted(release.rglob("*"), key=lambda p: -len(p.parts)):
         if directory.is_dir() and directory.name in ARCHIVES and any(directory.glob("*.npy")):
-            arrays = {f.name.removesuffix(".npy"): np.load(f) for f in directory.glob("*.npy")}
+            arrays = {
+                f.name.removesuffix(".npy"): np.load(f)
+                for f in directory.glob("*.npy")
+                if f.name not in NEW_IN_FORMAT2
+            }
             np.savez(directory.parent / ARCHIVES[directory.name], **arrays)
             shutil.rmtree(directory)
     manifest = release / "manifest.json"

@@ -1,0 +1,222 @@
+"""Memory of N server workers serving one large release: format 1 (``.npz``) vs format 2 (``.npy``
+files, memory-mapped read-only; ``recsmith.array_files``).
+
+Builds a synthetic iALS release of ``--users`` × ``--items`` (random float32 factors of
+``--factors``, ``--seen`` training items per user in the exclusion matrix; no training: memory is
+the question, not accuracy), saves it in format 2 and, rewritten by
+``recsmith.testing.format1``, in format 1. For each format it starts
+``recsmith serve --workers N`` on it, waits until every worker is ready (the time is reported:
+loading is part of the cost), sends ``--requests`` recommendation requests for random known users
+on fresh connections (``SO_REUSEPORT`` spreads them over the workers), and reads each worker's
+``/proc/PID/smaps_rollup``:
+
+- RSS: resident pages, shared ones counted in full in every worker;
+- PSS: each resident page divided by the number of processes mapping it (sums to the real total);
+- USS: pages only this process maps (Private_Clean + Private_Dirty);
+- Anon: PSS of anonymous memory (the heap: copies no other process can share).
+
+A mapped page that only one worker touched is Private_Clean in it (counted in its USS) although it
+is page cache that any later reader shares and the kernel can drop at any time: Anon is the
+figure that cannot be shared or dropped. The formats are measured one after the other in the same
+run, ``--rounds`` times, interleaved.
+
+    .venv/bin/python benchmarks/release_memory.py --users 1000000 --items 300000 --workers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+from calibration import calibration_line
+from scipy import sparse
+
+from recsmith.bundle import ModelBundle
+from recsmith.ids import IdMap
+from recsmith.models.als import ALSConfig, ImplicitALS
+from recsmith.models.popularity import Popular, PopularConfig
+from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.format1 import downgrade_to_format1
+from recsmith.testing.private_redis import free_port
+
+FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Pss_Anon")
+
+
+def build_release(users: int, items: int, factors: int, seen: int, out: Path) -> None:
+    """A servable iALS release of random factors, written in format 2 to ``out``."""
+    rng = np.random.default_rng(0)
+    user_ids = IdMap(np.char.add("u", np.arange(users).astype(str)).astype(object))
+    item_ids = IdMap(np.char.add("i", np.arange(items).astype(str)).astype(object))
+    scale = np.float32(1 / np.sqrt(factors))
+    model = ImplicitALS.from_arrays(
+        ALSConfig(factors=factors),
+        {
+            "user_factors_": rng.standard_normal((users, factors), np.float32) * scale,
+            "item_factors_": rng.standard_normal((items, factors), np.float32) * scale,
+        },
+    )
+    # every user has ``seen`` distinct items, drawn with a popularity skew (Zipf-like)
+    cols = np.sort(
+        (items * rng.random((users, seen)) ** 2).astype(np.int32) % items, axis=1
+    ).ravel()
+    indptr = np.arange(0, users * seen + 1, seen, dtype=np.int64)
+    matrix = sparse.csr_array(
+        (np.ones(users * seen, np.float32), cols, indptr), shape=(users, items)
+    )
+    matrix.sum_duplicates()
+    counts = np.bincount(matrix.indices, minlength=items).astype(np.float32)
+    popular = Popular.from_arrays(PopularConfig(), {"item_scores_": counts})
+    bundle = ModelBundle.assemble(
+        model, user_ids, item_ids, matrix, popular, started=datetime.now(UTC)
+    )
+    bundle.save(out)
+
+
+def rollup(pid: int) -> dict[str, float]:
+    """``smaps_rollup`` fields of ``pid`` in MiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in FIELDS:
+            values[name] = int(rest.split()[0]) / 1024
+    return values
+
+
+def workers_of(pid: int) -> list[int]:
+    """The spawned worker processes under the server ``pid`` (not multiprocessing's helpers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = []
+    for child in map(int, children):
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(child)
+    return found
+
+
+def drive(base: str, users: int, requests: int, threads: int = 4) -> float:
+    """``requests`` GETs for random known users, each on a new connection; returns req/s."""
+    rng = np.random.default_rng(1)
+    picks = rng.integers(0, users, requests)
+    errors: list[str] = []
+
+    def client(part: np.ndarray) -> None:
+        for u in part:
+            r = httpx.get(f"{base}/v1/users/u{u}/recommendations?k=10", timeout=60)
+            if r.status_code != 200:
+                errors.append(r.text[:200])
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=client, args=(p,)) for p in np.array_split(picks, threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if errors:
+        raise SystemExit(f"{len(errors)} requests failed, first: {errors[0]}")
+    return requests / (time.perf_counter() - started)
+
+
+def measure(release: Path, store: str, workers: int, users: int, requests: int) -> dict:
+    port = free_port()
+    env = {**os.environ, "RECSMITH_SERVING__REQUIRE_KEYS": "false"}
+    command = [sys.executable, "-m", "recsmith", "-q", "serve", "--model-dir", str(release)]
+    command += ["--store", store, "--port", str(port), "--workers", str(workers)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while len(workers_of(proc.pid)) < workers or not _ready(base):
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        # every worker must have loaded: each answers /health/ready only after its load
+        for _ in range(10 * workers):
+            httpx.get(f"{base}/health/ready", timeout=60)
+        ready_s = time.perf_counter() - started
+        rate = drive(base, users, requests)
+        time.sleep(1)
+        pids = workers_of(proc.pid)
+        per = [rollup(pid) for pid in pids]
+        parent = rollup(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return {"ready_s": ready_s, "req_s": rate, "workers": per, "parent": parent}
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health/ready", timeout=2).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def _size_mib(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def report(name: str, result: dict) -> None:
+    per = result["workers"]
+    for w in per:
+        w["USS"] = w["Private_Clean"] + w["Private_Dirty"]
+    print(f"{name}: ready in {result['ready_s']:.1f} s, {result['req_s']:.0f} req/s while measured")
+    print("  worker   RSS MiB   PSS MiB   USS MiB  Anon MiB")
+    for i, w in enumerate(per):
+        print(f"  {i:>6} {w['Rss']:>9.0f} {w['Pss']:>9.0f} {w['USS']:>9.0f} {w['Pss_Anon']:>9.0f}")
+    total = {k: sum(w[k] for w in per) for k in ("Rss", "Pss", "USS", "Pss_Anon")}
+    print(
+        f"  {'total':>6} {total['Rss']:>9.0f} {total['Pss']:>9.0f} {total['USS']:>9.0f} "
+        f"{total['Pss_Anon']:>9.0f}   (supervisor: PSS {result['parent']['Pss']:.0f} MiB)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--items", type=int, default=300_000)
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--seen", type=int, default=20, help="training items per user")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the releases here")
+    args = parser.parse_args()
+    print(calibration_line(), flush=True)
+    print(f"load average: {os.getloadavg()}", flush=True)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="release-memory-"))
+    f2, f1 = work / "format2", work / "format1"
+    if not f2.is_dir():
+        started = time.perf_counter()
+        build_release(args.users, args.items, args.factors, args.seen, f2)
+        print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+    if not f1.is_dir():
+        shutil.copytree(f2, f1)
+        downgrade_to_format1(f1)
+    print(
+        f"release: {args.users:,} users x {args.items:,} items, {args.factors} factors, "
+        f"{args.seen} seen items per user; on disk format 1 {_size_mib(f1):.0f} MiB, "
+        f"format 2 {_size_mib(f2):.0f} MiB",
+        flush=True,
+    )
+    store = f"sqlite:///{work / 'store.sqlite'}"
+    SQLiteStore(work / "store.sqlite").close()
+    for _ in range(args.rounds):
+        for name, release in (("format 1 (.npz)", f1), ("format 2 (.npy, mapped)", f2)):
+            report(name, measure(release, store, args.workers, args.users, args.requests))
+            print(f"load average: {os.getloadavg()}", flush=True)
+    if args.workdir is None:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
