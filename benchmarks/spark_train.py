@@ -108,34 +108,37 @@ def run_one(engine: str, model: str, parquet: str, params: dict[str, object]) ->
     }
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants (from /proc)."""
+def tree_usage(pid: int) -> dict[int, tuple[int, float]]:
+    """Resident bytes and CPU seconds (user + system) of ``pid`` and each of its descendants,
+    by pid (from /proc)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    usage: dict[int, tuple[int, float]] = {}
+    page, tick = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             statm = Path(f"/proc/{entry}/statm").read_text().split()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-        rss[int(entry)] = int(statm[1]) * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [pid]
+        children.setdefault(int(stat[1]), []).append(int(entry))
+        usage[int(entry)] = (int(statm[1]) * page, (int(stat[11]) + int(stat[12])) / tick)
+    tree, todo = {}, [pid]
     while todo:
         p = todo.pop()
-        total += rss.get(p, 0)
+        if p in usage:
+            tree[p] = usage[p]
         todo.extend(children.get(p, []))
-    return total
+    return tree
 
 
 def measured(
     engine: str, model: str, parquet: Path, params: dict[str, object], timeout_s: float
 ) -> dict[str, object]:
     """``run_one`` in a child process (its own process group, so a run past ``timeout_s`` is
-    killed with its JVM), the tree's peak RSS sampled every 0.2 s meanwhile."""
+    killed with its JVM), the tree's peak RSS sampled every 0.2 s meanwhile, and its CPU seconds
+    (each process's last sample: what ran on the cores, whatever else the machine ran)."""
     cmd = [sys.executable, __file__, "one", engine, model, str(parquet), json.dumps(params)]
     env = os.environ | {"OPENBLAS_NUM_THREADS": "1"}  # implicit's advice, for the child only
     started = time.perf_counter()
@@ -148,12 +151,15 @@ def measured(
         start_new_session=True,
     )
     peak = 0
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_rss(child.pid))
+            tree = tree_usage(child.pid)
+            peak = max(peak, sum(rss for rss, _ in tree.values()))
+            cpu.update((p, seconds) for p, (_, seconds) in tree.items())
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -175,6 +181,7 @@ def measured(
         "wall_s": round(time.perf_counter() - started, 1),
         **{k: round(v, 1) if isinstance(v, float) else v for k, v in phases.items()},
         "peak_rss_gib": round(peak / 2**30, 2),
+        "cpu_s": round(sum(cpu.values()), 1),
     }
 
 
@@ -253,7 +260,8 @@ def shop_parquet(n_events: int, shards: Path, root: Path) -> tuple[Path, int]:
 def fit_scaling(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """Per engine and model, over the sizes that finished: seconds = a + b · M events (least
     squares; ``a`` is what a run costs whatever its size), the log-log slope of seconds against
-    events (1: linear), and peak GiB = c + d · M events."""
+    events (1: linear), peak GiB = c + d · M events, and CPU seconds per M events (the slope:
+    core-seconds, which the load of other processes does not inflate as it does wall time)."""
     frame = pd.DataFrame([r for r in rows if r["status"] == "ok"])
     out = []
     for (engine, model), group in frame.groupby(["engine", "model"], sort=False):
@@ -276,6 +284,8 @@ def fit_scaling(rows: list[dict[str, object]]) -> list[dict[str, object]]:
                 "gib_per_M": round(d, 3),
             }
         )
+        if "cpu_s" in group and group["cpu_s"].notna().all():  # rows written before cpu_s lack it
+            out[-1]["cpu_s_per_M"] = round(np.polyfit(m, group["cpu_s"].to_numpy(float), 1)[0], 2)
     return out
 
 
