@@ -10,6 +10,7 @@ from scipy import sparse
 from recsmith.sparse_rows import (
     contains,
     csr_from_pairs,
+    entry_values,
     gather_rows,
     in_sorted,
     product_entries,
@@ -149,5 +150,37 @@ def test_row_values_are_scipys_element_access(
     cols = np.tile(np.arange(8), len(q) // 8)
     got = row_values(matrix, idx, q, cols, max_cells)
     expected = np.asarray(matrix[idx[q], cols]).ravel() if len(q) else np.zeros(0, np.float32)
+    assert got.dtype == matrix.dtype
+    assert np.array_equal(got.view(np.uint8), expected.astype(np.float32).view(np.uint8))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7), weights), max_size=30),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7)), max_size=25),
+    st.booleans(),
+)
+def test_entry_values_are_scipys_element_access(
+    entries: list[tuple[int, int, float]], probes: list[tuple[int, int]], canonical: bool
+) -> None:
+    """Against scipy's ``matrix[rows, cols]``, bit for bit: a canonical matrix (the searched
+    path; some entries stored as explicit zeros) and one with duplicate entries (scipy's)."""
+    rows = np.asarray([r for r, _, _ in entries], np.int64)
+    order = np.argsort(rows, kind="stable")
+    matrix = sparse.csr_array(
+        (
+            np.asarray([w for _, _, w in entries], np.float32)[order],
+            np.asarray([c for _, c, _ in entries], np.int32)[order],
+            np.searchsorted(rows[order], np.arange(7)),
+        ),
+        shape=(6, 8),
+    )
+    if canonical:
+        matrix.sum_duplicates()
+        assert matrix.has_canonical_format
+    pr = np.asarray([r for r, _ in probes], np.int64)
+    pc = np.asarray([c for _, c in probes], np.int64)
+    got = entry_values(matrix, pr, pc)
+    expected = np.asarray(matrix[pr, pc]).ravel() if len(pr) else np.zeros(0, np.float32)
     assert got.dtype == matrix.dtype
     assert np.array_equal(got.view(np.uint8), expected.astype(np.float32).view(np.uint8))
