@@ -10,6 +10,7 @@ from scipy import sparse
 from recsmith.sparse_rows import (
     contains,
     csr_from_pairs,
+    entry_values,
     gather_rows,
     in_sorted,
     product_entries,
@@ -83,6 +84,23 @@ def test_in_sorted_agrees_with_isin(pool: list[int], extra: list[int]) -> None:
 weights = st.sampled_from([1.0, 2.0, -1.0, 0.5, 0.1])
 
 
+def stored(
+    entries: list[tuple[int, int, float]], shape: tuple[int, int], dtype: type = np.float32
+) -> sparse.csr_array:
+    """A CSR matrix holding ``entries`` (row, column, value) as given: rows grouped, columns
+    in their order within a row, duplicates kept (not canonical)."""
+    rows = np.asarray([r for r, _, _ in entries], np.int64)
+    order = np.argsort(rows, kind="stable")
+    return sparse.csr_array(
+        (
+            np.asarray([w for _, _, w in entries], dtype)[order],
+            np.asarray([c for _, c, _ in entries], np.int32)[order],
+            np.searchsorted(rows[order], np.arange(shape[0] + 1)),
+        ),
+        shape=shape,
+    )
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6), weights), max_size=12),
@@ -96,21 +114,8 @@ def test_product_entries_are_scipys_product_bit_for_bit(
     bit-identical sums; the left side may hold duplicate entries (not canonical), and float64
     on one side gives float64 sums as scipy's upcast does."""
 
-    def csr(entries: list[tuple[int, int, float]], shape: tuple[int, int]) -> sparse.csr_array:
-        order = sorted(range(len(entries)), key=lambda i: entries[i][0])  # rows grouped, cols not
-        rows = np.asarray([entries[i][0] for i in order], np.int64)
-        indptr = np.searchsorted(rows, np.arange(shape[0] + 1))
-        return sparse.csr_array(
-            (
-                np.asarray([entries[i][2] for i in order], np.float64 if wide else np.float32),
-                np.asarray([entries[i][1] for i in order], np.int32),
-                indptr,
-            ),
-            shape=shape,
-        )
-
-    a = csr(left, (4, 7))
-    b = sparse.csr_array(csr(right, (7, 10)), dtype=np.float32)
+    a = stored(left, (4, 7), np.float64 if wide else np.float32)
+    b = stored(right, (7, 10))
     b.sum_duplicates()
     expected = sparse.csr_array(a @ b)
     keys, values = product_entries(a, b)
@@ -134,20 +139,34 @@ def test_row_values_are_scipys_element_access(
     """Against scipy's ``matrix[rows, cols]`` at every cell of the indexed rows, on a matrix
     with duplicate, unsorted entries (which scipy's access adds up): the dense grid (large
     ``max_cells``) and scipy's own path (0) both return its values bit for bit."""
-    rows = np.asarray([r for r, _, _ in entries], np.int64)
-    order = np.argsort(rows, kind="stable")
-    matrix = sparse.csr_array(
-        (
-            np.asarray([w for _, _, w in entries], np.float32)[order],
-            np.asarray([c for _, c, _ in entries], np.int32)[order],
-            np.searchsorted(rows[order], np.arange(7)),
-        ),
-        shape=(6, 8),
-    )
+    matrix = stored(entries, (6, 8))
     idx = np.asarray(index, np.int64)
     q = np.repeat(np.flatnonzero(idx >= 0), 8)
     cols = np.tile(np.arange(8), len(q) // 8)
     got = row_values(matrix, idx, q, cols, max_cells)
     expected = np.asarray(matrix[idx[q], cols]).ravel() if len(q) else np.zeros(0, np.float32)
+    assert got.dtype == matrix.dtype
+    assert np.array_equal(got.view(np.uint8), expected.astype(np.float32).view(np.uint8))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7), weights), max_size=30),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7)), max_size=25),
+    st.booleans(),
+)
+def test_entry_values_are_scipys_element_access(
+    entries: list[tuple[int, int, float]], probes: list[tuple[int, int]], canonical: bool
+) -> None:
+    """Against scipy's ``matrix[rows, cols]``, bit for bit: a canonical matrix (the searched
+    path; some entries stored as explicit zeros) and one with duplicate entries (scipy's)."""
+    matrix = stored(entries, (6, 8))
+    if canonical:
+        matrix.sum_duplicates()
+        assert matrix.has_canonical_format
+    pr = np.asarray([r for r, _ in probes], np.int64)
+    pc = np.asarray([c for _, c in probes], np.int64)
+    got = entry_values(matrix, pr, pc)
+    expected = np.asarray(matrix[pr, pc]).ravel() if len(pr) else np.zeros(0, np.float32)
     assert got.dtype == matrix.dtype
     assert np.array_equal(got.view(np.uint8), expected.astype(np.float32).view(np.uint8))

@@ -73,6 +73,28 @@ def row_values(
     return grid[rows, cols]
 
 
+def entry_values(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[k], cols[k]]`` for every k (0 where nothing is stored), in ``matrix``'s
+    dtype. For a canonical matrix (sorted, no duplicates) only the few distinct rows asked for
+    are read and searched, one ``searchsorted`` for all pairs, instead of scipy's element access
+    and its checks; any other matrix is left to scipy (which adds duplicates up)."""
+    if len(rows) == 0:
+        return np.zeros(0, matrix.dtype)
+    if not matrix.has_canonical_format:
+        return np.asarray(matrix[rows, cols]).ravel()
+    distinct, local = np.unique(rows, return_inverse=True)
+    starts = matrix.indptr[distinct]
+    lengths = matrix.indptr[distinct + 1] - starts
+    at = _spans(starts, lengths)
+    n_cols = max(int(matrix.shape[1]), 1)
+    stored = np.arange(len(distinct), dtype=np.int64).repeat(lengths) * n_cols + matrix.indices[at]
+    if len(stored) == 0:
+        return np.zeros(len(rows), matrix.dtype)
+    wanted = local.astype(np.int64) * n_cols + np.asarray(cols, np.int64)
+    pos = np.minimum(stored.searchsorted(wanted), len(stored) - 1)
+    return np.where(stored[pos] == wanted, matrix.data[at[pos]], matrix.dtype.type(0))
+
+
 def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every span, concatenated."""
     total = int(lengths.sum())

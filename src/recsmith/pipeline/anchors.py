@@ -15,6 +15,7 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.retrieval.candidates import Candidates
+from recsmith.sparse_rows import entry_values
 
 
 def anchor_items(
@@ -51,7 +52,7 @@ def _strongest(
     out = np.full(len(query), -1, np.int64)
     if len(pair) == 0:
         return out
-    weight = np.asarray(matrix[anchors, items[pair]]).ravel()
+    weight = entry_values(matrix, anchors, items[pair])
     order = np.lexsort((weight, pair))  # by pair, then weight: the last of each pair is its best
     last = order[np.r_[pair[order][1:] != pair[order][:-1], True]]
     best = last[weight[last] > 0]

@@ -87,8 +87,8 @@ class Condition(BaseModel):
     def _positive(self, table: ItemTable, items: np.ndarray) -> np.ndarray:
         name = self.property
         if name == "available":
-            col = table.available[items]
-            return np.isin(col, self.wanted())  # bools, never empty (validated)
+            wanted = self.wanted()  # bools, never empty (validated)
+            return np.where(table.available[items], True in wanted, False in wanted)
         if name in ("category", "tag"):
             return table.in_any(name, items, [str(v) for v in self.wanted()])
         if self.min is not None or self.max is not None:

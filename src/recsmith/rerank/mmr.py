@@ -111,14 +111,14 @@ class MMR:
         # every row's non-seed cells by key, best first (stable: ties keep the column order)
         cells = grid.spread(np.where(is_seed, np.inf, -key), np.inf)
         order = np.argsort(cells, axis=1, kind="stable")
-        live = np.take_along_axis(grid.spread(~is_seed, False), order, axis=1)
+        live = _along(grid.spread(~is_seed, False), order)
         if cap is not None:
-            grp = np.take_along_axis(grid.spread(group, -1), order, axis=1)
+            grp = _along(grid.spread(group, -1), order)
             grp = np.where(live, grp, -1)
             before = _rank_in_row(grp)
             if is_seed.any():
                 seeded = seed_counts(grid.row, group, is_seed, np.arange(len(items)))
-                before = before + np.take_along_axis(grid.spread(seeded, 0), order, axis=1)
+                before = before + _along(grid.spread(seeded, 0), order)
             live &= (grp < 0) | (before < cap)
         need = k - np.bincount(grid.row[is_seed], minlength=grid.shape[0])
         live &= np.cumsum(live, axis=1) <= need[:, None]
@@ -219,12 +219,23 @@ def _after_first(
         by_relevance = np.broadcast_to(np.arange(grid.shape[1]), grid.shape)
     else:
         by_relevance = np.argsort(cost, axis=1, kind="stable")
-    code = np.take_along_axis(grid.spread(np.where(has_first, codes, -1), -1), by_relevance, 1)
+    code = _along(grid.spread(np.where(has_first, codes, -1), -1), by_relevance)
     first = (_rank_in_row(code) == 0) & (code >= 0)
     r, c = np.nonzero(first)
     penalty = np.where(has & ~is_seed, 1.0, 0.0)
     penalty[grid.starts[r] + by_relevance[r, c]] = 0.0
     return penalty
+
+
+def _row_numbers(n: int) -> np.ndarray:
+    """[n, 1]: each row's number, to index a grid cell by cell with a column per cell."""
+    return np.arange(n)[:, None]
+
+
+def _along(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``np.take_along_axis(values, columns, axis=1)`` for 2-D grids, as one fancy index:
+    the same cells without the wrapper's index building (several calls per request)."""
+    return values[_row_numbers(len(values)), columns]
 
 
 def _rank_in_row(codes: np.ndarray) -> np.ndarray:
@@ -233,12 +244,14 @@ def _rank_in_row(codes: np.ndarray) -> np.ndarray:
     if len(codes) and codes.min() >= -(2**15) and codes.max() < 2**15:
         codes = codes.astype(np.int16)  # numpy's stable sort of 16-bit ints is a radix sort
     order = np.argsort(codes, axis=1, kind="stable")
-    ordered = np.take_along_axis(codes, order, axis=1)
+    ordered = _along(codes, order)
     start = np.ones(codes.shape, bool)
     start[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
     col = np.broadcast_to(np.arange(codes.shape[1]), codes.shape)
     ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, col - np.maximum.accumulate(np.where(start, col, 0), axis=1), 1)
+    ranks[_row_numbers(len(order)), order] = col - np.maximum.accumulate(
+        np.where(start, col, 0), axis=1
+    )
     return ranks
 
 

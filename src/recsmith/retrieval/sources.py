@@ -215,9 +215,8 @@ def _drop_excluded(
         exclude, np.repeat(at, width), np.maximum(top.ids, 0).ravel()
     ).reshape(n, width)
     order = np.argsort(hit, axis=1, kind="stable")[:, :k]  # survivors first, still in order
-    ids = np.take_along_axis(top.ids, order, axis=1)
-    scores = np.take_along_axis(top.scores, order, axis=1)
-    gone = np.take_along_axis(hit, order, axis=1)
+    cells = (np.arange(n)[:, None], order)  # ``np.take_along_axis(·, order, axis=1)``
+    ids, scores, gone = top.ids[cells], top.scores[cells], hit[cells]
     ids[gone], scores[gone] = -1, -np.inf
     if ids.shape[1] < k:
         ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)

@@ -1,0 +1,101 @@
+"""``Pipeline.answer`` of two checkouts in one process, call by call: the before/after figure that
+holds on a machine shared with other jobs.
+
+``answer_latency.py --against`` alternates fresh processes, so each side gets the machine of its
+own minute; at a load average of 20 on 2 cores the same code moved by ±20 % between rounds.
+Here the other checkout's ``recsmith`` package is copied into a temporary directory as
+``recsmith_base`` (its imports renamed), both load the same model, and the two answer the same
+users alternately (the order flipped every call), so both see the same moments of the machine.
+Process CPU time and wall time per call, medians; per-stage wall times from ``Answer.timings``.
+
+    .venv/bin/python benchmarks/answer_ab.py /tmp/large/model --against /tmp/main/src --calls 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as each server worker runs
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+from calibration import calibration_line
+
+STAGES = ("retrieval", "ranking", "rerank")
+
+
+def renamed_copy(src: Path, into: Path) -> None:
+    """``src/recsmith`` copied to ``into/recsmith_base`` with every import of it renamed."""
+    target = into / "recsmith_base"
+    shutil.copytree(src / "recsmith", target, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in target.rglob("*.py"):
+        text = path.read_text()
+        text = re.sub(r"\brecsmith\.(?=[a-z_])", "recsmith_base.", text)
+        text = re.sub(r"^from recsmith import", "from recsmith_base import", text, flags=re.M)
+        path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=1, help="users per call")
+    args = parser.parse_args()
+    print(calibration_line(), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        renamed_copy(args.against, Path(tmp))
+        sys.path.insert(0, tmp)
+        from recsmith_base.pipeline.artifact import load_artifact as load_base  # type: ignore
+
+        from recsmith.pipeline.artifact import load_artifact
+
+        pipes = {"against": load_base(args.model_dir), "this": load_artifact(args.model_dir)}
+        for pipe in pipes.values():
+            getattr(pipe.ranker, "wait_compiled", lambda: None)()
+        gc.collect()
+        gc.freeze()
+        known = np.asarray(pipes["this"].bundle.users.external_ids, dtype=object)
+        users = np.random.default_rng(0).choice(known, size=(args.calls, args.batch))
+        for row in users[: min(20, args.calls)]:  # warm-up
+            for pipe in pipes.values():
+                pipe.answer(row, 10)
+        cpu: dict[str, list[float]] = {name: [] for name in pipes}
+        wall: dict[str, list[float]] = {name: [] for name in pipes}
+        stages: dict[str, dict[str, list[float]]] = {n: {s: [] for s in STAGES} for n in pipes}
+        for i, row in enumerate(users):
+            for name in list(pipes)[:: 1 if i % 2 == 0 else -1]:
+                started, cpu_started = time.perf_counter(), time.process_time()
+                ans = pipes[name].answer(row, 10)
+                wall[name].append(time.perf_counter() - started)
+                cpu[name].append(time.process_time() - cpu_started)
+                for stage in STAGES:
+                    stages[name][stage].append(ans.timings.get(stage, 0.0))
+    per_user = 1e3 / args.batch
+    out = {}
+    for name in pipes:
+        out[name] = {
+            "cpu_ms_per_user": round(statistics.median(cpu[name]) * per_user, 3),
+            "wall_ms_per_user": round(statistics.median(wall[name]) * per_user, 3),
+            **{
+                f"{s}_ms": round(statistics.median(v) * per_user, 3)
+                for s, v in stages[name].items()
+            },
+        }
+        print(json.dumps({"code": name, "batch": args.batch, "calls": args.calls, **out[name]}))
+    ratio = out["this"]["cpu_ms_per_user"] / out["against"]["cpu_ms_per_user"]
+    print(json.dumps({"cpu_ratio_this_to_against": round(ratio, 3), "loadavg": os.getloadavg()}))
+
+
+if __name__ == "__main__":
+    main()
