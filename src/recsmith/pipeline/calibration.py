@@ -343,7 +343,8 @@ def _try_ranker(
     for val, scorer in zip(vals, protocols.scorers, strict=True):
         ranker, outcome = train_ranker(config, val.past, attrs)
         if ranker is None:
-            return f"not trained on the {val.protocol} past ({outcome.get('outcome')})"
+            why = outcome.get("outcome")
+            return f"not trained on the validation past of {val.protocol} ({why})"
         per_user.append(scorer.ranked(ranker, config))
     return Tried("ranker", config, tuple(per_user))
 
