@@ -36,16 +36,16 @@ def save_arrays(directory: Path, arrays: Mapping[str, np.ndarray]) -> None:
         _write_npy(directory / f"{name}.npy", np.asarray(value))
 
 
-def _write_npy(path: Path, array: np.ndarray) -> None:
-    """``np.save`` without pickle, writing the data through Python's file object: numpy's own
-    ``tofile`` reports a short write as "N requested and M written", without the cause, where
-    this raises the system's error (``File too large``, ``No space left on device``)."""
-    if array.dtype.hasobject:
-        raise ValueError(f"{path.name}: object arrays cannot be saved without pickle")
-    array = array if array.flags.c_contiguous else array.copy(order="C")
-    with open(path, "wb") as file:
-        np.lib.format.write_array_header_1_0(file, np.lib.format.header_data_from_array_1_0(array))
-        file.write(array.reshape(-1).view(np.uint8).data)
+def _write_npy(file: Path, value: np.ndarray) -> None:
+    """``value`` as a ``.npy`` file, its bytes written through Python's file object: numpy's own
+    writer (``tofile``) reports a full disk or a file-size limit as a bare short write, where
+    this raises the ``OSError`` that names it ("No space left on device", "File too large")."""
+    if value.dtype.hasobject:
+        raise ValueError("object arrays cannot be saved without pickle")
+    array = value if value.flags.c_contiguous else value.copy(order="C")
+    with file.open("wb") as out:
+        np.lib.format.write_array_header_1_0(out, np.lib.format.header_data_from_array_1_0(array))
+        out.write(array.reshape(-1).view(np.uint8).data)
 
 
 def load_arrays(directory: Path) -> dict[str, np.ndarray]:

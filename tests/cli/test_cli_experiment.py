@@ -160,7 +160,7 @@ def test_bad_variants_are_refused_naming_why(
     assert code == 2 and "--variant" in err and "neither a release" in err
     broken = tmp_path / "broken"
     shutil.copytree(trained["itemknn"], broken)
-    for f in broken.glob("*.np*"):
+    for f in broken.rglob("*.npy"):
         f.write_bytes(b"garbage")
     code, _, err = _run(
         "experiment",

@@ -113,6 +113,7 @@ def test_array_files_round_trip_every_shape_and_refuse_bad_names(tmp_path: Path)
         "scalar": np.array(7, np.int64),
         "ids": np.array(["0739079891", "é"]),
         "matrix.data": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
     }
     save_arrays(tmp_path / "a", arrays)
     back = load_arrays(tmp_path / "a")

@@ -2,8 +2,8 @@
 
 The store keeps changing after training (new events, erasures, retention purges), so the training
 window cannot be re-read from it faithfully; a few numbers are written beside the model instead.
-Item popularity is not copied here: the release's ``seen.npz`` already holds who interacted with
-what, and ``monitoring.signals`` reads it from there.
+Item popularity is not copied here: the release's ``seen/`` arrays already hold who interacted with
+what, and ``monitoring.signals`` reads them from there.
 """
 
 from __future__ import annotations

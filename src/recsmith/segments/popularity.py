@@ -134,7 +134,7 @@ class SegmentPopularity:
         return len(self.popular)
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        """Plain arrays for the release's ``.npz`` (``from_arrays`` reads them back)."""
+        """Plain arrays for the release's array files (``from_arrays`` reads them back)."""
         return {
             f"{prefix}properties": self.properties,
             f"{prefix}edges": self.edges,
