@@ -21,7 +21,9 @@ from pathlib import Path
 
 import httpx
 from calibration import calibration, calibration_line
-from serve_load import free_port, start_server
+from serve_load import start_server
+
+from recsmith.testing.ports import free_port
 
 
 def cold_start(root: Path, workers: int, src: str | None) -> dict[str, float]:

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from calibration import calibration_line
 
 from recsmith.governance.keys import create_api_key
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.ports import free_port
 
 #: wrk script: ``[[ ]]`` placeholders are filled in by ``lua_script``. Each wrk thread numbers its
 #: requests, so every event id is unique across threads and runs (``prefix``).
@@ -77,12 +77,6 @@ end
 def lua_script(batch: int, prefix: str, key: str, ts: float) -> str:
     fields = {"batch": str(batch), "prefix": prefix, "key": key, "ts": f"{ts:.3f}"}
     return re.sub(r"\[\[(\w+)\]\]", lambda m: fields[m.group(1)], LUA)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until_serving(base: str, server: subprocess.Popen[bytes]) -> None:

@@ -47,7 +47,7 @@ from recsmith.models.als import ALSConfig, ImplicitALS
 from recsmith.models.popularity import Popular, PopularConfig
 from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.format1 import downgrade_to_format1
-from recsmith.testing.private_redis import free_port
+from recsmith.testing.ports import free_port
 
 FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Pss_Anon")
 

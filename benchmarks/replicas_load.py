@@ -36,12 +36,13 @@ from pathlib import Path
 
 from calibration import calibration_line
 from process_cpu import tree_cpu_s
-from serve_load import build, free_port, start_server, wait_ready
+from serve_load import build, start_server, wait_ready
 
 from recsmith.governance.keys import create_api_key
 from recsmith.store.base import EventStore
 from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.backends import open_backend
+from recsmith.testing.ports import free_port
 from recsmith.testing.private_redis import private_redis
 
 LUA = """

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from recsmith.pipeline.config import load_pipeline_config
 from recsmith.simulate import simulate
 from recsmith.store.ingest import ingest_events
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.ports import free_port
 
 LUA = """
 math.randomseed(42)
@@ -72,12 +72,6 @@ done = function(summary, latency, requests)
     latency:percentile(90), latency:percentile(99), latency.max, summary.duration))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build(

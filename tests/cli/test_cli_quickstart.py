@@ -2,7 +2,6 @@
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.simulate import simulate
 from recsmith.store.open import open_store
+from recsmith.testing.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +44,6 @@ def test_quickstart_sets_up_a_served_pipeline(tmp_path: Path) -> None:
         store.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_rerun_serves_the_new_port_and_its_example_names_a_real_item(tmp_path: Path) -> None:
     """A second run with another --port serves there (the first run's config said otherwise),
     and the printed event example names an item of the imported data, not the simulator's."""
@@ -57,7 +51,7 @@ def test_rerun_serves_the_new_port_and_its_example_names_a_real_item(tmp_path: P
     events = sim.events.assign(item_id="sku-" + sim.events["item_id"])
     data = tmp_path / "events.csv"
     events[["user_id", "item_id", "timestamp", "event_type"]].to_csv(data, index=False)
-    target, first, second = tmp_path / "qs", _free_port(), _free_port()
+    target, first, second = tmp_path / "qs", free_port(), free_port()
     common = ["quickstart", "--dir", str(target), "--dataset", str(data), "--format", "events"]
 
     result = CliRunner().invoke(app, [*common, "--port", str(first), "--no-serve"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,10 @@ import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
+from recsmith.testing.ports import free_port
 
 pytestmark = pytest.mark.slow
 CONFIG = "recsmith-data/recsmith.toml"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _argv(line: str) -> list[str]:
@@ -44,7 +38,7 @@ def test_follow_ups_name_the_config_and_the_serve_line_serves_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    port = _free_port()
+    port = free_port()
     result = CliRunner().invoke(app, ["quickstart", "--no-serve", "--port", str(port)])
     assert result.exit_code == 0, result.stderr
     lines = [line.strip() for line in result.stdout.splitlines()]

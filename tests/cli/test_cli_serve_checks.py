@@ -16,15 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
+from recsmith.testing.ports import free_port
 
 pytestmark = pytest.mark.slow
 START_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _serve(tmp_path: Path, *args: str) -> list[str]:
@@ -59,7 +54,7 @@ def model_dir(events_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.mark.parametrize("given", ["nothing", "empty_dir"])
 def test_serve_without_a_model_refuses_to_start(tmp_path: Path, given: str) -> None:
-    args = ["--port", str(_free_port())]
+    args = ["--port", str(free_port())]
     if given == "empty_dir":
         (tmp_path / "model").mkdir()
         args += ["--model-dir", str(tmp_path / "model")]
@@ -72,7 +67,7 @@ def test_serve_without_a_model_refuses_to_start(tmp_path: Path, given: str) -> N
 
 
 def test_allow_no_model_says_so_at_start_and_readiness_explains(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with _running(_serve(tmp_path, "--port", str(port), "--allow-no-model"), log) as proc:
         deadline = time.monotonic() + START_S

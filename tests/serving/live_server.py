@@ -7,7 +7,6 @@ Always stopped on exit (terminate, then kill), so a failing test leaves no serve
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from recsmith.config import Settings
+from recsmith.testing.ports import free_port
 
 SERVER = (
     "import json, sys\n"
@@ -39,12 +39,6 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def live_server(settings: Settings, workdir: Path, ready_s: float = 60.0) -> Iterator[LiveServer]:
     """Serve ``settings`` (its host and port are replaced) until the block ends; ready once
@@ -59,24 +53,40 @@ def live_server(settings: Settings, workdir: Path, ready_s: float = 60.0) -> Ite
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVER, str(config)], stdout=log_file, stderr=subprocess.STDOUT
         )
+    server = LiveServer(proc, port, log)
     try:
-        deadline = time.monotonic() + ready_s
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not ready in {ready_s} s:\n{log.read_text()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        yield LiveServer(proc, port, log)
+        wait_ready(server, ready_s)
+        yield server
     finally:
-        proc.terminate()
+        stop(proc)
+
+
+def wait_ready(server: LiveServer, ready_s: float = 60.0) -> None:
+    """Return once ``/health/ready`` answers 200; AssertionError with the server's log when it
+    exits or is not ready within ``ready_s``."""
+    deadline = time.monotonic() + ready_s
+    while True:
+        if server.proc.poll() is not None:
+            raise AssertionError(
+                f"server exited with {server.proc.returncode}:\n{server.log.read_text()}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server not ready in {ready_s} s:\n{server.log.read_text()}")
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+            if httpx.get(f"{server.base}/health/ready", timeout=1).is_success:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate ``proc`` (kill it after 10 s) unless it has exited already."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from recsmith.serving import create_api_key
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.ports import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -37,12 +37,6 @@ SERVER = (
 #: Room the store's files get to grow past their size at start (each batch adds tens of KB).
 HEADROOM = 256 * 1024
 MAX_BATCHES = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _batch(n: int) -> list[dict[str, Any]]:
@@ -68,7 +62,7 @@ def test_a_full_disk_is_a_503_and_readiness_fails(bundle_dir: Path, tmp_path: Pa
     _, secret = create_api_key(store, "disk-full", ["ingest", "read"])
     store.close()
     limit = db.stat().st_size + HEADROOM
-    port = _free_port()
+    port = free_port()
     settings = tmp_path / "settings.json"
     settings.write_text(
         json.dumps(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import pytest
 from recsmith.config import Settings
 from recsmith.serving import create_api_key
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.ports import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,12 +43,6 @@ SERVER = (
     "from recsmith.serving import run\n"
     "run(Settings(**json.loads(open(sys.argv[1]).read())), log_level='warning')\n"
 )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_until_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -116,7 +110,7 @@ def test_acknowledged_events_survive_sigkill(
     setup = SQLiteStore(db_path)
     _, secret = create_api_key(setup, "durability", ["ingest"])
     setup.close()
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         store={"url": f"sqlite:///{db_path}"},
         serving={"host": "127.0.0.1", "port": port, "model_dir": bundle_dir},

@@ -21,15 +21,10 @@ import pytest
 from recsmith.serving import create_api_key
 from recsmith.serving.supervisor import reuseport_balances
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.ports import free_port
 
 pytestmark = pytest.mark.slow
 linux_only = pytest.mark.skipif(not reuseport_balances(), reason="SO_REUSEPORT balancing: Linux")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _serve(bundle_dir: Path, store_url: str, port: int) -> subprocess.Popen[bytes]:
@@ -122,7 +117,7 @@ def server(bundle_dir: Path, tmp_path: Path) -> Iterator[Server]:
     store = SQLiteStore(db)
     _, secret = create_api_key(store, "t", ["read"])
     store.close()
-    port = _free_port()
+    port = free_port()
     proc = _serve(bundle_dir, f"sqlite:///{db}", port)
     running = Server(proc, port, {"Authorization": f"Bearer {secret}"})
     try:
@@ -196,7 +191,7 @@ def test_workers_that_cannot_start_stop_the_server(bundle_dir: Path, tmp_path: P
     shutil.copytree(bundle_dir, broken)
     for arrays in broken.rglob("*.npy"):
         arrays.write_bytes(b"not an npy file")
-    proc = _serve(broken, f"sqlite:///{tmp_path / 'w.sqlite'}", _free_port())
+    proc = _serve(broken, f"sqlite:///{tmp_path / 'w.sqlite'}", free_port())
     _, err = proc.communicate(timeout=60)  # ends by itself: no restart loop
     assert proc.returncode != 0
     assert "a server worker could not start" in err.decode()

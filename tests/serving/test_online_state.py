@@ -26,8 +26,9 @@ from recsmith.serving.online_state import LocalState, RedisState
 from recsmith.serving.redis_link import RedisLink
 from recsmith.serving.response_cache import RedisCache
 from recsmith.store.sqlite import SQLiteStore
-from recsmith.testing.private_redis import free_port, start_redis
+from recsmith.testing.ports import free_port
 from recsmith.testing.private_redis import private_redis as own_redis
+from recsmith.testing.private_redis import start_redis
 
 REDIS_URL = os.environ.get("RECSMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

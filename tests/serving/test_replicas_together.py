@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from live_server import LiveServer, stop, wait_ready
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
@@ -32,7 +33,8 @@ from recsmith.governance.releases import ModelRegistry
 from recsmith.models.registry import create
 from recsmith.store.base import EventStore
 from recsmith.testing.backends import open_backend, redis_url_or_skip
-from recsmith.testing.private_redis import free_port, private_redis
+from recsmith.testing.ports import free_port
+from recsmith.testing.private_redis import private_redis
 from recsmith.testing.recommender import checkerboard_events
 
 pytestmark = [
@@ -47,22 +49,15 @@ USERS = [f"u{i:03d}" for i in range(40)]
 
 
 @dataclass
-class Replica:
-    proc: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-
-@dataclass
 class Setup:
     store: EventStore
     registry: ModelRegistry
     versions: dict[str, str]
-    replicas: tuple[Replica, Replica]
+    replicas: tuple[LiveServer, LiveServer]
     headers: dict[str, str]
 
 
-def _serve(registry: Path, store_url: str, redis_url: str, log: Path) -> Replica:
+def _serve(registry: Path, store_url: str, redis_url: str, log: Path) -> LiveServer:
     """``recsmith serve`` on a free port, ready once ``/health/ready`` answers."""
     port = free_port()
     env = {**os.environ, "RECSMITH_SERVING__STATE_URL": redis_url}
@@ -74,33 +69,7 @@ def _serve(registry: Path, store_url: str, redis_url: str, log: Path) -> Replica
             stderr=subprocess.STDOUT,
             env=env,
         )
-    return Replica(proc, f"http://127.0.0.1:{port}", log)
-
-
-def _ready(replica: Replica) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if replica.proc.poll() is not None:
-            raise AssertionError(
-                f"replica exited {replica.proc.returncode}:\n{replica.log.read_text()}"
-            )
-        assert time.monotonic() < deadline, replica.log.read_text()
-        try:
-            if httpx.get(f"{replica.base}/health/ready", timeout=1).is_success:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-
-
-def _stop(replica: Replica) -> None:
-    if replica.proc.poll() is None:
-        replica.proc.terminate()
-        try:
-            replica.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            replica.proc.kill()
-            replica.proc.wait(timeout=10)
+    return LiveServer(proc, port, log)
 
 
 @pytest.fixture(scope="module")
@@ -120,15 +89,15 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         a = _serve(registry.root, url, redis_url, root / "a.log")
         b = _serve(registry.root, url, redis_url, root / "b.log")
         try:
-            _ready(a)
-            _ready(b)
+            wait_ready(a)
+            wait_ready(b)
             yield Setup(store, registry, versions, (a, b), {"X-API-Key": secret})
         finally:
-            _stop(a)
-            _stop(b)
+            stop(a.proc)
+            stop(b.proc)
 
 
-def _answer(setup: Setup, replica: Replica, user: str) -> dict:
+def _answer(setup: Setup, replica: LiveServer, user: str) -> dict:
     r = httpx.get(
         f"{replica.base}/v1/users/{user}/recommendations?k=5", headers=setup.headers, timeout=5
     )
@@ -149,7 +118,7 @@ def _until(check: Callable[[], bool], limit_s: float = 5.0) -> float:
     return time.monotonic() - started
 
 
-def _ingest(setup: Setup, replica: Replica, events: list[dict]) -> None:
+def _ingest(setup: Setup, replica: LiveServer, events: list[dict]) -> None:
     r = httpx.post(f"{replica.base}/v1/events", json=events, headers=setup.headers, timeout=5)
     assert r.status_code == 200, r.text
 

@@ -4,7 +4,6 @@ show the backlog before and none after, and ``/metrics`` serves them on the cons
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.request
@@ -14,12 +13,7 @@ from recsmith.config import EventSettings
 from recsmith.streaming.consumer import StreamConsumer
 from recsmith.streaming.metrics import StreamMetrics
 from recsmith.testing.backends import open_backend
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from recsmith.testing.ports import free_port
 
 
 def test_metrics_count_the_stream_and_its_lag(stream, tmp_path: Path) -> None:
@@ -34,7 +28,7 @@ def test_metrics_count_the_stream_and_its_lag(stream, tmp_path: Path) -> None:
     messages += [("item", b'{"item_id": "i1"}'), ("event", b"[]"), ("event", b"{")]
     stream.publish(messages)
     metrics = StreamMetrics.create()
-    port = _free_port()
+    port = free_port()
     server = metrics.serve(port)
     with open_backend("sqlite", tmp_path) as (store, _):
         broker = stream.broker("c1", claim_idle_s=5)

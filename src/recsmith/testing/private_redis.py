@@ -8,7 +8,6 @@ these instead. Skips where ``redis-server`` is not installed.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,12 +16,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from recsmith.testing.ports import free_port
 
 
 def start_redis(port: int, folder: Path) -> subprocess.Popen[bytes]:
