@@ -205,12 +205,8 @@ def _store_checked(
     its append and its attributions gets them then. Identify events follow (``privacy.identify``:
     ``state`` is the online state their visitors' recent items move in), their positions after
     the events' and counted new when they made a link."""
-    records, valid, positions, rows = (
-        checked.records,
-        checked.valid,
-        checked.positions,
-        checked.rows,
-    )
+    records, valid, positions = checked.records, checked.valid, checked.positions
+    rows = checked.rows
     rejected, offset, stamped = checked.rejected, checked.offset, checked.stamped
     reused = reused_ids(store, valid, stamped) if len(valid) else np.zeros(0, dtype=bool)
     wrong = np.zeros(len(valid), dtype=bool)
