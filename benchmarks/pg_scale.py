@@ -135,6 +135,12 @@ def main() -> None:
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the filled schema")
+    parser.add_argument(
+        "--boost-reads",
+        action="store_true",
+        help="renice this process and its PostgreSQL backend to -15 while timing user_items "
+        "(needs root): the query's latency without the machine's other jobs taking its core",
+    )
     args = parser.parse_args()
     print(calibration_line())
     print(f"psycopg {psycopg.__version__}, pyarrow {__import__('pyarrow').__version__}")
@@ -165,8 +171,11 @@ def main() -> None:
                 "FROM generate_series(1, 200000) AS g"
             )
             cur.execute("ANALYZE")
-            size = cur.execute("SELECT pg_size_pretty(pg_total_relation_size('events'))")
-            print(f"events table with indexes: {size.fetchone()[0]}")
+            size = cur.execute(
+                "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))), count(*) - 1 "
+                "FROM pg_partition_tree('events')"
+            ).fetchone()
+            print(f"events table with indexes: {size[0]} ({size[1]} partitions)")
 
         for round_ in range(args.rounds):
             for label, read in (
@@ -189,8 +198,26 @@ def main() -> None:
         print(f"first batch identical between the two reads: {same}")
 
         users = [f"u{u}" for u in rng.integers(0, args.events // 20, 2000).tolist()]
-        took_ms = timed_calls(store.user_items, users)
-        print(f"user_items ({len(users)} random users): {percentiles(took_ms)}")
+        for label in ("first pass", "same users again"):
+            took_ms = timed_calls(store.user_items, users)
+            print(
+                f"user_items ({len(users)} random users, {label}): {percentiles(took_ms)}"
+                f" load {os.getloadavg()[0]:.1f}"
+            )
+        server_ms = [
+            explain_ms(store, "SELECT DISTINCT item_id FROM events WHERE user_id = %s", (u,))[0]
+            for u in users
+        ]
+        print(f"user_items' query, PostgreSQL's execution time: {percentiles(server_ms)}")
+        if args.boost_reads:
+            pids = (os.getpid(), store._rows("SELECT pg_backend_pid()")[0][0])
+            niceness = [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids]
+            for pid in pids:
+                os.setpriority(os.PRIO_PROCESS, pid, -15)
+            took_ms = timed_calls(store.user_items, users)
+            print(f"user_items, this process and its backend at nice -15: {percentiles(took_ms)}")
+            for pid, value in zip(pids, niceness, strict=True):
+                os.setpriority(os.PRIO_PROCESS, pid, value)
         ids = [
             [f"e{x:010d}" for x in rng.integers(0, args.events, 100).tolist()] for _ in range(200)
         ]
