@@ -170,3 +170,40 @@ def test_entry_values_are_scipys_element_access(
     expected = np.asarray(matrix[pr, pc]).ravel() if len(pr) else np.zeros(0, np.float32)
     assert got.dtype == matrix.dtype
     assert np.array_equal(got.view(np.uint8), expected.astype(np.float32).view(np.uint8))
+
+
+@settings(max_examples=100, deadline=None)
+@given(pairs, st.integers(1, 7), st.sampled_from([10, 2**31 + 9]))
+def test_construction_is_what_scipy_builds(
+    entries: list[tuple[int, int]], n_rows: int, n_cols: int
+) -> None:
+    """``csr_from_pairs`` fills a copy of a cached empty matrix instead of calling scipy's
+    constructor: the result must be the matrix scipy's constructor builds from the same pairs
+    (arrays, index dtypes, shape) and pass its full format check, and two results of one shape
+    must share no arrays (the cache hands out copies)."""
+    rows = np.asarray([r % n_rows for r, _ in entries], np.int64)
+    cols = np.asarray([c for _, c in entries], np.int64)
+    built = csr_from_pairs(n_rows, n_cols, rows, cols)
+    keys = np.unique(rows * n_cols + cols)  # scipy's constructor, as the helper called it before
+    reference = sparse.csr_array(
+        (
+            np.ones(len(keys), np.float32),
+            (keys % n_cols).astype(np.int32),
+            np.searchsorted(keys // n_cols, np.arange(n_rows + 1)).astype(np.int64),
+        ),
+        shape=(n_rows, n_cols),
+    )
+    dense = np.zeros((n_rows, min(n_cols, 10)), np.float32)  # and the entries asked for
+    dense[rows, cols] = 1.0
+    assert np.array_equal(reference[:, : dense.shape[1]].toarray(), dense)
+    assert built.shape == reference.shape and built.dtype == np.float32
+    assert built.has_canonical_format
+    for name in ("indptr", "indices", "data"):
+        got, want = getattr(built, name), getattr(reference, name)
+        assert got.dtype == want.dtype, name
+        assert np.array_equal(got, want), name
+    built.copy().check_format(full_check=True)  # on a copy: the check recasts index arrays
+    again = csr_from_pairs(n_rows, n_cols, rows[:0], cols[:0])
+    assert again.nnz == 0 and not np.shares_memory(again.indptr, built.indptr)
+    built.data[:] = 7.0  # a caller scaling its matrix in place touches nothing cached
+    assert csr_from_pairs(n_rows, n_cols, rows, cols).data.tolist() == [1.0] * built.nnz

@@ -11,6 +11,9 @@ them spent milliseconds in overhead. These helpers work on the CSR arrays direct
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import numpy as np
 from scipy import sparse
 
@@ -23,12 +26,21 @@ def csr_from_pairs(
     keys = np.unique(np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64))
     indptr = np.zeros(n_rows + 1, np.int64)
     np.bincount(keys // max(n_cols, 1), minlength=n_rows).cumsum(out=indptr[1:])
-    matrix = sparse.csr_array(
-        (np.ones(len(keys), np.float32), (keys % max(n_cols, 1)).astype(np.int32), indptr),
-        shape=(n_rows, n_cols),
-    )
+    matrix = copy.copy(_empty(n_rows, n_cols))
+    matrix.data = np.ones(len(keys), np.float32)
+    matrix.indices = keys % max(n_cols, 1)  # int64, as scipy's constructor made them of these
+    matrix.indptr = indptr
     matrix.has_canonical_format = True
     return matrix
+
+
+@functools.lru_cache(maxsize=64)
+def _empty(n_rows: int, n_cols: int) -> sparse.csr_array:
+    """An empty float32 CSR matrix of this shape, whose shallow copy ``csr_from_pairs`` fills
+    with its own arrays: they are valid by construction (sorted unique keys, the index dtype
+    scipy would pick), so scipy's constructor (index dtype scans, format checks: ~36 µs, half
+    of a lone request's construction) is paid once per shape instead of on every request."""
+    return sparse.csr_array((n_rows, n_cols), dtype=np.float32)
 
 
 def gather_rows(matrix: sparse.csr_array, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

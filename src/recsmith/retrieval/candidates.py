@@ -10,7 +10,7 @@ Rows are grouped by query and, within a query, ordered best first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,20 +49,27 @@ class Candidates:
 
     def take(self, rows: np.ndarray) -> Candidates:
         """A subset of rows (kept in the given order)."""
-        return replace(
-            self,
-            query=self.query[rows],
-            items=self.items[rows],
-            score=self.score[rows],
-            source_scores=self.source_scores[rows],
-            source_ranks=self.source_ranks[rows],
-        )
+        return self._rows(rows, self.score[rows])
 
     def with_scores(self, score: np.ndarray) -> Candidates:
         """New ordering scores; rows are re-sorted best first within each query."""
         score = np.asarray(score, np.float32)
         order = best_first(self.query, score)
-        return replace(self.take(order), score=score[order])
+        return self._rows(order, score[order])
+
+    def _rows(self, rows: np.ndarray, score: np.ndarray) -> Candidates:
+        """The rows ``rows`` with ``score`` as their scores, built by the constructor itself:
+        ``dataclasses.replace`` walks the fields on every call (~10 µs against ~5), and a
+        request takes rows about ten times."""
+        return Candidates(
+            self.n_queries,
+            self.sources,
+            self.query[rows],
+            self.items[rows],
+            score,
+            self.source_scores[rows],
+            self.source_ranks[rows],
+        )
 
     def top(self, k: int) -> Candidates:
         """The first ``k`` rows of every query."""
