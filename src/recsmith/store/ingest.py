@@ -270,7 +270,7 @@ def _store_checked(
     stored = store.append(None if rows is not None and store.binds_rows else valid(), rows)
     if on_stored is not None and len(positions):
         on_stored(latest_of_rows(rows) if rows is not None else latest_items(valid()))
-    attributed = pd.DataFrame()
+    attributed = _NOTHING_ATTRIBUTED
     if attributor is not None and attributes and len(positions):
         attributed = attributor.attribute(valid(), shown)
         store.append_attributions(attributed)
@@ -283,6 +283,11 @@ def _store_checked(
         stamped = np.concatenate([stamped, np.zeros(len(at), dtype=bool)])
         rejected = sorted([*rejected, *unlinked], key=lambda r: r.index)
     return positions, new, rejected, stamped, attributed
+
+
+#: The attributions of a batch with none (most live groups): built once, since ``pd.DataFrame()``
+#: costs ~30 µs a group; never changed by its readers.
+_NOTHING_ATTRIBUTED = pd.DataFrame()
 
 
 def _attributed(
