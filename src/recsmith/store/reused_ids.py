@@ -78,7 +78,7 @@ def reused_in_rows(
     ``frame`` builds the same events' frame). A group of ids all new and each sent once, which
     is what live traffic is, is told by one lookup of its ids, without a frame."""
     ids = [row[0] for row in rows]
-    if len(set(ids)) == len(ids) and len(store.events_by_id(ids)) == 0:
+    if not ids or (len(set(ids)) == len(ids) and len(store.events_by_id(ids)) == 0):
         return np.zeros(len(ids), dtype=bool)
     return reused_ids(store, frame(), stamped)
 
