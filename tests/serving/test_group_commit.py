@@ -15,9 +15,10 @@ import pandas as pd
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings, Settings
 from recsmith.errors import StoreUnavailable
+from recsmith.events.latest import latest_items, latest_of_rows
 from recsmith.events.schema import IngestResult
 from recsmith.serving import create_app
-from recsmith.serving.group_commit import GroupCommit, latest_items
+from recsmith.serving.group_commit import GroupCommit
 from recsmith.store.postgres import PostgresStore
 from recsmith.store.sqlite import SQLiteStore
 
@@ -47,7 +48,7 @@ def outcome(result: IngestResult) -> tuple[int, int, list[tuple[int, list[str]]]
 def test_each_request_of_a_group_gets_its_own_result(tmp_path: Path) -> None:
     db_path = tmp_path / "group.sqlite"
     store = SQLiteStore(db_path)
-    seen: list[pd.DataFrame] = []
+    seen: list[list[tuple[str, str]]] = []
     old = ev("old", "i0")
     commit = GroupCommit(store, EventSettings(), source="test", on_stored=seen.append)
     requests: list[list[Any]] = [
@@ -74,7 +75,8 @@ def test_each_request_of_a_group_gets_its_own_result(tmp_path: Path) -> None:
     assert stored == {"old", "a1", "a2", "b1", "c1", "d1"}
     assert len(commit_times(db_path)) == 2  # the lone first request, then the group: one each
     assert len(seen) == 2  # the online state hears of each commit once
-    assert sorted(seen[1]["event_id"]) == ["a1", "a1", "a2", "b1", "c1", "d1", "old"]
+    # the group's events handed to the store (duplicates too; not a2's reuse), as (actor, item)
+    assert sorted(seen[1]) == [("u1", i) for i in ["i0", "i1", "i1", "i2", "i3", "i4", "i5"]]
     letters = sorted((d.record_index, d.errors[0]["field"]) for d in store.dead_letters())
     assert letters == [(1, "event_id"), (1, "event_type"), (1, "record")]
     store.close()
@@ -166,12 +168,18 @@ def test_concurrent_http_requests_share_commits_and_get_their_own_answers(
 def test_latest_items_are_oldest_first_with_visitors_by_session() -> None:
     """What the online state is fed after each commit: (actor, item) in time order, ties kept in
     arrival order, an anonymous visitor named by their session_id (hand-written expectation)."""
-    frame = pd.DataFrame(
-        {
-            "user_id": ["u1", None, "u2", "u1"],
-            "session_id": ["s1", "s9", None, None],
-            "item_id": ["a", "b", "c", "d"],
-            "ts": [30, 10, 30, 20],
-        }
-    )
-    assert latest_items(frame) == [("s9", "b"), ("u1", "d"), ("u1", "a"), ("u2", "c")]
+    columns = {
+        "user_id": ["u1", None, "u2", "u1"],
+        "session_id": ["s1", "s9", None, None],
+        "item_id": ["a", "b", "c", "d"],
+        "ts": [30, 10, 30, 20],
+    }
+    frame = pd.DataFrame(columns)
+    expected = [("s9", "b"), ("u1", "d"), ("u1", "a"), ("u2", "c")]
+    assert latest_items(frame) == expected
+    # the same events as a small group's plain rows (``EVENT_COLUMNS`` order): the same pairs
+    rows = [
+        ("e", user, session, item, "view", None, ts, None, None, None)
+        for user, session, item, ts in zip(*columns.values(), strict=True)
+    ]
+    assert latest_of_rows(rows) == expected

@@ -12,11 +12,10 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from recsmith.cli._common import errors_as_exit, fail, print_json, state, stderr
@@ -24,6 +23,7 @@ from recsmith.config import Settings
 from recsmith.decisions.attribution import Attributor
 from recsmith.errors import ValidationError
 from recsmith.evaluation.report import redact
+from recsmith.store.ingest import OnStored
 from recsmith.store.open import open_store
 from recsmith.streaming.broker import Broker
 from recsmith.streaming.consumer import ConsumerTotals, StreamConsumer
@@ -128,12 +128,10 @@ def run_consumer(
                 signal.signal(signum, handler)
 
 
-def _push_to(online: OnlineState) -> Callable[[pd.DataFrame], None]:
+def _push_to(online: OnlineState) -> OnStored:
     """What the API servers do with stored events: their actors' recent items, for the next
     answer (``serving.group_commit``)."""
-    from recsmith.serving.group_commit import latest_items
-
-    return lambda frame: online.push(latest_items(frame))
+    return online.push
 
 
 def consume_command(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,10 +30,11 @@ from recsmith.config import DecisionSettings
 from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.record import Decision
 from recsmith.decisions.rows import ATTRIBUTION_COLUMNS, LOOKUP_COLUMNS, lookup_rows
-from recsmith.events.schema import FieldError
+from recsmith.events.schema import EVENT_COLUMNS, FieldError
 from recsmith.store.base import EventStore, ids_in
 
 HOUR_US = 3_600_000_000
+_LIST, _TYPE = EVENT_COLUMNS.index("recommendation_id"), EVENT_COLUMNS.index("event_type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,16 @@ class Attributor:
         self._log = log
         self._wait = wait_unknown_s
         self._kinds = settings.kinds()
+
+    def concerns(self, rows: Sequence[tuple[Any, ...]]) -> bool:
+        """Whether ``check`` or ``attribute`` can find anything in these events, given as plain
+        rows (``EVENT_COLUMNS`` order, a small group's): one names a list, or is of an outcome
+        type while the window rule is on. A group of views does not, and skips both, which
+        would each build its frame only to find nothing."""
+        if any(row[_LIST] is not None for row in rows):
+            return True
+        window = self._settings.attribution_window_h > 0
+        return window and any(row[_TYPE] in self._kinds for row in rows)
 
     # ---- before the append: refuse what names a list wrongly ------------------------------
 

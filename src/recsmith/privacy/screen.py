@@ -8,7 +8,7 @@ one. Nothing about a refused event is kept: its dead letter has its reason and n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ def refused(view: PrivacyView, users: pd.Series) -> tuple[np.ndarray, list[str |
 
 def screen_events(
     store: EventStore,
-    valid: pd.DataFrame,
+    users: Callable[[], pd.Series],
     positions: np.ndarray,
     offset: int,
     *,
@@ -46,8 +46,14 @@ def screen_events(
 ) -> tuple[np.ndarray, list[Rejection]]:
     """The rows of a validated batch to leave out, and their rejections (none when ``drop``):
     field ``user_id``, the reason, and an empty payload so the dead letter names nobody. Rows
-    in ``skip`` are refused for another reason already and get no second rejection."""
-    mask, reasons = refused(view_of(store).fresh(), valid["user_id"])
+    in ``skip`` are refused for another reason already and get no second rejection.
+    ``positions`` has a row's place in the records for each valid row; ``users`` gives their
+    ``user_id`` column, asked for only when someone is erased or untracked (a small group's
+    frame is then not built for nothing)."""
+    view = view_of(store).fresh()
+    if view.empty:
+        return np.zeros(len(positions), dtype=bool), []
+    mask, reasons = refused(view, users())
     mask &= ~skip
     if drop or not mask.any():
         return mask, []

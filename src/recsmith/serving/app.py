@@ -49,7 +49,7 @@ from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.deps import Runtime, Served
 from recsmith.serving.feature_sampler import FeatureSampler
-from recsmith.serving.group_commit import GroupCommit, latest_items
+from recsmith.serving.group_commit import GroupCommit
 from recsmith.serving.metrics import Metrics, MetricsMiddleware
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
@@ -186,7 +186,7 @@ def create_app(
                     the_store,
                     settings.events,
                     source=events.SOURCE,
-                    on_stored=lambda frame: the_state.push(latest_items(frame)),
+                    on_stored=the_state.push,  # the stored events' (actor, item) pairs
                     attributor=live_attributor(the_store, settings.decisions, decision_log),
                     on_attributed=lambda frame: (
                         count_attributed(metrics, frame, settings.decisions.kinds()),

@@ -20,11 +20,8 @@ that is down fails the whole group at once (retrying each request would only wai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import pandas as pd
 
 from recsmith.config import EventSettings
 from recsmith.decisions.attribution import Attributor
@@ -33,24 +30,13 @@ from recsmith.events.schema import IngestResult
 from recsmith.serving.batch import ingest_records
 from recsmith.serving.gather import Gatherer
 from recsmith.store.base import EventStore
-from recsmith.store.ingest import OnAttributed, ingest_event_batches
+from recsmith.store.ingest import OnAttributed, OnStored, ingest_event_batches
 
 if TYPE_CHECKING:
     from recsmith.serving.online_state import OnlineState
 
 #: Requests per group commit at most (each holds up to ``serving.max_batch`` records).
 MAX_GROUP = 64
-
-
-def latest_items(events: pd.DataFrame) -> list[tuple[str, str]]:
-    """(actor, item) pairs oldest first; the actor is the user_id, or the session_id of an
-    anonymous visitor (which is what such a visitor asks recommendations with)."""
-    order = np.argsort(events["ts"].to_numpy(dtype=np.int64), kind="stable")  # not a frame sort:
-    users = events["user_id"].to_numpy(dtype=object)[order]  # this runs in every group commit
-    sessions = events["session_id"].to_numpy(dtype=object)[order]
-    actors = np.where(pd.isna(users), sessions, users)
-    items = events["item_id"].to_numpy(dtype=object)[order]
-    return list(zip(actors.tolist(), items.tolist(), strict=True))
 
 
 def _retry_alone(exc: Exception) -> bool:
@@ -66,7 +52,7 @@ class GroupCommit:
         settings: EventSettings,
         *,
         source: str,
-        on_stored: Callable[[pd.DataFrame], None] | None = None,
+        on_stored: OnStored | None = None,
         max_group: int = MAX_GROUP,
         attributor: Attributor | None = None,
         on_attributed: OnAttributed | None = None,

@@ -101,14 +101,19 @@ class EventStore(Protocol):
     #: True for an embedded store whose reads take microseconds (the server then reads it on its
     #: event loop); False for a networked one (read from the thread pool).
     local: bool
+    #: True for a store whose ``append`` inserts ``plain_rows`` when given and then never reads
+    #: the frame, which the caller may leave out (None); False for one that reads the frame.
+    binds_rows: bool
 
     def append(
-        self, events: pd.DataFrame, plain_rows: Sequence[tuple[Any, ...]] | None = None
+        self, events: pd.DataFrame | None, plain_rows: Sequence[tuple[Any, ...]] | None = None
     ) -> AppendResult:
         """Store validated events; an ``event_id`` already stored (or repeated) counts as a
         duplicate. ``plain_rows``: the same events as tuples in ``EVENT_COLUMNS`` order, where
-        the caller has them (a small group, ``events.validate_small_rows``); a store may insert
-        from them instead of reading the frame (``store.append_rows``)."""
+        the caller has them (a small group, ``events.validate_small_rows``); a store that
+        ``binds_rows`` inserts from them instead of reading the frame (``store.append_rows``),
+        so a caller with rows need not build the frame (``events`` None). ``events`` is required
+        otherwise."""
         ...
 
     def scan(

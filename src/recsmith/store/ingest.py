@@ -6,25 +6,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from recsmith.config import EventSettings
 from recsmith.events.columns import payload
+from recsmith.events.latest import latest_items, latest_of_rows
 from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items, validate_live_events
 from recsmith.events.validate_small import frame_of_rows, takes_records, validate_small_rows
 from recsmith.privacy import identify
 from recsmith.privacy.screen import screen_events
 from recsmith.store.base import EventStore
-from recsmith.store.reused_ids import REASON, reused_ids
+from recsmith.store.reused_ids import REASON, reused_ids, reused_in_rows
 
 if TYPE_CHECKING:
     from recsmith.decisions.attribution import Attributor
     from recsmith.serving.online_state import OnlineState
 
+#: What ``on_stored`` gets once a batch is durable: its events' (actor, item) pairs, oldest first
+#: (``events.latest``), which the server's online state keeps.
+OnStored = Callable[[list[tuple[str, str]]], None]
 #: What ``on_attributed`` gets: the attributions of a batch (``Attributor.attribute``'s frame).
 OnAttributed = Callable[[pd.DataFrame], None]
 
@@ -37,7 +41,8 @@ class CheckedEvents:
     being written (``importers.base.import_source``)."""
 
     records: pd.DataFrame | Sequence[Mapping[str, Any]]
-    valid: pd.DataFrame
+    #: the valid events; None for a small group until ``valid`` first builds it from ``rows``
+    frame: pd.DataFrame | None
     #: position in ``records`` of each row of ``valid``
     positions: np.ndarray
     #: sorted by index, ``offset`` added
@@ -50,8 +55,15 @@ class CheckedEvents:
     #: the batch's valid ``identify`` events (``privacy.identify``), linked once it is stored
     identify: tuple[identify.Identify, ...] = ()
     #: ``valid`` as plain rows, where validation made them (a small group): the store inserts
-    #: them as they are (``EventStore.append``'s ``plain_rows``)
+    #: them as they are (``EventStore.append``'s ``plain_rows``), and most groups need no frame
     rows: list[tuple[Any, ...]] | None = None
+
+    @property
+    def valid(self) -> pd.DataFrame:
+        """The valid events as a canonical frame (a small group's built on first use)."""
+        if self.frame is None:
+            object.__setattr__(self, "frame", frame_of_rows(self.rows or []))
+        return cast(pd.DataFrame, self.frame)
 
 
 def check_events(
@@ -65,10 +77,9 @@ def check_events(
     timestamp (``validate.validate_live_events``); imported ones may not."""
     # item-less identify events are checked on their own and linked after the store
     rest, rest_at, identify_at = identify.split(records)
-    rows = None
+    rows, valid = None, None
     if takes_records(rest):  # a few JSON records (HTTP): checked one by one, same verdicts
         rows, rejected, stamped = validate_small_rows(rest, settings, stamp_missing=live)
-        valid = frame_of_rows(rows)
     elif live:
         valid, rejected, stamped = validate_live_events(rest, settings)
     else:
@@ -93,14 +104,14 @@ def store_events(
     checked: CheckedEvents,
     *,
     source: str,
-    on_stored: Callable[[pd.DataFrame], None] | None = None,
+    on_stored: OnStored | None = None,
     attributor: Attributor | None = None,
 ) -> IngestResult:
     """Store a checked batch: valid events in one append, each rejection as a dead letter.
 
-    ``on_stored`` gets the valid events once they are durable (the server updates its online
-    state with them). With an ``attributor`` events naming a served list are checked against it
-    and every event is attributed (``decisions.attribution``)."""
+    ``on_stored`` gets the stored events' (actor, item) pairs once they are durable (the server
+    updates its online state with them). With an ``attributor`` events naming a served list
+    are checked against it and every event is attributed (``decisions.attribution``)."""
     positions, new, rejected, stamped, attributed = _store_checked(
         store, checked, on_stored, attributor
     )
@@ -122,7 +133,7 @@ def ingest_events(
     *,
     source: str,
     offset: int = 0,
-    on_stored: Callable[[pd.DataFrame], None] | None = None,
+    on_stored: OnStored | None = None,
     attributor: Attributor | None = None,
 ) -> IngestResult:
     """Validate and store one batch. Valid events are stored even when neighbours are refused."""
@@ -136,7 +147,7 @@ def ingest_event_batches(
     settings: EventSettings,
     *,
     source: str | Sequence[str],
-    on_stored: Callable[[pd.DataFrame], None] | None = None,
+    on_stored: OnStored | None = None,
     attributor: Attributor | None = None,
     on_attributed: OnAttributed | None = None,
     state: OnlineState | None = None,
@@ -190,7 +201,7 @@ def ingest_event_batches(
 def _store_checked(
     store: EventStore,
     checked: CheckedEvents,
-    on_stored: Callable[[pd.DataFrame], None] | None,
+    on_stored: OnStored | None,
     attributor: Attributor | None = None,
     state: OnlineState | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[Rejection], np.ndarray, pd.DataFrame]:
@@ -205,15 +216,30 @@ def _store_checked(
     its append and its attributions gets them then. Identify events follow (``privacy.identify``:
     ``state`` is the online state their visitors' recent items move in), their positions after
     the events' and counted new when they made a link."""
-    records, valid, positions = checked.records, checked.valid, checked.positions
-    rows = checked.rows
+    records, positions, rows = checked.records, checked.positions, checked.rows
     rejected, offset, stamped = checked.rejected, checked.offset, checked.stamped
-    reused = reused_ids(store, valid, stamped) if len(valid) else np.zeros(0, dtype=bool)
-    wrong = np.zeros(len(valid), dtype=bool)
+    frame = checked.frame  # a small group's is built only if a step below needs it
+
+    def valid() -> pd.DataFrame:
+        nonlocal frame
+        if frame is None:
+            frame = frame_of_rows(rows or [])
+        return frame
+
+    count = len(positions)
+    if rows is not None:  # ids all new and once, the usual group, need no frame to tell
+        reused = reused_in_rows(store, rows, valid, stamped)
+    else:
+        reused = reused_ids(store, valid(), stamped) if count else np.zeros(0, dtype=bool)
+    wrong = np.zeros(count, dtype=bool)
     refused: list[Rejection] = []
     shown = None
-    if attributor is not None and len(valid):
-        refusals = attributor.check(valid)
+    # a small group naming no list and holding no outcome type has nothing to attribute
+    attributes = (
+        attributor is not None and count > 0 and (rows is None or attributor.concerns(rows))
+    )
+    if attributor is not None and attributes:
+        refusals = attributor.check(valid())
         shown = refusals.shown
         for row, error in zip(refusals.rows.tolist(), refusals.errors, strict=True):
             if not reused[row]:  # a reused event_id says so first
@@ -223,23 +249,30 @@ def _store_checked(
     drop = reused | wrong
     # erased or untracked people (``privacy.screen``): refused, and nothing about them kept
     private, withheld = screen_events(
-        store, valid, positions, offset, skip=drop, drop=checked.drop_untracked
+        store,
+        lambda: valid()["user_id"],
+        positions,
+        offset,
+        skip=drop,
+        drop=checked.drop_untracked,
     )
     drop |= private
     if drop.any():
         reuses = [_reuse(records, int(p), offset) for p in positions[reused]]
         rejected = sorted([*rejected, *reuses, *refused, *withheld], key=lambda r: r.index)
-        valid = valid[~drop].reset_index(drop=True)
+        if frame is not None:
+            frame = frame[~drop].reset_index(drop=True)
         positions = positions[~drop]
         if rows is not None:
             rows = [row for row, out in zip(rows, drop.tolist(), strict=True) if not out]
         stamped = stamped[~drop]
-    stored = store.append(valid, rows)
-    if on_stored is not None and len(valid):
-        on_stored(valid)
-    attributed = pd.DataFrame()
-    if attributor is not None and len(valid):
-        attributed = attributor.attribute(valid, shown)
+    # a store binding the rows never reads the frame, so none is built for it
+    stored = store.append(None if rows is not None and store.binds_rows else valid(), rows)
+    if on_stored is not None and len(positions):
+        on_stored(latest_of_rows(rows) if rows is not None else latest_items(valid()))
+    attributed = _NOTHING_ATTRIBUTED
+    if attributor is not None and attributes and len(positions):
+        attributed = attributor.attribute(valid(), shown)
         store.append_attributions(attributed)
     new = stored.new
     if checked.identify:  # after the events: a visitor's browsing in this batch moves too
@@ -250,6 +283,11 @@ def _store_checked(
         stamped = np.concatenate([stamped, np.zeros(len(at), dtype=bool)])
         rejected = sorted([*rejected, *unlinked], key=lambda r: r.index)
     return positions, new, rejected, stamped, attributed
+
+
+#: The attributions of a batch with none (most live groups): built once, since ``pd.DataFrame()``
+#: costs ~30 µs a group; never changed by its readers.
+_NOTHING_ATTRIBUTED = pd.DataFrame()
 
 
 def _attributed(

@@ -249,6 +249,7 @@ class PostgresStore:
     """EventStore on PostgreSQL (see module docstring). Opening it does not connect."""
 
     local = False
+    binds_rows = False  # COPY reads the frame
 
     def __init__(self, url: str, dead_letters: DeadLetterPolicy | None = None) -> None:
         self.url = url
@@ -403,10 +404,12 @@ class PostgresStore:
 
     @guarded("write")
     def append(
-        self, events: pd.DataFrame, plain_rows: Sequence[tuple[Any, ...]] | None = None
+        self, events: pd.DataFrame | None, plain_rows: Sequence[tuple[Any, ...]] | None = None
     ) -> AppendResult:
         """COPY into a staging table, then one INSERT from it (``plain_rows`` are not needed:
-        the COPY text is built column by column from the frame)."""
+        the COPY text is built column by column from the frame, so ``binds_rows`` is False)."""
+        if events is None:
+            raise TypeError("PostgresStore.append reads the events' frame: pass it")
         first = base.first_of_each_id(events)
         if not first.any():
             return base.appended(first, first)

@@ -14,6 +14,7 @@ the store keeps the first to commit and counts the other as a duplicate.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,21 @@ def reused_ids(
         same &= equal
     out[check] = ~same
     return out
+
+
+def reused_in_rows(
+    store: EventStore,
+    rows: Sequence[tuple[Any, ...]],
+    frame: Callable[[], pd.DataFrame],
+    stamped: np.ndarray | None = None,
+) -> np.ndarray:
+    """``reused_ids`` of a small group given as plain rows (``events.validate_small_rows``;
+    ``frame`` builds the same events' frame). A group of ids all new and each sent once, which
+    is what live traffic is, is told by one lookup of its ids, without a frame."""
+    ids = [row[0] for row in rows]
+    if not ids or (len(set(ids)) == len(ids) and len(store.events_by_id(ids)) == 0):
+        return np.zeros(len(ids), dtype=bool)
+    return reused_ids(store, frame(), stamped)
 
 
 def _canonical_json(value: Any) -> Any:

@@ -349,6 +349,7 @@ class SQLiteStore:
     """EventStore on a single SQLite file (see module docstring)."""
 
     local = True
+    binds_rows = True  # a small group's rows are inserted as they are (``store.append_rows``)
 
     def __init__(self, path: str | Path, dead_letters: DeadLetterPolicy | None = None) -> None:
         self.path = Path(path)
@@ -428,7 +429,7 @@ class SQLiteStore:
 
     @guarded("write")
     def append(
-        self, events: pd.DataFrame, plain_rows: Sequence[tuple[Any, ...]] | None = None
+        self, events: pd.DataFrame | None, plain_rows: Sequence[tuple[Any, ...]] | None = None
     ) -> AppendResult:
         """The ids already stored are read under the write lock, so only new rows are inserted
         and ``new`` is exact even with other processes writing (a re-import inserts nothing).
@@ -440,6 +441,8 @@ class SQLiteStore:
         (``store.append_rows``)."""
         if plain_rows is not None:
             return self._append_rows(plain_rows)
+        if events is None:
+            raise TypeError("append needs the events' frame or their plain_rows")
         first = first_of_each_id(events)
         if not first.any():
             return appended(first, first)

@@ -15,15 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import pandas as pd
 
 from recsmith.config import EventSettings
 from recsmith.errors import StoreUnavailable
 from recsmith.store.base import EventStore
+from recsmith.store.ingest import OnStored
 from recsmith.streaming.broker import Broker
 from recsmith.streaming.ingest import ingest_messages
 from recsmith.streaming.metrics import StreamMetrics
@@ -67,7 +65,7 @@ class StreamConsumer:
     lag_every_s: float = 5.0
     #: pause before a batch the store refused is retried
     retry_after_s: float = 1.0
-    on_stored: Callable[[pd.DataFrame], None] | None = None
+    on_stored: OnStored | None = None
     attributor: Attributor | None = None
     state: OnlineState | None = None
     totals: ConsumerTotals = field(default_factory=ConsumerTotals)

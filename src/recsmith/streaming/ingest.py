@@ -15,17 +15,15 @@ because a message is one record and its dead letter is written only after its re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import pandas as pd
 
 from recsmith.config import EventSettings
 from recsmith.events.schema import FieldError, Rejection
 from recsmith.serving.batch import parse_record, record_rejection
 from recsmith.store.base import EventStore
-from recsmith.store.ingest import ingest_event_batches, ingest_items
+from recsmith.store.ingest import OnStored, ingest_event_batches, ingest_items
 from recsmith.streaming.broker import KINDS, StreamMessage
 from recsmith.surrogates import storable
 
@@ -70,7 +68,7 @@ def ingest_messages(
     settings: EventSettings,
     *,
     label: str,
-    on_stored: Callable[[pd.DataFrame], None] | None = None,
+    on_stored: OnStored | None = None,
     attributor: Attributor | None = None,
     state: OnlineState | None = None,
 ) -> BatchOutcome:
