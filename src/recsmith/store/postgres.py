@@ -177,6 +177,8 @@ _UPSERT_ITEM = (
     "created_at = COALESCE(EXCLUDED.created_at, items.created_at), updated_at = EXCLUDED.updated_at"
 )
 _STAGE = "recsmith_incoming"
+_STORED_IDS = "SELECT event_id FROM event_ids WHERE event_id = ANY(%s)"
+_CONTEXTS = "SELECT event_id, context FROM events WHERE event_id = ANY(%s)"
 _STORED_COLS = f"{_EVENT_COLS}, received_at"
 _CLAIM_IDS = partitions.claim_ids_sql(_STAGE)
 _INSERT_EVERY = partitions.events_sql(_STAGE, _STORED_COLS, every=True)
@@ -476,6 +478,18 @@ class PostgresStore:
             f"SELECT {_EVENT_COLS} FROM events WHERE event_id = ANY(%s)", (list(event_ids),)
         )
         return base.frame_from_rows(rows)
+
+    @guarded("read")
+    def contexts_by_id(self, event_ids: Sequence[str]) -> dict[str, str | None]:
+        """The ids are looked up in ``event_ids`` first (one primary key): a chunk of new events
+        is answered there, without reading ``events``, whose id index an import into an empty
+        store builds only at its end (``bulk_load``)."""
+        with self._tx() as cur:
+            found = cur.execute(_STORED_IDS, (list(event_ids),)).fetchall()
+            if not found:
+                return {}
+            rows = cur.execute(_CONTEXTS, ([i for (i,) in found],)).fetchall()
+        return dict(rows)
 
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:
