@@ -12,7 +12,9 @@ calibration line (``calibration.py``).
     .venv/bin/python benchmarks/import_speed.py --synthetic 1200000 \
         --postgres postgresql://postgres@127.0.0.1:5432/test
 
-``--stages`` adds, per store, the CPU of each stage timed in-process (``stage_cpu``).
+PostgreSQL runs also report the server's CPU (``ServerCpu``: its backends for the URL's
+database, from ``/proc``). ``--stages`` adds, per store, the CPU of each stage timed in-process
+(``stage_cpu``).
 ``--synthetic N`` writes a CSV of N view/purchase/add_to_cart events without event ids (so every
 id is a content hash, as for most exports) for 60,000 users and 40,000 Zipf-popular items, seeded:
 the scale of issue #11's measurement, which the shared real datasets (about 100,000 events each)
@@ -31,6 +33,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -42,20 +45,66 @@ from calibration import calibration_line
 from recsmith.store.open import open_store
 
 
-def import_once(fmt: str, path: str, url: str, cwd: Path) -> tuple[dict[str, int], float, float]:
+class ServerCpu:
+    """CPU seconds (user + system) of the PostgreSQL backends serving ``url``'s database while
+    it runs, read from ``/proc`` (the server must run on this machine): ``pg_stat_activity`` is
+    polled every 0.2 s and each backend's last reading kept, so a connection that lives under
+    0.2 s can be missed. Counts every session on that database (use one of its own); the WAL
+    writer and checkpointer are not counted. None for SQLite or when ``/proc`` is unreadable."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seconds: float | None = None
+        self._stop = threading.Event()
+        self._ticks: dict[int, int] = {}
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> ServerCpu:
+        if self.url.startswith("postgresql"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            self.seconds = sum(self._ticks.values()) / os.sysconf("SC_CLK_TCK")
+
+    def _poll(self) -> None:
+        import psycopg
+
+        base = self.url.split("?", 1)[0]
+        with psycopg.connect(base, autocommit=True) as conn:
+            while not self._stop.wait(0.2):
+                pids = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                ).fetchall()
+                for (pid,) in pids:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self._ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def import_once(
+    fmt: str, path: str, url: str, cwd: Path
+) -> tuple[dict[str, int], float, float, float | None]:
     """Counts printed by ``recsmith import --json``, and the wall time and CPU time (user +
-    system, all its threads; not the PostgreSQL server's) of the whole process. CPU time is the
-    steadier figure on a shared machine, wall time the one a user waits."""
+    system, all its threads) of the whole process, and the PostgreSQL server's (``ServerCpu``).
+    CPU time is the steadier figure on a shared machine, wall time the one a user waits."""
     cmd = [sys.executable, "-m", "recsmith", "-q", "import", path, "--format", fmt, "--json"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    out = subprocess.run([*cmd, "--store", url], capture_output=True, text=True, cwd=cwd)
+    with ServerCpu(url) as server:
+        out = subprocess.run([*cmd, "--store", url], capture_output=True, text=True, cwd=cwd)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if out.returncode != 0:
         sys.exit(f"import failed ({out.returncode}):\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1]), seconds, cpu
+    return json.loads(out.stdout.strip().splitlines()[-1]), seconds, cpu, server.seconds
 
 
 def stage_cpu(fmt: str, path: str, url: str) -> dict[str, dict[str, float]]:
@@ -91,7 +140,11 @@ def stage_cpu(fmt: str, path: str, url: str) -> dict[str, dict[str, float]]:
                 checked = check_events(chunk.rows, settings.events, offset=chunk.offset)
                 cpu["validate"] += time.thread_time() - start
                 start = time.thread_time()
-                reused_ids(store, checked.valid, checked.stamped)
+                # an older checkout has no ``content_ids`` (every row compared whole)
+                marks = getattr(checked, "content_ids", None)
+                reused_ids(
+                    store, checked.valid, checked.stamped, *(() if marks is None else (marks,))
+                )
                 cpu["reused_ids"] += time.thread_time() - start
                 start = time.thread_time()
                 store.append(checked.valid)
@@ -131,8 +184,8 @@ def drop_schema(url: str, schema: str) -> None:
 
 
 def measure(fmt: str, path: str, url: str, cwd: Path) -> dict[str, object]:
-    fresh, fresh_s, fresh_cpu = import_once(fmt, path, url, cwd)
-    again, again_s, again_cpu = import_once(fmt, path, url, cwd)
+    fresh, fresh_s, fresh_cpu, fresh_server = import_once(fmt, path, url, cwd)
+    again, again_s, again_cpu, again_server = import_once(fmt, path, url, cwd)
     records = fresh["accepted"] + fresh["duplicates"] + fresh["rejected"]
     store = open_store(url)
     try:
@@ -143,6 +196,10 @@ def measure(fmt: str, path: str, url: str, cwd: Path) -> dict[str, object]:
         sys.exit(f"re-import was not all duplicates: {again} after {fresh}")
     if stored != fresh["accepted"]:
         sys.exit(f"the store holds {stored} events, the import accepted {fresh['accepted']}")
+    server = {}
+    if fresh_server is not None and again_server is not None:
+        server = {"fresh_server_cpu_s": round(fresh_server, 2)}
+        server["reimport_server_cpu_s"] = round(again_server, 2)
     return {
         "event_records": records,
         "accepted": fresh["accepted"],
@@ -152,6 +209,7 @@ def measure(fmt: str, path: str, url: str, cwd: Path) -> dict[str, object]:
         "reimport_s": round(again_s, 2),
         "reimport_events_per_s": round(records / again_s),
         "reimport_cpu_s": round(again_cpu, 2),
+        **server,
     }
 
 

@@ -247,3 +247,13 @@ def test_an_outage_is_logged_when_it_starts_and_when_it_ends(
     assert len(lines) == 2, lines
     assert "unavailable" in lines[0] and "is back" in lines[1]
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_contexts_by_id_sends_ids_as_one_text_and_refuses_one_holding_its_separator(
+    store: PostgresStore,
+) -> None:
+    ingest(store, [event("i1", "a"), event("i2", "b", context={"k": 1})])
+    assert store.contexts_by_id(["b", "a", "nope", "a"]) == {"a": None, "b": '{"k":1}'}
+    # "a\x1fb" would split into "a" and "b": an error, not the contexts of two other events
+    with pytest.raises(ValueError, match="control character"):
+        store.contexts_by_id(["a\x1fb"])

@@ -13,7 +13,6 @@ from recsmith.cli.reject_limit import OPTION as MAX_REJECTED
 from recsmith.cli.reject_limit import RejectLimit
 from recsmith.config import Settings
 from recsmith.decisions.attribution import Attributor
-from recsmith.evaluation.report import redact
 from recsmith.events.importers.base import FORMATS, ImportResult, import_source, read_source
 from recsmith.store.open import open_store
 
@@ -112,6 +111,9 @@ def import_command(
             for rej in rejected[:SHOWN_REJECTIONS]:
                 stderr.print(f"  {kind} record {rej.index + 1}: {rej.reason}", highlight=False)
         if rejected_total:
+            # imported here: ``evaluation.report`` brings scipy.stats, ~1 s of CPU at every start
+            from recsmith.evaluation.report import redact
+
             stderr.print(
                 f"rejected {rejected_total:,} of {read:,} records; each is kept with its reasons "
                 f"in the dead_letters table of {redact(store_url)}: SELECT source, record_index, "

@@ -141,6 +141,14 @@ class EventStore(Protocol):
         left out): what an ingested batch is compared with to tell a re-send from a reused id."""
         ...
 
+    def contexts_by_id(self, event_ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored ``context`` of each of these ids that is stored (unknown ids are left out).
+        An import's rows without an event_id carry a content id, a hash of every compared field
+        but the context (``validate.content_event_ids``), so a stored one of them can differ
+        from its re-send in its context only: this reads two columns, not whole events
+        (``reused_ids``)."""
+        ...
+
     def user_items(self, user_id: str) -> list[str]:
         """Distinct items a user has any event with (for excluding what they already saw)."""
         ...

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recsmith.config import EventSettings
-from recsmith.events.columns import payload
+from recsmith.events.columns import absent_mask, payload
 from recsmith.events.latest import latest_items, latest_of_rows
 from recsmith.events.schema import FieldError, IngestResult, Rejection
 from recsmith.events.validate import validate_events, validate_items, validate_live_events
@@ -57,6 +57,9 @@ class CheckedEvents:
     #: ``valid`` as plain rows, where validation made them (a small group): the store inserts
     #: them as they are (``EventStore.append``'s ``plain_rows``), and most groups need no frame
     rows: list[tuple[Any, ...]] | None = None
+    #: over ``valid``, where known (a file's chunk): which rows came without an event_id, so
+    #: their id is a content id (``reused_ids`` then compares only their context)
+    content_ids: np.ndarray | None = None
 
     @property
     def valid(self) -> pd.DataFrame:
@@ -77,7 +80,7 @@ def check_events(
     timestamp (``validate.validate_live_events``); imported ones may not."""
     # item-less identify events are checked on their own and linked after the store
     rest, rest_at, identify_at = identify.split(records)
-    rows, valid = None, None
+    rows = valid = content_ids = None
     if takes_records(rest):  # a few JSON records (HTTP): checked one by one, same verdicts
         rows, rejected, stamped = validate_small_rows(rest, settings, stamp_missing=live)
     elif live:
@@ -87,7 +90,10 @@ def check_events(
         stamped = np.zeros(len(valid), dtype=bool)
     refused = np.fromiter((r.index for r in rejected), np.int64, len(rejected))
     # the valid frame keeps the order of the records that passed validation
-    positions = rest_at[np.setdiff1d(np.arange(len(rest)), refused)]
+    kept = np.setdiff1d(np.arange(len(rest)), refused)
+    positions = rest_at[kept]
+    if isinstance(rest, pd.DataFrame) and not live:
+        content_ids = _sent_without_id(rest)[kept]
     rejected = [replace(r, index=offset + int(rest_at[r.index])) for r in rejected]
     links: list[identify.Identify] = []
     if len(identify_at):
@@ -95,8 +101,16 @@ def check_events(
         rejected = sorted([*rejected, *bad], key=lambda r: r.index)
     drop = settings.untracked == "drop"
     return CheckedEvents(
-        records, valid, positions, rejected, offset, stamped, drop, tuple(links), rows
+        records, valid, positions, rejected, offset, stamped, drop, tuple(links), rows, content_ids
     )
+
+
+def _sent_without_id(records: pd.DataFrame) -> np.ndarray:
+    """Which records have no event_id (absent, as ``validate`` reads it: null or empty), so
+    validation gave them a content id."""
+    if "event_id" not in records:
+        return np.ones(len(records), dtype=bool)
+    return absent_mask(records["event_id"].to_numpy(dtype=object))
 
 
 def store_events(
@@ -230,7 +244,11 @@ def _store_checked(
     if rows is not None:  # ids all new and once, the usual group, need no frame to tell
         reused = reused_in_rows(store, rows, valid, stamped)
     else:
-        reused = reused_ids(store, valid(), stamped) if count else np.zeros(0, dtype=bool)
+        reused = (
+            reused_ids(store, valid(), stamped, checked.content_ids)
+            if count
+            else np.zeros(0, dtype=bool)
+        )
     wrong = np.zeros(count, dtype=bool)
     refused: list[Rejection] = []
     shown = None

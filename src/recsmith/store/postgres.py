@@ -177,6 +177,22 @@ _UPSERT_ITEM = (
     "created_at = COALESCE(EXCLUDED.created_at, items.created_at), updated_at = EXCLUDED.updated_at"
 )
 _STAGE = "recsmith_incoming"
+_STORED_IDS = "SELECT event_id FROM event_ids WHERE event_id = ANY(string_to_array(%s, %s))"
+_CONTEXTS = "SELECT event_id, context FROM events WHERE event_id = ANY(string_to_array(%s, %s))"
+#: Joins a list of ids for ``string_to_array``: a validated id holds no control character.
+_ID_SEP = "\x1f"
+
+
+def _id_list(ids: Sequence[str]) -> tuple[str, str]:
+    """``ids`` as the parameters of ``ANY(string_to_array(%s, %s))``: psycopg adapts a list
+    of 100,000 strings in ~0.13 s of CPU, one joined text in ~0.005 s. An id holding the
+    separator (none that validation passes) fails instead of matching the wrong rows."""
+    text = _ID_SEP.join(ids)
+    if text.count(_ID_SEP) != max(len(ids) - 1, 0):
+        raise ValueError("an event id holds a control character")
+    return text, _ID_SEP
+
+
 _STORED_COLS = f"{_EVENT_COLS}, received_at"
 _CLAIM_IDS = partitions.claim_ids_sql(_STAGE)
 _INSERT_EVERY = partitions.events_sql(_STAGE, _STORED_COLS, every=True)
@@ -479,6 +495,19 @@ class PostgresStore:
             f"SELECT {_EVENT_COLS} FROM events WHERE event_id = ANY(%s)", (list(event_ids),)
         )
         return base.frame_from_rows(rows)
+
+    @guarded("read")
+    def contexts_by_id(self, event_ids: Sequence[str]) -> dict[str, str | None]:
+        """The ids are looked up in ``event_ids`` first (one primary key): a chunk of new events
+        is answered there, without reading ``events``, whose id index an import into an empty
+        store builds only at its end (``bulk_load``). They travel as one text split by the
+        server (``_id_list``)."""
+        with self._tx() as cur:
+            found = [i for (i,) in cur.execute(_STORED_IDS, _id_list(event_ids)).fetchall()]
+            if not found:
+                return {}
+            rows = cur.execute(_CONTEXTS, _id_list(found)).fetchall()
+        return dict(rows)
 
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:

@@ -31,11 +31,41 @@ REASON = (
 
 
 def reused_ids(
-    store: EventStore, events: pd.DataFrame, stamped: np.ndarray | None = None
+    store: EventStore,
+    events: pd.DataFrame,
+    stamped: np.ndarray | None = None,
+    content_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mask over ``events`` (a validated frame): the rows whose ``event_id`` is stored, or
     appears earlier in the batch, with different content. A ``stamped`` row's time is the
-    server's (it came without one), so a retry of it a second later is still the same event."""
+    server's (it came without one), so a retry of it a second later is still the same event.
+
+    ``content_ids`` marks the rows whose id validation derived from their content (sent
+    without one: ``validate.content_event_ids``). Such an id is a hash of every compared field
+    but the context, so for these rows only the context is compared, and only it is read back
+    (``EventStore.contexts_by_id``): a re-imported chunk of 100,000 no longer reads back and
+    compares whole stored events. A batch where a sent id equals a derived one is compared
+    whole, as before."""
+    if content_ids is None or not content_ids.any():
+        return _compared(store, events, stamped)
+    ids = events["event_id"]
+    if content_ids.all():
+        return _reused_content_ids(store, ids, events["context"])
+    sent = ~content_ids
+    if not set(ids[sent].tolist()).isdisjoint(ids[content_ids].tolist()):
+        return _compared(store, events, stamped)
+    out = np.zeros(len(events), dtype=bool)
+    out[content_ids] = _reused_content_ids(store, ids[content_ids], events["context"][content_ids])
+    out[sent] = _compared(
+        store,
+        events[sent].reset_index(drop=True),
+        None if stamped is None else stamped[sent],
+    )
+    return out
+
+
+def _compared(store: EventStore, events: pd.DataFrame, stamped: np.ndarray | None) -> np.ndarray:
+    """``reused_ids`` comparing every ``CONTENT`` field with the stored event."""
     out = np.zeros(len(events), dtype=bool)
     unique = list(dict.fromkeys(events["event_id"].tolist()))
     stored = store.events_by_id(unique)
@@ -53,14 +83,11 @@ def reused_ids(
     against = reference.reindex(rows["event_id"]).reset_index(drop=True)
     same = np.ones(len(rows), dtype=bool)
     for name in CONTENT:
-        a, b = rows[name], against[name]
-        equal = ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool, copy=True)
-        if name == "context":  # the same text is the same context; other texts compared parsed
-            other = np.flatnonzero(~equal & a.notna().to_numpy() & b.notna().to_numpy())
-            equal[other] = [
-                _canonical_json(x) == _canonical_json(y)
-                for x, y in zip(a.iloc[other].tolist(), b.iloc[other].tolist(), strict=True)
-            ]
+        if name == "context":
+            equal = _same_contexts(rows[name].tolist(), against[name].tolist())
+        else:
+            a, b = rows[name], against[name]
+            equal = ((a == b) | (a.isna() & b.isna())).to_numpy(dtype=bool, copy=True)
         if name == "ts" and stamped is not None:
             equal |= stamped[check]
         same &= equal
@@ -81,6 +108,41 @@ def reused_in_rows(
     if not ids or (len(set(ids)) == len(ids) and len(store.events_by_id(ids)) == 0):
         return np.zeros(len(ids), dtype=bool)
     return reused_ids(store, frame(), stamped)
+
+
+def _reused_content_ids(store: EventStore, ids: pd.Series, contexts: pd.Series) -> np.ndarray:
+    """``reused_ids`` for rows whose ids are content ids: the same id is the same user,
+    session, item, type, value and time, so only the context can differ."""
+    out = np.zeros(len(ids), dtype=bool)
+    names = ids.tolist()
+    stored = store.contexts_by_id(names)
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not stored and not repeated.any():
+        return out
+    known = np.fromiter(map(stored.__contains__, names), bool, len(names))
+    check = np.flatnonzero(repeated | known)
+    sent = contexts.tolist()
+    # what each id already names: the stored event, else the batch's first record of it
+    first = dict(zip(reversed(names), reversed(sent), strict=True))
+    reference = first | stored
+    mine = [sent[n] for n in check.tolist()]
+    theirs = [reference[names[n]] for n in check.tolist()]
+    out[check] = ~_same_contexts(mine, theirs)
+    return out
+
+
+def _same_contexts(a: list[Any], b: list[Any]) -> np.ndarray:
+    """Pairwise: the same context. Both absent, the same text, or (only where the texts
+    differ) the same JSON once parsed."""
+    left, right = np.fromiter(a, object, len(a)), np.fromiter(b, object, len(b))
+    absent_left, absent_right = pd.isna(left), pd.isna(right)
+    equal = (absent_left & absent_right) | np.asarray(left == right, dtype=bool)
+    other = np.flatnonzero(~equal & ~absent_left & ~absent_right)
+    equal[other] = [
+        _canonical_json(x) == _canonical_json(y)
+        for x, y in zip(left[other].tolist(), right[other].tolist(), strict=True)
+    ]
+    return equal
 
 
 def _canonical_json(value: Any) -> Any:

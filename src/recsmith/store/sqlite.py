@@ -283,6 +283,10 @@ _EVENTS_BY_ID = (
     f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} FROM json_each(?) AS j "
     "CROSS JOIN events AS e ON e.event_id = j.value"
 )
+_CONTEXTS_BY_ID = (
+    "SELECT e.event_id, e.context FROM json_each(?) AS j "
+    "CROSS JOIN events AS e ON e.event_id = j.value"
+)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
 _UPSERT_MARK = upsert_mark_sql("?")
@@ -454,7 +458,7 @@ class SQLiteStore:
                 for row in conn.execute(
                     "SELECT event_id FROM events WHERE event_id IN "
                     "(SELECT value FROM json_each(?))",
-                    (json.dumps(ids[first].tolist()),),
+                    (json.dumps(sorted(ids[first].tolist())),),
                 )
             ]
             fresh = first & ~ids_in(ids, stored)
@@ -518,6 +522,12 @@ class SQLiteStore:
         ids per chunk, and probing the id index in order reads each of its pages once."""
         rows = self._conn().execute(_EVENTS_BY_ID, (json.dumps(sorted(set(event_ids))),))
         return frame_from_rows(rows.fetchall())
+
+    @guarded("read")
+    def contexts_by_id(self, event_ids: Sequence[str]) -> dict[str, str | None]:
+        """Looked up in id order, as ``events_by_id``."""
+        rows = self._conn().execute(_CONTEXTS_BY_ID, (json.dumps(sorted(set(event_ids))),))
+        return dict(rows.fetchall())
 
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:

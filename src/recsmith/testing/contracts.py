@@ -149,6 +149,19 @@ class EventStoreContract:
         assert (row["item_id"], row["value"], row["ts"]) == ("c", 2.5, T0_US)
         assert store.events_by_id([]).empty
 
+    def test_contexts_by_id(self, store: EventStore) -> None:
+        ctx = event("c", "ctx", context={"b": 1, "a": "x"})
+        ingest(store, [*(event(f"i{k}", f"e{k}", h=k) for k in range(1200)), ctx])
+        got = store.contexts_by_id(
+            ["e3", "nope", "ctx", "e3", *(f"e{k}" for k in range(600, 1200))]
+        )
+        assert got == {
+            "e3": None,
+            "ctx": '{"a":"x","b":1}',
+            **{f"e{k}": None for k in range(600, 1200)},
+        }
+        assert store.contexts_by_id([]) == {}
+
     def test_an_event_id_reused_for_other_content_is_rejected_not_dropped(
         self, store: EventStore
     ) -> None:
