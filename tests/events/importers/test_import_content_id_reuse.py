@@ -9,21 +9,18 @@ against the full comparison on random batches."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from recsmith.config import EventSettings
 from recsmith.events.importers import import_source, read_source
 from recsmith.store.base import EventStore
 from recsmith.store.ingest import check_events
 from recsmith.store.reused_ids import reused_ids
-from recsmith.testing.backends import BACKENDS, open_backend
 
-HEADER = "event_id,user_id,item_id,event_type,value,timestamp,context"
 #: the content id of ``,u7,i7,view,,1704103200,``, from the bytes ``content_event_ids`` hashes
 U7 = hashlib.blake2b(
     "\x1f".join(["u7", "", "i7", "view", "", "1704103200000000"]).encode(), digest_size=16
@@ -53,24 +50,15 @@ SECOND = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
-
-
-def _file(path: Path, rows: list[str]) -> Path:
-    path.write_text("\n".join([HEADER, *rows]) + "\n")
-    return path
-
-
-def test_a_second_file_of_content_ids_over_stored_events(store: EventStore, tmp_path: Path) -> None:
+def test_a_second_file_of_content_ids_over_stored_events(
+    any_store: EventStore, events_csv: Callable[[str, list[str]], Path]
+) -> None:
     settings = EventSettings()
-    first = read_source("events", _file(tmp_path / "first.csv", FIRST), chunk_rows=4)
-    assert import_source(store, first, settings).accepted == 4
+    first = read_source("events", events_csv("first.csv", FIRST), chunk_rows=4)
+    assert import_source(any_store, first, settings).accepted == 4
 
-    second = read_source("events", _file(tmp_path / "second.csv", [r for r, _ in SECOND]), 4)
-    result = import_source(store, second, settings)
+    second = read_source("events", events_csv("second.csv", [r for r, _ in SECOND]), 4)
+    result = import_source(any_store, second, settings)
 
     outcomes = [o for _, o in SECOND]
     assert (result.accepted, result.duplicates) == (3, 5)
@@ -81,9 +69,9 @@ def test_a_second_file_of_content_ids_over_stored_events(store: EventStore, tmp_
         field = "item_id" if outcomes[rejection.index] == "bad" else "event_id"
         assert rejection.errors[0].field == field
     assert sum("already used by a different event" in r.reason for r in result.rejected) == 5
-    assert store.count_events() == 7
+    assert any_store.count_events() == 7
 
-    stored = pd.concat(list(store.scan()), ignore_index=True)
+    stored = pd.concat(list(any_store.scan()), ignore_index=True)
     assert stored["event_id"].str.len().tolist().count(32) == 5  # x and y are their own
     by_item = stored.set_index("item_id")
     # the stored events are the first file's (and the new ones), untouched by rejected rows
@@ -94,7 +82,7 @@ def test_a_second_file_of_content_ids_over_stored_events(store: EventStore, tmp_
     assert pd.isna(by_item.loc["i7", "context"])
     assert by_item.loc["i4", "ts"] == 1704103200 * 1_000_000
     assert sorted(stored["user_id"]) == ["u1", "u1", "u2", "u3", "u5", "u6", "u7"]
-    letters = store.dead_letters()
+    letters = any_store.dead_letters()
     assert len(letters) == 6
     assert sorted(d.record_index for d in letters) == [0, 1, 2, 7, 8, 13]
 
@@ -119,22 +107,22 @@ def _records(n: int, seed: int) -> pd.DataFrame:
 
 
 def test_comparing_contexts_only_finds_the_reuses_a_full_comparison_finds(
-    store: EventStore,
+    any_store: EventStore,
 ) -> None:
     settings = EventSettings()
     earlier = check_events(_records(300, 1), settings)
-    store.append(earlier.valid)
+    any_store.append(earlier.valid)
     for seed in range(2, 6):
         checked = check_events(_records(300, seed), settings)
         assert checked.content_ids is not None and 0 < checked.content_ids.sum() < 300
-        full = reused_ids(store, checked.valid, checked.stamped)
-        short = reused_ids(store, checked.valid, checked.stamped, checked.content_ids)
+        full = reused_ids(any_store, checked.valid, checked.stamped)
+        short = reused_ids(any_store, checked.valid, checked.stamped, checked.content_ids)
         assert full.any() and (~full).any()
         np.testing.assert_array_equal(short, full)
         without_sent_ids = ~checked.content_ids
         content_only = checked.valid[checked.content_ids].reset_index(drop=True)
         np.testing.assert_array_equal(
-            reused_ids(store, content_only, None, np.ones(len(content_only), dtype=bool)),
-            reused_ids(store, content_only),
+            reused_ids(any_store, content_only, None, np.ones(len(content_only), dtype=bool)),
+            reused_ids(any_store, content_only),
         )
         assert without_sent_ids.any()

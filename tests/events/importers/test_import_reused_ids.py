@@ -7,18 +7,15 @@ its first copy does not, and one second of difference in time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from recsmith.config import EventSettings
 from recsmith.events.importers import import_source, read_source
 from recsmith.store.base import EventStore
-from recsmith.testing.backends import BACKENDS, open_backend
 
-HEADER = "event_id,user_id,item_id,event_type,value,timestamp,context"
 FIRST = [
     "a,u1,i1,rating,1.0,1704103200,",
     "b,u1,i2,view,,1704103200,",
@@ -44,25 +41,16 @@ SECOND = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
-
-
-def _file(path: Path, rows: list[str]) -> Path:
-    path.write_text("\n".join([HEADER, *rows]) + "\n")
-    return path
-
-
-def test_a_second_file_over_stored_events(store: EventStore, tmp_path: Path) -> None:
+def test_a_second_file_over_stored_events(
+    any_store: EventStore, events_csv: Callable[[str, list[str]], Path]
+) -> None:
     settings = EventSettings()
-    first = read_source("events", _file(tmp_path / "first.csv", FIRST), chunk_rows=3)
-    assert import_source(store, first, settings).accepted == 6
+    first = read_source("events", events_csv("first.csv", FIRST), chunk_rows=3)
+    assert import_source(any_store, first, settings).accepted == 6
     assert float.fromhex("0x1.0000000000001p+0") == 1.0000000000000002  # the ulp, written out
 
-    second = read_source("events", _file(tmp_path / "second.csv", [r for r, _ in SECOND]), 3)
-    result = import_source(store, second, settings)
+    second = read_source("events", events_csv("second.csv", [r for r, _ in SECOND]), 3)
+    result = import_source(any_store, second, settings)
 
     outcomes = [o for _, o in SECOND]
     assert (result.accepted, result.duplicates) == (3, 5)
@@ -70,13 +58,13 @@ def test_a_second_file_over_stored_events(store: EventStore, tmp_path: Path) -> 
     assert [r.index for r in result.rejected] == [1, 5, 6, 7]
     assert all(r.errors[0].field == "event_id" for r in result.rejected)
     assert all("already used by a different event" in r.reason for r in result.rejected)
-    assert store.count_events() == 9
+    assert any_store.count_events() == 9
 
-    stored = pd.concat(list(store.scan()), ignore_index=True).set_index("event_id")
+    stored = pd.concat(list(any_store.scan()), ignore_index=True).set_index("event_id")
     # the stored events are the first file's, untouched by the rejected rows
     assert stored.loc["a", "value"] == 1.0
     assert pd.isna(stored.loc["b", "value"])
     assert stored.loc["c", "item_id"] == "i3"
     assert stored.loc["e", "ts"] == 1704103200 * 1_000_000
     assert sorted(stored.index) == ["a", "b", "c", "d", "e", "f", "n1", "n2", "n3"]
-    assert sorted(d.payload["event_id"] for d in store.dead_letters()) == ["a", "b", "c", "e"]
+    assert sorted(d.payload["event_id"] for d in any_store.dead_letters()) == ["a", "b", "c", "e"]
