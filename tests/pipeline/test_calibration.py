@@ -128,11 +128,16 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert served == pytest.approx(scores["popularity"], abs=1e-4)  # the report is what serves
     assert served >= popular - 1e-9  # the guarantee, against an independent popular model
     assert popular > scores["fused"] + 0.05
-    grid = report["grid"]  # each model's sensitive parameter tried alone, its value kept here
-    assert set(grid) == {"ease", "knn"}
-    assert set(grid["ease"]["ndcg@10"]) == {"as configured", "25.0", "2500.0"}
-    assert grid["ease"]["ndcg@10"]["as configured"] == [scores["ease"]]  # one per protocol
-    assert grid["knn"]["param"] == "neighbors" and set(grid["knn"]["ndcg@10"]) == {
+    grid = report["grid"]  # each model's sensitive parameters tried alone, the values kept here
+    assert set(grid) == {"ease.regularization", "ease.rising", "knn.neighbors"}
+    assert set(grid["ease.regularization"]["ndcg@10"]) == {"as configured", "25.0", "2500.0"}
+    assert set(grid["ease.rising"]["ndcg@10"]) == {"as configured", "0.5", "1.0"}
+    rising = grid["ease.rising"]  # tried with the λ kept before it; what it kept is what ease is
+    kept = rising["kept"] if rising["kept"] == "as configured" else str(rising["kept"])
+    assert rising["ndcg@10"][kept] == [scores["ease"]]  # one per protocol
+    assert grid["knn.neighbors"]["param"] == "neighbors" and set(
+        grid["knn.neighbors"]["ndcg@10"]
+    ) == {
         "as configured",
         "10",
         "1000",
@@ -153,7 +158,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     )
     assert set(
         calibrate(pinned, full, ItemAttributes.from_items([], full.items)).report["grid"]
-    ) == {"knn"}
+    ) == {"ease.rising", "knn.neighbors"}
     assert calibration_summary(report).startswith("calibration (each user's latest item, 400 users")
 
 
@@ -197,7 +202,9 @@ def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None
     )
     shipped = chosen.config.retrieval.sources
     assert [(x.name, x.weight) for x in shipped] == [("knn", 1.0), ("pop", 0.99)]  # the file's
-    kept = report["grid"]["knn"]["kept"]  # the neighbourhood the grid kept is the one shipped
+    kept = report["grid"]["knn.neighbors"][
+        "kept"
+    ]  # the neighbourhood the grid kept is the one shipped
     assert shipped[0].params == ({} if kept == "as configured" else {"neighbors": kept})
     served, popular = served_on_validation(chosen.config, events)
     assert served == pytest.approx(scores["fused"], abs=1e-4)
@@ -371,8 +378,8 @@ def test_the_summary_names_the_choice_the_runners_up_and_changed_parameters() ->
         ],
         "chosen": "ials",
         "grid": {
-            "ials": {"param": "alpha", "kept": 10.0},
-            "ease": {"param": "regularization", "kept": "as configured"},
+            "ials.alpha": {"param": "alpha", "kept": 10.0},
+            "ease.regularization": {"param": "regularization", "kept": "as configured"},
         },
     }
     assert calibration_summary(report) == (

@@ -65,13 +65,16 @@ POPULARITY_QUOTA = 100
 #: list below the serving source's (1e-4 × 5 sources / 61 stays under the gap between adjacent
 #: RRF ranks to depth 150), and what is scored on validation is exactly this order.
 FILLER_WEIGHT = 1e-4
-#: The most data-dependent parameter of each model, and the values tried beside the file's own
-#: (iALS's confidence scale, EASE's λ, item-kNN's neighbourhood): one model-agnostic decade
-#: either side of each default, not values read off any data set.
-GRID: dict[str, tuple[str, tuple[float | int, ...]]] = {
-    "ials": ("alpha", (0.2, 20.0)),
-    "ease": ("regularization", (25.0, 2500.0)),
-    "itemknn": ("neighbors", (10, 1000)),
+#: The most data-dependent parameters of each model, and the values tried beside the file's own,
+#: one parameter after the other (each with the values kept before it): iALS's confidence scale,
+#: EASE's λ, item-kNN's neighbourhood — one model-agnostic decade either side of each default, not
+#: values read off any data set — and EASE's rising factor (square root, linear; off as
+#: configured), which leans its personal order towards what is taking off now: the time cut
+#: rewards that, each user's latest item mostly does not, and the worst share weighs both (§39).
+GRID: dict[str, tuple[tuple[str, tuple[float | int, ...]], ...]] = {
+    "ials": (("alpha", (0.2, 20.0)),),
+    "ease": (("regularization", (25.0, 2500.0)), ("rising", (0.5, 1.0))),
+    "itemknn": (("neighbors", (10, 1000)),),
 }
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
@@ -259,7 +262,7 @@ def _grid(
     seed: int,
     started: float,
 ) -> tuple[PipelineConfig, dict[str, Any]]:
-    """``config`` with each gridded source's parameter (``GRID``; not one the file sets or tunes)
+    """``config`` with each gridded source parameter (``GRID``; not one the file sets or tunes)
     at the value under which the source alone has the best worst share on validation — the
     file's value unless another beats it beyond noise — and a report of every value tried.
     Stops before a source whose tries would pass half the budget (the rest is the ranker's)."""
@@ -269,34 +272,57 @@ def _grid(
     budget = config.calibration.budget_seconds / 2
     for n, spec in enumerate(sources):
         grid = GRID.get(spec.model or "")
-        if grid is None or spec.kind != "model" or spec.tune or grid[0] in spec.params:
+        if grid is None or spec.kind != "model" or spec.tune:
             continue
         began = time.perf_counter()
-        param, values = grid
-        best, tried = alone_scores[spec.name], {}
-        default = best
-        for value in values:
-            variant = spec.model_copy(update={"params": {**spec.params, param: value}})
-            candidate = alone(
-                _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
+        best = alone_scores[spec.name]
+        for param, values in grid:
+            if param in spec.params:
+                continue
+            report[f"{spec.name}.{param}"], best = _grid_param(
+                _with_sources(config, sources), n, best, param, values, protocols, refs, seed
             )
-            t = protocols.tried(spec.name, candidate)
-            tried[str(value)] = [round(m, 5) for m in t.means]
-            if worst_share(t, refs) > worst_share(best, refs):
-                best, _ = prefer(best, "", t, refs, seed)
-        kept = best.config.retrieval.sources[n]
-        report[spec.name] = {
-            "param": param,
-            "ndcg@10": {"as configured": [round(m, 5) for m in default.means], **tried},
-            "kept": kept.params.get(param, "as configured"),
-        }
-        sources[n] = kept.model_copy(update={"weight": spec.weight})
+        sources[n] = best.config.retrieval.sources[n].model_copy(update={"weight": spec.weight})
         spent = time.perf_counter() - began
         if time.perf_counter() - started + spent > budget:
             report["stopped"] = f"half the {config.calibration.budget_seconds:g} s budget reached"
             break
     changed = [s for s, o in zip(sources, config.retrieval.sources, strict=True) if s != o]
     return (_with_sources(config, sources), report) if changed else (config, report)
+
+
+def _grid_param(
+    config: PipelineConfig,
+    n: int,
+    best: Tried,
+    param: str,
+    values: Sequence[float | int],
+    protocols: _Protocols,
+    refs: Sequence[float],
+    seed: int,
+) -> tuple[dict[str, Any], Tried]:
+    """Source ``n`` of ``config`` alone under each of ``values`` of ``param`` (its other
+    parameters as in ``best``); the best by worst share replaces ``best`` only beyond noise
+    (``prefer``)."""
+    sources = config.retrieval.sources
+    spec = best.config.retrieval.sources[n]
+    default, tried = best, {}
+    for value in values:
+        variant = spec.model_copy(update={"params": {**spec.params, param: value}})
+        candidate = alone(
+            _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
+        )
+        t = protocols.tried(spec.name, candidate)
+        tried[str(value)] = [round(m, 5) for m in t.means]
+        if worst_share(t, refs) > worst_share(best, refs):
+            best, _ = prefer(best, "", t, refs, seed)
+    kept = best.config.retrieval.sources[n].params.get(param, "as configured")
+    entry = {
+        "param": param,
+        "ndcg@10": {"as configured": [round(m, 5) for m in default.means], **tried},
+        "kept": kept,
+    }
+    return entry, best
 
 
 def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, PipelineConfig]]:
@@ -391,7 +417,7 @@ def calibration_summary(report: dict[str, Any]) -> str:
     others = ", ".join(f"{n} {v}" for n, v in scores.items() if n != chosen)
     grid = report.get("grid", {})
     changed = "".join(
-        f"; {name} {g['param']}={g['kept']}"
+        f"; {name.partition('.')[0]} {g['param']}={g['kept']}"
         for name, g in grid.items()
         if isinstance(g, dict) and g["kept"] != "as configured"
     )
