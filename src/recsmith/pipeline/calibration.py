@@ -186,25 +186,52 @@ class _Scorer:
         return self.ndcg(cands)
 
 
+#: The validation splits of one protocol: one, or several pooled time cuts (``validation.py``).
+Group = tuple[Validation, ...]
+
+
+def grouped(splits: Sequence[Validation]) -> list[Group]:
+    """Consecutive splits that name the same protocol, together (pooled time cuts)."""
+    groups: list[Group] = []
+    for val in splits:
+        if groups and groups[-1][0].protocol == val.protocol:
+            groups[-1] = (*groups[-1], val)
+        else:
+            groups.append((val,))
+    return groups
+
+
+def users_in(group: Group) -> int:
+    return sum(len(v.users) for v in group)
+
+
 class _Protocols:
-    """One ``_Scorer`` per validation split: every configuration is scored on each of them."""
+    """One ``_Scorer`` per validation split: every configuration is scored on each of them, the
+    per-user scores of a protocol's pooled splits side by side."""
 
     def __init__(
         self,
         config: PipelineConfig,
-        vals: Sequence[Validation],
+        groups: Sequence[Group],
         attrs: ItemAttributes,
         full: Interactions,
     ) -> None:
-        self.vals = vals
-        self.scorers = [_Scorer(with_popularity(config), v, attrs, full) for v in vals]
+        wide = with_popularity(config)
+        self.scorers = [[_Scorer(wide, v, attrs, full) for v in group] for group in groups]
 
     def proposes(self, spec: SourceConfig) -> bool:
-        return any(s.proposes(spec) for s in self.scorers)
+        return any(s.proposes(spec) for group in self.scorers for s in group)
 
     def tried(self, name: str, config: PipelineConfig) -> Tried:
         """``config``'s fused order scored on every protocol."""
-        return Tried(name, config, tuple(s.ndcg(s.candidates(config)) for s in self.scorers))
+        return Tried(
+            name,
+            config,
+            tuple(
+                np.concatenate([s.ndcg(s.candidates(config)) for s in group])
+                for group in self.scorers
+            ),
+        )
 
 
 def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes) -> Calibration:
@@ -215,17 +242,22 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     started = time.perf_counter()
     cc = config.calibration
     seed = config.ranking.random_state
-    splits = validation_splits(full, cc.min_users, cc.share, cc.max_users, seed)
-    vals = [v for v in splits if len(v.users) >= MIN_USERS]
+    splits = grouped(validation_splits(full, cc.min_users, cc.share, cc.max_users, seed))
+    enough = [users_in(g) >= MIN_USERS for g in splits]
+    vals = [g for g, ok in zip(splits, enough, strict=True) if ok]
     report: dict[str, Any] = {
-        "protocols": [{"protocol": v.protocol, "validation_users": len(v.users)} for v in splits]
+        "protocols": [
+            {"protocol": g[0].protocol, "validation_users": users_in(g)}
+            | ({"cuts": len(g)} if len(g) > 1 else {})
+            for g in splits
+        ]
     }
     if not vals:
-        most = max(len(v.users) for v in splits)
+        most = max(users_in(g) for g in splits)
         report["reason"] = f"{most} validation users < {MIN_USERS}: nothing decided"
         report["seconds"] = round(time.perf_counter() - started, 3)
         return Calibration(config, config.ranking.enabled, report)
-    report["protocols"] = [p for p, v in zip(report["protocols"], splits, strict=True) if v in vals]
+    report["protocols"] = [p for p, ok in zip(report["protocols"], enough, strict=True) if ok]
     protocols = _Protocols(config, vals, attrs, full)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
     refs = best_means(scored[:-1])
@@ -343,7 +375,7 @@ def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, P
 
 def _try_ranker(
     base: Tried,
-    vals: Sequence[Validation],
+    groups: Sequence[Group],
     attrs: ItemAttributes,
     protocols: _Protocols,
     started: float,
@@ -356,27 +388,31 @@ def _try_ranker(
     rc, budget = config.ranking, config.calibration.budget_seconds
     if not rc.enabled:
         return "off (ranking.enabled = false)"
+    vals = [v for group in groups for v in group]
     windows = 0
     for val in vals:
         enough = rc.min_queries if has_time_order(val.past) else rc.max_queries
         windows += len(label_windows(val.past, rc.label_share, enough, seed=rc.random_state))
-    # sources refitted per window, plus LightGBM, on each protocol
+    # sources refitted per window, plus LightGBM, on each split
     estimate = fit_seconds / len(vals) * (windows + len(vals))
     elapsed = time.perf_counter() - started
     if elapsed + estimate > budget:
         return f"not tried: ~{estimate:.0f} s more would pass the {budget:g} s budget"
     per_user = []
-    for val, scorer in zip(vals, protocols.scorers, strict=True):
-        ranker, outcome = train_ranker(config, val.past, attrs)
-        if ranker is None:
-            why = outcome.get("outcome")
-            return f"not trained on the validation past of {val.protocol} ({why})"
-        per_user.append(scorer.ranked(ranker, config))
+    for group, scorers in zip(groups, protocols.scorers, strict=True):
+        ranked = []
+        for val, scorer in zip(group, scorers, strict=True):
+            ranker, outcome = train_ranker(config, val.past, attrs)
+            if ranker is None:
+                why = outcome.get("outcome")
+                return f"not trained on the validation past of {val.protocol} ({why})"
+            ranked.append(scorer.ranked(ranker, config))
+        per_user.append(np.concatenate(ranked))
     return Tried("ranker", config, tuple(per_user))
 
 
 def _entry(
-    t: Tried, best_single: Tried, refs: Sequence[float], vals: Sequence[Validation], seed: int
+    t: Tried, best_single: Tried, refs: Sequence[float], groups: Sequence[Group], seed: int
 ) -> dict[str, Any]:
     """One manifest row: the configuration, its worst share of the best single source, its
     weights, and on each protocol its NDCG@10 with a bootstrap interval and its paired
@@ -387,10 +423,10 @@ def _entry(
         "weights": {s.name: s.weight for s in t.config.retrieval.sources},
         "protocols": [],
     }
-    for val, scores, base in zip(vals, t.per_user, best_single.per_user, strict=True):
+    for group, scores, base in zip(groups, t.per_user, best_single.per_user, strict=True):
         low, high = bootstrap_ci(scores, n_resamples=RESAMPLES, seed=seed)
         row: dict[str, Any] = {
-            "protocol": val.protocol,
+            "protocol": group[0].protocol,
             "ndcg@10": round(float(scores.mean()), 5),
             "interval": [round(low, 5), round(high, 5)],
         }
