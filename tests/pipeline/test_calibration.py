@@ -317,6 +317,53 @@ def test_a_time_cut_validates_where_enough_users_return_with_new_items() -> None
     assert "u0000" not in full.users.to_external(latest.users)
 
 
+def test_small_time_cuts_are_pooled_into_one_protocol_until_enough_users_return(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Users 0..299 take two items on day 0 and one new item each on day 1 + u (in user order);
+    users 300..399 one item on day 0: 1,000 events. By hand, the latest 10 / 20 / 30 % of events
+    are the new items of users 200..299 / 100..299 / 0..299, so the three cuts hold 100, 200 and
+    300 returning users, each cut with the day-0 events and the new items before it as its past.
+    Below ``POOL_USERS`` all three pool into one protocol (600 users >= min_users 150, where a
+    single cut would have been the 0.2 one alone); a lower pool target stops after two; a
+    min_users above 600 leaves only each user's latest item."""
+    day = 86_400_000_000
+    rows = [(u, i, 0) for u in range(300) for i in (u % 20, 20 + u % 20)]
+    rows += [(u, u % 40, 0) for u in range(300, 400)]
+    rows += [(u, 40 + u % 10, (1 + u) * day) for u in range(300)]
+    events = pd.DataFrame(
+        {
+            "user_id": [f"u{u:04d}" for u, _, _ in rows],
+            "item_id": [f"i{i:04d}" for _, i, _ in rows],
+            "ts": [1_700_000_000_000_000 + t for _, _, t in rows],
+            "event_id": [f"e{n:06d}" for n in range(len(rows))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+    full = Interactions.from_events(events, WEIGHTS)
+    single = time_cut_split(full, min_users=150, share=0.1, max_users=5000)
+    assert single is not None and len(single.users) == 200  # the old rule: the 0.2 cut alone
+    splits = validation_splits(full, min_users=150, share=0.1, max_users=5000)
+    cuts, latest = splits[:-1], splits[-1]
+    assert latest.protocol == "each user's latest item"
+    assert [v.protocol for v in cuts] == ["temporal cuts at the latest 0.1, 0.2, 0.3"] * 3
+    for first, val in zip((200, 100, 0), cuts, strict=True):
+        users = full.users.to_external(val.users)
+        assert sorted(users) == [f"u{u:04d}" for u in range(first, 300)]
+        expected = [f"i{40 + int(u[1:]) % 10:04d}" for u in users]
+        assert list(full.items.to_external(val.truth.indices)) == expected
+        assert len(val.past.event_ts) == 700 + first  # day 0, and the new items before the cut
+    groups = grouped(splits)
+    assert [len(g) for g in groups] == [3, 1]
+    monkeypatch.setattr("recsmith.pipeline.validation.POOL_USERS", 250)
+    two = validation_splits(full, min_users=150, share=0.1, max_users=5000)
+    assert [v.protocol for v in two[:-1]] == ["temporal cuts at the latest 0.1, 0.2"] * 2
+    assert [v.protocol for v in validation_splits(full, 700, 0.1, 5000)] == [latest.protocol]
+
+
 def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     events: pd.DataFrame, config: PipelineConfig
 ) -> None:
