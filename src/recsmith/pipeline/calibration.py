@@ -262,11 +262,12 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
     refs = best_means(scored[:-1])
     fit_seconds = time.perf_counter() - started
-    tuned, report["grid"] = _grid(config, scored, protocols, refs, seed, started)
+    tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, started)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
         refs = best_means(scored[:-1])
+    scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
     # ties: the first (popularity)
     best_single = max(scored[:-1], key=lambda t: worst_share(t, refs))
     choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
@@ -293,13 +294,15 @@ def _grid(
     refs: Sequence[float],
     seed: int,
     started: float,
-) -> tuple[PipelineConfig, dict[str, Any]]:
+) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]]]:
     """``config`` with each gridded source parameter (``GRID``; not one the file sets or tunes)
     at the value under which the source alone has the best worst share on validation — the
-    file's value unless another beats it beyond noise — and a report of every value tried.
+    file's value unless another beats it beyond noise — a report of every value tried, and
+    every source variant tried (its index, its specification: fitted, so cheap to re-score).
     Stops before a source whose tries would pass half the budget (the rest is the ranker's)."""
     alone_scores = {t.name: t for t in scored}
     report: dict[str, Any] = {}
+    variants: list[tuple[int, SourceConfig]] = []
     sources = list(config.retrieval.sources)
     budget = config.calibration.budget_seconds / 2
     for n, spec in enumerate(sources):
@@ -311,16 +314,50 @@ def _grid(
         for param, values in grid:
             if param in spec.params:
                 continue
-            report[f"{spec.name}.{param}"], best = _grid_param(
+            report[f"{spec.name}.{param}"], best, tried = _grid_param(
                 _with_sources(config, sources), n, best, param, values, protocols, refs, seed
             )
+            variants += [(n, v.model_copy(update={"weight": spec.weight})) for v in tried]
         sources[n] = best.config.retrieval.sources[n].model_copy(update={"weight": spec.weight})
         spent = time.perf_counter() - began
         if time.perf_counter() - started + spent > budget:
             report["stopped"] = f"half the {config.calibration.budget_seconds:g} s budget reached"
             break
     changed = [s for s, o in zip(sources, config.retrieval.sources, strict=True) if s != o]
-    return (_with_sources(config, sources), report) if changed else (config, report)
+    if not changed:
+        return config, report, variants
+    variants += [(n, s) for n, s in enumerate(config.retrieval.sources) if s != sources[n]]
+    return _with_sources(config, sources), report, variants
+
+
+def _fused_grid(
+    fused: Tried,
+    variants: Sequence[tuple[int, SourceConfig]],
+    protocols: _Protocols,
+    refs: Sequence[float],
+    seed: int,
+) -> tuple[Tried, dict[str, Any]]:
+    """The fused order with each source variant the grid tried swapped in, one after the other:
+    a value chosen for a source serving alone need not be the best one for its place in the
+    fusion (EASE's rising factor: alone, each user's latest item holds it back; among the
+    personal sources that serve that protocol, the time cut asks for more, §39). The fused
+    order keeps a variant only if it beats the current one as every choice here must
+    (``prefer``); variants are already fitted, so each costs a merge. Returns the fused order
+    to compete and a report of each variant's scores."""
+    report: dict[str, Any] = {}
+    for n, variant in variants:
+        sources = list(fused.config.retrieval.sources)
+        if sources[n] == variant:
+            continue
+        sources[n] = variant
+        t = protocols.tried("fused", _with_sources(fused.config, sources))
+        label = ", ".join(f"{k}={v}" for k, v in variant.params.items()) or "as configured"
+        report[f"{variant.name}: {label}"] = [round(m, 5) for m in t.means]
+        if worst_share(t, refs) > worst_share(fused, refs):
+            fused, _ = prefer(fused, "", t, refs, seed)
+    kept = fused.config.retrieval.sources
+    report["kept"] = {s.name: s.params for s in kept if s.params}
+    return fused, report
 
 
 def _grid_param(
@@ -332,15 +369,16 @@ def _grid_param(
     protocols: _Protocols,
     refs: Sequence[float],
     seed: int,
-) -> tuple[dict[str, Any], Tried]:
+) -> tuple[dict[str, Any], Tried, list[SourceConfig]]:
     """Source ``n`` of ``config`` alone under each of ``values`` of ``param`` (its other
     parameters as in ``best``); the best by worst share replaces ``best`` only beyond noise
-    (``prefer``)."""
+    (``prefer``); and each variant tried."""
     sources = config.retrieval.sources
     spec = best.config.retrieval.sources[n]
-    default, tried = best, {}
+    default, tried, specs = best, {}, []
     for value in values:
         variant = spec.model_copy(update={"params": {**spec.params, param: value}})
+        specs.append(variant)
         candidate = alone(
             _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
         )
@@ -354,7 +392,7 @@ def _grid_param(
         "ndcg@10": {"as configured": [round(m, 5) for m in default.means], **tried},
         "kept": kept,
     }
-    return entry, best
+    return entry, best, specs
 
 
 def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, PipelineConfig]]:
@@ -457,6 +495,12 @@ def calibration_summary(report: dict[str, Any]) -> str:
         for name, g in grid.items()
         if isinstance(g, dict) and g["kept"] != "as configured"
     )
+    fused = report.get("fused_grid", {}).get("kept")
+    if chosen == "fused" and fused is not None:  # the fusion's own values (``_fused_grid``)
+        changed = "".join(
+            f"; {name} " + ", ".join(f"{k}={v}" for k, v in params.items())
+            for name, params in fused.items()
+        )
     share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
     return (
         f"calibration ({where}; {report['seconds']:.0f} s): serving {chosen} "
