@@ -364,6 +364,62 @@ def test_small_time_cuts_are_pooled_into_one_protocol_until_enough_users_return(
     assert [v.protocol for v in validation_splits(full, 700, 0.1, 5000)] == [latest.protocol]
 
 
+def rising_case(new_items: bool) -> pd.DataFrame:
+    """600 users in 5 taste clusters of 10 classics (items 0..49): each takes 6 of their
+    cluster's classics over days 0..99. With ``new_items``, each then takes both of their
+    cluster's two new items (50..59) at random moments of days 150..200, so the users who come
+    back after any cut, and every user's latest item, take what is new in their own cluster;
+    without, they take two more of their classics at those moments instead."""
+    rng = np.random.default_rng(11)
+    day = 86_400_000_000
+    rows = []
+    for u in range(600):
+        c = u % 5
+        classics = 10 * c + rng.permutation(10)
+        rows += [(u, int(i), int(rng.integers(0, 100 * day))) for i in classics[:6]]
+        later = [50 + 2 * c, 51 + 2 * c] if new_items else [int(i) for i in classics[6:8]]
+        rows += [(u, i, int(rng.integers(150 * day, 200 * day))) for i in later]
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{u:04d}" for u, _, _ in rows],
+            "item_id": [f"i{i:04d}" for _, i, _ in rows],
+            "ts": [1_700_000_000_000_000 + t for _, _, t in rows],
+            "event_id": [f"e{n:06d}" for n in range(len(rows))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+
+
+def test_where_users_take_what_is_new_in_their_taste_ease_ships_with_the_rising_factor() -> None:
+    """By construction what every validation user takes next is one of their cluster's new
+    items: EASE ranks them below the cluster's other classics (fewer co-occurrences), the
+    rising factor (recent share far above all-time share) lifts them, so both protocols reward
+    it and calibration must keep it for what ships. Where the later items are more classics at
+    the same moments (no item is rising: recent and all-time shares agree up to noise), the
+    factor must not be kept."""
+    cfg = config([{"name": "ease", "model": "ease", "quota": 50}])
+    full = Interactions.from_events(rising_case(new_items=True), WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    report = chosen.report
+    assert [p["protocol"] for p in report["protocols"]] == [
+        "temporal cuts at the latest 0.1, 0.2, 0.3",  # each holds < POOL_USERS
+        "each user's latest item",
+    ]
+    rising = report["grid"]["ease.rising"]
+    assert rising["kept"] in (0.5, 1.0)
+    plain, kept = rising["ndcg@10"]["as configured"], rising["ndcg@10"][str(rising["kept"])]
+    assert all(k > p + 0.1 for k, p in zip(kept, plain, strict=True))  # on both protocols
+    shipped = next(s for s in chosen.config.retrieval.sources if s.name == "ease")
+    assert shipped.params.get("rising", 0) > 0
+    flat = Interactions.from_events(rising_case(new_items=False), WEIGHTS)
+    report = calibrate(cfg, flat, ItemAttributes.from_items([], flat.items)).report
+    assert report["grid"]["ease.rising"]["kept"] == "as configured"
+    assert report["fused_grid"]["kept"] == {}
+
+
 def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     events: pd.DataFrame, config: PipelineConfig
 ) -> None:
