@@ -1,5 +1,7 @@
 """EASE against its closed form, and the item-subset path for large catalogues."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,3 +98,20 @@ def test_the_rising_factor_reorders_equal_scores_towards_what_is_taking_off() ->
     off = EASE(regularization=1.0, dtype="float64").fit(d)
     assert len(off.rising_) == 0  # off by default: scores exactly EASE's
     np.testing.assert_array_equal(off._score(user), scores[None, :])
+
+
+def test_the_rising_factor_is_saved_with_the_model(tmp_path: Path) -> None:
+    """A saved EASE with the factor on scores exactly as before saving; one saved before the
+    factor existed (no ``rising_`` array) loads with it off."""
+    d = Interactions.from_events(checkerboard_events(), EventSettings().weights, reference_ts=None)
+    model = EASE(regularization=5.0, rising=1.0, rising_half_life_days=1.0).fit(d)
+    assert len(model.rising_) == d.n_items
+    model.save(tmp_path / "m")
+    loaded = EASE.load(tmp_path / "m")
+    users = np.arange(d.n_users)
+    np.testing.assert_array_equal(loaded._score(users), model._score(users))
+    arrays = model._arrays()
+    del arrays["rising_"]
+    old = EASE(regularization=5.0)
+    old._restore(arrays)
+    np.testing.assert_array_equal(old._score(users), EASE(regularization=5.0).fit(d)._score(users))
