@@ -7,7 +7,9 @@ users return after it, and each user's latest item (``validation.py``) — fits 
 per protocol on what lies before its held-out part, and scores there every source alone
 (popularity among them, listed or not), the configured fused order and, when one trains within
 the time budget, the ranker; first, each iALS / EASE / item-kNN source's most data-dependent
-parameter is tried alone over a small grid (``GRID``). Each configuration is judged by its worst
+parameters are tried alone over a small grid (``GRID``), and the fused order tries each fitted
+variant in its own place (``_fused_grid``). A time cut holding few users is pooled with earlier
+cuts into one protocol (``validation.py``). Each configuration is judged by its worst
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both. The
