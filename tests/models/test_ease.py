@@ -1,6 +1,9 @@
 """EASE against its closed form, and the item-subset path for large catalogues."""
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsmith.config import EventSettings
@@ -53,3 +56,62 @@ def test_the_in_place_inverse_is_the_inverse(n: int, dtype: type) -> None:
 def test_a_matrix_that_is_not_positive_definite_is_refused() -> None:
     with pytest.raises(ValueError, match="not positive definite"):
         spd_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))
+
+
+def test_the_rising_factor_reorders_equal_scores_towards_what_is_taking_off() -> None:
+    """Items 1 and 2 are each taken with item 0 by two users, so EASE scores them the same for a
+    user holding item 0. Item 2's events are a day old, item 1's a year old: by hand, item 2 holds
+    nearly all the recent (7-day half-life) events for the same share of users as item 1, so its
+    factor is far above 1 and item 1's far below, and only the rising order puts item 2 first."""
+    day = 86_400_000_000
+    rows = [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0), (2, 0, 364), (2, 2, 364), (3, 0, 364)]
+    rows += [(3, 2, 364), (4, 0, 365)]  # user 4 holds item 0 only: the user scored
+    events = pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u, _, _ in rows],
+            "item_id": [f"i{i}" for _, i, _ in rows],
+            "ts": [1_700_000_000_000_000 + d * day for _, _, d in rows],
+            "event_id": [f"e{n}" for n in range(len(rows))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+    d = Interactions.from_events(events, EventSettings().weights)
+    item = {name: d.items.to_index(np.array([name]))[0] for name in ("i0", "i1", "i2")}
+    user = d.users.to_index(np.array(["u4"]))
+    plain = EASE(regularization=1.0, dtype="float64").fit(d)
+    scores = plain._score(user)[0]
+    assert scores[item["i1"]] == pytest.approx(scores[item["i2"]], rel=1e-5)
+    rising = EASE(regularization=1.0, dtype="float64", rising=1.0).fit(d)
+    # by hand: recent weight per event 0.5 ** (age / 7); users per item i0 5, i1 2, i2 2 (of 9)
+    recent = {"i0": 2 * 0.5 ** (365 / 7) + 2 * 0.5 ** (1 / 7) + 1, "i1": 2 * 0.5 ** (365 / 7)}
+    recent["i2"] = 2 * 0.5 ** (1 / 7)
+    total = sum(recent.values())
+    for name, users in (("i0", 5), ("i1", 2), ("i2", 2)):
+        expected = (recent[name] / total + 1e-6) / (users / 9 + 1e-6)
+        assert rising.rising_[item[name]] == pytest.approx(expected, rel=1e-4)
+    top = rising.recommend(user, 1, exclude=d.matrix[user])
+    assert top.ids[0, 0] == item["i2"]
+    assert rising._score(user)[0, item["i2"]] > 3 * rising._score(user)[0, item["i1"]]
+    off = EASE(regularization=1.0, dtype="float64").fit(d)
+    assert len(off.rising_) == 0  # off by default: scores exactly EASE's
+    np.testing.assert_array_equal(off._score(user), scores[None, :])
+
+
+def test_the_rising_factor_is_saved_with_the_model(tmp_path: Path) -> None:
+    """A saved EASE with the factor on scores exactly as before saving; one saved before the
+    factor existed (no ``rising_`` array) loads with it off."""
+    d = Interactions.from_events(checkerboard_events(), EventSettings().weights, reference_ts=None)
+    model = EASE(regularization=5.0, rising=1.0, rising_half_life_days=1.0).fit(d)
+    assert len(model.rising_) == d.n_items
+    model.save(tmp_path / "m")
+    loaded = EASE.load(tmp_path / "m")
+    users = np.arange(d.n_users)
+    np.testing.assert_array_equal(loaded._score(users), model._score(users))
+    arrays = model._arrays()
+    del arrays["rising_"]
+    old = EASE(regularization=5.0)
+    old._restore(arrays)
+    np.testing.assert_array_equal(old._score(users), EASE(regularization=5.0).fit(d)._score(users))

@@ -20,7 +20,7 @@ from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import load_artifact, train_pipeline
-from recsmith.pipeline.calibration import calibrate, calibration_summary
+from recsmith.pipeline.calibration import calibrate, calibration_summary, grouped
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.validation import time_cut_split, validation_splits
@@ -128,11 +128,16 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert served == pytest.approx(scores["popularity"], abs=1e-4)  # the report is what serves
     assert served >= popular - 1e-9  # the guarantee, against an independent popular model
     assert popular > scores["fused"] + 0.05
-    grid = report["grid"]  # each model's sensitive parameter tried alone, its value kept here
-    assert set(grid) == {"ease", "knn"}
-    assert set(grid["ease"]["ndcg@10"]) == {"as configured", "25.0", "2500.0"}
-    assert grid["ease"]["ndcg@10"]["as configured"] == [scores["ease"]]  # one per protocol
-    assert grid["knn"]["param"] == "neighbors" and set(grid["knn"]["ndcg@10"]) == {
+    grid = report["grid"]  # each model's sensitive parameters tried alone, the values kept here
+    assert set(grid) == {"ease.regularization", "ease.rising", "knn.neighbors"}
+    assert set(grid["ease.regularization"]["ndcg@10"]) == {"as configured", "25.0", "2500.0"}
+    assert set(grid["ease.rising"]["ndcg@10"]) == {"as configured", "0.5", "1.0"}
+    rising = grid["ease.rising"]  # tried with the λ kept before it; what it kept is what ease is
+    kept = rising["kept"] if rising["kept"] == "as configured" else str(rising["kept"])
+    assert rising["ndcg@10"][kept] == [scores["ease"]]  # one per protocol
+    assert grid["knn.neighbors"]["param"] == "neighbors" and set(
+        grid["knn.neighbors"]["ndcg@10"]
+    ) == {
         "as configured",
         "10",
         "1000",
@@ -153,7 +158,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     )
     assert set(
         calibrate(pinned, full, ItemAttributes.from_items([], full.items)).report["grid"]
-    ) == {"knn"}
+    ) == {"ease.rising", "knn.neighbors"}
     assert calibration_summary(report).startswith("calibration (each user's latest item, 400 users")
 
 
@@ -197,7 +202,9 @@ def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None
     )
     shipped = chosen.config.retrieval.sources
     assert [(x.name, x.weight) for x in shipped] == [("knn", 1.0), ("pop", 0.99)]  # the file's
-    kept = report["grid"]["knn"]["kept"]  # the neighbourhood the grid kept is the one shipped
+    kept = report["grid"]["knn.neighbors"][
+        "kept"
+    ]  # the neighbourhood the grid kept is the one shipped
     assert shipped[0].params == ({} if kept == "as configured" else {"neighbors": kept})
     served, popular = served_on_validation(chosen.config, events)
     assert served == pytest.approx(scores["fused"], abs=1e-4)
@@ -310,6 +317,109 @@ def test_a_time_cut_validates_where_enough_users_return_with_new_items() -> None
     assert "u0000" not in full.users.to_external(latest.users)
 
 
+def test_small_time_cuts_are_pooled_into_one_protocol_until_enough_users_return(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Users 0..299 take two items on day 0 and one new item each on day 1 + u (in user order);
+    users 300..399 one item on day 0: 1,000 events. By hand, the latest 10 / 20 / 30 % of events
+    are the new items of users 200..299 / 100..299 / 0..299, so the three cuts hold 100, 200 and
+    300 returning users, each cut with the day-0 events and the new items before it as its past.
+    Below ``POOL_USERS`` all three pool into one protocol (600 users >= min_users 150, where a
+    single cut would have been the 0.2 one alone); a lower pool target stops after two; a
+    min_users above 600 leaves only each user's latest item."""
+    day = 86_400_000_000
+    rows = [(u, i, 0) for u in range(300) for i in (u % 20, 20 + u % 20)]
+    rows += [(u, u % 40, 0) for u in range(300, 400)]
+    rows += [(u, 40 + u % 10, (1 + u) * day) for u in range(300)]
+    events = pd.DataFrame(
+        {
+            "user_id": [f"u{u:04d}" for u, _, _ in rows],
+            "item_id": [f"i{i:04d}" for _, i, _ in rows],
+            "ts": [1_700_000_000_000_000 + t for _, _, t in rows],
+            "event_id": [f"e{n:06d}" for n in range(len(rows))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+    full = Interactions.from_events(events, WEIGHTS)
+    single = time_cut_split(full, min_users=150, share=0.1, max_users=5000)
+    assert single is not None and len(single.users) == 200  # the old rule: the 0.2 cut alone
+    splits = validation_splits(full, min_users=150, share=0.1, max_users=5000)
+    cuts, latest = splits[:-1], splits[-1]
+    assert latest.protocol == "each user's latest item"
+    assert [v.protocol for v in cuts] == ["temporal cuts at the latest 0.1, 0.2, 0.3"] * 3
+    for first, val in zip((200, 100, 0), cuts, strict=True):
+        users = full.users.to_external(val.users)
+        assert sorted(users) == [f"u{u:04d}" for u in range(first, 300)]
+        expected = [f"i{40 + int(u[1:]) % 10:04d}" for u in users]
+        assert list(full.items.to_external(val.truth.indices)) == expected
+        assert len(val.past.event_ts) == 700 + first  # day 0, and the new items before the cut
+    groups = grouped(splits)
+    assert [len(g) for g in groups] == [3, 1]
+    monkeypatch.setattr("recsmith.pipeline.validation.POOL_USERS", 250)
+    two = validation_splits(full, min_users=150, share=0.1, max_users=5000)
+    assert [v.protocol for v in two[:-1]] == ["temporal cuts at the latest 0.1, 0.2"] * 2
+    assert [v.protocol for v in validation_splits(full, 700, 0.1, 5000)] == [latest.protocol]
+
+
+def rising_case(new_items: bool) -> pd.DataFrame:
+    """600 users in 5 taste clusters of 10 classics (items 0..49): each takes 6 of their
+    cluster's classics over days 0..99. With ``new_items``, each then takes both of their
+    cluster's two new items (50..59) at random moments of days 150..200, so the users who come
+    back after any cut, and every user's latest item, take what is new in their own cluster;
+    without, they take two more of their classics at those moments instead."""
+    rng = np.random.default_rng(11)
+    day = 86_400_000_000
+    rows = []
+    for u in range(600):
+        c = u % 5
+        classics = 10 * c + rng.permutation(10)
+        rows += [(u, int(i), int(rng.integers(0, 100 * day))) for i in classics[:6]]
+        later = [50 + 2 * c, 51 + 2 * c] if new_items else [int(i) for i in classics[6:8]]
+        rows += [(u, i, int(rng.integers(150 * day, 200 * day))) for i in later]
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{u:04d}" for u, _, _ in rows],
+            "item_id": [f"i{i:04d}" for _, i, _ in rows],
+            "ts": [1_700_000_000_000_000 + t for _, _, t in rows],
+            "event_id": [f"e{n:06d}" for n in range(len(rows))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+
+
+def test_where_users_take_what_is_new_in_their_taste_ease_ships_with_the_rising_factor() -> None:
+    """By construction what every validation user takes next is one of their cluster's new
+    items: EASE ranks them below the cluster's other classics (fewer co-occurrences), the
+    rising factor (recent share far above all-time share) lifts them, so both protocols reward
+    it and calibration must keep it for what ships. Where the later items are more classics at
+    the same moments (no item is rising: recent and all-time shares agree up to noise), the
+    factor must not be kept."""
+    cfg = config([{"name": "ease", "model": "ease", "quota": 50}])
+    full = Interactions.from_events(rising_case(new_items=True), WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    report = chosen.report
+    assert [p["protocol"] for p in report["protocols"]] == [
+        "temporal cuts at the latest 0.1, 0.2, 0.3",  # each holds < POOL_USERS
+        "each user's latest item",
+    ]
+    rising = report["grid"]["ease.rising"]
+    assert rising["kept"] in (0.5, 1.0)
+    plain, kept = rising["ndcg@10"]["as configured"], rising["ndcg@10"][str(rising["kept"])]
+    assert all(k > p + 0.1 for k, p in zip(kept, plain, strict=True))  # on both protocols
+    shipped = next(s for s in chosen.config.retrieval.sources if s.name == "ease")
+    assert shipped.params.get("rising", 0) > 0
+    flat = Interactions.from_events(rising_case(new_items=False), WEIGHTS)
+    report = calibrate(cfg, flat, ItemAttributes.from_items([], flat.items)).report
+    assert report["grid"]["ease.rising"]["kept"] == "as configured"
+    assert report["fused_grid"]["kept"] == {}
+
+
 def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     events: pd.DataFrame, config: PipelineConfig
 ) -> None:
@@ -323,16 +433,21 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     tried = {t["name"]: t for t in chosen.report["tried"]}
     assert "ranker" in tried, chosen.report["ranker"]
     # both protocols hold on the shop, and each configuration is scored on each of them: popularity
-    # alone there is plain ``popular`` fitted on that split's past, scored here independently
+    # alone there is plain ``popular`` fitted on each split's past (pooled time cuts: each its
+    # own), scored here independently
     cc = on.calibration
     splits = validation_splits(full, cc.min_users, cc.share, cc.max_users, on.ranking.random_state)
-    assert [p["protocol"] for p in chosen.report["protocols"]] == [v.protocol for v in splits]
-    assert splits[0].protocol.startswith("temporal cut") and len(splits) == 2
-    for val, row in zip(splits, tried["popularity"]["protocols"], strict=True):
-        popular = create("popular").fit(val.past)
-        top = popular.recommend(val.users, 10, exclude=val.past.matrix[val.users])
-        assert row["protocol"] == val.protocol
-        assert row["ndcg@10"] == pytest.approx(ndcg_at_k(top.ids, val.truth, 10).mean(), abs=1e-5)
+    groups = grouped(splits)
+    assert [p["protocol"] for p in chosen.report["protocols"]] == [g[0].protocol for g in groups]
+    assert groups[0][0].protocol.startswith("temporal cut") and len(groups) == 2
+    for group, row in zip(groups, tried["popularity"]["protocols"], strict=True):
+        per_user = []
+        for val in group:
+            popular = create("popular").fit(val.past)
+            top = popular.recommend(val.users, 10, exclude=val.past.matrix[val.users])
+            per_user.append(ndcg_at_k(top.ids, val.truth, 10))
+        assert row["protocol"] == group[0].protocol
+        assert row["ndcg@10"] == pytest.approx(np.concatenate(per_user).mean(), abs=1e-5)
     assert all(len(t["protocols"]) == 2 for t in tried.values())
     singles = [t["worst_share"] for n, t in tried.items() if n not in ("fused", "ranker")]
     assert tried[chosen.report["chosen"]]["worst_share"] >= max(singles)
@@ -371,8 +486,8 @@ def test_the_summary_names_the_choice_the_runners_up_and_changed_parameters() ->
         ],
         "chosen": "ials",
         "grid": {
-            "ials": {"param": "alpha", "kept": 10.0},
-            "ease": {"param": "regularization", "kept": "as configured"},
+            "ials.alpha": {"param": "alpha", "kept": 10.0},
+            "ease.regularization": {"param": "regularization", "kept": "as configured"},
         },
     }
     assert calibration_summary(report) == (

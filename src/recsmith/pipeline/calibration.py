@@ -7,7 +7,9 @@ users return after it, and each user's latest item (``validation.py``) — fits 
 per protocol on what lies before its held-out part, and scores there every source alone
 (popularity among them, listed or not), the configured fused order and, when one trains within
 the time budget, the ranker; first, each iALS / EASE / item-kNN source's most data-dependent
-parameter is tried alone over a small grid (``GRID``). Each configuration is judged by its worst
+parameters are tried alone over a small grid (``GRID``), and the fused order tries each fitted
+variant in its own place (``_fused_grid``). A time cut holding few users is pooled with earlier
+cuts into one protocol (``validation.py``). Each configuration is judged by its worst
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both. The
@@ -65,13 +67,16 @@ POPULARITY_QUOTA = 100
 #: list below the serving source's (1e-4 × 5 sources / 61 stays under the gap between adjacent
 #: RRF ranks to depth 150), and what is scored on validation is exactly this order.
 FILLER_WEIGHT = 1e-4
-#: The most data-dependent parameter of each model, and the values tried beside the file's own
-#: (iALS's confidence scale, EASE's λ, item-kNN's neighbourhood): one model-agnostic decade
-#: either side of each default, not values read off any data set.
-GRID: dict[str, tuple[str, tuple[float | int, ...]]] = {
-    "ials": ("alpha", (0.2, 20.0)),
-    "ease": ("regularization", (25.0, 2500.0)),
-    "itemknn": ("neighbors", (10, 1000)),
+#: The most data-dependent parameters of each model, and the values tried beside the file's own,
+#: one parameter after the other (each with the values kept before it): iALS's confidence scale,
+#: EASE's λ, item-kNN's neighbourhood — one model-agnostic decade either side of each default, not
+#: values read off any data set — and EASE's rising factor (square root, linear; off as
+#: configured), which leans its personal order towards what is taking off now: the time cut
+#: rewards that, each user's latest item mostly does not, and the worst share weighs both (§39).
+GRID: dict[str, tuple[tuple[str, tuple[float | int, ...]], ...]] = {
+    "ials": (("alpha", (0.2, 20.0)),),
+    "ease": (("regularization", (25.0, 2500.0)), ("rising", (0.5, 1.0))),
+    "itemknn": (("neighbors", (10, 1000)),),
 }
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
@@ -183,25 +188,52 @@ class _Scorer:
         return self.ndcg(cands)
 
 
+#: The validation splits of one protocol: one, or several pooled time cuts (``validation.py``).
+Group = tuple[Validation, ...]
+
+
+def grouped(splits: Sequence[Validation]) -> list[Group]:
+    """Consecutive splits that name the same protocol, together (pooled time cuts)."""
+    groups: list[Group] = []
+    for val in splits:
+        if groups and groups[-1][0].protocol == val.protocol:
+            groups[-1] = (*groups[-1], val)
+        else:
+            groups.append((val,))
+    return groups
+
+
+def users_in(group: Group) -> int:
+    return sum(len(v.users) for v in group)
+
+
 class _Protocols:
-    """One ``_Scorer`` per validation split: every configuration is scored on each of them."""
+    """One ``_Scorer`` per validation split: every configuration is scored on each of them, the
+    per-user scores of a protocol's pooled splits side by side."""
 
     def __init__(
         self,
         config: PipelineConfig,
-        vals: Sequence[Validation],
+        groups: Sequence[Group],
         attrs: ItemAttributes,
         full: Interactions,
     ) -> None:
-        self.vals = vals
-        self.scorers = [_Scorer(with_popularity(config), v, attrs, full) for v in vals]
+        wide = with_popularity(config)
+        self.scorers = [[_Scorer(wide, v, attrs, full) for v in group] for group in groups]
 
     def proposes(self, spec: SourceConfig) -> bool:
-        return any(s.proposes(spec) for s in self.scorers)
+        return any(s.proposes(spec) for group in self.scorers for s in group)
 
     def tried(self, name: str, config: PipelineConfig) -> Tried:
         """``config``'s fused order scored on every protocol."""
-        return Tried(name, config, tuple(s.ndcg(s.candidates(config)) for s in self.scorers))
+        return Tried(
+            name,
+            config,
+            tuple(
+                np.concatenate([s.ndcg(s.candidates(config)) for s in group])
+                for group in self.scorers
+            ),
+        )
 
 
 def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes) -> Calibration:
@@ -212,26 +244,32 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     started = time.perf_counter()
     cc = config.calibration
     seed = config.ranking.random_state
-    splits = validation_splits(full, cc.min_users, cc.share, cc.max_users, seed)
-    vals = [v for v in splits if len(v.users) >= MIN_USERS]
+    splits = grouped(validation_splits(full, cc.min_users, cc.share, cc.max_users, seed))
+    enough = [users_in(g) >= MIN_USERS for g in splits]
+    vals = [g for g, ok in zip(splits, enough, strict=True) if ok]
     report: dict[str, Any] = {
-        "protocols": [{"protocol": v.protocol, "validation_users": len(v.users)} for v in splits]
+        "protocols": [
+            {"protocol": g[0].protocol, "validation_users": users_in(g)}
+            | ({"cuts": len(g)} if len(g) > 1 else {})
+            for g in splits
+        ]
     }
     if not vals:
-        most = max(len(v.users) for v in splits)
+        most = max(users_in(g) for g in splits)
         report["reason"] = f"{most} validation users < {MIN_USERS}: nothing decided"
         report["seconds"] = round(time.perf_counter() - started, 3)
         return Calibration(config, config.ranking.enabled, report)
-    report["protocols"] = [p for p, v in zip(report["protocols"], splits, strict=True) if v in vals]
+    report["protocols"] = [p for p, ok in zip(report["protocols"], enough, strict=True) if ok]
     protocols = _Protocols(config, vals, attrs, full)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
     refs = best_means(scored[:-1])
     fit_seconds = time.perf_counter() - started
-    tuned, report["grid"] = _grid(config, scored, protocols, refs, seed, started)
+    tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, started)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
         refs = best_means(scored[:-1])
+    scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
     # ties: the first (popularity)
     best_single = max(scored[:-1], key=lambda t: worst_share(t, refs))
     choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
@@ -258,45 +296,105 @@ def _grid(
     refs: Sequence[float],
     seed: int,
     started: float,
-) -> tuple[PipelineConfig, dict[str, Any]]:
-    """``config`` with each gridded source's parameter (``GRID``; not one the file sets or tunes)
+) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]]]:
+    """``config`` with each gridded source parameter (``GRID``; not one the file sets or tunes)
     at the value under which the source alone has the best worst share on validation — the
-    file's value unless another beats it beyond noise — and a report of every value tried.
+    file's value unless another beats it beyond noise — a report of every value tried, and
+    every source variant tried (its index, its specification: fitted, so cheap to re-score).
     Stops before a source whose tries would pass half the budget (the rest is the ranker's)."""
     alone_scores = {t.name: t for t in scored}
     report: dict[str, Any] = {}
+    variants: list[tuple[int, SourceConfig]] = []
     sources = list(config.retrieval.sources)
     budget = config.calibration.budget_seconds / 2
     for n, spec in enumerate(sources):
         grid = GRID.get(spec.model or "")
-        if grid is None or spec.kind != "model" or spec.tune or grid[0] in spec.params:
+        if grid is None or spec.kind != "model" or spec.tune:
             continue
         began = time.perf_counter()
-        param, values = grid
-        best, tried = alone_scores[spec.name], {}
-        default = best
-        for value in values:
-            variant = spec.model_copy(update={"params": {**spec.params, param: value}})
-            candidate = alone(
-                _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
+        best = alone_scores[spec.name]
+        for param, values in grid:
+            if param in spec.params:
+                continue
+            report[f"{spec.name}.{param}"], best, tried = _grid_param(
+                _with_sources(config, sources), n, best, param, values, protocols, refs, seed
             )
-            t = protocols.tried(spec.name, candidate)
-            tried[str(value)] = [round(m, 5) for m in t.means]
-            if worst_share(t, refs) > worst_share(best, refs):
-                best, _ = prefer(best, "", t, refs, seed)
-        kept = best.config.retrieval.sources[n]
-        report[spec.name] = {
-            "param": param,
-            "ndcg@10": {"as configured": [round(m, 5) for m in default.means], **tried},
-            "kept": kept.params.get(param, "as configured"),
-        }
-        sources[n] = kept.model_copy(update={"weight": spec.weight})
+            variants += [(n, v.model_copy(update={"weight": spec.weight})) for v in tried]
+        sources[n] = best.config.retrieval.sources[n].model_copy(update={"weight": spec.weight})
         spent = time.perf_counter() - began
         if time.perf_counter() - started + spent > budget:
             report["stopped"] = f"half the {config.calibration.budget_seconds:g} s budget reached"
             break
     changed = [s for s, o in zip(sources, config.retrieval.sources, strict=True) if s != o]
-    return (_with_sources(config, sources), report) if changed else (config, report)
+    if not changed:
+        return config, report, variants
+    variants += [(n, s) for n, s in enumerate(config.retrieval.sources) if s != sources[n]]
+    return _with_sources(config, sources), report, variants
+
+
+def _fused_grid(
+    fused: Tried,
+    variants: Sequence[tuple[int, SourceConfig]],
+    protocols: _Protocols,
+    refs: Sequence[float],
+    seed: int,
+) -> tuple[Tried, dict[str, Any]]:
+    """The fused order with each source variant the grid tried swapped in, one after the other:
+    a value chosen for a source serving alone need not be the best one for its place in the
+    fusion (EASE's rising factor: alone, each user's latest item holds it back; among the
+    personal sources that serve that protocol, the time cut asks for more, §39). The fused
+    order keeps a variant only if it beats the current one as every choice here must
+    (``prefer``); variants are already fitted, so each costs a merge. Returns the fused order
+    to compete and a report of each variant's scores."""
+    report: dict[str, Any] = {}
+    for n, variant in variants:
+        sources = list(fused.config.retrieval.sources)
+        if sources[n] == variant:
+            continue
+        sources[n] = variant
+        t = protocols.tried("fused", _with_sources(fused.config, sources))
+        label = ", ".join(f"{k}={v}" for k, v in variant.params.items()) or "as configured"
+        report[f"{variant.name}: {label}"] = [round(m, 5) for m in t.means]
+        if worst_share(t, refs) > worst_share(fused, refs):
+            fused, _ = prefer(fused, "", t, refs, seed)
+    kept = fused.config.retrieval.sources
+    report["kept"] = {s.name: s.params for s in kept if s.params}
+    return fused, report
+
+
+def _grid_param(
+    config: PipelineConfig,
+    n: int,
+    best: Tried,
+    param: str,
+    values: Sequence[float | int],
+    protocols: _Protocols,
+    refs: Sequence[float],
+    seed: int,
+) -> tuple[dict[str, Any], Tried, list[SourceConfig]]:
+    """Source ``n`` of ``config`` alone under each of ``values`` of ``param`` (its other
+    parameters as in ``best``); the best by worst share replaces ``best`` only beyond noise
+    (``prefer``); and each variant tried."""
+    sources = config.retrieval.sources
+    spec = best.config.retrieval.sources[n]
+    default, tried, specs = best, {}, []
+    for value in values:
+        variant = spec.model_copy(update={"params": {**spec.params, param: value}})
+        specs.append(variant)
+        candidate = alone(
+            _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
+        )
+        t = protocols.tried(spec.name, candidate)
+        tried[str(value)] = [round(m, 5) for m in t.means]
+        if worst_share(t, refs) > worst_share(best, refs):
+            best, _ = prefer(best, "", t, refs, seed)
+    kept = best.config.retrieval.sources[n].params.get(param, "as configured")
+    entry = {
+        "param": param,
+        "ndcg@10": {"as configured": [round(m, 5) for m in default.means], **tried},
+        "kept": kept,
+    }
+    return entry, best, specs
 
 
 def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, PipelineConfig]]:
@@ -317,7 +415,7 @@ def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, P
 
 def _try_ranker(
     base: Tried,
-    vals: Sequence[Validation],
+    groups: Sequence[Group],
     attrs: ItemAttributes,
     protocols: _Protocols,
     started: float,
@@ -330,27 +428,31 @@ def _try_ranker(
     rc, budget = config.ranking, config.calibration.budget_seconds
     if not rc.enabled:
         return "off (ranking.enabled = false)"
+    vals = [v for group in groups for v in group]
     windows = 0
     for val in vals:
         enough = rc.min_queries if has_time_order(val.past) else rc.max_queries
         windows += len(label_windows(val.past, rc.label_share, enough, seed=rc.random_state))
-    # sources refitted per window, plus LightGBM, on each protocol
+    # sources refitted per window, plus LightGBM, on each split
     estimate = fit_seconds / len(vals) * (windows + len(vals))
     elapsed = time.perf_counter() - started
     if elapsed + estimate > budget:
         return f"not tried: ~{estimate:.0f} s more would pass the {budget:g} s budget"
     per_user = []
-    for val, scorer in zip(vals, protocols.scorers, strict=True):
-        ranker, outcome = train_ranker(config, val.past, attrs)
-        if ranker is None:
-            why = outcome.get("outcome")
-            return f"not trained on the validation past of {val.protocol} ({why})"
-        per_user.append(scorer.ranked(ranker, config))
+    for group, scorers in zip(groups, protocols.scorers, strict=True):
+        ranked = []
+        for val, scorer in zip(group, scorers, strict=True):
+            ranker, outcome = train_ranker(config, val.past, attrs)
+            if ranker is None:
+                why = outcome.get("outcome")
+                return f"not trained on the validation past of {val.protocol} ({why})"
+            ranked.append(scorer.ranked(ranker, config))
+        per_user.append(np.concatenate(ranked))
     return Tried("ranker", config, tuple(per_user))
 
 
 def _entry(
-    t: Tried, best_single: Tried, refs: Sequence[float], vals: Sequence[Validation], seed: int
+    t: Tried, best_single: Tried, refs: Sequence[float], groups: Sequence[Group], seed: int
 ) -> dict[str, Any]:
     """One manifest row: the configuration, its worst share of the best single source, its
     weights, and on each protocol its NDCG@10 with a bootstrap interval and its paired
@@ -361,10 +463,10 @@ def _entry(
         "weights": {s.name: s.weight for s in t.config.retrieval.sources},
         "protocols": [],
     }
-    for val, scores, base in zip(vals, t.per_user, best_single.per_user, strict=True):
+    for group, scores, base in zip(groups, t.per_user, best_single.per_user, strict=True):
         low, high = bootstrap_ci(scores, n_resamples=RESAMPLES, seed=seed)
         row: dict[str, Any] = {
-            "protocol": val.protocol,
+            "protocol": group[0].protocol,
             "ndcg@10": round(float(scores.mean()), 5),
             "interval": [round(low, 5), round(high, 5)],
         }
@@ -391,10 +493,16 @@ def calibration_summary(report: dict[str, Any]) -> str:
     others = ", ".join(f"{n} {v}" for n, v in scores.items() if n != chosen)
     grid = report.get("grid", {})
     changed = "".join(
-        f"; {name} {g['param']}={g['kept']}"
+        f"; {name.partition('.')[0]} {g['param']}={g['kept']}"
         for name, g in grid.items()
         if isinstance(g, dict) and g["kept"] != "as configured"
     )
+    fused = report.get("fused_grid", {}).get("kept")
+    if chosen == "fused" and fused is not None:  # the fusion's own values (``_fused_grid``)
+        changed = "".join(
+            f"; {name} " + ", ".join(f"{k}={v}" for k, v in params.items())
+            for name, params in fused.items()
+        )
     share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
     return (
         f"calibration ({where}; {report['seconds']:.0f} s): serving {chosen} "

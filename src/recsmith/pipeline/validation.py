@@ -6,11 +6,16 @@ they take next, so trending wins there), each user's latest item scores every us
 their own history (what wins there is personal). A choice made on one alone can serve the other
 at half its best (trending alone: first after a time cut on ml-100k, below popularity on each
 user's last item), so calibration scores every configuration on both wherever both hold.
+
+A single time cut on a small data set holds ~100 returning users (ml-100k), too few for a paired
+interval to tell a good order from a lucky one; where it holds fewer than ``POOL_USERS``, the
+earlier cuts (twice, three times the share) are pooled into the same protocol: each scored on its
+own past, their users together (§39).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
@@ -22,6 +27,9 @@ from recsmith.ranking.context import first_events
 from recsmith.sparse_rows import csr_from_pairs
 
 LATEST_ITEM = "each user's latest item"
+#: A time cut holding fewer returning users than this is pooled with the earlier cuts: at ~1,000
+#: users a paired bootstrap interval on NDCG@10 is about ±0.01, at ~100 about ±0.04.
+POOL_USERS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +49,35 @@ class Validation:
 def validation_splits(
     full: Interactions, min_users: int, share: float, max_users: int, seed: int = 0
 ) -> list[Validation]:
-    """The time cut (``time_cut_split``) where one holds, then each user's latest item: the
+    """The time cuts (``pooled_time_cuts``) where they hold, then each user's latest item: the
     time cut alone misses what serves users at the end of their own history, the latest item
-    alone misses what serves users who come back later."""
-    cut = time_cut_split(full, min_users, share, max_users, seed)
-    return [*([cut] if cut is not None else []), latest_item_split(full, max_users, seed)]
+    alone misses what serves users who come back later. Pooled cuts share one ``protocol``."""
+    cuts = pooled_time_cuts(full, min_users, share, max_users, seed)
+    return [*cuts, latest_item_split(full, max_users, seed)]
+
+
+def pooled_time_cuts(
+    full: Interactions, min_users: int, share: float, max_users: int, seed: int = 0
+) -> list[Validation]:
+    """Time cuts at the latest ``share`` of events, then twice and three times that (below half
+    the events), taken while the users they hold together are fewer than ``POOL_USERS``; all
+    named by one protocol, and none where together they hold fewer than ``min_users`` (or
+    events carry no times). Each cut at most ``max_users`` users (seeded)."""
+    if not has_time_order(full):
+        return []
+    cuts: list[Validation] = []
+    for cut_share in (share * n for n in (1, 2, 3) if share * n < 0.5):
+        val = _time_cut(full, cut_share)
+        if len(val.users):
+            cuts.append(val)
+        if sum(len(v.users) for v in cuts) >= POOL_USERS:
+            break
+    if sum(len(v.users) for v in cuts) < min_users:
+        return []
+    if len(cuts) > 1:
+        shares = ", ".join(v.protocol.rpartition(" ")[2] for v in cuts)
+        cuts = [replace(v, protocol=f"temporal cuts at the latest {shares}") for v in cuts]
+    return [_sampled(v, max_users, seed) for v in cuts]
 
 
 def time_cut_split(
