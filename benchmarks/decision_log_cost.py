@@ -10,6 +10,12 @@ of a shared machine. Process CPU time per decision, medians over rounds; every s
 read back at the end and compared between the two sides.
 
     .venv/bin/python benchmarks/decision_log_cost.py --against /tmp/old-decisioncost/src
+
+``--composition`` instead splits this checkout's writer step into building the rows, the INSERTs
+and the COMMIT, as served (``synchronous=FULL``, every index), with ``synchronous=NORMAL``, and
+without the two ``unit`` indexes: what the writer's CPU is made of.
+
+    .venv/bin/python benchmarks/decision_log_cost.py --composition
 """
 
 from __future__ import annotations
@@ -83,13 +89,55 @@ def listed(k: int) -> dict[str, Any]:
     }
 
 
+def composition(variant: str, rounds: int, per_round: int) -> str:
+    """Mean CPU µs per list of the writer step's three parts on a growing file (``variant``:
+    ``served``, ``normal`` or ``no_unit_indexes``), the first 10 rounds left out as warm-up."""
+    from recsmith.decisions.record import decision
+    from recsmith.decisions.rows import decision_rows
+    from recsmith.store import sqlite
+
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite.SQLiteStore(Path(tmp) / "events.db")._conn()
+        if variant == "normal":
+            conn.execute("PRAGMA synchronous=NORMAL")
+        if variant == "no_unit_indexes":
+            conn.execute("DROP INDEX decision_items_unit")
+            conn.execute("DROP INDEX decisions_unit")
+        parts: dict[str, list[float]] = {"rows": [], "insert": [], "commit": []}
+        for r in range(rounds + 10):
+            first = r * per_round
+            lists = [decision(rid(k), **listed(k)) for k in range(first, first + per_round)]
+            t0 = time.process_time()
+            heads, items = decision_rows(lists)
+            t1 = time.process_time()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(sqlite._INSERT_DECISION, heads)
+            conn.executemany(sqlite._INSERT_DECISION_ITEM, items)
+            t2 = time.process_time()
+            conn.execute("COMMIT")
+            t3 = time.process_time()
+            if r >= 10:
+                for name, (a, b) in zip(parts, ((t0, t1), (t1, t2), (t2, t3)), strict=True):
+                    parts[name].append((b - a) / per_round * 1e6)
+    means = {k: statistics.mean(v) for k, v in parts.items()}
+    shown = " ".join(f"{k} {v:5.1f}" for k, v in means.items())
+    return f"{variant:16} {shown}  total {sum(means.values()):5.1f} µs/list"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
+    parser.add_argument("--against", type=Path, help="the other checkout's src")
+    parser.add_argument("--composition", action="store_true", help="split the writer's step")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--per-round", type=int, default=1000, help="lists recorded per round")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
+    if args.composition:
+        for variant in ("served", "normal", "no_unit_indexes") * 2:
+            print(composition(variant, args.rounds, args.per_round), flush=True)
+        return
+    if args.against is None:
+        parser.error("--against is required (or --composition)")
     with tempfile.TemporaryDirectory() as tmp:
         renamed_copy(args.against, Path(tmp))
         sys.path.insert(0, tmp)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -187,18 +186,10 @@ def decision_rows(
         for src in d.sources:
             if src not in spelt:
                 spelt[src] = json.dumps(list(src))
-        n = len(d.item_ids)
-        items.extend(  # tuples built by zip in C: a generator's frame per row cost as much
-            zip(
-                repeat(d.recommendation_id, n),
-                range(1, n + 1),
-                d.item_ids,
-                d.scores,
-                map(spelt.__getitem__, d.sources),
-                d.propensities,
-                repeat(d.unit, n),
-                repeat(us, n),
-                strict=True,
+        items.extend(
+            (d.recommendation_id, n + 1, item, score, spelt[src], p, d.unit, us)
+            for n, (item, score, src, p) in enumerate(
+                zip(d.item_ids, d.scores, d.sources, d.propensities, strict=True)
             )
         )
     return heads, items
