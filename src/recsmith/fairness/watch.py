@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recsmith.fairness.monitor import live_exposure, narrowing
-from recsmith.store.base import EventStore
+from recsmith.store.base import LOOKBACK_US, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,40 @@ log = logging.getLogger(__name__)
 #: 100 lists/s of 10 items, an hour is 3.6M rows; later refreshes read only what is new,
 #: ``decisions.window``), so the window stays short by default.
 WINDOW_DAYS, REFRESH_S = 1.0 / 24.0, 300.0
+
+
+class CatalogueGroups:
+    """Each item's first category and the catalogue's size, as the gauges need them, kept from
+    the store's catalogue writes (``items_changed_since``) rather than the whole catalogue read
+    on every refresh: the first read takes every item, later ones what was written since (and
+    a ``LOOKBACK_US`` margin for a late commit, as ``serving.catalog_sync``). Items are never
+    deleted from a store, so nothing else can change the map."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.first: dict[str, str] = {}
+        self.size = 0
+        self._ids: set[str] = set()
+        self._since = 0
+        self._seen: dict[str, int] = {}
+
+    def update(self) -> None:
+        """Apply the catalogue writes since the last update."""
+        changes = self.store.items_changed_since(max(0, self._since - LOOKBACK_US), self._seen)
+        if not changes:
+            return
+        for item, _ in changes:
+            self._ids.add(item.item_id)
+            if item.categories:
+                self.first[item.item_id] = item.categories[0]
+            else:
+                self.first.pop(item.item_id, None)
+        self.size = len(self._ids)
+        self._since = max(self._since, *(stamp for _, stamp in changes))
+        self._seen = {
+            **{k: v for k, v in self._seen.items() if v >= self._since - LOOKBACK_US},
+            **{item.item_id: stamp for item, stamp in changes},
+        }
 
 
 class FairnessWatch:
@@ -43,6 +77,7 @@ class FairnessWatch:
         self.store = store
         self.served = served
         self.gauges = gauges
+        self.catalogue = CatalogueGroups(store)
 
     def _amortised(self) -> tuple[Any, Any]:
         """The serving pipeline's amortised exposure and its settings, if it has them."""
@@ -63,9 +98,9 @@ class FairnessWatch:
         pipeline, (amortised, config) = self._amortised()
         days = config.window_days if config is not None else WINDOW_DAYS
         shown = self.store.scan_decisions((now or datetime.now(UTC)) - timedelta(days=days))
-        catalogue = self.store.items()
-        first = {it.item_id: it.categories[0] for it in catalogue if it.categories}
-        live = live_exposure(shown, first, len(catalogue))
+        self.catalogue.update()
+        first = self.catalogue.first
+        live = live_exposure(shown, first, self.catalogue.size)
         ratio = narrowing(shown, first)
         self.gauges(
             live.group_share, live.gini, float((ratio < 1).mean()) if len(ratio) else float("nan")

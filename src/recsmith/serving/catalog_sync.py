@@ -39,12 +39,10 @@ from recsmith.events.schema import Item
 from recsmith.gc_pause import paused_gc
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving.deps import Runtime, Served
-from recsmith.store.base import EventStore
+from recsmith.store.base import LOOKBACK_US, EventStore
 
 log = logging.getLogger(__name__)
 
-#: How far each poll looks back past the newest change applied (a late commit's stamp).
-LOOKBACK_US = 5_000_000
 #: Seconds between polls of the store for other processes' writes (the default of
 #: ``serving.catalog_sync_interval_s``).
 INTERVAL_S = 1.0
