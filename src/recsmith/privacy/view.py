@@ -19,10 +19,8 @@ import time
 import weakref
 
 from recsmith.privacy.marks import Mark, subject_of
-from recsmith.store.base import EventStore
+from recsmith.store.base import LOOKBACK_US, EventStore
 
-#: How far each refresh looks back past the newest mark applied (a late commit's stamp).
-LOOKBACK_US = 5_000_000
 #: The oldest a view may be when ingest screens events with it (the "within a second" promise).
 MAX_AGE_S = 1.0
 

@@ -449,9 +449,9 @@ class EventStore(Protocol):
 #: Indexes on ``events`` that only speed reads up (the primary key stays: appends need it).
 #: ``events_visitor`` finds an anonymous visitor's events (no user id, by session: an alias's
 #: history at erasure); partial, so the usual event, which has a user, costs it nothing.
-#: How far a reader of ``items_changed_since`` looks back past the newest change it applied: a
-#: writer that stamped before that change may commit after it (``serving.catalog_sync``,
-#: ``fairness.watch``).
+#: How far a reader of what changed since a time (``items_changed_since``, ``privacy_marks``)
+#: looks back past the newest change it applied: a writer that stamped before that change may
+#: commit after it (``serving.catalog_sync``, ``fairness.watch``, ``privacy.view``).
 LOOKBACK_US = 5_000_000
 DEFERRED_EVENT_INDEXES = ("events_ts", "events_user_item", "events_visitor")
 
