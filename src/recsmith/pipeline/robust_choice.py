@@ -9,12 +9,20 @@ weakest protocol by more than noise (a paired bootstrap interval over that proto
 zero) and its own worst share is not lower: the simpler choice's weakest protocol is where its
 guarantee is thinnest, and a noisy protocol where both do about as well (a time cut holds ~100
 users) must not veto a gain measured beyond noise on the other.
+
+A protocol counts in the maximin only where it tells the single sources apart (``deciding``):
+its best single source beats popularity beyond noise (or popularity, where it is the best, beats
+the runner-up). Pooled time cuts on a sparse set hold ~100 users at NDCG ~0.02 (ml-100k@0.1,
+BENCHMARKS §42): their shares are noise, and a maximin that reads them as signal ships popularity
+over a source that wins the other protocol. A protocol that does not decide gets the reference 0
+(no share: it takes no part in any worst share) unless no protocol decides, where all count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -45,13 +53,39 @@ def best_means(singles: Sequence[Tried]) -> tuple[float, ...]:
 
 
 def worst_share(t: Tried, refs: Sequence[float]) -> float:
-    """``t``'s lowest share of ``refs`` over the protocols (a protocol where ``refs`` is 0 gives
-    every configuration the share 1: nothing there tells them apart)."""
-    return float(min(_share(m, r) for m, r in zip(t.means, refs, strict=True)))
+    """``t``'s lowest share of ``refs`` over the protocols that count (reference above 0: a
+    protocol where it is 0 tells nothing apart, as where every source scored 0 or where
+    ``deciding`` found only noise); 1 where none counts."""
+    return min(_shares(t, refs).values(), default=1.0)
 
 
-def _share(mean: np.ndarray | float, ref: float) -> np.ndarray | float:
-    return mean / ref if ref > 0 else np.ones_like(mean)
+def _shares(t: Tried, refs: Sequence[float]) -> dict[int, float]:
+    """``t``'s share of the reference on each protocol that counts, by protocol index."""
+    return {n: m / r for n, (m, r) in enumerate(zip(t.means, refs, strict=True)) if r > 0}
+
+
+def deciding(singles: Sequence[Tried], seed: int) -> tuple[tuple[float, ...], list[dict[str, Any]]]:
+    """The references the choice is made against — each protocol's best single mean where the
+    protocol tells the single sources apart, 0 where it does not — and, per protocol, whether
+    it decides and on what evidence. ``singles[0]`` is popularity alone (the baseline every
+    source must beat). A protocol decides where the paired bootstrap interval (over its users)
+    of its best single source minus popularity lies above zero — or, where popularity is the
+    best, of popularity minus the runner-up: then it tells popularity apart from the personal
+    sources. Where no protocol decides, every one counts (the rule before, §35): nothing better
+    is known, and on one protocol that is the plain best mean."""
+    refs = best_means(singles)
+    evidence: list[dict[str, Any]] = []
+    for n in range(len(refs)):
+        ranked = sorted(singles, key=lambda t: -t.means[n])  # stable: popularity first on ties
+        best = ranked[0]
+        other = singles[0] if best is not singles[0] else ranked[min(1, len(ranked) - 1)]
+        diff = best.per_user[n] - other.per_user[n]
+        low, high = bootstrap_ci(diff, n_resamples=RESAMPLES, seed=seed)
+        said = f"{best.name} − {other.name} {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}]"
+        evidence.append({"decides": bool(low > 0), "evidence": said})
+    if not any(e["decides"] for e in evidence):
+        return refs, evidence
+    return tuple(r if e["decides"] else 0.0 for r, e in zip(refs, evidence, strict=True)), evidence
 
 
 def prefer(
@@ -61,7 +95,8 @@ def prefer(
     (its lowest share) by more than noise — the lower end of the paired bootstrap interval of
     the per-user difference there above zero — and its own worst share is not lower. On one
     protocol this is the plain rule: better beyond noise."""
-    weakest = int(np.argmin([_share(m, r) for m, r in zip(simple.means, refs, strict=True)]))
+    shares = _shares(simple, refs) or {0: 1.0}
+    weakest = min(shares, key=shares.__getitem__)
     diff = rich.per_user[weakest] - simple.per_user[weakest]
     low, high = bootstrap_ci(diff, n_resamples=RESAMPLES, seed=seed)
     shares = f"worst share {worst_share(rich, refs):.3f} vs {worst_share(simple, refs):.3f}"
