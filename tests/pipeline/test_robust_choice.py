@@ -143,14 +143,21 @@ def test_a_protocol_of_pure_noise_does_not_count_and_the_clear_one_decides() -> 
     assert worst_share(rich, refs) == pytest.approx(1.25)
 
 
-def test_where_no_protocol_tells_the_sources_apart_every_one_counts() -> None:
-    """Two protocols of luck alone: neither decides, so the references are each one's best
-    (the rule before any protocol was set aside): on one protocol, the plain best mean."""
+def test_where_no_protocol_tells_the_sources_apart_the_one_with_most_users_chooses() -> None:
+    """Two protocols of luck alone: neither decides, so the one with the most users (200) counts
+    alone — the maximin over both would read the smaller one's luck (popularity 3 of 100, ``b``
+    2 of 100) as signal and ship popularity; on the larger one ``b`` is first (5 of 200 vs 4)."""
     a = tried("popularity", hits(100, range(0, 3)), hits(200, range(0, 4)))
     b = tried("b", hits(100, range(3, 5)), hits(200, range(4, 9)))
     refs, said = deciding([a, b], seed=0)
     assert not any(s["decides"] for s in said)
-    assert refs == best_means([a, b])
+    assert [s["counts"] for s in said] == [False, True]
+    assert refs == (0.0, pytest.approx(0.025))
+    assert max([a, b], key=lambda t: worst_share(t, refs)) is b
+    assert max([a, b], key=lambda t: worst_share(t, best_means([a, b]))) is a
+    # on one protocol that is the plain rule: its best mean, beyond noise or not
+    one = [tried("popularity", hits(100, range(0, 3))), tried("b", hits(100, range(3, 7)))]
+    assert deciding(one, seed=0)[0] == best_means(one)
 
 
 def test_where_popularity_wins_beyond_noise_the_protocol_decides() -> None:

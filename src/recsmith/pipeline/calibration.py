@@ -487,18 +487,21 @@ def _entry(
     return entry
 
 
+def _says(protocol: dict[str, Any]) -> str:
+    """What the summary adds to a protocol that did not decide (``robust_choice.deciding``)."""
+    if protocol.get("decides", True):
+        return ""
+    if protocol["counts"]:
+        return f", chooses alone: the most users, no protocol beyond noise ({protocol['evidence']})"
+    return f", not deciding ({protocol['evidence']})"
+
+
 def calibration_summary(report: dict[str, Any]) -> str:
     """One line for ``recsmith train``: what serves, on what evidence (a protocol that does not
     tell the single sources apart beyond noise is named so: the choice was made without it)."""
-    protocols = report["protocols"]
-    some_decide = any(p.get("decides", True) for p in protocols)
     where = "; ".join(
-        f"{p['protocol']}, {p['validation_users']:,} users"
-        + ("" if p.get("decides", True) or not some_decide else f", not deciding ({p['evidence']})")
-        for p in protocols
+        f"{p['protocol']}, {p['validation_users']:,} users{_says(p)}" for p in report["protocols"]
     )
-    if not some_decide:
-        where += "; none tells the sources apart beyond noise: all count"
     if "tried" not in report:
         return f"calibration ({where}): {report['reason']}; serving as configured"
     scores = {

@@ -15,7 +15,9 @@ its best single source beats popularity beyond noise (or popularity, where it is
 the runner-up). Pooled time cuts on a sparse set hold ~100 users at NDCG ~0.02 (ml-100k@0.1,
 BENCHMARKS §42): their shares are noise, and a maximin that reads them as signal ships popularity
 over a source that wins the other protocol. A protocol that does not decide gets the reference 0
-(no share: it takes no part in any worst share) unless no protocol decides, where all count.
+(no share: it takes no part in any worst share). Where no protocol decides, the one with the
+most validation users chooses alone — the narrowest interval, and on one protocol the plain rule
+(best mean) — rather than a maximin over protocols that all read noise.
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ def deciding(singles: Sequence[Tried], seed: int) -> tuple[tuple[float, ...], li
     source must beat). A protocol decides where the paired bootstrap interval (over its users)
     of its best single source minus popularity lies above zero — or, where popularity is the
     best, of popularity minus the runner-up: then it tells popularity apart from the personal
-    sources. Where no protocol decides, every one counts (the rule before, §35): nothing better
-    is known, and on one protocol that is the plain best mean."""
+    sources. Where no protocol decides, the one with the most users counts alone (on one
+    protocol: the plain best mean). Each protocol's entry says whether it ``decides``, whether
+    it ``counts`` and its ``evidence`` (that paired difference and its interval)."""
     refs = best_means(singles)
     evidence: list[dict[str, Any]] = []
     for n in range(len(refs)):
@@ -82,10 +85,10 @@ def deciding(singles: Sequence[Tried], seed: int) -> tuple[tuple[float, ...], li
         diff = best.per_user[n] - other.per_user[n]
         low, high = bootstrap_ci(diff, n_resamples=RESAMPLES, seed=seed)
         said = f"{best.name} − {other.name} {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}]"
-        evidence.append({"decides": bool(low > 0), "evidence": said})
+        evidence.append({"decides": bool(low > 0), "counts": bool(low > 0), "evidence": said})
     if not any(e["decides"] for e in evidence):
-        return refs, evidence
-    return tuple(r if e["decides"] else 0.0 for r, e in zip(refs, evidence, strict=True)), evidence
+        evidence[int(np.argmax([len(p) for p in singles[0].per_user]))]["counts"] = True
+    return tuple(r if e["counts"] else 0.0 for r, e in zip(refs, evidence, strict=True)), evidence
 
 
 def prefer(
