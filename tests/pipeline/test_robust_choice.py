@@ -12,6 +12,7 @@ from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.pipeline.config import default_pipeline_config
 from recsmith.pipeline.robust_choice import (
     RESAMPLES,
+    Refs,
     Tried,
     best_means,
     deciding,
@@ -132,32 +133,47 @@ def test_a_protocol_of_pure_noise_does_not_count_and_the_clear_one_decides() -> 
     assert [s["decides"] for s in said] == [False, True]
     assert said[0]["evidence"].startswith("popularity − other +0.0073 [")
     assert said[1]["evidence"].startswith("personal − popularity +0.1000 [+0.0")
-    assert refs == (0.0, pytest.approx(0.3))
+    assert refs.means == (0.0, pytest.approx(0.3))
     # what the rule ignores would have chosen popularity: the noise is what it guards against
     everything = best_means(singles)
     assert max(singles, key=lambda t: worst_share(t, everything)) is popularity
-    # a richer choice is judged on the deciding protocol alone: it beats the personal source
-    # there beyond noise, and the noisy protocol, where it finds nothing, has no say
-    rich = tried("fused", hits(137), hits(800, range(0, 300)))
+    # a richer choice is judged on the deciding protocol: it beats the personal source there
+    # beyond noise, and the noisy one, where its luck (4) is within noise of popularity's (6),
+    # has no say — unless it falls below popularity there beyond noise (it finds nothing)
+    rich = tried("fused", hits(137, range(20, 24)), hits(800, range(0, 300)))
     assert prefer(personal, "best single source", rich, refs, seed=0)[0] is rich
     assert worst_share(rich, refs) == pytest.approx(1.25)
+    blind = tried("fused", hits(137), hits(800, range(0, 300)))
+    assert worst_share(blind, refs) == 0.0
+    assert prefer(personal, "best single source", blind, refs, seed=0)[0] is personal
 
 
-def test_where_no_protocol_tells_the_sources_apart_the_one_with_most_users_chooses() -> None:
-    """Two protocols of luck alone: neither decides, so the one with the most users (200) counts
-    alone — the maximin over both would read the smaller one's luck (popularity 3 of 100, ``b``
-    2 of 100) as signal and ship popularity; on the larger one ``b`` is first (5 of 200 vs 4)."""
+def test_where_no_protocol_tells_the_sources_apart_every_one_counts() -> None:
+    """Two protocols of luck alone: neither decides, so each one's best is its reference, as
+    before any protocol was set aside (on one protocol: the plain best mean)."""
     a = tried("popularity", hits(100, range(0, 3)), hits(200, range(0, 4)))
     b = tried("b", hits(100, range(3, 5)), hits(200, range(4, 9)))
     refs, said = deciding([a, b], seed=0)
     assert not any(s["decides"] for s in said)
-    assert [s["counts"] for s in said] == [False, True]
-    assert refs == (0.0, pytest.approx(0.025))
-    assert max([a, b], key=lambda t: worst_share(t, refs)) is b
-    assert max([a, b], key=lambda t: worst_share(t, best_means([a, b]))) is a
-    # on one protocol that is the plain rule: its best mean, beyond noise or not
-    one = [tried("popularity", hits(100, range(0, 3))), tried("b", hits(100, range(3, 7)))]
-    assert deciding(one, seed=0)[0] == best_means(one)
+    assert refs == Refs(best_means([a, b]))
+
+
+def test_a_protocol_that_does_not_decide_still_bars_a_collapse_below_popularity() -> None:
+    """Protocol 1 (400 users) does not decide: the personal source's lead over popularity (110
+    vs 100 hits, largely different users) is within noise; but trending finds 20, below
+    popularity beyond noise. Protocol 2 (800) decides: trending 300, personal 250, popularity
+    100. Trending's worst share is its share of popularity on protocol 1 (0.05 / 0.25 = 0.2),
+    the personal source's is 250 / 300 on protocol 2 (protocol 1 has no say on it): it ships,
+    and no protocol has it below popularity."""
+    popularity = tried("popularity", hits(400, range(0, 100)), hits(800, range(0, 100)))
+    personal = tried("personal", hits(400, range(50, 160)), hits(800, range(0, 250)))
+    trending = tried("trending", hits(400, range(0, 20)), hits(800, range(0, 300)))
+    singles = [popularity, personal, trending]
+    refs, said = deciding(singles, seed=0)
+    assert [s["decides"] for s in said] == [False, True]
+    assert worst_share(trending, refs) == pytest.approx(0.2)
+    assert worst_share(personal, refs) == pytest.approx(250 / 300)
+    assert max(singles, key=lambda t: worst_share(t, refs)) is personal
 
 
 def test_where_popularity_wins_beyond_noise_the_protocol_decides() -> None:
@@ -167,4 +183,4 @@ def test_where_popularity_wins_beyond_noise_the_protocol_decides() -> None:
     personal = tried("personal", hits(400, range(0, 100)))
     refs, said = deciding([popularity, personal], seed=0)
     assert said[0]["decides"] and said[0]["evidence"].startswith("popularity − personal +0.2500")
-    assert refs == (pytest.approx(0.5),)
+    assert refs.means == (pytest.approx(0.5),)

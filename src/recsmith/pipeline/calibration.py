@@ -42,6 +42,7 @@ from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import (
     RESAMPLES,
+    Refs,
     Tried,
     best_means,
     deciding,
@@ -302,7 +303,7 @@ def _grid(
     config: PipelineConfig,
     scored: list[Tried],
     protocols: _Protocols,
-    refs: Sequence[float],
+    refs: Refs,
     seed: int,
     started: float,
 ) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]]]:
@@ -345,7 +346,7 @@ def _fused_grid(
     fused: Tried,
     variants: Sequence[tuple[int, SourceConfig]],
     protocols: _Protocols,
-    refs: Sequence[float],
+    refs: Refs,
     seed: int,
 ) -> tuple[Tried, dict[str, Any]]:
     """The fused order with each source variant the grid tried swapped in, one after the other:
@@ -378,7 +379,7 @@ def _grid_param(
     param: str,
     values: Sequence[float | int],
     protocols: _Protocols,
-    refs: Sequence[float],
+    refs: Refs,
     seed: int,
 ) -> tuple[dict[str, Any], Tried, list[SourceConfig]]:
     """Source ``n`` of ``config`` alone under each of ``values`` of ``param`` (its other
@@ -461,7 +462,7 @@ def _try_ranker(
 
 
 def _entry(
-    t: Tried, best_single: Tried, refs: Sequence[float], groups: Sequence[Group], seed: int
+    t: Tried, best_single: Tried, refs: Refs, groups: Sequence[Group], seed: int
 ) -> dict[str, Any]:
     """One manifest row: the configuration, its worst share of the best single source, its
     weights, and on each protocol its NDCG@10 with a bootstrap interval and its paired
@@ -487,21 +488,23 @@ def _entry(
     return entry
 
 
-def _says(protocol: dict[str, Any]) -> str:
+def _says(protocol: dict[str, Any], some_decide: bool) -> str:
     """What the summary adds to a protocol that did not decide (``robust_choice.deciding``)."""
-    if protocol.get("decides", True):
+    if protocol.get("decides", True) or not some_decide:
         return ""
-    if protocol["counts"]:
-        return f", chooses alone: the most users, no protocol beyond noise ({protocol['evidence']})"
     return f", not deciding ({protocol['evidence']})"
 
 
 def calibration_summary(report: dict[str, Any]) -> str:
     """One line for ``recsmith train``: what serves, on what evidence (a protocol that does not
     tell the single sources apart beyond noise is named so: the choice was made without it)."""
+    protocols = report["protocols"]
+    some = any(p.get("decides", True) for p in protocols)
     where = "; ".join(
-        f"{p['protocol']}, {p['validation_users']:,} users{_says(p)}" for p in report["protocols"]
+        f"{p['protocol']}, {p['validation_users']:,} users{_says(p, some)}" for p in protocols
     )
+    if not some and "tried" in report:
+        where += "; none tells the sources apart beyond noise: all count"
     if "tried" not in report:
         return f"calibration ({where}): {report['reason']}; serving as configured"
     scores = {

@@ -14,10 +14,10 @@ A protocol counts in the maximin only where it tells the single sources apart (`
 its best single source beats popularity beyond noise (or popularity, where it is the best, beats
 the runner-up). Pooled time cuts on a sparse set hold ~100 users at NDCG ~0.02 (ml-100k@0.1,
 BENCHMARKS §42): their shares are noise, and a maximin that reads them as signal ships popularity
-over a source that wins the other protocol. A protocol that does not decide gets the reference 0
-(no share: it takes no part in any worst share). Where no protocol decides, the one with the
-most validation users chooses alone — the narrowest interval, and on one protocol the plain rule
-(best mean) — rather than a maximin over protocols that all read noise.
+over a source that wins the other protocol. A protocol that does not decide still bars what
+falls below popularity there beyond noise (its share is then its mean over popularity's), and
+has no say otherwise: the choice is never below popularity on validation beyond noise, on any
+protocol. Where no protocol decides, all count as before (§35; on one protocol: the best mean).
 """
 
 from __future__ import annotations
@@ -54,28 +54,45 @@ def best_means(singles: Sequence[Tried]) -> tuple[float, ...]:
     return tuple(float(m) for m in np.max([t.means for t in singles], axis=0))
 
 
-def worst_share(t: Tried, refs: Sequence[float]) -> float:
-    """``t``'s lowest share of ``refs`` over the protocols that count (reference above 0: a
-    protocol where it is 0 tells nothing apart, as where every source scored 0 or where
-    ``deciding`` found only noise); 1 where none counts."""
+@dataclass(frozen=True, slots=True)
+class Refs:
+    """What shares are read against: each protocol's best single mean where the protocol
+    decides (0 where it does not), and where it does not, popularity's per-user scores there
+    (``floors``; None elsewhere): a configuration below them beyond noise gets its share of
+    popularity's mean on that protocol, any other no share there."""
+
+    means: tuple[float, ...]
+    floors: tuple[np.ndarray | None, ...] = ()
+
+
+def worst_share(t: Tried, refs: Refs | Sequence[float]) -> float:
+    """``t``'s lowest share of ``refs`` over the protocols that count against it (reference
+    above 0, or below a non-deciding protocol's popularity beyond noise: ``Refs``; a protocol
+    where every source scored 0 tells nothing apart); 1 where none counts."""
     return min(_shares(t, refs).values(), default=1.0)
 
 
-def _shares(t: Tried, refs: Sequence[float]) -> dict[int, float]:
-    """``t``'s share of the reference on each protocol that counts, by protocol index."""
-    return {n: m / r for n, (m, r) in enumerate(zip(t.means, refs, strict=True)) if r > 0}
+def _shares(t: Tried, refs: Refs | Sequence[float]) -> dict[int, float]:
+    """``t``'s share on each protocol that counts against it, by protocol index."""
+    refs = refs if isinstance(refs, Refs) else Refs(tuple(refs))
+    shares = {n: m / r for n, (m, r) in enumerate(zip(t.means, refs.means, strict=True)) if r > 0}
+    for n, floor in enumerate(refs.floors):
+        if floor is not None and floor.mean() > 0:
+            high = bootstrap_ci(t.per_user[n] - floor, n_resamples=RESAMPLES, seed=0)[1]
+            if high < 0:
+                shares[n] = t.means[n] / float(floor.mean())
+    return shares
 
 
-def deciding(singles: Sequence[Tried], seed: int) -> tuple[tuple[float, ...], list[dict[str, Any]]]:
-    """The references the choice is made against — each protocol's best single mean where the
-    protocol tells the single sources apart, 0 where it does not — and, per protocol, whether
-    it decides and on what evidence. ``singles[0]`` is popularity alone (the baseline every
+def deciding(singles: Sequence[Tried], seed: int) -> tuple[Refs, list[dict[str, Any]]]:
+    """The references the choice is made against (``Refs``) and, per protocol, whether it
+    decides and on what evidence. ``singles[0]`` is popularity alone (the baseline every
     source must beat). A protocol decides where the paired bootstrap interval (over its users)
     of its best single source minus popularity lies above zero — or, where popularity is the
     best, of popularity minus the runner-up: then it tells popularity apart from the personal
-    sources. Where no protocol decides, the one with the most users counts alone (on one
-    protocol: the plain best mean). Each protocol's entry says whether it ``decides``, whether
-    it ``counts`` and its ``evidence`` (that paired difference and its interval)."""
+    sources. Where no protocol decides, every one counts (the rule before, §35): nothing better
+    is known, and on one protocol that is the plain best mean. Each protocol's entry says
+    whether it ``decides`` and its ``evidence`` (that paired difference and its interval)."""
     refs = best_means(singles)
     evidence: list[dict[str, Any]] = []
     for n in range(len(refs)):
@@ -85,14 +102,21 @@ def deciding(singles: Sequence[Tried], seed: int) -> tuple[tuple[float, ...], li
         diff = best.per_user[n] - other.per_user[n]
         low, high = bootstrap_ci(diff, n_resamples=RESAMPLES, seed=seed)
         said = f"{best.name} − {other.name} {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}]"
-        evidence.append({"decides": bool(low > 0), "counts": bool(low > 0), "evidence": said})
+        evidence.append({"decides": bool(low > 0), "evidence": said})
     if not any(e["decides"] for e in evidence):
-        evidence[int(np.argmax([len(p) for p in singles[0].per_user]))]["counts"] = True
-    return tuple(r if e["counts"] else 0.0 for r, e in zip(refs, evidence, strict=True)), evidence
+        return Refs(refs), evidence
+    decides = [e["decides"] for e in evidence]
+    return (
+        Refs(
+            tuple(r if d else 0.0 for r, d in zip(refs, decides, strict=True)),
+            tuple(None if d else p for p, d in zip(singles[0].per_user, decides, strict=True)),
+        ),
+        evidence,
+    )
 
 
 def prefer(
-    simple: Tried, reason: str, rich: Tried, refs: Sequence[float], seed: int
+    simple: Tried, reason: str, rich: Tried, refs: Refs | Sequence[float], seed: int
 ) -> tuple[Tried, str]:
     """``rich`` replaces ``simple`` only if it lifts the protocol where ``simple`` is weakest
     (its lowest share) by more than noise — the lower end of the paired bootstrap interval of
