@@ -14,10 +14,11 @@ A protocol counts in the maximin only where it tells the single sources apart (`
 its best single source beats popularity beyond noise (or popularity, where it is the best, beats
 the runner-up). Pooled time cuts on a sparse set hold ~100 users at NDCG ~0.02 (ml-100k@0.1,
 BENCHMARKS §42): their shares are noise, and a maximin that reads them as signal ships popularity
-over a source that wins the other protocol. A protocol that does not decide still bars what
-falls below popularity there beyond noise (its share is then its mean over popularity's), and
-has no say otherwise: the choice is never below popularity on validation beyond noise, on any
-protocol. Where no protocol decides, all count as before (§35; on one protocol: the best mean).
+over a source that wins the other protocol. A protocol that does not decide still counts
+against what falls below popularity there beyond noise (its share there is its mean over
+popularity's: a collapse the other protocol cannot see is still weighed), and has no say
+otherwise. Popularity alone is always a candidate, so the shipped worst share is never below
+its. Where no protocol decides, all count as before (§35; on one protocol: the best mean).
 """
 
 from __future__ import annotations
