@@ -10,7 +10,15 @@ import pytest
 
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.pipeline.config import default_pipeline_config
-from recsmith.pipeline.robust_choice import RESAMPLES, Tried, best_means, prefer, worst_share
+from recsmith.pipeline.robust_choice import (
+    RESAMPLES,
+    Refs,
+    Tried,
+    best_means,
+    deciding,
+    prefer,
+    worst_share,
+)
 
 CONFIG = default_pipeline_config()
 
@@ -98,3 +106,81 @@ def test_a_protocol_where_every_source_scores_zero_tells_nothing_apart() -> None
     assert refs == (pytest.approx(0.4), 0.0)
     assert worst_share(a, refs) == pytest.approx(0.5) and worst_share(b, refs) == pytest.approx(1)
     assert prefer(a, "", b, refs, seed=0)[0] is b
+
+
+def hits(n_users: int, *users: range) -> list[float]:
+    """Per-user NDCG where the listed users found their item at the top (1) and no one else."""
+    scores = np.zeros(n_users)
+    for found in users:
+        scores[found] = 1.0
+    return list(scores)
+
+
+def test_a_protocol_of_pure_noise_does_not_count_and_the_clear_one_decides() -> None:
+    """Protocol 1 is noise: 137 users whose held-out items are random, found by luck — 6 by
+    popularity, 2 by the personal source, 5 by the other (disjoint users: no source is better
+    there beyond the interval of its paired difference). Protocol 2 (800 users) has a clear
+    winner: the personal source finds 240 items, popularity 160 of the same users' items, the
+    other 120. Read as signal, protocol 1 gives the personal source the worst share 2/6 = 0.33,
+    below popularity's 160/240 = 0.67, and the maximin ships popularity (the ml-100k@0.1 case,
+    BENCHMARKS §42); protocol 1 does not decide, so protocol 2 alone chooses the personal one."""
+    popularity = tried("popularity", hits(137, range(0, 6)), hits(800, range(0, 160)))
+    personal = tried("personal", hits(137, range(6, 8)), hits(800, range(0, 240)))
+    other = tried("other", hits(137, range(8, 13)), hits(800, range(0, 120)))
+    singles = [popularity, personal, other]
+    refs, said = deciding(singles, seed=0)
+    assert max(singles, key=lambda t: worst_share(t, refs)) is personal
+    assert [s["decides"] for s in said] == [False, True]
+    assert said[0]["evidence"].startswith("popularity − other +0.0073 [")
+    assert said[1]["evidence"].startswith("personal − popularity +0.1000 [+0.0")
+    assert refs.means == (0.0, pytest.approx(0.3))
+    # what the rule ignores would have chosen popularity: the noise is what it guards against
+    everything = best_means(singles)
+    assert max(singles, key=lambda t: worst_share(t, everything)) is popularity
+    # a richer choice is judged on the deciding protocol: it beats the personal source there
+    # beyond noise, and the noisy one, where its luck (4) is within noise of popularity's (6),
+    # has no say — unless it falls below popularity there beyond noise (it finds nothing)
+    rich = tried("fused", hits(137, range(20, 24)), hits(800, range(0, 300)))
+    assert prefer(personal, "best single source", rich, refs, seed=0)[0] is rich
+    assert worst_share(rich, refs) == pytest.approx(1.25)
+    blind = tried("fused", hits(137), hits(800, range(0, 300)))
+    assert worst_share(blind, refs) == 0.0
+    assert prefer(personal, "best single source", blind, refs, seed=0)[0] is personal
+
+
+def test_where_no_protocol_tells_the_sources_apart_every_one_counts() -> None:
+    """Two protocols of luck alone: neither decides, so each one's best is its reference, as
+    before any protocol was set aside (on one protocol: the plain best mean)."""
+    a = tried("popularity", hits(100, range(0, 3)), hits(200, range(0, 4)))
+    b = tried("b", hits(100, range(3, 5)), hits(200, range(4, 9)))
+    refs, said = deciding([a, b], seed=0)
+    assert not any(s["decides"] for s in said)
+    assert refs == Refs(best_means([a, b]))
+
+
+def test_a_protocol_that_does_not_decide_still_bars_a_collapse_below_popularity() -> None:
+    """Protocol 1 (400 users) does not decide: the personal source's lead over popularity (110
+    vs 100 hits, largely different users) is within noise; but trending finds 20, below
+    popularity beyond noise. Protocol 2 (800) decides: trending 300, personal 250, popularity
+    100. Trending's worst share is its share of popularity on protocol 1 (0.05 / 0.25 = 0.2),
+    the personal source's is 250 / 300 on protocol 2 (protocol 1 has no say on it): it ships,
+    and no protocol has it below popularity."""
+    popularity = tried("popularity", hits(400, range(0, 100)), hits(800, range(0, 100)))
+    personal = tried("personal", hits(400, range(50, 160)), hits(800, range(0, 250)))
+    trending = tried("trending", hits(400, range(0, 20)), hits(800, range(0, 300)))
+    singles = [popularity, personal, trending]
+    refs, said = deciding(singles, seed=0)
+    assert [s["decides"] for s in said] == [False, True]
+    assert worst_share(trending, refs) == pytest.approx(0.2)
+    assert worst_share(personal, refs) == pytest.approx(250 / 300)
+    assert max(singles, key=lambda t: worst_share(t, refs)) is personal
+
+
+def test_where_popularity_wins_beyond_noise_the_protocol_decides() -> None:
+    """Popularity first by 100 of 400 users over the runner-up: that protocol tells popularity
+    apart from the personal sources and counts."""
+    popularity = tried("popularity", hits(400, range(0, 200)))
+    personal = tried("personal", hits(400, range(0, 100)))
+    refs, said = deciding([popularity, personal], seed=0)
+    assert said[0]["decides"] and said[0]["evidence"].startswith("popularity − personal +0.2500")
+    assert refs.means == (pytest.approx(0.5),)

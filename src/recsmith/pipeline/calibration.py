@@ -12,7 +12,8 @@ variant in its own place (``_fused_grid``). A time cut holding few users is pool
 cuts into one protocol (``validation.py``). Each configuration is judged by its worst
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
-below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both. The
+below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
+protocol whose best single source is not beyond noise of popularity takes no part (§42). The
 simpler choice ships unless a richer one beats it by more than its noise (paired bootstrap over
 validation users), so the shipped pipeline's worst share is never below that of its best single
 source; the manifest lists every configuration with its score on each protocol.
@@ -39,7 +40,15 @@ from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.robust_choice import RESAMPLES, Tried, best_means, prefer, worst_share
+from recsmith.pipeline.robust_choice import (
+    RESAMPLES,
+    Refs,
+    Tried,
+    best_means,
+    deciding,
+    prefer,
+    worst_share,
+)
 from recsmith.pipeline.training import (
     build_sources,
     feature_state,
@@ -262,13 +271,13 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     report["protocols"] = [p for p, ok in zip(report["protocols"], enough, strict=True) if ok]
     protocols = _Protocols(config, vals, attrs, full)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-    refs = best_means(scored[:-1])
+    refs, decides = deciding(scored[:-1], seed)
     fit_seconds = time.perf_counter() - started
     tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, started)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-        refs = best_means(scored[:-1])
+        refs, decides = deciding(scored[:-1], seed)
     scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
     # ties: the first (popularity)
     best_single = max(scored[:-1], key=lambda t: worst_share(t, refs))
@@ -280,8 +289,9 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
         choice, reason = prefer(choice, reason, ranker, refs, seed)
     else:
         report["ranker"] = ranker
-    for p, ref in zip(report["protocols"], refs, strict=True):
+    for p, ref, said in zip(report["protocols"], best_means(scored[:-1]), decides, strict=True):
         p["best_single_ndcg@10"] = round(ref, 5)
+        p |= said
     report["tried"] = [_entry(t, best_single, refs, vals, seed) for t in scored]
     report["chosen"] = choice.name
     report["reason"] = reason
@@ -293,7 +303,7 @@ def _grid(
     config: PipelineConfig,
     scored: list[Tried],
     protocols: _Protocols,
-    refs: Sequence[float],
+    refs: Refs,
     seed: int,
     started: float,
 ) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]]]:
@@ -336,7 +346,7 @@ def _fused_grid(
     fused: Tried,
     variants: Sequence[tuple[int, SourceConfig]],
     protocols: _Protocols,
-    refs: Sequence[float],
+    refs: Refs,
     seed: int,
 ) -> tuple[Tried, dict[str, Any]]:
     """The fused order with each source variant the grid tried swapped in, one after the other:
@@ -369,7 +379,7 @@ def _grid_param(
     param: str,
     values: Sequence[float | int],
     protocols: _Protocols,
-    refs: Sequence[float],
+    refs: Refs,
     seed: int,
 ) -> tuple[dict[str, Any], Tried, list[SourceConfig]]:
     """Source ``n`` of ``config`` alone under each of ``values`` of ``param`` (its other
@@ -452,7 +462,7 @@ def _try_ranker(
 
 
 def _entry(
-    t: Tried, best_single: Tried, refs: Sequence[float], groups: Sequence[Group], seed: int
+    t: Tried, best_single: Tried, refs: Refs, groups: Sequence[Group], seed: int
 ) -> dict[str, Any]:
     """One manifest row: the configuration, its worst share of the best single source, its
     weights, and on each protocol its NDCG@10 with a bootstrap interval and its paired
@@ -478,11 +488,23 @@ def _entry(
     return entry
 
 
+def _says(protocol: dict[str, Any], some_decide: bool) -> str:
+    """What the summary adds to a protocol that did not decide (``robust_choice.deciding``)."""
+    if protocol.get("decides", True) or not some_decide:
+        return ""
+    return f", not deciding ({protocol['evidence']})"
+
+
 def calibration_summary(report: dict[str, Any]) -> str:
-    """One line for ``recsmith train``: what serves, on what evidence."""
+    """One line for ``recsmith train``: what serves, on what evidence (a protocol that does not
+    tell the single sources apart beyond noise is named so: the choice was made without it)."""
+    protocols = report["protocols"]
+    some = any(p.get("decides", True) for p in protocols)
     where = "; ".join(
-        f"{p['protocol']}, {p['validation_users']:,} users" for p in report["protocols"]
+        f"{p['protocol']}, {p['validation_users']:,} users{_says(p, some)}" for p in protocols
     )
+    if not some and "tried" in report:
+        where += "; none tells the sources apart beyond noise: all count"
     if "tried" not in report:
         return f"calibration ({where}): {report['reason']}; serving as configured"
     scores = {

@@ -9,12 +9,23 @@ weakest protocol by more than noise (a paired bootstrap interval over that proto
 zero) and its own worst share is not lower: the simpler choice's weakest protocol is where its
 guarantee is thinnest, and a noisy protocol where both do about as well (a time cut holds ~100
 users) must not veto a gain measured beyond noise on the other.
+
+A protocol counts in the maximin only where it tells the single sources apart (``deciding``):
+its best single source beats popularity beyond noise (or popularity, where it is the best, beats
+the runner-up). Pooled time cuts on a sparse set hold ~100 users at NDCG ~0.02 (ml-100k@0.1,
+BENCHMARKS §42): their shares are noise, and a maximin that reads them as signal ships popularity
+over a source that wins the other protocol. A protocol that does not decide still counts
+against what falls below popularity there beyond noise (its share there is its mean over
+popularity's: a collapse the other protocol cannot see is still weighed), and has no say
+otherwise. Popularity alone is always a candidate, so the shipped worst share is never below
+its. Where no protocol decides, all count as before (§35; on one protocol: the best mean).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,24 +55,76 @@ def best_means(singles: Sequence[Tried]) -> tuple[float, ...]:
     return tuple(float(m) for m in np.max([t.means for t in singles], axis=0))
 
 
-def worst_share(t: Tried, refs: Sequence[float]) -> float:
-    """``t``'s lowest share of ``refs`` over the protocols (a protocol where ``refs`` is 0 gives
-    every configuration the share 1: nothing there tells them apart)."""
-    return float(min(_share(m, r) for m, r in zip(t.means, refs, strict=True)))
+@dataclass(frozen=True, slots=True)
+class Refs:
+    """What shares are read against: each protocol's best single mean where the protocol
+    decides (0 where it does not), and where it does not, popularity's per-user scores there
+    (``floors``; None elsewhere): a configuration below them beyond noise gets its share of
+    popularity's mean on that protocol, any other no share there."""
+
+    means: tuple[float, ...]
+    floors: tuple[np.ndarray | None, ...] = ()
 
 
-def _share(mean: np.ndarray | float, ref: float) -> np.ndarray | float:
-    return mean / ref if ref > 0 else np.ones_like(mean)
+def worst_share(t: Tried, refs: Refs | Sequence[float]) -> float:
+    """``t``'s lowest share of ``refs`` over the protocols that count against it (reference
+    above 0, or below a non-deciding protocol's popularity beyond noise: ``Refs``; a protocol
+    where every source scored 0 tells nothing apart); 1 where none counts."""
+    return min(_shares(t, refs).values(), default=1.0)
+
+
+def _shares(t: Tried, refs: Refs | Sequence[float]) -> dict[int, float]:
+    """``t``'s share on each protocol that counts against it, by protocol index."""
+    refs = refs if isinstance(refs, Refs) else Refs(tuple(refs))
+    shares = {n: m / r for n, (m, r) in enumerate(zip(t.means, refs.means, strict=True)) if r > 0}
+    for n, floor in enumerate(refs.floors):
+        if floor is not None and floor.mean() > 0:
+            high = bootstrap_ci(t.per_user[n] - floor, n_resamples=RESAMPLES, seed=0)[1]
+            if high < 0:
+                shares[n] = t.means[n] / float(floor.mean())
+    return shares
+
+
+def deciding(singles: Sequence[Tried], seed: int) -> tuple[Refs, list[dict[str, Any]]]:
+    """The references the choice is made against (``Refs``) and, per protocol, whether it
+    decides and on what evidence. ``singles[0]`` is popularity alone (the baseline every
+    source must beat). A protocol decides where the paired bootstrap interval (over its users)
+    of its best single source minus popularity lies above zero — or, where popularity is the
+    best, of popularity minus the runner-up: then it tells popularity apart from the personal
+    sources. Where no protocol decides, every one counts (the rule before, §35): nothing better
+    is known, and on one protocol that is the plain best mean. Each protocol's entry says
+    whether it ``decides`` and its ``evidence`` (that paired difference and its interval)."""
+    refs = best_means(singles)
+    evidence: list[dict[str, Any]] = []
+    for n in range(len(refs)):
+        ranked = sorted(singles, key=lambda t: -t.means[n])  # stable: popularity first on ties
+        best = ranked[0]
+        other = singles[0] if best is not singles[0] else ranked[min(1, len(ranked) - 1)]
+        diff = best.per_user[n] - other.per_user[n]
+        low, high = bootstrap_ci(diff, n_resamples=RESAMPLES, seed=seed)
+        said = f"{best.name} − {other.name} {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}]"
+        evidence.append({"decides": bool(low > 0), "evidence": said})
+    if not any(e["decides"] for e in evidence):
+        return Refs(refs), evidence
+    decides = [e["decides"] for e in evidence]
+    return (
+        Refs(
+            tuple(r if d else 0.0 for r, d in zip(refs, decides, strict=True)),
+            tuple(None if d else p for p, d in zip(singles[0].per_user, decides, strict=True)),
+        ),
+        evidence,
+    )
 
 
 def prefer(
-    simple: Tried, reason: str, rich: Tried, refs: Sequence[float], seed: int
+    simple: Tried, reason: str, rich: Tried, refs: Refs | Sequence[float], seed: int
 ) -> tuple[Tried, str]:
     """``rich`` replaces ``simple`` only if it lifts the protocol where ``simple`` is weakest
     (its lowest share) by more than noise — the lower end of the paired bootstrap interval of
     the per-user difference there above zero — and its own worst share is not lower. On one
     protocol this is the plain rule: better beyond noise."""
-    weakest = int(np.argmin([_share(m, r) for m, r in zip(simple.means, refs, strict=True)]))
+    shares = _shares(simple, refs) or {0: 1.0}
+    weakest = min(shares, key=shares.__getitem__)
     diff = rich.per_user[weakest] - simple.per_user[weakest]
     low, high = bootstrap_ci(diff, n_resamples=RESAMPLES, seed=seed)
     shares = f"worst share {worst_share(rich, refs):.3f} vs {worst_share(simple, refs):.3f}"
