@@ -7,6 +7,7 @@ users through the real runtime and scores them with the evaluation's metric code
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,25 @@ HITS = 5  # items 0..4: what everyone ends up taking in the popularity case
 N_ITEMS = 300
 
 
+def purchases(
+    users: Sequence[int], items: Sequence[int], offsets_us: Sequence[int] | np.ndarray
+) -> pd.DataFrame:
+    """Purchase events of ``users`` × ``items`` (parallel), at ``offsets_us`` microseconds after
+    a fixed start: the one frame every constructed data set here becomes."""
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{u:04d}" for u in users],
+            "item_id": [f"i{i:04d}" for i in items],
+            "ts": 1_700_000_000_000_000 + np.asarray(offsets_us, dtype=np.int64),
+            "event_id": [f"e{n:06d}" for n in range(len(users))],
+            "session_id": None,
+            "event_type": "purchase",
+            "value": np.nan,
+            "context": None,
+        }
+    )
+
+
 def frame(rows: list[tuple[int, int]]) -> pd.DataFrame:
     """(user, item) pairs in time order per user; user u's events sit in their own hour, so a
     global time cut splits almost nobody and the latest-item protocol must be used."""
@@ -38,18 +58,8 @@ def frame(rows: list[tuple[int, int]]) -> pd.DataFrame:
     step = np.zeros(len(rows), np.int64)
     for n in range(1, len(rows)):
         step[n] = step[n - 1] + 1 if users[n] == users[n - 1] else 0
-    return pd.DataFrame(
-        {
-            "user_id": [f"u{u:04d}" for u in users],
-            "item_id": [f"i{i:04d}" for _, i in rows],
-            "ts": 1_700_000_000_000_000 + users * 3_600_000_000 + step * 1_000_000,
-            "event_id": [f"e{n:06d}" for n in range(len(rows))],
-            "session_id": None,
-            "event_type": "purchase",
-            "value": np.nan,
-            "context": None,
-        }
-    )
+    items = [i for _, i in rows]
+    return purchases(users, items, users * 3_600_000_000 + step * 1_000_000)
 
 
 def config(sources: list[dict[str, object]], ranker: bool = False) -> PipelineConfig:
@@ -285,19 +295,7 @@ def test_a_time_cut_validates_where_enough_users_return_with_new_items() -> None
         rows += [(u, (u + j) % 40, 0) for j in range(8)]
         rows.append((u, 40 + u % 10, 9 * day))
     rows.append((0, 0, 9 * day + 1))
-    events = pd.DataFrame(rows, columns=["user", "item", "t"])
-    events = pd.DataFrame(
-        {
-            "user_id": [f"u{u:04d}" for u in events["user"]],
-            "item_id": [f"i{i:04d}" for i in events["item"]],
-            "ts": 1_700_000_000_000_000 + events["t"].to_numpy(),
-            "event_id": [f"e{n:06d}" for n in range(len(events))],
-            "session_id": None,
-            "event_type": "purchase",
-            "value": np.nan,
-            "context": None,
-        }
-    )
+    events = purchases(*zip(*rows, strict=True))
     full = Interactions.from_events(events, WEIGHTS)
     val = time_cut_split(full, min_users=200, share=0.1, max_users=5000)
     assert val is not None and val.protocol == "temporal cut at the latest 0.1"
@@ -331,18 +329,7 @@ def test_small_time_cuts_are_pooled_into_one_protocol_until_enough_users_return(
     rows = [(u, i, 0) for u in range(300) for i in (u % 20, 20 + u % 20)]
     rows += [(u, u % 40, 0) for u in range(300, 400)]
     rows += [(u, 40 + u % 10, (1 + u) * day) for u in range(300)]
-    events = pd.DataFrame(
-        {
-            "user_id": [f"u{u:04d}" for u, _, _ in rows],
-            "item_id": [f"i{i:04d}" for _, i, _ in rows],
-            "ts": [1_700_000_000_000_000 + t for _, _, t in rows],
-            "event_id": [f"e{n:06d}" for n in range(len(rows))],
-            "session_id": None,
-            "event_type": "purchase",
-            "value": np.nan,
-            "context": None,
-        }
-    )
+    events = purchases(*zip(*rows, strict=True))
     full = Interactions.from_events(events, WEIGHTS)
     single = time_cut_split(full, min_users=150, share=0.1, max_users=5000)
     assert single is not None and len(single.users) == 200  # the old rule: the 0.2 cut alone
@@ -379,18 +366,7 @@ def rising_case(new_items: bool) -> pd.DataFrame:
         rows += [(u, int(i), int(rng.integers(0, 100 * day))) for i in classics[:6]]
         later = [50 + 2 * c, 51 + 2 * c] if new_items else [int(i) for i in classics[6:8]]
         rows += [(u, i, int(rng.integers(150 * day, 200 * day))) for i in later]
-    return pd.DataFrame(
-        {
-            "user_id": [f"u{u:04d}" for u, _, _ in rows],
-            "item_id": [f"i{i:04d}" for _, i, _ in rows],
-            "ts": [1_700_000_000_000_000 + t for _, _, t in rows],
-            "event_id": [f"e{n:06d}" for n in range(len(rows))],
-            "session_id": None,
-            "event_type": "purchase",
-            "value": np.nan,
-            "context": None,
-        }
-    )
+    return purchases(*zip(*rows, strict=True))
 
 
 def test_where_users_take_what_is_new_in_their_taste_ease_ships_with_the_rising_factor() -> None:
@@ -544,18 +520,7 @@ def noise_after_the_cut_case(seed: int) -> pd.DataFrame:
     for u in range(920, 1000):
         rows += [(u, int(i), u * 1000 + j) for j, i in enumerate(295 + rng.permutation(5)[:3])]
     users, items, steps = (np.array(c) for c in zip(*rows, strict=True))
-    return pd.DataFrame(
-        {
-            "user_id": [f"u{u:04d}" for u in users],
-            "item_id": [f"i{i:04d}" for i in items],
-            "ts": 1_700_000_000_000_000 + steps * 3_600_000,
-            "event_id": [f"e{n:06d}" for n in range(len(rows))],
-            "session_id": None,
-            "event_type": "purchase",
-            "value": np.nan,
-            "context": None,
-        }
-    )
+    return purchases(users, items, steps * 3_600_000)
 
 
 def test_a_time_cut_of_pure_noise_does_not_decide_and_the_clear_protocol_chooses() -> None:
