@@ -19,6 +19,7 @@ and popularity fill as serving.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import numpy as np
 from bar_check import parts
@@ -96,8 +97,10 @@ def run(name: str, protocol: str) -> None:
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def each_dataset_and_protocol(run: Callable[[str, str], None], doc: str) -> None:
+    """The command line this script and ``rising_frontier.py`` share: ``run`` on each of
+    ``--datasets`` × ``--protocols``, after the calibration line."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--datasets", default="ml-100k")
     parser.add_argument("--protocols", default="temporal:0.8,leave-last-out")
     args = parser.parse_args()
@@ -105,6 +108,10 @@ def main() -> None:
     for name in args.datasets.split(","):
         for protocol in args.protocols.split(","):
             run(name, protocol)
+
+
+def main() -> None:
+    each_dataset_and_protocol(run, __doc__ or "")
 
 
 if __name__ == "__main__":

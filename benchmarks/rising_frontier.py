@@ -14,11 +14,9 @@ by hand. Dense score matrices: small data sets only.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 from bar_check import parts
-from calibration import calibration_line
+from protocol_frontier import each_dataset_and_protocol
 
 from recsmith.config import EventSettings
 from recsmith.evaluation.metrics import ndcg_at_k
@@ -92,14 +90,7 @@ def run(name: str, protocol: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="ml-100k")
-    parser.add_argument("--protocols", default="temporal:0.8,leave-last-out")
-    args = parser.parse_args()
-    print(calibration_line(), flush=True)
-    for name in args.datasets.split(","):
-        for protocol in args.protocols.split(","):
-            run(name, protocol)
+    each_dataset_and_protocol(run, __doc__ or "")
 
 
 if __name__ == "__main__":
