@@ -17,6 +17,7 @@ from uuid import uuid4
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from recsmith.bundle import Answer, NeedsPipeline
 from recsmith.capping.policy import demote
@@ -40,13 +41,22 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.placements.choose import DEFAULT_K, list_length, placement_bundle
 from recsmith.privacy.gate import ANONYMOUS, withheld_reason
 from recsmith.serving.allowed_methods import AllowEveryMethod
-from recsmith.serving.auth import require_scope
+from recsmith.serving.auth import admit, require_scope, secret_in_headers
 from recsmith.serving.category_match import match_categories
 from recsmith.serving.coalesce import Options, UserQuery, answer_arguments
-from recsmith.serving.deps import BundleDep, Runtime, RuntimeDep, Served
+from recsmith.serving.deps import (
+    BundleDep,
+    Runtime,
+    RuntimeDep,
+    Served,
+    require_bundle,
+    runtime_of,
+)
+from recsmith.serving.direct_route import DirectRoute, answered_by
 from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.response_cache import cache_key
+from recsmith.serving.route_params import RouteParams
 from recsmith.serving.schemas import (
     PopularResponse,
     RecommendationResponse,
@@ -188,12 +198,23 @@ def reason_for(
     return "picked for you"
 
 
-@router.get(
-    "/users/{user_id:id}/recommendations",
-    response_model=RecommendationResponse,
-    summary="Top-k items for a user",
-    responses=error_responses(401, 403, 409, 422, 503),
-)
+class _DirectEveryMethod(DirectRoute, AllowEveryMethod):
+    """The GET recommendation route: answered directly (``recommend_direct``), its 405 naming
+    the POST too."""
+
+
+async def recommend_direct(request: Request, params: RouteParams) -> Response:
+    """``GET /v1/users/{user_id}/recommendations`` without FastAPI's per-request solve
+    (``direct_route``): the router's key check, the two dependencies and the twelve parameters
+    in FastAPI's order, then ``recommend``'s list written as FastAPI writes a response model."""
+    runtime = runtime_of(request)
+    await admit(runtime, request, "read", secret_in_headers(request))
+    bundle = await require_bundle(runtime)
+    response = await recommend(request, runtime=runtime, bundle=bundle, **params.read(request))
+    return Response(response.model_dump_json(), media_type="application/json")
+
+
+@answered_by(recommend_direct)
 async def recommend(
     request: Request,
     user_id: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
@@ -385,6 +406,17 @@ async def recommend(
     else:  # stored before the response leaves: the page view's next list may go to any worker
         await run_in_threadpool(_record, runtime, *logged, chosen.propensity, page_view_id, arm)
     return response
+
+
+router.add_api_route(
+    "/users/{user_id:id}/recommendations",
+    recommend,
+    methods=["GET"],
+    response_model=RecommendationResponse,
+    summary="Top-k items for a user",
+    responses=error_responses(401, 403, 409, 422, 503),
+    route_class_override=_DirectEveryMethod,
+)
 
 
 def _record(

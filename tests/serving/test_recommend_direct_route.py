@@ -1,0 +1,216 @@
+"""``GET /v1/users/{user_id}/recommendations`` is answered without FastAPI's per-request solve
+(``direct_route.answered_by``, ``route_params``): it must publish, refuse, admit and answer
+exactly as the FastAPI-solved route did. Two oracles: hand-written expectations, and the
+``POST`` twin of the route, which FastAPI still solves from the same signature."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import Settings
+from recsmith.pipeline.config import MAX_LIST_LENGTH
+from recsmith.serving import create_app
+from recsmith.serving.routers import recommend
+from recsmith.serving.routers.recommend import _DirectEveryMethod
+from recsmith.store.base import EventStore
+
+URL = "/v1/users/u1/recommendations"
+INT = "Input should be a valid integer, unable to parse string as an integer"
+BOOL = "Input should be a valid boolean, unable to interpret input"
+FLOAT = "Input should be a valid number, unable to parse string as a number"
+PRINTABLE = "String should match pattern '^[^\\x00-\\x1f\\x7f-\\x9f]+$'"
+
+#: one bad value per parameter, and the {field, reason} FastAPI answered for it
+BAD: list[tuple[str, str, str]] = [
+    ("k", "0", "Input should be greater than or equal to 1"),
+    ("k", str(MAX_LIST_LENGTH + 1), f"Input should be less than or equal to {MAX_LIST_LENGTH}"),
+    ("k", "ten", INT),
+    ("k", "", INT),
+    ("k", "2.5", INT),
+    ("hour", "24", "Input should be less than or equal to 23"),
+    ("hour", "-1", "Input should be greater than or equal to 0"),
+    ("hour", "noon", INT),
+    ("diversity", "1.5", "Input should be less than or equal to 1"),
+    ("diversity", "-0.1", "Input should be greater than or equal to 0"),
+    ("diversity", "lots", FLOAT),
+    ("include_seen", "maybe", BOOL),
+    ("explain", "2", BOOL),
+    ("device", "d" * 33, "String should have at most 32 characters"),
+    ("placement", "p" * 65, "String should have at most 64 characters"),
+    ("placement", "home\x01", PRINTABLE),
+    ("page_view_id", "", "String should have at least 1 character"),
+    ("page_view_id", "v" * 129, "String should have at most 128 characters"),
+    ("page_view_id", "view\x7f", PRINTABLE),
+]
+
+
+@pytest.fixture
+def direct(client: TestClient) -> TestClient:
+    """The session's client; the route it reaches is the direct one (not FastAPI's handler)."""
+    routes = [
+        r
+        for r in recommend.router.routes
+        if getattr(r, "path", "") == "/v1/users/{user_id:id}/recommendations"
+        and "GET" in getattr(r, "methods", ())
+    ]
+    assert [type(r) for r in routes] == [_DirectEveryMethod]
+    return client
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"), BAD, ids=[f"{n}={v[:8]!r}" for n, v, _ in BAD]
+)
+def test_each_bad_parameter_is_a_422_naming_it_as_fastapi_did(
+    direct: TestClient, keys: dict[str, dict[str, str]], name: str, value: str, reason: str
+) -> None:
+    got = direct.get(URL, params={name: value}, headers=keys["read"])
+    assert got.status_code == 422
+    assert got.json() == {"detail": [{"field": name, "reason": reason}]}
+    # the POST twin is still solved by FastAPI from the same declarations
+    twin = direct.post(URL, params={name: value}, json={}, headers=keys["read"])
+    assert (twin.status_code, twin.json()) == (422, got.json())
+
+
+def test_every_bad_parameter_is_named_at_once_in_declaration_order(
+    direct: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    query = {"diversity": "2", "k": "0", "page_view_id": "", "hour": "25"}  # not in that order
+    got = direct.get(URL, params=query, headers=keys["read"])
+    assert got.status_code == 422
+    assert got.json()["detail"] == [
+        {"field": "k", "reason": "Input should be greater than or equal to 1"},
+        {"field": "hour", "reason": "Input should be less than or equal to 23"},
+        {"field": "diversity", "reason": "Input should be less than or equal to 1"},
+        {"field": "page_view_id", "reason": "String should have at least 1 character"},
+    ]
+
+
+def test_values_are_read_as_fastapi_reads_them(
+    direct: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    # lax forms pydantic accepts: " 3" and "3.0" for 3, "off"/"no"/"0" for False
+    for k, explain in (("3", "off"), ("3.0", "no"), (" 3", "0")):
+        got = direct.get(URL, params={"k": k, "explain": explain}, headers=keys["read"])
+        assert got.status_code == 200, got.json()
+        assert len(got.json()["items"]) == 3
+    # an unknown or repeated parameter is still refused before anything else is read
+    unknown = direct.get(URL, params={"kk": "3"}, headers=keys["read"])
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["field"] == "kk"
+    twice = direct.get(f"{URL}?k=1&k=50", headers=keys["read"])
+    assert twice.status_code == 422
+    assert twice.json()["detail"][0]["field"] == "k"
+
+
+def _without_id(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key != "recommendation_id"}
+
+
+def test_the_answer_is_the_fastapi_solved_twins_byte_for_byte(
+    direct: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    query = {"k": "4", "device": "mobile", "hour": "9", "exclude": "i1,i2"}
+    got = direct.get(URL, params=query, headers=keys["read"])
+    twin = direct.post(URL, params=query, json={}, headers=keys["read"])
+    assert got.status_code == twin.status_code == 200
+    assert got.headers["content-type"] == twin.headers["content-type"] == "application/json"
+    assert (
+        got.headers["x-request-id"] and got.headers["x-request-id"] != twin.headers["x-request-id"]
+    )
+    # the same bytes but for the 32 hex digits of the recommendation id
+    a, b = got.json()["recommendation_id"], twin.json()["recommendation_id"]
+    assert got.content.replace(a.encode(), b"-") == twin.content.replace(b.encode(), b"-")
+    assert _without_id(got.json()) == _without_id(twin.json())
+    assert not {"i1", "i2"} & {i["item_id"] for i in got.json()["items"]}
+
+
+def test_the_key_check_comes_first_then_the_model_then_the_parameters(
+    settings: Settings, store: EventStore, direct: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    bad_k = {"k": "0"}
+    none = direct.get(URL, params=bad_k)
+    assert none.status_code == 401
+    assert none.headers["WWW-Authenticate"] == "Bearer"
+    assert "an API key is required" in none.json()["detail"]
+    wrong = direct.get(URL, params=bad_k, headers={"X-API-Key": "rsk_nope"})
+    assert (wrong.status_code, wrong.json()["detail"]) == (401, "invalid API key")
+    ingest = direct.get(URL, params=bad_k, headers=keys["ingest"])
+    assert ingest.status_code == 403
+    assert "lacks the 'read' scope" in ingest.json()["detail"]
+    assert (
+        direct.get(URL, headers={"X-API-Key": keys["read"]["Authorization"][7:]}).status_code == 200
+    )
+    # no model loaded: the 503 comes before the parameters are read, as FastAPI's dependency did
+    empty = settings.model_copy(
+        update={"serving": settings.serving.model_copy(update={"model_dir": None})}
+    )
+    with TestClient(create_app(empty, store=store)) as modelless:
+        got = modelless.get(URL, params=bad_k, headers=keys["read"])
+        assert got.status_code == 503
+        assert "no model is loaded" in got.json()["detail"]
+
+
+@pytest.fixture
+def limited(settings: Settings, bundle: ModelBundle, store: EventStore) -> Iterator[TestClient]:
+    auth = settings.auth.model_copy(update={"rate_limits": {"read": "2/min"}})
+    with TestClient(
+        create_app(settings.model_copy(update={"auth": auth}), bundle=bundle, store=store)
+    ) as client:
+        yield client
+
+
+def test_the_read_rate_is_charged_per_request(
+    limited: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    assert [limited.get(URL, headers=keys["read"]).status_code for _ in range(2)] == [200, 200]
+    over = limited.get(URL, params={"k": "0"}, headers=keys["read"])  # refused before its k
+    assert over.status_code == 429
+    assert over.headers["Retry-After"] == "30"
+    assert "over its read rate of 2 per 60 s" in over.json()["detail"]
+    assert limited.get(URL, headers=keys["admin"]).status_code == 200  # a bucket of its own
+
+
+def test_a_method_the_path_does_not_take_is_a_405_naming_get_and_post(direct: TestClient) -> None:
+    got = direct.delete(URL)
+    assert got.status_code == 405
+    assert got.headers["Allow"] == "GET, POST"
+
+
+def test_the_published_operation_is_the_post_twins_less_its_body() -> None:
+    schema = create_app(Settings()).openapi()
+    path = schema["paths"]["/v1/users/{user_id}/recommendations"]
+    get, post = path["get"], path["post"]
+    assert get["operationId"] == "recommend_v1_users__user_id__recommendations_get"
+    assert get["parameters"] == post["parameters"]
+    assert get["security"] == post["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+    assert "requestBody" not in get
+    named = [(p["name"], p["in"], p["required"]) for p in get["parameters"]]
+    assert named == [
+        ("user_id", "path", True),
+        *[
+            (n, "query", False)
+            for n in (
+                "k",
+                "recent",
+                "exclude",
+                "device",
+                "hour",
+                "category",
+                "diversity",
+                "include_seen",
+                "placement",
+                "explain",
+                "page_view_id",
+            )
+        ],
+    ]
+    k = get["parameters"][1]["schema"]["anyOf"][0]
+    assert (k["type"], k["minimum"], k["maximum"]) == ("integer", 1, MAX_LIST_LENGTH)
+    assert get["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/RecommendationResponse"
+    }
