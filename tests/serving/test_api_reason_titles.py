@@ -19,6 +19,7 @@ from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_titles import title_of
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
+from recsmith.serving.reason_names import ReasonNames
 from recsmith.store.sqlite import SQLiteStore
 
 Headers = dict[str, dict[str, str]]
@@ -141,3 +142,30 @@ def test_a_title_changed_through_the_api_is_used_at_once(
 def test_a_single_model_names_items_by_id(client: TestClient, keys: Headers) -> None:
     similar = client.get("/v1/items/i0/similar?k=3", headers=keys["read"]).json()
     assert {i["reason"] for i in similar["items"]} == {"similar to i0"}
+
+
+def test_a_name_served_before_a_title_change_is_not_served_after_it(
+    titled_client: TestClient, keys: Headers
+) -> None:
+    url = "/v1/items/i8/similar?k=3"
+    before = titled_client.get(url, headers=keys["read"]).json()
+    assert {i["reason"] for i in before["items"]} == {"similar to i8"}
+    put = titled_client.put(
+        "/v1/items/i8", json={"properties": {"name": "Ronin"}}, headers=keys["ingest"]
+    )
+    assert put.status_code == 200
+    after = titled_client.get(url, headers=keys["read"]).json()
+    assert {i["reason"] for i in after["items"]} == {"similar to Ronin"}
+
+
+def test_remembered_names_follow_the_titles_each_pipeline_serves(titled: Pipeline) -> None:
+    names = ReasonNames()
+    ids = ["i0", None, "i5", "i0", "i2", "not-an-item"]
+    expected = ["Toy Story (1995)", None, "i5", "Toy Story (1995)", "Heat", "not-an-item"]
+    assert names.named(titled, ids) == expected
+    assert names.named(titled, ids) == expected  # from what it kept
+    records, rejected = validate_items([{"item_id": "i0", "properties": {"title": "Toy Story 2"}}])
+    assert not rejected
+    changed = titled.with_catalog(records, stamp=1)
+    assert names.named(changed, ids)[:4] == ["Toy Story 2", None, "i5", "Toy Story 2"]
+    assert names.named(titled, ids) == expected  # the release it replaced, still answering

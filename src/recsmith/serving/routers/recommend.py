@@ -55,6 +55,7 @@ from recsmith.serving.deps import (
 from recsmith.serving.direct_route import DirectRoute, answered_by
 from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
+from recsmith.serving.reason_names import ReasonNames
 from recsmith.serving.response_cache import cache_key
 from recsmith.serving.route_params import RouteParams
 from recsmith.serving.schemas import (
@@ -155,14 +156,16 @@ def _categories(bundle: Served, text: str | None) -> tuple[str, ...]:
     return match_categories(asked, bundle.table.category_names)
 
 
+_REASON_NAMES = ReasonNames()
+
+
 def _named(bundle: Served, item_ids: Sequence[str | None]) -> list[str | None]:
     """What reasons call these items (None stays None): their catalogue titles where a
-    pipeline's catalogue has them (``Pipeline.display_names``), else their ids."""
+    pipeline's catalogue has them (``Pipeline.display_names``, remembered by
+    ``reason_names``), else their ids."""
     if not isinstance(bundle, Pipeline) or not any(item_ids):
         return list(item_ids)
-    given = [i for i in item_ids if i is not None]
-    names = iter(bundle.display_names(given))
-    return [None if i is None else next(names) for i in item_ids]
+    return _REASON_NAMES.named(bundle, item_ids)
 
 
 def _title(bundle: Served, item_id: str) -> str:
