@@ -88,19 +88,19 @@ async def measure(args: argparse.Namespace, apps: dict[str, Any]) -> dict[str, l
     users = (args.shop / "users.txt").read_text().split()
     secret = (args.shop / "secret").read_text().strip().encode()
     rng = np.random.default_rng(0)
-    async with apps["against"].router.lifespan_context(apps["against"]):
-        async with apps["this"].router.lifespan_context(apps["this"]):
-            for app in apps.values():  # warm-up: the ranker compiled, caches filled
-                ranker = getattr(app.state.runtime.bundle, "ranker", None)
-                await asyncio.to_thread(getattr(ranker, "wait_compiled", lambda: None))
-                await round_of(app, list(rng.choice(users, 200)), secret, args.concurrency)
-            gc.collect()
-            gc.freeze()
-            cpu: dict[str, list[float]] = {name: [] for name in apps}
-            for r in range(args.rounds):
-                asked = list(rng.choice(users, args.requests))
-                for name in list(apps)[:: 1 if r % 2 == 0 else -1]:
-                    cpu[name].append(await round_of(apps[name], asked, secret, args.concurrency))
+    against, this = apps["against"], apps["this"]
+    async with against.router.lifespan_context(against), this.router.lifespan_context(this):
+        for app in apps.values():  # warm-up: the ranker compiled, caches filled
+            ranker = getattr(app.state.runtime.bundle, "ranker", None)
+            await asyncio.to_thread(getattr(ranker, "wait_compiled", lambda: None))
+            await round_of(app, list(rng.choice(users, 200)), secret, args.concurrency)
+        gc.collect()
+        gc.freeze()
+        cpu: dict[str, list[float]] = {name: [] for name in apps}
+        for r in range(args.rounds):
+            asked = list(rng.choice(users, args.requests))
+            for name in list(apps)[:: 1 if r % 2 == 0 else -1]:
+                cpu[name].append(await round_of(apps[name], asked, secret, args.concurrency))
     return cpu
 
 
