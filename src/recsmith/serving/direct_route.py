@@ -39,7 +39,8 @@ _ANSWERED_BY = "__answered_by__"
 
 
 def answered_by(handler: Handler) -> Callable[[_Endpoint], _Endpoint]:
-    """Mark an endpoint as documentation only: a ``DirectRoute`` serving it calls ``handler``."""
+    """Mark an endpoint whose signature documents its route: a ``DirectRoute`` serving it calls
+    ``handler`` instead (which may call the endpoint with what it read)."""
 
     def mark(endpoint: _Endpoint) -> _Endpoint:
         setattr(endpoint, _ANSWERED_BY, handler)
