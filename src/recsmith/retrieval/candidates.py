@@ -60,15 +60,20 @@ class Candidates:
     def _rows(self, rows: np.ndarray, score: np.ndarray) -> Candidates:
         """The rows ``rows`` with ``score`` as their scores, built by the constructor itself:
         ``dataclasses.replace`` walks the fields on every call (~10 µs against ~5), and a
-        request takes rows about ten times."""
+        request takes rows about ten times. Gathered with ``ndarray.take``: on the two
+        per-source columns (``[n, sources]``) numpy's fancy index ``a[rows]`` costs ~12 times
+        as much (167 against 14 µs for a batch of 64 queries' 16,500 rows), six calls a batch."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:  # a mask: ``take`` would read it as the indices 0 and 1
+            rows = np.flatnonzero(rows)
         return Candidates(
             self.n_queries,
             self.sources,
-            self.query[rows],
-            self.items[rows],
+            self.query.take(rows),
+            self.items.take(rows),
             score,
-            self.source_scores[rows],
-            self.source_ranks[rows],
+            self.source_scores.take(rows, axis=0),
+            self.source_ranks.take(rows, axis=0),
         )
 
     def top(self, k: int) -> Candidates:
