@@ -43,14 +43,14 @@ def merge(
     ranks = np.concatenate([p.ranks for p in proposals])
     source = np.repeat(np.arange(len(sources)), sizes)
     key = query * n_items + items
-    unique_keys, row = np.unique(key, return_inverse=True)
+    unique_keys, row = distinct_keys(key)
     n = len(unique_keys)
     source_scores = np.full((n, len(sources)), np.nan, dtype=np.float32)
     source_ranks = np.zeros((n, len(sources)), dtype=np.int16)
     source_scores[row, source] = scores
     source_ranks[row, source] = ranks
-    fused = np.zeros(n, dtype=np.float64)
-    np.add.at(fused, row, w[source] / (RRF_K + ranks))
+    # each row's terms summed from 0.0 in proposal order, as ``np.add.at`` on zeros adds them
+    fused = np.bincount(row, weights=w[source] / (RRF_K + ranks), minlength=n)
     merged = Candidates(
         n_queries,
         tuple(sources),
@@ -61,6 +61,21 @@ def merge(
         source_ranks,
     )
     return merged.with_scores(merged.score)
+
+
+def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True)`` for a 1-D integer ``key``: the sorted distinct
+    keys, and each key's place among them. One stable argsort and a cumulative count: numpy
+    2's ``unique`` with an inverse costs ~1.6 times as much (1,009 against 637 µs on the ~20,000
+    proposals of a batch of 64 queries)."""
+    order = key.argsort(kind="stable")
+    ordered = key[order]
+    first = np.empty(len(key), bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    place = np.empty(len(key), np.intp)
+    place[order] = first.cumsum() - 1
+    return ordered[first], place
 
 
 def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
