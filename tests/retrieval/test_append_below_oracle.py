@@ -57,7 +57,9 @@ def _oracle(cands: Candidates, extra: Proposals) -> list[tuple]:
     floor: dict[int, float] = {}
     for r in range(len(cands)):
         q, s = int(cands.query[r]), float(cands.score[r])
-        floor[q] = s if math.isnan(s) or math.isnan(floor.get(q, 0.0)) else min(floor.get(q, 0.0), s)
+        floor[q] = (
+            s if math.isnan(s) or math.isnan(floor.get(q, 0.0)) else min(floor.get(q, 0.0), s)
+        )
         rows.append((q, int(cands.items[r]), s, float(cands.source_scores[r, 0]), math.nan, r))
     have = {(r[0], r[1]) for r in rows}
     for j in range(len(extra.items)):
@@ -85,7 +87,10 @@ def _got(out: Candidates) -> list[tuple]:
 
 def _same(a: list[tuple], b: list[tuple]) -> bool:
     return len(a) == len(b) and all(
-        all((x == y) or (isinstance(x, float) and math.isnan(x) and math.isnan(y)) for x, y in zip(ra, rb, strict=True))
+        all(
+            (x == y) or (isinstance(x, float) and math.isnan(x) and math.isnan(y))
+            for x, y in zip(ra, rb, strict=True)
+        )
         for ra, rb in zip(a, b, strict=True)
     )
 

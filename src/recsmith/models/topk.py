@@ -71,10 +71,9 @@ def entries_top_k(
     ids = np.full((n_rows, k), -1, np.int32)
     best = np.full((n_rows, k), -np.inf, np.float32)
     data = np.asarray(values, dtype=np.float32)
-    if _row_major(rows, cols):  # column ties already in order: one sort by (row, score)
-        order = best_first(rows, data)
-    else:
-        order = np.lexsort((cols, -data, rows))  # rows grouped in ascending order
+    # rows grouped in ascending order; entries in (row, column) order have their column ties
+    # in order already, so one sort by (row, score) does
+    order = best_first(rows, data) if _row_major(rows, cols) else np.lexsort((cols, -data, rows))
     rows = rows[order]
     rank = np.arange(len(order)) - np.searchsorted(rows, rows)
     ok = (rank < k) & np.isfinite(data[order])  # −inf (and NaN) sort last: ranks stay 0, 1, …

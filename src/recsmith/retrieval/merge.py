@@ -132,8 +132,9 @@ def _sorted_below(out: Candidates) -> Candidates:
     sort runs."""
     order = np.argsort(out.query, kind="stable")
     query, score = out.query[order], out.score[order]
-    if bool(((query[1:] != query[:-1]) | (score[1:] <= score[:-1])).all()) and not np.isnan(
-        score
-    ).any():
+    if (
+        bool(((query[1:] != query[:-1]) | (score[1:] <= score[:-1])).all())
+        and not np.isnan(score).any()
+    ):
         return out.take(order)
     return out.with_scores(out.score)
