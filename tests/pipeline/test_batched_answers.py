@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsmith.bundle import TIERS
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
 from recsmith.pipeline.artifact import train_pipeline
@@ -73,3 +74,24 @@ def test_every_listed_item_names_the_sources_and_anchor_that_proposed_it(
 
 def _training_items(events: pd.DataFrame, user: str) -> list[str]:
     return events.loc[events["user_id"] == user, "item_id"].tolist()
+
+
+def test_lists_are_the_top_k_named_list_by_list(pipeline: Pipeline, events: pd.DataFrame) -> None:
+    """``answer`` names the whole batch's items in one lookup; the oracle names ``top_k``'s
+    rows one list at a time (``ModelBundle.external_batch``, what ``answer`` called before):
+    the same ids, scores (float32) and fallback flags, list by list; an empty batch lists
+    nothing."""
+    users, recent = _who(pipeline, events)
+    answer = pipeline.answer(users, 10, recent=recent)
+    top, tier, _ = pipeline.top_k(users, 10, recent=recent)
+    fallback = tier >= TIERS.index("category")
+    oracle = pipeline.bundle.external_batch(np.asarray(users, dtype=object), top, fallback)
+    assert len(answer.lists.item_ids) == len(answer.lists.scores) == len(users)
+    for got, want in zip(answer.lists.item_ids, oracle.item_ids, strict=True):
+        assert got.tolist() == want.tolist()
+    for got, want in zip(answer.lists.scores, oracle.scores, strict=True):
+        assert got.dtype == np.float32 and got.tolist() == want.tolist()
+    assert answer.lists.fallback.tolist() == oracle.fallback.tolist()
+    assert answer.lists.user_ids.tolist() == users
+    empty = pipeline.answer([], 10)
+    assert empty.lists.item_ids == [] and empty.lists.scores == [] and empty.tiers == []

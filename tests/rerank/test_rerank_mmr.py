@@ -217,3 +217,48 @@ def test_category_mmr_matches_the_textbook_loop(lam: float, cap: int | None) -> 
     assert cands.items[closed].tolist() == expected
     assert cands.items[stepwise].tolist() == expected
     assert np.array_equal(cands.query[closed], np.sort(cands.query[closed]))
+
+
+@pytest.mark.parametrize("lam", [0.3, 0.8, 1.0])
+@pytest.mark.parametrize("cap", [None, 1, 3])
+def test_long_rows_walked_from_their_head_match_the_textbook_loop(
+    lam: float, cap: int | None
+) -> None:
+    """Rows far longer than the head of the order the closed form walks first (``_HEAD`` +
+    2k): rows of many categories fill their list within it; rows of one big category under a
+    cap do not, and are walked in full: both give the textbook loop's lists."""
+    rng = np.random.default_rng(int(lam * 10) + 3 * (cap or 0))
+    n_items = 400
+    category = np.where(rng.random(n_items) < 0.5, 0, rng.integers(-1, 60, n_items))
+    query, items, relevance = [], [], []
+    for q in range(6):
+        mine = rng.choice(np.flatnonzero(category != 0), size=120, replace=False)
+        rel = rng.random(120)
+        if q % 2:  # its best items mostly of one category: a cap skips most of the head
+            mine[:100] = rng.choice(np.flatnonzero(category == 0), size=100, replace=False)
+            rel = np.r_[0.5 + rng.random(100) / 2, rng.random(20) * 0.4]
+        query += [q] * len(mine)
+        items += mine.tolist()
+        relevance += rel.tolist()
+    query_a = np.asarray(query, np.int32)
+    items_a = np.asarray(items, np.int32)
+    relevance_a = np.round(np.asarray(relevance), 2)
+    is_seed = rng.random(len(items_a)) < 0.02
+    kw: dict[str, Any] = {
+        "query": query_a,
+        "items": items_a,
+        "relevance": relevance_a,
+        "is_seed": is_seed,
+        "group": category[items_a],
+        "cap": cap,
+        "k": 8,
+    }
+    closed = MMR(lam, CategorySimilarity(category))(**kw)
+    expected: list[int] = []
+    for q in range(6):
+        rows = np.flatnonzero(query_a == q)
+        seeds = np.flatnonzero(is_seed[rows]).tolist()
+        expected += reference_category_mmr(
+            items_a[rows].tolist(), relevance_a[rows].tolist(), category, lam, 8, cap, seeds
+        )
+    assert items_a[closed].tolist() == expected

@@ -49,3 +49,15 @@ def test_take_and_with_scores_keep_each_row_whole() -> None:
             (*_row(cands, r)[:2], float(fresh[r]), *_row(cands, r)[3:]) for r in expected
         ]
         assert scored.score.dtype == np.float32
+
+
+def test_take_of_a_mask_keeps_the_rows_it_marks() -> None:
+    """A boolean mask selects rows (as numpy's index did), not the rows 0 and 1."""
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 9, 40):
+        cands = _table(rng, n)
+        mask = rng.random(n) < 0.5
+        taken = cands.take(mask)
+        assert [_row(taken, i) for i in range(len(taken))] == [
+            _row(cands, r) for r in range(n) if mask[r]
+        ]

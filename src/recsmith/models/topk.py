@@ -71,10 +71,46 @@ def entries_top_k(
     ids = np.full((n_rows, k), -1, np.int32)
     best = np.full((n_rows, k), -np.inf, np.float32)
     data = np.asarray(values, dtype=np.float32)
-    order = np.lexsort((cols, -data, rows))  # rows grouped in ascending order
+    # rows grouped in ascending order; entries in (row, column) order have their column ties
+    # in order already, so one sort by (row, score) does
+    order = best_first(rows, data) if _row_major(rows, cols) else np.lexsort((cols, -data, rows))
     rows = rows[order]
     rank = np.arange(len(order)) - np.searchsorted(rows, rows)
     ok = (rank < k) & np.isfinite(data[order])  # −inf (and NaN) sort last: ranks stay 0, 1, …
     ids[rows[ok], rank[ok]] = cols[order[ok]]
     best[rows[ok], rank[ok]] = data[order[ok]]
     return TopK(ids, best)
+
+
+def _row_major(rows: np.ndarray, cols: np.ndarray) -> bool:
+    """Whether the entries come ordered by row, then column, each (row, column) once: as the
+    stored entries of a canonical CSR matrix, or ``sparse_rows.product_entries``' sorted keys.
+    Then ``best_first`` (a stable sort by row and score) leaves ties in column order, the
+    order ``np.lexsort((cols, -data, rows))`` gives them, at a fifth of the three-key lexsort's
+    cost (220 against 1,300 µs for the 10,700 co-occurrence entries of a batch of 64)."""
+    if len(rows) < 2:
+        return True
+    same = rows[1:] == rows[:-1]
+    return bool(((rows[1:] > rows[:-1]) | (same & (cols[1:] > cols[:-1]))).all())
+
+
+#: Rows from which ``best_first`` sorts one 64-bit key rather than calling ``np.lexsort``: lexsort
+#: is quicker on a lone request's few hundred rows (5 vs 18 µs at 260), the key on a batch's
+#: thousands (50 vs 150 µs at 3,115 rows, 160 vs 750 µs at 8,000); they cross near 1,300.
+KEY_SORT_ROWS = 1500
+
+
+def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The row order by query, then score from high to low, ties (and NaN scores, last) in row
+    order: ``np.lexsort((-score, query))`` for float32 scores. From ``KEY_SORT_ROWS`` rows it is
+    one stable sort of a 64-bit key (the query above the score's bits, flipped so that integer
+    order is float order), which grows far slower than lexsort's; it runs three times per
+    request batch."""
+    if len(query) < KEY_SORT_ROWS:
+        return np.lexsort((-np.asarray(score, np.float32), query))
+    down = -np.asarray(score, np.float32) + np.float32(0)  # -0.0 becomes 0.0: equal, as in lexsort
+    bits = down.view(np.uint32)
+    key = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
+    key[np.isnan(down)] = 0xFFFFFFFF  # NaN after every number, as sorting puts it
+    key |= np.asarray(query, np.uint64) << np.uint64(32)
+    return np.argsort(key, kind="stable")

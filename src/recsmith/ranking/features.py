@@ -28,7 +28,7 @@ from recsmith.ranking.property_features import (
 )
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.queries import Queries
-from recsmith.sparse_rows import row_values
+from recsmith.sparse_rows import DENSE_CELLS, row_values
 
 TREND_HALF_LIFE_DAYS = 7.0
 
@@ -191,13 +191,13 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
         recency[has[seen_cat]] = days[seen_cat]
     keys = state.context_keys.tolist()
     if state.use_context:
-        context = context_columns(queries.moments, queries.context, keys)[q]
+        context = context_columns(queries.moments, queries.context, keys).take(q, axis=0)
     else:  # unknown for every row: a column no split can use
         context = np.full((n, len(context_names(keys))), np.nan, np.float32)
     n_src = 2 * len(cands.sources)
     proposed = cands.source_ranks > 0
     columns = [
-        proposed.sum(axis=1),
+        _row_counts(proposed),
         state.item_popularity[items],
         state.item_trend[items],
         state.item_age_days[items],
@@ -230,23 +230,44 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
     return out
 
 
+def _row_counts(flags: np.ndarray) -> np.ndarray:
+    """int64 [n]: the true cells of each row of ``flags`` [n, few], added column by column:
+    ``flags.sum(axis=1)`` reduces along the short axis, ~7 times slower (296 against 44 µs on a
+    batch of 64's 16,500 candidates × 4 sources)."""
+    out = np.zeros(len(flags), np.int64)
+    for column in flags.T:
+        out += column
+    return out
+
+
 def _recent_category_share(
     state: FeatureState, queries: Queries, q: np.ndarray, cat: np.ndarray
 ) -> np.ndarray:
-    """Share of the query's recent (session) items in the candidate's category."""
+    """Share of the query's recent (session) items in the candidate's category. The counts of
+    (query, category) keys are read from a dense count per key when the batch's queries ×
+    categories fit ``DENSE_CELLS`` (a request batch: one ``bincount``, one gather), else
+    searched among the sorted keys (an offline batch of thousands of users)."""
     recent = queries.recent
     lengths = recent.indptr[1:] - recent.indptr[:-1]
     rows = np.arange(recent.shape[0]).repeat(lengths)
     rc = state.item_category[recent.indices]
     ok = rc >= 0
     n_cats = max(int(state.user_category_share.shape[1]), 1)
-    keys, counts = np.unique(rows[ok].astype(np.int64) * n_cats + rc[ok], return_counts=True)
+    keyed = rows[ok].astype(np.int64) * n_cats + rc[ok]
     out = np.zeros(len(q), np.float32)
     has = np.flatnonzero(cat >= 0)
-    if len(has) and len(keys):
-        wanted = q[has].astype(np.int64) * n_cats + cat[has]
-        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        found = keys[at] == wanted
-        totals = np.maximum(lengths, 1).astype(np.float32)
-        out[has[found]] = counts[at[found]] / totals[q[has[found]]]
+    if not len(has) or not len(keyed):
+        return out
+    wanted = q[has].astype(np.int64) * n_cats + cat[has]
+    totals = np.maximum(lengths, 1).astype(np.float32)
+    if recent.shape[0] * n_cats <= DENSE_CELLS:
+        counts = np.bincount(keyed, minlength=recent.shape[0] * n_cats)
+        inside = wanted < len(counts)  # a category code past the state's: no recent item has it
+        found = has[inside]
+        out[found] = counts.take(wanted[inside]) / totals[q[found]]
+        return out
+    keys, counts = np.unique(keyed, return_counts=True)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found = keys[at] == wanted
+    out[has[found]] = counts[at[found]] / totals[q[has[found]]]
     return out

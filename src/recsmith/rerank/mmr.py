@@ -111,17 +111,15 @@ class MMR:
         # every row's non-seed cells by key, best first (stable: ties keep the column order)
         cells = grid.spread(np.where(is_seed, np.inf, -key), np.inf)
         order = np.argsort(cells, axis=1, kind="stable")
-        live = _along(grid.spread(~is_seed, False), order)
-        if cap is not None:
-            grp = _along(grid.spread(group, -1), order)
-            grp = np.where(live, grp, -1)
-            before = _rank_in_row(grp)
-            if is_seed.any():
-                seeded = seed_counts(grid.row, group, is_seed, np.arange(len(items)))
-                before = before + _along(grid.spread(seeded, 0), order)
-            live &= (grp < 0) | (before < cap)
         need = k - np.bincount(grid.row[is_seed], minlength=grid.shape[0])
-        live &= np.cumsum(live, axis=1) <= need[:, None]
+        # the walk down each row's order stops once ``need`` cells are taken, and whether a cell
+        # is taken depends on the cells before it only: walked over the head of the order
+        # first, over all of it only when a row's head did not fill its list (caps skipping
+        # many cells)
+        head = min(order.shape[1], _HEAD + 2 * k)
+        live = _taken(grid, order[:, :head], is_seed, group, cap, need)
+        if head < order.shape[1] and (live.sum(axis=1) < need).any():
+            live = _taken(grid, order, is_seed, group, cap, need)
         r, c = np.nonzero(live)
         return grid.starts[r] + order[r, c]
 
@@ -184,6 +182,35 @@ class MMR:
             return np.zeros(0, np.int64)
         rows = np.concatenate(picks)
         return rows[np.argsort(grid.row[rows], kind="stable")]  # by query, then pick order
+
+
+#: Columns of each row's order walked first beyond twice ``k`` (``MMR._by_key``): a batch's
+#: rows hold ~280 candidates and fill a list of 10 within the first few dozen.
+_HEAD = 16
+
+
+def _taken(
+    grid: _Grid,
+    order: np.ndarray,
+    is_seed: np.ndarray,
+    group: np.ndarray,
+    cap: int | None,
+    need: np.ndarray,
+) -> np.ndarray:
+    """bool [rows, columns of ``order``]: the cells of each row's ``order`` (a prefix of it, or
+    all) taken by the walk: not seeds, within the cap once the seeds of their group and the
+    cells taken before them count, and at most ``need`` of the row."""
+    live = _along(grid.spread(~is_seed, False), order)
+    if cap is not None:
+        grp = _along(grid.spread(group, -1), order)
+        grp = np.where(live, grp, -1)
+        before = _rank_in_row(grp)
+        if is_seed.any():
+            seeded = seed_counts(grid.row, group, is_seed, np.arange(len(group)))
+            before = before + _along(grid.spread(seeded, 0), order)
+        live &= (grp < 0) | (before < cap)
+    live &= np.cumsum(live, axis=1) <= need[:, None]
+    return live
 
 
 def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) -> np.ndarray:

@@ -43,14 +43,14 @@ def merge(
     ranks = np.concatenate([p.ranks for p in proposals])
     source = np.repeat(np.arange(len(sources)), sizes)
     key = query * n_items + items
-    unique_keys, row = np.unique(key, return_inverse=True)
+    unique_keys, row = distinct_keys(key)
     n = len(unique_keys)
     source_scores = np.full((n, len(sources)), np.nan, dtype=np.float32)
     source_ranks = np.zeros((n, len(sources)), dtype=np.int16)
     source_scores[row, source] = scores
     source_ranks[row, source] = ranks
-    fused = np.zeros(n, dtype=np.float64)
-    np.add.at(fused, row, w[source] / (RRF_K + ranks))
+    # each row's terms summed from 0.0 in proposal order, as ``np.add.at`` on zeros adds them
+    fused = np.bincount(row, weights=w[source] / (RRF_K + ranks), minlength=n)
     merged = Candidates(
         n_queries,
         tuple(sources),
@@ -63,6 +63,21 @@ def merge(
     return merged.with_scores(merged.score)
 
 
+def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True)`` for a 1-D integer ``key``: the sorted distinct
+    keys, and each key's place among them. One stable argsort and a cumulative count: numpy
+    2's ``unique`` with an inverse costs ~1.6 times as much (1,009 against 637 µs on the ~20,000
+    proposals of a batch of 64 queries)."""
+    order = key.argsort(kind="stable")
+    ordered = key[order]
+    first = np.empty(len(key), bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    place = np.empty(len(key), np.intp)
+    place[order] = first.cumsum() - 1
+    return ordered[first], place
+
+
 def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     """Add ``extra``'s items (those not already candidates of the query) under every existing
     candidate of their query, in ``extra``'s order, as a new source column ``name``: how the
@@ -72,9 +87,7 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     key = extra.query.astype(np.int64) * n_items + extra.items
     new = ~in_sorted(np.sort(have), key)
     q, items, ranks = extra.query[new], extra.items[new], extra.ranks[new]
-    floor = np.full(cands.n_queries, 0.0, dtype=np.float64)
-    if len(cands):
-        np.minimum.at(floor, cands.query, cands.score.astype(np.float64))
+    floor = _floors(cands)
     score = (floor[q] - 1.0 - ranks.astype(np.float64) * 1e-3).astype(np.float32)
     width = len(cands.sources) + 1
     src_scores = np.full((len(cands) + len(items), width), np.nan, dtype=np.float32)
@@ -92,4 +105,36 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
         src_scores,
         src_ranks,
     )
+    return _sorted_below(out)
+
+
+def _floors(cands: Candidates) -> np.ndarray:
+    """float64 per query: the lowest score among its candidates, and 0.0 at most (0.0 for a
+    query without any); NaN where one of its scores is NaN. The minimum of each run of equal
+    queries (``reduceat``: rows come grouped by query, one run each), then of the runs of each
+    query (``np.minimum.at`` over the few runs, so rows out of group still count): the value
+    ``np.minimum.at`` over every row gave, a fifteenth of its cost for a batch of 64."""
+    floor = np.zeros(cands.n_queries)
+    if len(cands):
+        query = cands.query
+        starts = np.flatnonzero(np.r_[True, query[1:] != query[:-1]])
+        lowest = np.minimum.reduceat(cands.score.astype(np.float64), starts)
+        np.minimum.at(floor, query[starts], lowest)
+    return floor
+
+
+def _sorted_below(out: Candidates) -> Candidates:
+    """``out.with_scores(out.score)`` where it can be had without sorting scores: the rows
+    appended under each query's candidates score below them, in their own order, so a stable
+    sort by query alone (two runs per query, merged in one pass) already puts every query's
+    rows best first, exactly where ``best_first`` would (ties in row order). Checked, not
+    assumed: the sorted scores must not rise within a query (and hold no NaN), else the full
+    sort runs."""
+    order = np.argsort(out.query, kind="stable")
+    query, score = out.query[order], out.score[order]
+    if (
+        bool(((query[1:] != query[:-1]) | (score[1:] <= score[:-1])).all())
+        and not np.isnan(score).any()
+    ):
+        return out.take(order)
     return out.with_scores(out.score)

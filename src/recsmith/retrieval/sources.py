@@ -125,12 +125,40 @@ class StaticSource:
         prefix = self.order[: k + widest_row(queries.exclude)]
         if n == 0 or len(prefix) == 0:  # nothing rankable (e.g. no creation dates)
             return concat([])
+        return first_kept_of_one(prefix, self.item_scores[prefix], queries.exclude, k)
+
+
+def first_kept_of_one(
+    order: np.ndarray, scores: np.ndarray, exclude: sparse.csr_array, k: int
+) -> Proposals:
+    """``first_kept`` of one ranking ``order`` [width] (``scores`` alongside) shared by every
+    query: the same proposals, with the excluded cells of the [n, width] grid found from the
+    other side. Each stored exclusion is looked up among the ranking's few sorted items (one
+    ``searchsorted`` per exclusion) instead of each grid cell among the batch's exclusions (one
+    per cell, and their keys built again per call): 78 against 183 µs for a batch of 64 (a
+    ranking of 89 items, ~1,900 exclusions), 35 against 55 µs for 16. A ranking holding an item
+    twice takes ``first_kept`` itself."""
+    n, width = exclude.shape[0], len(order)
+    by_item = order.argsort()
+    ranked = order[by_item]
+    if n == 0 or width == 0 or (ranked[1:] == ranked[:-1]).any():
         return first_kept(
-            np.broadcast_to(prefix, (n, len(prefix))),
-            np.broadcast_to(self.item_scores[prefix], (n, len(prefix))),
-            queries.exclude,
-            k,
+            np.broadcast_to(order, (n, width)), np.broadcast_to(scores, (n, width)), exclude, k
         )
+    excluded = exclude.indices[exclude.indptr[0] : exclude.indptr[-1]]
+    at = ranked.searchsorted(excluded).clip(max=width - 1)
+    inside = ranked[at] == excluded
+    keep = np.ones((n, width), bool)
+    rows = np.arange(n).repeat(exclude.indptr[1:] - exclude.indptr[:-1])
+    keep[rows[inside], by_item[at[inside]]] = False
+    rank = keep.cumsum(axis=1)  # the order is the ranking: the first k kept items win
+    rows, cols = (keep & (rank <= k)).nonzero()
+    return Proposals(
+        rows.astype(np.int32),
+        order[cols].astype(np.int32),
+        scores[cols].astype(np.float32),
+        rank[rows, cols].astype(np.int16),
+    )
 
 
 def first_kept(

@@ -1,0 +1,109 @@
+"""``append_below`` against a Python walk: each query's candidates keep their place, extra items
+the query lacks follow in the extra's order, scored below the query's lowest score (and 0), and
+the rows come out exactly as a full sort by (query, score from high to low, row) orders them,
+whether the candidates arrive best first (the sort-free path) or not (the full sort)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.merge import append_below
+from recsmith.retrieval.sources import Proposals
+
+
+def _cands(rng: np.random.Generator, n_q: int, n_items: int, best_first: bool) -> Candidates:
+    query, items = [], []
+    for q in range(n_q):
+        mine = rng.choice(n_items, size=int(rng.integers(0, min(12, n_items))), replace=False)
+        query += [q] * len(mine)
+        items += mine.tolist()
+    n = len(items)
+    score = rng.choice(np.array([2.0, 0.5, 0.5, -1.0, -3.25], np.float32), n)
+    noisy = rng.random(n) < 0.5
+    score[noisy] = rng.standard_normal(int(noisy.sum())).astype(np.float32)
+    cands = Candidates(
+        n_q,
+        ("a",),
+        np.asarray(query, np.int32),
+        np.asarray(items, np.int32),
+        score.astype(np.float32),
+        rng.standard_normal((n, 1)).astype(np.float32),
+        rng.integers(1, 9, (n, 1)).astype(np.int16),
+    )
+    return cands.with_scores(cands.score) if best_first else cands
+
+
+def _extra(rng: np.random.Generator, n_q: int, n_items: int) -> Proposals:
+    query, items = [], []
+    for q in range(n_q):
+        mine = rng.choice(n_items, size=int(rng.integers(0, min(8, n_items))), replace=False)
+        query += [q] * len(mine)
+        items += mine.tolist()
+    ranks = [r for q in range(n_q) for r in range(1, query.count(q) + 1)]
+    return Proposals(
+        np.asarray(query, np.int32),
+        np.asarray(items, np.int32),
+        rng.random(len(items)).astype(np.float32),
+        np.asarray(ranks, np.int16),
+    )
+
+
+def _oracle(cands: Candidates, extra: Proposals) -> list[tuple]:
+    rows = []
+    floor: dict[int, float] = {}
+    for r in range(len(cands)):
+        q, s = int(cands.query[r]), float(cands.score[r])
+        floor[q] = (
+            s if math.isnan(s) or math.isnan(floor.get(q, 0.0)) else min(floor.get(q, 0.0), s)
+        )
+        rows.append((q, int(cands.items[r]), s, float(cands.source_scores[r, 0]), math.nan, r))
+    have = {(r[0], r[1]) for r in rows}
+    for j in range(len(extra.items)):
+        q, i = int(extra.query[j]), int(extra.items[j])
+        if (q, i) in have:
+            continue
+        s = float(np.float32(floor.get(q, 0.0) - 1.0 - int(extra.ranks[j]) * 1e-3))
+        rows.append((q, i, s, math.nan, float(extra.scores[j]), len(rows)))
+    rows.sort(key=lambda r: (r[0], math.isnan(r[2]), -r[2] if not math.isnan(r[2]) else 0, r[5]))
+    return [r[:5] for r in rows]
+
+
+def _got(out: Candidates) -> list[tuple]:
+    return [
+        (
+            int(out.query[r]),
+            int(out.items[r]),
+            float(out.score[r]),
+            float(out.source_scores[r, 0]),
+            float(out.source_scores[r, 1]),
+        )
+        for r in range(len(out))
+    ]
+
+
+def _same(a: list[tuple], b: list[tuple]) -> bool:
+    return len(a) == len(b) and all(
+        all(
+            (x == y) or (isinstance(x, float) and math.isnan(x) and math.isnan(y))
+            for x, y in zip(ra, rb, strict=True)
+        )
+        for ra, rb in zip(a, b, strict=True)
+    )
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("best_first", [True, False])
+def test_append_below_is_the_walk(seed: int, best_first: bool) -> None:
+    rng = np.random.default_rng(seed)
+    n_q, n_items = int(rng.integers(1, 20)), int(rng.integers(3, 30))
+    cands = _cands(rng, n_q, n_items, best_first)
+    if seed % 3 == 2 and len(cands):  # a NaN score: the floor of its query is NaN
+        cands.score[int(rng.integers(len(cands)))] = np.nan
+    extra = _extra(rng, n_q, n_items)
+    out = append_below(cands, extra, "popular")
+    assert out.sources == ("a", "popular")
+    assert _same(_got(out), _oracle(cands, extra))

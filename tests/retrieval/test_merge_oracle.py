@@ -1,0 +1,73 @@
+"""``merge`` against a Python dictionary per (query, item): one row per pair, each source's
+score and rank in its column, the fused score Σ w_s / (60 + rank_s) added in source order (the
+order ``np.add.at`` added them in), rows best first per query (ties: lower item first).
+``distinct_keys`` against ``np.unique(..., return_inverse=True)``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recsmith.retrieval.merge import RRF_K, distinct_keys, merge
+from recsmith.retrieval.sources import Proposals
+
+
+def _proposals(rng: np.random.Generator, n_queries: int, n_items: int) -> Proposals:
+    """Best first per query, each item once per query (as sources propose)."""
+    query, items, ranks = [], [], []
+    for q in range(n_queries):
+        picked = rng.choice(n_items, size=int(rng.integers(0, min(n_items, 25))), replace=False)
+        query += [q] * len(picked)
+        items += picked.tolist()
+        ranks += list(range(1, len(picked) + 1))
+    n = len(items)
+    return Proposals(
+        np.asarray(query, np.int32),
+        np.asarray(items, np.int32),
+        rng.standard_normal(n).astype(np.float32),
+        np.asarray(ranks, np.int16),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_merge_is_a_dictionary_per_query_and_item(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_queries, n_items = int(rng.integers(1, 30)), int(rng.integers(5, 60))
+    names = ("a", "b", "c")
+    props = [_proposals(rng, n_queries, n_items) for _ in names]
+    weights = [1.0, 0.3, 0.7]
+    got = merge(props, names, n_queries, n_items, weights)
+
+    fused: dict[tuple[int, int], float] = {}
+    said: dict[tuple[int, int], dict[int, tuple[float, int]]] = {}
+    for s, p in enumerate(props):
+        for q, i, score, rank in zip(
+            p.query.tolist(), p.items.tolist(), p.scores.tolist(), p.ranks.tolist(), strict=True
+        ):
+            fused[(q, i)] = fused.get((q, i), 0.0) + weights[s] / (RRF_K + rank)
+            said.setdefault((q, i), {})[s] = (score, rank)
+    f32 = {pair: float(np.float32(v)) for pair, v in fused.items()}
+    expected = sorted(f32, key=lambda pair: (pair[0], -f32[pair], pair[1]))
+
+    rows = list(zip(got.query.tolist(), got.items.tolist(), strict=True))
+    assert rows == expected
+    assert got.score.tolist() == [f32[pair] for pair in expected]
+    for r, pair in enumerate(rows):
+        for s in range(len(names)):
+            score, rank = said[pair].get(s, (math.nan, 0))
+            assert got.source_ranks[r, s] == rank
+            assert got.source_scores[r, s] == np.float32(score) or (
+                math.isnan(score) and np.isnan(got.source_scores[r, s])
+            )
+
+
+def test_distinct_keys_is_numpys_unique_with_its_inverse() -> None:
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 2, 17, 3000):
+        key = rng.integers(0, max(n // 3, 1), n).astype(np.int64) * 1000 + rng.integers(0, 3, n)
+        unique, place = distinct_keys(key)
+        want_unique, want_place = np.unique(key, return_inverse=True)
+        assert unique.tolist() == want_unique.tolist()
+        assert place.tolist() == want_place.ravel().tolist()

@@ -1,0 +1,97 @@
+"""A static source's proposals (``first_kept_of_one``: each query's first ``k`` items of one
+shared ranking that it does not exclude) against a plain Python walk down the ranking per query,
+and against the grid version (``first_kept``) that segments still use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import Proposals, StaticSource, first_kept, first_kept_of_one
+
+
+def _walk(order: np.ndarray, scores: np.ndarray, excluded: list[set[int]], k: int) -> list:
+    """The oracle: per query, walk the ranking and keep what it does not exclude, k at most."""
+    out = []
+    for q, seen in enumerate(excluded):
+        pairs = zip(order.tolist(), scores.tolist(), strict=True)
+        kept = [(i, s) for i, s in pairs if i not in seen]
+        out += [(q, i, s, r + 1) for r, (i, s) in enumerate(kept[:k])]
+    return out
+
+
+def _rows(p: Proposals) -> list:
+    dtypes = (p.query.dtype, p.items.dtype, p.scores.dtype, p.ranks.dtype)
+    assert dtypes == (np.int32, np.int32, np.float32, np.int16)
+    columns = (p.query.tolist(), p.items.tolist(), p.scores.tolist(), p.ranks.tolist())
+    return list(zip(*columns, strict=True))
+
+
+def _exclusions(rng: np.random.Generator, n: int, n_items: int, hot: np.ndarray) -> list[set[int]]:
+    """Per query a random set: some rows empty, some full of the ranking's head, some long."""
+    out = []
+    for _ in range(n):
+        size = int(rng.choice([0, 1, 3, 12, 40]))
+        pool = hot if rng.random() < 0.6 else np.arange(n_items)
+        out.append(set(rng.choice(pool, size=min(size, len(pool)), replace=False).tolist()))
+    return out
+
+
+def _matrix(excluded: list[set[int]], n_items: int, duplicate: bool) -> sparse.csr_array:
+    """CSR rows of ``excluded``; with ``duplicate``, each row's first item stored twice and its
+    indices unsorted (not canonical: a matrix built by hand, not by scipy's constructor)."""
+    cols = [[*s, *list(s)[:1]] if duplicate else sorted(s) for s in excluded]
+    indptr = np.cumsum([0, *(len(c) for c in cols)])
+    indices = np.asarray([i for c in cols for i in c], np.int32)
+    return sparse.csr_array(
+        (np.ones(len(indices), np.float32), indices, indptr), shape=(len(excluded), n_items)
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_first_kept_of_one_is_a_walk_down_the_ranking(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_items = int(rng.integers(30, 400))
+    n = int(rng.integers(1, 70))
+    width = int(rng.integers(1, n_items))
+    order = rng.permutation(n_items)[:width]
+    scores = np.sort(rng.standard_normal(width).astype(np.float32))[::-1]
+    excluded = _exclusions(rng, n, n_items, order[:60])
+    exclude = _matrix(excluded, n_items, duplicate=seed % 2 == 1)
+    for k in (1, 5, 30, width + 10):
+        got = _rows(first_kept_of_one(order, scores, exclude, k))
+        assert got == _walk(order, scores, excluded, k)
+        grid = first_kept(
+            np.broadcast_to(order, (n, width)), np.broadcast_to(scores, (n, width)), exclude, k
+        )
+        assert got == _rows(grid)
+
+
+def test_a_ranking_holding_an_item_twice_still_skips_it_everywhere() -> None:
+    order = np.array([4, 7, 4, 2, 9, 7, 1])
+    scores = np.linspace(1, 0, len(order)).astype(np.float32)
+    excluded = [{4}, {7, 2}, set()]
+    got = _rows(first_kept_of_one(order, scores, _matrix(excluded, 10, duplicate=False), 3))
+    assert got == _walk(order, scores, excluded, 3)
+
+
+def test_static_source_retrieve_matches_the_walk() -> None:
+    """Through ``StaticSource.retrieve`` (prefix cut to k + the fullest row; -inf items never
+    ranked), on a batch and on rows sliced out of it."""
+    rng = np.random.default_rng(11)
+    n_items = 500
+    item_scores = rng.random(n_items).astype(np.float32)
+    item_scores[rng.choice(n_items, 50, replace=False)] = -np.inf
+    source = StaticSource("popular", item_scores)
+    excluded = _exclusions(rng, 80, n_items, source.order[:50])
+    whole = _matrix(excluded, n_items, duplicate=False)
+    for matrix, sets in ((whole, excluded), (whole[20:], excluded[20:])):
+        queries = Queries(
+            np.full(matrix.shape[0], -1, np.int32),
+            sparse.csr_array(matrix.shape, dtype=np.float32),
+            matrix,
+        )
+        got = _rows(source.retrieve(queries, 20))
+        assert got == _walk(source.order, item_scores[source.order], sets, 20)
