@@ -28,35 +28,40 @@ MAX_USERS = 5000
 K = 10
 
 
-def latest_holdout(full: Interactions, seed: int = 0) -> np.ndarray:
-    """Mask of each user's latest event (ties and time-less events broken at random), for users
+def latest_holdout(full: Interactions, seed: int = 0, depth: int = 1) -> np.ndarray:
+    """Mask of each user's latest ``depth`` events (ties and time-less events broken at random),
+    never more than half of the user's distinct items: at ``depth`` 1, the latest event of users
     with at least two distinct items."""
     n = len(full.event_users)
     tie = np.random.default_rng(seed).random(n)
     order = np.lexsort((tie, full.event_ts, full.event_users))
     users = full.event_users[order]
-    last = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
-    distinct = np.diff(full.matrix.indptr) >= 2
+    ends = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
+    group = np.r_[0, np.cumsum(users[1:] != users[:-1])]
+    from_end = ends[group] - np.arange(n)  # 0: the user's latest event
+    keep = np.minimum(depth, np.diff(full.matrix.indptr) // 2)  # per user, 0 under 2 items
     mask = np.zeros(n, bool)
-    chosen = order[last]
-    mask[chosen[distinct[full.event_users[chosen]]]] = True
+    mask[order[from_end < keep[users]]] = True
     return mask
 
 
 def latest_item_holdout(
-    full: Interactions, seed: int, max_users: int
+    full: Interactions, seed: int, max_users: int, depth: int = 1
 ) -> tuple[Interactions, np.ndarray, np.ndarray]:
-    """The events without each user's latest one, and the (user, item) pairs held out: only
-    items new to the user (a repeat teaches nothing), at most ``max_users`` of them (seeded)."""
-    held = latest_holdout(full, seed)
+    """The events without each user's latest ``depth`` (``latest_holdout``), and the (user,
+    item) pairs held out: only items new to the user (a repeat teaches nothing), of at most
+    ``max_users`` users (seeded; users in the order of their first pair)."""
+    held = latest_holdout(full, seed, depth)
     past = full.subset(~held)
     users = full.event_users[held].astype(np.int32)
     items = full.event_items[held]
     new_to_user = np.asarray(past.matrix[users, items]).ravel() == 0
     users, items = users[new_to_user], items[new_to_user]
-    if len(users) > max_users:
-        pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
-        users, items = users[pick], items[pick]
+    owners = users[np.sort(np.unique(users, return_index=True)[1])]
+    if len(owners) > max_users:
+        pick = np.sort(np.random.default_rng(seed).choice(len(owners), max_users, replace=False))
+        kept = np.isin(users, owners[pick])
+        users, items = users[kept], items[kept]
     return past, users, items
 
 
