@@ -64,7 +64,7 @@ from recsmith.pipeline.validation import (
     DEEPER,
     LATEST_ITEM,
     Validation,
-    latest_item_split,
+    latest_items_one_at_a_time,
     validation_splits,
 )
 from recsmith.ranking.context import moments_of
@@ -287,11 +287,12 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     refs, decides = deciding(scored[:-1], seed)
     deeper = _deeper(full, vals[-1], decides[-1], cc.max_users, seed)
     if deeper is not None:  # each user's latest item told nothing apart: more items each
-        vals[-1] = (deeper,)
-        protocols.replace(len(vals) - 1, vals[-1])
+        vals[-1] = deeper
+        protocols.replace(len(vals) - 1, deeper)
         report["protocols"][-1] = {
-            "protocol": deeper.protocol,
-            "validation_users": len(deeper.users),
+            "protocol": deeper[0].protocol,
+            "validation_users": users_in(deeper),
+            "splits": len(deeper),
             "deepened_from": f"{LATEST_ITEM}, {report['protocols'][-1]['validation_users']:,} "
             f"users, not deciding ({decides[-1]['evidence']})",
         }
@@ -326,16 +327,17 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
 
 def _deeper(
     full: Interactions, last: Group, said: dict[str, Any], max_users: int, seed: int
-) -> Validation | None:
-    """Each user's latest ``DEEPER`` items (``validation.latest_item_split``) where the last
-    protocol is each user's latest item and it does not tell the single sources apart beyond
-    noise (``said``, from ``robust_choice.deciding``), if that holds out more items; else None.
+) -> Group | None:
+    """Each user's latest ``DEEPER`` items one at a time (``validation.
+    latest_items_one_at_a_time``) where the last protocol is each user's latest item and it does
+    not tell the single sources apart beyond noise (``said``, from ``robust_choice.deciding``),
+    if that scores more users; else None.
     On a sparse set one item per user holds too few hits for any interval (ml-100k@0.1: ~15 in
     all; BENCHMARKS §42, §45), so the maximin was left to noise and shipped popularity."""
     if last[0].protocol != LATEST_ITEM or said["decides"]:
         return None
-    deeper = latest_item_split(full, max_users, seed, DEEPER)
-    return deeper if deeper.truth.nnz > last[0].truth.nnz else None
+    deeper = tuple(latest_items_one_at_a_time(full, max_users, seed, DEEPER))
+    return deeper if users_in(deeper) > users_in(last) else None
 
 
 def _seconds(started: float, budget: CpuBudget) -> dict[str, float]:

@@ -46,22 +46,19 @@ def latest_holdout(full: Interactions, seed: int = 0, depth: int = 1) -> np.ndar
 
 
 def latest_item_holdout(
-    full: Interactions, seed: int, max_users: int, depth: int = 1
+    full: Interactions, seed: int, max_users: int
 ) -> tuple[Interactions, np.ndarray, np.ndarray]:
-    """The events without each user's latest ``depth`` (``latest_holdout``), and the (user,
-    item) pairs held out: only items new to the user (a repeat teaches nothing), of at most
-    ``max_users`` users (seeded; users in the order of their first pair)."""
-    held = latest_holdout(full, seed, depth)
+    """The events without each user's latest one, and the (user, item) pairs held out: only
+    items new to the user (a repeat teaches nothing), at most ``max_users`` of them (seeded)."""
+    held = latest_holdout(full, seed)
     past = full.subset(~held)
     users = full.event_users[held].astype(np.int32)
     items = full.event_items[held]
     new_to_user = np.asarray(past.matrix[users, items]).ravel() == 0
     users, items = users[new_to_user], items[new_to_user]
-    owners = users[np.sort(np.unique(users, return_index=True)[1])]
-    if len(owners) > max_users:
-        pick = np.sort(np.random.default_rng(seed).choice(len(owners), max_users, replace=False))
-        kept = np.isin(users, owners[pick])
-        users, items = users[kept], items[kept]
+    if len(users) > max_users:
+        pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
+        users, items = users[pick], items[pick]
     return past, users, items
 
 

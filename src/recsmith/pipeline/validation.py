@@ -27,12 +27,12 @@ from recsmith.ranking.context import first_events
 from recsmith.sparse_rows import csr_from_pairs
 
 LATEST_ITEM = "each user's latest item"
-#: Items held out per user where one each does not tell the single sources apart beyond noise
-#: (calibration asks for it then): on a sparse set (ml-100k@0.1: ~700 users at NDCG@10 ~0.02,
-#: ~15 hits in all) one latest item per user holds too few hits for a paired interval, and up to
-#: three per user (at most half of each user's items, so short histories keep their past) about
-#: triples them. Three: "a user's next few items", still the end of each history, not a value
-#: read off a data set.
+#: Items held out per user, one at a time, where one each does not tell the single sources apart
+#: beyond noise (calibration asks for them then): on a sparse set (ml-100k@0.1: ~700 users at
+#: NDCG@10 ~0.02, ~15 hits in all) one latest item per user holds too few hits for a paired
+#: interval; up to three per user (at most half of each user's items, so short histories keep
+#: their past) about triples them. Three: "a user's next few items", still the end of each
+#: history, not a value read off a data set.
 DEEPER = 3
 #: A time cut holding fewer returning users than this is pooled with the earlier cuts: at ~1,000
 #: users a paired bootstrap interval on NDCG@10 is about ±0.01, at ~100 about ±0.04.
@@ -104,21 +104,45 @@ def time_cut_split(
     return None
 
 
-def latest_item_split(
-    full: Interactions, max_users: int, seed: int = 0, depth: int = 1
-) -> Validation:
+def latest_item_split(full: Interactions, max_users: int, seed: int = 0) -> Validation:
     """Each user's latest item held out where it is new to them (a random one where events
-    carry no times); at most ``max_users`` users (seeded). With ``depth`` > 1, each user's latest
-    ``depth`` items, never more than half of the user's distinct items (``latest_holdout``): a
-    deeper protocol, named so (``DEEPER``)."""
-    past, pairs, items = latest_item_holdout(full, seed, max_users, depth)
-    users = pairs[np.sort(np.unique(pairs, return_index=True)[1])]  # in order of first pair
-    row = np.empty(full.n_users, np.int64)
-    row[users] = np.arange(len(users))
-    truth = csr_from_pairs(len(users), full.n_items, row[pairs], items)
-    first = first_events(full, latest_holdout(full, seed, depth), users)
-    protocol = LATEST_ITEM if depth == 1 else f"each user's latest {depth} items"
-    return Validation(past, users, truth, protocol, first)
+    carry no times); at most ``max_users`` users (seeded)."""
+    past, users, items = latest_item_holdout(full, seed, max_users)
+    truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
+    first = first_events(full, latest_holdout(full, seed), users)
+    return Validation(past, users, truth, LATEST_ITEM, first)
+
+
+def latest_items_one_at_a_time(
+    full: Interactions, max_users: int, seed: int = 0, depth: int = DEEPER
+) -> list[Validation]:
+    """Each user's latest item on the events before it, then the item before that on the events
+    before *it*, … ``depth`` splits in all, one protocol: the same question as each user's
+    latest item (what comes next at the end of a history), asked up to ``depth`` times per user.
+    Split ``k`` scores the users with at least ``2 (k + 1)`` distinct items (``latest_holdout``
+    never takes more than half of a user's items), each on their own past without their latest
+    ``k + 1`` events; each split at most ``max_users`` users (seeded)."""
+    name = f"each user's latest {depth} items, one at a time"
+    splits = []
+    for k in range(depth):
+        held = latest_holdout(full, seed, k + 1)
+        counts = np.bincount(full.event_users[held], minlength=full.n_users)
+        held &= counts[full.event_users] == k + 1  # users with a (k + 1)-th latest item
+        users = np.flatnonzero(counts == k + 1).astype(np.int32)
+        first = first_events(full, held, users)
+        past = full.subset(~held)
+        items = full.event_items[first]
+        new = np.asarray(past.matrix[users, items]).ravel() == 0  # a repeat teaches nothing
+        val = Validation(
+            past,
+            users[new],
+            csr_from_pairs(int(new.sum()), full.n_items, np.arange(int(new.sum())), items[new]),
+            name,
+            first[new],
+        )
+        if len(val.users):
+            splits.append(_sampled(val, max_users, seed))
+    return splits
 
 
 def _time_cut(full: Interactions, share: float) -> Validation:
