@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.significance import bootstrap_ci
@@ -261,7 +262,18 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     """Score the candidates on the validation splits of ``full`` (``validation.py``: a time
     cut where one holds, and each user's latest item) and choose what ships by its worst share
     of the best single source over them (``robust_choice.py``). Returns ``config`` unchanged
-    (its ranker allowed) when the data holds too few validation users to decide anything."""
+    (its ranker allowed) when the data holds too few validation users to decide anything.
+
+    BLAS runs on one thread meanwhile (as iALS already does): its idle worker threads spin while
+    they wait for a core, and on a loaded machine that spinning counted in the CPU budget as
+    work (measured: 2x the CPU seconds at load 17, 6x with the process crowded onto one core,
+    BENCHMARKS §45), so the load would again have changed the choice. Calibration's BLAS work
+    (EASE's inverse on the validation pasts) is a small part of it."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _calibrate(config, full, attrs)
+
+
+def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes) -> Calibration:
     started = time.perf_counter()
     cc = config.calibration
     budget = CpuBudget(cc.budget_seconds)
