@@ -432,7 +432,7 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
         {**on.model_dump(), "calibration": {"enabled": True, "budget_seconds": 0.001}}
     )
     report = calibrate(tight, full, attrs).report
-    assert report["ranker"].startswith("not tried: ") and "0.001 s budget" in report["ranker"]
+    assert report["ranker"].startswith("not tried: ") and "0.001 s CPU budget" in report["ranker"]
     assert "ranker" not in {t["name"] for t in report["tried"]}
 
 
