@@ -10,7 +10,9 @@ user's last item), so calibration scores every configuration on both wherever bo
 A single time cut on a small data set holds ~100 returning users (ml-100k), too few for a paired
 interval to tell a good order from a lucky one; where it holds fewer than ``POOL_USERS``, the
 earlier cuts (twice, three times the share) are pooled into the same protocol: each scored on its
-own past, their users together (§39).
+own past, their users together (§39). Where each user's latest item does not tell the single
+sources apart beyond noise, calibration asks it again further back (``latest_items_one_at_a_time``:
+each user's latest items one at a time, §45).
 """
 
 from __future__ import annotations
