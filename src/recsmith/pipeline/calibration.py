@@ -14,7 +14,10 @@ cuts into one protocol (``validation.py``). Each configuration is judged by its 
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
-protocol whose best single source is not beyond noise of popularity takes no part (§42). The
+protocol whose best single source is not beyond noise of popularity takes no part (§42), and
+where that protocol is each user's latest item, it is first asked again further back, each
+user's latest three items one at a time (``_deeper``, §45): on sparse data one item per user
+holds too few hits to tell anything apart. The
 simpler choice ships unless a richer one beats it by more than its noise (paired bootstrap over
 validation users), so the shipped pipeline's worst share is never below that of its best single
 source; the manifest lists every configuration with its score on each protocol.
