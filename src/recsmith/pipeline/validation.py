@@ -29,13 +29,6 @@ from recsmith.ranking.context import first_events
 from recsmith.sparse_rows import csr_from_pairs
 
 LATEST_ITEM = "each user's latest item"
-#: Items held out per user, one at a time, where one each does not tell the single sources apart
-#: beyond noise (calibration asks for them then): on a sparse set (ml-100k@0.1: ~700 users at
-#: NDCG@10 ~0.02, ~15 hits in all) one latest item per user holds too few hits for a paired
-#: interval; up to three per user (at most half of each user's items, so short histories keep
-#: their past) about triples them. Three: "a user's next few items", still the end of each
-#: history, not a value read off a data set.
-DEEPER = 3
 #: A time cut holding fewer returning users than this is pooled with the earlier cuts: at ~1,000
 #: users a paired bootstrap interval on NDCG@10 is about ±0.01, at ~100 about ±0.04.
 POOL_USERS = 1000
@@ -116,7 +109,7 @@ def latest_item_split(full: Interactions, max_users: int, seed: int = 0) -> Vali
 
 
 def latest_items_one_at_a_time(
-    full: Interactions, max_users: int, seed: int = 0, depth: int = DEEPER
+    full: Interactions, max_users: int, seed: int, depth: int
 ) -> list[Validation]:
     """Each user's latest item on the events before it, then the item before that on the events
     before *it*, … ``depth`` splits in all, one protocol: the same question as each user's
@@ -131,6 +124,8 @@ def latest_items_one_at_a_time(
         counts = np.bincount(full.event_users[held], minlength=full.n_users)
         held &= counts[full.event_users] == k + 1  # users with a (k + 1)-th latest item
         users = np.flatnonzero(counts == k + 1).astype(np.int32)
+        if len(users) == 0:  # no user has 2 (k + 1) items: nor further back
+            break
         first = first_events(full, held, users)
         past = full.subset(~held)
         items = full.event_items[first]
