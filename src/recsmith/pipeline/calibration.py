@@ -14,10 +14,7 @@ cuts into one protocol (``validation.py``). Each configuration is judged by its 
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
-protocol whose best single source is not beyond noise of popularity takes no part (§42), and
-where that protocol is each user's latest item, it is first asked again further back, each
-user's latest three items one at a time (``_deeper``, §45): on sparse data one item per user
-holds too few hits to tell anything apart. The
+protocol whose best single source is not beyond noise of popularity takes no part (§42). The
 simpler choice ships unless a richer one beats it by more than its noise (paired bootstrap over
 validation users), so the shipped pipeline's worst share is never below that of its best single
 source; the manifest lists every configuration with its score on each protocol.
@@ -43,7 +40,7 @@ from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
-from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, SourceConfig
+from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import (
@@ -64,12 +61,7 @@ from recsmith.pipeline.training import (
     recent_items,
     train_ranker,
 )
-from recsmith.pipeline.validation import (
-    LATEST_ITEM,
-    Validation,
-    latest_items_one_at_a_time,
-    validation_splits,
-)
+from recsmith.pipeline.validation import Validation, validation_splits
 from recsmith.ranking.context import moments_of
 from recsmith.ranking.features import candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
@@ -238,12 +230,8 @@ class _Protocols:
         attrs: ItemAttributes,
         full: Interactions,
     ) -> None:
-        self.wide, self.attrs, self.full = with_popularity(config), attrs, full
-        self.scorers = [[_Scorer(self.wide, v, attrs, full) for v in group] for group in groups]
-
-    def replace(self, n: int, group: Group) -> None:
-        """Protocol ``n`` scored on ``group`` from now on (its sources fitted there afresh)."""
-        self.scorers[n] = [_Scorer(self.wide, v, self.attrs, self.full) for v in group]
+        wide = with_popularity(config)
+        self.scorers = [[_Scorer(wide, v, attrs, full) for v in group] for group in groups]
 
     def proposes(self, spec: SourceConfig) -> bool:
         return any(s.proposes(spec) for group in self.scorers for s in group)
@@ -299,19 +287,6 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     protocols = _Protocols(config, vals, attrs, full)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
     refs, decides = deciding(scored[:-1], seed)
-    deeper = _deeper(full, vals[-1], decides[-1], cc, seed)
-    if deeper is not None:  # each user's latest item told nothing apart: more items each
-        vals[-1] = deeper
-        protocols.replace(len(vals) - 1, deeper)
-        report["protocols"][-1] = {
-            "protocol": deeper[0].protocol,
-            "validation_users": users_in(deeper),
-            "splits": len(deeper),
-            "deepened_from": f"{LATEST_ITEM}, {report['protocols'][-1]['validation_users']:,} "
-            f"users, not deciding ({decides[-1]['evidence']})",
-        }
-        scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-        refs, decides = deciding(scored[:-1], seed)
     fit_seconds = budget.spent()
     tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, budget)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
@@ -337,23 +312,6 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     report["reason"] = reason
     report |= _seconds(started, budget)
     return Calibration(choice.config, choice.name == "ranker", report)
-
-
-def _deeper(
-    full: Interactions, last: Group, said: dict[str, Any], cc: CalibrationConfig, seed: int
-) -> Group | None:
-    """Each user's latest ``cc.latest_depth`` items one at a time (``validation.
-    latest_items_one_at_a_time``) where the last protocol is each user's latest item and it does
-    not tell the single sources apart beyond noise (``said``, from ``robust_choice.deciding``),
-    if that scores more users; else None. Three by default: "a user's next few items", still
-    the end of each history, about twice the rows on sparse data (ml-100k@0.1's 676 users
-    become 1,633), not a value read off a data set.
-    On a sparse set one item per user holds too few hits for any interval (ml-100k@0.1: ~15 in
-    all; BENCHMARKS §42, §45), so the maximin was left to noise and shipped popularity."""
-    if last[0].protocol != LATEST_ITEM or said["decides"] or cc.latest_depth == 1:
-        return None
-    deeper = tuple(latest_items_one_at_a_time(full, cc.max_users, seed, cc.latest_depth))
-    return deeper if users_in(deeper) > users_in(last) else None
 
 
 def _seconds(started: float, budget: CpuBudget) -> dict[str, float]:
@@ -554,10 +512,9 @@ def _entry(
 
 def _says(protocol: dict[str, Any], some_decide: bool) -> str:
     """What the summary adds to a protocol that did not decide (``robust_choice.deciding``)."""
-    deeper = " (one item each did not decide)" if "deepened_from" in protocol else ""
     if protocol.get("decides", True) or not some_decide:
-        return deeper
-    return f"{deeper}, not deciding ({protocol['evidence']})"
+        return ""
+    return f", not deciding ({protocol['evidence']})"
 
 
 def calibration_summary(report: dict[str, Any]) -> str:

@@ -294,14 +294,6 @@ class CalibrationConfig(_Strict):
         0.1, gt=0, lt=0.5, description="latest share of events the cut holds (then 2x, 3x)"
     )
     max_users: int = Field(5000, ge=20, description="validation users scored (a sample beyond)")
-    latest_depth: int = Field(
-        3,
-        ge=1,
-        le=10,
-        description="where each user's latest item does not tell the sources apart beyond "
-        "noise, ask again this many latest items per user, one at a time (at most half of a "
-        "user's items; 1: never)",
-    )
 
 
 class SegmentsConfig(_Strict):

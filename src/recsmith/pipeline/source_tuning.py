@@ -28,20 +28,18 @@ MAX_USERS = 5000
 K = 10
 
 
-def latest_holdout(full: Interactions, seed: int = 0, depth: int = 1) -> np.ndarray:
-    """Mask of each user's latest ``depth`` events (ties and time-less events broken at random),
-    never more than half of the user's distinct items: at ``depth`` 1, the latest event of users
+def latest_holdout(full: Interactions, seed: int = 0) -> np.ndarray:
+    """Mask of each user's latest event (ties and time-less events broken at random), for users
     with at least two distinct items."""
     n = len(full.event_users)
     tie = np.random.default_rng(seed).random(n)
     order = np.lexsort((tie, full.event_ts, full.event_users))
     users = full.event_users[order]
-    ends = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
-    group = np.r_[0, np.cumsum(users[1:] != users[:-1])]
-    from_end = ends[group] - np.arange(n)  # 0: the user's latest event
-    keep = np.minimum(depth, np.diff(full.matrix.indptr) // 2)  # per user, 0 under 2 items
+    last = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
+    distinct = np.diff(full.matrix.indptr) >= 2
     mask = np.zeros(n, bool)
-    mask[order[from_end < keep[users]]] = True
+    chosen = order[last]
+    mask[chosen[distinct[full.event_users[chosen]]]] = True
     return mask
 
 

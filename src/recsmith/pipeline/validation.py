@@ -10,9 +10,7 @@ user's last item), so calibration scores every configuration on both wherever bo
 A single time cut on a small data set holds ~100 returning users (ml-100k), too few for a paired
 interval to tell a good order from a lucky one; where it holds fewer than ``POOL_USERS``, the
 earlier cuts (twice, three times the share) are pooled into the same protocol: each scored on its
-own past, their users together (§39). Where each user's latest item does not tell the single
-sources apart beyond noise, calibration asks it again further back (``latest_items_one_at_a_time``:
-each user's latest items one at a time, §45).
+own past, their users together (§39).
 """
 
 from __future__ import annotations
@@ -106,40 +104,6 @@ def latest_item_split(full: Interactions, max_users: int, seed: int = 0) -> Vali
     truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
     first = first_events(full, latest_holdout(full, seed), users)
     return Validation(past, users, truth, LATEST_ITEM, first)
-
-
-def latest_items_one_at_a_time(
-    full: Interactions, max_users: int, seed: int, depth: int
-) -> list[Validation]:
-    """Each user's latest item on the events before it, then the item before that on the events
-    before *it*, … ``depth`` splits in all, one protocol: the same question as each user's
-    latest item (what comes next at the end of a history), asked up to ``depth`` times per user.
-    Split ``k`` scores the users with at least ``2 (k + 1)`` distinct items (``latest_holdout``
-    never takes more than half of a user's items), each on their own past without their latest
-    ``k + 1`` events; each split at most ``max_users`` users (seeded)."""
-    name = f"each user's latest {depth} items, one at a time"
-    splits = []
-    for k in range(depth):
-        held = latest_holdout(full, seed, k + 1)
-        counts = np.bincount(full.event_users[held], minlength=full.n_users)
-        held &= counts[full.event_users] == k + 1  # users with a (k + 1)-th latest item
-        users = np.flatnonzero(counts == k + 1).astype(np.int32)
-        if len(users) == 0:  # no user has 2 (k + 1) items: nor further back
-            break
-        first = first_events(full, held, users)
-        past = full.subset(~held)
-        items = full.event_items[first]
-        new = np.asarray(past.matrix[users, items]).ravel() == 0  # a repeat teaches nothing
-        val = Validation(
-            past,
-            users[new],
-            csr_from_pairs(int(new.sum()), full.n_items, np.arange(int(new.sum())), items[new]),
-            name,
-            first[new],
-        )
-        if len(val.users):
-            splits.append(_sampled(val, max_users, seed))
-    return splits
 
 
 def _time_cut(full: Interactions, share: float) -> Validation:
