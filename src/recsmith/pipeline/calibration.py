@@ -256,9 +256,10 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
 
     BLAS runs on one thread meanwhile (as iALS already does): its idle worker threads spin while
     they wait for a core, and on a loaded machine that spinning counted in the CPU budget as
-    work (measured: 2x the CPU seconds at load 17, 6x with the process crowded onto one core,
-    BENCHMARKS §45), so the load would again have changed the choice. Calibration's BLAS work
-    (EASE's inverse on the validation pasts) is a small part of it."""
+    work (a small case: 0.4–0.8 CPU s run to run at load ~17 and 5.0 with the process crowded
+    onto one core, against 0.3 throughout on one thread; BENCHMARKS §45), so the load would
+    again have changed the choice. Calibration's BLAS work is EASE's inverse on each validation
+    past."""
     with threadpool_limits(limits=1, user_api="blas"):
         return _calibrate(config, full, attrs)
 

@@ -5,10 +5,11 @@ seconds, the budget ran out sooner on a loaded machine, so the same data shipped
 pipeline at a different load (ml-100k ``temporal:0.8``: 0.1845 at load 4, 0.1768 at load 12,
 BENCHMARKS §39). The process's CPU time (``time.process_time``: every thread of the process, BLAS
 and LightGBM workers included, while they run) does not grow while other processes hold the
-cores, so the choice no longer depends on the machine's load. What still varies it, near the
-budget's edge only: a slower (or faster) CPU, cache and memory-bus contention from neighbours
-(a few per cent of CPU time), threads spinning while they wait for a core, and, where training
-runs inside a serving process, the CPU that process's other threads spend meanwhile.
+cores, so the choice no longer depends on the machine's load — provided idle threads do not
+spin: calibration runs BLAS on one thread for that reason (``calibration.calibrate``). What still
+varies it, near the budget's edge only: a slower (or faster) CPU, cache and memory-bus
+contention from neighbours, OpenMP threads (LightGBM's) that spin briefly before they sleep,
+and, where training runs inside a serving process, the CPU its other threads spend meanwhile.
 """
 
 from __future__ import annotations
