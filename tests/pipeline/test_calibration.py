@@ -432,7 +432,7 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
         {**on.model_dump(), "calibration": {"enabled": True, "budget_seconds": 0.001}}
     )
     report = calibrate(tight, full, attrs).report
-    assert report["ranker"].startswith("not tried: ") and "0.001 s budget" in report["ranker"]
+    assert report["ranker"].startswith("not tried: ") and "0.001 s CPU budget" in report["ranker"]
     assert "ranker" not in {t["name"] for t in report["tried"]}
 
 
@@ -472,6 +472,8 @@ def test_the_summary_names_the_choice_the_runners_up_and_changed_parameters() ->
         "the best single source 0.95; popularity 0.0500 / 0.0200, fused 0.0700 / 0.0380); "
         "ials alpha=10.0"
     )
+    report["cpu_seconds"] = 3.2  # what the budget counted (``cpu_budget.py``)
+    assert "5,000 users; 7 s, 3 s CPU): serving ials " in calibration_summary(report)
     few = {
         "protocols": [{"protocol": "each user's latest item", "validation_users": 5}],
         "reason": "5 validation users < 20: nothing decided",

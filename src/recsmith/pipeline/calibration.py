@@ -6,7 +6,8 @@ training carves validation data out of the training events — a global time cut
 users return after it, and each user's latest item (``validation.py``) — fits the sources once
 per protocol on what lies before its held-out part, and scores there every source alone
 (popularity among them, listed or not), the configured fused order and, when one trains within
-the time budget, the ranker; first, each iALS / EASE / item-kNN source's most data-dependent
+the CPU budget (``cpu_budget.py``: the process's own CPU seconds, so the machine's load does not
+change the choice), the ranker; first, each iALS / EASE / item-kNN source's most data-dependent
 parameters are tried alone over a small grid (``GRID``), and the fused order tries each fitted
 variant in its own place (``_fused_grid``). A time cut holding few users is pooled with earlier
 cuts into one protocol (``validation.py``). Each configuration is judged by its worst
@@ -33,12 +34,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
+from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import (
     RESAMPLES,
@@ -249,9 +252,22 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     """Score the candidates on the validation splits of ``full`` (``validation.py``: a time
     cut where one holds, and each user's latest item) and choose what ships by its worst share
     of the best single source over them (``robust_choice.py``). Returns ``config`` unchanged
-    (its ranker allowed) when the data holds too few validation users to decide anything."""
+    (its ranker allowed) when the data holds too few validation users to decide anything.
+
+    BLAS runs on one thread meanwhile (as iALS already does): its idle worker threads spin while
+    they wait for a core, and on a loaded machine that spinning counted in the CPU budget as
+    work (a small case: 0.4–0.8 CPU s run to run at load ~17 and 5.0 with the process crowded
+    onto one core, against 0.3 throughout on one thread; BENCHMARKS §45), so the load would
+    again have changed the choice. Calibration's BLAS work is EASE's inverse on each validation
+    past."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _calibrate(config, full, attrs)
+
+
+def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes) -> Calibration:
     started = time.perf_counter()
     cc = config.calibration
+    budget = CpuBudget(cc.budget_seconds)
     seed = config.ranking.random_state
     splits = grouped(validation_splits(full, cc.min_users, cc.share, cc.max_users, seed))
     enough = [users_in(g) >= MIN_USERS for g in splits]
@@ -266,14 +282,14 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     if not vals:
         most = max(users_in(g) for g in splits)
         report["reason"] = f"{most} validation users < {MIN_USERS}: nothing decided"
-        report["seconds"] = round(time.perf_counter() - started, 3)
+        report |= _seconds(started, budget)
         return Calibration(config, config.ranking.enabled, report)
     report["protocols"] = [p for p, ok in zip(report["protocols"], enough, strict=True) if ok]
     protocols = _Protocols(config, vals, attrs, full)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
     refs, decides = deciding(scored[:-1], seed)
-    fit_seconds = time.perf_counter() - started
-    tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, started)
+    fit_seconds = budget.spent()
+    tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, budget)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
@@ -282,7 +298,7 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     # ties: the first (popularity)
     best_single = max(scored[:-1], key=lambda t: worst_share(t, refs))
     choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
-    ranker = _try_ranker(choice, vals, attrs, protocols, started, fit_seconds)
+    ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
         report["ranker"] = f"trained on each validation past over the {choice.name} candidates"
@@ -295,8 +311,17 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     report["tried"] = [_entry(t, best_single, refs, vals, seed) for t in scored]
     report["chosen"] = choice.name
     report["reason"] = reason
-    report["seconds"] = round(time.perf_counter() - started, 3)
+    report |= _seconds(started, budget)
     return Calibration(choice.config, choice.name == "ranker", report)
+
+
+def _seconds(started: float, budget: CpuBudget) -> dict[str, float]:
+    """The report's wall seconds since ``started`` and CPU seconds of ``budget`` (what it
+    counts)."""
+    return {
+        "seconds": round(time.perf_counter() - started, 3),
+        "cpu_seconds": round(budget.spent(), 3),
+    }
 
 
 def _grid(
@@ -305,23 +330,23 @@ def _grid(
     protocols: _Protocols,
     refs: Refs,
     seed: int,
-    started: float,
+    budget: CpuBudget,
 ) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]]]:
     """``config`` with each gridded source parameter (``GRID``; not one the file sets or tunes)
     at the value under which the source alone has the best worst share on validation — the
     file's value unless another beats it beyond noise — a report of every value tried, and
     every source variant tried (its index, its specification: fitted, so cheap to re-score).
-    Stops before a source whose tries would pass half the budget (the rest is the ranker's)."""
+    Stops before a source whose tries would pass half the CPU budget (the rest is the
+    ranker's), reckoning each source's tries to cost what the last one's did."""
     alone_scores = {t.name: t for t in scored}
     report: dict[str, Any] = {}
     variants: list[tuple[int, SourceConfig]] = []
     sources = list(config.retrieval.sources)
-    budget = config.calibration.budget_seconds / 2
     for n, spec in enumerate(sources):
         grid = GRID.get(spec.model or "")
         if grid is None or spec.kind != "model" or spec.tune:
             continue
-        began = time.perf_counter()
+        began = budget.spent()
         best = alone_scores[spec.name]
         for param, values in grid:
             if param in spec.params:
@@ -331,9 +356,8 @@ def _grid(
             )
             variants += [(n, v.model_copy(update={"weight": spec.weight})) for v in tried]
         sources[n] = best.config.retrieval.sources[n].model_copy(update={"weight": spec.weight})
-        spent = time.perf_counter() - began
-        if time.perf_counter() - started + spent > budget:
-            report["stopped"] = f"half the {config.calibration.budget_seconds:g} s budget reached"
+        if budget.passes(budget.spent() - began, share=0.5):
+            report["stopped"] = f"half the {budget.seconds:g} s CPU budget reached"
             break
     changed = [s for s, o in zip(sources, config.retrieval.sources, strict=True) if s != o]
     if not changed:
@@ -428,14 +452,14 @@ def _try_ranker(
     groups: Sequence[Group],
     attrs: ItemAttributes,
     protocols: _Protocols,
-    started: float,
+    budget: CpuBudget,
     fit_seconds: float,
 ) -> Tried | str:
     """The ranker trained on each validation past over the ``base`` choice's candidates and
-    scored like the rest on that protocol, or why not (off, over the time budget, or it did not
+    scored like the rest on that protocol, or why not (off, over the CPU budget, or it did not
     train on one of them)."""
     config = base.config
-    rc, budget = config.ranking, config.calibration.budget_seconds
+    rc = config.ranking
     if not rc.enabled:
         return "off (ranking.enabled = false)"
     vals = [v for group in groups for v in group]
@@ -445,9 +469,8 @@ def _try_ranker(
         windows += len(label_windows(val.past, rc.label_share, enough, seed=rc.random_state))
     # sources refitted per window, plus LightGBM, on each split
     estimate = fit_seconds / len(vals) * (windows + len(vals))
-    elapsed = time.perf_counter() - started
-    if elapsed + estimate > budget:
-        return f"not tried: ~{estimate:.0f} s more would pass the {budget:g} s budget"
+    if budget.passes(estimate):
+        return f"not tried: ~{estimate:.0f} s more would pass the {budget.seconds:g} s CPU budget"
     per_user = []
     for group, scorers in zip(groups, protocols.scorers, strict=True):
         ranked = []
@@ -526,8 +549,9 @@ def calibration_summary(report: dict[str, Any]) -> str:
             for name, params in fused.items()
         )
     share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
+    cpu = f", {report['cpu_seconds']:.0f} s CPU" if "cpu_seconds" in report else ""
     return (
-        f"calibration ({where}; {report['seconds']:.0f} s): serving {chosen} "
+        f"calibration ({where}; {report['seconds']:.0f} s{cpu}): serving {chosen} "
         f"(validation NDCG@10 {scores[chosen]}, worst share of the best single source "
         f"{share:.2f}; {others}){changed}"
     )

@@ -278,7 +278,11 @@ class CalibrationConfig(_Strict):
 
     enabled: bool = False
     budget_seconds: float = Field(
-        600.0, gt=0, description="time for calibration; the ranker is tried only if it fits"
+        600.0,
+        gt=0,
+        description="CPU seconds of the training process for calibration (so the machine's "
+        "load does not change the choice); the grid stops at half, the ranker is tried only if "
+        "it fits",
     )
     min_users: int = Field(
         100,
