@@ -61,3 +61,10 @@ def test_take_of_a_mask_keeps_the_rows_it_marks() -> None:
         assert [_row(taken, i) for i in range(len(taken))] == [
             _row(cands, r) for r in range(n) if mask[r]
         ]
+
+
+def test_take_of_a_plain_list_of_rows() -> None:
+    """A list (numpy reads an empty one as float64, which ``ndarray.take`` refuses) selects rows."""
+    cands = _table(np.random.default_rng(7), 12)
+    assert len(cands.take([])) == 0
+    assert [_row(cands.take([5, 2]), i) for i in range(2)] == [_row(cands, 5), _row(cands, 2)]

@@ -105,7 +105,7 @@ def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
     order: ``np.lexsort((-score, query))`` for float32 scores. From ``KEY_SORT_ROWS`` rows it is
     one stable sort of a 64-bit key (the query above the score's bits, flipped so that integer
     order is float order), which grows far slower than lexsort's; it runs three times per
-    request batch."""
+    request batch, and in ``entries_top_k`` on every sparse model top-k."""
     if len(query) < KEY_SORT_ROWS:
         return np.lexsort((-np.asarray(score, np.float32), query))
     down = -np.asarray(score, np.float32) + np.float32(0)  # -0.0 becomes 0.0: equal, as in lexsort

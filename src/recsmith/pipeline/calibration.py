@@ -259,7 +259,8 @@ def calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes)
     work (a small case: 0.4–0.8 CPU s run to run at load ~17 and 5.0 with the process crowded
     onto one core, against 0.3 throughout on one thread; BENCHMARKS §45), so the load would
     again have changed the choice. Calibration's BLAS work is EASE's inverse on each validation
-    past."""
+    past. The limit is the process's: a library caller calibrating beside a serving thread
+    slows that thread's BLAS too (``recsmith train`` and the scheduled retrain run alone)."""
     with threadpool_limits(limits=1, user_api="blas"):
         return _calibrate(config, full, attrs)
 

@@ -350,7 +350,7 @@ class Pipeline:
         ``retrieval.include_seen``) keeps the items users have (see ``queries``). ``profiles``:
         per user, a profile read from the store (None: the release's own, if any), whose
         segments' popularity fills the list (``segment_fallback``)."""
-        top, tier, final, _, _ = self._top_k(
+        tier, final, _, _ = self._top_k(
             user_ids,
             k,
             extra_seen=extra_seen,
@@ -363,7 +363,13 @@ class Pipeline:
             include_seen=include_seen,
             profiles=profiles,
         )
-        return top, tier, final
+        n = len(user_ids)
+        ids = np.full((n, k), -1, np.int32)
+        scores = np.full((n, k), -np.inf, np.float32)
+        rank = np.arange(len(final)) - final.bounds()[final.query]
+        ids[final.query, rank] = final.items
+        scores[final.query, rank] = final.score
+        return TopK(ids, scores), tier, final
 
     def _top_k(
         self,
@@ -383,8 +389,8 @@ class Pipeline:
         source: str | None = None,
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
         feature_tap: FeatureTap | None = None,
-    ) -> tuple[TopK, np.ndarray, Candidates, Queries, np.ndarray | None]:
-        """``top_k`` with the queries it built (``answer`` traces reasons to their items) and,
+    ) -> tuple[np.ndarray, Candidates, Queries, np.ndarray | None]:
+        """``top_k``'s tiers and final rows (each query's list in order) with the queries it built (``answer`` traces reasons to their items) and,
         when ``explore`` is given to an exploring pipeline, each final row's propensity.
         ``trace`` (``?explain=true`` only) keeps what each stage saw (``explain.trace``)."""
         user_ids = np.asarray(user_ids, dtype=object)
@@ -429,16 +435,9 @@ class Pipeline:
             trace.keep(queries, cands, tuple(rules), diversity, depth, reranked, final)
         if timings is not None:
             timings["rerank"] = time.perf_counter() - started
-        n = len(user_ids)
-        ids = np.full((n, k), -1, np.int32)
-        scores = np.full((n, k), -np.inf, np.float32)
-        bounds = final.bounds()
-        rank = np.arange(len(final)) - bounds[final.query]
-        ids[final.query, rank] = final.items
-        scores[final.query, rank] = final.score
         tier[(tier == 1) & ~found] = popular  # the session's items led nowhere
         tier[(tier == popular) & segmented] = TIERS.index("segment")
-        return TopK(ids, scores), tier, final, queries, propensity
+        return tier, final, queries, propensity
 
     def segment_fallback(
         self,
@@ -530,7 +529,7 @@ class Pipeline:
         (see ``segment_fallback``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
-        _, tier, final, queries, propensity = self._top_k(
+        tier, final, queries, propensity = self._top_k(
             user_ids,
             k,
             extra_seen=extra_seen,
@@ -548,8 +547,8 @@ class Pipeline:
             feature_tap=feature_tap,
         )
 
-        # ``_top_k``'s TopK lists each query's final rows in their order, so the final rows
-        # cut at the query bounds are the listed items, item for item: the lists, and the
+        # the final rows cut at the query bounds are the listed items, item for item (views of
+        # one batch-wide array each: nothing writes to them in place): the lists, and the
         # anchors of their reasons, are named by one id lookup for the whole batch rather than
         # one per list (``ModelBundle.external_batch``: ~8 µs a user)
         cuts = list(pairwise(final.bounds().tolist()))

@@ -70,6 +70,8 @@ class Candidates:
         rows = np.asarray(rows)
         if rows.dtype == bool:  # a mask: ``take`` would read it as the indices 0 and 1
             rows = np.flatnonzero(rows)
+        elif rows.dtype.kind not in "iu":  # e.g. an empty list, read by numpy as float64
+            rows = rows.astype(np.intp)
         return Candidates(
             self.n_queries,
             self.sources,

@@ -34,22 +34,27 @@ class ReasonNames:
         self._lock = threading.Lock()
 
     def named(self, pipeline: Pipeline, item_ids: Sequence[str | None]) -> list[str | None]:
-        """``pipeline.display_names`` of ``item_ids``, None staying None."""
-        names = self._names(pipeline.titles)
-        missing = [i for i in dict.fromkeys(item_ids) if i is not None and i not in names]
-        if missing:
-            if len(names) + len(missing) > NAMES_KEPT:
-                names.clear()
-            names.update(zip(missing, pipeline.display_names(missing), strict=True))
-        return [None if i is None else names[i] for i in item_ids]
+        """``pipeline.display_names`` of ``item_ids``, None staying None.
+
+        Under the lock: ``similar`` answers from the thread pool while lists are named on the event
+        loop, and a reader must never see another thread's ``clear`` between filling and reading.
+        """
+        with self._lock:
+            names = self._names(pipeline.titles)
+            missing = [i for i in dict.fromkeys(item_ids) if i is not None and i not in names]
+            if missing:
+                if len(names) + len(missing) > NAMES_KEPT:
+                    names.clear()
+                names.update(zip(missing, pipeline.display_names(missing), strict=True))
+            return [None if i is None else names[i] for i in item_ids]
 
     def _names(self, titles: np.ndarray) -> dict[str, str]:
+        """The names kept for ``titles``, a new empty map for an array not seen (lock held)."""
         kept = self._by_array.get(id(titles))
         if kept is not None and kept[0] is titles:
             return kept[1]
-        with self._lock:
-            if len(self._by_array) >= ARRAYS_KEPT:
-                del self._by_array[next(iter(self._by_array))]
-            names: dict[str, str] = {}
-            self._by_array[id(titles)] = (titles, names)
-            return names
+        if len(self._by_array) >= ARRAYS_KEPT:
+            del self._by_array[next(iter(self._by_array))]
+        names: dict[str, str] = {}
+        self._by_array[id(titles)] = (titles, names)
+        return names

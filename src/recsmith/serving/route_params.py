@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi._compat.v2 import get_missing_field_error
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import (
+from fastapi.dependencies.utils import (  # private helpers: pyproject's fastapi>=0.165 has them
     _get_param_model,
     _is_json_field,
     field_annotation_is_sequence,
+    get_missing_field_error,
 )
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
@@ -54,6 +54,7 @@ class RouteParams:
                     or _is_json_field(field)
                     or field_annotation_is_sequence(info.annotation)
                     or info.validate_default
+                    or info.validation_alias is not None  # FastAPI would read the request by it
                     or not isinstance(default, _IMMUTABLE)
                 ):
                     raise TypeError(
