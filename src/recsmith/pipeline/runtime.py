@@ -390,9 +390,10 @@ class Pipeline:
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
         feature_tap: FeatureTap | None = None,
     ) -> tuple[np.ndarray, Candidates, Queries, np.ndarray | None]:
-        """``top_k``'s tiers and final rows (each query's list in order) with the queries it built (``answer`` traces reasons to their items) and,
-        when ``explore`` is given to an exploring pipeline, each final row's propensity.
-        ``trace`` (``?explain=true`` only) keeps what each stage saw (``explain.trace``)."""
+        """``top_k``'s tiers and final rows (each query's list in order) with the queries it
+        built (``answer`` traces reasons to their items) and, when ``explore`` is given to an
+        exploring pipeline, each final row's propensity. ``trace`` (``?explain=true`` only)
+        keeps what each stage saw (``explain.trace``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         keep = self.config.retrieval.include_seen if include_seen is None else include_seen
         queries = self.queries(user_ids, extra_seen, recent, context, keep)
