@@ -157,27 +157,27 @@ def test_hidden_must_split_into_heads() -> None:
 
 @pytest.mark.parametrize(("t", "beta"), [(0.5, 0.75), (0.0, 1.0)])
 def test_gbce_loss_by_hand(t: float, beta: float) -> None:
-    """gBCE (Petrov & Macdonald 2023) on numbers small enough to do by hand: 5 items, k = 2 shared
+    """gBCE (Petrov & Macdonald 2023) on numbers small enough to do by hand: 5 items, k = 2
     negatives, so α = k / (items − 1) = 0.5 and β = α (t (1 − 1/α) + 1/α) = 0.75 at t = 0.5 (1 at
-    t = 0: BCE over k negatives). Hidden size 1; position 1's target is also a negative, so that
-    negative is left out of its terms."""
+    t = 0: BCE over k negatives). Two positions; position 1's target is also one of its
+    negatives, so that negative is left out of its terms."""
     from recsmith.models.sasrec import SASRecConfig, _loss
 
-    emb = torch.tensor([[0.0], [0.5], [-1.0], [1.0], [0.2], [0.3]])  # row 0 = padding
-    hidden = torch.tensor([[1.0], [2.0]])
-    pos, neg = torch.tensor([1, 3]), torch.tensor([2, 3])
+    pos_logit = torch.tensor([0.5, 2.0])
+    neg_logits = torch.tensor([[-1.0, 1.0], [-2.0, 2.0]])
+    clash = torch.tensor([[False, False], [False, True]])
 
     def log_sigmoid(x: float) -> float:
         return -math.log(1 + math.exp(-x))
 
-    # position 0: logits +0.5 (target), -1 and +1 (negatives); position 1: +2, -2 (and 2, masked)
     first = -beta * log_sigmoid(0.5) - log_sigmoid(1.0) - log_sigmoid(-1.0)
     second = -beta * log_sigmoid(2.0) - log_sigmoid(2.0)
     expected = (first / 3 + second / 3) / 2
     if t == 0.5:
         assert expected == pytest.approx(0.3673675, abs=1e-6)  # written out once, by hand
     cfg = SASRecConfig(loss="gbce", gbce_t=t, n_negatives=2)
-    assert _loss(torch, hidden, pos, neg, emb, cfg).item() == pytest.approx(expected, rel=1e-6)
+    loss = _loss(torch, pos_logit, neg_logits, clash, 5, cfg)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_gbce_learns_the_next_item(cycle: Interactions) -> None:
