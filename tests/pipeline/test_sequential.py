@@ -12,8 +12,9 @@ import pytest
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline import sequential
+from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.calibration import Calibration, calibrate
-from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.config import CalibrationConfig, PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 
 WEIGHTS = EventSettings().weights
@@ -88,7 +89,7 @@ def small_sasrec(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("small_sasrec")
-def test_where_the_order_is_the_signal_sasrec_ships() -> None:
+def test_where_the_order_is_the_signal_sasrec_ships_and_serves() -> None:
     chosen = calibrated(config(), cycle_walks())
     report = chosen.report
     assert report["sasrec"].startswith("tried")
@@ -103,6 +104,15 @@ def test_where_the_order_is_the_signal_sasrec_ships() -> None:
     weights = {s.name: (s.model, s.weight) for s in chosen.config.retrieval.sources}
     assert weights == {"ease": ("ease", 1.0), "ials": ("ials", 1.0), "sasrec": ("sasrec", 1.0)}
     assert not chosen.use_ranker
+    # what ships serves the order: trained on every event, it names each walk's successor
+    frame = cycle_walks()
+    shipped = chosen.config.model_copy(update={"calibration": CalibrationConfig()})
+    pipeline = train_pipeline(shipped, frame, dict(WEIGHTS))
+    last = frame.groupby("user_id")["item_id"].last()
+    top, _, _ = pipeline.top_k(list(last.index), 1)
+    successor = [f"i{(int(i[1:]) + 1) % N_CYCLE:04d}" for i in last]
+    served = pipeline.items.external_ids[top.ids[:, 0]]
+    assert np.mean(served == np.asarray(successor)) > 0.9
 
 
 @pytest.mark.usefixtures("small_sasrec")
