@@ -80,4 +80,4 @@ def candidate(
     if why is not None:
         return None, f"not tried: {why}"
     spec = SourceConfig(name=NAME, model=NAME, quota=QUOTA, params=dict(PARAMS))
-    return spec, f"tried alone and in the fused order ({PARAMS['loss']}, {pasts} fits)"
+    return spec, f"tried alone and in the fused order ({PARAMS['loss']}; validation pasts: {pasts})"
