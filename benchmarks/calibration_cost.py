@@ -44,6 +44,7 @@ def main() -> None:
     seconds = report.get("seconds", float("nan"))
     print(f"train: {wall:.0f} s wall, {cpu:.0f} s CPU; calibration {seconds:.0f} s wall")
     print(f"calibration's ranker: {report.get('ranker')}")
+    print(f"calibration's sasrec: {report.get('sasrec')}")
     print(manifest.get("calibration_summary") or manifest["ranker_summary"], flush=True)
 
 

@@ -7,7 +7,12 @@ paper's: item embeddings × √d plus learned positions, ``blocks`` of causal mu
 (the residual joins the layer-normed queries, as in the reference code) and a point-wise
 feed-forward layer, a final layer norm, and predictions tied to the item embeddings. Training asks
 every position for the next item against one negative drawn from items outside the user's window
-(binary cross-entropy, as the paper) or ``n_negatives`` shared by the batch (sampled softmax).
+(binary cross-entropy, as the paper), ``n_negatives`` shared by the batch (sampled softmax) or
+``n_negatives`` per sequence, shared by its positions (gBCE, Petrov & Macdonald 2023, "gSASRec":
+a generalised binary cross-entropy that raises the target's probability to a power β < 1, so a
+model trained on k sampled negatives out of many items is not overconfident; β = α (t (1 − 1/α)
++ 1/α), α = k / (items − 1), t = ``gbce_t``: 0 is plain BCE with k negatives, 1 fully
+calibrated; the paper draws k per position, one batch-wide draw collapsed, BENCHMARKS §47).
 CPU fits are reproducible (torch seeded inside ``fork_rng``, numpy draws batches and negatives).
 Defaults are the paper's but 100 epochs: ML-100k leave-last-out NDCG@10 was 0.080 at 30 epochs,
 0.098 at 100, 0.102 at 200; sampled softmax scored 0.086 at 100.
@@ -25,6 +30,9 @@ lose the real order, and SASRec then ranks from a set, in an order the user did 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -50,8 +58,13 @@ class SASRecConfig(ModelConfig):
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     l2: float = Field(0.0, ge=0, description="Adam weight decay")
-    loss: Literal["bce", "sampled_softmax"] = "bce"
-    n_negatives: int = Field(100, ge=1, description="shared negatives per batch (sampled_softmax)")
+    loss: Literal["bce", "sampled_softmax", "gbce"] = "bce"
+    n_negatives: int = Field(
+        100, ge=1, description="shared negatives per batch (sampled_softmax, gbce)"
+    )
+    gbce_t: float = Field(
+        0.75, ge=0, le=1, description="gBCE calibration: 0 = BCE with k negatives, 1 = calibrated"
+    )
     device: str = Field("auto", description="'auto' = cuda when available, else cpu")
     random_state: int = 42
     num_threads: int = Field(0, ge=0, description="torch threads during fit; 0 = leave as is")
@@ -81,20 +94,33 @@ class SASRec(Recommender):
         torch = _require_torch()
         cfg = self.config
         windows = _windows(*_user_sequences(data), data.n_users, cfg.max_len + 1)
-        threads = torch.get_num_threads()
-        if cfg.num_threads:
-            torch.set_num_threads(cfg.num_threads)
-        try:
-            with torch.random.fork_rng(devices=[]):  # seeds without disturbing the caller's RNG
-                torch.manual_seed(cfg.random_state)
-                net = _train(torch, windows, data.n_items, cfg)
-        finally:
-            torch.set_num_threads(threads)
+        with _seeded(torch, cfg):
+            net = _train(torch, windows, data.n_items, cfg)
         state = net.state_dict()  # float32 for serving, whatever torch's default dtype was
         self.weights_ = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in state.items()}
         self.item_vectors_ = self.weights_["item_emb.weight"][1:]
         self.user_vectors_ = self._encode(windows[:, 1:])
         return self
+
+    def estimate_fit_seconds(self, data: Interactions, steps: int = 3) -> float:
+        """CPU seconds of this process ``fit`` would spend on ``data`` on this machine: epochs ×
+        batches × one training step's CPU time (what calibration's budget counts, and unlike
+        wall time not inflated by other processes' load), measured on a full batch (the network's compute is dense over [batch,
+        max_len], padding or not, so random windows cost what real ones do). Lets a caller with
+        a time budget decide before it trains (``pipeline/sequential.py``)."""
+        torch = _require_torch()
+        cfg = self.config
+        trainable = int((sequence_lengths(data) >= 2).sum())
+        rng = np.random.default_rng(cfg.random_state)
+        batch = rng.integers(1, data.n_items + 1, (cfg.batch_size, cfg.max_len + 1))
+        with _seeded(torch, cfg):
+            _, step = _trainer(torch, data.n_items, cfg)
+            step(batch, rng)  # the first step pays one-off allocations
+            started = time.process_time()
+            for _ in range(steps):
+                step(batch, rng)
+            per_step = (time.process_time() - started) / steps
+        return cfg.epochs * -(-trainable // cfg.batch_size) * per_step
 
     def _encode(self, seqs: np.ndarray) -> np.ndarray:
         chunks = range(0, max(len(seqs), 1), _ENCODE_CHUNK)  # one (empty) chunk for no rows
@@ -136,6 +162,26 @@ def _require_torch() -> Any:
     except ImportError:
         raise MissingExtraError("torch", "torch") from None
     return torch
+
+
+@contextmanager
+def _seeded(torch: Any, cfg: SASRecConfig) -> Iterator[None]:
+    """torch seeded from the config without disturbing the caller's RNG, on the config's threads."""
+    threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.random_state)
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def sequence_lengths(data: Interactions) -> np.ndarray:
+    """Each user's sequence length as SASRec reads it (positive events, back-to-back repeats of
+    one item once)."""
+    return np.diff(_user_sequences(data)[0])
 
 
 def _user_sequences(data: Interactions) -> tuple[np.ndarray, np.ndarray]:
@@ -211,6 +257,20 @@ def _torch_forward(torch: Any, net: Any, seqs: Any, cfg: SASRecConfig, train: bo
 
 def _train(torch: Any, windows: np.ndarray, n_items: int, cfg: SASRecConfig) -> Any:
     """Adam over users with at least one (item, next item) pair; returns the trained network."""
+    net, step = _trainer(torch, n_items, cfg)
+    rng = np.random.default_rng(cfg.random_state)
+    trainable = np.flatnonzero(windows[:, -2] > 0)
+    for _ in range(cfg.epochs):
+        perm = rng.permutation(trainable)
+        for start in range(0, len(perm), cfg.batch_size):
+            step(windows[perm[start : start + cfg.batch_size]], rng)
+    net.eval()
+    return net
+
+
+def _trainer(torch: Any, n_items: int, cfg: SASRecConfig) -> tuple[Any, Any]:
+    """A fresh network in training mode and its step: one Adam update on a batch of windows
+    [B, max_len + 1] (inputs, and the next item at each position)."""
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     )
@@ -218,27 +278,31 @@ def _train(torch: Any, windows: np.ndarray, n_items: int, cfg: SASRecConfig) -> 
     opt = torch.optim.Adam(
         net.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=cfg.l2, foreach=True
     )
-    rng = np.random.default_rng(cfg.random_state)
-    trainable = np.flatnonzero(windows[:, -2] > 0)
     net.train()
-    for _ in range(cfg.epochs):
-        perm = rng.permutation(trainable)
-        for start in range(0, len(perm), cfg.batch_size):
-            batch = windows[perm[start : start + cfg.batch_size]]
-            inp, pos = (torch.from_numpy(x).to(device) for x in (batch[:, :-1], batch[:, 1:]))
-            hidden = _torch_forward(torch, net, inp, cfg, train=True)
-            valid = inp > 0
-            if cfg.loss == "bce":  # one negative per position, outside the user's window
-                neg = torch.from_numpy(_negatives(rng, batch, n_items)).to(device)[valid]
-            else:  # shared by the batch; a negative equal to the target is masked in the loss
-                neg = torch.from_numpy(rng.integers(1, n_items + 1, cfg.n_negatives)).to(device)
-            emb = net["item_emb"].weight
-            loss = _loss(torch, hidden[valid], pos[valid], neg, emb, cfg.loss == "bce")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    return net
+
+    def step(batch: np.ndarray, rng: np.random.Generator) -> None:
+        inp, pos = (torch.from_numpy(x).to(device) for x in (batch[:, :-1], batch[:, 1:]))
+        hidden = _torch_forward(torch, net, inp, cfg, train=True)
+        valid, emb = inp > 0, net["item_emb"].weight
+        target = pos[valid]
+        pos_logit = (hidden[valid] * emb[target]).sum(-1)
+        if cfg.loss == "bce":  # one negative per position, outside the user's window
+            neg = torch.from_numpy(_negatives(rng, batch, n_items)).to(device)[valid, None]
+            neg_logits = (hidden[valid, None] * emb[neg]).sum(-1)
+        elif cfg.loss == "sampled_softmax":  # shared by the batch
+            neg = torch.from_numpy(rng.integers(1, n_items + 1, cfg.n_negatives)).to(device)
+            neg_logits, neg = hidden[valid] @ emb[neg].T, neg[None]
+        else:  # gbce: k per sequence for all its positions (a batch-wide k collapsed, §47)
+            neg = rng.integers(1, n_items + 1, (len(batch), cfg.n_negatives))
+            neg = torch.from_numpy(neg).to(device)
+            neg_logits = torch.einsum("bld,bkd->blk", hidden, emb[neg])[valid]
+            neg = neg[:, None].expand(-1, inp.shape[1], -1)[valid]
+        loss = _loss(torch, pos_logit, neg_logits, neg == target[:, None], n_items, cfg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return net, step
 
 
 def _negatives(rng: np.random.Generator, batch: np.ndarray, n_items: int) -> np.ndarray:
@@ -253,16 +317,24 @@ def _negatives(rng: np.random.Generator, batch: np.ndarray, n_items: int) -> np.
     return neg
 
 
-def _loss(torch: Any, hidden: Any, pos: Any, neg: Any, emb: Any, bce: bool) -> Any:
-    """Next-item loss at the valid positions: ``hidden`` [n, d], targets ``pos`` [n]; ``neg`` is
-    [n] per-position negatives (binary cross-entropy) or [k] shared ones (sampled softmax)."""
+def _loss(
+    torch: Any, pos_logit: Any, neg_logits: Any, clash: Any, n_items: int, cfg: SASRecConfig
+) -> Any:
+    """Next-item loss from each valid position's target logit [n] and its negatives' logits
+    [n, m]; ``clash`` [n, m] marks a negative equal to the position's target, left out of that
+    position's terms (sampled softmax, gBCE: the negatives are drawn from every item)."""
     f = torch.nn.functional
-    pos_logit = (hidden * emb[pos]).sum(-1)
-    if bce:  # binary cross-entropy with logits: -log σ(pos) - log(1 - σ(neg))
-        return f.softplus(-pos_logit).mean() + f.softplus((hidden * emb[neg]).sum(-1)).mean()
-    neg_logits = (hidden @ emb[neg].T).masked_fill(neg[None] == pos[:, None], float("-inf"))
+    if cfg.loss == "bce":  # binary cross-entropy with logits: -log σ(pos) - log(1 - σ(neg))
+        return f.softplus(-pos_logit).mean() + f.softplus(neg_logits).mean()
+    neg_logits = neg_logits.masked_fill(clash, float("-inf"))
+    k = neg_logits.shape[1]
+    if cfg.loss == "gbce":  # -(β log σ(pos) + Σ_k log(1 - σ(neg_k))) / (k + 1), per position
+        alpha = min(1.0, k / max(n_items - 1, 1))  # the share of the other items drawn
+        beta = alpha * (cfg.gbce_t * (1 - 1 / alpha) + 1 / alpha)
+        terms = beta * f.softplus(-pos_logit) + f.softplus(neg_logits).sum(-1)
+        return (terms / (k + 1)).mean()
     logits = torch.cat([pos_logit[:, None], neg_logits], dim=1)
-    return f.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))
+    return f.cross_entropy(logits, torch.zeros(len(pos_logit), dtype=torch.long))
 
 
 def _forward(w: dict[str, np.ndarray], seqs: np.ndarray, cfg: SASRecConfig) -> np.ndarray:

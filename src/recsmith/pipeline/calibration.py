@@ -40,6 +40,7 @@ from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
+from recsmith.pipeline import sequential
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
@@ -309,6 +310,16 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     for p, ref, said in zip(report["protocols"], best_means(scored[:-1]), decides, strict=True):
         p["best_single_ndcg@10"] = round(ref, 5)
         p |= said
+    pasts, left = sum(map(len, vals)), cc.budget_seconds - budget.spent()
+    spec, report["sasrec"] = sequential.candidate(config, full, pasts, left)
+    if spec is not None:  # last, as the richest choice: it ships only by ``prefer`` (sequential.py)
+        fused = next(t for t in scored if t.name == "fused").config
+        for name, c in [
+            (spec.name, alone(_with_sources(config, [*config.retrieval.sources, spec]), spec.name)),
+            (f"fused+{spec.name}", _with_sources(fused, [*fused.retrieval.sources, spec])),
+        ]:
+            scored.append(protocols.tried(name, c))
+            choice, reason = prefer(choice, reason, scored[-1], refs, seed)
     report["tried"] = [_entry(t, best_single, refs, vals, seed) for t in scored]
     report["chosen"] = choice.name
     report["reason"] = reason
@@ -544,7 +555,7 @@ def calibration_summary(report: dict[str, Any]) -> str:
         if isinstance(g, dict) and g["kept"] != "as configured"
     )
     fused = report.get("fused_grid", {}).get("kept")
-    if chosen == "fused" and fused is not None:  # the fusion's own values (``_fused_grid``)
+    if chosen.startswith("fused") and fused is not None:  # its own values (``_fused_grid``)
         changed = "".join(
             f"; {name} " + ", ".join(f"{k}={v}" for k, v in params.items())
             for name, params in fused.items()

@@ -294,6 +294,11 @@ class CalibrationConfig(_Strict):
         0.1, gt=0, lt=0.5, description="latest share of events the cut holds (then 2x, 3x)"
     )
     max_users: int = Field(5000, ge=20, description="validation users scored (a sample beyond)")
+    sequential: bool = Field(
+        False,
+        description="try SASRec (the torch extra) as a source where users' sequences are long "
+        "and its fits fit the budget; it ships only if it wins on validation (sequential.py)",
+    )
 
 
 class SegmentsConfig(_Strict):
