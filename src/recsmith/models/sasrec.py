@@ -104,10 +104,11 @@ class SASRec(Recommender):
 
     def estimate_fit_seconds(self, data: Interactions, steps: int = 3) -> float:
         """CPU seconds of this process ``fit`` would spend on ``data`` on this machine: epochs ×
-        batches × one training step's CPU time (what calibration's budget counts, and unlike
-        wall time not inflated by other processes' load), measured on a full batch (the network's compute is dense over [batch,
-        max_len], padding or not, so random windows cost what real ones do). Lets a caller with
-        a time budget decide before it trains (``pipeline/sequential.py``)."""
+        batches × one training step's CPU time (what calibration's budget counts and, unlike wall
+        time, not inflated by other processes' load), measured on a full batch (the network's
+        compute is dense over [batch, max_len], padding or not, so random windows cost what real
+        ones do). Lets a caller with a time budget decide before it trains
+        (``pipeline/sequential.py``)."""
         torch = _require_torch()
         cfg = self.config
         trainable = int((sequence_lengths(data) >= 2).sum())
