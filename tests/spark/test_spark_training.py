@@ -84,9 +84,7 @@ def test_preprocessing_gives_the_same_id_maps_and_matrix(
     assert spark.matrix.max() == pytest.approx(1e9)  # the 1e12 rating, clipped
 
 
-def test_log_order_runs_across_files_by_path_then_row(
-    spark: SparkSession, tmp_path: Path
-) -> None:
+def test_log_order_runs_across_files_by_path_then_row(spark: SparkSession, tmp_path: Path) -> None:
     """Twelve files, rows out of time order: the log is the files in path order (part-10 and
     part-11 before part-2), each read top to bottom, so the id maps are those of that
     concatenation, not of the files in numeric order; an invalid row anywhere is counted."""
