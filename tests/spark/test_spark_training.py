@@ -84,6 +84,28 @@ def test_preprocessing_gives_the_same_id_maps_and_matrix(
     assert spark.matrix.max() == pytest.approx(1e9)  # the 1e12 rating, clipped
 
 
+def test_log_order_runs_across_files_by_path_then_row(spark: SparkSession, tmp_path: Path) -> None:
+    """Twelve files, rows out of time order: the log is the files in path order (part-10 and
+    part-11 before part-2), each read top to bottom, so the id maps are those of that
+    concatenation, not of the files in numeric order; an invalid row anywhere is counted."""
+    events = _events(120, 60, seed=4)[COLUMNS].sample(frac=1, random_state=0)
+    parts = np.array_split(np.arange(len(events)), 12)
+    for k, rows in enumerate(parts):
+        part = events.iloc[rows]
+        if k == 3:
+            part = pd.concat([part.iloc[:5], part.iloc[:1].assign(item_id="a/b"), part.iloc[5:]])
+        part.to_parquet(tmp_path / f"part-{k}.parquet", index=False)
+    by_path = sorted(range(12), key=lambda k: f"part-{k}.parquet")
+    local = Interactions.from_events(pd.concat([events.iloc[parts[k]] for k in by_path]), WEIGHTS)
+    assert local.users != Interactions.from_events(events, WEIGHTS).users  # the order matters
+    parquet, skipped = read_parquet(spark, str(tmp_path))
+    data = build(spark, parquet, WEIGHTS, half_life_days=None)
+    assert skipped == 1
+    assert data.users == local.users and data.items == local.items
+    for name in ("data", "indices", "indptr"):
+        assert np.array_equal(getattr(data.matrix, name), getattr(local.matrix, name)), name
+
+
 @pytest.mark.parametrize(
     ("model", "params"),
     [

@@ -185,17 +185,20 @@ def _train_on_spark(
                 stderr.print(f"skipped {skipped} invalid row(s) in {data}")
         else:
             events = spark_events.from_frame(spark, frame)
-        return train_on_spark(
-            spark,
-            events,
-            recommender,
-            cli.settings.events.weights,
-            half_life_days=cli.settings.features.half_life_days,
-            catalog_items=ItemCatalog.from_items(catalog).item_ids if catalog else (),
-            source=spark_events.data_location(data)
-            if data is not None
-            else (store or cli.settings.store.url),
-        )
+        try:
+            return train_on_spark(
+                spark,
+                events,
+                recommender,
+                cli.settings.events.weights,
+                half_life_days=cli.settings.features.half_life_days,
+                catalog_items=ItemCatalog.from_items(catalog).item_ids if catalog else (),
+                source=spark_events.data_location(data)
+                if data is not None
+                else (store or cli.settings.store.url),
+            )
+        finally:  # read_parquet's persisted rows, in a session that may outlive this command
+            events.unpersist()
 
 
 def _report(m: dict[str, object], out: Path, json_out: bool, quiet: bool) -> None:

@@ -1,9 +1,11 @@
 """Event logs as Spark DataFrames in the store's canonical columns, plus their log order.
 
-``seq_file`` and ``seq_row`` give each event its place in the log (file path, row within it):
-the in-process path numbers users and items in order of first appearance (``IdMap.from_values``),
-and tie-breaks downstream follow those numbers, so Spark must reproduce that order to produce
-the same lists.
+``seq`` gives each event its place in the log (the file's rank among the log's file paths, then
+the row within it, as one number): the in-process path numbers users and items in order of first
+appearance (``IdMap.from_values``), and tie-breaks downstream follow those numbers, so Spark must
+reproduce that order to produce the same lists. One long, not a (path, row) struct: finding each
+id's first place compares it for every row, and a struct of a string was ~4x slower to aggregate
+(BENCHMARKS §46).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 #: The columns the engine works on, in this order.
-COLUMNS = ("user_id", "session_id", "item_id", "event_type", "value", "ts", "seq_file", "seq_row")
+COLUMNS = ("user_id", "session_id", "item_id", "event_type", "value", "ts", "seq")
+#: ``seq`` is a file's rank shifted by this many bits, plus the row's index within the file.
+ROW_BITS = 40
 #: A URL's scheme (``s3a:``, ``hdfs:``, ``file:``): such a location is Spark's to find.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/")
 #: What an id may not contain (``recsmith.ids``: control characters and "/"), as a Java regex.
@@ -48,14 +52,13 @@ def from_frame(spark: SparkSession, events: pd.DataFrame) -> DataFrame:
     frame = frame.assign(
         value=frame["value"].astype(np.float64),
         ts=frame["ts"].astype(np.int64),
-        seq_file="",
-        seq_row=np.arange(len(frame), dtype=np.int64),
+        seq=np.arange(len(frame), dtype=np.int64),
     )
     for column in ("user_id", "session_id", "item_id", "event_type"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     schema = (
         "user_id string, session_id string, item_id string, event_type string, value double, "
-        "ts long, seq_file string, seq_row long"
+        "ts long, seq long"
     )
     return spark.createDataFrame(frame, schema=schema)
 
@@ -68,7 +71,13 @@ def read_parquet(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
     ``ts`` (Unix microseconds, the store's column) or ``timestamp`` (a Parquet timestamp), and
     optionally ``event_type`` and ``value``; without ``event_type`` every row is a ``rating``
     when there is a ``value`` column and a ``view`` otherwise, as for event files. A row without
-    an item, an actor or a time, or with an id the id rule refuses, is skipped and counted."""
+    an item, an actor or a time, or with an id the id rule refuses, is skipped and counted.
+
+    The valid rows come back persisted (memory, then local disk), read and validated once:
+    training reads them several times (the per-type profile, two first-appearance orders, the
+    indexing join), and re-reading the files re-ran the id rule's regular expressions on every
+    pass (BENCHMARKS §46). The caller unpersists them when done."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.types import TimestampNTZType, TimestampType
 
@@ -112,8 +121,22 @@ def read_parquet(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
             "value"
         ),
         ts.alias("ts"),
-        F.col("_metadata.file_path").alias("seq_file"),
-        F.col("_metadata.row_index").alias("seq_row"),
+        F.col("_metadata.file_path").alias("file"),
+        F.col("_metadata.row_index").alias("row"),
+    )
+    files = raw.groupBy(F.col("_metadata.file_path").alias("file")).count().toPandas()
+    if (files["count"] >= 2**ROW_BITS).any():
+        raise ValidationError("--data", f"{path}: a file of 2^{ROW_BITS} rows or more")
+    ranks = spark.createDataFrame(
+        files.sort_values("file").assign(rank=np.arange(len(files), dtype=np.int64))[
+            ["file", "rank"]
+        ],
+        schema="file string, rank long",
+    )
+    events = (
+        events.join(F.broadcast(ranks), "file")
+        .withColumn("seq", F.shiftleft("rank", ROW_BITS) + F.col("row"))
+        .drop("file", "rank", "row")
     )
     valid = (
         _valid_id(F.col("item_id"))
@@ -122,9 +145,9 @@ def read_parquet(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
         & F.col("ts").isNotNull()
         & F.col("event_type").isNotNull()
     )
-    flagged = events.withColumn("_valid", F.coalesce(valid, F.lit(False)))
-    skipped = flagged.filter(~F.col("_valid")).count()
-    return flagged.filter(F.col("_valid")).drop("_valid"), int(skipped)
+    kept = events.filter(F.coalesce(valid, F.lit(False))).persist(StorageLevel.MEMORY_AND_DISK)
+    skipped = int(files["count"].sum()) - kept.count()  # the one reading, validating pass
+    return kept, int(skipped)
 
 
 def _valid_id(column: Column | str) -> Column:

@@ -130,7 +130,7 @@ def build(
         "session_id",
         "ts",
         as_float(clipped).alias("w"),
-        F.struct("seq_file", "seq_row").alias("seq"),
+        "seq",
     )
     users = _first_appearance(usable, "actor")
     items = _first_appearance(usable, "item_id", append=catalog_items)
@@ -153,13 +153,15 @@ def build(
 
 def _first_appearance(events: DataFrame, column: str, append: Sequence[str] = ()) -> IdMap:
     """The distinct values of ``column`` in order of first appearance in the log (what
-    ``IdMap.from_values`` gives on the log read in order), then ``append``'s new values."""
+    ``IdMap.from_values`` gives on the log read in order), then ``append``'s new values.
+
+    Each value's first place is found in Spark; the distinct values are put in that order on
+    the driver, which holds them all anyway: a Spark ``orderBy`` costs a sampling job and a
+    range shuffle more."""
     from pyspark.sql import functions as F
 
-    ordered = (
-        events.groupBy(column).agg(F.min("seq").alias("first")).orderBy("first").select(column)
-    )
-    ids = collect_columns(ordered)[column].astype(object, copy=False)
+    first = collect_columns(events.groupBy(column).agg(F.min("seq").alias("first")))
+    ids = first[column].astype(object, copy=False)[np.argsort(first["first"])]
     if len(append):
         extra = pd.Index(np.asarray(append, dtype=object)).difference(pd.Index(ids), sort=False)
         ids = np.concatenate([ids, extra.to_numpy(dtype=object)])
