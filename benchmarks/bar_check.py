@@ -35,12 +35,14 @@ from scipy import sparse
 
 from recsmith.config import EventSettings
 from recsmith.evaluation.metrics import compute_metrics
-from recsmith.evaluation.runner import evaluate_model, ground_truth, score_lists
+from recsmith.evaluation.runner import GroundTruth, evaluate_model, ground_truth, score_lists
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.evaluation.split import Split, parse_split
 from recsmith.features.interactions import Interactions
 from recsmith.models.als import ALSConfig
 from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.runtime import Pipeline
 
 K = 10
 
@@ -103,16 +105,8 @@ def run(name: str, protocol: str, part: str, fixed: bool) -> None:
     scored.append(Scored("implicit ALS", result.per_user["ndcg"], time.perf_counter() - started))
     summaries = []
     for label, calibrated in [("pipeline", True), *([("fixed pipeline", False)] * fixed)]:
-        config = with_calibration(calibrated)
-        started = time.perf_counter()
-        pipeline = train_pipeline(config, split.train, weights, items=items)
-        fitted = time.perf_counter() - started
-        top, _, _ = pipeline.top_k(truth.user_ids, K)
-        r = score_lists(
-            label, {}, top.ids, data, truth, K, ("ndcg",), curve_k=0, features=None,
-            fit_seconds=fitted, recommend_seconds=0.0,
-        )  # fmt: skip
-        scored.append(Scored(label, r.per_user["ndcg"], fitted))
+        pipeline, score = pipeline_scored(label, with_calibration(calibrated), split, items, truth)
+        scored.append(score)
         manifest = pipeline.manifest
         summaries.append(manifest.get("calibration_summary") or manifest["ranker_summary"])
     pipe = next(s for s in scored if s.name == "pipeline")
@@ -137,6 +131,24 @@ def run(name: str, protocol: str, part: str, fixed: bool) -> None:
         f"{ratio(pipe, popular)}; pipeline / best single ({best.name}): {ratio(pipe, best)}",
         flush=True,
     )
+
+
+def pipeline_scored(
+    label: str, config: PipelineConfig, split: Split, items: list, truth: GroundTruth
+) -> tuple[Pipeline, Scored]:
+    """A pipeline trained by ``config`` on the split's training events and its per-user NDCG@10
+    on ``truth`` (the test users' held-out items), with its training seconds."""
+    weights = dict(EventSettings().weights)
+    data = Interactions.from_events(split.train, weights)
+    started = time.perf_counter()
+    pipeline = train_pipeline(config, split.train, weights, items=items)
+    fitted = time.perf_counter() - started
+    top, _, _ = pipeline.top_k(truth.user_ids, K)
+    r = score_lists(
+        label, {}, top.ids, data, truth, K, ("ndcg",), curve_k=0, features=None,
+        fit_seconds=fitted, recommend_seconds=0.0,
+    )  # fmt: skip
+    return pipeline, Scored(label, r.per_user["ndcg"], fitted)
 
 
 def ratio(a: Scored, b: Scored) -> str:

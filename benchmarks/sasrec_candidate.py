@@ -19,16 +19,15 @@ import argparse
 import time
 
 import numpy as np
-from bar_check import K, Scored, parts, ratio
+from bar_check import K, Scored, parts, pipeline_scored, ratio
 from calibrated_default import with_calibration
 from calibration import calibration_line
 
 from recsmith.config import EventSettings
-from recsmith.evaluation.runner import evaluate_model, ground_truth, score_lists
+from recsmith.evaluation.runner import evaluate_model, ground_truth
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.models.sasrec import sequence_lengths
-from recsmith.pipeline.artifact import train_pipeline
 
 MODELS = {
     "popular": ("popular", {}),
@@ -57,15 +56,8 @@ def run(name: str, protocol: str, part: str, rows: list[str], budget: float | No
         if budget is not None:
             cc = cc.model_copy(update={"budget_seconds": budget})
         config = config.model_copy(update={"calibration": cc})
-        started = time.perf_counter()
-        pipeline = train_pipeline(config, split.train, weights, items=items)
-        fitted = time.perf_counter() - started
-        top, _, _ = pipeline.top_k(truth.user_ids, K)
-        r = score_lists(
-            row, {}, top.ids, data, truth, K, ("ndcg",), curve_k=0, features=None,
-            fit_seconds=fitted, recommend_seconds=0.0,
-        )  # fmt: skip
-        scored.append(Scored(row, r.per_user["ndcg"], fitted))
+        pipeline, score = pipeline_scored(row, config, split, items, truth)
+        scored.append(score)
         report = pipeline.manifest.get("calibration", {})
         notes.append(f"{row}: {pipeline.manifest.get('calibration_summary')}")
         notes.append(f"{row}: sasrec {report.get('sasrec', '-')}")
