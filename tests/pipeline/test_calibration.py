@@ -427,6 +427,11 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     assert all(len(t["protocols"]) == 2 for t in tried.values())
     singles = [t["worst_share"] for n, t in tried.items() if n not in ("fused", "ranker")]
     assert tried[chosen.report["chosen"]]["worst_share"] >= max(singles)
+    for i, protocol in enumerate(chosen.report["protocols"]):  # the single sources' best, only
+        alone = [
+            t["protocols"][i]["ndcg@10"] for n, t in tried.items() if n not in ("fused", "ranker")
+        ]
+        assert protocol["best_single_ndcg@10"] == pytest.approx(max(alone), abs=1e-5)
     assert chosen.use_ranker == (chosen.report["chosen"] == "ranker")
     tight = PipelineConfig.model_validate(
         {**on.model_dump(), "calibration": {"enabled": True, "budget_seconds": 0.001}}

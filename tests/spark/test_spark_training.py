@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from recsmith.bundle import ModelBundle
 from recsmith.cli.app import app
 from recsmith.config import EventSettings
+from recsmith.errors import ValidationError
 from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.runner import ground_truth
 from recsmith.evaluation.split import leave_last_out
@@ -21,6 +22,7 @@ from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.simulate import simulate
+from recsmith.spark import events as spark_events
 from recsmith.spark.events import from_frame, read_parquet
 from recsmith.spark.interactions import SparkInteractions, build
 from recsmith.spark.train import _fitter, train_on_spark
@@ -291,3 +293,25 @@ def test_parquet_layout_errors_name_the_column(spark: SparkSession, tmp_path: Pa
     assert skipped == 3  # an item id with "/", a blank one, no actor
     row = events.toPandas().iloc[0]
     assert (row["item_id"], row["event_type"], row["ts"]) == ("i1", "view", 1_767_225_600_000_000)
+
+
+def test_a_log_whose_places_would_not_fit_64_bits_is_refused(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log place is the file's rank above ``ROW_BITS`` bits of row: a file of 2^ROW_BITS rows,
+    or more than 2^(63 − ROW_BITS) files, would wrap into other places (or negative numbers) and
+    silently reorder first appearances; both name ``--data``. Narrow bits make both small here."""
+    events = _events(30, 20, seed=5)[COLUMNS]
+    for k, rows in enumerate(np.array_split(np.arange(12), 3)):
+        events.iloc[rows].to_parquet(tmp_path / f"part-{k}.parquet", index=False)
+    monkeypatch.setattr(spark_events, "ROW_BITS", 62)  # room for 2 files: 3 are refused
+    with pytest.raises(ValidationError, match=r"more than 2\^1 files") as refused:
+        read_parquet(spark, str(tmp_path))
+    assert refused.value.field == "--data"
+    monkeypatch.setattr(spark_events, "ROW_BITS", 2)  # rows 0-3 fit: a file of 4 is refused
+    with pytest.raises(ValidationError, match=r"a file of 2\^2 rows or more"):
+        read_parquet(spark, str(tmp_path))
+    monkeypatch.setattr(spark_events, "ROW_BITS", 3)  # 3 files of 4 rows: read
+    kept, skipped = read_parquet(spark, str(tmp_path))
+    assert (kept.count(), skipped) == (12, 0)
+    kept.unpersist()

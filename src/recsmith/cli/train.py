@@ -181,11 +181,11 @@ def _train_on_spark(
         if frame is None:
             assert data is not None
             events, skipped = spark_events.read_parquet(spark, spark_events.data_location(data))
+        else:
+            events, skipped = spark_events.from_frame(spark, frame), 0
+        try:
             if skipped:
                 stderr.print(f"skipped {skipped} invalid row(s) in {data}")
-        else:
-            events = spark_events.from_frame(spark, frame)
-        try:
             return train_on_spark(
                 spark,
                 events,

@@ -60,7 +60,7 @@ class SASRecConfig(ModelConfig):
     l2: float = Field(0.0, ge=0, description="Adam weight decay")
     loss: Literal["bce", "sampled_softmax", "gbce"] = "bce"
     n_negatives: int = Field(
-        100, ge=1, description="shared negatives per batch (sampled_softmax, gbce)"
+        100, ge=1, description="negatives shared per batch (sampled_softmax) or per sequence (gbce)"
     )
     gbce_t: float = Field(
         0.75, ge=0, le=1, description="gBCE calibration: 0 = BCE with k negatives, 1 = calibrated"
@@ -335,7 +335,9 @@ def _loss(
         terms = beta * f.softplus(-pos_logit) + f.softplus(neg_logits).sum(-1)
         return (terms / (k + 1)).mean()
     logits = torch.cat([pos_logit[:, None], neg_logits], dim=1)
-    return f.cross_entropy(logits, torch.zeros(len(pos_logit), dtype=torch.long))
+    return f.cross_entropy(
+        logits, torch.zeros(len(pos_logit), dtype=torch.long, device=pos_logit.device)
+    )
 
 
 def _forward(w: dict[str, np.ndarray], seqs: np.ndarray, cfg: SASRecConfig) -> np.ndarray:

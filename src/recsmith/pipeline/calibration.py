@@ -297,8 +297,9 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
         refs, decides = deciding(scored[:-1], seed)
     scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
+    singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
     # ties: the first (popularity)
-    best_single = max(scored[:-1], key=lambda t: worst_share(t, refs))
+    best_single = max(singles, key=lambda t: worst_share(t, refs))
     choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
     ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
@@ -307,7 +308,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         choice, reason = prefer(choice, reason, ranker, refs, seed)
     else:
         report["ranker"] = ranker
-    for p, ref, said in zip(report["protocols"], best_means(scored[:-1]), decides, strict=True):
+    for p, ref, said in zip(report["protocols"], best_means(singles), decides, strict=True):
         p["best_single_ndcg@10"] = round(ref, 5)
         p |= said
     pasts, left = sum(map(len, vals)), cc.budget_seconds - budget.spent()
@@ -482,7 +483,8 @@ def _try_ranker(
     # sources refitted per window, plus LightGBM, on each split
     estimate = fit_seconds / len(vals) * (windows + len(vals))
     if budget.passes(estimate):
-        return f"not tried: ~{estimate:.0f} s more would pass the {budget.seconds:g} s CPU budget"
+        more = f"~{estimate:.0f} CPU s more"
+        return f"not tried: {more} would pass the {budget.seconds:g} s CPU budget"
     per_user = []
     for group, scorers in zip(groups, protocols.scorers, strict=True):
         ranked = []

@@ -39,9 +39,9 @@ from recsmith.pipeline.training import has_time_order
 NAME = "sasrec"
 #: The median user's sequence length below which SASRec is not tried (module docstring).
 MIN_MEDIAN = 5
-#: The candidate's parameters: SASRec's defaults but the loss (gBCE beside BCE on the
-#: validation parts, BENCHMARKS §47) and one torch thread: on a shared two-core machine torch's
-#: two threads ran a training step 7× slower than one (§47), and one is predictable.
+#: The candidate's parameters: SASRec's defaults (BCE: gBCE scored lower on the validation
+#: parts, BENCHMARKS §47) with one torch thread: on a shared two-core machine torch's two
+#: threads ran a training step 7× slower than one (§47), and one is predictable.
 PARAMS: dict[str, object] = {"loss": "bce", "num_threads": 1}
 QUOTA = 100
 

@@ -127,6 +127,8 @@ def read_parquet(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
     files = raw.groupBy(F.col("_metadata.file_path").alias("file")).count().toPandas()
     if (files["count"] >= 2**ROW_BITS).any():
         raise ValidationError("--data", f"{path}: a file of 2^{ROW_BITS} rows or more")
+    if len(files) > 2 ** (63 - ROW_BITS):  # the rank, shifted, would pass a signed 64-bit place
+        raise ValidationError("--data", f"{path}: more than 2^{63 - ROW_BITS} files")
     ranks = spark.createDataFrame(
         files.sort_values("file").assign(rank=np.arange(len(files), dtype=np.int64))[
             ["file", "rank"]
@@ -146,7 +148,11 @@ def read_parquet(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
         & F.col("event_type").isNotNull()
     )
     kept = events.filter(F.coalesce(valid, F.lit(False))).persist(StorageLevel.MEMORY_AND_DISK)
-    skipped = int(files["count"].sum()) - kept.count()  # the one reading, validating pass
+    try:
+        skipped = int(files["count"].sum()) - kept.count()  # the one reading, validating pass
+    except BaseException:  # a corrupt file, Ctrl-C: the session may outlive this call
+        kept.unpersist()
+        raise
     return kept, int(skipped)
 
 
