@@ -94,7 +94,7 @@ def entry_values(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -
         return np.zeros(0, matrix.dtype)
     if not matrix.has_canonical_format:
         return np.asarray(matrix[rows, cols]).ravel()
-    distinct, local = np.unique(rows, return_inverse=True)
+    distinct, local = distinct_keys(np.asarray(rows))
     starts = matrix.indptr[distinct]
     lengths = matrix.indptr[distinct + 1] - starts
     at = _spans(starts, lengths)
@@ -111,6 +111,22 @@ def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every span, concatenated."""
     total = int(lengths.sum())
     return (starts - lengths.cumsum() + lengths).repeat(lengths) + np.arange(total)
+
+
+def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True)`` for a 1-D integer ``key``: the sorted distinct
+    keys, and each key's place among them. One stable argsort and a cumulative count: numpy
+    2's ``unique`` with an inverse costs ~1.6 times as much (1,009 against 637 µs on the ~20,000
+    proposals of a batch of 64 queries; retrieval's ``merge``, and the product entries and rows
+    read here)."""
+    order = key.argsort(kind="stable")
+    ordered = key[order]
+    first = np.empty(len(key), bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    place = np.empty(len(key), np.intp)
+    place[order] = first.cumsum() - 1
+    return ordered[first], place
 
 
 def product_entries(
@@ -130,7 +146,7 @@ def product_entries(
     at = _spans(starts, lengths)
     values = np.repeat(left.data, lengths) * right.data[at]
     keys = np.repeat(left_rows.astype(np.int64), lengths) * n_cols + right.indices[at]
-    unique, slot = np.unique(keys, return_inverse=True)
+    unique, slot = distinct_keys(keys)
     sums = np.zeros(len(unique), values.dtype)
     np.add.at(sums, slot, values)  # unbuffered, in entry order: scipy's sequence of additions
     stored = sums != 0

@@ -10,8 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from recsmith.retrieval.merge import RRF_K, distinct_keys, merge
+from recsmith.retrieval.merge import RRF_K, merge
 from recsmith.retrieval.sources import Proposals
+from recsmith.sparse_rows import distinct_keys
 
 
 def _proposals(rng: np.random.Generator, n_queries: int, n_items: int) -> Proposals:

@@ -15,7 +15,7 @@ import numpy as np
 
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.sources import Proposals
-from recsmith.sparse_rows import in_sorted
+from recsmith.sparse_rows import distinct_keys, in_sorted
 
 RRF_K = 60.0
 
@@ -61,21 +61,6 @@ def merge(
         source_ranks,
     )
     return merged.with_scores(merged.score)
-
-
-def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(key, return_inverse=True)`` for a 1-D integer ``key``: the sorted distinct
-    keys, and each key's place among them. One stable argsort and a cumulative count: numpy
-    2's ``unique`` with an inverse costs ~1.6 times as much (1,009 against 637 µs on the ~20,000
-    proposals of a batch of 64 queries)."""
-    order = key.argsort(kind="stable")
-    ordered = key[order]
-    first = np.empty(len(key), bool)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    place = np.empty(len(key), np.intp)
-    place[order] = first.cumsum() - 1
-    return ordered[first], place
 
 
 def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
