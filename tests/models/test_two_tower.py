@@ -11,7 +11,9 @@ import pytest
 import torch
 from scipy import sparse
 from scipy.stats import spearmanr
+from typer.testing import CliRunner
 
+from recsmith.cli.app import app
 from recsmith.config import EventSettings
 from recsmith.errors import MissingExtraError
 from recsmith.events.schema import Item
@@ -240,3 +242,37 @@ def test_saved_model_serves_cold_profiles_without_torch(
         loaded.recommend_for_profiles(profiles, 5).ids,
         taste_model.recommend_for_profiles(profiles, 5).ids,
     )
+
+
+def test_cli_trains_on_profiles_and_recommends(tmp_path: Any) -> None:
+    """``train --model two_tower --users`` feeds the profiles to the user tower (its saved
+    vocabulary holds the segments) and ``recommend`` lists a segment's category, cold items
+    included, to its users."""
+    events = taste_events()
+    events_csv = tmp_path / "events.csv"
+    events.assign(timestamp=events["ts"] // 1_000_000)[
+        ["user_id", "item_id", "timestamp", "event_type"]
+    ].to_csv(events_csv, index=False)
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(it.model_dump_json() + "\n" for it in taste_catalog()))
+    users = tmp_path / "users.csv"
+    ids = events["user_id"].unique()
+    pd.DataFrame({"user_id": ids, "segment": [u[0] for u in ids]}).to_csv(users, index=False)
+    params = [x for key, value in SMALL.items() for x in ("--param", f"{key}={value}")]
+    common = ["--data", str(events_csv), "--items", str(items), "--users", str(users)]
+    out = tmp_path / "m"
+    result = CliRunner().invoke(
+        app, ["train", "--model", "two_tower", *common, *params, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    vocabulary = TwoTower.load(next(out.glob("**/model.json")).parent).user_tokens_.vocabulary
+    assert {"segment=A", "segment=B", "segment=C"} <= set(vocabulary)
+    listed = tmp_path / "users.txt"
+    listed.write_text("\n".join(u for u in ids if u[0] == "A") + "\n")
+    recs_csv = tmp_path / "recs.csv"
+    args = ["--model-dir", str(out), "--users", str(listed), "--k", "7", "--out", str(recs_csv)]
+    result = CliRunner().invoke(app, ["recommend", *args])
+    assert result.exit_code == 0, result.stderr
+    recs = pd.read_csv(recs_csv, dtype=str)
+    assert len(recs) == 7 * len(ids) // 3
+    assert recs["item_id"].str.startswith("c0").mean() == 1.0  # 4 unseen warm + 3 cold of cat0
