@@ -29,7 +29,7 @@ from recsmith.models.two_tower import (
     _torch_sparse,
     _torch_user,
 )
-from recsmith.testing.recommender import RecommenderContract
+from recsmith.testing.recommender import RecommenderContract, view_events
 
 SMALL: dict[str, Any] = {
     "dim": 16,
@@ -63,15 +63,7 @@ def taste_events(n_per_segment: int = 24, seed: int = 0, skew: float = 1.0) -> p
             picks = rng.choice(WARM, size=4, replace=False, p=share / share.sum())
             for step, i in enumerate(picks):
                 rows.append((f"{segment}{u:02d}", f"c{s}i{i}", 1_700_000_000 + 100 * u + step))
-    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
-    return frame.assign(
-        event_id=[f"e{n}" for n in range(len(frame))],
-        session_id=None,
-        event_type="view",
-        value=np.nan,
-        context=None,
-        ts=frame["ts"] * 1_000_000,
-    )
+    return view_events(rows)
 
 
 def taste_catalog(with_properties: bool = True) -> list[Item]:

@@ -40,9 +40,13 @@ from scipy import sparse
 from recsmith.features.interactions import Interactions
 from recsmith.models.base import ModelConfig, Recommender
 from recsmith.models.sequences import user_sequences, windows
-from recsmith.models.torch_runtime import require_torch, seeded
+from recsmith.models.torch_runtime import (
+    require_torch,
+    seeded,
+    weight_arrays,
+    weights_from_arrays,
+)
 
-_PREFIX = "net__"
 _EPS = 1e-5  # layer-norm epsilon; torch's default, repeated in the numpy forward
 _ENCODE_CHUNK = 1024  # users per numpy forward pass: bounds the [B, L, L] attention arrays
 
@@ -147,12 +151,11 @@ class SASRec(Recommender):
         return unit[items] @ unit.T
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {_PREFIX + k.replace(".", "__"): v for k, v in self.weights_.items()}
+        arrays = weight_arrays(self.weights_)
         return {**arrays, "user_vectors_": self.user_vectors_, "item_vectors_": self.item_vectors_}
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        named = {k.removeprefix(_PREFIX): v for k, v in arrays.items() if k.startswith(_PREFIX)}
-        self.weights_ = {k.replace("__", "."): v for k, v in named.items()}
+        self.weights_ = weights_from_arrays(arrays)
         self.user_vectors_, self.item_vectors_ = arrays["user_vectors_"], arrays["item_vectors_"]
 
 

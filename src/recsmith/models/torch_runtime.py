@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from recsmith.errors import MissingExtraError
 
 
@@ -37,3 +39,21 @@ def seeded(torch: Any, random_state: int, num_threads: int) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(threads)
+
+
+#: Array-name prefix of a network's weights in a saved model (``net__<state_dict key>``).
+WEIGHTS_PREFIX = "net__"
+
+
+def weight_arrays(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A network's numpy weights (by torch ``state_dict`` key) as savable array names."""
+    return {WEIGHTS_PREFIX + k.replace(".", "__"): v for k, v in weights.items()}
+
+
+def weights_from_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The weights ``weight_arrays`` saved, by ``state_dict`` key again."""
+    return {
+        k.removeprefix(WEIGHTS_PREFIX).replace("__", "."): v
+        for k, v in arrays.items()
+        if k.startswith(WEIGHTS_PREFIX)
+    }

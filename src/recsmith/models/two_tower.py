@@ -45,11 +45,15 @@ from recsmith.models.base import ModelConfig, Recommender, _mask
 from recsmith.models.feature_tokens import FeatureTokens, Record
 from recsmith.models.sequences import user_sequences, windows
 from recsmith.models.topk import TopK
-from recsmith.models.torch_runtime import require_torch, seeded
+from recsmith.models.torch_runtime import (
+    require_torch,
+    seeded,
+    weight_arrays,
+    weights_from_arrays,
+)
 
 _ITEM_TOKENS = "item_tokens_"
 _USER_TOKENS = "user_tokens_"
-_PREFIX = "net__"
 
 
 class TwoTowerConfig(ModelConfig):
@@ -179,7 +183,7 @@ class TwoTower(Recommender):
         return unit[items] @ unit.T
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {_PREFIX + k.replace(".", "__"): v for k, v in self.weights_.items()}
+        arrays = weight_arrays(self.weights_)
         return {
             **arrays,
             **self.user_tokens_.arrays(_USER_TOKENS),
@@ -188,8 +192,7 @@ class TwoTower(Recommender):
         }
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        named = {k.removeprefix(_PREFIX): v for k, v in arrays.items() if k.startswith(_PREFIX)}
-        self.weights_ = {k.replace("__", "."): v for k, v in named.items()}
+        self.weights_ = weights_from_arrays(arrays)
         self.user_tokens_ = FeatureTokens.from_arrays(_USER_TOKENS, arrays)
         self.user_vectors_, self.item_vectors_ = arrays["user_vectors_"], arrays["item_vectors_"]
 
