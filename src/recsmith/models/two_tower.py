@@ -22,6 +22,9 @@ are over-penalised and the model learns log p(i|u) / q(i), not log p(i|u). A bat
 the example's own counts as no negative. Ids are dropped from an example's user and item with
 probability ``id_dropout`` (DropoutNet, Volkovs et al. 2017), so the feature terms learn to stand
 alone: otherwise the ids absorb everything and a cold item's or cold user's vector means nothing.
+The recent items are dropped likewise (``history_dropout``): only a user's first event has none,
+so without it the profile term alone was hardly ever trained (ml-100k cold users served from
+their profile, validation NDCG@10: 0.43 without, 0.52 with; BENCHMARKS §48).
 CPU fits are reproducible (torch seeded inside ``fork_rng``; numpy draws batches and dropouts).
 
 **Serving.** After ``fit`` every item's vector and every training user's vector are numpy arrays:
@@ -65,6 +68,9 @@ class TwoTowerConfig(ModelConfig):
     l2: float = Field(0.0, ge=0, description="Adam weight decay")
     id_dropout: float = Field(
         0.5, ge=0, lt=1, description="share of examples trained without the user's / item's id"
+    )
+    history_dropout: float = Field(
+        0.5, ge=0, lt=1, description="share of examples trained without the user's recent items"
     )
     logq: bool = Field(True, description="subtract log(item's share of examples) from logits")
     max_properties: int = Field(
@@ -313,6 +319,8 @@ def _train(
             if len(at) < 2:
                 continue  # one example has no negative
             keep = rng.random((2, len(at))) >= cfg.id_dropout
+            recent_items = examples.recent(at, cfg.history)
+            recent_items[rng.random(len(at)) < cfg.history_dropout] = -1
 
             def tensor(x: np.ndarray, dtype: Any = None) -> Any:
                 return torch.from_numpy(x).to(device, dtype)
@@ -321,7 +329,7 @@ def _train(
             features = _torch_items(torch, net, item_tokens)
             all_items = features + net["item_id"].weight * known[:, None]
             profile = torch.sparse.mm(user_tokens, net["user_tok"].weight)[users]
-            recent = tensor(examples.recent(at, cfg.history))
+            recent = tensor(recent_items)
             u = _torch_user(
                 torch,
                 net,
