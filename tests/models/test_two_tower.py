@@ -123,21 +123,17 @@ def test_a_cold_user_gets_their_segments_category_first(
         assert (category_of(taste, top.ids[s]) == s).all()
 
 
-def test_a_cold_users_list_follows_popularity_within_the_segment() -> None:
-    """Within the liked category, the planted popularity (weights 1/(n+1)^3) orders a cold
-    user's list. In-batch negatives are drawn in proportion to popularity, so without the logQ
-    correction popular items are over-penalised: rank correlations fell to 0.21-0.62 (seeds 42
-    and 1) from 0.69-0.98 with it."""
-    data = taste_data(taste_events(skew=3.0), taste_catalog())
-    model = TwoTower(**SMALL).fit(data)
-    scores = model.profile_vectors([{"segment": s} for s in SEGMENTS]) @ model.item_vectors_.T
-    rho = [
-        spearmanr(
-            scores[s, data.items.to_index([f"c{s}i{n}" for n in range(WARM)])], -np.arange(WARM)
-        )[0]
-        for s in range(len(SEGMENTS))
-    ]
-    assert np.mean(rho) > 0.7, rho
+def test_a_user_nothing_is_known_about_gets_the_popularity_order(
+    taste_model: TwoTower, taste: Interactions
+) -> None:
+    """No id, no profile, no items: the bias slot alone, which should rank by popularity (the
+    oracle: event counts). In-batch negatives are drawn in proportion to popularity, so without
+    the logQ correction popular items are over-penalised: the rank correlation fell to 0.42
+    (0.10 at seed 1) from 0.78 (0.71) with it."""
+    counts = np.bincount(taste.event_items, minlength=taste.n_items)
+    warm = np.flatnonzero(counts > 0)
+    scores = (taste_model.profile_vectors([None]) @ taste_model.item_vectors_.T)[0]
+    assert spearmanr(scores[warm], counts[warm])[0] > 0.65
 
 
 def test_numpy_serving_equals_the_torch_towers(taste_model: TwoTower, taste: Interactions) -> None:
