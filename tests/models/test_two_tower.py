@@ -1,6 +1,7 @@
 """Two-tower: the shared contract; planted tastes that only features reveal (cold items of the
-liked category, a cold user's profile segment, popularity within it, which needs logQ); numpy
-serving against the torch towers; reproducible fits; missing properties; no torch."""
+liked category, a cold user's profile segment), the popularity order of a user nothing is known
+about (which needs logQ); numpy serving against the torch towers; reproducible fits; missing
+properties; no torch; the CLI."""
 
 import sys
 from typing import Any, ClassVar
