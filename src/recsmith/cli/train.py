@@ -50,8 +50,8 @@ def train(
         typer.Option(
             help="User profiles file (CSV/JSONL/Parquet: user_id and properties) for a "
             "--pipeline ranker's profile features and its segment fallback (users with a profile "
-            "and no events get their segments' popular items); default: the store's, when "
-            "training from it."
+            "and no events get their segments' popular items), and the two_tower model's user "
+            "tower; default: the store's, when training from it."
         ),
     ] = None,
     param: Annotated[
@@ -129,11 +129,13 @@ def train(
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
         require_catalog([model], catalog)
+        profiles = load_profiles(users, data, store, cli.settings)
         interactions = Interactions.from_events(
             events,
             cli.settings.events.weights,
             half_life_days=cli.settings.features.half_life_days,
             catalog=ItemCatalog.from_items(catalog) if catalog else None,
+            profiles={u.user_id: u.properties for u in profiles},
         )
         source = str(data) if data is not None else (store or cli.settings.store.url)
         with (

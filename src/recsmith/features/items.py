@@ -8,8 +8,9 @@ Content-based models need a vector for every catalogue item, including items nob
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ class ItemCatalog:
     tags: tuple[tuple[str, ...], ...]
     texts: tuple[str, ...]
     available: np.ndarray  # bool [n]
+    #: declared properties (brand, price, …) per item: the two-tower model's item features
+    properties: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_items(cls, items: Sequence[Item]) -> ItemCatalog:
@@ -38,6 +41,7 @@ class ItemCatalog:
             tuple(tuple(it.tags) for it in items),
             tuple(it.text or "" for it in items),
             np.asarray([it.available for it in items], dtype=bool),
+            tuple(dict(it.properties) for it in items),
         )
 
     def __len__(self) -> int:

@@ -31,19 +31,22 @@ lose the real order, and SASRec then ranks from a set, in an order the user did 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal, Self
 
 import numpy as np
 from pydantic import Field, model_validator
 from scipy import sparse
 
-from recsmith.errors import MissingExtraError
 from recsmith.features.interactions import Interactions
 from recsmith.models.base import ModelConfig, Recommender
+from recsmith.models.sequences import user_sequences, windows
+from recsmith.models.torch_runtime import (
+    require_torch,
+    seeded,
+    weight_arrays,
+    weights_from_arrays,
+)
 
-_PREFIX = "net__"
 _EPS = 1e-5  # layer-norm epsilon; torch's default, repeated in the numpy forward
 _ENCODE_CHUNK = 1024  # users per numpy forward pass: bounds the [B, L, L] attention arrays
 
@@ -91,15 +94,15 @@ class SASRec(Recommender):
         return int(self.item_vectors_.shape[0])
 
     def fit(self, data: Interactions) -> Self:
-        torch = _require_torch()
+        torch = require_torch()
         cfg = self.config
-        windows = _windows(*_user_sequences(data), data.n_users, cfg.max_len + 1)
-        with _seeded(torch, cfg):
-            net = _train(torch, windows, data.n_items, cfg)
+        rows = windows(*user_sequences(data), data.n_users, cfg.max_len + 1)
+        with seeded(torch, cfg.random_state, cfg.num_threads):
+            net = _train(torch, rows, data.n_items, cfg)
         state = net.state_dict()  # float32 for serving, whatever torch's default dtype was
         self.weights_ = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in state.items()}
         self.item_vectors_ = self.weights_["item_emb.weight"][1:]
-        self.user_vectors_ = self._encode(windows[:, 1:])
+        self.user_vectors_ = self._encode(rows[:, 1:])
         return self
 
     def estimate_fit_seconds(self, data: Interactions, steps: int = 3) -> float:
@@ -109,12 +112,12 @@ class SASRec(Recommender):
         compute is dense over [batch, max_len], padding or not, so random windows cost what real
         ones do). Lets a caller with a time budget decide before it trains
         (``pipeline/sequential.py``)."""
-        torch = _require_torch()
+        torch = require_torch()
         cfg = self.config
         trainable = int((sequence_lengths(data) >= 2).sum())
         rng = np.random.default_rng(cfg.random_state)
         batch = rng.integers(1, data.n_items + 1, (cfg.batch_size, cfg.max_len + 1))
-        with _seeded(torch, cfg):
+        with seeded(torch, cfg.random_state, cfg.num_threads):
             _, step = _trainer(torch, data.n_items, cfg)
             step(batch, rng)  # the first step pays one-off allocations
             started = time.process_time()
@@ -140,7 +143,7 @@ class SASRec(Recommender):
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         """Rows read in stored column order as sequences; weights are ignored (module docstring)."""
         history = sparse.csr_array(history)
-        seqs = _windows(history.indptr, history.indices + 1, history.shape[0], self.config.max_len)
+        seqs = windows(history.indptr, history.indices + 1, history.shape[0], self.config.max_len)
         return self._encode(seqs) @ self.item_vectors_.T
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
@@ -148,67 +151,18 @@ class SASRec(Recommender):
         return unit[items] @ unit.T
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {_PREFIX + k.replace(".", "__"): v for k, v in self.weights_.items()}
+        arrays = weight_arrays(self.weights_)
         return {**arrays, "user_vectors_": self.user_vectors_, "item_vectors_": self.item_vectors_}
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        named = {k.removeprefix(_PREFIX): v for k, v in arrays.items() if k.startswith(_PREFIX)}
-        self.weights_ = {k.replace("__", "."): v for k, v in named.items()}
+        self.weights_ = weights_from_arrays(arrays)
         self.user_vectors_, self.item_vectors_ = arrays["user_vectors_"], arrays["item_vectors_"]
-
-
-def _require_torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise MissingExtraError("torch", "torch") from None
-    return torch
-
-
-@contextmanager
-def _seeded(torch: Any, cfg: SASRecConfig) -> Iterator[None]:
-    """torch seeded from the config without disturbing the caller's RNG, on the config's threads."""
-    threads = torch.get_num_threads()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.random_state)
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def sequence_lengths(data: Interactions) -> np.ndarray:
     """Each user's sequence length as SASRec reads it (positive events, back-to-back repeats of
     one item once)."""
-    return np.diff(_user_sequences(data)[0])
-
-
-def _user_sequences(data: Interactions) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr, item ids + 1) of every user's positive events in time order; ties keep event
-    order (lexsort is stable) and an item repeated back to back (view, then purchase) counts once,
-    since "next item = the same item" teaches nothing that serving (which excludes seen) uses."""
-    positive = data.event_weights > 0
-    users, items = data.event_users[positive], data.event_items[positive]
-    order = np.lexsort((data.event_ts[positive], users))
-    users, items = users[order], items[order]
-    new = np.r_[True, (users[1:] != users[:-1]) | (items[1:] != items[:-1])]
-    users, items = users[new], items[new]
-    indptr = np.r_[0, np.cumsum(np.bincount(users, minlength=data.n_users))]
-    return indptr, items.astype(np.int64) + 1
-
-
-def _windows(indptr: np.ndarray, values: np.ndarray, n_rows: int, length: int) -> np.ndarray:
-    """[n_rows, length] int64: each CSR-like row's last ``length`` values, right-aligned, 0-padded
-    in front, so position length-1 always holds the most recent item."""
-    out = np.zeros((n_rows, length), dtype=np.int64)
-    sizes = np.diff(indptr)
-    rows = np.repeat(np.arange(n_rows), sizes)
-    cols = np.arange(len(values)) - np.repeat(indptr[:-1] + sizes, sizes) + length
-    keep = cols >= 0
-    out[rows[keep], cols[keep]] = values[keep]
-    return out
+    return np.diff(user_sequences(data)[0])
 
 
 def _network(torch: Any, n_items: int, cfg: SASRecConfig) -> Any:

@@ -43,6 +43,11 @@ def checkerboard_events(
         own = np.arange(u % 2, n_items, 2)
         for i in rng.choice(own, size=int(len(own) * 0.6), replace=False):
             rows.append((f"u{u:03d}", f"i{i:03d}", int(1_700_000_000 + u * 100 + i)))
+    return view_events(rows)
+
+
+def view_events(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
+    """A canonical event frame of ``(user_id, item_id, unix seconds)`` views."""
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
     return frame.assign(
         event_id=[f"e{n}" for n in range(len(frame))],
