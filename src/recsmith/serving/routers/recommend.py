@@ -159,13 +159,18 @@ def _categories(bundle: Served, text: str | None) -> tuple[str, ...]:
 _REASON_NAMES = ReasonNames()
 
 
-def _named(bundle: Served, item_ids: Sequence[str | None]) -> list[str | None]:
+def _named(
+    bundle: Served,
+    item_ids: Sequence[str | None],
+    batch: Sequence[Sequence[str | None]] | None = None,
+) -> list[str | None]:
     """What reasons call these items (None stays None): their catalogue titles where a
     pipeline's catalogue has them (``Pipeline.display_names``, remembered by
-    ``reason_names``), else their ids."""
+    ``reason_names``; ``batch``: every list's anchors of the call, named together), else their
+    ids."""
     if not isinstance(bundle, Pipeline) or not any(item_ids):
         return list(item_ids)
-    return _REASON_NAMES.named(bundle, item_ids)
+    return _REASON_NAMES.named(bundle, item_ids, batch)
 
 
 def _title(bundle: Served, item_id: str) -> str:
@@ -525,7 +530,9 @@ def _listing(
     tier = answer.tiers[row]
     ids: Sequence[str] = answer.lists.item_ids[row].tolist()
     scores: Sequence[float] = answer.lists.scores[row].tolist()
-    anchors = _named(bundle, answer.anchors[row] if answer.anchors else [None] * len(ids))
+    anchors = (
+        _named(bundle, answer.anchors[row], answer.anchors) if answer.anchors else [None] * len(ids)
+    )
     explored: dict[str, list[float]] = {}
     if answer.propensities:  # an exploring pipeline: the bandit counts what it showed
         explored["propensities"] = answer.propensities[row]
