@@ -169,3 +169,36 @@ def test_remembered_names_follow_the_titles_each_pipeline_serves(titled: Pipelin
     changed = titled.with_catalog(records, stamp=1)
     assert names.named(changed, ids)[:4] == ["Toy Story 2", None, "i5", "Toy Story 2"]
     assert names.named(titled, ids) == expected  # the release it replaced, still answering
+
+
+def test_a_pipeline_calls_lists_are_named_in_one_search(
+    titled: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searched: list[list[str]] = []
+    search = Pipeline.display_names
+
+    def counted(self: Pipeline, item_ids: list[str]) -> list[str]:
+        searched.append(list(item_ids))
+        return search(self, item_ids)
+
+    monkeypatch.setattr(Pipeline, "display_names", counted)
+    names = ReasonNames()
+    batch = [["i0", None, "i5"], ["i2", "i0"], [None, None], ["not-an-item", "i1"]]
+    expected = [
+        ["Toy Story (1995)", None, "i5"],
+        ["Heat", "Toy Story (1995)"],
+        [None, None],
+        ["not-an-item", "Jumanji"],
+    ]
+    # the lists named in another order than the call's, as their requests resume
+    assert [names.named(titled, batch[r], batch) for r in (3, 0, 2, 1)] == [
+        expected[r] for r in (3, 0, 2, 1)
+    ]
+    assert len(searched) == 1
+    assert sorted(searched[0]) == ["i0", "i1", "i2", "i5", "not-an-item"]
+    later = [["i3", "i0"], ["i4"]]  # the next call: only its names not kept are searched
+    assert names.named(titled, later[1], later) == ["i4"]
+    assert names.named(titled, later[0], later) == ["i3", "Toy Story (1995)"]
+    assert searched[1:] == [["i4", "i3"]]
+    # a list outside the batch it names with is still named in full
+    assert names.named(titled, ["i2", "i6"], later) == ["Heat", "i6"]

@@ -80,9 +80,7 @@ def record_served(
         )
     )
     if item_ids:
-        metrics.impressions.labels(route=route, release=release, variant=variant or "").inc(
-            len(item_ids)
-        )
+        metrics.child(metrics.impressions, route, release, variant or "").inc(len(item_ids))
 
 
 def count_attributed(metrics: Metrics, attributed: pd.DataFrame, kinds: dict[str, str]) -> None:

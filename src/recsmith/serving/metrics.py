@@ -9,9 +9,11 @@ because a label per user or item id would grow the series without bound.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsmith.decisions.served import ARRIVED
@@ -46,6 +48,8 @@ class Metrics:
     exposure_share: Gauge
     exposure_gini: Gauge
     narrowing: Gauge
+    #: ``child``'s children by (metric, label values)
+    _children: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def create(cls) -> Metrics:
@@ -154,6 +158,20 @@ class Metrics:
             ),
         )
 
+    def child(self, metric: MetricWrapperBase, *values: str) -> Any:
+        """``metric.labels(*values)``, found once per label values: ``labels`` converts and
+        checks the values and takes the metric's lock on every call (~2.7 µs, three times a
+        served list: the request's duration, the list's tier, its impressions). Only for
+        metrics never cleared (``clear`` or ``remove`` would leave a kept child unexported, so
+        not ``model_info`` or ``exposure_share``); their labels are small fixed vocabularies,
+        so the map stays small. Two threads finding one child at once both get the metric's one
+        child for those values."""
+        key = (metric, *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
+
     def set_model(self, version: str | None) -> None:
         """Expose exactly one version series (or none when no model is loaded)."""
         self.model_info.clear()
@@ -224,6 +242,8 @@ class MetricsMiddleware:
             # path_format drops convertors: "/v1/items/{item_id:id}" -> "/v1/items/{item_id}"
             route = getattr(matched, "path_format", None) or getattr(matched, "path", UNMATCHED)
             method = scope.get("method", "GET")
-            self.metrics.request_duration.labels(
-                method=method if method in _METHODS else "other", route=route, status=str(status)
-            ).observe(time.perf_counter() - started)
+            metrics = self.metrics
+            method = method if method in _METHODS else "other"
+            metrics.child(metrics.request_duration, method, route, str(status)).observe(
+                time.perf_counter() - started
+            )

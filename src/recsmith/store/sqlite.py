@@ -85,6 +85,7 @@ from recsmith.store.erasure_sql import (
     unlink_alias_sql,
     upsert_mark_sql,
 )
+from recsmith.store.multirow import insert_many
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -271,10 +272,8 @@ _INSERT_DECISION = (
     f"INSERT OR IGNORE INTO decisions ({', '.join(rows.DECISION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(rows.DECISION_COLUMNS))})"
 )
-_INSERT_DECISION_ITEM = (
-    f"INSERT OR IGNORE INTO decision_items ({', '.join(rows.ITEM_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(rows.ITEM_COLUMNS))})"
-)
+#: item rows go in many to a statement (``multirow``): ten a served list
+_INSERT_DECISION_ITEMS = f"INSERT OR IGNORE INTO decision_items ({', '.join(rows.ITEM_COLUMNS)})"
 _INSERT_ATTRIBUTION = (
     f"INSERT OR IGNORE INTO attributions ({', '.join(rows.ATTRIBUTION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(rows.ATTRIBUTION_COLUMNS))})"
@@ -716,7 +715,7 @@ class SQLiteStore:
             before = conn.total_changes
             conn.executemany(_INSERT_DECISION, heads)
             added = conn.total_changes - before
-            conn.executemany(_INSERT_DECISION_ITEM, items)
+            insert_many(conn, _INSERT_DECISION_ITEMS, items, len(rows.ITEM_COLUMNS))
         return added
 
     @guarded("read")

@@ -1,0 +1,65 @@
+"""``Metrics.child``: a labelled metric's child found once per label values must count exactly as
+``labels(...)`` would, series by series (the request path's three metrics go through it)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from recsmith.serving.metrics import Metrics, MetricsMiddleware
+
+
+def test_child_is_the_labels_child_and_counts_per_label_values() -> None:
+    metrics = Metrics.create()
+    lists = metrics.recommendations
+    assert metrics.child(lists, "none") is lists.labels(fallback="none")
+    for fallback, n in (("none", 3), ("popular", 2), ("none", 1), ("session", 4)):
+        for _ in range(n):
+            metrics.child(lists, fallback).inc()
+    metrics.child(metrics.impressions, "recommendations", "r1", "").inc(10)
+    metrics.child(metrics.impressions, "recommendations", "r1", "B").inc(7)
+    metrics.child(metrics.impressions, "recommendations", "r1", "").inc(5)
+    value = metrics.registry.get_sample_value
+    assert value("recsmith_recommendations_total", {"fallback": "none"}) == 4.0
+    assert value("recsmith_recommendations_total", {"fallback": "popular"}) == 2.0
+    assert value("recsmith_recommendations_total", {"fallback": "session"}) == 4.0
+    shown = {"route": "recommendations", "release": "r1"}
+    assert value("recsmith_impressions_total", {**shown, "variant": ""}) == 15.0
+    assert value("recsmith_impressions_total", {**shown, "variant": "B"}) == 7.0
+
+
+class _Route:
+    path_format = "/v1/things/{thing_id}"
+
+
+async def _requests(middleware: MetricsMiddleware, sent: list[tuple[str, int]]) -> None:
+    """Each (method, status) through ``middleware`` to an app answering that status."""
+    for method, status in sent:
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any, status: int = status) -> None:
+            scope["route"] = _Route()
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict[str, Any]) -> None:
+            return None
+
+        middleware.app = app
+        await middleware({"type": "http", "method": method, "headers": []}, receive, send)
+
+
+def test_request_durations_count_per_method_route_and_status() -> None:
+    metrics = Metrics.create()
+    middleware = MetricsMiddleware(lambda *_: None, metrics)  # type: ignore[arg-type]
+    sent = [("GET", 200)] * 3 + [("GET", 404)] * 2 + [("POST", 200)] + [("BREW", 200)] * 2
+    asyncio.run(_requests(middleware, sent))
+    count = "recsmith_http_request_duration_seconds_count"
+    route = "/v1/things/{thing_id}"
+    expected = {("GET", "200"): 3, ("GET", "404"): 2, ("POST", "200"): 1, ("other", "200"): 2}
+    for (method, status), n in expected.items():
+        labels = {"method": method, "route": route, "status": status}
+        assert metrics.registry.get_sample_value(count, labels) == n, (method, status)
+    assert metrics.registry.get_sample_value(count, {**labels, "status": "500"}) is None
