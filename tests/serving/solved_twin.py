@@ -19,7 +19,12 @@ _ID = re.compile(rb'"recommendation_id":"[0-9a-f]{32}"')
 
 def add_twin(app: FastAPI, router: APIRouter) -> FastAPI:
     """``app`` with ``router``'s routes also served, FastAPI-solved, under ``TWIN``."""
-    twin = APIRouter(prefix=TWIN, dependencies=router.dependencies, route_class=AllowEveryMethod)
+    twin = APIRouter(
+        prefix=TWIN,
+        tags=router.tags,
+        dependencies=router.dependencies,
+        route_class=AllowEveryMethod,
+    )
     for route in router.routes:
         assert isinstance(route, APIRoute)
         twin.add_api_route(
@@ -27,6 +32,7 @@ def add_twin(app: FastAPI, router: APIRouter) -> FastAPI:
             route.endpoint,
             methods=sorted(route.methods),
             response_model=route.response_model,
+            summary=route.summary,
             responses=route.responses,
             openapi_extra=route.openapi_extra,
         )

@@ -89,6 +89,82 @@ def test_every_read_route_is_direct_and_its_twin_is_solved(
     assert solves == [TWIN + url for url in [*GETS, RECS]]  # the routes solved nothing
 
 
+def test_each_route_publishes_what_its_fastapi_solved_twin_publishes(settings: Settings) -> None:
+    # main's /openapi.json was compared byte for byte by hand (BENCHMARKS §52); here the
+    # schema of every direct route is the one FastAPI generates for the same plain route
+    schema = add_twin(create_app(settings), recommend.router).openapi()
+    paths = schema["paths"]
+    compared = 0
+    for path, operations in paths.items():
+        if path.startswith(TWIN):
+            continue
+        for method, operation in operations.items():
+            if operation.get("tags") != ["recommendations"]:
+                continue
+            twin = dict(paths[TWIN + path][method])
+            assert twin.pop("operationId") != operation["operationId"]
+            assert {k: v for k, v in operation.items() if k != "operationId"} == twin
+            compared += 1
+    assert compared == 6
+    # and what main published for them, written out
+    published = {
+        (path, method): (
+            op["summary"],
+            sorted(op["responses"]),
+            [p["name"] for p in op.get("parameters", [])],
+            "requestBody" in op,
+            op["security"],
+        )
+        for path, ops in paths.items()
+        if not path.startswith(TWIN)
+        for method, op in ops.items()
+        if op.get("tags") == ["recommendations"]
+    }
+    codes = ["200", "401", "403", "422", "429", "503"]
+    recs = "/v1/users/{user_id}/recommendations"
+    options = ["recent", "exclude", "device", "hour", "category", "diversity", "include_seen"]
+    query = ["user_id", "k", *options, "placement", "explain", "page_view_id"]
+    security = [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+    assert published == {
+        (recs, "get"): ("Top-k items for a user", sorted([*codes, "409"]), query, False, security),
+        (recs, "post"): (
+            "Top-k items for a user, with request-time rules",
+            sorted([*codes, "400", "409", "413", "415"]),
+            query,
+            True,
+            security,
+        ),
+        ("/v1/items/{item_id}/together", "get"): (
+            "Frequently bought or viewed together",
+            sorted([*codes, "404", "409"]),
+            ["item_id", "k", "explain"],
+            False,
+            security,
+        ),
+        ("/v1/items/{item_id}/similar", "get"): (
+            "Items similar to an item",
+            sorted([*codes, "404"]),
+            ["item_id", "k", "explain"],
+            False,
+            security,
+        ),
+        ("/v1/trending", "get"): (
+            "What is picking up now",
+            codes,
+            ["k", "explain"],
+            False,
+            security,
+        ),
+        ("/v1/popular", "get"): (
+            "The most popular items",
+            codes,
+            ["k", "explain"],
+            False,
+            security,
+        ),
+    }
+
+
 @pytest.mark.parametrize("url", GETS)
 @pytest.mark.parametrize(
     "query",
