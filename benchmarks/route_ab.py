@@ -1,19 +1,21 @@
-"""What a served recommendation request costs the server outside the network, two checkouts in
-one process: the before/after figure of the request path around the pipeline (BENCHMARKS §43).
+"""What a served read request costs the server outside the network, two checkouts in one process:
+the before/after figure of the request path around the pipeline (BENCHMARKS §43, §52).
 
 Between ``serve_load.py`` runs at a load average of 13–21 on 2 cores the plain baseline's own
 CPU per request moved by a third (0.29 to 0.39 ms), and the server's by as much as the change
 to measure. Here, as in ``answer_ab.py``, the other checkout's package is copied as
 ``recsmith_base``, and both build their app (``create_app``, lifespan and all) on the same model
-and store; rounds of ``GET /v1/users/{id}/recommendations`` (random known users, ``?k=10``, the
-key in a header, ``--concurrency`` requests in flight so the coalescer batches as under load) go
-to each app in turn through its whole ASGI stack, the order flipped every round. Process CPU per
-request, medians over the rounds, and the same for the event loop's thread alone (the request
-path without the background writers, which store either side's lists in either side's rounds);
-the response cache off, as ``serve_load.py`` serves. No socket: uvicorn's parsing and writing
-are outside both.
+and store; rounds of one ``--route`` (``ROUTES``: ``GET /v1/users/{id}/recommendations`` by
+default, random known users or catalogue items, ``?k=10``, the key in a header,
+``--concurrency`` requests in flight so the coalescer batches as under load) go to each app in
+turn through its whole ASGI stack, the order flipped every round. Process CPU per request,
+medians over the rounds, and the same for the event loop's thread alone (the request path
+without the background writers, which store either side's lists in either side's rounds); the
+response cache off, as ``serve_load.py`` serves. No socket: uvicorn's parsing and writing are
+outside both.
 
-    cd benchmarks && ../.venv/bin/python route_ab.py /tmp/large --against /tmp/main/src
+    cd benchmarks && ../.venv/bin/python route_ab.py /tmp/large --against /tmp/main/src \
+        --route similar
 """
 
 from __future__ import annotations
@@ -40,19 +42,39 @@ from calibration import calibration_line
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-async def get(app: App, path: str, query: bytes, secret: bytes) -> int:
-    """One GET through ``app``'s ASGI stack; its status."""
+#: What ``--route`` asks: method, path (``{user}``: a user id, ``{item}``: an item id), query and
+#: body (``{item}`` again: the POST's request rule excludes one item, as a page's own rule would).
+ROUTES = {
+    "recommendations": ("GET", "/v1/users/{user}/recommendations", b"k=10", ""),
+    "recommendations-rules": (
+        "POST",
+        "/v1/users/{user}/recommendations",
+        b"k=10",
+        '{"rules": [{"type": "exclude", "items": ["{item}"]}]}',
+    ),
+    "similar": ("GET", "/v1/items/{item}/similar", b"k=10", ""),
+    "together": ("GET", "/v1/items/{item}/together", b"k=10", ""),
+    "trending": ("GET", "/v1/trending", b"k=10", ""),
+    "popular": ("GET", "/v1/popular", b"k=10", ""),
+}
+
+
+async def ask(app: App, method: str, path: str, query: bytes, secret: bytes, body: bytes) -> int:
+    """One request through ``app``'s ASGI stack; its status."""
+    headers = [(b"host", b"bench"), (b"authorization", b"Bearer " + secret)]
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "query_string": query,
         "root_path": "",
-        "headers": [(b"host", b"bench"), (b"authorization", b"Bearer " + secret)],
+        "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
         "state": {},
@@ -60,7 +82,7 @@ async def get(app: App, path: str, query: bytes, secret: bytes) -> int:
     status = [0]
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -71,25 +93,29 @@ async def get(app: App, path: str, query: bytes, secret: bytes) -> int:
 
 
 async def round_of(
-    app: App, users: list[str], secret: bytes, concurrency: int
+    app: App, route: str, asked: list[tuple[str, str]], secret: bytes, concurrency: int
 ) -> tuple[float, float]:
-    """Process and event-loop thread CPU seconds per request for ``users``, ``concurrency`` in
-    flight. The process's includes both apps' background threads (each decision log's writer
-    stores its lists every ``flush_interval_s``, whichever app's round is running then); the
-    loop thread's is the request path alone, the coalesced pipeline calls included."""
-    queue = iter(users)
+    """Process and event-loop thread CPU seconds per request of ``route`` for ``asked`` (user,
+    item) pairs, ``concurrency`` in flight. The process's includes both apps' background threads
+    (each decision log's writer stores its lists every ``flush_interval_s``, whichever app's round
+    is running then); the loop thread's is the request path alone, the coalesced pipeline calls
+    included."""
+    method, path, query, body = ROUTES[route]
+    queue = iter(asked)
     statuses: list[int] = []
 
     async def client() -> None:
-        for user in queue:
-            statuses.append(await get(app, f"/v1/users/{user}/recommendations", b"k=10", secret))
+        for user, item in queue:
+            url = path.replace("{user}", user).replace("{item}", item)
+            sent = body.replace("{item}", item).encode()
+            statuses.append(await ask(app, method, url, query, secret, sent))
 
     started, looped = time.process_time(), time.thread_time()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     spent, loop_spent = time.process_time() - started, time.thread_time() - looped
     if set(statuses) != {200}:
         sys.exit(f"not every request answered 200: {sorted(set(statuses))}")
-    return spent / len(users), loop_spent / len(users)
+    return spent / len(asked), loop_spent / len(asked)
 
 
 async def measure(
@@ -99,18 +125,26 @@ async def measure(
     secret = (args.shop / "secret").read_text().strip().encode()
     rng = np.random.default_rng(0)
     against, this = apps["against"], apps["this"]
+
+    def draw(n: int) -> list[tuple[str, str]]:
+        return list(zip(rng.choice(users, n), rng.choice(items, n), strict=True))
+
     async with against.router.lifespan_context(against), this.router.lifespan_context(this):
+        items = this.state.runtime.bundle.items.external_ids
         for app in apps.values():  # warm-up: the ranker compiled, caches filled
             ranker = getattr(app.state.runtime.bundle, "ranker", None)
             await asyncio.to_thread(getattr(ranker, "wait_compiled", lambda: None))
-            await round_of(app, list(rng.choice(users, 200)), secret, args.concurrency)
+            await round_of(app, args.route, draw(200), secret, args.concurrency)
         gc.collect()
         gc.freeze()
+        print(f"warm; measuring {args.rounds} rounds", flush=True)  # a profiler may attach now
         cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
         for r in range(args.rounds):
-            asked = list(rng.choice(users, args.requests))
+            asked = draw(args.requests)
             for name in list(apps)[:: 1 if r % 2 == 0 else -1]:
-                cpu[name].append(await round_of(apps[name], asked, secret, args.concurrency))
+                cpu[name].append(
+                    await round_of(apps[name], args.route, asked, secret, args.concurrency)
+                )
     return cpu
 
 
@@ -118,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shop", type=Path, help="a serve_load.py --workdir: model, store, users")
     parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
+    parser.add_argument("--route", choices=ROUTES, default="recommendations")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--requests", type=int, default=300, help="per round and side")
     parser.add_argument("--concurrency", type=int, default=16)
@@ -141,9 +176,9 @@ def main() -> None:
         spent = {n: [round_cpu[at] * 1e3 for round_cpu in v] for n, v in cpu.items()}
         before, after = (statistics.median(spent[n]) for n in ("against", "this"))
         print(
-            f"{what} CPU ms per request, median of {args.rounds} rounds x {args.requests} "
-            f"requests (concurrency {args.concurrency}): against {before:.3f}  this {after:.3f}  "
-            f"difference {before - after:+.3f}  ratio {after / before:.3f}"
+            f"{args.route}: {what} CPU ms per request, median of {args.rounds} rounds x "
+            f"{args.requests} requests (concurrency {args.concurrency}): against {before:.3f}  "
+            f"this {after:.3f}  difference {before - after:+.3f}  ratio {after / before:.3f}"
         )
         spread = {n: f"{min(v):.3f}-{max(v):.3f}" for n, v in spent.items()}
         print("  range over rounds:", spread)

@@ -9,12 +9,18 @@ route is still an ``APIRoute``, so its schema (body, responses, security in ``op
 is generated exactly as before; errors it raises (``HTTPException``) reach the app's handlers
 as any route's do. FastAPI's documented hook for this is ``get_route_handler``.
 
-A route with path and query parameters (``GET /v1/users/{user_id}/recommendations``) keeps its
-declared endpoint, whose signature is what the schema publishes (and what a FastAPI-solved twin
-of the route may reuse); ``answered_by`` names the handler that answers it instead, which gets the
-route's ``RouteParams`` to read those parameters with FastAPI's own validators and errors. The
-route's dependencies (a router's key check, the endpoint's ``Depends``) are published but not
-solved: the handler does their work itself, in FastAPI's order (dependencies, then parameters).
+A route with parameters and dependencies (the read routes: ``GET`` and ``POST
+/v1/users/{user_id}/recommendations``, ``/v1/items/{item_id}/similar``, …) keeps its declared
+endpoint, whose signature is what the schema publishes (and what a FastAPI-solved twin of the
+route may reuse), marked with ``solved_by``: the route then does per request what FastAPI's
+handler did, in FastAPI's order, with FastAPI's own pieces. The body is read first (as FastAPI
+reads it before solving anything: a body that is not JSON is a 422 even without a key); then the
+app's query check; then the marked ``Dependencies`` do the work of the route's dependencies (a
+router's key check, the endpoint's ``Depends``), which are published but not solved; then
+``RouteParams`` reads the path, query and body parameters with FastAPI's validators and errors;
+then the endpoint is called (a ``def`` one in the thread pool, as FastAPI calls it), and what it
+returns is written by FastAPI's ``serialize_response`` through the route's response field, as
+FastAPI writes a response model (``dump_json``), so the bytes are FastAPI's by construction.
 
 The app's one global dependency, ``strict_query.known_query_only``, is called here as FastAPI
 would have: a query parameter the route does not take is still refused, not ignored.
@@ -22,28 +28,38 @@ would have: a query parameter the route does not take is still refused, not igno
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
-from fastapi.routing import APIRoute
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.routing import (  # the effective route: pyproject's fastapi>=0.165 has it
+    APIRoute,
+    _effective_route_context_var,
+    serialize_response,
+)
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from recsmith.serving.route_params import RouteParams
 from recsmith.serving.strict_query import known_query_only
 
-#: A handler answering a documented endpoint: the request and the route's parameter reader.
-Handler = Callable[[Request, RouteParams], Awaitable[Response]]
+#: What a route's dependencies would have given its endpoint, worked out by the route itself: it
+#: checks what they checked (the key, the model), in FastAPI's order and raising what they
+#: raised, and returns the values of the endpoint's dependency parameters by name.
+Dependencies = Callable[[Request], Awaitable[dict[str, Any]]]
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
-_ANSWERED_BY = "__answered_by__"
+_SOLVED_BY = "__solved_by__"
 
 
-def answered_by(handler: Handler) -> Callable[[_Endpoint], _Endpoint]:
-    """Mark an endpoint whose signature documents its route: a ``DirectRoute`` serving it calls
-    ``handler`` instead (which may call the endpoint with what it read)."""
+def solved_by(dependencies: Dependencies) -> Callable[[_Endpoint], _Endpoint]:
+    """Mark an endpoint whose signature documents its route: a ``DirectRoute`` serving it gets
+    its dependency parameters from ``dependencies`` and reads the others itself (module
+    docstring)."""
 
     def mark(endpoint: _Endpoint) -> _Endpoint:
-        setattr(endpoint, _ANSWERED_BY, handler)
+        setattr(endpoint, _SOLVED_BY, dependencies)
         return endpoint
 
     return mark
@@ -51,25 +67,67 @@ def answered_by(handler: Handler) -> Callable[[_Endpoint], _Endpoint]:
 
 class DirectRoute(APIRoute):
     """See module docstring: the endpoint is ``async def endpoint(request) -> Response``, or one
-    marked with ``answered_by``."""
+    marked with ``solved_by``."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        marked: Handler | None = getattr(self.endpoint, _ANSWERED_BY, None)
-        answer = marked or _plain(cast(Callable[[Request], Awaitable[Response]], self.endpoint))
-        params = RouteParams(self.dependant)
+        dependencies: Dependencies | None = getattr(self.endpoint, _SOLVED_BY, None)
+        if dependencies is None:
+            return _plain(cast(Callable[[Request], Awaitable[Response]], self.endpoint))
+        # what the app and routers that include this route make of it (their prefix, their
+        # strict_content_type), as ``APIRoute.get_route_handler`` reads it
+        effective = _effective_route_context_var.get()
+        mine = effective is not None and effective.original_route is self
+        route = cast(APIRoute, effective) if mine else self
+        return _solved(route, dependencies)
 
-        async def handler(request: Request) -> Response:
-            if request.query_params:  # a parameter the route does not take: a 422 naming it
-                await known_query_only(request)
-            return await answer(request, params)
 
-        return handler
+def _plain(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Any]:
+    """An ``endpoint(request)`` answering for itself, after the app's query check."""
 
-
-def _plain(endpoint: Callable[[Request], Awaitable[Response]]) -> Handler:
-    """An ``endpoint(request)`` as a ``Handler`` (it declares no parameters to read)."""
-
-    async def answer(request: Request, params: RouteParams) -> Response:
+    async def handler(request: Request) -> Response:
+        if request.query_params:  # a parameter the route does not take: a 422 naming it
+            await known_query_only(request)
         return await endpoint(request)
 
-    return answer
+    return handler
+
+
+def _solved(route: APIRoute, dependencies: Dependencies) -> Callable[[Request], Any]:
+    """The handler of a ``solved_by`` route (module docstring). What FastAPI works out per
+    request that never changes for a route is worked out here, once."""
+    params = RouteParams(route)
+    call = cast(Callable[..., Any], route.dependant.call)
+    awaited = inspect.iscoroutinefunction(call)
+    request_name = route.dependant.request_param_name
+    field = route.response_field
+    if field is None or not isinstance(route.response_class, DefaultPlaceholder):
+        raise TypeError(f"{route.path}: a solved DirectRoute writes a response model only")
+    written = {
+        "include": route.response_model_include,
+        "exclude": route.response_model_exclude,
+        "by_alias": route.response_model_by_alias,
+        "exclude_unset": route.response_model_exclude_unset,
+        "exclude_defaults": route.response_model_exclude_defaults,
+        "exclude_none": route.response_model_exclude_none,
+    }
+    status = route.status_code or 200
+
+    async def handler(request: Request) -> Response:
+        body = await params.body(request)
+        if request.query_params:  # a parameter the route does not take: a 422 naming it
+            await known_query_only(request)
+        values = await dependencies(request)
+        values.update(await params.read(request, body))
+        if request_name is not None:
+            values[request_name] = request
+        if awaited:
+            result = await call(**values)
+        else:  # a ``def`` endpoint: in the thread pool, as FastAPI runs it
+            result = await run_in_threadpool(call, **values)
+        # validated on the loop (an instance of the model: a type check), written as bytes
+        content = await serialize_response(
+            field=field, response_content=result, dump_json=True, **written
+        )
+        return Response(content, status_code=status, media_type="application/json")
+
+    return handler

@@ -1,5 +1,5 @@
-"""A route's path and query parameters, read from a request as FastAPI reads them, without its
-per-request dependency solve.
+"""A route's path, query and body parameters, read from a request as FastAPI reads them, without
+its per-request dependency solve.
 
 FastAPI's ``request_params_to_args`` asks, for every declared parameter on every request,
 whether it is a parameter model, a sequence or a JSON field, what its aliases are, and deep-copies
@@ -9,26 +9,37 @@ for a route, so ``RouteParams`` works them out once, from the route's own ``Depe
 request looks up each name and validates only the values sent, with the parameter's own pydantic
 validator (``ModelField.validate``) at the location FastAPI gives it (``("query", "k")``). The
 values, defaults and errors are FastAPI's by construction, and they are raised as FastAPI raises
-them (``RequestValidationError``, all of a request's at once, path before query, in declaration
-order), so ``input_errors`` answers the same 422.
+them (``RequestValidationError``, all of a request's at once, path before query before body, in
+declaration order), so ``input_errors`` answers the same 422.
 
-Only what that needs is supported: scalar path and query parameters with immutable defaults. A
-route declaring anything else of its own (a sequence, a JSON field, a parameter model, a header,
-cookie or body parameter) is refused when the route is built, not answered differently.
+A JSON body (``POST …/recommendations``' rules) is read as FastAPI's handler reads it, before
+anything else (``body``: decoded by ``request.json()``, which a ``StrictJSONRoute`` makes strict),
+and validated by FastAPI's own ``request_body_to_args`` against the route's body parameters.
+
+Only what that needs is supported: scalar path and query parameters with immutable defaults, and
+a JSON body. A route declaring anything else of its own (a sequence, a JSON field, a parameter
+model, a header or cookie parameter, a form) is refused when the route is built, not answered
+differently.
 """
 
 from __future__ import annotations
 
+import email.message
+import json
 from typing import Any
 
-from fastapi.dependencies.models import Dependant
+from fastapi import params
 from fastapi.dependencies.utils import (  # private helpers: pyproject's fastapi>=0.165 has them
     _get_param_model,
     _is_json_field,
     field_annotation_is_sequence,
     get_missing_field_error,
+    request_body_to_args,
 )
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic_core import PydanticUndefined
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 #: Defaults handed out as they are: FastAPI deep-copies a default per request, which for these
@@ -37,11 +48,15 @@ _IMMUTABLE = (type(None), bool, int, float, str)
 
 
 class RouteParams:
-    """How to read one route's own path and query parameters (module docstring)."""
+    """How to read one route's own parameters (module docstring); ``route`` as the app that
+    includes it sees it (its ``strict_content_type``)."""
 
-    def __init__(self, dependant: Dependant) -> None:
-        if dependant.header_params or dependant.cookie_params or dependant.body_params:
-            raise TypeError(f"{dependant.path}: RouteParams reads path and query parameters only")
+    def __init__(self, route: APIRoute) -> None:
+        dependant = route.dependant
+        if dependant.header_params or dependant.cookie_params:
+            raise TypeError(f"{dependant.path}: RouteParams reads path, query and body only")
+        if route.body_field is not None and isinstance(route.body_field.field_info, params.Form):
+            raise TypeError(f"{dependant.path}: RouteParams reads a JSON body, not a form")
         #: (where, alias, name, field, required, default), path parameters first as FastAPI's
         self._fields: list[tuple[str, str, str, Any, bool, Any]] = []
         for where, fields in (("path", dependant.path_params), ("query", dependant.query_params)):
@@ -62,10 +77,45 @@ class RouteParams:
                         "an immutable default: RouteParams cannot read it as FastAPI would"
                     )
                 self._fields.append((where, field.alias, field.name, field, required, default))
+        self._body_fields = dependant.body_params
+        self._embed = route._embed_body_fields
+        strict = route.strict_content_type
+        #: whether a body sent without a Content-Type is JSON (the app's ``strict_content_type``)
+        self._untyped_json = not (strict.value if hasattr(strict, "value") else strict)
 
-    def read(self, request: Request) -> dict[str, Any]:
-        """The parameters by name; ``RequestValidationError`` with every error when any is
-        invalid or a required one is missing."""
+    async def body(self, request: Request) -> Any:
+        """The body as FastAPI's handler reads it, before it solves anything: ``PydanticUndefined``
+        when the route takes none or none was sent; decoded by ``request.json()`` when it is
+        JSON (``application/json``, ``…+json``, or untyped where the app reads that as JSON), its
+        bytes otherwise. A body that does not decode is FastAPI's 422 (``json_invalid``) or
+        whatever ``request.json()`` raises as an ``HTTPException``; another failure its 400."""
+        if not self._body_fields:
+            return PydanticUndefined
+        try:
+            sent = await request.body()
+            if not sent:
+                return PydanticUndefined
+            media = request.headers.get("content-type")
+            if not (self._untyped_json if media is None else _json(media)):
+                return sent
+            return await request.json()
+        except json.JSONDecodeError as exc:
+            error = {
+                "type": "json_invalid",
+                "loc": ("body", exc.pos),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": exc.msg},
+            }
+            raise RequestValidationError([error], body=exc.doc) from exc
+        except HTTPException:
+            raise
+        except Exception as exc:
+            raise HTTPException(400, "There was an error parsing the body") from exc
+
+    async def read(self, request: Request, body: Any = PydanticUndefined) -> dict[str, Any]:
+        """The parameters by name, the body's (``body``) too; ``RequestValidationError`` with
+        every error when any is invalid or a required one is missing."""
         values: dict[str, Any] = {}
         errors: list[Any] = []
         sent = {"path": request.path_params, "query": request.query_params}
@@ -82,6 +132,20 @@ class RouteParams:
                 errors.extend(found)
             else:
                 values[name] = value
+        if self._body_fields:
+            read, found = await request_body_to_args(self._body_fields, body, self._embed)
+            values.update(read)
+            errors.extend(found)
         if errors:
             raise RequestValidationError(errors)
         return values
+
+
+def _json(media: str) -> bool:
+    """Whether a Content-Type says JSON, decided as FastAPI's handler decides it."""
+    message = email.message.Message()
+    message["content-type"] = media
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )

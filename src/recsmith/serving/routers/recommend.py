@@ -2,7 +2,9 @@
 
 Work per recommendation request is one indexed store query (what the user has *now*, so an event
 ingested a moment ago already counts) plus a share of one coalesced pipeline call, or a response
-cache hit. The other endpoints are ``def``: FastAPI runs them in its thread pool.
+cache hit. The other endpoints are ``def``: run in the thread pool. Every route here is a
+``DirectRoute`` (``_read_route``): answered without FastAPI's per-request dependency solve, with
+the same checks, errors and bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from uuid import uuid4
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from starlette.responses import Response
 
 from recsmith.bundle import Answer, NeedsPipeline
 from recsmith.capping.policy import demote
@@ -52,12 +53,11 @@ from recsmith.serving.deps import (
     require_bundle,
     runtime_of,
 )
-from recsmith.serving.direct_route import DirectRoute, answered_by
+from recsmith.serving.direct_route import DirectRoute, solved_by
 from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.reason_names import ReasonNames
 from recsmith.serving.response_cache import cache_key
-from recsmith.serving.route_params import RouteParams
 from recsmith.serving.schemas import (
     PopularResponse,
     RecommendationResponse,
@@ -206,23 +206,47 @@ def reason_for(
     return "picked for you"
 
 
-class _DirectEveryMethod(DirectRoute, AllowEveryMethod):
-    """The GET recommendation route: answered directly (``recommend_direct``), its 405 naming
-    the POST too."""
+class _DirectEveryMethod(AllowEveryMethod, DirectRoute):
+    """A read route answered without FastAPI's per-request solve (``direct_route``): its 405
+    names every method of its path, its body (the POST's rules) is decoded strictly
+    (``AllowEveryMethod``'s ``StrictJSONRoute``)."""
 
 
-async def recommend_direct(request: Request, params: RouteParams) -> Response:
-    """``GET /v1/users/{user_id}/recommendations`` without FastAPI's per-request solve
-    (``direct_route``): the router's key check, the two dependencies and the twelve parameters
-    in FastAPI's order, then ``recommend``'s list written as FastAPI writes a response model."""
+async def _read_solved(request: Request) -> dict[str, Any]:
+    """What the read routes' dependencies give their endpoints, worked out as FastAPI solved
+    them and in its order: the router's key check (``require_scope("read")``: 401, 403, 429),
+    ``RuntimeDep``, then ``BundleDep`` (503 while no model is loaded)."""
     runtime = runtime_of(request)
     await admit(runtime, request, "read", secret_in_headers(request))
-    bundle = await require_bundle(runtime)
-    response = await recommend(request, runtime=runtime, bundle=bundle, **params.read(request))
-    return Response(response.model_dump_json(), media_type="application/json")
+    return {"runtime": runtime, "bundle": await require_bundle(runtime)}
 
 
-@answered_by(recommend_direct)
+def _read_route(
+    path: str, method: str, **declared: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a read route on ``router`` as a ``DirectRoute`` (``_read_solved``): what a
+    client asks per page view should not pay FastAPI's per-request solve (BENCHMARKS §52)."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(
+            path,
+            solved_by(_read_solved)(endpoint),
+            methods=[method],
+            route_class_override=_DirectEveryMethod,
+            **declared,
+        )
+        return endpoint
+
+    return register
+
+
+@_read_route(
+    "/users/{user_id:id}/recommendations",
+    "GET",
+    response_model=RecommendationResponse,
+    summary="Top-k items for a user",
+    responses=error_responses(401, 403, 409, 422, 503),
+)
 async def recommend(
     request: Request,
     user_id: Annotated[str, Path(json_schema_extra=ID_SCHEMA)],
@@ -418,17 +442,6 @@ async def recommend(
     return response
 
 
-router.add_api_route(
-    "/users/{user_id:id}/recommendations",
-    recommend,
-    methods=["GET"],
-    response_model=RecommendationResponse,
-    summary="Top-k items for a user",
-    responses=error_responses(401, 403, 409, 422, 503),
-    route_class_override=_DirectEveryMethod,
-)
-
-
 def _record(
     runtime: Runtime,
     response: RecommendationResponse | SimilarResponse | PopularResponse,
@@ -587,8 +600,9 @@ def _explained(
     return {**_listing(runtime, bundle, answer, 0, options), "explanations": explained}
 
 
-@router.get(
+@_read_route(
     "/items/{item_id:id}/together",
+    "GET",
     response_model=SimilarResponse,
     summary="Frequently bought or viewed together",
     responses=error_responses(401, 403, 404, 409, 422, 503),
@@ -612,8 +626,9 @@ def together(
     return response
 
 
-@router.get(
+@_read_route(
     "/trending",
+    "GET",
     response_model=PopularResponse,
     summary="What is picking up now",
     responses=error_responses(401, 403, 422, 503),
@@ -653,8 +668,9 @@ def _top_list(
     )
 
 
-@router.get(
+@_read_route(
     "/items/{item_id:id}/similar",
+    "GET",
     response_model=SimilarResponse,
     summary="Items similar to an item",
     responses=error_responses(401, 403, 404, 422, 503),
@@ -712,8 +728,9 @@ def _neighbours(
     )
 
 
-@router.get(
+@_read_route(
     "/popular",
+    "GET",
     response_model=PopularResponse,
     summary="The most popular items",
     responses=error_responses(401, 403, 422, 503),
@@ -752,8 +769,9 @@ _params = list(_GET.parameters.values())
 recommend_with_rules.__signature__ = _GET.replace(  # type: ignore[attr-defined]
     parameters=[_params[0], _BODY, *_params[1:]]
 )
-router.post(
+_read_route(
     "/users/{user_id:id}/recommendations",
+    "POST",
     response_model=RecommendationResponse,
     summary="Top-k items for a user, with request-time rules",
     responses=error_responses(401, 403, 409, 422, 503),
