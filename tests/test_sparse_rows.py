@@ -15,6 +15,7 @@ from recsmith.sparse_rows import (
     in_sorted,
     product_entries,
     row_values,
+    sorted_distinct,
 )
 
 pairs = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), max_size=40)
@@ -207,3 +208,16 @@ def test_construction_is_what_scipy_builds(
     assert again.nnz == 0 and not np.shares_memory(again.indptr, built.indptr)
     built.data[:] = 7.0  # a caller scaling its matrix in place touches nothing cached
     assert csr_from_pairs(n_rows, n_cols, rows, cols).data.tolist() == [1.0] * built.nnz
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**40), 2**40), max_size=60), st.integers(0, 3))
+def test_sorted_distinct_is_np_unique(values: list[int], repeats: int) -> None:
+    """The distinct keys, sorted, as ``np.unique`` returns them (the call it replaced), for
+    keys given unsorted and each up to four times."""
+    key = np.asarray(values * (repeats + 1), np.int64)
+    key = key[np.random.default_rng(len(values)).permutation(len(key))]
+    got = sorted_distinct(key)
+    expected = np.unique(key)
+    assert got.dtype == expected.dtype
+    assert got.tolist() == expected.tolist()
