@@ -26,9 +26,14 @@ def merge(
     n_queries: int,
     n_items: int,
     weights: Sequence[float] | None = None,
+    *,
+    ordered: bool = True,
 ) -> Candidates:
     """One candidate row per distinct (query, item); ``proposals[s]`` comes from ``sources[s]``
-    and weighs ``weights[s]`` in the fused order."""
+    and weighs ``weights[s]`` in the fused order. With ``ordered=False`` the rows stay in
+    (query, item) order, their scores fused but not sorted: for a caller that scores every row
+    again and sorts once (``Candidates.rescored``), so the fused sort runs only where it decides
+    something."""
     if len(proposals) != len(sources):
         raise ValueError("one Proposals per source")
     w = np.ones(len(sources)) if weights is None else np.asarray(weights, np.float64)
@@ -60,7 +65,7 @@ def merge(
         source_scores,
         source_ranks,
     )
-    return merged.with_scores(merged.score)
+    return merged.with_scores(merged.score) if ordered else merged
 
 
 def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:

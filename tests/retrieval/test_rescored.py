@@ -1,0 +1,85 @@
+"""``Candidates.rescored`` on ``merge(ordered=False)``'s rows against a Python sort: rows best
+first by the new score per query, ties (and NaN, last) broken by the fused score, then by item
+(the fused order's own ties): what ``merge`` then ``with_scores`` gave. Scores drawn from a few
+values force ties (the two-sort path); distinct ones take the single sort."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recsmith.retrieval.merge import merge
+from recsmith.retrieval.sources import Proposals
+
+
+def _proposals(rng: np.random.Generator, n_queries: int, n_items: int) -> Proposals:
+    query, items, ranks = [], [], []
+    for q in range(n_queries):
+        picked = rng.choice(n_items, size=int(rng.integers(0, min(n_items, 25))), replace=False)
+        query += [q] * len(picked)
+        items += picked.tolist()
+        ranks += list(range(1, len(picked) + 1))
+    return Proposals(
+        np.asarray(query, np.int32),
+        np.asarray(items, np.int32),
+        rng.standard_normal(len(items)).astype(np.float32),
+        np.asarray(ranks, np.int16),
+    )
+
+
+def _score_of(table: dict[tuple[int, int], float], query: np.ndarray, items: np.ndarray):
+    pairs = zip(query.tolist(), items.tolist(), strict=True)
+    return np.asarray([table[p] for p in pairs], np.float32)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("values", ["distinct", "few", "nan and zeros", "distinct and nan"])
+def test_rescored_is_a_python_sort_over_the_fused_order(seed: int, values: str) -> None:
+    rng = np.random.default_rng(seed)
+    n_queries, n_items = int(rng.integers(1, 20)), int(rng.integers(5, 60))
+    names = ("a", "b", "c")
+    props = [_proposals(rng, n_queries, n_items) for _ in names]
+    loose = merge(props, names, n_queries, n_items, [1.0, 0.3, 0.7], ordered=False)
+    pairs = list(zip(loose.query.tolist(), loose.items.tolist(), strict=True))
+    if values == "distinct":
+        drawn = rng.permutation(len(pairs)).astype(np.float32) * 0.5
+    elif values == "few":
+        drawn = rng.integers(0, 3, len(pairs)).astype(np.float32)
+    elif values == "nan and zeros":
+        drawn = rng.choice(np.asarray([np.nan, 0.0, -0.0, 1.0], np.float32), len(pairs))
+    else:  # no two numbers equal, NaN tying only NaN
+        drawn = rng.permutation(len(pairs)).astype(np.float32)
+        drawn[rng.random(len(pairs)) < 0.3] = np.nan
+    table = dict(zip(pairs, drawn.tolist(), strict=True))
+    fused = dict(zip(pairs, loose.score.tolist(), strict=True))
+    got = loose.rescored(_score_of(table, loose.query, loose.items))
+
+    def key(pair: tuple[int, int]) -> tuple[object, ...]:
+        s = table[pair]
+        return (pair[0], (1, 0.0) if math.isnan(s) else (0, -s), -fused[pair], pair[1])
+
+    expected = sorted(pairs, key=key)
+    assert list(zip(got.query.tolist(), got.items.tolist(), strict=True)) == expected
+    assert np.array_equal(got.score, _score_of(table, got.query, got.items), equal_nan=True)
+    row = {p: r for r, p in enumerate(pairs)}
+    at = np.asarray([row[p] for p in expected], np.int64)
+    assert np.array_equal(got.source_scores, loose.source_scores[at], equal_nan=True)
+    assert np.array_equal(got.source_ranks, loose.source_ranks[at])
+
+
+def test_rescored_matches_with_scores_after_the_fused_sort() -> None:
+    """The path it replaced: ``merge`` sorted by the fused score, then ``with_scores``."""
+    rng = np.random.default_rng(11)
+    props = [_proposals(rng, 12, 40) for _ in range(2)]
+    loose = merge(props, ("a", "b"), 12, 40, ordered=False)
+    ordered = merge(props, ("a", "b"), 12, 40)
+    table = {
+        p: float(rng.integers(0, 4))
+        for p in zip(loose.query.tolist(), loose.items.tolist(), strict=True)
+    }
+    got = loose.rescored(_score_of(table, loose.query, loose.items))
+    want = ordered.with_scores(_score_of(table, ordered.query, ordered.items))
+    for name in ("query", "items", "score", "source_scores", "source_ranks"):
+        assert np.array_equal(getattr(got, name), getattr(want, name), equal_nan=True), name
