@@ -35,10 +35,13 @@ def _score_of(table: dict[tuple[int, int], float], query: np.ndarray, items: np.
 
 
 @pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("n_queries", [None, 150])  # 150: past KEY_SORT_ROWS, the key sort
 @pytest.mark.parametrize("values", ["distinct", "few", "nan and zeros", "distinct and nan"])
-def test_rescored_is_a_python_sort_over_the_fused_order(seed: int, values: str) -> None:
+def test_rescored_is_a_python_sort_over_the_fused_order(
+    seed: int, n_queries: int | None, values: str
+) -> None:
     rng = np.random.default_rng(seed)
-    n_queries, n_items = int(rng.integers(1, 20)), int(rng.integers(5, 60))
+    n_queries, n_items = n_queries or int(rng.integers(1, 20)), int(rng.integers(5, 60))
     names = ("a", "b", "c")
     props = [_proposals(rng, n_queries, n_items) for _ in names]
     loose = merge(props, names, n_queries, n_items, [1.0, 0.3, 0.7], ordered=False)

@@ -64,18 +64,22 @@ class Candidates:
     def rescored(self, score: np.ndarray) -> Candidates:
         """What ``with_scores(score)`` gives for these rows in their fused order (best first by
         ``self.score``, ties in row order), for rows ``merge(ordered=False)`` left unsorted: the
-        ranker's scores, where the fused order only breaks ties. Where ``score`` ties nowhere
-        within a query (and holds no NaN), one sort by ``score`` puts every row where the two
-        sorts would, and the fused sort and its gather of every column are skipped (~0.5 ms
-        for a batch of 64's 16,500 rows); else both run."""
+        ranker's scores, where the fused order only breaks ties. One sort by ``score``; then
+        only the rows in runs of equal scores within a query (NaN beside NaN; ~17 % of a batch
+        of 64's 16,500 rows on the 100k-item shop) are sorted by the fused score, in place of
+        a fused sort and a gather of every column over all rows (~0.5 ms there)."""
         score = np.asarray(score, np.float32)
         order = best_first(self.query, score)
         query, ordered = self.query[order], score[order]
-        tied = (query[1:] == query[:-1]) & (ordered[1:] == ordered[:-1])
-        if not tied.any() and not np.isnan(ordered).any():
-            return self._rows(order, ordered)
-        fused = best_first(self.query, self.score)
-        return self._rows(fused, self.score[fused]).with_scores(score[fused])
+        same = (query[1:] == query[:-1]) & (
+            (ordered[1:] == ordered[:-1]) | (np.isnan(ordered[1:]) & np.isnan(ordered[:-1]))
+        )
+        if same.any():
+            run = np.cumsum(np.concatenate([[True], ~same]))  # sorted rows' tie runs, numbered
+            tied = np.flatnonzero(np.concatenate([same, [False]]) | np.concatenate([[False], same]))
+            # a run's rows are still in row order: best_first breaks fused ties in that order
+            order[tied] = order[tied[best_first(run[tied], self.score[order[tied]])]]
+        return self._rows(order, score[order])
 
     def _rows(self, rows: np.ndarray, score: np.ndarray) -> Candidates:
         """The rows ``rows`` with ``score`` as their scores, built by the constructor itself:
