@@ -16,6 +16,7 @@ from recsmith.sparse_rows import (
     product_entries,
     row_values,
     sorted_distinct,
+    stored_in_rows,
 )
 
 pairs = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), max_size=40)
@@ -221,3 +222,32 @@ def test_sorted_distinct_is_np_unique(values: list[int], repeats: int) -> None:
     expected = np.unique(key)
     assert got.dtype == expected.dtype
     assert got.tolist() == expected.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs,
+    st.lists(st.integers(-1, 6), max_size=6),
+    st.integers(0, 7),
+    st.integers(0, 2**31),
+)
+def test_stored_in_rows_is_contains_over_the_grid(
+    entries: list[tuple[int, int]], index: list[int], width: int, seed: int
+) -> None:
+    """Against ``contains`` (what it replaced) and a walk over the cells: grids with an id
+    twice in a row, rows of unknown queries (-1), unsorted and duplicated stored entries."""
+    rows = np.asarray([r for r, _ in entries], np.int64)
+    cols = np.asarray([c for _, c in entries], np.int64)
+    matrix = sparse.csr_array(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(7, 10)
+    )  # scipy's COO conversion keeps duplicates and need not sort
+    idx = np.asarray(index, np.int64)
+    ids = np.random.default_rng(seed).integers(0, 10, (len(idx), width))
+    got = stored_in_rows(matrix, idx, ids)
+    dense = matrix.toarray() != 0
+    walk = [[bool(i >= 0 and dense[i, c]) for c in row] for i, row in zip(idx, ids, strict=True)]
+    assert got.shape == ids.shape
+    assert got.tolist() == walk
+    known = idx >= 0
+    via_contains = contains(matrix, np.repeat(idx[known], width), ids[known].ravel())
+    assert got[known].ravel().tolist() == via_contains.tolist()

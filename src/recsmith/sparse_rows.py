@@ -178,6 +178,30 @@ def contains(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np
     return in_sorted(stored, np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64))
 
 
+def stored_in_rows(matrix: sparse.csr_array, index: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """bool [n, width]: whether row ``index[i]`` of ``matrix`` stores ``ids[i, j]`` (``ids``
+    non-negative; a negative ``index`` stores nothing): ``contains`` over the grid's cells,
+    looked up the other way round. Each row of ``ids`` is sorted (its column packed into the
+    low bits, so numpy's vectorised sort of plain integers serves instead of an argsort), and
+    the rows' stored entries — a few per query — are searched among the sorted cells, instead
+    of every cell among them: 232 against 427 µs for a batch of 64's [64, 259] grid of an
+    index's top items against 1,752 exclusions."""
+    n, width = ids.shape
+    hit = np.zeros(n * width, bool)
+    if n == 0 or width == 0:
+        return hit.reshape(n, width)
+    n_cols = max(int(matrix.shape[1]), 1)
+    shift = max(int(width - 1).bit_length(), 1)
+    packed = np.sort((ids.astype(np.int64) << shift) | np.arange(width), axis=1)
+    cells = (np.arange(n, dtype=np.int64)[:, None] * n_cols + (packed >> shift)).ravel()
+    rows, cols = gather_rows(matrix, np.asarray(index))
+    wanted = rows.astype(np.int64) * n_cols + cols
+    low = cells.searchsorted(wanted, "left")
+    at = _spans(low, cells.searchsorted(wanted, "right") - low)  # every cell holding it
+    hit[at - at % width + (packed.ravel()[at] & ((1 << shift) - 1))] = True
+    return hit.reshape(n, width)
+
+
 def in_sorted(stored: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Whether each of ``wanted`` is among ``stored`` (sorted ascending): one ``searchsorted``.
     ``np.isin`` over a batch's (query, item) keys takes its sort path — 390 µs for 360 keys among
