@@ -11,6 +11,7 @@ from scipy import sparse
 from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
+from recsmith.rerank.mmr import first_of_each
 from recsmith.retrieval.candidates import Candidates
 
 
@@ -262,3 +263,21 @@ def test_long_rows_walked_from_their_head_match_the_textbook_loop(
             items_a[rows].tolist(), relevance_a[rows].tolist(), category, lam, 8, cap, seeds
         )
     assert items_a[closed].tolist() == expected
+
+
+@pytest.mark.parametrize("max_cells", [1 << 22, 0])  # the dense table, and the grouped count
+@pytest.mark.parametrize("seed", range(6))
+def test_first_of_each_is_a_walk_with_a_seen_set(seed: int, max_cells: int) -> None:
+    """``first_of_each`` (the category penalty's first items in ``_after_first``) against a
+    walk over the rows remembering each (row, code) pair seen; -1 codes never count."""
+    rng = np.random.default_rng(seed)
+    row = np.sort(rng.integers(0, int(rng.integers(1, 12)), int(rng.integers(0, 300))))
+    code = rng.integers(-1, int(rng.integers(1, 30)), len(row))
+    seen: set[tuple[int, int]] = set()
+    expected = []
+    for i, (r, c) in enumerate(zip(row.tolist(), code.tolist(), strict=True)):
+        if c >= 0 and (r, c) not in seen:
+            seen.add((r, c))
+            expected.append(i)
+    got = first_of_each(row, code, max_cells)
+    assert sorted(got.tolist()) == expected
