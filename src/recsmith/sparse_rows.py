@@ -80,9 +80,14 @@ def row_values(
     starts = matrix.indptr[index[at]]
     lengths = matrix.indptr[index[at] + 1] - starts
     spans = _spans(starts, lengths)
-    grid = np.zeros((len(index), matrix.shape[1]), matrix.dtype)
-    np.add.at(grid, (np.repeat(at, lengths), matrix.indices[spans]), matrix.data[spans])
-    return grid[rows, cols]
+    # one flat grid: numpy's ``add.at`` has a fast path for a 1-D array and one index array,
+    # not for a 2-D one with an index tuple (55 against 99 µs a call for a batch of 64, four
+    # calls); the same float additions, in storage order
+    width = int(matrix.shape[1])
+    grid = np.zeros(len(index) * width, matrix.dtype)
+    at_cell = np.repeat(at, lengths).astype(np.int64) * width + matrix.indices[spans]
+    np.add.at(grid, at_cell, matrix.data[spans])
+    return grid[np.asarray(rows, np.int64) * width + np.asarray(cols, np.int64)]
 
 
 def entry_values(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
