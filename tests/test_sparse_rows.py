@@ -230,12 +230,14 @@ def test_sorted_distinct_is_np_unique(values: list[int], repeats: int) -> None:
     st.lists(st.integers(-1, 6), max_size=6),
     st.integers(0, 7),
     st.integers(0, 2**31),
+    st.sampled_from([0, 1 << 20]),
 )
 def test_stored_in_rows_is_contains_over_the_grid(
-    entries: list[tuple[int, int]], index: list[int], width: int, seed: int
+    entries: list[tuple[int, int]], index: list[int], width: int, seed: int, min_cells: int
 ) -> None:
     """Against ``contains`` (what it replaced) and a walk over the cells: grids with an id
-    twice in a row, rows of unknown queries (-1), unsorted and duplicated stored entries."""
+    twice in a row, rows of unknown queries (-1), unsorted and duplicated stored entries; the
+    sorted rows (``min_cells`` 0) and ``contains`` itself (small grids)."""
     rows = np.asarray([r for r, _ in entries], np.int64)
     cols = np.asarray([c for _, c in entries], np.int64)
     matrix = sparse.csr_array(
@@ -243,7 +245,7 @@ def test_stored_in_rows_is_contains_over_the_grid(
     )  # scipy's COO conversion keeps duplicates and need not sort
     idx = np.asarray(index, np.int64)
     ids = np.random.default_rng(seed).integers(0, 10, (len(idx), width))
-    got = stored_in_rows(matrix, idx, ids)
+    got = stored_in_rows(matrix, idx, ids, min_cells)
     dense = matrix.toarray() != 0
     walk = [[bool(i >= 0 and dense[i, c]) for c in row] for i, row in zip(idx, ids, strict=True)]
     assert got.shape == ids.shape

@@ -285,17 +285,19 @@ def test_first_of_each_is_a_walk_with_a_seen_set(seed: int, max_cells: int) -> N
 
 
 @pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("size", [200, 3000])  # 3000: past DISTINCT_CHECK_ROWS
 @pytest.mark.parametrize("layout", ["distinct", "repeats", "ungrouped", "wide ids"])
-def test_first_occurrence_is_a_walk_with_a_seen_set(seed: int, layout: str) -> None:
+def test_first_occurrence_is_a_walk_with_a_seen_set(seed: int, size: int, layout: str) -> None:
     """``first_occurrence`` (with ``distinct_in_queries``'s shortcut) against a walk remembering
     each (query, item) pair: grouped rows without a repeat, with repeats (a repeat's later
     rows are not firsts), rows out of query order, and ids past 32 bits."""
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(0, 200))
+    n = int(rng.integers(0, size))
     query = np.sort(rng.integers(0, 8, n))
-    items = rng.permutation(1000)[:n].astype(np.int64)  # distinct everywhere
+    items = rng.permutation(2 * size)[:n].astype(np.int64)  # distinct everywhere
     if layout == "repeats" and n > 1:
         items[rng.integers(0, n, 3)] = items[rng.integers(0, n, 3)]
+        items[-1] = items[np.flatnonzero(query == query[-1])[0]]  # one within a query, surely
     if layout == "ungrouped":
         query = rng.permutation(query)
         items = rng.integers(0, 5, n)

@@ -57,11 +57,17 @@ def pair_key(query: np.ndarray, group: np.ndarray) -> np.ndarray:
     return (query.astype(np.int64) << 32) + (group.astype(np.int64) + 1)
 
 
+#: Rows from which ``first_occurrence`` first asks ``distinct_in_queries``: below, the grouped
+#: count costs less than the check (13 against 26 µs for one query's 260 rows; 85 against 60
+#: at 4,160, 616 against 182 at 16,640).
+DISTINCT_CHECK_ROWS = 2048
+
+
 def first_occurrence(query: np.ndarray, items: np.ndarray) -> np.ndarray:
     """bool mask of the first row of every (query, item) pair: a merge upstream that proposed an
     item twice must not make it appear twice."""
-    if distinct_in_queries(query, items):  # as merge emits them: every row is a first
-        return np.ones(len(query), bool)
+    if len(query) >= DISTINCT_CHECK_ROWS and distinct_in_queries(query, items):
+        return np.ones(len(query), bool)  # as merge emits them: every row is a first
     return group_rank(pair_key(query, items)) == 0
 
 

@@ -67,8 +67,13 @@ class Candidates:
         ranker's scores, where the fused order only breaks ties. One sort by ``score``; then
         only the rows in runs of equal scores within a query (NaN beside NaN; ~17 % of a batch
         of 64's 16,500 rows on the 100k-item shop) are sorted by the fused score, in place of
-        a fused sort and a gather of every column over all rows (~0.5 ms there)."""
+        a fused sort and a gather of every column over all rows (~0.5 ms there). Below
+        ``KEY_SORT_ROWS`` rows the two sorts run as before: 16 against 42 µs for one query's
+        260 rows."""
         score = np.asarray(score, np.float32)
+        if len(score) < KEY_SORT_ROWS:  # a lone request's rows: two lexsorts cost less
+            fused = best_first(self.query, self.score)
+            return self._rows(fused, self.score[fused]).with_scores(score[fused])
         order = best_first(self.query, score)
         query, ordered = self.query[order], score[order]
         same = (query[1:] == query[:-1]) & (
