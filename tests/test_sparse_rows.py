@@ -15,6 +15,8 @@ from recsmith.sparse_rows import (
     in_sorted,
     product_entries,
     row_values,
+    sorted_distinct,
+    stored_in_rows,
 )
 
 pairs = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), max_size=40)
@@ -207,3 +209,47 @@ def test_construction_is_what_scipy_builds(
     assert again.nnz == 0 and not np.shares_memory(again.indptr, built.indptr)
     built.data[:] = 7.0  # a caller scaling its matrix in place touches nothing cached
     assert csr_from_pairs(n_rows, n_cols, rows, cols).data.tolist() == [1.0] * built.nnz
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**40), 2**40), max_size=60), st.integers(0, 3))
+def test_sorted_distinct_is_np_unique(values: list[int], repeats: int) -> None:
+    """The distinct keys, sorted, as ``np.unique`` returns them (the call it replaced), for
+    keys given unsorted and each up to four times."""
+    key = np.asarray(values * (repeats + 1), np.int64)
+    key = key[np.random.default_rng(len(values)).permutation(len(key))]
+    got = sorted_distinct(key)
+    expected = np.unique(key)
+    assert got.dtype == expected.dtype
+    assert got.tolist() == expected.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs,
+    st.lists(st.integers(-1, 6), max_size=6),
+    st.integers(0, 7),
+    st.integers(0, 2**31),
+    st.sampled_from([0, 1 << 20]),
+)
+def test_stored_in_rows_is_contains_over_the_grid(
+    entries: list[tuple[int, int]], index: list[int], width: int, seed: int, min_cells: int
+) -> None:
+    """Against ``contains`` (what it replaced) and a walk over the cells: grids with an id
+    twice in a row, rows of unknown queries (-1), unsorted and duplicated stored entries; the
+    sorted rows (``min_cells`` 0) and ``contains`` itself (small grids)."""
+    rows = np.asarray([r for r, _ in entries], np.int64)
+    cols = np.asarray([c for _, c in entries], np.int64)
+    matrix = sparse.csr_array(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(7, 10)
+    )  # scipy's COO conversion keeps duplicates and need not sort
+    idx = np.asarray(index, np.int64)
+    ids = np.random.default_rng(seed).integers(0, 10, (len(idx), width))
+    got = stored_in_rows(matrix, idx, ids, min_cells)
+    dense = matrix.toarray() != 0
+    walk = [[bool(i >= 0 and dense[i, c]) for c in row] for i, row in zip(idx, ids, strict=True)]
+    assert got.shape == ids.shape
+    assert got.tolist() == walk
+    known = idx >= 0
+    via_contains = contains(matrix, np.repeat(idx[known], width), ids[known].ravel())
+    assert got[known].ravel().tolist() == via_contains.tolist()

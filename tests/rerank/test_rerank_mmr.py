@@ -11,6 +11,8 @@ from scipy import sparse
 from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
+from recsmith.rerank.mmr import first_of_each
+from recsmith.rerank.placement import distinct_in_queries, first_occurrence
 from recsmith.retrieval.candidates import Candidates
 
 
@@ -262,3 +264,61 @@ def test_long_rows_walked_from_their_head_match_the_textbook_loop(
             items_a[rows].tolist(), relevance_a[rows].tolist(), category, lam, 8, cap, seeds
         )
     assert items_a[closed].tolist() == expected
+
+
+@pytest.mark.parametrize("max_cells", [1 << 22, 0])  # the dense table, and the grouped count
+@pytest.mark.parametrize("seed", range(6))
+def test_first_of_each_is_a_walk_with_a_seen_set(seed: int, max_cells: int) -> None:
+    """``first_of_each`` (the category penalty's first items in ``_after_first``) against a
+    walk over the rows remembering each (row, code) pair seen; -1 codes never count."""
+    rng = np.random.default_rng(seed)
+    row = np.sort(rng.integers(0, int(rng.integers(1, 12)), int(rng.integers(0, 300))))
+    code = rng.integers(-1, int(rng.integers(1, 30)), len(row))
+    seen: set[tuple[int, int]] = set()
+    expected = []
+    for i, (r, c) in enumerate(zip(row.tolist(), code.tolist(), strict=True)):
+        if c >= 0 and (r, c) not in seen:
+            seen.add((r, c))
+            expected.append(i)
+    got = first_of_each(row, code, max_cells)
+    assert sorted(got.tolist()) == expected
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("size", [200, 3000])  # 3000: past DISTINCT_CHECK_ROWS
+@pytest.mark.parametrize("layout", ["distinct", "repeats", "ungrouped", "wide ids"])
+def test_first_occurrence_is_a_walk_with_a_seen_set(seed: int, size: int, layout: str) -> None:
+    """``first_occurrence`` (with ``distinct_in_queries``'s shortcut) against a walk remembering
+    each (query, item) pair: grouped rows without a repeat, with repeats (a repeat's later
+    rows are not firsts), rows out of query order, and ids past 32 bits."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, size))
+    query = np.sort(rng.integers(0, 8, n))
+    items = rng.permutation(2 * size)[:n].astype(np.int64)  # distinct everywhere
+    if layout == "repeats" and n > 1:
+        items[rng.integers(0, n, 3)] = items[rng.integers(0, n, 3)]
+        items[-1] = items[np.flatnonzero(query == query[-1])[0]]  # one within a query, surely
+    if layout == "ungrouped":
+        query = rng.permutation(query)
+        items = rng.integers(0, 5, n)
+    if layout == "wide ids":
+        items = items + (1 << 40) * rng.integers(0, 2, n)
+    seen: set[tuple[int, int]] = set()
+    expected = []
+    for q, i in zip(query.tolist(), items.tolist(), strict=True):
+        expected.append((q, i) not in seen)
+        seen.add((q, i))
+    assert first_occurrence(query, items).tolist() == expected
+    if distinct_in_queries(query, items):  # never claimed where a pair repeats
+        assert all(expected)
+    if layout in ("distinct", "wide ids"):  # and found where none does
+        assert distinct_in_queries(query, items)
+
+
+def test_ids_past_32_bits_are_not_wrapped_into_the_padding() -> None:
+    """An id that a 32-bit grid would wrap onto the padding (2^33 - 1 beside a least id of
+    2^32) still counts as the repeat it is."""
+    query = np.zeros(3, np.int64)
+    items = np.asarray([2**32, 2**33 - 1, 2**33 - 1], np.int64)
+    assert not distinct_in_queries(query, items)
+    assert first_occurrence(query, items).tolist() == [True, True, False]

@@ -1,7 +1,11 @@
 """``merge`` against a Python dictionary per (query, item): one row per pair, each source's
 score and rank in its column, the fused score Σ w_s / (60 + rank_s) added in source order (the
 order ``np.add.at`` added them in), rows best first per query (ties: lower item first).
-``distinct_keys`` against ``np.unique(..., return_inverse=True)``."""
+``distinct_keys`` against ``np.unique(..., return_inverse=True)``. ``Candidates.rescored`` on
+``merge(ordered=False)``'s rows against a Python sort: rows best first by the new score per
+query, ties (and NaN, last) broken by the fused score, then by item (the fused order's own ties):
+what ``merge`` then ``with_scores`` gave. Scores drawn from a few values force tie runs; distinct
+ones leave none."""
 
 from __future__ import annotations
 
@@ -72,3 +76,62 @@ def test_distinct_keys_is_numpys_unique_with_its_inverse() -> None:
         want_unique, want_place = np.unique(key, return_inverse=True)
         assert unique.tolist() == want_unique.tolist()
         assert place.tolist() == want_place.ravel().tolist()
+
+
+def _score_of(table: dict[tuple[int, int], float], query: np.ndarray, items: np.ndarray):
+    pairs = zip(query.tolist(), items.tolist(), strict=True)
+    return np.asarray([table[p] for p in pairs], np.float32)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("n_queries", [None, 150])  # 150: past KEY_SORT_ROWS, the key sort
+@pytest.mark.parametrize("values", ["distinct", "few", "nan and zeros", "distinct and nan"])
+def test_rescored_is_a_python_sort_over_the_fused_order(
+    seed: int, n_queries: int | None, values: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    n_queries, n_items = n_queries or int(rng.integers(1, 20)), int(rng.integers(5, 60))
+    names = ("a", "b", "c")
+    props = [_proposals(rng, n_queries, n_items) for _ in names]
+    loose = merge(props, names, n_queries, n_items, [1.0, 0.3, 0.7], ordered=False)
+    pairs = list(zip(loose.query.tolist(), loose.items.tolist(), strict=True))
+    if values == "distinct":
+        drawn = rng.permutation(len(pairs)).astype(np.float32) * 0.5
+    elif values == "few":
+        drawn = rng.integers(0, 3, len(pairs)).astype(np.float32)
+    elif values == "nan and zeros":
+        drawn = rng.choice(np.asarray([np.nan, 0.0, -0.0, 1.0], np.float32), len(pairs))
+    else:  # no two numbers equal, NaN tying only NaN
+        drawn = rng.permutation(len(pairs)).astype(np.float32)
+        drawn[rng.random(len(pairs)) < 0.3] = np.nan
+    table = dict(zip(pairs, drawn.tolist(), strict=True))
+    fused = dict(zip(pairs, loose.score.tolist(), strict=True))
+    got = loose.rescored(_score_of(table, loose.query, loose.items))
+
+    def key(pair: tuple[int, int]) -> tuple[object, ...]:
+        s = table[pair]
+        return (pair[0], (1, 0.0) if math.isnan(s) else (0, -s), -fused[pair], pair[1])
+
+    expected = sorted(pairs, key=key)
+    assert list(zip(got.query.tolist(), got.items.tolist(), strict=True)) == expected
+    assert np.array_equal(got.score, _score_of(table, got.query, got.items), equal_nan=True)
+    row = {p: r for r, p in enumerate(pairs)}
+    at = np.asarray([row[p] for p in expected], np.int64)
+    assert np.array_equal(got.source_scores, loose.source_scores[at], equal_nan=True)
+    assert np.array_equal(got.source_ranks, loose.source_ranks[at])
+
+
+def test_rescored_matches_with_scores_after_the_fused_sort() -> None:
+    """The path it replaced: ``merge`` sorted by the fused score, then ``with_scores``."""
+    rng = np.random.default_rng(11)
+    props = [_proposals(rng, 12, 40) for _ in range(2)]
+    loose = merge(props, ("a", "b"), 12, 40, ordered=False)
+    ordered = merge(props, ("a", "b"), 12, 40)
+    table = {
+        p: float(rng.integers(0, 4))
+        for p in zip(loose.query.tolist(), loose.items.tolist(), strict=True)
+    }
+    got = loose.rescored(_score_of(table, loose.query, loose.items))
+    want = ordered.with_scores(_score_of(table, ordered.query, ordered.items))
+    for name in ("query", "items", "score", "source_scores", "source_ranks"):
+        assert np.array_equal(getattr(got, name), getattr(want, name), equal_nan=True), name

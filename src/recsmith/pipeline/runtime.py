@@ -317,13 +317,18 @@ class Pipeline:
         ``tap`` is handed the ranker's feature rows and each row's query (feature drift:
         ``monitoring.features``)."""
         started = time.perf_counter()
-        cands = retrieve(self.sources, self.quotas, queries, self.weights)
+        # with a ranker the fused order only breaks its ties (``Candidates.rescored``); a tap
+        # still gets the rows in that order (its rate limit keeps the first ones)
+        fused = self.ranker is None or tap is not None
+        cands = retrieve(self.sources, self.quotas, queries, self.weights, ordered=fused)
         retrieved = time.perf_counter()
         if self.ranker is not None and len(cands):
             features = candidate_features(self.state, queries, cands)
             if tap is not None:
                 tap(features, cands.query)
-            cands = cands.with_scores(self.ranker.score(features))
+            cands = cands.rescored(self.ranker.score(features))
+        elif not fused:  # nothing to rank: the fused order is the order
+            cands = cands.with_scores(cands.score)
         if timings is not None:
             timings["retrieval"] = retrieved - started
             timings["ranking"] = time.perf_counter() - retrieved

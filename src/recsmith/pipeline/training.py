@@ -117,11 +117,14 @@ def retrieve(
     quotas: Sequence[int],
     queries: Queries,
     weights: Sequence[float] | None = None,
+    *,
+    ordered: bool = True,
 ) -> Candidates:
     """Every source's proposals for the batch, merged (``weights``: each source's say in the
-    fused order)."""
+    fused order; ``ordered``: see ``merge``)."""
     proposals = [s.retrieve(queries, q) for s, q in zip(sources, quotas, strict=True)]
-    return merge(proposals, [s.name for s in sources], len(queries), queries.n_items, weights)
+    names = [s.name for s in sources]
+    return merge(proposals, names, len(queries), queries.n_items, weights, ordered=ordered)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,10 +57,44 @@ def pair_key(query: np.ndarray, group: np.ndarray) -> np.ndarray:
     return (query.astype(np.int64) << 32) + (group.astype(np.int64) + 1)
 
 
+#: Rows from which ``first_occurrence`` first asks ``distinct_in_queries``: below, the grouped
+#: count costs less than the check (13 against 26 µs for one query's 260 rows; 85 against 60
+#: at 4,160, 616 against 182 at 16,640).
+DISTINCT_CHECK_ROWS = 2048
+
+
 def first_occurrence(query: np.ndarray, items: np.ndarray) -> np.ndarray:
     """bool mask of the first row of every (query, item) pair: a merge upstream that proposed an
     item twice must not make it appear twice."""
+    if len(query) >= DISTINCT_CHECK_ROWS and distinct_in_queries(query, items):
+        return np.ones(len(query), bool)  # as merge emits them: every row is a first
     return group_rank(pair_key(query, items)) == 0
+
+
+def distinct_in_queries(query: np.ndarray, items: np.ndarray) -> bool:
+    """Whether no (query, item) pair repeats, answered for rows grouped by query (ascending;
+    False, "not known", otherwise): each query's items sorted in a row of a padded grid and
+    compared with their neighbours. Sorting a few hundred items per row is far cheaper than
+    the grouped count over the whole batch's pair keys (a sort of 16,500 64-bit keys at 64
+    queries) that ``first_occurrence`` would otherwise pay to find no duplicate: 155 against
+    510 µs there."""
+    n = len(query)
+    if n < 2:
+        return True
+    if (query[1:] < query[:-1]).any():
+        return False
+    starts = np.flatnonzero(np.concatenate([[True], query[1:] != query[:-1]]))
+    lengths = np.diff(np.append(starts, n))
+    if len(starts) * int(lengths.max()) > 1 << 22:  # an offline batch: the grouped count
+        return False
+    pad = int(items.min()) - 1  # below every item: sorts first, and never equal to one
+    small = np.iinfo(np.int32).min <= pad and int(items.max()) <= np.iinfo(np.int32).max
+    # 32-bit rows where they hold the items: numpy sorts them in ~60 % of 64-bit rows' time
+    grid = np.full((len(starts), int(lengths.max())), pad, np.int32 if small else np.int64)
+    run = np.repeat(np.arange(len(starts)), lengths)
+    grid[run, np.arange(n) - starts[run]] = items
+    grid.sort(axis=1)
+    return not ((grid[:, 1:] == grid[:, :-1]) & (grid[:, 1:] != pad)).any()
 
 
 def rank_in_query(query: np.ndarray, n_queries: int) -> np.ndarray:

@@ -61,6 +61,31 @@ class Candidates:
         order = best_first(self.query, score)
         return self._rows(order, score[order])
 
+    def rescored(self, score: np.ndarray) -> Candidates:
+        """What ``with_scores(score)`` gives for these rows in their fused order (best first by
+        ``self.score``, ties in row order), for rows ``merge(ordered=False)`` left unsorted: the
+        ranker's scores, where the fused order only breaks ties. One sort by ``score``; then
+        only the rows in runs of equal scores within a query (NaN beside NaN; ~17 % of a batch
+        of 64's 16,500 rows on the 100k-item shop) are sorted by the fused score, in place of
+        a fused sort and a gather of every column over all rows (~0.5 ms there). Below
+        ``KEY_SORT_ROWS`` rows the two sorts run as before: 16 against 42 µs for one query's
+        260 rows."""
+        score = np.asarray(score, np.float32)
+        if len(score) < KEY_SORT_ROWS:  # a lone request's rows: two lexsorts cost less
+            fused = best_first(self.query, self.score)
+            return self._rows(fused, self.score[fused]).with_scores(score[fused])
+        order = best_first(self.query, score)
+        query, ordered = self.query[order], score[order]
+        same = (query[1:] == query[:-1]) & (
+            (ordered[1:] == ordered[:-1]) | (np.isnan(ordered[1:]) & np.isnan(ordered[:-1]))
+        )
+        if same.any():
+            run = np.cumsum(np.concatenate([[True], ~same]))  # sorted rows' tie runs, numbered
+            tied = np.flatnonzero(np.concatenate([same, [False]]) | np.concatenate([[False], same]))
+            # a run's rows are still in row order: best_first breaks fused ties in that order
+            order[tied] = order[tied[best_first(run[tied], self.score[order[tied]])]]
+        return self._rows(order, score[order])
+
     def _rows(self, rows: np.ndarray, score: np.ndarray) -> Candidates:
         """The rows ``rows`` with ``score`` as their scores, built by the constructor itself:
         ``dataclasses.replace`` walks the fields on every call (~10 µs against ~5), and a

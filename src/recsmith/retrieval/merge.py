@@ -26,9 +26,14 @@ def merge(
     n_queries: int,
     n_items: int,
     weights: Sequence[float] | None = None,
+    *,
+    ordered: bool = True,
 ) -> Candidates:
     """One candidate row per distinct (query, item); ``proposals[s]`` comes from ``sources[s]``
-    and weighs ``weights[s]`` in the fused order."""
+    and weighs ``weights[s]`` in the fused order. With ``ordered=False`` the rows stay in
+    (query, item) order, their scores fused but not sorted: for a caller that scores every row
+    again and sorts once (``Candidates.rescored``), so the fused sort runs only where it decides
+    something."""
     if len(proposals) != len(sources):
         raise ValueError("one Proposals per source")
     w = np.ones(len(sources)) if weights is None else np.asarray(weights, np.float64)
@@ -60,7 +65,7 @@ def merge(
         source_scores,
         source_ranks,
     )
-    return merged.with_scores(merged.score)
+    return merged.with_scores(merged.score) if ordered else merged
 
 
 def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
@@ -70,7 +75,9 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     n_items = int(max(cands.items.max(initial=0), extra.items.max(initial=0))) + 1
     have = cands.query.astype(np.int64) * n_items + cands.items
     key = extra.query.astype(np.int64) * n_items + extra.items
-    new = ~in_sorted(np.sort(have), key)
+    # stable: timsort merges the runs of each query's rows (242 against 434 µs for a batch of
+    # 64's 16,509 candidates by the default quicksort); the same sorted keys either way
+    new = ~in_sorted(np.sort(have, kind="stable"), key)
     q, items, ranks = extra.query[new], extra.items[new], extra.ranks[new]
     floor = _floors(cands)
     score = (floor[q] - 1.0 - ranks.astype(np.float64) * 1e-3).astype(np.float32)

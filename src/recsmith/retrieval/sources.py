@@ -18,7 +18,7 @@ from scipy import sparse
 from recsmith.models.base import Recommender
 from recsmith.models.topk import TopK
 from recsmith.retrieval.queries import Queries
-from recsmith.sparse_rows import contains
+from recsmith.sparse_rows import contains, stored_in_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,11 +237,9 @@ def _drop_excluded(
 ) -> TopK:
     """The best ``k`` of over-fetched lists (rows best first) without excluded items; row i of
     ``top`` is row ``rows[i]`` of ``exclude`` (default: row i)."""
-    n, width = top.ids.shape
+    n = len(top.ids)
     at = np.arange(n) if rows is None else rows
-    hit = (top.ids < 0) | contains(
-        exclude, np.repeat(at, width), np.maximum(top.ids, 0).ravel()
-    ).reshape(n, width)
+    hit = (top.ids < 0) | stored_in_rows(exclude, at, np.maximum(top.ids, 0))
     order = np.argsort(hit, axis=1, kind="stable")[:, :k]  # survivors first, still in order
     cells = (np.arange(n)[:, None], order)  # ``np.take_along_axis(·, order, axis=1)``
     ids, scores, gone = top.ids[cells], top.scores[cells], hit[cells]
