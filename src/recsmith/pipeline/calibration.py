@@ -91,10 +91,6 @@ GRID: dict[str, tuple[tuple[str, tuple[float | int, ...]], ...]] = {
     "ease": (("regularization", (25.0, 2500.0)), ("rising", (0.5, 1.0))),
     "itemknn": (("neighbors", (10, 1000)),),
 }
-#: Each source's weight in the fused order is also tried at these multiples of the file's, one
-#: source after the other (an octave either side: the file's weights are a guess that every
-#: personal source counts alike, and a data set can want one to lead), kept only beyond noise.
-WEIGHT_STEPS = (0.5, 2.0)
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
 
@@ -408,21 +404,8 @@ def _fused_grid(
         report[f"{variant.name}: {label}"] = [round(m, 5) for m in t.means]
         if worst_share(t, refs) > worst_share(fused, refs):
             fused, _ = prefer(fused, "", t, refs, seed)
-    configured = {s.name: s.weight for s in fused.config.retrieval.sources}
-    for n, spec in enumerate(fused.config.retrieval.sources):
-        if not protocols.proposes(spec):
-            continue
-        for step in WEIGHT_STEPS:
-            sources = list(fused.config.retrieval.sources)
-            weight = configured[spec.name] * step
-            sources[n] = sources[n].model_copy(update={"weight": weight})
-            t = protocols.tried("fused", _with_sources(fused.config, sources))
-            report[f"{spec.name}: weight={weight:g}"] = [round(m, 5) for m in t.means]
-            if worst_share(t, refs) > worst_share(fused, refs):
-                fused, _ = prefer(fused, "", t, refs, seed)
     kept = fused.config.retrieval.sources
     report["kept"] = {s.name: s.params for s in kept if s.params}
-    report["kept_weights"] = {s.name: s.weight for s in kept if s.weight != configured[s.name]}
     return fused, report
 
 
@@ -579,9 +562,6 @@ def calibration_summary(report: dict[str, Any]) -> str:
             f"; {name} " + ", ".join(f"{k}={v}" for k, v in params.items())
             for name, params in fused.items()
         )
-    weights = report.get("fused_grid", {}).get("kept_weights", {})
-    if chosen.startswith("fused") and weights:
-        changed += "; weights " + ", ".join(f"{n}={w:g}" for n, w in weights.items())
     share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
     cpu = f", {report['cpu_seconds']:.0f} s CPU" if "cpu_seconds" in report else ""
     return (
