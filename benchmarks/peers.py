@@ -69,7 +69,7 @@ from recsmith.evaluation.runner import GroundTruth, ground_truth
 from recsmith.evaluation.significance import paired_test
 from recsmith.evaluation.split import SplitSpec, parse_split, validation_split
 from recsmith.events.importers.base import read_source
-from recsmith.events.validate import validate_events
+from recsmith.events.validate import validate_events, validate_items
 from recsmith.features.interactions import Interactions
 
 DATA_ROOT = Path(os.environ.get("RECSMITH_DATASETS", "/work/shared/datasets"))
@@ -156,6 +156,8 @@ class Prepared:
     frame: pd.DataFrame  # (user, item, weight, datetime) of data.matrix, for RecTools / LensKit
     stats: dict[str, Any]
     cache: dict[str, Any] = field(default_factory=dict)
+    events: pd.DataFrame | None = None  # the train part's events (what the pipeline trains on)
+    items: Sequence[Any] = ()  # the catalogue, as ``recsmith train --items`` reads it
 
     @property
     def user_index_sorted(self) -> np.ndarray:
@@ -166,7 +168,19 @@ class Prepared:
         return np.argsort(self.user_index, kind="stable")
 
 
-def prepare(label: str, train: pd.DataFrame, test: pd.DataFrame, split_name: str) -> Prepared:
+def load_items(spec: DatasetSpec) -> list[Any]:
+    """The dataset's catalogue through recsmith's importer and ``validate_items``."""
+    source = read_source(spec.format, DATA_ROOT / spec.folder)
+    return [item for chunk in source.items for item in validate_items(chunk.rows)[0]]
+
+
+def prepare(
+    label: str,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    split_name: str,
+    items: Sequence[Any] = (),
+) -> Prepared:
     data = Interactions.from_events(train, EventSettings().weights)
     truth = ground_truth(data, test)
     matrix = sparse.csr_matrix(data.matrix, dtype=np.float32)
@@ -183,7 +197,16 @@ def prepare(label: str, train: pd.DataFrame, test: pd.DataFrame, split_name: str
         "cold_truth_items": int(truth.matrix.shape[1] - data.n_items),
     }
     return Prepared(
-        label, split_name, data, truth, user_index, matrix, interaction_frame(data), stats
+        label,
+        split_name,
+        data,
+        truth,
+        user_index,
+        matrix,
+        interaction_frame(data),
+        stats,
+        events=train,
+        items=items,
     )
 
 
@@ -630,9 +653,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         events, load_info = load_events(spec)
         split_spec: SplitSpec = parse_split(splits[d])
         split = split_spec.apply(events)
-        test = prepare("test", split.train, split.test, split.name)
+        items = load_items(spec)
+        test = prepare("test", split.train, split.test, split.name, items)
         vsplit = validation_split(split.train, split_spec)
-        val = prepare("validation", vsplit.train, vsplit.test, vsplit.name)
+        val = prepare("validation", vsplit.train, vsplit.test, vsplit.name, items)
         s, vs = test.stats, val.stats
         log(
             f"  split {split.name}: train {s['train_events']:,} events, {s['users']:,} users × "

@@ -172,6 +172,9 @@ class Recsmith(Library):
                 {"regularization": 0.1},
             ],
         ),
+        # what `recsmith train --pipeline examples/pipeline.toml` ships: it calibrates itself on
+        # its train part, so it has no grid (and no validation run) here
+        "pipeline": Family("pipeline", "default pipeline (examples/pipeline.toml)"),
         "hybrid": Family(
             "hybrid",
             "hybrid (ease+ials+itemknn, weights learnt)",
@@ -187,10 +190,35 @@ class Recsmith(Library):
     def run(self, family: Family, params: dict[str, Any], p: Any, k: int) -> Outcome:
         from recsmith.evaluation.runner import evaluate_model
 
+        if family.key == "pipeline":
+            return _default_pipeline(p, k)
         result = evaluate_model(
             family.key, p.data, p.truth, k, params, ("precision", "recall", "ndcg", "map")
         )
         return Outcome(None, result.fit_seconds, result.recommend_seconds, result=result)
+
+
+def _default_pipeline(p: Any, k: int) -> Outcome:
+    """The default pipeline trained on the split's train events and catalogue as ``recsmith
+    train`` trains it (calibration included), its lists for the evaluated users mapped to
+    ``p.data``'s item indices through the external ids (the pipeline numbers catalogue-only items
+    after the events' items, where the truth numbers its cold items)."""
+    from calibrated_default import with_calibration
+
+    from recsmith.config import EventSettings
+    from recsmith.pipeline.artifact import train_pipeline
+
+    weights = dict(EventSettings().weights)
+    pipeline, fit = _timed(
+        lambda: train_pipeline(with_calibration(True), p.events, weights, items=list(p.items))
+    )
+    (top, _, _), rec = _timed(lambda: pipeline.top_k(p.truth.user_ids, k))
+    ids = np.asarray(top.ids, dtype=np.int64)
+    recs = np.full(ids.shape, -1, dtype=np.int64)
+    named = ids >= 0
+    recs[named] = p.data.items.to_index(pipeline.bundle.items.to_external(ids[named]))
+    calibration = pipeline.manifest.get("calibration", {})
+    return Outcome(recs, fit, rec, note=f"serves {calibration.get('chosen', 'as configured')}")
 
 
 # ---- implicit ---------------------------------------------------------------------------------
