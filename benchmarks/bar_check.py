@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from calibrated_default import with_calibration
+from calibrated_default import in_events_numbering, with_calibration
 from calibration import calibration_line
 from pipeline_vs_models import SINGLE, load_named
 from scipy import sparse
@@ -137,15 +137,17 @@ def pipeline_scored(
     label: str, config: PipelineConfig, split: Split, items: list, truth: GroundTruth
 ) -> tuple[Pipeline, Scored]:
     """A pipeline trained by ``config`` on the split's training events and its per-user NDCG@10
-    on ``truth`` (the test users' held-out items), with its training seconds."""
+    on ``truth`` (the test users' held-out items; its lists in ``data``'s item numbering), with
+    its training seconds."""
     weights = dict(EventSettings().weights)
     data = Interactions.from_events(split.train, weights)
     started = time.perf_counter()
     pipeline = train_pipeline(config, split.train, weights, items=items)
     fitted = time.perf_counter() - started
     top, _, _ = pipeline.top_k(truth.user_ids, K)
+    ids = in_events_numbering(pipeline, top.ids, data)
     r = score_lists(
-        label, {}, top.ids, data, truth, K, ("ndcg",), curve_k=0, features=None,
+        label, {}, ids, data, truth, K, ("ndcg",), curve_k=0, features=None,
         fit_seconds=fitted, recommend_seconds=0.0,
     )  # fmt: skip
     return pipeline, Scored(label, r.per_user["ndcg"], fitted)

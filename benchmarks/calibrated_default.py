@@ -18,6 +18,7 @@ import os
 import platform
 import time
 
+import numpy as np
 from calibration import calibration_line
 from pipeline_vs_models import SINGLE, load_named
 
@@ -28,6 +29,7 @@ from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import calibrate, calibration_summary
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.runtime import Pipeline
 
 
 def with_calibration(on: bool) -> PipelineConfig:
@@ -35,6 +37,18 @@ def with_calibration(on: bool) -> PipelineConfig:
     return config.model_copy(
         update={"calibration": config.calibration.model_copy(update={"enabled": on})}
     )
+
+
+def in_events_numbering(pipeline: Pipeline, ids: np.ndarray, data: Interactions) -> np.ndarray:
+    """A pipeline's lists (its own item indices) as ``data``'s item indices, through the external
+    ids; items ``data`` lacks become -1. Why: the pipeline numbers catalogue-only items after the
+    events' items, where ``ground_truth`` numbers the test part's cold items, so the raw indices
+    would count a catalogue item as a hit on an unrelated cold item with the same number."""
+    ids = np.asarray(ids, dtype=np.int64)
+    out = np.full(ids.shape, -1, dtype=np.int64)
+    named = ids >= 0
+    out[named] = data.items.to_index(pipeline.bundle.items.to_external(ids[named]))
+    return out
 
 
 def run(name: str, k: int) -> str:

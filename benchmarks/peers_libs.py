@@ -200,10 +200,9 @@ class Recsmith(Library):
 
 def _default_pipeline(p: Any, k: int) -> Outcome:
     """The default pipeline trained on the split's train events and catalogue as ``recsmith
-    train`` trains it (calibration included), its lists for the evaluated users mapped to
-    ``p.data``'s item indices through the external ids (the pipeline numbers catalogue-only items
-    after the events' items, where the truth numbers its cold items)."""
-    from calibrated_default import with_calibration
+    train`` trains it (calibration included), its lists for the evaluated users in ``p.data``'s
+    item numbering (``in_events_numbering``)."""
+    from calibrated_default import in_events_numbering, with_calibration
 
     from recsmith.config import EventSettings
     from recsmith.pipeline.artifact import train_pipeline
@@ -213,10 +212,7 @@ def _default_pipeline(p: Any, k: int) -> Outcome:
         lambda: train_pipeline(with_calibration(True), p.events, weights, items=list(p.items))
     )
     (top, _, _), rec = _timed(lambda: pipeline.top_k(p.truth.user_ids, k))
-    ids = np.asarray(top.ids, dtype=np.int64)
-    recs = np.full(ids.shape, -1, dtype=np.int64)
-    named = ids >= 0
-    recs[named] = p.data.items.to_index(pipeline.bundle.items.to_external(ids[named]))
+    recs = in_events_numbering(pipeline, top.ids, p.data)
     calibration = pipeline.manifest.get("calibration", {})
     return Outcome(recs, fit, rec, note=f"serves {calibration.get('chosen', 'as configured')}")
 
