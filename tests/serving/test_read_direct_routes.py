@@ -353,3 +353,16 @@ def test_the_read_rate_is_charged_per_request(
     assert over.status_code == 429
     assert over.headers["Retry-After"] == "30"
     assert "over its read rate of 2 per 60 s" in over.json()["detail"]
+
+
+def test_a_read_endpoint_without_what_the_solve_gives_is_refused_when_registered() -> None:
+    """``_read_solved`` gives every read endpoint ``runtime`` and ``bundle``: an endpoint lacking
+    one would answer each request with a 500, so registering it fails at once, naming it."""
+
+    async def no_bundle(request: Any, runtime: Any) -> dict[str, str]:
+        return {}
+
+    routes_before = list(recommend.router.routes)
+    with pytest.raises(TypeError, match=r"/late.*\['bundle'\]"):
+        recommend._read_route("/late", "GET")(no_bundle)
+    assert recommend.router.routes == routes_before

@@ -1,5 +1,5 @@
 """``GET /v1/users/{user_id}/recommendations`` is answered without FastAPI's per-request solve
-(``direct_route.answered_by``, ``route_params``): it must publish, refuse, admit and answer
+(``direct_route.solved_by``, ``route_params``): it must publish, refuse, admit and answer
 exactly as the FastAPI-solved route did. Two oracles: hand-written expectations, and a
 FastAPI-solved twin of the route in the same app (``solved_twin``: the ``POST`` route is direct
 too, since BENCHMARKS §52)."""

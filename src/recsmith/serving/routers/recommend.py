@@ -228,6 +228,11 @@ def _read_route(
     client asks per page view should not pay FastAPI's per-request solve (BENCHMARKS §52)."""
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        # ``_read_solved`` hands every read endpoint both: one without them would fail on each
+        # request (a 500), so it fails here, when the app is built
+        missing = {"runtime", "bundle"} - set(inspect.signature(endpoint).parameters)
+        if missing:
+            raise TypeError(f"read route {path}: its endpoint takes no {sorted(missing)}")
         router.add_api_route(
             path,
             solved_by(_read_solved)(endpoint),
