@@ -10,9 +10,11 @@ from typing import Self
 
 import numpy as np
 from pydantic import Field
+from scipy import sparse
 
 from recsmith.features.interactions import Interactions, decay_factors
 from recsmith.models.base import ModelConfig, Recommender
+from recsmith.models.derived import derived
 from recsmith.models.topk import TopK
 
 
@@ -48,13 +50,67 @@ class Popular(Recommender):
         self.item_scores_ = counts.astype(np.float32)
         return self
 
+    def _order(self) -> np.ndarray:
+        """Item indices best first, ties by lower index first: the one order of every list,
+        sorted once per fitted scores (``derived``), not on every request (issue #19)."""
+        return derived(
+            self, "_order_of", self.item_scores_, lambda s: np.argsort(-s, kind="stable")
+        )
+
+    def _positions(self) -> np.ndarray:
+        """Each item's position in ``_order`` (0 for the best item)."""
+
+        def inverse(order: np.ndarray) -> np.ndarray:
+            positions = np.empty(len(order), np.int64)
+            positions[order] = np.arange(len(order))
+            return positions
+
+        return derived(self, "_positions_of", self._order(), inverse)
+
     def _rank_scores(self) -> np.ndarray:
         """n_items for the best item down to 1 for the last, ties by lower index first: distinct
         and exact in float64, so any top-k kernel orders them the same way."""
-        order = np.argsort(-self.item_scores_, kind="stable")
-        ranks = np.empty(self.n_items, np.float64)
-        ranks[order] = np.arange(self.n_items, 0, -1, dtype=np.float64)
-        return ranks
+        return (self.n_items - self._positions()).astype(np.float64)
+
+    def _masked_top_k(
+        self,
+        users: np.ndarray,
+        k: int,
+        exclude: sparse.csr_array | None,
+        allowed: np.ndarray | None,
+        blocked: np.ndarray | None,
+    ) -> TopK:
+        """Every row's list is ``_order`` less the row's masked items, so its top ``k`` are the
+        first ``k`` unmasked items of the order: found on a prefix of it that grows (×4) until
+        every row has ``k`` or the prefix is the catalogue, with each row's ``exclude`` entries
+        placed by their rank. Rows × prefix cells instead of a dense row over the catalogue and
+        its top-k per request; the lists are the dense path's (``Recommender._masked_top_k``)."""
+        order = self._order()
+        n_rows, k = len(users), max(k, 0)
+        if exclude is not None:
+            rows = np.repeat(np.arange(n_rows), np.diff(exclude.indptr))
+            at = self._positions()[exclude.indices]
+        width = min(max(4 * k, 64), self.n_items)
+        while True:
+            prefix = order[:width]
+            ok = np.repeat(~np.isneginf(self.item_scores_[prefix])[None], n_rows, axis=0)
+            if allowed is not None:
+                ok &= allowed[prefix]
+            if blocked is not None:
+                ok &= ~blocked[prefix]
+            if exclude is not None:
+                inside = at < width
+                ok[rows[inside], at[inside]] = False
+            found = np.cumsum(ok, axis=1)
+            if width == self.n_items or n_rows == 0 or found[:, -1].min() >= k:
+                break
+            width = min(4 * width, self.n_items)
+        r, c = np.nonzero(ok & (found <= k))
+        ids = np.full((n_rows, k), -1, dtype=np.int32)
+        scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+        ids[r, found[r, c] - 1] = prefix[c]
+        scores[r, found[r, c] - 1] = self.item_scores_[prefix[c]]
+        return TopK(ids, scores)
 
     def _chunked_top_k(self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int) -> TopK:
         """Top-k by exact rank (masked items stay at -inf), reported with the counts."""
