@@ -81,36 +81,47 @@ class Popular(Recommender):
         blocked: np.ndarray | None,
     ) -> TopK:
         """Every row's list is ``_order`` less the row's masked items, so its top ``k`` are the
-        first ``k`` unmasked items of the order: found on a prefix of it that grows (×4) until
-        every row has ``k`` or the prefix is the catalogue, with each row's ``exclude`` entries
-        placed by their rank. Rows × prefix cells instead of a dense row over the catalogue and
-        its top-k per request; the lists are the dense path's (``Recommender._masked_top_k``)."""
-        order = self._order()
+        first ``k`` of the order that no mask removes. A row excludes at most its own entries,
+        so the first ``k`` + (most entries in a row) items the shared masks let through hold
+        every row's list: rows × that many cells, not a dense row over the catalogue and its
+        top-k per request. The lists are the dense path's (``Recommender._masked_top_k``)."""
         n_rows, k = len(users), max(k, 0)
-        if exclude is not None:
-            rows = np.repeat(np.arange(n_rows), np.diff(exclude.indptr))
-            at = self._positions()[exclude.indices]
-        width = min(max(4 * k, 64), self.n_items)
+        per_row = np.diff(exclude.indptr) if exclude is not None else np.zeros(0, np.int64)
+        at = self._listable(k + int(per_row.max(initial=0)), allowed, blocked)
+        ok = np.ones((n_rows, len(at)), dtype=bool)
+        if exclude is not None and len(at):  # each excluded item's column, when it has one
+            position = self._positions()[exclude.indices]
+            column = np.minimum(np.searchsorted(at, position), len(at) - 1)
+            hit = at[column] == position
+            ok[np.repeat(np.arange(n_rows), per_row)[hit], column[hit]] = False
+        found = np.cumsum(ok, axis=1, dtype=np.int32)
+        r, c = np.nonzero(ok & (found <= k))
+        items = self._order()[at[c]]
+        ids = np.full((n_rows, k), -1, dtype=np.int32)
+        scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+        ids[r, found[r, c] - 1] = items
+        scores[r, found[r, c] - 1] = self.item_scores_[items]
+        return TopK(ids, scores)
+
+    def _listable(
+        self, n: int, allowed: np.ndarray | None, blocked: np.ndarray | None
+    ) -> np.ndarray:
+        """Positions in ``_order`` of its first ``n`` items that every row may list (a finite
+        score, among ``allowed``, not ``blocked``): searched on a prefix of the order that grows
+        (×4) until it holds ``n`` or is the whole catalogue."""
+        order = self._order()
+        width = min(max(4 * n, 64), len(order))
         while True:
             prefix = order[:width]
-            ok = np.repeat(~np.isneginf(self.item_scores_[prefix])[None], n_rows, axis=0)
+            ok = ~np.isneginf(self.item_scores_[prefix])
             if allowed is not None:
                 ok &= allowed[prefix]
             if blocked is not None:
                 ok &= ~blocked[prefix]
-            if exclude is not None:
-                inside = at < width
-                ok[rows[inside], at[inside]] = False
-            found = np.cumsum(ok, axis=1)
-            if width == self.n_items or n_rows == 0 or found[:, -1].min() >= k:
-                break
-            width = min(4 * width, self.n_items)
-        r, c = np.nonzero(ok & (found <= k))
-        ids = np.full((n_rows, k), -1, dtype=np.int32)
-        scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
-        ids[r, found[r, c] - 1] = prefix[c]
-        scores[r, found[r, c] - 1] = self.item_scores_[prefix[c]]
-        return TopK(ids, scores)
+            at = np.flatnonzero(ok)
+            if len(at) >= n or width == len(order):
+                return at[:n]
+            width = min(4 * width, len(order))
 
     def _chunked_top_k(self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int) -> TopK:
         """Top-k by exact rank (masked items stay at -inf), reported with the counts."""
