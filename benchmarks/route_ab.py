@@ -12,7 +12,9 @@ turn through its whole ASGI stack, the order flipped every round. Process CPU pe
 medians over the rounds, and the same for the event loop's thread alone (the request path
 without the background writers, which store either side's lists in either side's rounds); the
 response cache off, as ``serve_load.py`` serves. No socket: uvicorn's parsing and writing are
-outside both.
+outside both. ``--same-answers N`` first asks both apps the same N requests at ``k`` 1, 10
+and 100 and stops unless every JSON body matches but its ``recommendation_id`` (a change meant
+to cost less, not to answer otherwise: BENCHMARKS §53).
 
     cd benchmarks && ../.venv/bin/python route_ab.py /tmp/large --against /tmp/main/src \
         --route similar
