@@ -13,7 +13,9 @@ medians over the rounds, and for the routes answered on the loop the same for th
 thread alone (the request path without the background writers, which store either side's lists
 in either side's rounds; a ``def`` endpoint runs in the thread pool, outside it); the
 response cache off, as ``serve_load.py`` serves. No socket: uvicorn's parsing and writing are
-outside both.
+outside both. ``--same-answers N`` first asks both apps the same N requests at ``k`` 1, 10
+and 100 and stops unless every JSON body matches but its ``recommendation_id`` (a change meant
+to cost less, not to answer otherwise: BENCHMARKS §53).
 
     cd benchmarks && ../.venv/bin/python route_ab.py /tmp/large --against /tmp/main/src \
         --route similar
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import statistics
 import sys
@@ -63,8 +66,16 @@ ROUTES = {
 ON_THE_LOOP = {"recommendations", "recommendations-rules"}
 
 
-async def ask(app: App, method: str, path: str, query: bytes, secret: bytes, body: bytes) -> int:
-    """One request through ``app``'s ASGI stack; its status."""
+async def ask(
+    app: App,
+    method: str,
+    path: str,
+    query: bytes,
+    secret: bytes,
+    body: bytes,
+    answer: bytearray | None = None,
+) -> int:
+    """One request through ``app``'s ASGI stack; its status (its body into ``answer``)."""
     headers = [(b"host", b"bench"), (b"authorization", b"Bearer " + secret)]
     if body:
         headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -91,6 +102,8 @@ async def ask(app: App, method: str, path: str, query: bytes, secret: bytes, bod
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             status[0] = message["status"]
+        elif answer is not None:
+            answer.extend(message.get("body", b""))
 
     await app(scope, receive, send)
     return status[0]
@@ -122,6 +135,27 @@ async def round_of(
     return spent / len(asked), loop_spent / len(asked)
 
 
+async def same_answers(
+    apps: dict[str, Any], route: str, asked: list[tuple[str, str]], secret: bytes
+) -> None:
+    """Both apps asked the same ``route`` requests, ``k`` of 1, 10 and 100 for each (user,
+    item): their whole JSON bodies must match but for each list's own ``recommendation_id``
+    (a fresh uuid per answer). Exits naming the first request that differs."""
+    method, path, _, body = ROUTES[route]
+    for user, item in asked:
+        url = path.replace("{user}", user).replace("{item}", item)
+        sent = body.replace("{item}", item).encode()
+        for k in (1, 10, 100):
+            bodies = []
+            for app in apps.values():
+                answer = bytearray()
+                status = await ask(app, method, url, b"k=%d" % k, secret, sent, answer)
+                bodies.append((status, {**json.loads(answer), "recommendation_id": None}))
+            if bodies[0] != bodies[1]:
+                sys.exit(f"{method} {url}?k={k} answers differently: {bodies}")
+    print(f"same answers: {len(asked)} requests x k 1, 10, 100 of {route}", flush=True)
+
+
 async def measure(
     args: argparse.Namespace, apps: dict[str, Any]
 ) -> dict[str, list[tuple[float, float]]]:
@@ -139,6 +173,8 @@ async def measure(
             ranker = getattr(app.state.runtime.bundle, "ranker", None)
             await asyncio.to_thread(getattr(ranker, "wait_compiled", lambda: None))
             await round_of(app, args.route, draw(200), secret, args.concurrency)
+        if args.same_answers:
+            await same_answers(apps, args.route, draw(args.same_answers), secret)
         gc.collect()
         gc.freeze()
         print(f"warm; measuring {args.rounds} rounds", flush=True)  # a profiler may attach now
@@ -160,6 +196,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--requests", type=int, default=300, help="per round and side")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--same-answers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first check N requests (k 1, 10, 100 each) answer the same on both sides",
+    )
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     os.environ["RECSMITH_STORE__URL"] = f"sqlite:///{args.shop / 'store.sqlite'}"

@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from recsmith.features.interactions import Interactions
 from recsmith.ids import IdMap, sort_order
 from recsmith.models.base import ModelConfig, Recommender
+from recsmith.models.derived import derived
 
 
 class ALSConfig(ModelConfig):
@@ -55,8 +56,7 @@ class FactorModel(Recommender):
         return self.user_factors_, self.item_factors_
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(self.item_factors_, axis=1) + 1e-12
-        unit = self.item_factors_ / norms[:, None]
+        unit = derived(self, "_unit_of", self.item_factors_, _unit_rows)
         return unit[items] @ unit.T
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -102,3 +102,11 @@ class ImplicitALS(FactorModel):
 
         self._fit_implicit(AlternatingLeastSquares, data, progress, **self.config.model_dump())
         return self
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` scaled to unit length (cosine similarity as an inner product): normalising
+    the whole catalogue costs more than one item's scores, so ``_item_scores`` keeps it
+    (``derived``) rather than redoing it on every ``/similar`` request (issue #19)."""
+    norms = np.linalg.norm(vectors, axis=1) + 1e-12
+    return vectors / norms[:, None]

@@ -105,6 +105,19 @@ class Recommender(ABC):
         if candidates is not None:
             allowed = np.zeros(self.n_items, dtype=bool)
             allowed[np.asarray(candidates, dtype=np.int64)] = True
+        return self._masked_top_k(users, k, exclude, allowed, blocked)
+
+    def _masked_top_k(
+        self,
+        users: np.ndarray,
+        k: int,
+        exclude: sparse.csr_array | None,
+        allowed: np.ndarray | None,
+        blocked: np.ndarray | None,
+    ) -> TopK:
+        """``recommend``'s lists once its arguments are checked: every row scored densely over
+        the catalogue, masked, then its top ``k``. A model whose order is the same for every
+        user (popularity) overrides this to skip the dense rows."""
 
         def block(start: int, stop: int) -> np.ndarray:
             scores = self._score(users[start:stop])

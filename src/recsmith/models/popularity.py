@@ -10,9 +10,11 @@ from typing import Self
 
 import numpy as np
 from pydantic import Field
+from scipy import sparse
 
 from recsmith.features.interactions import Interactions, decay_factors
 from recsmith.models.base import ModelConfig, Recommender
+from recsmith.models.derived import derived
 from recsmith.models.topk import TopK
 
 
@@ -48,13 +50,78 @@ class Popular(Recommender):
         self.item_scores_ = counts.astype(np.float32)
         return self
 
+    def _order(self) -> np.ndarray:
+        """Item indices best first, ties by lower index first: the one order of every list,
+        sorted once per fitted scores (``derived``), not on every request (issue #19)."""
+        return derived(
+            self, "_order_of", self.item_scores_, lambda s: np.argsort(-s, kind="stable")
+        )
+
+    def _positions(self) -> np.ndarray:
+        """Each item's position in ``_order`` (0 for the best item)."""
+
+        def inverse(order: np.ndarray) -> np.ndarray:
+            positions = np.empty(len(order), np.int64)
+            positions[order] = np.arange(len(order))
+            return positions
+
+        return derived(self, "_positions_of", self._order(), inverse)
+
     def _rank_scores(self) -> np.ndarray:
         """n_items for the best item down to 1 for the last, ties by lower index first: distinct
         and exact in float64, so any top-k kernel orders them the same way."""
-        order = np.argsort(-self.item_scores_, kind="stable")
-        ranks = np.empty(self.n_items, np.float64)
-        ranks[order] = np.arange(self.n_items, 0, -1, dtype=np.float64)
-        return ranks
+        return (self.n_items - self._positions()).astype(np.float64)
+
+    def _masked_top_k(
+        self,
+        users: np.ndarray,
+        k: int,
+        exclude: sparse.csr_array | None,
+        allowed: np.ndarray | None,
+        blocked: np.ndarray | None,
+    ) -> TopK:
+        """Every row's list is ``_order`` less the row's masked items, so its top ``k`` are the
+        first ``k`` of the order that no mask removes. A row excludes at most its own entries,
+        so the first ``k`` + (most entries in a row) items the shared masks let through hold
+        every row's list: rows × that many cells, not a dense row over the catalogue and its
+        top-k per request. The lists are the dense path's (``Recommender._masked_top_k``)."""
+        n_rows, k = len(users), max(k, 0)
+        per_row = np.diff(exclude.indptr) if exclude is not None else np.zeros(0, np.int64)
+        at = self._listable(k + int(per_row.max(initial=0)), allowed, blocked)
+        ok = np.ones((n_rows, len(at)), dtype=bool)
+        if exclude is not None and len(at):  # each excluded item's column, when it has one
+            position = self._positions()[exclude.indices]
+            column = np.minimum(np.searchsorted(at, position), len(at) - 1)
+            hit = at[column] == position
+            ok[np.repeat(np.arange(n_rows), per_row)[hit], column[hit]] = False
+        found = np.cumsum(ok, axis=1, dtype=np.int32)
+        r, c = np.nonzero(ok & (found <= k))
+        items = self._order()[at[c]]
+        ids = np.full((n_rows, k), -1, dtype=np.int32)
+        scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+        ids[r, found[r, c] - 1] = items
+        scores[r, found[r, c] - 1] = self.item_scores_[items]
+        return TopK(ids, scores)
+
+    def _listable(
+        self, n: int, allowed: np.ndarray | None, blocked: np.ndarray | None
+    ) -> np.ndarray:
+        """Positions in ``_order`` of its first ``n`` items that every row may list (a finite
+        score, among ``allowed``, not ``blocked``): searched on a prefix of the order that grows
+        (×4) until it holds ``n`` or is the whole catalogue."""
+        order = self._order()
+        width = min(max(4 * n, 64), len(order))
+        while True:
+            prefix = order[:width]
+            ok = ~np.isneginf(self.item_scores_[prefix])
+            if allowed is not None:
+                ok &= allowed[prefix]
+            if blocked is not None:
+                ok &= ~blocked[prefix]
+            at = np.flatnonzero(ok)
+            if len(at) >= n or width == len(order):
+                return at[:n]
+            width = min(4 * width, len(order))
 
     def _chunked_top_k(self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int) -> TopK:
         """Top-k by exact rank (masked items stay at -inf), reported with the counts."""
