@@ -1,30 +1,45 @@
 """The item lists' shortcuts (issue #19) against the simpler code they replaced.
 
-``Popular._masked_top_k`` finds each row's list on a growing prefix of an order sorted once,
-where ``Recommender._masked_top_k`` scores every row densely over the catalogue and takes its
-top-k: both must give the same ids and scores for every mix of ties, ``exclude`` rows,
-``candidates``, ``blocked`` items and ``k`` (past the catalogue too). ``FactorModel`` keeps its
-unit item vectors (``derived``): its neighbours must be those of vectors normalised on the spot,
-and a refit must not answer from the old fit's vectors."""
+``Popular._masked_top_k`` finds each row's list on a growing prefix of an order sorted once;
+each row's list written out on its own in the test (``_expected``, not the model's order, so a
+wrong tie rule fails here too) must be the same ids and scores for every mix of ties,
+``exclude`` rows, ``candidates``, ``blocked`` items and ``k`` (past the catalogue too).
+``FactorModel`` keeps its unit item vectors (``derived``): its neighbours must be those of
+vectors normalised on the spot, and a refit must not answer from the old fit's vectors."""
 
 import numpy as np
 import pytest
 from scipy import sparse
 
 from recsmith.models.als import ImplicitALS
-from recsmith.models.base import Recommender
 from recsmith.models.popularity import Popular, Trending
 from recsmith.models.topk import TopK
 
 
-def _dense(model: Popular, users: np.ndarray, k: int, **masks: object) -> TopK:
-    """The dense path the shortcut replaced, with ``recommend``'s own argument handling."""
-    allowed = None
+def _expected(model: Popular, users: np.ndarray, k: int, **masks: object) -> TopK:
+    """Each row's list written out on its own, independent of the model's order: its scores
+    with every mask at -inf, sorted by score then lower index (issue #3's tie rule), the first
+    ``k`` finite ones, reported with the counts."""
+    scores = model.item_scores_.astype(np.float64)
+    n_items, k = len(scores), max(k, 0)
+    shared = np.isneginf(scores)
     if masks.get("candidates") is not None:
-        allowed = np.zeros(model.n_items, dtype=bool)
-        allowed[np.asarray(masks["candidates"])] = True
+        listed = np.zeros(n_items, dtype=bool)
+        listed[np.asarray(masks["candidates"])] = True
+        shared |= ~listed
+    if masks.get("blocked") is not None:
+        shared |= np.asarray(masks["blocked"])
     exclude = masks.get("exclude")
-    return Recommender._masked_top_k(model, users, k, exclude, allowed, masks.get("blocked"))
+    ids = np.full((len(users), k), -1, dtype=np.int32)
+    out = np.full((len(users), k), -np.inf, dtype=np.float32)
+    for row in range(len(users)):
+        masked = shared.copy()
+        if exclude is not None:
+            masked[exclude.indices[exclude.indptr[row] : exclude.indptr[row + 1]]] = True
+        ranked = [i for i in np.lexsort((np.arange(n_items), -scores)) if not masked[i]][:k]
+        ids[row, : len(ranked)] = ranked
+        out[row, : len(ranked)] = scores[ranked]
+    return TopK(ids, out)
 
 
 def _model(cls: type[Popular], scores: np.ndarray) -> Popular:
@@ -32,7 +47,7 @@ def _model(cls: type[Popular], scores: np.ndarray) -> Popular:
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_popular_lists_are_the_dense_paths(seed: int) -> None:
+def test_popular_lists_are_each_rows_own_order(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n_items = int(rng.integers(1, 700))
     # few distinct counts: long runs of ties, which only the index order may break
@@ -52,7 +67,7 @@ def test_popular_lists_are_the_dense_paths(seed: int) -> None:
     }
     for k in (0, 1, 10, 65, n_items, n_items + 7):
         got = model.recommend(users, k, **masks)
-        want = _dense(model, users, k, **masks)
+        want = _expected(model, users, k, **masks)
         np.testing.assert_array_equal(got.ids, want.ids)
         np.testing.assert_array_equal(got.scores, want.scores)
 
@@ -98,3 +113,60 @@ def test_factor_neighbours_are_cosine_of_vectors_normalised_on_the_spot() -> Non
         np.testing.assert_allclose(got.scores, np.take_along_axis(cosine, want, 1), rtol=1e-6)
     model.item_factors_ = items[::-1].copy()  # a refit: item i is now the old item 299 - i
     np.testing.assert_array_equal(model.similar_items(np.array([299]), 10).ids[0], 299 - want[0])
+
+
+def test_one_long_history_does_not_widen_every_rows_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One row excluding most of the catalogue widens the search for all rows: the rows then go
+    in chunks of at most ``_CELLS_PER_CHUNK`` cells (a fallback batch of thousands of rows with
+    one heavy user otherwise held rows × catalogue booleans), with the same lists."""
+    from recsmith.models import popularity
+
+    monkeypatch.setattr(popularity, "_CELLS_PER_CHUNK", 400)
+    grids: list[int] = []
+    place = Popular._place
+
+    def counted(self: Popular, at: np.ndarray, *rest: object) -> None:
+        grids.append(len(rest[2]) * len(at))  # rows of this chunk × the search's width
+        place(self, at, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Popular, "_place", counted)
+    rng = np.random.default_rng(5)
+    model = _model(Popular, rng.integers(0, 4, 200))
+    dense = rng.random((30, 200)) < 0.02
+    dense[17, :180] = True  # the heavy row
+    exclude = sparse.csr_array(dense)
+    got = model.recommend(np.zeros(30, np.int64), 10, exclude=exclude)
+    want = _expected(model, np.zeros(30, np.int64), 10, exclude=exclude)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    assert len(grids) > 1 and max(grids) <= 400
+
+
+def test_requests_arriving_together_derive_once() -> None:
+    """The first requests after a start or a hot swap arrive together: one of them derives, the
+    others wait for its value instead of each holding a copy of their own."""
+    import threading
+    import time
+
+    from recsmith.models.derived import derived
+
+    class Owner:
+        pass
+
+    owner, source, made = Owner(), np.arange(5.0), []
+
+    def make(array: np.ndarray) -> np.ndarray:
+        made.append(1)
+        time.sleep(0.05)  # long enough that the other threads arrive while it runs
+        return array * 2
+
+    seen: list[np.ndarray] = []
+    threads = [
+        threading.Thread(target=lambda: seen.append(derived(owner, "x", source, make)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1 and all(v is seen[0] for v in seen)

@@ -13,7 +13,7 @@ from pydantic import Field
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions, decay_factors
-from recsmith.models.base import ModelConfig, Recommender
+from recsmith.models.base import _CELLS_PER_CHUNK, ModelConfig, Recommender
 from recsmith.models.derived import derived
 from recsmith.models.topk import TopK
 
@@ -84,24 +84,44 @@ class Popular(Recommender):
         first ``k`` of the order that no mask removes. A row excludes at most its own entries,
         so the first ``k`` + (most entries in a row) items the shared masks let through hold
         every row's list: rows × that many cells, not a dense row over the catalogue and its
-        top-k per request. The lists are the dense path's (``Recommender._masked_top_k``)."""
+        top-k per request. One row with a long history widens every row's search, so the rows
+        go in chunks of at most ``_CELLS_PER_CHUNK`` cells, as the dense path's do. The lists
+        are the dense path's (``Recommender._masked_top_k``)."""
         n_rows, k = len(users), max(k, 0)
         per_row = np.diff(exclude.indptr) if exclude is not None else np.zeros(0, np.int64)
         at = self._listable(k + int(per_row.max(initial=0)), allowed, blocked)
+        ids = np.full((n_rows, k), -1, dtype=np.int32)
+        scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+        step = max(1, _CELLS_PER_CHUNK // max(len(at), 1))
+        for start in range(0, n_rows, step):
+            stop = min(start + step, n_rows)
+            rows = exclude[start:stop] if exclude is not None else None
+            self._place(at, k, rows, ids[start:stop], scores[start:stop])
+        return TopK(ids, scores)
+
+    def _place(
+        self,
+        at: np.ndarray,
+        k: int,
+        exclude: sparse.csr_array | None,
+        ids: np.ndarray,
+        scores: np.ndarray,
+    ) -> None:
+        """Write into ``ids`` and ``scores`` each row's first ``k`` of the listable positions
+        ``at`` that its ``exclude`` row does not name."""
+        n_rows = len(ids)
         ok = np.ones((n_rows, len(at)), dtype=bool)
-        if exclude is not None and len(at):  # each excluded item's column, when it has one
+        if exclude is not None and len(at) and exclude.nnz:  # each excluded item's column
             position = self._positions()[exclude.indices]
             column = np.minimum(np.searchsorted(at, position), len(at) - 1)
             hit = at[column] == position
-            ok[np.repeat(np.arange(n_rows), per_row)[hit], column[hit]] = False
+            rows = np.repeat(np.arange(n_rows), np.diff(exclude.indptr))
+            ok[rows[hit], column[hit]] = False
         found = np.cumsum(ok, axis=1, dtype=np.int32)
         r, c = np.nonzero(ok & (found <= k))
         items = self._order()[at[c]]
-        ids = np.full((n_rows, k), -1, dtype=np.int32)
-        scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
         ids[r, found[r, c] - 1] = items
         scores[r, found[r, c] - 1] = self.item_scores_[items]
-        return TopK(ids, scores)
 
     def _listable(
         self, n: int, allowed: np.ndarray | None, blocked: np.ndarray | None
