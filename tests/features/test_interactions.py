@@ -137,3 +137,29 @@ def test_clean_events_raise_no_warning(caplog: pytest.LogCaptureFixture) -> None
         data = Interactions.from_events(f, EventSettings().weights)
     assert caplog.records == []
     np.testing.assert_allclose(data.matrix.toarray(), [[10.0, math.log1p(1e9)]], rtol=1e-6)
+
+
+def test_the_same_events_in_another_order_give_the_same_matrix_bytes() -> None:
+    """A pair's decayed (non-integer) weights are summed in the order of their values: float32
+    sums depend on their order, and the same events read in another order must give the same
+    matrix (and so the same iALS factors); summed as they arrive, most pairs' bytes differ."""
+    from recsmith.testing.recommender import view_events
+
+    rng = np.random.default_rng(3)
+    rows = [
+        (f"u{rng.integers(0, 30)}", f"i{rng.integers(0, 20)}", int(t))
+        for t in rng.integers(0, 10**7, 4000)
+    ]
+    events = view_events(rows)
+    weights = dict(EventSettings().weights)
+
+    def matrix_by_id(frame: pd.DataFrame) -> dict[tuple[str, str], bytes]:
+        data = Interactions.from_events(frame, weights, half_life_days=3.0)
+        m = data.matrix.tocoo()
+        users, items = data.users.to_external(m.row), data.items.to_external(m.col)
+        return {(u, i): v.tobytes() for u, i, v in zip(users, items, m.data, strict=True)}
+
+    first = matrix_by_id(events)
+    for seed in range(4):
+        shuffled = events.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        assert matrix_by_id(shuffled) == first
