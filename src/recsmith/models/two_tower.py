@@ -86,6 +86,7 @@ class TwoTower(Recommender):
 
     name = "two_tower"
     Config = TwoTowerConfig
+    uses_profiles = True
     config: TwoTowerConfig
     weights_: dict[str, np.ndarray]  # the towers, by torch state_dict key
     user_tokens_: FeatureTokens  # how a profile becomes tokens (cold users at serving)
