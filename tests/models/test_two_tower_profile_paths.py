@@ -97,3 +97,21 @@ def test_retrain_judges_and_ships_two_tower_with_the_stores_profiles(
     released = ModelBundle.load(ModelRegistry(registry).path(ModelRegistry(registry).current()))
     assert isinstance(released.model, TwoTower)
     assert set(released.model.user_tokens_.vocabulary) >= SEGMENT_TOKENS
+
+
+def test_train_reads_the_profiles_only_for_a_model_that_uses_them(tmp_path: Path) -> None:
+    """``train --users`` with a file that is not there: two_tower, which fits on profiles, says
+    so; ials, which ignores them, trains as without ``--users``."""
+    events_csv = tmp_path / "events.csv"
+    events = taste_events()
+    events.assign(timestamp=events["ts"] // 1_000_000)[
+        ["user_id", "item_id", "timestamp", "event_type"]
+    ].to_csv(events_csv, index=False)
+    common = ["--data", str(events_csv), "--users", str(tmp_path / "missing.csv")]
+    runner = CliRunner()
+    ials = ["train", "--model", "ials", "--param", "iterations=2", *common]
+    result = runner.invoke(app, [*ials, "--out", str(tmp_path / "ials")])
+    assert result.exit_code == 0, result.stderr
+    result = runner.invoke(app, ["train", "--model", "two_tower", *common, "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "--users" in result.stderr and "missing.csv" in result.stderr
