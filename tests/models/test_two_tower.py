@@ -214,6 +214,15 @@ def test_feature_tokens_band_numbers_and_drop_rare_values() -> None:
     assert matrix[2].sum() == 0.0
 
 
+def test_feature_tokens_skip_a_number_nobody_gave() -> None:
+    """A numeric property whose every value is missing has no bands: no column, no token, and
+    the other properties tokenise as ever."""
+    records = [{"x": float("nan"), "job": "a"}, {"x": float("nan"), "job": "a"}]
+    tokens = FeatureTokens.learn(records, max_properties=8)
+    assert list(tokens.names) == ["job"] and list(tokens.vocabulary) == ["job=a"]
+    assert FeatureTokens.learn([{"x": float("nan")}] * 2, 8).n_tokens == 0
+
+
 def test_fit_without_torch_names_the_extra(
     taste: Interactions, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,19 +49,21 @@ class FeatureTokens:
         """The tokens of ``records`` (and their ``extra`` tokens) that at least ``MIN_RECORDS``
         records hold, over the ``max_properties`` most declared properties."""
         columns = property_columns(records, max_properties)
-        edges = np.full((len(columns.names), PRICE_BANDS - 1), np.nan)
-        quantiles = np.linspace(0, 1, PRICE_BANDS + 1)[1:-1]
-        for p in np.flatnonzero(~columns.categorical):
-            values = columns.values[:, p]
-            edges[p] = np.quantile(values[np.isfinite(values)], quantiles)
-        chosen = cls(columns.names, edges, np.zeros(0, str))
-        bags = chosen.tokens(records, extra)
+        values = np.where(np.isfinite(columns.values), columns.values, np.nan)
+        # a number no record gives a finite value has no bands (and would read as categorical)
+        keep = columns.categorical | ~np.isnan(values).all(axis=0)
+        names, numeric = columns.names[keep], ~columns.categorical[keep]
+        edges = np.full((len(names), PRICE_BANDS - 1), np.nan)
+        if numeric.any():
+            quantiles = np.linspace(0, 1, PRICE_BANDS + 1)[1:-1]
+            edges[numeric] = np.nanquantile(values[:, keep][:, numeric], quantiles, axis=0).T
+        bags = cls(names, edges, np.zeros(0, str)).tokens(records, extra)
         counts: dict[str, int] = {}
         for bag in bags:
             for token in set(bag):
                 counts[token] = counts.get(token, 0) + 1
         kept = sorted(t for t, n in counts.items() if n >= MIN_RECORDS)
-        return cls(columns.names, edges, np.asarray(kept, dtype=str))
+        return cls(names, edges, np.asarray(kept, dtype=str))
 
     @property
     def n_tokens(self) -> int:
