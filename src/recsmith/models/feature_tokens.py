@@ -10,8 +10,10 @@ tokens (an item's categories and tags) come ready-made. Tokens held by fewer tha
 ``MIN_RECORDS`` records are dropped: nothing generalises from one record. A missing property
 gives no token, never a constant standing for a value.
 
-The vocabulary and band edges are learnt once, at training, and saved with the model, so a
-record first seen when serving (a cold user's profile) is tokenised exactly as at training.
+The vocabulary and band edges are learnt once, at training. The profiles' are saved with the
+model, so a profile first seen when serving (a cold user's) is tokenised exactly as at training.
+The items' are not: every catalogue item's vector is computed at training and saved instead, and
+an item added to the catalogue later is served from the next training on.
 """
 
 from __future__ import annotations

@@ -55,7 +55,6 @@ from recsmith.models.torch_runtime import (
     weights_from_arrays,
 )
 
-_ITEM_TOKENS = "item_tokens_"
 _USER_TOKENS = "user_tokens_"
 
 
