@@ -175,10 +175,11 @@ def test_same_seed_same_artifact_other_seed_another(
     assert not np.array_equal(other.item_vectors_, taste_model.item_vectors_)
 
 
-def test_missing_properties_and_profiles(taste: Interactions) -> None:
+def test_missing_properties_and_profiles(taste_model: TwoTower) -> None:
     """No catalogue metadata and no profiles: the model still fits and ranks by ids and recent
-    items; an unknown profile value or a missing property gives no token (same vector as
-    none), and a visitor's items steer the list to their category."""
+    items, and a visitor's items steer the list to their category. On a model that learnt a
+    profile vocabulary, an unknown profile value or a missing property gives no token (same
+    vector as none)."""
     events = taste_events()
     bare = Interactions.from_events(
         events, EventSettings().weights, catalog=ItemCatalog.from_items(taste_catalog(False))
@@ -188,7 +189,8 @@ def test_missing_properties_and_profiles(taste: Interactions) -> None:
     own = np.asarray([int(u[0] == "B") + 2 * int(u[0] == "C") for u in bare.users.external_ids])
     # popularity alone would list the user's category in about a third of the slots
     assert (category_of(bare, top.ids.ravel()) == np.repeat(own, 3)).mean() > 0.75
-    none = model.profile_vectors([None, {"segment": "Z"}, {"age": float("nan")}, {}])
+    assert {"segment=A", "age#1"} <= set(taste_model.user_tokens_.vocabulary)
+    none = taste_model.profile_vectors([None, {"segment": "Z"}, {"age": float("nan")}, {}])
     np.testing.assert_array_equal(none, np.broadcast_to(none[0], none.shape))
     history = sparse.csr_array(
         (np.ones(2, np.float32), bare.items.to_index(["c2i1", "c2i2"]), [0, 2]),
@@ -210,6 +212,15 @@ def test_feature_tokens_band_numbers_and_drop_rare_values() -> None:
     assert matrix[0, vocab.index("age#1")] == 1.0 and matrix[0].sum() == 1.0
     assert matrix[1, vocab.index("age#5")] == 0.5 and matrix[1, vocab.index("job=x")] == 0.5
     assert matrix[2].sum() == 0.0
+
+
+def test_feature_tokens_skip_a_number_nobody_gave() -> None:
+    """A numeric property whose every value is missing has no bands: no column, no token, and
+    the other properties tokenise as ever."""
+    records = [{"x": float("nan"), "job": "a"}, {"x": float("nan"), "job": "a"}]
+    tokens = FeatureTokens.learn(records, max_properties=8)
+    assert list(tokens.names) == ["job"] and list(tokens.vocabulary) == ["job=a"]
+    assert FeatureTokens.learn([{"x": float("nan")}] * 2, 8).n_tokens == 0
 
 
 def test_fit_without_torch_names_the_extra(

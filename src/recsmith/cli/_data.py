@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -14,6 +15,7 @@ from recsmith.evaluation.report import redact
 from recsmith.events.importers.base import FORMATS, read_source
 from recsmith.events.schema import Item, User
 from recsmith.events.validate import validate_events, validate_items, validate_users
+from recsmith.models.registry import model_class
 from recsmith.privacy.identity import with_aliases
 from recsmith.privacy.screen import without_refused
 from recsmith.store.open import open_store
@@ -143,6 +145,27 @@ def load_profiles(
         return store.users()
     finally:
         store.close()
+
+
+def model_profiles(
+    models: Collection[str],
+    users: Path | None,
+    data: Path | None,
+    store_url: str | None,
+    settings: Settings,
+) -> dict[str, dict[str, Any]] | None:
+    """User id → properties for ``Interactions.profiles`` when one of ``models`` fits on them
+    (``uses_profiles``), else None: a model that ignores profiles never fails on their source."""
+    if not any(model_class(m).uses_profiles for m in models):
+        return None
+    return profiles_by_id(users, data, store_url, settings)
+
+
+def profiles_by_id(
+    users: Path | None, data: Path | None, store_url: str | None, settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """``load_profiles`` as ``Interactions.from_events`` takes them: user id → properties."""
+    return {u.user_id: dict(u.properties) for u in load_profiles(users, data, store_url, settings)}
 
 
 #: Models that learn from item metadata alone, so cannot fit without a catalogue.

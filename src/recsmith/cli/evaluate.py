@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events, require_catalog
+from recsmith.cli._data import load_catalog, load_events, model_profiles, require_catalog
 from recsmith.cli.ope import replay_command
 from recsmith.cli.progress import stage_progress
 from recsmith.config import Settings
@@ -293,7 +293,7 @@ def evaluate(
                 profiles = (
                     load_profiles(events, data, store, cli.settings)
                     if user_spec.kind == "property"
-                    else None
+                    else model_profiles(names, None, data, store, cli.settings)
                 )
             require_catalog(names, catalog)
             parts = spec.apply(events)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events
+from recsmith.cli._data import load_catalog, load_events, profiles_by_id
 from recsmith.cli.audit import audited
 from recsmith.errors import ValidationError
 from recsmith.governance.releases import ModelRegistry
@@ -90,6 +90,7 @@ def retrain_command(
                 candidate=candidate,
                 items=items,
                 half_life_days=cli.settings.features.half_life_days,
+                profiles=profiles_by_id(None, None, url, cli.settings),
                 holdout_fraction=holdout,
                 deploy=not dry_run,
             )

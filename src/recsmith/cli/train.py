@@ -11,7 +11,13 @@ import typer
 
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import CliState, errors_as_exit, print_json, state, stderr
-from recsmith.cli._data import load_catalog, load_events, load_profiles, require_catalog
+from recsmith.cli._data import (
+    load_catalog,
+    load_events,
+    load_profiles,
+    model_profiles,
+    require_catalog,
+)
 from recsmith.cli.progress import stage_progress
 from recsmith.errors import ValidationError
 from recsmith.evaluation.tuning import read_params_file
@@ -129,13 +135,12 @@ def train(
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
         require_catalog([model], catalog)
-        profiles = load_profiles(users, data, store, cli.settings)
         interactions = Interactions.from_events(
             events,
             cli.settings.events.weights,
             half_life_days=cli.settings.features.half_life_days,
             catalog=ItemCatalog.from_items(catalog) if catalog else None,
-            profiles={u.user_id: u.properties for u in profiles},
+            profiles=model_profiles([model], users, data, store, cli.settings),
         )
         source = str(data) if data is not None else (store or cli.settings.store.url)
         with (

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from recsmith.cli._common import CliState, errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events, require_catalog
+from recsmith.cli._data import load_catalog, load_events, model_profiles, require_catalog
 from recsmith.evaluation import tuning
 from recsmith.evaluation.split import parse_split
 
@@ -82,7 +82,11 @@ def tune(
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
         require_catalog([model], catalog)
-        options = {"half_life_days": cli.settings.features.half_life_days, "items": catalog}
+        options = {
+            "half_life_days": cli.settings.features.half_life_days,
+            "items": catalog,
+            "profiles": model_profiles([model], None, data, store, cli.settings),
+        }
         with _progress(cli, model, trials) as on_trial:
             result = tuning.tune_model(
                 events,

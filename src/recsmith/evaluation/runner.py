@@ -365,7 +365,7 @@ def evaluate_models(
     parts = split if isinstance(split, Split) else split.apply(events)
     catalog = ItemCatalog.from_items(items) if items else None
     data = Interactions.from_events(
-        parts.train, weights, half_life_days=half_life_days, catalog=catalog
+        parts.train, weights, half_life_days=half_life_days, catalog=catalog, profiles=profiles
     )
     truth = ground_truth(data, parts.test)
     if len(truth.user_ids) == 0:

@@ -157,9 +157,11 @@ def tune_model(
     seed: int = 0,
     half_life_days: float | None = None,
     items: list[Item] | None = None,
+    profiles: Mapping[str, Mapping[str, Any]] | None = None,
     on_trial: Callable[[int, float, float], None] | None = None,
 ) -> TuneResult:
     """Search ``model``'s space for ``n_trials`` seeded TPE trials, maximising ``metric``@``k``.
+    ``profiles`` (user id → properties) reach a model that fits on them, as in ``train``.
 
     The validation matrix, its ground truth and item features are built once and shared by every
     trial; ``on_trial(number, value, best)`` is called after each one (progress display).
@@ -178,6 +180,7 @@ def tune_model(
         weights,
         half_life_days=half_life_days,
         catalog=ItemCatalog.from_items(items) if items else None,
+        profiles=profiles,
     )
     truth = ground_truth(data, validation.test)
     if len(truth.user_ids) == 0:
@@ -227,7 +230,8 @@ def holdout_score(
 ) -> float:
     """``metric``@``k`` of ``params`` fitted on the outer train part and scored on its test part:
     the honest last step, to run once after tuning and never to feed back into it. ``options``
-    (``half_life_days``, ``items``) go to ``evaluate_models`` as they went to ``tune_model``."""
+    (``half_life_days``, ``items``, ``profiles``) go to ``evaluate_models`` as they went to
+    ``tune_model``."""
     res, _ = evaluate_models(events, spec, [model], k, weights, params={model: params}, **options)
     return res[0].metrics[metric]
 

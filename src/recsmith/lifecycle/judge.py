@@ -80,12 +80,14 @@ def judge(
     gate_metric: str,
     items: list[Item],
     half_life_days: float | None,
+    profiles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Judgement:
     """Train ``candidate`` on ``holdout.train`` and score it, and ``current`` as it is, on
-    ``holdout.test``."""
+    ``holdout.test``. ``profiles`` (user id → properties) reach a candidate that fits on them,
+    as they will when it is trained for release."""
     catalog = ItemCatalog.from_items(items) if items else None
     data = Interactions.from_events(
-        holdout.train, weights, half_life_days=half_life_days, catalog=catalog
+        holdout.train, weights, half_life_days=half_life_days, catalog=catalog, profiles=profiles
     )
     truth = ground_truth(data, holdout.test)
     if len(truth.user_ids) == 0:

@@ -96,10 +96,12 @@ def retrain(
     candidate: Candidate | None = None,
     items: list[Item] | None = None,
     half_life_days: float | None = None,
+    profiles: Mapping[str, Mapping[str, Any]] | None = None,
     holdout_fraction: float = 0.1,
     deploy: bool = True,
 ) -> RetrainResult:
-    """See the module docstring; ``deploy=False`` judges only (a dry run)."""
+    """See the module docstring; ``deploy=False`` judges only (a dry run). ``profiles`` (user
+    id → properties) reach the candidate both when judged and when trained for release."""
     items = items or []
     ks = {g.k for g in gates}
     if len(ks) != 1:
@@ -129,6 +131,7 @@ def retrain(
         gate_metric=metric,
         items=items,
         half_life_days=half_life_days,
+        profiles=profiles,
     )
     results = [_apply(g, judged) for g in gates]
     notes = [judged.note] if judged.note else []
@@ -148,7 +151,7 @@ def retrain(
     if not (deploy and result.passed):
         return result
     deployed = _train_and_deploy(
-        registry, candidate, events, weights, items, half_life_days, result
+        registry, candidate, events, weights, items, half_life_days, profiles, result
     )
     return RetrainResult(version, deployed, judged, results, summary, notes)
 
@@ -170,10 +173,13 @@ def _train_and_deploy(
     weights: Mapping[str, Weight],
     items: list[Item],
     half_life_days: float | None,
+    profiles: Mapping[str, Mapping[str, Any]] | None,
     result: RetrainResult,
 ) -> str:
     catalog = ItemCatalog.from_items(items) if items else None
-    data = Interactions.from_events(events, weights, half_life_days=half_life_days, catalog=catalog)
+    data = Interactions.from_events(
+        events, weights, half_life_days=half_life_days, catalog=catalog, profiles=profiles
+    )
     trained = candidate.train(events, data, weights, items, half_life_days)
     trained.manifest["retrain"] = result.as_dict()
     registry.root.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi.concurrency import run_in_threadpool
 
-from recsmith.cli._data import load_catalog, load_events
+from recsmith.cli._data import load_catalog, load_events, profiles_by_id
 from recsmith.config import Settings
 from recsmith.decisions.timespec import span_seconds
 from recsmith.governance.releases import ModelRegistry
@@ -52,6 +52,7 @@ def run_scheduled(settings_json: str) -> None:
         [parse_gate(g, "lifecycle.retrain_gates") for g in lifecycle.retrain_gates],
         items=load_catalog(None, None, url, settings),
         half_life_days=settings.features.half_life_days,
+        profiles=profiles_by_id(None, None, url, settings),
     )
     verdict = "deployed " + str(result.deployed) if result.deployed else "a gate failed"
     log.warning("scheduled retrain: %s (%s)", verdict, result.as_dict()["gates"])

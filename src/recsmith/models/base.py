@@ -39,6 +39,9 @@ class Recommender(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type[ModelConfig]]
+    #: Fits on ``Interactions.profiles`` (user properties): callers load them only for such a
+    #: model, and every path that fits one (train, evaluate, tune, retrain) must pass them.
+    uses_profiles: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:

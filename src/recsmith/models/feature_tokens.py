@@ -10,8 +10,10 @@ tokens (an item's categories and tags) come ready-made. Tokens held by fewer tha
 ``MIN_RECORDS`` records are dropped: nothing generalises from one record. A missing property
 gives no token, never a constant standing for a value.
 
-The vocabulary and band edges are learnt once, at training, and saved with the model, so a
-record first seen when serving (a cold user's profile) is tokenised exactly as at training.
+The vocabulary and band edges are learnt once, at training. The profiles' are saved with the
+model, so a profile first seen when serving (a cold user's) is tokenised exactly as at training.
+The items' are not: every catalogue item's vector is computed at training and saved instead, and
+an item added to the catalogue later is served from the next training on.
 """
 
 from __future__ import annotations
@@ -49,19 +51,21 @@ class FeatureTokens:
         """The tokens of ``records`` (and their ``extra`` tokens) that at least ``MIN_RECORDS``
         records hold, over the ``max_properties`` most declared properties."""
         columns = property_columns(records, max_properties)
-        edges = np.full((len(columns.names), PRICE_BANDS - 1), np.nan)
-        quantiles = np.linspace(0, 1, PRICE_BANDS + 1)[1:-1]
-        for p in np.flatnonzero(~columns.categorical):
-            values = columns.values[:, p]
-            edges[p] = np.quantile(values[np.isfinite(values)], quantiles)
-        chosen = cls(columns.names, edges, np.zeros(0, str))
-        bags = chosen.tokens(records, extra)
+        values = np.where(np.isfinite(columns.values), columns.values, np.nan)
+        # a number no record gives a finite value has no bands (and would read as categorical)
+        keep = columns.categorical | ~np.isnan(values).all(axis=0)
+        names, numeric = columns.names[keep], ~columns.categorical[keep]
+        edges = np.full((len(names), PRICE_BANDS - 1), np.nan)
+        if numeric.any():
+            quantiles = np.linspace(0, 1, PRICE_BANDS + 1)[1:-1]
+            edges[numeric] = np.nanquantile(values[:, keep][:, numeric], quantiles, axis=0).T
+        bags = cls(names, edges, np.zeros(0, str)).tokens(records, extra)
         counts: dict[str, int] = {}
         for bag in bags:
             for token in set(bag):
                 counts[token] = counts.get(token, 0) + 1
         kept = sorted(t for t, n in counts.items() if n >= MIN_RECORDS)
-        return cls(columns.names, edges, np.asarray(kept, dtype=str))
+        return cls(names, edges, np.asarray(kept, dtype=str))
 
     @property
     def n_tokens(self) -> int:

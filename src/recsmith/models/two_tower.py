@@ -55,7 +55,6 @@ from recsmith.models.torch_runtime import (
     weights_from_arrays,
 )
 
-_ITEM_TOKENS = "item_tokens_"
 _USER_TOKENS = "user_tokens_"
 
 
@@ -86,6 +85,7 @@ class TwoTower(Recommender):
 
     name = "two_tower"
     Config = TwoTowerConfig
+    uses_profiles = True
     config: TwoTowerConfig
     weights_: dict[str, np.ndarray]  # the towers, by torch state_dict key
     user_tokens_: FeatureTokens  # how a profile becomes tokens (cold users at serving)
