@@ -263,6 +263,27 @@ class Recommender(ABC):
             setattr(self, key, value)
 
 
+class EncodedRecommender(Recommender):
+    """A model whose known users and its items are vectors kept from its fit (``user_vectors_``,
+    ``item_vectors_``), scored by inner product: the networks that encode users (SASRec's
+    sequences, the two towers) share this serving half and differ in how they encode."""
+
+    user_vectors_: np.ndarray  # [n_users, dim], each known user as of the end of training
+    item_vectors_: np.ndarray  # [n_items, dim]
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_vectors_.shape[0])
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.user_vectors_[users] @ self.item_vectors_.T
+
+    @property
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each known user's vector as of training, and every item's."""
+        return self.user_vectors_, self.item_vectors_
+
+
 def _mask(scores: np.ndarray, rows: sparse.csr_array) -> None:
     """Set -inf where ``rows`` (aligned with ``scores``) has an entry: those items never appear."""
     r = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))

@@ -38,7 +38,7 @@ from pydantic import Field, model_validator
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions
-from recsmith.models.base import ModelConfig, Recommender
+from recsmith.models.base import EncodedRecommender, ModelConfig
 from recsmith.models.sequences import user_sequences, windows
 from recsmith.models.torch_runtime import (
     require_torch,
@@ -79,7 +79,7 @@ class SASRecConfig(ModelConfig):
         return self
 
 
-class SASRec(Recommender):
+class SASRec(EncodedRecommender):
     """Score(u, i) = h_u · e_i: the last hidden state of u's sequence against item embeddings."""
 
     name = "sasrec"
@@ -88,10 +88,6 @@ class SASRec(Recommender):
     weights_: dict[str, np.ndarray]  # the network, by torch state_dict key
     user_vectors_: np.ndarray  # [n_users, hidden]
     item_vectors_: np.ndarray  # [n_items, hidden], the item embeddings without the padding row
-
-    @property
-    def n_items(self) -> int:
-        return int(self.item_vectors_.shape[0])
 
     def fit(self, data: Interactions) -> Self:
         torch = require_torch()
@@ -131,14 +127,6 @@ class SASRec(Recommender):
         return np.concatenate(
             [_forward(self.weights_, seqs[s : s + _ENCODE_CHUNK], self.config) for s in chunks]
         )
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_vectors_[users] @ self.item_vectors_.T
-
-    @property
-    def embeddings(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Each known user's encoded sequence (as of training) and the item embeddings."""
-        return self.user_vectors_, self.item_vectors_
 
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         """Rows read in stored column order as sequences; weights are ignored (module docstring)."""

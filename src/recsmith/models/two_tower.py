@@ -44,7 +44,7 @@ from pydantic import Field
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions
-from recsmith.models.base import ModelConfig, Recommender, _mask
+from recsmith.models.base import EncodedRecommender, ModelConfig, _mask
 from recsmith.models.feature_tokens import FeatureTokens, Record
 from recsmith.models.sequences import user_sequences, windows
 from recsmith.models.topk import TopK
@@ -80,7 +80,7 @@ class TwoTowerConfig(ModelConfig):
     num_threads: int = Field(0, ge=0, description="torch threads during fit; 0 = leave as is")
 
 
-class TwoTower(Recommender):
+class TwoTower(EncodedRecommender):
     """Score(u, i) = user tower(u) · item tower(i); see the module docstring."""
 
     name = "two_tower"
@@ -91,10 +91,6 @@ class TwoTower(Recommender):
     user_tokens_: FeatureTokens  # how a profile becomes tokens (cold users at serving)
     item_vectors_: np.ndarray  # [n_items, dim + 1]
     user_vectors_: np.ndarray  # [n_users, dim + 1], as of the end of training
-
-    @property
-    def n_items(self) -> int:
-        return int(self.item_vectors_.shape[0])
 
     def fit(self, data: Interactions) -> Self:
         torch = require_torch()
@@ -167,14 +163,6 @@ class TwoTower(Recommender):
             return scores
 
         return self._chunked_top_k(len(profiles), block, k)
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.user_vectors_[users] @ self.item_vectors_.T
-
-    @property
-    def embeddings(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Each known user's vector (as of training) and every item's."""
-        return self.user_vectors_, self.item_vectors_
 
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         """A visitor: the user tower with neither id nor profile, only the pooled items."""
