@@ -127,10 +127,7 @@ def sorted_distinct(key: np.ndarray) -> np.ndarray:
     gathered in order, then the request's few extra items): 1.9 against 28 µs for those
     1,752, where the default quicksort sorts them all over again."""
     ordered = np.sort(key, kind="stable")
-    first = np.empty(len(ordered), bool)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return ordered[first]
+    return ordered[_run_starts(ordered)]
 
 
 def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,12 +138,18 @@ def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     read here)."""
     order = key.argsort(kind="stable")
     ordered = key[order]
-    first = np.empty(len(key), bool)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    first = _run_starts(ordered)
     place = np.empty(len(key), np.intp)
     place[order] = first.cumsum() - 1
     return ordered[first], place
+
+
+def _run_starts(ordered: np.ndarray) -> np.ndarray:
+    """bool mask of the first element of each run of equal values in sorted ``ordered``."""
+    first = np.empty(len(ordered), bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return first
 
 
 def product_entries(
