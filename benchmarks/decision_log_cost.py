@@ -17,11 +17,16 @@ without the two ``unit`` indexes, and with each list one row, its items packed (
 layout the readers do not have): what the writer's CPU is made of.
 
     .venv/bin/python benchmarks/decision_log_cost.py --composition
+
+``--python-side`` (with ``--against``) times each side's ``append_decisions`` with SQLite taken
+out (its transaction hands out a stand-in that takes the values): building the rows and laying
+out what the statements bind, the part of the writer's step that is Python (§56).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import random
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -52,6 +58,7 @@ class Side:
         config = mod(f"{pkg}.config", fromlist=["x"])
         sqlite = mod(f"{pkg}.store.sqlite", fromlist=["x"])
         metrics = mod(f"{pkg}.serving.metrics", fromlist=["x"])
+        self.decision = mod(f"{pkg}.decisions.record", fromlist=["x"]).decision
         self.store = sqlite.SQLiteStore(folder / "events.db")
         self.log = log_mod.DecisionLog(self.store, config.DecisionSettings(buffer_size=1_000_000))
         self.metrics = metrics.Metrics.create()
@@ -69,6 +76,41 @@ class Side:
         started = time.process_time()
         self.log.flush()
         return time.process_time() - started
+
+    def python_side(self, lists: list[tuple[str, dict[str, Any]]]) -> tuple[float, Binder]:
+        """CPU seconds of the store's ``append_decisions`` for ``lists`` with SQLite taken out:
+        its transaction hands out a ``Binder``, which takes the statements and their values."""
+        decisions = [self.decision(i, **kwargs) for i, kwargs in lists]
+        binder = Binder()
+        store = self.store
+        store._immediate = lambda: contextlib.nullcontext(binder)
+        try:
+            started = time.process_time()
+            store.append_decisions(decisions)
+            return time.process_time() - started, binder
+        finally:
+            del store._immediate
+
+
+class Binder:
+    """Stands in for the writer's SQLite connection (``--python-side``): takes each statement's
+    values as ``sqlite3`` would (every parameter set read), keeps them by table."""
+
+    total_changes = 0
+
+    def __init__(self) -> None:
+        self.bound: dict[str, list[Any]] = {}
+
+    def _take(self, sql: str, values: Any) -> None:
+        table = sql.split(" INTO ", 1)[1].split(" ", 1)[0]
+        self.bound.setdefault(table, []).extend(values)
+
+    def execute(self, sql: str, values: Any = ()) -> None:
+        self._take(sql, values)
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        for values in rows:
+            self._take(sql, values)
 
 
 def rid(k: int) -> str:
@@ -149,6 +191,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", type=Path, help="the other checkout's src")
     parser.add_argument("--composition", action="store_true", help="split the writer's step")
+    parser.add_argument(
+        "--python-side",
+        action="store_true",
+        help="the writer's step without SQLite: building and binding the rows (with --against)",
+    )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--per-round", type=int, default=1000, help="lists recorded per round")
     args = parser.parse_args()
@@ -168,6 +215,9 @@ def main() -> None:
             sides[name] = Side(pkg, Path(tmp) / name)
         gc.collect()
         gc.freeze()
+        if args.python_side:
+            python_side(sides, args.rounds, args.per_round)
+            return
         cost: dict[str, dict[str, list[float]]] = {n: {"record": [], "flush": []} for n in sides}
         for r in range(args.rounds + 1):  # round 0 warms up
             first = r * args.per_round
@@ -199,6 +249,32 @@ def main() -> None:
             totals[name] = total
             print(f"{name:8} {rec:14.1f} {fl:14.1f} {total:14.1f}")
         print(f"ratio this/against: {totals['this'] / totals['against']:.3f}")
+
+
+def python_side(sides: dict[str, Side], rounds: int, per_round: int) -> None:
+    """``--python-side``: each side's ``append_decisions`` on the same lists, SQLite taken out,
+    alternating; every value handed to SQLite compared between the sides."""
+    spent: dict[str, list[float]] = {n: [] for n in sides}
+    same = True
+    served = datetime.now(UTC)  # one time for both sides' lists: their values compare whole
+    for r in range(rounds + 1):  # round 0 warms up
+        lists = [
+            (rid(k), listed(k) | {"served_at": served})
+            for k in range(r * per_round, (r + 1) * per_round)
+        ]
+        bound = {}
+        for name in list(sides)[:: 1 if r % 2 == 0 else -1]:
+            cpu, bound[name] = sides[name].python_side(lists)
+            if r:
+                spent[name].append(cpu / per_round * 1e6)
+        same = same and bound["this"].bound == bound["against"].bound
+    print(f"every value handed to SQLite identical between the sides: {same}")
+    medians = {n: statistics.median(v) for n, v in spent.items()}
+    print(
+        "writer's step without SQLite, median CPU µs/list over "
+        f"{rounds} rounds of {per_round}: against {medians['against']:.2f}  this "
+        f"{medians['this']:.2f}  ratio {medians['this'] / medians['against']:.3f}"
+    )
 
 
 if __name__ == "__main__":
