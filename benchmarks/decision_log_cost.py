@@ -12,22 +12,30 @@ read back at the end and compared between the two sides.
     .venv/bin/python benchmarks/decision_log_cost.py --against /tmp/old-decisioncost/src
 
 ``--composition`` instead splits this checkout's writer step into building the rows, the INSERTs
-and the COMMIT, as served (``synchronous=FULL``, every index), with ``synchronous=NORMAL``, and
-without the two ``unit`` indexes: what the writer's CPU is made of.
+and the COMMIT, as served (``synchronous=FULL``, every index), with ``synchronous=NORMAL``,
+without the two ``unit`` indexes, and with each list one row, its items packed (``one_row``, a
+layout the readers do not have): what the writer's CPU is made of.
 
     .venv/bin/python benchmarks/decision_log_cost.py --composition
+
+``--python-side`` (with ``--against``) times each side's ``append_decisions`` with SQLite taken
+out (its transaction hands out a stand-in that takes the values): building the rows and laying
+out what the statements bind, the part of the writer's step that is Python (§56).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import json
 import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,6 +58,7 @@ class Side:
         config = mod(f"{pkg}.config", fromlist=["x"])
         sqlite = mod(f"{pkg}.store.sqlite", fromlist=["x"])
         metrics = mod(f"{pkg}.serving.metrics", fromlist=["x"])
+        self.decision = mod(f"{pkg}.decisions.record", fromlist=["x"]).decision
         self.store = sqlite.SQLiteStore(folder / "events.db")
         self.log = log_mod.DecisionLog(self.store, config.DecisionSettings(buffer_size=1_000_000))
         self.metrics = metrics.Metrics.create()
@@ -67,6 +76,41 @@ class Side:
         started = time.process_time()
         self.log.flush()
         return time.process_time() - started
+
+    def python_side(self, lists: list[tuple[str, dict[str, Any]]]) -> tuple[float, Binder]:
+        """CPU seconds of the store's ``append_decisions`` for ``lists`` with SQLite taken out:
+        its transaction hands out a ``Binder``, which takes the statements and their values."""
+        decisions = [self.decision(i, **kwargs) for i, kwargs in lists]
+        binder = Binder()
+        store = self.store
+        store._immediate = lambda: contextlib.nullcontext(binder)
+        try:
+            started = time.process_time()
+            store.append_decisions(decisions)
+            return time.process_time() - started, binder
+        finally:
+            del store._immediate
+
+
+class Binder:
+    """Stands in for the writer's SQLite connection (``--python-side``): takes each statement's
+    values as ``sqlite3`` would (every parameter set read), keeps them by table."""
+
+    total_changes = 0
+
+    def __init__(self) -> None:
+        self.bound: dict[str, list[Any]] = {}
+
+    def _take(self, sql: str, values: Any) -> None:
+        table = sql.split(" INTO ", 1)[1].split(" ", 1)[0]
+        self.bound.setdefault(table, []).extend(values)
+
+    def execute(self, sql: str, values: Any = ()) -> None:
+        self._take(sql, values)
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        for values in rows:
+            self._take(sql, values)
 
 
 def rid(k: int) -> str:
@@ -91,11 +135,19 @@ def listed(k: int) -> dict[str, Any]:
 
 def composition(variant: str, rounds: int, per_round: int) -> str:
     """Mean CPU µs per list of the writer step's three parts on a growing file (``variant``:
-    ``served``, ``normal`` or ``no_unit_indexes``), the first 10 rounds left out as warm-up."""
+    ``served``, ``normal``, ``no_unit_indexes`` or ``one_row``), the first 10 rounds left out as
+    warm-up. ``one_row`` is no layout of this checkout's: each list one ``decisions`` row with
+    its items packed in one more column (JSON) and no ``decision_items`` rows, what storing a
+    list would cost if the readers unpacked it (BENCHMARKS §56)."""
     from recsmith.decisions.record import decision
-    from recsmith.decisions.rows import decision_rows
+    from recsmith.decisions.rows import DECISION_COLUMNS, header_rows, item_columns
     from recsmith.store import sqlite
+    from recsmith.store.multirow import insert_columns
 
+    packed = (
+        f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}, items) "
+        f"VALUES ({', '.join('?' * (len(DECISION_COLUMNS) + 1))})"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite.SQLiteStore(Path(tmp) / "events.db")._conn()
         if variant == "normal":
@@ -103,16 +155,27 @@ def composition(variant: str, rounds: int, per_round: int) -> str:
         if variant == "no_unit_indexes":
             conn.execute("DROP INDEX decision_items_unit")
             conn.execute("DROP INDEX decisions_unit")
+        if variant == "one_row":
+            conn.execute("ALTER TABLE decisions ADD COLUMN items TEXT")
         parts: dict[str, list[float]] = {"rows": [], "insert": [], "commit": []}
         for r in range(rounds + 10):
             first = r * per_round
             lists = [decision(rid(k), **listed(k)) for k in range(first, first + per_round)]
             t0 = time.process_time()
-            heads, items = decision_rows(lists)
+            heads = header_rows(lists)
+            if variant == "one_row":
+                items = [
+                    json.dumps([d.item_ids, d.scores, d.sources, d.propensities]) for d in lists
+                ]
+            else:
+                columns = item_columns(lists)
             t1 = time.process_time()
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(sqlite._INSERT_DECISION, heads)
-            conn.executemany(sqlite._INSERT_DECISION_ITEM, items)
+            if variant == "one_row":
+                conn.executemany(packed, [(*h, i) for h, i in zip(heads, items, strict=True)])
+            else:
+                conn.executemany(sqlite._INSERT_DECISION, heads)
+                insert_columns(conn, sqlite._INSERT_DECISION_ITEMS, columns)
             t2 = time.process_time()
             conn.execute("COMMIT")
             t3 = time.process_time()
@@ -128,12 +191,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", type=Path, help="the other checkout's src")
     parser.add_argument("--composition", action="store_true", help="split the writer's step")
+    parser.add_argument(
+        "--python-side",
+        action="store_true",
+        help="the writer's step without SQLite: building and binding the rows (with --against)",
+    )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--per-round", type=int, default=1000, help="lists recorded per round")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     if args.composition:
-        for variant in ("served", "normal", "no_unit_indexes") * 2:
+        for variant in ("served", "normal", "no_unit_indexes", "one_row") * 2:
             print(composition(variant, args.rounds, args.per_round), flush=True)
         return
     if args.against is None:
@@ -147,6 +215,9 @@ def main() -> None:
             sides[name] = Side(pkg, Path(tmp) / name)
         gc.collect()
         gc.freeze()
+        if args.python_side:
+            python_side(sides, args.rounds, args.per_round)
+            return
         cost: dict[str, dict[str, list[float]]] = {n: {"record": [], "flush": []} for n in sides}
         for r in range(args.rounds + 1):  # round 0 warms up
             first = r * args.per_round
@@ -178,6 +249,32 @@ def main() -> None:
             totals[name] = total
             print(f"{name:8} {rec:14.1f} {fl:14.1f} {total:14.1f}")
         print(f"ratio this/against: {totals['this'] / totals['against']:.3f}")
+
+
+def python_side(sides: dict[str, Side], rounds: int, per_round: int) -> None:
+    """``--python-side``: each side's ``append_decisions`` on the same lists, SQLite taken out,
+    alternating; every value handed to SQLite compared between the sides."""
+    spent: dict[str, list[float]] = {n: [] for n in sides}
+    same = True
+    served = datetime.now(UTC)  # one time for both sides' lists: their values compare whole
+    for r in range(rounds + 1):  # round 0 warms up
+        lists = [
+            (rid(k), listed(k) | {"served_at": served})
+            for k in range(r * per_round, (r + 1) * per_round)
+        ]
+        bound = {}
+        for name in list(sides)[:: 1 if r % 2 == 0 else -1]:
+            cpu, bound[name] = sides[name].python_side(lists)
+            if r:
+                spent[name].append(cpu / per_round * 1e6)
+        same = same and bound["this"].bound == bound["against"].bound
+    print(f"every value handed to SQLite identical between the sides: {same}")
+    medians = {n: statistics.median(v) for n, v in spent.items()}
+    print(
+        "writer's step without SQLite, median CPU µs/list over "
+        f"{rounds} rounds of {per_round}: against {medians['against']:.2f}  this "
+        f"{medians['this']:.2f}  ratio {medians['this'] / medians['against']:.3f}"
+    )
 
 
 if __name__ == "__main__":

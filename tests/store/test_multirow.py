@@ -1,6 +1,6 @@
-"""``multirow.insert_many`` stores exactly what ``executemany`` of one row a statement stores:
+"""``multirow.insert_columns`` stores exactly what ``executemany`` of one row a statement stores:
 the same rows, values and types, conflicts skipped row by row, at every count around the
-statement size."""
+statement size; columns of unequal length store nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from recsmith.store.multirow import ROWS_PER_STATEMENT, insert_many
+from recsmith.store.multirow import ROWS_PER_STATEMENT, insert_columns
 
 _TABLE = "CREATE TABLE t (k TEXT, n INTEGER, x REAL, s TEXT, PRIMARY KEY (k, n)) WITHOUT ROWID"
 _HEAD = "INSERT OR IGNORE INTO t (k, n, x, s)"
@@ -29,10 +29,19 @@ def test_rows_stored_as_executemany_stores_them(count: int) -> None:
         conn.execute(_TABLE)
         conn.execute("INSERT INTO t VALUES ('r1', 1, -1.5, 'there before')")
     one.executemany(f"{_HEAD} VALUES (?, ?, ?, ?)", rows)
-    insert_many(many, _HEAD, rows, 4)
+    insert_columns(many, _HEAD, [[row[at] for row in rows] for at in range(4)])
     assert _stored(many) == _stored(one)
     assert many.total_changes == one.total_changes
     kept = {(k, n) for k, n, *_ in rows} | {("r1", 1)}
     assert len(_stored(many)) == len(kept)
     if count > 1:
         assert ("r1", 1, -1.5, "real", "there before", "text") in _stored(many)
+
+
+def test_columns_of_unequal_length_store_nothing() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(_TABLE)
+    columns = [["a", "b"], [1, 2], [0.5, 1.5], ["x"]]  # the last column is one value short
+    with pytest.raises(ValueError):
+        insert_columns(conn, _HEAD, columns)
+    assert _stored(conn) == []

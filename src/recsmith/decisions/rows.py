@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -157,42 +158,69 @@ def micros_of(decision: Decision) -> int:
 def decision_rows(
     decisions: Sequence[Decision],
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Header rows and item rows ready for parameterised INSERTs."""
-    heads: list[tuple[Any, ...]] = []
-    items: list[tuple[Any, ...]] = []
-    spelt: dict[tuple[str, ...], str] = {}  # a batch repeats a few source sets many times
-    for d in decisions:
-        us = micros_of(d)
-        heads.append(
-            (
-                d.recommendation_id,
-                us,
-                d.unit,
-                d.unit_kind,
-                d.route,
-                d.placement,
-                d.release,
-                d.experiment,
-                d.variant,
-                d.latency_ms,
-                d.assignment_propensity,
-                d.page_view,
-                d.arm,
-                d.arm_propensity,
-                context_text(d.arm_context),
-                len(d.item_ids),
-            )
+    """Header rows and item rows ready for parameterised INSERTs (``item_columns`` as rows)."""
+    return header_rows(decisions), list(zip(*item_columns(decisions), strict=True))
+
+
+def header_rows(decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
+    """One row of ``DECISION_COLUMNS`` per decision."""
+    return [
+        (
+            d.recommendation_id,
+            micros_of(d),
+            d.unit,
+            d.unit_kind,
+            d.route,
+            d.placement,
+            d.release,
+            d.experiment,
+            d.variant,
+            d.latency_ms,
+            d.assignment_propensity,
+            d.page_view,
+            d.arm,
+            d.arm_propensity,
+            context_text(d.arm_context),
+            len(d.item_ids),
         )
-        for src in d.sources:
-            if src not in spelt:
-                spelt[src] = json.dumps(list(src))
-        items.extend(
-            (d.recommendation_id, n + 1, item, score, spelt[src], p, d.unit, us)
-            for n, (item, score, src, p) in enumerate(
-                zip(d.item_ids, d.scores, d.sources, d.propensities, strict=True)
+        for d in decisions
+    ]
+
+
+def item_columns(decisions: Sequence[Decision]) -> tuple[list[Any], ...]:
+    """The item rows of ``decisions`` as columns, one list per ``ITEM_COLUMNS`` entry.
+
+    Columns, not rows: each is one ``chain`` over the lists' own tuples (or a value repeated for
+    a list's items) run in C, where a row is a tuple of eight built per item in Python; the
+    writer stores ten a served list (BENCHMARKS §56). A list whose scores, sources or
+    propensities do not match its items in number is refused (``ValueError``), not stored
+    shifted against another list's."""
+    sizes = [len(d.item_ids) for d in decisions]
+    for d, n in zip(decisions, sizes, strict=True):
+        if not len(d.scores) == len(d.sources) == len(d.propensities) == n:
+            raise ValueError(
+                f"decision {d.recommendation_id}: {n} items but {len(d.scores)} scores, "
+                f"{len(d.sources)} source lists and {len(d.propensities)} propensities"
             )
-        )
-    return heads, items
+    # a batch repeats a few source sets many times: each spelt once
+    spelt = {
+        src: json.dumps(list(src)) for src in set(chain.from_iterable(d.sources for d in decisions))
+    }
+
+    def each(values: Sequence[Any]) -> list[Any]:
+        """One value per list, repeated for each of its items."""
+        return list(chain.from_iterable(map(repeat, values, sizes)))
+
+    return (
+        each([d.recommendation_id for d in decisions]),
+        list(chain.from_iterable(range(1, n + 1) for n in sizes)),
+        list(chain.from_iterable(d.item_ids for d in decisions)),
+        list(chain.from_iterable(d.scores for d in decisions)),
+        list(map(spelt.__getitem__, chain.from_iterable(d.sources for d in decisions))),
+        list(chain.from_iterable(d.propensities for d in decisions)),
+        each([d.unit for d in decisions]),
+        each([micros_of(d) for d in decisions]),
+    )
 
 
 def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> Decision:

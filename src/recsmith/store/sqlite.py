@@ -85,7 +85,7 @@ from recsmith.store.erasure_sql import (
     unlink_alias_sql,
     upsert_mark_sql,
 )
-from recsmith.store.multirow import insert_many
+from recsmith.store.multirow import insert_columns
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -710,12 +710,12 @@ class SQLiteStore:
         """Idempotent on ``recommendation_id`` (a writer retrying after a failed commit)."""
         if not decisions:
             return 0
-        heads, items = rows.decision_rows(decisions)
+        heads, items = rows.header_rows(decisions), rows.item_columns(decisions)
         with self._immediate() as conn:
             before = conn.total_changes
             conn.executemany(_INSERT_DECISION, heads)
             added = conn.total_changes - before
-            insert_many(conn, _INSERT_DECISION_ITEMS, items, len(rows.ITEM_COLUMNS))
+            insert_columns(conn, _INSERT_DECISION_ITEMS, items)
         return added
 
     @guarded("read")
