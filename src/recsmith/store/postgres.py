@@ -693,8 +693,9 @@ class PostgresStore:
         heads, items = drows.decision_rows(decisions)
         with self._tx() as cur:
             cur.executemany(_INSERT_DECISION, heads)
+            added = cur.rowcount  # psycopg sums executemany's counts: a stored id adds 0
             cur.executemany(_INSERT_DECISION_ITEM, items)
-        return len(heads)
+        return added
 
     @guarded("read")
     def get_decision(self, recommendation_id: str) -> Decision | None:
