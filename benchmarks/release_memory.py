@@ -13,7 +13,8 @@ on fresh connections (``SO_REUSEPORT`` spreads them over the workers), and reads
 - RSS: resident pages, shared ones counted in full in every worker;
 - PSS: each resident page divided by the number of processes mapping it (sums to the real total);
 - USS: pages only this process maps (Private_Clean + Private_Dirty);
-- Anon: PSS of anonymous memory (the heap: copies no other process can share).
+- Anon: PSS of anonymous memory (the heap: copies no other process can share);
+- File: PSS of mapped files (the release's arrays, shared by the workers that read them).
 
 A mapped page that only one worker touched is Private_Clean in it (counted in its USS) although it
 is page cache that any later reader shares and the kernel can drop at any time: Anon is the
@@ -53,7 +54,7 @@ from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.format1 import DERIVED, downgrade_to_format1
 from recsmith.testing.ports import free_port
 
-FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Pss_Anon")
+FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Pss_Anon", "Pss_File")
 
 
 def build_release(users: int, items: int, factors: int, seen: int, out: Path) -> None:
@@ -183,13 +184,14 @@ def report(name: str, result: dict) -> None:
     for w in per:
         w["USS"] = w["Private_Clean"] + w["Private_Dirty"]
     print(f"{name}: ready in {result['ready_s']:.1f} s, {result['req_s']:.0f} req/s while measured")
-    print("  worker   RSS MiB   PSS MiB   USS MiB  Anon MiB")
+    columns = ("Rss", "Pss", "USS", "Pss_Anon", "Pss_File")
+    print("  worker   RSS MiB   PSS MiB   USS MiB  Anon MiB  File MiB")
     for i, w in enumerate(per):
-        print(f"  {i:>6} {w['Rss']:>9.0f} {w['Pss']:>9.0f} {w['USS']:>9.0f} {w['Pss_Anon']:>9.0f}")
-    total = {k: sum(w[k] for w in per) for k in ("Rss", "Pss", "USS", "Pss_Anon")}
+        print(f"  {i:>6}" + "".join(f" {w[c]:>9.0f}" for c in columns))
+    total = {c: sum(w[c] for w in per) for c in columns}
     print(
-        f"  {'total':>6} {total['Rss']:>9.0f} {total['Pss']:>9.0f} {total['USS']:>9.0f} "
-        f"{total['Pss_Anon']:>9.0f}   (supervisor: PSS {result['parent']['Pss']:.0f} MiB)"
+        f"  {'total':>6}" + "".join(f" {total[c]:>9.0f}" for c in columns)
+        + f"   (supervisor: PSS {result['parent']['Pss']:.0f} MiB)"
     )
 
 
