@@ -190,7 +190,8 @@ def report(name: str, result: dict) -> None:
         print(f"  {i:>6}" + "".join(f" {w[c]:>9.0f}" for c in columns))
     total = {c: sum(w[c] for w in per) for c in columns}
     print(
-        f"  {'total':>6}" + "".join(f" {total[c]:>9.0f}" for c in columns)
+        f"  {'total':>6}"
+        + "".join(f" {total[c]:>9.0f}" for c in columns)
         + f"   (supervisor: PSS {result['parent']['Pss']:.0f} MiB)"
     )
 

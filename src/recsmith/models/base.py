@@ -22,7 +22,7 @@ from recsmith.array_files import load_arrays, read_arrays, save_arrays
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
 from recsmith.models.derived import Derivation
-from recsmith.models.topk import TopK, bounded_top_k, entries_top_k, top_k
+from recsmith.models.topk import Kernel, TopK, bounded_top_k, entries_top_k, top_k
 from recsmith.sparse_rows import contains, csr_from_pairs, product_entries
 
 #: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
@@ -226,11 +226,7 @@ class Recommender(ABC):
         return self._chunked_top_k(len(items), block, k, bounded_top_k)
 
     def _chunked_top_k(
-        self,
-        n_rows: int,
-        block: Callable[[int, int], np.ndarray],
-        k: int,
-        kernel: Callable[[np.ndarray, int], TopK] = top_k,
+        self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int, kernel: Kernel = top_k
     ) -> TopK:
         """Top-k over rows scored chunk by chunk, so dense scores never exceed the memory bound.
         ``kernel``: ``top_k``, or ``bounded_top_k`` for the item lists (one row per request,

@@ -15,7 +15,7 @@ from scipy import sparse
 from recsmith.features.interactions import Interactions, decay_factors
 from recsmith.models.base import _CELLS_PER_CHUNK, ModelConfig, Recommender
 from recsmith.models.derived import Derivation
-from recsmith.models.topk import TopK, top_k
+from recsmith.models.topk import Kernel, TopK, top_k
 
 
 class PopularConfig(ModelConfig):
@@ -155,11 +155,7 @@ class Popular(Recommender):
             width = min(4 * width, len(order))
 
     def _chunked_top_k(
-        self,
-        n_rows: int,
-        block: Callable[[int, int], np.ndarray],
-        k: int,
-        kernel: Callable[[np.ndarray, int], TopK] = top_k,
+        self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int, kernel: Kernel = top_k
     ) -> TopK:
         """Top-k by exact rank (masked items stay at -inf), reported with the counts."""
         ranks = self._rank_scores()

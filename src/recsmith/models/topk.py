@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,10 @@ class TopK:
             raise ValueError(
                 f"TopK ids {self.ids.shape} and scores {self.scores.shape} must be equal 2-D"
             )
+
+
+#: A dense top-k: (scores [rows, columns], k) to each row's best ``k``.
+Kernel = Callable[[np.ndarray, int], TopK]
 
 
 def top_k(scores: np.ndarray, k: int) -> TopK:
@@ -87,7 +92,7 @@ def bounded_top_k(scores: np.ndarray, k: int) -> TopK:
 
 def _sorted_top_k(scores: np.ndarray, k: int) -> TopK:
     """``bounded_top_k``'s lists by a stable sort of every row (NaN sorts last)."""
-    n_rows, n_cols = scores.shape
+    n_cols = scores.shape[1]
     k = max(k, 0)
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     best = np.take_along_axis(scores, order, 1).astype(np.float32)
