@@ -93,3 +93,25 @@ def test_a_short_row_lists_its_numbers_only() -> None:
     np.testing.assert_array_equal(got.ids, [[3, 1, 4, -1, -1, -1]])
     np.testing.assert_array_equal(got.scores[0, :3], [2.0, 1.0, 1.0])
     assert np.isneginf(got.scores[0, 3:]).all()
+
+
+def test_a_row_whose_few_neighbours_share_a_group_lists_them_all() -> None:
+    """A sparse model's row: five listable entries, all in group 7 of 1,024 (columns 7, 1031,
+    2055, 3079, 4103), -inf elsewhere; ``k`` = 10 lists the five by score, then padding."""
+    scores = np.full((1, 5 * BOUND_GROUPS), -np.inf, np.float32)
+    scores[0, [7, 1031, 2055, 3079, 4103]] = [0.2, 0.9, 0.2, 0.5, 0.1]
+    got = bounded_top_k(scores, 10)
+    np.testing.assert_array_equal(got.ids, [[1031, 3079, 7, 2055, 4103, -1, -1, -1, -1, -1]])
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_scores_of_another_precision_rank_in_it(k: int) -> None:
+    """float64 scores (user-kNN's item lists) are ranked by their float64 values, not by what
+    they round to in float32: 2 + 2⁻³⁰ (column 50) above 2 (column 40), though both are 2.0
+    in float32, where the lower index would come first."""
+    rng = np.random.default_rng(9)
+    scores = rng.random((2, 3 * BOUND_GROUPS))
+    scores[:, 40], scores[:, 50] = 2.0, 2.0 + 2.0**-30
+    got = bounded_top_k(scores, k)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(got.ids, order)
