@@ -13,7 +13,8 @@ on fresh connections (``SO_REUSEPORT`` spreads them over the workers), and reads
 - RSS: resident pages, shared ones counted in full in every worker;
 - PSS: each resident page divided by the number of processes mapping it (sums to the real total);
 - USS: pages only this process maps (Private_Clean + Private_Dirty);
-- Anon: PSS of anonymous memory (the heap: copies no other process can share).
+- Anon: PSS of anonymous memory (the heap: copies no other process can share);
+- File: PSS of mapped files (the release's arrays, shared by the workers that read them).
 
 A mapped page that only one worker touched is Private_Clean in it (counted in its USS) although it
 is page cache that any later reader shares and the kernel can drop at any time: Anon is the
@@ -21,6 +22,10 @@ figure that cannot be shared or dropped. The formats are measured one after the 
 run, ``--rounds`` times, interleaved.
 
     .venv/bin/python benchmarks/release_memory.py --users 1000000 --items 300000 --workers 4
+
+``--similar N`` adds N similar-item requests, which map the unit item vectors a release carries
+(``derived/``) or, from a release without them, derive each worker's own copy: that release is
+measured too.
 """
 
 from __future__ import annotations
@@ -46,10 +51,10 @@ from recsmith.ids import IdMap
 from recsmith.models.als import ALSConfig, ImplicitALS
 from recsmith.models.popularity import Popular, PopularConfig
 from recsmith.store.sqlite import SQLiteStore
-from recsmith.testing.format1 import downgrade_to_format1
+from recsmith.testing.format1 import DERIVED, downgrade_to_format1
 from recsmith.testing.ports import free_port
 
-FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Pss_Anon")
+FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Pss_Anon", "Pss_File")
 
 
 def build_release(users: int, items: int, factors: int, seen: int, out: Path) -> None:
@@ -103,15 +108,14 @@ def workers_of(pid: int) -> list[int]:
     return found
 
 
-def drive(base: str, users: int, requests: int, threads: int = 4) -> float:
-    """``requests`` GETs for random known users, each on a new connection; returns req/s."""
-    rng = np.random.default_rng(1)
-    picks = rng.integers(0, users, requests)
+def drive(base: str, paths: list[str], threads: int = 4) -> float:
+    """GETs of ``paths``, each on a new connection; returns req/s."""
+    picks = np.asarray(paths, dtype=object)
     errors: list[str] = []
 
     def client(part: np.ndarray) -> None:
-        for u in part:
-            r = httpx.get(f"{base}/v1/users/u{u}/recommendations?k=10", timeout=60)
+        for path in part:
+            r = httpx.get(f"{base}{path}", timeout=60)
             if r.status_code != 200:
                 errors.append(r.text[:200])
 
@@ -123,10 +127,20 @@ def drive(base: str, users: int, requests: int, threads: int = 4) -> float:
         t.join()
     if errors:
         raise SystemExit(f"{len(errors)} requests failed, first: {errors[0]}")
-    return requests / (time.perf_counter() - started)
+    return len(picks) / (time.perf_counter() - started)
 
 
-def measure(release: Path, store: str, workers: int, users: int, requests: int) -> dict:
+def asked(users: int, items: int, requests: int, similar: int) -> list[str]:
+    """``requests`` recommendation GETs for random known users, then ``similar`` GETs of
+    random items' similar lists (their unit item vectors: each worker's own copy when the
+    release does not carry them, BENCHMARKS §57)."""
+    rng = np.random.default_rng(1)
+    return [f"/v1/users/u{u}/recommendations?k=10" for u in rng.integers(0, users, requests)] + [
+        f"/v1/items/i{i}/similar?k=10" for i in rng.integers(0, items, similar)
+    ]
+
+
+def measure(release: Path, store: str, workers: int, paths: list[str]) -> dict:
     port = free_port()
     env = {**os.environ, "RECSMITH_SERVING__REQUIRE_KEYS": "false"}
     command = [sys.executable, "-m", "recsmith", "-q", "serve", "--model-dir", str(release)]
@@ -143,7 +157,7 @@ def measure(release: Path, store: str, workers: int, users: int, requests: int) 
         for _ in range(10 * workers):
             httpx.get(f"{base}/health/ready", timeout=60)
         ready_s = time.perf_counter() - started
-        rate = drive(base, users, requests)
+        rate = drive(base, paths)
         time.sleep(1)
         pids = workers_of(proc.pid)
         per = [rollup(pid) for pid in pids]
@@ -170,13 +184,15 @@ def report(name: str, result: dict) -> None:
     for w in per:
         w["USS"] = w["Private_Clean"] + w["Private_Dirty"]
     print(f"{name}: ready in {result['ready_s']:.1f} s, {result['req_s']:.0f} req/s while measured")
-    print("  worker   RSS MiB   PSS MiB   USS MiB  Anon MiB")
+    columns = ("Rss", "Pss", "USS", "Pss_Anon", "Pss_File")
+    print("  worker   RSS MiB   PSS MiB   USS MiB  Anon MiB  File MiB")
     for i, w in enumerate(per):
-        print(f"  {i:>6} {w['Rss']:>9.0f} {w['Pss']:>9.0f} {w['USS']:>9.0f} {w['Pss_Anon']:>9.0f}")
-    total = {k: sum(w[k] for w in per) for k in ("Rss", "Pss", "USS", "Pss_Anon")}
+        print(f"  {i:>6}" + "".join(f" {w[c]:>9.0f}" for c in columns))
+    total = {c: sum(w[c] for w in per) for c in columns}
     print(
-        f"  {'total':>6} {total['Rss']:>9.0f} {total['Pss']:>9.0f} {total['USS']:>9.0f} "
-        f"{total['Pss_Anon']:>9.0f}   (supervisor: PSS {result['parent']['Pss']:.0f} MiB)"
+        f"  {'total':>6}"
+        + "".join(f" {total[c]:>9.0f}" for c in columns)
+        + f"   (supervisor: PSS {result['parent']['Pss']:.0f} MiB)"
     )
 
 
@@ -188,6 +204,13 @@ def main() -> None:
     parser.add_argument("--seen", type=int, default=20, help="training items per user")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument(
+        "--similar",
+        type=int,
+        default=0,
+        help="similar-item requests after them; with any, format 2 is also measured without "
+        "the derived arrays (a release written before they were: BENCHMARKS §57)",
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the releases here")
     args = parser.parse_args()
@@ -202,6 +225,14 @@ def main() -> None:
     if not f1.is_dir():
         shutil.copytree(f2, f1)
         downgrade_to_format1(f1)
+    variants = [("format 1 (.npz)", f1), ("format 2 (.npy, mapped)", f2)]
+    if args.similar:
+        underived = work / "format2-underived"
+        if not underived.is_dir():
+            shutil.copytree(f2, underived)
+            for directory in sorted(underived.rglob(DERIVED)):
+                shutil.rmtree(directory)
+        variants.insert(1, ("format 2 without derived/ (before §57)", underived))
     print(
         f"release: {args.users:,} users x {args.items:,} items, {args.factors} factors, "
         f"{args.seen} seen items per user; on disk format 1 {_size_mib(f1):.0f} MiB, "
@@ -210,9 +241,10 @@ def main() -> None:
     )
     store = f"sqlite:///{work / 'store.sqlite'}"
     SQLiteStore(work / "store.sqlite").close()
+    paths = asked(args.users, args.items, args.requests, args.similar)
     for _ in range(args.rounds):
-        for name, release in (("format 1 (.npz)", f1), ("format 2 (.npy, mapped)", f2)):
-            report(name, measure(release, store, args.workers, args.users, args.requests))
+        for name, release in variants:
+            report(name, measure(release, store, args.workers, paths))
             print(f"load average: {os.getloadavg()}", flush=True)
     if args.workdir is None:
         shutil.rmtree(work)

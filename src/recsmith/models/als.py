@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from recsmith.features.interactions import Interactions
 from recsmith.ids import IdMap, sort_order
 from recsmith.models.base import ModelConfig, Recommender
-from recsmith.models.derived import derived
+from recsmith.models.derived import Derivation
 
 
 class ALSConfig(ModelConfig):
@@ -38,9 +38,22 @@ class ALSConfig(ModelConfig):
     num_threads: int = Field(0, ge=0, description="0 = all cores")
 
 
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` scaled to unit length (cosine similarity as an inner product): normalising
+    the whole catalogue costs more than one item's scores, so ``_item_scores`` keeps it
+    (``derived``) rather than redoing it on every ``/similar`` request (issue #19)."""
+    norms = np.linalg.norm(vectors, axis=1) + 1e-12
+    return vectors / norms[:, None]
+
+
+#: The item vectors at unit length, kept once per fitted factors and written into the release.
+_UNIT_ITEMS = Derivation("unit_items", lambda model: model.item_factors_, _unit_rows)
+
+
 class FactorModel(Recommender):
     """Shared scoring of matrix-factorisation models: users and items as dense factor vectors."""
 
+    derivations = (_UNIT_ITEMS,)
     user_factors_: np.ndarray
     item_factors_: np.ndarray
 
@@ -56,7 +69,7 @@ class FactorModel(Recommender):
         return self.user_factors_, self.item_factors_
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
-        unit = derived(self, "_unit_of", self.item_factors_, _unit_rows)
+        unit = _UNIT_ITEMS.of(self)
         return unit[items] @ unit.T
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -102,11 +115,3 @@ class ImplicitALS(FactorModel):
 
         self._fit_implicit(AlternatingLeastSquares, data, progress, **self.config.model_dump())
         return self
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """``vectors`` scaled to unit length (cosine similarity as an inner product): normalising
-    the whole catalogue costs more than one item's scores, so ``_item_scores`` keeps it
-    (``derived``) rather than redoing it on every ``/similar`` request (issue #19)."""
-    norms = np.linalg.norm(vectors, axis=1) + 1e-12
-    return vectors / norms[:, None]

@@ -18,10 +18,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 
-from recsmith.array_files import read_arrays, save_arrays
+from recsmith.array_files import load_arrays, read_arrays, save_arrays
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
-from recsmith.models.topk import TopK, entries_top_k, top_k
+from recsmith.models.derived import Derivation
+from recsmith.models.topk import Kernel, TopK, bounded_top_k, entries_top_k, top_k
 from recsmith.sparse_rows import contains, csr_from_pairs, product_entries
 
 #: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
@@ -42,6 +43,10 @@ class Recommender(ABC):
     #: Fits on ``Interactions.profiles`` (user properties): callers load them only for such a
     #: model, and every path that fits one (train, evaluate, tune, retrain) must pass them.
     uses_profiles: ClassVar[bool] = False
+    #: What serving derives from the fitted arrays (unit item vectors, popularity's order),
+    #: written into the release by ``save`` and mapped by ``load``: one copy in the page cache
+    #: for every worker, where each derived its own.
+    derivations: ClassVar[tuple[Derivation, ...]] = ()
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:
@@ -218,12 +223,16 @@ class Recommender(ABC):
             scores[np.arange(stop - start), items[start:stop]] = -np.inf
             return scores
 
-        return self._chunked_top_k(len(items), block, k)
+        return self._chunked_top_k(len(items), block, k, bounded_top_k)
 
-    def _chunked_top_k(self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int) -> TopK:
-        """Top-k over rows scored chunk by chunk, so dense scores never exceed the memory bound."""
+    def _chunked_top_k(
+        self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int, kernel: Kernel = top_k
+    ) -> TopK:
+        """Top-k over rows scored chunk by chunk, so dense scores never exceed the memory bound.
+        ``kernel``: ``top_k``, or ``bounded_top_k`` for the item lists (one row per request,
+        ties by index)."""
         chunk = max(1, _CELLS_PER_CHUNK // max(self.n_items, 1))
-        parts = [top_k(block(s, min(s + chunk, n_rows)), k) for s in range(0, n_rows, chunk)]
+        parts = [kernel(block(s, min(s + chunk, n_rows)), k) for s in range(0, n_rows, chunk)]
         if not parts:
             return top_k(np.zeros((0, self.n_items), np.float32), k)
         return TopK(np.vstack([p.ids for p in parts]), np.vstack([p.scores for p in parts]))
@@ -238,6 +247,8 @@ class Recommender(ABC):
             json.dumps({"name": self.name, "config": self.get_params()}, indent=2) + "\n"
         )
         save_arrays(path / "arrays", self._arrays())
+        if self.derivations:
+            save_arrays(path / "derived", {d.name: d.of(self) for d in self.derivations})
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -245,7 +256,13 @@ class Recommender(ABC):
         if meta["name"] != cls.name:
             raise ValueError(f"{path} holds a {meta['name']!r} model, not {cls.name!r}")
         arrays = read_arrays(path / "arrays", path / "model.npz")  # format 2 mapped, or 1
-        return cls.from_arrays(cls.Config(**meta["config"]), arrays)
+        model = cls.from_arrays(cls.Config(**meta["config"]), arrays)
+        if cls.derivations and (path / "derived").is_dir():  # a release written before has none
+            kept = load_arrays(path / "derived")
+            for derivation in cls.derivations:  # in order: one may derive from another
+                if derivation.name in kept:
+                    derivation.adopt(model, kept[derivation.name])
+        return model
 
     @classmethod
     def from_arrays(cls, config: ModelConfig, arrays: dict[str, np.ndarray]) -> Self:

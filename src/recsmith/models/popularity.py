@@ -14,8 +14,8 @@ from scipy import sparse
 
 from recsmith.features.interactions import Interactions, decay_factors
 from recsmith.models.base import _CELLS_PER_CHUNK, ModelConfig, Recommender
-from recsmith.models.derived import derived
-from recsmith.models.topk import TopK
+from recsmith.models.derived import Derivation
+from recsmith.models.topk import Kernel, TopK, top_k
 
 
 class PopularConfig(ModelConfig):
@@ -26,6 +26,24 @@ class PopularConfig(ModelConfig):
 
 class TrendingConfig(PopularConfig):
     half_life_days: float | None = Field(7.0, gt=0)
+
+
+def _best_first(scores: np.ndarray) -> np.ndarray:
+    """Item indices by score from high to low, ties by lower index first."""
+    return np.argsort(-scores, kind="stable")
+
+
+def _inverse(order: np.ndarray) -> np.ndarray:
+    """Each item's position in ``order``."""
+    positions = np.empty(len(order), np.int64)
+    positions[order] = np.arange(len(order))
+    return positions
+
+
+#: Popularity's order of the items and each item's place in it: derived once per fitted scores
+#: and written into the release (``Derivation``); the positions from the order, so after it.
+_ORDER = Derivation("order", lambda model: model.item_scores_, _best_first)
+_POSITIONS = Derivation("positions", lambda model: model._order(), _inverse)
 
 
 class Popular(Recommender):
@@ -39,6 +57,7 @@ class Popular(Recommender):
     name = "popular"
     Config = PopularConfig
     config: PopularConfig
+    derivations = (_ORDER, _POSITIONS)
     item_scores_: np.ndarray
 
     def fit(self, data: Interactions) -> Self:
@@ -53,19 +72,11 @@ class Popular(Recommender):
     def _order(self) -> np.ndarray:
         """Item indices best first, ties by lower index first: the one order of every list,
         sorted once per fitted scores (``derived``), not on every request (issue #19)."""
-        return derived(
-            self, "_order_of", self.item_scores_, lambda s: np.argsort(-s, kind="stable")
-        )
+        return _ORDER.of(self)
 
     def _positions(self) -> np.ndarray:
         """Each item's position in ``_order`` (0 for the best item)."""
-
-        def inverse(order: np.ndarray) -> np.ndarray:
-            positions = np.empty(len(order), np.int64)
-            positions[order] = np.arange(len(order))
-            return positions
-
-        return derived(self, "_positions_of", self._order(), inverse)
+        return _POSITIONS.of(self)
 
     def _rank_scores(self) -> np.ndarray:
         """n_items for the best item down to 1 for the last, ties by lower index first: distinct
@@ -143,14 +154,16 @@ class Popular(Recommender):
                 return at[:n]
             width = min(4 * width, len(order))
 
-    def _chunked_top_k(self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int) -> TopK:
+    def _chunked_top_k(
+        self, n_rows: int, block: Callable[[int, int], np.ndarray], k: int, kernel: Kernel = top_k
+    ) -> TopK:
         """Top-k by exact rank (masked items stay at -inf), reported with the counts."""
         ranks = self._rank_scores()
 
         def ranked(start: int, stop: int) -> np.ndarray:
             return np.where(np.isneginf(block(start, stop)), -np.inf, ranks)
 
-        top = super()._chunked_top_k(n_rows, ranked, k)
+        top = super()._chunked_top_k(n_rows, ranked, k, kernel)
         found = top.ids >= 0
         scores = np.where(found, self.item_scores_[np.where(found, top.ids, 0)], -np.inf)
         return TopK(top.ids, scores.astype(np.float32))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,10 @@ class TopK:
             raise ValueError(
                 f"TopK ids {self.ids.shape} and scores {self.scores.shape} must be equal 2-D"
             )
+
+
+#: A dense top-k: (scores [rows, columns], k) to each row's best ``k``.
+Kernel = Callable[[np.ndarray, int], TopK]
 
 
 def top_k(scores: np.ndarray, k: int) -> TopK:
@@ -47,6 +52,64 @@ def top_k(scores: np.ndarray, k: int) -> TopK:
     if k_eff < k:
         ids = np.pad(ids, ((0, 0), (0, k - k_eff)), constant_values=-1)
         best = np.pad(best, ((0, 0), (0, k - k_eff)), constant_values=-np.inf)
+    return TopK(ids, best)
+
+
+#: Column groups of ``bounded_top_k`` (at least; ``4 k`` for a larger ``k``): the maxima of
+#: 1,024 groups cost one pass over a row in contiguous ``np.maximum`` steps, their partition
+#: next to nothing.
+BOUND_GROUPS = 1024
+
+
+def bounded_top_k(scores: np.ndarray, k: int) -> TopK:
+    """Top ``k`` columns of each row of float32 ``scores``, best first, ties lower index first,
+    NaN and -inf never listed (-1 padded): ``top_k``'s lists with a tie rule, found without
+    ``argpartition`` over every column — 0.14 against 0.42 ms for one row of 100,000 (an
+    ``/similar`` request's cosines, issue #19).
+
+    The columns fall into groups (column mod the group count); the ``k``-th largest group
+    maximum of a row is a bound that at least ``k`` of its entries reach (one in each of those
+    groups), so every entry of the row's top ``k`` does. Only the entries at or above it (about
+    ``k`` of them) are sorted, by score, then column; a row whose listable entries lie in fewer
+    than ``k`` groups (a sparse model's few neighbours) sorts all of them. Rows shorter than
+    two entries per group, or holding +inf, get a stable sort of the whole row
+    (``_sorted_top_k``); scores of another dtype, ``top_k`` (ordered in their own precision, as
+    before, ties as argpartition leaves them)."""
+    if scores.dtype != np.float32:
+        return top_k(scores, k)
+    n_rows, n_cols = scores.shape
+    groups = max(BOUND_GROUPS, 4 * k)
+    depth = n_cols // groups
+    if k <= 0 or depth < 2:
+        return _sorted_top_k(scores, k)
+    scores = np.ascontiguousarray(scores)
+    group_max = scores[:, : depth * groups].reshape(n_rows, depth, groups).max(axis=1)
+    bound = -np.partition(-group_max, k - 1, axis=1)[:, k - 1]
+    # -inf: fewer than k groups hold a listable entry, so all of them (the least float on)
+    # are candidates; NaN (most groups hold a NaN) stays NaN
+    bound = np.maximum(bound, np.finfo(np.float32).min)
+    if np.isnan(bound).any():
+        return _sorted_top_k(scores, k)
+    at = np.flatnonzero(scores >= bound[:, None])  # np.nonzero of the 2-D mask costs 8× more
+    values = scores.reshape(-1)[at]
+    if np.isposinf(values).any():  # ``entries_top_k`` lists finite entries only
+        return _sorted_top_k(scores, k)
+    rows, cols = np.divmod(at, n_cols)
+    return entries_top_k(n_rows, rows, cols, values, k)
+
+
+def _sorted_top_k(scores: np.ndarray, k: int) -> TopK:
+    """``bounded_top_k``'s lists by a stable sort of every row (NaN sorts last)."""
+    n_cols = scores.shape[1]
+    k = max(k, 0)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(scores, order, 1).astype(np.float32)
+    empty = np.isneginf(best) | np.isnan(best)
+    ids = np.where(empty, -1, order).astype(np.int32)
+    best[empty] = -np.inf
+    if n_cols < k:
+        ids = np.pad(ids, ((0, 0), (0, k - n_cols)), constant_values=-1)
+        best = np.pad(best, ((0, 0), (0, k - n_cols)), constant_values=-np.inf)
     return TopK(ids, best)
 
 

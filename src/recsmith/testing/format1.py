@@ -18,12 +18,16 @@ import numpy as np
 ARCHIVES = {"ids": "ids.npz", "seen": "seen.npz", "arrays": "model.npz", "pipeline": "pipeline.npz"}
 #: what format 2 added: the sort order of the ids, for lookups over the mapped ids
 NEW_IN_FORMAT2 = {"users_order.npy", "items_order.npy"}
+#: what releases carry since issue #19: arrays serving derives (``Recommender.derivations``)
+DERIVED = "derived"
 
 
 def downgrade_to_format1(release: Path) -> None:
     """Rewrite the release directory ``release`` in place in the format-1 layout."""
     for directory in sorted(release.rglob("*"), key=lambda p: -len(p.parts)):
-        if directory.is_dir() and directory.name in ARCHIVES and any(directory.glob("*.npy")):
+        if directory.is_dir() and directory.name == DERIVED:
+            shutil.rmtree(directory)
+        elif directory.is_dir() and directory.name in ARCHIVES and any(directory.glob("*.npy")):
             arrays = {
                 f.name.removesuffix(".npy"): np.load(f)
                 for f in directory.glob("*.npy")
