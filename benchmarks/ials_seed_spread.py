@@ -5,7 +5,8 @@
 ``bar_check``'s split and scoring (``pipeline_scored``) of ``default.toml`` with calibration, its
 iALS source given ``params.random_state = N`` for each seed (the file pins none; 42 is iALS's
 default, what ``bar_check`` itself runs). A seed is never to be chosen by these scores: the
-spread says how far apart two equally valid starts land (BENCHMARKS §49).
+spread says how far apart two equally valid starts land (BENCHMARKS §49). iALS averages
+``starts`` fits from seeds N, N+1, … (§58): keep the listed seeds that far apart.
 """
 
 from __future__ import annotations
