@@ -14,10 +14,11 @@ bit-identical factors, whatever their order and however many threads implicit ru
 and each item's solve is its own; measured identical at 1, 2 and 8 threads and under load).
 
 A start is still luck: over five seeds iALS alone spread 0.146–0.164 NDCG@10 on one ml-100k
-validation split, and the default pipeline 0.1761–0.1845 on ml-100k's test part (§49). So iALS
-fits ``starts`` times (3 by default) from consecutive seeds and serves the mean of their scores,
-brought back to ``factors`` columns (``averaged``): serving costs what one start did, training
-costs ``starts`` fits (BENCHMARKS §58).
+validation split (BENCHMARKS §58). With ``starts`` > 1 iALS fits that many times from
+consecutive seeds and serves the mean of their scores brought back to ``factors`` columns
+(``averaged``): serving costs what one start did, training ``starts`` fits. Alone it scored
+higher on four of five validation splits (§58); in the default pipeline it made calibration
+ship item-kNN alone instead of the fused order on ml-100k's validation part, so 1 is the default.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class ALSConfig(ModelConfig):
     random_state: int | None = 42
     num_threads: int = Field(0, ge=0, description="0 = all cores")
     starts: int = Field(
-        3, ge=1, description="fits from seeds random_state, +1, …; their scores averaged"
+        1, ge=1, description="fits from seeds random_state, +1, …; their scores averaged"
     )
 
 
