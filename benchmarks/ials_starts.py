@@ -12,31 +12,19 @@ that reason alone.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
-from bar_check import parts
-from calibration import calibration_line
+from ials_seed_spread import seeds_parser, split_of
 
-from recsmith.config import EventSettings
-from recsmith.evaluation.runner import evaluate_model, ground_truth
-from recsmith.features.interactions import Interactions
+from recsmith.evaluation.runner import evaluate_model
 
 K = 10
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--protocol", default="temporal:0.8")
-    parser.add_argument("--part", choices=("validation", "test"), default="validation")
-    parser.add_argument("--seeds", default="100,200,300,400,500")
+    parser = seeds_parser(__doc__, "100,200,300,400,500")
     parser.add_argument("--starts", default="1,3")
     args = parser.parse_args()
-    print(calibration_line(), flush=True)
-    split, _ = parts(args.dataset, args.protocol, args.part)
-    data = Interactions.from_events(split.train, dict(EventSettings().weights))
-    truth = ground_truth(data, split.test)
+    _, _, data, truth = split_of(args)
     print(f"{args.dataset} {args.protocol} {args.part}: {len(truth.user_ids):,} users", flush=True)
     for starts in map(int, args.starts.split(",")):
         scores, seconds = [], []
