@@ -17,7 +17,7 @@ A start is still luck: over five seeds iALS alone spread 0.146–0.164 NDCG@10 o
 validation split (BENCHMARKS §58). With ``starts`` > 1 iALS fits that many times from
 consecutive seeds and serves the mean of their scores brought back to ``factors`` columns
 (``averaged``): serving costs what one start did, training ``starts`` fits. Alone it scored
-higher on four of five validation splits (§58); in the default pipeline it made calibration
+higher on five of six validation splits (§58); in the default pipeline it made calibration
 ship item-kNN alone instead of the fused order on ml-100k's validation part, so 1 is the default.
 """
 
