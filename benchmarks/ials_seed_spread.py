@@ -5,7 +5,8 @@
 ``bar_check``'s split and scoring (``pipeline_scored``) of ``default.toml`` with calibration, its
 iALS source given ``params.random_state = N`` for each seed (the file pins none; 42 is iALS's
 default, what ``bar_check`` itself runs). A seed is never to be chosen by these scores: the
-spread says how far apart two equally valid starts land (BENCHMARKS §49).
+spread says how far apart two equally valid starts land (BENCHMARKS §49). iALS averages
+``starts`` fits from seeds N, N+1, … (§58): keep the listed seeds that far apart.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from calibrated_default import with_calibration
 from calibration import calibration_line
 
 from recsmith.config import EventSettings
-from recsmith.evaluation.runner import ground_truth
+from recsmith.evaluation.runner import GroundTruth, ground_truth
 from recsmith.evaluation.significance import bootstrap_ci
+from recsmith.evaluation.split import Split
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.config import PipelineConfig
 
@@ -35,17 +37,27 @@ def seeded(config: PipelineConfig, seed: int) -> PipelineConfig:
     return config.model_copy(update={"retrieval": retrieval})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def seeds_parser(doc: str, seeds: str) -> argparse.ArgumentParser:
+    """The options a run over iALS seeds on one split takes (this script's, ``ials_starts``')."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--protocol", default="temporal:0.8")
     parser.add_argument("--part", choices=("validation", "test"), default="validation")
-    parser.add_argument("--seeds", default="1,2,3")
-    args = parser.parse_args()
+    parser.add_argument("--seeds", default=seeds)
+    return parser
+
+
+def split_of(args: argparse.Namespace) -> tuple[Split, list, Interactions, GroundTruth]:
+    """The calibration line printed, then ``args``' split, catalogue, train matrix and truth."""
     print(calibration_line(), flush=True)
     split, items = parts(args.dataset, args.protocol, args.part)
     data = Interactions.from_events(split.train, dict(EventSettings().weights))
-    truth = ground_truth(data, split.test)
+    return split, items, data, ground_truth(data, split.test)
+
+
+def main() -> None:
+    args = seeds_parser(__doc__, "1,2,3").parse_args()
+    split, items, _, truth = split_of(args)
     for seed in map(int, args.seeds.split(",")):
         config = seeded(with_calibration(True), seed)
         pipeline, score = pipeline_scored("pipeline", config, split, items, truth)

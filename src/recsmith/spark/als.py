@@ -18,7 +18,9 @@ from recsmith.spark.interactions import SparkInteractions
 
 
 def fit_als(data: SparkInteractions, model: ImplicitALS) -> ImplicitALS:
-    config = model.config
+    """One MLlib fit: the release records ``starts = 1`` (MLlib's single start), not the
+    averaged starts the in-memory path fits."""
+    config = model.config.model_copy(update={"starts": 1})
     from pyspark.ml.recommendation import ALS
 
     als = ALS(
