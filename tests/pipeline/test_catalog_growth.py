@@ -176,3 +176,37 @@ def test_grown_content_equals_the_content_of_the_whole_catalogue(items: list[Ite
     got = (content.vectors @ content.vectors.T).toarray()
     np.testing.assert_allclose(got, (whole @ whole.T).toarray(), atol=1e-5)
     assert content.counts.shape[1] > CatalogContent.of(trained, ids).counts.shape[1]  # new words
+
+
+@pytest.mark.parametrize("primary", ["ials", "itemknn"])
+def test_a_trained_items_similar_list_without_interactions_comes_from_content_or_says_why(
+    events: pd.DataFrame, items: list[Item], primary: str
+) -> None:
+    """An item in the training catalogue that no event touched: the primary model has nothing on
+    it (zero iALS factors: every cosine exactly 0; an empty item-kNN row), so its "similar" list
+    would be the catalogue's first items in index order. It comes from content instead, or the
+    pipeline says why there is none."""
+    shoes = {it.item_id for it in items if it.categories == ["shoes"]}
+    idle = fresh("idle-shoe", categories=["shoes"], properties={}, text=None, created_at=None)
+    catalogue = [*items, idle]
+
+    def trained_with(*extra: dict[str, object]) -> Pipeline:
+        config = small_with(*extra)
+        sources = config.retrieval.sources
+        first = sources[0].model_copy(update={"model": primary})
+        config = config.model_copy(
+            update={
+                "retrieval": config.retrieval.model_copy(update={"sources": [first, *sources[1:]]})
+            }
+        )
+        return train_pipeline(config, events, dict(EventSettings().weights), items=catalogue)
+
+    plain = trained_with()
+    assert plain._trained_index("idle-shoe") is not None  # trained on, not added later
+    with pytest.raises(LookupError, match="no interactions"):
+        plain.similar_items("idle-shoe", 5)
+    seen = str(events["item_id"].iloc[0])
+    assert len(plain.similar_items(seen, 5)[0]) == 5  # an item with events keeps its list
+    with_content = trained_with({"name": "content", "model": "content", "quota": 10})
+    ids, scores = with_content.similar_items("idle-shoe", 5)
+    assert len(ids) == 5 and set(ids.tolist()) <= shoes and (scores > 0).all()

@@ -635,13 +635,20 @@ class Pipeline:
         neighbours when the pipeline keeps content vectors (a content source, or content
         similarity in re-ranking), else a LookupError saying why there is no list yet."""
         if self._trained_index(item_id) is not None:
-            return self._shown(lambda n: self.bundle.similar_items(item_id, n), k)
+            ids, scores = self._shown(lambda n: self.bundle.similar_items(item_id, n), k)
+            if not _without_signal(scores):
+                return ids, scores
+            why = (
+                f"item {item_id!r} had no interactions in what model {self.version} was trained on"
+            )
+        else:
+            why = f"item {item_id!r} was added after model {self.version} was trained"
         if self.content is None:
             raise LookupError(
-                f"item {item_id!r} was added after model {self.version} was trained, and this "
-                "pipeline has no content source to find similar items from its categories, tags "
-                "and text; its similar items appear after the next training (or add a source "
-                '[[retrieval.sources]] name = "content" model = "content" and retrain)'
+                f"{why}, and this pipeline has no content source to find similar items from its "
+                "categories, tags and text; its similar items appear after the next training that "
+                'sees events for it (or add a source [[retrieval.sources]] name = "content" '
+                'model = "content" and retrain)'
             )
         return self._shown(lambda n: self._content_neighbours(item_id, n), k)
 
@@ -688,3 +695,10 @@ class Pipeline:
         self, k: int, *, exclude: Collection[str] = ()
     ) -> tuple[np.ndarray, np.ndarray]:
         return self._shown(lambda n: self.bundle.popular_items(n, exclude=exclude), k)
+
+
+def _without_signal(scores: np.ndarray) -> bool:
+    """A neighbour list that says nothing: empty, or every score exactly 0 — what a model gives
+    an item it saw no interaction of (zero factors, an empty co-occurrence row), whose "nearest"
+    items would otherwise be the catalogue's first ones in index order."""
+    return len(scores) == 0 or not np.any(scores)
