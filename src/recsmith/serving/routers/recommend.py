@@ -678,7 +678,7 @@ def _top_list(
     "GET",
     response_model=SimilarResponse,
     summary="Items similar to an item",
-    responses=error_responses(401, 403, 404, 422, 503),
+    responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 def similar(
     request: Request,
@@ -688,7 +688,9 @@ def similar(
     k: K = 10,
     explain: ExplainList = False,
 ) -> SimilarResponse:
-    """The model's nearest items; 404 for an item the model was not trained on."""
+    """The model's nearest items; 404 for an item the deployment does not know; 409 saying why
+    when it has nothing to go on (an item without interactions or added after training, and no
+    content source to find neighbours by)."""
     if explain:
         _may_explain(request, runtime)
     response = _neighbours(
