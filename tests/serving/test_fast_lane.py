@@ -41,7 +41,13 @@ def _scope(method: str, path: str) -> dict[str, Any]:
 
 
 def _lanes(lane: FastLane) -> list[Any]:
-    return [x for groups in lane.index.by_count.values() for _, by in groups for v in by.values() for x in v]
+    return [
+        x
+        for groups in lane.index.by_count.values()
+        for _, by in groups
+        for v in by.values()
+        for x in v
+    ]
 
 
 def _example(path: str) -> str:
@@ -90,7 +96,9 @@ def test_every_indexed_route_gets_the_scope_the_router_gives(
         for method in sorted(entry.context.methods):
             seen: list[dict[str, Any]] = []
 
-            async def capture(scope: Any, receive: Any, send: Any) -> None:
+            async def capture(
+                scope: Any, receive: Any, send: Any, seen: list[dict[str, Any]] = seen
+            ) -> None:
                 seen.append(dict(scope, fastapi=dict(scope["fastapi"])))
 
             monkeypatch.setattr(route, "handle", capture)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 
 from fastapi import FastAPI
 from fastapi.routing import (  # private, as ``direct_route``'s: constraints.txt pins fastapi
@@ -40,6 +41,8 @@ from fastapi.routing import (  # private, as ``direct_route``'s: constraints.txt
 from fastapi.telemetry._api import _route_selected
 from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute, get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+_VERSION = attrgetter("_routes_version")  # an APIRouter's count of changes to its own routes
 
 #: A path's shape: one entry per ``/``-separated segment, the literal text or None for a segment
 #: holding a parameter; and whether its last parameter takes the rest of the path (``:path``).
@@ -128,14 +131,14 @@ class _Index:
     """The lanes by shape, and the route lists they were worked out from."""
 
     def __init__(self, router: APIRouter) -> None:
-        self.versions: list[tuple[APIRouter, int]] = [(router, router._routes_version)]
+        routers = [router]
         # per segment count: (positions of literal segments, {their texts: lanes in order})
         self.by_count: dict[int, list[tuple[tuple[int, ...], dict[tuple[str, ...], list[_Lane]]]]]
         self.by_count = {}
         earlier: list[_Earlier] = []
         for top in router.routes:
             if isinstance(top, _IncludedRouter):
-                self.versions += [(r, r._routes_version) for r in _routers(top)]
+                routers.extend(_routers(top))
                 for candidate in top.effective_candidates():
                     if isinstance(candidate, _EffectiveRouteContext) and isinstance(
                         candidate.original_route, APIRoute
@@ -144,6 +147,8 @@ class _Index:
                     earlier.extend(_flat(candidate))
             else:
                 earlier.extend(_flat(top))
+        self.routers = tuple(routers)
+        self.versions = tuple(map(_VERSION, routers))
 
     def _add(self, lane: _Lane, earlier: list[_Earlier]) -> None:
         shape = shape_of(lane.context.path)
@@ -161,12 +166,15 @@ class _Index:
         groups.append((literal, {key: [lane]}))
 
     def current(self) -> bool:
-        return all(router._routes_version == version for router, version in self.versions)
+        return tuple(map(_VERSION, self.routers)) == self.versions
 
-    def lanes(self, path: str) -> Iterator[_Lane]:
+    def lanes(self, path: str) -> list[_Lane]:
+        """The indexed routes a path's literal segments name, in the router's order."""
         segments = path.split("/")
+        found: list[_Lane] = []
         for positions, lanes in self.by_count.get(len(segments), ()):
-            yield from lanes.get(tuple([segments[i] for i in positions]), ())
+            found += lanes.get(tuple([segments[i] for i in positions]), ())
+        return found
 
 
 class FastLane:
