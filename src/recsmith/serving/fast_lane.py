@@ -168,13 +168,13 @@ class _Index:
     def current(self) -> bool:
         return tuple(map(_VERSION, self.routers)) == self.versions
 
-    def lanes(self, path: str) -> list[_Lane]:
-        """The indexed routes a path's literal segments name, in the router's order."""
+    def lanes(self, path: str) -> Iterator[list[_Lane]]:
+        """The indexed routes a path's literal segments name, a group at a time."""
         segments = path.split("/")
-        found: list[_Lane] = []
         for positions, lanes in self.by_count.get(len(segments), ()):
-            found += lanes.get(tuple([segments[i] for i in positions]), ())
-        return found
+            found = lanes.get(tuple([segments[i] for i in positions]))
+            if found is not None:
+                yield found
 
 
 class FastLane:
@@ -189,11 +189,14 @@ class FastLane:
         if scope["type"] == "http":
             if not self.index.current():
                 self.index = _Index(self.router)
-            for lane in self.index.lanes(get_route_path(scope)):
-                match, child_scope = lane.context.matches(scope)
-                if match is Match.FULL:
-                    await self._hand_over(lane, child_scope, scope, receive, send)
-                    return
+            # at most one indexed route matches a request in full (two that could would
+            # overlap, and the later one is not indexed), so the first found is the scan's
+            for lanes in self.index.lanes(get_route_path(scope)):
+                for lane in lanes:
+                    match, child_scope = lane.context.matches(scope)
+                    if match is Match.FULL:
+                        await self._hand_over(lane, child_scope, scope, receive, send)
+                        return
         await self.app(scope, receive, send)
 
     async def _hand_over(
