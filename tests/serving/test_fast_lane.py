@@ -184,6 +184,8 @@ REQUESTS = [
     ("GET", "/v1/items/i1/similar?k=3", None, {}),
     ("GET", "/v1/popular?k=3", None, {}),
     ("GET", "/v1/users/u1/recommendations/", None, {}),  # not a route: the scan's 404
+    ("GET", "/openapi.json", None, {}),  # the published schema, through the index
+    ("GET", "/health/live", None, {}),
 ]
 
 
