@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import _IncludedRouter
+from fastapi.routing import APIRoute, _IncludedRouter
 from fastapi.testclient import TestClient
+from starlette.routing import Match
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
@@ -135,6 +136,23 @@ def test_the_index_follows_routes_added_to_an_earlier_router() -> None:
         assert client.get("/v1/things/special").json() == {"by": "second"}
         first.add_api_route("/v1/things/{x}", lambda x: {"by": "first", "x": x}, methods=["GET"])
         assert client.get("/v1/things/special").json() == {"by": "first", "x": "special"}
+
+
+def test_a_route_deciding_its_own_matches_is_left_to_the_scan() -> None:
+    """The index asks FastAPI's ``matches``; a route class with its own is asked by the scan."""
+
+    class OnlyOdd(APIRoute):
+        def matches(self, scope: Any) -> Any:
+            match, child = super().matches(scope)
+            odd = scope["path"].rsplit("/", 1)[-1] in ("1", "3")
+            return (match, child) if odd else (Match.NONE, {})
+
+    odd = APIRouter(route_class=OnlyOdd)
+    odd.add_api_route("/v1/n/{n}", lambda n: {"odd": n}, methods=["GET"])
+    with TestClient(_app(odd)) as client:
+        assert _lanes(client.app.router.middleware_stack) == []
+        assert client.get("/v1/n/3").json() == {"odd": "3"}
+        assert client.get("/v1/n/2").status_code == 404
 
 
 @pytest.fixture

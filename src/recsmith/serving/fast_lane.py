@@ -13,11 +13,12 @@ the router would have set (``router``, ``route``, ``endpoint``, ``path_params``,
 ``fastapi`` scope entry: included router, effective route, form limits), by FastAPI's functions.
 
 A route is indexed only when no route before it in the router's order could match a request it
-matches (an earlier route with a compatible path shape and a shared method, or one whose shape is
-unknown, such as a mount or a nested router), since the scan gives a request to the first route
-that matches; every other request, and every request that no indexed route matches in full (a
-404, a 405, a redirect, a low-priority route), goes through the router as before. The index is
-rebuilt when a router before an indexed route (or the app's) changes its routes.
+matches (one with a compatible path shape, a mount taking every path under its prefix, and a
+shared method; one of a kind the index does not know counts as compatible), since the scan gives
+a request to the first route that matches; every other request, and every request that no
+indexed route matches in full (a 404, a 405, a redirect, a low-priority route), goes through the
+router as before; so do the requests of a route whose class decides its own ``matches``. The
+index is rebuilt when the app's router or any router included in it changes its routes.
 """
 
 from __future__ import annotations
@@ -140,8 +141,11 @@ class _Index:
             if isinstance(top, _IncludedRouter):
                 routers.extend(_routers(top))
                 for candidate in top.effective_candidates():
-                    if isinstance(candidate, _EffectiveRouteContext) and isinstance(
-                        candidate.original_route, APIRoute
+                    if (
+                        isinstance(candidate, _EffectiveRouteContext)
+                        and isinstance(candidate.original_route, APIRoute)
+                        # a route deciding its own matches is asked by the scan only
+                        and type(candidate.original_route).matches is APIRoute.matches
                     ):
                         self._add(_Lane(top, candidate), earlier)
                     earlier.extend(_flat(candidate))
