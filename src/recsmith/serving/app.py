@@ -43,7 +43,7 @@ from recsmith.monitoring.request_id import RequestIdMiddleware
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.sync import privacy_watchers
-from recsmith.serving import error_handlers, front_door, input_errors
+from recsmith.serving import error_handlers, fast_lane, front_door, input_errors
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
@@ -318,6 +318,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(console_routes.router)
     front_door.install(app)
+    fast_lane.install(app)  # after every route: it indexes them
     return app
 
 
