@@ -143,7 +143,7 @@ def test_each_route_publishes_what_its_fastapi_solved_twin_publishes(settings: S
         ),
         ("/v1/items/{item_id}/similar", "get"): (
             "Items similar to an item",
-            sorted([*codes, "404"]),
+            sorted([*codes, "404", "409"]),
             ["item_id", "k", "explain"],
             False,
             security,
