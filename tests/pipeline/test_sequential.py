@@ -98,11 +98,23 @@ def test_where_the_order_is_the_signal_sasrec_ships_and_serves() -> None:
     # = 0.815; the order names the successor
     assert ndcg["ease"] < 0.85 and ndcg["fused"] < 0.85
     assert ndcg["sasrec"] > 0.95
-    # SASRec alone beats the fused order beyond noise; with it in the fusion, more still
-    assert report["chosen"] == "fused+sasrec"
-    assert report["reason"].startswith("beats sasrec by")
     weights = {s.name: (s.model, s.weight) for s in chosen.config.retrieval.sources}
-    assert weights == {"ease": ("ease", 1.0), "ials": ("ials", 1.0), "sasrec": ("sasrec", 1.0)}
+    if ndcg["sasrec"] == 1.0:
+        # torch's CPU kernels differ between processors, and on some this small SASRec names
+        # every successor: then nothing can beat it, and the simpler choice ships alone (the
+        # configured sources kept at a tie-breaking weight)
+        assert report["chosen"] == "sasrec"
+        assert weights["sasrec"] == ("sasrec", 1.0)
+        assert weights["ease"][1] < 0.01 and weights["ials"][1] < 0.01
+    else:
+        # SASRec alone beats the fused order beyond noise; with it in the fusion, more still
+        assert report["chosen"] == "fused+sasrec"
+        assert report["reason"].startswith("beats sasrec by")
+        assert weights == {
+            "ease": ("ease", 1.0),
+            "ials": ("ials", 1.0),
+            "sasrec": ("sasrec", 1.0),
+        }
     assert not chosen.use_ranker
     # what ships serves the order: trained on every event, it names each walk's successor
     frame = cycle_walks()
