@@ -80,11 +80,13 @@ SHAPES = {
     "market": Shape(1300, 900, 10_000, "temporal",
                     datasets=("ml-100k", "ml-latest-small", "simulated")),
     "sparse": Shape(1300, 900, 5_000, "temporal"),
-    "dense": Shape(1300, 900, 30_000, "temporal"),
+    "dense": Shape(1300, 900, 30_000, "temporal", datasets=("ml-100k",)),  # ml-latest-small's
+    # 900 items hold fewer than 30k events: its "dense" sample would be its "market" one
     # long sequences, each user's last item against the whole catalogue
     "long": Shape(600, None, None, "last"),
-    # review-like: each user's latest 10 events, more users than items would hold for long ones
-    "short": Shape(1300, None, None, "last", per_user=10,
+    # review-like: each user's latest 10 events (500 users: fewer than every set holds, so a seed
+    # draws other users)
+    "short": Shape(500, None, None, "last", per_user=10,
                    datasets=("ml-100k", "ml-latest-small", "diginetica-sample")),
 }  # fmt: skip
 DEFAULT_SHAPES = "market,long"
