@@ -27,8 +27,8 @@ those shapes and at sparser / denser / shorter ones (``SHAPES``), several seeds 
    (over test users) of the pipeline's ratio to ``popular`` and to the best tuned peer.
 
 The sweep ends with the distribution of both ratios and the worst cases. The default (the
-marketplace shape, one seed, three sources) is three samples: 3-6 minutes on two shared cores at
-load 15-20, each sample's time mostly the pipeline's calibration; ``--seeds`` and ``--shapes``
+marketplace shape, one seed, three sources) is three samples: 72 s on two cores at load 1.7,
+several minutes at load 15-20 (mostly the pipeline's calibration); ``--seeds`` and ``--shapes``
 make it bigger. ``--keep DIR`` leaves each sample's files and model directories.
 """
 
