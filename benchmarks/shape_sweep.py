@@ -56,6 +56,8 @@ from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import default_pipeline_config
 from recsmith.simulate import simulate
 
 K = 10
@@ -315,6 +317,26 @@ PEERS: dict[str, tuple[Callable[[str, dict], Callable], str, list[dict]]] = {
 OWN = ["ease", "ials", "itemknn"]  # recsmith single sources of the default pipeline, defaults
 
 
+def configured_fusion(s: Split) -> dict[str, list[str]]:
+    """The default file's fused order as written — calibration and ranker off — trained in
+    process: what calibration chose against (``--configured``; a diagnosis, not what ships)."""
+    config = default_pipeline_config()
+    off = {"enabled": False}
+    config = config.model_copy(
+        update={
+            "calibration": config.calibration.model_copy(update=off),
+            "ranking": config.ranking.model_copy(update=off),
+        }
+    )
+    events = s.train.assign(event_id=None, context=None)
+    pipeline = train_pipeline(config, events, dict(EventSettings().weights))
+    top, _, _ = pipeline.top_k(np.array(s.users, dtype=object), K)
+    return {
+        u: list(pipeline.bundle.items.to_external(row[row >= 0]))
+        for u, row in zip(s.users, top.ids, strict=True)
+    }
+
+
 def tuned(s: Split, protocol: str) -> dict[str, tuple[np.ndarray, str]]:
     """Each peer's test NDCG@10 per user at its grid's best validation configuration."""
     inner = split(s.train, protocol)
@@ -344,7 +366,9 @@ class Row:
         return ratio_interval(self.scores["pipeline"], self.scores[other])
 
 
-def run_one(shape_name: str, dataset: str, seed: int, keep: Path | None) -> Row:
+def run_one(
+    shape_name: str, dataset: str, seed: int, keep: Path | None, configured: bool = False
+) -> Row:
     shape = SHAPES[shape_name]
     events = sample(events_of(dataset, seed), shape, seed)
     s = split(events, shape.protocol)
@@ -357,6 +381,8 @@ def run_one(shape_name: str, dataset: str, seed: int, keep: Path | None) -> Row:
         work.mkdir(parents=True, exist_ok=True)
         lists, said, seconds = shipped(s, work)
     scores = {name: ndcg_at_10(ls, s) for name, ls in lists.items()}
+    if configured:
+        scores["configured fusion (calibration off)"] = ndcg_at_10(configured_fusion(s), s)
     peers = tuned(s, shape.protocol)
     for peer, (per_user, params) in peers.items():
         scores[f"{peer} {params}"] = per_user
@@ -408,6 +434,11 @@ def main() -> None:
     parser.add_argument("--datasets", default="", help="only these (default: each shape's)")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--keep", type=Path, default=None, help="leave each sample's files here")
+    parser.add_argument(
+        "--configured",
+        action="store_true",
+        help="also score the file's fused order with calibration and ranker off",
+    )
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     print(calibration_line(), flush=True)
@@ -419,7 +450,7 @@ def main() -> None:
             if only and dataset not in only:
                 continue
             for seed in map(int, args.seeds.split(",")):
-                rows.append(run_one(shape, dataset, seed, args.keep))
+                rows.append(run_one(shape, dataset, seed, args.keep, args.configured))
                 report(rows[-1])
     summary(rows)
     print(f"\nTotal {time.perf_counter() - started:.0f} s.")
