@@ -1,0 +1,61 @@
+"""The sweep's own protocol and metric code (``benchmarks/shape_sweep.py``), against values worked
+out by hand: it stands in for the outside scorer of #15, so it must not lean on recsmith's."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import shape_sweep
+
+
+def frame(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
+    users, items, ts = zip(*rows, strict=True)
+    return pd.DataFrame({"user_id": users, "item_id": items, "ts": ts})
+
+
+def test_time_cut_holds_out_items_new_to_users_known_before_it() -> None:
+    # ts 1..10: the 0.8 quantile is 8.2, so ts 9 and 10 are the test part
+    events = frame([
+        ("a", "x", 1), ("a", "y", 2), ("b", "w", 3), ("e", "x", 4), ("e", "y", 5),
+        ("e", "z", 6), ("f", "x", 7), ("f", "q", 8), ("a", "z", 9), ("b", "w", 10),
+    ])  # fmt: skip
+    events.loc[len(events)] = ("c", "q", 10)  # c is new after the cut: not scored
+    s = shape_sweep.split(events, "temporal")
+    assert s.truth == {"a": {"z"}}  # b's w is not new to b
+    assert sorted(s.train["ts"]) == list(range(1, 9))
+
+
+def test_last_event_held_out_where_the_user_has_another_and_it_is_new() -> None:
+    events = frame([
+        ("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("d", "x", 5), ("d", "x", 6), ("e", "y", 7),
+    ])  # fmt: skip
+    s = shape_sweep.split(events, "last")
+    assert s.truth == {"a": {"z"}}
+    # a's z and d's second x leave the train part; e's only event stays
+    assert sorted(zip(s.train["user_id"], s.train["item_id"], strict=True)) == [
+        ("a", "x"), ("a", "y"), ("d", "x"), ("e", "y"),
+    ]  # fmt: skip
+
+
+def test_ndcg_drops_seen_items_without_refilling_and_scores_a_missing_list_zero() -> None:
+    events = frame([
+        ("a", "x", 1), ("a", "y", 2), ("a", "z", 3), ("b", "x", 4), ("b", "y", 5), ("b", "w", 6),
+        ("b", "v", 7),
+    ])  # fmt: skip
+    s = shape_sweep.split(events, "last")  # truth: a {z}, b {v}
+    lists = {"a": ["x", "q", "z"]}  # x is seen: dropped, so z ranks 2nd
+    got = shape_sweep.ndcg_at_10(lists, s)
+    assert got == pytest.approx([1 / np.log2(3), 0.0])
+
+
+def test_ratio_interval_of_equal_scores_is_one_and_of_doubled_scores_two() -> None:
+    a = np.array([0.0, 0.5, 1.0, 0.25])
+    assert shape_sweep.ratio_interval(a, a) == pytest.approx((1.0, 1.0, 1.0))
+    assert shape_sweep.ratio_interval(2 * a, a) == pytest.approx((2.0, 2.0, 2.0))
