@@ -203,10 +203,26 @@ def test_a_trained_items_similar_list_without_interactions_comes_from_content_or
 
     plain = trained_with()
     assert plain._trained_index("idle-shoe") is not None  # trained on, not added later
-    with pytest.raises(LookupError, match="no interactions"):
+    with pytest.raises(LookupError, match="no neighbours"):
         plain.similar_items("idle-shoe", 5)
     seen = str(events["item_id"].iloc[0])
     assert len(plain.similar_items(seen, 5)[0]) == 5  # an item with events keeps its list
     with_content = trained_with({"name": "content", "model": "content", "quota": 10})
     ids, scores = with_content.similar_items("idle-shoe", 5)
     assert len(ids) == 5 and set(ids.tolist()) <= shoes and (scores > 0).all()
+
+
+def test_an_item_whose_neighbours_are_all_unavailable_keeps_its_empty_list(
+    events: pd.DataFrame, items: list[Item]
+) -> None:
+    """Availability emptying a list is not "no signal": the item's answer stays the (empty)
+    available part of its list, not a 409 claiming the model has nothing on it."""
+    plain = train_pipeline(small_with(), events, dict(EventSettings().weights), items=items)
+    seen = str(events["item_id"].iloc[0])
+    neighbours, _ = plain.similar_items(seen, 10_000)
+    assert len(neighbours) > 0
+    hidden = plain.with_catalog(
+        [Item(item_id=str(i), available=False) for i in neighbours], stamp=1
+    )
+    ids, _ = hidden.similar_items(seen, 5)
+    assert ids.tolist() == []

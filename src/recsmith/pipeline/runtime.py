@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from recsmith.bundle import TIERS, Answer, BatchRecommendations, ModelBundle, shown
+from recsmith.bundle import (
+    TIERS,
+    Answer,
+    BatchRecommendations,
+    ModelBundle,
+    every_item_shown,
+    shown,
+)
 from recsmith.events.schema import Item
 from recsmith.explain.trace import Trace
 from recsmith.exploration.contextual import source_rows
@@ -636,10 +643,11 @@ class Pipeline:
         similarity in re-ranking), else a LookupError saying why there is no list yet."""
         if self._trained_index(item_id) is not None:
             ids, scores = self._shown(lambda n: self.bundle.similar_items(item_id, n), k)
-            if not _without_signal(scores):
-                return ids, scores
+            if not _without_signal(scores) or not self._lacks_neighbours(item_id):
+                return ids, scores  # a list, or one that availability alone emptied
             why = (
-                f"item {item_id!r} had no interactions in what model {self.version} was trained on"
+                f"item {item_id!r} has no neighbours in what model {self.version} learned (no "
+                "interactions with it, or none it shares with another item)"
             )
         else:
             why = f"item {item_id!r} was added after model {self.version} was trained"
@@ -651,6 +659,13 @@ class Pipeline:
                 'model = "content" and retrain)'
             )
         return self._shown(lambda n: self._content_neighbours(item_id, n), k)
+
+    def _lacks_neighbours(self, item_id: str) -> bool:
+        """Whether the primary model itself has nothing on the item, every item allowed: a list
+        that availability emptied or filled with zero scores is still the model's answer. Asked
+        only when the shown list looks empty of signal, so a served list pays nothing for it."""
+        with every_item_shown():
+            return _without_signal(self.bundle.similar_items(item_id, 1)[1])
 
     def _content_neighbours(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` items closest to the item by content (``CatalogContent.neighbours``)."""
