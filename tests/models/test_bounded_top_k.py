@@ -4,7 +4,8 @@ The oracle is a Python ranking per row (``_expected``): finite and +inf entries 
 high to low, ties lower index first, NaN and -inf never listed, padding past the row's entries.
 Rows are long enough for the bounded path (at least two entries per group) and not, full of
 ties straddling the k-th place (a handful of distinct values), with -inf runs, a few NaN or
-+inf, rows of NaN but for a few numbers (most groups' maxima NaN: the bound is NaN), and ``k`` from 0 to past the point where it hands over to ``top_k``.
++inf, rows of NaN but for a few numbers (most groups' maxima NaN: the bound is NaN), and ``k``
+from 0 to past the point where it hands over to ``top_k``.
 """
 
 import numpy as np

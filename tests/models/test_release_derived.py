@@ -62,7 +62,7 @@ def test_a_loaded_model_answers_from_the_release_copy(tmp_path: Path) -> None:
 @pytest.mark.parametrize("file", ["unit_items.npy", "unit_items.v2.npy"])
 def test_a_derived_file_of_another_version_is_derived_afresh(tmp_path: Path, file: str) -> None:
     """The file's version says which ``make`` wrote it: one written by another (a release from
-    before versions, or from a later ``_unit_rows``) is never answered from. Here it holds
+    before versions, or from a later ``unit_rows``) is never answered from. Here it holds
     another model's vectors, so answering from it would list that model's neighbours."""
     rng = np.random.default_rng(4)
     model, other = _als(rng), _als(rng)

@@ -157,4 +157,3 @@ def _columns(factors: np.ndarray, rank: int) -> np.ndarray:
     out = np.zeros((factors.shape[0], rank), dtype=np.float32)
     out[:, : factors.shape[1]] = factors
     return out
-

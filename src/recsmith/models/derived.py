@@ -43,9 +43,10 @@ def derived(
 class Derivation:
     """One array a model derives from a fitted array for serving, named so that a release can
     carry it: ``derived`` keeps it on the model, and ``Recommender.save`` writes it as
-    ``derived/<name>.v<version>.npy`` beside the fitted arrays. A worker that loads the release maps that
-    file, so every worker reads one copy in the page cache where each derived a private one
-    (the unit item vectors of a 300k-item, 64-factor model: 73 MiB per worker, issue #19).
+    ``derived/<name>.v<version>.npy`` beside the fitted arrays. A worker that loads the release
+    maps that file, so every worker reads one copy in the page cache where each derived a
+    private one (the unit item vectors of a 300k-item, 64-factor model: 73 MiB per worker,
+    issue #19).
     ``source`` is read from the model each time: a refit replaces it, and the release's copy,
     kept with the array it was written from, is then made again like any derived value."""
 
