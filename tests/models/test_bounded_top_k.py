@@ -4,7 +4,8 @@ The oracle is a Python ranking per row (``_expected``): finite and +inf entries 
 high to low, ties lower index first, NaN and -inf never listed, padding past the row's entries.
 Rows are long enough for the bounded path (at least two entries per group) and not, full of
 ties straddling the k-th place (a handful of distinct values), with -inf runs, a few NaN or
-+inf, and ``k`` from 0 to past the point where it hands over to ``top_k``.
++inf, rows of NaN but for a few numbers (most groups' maxima NaN: the bound is NaN), and ``k``
+from 0 to past the point where it hands over to ``top_k``.
 """
 
 import numpy as np
@@ -36,6 +37,10 @@ def _row(rng: np.random.Generator, n_cols: int, kind: str) -> np.ndarray:
     if kind == "odd":  # NaN never listed; +inf first (a row of ``top_k``'s)
         row[rng.integers(0, n_cols, 3)] = np.nan
         row[rng.integers(0, n_cols)] = np.inf
+    if kind == "nan":  # so many NaN that the k-th group maximum is NaN: no bound to cut at
+        numbers = row[:3].copy()
+        row[:] = np.nan
+        row[rng.integers(0, n_cols, 3)] = numbers
     row[rng.random(n_cols) < 0.1] = -np.inf
     return row
 
@@ -46,7 +51,7 @@ def test_lists_are_each_rows_own_ranking(seed: int, k: int) -> None:
     rng = np.random.default_rng(seed)
     # the last groups hold one entry fewer than the others when the width is not a multiple
     n_cols = int(rng.choice([BOUND_GROUPS, 2 * BOUND_GROUPS + 5, 5 * BOUND_GROUPS + 1023]))
-    kinds = ["ties", "plain", "sparse", "odd"][: 1 + seed % 4]
+    kinds = ["ties", "plain", "sparse", "nan", "odd"][: 1 + seed % 5]  # +inf hands all over
     scores = np.stack([_row(rng, n_cols, kind) for kind in kinds])
     got, want = bounded_top_k(scores, k), _expected(scores, k)
     np.testing.assert_array_equal(got.ids, want.ids)
@@ -84,6 +89,16 @@ def test_factor_neighbours_on_a_catalogue_with_tied_items() -> None:
         got, want = model.similar_items(asked, k), _expected(cosine, k)
         np.testing.assert_array_equal(got.ids, want.ids)
         np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)
+
+
+def test_a_row_of_nan_lists_its_few_numbers() -> None:
+    """Hand-built (the review's case): NaN everywhere but 1, 2, 3 at columns 5, 9, 2000. Every
+    group maximum but three is NaN, so the bound is NaN, and the row lists 2000, 9, 5."""
+    scores = np.full((1, 4 * BOUND_GROUPS), np.nan, np.float32)
+    scores[0, [5, 9, 2000]] = [1, 2, 3]
+    got = bounded_top_k(scores, 3)
+    np.testing.assert_array_equal(got.ids, [[2000, 9, 5]])
+    np.testing.assert_array_equal(got.scores, [[3, 2, 1]])
 
 
 def test_a_short_row_lists_its_numbers_only() -> None:

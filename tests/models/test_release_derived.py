@@ -2,7 +2,8 @@
 
 ``Recommender.save`` writes each ``derivations`` array to ``derived/``; ``load`` maps it, so the
 workers serving a release read one copy where each derived its own (the unit item vectors of a
-300k-item model: 73 MiB per worker). The files must hold what the model would derive (checked
+300k-item model: 73 MiB per worker). Each file is named with its derivation's version, and one
+of another version is derived afresh. The files must hold what the model would derive (checked
 against vectors normalised and counts sorted in the test), the loaded model must answer from
 them, and a release without them — written before, or of format 1 — must load and answer the
 same lists as before.
@@ -30,7 +31,7 @@ def _als(rng: np.random.Generator, n_items: int = 3000) -> ImplicitALS:
 def test_a_saved_factor_model_carries_its_unit_item_vectors(tmp_path: Path) -> None:
     model = _als(np.random.default_rng(0))
     model.save(tmp_path / "m")
-    unit = np.load(tmp_path / "m" / "derived" / "unit_items.npy")
+    unit = np.load(tmp_path / "m" / "derived" / "unit_items.v1.npy")
     items = model.item_factors_.astype(np.float64)
     norms = np.sqrt((items**2).sum(axis=1))
     want = np.divide(items, norms[:, None], out=np.zeros_like(items), where=norms[:, None] > 0)
@@ -45,8 +46,8 @@ def test_a_loaded_model_answers_from_the_release_copy(tmp_path: Path) -> None:
     model, other = _als(rng), _als(rng)
     model.save(tmp_path / "m")
     other.save(tmp_path / "o")
-    (tmp_path / "o" / "derived" / "unit_items.npy").replace(
-        tmp_path / "m" / "derived" / "unit_items.npy"
+    (tmp_path / "o" / "derived" / "unit_items.v1.npy").replace(
+        tmp_path / "m" / "derived" / "unit_items.v1.npy"
     )
     loaded = ImplicitALS.load(tmp_path / "m")
     asked = np.array([0, 7, 2999])
@@ -55,6 +56,36 @@ def test_a_loaded_model_answers_from_the_release_copy(tmp_path: Path) -> None:
     )
     assert not np.array_equal(
         loaded.similar_items(asked, 10).ids, model.similar_items(asked, 10).ids
+    )
+
+
+@pytest.mark.parametrize("file", ["unit_items.npy", "unit_items.v2.npy"])
+def test_a_derived_file_of_another_version_is_derived_afresh(tmp_path: Path, file: str) -> None:
+    """The file's version says which ``make`` wrote it: one written by another (a release from
+    before versions, or from a later ``unit_rows``) is never answered from. Here it holds
+    another model's vectors, so answering from it would list that model's neighbours."""
+    rng = np.random.default_rng(4)
+    model, other = _als(rng), _als(rng)
+    model.save(tmp_path / "m")
+    other.save(tmp_path / "o")
+    (tmp_path / "m" / "derived" / "unit_items.v1.npy").unlink()
+    (tmp_path / "o" / "derived" / "unit_items.v1.npy").replace(tmp_path / "m" / "derived" / file)
+    loaded = ImplicitALS.load(tmp_path / "m")
+    asked = np.array([0, 7, 2999])
+    got, want = loaded.similar_items(asked, 10), model.similar_items(asked, 10)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_array_equal(got.scores, want.scores)
+
+
+def test_a_model_that_answers_no_similar_lists_writes_no_unit_vectors(tmp_path: Path) -> None:
+    """``save(answers_similar=False)``: a pipeline's retrieval sources; derived on demand."""
+    model = _als(np.random.default_rng(5))
+    model.save(tmp_path / "m", answers_similar=False)
+    assert not (tmp_path / "m" / "derived").exists()
+    asked = np.array([0, 2999])
+    np.testing.assert_array_equal(
+        ImplicitALS.load(tmp_path / "m").similar_items(asked, 10).ids,
+        model.similar_items(asked, 10).ids,
     )
 
 
@@ -99,8 +130,8 @@ def test_popularity_releases_carry_its_order_and_each_items_place(tmp_path: Path
         Trending.Config(), {"item_scores_": np.array([3, 7, 3, 0, 7], np.float32)}
     )
     model.save(tmp_path / "t")
-    np.testing.assert_array_equal(np.load(tmp_path / "t/derived/order.npy"), [1, 4, 0, 2, 3])
-    np.testing.assert_array_equal(np.load(tmp_path / "t/derived/positions.npy"), [2, 0, 3, 4, 1])
+    np.testing.assert_array_equal(np.load(tmp_path / "t/derived/order.v1.npy"), [1, 4, 0, 2, 3])
+    np.testing.assert_array_equal(np.load(tmp_path / "t/derived/positions.v1.npy"), [2, 0, 3, 4, 1])
     loaded = Trending.load(tmp_path / "t")
     np.testing.assert_array_equal(loaded.recommend(np.zeros(1, np.int64), 4).ids, [[1, 4, 0, 2]])
 

@@ -125,3 +125,40 @@ def test_array_files_round_trip_every_shape_and_refuse_bad_names(tmp_path: Path)
         save_arrays(tmp_path / "b", {"../escape": np.zeros(1)})
     with pytest.raises(FileNotFoundError, match=r"No such file .*nothing.npz.*nothing'"):
         read_arrays(tmp_path / "nothing", tmp_path / "nothing.npz")
+
+
+def test_only_the_model_answering_similar_writes_unit_vectors(
+    events: pd.DataFrame, items: list[Item], tmp_path: Path
+) -> None:
+    """``/similar`` is the primary model's: a second factor model, a retrieval source, writes
+    no unit item vectors (73 MiB at 300k × 64, never read), while the trending source keeps its
+    order (it ranks candidates and answers ``/trending``). The loaded pipeline answers alike."""
+    factors = {"model": "ials", "quota": 20, "params": {"factors": 8, "iterations": 3}}
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {
+                "sources": [
+                    {"name": "als", **factors},
+                    {"name": "als2", **factors},
+                    {"name": "trending", "model": "trending", "quota": 10},
+                ]
+            },
+            "ranking": {"enabled": False},
+        }
+    )
+    trained = train_pipeline(config, events, dict(EventSettings().weights), items=items)
+    save_pipeline(trained, tmp_path / "p")
+    release = tmp_path / "p"
+    derived = {p.relative_to(release).as_posix() for p in release.rglob("derived/*")}
+    assert derived == {
+        "model/derived/unit_items.v1.npy",
+        "fallback/derived/order.v1.npy",
+        "fallback/derived/positions.v1.npy",
+        "sources/trending/derived/order.v1.npy",
+        "sources/trending/derived/positions.v1.npy",
+    }
+    loaded = load_artifact(tmp_path / "p")
+    assert isinstance(loaded, Pipeline)
+    item = str(trained.bundle.items.to_array()[0])
+    assert loaded.similar_items(item, 5)[0].tolist() == trained.similar_items(item, 5)[0].tolist()
+    assert _lists(loaded) == _lists(trained)

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from recsmith.features.interactions import Interactions
 from recsmith.ids import IdMap, sort_order
 from recsmith.models.base import ModelConfig, Recommender
-from recsmith.models.derived import Derivation
+from recsmith.models.derived import Derivation, unit_rows
 
 
 class ALSConfig(ModelConfig):
@@ -49,16 +49,10 @@ class ALSConfig(ModelConfig):
     )
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """``vectors`` scaled to unit length (cosine similarity as an inner product): normalising
-    the whole catalogue costs more than one item's scores, so ``_item_scores`` keeps it
-    (``derived``) rather than redoing it on every ``/similar`` request (issue #19)."""
-    norms = np.linalg.norm(vectors, axis=1) + 1e-12
-    return vectors / norms[:, None]
-
-
 #: The item vectors at unit length, kept once per fitted factors and written into the release.
-_UNIT_ITEMS = Derivation("unit_items", lambda model: model.item_factors_, _unit_rows)
+_UNIT_ITEMS = Derivation(
+    "unit_items", lambda model: model.item_factors_, unit_rows, similar_only=True
+)
 
 
 class FactorModel(Recommender):
@@ -163,4 +157,3 @@ def _columns(factors: np.ndarray, rank: int) -> np.ndarray:
     out = np.zeros((factors.shape[0], rank), dtype=np.float32)
     out[:, : factors.shape[1]] = factors
     return out
-

@@ -21,7 +21,7 @@ from scipy import sparse
 from recsmith.array_files import load_arrays, read_arrays, save_arrays
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
-from recsmith.models.derived import Derivation
+from recsmith.models.derived import Derivation, unit_rows
 from recsmith.models.topk import Kernel, TopK, bounded_top_k, entries_top_k, top_k
 from recsmith.sparse_rows import contains, csr_from_pairs, product_entries
 
@@ -239,16 +239,20 @@ class Recommender(ABC):
 
     # ---- persistence ------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Write ``model.json`` (name + config) and ``arrays/`` (``.npy`` files; no pickle)."""
+    def save(self, path: Path, *, answers_similar: bool = True) -> None:
+        """Write ``model.json`` (name + config), ``arrays/`` (``.npy`` files; no pickle) and
+        ``derived/`` (its ``derivations``), those read by ``similar_items`` alone only when it
+        ``answers_similar``: a pipeline's retrieval sources never do (the primary model answers
+        ``/similar``), and their unit item vectors would cost 73 MiB each at 300k × 64."""
         self.check_is_fitted()
         path.mkdir(parents=True, exist_ok=True)
         (path / "model.json").write_text(
             json.dumps({"name": self.name, "config": self.get_params()}, indent=2) + "\n"
         )
         save_arrays(path / "arrays", self._arrays())
-        if self.derivations:
-            save_arrays(path / "derived", {d.name: d.of(self) for d in self.derivations})
+        kept = [d for d in self.derivations if answers_similar or not d.similar_only]
+        if kept:
+            save_arrays(path / "derived", {d.file: d.of(self) for d in kept})
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -260,8 +264,8 @@ class Recommender(ABC):
         if cls.derivations and (path / "derived").is_dir():  # a release written before has none
             kept = load_arrays(path / "derived")
             for derivation in cls.derivations:  # in order: one may derive from another
-                if derivation.name in kept:
-                    derivation.adopt(model, kept[derivation.name])
+                if derivation.file in kept:  # of this version: another one is derived afresh
+                    derivation.adopt(model, kept[derivation.file])
         return model
 
     @classmethod
@@ -280,11 +284,21 @@ class Recommender(ABC):
             setattr(self, key, value)
 
 
+#: An encoded model's item vectors at unit length (its ``/similar`` cosines), kept once per fit
+#: and written into the release, as a factor model's are.
+UNIT_ITEM_VECTORS = Derivation(
+    "unit_items", lambda model: model.item_vectors_, unit_rows, similar_only=True
+)
+
+
 class EncodedRecommender(Recommender):
     """A model whose known users and its items are vectors kept from its fit (``user_vectors_``,
     ``item_vectors_``), scored by inner product: the networks that encode users (SASRec's
-    sequences, the two towers) share this serving half and differ in how they encode."""
+    sequences, the two towers) share this serving half and differ in how they encode.
+    ``unit_items``: the derivation whose cosines ``/similar`` ranks by."""
 
+    unit_items: ClassVar[Derivation] = UNIT_ITEM_VECTORS
+    derivations = (UNIT_ITEM_VECTORS,)
     user_vectors_: np.ndarray  # [n_users, dim], each known user as of the end of training
     item_vectors_: np.ndarray  # [n_items, dim]
 
@@ -299,6 +313,10 @@ class EncodedRecommender(Recommender):
     def embeddings(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Each known user's vector as of training, and every item's."""
         return self.user_vectors_, self.item_vectors_
+
+    def _item_scores(self, items: np.ndarray) -> np.ndarray:
+        unit = self.unit_items.of(self)
+        return unit[items] @ unit.T
 
 
 def _mask(scores: np.ndarray, rows: sparse.csr_array) -> None:

@@ -172,10 +172,10 @@ class Hybrid(Recommender):
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"weights_": self.weights_}
 
-    def save(self, path: Path) -> None:
-        super().save(path)
+    def save(self, path: Path, *, answers_similar: bool = True) -> None:
+        super().save(path, answers_similar=answers_similar)
         for name, component in zip(self.config.components, self.components, strict=True):
-            component.save(path / "components" / name)
+            component.save(path / "components" / name, answers_similar=answers_similar)
 
     @classmethod
     def load(cls, path: Path) -> Self:

@@ -134,10 +134,6 @@ class SASRec(EncodedRecommender):
         seqs = windows(history.indptr, history.indices + 1, history.shape[0], self.config.max_len)
         return self._encode(seqs) @ self.item_vectors_.T
 
-    def _item_scores(self, items: np.ndarray) -> np.ndarray:
-        unit = self.item_vectors_ / (np.linalg.norm(self.item_vectors_, axis=1) + 1e-12)[:, None]
-        return unit[items] @ unit.T
-
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = weight_arrays(self.weights_)
         return {**arrays, "user_vectors_": self.user_vectors_, "item_vectors_": self.item_vectors_}

@@ -72,9 +72,10 @@ def bounded_top_k(scores: np.ndarray, k: int) -> TopK:
     groups), so every entry of the row's top ``k`` does. Only the entries at or above it (about
     ``k`` of them) are sorted, by score, then column; a row whose listable entries lie in fewer
     than ``k`` groups (a sparse model's few neighbours) sorts all of them. Rows shorter than
-    two entries per group, or holding +inf, get a stable sort of the whole row
-    (``_sorted_top_k``); scores of another dtype, ``top_k`` (ordered in their own precision, as
-    before, ties as argpartition leaves them)."""
+    two entries per group, scores holding +inf, or a row whose bound is NaN (NaN in all but
+    fewer than ``k`` groups: no entry compares at or above it, so the bound would list none of
+    its numbers) get a stable sort of every row (``_sorted_top_k``); scores of another dtype,
+    ``top_k`` (ordered in their own precision, as before, ties as argpartition leaves them)."""
     if scores.dtype != np.float32:
         return top_k(scores, k)
     n_rows, n_cols = scores.shape

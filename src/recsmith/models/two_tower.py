@@ -45,6 +45,7 @@ from scipy import sparse
 
 from recsmith.features.interactions import Interactions
 from recsmith.models.base import EncodedRecommender, ModelConfig, _mask
+from recsmith.models.derived import Derivation, unit_rows
 from recsmith.models.feature_tokens import FeatureTokens, Record
 from recsmith.models.sequences import user_sequences, windows
 from recsmith.models.topk import TopK
@@ -80,12 +81,30 @@ class TwoTowerConfig(ModelConfig):
     num_threads: int = Field(0, ge=0, description="torch threads during fit; 0 = leave as is")
 
 
+def _unit_core(vectors: np.ndarray) -> np.ndarray:
+    """The item vectors without their bias slot, at unit length: items compare by what they
+    are, not by how popular (``/similar``)."""
+    return unit_rows(vectors[:, :-1])
+
+
+#: ``_unit_core`` of the item vectors, kept once per fit and written into the release.
+_UNIT_CORE = Derivation(
+    "unit_items",
+    lambda model: model.item_vectors_,
+    _unit_core,
+    shape=lambda s: (s[0], s[1] - 1),
+    similar_only=True,
+)
+
+
 class TwoTower(EncodedRecommender):
     """Score(u, i) = user tower(u) · item tower(i); see the module docstring."""
 
     name = "two_tower"
     Config = TwoTowerConfig
     uses_profiles = True
+    unit_items = _UNIT_CORE
+    derivations = (_UNIT_CORE,)
     config: TwoTowerConfig
     weights_: dict[str, np.ndarray]  # the towers, by torch state_dict key
     user_tokens_: FeatureTokens  # how a profile becomes tokens (cold users at serving)
@@ -170,11 +189,6 @@ class TwoTower(EncodedRecommender):
         empty = sparse.csr_array((history.shape[0], self.user_tokens_.n_tokens), dtype=np.float32)
         ids = np.full(history.shape[0], -1, np.int64)
         return self._user_vectors(ids, empty, self._recent(history)) @ self.item_vectors_.T
-
-    def _item_scores(self, items: np.ndarray) -> np.ndarray:
-        core = self.item_vectors_[:, :-1]
-        unit = core / (np.linalg.norm(core, axis=1) + 1e-12)[:, None]
-        return unit[items] @ unit.T
 
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = weight_arrays(self.weights_)

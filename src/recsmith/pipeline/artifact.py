@@ -200,7 +200,7 @@ def _write_pipeline(pipeline: Pipeline, path: Path) -> None:
     primary = pipeline.bundle.model
     for name, model in pipeline.models.items():
         if model is not primary:
-            model.save(path / "sources" / name)
+            model.save(path / "sources" / name, answers_similar=False)  # the primary does
     for name, index in pipeline.indexes.items():
         (path / "ann").mkdir(exist_ok=True)
         index.save(path / "ann" / f"{name}.faiss")
