@@ -76,3 +76,17 @@ def test_averaged_starts_are_bit_identical_whatever_the_event_order() -> None:
     expected = by_id(events)
     assert by_id(events.sample(frac=1.0, random_state=3)) == expected
     assert by_id(events.iloc[::-1]) == expected
+
+
+def test_a_row_zero_in_every_fit_stays_exactly_zero() -> None:
+    """An item (or user) no event touched has exact zero factors in every start; its mean scores
+    are zero, so its averaged factors must be exact zeros too: ~1e-16 left by the QR route would
+    become a unit-length direction for /similar, whose "no signal" check looks for exact zeros."""
+    rng = np.random.default_rng(3)
+    fits = _fits(rng, users=40, items=30, rank=4, k=3)
+    for user_factors, item_factors in fits:
+        user_factors[0] = 0.0
+        item_factors[[0, 7]] = 0.0
+    user_factors, item_factors = averaged(fits)
+    assert not user_factors[0].any() and not item_factors[[0, 7]].any()
+    assert user_factors[1:].any(axis=1).all() and np.delete(item_factors, [0, 7], 0).any(1).all()

@@ -141,14 +141,24 @@ def averaged(fits: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
     (their products summed, divided by k): k·rank columns. It is brought back to ``rank`` so that
     what serves (the artifact, scoring, the ANN index) costs what one start did: with U = Qu Ru
     and V = Qv Rv, U Vᵀ = Qu (Ru Rvᵀ) Qvᵀ, and the SVD of the small square Ru Rvᵀ truncates it
-    exactly without forming the users × items matrix."""
+    exactly without forming the users × items matrix (Ru Rvᵀ is at most k·rank square; fewer
+    users or items than that make it rectangular, and the result still holds).
+
+    A row that is zero in every fit (an item no event touched: implicit leaves it exactly 0) has
+    zero mean scores, so its exact approximation is zero; the QR route leaves ~1e-16 there, which
+    unit-length scaling would turn into a direction, so such rows are set back to exact zeros.
+    Memory: the side-by-side factors and their QR hold ~36 bytes × rows × k·rank at the peak
+    (1M users × 3 starts × 64 factors ≈ 7 GB), against 4 bytes × rows × rank for one start."""
     rank, scale = fits[0][0].shape[1], 1.0 / np.sqrt(len(fits))
     qu, ru = np.linalg.qr(np.hstack([u for u, _ in fits]).astype(np.float64) * scale)
     qv, rv = np.linalg.qr(np.hstack([v for _, v in fits]).astype(np.float64) * scale)
     left, values, right = np.linalg.svd(ru @ rv.T, full_matrices=False)
     root = np.sqrt(values[:rank])
-    user_factors = (qu @ left[:, :rank]) * root
-    return _columns(user_factors, rank), _columns((qv @ right[:rank].T) * root, rank)
+    user_factors = _columns((qu @ left[:, :rank]) * root, rank)
+    item_factors = _columns((qv @ right[:rank].T) * root, rank)
+    for side, factors in ((0, user_factors), (1, item_factors)):
+        factors[~np.any([fit[side].any(axis=1) for fit in fits], axis=0)] = 0.0
+    return user_factors, item_factors
 
 
 def _columns(factors: np.ndarray, rank: int) -> np.ndarray:
