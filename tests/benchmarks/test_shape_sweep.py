@@ -59,3 +59,16 @@ def test_ratio_interval_of_equal_scores_is_one_and_of_doubled_scores_two() -> No
     a = np.array([0.0, 0.5, 1.0, 0.25])
     assert shape_sweep.ratio_interval(a, a) == pytest.approx((1.0, 1.0, 1.0))
     assert shape_sweep.ratio_interval(2 * a, a) == pytest.approx((2.0, 2.0, 2.0))
+
+
+def test_ndcg_with_several_truth_items_more_than_ten_and_seen_items_in_the_top_ten() -> None:
+    """Ideal DCG over min(|truth|, 10) places; seen items dropped before the list is cut to 10."""
+    train = [("a", "s1", 1), ("a", "s2", 2), ("b", "s1", 3)]
+    s = shape_sweep.Split(frame(train), {"a": {"t1", "t2"}, "b": {f"u{n}" for n in range(12)}})
+    d = 1.0 / np.log2(np.arange(2, 12))  # the discounts of places 1..10, by hand
+    # a: two seen items in the top ten; once dropped, t2 is 1st and t1 is 10th (the 12th raw place)
+    a_list = ["s1", "t2", "x1", "s2", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "t1"]
+    # b: twelve truth items, ten listed: a perfect list scores 1 (ideal capped at ten places)
+    b_list = [f"u{n}" for n in range(12)]
+    got = shape_sweep.ndcg_at_10({"a": a_list, "b": b_list}, s)
+    assert got == pytest.approx([(d[0] + d[9]) / (d[0] + d[1]), 1.0])
