@@ -13,12 +13,16 @@ the router would have set (``router``, ``route``, ``endpoint``, ``path_params``,
 ``fastapi`` scope entry: included router, effective route, form limits), by FastAPI's functions.
 
 A route is indexed only when no route before it in the router's order could match a request it
-matches (one with a compatible path shape, a mount taking every path under its prefix, and a
-shared method; one of a kind the index does not know counts as compatible), since the scan gives
-a request to the first route that matches; every other request, and every request that no
-indexed route matches in full (a 404, a 405, a redirect, a low-priority route), goes through the
-router as before; so do the requests of a route whose class decides its own ``matches``. The
-index is rebuilt when the app's router or any router included in it changes its routes.
+matches (one with a compatible path shape, a mount or a parameter whose convertor may take a
+``/`` taking every path under its prefix, and a shared method; one of a kind the index does not
+know, or whose class decides its own ``matches``, counts as compatible; a websocket route takes
+no HTTP request), since the scan gives a request to the first route that matches; every other
+request, and every request that no indexed route matches in full (a 404, a 405, a redirect, a
+low-priority route), goes through the router as before; so do the requests of a route whose
+class decides its own ``matches``. The index is rebuilt when the app's router or any router
+included in it changes its routes, or the app's route list is replaced or edited in place.
+It copies FastAPI's private routing as of one version (``WRITTEN_FOR``): on another, ``install``
+logs why and leaves the router's scan.
 """
 
 from __future__ import annotations
