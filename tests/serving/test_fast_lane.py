@@ -6,20 +6,33 @@ hand-written shapes."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute, _IncludedRouter
+from fastapi.telemetry._api import _RequestTelemetry
 from fastapi.testclient import TestClient
-from starlette.routing import Match
+from starlette.convertors import (
+    Convertor,
+    FloatConvertor,
+    IntegerConvertor,
+    PathConvertor,
+    StringConvertor,
+    register_url_convertor,
+)
+from starlette.responses import JSONResponse
+from starlette.routing import Match, Route, compile_path
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.serving import create_app, fast_lane
-from recsmith.serving.fast_lane import FastLane, may_overlap, shape_of
+from recsmith.serving.fast_lane import FastLane, may_overlap, one_segment, shape_of
+from recsmith.serving.path_ids import IdSegment
 from recsmith.store.base import EventStore
 
 
@@ -43,19 +56,24 @@ def _example(path: str) -> str:
     return re.sub(r"\{[^}]*\}", "u-1", path)
 
 
+def _shape(template: str) -> Any:
+    """A template's shape with the convertors Starlette gives its parameters."""
+    return shape_of(template, compile_path(template)[2])
+
+
 def test_shapes_by_hand() -> None:
-    assert shape_of("/v1/users/{user_id:id}/recommendations") == (
+    assert _shape("/v1/users/{user_id:id}/recommendations") == (
         ("", "v1", "users", None, "recommendations"),
         False,
     )
-    assert shape_of("/docs-assets/{path:path}") == (("", "docs-assets"), True)
-    users, recs = shape_of("/v1/users/{u}"), shape_of("/v1/users/{u}/recommendations")
+    assert _shape("/docs-assets/{path:path}") == (("", "docs-assets"), True)
+    users, recs = _shape("/v1/users/{u}"), _shape("/v1/users/{u}/recommendations")
     assert not may_overlap(users, recs)  # four segments against five
-    assert may_overlap(shape_of("/v1/things/{x}"), shape_of("/v1/things/special"))
-    assert not may_overlap(shape_of("/v1/things/{x}"), shape_of("/v1/items/special"))
-    assert may_overlap(shape_of("/v1/{p:path}"), recs)  # a path parameter takes the rest
-    assert not may_overlap(shape_of("/v2/{p:path}"), recs)
-    assert may_overlap(recs, shape_of("/v1/{p:path}"))
+    assert may_overlap(_shape("/v1/things/{x}"), _shape("/v1/things/special"))
+    assert not may_overlap(_shape("/v1/things/{x}"), _shape("/v1/items/special"))
+    assert may_overlap(_shape("/v1/{p:path}"), recs)  # a path parameter takes the rest
+    assert not may_overlap(_shape("/v2/{p:path}"), recs)
+    assert may_overlap(recs, _shape("/v1/{p:path}"))
 
 
 def test_every_indexed_route_gets_the_scope_the_router_gives(
@@ -227,3 +245,219 @@ def test_metrics_label_the_route_reached_by_the_index(
     )
     assert 'method="GET"' in line and 'status="200"' in line
     assert line.endswith(" 3.0")
+
+
+class _Slashy(Convertor[str]):
+    """A custom convertor whose values may span segments."""
+
+    regex = "[a-z/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("fastlane_test_slashy", _Slashy())
+
+
+def test_a_convertor_that_may_take_a_slash_opens_the_shape() -> None:
+    """Shapes from the route's convertors, by hand: ``[^/]*`` (the ids'), digits and ``\\w``
+    keep to a segment; a set naming ``/``, a negated set without it, ``.`` do not."""
+    assert shape_of("/v1/{x:fastlane_test_slashy}/y", {"x": _Slashy()}) == (("", "v1"), True)
+    assert shape_of("/v1/{x}/y", {}) == (("", "v1"), True)  # a convertor not known: open
+    assert one_segment(IdSegment()) and one_segment(FloatConvertor())
+    assert one_segment(IntegerConvertor()) and one_segment(StringConvertor())
+    assert not one_segment(PathConvertor()) and not one_segment(_Slashy())
+    for regex, keeps in [(r"\w+", True), (r"[^a-z]+", False), (".+", False), ("a|b/", False)]:
+        convertor = _Slashy()
+        convertor.regex = regex
+        assert one_segment(convertor) is keeps, regex
+
+
+def _routed_alike(
+    build: Any, requests: list[tuple[str, str]], change: Any = None
+) -> tuple[FastAPI, list[Any]]:
+    """``build(app)`` twice, one app with the index and one with the scan alone; each request
+    answered alike (after ``change(app)`` on both, when given, past the first): the indexed app
+    and the answers' bodies (None where not JSON)."""
+    laned, scanned = FastAPI(), FastAPI()
+    for app in (laned, scanned):
+        build(app)
+    fast_lane.install(laned)
+    bodies = []
+    with TestClient(laned) as a, TestClient(scanned) as b:
+        for i, (method, url) in enumerate(requests):
+            if change is not None and i == 1:
+                change(laned), change(scanned)
+            answers = [
+                (r.status_code, r.text) for r in (a.request(method, url), b.request(method, url))
+            ]
+            assert answers[0] == answers[1], f"{method} {url}"
+            bodies.append(json.loads(answers[0][1]) if answers[0][0] < 300 else None)
+    return laned, bodies
+
+
+def _router(path: str, by: str, route_class: type[APIRoute] = APIRoute) -> APIRouter:
+    """A router of one GET route answering which it is."""
+    router = APIRouter(route_class=route_class)
+
+    def answer(request: Request) -> dict[str, str]:
+        return {"by": by, "path": request.url.path}
+
+    router.add_api_route(path, answer, methods=["GET"])
+    return router
+
+
+def test_an_earlier_route_taking_more_than_one_segment_keeps_its_requests() -> None:
+    """``/v1/{x:slashy}``, a ``{p:path}`` route or a mount before ``/v1/a/b``: the scan gives
+    ``/v1/a/b`` to the earlier one, and so does the app with the index."""
+    for earlier in ("/v1/{x:fastlane_test_slashy}", "/v1/{p:path}"):
+
+        def build(app: FastAPI, earlier: str = earlier) -> None:
+            app.include_router(_router(earlier, "first"))
+            app.include_router(_router("/v1/a/b", "second"))
+
+        _, bodies = _routed_alike(build, [("GET", "/v1/a/b")])
+        assert bodies == [{"by": "first", "path": "/v1/a/b"}], earlier
+
+    def mounted(app: FastAPI) -> None:
+        app.mount("/v1", FastAPI())  # a sub-app answering 404 to all
+        app.include_router(_router("/v1/a/b", "second"))
+
+    _, bodies = _routed_alike(mounted, [("GET", "/v1/a/b")])
+    assert bodies == [None]  # the mounted app's 404
+
+
+def test_an_earlier_route_class_with_its_own_matches_may_take_anything() -> None:
+    """An earlier route whose class widens ``matches`` beyond its template keeps the requests
+    it takes from a later indexed route."""
+
+    class Lenient(APIRoute):
+        def matches(self, scope: Any) -> Any:
+            if scope["type"] == "http" and scope["path"].startswith("/v1/legacy"):
+                return super().matches({**scope, "path": "/v1/legacy"})
+            return super().matches(scope)
+
+    def build(app: FastAPI) -> None:
+        app.include_router(_router("/v1/legacy", "legacy", Lenient))
+        app.include_router(_router("/v1/legacy/x", "second"))
+
+    _, bodies = _routed_alike(build, [("GET", "/v1/legacy/x")])
+    assert bodies == [{"by": "legacy", "path": "/v1/legacy/x"}]
+
+
+def test_the_index_follows_the_app_route_list_edited_in_place() -> None:
+    """``routes.insert`` and ``routes.clear`` on the app's router count no version: the index
+    still follows them."""
+
+    async def inserted(request: Any) -> JSONResponse:
+        return JSONResponse({"by": "inserted"})
+
+    def build(app: FastAPI) -> None:
+        app.include_router(_router("/v1/things/special", "second"))
+
+    insert = [("GET", "/v1/things/special")] * 2
+    _, bodies = _routed_alike(
+        build, insert, lambda app: app.router.routes.insert(0, Route("/v1/things/{x}", inserted))
+    )
+    assert bodies == [{"by": "second", "path": "/v1/things/special"}, {"by": "inserted"}]
+    _, bodies = _routed_alike(build, insert, lambda app: app.router.routes.clear())
+    assert bodies == [{"by": "second", "path": "/v1/things/special"}, None]
+
+
+def test_an_included_websocket_route_leaves_later_routes_indexed() -> None:
+    ws = APIRouter()
+
+    @ws.websocket("/ws")
+    async def echo(websocket: Any) -> None:  # never connected
+        pass
+
+    def build(app: FastAPI) -> None:
+        app.include_router(ws)
+        app.include_router(_router("/v1/p", "p"))
+
+    laned, bodies = _routed_alike(build, [("GET", "/v1/p")])
+    assert bodies == [{"by": "p", "path": "/v1/p"}]
+    assert [x.context.path for x in _lanes(laned.router.middleware_stack)] == ["/v1/p"]
+
+
+def _both_scopes(
+    monkeypatch: pytest.MonkeyPatch, lane: FastLane, entry: Any, scopes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The scope ``entry``'s route is handed: the first of ``scopes`` through the index (the
+    scan refused), the second through the scan."""
+    seen: list[dict[str, Any]] = []
+
+    async def capture(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(dict(scope, fastapi=dict(scope["fastapi"])))
+
+    async def no_scan(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the index left the request to the scan")
+
+    monkeypatch.setattr(entry.context.original_route, "handle", capture)
+    scan = lane.app
+    with monkeypatch.context() as patched:
+        patched.setattr(lane, "app", no_scan)
+        asyncio.run(lane(scopes[0], None, None))
+    asyncio.run(scan(scopes[1], None, None))
+    assert len(seen) == 2, "another route reached"
+    return seen
+
+
+def test_form_limits_of_the_app_and_an_included_router_reach_the_route(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app's and an included router's form limits, merged (the router's over the app's),
+    in the scope the route gets through the index as through the scan (no multipart parser
+    installed here to post a form: the limits are what FastAPI's form reading reads)."""
+    app = FastAPI()
+    app.router.form_limits = {"max_files": 2, "max_fields": 9}
+    app.include_router(_router("/v1/form", "form"), form_limits={"max_fields": 1})
+    fast_lane.install(app)
+    lane = app.router.middleware_stack
+    (entry,) = _lanes(lane)
+    scopes = [_scope("GET", "/v1/form") for _ in "ab"]
+    by_index, by_scan = _both_scopes(monkeypatch, lane, entry, scopes)
+    assert by_index["fastapi"]["form_limits"] == {"max_files": 2, "max_fields": 1}
+    assert by_index == by_scan
+
+
+def test_telemetry_names_the_route_reached_by_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI's request telemetry (the object its middleware puts in the scope when enabled)
+    is told the route's template through the index as by the scan."""
+    app = FastAPI()
+    app.include_router(_router("/v1/users/{user_id}", "u"))
+    fast_lane.install(app)
+    lane = app.router.middleware_stack
+    (entry,) = _lanes(lane)
+    told = [_RequestTelemetry(span=None, span_method="GET") for _ in "ab"]
+    scopes = [{**_scope("GET", "/v1/users/u-1"), "fastapi.telemetry": t} for t in told]
+    _both_scopes(monkeypatch, lane, entry, scopes)
+    assert [t.route for t in told] == ["/v1/users/{user_id}"] * 2
+
+
+def test_another_fastapi_version_leaves_the_scan(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    settings: Settings,
+    bundle: ModelBundle,
+    store: EventStore,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    """On a FastAPI the lane was not written for, ``create_app`` routes by the scan, says so
+    in one warning line, and answers as with the lane."""
+    laned = create_app(settings, bundle=bundle, store=store)
+    monkeypatch.setattr(fast_lane, "FASTAPI_VERSION", "0.166.0")
+    with caplog.at_level(logging.WARNING, logger=fast_lane.__name__):
+        scanned = create_app(settings, bundle=bundle, store=store)
+    assert scanned.router.middleware_stack == scanned.router.app  # no FastLane
+    assert [r.getMessage() for r in caplog.records if r.name == fast_lane.__name__] == [
+        "fast lane off, routing by FastAPI's scan: FastAPI 0.166.0, the lane is written for 0.165.x"
+    ]
+    with TestClient(laned) as a, TestClient(scanned) as b:
+        for method, url, body, headers in REQUESTS:
+            sent = {**keys["read"], **headers}
+            answers = [c.request(method, url, content=body, headers=sent) for c in (a, b)]
+            assert _answer(answers[0]) == _answer(answers[1]), f"{method} {url}"

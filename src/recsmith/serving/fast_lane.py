@@ -13,50 +13,140 @@ the router would have set (``router``, ``route``, ``endpoint``, ``path_params``,
 ``fastapi`` scope entry: included router, effective route, form limits), by FastAPI's functions.
 
 A route is indexed only when no route before it in the router's order could match a request it
-matches (one with a compatible path shape, a mount taking every path under its prefix, and a
-shared method; one of a kind the index does not know counts as compatible), since the scan gives
-a request to the first route that matches; every other request, and every request that no
-indexed route matches in full (a 404, a 405, a redirect, a low-priority route), goes through the
-router as before; so do the requests of a route whose class decides its own ``matches``. The
-index is rebuilt when the app's router or any router included in it changes its routes.
+matches (one with a compatible path shape, a mount or a parameter whose convertor may take a
+``/`` taking every path under its prefix, and a shared method; one of a kind the index does not
+know, or whose class decides its own ``matches``, counts as compatible; a websocket route takes
+no HTTP request), since the scan gives a request to the first route that matches; every other
+request, and every request that no indexed route matches in full (a 404, a 405, a redirect, a
+low-priority route), goes through the router as before; so do the requests of a route whose
+class decides its own ``matches``. The index is rebuilt when the app's router or any router
+included in it changes its routes, or the app's route list is replaced or edited in place.
+It copies FastAPI's private routing as of one version (``WRITTEN_FOR``): on another, ``install``
+logs why and leaves the router's scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import re
+import re._parser as sre
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import Any
 
+import fastapi
 from fastapi import FastAPI
-from fastapi.routing import (  # private, as ``direct_route``'s: constraints.txt pins fastapi
-    _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY,
-    _FASTAPI_INCLUDED_ROUTER_KEY,
-    APIRoute,
-    APIRouter,
-    _apply_router_form_limits,
-    _EffectiveRouteContext,
-    _get_fastapi_scope,
-    _IncludedRouter,
-    _update_scope,
+from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
+from starlette.routing import (
+    PARAM_REGEX,
+    BaseRoute,
+    Match,
+    Mount,
+    Route,
+    WebSocketRoute,
+    get_route_path,
 )
-from fastapi.telemetry._api import _route_selected
-from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute, get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+try:  # private, as ``direct_route``'s: checked by ``install`` before the lane is put in place
+    from fastapi.routing import (
+        _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY,
+        _FASTAPI_INCLUDED_ROUTER_KEY,
+        _apply_router_form_limits,
+        _EffectiveRouteContext,
+        _get_fastapi_scope,
+        _IncludedRouter,
+        _update_scope,
+    )
+    from fastapi.telemetry._api import _route_selected
+except ImportError as missing:  # another FastAPI: ``install`` leaves the router's scan alone
+    _MISSING_NAME: str | None = str(missing)
+else:
+    _MISSING_NAME = None
+
+log = logging.getLogger(__name__)
+
+#: The FastAPI the lane copies the routing of (its scope keys and private functions).
+WRITTEN_FOR = "0.165."
+FASTAPI_VERSION = fastapi.__version__
 
 _VERSION = attrgetter("_routes_version")  # an APIRouter's count of changes to its own routes
 
+#: The ``matches`` the index knows what a route of each class takes by; a subclass with its own
+#: decides for itself, so the index cannot tell what it takes.
+_KNOWN_MATCHES = (APIRoute.matches, Route.matches, Mount.matches)
+_WEBSOCKET_MATCHES = (APIWebSocketRoute.matches, WebSocketRoute.matches)
+
 #: A path's shape: one entry per ``/``-separated segment, the literal text or None for a segment
-#: holding a parameter; and whether its last parameter takes the rest of the path (``:path``).
+#: holding a parameter; and whether the path may go on past them (a parameter that can take a
+#: ``/``, as ``:path`` does, ends the shape there).
 Shape = tuple[tuple[str | None, ...], bool]
 
+_SLASH = ord("/")
+_CLASSES_WITHOUT_SLASH = {sre.CATEGORY_DIGIT, sre.CATEGORY_WORD, sre.CATEGORY_SPACE}
 
-def shape_of(template: str) -> Shape:
-    """The shape of a route's path template (``/v1/users/{user_id:id}/recommendations``)."""
+
+def _no_slash(pattern: Any) -> bool:
+    """Whether a parsed regular expression can match no text holding a ``/``: each of its
+    atoms shown to exclude it (anything not understood here counts as taking it)."""
+    for op, arg in pattern:
+        if op is sre.LITERAL:
+            ok = arg != _SLASH
+        elif op is sre.NOT_LITERAL:
+            ok = arg == _SLASH
+        elif op is sre.IN:
+            ok = _set_without_slash(arg)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+            ok = _no_slash(arg[2])
+        elif op is sre.SUBPATTERN:
+            ok = _no_slash(arg[3])
+        elif op is sre.BRANCH:
+            ok = all(_no_slash(branch) for branch in arg[1])
+        else:
+            ok = op is sre.AT  # an anchor takes no text; ``.``, look-arounds and the rest may
+        if not ok:
+            return False
+    return True
+
+
+def _set_without_slash(items: list[tuple[Any, Any]]) -> bool:
+    """Whether a ``[...]`` set excludes ``/``: a negated set naming it, or a set of literals,
+    ranges and classes none of which holds it."""
+
+    def holds_slash(op: Any, arg: Any) -> bool:
+        if op is sre.LITERAL:
+            return bool(arg == _SLASH)
+        if op is sre.RANGE:
+            return bool(arg[0] <= _SLASH <= arg[1])
+        return not (op is sre.CATEGORY and arg in _CLASSES_WITHOUT_SLASH)  # unknown: may
+
+    if items and items[0][0] is sre.NEGATE:
+        return any(op in (sre.LITERAL, sre.RANGE) and holds_slash(op, a) for op, a in items[1:])
+    return not any(holds_slash(op, arg) for op, arg in items)
+
+
+def one_segment(convertor: Any) -> bool:
+    """Whether a path convertor's values stay inside one ``/``-separated segment."""
+    regex = getattr(convertor, "regex", None)
+    if not isinstance(regex, str):
+        return False
+    try:
+        return _no_slash(sre.parse(regex))
+    except re.error:
+        return False
+
+
+def shape_of(template: str, convertors: Mapping[str, Any]) -> Shape:
+    """The shape of a route's path template (``/v1/users/{user_id:id}/recommendations``) with
+    the route's own ``param_convertors``: a parameter whose convertor may take a ``/`` (or one
+    not among them) ends the shape, open, at its segment."""
     segments: list[str | None] = []
     for segment in template.split("/"):
-        if ":path}" in segment:
+        names = PARAM_REGEX.findall(segment)
+        if not all(name in convertors and one_segment(convertors[name]) for name, _ in names):
             return tuple(segments), True
-        segments.append(None if "{" in segment else segment)
+        segments.append(None if names else segment)
     return tuple(segments), False
 
 
@@ -97,22 +187,36 @@ def _flat(route: BaseRoute | _EffectiveRouteContext) -> Iterator[_Earlier]:
     if isinstance(route, _IncludedRouter):
         for candidate in route.effective_candidates():
             yield from _flat(candidate)
-    elif not isinstance(route, WebSocketRoute):  # which never matches an HTTP request
+    elif not _websocket(route):  # which never matches an HTTP request
         yield _earlier(route)
 
 
-def _earlier(route: BaseRoute | _EffectiveRouteContext) -> _Earlier:
-    """A route's shape and methods; a kind not known here may match anything."""
+def _websocket(route: BaseRoute | _EffectiveRouteContext) -> bool:
+    """A websocket route (included or not) whose class matches as Starlette's: no HTTP."""
     if isinstance(route, _EffectiveRouteContext):
-        if isinstance(route.original_route, APIRoute):  # its path has the inclusion's prefix
-            return _Earlier(shape_of(route.path), _methods(route.methods))
+        inner = route.starlette_route
+        return inner is not None and _websocket(inner) and _websocket(route.original_route)
+    return isinstance(route, WebSocketRoute) and type(route).matches in _WEBSOCKET_MATCHES
+
+
+def _earlier(route: BaseRoute | _EffectiveRouteContext) -> _Earlier:
+    """A route's shape and methods; a kind not known here, or a class deciding its own
+    ``matches``, may match anything."""
+    if isinstance(route, _EffectiveRouteContext):
+        original = route.original_route
+        if type(original).matches not in _KNOWN_MATCHES:
+            return _Earlier(None, None)
+        if isinstance(original, APIRoute):  # its path has the inclusion's prefix
+            return _Earlier(shape_of(route.path, route.param_convertors), _methods(route.methods))
         if route.starlette_route is None:  # a frontend route group, say
             return _Earlier(None, None)
         route = route.starlette_route
+    if type(route).matches not in _KNOWN_MATCHES:
+        return _Earlier(None, None)
     if isinstance(route, Mount):
-        return _Earlier((shape_of(route.path)[0], True), None)
+        return _Earlier((shape_of(route.path, route.param_convertors)[0], True), None)
     if isinstance(route, Route):
-        return _Earlier(shape_of(route.path), _methods(route.methods))
+        return _Earlier(shape_of(route.path, route.param_convertors), _methods(route.methods))
     return _Earlier(None, None)
 
 
@@ -132,14 +236,17 @@ class _Index:
     """The lanes by shape, and the route lists they were worked out from."""
 
     def __init__(self, router: APIRouter) -> None:
-        routers = [router]
+        # what the index is worked out from, read first: a change made while it is built shows
+        routes = router.routes
+        self.top, self.top_ids = routes, tuple(map(id, routes))
+        self.routers = (router, *(r for top in routes for r in _routers(top)))
+        self.versions = tuple(map(_VERSION, self.routers))
         # per segment count: (positions of literal segments, {their texts: lanes in order})
         self.by_count: dict[int, list[tuple[tuple[int, ...], dict[tuple[str, ...], list[_Lane]]]]]
         self.by_count = {}
         earlier: list[_Earlier] = []
-        for top in router.routes:
+        for top in routes:
             if isinstance(top, _IncludedRouter):
-                routers.extend(_routers(top))
                 for candidate in top.effective_candidates():
                     if (
                         isinstance(candidate, _EffectiveRouteContext)
@@ -151,11 +258,9 @@ class _Index:
                     earlier.extend(_flat(candidate))
             else:
                 earlier.extend(_flat(top))
-        self.routers = tuple(routers)
-        self.versions = tuple(map(_VERSION, routers))
 
     def _add(self, lane: _Lane, earlier: list[_Earlier]) -> None:
-        shape = shape_of(lane.context.path)
+        shape = shape_of(lane.context.path, lane.context.param_convertors)
         methods = frozenset(lane.context.methods or ())
         if shape[1] or not methods or any(e.shadows(shape, methods) for e in earlier):
             return  # the scan might give its requests to an earlier route: left to the scan
@@ -170,7 +275,14 @@ class _Index:
         groups.append((literal, {key: [lane]}))
 
     def current(self) -> bool:
-        return tuple(map(_VERSION, self.routers)) == self.versions
+        """Whether no route list read changed: the routers' own counts of changes, and the app's
+        list itself (replaced, or edited in place as ``routes.insert`` does, uncounted)."""
+        routes = self.routers[0].routes
+        return (
+            routes is self.top
+            and tuple(map(id, routes)) == self.top_ids
+            and tuple(map(_VERSION, self.routers)) == self.versions
+        )
 
     def lanes(self, path: str) -> Iterator[list[_Lane]]:
         """The indexed routes a path's literal segments name, a group at a time."""
@@ -227,9 +339,27 @@ class FastLane:
         await route.handle(scope, receive, send)
 
 
+def unsupported(app: FastAPI) -> str | None:
+    """Why the lane cannot copy this FastAPI's routing (None: it can): the lane repeats what
+    FastAPI's router does to a request with FastAPI's private names, as written for one
+    version; another may route differently, so its scan is left to answer."""
+    if not FASTAPI_VERSION.startswith(WRITTEN_FOR):
+        return f"FastAPI {FASTAPI_VERSION}, the lane is written for {WRITTEN_FOR}x"
+    if _MISSING_NAME is not None:
+        return _MISSING_NAME
+    if not isinstance(getattr(app.router, "_routes_version", None), int):
+        return "APIRouter has no _routes_version"
+    return None
+
+
 def install(app: FastAPI) -> None:
-    """Put ``FastLane`` in front of the app's router (after every ``include_router``)."""
+    """Put ``FastLane`` in front of the app's router (after every ``include_router``), where
+    this FastAPI is the one it copies; otherwise log why and leave the router's scan."""
     router = app.router
     if router.middleware_stack != router.app:  # a router-level middleware would be skipped
         raise TypeError("FastLane expects the app router without middleware of its own")
+    reason = unsupported(app)
+    if reason is not None:
+        log.warning("fast lane off, routing by FastAPI's scan: %s", reason)
+        return
     router.middleware_stack = FastLane(router, router.app)
