@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from shape_sweep import K, SHAPES, events_of, ndcg_at_10, sample, split
+from calibration import calibration_line
+from shape_sweep import SHAPES, K, events_of, ndcg_at_10, sample, split
 
 from recsmith.config import EventSettings
 from recsmith.pipeline.artifact import train_pipeline
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    print(calibration_line(), flush=True)
     for shape in args.shapes.split(","):
         for dataset in args.datasets.split(","):
             for seed in map(int, args.seeds.split(",")):
