@@ -1,7 +1,8 @@
 """The maximin rule calibration chooses by, on per-user scores small enough to check by hand:
 each configuration is read as its share of the best single source on each protocol, judged by
 its worst share, and a richer choice replaces a simpler one only if it lifts the simpler one's
-weakest protocol beyond paired-bootstrap noise without a lower worst share of its own."""
+weakest protocol beyond paired-bootstrap noise without a lower worst share of its own, or is
+better beyond noise on a protocol that counts and worse beyond noise on none."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ protocol, and judged by its worst share: the maximin choice, the one furthest fr
 whichever protocol the data will be judged by. On one protocol this is the plain mean against
 the best single source. A richer choice replaces a simpler one only if it lifts the simpler one's
 weakest protocol by more than noise (a paired bootstrap interval over that protocol's users above
-zero) and its own worst share is not lower: the simpler choice's weakest protocol is where its
+zero) and its own worst share is not lower, or if it is better beyond noise on a protocol that
+counts and worse beyond noise on none: the simpler choice's weakest protocol is where its
 guarantee is thinnest, and a noisy protocol where both do about as well (a time cut holds ~100
 users) must not veto a gain measured beyond noise on the other.
 
@@ -132,11 +133,11 @@ def prefer(
     interval of the per-user difference there above zero — and its own worst share is not
     lower; or (2) it is better beyond noise on a protocol that counts (``Refs.means`` above 0),
     worse beyond noise on none (no interval's upper end below zero) and below popularity beyond
-    noise on no protocol where ``simple`` is not (the collapse ``Refs.floors`` guards). (2) is for a weakest
-    protocol that cannot show the gain: pooled time cuts led by trending, where every personal
-    source's share is low and ~200 users are noise, while each user's latest item shows the
-    fusion ahead of EASE beyond noise (ml-100k long sequences, BENCHMARKS §59-§60). On one
-    protocol both are the plain rule: better beyond noise."""
+    noise on no protocol where ``simple`` is not (the collapse ``Refs.floors`` guards). (2) is
+    for a weakest protocol that cannot show the gain: pooled time cuts led by trending, where
+    every personal source's share is low and ~200 users are noise, while each user's latest
+    item shows the fusion ahead of EASE beyond noise (ml-100k long sequences, BENCHMARKS §60).
+    On one protocol both are the plain rule: better beyond noise."""
     refs = refs if isinstance(refs, Refs) else Refs(tuple(refs))
     diffs = [r - s for r, s in zip(rich.per_user, simple.per_user, strict=True)]
     bounds = [bootstrap_ci(d, n_resamples=RESAMPLES, seed=seed) for d in diffs]
