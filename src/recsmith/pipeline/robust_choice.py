@@ -18,8 +18,9 @@ BENCHMARKS §42): their shares are noise, and a maximin that reads them as signa
 over a source that wins the other protocol. A protocol that does not decide still counts
 against what falls below popularity there beyond noise (its share there is its mean over
 popularity's: a collapse the other protocol cannot see is still weighed), and has no say
-otherwise. Popularity alone is always a candidate, so the shipped worst share is never below
-its. Where no protocol decides, all count as before (§35; on one protocol: the best mean).
+otherwise. Popularity alone is always a candidate, so the best single source's worst share is
+never below its. Where no protocol decides, all count as before (§35; on one protocol: the best
+mean).
 """
 
 from __future__ import annotations
