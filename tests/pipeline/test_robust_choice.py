@@ -1,7 +1,8 @@
 """The maximin rule calibration chooses by, on per-user scores small enough to check by hand:
 each configuration is read as its share of the best single source on each protocol, judged by
 its worst share, and a richer choice replaces a simpler one only if it lifts the simpler one's
-weakest protocol beyond paired-bootstrap noise without a lower worst share of its own."""
+weakest protocol beyond paired-bootstrap noise without a lower worst share of its own, or is
+better beyond noise on a protocol that counts and worse beyond noise on none."""
 
 from __future__ import annotations
 
@@ -184,3 +185,49 @@ def test_where_popularity_wins_beyond_noise_the_protocol_decides() -> None:
     refs, said = deciding([popularity, personal], seed=0)
     assert said[0]["decides"] and said[0]["evidence"].startswith("popularity − personal +0.2500")
     assert refs.means == (pytest.approx(0.5),)
+
+
+def test_a_gain_beyond_noise_on_one_protocol_ships_where_the_weakest_ties_within_noise() -> None:
+    """The ml-100k long-sequence case (BENCHMARKS §59): protocol 1 (200 users, pooled time cuts)
+    is led by trending (100 hits) and EASE finds 20: EASE's weakest share, 0.1 / 0.5 = 0.2. The
+    fusion finds 19 of the same 20 there (one user lower: the interval's upper end is 0, not
+    below it) and 150 of 600 latest items on protocol 2 against EASE's 100 (+0.083, interval
+    [+0.060, +0.103]). Its worst share, 0.095 / 0.5 = 0.19, is below EASE's and it does not lift
+    protocol 1: the weakest-protocol rule keeps EASE. Better beyond noise on protocol 2 and worse
+    beyond noise on none, the fusion replaces it."""
+    trending = tried("trending", hits(200, range(0, 100)), hits(600, range(0, 30)))
+    ease = tried("ease", hits(200, range(0, 20)), hits(600, range(0, 100)))
+    fused = tried("fused", hits(200, range(0, 19)), hits(600, range(0, 150)))
+    refs = best_means([trending, ease])
+    assert worst_share(ease, refs) == pytest.approx(0.2)
+    assert worst_share(fused, refs) == pytest.approx(0.19)
+    low, high = bootstrap_ci(fused.per_user[0] - ease.per_user[0], n_resamples=RESAMPLES, seed=0)
+    assert low < 0 and high == 0.0
+    choice, reason = prefer(ease, "best single source", fused, refs, seed=0)
+    assert choice is fused
+    assert "worse on none" in reason and "+0.0833 [+0.0600, +0.1033] on protocol 2" in reason
+
+
+def test_a_gain_on_one_protocol_with_a_loss_beyond_noise_on_another_keeps_the_simpler() -> None:
+    """The simulated marketplace case (BENCHMARKS §59): iALS pulls the fusion down. It finds 150
+    of 600 latest items against EASE's 120 (beyond noise), but 60 of 600 after the time cut
+    against EASE's 120 (below beyond noise): EASE stays."""
+    ease = tried("ease", hits(600, range(0, 120)), hits(600, range(0, 120)))
+    fused = tried("fused", hits(600, range(0, 60)), hits(600, range(0, 150)))
+    refs = best_means([ease])
+    assert prefer(ease, "best single source", fused, refs, seed=0)[0] is ease
+
+
+def test_a_gain_only_on_a_protocol_that_does_not_decide_keeps_the_simpler() -> None:
+    """Protocol 1 (400 users) does not decide (personal 110 hits, popularity 100, largely other
+    users); protocol 2 (800) does (personal 250, popularity 100). The richer choice gains 60
+    hits beyond noise on protocol 1 — which has no say — and ties on protocol 2: no gain where
+    it counts, the personal source stays."""
+    popularity = tried("popularity", hits(400, range(0, 100)), hits(800, range(0, 100)))
+    personal = tried("personal", hits(400, range(50, 160)), hits(800, range(0, 250)))
+    refs, said = deciding([popularity, personal], seed=0)
+    assert [s["decides"] for s in said] == [False, True]
+    rich = tried("rich", hits(400, range(50, 220)), hits(800, range(0, 250)))
+    low = bootstrap_ci(rich.per_user[0] - personal.per_user[0], n_resamples=RESAMPLES, seed=0)[0]
+    assert low > 0
+    assert prefer(personal, "best single source", rich, refs, seed=0)[0] is personal

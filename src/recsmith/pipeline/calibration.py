@@ -16,8 +16,10 @@ one protocol and collapses on the other (trending alone on ml-100k: first after 
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
 protocol whose best single source is not beyond noise of popularity takes no part (§42). The
 simpler choice ships unless a richer one beats it by more than its noise (paired bootstrap over
-validation users), so the shipped pipeline's worst share is never below that of its best single
-source; the manifest lists every configuration with its score on each protocol.
+validation users) on the simpler one's weakest protocol, or on one protocol without falling
+below it beyond noise on any (§60); so each replacement either keeps the worst share from
+falling or falls beyond noise on no protocol; the manifest lists every configuration with its
+score on each protocol.
 
 A single source ships as the same pipeline with that source at weight 1 and every other at
 ``FILLER_WEIGHT``:

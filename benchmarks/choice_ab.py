@@ -1,0 +1,64 @@
+"""What calibration ships on shape_sweep's samples, trained in process, for A/B runs of a change to
+calibration's choice rule: run it once per library tree (``PYTHONPATH``) and compare the saved
+per-user scores (BENCHMARKS §60).
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/choice_ab.py \\
+        --shapes long --datasets ml-100k --seeds 5 --out /tmp/ab-new
+
+For each sample: shape_sweep's sample and split, the default pipeline trained with calibration on
+(``train_pipeline``; no peers, no CLI: only the choice differs between trees), the test NDCG@10
+per user by shape_sweep's scorer (saved as ``SHAPE-DATASET-SEED.npy`` under ``--out``), and the
+calibration's choice, reason and each tried configuration's validation means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from calibration import calibration_line
+from shape_sweep import SHAPES, K, events_of, ndcg_at_10, sample, split
+
+from recsmith.config import EventSettings
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import default_pipeline_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", default="long")
+    parser.add_argument("--datasets", default="ml-100k")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(calibration_line(), flush=True)
+    for shape in args.shapes.split(","):
+        for dataset in args.datasets.split(","):
+            for seed in map(int, args.seeds.split(",")):
+                drawn = sample(events_of(dataset, seed), SHAPES[shape], seed)
+                s = split(drawn, SHAPES[shape].protocol)
+                events = s.train.assign(event_id=None, context=None)
+                pipeline = train_pipeline(
+                    default_pipeline_config(), events, dict(EventSettings().weights)
+                )
+                top, _, _ = pipeline.top_k(np.array(s.users, dtype=object), K)
+                lists = {
+                    u: list(pipeline.bundle.items.to_external(row[row >= 0]))
+                    for u, row in zip(s.users, top.ids, strict=True)
+                }
+                scores = ndcg_at_10(lists, s)
+                np.save(args.out / f"{shape}-{dataset}-{seed}.npy", scores)
+                cal = pipeline.bundle.manifest["calibration"]
+                tried = {t["name"]: [p["ndcg@10"] for p in t["protocols"]] for t in cal["tried"]}
+                print(
+                    f"{shape}/{dataset}/{seed}: {len(s.users)} test users, test "
+                    f"{scores.mean():.4f}, chose {cal['chosen']}: {cal['reason']}"
+                )
+                print(f"  tried {json.dumps(tried)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
