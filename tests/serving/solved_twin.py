@@ -46,4 +46,4 @@ def same_answer(direct: Any, twin: Any) -> None:
     assert direct.status_code == twin.status_code, (direct.text, twin.text)
     for name in ("content-type", "allow", "www-authenticate", "retry-after"):
         assert direct.headers.get(name) == twin.headers.get(name), name
-    assert _ID.sub(b"ID", direct.content) == _ID.sub(b"ID", twin.content)
+    assert _ID.sub(b"ID", direct.content) == _ID.sub(b"ID", twin.content), (direct.text, twin.text)
