@@ -47,6 +47,26 @@ def actor_keys(events: pd.DataFrame) -> np.ndarray:
     return keys
 
 
+def in_canonical_order(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` sorted by (time, actor, item, event type, value): the same events in any row
+    order give the same frame. Events sharing a timestamp are common (a rating site saves a
+    batch at once) and every tie rule downstream falls back on row order — which of a user's
+    latest items validation holds out, a user's recent items, the first-appearance numbering of
+    users and items — so a store's order (by a content hash) and a file's order shipped different
+    calibration choices on the same events (ml-100k long sequences: test 0.064 vs 0.084)."""
+    columns = {"ts": events["ts"].to_numpy(), "actor": actor_keys(events)}
+    columns["item"] = events["item_id"].to_numpy(dtype=object)
+    if "event_type" in events:
+        columns["type"] = events["event_type"].to_numpy(dtype=object)
+    if "value" in events:
+        columns["value"] = pd.to_numeric(events["value"], errors="coerce").to_numpy(np.float64)
+    keys = pd.DataFrame(columns)
+    order = keys.sort_values(list(keys.columns), kind="stable").index.to_numpy()
+    if (order == np.arange(len(order))).all():
+        return events
+    return events.iloc[order].reset_index(drop=True)
+
+
 def event_weights(events: pd.DataFrame, weights: Mapping[str, Weight]) -> np.ndarray:
     """Each event's weight by its type: a constant, its value, or log(1 + value); NaN or inf where
     a stored value makes it so (``usable_weights`` deals with those)."""
