@@ -23,7 +23,9 @@ constraint): with the same P, DLAE measured better alone on the samples this was
 (BENCHMARKS §62). B's diagonal is zeroed all the same — it only scores items a user already has,
 which serving drops unless ``include_seen``, where a seen item should not win by copying itself.
 The solve is the same one EASE does, so p > 0 costs nothing extra; p = 0 is plain EASE (DLAE at
-p = 0 would be a ridge regression without EASE's constraint, which is not what 0 should mean).
+p = 0 would be a ridge regression without EASE's constraint, which is not what 0 should mean). Off
+by default and not in calibration's grid: p = 0.5 was within noise of EASE alone on the samples
+not chosen on, and the grid, given it, never kept it on validation (§62).
 """
 
 from __future__ import annotations
