@@ -57,7 +57,12 @@ def main() -> None:
                     f"{shape}/{dataset}/{seed}: {len(s.users)} test users, test "
                     f"{scores.mean():.4f}, chose {cal['chosen']}: {cal['reason']}"
                 )
-                print(f"  tried {json.dumps(tried)}", flush=True)
+                print(f"  tried {json.dumps(tried)}")
+                print(f"  grid {json.dumps(cal.get('grid', {}))}")  # each value's validation means
+                print(
+                    f"  fused_grid kept {json.dumps(cal.get('fused_grid', {}).get('kept'))}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""EASE against its closed form, and the item-subset path for large catalogues."""
+"""EASE against its closed form, DLAE's dropout against the expected loss it stands for, and the
+item-subset path for large catalogues."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.ease import EASE, spd_inverse
-from recsmith.testing.recommender import checkerboard_events
+from recsmith.testing.recommender import checkerboard_events, view_events
 
 
 def data() -> Interactions:
@@ -19,13 +22,49 @@ def data() -> Interactions:
 def test_weights_equal_the_closed_form() -> None:
     d = data()
     lam = 5.0
-    model = EASE(regularization=lam, dtype="float64").fit(d)
+    model = EASE(regularization=lam, dropout=0.0, dtype="float64").fit(d)  # p = 0: plain EASE
     x = d.matrix.toarray()
     x[x > 0] = 1.0
     p = np.linalg.inv(x.T @ x + lam * np.eye(d.n_items))
     b = np.eye(d.n_items) - p / np.diag(p)
     np.testing.assert_allclose(model.weights_, b, atol=1e-5)
     np.testing.assert_allclose(np.diag(model.weights_), 0.0)
+
+
+def test_dropout_weights_minimise_the_expected_loss_under_every_dropout_mask() -> None:
+    """The oracle is the denoising objective itself, not the paper's closed form: every mask
+    that drops each of a user's entries with probability p (survivors scaled by 1/(1−p)),
+    weighted by its probability, as rows of one weighted ridge regression solved by lstsq."""
+    rows = [("a", "i0", 1), ("a", "i1", 2), ("a", "i2", 3), ("b", "i1", 4), ("b", "i3", 5),
+            ("c", "i0", 6), ("c", "i1", 7), ("c", "i3", 8), ("d", "i2", 9), ("d", "i3", 10),
+            ("e", "i0", 11), ("e", "i1", 12), ("e", "i2", 13), ("e", "i3", 14)]  # fmt: skip
+    d = Interactions.from_events(view_events(rows), EventSettings().weights)
+    lam, drop = 0.7, 0.3
+    model = EASE(regularization=lam, dropout=drop, dtype="float64").fit(d)
+
+    x = d.matrix.toarray()
+    x[x > 0] = 1.0
+    n = d.n_items
+    inputs, targets, weights = [], [], []
+    for row in x:
+        for kept in itertools.product((0.0, 1.0), repeat=n):
+            mask = np.array(kept)
+            inputs.append(row * mask / (1 - drop))
+            targets.append(row)
+            weights.append(np.prod(np.where(mask == 1, 1 - drop, drop)))
+    root = np.sqrt(np.array(weights))[:, None]  # each row's weight, as a least-squares row scale
+    design = np.vstack([root * np.array(inputs), np.sqrt(lam) * np.eye(n)])
+    target = np.vstack([root * np.array(targets), np.zeros((n, n))])
+    expected = np.linalg.lstsq(design, target, rcond=None)[0]
+    np.fill_diagonal(expected, 0.0)  # the model drops what only scores a user's own items
+    np.testing.assert_allclose(model.weights_, expected, atol=1e-5)
+    plain = EASE(regularization=lam, dtype="float64").fit(d).weights_
+    assert np.abs(model.weights_ - plain).max() > 0.05  # not EASE's answer: the dropout counts
+
+
+def test_a_dropout_of_one_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match="dropout"):
+        EASE(dropout=1.0)
 
 
 def test_item_subset_scores_only_the_most_popular_items() -> None:

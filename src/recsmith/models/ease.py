@@ -12,6 +12,20 @@ after a while are offered the classics of the whole history while they take what
 after a time cut: trending alone beats EASE by 20 %, and loses to it by half on each user's last
 item — BENCHMARKS §29); the factor moves EASE's order towards the present without giving up the
 personal one (§39). Calibration tries it on the user's own validation splits (``GRID``).
+
+``dropout`` (off by default) is the denoising regulariser of Steck 2020 ("Autoencoders that don't
+overfit towards the identity", NeurIPS): training on inputs whose entries are dropped with
+probability p equals, in expectation, the penalty Λ = λI + p/(1−p)·diagMat(diag(G)) (G = XᵀX), so
+an item is penalised in proportion to its own popularity and a popular item cannot explain a user
+by itself. Of the paper's two full-rank closed forms this is DLAE's, B = I − P·Λ with
+P = (G + Λ)⁻¹, not EDLAE's EASE-like B = I − P·diagMat(1/diag(P)) (which keeps the zero-diagonal
+constraint): with the same P, DLAE measured better alone on the samples this was chosen on
+(BENCHMARKS §62). B's diagonal is zeroed all the same — it only scores items a user already has,
+which serving drops unless ``include_seen``, where a seen item should not win by copying itself.
+The solve is the same one EASE does, so p > 0 costs nothing extra; p = 0 is plain EASE (DLAE at
+p = 0 would be a ridge regression without EASE's constraint, which is not what 0 should mean). Off
+by default and not in calibration's grid: p = 0.5 was within noise of EASE alone on the samples
+not chosen on, and the grid, given it, never kept it on validation (§62).
 """
 
 from __future__ import annotations
@@ -29,6 +43,12 @@ from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, s
 
 class EASEConfig(ModelConfig):
     regularization: float = Field(250.0, gt=0, description="λ added to the Gram diagonal")
+    dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="DLAE's input-dropout probability p (Steck 2020); 0 = plain EASE",
+    )
     max_items: int = Field(20_000, ge=2, description="keep only the most popular items above this")
     dtype: Literal["float32", "float64"] = "float32"
     binary: bool = Field(True, description="fit on 0/1 interactions (the original EASE)")
@@ -110,9 +130,10 @@ class EASE(Recommender):
             kept = np.arange(data.n_items)
         xk = x[:, kept]
         gram = (xk.T @ xk).toarray().astype(cfg.dtype)
-        gram[np.diag_indices_from(gram)] += cfg.regularization
+        penalty = cfg.regularization + cfg.dropout / (1.0 - cfg.dropout) * np.diag(gram)  # Λ
+        gram[np.diag_indices_from(gram)] += penalty
         p = spd_inverse(gram)
-        weights = -p / np.diag(p)[None, :]
+        weights = -p * penalty[None, :] if cfg.dropout > 0 else -p / np.diag(p)[None, :]
         weights[np.diag_indices_from(weights)] = 0.0
         # C order: sparse @ dense copies a Fortran-ordered operand on every call
         self.weights_ = np.ascontiguousarray(weights, dtype=np.float32)
