@@ -69,11 +69,12 @@ def main() -> None:
         data = _matrix(s)
         x = binarize(data.matrix).astype(np.float64)
         gram = (x.T @ x).toarray()
-        known = [u for u in s.users if data.users.to_index([u])[0] >= 0]
+        users = np.asarray(s.users, dtype=object)
+        known = list(users[data.users.to_index(users) >= 0])
         base = ndcg_of(EASE(dtype="float64").fit(data).weights_, s, data, known)
         print(
-            f"{args.shape}/{args.dataset}/{seed}: {gram.shape[0]} items, {len(s.users)} test "
-            f"users, EASE {base.mean():.4f}"
+            f"{args.shape}/{args.dataset}/{seed}: {gram.shape[0]} items, {len(known)} test "
+            f"users known at training, EASE {base.mean():.4f}"
         )
         for lam, p in values:
             pair = forms(gram, lam, p)

@@ -22,7 +22,7 @@ def data() -> Interactions:
 def test_weights_equal_the_closed_form() -> None:
     d = data()
     lam = 5.0
-    model = EASE(regularization=lam, dropout=0.0, dtype="float64").fit(d)  # p = 0: plain EASE
+    model = EASE(regularization=lam, dtype="float64").fit(d)  # the default config: plain EASE
     x = d.matrix.toarray()
     x[x > 0] = 1.0
     p = np.linalg.inv(x.T @ x + lam * np.eye(d.n_items))
@@ -62,9 +62,10 @@ def test_dropout_weights_minimise_the_expected_loss_under_every_dropout_mask() -
     assert np.abs(model.weights_ - plain).max() > 0.05  # not EASE's answer: the dropout counts
 
 
-def test_a_dropout_of_one_is_refused_by_name() -> None:
+@pytest.mark.parametrize("drop", [1.0, -0.1])
+def test_a_dropout_outside_zero_to_one_is_refused_by_name(drop: float) -> None:
     with pytest.raises(ValidationError, match="dropout"):
-        EASE(dropout=1.0)
+        EASE(dropout=drop)
 
 
 def test_item_subset_scores_only_the_most_popular_items() -> None:

@@ -47,7 +47,10 @@ class EASEConfig(ModelConfig):
         0.0,
         ge=0,
         lt=1,
-        description="DLAE's input-dropout probability p (Steck 2020); 0 = plain EASE",
+        description=(
+            "DLAE's input-dropout probability p (Steck 2020); 0 = plain EASE. Any p > 0 also"
+            " drops EASE's zero-diagonal constraint, so a tiny p is a ridge, not near EASE"
+        ),
     )
     max_items: int = Field(20_000, ge=2, description="keep only the most popular items above this")
     dtype: Literal["float32", "float64"] = "float32"
