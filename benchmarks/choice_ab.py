@@ -57,7 +57,8 @@ def main() -> None:
                     f"{shape}/{dataset}/{seed}: {len(s.users)} test users, test "
                     f"{scores.mean():.4f}, chose {cal['chosen']}: {cal['reason']}"
                 )
-                print(f"  tried {json.dumps(tried)}", flush=True)
+                print(f"  tried {json.dumps(tried)}")
+                print(f"  protocols {json.dumps(cal['protocols'])}", flush=True)
 
 
 if __name__ == "__main__":
