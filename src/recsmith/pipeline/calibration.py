@@ -241,9 +241,20 @@ class _Protocols:
         groups: Sequence[Group],
         attrs: ItemAttributes,
         full: Interactions,
+        fitted: Sequence[Sequence[_Scorer]] = (),
     ) -> None:
+        """``fitted``: scorers of the leading splits of each group, already fitted (the same
+        protocols before more latest-item folds were pooled in): kept, not fitted again."""
         wide = with_popularity(config)
-        self.scorers = [[_Scorer(wide, v, attrs, full) for v in group] for group in groups]
+        self.scorers = [
+            [
+                fitted[g][n]
+                if g < len(fitted) and n < len(fitted[g])
+                else _Scorer(wide, v, attrs, full)
+                for n, v in enumerate(group)
+            ]
+            for g, group in enumerate(groups)
+        ]
 
     def proposes(self, spec: SourceConfig) -> bool:
         return any(s.proposes(spec) for group in self.scorers for s in group)
@@ -300,7 +311,10 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             report["pooled_folds"] = f"nothing decided on each user's latest item alone ({said})"
             vals = [g for g in wider if users_in(g) >= MIN_USERS]
             report["protocols"] = [_protocol_row(g) for g in vals]
-            protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed)
+            # the same splits lead each group (a time cut holds >= MIN_USERS users, so only the
+            # latest item can join here, last): their sources are not fitted again
+            fitted = protocols.scorers
+            protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed, fitted)
     fit_seconds = budget.spent()
     tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, budget)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
@@ -355,10 +369,12 @@ def _scored(
     attrs: ItemAttributes,
     full: Interactions,
     seed: int,
+    fitted: Sequence[Sequence[_Scorer]] = (),
 ) -> tuple[_Protocols, list[Tried], Refs, list[dict[str, Any]]]:
     """Every source alone and the fused order (``_options``) scored on ``vals``, and whether
-    each protocol decides (``robust_choice.deciding``, on the single sources)."""
-    protocols = _Protocols(config, vals, attrs, full)
+    each protocol decides (``robust_choice.deciding``, on the single sources); ``fitted`` as
+    ``_Protocols`` takes it."""
+    protocols = _Protocols(config, vals, attrs, full, fitted)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
     refs, decides = deciding(scored[:-1], seed)
     return protocols, scored, refs, decides
