@@ -64,7 +64,7 @@ from recsmith.pipeline.training import (
     recent_items,
     train_ranker,
 )
-from recsmith.pipeline.validation import LATEST_ITEM, Validation, validation_splits
+from recsmith.pipeline.validation import LATEST_ITEM, POOL_USERS, Validation, validation_splits
 from recsmith.ranking.context import moments_of
 from recsmith.ranking.features import candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
@@ -303,10 +303,11 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         report |= _seconds(started, budget)
         return Calibration(config, config.ranking.enabled, report)
     protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed)
-    if not any(d["decides"] for d in decides) and cc.latest_folds > 1:
+    few = cc.latest_folds > 1 and users_in(splits[-1]) < POOL_USERS
+    if few and not any(d["decides"] for d in decides):
         # nothing tells the sources apart: ask the items before each user's latest too (§65)
         wider = _groups(full, cc, seed, cc.latest_folds)
-        if len(wider[-1]) > len(splits[-1]):
+        if len(wider[-1]) > 1:  # else no earlier item was new to anyone
             said = "; ".join(d["evidence"] for d in decides)
             report["pooled_folds"] = f"nothing decided on each user's latest item alone ({said})"
             vals = [g for g in wider if users_in(g) >= MIN_USERS]
