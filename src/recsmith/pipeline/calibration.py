@@ -10,7 +10,9 @@ the CPU budget (``cpu_budget.py``: the process's own CPU seconds, so the machine
 change the choice), the ranker; first, each iALS / EASE / item-kNN source's most data-dependent
 parameters are tried alone over a small grid (``GRID``), and the fused order tries each fitted
 variant in its own place (``_fused_grid``). A time cut holding few users is pooled with earlier
-cuts into one protocol (``validation.py``). Each configuration is judged by its worst
+cuts into one protocol (``validation.py``); where no protocol tells the sources apart, each
+user's items before the latest are held out too and pooled with it, and the report's
+``evidence`` says when even that decides nothing (§65). Each configuration is judged by its worst
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
