@@ -59,10 +59,8 @@ def main() -> None:
                 )
                 print(f"  tried {json.dumps(tried)}")
                 print(f"  grid {json.dumps(cal.get('grid', {}))}")  # each value's validation means
-                print(
-                    f"  fused_grid kept {json.dumps(cal.get('fused_grid', {}).get('kept'))}",
-                    flush=True,
-                )
+                print(f"  fused_grid kept {json.dumps(cal.get('fused_grid', {}).get('kept'))}")
+                print(f"  protocols {json.dumps(cal['protocols'])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -62,12 +62,16 @@ def frame(rows: list[tuple[int, int]]) -> pd.DataFrame:
     return purchases(users, items, users * 3_600_000_000 + step * 1_000_000)
 
 
-def config(sources: list[dict[str, object]], ranker: bool = False) -> PipelineConfig:
+def config(
+    sources: list[dict[str, object]], ranker: bool = False, latest_folds: int = 1
+) -> PipelineConfig:
+    """Calibration on, on each user's latest item alone by default: the cases here rebuild that
+    one split by hand (``test_evidence.py`` covers the pooled folds)."""
     return PipelineConfig.model_validate(
         {
             "retrieval": {"sources": sources, "recent_items": 1},
             "ranking": {"enabled": ranker, "params": {"n_estimators": 20}},
-            "calibration": {"enabled": True},
+            "calibration": {"enabled": True, "latest_folds": latest_folds},
         }
     )
 
@@ -404,7 +408,9 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     leaves no time to try it, and the report says so."""
     full = Interactions.from_events(events, WEIGHTS)
     attrs = ItemAttributes.from_items([], full.items)
-    on = PipelineConfig.model_validate({**config.model_dump(), "calibration": {"enabled": True}})
+    on = PipelineConfig.model_validate(
+        {**config.model_dump(), "calibration": {"enabled": True, "latest_folds": 1}}
+    )
     chosen = calibrate(on, full, attrs)
     tried = {t["name"]: t for t in chosen.report["tried"]}
     assert "ranker" in tried, chosen.report["ranker"]
@@ -412,7 +418,8 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
     # alone there is plain ``popular`` fitted on each split's past (pooled time cuts: each its
     # own), scored here independently
     cc = on.calibration
-    splits = validation_splits(full, cc.min_users, cc.share, cc.max_users, on.ranking.random_state)
+    seed = on.ranking.random_state
+    splits = validation_splits(full, cc.min_users, cc.share, cc.max_users, seed, cc.latest_folds)
     groups = grouped(splits)
     assert [p["protocol"] for p in chosen.report["protocols"]] == [g[0].protocol for g in groups]
     assert groups[0][0].protocol.startswith("temporal cut") and len(groups) == 2
@@ -434,7 +441,7 @@ def test_the_ranker_is_tried_within_the_budget_and_named_when_it_does_not_fit(
         assert protocol["best_single_ndcg@10"] == pytest.approx(max(alone), abs=1e-5)
     assert chosen.use_ranker == (chosen.report["chosen"] == "ranker")
     tight = PipelineConfig.model_validate(
-        {**on.model_dump(), "calibration": {"enabled": True, "budget_seconds": 0.001}}
+        {**on.model_dump(), "calibration": on.calibration.model_dump() | {"budget_seconds": 0.001}}
     )
     report = calibrate(tight, full, attrs).report
     assert report["ranker"].startswith("not tried: ") and "0.001 s CPU budget" in report["ranker"]
@@ -485,7 +492,7 @@ def test_the_summary_names_the_choice_the_runners_up_and_changed_parameters() ->
     }
     assert calibration_summary(few) == (
         "calibration (each user's latest item, 5 users): 5 validation users < 20: nothing "
-        "decided; serving as configured"
+        "decided; serving as configured; EVIDENCE WEAK"
     )
 
 

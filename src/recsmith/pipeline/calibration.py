@@ -10,7 +10,9 @@ the CPU budget (``cpu_budget.py``: the process's own CPU seconds, so the machine
 change the choice), the ranker; first, each iALS / EASE / item-kNN source's most data-dependent
 parameters are tried alone over a small grid (``GRID``), and the fused order tries each fitted
 variant in its own place (``_fused_grid``). A time cut holding few users is pooled with earlier
-cuts into one protocol (``validation.py``). Each configuration is judged by its worst
+cuts into one protocol (``validation.py``); where no protocol tells the sources apart, each
+user's items before the latest are held out too and pooled with it, and the report's
+``evidence`` says when even that decides nothing (§65). Each configuration is judged by its worst
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
@@ -43,7 +45,7 @@ from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
 from recsmith.pipeline import sequential
-from recsmith.pipeline.config import PipelineConfig, SourceConfig
+from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import (
@@ -64,7 +66,7 @@ from recsmith.pipeline.training import (
     recent_items,
     train_ranker,
 )
-from recsmith.pipeline.validation import Validation, validation_splits
+from recsmith.pipeline.validation import LATEST_ITEM, POOL_USERS, Validation, validation_splits
 from recsmith.ranking.context import moments_of
 from recsmith.ranking.features import candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
@@ -222,6 +224,15 @@ def users_in(group: Group) -> int:
     return sum(len(v.users) for v in group)
 
 
+def _protocol_row(group: Group) -> dict[str, Any]:
+    """A protocol's report row: its name, users and how many splits it pools (time cuts or
+    latest-item folds, ``validation.py``)."""
+    row: dict[str, Any] = {"protocol": group[0].protocol, "validation_users": users_in(group)}
+    if len(group) > 1:
+        row["folds" if group[0].protocol.startswith(LATEST_ITEM) else "cuts"] = len(group)
+    return row
+
+
 class _Protocols:
     """One ``_Scorer`` per validation split: every configuration is scored on each of them, the
     per-user scores of a protocol's pooled splits side by side."""
@@ -232,9 +243,20 @@ class _Protocols:
         groups: Sequence[Group],
         attrs: ItemAttributes,
         full: Interactions,
+        fitted: Sequence[Sequence[_Scorer]] = (),
     ) -> None:
+        """``fitted``: scorers of the leading splits of each group, already fitted (the same
+        protocols before more latest-item folds were pooled in): kept, not fitted again."""
         wide = with_popularity(config)
-        self.scorers = [[_Scorer(wide, v, attrs, full) for v in group] for group in groups]
+        self.scorers = [
+            [
+                fitted[g][n]
+                if g < len(fitted) and n < len(fitted[g])
+                else _Scorer(wide, v, attrs, full)
+                for n, v in enumerate(group)
+            ]
+            for g, group in enumerate(groups)
+        ]
 
     def proposes(self, spec: SourceConfig) -> bool:
         return any(s.proposes(spec) for group in self.scorers for s in group)
@@ -273,25 +295,29 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     cc = config.calibration
     budget = CpuBudget(cc.budget_seconds)
     seed = config.ranking.random_state
-    splits = grouped(validation_splits(full, cc.min_users, cc.share, cc.max_users, seed))
-    enough = [users_in(g) >= MIN_USERS for g in splits]
-    vals = [g for g, ok in zip(splits, enough, strict=True) if ok]
-    report: dict[str, Any] = {
-        "protocols": [
-            {"protocol": g[0].protocol, "validation_users": users_in(g)}
-            | ({"cuts": len(g)} if len(g) > 1 else {})
-            for g in splits
-        ]
-    }
+    splits = _groups(full, cc, seed, 1)
+    vals = [g for g in splits if users_in(g) >= MIN_USERS]
+    report: dict[str, Any] = {"protocols": [_protocol_row(g) for g in (vals or splits)]}
     if not vals:
         most = max(users_in(g) for g in splits)
         report["reason"] = f"{most} validation users < {MIN_USERS}: nothing decided"
+        report["evidence"] = f"weak: {report['reason']}, serving as configured"
         report |= _seconds(started, budget)
         return Calibration(config, config.ranking.enabled, report)
-    report["protocols"] = [p for p, ok in zip(report["protocols"], enough, strict=True) if ok]
-    protocols = _Protocols(config, vals, attrs, full)
-    scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-    refs, decides = deciding(scored[:-1], seed)
+    protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed)
+    few = cc.latest_folds > 1 and users_in(splits[-1]) < POOL_USERS
+    if few and not any(d["decides"] for d in decides):
+        # nothing tells the sources apart: ask the items before each user's latest too (§65)
+        wider = _groups(full, cc, seed, cc.latest_folds)
+        if len(wider[-1]) > 1:  # else no earlier item was new to anyone
+            said = "; ".join(d["evidence"] for d in decides)
+            report["pooled_folds"] = f"nothing decided on each user's latest item alone ({said})"
+            vals = [g for g in wider if users_in(g) >= MIN_USERS]
+            report["protocols"] = [_protocol_row(g) for g in vals]
+            # the same splits lead each group (a time cut holds >= MIN_USERS users, so only the
+            # latest item can join here, last): their sources are not fitted again
+            fitted = protocols.scorers
+            protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed, fitted)
     fit_seconds = budget.spent()
     tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, budget)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
@@ -310,9 +336,13 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         choice, reason = prefer(choice, reason, ranker, refs, seed)
     else:
         report["ranker"] = ranker
-    for p, ref, said in zip(report["protocols"], best_means(singles), decides, strict=True):
+    for n, (p, ref, said) in enumerate(
+        zip(report["protocols"], best_means(singles), decides, strict=True)
+    ):
         p["best_single_ndcg@10"] = round(ref, 5)
+        p["best_single_hits"] = max(int(np.count_nonzero(t.per_user[n])) for t in singles)
         p |= said
+    report["evidence"] = _evidence(report["protocols"])
     pasts, left = sum(map(len, vals)), cc.budget_seconds - budget.spent()
     spec, report["sasrec"] = sequential.candidate(config, full, pasts, left)
     if spec is not None:  # last, as the richest choice: it ships only by ``prefer`` (sequential.py)
@@ -328,6 +358,29 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     report["reason"] = reason
     report |= _seconds(started, budget)
     return Calibration(choice.config, choice.name == "ranker", report)
+
+
+def _groups(full: Interactions, cc: CalibrationConfig, seed: int, folds: int) -> list[Group]:
+    """The validation splits by protocol, each user's latest item pooled with up to ``folds``
+    - 1 items before it (``validation.py``)."""
+    return grouped(validation_splits(full, cc.min_users, cc.share, cc.max_users, seed, folds))
+
+
+def _scored(
+    config: PipelineConfig,
+    vals: Sequence[Group],
+    attrs: ItemAttributes,
+    full: Interactions,
+    seed: int,
+    fitted: Sequence[Sequence[_Scorer]] = (),
+) -> tuple[_Protocols, list[Tried], Refs, list[dict[str, Any]]]:
+    """Every source alone and the fused order (``_options``) scored on ``vals``, and whether
+    each protocol decides (``robust_choice.deciding``, on the single sources); ``fitted`` as
+    ``_Protocols`` takes it."""
+    protocols = _Protocols(config, vals, attrs, full, fitted)
+    scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
+    refs, decides = deciding(scored[:-1], seed)
+    return protocols, scored, refs, decides
 
 
 def _seconds(started: float, budget: CpuBudget) -> dict[str, float]:
@@ -527,6 +580,24 @@ def _entry(
     return entry
 
 
+def _evidence(protocols: Sequence[dict[str, Any]]) -> str:
+    """ "weak: …" where no protocol tells the single sources apart beyond noise — the choice is
+    then the best mean of a few hits, as likely luck as signal (500 short sessions: popularity
+    shipped on 3 hits against 1–2 and scored 0 on test, where item-kNN scored 0.015; BENCHMARKS
+    §59) — else which protocols decide. The engine says when its own results are weak."""
+    deciding = [p["protocol"] for p in protocols if p["decides"]]
+    if deciding:
+        return "decided on " + "; ".join(deciding)
+    hits = "; ".join(
+        f"{p['protocol']}: {p['best_single_hits']} of {p['validation_users']:,} users"
+        for p in protocols
+    )
+    return (
+        "weak: no protocol tells the single sources apart beyond noise (users the best single "
+        f"source hits: {hits}); what serves may be luck"
+    )
+
+
 def _says(protocol: dict[str, Any], some_decide: bool) -> str:
     """What the summary adds to a protocol that did not decide (``robust_choice.deciding``)."""
     if protocol.get("decides", True) or not some_decide:
@@ -542,10 +613,11 @@ def calibration_summary(report: dict[str, Any]) -> str:
     where = "; ".join(
         f"{p['protocol']}, {p['validation_users']:,} users{_says(p, some)}" for p in protocols
     )
+    weak = str(report.get("evidence", "")).startswith("weak")
     if not some and "tried" in report:
         where += "; none tells the sources apart beyond noise: all count"
     if "tried" not in report:
-        return f"calibration ({where}): {report['reason']}; serving as configured"
+        return f"calibration ({where}): {report['reason']}; serving as configured; EVIDENCE WEAK"
     scores = {
         t["name"]: " / ".join(f"{p['ndcg@10']:.4f}" for p in t["protocols"])
         for t in report["tried"]
@@ -570,4 +642,5 @@ def calibration_summary(report: dict[str, Any]) -> str:
         f"calibration ({where}; {report['seconds']:.0f} s{cpu}): serving {chosen} "
         f"(validation NDCG@10 {scores[chosen]}, worst share of the best single source "
         f"{share:.2f}; {others}){changed}"
+        + (f"; EVIDENCE WEAK: {report['evidence'].removeprefix('weak: ')}" if weak else "")
     )

@@ -294,6 +294,15 @@ class CalibrationConfig(_Strict):
         0.1, gt=0, lt=0.5, description="latest share of events the cut holds (then 2x, 3x)"
     )
     max_users: int = Field(5000, ge=20, description="validation users scored (a sample beyond)")
+    latest_folds: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="where no protocol tells the sources apart with each user's latest item, "
+        "the items before it are held out one at a time too and pooled into that protocol "
+        "while its users are fewer than 1,000 (1: the latest item only); each fold fits every "
+        "source once more",
+    )
     sequential: bool = Field(
         False,
         description="try SASRec (the torch extra) as a source where users' sequences are long "

@@ -31,16 +31,23 @@ K = 10
 def latest_holdout(full: Interactions, seed: int = 0) -> np.ndarray:
     """Mask of each user's latest event (ties and time-less events broken at random), for users
     with at least two distinct items."""
+    distinct = np.diff(full.matrix.indptr) >= 2
+    return (latest_ranks(full, seed) == 0) & distinct[full.event_users]
+
+
+def latest_ranks(full: Interactions, seed: int = 0) -> np.ndarray:
+    """Each event's place from the end of its user's history: 0 for the latest, 1 for the one
+    before, … (ties and time-less events broken by a seeded random draw, the same for every
+    place, so the places of one user's events are a single order)."""
     n = len(full.event_users)
     tie = np.random.default_rng(seed).random(n)
     order = np.lexsort((tie, full.event_ts, full.event_users))
     users = full.event_users[order]
-    last = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
-    distinct = np.diff(full.matrix.indptr) >= 2
-    mask = np.zeros(n, bool)
-    chosen = order[last]
-    mask[chosen[distinct[full.event_users[chosen]]]] = True
-    return mask
+    ends = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
+    end_of_run = ends[np.searchsorted(ends, np.arange(n))]
+    ranks = np.empty(n, np.int64)
+    ranks[order] = end_of_run - np.arange(n)
+    return ranks
 
 
 def latest_item_holdout(
@@ -48,12 +55,25 @@ def latest_item_holdout(
 ) -> tuple[Interactions, np.ndarray, np.ndarray]:
     """The events without each user's latest one, and the (user, item) pairs held out: only
     items new to the user (a repeat teaches nothing), at most ``max_users`` of them (seeded)."""
-    held = latest_holdout(full, seed)
-    past = full.subset(~held)
+    return holdout_at(full, latest_ranks(full, seed), 0, seed, max_users)
+
+
+def holdout_at(
+    full: Interactions, ranks: np.ndarray, place: int, seed: int, max_users: int
+) -> tuple[Interactions, np.ndarray, np.ndarray]:
+    """Each user's event at ``place`` from the end (``latest_ranks``; 0: the latest) held out
+    from the events before it: the past is every event but the latest ``place + 1`` of each user
+    with at least two distinct items (a user's later events would tell what follows the held-out
+    one), and the (user, item) pairs held out are the items new to a user with a past there, at
+    most ``max_users`` of them (seeded)."""
+    distinct = np.diff(full.matrix.indptr) >= 2
+    past = full.subset((ranks > place) | ~distinct[full.event_users])
+    held = (ranks == place) & distinct[full.event_users]
     users = full.event_users[held].astype(np.int32)
     items = full.event_items[held]
-    new_to_user = np.asarray(past.matrix[users, items]).ravel() == 0
-    users, items = users[new_to_user], items[new_to_user]
+    known = np.diff(past.matrix.indptr) > 0  # at place 0 every such user has a past
+    scored = known[users] & (np.asarray(past.matrix[users, items]).ravel() == 0)
+    users, items = users[scored], items[scored]
     if len(users) > max_users:
         pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
         users, items = users[pick], items[pick]

@@ -10,7 +10,10 @@ user's last item), so calibration scores every configuration on both wherever bo
 A single time cut on a small data set holds ~100 returning users (ml-100k), too few for a paired
 interval to tell a good order from a lucky one; where it holds fewer than ``POOL_USERS``, the
 earlier cuts (twice, three times the share) are pooled into the same protocol: each scored on its
-own past, their users together (§39).
+own past, their users together (§39). Each user's latest item on a small set holds a few hits
+(500 short sessions: ~200 users, 2–4 hits per source): where it holds fewer than ``POOL_USERS``
+users, each user's second and third latest items are pooled in the same way, each held out from
+the events before it (``latest_item_folds``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.source_tuning import latest_holdout, latest_item_holdout
+from recsmith.pipeline.source_tuning import holdout_at, latest_ranks
 from recsmith.pipeline.training import has_time_order
 from recsmith.ranking.context import first_events
 from recsmith.sparse_rows import csr_from_pairs
@@ -47,13 +50,19 @@ class Validation:
 
 
 def validation_splits(
-    full: Interactions, min_users: int, share: float, max_users: int, seed: int = 0
+    full: Interactions,
+    min_users: int,
+    share: float,
+    max_users: int,
+    seed: int = 0,
+    folds: int = 1,
 ) -> list[Validation]:
-    """The time cuts (``pooled_time_cuts``) where they hold, then each user's latest item: the
-    time cut alone misses what serves users at the end of their own history, the latest item
-    alone misses what serves users who come back later. Pooled cuts share one ``protocol``."""
+    """The time cuts (``pooled_time_cuts``) where they hold, then each user's latest item (and
+    up to ``folds`` - 1 items before it, ``latest_item_folds``): the time cut alone misses what
+    serves users at the end of their own history, the latest item alone misses what serves users
+    who come back later. Pooled cuts (and pooled folds) share one ``protocol``."""
     cuts = pooled_time_cuts(full, min_users, share, max_users, seed)
-    return [*cuts, latest_item_split(full, max_users, seed)]
+    return [*cuts, *latest_item_folds(full, max_users, seed, folds)]
 
 
 def pooled_time_cuts(
@@ -100,9 +109,39 @@ def time_cut_split(
 def latest_item_split(full: Interactions, max_users: int, seed: int = 0) -> Validation:
     """Each user's latest item held out where it is new to them (a random one where events
     carry no times); at most ``max_users`` users (seeded)."""
-    past, users, items = latest_item_holdout(full, seed, max_users)
+    return _latest_fold(full, latest_ranks(full, seed), 0, max_users, seed)
+
+
+def latest_item_folds(
+    full: Interactions, max_users: int, seed: int = 0, folds: int = 1
+) -> list[Validation]:
+    """Each user's latest item, then — while the users held out together are fewer than
+    ``POOL_USERS`` — each user's second latest, third latest … item (``folds`` at most), each
+    held out from the events before it and scored on that past, all named by one protocol.
+    A small set's latest items hold a few hits (diginetica, 500 sessions: ~200 users, 2–4 hits
+    per source, BENCHMARKS §59), too few to tell popularity from a personal source; the earlier
+    items of the same users are more of the same question, asked again (§65)."""
+    ranks = latest_ranks(full, seed)
+    splits = [_latest_fold(full, ranks, 0, max_users, seed)]
+    while len(splits) < folds and sum(len(v.users) for v in splits) < POOL_USERS:
+        fold = _latest_fold(full, ranks, len(splits), max_users, seed)
+        if not len(fold.users):
+            break
+        splits.append(fold)
+    if len(splits) > 1:
+        name = f"{LATEST_ITEM}, pooled with the {len(splits) - 1} before it"
+        splits = [replace(v, protocol=name) for v in splits]
+    return splits
+
+
+def _latest_fold(
+    full: Interactions, ranks: np.ndarray, place: int, max_users: int, seed: int
+) -> Validation:
+    """Each user's item at ``place`` from the end held out from the events before it
+    (``source_tuning.holdout_at``)."""
+    past, users, items = holdout_at(full, ranks, place, seed, max_users)
     truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
-    first = first_events(full, latest_holdout(full, seed), users)
+    first = first_events(full, ranks == place, users)
     return Validation(past, users, truth, LATEST_ITEM, first)
 
 
