@@ -32,7 +32,7 @@ from recsmith.models.sequences import user_sequences
 
 class TransitionsConfig(ModelConfig):
     steps: int = Field(10, ge=1, description="followers within this many steps count")
-    history: int = Field(5, ge=1, description="latest items a user is scored from")
+    history: int = Field(10, ge=1, description="latest items a user is scored from")
     neighbors: int = Field(100, ge=1, description="rules kept per item")
 
 
