@@ -24,8 +24,8 @@ from pydantic import Field
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions
-from recsmith.models.cooccurrence import Cooccurrence
 from recsmith.models.base import ModelConfig
+from recsmith.models.cooccurrence import Cooccurrence
 from recsmith.models.itemknn import keep_top_per_row
 from recsmith.models.sequences import user_sequences
 
@@ -36,7 +36,9 @@ class TransitionsConfig(ModelConfig):
     neighbors: int = Field(100, ge=1, description="rules kept per item")
 
 
-def follow_counts(indptr: np.ndarray, seq: np.ndarray, n_items: int, steps: int) -> sparse.csr_array:
+def follow_counts(
+    indptr: np.ndarray, seq: np.ndarray, n_items: int, steps: int
+) -> sparse.csr_array:
     """Σ over sequences of 1/d for each (item at p -> item at p + d), 1 <= d <= ``steps``;
     ``indptr``/``seq`` as ``user_sequences`` gives them (ids + 1). One sparse sum per distance
     keeps the peak memory at one copy of the events, not ``steps`` copies."""
@@ -80,7 +82,7 @@ class Transitions(Cooccurrence):
     """
 
     name = "transitions"
-    Config = TransitionsConfig  # type: ignore[assignment]
+    Config = TransitionsConfig
     config: TransitionsConfig  # type: ignore[assignment]
 
     def fit(self, data: Interactions) -> Self:
