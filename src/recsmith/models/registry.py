@@ -21,6 +21,7 @@ from recsmith.models.itemknn import ItemKNN
 from recsmith.models.popularity import Popular, Trending
 from recsmith.models.sasrec import SASRec
 from recsmith.models.sknn import SessionKNN
+from recsmith.models.transitions import Transitions
 from recsmith.models.two_tower import TwoTower
 from recsmith.models.userknn import UserKNN
 
@@ -38,6 +39,7 @@ MODELS: Mapping[str, type[Recommender]] = MappingProxyType(
             ContentBased,
             Cooccurrence,
             SessionKNN,
+            Transitions,
             Hybrid,
             SASRec,
             TwoTower,

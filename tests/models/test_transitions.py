@@ -1,0 +1,120 @@
+"""Sequential rules (``transitions``) against transitions counted by hand on tiny sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsmith.config import EventSettings
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+from recsmith.models.transitions import Transitions
+
+
+def sequences(rows: list[tuple[str, str, int]]) -> Interactions:
+    """(user, item, second) view events; given out of time order on purpose, so only the times
+    can put them in sequence."""
+    frame = pd.DataFrame(rows[::-1], columns=["user_id", "item_id", "second"])
+    return Interactions.from_events(
+        pd.DataFrame(
+            {
+                "event_id": [f"e{n}" for n in range(len(frame))],
+                "user_id": frame.user_id,
+                "item_id": frame.item_id,
+                "event_type": "view",
+                "value": np.nan,
+                "session_id": None,
+                "context": None,
+                "ts": (1_700_000_000 + frame.second) * 1_000_000,
+            }
+        ),
+        EventSettings().weights,
+    )
+
+
+# u1: a b c d   u2: a c   u3: b b a   (u3's b twice back to back counts once)
+DATA = sequences(
+    [
+        ("u1", "a", 1), ("u1", "b", 2), ("u1", "c", 3), ("u1", "d", 4),
+        ("u2", "a", 1), ("u2", "c", 5),
+        ("u3", "b", 1), ("u3", "b", 2), ("u3", "a", 3),
+    ]
+)  # fmt: skip
+
+
+def rules(model: Transitions, data: Interactions) -> dict[tuple[str, str], float]:
+    """The fitted rule matrix as {(from, to): weight}, in external ids."""
+    m = model.association_.tocoo()
+    names = data.items.to_external(np.arange(data.n_items))
+    return {(names[i], names[j]): float(v) for i, j, v in zip(m.row, m.col, m.data, strict=True)}
+
+
+def test_rules_weigh_followers_by_distance_and_sum_to_one_per_item() -> None:
+    # steps 2: u1 gives a->b 1, b->c 1, c->d 1, a->c 1/2, b->d 1/2; u2 gives a->c 1;
+    # u3 gives b->a 1. Raw: a: b 1, c 1.5 (sum 2.5); b: c 1, d 0.5, a 1 (sum 2.5); c: d 1.
+    model = create("transitions", steps=2).fit(DATA)
+    assert isinstance(model, Transitions)
+    assert rules(model, DATA) == pytest.approx(
+        {
+            ("a", "b"): 0.4, ("a", "c"): 0.6,
+            ("b", "c"): 0.4, ("b", "d"): 0.2, ("b", "a"): 0.4,
+            ("c", "d"): 1.0,
+        }
+    )  # fmt: skip
+
+
+def test_steps_bound_how_far_a_follower_counts() -> None:
+    # steps 1: only neighbours. a: b 1, c 1; b: c 1, a 1; c: d 1. steps 3 adds u1's a->d (1/3).
+    one = rules(create("transitions", steps=1).fit(DATA), DATA)
+    assert one == pytest.approx(
+        {("a", "b"): 0.5, ("a", "c"): 0.5, ("b", "c"): 0.5, ("b", "a"): 0.5, ("c", "d"): 1.0}
+    )
+    three = rules(create("transitions", steps=3).fit(DATA), DATA)
+    raw_a = {"b": 1.0, "c": 1.5, "d": 1 / 3}
+    total = sum(raw_a.values())
+    assert {k[1]: v for k, v in three.items() if k[0] == "a"} == pytest.approx(
+        {j: v / total for j, v in raw_a.items()}
+    )
+
+
+def test_an_item_met_again_later_is_not_its_own_successor() -> None:
+    data = sequences([("u", "a", 1), ("u", "b", 2), ("u", "a", 3)])
+    assert rules(create("transitions", steps=5).fit(data), data) == pytest.approx(
+        {("a", "b"): 1.0, ("b", "a"): 1.0}
+    )
+
+
+def test_a_user_is_scored_from_the_latest_items_the_last_leading() -> None:
+    # history 2: u1's latest are d (weight 1), c (weight 1/2): only c has rules (d 1.0), so
+    # d scores 0.5; u3's latest a (1), then b (1/2): b 1*0.4 + ... a's rules b 0.4, c 0.6;
+    # b's rules c 0.4, d 0.2, a 0.4 at 1/2: c 0.6 + 0.2 = 0.8, b 0.4, d 0.1, a 0.2.
+    model = create("transitions", steps=2, history=2).fit(DATA)
+    users = DATA.users.to_index(["u1", "u3"])
+    top = model.recommend(users, 4)
+    names = DATA.items.to_external
+    got = [
+        dict(zip(names(ids[ids >= 0]), scores[ids >= 0].tolist(), strict=True))
+        for ids, scores in zip(top.ids, top.scores, strict=True)
+    ]
+    assert got[0] == pytest.approx({"d": 0.5, "a": 0.0, "b": 0.0, "c": 0.0})
+    assert got[1] == pytest.approx({"c": 0.8, "b": 0.4, "a": 0.2, "d": 0.1})
+    # history 1: only the last item counts — u3 from a alone
+    last = create("transitions", steps=2, history=1).fit(DATA)
+    scores = last.recommend(users[1:], 2).scores[0]
+    assert scores.tolist() == pytest.approx([0.6, 0.4])
+
+
+def test_saved_and_loaded_it_answers_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = create("transitions", steps=2, history=2).fit(DATA)
+    model.save(tmp_path / "m")
+    again = Transitions.load(tmp_path / "m")
+    users = np.arange(DATA.n_users)
+    assert np.array_equal(model.recommend(users, 3).ids, again.recommend(users, 3).ids)
+    assert again.config == model.config
+
+
+@pytest.mark.parametrize("param", ["steps", "history", "neighbors"])
+def test_a_non_positive_parameter_is_refused_by_name(param: str) -> None:
+    with pytest.raises(Exception, match=param):
+        create("transitions", **{param: 0})
