@@ -8,7 +8,10 @@ per-user scores (BENCHMARKS §60).
 For each sample: shape_sweep's sample and split, the default pipeline trained with calibration on
 (``train_pipeline``; no peers, no CLI: only the choice differs between trees), the test NDCG@10
 per user by shape_sweep's scorer (saved as ``SHAPE-DATASET-SEED.npy`` under ``--out``), and the
-calibration's choice, reason and each tried configuration's validation means.
+calibration's choice, reason and each tried configuration's validation means. ``--add-source``
+trains the default with one more source (a candidate default, BENCHMARKS §63):
+
+    … choice_ab.py --add-source '{"name": "rp3beta", "model": "rp3beta", "quota": 100}' --at 2
 """
 
 from __future__ import annotations
@@ -23,7 +26,17 @@ from shape_sweep import SHAPES, K, events_of, ndcg_at_10, sample, split
 
 from recsmith.config import EventSettings
 from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import default_pipeline_config
+from recsmith.pipeline.config import PipelineConfig, SourceConfig, default_pipeline_config
+
+
+def with_source(config: PipelineConfig, source: SourceConfig, at: int) -> PipelineConfig:
+    """``config`` with ``source`` inserted at place ``at`` of its retrieval sources."""
+    sources = list(config.retrieval.sources)
+    sources.insert(at, source)
+    retrieval = config.retrieval.model_copy(update={"sources": sources})
+    return PipelineConfig.model_validate(
+        {**config.model_dump(), "retrieval": retrieval.model_dump()}
+    )
 
 
 def main() -> None:
@@ -32,7 +45,12 @@ def main() -> None:
     parser.add_argument("--datasets", default="ml-100k")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--add-source", help="a source's settings as JSON, added to the default")
+    parser.add_argument("--at", type=int, default=2, help="the added source's place in the list")
     args = parser.parse_args()
+    config = default_pipeline_config()
+    if args.add_source:
+        config = with_source(config, SourceConfig.model_validate_json(args.add_source), args.at)
     args.out.mkdir(parents=True, exist_ok=True)
     print(calibration_line(), flush=True)
     for shape in args.shapes.split(","):
@@ -41,9 +59,7 @@ def main() -> None:
                 drawn = sample(events_of(dataset, seed), SHAPES[shape], seed)
                 s = split(drawn, SHAPES[shape].protocol)
                 events = s.train.assign(event_id=None, context=None)
-                pipeline = train_pipeline(
-                    default_pipeline_config(), events, dict(EventSettings().weights)
-                )
+                pipeline = train_pipeline(config, events, dict(EventSettings().weights))
                 top, _, _ = pipeline.top_k(np.array(s.users, dtype=object), K)
                 lists = {
                     u: list(pipeline.bundle.items.to_external(row[row >= 0]))
