@@ -12,6 +12,8 @@ calibration's choice, reason and each tried configuration's validation means. ``
 trains the default with one more source (a candidate default, BENCHMARKS §63):
 
     … choice_ab.py --add-source '{"name": "rp3beta", "model": "rp3beta", "quota": 100}' --at 2
+    … choice_ab.py --add-source '{"name": "rp3_recent", "model": "rp3beta", "use": "recent",
+        "quota": 50}' --at 2 --replace        # in place of itemknn_recent
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig, SourceConfig, default_pipeline_config
 
 
-def with_source(config: PipelineConfig, source: SourceConfig, at: int) -> PipelineConfig:
-    """``config`` with ``source`` inserted at place ``at`` of its retrieval sources."""
+def with_source(
+    config: PipelineConfig, source: SourceConfig, at: int, replace: bool = False
+) -> PipelineConfig:
+    """``config`` with ``source`` inserted at place ``at`` of its retrieval sources (or in
+    place of the one there)."""
     sources = list(config.retrieval.sources)
-    sources.insert(at, source)
+    sources[at : at + replace] = [source]
     retrieval = config.retrieval.model_copy(update={"sources": sources})
     return PipelineConfig.model_validate(
         {**config.model_dump(), "retrieval": retrieval.model_dump()}
@@ -47,10 +52,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--add-source", help="a source's settings as JSON, added to the default")
     parser.add_argument("--at", type=int, default=2, help="the added source's place in the list")
+    parser.add_argument("--replace", action="store_true", help="replace the source at --at")
     args = parser.parse_args()
     config = default_pipeline_config()
     if args.add_source:
-        config = with_source(config, SourceConfig.model_validate_json(args.add_source), args.at)
+        source = SourceConfig.model_validate_json(args.add_source)
+        config = with_source(config, source, args.at, args.replace)
     args.out.mkdir(parents=True, exist_ok=True)
     print(calibration_line(), flush=True)
     for shape in args.shapes.split(","):
