@@ -8,7 +8,12 @@ per-user scores (BENCHMARKS §60).
 For each sample: shape_sweep's sample and split, the default pipeline trained with calibration on
 (``train_pipeline``; no peers, no CLI: only the choice differs between trees), the test NDCG@10
 per user by shape_sweep's scorer (saved as ``SHAPE-DATASET-SEED.npy`` under ``--out``), and the
-calibration's choice, reason and each tried configuration's validation means.
+calibration's choice, reason and each tried configuration's validation means. ``--add-source``
+trains the default with one more source (a candidate default, BENCHMARKS §63):
+
+    … choice_ab.py --add-source '{"name": "rp3beta", "model": "rp3beta", "quota": 100}' --at 2
+    … choice_ab.py --add-source '{"name": "rp3_recent", "model": "rp3beta", "use": "recent",
+        "quota": 50}' --at 2 --replace        # in place of itemknn_recent
 """
 
 from __future__ import annotations
@@ -23,7 +28,20 @@ from shape_sweep import SHAPES, K, events_of, ndcg_at_10, sample, split
 
 from recsmith.config import EventSettings
 from recsmith.pipeline.artifact import train_pipeline
-from recsmith.pipeline.config import default_pipeline_config
+from recsmith.pipeline.config import PipelineConfig, SourceConfig, default_pipeline_config
+
+
+def with_source(
+    config: PipelineConfig, source: SourceConfig, at: int, replace: bool = False
+) -> PipelineConfig:
+    """``config`` with ``source`` inserted at place ``at`` of its retrieval sources (or in
+    place of the one there)."""
+    sources = list(config.retrieval.sources)
+    sources[at : at + replace] = [source]
+    retrieval = config.retrieval.model_copy(update={"sources": sources})
+    return PipelineConfig.model_validate(
+        {**config.model_dump(), "retrieval": retrieval.model_dump()}
+    )
 
 
 def main() -> None:
@@ -32,7 +50,14 @@ def main() -> None:
     parser.add_argument("--datasets", default="ml-100k")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--add-source", help="a source's settings as JSON, added to the default")
+    parser.add_argument("--at", type=int, default=2, help="the added source's place in the list")
+    parser.add_argument("--replace", action="store_true", help="replace the source at --at")
     args = parser.parse_args()
+    config = default_pipeline_config()
+    if args.add_source:
+        source = SourceConfig.model_validate_json(args.add_source)
+        config = with_source(config, source, args.at, args.replace)
     args.out.mkdir(parents=True, exist_ok=True)
     print(calibration_line(), flush=True)
     for shape in args.shapes.split(","):
@@ -41,9 +66,7 @@ def main() -> None:
                 drawn = sample(events_of(dataset, seed), SHAPES[shape], seed)
                 s = split(drawn, SHAPES[shape].protocol)
                 events = s.train.assign(event_id=None, context=None)
-                pipeline = train_pipeline(
-                    default_pipeline_config(), events, dict(EventSettings().weights)
-                )
+                pipeline = train_pipeline(config, events, dict(EventSettings().weights))
                 top, _, _ = pipeline.top_k(np.array(s.users, dtype=object), K)
                 lists = {
                     u: list(pipeline.bundle.items.to_external(row[row >= 0]))

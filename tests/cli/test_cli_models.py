@@ -127,6 +127,7 @@ def test_sknn_answers_a_session_without_user_id(
         "popular",
         "trending",
         "itemknn",
+        "rp3beta",
         "userknn",
         "ials",
         "bpr",
@@ -175,3 +176,17 @@ def test_every_model_trains_and_recommends(
     assert (own.ids >= 0).all(), "the model left slots for popularity to fill"
     listed = recs.groupby("user_id", sort=False)["item_id"].agg(list)
     assert [listed[u] for u in wanted] == bundle.items.to_external(own.ids).tolist()
+
+
+def test_rp3beta_takes_its_params_and_names_a_bad_one(
+    shop: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    events, _, _ = shop
+    train = ["train", "--data", str(events), "--model", "rp3beta", "--out"]
+    invoke(*train, str(tmp_path / "m"), "--param", "alpha=0.7", "--param", "neighbors=5")
+    model = ModelBundle.load(tmp_path / "m").model
+    assert model.get_params() == {"neighbors": 5, "alpha": 0.7, "beta": 0.5, "binary": True}
+    assert np.diff(model.item_to_item.indptr).max() == 5  # each item keeps its 5 best
+    bad = runner.invoke(app, [*train, str(tmp_path / "bad"), "--param", "beta=-1"])
+    assert bad.exit_code != 0
+    assert "beta" in bad.stderr and "greater than or equal to 0" in bad.stderr

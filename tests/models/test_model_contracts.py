@@ -20,6 +20,11 @@ class TestItemKNN(RecommenderContract):
     params: ClassVar[dict[str, Any]] = {"neighbors": 20}
 
 
+class TestRP3Beta(RecommenderContract):
+    model_name = "rp3beta"
+    params: ClassVar[dict[str, Any]] = {"neighbors": 20}
+
+
 class TestImplicitALS(RecommenderContract):
     model_name = "ials"
     # the checkerboard has rank 2

@@ -19,6 +19,7 @@ from recsmith.models.ease import EASE
 from recsmith.models.hybrid import Hybrid
 from recsmith.models.itemknn import ItemKNN
 from recsmith.models.popularity import Popular, Trending
+from recsmith.models.rp3beta import RP3Beta
 from recsmith.models.sasrec import SASRec
 from recsmith.models.sknn import SessionKNN
 from recsmith.models.transitions import Transitions
@@ -32,6 +33,7 @@ MODELS: Mapping[str, type[Recommender]] = MappingProxyType(
             Popular,
             Trending,
             ItemKNN,
+            RP3Beta,
             UserKNN,
             ImplicitALS,
             BPR,

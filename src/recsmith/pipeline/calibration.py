@@ -89,11 +89,14 @@ FILLER_WEIGHT = 1e-4
 #: EASE's λ, item-kNN's neighbourhood — one model-agnostic decade either side of each default, not
 #: values read off any data set — and EASE's rising factor (square root, linear; off as
 #: configured), which leans its personal order towards what is taking off now: the time cut
-#: rewards that, each user's latest item mostly does not, and the worst share weighs both (§39).
+#: rewards that, each user's latest item mostly does not, and the worst share weighs both (§39);
+#: RP3beta's popularity penalty at its range's ends (0: the plain walk, 1: arrival divided by
+#: the item's popularity; §63).
 GRID: dict[str, tuple[tuple[str, tuple[float | int, ...]], ...]] = {
     "ials": (("alpha", (0.2, 20.0)),),
     "ease": (("regularization", (25.0, 2500.0)), ("rising", (0.5, 1.0))),
     "itemknn": (("neighbors", (10, 1000)),),
+    "rp3beta": (("beta", (0.0, 1.0)),),
 }
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
