@@ -4,9 +4,10 @@ items) and at a 100k-item shop (BENCHMARKS §63).
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src:benchmarks python benchmarks/rp3beta_cost.py
 
 Users × items from a seeded synthetic shop (Zipf-like item popularity, log-normal user activity;
-each user's items drawn without repeats), then the two item-to-item matrices — the whole of each
-model's fit but the copy of its input — computed alternately for ``--rounds`` rounds, so load
-changes hit both. Prints the process CPU and wall seconds of each fit, as ranges.
+each user's items drawn with replacement, repeats counted once), then the two item-to-item
+matrices — the whole of each model's fit but the copy of its input — computed alternately for
+``--rounds`` rounds, so load changes hit both. Prints the process CPU and wall seconds of each
+fit, as ranges.
 """
 
 from __future__ import annotations

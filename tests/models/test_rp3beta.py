@@ -11,9 +11,11 @@ import pytest
 from scipy import sparse
 from test_item_models_by_hand import interactions, similar
 
+from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.models.rp3beta import rp3beta_similarity
+from recsmith.testing.recommender import view_events
 
 # u1 viewed a, b; u2 viewed a, c; u3 viewed b, c, d. Users per item: a 2, b 2, c 2, d 1.
 # P(u | b) = 1/2 for u1 and u3; P(a | u1) = 1/2, P(c | u3) = P(d | u3) = 1/3. So, with alpha 1:
@@ -132,3 +134,50 @@ def test_weights_count_only_when_binary_is_off() -> None:
     weighted = similar(create("rp3beta", beta=0.0, binary=False).fit(data), data, "a")
     assert binary == pytest.approx({"b": 1 / 3, "c": 1 / 3}, rel=1e-5)
     assert weighted == pytest.approx({"b": 5 / 7, "c": 1 / 7}, rel=1e-5)
+
+
+def test_blocks_of_a_few_rows_give_the_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real catalogues are scored in blocks of rows (above ~4,500 items): with blocks of 2 rows,
+    each block's rows and diagonal must land where the one-path-at-a-time definition puts them."""
+    from recsmith.models import item_to_item
+
+    rng = np.random.default_rng(11)
+    x = sparse.csr_array((rng.random((50, 31)) < 0.2).astype(np.float32))
+    monkeypatch.setattr(item_to_item, "_BLOCK_CELLS", 2 * 31)
+    got = rp3beta_similarity(x, neighbors=31, alpha=1.0, beta=0.5).tocoo()
+    have = dict(
+        zip(zip(got.row.tolist(), got.col.tolist(), strict=True), got.data.tolist(), strict=True)
+    )
+    want = walk_by_dicts(x, 1.0, 0.5)
+    assert have.keys() == want.keys()
+    assert [have[k] for k in want] == pytest.approx(list(want.values()), rel=1e-4)
+
+
+def test_item_knn_in_blocks_equals_item_knn_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsmith.models import item_to_item
+
+    rng = np.random.default_rng(5)
+    rows = [
+        (f"u{u}", f"i{i}", u * 40 + i)
+        for u in range(30)
+        for i in np.flatnonzero(rng.random(40) < 0.25).tolist()
+    ]
+    data = Interactions.from_events(view_events(rows), EventSettings().weights)
+    whole = create("itemknn", neighbors=3).fit(data).similarity_.toarray()
+    monkeypatch.setattr(item_to_item, "_BLOCK_CELLS", data.n_items)  # one row a block
+    blocked = create("itemknn", neighbors=3).fit(data).similarity_.toarray()
+    np.testing.assert_array_equal(blocked, whole)
+    assert (whole > 0).sum(axis=1).min() == 3  # every row kept 3: the check has content
+
+
+def test_a_negative_weight_is_no_edge_of_the_walk() -> None:
+    """A negative event weight would be a negative "probability" (NaN under alpha 0.5): the
+    pair is dropped from the graph, as if it never happened."""
+    x = sparse.csr_array(np.array([[5, -1, 1], [1, 0, 1], [0, 1, 1]], dtype=np.float32))
+    got = rp3beta_similarity(x, neighbors=5, alpha=0.5, beta=0.5).toarray()
+    clipped = sparse.csr_array(np.array([[5, 0, 1], [1, 0, 1], [0, 1, 1]], dtype=np.float32))
+    want = np.zeros((3, 3))
+    for (i, j), v in walk_by_dicts(clipped, 0.5, 0.5).items():
+        want[i, j] = v
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5)

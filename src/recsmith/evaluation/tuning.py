@@ -89,6 +89,15 @@ SEARCH_SPACES: Mapping[str, SearchSpace] = MappingProxyType(
         "ease": lambda t: {
             "regularization": t.suggest_float("regularization", 1.0, 5000.0, log=True)
         },
+        "rp3beta": lambda t: {
+            "neighbors": t.suggest_int("neighbors", 10, 500, log=True),
+            "alpha": t.suggest_float("alpha", 0.25, 2.0),
+            "beta": t.suggest_float("beta", 0.0, 1.0),
+        },
+        "transitions": lambda t: {
+            "steps": t.suggest_int("steps", 1, 20),
+            "history": t.suggest_int("history", 1, 50, log=True),
+        },
         "cooccurrence": _cooccurrence,
         "sknn": _sknn,
         "content": lambda t: {

@@ -50,7 +50,11 @@ def rp3beta_similarity(
 ) -> sparse.csr_array:
     """W (module docstring) from users × items weights ``x``, each row's ``neighbors`` largest
     entries kept; block by block, so the items × items product never exists whole."""
+    # A walk's step is a probability: a negative weight (legal for an event type) would make a
+    # "probability" below 0, and its power NaN; such pairs are no edge of the graph.
     x = sparse.csr_array(x, dtype=np.float32)
+    x.data = np.maximum(x.data, 0.0)
+    x.eliminate_zeros()
     item_to_user = _row_stochastic(x.T.tocsr()).power(alpha)  # P(u | i)^alpha, items × users
     user_to_item = _row_stochastic(x).power(alpha).tocsc()  # P(j | u)^alpha, users × items
     pop = np.diff(x.tocsc().indptr).astype(np.float64)  # users per item
