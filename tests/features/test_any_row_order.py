@@ -29,7 +29,9 @@ MODELS = ["popular", "itemknn", "ease"]
 @pytest.fixture(scope="module")
 def orders() -> tuple[pd.DataFrame, pd.DataFrame]:
     """A simulated shop's events with day timestamps, in their order and shuffled."""
-    events, rejected = validate_events(simulate(n_users=200, n_items=120, seed=5).events, EventSettings())
+    events, rejected = validate_events(
+        simulate(n_users=200, n_items=120, seed=5).events, EventSettings()
+    )
     assert not rejected
     daily = events.assign(ts=events["ts"] // DAY_US * DAY_US)
     return daily, daily.sample(frac=1.0, random_state=3).reset_index(drop=True)
