@@ -90,7 +90,8 @@ def test_training_queries_stand_for_each_users_first_event_in_the_window(
     shop: tuple[Interactions, ItemAttributes],
 ) -> None:
     data, _ = shop
-    window = data.event_ts >= data.event_ts[1]  # from u1's second event on
+    u1_second = int(datetime(2026, 11, 2, 2, tzinfo=UTC).timestamp()) * 1_000_000
+    window = data.event_ts >= u1_second  # from u1's second event on (events are in time order)
     users = data.users.to_index(["u1", "u2", "u3", "nobody"])
     first = first_events(data, window, users)
     ts, contexts = moments_of(data, first)

@@ -140,7 +140,7 @@ def test_clean_events_raise_no_warning(caplog: pytest.LogCaptureFixture) -> None
 
 
 def test_the_same_events_in_another_order_give_the_same_matrix_bytes() -> None:
-    """A pair's decayed (non-integer) weights are summed in the order of their values: float32
+    """A pair's decayed (non-integer) weights are summed in the events' canonical order: float32
     sums depend on their order, and the same events read in another order must give the same
     matrix (and so the same iALS factors); summed as they arrive, most pairs' bytes differ."""
     from recsmith.testing.recommender import view_events

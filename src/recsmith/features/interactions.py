@@ -53,18 +53,39 @@ def in_canonical_order(events: pd.DataFrame) -> pd.DataFrame:
     batch at once) and every tie rule downstream falls back on row order — which of a user's
     latest items validation holds out, a user's recent items, the first-appearance numbering of
     users and items — so a store's order (by a content hash) and a file's order shipped different
-    calibration choices on the same events (ml-100k long sequences: test 0.064 vs 0.084)."""
-    columns = {"ts": events["ts"].to_numpy(), "actor": actor_keys(events)}
-    columns["item"] = events["item_id"].to_numpy(dtype=object)
+    calibration choices on the same events (ml-100k long sequences: test 0.064 vs 0.084).
+
+    Strings are sorted as their ranks among their distinct values, and a frame already in the
+    order is returned as is after one linear pass (half the sort's cost at 1M events,
+    BENCHMARKS §66): a caller that sorted first does not pay twice."""
+    keys = [
+        events["ts"].to_numpy(dtype=np.int64),
+        _ranks(actor_keys(events)),
+        _ranks(events["item_id"].to_numpy(dtype=object)),
+    ]
     if "event_type" in events:
-        columns["type"] = events["event_type"].to_numpy(dtype=object)
+        keys.append(_ranks(events["event_type"].to_numpy(dtype=object)))
     if "value" in events:
-        columns["value"] = pd.to_numeric(events["value"], errors="coerce").to_numpy(np.float64)
-    keys = pd.DataFrame(columns)
-    order = keys.sort_values(list(keys.columns), kind="stable").index.to_numpy()
-    if (order == np.arange(len(order))).all():
+        keys.append(pd.to_numeric(events["value"], errors="coerce").to_numpy(np.float64))
+    if _in_order(keys):
         return events
+    order = np.lexsort(keys[::-1])  # stable; the last key is the primary one
     return events.iloc[order].reset_index(drop=True)
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among the distinct values, in their sort order."""
+    codes, _ = pd.factorize(values, sort=True)
+    return codes
+
+
+def _in_order(keys: list[np.ndarray]) -> bool:
+    """Whether the rows are already sorted by ``keys`` (the first the primary one): each row
+    compared with the next, from the last key to the first."""
+    ordered = np.ones(max(len(keys[0]) - 1, 0), dtype=bool)
+    for key in reversed(keys):
+        ordered = (key[:-1] < key[1:]) | ((key[:-1] == key[1:]) & ordered)
+    return bool(ordered.all())
 
 
 def event_weights(events: pd.DataFrame, weights: Mapping[str, Weight]) -> np.ndarray:
@@ -135,33 +156,16 @@ def _matrix(
 ) -> sparse.csr_array:
     """Summed decayed weights per (user, item); net-negative pairs are "no positive signal".
 
-    A pair's events are summed in the order of their values, not of their arrival: float32 sums
-    depend on their order, and the same events read in another order (a file sorted another way,
-    the store's order against the file's) must give the same matrix, and so the same factors
-    (``models/als``). Integer values below 2**24 sum exactly in any order; only where a pair
-    repeats with other values are the events sorted first (a lexsort, ~0.35 µs an event)."""
+    Float32 sums depend on their order: the events come in the canonical order
+    (``in_canonical_order``, or a subset of events in it), so a pair's events are summed in the
+    same order however they were read, and the same events give the same matrix bytes (and so
+    the same iALS factors, ``models/als``)."""
     decayed = (w * decay_factors(ts, reference_ts, half_life_days)).astype(np.float32)
     matrix = sparse.csr_array((decayed, (u, i)), shape=shape, dtype=np.float32)
-    if matrix.nnz < len(decayed) and not _exact_in_any_order(decayed, u, i, shape):
-        order = np.lexsort((decayed, i, u))  # rows then columns sorted: summed as they stand
-        matrix = sparse.csr_array(
-            (decayed[order], (u[order], i[order])), shape=shape, dtype=np.float32
-        )
     matrix.sum_duplicates()
     matrix.data[matrix.data < 0] = 0
     matrix.eliminate_zeros()
     return matrix
-
-
-def _exact_in_any_order(
-    values: np.ndarray, u: np.ndarray, i: np.ndarray, shape: tuple[int, int]
-) -> bool:
-    """Whether float32 sums of each pair's ``values`` cannot depend on their order: integers
-    whose magnitudes sum below 2**24 in every pair (each partial sum then exact)."""
-    if not np.all(values == np.round(values)):
-        return False
-    magnitude = sparse.csr_array((np.abs(values.astype(np.float64)), (u, i)), shape=shape)
-    return float(magnitude.data.max(initial=0.0)) < 2**24
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -203,7 +207,12 @@ class Interactions:
         catalog: ItemCatalog | None = None,
         profiles: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Interactions:
-        """Build from a canonical event frame (see ``events.schema.EVENT_COLUMNS``).
+        """Build from an event frame (see ``events.schema.EVENT_COLUMNS``) in any row order.
+
+        The events are put in the canonical order first (``in_canonical_order``): every path
+        that trains, evaluates or tunes comes through here, and every tie rule downstream
+        (a user's latest or recent items, the first-appearance numbering of users and items,
+        float32 sums) then depends on the events, not on where they were read from.
 
         Catalogue items nobody interacted with are appended to ``items`` (empty columns), so
         content-based models can recommend them. ``profiles`` (user id → properties) are kept
@@ -211,6 +220,7 @@ class Interactions:
         """
         if events.empty:
             raise ValueError("events: no events to learn from")
+        events = in_canonical_order(events)
         finite, weights_64 = usable_weights(event_weights(events, weights))
         if not finite.all():
             events, weights_64 = events[finite], weights_64[finite]

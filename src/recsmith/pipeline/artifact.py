@@ -23,7 +23,7 @@ from recsmith.bundle import ModelBundle, read_manifest
 from recsmith.config import Weight
 from recsmith.events.schema import Item, User
 from recsmith.fairness.config_check import check_fairness
-from recsmith.features.interactions import Interactions, in_canonical_order
+from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
@@ -82,7 +82,6 @@ def train_pipeline(
     started = time.perf_counter()
     items = items or []
     catalog = ItemCatalog.from_items(items) if items else None
-    events = in_canonical_order(events)  # ties decided by the events, not their row order
     with progress("interaction matrix"):
         full = Interactions.from_events(
             events,

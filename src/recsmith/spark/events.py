@@ -1,11 +1,8 @@
-"""Event logs as Spark DataFrames in the store's canonical columns, plus their log order.
+"""Event logs as Spark DataFrames in the store's canonical columns.
 
-``seq`` gives each event its place in the log (the file's rank among the log's file paths, then
-the row within it, as one number): the in-process path numbers users and items in order of first
-appearance (``IdMap.from_values``), and tie-breaks downstream follow those numbers, so Spark must
-reproduce that order to produce the same lists. One long, not a (path, row) struct: finding each
-id's first place compares it for every row, and a struct of a string was ~4x slower to aggregate
-(BENCHMARKS §46).
+Their row order does not matter: the in-process path numbers users and items in order of first
+appearance in the canonical event order (time, actor, item: ``in_canonical_order``), and
+``spark.interactions`` finds that order from the events alone, so files may be read in any order.
 """
 
 from __future__ import annotations
@@ -25,9 +22,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 #: The columns the engine works on, in this order.
-COLUMNS = ("user_id", "session_id", "item_id", "event_type", "value", "ts", "seq")
-#: ``seq`` is a file's rank shifted by this many bits, plus the row's index within the file.
-ROW_BITS = 40
+COLUMNS = ("user_id", "session_id", "item_id", "event_type", "value", "ts")
 #: A URL's scheme (``s3a:``, ``hdfs:``, ``file:``): such a location is Spark's to find.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/")
 #: What an id may not contain (``recsmith.ids``: control characters and "/"), as a Java regex.
@@ -47,18 +42,17 @@ def data_location(data: Path) -> str:
 
 def from_frame(spark: SparkSession, events: pd.DataFrame) -> DataFrame:
     """A canonical pandas event frame (a store scan, already screened for privacy) as a Spark
-    DataFrame, its row order as the log order. It is shipped from the driver through Arrow."""
+    DataFrame. It is shipped from the driver through Arrow."""
     frame = events.loc[:, ["user_id", "session_id", "item_id", "event_type", "value", "ts"]]
     frame = frame.assign(
         value=frame["value"].astype(np.float64),
         ts=frame["ts"].astype(np.int64),
-        seq=np.arange(len(frame), dtype=np.int64),
     )
     for column in ("user_id", "session_id", "item_id", "event_type"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     schema = (
         "user_id string, session_id string, item_id string, event_type string, value double, "
-        "ts long, seq long"
+        "ts long"
     )
     return spark.createDataFrame(frame, schema=schema)
 
@@ -121,24 +115,6 @@ def read_parquet(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
             "value"
         ),
         ts.alias("ts"),
-        F.col("_metadata.file_path").alias("file"),
-        F.col("_metadata.row_index").alias("row"),
-    )
-    files = raw.groupBy(F.col("_metadata.file_path").alias("file")).count().toPandas()
-    if (files["count"] >= 2**ROW_BITS).any():
-        raise ValidationError("--data", f"{path}: a file of 2^{ROW_BITS} rows or more")
-    if len(files) > 2 ** (63 - ROW_BITS):  # the rank, shifted, would pass a signed 64-bit place
-        raise ValidationError("--data", f"{path}: more than 2^{63 - ROW_BITS} files")
-    ranks = spark.createDataFrame(
-        files.sort_values("file").assign(rank=np.arange(len(files), dtype=np.int64))[
-            ["file", "rank"]
-        ],
-        schema="file string, rank long",
-    )
-    events = (
-        events.join(F.broadcast(ranks), "file")
-        .withColumn("seq", F.shiftleft("rank", ROW_BITS) + F.col("row"))
-        .drop("file", "rank", "row")
     )
     valid = (
         _valid_id(F.col("item_id"))
@@ -149,7 +125,7 @@ def read_parquet(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
     )
     kept = events.filter(F.coalesce(valid, F.lit(False))).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        skipped = int(files["count"].sum()) - kept.count()  # the one reading, validating pass
+        skipped = raw.count() - kept.count()  # Parquet's footers, then the one validating pass
     except BaseException:  # a corrupt file, Ctrl-C: the session may outlive this call
         kept.unpersist()
         raise

@@ -92,7 +92,7 @@ def build(
     half_life_days: float | None,
     catalog_items: Sequence[str] = (),
 ) -> SparkInteractions:
-    """``Interactions.from_events`` on Spark: the same id maps (first appearance in the log,
+    """``Interactions.from_events`` on Spark: the same id maps (first appearance in time order,
     catalogue-only items appended), the same weights and the same matrix."""
     from pyspark.sql import functions as F
 
@@ -130,7 +130,6 @@ def build(
         "session_id",
         "ts",
         as_float(clipped).alias("w"),
-        "seq",
     )
     users = _first_appearance(usable, "actor")
     items = _first_appearance(usable, "item_id", append=catalog_items)
@@ -152,16 +151,22 @@ def build(
 
 
 def _first_appearance(events: DataFrame, column: str, append: Sequence[str] = ()) -> IdMap:
-    """The distinct values of ``column`` in order of first appearance in the log (what
-    ``IdMap.from_values`` gives on the log read in order), then ``append``'s new values.
+    """The distinct values of ``column`` in order of first appearance in the canonical event
+    order (what ``IdMap.from_values`` gives in process on ``in_canonical_order``'s events), then
+    ``append``'s new values.
 
-    Each value's first place is found in Spark; the distinct values are put in that order on
-    the driver, which holds them all anyway: a Spark ``orderBy`` costs a sampling job and a
-    range shuffle more."""
+    A value's first event is its earliest one, ties going to the first actor (for an item:
+    distinct items differ before the event type or value could decide). That (time, actor) is
+    found in Spark; the distinct values are sorted by it on the driver, which holds them all
+    anyway: a Spark ``orderBy`` costs a sampling job and a range shuffle more. Spark compares
+    strings by their UTF-8 bytes and Python by code points: the same order."""
     from pyspark.sql import functions as F
 
-    first = collect_columns(events.groupBy(column).agg(F.min("seq").alias("first")))
-    ids = first[column].astype(object, copy=False)[np.argsort(first["first"])]
+    first = events.groupBy(column).agg(F.min(F.struct("ts", "actor")).alias("first"))
+    columns = collect_columns(
+        first.select(column, F.col("first.ts").alias("ts"), F.col("first.actor").alias("by"))
+    )
+    ids = pd.DataFrame(columns).sort_values(["ts", "by", column])[column].to_numpy(dtype=object)
     if len(append):
         extra = pd.Index(np.asarray(append, dtype=object)).difference(pd.Index(ids), sort=False)
         ids = np.concatenate([ids, extra.to_numpy(dtype=object)])
