@@ -66,7 +66,13 @@ from recsmith.pipeline.training import (
     recent_items,
     train_ranker,
 )
-from recsmith.pipeline.validation import LATEST_ITEM, POOL_USERS, Validation, validation_splits
+from recsmith.pipeline.validation import (
+    LATEST_ITEM,
+    POOL_USERS,
+    Validation,
+    distinct_users,
+    validation_splits,
+)
 from recsmith.ranking.context import moments_of
 from recsmith.ranking.features import candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
@@ -224,21 +230,43 @@ def grouped(splits: Sequence[Validation]) -> list[Group]:
 
 
 def users_in(group: Group) -> int:
-    return sum(len(v.users) for v in group)
+    """The distinct users a protocol scores (its pooled splits hold many of them again)."""
+    return distinct_users(group)
+
+
+class ByUser:
+    """Each user's mean over the splits of a protocol that hold them: one row per distinct user
+    (sorted by id), the same rows for every configuration, so differences stay paired. Pooled
+    splits repeat users (three latest-item folds of ~200 users; a user who returns after the
+    latest time cut returned after the earlier ones too), and the bootstrap resamples rows: one
+    row per held-out item would count a user up to three times and narrow every interval by up to
+    1/sqrt(3), so that noise would "decide" (§65, corrected)."""
+
+    def __init__(self, users_per_split: Sequence[np.ndarray]) -> None:
+        users = np.concatenate(users_per_split)
+        self.users, self.inverse, counts = np.unique(users, return_inverse=True, return_counts=True)
+        self.counts = counts.astype(np.float64)
+
+    def __call__(self, per_split: Sequence[np.ndarray]) -> np.ndarray:
+        """The per-user means of ``per_split`` (each split's per-user scores, in split order)."""
+        scores = np.concatenate(per_split)
+        return np.bincount(self.inverse, weights=scores, minlength=len(self.users)) / self.counts
 
 
 def _protocol_row(group: Group) -> dict[str, Any]:
-    """A protocol's report row: its name, users and how many splits it pools (time cuts or
-    latest-item folds, ``validation.py``)."""
+    """A protocol's report row: its name, distinct users, and where it pools splits (time cuts or
+    latest-item folds, ``validation.py``) how many, and how many held-out rows they hold (a user
+    once per split that holds them)."""
     row: dict[str, Any] = {"protocol": group[0].protocol, "validation_users": users_in(group)}
     if len(group) > 1:
         row["folds" if group[0].protocol.startswith(LATEST_ITEM) else "cuts"] = len(group)
+        row["held_out"] = sum(len(v.users) for v in group)
     return row
 
 
 class _Protocols:
-    """One ``_Scorer`` per validation split: every configuration is scored on each of them, the
-    per-user scores of a protocol's pooled splits side by side."""
+    """One ``_Scorer`` per validation split: every configuration is scored on each of them, a
+    protocol's pooled splits read as one score per distinct user (``ByUser``)."""
 
     def __init__(
         self,
@@ -260,6 +288,7 @@ class _Protocols:
             ]
             for g, group in enumerate(groups)
         ]
+        self.by_user = [ByUser([v.users for v in group]) for group in groups]
 
     def proposes(self, spec: SourceConfig) -> bool:
         return any(s.proposes(spec) for group in self.scorers for s in group)
@@ -270,8 +299,8 @@ class _Protocols:
             name,
             config,
             tuple(
-                np.concatenate([s.ndcg(s.candidates(config)) for s in group])
-                for group in self.scorers
+                by_user([s.ndcg(s.candidates(config)) for s in group])
+                for group, by_user in zip(self.scorers, self.by_user, strict=True)
             ),
         )
 
@@ -300,7 +329,13 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     seed = config.ranking.random_state
     splits = _groups(full, cc, seed, 1)
     vals = [g for g in splits if users_in(g) >= MIN_USERS]
-    report: dict[str, Any] = {"protocols": [_protocol_row(g) for g in (vals or splits)]}
+    report: dict[str, Any] = {}
+    if not vals and (pooled := _pooled(full, cc, seed)) is not None:
+        # too few users to look at the latest item alone: the items before it may add some
+        vals = pooled
+        alone_users = f"{users_in(splits[-1])} users < {MIN_USERS}"
+        report["pooled_folds"] = f"each user's latest item alone holds {alone_users}"
+    report["protocols"] = [_protocol_row(g) for g in (vals or splits)]
     if not vals:
         most = max(users_in(g) for g in splits)
         report["reason"] = f"{most} validation users < {MIN_USERS}: nothing decided"
@@ -308,14 +343,14 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         report |= _seconds(started, budget)
         return Calibration(config, config.ranking.enabled, report)
     protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed)
-    few = cc.latest_folds > 1 and users_in(splits[-1]) < POOL_USERS
+    few = "pooled_folds" not in report and users_in(splits[-1]) < POOL_USERS
     if few and not any(d["decides"] for d in decides):
         # nothing tells the sources apart: ask the items before each user's latest too (§65)
-        wider = _groups(full, cc, seed, cc.latest_folds)
-        if len(wider[-1]) > 1:  # else no earlier item was new to anyone
+        pooled = _pooled(full, cc, seed)
+        if pooled is not None:
             said = "; ".join(d["evidence"] for d in decides)
             report["pooled_folds"] = f"nothing decided on each user's latest item alone ({said})"
-            vals = [g for g in wider if users_in(g) >= MIN_USERS]
+            vals = pooled
             report["protocols"] = [_protocol_row(g) for g in vals]
             # the same splits lead each group (a time cut holds >= MIN_USERS users, so only the
             # latest item can join here, last): their sources are not fitted again
@@ -343,7 +378,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         zip(report["protocols"], best_means(singles), decides, strict=True)
     ):
         p["best_single_ndcg@10"] = round(ref, 5)
-        p["best_single_hits"] = max(int(np.count_nonzero(t.per_user[n])) for t in singles)
+        p["best_single_hits"] = best_single_hits(singles, n)
         p |= said
     report["evidence"] = _evidence(report["protocols"])
     pasts, left = sum(map(len, vals)), cc.budget_seconds - budget.spent()
@@ -361,6 +396,20 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     report["reason"] = reason
     report |= _seconds(started, budget)
     return Calibration(choice.config, choice.name == "ranker", report)
+
+
+def _pooled(full: Interactions, cc: CalibrationConfig, seed: int) -> list[Group] | None:
+    """The protocols holding ``MIN_USERS`` users once each user's latest item is pooled with the
+    items before it (up to ``latest_folds``); None where that pools nothing (``latest_folds``
+    1, or no earlier item new to anyone) or the pooled protocol still holds too few users to
+    take part (then it is not reported as pooled)."""
+    if cc.latest_folds < 2:
+        return None
+    wider = _groups(full, cc, seed, cc.latest_folds)
+    vals = [g for g in wider if users_in(g) >= MIN_USERS]
+    if len(wider[-1]) < 2 or not vals or vals[-1] is not wider[-1]:
+        return None
+    return vals
 
 
 def _groups(full: Interactions, cc: CalibrationConfig, seed: int, folds: int) -> list[Group]:
@@ -552,7 +601,7 @@ def _try_ranker(
                 why = outcome.get("outcome")
                 return f"not trained on the validation past of {val.protocol} ({why})"
             ranked.append(scorer.ranked(ranker, config))
-        per_user.append(np.concatenate(ranked))
+        per_user.append(protocols.by_user[len(per_user)](ranked))
     return Tried("ranker", config, tuple(per_user))
 
 
@@ -581,6 +630,14 @@ def _entry(
             row["vs_best_single"] = [round(x, 5) for x in diff]
         entry["protocols"].append(row)
     return entry
+
+
+def best_single_hits(singles: Sequence[Tried], n: int) -> int:
+    """The users that protocol ``n``'s best single source (by mean; ties: the first, as
+    ``robust_choice.deciding`` reads them) scores above 0: the evidence its choice rests on.
+    Not the most any source hits — that may be another source's, with a lower mean."""
+    best = max(singles, key=lambda t: t.means[n])
+    return int(np.count_nonzero(best.per_user[n]))
 
 
 def _evidence(protocols: Sequence[dict[str, Any]]) -> str:

@@ -298,10 +298,11 @@ class CalibrationConfig(_Strict):
         3,
         ge=1,
         le=10,
-        description="where no protocol tells the sources apart with each user's latest item, "
-        "the items before it are held out one at a time too and pooled into that protocol "
-        "while its users are fewer than 1,000 (1: the latest item only); each fold fits every "
-        "source once more",
+        description="where no protocol tells the sources apart with each user's latest item "
+        "(or it holds < 20 users), the items before it are held out one at a time too and "
+        "pooled into that protocol while its distinct users are fewer than 1,000, each user "
+        "scored once as their mean over the folds (1: the latest item only); each fold fits "
+        "every source once more",
     )
     sequential: bool = Field(
         False,

@@ -28,13 +28,6 @@ MAX_USERS = 5000
 K = 10
 
 
-def latest_holdout(full: Interactions, seed: int = 0) -> np.ndarray:
-    """Mask of each user's latest event (ties and time-less events broken at random), for users
-    with at least two distinct items."""
-    distinct = np.diff(full.matrix.indptr) >= 2
-    return (latest_ranks(full, seed) == 0) & distinct[full.event_users]
-
-
 def latest_ranks(full: Interactions, seed: int = 0) -> np.ndarray:
     """Each event's place from the end of its user's history: 0 for the latest, 1 for the one
     before, … (ties and time-less events broken by a seeded random draw, the same for every
