@@ -118,3 +118,50 @@ def test_saved_and_loaded_it_answers_the_same(tmp_path) -> None:  # type: ignore
 def test_a_non_positive_parameter_is_refused_by_name(param: str) -> None:
     with pytest.raises(Exception, match=param):
         create("transitions", **{param: 0})
+
+
+def test_events_at_one_time_are_neighbours_both_ways() -> None:
+    # b and c at the same second: no order between them, so b->c and c->b weigh the same, and
+    # both are one step after a and one before d. steps 1, raw: a: b 1, c 1; b: c 1, d 1;
+    # c: b 1, d 1 — halves once each row sums to one.
+    data = sequences([("u", "a", 1), ("u", "b", 2), ("u", "c", 2), ("u", "d", 3)])
+    got = rules(create("transitions", steps=1).fit(data), data)
+    assert got == pytest.approx(
+        {
+            ("a", "b"): 0.5, ("a", "c"): 0.5,
+            ("b", "c"): 0.5, ("b", "d"): 0.5,
+            ("c", "b"): 0.5, ("c", "d"): 0.5,
+        }
+    )  # fmt: skip
+
+
+def test_the_same_events_in_another_row_order_give_the_same_rules_and_scores() -> None:
+    # 40 users, 30 items, seconds drawn from 0..5: most neighbours tie
+    rng = np.random.default_rng(3)
+    rows = [
+        (f"u{u}", f"i{rng.integers(30)}", int(rng.integers(6))) for u in range(40) for _ in range(8)
+    ]
+    shuffled = [rows[k] for k in rng.permutation(len(rows))]
+    fits = []
+    for order in (rows, shuffled):
+        data = sequences(order)
+        model = create("transitions", steps=3, history=2).fit(data)
+        users = data.users.to_index([f"u{u}" for u in range(40)])
+        top = model.recommend(users, 5)
+        names = data.items.to_external
+        lists = [
+            dict(zip(names(ids[ids >= 0]), np.round(s[ids >= 0], 6).tolist(), strict=True))
+            for ids, s in zip(top.ids, top.scores, strict=True)
+        ]
+        fits.append((rules(model, data), lists))
+    assert fits[0][0] == pytest.approx(fits[1][0])
+    assert fits[0][1] == fits[1][1]
+
+
+def test_an_item_met_twice_in_the_history_adds_both_weights() -> None:
+    # latest first: c (1), a (1/2), b (1/3), a (1/4): a weighs 3/4
+    data = sequences([("u", "a", 1), ("u", "b", 2), ("u", "a", 3), ("u", "c", 4)])
+    model = create("transitions", history=4).fit(data)
+    row = model.user_items_[data.users.to_index(["u"])].toarray().ravel()
+    got = dict(zip(data.items.to_external(np.arange(data.n_items)), row.tolist(), strict=True))
+    assert got == pytest.approx({"a": 0.75, "b": 1 / 3, "c": 1.0})
