@@ -464,7 +464,8 @@ def _grid(
     sources = list(config.retrieval.sources)
     for n, spec in enumerate(sources):
         grid = GRID.get(spec.model or "")
-        if grid is None or spec.kind != "model" or spec.tune:
+        # a source that proposed nothing alone was not scored: no value of it can be judged
+        if grid is None or spec.kind != "model" or spec.tune or spec.name not in alone_scores:
             continue
         began = budget.spent()
         best = alone_scores[spec.name]
