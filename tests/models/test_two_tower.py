@@ -132,12 +132,13 @@ def test_a_user_nothing_is_known_about_gets_the_popularity_order(
     the logQ correction popular items are over-penalised: the rank correlation fell to 0.42
     (0.10 at seed 1) from 0.78 (0.71) with it. Since events are numbered in the canonical order
     (BENCHMARKS §66) it is 0.58 / 0.63 / 0.71 at the default seed / 1 / 2 with logQ and
-    0.00 / 0.27 / 0.19 without (over 12 seeds 0.57-0.80 with logQ, 0.65-0.83 in the old
-    numbering: lower on average, not explained), so the line is drawn between the two."""
+    0.00 / 0.27 / 0.19 without. Over 12 seeds: 0.57-0.80 in the canonical numbering, 0.51-0.78
+    in a random one (rows shuffled), 0.65-0.83 in the old file order — the old order was the
+    lucky numbering, not the model better — so the line is drawn at 0.4, between the two."""
     counts = np.bincount(taste.event_items, minlength=taste.n_items)
     warm = np.flatnonzero(counts > 0)
     scores = (taste_model.profile_vectors([None]) @ taste_model.item_vectors_.T)[0]
-    assert spearmanr(scores[warm], counts[warm])[0] > 0.5
+    assert spearmanr(scores[warm], counts[warm])[0] > 0.4
 
 
 def test_numpy_serving_equals_the_torch_towers(taste_model: TwoTower, taste: Interactions) -> None:

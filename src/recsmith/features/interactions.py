@@ -49,11 +49,13 @@ def actor_keys(events: pd.DataFrame) -> np.ndarray:
 
 def in_canonical_order(events: pd.DataFrame) -> pd.DataFrame:
     """``events`` sorted by (time, actor, item, event type, value): the same events in any row
-    order give the same frame. Events sharing a timestamp are common (a rating site saves a
-    batch at once) and every tie rule downstream falls back on row order — which of a user's
-    latest items validation holds out, a user's recent items, the first-appearance numbering of
-    users and items — so a store's order (by a content hash) and a file's order shipped different
-    calibration choices on the same events (ml-100k long sequences: test 0.064 vs 0.084).
+    order give the same frame, but for events equal in all five keys, which keep their given
+    order between themselves (their session or context can differ). Events sharing a timestamp
+    are common (a rating site saves a batch at once) and every tie rule downstream falls back
+    on row order — which of a user's latest items validation holds out, a user's recent items,
+    the first-appearance numbering of users and items — so a store's order (by a content hash)
+    and a file's order shipped different calibration choices on the same events (ml-100k long
+    sequences: test 0.064 vs 0.084).
 
     Strings are sorted as their ranks among their distinct values, and a frame already in the
     order is returned as is after one linear pass (half the sort's cost at 1M events,
@@ -212,7 +214,9 @@ class Interactions:
         The events are put in the canonical order first (``in_canonical_order``): every path
         that trains, evaluates or tunes comes through here, and every tie rule downstream
         (a user's latest or recent items, the first-appearance numbering of users and items,
-        float32 sums) then depends on the events, not on where they were read from.
+        float32 sums) then depends on the events, not on where they were read from — except
+        between events equal in all five keys, whose session and context (which a ranker's
+        query context and co-occurrence's baskets read) keep the order they came in.
 
         Catalogue items nobody interacted with are appended to ``items`` (empty columns), so
         content-based models can recommend them. ``profiles`` (user id → properties) are kept

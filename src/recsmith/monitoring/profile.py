@@ -31,5 +31,8 @@ def profile_of(type_counts: Mapping[Any, int], first_ts_us: int, last_ts_us: int
         "n_events": int(sum(type_counts.values())),
         "first_ts_us": int(first_ts_us),
         "last_ts_us": int(last_ts_us),
-        "event_types": {str(k): int(v) for k, v in type_counts.items()},
+        # by name: value_counts orders equal counts by first appearance, i.e. by row order
+        "event_types": {
+            str(k): int(v) for k, v in sorted(type_counts.items(), key=lambda kv: str(kv[0]))
+        },
     }

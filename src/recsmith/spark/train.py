@@ -61,9 +61,9 @@ def train_on_spark(
     catalog_items: Sequence[str] = (),
     **info: Any,
 ) -> ModelBundle:
-    """Fit ``model`` (unfitted; its config says the settings) on ``events`` (canonical columns
-    with log order, ``spark.events``) and bundle it with the popularity fallback exactly as
-    ``ModelBundle.train`` does. ``info`` goes into the manifest."""
+    """Fit ``model`` (unfitted; its config says the settings) on ``events`` (canonical columns,
+    ``spark.events``; the files and rows in any order) and bundle it with the popularity
+    fallback exactly as ``ModelBundle.train`` does. ``info`` goes into the manifest."""
     from recsmith.spark.interactions import build
     from recsmith.spark.popular import fit_popular
 
