@@ -165,3 +165,30 @@ def test_an_item_met_twice_in_the_history_adds_both_weights() -> None:
     row = model.user_items_[data.users.to_index(["u"])].toarray().ravel()
     got = dict(zip(data.items.to_external(np.arange(data.n_items)), row.tolist(), strict=True))
     assert got == pytest.approx({"a": 0.75, "b": 1 / 3, "c": 1.0})
+
+
+def test_the_history_counts_time_steps_not_events() -> None:
+    # b and c share the latest second: both weigh 1, a (one step before) 1/2
+    data = sequences([("u", "a", 1), ("u", "b", 2), ("u", "c", 2)])
+    model = create("transitions", history=4).fit(data)
+    row = model.user_items_[data.users.to_index(["u"])].toarray().ravel()
+    got = dict(zip(data.items.to_external(np.arange(data.n_items)), row.tolist(), strict=True))
+    assert got == pytest.approx({"a": 0.5, "b": 1.0, "c": 1.0})
+
+
+def test_a_huge_tie_is_cut_into_runs_of_steps_plus_one_items() -> None:
+    """Five items in one second with steps 1: runs of two in item order, [a b] [c d] [e], one
+    step apart — a<->b and c<->d both ways, each run -> the next; a and e (two steps) share no
+    rule. Raw: a: b 1, c 1, d 1; b: a 1, c 1, d 1; c: d 1, e 1; d: c 1, e 1. All-pairs in one
+    group grew as its size squared (10k events in one second took 7 GB)."""
+    data = sequences([("u", x, 1) for x in "abcde"])
+    got = rules(create("transitions", steps=1).fit(data), data)
+    third, half = 1 / 3, 1 / 2
+    assert got == pytest.approx(
+        {
+            ("a", "b"): third, ("a", "c"): third, ("a", "d"): third,
+            ("b", "a"): third, ("b", "c"): third, ("b", "d"): third,
+            ("c", "d"): half, ("c", "e"): half,
+            ("d", "c"): half, ("d", "e"): half,
+        }
+    )  # fmt: skip

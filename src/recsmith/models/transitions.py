@@ -39,20 +39,23 @@ class TransitionsConfig(ModelConfig):
     neighbors: int = Field(100, ge=1, description="rules kept per item")
 
 
-def timed_sequences(data: Interactions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def timed_sequences(data: Interactions, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(group indptr, event group, event item) of every user's positive events in time order, the
     events at one timestamp forming one *group*: ties carry no order (a bulk import, ratings
     entered in one second; half the adjacent pairs of ml-100k), so the order rows happen to come
     in must not turn them into one-way rules. Groups are numbered through all users (``indptr``:
     each user's first group), events sorted by (user, time, item). An item met in the group just
     before is dropped (a repeat back to back counts once, as ``user_sequences`` does), as is the
-    same item twice in one group."""
+    same item twice in one group. A timestamp holding more than ``cap`` items (a bulk import,
+    data without real times: a whole history at one instant) is cut into runs of ``cap`` in item
+    order, one step apart: all-pairs within one huge group grew as its size squared (10k events
+    in one second: 7 GB), runs keep every event's partners under (2 · steps + 1) · cap."""
     positive = data.event_weights > 0
     users, items = data.event_users[positive], data.event_items[positive].astype(np.int64)
     ts = data.event_ts[positive]
     order = np.lexsort((items, ts, users))
     users, items, ts = users[order], items[order], ts[order]
-    group = _groups(users, ts)
+    group = _groups(users, ts, cap)
     # an item whose previous meeting by this user was in the same or the group before is dropped
     by_item = np.lexsort((group, items, users))
     u, i, g = users[by_item], items[by_item], group[by_item]
@@ -60,16 +63,19 @@ def timed_sequences(data: Interactions) -> tuple[np.ndarray, np.ndarray, np.ndar
     keep = np.ones(len(items), dtype=bool)
     keep[by_item[again]] = False
     users, items, ts = users[keep], items[keep], ts[keep]
-    group = _groups(users, ts)  # a group left empty is gone: its neighbours become adjacent
+    group = _groups(users, ts, cap)  # a group left empty is gone: its neighbours become adjacent
     first = np.r_[True, group[1:] != group[:-1]]
     per_user = np.bincount(users[first], minlength=data.n_users)
     return np.r_[0, np.cumsum(per_user)], group, items
 
 
-def _groups(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Group number of each event sorted by (user, time): a new group where either changes."""
-    new = np.r_[True, (users[1:] != users[:-1]) | (ts[1:] != ts[:-1])]
-    return np.cumsum(new) - 1
+def _groups(users: np.ndarray, ts: np.ndarray, cap: int) -> np.ndarray:
+    """Group number of each event sorted by (user, time, item): a new group where either of the
+    first two changes, and after every ``cap`` events of one (user, time)."""
+    at = np.arange(len(users))
+    run = np.r_[True, (users[1:] != users[:-1]) | (ts[1:] != ts[:-1])]
+    start = np.maximum.accumulate(np.where(run, at, 0))
+    return np.cumsum((at - start) % cap == 0) - 1
 
 
 def follow_counts(
@@ -131,7 +137,7 @@ class Transitions(Cooccurrence):
     config: TransitionsConfig  # type: ignore[assignment]
 
     def fit(self, data: Interactions) -> Self:
-        indptr, group, items = timed_sequences(data)
+        indptr, group, items = timed_sequences(data, cap=self.config.steps + 1)
         rules = follow_counts(indptr, group, items, data.n_items, self.config.steps)
         totals = np.asarray(rules.sum(axis=1)).ravel()
         rows = np.repeat(np.arange(rules.shape[0]), np.diff(rules.indptr))

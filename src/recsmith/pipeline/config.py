@@ -287,8 +287,9 @@ class CalibrationConfig(_Strict):
     min_users: int = Field(
         100,
         ge=20,
-        description="users returning after a temporal cut needed to validate on it; else each "
-        "user's latest item is held out",
+        description="held-out rows after a temporal cut needed to validate on it (a user once "
+        "per pooled cut, so more than the protocol's distinct users); else each user's latest "
+        "item is held out",
     )
     share: float = Field(
         0.1, gt=0, lt=0.5, description="latest share of events the cut holds (then 2x, 3x)"
@@ -299,7 +300,7 @@ class CalibrationConfig(_Strict):
         ge=1,
         le=10,
         description="where no protocol tells the sources apart with each user's latest item "
-        "(or it holds < 20 users), the items before it are held out one at a time too and "
+        "(or no protocol holds 20 users), the items before it are held out one at a time too and "
         "pooled into that protocol while its distinct users are fewer than 1,000, each user "
         "scored once as their mean over the folds (1: the latest item only); each fold fits "
         "every source once more",
