@@ -16,7 +16,8 @@ from pydantic import Field
 from scipy import sparse
 
 from recsmith.features.interactions import MICROS_PER_DAY, Interactions, binarize
-from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
+from recsmith.models.base import ModelConfig
+from recsmith.models.item_to_item import ItemToItem
 from recsmith.models.itemknn import keep_top_per_row
 
 
@@ -49,14 +50,14 @@ def baskets(data: Interactions) -> sparse.csr_array:
     return matrix
 
 
-class Cooccurrence(Recommender):
+class Cooccurrence(ItemToItem):
     """Score(u, j) = Σ_i x_ui · assoc(i → j) over the user's (or session's) items i."""
 
     name = "cooccurrence"
+    matrix_name = "association_"
     Config = CooccurrenceConfig
     config: CooccurrenceConfig
     association_: sparse.csr_array
-    user_items_: sparse.csr_array
 
     def fit(self, data: Interactions) -> Self:
         b = baskets(data)
@@ -73,32 +74,3 @@ class Cooccurrence(Recommender):
         self.association_ = keep_top_per_row(co, self.config.neighbors)
         self.user_items_ = binarize(data.matrix)
         return self
-
-    @property
-    def n_items(self) -> int:
-        return int(self.association_.shape[0])
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self._score_history(self.user_items_[users])
-
-    def _score_history(self, history: sparse.csr_array) -> np.ndarray:
-        return np.asarray((history @ self.association_).todense(), dtype=np.float32)
-
-    @property
-    def item_to_item(self) -> sparse.csr_array:
-        return self.association_
-
-    def _item_scores(self, items: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self.association_[items].todense(), dtype=np.float32)
-        scores[scores == 0] = -np.inf  # only items really bought together
-        return scores
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return {
-            **sparse_to_arrays("association_", self.association_),
-            **sparse_to_arrays("user_items_", self.user_items_),
-        }
-
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.association_ = sparse_from_arrays("association_", arrays)
-        self.user_items_ = sparse_from_arrays("user_items_", arrays)

@@ -2,13 +2,15 @@
 matrix ``M`` of each item's best neighbours, built block by block, and the serving around it.
 
 Item-kNN (shrunk cosine) and RP3beta (a popularity-penalised random walk) differ only in how a
-block of ``M`` is computed from two sparse factors; keeping, storing, scoring with and listing
-similar items from ``M`` is this module's, so a fix to serving reaches both.
+block of ``M`` is computed from two sparse factors; co-occurrence (and the sequential rules built
+on it) only in how ``M`` is counted. Keeping, storing, scoring with and listing similar items from
+``M`` is this module's, so a fix to serving reaches all of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -62,37 +64,40 @@ def history_weights(data: Interactions, binary: bool) -> sparse.csr_array:
 
 
 class ItemToItem(Recommender):
-    """Score(u, j) = Σ_i x_ui · M[i, j] over the user's items i; subclasses' ``fit`` sets
-    ``similarity_`` (M) and ``user_items_`` (x)."""
+    """Score(u, j) = Σ_i x_ui · M[i, j] over the user's items i; subclasses' ``fit`` sets M
+    (the attribute ``matrix_name`` names, which each subclass annotates: it is also the saved
+    array's name, so releases written before this class existed still load) and
+    ``user_items_`` (x)."""
 
-    similarity_: sparse.csr_array
+    matrix_name: ClassVar[str] = "similarity_"
     user_items_: sparse.csr_array
 
     @property
     def n_items(self) -> int:
-        return int(self.similarity_.shape[0])
+        return int(self.item_to_item.shape[0])
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self._score_history(self.user_items_[users])
 
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
-        return np.asarray((history @ self.similarity_).todense(), dtype=np.float32)
+        return np.asarray((history @ self.item_to_item).todense(), dtype=np.float32)
 
     @property
     def item_to_item(self) -> sparse.csr_array:
-        return self.similarity_
+        matrix: sparse.csr_array = getattr(self, self.matrix_name)
+        return matrix
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self.similarity_[items].todense(), dtype=np.float32)
-        scores[scores == 0] = -np.inf  # only real neighbours are similar
+        scores = np.asarray(self.item_to_item[items].todense(), dtype=np.float32)
+        scores[scores == 0] = -np.inf  # only real neighbours (or real associations) count
         return scores
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {
-            **sparse_to_arrays("similarity_", self.similarity_),
+            **sparse_to_arrays(self.matrix_name, self.item_to_item),
             **sparse_to_arrays("user_items_", self.user_items_),
         }
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        self.similarity_ = sparse_from_arrays("similarity_", arrays)
+        setattr(self, self.matrix_name, sparse_from_arrays(self.matrix_name, arrays))
         self.user_items_ = sparse_from_arrays("user_items_", arrays)

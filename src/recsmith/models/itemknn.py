@@ -62,6 +62,7 @@ class ItemKNN(ItemToItem):
     name = "itemknn"
     Config = ItemKNNConfig
     config: ItemKNNConfig
+    similarity_: sparse.csr_array
 
     def fit(self, data: Interactions) -> Self:
         x = history_weights(data, self.config.binary)

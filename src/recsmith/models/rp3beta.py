@@ -72,6 +72,7 @@ class RP3Beta(ItemToItem):
     name = "rp3beta"
     Config = RP3BetaConfig
     config: RP3BetaConfig
+    similarity_: sparse.csr_array
 
     def fit(self, data: Interactions) -> Self:
         x = history_weights(data, self.config.binary)
