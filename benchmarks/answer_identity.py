@@ -5,6 +5,9 @@ changes meant to make the request path cheaper without touching what it returns.
 Users are drawn as ``answer_latency.py`` draws them (known users, seed 0) plus a tenth unknown
 visitors with recent items, answered in batches of ``--batch`` (what coalescing does under load)
 and one by one. Lists, scores, tiers, sources and the anchors of reasons are compared exactly.
+``--seen N``: every second known user has also "seen since the release" the ``N`` best items
+the first ANN source's index finds for them (``extra_seen``: more than a stored list has room
+for past ``STORED_MARGIN``, so those users are searched each request).
 
     .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --out /tmp/before.json
     .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --against /tmp/before.json
@@ -26,7 +29,7 @@ from calibration import calibration_line
 CLOCK = 1_764_763_200.0  # 2025-12-03 12:00 UTC, a Wednesday
 
 
-def answers(model_dir: Path, users: int, batch: int) -> dict[str, list[object]]:
+def answers(model_dir: Path, users: int, batch: int, seen: int = 0) -> dict[str, list[object]]:
     """Every list as plain JSON values, keyed ``batch`` (coalesced) and ``single``."""
     from recsmith.pipeline.artifact import load_artifact
 
@@ -41,16 +44,32 @@ def answers(model_dir: Path, users: int, batch: int) -> dict[str, list[object]]:
     visitors = [f"visitor-{n}" for n in range(users // 10)]
     recent = [[]] * users + [list(rng.choice(items, size=3)) for _ in visitors]
     who = drawn + visitors
+    extra = _seen_since(pipe, drawn, seen) + [[]] * len(visitors)
     out: dict[str, list[object]] = {"batch": [], "single": []}
     for start in range(0, len(who), batch):
-        out["batch"].extend(_plain(pipe, who[start : start + batch], recent[start : start + batch]))
-    for user, latest in zip(who, recent, strict=True):
-        out["single"].extend(_plain(pipe, [user], [latest]))
+        part = slice(start, start + batch)
+        out["batch"].extend(_plain(pipe, who[part], recent[part], extra[part]))
+    for user, latest, had in zip(who, recent, extra, strict=True):
+        out["single"].extend(_plain(pipe, [user], [latest], [had]))
     return out
 
 
-def _plain(pipe: object, users: list[str], recent: list[list[str]]) -> list[object]:
-    ans = pipe.answer(users, 10, recent=recent)  # type: ignore[attr-defined]
+def _seen_since(pipe: object, users: list[str], n: int) -> list[list[str]]:
+    """Every second user's ``n`` best items by the first ANN index (none for the others)."""
+    if n == 0 or not pipe.indexes:  # type: ignore[attr-defined]
+        return [[] for _ in users]
+    name, index = next(iter(pipe.indexes.items()))  # type: ignore[attr-defined]
+    vectors = pipe.models[name].embeddings[0]  # type: ignore[attr-defined]
+    idx = pipe.bundle.users.to_index(np.asarray(users, dtype=object))  # type: ignore[attr-defined]
+    best = index.search(vectors[idx], n).ids
+    names = np.asarray(pipe.bundle.items.external_ids, dtype=object)  # type: ignore[attr-defined]
+    return [names[row[row >= 0]].tolist() if q % 2 == 0 else [] for q, row in enumerate(best)]
+
+
+def _plain(
+    pipe: object, users: list[str], recent: list[list[str]], seen: list[list[str]]
+) -> list[object]:
+    ans = pipe.answer(users, 10, recent=recent, extra_seen=seen)  # type: ignore[attr-defined]
     return [
         [u, tier, ids.tolist(), scores.tolist(), sources, anchors]
         for u, tier, ids, scores, sources, anchors in zip(
@@ -70,11 +89,12 @@ def main() -> None:
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--users", type=int, default=600)
     parser.add_argument("--batch", type=int, default=12)
+    parser.add_argument("--seen", type=int, default=0, help="items seen since, every 2nd user")
     parser.add_argument("--out", type=Path, help="write the answers here")
     parser.add_argument("--against", type=Path, help="count the answers that differ from these")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    now = answers(args.model_dir, args.users, args.batch)
+    now = answers(args.model_dir, args.users, args.batch, args.seen)
     if args.out is not None:
         args.out.write_text(json.dumps(now))
     mismatch = sum(a != b for a, b in zip(now["batch"], now["single"], strict=True))

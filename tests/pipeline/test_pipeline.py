@@ -16,7 +16,7 @@ from recsmith.pipeline.artifact import load_artifact, save_pipeline, train_pipel
 from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank.rules import parse_rules
-from recsmith.retrieval.ann import recall_at
+from recsmith.retrieval.ann import STORED_MARGIN, recall_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,12 +177,19 @@ def test_packaged_default_is_the_example_file() -> None:
     assert packaged.read_text() == (ROOT / "examples" / "pipeline.toml").read_text()
 
 
+@pytest.mark.parametrize("room", [True, False])
 def test_the_ann_index_is_saved_with_the_pipeline(
-    events: pd.DataFrame, items: list[Item], tmp_path: Path
+    events: pd.DataFrame,
+    items: list[Item],
+    tmp_path: Path,
+    room: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A factor source over ``ann_min_items`` retrieves through a faiss index that is written with
-    the artifact and read back (not rebuilt: k-means would take seconds at 100k items), and the
-    loaded pipeline answers exactly as the trained one."""
+    the artifact and read back (not rebuilt: k-means would take seconds at 100k items), with each
+    known user's list searched once (``ItemIndex.known``), and the loaded pipeline, reading those
+    lists, answers exactly as the trained one, which searches each request. Lists larger than
+    ``STORED_BYTES_MAX`` are not stored (no ``room``): the loaded pipeline searches, the same."""
     pytest.importorskip("faiss")
     config = PipelineConfig.model_validate(
         {
@@ -195,14 +202,32 @@ def test_the_ann_index_is_saved_with_the_pipeline(
     )
     trained = train_pipeline(config, events, dict(EventSettings().weights), items=items)
     assert set(trained.indexes) == {"als"}
+    if not room:
+        monkeypatch.setattr("recsmith.retrieval.ann.STORED_BYTES_MAX", 8 * 30 * STORED_MARGIN)
     save_pipeline(trained, tmp_path / "p")
     assert (tmp_path / "p" / "ann" / "als.faiss").is_file()
     loaded = load_artifact(tmp_path / "p")
     assert isinstance(loaded, Pipeline) and set(loaded.indexes) == {"als"}
-    users = list(events["user_id"].unique()[:20])
-    a = trained.recommend(users, 10)
-    b = loaded.recommend(users, 10)
-    assert [list(x) for x in a.item_ids] == [list(x) for x in b.item_ids]
+    known = loaded.indexes["als"].known
+    assert trained.indexes["als"].known is None
+    if room:
+        assert known is not None
+        assert known.ids.shape == (len(loaded.bundle.users), 30 + STORED_MARGIN)
+    else:
+        assert known is None and not (tmp_path / "p" / "ann" / "als.known").exists()
+    users = list(events["user_id"].unique()[:40])
+    a = trained.answer(users, 10)
+    b = loaded.answer(users, 10)
+    assert [list(x) for x in a.lists.item_ids] == [list(x) for x in b.lists.item_ids]
+    assert [list(x) for x in a.lists.scores] == [list(x) for x in b.lists.scores]
+    assert a.sources == b.sources
+    # each user's proposals with their scores, past more exclusions than a stored list has room
+    # for (every third user has seen 80 items: searched live)
+    seen = [[i.item_id for i in items[:80]] if n % 3 == 0 else [] for n in range(len(users))]
+    queries = loaded.queries(np.asarray(users, dtype=object), seen, None, None)
+    want, got = (p.sources[0].retrieve(queries, 30) for p in (trained, loaded))
+    for column in ("query", "items", "scores", "ranks"):
+        np.testing.assert_array_equal(getattr(got, column), getattr(want, column))
 
 
 def test_a_sequential_source_retrieves_through_the_index_too(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError as PydanticValidationError
 
-from recsmith.array_files import read_arrays, save_arrays
+from recsmith.array_files import load_arrays, read_arrays, save_arrays
 from recsmith.atomic_dir import atomic_directory
 from recsmith.bundle import ModelBundle, read_manifest
 from recsmith.config import Weight
@@ -28,6 +28,7 @@ from recsmith.features.items import ItemCatalog
 from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.models.registry import create, model_class
+from recsmith.models.topk import TopK
 from recsmith.monitoring.features import KEY as FEATURES_KEY
 from recsmith.monitoring.features import pipeline_feature_profile
 from recsmith.monitoring.profile import data_profile
@@ -49,7 +50,13 @@ from recsmith.pipeline.training import (
 from recsmith.ranking.features import FeatureState, feature_names
 from recsmith.ranking.ltr import LambdaMARTRanker, importance_summary
 from recsmith.rerank.catalog_view import ItemTable
-from recsmith.retrieval.ann import ItemIndex, ann_available
+from recsmith.retrieval.ann import (
+    STORED_MARGIN,
+    ItemIndex,
+    ann_available,
+    known_lists,
+    stores_lists,
+)
 from recsmith.segments.popularity import SegmentPopularity
 from recsmith.stages import StageHook, no_stages
 
@@ -201,9 +208,17 @@ def _write_pipeline(pipeline: Pipeline, path: Path) -> None:
     for name, model in pipeline.models.items():
         if model is not primary:
             model.save(path / "sources" / name, answers_similar=False)  # the primary does
+    quotas = {s.name: s.quota for s in pipeline.config.retrieval.sources}
     for name, index in pipeline.indexes.items():
         (path / "ann").mkdir(exist_ok=True)
         index.save(path / "ann" / f"{name}.faiss")
+        users = pipeline.models[name].embeddings[0]  # what its ``ANNSource`` queries with
+        depth = quotas[name] + STORED_MARGIN
+        if not stores_lists(len(users), depth):
+            log.info("source %s: %d users' lists are too large to store", name, len(users))
+            continue
+        lists = known_lists(index, users, depth)
+        save_arrays(path / "ann" / f"{name}.known", {"ids": lists.ids, "scores": lists.scores})
     if pipeline.ranker is not None:
         pipeline.ranker.save(path / "ranker.txt")
     state = {f.name: getattr(pipeline.state, f.name) for f in fields(FeatureState)}
@@ -229,6 +244,16 @@ def _read_item(line: str) -> Item:
         return Item.model_validate_json(line)
     except PydanticValidationError:
         return Item.model_validate(json.loads(line))
+
+
+def _load_index(directory: Path, name: str) -> ItemIndex:
+    """Source ``name``'s saved index, with its users' stored lists mapped when the release has
+    them (releases written before them search every request)."""
+    index = ItemIndex.load(directory / f"{name}.faiss")
+    if (directory / f"{name}.known").is_dir():
+        lists = load_arrays(directory / f"{name}.known")
+        index.known = TopK(lists["ids"], lists["scores"])
+    return index
 
 
 def load_pipeline(path: Path) -> Pipeline:
@@ -270,7 +295,7 @@ def _load_pipeline(path: Path) -> Pipeline:
     lines = (path / "items.jsonl").read_text().splitlines()
     items = [_read_item(line) for line in lines if line]
     indexes = {
-        s.name: ItemIndex.load(path / "ann" / f"{s.name}.faiss")
+        s.name: _load_index(path / "ann", s.name)
         for s in config.retrieval.sources
         if (path / "ann" / f"{s.name}.faiss").is_file() and ann_available()
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from recsmith.errors import MissingExtraError
 from recsmith.models.topk import TopK, top_k
@@ -22,6 +23,16 @@ from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import Proposals, _drop_excluded, flatten, widest_row
 
 log = logging.getLogger(__name__)
+
+#: a known user's stored list holds the source's quota and this many items more, so that up to
+#: this many of its items can be excluded (seen since the release, or by the request) before the
+#: live search is needed; past it, or for a larger ``k``, that user is searched as before
+STORED_MARGIN = 64
+#: users per faiss call when a release's lists are computed (bounds the temporary arrays)
+STORED_CHUNK = 4096
+#: a release stores the lists only up to this size (8 bytes an item: 50,000 users at a quota of
+#: 200 take 101 MiB); past it, a release of millions of users, every request searches
+STORED_BYTES_MAX = 1 << 30
 
 
 def ann_available() -> bool:
@@ -89,6 +100,7 @@ class ItemIndex:
         self.index.add(stored)
         self.index.nprobe = cells_scanned(nlist, nprobe)
         self._keep = quantizer  # the IVF index refers to it; keep it alive
+        self.known: TopK | None = None
 
     def save(self, path: Path) -> None:
         """Write the trained index (faiss's own format), so loading a model skips k-means."""
@@ -102,6 +114,9 @@ class ItemIndex:
         nlist = int(index.index.nlist)
         index.index.nprobe = cells_scanned(nlist, nprobe)
         index._keep = None  # a read index owns its quantizer
+        #: every known user's top ``quota + STORED_MARGIN`` (row = user index), searched once
+        #: when the release was written (``known_lists``); None: search each request
+        index.known = None
         return index
 
     def search(self, queries: np.ndarray, k: int) -> TopK:
@@ -126,20 +141,66 @@ def recall_at(
     return hits / exact.size
 
 
+def stores_lists(n_users: int, k: int) -> bool:
+    """Whether a release stores ``n_users`` lists of ``k`` items (``STORED_BYTES_MAX``)."""
+    return n_users * k * 8 <= STORED_BYTES_MAX
+
+
+def known_lists(index: ItemIndex, user_vectors: np.ndarray, k: int) -> TopK:
+    """``index.search`` of every user vector for its top ``k``, in chunks of ``STORED_CHUNK``:
+    a release stores these (a known user's query vector is the model's, fixed until the next
+    release), so a request reads its user's list instead of scanning half the cells."""
+    parts = [
+        index.search(user_vectors[start : start + STORED_CHUNK], k)
+        for start in range(0, len(user_vectors), STORED_CHUNK)
+    ]
+    if not parts:
+        return TopK(np.zeros((0, k), np.int32), np.zeros((0, k), np.float32))
+    return TopK(np.concatenate([p.ids for p in parts]), np.concatenate([p.scores for p in parts]))
+
+
 @dataclass(frozen=True, slots=True)
 class ANNSource:
     """A factor model's candidates through the index: known users by their vectors (over-fetched
-    past what they must not see); unknown visitors are not this source's job."""
+    past what they must not see); unknown visitors are not this source's job.
+
+    Where the release stored each user's list (``ItemIndex.known``), a query takes its first
+    ``k`` items not excluded from there: the search's top ``k + widest`` starts with the same
+    items in the same order, so the answer is the search's whenever the stored list keeps ``k``
+    items after its exclusions (or holds every item the search can reach: -1 padded). A query
+    whose exclusions leave fewer is searched as before."""
 
     name: str
     user_vectors: np.ndarray
     index: ItemIndex
 
+    def __post_init__(self) -> None:
+        known = self.index.known
+        if known is not None and len(known.ids) != len(self.user_vectors):
+            raise ValueError(
+                f"source {self.name!r}: the index stores lists for {len(known.ids)} users, "
+                f"the model has {len(self.user_vectors)}"
+            )
+
     def retrieve(self, queries: Queries, k: int) -> Proposals:
         rows = np.flatnonzero(queries.users >= 0)
         if len(rows) == 0:
             return flatten(TopK(np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)), rows)
-        found = self.index.search(
-            self.user_vectors[queries.users[rows]], k + widest_row(queries.exclude)
-        )
-        return flatten(_drop_excluded(found, queries.exclude, k, rows), rows)
+        users = queries.users[rows]
+        known = self.index.known
+        if known is None or k == 0:
+            return flatten(self._search(users, rows, queries.exclude, k), rows)
+        kept = _drop_excluded(TopK(known.ids[users], known.scores[users]), queries.exclude, k, rows)
+        short = np.flatnonzero((kept.ids[:, k - 1] < 0) & (known.ids[users, -1] >= 0))
+        if len(short):
+            live = self._search(users[short], rows[short], queries.exclude, k)
+            kept.ids[short], kept.scores[short] = live.ids, live.scores
+        return flatten(kept, rows)
+
+    def _search(
+        self, users: np.ndarray, rows: np.ndarray, exclude: sparse.csr_array, k: int
+    ) -> TopK:
+        """The index's top ``k`` of ``users`` (queries ``rows``) past their exclusions,
+        over-fetched by the batch's widest exclusion row."""
+        found = self.index.search(self.user_vectors[users], k + widest_row(exclude))
+        return _drop_excluded(found, exclude, k, rows)
