@@ -61,7 +61,7 @@ from recsmith.rerank.window import active_rules
 from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
-from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.queries import Queries, newest_first
 from recsmith.retrieval.sources import CategoryPopular, Proposals, StaticSource, widest_row
 from recsmith.segments.popularity import SegmentPopularity
 from recsmith.sparse_rows import csr_from_pairs, gather_rows
@@ -291,7 +291,8 @@ class Pipeline:
         ``exclude`` rows: training items, ``extra_seen`` (everything the store has for them)
         and ``recent``: nothing the user has had comes back. With ``include_seen`` (repeat
         purchases) only ``extra_seen`` is excluded: the caller passes just what it must never
-        show."""
+        show. ``latest`` rows: ``recent`` alone, in its order (newest first), for a source that
+        reads order."""
         n = len(user_ids)
         idx = self.bundle.users.to_index(user_ids)
         latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
@@ -310,7 +311,8 @@ class Pipeline:
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
-        return Queries(idx, recent_rows, exclude, ctx, now)
+        ordered = newest_first(n, len(self.bundle.items), now_rows, now_cols)
+        return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(
         self,

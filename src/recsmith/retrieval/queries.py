@@ -26,6 +26,10 @@ class Queries:
     #: per query: the moment it stands for (µs; -1 unknown): the user's first label-window event
     #: in training, now when serving (``ranking.context``); None = unknown for every query
     moments: np.ndarray | None = None
+    #: per query: the items met since training (the online state, the request's ``recent``),
+    #: each stored with its place in that list, 1 = newest: what a source that reads order
+    #: (``transitions``) puts ahead of a known user's training-time items; None offline
+    latest: sparse.csr_array | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)
@@ -43,8 +47,26 @@ class Queries:
             self.exclude[rows],
             tuple(self.context[r] for r in rows.tolist()) if self.context else (),
             None if self.moments is None else self.moments[rows],
+            None if self.latest is None else self.latest[rows],
         )
 
     @property
     def n_items(self) -> int:
         return int(self.exclude.shape[1])
+
+
+def newest_first(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray) -> sparse.csr_array:
+    """Lists of items, each row's newest first (``rows`` nondecreasing, ``cols`` in list order),
+    as ``Queries.latest``: a canonical CSR matrix storing each item's place in its row's list
+    (1 = newest); an item listed twice keeps its newer place."""
+    keys = np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64)
+    order = np.argsort(keys, kind="stable")  # an item listed twice: its newer place first
+    keys = keys[order]
+    first = np.r_[True, keys[1:] != keys[:-1]] if len(keys) else np.zeros(0, bool)
+    place = np.arange(len(rows)) - np.searchsorted(rows, rows) + 1
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.bincount(keys[first] // max(n_cols, 1), minlength=n_rows).cumsum(out=indptr[1:])
+    return sparse.csr_array(
+        (place[order][first].astype(np.float32), keys[first] % max(n_cols, 1), indptr),
+        shape=(n_rows, n_cols),
+    )
