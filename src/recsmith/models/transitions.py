@@ -30,8 +30,8 @@ from pydantic import Field
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions
+from recsmith.models.association import Association
 from recsmith.models.base import ModelConfig, sparse_from_arrays, sparse_to_arrays
-from recsmith.models.cooccurrence import Cooccurrence
 from recsmith.models.itemknn import keep_top_per_row
 
 
@@ -162,16 +162,16 @@ def _places(latest: sparse.csr_array) -> sparse.coo_array:
     return sparse.coo_array((rank, (rows, cols)), shape=latest.shape)
 
 
-class Transitions(Cooccurrence):
+class Transitions(Association):
     """Score(u, j) = Σ_k 1/(k+1) · rule(item_k(u) -> j) over the user's latest items item_k.
 
-    A directed co-occurrence: the same scoring, persistence and similar-items answer as
-    ``Cooccurrence`` ("what follows this item" for ``/similar``), other association and history.
+    A directed association: the same scoring, persistence and similar-items answer as
+    ``Cooccurrence`` ("what follows this item" for ``/similar``), other counting and history.
     """
 
     name = "transitions"
     Config = TransitionsConfig
-    config: TransitionsConfig  # type: ignore[assignment]
+    config: TransitionsConfig
     #: ``latest_steps``; None in a release written before it (``follows_latest`` is then False)
     user_steps_: sparse.csr_array | None
 
