@@ -10,7 +10,7 @@ from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.models.transitions import Transitions
-from recsmith.retrieval.queries import newest_first
+from recsmith.sparse_rows import newest_first
 
 
 def sequences(rows: list[tuple[str, str, int]]) -> Interactions:

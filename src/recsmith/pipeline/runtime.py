@@ -39,6 +39,7 @@ from recsmith.fairness.stage import build_fairness
 from recsmith.models.base import Recommender
 from recsmith.models.content import ContentBased
 from recsmith.models.topk import TopK
+from recsmith.models.transitions import Transitions
 from recsmith.pipeline.anchors import anchor_items
 from recsmith.pipeline.catalog_content import CatalogContent
 from recsmith.pipeline.catalog_growth import (
@@ -61,10 +62,10 @@ from recsmith.rerank.window import active_rules
 from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import append_below
-from recsmith.retrieval.queries import Queries, newest_first
+from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import CategoryPopular, Proposals, StaticSource, widest_row
 from recsmith.segments.popularity import SegmentPopularity
-from recsmith.sparse_rows import csr_from_pairs, gather_rows
+from recsmith.sparse_rows import csr_from_pairs, gather_rows, newest_first
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,10 @@ class Pipeline:
         self.state = state
         self.attrs = attrs
         self.recent = recent
+        #: a source reads the order of what a user met since training (``Queries.latest``)
+        self.reads_order = any(
+            isinstance(m, Transitions) and m.follows_latest for m in models.values()
+        )
         self.items_catalog = items
         self.quotas = [s.quota for s in config.retrieval.sources]
         #: now, for the moment a served query stands for (its hour and day of week): a request
@@ -311,7 +316,11 @@ class Pipeline:
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
-        ordered = newest_first(n, len(self.bundle.items), now_rows, now_cols)
+        ordered = (  # ~20 µs a request: only where a source reads it
+            newest_first(n, len(self.bundle.items), now_rows, now_cols)
+            if self.reads_order and len(now_rows)
+            else None
+        )
         return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(

@@ -53,20 +53,3 @@ class Queries:
     @property
     def n_items(self) -> int:
         return int(self.exclude.shape[1])
-
-
-def newest_first(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray) -> sparse.csr_array:
-    """Lists of items, each row's newest first (``rows`` nondecreasing, ``cols`` in list order),
-    as ``Queries.latest``: a canonical CSR matrix storing each item's place in its row's list
-    (1 = newest); an item listed twice keeps its newer place."""
-    keys = np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64)
-    order = np.argsort(keys, kind="stable")  # an item listed twice: its newer place first
-    keys = keys[order]
-    first = np.r_[True, keys[1:] != keys[:-1]] if len(keys) else np.zeros(0, bool)
-    place = np.arange(len(rows)) - np.searchsorted(rows, rows) + 1
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.bincount(keys[first] // max(n_cols, 1), minlength=n_rows).cumsum(out=indptr[1:])
-    return sparse.csr_array(
-        (place[order][first].astype(np.float32), keys[first] % max(n_cols, 1), indptr),
-        shape=(n_rows, n_cols),
-    )
