@@ -122,18 +122,11 @@ def test_a_dry_run_judges_and_deploys_nothing(events: pd.DataFrame, tmp_path: Pa
 
 
 PIPELINE_TOML = """
-[ranking]
-enabled = false
-
-[[retrieval.sources]]
-name = "knn"
-model = "itemknn"
-quota = 50
-
-[[retrieval.sources]]
-name = "top"
-model = "popular"
-quota = 20
+ranking = { enabled = false }
+retrieval.sources = [
+    { name = "knn", model = "itemknn", quota = 50 },
+    { name = "top", model = "popular", quota = 20 },
+]
 """
 
 
