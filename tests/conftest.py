@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +40,20 @@ def locate_dataset(name: str) -> Path:
 def dataset() -> Callable[[str], Path]:
     """``dataset("movielens-100k")``: that directory (see ``locate_dataset``)."""
     return locate_dataset
+
+
+@pytest.fixture
+def matrices_built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the event frames ``Interactions.from_events`` is called on from now on
+    (the real one runs, wrapped): how many times a path sorts events into a matrix."""
+    from recsmith.features.interactions import Interactions
+
+    built: list[int] = []
+    real = Interactions.from_events.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Interactions], events: Any, *args: Any, **kwargs: Any) -> Interactions:
+        built.append(len(events))
+        return real(cls, events, *args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Interactions, "from_events", classmethod(counted))
+    return built

@@ -13,6 +13,7 @@ from recsmith.sparse_rows import (
     entry_values,
     gather_rows,
     in_sorted,
+    newest_first,
     product_entries,
     row_values,
     sorted_distinct,
@@ -253,3 +254,14 @@ def test_stored_in_rows_is_contains_over_the_grid(
     known = idx >= 0
     via_contains = contains(matrix, np.repeat(idx[known], width), ids[known].ravel())
     assert got[known].ravel().tolist() == via_contains.tolist()
+
+
+def test_newest_first_stores_each_items_place_and_keeps_the_newer_of_a_repeat() -> None:
+    # row 0 lists 5, 3, 5 (5 again, older), 9; row 1 nothing; row 2 lists 3
+    rows, cols = np.array([0, 0, 0, 0, 2]), np.array([5, 3, 5, 9, 3])
+    matrix = newest_first(3, 10, rows, cols)
+    assert matrix.has_canonical_format and matrix.dtype == np.float32
+    got = {(int(r), int(c)): float(v) for r, c, v in zip(*sparse.find(matrix), strict=True)}
+    assert got == {(0, 5): 1.0, (0, 3): 2.0, (0, 9): 4.0, (2, 3): 1.0}
+    empty = newest_first(2, 10, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    assert empty.shape == (2, 10) and empty.nnz == 0

@@ -34,6 +34,26 @@ def csr_from_pairs(
     return matrix
 
 
+def newest_first(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray) -> sparse.csr_array:
+    """Lists of items, each row's newest first (``rows`` nondecreasing, ``cols`` in list order),
+    as ``Queries.latest``: a canonical float32 CSR matrix storing each item's place in its row's
+    list (1 = newest); an item listed twice keeps its newer place. Built as ``csr_from_pairs``
+    builds, without scipy's constructor."""
+    keys = np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64)
+    order = np.argsort(keys, kind="stable")  # an item listed twice: its newer place first
+    keys = keys[order]
+    first = _run_starts(keys)
+    place = np.arange(len(keys)) - np.searchsorted(rows, rows) + 1
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.bincount(keys[first] // max(n_cols, 1), minlength=n_rows).cumsum(out=indptr[1:])
+    matrix = copy.copy(_empty(n_rows, n_cols))
+    matrix.data = place[order][first].astype(np.float32)
+    matrix.indices = keys[first] % max(n_cols, 1)
+    matrix.indptr = indptr
+    matrix.has_canonical_format = True
+    return matrix
+
+
 @functools.lru_cache(maxsize=64)
 def _empty(n_rows: int, n_cols: int) -> sparse.csr_array:
     """An empty float32 CSR matrix of this shape, whose shallow copy ``csr_from_pairs`` fills

@@ -13,15 +13,22 @@ from scipy import stats
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
+from recsmith.evaluation.metrics import compute_metrics
 from recsmith.evaluation.runner import (
     GroundTruth,
     ModelResult,
     compare_to_best,
     evaluate_model,
+    evaluate_models,
     ground_truth,
 )
+from recsmith.evaluation.split import temporal_split
+from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
+from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.config import PipelineConfig
+from recsmith.simulate import simulate
 
 
 def events(rows: list[tuple[str, str]], start: int = 0) -> pd.DataFrame:
@@ -180,3 +187,28 @@ def test_evaluate_ndcg_matches_a_plain_python_scorer_on_movielens(
     expected = plain_ndcg(lists, [relevant[u] for u in truth.user_ids], k)
     np.testing.assert_allclose(result.per_user["ndcg"], expected, rtol=0, atol=1e-9)
     assert result.metrics["ndcg"] == pytest.approx(sum(expected) / len(expected), abs=1e-9)
+
+
+def test_evaluating_a_pipeline_sorts_the_training_events_once(
+    matrices_built: list[int],
+) -> None:
+    """``evaluate --pipeline``: the pipeline trains on the matrix the protocol scores on (one
+    ``from_events``, were two), with the figures of a pipeline that builds its own."""
+    frame, _ = validate_events(simulate(n_users=120, n_items=80, seed=3).events, EventSettings())
+    parts = temporal_split(frame, 0.8)
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {"sources": [{"name": "knn", "model": "itemknn", "quota": 50}]},
+            "ranking": {"enabled": False},
+        }
+    )
+    weights = dict(EventSettings().weights)
+    (result,), _ = evaluate_models(frame, parts, [], 10, weights, pipeline=config)
+    assert matrices_built == [len(parts.train)]
+    own = train_pipeline(config, parts.train, weights)  # builds its own matrix
+    data = Interactions.from_events(parts.train, weights)
+    truth = ground_truth(data, parts.test)
+    top, _, _ = own.top_k(truth.user_ids, 10)
+    scored = compute_metrics(top.ids.astype(np.int64), truth.matrix, truth.matrix.shape[1], k=10)
+    assert result.metrics["ndcg"] == pytest.approx(scored.means["ndcg"], abs=1e-12)
+    assert result.metrics["recall"] == pytest.approx(scored.means["recall"], abs=1e-12)

@@ -24,6 +24,8 @@ from recsmith.evaluation.metrics import compute_metrics
 from recsmith.evaluation.runner import evaluate_model, ground_truth
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
+from recsmith.pipeline.artifact import load_pipeline, train_pipeline
+from recsmith.pipeline.config import load_pipeline_config
 from recsmith.store.sqlite import SQLiteStore
 
 runner = CliRunner()
@@ -117,3 +119,44 @@ def test_a_dry_run_judges_and_deploys_nothing(events: pd.DataFrame, tmp_path: Pa
     code, report = _retrain(url, registry, "--dry-run", "--gate", "ndcg@10 >= 0.5 * current")
     assert code == 0 and report["passed"] and report["deployed"] is None, json.dumps(report)
     assert ModelRegistry(registry).current() == before
+
+
+PIPELINE_TOML = """
+ranking = { enabled = false }
+retrieval.sources = [
+    { name = "knn", model = "itemknn", quota = 50 },
+    { name = "top", model = "popular", quota = 20 },
+]
+"""
+
+
+def test_a_pipeline_candidate_builds_each_events_matrix_once(
+    events: pd.DataFrame, tmp_path: Path, matrices_built: list[int]
+) -> None:
+    """The judge trains the pipeline on the matrix it scores on, the release on the matrix of
+    every event: one ``from_events`` each (were two: the pipeline sorted them again), and the
+    same figures and release as a pipeline that builds its own."""
+    url, registry = grown_shop(tmp_path, events, "popular")
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(PIPELINE_TOML)
+    matrices_built.clear()  # the current release's training counted too
+    code, report = _retrain(url, registry, "--pipeline", str(toml), "--gate", "ndcg@10 >= 0")
+    assert code == 0 and report["deployed"], json.dumps(report)
+    start = report["holdout"]["start_us"]
+    train = events[events["ts"].to_numpy() < start]
+    assert matrices_built == [len(train), len(events)]  # the holdout's past, then every event
+
+    # the same as pipelines that build their own matrices: the judged figure ...
+    config = load_pipeline_config(toml)
+    weights = dict(Settings().events.weights)
+    own = train_pipeline(config, train, weights)
+    data = Interactions.from_events(train, weights)
+    truth = ground_truth(data, events[events["ts"].to_numpy() >= start])
+    top, _, _ = own.top_k(truth.user_ids, 10)
+    scored = compute_metrics(top.ids.astype(np.int64), truth.matrix, truth.matrix.shape[1], k=10)
+    assert report["candidate_metrics"]["ndcg"] == pytest.approx(scored.means["ndcg"], abs=1e-12)
+    # ... and the release's lists
+    released = load_pipeline(ModelRegistry(registry).path(report["deployed"]))
+    whole = train_pipeline(config, events, weights)
+    users = whole.bundle.users.to_external(np.arange(len(whole.bundle.users)))
+    assert np.array_equal(released.top_k(users, 10)[0].ids, whole.top_k(users, 10)[0].ids)

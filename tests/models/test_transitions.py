@@ -10,6 +10,7 @@ from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.models.transitions import Transitions
+from recsmith.sparse_rows import newest_first
 
 
 def sequences(rows: list[tuple[str, str, int]]) -> Interactions:
@@ -192,3 +193,45 @@ def test_a_huge_tie_is_cut_into_runs_of_steps_plus_one_items() -> None:
             ("d", "c"): half, ("d", "e"): half,
         }
     )  # fmt: skip
+
+
+def after(model: Transitions, data: Interactions, user: str, latest: list[str]) -> dict[str, float]:
+    """``history_after`` for one user and items met since training (newest first), by name."""
+    names = data.items.to_external(np.arange(data.n_items))
+    rows = np.zeros(len(latest), np.int64)
+    fresh = newest_first(1, data.n_items, rows, data.items.to_index(latest))
+    row = model.history_after(data.users.to_index([user]), fresh).toarray().ravel()
+    return {n: w for n, w in zip(names, row.tolist(), strict=True) if w}
+
+
+def test_items_met_since_training_come_first_and_push_the_history_back() -> None:
+    # u: a b a c (c latest). history 4, one recent item d: d step 0 (1), c 1 (1/2), a 2 (1/3),
+    # b 3 (1/4), the first a at 4 falls out. Two recent items e, d: d, e (1, 1/2), c 1/3, a 1/4
+    data = sequences([("u", "a", 1), ("u", "b", 2), ("u", "a", 3), ("u", "c", 4),
+                      ("v", "d", 1), ("v", "e", 2)])  # fmt: skip
+    model = create("transitions", history=4).fit(data)
+    assert isinstance(model, Transitions)
+    assert after(model, data, "u", ["d"]) == pytest.approx(
+        {"d": 1.0, "c": 0.5, "a": 1 / 3, "b": 0.25}
+    )
+    assert after(model, data, "u", ["e", "d"]) == pytest.approx(
+        {"e": 1.0, "d": 0.5, "c": 1 / 3, "a": 0.25}
+    )
+    # a recent item also in the history adds both weights: c 1 + 1/2
+    assert after(model, data, "u", ["c"]) == pytest.approx({"c": 1.5, "a": 1 / 3, "b": 0.25})
+    # nothing since training: the training-time weights themselves
+    assert after(model, data, "u", []) == pytest.approx({"a": 0.75, "b": 1 / 3, "c": 1.0})
+
+
+def test_a_release_written_before_the_steps_loads_and_scores_from_training(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = create("transitions", steps=2, history=2).fit(DATA)
+    model.save(tmp_path / "m")
+    again = Transitions.load(tmp_path / "m")
+    assert again.follows_latest
+    assert after(again, DATA, "u2", ["b"]) == after(model, DATA, "u2", ["b"])
+    for old in (tmp_path / "m" / "arrays").glob("user_steps_*"):
+        old.unlink()  # as a release saved before ``user_steps_`` existed
+    older = Transitions.load(tmp_path / "m")
+    assert not older.follows_latest
+    users = np.arange(DATA.n_users)
+    assert np.array_equal(model.recommend(users, 3).ids, older.recommend(users, 3).ids)

@@ -196,7 +196,8 @@ def evaluate_pipeline(
     debias_weights: np.ndarray | None = None,
     progress: StageHook = no_stages,
 ) -> ModelResult:
-    """Train the whole pipeline on the train events and score it exactly as it serves."""
+    """Train the whole pipeline on the train events (``data``, built from them) and score it
+    exactly as it serves."""
     started = time.perf_counter()
     pipeline = train_pipeline(
         config,
@@ -205,6 +206,7 @@ def evaluate_pipeline(
         items=items,
         half_life_days=half_life_days,
         progress=within(progress, "pipeline"),
+        data=data,
     )
     fitted = time.perf_counter()
     if pipeline.items != data.items:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -246,9 +246,6 @@ class Interactions:
         w = weights_64.astype(np.float32)
         matrix = _matrix(u, i, w, ts, ref, half_life_days, (len(users), len(items)))
         context = events["context"].to_numpy(dtype=object) if "context" in events else None
-        aligned = None
-        if profiles:
-            aligned = tuple(profiles.get(user) for user in users.external_ids.tolist())
         return cls(
             matrix,
             users,
@@ -262,8 +259,14 @@ class Interactions:
             catalog,
             half_life_days,
             context,
-            aligned,
+            _aligned(users, profiles),
         )
+
+    def with_profiles(self, profiles: Mapping[str, Mapping[str, Any]] | None) -> Interactions:
+        """The same interactions with ``profiles`` (user id → properties; empty or None: none)
+        as their users', as ``from_events`` keeps them: a caller that built the matrix once
+        hands it on without sorting the events again."""
+        return replace(self, profiles=_aligned(self.users, profiles))
 
     def subset(self, events: np.ndarray) -> Interactions:
         """The same users and items (same indices), learning only from the events selected by the
@@ -291,6 +294,15 @@ class Interactions:
     def fingerprint(self) -> str:
         """A short hash of the matrix and ids: which data a model was trained on."""
         return matrix_fingerprint(self.matrix, self.users, self.items)
+
+
+def _aligned(
+    users: IdMap, profiles: Mapping[str, Mapping[str, Any]] | None
+) -> tuple[Mapping[str, Any] | None, ...] | None:
+    """``profiles`` in the order of ``users`` (None for a user without one); None when empty."""
+    if not profiles:
+        return None
+    return tuple(profiles.get(user) for user in users.external_ids.tolist())
 
 
 def matrix_fingerprint(matrix: sparse.csr_array, users: IdMap, items: IdMap) -> str:

@@ -51,9 +51,16 @@ class Candidate:
         items: list[Item],
         half_life_days: float | None,
     ) -> ModelBundle | Pipeline:
+        """Fit on ``data`` (``events`` as the caller built and scores on them: a pipeline
+        does not sort them again)."""
         if self.pipeline is not None:
             return train_pipeline(
-                self.pipeline, events, dict(weights), items=items, half_life_days=half_life_days
+                self.pipeline,
+                events,
+                dict(weights),
+                items=items,
+                half_life_days=half_life_days,
+                data=data,
             )
         assert self.model is not None
         model = create(self.model, **dict(self.params or {}))

@@ -16,8 +16,8 @@ from pydantic import Field
 from scipy import sparse
 
 from recsmith.features.interactions import MICROS_PER_DAY, Interactions, binarize
+from recsmith.models.association import Association
 from recsmith.models.base import ModelConfig
-from recsmith.models.item_to_item import ItemToItem
 from recsmith.models.itemknn import keep_top_per_row
 
 
@@ -50,14 +50,12 @@ def baskets(data: Interactions) -> sparse.csr_array:
     return matrix
 
 
-class Cooccurrence(ItemToItem):
+class Cooccurrence(Association):
     """Score(u, j) = Σ_i x_ui · assoc(i → j) over the user's (or session's) items i."""
 
     name = "cooccurrence"
-    matrix_name = "association_"
     Config = CooccurrenceConfig
     config: CooccurrenceConfig
-    association_: sparse.csr_array
 
     def fit(self, data: Interactions) -> Self:
         b = baskets(data)

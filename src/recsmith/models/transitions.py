@@ -13,11 +13,13 @@ and each is pruned to its ``neighbors`` strongest. A user is scored from their `
 time steps, the items of the k-th latest (k = 0, 1, ...) weighted 1/(k + 1): the last one leads,
 the ones before it break ties and cover items with few rules.
 
-Known users are scored from those training-time items only (``user_items_``): items seen online
-since (``queries.recent``) are not read for them, and an explanation anchored on a recent item
-may cite one this source did not score from. Visitors scored from their recent items
-(``use = "recent"``, no user row) get those items at equal weight: the serving path hands over a
-set, not an order."""
+Known users are scored from those training-time steps with the items they met since (the
+online state, the request's ``recent``: ``Queries.latest``, newest first) ahead of them, one step
+each: with m such items, the j-th newest weighs 1/(j+1) and training-time step k becomes k + m,
+kept while it is below ``history`` (``history_after``). Offline there are none, so evaluation
+scores from ``user_items_`` alone. Visitors scored from their recent items (``use = "recent"``,
+no user row) get those items at equal weight, as the other recent-item sources do.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +30,8 @@ from pydantic import Field
 from scipy import sparse
 
 from recsmith.features.interactions import Interactions
-from recsmith.models.base import ModelConfig
-from recsmith.models.cooccurrence import Cooccurrence
+from recsmith.models.association import Association
+from recsmith.models.base import ModelConfig, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.itemknn import keep_top_per_row
 
 
@@ -109,32 +111,69 @@ def follow_counts(
     return total.tocsr()
 
 
+def _latest_groups(
+    indptr: np.ndarray, group: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user, place from the end: 0 = latest, kept) of each event of ``timed_sequences``: kept
+    where its group is among its user's ``n`` latest."""
+    sizes = np.diff(indptr)
+    users = np.repeat(np.arange(len(sizes)), sizes)[group]
+    from_end = indptr[1:][users] - 1 - group  # 0 = latest group
+    return users, from_end, from_end < n
+
+
 def latest_weighted(
     indptr: np.ndarray, group: np.ndarray, items: np.ndarray, n_items: int, n: int
 ) -> sparse.csr_array:
     """Users × items: the items of each user's ``n`` latest time groups, the k-th latest group
     weighted 1/(k+1) (items at one time equally; an item met twice adds both weights)."""
-    sizes = np.diff(indptr)
-    users = np.repeat(np.arange(len(sizes)), sizes)[group]
-    from_end = indptr[1:][users] - 1 - group  # 0 = latest group
-    keep = from_end < n
+    users, from_end, keep = _latest_groups(indptr, group, n)
     return sparse.csr_array(
         (1.0 / (from_end[keep] + 1), (users[keep], items[keep])),
-        shape=(len(sizes), n_items),
+        shape=(len(indptr) - 1, n_items),
         dtype=np.float32,
     )
 
 
-class Transitions(Cooccurrence):
+def latest_steps(
+    indptr: np.ndarray, group: np.ndarray, items: np.ndarray, n_items: int, n: int
+) -> sparse.csr_array:
+    """Users × (``n`` · items), 1 at column k · n_items + i where item i is in the user's k-th
+    latest time group: ``latest_weighted`` before its weights are summed, so the steps can move
+    back when newer items come first (``Transitions.history_after``); an item met twice keeps
+    both steps, which summed weights could not give back."""
+    users, from_end, keep = _latest_groups(indptr, group, n)
+    return sparse.csr_array(
+        (
+            np.ones(int(keep.sum()), np.float32),
+            (users[keep], from_end[keep] * n_items + items[keep]),
+        ),
+        shape=(len(indptr) - 1, n * n_items),
+    )
+
+
+def _places(latest: sparse.csr_array) -> sparse.coo_array:
+    """``latest``'s entries with each stored place (smaller = newer) replaced by its rank in its
+    row, 0 = newest: gaps (an item the model does not know) close up."""
+    coo = latest.tocoo()
+    order = np.lexsort((coo.data, coo.row))
+    rows, cols = coo.row[order], coo.col[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    return sparse.coo_array((rank, (rows, cols)), shape=latest.shape)
+
+
+class Transitions(Association):
     """Score(u, j) = Σ_k 1/(k+1) · rule(item_k(u) -> j) over the user's latest items item_k.
 
-    A directed co-occurrence: the same scoring, persistence and similar-items answer as
-    ``Cooccurrence`` ("what follows this item" for ``/similar``), other association and history.
+    A directed association: the same scoring, persistence and similar-items answer as
+    ``Cooccurrence`` ("what follows this item" for ``/similar``), other counting and history.
     """
 
     name = "transitions"
     Config = TransitionsConfig
-    config: TransitionsConfig  # type: ignore[assignment]
+    config: TransitionsConfig
+    #: ``latest_steps``; None in a release written before it (``follows_latest`` is then False)
+    user_steps_: sparse.csr_array | None
 
     def fit(self, data: Interactions) -> Self:
         indptr, group, items = timed_sequences(data, cap=self.config.steps + 1)
@@ -143,5 +182,47 @@ class Transitions(Cooccurrence):
         rows = np.repeat(np.arange(rules.shape[0]), np.diff(rules.indptr))
         rules.data = rules.data / totals[rows]
         self.association_ = keep_top_per_row(rules, self.config.neighbors)
-        self.user_items_ = latest_weighted(indptr, group, items, data.n_items, self.config.history)
+        history = self.config.history
+        self.user_items_ = latest_weighted(indptr, group, items, data.n_items, history)
+        self.user_steps_ = latest_steps(indptr, group, items, data.n_items, history)
         return self
+
+    @property
+    def follows_latest(self) -> bool:
+        """True when known users can be scored with the items they met since training."""
+        return self.user_steps_ is not None
+
+    def history_after(self, users: np.ndarray, latest: sparse.csr_array) -> sparse.csr_array:
+        """Rows (one per user of ``users``) of item weights to score: the row of ``latest``
+        (items met since training, stored value = place, smaller = newer) one step each ahead of
+        the user's training-time steps, the k-th newest step weighing 1/(k+1) while k <
+        ``history`` (module docstring). An item both recent and in training adds both."""
+        if self.user_steps_ is None:
+            raise NotImplementedError("this release holds no steps: retrain to follow new items")
+        n_items, history = self.n_items, self.config.history
+        fresh = _places(latest)
+        ahead = np.bincount(fresh.row, minlength=len(users))  # steps the recent items take
+        steps = self.user_steps_[np.asarray(users, dtype=np.int64)].tocoo()
+        moved = steps.col // n_items + ahead[steps.row]
+        old, new = moved < history, fresh.data < history
+        return sparse.csr_array(
+            (
+                1.0 / (np.concatenate([moved[old], fresh.data[new]]) + 1),
+                (
+                    np.concatenate([steps.row[old], fresh.row[new]]),
+                    np.concatenate([steps.col[old] % n_items, fresh.col[new]]),
+                ),
+            ),
+            shape=(len(users), n_items),
+            dtype=np.float32,
+        )
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        steps = self.user_steps_
+        kept = {} if steps is None else sparse_to_arrays("user_steps_", steps)
+        return {**super()._arrays(), **kept}
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._restore(arrays)
+        known = "user_steps_shape" in arrays
+        self.user_steps_ = sparse_from_arrays("user_steps_", arrays) if known else None

@@ -114,6 +114,7 @@ class TrainedWidth:
             queries,
             recent=narrow(queries.recent, self.n_items),
             exclude=narrow(queries.exclude, self.n_items),
+            latest=None if queries.latest is None else narrow(queries.latest, self.n_items),
         )
         return self.source.retrieve(cut, k)
 

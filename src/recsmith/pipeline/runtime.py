@@ -39,6 +39,7 @@ from recsmith.fairness.stage import build_fairness
 from recsmith.models.base import Recommender
 from recsmith.models.content import ContentBased
 from recsmith.models.topk import TopK
+from recsmith.models.transitions import Transitions
 from recsmith.pipeline.anchors import anchor_items
 from recsmith.pipeline.catalog_content import CatalogContent
 from recsmith.pipeline.catalog_growth import (
@@ -64,7 +65,7 @@ from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import CategoryPopular, Proposals, StaticSource, widest_row
 from recsmith.segments.popularity import SegmentPopularity
-from recsmith.sparse_rows import csr_from_pairs, gather_rows
+from recsmith.sparse_rows import csr_from_pairs, gather_rows, newest_first
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,10 @@ class Pipeline:
         self.state = state
         self.attrs = attrs
         self.recent = recent
+        #: a source reads the order of what a user met since training (``Queries.latest``)
+        self.reads_order = any(
+            isinstance(m, Transitions) and m.follows_latest for m in models.values()
+        )
         self.items_catalog = items
         self.quotas = [s.quota for s in config.retrieval.sources]
         #: now, for the moment a served query stands for (its hour and day of week): a request
@@ -291,7 +296,8 @@ class Pipeline:
         ``exclude`` rows: training items, ``extra_seen`` (everything the store has for them)
         and ``recent``: nothing the user has had comes back. With ``include_seen`` (repeat
         purchases) only ``extra_seen`` is excluded: the caller passes just what it must never
-        show."""
+        show. ``latest`` rows: ``recent`` alone, in its order (newest first), for a source that
+        reads order."""
         n = len(user_ids)
         idx = self.bundle.users.to_index(user_ids)
         latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
@@ -310,7 +316,12 @@ class Pipeline:
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
-        return Queries(idx, recent_rows, exclude, ctx, now)
+        ordered = (  # ~20 µs a request: only where a source reads it
+            newest_first(n, len(self.bundle.items), now_rows, now_cols)
+            if self.reads_order and len(now_rows)
+            else None
+        )
+        return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(
         self,

@@ -26,6 +26,10 @@ class Queries:
     #: per query: the moment it stands for (µs; -1 unknown): the user's first label-window event
     #: in training, now when serving (``ranking.context``); None = unknown for every query
     moments: np.ndarray | None = None
+    #: per query: the items met since training (the online state, the request's ``recent``),
+    #: each stored with its place in that list, 1 = newest: what a source that reads order
+    #: (``transitions``) puts ahead of a known user's training-time items; None offline
+    latest: sparse.csr_array | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)
@@ -43,6 +47,7 @@ class Queries:
             self.exclude[rows],
             tuple(self.context[r] for r in rows.tolist()) if self.context else (),
             None if self.moments is None else self.moments[rows],
+            None if self.latest is None else self.latest[rows],
         )
 
     @property

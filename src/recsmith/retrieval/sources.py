@@ -17,6 +17,7 @@ from scipy import sparse
 
 from recsmith.models.base import Recommender
 from recsmith.models.topk import TopK
+from recsmith.models.transitions import Transitions
 from recsmith.retrieval.queries import Queries
 from recsmith.sparse_rows import contains, stored_in_rows
 
@@ -75,7 +76,9 @@ def concat(parts: list[Proposals]) -> Proposals:
 @dataclass(frozen=True, slots=True)
 class ModelSource:
     """A trained model as a source. ``use``: "auto" answers known users from their history and
-    visitors from their recent items; "recent" always scores the recent items (item-to-item)."""
+    visitors from their recent items; "recent" always scores the recent items (item-to-item).
+    A model that reads order (``transitions``) answers a known user who met items since
+    training (``Queries.latest``) from those items ahead of their history."""
 
     name: str
     model: Recommender
@@ -87,6 +90,15 @@ class ModelSource:
         has_recent = queries.recent.indptr[1:] > queries.recent.indptr[:-1]
         by_items = ~by_user & has_recent if self.model.scores_histories else np.zeros(n, bool)
         parts = []
+        ordered, latest = self.model, queries.latest
+        if isinstance(ordered, Transitions) and ordered.follows_latest and latest is not None:
+            ahead = by_user & (latest.indptr[1:] > latest.indptr[:-1])  # met items since training
+            if ahead.any():
+                rows = np.flatnonzero(ahead)
+                history = ordered.history_after(queries.users[rows], _rows_of(latest, rows))
+                top = ordered.sparse_from_items(history, k, _rows_of(queries.exclude, rows))
+                parts.append(flatten(top, rows))
+                by_user = by_user & ~ahead
         if by_user.any():
             rows = np.flatnonzero(by_user)
             exclude = _rows_of(queries.exclude, rows)
