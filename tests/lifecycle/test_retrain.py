@@ -22,6 +22,7 @@ from recsmith.cli.app import app
 from recsmith.config import Settings
 from recsmith.evaluation.metrics import compute_metrics
 from recsmith.evaluation.runner import evaluate_model, ground_truth
+from recsmith.events.schema import User
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
 from recsmith.pipeline.artifact import load_pipeline, train_pipeline
@@ -160,3 +161,31 @@ def test_a_pipeline_candidate_builds_each_events_matrix_once(
     whole = train_pipeline(config, events, weights)
     users = whole.bundle.users.to_external(np.arange(len(whole.bundle.users)))
     assert np.array_equal(released.top_k(users, 10)[0].ids, whole.top_k(users, 10)[0].ids)
+
+
+def test_a_retrained_pipeline_is_fitted_on_the_stores_user_profiles(
+    events: pd.DataFrame, tmp_path: Path
+) -> None:
+    """``train --pipeline`` hands the pipeline the store's user profiles (segment popularity,
+    the ranker's profile features); a retrain must too, or a scheduled retrain deploys a
+    release without them (it did: the pipeline was handed the matrix and no users)."""
+    url, registry = grown_shop(tmp_path, events, "popular")
+    users = sorted(events["user_id"].unique())[:40]
+    profiled = [
+        User(user_id=u, properties={"tier": "gold" if i % 2 else "basic"})
+        for i, u in enumerate(users)
+    ]
+    store = SQLiteStore(url.removeprefix("sqlite:///"))
+    store.upsert_users(profiled)
+    store.close()
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(PIPELINE_TOML)
+    code, report = _retrain(url, registry, "--pipeline", str(toml), "--gate", "ndcg@10 >= 0")
+    assert code == 0 and report["deployed"], json.dumps(report)
+    manifest = read_manifest(ModelRegistry(registry).path(report["deployed"]))
+    # the oracle: the segments a pipeline trained directly on these users reports
+    direct = train_pipeline(
+        load_pipeline_config(toml), events, dict(Settings().events.weights), users=profiled
+    )
+    assert direct.manifest["segments"]["profiled_users"] == 40
+    assert manifest["segments"] == direct.manifest["segments"]

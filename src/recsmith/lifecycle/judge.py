@@ -21,7 +21,7 @@ from recsmith.config import Weight
 from recsmith.evaluation.metrics import compute_metrics
 from recsmith.evaluation.runner import GroundTruth, ground_truth
 from recsmith.evaluation.significance import PairedResult, paired_test
-from recsmith.events.schema import Item
+from recsmith.events.schema import Item, User
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.lifecycle.holdout import Holdout
@@ -50,15 +50,20 @@ class Candidate:
         weights: Mapping[str, Weight],
         items: list[Item],
         half_life_days: float | None,
+        profiles: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> ModelBundle | Pipeline:
         """Fit on ``data`` (``events`` as the caller built and scores on them: a pipeline
-        does not sort them again)."""
+        does not sort them again). A pipeline is handed ``profiles`` as ``train --pipeline``
+        hands it the store's users, so its ranker's profile features and segment popularity
+        are fitted on a retrain too."""
         if self.pipeline is not None:
+            users = [User(user_id=u, properties=dict(p)) for u, p in (profiles or {}).items()]
             return train_pipeline(
                 self.pipeline,
                 events,
                 dict(weights),
                 items=items,
+                users=users,
                 half_life_days=half_life_days,
                 data=data,
             )
@@ -101,7 +106,7 @@ def judge(
         raise ValueError(
             "no user in the holdout has history before it: nothing to judge the retrain on"
         )
-    trained = candidate.train(holdout.train, data, weights, items, half_life_days)
+    trained = candidate.train(holdout.train, data, weights, items, half_life_days, profiles)
     candidate_lists = _lists(trained, truth, data, k, with_history=False)
     scores = compute_metrics(candidate_lists, truth.matrix, truth.matrix.shape[1], k=k)
     note = ""

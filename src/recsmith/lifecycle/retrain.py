@@ -180,7 +180,7 @@ def _train_and_deploy(
     data = Interactions.from_events(
         events, weights, half_life_days=half_life_days, catalog=catalog, profiles=profiles
     )
-    trained = candidate.train(events, data, weights, items, half_life_days)
+    trained = candidate.train(events, data, weights, items, half_life_days, profiles)
     trained.manifest["retrain"] = result.as_dict()
     registry.root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".retrain-", dir=registry.root))
