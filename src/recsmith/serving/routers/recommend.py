@@ -35,7 +35,7 @@ from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
 from recsmith.ids import MAX_ID_LENGTH, id_problems
 from recsmith.lifecycle.shadow import ShadowJob
-from recsmith.merchandising.live import live_view, request_clock
+from recsmith.merchandising.live import live_view
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
 from recsmith.pipeline.config import MAX_LIST_LENGTH
 from recsmith.pipeline.runtime import Pipeline
@@ -350,7 +350,7 @@ async def recommend(
         # live rules from the store, time windows, a POST body's rules (``merchandising``)
         bundle = live_view(request, chosen.bundle, placement, bundle)
         try:
-            asked = asked_rules(request, bundle, request_clock(request))
+            asked = asked_rules(request, bundle)
         except ValidationError as exc:
             raise invalid(exc.field, exc.reason) from None
         except NeedsPipeline as exc:
