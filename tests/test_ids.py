@@ -97,3 +97,22 @@ def test_a_mapped_map_answers_as_the_dict_map_does(ids: list[str], asked: list[s
     assert back.dtype == object and back.tolist() == ids
     assert mapped == IdMap(ids) and mapped.external_ids.tolist() == ids
     assert mapped.to_index([]).tolist() == []
+
+
+def test_uuid4_hex_is_the_standard_librarys_uuid4() -> None:
+    """Oracle: ``uuid.UUID(bytes=..., version=4)``, which ``uuid.uuid4`` builds from the same 16
+    random bytes; every byte value at the version and variant positions is tried."""
+    import os
+    import uuid
+
+    from recsmith.ids import uuid4_hex
+
+    for value in range(256):
+        raw = bytearray(os.urandom(16))
+        raw[6] = raw[8] = value
+        assert uuid4_hex(bytes(raw)) == uuid.UUID(bytes=bytes(raw), version=4).hex
+    drawn = {uuid4_hex() for _ in range(100)}
+    assert len(drawn) == 100
+    assert all(
+        uuid.UUID(hex=h).version == 4 and uuid.UUID(hex=h).variant == uuid.RFC_4122 for h in drawn
+    )

@@ -141,6 +141,8 @@ def test_request_counts_are_stored_with_the_flush_and_kept_through_an_outage(
 
 
 def test_counting_takes_5xx_and_store_outages_as_errors_and_ignores_4xx(store: EventStore) -> None:
+    import asyncio
+
     from fastapi import HTTPException
 
     from recsmith.decisions.requests import counting
@@ -153,6 +155,7 @@ def test_counting_takes_5xx_and_store_outages_as_errors_and_ignores_4xx(store: E
         RuntimeError("a bug"),
         HTTPException(422, "bad input"),
         HTTPException(409, "needs a pipeline"),
+        asyncio.CancelledError(),  # the client went away: neither a request nor an error
     ]
     for exc in raised:
         try:

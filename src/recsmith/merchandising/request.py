@@ -8,7 +8,6 @@ pins lose a clash with configured ones, bans and filters add up, the tighter cap
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +15,7 @@ from starlette.requests import Request
 
 from recsmith.bundle import NeedsPipeline
 from recsmith.merchandising.checking import NEEDS_PIPELINE
+from recsmith.merchandising.live import request_clock
 from recsmith.pipeline.rule_check import check_rules
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank.rules import Rule, parse_rules
@@ -43,8 +43,9 @@ def keep_rules(request: Request, raw: list[dict[str, Any]]) -> None:
     request.state.rules = raw
 
 
-def asked_rules(request: Request, served: Any, at: datetime) -> tuple[Rule, ...]:
-    """The rules this request's body carried (none for a GET), in force at ``at``; a
+def asked_rules(request: Request, served: Any) -> tuple[Rule, ...]:
+    """The rules this request's body carried (none for a GET), in force now as the app's live
+    rules tell time (``request_clock``, read only when there are rules: a GET pays none); a
     ValidationError naming ``rules[i].<field>`` when one is malformed or refused by the
     catalogue of ``served``; NeedsPipeline (whatever they say) for a single model."""
     raw = getattr(request.state, "rules", None)
@@ -54,4 +55,4 @@ def asked_rules(request: Request, served: Any, at: datetime) -> tuple[Rule, ...]
         raise NeedsPipeline(NEEDS_PIPELINE)
     rules = parse_rules(raw)
     check_rules(rules, served.table, served.items, "rules[{}]")
-    return tuple(active_rules(rules, at))
+    return tuple(active_rules(rules, request_clock(request)))

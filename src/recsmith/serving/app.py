@@ -43,7 +43,7 @@ from recsmith.monitoring.request_id import RequestIdMiddleware
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.sync import privacy_watchers
-from recsmith.serving import error_handlers, fast_lane, front_door, input_errors
+from recsmith.serving import error_handlers, fast_lane, front_door, input_errors, one_write
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
@@ -344,7 +344,7 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
     worker keeps its own Prometheus counters. On Linux each worker listens on the port itself
     (``supervisor.py``), so clients that connect together are spread over the workers. Access
     logs are off because they cost more than the requests they describe; latency lives in
-    ``/metrics``.
+    ``/metrics``. A response's head and body leave in one socket write (``one_write``).
     """
     import uvicorn  # only the server needs it; importing the package must stay light
 
@@ -357,6 +357,7 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
         "port": settings.serving.port,
         "access_log": False,
         "log_level": log_level,
+        "http": one_write.protocol(),  # a response's head and body in one socket write
     }
     if settings.serving.log_format == "json":
         common["log_config"] = json_log_config(log_level)

@@ -15,7 +15,7 @@ from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.input_errors import query_time
 from recsmith.serving.schemas import error_responses
 
-#: What the server issues: uuid4 hex (``uuid4().hex``).
+#: What the server issues: uuid4 hex (``ids.uuid4_hex``, as ``uuid4().hex`` spells it).
 RECOMMENDATION_ID = "^[0-9a-f]{32}$"
 
 router = APIRouter(

@@ -14,7 +14,6 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Annotated, Any
-from uuid import uuid4
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -33,9 +32,9 @@ from recsmith.explain.item_lists import explain_list
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
-from recsmith.ids import MAX_ID_LENGTH, id_problems
+from recsmith.ids import MAX_ID_LENGTH, id_problems, uuid4_hex
 from recsmith.lifecycle.shadow import ShadowJob
-from recsmith.merchandising.live import live_view, request_clock
+from recsmith.merchandising.live import live_view
 from recsmith.merchandising.request import RecommendationBody, asked_rules, keep_rules
 from recsmith.pipeline.config import MAX_LIST_LENGTH
 from recsmith.pipeline.runtime import Pipeline
@@ -332,7 +331,7 @@ async def recommend(
     # erased, or no consent to personalization: the anonymous list, from nothing about them
     withheld = withheld_reason(runtime.store, user_id)
     asker = ANONYMOUS if withheld else user_id
-    recommendation_id = uuid4().hex  # before the list: it seeds exploration and allocation
+    recommendation_id = uuid4_hex()  # before the list: it seeds exploration and allocation
     # the variant's bundle in an experiment
     counts = runtime.bandits.counts if runtime.bandits is not None else None
     chosen = choose(runtime.experiments, bundle, user_id, placement, counts, recommendation_id)
@@ -350,7 +349,7 @@ async def recommend(
         # live rules from the store, time windows, a POST body's rules (``merchandising``)
         bundle = live_view(request, chosen.bundle, placement, bundle)
         try:
-            asked = asked_rules(request, bundle, request_clock(request))
+            asked = asked_rules(request, bundle)
         except ValidationError as exc:
             raise invalid(exc.field, exc.reason) from None
         except NeedsPipeline as exc:
@@ -666,7 +665,7 @@ def _top_list(
         _may_explain(request, runtime)
     ids, scores = fetch(k)
     return PopularResponse(
-        recommendation_id=uuid4().hex,
+        recommendation_id=uuid4_hex(),
         model_version=bundle.version,
         items=_scored(ids, scores, source, reason_for([source])),
         explanations=explain_list(fetch, ids, source) if explain else None,
@@ -725,7 +724,7 @@ def _neighbours(
     except LookupError as exc:  # the deployment has no such list: how to get one, not a 404
         raise HTTPException(409, str(exc)) from None
     return SimilarResponse(
-        recommendation_id=uuid4().hex,
+        recommendation_id=uuid4_hex(),
         item_id=item_id,
         model_version=bundle.version,
         items=_scored(ids, scores, source, f"{reason} {_title(bundle, item_id)}"),
