@@ -464,8 +464,9 @@ def _grid(
 ) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]]]:
     """``config`` with each gridded source parameter (``GRID``; not one the file sets or tunes)
     at the value under which the source alone has the best worst share on validation — the
-    file's value unless another beats it beyond noise — a report of every value tried, and
-    every source variant tried (its index, its specification: fitted, so cheap to re-score).
+    file's value unless another beats it beyond noise (or, for one of the ``STRENGTHS``, scores
+    higher) — a report of every value tried, and every source variant tried (its index, its
+    specification: fitted, so cheap to re-score).
     Stops before a source whose tries would pass half the CPU budget (the rest is the
     ranker's), reckoning each source's tries to cost what the last one's did."""
     alone_scores = {t.name: t for t in scored}
