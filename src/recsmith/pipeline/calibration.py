@@ -93,17 +93,27 @@ FILLER_WEIGHT = 1e-4
 #: The most data-dependent parameters of each model, and the values tried beside the file's own,
 #: one parameter after the other (each with the values kept before it): iALS's confidence scale,
 #: EASE's λ, item-kNN's neighbourhood — one model-agnostic decade either side of each default, not
-#: values read off any data set — and EASE's rising factor (square root, linear; off as
-#: configured), which leans its personal order towards what is taking off now: the time cut
-#: rewards that, each user's latest item mostly does not, and the worst share weighs both (§39);
+#: values read off any data set; EASE's λ also a factor 2.5 either side (BENCHMARKS §59's grid),
+#: as its best worst share is kept, not only one beyond noise (``STRENGTHS``) — and EASE's rising
+#: factor (square root, linear; off as configured), which leans its personal order towards what
+#: is taking off now: the time cut rewards that, each user's latest item mostly does not, and the
+#: worst share weighs both (§39);
 #: RP3beta's popularity penalty at its range's ends (0: the plain walk, 1: arrival divided by
 #: the item's popularity; §63).
 GRID: dict[str, tuple[tuple[str, tuple[float | int, ...]], ...]] = {
     "ials": (("alpha", (0.2, 20.0)),),
-    "ease": (("regularization", (25.0, 2500.0)), ("rising", (0.5, 1.0))),
+    "ease": (("regularization", (25.0, 100.0, 625.0, 2500.0)), ("rising", (0.5, 1.0))),
     "itemknn": (("neighbors", (10, 1000)),),
     "rp3beta": (("beta", (0.0, 1.0)),),
 }
+#: Gridded parameters that only set how strongly one model shrinks (EASE's λ: the same closed form
+#: at each value), so no value is simpler than another: the best worst share among them wins (the
+#: file's on ties) without the bar a richer choice must clear (``prefer``). Under that bar the
+#: file's λ kept every lead within noise: on the simulated marketplace shape λ 100 led λ 250 on
+#: both protocols by 0.2–2.6 % and on test by 1–3 % (BENCHMARKS §59, §71). A value that turns
+#: something on (EASE's rising factor, RP3beta's penalty at its ends) still has to win beyond
+#: noise.
+STRENGTHS = frozenset({"regularization"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
 
@@ -454,8 +464,9 @@ def _grid(
 ) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]]]:
     """``config`` with each gridded source parameter (``GRID``; not one the file sets or tunes)
     at the value under which the source alone has the best worst share on validation — the
-    file's value unless another beats it beyond noise — a report of every value tried, and
-    every source variant tried (its index, its specification: fitted, so cheap to re-score).
+    file's value unless another beats it beyond noise (or, for one of the ``STRENGTHS``, scores
+    higher) — a report of every value tried, and every source variant tried (its index, its
+    specification: fitted, so cheap to re-score).
     Stops before a source whose tries would pass half the CPU budget (the rest is the
     ranker's), reckoning each source's tries to cost what the last one's did."""
     alone_scores = {t.name: t for t in scored}
@@ -528,8 +539,8 @@ def _grid_param(
     seed: int,
 ) -> tuple[dict[str, Any], Tried, list[SourceConfig]]:
     """Source ``n`` of ``config`` alone under each of ``values`` of ``param`` (its other
-    parameters as in ``best``); the best by worst share replaces ``best`` only beyond noise
-    (``prefer``); and each variant tried."""
+    parameters as in ``best``); the best by worst share replaces ``best`` — only beyond noise
+    (``prefer``) unless ``param`` is one of the ``STRENGTHS`` —; and each variant tried."""
     sources = config.retrieval.sources
     spec = best.config.retrieval.sources[n]
     default, tried, specs = best, {}, []
@@ -541,8 +552,7 @@ def _grid_param(
         )
         t = protocols.tried(spec.name, candidate)
         tried[str(value)] = [round(m, 5) for m in t.means]
-        if worst_share(t, refs) > worst_share(best, refs):
-            best, _ = prefer(best, "", t, refs, seed)
+        best = kept_value(best, t, param, refs, seed)
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
     entry = {
         "param": param,
@@ -550,6 +560,15 @@ def _grid_param(
         "kept": kept,
     }
     return entry, best, specs
+
+
+def kept_value(best: Tried, t: Tried, param: str, refs: Refs, seed: int) -> Tried:
+    """Which of ``best`` (the value kept so far) and ``t`` (another value of ``param``) a grid
+    keeps: ``t`` where its worst share is higher and — unless ``param`` is one of the
+    ``STRENGTHS`` — it wins beyond noise (``prefer``)."""
+    if worst_share(t, refs) <= worst_share(best, refs):
+        return best
+    return t if param in STRENGTHS else prefer(best, "", t, refs, seed)[0]
 
 
 def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, PipelineConfig]]:

@@ -1,0 +1,89 @@
+"""A gridded strength (EASE's λ) keeps its best worst share on validation, while a value that turns
+something on (EASE's rising factor) must still win beyond noise: the same per-user scores, read
+under each kind of parameter (``calibration.kept_value``), and a real calibration whose kept λ is
+the one with the best validation mean it reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_calibration import WEIGHTS, config, frame
+
+from recsmith.evaluation.significance import bootstrap_ci
+from recsmith.features.interactions import Interactions
+from recsmith.pipeline.calibration import GRID, calibrate, kept_value
+from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
+from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.robust_choice import RESAMPLES, Refs, Tried
+
+CONFIG = default_pipeline_config()
+
+
+def tried(name: str, *per_protocol: np.ndarray) -> Tried:
+    return Tried(name, CONFIG, tuple(np.asarray(p, dtype=float) for p in per_protocol))
+
+
+def lead_within_noise() -> tuple[Tried, Tried, Refs]:
+    """The file's value and another ahead on both protocols by a few users' luck: 300 users per
+    protocol, the other value hits 6 users the file's misses and misses 4 it hits."""
+    rng = np.random.default_rng(7)
+    a = [rng.choice([0.0, 1.0], 300) for _ in range(2)]
+    b = [p.copy() for p in a]
+    for p in b:
+        p[np.flatnonzero(p == 0.0)[:6]] = 1.0
+        p[np.flatnonzero(p == 1.0)[-4:]] = 0.0
+    configured, other = tried("as configured", *a), tried("other", *b)
+    refs = Refs(tuple(max(x.mean(), y.mean()) for x, y in zip(a, b, strict=True)))
+    return configured, other, refs
+
+
+def test_a_strength_keeps_a_lead_within_noise_and_a_switch_does_not() -> None:
+    configured, other, refs = lead_within_noise()
+    for x, y in zip(configured.per_user, other.per_user, strict=True):
+        assert y.mean() > x.mean()  # ahead on each protocol ...
+        low, _ = bootstrap_ci(y - x, n_resamples=RESAMPLES, seed=0)
+        assert low <= 0  # ... by no more than noise
+    assert kept_value(configured, other, "regularization", refs, seed=0) is other
+    assert kept_value(configured, other, "rising", refs, seed=0) is configured
+    # and a value behind stays behind under either kind of parameter
+    assert kept_value(other, configured, "regularization", refs, seed=0) is other
+    assert kept_value(other, configured, "rising", refs, seed=0) is other
+
+
+def test_a_tie_keeps_the_file_value() -> None:
+    configured, _, refs = lead_within_noise()
+    twin = tried("twin", *configured.per_user)
+    assert kept_value(configured, twin, "regularization", refs, seed=0) is configured
+
+
+def taste_clusters(seed: int) -> list[tuple[int, int]]:
+    """600 users in 6 taste clusters of 40 items each: every user takes 6 of their cluster's items
+    (the latest one held out by calibration), so EASE's λ shapes the order only a little and the
+    values lie within noise of each other."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[int, int]] = []
+    for u in range(600):
+        cluster = u % 6
+        weights = np.linspace(2.0, 1.0, 40)
+        items = rng.choice(40, 6, replace=False, p=weights / weights.sum())
+        rows += [(u, int(40 * cluster + i)) for i in items]
+    return rows
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_calibration_ships_the_lambda_with_the_best_validation_mean(seed: int) -> None:
+    """One protocol (each user's latest item): the worst share is the mean over the best single
+    source's, so the λ kept must be the first of the reported values with the highest mean — the
+    file's where none is higher — and it is what ships."""
+    cfg: PipelineConfig = config([{"name": "ease", "model": "ease", "quota": 50}])
+    full = Interactions.from_events(frame(taste_clusters(seed)), WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    grid = chosen.report["grid"]["ease.regularization"]
+    order = ["as configured", *(str(v) for v in dict(GRID["ease"])["regularization"])]
+    assert list(grid["ndcg@10"]) == order
+    means = [grid["ndcg@10"][v][0] for v in order]
+    best = order[int(np.argmax(means))]
+    assert str(grid["kept"]) == best
+    shipped = next(s for s in chosen.config.retrieval.sources if s.name == "ease")
+    expected = 250.0 if best == "as configured" else float(best)
+    assert shipped.params.get("regularization", 250.0) == expected
