@@ -68,7 +68,9 @@ def test_stored_lists_answer_as_a_walk_down_the_full_search() -> None:
     index, vectors = _index()
     index.known = known_lists(index, vectors, K + STORED_MARGIN)
     source = ANNSource("ann", vectors, index)
-    users = np.array([*range(len(vectors)), -1, -1, 5, 5])  # visitors, a user asking twice
+    # a visitor first, so a known user's query is not its row among the known users (the
+    # fallback must read its own exclusions), visitors, a user asking twice
+    users = np.array([-1, *range(len(vectors)), -1, -1, 5, 5])
     excluded = _exclusions(index, vectors, users)
     got = _answers(source, _queries(users, excluded, index.n_items), K)
     for q, user in enumerate(users.tolist()):
