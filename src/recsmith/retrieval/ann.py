@@ -166,9 +166,11 @@ class ANNSource:
 
     Where the release stored each user's list (``ItemIndex.known``), a query takes its first
     ``k`` items not excluded from there: the search's top ``k + widest`` starts with the same
-    items in the same order, so the answer is the search's whenever the stored list keeps ``k``
-    items after its exclusions (or holds every item the search can reach: -1 padded). A query
-    whose exclusions leave fewer is searched as before."""
+    scores in the same order, so the answer has the search's scores whenever the stored list
+    keeps ``k`` items after its exclusions (or holds every item the search can reach: -1
+    padded), and its items but among equal scores: faiss's top-k picks among tied items by how
+    deep it searches, which the live path already varied with the batch's widest exclusion
+    row. A query whose exclusions leave fewer is searched as before."""
 
     name: str
     user_vectors: np.ndarray
