@@ -249,6 +249,25 @@ def test_the_ann_index_is_saved_with_the_pipeline(
         assert sorted(searched) == sorted(at.tolist())
 
 
+def test_the_stored_lists_cap_is_over_all_ann_sources(
+    events: pd.DataFrame, items: list[Item], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``STORED_BYTES_MAX`` bounds a release's lists over all its ANN sources: with room for one
+    source's and a half, the first source's are stored and the second searches every request."""
+    pytest.importorskip("faiss")
+    sources = [{"name": n, "model": n, "quota": 30} for n in ("ials", "bpr")]
+    config = PipelineConfig.model_validate(
+        {"retrieval": {"ann_min_items": 10, "sources": sources}, "ranking": {"enabled": False}}
+    )
+    trained = train_pipeline(config, events, dict(EventSettings().weights), items=items)
+    one = 8 * len(trained.bundle.users) * (30 + STORED_MARGIN)  # either source's lists
+    monkeypatch.setattr("recsmith.retrieval.ann.STORED_BYTES_MAX", one * 3 // 2)
+    save_pipeline(trained, tmp_path / "p")
+    loaded = load_artifact(tmp_path / "p")
+    assert isinstance(loaded, Pipeline)
+    assert loaded.indexes["ials"].known is not None and loaded.indexes["bpr"].known is None
+
+
 def test_a_sequential_source_retrieves_through_the_index_too(
     events: pd.DataFrame, items: list[Item]
 ) -> None:

@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 STORED_MARGIN = 64
 #: users per faiss call when a release's lists are computed (bounds the temporary arrays)
 STORED_CHUNK = 4096
-#: a release stores the lists only up to this size (8 bytes an item: 50,000 users at a quota of
-#: 200 take 101 MiB); past it, a release of millions of users, every request searches
+#: a release stores the lists only up to this size over all its ANN sources, in their order (8
+#: bytes an item: 50,000 users at a quota of 200 take 101 MiB); a source whose lists would pass
+#: it, in a release of millions of users, searches every request
 STORED_BYTES_MAX = 1 << 30
 
 
@@ -141,22 +142,25 @@ def recall_at(
     return hits / exact.size
 
 
-def stores_lists(n_users: int, k: int) -> bool:
-    """Whether a release stores ``n_users`` lists of ``k`` items (``STORED_BYTES_MAX``)."""
-    return n_users * k * 8 <= STORED_BYTES_MAX
+def stores_lists(n_users: int, k: int, stored: int = 0) -> bool:
+    """Whether a release whose earlier sources' lists take ``stored`` bytes also stores
+    ``n_users`` lists of ``k`` items (``STORED_BYTES_MAX``, over all its sources)."""
+    return stored + n_users * k * 8 <= STORED_BYTES_MAX
 
 
 def known_lists(index: ItemIndex, user_vectors: np.ndarray, k: int) -> TopK:
     """``index.search`` of every user vector for its top ``k``, in chunks of ``STORED_CHUNK``:
     a release stores these (a known user's query vector is the model's, fixed until the next
-    release), so a request reads its user's list instead of scanning half the cells."""
-    parts = [
-        index.search(user_vectors[start : start + STORED_CHUNK], k)
-        for start in range(0, len(user_vectors), STORED_CHUNK)
-    ]
-    if not parts:
-        return TopK(np.zeros((0, k), np.int32), np.zeros((0, k), np.float32))
-    return TopK(np.concatenate([p.ids for p in parts]), np.concatenate([p.scores for p in parts]))
+    release), so a request reads its user's list instead of scanning half the cells. Filled
+    chunk by chunk into the result, so the peak is the lists and one chunk, not twice the lists."""
+    width = min(k, index.n_items)  # what ``search`` returns
+    ids = np.empty((len(user_vectors), width), np.int32)
+    scores = np.empty((len(user_vectors), width), np.float32)
+    for start in range(0, len(user_vectors), STORED_CHUNK):
+        part = index.search(user_vectors[start : start + STORED_CHUNK], k)
+        ids[start : start + len(part.ids)] = part.ids
+        scores[start : start + len(part.ids)] = part.scores
+    return TopK(ids, scores)
 
 
 @dataclass(frozen=True, slots=True)
