@@ -20,7 +20,7 @@ from scipy import sparse
 from recsmith.errors import MissingExtraError
 from recsmith.models.topk import TopK, top_k
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import Proposals, _drop_excluded, flatten, widest_row
+from recsmith.retrieval.sources import Proposals, drop_excluded, flatten, widest_row
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class ANNSource:
         known = self.index.known
         if known is None or k == 0:
             return flatten(self._search(users, rows, queries.exclude, k), rows)
-        kept = _drop_excluded(TopK(known.ids[users], known.scores[users]), queries.exclude, k, rows)
+        kept = drop_excluded(TopK(known.ids[users], known.scores[users]), queries.exclude, k, rows)
         short = np.flatnonzero((kept.ids[:, k - 1] < 0) & (known.ids[users, -1] >= 0))
         if len(short):
             live = self._search(users[short], rows[short], queries.exclude, k)
@@ -209,4 +209,4 @@ class ANNSource:
         """The index's top ``k`` of ``users`` (queries ``rows``) past their exclusions,
         over-fetched by the batch's widest exclusion row."""
         found = self.index.search(self.user_vectors[users], k + widest_row(exclude))
-        return _drop_excluded(found, exclude, k, rows)
+        return drop_excluded(found, exclude, k, rows)
