@@ -33,7 +33,7 @@ from calibration import calibration_line
 from recsmith.array_files import save_arrays
 from recsmith.pipeline.artifact import load_pipeline
 from recsmith.retrieval.ann import STORED_MARGIN, ANNSource, known_lists
-from recsmith.retrieval.sources import _drop_excluded
+from recsmith.retrieval.sources import drop_excluded
 from recsmith.sparse_rows import stored_in_rows
 
 
@@ -69,7 +69,7 @@ def main() -> None:
             print(f"  batches of {batch}: {differ} of {len(drawn)} stored lists differ")
         everyone = np.arange(len(vectors), dtype=np.int32)
         seen = pipe.bundle.exclusions(everyone, None)
-        kept = _drop_excluded(lists, seen, quotas[source.name])
+        kept = drop_excluded(lists, seen, quotas[source.name])
         short = int(((kept.ids[:, -1] < 0) & (lists.ids[:, -1] >= 0)).sum())
         print(f"  {short} of {len(vectors):,} users' training exclusions overflow the margin")
         inside = stored_in_rows(seen, everyone, np.maximum(lists.ids, 0)).sum(axis=1)

@@ -12,11 +12,12 @@ import pytest
 from recsmith.config import EventSettings
 from recsmith.errors import ValidationError
 from recsmith.events.schema import Item
+from recsmith.models.topk import TopK
 from recsmith.pipeline.artifact import load_artifact, save_pipeline, train_pipeline
 from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank.rules import parse_rules
-from recsmith.retrieval.ann import STORED_MARGIN, recall_at
+from recsmith.retrieval.ann import STORED_MARGIN, ANNSource, recall_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -222,12 +223,49 @@ def test_the_ann_index_is_saved_with_the_pipeline(
     assert [list(x) for x in a.lists.scores] == [list(x) for x in b.lists.scores]
     assert a.sources == b.sources
     # each user's proposals with their scores, past more exclusions than a stored list has room
-    # for (every third user has seen 80 items: searched live)
-    seen = [[i.item_id for i in items[:80]] if n % 3 == 0 else [] for n in range(len(users))]
+    # for: every third user has seen their own best 80 (of 94 stored), so is searched live
+    index, source = loaded.indexes["als"], loaded.sources[0]
+    assert isinstance(source, ANNSource)
+    at = loaded.bundle.users.to_index(np.asarray(users, dtype=object))
+    own = index.search(source.user_vectors[at], 80).ids if known is None else known.ids[at, :80]
+    seen = [[] if n % 3 else list(loaded.items.to_external(o[o >= 0])) for n, o in enumerate(own)]
     queries = loaded.queries(np.asarray(users, dtype=object), seen, None, None)
-    want, got = (p.sources[0].retrieve(queries, 30) for p in (trained, loaded))
+    searched: list[int] = []  # users the loaded source searched live (the real search, counted)
+    live = ANNSource._search
+
+    def counted(self: ANNSource, users: np.ndarray, *rest: object) -> TopK:
+        searched.extend(users.tolist())
+        return live(self, users, *rest)  # type: ignore[arg-type]
+
+    want = trained.sources[0].retrieve(queries, 30)
+    monkeypatch.setattr(ANNSource, "_search", counted)
+    got = source.retrieve(queries, 30)
     for column in ("query", "items", "scores", "ranks"):
         np.testing.assert_array_equal(getattr(got, column), getattr(want, column))
+    if room:  # every third user whose stored list is full (not all the probed cells hold)
+        full = at[::3][known.ids[at[::3], -1] >= 0].tolist()
+        assert full and set(full) <= set(searched)
+    else:
+        assert sorted(searched) == sorted(at.tolist())
+
+
+def test_the_stored_lists_cap_is_over_all_ann_sources(
+    events: pd.DataFrame, items: list[Item], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``STORED_BYTES_MAX`` bounds a release's lists over all its ANN sources: with room for one
+    source's and a half, the first source's are stored and the second searches every request."""
+    pytest.importorskip("faiss")
+    sources = [{"name": n, "model": n, "quota": 30} for n in ("ials", "bpr")]
+    config = PipelineConfig.model_validate(
+        {"retrieval": {"ann_min_items": 10, "sources": sources}, "ranking": {"enabled": False}}
+    )
+    trained = train_pipeline(config, events, dict(EventSettings().weights), items=items)
+    one = 8 * len(trained.bundle.users) * (30 + STORED_MARGIN)  # either source's lists
+    monkeypatch.setattr("recsmith.retrieval.ann.STORED_BYTES_MAX", one * 3 // 2)
+    save_pipeline(trained, tmp_path / "p")
+    loaded = load_artifact(tmp_path / "p")
+    assert isinstance(loaded, Pipeline)
+    assert loaded.indexes["ials"].known is not None and loaded.indexes["bpr"].known is None
 
 
 def test_a_sequential_source_retrieves_through_the_index_too(

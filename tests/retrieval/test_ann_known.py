@@ -13,14 +13,18 @@ from recsmith.retrieval.queries import Queries
 K = 20
 
 
-def _index(n_items: int = 3000, dim: int = 8, nlist: int = 24, nprobe: int | None = None):
+def _index(
+    n_items: int = 3000, dim: int = 8, nlist: int = 24, nprobe: int | None = None
+) -> tuple[ItemIndex, np.ndarray]:
     rng = np.random.default_rng(7)
     items = rng.normal(size=(n_items, dim)).astype(np.float32)
     users = rng.normal(size=(60, dim)).astype(np.float32)
     return ItemIndex(items, nlist=nlist, nprobe=nprobe), users
 
 
-def _walk(index: ItemIndex, vector: np.ndarray, excluded: set[int], k: int):
+def _walk(
+    index: ItemIndex, vector: np.ndarray, excluded: set[int], k: int
+) -> tuple[list[int], list[float]]:
     """One search deep enough for anything, then a Python walk past the excluded items."""
     found = index.search(vector[None, :], index.n_items)
     kept = [
@@ -40,7 +44,9 @@ def _queries(users: np.ndarray, excluded: list[list[int]], n_items: int) -> Quer
     return Queries(users.astype(np.int32), sparse.csr_array((len(excluded), n_items)), exclude)
 
 
-def _answers(source: ANNSource, queries: Queries, k: int) -> dict[int, tuple[list, list]]:
+def _answers(
+    source: ANNSource, queries: Queries, k: int
+) -> dict[int, tuple[list[int], list[float]]]:
     got = source.retrieve(queries, k)
     return {
         int(q): (
@@ -68,7 +74,9 @@ def test_stored_lists_answer_as_a_walk_down_the_full_search() -> None:
     index, vectors = _index()
     index.known = known_lists(index, vectors, K + STORED_MARGIN)
     source = ANNSource("ann", vectors, index)
-    users = np.array([*range(len(vectors)), -1, -1, 5, 5])  # visitors, a user asking twice
+    # a visitor first, so a known user's query is not its row among the known users (the
+    # fallback must read its own exclusions), visitors, a user asking twice
+    users = np.array([-1, *range(len(vectors)), -1, -1, 5, 5])
     excluded = _exclusions(index, vectors, users)
     got = _answers(source, _queries(users, excluded, index.n_items), K)
     for q, user in enumerate(users.tolist()):

@@ -217,16 +217,18 @@ def _write_pipeline(pipeline: Pipeline, path: Path) -> None:
         if model is not primary:
             model.save(path / "sources" / name, answers_similar=False)  # the primary does
     quotas = {s.name: s.quota for s in pipeline.config.retrieval.sources}
+    stored = 0  # bytes of the lists stored so far: the cap is over all sources
     for name, index in pipeline.indexes.items():
         (path / "ann").mkdir(exist_ok=True)
         index.save(path / "ann" / f"{name}.faiss")
         users = pipeline.models[name].embeddings[0]  # what its ``ANNSource`` queries with
         depth = quotas[name] + STORED_MARGIN
-        if not stores_lists(len(users), depth):
+        if not stores_lists(len(users), depth, stored):
             log.info("source %s: %d users' lists are too large to store", name, len(users))
             continue
         lists = known_lists(index, users, depth)
         save_arrays(path / "ann" / f"{name}.known", {"ids": lists.ids, "scores": lists.scores})
+        stored += lists.ids.nbytes + lists.scores.nbytes
     if pipeline.ranker is not None:
         pipeline.ranker.save(path / "ranker.txt")
     state = {f.name: getattr(pipeline.state, f.name) for f in fields(FeatureState)}

@@ -20,7 +20,7 @@ from scipy import sparse
 from recsmith.errors import MissingExtraError
 from recsmith.models.topk import TopK, top_k
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import Proposals, _drop_excluded, flatten, widest_row
+from recsmith.retrieval.sources import Proposals, drop_excluded, flatten, widest_row
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 STORED_MARGIN = 64
 #: users per faiss call when a release's lists are computed (bounds the temporary arrays)
 STORED_CHUNK = 4096
-#: a release stores the lists only up to this size (8 bytes an item: 50,000 users at a quota of
-#: 200 take 101 MiB); past it, a release of millions of users, every request searches
+#: a release stores the lists only up to this size over all its ANN sources, in their order (8
+#: bytes an item: 50,000 users at a quota of 200 take 101 MiB); a source whose lists would pass
+#: it, in a release of millions of users, searches every request
 STORED_BYTES_MAX = 1 << 30
 
 
@@ -141,22 +142,25 @@ def recall_at(
     return hits / exact.size
 
 
-def stores_lists(n_users: int, k: int) -> bool:
-    """Whether a release stores ``n_users`` lists of ``k`` items (``STORED_BYTES_MAX``)."""
-    return n_users * k * 8 <= STORED_BYTES_MAX
+def stores_lists(n_users: int, k: int, stored: int = 0) -> bool:
+    """Whether a release whose earlier sources' lists take ``stored`` bytes also stores
+    ``n_users`` lists of ``k`` items (``STORED_BYTES_MAX``, over all its sources)."""
+    return stored + n_users * k * 8 <= STORED_BYTES_MAX
 
 
 def known_lists(index: ItemIndex, user_vectors: np.ndarray, k: int) -> TopK:
     """``index.search`` of every user vector for its top ``k``, in chunks of ``STORED_CHUNK``:
     a release stores these (a known user's query vector is the model's, fixed until the next
-    release), so a request reads its user's list instead of scanning half the cells."""
-    parts = [
-        index.search(user_vectors[start : start + STORED_CHUNK], k)
-        for start in range(0, len(user_vectors), STORED_CHUNK)
-    ]
-    if not parts:
-        return TopK(np.zeros((0, k), np.int32), np.zeros((0, k), np.float32))
-    return TopK(np.concatenate([p.ids for p in parts]), np.concatenate([p.scores for p in parts]))
+    release), so a request reads its user's list instead of scanning half the cells. Filled
+    chunk by chunk into the result, so the peak is the lists and one chunk, not twice the lists."""
+    width = min(k, index.n_items)  # what ``search`` returns
+    ids = np.empty((len(user_vectors), width), np.int32)
+    scores = np.empty((len(user_vectors), width), np.float32)
+    for start in range(0, len(user_vectors), STORED_CHUNK):
+        part = index.search(user_vectors[start : start + STORED_CHUNK], k)
+        ids[start : start + len(part.ids)] = part.ids
+        scores[start : start + len(part.ids)] = part.scores
+    return TopK(ids, scores)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +170,11 @@ class ANNSource:
 
     Where the release stored each user's list (``ItemIndex.known``), a query takes its first
     ``k`` items not excluded from there: the search's top ``k + widest`` starts with the same
-    items in the same order, so the answer is the search's whenever the stored list keeps ``k``
-    items after its exclusions (or holds every item the search can reach: -1 padded). A query
-    whose exclusions leave fewer is searched as before."""
+    scores in the same order, so the answer has the search's scores whenever the stored list
+    keeps ``k`` items after its exclusions (or holds every item the search can reach: -1
+    padded), and its items but among equal scores: faiss's top-k picks among tied items by how
+    deep it searches, which the live path already varied with the batch's widest exclusion
+    row. A query whose exclusions leave fewer is searched as before."""
 
     name: str
     user_vectors: np.ndarray
@@ -190,7 +196,7 @@ class ANNSource:
         known = self.index.known
         if known is None or k == 0:
             return flatten(self._search(users, rows, queries.exclude, k), rows)
-        kept = _drop_excluded(TopK(known.ids[users], known.scores[users]), queries.exclude, k, rows)
+        kept = drop_excluded(TopK(known.ids[users], known.scores[users]), queries.exclude, k, rows)
         short = np.flatnonzero((kept.ids[:, k - 1] < 0) & (known.ids[users, -1] >= 0))
         if len(short):
             live = self._search(users[short], rows[short], queries.exclude, k)
@@ -203,4 +209,4 @@ class ANNSource:
         """The index's top ``k`` of ``users`` (queries ``rows``) past their exclusions,
         over-fetched by the batch's widest exclusion row."""
         found = self.index.search(self.user_vectors[users], k + widest_row(exclude))
-        return _drop_excluded(found, exclude, k, rows)
+        return drop_excluded(found, exclude, k, rows)

@@ -112,7 +112,7 @@ class ModelSource:
                 top = self.model.sparse_from_items(history, k, excluded)
             else:
                 exclude = (excluded + history).tocsr()
-                top = _drop_excluded(
+                top = drop_excluded(
                     self.model.recommend_from_items(history, k + widest_row(exclude)), exclude, k
                 )
             parts.append(flatten(top, rows))
@@ -244,7 +244,7 @@ def widest_row(matrix: sparse.csr_array) -> int:
     return int((matrix.indptr[1:] - matrix.indptr[:-1]).max()) if matrix.shape[0] else 0
 
 
-def _drop_excluded(
+def drop_excluded(
     top: TopK, exclude: sparse.csr_array, k: int, rows: np.ndarray | None = None
 ) -> TopK:
     """The best ``k`` of over-fetched lists (rows best first) without excluded items; row i of
