@@ -56,6 +56,20 @@ def test_a_tie_keeps_the_file_value() -> None:
     assert kept_value(configured, twin, "regularization", refs, seed=0) is configured
 
 
+def test_protocols_that_disagree_are_read_by_the_worst_share() -> None:
+    """Two protocols, each's best single mean 0.5: the file's value scores 0.5 / 0.4 (worst share
+    0.8); a value ahead on the first protocol and in the sum of means (0.9 / 0.3) has the lower
+    worst share (0.6) and is not kept; one behind on the first protocol and in the sum (0.42 /
+    0.42) has the higher worst share (0.84) and is kept."""
+    refs = Refs((0.5, 0.5))
+    configured = tried("as configured", np.full(100, 0.5), np.full(100, 0.4))
+    lopsided = tried("lopsided", np.full(100, 0.9), np.full(100, 0.3))
+    even = tried("even", np.full(100, 0.42), np.full(100, 0.42))
+    assert sum(lopsided.means) > sum(configured.means) > sum(even.means)
+    assert kept_value(configured, lopsided, "regularization", refs, seed=0) is configured
+    assert kept_value(configured, even, "regularization", refs, seed=0) is even
+
+
 def taste_clusters(seed: int) -> list[tuple[int, int]]:
     """600 users in 6 taste clusters of 40 items each: every user takes 6 of their cluster's items
     (the latest one held out by calibration), so EASE's λ shapes the order only a little and the
