@@ -70,6 +70,16 @@ def test_protocols_that_disagree_are_read_by_the_worst_share() -> None:
     assert kept_value(configured, even, "regularization", refs, seed=0) is even
 
 
+def test_a_nan_score_replaces_nothing_and_is_not_replaced() -> None:
+    """A value whose scores are NaN is never kept over a scored one, and a NaN kept so far is not
+    replaced on a comparison with NaN (which says neither is higher)."""
+    configured, other, refs = lead_within_noise()
+    blank = tried("blank", *(np.full(300, np.nan) for _ in range(2)))
+    for param in ("regularization", "rising"):
+        assert kept_value(configured, blank, param, refs, seed=0) is configured
+        assert kept_value(blank, other, param, refs, seed=0) is blank
+
+
 def taste_clusters(seed: int) -> list[tuple[int, int]]:
     """600 users in 6 taste clusters of 40 items each: every user takes 6 of their cluster's items
     (the latest one held out by calibration), so EASE's λ shapes the order only a little and the

@@ -569,8 +569,10 @@ def _grid_param(
 def kept_value(best: Tried, t: Tried, param: str, refs: Refs, seed: int) -> Tried:
     """Which of ``best`` (the value kept so far) and ``t`` (another value of ``param``) a grid
     keeps: ``t`` where its worst share is higher and — unless ``param`` is one of the
-    ``STRENGTHS`` — it wins beyond noise (``prefer``)."""
-    if worst_share(t, refs) <= worst_share(best, refs):
+    ``STRENGTHS`` — it wins beyond noise (``prefer``). A NaN worst share on either side is
+    never higher: a NaN value is not kept, and one kept so far is not replaced on a NaN
+    comparison (``<=`` would have read both as a win for ``t``)."""
+    if not worst_share(t, refs) > worst_share(best, refs):
         return best
     return t if param in STRENGTHS else prefer(best, "", t, refs, seed)[0]
 
