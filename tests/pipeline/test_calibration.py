@@ -403,7 +403,7 @@ def test_where_users_take_what_is_new_in_their_taste_ease_ships_with_the_rising_
     flat = Interactions.from_events(rising_case(new_items=False), WEIGHTS)
     report = calibrate(cfg, flat, ItemAttributes.from_items([], flat.items)).report
     assert report["grid"]["ease.rising"]["kept"] == "as configured"
-    # nor in the fused order (its λ may move: the best mean of the grid's values is kept)
+    # nor in the fused order (it starts from the λ kept alone and moves only beyond noise)
     assert "rising" not in report["fused_grid"]["kept"].get("ease", {})
 
 

@@ -112,7 +112,9 @@ GRID: dict[str, tuple[tuple[str, tuple[float | int, ...]], ...]] = {
 #: file's λ kept every lead within noise: on the simulated marketplace shape λ 100 led λ 250 on
 #: both protocols by 0.2–2.6 % and on test by 1–3 % (BENCHMARKS §59, §71). A value that turns
 #: something on (EASE's rising factor, RP3beta's penalty at its ends) still has to win beyond
-#: noise.
+#: noise. The rule is the alone grid's only: the fused order (``_fused_grid``) starts from the λ
+#: the source kept alone and moves only beyond noise (``prefer``), as every other λ, the file's
+#: 250 included, must beat that start there (§71's figures were measured so).
 STRENGTHS = frozenset({"regularization"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
@@ -510,7 +512,9 @@ def _fused_grid(
     fusion (EASE's rising factor: alone, each user's latest item holds it back; among the
     personal sources that serve that protocol, the time cut asks for more, §39). The fused
     order keeps a variant only if it beats the current one as every choice here must
-    (``prefer``); variants are already fitted, so each costs a merge. Returns the fused order
+    (``prefer``), a strength's value too (``STRENGTHS`` rules the alone grid only: the fused
+    order starts from the λ the source kept alone and moves only beyond noise); variants are
+    already fitted, so each costs a merge. Returns the fused order
     to compete and a report of each variant's scores."""
     report: dict[str, Any] = {}
     for n, variant in variants:
@@ -565,8 +569,10 @@ def _grid_param(
 def kept_value(best: Tried, t: Tried, param: str, refs: Refs, seed: int) -> Tried:
     """Which of ``best`` (the value kept so far) and ``t`` (another value of ``param``) a grid
     keeps: ``t`` where its worst share is higher and — unless ``param`` is one of the
-    ``STRENGTHS`` — it wins beyond noise (``prefer``)."""
-    if worst_share(t, refs) <= worst_share(best, refs):
+    ``STRENGTHS`` — it wins beyond noise (``prefer``). A NaN worst share on either side is
+    never higher: a NaN value is not kept, and one kept so far is not replaced on a NaN
+    comparison (``<=`` would have read both as a win for ``t``)."""
+    if not worst_share(t, refs) > worst_share(best, refs):
         return best
     return t if param in STRENGTHS else prefer(best, "", t, refs, seed)[0]
 
