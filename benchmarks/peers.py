@@ -608,12 +608,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DATASET=SPEC",
         help="override a dataset's split, e.g. movielens-100k=leave-last-out:5 (repeatable)",
     )
+    parser.add_argument(
+        "--events-file",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also a data set NAME read from an events file (`recsmith import`'s columns: "
+        "user_id, item_id, event_type, value, timestamp), split temporal:0.8 unless --split "
+        "says otherwise; its catalogue is the items in its events (repeatable)",
+    )
     parser.add_argument("--margin", type=float, default=0.05, help="'beats' = ndcg lift ≥ this")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
     parser.add_argument("--json", type=Path, default=None, help="write every row as JSON here")
+    parser.add_argument(
+        "--per-user",
+        type=Path,
+        default=None,
+        help="write each row's test ndcg per evaluated user here (.npz, one array a row), so any "
+        "two rows can be compared paired afterwards",
+    )
     args = parser.parse_args(argv)
     print(calibration_line(), flush=True)
 
+    for item in args.events_file:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            parser.error(f"--events-file expects NAME=PATH of an existing file, got {item!r}")
+        DATASETS[name] = DatasetSpec(
+            name, str(Path(path).resolve()), "events", "temporal:0.8", f"events file {path}"
+        )
+    if args.events_file and args.datasets == parser.get_default("datasets"):
+        args.datasets = ",".join(item.partition("=")[0] for item in args.events_file)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     for d in datasets:
         if d not in DATASETS:
@@ -742,6 +767,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 default=str,
             )
             + "\n"
+        )
+    if args.per_user is not None:
+        args.per_user.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            args.per_user,
+            **{
+                f"{i:03d}|{r.dataset}|{r.library}|{r.model}|{_cfg(r)}": r.per_user
+                for i, r in enumerate(all_rows)
+                if r.per_user is not None
+            },
         )
     if args.out is not None:
         v = versions(libs)
