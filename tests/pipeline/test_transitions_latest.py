@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from recsmith.config import EventSettings
@@ -89,9 +90,7 @@ def test_include_seen_scores_the_users_own_items(pipeline: Pipeline) -> None:
     assert sorted(lists[:2]) == ["b", "g"] and lists[2:] == ["c", "a"]
 
 
-def test_a_release_without_steps_answers_from_training(
-    pipeline: Pipeline, tmp_path: Path
-) -> None:
+def test_a_release_without_steps_answers_from_training(pipeline: Pipeline, tmp_path: Path) -> None:
     save_pipeline(pipeline, tmp_path / "p")
     steps = list((tmp_path / "p").rglob("user_steps_*"))
     assert steps  # the release as written now holds them
@@ -112,3 +111,17 @@ def test_a_recent_source_ignores_the_online_order() -> None:
     # repeat purchases: seqr still never proposes the row's own items (a, b); the online order
     # would score a (1), b (1/2) and propose b and a
     assert proposed(both, ["a"], "seqr", include_seen=True) == ["c", "g"]
+
+
+def test_the_online_order_is_built_only_where_it_is_read(pipeline: Pipeline) -> None:
+    def latest(p: Pipeline, user: str) -> Any:
+        return p.queries(np.asarray([user], dtype=object), None, [["e", "d"]], None).latest
+
+    assert latest(pipeline, "u1") is not None
+    assert latest(pipeline, "a-visitor") is None  # scored from ``recent`` alone
+    mixed = pipeline.queries(
+        np.asarray(["a-visitor", "u1"], dtype=object), None, [["e"], ["d"]], None
+    )
+    assert mixed.latest is not None and mixed.latest[[0]].nnz == 0 and mixed.latest[[1]].nnz == 1
+    only_recent = train({**SEQ, "use": "recent"})
+    assert latest(only_recent, "u1") is None
