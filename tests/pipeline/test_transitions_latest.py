@@ -14,10 +14,10 @@ import pytest
 
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
-from recsmith.events.validate import validate_events
 from recsmith.pipeline.artifact import load_pipeline, save_pipeline, train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.testing.recommender import view_events
 
 # Each user's views, oldest first. With steps 1 every neighbour pair adds 1 to a rule and each
 # item's rules sum to one: a -> b 1/2, a -> g 1/2 (u1, u5); b -> c 2/3, b -> a 1/3 (u2, u3,
@@ -28,20 +28,14 @@ SEQ = {"name": "seq", "model": "transitions", "quota": 10, "params": {"steps": 1
 
 
 def train(*sources: dict[str, Any]) -> Pipeline:
-    start = time.time() - 10 * 86_400
-    records = [
-        {
-            "event_id": f"{user}-{step}",
-            "user_id": user,
-            "item_id": item,
-            "event_type": "view",
-            "timestamp": start + 3_600 * (10 * u + step),
-        }
-        for u, (user, items) in enumerate(SEQUENCES.items())
-        for step, item in enumerate(items)
-    ]
-    frame, rejected = validate_events(records, EventSettings())
-    assert not rejected
+    start = int(time.time()) - 10 * 86_400  # one hour between a user's steps
+    frame = view_events(
+        [
+            (user, item, start + 3_600 * (10 * u + step))
+            for u, (user, items) in enumerate(SEQUENCES.items())
+            for step, item in enumerate(items)
+        ]
+    )
     config = PipelineConfig.model_validate(
         {"retrieval": {"sources": list(sources or [SEQ])}, "ranking": {"enabled": False}}
     )
