@@ -192,18 +192,24 @@ class Recommender(ABC):
         return TopK(np.where(empty, -1, top.ids), np.where(empty, -np.inf, top.scores))
 
     def sparse_from_items(
-        self, history: sparse.csr_array, k: int, exclude: sparse.csr_array | None = None
+        self,
+        history: sparse.csr_array,
+        k: int,
+        exclude: sparse.csr_array | None = None,
+        drop_own: bool = True,
     ) -> TopK:
         """Top ``k`` per row of ``history`` among items with a score (needs ``item_to_item``),
-        never the row's own items or those in ``exclude``: what a retrieval source proposes, where
-        an item with no evidence at all is no candidate."""
+        never those in ``exclude`` nor, with ``drop_own``, the row's own items: what a retrieval
+        source proposes, where an item with no evidence at all is no candidate. A caller whose
+        ``exclude`` already holds what must not come back passes ``drop_own=False`` (repeat
+        purchases: the history's items are candidates)."""
         matrix = self.item_to_item
         if matrix is None:
             raise NotImplementedError(f"{self.name} has no sparse item-to-item matrix")
         keys, values = product_entries(history, matrix)  # ``history @ matrix``, stored entries
         n_cols = max(int(matrix.shape[1]), 1)
         rows, cols = keys // n_cols, keys % n_cols
-        drop = contains(history, rows, cols)
+        drop = contains(history, rows, cols) if drop_own else np.zeros(len(rows), bool)
         if exclude is not None:
             drop |= contains(exclude, rows, cols)
         data = values.astype(np.float32)

@@ -72,6 +72,25 @@ _SPARSE_STATE = (
 SEGMENTS = "segments."
 
 
+def check_prebuilt(
+    data: Interactions, events: pd.DataFrame, items: list[Item], half_life_days: float | None
+) -> None:
+    """``train_pipeline``'s ``data`` must be what it would build from its own arguments: the
+    pipeline is served on ``items`` and evaluated on ``data``'s indices, so a matrix of other
+    events, decay or catalogue would train silently on what the caller did not ask for."""
+    if len(data.event_ts) != len(events):
+        raise ValueError(f"data: {len(data.event_ts)} events, but events has {len(events)} rows")
+    if data.half_life_days != half_life_days:
+        raise ValueError(
+            f"data: half_life_days {data.half_life_days}, but half_life_days is {half_life_days}"
+        )
+    built = [] if data.catalog is None else list(data.catalog.item_ids)
+    if built != [it.item_id for it in items]:
+        raise ValueError(
+            f"data: its catalogue has {len(built)} item ids, not those of items ({len(items)})"
+        )
+
+
 def train_pipeline(
     config: PipelineConfig,
     events: pd.DataFrame,
@@ -88,10 +107,13 @@ def train_pipeline(
     ``users``' profiles feed the ranker's profile features; ``progress`` hears of each stage
     (``recsmith.stages``). ``data``: ``events`` as Interactions, when the caller built them
     already (with these weights, half-life and items' catalogue: evaluation and retraining
-    score on them), so the events are not sorted again (~1 s per million); ``users``' profiles
-    replace its own, as if built here."""
+    score on them), so the events are not sorted again (6.9–9.2 s per million events under load,
+    BENCHMARKS §72); ``users``' profiles replace its own, as if built here. ``ValueError`` when
+    its event count, half-life or catalogue differ from those arguments."""
     started = time.perf_counter()
     items = items or []
+    if data is not None:
+        check_prebuilt(data, events, items, half_life_days)
     profiles = {u.user_id: u.properties for u in users or []}
     with progress("interaction matrix"):
         full = (

@@ -105,9 +105,13 @@ class Pipeline:
         self.state = state
         self.attrs = attrs
         self.recent = recent
-        #: a source reads the order of what a user met since training (``Queries.latest``)
+        #: a source reads the order of what a user met since training (``Queries.latest``):
+        #: one answering known users from their history (``use = "auto"``)
         self.reads_order = any(
-            isinstance(m, Transitions) and m.follows_latest for m in models.values()
+            s.use == "auto"
+            and isinstance(m := models.get(s.name), Transitions)
+            and m.follows_latest
+            for s in config.retrieval.sources
         )
         self.items_catalog = items
         self.quotas = [s.quota for s in config.retrieval.sources]
@@ -297,7 +301,7 @@ class Pipeline:
         and ``recent``: nothing the user has had comes back. With ``include_seen`` (repeat
         purchases) only ``extra_seen`` is excluded: the caller passes just what it must never
         show. ``latest`` rows: ``recent`` alone, in its order (newest first), for a source that
-        reads order."""
+        reads order; built for known users' rows only (None when no row has any)."""
         n = len(user_ids)
         idx = self.bundle.users.to_index(user_ids)
         latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
@@ -316,11 +320,11 @@ class Pipeline:
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), newer)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
-        ordered = (  # ~20 µs a request: only where a source reads it
-            newest_first(n, len(self.bundle.items), now_rows, now_cols)
-            if self.reads_order and len(now_rows)
-            else None
-        )
+        ordered = None  # ~20 µs a request: only where a source reads it, for known users
+        if self.reads_order and len(now_rows):
+            known = idx[now_rows] >= 0
+            if known.any():
+                ordered = newest_first(n, len(self.bundle.items), now_rows[known], now_cols[known])
         return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(

@@ -96,7 +96,10 @@ class ModelSource:
             if ahead.any():
                 rows = np.flatnonzero(ahead)
                 history = ordered.history_after(queries.users[rows], _rows_of(latest, rows))
-                top = ordered.sparse_from_items(history, k, _rows_of(queries.exclude, rows))
+                # ``exclude`` holds the training and recent items unless seen ones may return
+                top = ordered.sparse_from_items(
+                    history, k, _rows_of(queries.exclude, rows), drop_own=False
+                )
                 parts.append(flatten(top, rows))
                 by_user = by_user & ~ahead
         if by_user.any():

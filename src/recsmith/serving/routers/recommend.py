@@ -260,7 +260,9 @@ async def recommend(
     recent: Annotated[
         str | None,
         Query(
-            description="Comma-separated items the visitor just viewed (anonymous sessions)",
+            description="Comma-separated items the visitor just viewed, newest first "
+            "(anonymous sessions; for a known user a pipeline's transitions source reads them "
+            "ahead of the online state's latest items)",
             json_schema_extra=ID_LIST_SCHEMA,
         ),
     ] = None,
