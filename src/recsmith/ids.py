@@ -19,12 +19,11 @@ import pandas as pd
 from recsmith.surrogates import SURROGATES, UNENCODABLE
 
 
-def uuid4_hex(random: bytes | None = None) -> str:
-    """``uuid.uuid4().hex`` without building a ``UUID``: 16 random bytes (``random``, else
-    ``os.urandom``) with RFC 4122's version 4 and variant bits set, as ``uuid4`` sets them. Every
-    served list takes one; ``UUID``'s checks and integer conversions cost 2-3x the bytes'
-    (BENCHMARKS §74)."""
-    raw = bytearray(os.urandom(16) if random is None else random)
+def uuid4_hex() -> str:
+    """``uuid.uuid4().hex`` without building a ``UUID``: 16 bytes of ``os.urandom`` with RFC
+    4122's version 4 and variant bits set, as ``uuid4`` sets them. Every served list takes one;
+    ``UUID``'s checks and integer conversions cost 2-3x the bytes' (BENCHMARKS §74)."""
+    raw = bytearray(os.urandom(16))
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
     raw[8] = raw[8] & 0x3F | 0x80  # variant RFC 4122
     return raw.hex()

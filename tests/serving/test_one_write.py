@@ -11,6 +11,7 @@ and nothing of the one-write server's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
 import threading
@@ -27,6 +28,8 @@ from recsmith.serving.app import run as serving_run
 
 PAUSE_S = 0.4
 JSON = [(b"content-type", b"application/json")]
+#: How each ``/pause`` body send ended: ``"sent"`` or the exception it raised.
+PAUSED_SENDS: list[str] = []
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -54,9 +57,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             "headers": headers,
         }
     )
-    if path == "/pause":
-        await asyncio.sleep(PAUSE_S)
-    await send({"type": "http.response.body", "body": body})
+    if path != "/pause":
+        await send({"type": "http.response.body", "body": body})
+        return
+    await asyncio.sleep(PAUSE_S)
+    try:
+        await send({"type": "http.response.body", "body": body})
+    except Exception as exc:
+        PAUSED_SENDS.append(repr(exc))
+        raise
+    PAUSED_SENDS.append("sent")
 
 
 @contextmanager
@@ -152,10 +162,85 @@ def test_the_head_leaves_with_the_body() -> None:
         assert undated(whole) == undated(_during_pause(plain_port)[1])
 
 
-def test_recsmith_serve_gives_uvicorn_the_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
-    from recsmith.config import Settings
+def test_a_client_hanging_up_on_a_held_head_breaks_nothing() -> None:
+    """The client goes while the head is held: the app's body send must end quietly, as
+    uvicorn's own does for a gone client, and the server keeps answering."""
+    PAUSED_SENDS.clear()
+    with serving(one_write.protocol()) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(REQUESTS["body"].replace(b"/body", b"/pause"))
+            time.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while not PAUSED_SENDS:
+            assert time.monotonic() < deadline, "the paused app never sent its body"
+            time.sleep(0.02)
+        assert PAUSED_SENDS == ["sent"]
+        assert exchange(port, REQUESTS["body"]).endswith(b'\r\n\r\n{"items": ["i1", "i2"]}')
 
+
+def test_held_writelines_and_write_eof_keep_the_order() -> None:
+    """Bytes given to the held transport by any of its write methods leave after the head, on a
+    real socket: nothing while held, then all of it in order, and the end of stream last."""
+
+    async def drive(near: socket.socket, far: socket.socket) -> tuple[bytes, bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=near)
+        held = one_write._Held(transport)  # type: ignore[arg-type]
+        held.write(b"HEAD\r\n\r\n")
+        held.writelines([b"body-1;", b"body-2"])
+        await asyncio.sleep(0.05)
+        early = b""
+        with suppress(BlockingIOError):
+            early = far.recv(65536)
+        held.flush()
+        held.write(b";tail")
+        held.write_eof()
+        await asyncio.sleep(0.05)
+        far.setblocking(True)
+        far.settimeout(10)
+        rest = bytearray()
+        while chunk := far.recv(65536):
+            rest += chunk
+        transport.close()
+        return early, bytes(rest), chunk
+
+    near, far = socket.socketpair()
+    far.setblocking(False)
+    with near, far:
+        early, rest, end = asyncio.run(drive(near, far))
+    assert early == b""
+    assert rest == b"HEAD\r\n\r\nbody-1;body-2;tail" and end == b""
+
+
+def test_protocol_falls_back_to_uvicorns_auto(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the private method it overrides, ``protocol`` gives uvicorn's default, once
+    saying so."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    monkeypatch.delattr(HttpToolsProtocol, "_start_asgi_task")
+    with caplog.at_level(logging.WARNING, logger=one_write.__name__):
+        assert one_write.protocol() == "auto"
+    warnings = [r for r in caplog.records if r.name == one_write.__name__]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+
+
+@pytest.mark.parametrize("workers,balanced", [(1, True), (2, True), (2, False)])
+def test_recsmith_serve_gives_uvicorn_the_protocol(
+    monkeypatch: pytest.MonkeyPatch, workers: int, balanced: bool
+) -> None:
+    """One worker (``uvicorn.run``), several through the ``Supervisor`` (Linux) or through
+    uvicorn's own workers: each is given the one-write protocol."""
+    from recsmith.config import Settings
+    from recsmith.serving import app as serving_app
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", serving_app.SETTINGS_ENV):
+        monkeypatch.setenv(name, "restored after the test")  # ``run`` sets them
     given: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: given.update(options))
-    serving_run(Settings(serving={"workers": 1}))
+    monkeypatch.setattr(serving_app.Supervisor, "run", lambda self: given.update(self.options))
+    monkeypatch.setattr(serving_app, "reuseport_balances", lambda: balanced)
+    serving_run(Settings(serving={"workers": workers}))
     assert given["http"] is one_write.OneWriteProtocol
+    assert ("workers" in given) == (workers > 1 and not balanced)

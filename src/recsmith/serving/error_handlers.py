@@ -69,7 +69,8 @@ class ErrorBoundary:
         try:
             await self.app(scope, receive, send_and_note)
         except Exception as exc:
-            if started:  # half a response is out: only closing the connection can end it
+            if started:  # a started response cannot be restarted (its head may be out, or held
+                # by one_write): uvicorn closes the connection, which is the only way to end it
                 raise
             if isinstance(exc, StoreUnavailable):  # raised outside the routers (middleware)
                 response = store_unavailable_response(exc)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
 
 class _Held:
     """Stands in for a connection's transport between a response's start and its first body
-    part: writes are kept and leave as one (``flush``); everything else is the transport's."""
+    part: writes are kept and leave as one (``flush``); everything else is the transport's.
+    Every way bytes leave is its own here (``write``, ``writelines``, ``write_eof``, ``close``),
+    so none can overtake the held head through the real transport."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -45,6 +48,9 @@ class _Held:
 
     def write(self, data: bytes) -> None:
         self.parts.append(data)
+
+    def writelines(self, data: Iterable[bytes]) -> None:
+        self.parts.extend(data)
 
     def flush(self) -> None:
         """Write what is held, in one call."""
@@ -56,6 +62,11 @@ class _Held:
         """What is held first: uvicorn closes after a response it has written."""
         self.flush()
         self.transport.close()
+
+    def write_eof(self) -> None:
+        """What is held first, then the end of the stream."""
+        self.flush()
+        self.transport.write_eof()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
