@@ -39,11 +39,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Ev
 
 @pytest.fixture
 def seeded_recommendation_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Recommendation ids drawn from a fixed seed instead of ``uuid4``. The ids seed every
+    """Recommendation ids drawn from a fixed seed instead of ``uuid4_hex``. The ids seed every
     bandit and exploration draw, so the live learning tests' thresholds (e.g. over 90 % of late
     lists right) would otherwise miss on a rare unlucky run; seeded, each run is the same run."""
     rng = random.Random(20261204)
     monkeypatch.setattr(
-        "recsmith.serving.routers.recommend.uuid4",
-        lambda: uuid.UUID(int=rng.getrandbits(128), version=4),
+        "recsmith.serving.routers.recommend.uuid4_hex",
+        lambda: uuid.UUID(int=rng.getrandbits(128), version=4).hex,
     )
