@@ -12,6 +12,7 @@ from recsmith.sparse_rows import (
     csr_from_pairs,
     entry_values,
     gather_rows,
+    distinct_keys,
     in_sorted,
     newest_first,
     product_entries,
@@ -265,3 +266,15 @@ def test_newest_first_stores_each_items_place_and_keeps_the_newer_of_a_repeat() 
     assert got == {(0, 5): 1.0, (0, 3): 2.0, (0, 9): 4.0, (2, 3): 1.0}
     empty = newest_first(2, 10, np.zeros(0, np.int64), np.zeros(0, np.int64))
     assert empty.shape == (2, 10) and empty.nnz == 0
+
+
+def test_distinct_keys_by_digits_is_numpys_unique() -> None:
+    """A batch's keys (query × catalogue + item), past the rows from which the argsort goes by
+    16-bit digits; and negative keys, which keep numpy's argsort."""
+    rng = np.random.default_rng(5)
+    for n, low in ((20_000, 0), (20_000, -(1 << 40)), (7_000, 0)):
+        key = rng.integers(0, 64, n).astype(np.int64) * 100_000 + rng.integers(0, 300, n) + low
+        unique, place = distinct_keys(key)
+        want_unique, want_place = np.unique(key, return_inverse=True)
+        assert unique.tolist() == want_unique.tolist()
+        assert place.tolist() == want_place.ravel().tolist()
