@@ -255,6 +255,41 @@ def stored_in_rows(
     return hit.reshape(n, width)
 
 
+def pairs_held(
+    query: np.ndarray,
+    items: np.ndarray,
+    ask_query: np.ndarray,
+    ask_items: np.ndarray,
+    n_queries: int,
+    max_cells: int = DENSE_CELLS,
+) -> np.ndarray:
+    """bool per asked pair: whether (``ask_query[i]``, ``ask_items[i]``) is among the held pairs
+    (``query[j]``, ``items[j]``); queries below ``n_queries``, items non-negative.
+
+    The asked items are few (a batch's popularity filler: a few dozen distinct items under
+    thousands of candidates), so each gets a compact code through a table over the catalogue,
+    and a grid of queries × codes marks which of them each query holds: two gathers and a
+    scatter, where sorting the held pairs to search them (``in_sorted``) costs a sort of every
+    candidate. Past ``max_cells`` grid cells (an offline batch), that sorted search."""
+    if len(ask_items) == 0:
+        return np.zeros(0, bool)
+    distinct = sorted_distinct(np.asarray(ask_items))
+    width = len(distinct)
+    if n_queries * width > max_cells:
+        n_items = int(max(distinct[-1], np.max(items, initial=0))) + 1
+        held = np.asarray(query, np.int64) * n_items + items
+        return in_sorted(np.sort(held), np.asarray(ask_query, np.int64) * n_items + ask_items)
+    code = np.full(int(distinct[-1]) + 1, -1, np.int64)
+    code[distinct] = np.arange(width)
+    items = np.asarray(items)
+    inside = np.flatnonzero(items <= distinct[-1])
+    held = code[items[inside]]
+    known = held >= 0
+    grid = np.zeros(n_queries * width, bool)
+    grid[np.asarray(query)[inside[known]].astype(np.int64) * width + held[known]] = True
+    return grid[np.asarray(ask_query, np.int64) * width + code[ask_items]]
+
+
 def in_sorted(stored: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Whether each of ``wanted`` is among ``stored`` (sorted ascending): one ``searchsorted``.
     ``np.isin`` over a batch's (query, item) keys takes its sort path — 390 µs for 360 keys among

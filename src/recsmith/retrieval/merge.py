@@ -15,7 +15,7 @@ import numpy as np
 
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.sources import Proposals
-from recsmith.sparse_rows import distinct_keys, in_sorted
+from recsmith.sparse_rows import distinct_keys, pairs_held
 
 RRF_K = 60.0
 
@@ -79,12 +79,7 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     """Add ``extra``'s items (those not already candidates of the query) under every existing
     candidate of their query, in ``extra``'s order, as a new source column ``name``: how the
     popularity fallback joins a ranked list without being re-ranked by features it never had."""
-    n_items = int(max(cands.items.max(initial=0), extra.items.max(initial=0))) + 1
-    have = cands.query.astype(np.int64) * n_items + cands.items
-    key = extra.query.astype(np.int64) * n_items + extra.items
-    # stable: timsort merges the runs of each query's rows (242 against 434 µs for a batch of
-    # 64's 16,509 candidates by the default quicksort); the same sorted keys either way
-    new = ~in_sorted(np.sort(have, kind="stable"), key)
+    new = ~pairs_held(cands.query, cands.items, extra.query, extra.items, cands.n_queries)
     q, items, ranks = extra.query[new], extra.items[new], extra.ranks[new]
     floor = _floors(cands)
     score = (floor[q] - 1.0 - ranks.astype(np.float64) * 1e-3).astype(np.float32)
