@@ -90,14 +90,28 @@ def row_values(
     dtype: per query (a user's row), how much of each candidate's category it holds.
 
     The candidates of a query share its row, so the query rows are spread into a dense grid
-    once and read by position: scipy's element access costs tens of microseconds of checks per
-    call, most of a lone request's feature work. Entries stored twice add up in storage order,
-    as scipy's access sums them."""
+    once (``rows_grid``) and read by position: scipy's element access costs tens of
+    microseconds of checks per call, most of a lone request's feature work. Past ``max_cells``
+    grid cells (an offline batch of thousands of users) scipy's element access answers."""
     if len(rows) == 0:
         return np.zeros(0, matrix.dtype)
-    if len(index) * int(matrix.shape[1]) > max_cells:
+    grid = rows_grid(matrix, index, max_cells)
+    if grid is None:
         picked = index[rows].astype(np.int64)
         return np.asarray(matrix[picked, np.asarray(cols, np.int64)]).ravel()
+    return grid_values(grid, matrix, rows, cols)
+
+
+def rows_grid(
+    matrix: sparse.csr_array, index: np.ndarray, max_cells: int = DENSE_CELLS
+) -> np.ndarray | None:
+    """Rows ``index[i]`` of ``matrix`` (none for a negative index) spread into one flat dense
+    grid, query ``i``'s row at ``i × n_cols``, in ``matrix``'s dtype; None past ``max_cells``
+    cells. Entries stored twice add up in storage order, as scipy's element access sums them.
+    Built once where several columns of the same rows are read (``grid_values``)."""
+    width = int(matrix.shape[1])
+    if len(index) * width > max_cells:
+        return None
     at = np.flatnonzero(index >= 0)
     starts = matrix.indptr[index[at]]
     lengths = matrix.indptr[index[at] + 1] - starts
@@ -105,10 +119,17 @@ def row_values(
     # one flat grid: numpy's ``add.at`` has a fast path for a 1-D array and one index array,
     # not for a 2-D one with an index tuple (55 against 99 µs a call for a batch of 64, four
     # calls); the same float additions, in storage order
-    width = int(matrix.shape[1])
     grid = np.zeros(len(index) * width, matrix.dtype)
     at_cell = np.repeat(at, lengths).astype(np.int64) * width + matrix.indices[spans]
     np.add.at(grid, at_cell, matrix.data[spans])
+    return grid
+
+
+def grid_values(
+    grid: np.ndarray, matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """``matrix[index[rows[k]], cols[k]]`` read from ``rows_grid(matrix, index)``."""
+    width = int(matrix.shape[1])
     return grid[np.asarray(rows, np.int64) * width + np.asarray(cols, np.int64)]
 
 
