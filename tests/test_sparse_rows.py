@@ -10,9 +10,9 @@ from scipy import sparse
 from recsmith.sparse_rows import (
     contains,
     csr_from_pairs,
+    distinct_keys,
     entry_values,
     gather_rows,
-    distinct_keys,
     in_sorted,
     newest_first,
     pairs_held,

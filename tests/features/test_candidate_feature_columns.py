@@ -1,8 +1,8 @@
 """Columns of ``candidate_features`` that a batch computes in bulk, against a Python walk over
 the candidate rows: each source's score and rank (NaN where it did not propose the row), the
-query's user's events (0 unknown), how many sources proposed each row, the share of the query's recent items
-in the row's category (dense counts for a request batch, sorted keys past ``DENSE_CELLS``), and
-the query's context columns repeated on each of its rows."""
+query's user's events (0 unknown), how many sources proposed each row, the share of the query's
+recent items in the row's category (dense counts for a request batch, sorted keys past
+``DENSE_CELLS``), and the query's context columns repeated on each of its rows."""
 
 from __future__ import annotations
 
