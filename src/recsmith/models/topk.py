@@ -178,7 +178,10 @@ def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
         return np.lexsort((-np.asarray(score, np.float32), query))
     down = -np.asarray(score, np.float32) + np.float32(0)  # -0.0 becomes 0.0: equal, as in lexsort
     bits = down.view(np.uint32)
-    key = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
+    # a negative float's bits all flipped, a positive one's sign bit set: the arithmetic shift
+    # of the sign spreads it into the mask that does both in one exclusive or
+    flip = (down.view(np.int32) >> 31).view(np.uint32) | np.uint32(0x80000000)
+    key = (bits ^ flip).astype(np.uint64)
     key[np.isnan(down)] = 0xFFFFFFFF  # NaN after every number, as sorting puts it
     query = np.asarray(query)
     key |= query.astype(np.uint64) << np.uint64(32)
