@@ -10,10 +10,12 @@ from scipy import sparse
 from recsmith.sparse_rows import (
     contains,
     csr_from_pairs,
+    distinct_keys,
     entry_values,
     gather_rows,
     in_sorted,
     newest_first,
+    pairs_held,
     product_entries,
     row_values,
     sorted_distinct,
@@ -265,3 +267,50 @@ def test_newest_first_stores_each_items_place_and_keeps_the_newer_of_a_repeat() 
     assert got == {(0, 5): 1.0, (0, 3): 2.0, (0, 9): 4.0, (2, 3): 1.0}
     empty = newest_first(2, 10, np.zeros(0, np.int64), np.zeros(0, np.int64))
     assert empty.shape == (2, 10) and empty.nnz == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=60),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=40),
+    st.sampled_from([0, 3, 1 << 22]),
+)
+def test_pairs_held_is_a_set_of_pairs(
+    held: list[tuple[int, int]], asked: list[tuple[int, int]], max_cells: int
+) -> None:
+    """Against a Python set, on the grid (``1 << 22`` cells) and on the sorted search it falls
+    back to (0 or 3 cells: a grid of 6 queries never fits); pairs held twice, asked twice,
+    asked pairs among the held ones and held items past every asked one."""
+    asked = asked + held[::3]
+    q, i = (np.asarray([p[j] for p in held], np.int32) for j in (0, 1))
+    aq, ai = (np.asarray([p[j] for p in asked], np.int32) for j in (0, 1))
+    got = pairs_held(q, i, aq, ai, 6, max_cells=max_cells)
+    assert got.dtype == bool
+    assert got.tolist() == [pair in set(held) for pair in asked]
+
+
+def test_pairs_held_for_a_batch_of_candidates_and_its_filler() -> None:
+    """A request's shape: thousands of held pairs, a few dozen distinct asked items."""
+    rng = np.random.default_rng(3)
+    q = np.repeat(np.arange(64), 250).astype(np.int32)
+    i = rng.integers(0, 100_000, len(q)).astype(np.int32)
+    popular = rng.choice(100_000, 40, replace=False)
+    i[::7] = rng.choice(popular, len(i[::7]))  # some candidates are filler items
+    aq = np.repeat(np.arange(64), 30).astype(np.int32)
+    ai = np.tile(popular[:30], 64).astype(np.int32)
+    held = set(zip(q.tolist(), i.tolist(), strict=True))
+    want = [pair in held for pair in zip(aq.tolist(), ai.tolist(), strict=True)]
+    assert 0 < sum(want) < len(want)
+    assert pairs_held(q, i, aq, ai, 64).tolist() == want
+
+
+def test_distinct_keys_by_digits_is_numpys_unique() -> None:
+    """A batch's keys (query × catalogue + item), past the rows from which the argsort goes by
+    16-bit digits; and negative keys, which keep numpy's argsort."""
+    rng = np.random.default_rng(5)
+    for n, low in ((20_000, 0), (20_000, -(1 << 40)), (7_000, 0)):
+        key = rng.integers(0, 64, n).astype(np.int64) * 100_000 + rng.integers(0, 300, n) + low
+        unique, place = distinct_keys(key)
+        want_unique, want_place = np.unique(key, return_inverse=True)
+        assert unique.tolist() == want_unique.tolist()
+        assert place.tolist() == want_place.ravel().tolist()

@@ -17,6 +17,8 @@ import functools
 import numpy as np
 from scipy import sparse
 
+from recsmith.digit_sort import by_digits, stable_order
+
 
 def csr_from_pairs(
     n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray
@@ -88,14 +90,28 @@ def row_values(
     dtype: per query (a user's row), how much of each candidate's category it holds.
 
     The candidates of a query share its row, so the query rows are spread into a dense grid
-    once and read by position: scipy's element access costs tens of microseconds of checks per
-    call, most of a lone request's feature work. Entries stored twice add up in storage order,
-    as scipy's access sums them."""
+    once (``rows_grid``) and read by position: scipy's element access costs tens of
+    microseconds of checks per call, most of a lone request's feature work. Past ``max_cells``
+    grid cells (an offline batch of thousands of users) scipy's element access answers."""
     if len(rows) == 0:
         return np.zeros(0, matrix.dtype)
-    if len(index) * int(matrix.shape[1]) > max_cells:
+    grid = rows_grid(matrix, index, max_cells)
+    if grid is None:
         picked = index[rows].astype(np.int64)
         return np.asarray(matrix[picked, np.asarray(cols, np.int64)]).ravel()
+    return grid_values(grid, matrix, rows, cols)
+
+
+def rows_grid(
+    matrix: sparse.csr_array, index: np.ndarray, max_cells: int = DENSE_CELLS
+) -> np.ndarray | None:
+    """Rows ``index[i]`` of ``matrix`` (none for a negative index) spread into one flat dense
+    grid, query ``i``'s row at ``i × n_cols``, in ``matrix``'s dtype; None past ``max_cells``
+    cells. Entries stored twice add up in storage order, as scipy's element access sums them.
+    Built once where several columns of the same rows are read (``grid_values``)."""
+    width = int(matrix.shape[1])
+    if len(index) * width > max_cells:
+        return None
     at = np.flatnonzero(index >= 0)
     starts = matrix.indptr[index[at]]
     lengths = matrix.indptr[index[at] + 1] - starts
@@ -103,10 +119,17 @@ def row_values(
     # one flat grid: numpy's ``add.at`` has a fast path for a 1-D array and one index array,
     # not for a 2-D one with an index tuple (55 against 99 µs a call for a batch of 64, four
     # calls); the same float additions, in storage order
-    width = int(matrix.shape[1])
     grid = np.zeros(len(index) * width, matrix.dtype)
     at_cell = np.repeat(at, lengths).astype(np.int64) * width + matrix.indices[spans]
     np.add.at(grid, at_cell, matrix.data[spans])
+    return grid
+
+
+def grid_values(
+    grid: np.ndarray, matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """``matrix[index[rows[k]], cols[k]]`` read from ``rows_grid(matrix, index)``."""
+    width = int(matrix.shape[1])
     return grid[np.asarray(rows, np.int64) * width + np.asarray(cols, np.int64)]
 
 
@@ -155,13 +178,25 @@ def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keys, and each key's place among them. One stable argsort and a cumulative count: numpy
     2's ``unique`` with an inverse costs ~1.6 times as much (1,009 against 637 µs on the ~20,000
     proposals of a batch of 64 queries; retrieval's ``merge``, and the product entries and rows
-    read here)."""
-    order = key.argsort(kind="stable")
+    read here). From a few thousand keys the argsort goes by 16-bit digits (``digit_sort``:
+    155 against 527 µs for those 20,000, whose keys span 23 bits)."""
+    order = _key_order(key)
     ordered = key[order]
     first = _run_starts(ordered)
     place = np.empty(len(key), np.intp)
     place[order] = first.cumsum() - 1
     return ordered[first], place
+
+
+def _key_order(key: np.ndarray) -> np.ndarray:
+    """``key.argsort(kind="stable")`` for a 1-D integer ``key``; by 16-bit digits where there
+    are enough keys for the passes to win and they are non-negative (their span read from the
+    largest, two reductions that cost a few microseconds against the sort's hundreds)."""
+    if len(key) and by_digits(len(key), 16) and key.dtype.kind in "iu":
+        bits = int(key.max()).bit_length()
+        if by_digits(len(key), bits) and int(key.min()) >= 0:
+            return stable_order(key.astype(np.int64, copy=False), bits)
+    return key.argsort(kind="stable")
 
 
 def _run_starts(ordered: np.ndarray) -> np.ndarray:
@@ -239,6 +274,41 @@ def stored_in_rows(
     at = _spans(low, cells.searchsorted(wanted, "right") - low)  # every cell holding it
     hit[at - at % width + (packed.ravel()[at] & ((1 << shift) - 1))] = True
     return hit.reshape(n, width)
+
+
+def pairs_held(
+    query: np.ndarray,
+    items: np.ndarray,
+    ask_query: np.ndarray,
+    ask_items: np.ndarray,
+    n_queries: int,
+    max_cells: int = DENSE_CELLS,
+) -> np.ndarray:
+    """bool per asked pair: whether (``ask_query[i]``, ``ask_items[i]``) is among the held pairs
+    (``query[j]``, ``items[j]``); queries below ``n_queries``, items non-negative.
+
+    The asked items are few (a batch's popularity filler: a few dozen distinct items under
+    thousands of candidates), so each gets a compact code through a table over the catalogue,
+    and a grid of queries × codes marks which of them each query holds: two gathers and a
+    scatter, where sorting the held pairs to search them (``in_sorted``) costs a sort of every
+    candidate. Past ``max_cells`` grid cells (an offline batch), that sorted search."""
+    if len(ask_items) == 0:
+        return np.zeros(0, bool)
+    distinct = sorted_distinct(np.asarray(ask_items))
+    width = len(distinct)
+    if n_queries * width > max_cells:
+        n_items = int(max(distinct[-1], np.max(items, initial=0))) + 1
+        held = np.asarray(query, np.int64) * n_items + items
+        return in_sorted(np.sort(held), np.asarray(ask_query, np.int64) * n_items + ask_items)
+    code = np.full(int(distinct[-1]) + 1, -1, np.int64)
+    code[distinct] = np.arange(width)
+    items = np.asarray(items)
+    inside = np.flatnonzero(items <= distinct[-1])
+    held = code[items[inside]]
+    known = held >= 0
+    grid = np.zeros(n_queries * width, bool)
+    grid[np.asarray(query)[inside[known]].astype(np.int64) * width + held[known]] = True
+    return grid[np.asarray(ask_query, np.int64) * width + code[ask_items]]
 
 
 def in_sorted(stored: np.ndarray, wanted: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Columns of ``candidate_features`` that a batch computes in bulk, against a Python walk over
-the candidate rows: how many sources proposed each row, the share of the query's recent items
-in the row's category (dense counts for a request batch, sorted keys past ``DENSE_CELLS``), and
-the query's context columns repeated on each of its rows."""
+the candidate rows: each source's score and rank (NaN where it did not propose the row), the
+query's user's events (0 unknown), how many sources proposed each row, the share of the query's
+recent items in the row's category (dense counts for a request batch, sorted keys past
+``DENSE_CELLS``), and the query's context columns repeated on each of its rows."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def _batch(rng: np.random.Generator, n: int) -> tuple[Queries, Candidates]:
     query = np.sort(rng.integers(0, n, 8 * n)).astype(np.int32)
     m = len(query)
     ranks = rng.integers(0, 4, (m, 3)).astype(np.int16)  # 0: that source did not propose it
+    ranks[rng.random((m, 3)) < 0.05] = 300  # a deep rank (ranks reach a quota's 200 and more)
     cands = Candidates(
         n,
         ("a", "b", "c"),
@@ -86,6 +88,13 @@ def test_bulk_columns_are_the_walk_over_rows(
     for r in range(len(cands)):
         q, item = int(cands.query[r]), int(cands.items[r])
         assert column["n_sources"][r] == sum(int(x) > 0 for x in cands.source_ranks[r])
+        for s, source in enumerate(cands.sources):  # NaN where the source did not propose it
+            rank = int(cands.source_ranks[r, s])
+            got_rank, got_score = column[f"rank_{source}"][r], column[f"score_{source}"][r]
+            assert got_rank == rank if rank > 0 else np.isnan(got_rank)
+            assert got_score == cands.source_scores[r, s] if rank > 0 else np.isnan(got_score)
+        user = int(queries.users[q])
+        assert column["user_events"][r] == (state.user_events[user] if user >= 0 else 0.0)
         mine = recent.indices[recent.indptr[q] : recent.indptr[q + 1]].tolist()
         cat = int(state.item_category[item])
         same = sum(int(state.item_category[i]) == cat for i in mine) if cat >= 0 else 0
@@ -94,3 +103,13 @@ def test_bulk_columns_are_the_walk_over_rows(
         for j, name in enumerate(("hour", "day_of_week", "device")):
             a, b = column[name][r], ctx[q, j]
             assert a == b or (np.isnan(a) and np.isnan(b))
+
+
+def test_rank_values_read_nan_for_no_rank_and_survive_a_negative() -> None:
+    ranks = np.asarray([[0, 3], [1, 0], [264, 2]], np.int16)
+    got = features._rank_values(ranks)
+    assert got.dtype == np.float32
+    assert np.array_equal(got, [[np.nan, 3], [1, np.nan], [264, 2]], equal_nan=True)
+    assert features._rank_values(np.zeros((0, 2), np.int16)).shape == (0, 2)
+    odd = np.asarray([[-5, 4]], np.int16)  # not a rank: NaN, as ranks <= 0 always read
+    assert np.array_equal(features._rank_values(odd), [[np.nan, 4]], equal_nan=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from recsmith.digit_sort import ROWS_PER_PASS
 from recsmith.retrieval.candidates import KEY_SORT_ROWS, best_first
 
 
@@ -27,3 +28,20 @@ def test_best_first_puts_the_high_score_first_within_each_query() -> None:
     query = np.asarray([1, 0, 1, 0, 1], np.int32)
     score = np.asarray([0.1, 0.5, 0.9, -0.0, np.nan], np.float32)
     assert best_first(query, score).tolist() == [1, 3, 2, 0, 4]  # q0: 0.5, 0; q1: 0.9, 0.1, NaN
+
+
+def test_best_first_by_digits_is_lexsort_for_a_batch_and_for_many_queries() -> None:
+    """Past ``ROWS_PER_PASS`` rows a digit the key sorts by 16-bit digits: three passes for a
+    request batch's queries, four where the queries need more than 16 bits."""
+    rng = np.random.default_rng(11)
+    specials = np.asarray([0.0, -0.0, np.inf, -np.inf, np.nan, 1.5, -1.5], np.float32)
+    for n_queries, n in ((64, 3 * ROWS_PER_PASS + 500), (70_000, 4 * ROWS_PER_PASS + 10)):
+        query = np.sort(rng.integers(0, n_queries, n)).astype(np.int32)
+        query[-1] = n_queries - 1
+        score = rng.standard_normal(n).astype(np.float32)
+        special = rng.random(n) < 0.2
+        score[special] = rng.choice(specials, int(special.sum()))
+        score[rng.random(n) < 0.3] = np.float32(-0.75)  # ties across and within queries
+        assert best_first(query, score).tolist() == np.lexsort((-score, query)).tolist()
+        shuffled = rng.permutation(query)  # rows not grouped by query
+        assert best_first(shuffled, score).tolist() == np.lexsort((-score, shuffled)).tolist()

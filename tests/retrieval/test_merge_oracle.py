@@ -37,9 +37,12 @@ def _proposals(rng: np.random.Generator, n_queries: int, n_items: int) -> Propos
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_merge_is_a_dictionary_per_query_and_item(seed: int) -> None:
+@pytest.mark.parametrize("big", [False, True])  # True: a batch's size, keys sorted by digits
+def test_merge_is_a_dictionary_per_query_and_item(seed: int, big: bool) -> None:
     rng = np.random.default_rng(seed)
     n_queries, n_items = int(rng.integers(1, 30)), int(rng.integers(5, 60))
+    if big:  # ~14,000 proposals of keys past 16 bits: two passes (``digit_sort``)
+        n_queries, n_items = 400, int(rng.integers(3000, 6000))
     names = ("a", "b", "c")
     props = [_proposals(rng, n_queries, n_items) for _ in names]
     weights = [1.0, 0.3, 0.7]
@@ -84,7 +87,8 @@ def _score_of(table: dict[tuple[int, int], float], query: np.ndarray, items: np.
 
 
 @pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("n_queries", [None, 150])  # 150: past KEY_SORT_ROWS, the key sort
+# 150: past KEY_SORT_ROWS, the key sort; 500: past three passes' rows, the key by digits
+@pytest.mark.parametrize("n_queries", [None, 150, 500])
 @pytest.mark.parametrize("values", ["distinct", "few", "nan and zeros", "distinct and nan"])
 def test_rescored_is_a_python_sort_over_the_fused_order(
     seed: int, n_queries: int | None, values: str

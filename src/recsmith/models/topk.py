@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from recsmith.digit_sort import by_digits, stable_order
+
 
 @dataclass(frozen=True, slots=True)
 class TopK:
@@ -169,12 +171,21 @@ def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
     order: ``np.lexsort((-score, query))`` for float32 scores. From ``KEY_SORT_ROWS`` rows it is
     one stable sort of a 64-bit key (the query above the score's bits, flipped so that integer
     order is float order), which grows far slower than lexsort's; it runs three times per
-    request batch, and in ``entries_top_k`` on every sparse model top-k."""
+    request batch, and in ``entries_top_k`` on every sparse model top-k. From a few thousand
+    rows that sort goes by 16-bit digits (``digit_sort``: 213 against 387 µs for a batch of
+    64's 16,500 candidates, three passes where the batch has fewer than 65,536 queries)."""
     if len(query) < KEY_SORT_ROWS:
         return np.lexsort((-np.asarray(score, np.float32), query))
     down = -np.asarray(score, np.float32) + np.float32(0)  # -0.0 becomes 0.0: equal, as in lexsort
     bits = down.view(np.uint32)
-    key = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
+    # a negative float's bits all flipped, a positive one's sign bit set: the arithmetic shift
+    # of the sign spreads it into the mask that does both in one exclusive or
+    flip = (down.view(np.int32) >> 31).view(np.uint32) | np.uint32(0x80000000)
+    key = (bits ^ flip).astype(np.uint64)
     key[np.isnan(down)] = 0xFFFFFFFF  # NaN after every number, as sorting puts it
-    key |= np.asarray(query, np.uint64) << np.uint64(32)
+    query = np.asarray(query)
+    key |= query.astype(np.uint64) << np.uint64(32)
+    width = 32 + int(query.max()).bit_length()
+    if by_digits(len(key), width) and int(query.min()) >= 0:
+        return stable_order(key, width)
     return np.argsort(key, kind="stable")

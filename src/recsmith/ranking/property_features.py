@@ -15,7 +15,7 @@ from scipy import sparse
 
 from recsmith.features.interactions import Interactions
 from recsmith.features.properties import PropertyColumns, feature_label
-from recsmith.sparse_rows import row_values
+from recsmith.sparse_rows import grid_values, row_values, rows_grid
 
 
 def code_shares(
@@ -98,14 +98,22 @@ def property_values(
     users = query_users[query]
     out = np.full((n, item_values.shape[1] + user_values.shape[1]), np.nan, np.float32)
     known = np.flatnonzero(users >= 0)
+    # the candidates' item values in one gather; the users' affinity rows spread into one grid
+    # that every categorical property reads (``rows_grid``), not one per property
+    values = item_values.take(items, axis=0)
+    grid = rows_grid(affinity, query_users) if item_categorical.any() else None
     for p in range(item_values.shape[1]):
-        value = item_values[items, p]
+        value = values[:, p]
         if not item_categorical[p]:
             out[:, p] = value
             continue
         rows = known[np.isfinite(value[known])]
         codes = value[rows].astype(np.int64)
-        out[rows, p] = row_values(affinity, query_users, query[rows], codes)
+        out[rows, p] = (
+            row_values(affinity, query_users, query[rows], codes)
+            if grid is None
+            else grid_values(grid, affinity, query[rows], codes)
+        )
     base = item_values.shape[1]
     for j in range(user_values.shape[1]):
         value = np.full(n, np.nan, np.float32)
