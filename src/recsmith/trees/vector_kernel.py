@@ -29,6 +29,7 @@ from recsmith.trees.lightgbm_text import Model, Tree
 #: rows per block: one 512-bit vector of float32
 BLOCK_ROWS = 16
 _WORD = 32  # leaves per bit-vector word (one int32 lane)
+KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold: |x| <= it reads as 0
 
 
 def c_double(value: float) -> str:
@@ -84,8 +85,14 @@ class _Tables:
         self.leaves: list[str] = []
 
     def threshold(self, value: float) -> int:
-        """Index of the float32 threshold deciding as ``value`` does (``float32_at_most``)."""
-        t32 = float32_at_most(value)
+        """Index of a float32 threshold deciding as ``value`` does on the kernel's rows, which
+        hold 0 or values beyond ±``KZERO`` (``float32_at_most``; one within ±``KZERO`` becomes
+        0 or -``KZERO``, which decide those rows alike: never a subnormal, which a process with
+        denormals-are-zero set would compare as 0)."""
+        if abs(value) <= KZERO:
+            t32 = 0.0 if value >= 0.0 else -KZERO
+        else:
+            t32 = float32_at_most(value)
         self.thresholds.append(f"{t32!r}f" if math.isfinite(t32) else c_double(t32))
         return len(self.thresholds) - 1
 
