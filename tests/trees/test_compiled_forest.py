@@ -90,7 +90,8 @@ def avx512_here() -> bool:
     for which float32 kernel the forest must have built: the compiler's own macros)."""
     cc = build.compiler()
     target = build.native_target(cc) if cc else None
-    return target is not None and all(f"#define __{f}__ 1" in target for f in ("AVX512F", "AVX512CD"))
+    wanted = ("#define __AVX512F__ 1", "#define __AVX512CD__ 1")
+    return target is not None and all(line in target for line in wanted)
 
 
 def assert_identical(booster: lgb.Booster, rows: np.ndarray) -> None:

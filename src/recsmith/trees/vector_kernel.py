@@ -89,10 +89,8 @@ class _Tables:
         hold 0 or values beyond ±``KZERO`` (``float32_at_most``; one within ±``KZERO`` becomes
         0 or -``KZERO``, which decide those rows alike: never a subnormal, which a process with
         denormals-are-zero set would compare as 0)."""
-        if abs(value) <= KZERO:
-            t32 = 0.0 if value >= 0.0 else -KZERO
-        else:
-            t32 = float32_at_most(value)
+        near_zero = 0.0 if value >= 0.0 else -KZERO
+        t32 = near_zero if abs(value) <= KZERO else float32_at_most(value)
         self.thresholds.append(f"{t32!r}f" if math.isfinite(t32) else c_double(t32))
         return len(self.thresholds) - 1
 
@@ -116,9 +114,8 @@ def _go_right(tree: Tree, node: int, t: str) -> str:
     right = f"RIGHT({x}, t + {t}, {pred})"
     if bool(tree.zero_left[node]) != (tree.threshold[node] >= 0.0):  # missing type Zero
         zero = f"_mm512_cmp_ps_mask({x}, _mm512_setzero_ps(), _CMP_EQ_OQ)"
-        right = f"_kandn_mask16({zero}, {right})" if tree.zero_left[node] else (
-            f"_kor_mask16({zero}, {right})"
-        )
+        combine = "_kandn_mask16" if tree.zero_left[node] else "_kor_mask16"
+        right = f"{combine}({zero}, {right})"
     return right
 
 
@@ -133,8 +130,12 @@ def _tree(i: int, tree: Tree, tables: _Tables) -> list[str]:
     )
     if len(order) == 1:
         one = f"_mm512_set1_pd(v[{at}])"
-        return [head, f"    acc[0] = _mm512_add_pd(acc[0], {one});",
-                f"    acc[1] = _mm512_add_pd(acc[1], {one});", "}"]
+        return [
+            head,
+            f"    acc[0] = _mm512_add_pd(acc[0], {one});",
+            f"    acc[1] = _mm512_add_pd(acc[1], {one});",
+            "}",
+        ]
     words = -(-len(order) // _WORD)
     lines = [head]
     for w in range(words):
@@ -152,6 +153,7 @@ def _tree(i: int, tree: Tree, tables: _Tables) -> list[str]:
                 f"      w{w} = _mm512_mask_and_epi32(w{w}, k, w{w}, _mm512_set1_epi32(m[{j}]));"
             )
         lines.append("    }")
+
     # the exit leaf: the lowest bit left, of the first word with one (31 - lzcnt(w & -w))
     def lowest(w: int) -> str:
         low = f"_mm512_and_si512(w{w}, _mm512_sub_epi32(_mm512_setzero_si512(), w{w}))"
@@ -159,14 +161,14 @@ def _tree(i: int, tree: Tree, tables: _Tables) -> list[str]:
 
     lines.append(f"    __m512i leaf = {lowest(words - 1)};")
     for w in reversed(range(words - 1)):
-        lines.append(
-            f"    leaf = _mm512_mask_mov_epi32(leaf, _mm512_test_epi32_mask(w{w}, w{w}), {lowest(w)});"
-        )
+        has = f"_mm512_test_epi32_mask(w{w}, w{w})"
+        lines.append(f"    leaf = _mm512_mask_mov_epi32(leaf, {has}, {lowest(w)});")
     # up to 32 leaves: picked from four registers (two permutes, a blend), else gathered
     lookup = ("LOOKUP32({}, v + %d)" if words == 1 else "_mm512_i32gather_pd({}, v + %d, 8)") % at
+    low, high = "_mm512_castsi512_si256(leaf)", "_mm512_extracti64x4_epi64(leaf, 1)"
     lines += [
-        f"    acc[0] = _mm512_add_pd(acc[0], {lookup.format('_mm512_castsi512_si256(leaf)')});",
-        f"    acc[1] = _mm512_add_pd(acc[1], {lookup.format('_mm512_extracti64x4_epi64(leaf, 1)')});",
+        f"    acc[0] = _mm512_add_pd(acc[0], {lookup.format(low)});",
+        f"    acc[1] = _mm512_add_pd(acc[1], {lookup.format(high)});",
         "}",
     ]
     return lines
