@@ -117,6 +117,25 @@ def test_the_float32_kernel_is_the_machines_best():
     assert CompiledForest(text, vectorised=False).block_rows == 1
 
 
+def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(monkeypatch, caplog):
+    """An assembler without AVX-512, say: the forest is still compiled, row by row, rather than
+    left to LightGBM."""
+    compile_for_real = build._compile
+
+    def no_native(cc, source, target, flags=build.FLAGS):
+        if "-march=native" in flags:
+            raise KernelUnavailable("Error: no such instruction: vcmpps")
+        compile_for_real(cc, source, target, flags)
+
+    monkeypatch.setattr(build, "_compile", no_native)
+    booster = train(13)
+    forest = CompiledForest(booster.model_to_string())
+    assert forest.block_rows == 1
+    assert "the vector kernel did not build" in caplog.text
+    rows = edge_rows(booster, 3).astype(np.float32)
+    assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
+
+
 @pytest.mark.parametrize("n_rows", [1, 15, 16, 17, 31, 33, 257])
 def test_every_row_of_a_partial_block_is_scored_and_nothing_past_it_written(n_rows):
     booster = train(3)

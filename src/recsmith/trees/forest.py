@@ -9,12 +9,15 @@ batch; ctypes lets go of the GIL while it runs, as LightGBM does.
 from __future__ import annotations
 
 import ctypes
+import logging
 
 import numpy as np
 
 from recsmith.trees.build import KernelUnavailable, load_library
 from recsmith.trees.codegen import c_source
 from recsmith.trees.lightgbm_text import parse_model
+
+log = logging.getLogger(__name__)
 
 
 class CompiledForest:
@@ -25,7 +28,14 @@ class CompiledForest:
     def __init__(self, model_text: str, vectorised: bool = True) -> None:
         model = parse_model(model_text)
         self.n_features = model.n_features
-        lib = load_library(c_source(model, vectorised), native=vectorised)
+        try:
+            lib = load_library(c_source(model, vectorised), native=vectorised)
+        except KernelUnavailable as exc:
+            if not vectorised:
+                raise
+            # a compiler or assembler that cannot build the AVX-512 kernel: the nested ifs
+            log.warning("trees: the vector kernel did not build (%s); scoring row by row", exc)
+            lib = load_library(c_source(model, vectorised=False), native=False)
         self._calls = {}
         for dtype, name in ((np.float32, "forest_predict_f32"), (np.float64, "forest_predict_f64")):
             try:
