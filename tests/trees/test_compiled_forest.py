@@ -14,7 +14,7 @@ import pytest
 lgb = pytest.importorskip("lightgbm")
 
 from recsmith.ranking.ltr import LambdaMARTRanker, RankerConfig  # noqa: E402
-from recsmith.trees import build  # noqa: E402
+from recsmith.trees import build, codegen  # noqa: E402
 from recsmith.trees.build import KernelUnavailable  # noqa: E402
 from recsmith.trees.forest import CompiledForest  # noqa: E402
 from recsmith.trees.lightgbm_text import UnsupportedModel, parse_model  # noqa: E402
@@ -109,12 +109,19 @@ def assert_identical(booster: lgb.Booster, rows: np.ndarray) -> None:
             assert np.array_equal(got, expected), f"not bit-identical ({forest.block_rows})"
 
 
-def test_the_float32_kernel_is_the_machines_best():
+def test_the_float32_kernel_is_the_machines_best(monkeypatch):
     """On an AVX-512 machine the tests above really ran the vector kernel (16 rows a block);
-    elsewhere, and when asked, the nested ifs (1)."""
-    text = train(3).model_to_string()
+    elsewhere, when asked, and for a model wider than the kernel's stack allows, the nested
+    ifs (1)."""
+    booster = train(3)
+    text = booster.model_to_string()
     assert CompiledForest(text).block_rows == (16 if avx512_here() else 1)
     assert CompiledForest(text, vectorised=False).block_rows == 1
+    monkeypatch.setattr(codegen, "MAX_FEATURES", booster.num_feature() - 1)
+    wide = CompiledForest(text)
+    assert wide.block_rows == 1
+    rows = edge_rows(booster, 4).astype(np.float32)
+    assert np.array_equal(wide.predict(rows), booster.predict(rows, raw_score=True))
 
 
 def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(monkeypatch, caplog):

@@ -21,7 +21,7 @@ LightGBM's split rule (``tree.h``, ``NumericalDecision``), reproduced exactly:
 from __future__ import annotations
 
 from recsmith.trees.lightgbm_text import Model, Tree
-from recsmith.trees.vector_kernel import BLOCK_ROWS, avx512_source, c_double
+from recsmith.trees.vector_kernel import BLOCK_ROWS, MAX_FEATURES, avx512_source, c_double
 
 PREAMBLE = """\
 #include <math.h>
@@ -85,7 +85,8 @@ def c_source(model: Model, vectorised: bool = True) -> str:
     ``rows`` [n_rows × n_features], row-major, and write the raw scores to ``out``; they return
     the feature count they were generated for (a check against loading the wrong library).
     ``forest_block_rows`` says which float32 entry was compiled: 16, ``vector_kernel``'s (when
-    ``vectorised`` and the compiler targets AVX-512), else 1, the nested ``if``s row by row."""
+    ``vectorised``, the compiler targets AVX-512 and the model has at most ``MAX_FEATURES``),
+    else 1, the nested ``if``s row by row."""
     parts = [PREAMBLE]
     for i, tree in enumerate(model.trees):
         root = 0 if len(tree.left) else -1  # a one-leaf tree is its leaf
@@ -98,7 +99,7 @@ def c_source(model: Model, vectorised: bool = True) -> str:
     n_features = model.n_features
     parts.append(ENTRY.format(suffix="f64", ctype="double", n_features=n_features))
     scalar = ENTRY.format(suffix="f32", ctype="float", n_features=n_features)
-    if not vectorised:
+    if not vectorised or n_features > MAX_FEATURES:
         return "\n".join([*parts, scalar, BLOCK_ROWS_FN.format(rows=1)])
     return "\n".join(
         [
