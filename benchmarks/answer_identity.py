@@ -34,6 +34,8 @@ def answers(model_dir: Path, users: int, batch: int, seen: int = 0) -> dict[str,
     from recsmith.pipeline.artifact import load_artifact
 
     pipe = load_artifact(model_dir)
+    # the compiled ranker answers, not LightGBM's predict while it is being built
+    getattr(pipe.ranker, "wait_compiled", lambda: None)()
     # a fixed "now": a query's time (the ranker's hour and day features) is the clock's, so two
     # runs an hour apart would differ for that alone (448 of 660 answers across 21:00 UTC)
     pipe.clock = lambda: CLOCK

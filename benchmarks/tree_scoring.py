@@ -7,14 +7,22 @@ drawn at random while recording the feature matrices its ranker is handed, then 
 matrix with every evaluator in turn, call by call (interleaved, so they share the machine's
 state), and reports process CPU µs per row and ms per call. Every evaluator's scores are checked
 against LightGBM's (max |difference|, and whether bit-identical) before any timing.
+``--against SRC`` adds another checkout's compiled model ("against"): its library is built by
+that checkout's own code in a subprocess, then loaded here and called as its ``predict`` calls it
+for the ranker's float32 rows, so both are timed in this one process.
 
     .venv/bin/python benchmarks/tree_scoring.py /tmp/large/model --rounds 5
+    PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/tree_scoring.py /tmp/large/model \
+        --against /tmp/base/src
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,9 +65,11 @@ def scorers(ranker: object, tl2cgen_dir: Path) -> dict[str, Scorer]:
     from recsmith.trees.forest import CompiledForest
 
     booster = ranker.booster  # type: ignore[attr-defined]
+    compiled = CompiledForest(booster.model_to_string())
+    print(f"compiled: {getattr(compiled, 'block_rows', 1)} float32 row(s) per block")
     out: dict[str, Scorer] = {
         "lightgbm": lambda f: booster.predict(f, raw_score=True, num_threads=1),
-        "compiled": CompiledForest(booster.model_to_string()).predict,
+        "compiled": compiled.predict,
     }
     try:
         import tl2cgen
@@ -80,16 +90,55 @@ def scorers(ranker: object, tl2cgen_dir: Path) -> dict[str, Scorer]:
     return out
 
 
+# run in a subprocess with the other checkout first on sys.path: prints the library it loads
+_BUILD_OTHER = """
+import ctypes, sys
+loaded = []
+opened = ctypes.CDLL
+ctypes.CDLL = lambda path, *a, **k: (loaded.append(path), opened(path, *a, **k))[1]
+from recsmith.trees.forest import CompiledForest
+CompiledForest(sys.stdin.read())
+print(loaded[-1])
+"""
+
+
+def other_checkout(src: Path, model_text: str) -> Scorer:
+    """Another checkout's compiled model, scoring float32 rows as its ``predict`` does."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILD_OTHER],
+        input=model_text,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    fn = ctypes.CDLL(done.stdout.strip()).forest_predict_f32
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    fn.restype = ctypes.c_int32
+
+    def score(rows: np.ndarray) -> np.ndarray:
+        rows = np.ascontiguousarray(rows, np.float32)
+        out = np.empty(len(rows), np.float64)
+        fn(rows.ctypes.data, len(rows), out.ctypes.data)
+        return out
+
+    return score
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--calls", type=int, default=384, help="users answered per batch size")
     parser.add_argument("--rounds", type=int, default=5, help="passes over the captured calls")
     parser.add_argument("--tmp", type=Path, default=Path("/tmp"), help="where tl2cgen builds")
+    parser.add_argument("--against", type=Path, help="another checkout's src/ to time as well")
     args = parser.parse_args()
     print(calibration_line())
     got = captured_features(args.model_dir, (1, 12, 32), args.calls)
     run = scorers(got["ranker"], args.tmp)
+    if args.against is not None:
+        run["against"] = other_checkout(args.against, got["ranker"].booster.model_to_string())
     for batch, matrices in got["features"].items():
         rows = sum(len(m) for m in matrices)
         for name, score in run.items():
@@ -111,6 +160,7 @@ def main() -> None:
                 f"{batch:>2} users ({rows / len(matrices):,.0f} rows/call, {len(matrices)} calls)"
                 f" {name:>9}: {1e6 * spent / args.rounds / rows:.3f} µs/row,"
                 f" {1e3 * per_call:.3f} ms/call, {spent / base:.2f}× lightgbm's CPU"
+                + (f", {spent / cpu['against']:.2f}× against's" if "against" in cpu else "")
             )
 
 

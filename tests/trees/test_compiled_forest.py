@@ -14,10 +14,11 @@ import pytest
 lgb = pytest.importorskip("lightgbm")
 
 from recsmith.ranking.ltr import LambdaMARTRanker, RankerConfig  # noqa: E402
-from recsmith.trees import build  # noqa: E402
+from recsmith.trees import build, codegen  # noqa: E402
 from recsmith.trees.build import KernelUnavailable  # noqa: E402
 from recsmith.trees.forest import CompiledForest  # noqa: E402
 from recsmith.trees.lightgbm_text import UnsupportedModel, parse_model  # noqa: E402
+from recsmith.trees.vector_kernel import float32_at_most  # noqa: E402
 
 KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold
 
@@ -67,13 +68,15 @@ def edge_rows(booster: lgb.Booster, seed: int) -> np.ndarray:
     model = parse_model(booster.model_to_string())
     n_features = model.n_features
     thresholds = np.concatenate([t.threshold for t in model.trees])
+    with np.errstate(over="ignore"):  # thresholds past float32's range round to ±inf
+        rounded = np.float32(thresholds).astype(np.float64)
     special = [np.nan, 0.0, -0.0, KZERO, -KZERO, 1e-36, -1e-36, 2e-35, -2e-35, np.inf, -np.inf]
     values = np.concatenate(
         [
             thresholds,
             np.nextafter(thresholds, np.inf),
             np.nextafter(thresholds, -np.inf),
-            np.float32(thresholds).astype(np.float64),  # float32 rounding either side
+            rounded,  # float32 rounding either side
             special,
         ]
     )
@@ -82,16 +85,130 @@ def edge_rows(booster: lgb.Booster, seed: int) -> np.ndarray:
     return np.concatenate([training_rows(seed + 7, n=500, n_features=n_features), picked])
 
 
+def avx512_here() -> bool:
+    """Whether this machine's compiler targets AVX-512 F and CD with -march=native (an oracle
+    for which float32 kernel the forest must have built: the compiler's own macros)."""
+    cc = build.compiler()
+    target = build.native_target(cc) if cc else None
+    wanted = ("#define __AVX512F__ 1", "#define __AVX512CD__ 1")
+    return target is not None and all(line in target for line in wanted)
+
+
 def assert_identical(booster: lgb.Booster, rows: np.ndarray) -> None:
+    """Both kernels (the AVX-512 one where the machine has it, and the nested ifs) score
+    ``rows`` as float64 and as float32 exactly as LightGBM does."""
+    text = booster.model_to_string()
+    for forest in (CompiledForest(text), CompiledForest(text, vectorised=False)):
+        for dtype in (np.float64, np.float32):
+            with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
+                typed = rows.astype(dtype)
+            expected = booster.predict(typed, raw_score=True, num_threads=1)
+            got = forest.predict(typed)
+            assert got.dtype == np.float64
+            assert np.max(np.abs(got - expected)) <= 1e-12, f"{forest.block_rows} rows a block"
+            assert np.array_equal(got, expected), f"not bit-identical ({forest.block_rows})"
+
+
+def test_the_float32_kernel_is_the_machines_best(monkeypatch):
+    """On an AVX-512 machine the tests above really ran the vector kernel (16 rows a block);
+    elsewhere, when asked, and for a model wider than the kernel's stack allows, the nested
+    ifs (1)."""
+    booster = train(3)
+    text = booster.model_to_string()
+    assert CompiledForest(text).block_rows == (16 if avx512_here() else 1)
+    assert CompiledForest(text, vectorised=False).block_rows == 1
+    monkeypatch.setattr(codegen, "MAX_FEATURES", booster.num_feature() - 1)
+    wide = CompiledForest(text)
+    assert wide.block_rows == 1
+    with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
+        rows = edge_rows(booster, 4).astype(np.float32)
+    assert np.array_equal(wide.predict(rows), booster.predict(rows, raw_score=True))
+
+
+def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(monkeypatch, caplog):
+    """An assembler without AVX-512, say: the forest is still compiled, row by row, rather than
+    left to LightGBM."""
+    compile_for_real = build._compile
+
+    def no_native(cc, source, target, flags=build.FLAGS):
+        if "-march=native" in flags:
+            raise KernelUnavailable("Error: no such instruction: vcmpps")
+        compile_for_real(cc, source, target, flags)
+
+    monkeypatch.setattr(build, "_compile", no_native)
+    booster = train(13)
     forest = CompiledForest(booster.model_to_string())
-    for dtype in (np.float64, np.float32):
-        with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
-            typed = rows.astype(dtype)
-        expected = booster.predict(typed, raw_score=True, num_threads=1)
-        got = forest.predict(typed)
-        assert got.dtype == np.float64
-        assert np.max(np.abs(got - expected)) <= 1e-12
-        assert np.array_equal(got, expected), "not bit-identical"
+    assert forest.block_rows == 1
+    assert "the vector kernel did not build" in caplog.text
+    with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
+        rows = edge_rows(booster, 3).astype(np.float32)
+    assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
+
+
+@pytest.mark.parametrize("n_rows", [1, 15, 16, 17, 31, 33, 257])
+def test_every_row_of_a_partial_block_is_scored_and_nothing_past_it_written(n_rows):
+    booster = train(3)
+    rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
+    expected = booster.predict(rows, raw_score=True, num_threads=1)
+    forest = CompiledForest(booster.model_to_string())
+    out = np.full(n_rows + 16, 7.0)  # a guard past the rows: the kernel writes n_rows scores
+    forest._calls[np.dtype(np.float32)](rows.ctypes.data, n_rows, out.ctypes.data)
+    assert np.array_equal(out[:n_rows], expected)
+    assert np.all(out[n_rows:] == 7.0)
+    assert np.array_equal(forest.predict(rows), expected)
+
+
+@pytest.mark.parametrize("leaves", [7, 32, 33, 64, 100])
+def test_trees_of_up_to_and_past_32_leaves_score_exactly(leaves):
+    """Up to 32 leaves a tree's leaves fit one 32-bit word per row (32: the sign bit used);
+    past it the leaves span several words and are gathered."""
+    booster = train(6, objective="regression", trees=6, num_leaves=leaves, min_child_samples=2)
+    text = booster.model_to_string()
+    assert f"num_leaves={leaves}" in text
+    assert_identical(booster, edge_rows(booster, 12))
+
+
+def test_values_past_float32s_range_and_around_zero():
+    """Thresholds beyond float32's largest value, and between 0 and LightGBM's zero
+    threshold, decide float32 rows (where such values read as ±inf and 0) as LightGBM does."""
+    rng = np.random.default_rng(21)
+    x = training_rows(21)
+    x[:, 4] = rng.choice([-1e39, -3.5e38, 3.5e38, 1e39, 2e39, 1.0, -1.0], len(x))
+    x[:, 5] = rng.choice([-3e-36, -1e-40, 0.0, 1e-40, 3e-36, 1e-30, -1e-30], len(x))
+    label = (x[:, 4] > 5e38) * 1.0 + (x[:, 5] < -1e-36) * 2.0 + rng.normal(size=len(x)) * 0.1
+    booster = lgb.train(
+        {"objective": "regression", "verbosity": -1, "num_threads": 1, "min_child_samples": 3},
+        lgb.Dataset(x, label=label),
+        num_boost_round=8,
+    )
+    thresholds = np.concatenate([t.threshold for t in parse_model(booster.model_to_string()).trees])
+    assert np.any(np.abs(thresholds) > np.finfo(np.float32).max)  # the test is about these
+    assert_identical(booster, np.concatenate([x, edge_rows(booster, 22)]))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1.0, 1.0),
+        (0.1, 0.09999999403953552),  # float32(0.1) is 0.10000000149...: the one below it
+        (1e39, float(np.finfo(np.float32).max)),
+        (-1e39, -np.inf),
+        (np.inf, np.inf),
+        (-np.inf, -np.inf),
+    ],
+)
+def test_float32_at_most(value, expected):
+    assert float32_at_most(value) == expected
+
+
+def test_float32_at_most_against_every_neighbour():
+    """For random doubles, the float32 returned is <= the double and its successor is not: an
+    oracle built from numpy's float32 neighbours, not from the function's own rounding."""
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.normal(size=500) * 10.0 ** rng.integers(-30, 30, 500)])
+    for value in values.tolist():
+        got = np.float32(float32_at_most(value))
+        assert float(got) <= value < float(np.nextafter(got, np.float32(np.inf)))
 
 
 @pytest.mark.parametrize(

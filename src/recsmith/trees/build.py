@@ -1,7 +1,10 @@
 """Compiling a model's generated C (``codegen``) into a shared library with the machine's C
 compiler, once per model.
 
-The library is cached under the hash of its source, the compiler and its flags, in a directory
+The library is built for the machine that loads it (``-march=native``: the AVX-512 kernel of
+``vector_kernel`` where the CPU has it) and cached under the hash of its source, the compiler,
+its flags and what ``-march=native`` means on this machine (a cache directory shared by
+machines of different CPUs never hands one a library for the other's), in a directory
 only this user can write (``RECSMITH_CACHE_DIR``, else ``$TMPDIR/recsmith-<uid>``): loading a
 library someone else could have replaced would run their code. It is built when a ranker is
 loaded, never while answering a request; the second load of the same model, and every server
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -59,37 +63,57 @@ def cache_dir() -> Path:
     return where
 
 
-def load_library(source: str) -> ctypes.CDLL:
+@functools.cache
+def native_target(cc: str) -> str | None:
+    """What ``-march=native`` means to ``cc`` on this machine (the macros it predefines then,
+    ``__AVX512F__`` among them); None when the compiler does not take the flag."""
+    try:
+        done = subprocess.run(
+            [cc, "-march=native", "-dM", "-E", "-x", "c", os.devnull],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return "".join(sorted(done.stdout.splitlines(keepends=True))) if done.returncode == 0 else None
+
+
+def load_library(source: str, native: bool = True) -> ctypes.CDLL:
     """The library built from C ``source``: from the cache, or compiled now (seconds for 100
-    trees) under a lock file, so server workers starting together build it once."""
+    trees) under a lock file, so server workers starting together build it once. ``native``:
+    for this machine's CPU (``-march=native``) where the compiler can."""
     cc = compiler()
     if cc is None:
         raise KernelUnavailable("no C compiler (set CC, or install gcc)")
-    key = hashlib.sha256("\0".join([source, cc, *FLAGS]).encode()).hexdigest()[:24]
+    target = native_target(cc) if native else None
+    flags = (*FLAGS, "-march=native") if target is not None else FLAGS
+    key = hashlib.sha256("\0".join([source, cc, *flags, target or ""]).encode()).hexdigest()[:24]
     count = keep_count()
     try:
         where = cache_dir()
-        target = where / f"forest-{key}.so"
-        if not target.is_file():
+        library = where / f"forest-{key}.so"
+        if not library.is_file():
             with open(where / f"forest-{key}.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                if not target.is_file():
-                    _compile(cc, source, target)
-                    prune(where, count, keep=target)
-        os.utime(target)  # used now: pruning keeps the most recently used
-        return ctypes.CDLL(str(target))
+                if not library.is_file():
+                    _compile(cc, source, library, flags)
+                    prune(where, count, keep=library)
+        os.utime(library)  # used now: pruning keeps the most recently used
+        return ctypes.CDLL(str(library))
     except OSError as exc:  # an unwritable cache directory, a library that does not load
         raise KernelUnavailable(str(exc)) from exc
 
 
-def _compile(cc: str, source: str, target: Path) -> None:
+def _compile(cc: str, source: str, target: Path, flags: tuple[str, ...] = FLAGS) -> None:
     """Build under temporary names and rename: no process ever loads a half-written library."""
     partial = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
     c_file = partial.with_suffix(".c")
     c_file.write_text(source)
     try:
         done = subprocess.run(
-            [cc, *FLAGS, "-o", str(partial), str(c_file), "-lm"],
+            [cc, *flags, "-o", str(partial), str(c_file), "-lm"],
             capture_output=True,
             text=True,
             timeout=600,

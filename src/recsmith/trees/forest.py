@@ -9,6 +9,7 @@ batch; ctypes lets go of the GIL while it runs, as LightGBM does.
 from __future__ import annotations
 
 import ctypes
+import logging
 
 import numpy as np
 
@@ -16,15 +17,25 @@ from recsmith.trees.build import KernelUnavailable, load_library
 from recsmith.trees.codegen import c_source
 from recsmith.trees.lightgbm_text import parse_model
 
+log = logging.getLogger(__name__)
+
 
 class CompiledForest:
     """Raw scores of a LightGBM text model. Raises ``UnsupportedModel`` if the generated code
-    cannot reproduce the model exactly, ``KernelUnavailable`` if it cannot be built here."""
+    cannot reproduce the model exactly, ``KernelUnavailable`` if it cannot be built here.
+    ``vectorised=False`` builds the nested ``if``s alone, for any CPU (tests compare both)."""
 
-    def __init__(self, model_text: str) -> None:
+    def __init__(self, model_text: str, vectorised: bool = True) -> None:
         model = parse_model(model_text)
         self.n_features = model.n_features
-        lib = load_library(c_source(model))
+        try:
+            lib = load_library(c_source(model, vectorised), native=vectorised)
+        except KernelUnavailable as exc:
+            if not vectorised:
+                raise
+            # a compiler or assembler that cannot build the AVX-512 kernel: the nested ifs
+            log.warning("trees: the vector kernel did not build (%s); scoring row by row", exc)
+            lib = load_library(c_source(model, vectorised=False), native=False)
         self._calls = {}
         for dtype, name in ((np.float32, "forest_predict_f32"), (np.float64, "forest_predict_f64")):
             try:
@@ -36,6 +47,14 @@ class CompiledForest:
             if fn(None, 0, None) != self.n_features:  # the library of another model
                 raise KernelUnavailable(f"{name} was built for another feature count")
             self._calls[np.dtype(dtype)] = fn
+        try:
+            rows = lib.forest_block_rows
+        except AttributeError as exc:  # a library that is not ours under the cached name
+            raise KernelUnavailable("forest_block_rows missing from the built library") from exc
+        rows.restype = ctypes.c_int32
+        #: rows the float32 entry scores at once: 16 for the AVX-512 kernel (``vector_kernel``),
+        #: 1 for the nested ``if``s (``codegen``)
+        self.block_rows = int(rows())
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """float64 [n]: the sum of the trees' leaf values for each row of ``rows`` [n, features]
