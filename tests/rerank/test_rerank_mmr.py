@@ -324,11 +324,25 @@ def test_ids_past_32_bits_are_not_wrapped_into_the_padding() -> None:
     assert first_occurrence(query, items).tolist() == [True, True, False]
 
 
+@pytest.fixture
+def widths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The widths of the grids ``MMR._walk`` walks, call by call: which walks ran."""
+    seen: list[int] = []
+    walk = MMR._walk
+
+    def spy(self: MMR, grid: Any, *args: Any) -> Any:
+        seen.append(grid.shape[1])
+        return walk(self, grid, *args)
+
+    monkeypatch.setattr(MMR, "_walk", spy)
+    return seen
+
+
 @pytest.mark.parametrize("lam", [0.3, 0.8, 1.0])
 @pytest.mark.parametrize("cap", [None, 1, 3])
 @pytest.mark.parametrize("seed", range(3))
 def test_rows_in_relevance_order_walked_within_a_window_match_the_textbook_loop(
-    lam: float, cap: int | None, seed: int, monkeypatch: pytest.MonkeyPatch
+    lam: float, cap: int | None, seed: int, widths: list[int]
 ) -> None:
     """A batch as re-ranking hands it over (rows in relevance order, no pins; ties kept) takes
     the window of the first ``_WINDOW`` + 2k columns: rows of many categories end there; rows
@@ -356,14 +370,6 @@ def test_rows_in_relevance_order_walked_within_a_window_match_the_textbook_loop(
     query_a = np.asarray(query, np.int32)
     items_a = np.asarray(items, np.int32)
     relevance_a = np.asarray(relevance)
-    widths: list[int] = []
-    walk = MMR._walk
-
-    def spy(self: MMR, grid: Any, *args: Any) -> Any:
-        widths.append(grid.shape[1])
-        return walk(self, grid, *args)
-
-    monkeypatch.setattr(MMR, "_walk", spy)
     closed = MMR(lam, CategorySimilarity(category))(
         query=query_a,
         items=items_a,
@@ -387,9 +393,7 @@ def test_rows_in_relevance_order_walked_within_a_window_match_the_textbook_loop(
         assert widths[1:] == []
 
 
-def test_rows_out_of_relevance_order_or_with_pins_are_walked_in_full(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_rows_out_of_relevance_order_or_with_pins_are_walked_in_full(widths: list[int]) -> None:
     """The window's proof needs rows in relevance order and no seeds: a batch with either is
     walked in full from the start (and still gives the textbook loop's lists)."""
     rng = np.random.default_rng(5)
@@ -397,14 +401,6 @@ def test_rows_out_of_relevance_order_or_with_pins_are_walked_in_full(
     query = np.repeat(np.arange(10), 50).astype(np.int32)
     items = np.concatenate([rng.choice(500, 50, replace=False) for _ in range(10)])
     ordered = np.concatenate([np.sort(rng.random(50))[::-1] for _ in range(10)])
-    widths: list[int] = []
-    walk = MMR._walk
-
-    def spy(self: MMR, grid: Any, *args: Any) -> Any:
-        widths.append(grid.shape[1])
-        return walk(self, grid, *args)
-
-    monkeypatch.setattr(MMR, "_walk", spy)
     for relevance, is_seed in (
         (rng.random(500), np.zeros(500, bool)),  # out of order
         (ordered, np.arange(500) % 50 == 7),  # a pin in every row
