@@ -13,9 +13,12 @@ the score ``key = λ·relevance − (1 − λ)·[not the first of its category, 
 scores only fall as picks accrue, and the greedy order is simply the order of ``key`` (ties: the
 earlier row), with the category cap and ``k`` applied as in relevance order: a few sorts within
 each row of the padded grid below, the same lists as the step loop (``tests/rerank/`` checks both
-against a textbook loop). λ = 1 is the same sort with any similarity. In process, CPU time of the
-re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query, 0.84× for 16,
-1.02× for 64 (``benchmarks/mmr_ab.py``).
+against a textbook loop). λ = 1 is the same sort with any similarity. Rows in relevance order
+without pins (what re-ranking hands over) are first walked within their first columns only
+(``MMR._by_key``: a proof per row that nothing past them can enter its list; rows without one
+are walked in full). In process, CPU time of the re-ranking stage on the 100k-item pipeline:
+0.58× the step loop's for one query, 0.84× for 16, 1.02× for 64 before the window
+(``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
 
 Other similarities (item vectors) take the greedy steps: sequential, but queries are independent,
 so every step runs for a whole chunk of queries at once on a padded grid (one query per row, its
