@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
@@ -314,3 +315,23 @@ def test_distinct_keys_by_digits_is_numpys_unique() -> None:
         want_unique, want_place = np.unique(key, return_inverse=True)
         assert unique.tolist() == want_unique.tolist()
         assert place.tolist() == want_place.ravel().tolist()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_entry_values_search_long_and_empty_rows(seed: int) -> None:
+    """Against scipy's element access on a canonical matrix with rows of up to ~300 stored
+    columns (the halving steps' widest spans), empty rows first and last, and probes at stored
+    columns, between them, before the first and past the last of a row."""
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = 12, 400
+    dense = np.where(rng.random((n_rows, n_cols)) < rng.uniform(0.0, 0.8, (n_rows, 1)), 1.0, 0)
+    dense *= rng.random((n_rows, n_cols))
+    dense[[0, -1]] = 0.0
+    matrix = sparse.csr_array(dense.astype(np.float32))
+    assert matrix.has_canonical_format
+    rows = rng.integers(0, n_rows, 3000)
+    cols = np.where(rng.random(3000) < 0.5, rng.integers(0, n_cols, 3000), 0)
+    cols[::7] = n_cols - 1
+    got = entry_values(matrix, rows, cols)
+    assert np.array_equal(got, np.asarray(matrix[rows, cols]).ravel())
+    assert (got > 0).sum() > 100

@@ -135,24 +135,37 @@ def grid_values(
 
 def entry_values(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``matrix[rows[k], cols[k]]`` for every k (0 where nothing is stored), in ``matrix``'s
-    dtype. For a canonical matrix (sorted, no duplicates) only the few distinct rows asked for
-    are read and searched, one ``searchsorted`` for all pairs, instead of scipy's element access
-    and its checks; any other matrix is left to scipy (which adds duplicates up)."""
+    dtype. For a canonical matrix (sorted, no duplicates) each pair is searched within its own
+    row's span, all pairs at once: a binary search by halving steps, ~log2 of the longest row
+    asked, instead of scipy's element access and its checks (or a sort of the rows asked and a
+    search among their concatenated entries: 1.7 times as long for the 3,100 pairs of a batch
+    of 64's anchors); any other matrix is left to scipy (which adds duplicates up)."""
     if len(rows) == 0:
         return np.zeros(0, matrix.dtype)
     if not matrix.has_canonical_format:
         return np.asarray(matrix[rows, cols]).ravel()
-    distinct, local = distinct_keys(np.asarray(rows))
-    starts = matrix.indptr[distinct]
-    lengths = matrix.indptr[distinct + 1] - starts
-    at = _spans(starts, lengths)
-    n_cols = max(int(matrix.shape[1]), 1)
-    stored = np.arange(len(distinct), dtype=np.int64).repeat(lengths) * n_cols + matrix.indices[at]
-    if len(stored) == 0:
+    indices = matrix.indices
+    if len(indices) == 0:
         return np.zeros(len(rows), matrix.dtype)
-    wanted = local.astype(np.int64) * n_cols + np.asarray(cols, np.int64)
-    pos = np.minimum(stored.searchsorted(wanted), len(stored) - 1)
-    return np.where(stored[pos] == wanted, matrix.data[at[pos]], matrix.dtype.type(0))
+    rows = np.asarray(rows, np.int64)
+    start = matrix.indptr[rows].astype(np.int64)
+    end = matrix.indptr[rows + 1].astype(np.int64)
+    cols = np.asarray(cols, indices.dtype)
+    # ``below``: the last position of each span known to hold a column < the pair's (start - 1:
+    # none yet). Steps of 2^m, ..., 2, 1 reach any position of the widest span; a step past
+    # the span looks at its last position instead, which is as good a next ``below`` where it
+    # holds a smaller column (the span holds nothing else), and ``below`` itself in an empty
+    # span (start - 1 = end - 1).
+    below, stop = start - 1, end - 1
+    step = 1 << max(int((end - start).max()).bit_length() - 1, 0)
+    while step:
+        ahead = np.minimum(below + step, stop)
+        below = np.where(indices[ahead] < cols, ahead, below)
+        step >>= 1
+    last = len(indices) - 1
+    at = np.minimum(below + 1, last)
+    found = (below + 1 < end) & (indices[at] == cols)
+    return np.where(found, matrix.data[at], matrix.dtype.type(0))
 
 
 def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

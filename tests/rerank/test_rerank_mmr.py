@@ -11,7 +11,7 @@ from scipy import sparse
 from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
-from recsmith.rerank.mmr import first_of_each
+from recsmith.rerank.mmr import _WINDOW, first_of_each
 from recsmith.rerank.placement import distinct_in_queries, first_occurrence
 from recsmith.retrieval.candidates import Candidates
 
@@ -322,3 +322,129 @@ def test_ids_past_32_bits_are_not_wrapped_into_the_padding() -> None:
     items = np.asarray([2**32, 2**33 - 1, 2**33 - 1], np.int64)
     assert not distinct_in_queries(query, items)
     assert first_occurrence(query, items).tolist() == [True, True, False]
+
+
+@pytest.fixture
+def widths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The widths of the grids ``MMR._walk`` walks, call by call: which walks ran."""
+    seen: list[int] = []
+    walk = MMR._walk
+
+    def spy(self: MMR, grid: Any, *args: Any) -> Any:
+        seen.append(grid.shape[1])
+        return walk(self, grid, *args)
+
+    monkeypatch.setattr(MMR, "_walk", spy)
+    return seen
+
+
+@pytest.mark.parametrize("lam", [0.3, 0.8, 1.0])
+@pytest.mark.parametrize("cap", [None, 1, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_rows_in_relevance_order_walked_within_a_window_match_the_textbook_loop(
+    lam: float, cap: int | None, seed: int, widths: list[int]
+) -> None:
+    """A batch as re-ranking hands it over (rows in relevance order, no pins; ties kept) takes
+    the window of the first ``_WINDOW`` + 2k columns: rows of many categories end there; rows
+    whose window holds three categories only, before new ones (at λ = 0.3 any first item of
+    a category outranks every repeat: the window's k picks are not the list), and rows of one
+    big category under a cap are walked in full. Both give the textbook loop's lists, and both
+    walks ran."""
+    rng = np.random.default_rng(seed * 31 + int(lam * 10) + 7 * (cap or 0))
+    n_items, k = 600, 8
+    category = rng.integers(-1, 80, n_items)
+    category[:150] = 0  # one big category
+    category[150:300] = rng.integers(1, 4, 150)  # three small ones
+    query, items, relevance = [], [], []
+    for q in range(30):
+        kind, length = q % 3, int(rng.integers(20, 200))
+        mine = rng.choice(np.arange(300, n_items), size=length, replace=False)
+        head = min(length, 60)
+        if kind == 1:  # the head from one big category
+            mine[:head] = rng.choice(150, size=head, replace=False)
+        if kind == 2:  # the head from three categories only
+            mine[:head] = rng.choice(np.arange(150, 300), size=head, replace=False)
+        query += [q] * length
+        items += mine.tolist()
+        relevance += sorted(np.round(rng.random(length), 2).tolist(), reverse=True)
+    query_a = np.asarray(query, np.int32)
+    items_a = np.asarray(items, np.int32)
+    relevance_a = np.asarray(relevance)
+    closed = MMR(lam, CategorySimilarity(category))(
+        query=query_a,
+        items=items_a,
+        relevance=relevance_a,
+        is_seed=np.zeros(len(items_a), bool),
+        group=category[items_a],
+        cap=cap,
+        k=k,
+    )
+    expected: list[int] = []
+    for q in range(30):
+        rows = np.flatnonzero(query_a == q)
+        expected += reference_category_mmr(
+            items_a[rows].tolist(), relevance_a[rows].tolist(), category, lam, k, cap, []
+        )
+    assert items_a[closed].tolist() == expected
+    assert widths[0] == _WINDOW + 2 * k  # the window first
+    if lam < 1.0 or cap is not None:  # three categories' repeats, or a capped one: in full
+        assert widths[1:] == [int(np.bincount(query_a).max())]
+    else:
+        assert widths[1:] == []
+
+
+def test_rows_out_of_relevance_order_or_with_pins_are_walked_in_full(widths: list[int]) -> None:
+    """The window's proof needs rows in relevance order and no seeds: a batch with either is
+    walked in full from the start (and still gives the textbook loop's lists)."""
+    rng = np.random.default_rng(5)
+    category = rng.integers(-1, 10, 500)
+    query = np.repeat(np.arange(10), 50).astype(np.int32)
+    items = np.concatenate([rng.choice(500, 50, replace=False) for _ in range(10)])
+    ordered = np.concatenate([np.sort(rng.random(50))[::-1] for _ in range(10)])
+    for relevance, is_seed in (
+        (rng.random(500), np.zeros(500, bool)),  # out of order
+        (ordered, np.arange(500) % 50 == 7),  # a pin in every row
+    ):
+        widths.clear()
+        closed = MMR(0.5, CategorySimilarity(category))(
+            query=query,
+            items=items,
+            relevance=relevance,
+            is_seed=is_seed,
+            group=category[items],
+            cap=2,
+            k=6,
+        )
+        expected: list[int] = []
+        for q in range(10):
+            rows = np.flatnonzero(query == q)
+            seeds = np.flatnonzero(is_seed[rows]).tolist()
+            expected += reference_category_mmr(
+                items[rows].tolist(), relevance[rows].tolist(), category, 0.5, 6, 2, seeds
+            )
+        assert items[closed].tolist() == expected
+        assert widths == [50]
+
+
+def test_a_window_whose_last_pick_keys_below_the_next_column_is_walked_in_full() -> None:
+    """Hand-made, λ = 0.8, k = 2 (a window of ``_WINDOW`` + 4 columns): each row's window holds
+    one category (first item at relevance 1, repeats from 0.99 down: keys 0.8 · 0.99 - 0.2 =
+    0.592 and below), the column past it a new category at 0.75 (key 0.6). The list is the
+    first item, then that one, though the window alone yields two picks."""
+    width = _WINDOW + 4
+    rel = np.r_[1.0, 0.99 - 0.001 * np.arange(width - 1), 0.75, np.linspace(0.7, 0.0, 9)]
+    cats = np.r_[np.zeros(width, np.int64), np.arange(1, 11)]
+    n_rows = 8
+    category = np.tile(cats, n_rows)  # item i is row i // len(rel)'s column i % len(rel)
+    items = np.arange(len(category), dtype=np.int32)
+    query = np.repeat(np.arange(n_rows), len(rel)).astype(np.int32)
+    picked = MMR(0.8, CategorySimilarity(category))(
+        query=query,
+        items=items,
+        relevance=np.tile(rel, n_rows),
+        is_seed=np.zeros(len(items), bool),
+        group=category[items],
+        cap=None,
+        k=2,
+    )
+    assert (picked % len(rel)).tolist() == [0, width] * n_rows

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.retrieval.candidates import Candidates
-from recsmith.sparse_rows import entry_values
+from recsmith.sparse_rows import entry_values, gather_rows
 
 
 def anchor_items(
@@ -39,13 +39,9 @@ def _strongest(
     query: np.ndarray, items: np.ndarray, recent: sparse.csr_array, matrix: sparse.csr_array
 ) -> np.ndarray:
     """Per (query, item): the recent item ``r`` of the query with the largest ``matrix[r, item]``
-    (> 0), else -1."""
-    starts = recent.indptr[query].astype(np.int64)
-    sizes = (recent.indptr[query + 1] - recent.indptr[query]).astype(np.int64)
-    pair = np.repeat(np.arange(len(query)), sizes)
-    ends = np.cumsum(sizes)
-    offsets = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - sizes, sizes)
-    anchors = recent.indices[np.repeat(starts, sizes) + offsets].astype(np.int64)
+    (> 0; ties: the last of them in the query's row of ``recent``), else -1."""
+    pair, anchors = gather_rows(recent, query)  # (row, recent item), grouped by row
+    anchors = anchors.astype(np.int64)
     # items that joined the index after training are in no model's matrix: they support nothing
     known = anchors < matrix.shape[0]
     pair, anchors = pair[known], anchors[known]
@@ -53,8 +49,13 @@ def _strongest(
     if len(pair) == 0:
         return out
     weight = entry_values(matrix, anchors, items[pair])
-    order = np.lexsort((weight, pair))  # by pair, then weight: the last of each pair is its best
-    last = order[np.r_[pair[order][1:] != pair[order][:-1], True]]
-    best = last[weight[last] > 0]
-    out[pair[best]] = anchors[best]
+    # each row's largest weight, and the last pair holding it: two grouped reductions over the
+    # pairs as they come, where a sort by (row, weight) cost ~4 times as much
+    first = np.r_[True, pair[1:] != pair[:-1]]
+    starts = np.flatnonzero(first)
+    best = np.maximum.reduceat(weight, starts)
+    holds = weight == best[np.cumsum(first) - 1]
+    last = np.maximum.reduceat(np.where(holds, np.arange(len(pair)), -1), starts)
+    last = last[weight[last] > 0]
+    out[pair[last]] = anchors[last]
     return out

@@ -13,9 +13,12 @@ the score ``key = λ·relevance − (1 − λ)·[not the first of its category, 
 scores only fall as picks accrue, and the greedy order is simply the order of ``key`` (ties: the
 earlier row), with the category cap and ``k`` applied as in relevance order: a few sorts within
 each row of the padded grid below, the same lists as the step loop (``tests/rerank/`` checks both
-against a textbook loop). λ = 1 is the same sort with any similarity. In process, CPU time of the
-re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query, 0.84× for 16,
-1.02× for 64 (``benchmarks/mmr_ab.py``).
+against a textbook loop). λ = 1 is the same sort with any similarity. Rows in relevance order
+without pins (what re-ranking hands over) are first walked within their first columns only
+(``MMR._by_key``: a proof per row that nothing past them can enter its list; rows without one
+are walked in full). In process, CPU time of the re-ranking stage on the 100k-item pipeline:
+0.58× the step loop's for one query, 0.84× for 16, 1.02× for 64 before the window
+(``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
 
 Other similarities (item vectors) take the greedy steps: sequential, but queries are independent,
 so every step runs for a whole chunk of queries at once on a padded grid (one query per row, its
@@ -102,8 +105,56 @@ class MMR:
         cap: int | None,
         k: int,
     ) -> np.ndarray:
-        """The closed-form order (module docstring) for λ = 1 or category similarity: sorts
-        within each row of the padded grid, never a sort of the whole batch."""
+        """The closed-form order (module docstring) for λ = 1 or category similarity. Rows in
+        relevance order without seeds (as re-ranking hands them over) are walked within their
+        first ``_WINDOW + 2k`` columns: a cell's penalty depends on the columns before it only,
+        and no cell past the window can key above ``λ · relevance`` of the window's next column
+        (the most any of them has), so a row whose window yields ``k`` picks keyed at least that
+        high has its whole list; the other rows (a cap skipping most of a long head) are walked
+        in full. The window is a sort of ~40 columns a row instead of ~280."""
+        width = _WINDOW + 2 * k
+        if (
+            grid.shape[0] < _WINDOW_ROWS
+            or grid.shape[1] <= width
+            or is_seed.any()
+            or not _in_order(grid.row, rel)
+        ):
+            return self._walk(grid, items, rel, is_seed, group, cap, k)[0]
+        lengths = np.diff(grid.bounds)
+        cells = np.flatnonzero(grid.col < width)
+        window = _Grid(grid.row[cells], np.r_[0, np.cumsum(np.minimum(lengths, width))])
+        picked, keys = self._walk(
+            window, items[cells], rel[cells], is_seed[cells], group[cells], cap, k
+        )
+        picked = cells[picked]
+        per_row = np.bincount(grid.row[picked], minlength=len(lengths))
+        last = np.full(len(lengths), np.inf)
+        filled = per_row > 0
+        last[filled] = keys[np.cumsum(per_row)[filled] - 1]
+        # the most any cell past the window can key: its first column's λ·relevance
+        beyond = np.full(len(lengths), -np.inf)
+        long = lengths > width
+        beyond[long] = self.lam * rel[grid.starts[long] + width]
+        settled = ~long | ((per_row >= k) & (last >= beyond))
+        if settled.all():
+            return picked
+        full = self._walk(grid, items, rel, is_seed, group, cap, k)[0]
+        rows = np.concatenate([picked[settled[grid.row[picked]]], full[~settled[grid.row[full]]]])
+        return rows[np.argsort(grid.row[rows], kind="stable")]  # by query, then pick order
+
+    def _walk(
+        self,
+        grid: _Grid,
+        items: np.ndarray,
+        rel: np.ndarray,
+        is_seed: np.ndarray,
+        group: np.ndarray,
+        cap: int | None,
+        k: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The closed-form walk of every row of ``grid``: the rows picked (by query, in pick
+        order) and their keys. Sorts within each row of the padded grid, never a sort of the
+        whole batch."""
         base = self.lam * rel
         key = base
         if self.lam < 1.0 and isinstance(self.similarity, CategorySimilarity):
@@ -122,7 +173,8 @@ class MMR:
         if head < order.shape[1] and (live.sum(axis=1) < need).any():
             live = _taken(grid, order, is_seed, group, cap, need)
         r, c = np.nonzero(live)
-        return grid.starts[r] + order[r, c]
+        picked = grid.starts[r] + order[r, c]
+        return picked, key[picked]
 
     def _chunk(
         self,
@@ -185,9 +237,21 @@ class MMR:
         return rows[np.argsort(grid.row[rows], kind="stable")]  # by query, then pick order
 
 
-#: Columns of each row's order walked first beyond twice ``k`` (``MMR._by_key``): a batch's
+#: Columns of each row's order walked first beyond twice ``k`` (``MMR._walk``): a batch's
 #: rows hold ~280 candidates and fill a list of 10 within the first few dozen.
 _HEAD = 16
+
+#: Columns of each row, beyond twice ``k``, within which ``MMR._by_key`` first walks rows in
+#: relevance order, from ``_WINDOW_ROWS`` rows: below, the window's own arrays cost more than
+#: the sorts of full rows they save (re-ranking CPU at one query 1.14x, at 4 1.02x the full
+#: walk's; at 16 0.84x, at 64 0.72x: 100k-item shop, 259 candidates a query).
+_WINDOW = 16
+_WINDOW_ROWS = 8
+
+
+def _in_order(row: np.ndarray, rel: np.ndarray) -> bool:
+    """Whether every row's cells (grouped by row) come in non-increasing relevance."""
+    return bool(np.all((rel[1:] <= rel[:-1]) | (row[1:] != row[:-1])))
 
 
 def _taken(
@@ -305,12 +369,14 @@ class _Grid:
 
     row: np.ndarray
     col: np.ndarray
+    bounds: np.ndarray
     starts: np.ndarray
     shape: tuple[int, int]
 
     def __init__(self, row: np.ndarray, bounds: np.ndarray) -> None:
         starts = np.asarray(bounds[:-1], np.int64)
         object.__setattr__(self, "row", row.astype(np.int64))
+        object.__setattr__(self, "bounds", np.asarray(bounds, np.int64))
         object.__setattr__(self, "col", np.arange(len(row)) - starts[row])
         object.__setattr__(self, "starts", starts)
         object.__setattr__(self, "shape", (len(starts), int((bounds[1:] - bounds[:-1]).max())))

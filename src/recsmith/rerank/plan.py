@@ -108,7 +108,8 @@ class RulePlan:
         keep = first_occurrence(cands.query, cands.items) & self.allowed(cands.items, table)
         if k <= 0:
             keep[:] = False
-        c = cands.take(np.flatnonzero(keep))
+        # nothing removed (most requests): the rows as they are, not a copy of every column
+        c = cands if keep.all() else cands.take(np.flatnonzero(keep))
         rank = rank_in_query(c.query, c.n_queries)
         # rounded so that equal effective ranks tie exactly (rank 4 boosted x2 vs rank 2: the
         # originally better row stays ahead) instead of being ordered by floating-point noise

@@ -1,0 +1,78 @@
+"""The anchor of a reason against a brute-force choice: per final row, every recent item of its
+query asked in turn how much it supports the item, source by source, in plain Python."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from recsmith.pipeline.anchors import anchor_items
+from recsmith.retrieval.candidates import Candidates
+
+
+def brute_force(
+    final: Candidates, recent: sparse.csr_array, matrices: dict[str, np.ndarray]
+) -> list[int]:
+    """The first source (in ``matrices`` order) that proposed the row and has a recent item
+    supporting it (> 0) names the most supporting one; ties go to the recent item later in the
+    query's row of ``recent`` (its column order); recent items past a matrix support nothing."""
+    out = []
+    for q, item, ranks in zip(final.query, final.items, final.source_ranks, strict=True):
+        row = recent.indices[recent.indptr[q] : recent.indptr[q + 1]].tolist()
+        anchor = -1
+        for name, dense in matrices.items():
+            if name not in final.sources or ranks[final.sources.index(name)] <= 0:
+                continue
+            best = 0.0
+            for r in row:
+                if r < dense.shape[0] and dense[r, item] > 0 and dense[r, item] >= best:
+                    anchor, best = r, float(dense[r, item])
+            if anchor >= 0:
+                break
+        out.append(anchor)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_anchors_are_the_brute_force_choice(seed: int) -> None:
+    """Random batches: matrices with long and empty rows, explicit zeros and tied weights (a
+    handful of values), two item-to-item sources (a row proposed by both asks the first, then
+    the second where the first finds no anchor), recent items that joined after training
+    (columns past the matrices), queries without recent items."""
+    rng = np.random.default_rng(seed)
+    n_trained, n_items, n_queries = 150, 170, int(rng.integers(1, 40))
+    dense = {}
+    for name in ("knn", "together"):
+        m = np.where(rng.random((n_trained, n_items)) < rng.uniform(0.05, 0.9), 1.0, 0.0)
+        m *= rng.integers(0, 4, m.shape)  # 0 stored as an explicit zero below, ties elsewhere
+        m[rng.random(n_trained) < 0.2] = 0.0  # rows with nothing
+        dense[name] = m.astype(np.float32)
+    matrices = {}
+    for name, m in dense.items():
+        stored = m > 0
+        stored[rng.random(m.shape) < 0.02] = True  # explicit zeros
+        r, c = np.nonzero(stored)
+        matrices[name] = sparse.csr_array((m[r, c], (r, c)), shape=(n_trained, n_items))
+        matrices[name].sum_duplicates()
+    recent = sparse.csr_array(
+        (rng.random((n_queries, n_items)) < rng.uniform(0.0, 0.06)).astype(np.float32)
+    )
+    per = rng.integers(0, 15, n_queries)
+    query = np.repeat(np.arange(n_queries), per).astype(np.int32)
+    items = np.concatenate([rng.choice(n_items, p, replace=False) for p in per]).astype(np.int32)
+    sources = ("trending", "knn", "together")
+    ranks = (rng.random((len(items), 3)) < 0.6) * rng.integers(1, 50, (len(items), 3))
+    ranks = ranks.astype(np.int16)
+    final = Candidates(
+        n_queries,
+        sources,
+        query,
+        items,
+        np.zeros(len(items), np.float32),
+        np.where(ranks > 0, 1.0, np.nan).astype(np.float32),
+        ranks,
+    )
+    got = anchor_items(final, recent, matrices)
+    assert got.tolist() == brute_force(final, recent, {n: m for n, m in dense.items()})
+    assert (got >= 0).sum() > 0 or len(items) == 0 or recent.nnz == 0
