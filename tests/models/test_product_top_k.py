@@ -247,3 +247,37 @@ def test_a_cooccurrence_source_proposes_the_dense_oracles_lists() -> None:
             == (expected[q])
         )
         assert got.ranks[mine].tolist() == list(range(1, mine.sum() + 1))
+
+
+def test_an_auto_source_scores_recent_items_of_visitors_only() -> None:
+    """``use = "auto"``: known users are answered from their history, so their recent items
+    change nothing (the same proposals with their recent rows emptied); each visitor's rows are
+    the dense oracle's list of its recent items."""
+    rng = np.random.default_rng(5)
+    model = Cooccurrence()
+    model.association_ = _association(rng, 300, 30)
+    model.user_items_, _ = _batch(rng, 20, 300, 8)
+    history, exclude = _batch(rng, 24, 300, 5)
+    users = np.where(rng.random(24) < 0.5, rng.integers(0, 20, 24), -1)
+    source = ModelSource("together", model, use="auto")
+
+    def proposals(recent: sparse.csr_array) -> list[list[tuple[int, int]]]:
+        """Each query's (item, score bits), rank order checked."""
+        got = source.retrieve(Queries(users, recent, exclude, tuple({} for _ in range(24))), 15)
+        out = []
+        for q in range(24):
+            mine = got.query == q
+            assert got.ranks[mine].tolist() == list(range(1, mine.sum() + 1))
+            bits = got.scores[mine].view(np.int32).tolist()
+            out.append(list(zip(got.items[mine].tolist(), bits, strict=True)))
+        return out
+
+    mine = proposals(history)
+    expected = _by_dense(history, model.association_, 15, [history, exclude])
+    visitors, known = np.flatnonzero(users < 0), np.flatnonzero(users >= 0)
+    assert [mine[q] for q in visitors] == [expected[q] for q in visitors]
+    assert any(mine[q] for q in known)
+    visitors_only = sparse.csr_array(history * (users < 0)[:, None].astype(np.float32))
+    visitors_only.eliminate_zeros()
+    again = proposals(visitors_only)
+    assert [again[q] for q in known] == [mine[q] for q in known]
