@@ -72,6 +72,8 @@ def _rows_top_k(
     starts = matrix.indptr[items]
     lengths = matrix.indptr[items + 1] - starts
     at = _spans(starts, lengths)
+    if len(at) == 0:  # no neighbours at all (most items of a sparse association have few)
+        return TopK(np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32))
     values = np.repeat(weights, lengths) * matrix.data[at]
     if values.dtype not in (np.float32, np.float64):  # integer weights: as scipy's float product
         values = values.astype(np.float64)
@@ -84,7 +86,7 @@ def _rows_top_k(
     grid[dropped] = -np.inf
     sums = grid[cells]
     # one entry per cell: whichever entry number lands last in it (a view of the same cells)
-    number = np.arange(len(cells), dtype=f"i{grid.itemsize}")
+    number = np.arange(len(cells), dtype=np.int32 if grid.itemsize == 4 else np.int64)
     claimed = grid.view(number.dtype)
     claimed[cells] = number
     # a sum of 0 is no entry; an excluded cell (−inf) or an overflow is never listed
@@ -99,6 +101,9 @@ def _rows_top_k(
 #: 64-bit keys ~6 times faster per key than longer ones (28 against 169 µs for 64 rows of 256
 #: against 400), and a flat sort of a batch's keys costs ~16 times as much as its rows of 256.
 SORT_WIDTH = 256
+
+#: ``_descending`` of −inf: its bits (a negative score's are kept), above every finite score's.
+_MINUS_INF = 0xFF800000
 
 
 def ranked(
@@ -143,8 +148,7 @@ def _descending(scores: np.ndarray) -> np.ndarray:
 def _padding(col_bits: int) -> np.uint64:
     """The key after every real one: a −inf score (above any finite one's), the column
     ``2**col_bits - 1`` (no item's)."""
-    minus_inf = _descending(np.array([-np.inf], np.float32)).view(np.uint32)
-    return np.uint64((int(minus_inf[0]) << col_bits) | ((1 << col_bits) - 1))
+    return np.uint64((_MINUS_INF << col_bits) | ((1 << col_bits) - 1))
 
 
 def _smallest(keys: np.ndarray, k: int, piece: int, pad: np.uint64) -> np.ndarray:
@@ -167,10 +171,11 @@ def _smallest(keys: np.ndarray, k: int, piece: int, pad: np.uint64) -> np.ndarra
 def _cells(matrices: Sequence[sparse.csr_array], n: int, n_cols: int) -> np.ndarray:
     """Every stored (row, column) of each of ``matrices`` (n rows each) as the cell
     ``row × n_cols + column``."""
-    cols = [m.indices[m.indptr[0] : m.indptr[-1]] for m in matrices]
-    counts = [m.indptr[1:] - m.indptr[:-1] for m in matrices]
-    rows = np.tile(np.arange(n), len(matrices)).repeat(np.concatenate([np.zeros(0, int), *counts]))
-    return rows * n_cols + np.concatenate([np.zeros(0, np.int32), *cols])
+    if not matrices:
+        return np.zeros(0, np.int64)
+    counts = np.concatenate([m.indptr[1:] - m.indptr[:-1] for m in matrices])
+    cols = np.concatenate([m.indices[m.indptr[0] : m.indptr[-1]] for m in matrices])
+    return (np.arange(len(counts)) % max(n, 1)).repeat(counts) * n_cols + cols
 
 
 def _accumulator(cells: int, dtype: np.dtype) -> np.ndarray:
