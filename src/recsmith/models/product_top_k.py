@@ -3,15 +3,16 @@
 item histories (each visitor's or user's recent items), and an item's similar items.
 
 Only the entries the product stores are candidates: for each history entry, ``M``'s row of that
-item (a model keeps a few hundred neighbours per item) scaled by its weight, the rows of one query
-added up. Scipy's product zeroes accumulators as wide as the catalogue on every call, and finding
-the distinct (query, item) sums by sorting every gathered entry then sorting the sums again for
-the top ``k`` costs two sorts of the whole batch (~15,000 entries for 64 queries of 5 items, most
-of the source's time). Here the gathered entries are added straight into a dense accumulator of
-``queries × items`` cells kept between calls (only the touched cells are written, then zeroed
-again), the excluded cells are overwritten there, one representative per cell is found by the
-last write of its entry number into the same cells, and the survivors are ordered by one sort of
-a single 64-bit key (query, score, item) that holds all three.
+item (a model keeps up to ``neighbors`` per item) scaled by its weight, the rows of one query added
+up. Scipy's product zeroes accumulators as wide as the catalogue on every call; finding the
+distinct (query, item) sums by sorting every gathered entry, looking each up among the query's
+exclusions, then sorting the sums again for the top ``k`` cost two sorts of the whole batch
+(~20,000 entries for 64 users of 5 recent items on the 100,000-item shop: BENCHMARKS §79). Here
+the gathered entries are added straight into a dense accumulator of ``queries × items`` cells kept
+between calls (only the touched cells are written, then zeroed again), the excluded cells are
+overwritten there, one representative per cell is found by the last write of its entry number
+into the same cells, and the survivors are ranked by sorts of short rows of one 64-bit key
+(score, item) per entry, one row per query (``_ranked``).
 
 The sums are scipy's: each cell adds its entries in the history's stored order, in the product's
 dtype, from 0 (``np.add.at`` is unbuffered and ordered), and a sum of 0 is no entry. The order is
@@ -82,19 +83,21 @@ def _rows_top_k(
     cells = query * n_cols + cols
     grid = _accumulator(n * n_cols, values.dtype)
     dropped = _cells(drop, n, n_cols)
-    np.add.at(grid, cells, values)  # unbuffered, in entry order: scipy's additions
-    grid[dropped] = -np.inf
-    sums = grid[cells]
-    # one entry per cell: whichever entry number lands last in it (a view of the same cells)
-    number = np.arange(len(cells), dtype=np.int32 if grid.itemsize == 4 else np.int64)
-    claimed = grid.view(number.dtype)
-    claimed[cells] = number
-    # a sum of 0 is no entry; an excluded cell (−inf) or an overflow is never listed
-    scores = sums.astype(np.float32, copy=False)  # a float64 product's sums: scipy's, cast
-    listed = np.flatnonzero((claimed[cells] == number) & (sums != 0) & np.isfinite(scores))
-    grid[cells] = 0
-    grid[dropped] = 0
-    return ranked(n, query[listed], cols[listed], scores[listed], k, n_cols)
+    try:  # the accumulator goes back zeroed whatever happens: the next call adds into it
+        np.add.at(grid, cells, values)  # unbuffered, in entry order: scipy's additions
+        grid[dropped] = -np.inf
+        sums = grid[cells]
+        # one entry per cell: whichever entry number lands last in it (a view of the same cells)
+        number = np.arange(len(cells), dtype=np.int32 if grid.itemsize == 4 else np.int64)
+        claimed = grid.view(number.dtype)
+        claimed[cells] = number
+        # a sum of 0 is no entry; an excluded cell (−inf) or an overflow is never listed
+        scores = sums.astype(np.float32, copy=False)  # a float64 product's sums: scipy's, cast
+        listed = np.flatnonzero((claimed[cells] == number) & (sums != 0) & np.isfinite(scores))
+    finally:
+        grid[cells] = 0
+        grid[dropped] = 0
+    return _ranked(n, query[listed], cols[listed], scores[listed], k, n_cols)
 
 
 #: Keys sorted per row at once: x86-simd-sort's in-register networks sort rows of up to 256
@@ -106,7 +109,7 @@ SORT_WIDTH = 256
 _MINUS_INF = 0xFF800000
 
 
-def ranked(
+def _ranked(
     n: int, query: np.ndarray, cols: np.ndarray, scores: np.ndarray, k: int, n_cols: int
 ) -> TopK:
     """``entries_top_k`` of distinct (query, column) entries with finite float32 scores,
