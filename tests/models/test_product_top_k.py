@@ -281,3 +281,13 @@ def test_an_auto_source_scores_recent_items_of_visitors_only() -> None:
     visitors_only.eliminate_zeros()
     again = proposals(visitors_only)
     assert [again[q] for q in known] == [mine[q] for q in known]
+
+
+def test_a_drop_matrix_of_another_shape_is_refused() -> None:
+    """A drop matrix must be shaped like the product: a narrower one (items the model never saw
+    cut off, or rows of another batch) would land its entries in other queries' cells."""
+    rng = np.random.default_rng(2)
+    matrix = _association(rng, 50, 5)
+    history, exclude = _batch(rng, 4, 50, 3)
+    with pytest.raises(ValueError, match=r"drop: a matrix of shape \(4, 40\), not the product's"):
+        product_top_k(history, matrix, 5, [exclude[:, :40]])
