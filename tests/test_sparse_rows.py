@@ -17,7 +17,6 @@ from recsmith.sparse_rows import (
     in_sorted,
     newest_first,
     pairs_held,
-    product_entries,
     row_values,
     sorted_distinct,
     stored_in_rows,
@@ -105,32 +104,6 @@ def stored(
         ),
         shape=shape,
     )
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6), weights), max_size=12),
-    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9), weights), max_size=40),
-    st.booleans(),
-)
-def test_product_entries_are_scipys_product_bit_for_bit(
-    left: list[tuple[int, int, float]], right: list[tuple[int, int, float]], wide: bool
-) -> None:
-    """The oracle is scipy's own ``left @ right``: the same entries (explicit zeros dropped) and
-    bit-identical sums; the left side may hold duplicate entries (not canonical), and float64
-    on one side gives float64 sums as scipy's upcast does."""
-
-    a = stored(left, (4, 7), np.float64 if wide else np.float32)
-    b = stored(right, (7, 10))
-    b.sum_duplicates()
-    expected = sparse.csr_array(a @ b)
-    keys, values = product_entries(a, b)
-    rows = np.repeat(np.arange(4), np.diff(expected.indptr)).astype(np.int64)
-    want = rows * 10 + expected.indices
-    order = np.argsort(want)
-    assert np.array_equal(keys, want[order])
-    assert values.dtype == expected.dtype
-    assert np.array_equal(values.view(np.uint8), expected.data[order].view(np.uint8))
 
 
 @settings(max_examples=150, deadline=None)

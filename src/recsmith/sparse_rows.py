@@ -220,30 +220,6 @@ def _run_starts(ordered: np.ndarray) -> np.ndarray:
     return first
 
 
-def product_entries(
-    left: sparse.csr_array, right: sparse.csr_array
-) -> tuple[np.ndarray, np.ndarray]:
-    """The stored entries of ``left @ right`` as sorted keys ``row × n_cols + column`` and their
-    values: the sums scipy's product stores, added in its order (each left entry's row of
-    ``right`` in turn, in the product's dtype) and, like it, without the sums that are 0.
-
-    For a left side of a few entries (a request's recent items against an item × item matrix)
-    scipy's product costs far more than the sums: it zeroes two accumulators as wide as
-    ``right`` has columns (100,000 items) on every call; here only the touched rows are read."""
-    n_cols = max(int(right.shape[1]), 1)
-    left_rows = np.repeat(np.arange(left.shape[0]), left.indptr[1:] - left.indptr[:-1])
-    starts = right.indptr[left.indices]
-    lengths = right.indptr[left.indices + 1] - starts
-    at = _spans(starts, lengths)
-    values = np.repeat(left.data, lengths) * right.data[at]
-    keys = np.repeat(left_rows.astype(np.int64), lengths) * n_cols + right.indices[at]
-    unique, slot = distinct_keys(keys)
-    sums = np.zeros(len(unique), values.dtype)
-    np.add.at(sums, slot, values)  # unbuffered, in entry order: scipy's sequence of additions
-    stored = sums != 0
-    return unique[stored], sums[stored]
-
-
 def contains(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Whether ``matrix`` stores an entry at each (rows[i], cols[i]) — bool, shaped like rows."""
     if not matrix.has_sorted_indices:

@@ -22,8 +22,9 @@ from recsmith.array_files import load_arrays, read_arrays, save_arrays
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
 from recsmith.models.derived import Derivation, unit_rows
-from recsmith.models.topk import Kernel, TopK, bounded_top_k, entries_top_k, top_k
-from recsmith.sparse_rows import contains, csr_from_pairs, product_entries
+from recsmith.models.product_top_k import product_top_k
+from recsmith.models.topk import Kernel, TopK, bounded_top_k, top_k
+from recsmith.sparse_rows import csr_from_pairs
 
 #: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
 _CELLS_PER_CHUNK = 20_000_000
@@ -206,15 +207,8 @@ class Recommender(ABC):
         matrix = self.item_to_item
         if matrix is None:
             raise NotImplementedError(f"{self.name} has no sparse item-to-item matrix")
-        keys, values = product_entries(history, matrix)  # ``history @ matrix``, stored entries
-        n_cols = max(int(matrix.shape[1]), 1)
-        rows, cols = keys // n_cols, keys % n_cols
-        drop = contains(history, rows, cols) if drop_own else np.zeros(len(rows), bool)
-        if exclude is not None:
-            drop |= contains(exclude, rows, cols)
-        data = values.astype(np.float32)
-        data[drop] = -np.inf
-        return entries_top_k(history.shape[0], rows, cols, data, k)
+        drop = [history] if drop_own else []
+        return product_top_k(history, matrix, k, drop if exclude is None else [*drop, exclude])
 
     def similar_items(self, items: np.ndarray, k: int) -> TopK:
         """Top ``k`` items most similar to each item index (never the item itself)."""

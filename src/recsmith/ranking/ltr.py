@@ -1,12 +1,13 @@
 """LambdaMART (LightGBM's lambdarank objective): learns to order a query's candidates by NDCG.
 
-Saved as LightGBM's own text model format (not pickle), so a model directory stays safe to load.
-A loaded ranker scores with the model compiled to C (``recsmith.trees``: the same scores, a
-fifth of the CPU, a tenth with AVX-512) when a C compiler is there; otherwise, or with ``RECSMITH_COMPILED_TREES=0``, from
-LightGBM's own predict, and the log and readiness say so. The compiler runs in a background thread
-(seconds to a minute for a big model, on a busy machine), so a server starts, or swaps in a new
-release, without waiting for it: LightGBM scores until the library is loaded (the very same
-scores), readiness saying ``ranker_compiling`` meanwhile; ``wait_compiled`` waits for it.
+Saved as LightGBM's own text model format (not pickle), so a model directory stays safe to load. A
+loaded ranker scores with the model compiled to C (``recsmith.trees``: the same scores, a fifth of
+the CPU, a tenth with AVX-512) when a C compiler is there; otherwise, or with
+``RECSMITH_COMPILED_TREES=0``, from LightGBM's own predict, and the log and readiness say so. The
+compiler runs in a background thread (seconds to a minute for a big model, on a busy machine), so a
+server starts, or swaps in a new release, without waiting for it: LightGBM scores until the library
+is loaded (the very same scores), readiness saying ``ranker_compiling`` meanwhile; ``wait_compiled``
+waits for it.
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class ModelSource:
         n = len(queries)
         by_user = (queries.users >= 0) if self.use == "auto" else np.zeros(n, dtype=bool)
         has_recent = queries.recent.indptr[1:] > queries.recent.indptr[:-1]
-        by_items = ~by_user & has_recent if self.model.scores_histories else np.zeros(n, bool)
+        unanswered = ~by_user  # rows no user answers (their history, or the items met since)
+        by_items = unanswered & has_recent if self.model.scores_histories else np.zeros(n, bool)
         parts = []
         ordered, latest = self.model, queries.latest
         if isinstance(ordered, Transitions) and ordered.follows_latest and latest is not None:
@@ -107,17 +108,20 @@ class ModelSource:
             exclude = _rows_of(queries.exclude, rows)
             top = self.model.recommend(queries.users[rows], k, exclude=exclude)
             parts.append(flatten(self.model.with_evidence(top), rows))
-        if by_items.any():
+        if by_items.any() and self.model.item_to_item is not None:  # only items with a score
+            # a row without recent items proposes nothing here, so every row not answered from
+            # a history is scored: when that is every row (a "recent" source, visitors with no
+            # session yet among the batch), scipy's row selection (~60-80 µs a matrix) is spared
+            rows = np.flatnonzero(unanswered)
+            history, excluded = _rows_of(queries.recent, rows), _rows_of(queries.exclude, rows)
+            parts.append(flatten(self.model.sparse_from_items(history, k, excluded), rows))
+        elif by_items.any():
             rows = np.flatnonzero(by_items)
             history = _rows_of(queries.recent, rows)
-            excluded = _rows_of(queries.exclude, rows)
-            if self.model.item_to_item is not None:  # rank only items with a score
-                top = self.model.sparse_from_items(history, k, excluded)
-            else:
-                exclude = (excluded + history).tocsr()
-                top = drop_excluded(
-                    self.model.recommend_from_items(history, k + widest_row(exclude)), exclude, k
-                )
+            exclude = (_rows_of(queries.exclude, rows) + history).tocsr()
+            top = drop_excluded(
+                self.model.recommend_from_items(history, k + widest_row(exclude)), exclude, k
+            )
             parts.append(flatten(top, rows))
         return concat(parts)
 

@@ -1,0 +1,191 @@
+"""The best ``k`` entries of each row of ``history @ M`` for a sparse item × item matrix ``M``
+(item-kNN, co-occurrence, sequential rules): what an item-to-item source proposes for a batch of
+item histories (each visitor's or user's recent items), and an item's similar items.
+
+Only the entries the product stores are candidates: for each history entry, ``M``'s row of that
+item (a model keeps up to ``neighbors`` per item) scaled by its weight, the rows of one query added
+up. Scipy's product zeroes accumulators as wide as the catalogue on every call; finding the
+distinct (query, item) sums by sorting every gathered entry, looking each up among the query's
+exclusions, then sorting the sums again for the top ``k`` cost two sorts of the whole batch
+(~20,000 entries for 64 users of 5 recent items on the 100,000-item shop: BENCHMARKS §79). Here
+the gathered entries are added straight into a dense accumulator of ``queries × items`` cells kept
+between calls (only the touched cells are written, then zeroed again), the excluded cells are
+overwritten there, one representative per cell is found by the last write of its entry number
+into the same cells, and the survivors are ranked by sorts of short rows of one 64-bit key
+(score, item) per entry, one row per query (``_ranked``).
+
+The sums are scipy's: each cell adds its entries in the history's stored order, in the product's
+dtype, from 0 (``np.add.at`` is unbuffered and ordered), and a sum of 0 is no entry. The order is
+``entries_top_k``'s: by score from high to low, ties by item index.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+
+from recsmith.models.topk import TopK
+from recsmith.sparse_rows import _spans
+
+#: Accumulator cells (queries × items) a batch is summed in at once: 32 MiB of float32. A batch
+#: wider than this (offline scoring of thousands of users) is taken in slices of rows; a catalogue
+#: wider than it still gets one row a slice.
+GRID_CELLS = 1 << 23
+
+_scratch = threading.local()
+
+
+def product_top_k(
+    history: sparse.csr_array,
+    matrix: sparse.csr_array,
+    k: int,
+    drop: Sequence[sparse.csr_array] = (),
+) -> TopK:
+    """Top ``k`` stored entries of each row of ``history @ matrix`` (``-1`` / ``-inf`` padded),
+    never an item that row ``i`` of any of ``drop`` stores (its own items, its exclusions; each
+    shaped like the product), nor a sum of 0. Rows are scored in slices of ``GRID_CELLS``."""
+    n, n_cols = history.shape[0], int(matrix.shape[1])
+    for d in drop:
+        if d.shape != (n, n_cols):
+            raise ValueError(f"drop: a matrix of shape {d.shape}, not the product's {(n, n_cols)}")
+    step = max(GRID_CELLS // max(n_cols, 1), 1)
+    if n <= step:
+        return _rows_top_k(history, matrix, k, drop)
+    parts = [
+        _rows_top_k(
+            history[start : start + step], matrix, k, [d[start : start + step] for d in drop]
+        )
+        for start in range(0, n, step)
+    ]
+    return TopK(np.vstack([p.ids for p in parts]), np.vstack([p.scores for p in parts]))
+
+
+def _rows_top_k(
+    history: sparse.csr_array, matrix: sparse.csr_array, k: int, drop: Sequence[sparse.csr_array]
+) -> TopK:
+    """``product_top_k`` of rows that fit one accumulator."""
+    n, n_cols = history.shape[0], int(matrix.shape[1])
+    stored = slice(history.indptr[0], history.indptr[-1])
+    items, weights = history.indices[stored], history.data[stored]
+    starts = matrix.indptr[items]
+    lengths = matrix.indptr[items + 1] - starts
+    at = _spans(starts, lengths)
+    if len(at) == 0:  # no neighbours at all (most items of a sparse association have few)
+        return TopK(np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32))
+    values = np.repeat(weights, lengths) * matrix.data[at]
+    if values.dtype not in (np.float32, np.float64):  # integer weights: as scipy's float product
+        values = values.astype(np.float64)
+    query = np.arange(n).repeat(history.indptr[1:] - history.indptr[:-1]).repeat(lengths)
+    cols = matrix.indices[at]
+    cells = query * n_cols + cols
+    grid = _accumulator(n * n_cols, values.dtype)
+    dropped = _cells(drop, n, n_cols)
+    try:  # the accumulator goes back zeroed whatever happens: the next call adds into it
+        np.add.at(grid, cells, values)  # unbuffered, in entry order: scipy's additions
+        grid[dropped] = -np.inf
+        sums = grid[cells]
+        # one entry per cell: whichever entry number lands last in it (a view of the same cells)
+        number = np.arange(len(cells), dtype=np.int32 if grid.itemsize == 4 else np.int64)
+        claimed = grid.view(number.dtype)
+        claimed[cells] = number
+        # a sum of 0 is no entry; an excluded cell (−inf) or an overflow is never listed
+        scores = sums.astype(np.float32, copy=False)  # a float64 product's sums: scipy's, cast
+        listed = np.flatnonzero((claimed[cells] == number) & (sums != 0) & np.isfinite(scores))
+    finally:
+        grid[cells] = 0
+        grid[dropped] = 0
+    return _ranked(n, query[listed], cols[listed], scores[listed], k, n_cols)
+
+
+#: Keys sorted per row at once: x86-simd-sort's in-register networks sort rows of up to 256
+#: 64-bit keys ~6 times faster per key than longer ones (28 against 169 µs for 64 rows of 256
+#: against 400), and a flat sort of a batch's keys costs ~16 times as much as its rows of 256.
+SORT_WIDTH = 256
+
+#: ``_descending`` of −inf: its bits (a negative score's are kept), above every finite score's.
+_MINUS_INF = 0xFF800000
+
+
+def _ranked(
+    n: int, query: np.ndarray, cols: np.ndarray, scores: np.ndarray, k: int, n_cols: int
+) -> TopK:
+    """``entries_top_k`` of distinct (query, column) entries with finite float32 scores,
+    the entries of each query together, queries ascending.
+
+    Each entry becomes one 64-bit key: its score's bits mapped so that integer order is
+    descending score order (``_descending``), above its column. Keys are unique within a query,
+    so any sort gives the order, and the key alone gives back both. They are laid out one row
+    per query, padded with the key of a −inf score, and each row's ``k`` smallest are found by
+    sorts of rows of at most ``SORT_WIDTH`` keys (``_smallest``)."""
+    col_bits = max(int(n_cols).bit_length(), 1)  # the all-ones column is none: padding's
+    low = np.uint64(col_bits)
+    bits = _descending(scores + np.float32(0)).view(np.uint32)  # -0.0 is 0.0: one key, as ties
+    key = (bits.astype(np.uint64) << low) | cols.astype(np.uint64)
+    pad = _padding(col_bits)
+    if n == 1:  # a lone request: its keys are its row
+        rows = key[None, :]
+    else:
+        counts = np.bincount(query, minlength=n)
+        width = int(counts.max(initial=0))
+        flat = np.full(n * width, pad)
+        flat[query * width + np.arange(len(key)) - (counts.cumsum() - counts)[query]] = key
+        rows = flat.reshape(n, width)
+    top = _smallest(rows, k, max(SORT_WIDTH, 2 * k), pad)
+    if top.shape[1] < k:  # no row holds k
+        top = np.hstack([top, np.full((n, k - top.shape[1]), pad)])
+    best = _descending((top >> low).astype(np.uint32).view(np.float32))  # padding: −inf
+    ids = np.where(top == pad, -1, (top & np.uint64((1 << col_bits) - 1)).astype(np.int32))
+    return TopK(ids, best)
+
+
+def _descending(scores: np.ndarray) -> np.ndarray:
+    """float32 bits whose unsigned integer order is the scores' descending order (NaN aside):
+    a positive score's bits below the sign flipped, a negative score's kept. Its own inverse."""
+    bits = scores.view(np.int32)
+    return (bits ^ (~(bits >> 31) & np.int32(0x7FFFFFFF))).view(np.float32)
+
+
+def _padding(col_bits: int) -> np.uint64:
+    """The key after every real one: a −inf score (above any finite one's), the column
+    ``2**col_bits - 1`` (no item's)."""
+    return np.uint64((_MINUS_INF << col_bits) | ((1 << col_bits) - 1))
+
+
+def _smallest(keys: np.ndarray, k: int, piece: int, pad: np.uint64) -> np.ndarray:
+    """Each row's ``k`` smallest keys (fewer where the rows are shorter), ascending. Rows wider
+    than ``piece`` (> ``2 k``) are cut into pieces of that width (the last filled with ``pad``),
+    each sorted and cut to its ``k`` smallest, until a row fits one piece: a row's smallest
+    ``k`` are among its pieces'."""
+    n, width = keys.shape
+    while width > piece:
+        parts = -(-width // piece)
+        if parts * piece > width:
+            whole = np.full((n, parts * piece), pad)
+            whole[:, :width] = keys
+            keys = whole
+        keys = np.sort(keys.reshape(n * parts, piece), axis=1)[:, :k].reshape(n, parts * k)
+        width = parts * k
+    return np.sort(keys, axis=1)[:, :k]
+
+
+def _cells(matrices: Sequence[sparse.csr_array], n: int, n_cols: int) -> np.ndarray:
+    """Every stored (row, column) of each of ``matrices`` (n rows each) as the cell
+    ``row × n_cols + column``."""
+    if not matrices:
+        return np.zeros(0, np.int64)
+    counts = np.concatenate([m.indptr[1:] - m.indptr[:-1] for m in matrices])
+    cols = np.concatenate([m.indices[m.indptr[0] : m.indptr[-1]] for m in matrices])
+    return (np.arange(len(counts)) % max(n, 1)).repeat(counts) * n_cols + cols
+
+
+def _accumulator(cells: int, dtype: np.dtype) -> np.ndarray:
+    """A zeroed array of ``cells`` cells of ``dtype``, kept per thread between calls (the caller
+    zeroes what it wrote): allocating and zeroing 25 MB a call would cost more than the sums."""
+    kept: dict[np.dtype, np.ndarray] = _scratch.__dict__.setdefault("grids", {})
+    grid = kept.get(dtype)
+    if grid is None or len(grid) < cells:
+        grid = kept[dtype] = np.zeros(cells, dtype)
+    return grid[:cells]

@@ -1,0 +1,293 @@
+"""``product_top_k`` (an item-to-item source's top ``k`` of ``history @ M``) against independent
+oracles:
+
+- scipy's own ``history @ M``, then a per-row Python sort (score from high to low, then item):
+  the same entries, the sums bit for bit (scipy adds each cell's terms in the history's stored
+  order; a float64 side upcasts), explicit zeros and dropped items never listed;
+- a dense numpy accumulation (each history entry's dense row of ``M``, weighted, added in stored
+  order) and a stable argsort of every row: the lists a co-occurrence source proposes, through
+  ``sparse_from_items`` and ``ModelSource.retrieve``.
+
+The accumulator is kept between calls, so calls follow each other with different batches (a
+cell left behind would show in the next), batches are cut into slices (``GRID_CELLS``) and
+rows wider than a sort piece are reduced piece by piece (``SORT_WIDTH``)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+
+from recsmith.models import product_top_k as module
+from recsmith.models.cooccurrence import Cooccurrence
+from recsmith.models.product_top_k import product_top_k
+from recsmith.models.topk import TopK
+from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import ModelSource
+
+
+def _lists(top: TopK) -> list[list[tuple[int, int]]]:
+    """Each row as (item, score bits), padding left out; the padding must sit at the end."""
+    out = []
+    for ids, scores in zip(top.ids, top.scores, strict=True):
+        listed = ids >= 0
+        assert not listed[np.argmin(listed) :].any() or listed.all(), "padding inside a row"
+        assert np.isneginf(scores[~listed]).all()
+        out.append(
+            list(zip(ids[listed].tolist(), scores[listed].view(np.int32).tolist(), strict=True))
+        )
+    return out
+
+
+def _by_scipy(
+    history: sparse.csr_array, matrix: sparse.csr_array, k: int, drop: list[sparse.csr_array]
+) -> list[list[tuple[int, int]]]:
+    """scipy's product, then each row's nonzero entries outside ``drop`` (finite as float32)
+    sorted in Python by (score descending, item)."""
+    product = sparse.csr_array(history @ matrix)
+    out = []
+    for q in range(history.shape[0]):
+        gone = {int(c) for d in drop for c in d.indices[d.indptr[q] : d.indptr[q + 1]]}
+        span = slice(product.indptr[q], product.indptr[q + 1])
+        row = [
+            (np.float32(s), int(c))
+            for c, s in zip(product.indices[span], product.data[span], strict=True)
+            if s != 0 and c not in gone and np.isfinite(np.float32(s))
+        ]
+        row.sort(key=lambda e: (-e[0], e[1]))
+        out.append([(c, int(s.view(np.int32))) for s, c in row[:k]])
+    return out
+
+
+def _by_dense(
+    history: sparse.csr_array, matrix: sparse.csr_array, k: int, drop: list[sparse.csr_array]
+) -> list[list[tuple[int, int]]]:
+    """Dense float32 rows: each history entry's row of ``matrix`` times its weight, added in
+    stored order (scipy's order, so the sums are bit-identical); dropped items and cells no
+    entry reaches are out; a stable sort of the negated row puts ties in item order."""
+    dense = np.asarray(matrix.todense(), np.float32)
+    reached = dense != 0
+    out = []
+    for q in range(history.shape[0]):
+        span = slice(history.indptr[q], history.indptr[q + 1])
+        total = np.zeros(matrix.shape[1], np.float32)
+        touched = np.zeros(matrix.shape[1], bool)
+        for item, weight in zip(history.indices[span], history.data[span], strict=True):
+            total += np.float32(weight) * dense[item]
+            touched |= reached[item]
+        for d in drop:
+            total[d.indices[d.indptr[q] : d.indptr[q + 1]]] = -np.inf
+        order = np.argsort(-total, kind="stable")
+        order = order[touched[order] & np.isfinite(total[order]) & (total[order] != 0)][:k]
+        out.append([(int(c), int(total[c].view(np.int32))) for c in order])
+    return out
+
+
+#: negative weights (scores below zero, sums that cancel to 0) and explicit zeros as well
+weights = st.sampled_from([1.0, 0.5, 0.25, 0.1, 0.3, 2.0, 0.7, -1.0, -0.5, 0.0])
+
+
+def _csr(
+    entries: list[tuple[int, int, float]], shape: tuple[int, int], dtype: type
+) -> sparse.csr_array:
+    """Entries stored as given (row by row, each row's entries in list order, duplicates kept)."""
+    entries = sorted(entries, key=lambda e: e[0])  # stable: list order within a row
+    rows = np.asarray([r for r, _, _ in entries], np.int64)
+    return sparse.csr_array(
+        (
+            np.asarray([w for _, _, w in entries], dtype),
+            np.asarray([c for _, c, _ in entries], np.int32),
+            np.searchsorted(rows, np.arange(shape[0] + 1)),
+        ),
+        shape=shape,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 7), weights), max_size=12),
+    st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7), weights), max_size=50),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 7), weights), max_size=8),
+    st.booleans(),
+    st.sampled_from([1, 3, 20]),
+)
+def test_lists_are_scipys_product_sorted(
+    left: list[tuple[int, int, float]],
+    right: list[tuple[int, int, float]],
+    excluded: list[tuple[int, int, float]],
+    wide: bool,
+    k: int,
+) -> None:
+    """Duplicate history entries (not canonical), a float64 side, explicit zeros in ``M``,
+    excluded items that no entry reaches: scipy's sums, bit for bit, in scipy's order of terms."""
+    history = _csr(left, (4, 8), np.float64 if wide else np.float32)
+    matrix = _csr(right, (8, 8), np.float32)
+    matrix.sum_duplicates()
+    exclude = _csr(excluded, (4, 8), np.float32)
+    for drop in ([], [exclude], [history, exclude]):
+        got = product_top_k(history, matrix, k, drop)
+        assert got.ids.shape == (4, k) and got.ids.dtype == np.int32
+        assert _lists(got) == _by_scipy(history, matrix, k, drop)
+
+
+def _association(rng: np.random.Generator, n_items: int, per_row: int) -> sparse.csr_array:
+    """A co-occurrence-like matrix: each item's ``per_row`` neighbours, scores from a short list
+    (ties everywhere) and a few arbitrary floats (sums that depend on the order of terms)."""
+    rows = np.repeat(np.arange(n_items), per_row)
+    cols = rng.integers(0, n_items, len(rows))
+    values = rng.choice(np.array([0.5, 0.25, 1 / 3, 0.1, 0.2], np.float32), len(rows))
+    odd = rng.random(len(rows)) < 0.3
+    values[odd] = rng.random(int(odd.sum())).astype(np.float32)
+    matrix = sparse.csr_array((values, (rows, cols)), shape=(n_items, n_items), dtype=np.float32)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def _batch(
+    rng: np.random.Generator, n: int, n_items: int, recent: int
+) -> tuple[sparse.csr_array, sparse.csr_array]:
+    """Each query's recent items (weight 1, some queries none) and what it excludes (its recent
+    items and others)."""
+    q = np.repeat(np.arange(n), rng.integers(0, recent + 1, n))
+    items = rng.integers(0, n_items, len(q))
+    history = sparse.csr_array(
+        (np.ones(len(q), np.float32), (q, items)), shape=(n, n_items), dtype=np.float32
+    )
+    history.sum_duplicates()
+    history.data[:] = 1
+    eq = np.repeat(np.arange(n), 6)
+    exclude = sparse.csr_array(
+        (
+            np.ones(len(eq) + len(q), np.float32),
+            (np.r_[eq, q], np.r_[rng.integers(0, n_items, len(eq)), items]),
+        ),
+        shape=(n, n_items),
+    )
+    exclude.sum_duplicates()
+    return history, exclude
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batches_follow_each_other_as_the_dense_oracle_says(seed: int) -> None:
+    """Batches of 1 to 70 queries in a row (the accumulator is reused: a cell left over from
+    one would show in the next), with and without the history's own items."""
+    rng = np.random.default_rng(seed)
+    matrix = _association(rng, 400, 40)
+    for n in (1, 70, 16, 3):
+        history, exclude = _batch(rng, n, 400, 6)
+        for k in (1, 10, 50):
+            expected = _by_dense(history, matrix, k, [history, exclude])
+            assert _lists(product_top_k(history, matrix, k, [history, exclude])) == expected
+        assert _lists(product_top_k(history, matrix, 30, [])) == _by_dense(history, matrix, 30, [])
+
+
+def test_slices_and_pieces_give_the_same_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch cut into slices of rows (a small ``GRID_CELLS``) and rows reduced in pieces of 8
+    keys (several passes at k = 3, one pass where ``2 k`` is the piece) list what one slice and
+    one sort list."""
+    rng = np.random.default_rng(7)
+    matrix = _association(rng, 300, 30)
+    history, exclude = _batch(rng, 40, 300, 8)
+    for k in (3, 12, 100):
+        expected = _by_dense(history, matrix, k, [history, exclude])
+        assert _lists(product_top_k(history, matrix, k, [history, exclude])) == expected
+        with monkeypatch.context() as patched:
+            patched.setattr(module, "GRID_CELLS", 300 * 7)
+            patched.setattr(module, "SORT_WIDTH", 8)
+            assert _lists(product_top_k(history, matrix, k, [history, exclude])) == expected
+
+
+def test_threads_each_sum_in_their_own_accumulator() -> None:
+    """Two threads scoring different batches at once get their own lists."""
+    rng = np.random.default_rng(3)
+    matrix = _association(rng, 500, 50)
+    batches = [_batch(rng, 32, 500, 6) for _ in range(2)]
+    expected = [_by_dense(h, matrix, 20, [h, e]) for h, e in batches]
+    got: dict[int, list] = {}
+
+    def score(i: int) -> None:
+        h, e = batches[i]
+        got[i] = [_lists(product_top_k(h, matrix, 20, [h, e])) for _ in range(30)]
+
+    threads = [threading.Thread(target=score, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(2):
+        assert all(lists == expected[i] for lists in got[i])
+
+
+def test_a_cooccurrence_source_proposes_the_dense_oracles_lists() -> None:
+    """``ModelSource.retrieve`` of a co-occurrence model (``use = "recent"``): each query's
+    recent items scored against the association, its exclusions and own items dropped; the
+    queries without recent items propose nothing."""
+    rng = np.random.default_rng(11)
+    model = Cooccurrence()
+    model.association_ = _association(rng, 600, 60)
+    history, exclude = _batch(rng, 64, 600, 5)
+    queries = Queries(
+        users=np.full(64, -1),
+        recent=history,
+        exclude=exclude,
+        context=tuple({} for _ in range(64)),
+    )
+    got = ModelSource("together", model, use="recent").retrieve(queries, 25)
+    expected = _by_dense(history, model.association_, 25, [history, exclude])
+    for q in range(64):
+        mine = got.query == q
+        assert (
+            list(
+                zip(got.items[mine].tolist(), got.scores[mine].view(np.int32).tolist(), strict=True)
+            )
+            == (expected[q])
+        )
+        assert got.ranks[mine].tolist() == list(range(1, mine.sum() + 1))
+
+
+def test_an_auto_source_scores_recent_items_of_visitors_only() -> None:
+    """``use = "auto"``: known users are answered from their history, so their recent items
+    change nothing (the same proposals with their recent rows emptied); each visitor's rows are
+    the dense oracle's list of its recent items."""
+    rng = np.random.default_rng(5)
+    model = Cooccurrence()
+    model.association_ = _association(rng, 300, 30)
+    model.user_items_, _ = _batch(rng, 20, 300, 8)
+    history, exclude = _batch(rng, 24, 300, 5)
+    users = np.where(rng.random(24) < 0.5, rng.integers(0, 20, 24), -1)
+    source = ModelSource("together", model, use="auto")
+
+    def proposals(recent: sparse.csr_array) -> list[list[tuple[int, int]]]:
+        """Each query's (item, score bits), rank order checked."""
+        got = source.retrieve(Queries(users, recent, exclude, tuple({} for _ in range(24))), 15)
+        out = []
+        for q in range(24):
+            mine = got.query == q
+            assert got.ranks[mine].tolist() == list(range(1, mine.sum() + 1))
+            bits = got.scores[mine].view(np.int32).tolist()
+            out.append(list(zip(got.items[mine].tolist(), bits, strict=True)))
+        return out
+
+    mine = proposals(history)
+    expected = _by_dense(history, model.association_, 15, [history, exclude])
+    visitors, known = np.flatnonzero(users < 0), np.flatnonzero(users >= 0)
+    assert [mine[q] for q in visitors] == [expected[q] for q in visitors]
+    assert any(mine[q] for q in known)
+    visitors_only = sparse.csr_array(history * (users < 0)[:, None].astype(np.float32))
+    visitors_only.eliminate_zeros()
+    again = proposals(visitors_only)
+    assert [again[q] for q in known] == [mine[q] for q in known]
+
+
+def test_a_drop_matrix_of_another_shape_is_refused() -> None:
+    """A drop matrix must be shaped like the product: a narrower one (items the model never saw
+    cut off, or rows of another batch) would land its entries in other queries' cells."""
+    rng = np.random.default_rng(2)
+    matrix = _association(rng, 50, 5)
+    history, exclude = _batch(rng, 4, 50, 3)
+    with pytest.raises(ValueError, match=r"drop: a matrix of shape \(4, 40\), not the product's"):
+        product_top_k(history, matrix, 5, [exclude[:, :40]])
