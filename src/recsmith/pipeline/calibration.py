@@ -53,10 +53,8 @@ from recsmith.pipeline.robust_choice import (
     Refs,
     Tried,
     best_means,
-    best_single,
     deciding,
     prefer,
-    vetoed,
     worst_share,
 )
 from recsmith.pipeline.training import (
@@ -375,13 +373,12 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-        refs, decides = deciding(scored[:-1], seed, time_cuts(vals))
+        refs, decides = deciding(scored[:-1], seed)
     scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
-    best = best_single(singles, refs)
-    if barred := [t.name for t in singles if vetoed(t, refs)]:
-        report["vetoed"] = barred  # below popularity on a time cut that does not decide
-    choice, reason = prefer(best, "best single source", scored[-1], refs, seed)
+    # ties: the first (popularity)
+    best_single = max(singles, key=lambda t: worst_share(t, refs))
+    choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
     ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
@@ -406,7 +403,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         ]:
             scored.append(protocols.tried(name, c))
             choice, reason = prefer(choice, reason, scored[-1], refs, seed)
-    report["tried"] = [_entry(t, best, refs, vals, seed) for t in scored]
+    report["tried"] = [_entry(t, best_single, refs, vals, seed) for t in scored]
     report["chosen"] = choice.name
     report["reason"] = reason
     report |= _seconds(started, budget)
@@ -446,13 +443,8 @@ def _scored(
     ``_Protocols`` takes it."""
     protocols = _Protocols(config, vals, attrs, full, fitted)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-    refs, decides = deciding(scored[:-1], seed, time_cuts(vals))
+    refs, decides = deciding(scored[:-1], seed)
     return protocols, scored, refs, decides
-
-
-def time_cuts(groups: Sequence[Group]) -> list[bool]:
-    """Which protocols are time cuts (the rest hold out each user's latest items)."""
-    return [not group[0].protocol.startswith(LATEST_ITEM) for group in groups]
 
 
 def _seconds(started: float, budget: CpuBudget) -> dict[str, float]:
@@ -640,7 +632,7 @@ def _try_ranker(
 
 
 def _entry(
-    t: Tried, chosen_single: Tried, refs: Refs, groups: Sequence[Group], seed: int
+    t: Tried, best_single: Tried, refs: Refs, groups: Sequence[Group], seed: int
 ) -> dict[str, Any]:
     """One manifest row: the configuration, its worst share of the best single source, its
     weights, and on each protocol its NDCG@10 with a bootstrap interval and its paired
@@ -651,14 +643,14 @@ def _entry(
         "weights": {s.name: s.weight for s in t.config.retrieval.sources},
         "protocols": [],
     }
-    for group, scores, base in zip(groups, t.per_user, chosen_single.per_user, strict=True):
+    for group, scores, base in zip(groups, t.per_user, best_single.per_user, strict=True):
         low, high = bootstrap_ci(scores, n_resamples=RESAMPLES, seed=seed)
         row: dict[str, Any] = {
             "protocol": group[0].protocol,
             "ndcg@10": round(float(scores.mean()), 5),
             "interval": [round(low, 5), round(high, 5)],
         }
-        if t is not chosen_single:
+        if t is not best_single:
             d_low, d_high = bootstrap_ci(scores - base, n_resamples=RESAMPLES, seed=seed)
             diff = [float(scores.mean() - base.mean()), d_low, d_high]
             row["vs_best_single"] = [round(x, 5) for x in diff]

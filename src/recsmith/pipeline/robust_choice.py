@@ -21,17 +21,6 @@ popularity's: a collapse the other protocol cannot see is still weighed), and ha
 otherwise. Popularity alone is always a candidate, so the best single source's worst share is
 never below its. Where no protocol decides, all count as before (§35; on one protocol: the best
 mean).
-
-A time cut that does not decide bars more: what falls below popularity's mean there, beyond noise
-or not, is not chosen (``vetoed``; popularity itself never is). Such a cut says nothing here
-lifts what comes next in time above popularity, and falling below popularity is the failure the
-choice must avoid (#15's floor), not a shortfall from the best to be traded against another
-protocol's: transitions served dense ml-100k at 0.70x popularity's test NDCG after leading each
-user's latest item, 28 % below popularity on the time cut that did not decide (BENCHMARKS §69,
-§83). Each user's latest item that does not decide does not bar so: it holds trending back by
-construction (§29), and trending 19 % below popularity there was 7.3x popularity after a time cut
-(market ml-100k, §83). A source truly level with popularity on the cut is barred about half the
-time by chance; what ships instead is popularity or a source at least level with it there.
 """
 
 from __future__ import annotations
@@ -77,9 +66,6 @@ class Refs:
 
     means: tuple[float, ...]
     floors: tuple[np.ndarray | None, ...] = ()
-    #: On a time cut that does not decide, popularity's mean there (None elsewhere): what falls
-    #: below it is not chosen (``vetoed``).
-    bars: tuple[float | None, ...] = ()
 
 
 def worst_share(t: Tried, refs: Refs | Sequence[float]) -> float:
@@ -109,27 +95,7 @@ def _below_popularity(t: Tried, refs: Refs) -> set[int]:
     return below
 
 
-def vetoed(t: Tried, refs: Refs | Sequence[float]) -> bool:
-    """Whether ``t`` falls below popularity's mean on a time cut that does not decide
-    (``Refs.bars``): then it is not chosen, whatever its shares."""
-    return bool(_barred(t, refs))
-
-
-def best_single(singles: Sequence[Tried], refs: Refs | Sequence[float]) -> Tried:
-    """The single source with the best worst share among those not ``vetoed`` (ties: the first,
-    popularity, ``singles[0]``, which is never vetoed: its mean is the bar)."""
-    return max((t for t in singles if not vetoed(t, refs)), key=lambda t: worst_share(t, refs))
-
-
-def _barred(t: Tried, refs: Refs | Sequence[float]) -> list[int]:
-    """The protocols where ``t`` falls below its bar (``Refs.bars``)."""
-    bars = refs.bars if isinstance(refs, Refs) else ()
-    return [n for n, bar in enumerate(bars) if bar is not None and t.means[n] < bar]
-
-
-def deciding(
-    singles: Sequence[Tried], seed: int, timed: Sequence[bool] = ()
-) -> tuple[Refs, list[dict[str, Any]]]:
+def deciding(singles: Sequence[Tried], seed: int) -> tuple[Refs, list[dict[str, Any]]]:
     """The references the choice is made against (``Refs``) and, per protocol, whether it
     decides and on what evidence. ``singles[0]`` is popularity alone (the baseline every
     source must beat). A protocol decides where the paired bootstrap interval (over its users)
@@ -137,9 +103,7 @@ def deciding(
     best, of popularity minus the runner-up: then it tells popularity apart from the personal
     sources. Where no protocol decides, every one counts (the rule before, §35): nothing better
     is known, and on one protocol that is the plain best mean. Each protocol's entry says
-    whether it ``decides`` and its ``evidence`` (that paired difference and its interval).
-    ``timed``: which protocols are time cuts (none where not given); one that does not decide
-    bars what falls below popularity's mean there (``Refs.bars``)."""
+    whether it ``decides`` and its ``evidence`` (that paired difference and its interval)."""
     refs = best_means(singles)
     evidence: list[dict[str, Any]] = []
     for n in range(len(refs)):
@@ -153,15 +117,10 @@ def deciding(
     if not any(e["decides"] for e in evidence):
         return Refs(refs), evidence
     decides = [e["decides"] for e in evidence]
-    timed = list(timed) or [False] * len(refs)
     return (
         Refs(
             tuple(r if d else 0.0 for r, d in zip(refs, decides, strict=True)),
             tuple(None if d else p for p, d in zip(singles[0].per_user, decides, strict=True)),
-            tuple(
-                None if d or not cut else singles[0].means[n]
-                for n, (d, cut) in enumerate(zip(decides, timed, strict=True))
-            ),
         ),
         evidence,
     )
@@ -179,16 +138,8 @@ def prefer(
     for a weakest protocol that cannot show the gain: pooled time cuts led by trending, where
     every personal source's share is low and ~200 users are noise, while each user's latest
     item shows the fusion ahead of EASE beyond noise (ml-100k long sequences, BENCHMARKS §60).
-    On one protocol both are the plain rule: better beyond noise. Neither where ``rich`` is
-    ``vetoed`` and ``simple`` is not: below popularity on a time cut that does not decide."""
+    On one protocol both are the plain rule: better beyond noise."""
     refs = refs if isinstance(refs, Refs) else Refs(tuple(refs))
-    if vetoed(rich, refs) and not vetoed(simple, refs):
-        below = "; ".join(
-            f"{rich.means[n]:.4f} < popularity's {refs.bars[n]:.4f} on protocol {n + 1}"
-            for n in _barred(rich, refs)
-        )
-        barred = f"{rich.name} below popularity on a time cut that does not decide ({below})"
-        return simple, f"{reason}; {barred}"
     diffs = [r - s for r, s in zip(rich.per_user, simple.per_user, strict=True)]
     bounds = [bootstrap_ci(d, n_resamples=RESAMPLES, seed=seed) for d in diffs]
     shares = _shares(simple, refs) or {0: 1.0}
