@@ -41,7 +41,9 @@ def test_evaluate_fits_the_pipeline_on_the_stores_profiles(
     settings = Settings()
     store = open_store(url)
     try:
-        store.append(validate_events(simulate(n_users=120, n_items=60, seed=5).events, settings.events)[0])
+        store.append(
+            validate_events(simulate(n_users=120, n_items=60, seed=5).events, settings.events)[0]
+        )
     finally:
         store.close()
     events = load_events(None, url, settings)
