@@ -15,7 +15,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events, model_profiles, require_catalog
+from recsmith.cli._data import (
+    load_catalog,
+    load_events,
+    model_profiles,
+    profiles_by_id,
+    require_catalog,
+)
 from recsmith.cli.ope import replay_command
 from recsmith.cli.progress import stage_progress
 from recsmith.config import Settings
@@ -295,6 +301,9 @@ def evaluate(
                     if user_spec.kind == "property"
                     else model_profiles(names, None, data, store, cli.settings)
                 )
+                if config is not None and profiles is None:
+                    # the pipeline fits on the store's profiles, as train --pipeline and retrain
+                    profiles = profiles_by_id(None, data, store, cli.settings)
             require_catalog(names, catalog)
             parts = spec.apply(events)
             results, stats = evaluate_models(

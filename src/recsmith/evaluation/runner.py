@@ -39,7 +39,7 @@ from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions, actor_keys, binarize
 from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.registry import create
-from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.artifact import profile_users, train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.stages import StageHook, no_stages, within
 
@@ -195,15 +195,19 @@ def evaluate_pipeline(
     fairness: FairnessInputs | None = None,
     debias_weights: np.ndarray | None = None,
     progress: StageHook = no_stages,
+    profiles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ModelResult:
     """Train the whole pipeline on the train events (``data``, built from them) and score it
-    exactly as it serves."""
+    exactly as it serves: handed ``profiles`` (user id → properties) as its users, as ``train
+    --pipeline`` and a retrain hand it the store's (segment popularity, the ranker's profile
+    features); ``data``'s own profiles do not reach it (``train_pipeline``)."""
     started = time.perf_counter()
     pipeline = train_pipeline(
         config,
         train,
         dict(weights),
         items=items,
+        users=profile_users(profiles),
         half_life_days=half_life_days,
         progress=within(progress, "pipeline"),
         data=data,
@@ -361,7 +365,7 @@ def evaluate_models(
     and split statistics. ``progress`` hears of each model and pipeline stage. ``debias`` adds
     exposure-debiased NDCG and recall (``evaluation.debias``). Exposure groups
     items by ``item_groups``, parity groups users by ``user_groups`` (a user property is read
-    from ``profiles``, user id → properties)."""
+    from ``profiles``, user id → properties); the pipeline is fitted on ``profiles`` too."""
     parts = split if isinstance(split, Split) else split.apply(events)
     catalog = ItemCatalog.from_items(items) if items else None
     data = Interactions.from_events(
@@ -420,6 +424,7 @@ def evaluate_models(
                 fairness=fairness,
                 debias_weights=debias_weights,
                 progress=progress,
+                profiles=profiles,
             )
         )
     return results, stats

@@ -21,13 +21,13 @@ from recsmith.config import Weight
 from recsmith.evaluation.metrics import compute_metrics
 from recsmith.evaluation.runner import GroundTruth, ground_truth
 from recsmith.evaluation.significance import PairedResult, paired_test
-from recsmith.events.schema import Item, User
+from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.lifecycle.holdout import Holdout
 from recsmith.models.registry import create
 from recsmith.monitoring.profile import data_profile
-from recsmith.pipeline.artifact import train_pipeline
+from recsmith.pipeline.artifact import profile_users, train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
 
@@ -57,13 +57,12 @@ class Candidate:
         hands it the store's users, so its ranker's profile features and segment popularity
         are fitted on a retrain too."""
         if self.pipeline is not None:
-            users = [User(user_id=u, properties=dict(p)) for u, p in (profiles or {}).items()]
             return train_pipeline(
                 self.pipeline,
                 events,
                 dict(weights),
                 items=items,
-                users=users,
+                users=profile_users(profiles),
                 half_life_days=half_life_days,
                 data=data,
             )

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,6 +91,13 @@ def check_prebuilt(
         raise ValueError(
             f"data: its catalogue has {len(built)} item ids, not those of items ({len(items)})"
         )
+
+
+def profile_users(profiles: Mapping[str, Mapping[str, Any]] | None) -> list[User]:
+    """``profiles`` (user id → properties, as ``Interactions`` holds them and the evaluation and
+    retrain paths load them from the store) as the users ``train_pipeline`` takes: a pipeline
+    fitted on a matrix it was handed gets its users' profiles from ``users=`` alone."""
+    return [User(user_id=u, properties=dict(p)) for u, p in (profiles or {}).items()]
 
 
 def train_pipeline(
