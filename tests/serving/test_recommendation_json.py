@@ -17,7 +17,6 @@ import pytest
 from fastapi.routing import APIRoute, serialize_response
 from fastapi.testclient import TestClient
 
-from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
@@ -167,7 +166,9 @@ def test_served_lists_are_the_models_bytes(
 ) -> None:
     for query in ({"k": "1"}, {"k": "10"}, {"k": "50", "exclude": "i1,i2", "device": "m"}):
         for user in ("u1", "nobody-é", "🎧"):
-            got = client.get(f"/v1/users/{user}/recommendations", params=query, headers=keys["read"])
+            got = client.get(
+                f"/v1/users/{user}/recommendations", params=query, headers=keys["read"]
+            )
             _served_as_the_model_writes_it(got)
             assert got.json()["user_id"] == user
 
