@@ -16,7 +16,9 @@ response cache off, as ``serve_load.py`` serves. No socket: uvicorn's parsing an
 outside both. ``--same-answers N`` first asks both apps the same N requests at ``k`` 1, 10
 and 100 and stops unless every JSON body matches but its ``recommendation_id`` (a change meant
 to cost less, not to answer otherwise: BENCHMARKS §53) or differs only in which of exactly
-tied items it lists (counted: BENCHMARKS §57).
+tied items it lists (counted: BENCHMARKS §57); it also counts the bodies equal byte for byte
+but the id (BENCHMARKS §81). ``--outside`` measures the request without the
+pipeline's cost (``memoise_answers``: BENCHMARKS §81).
 
     cd benchmarks && ../.venv/bin/python route_ab.py /tmp/large --against /tmp/main/src \
         --route similar
@@ -29,6 +31,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -45,6 +48,8 @@ from answer_ab import renamed_copy
 from calibration import calibration_line
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+#: A list's own random id in a JSON body (``same_answers`` compares the bytes around it)
+_LIST_ID = re.compile(rb'"recommendation_id":"[0-9a-f]{32}"')
 
 
 #: What ``--route`` asks: method, path (``{user}``: a user id, ``{item}``: an item id), query and
@@ -145,15 +150,18 @@ async def same_answers(
     (``tied_only``), counted and shown. Exits naming the first request that differs otherwise."""
     method, path, _, body = ROUTES[route]
     tied: list[str] = []
+    same_bytes = 0
     for user, item in asked:
         url = path.replace("{user}", user).replace("{item}", item)
         sent = body.replace("{item}", item).encode()
         for k in (1, 10, 100):
-            bodies = []
+            bodies, raw = [], []
             for app in apps.values():
                 answer = bytearray()
                 status = await ask(app, method, url, b"k=%d" % k, secret, sent, answer)
                 bodies.append((status, {**json.loads(answer), "recommendation_id": None}))
+                raw.append(_LIST_ID.sub(b"ID", answer))
+            same_bytes += raw[0] == raw[1]
             if bodies[0] == bodies[1]:
                 continue
             if bodies[0][0] == bodies[1][0] == 200 and tied_only(bodies[0][1], bodies[1][1]):
@@ -163,7 +171,8 @@ async def same_answers(
     print(
         f"same answers: {len(asked)} requests x k 1, 10, 100 of {route}; "
         f"{len(tied)} of {3 * len(asked)} differ only in exactly tied items"
-        + (f" (first: {tied[0]})" if tied else ""),
+        + (f" (first: {tied[0]})" if tied else "")
+        + f"; {same_bytes} byte for byte the same but the list's id",
         flush=True,
     )
 
@@ -187,6 +196,21 @@ def tied_only(before: dict[str, Any], after: dict[str, Any]) -> bool:
     )
 
 
+def memoise_answers(bundle: Any) -> None:
+    """``bundle.answer`` remembering each call's answer by its users and ``k`` (``--outside``):
+    asked again, the pipeline costs a dictionary look-up, and what a round measures is the
+    request outside ``Pipeline.answer``."""
+    answer, memo = bundle.answer, {}
+
+    def remembered(user_ids: Any, k: int, **options: Any) -> Any:
+        key = (tuple(user_ids), k)
+        if key not in memo:
+            memo[key] = answer(user_ids, k, **options)
+        return memo[key]
+
+    bundle.answer = remembered
+
+
 async def measure(
     args: argparse.Namespace, apps: dict[str, Any]
 ) -> dict[str, list[tuple[float, float]]]:
@@ -206,6 +230,12 @@ async def measure(
             await round_of(app, args.route, draw(200), secret, args.concurrency)
         if args.same_answers:
             await same_answers(apps, args.route, draw(args.same_answers), secret)
+        if args.outside:  # one fixed draw, asked one at a time: every pipeline call memoised
+            fixed = draw(args.requests)
+            for app in apps.values():
+                memoise_answers(app.state.runtime.bundle)
+                await round_of(app, args.route, fixed, secret, 1)
+            draw, args.concurrency = (lambda n: fixed), 1
         gc.collect()
         gc.freeze()
         print(f"warm; measuring {args.rounds} rounds", flush=True)  # a profiler may attach now
@@ -233,6 +263,12 @@ def main() -> None:
         default=0,
         metavar="N",
         help="first check N requests (k 1, 10, 100 each) answer the same on both sides",
+    )
+    parser.add_argument(
+        "--outside",
+        action="store_true",
+        help="measure the request outside Pipeline.answer: one fixed draw of --requests, asked "
+        "one at a time (batches of one), each app's answers memoised after a first pass",
     )
     args = parser.parse_args()
     print(calibration_line(), flush=True)

@@ -28,6 +28,20 @@ def test_child_is_the_labels_child_and_counts_per_label_values() -> None:
     assert value("recsmith_impressions_total", {**shown, "variant": "B"}) == 7.0
 
 
+def test_pipeline_calls_count_per_stage_and_source() -> None:
+    metrics = Metrics.create()
+    metrics.observe_answer({"retrieval": 0.002, "ranking": 0.003}, {"ials": 40, "trending": 0}, 16)
+    metrics.observe_answer({"retrieval": 0.004, "ranking": 0.001}, {"ials": 2, "trending": 5}, 4)
+    value = metrics.registry.get_sample_value
+    stage = "recsmith_pipeline_stage_duration_seconds"
+    assert value(f"{stage}_count", {"stage": "retrieval"}) == 2.0
+    assert value(f"{stage}_sum", {"stage": "retrieval"}) == 0.006
+    assert value(f"{stage}_sum", {"stage": "ranking"}) == 0.004
+    assert value("recsmith_pipeline_items_total", {"source": "ials"}) == 42.0
+    assert value("recsmith_pipeline_items_total", {"source": "trending"}) == 5.0
+    assert value("recsmith_coalesced_batch_size_sum") == 20.0
+
+
 class _Route:
     path_format = "/v1/things/{thing_id}"
 

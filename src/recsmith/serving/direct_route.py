@@ -20,7 +20,9 @@ router's key check, the endpoint's ``Depends``), which are published but not sol
 ``RouteParams`` reads the path, query and body parameters with FastAPI's validators and errors;
 then the endpoint is called (a ``def`` one in the thread pool, as FastAPI calls it), and what it
 returns is written by FastAPI's ``serialize_response`` through the route's response field, as
-FastAPI writes a response model (``dump_json``), so the bytes are FastAPI's by construction.
+FastAPI writes a response model (``dump_json``), so the bytes are FastAPI's by construction; a
+``Response`` it returns is sent as it is, as FastAPI sends one (the recommendation route writes
+its list's JSON itself: ``recommendation_json``).
 
 The app's one global dependency, ``strict_query.known_query_only``, is called here as FastAPI
 would have: a query parameter the route does not take is still refused, not ignored.
@@ -130,6 +132,8 @@ def _solved(route: APIRoute, dependencies: Dependencies) -> Callable[[Request], 
             result = await call(**values)
         else:  # a ``def`` endpoint: in the thread pool, as FastAPI runs it
             result = await run_in_threadpool(call, **values)
+        if isinstance(result, Response):  # written by the endpoint: sent as is, as FastAPI does
+            return result
         # validated on the loop (an instance of the model: a type check), written as bytes
         content = await serialize_response(
             field=field, response_content=result, dump_json=True, **written

@@ -161,7 +161,8 @@ class Metrics:
     def child(self, metric: MetricWrapperBase, *values: str) -> Any:
         """``metric.labels(*values)``, found once per label values: ``labels`` converts and
         checks the values and takes the metric's lock on every call (~2.7 µs, three times a
-        served list: the request's duration, the list's tier, its impressions). Only for
+        served list: the request's duration, the list's tier, its impressions; and once per
+        stage and source of each pipeline call, ``observe_answer``). Only for
         metrics never cleared (``clear`` or ``remove`` would leave a kept child unexported, so
         not ``model_info`` or ``exposure_share``); their labels are small fixed vocabularies,
         so the map stays small. Two threads finding one child at once both get the metric's one
@@ -182,13 +183,14 @@ class Metrics:
         self, timings: dict[str, float], candidates: dict[str, int], batch_size: int = 1
     ) -> None:
         """One pipeline call: its stage durations (for the whole batch), served items per source
-        and how many requests it answered."""
+        and how many requests it answered. Stages and sources are the deployed pipelines' names:
+        their children are found once (``child``; ~14 ``labels`` a call were ~35 µs)."""
         self.batch_size.observe(batch_size)
         for stage, seconds in timings.items():
-            self.stage_duration.labels(stage=stage).observe(seconds)
+            self.child(self.stage_duration, stage).observe(seconds)
         for source, n in candidates.items():
             if n:
-                self.candidates.labels(source=source).inc(n)
+                self.child(self.candidates, source).inc(n)
 
     def set_exposure(self, shares: dict[str, float], gini: float, narrowing: float) -> None:
         """The fairness gauges (``recsmith.fairness.watch``): at most ``EXPOSURE_GROUPS``

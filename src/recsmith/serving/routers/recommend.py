@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from recsmith.bundle import Answer, NeedsPipeline
 from recsmith.capping.policy import demote
@@ -56,6 +57,7 @@ from recsmith.serving.direct_route import DirectRoute, solved_by
 from recsmith.serving.input_errors import invalid
 from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.reason_names import ReasonNames
+from recsmith.serving.recommendation_json import recommendation_response
 from recsmith.serving.response_cache import cache_key
 from recsmith.serving.schemas import (
     PopularResponse,
@@ -315,7 +317,7 @@ async def recommend(
             "(another placement) are left out (README: Capping)",
         ),
     ] = None,
-) -> RecommendationResponse:
+) -> Response | RecommendationResponse:
     """Items the user has not interacted with, best first, each with its sources and a reason.
 
     Items the user has in the store now are excluded, on top of the training data, so an event
@@ -416,31 +418,49 @@ async def recommend(
         metrics = runtime.metrics
         metrics.child(metrics.recommendations, listed["fallback"] or "none").inc()
         propensities = listed.pop("propensities", None)
-        listed["items"], demoted = demote(listed["items"], caps.demoted, pins_of(bundle))
+        demoted = 0
+        if caps.demoted:  # frequency capping's ``demote`` action: the capped items sink
+            listed["items"], demoted = demote(listed["items"], caps.demoted, pins_of(bundle))
         if chosen.arm is not None and runtime.bandits is not None:  # adaptive allocation's trials
             shown = len(listed["items"])
             runtime.bandits.shown([chosen.arm] * shown, [True] * shown)
-        response = RecommendationResponse(
-            recommendation_id=recommendation_id,
-            user_id=user_id,
-            model_version=bundle.version,
-            degraded=[*degraded, *lapses, *lapsed, *listed.pop("shortfalls", [])],
-            experiment=chosen.experiment,
-            variant=chosen.variant,
-            not_personalised=withheld,
-            capped=caps.capped + demoted,
-            page_view_excluded=caps.repeated,
+        fields = {
+            "recommendation_id": recommendation_id,
+            "user_id": user_id,
+            "model_version": bundle.version,
+            "degraded": [*degraded, *lapses, *lapsed, *listed.pop("shortfalls", [])],
+            "experiment": chosen.experiment,
+            "variant": chosen.variant,
+            "not_personalised": withheld,
+            "capped": caps.capped + demoted,
+            "page_view_excluded": caps.repeated,
             **listed,
+        }
+        items: Sequence[Mapping[str, Any]] = listed["items"]
+        # written as the model writes itself, without building it (``recommendation_json``);
+        # explanations are models of their own: a list explained goes through the model
+        response: Response | RecommendationResponse = (
+            RecommendationResponse(**fields)
+            if "explanations" in listed
+            else recommendation_response(fields)
         )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
     unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
-    served = [i.item_id for i in response.items]  # a candidate release's turn, off this path
+    served = [i["item_id"] for i in items]  # a candidate release's turn, off this path
     # the candidate serves its own whole list (a contextual arm is this release's choice)
     whole = options if options.source is None else replace(options, source=None)
     request.app.state.shadow.offer(ShadowJob(query, whole, served, latency))
-    logged = (response, "recommendations", unit, kind, placement, latency, propensities)
+    logged = (
+        Listed(recommendation_id, bundle.version, items, chosen.experiment, chosen.variant),
+        "recommendations",
+        unit,
+        kind,
+        placement,
+        latency,
+        propensities,
+    )
     if page_view_id is None:
         _record(runtime, *logged, chosen.propensity, None, arm)
     else:  # stored before the response leaves: the page view's next list may go to any worker
@@ -448,9 +468,35 @@ async def recommend(
     return response
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """What the decision log keeps of a list answered (``_record``): a response model's fields,
+    or the recommendation route's own, which writes its JSON without a model."""
+
+    recommendation_id: str
+    model_version: str
+    items: Sequence[Mapping[str, Any]]
+    experiment: str | None = None
+    variant: str | None = None
+
+    @classmethod
+    def of(cls, response: SimilarResponse | PopularResponse) -> Listed:
+        """A list route's response model, as the log reads it."""
+        return cls(
+            response.recommendation_id,
+            response.model_version,
+            [
+                {"item_id": i.item_id, "score": i.score, "sources": i.sources}
+                for i in response.items
+            ],
+            response.experiment,
+            response.variant,
+        )
+
+
 def _record(
     runtime: Runtime,
-    response: RecommendationResponse | SimilarResponse | PopularResponse,
+    response: Listed,
     route: str,
     unit: str | None = None,
     unit_kind: UnitKind = "none",
@@ -475,14 +521,14 @@ def _record(
         response.recommendation_id,
         route=route,
         release=response.model_version,
-        item_ids=[i.item_id for i in items],
-        scores=[i.score for i in items],
-        sources=[i.sources for i in items],
+        item_ids=[i["item_id"] for i in items],
+        scores=[i["score"] for i in items],
+        sources=[i["sources"] for i in items],
         unit=unit,
         unit_kind=unit_kind,
         placement=placement,
-        experiment=getattr(response, "experiment", None),
-        variant=getattr(response, "variant", None),
+        experiment=response.experiment,
+        variant=response.variant,
         latency_ms=latency_ms,
         propensities=propensities,
         assignment_propensity=assignment_propensity,
@@ -628,7 +674,7 @@ def together(
     response = _neighbours(
         bundle, item_id, k, bundle.together, "cooccurrence", "often together with", explain
     )
-    _record(runtime, response, "together")
+    _record(runtime, Listed.of(response), "together")
     return response
 
 
@@ -649,7 +695,7 @@ def trending(
     """The trending source of the deployed pipeline (popularity for a single model)."""
     source = "trending" if isinstance(bundle, Pipeline) and bundle.has_trending else "popular"
     response = _top_list(request, runtime, bundle, bundle.trending_items, k, source, explain)
-    _record(runtime, response, "trending")
+    _record(runtime, Listed.of(response), "trending")
     return response
 
 
@@ -697,7 +743,7 @@ def similar(
     response = _neighbours(
         bundle, item_id, k, bundle.similar_items, "similar", "similar to", explain
     )
-    _record(runtime, response, "similar")
+    _record(runtime, Listed.of(response), "similar")
     return response
 
 
@@ -752,13 +798,13 @@ def popular(
 ) -> PopularResponse:
     """The fallback list, as of the model's training data."""
     response = _top_list(request, runtime, bundle, bundle.popular_items, k, "popular", explain)
-    _record(runtime, response, "popular")
+    _record(runtime, Listed.of(response), "popular")
     return response
 
 
 async def recommend_with_rules(
     request: Request, body: RecommendationBody, **options: Any
-) -> RecommendationResponse:
+) -> Response | RecommendationResponse:
     """The GET route's list with business rules for this request only (``{"rules": [...]}``,
     the language of a pipeline file's ``[[rerank.rules]]``), applied on top of the live rules;
     a malformed rule, or one the catalogue refuses, is a 422 naming ``rules[i].<field>``. The

@@ -1,0 +1,215 @@
+"""The recommendation list's JSON, written without its pydantic models (``recommendation_json``),
+must be the very bytes the route wrote before: ``RecommendationResponse`` validated and dumped by
+FastAPI's ``serialize_response`` through the route's own response field. That path is the oracle,
+over shapes drawn at random (unicode, escaped and astral ids, titles with control characters,
+empty and long lists, every tier, scores of every magnitude, int scores, inf and nan) and through
+the served app (a known and an unknown user, k=1, a pipeline's reasons)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, serialize_response
+from fastapi.testclient import TestClient
+
+from recsmith.config import Settings
+from recsmith.pipeline.runtime import Pipeline
+from recsmith.serving import create_app
+from recsmith.serving.recommendation_json import FIELDS, recommendation_json
+from recsmith.serving.routers import recommend
+from recsmith.serving.schemas import RecommendationResponse
+from recsmith.store.base import EventStore
+
+TIERS = ("personalised", "session", "category", "segment", "popular")
+TEXTS = [
+    "",
+    "sku-1",
+    "é",
+    "日本語の商品",
+    "🎧 astral",
+    'quote " and \\ backslash',
+    "line\nbreak\ttab\x01\x7f",
+    "\u2028\u2029 separators",
+    "</script>&<>'",
+    "x" * 300,
+]
+SCORES = [0.0, -0.0, 1.0, -2.5, 3, 0, 10**6, 1e-7, 1e-5, 1e16, 1e20, 123456789.123, 0.1 + 0.2]
+SPECIAL = [float("inf"), float("-inf"), float("nan")]
+
+
+def _route_field() -> Any:
+    """The GET route's response field: what ``DirectRoute`` wrote the model through."""
+    (route,) = [
+        r
+        for r in recommend.router.routes
+        if isinstance(r, APIRoute)
+        and r.path == "/v1/users/{user_id:id}/recommendations"
+        and "GET" in r.methods
+    ]
+    return route.response_field
+
+
+def fastapi_bytes(fields: dict[str, Any]) -> bytes:
+    """The bytes the route wrote before: the model validated, then FastAPI's dump_json."""
+    written = serialize_response(
+        field=_route_field(),
+        response_content=RecommendationResponse(**fields),
+        dump_json=True,
+    )
+    return bytes(asyncio.run(written))
+
+
+def _draw(rng: random.Random) -> dict[str, Any]:
+    """One response's fields, as the route could hand them over."""
+    tier = rng.choice(TIERS)
+    score_pool = SCORES + (SPECIAL if rng.random() < 0.2 else [])
+    items = [
+        {
+            "item_id": rng.choice(TEXTS) + str(n),
+            "score": rng.choice(score_pool)
+            if rng.random() < 0.5
+            else float(rng.uniform(-1e3, 1e3)),
+            "sources": rng.sample(["ials", "knn", "recent", "popular", "🎧"], rng.randint(0, 3)),
+            "reason": rng.choice([None, *TEXTS]),
+        }
+        for n in range(rng.choice([0, 1, 2, 10, 100]))
+    ]
+    maybe = lambda: rng.choice([None, *TEXTS])  # noqa: E731
+    return {
+        "recommendation_id": f"{rng.getrandbits(128):032x}",
+        "user_id": rng.choice(TEXTS) or "u",
+        "model_version": rng.choice(["pipeline-20260101-abc", "v1", "ü"]),
+        "degraded": rng.sample(["store", "capping", "exposure:brand", "placement_release"], 2)
+        if rng.random() < 0.3
+        else [],
+        "experiment": maybe(),
+        "variant": maybe(),
+        "not_personalised": rng.choice([None, "erased", "no consent to personalization"]),
+        "capped": rng.randint(0, 5),
+        "page_view_excluded": rng.randint(0, 5),
+        "tier": tier,
+        "fallback": None if tier == "personalised" else tier,
+        "items": items,
+    }
+
+
+def test_the_fields_are_the_models_in_its_order_less_explanations() -> None:
+    assert FIELDS == (
+        "recommendation_id",
+        "model_version",
+        "items",
+        "experiment",
+        "variant",
+        "user_id",
+        "tier",
+        "fallback",
+        "degraded",
+        "not_personalised",
+        "capped",
+        "page_view_excluded",
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_shapes_are_written_as_fastapi_wrote_the_model(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(100):
+        fields = _draw(rng)
+        assert recommendation_json(fields) == fastapi_bytes(fields), fields
+
+
+def test_each_edge_value_on_its_own() -> None:
+    base = _draw(random.Random(99))
+    for score in [*SCORES, *SPECIAL]:
+        one = {**base, "items": [{"item_id": "i", "score": score, "sources": [], "reason": None}]}
+        assert recommendation_json(one) == fastapi_bytes(one), score
+    for text in TEXTS:
+        named = {**base, "user_id": text or "u", "experiment": text, "variant": text}
+        named["items"] = [{"item_id": text, "score": 0.5, "sources": [text], "reason": text}]
+        assert recommendation_json(named) == fastapi_bytes(named), text
+    empty = {**base, "items": [], "degraded": [], "tier": "popular", "fallback": "popular"}
+    assert recommendation_json(empty) == fastapi_bytes(empty)
+
+
+def test_fields_it_does_not_write_are_ignored_and_a_missing_one_fails_loudly() -> None:
+    fields = _draw(random.Random(5))
+    assert recommendation_json({**fields, "shortfalls": ["x"]}) == recommendation_json(fields)
+    del fields["capped"]
+    with pytest.raises(KeyError, match="capped"):
+        recommendation_json(fields)
+
+
+@pytest.fixture
+def pipeline_client(
+    settings: Settings, pipeline: Pipeline, store: EventStore
+) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, bundle=pipeline, store=store)) as client:
+        yield client
+
+
+def _served_as_the_model_writes_it(got: Any) -> None:
+    """A served body is the model's own writing of what it says (parsed back, re-validated and
+    dumped by FastAPI's path), byte for byte, with the headers the model's answer had."""
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"] == "application/json"
+    assert int(got.headers["content-length"]) == len(got.content)
+    assert got.content == fastapi_bytes(json.loads(got.content))
+
+
+def test_served_lists_are_the_models_bytes(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    for query in ({"k": "1"}, {"k": "10"}, {"k": "50", "exclude": "i1,i2", "device": "m"}):
+        for user in ("u1", "nobody-é", "🎧"):
+            got = client.get(
+                f"/v1/users/{user}/recommendations", params=query, headers=keys["read"]
+            )
+            _served_as_the_model_writes_it(got)
+            assert got.json()["user_id"] == user
+
+
+def test_a_pipelines_lists_with_reasons_and_fallbacks_are_the_models_bytes(
+    pipeline_client: TestClient, pipeline: Pipeline, keys: dict[str, dict[str, str]]
+) -> None:
+    known = [str(u) for u in pipeline.bundle.users.external_ids[:5]]
+    tiers = set()
+    for user in [*known, "stranger"]:
+        for query in ({"k": "1"}, {"k": "10"}, {"k": "10", "recent": known[0]}):
+            got = pipeline_client.get(
+                f"/v1/users/{user}/recommendations", params=query, headers=keys["read"]
+            )
+            _served_as_the_model_writes_it(got)
+            tiers.add(got.json()["tier"])
+            assert all(i["reason"] for i in got.json()["items"])
+    assert {"personalised", "popular"} <= tiers
+
+
+def test_an_explained_list_still_goes_through_the_model(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    got = client.get(
+        "/v1/users/u1/recommendations", params={"k": "3", "explain": "true"}, headers=keys["admin"]
+    )
+    assert got.status_code == 200, got.text
+    assert len(got.json()["explanations"]) == len(got.json()["items"])
+    assert got.content == fastapi_bytes(json.loads(got.content))
+
+
+def test_the_decision_log_keeps_what_was_served(
+    client: TestClient, keys: dict[str, dict[str, str]], store: EventStore
+) -> None:
+    got = client.get("/v1/users/u1/recommendations", params={"k": "5"}, headers=keys["read"])
+    body = got.json()
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime.decisions.flush()
+    stored = store.get_decision(body["recommendation_id"])
+    assert stored is not None
+    assert list(stored.item_ids) == [i["item_id"] for i in body["items"]]
+    assert list(stored.scores) == [i["score"] for i in body["items"]]
+    assert [list(s) for s in stored.sources] == [i["sources"] for i in body["items"]]
+    assert stored.release == body["model_version"]
