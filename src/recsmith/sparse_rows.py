@@ -71,7 +71,7 @@ def gather_rows(matrix: sparse.csr_array, index: np.ndarray) -> tuple[np.ndarray
     at = (index >= 0).nonzero()[0]
     starts = matrix.indptr[index[at]]
     lengths = matrix.indptr[index[at] + 1] - starts
-    return at.repeat(lengths), matrix.indices[_spans(starts, lengths)]
+    return at.repeat(lengths), matrix.indices[spans(starts, lengths)]
 
 
 #: Grid cells (queries × columns) up to which ``row_values`` reads its rows densely; past it
@@ -115,13 +115,13 @@ def rows_grid(
     at = np.flatnonzero(index >= 0)
     starts = matrix.indptr[index[at]]
     lengths = matrix.indptr[index[at] + 1] - starts
-    spans = _spans(starts, lengths)
+    positions = spans(starts, lengths)
     # one flat grid: numpy's ``add.at`` has a fast path for a 1-D array and one index array,
     # not for a 2-D one with an index tuple (55 against 99 µs a call for a batch of 64, four
     # calls); the same float additions, in storage order
     grid = np.zeros(len(index) * width, matrix.dtype)
-    at_cell = np.repeat(at, lengths).astype(np.int64) * width + matrix.indices[spans]
-    np.add.at(grid, at_cell, matrix.data[spans])
+    at_cell = np.repeat(at, lengths).astype(np.int64) * width + matrix.indices[positions]
+    np.add.at(grid, at_cell, matrix.data[positions])
     return grid
 
 
@@ -168,7 +168,7 @@ def entry_values(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -
     return np.where(found, matrix.data[at], matrix.dtype.type(0))
 
 
-def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every span, concatenated."""
     total = int(lengths.sum())
     return (starts - lengths.cumsum() + lengths).repeat(lengths) + np.arange(total)
@@ -190,8 +190,8 @@ def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(key, return_inverse=True)`` for a 1-D integer ``key``: the sorted distinct
     keys, and each key's place among them. One stable argsort and a cumulative count: numpy
     2's ``unique`` with an inverse costs ~1.6 times as much (1,009 against 637 µs on the ~20,000
-    proposals of a batch of 64 queries; retrieval's ``merge``, and the product entries and rows
-    read here). From a few thousand keys the argsort goes by 16-bit digits (``digit_sort``:
+    proposals of a batch of 64 queries: retrieval's ``merge``; an offline batch's cells in
+    ``product_top_k``). From a few thousand keys the argsort goes by 16-bit digits (``digit_sort``:
     155 against 527 µs for those 20,000, whose keys span 23 bits)."""
     order = _key_order(key)
     ordered = key[order]
@@ -260,7 +260,7 @@ def stored_in_rows(
     rows, cols = gather_rows(matrix, np.asarray(index))
     wanted = rows.astype(np.int64) * n_cols + cols
     low = cells.searchsorted(wanted, "left")
-    at = _spans(low, cells.searchsorted(wanted, "right") - low)  # every cell holding it
+    at = spans(low, cells.searchsorted(wanted, "right") - low)  # every cell holding it
     hit[at - at % width + (packed.ravel()[at] & ((1 << shift) - 1))] = True
     return hit.reshape(n, width)
 

@@ -9,8 +9,10 @@ oracles:
   ``sparse_from_items`` and ``ModelSource.retrieve``.
 
 The accumulator is kept between calls, so calls follow each other with different batches (a
-cell left behind would show in the next), batches are cut into slices (``GRID_CELLS``) and
-rows wider than a sort piece are reduced piece by piece (``SORT_WIDTH``)."""
+cell left behind would show in the next), each way of summing a batch is taken (``GRID_CELLS``:
+the whole catalogue's cells, the touched columns' cells, a sort) and rows wider than a sort piece
+are reduced piece by piece (``SORT_WIDTH``); the accumulator's size and its zeros after an
+interrupted call are asserted."""
 
 from __future__ import annotations
 
@@ -186,8 +188,8 @@ def test_batches_follow_each_other_as_the_dense_oracle_says(seed: int) -> None:
 
 
 def test_slices_and_pieces_give_the_same_lists(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch cut into slices of rows (a small ``GRID_CELLS``) and rows reduced in pieces of 8
-    keys (several passes at k = 3, one pass where ``2 k`` is the piece) list what one slice and
+    """A batch summed by a sort (a small ``GRID_CELLS``) and rows reduced in pieces of 8 keys
+    (several passes at k = 3, one pass where ``2 k`` is the piece) list what the accumulator and
     one sort list."""
     rng = np.random.default_rng(7)
     matrix = _association(rng, 300, 30)
@@ -291,3 +293,184 @@ def test_a_drop_matrix_of_another_shape_is_refused() -> None:
     history, exclude = _batch(rng, 4, 50, 3)
     with pytest.raises(ValueError, match=r"drop: a matrix of shape \(4, 40\), not the product's"):
         product_top_k(history, matrix, 5, [exclude[:, :40]])
+
+
+def _grids() -> list[np.ndarray]:
+    """This thread's kept accumulators (one per dtype)."""
+    kept = module._scratch.__dict__.get("kept", {})
+    return [array for (name, _), array in kept.items() if name == "grid"]
+
+
+@pytest.mark.parametrize("path", ["catalogue", "touched", "sorted"])
+def test_each_way_of_summing_lists_the_dense_oracles_lists(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The three ways a batch is summed, chosen by ``GRID_CELLS`` against this batch's sizes:
+    cells over the whole catalogue, cells over the columns the batch touches (renumbered, the
+    dropped items of other columns left out), no grid at all (a sort of the cells). Batches
+    follow each other, so the column slots hold stale numbers from the one before."""
+    rng = np.random.default_rng(13)
+    matrix = _association(rng, 900, 4)
+    module._scratch.__dict__.pop("kept", None)  # this thread's accumulator from scratch
+    largest = 0
+    for n in (30, 5, 30):
+        history, exclude = _batch(rng, n, 900, 6)
+        reached = np.unique(
+            matrix.indices[
+                module.spans(
+                    matrix.indptr[history.indices], np.diff(matrix.indptr)[history.indices]
+                )
+            ]
+        )
+        cap = {"catalogue": n * 900, "touched": n * len(reached), "sorted": n * len(reached) - 1}
+        monkeypatch.setattr(module, "GRID_CELLS", cap[path])
+        largest = max(largest, cap[path])
+        for k in (5, 40):
+            got = product_top_k(history, matrix, k, [history, exclude])
+            assert _lists(got) == _by_dense(history, matrix, k, [history, exclude])
+        assert all(len(g) <= largest and not g.any() for g in _grids())
+
+
+def test_a_wide_catalogue_sums_in_a_grid_of_the_touched_columns() -> None:
+    """At 2,000,000 items a batch of 64 touches a few hundred columns: the accumulator holds
+    64 rows of those (no slices of a few rows of the whole catalogue), within ``GRID_CELLS``;
+    the lists are scipy's."""
+    rng = np.random.default_rng(17)
+    n_items = 2_000_000
+    rows = np.repeat(rng.choice(n_items, 400, replace=False), 3)
+    matrix = sparse.csr_array(
+        (
+            rng.choice([0.5, 0.25, 1.0], len(rows)).astype(np.float32),
+            (rows, rng.integers(0, n_items, len(rows))),
+        ),
+        shape=(n_items, n_items),
+    )
+    matrix.sum_duplicates()
+    q = np.repeat(np.arange(64), 4)
+    history = sparse.csr_array(
+        (np.ones(len(q), np.float32), (q, rng.choice(rows, len(q)))), shape=(64, n_items)
+    )
+    history.sum_duplicates()
+    history.data[:] = 1
+    module._scratch.__dict__.pop("kept", None)  # this thread's accumulator from scratch
+    got = product_top_k(history, matrix, 10, [history])
+    assert _lists(got) == _by_scipy(history, matrix, 10, [history])
+    touched = len(np.unique((history @ matrix).indices))
+    assert [len(g) for g in _grids()] == [64 * touched]
+    assert 64 * touched < module.GRID_CELLS
+
+
+def test_the_accumulator_stays_within_grid_cells() -> None:
+    """An offline batch whose queries × touched columns exceed ``GRID_CELLS`` (3,000 queries
+    over ~6,000 columns) is summed without the accumulator, which keeps its size: its memory
+    is bounded whatever the batch. The lists are scipy's."""
+    rng = np.random.default_rng(19)
+    matrix = _association(rng, 6000, 4)
+    history, exclude = _batch(rng, 3000, 6000, 4)
+    module._scratch.__dict__.pop("kept", None)
+    product_top_k(history[:8], matrix, 5, [history[:8]])  # a small batch first
+    before = [len(g) for g in _grids()]
+    got = product_top_k(history, matrix, 8, [history, exclude])
+    assert [len(g) for g in _grids()] == before
+    assert all(len(g) <= module.GRID_CELLS for g in _grids())
+    assert _lists(got) == _by_scipy(history, matrix, 8, [history, exclude])
+
+
+def test_nan_and_infinite_sums_are_never_listed() -> None:
+    """A weight of NaN or ±inf (a corrupt history): its sums are NaN or infinite, listed by
+    neither scipy's oracle nor the start (only finite scores rank); finite sums still are."""
+    history = _csr(
+        [(0, 0, np.nan), (0, 1, 1.0), (1, 2, np.inf), (1, 1, 0.5), (2, 3, -np.inf), (2, 1, 2.0)],
+        (3, 6),
+        np.float32,
+    )
+    matrix = _csr(
+        [(0, 4, 1.0), (1, 5, 1.0), (2, 4, 1.0), (3, 4, 0.5), (1, 3, 0.25)], (6, 6), np.float32
+    )
+    got = _lists(product_top_k(history, matrix, 4, []))
+    assert got == _by_scipy(history, matrix, 4, [])
+    f = lambda x: int(np.float32(x).view(np.int32))  # noqa: E731
+    assert got == [
+        [(5, f(1.0)), (3, f(0.25))],
+        [(5, f(0.5)), (3, f(0.125))],
+        [(5, f(2.0)), (3, f(0.5))],
+    ]
+
+
+def test_a_float64_product_is_summed_in_float64_then_cast() -> None:
+    """Weights 1 + 4e-8 + 4e-8 on one column: summed in float64 and cast, 1.00000008 rounds up
+    to float32's next value above 1 (1 + 2**-23); summed in float32 each 4e-8 is lost (1.0). A
+    float64 sum of ±1e-50 is nonzero (listed) but casts to ±0.0: the sign is kept, as the start
+    listed it (−0.0 and 0.0 tie, in item order)."""
+    history = _csr(
+        [(0, 0, 1.0), (0, 1, 4e-8), (0, 2, 4e-8), (1, 3, -1e-50), (1, 4, 1e-50), (1, 0, 2.0)],
+        (2, 8),
+        np.float64,
+    )
+    matrix = _csr(
+        [(0, 7, 1.0), (1, 7, 1.0), (2, 7, 1.0), (3, 5, 1.0), (4, 6, 1.0)], (8, 8), np.float32
+    )
+    got = product_top_k(history, matrix, 3, [])
+    assert got.ids.tolist() == [[7, -1, -1], [7, 5, 6]]
+    bits = got.scores.view(np.uint32)
+    assert bits[0, 0] == np.float32(1 + 2**-23).view(np.uint32) != np.float32(1).view(np.uint32)
+    assert bits[1].tolist() == [np.float32(2).view(np.uint32), 0x80000000, 0]
+    assert _lists(got) == _by_scipy(history, matrix, 3, [])
+
+
+def _integer_entries(
+    rng: np.random.Generator, n_rows: int, n_cols: int, weights: tuple[int, int], size: int
+) -> list[tuple[int, int, int]]:
+    """``size`` random (row, column, integer weight in ``[weights)``) entries."""
+    columns = zip(rng.integers(0, n_rows, size), rng.integers(0, n_cols, size), strict=True)
+    return [
+        (int(r), int(c), int(w))
+        for (r, c), w in zip(columns, rng.integers(*weights, size), strict=True)
+    ]
+
+
+@pytest.mark.parametrize("matrix_dtype", [np.float32, np.int64])
+def test_an_integer_history_with_exclusions_is_scipys_product(matrix_dtype: type) -> None:
+    """Counts as weights (int64), with a float32 or an integer ``M``: scipy's product is float64
+    or int64, its sums listed as float32; excluded and own items never are."""
+    rng = np.random.default_rng(23)
+    for _ in range(20):
+        left = _integer_entries(rng, 4, 8, (-3, 4), 10)
+        right = _integer_entries(rng, 8, 8, (-2, 5), 40)
+        excluded = _integer_entries(rng, 4, 8, (1, 2), 6)
+        history = _csr(left, (4, 8), np.int64)
+        matrix = _csr(right, (8, 8), matrix_dtype)
+        matrix.sum_duplicates()
+        exclude = _csr(excluded, (4, 8), np.int64)
+        got = product_top_k(history, matrix, 5, [history, exclude])
+        assert _lists(got) == _by_scipy(history, matrix, 5, [history, exclude])
+
+
+class _Interrupted(Exception):
+    """Raised inside the accumulator's ``try``."""
+
+
+def test_an_interrupted_call_leaves_the_accumulator_zeroed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call that fails after its sums are in the accumulator (here ``np.flatnonzero``
+    raises: a MemoryError, a KeyboardInterrupt) zeroes every cell it wrote and every dropped
+    cell: the accumulator is all zeros and the next call lists the oracle's lists."""
+    rng = np.random.default_rng(29)
+    matrix = _association(rng, 400, 40)
+    history, exclude = _batch(rng, 16, 400, 6)
+    product_top_k(history, matrix, 10, [history, exclude])
+
+    def interrupted(*args: object, **kwargs: object) -> np.ndarray:
+        raise _Interrupted
+
+    broken = type(
+        "numpy", (), {name: getattr(np, name) for name in dir(np) if not name.startswith("__")}
+    )
+    broken.flatnonzero = staticmethod(interrupted)
+    with monkeypatch.context() as patched:
+        patched.setattr(module, "np", broken)
+        with pytest.raises(_Interrupted):
+            product_top_k(history, matrix, 10, [history, exclude])
+    assert _grids() and not any(g.any() for g in _grids())
+    assert _lists(product_top_k(history, matrix, 10, [history, exclude])) == _by_dense(
+        history, matrix, 10, [history, exclude]
+    )

@@ -12,7 +12,12 @@ the gathered entries are added straight into a dense accumulator of ``queries ×
 between calls (only the touched cells are written, then zeroed again), the excluded cells are
 overwritten there, one representative per cell is found by the last write of its entry number
 into the same cells, and the survivors are ranked by sorts of short rows of one 64-bit key
-(score, item) per entry, one row per query (``_ranked``).
+(score, item) per entry, one row per query (``_ranked``). Where ``queries × items`` would pass
+``GRID_CELLS`` (a catalogue above ~131,000 items at 64 queries), the accumulator's columns are
+the ones the batch touches, renumbered densely (``_touched_columns``: 64 queries of 25
+neighbours touch ~1,600 of a million items); where even those pass it (an offline batch of
+thousands of users), the distinct cells are found by a sort instead (``_summed_by_sort``). The
+keys keep the real item, so the order is the same whichever way the sums were made.
 
 The sums are scipy's: each cell adds its entries in the history's stored order, in the product's
 dtype, from 0 (``np.add.at`` is unbuffered and ordered), and a sum of 0 is no entry. The order is
@@ -28,14 +33,18 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.models.topk import TopK
-from recsmith.sparse_rows import _spans
+from recsmith.sparse_rows import distinct_keys, in_sorted, spans
 
-#: Accumulator cells (queries × items) a batch is summed in at once: 32 MiB of float32. A batch
-#: wider than this (offline scoring of thousands of users) is taken in slices of rows; a catalogue
-#: wider than it still gets one row a slice.
+#: The most accumulator cells (queries × items, or queries × touched items) a batch is summed in:
+#: 32 MiB of float32 (64 MiB of float64) per thread at most, kept for the thread's life. Past it
+#: the batch's cells are sorted (BENCHMARKS §79).
 GRID_CELLS = 1 << 23
 
 _scratch = threading.local()
+
+#: The column slots' dtype (4 bytes per catalogue item a thread): entry numbers, and a batch
+#: never gathers 2**31 entries (that would be 16 GiB of sums).
+_SLOT = np.dtype(np.int32)
 
 
 def product_top_k(
@@ -46,33 +55,17 @@ def product_top_k(
 ) -> TopK:
     """Top ``k`` stored entries of each row of ``history @ matrix`` (``-1`` / ``-inf`` padded),
     never an item that row ``i`` of any of ``drop`` stores (its own items, its exclusions; each
-    shaped like the product), nor a sum of 0. Rows are scored in slices of ``GRID_CELLS``."""
+    shaped like the product), nor a sum of 0. Summed in the accumulator where the batch's
+    queries × touched columns fit ``GRID_CELLS``, else by a sort of the entries' cells."""
     n, n_cols = history.shape[0], int(matrix.shape[1])
     for d in drop:
         if d.shape != (n, n_cols):
             raise ValueError(f"drop: a matrix of shape {d.shape}, not the product's {(n, n_cols)}")
-    step = max(GRID_CELLS // max(n_cols, 1), 1)
-    if n <= step:
-        return _rows_top_k(history, matrix, k, drop)
-    parts = [
-        _rows_top_k(
-            history[start : start + step], matrix, k, [d[start : start + step] for d in drop]
-        )
-        for start in range(0, n, step)
-    ]
-    return TopK(np.vstack([p.ids for p in parts]), np.vstack([p.scores for p in parts]))
-
-
-def _rows_top_k(
-    history: sparse.csr_array, matrix: sparse.csr_array, k: int, drop: Sequence[sparse.csr_array]
-) -> TopK:
-    """``product_top_k`` of rows that fit one accumulator."""
-    n, n_cols = history.shape[0], int(matrix.shape[1])
     stored = slice(history.indptr[0], history.indptr[-1])
     items, weights = history.indices[stored], history.data[stored]
     starts = matrix.indptr[items]
     lengths = matrix.indptr[items + 1] - starts
-    at = _spans(starts, lengths)
+    at = spans(starts, lengths)
     if len(at) == 0:  # no neighbours at all (most items of a sparse association have few)
         return TopK(np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32))
     values = np.repeat(weights, lengths) * matrix.data[at]
@@ -80,9 +73,74 @@ def _rows_top_k(
         values = values.astype(np.float64)
     query = np.arange(n).repeat(history.indptr[1:] - history.indptr[:-1]).repeat(lengths)
     cols = matrix.indices[at]
-    cells = query * n_cols + cols
-    grid = _accumulator(n * n_cols, values.dtype)
-    dropped = _cells(drop, n, n_cols)
+    rows, dropped = _stored(drop, n)
+    if n * n_cols <= GRID_CELLS:  # the catalogue's own columns
+        width, column = n_cols, cols
+    else:  # a wide catalogue: the columns this batch touches, numbered densely
+        touched, column = _touched_columns(cols, n_cols)
+        width = len(touched)
+        rows, dropped = _touched_only(rows, dropped, touched, n_cols)
+    cells = query * width + column
+    dropped = rows * width + dropped
+    if n * width <= GRID_CELLS:
+        listed, sums = _summed_in_grid(cells, values, dropped, n * width)
+    else:  # an offline batch of thousands of queries: too many cells to hold
+        listed, sums = _summed_by_sort(cells, values, dropped)
+    scores = sums.astype(np.float32, copy=False)  # a float64 product's sums: scipy's, cast
+    keep = (sums != 0) & np.isfinite(scores)  # a sum of 0 is no entry; −inf (dropped), overflow
+    listed, scores = listed[keep], scores[keep]
+    top = _ranked(n, query[listed], cols[listed], scores, k, n_cols)
+    if sums.dtype == np.float32:  # a float32 sum of -0.0 is 0: not listed
+        return top
+    negative = np.flatnonzero(np.signbit(scores) & (scores == 0))
+    if len(negative):  # a float64 sum below float32's range: -0.0, which the key reads as 0.0
+        signed = np.sort(query[listed[negative]] * n_cols + cols[listed[negative]])
+        at = in_sorted(signed, np.arange(n)[:, None] * n_cols + top.ids) & (top.scores == 0)
+        top = TopK(top.ids, np.where(at, np.float32(-0.0), top.scores))
+    return top
+
+
+def _touched_columns(cols: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct columns among ``cols`` (in no particular order) and each entry's place
+    among them: the accumulator is one row of these per query, not of the whole catalogue
+    (64 queries of 5 items of 5 neighbours touch ~1,600 of a million items). Found without a
+    sort, in a per-thread array of one slot per column that is never cleared: each entry
+    writes its number into its column's slot, the entry whose number stays there stands for
+    its column, and the columns' places are written over their slots."""
+    slot = _kept("columns", n_cols, _SLOT)
+    number = np.arange(len(cols), dtype=_SLOT)
+    slot[cols] = number
+    touched = cols[slot[cols] == number]
+    slot[touched] = np.arange(len(touched), dtype=_SLOT)
+    return touched, slot[cols]
+
+
+def _stored(matrices: Sequence[sparse.csr_array], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every stored (row, column) of each of ``matrices`` (n rows each)."""
+    if not matrices:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    counts = np.concatenate([m.indptr[1:] - m.indptr[:-1] for m in matrices])
+    cols = np.concatenate([m.indices[m.indptr[0] : m.indptr[-1]] for m in matrices])
+    return (np.arange(len(counts)) % max(n, 1)).repeat(counts), cols
+
+
+def _touched_only(
+    rows: np.ndarray, cols: np.ndarray, touched: np.ndarray, n_cols: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, place) of the (row, column) pairs whose column is one of ``touched``, its
+    place read from the slots ``_touched_columns`` wrote (any other column's slot holds a stale
+    number)."""
+    place = np.minimum(_kept("columns", n_cols, _SLOT)[cols], len(touched) - 1)
+    mine = touched[place] == cols
+    return rows[mine], place[mine]
+
+
+def _summed_in_grid(
+    cells: np.ndarray, values: np.ndarray, dropped: np.ndarray, n_cells: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One entry per distinct cell (its position in ``cells``) and the cell's sum (−inf where
+    dropped), added in the kept accumulator (``n_cells`` ≤ ``GRID_CELLS``)."""
+    grid = _kept("grid", n_cells, values.dtype)
     try:  # the accumulator goes back zeroed whatever happens: the next call adds into it
         np.add.at(grid, cells, values)  # unbuffered, in entry order: scipy's additions
         grid[dropped] = -np.inf
@@ -91,13 +149,25 @@ def _rows_top_k(
         number = np.arange(len(cells), dtype=np.int32 if grid.itemsize == 4 else np.int64)
         claimed = grid.view(number.dtype)
         claimed[cells] = number
-        # a sum of 0 is no entry; an excluded cell (−inf) or an overflow is never listed
-        scores = sums.astype(np.float32, copy=False)  # a float64 product's sums: scipy's, cast
-        listed = np.flatnonzero((claimed[cells] == number) & (sums != 0) & np.isfinite(scores))
+        listed = np.flatnonzero(claimed[cells] == number)
     finally:
         grid[cells] = 0
         grid[dropped] = 0
-    return _ranked(n, query[listed], cols[listed], scores[listed], k, n_cols)
+    return listed, sums[listed]
+
+
+def _summed_by_sort(
+    cells: np.ndarray, values: np.ndarray, dropped: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_summed_in_grid`` by a stable sort of the cells: each distinct cell's first entry,
+    its terms added in entry order."""
+    distinct, place = distinct_keys(cells)
+    sums = np.zeros(len(distinct), values.dtype)
+    np.add.at(sums, place, values)
+    sums[in_sorted(np.sort(dropped), distinct)] = -np.inf
+    first = np.empty(len(distinct), np.intp)
+    first[place[::-1]] = np.arange(len(place) - 1, -1, -1)
+    return first, sums
 
 
 #: Keys sorted per row at once: x86-simd-sort's in-register networks sort rows of up to 256
@@ -120,7 +190,9 @@ def _ranked(
     so any sort gives the order, and the key alone gives back both. They are laid out one row
     per query, padded with the key of a −inf score, and each row's ``k`` smallest are found by
     sorts of rows of at most ``SORT_WIDTH`` keys (``_smallest``)."""
-    col_bits = max(int(n_cols).bit_length(), 1)  # the all-ones column is none: padding's
+    # bits for n_cols itself, not n_cols - 1: the all-ones column is then >= n_cols, no item's,
+    # and the padding key's (a real key never equals it: no listed score is -inf)
+    col_bits = max(int(n_cols).bit_length(), 1)
     low = np.uint64(col_bits)
     bits = _descending(scores + np.float32(0)).view(np.uint32)  # -0.0 is 0.0: one key, as ties
     key = (bits.astype(np.uint64) << low) | cols.astype(np.uint64)
@@ -171,21 +243,13 @@ def _smallest(keys: np.ndarray, k: int, piece: int, pad: np.uint64) -> np.ndarra
     return np.sort(keys, axis=1)[:, :k]
 
 
-def _cells(matrices: Sequence[sparse.csr_array], n: int, n_cols: int) -> np.ndarray:
-    """Every stored (row, column) of each of ``matrices`` (n rows each) as the cell
-    ``row × n_cols + column``."""
-    if not matrices:
-        return np.zeros(0, np.int64)
-    counts = np.concatenate([m.indptr[1:] - m.indptr[:-1] for m in matrices])
-    cols = np.concatenate([m.indices[m.indptr[0] : m.indptr[-1]] for m in matrices])
-    return (np.arange(len(counts)) % max(n, 1)).repeat(counts) * n_cols + cols
-
-
-def _accumulator(cells: int, dtype: np.dtype) -> np.ndarray:
-    """A zeroed array of ``cells`` cells of ``dtype``, kept per thread between calls (the caller
-    zeroes what it wrote): allocating and zeroing 25 MB a call would cost more than the sums."""
-    kept: dict[np.dtype, np.ndarray] = _scratch.__dict__.setdefault("grids", {})
-    grid = kept.get(dtype)
-    if grid is None or len(grid) < cells:
-        grid = kept[dtype] = np.zeros(cells, dtype)
-    return grid[:cells]
+def _kept(name: str, size: int, dtype: np.dtype) -> np.ndarray:
+    """``size`` elements of a zero-initialised array of ``dtype`` kept per thread between calls
+    (the accumulator, which the caller zeroes again where it wrote; the column slots, which
+    are only read where written): allocating and zeroing megabytes a call would cost more than
+    the sums. It grows to the largest call's size and stays: at most ``GRID_CELLS`` cells."""
+    kept: dict[tuple[str, np.dtype], np.ndarray] = _scratch.__dict__.setdefault("kept", {})
+    array = kept.get((name, dtype))
+    if array is None or len(array) < size:
+        array = kept[name, dtype] = np.zeros(size, dtype)
+    return array[:size]
