@@ -305,6 +305,12 @@ class CalibrationConfig(_Strict):
         "scored once as their mean over the folds (1: the latest item only); each fold fits "
         "every source once more",
     )
+    fused_drop: bool = Field(
+        True,
+        description="also try the fused order without the one source whose absence lifts its "
+        "worst share most; it replaces the fused order only if it wins beyond noise (a merge "
+        "each, no fit)",
+    )
     sequential: bool = Field(
         False,
         description="try SASRec (the torch extra) as a source where users' sequences are long "
