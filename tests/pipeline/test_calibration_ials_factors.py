@@ -1,7 +1,7 @@
-"""Calibration tries an iALS source's rank (``factors``) at 8 and 16 beside the file's 64, before
-its confidence scale (which it then tries at the rank kept); a rank must win beyond noise (it is
-not a strength: each rank starts from other random vectors), and a rank the file sets is left
-alone."""
+"""Where ``calibration.ials_factors`` names ranks (none by default), calibration tries an iALS
+source's rank (``factors``) at them beside the file's 64, before its confidence scale (which it
+then tries at the rank kept); a rank must win beyond noise (it is not a strength: each rank starts
+from other random vectors), and a rank the file sets is left alone."""
 
 from __future__ import annotations
 
@@ -9,27 +9,42 @@ from test_calibration import WEIGHTS, config, only_scores, popularity_case
 from test_calibration_strengths import lead_within_noise
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import GRID, calibrate, kept_value
+from recsmith.pipeline.calibration import calibrate, kept_value
+from recsmith.pipeline.config import default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 
+SOURCE = {"name": "ials", "model": "ials", "quota": 50}
 
-def calibrated(source: dict[str, object]) -> tuple[dict[str, object], dict[str, object]]:
+
+def calibrated(
+    source: dict[str, object], ranks: list[int], drop: bool = False
+) -> tuple[dict[str, object], dict[str, object]]:
     """(report, the shipped ials source's params) on tail histories whose latest item is one of
     a few hits: a 64-factor iALS fitted on 400 users' tails finds none of them (NDCG 0), 8
     factors find the hits (0.27)."""
+    cfg = config([source])
+    cc = cfg.calibration.model_copy(update={"ials_factors": ranks, "fused_drop": drop})
     full = Interactions.from_events(popularity_case(), WEIGHTS)
-    chosen = calibrate(config([source]), full, ItemAttributes.from_items([], full.items))
+    chosen = calibrate(
+        cfg.model_copy(update={"calibration": cc}),
+        full,
+        ItemAttributes.from_items([], full.items),
+    )
     shipped = next(s for s in chosen.config.retrieval.sources if s.name == "ials")
     return chosen.report, shipped.params
 
 
-def test_the_grid_tries_ranks_8_and_16_first() -> None:
-    assert GRID["ials"][0] == ("factors", (8, 16))
-    assert GRID["ials"][1][0] == "alpha"
+def test_by_default_no_rank_is_tried_and_the_fused_order_drops_nothing() -> None:
+    report, params = calibrated(SOURCE, [])
+    assert list(report["grid"]) == ["ials.alpha"]  # type: ignore[arg-type]
+    assert "factors" not in params
+    assert "fused_drop" not in report
+    assert default_pipeline_config().calibration.ials_factors == []
+    assert default_pipeline_config().calibration.fused_drop is False
 
 
 def test_the_rank_that_wins_beyond_noise_is_kept_and_alpha_is_tried_at_it() -> None:
-    report, params = calibrated({"name": "ials", "model": "ials", "quota": 50})
+    report, params = calibrated(SOURCE, [8, 16])
     grid = report["grid"]  # type: ignore[index]
     assert list(grid) == ["ials.factors", "ials.alpha"]  # type: ignore[arg-type]
     factors = grid["ials.factors"]  # type: ignore[index]
@@ -46,9 +61,9 @@ def test_the_rank_that_wins_beyond_noise_is_kept_and_alpha_is_tried_at_it() -> N
 
 
 def test_a_rank_the_file_sets_is_not_tried() -> None:
-    report, params = calibrated(
-        {"name": "ials", "model": "ials", "quota": 50, "params": {"factors": 32}}
-    )
+    report, params = calibrated({**SOURCE, "params": {"factors": 32}}, [8, 16], drop=True)
+    # the switch on, a fusion of one source has nothing to drop
+    assert report["fused_drop"] == {"dropped": None, "why": "1 sources carry weight"}
     assert "ials.factors" not in report["grid"]  # type: ignore[operator]
     assert "ials.alpha" in report["grid"]  # type: ignore[operator]
     assert params["factors"] == 32

@@ -91,6 +91,8 @@ POPULARITY_QUOTA = 100
 #: list below the serving source's (1e-4 × 5 sources / 61 stays under the gap between adjacent
 #: RRF ranks to depth 150), and what is scored on validation is exactly this order.
 FILLER_WEIGHT = 1e-4
+#: A model's gridded parameters, each with the values tried beside the file's, in order.
+Grid = tuple[tuple[str, tuple[float | int, ...]], ...]
 #: The most data-dependent parameters of each model, and the values tried beside the file's own,
 #: one parameter after the other (each with the values kept before it): iALS's confidence scale,
 #: EASE's λ, item-kNN's neighbourhood — one model-agnostic decade either side of each default, not
@@ -100,22 +102,31 @@ FILLER_WEIGHT = 1e-4
 #: is taking off now: the time cut rewards that, each user's latest item mostly does not, and the
 #: worst share weighs both (§39);
 #: RP3beta's popularity penalty at its range's ends (0: the plain walk, 1: arrival divided by
-#: the item's popularity; §63);
-#: iALS's rank, tried first so its α is tried at the rank kept: 8 is the power of two nearest a
-#: decade below the file's 64 and 16 half a decade (a factor 4, as λ's 2.5), and nothing above,
-#: where each fit's cost grows with the rank's square and cube (a decade above would cost ~100×
-#: on the 1M-event shop). On the sparse marketplace shape a 64-factor iALS is 0.34–0.44× of EASE
-#: alone and drags the fused order to 0.66–0.79× of it; 8 factors (regularisation 1, α 5) were
-#: 0.87–1.01× (§82).
-#: A rank is not a strength (``STRENGTHS``): each one starts iALS from other random vectors, and a
-#: start alone moves iALS by ~12 % (``als.py``), so a lead within noise may be that luck: it must
-#: win beyond noise.
-GRID: dict[str, tuple[tuple[str, tuple[float | int, ...]], ...]] = {
-    "ials": (("factors", (8, 16)), ("alpha", (0.2, 20.0))),
+#: the item's popularity; §63). iALS's rank too where the file asks (``ranks_grid``).
+GRID: dict[str, Grid] = {
+    "ials": (("alpha", (0.2, 20.0)),),
     "ease": (("regularization", (25.0, 100.0, 625.0, 2500.0)), ("rising", (0.5, 1.0))),
     "itemknn": (("neighbors", (10, 1000)),),
     "rp3beta": (("beta", (0.0, 1.0)),),
 }
+
+
+def ranks_grid(model: str, cc: CalibrationConfig) -> Grid | None:
+    """``GRID``'s entry for ``model``, iALS's rank first where ``cc.ials_factors`` names values
+    (so its α is tried at the rank kept). §84 tried 8 — the power of two nearest a decade below
+    the file's 64 — and 16, half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost
+    grows with the rank's square and cube. On the sparse marketplace shape a 64-factor iALS is
+    0.34–0.44× of EASE alone and drags the fused order to 0.66–0.79× of it (§82); with the ranks
+    the fused order came level with EASE on validation, never beyond noise, and nothing shipped
+    changed (§84), so the default tries none. A rank is not a strength (``STRENGTHS``): each one
+    starts iALS from other random vectors, and a start alone moves iALS by ~12 % (``als.py``),
+    so a lead within noise may be that luck: it must win beyond noise."""
+    grid = GRID.get(model)
+    if model == "ials" and cc.ials_factors and grid is not None:
+        return (("factors", tuple(cc.ials_factors)), *grid)
+    return grid
+
+
 #: Gridded parameters that only set how strongly one model shrinks (EASE's λ: the same closed form
 #: at each value), so no value is simpler than another: the best worst share among them wins (the
 #: file's on ties) without the bar a richer choice must clear (``prefer``). Under that bar the
@@ -490,7 +501,7 @@ def _grid(
     variants: list[tuple[int, SourceConfig]] = []
     sources = list(config.retrieval.sources)
     for n, spec in enumerate(sources):
-        grid = GRID.get(spec.model or "")
+        grid = ranks_grid(spec.model or "", config.calibration)
         # a source that proposed nothing alone was not scored: no value of it can be judged
         if grid is None or spec.kind != "model" or spec.tune or spec.name not in alone_scores:
             continue

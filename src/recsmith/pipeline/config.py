@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.exploration.config import ExploreConfig
@@ -305,11 +305,17 @@ class CalibrationConfig(_Strict):
         "scored once as their mean over the folds (1: the latest item only); each fold fits "
         "every source once more",
     )
+    ials_factors: list[PositiveInt] = Field(
+        default_factory=list,
+        description="iALS ranks tried beside the file's, before its alpha, kept only beyond "
+        "noise ([] tries none: [8, 16] changed nothing shipped on the marketplace shape, "
+        "BENCHMARKS §84); each value fits iALS once more per validation split",
+    )
     fused_drop: bool = Field(
-        True,
+        False,
         description="also try the fused order without the one source whose absence lifts its "
         "worst share most; it replaces the fused order only if it wins beyond noise (a merge "
-        "each, no fit)",
+        "each, no fit; off: it changed nothing shipped, BENCHMARKS §84)",
     )
     sequential: bool = Field(
         False,
