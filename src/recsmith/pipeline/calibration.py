@@ -117,10 +117,11 @@ def ranks_grid(model: str, cc: CalibrationConfig) -> Grid | None:
     the file's 64 — and 16, half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost
     grows with the rank's square and cube. On the sparse marketplace shape a 64-factor iALS is
     0.34–0.44× of EASE alone and drags the fused order to 0.66–0.79× of it (§82); with the ranks
-    the fused order came level with EASE on validation, never beyond noise, and nothing shipped
-    changed (§84), so the default tries none. A rank is not a strength (``STRENGTHS``): each one
-    starts iALS from other random vectors, and a start alone moves iALS by ~12 % (``als.py``),
-    so a lead within noise may be that luck: it must win beyond noise."""
+    the fused order came level with EASE on validation, nothing shipped changed on the choosing
+    samples and what changed elsewhere was within noise on test (§84), so the default tries none.
+    A rank is not a strength (``STRENGTHS``): each one starts iALS from other random vectors,
+    and a start alone moves iALS by ~12 % (``als.py``), so a lead within noise may be that luck:
+    it must win beyond noise."""
     grid = GRID.get(model)
     if model == "ials" and cc.ials_factors and grid is not None:
         return (("factors", tuple(cc.ials_factors)), *grid)

@@ -308,14 +308,14 @@ class CalibrationConfig(_Strict):
     ials_factors: list[PositiveInt] = Field(
         default_factory=list,
         description="iALS ranks tried beside the file's, before its alpha, kept only beyond "
-        "noise ([] tries none: [8, 16] changed nothing shipped on the marketplace shape, "
+        "noise ([] tries none: [8, 16] gained nothing on test on the marketplace shape, "
         "BENCHMARKS §84); each value fits iALS once more per validation split",
     )
     fused_drop: bool = Field(
         False,
         description="also try the fused order without the one source whose absence lifts its "
         "worst share most; it replaces the fused order only if it wins beyond noise (a merge "
-        "each, no fit; off: it changed nothing shipped, BENCHMARKS §84)",
+        "each, no fit; off: no gain on test where measured, BENCHMARKS §84)",
     )
     sequential: bool = Field(
         False,
