@@ -83,6 +83,7 @@ def main() -> None:
                 print(f"  tried {json.dumps(tried)}")
                 print(f"  grid {json.dumps(cal.get('grid', {}))}")  # each value's validation means
                 print(f"  fused_grid kept {json.dumps(cal.get('fused_grid', {}).get('kept'))}")
+                print(f"  fused_drop {json.dumps(cal.get('fused_drop'))}")  # where it is on
                 print(f"  protocols {json.dumps(cal['protocols'])}", flush=True)
 
 

@@ -9,7 +9,8 @@ per protocol on what lies before its held-out part, and scores there every sourc
 the CPU budget (``cpu_budget.py``: the process's own CPU seconds, so the machine's load does not
 change the choice), the ranker; first, each iALS / EASE / item-kNN source's most data-dependent
 parameters are tried alone over a small grid (``GRID``), and the fused order tries each fitted
-variant in its own place (``_fused_grid``). A time cut holding few users is pooled with earlier
+variant in its own place (``_fused_grid``) and, once, its order without the source that drags
+it most (``fused_without_one``). A time cut holding few users is pooled with earlier
 cuts into one protocol (``validation.py``); where no protocol tells the sources apart, each
 user's items before the latest are held out too and pooled with it, and the report's
 ``evidence`` says when even that decides nothing (§65). Each configuration is judged by its worst
@@ -33,7 +34,7 @@ fill beneath).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,8 @@ POPULARITY_QUOTA = 100
 #: list below the serving source's (1e-4 × 5 sources / 61 stays under the gap between adjacent
 #: RRF ranks to depth 150), and what is scored on validation is exactly this order.
 FILLER_WEIGHT = 1e-4
+#: A model's gridded parameters, each with the values tried beside the file's, in order.
+Grid = tuple[tuple[str, tuple[float | int, ...]], ...]
 #: The most data-dependent parameters of each model, and the values tried beside the file's own,
 #: one parameter after the other (each with the values kept before it): iALS's confidence scale,
 #: EASE's λ, item-kNN's neighbourhood — one model-agnostic decade either side of each default, not
@@ -99,13 +102,32 @@ FILLER_WEIGHT = 1e-4
 #: is taking off now: the time cut rewards that, each user's latest item mostly does not, and the
 #: worst share weighs both (§39);
 #: RP3beta's popularity penalty at its range's ends (0: the plain walk, 1: arrival divided by
-#: the item's popularity; §63).
-GRID: dict[str, tuple[tuple[str, tuple[float | int, ...]], ...]] = {
+#: the item's popularity; §63). iALS's rank too where the file asks (``ranks_grid``).
+GRID: dict[str, Grid] = {
     "ials": (("alpha", (0.2, 20.0)),),
     "ease": (("regularization", (25.0, 100.0, 625.0, 2500.0)), ("rising", (0.5, 1.0))),
     "itemknn": (("neighbors", (10, 1000)),),
     "rp3beta": (("beta", (0.0, 1.0)),),
 }
+
+
+def ranks_grid(model: str, cc: CalibrationConfig) -> Grid | None:
+    """``GRID``'s entry for ``model``, iALS's rank first where ``cc.ials_factors`` names values
+    (so its α is tried at the rank kept). §84 tried 8 — the power of two nearest a decade below
+    the file's 64 — and 16, half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost
+    grows with the rank's square and cube. On the sparse marketplace shape a 64-factor iALS is
+    0.34–0.44× of EASE alone and drags the fused order to 0.66–0.79× of it (§82); with the ranks
+    the fused order came level with EASE on validation, nothing shipped changed on the choosing
+    samples and what changed elsewhere was within noise on test (§84), so the default tries none.
+    A rank is not a strength (``STRENGTHS``): each one starts iALS from other random vectors,
+    and a start alone moves iALS by ~12 % (``als.py``), so a lead within noise may be that luck:
+    it must win beyond noise."""
+    grid = GRID.get(model)
+    if model == "ials" and cc.ials_factors and grid is not None:
+        return (("factors", tuple(cc.ials_factors)), *grid)
+    return grid
+
+
 #: Gridded parameters that only set how strongly one model shrinks (EASE's λ: the same closed form
 #: at each value), so no value is simpler than another: the best worst share among them wins (the
 #: file's on ties) without the bar a richer choice must clear (``prefer``). Under that bar the
@@ -375,6 +397,10 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
         refs, decides = deciding(scored[:-1], seed)
     scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
+    if cc.fused_drop:
+        scored[-1], report["fused_drop"] = fused_without_one(
+            scored[-1], protocols.tried, refs, seed
+        )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
     # ties: the first (popularity)
     best_single = max(singles, key=lambda t: worst_share(t, refs))
@@ -476,7 +502,7 @@ def _grid(
     variants: list[tuple[int, SourceConfig]] = []
     sources = list(config.retrieval.sources)
     for n, spec in enumerate(sources):
-        grid = GRID.get(spec.model or "")
+        grid = ranks_grid(spec.model or "", config.calibration)
         # a source that proposed nothing alone was not scored: no value of it can be judged
         if grid is None or spec.kind != "model" or spec.tune or spec.name not in alone_scores:
             continue
@@ -529,6 +555,39 @@ def _fused_grid(
             fused, _ = prefer(fused, "", t, refs, seed)
     kept = fused.config.retrieval.sources
     report["kept"] = {s.name: s.params for s in kept if s.params}
+    return fused, report
+
+
+def fused_without_one(
+    fused: Tried, score: Callable[[str, PipelineConfig], Tried], refs: Refs, seed: int
+) -> tuple[Tried, dict[str, Any]]:
+    """The fused order without the one source whose absence lifts its worst share most, if that
+    beats it as every choice here must (``prefer``): a source that drags the fusion down (item-kNN
+    over the latest items on the sparse marketplace shape, §82) otherwise stays in it, and no
+    single source is the fusion of the rest. One drop only, each source at a time at the filler
+    weight (its proposals still fill the list and explain, as ``alone`` keeps the others) — a
+    merge each, as every source is fitted already; only where at least two sources keep their
+    say, else the rest is a single source, scored as such. ``score``: a configuration's fused
+    order on every protocol (``_Protocols.tried``). Returns the fused order to compete and a
+    report of each drop's scores."""
+    sources = fused.config.retrieval.sources
+    weighted = [n for n, s in enumerate(sources) if s.weight > FILLER_WEIGHT]
+    report: dict[str, Any] = {}
+    if len(weighted) < 3:
+        return fused, {"dropped": None, "why": f"{len(weighted)} sources carry weight"}
+    best, dropped = fused, None
+    for n in weighted:
+        filler = sources[n].model_copy(update={"weight": FILLER_WEIGHT})
+        config = _with_sources(fused.config, [*sources[:n], filler, *sources[n + 1 :]])
+        t = score("fused", config)
+        report[sources[n].name] = [round(m, 5) for m in t.means]
+        if worst_share(t, refs) > worst_share(best, refs):
+            best, dropped = t, sources[n].name
+    report["dropped"] = None
+    if dropped is not None:
+        kept, report["why"] = prefer(fused, "the fused order", best, refs, seed)
+        report["dropped"] = dropped if kept is best else None
+        return kept, report
     return fused, report
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.exploration.config import ExploreConfig
@@ -304,6 +304,18 @@ class CalibrationConfig(_Strict):
         "pooled into that protocol while its distinct users are fewer than 1,000, each user "
         "scored once as their mean over the folds (1: the latest item only); each fold fits "
         "every source once more",
+    )
+    ials_factors: list[PositiveInt] = Field(
+        default_factory=list,
+        description="iALS ranks tried beside the file's, before its alpha, kept only beyond "
+        "noise ([] tries none: [8, 16] gained nothing on test on the marketplace shape, "
+        "BENCHMARKS §84); each value fits iALS once more per validation split",
+    )
+    fused_drop: bool = Field(
+        False,
+        description="also try the fused order without the one source whose absence lifts its "
+        "worst share most; it replaces the fused order only if it wins beyond noise (a merge "
+        "each, no fit; off: no gain on test where measured, BENCHMARKS §84)",
     )
     sequential: bool = Field(
         False,
