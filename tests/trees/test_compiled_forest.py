@@ -230,6 +230,52 @@ def test_nothing_past_the_last_row_is_read(tmp_path, n_rows):
     assert np.array_equal(np.load(tmp_path / "out.npy"), booster.predict(rows, raw_score=True))
 
 
+SCORE = """
+import sys
+import numpy as np
+from recsmith.trees.forest import CompiledForest
+forest = CompiledForest(open(sys.argv[1]).read())
+for rows, out in zip(sys.argv[2::2], sys.argv[3::2]):
+    np.save(out, forest.predict(np.load(rows)))
+"""
+
+
+def test_no_read_outside_the_rows_or_the_tables_under_address_sanitizer(tmp_path, monkeypatch):
+    """The library built with AddressSanitizer (redzones after the rows' heap block and after
+    the static ``LEAVES`` table, whose padding the last tree's lookup reads into): scoring blocks
+    of 1, 17 and 20 rows reports no access outside either."""
+    cc = build.compiler()
+    assert cc is not None
+    found = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True, text=True)
+    runtime = found.stdout.strip()
+    if not os.path.isabs(runtime):
+        pytest.skip(f"{cc} has no AddressSanitizer runtime")
+    asan = tmp_path / "cc-asan"
+    asan.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = -E ] && exec {cc} "$@"; done\n'
+        f'exec {cc} -fsanitize=address "$@"\n'
+    )
+    asan.chmod(0o755)
+    monkeypatch.setenv("CC", str(asan))
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LD_PRELOAD", runtime)
+    monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=0")
+    if subprocess.run([sys.executable, "-c", "pass"], capture_output=True).returncode != 0:
+        pytest.skip("python does not start under AddressSanitizer here")
+    booster = train(3)  # 12 trees of 15 leaves: every lookup reads 32 leaves
+    (tmp_path / "model.txt").write_text(booster.model_to_string())
+    files, expected = [tmp_path / "model.txt"], []
+    for n_rows in (1, 17, 20):
+        rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
+        np.save(tmp_path / f"rows{n_rows}.npy", rows)
+        files += [tmp_path / f"rows{n_rows}.npy", tmp_path / f"out{n_rows}.npy"]
+        expected.append(booster.predict(rows, raw_score=True))
+    run_child(SCORE, *files)
+    for n_rows, scores in zip((1, 17, 20), expected, strict=True):
+        assert np.array_equal(np.load(tmp_path / f"out{n_rows}.npy"), scores)
+
+
 def test_every_leaf_lookup_stays_inside_the_leaf_table():
     """A tree of up to 32 leaves is looked up by four 8-double loads from its first leaf: the
     last tree's, fewer than 32, must still read inside ``LEAVES`` (its padding). Checked on the

@@ -130,9 +130,9 @@ def _raise_if_failed(marker: Path) -> None:
     """Raise the remembered ``CompileFailed`` of a build that failed before (used now)."""
     try:
         reason = marker.read_text()
-    except FileNotFoundError:
+        mark_used(marker)
+    except FileNotFoundError:  # none, or pruned by another process this instant
         return
-    mark_used(marker)
     raise CompileFailed(f"{reason} (remembered in {marker}: delete it to retry)")
 
 
