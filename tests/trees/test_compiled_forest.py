@@ -6,19 +6,24 @@ mode; what it cannot reproduce is refused, and the ranker then scores with Light
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 lgb = pytest.importorskip("lightgbm")
 
+import recsmith  # noqa: E402
 from recsmith.ranking.ltr import LambdaMARTRanker, RankerConfig  # noqa: E402
-from recsmith.trees import build, codegen  # noqa: E402
+from recsmith.trees import build  # noqa: E402
 from recsmith.trees.build import KernelUnavailable  # noqa: E402
 from recsmith.trees.forest import CompiledForest  # noqa: E402
 from recsmith.trees.lightgbm_text import UnsupportedModel, parse_model  # noqa: E402
-from recsmith.trees.vector_kernel import float32_at_most  # noqa: E402
+from recsmith.trees.vector_kernel import MAX_FEATURES, avx512_source, float32_at_most  # noqa: E402
 
 KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold
 
@@ -85,13 +90,27 @@ def edge_rows(booster: lgb.Booster, seed: int) -> np.ndarray:
     return np.concatenate([training_rows(seed + 7, n=500, n_features=n_features), picked])
 
 
+AVX512_PROBE = """#include <immintrin.h>
+__m512i probe(__m512 x, const float *t) {
+    __mmask16 k;
+    __asm__("vcmpps $14, %2%{1to16%}, %1, %0" : "=k"(k) : "v"(x), "m"(*t));
+    return _mm512_maskz_lzcnt_epi32(k, _mm512_castps_si512(x));
+}
+"""
+
+
+@cache
 def avx512_here() -> bool:
-    """Whether this machine's compiler targets AVX-512 F and CD with -march=native (an oracle
-    for which float32 kernel the forest must have built: the compiler's own macros)."""
+    """Whether this machine's toolchain builds AVX-512 F and CD code with -march=native (an
+    oracle for which float32 kernel the forest must have built): the compiler's own macros say
+    it targets them, and it compiles and assembles a probe using them."""
     cc = build.compiler()
     target = build.native_target(cc) if cc else None
     wanted = ("#define __AVX512F__ 1", "#define __AVX512CD__ 1")
-    return target is not None and all(line in target for line in wanted)
+    if target is None or not all(line in target for line in wanted):
+        return False
+    probe = [cc, "-march=native", "-c", "-x", "c", "-", "-o", os.devnull]
+    return subprocess.run(probe, input=AVX512_PROBE, capture_output=True, text=True).returncode == 0
 
 
 def assert_identical(booster: lgb.Booster, rows: np.ndarray) -> None:
@@ -109,40 +128,198 @@ def assert_identical(booster: lgb.Booster, rows: np.ndarray) -> None:
             assert np.array_equal(got, expected), f"not bit-identical ({forest.block_rows})"
 
 
-def test_the_float32_kernel_is_the_machines_best(monkeypatch):
+def test_the_float32_kernel_is_the_machines_best():
     """On an AVX-512 machine the tests above really ran the vector kernel (16 rows a block);
-    elsewhere, when asked, and for a model wider than the kernel's stack allows, the nested
-    ifs (1)."""
-    booster = train(3)
-    text = booster.model_to_string()
+    elsewhere, and when asked, the nested ifs (1)."""
+    text = train(3).model_to_string()
     assert CompiledForest(text).block_rows == (16 if avx512_here() else 1)
     assert CompiledForest(text, vectorised=False).block_rows == 1
-    monkeypatch.setattr(codegen, "MAX_FEATURES", booster.num_feature() - 1)
-    wide = CompiledForest(text)
-    assert wide.block_rows == 1
-    with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
-        rows = edge_rows(booster, 4).astype(np.float32)
-    assert np.array_equal(wide.predict(rows), booster.predict(rows, raw_score=True))
 
 
-def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(monkeypatch, caplog):
+@cache
+def wide_booster(n_features: int) -> lgb.Booster:
+    rng = np.random.default_rng(n_features)
+    x = rng.normal(size=(300, n_features))
+    y = x[:, 0] - x[:, -1] + rng.normal(size=300)
+    params = {"objective": "regression", "num_leaves": 7, "verbosity": -1, "num_threads": 1}
+    return lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=5)
+
+
+def test_a_model_wider_than_the_kernels_stack_budget_keeps_the_nested_ifs():
+    """The vector kernel holds 128 bytes a feature on the stack: up to ``MAX_FEATURES`` (256:
+    32 KiB) it serves, one feature more gets the nested ifs; both score as LightGBM does."""
+    assert MAX_FEATURES == 256
+    for n_features, block_rows in ((256, 16 if avx512_here() else 1), (257, 1)):
+        booster = wide_booster(n_features)
+        forest = CompiledForest(booster.model_to_string())
+        assert forest.block_rows == block_rows, n_features
+        rows = np.random.default_rng(1).normal(size=(40, n_features)).astype(np.float32)
+        assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
+
+
+def run_child(script: str, *args: object) -> None:
+    """Run ``script`` in a fresh interpreter (a segfault there fails the test, not the run)."""
+    src = str(Path(recsmith.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+
+
+SMALL_STACK = """
+import sys, threading
+import numpy as np
+from recsmith.trees.forest import CompiledForest
+model, rows, out = sys.argv[1:]
+forest = CompiledForest(open(model).read())
+threading.stack_size(128 * 1024)  # musl's default thread stack
+scored = []
+worker = threading.Thread(target=lambda: scored.append(forest.predict(np.load(rows))))
+worker.start()
+worker.join()
+np.save(out, scored[0])
+"""
+
+
+def test_the_widest_vector_kernel_runs_on_a_small_thread_stack(tmp_path):
+    """A model of ``MAX_FEATURES`` features scored in a thread of musl's 128 KiB stack."""
+    booster = wide_booster(MAX_FEATURES)
+    (tmp_path / "model.txt").write_text(booster.model_to_string())
+    rows = np.random.default_rng(2).normal(size=(40, MAX_FEATURES)).astype(np.float32)
+    np.save(tmp_path / "rows.npy", rows)
+    run_child(SMALL_STACK, tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy")
+    assert np.array_equal(np.load(tmp_path / "out.npy"), booster.predict(rows, raw_score=True))
+
+
+GUARDED = """
+import ctypes, mmap, sys
+import numpy as np
+from recsmith.trees.forest import CompiledForest
+model, rows_file, out = sys.argv[1:]
+forest = CompiledForest(open(model).read())
+rows = np.load(rows_file)
+page = mmap.PAGESIZE
+size = -(-rows.nbytes // page) * page
+memory = mmap.mmap(-1, size + page)
+base = ctypes.addressof(ctypes.c_char.from_buffer(memory))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+assert libc.mprotect(base + size, page, 0) == 0, ctypes.get_errno()  # PROT_NONE past the rows
+placed = np.frombuffer(memory, np.float32, rows.size, size - rows.nbytes).reshape(rows.shape)
+placed[:] = rows
+np.save(out, forest.predict(placed))
+print(forest.block_rows)
+"""
+
+
+@pytest.mark.parametrize("n_rows", [1, 17, 20])
+def test_nothing_past_the_last_row_is_read(tmp_path, n_rows):
+    """The rows end at a page boundary, a page no process may read after it: a block of fewer
+    than 16 rows reads only its own (a read past them would end the process)."""
+    booster = train(3)
+    rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
+    (tmp_path / "model.txt").write_text(booster.model_to_string())
+    np.save(tmp_path / "rows.npy", rows)
+    run_child(GUARDED, tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy")
+    assert np.array_equal(np.load(tmp_path / "out.npy"), booster.predict(rows, raw_score=True))
+
+
+SCORE = """
+import sys
+import numpy as np
+from recsmith.trees.forest import CompiledForest
+forest = CompiledForest(open(sys.argv[1]).read())
+for rows, out in zip(sys.argv[2::2], sys.argv[3::2]):
+    np.save(out, forest.predict(np.load(rows)))
+"""
+
+
+def test_no_read_outside_the_rows_or_the_tables_under_address_sanitizer(tmp_path, monkeypatch):
+    """The library built with AddressSanitizer (redzones after the rows' heap block and after
+    the static ``LEAVES`` table, whose padding the last tree's lookup reads into): scoring blocks
+    of 1, 17 and 20 rows reports no access outside either."""
+    cc = build.compiler()
+    assert cc is not None
+    found = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True, text=True)
+    runtime = found.stdout.strip()
+    if not os.path.isabs(runtime):
+        pytest.skip(f"{cc} has no AddressSanitizer runtime")
+    asan = tmp_path / "cc-asan"
+    asan.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = -E ] && exec {cc} "$@"; done\n'
+        f'exec {cc} -fsanitize=address "$@"\n'
+    )
+    asan.chmod(0o755)
+    monkeypatch.setenv("CC", str(asan))
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LD_PRELOAD", runtime)
+    monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=0")
+    if subprocess.run([sys.executable, "-c", "pass"], capture_output=True).returncode != 0:
+        pytest.skip("python does not start under AddressSanitizer here")
+    booster = train(3)  # 12 trees of 15 leaves: every lookup reads 32 leaves
+    (tmp_path / "model.txt").write_text(booster.model_to_string())
+    files, expected = [tmp_path / "model.txt"], []
+    for n_rows in (1, 17, 20):
+        rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
+        np.save(tmp_path / f"rows{n_rows}.npy", rows)
+        files += [tmp_path / f"rows{n_rows}.npy", tmp_path / f"out{n_rows}.npy"]
+        expected.append(booster.predict(rows, raw_score=True))
+    run_child(SCORE, *files)
+    for n_rows, scores in zip((1, 17, 20), expected, strict=True):
+        assert np.array_equal(np.load(tmp_path / f"out{n_rows}.npy"), scores)
+
+
+def test_every_leaf_lookup_stays_inside_the_leaf_table():
+    """A tree of up to 32 leaves is looked up by four 8-double loads from its first leaf: the
+    last tree's, fewer than 32, must still read inside ``LEAVES`` (its padding). Checked on the
+    generated C: no run could see a read past a static array end except by luck of layout."""
+    source = avx512_source(parse_model(train(3).model_to_string()))  # trees of 15 leaves
+    table = re.search(r"static const double LEAVES\[\] = \{([^}]*)\};", source)
+    assert table is not None
+    size = len(table.group(1).split(","))
+    starts = [int(at) for at in re.findall(r"LOOKUP32\([^;]*?, v \+ (\d+)\)", source)]
+    assert len(starts) == 2 * 12  # two lookups (8 rows each) a tree
+    assert max(starts) + 32 <= size
+
+
+def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(
+    tmp_path, monkeypatch, caplog, no_native_cc
+):
     """An assembler without AVX-512, say: the forest is still compiled, row by row, rather than
-    left to LightGBM."""
-    compile_for_real = build._compile
-
-    def no_native(cc, source, target, flags=build.FLAGS):
-        if "-march=native" in flags:
-            raise KernelUnavailable("Error: no such instruction: vcmpps")
-        compile_for_real(cc, source, target, flags)
-
-    monkeypatch.setattr(build, "_compile", no_native)
+    left to LightGBM; and the failed build is remembered, not run again at the next load."""
+    monkeypatch.setenv("CC", str(no_native_cc))
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "cache"))
     booster = train(13)
     forest = CompiledForest(booster.model_to_string())
     assert forest.block_rows == 1
     assert "the vector kernel did not build" in caplog.text
+    assert len((tmp_path / "builds.log").read_text().splitlines()) == 2  # vector, then ifs
     with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
         rows = edge_rows(booster, 3).astype(np.float32)
     assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
+    caplog.clear()
+    again = CompiledForest(booster.model_to_string())  # built once, then found in the cache
+    assert again.block_rows == 1
+    assert "no such instruction: vcmpps" in caplog.text and "remembered in" in caplog.text
+    assert len((tmp_path / "builds.log").read_text().splitlines()) == 2
+    assert np.array_equal(again.predict(rows), booster.predict(rows, raw_score=True))
+
+
+def test_no_compiler_is_raised_as_such_not_as_a_vector_kernel_that_did_not_build(
+    tmp_path, monkeypatch, caplog
+):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, no gcc
+    with pytest.raises(KernelUnavailable, match="no C compiler"):
+        CompiledForest(train(3).model_to_string())
+    assert "vector kernel" not in caplog.text
 
 
 @pytest.mark.parametrize("n_rows", [1, 15, 16, 17, 31, 33, 257])

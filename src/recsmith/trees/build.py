@@ -12,7 +12,10 @@ worker after the first, finds it built. Each build prunes the cache: the
 ``RECSMITH_TREE_CACHE_KEEP`` (default 8) most recently used libraries stay, older ones go, and so
 do partial builds older than an hour (a process killed mid-build leaves them). No compiler, or a
 build that fails, raises ``KernelUnavailable`` with the reason; the ranker then scores with
-LightGBM's own predict and says so.
+LightGBM's own predict and says so. A build the compiler fails (``CompileFailed``) is remembered
+in the cache as a ``.failed`` marker holding the compiler's message, pruned like a library: later
+loads raise it at once rather than queue on the lock to fail the same way again (a compiler that
+times out would cost each of them ten minutes). Delete the marker to retry.
 """
 
 from __future__ import annotations
@@ -38,10 +41,17 @@ FLAGS = ("-O2", "-std=c99", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-
 KEEP = 8
 #: A partial build (``*.tmp``, its ``.c``) older than this belongs to a process that died.
 STALE_PARTIAL_S = 3600.0
+#: what the cache keeps, most recently used first: libraries and markers of failed builds
+KEPT = (".so", ".failed")
 
 
 class KernelUnavailable(RuntimeError):
     """The compiled kernel cannot be had here (no compiler, a failed build): says why."""
+
+
+class CompileFailed(KernelUnavailable):
+    """The compiler ran and refused the source, or ran out of time: the same source, compiler and
+    flags would fail again (unlike an unwritable cache or a missing compiler)."""
 
 
 def compiler() -> str | None:
@@ -94,16 +104,48 @@ def load_library(source: str, native: bool = True) -> ctypes.CDLL:
     try:
         where = cache_dir()
         library = where / f"forest-{key}.so"
+        failed = library.with_suffix(".failed")
         if not library.is_file():
+            _raise_if_failed(failed)
             with open(where / f"forest-{key}.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if not library.is_file():
-                    _compile(cc, source, library, flags)
+                    _raise_if_failed(failed)  # another process's build failed while we waited
+                    try:
+                        _compile(cc, source, library, flags)
+                    except CompileFailed as exc:  # written whole: others read it unlocked
+                        partial = failed.with_name(f"{failed.stem}.{os.getpid()}.tmp")
+                        partial.write_text(str(exc))
+                        os.replace(partial, failed)
+                        mark_used(failed)
+                        raise
                     prune(where, count, keep=library)
-        os.utime(library)  # used now: pruning keeps the most recently used
+        mark_used(library)  # pruning keeps the most recently used
         return ctypes.CDLL(str(library))
     except OSError as exc:  # an unwritable cache directory, a library that does not load
         raise KernelUnavailable(str(exc)) from exc
+
+
+def _raise_if_failed(marker: Path) -> None:
+    """Raise the remembered ``CompileFailed`` of a build that failed before (used now)."""
+    try:
+        reason = marker.read_text()
+        mark_used(marker)
+    except FileNotFoundError:  # none, or pruned by another process this instant
+        return
+    raise CompileFailed(f"{reason} (remembered in {marker}: delete it to retry)")
+
+
+_last_stamp_ns = 0
+
+
+def mark_used(path: Path) -> None:
+    """Stamp ``path`` as used now, later than anything this process stamped before: ``utime``
+    without a time takes the kernel's coarse clock (a few ms), so a library reused right after
+    another was used or built would tie with it, and pruning would pick between them by name."""
+    global _last_stamp_ns
+    _last_stamp_ns = max(time.time_ns(), _last_stamp_ns + 1)
+    os.utime(path, ns=(_last_stamp_ns, _last_stamp_ns))
 
 
 def _compile(cc: str, source: str, target: Path, flags: tuple[str, ...] = FLAGS) -> None:
@@ -119,13 +161,16 @@ def _compile(cc: str, source: str, target: Path, flags: tuple[str, ...] = FLAGS)
             timeout=600,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except subprocess.TimeoutExpired as exc:
+        partial.unlink(missing_ok=True)
+        raise CompileFailed(f"{cc} did not finish: {exc}") from exc
+    except OSError as exc:
         raise KernelUnavailable(f"{cc} did not run: {exc}") from exc
     finally:
         c_file.unlink(missing_ok=True)
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise KernelUnavailable(f"{cc} failed: {done.stderr.strip()[:500]}")
+        raise CompileFailed(f"{cc} failed: {done.stderr.strip()[:500]}")
     os.replace(partial, target)
 
 
@@ -142,31 +187,32 @@ def keep_count() -> int:
 
 
 def prune(where: Path, count: int, keep: Path | None = None, now: float | None = None) -> None:
-    """Remove all but the ``count`` most recently used libraries in ``where`` (and their lock
-    files; never ``keep``, the one just built), and partial builds and lock files without a
-    library older than ``STALE_PARTIAL_S``. A library another process has loaded stays mapped
-    there."""
-    now = time.time() if now is None else now
-    found = {path: _mtime(path) for path in where.glob("forest-*")}
-    libraries = sorted(
-        (p for p, t in found.items() if p.suffix == ".so" and t is not None and p != keep),
-        key=lambda p: found[p] or 0.0,
+    """Remove all but the ``count`` most recently used libraries and failed-build markers in
+    ``where`` (and their lock files; never ``keep``, the one just built), and partial builds and
+    lock files with neither older than ``STALE_PARTIAL_S``. A library another process has loaded
+    stays mapped there."""
+    now_ns = time.time_ns() if now is None else int(now * 1e9)
+    found = {path: _mtime_ns(path) for path in where.glob("forest-*")}
+    entries = sorted(
+        (p for p, t in found.items() if p.suffix in KEPT and t is not None and p != keep),
+        key=lambda p: found[p] or 0,
         reverse=True,
     )
-    for library in libraries[max(count - (keep is not None), 0) :]:
-        library.unlink(missing_ok=True)
-        library.with_suffix(".lock").unlink(missing_ok=True)
-    for path, mtime in found.items():  # a lock without its library: a build that failed
-        partial = path.suffix != ".so" and not (
-            path.suffix == ".lock" and path.with_suffix(".so").exists()
+    for entry in entries[max(count - (keep is not None), 0) :]:
+        entry.unlink(missing_ok=True)
+        entry.with_suffix(".lock").unlink(missing_ok=True)
+    for path, mtime in found.items():  # a lock without its library: a build that was killed
+        partial = path.suffix not in KEPT and not (
+            path.suffix == ".lock" and any(path.with_suffix(s).exists() for s in KEPT)
         )
-        if partial and mtime is not None and now - mtime > STALE_PARTIAL_S:
+        if partial and mtime is not None and now_ns - mtime > STALE_PARTIAL_S * 1e9:
             path.unlink(missing_ok=True)
 
 
-def _mtime(path: Path) -> float | None:
-    """When ``path`` was last written or used; None when another process removed it."""
+def _mtime_ns(path: Path) -> int | None:
+    """When ``path`` was last written or used (ns: a float of seconds rounds ~240 ns apart);
+    None when another process removed it."""
     try:
-        return path.stat().st_mtime
+        return path.stat().st_mtime_ns
     except FileNotFoundError:
         return None

@@ -13,7 +13,7 @@ import logging
 
 import numpy as np
 
-from recsmith.trees.build import KernelUnavailable, load_library
+from recsmith.trees.build import CompileFailed, KernelUnavailable, load_library
 from recsmith.trees.codegen import c_source
 from recsmith.trees.lightgbm_text import parse_model
 
@@ -30,10 +30,11 @@ class CompiledForest:
         self.n_features = model.n_features
         try:
             lib = load_library(c_source(model, vectorised), native=vectorised)
-        except KernelUnavailable as exc:
+        except CompileFailed as exc:
             if not vectorised:
                 raise
-            # a compiler or assembler that cannot build the AVX-512 kernel: the nested ifs
+            # a compiler or assembler that cannot build the AVX-512 kernel: the nested ifs (no
+            # compiler, an unwritable cache: raised as they are, the nested ifs would fail alike)
             log.warning("trees: the vector kernel did not build (%s); scoring row by row", exc)
             lib = load_library(c_source(model, vectorised=False), native=False)
         self._calls = {}

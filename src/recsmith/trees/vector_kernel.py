@@ -31,8 +31,9 @@ BLOCK_ROWS = 16
 _WORD = 32  # leaves per bit-vector word (one int32 lane)
 KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold: |x| <= it reads as 0
 #: the kernel keeps a block's features on the stack (128 bytes a feature): past this many, the
-#: nested ifs serve (a thread's stack is not to be spent on a model this wide)
-MAX_FEATURES = 1024
+#: nested ifs serve. 256 is 32 KiB, a quarter of the smallest thread stack in common use (musl's
+#: 128 KiB), which the caller's own frames share
+MAX_FEATURES = 256
 
 
 def c_double(value: float) -> str:
