@@ -266,8 +266,9 @@ def stored_in_rows(
 
 
 #: Held pairs below which ``pairs_held`` sorts them and searches rather than build its grid, whose
-#: table and grid cost ~6 µs whatever the rows: a lone request's 257 candidates take 11.9 against
-#: 17.5 µs a call (thread CPU), 1,028 take ~20.7 either way, 2,056 take 31 against 27.
+#: table and grid cost ~5 µs whatever the rows (thread CPU a call, 40 filler items): a lone
+#: request's 257 candidates take 11.8 against 16.3 µs, 771 take 16.7 against 18.0, 1,028 take
+#: 20.0 by the sort against 18.4, a batch of 64's 16,448 take 375 against 58.
 SORTED_PAIRS = 1024
 
 
@@ -284,11 +285,11 @@ def pairs_held(
     (``query[j]``, ``items[j]``); queries below ``n_queries``, items non-negative.
 
     The asked items are few (a batch's popularity filler: a few dozen distinct items under
-    thousands of candidates), so each gets a code 1, 2, ... in a table over the items (one byte
-    a cell up to 254 codes: 100 kB for a catalogue of 100,000, whatever the largest filler item),
+    thousands of candidates), so each gets a code 1, 2, ... in a table up to the largest of them
+    (one byte a cell up to 255 codes: at most 100 kB for a catalogue of 100,000),
     and a grid of queries × codes marks which of them each query holds: two gathers and a
     scatter, where sorting the held pairs to search them (``in_sorted``) costs a sort of every
-    candidate (82 against 390 µs for a batch of 64's 16,448). Below ``min_pairs`` held pairs
+    candidate (58 against 375 µs for a batch of 64's 16,448). Below ``min_pairs`` held pairs
     (a lone request) the sort is the cheaper, and past ``max_cells`` grid cells (an offline
     batch) the grid too big: there, that sorted search."""
     if len(ask_items) == 0:
@@ -316,11 +317,12 @@ def _held_by_grid(
     """``pairs_held`` through a grid of queries × the asked items' codes (``distinct``: the asked
     items, sorted, each once)."""
     width = len(distinct)
-    top = int(max(distinct[-1], items.max(initial=0)))
-    code = np.zeros(top + 1, np.min_scalar_type(width))  # 0: not asked; else 1 + its column
+    # 0: not asked, else 1 + its column; one cell past the largest asked item, where every
+    # larger item reads (``clip``: no pass to find them)
+    code = np.zeros(int(distinct[-1]) + 2, np.min_scalar_type(width))
     code[distinct] = np.arange(1, width + 1)
-    held = code.take(items)
-    at = np.flatnonzero(held)
+    held = code.take(items, mode="clip")
+    at = np.flatnonzero(held != 0)  # a bool mask: numpy's nonzero of bytes is ~5 times slower
     grid = np.zeros(n_queries * width, bool)
     grid[np.asarray(query).take(at).astype(np.int64) * width + held.take(at) - 1] = True
     return grid[np.asarray(ask_query, np.int64) * width + code.take(ask_items) - 1]
