@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
+from recsmith.digit_sort import by_digits
 from recsmith.sparse_rows import (
+    SORTED_PAIRS,
     contains,
     csr_from_pairs,
     distinct_keys,
@@ -247,47 +249,102 @@ def test_newest_first_stores_each_items_place_and_keeps_the_newer_of_a_repeat() 
 @given(
     st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=60),
     st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=40),
-    st.sampled_from([0, 3, 1 << 22]),
+    st.sampled_from([(1 << 22, 0), (0, 0), (3, 0), (1 << 22, SORTED_PAIRS)]),
 )
+# a held item past every asked one, whose key would be an asked pair's of the next query were
+# the keys' item span read from the asked items alone: (0, 12) is 0 × 11 + 12 = 1 × 11 + 1
+@example(held=[(5, 0), (0, 12)], asked=[(1, 1), (1, 10)], limits=(1 << 22, SORTED_PAIRS))
 def test_pairs_held_is_a_set_of_pairs(
-    held: list[tuple[int, int]], asked: list[tuple[int, int]], max_cells: int
+    held: list[tuple[int, int]], asked: list[tuple[int, int]], limits: tuple[int, int]
 ) -> None:
-    """Against a Python set, on the grid (``1 << 22`` cells) and on the sorted search it falls
-    back to (0 or 3 cells: a grid of 6 queries never fits); pairs held twice, asked twice,
-    asked pairs among the held ones and held items past every asked one."""
+    """Against a Python set, on the grid (``1 << 22`` cells, no least count of held pairs) and
+    on the sorted search it falls back to (0 or 3 cells: a grid of 6 queries never fits; or
+    fewer held pairs than ``SORTED_PAIRS``); pairs held twice, asked twice, asked pairs among the
+    held ones and held items past every asked one."""
+    max_cells, min_pairs = limits
     asked = asked + held[::3]
     q, i = (np.asarray([p[j] for p in held], np.int32) for j in (0, 1))
     aq, ai = (np.asarray([p[j] for p in asked], np.int32) for j in (0, 1))
-    got = pairs_held(q, i, aq, ai, 6, max_cells=max_cells)
+    got = pairs_held(q, i, aq, ai, 6, max_cells=max_cells, min_pairs=min_pairs)
     assert got.dtype == bool
     assert got.tolist() == [pair in set(held) for pair in asked]
 
 
-def test_pairs_held_for_a_batch_of_candidates_and_its_filler() -> None:
-    """A request's shape: thousands of held pairs, a few dozen distinct asked items."""
-    rng = np.random.default_rng(3)
-    q = np.repeat(np.arange(64), 250).astype(np.int32)
+def _request(rng: np.random.Generator, n_queries: int, top_item: int) -> tuple[np.ndarray, ...]:
+    """A request batch's candidates (250 a query among 100,000 items) and its filler (30 of 40
+    popular items a query, the largest item of the catalogue among them; some of them already
+    candidates)."""
+    q = np.repeat(np.arange(n_queries), 250).astype(np.int32)
     i = rng.integers(0, 100_000, len(q)).astype(np.int32)
-    popular = rng.choice(100_000, 40, replace=False)
-    i[::7] = rng.choice(popular, len(i[::7]))  # some candidates are filler items
-    aq = np.repeat(np.arange(64), 30).astype(np.int32)
-    ai = np.tile(popular[:30], 64).astype(np.int32)
+    popular = rng.choice(top_item, 40, replace=False)
+    popular[0] = top_item
+    i[::7] = rng.choice(popular, len(i[::7]))
+    i[-1] = top_item
+    aq = np.repeat(np.arange(n_queries), 30).astype(np.int32)
+    ai = np.tile(popular[:30], n_queries).astype(np.int32)
+    return q, i, aq, ai
+
+
+@pytest.mark.parametrize("n_queries", [1, 64])
+@pytest.mark.parametrize("top_item", [99_990, 400])
+def test_pairs_held_for_a_batch_of_candidates_and_its_filler(n_queries: int, top_item: int) -> None:
+    """A request's shape against a Python set: one query's 250 candidates (the sorted search)
+    and a batch of 64's 16,000 (the grid), the filler's items all small or one at the end of
+    the catalogue."""
+    rng = np.random.default_rng(3)
+    q, i, aq, ai = _request(rng, n_queries, top_item)
+    assert (len(q) >= SORTED_PAIRS) == (n_queries == 64)
     held = set(zip(q.tolist(), i.tolist(), strict=True))
     want = [pair in held for pair in zip(aq.tolist(), ai.tolist(), strict=True)]
     assert 0 < sum(want) < len(want)
-    assert pairs_held(q, i, aq, ai, 64).tolist() == want
+    assert pairs_held(q, i, aq, ai, n_queries).tolist() == want
+
+
+def test_pairs_held_codes_more_asked_items_than_a_byte_holds() -> None:
+    """300 distinct asked items (codes past 255) on the grid, against a Python set."""
+    rng = np.random.default_rng(8)
+    q = rng.integers(0, 4, 3000).astype(np.int32)
+    i = rng.integers(0, 2000, 3000).astype(np.int32)
+    aq = rng.integers(0, 4, 1200).astype(np.int32)
+    ai = np.concatenate([rng.choice(2000, 300, replace=False)] * 4).astype(np.int32)
+    ai[::2] = i[: len(ai[::2])]  # half of them asked where held
+    aq[::2] = q[: len(aq[::2])]
+    assert len(np.unique(ai)) > 255 and len(q) >= SORTED_PAIRS
+    held = set(zip(q.tolist(), i.tolist(), strict=True))
+    want = [pair in held for pair in zip(aq.tolist(), ai.tolist(), strict=True)]
+    assert 0 < sum(want) < len(want)
+    assert pairs_held(q, i, aq, ai, 4).tolist() == want
 
 
 def test_distinct_keys_by_digits_is_numpys_unique() -> None:
     """A batch's keys (query × catalogue + item), past the rows from which the argsort goes by
-    16-bit digits; and negative keys, which keep numpy's argsort."""
+    16-bit digits (asserted); and negative keys, which keep numpy's argsort: all negative, and
+    straddling zero (whose two's complement words no digit pass orders)."""
     rng = np.random.default_rng(5)
     for n, low in ((20_000, 0), (20_000, -(1 << 40)), (7_000, 0)):
         key = rng.integers(0, 64, n).astype(np.int64) * 100_000 + rng.integers(0, 300, n) + low
-        unique, place = distinct_keys(key)
-        want_unique, want_place = np.unique(key, return_inverse=True)
-        assert unique.tolist() == want_unique.tolist()
-        assert place.tolist() == want_place.ravel().tolist()
+        if low == 0:
+            assert by_digits(n, int(key.max()).bit_length())
+        _assert_is_unique(key)
+    _assert_is_unique(rng.integers(-3_000_000, 3_000_000, 20_000))
+
+
+@pytest.mark.parametrize("bits", [17, 33, 49])
+def test_distinct_keys_reads_every_bit_of_the_largest_key(bits: int) -> None:
+    """Keys below 2**16 but one, 2**(bits - 1): the passes must cover that key's top bit, or it
+    sorts among the small ones by its lower digits (all zero)."""
+    rng = np.random.default_rng(bits)
+    key = rng.integers(0, 1 << 16, 20_000)
+    key[7] = 1 << (bits - 1)
+    assert by_digits(len(key), bits)
+    _assert_is_unique(key)
+
+
+def _assert_is_unique(key: np.ndarray) -> None:
+    unique, place = distinct_keys(key)
+    want_unique, want_place = np.unique(key, return_inverse=True)
+    assert unique.tolist() == want_unique.tolist()
+    assert place.tolist() == want_place.ravel().tolist()
 
 
 @pytest.mark.parametrize("seed", range(8))

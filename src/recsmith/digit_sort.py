@@ -4,16 +4,23 @@ thousands of rows: one radix pass per 16-bit digit, lowest first.
 numpy's stable argsort sorts 16-bit integers by radix (linear) but 64-bit ones by timsort, whose
 cost grows much faster than the rows here: 387 µs for a batch of 64's 16,500 candidate keys of
 48 bits (query above a score's bits), 527 µs for its 20,000 proposals' 23-bit keys, against 213
-and 155 µs by digits (three and two passes). Below a few thousand rows timsort is the quicker
-(27 against 32 µs at 4,000 rows, two passes), so callers ask ``by_digits`` first.
+and 155 µs by digits (three and two passes). Below a few thousand rows timsort is as quick or
+quicker (see ``ROWS_PER_PASS``), so callers ask ``by_digits`` first.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Rows per 16-bit pass from which the passes beat timsort (measured crossovers: ~4,000 rows for
-#: two passes, ~6,000 for three).
+#: Rows per 16-bit pass from which ``by_digits`` takes the passes. Measured (thread CPU, 10th
+#: percentile, a loaded 2-core VM; int64 keys shaped as a batch's: merge keys of 20-22 bits,
+#: best_first keys of 35-38, rows grouped by query): one pass wins well below (8 against 17 µs at
+#: 1,500 rows); two passes break even at 2,000-3,000 rows (20 against 20 µs, 27 against 28) and
+#: win from 4,000 (34 against 38); three passes lose by ~1.2x up to 9,500 rows (117 against 93 µs
+#: at 9,000) and win from 10,000, where timsort's cost per row jumps (130 against 166; 209
+#: against 338 at 16,500). 3,000 a pass is the two-pass break-even; three passes then start at
+#: 9,000 rows, where they still lose up to ~25 µs until 10,000 (a batch of ~35 queries): one
+#: constant per pass cannot close that window without moving two passes past their gains.
 ROWS_PER_PASS = 3000
 
 

@@ -111,5 +111,6 @@ def test_rank_values_read_nan_for_no_rank_and_survive_a_negative() -> None:
     assert got.dtype == np.float32
     assert np.array_equal(got, [[np.nan, 3], [1, np.nan], [264, 2]], equal_nan=True)
     assert features._rank_values(np.zeros((0, 2), np.int16)).shape == (0, 2)
-    odd = np.asarray([[-5, 4]], np.int16)  # not a rank: NaN, as ranks <= 0 always read
+    # not a rank: NaN, as ranks <= 0 always read (-1 would read the table's last value, 4)
+    odd = np.asarray([[-1, 4]], np.int16)
     assert np.array_equal(features._rank_values(odd), [[np.nan, 4]], equal_nan=True)

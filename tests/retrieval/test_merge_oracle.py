@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 
+from recsmith.digit_sort import by_digits
 from recsmith.retrieval.merge import RRF_K, merge
 from recsmith.retrieval.sources import Proposals
 from recsmith.sparse_rows import distinct_keys
@@ -45,6 +46,9 @@ def test_merge_is_a_dictionary_per_query_and_item(seed: int, big: bool) -> None:
         n_queries, n_items = 400, int(rng.integers(3000, 6000))
     names = ("a", "b", "c")
     props = [_proposals(rng, n_queries, n_items) for _ in names]
+    if big:  # the merge's keys reach the digit passes
+        n_keys = sum(len(p.items) for p in props)
+        assert by_digits(n_keys, (n_queries * n_items - 1).bit_length())
     weights = [1.0, 0.3, 0.7]
     got = merge(props, names, n_queries, n_items, weights)
 

@@ -168,10 +168,12 @@ KEY_SORT_ROWS = 1500
 
 def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
     """The row order by query, then score from high to low, ties (and NaN scores, last) in row
-    order: ``np.lexsort((-score, query))`` for float32 scores. From ``KEY_SORT_ROWS`` rows it is
-    one stable sort of a 64-bit key (the query above the score's bits, flipped so that integer
-    order is float order), which grows far slower than lexsort's; it runs three times per
-    request batch, and in ``entries_top_k`` on every sparse model top-k. From a few thousand
+    order: ``np.lexsort((-score, query))`` for float32 scores and non-negative queries (rows and
+    users are indices; a negative query does not fit the key below, which would put it last).
+    From ``KEY_SORT_ROWS`` rows it is one stable sort of a 64-bit key (the query above the
+    score's bits, flipped so that integer order is float order), which grows far slower than
+    lexsort's; it runs three times per request batch, and in ``entries_top_k`` on every sparse
+    model top-k. From a few thousand
     rows that sort goes by 16-bit digits (``digit_sort``: 213 against 387 µs for a batch of
     64's 16,500 candidates, three passes where the batch has fewer than 65,536 queries)."""
     if len(query) < KEY_SORT_ROWS:
@@ -186,6 +188,6 @@ def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
     query = np.asarray(query)
     key |= query.astype(np.uint64) << np.uint64(32)
     width = 32 + int(query.max()).bit_length()
-    if by_digits(len(key), width) and int(query.min()) >= 0:
+    if by_digits(len(key), width):
         return stable_order(key, width)
     return np.argsort(key, kind="stable")
