@@ -199,7 +199,15 @@ def tied_only(before: dict[str, Any], after: dict[str, Any]) -> bool:
 def memoise_answers(bundle: Any) -> None:
     """``bundle.answer`` remembering each call's answer by its users and ``k`` (``--outside``):
     asked again, the pipeline costs a dictionary look-up, and what a round measures is the
-    request outside ``Pipeline.answer``."""
+    request outside ``Pipeline.answer``.
+
+    The key is the users and ``k`` only: every other option (the store's items, ``exclude``,
+    ``recent``, rules, context, ...) is left out of it, so a later call that differs from the
+    first only in those gets the first call's answer. ``--outside`` asks one fixed draw, one user
+    a call, the same requests each pass and no events written, so for the GET routes a call's
+    options should repeat (by argument; not compared); with ``--route recommendations-rules``
+    a user drawn twice with two items gets the first item's rule's answer both times. It is no
+    general cache, and its answers are not checked (``--same-answers`` runs before it)."""
     answer, memo = bundle.answer, {}
 
     def remembered(user_ids: Any, k: int, **options: Any) -> Any:

@@ -42,6 +42,19 @@ def test_pipeline_calls_count_per_stage_and_source() -> None:
     assert value("recsmith_coalesced_batch_size_sum") == 20.0
 
 
+def test_a_source_that_served_nothing_is_not_exported() -> None:
+    """A source with no items in a call gets no series (the export stays as ``labels`` made it:
+    only sources that served something), until a call where it does."""
+    metrics = Metrics.create()
+    metrics.observe_answer({"retrieval": 0.001}, {"ials": 3, "trending": 0}, 1)
+    value = metrics.registry.get_sample_value
+    assert value("recsmith_pipeline_items_total", {"source": "ials"}) == 3.0
+    assert value("recsmith_pipeline_items_total", {"source": "trending"}) is None
+    metrics.observe_answer({"retrieval": 0.001}, {"ials": 0, "trending": 2}, 1)
+    assert value("recsmith_pipeline_items_total", {"source": "ials"}) == 3.0
+    assert value("recsmith_pipeline_items_total", {"source": "trending"}) == 2.0
+
+
 class _Route:
     path_format = "/v1/things/{thing_id}"
 

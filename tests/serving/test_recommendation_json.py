@@ -200,16 +200,51 @@ def test_an_explained_list_still_goes_through_the_model(
     assert got.content == fastapi_bytes(json.loads(got.content))
 
 
-def test_the_decision_log_keeps_what_was_served(
-    client: TestClient, keys: dict[str, dict[str, str]], store: EventStore
-) -> None:
-    got = client.get("/v1/users/u1/recommendations", params={"k": "5"}, headers=keys["read"])
-    body = got.json()
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    runtime.decisions.flush()
-    stored = store.get_decision(body["recommendation_id"])
+def _logged_as_served(client: TestClient, body: dict[str, Any], route: str) -> None:
+    """The decision log's record of ``body`` is what it says: the route, release, items in
+    order, and each item's score and sources as served (``Listed``)."""
+    client.app.state.runtime.decisions.flush()  # type: ignore[attr-defined]
+    stored = client.app.state.runtime.store.get_decision(  # type: ignore[attr-defined]
+        body["recommendation_id"]
+    )
     assert stored is not None
+    assert stored.route == route
+    assert stored.release == body["model_version"]
     assert list(stored.item_ids) == [i["item_id"] for i in body["items"]]
     assert list(stored.scores) == [i["score"] for i in body["items"]]
     assert [list(s) for s in stored.sources] == [i["sources"] for i in body["items"]]
-    assert stored.release == body["model_version"]
+
+
+def test_the_decision_log_keeps_what_was_served(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    got = client.get("/v1/users/u1/recommendations", params={"k": "5"}, headers=keys["read"])
+    assert got.status_code == 200, got.text
+    _logged_as_served(client, got.json(), "recommendations")
+
+
+@pytest.mark.parametrize(
+    ("path", "route", "source"),
+    [
+        ("/v1/items/i0/similar", "similar", "similar"),
+        ("/v1/items/i0/together", "together", "cooccurrence"),
+        ("/v1/popular", "popular", "popular"),
+        ("/v1/trending", "trending", "trending"),
+    ],
+)
+def test_the_decision_log_keeps_what_the_other_list_routes_served(
+    pipeline_client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    route: str,
+    source: str,
+) -> None:
+    """The other list routes log through ``Listed.of``: the scores and sources stored are the
+    body's, which are not all zero and not empty, so a log of zeros or of no sources shows."""
+    got = pipeline_client.get(path, params={"k": "5"}, headers=keys["read"])
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["items"]
+    assert any(i["score"] != 0.0 for i in body["items"])
+    assert all(i["sources"] == [source] for i in body["items"])
+    _logged_as_served(pipeline_client, body, route)

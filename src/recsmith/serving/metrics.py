@@ -184,7 +184,8 @@ class Metrics:
     ) -> None:
         """One pipeline call: its stage durations (for the whole batch), served items per source
         and how many requests it answered. Stages and sources are the deployed pipelines' names:
-        their children are found once (``child``; ~14 ``labels`` a call were ~35 µs)."""
+        their children are found once (``child``): a ``labels`` per stage and source (8 stages and
+        6 sources) cost 29.3 µs a call, ``child`` 14.2 µs (BENCHMARKS §81)."""
         self.batch_size.observe(batch_size)
         for stage, seconds in timings.items():
             self.child(self.stage_duration, stage).observe(seconds)
