@@ -111,7 +111,8 @@ class MMR:
         and no cell past the window can key above ``λ · relevance`` of the window's next column
         (the most any of them has), so a row whose window yields ``k`` picks keyed at least that
         high has its whole list; the other rows (a cap skipping most of a long head) are walked
-        in full. The window is a sort of ~40 columns a row instead of ~280."""
+        in full, without the settled ones. The window is a sort of ~40 columns a row instead of
+        ~280."""
         width = _WINDOW + 2 * k
         if (
             grid.shape[0] < _WINDOW_ROWS
@@ -138,8 +139,12 @@ class MMR:
         settled = ~long | ((per_row >= k) & (last >= beyond))
         if settled.all():
             return picked
-        full = self._walk(grid, items, rel, is_seed, group, cap, k)[0]
-        rows = np.concatenate([picked[settled[grid.row[picked]]], full[~settled[grid.row[full]]]])
+        # the other rows walked in full on a grid of their own (rows are walked independently)
+        redo = np.flatnonzero(~settled[grid.row])
+        number = np.cumsum(~settled) - 1  # an unsettled row's place among them
+        rest = _Grid(number[grid.row[redo]], np.r_[0, np.cumsum(lengths[~settled])])
+        full = redo[self._walk(rest, items[redo], rel[redo], is_seed[redo], group[redo], cap, k)[0]]
+        rows = np.concatenate([picked[settled[grid.row[picked]]], full])
         return rows[np.argsort(grid.row[rows], kind="stable")]  # by query, then pick order
 
     def _walk(
