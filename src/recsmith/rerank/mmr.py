@@ -247,9 +247,10 @@ class MMR:
 _HEAD = 16
 
 #: Columns of each row, beyond twice ``k``, within which ``MMR._by_key`` first walks rows in
-#: relevance order, from ``_WINDOW_ROWS`` rows: below, the window's own arrays cost more than
-#: the sorts of full rows they save (re-ranking CPU at one query 1.14x, at 4 1.02x the full
-#: walk's; at 16 0.84x, at 64 0.72x: 100k-item shop, 259 candidates a query).
+#: relevance order, from ``_WINDOW_ROWS`` rows: below, the window's own arrays cost as much as
+#: or more than the full rows' sorts they save (BENCHMARKS §80: re-ranking CPU with the window
+#: from any batch size against the full walk, 100k-item shop, 1.12-1.13x at one query,
+#: 1.05-1.09x at 2, 0.99-1.01x at 4; 0.88-0.97x at 8, 0.83-0.91x at 16, 0.67-0.69x at 64).
 _WINDOW = 16
 _WINDOW_ROWS = 8
 
