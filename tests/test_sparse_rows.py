@@ -326,6 +326,8 @@ def test_entry_values_of_columns_outside_the_matrix_are_zero(canonical: bool) ->
     got = entry_values(matrix, rows, cols)
     assert got.dtype == np.float32
     assert got.tolist() == [0.0, 5.0, 0.0, 7.0, 0.0, 0.0, 0.0]
+    # negative columns alone (none past the end): scipy's access would read column 2
+    assert entry_values(matrix, rows[[2, 4]], np.array([-1, -1])).tolist() == [0.0, 0.0]
 
 
 def test_entry_values_search_columns_past_int16_with_int64_indices() -> None:

@@ -147,7 +147,8 @@ def entry_values(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -
     if len(rows) == 0:
         return np.zeros(0, matrix.dtype)
     cols = np.asarray(cols)
-    if int(cols.min()) < 0 or int(cols.max()) >= matrix.shape[1]:
+    # one reduction for both ends: a negative column read unsigned is past any matrix
+    if int(cols.view(f"u{cols.itemsize}").max()) >= matrix.shape[1]:
         inside = (cols >= 0) & (cols < matrix.shape[1])
         out = np.zeros(len(rows), matrix.dtype)
         out[inside] = entry_values(matrix, np.asarray(rows)[inside], cols[inside])

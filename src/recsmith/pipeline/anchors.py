@@ -59,7 +59,6 @@ def _strongest(
     last = np.maximum.reduceat(np.where(holds, np.arange(len(pair)), -1), starts)
     # a NaN weight makes its row's maximum NaN, which no pair holds (-1): no anchor, as the
     # start's sort by weight (NaN last) chose, never position -1's pair of another row
-    last = last[last >= 0]
-    last = last[weight[last] > 0]
+    last = last[(last >= 0) & (weight[last] > 0)]
     out[pair[last]] = anchors[last]
     return out
