@@ -328,6 +328,10 @@ def test_entry_values_of_columns_outside_the_matrix_are_zero(canonical: bool) ->
     assert got.tolist() == [0.0, 5.0, 0.0, 7.0, 0.0, 0.0, 0.0]
     # negative columns alone (none past the end): scipy's access would read column 2
     assert entry_values(matrix, rows[[2, 4]], np.array([-1, -1])).tolist() == [0.0, 0.0]
+    # int64 indices hold any int32 column: the search itself finds nothing outside
+    matrix.indices, matrix.indptr = matrix.indices.astype(np.int64), indptr.astype(np.int64)
+    small = np.array([3, -1, 0, 2], np.int32)
+    assert entry_values(matrix, rows[:4], small).tolist() == [0.0, 0.0, 5.0, 7.0]
 
 
 def test_entry_values_search_columns_past_int16_with_int64_indices() -> None:

@@ -147,8 +147,10 @@ def entry_values(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -
     if len(rows) == 0:
         return np.zeros(0, matrix.dtype)
     cols = np.asarray(cols)
-    # one reduction for both ends: a negative column read unsigned is past any matrix
-    if int(cols.view(f"u{cols.itemsize}").max()) >= matrix.shape[1]:
+    # the search finds nothing at a column outside the matrix as long as the index dtype holds
+    # it; scipy's access raises instead. Both ends in one reduction (negatives read unsigned)
+    searched = matrix.has_canonical_format and np.can_cast(cols.dtype, matrix.indices.dtype)
+    if not searched and int(cols.view(f"u{cols.itemsize}").max()) >= matrix.shape[1]:
         inside = (cols >= 0) & (cols < matrix.shape[1])
         out = np.zeros(len(rows), matrix.dtype)
         out[inside] = entry_values(matrix, np.asarray(rows)[inside], cols[inside])
