@@ -365,3 +365,49 @@ def test_entry_values_search_long_and_empty_rows(seed: int) -> None:
     got = entry_values(matrix, rows, cols)
     assert np.array_equal(got, np.asarray(matrix[rows, cols]).ravel())
     assert (got > 0).sum() > 100
+
+
+@pytest.mark.parametrize("canonical", [True, False])
+def test_entry_values_of_columns_outside_the_matrix_are_zero(canonical: bool) -> None:
+    """Hand-computed: row 1 stores 5 at column 0 and 7 at column 2 of 3 columns. Columns past
+    the matrix (3: once read as row 1's column 0 by the start's flat search; 2**32 + 2: column
+    2 once cast to int32) and negative ones hold nothing, on the searched (canonical) path and
+    on scipy's (duplicate entries), where scipy alone raises or wraps."""
+    data = np.array([5.0, 7.0] if canonical else [2.0, 3.0, 7.0], np.float32)
+    cols_stored = np.array([0, 2] if canonical else [0, 0, 2], np.int32)
+    indptr = np.array([0, 0, len(data)], np.int32)
+    matrix = sparse.csr_array((data, cols_stored, indptr), shape=(2, 3))
+    assert matrix.has_canonical_format == canonical and matrix.indices.dtype == np.int32
+    rows = np.array([0, 1, 1, 1, 1, 0, 1], np.int64)
+    cols = np.array([3, 0, 2**32 + 2, 2, -1, -3, 3], np.int64)
+    got = entry_values(matrix, rows, cols)
+    assert got.dtype == np.float32
+    assert got.tolist() == [0.0, 5.0, 0.0, 7.0, 0.0, 0.0, 0.0]
+    # negative columns alone (none past the end): scipy's access would read column 2
+    assert entry_values(matrix, rows[[2, 4]], np.array([-1, -1])).tolist() == [0.0, 0.0]
+    # int64 indices hold any int32 column: the search itself finds nothing outside
+    matrix.indices, matrix.indptr = matrix.indices.astype(np.int64), indptr.astype(np.int64)
+    small = np.array([3, -1, 0, 2], np.int32)
+    assert entry_values(matrix, rows[:4], small).tolist() == [0.0, 0.0, 5.0, 7.0]
+
+
+def test_entry_values_search_columns_past_int16_with_int64_indices() -> None:
+    """A canonical matrix of 70,000 columns held with int64 indices and indptr (as scipy keeps
+    a matrix past 2**31 entries): stored columns from 32,768 and 65,536 up, and probes at
+    columns 65,536 apart (equal after a cast to 16 bits), against the dense values."""
+    rng = np.random.default_rng(5)
+    n_rows, n_cols = 6, 70_000
+    probe_cols = np.array([5, 40_000, 65_541, 69_999, 4_463, 32_768, 0, 65_536], np.int64)
+    dense = np.zeros((n_rows, n_cols), np.float32)
+    for r in range(1, n_rows):
+        stored_cols = np.r_[rng.choice(n_cols, 300, replace=False), probe_cols[r::2]]
+        dense[r, stored_cols] = rng.uniform(1.0, 2.0, len(stored_cols))
+    matrix = sparse.csr_array(dense)
+    matrix.indices = matrix.indices.astype(np.int64)
+    matrix.indptr = matrix.indptr.astype(np.int64)
+    assert matrix.has_canonical_format and matrix.indices.dtype == np.int64
+    rows = np.repeat(np.arange(n_rows), len(probe_cols))
+    cols = np.tile(probe_cols, n_rows)
+    got = entry_values(matrix, rows, cols)
+    assert np.array_equal(got, dense[rows, cols])
+    assert (got[cols >= 32_768] > 0).sum() >= 10

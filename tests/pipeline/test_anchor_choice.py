@@ -76,3 +76,26 @@ def test_anchors_are_the_brute_force_choice(seed: int) -> None:
     got = anchor_items(final, recent, matrices)
     assert got.tolist() == brute_force(final, recent, {n: m for n, m in dense.items()})
     assert (got >= 0).sum() > 0 or len(items) == 0 or recent.nnz == 0
+
+
+def test_a_nan_weight_names_no_anchor_and_reads_no_other_row() -> None:
+    """Hand-computed, as the session start's sort by (row, weight) chose (NaN sorts last, so
+    the row's best is NaN and not > 0): query 0 asks item 1 of recent item 2 (weight 3: anchor
+    2); query 1 asks item 0 of recent items 0 (NaN) and 1 (2.0): no anchor. A NaN maximum that
+    no pair holds once fell back to the last pair of all (query 1's recent item 1)."""
+    weights = np.array([[np.nan, 0.0], [2.0, 0.0], [0.0, 3.0]], np.float32)
+    r, c = np.nonzero(weights != 0)
+    matrix = sparse.csr_array((weights[r, c], (r, c)), shape=weights.shape)
+    assert matrix.has_canonical_format and matrix.nnz == 3
+    recent = sparse.csr_array(np.array([[0, 0, 1], [1, 1, 0]], np.float32))
+    for query, items, want in (([1], [0], [-1]), ([0, 1], [1, 0], [2, -1])):
+        final = Candidates(
+            2,
+            ("together",),
+            np.asarray(query, np.int32),
+            np.asarray(items, np.int32),
+            np.zeros(len(items), np.float32),
+            np.ones((len(items), 1), np.float32),
+            np.ones((len(items), 1), np.int16),
+        )
+        assert anchor_items(final, recent, {"together": matrix}).tolist() == want

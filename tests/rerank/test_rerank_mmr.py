@@ -11,7 +11,7 @@ from scipy import sparse
 from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
-from recsmith.rerank.mmr import _WINDOW, first_of_each
+from recsmith.rerank.mmr import _WINDOW, _WINDOW_ROWS, first_of_each
 from recsmith.rerank.placement import distinct_in_queries, first_occurrence
 from recsmith.retrieval.candidates import Candidates
 
@@ -325,13 +325,14 @@ def test_ids_past_32_bits_are_not_wrapped_into_the_padding() -> None:
 
 
 @pytest.fixture
-def widths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The widths of the grids ``MMR._walk`` walks, call by call: which walks ran."""
-    seen: list[int] = []
+def walks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The shapes (rows, width) of the grids ``MMR._walk`` walks, call by call: which walks
+    ran, over how many rows."""
+    seen: list[tuple[int, int]] = []
     walk = MMR._walk
 
     def spy(self: MMR, grid: Any, *args: Any) -> Any:
-        seen.append(grid.shape[1])
+        seen.append(grid.shape)
         return walk(self, grid, *args)
 
     monkeypatch.setattr(MMR, "_walk", spy)
@@ -342,14 +343,14 @@ def widths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @pytest.mark.parametrize("cap", [None, 1, 3])
 @pytest.mark.parametrize("seed", range(3))
 def test_rows_in_relevance_order_walked_within_a_window_match_the_textbook_loop(
-    lam: float, cap: int | None, seed: int, widths: list[int]
+    lam: float, cap: int | None, seed: int, walks: list[tuple[int, int]]
 ) -> None:
     """A batch as re-ranking hands it over (rows in relevance order, no pins; ties kept) takes
     the window of the first ``_WINDOW`` + 2k columns: rows of many categories end there; rows
     whose window holds three categories only, before new ones (at λ = 0.3 any first item of
     a category outranks every repeat: the window's k picks are not the list), and rows of one
-    big category under a cap are walked in full. Both give the textbook loop's lists, and both
-    walks ran."""
+    big category under a cap are walked in full (on a grid of those rows only). Both give the
+    textbook loop's lists, and both walks ran."""
     rng = np.random.default_rng(seed * 31 + int(lam * 10) + 7 * (cap or 0))
     n_items, k = 600, 8
     category = rng.integers(-1, 80, n_items)
@@ -386,14 +387,17 @@ def test_rows_in_relevance_order_walked_within_a_window_match_the_textbook_loop(
             items_a[rows].tolist(), relevance_a[rows].tolist(), category, lam, k, cap, []
         )
     assert items_a[closed].tolist() == expected
-    assert widths[0] == _WINDOW + 2 * k  # the window first
+    assert walks[0] == (30, _WINDOW + 2 * k)  # the window first
     if lam < 1.0 or cap is not None:  # three categories' repeats, or a capped one: in full
-        assert widths[1:] == [int(np.bincount(query_a).max())]
+        assert len(walks) == 2 and walks[1][0] <= 30
+        assert _WINDOW + 2 * k < walks[1][1] <= int(np.bincount(query_a).max())
     else:
-        assert widths[1:] == []
+        assert walks[1:] == []
 
 
-def test_rows_out_of_relevance_order_or_with_pins_are_walked_in_full(widths: list[int]) -> None:
+def test_rows_out_of_relevance_order_or_with_pins_are_walked_in_full(
+    walks: list[tuple[int, int]],
+) -> None:
     """The window's proof needs rows in relevance order and no seeds: a batch with either is
     walked in full from the start (and still gives the textbook loop's lists)."""
     rng = np.random.default_rng(5)
@@ -405,7 +409,7 @@ def test_rows_out_of_relevance_order_or_with_pins_are_walked_in_full(widths: lis
         (rng.random(500), np.zeros(500, bool)),  # out of order
         (ordered, np.arange(500) % 50 == 7),  # a pin in every row
     ):
-        widths.clear()
+        walks.clear()
         closed = MMR(0.5, CategorySimilarity(category))(
             query=query,
             items=items,
@@ -423,7 +427,7 @@ def test_rows_out_of_relevance_order_or_with_pins_are_walked_in_full(widths: lis
                 items[rows].tolist(), relevance[rows].tolist(), category, 0.5, 6, 2, seeds
             )
         assert items[closed].tolist() == expected
-        assert widths == [50]
+        assert walks == [(10, 50)]
 
 
 def test_a_window_whose_last_pick_keys_below_the_next_column_is_walked_in_full() -> None:
@@ -448,3 +452,51 @@ def test_a_window_whose_last_pick_keys_below_the_next_column_is_walked_in_full()
         k=2,
     )
     assert (picked % len(rel)).tolist() == [0, width] * n_rows
+
+
+def test_only_the_rows_the_window_does_not_settle_are_walked_again(
+    walks: list[tuple[int, int]],
+) -> None:
+    """Hand-made, λ = 0.8, k = 2 (a window of ``_WINDOW`` + 4 columns), 8 rows in relevance
+    order: "mixed" rows (60 columns, every item its own category: the window's first two
+    columns are the list, keyed above anything past it), a short row (within the window),
+    and two "repeat" rows as in the test above (the window holds one category; the list is
+    its first item, then the new category past the window). The window walks all 8 rows,
+    then a grid of the two repeat rows alone, as wide as they are (30, not 60); every list
+    is the textbook loop's."""
+    width = _WINDOW + 4
+    repeat_rel = np.r_[1.0, 0.99 - 0.001 * np.arange(width - 1), 0.75, np.linspace(0.7, 0.0, 9)]
+    repeat_cat = np.r_[np.zeros(width, np.int64), np.arange(1, 11)]
+    mixed_rel, mixed_cat = np.linspace(1.0, 0.0, 60), np.arange(100, 160)
+    rows = {
+        "mixed": (mixed_rel, mixed_cat),
+        "short": (mixed_rel[:10], mixed_cat[:10]),
+        "repeat": (repeat_rel, repeat_cat),
+    }
+    kinds = ["mixed", "repeat", "mixed", "short", "repeat", "mixed", "mixed", "mixed"]
+    assert len(kinds) >= _WINDOW_ROWS
+    relevance = np.concatenate([rows[kind][0] for kind in kinds])
+    category = np.concatenate([rows[kind][1] for kind in kinds])  # item i: the batch's row i
+    items = np.arange(len(category), dtype=np.int32)
+    query = np.repeat(np.arange(len(kinds)), [len(rows[kind][0]) for kind in kinds])
+    picked = MMR(0.8, CategorySimilarity(category))(
+        query=query.astype(np.int32),
+        items=items,
+        relevance=relevance,
+        is_seed=np.zeros(len(items), bool),
+        group=category,
+        cap=None,
+        k=2,
+    )
+    expected: list[int] = []
+    for q in range(len(kinds)):
+        mine = np.flatnonzero(query == q)
+        expected += reference_category_mmr(
+            items[mine].tolist(), relevance[mine].tolist(), category, 0.8, 2, None, []
+        )
+    assert items[picked].tolist() == expected
+    starts = np.searchsorted(query, np.arange(len(kinds)))
+    assert (items[picked] - starts[query[picked]]).tolist() == [
+        c for kind in kinds for c in ([0, width] if kind == "repeat" else [0, 1])
+    ]
+    assert walks == [(8, width), (2, len(repeat_rel))]

@@ -39,7 +39,8 @@ def _strongest(
     query: np.ndarray, items: np.ndarray, recent: sparse.csr_array, matrix: sparse.csr_array
 ) -> np.ndarray:
     """Per (query, item): the recent item ``r`` of the query with the largest ``matrix[r, item]``
-    (> 0; ties: the last of them in the query's row of ``recent``), else -1."""
+    (> 0; ties: the last of them in the query's row of ``recent``), else -1. A NaN among a
+    pair's weights leaves it -1, as the session start's sort by weight (NaN last) did."""
     pair, anchors = gather_rows(recent, query)  # (row, recent item), grouped by row
     anchors = anchors.astype(np.int64)
     # items that joined the index after training are in no model's matrix: they support nothing
@@ -56,6 +57,8 @@ def _strongest(
     best = np.maximum.reduceat(weight, starts)
     holds = weight == best[np.cumsum(first) - 1]
     last = np.maximum.reduceat(np.where(holds, np.arange(len(pair)), -1), starts)
-    last = last[weight[last] > 0]
+    # a NaN weight makes its row's maximum NaN, which no pair holds (-1): no anchor, as the
+    # start's sort by weight (NaN last) chose, never position -1's pair of another row
+    last = last[(last >= 0) & (weight[last] > 0)]
     out[pair[last]] = anchors[last]
     return out

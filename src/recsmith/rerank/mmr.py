@@ -111,7 +111,8 @@ class MMR:
         and no cell past the window can key above ``λ · relevance`` of the window's next column
         (the most any of them has), so a row whose window yields ``k`` picks keyed at least that
         high has its whole list; the other rows (a cap skipping most of a long head) are walked
-        in full. The window is a sort of ~40 columns a row instead of ~280."""
+        in full, without the settled ones. The window is a sort of ~40 columns a row instead of
+        ~280."""
         width = _WINDOW + 2 * k
         if (
             grid.shape[0] < _WINDOW_ROWS
@@ -138,8 +139,12 @@ class MMR:
         settled = ~long | ((per_row >= k) & (last >= beyond))
         if settled.all():
             return picked
-        full = self._walk(grid, items, rel, is_seed, group, cap, k)[0]
-        rows = np.concatenate([picked[settled[grid.row[picked]]], full[~settled[grid.row[full]]]])
+        # the other rows walked in full on a grid of their own (rows are walked independently)
+        redo = np.flatnonzero(~settled[grid.row])
+        number = np.cumsum(~settled) - 1  # an unsettled row's place among them
+        rest = _Grid(number[grid.row[redo]], np.r_[0, np.cumsum(lengths[~settled])])
+        full = redo[self._walk(rest, items[redo], rel[redo], is_seed[redo], group[redo], cap, k)[0]]
+        rows = np.concatenate([picked[settled[grid.row[picked]]], full])
         return rows[np.argsort(grid.row[rows], kind="stable")]  # by query, then pick order
 
     def _walk(
@@ -242,9 +247,10 @@ class MMR:
 _HEAD = 16
 
 #: Columns of each row, beyond twice ``k``, within which ``MMR._by_key`` first walks rows in
-#: relevance order, from ``_WINDOW_ROWS`` rows: below, the window's own arrays cost more than
-#: the sorts of full rows they save (re-ranking CPU at one query 1.14x, at 4 1.02x the full
-#: walk's; at 16 0.84x, at 64 0.72x: 100k-item shop, 259 candidates a query).
+#: relevance order, from ``_WINDOW_ROWS`` rows: below, the window's own arrays cost as much as
+#: or more than the full rows' sorts they save (BENCHMARKS §80: re-ranking CPU with the window
+#: from any batch size against the full walk, 100k-item shop, 1.12-1.13x at one query,
+#: 1.05-1.09x at 2, 0.99-1.01x at 4; 0.88-0.97x at 8, 0.83-0.91x at 16, 0.67-0.69x at 64).
 _WINDOW = 16
 _WINDOW_ROWS = 8
 
