@@ -95,13 +95,14 @@ class IdMap:
 
     Two representations behind one interface. Built from ids (training, format-1 releases), it
     holds them as Python strings in a pandas index. Opened on a release's memory-mapped arrays
-    (``mapped``: the ids as fixed-width unicode and the order that sorts them), it looks ids up
-    by binary search over the maps, so a 1M-user release costs a server worker no private copy
-    of its ids (~400 MB of strings and hash tables per worker otherwise); the pandas index is
-    built only if something asks for every id at once (``external_ids``, ``==``).
+    (``mapped``: the ids as fixed-width unicode), it looks ids up through an ``IdTable`` of
+    int32 slots over the map (4-8 bytes an id, built on the first lookup), so a 1M-user release
+    costs a server worker no private copy of its ids (~400 MB of strings and hash tables per
+    worker otherwise); the pandas index is built only if something asks for every id at once
+    (``external_ids``, ``==``).
     """
 
-    __slots__ = ("_ids", "_index", "_lookup", "_order", "_table")
+    __slots__ = ("_ids", "_index", "_lookup", "_table")
 
     #: Up to this many ids, lookups go through a plain dict: a request (one user and the few
     #: hundred items they have) must not pay for building a pandas index (~0.3 ms) when a dict
@@ -117,18 +118,16 @@ class IdMap:
         self._index: pd.Index | None = index
         self._lookup: dict[str, int] | None = None
         self._ids: np.ndarray | None = None
-        self._order: np.ndarray | None = None
         self._table: IdTable | None = None
 
     @classmethod
-    def mapped(cls, ids: np.ndarray, order: np.ndarray) -> IdMap:
-        """A map over ``ids`` (fixed-width unicode, unique, in index order) and ``order``
-        (``sort_order(ids)``), both typically read-only file maps; nothing is copied."""
-        if ids.dtype.kind != "U" or order.shape != ids.shape:
-            raise ValueError("a mapped IdMap needs unicode ids and their sort order")
+    def mapped(cls, ids: np.ndarray) -> IdMap:
+        """A map over ``ids`` (fixed-width unicode, unique, in index order), typically a
+        read-only file map; nothing is copied."""
+        if ids.dtype.kind != "U":
+            raise ValueError(f"a mapped IdMap needs fixed-width unicode ids, not {ids.dtype}")
         out = cls.__new__(cls)
-        out._index, out._lookup, out._ids, out._order = None, None, ids, order
-        out._table = None
+        out._index, out._lookup, out._ids, out._table = None, None, ids, None
         return out
 
     @classmethod
@@ -178,13 +177,15 @@ class IdMap:
         (which numpy drops from the end of a fixed-width string), and anything not a str."""
         ids = self._ids
         assert ids is not None
-        out = np.full(len(external_ids), -1, dtype=np.int32)
         if not len(external_ids) or not len(ids):
-            return out
+            return np.full(len(external_ids), -1, dtype=np.int32)
         query = np.asarray(external_ids, dtype=object)
         fits = _fitting(query, ids.dtype.itemsize // 4)
         if self._table is None:
             self._table = IdTable(ids)
+        if fits.all():
+            return self._table.find(query.astype(ids.dtype))
+        out = np.full(len(query), -1, dtype=np.int32)
         out[fits] = self._table.find(query[fits].astype(ids.dtype))
         return out
 
@@ -221,5 +222,6 @@ def _fitting(query: np.ndarray, width: int) -> np.ndarray:
 
 def sort_order(ids: np.ndarray) -> np.ndarray:
     """The permutation that sorts ``ids`` (intp, what ``np.searchsorted`` takes as ``sorter``
-    without converting it): saved beside a release's ids for ``IdMap.mapped``."""
+    without converting it): saved beside a release's ids (its presence marks a format-2
+    release; servers before §85 searched with it)."""
     return np.argsort(ids, kind="stable").astype(np.intp)
