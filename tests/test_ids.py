@@ -1,6 +1,9 @@
 """IdMap keeps ids as exact strings and maps them vectorised."""
 
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -94,6 +97,8 @@ def test_a_mapped_map_answers_as_the_dict_map_does(ids: list[str], asked: list[s
     queries = [*ids, *asked, *tricky]
     expected = [plain.get(q, -1) for q in queries]
     assert mapped.to_index(queries).tolist() == expected
+    clean = [q for q in queries if "\x00" not in q]  # a batch of plain str: the screen's fast path
+    assert mapped.to_index(clean).tolist() == [plain.get(q, -1) for q in clean]
     assert len(mapped) == len(ids) and (ids[0] in mapped) and ("\x1fnot" not in mapped)
     back = mapped.to_external(np.arange(len(ids)))
     assert back.dtype == object and back.tolist() == ids
@@ -162,6 +167,18 @@ def test_the_table_holds_each_id_once_and_is_at_most_half_full() -> None:
     assert sorted(slots[slots >= 0].tolist()) == list(range(len(ids)))
 
 
+def test_another_process_hashes_alike() -> None:
+    """Workers build their tables apart: a fresh interpreter (another hash seed) must place ids
+    in the same slots as this one."""
+    code = "from recsmith.id_table import hash_rows; import numpy as np; " + (
+        "print(hash_rows(np.array(['abc', 'i0739079891', 'é']), 24).tolist())"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "random"}
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    here = id_table.hash_rows(np.array(["abc", "i0739079891", "é"]), 24).tolist()
+    assert there.stdout.strip() == str(here), there.stderr
+
+
 def test_the_hash_is_the_documented_weighted_sum_not_a_salted_one() -> None:
     """Every worker must build the same table: the hash against a plain-Python evaluation of
     its formula (code units times fixed odd weights, mod 2**64, top bits)."""
@@ -185,6 +202,7 @@ def test_a_mapped_lookup_refuses_what_could_only_be_cut_or_cast_into_an_id() -> 
     mapped = IdMap.mapped(np.asarray(ids))
     queries: list[object] = ["abc", "abcd", "ab\x00", "a\x00", "\x00ab", 5, None, b"x", "é", "ab"]
     assert mapped.to_index(queries).tolist() == [1, -1, -1, -1, -1, -1, -1, -1, 5, 0]
+    assert mapped.to_index(["Nonesense", "abc", "b'x'y", "éé"]).tolist() == [-1, 1, -1, -1]
     assert mapped.to_index(np.array(["abc", "abcdef", "5"])).tolist() == [1, -1, 2]
     assert mapped.to_index([]).tolist() == [] and mapped.to_index([]).dtype == np.int32
     empty = IdMap.mapped(np.array([], dtype="<U3"))
