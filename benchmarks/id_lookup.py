@@ -56,7 +56,10 @@ def main() -> None:
     from recsmith.bundle import read_ids
     from recsmith.id_table import IdTable
 
-    (users, items), (base_users, base_items) = read_ids(args.model_dir), base_read_ids(args.model_dir)
+    (users, items), (base_users, base_items) = (
+        read_ids(args.model_dir),
+        base_read_ids(args.model_dir),
+    )
     rng = np.random.default_rng(0)
     user_ids, item_ids = users.to_array(), items.to_array()
     t = time.perf_counter()

@@ -145,7 +145,9 @@ _WEAK_HASHES = {
     ids=st.lists(_ID_TEXT, min_size=1, max_size=40, unique=True),
     asked=st.lists(st.one_of(_ID_TEXT, st.sampled_from(["", "\x00", "a\x00b", "toolongforthem"]))),
 )
-def test_colliding_ids_probe_on_to_their_own_slot(weak: str, ids: list[str], asked: list[str]) -> None:
+def test_colliding_ids_probe_on_to_their_own_slot(
+    weak: str, ids: list[str], asked: list[str]
+) -> None:
     """With a hash that sends ids to a handful of slots (or all to one, or to the last slot so
     that probes wrap around), every id must still be found at its own index and every other
     query, duplicates included, answer -1: the table's probing against a dict."""
