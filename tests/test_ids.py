@@ -1,13 +1,18 @@
 """IdMap keeps ids as exact strings and maps them vectorised."""
 
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsmith.ids import IdMap, check_id, id_problem, id_problems, sort_order
+from recsmith import id_table
+from recsmith.id_table import IdTable
+from recsmith.ids import IdMap, check_id, id_problem, id_problems
 
 
 def test_round_trip_keeps_leading_zeros_and_unknowns_are_minus_one() -> None:
@@ -82,7 +87,7 @@ def test_a_mapped_map_answers_as_the_dict_map_does(ids: list[str], asked: list[s
     to the stored width must never cut an unknown id into a known one)."""
     plain = {value: i for i, value in enumerate(ids)}
     stored = np.asarray(ids).astype(str)
-    mapped = IdMap.mapped(stored, sort_order(stored))
+    mapped = IdMap.mapped(stored)
     tricky = (
         [x[:-1] for x in ids if len(x) > 1]
         + [x + "z" for x in ids]
@@ -92,6 +97,8 @@ def test_a_mapped_map_answers_as_the_dict_map_does(ids: list[str], asked: list[s
     queries = [*ids, *asked, *tricky]
     expected = [plain.get(q, -1) for q in queries]
     assert mapped.to_index(queries).tolist() == expected
+    clean = [q for q in queries if "\x00" not in q]  # a batch of plain str: the screen's fast path
+    assert mapped.to_index(clean).tolist() == [plain.get(q, -1) for q in clean]
     assert len(mapped) == len(ids) and (ids[0] in mapped) and ("\x1fnot" not in mapped)
     back = mapped.to_external(np.arange(len(ids)))
     assert back.dtype == object and back.tolist() == ids
@@ -120,3 +127,87 @@ def test_uuid4_hex_is_the_standard_librarys_uuid4(monkeypatch: pytest.MonkeyPatc
     assert all(
         uuid.UUID(hex=h).version == 4 and uuid.UUID(hex=h).variant == uuid.RFC_4122 for h in drawn
     )
+
+
+_WEAK_HASHES = {
+    "every id in slot 0": lambda ids, bits: np.zeros(len(ids), np.int64),
+    # every probe runs off the end of the table and wraps around to slot 0
+    "every id in the last slot": lambda ids, bits: np.full(len(ids), (1 << bits) - 1, np.int64),
+    "the first character": lambda ids, bits: (
+        ids.view(np.uint32).reshape(len(ids), -1)[:, 0].astype(np.int64) % 3
+    ),
+}
+
+
+@pytest.mark.parametrize("weak", sorted(_WEAK_HASHES))
+@settings(max_examples=60, deadline=None)
+@given(
+    ids=st.lists(_ID_TEXT, min_size=1, max_size=40, unique=True),
+    asked=st.lists(st.one_of(_ID_TEXT, st.sampled_from(["", "\x00", "a\x00b", "toolongforthem"]))),
+)
+def test_colliding_ids_probe_on_to_their_own_slot(
+    weak: str, ids: list[str], asked: list[str]
+) -> None:
+    """With a hash that sends ids to a handful of slots (or all to one, or to the last slot so
+    that probes wrap around), every id must still be found at its own index and every other
+    query, duplicates included, answer -1: the table's probing against a dict."""
+    plain = {value: i for i, value in enumerate(ids)}
+    queries = [*ids, *asked, *asked, *ids[::-1]]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(id_table, "hash_rows", _WEAK_HASHES[weak])
+        mapped = IdMap.mapped(np.asarray(ids).astype(str))
+        got = mapped.to_index(queries)
+    assert got.dtype == np.int32
+    assert got.tolist() == [plain.get(q, -1) for q in queries]
+
+
+def test_the_table_holds_each_id_once_and_is_at_most_half_full() -> None:
+    ids = np.array([f"i{n:05d}" for n in range(3000)])
+    table = IdTable(ids)
+    slots = table._slots
+    assert len(slots) >= 2 * len(ids) and len(slots) & (len(slots) - 1) == 0
+    assert sorted(slots[slots >= 0].tolist()) == list(range(len(ids)))
+
+
+def test_another_process_hashes_alike() -> None:
+    """Workers build their tables apart: a fresh interpreter (another hash seed) must place ids
+    in the same slots as this one."""
+    code = "from recsmith.id_table import hash_rows; import numpy as np; " + (
+        "print(hash_rows(np.array(['abc', 'i0739079891', 'é']), 24).tolist())"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "random"}
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    here = id_table.hash_rows(np.array(["abc", "i0739079891", "é"]), 24).tolist()
+    assert there.stdout.strip() == str(here), there.stderr
+
+
+def test_the_hash_is_the_documented_weighted_sum_not_a_salted_one() -> None:
+    """Every worker must build the same table: the hash against a plain-Python evaluation of
+    its formula (code units times fixed odd weights, mod 2**64, top bits)."""
+    ids = np.array(["abc", "zz\u00e9", "0739079891", "x"])
+    width = ids.dtype.itemsize // 4
+    weights = [int(w) for w in id_table._weights(width)]
+    assert all(w % 2 == 1 for w in weights)
+    expected = []
+    for value in ids.tolist():
+        units = [ord(c) for c in value] + [0] * (width - len(value))
+        total = sum(u * w for u, w in zip(units, weights, strict=True)) % 2**64
+        expected.append(total >> (64 - 20))
+    assert id_table.hash_rows(ids, 20).tolist() == expected
+
+
+def test_a_mapped_lookup_refuses_what_could_only_be_cut_or_cast_into_an_id() -> None:
+    """Ids longer than the stored width, holding NUL, or not str at all are -1 even where a
+    cast would make them a known id; a query of numpy strings, an empty query and an empty map
+    answer as a dict would."""
+    ids = ["ab", "abc", "5", "None", "b'x'", "é"]
+    mapped = IdMap.mapped(np.asarray(ids))
+    queries: list[object] = ["abc", "abcd", "ab\x00", "a\x00", "\x00ab", 5, None, b"x", "é", "ab"]
+    assert mapped.to_index(queries).tolist() == [1, -1, -1, -1, -1, -1, -1, -1, 5, 0]
+    assert mapped.to_index(["Nonesense", "abc", "b'x'y", "éé"]).tolist() == [-1, 1, -1, -1]
+    assert mapped.to_index(np.array(["abc", "abcdef", "5"])).tolist() == [1, -1, 2]
+    assert mapped.to_index([]).tolist() == [] and mapped.to_index([]).dtype == np.int32
+    empty = IdMap.mapped(np.array([], dtype="<U3"))
+    assert empty.to_index(["a", "b"]).tolist() == [-1, -1] and "a" not in empty
+    with pytest.raises(ValueError, match="fixed-width unicode"):
+        IdMap.mapped(np.array([1, 2]))

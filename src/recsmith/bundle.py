@@ -448,15 +448,13 @@ class ModelBundle:
 
 
 def read_ids(path: Path) -> tuple[IdMap, IdMap]:
-    """The (users, items) id maps of the release in ``path``: in format 2 over the mapped ids
-    and their sort order (shared by every worker, ``IdMap.mapped``), in format 1 as Python
-    strings (a private copy per process, as before)."""
+    """The (users, items) id maps of the release in ``path``: in format 2 (marked by the sort
+    orders saved beside the ids, which lookups no longer read) over the mapped ids (shared by
+    every worker, ``IdMap.mapped``), in format 1 as Python strings (a private copy per
+    process, as before)."""
     ids = read_arrays(path / "ids", path / "ids.npz")
     if "users_order" in ids:
-        return (
-            IdMap.mapped(ids["users"], ids["users_order"]),
-            IdMap.mapped(ids["items"], ids["items_order"]),
-        )
+        return IdMap.mapped(ids["users"]), IdMap.mapped(ids["items"])
     return IdMap(ids["users"].astype(object)), IdMap(ids["items"].astype(object))
 
 

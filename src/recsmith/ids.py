@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from recsmith.id_table import IdTable
 from recsmith.surrogates import SURROGATES, UNENCODABLE
 
 
@@ -94,13 +95,14 @@ class IdMap:
 
     Two representations behind one interface. Built from ids (training, format-1 releases), it
     holds them as Python strings in a pandas index. Opened on a release's memory-mapped arrays
-    (``mapped``: the ids as fixed-width unicode and the order that sorts them), it looks ids up
-    by binary search over the maps, so a 1M-user release costs a server worker no private copy
-    of its ids (~400 MB of strings and hash tables per worker otherwise); the pandas index is
-    built only if something asks for every id at once (``external_ids``, ``==``).
+    (``mapped``: the ids as fixed-width unicode), it looks ids up through an ``IdTable`` of
+    int32 slots over the map (4-8 bytes an id, built on the first lookup), so a 1M-user release
+    costs a server worker no private copy of its ids (~400 MB of strings and hash tables per
+    worker otherwise); the pandas index is built only if something asks for every id at once
+    (``external_ids``, ``==``).
     """
 
-    __slots__ = ("_ids", "_index", "_lookup", "_order")
+    __slots__ = ("_ids", "_index", "_lookup", "_table")
 
     #: Up to this many ids, lookups go through a plain dict: a request (one user and the few
     #: hundred items they have) must not pay for building a pandas index (~0.3 ms) when a dict
@@ -116,16 +118,16 @@ class IdMap:
         self._index: pd.Index | None = index
         self._lookup: dict[str, int] | None = None
         self._ids: np.ndarray | None = None
-        self._order: np.ndarray | None = None
+        self._table: IdTable | None = None
 
     @classmethod
-    def mapped(cls, ids: np.ndarray, order: np.ndarray) -> IdMap:
-        """A map over ``ids`` (fixed-width unicode, unique, in index order) and ``order``
-        (``sort_order(ids)``), both typically read-only file maps; nothing is copied."""
-        if ids.dtype.kind != "U" or order.shape != ids.shape:
-            raise ValueError("a mapped IdMap needs unicode ids and their sort order")
+    def mapped(cls, ids: np.ndarray) -> IdMap:
+        """A map over ``ids`` (fixed-width unicode, unique, in index order), typically a
+        read-only file map; nothing is copied."""
+        if ids.dtype.kind != "U":
+            raise ValueError(f"a mapped IdMap needs fixed-width unicode ids, not {ids.dtype}")
         out = cls.__new__(cls)
-        out._index, out._lookup, out._ids, out._order = None, None, ids, order
+        out._index, out._lookup, out._ids, out._table = None, None, ids, None
         return out
 
     @classmethod
@@ -168,24 +170,23 @@ class IdMap:
         return self._pandas().get_indexer(target).astype(np.int32)
 
     def _search(self, external_ids: Sequence[str] | np.ndarray) -> np.ndarray:
-        """``to_index`` by binary search over the mapped ids: O(log n) per id, no copy of them.
+        """``to_index`` over the mapped ids through ``IdTable`` (built on the first lookup): a
+        few vectorised probes per id instead of a binary search's ~17 random reads of the map.
         An id longer than the stored width cannot be one of them, and is kept out of the cast
         to that width, which would cut it to a prefix that might be; so is one holding NUL
-        (which numpy drops from the end of a fixed-width string)."""
-        ids, order = self._ids, self._order
-        assert ids is not None and order is not None
-        out = np.full(len(external_ids), -1, dtype=np.int32)
+        (which numpy drops from the end of a fixed-width string), and anything not a str."""
+        ids = self._ids
+        assert ids is not None
         if not len(external_ids) or not len(ids):
-            return out
+            return np.full(len(external_ids), -1, dtype=np.int32)
         query = np.asarray(external_ids, dtype=object)
-        width = ids.dtype.itemsize // 4
-        fits = np.fromiter(
-            (isinstance(q, str) and len(q) <= width and "\x00" not in q for q in query), bool
-        )
-        wanted = query[fits].astype(ids.dtype)
-        pos = np.minimum(np.searchsorted(ids, wanted, sorter=order), len(ids) - 1)
-        found = order[pos]
-        out[fits] = np.where(ids[found] == wanted, found, -1)
+        fits = _fitting(query, ids.dtype.itemsize // 4)
+        if self._table is None:
+            self._table = IdTable(ids)
+        if fits.all():
+            return self._table.find(query.astype(ids.dtype))
+        out = np.full(len(query), -1, dtype=np.int32)
+        out[fits] = self._table.find(query[fits].astype(ids.dtype))
         return out
 
     def to_external(self, indices: np.ndarray) -> np.ndarray:
@@ -206,7 +207,21 @@ class IdMap:
         return self._pandas().to_numpy().astype(str)
 
 
+def _fitting(query: np.ndarray, width: int) -> np.ndarray:
+    """Which of ``query`` (an object array) could be one of ids stored ``width`` code units wide:
+    a str no longer than that, holding no NUL. The common batch (all str, none with NUL) is
+    screened by C-level passes; only a batch failing that screen is checked id by id."""
+    if set(map(type, query)) <= {str} and "\x00" not in "".join(query):
+        return np.fromiter(map(len, query), np.int64, len(query)) <= width
+    return np.fromiter(
+        (isinstance(q, str) and len(q) <= width and "\x00" not in q for q in query),
+        bool,
+        len(query),
+    )
+
+
 def sort_order(ids: np.ndarray) -> np.ndarray:
     """The permutation that sorts ``ids`` (intp, what ``np.searchsorted`` takes as ``sorter``
-    without converting it): saved beside a release's ids for ``IdMap.mapped``."""
+    without converting it): saved beside a release's ids (its presence marks a format-2
+    release; servers before §85 searched with it)."""
     return np.argsort(ids, kind="stable").astype(np.intp)
