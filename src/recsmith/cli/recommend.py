@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
 from recsmith.pipeline.artifact import load_artifact
@@ -85,6 +86,8 @@ def recommend(
     with errors_as_exit():
         if (users is None) == (sessions is None):
             raise ValidationError("--users", "give exactly one of --users or --sessions")
+        if out is not None:  # before any list is answered or recorded in the decision log
+            check_writable(out)
         bundle = load_artifact(model_dir)
         if sessions is not None:
             user_ids, histories = read_sessions(sessions)
@@ -123,7 +126,12 @@ def recommend(
             finally:
                 db.close()
             frame["recommendation_id"] = np.repeat(np.asarray(ids, dtype=object), lengths)
-        frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+        try:
+            frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+        except OSError as exc:
+            if out is None:
+                raise
+            raise write_failed(out, exc) from None
     summary = {
         "decisions_logged": bool(log_decisions),
         "users": len(user_ids),
