@@ -18,9 +18,10 @@ from recsmith.pipeline.artifact import load_artifact
 from recsmith.store.open import open_store
 
 
-def read_user_ids(path: Path) -> np.ndarray:
+def read_user_ids(path: Path) -> tuple[np.ndarray, int]:
     """One user id per line (an optional ``user_id`` header is skipped); ids kept exactly as
-    text."""
+    text, each once in the order first listed, and how many repeated lines were dropped (a user
+    listed twice would otherwise get its rows, and its decision, twice)."""
     if not path.is_file():
         raise FileNotFoundError(f"--users: no such file: {path}")
     try:
@@ -30,7 +31,9 @@ def read_user_ids(path: Path) -> np.ndarray:
     if lines and lines[0].strip().split(",")[0] == "user_id":
         lines = lines[1:]
     ids = [line.split(",")[0].strip() for line in lines]
-    return np.asarray([i for i in ids if i], dtype=object)
+    listed = np.asarray([i for i in ids if i], dtype=object)
+    unique = pd.unique(listed)
+    return np.asarray(unique, dtype=object), len(listed) - len(unique)
 
 
 def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
@@ -57,7 +60,10 @@ def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
 def recommend(
     ctx: typer.Context,
     model_dir: Annotated[Path, typer.Option(help="A directory written by `recsmith train`.")],
-    users: Annotated[Path | None, typer.Option(help="File with one user id per line.")] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(help="File with one user id per line (a repeated id is answered once)."),
+    ] = None,
     sessions: Annotated[
         Path | None,
         typer.Option(help="CSV session_id,item_id: lists for anonymous sessions from their items."),
@@ -83,6 +89,7 @@ def recommend(
     session_id and lists come from each session's items (models such as sknn, itemknn, ease).
     """
     cli = state(ctx)
+    duplicates = 0
     with errors_as_exit():
         if (users is None) == (sessions is None):
             raise ValidationError("--users", "give exactly one of --users or --sessions")
@@ -95,7 +102,7 @@ def recommend(
             key = "session_id"
         else:
             assert users is not None
-            user_ids = read_user_ids(users)
+            user_ids, duplicates = read_user_ids(users)
             recs = bundle.recommend(user_ids, k)
             key = "user_id"
         if len(user_ids) == 0:
@@ -137,6 +144,7 @@ def recommend(
         "users": len(user_ids),
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
+        "duplicate_users": duplicates,
         "model_version": bundle.version,
     }
     # a pipeline with profile segments answered the profiled ones from their segments
@@ -146,7 +154,12 @@ def recommend(
     if json_out:
         print_json(summary)
     elif not cli.quiet and out is not None:
+        skipped = (
+            f"; {duplicates:,} duplicate user{'s' if duplicates > 1 else ''} skipped"
+            if duplicates
+            else ""
+        )
         stderr.print(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
-            f"({summary['fallback_users']:,} unknown users got popular items{segmented})"
+            f"({summary['fallback_users']:,} unknown users got popular items{segmented}{skipped})"
         )
