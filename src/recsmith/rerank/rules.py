@@ -128,7 +128,7 @@ Rule = Annotated[
     Field(discriminator="type"),
 ]
 _RULES: TypeAdapter[list[Rule]] = TypeAdapter(list[Rule])
-_TYPES = ("filter", "exclude", "blocklist", "boost", "bury", "pin", "cap_per_category")
+RULE_TYPES = ("filter", "exclude", "blocklist", "boost", "bury", "pin", "cap_per_category")
 
 
 def parse_rules(data: Sequence[Mapping[str, Any]] | str | bytes) -> list[Rule]:
@@ -147,7 +147,7 @@ def parse_rules(data: Sequence[Mapping[str, Any]] | str | bytes) -> list[Rule]:
 def rule_error(err: Mapping[str, Any], prefix: Sequence[int | str] = ()) -> ValidationError:
     """A pydantic error met parsing rules as the ValidationError to raise: ``rules[0].type:
     required, one of filter, …`` for a rule without its type (``validation_reasons``)."""
-    loc, reason = reworded(err, _TYPES)
+    loc, reason = reworded(err, RULE_TYPES)
     return ValidationError(field_path((*prefix, *loc)), reason)
 
 
@@ -160,7 +160,7 @@ def field_path(loc: Sequence[int | str]) -> str:
     for part in loc:
         if isinstance(part, int):
             out, after_index = f"{out}[{part}]", True
-        elif after_index and part in _TYPES:
+        elif after_index and part in RULE_TYPES:
             after_index = False
         else:
             out, after_index = (f"{out}.{part}" if out else str(part)), False
