@@ -195,3 +195,30 @@ def test_version() -> None:
     code, out, _ = run("version")
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     assert code == 0 and out.strip() == project["version"]
+
+
+def test_a_user_listed_twice_is_answered_once_and_the_summary_says_so(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("u0002\nu0001\nu0002\nnobody\n0042\n")  # 5 lines, 4 distinct users
+    out = tmp_path / "recs.csv"
+    args = ["recommend", "--model-dir", str(model_dir), "--users", str(users), "--k", "3"]
+    code, _, err = run(*args, "--out", str(out))
+    assert code == 0, err
+    assert " ".join(err.split()) == (
+        f"wrote 12 rows for 4 users to {out} (2 unknown users got popular items; "
+        "1 duplicate user skipped)"
+    )
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    assert list(recs["user_id"].drop_duplicates()) == ["u0002", "u0001", "nobody", "0042"]
+    assert recs.groupby("user_id").size().to_dict() == {
+        "u0002": 3,
+        "u0001": 3,
+        "nobody": 3,
+        "0042": 3,
+    }
+    code, stdout, err = run(*args, "--json")
+    assert code == 0, err
+    summary = json.loads(stdout.splitlines()[-1])
+    assert (summary["users"], summary["rows"], summary["duplicate_users"]) == (4, 12, 1)

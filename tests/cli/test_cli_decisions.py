@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -99,3 +100,36 @@ def test_no_store_is_created_for_a_batch_run(model_dir: Path, tmp_path: Path) ->
     assert code == 0, err
     assert not db.exists()
     assert json.loads(stdout.splitlines()[-1])["decisions_logged"] is False
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("missing/dir/recs.csv", "--out: no such directory: {tmp}/missing/dir"),
+        (".", "--out: {tmp} is a directory, not a file"),
+    ],
+)
+def test_an_unwritable_out_is_one_error_line_and_nothing_is_recorded(
+    model_dir: Path, tmp_path: Path, where: str, reason: str
+) -> None:
+    db = tmp_path / "store.sqlite"
+    SQLiteStore(db).close()  # the store exists: a run that wrote its lists would record them
+    users = tmp_path / "users.txt"
+    users.write_text("u0001\nu0002\n")
+    out = tmp_path / where if where != "." else tmp_path
+    code, stdout, err = run(
+        "recommend",
+        "--model-dir",
+        str(model_dir),
+        "--users",
+        str(users),
+        "--out",
+        str(out),
+        env={"RECSMITH_STORE__URL": f"sqlite:///{db}"},
+    )
+    assert code == 2
+    assert err.splitlines() == ["error: " + reason.format(tmp=tmp_path)]
+    assert "Traceback" not in stdout + err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM decisions").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM decision_items").fetchone() == (0,)

@@ -3,6 +3,7 @@ one line saying what to do. Real ``recsmith serve`` processes, always stopped.""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -64,6 +65,30 @@ def test_serve_without_a_model_refuses_to_start(tmp_path: Path, given: str) -> N
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --model-dir: nothing to serve: ")
     assert "recsmith train" in lines[0] and "--allow-no-model" in lines[0]
+    assert not (tmp_path / "s.sqlite").exists()  # a command that refuses creates nothing
+
+
+def test_a_refused_serve_creates_no_default_store(tmp_path: Path) -> None:
+    """Without --store the default store (``recsmith-data/`` under the working directory) is
+    not created either: a later ``recommend`` would otherwise find it and log into it."""
+    (tmp_path / "model").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSMITH_")}
+    # the run starts in tmp_path: a relative PYTHONPATH (``src``) must still find this checkout
+    env["PYTHONPATH"] = os.pathsep.join(
+        str(Path(part).resolve()) for part in env.get("PYTHONPATH", "").split(os.pathsep) if part
+    )
+    command = [sys.executable, "-m", "recsmith", "serve", "--model-dir", "model"]
+    done = subprocess.run(
+        [*command, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=START_S,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "nothing to serve" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
 def test_allow_no_model_says_so_at_start_and_readiness_explains(tmp_path: Path) -> None:
@@ -100,6 +125,7 @@ def test_a_taken_port_is_one_line_saying_what_to_do(model_dir: Path, tmp_path: P
             timeout=START_S,
         )
     assert done.returncode == 3, done.stderr
+    assert not (tmp_path / "s.sqlite").exists()
     assert done.stderr.strip().splitlines() == [
         f"error: serving.port: cannot listen on 127.0.0.1:{port}: the port is already in use, "
         "by another server (another `recsmith serve`?): stop it, or pick a free port with --port"

@@ -22,6 +22,7 @@ HELPERS = {
     "app",
     "global_options",
     "lazy_commands",
+    "out_path",
     "progress",
     "reject_limit",
     "serve_checks",

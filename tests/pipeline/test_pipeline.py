@@ -104,6 +104,25 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
         load_pipeline_config(bad)
 
 
+@pytest.mark.parametrize(
+    ("tail", "where"),
+    [
+        ('[[rerank.rules]]\npin = "i1"\n', "pipeline rerank.rules.0.type"),
+        (
+            '[placements.home]\n[[placements.home.rerank.rules]]\npin = "i1"\n',
+            "pipeline : placements.home.rerank.rules.0.type",  # a model validator's: no key
+        ),
+    ],
+)
+def test_a_rule_without_its_type_names_the_types(tmp_path: Path, tail: str, where: str) -> None:
+    bad = tmp_path / "p.toml"
+    bad.write_text('[[retrieval.sources]]\nname = "s"\nmodel = "popular"\n' + tail)
+    with pytest.raises(ValidationError) as raised:
+        load_pipeline_config(bad)
+    types = "filter, exclude, blocklist, boost, bury, pin, cap_per_category"
+    assert str(raised.value) == f"{where}: required, one of {types}"
+
+
 SOURCE = '[[retrieval.sources]]\nname = "s"\nmodel = "itemknn"\n'
 
 

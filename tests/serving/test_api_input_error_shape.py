@@ -94,3 +94,20 @@ def test_the_openapi_schema_documents_the_shape(client: TestClient) -> None:
     detail = schemas["InputErrorResponse"]["properties"]["detail"]
     assert detail["items"] == {"$ref": "#/components/schemas/FieldErrorOut"}
     assert set(schemas["FieldErrorOut"]["properties"]) == {"field", "reason"}
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        ("/v1/admin/kpis?since=banana", "since", "banana"),
+        ("/v1/admin/kpis?until=2026-13-01", "until", "2026-13-01"),
+        ("/v1/admin/audit?since=7 days", "since", "7 days"),
+    ],
+)
+def test_a_bad_time_says_what_is_accepted_not_the_pattern(
+    client: TestClient, keys: Headers, path: str, field: str, value: str
+) -> None:
+    response = client.get(path, headers=keys["admin"])
+    assert _field_errors(response) == [
+        (field, f"{value!r} is not a span such as 7d, 12h, or an ISO date")
+    ]

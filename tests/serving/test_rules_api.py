@@ -213,7 +213,12 @@ def test_request_rules_apply_on_top_of_the_live_rules_for_that_request_only(
         ),
         ([{"type": "pin", "item": "unknown-item", "position": 2}], "rules[0].item", "no events"),
         ([{"type": "filter", "property": "category", "in": ["nope"]}], "rules[0]", "no available"),
-        ([{"type": "teleport"}], "rules[0]", "does not match any of the expected tags"),
+        (
+            [{"type": "teleport"}],
+            "rules[0].type",
+            "'teleport' is not one of filter, exclude, blocklist, boost, bury, pin, "
+            "cap_per_category",
+        ),
         (
             [
                 {
@@ -342,3 +347,20 @@ def test_a_rule_body_that_does_not_parse_is_refused_naming_why(
         assert response.status_code == status, response.text
         assert needle in response.text
     assert api.get("/v1/admin/rules", headers=keys["admin"]).json()["version"] == 0
+
+
+def test_a_request_rule_without_its_type_names_the_field_and_the_types(
+    api: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    body = {"rules": [{"type": "exclude", "items": []}, {"pin": "i00999", "at": 1}]}
+    response = api.post("/v1/users/u1/recommendations", json=body, headers=keys["read"])
+    assert response.status_code == 422, response.text
+    assert response.json() == {
+        "detail": [
+            {
+                "field": "rules[1].type",
+                "reason": "required, one of filter, exclude, blocklist, boost, bury, pin, "
+                "cap_per_category",
+            }
+        ]
+    }

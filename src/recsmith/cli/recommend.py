@@ -11,15 +11,17 @@ import pandas as pd
 import typer
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.store.open import open_store
 
 
-def read_user_ids(path: Path) -> np.ndarray:
+def read_user_ids(path: Path) -> tuple[np.ndarray, int]:
     """One user id per line (an optional ``user_id`` header is skipped); ids kept exactly as
-    text."""
+    text, each once in the order first listed, and how many repeated lines were dropped (a user
+    listed twice would otherwise get its rows, and its decision, twice)."""
     if not path.is_file():
         raise FileNotFoundError(f"--users: no such file: {path}")
     try:
@@ -29,7 +31,9 @@ def read_user_ids(path: Path) -> np.ndarray:
     if lines and lines[0].strip().split(",")[0] == "user_id":
         lines = lines[1:]
     ids = [line.split(",")[0].strip() for line in lines]
-    return np.asarray([i for i in ids if i], dtype=object)
+    listed = np.asarray([i for i in ids if i], dtype=object)
+    unique = pd.unique(listed)
+    return np.asarray(unique, dtype=object), len(listed) - len(unique)
 
 
 def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
@@ -56,7 +60,10 @@ def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
 def recommend(
     ctx: typer.Context,
     model_dir: Annotated[Path, typer.Option(help="A directory written by `recsmith train`.")],
-    users: Annotated[Path | None, typer.Option(help="File with one user id per line.")] = None,
+    users: Annotated[
+        Path | None,
+        typer.Option(help="File with one user id per line (a repeated id is answered once)."),
+    ] = None,
     sessions: Annotated[
         Path | None,
         typer.Option(help="CSV session_id,item_id: lists for anonymous sessions from their items."),
@@ -82,9 +89,12 @@ def recommend(
     session_id and lists come from each session's items (models such as sknn, itemknn, ease).
     """
     cli = state(ctx)
+    duplicates = 0
     with errors_as_exit():
         if (users is None) == (sessions is None):
             raise ValidationError("--users", "give exactly one of --users or --sessions")
+        if out is not None:  # before any list is answered or recorded in the decision log
+            check_writable(out)
         bundle = load_artifact(model_dir)
         if sessions is not None:
             user_ids, histories = read_sessions(sessions)
@@ -92,7 +102,7 @@ def recommend(
             key = "session_id"
         else:
             assert users is not None
-            user_ids = read_user_ids(users)
+            user_ids, duplicates = read_user_ids(users)
             recs = bundle.recommend(user_ids, k)
             key = "user_id"
         if len(user_ids) == 0:
@@ -123,12 +133,18 @@ def recommend(
             finally:
                 db.close()
             frame["recommendation_id"] = np.repeat(np.asarray(ids, dtype=object), lengths)
-        frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+        try:
+            frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+        except OSError as exc:
+            if out is None:
+                raise
+            raise write_failed(out, exc) from None
     summary = {
         "decisions_logged": bool(log_decisions),
         "users": len(user_ids),
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
+        "duplicate_users": duplicates,
         "model_version": bundle.version,
     }
     # a pipeline with profile segments answered the profiled ones from their segments
@@ -138,7 +154,12 @@ def recommend(
     if json_out:
         print_json(summary)
     elif not cli.quiet and out is not None:
+        skipped = (
+            f"; {duplicates:,} duplicate user{'s' if duplicates > 1 else ''} skipped"
+            if duplicates
+            else ""
+        )
         stderr.print(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
-            f"({summary['fallback_users']:,} unknown users got popular items{segmented})"
+            f"({summary['fallback_users']:,} unknown users got popular items{segmented}{skipped})"
         )

@@ -64,11 +64,13 @@ def serve(
             serving={k: v for k, v in options.items() if v is not None},
             store={"url": store} if store else {},
         )
+        # a missing or corrupt model and a taken port are refused before the store is opened:
+        # opening a SQLite store creates it, and a command that refuses creates nothing
+        warning = check_model(settings.serving)
+        check_port(settings.serving.host, settings.serving.port)
         # the lifespan would open it too, but a bad URL there is a startup traceback per worker;
         # opened here it is the one-line error `import --store` gives for the same URL
         open_store(settings.store.url).close()
-        warning = check_model(settings.serving)  # likewise a missing or corrupt model
-        check_port(settings.serving.host, settings.serving.port)
         if warning is not None:  # even under -q: this server will not recommend
             stderr.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         run(settings, log_level="warning" if cli.quiet else "debug" if cli.verbose else "info")

@@ -24,7 +24,7 @@ from recsmith.ids import IdMap
 from recsmith.pipeline.config import PipelineConfig, PlacementConfig, placement_name_problem
 from recsmith.pipeline.rule_check import RuleWarning, check_rules, rule_warnings
 from recsmith.rerank.catalog_view import ItemTable
-from recsmith.rerank.rules import Rule, field_path
+from recsmith.rerank.rules import Rule, rule_error
 
 
 class _Strict(BaseModel):
@@ -108,8 +108,7 @@ def parse_document(data: Mapping[str, Any]) -> RuleDocument:
     try:
         return RuleDocument.model_validate(dict(data))
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValidationError(field_path(err["loc"]), _reason(err["msg"])) from None
+        raise rule_error(exc.errors()[0]) from None
 
 
 def parse_text(text: str, source: str = "FILE") -> RuleDocument:
@@ -136,7 +135,3 @@ def load_text(text: str, source: str, toml: bool | None = None) -> dict[str, Any
     if not isinstance(data, dict):
         raise ValidationError(source, "a rule file is a table (TOML) or an object (JSON)")
     return data
-
-
-def _reason(msg: str) -> str:
-    return msg.removeprefix("Value error, ")

@@ -39,7 +39,8 @@ from recsmith.fairness.exposure import ExposureRule
 from recsmith.models.base import Recommender
 from recsmith.models.registry import model_class
 from recsmith.ranking.ltr import RankerConfig
-from recsmith.rerank.rules import CapPerCategoryRule, FilterRule, Rule
+from recsmith.rerank.rules import RULE_TYPES, CapPerCategoryRule, FilterRule, Rule
+from recsmith.validation_reasons import reworded
 
 
 class _Strict(BaseModel):
@@ -380,9 +381,8 @@ class PipelineConfig(_Strict):
             try:
                 placement.resolved(self.rerank)
             except pydantic.ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                reason = err["msg"].removeprefix("Value error, ")
+                loc, reason = reworded(exc.errors()[0], RULE_TYPES)
+                where = ".".join(str(p) for p in loc)
                 raise ValueError(f"placements.{name}.rerank.{where}: {reason}") from None
         return self
 
@@ -428,9 +428,9 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
     try:
         return PipelineConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        reason = err["msg"].removeprefix("Value error, ")  # our validators' own words
+        # our validators' own words; a rule's missing type names the types (its only union)
+        loc, reason = reworded(exc.errors()[0], RULE_TYPES)
+        where = ".".join(str(p) for p in loc)
         raise ValidationError(f"pipeline {where}", reason) from None
 
 

@@ -63,6 +63,7 @@ from recsmith.rerank.conditions import Condition
 from recsmith.rerank.plan import RulePlan
 from recsmith.rerank.window import Window
 from recsmith.retrieval.candidates import Candidates
+from recsmith.validation_reasons import reworded
 
 Factor = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -127,7 +128,7 @@ Rule = Annotated[
     Field(discriminator="type"),
 ]
 _RULES: TypeAdapter[list[Rule]] = TypeAdapter(list[Rule])
-_TYPES = ("filter", "exclude", "blocklist", "boost", "bury", "pin", "cap_per_category")
+RULE_TYPES = ("filter", "exclude", "blocklist", "boost", "bury", "pin", "cap_per_category")
 
 
 def parse_rules(data: Sequence[Mapping[str, Any]] | str | bytes) -> list[Rule]:
@@ -140,8 +141,14 @@ def parse_rules(data: Sequence[Mapping[str, Any]] | str | bytes) -> list[Rule]:
             return _RULES.validate_json(data)
         return _RULES.validate_python(list(data))
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValidationError(field_path(("rules", *err["loc"])), err["msg"]) from None
+        raise rule_error(exc.errors()[0], ("rules",)) from None
+
+
+def rule_error(err: Mapping[str, Any], prefix: Sequence[int | str] = ()) -> ValidationError:
+    """A pydantic error met parsing rules as the ValidationError to raise: ``rules[0].type:
+    required, one of filter, …`` for a rule without its type (``validation_reasons``)."""
+    loc, reason = reworded(err, RULE_TYPES)
+    return ValidationError(field_path((*prefix, *loc)), reason)
 
 
 def field_path(loc: Sequence[int | str]) -> str:
@@ -153,7 +160,7 @@ def field_path(loc: Sequence[int | str]) -> str:
     for part in loc:
         if isinstance(part, int):
             out, after_index = f"{out}[{part}]", True
-        elif after_index and part in _TYPES:
+        elif after_index and part in RULE_TYPES:
             after_index = False
         else:
             out, after_index = (f"{out}.{part}" if out else str(part)), False

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
+from recsmith.validation_reasons import reworded
 
 #: The largest integer a store's integer column holds (signed 64 bits, SQLite and PostgreSQL
 #: alike): the bound of a query parameter compared with one, which would overflow the driver (a
@@ -33,13 +34,15 @@ _SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
 
 def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     """pydantic's error dicts as ``{field, reason}``: ``("query", "k")`` names field ``k``, a body
-    field its dotted path (``body`` for the body as a whole), once per field and reason."""
+    field its dotted path (``body`` for the body as a whole), once per field and reason; reasons
+    worded by ``validation_reasons`` (what is accepted, not pydantic's internals)."""
     out: dict[tuple[str, str], None] = {}
     for err in errors:
-        loc = [str(part) for part in err.get("loc", ())]
+        where, reason = reworded(err)
+        loc = [str(part) for part in where]
         path = loc[1:] if loc and loc[0] in _SOURCES else loc
         field = ".".join(path) or (loc[0] if loc else "request")
-        out[(field, str(err.get("msg", "invalid")).removeprefix("Value error, "))] = None
+        out[(field, reason)] = None
     return [{"field": field, "reason": reason} for field, reason in out]
 
 
