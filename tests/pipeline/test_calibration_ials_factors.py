@@ -9,7 +9,7 @@ from test_calibration import WEIGHTS, config, only_scores, popularity_case
 from test_calibration_strengths import lead_within_noise
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import calibrate, kept_value
+from recsmith.pipeline.calibration import calibrate, kept_value, ranks_grid
 from recsmith.pipeline.config import default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 
@@ -86,3 +86,8 @@ def test_a_rank_ahead_within_noise_is_not_kept() -> None:
     configured, other, refs = lead_within_noise()
     assert kept_value(configured, other, "regularization", refs, seed=0) is other
     assert kept_value(configured, other, "factors", refs, seed=0) is configured
+
+
+def test_a_rank_listed_twice_is_tried_once() -> None:
+    cc = default_pipeline_config().calibration.model_copy(update={"ials_factors": [16, 8, 16]})
+    assert ranks_grid("ials", cc) == (("factors", (16, 8)), ("alpha", (0.2, 20.0)))

@@ -121,10 +121,10 @@ def ranks_grid(model: str, cc: CalibrationConfig) -> Grid | None:
     samples and what changed elsewhere was within noise on test (§84), so the default tries none.
     A rank is not a strength (``STRENGTHS``): each one starts iALS from other random vectors,
     and a start alone moves iALS by ~12 % (``als.py``), so a lead within noise may be that luck:
-    it must win beyond noise."""
+    it must win beyond noise. A rank listed twice is tried once (each try is a fit)."""
     grid = GRID.get(model)
     if model == "ials" and cc.ials_factors and grid is not None:
-        return (("factors", tuple(cc.ials_factors)), *grid)
+        return (("factors", tuple(dict.fromkeys(cc.ials_factors))), *grid)
     return grid
 
 
