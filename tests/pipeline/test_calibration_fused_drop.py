@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from test_calibration import HITS, N_ITEMS, WEIGHTS, config, frame, served_on_validation
+from test_calibration import HITS, WEIGHTS, complement_case, config, served_on_validation
 
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import (
@@ -143,25 +143,13 @@ def test_sources_named_like_the_report_fields_overwrite_nothing() -> None:
 
 
 def test_calibrate_ships_the_fused_order_without_the_source_that_drags_it() -> None:
-    """``test_calibration``'s complementary sources (odd users walk a chain only the recent-item
+    """``complement_case``'s complementary sources (odd users walk a chain only the recent-item
     source knows, even users end on a hit only popularity knows), fused with a third source
     that knows nothing: BPR after one pass over 4 factors, near-random lists that push each
     user's answer down the fused order. Calibration runs the fused grid on all three sources
     at their weight, then the drop: BPR goes to the filler weight and that order ships. The
     runtime, trained on the rebuilt validation split, is the oracle for each figure."""
-    rng = np.random.default_rng(5)
-    rows = []
-    for u in range(500):
-        hits = N_ITEMS - HITS + rng.permutation(HITS)
-        if u >= 400:
-            rows += [(u, int(h)) for h in hits[:3]]
-        elif u % 2:
-            start = int(rng.integers(5, 196))
-            rows += [(u, start + j) for j in range(4)]
-        else:
-            rows += [(u, int(i)) for i in rng.choice(np.arange(200, 290), 3, replace=False)]
-            rows.append((u, int(hits[0])))
-    events = frame(rows)
+    events = complement_case()
     noise = {"factors": 4, "iterations": 1, "num_threads": 1}
     cfg = config(
         [
