@@ -182,13 +182,11 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert calibration_summary(report).startswith("calibration (each user's latest item, 400 users")
 
 
-def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None:
+def complement_case() -> pd.DataFrame:
     """Users 0..399 alternate. Odd ones walk a chain (item i, then i + 1) through items 5..199:
     only the recent-item source knows their next step. Even ones take three of items 200..289,
     then a hit (items 295..299): only popularity knows that, made popular by 100 fans who take
-    nothing but hits. Each source alone serves part of the users (the recent-item source fills
-    even users' lists with neighbours before any filler); the fusion serves all, each source's
-    best first (popularity at 0.99: no RRF ties, the chain's step first, hits interleaved)."""
+    nothing but hits."""
     rng = np.random.default_rng(5)
     rows = []
     for u in range(500):
@@ -201,7 +199,15 @@ def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None
         else:
             rows += [(u, int(i)) for i in rng.choice(np.arange(200, 290), 3, replace=False)]
             rows.append((u, int(hits[0])))
-    events = frame(rows)
+    return frame(rows)
+
+
+def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None:
+    """``complement_case``: each source alone serves part of the users (the recent-item source
+    fills even users' lists with neighbours before any filler); the fusion serves all, each
+    source's best first (popularity at 0.99: no RRF ties, the chain's step first, hits
+    interleaved)."""
+    events = complement_case()
     cfg = config(
         [
             {"name": "knn", "model": "itemknn", "use": "recent", "quota": 50},

@@ -9,7 +9,7 @@ from test_calibration import WEIGHTS, config, only_scores, popularity_case
 from test_calibration_strengths import lead_within_noise
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import calibrate, kept_value
+from recsmith.pipeline.calibration import calibrate, kept_value, ranks_grid
 from recsmith.pipeline.config import default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 
@@ -17,12 +17,12 @@ SOURCE = {"name": "ials", "model": "ials", "quota": 50}
 
 
 def calibrated(
-    source: dict[str, object], ranks: list[int], drop: bool = False
+    source: dict[str, object], ranks: list[int], drop: bool = False, *others: dict[str, object]
 ) -> tuple[dict[str, object], dict[str, object]]:
     """(report, the shipped ials source's params) on tail histories whose latest item is one of
     a few hits: a 64-factor iALS fitted on 400 users' tails finds none of them (NDCG 0), 8
-    factors find the hits (0.27)."""
-    cfg = config([source])
+    factors find the hits (0.27). ``others``: sources listed after it."""
+    cfg = config([source, *others])
     cc = cfg.calibration.model_copy(update={"ials_factors": ranks, "fused_drop": drop})
     full = Interactions.from_events(popularity_case(), WEIGHTS)
     chosen = calibrate(
@@ -60,10 +60,21 @@ def test_the_rank_that_wins_beyond_noise_is_kept_and_alpha_is_tried_at_it() -> N
     assert grid["ials.alpha"]["ndcg@10"][kept] == [only_scores(report)["ials"]]  # type: ignore[index]
 
 
+def test_only_ials_sources_have_their_rank_tried() -> None:
+    """EASE beside iALS: its grid (λ, rising) is tried as ever, and no rank."""
+    report, _ = calibrated(SOURCE, [8, 16], False, {"name": "ease", "model": "ease", "quota": 50})
+    assert list(report["grid"]) == [  # type: ignore[arg-type]
+        "ials.factors",
+        "ials.alpha",
+        "ease.regularization",
+        "ease.rising",
+    ]
+
+
 def test_a_rank_the_file_sets_is_not_tried() -> None:
     report, params = calibrated({**SOURCE, "params": {"factors": 32}}, [8, 16], drop=True)
     # the switch on, a fusion of one source has nothing to drop
-    assert report["fused_drop"] == {"dropped": None, "why": "1 sources carry weight"}
+    assert report["fused_drop"] == {"dropped": None, "why": "1 source carries weight"}
     assert "ials.factors" not in report["grid"]  # type: ignore[operator]
     assert "ials.alpha" in report["grid"]  # type: ignore[operator]
     assert params["factors"] == 32
@@ -75,3 +86,8 @@ def test_a_rank_ahead_within_noise_is_not_kept() -> None:
     configured, other, refs = lead_within_noise()
     assert kept_value(configured, other, "regularization", refs, seed=0) is other
     assert kept_value(configured, other, "factors", refs, seed=0) is configured
+
+
+def test_a_rank_listed_twice_is_tried_once() -> None:
+    cc = default_pipeline_config().calibration.model_copy(update={"ials_factors": [16, 8, 16]})
+    assert ranks_grid("ials", cc) == (("factors", (16, 8)), ("alpha", (0.2, 20.0)))

@@ -121,10 +121,10 @@ def ranks_grid(model: str, cc: CalibrationConfig) -> Grid | None:
     samples and what changed elsewhere was within noise on test (§84), so the default tries none.
     A rank is not a strength (``STRENGTHS``): each one starts iALS from other random vectors,
     and a start alone moves iALS by ~12 % (``als.py``), so a lead within noise may be that luck:
-    it must win beyond noise."""
+    it must win beyond noise. A rank listed twice is tried once (each try is a fit)."""
     grid = GRID.get(model)
     if model == "ials" and cc.ials_factors and grid is not None:
-        return (("factors", tuple(cc.ials_factors)), *grid)
+        return (("factors", tuple(dict.fromkeys(cc.ials_factors))), *grid)
     return grid
 
 
@@ -569,21 +569,23 @@ def fused_without_one(
     merge each, as every source is fitted already; only where at least two sources keep their
     say, else the rest is a single source, scored as such. ``score``: a configuration's fused
     order on every protocol (``_Protocols.tried``). Returns the fused order to compete and a
-    report of each drop's scores."""
+    report: what was dropped (or None), why, and each drop's scores under ``scores`` by the
+    dropped source's name (nested, so a source named ``dropped`` or ``why`` overwrites nothing)."""
     sources = fused.config.retrieval.sources
     weighted = [n for n, s in enumerate(sources) if s.weight > FILLER_WEIGHT]
-    report: dict[str, Any] = {}
     if len(weighted) < 3:
-        return fused, {"dropped": None, "why": f"{len(weighted)} sources carry weight"}
+        carry = "1 source carries" if len(weighted) == 1 else f"{len(weighted)} sources carry"
+        return fused, {"dropped": None, "why": f"{carry} weight"}
+    scores: dict[str, list[float]] = {}
+    report: dict[str, Any] = {"dropped": None, "scores": scores}
     best, dropped = fused, None
     for n in weighted:
         filler = sources[n].model_copy(update={"weight": FILLER_WEIGHT})
         config = _with_sources(fused.config, [*sources[:n], filler, *sources[n + 1 :]])
         t = score("fused", config)
-        report[sources[n].name] = [round(m, 5) for m in t.means]
+        scores[sources[n].name] = [round(m, 5) for m in t.means]
         if worst_share(t, refs) > worst_share(best, refs):
             best, dropped = t, sources[n].name
-    report["dropped"] = None
     if dropped is not None:
         kept, report["why"] = prefer(fused, "the fused order", best, refs, seed)
         report["dropped"] = dropped if kept is best else None
@@ -781,6 +783,12 @@ def calibration_summary(report: dict[str, Any]) -> str:
             f"; {name} " + ", ".join(f"{k}={v}" for k, v in params.items())
             for name, params in fused.items()
         )
+    # a source the fused order left at the filler weight (``fused_without_one``) ships with it,
+    # and with the ranker trained over its candidates
+    dropped = report.get("fused_drop", {}).get("dropped")
+    ranked = chosen == "ranker" and str(report["ranker"]).endswith("over the fused candidates")
+    if dropped is not None and (chosen.startswith("fused") or ranked):
+        changed += f"; without {dropped}"
     share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
     cpu = f", {report['cpu_seconds']:.0f} s CPU" if "cpu_seconds" in report else ""
     return (
