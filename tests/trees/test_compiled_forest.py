@@ -227,6 +227,7 @@ worker = threading.Thread(target=lambda: scored.append(forest.predict(np.load(ro
 worker.start()
 worker.join()
 np.save(out, scored[0])
+print(forest.kernel)
 """
 
 
@@ -238,7 +239,7 @@ def test_the_widest_vector_kernel_runs_on_a_small_thread_stack(tmp_path, narrowe
     rows = np.random.default_rng(2).normal(size=(40, MAX_FEATURES)).astype(np.float32)
     np.save(tmp_path / "rows.npy", rows)
     files = [tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy"]
-    run_child(SMALL_STACK, *files, *narrowed)
+    assert run_child(SMALL_STACK, *files, *narrowed).split() == [builds_here(narrowed)]
     assert np.array_equal(np.load(tmp_path / "out.npy"), booster.predict(rows, raw_score=True))
 
 
@@ -522,6 +523,23 @@ def test_built_once_then_found_in_the_cache(monkeypatch):
 
     monkeypatch.setattr(build, "_compile", no_compiler)
     CompiledForest(text)  # the same model: the library is cached
+
+
+def test_the_avx2_build_has_its_own_cache_entry(tmp_path, monkeypatch):
+    """The same model built for the machine and with AVX-512 turned off is two libraries in one
+    cache: neither load is handed the other's (each kernel as ``builds_here`` says); a second
+    load of each compiles nothing."""
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path))
+    text = train(8).model_to_string()
+    kernels = [CompiledForest(text, narrowed=n).kernel for n in ((), NO_AVX512, ())]
+    assert kernels == [builds_here(), builds_here(NO_AVX512), builds_here()]
+    assert len(list(tmp_path.glob("forest-*.so"))) == 2
+
+    def no_compiler(*_args):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(build, "_compile", no_compiler)
+    assert CompiledForest(text, narrowed=NO_AVX512).kernel == builds_here(NO_AVX512)
 
 
 def test_cache_writable_by_others_is_not_used(tmp_path, monkeypatch):
