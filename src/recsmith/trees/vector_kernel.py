@@ -336,6 +336,10 @@ static inline __attribute__((always_inline)) __m512d LOOKUP32(__m256i i32, const
         ]
 
 
+#: ``x pred t`` as ``t swapped x`` (the AVX2 kernel's LEFT compares the threshold with x)
+_SWAPPED = {"_CMP_LE_OQ": "_CMP_GE_OQ", "_CMP_NGT_UQ": "_CMP_NLT_UQ"}
+
+
 class _Avx2(Variant):
     guard = "defined(__AVX2__)"
     name = "avx2"
@@ -345,8 +349,9 @@ class _Avx2(Variant):
     marks_right = False  # narrowing the rows that go right would cost a NOT: mark the others
     pad = 0  # each row's own leaf alone is read
     helpers = """
-/* the rows (of 8) that go left, as all-ones lanes: x compared with the threshold at p */
-#define LEFT(x, p, pred) _mm256_castps_si256(_mm256_cmp_ps((x), _mm256_broadcast_ss(p), (pred)))
+/* the rows (of 8) that go left, as all-ones lanes: the threshold at p compared with x (t >= x:
+   x <= t), so that x, not the broadcast, is the compare's memory operand (0.97x the CPU) */
+#define LEFT(x, p, pred) _mm256_castps_si256(_mm256_cmp_ps(_mm256_broadcast_ss(p), (x), (pred)))
 /* w &= k | mask, then w opaque: left to itself, the compiler regroups a tree's ANDs, hoists all
    its compares and spills them (0.84x the CPU with the barrier, measured) */
 #define NARROW(w, mask) do { \\
@@ -373,7 +378,7 @@ static inline __attribute__((always_inline)) void ADD_LEAVES(
 """
 
     def test(self, x: str, t: str, predicate: str) -> str:
-        return f"LEFT({x}, {t}, {predicate})"
+        return f"LEFT({x}, {t}, {_SWAPPED[predicate]})"
 
     def is_zero(self, x: str) -> str:
         return f"_mm256_castps_si256(_mm256_cmp_ps({x}, _mm256_setzero_ps(), _CMP_EQ_OQ))"
