@@ -1,5 +1,5 @@
-"""AVX-512 C for a model's float32 rows: 16 rows at a time, every node of a tree compared for all
-16 at once, no branch on the data; bit-identical to ``Booster.predict(raw_score=True)``.
+"""AVX-512 or AVX2 C for a model's float32 rows: 16 rows at a time, every node of a tree compared
+for all 16 at once, no branch on the data; bit-identical to ``Booster.predict(raw_score=True)``.
 
 Why: the nested ``if``s of ``codegen`` cost ~12 cycles a tree a row on the ranker's real
 candidate features (100 trees of 31 leaves, BENCHMARKS §77), most of it mispredicted branches:
@@ -7,15 +7,18 @@ which way a candidate goes is data, not pattern. Here each tree is QuickScorer's
 (Lucchese et al., SIGIR 2015) turned sideways: a 32-bit word per row of the leaves still
 reachable, numbered left to right; a node whose test sends a row right clears its left subtree's
 leaves from that row's word (one masked AND for 16 rows); the exit leaf is the lowest bit left.
-Half the CPU of the nested ``if``s, measured; the tree-major and compiler-flag variants of the
-branchy code measured no gain (§77).
+Half the CPU of the nested ``if``s with AVX-512, measured; the tree-major and compiler-flag
+variants of the branchy code measured no gain (§77). With AVX2 (no mask registers, two vectors of
+8 rows) 0.40–0.45× on random features, 0.76–0.94× on the ranker's real ones, whose branches
+predict well (§91).
 
 Exactness: a float32 ``x`` satisfies ``(double)x <= t`` exactly when ``x <= t32``, ``t32`` the
 largest float32 not above ``t``; so the comparisons run on float32 lanes against such thresholds
 and decide every row as LightGBM's double comparisons do (NaN, 0 and LightGBM's zero threshold
 included, see ``codegen``). The leaf values stay doubles, gathered and summed per row in the
-model's tree order. Compiled only where the compiler targets AVX-512 (F and CD), i.e. built with
-``-march=native`` on such a machine (``build``); elsewhere ``codegen``'s scalar entry serves.
+model's tree order. Compiled where the compiler targets AVX-512 (F and CD), else AVX2, i.e.
+built with ``-march=native`` on such a machine (``build``); elsewhere ``codegen``'s scalar entry
+serves.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 
 from recsmith.trees.lightgbm_text import Model, Tree
 
-#: rows per block: one 512-bit vector of float32
+#: rows per block: one 512-bit vector of float32, two 256-bit ones
 BLOCK_ROWS = 16
 _WORD = 32  # leaves per bit-vector word (one int32 lane)
 KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold: |x| <= it reads as 0
@@ -126,26 +129,13 @@ class Variant:
     marks_right = True  # the rows a node's test marks: those going right (else left)
     helpers = ""
     pad = 0  # doubles after ``LEAVES`` that a lookup of the last tree may read
-
-    def test(self, x: str, t: str, predicate: str) -> str:
-        """The rows whose ``x`` compares ``predicate`` with the threshold at ``t``."""
-        raise NotImplementedError
-
-    def is_zero(self, x: str) -> str:
-        """The rows whose ``x`` is 0."""
-        raise NotImplementedError
-
-    def either(self, a: str, b: str) -> str:
-        raise NotImplementedError
-
-    def but_not(self, a: str, b: str) -> str:
-        """The rows of ``b`` not in ``a``."""
-        raise NotImplementedError
-
-    def narrow(self, w: str, mask: str) -> str:
-        """A statement ANDing word ``w`` with ``mask`` (the node's left subtree's leaves cleared)
-        in the rows that go right, leaving it in the others (``k``: the node's test)."""
-        raise NotImplementedError
+    # the steps' C, formatted: ``test``, the rows a node marks (``x`` against the threshold at
+    # ``t`` by ``pred``: ``predicates[0]`` where NaN rows are marked, else ``predicates[1]``);
+    # ``is_zero``, the rows whose ``x`` is 0; ``either``, rows of ``a`` or ``b``; ``but_not``, of
+    # ``b`` not in ``a``; ``narrow``, a statement ANDing word ``w`` with ``mask`` (the node's
+    # left subtree's leaves cleared) in the rows that go right (``k``: the node's test)
+    test = is_zero = either = but_not = narrow = ""
+    predicates = ("", "")
 
     def lowest(self, w: str, base: int) -> str:
         """Each row's index of the lowest bit set in word ``w``, plus ``base``."""
@@ -166,17 +156,13 @@ class Variant:
     def _goes(self, tree: Tree, node: int, t: str, half: int) -> str:
         """The rows of vector ``half`` that leave ``node`` the way ``marks_right`` says."""
         x = f"x[{int(tree.feature[node]) * self.halves + half}]"
-        # `x <= t` is false for NaN, `!(x > t)` true: the unordered form marks NaN rows
         nan_marked = bool(tree.nan_left[node]) != self.marks_right
-        if self.marks_right:
-            pred = "_CMP_NLE_UQ" if nan_marked else "_CMP_GT_OQ"
-        else:
-            pred = "_CMP_NGT_UQ" if nan_marked else "_CMP_LE_OQ"
-        goes = self.test(x, f"t + {t}", pred)
+        pred = self.predicates[0] if nan_marked else self.predicates[1]
+        goes = self.test.format(x=x, t=f"t + {t}", pred=pred)
         if bool(tree.zero_left[node]) != (tree.threshold[node] >= 0.0):  # missing type Zero
-            zero = self.is_zero(x)
+            zero = self.is_zero.format(x=x)
             zero_marked = bool(tree.zero_left[node]) != self.marks_right
-            goes = self.either(zero, goes) if zero_marked else self.but_not(zero, goes)
+            goes = (self.either if zero_marked else self.but_not).format(a=zero, b=goes)
         return goes
 
     def tree(self, i: int, tree: Tree, tables: _Tables) -> list[str]:
@@ -217,7 +203,8 @@ class Variant:
                 masks.append((w, tables.mask(~clear)))
             for h in halves:  # the same threshold and masks: loaded once for all halves
                 lines.append(f"    {{ const {self.node_type} k = {self._goes(tree, node, t, h)};")
-                lines += [f"      {self.narrow(word(w, h), f'm[{j}]')};" for w, j in masks]
+                narrow = [self.narrow.format(w=word(w, h), mask=f"m[{j}]") for w, j in masks]
+                lines += [f"      {statement};" for statement in narrow]
                 lines.append("    }")
         for h in halves:  # the exit leaf: the lowest bit left, of the first word with one
             leaf = "leaf" if h == 0 else f"leaf_{h}"
@@ -304,20 +291,13 @@ static inline __attribute__((always_inline)) __m512d LOOKUP32(__m256i i32, const
 }
 """
 
-    def test(self, x: str, t: str, predicate: str) -> str:
-        return f"RIGHT({x}, {t}, {predicate})"
-
-    def is_zero(self, x: str) -> str:
-        return f"_mm512_cmp_ps_mask({x}, _mm512_setzero_ps(), _CMP_EQ_OQ)"
-
-    def either(self, a: str, b: str) -> str:
-        return f"_kor_mask16({a}, {b})"
-
-    def but_not(self, a: str, b: str) -> str:
-        return f"_kandn_mask16({a}, {b})"
-
-    def narrow(self, w: str, mask: str) -> str:
-        return f"{w} = _mm512_mask_and_epi32({w}, k, {w}, _mm512_set1_epi32({mask}))"
+    test = "RIGHT({x}, {t}, {pred})"
+    # right when not (x <= t): NaN goes right (unordered compare), or when x > t: NaN goes left
+    predicates = ("_CMP_NLE_UQ", "_CMP_GT_OQ")
+    is_zero = "_mm512_cmp_ps_mask({x}, _mm512_setzero_ps(), _CMP_EQ_OQ)"
+    either = "_kor_mask16({a}, {b})"
+    but_not = "_kandn_mask16({a}, {b})"
+    narrow = "{w} = _mm512_mask_and_epi32({w}, k, {w}, _mm512_set1_epi32({mask}))"
 
     def lowest(self, w: str, base: int) -> str:  # 31 - lzcnt(w & -w)
         low = f"_mm512_and_si512({w}, _mm512_sub_epi32(_mm512_setzero_si512(), {w}))"
@@ -334,10 +314,6 @@ static inline __attribute__((always_inline)) __m512d LOOKUP32(__m256i i32, const
             f"    {acc}[0] = _mm512_add_pd({acc}[0], {lookup.format(low)});",
             f"    {acc}[1] = _mm512_add_pd({acc}[1], {lookup.format(high)});",
         ]
-
-
-#: ``x pred t`` as ``t swapped x`` (the AVX2 kernel's LEFT compares the threshold with x)
-_SWAPPED = {"_CMP_LE_OQ": "_CMP_GE_OQ", "_CMP_NGT_UQ": "_CMP_NLT_UQ"}
 
 
 class _Avx2(Variant):
@@ -377,20 +353,13 @@ static inline __attribute__((always_inline)) void ADD_LEAVES(
 }
 """
 
-    def test(self, x: str, t: str, predicate: str) -> str:
-        return f"LEFT({x}, {t}, {_SWAPPED[predicate]})"
-
-    def is_zero(self, x: str) -> str:
-        return f"_mm256_castps_si256(_mm256_cmp_ps({x}, _mm256_setzero_ps(), _CMP_EQ_OQ))"
-
-    def either(self, a: str, b: str) -> str:
-        return f"_mm256_or_si256({a}, {b})"
-
-    def but_not(self, a: str, b: str) -> str:
-        return f"_mm256_andnot_si256({a}, {b})"
-
-    def narrow(self, w: str, mask: str) -> str:  # a row going left keeps all its bits
-        return f"NARROW({w}, {mask})"
+    test = "LEFT({x}, {t}, {pred})"
+    # left when t >= x (x <= t: NaN goes right), or when not (t < x): NaN goes left
+    predicates = ("_CMP_NLT_UQ", "_CMP_GE_OQ")
+    is_zero = "_mm256_castps_si256(_mm256_cmp_ps({x}, _mm256_setzero_ps(), _CMP_EQ_OQ))"
+    either = "_mm256_or_si256({a}, {b})"
+    but_not = "_mm256_andnot_si256({a}, {b})"
+    narrow = "NARROW({w}, {mask})"  # a row going left keeps all its bits
 
     def lowest(self, w: str, base: int) -> str:
         return f"LOWEST({w}, {base})"
