@@ -1,6 +1,7 @@
 """The ranker's scoring alone: LightGBM's ``Booster.predict`` against the compiled model
-(``recsmith.trees``) and, when installed, tl2cgen, on the candidate features a trained pipeline
-really scores, for batches of 1, 12 and 32 users.
+(``recsmith.trees``: the machine's kernel, and on an AVX-512 machine its AVX2 kernel too, built
+with AVX-512 turned off, and the nested ifs) and, when installed, tl2cgen, on the candidate
+features a trained pipeline really scores, for batches of 1, 12 and 32 users.
 
 Loads a pipeline (``serve_load.py --workdir DIR`` builds one in ``DIR/model``), answers users
 drawn at random while recording the feature matrices its ranker is handed, then scores each
@@ -9,9 +10,12 @@ state), and reports process CPU µs per row and ms per call. Every evaluator's s
 against LightGBM's (max |difference|, and whether bit-identical) before any timing.
 ``--against SRC`` adds another checkout's compiled model ("against"): its library is built by
 that checkout's own code in a subprocess, then loaded here and called as its ``predict`` calls it
-for the ranker's float32 rows, so both are timed in this one process.
+for the ranker's float32 rows, so both are timed in this one process. ``--random SEED`` scores a
+model trained on random features instead of a pipeline's (the ranker's shape: 22 features, 100
+trees of 31 leaves, NaN and zeros among the values), 257 random rows a user.
 
     .venv/bin/python benchmarks/tree_scoring.py /tmp/large/model --rounds 5
+    .venv/bin/python benchmarks/tree_scoring.py --random 0
     PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/tree_scoring.py /tmp/large/model \
         --against /tmp/base/src
 """
@@ -26,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -61,16 +66,46 @@ def captured_features(model_dir: Path, batches: tuple[int, ...], calls: int) -> 
     return {"features": out, "ranker": ranker}
 
 
+def random_features(seed: int, batches: tuple[int, ...], calls: int) -> dict:
+    """``captured_features``' shape for a model trained on random features: a regression of
+    the ranker's size, scored on 257 random float32 rows a user (NaN and 0 among them)."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(seed)
+
+    def rows(n: int) -> np.ndarray:
+        x = rng.normal(size=(n, 22)).astype(np.float32)
+        x[rng.random(x.shape) < 0.05] = np.nan
+        x[rng.random(x.shape) < 0.05] = 0.0
+        return x
+
+    x = rows(20_000)
+    clean = np.nan_to_num(x)
+    y = clean[:, 0] * clean[:, 1] + np.sin(3 * clean[:, 2]) + rng.normal(size=len(x))
+    params = {"objective": "regression", "num_leaves": 31, "verbosity": -1, "num_threads": 1}
+    booster = lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=100)
+    out = {b: [rows(257 * b) for _ in range(max(1, calls // b))] for b in batches}
+    return {"features": out, "ranker": SimpleNamespace(booster=booster)}
+
+
 def scorers(ranker: object, tl2cgen_dir: Path) -> dict[str, Scorer]:
+    from recsmith.trees.build import NO_AVX512
     from recsmith.trees.forest import CompiledForest
 
     booster = ranker.booster  # type: ignore[attr-defined]
-    compiled = CompiledForest(booster.model_to_string())
-    print(f"compiled: {getattr(compiled, 'block_rows', 1)} float32 row(s) per block")
+    text = booster.model_to_string()
+    compiled = CompiledForest(text)
     out: dict[str, Scorer] = {
         "lightgbm": lambda f: booster.predict(f, raw_score=True, num_threads=1),
         "compiled": compiled.predict,
     }
+    kernel = getattr(compiled, "kernel", None)  # a checkout from before it: the kernel unsaid
+    if kernel is not None:
+        print(f"compiled: the {kernel} kernel on float32 rows")
+        avx2 = CompiledForest(text, narrowed=NO_AVX512)
+        if avx2.kernel not in (kernel, "ifs"):  # an AVX-512 machine: its AVX2 kernel too
+            out["avx2"] = avx2.predict
+        out["ifs"] = CompiledForest(text, vectorised=False).predict
     try:
         import tl2cgen
         import treelite
@@ -128,14 +163,20 @@ def other_checkout(src: Path, model_text: str) -> Scorer:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("model_dir", type=Path, nargs="?", help="a pipeline (not with --random)")
+    parser.add_argument("--random", type=int, metavar="SEED", help="a model of random features")
     parser.add_argument("--calls", type=int, default=384, help="users answered per batch size")
     parser.add_argument("--rounds", type=int, default=5, help="passes over the captured calls")
     parser.add_argument("--tmp", type=Path, default=Path("/tmp"), help="where tl2cgen builds")
     parser.add_argument("--against", type=Path, help="another checkout's src/ to time as well")
     args = parser.parse_args()
     print(calibration_line())
-    got = captured_features(args.model_dir, (1, 12, 32), args.calls)
+    if (args.model_dir is None) == (args.random is None):
+        parser.error("give a pipeline's model_dir or --random SEED")
+    if args.random is not None:
+        got = random_features(args.random, (1, 12, 32), args.calls)
+    else:
+        got = captured_features(args.model_dir, (1, 12, 32), args.calls)
     run = scorers(got["ranker"], args.tmp)
     if args.against is not None:
         run["against"] = other_checkout(args.against, got["ranker"].booster.model_to_string())
@@ -160,6 +201,7 @@ def main() -> None:
                 f"{batch:>2} users ({rows / len(matrices):,.0f} rows/call, {len(matrices)} calls)"
                 f" {name:>9}: {1e6 * spent / args.rounds / rows:.3f} µs/row,"
                 f" {1e3 * per_call:.3f} ms/call, {spent / base:.2f}× lightgbm's CPU"
+                + (f", {spent / cpu['ifs']:.2f}× the ifs'" if "ifs" in cpu else "")
                 + (f", {spent / cpu['against']:.2f}× against's" if "against" in cpu else "")
             )
 

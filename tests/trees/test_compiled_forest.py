@@ -1,7 +1,9 @@
 """The compiled forest against LightGBM itself, the oracle: every score bit-identical to
 ``Booster.predict(raw_score=True)`` on inputs aimed at the split rule's edges (each threshold and
 its neighbours, NaN, 0 and -0, LightGBM's zero threshold, infinities), for every missing-value
-mode; what it cannot reproduce is refused, and the ranker then scores with LightGBM."""
+mode and every float32 kernel this machine builds (AVX-512, AVX2: built here with AVX-512 turned
+off, the nested ifs); what it cannot reproduce is refused, and the ranker then scores with
+LightGBM."""
 
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ lgb = pytest.importorskip("lightgbm")
 import recsmith  # noqa: E402
 from recsmith.ranking.ltr import LambdaMARTRanker, RankerConfig  # noqa: E402
 from recsmith.trees import build  # noqa: E402
-from recsmith.trees.build import KernelUnavailable  # noqa: E402
+from recsmith.trees.build import NO_AVX512, KernelUnavailable  # noqa: E402
 from recsmith.trees.forest import CompiledForest  # noqa: E402
 from recsmith.trees.lightgbm_text import UnsupportedModel, parse_model  # noqa: E402
-from recsmith.trees.vector_kernel import MAX_FEATURES, avx512_source, float32_at_most  # noqa: E402
+from recsmith.trees.vector_kernel import AVX512, MAX_FEATURES, float32_at_most  # noqa: E402
 
 KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold
 
@@ -97,43 +99,81 @@ __m512i probe(__m512 x, const float *t) {
     return _mm512_maskz_lzcnt_epi32(k, _mm512_castps_si512(x));
 }
 """
+AVX2_PROBE = """#include <immintrin.h>
+__m256i probe(__m256 x, const float *t, __m256i w) {
+    const __m256i k = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_broadcast_ss(t), _CMP_LE_OQ));
+    return _mm256_blendv_epi8(_mm256_and_si256(w, k), w, _mm256_cmpeq_epi32(w, k));
+}
+"""
 
 
 @cache
-def avx512_here() -> bool:
-    """Whether this machine's toolchain builds AVX-512 F and CD code with -march=native (an
-    oracle for which float32 kernel the forest must have built): the compiler's own macros say
-    it targets them, and it compiles and assembles a probe using them."""
+def builds_here(narrowed: tuple[str, ...] = ()) -> str:
+    """The float32 kernel the forest must have built with ``-march=native`` and ``narrowed``
+    here (an oracle independent of ``codegen``'s guards): "avx512" where the compiler's own
+    macros say it targets AVX-512 F and CD and it assembles a probe using them, else "avx2"
+    likewise, else "ifs"."""
     cc = build.compiler()
-    target = build.native_target(cc) if cc else None
-    wanted = ("#define __AVX512F__ 1", "#define __AVX512CD__ 1")
-    if target is None or not all(line in target for line in wanted):
-        return False
-    probe = [cc, "-march=native", "-c", "-x", "c", "-", "-o", os.devnull]
-    return subprocess.run(probe, input=AVX512_PROBE, capture_output=True, text=True).returncode == 0
+    target = build.native_target(cc, narrowed) if cc else None
+    for kernel, wanted, probe in (
+        ("avx512", ("#define __AVX512F__ 1", "#define __AVX512CD__ 1"), AVX512_PROBE),
+        ("avx2", ("#define __AVX2__ 1",), AVX2_PROBE),
+    ):
+        if target is None or not all(line in target for line in wanted):
+            continue
+        command = [cc, "-march=native", *narrowed, "-c", "-x", "c", "-", "-o", os.devnull]
+        if subprocess.run(command, input=probe, capture_output=True, text=True).returncode == 0:
+            return kernel
+    return "ifs"
+
+
+def cpu_flags() -> str:
+    """The CPU's flags as Linux lists them (empty elsewhere), padded with spaces."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    return " " + next((line for line in info.splitlines() if line.startswith("flags")), "") + " "
+
+
+#: how each kernel is asked for: the machine's best, AVX-512 turned off (AVX2 where the CPU has
+#: it), the nested ifs alone
+KERNELS = {"native": {}, "no_avx512": {"narrowed": NO_AVX512}, "ifs": {"vectorised": False}}
+
+
+def kernel_here(ask: str) -> str:
+    """The kernel ``KERNELS[ask]`` must build here."""
+    return "ifs" if ask == "ifs" else builds_here(KERNELS[ask].get("narrowed", ()))
 
 
 def assert_identical(booster: lgb.Booster, rows: np.ndarray) -> None:
-    """Both kernels (the AVX-512 one where the machine has it, and the nested ifs) score
+    """Every kernel (AVX-512 and AVX2 where the machine has them, the nested ifs) scores
     ``rows`` as float64 and as float32 exactly as LightGBM does."""
     text = booster.model_to_string()
-    for forest in (CompiledForest(text), CompiledForest(text, vectorised=False)):
+    for ask in KERNELS:
+        forest = CompiledForest(text, **KERNELS[ask])
+        assert forest.kernel == kernel_here(ask)
         for dtype in (np.float64, np.float32):
             with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
                 typed = rows.astype(dtype)
             expected = booster.predict(typed, raw_score=True, num_threads=1)
             got = forest.predict(typed)
             assert got.dtype == np.float64
-            assert np.max(np.abs(got - expected)) <= 1e-12, f"{forest.block_rows} rows a block"
-            assert np.array_equal(got, expected), f"not bit-identical ({forest.block_rows})"
+            assert np.max(np.abs(got - expected)) <= 1e-12, forest.kernel
+            assert np.array_equal(got, expected), f"not bit-identical ({forest.kernel})"
 
 
 def test_the_float32_kernel_is_the_machines_best():
-    """On an AVX-512 machine the tests above really ran the vector kernel (16 rows a block);
-    elsewhere, and when asked, the nested ifs (1)."""
+    """On an AVX-512 machine the tests above really ran the AVX-512 kernel, and the AVX2 one
+    with AVX-512 turned off; on an AVX2 machine the AVX2 one both times; elsewhere, and when
+    asked, the nested ifs."""
     text = train(3).model_to_string()
-    assert CompiledForest(text).block_rows == (16 if avx512_here() else 1)
-    assert CompiledForest(text, vectorised=False).block_rows == 1
+    best = CompiledForest(text).kernel
+    assert best == builds_here()
+    assert CompiledForest(text, narrowed=NO_AVX512).kernel == builds_here(NO_AVX512)
+    assert CompiledForest(text, vectorised=False).kernel == "ifs"
+    if " avx2 " in cpu_flags() and build.native_target(build.compiler()) is not None:
+        assert builds_here(NO_AVX512) == "avx2"  # the oracle is not vacuous where it matters
 
 
 @cache
@@ -145,20 +185,22 @@ def wide_booster(n_features: int) -> lgb.Booster:
     return lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=5)
 
 
-def test_a_model_wider_than_the_kernels_stack_budget_keeps_the_nested_ifs():
-    """The vector kernel holds 128 bytes a feature on the stack: up to ``MAX_FEATURES`` (256:
+@pytest.mark.parametrize("ask", ["native", "no_avx512"])
+def test_a_model_wider_than_the_kernels_stack_budget_keeps_the_nested_ifs(ask):
+    """Either vector kernel holds 128 bytes a feature on the stack: up to ``MAX_FEATURES`` (256:
     32 KiB) it serves, one feature more gets the nested ifs; both score as LightGBM does."""
     assert MAX_FEATURES == 256
-    for n_features, block_rows in ((256, 16 if avx512_here() else 1), (257, 1)):
+    for n_features, kernel in ((256, kernel_here(ask)), (257, "ifs")):
         booster = wide_booster(n_features)
-        forest = CompiledForest(booster.model_to_string())
-        assert forest.block_rows == block_rows, n_features
+        forest = CompiledForest(booster.model_to_string(), **KERNELS[ask])
+        assert forest.kernel == kernel, n_features
         rows = np.random.default_rng(1).normal(size=(40, n_features)).astype(np.float32)
         assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
 
 
-def run_child(script: str, *args: object) -> None:
-    """Run ``script`` in a fresh interpreter (a segfault there fails the test, not the run)."""
+def run_child(script: str, *args: object) -> str:
+    """Run ``script`` in a fresh interpreter (a segfault there fails the test, not the run);
+    what it printed."""
     src = str(Path(recsmith.__file__).parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
@@ -170,30 +212,34 @@ def run_child(script: str, *args: object) -> None:
         check=False,
     )
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    return done.stdout
 
 
 SMALL_STACK = """
 import sys, threading
 import numpy as np
 from recsmith.trees.forest import CompiledForest
-model, rows, out = sys.argv[1:]
-forest = CompiledForest(open(model).read())
+model, rows, out, *narrowed = sys.argv[1:]
+forest = CompiledForest(open(model).read(), narrowed=tuple(narrowed))
 threading.stack_size(128 * 1024)  # musl's default thread stack
 scored = []
 worker = threading.Thread(target=lambda: scored.append(forest.predict(np.load(rows))))
 worker.start()
 worker.join()
 np.save(out, scored[0])
+print(forest.kernel)
 """
 
 
-def test_the_widest_vector_kernel_runs_on_a_small_thread_stack(tmp_path):
+@pytest.mark.parametrize("narrowed", [(), NO_AVX512], ids=["native", "no_avx512"])
+def test_the_widest_vector_kernel_runs_on_a_small_thread_stack(tmp_path, narrowed):
     """A model of ``MAX_FEATURES`` features scored in a thread of musl's 128 KiB stack."""
     booster = wide_booster(MAX_FEATURES)
     (tmp_path / "model.txt").write_text(booster.model_to_string())
     rows = np.random.default_rng(2).normal(size=(40, MAX_FEATURES)).astype(np.float32)
     np.save(tmp_path / "rows.npy", rows)
-    run_child(SMALL_STACK, tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy")
+    files = [tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy"]
+    assert run_child(SMALL_STACK, *files, *narrowed).split() == [builds_here(narrowed)]
     assert np.array_equal(np.load(tmp_path / "out.npy"), booster.predict(rows, raw_score=True))
 
 
@@ -201,8 +247,8 @@ GUARDED = """
 import ctypes, mmap, sys
 import numpy as np
 from recsmith.trees.forest import CompiledForest
-model, rows_file, out = sys.argv[1:]
-forest = CompiledForest(open(model).read())
+model, rows_file, out, *narrowed = sys.argv[1:]
+forest = CompiledForest(open(model).read(), narrowed=tuple(narrowed))
 rows = np.load(rows_file)
 page = mmap.PAGESIZE
 size = -(-rows.nbytes // page) * page
@@ -214,19 +260,22 @@ assert libc.mprotect(base + size, page, 0) == 0, ctypes.get_errno()  # PROT_NONE
 placed = np.frombuffer(memory, np.float32, rows.size, size - rows.nbytes).reshape(rows.shape)
 placed[:] = rows
 np.save(out, forest.predict(placed))
-print(forest.block_rows)
+print(forest.kernel)
 """
 
 
-@pytest.mark.parametrize("n_rows", [1, 17, 20])
-def test_nothing_past_the_last_row_is_read(tmp_path, n_rows):
+@pytest.mark.parametrize("ask", ["native", "no_avx512"])
+@pytest.mark.parametrize("n_rows", [1, 9, 17, 20])
+def test_nothing_past_the_last_row_is_read(tmp_path, n_rows, ask):
     """The rows end at a page boundary, a page no process may read after it: a block of fewer
     than 16 rows reads only its own (a read past them would end the process)."""
     booster = train(3)
     rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
     (tmp_path / "model.txt").write_text(booster.model_to_string())
     np.save(tmp_path / "rows.npy", rows)
-    run_child(GUARDED, tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy")
+    files = [tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy"]
+    printed = run_child(GUARDED, *files, *KERNELS[ask].get("narrowed", ()))
+    assert printed.split() == [kernel_here(ask)]
     assert np.array_equal(np.load(tmp_path / "out.npy"), booster.predict(rows, raw_score=True))
 
 
@@ -234,16 +283,20 @@ SCORE = """
 import sys
 import numpy as np
 from recsmith.trees.forest import CompiledForest
-forest = CompiledForest(open(sys.argv[1]).read())
-for rows, out in zip(sys.argv[2::2], sys.argv[3::2]):
+narrowed = tuple(sys.argv[2].split()) if sys.argv[2] else ()
+forest = CompiledForest(open(sys.argv[1]).read(), narrowed=narrowed)
+for rows, out in zip(sys.argv[3::2], sys.argv[4::2]):
     np.save(out, forest.predict(np.load(rows)))
+print(forest.kernel)
 """
 
 
-def test_no_read_outside_the_rows_or_the_tables_under_address_sanitizer(tmp_path, monkeypatch):
+@pytest.mark.parametrize("ask", ["native", "no_avx512"])
+def test_no_read_outside_the_rows_or_the_tables_under_address_sanitizer(tmp_path, monkeypatch, ask):
     """The library built with AddressSanitizer (redzones after the rows' heap block and after
-    the static ``LEAVES`` table, whose padding the last tree's lookup reads into): scoring blocks
-    of 1, 17 and 20 rows reports no access outside either."""
+    the static ``LEAVES`` table, whose padding the last tree's AVX-512 lookup reads into; the
+    AVX2 kernel has none: it reads each row's leaf alone): scoring blocks of 1, 9, 17 and 20
+    rows reports no access outside either."""
     cc = build.compiler()
     assert cc is not None
     found = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True, text=True)
@@ -263,16 +316,17 @@ def test_no_read_outside_the_rows_or_the_tables_under_address_sanitizer(tmp_path
     monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=0")
     if subprocess.run([sys.executable, "-c", "pass"], capture_output=True).returncode != 0:
         pytest.skip("python does not start under AddressSanitizer here")
-    booster = train(3)  # 12 trees of 15 leaves: every lookup reads 32 leaves
+    booster = train(3)  # 12 trees of 15 leaves: every AVX-512 lookup reads 32 leaves
     (tmp_path / "model.txt").write_text(booster.model_to_string())
-    files, expected = [tmp_path / "model.txt"], []
-    for n_rows in (1, 17, 20):
+    files: list[object] = [tmp_path / "model.txt", " ".join(KERNELS[ask].get("narrowed", ()))]
+    expected = []
+    for n_rows in (1, 9, 17, 20):
         rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
         np.save(tmp_path / f"rows{n_rows}.npy", rows)
         files += [tmp_path / f"rows{n_rows}.npy", tmp_path / f"out{n_rows}.npy"]
         expected.append(booster.predict(rows, raw_score=True))
-    run_child(SCORE, *files)
-    for n_rows, scores in zip((1, 17, 20), expected, strict=True):
+    assert run_child(SCORE, *files).split() == [kernel_here(ask)]
+    for n_rows, scores in zip((1, 9, 17, 20), expected, strict=True):
         assert np.array_equal(np.load(tmp_path / f"out{n_rows}.npy"), scores)
 
 
@@ -280,7 +334,7 @@ def test_every_leaf_lookup_stays_inside_the_leaf_table():
     """A tree of up to 32 leaves is looked up by four 8-double loads from its first leaf: the
     last tree's, fewer than 32, must still read inside ``LEAVES`` (its padding). Checked on the
     generated C: no run could see a read past a static array end except by luck of layout."""
-    source = avx512_source(parse_model(train(3).model_to_string()))  # trees of 15 leaves
+    source = AVX512.source(parse_model(train(3).model_to_string()))  # trees of 15 leaves
     table = re.search(r"static const double LEAVES\[\] = \{([^}]*)\};", source)
     assert table is not None
     size = len(table.group(1).split(","))
@@ -298,7 +352,7 @@ def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(
     monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "cache"))
     booster = train(13)
     forest = CompiledForest(booster.model_to_string())
-    assert forest.block_rows == 1
+    assert forest.kernel == "ifs"
     assert "the vector kernel did not build" in caplog.text
     assert len((tmp_path / "builds.log").read_text().splitlines()) == 2  # vector, then ifs
     with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
@@ -306,7 +360,7 @@ def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(
     assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
     caplog.clear()
     again = CompiledForest(booster.model_to_string())  # built once, then found in the cache
-    assert again.block_rows == 1
+    assert again.kernel == "ifs"
     assert "no such instruction: vcmpps" in caplog.text and "remembered in" in caplog.text
     assert len((tmp_path / "builds.log").read_text().splitlines()) == 2
     assert np.array_equal(again.predict(rows), booster.predict(rows, raw_score=True))
@@ -322,12 +376,15 @@ def test_no_compiler_is_raised_as_such_not_as_a_vector_kernel_that_did_not_build
     assert "vector kernel" not in caplog.text
 
 
-@pytest.mark.parametrize("n_rows", [1, 15, 16, 17, 31, 33, 257])
-def test_every_row_of_a_partial_block_is_scored_and_nothing_past_it_written(n_rows):
+@pytest.mark.parametrize("ask", ["native", "no_avx512"])
+@pytest.mark.parametrize("n_rows", [0, 1, 7, 8, 9, 15, 16, 17, 24, 31, 33, 257])
+def test_every_row_of_a_partial_block_is_scored_and_nothing_past_it_written(n_rows, ask):
+    """Blocks are 16 rows (AVX2: two vectors of 8): every count around 8 and 16 is scored."""
     booster = train(3)
     rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
     expected = booster.predict(rows, raw_score=True, num_threads=1)
-    forest = CompiledForest(booster.model_to_string())
+    forest = CompiledForest(booster.model_to_string(), **KERNELS[ask])
+    assert forest.kernel == kernel_here(ask)
     out = np.full(n_rows + 16, 7.0)  # a guard past the rows: the kernel writes n_rows scores
     forest._calls[np.dtype(np.float32)](rows.ctypes.data, n_rows, out.ctypes.data)
     assert np.array_equal(out[:n_rows], expected)
@@ -466,6 +523,23 @@ def test_built_once_then_found_in_the_cache(monkeypatch):
 
     monkeypatch.setattr(build, "_compile", no_compiler)
     CompiledForest(text)  # the same model: the library is cached
+
+
+def test_the_avx2_build_has_its_own_cache_entry(tmp_path, monkeypatch):
+    """The same model built for the machine and with AVX-512 turned off is two libraries in one
+    cache: neither load is handed the other's (each kernel as ``builds_here`` says); a second
+    load of each compiles nothing."""
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path))
+    text = train(8).model_to_string()
+    kernels = [CompiledForest(text, narrowed=n).kernel for n in ((), NO_AVX512, ())]
+    assert kernels == [builds_here(), builds_here(NO_AVX512), builds_here()]
+    assert len(list(tmp_path.glob("forest-*.so"))) == 2
+
+    def no_compiler(*_args):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(build, "_compile", no_compiler)
+    assert CompiledForest(text, narrowed=NO_AVX512).kernel == builds_here(NO_AVX512)
 
 
 def test_cache_writable_by_others_is_not_used(tmp_path, monkeypatch):

@@ -103,7 +103,7 @@ def test_the_machines_cpu_is_part_of_the_cache_key(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path))
     source = "int answer(void) { return 7; }\n"
     for cpu in ("#define __AVX2__ 1\n", "#define __AVX2__ 1\n#define __AVX512F__ 1\n"):
-        monkeypatch.setattr(build, "native_target", lambda cc, cpu=cpu: cpu)
+        monkeypatch.setattr(build, "native_target", lambda cc, narrowed=(), cpu=cpu: cpu)
         assert load_library(source).answer() == 7
         assert load_library(source).answer() == 7  # the second from the cache
     assert len(list(tmp_path.glob("forest-*.so"))) == 2

@@ -1,9 +1,9 @@
 """Compiling a model's generated C (``codegen``) into a shared library with the machine's C
 compiler, once per model.
 
-The library is built for the machine that loads it (``-march=native``: the AVX-512 kernel of
-``vector_kernel`` where the CPU has it) and cached under the hash of its source, the compiler,
-its flags and what ``-march=native`` means on this machine (a cache directory shared by
+The library is built for the machine that loads it (``-march=native``: the AVX-512 or AVX2
+kernel of ``vector_kernel`` where the CPU has it) and cached under the hash of its source, the
+compiler, its flags and what ``-march=native`` means on this machine (a cache directory shared by
 machines of different CPUs never hands one a library for the other's), in a directory
 only this user can write (``RECSMITH_CACHE_DIR``, else ``$TMPDIR/recsmith-<uid>``): loading a
 library someone else could have replaced would run their code. It is built when a ranker is
@@ -36,6 +36,10 @@ from pathlib import Path
 # NaN compares false
 FLAGS = ("-O2", "-std=c99", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math")
 
+
+#: flags narrowing ``-march=native`` to what a CPU with AVX2 but not AVX-512 has (GCC turns off
+#: every AVX-512 extension with F): builds the AVX2 kernel here, for tests and benchmarks
+NO_AVX512 = ("-mno-avx512f",)
 
 #: Libraries kept in the cache when ``RECSMITH_TREE_CACHE_KEEP`` is not set.
 KEEP = 8
@@ -74,12 +78,13 @@ def cache_dir() -> Path:
 
 
 @functools.cache
-def native_target(cc: str) -> str | None:
-    """What ``-march=native`` means to ``cc`` on this machine (the macros it predefines then,
-    ``__AVX512F__`` among them); None when the compiler does not take the flag."""
+def native_target(cc: str, narrowed: tuple[str, ...] = ()) -> str | None:
+    """What ``-march=native`` (then the ``narrowed`` flags) means to ``cc`` on this machine (the
+    macros it predefines then, ``__AVX512F__`` among them); None when the compiler does not take
+    the flags."""
     try:
         done = subprocess.run(
-            [cc, "-march=native", "-dM", "-E", "-x", "c", os.devnull],
+            [cc, "-march=native", *narrowed, "-dM", "-E", "-x", "c", os.devnull],
             capture_output=True,
             text=True,
             timeout=60,
@@ -90,15 +95,17 @@ def native_target(cc: str) -> str | None:
     return "".join(sorted(done.stdout.splitlines(keepends=True))) if done.returncode == 0 else None
 
 
-def load_library(source: str, native: bool = True) -> ctypes.CDLL:
+def load_library(source: str, native: bool = True, narrowed: tuple[str, ...] = ()) -> ctypes.CDLL:
     """The library built from C ``source``: from the cache, or compiled now (seconds for 100
     trees) under a lock file, so server workers starting together build it once. ``native``:
-    for this machine's CPU (``-march=native``) where the compiler can."""
+    for this machine's CPU (``-march=native``) where the compiler can, less what the
+    ``narrowed`` flags turn off (``NO_AVX512``: the AVX2 kernel on an AVX-512 machine, for tests
+    and benchmarks)."""
     cc = compiler()
     if cc is None:
         raise KernelUnavailable("no C compiler (set CC, or install gcc)")
-    target = native_target(cc) if native else None
-    flags = (*FLAGS, "-march=native") if target is not None else FLAGS
+    target = native_target(cc, narrowed) if native else None
+    flags = (*FLAGS, "-march=native", *narrowed) if target is not None else FLAGS
     key = hashlib.sha256("\0".join([source, cc, *flags, target or ""]).encode()).hexdigest()[:24]
     count = keep_count()
     try:

@@ -7,10 +7,10 @@ BENCHMARKS §3). Compiled comparisons against literal thresholds, with the likel
 out first (from the training counts the model file keeps), cost a third of that. A generic
 node-array evaluator in C (QuickScorer's bit vectors) was tried first and measured only 1.2–1.5×
 faster on the ranker's real features.
-On float32 rows, where the compiler targets AVX-512, ``vector_kernel``'s generated code replaces
-the nested ``if``s (the same bit vectors, unrolled over constants and 16 rows at once: half the
-CPU of the ``if``s, whose cost is mostly mispredicted branches); float64 rows, and other CPUs,
-keep the ``if``s.
+On float32 rows, where the compiler targets AVX-512 or AVX2, ``vector_kernel``'s generated code
+replaces the nested ``if``s (the same bit vectors, unrolled over constants and 16 rows at once:
+half the CPU of the ``if``s with AVX-512, whose cost is mostly mispredicted branches); float64
+rows, and other CPUs, keep the ``if``s.
 
 LightGBM's split rule (``tree.h``, ``NumericalDecision``), reproduced exactly:
   - an input with |x| <= kZeroThreshold is 0 (LightGBM drops such values from dense rows);
@@ -21,7 +21,7 @@ LightGBM's split rule (``tree.h``, ``NumericalDecision``), reproduced exactly:
 from __future__ import annotations
 
 from recsmith.trees.lightgbm_text import Model, Tree
-from recsmith.trees.vector_kernel import BLOCK_ROWS, MAX_FEATURES, avx512_source, c_double
+from recsmith.trees.vector_kernel import MAX_FEATURES, VARIANTS, c_double
 
 PREAMBLE = """\
 #include <math.h>
@@ -47,7 +47,9 @@ int32_t forest_predict_{suffix}(const {ctype} *rows, int64_t n_rows, double *out
 }}
 """
 
-BLOCK_ROWS_FN = "int32_t forest_block_rows(void) {{ return {rows}; }}"
+KERNEL_FN = 'const char *forest_kernel(void) {{ return "{name}"; }}'
+#: what ``forest_kernel`` answers for the nested ``if``s (the vector kernels: ``Variant.name``)
+NESTED_IFS = "ifs"
 
 
 def _condition(tree: Tree, node: int) -> str:
@@ -84,9 +86,9 @@ def c_source(model: Model, vectorised: bool = True) -> str:
     """The whole translation unit: ``forest_predict_f32`` and ``forest_predict_f64`` each take
     ``rows`` [n_rows × n_features], row-major, and write the raw scores to ``out``; they return
     the feature count they were generated for (a check against loading the wrong library).
-    ``forest_block_rows`` says which float32 entry was compiled: 16, ``vector_kernel``'s (when
-    ``vectorised``, the compiler targets AVX-512 and the model has at most ``MAX_FEATURES``),
-    else 1, the nested ``if``s row by row."""
+    ``forest_kernel`` names the float32 entry compiled: ``vector_kernel``'s AVX-512 variant or
+    else its AVX2 one, the first the compiler targets (when ``vectorised`` and the model has at
+    most ``MAX_FEATURES``), else ``NESTED_IFS``, row by row."""
     parts = [PREAMBLE]
     for i, tree in enumerate(model.trees):
         root = 0 if len(tree.left) else -1  # a one-leaf tree is its leaf
@@ -100,16 +102,13 @@ def c_source(model: Model, vectorised: bool = True) -> str:
     parts.append(ENTRY.format(suffix="f64", ctype="double", n_features=n_features))
     scalar = ENTRY.format(suffix="f32", ctype="float", n_features=n_features)
     if not vectorised or n_features > MAX_FEATURES:
-        return "\n".join([*parts, scalar, BLOCK_ROWS_FN.format(rows=1)])
-    return "\n".join(
-        [
-            *parts,
-            "#if defined(__AVX512F__) && defined(__AVX512CD__)",
-            avx512_source(model),
-            BLOCK_ROWS_FN.format(rows=BLOCK_ROWS),
-            "#else",
-            scalar,
-            BLOCK_ROWS_FN.format(rows=1),
-            "#endif",
+        return "\n".join([*parts, scalar, KERNEL_FN.format(name=NESTED_IFS)])
+    vector = []
+    for variant in VARIANTS:  # the first whose instructions the compiler targets
+        vector += [
+            f"#{'el' if vector else ''}if {variant.guard}",
+            variant.source(model),
+            KERNEL_FN.format(name=variant.name),
         ]
-    )
+    ifs = KERNEL_FN.format(name=NESTED_IFS)
+    return "\n".join([*parts, *vector, "#else", scalar, ifs, "#endif"])

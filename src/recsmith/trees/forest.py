@@ -23,17 +23,21 @@ log = logging.getLogger(__name__)
 class CompiledForest:
     """Raw scores of a LightGBM text model. Raises ``UnsupportedModel`` if the generated code
     cannot reproduce the model exactly, ``KernelUnavailable`` if it cannot be built here.
-    ``vectorised=False`` builds the nested ``if``s alone, for any CPU (tests compare both)."""
+    ``vectorised=False`` builds the nested ``if``s alone, for any CPU (tests compare both);
+    ``narrowed``: compiler flags that turn off part of this CPU (``build.NO_AVX512``: the AVX2
+    kernel on an AVX-512 machine, for tests and benchmarks)."""
 
-    def __init__(self, model_text: str, vectorised: bool = True) -> None:
+    def __init__(
+        self, model_text: str, vectorised: bool = True, narrowed: tuple[str, ...] = ()
+    ) -> None:
         model = parse_model(model_text)
         self.n_features = model.n_features
         try:
-            lib = load_library(c_source(model, vectorised), native=vectorised)
+            lib = load_library(c_source(model, vectorised), native=vectorised, narrowed=narrowed)
         except CompileFailed as exc:
             if not vectorised:
                 raise
-            # a compiler or assembler that cannot build the AVX-512 kernel: the nested ifs (no
+            # a compiler or assembler that cannot build the vector kernel: the nested ifs (no
             # compiler, an unwritable cache: raised as they are, the nested ifs would fail alike)
             log.warning("trees: the vector kernel did not build (%s); scoring row by row", exc)
             lib = load_library(c_source(model, vectorised=False), native=False)
@@ -49,13 +53,13 @@ class CompiledForest:
                 raise KernelUnavailable(f"{name} was built for another feature count")
             self._calls[np.dtype(dtype)] = fn
         try:
-            rows = lib.forest_block_rows
+            kernel = lib.forest_kernel
         except AttributeError as exc:  # a library that is not ours under the cached name
-            raise KernelUnavailable("forest_block_rows missing from the built library") from exc
-        rows.restype = ctypes.c_int32
-        #: rows the float32 entry scores at once: 16 for the AVX-512 kernel (``vector_kernel``),
-        #: 1 for the nested ``if``s (``codegen``)
-        self.block_rows = int(rows())
+            raise KernelUnavailable("forest_kernel missing from the built library") from exc
+        kernel.restype = ctypes.c_char_p
+        #: which float32 entry was built: "avx512" or "avx2" (``vector_kernel``, 16 rows at a
+        #: time), "ifs" (``codegen``'s nested ``if``s, row by row)
+        self.kernel = kernel().decode()
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """float64 [n]: the sum of the trees' leaf values for each row of ``rows`` [n, features]
