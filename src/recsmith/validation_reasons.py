@@ -102,12 +102,18 @@ def keys_beside(model: type[BaseModel], loc: Loc) -> list[str]:
     return list(at.model_fields) if _is_model(at) else []
 
 
-def unknown_key(model: type[BaseModel], loc: Loc, spell: Mapping[str, str] | None = None) -> str:
+def unknown_key(
+    model: type[BaseModel],
+    loc: Loc,
+    spell: Mapping[str, str] | None = None,
+    top: str = "section",
+) -> str:
     """``unknown key (did you mean url?)``, or the valid keys when none is close. ``spell`` maps
-    a key to how it is written where it was found (an environment variable's name)."""
+    a key to how it is written where it was found (an environment variable's name); ``top``
+    names what ``model``'s own fields are (a file's sections, a model's parameters)."""
     keys = keys_beside(model, loc)
     near = nearest(str(loc[-1]), keys)
-    what = "section" if len(loc) == 1 else "key"
+    what = top if len(loc) == 1 else "key"
     if near is not None:
         return f"unknown {what} (did you mean {(spell or {}).get(near, near)}?)"
     return f"unknown {what} (valid: {', '.join(keys)})" if keys else f"unknown {what}"

@@ -130,7 +130,11 @@ SOURCE = '[[retrieval.sources]]\nname = "s"\nmodel = "itemknn"\n'
     ("toml", "key", "says"),
     [
         (SOURCE.replace("itemknn", "eese"), "retrieval.sources.0", "unknown model 'eese'"),
-        (SOURCE + "params = { neighbours = 5 }\n", "retrieval.sources.0", "params neighbours"),
+        (
+            SOURCE + "params = { neighbours = 5 }\n",
+            "retrieval.sources.0",
+            "params neighbours: unknown parameter (did you mean neighbors?)",
+        ),
         (SOURCE + "tune = { neighbors = [5, 0] }\n", "retrieval.sources.0", "tune.neighbors"),
         (SOURCE.replace("itemknn", "ials") + 'use = "recent"\n', "retrieval.sources.0", "a list"),
         (SOURCE.replace('"s"', '"popular"'), "retrieval.sources.0", "pipeline's own fallback"),

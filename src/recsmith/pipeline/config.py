@@ -116,7 +116,10 @@ def _config(cls: type[Recommender], source: SourceConfig, params: dict[str, Any]
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ValueError(f"source {source.name!r}: {key} {field}: {err['msg']}") from None
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":  # a typo: say the parameter meant
+            reason = unknown_key(cls.Config, err["loc"], top="parameter")
+        raise ValueError(f"source {source.name!r}: {key} {field}: {reason}") from None
 
 
 class RetrievalConfig(_Strict):
