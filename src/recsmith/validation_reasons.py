@@ -19,11 +19,13 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from recsmith.decisions.timespec import PATTERN as TIME_PATTERN
+from recsmith.ids import UUID4_HEX_PATTERN
 
 #: What a value matching a published ``pattern`` is, in words (patterns not listed keep
 #: pydantic's message).
 PATTERN_MEANINGS: dict[str, str] = {
     TIME_PATTERN: "a span such as 7d, 12h, or an ISO date",
+    UUID4_HEX_PATTERN: "a recommendation_id as a response gives it (32 lowercase hex digits)",
 }
 
 Loc = tuple[int | str, ...]
