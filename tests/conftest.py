@@ -7,11 +7,13 @@ Without ``RECSMITH_REQUIRE_DATASETS=1`` a missing dataset skips its test, so a f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from recsmith.events.schema import User
 
 REQUIRED = os.environ.get("RECSMITH_REQUIRE_DATASETS") == "1"
 
@@ -57,3 +59,43 @@ def matrices_built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(Interactions, "from_events", classmethod(counted))
     return built
+
+
+#: Two retrieval sources and no ranker: a pipeline that trains in seconds and still fits segment
+#: popularity on the users' profiles (the tests of what a pipeline is fitted on).
+TWO_SOURCE_PIPELINE = """
+ranking = { enabled = false }
+retrieval.sources = [
+    { name = "knn", model = "itemknn", quota = 50 },
+    { name = "top", model = "popular", quota = 20 },
+]
+"""
+
+
+@pytest.fixture
+def two_source_pipeline(tmp_path: Path) -> Path:
+    """``TWO_SOURCE_PIPELINE`` written to ``tmp_path / "pipeline.toml"``."""
+    path = tmp_path / "pipeline.toml"
+    path.write_text(TWO_SOURCE_PIPELINE)
+    return path
+
+
+@pytest.fixture
+def store_tiers() -> Callable[[str, Sequence[str]], list[User]]:
+    """``store_tiers(url, user_ids)``: gives those users a profile in the store at ``url``,
+    ``tier`` basic and gold in turn, and returns the profiles (``User``) stored."""
+    from recsmith.store.open import open_store
+
+    def stored(url: str, user_ids: Sequence[str]) -> list[User]:
+        profiles = [
+            User(user_id=u, properties={"tier": "gold" if n % 2 else "basic"})
+            for n, u in enumerate(user_ids)
+        ]
+        store = open_store(url)
+        try:
+            store.upsert_users(profiles)
+        finally:
+            store.close()
+        return profiles
+
+    return stored

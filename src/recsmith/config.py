@@ -7,12 +7,11 @@ defaults below.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +29,7 @@ from recsmith.access.exposure import Exposure
 from recsmith.access.rate_limit import Rate, parse_rate
 from recsmith.errors import ValidationError
 from recsmith.ids import MAX_ID_LENGTH
+from recsmith.validation_reasons import keys_beside, nearest, unknown_key
 
 #: How an event type turns into an interaction weight: a fixed number, the event's own value
 #: ("value", e.g. a star rating) or log(1 + value) ("log_value", e.g. play counts).
@@ -481,34 +481,6 @@ ENV_PREFIX: str = Settings.model_config["env_prefix"]
 ENV_DELIMITER: str = Settings.model_config["env_nested_delimiter"]
 
 
-def _nearest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice most like ``word`` (a likely typo of it), if any is close."""
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-def _keys_beside(loc: Sequence[str | int]) -> list[str]:
-    """The valid names where ``loc``'s last part was found: the sections, or a section's keys."""
-    model: type[BaseModel] = Settings
-    for part in loc[:-1]:
-        inner = model.model_fields[str(part)].annotation
-        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
-            return []
-        model = inner
-    return list(model.model_fields)
-
-
-def _unknown_key(loc: Sequence[str | int], spell: Mapping[str, str] | None = None) -> str:
-    """``unknown key (did you mean url?)``, or the valid keys when none is close. ``spell`` maps
-    a key to how it is written where it was found (an environment variable's name)."""
-    keys = _keys_beside(loc)
-    near = _nearest(str(loc[-1]), keys)
-    what = "section" if len(loc) == 1 else "key"
-    if near is not None:
-        return f"unknown {what} (did you mean {(spell or {}).get(near, near)}?)"
-    return f"unknown {what} (valid: {', '.join(keys)})"
-
-
 def _env_variable(section: str, key: str) -> str:
     return f"{ENV_PREFIX}{section.upper()}{ENV_DELIMITER}{key.upper()}"
 
@@ -534,7 +506,7 @@ def env_key_problems(environ: Mapping[str, str]) -> tuple[list[tuple[str, str]],
         if nested and section in sections:
             named[f"{section}.{key.split(ENV_DELIMITER)[0]}"] = name
         elif nested:
-            near = _nearest(section, sections)
+            near = nearest(section, sections)
             fix = _env_variable(near, key) if near else None
             hint = f"did you mean {fix}?" if fix else f"valid: {', '.join(sections)}"
             problems.append((name, f"unknown section {section} ({hint})"))
@@ -577,8 +549,10 @@ class ConfigError(ValidationError):
                 spell = None
                 if variable is not None and len(err["loc"]) == 2:
                     field, section = variable, str(err["loc"][0])
-                    spell = {k: _env_variable(section, k) for k in _keys_beside(err["loc"])}
-                reason = _unknown_key(err["loc"], spell)
+                    spell = {
+                        k: _env_variable(section, k) for k in keys_beside(Settings, err["loc"])
+                    }
+                reason = unknown_key(Settings, err["loc"], spell)
             elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
                 reason = str(err["ctx"]["error"])  # our validators' text, without "Value error, "
             else:

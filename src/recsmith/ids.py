@@ -19,6 +19,9 @@ import pandas as pd
 from recsmith.id_table import IdTable
 from recsmith.surrogates import SURROGATES, UNENCODABLE
 
+#: What ``uuid4_hex`` spells (a served list's ``recommendation_id``), as a regex a route checks.
+UUID4_HEX_PATTERN = "^[0-9a-f]{32}$"
+
 
 def uuid4_hex() -> str:
     """``uuid.uuid4().hex`` without building a ``UUID``: 16 bytes of ``os.urandom`` with RFC

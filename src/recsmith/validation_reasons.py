@@ -3,20 +3,29 @@
 "Unable to extract tag using discriminator 'type'" and "String should match pattern '^(\\d{1,6}…'"
 tell a client nothing it can act on. The HTTP 422s (``serving.input_errors``) and the rule
 parsers (``rerank.rules``, ``merchandising.document``) all word their reasons here, so a reason
-reads the same wherever the input came from: the field named, and what is accepted.
+reads the same wherever the input came from: the field named, and what is accepted. A key a
+file does not know (pydantic's "Extra inputs are not permitted") is said as ``unknown key (did
+you mean url?)`` or with the valid keys, for ``recsmith.toml`` and pipeline files alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from recsmith.decisions.timespec import PATTERN as TIME_PATTERN
+from recsmith.ids import UUID4_HEX_PATTERN
 
 #: What a value matching a published ``pattern`` is, in words (patterns not listed keep
 #: pydantic's message).
 PATTERN_MEANINGS: dict[str, str] = {
     TIME_PATTERN: "a span such as 7d, 12h, or an ISO date",
+    UUID4_HEX_PATTERN: "a recommendation_id as a response gives it (32 lowercase hex digits)",
 }
 
 Loc = tuple[int | str, ...]
@@ -42,3 +51,71 @@ def reworded(err: Mapping[str, Any], tags: Sequence[str] = ()) -> tuple[Loc, str
     if kind == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_MEANINGS:
         return loc, f"{err.get('input')!r} is not {PATTERN_MEANINGS[ctx['pattern']]}"
     return loc, msg
+
+
+def nearest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice most like ``word`` (a likely typo of it), if any is close."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _one_model(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated`` and ``| None`` (a union of one model and None is
+    that model; a union of several stays one)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kept = tuple(a for a in typing.get_args(annotation) if a is not type(None))
+        return kept[0] if len(kept) == 1 else annotation
+    return annotation
+
+
+def _is_model(at: Any) -> bool:
+    return isinstance(at, type) and issubclass(at, BaseModel)
+
+
+def _tagged(union: Any, tag: int | str) -> Any:
+    """The member of a tagged union of models whose tag (a ``Literal`` field) is ``tag``:
+    pydantic names the tag in an error's ``loc`` after the list index (``rules.0.pin.item``)."""
+    for member in typing.get_args(union):
+        for field in member.model_fields.values() if _is_model(member) else ():
+            if typing.get_origin(field.annotation) is Literal and tag in typing.get_args(
+                field.annotation
+            ):
+                return member
+    return None
+
+
+def keys_beside(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The valid names where ``loc``'s last part was found, walking ``model``'s fields (a list's
+    index or a dict's key steps into its element, a tagged union's tag into that member); []
+    where ``loc`` leaves models (a free-form table such as a source's ``params``)."""
+    at: Any = model
+    for part in loc[:-1]:
+        if _is_model(at):
+            field = at.model_fields.get(str(part))
+            at = _one_model(field.annotation) if field is not None else None
+        elif typing.get_origin(at) in (list, dict):
+            at = _one_model(typing.get_args(at)[-1])  # the element this index or key names
+        elif typing.get_origin(at) in (typing.Union, types.UnionType):
+            at = _tagged(at, part)
+        else:
+            return []
+    return list(at.model_fields) if _is_model(at) else []
+
+
+def unknown_key(
+    model: type[BaseModel],
+    loc: Loc,
+    spell: Mapping[str, str] | None = None,
+    top: str = "section",
+) -> str:
+    """``unknown key (did you mean url?)``, or the valid keys when none is close. ``spell`` maps
+    a key to how it is written where it was found (an environment variable's name); ``top``
+    names what ``model``'s own fields are (a file's sections, a model's parameters)."""
+    keys = keys_beside(model, loc)
+    near = nearest(str(loc[-1]), keys)
+    what = top if len(loc) == 1 else "key"
+    if near is not None:
+        return f"unknown {what} (did you mean {(spell or {}).get(near, near)}?)"
+    return f"unknown {what} (valid: {', '.join(keys)})" if keys else f"unknown {what}"

@@ -190,3 +190,26 @@ def test_rp3beta_takes_its_params_and_names_a_bad_one(
     bad = runner.invoke(app, [*train, str(tmp_path / "bad"), "--param", "beta=-1"])
     assert bad.exit_code != 0
     assert "beta" in bad.stderr and "greater than or equal to 0" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("param", "says"),
+    [
+        ("factor=16", "param factor: unknown parameter (did you mean factors?) (model ials)"),
+        (
+            "zzz=1",
+            "param zzz: unknown parameter (valid: factors, regularization, alpha, iterations, "
+            "random_state, num_threads, starts) (model ials)",
+        ),
+    ],
+)
+def test_an_unknown_param_names_the_parameter_meant(
+    shop: tuple[Path, Path, Path], tmp_path: Path, param: str, says: str
+) -> None:
+    """Was pydantic's "Extra inputs are not permitted", which names no valid parameter."""
+    events, _, _ = shop
+    train = ["train", "--data", str(events), "--model", "ials", "--out", str(tmp_path / "m")]
+    bad = runner.invoke(app, [*train, "--param", param])
+    assert bad.exit_code == 2, bad.stderr
+    assert bad.stderr == f"error: {says}\n"
+    assert not (tmp_path / "m").exists()

@@ -4,6 +4,7 @@ no profile features, so it is not the pipeline that would serve."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,13 @@ from recsmith.store.open import open_store
 
 runner = CliRunner()
 SPLIT = "leave-last-out"
-PIPELINE_TOML = """
-ranking = { enabled = false }
-retrieval.sources = [
-    { name = "knn", model = "itemknn", quota = 50 },
-    { name = "top", model = "popular", quota = 20 },
-]
-"""
 
 
 def test_evaluate_fits_the_pipeline_on_the_stores_profiles(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    two_source_pipeline: Path,
+    store_tiers: Callable[[str, Sequence[str]], list[User]],
 ) -> None:
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     settings = Settings()
@@ -47,18 +44,8 @@ def test_evaluate_fits_the_pipeline_on_the_stores_profiles(
     finally:
         store.close()
     events = load_events(None, url, settings)
-    users = sorted(events["user_id"].unique())[:40]
-    profiled = [
-        User(user_id=u, properties={"tier": "gold" if n % 2 else "basic"})
-        for n, u in enumerate(users)
-    ]
-    store = open_store(url)
-    try:
-        store.upsert_users(profiled)
-    finally:
-        store.close()
-    toml = tmp_path / "pipeline.toml"
-    toml.write_text(PIPELINE_TOML)
+    profiled = store_tiers(url, sorted(events["user_id"].unique())[:40])
+    toml = two_source_pipeline
     fitted: list[Pipeline] = []
 
     def recorded(*args: Any, **kwargs: Any) -> Pipeline:  # the real training, its result kept

@@ -9,6 +9,7 @@ retrain code — and the gate's verdict against the two figures.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -122,24 +123,14 @@ def test_a_dry_run_judges_and_deploys_nothing(events: pd.DataFrame, tmp_path: Pa
     assert ModelRegistry(registry).current() == before
 
 
-PIPELINE_TOML = """
-ranking = { enabled = false }
-retrieval.sources = [
-    { name = "knn", model = "itemknn", quota = 50 },
-    { name = "top", model = "popular", quota = 20 },
-]
-"""
-
-
 def test_a_pipeline_candidate_builds_each_events_matrix_once(
-    events: pd.DataFrame, tmp_path: Path, matrices_built: list[int]
+    events: pd.DataFrame, tmp_path: Path, matrices_built: list[int], two_source_pipeline: Path
 ) -> None:
     """The judge trains the pipeline on the matrix it scores on, the release on the matrix of
     every event: one ``from_events`` each (were two: the pipeline sorted them again), and the
     same figures and release as a pipeline that builds its own."""
     url, registry = grown_shop(tmp_path, events, "popular")
-    toml = tmp_path / "pipeline.toml"
-    toml.write_text(PIPELINE_TOML)
+    toml = two_source_pipeline
     matrices_built.clear()  # the current release's training counted too
     code, report = _retrain(url, registry, "--pipeline", str(toml), "--gate", "ndcg@10 >= 0")
     assert code == 0 and report["deployed"], json.dumps(report)
@@ -164,22 +155,17 @@ def test_a_pipeline_candidate_builds_each_events_matrix_once(
 
 
 def test_a_retrained_pipeline_is_fitted_on_the_stores_user_profiles(
-    events: pd.DataFrame, tmp_path: Path
+    events: pd.DataFrame,
+    tmp_path: Path,
+    two_source_pipeline: Path,
+    store_tiers: Callable[[str, Sequence[str]], list[User]],
 ) -> None:
     """``train --pipeline`` hands the pipeline the store's user profiles (segment popularity,
     the ranker's profile features); a retrain must too, or a scheduled retrain deploys a
     release without them (it did: the pipeline was handed the matrix and no users)."""
     url, registry = grown_shop(tmp_path, events, "popular")
-    users = sorted(events["user_id"].unique())[:40]
-    profiled = [
-        User(user_id=u, properties={"tier": "gold" if i % 2 else "basic"})
-        for i, u in enumerate(users)
-    ]
-    store = SQLiteStore(url.removeprefix("sqlite:///"))
-    store.upsert_users(profiled)
-    store.close()
-    toml = tmp_path / "pipeline.toml"
-    toml.write_text(PIPELINE_TOML)
+    profiled = store_tiers(url, sorted(events["user_id"].unique())[:40])
+    toml = two_source_pipeline
     code, report = _retrain(url, registry, "--pipeline", str(toml), "--gate", "ndcg@10 >= 0")
     assert code == 0 and report["deployed"], json.dumps(report)
     manifest = read_manifest(ModelRegistry(registry).path(report["deployed"]))

@@ -110,7 +110,7 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
         ('[[rerank.rules]]\npin = "i1"\n', "pipeline rerank.rules.0.type"),
         (
             '[placements.home]\n[[placements.home.rerank.rules]]\npin = "i1"\n',
-            "pipeline : placements.home.rerank.rules.0.type",  # a model validator's: no key
+            "pipeline: placements.home.rerank.rules.0.type",  # a model validator's: no key
         ),
     ],
 )
@@ -130,7 +130,11 @@ SOURCE = '[[retrieval.sources]]\nname = "s"\nmodel = "itemknn"\n'
     ("toml", "key", "says"),
     [
         (SOURCE.replace("itemknn", "eese"), "retrieval.sources.0", "unknown model 'eese'"),
-        (SOURCE + "params = { neighbours = 5 }\n", "retrieval.sources.0", "params neighbours"),
+        (
+            SOURCE + "params = { neighbours = 5 }\n",
+            "retrieval.sources.0",
+            "params neighbours: unknown parameter (did you mean neighbors?)",
+        ),
         (SOURCE + "tune = { neighbors = [5, 0] }\n", "retrieval.sources.0", "tune.neighbors"),
         (SOURCE.replace("itemknn", "ials") + 'use = "recent"\n', "retrieval.sources.0", "a list"),
         (SOURCE.replace('"s"', '"popular"'), "retrieval.sources.0", "pipeline's own fallback"),
@@ -166,6 +170,56 @@ def test_a_pipeline_file_mistake_is_named_when_the_file_is_read(
     with pytest.raises(ValidationError, match="pipeline") as raised:
         load_pipeline_config(bad)
     assert raised.value.field.startswith(f"pipeline {key}") and says in raised.value.reason
+
+
+CALIBRATION_KEYS = (
+    "enabled, budget_seconds, min_users, share, max_users, latest_folds, ials_factors, "
+    "fused_drop, sequential"
+)
+
+
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        # a key calibration does not have (there is no pin of a source): refused, keys listed
+        (
+            SOURCE + '[calibration]\nenabled = true\npin = "s"\n',
+            f"pipeline calibration.pin: unknown key (valid: {CALIBRATION_KEYS})",
+        ),
+        (
+            SOURCE + "[calibration]\nbudget_second = 5\n",
+            "pipeline calibration.budget_second: unknown key (did you mean budget_seconds?)",
+        ),
+        (
+            SOURCE + "quotas = 3\n",
+            "pipeline retrieval.sources.0.quotas: unknown key (did you mean quota?)",
+        ),
+        (SOURCE + "[rankng]\n", "pipeline rankng: unknown section (did you mean ranking?)"),
+        (
+            SOURCE + '[[rerank.rules]]\ntype = "pin"\nitem = "i1"\nposition = 1\ncolour = 3\n',
+            "pipeline rerank.rules.0.pin.colour: unknown key "
+            "(valid: start, end, type, item, position)",
+        ),
+        (
+            SOURCE + "[placements.home]\nrerank = { diversty = 0.3 }\n",
+            "pipeline: placements.home.rerank.diversty: unknown key (did you mean diversity?)",
+        ),
+        (
+            SOURCE + "[placements.home]\nkk = 5\n",
+            "pipeline placements.home.kk: unknown key (did you mean k?)",
+        ),
+    ],
+)
+def test_an_unknown_key_is_refused_with_the_keys_it_could_be(
+    tmp_path: Path, toml: str, says: str
+) -> None:
+    """As recsmith.toml says it: the nearest key, else the section's keys (was pydantic's
+    "Extra inputs are not permitted", which names neither)."""
+    bad = tmp_path / "p.toml"
+    bad.write_text(toml)
+    with pytest.raises(ValidationError) as raised:
+        load_pipeline_config(bad)
+    assert str(raised.value) == says
 
 
 @pytest.mark.parametrize(

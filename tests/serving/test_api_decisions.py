@@ -73,7 +73,16 @@ def test_every_list_route_records_its_list(
     )
     assert visitor is not None and visitor.unit_kind == "session"
     assert client.get("/v1/admin/decisions/" + "0" * 32, headers=keys["admin"]).status_code == 404
-    assert client.get("/v1/admin/decisions/not-an-id", headers=keys["admin"]).status_code == 422
+    refused = client.get("/v1/admin/decisions/not-an-id", headers=keys["admin"])
+    assert refused.status_code == 422
+    # what the id should be, in words (was "String should match pattern '^[0-9a-f]{32}$'")
+    assert refused.json()["detail"] == [
+        {
+            "field": "recommendation_id",
+            "reason": "'not-an-id' is not a recommendation_id as a response gives it "
+            "(32 lowercase hex digits)",
+        }
+    ]
 
 
 def test_events_naming_a_list_are_attributed_and_counted(

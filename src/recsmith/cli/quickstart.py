@@ -18,7 +18,7 @@ import numpy as np
 import typer
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events
+from recsmith.cli._data import load_catalog, load_events, load_profiles
 from recsmith.cli.evaluate import print_verdict, results_table
 from recsmith.cli.import_ import run_import
 from recsmith.cli.progress import stage_progress
@@ -34,6 +34,7 @@ from recsmith.store.ingest import ingest_events, ingest_items
 from recsmith.store.open import open_store
 
 MODELS = ("popular", "itemknn", "ials", "ease")
+SPLIT = "temporal:0.9"
 DEFAULT_PORT: int = ServingSettings.model_fields["port"].default
 
 
@@ -59,16 +60,22 @@ def write_config(directory: Path, port: int) -> Path:
 def follow_ups(config: Path, model_dir: Path, port_flag: str) -> str:
     """The commands to go on with, each with ``-c CONFIG``: the quickstart's config lives in its
     directory, so a bare ``recsmith serve`` from here would find no ``./recsmith.toml`` and
-    serve nothing (and ``import`` would fill the default store instead of this one)."""
+    serve nothing (and ``import`` would fill the default store instead of this one). The
+    ``evaluate`` line compares what quickstart compared (its models, split and the pipeline it
+    serves), so it reproduces quickstart's table and goes on from there."""
     pipeline = shlex.quote(str(resources.files("recsmith.pipeline").joinpath("default.toml")))
     c = f"recsmith -c {shlex.quote(str(config))}"
+    compared = f"--models {','.join(MODELS)} --pipeline {pipeline} --split {SPLIT}"
     steps = (
         ("serve it (again)", f"{c} serve{port_flag}"),
         (
             "add your own events (CSV/JSONL/Parquet, or --format movielens DIR)",
             f"{c} import events.csv",
         ),
-        ("compare models on what the store holds", f"{c} evaluate"),
+        (
+            "compare the models and the served pipeline again, on what the store holds",
+            f"{c} evaluate {compared}",
+        ),
         (
             "retrain the served pipeline (then restart serve)",
             f"{c} train --pipeline {pipeline} --out {shlex.quote(str(model_dir))}",
@@ -142,7 +149,9 @@ def quickstart(
 
         events = load_events(None, settings.store.url, settings)
         items = load_catalog(None, None, settings.store.url, settings)
-        split = parse_split("temporal:0.9")
+        # the store's user profiles, as train --pipeline and evaluate --pipeline fit on them
+        users = load_profiles(None, None, settings.store.url, settings)
+        split = parse_split(SPLIT)
         # what is served (the pipeline) is evaluated beside the single models it is built from
         with stage_progress(cli) as progress:
             results, stats = evaluate_models(
@@ -151,9 +160,11 @@ def quickstart(
                 MODELS,
                 10,
                 settings.events.weights,
+                half_life_days=settings.features.half_life_days,
                 items=items,
                 pipeline=default_pipeline_config(),
                 progress=progress,
+                profiles={u.user_id: dict(u.properties) for u in users},
             )
         stdout.print(
             results_table(
@@ -179,6 +190,8 @@ def quickstart(
                 events,
                 dict(settings.events.weights),
                 items=items,
+                users=users,
+                half_life_days=settings.features.half_life_days,
                 progress=progress,
                 source=settings.store.url,
             )

@@ -25,6 +25,7 @@ from recsmith.models.sknn import SessionKNN
 from recsmith.models.transitions import Transitions
 from recsmith.models.two_tower import TwoTower
 from recsmith.models.userknn import UserKNN
+from recsmith.validation_reasons import unknown_key
 
 MODELS: Mapping[str, type[Recommender]] = MappingProxyType(
     {
@@ -67,7 +68,10 @@ def create(name: str, **params: Any) -> Recommender:
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "param"
-        raise ValidationError(f"param {field}", f"{err['msg']} (model {name})") from None
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":  # a typo: say the parameter meant
+            reason = unknown_key(cls.Config, err["loc"], top="parameter")
+        raise ValidationError(f"param {field}", f"{reason} (model {name})") from None
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:

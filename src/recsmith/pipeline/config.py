@@ -40,7 +40,7 @@ from recsmith.models.base import Recommender
 from recsmith.models.registry import model_class
 from recsmith.ranking.ltr import RankerConfig
 from recsmith.rerank.rules import RULE_TYPES, CapPerCategoryRule, FilterRule, Rule
-from recsmith.validation_reasons import reworded
+from recsmith.validation_reasons import reworded, unknown_key
 
 
 class _Strict(BaseModel):
@@ -116,7 +116,10 @@ def _config(cls: type[Recommender], source: SourceConfig, params: dict[str, Any]
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ValueError(f"source {source.name!r}: {key} {field}: {err['msg']}") from None
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":  # a typo: say the parameter meant
+            reason = unknown_key(cls.Config, err["loc"], top="parameter")
+        raise ValueError(f"source {source.name!r}: {key} {field}: {reason}") from None
 
 
 class RetrievalConfig(_Strict):
@@ -381,7 +384,10 @@ class PipelineConfig(_Strict):
             try:
                 placement.resolved(self.rerank)
             except pydantic.ValidationError as exc:
-                loc, reason = reworded(exc.errors()[0], RULE_TYPES)
+                err = exc.errors()[0]
+                loc, reason = reworded(err, RULE_TYPES)
+                if err["type"] == "extra_forbidden":
+                    reason = unknown_key(PipelineConfig, ("rerank", *loc))
                 where = ".".join(str(p) for p in loc)
                 raise ValueError(f"placements.{name}.rerank.{where}: {reason}") from None
         return self
@@ -429,9 +435,12 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
         return PipelineConfig.model_validate(raw)
     except pydantic.ValidationError as exc:
         # our validators' own words; a rule's missing type names the types (its only union)
-        loc, reason = reworded(exc.errors()[0], RULE_TYPES)
-        where = ".".join(str(p) for p in loc)
-        raise ValidationError(f"pipeline {where}", reason) from None
+        err = exc.errors()[0]
+        loc, reason = reworded(err, RULE_TYPES)
+        if err["type"] == "extra_forbidden":  # a typo, or a key of another section or version
+            reason = unknown_key(PipelineConfig, loc)
+        where = ".".join(str(p) for p in loc)  # empty for the whole file's checks
+        raise ValidationError(f"pipeline {where}".rstrip(), reason) from None
 
 
 def default_pipeline_config() -> PipelineConfig:

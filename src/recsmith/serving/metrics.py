@@ -17,6 +17,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsmith.decisions.served import ARRIVED
+from recsmith.serving.optional_gauge import OptionalGauge
 
 #: Fast endpoints answer in about a millisecond, so the buckets start well below the default 5 ms.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -46,8 +47,8 @@ class Metrics:
     attributed: Counter
     decisions_dropped: Counter
     exposure_share: Gauge
-    exposure_gini: Gauge
-    narrowing: Gauge
+    exposure_gini: OptionalGauge
+    narrowing: OptionalGauge
     #: ``child``'s children by (metric, label values)
     _children: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -137,16 +138,18 @@ class Metrics:
                 ("group",),
                 registry=registry,
             ),
-            exposure_gini=Gauge(
+            exposure_gini=OptionalGauge(
                 "recsmith_exposure_gini",
                 "Gini of slots served per item over the catalogue in the fairness window (0: "
-                "even exposure, near 1: a few items take every slot).",
+                "even exposure, near 1: a few items take every slot); no sample while the window "
+                "holds no list.",
                 registry=registry,
             ),
-            narrowing=Gauge(
+            narrowing=OptionalGauge(
                 "recsmith_narrowing_share",
                 "Share of units whose latest lists span fewer item groups than the lists before "
-                "them (the filter-bubble signal; units with enough lists in the window).",
+                "them (the filter-bubble signal; units with enough lists in the window); no "
+                "sample while no unit has enough.",
                 registry=registry,
             ),
             degraded=Gauge(
@@ -195,7 +198,8 @@ class Metrics:
 
     def set_exposure(self, shares: dict[str, float], gini: float, narrowing: float) -> None:
         """The fairness gauges (``recsmith.fairness.watch``): at most ``EXPOSURE_GROUPS``
-        group series, the smaller groups summed as '(other)', so the label stays bounded."""
+        group series, the smaller groups summed as '(other)', so the label stays bounded. A NaN
+        Gini or narrowing share (nothing to measure yet) leaves that gauge without a sample."""
         top = sorted(shares.items(), key=lambda kv: -kv[1])
         self.exposure_share.clear()
         for group, share in top[:EXPOSURE_GROUPS]:

@@ -10,13 +10,11 @@ from pydantic import BaseModel, Field
 from recsmith.decisions.kpis import By, catalogue_size, kpis
 from recsmith.decisions.record import Decision
 from recsmith.decisions.timespec import PATTERN
+from recsmith.ids import UUID4_HEX_PATTERN
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
 from recsmith.serving.input_errors import query_time
 from recsmith.serving.schemas import error_responses
-
-#: What the server issues: uuid4 hex (``ids.uuid4_hex``, as ``uuid4().hex`` spells it).
-RECOMMENDATION_ID = "^[0-9a-f]{32}$"
 
 router = APIRouter(
     prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_scope("admin"))]
@@ -76,7 +74,7 @@ class DecisionResponse(BaseModel):
 )
 def get_decision(
     recommendation_id: Annotated[
-        str, Path(pattern=RECOMMENDATION_ID, description="a response's recommendation_id")
+        str, Path(pattern=UUID4_HEX_PATTERN, description="a response's recommendation_id")
     ],
     runtime: RuntimeDep,
 ) -> DecisionResponse:
