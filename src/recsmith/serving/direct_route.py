@@ -66,7 +66,7 @@ Dependencies = Callable[[Request], Awaitable[dict[str, Any]]]
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 _SOLVED_BY = "__solved_by__"
 #: Query strings a route remembers the read of, and the longest remembered: past the count the
-#: memo is emptied (many distinct ones, such as ``recent`` lists, cannot grow it past ~0.5 MB)
+#: memo is emptied (many distinct ones, such as ``recent`` lists, keep it under ~1 MB a route)
 QUERY_MEMO_MAX = 1024
 QUERY_MEMO_LENGTH = 256
 
