@@ -1,4 +1,5 @@
-"""What the operations middleware costs a request: the request id and the rollback watch.
+"""What the app's outer layer (``serving.edge.Edge``: request id, error boundary, metrics, URL
+and body checks, rollback watch) costs a request, without and with the rollback watch.
 
 Each is timed around the same trivial ASGI app (it answers 200 with a 2-byte body), driven
 directly (no sockets, no HTTP parser): the figure is the middleware's own work per request, which
@@ -18,8 +19,9 @@ from calibration import calibration_line
 
 from recsmith.config import LifecycleSettings
 from recsmith.governance.releases import ModelRegistry
-from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware
-from recsmith.monitoring.request_id import RequestIdMiddleware
+from recsmith.lifecycle.rollback import RollbackGuard
+from recsmith.serving.edge import Edge
+from recsmith.serving.metrics import Metrics
 
 SCOPE = {
     "type": "http",
@@ -59,10 +61,9 @@ def main() -> None:
     watching.watch_release("v2")
     apps = {
         "bare app (baseline)": bare,
-        "+ request id": RequestIdMiddleware(bare),
-        "+ rollback watch, idle": RollbackMiddleware(bare, guard),
-        "+ rollback watch, watching a release": RollbackMiddleware(bare, watching),
-        "+ both, watching": RequestIdMiddleware(RollbackMiddleware(bare, watching)),
+        "+ edge, no rollback watch": Edge(bare, Metrics.create(), 1024),
+        "+ edge, rollback watch idle": Edge(bare, Metrics.create(), 1024, guard),
+        "+ edge, watching a release": Edge(bare, Metrics.create(), 1024, watching),
     }
     base = None
     print("| app | µs per request | added µs |\n|---|---:|---:|")

@@ -108,25 +108,66 @@ def test_a_mapped_map_answers_as_the_dict_map_does(ids: list[str], asked: list[s
 
 def test_uuid4_hex_is_the_standard_librarys_uuid4(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle: ``uuid.UUID(bytes=..., version=4)``, which ``uuid.uuid4`` builds from the same 16
-    random bytes (``os.urandom``'s, fixed here); every byte value at the version and variant
+    random bytes (``random_16``'s, fixed here); every byte value at the version and variant
     positions is tried."""
     import os
     import uuid
 
+    from recsmith import ids
     from recsmith.ids import uuid4_hex
 
-    urandom = os.urandom
     for value in range(256):
-        raw = bytearray(urandom(16))
+        raw = bytearray(os.urandom(16))
         raw[6] = raw[8] = value
         with monkeypatch.context() as patch:
-            patch.setattr(os, "urandom", lambda n, raw=bytes(raw): raw[:n])
+            patch.setattr(ids, "random_16", lambda raw=bytes(raw): raw)
             assert uuid4_hex() == uuid.UUID(bytes=bytes(raw), version=4).hex
     drawn = {uuid4_hex() for _ in range(100)}
     assert len(drawn) == 100
     assert all(
         uuid.UUID(hex=h).version == 4 and uuid.UUID(hex=h).variant == uuid.RFC_4122 for h in drawn
     )
+
+
+def test_the_random_pool_hands_out_urandoms_bytes_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Oracle: the bytes ``os.urandom`` returned (a counter here), 16 a call, in the order
+    drawn, none twice, one draw of ``_POOL_BYTES`` per 256 calls."""
+    from recsmith import ids
+
+    draws: list[int] = []
+
+    def counted(n: int) -> bytes:
+        draws.append(n)
+        start = sum(draws) - n
+        return b"".join((start + i).to_bytes(4, "big") for i in range(0, n, 4))
+
+    monkeypatch.setattr(os, "urandom", counted)
+    pool = ids._RandomPool()
+    taken = b"".join(pool.take() for _ in range(600))
+    assert taken == b"".join(i.to_bytes(4, "big") for i in range(0, 600 * 16, 4))
+    assert draws == [ids._POOL_BYTES] * 3  # 600 ids: three draws of 256 ids each
+
+
+def test_a_forked_child_draws_its_own_ids() -> None:
+    """A child forked after the parent filled its pool must not hand out the parent's next
+    bytes (two workers forked from one server would give requests the same ids)."""
+    import os
+
+    from recsmith.ids import random_16
+
+    random_16()  # the pool holds bytes for 255 more ids
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(write, random_16())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    childs = os.read(read, 16)
+    os.close(read)
+    assert len(childs) == 16 and childs != random_16()
 
 
 _WEAK_HASHES = {

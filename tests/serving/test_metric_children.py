@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from recsmith.serving.metrics import Metrics, MetricsMiddleware
+from recsmith.serving.edge import Edge
+from recsmith.serving.metrics import Metrics
 
 
 def test_child_is_the_labels_child_and_counts_per_label_values() -> None:
@@ -59,7 +60,7 @@ class _Route:
     path_format = "/v1/things/{thing_id}"
 
 
-async def _requests(middleware: MetricsMiddleware, sent: list[tuple[str, int]]) -> None:
+async def _requests(middleware: Edge, sent: list[tuple[str, int]]) -> None:
     """Each (method, status) through ``middleware`` to an app answering that status."""
     for method, status in sent:
 
@@ -75,12 +76,13 @@ async def _requests(middleware: MetricsMiddleware, sent: list[tuple[str, int]]) 
             return None
 
         middleware.app = app
-        await middleware({"type": "http", "method": method, "headers": []}, receive, send)
+        scope = {"type": "http", "method": method, "path": "/v1/things/t", "headers": []}
+        await middleware(scope, receive, send)
 
 
 def test_request_durations_count_per_method_route_and_status() -> None:
     metrics = Metrics.create()
-    middleware = MetricsMiddleware(lambda *_: None, metrics)  # type: ignore[arg-type]
+    middleware = Edge(lambda *_: None, metrics, 1024)  # type: ignore[arg-type]
     sent = [("GET", 200)] * 3 + [("GET", 404)] * 2 + [("POST", 200)] + [("BREW", 200)] * 2
     asyncio.run(_requests(middleware, sent))
     count = "recsmith_http_request_duration_seconds_count"

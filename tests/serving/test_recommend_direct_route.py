@@ -16,7 +16,8 @@ from solved_twin import TWIN, add_twin
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.config import MAX_LIST_LENGTH
-from recsmith.serving import create_app
+from recsmith.serving import create_app, direct_route
+from recsmith.serving.route_params import RouteParams
 from recsmith.serving.routers import recommend
 from recsmith.serving.routers.recommend import _DirectEveryMethod
 from recsmith.store.base import EventStore
@@ -158,6 +159,95 @@ def test_the_key_check_comes_first_then_the_model_then_the_parameters(
         got = modelless.get(URL, params=bad_k, headers=keys["read"])
         assert got.status_code == 503
         assert "no model is loaded" in got.json()["detail"]
+
+
+#: (user, query string, key scope or None) in an order that puts every query string after one
+#: the route remembers: again, with another user, without a key, after a refused one
+ASKED: list[tuple[str, str, str | None]] = [
+    ("u1", "k=3", "read"),
+    ("u1", "k=3", "read"),
+    ("u2", "k=3", "read"),
+    ("u1", "k=3", None),
+    ("u1", "k=3", "ingest"),
+    ("u1", "k=0", "read"),
+    ("u1", "k=0", "read"),
+    ("u1", "k=3&kk=1", "read"),
+    ("u1", "k=3&k=3", "read"),
+    ("u1", "k=3", "read"),
+    ("u1", "", "read"),
+    ("u1", "", "read"),
+    ("u1", "k=5&hour=9", "read"),
+    ("u1", "hour=9&k=5", "read"),
+    ("u1", "k=5&hour=9", "read"),
+    ("u1", "k=5&hour=24", "read"),
+    ("u1", "k=5&hour=9", "read"),
+    (" ", "k=3", "read"),
+]
+
+
+def test_a_query_string_asked_again_answers_as_the_first_time(
+    direct: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """The route remembers what a query string it read without an error gave
+    (``direct_route``). Oracles: the FastAPI-solved twin, which reads every request afresh
+    (status and body but the list's id), and the list's length asked (default 10)."""
+    for user, query, scope in ASKED:
+        url = f"/v1/users/{user}/recommendations?{query}"
+        headers = keys[scope] if scope else {}
+        got, twin = direct.get(url, headers=headers), direct.get(TWIN + url, headers=headers)
+        assert got.status_code == twin.status_code, url
+        assert _without_id(got.json()) == _without_id(twin.json()), url
+        if got.status_code == 200:
+            k = 5 if "k=5" in query else 3 if "k=3" in query else 10
+            assert len(got.json()["items"]) == k, url
+    statuses = [
+        direct.get(f"/v1/users/{u}/recommendations?{q}", headers=keys[s] if s else {}).status_code
+        for u, q, s in ASKED
+    ]
+    assert statuses == [
+        200,
+        200,
+        200,
+        401,
+        403,
+        422,
+        422,
+        422,
+        422,
+        200,
+        200,
+        200,
+        200,
+        200,
+        200,
+        422,
+        200,
+        422,
+    ]
+
+
+def test_a_remembered_query_string_is_read_once_and_the_memo_stays_bounded(
+    direct: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the memo is for: a query string asked again is not parsed or validated again; one
+    that was refused, or is longer than ``QUERY_MEMO_LENGTH``, is read every time; past
+    ``QUERY_MEMO_MAX`` query strings the memo starts again."""
+    reads: list[bytes] = []
+    query = RouteParams.query
+
+    def counted(self: RouteParams, request: Any) -> Any:
+        reads.append(request.scope["query_string"])
+        return query(self, request)
+
+    monkeypatch.setattr(RouteParams, "query", counted)
+    monkeypatch.setattr(direct_route, "QUERY_MEMO_MAX", 2)
+    long = "k=4&device=" + "d" * 32 + "&placement=" + "p" * 64 + "&page_view_id=" + "v" * 128
+    assert len(long) > direct_route.QUERY_MEMO_LENGTH
+    for text in ["k=3", "k=3", "k=0", "k=0", long, long, "k=3", "k=4", "k=3", "k=5", "k=3"]:
+        direct.get(f"{URL}?{text}", headers=keys["read"])
+    # k=3 remembered; k=0 refused and long too long: read each time; k=4 fills the memo (2),
+    # k=5 empties it first, so k=3 is read again at the end
+    assert [r.decode() for r in reads] == ["k=3", "k=0", "k=0", long, long, "k=4", "k=5", "k=3"]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ class Decision:
     and propensity per item.
 
     ``latency_ms``: milliseconds from the request's arrival at the server's outermost timing
-    middleware (``serving.metrics.MetricsMiddleware``, the start of the
+    layer (``serving.edge.Edge``, the start of the
     ``recsmith_request_duration_seconds`` span) to the response object built, list and ids
     included; serialising and sending it are not in it. Only the recommendations route (the one
     experiments split) times its lists; None elsewhere: other routes, the batch command, lists

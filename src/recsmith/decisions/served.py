@@ -19,14 +19,14 @@ if TYPE_CHECKING:
     from recsmith.exploration.contextual import Choice
     from recsmith.serving.metrics import Metrics
 
-#: Where ``serving.metrics.MetricsMiddleware`` puts the request's arrival (``perf_counter``) in
+#: Where ``serving.edge.Edge`` puts the request's arrival (``perf_counter``) in
 #: the ASGI scope: the start of the span ``Decision.latency_ms`` measures.
 ARRIVED = "recsmith.arrived"
 
 
 def since_arrival_ms(scope: Mapping[str, Any]) -> float | None:
     """Milliseconds since the request arrived (None when nothing stamped it: an app without the
-    metrics middleware)."""
+    app's outer layer, ``serving.edge``)."""
     arrived = scope.get(ARRIVED)
     return None if arrived is None else (time.perf_counter() - arrived) * 1000.0
 

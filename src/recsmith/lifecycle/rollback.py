@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from fastapi.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsmith.config import LifecycleSettings
 from recsmith.governance.audit import record_audit
@@ -77,6 +76,12 @@ class RollbackGuard:
         self.version = version
         self._until = time.monotonic() + self.settings.watch_window_s
         self._requests = self._errors = 0
+
+    def watches(self, path: str) -> bool:
+        """Whether a request to ``path`` is timed for the verdict: a model route's while a
+        release is watched (``serving.edge`` asks at the request's start, then ``observe``s it;
+        between deploys this is an attribute check)."""
+        return self.version is not None and MODEL_ROUTE.match(path) is not None
 
     def observe(self, status: int, seconds: float) -> None:
         if self.version is None:
@@ -138,33 +143,6 @@ class RollbackGuard:
                     await run_in_threadpool(self.roll_back, breach)
                 except Exception as exc:  # an unreachable registry must not end the watch
                     log.error("rollback of %s failed: %s", breach.version, exc)
-
-
-class RollbackMiddleware:
-    """Pure ASGI: times model-route requests for the guard while it watches a release (a regex
-    match and two clock reads per request then; an attribute check otherwise)."""
-
-    def __init__(self, app: ASGIApp, guard: RollbackGuard) -> None:
-        self.app, self.guard = app, guard
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        watching = self.guard.version is not None  # nothing to time between deploys
-        if not watching or scope["type"] != "http" or not MODEL_ROUTE.match(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            self.guard.observe(status, time.perf_counter() - started)
 
 
 def audit_rollback(store: EventStore, breach: Breach, back: str) -> None:

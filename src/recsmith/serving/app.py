@@ -33,13 +33,12 @@ from recsmith.exploration.contextual import ContextualBoards
 from recsmith.exploration.redis_arms import open_arms
 from recsmith.fairness.watch import FairnessWatch
 from recsmith.governance.releases import ModelRegistry
-from recsmith.lifecycle.rollback import RollbackGuard, RollbackMiddleware, audit_rollback
+from recsmith.lifecycle.rollback import RollbackGuard, audit_rollback
 from recsmith.lifecycle.schedule import watch_schedule
 from recsmith.lifecycle.shadow import ShadowMetrics, ShadowRunner
 from recsmith.merchandising.live import start_live_rules
 from recsmith.monitoring.gauges import DriftWatch, MonitorGauges, served_release_dir
 from recsmith.monitoring.logs import json_log_config
-from recsmith.monitoring.request_id import RequestIdMiddleware
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.sync import privacy_watchers
@@ -48,12 +47,12 @@ from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
 from recsmith.serving.deps import Runtime, Served
+from recsmith.serving.edge import Edge
 from recsmith.serving.feature_sampler import FeatureSampler
 from recsmith.serving.group_commit import GroupCommit
-from recsmith.serving.metrics import Metrics, MetricsMiddleware
+from recsmith.serving.metrics import Metrics
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
-from recsmith.serving.request_body import RequestBodyGuard
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import (
     admin,
@@ -74,7 +73,6 @@ from recsmith.serving.routers import metrics as metrics_route
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
 from recsmith.serving.supervisor import Supervisor, reuseport_balances
-from recsmith.serving.url_text import StrictURLText
 from recsmith.serving.worker_process import settle_worker
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
@@ -291,13 +289,11 @@ def create_app(
         # a body without a Content-Type is JSON (``request_body``), for model routes too
         strict_content_type=False,
     )
-    app.add_middleware(RequestBodyGuard, max_body_bytes=settings.serving.max_body_bytes)
-    app.add_middleware(StrictURLText)  # a URL that is not UTF-8 text once decoded: 422
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    if guard is not None:  # inside the error boundary: a request that raised counts as a 5xx
-        app.add_middleware(RollbackMiddleware, guard=guard)
-    error_handlers.install(app)  # after the other middleware: outside all but the request id
-    app.add_middleware(RequestIdMiddleware)  # outermost: even an error answer carries the id
+    # request id, error boundary, rollback watch, metrics, URL text, body limits: one layer
+    app.add_middleware(
+        Edge, metrics=metrics, max_body_bytes=settings.serving.max_body_bytes, guard=guard
+    )
+    error_handlers.install(app)
     input_errors.install(app)
     for module in (
         events,

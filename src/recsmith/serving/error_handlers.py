@@ -1,10 +1,11 @@
 """Every failure is an HTTP response with a JSON body; nothing escapes to the ASGI server.
 
-Why a middleware and not only exception handlers: Starlette's handler for ``Exception`` sends its
-500 and then re-raises, and uvicorn answers an exception raised after a response started by
-closing the connection, so one failing request also failed the client's next request on that
-keep-alive connection, and logged a traceback per request. ``ErrorBoundary`` sits outside the
-routers and keeps the exception from going further.
+Why a boundary in the app's outer layer and not only exception handlers: Starlette's handler for
+``Exception`` sends its 500 and then re-raises, and uvicorn answers an exception raised after a
+response started by closing the connection, so one failing request also failed the client's next
+request on that keep-alive connection, and logged a traceback per request. The app's outer layer
+(``serving.edge``) answers an exception that reached it, before a response started, with
+``failure_response`` and keeps it from going further.
 
 - ``StoreUnavailable`` (the store is down, full, read-only…) is an outage, not a bug: 503 with the
   backend's ``cause`` and ``Retry-After``, and no log line here (the store logs when an outage
@@ -21,7 +22,8 @@ from uuid import uuid4
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from recsmith.errors import StoreUnavailable
 from recsmith.monitoring.request_id import current_request_id
@@ -49,41 +51,17 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return store_unavailable_response(exc)
 
 
-class ErrorBoundary:
-    """Pure ASGI middleware: an exception from the app becomes a JSON 500 (module docstring)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        except Exception as exc:
-            if started:  # a started response cannot be restarted (its head may be out, or held
-                # by one_write): uvicorn closes the connection, which is the only way to end it
-                raise
-            if isinstance(exc, StoreUnavailable):  # raised outside the routers (middleware)
-                response = store_unavailable_response(exc)
-            else:
-                error_id = current_request_id() or uuid4().hex
-                log.exception("error %s answering %s %s", error_id, scope["method"], scope["path"])
-                body = {"detail": "internal server error", "error_id": error_id}
-                response = JSONResponse(body, status_code=500)
-            await response(scope, receive, send)
+def failure_response(scope: Scope, exc: Exception) -> Response:
+    """The answer to an exception that escaped the app before its response started (module
+    docstring): the store outage's 503, or a 500 logged with its traceback under the request's
+    id."""
+    if isinstance(exc, StoreUnavailable):  # raised outside the routers (middleware)
+        return store_unavailable_response(exc)
+    error_id = current_request_id() or uuid4().hex
+    log.exception("error %s answering %s %s", error_id, scope["method"], scope["path"])
+    return JSONResponse({"detail": "internal server error", "error_id": error_id}, 500)
 
 
 def install(app: FastAPI) -> None:
-    """Register the 503 handler and put ``ErrorBoundary`` outside every other middleware (call
-    after adding them)."""
+    """Register the 503 handler of a store outage raised in a route."""
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
-    app.add_middleware(ErrorBoundary)

@@ -1,4 +1,5 @@
-"""Prometheus metrics for one app: a private registry, the collectors, and a latency middleware.
+"""Prometheus metrics for one app: a private registry and the collectors (the app's outer layer,
+``serving.edge``, times every request into ``request_duration``).
 
 Each app owns its ``CollectorRegistry`` (never prometheus_client's global default) so that two apps
 in one process, as in the tests, do not collide on metric names. Labels hold only small, fixed
@@ -8,15 +9,13 @@ because a label per user or item id would grow the series without bound.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from recsmith.decisions.served import ARRIVED
 from recsmith.serving.optional_gauge import OptionalGauge
 
 #: Fast endpoints answer in about a millisecond, so the buckets start well below the default 5 ms.
@@ -211,46 +210,20 @@ class Metrics:
         self.exposure_gini.set(gini)
         self.narrowing.set(narrowing)
 
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """One HTTP request's duration (``serving.edge`` times each), labelled by method, the
+        route *template* it matched and its status. The router stores the matched route in
+        ``scope["route"]``, read after the response, so the label is the template whatever ids
+        were in the path (``UNMATCHED`` when no route matched)."""
+        matched = scope.get("route")
+        # path_format drops convertors: "/v1/items/{item_id:id}" -> "/v1/items/{item_id}"
+        route = getattr(matched, "path_format", None) or getattr(matched, "path", UNMATCHED)
+        method = scope.get("method", "GET")
+        method = method if method in _METHODS else "other"
+        self.child(self.request_duration, method, route, str(status)).observe(seconds)
+
     def count_ingest(self, accepted: int, duplicates: int, rejected: int) -> None:
         counts = {"accepted": accepted, "duplicate": duplicates, "rejected": rejected}
         for status, n in counts.items():
             if n:
                 self.events_ingested.labels(status=status).inc(n)
-
-
-class MetricsMiddleware:
-    """Pure ASGI middleware timing every HTTP request (cheaper than ``BaseHTTPMiddleware``).
-
-    The router stores the matched route in ``scope["route"]``; it is read after the response, so the
-    label is the template the request matched, whatever ids were in the path.
-    """
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = scope[ARRIVED] = time.perf_counter()  # ``Decision.latency_ms`` starts here too
-        status = 500  # what the client sees if the app raises before starting a response
-
-        async def send_and_record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record_status)
-        finally:
-            matched = scope.get("route")
-            # path_format drops convertors: "/v1/items/{item_id:id}" -> "/v1/items/{item_id}"
-            route = getattr(matched, "path_format", None) or getattr(matched, "path", UNMATCHED)
-            method = scope.get("method", "GET")
-            metrics = self.metrics
-            method = method if method in _METHODS else "other"
-            metrics.child(metrics.request_duration, method, route, str(status)).observe(
-                time.perf_counter() - started
-            )

@@ -2,8 +2,8 @@
 
 Routes read bodies whole (``await request.body()``) and parse them as JSON, so without a bound a
 single 200 MB event was buffered, parsed (server memory 338 MB to 1.3 GB) and held the event loop
-for 1.7 s. This pure ASGI middleware sits in front of every route and refuses, with a JSON
-``detail`` naming the rule:
+for 1.7 s. The app's outer layer (``serving.edge``) holds every request to ``guarded_body``, which
+refuses, with a JSON ``detail`` naming the rule:
 
 * a body larger than ``serving.max_body_bytes`` (413): a declared ``Content-Length`` is checked
   before a byte is read; a chunked body is counted as it arrives, so at most the limit plus one
@@ -24,8 +24,8 @@ import zlib
 from collections.abc import Iterator
 
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope
 
 #: Media types a body may have; ``application/merge-patch+json`` only on PATCH.
 JSON_TYPES = ("application/json",)
@@ -147,50 +147,44 @@ class Gunzip:
             raise BadGzip("it ends before the gzip stream does")
 
 
-class RequestBodyGuard:
-    """Pure ASGI middleware enforcing the rules in the module docstring on every HTTP request."""
+def guarded_body(scope: Scope, receive: Receive, limit: int) -> tuple[Scope, Receive] | Response:
+    """What the app gets of a request under the rules in the module docstring: its scope and a
+    ``receive`` counting (and inflating) the body against ``limit`` as it arrives, or the refusal
+    to answer instead, decided from the headers before a byte of the body is read. A request
+    without a body is passed as it came."""
+    if not _has_body(scope):
+        return scope, receive
+    refused = refusal(scope, limit)
+    if refused is not None:
+        status, detail = refused
+        return JSONResponse({"detail": detail}, status)
+    gzip = _encoding(scope) == "gzip"
+    if gzip:  # the app sees the plain body: its length is known only once it is inflated
+        scope = dict(scope)
+        scope["headers"] = [
+            (k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")
+        ]
+    return scope, _bounded(receive, limit, Gunzip(limit) if gzip else None)
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.limit = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
-            await self.app(scope, receive, send)
-            return
-        refused = refusal(scope, self.limit)
-        if refused is not None:  # answered before a byte of the body is read
-            status, detail = refused
-            await JSONResponse({"detail": detail}, status)(scope, receive, send)
-            return
-        gzip = _encoding(scope) == "gzip"
-        if gzip:  # the app sees the plain body: its length is known only once it is inflated
-            scope = dict(scope)
-            scope["headers"] = [
-                (k, v)
-                for k, v in scope["headers"]
-                if k not in (b"content-encoding", b"content-length")
-            ]
-        await self.app(scope, self._bounded(receive, Gunzip(self.limit) if gzip else None), send)
+def _bounded(receive: Receive, limit: int, gunzip: Gunzip | None) -> Receive:
+    """``receive`` counting (and inflating) the body as it arrives, raising past the limit."""
+    received = 0
 
-    def _bounded(self, receive: Receive, gunzip: Gunzip | None) -> Receive:
-        """``receive`` counting (and inflating) the body as it arrives, raising past the limit."""
-        received = 0
-
-        async def bounded_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] != "http.request":
-                return message
-            body: bytes = message.get("body", b"")
-            if gunzip is not None:
-                body = gunzip.feed(body)
-                if not message.get("more_body", False):
-                    gunzip.finish()
-                return {**message, "body": body}
-            received += len(body)
-            if received > self.limit:
-                raise BodyTooLarge(self.limit, "the body")
+    async def bounded_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] != "http.request":
             return message
+        body: bytes = message.get("body", b"")
+        if gunzip is not None:
+            body = gunzip.feed(body)
+            if not message.get("more_body", False):
+                gunzip.finish()
+            return {**message, "body": body}
+        received += len(body)
+        if received > limit:
+            raise BodyTooLarge(limit, "the body")
+        return message
 
-        return bounded_receive
+    return bounded_receive

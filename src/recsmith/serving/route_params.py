@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import email.message
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import params
@@ -57,9 +58,11 @@ class RouteParams:
             raise TypeError(f"{dependant.path}: RouteParams reads path, query and body only")
         if route.body_field is not None and isinstance(route.body_field.field_info, params.Form):
             raise TypeError(f"{dependant.path}: RouteParams reads a JSON body, not a form")
-        #: (where, alias, name, field, required, default), path parameters first as FastAPI's
-        self._fields: list[tuple[str, str, str, Any, bool, Any]] = []
-        for where, fields in (("path", dependant.path_params), ("query", dependant.query_params)):
+        #: (alias, name, field, required, default) of the path and of the query parameters
+        self._path: list[tuple[str, str, Any, bool, Any]] = []
+        self._query: list[tuple[str, str, Any, bool, Any]] = []
+        declared = ((dependant.path_params, self._path), (dependant.query_params, self._query))
+        for fields, read in declared:
             for field in fields:
                 info = field.field_info
                 required = info.is_required()
@@ -76,7 +79,7 @@ class RouteParams:
                         f"{dependant.path}: parameter {field.name!r} is not a plain scalar with "
                         "an immutable default: RouteParams cannot read it as FastAPI would"
                     )
-                self._fields.append((where, field.alias, field.name, field, required, default))
+                read.append((field.alias, field.name, field, required, default))
         self._body_fields = dependant.body_params
         self._embed = route._embed_body_fields
         strict = route.strict_content_type
@@ -113,25 +116,21 @@ class RouteParams:
         except Exception as exc:
             raise HTTPException(400, "There was an error parsing the body") from exc
 
-    async def read(self, request: Request, body: Any = PydanticUndefined) -> dict[str, Any]:
+    def query(self, request: Request) -> Read:
+        """The query parameters' values by name, and their errors (in declaration order)."""
+        return _values("query", self._query, request.query_params)
+
+    async def read(
+        self, request: Request, body: Any = PydanticUndefined, query: Read | None = None
+    ) -> dict[str, Any]:
         """The parameters by name, the body's (``body``) too; ``RequestValidationError`` with
-        every error when any is invalid or a required one is missing."""
-        values: dict[str, Any] = {}
-        errors: list[Any] = []
-        sent = {"path": request.path_params, "query": request.query_params}
-        for where, alias, name, field, required, default in self._fields:
-            text = sent[where].get(alias)
-            if text is None:
-                if required:
-                    errors.append(get_missing_field_error((where, alias)))
-                else:
-                    values[name] = default
-                continue
-            value, found = field.validate(text, values, loc=(where, alias))
-            if found:
-                errors.extend(found)
-            else:
-                values[name] = value
+        every error when any is invalid or a required one is missing. ``query``: what ``query``
+        answers for this request, where the caller has it (``direct_route`` keeps it per query
+        string), else read here."""
+        values, errors = _values("path", self._path, request.path_params)
+        query_values, query_errors = self.query(request) if query is None else query
+        values.update(query_values)
+        errors = [*errors, *query_errors]
         if self._body_fields:
             read, found = await request_body_to_args(self._body_fields, body, self._embed)
             values.update(read)
@@ -139,6 +138,33 @@ class RouteParams:
         if errors:
             raise RequestValidationError(errors)
         return values
+
+
+#: Parameters' values by name, and FastAPI's errors for those that are missing or invalid.
+Read = tuple[dict[str, Any], list[Any]]
+
+
+def _values(
+    where: str, fields: list[tuple[str, str, Any, bool, Any]], sent: Mapping[str, str]
+) -> Read:
+    """``fields`` read from ``sent`` as FastAPI reads them: each parameter's own validator at
+    FastAPI's location (``("query", "k")``), the default of one not sent."""
+    values: dict[str, Any] = {}
+    errors: list[Any] = []
+    for alias, name, field, required, default in fields:
+        text = sent.get(alias)
+        if text is None:
+            if required:
+                errors.append(get_missing_field_error((where, alias)))
+            else:
+                values[name] = default
+            continue
+        value, found = field.validate(text, values, loc=(where, alias))
+        if found:
+            errors.extend(found)
+        else:
+            values[name] = value
+    return values, errors
 
 
 def _json(media: str) -> bool:

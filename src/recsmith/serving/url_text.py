@@ -4,8 +4,9 @@ The server decodes the path and the query string with ``errors="replace"``: ``/v
 (a UTF-8-encoded lone surrogate) and ``/v1/users/%FF%FF%FF`` both reached the route as the user
 ``"\\ufffd\\ufffd\\ufffd"``, so two different ids sent by a client named one person, whose
 export and erasure then answered for bytes nobody sent. Every id is UTF-8 text at every other
-door (``recsmith.ids``); this pure ASGI middleware holds the URL to it, naming the query
-parameter (or ``path``) and the bytes. A URL without ``%`` is not looked at.
+door (``recsmith.ids``); the app's outer layer (``serving.edge``) holds the URL to it
+(``url_refusal``), naming the query parameter (or ``path``) and the bytes. A URL without ``%`` is
+not looked at.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from urllib.parse import unquote_to_bytes
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 
 def _undecodable(raw: bytes) -> bool:
@@ -46,16 +47,8 @@ def _error(field: str, raw: bytes) -> dict[str, str]:
     return {"field": field, "reason": f"percent-encoded bytes that are not UTF-8 text: {shown!r}"}
 
 
-class StrictURLText:
-    """Answer 422 for a URL ``url_problem`` refuses; pass every other request on untouched."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            problem = url_problem(scope.get("raw_path") or b"", scope.get("query_string", b""))
-            if problem is not None:
-                await JSONResponse({"detail": [problem]}, 422)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def url_refusal(scope: Scope) -> JSONResponse | None:
+    """The 422 naming the part of the request's URL that ``url_problem`` refuses, or None (the
+    app's outer layer, ``serving.edge``, answers it instead of the app)."""
+    problem = url_problem(scope.get("raw_path") or b"", scope.get("query_string", b""))
+    return None if problem is None else JSONResponse({"detail": [problem]}, 422)
