@@ -23,6 +23,7 @@ import recsmith  # noqa: E402
 from recsmith.ranking.ltr import LambdaMARTRanker, RankerConfig  # noqa: E402
 from recsmith.trees import build  # noqa: E402
 from recsmith.trees.build import NO_AVX512, KernelUnavailable  # noqa: E402
+from recsmith.trees.codegen import c_source  # noqa: E402
 from recsmith.trees.forest import CompiledForest  # noqa: E402
 from recsmith.trees.lightgbm_text import UnsupportedModel, parse_model  # noqa: E402
 from recsmith.trees.vector_kernel import AVX512, MAX_FEATURES, float32_at_most  # noqa: E402
@@ -108,18 +109,31 @@ __m256i probe(__m256 x, const float *t, __m256i w) {
 
 
 @cache
+def compiler_macros(narrowed: tuple[str, ...] = ()) -> str | None:
+    """The macros the compiler predefines with ``-march=native`` and ``narrowed``, asked here
+    rather than through ``build.native_target`` (so that the oracle below shares nothing with
+    the code it checks); None when it does not take the flags."""
+    cc = build.compiler()
+    if cc is None:
+        return None
+    command = [cc, "-march=native", *narrowed, "-dM", "-E", "-x", "c", os.devnull]
+    done = subprocess.run(command, capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+@cache
 def builds_here(narrowed: tuple[str, ...] = ()) -> str:
     """The float32 kernel the forest must have built with ``-march=native`` and ``narrowed``
     here (an oracle independent of ``codegen``'s guards): "avx512" where the compiler's own
     macros say it targets AVX-512 F and CD and it assembles a probe using them, else "avx2"
-    likewise, else "ifs"."""
+    likewise (AVX2, and not Zen 1, which splits 256-bit operations), else "ifs"."""
     cc = build.compiler()
-    target = build.native_target(cc, narrowed) if cc else None
-    for kernel, wanted, probe in (
-        ("avx512", ("#define __AVX512F__ 1", "#define __AVX512CD__ 1"), AVX512_PROBE),
-        ("avx2", ("#define __AVX2__ 1",), AVX2_PROBE),
+    macros = set((compiler_macros(narrowed) or "").splitlines())
+    for kernel, wanted, unwanted, probe in (
+        ("avx512", {"#define __AVX512F__ 1", "#define __AVX512CD__ 1"}, set(), AVX512_PROBE),
+        ("avx2", {"#define __AVX2__ 1"}, {"#define __znver1 1"}, AVX2_PROBE),
     ):
-        if target is None or not all(line in target for line in wanted):
+        if not wanted <= macros or unwanted & macros:
             continue
         command = [cc, "-march=native", *narrowed, "-c", "-x", "c", "-", "-o", os.devnull]
         if subprocess.run(command, input=probe, capture_output=True, text=True).returncode == 0:
@@ -172,8 +186,51 @@ def test_the_float32_kernel_is_the_machines_best():
     assert best == builds_here()
     assert CompiledForest(text, narrowed=NO_AVX512).kernel == builds_here(NO_AVX512)
     assert CompiledForest(text, vectorised=False).kernel == "ifs"
-    if " avx2 " in cpu_flags() and build.native_target(build.compiler()) is not None:
+    macros = compiler_macros()
+    if " avx2 " in cpu_flags() and macros is not None and "__znver1 " not in macros:
         assert builds_here(NO_AVX512) == "avx2"  # the oracle is not vacuous where it matters
+
+
+#: narrowing ``-march=native`` to a CPU with neither AVX-512 nor AVX2 (AVX alone, say)
+NO_AVX2 = (*NO_AVX512, "-mno-avx2")
+
+
+def test_a_cpu_without_avx2_is_built_the_nested_ifs_at_once(tmp_path, monkeypatch, caplog):
+    """Not a vector kernel that fails to build and falls back: the guards leave it out, so no
+    warning is logged and no failed build is remembered, one library is built."""
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path))
+    assert builds_here(NO_AVX2) == "ifs"
+    booster = train(3)
+    forest = CompiledForest(booster.model_to_string(), narrowed=NO_AVX2)
+    assert forest.kernel == "ifs"
+    assert "did not build" not in caplog.text
+    assert [path.suffix for path in tmp_path.glob("forest-*") if path.suffix != ".lock"] == [".so"]
+    with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
+        rows = edge_rows(booster, 6).astype(np.float32)
+    assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
+
+
+@pytest.mark.parametrize(
+    ("march", "kernel"),
+    [
+        ("skylake-avx512", "avx512"),
+        ("haswell", "avx2"),
+        ("znver2", "avx2"),
+        ("znver3", "avx2"),
+        ("znver1", "ifs"),  # Zen 1 splits each 256-bit operation in two (see ``_Avx2``)
+        ("sandybridge", "ifs"),  # AVX without AVX2
+        ("x86-64", "ifs"),
+    ],
+)
+def test_each_cpu_gets_its_kernel(march, kernel):
+    """Which entry the generated C keeps, preprocessed for a CPU this machine need not be (so
+    not run): the one ``forest_kernel`` line left names it."""
+    source = c_source(parse_model(train(3).model_to_string()))
+    command = [build.compiler(), f"-march={march}", "-E", "-P", "-x", "c", "-"]
+    done = subprocess.run(command, input=source, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"the compiler does not know -march={march}: {done.stderr[:200]}")
+    assert re.findall(r'forest_kernel\(void\) \{ return "(\w+)"; \}', done.stdout) == [kernel]
 
 
 @cache
@@ -480,6 +537,33 @@ def test_one_leaf_trees_and_a_lone_row():
     one = np.full((1, booster.num_feature()), 0.25)
     assert forest.predict(one)[0] == booster.predict(one, raw_score=True)[0]
     assert forest.predict(np.zeros((0, booster.num_feature()))).shape == (0,)
+
+
+@cache
+def one_leaf_then_split_trees() -> lgb.Booster:
+    """A regression model whose first tree is one leaf holding the labels' mean (5.0: LightGBM
+    keeps such a tree only first, when its boost from the average cannot split), then trees
+    with splits; a ranker's one-leaf trees hold 0 and would not show a kernel adding it to some
+    rows only."""
+    x = training_rows(8)
+    rng = np.random.default_rng(9)
+    label = np.nan_to_num(x[:, 0]) + rng.normal(size=len(x)) + 5.0
+    params = {"objective": "regression", "num_leaves": 7, "verbosity": -1, "num_threads": 1}
+    gains = [1e300] + [0.0] * 5  # no split in the first round, any after it
+    callbacks = [lgb.reset_parameter(min_gain_to_split=gains)]
+    return lgb.train(params, lgb.Dataset(x, label=label), num_boost_round=6, callbacks=callbacks)
+
+
+def test_a_one_leaf_tree_of_a_non_zero_value_is_added_to_every_row_of_a_block():
+    """Blocks of 16 rows (AVX2: two halves of 8, four accumulators), 17 and 33 (a partial
+    block after full ones) and the edge rows: the one leaf's value reaches every row."""
+    booster = one_leaf_then_split_trees()
+    trees = parse_model(booster.model_to_string()).trees
+    assert len(trees[0].leaf_value) == 1 and trees[0].leaf_value[0] > 4.5  # what it is about
+    assert len(trees) == 6 and all(len(tree.leaf_value) == 7 for tree in trees[1:])
+    rows = edge_rows(booster, 4)
+    for n_rows in (16, 17, 33, len(rows)):
+        assert_identical(booster, rows[:n_rows])
 
 
 def test_wrong_width_is_refused():

@@ -16,9 +16,9 @@ Exactness: a float32 ``x`` satisfies ``(double)x <= t`` exactly when ``x <= t32`
 largest float32 not above ``t``; so the comparisons run on float32 lanes against such thresholds
 and decide every row as LightGBM's double comparisons do (NaN, 0 and LightGBM's zero threshold
 included, see ``codegen``). The leaf values stay doubles, gathered and summed per row in the
-model's tree order. Compiled where the compiler targets AVX-512 (F and CD), else AVX2, i.e.
-built with ``-march=native`` on such a machine (``build``); elsewhere ``codegen``'s scalar entry
-serves.
+model's tree order. Compiled where the compiler targets AVX-512 (F and CD), else AVX2 (but not
+Zen 1, see ``_Avx2``), i.e. built with ``-march=native`` on such a machine (``build``); elsewhere
+``codegen``'s scalar entry serves.
 """
 
 from __future__ import annotations
@@ -317,7 +317,11 @@ static inline __attribute__((always_inline)) __m512d LOOKUP32(__m256i i32, const
 
 
 class _Avx2(Variant):
-    guard = "defined(__AVX2__)"
+    # not for Zen 1 (``-march=znver1``, what ``-march=native`` means there): it splits each 256-bit
+    # operation in two, and llvm-mca puts this kernel at ~1.6x its cycles on Zen 2 or Haswell
+    # there, likely slower than the nested ifs on the ranker's real features (estimated, not
+    # measured: BENCHMARKS §91)
+    guard = "defined(__AVX2__) && !defined(__znver1)"
     name = "avx2"
     bits = 256
     halves = 2
