@@ -23,10 +23,13 @@ OLD_ITEMS_SQL = (
     "SELECT recommendation_id, item_id, score, sources, propensity FROM decision_items "
     "ORDER BY recommendation_id, position"
 )
+#: What goes once the lists are packed: the old rows and the ``unit`` index that
+#: ``decisions_unit_served`` replaces. Run after the cursor over the old rows is closed
+#: (PostgreSQL refuses to drop a table an open cursor reads).
+DROP_OLD_SQL = ("DROP TABLE decision_items", "DROP INDEX IF EXISTS decisions_unit")
 #: Lists updated a statement batch (bounds what one batch holds in memory).
 BATCH = 1_000
 
-Execute = Callable[[str, Sequence[Any]], Any]
 ExecuteMany = Callable[[str, Iterable[Sequence[Any]]], Any]
 
 
@@ -37,24 +40,23 @@ def packed_lists(item_rows: Iterable[Sequence[Any]]) -> Iterator[tuple[str, str]
     parsed: dict[str, list[str]] = {}
     for rid, group in groupby(item_rows, key=itemgetter(0)):
         _, ids, scores, sources, propensities = zip(*group, strict=True)
-        lists = [parsed.get(s) or parsed.setdefault(s, json.loads(s)) for s in sources]
+        lists = [parsed[s] if s in parsed else parsed.setdefault(s, json.loads(s)) for s in sources]
         items = (ids, tuple(map(float, scores)), lists, tuple(map(float, propensities)))
-        yield rows.encode_items(items), rid
+        try:
+            text = rows.encode_items(items)
+        except ValueError as exc:  # an infinite score, which no JSON reader could parse
+            raise ValueError(f"stored decision {rid} cannot be packed: {exc}") from None
+        yield text, rid
 
 
-def pack_old_items(
-    item_rows: Iterable[Sequence[Any]], execute: Execute, executemany: ExecuteMany, p: str
-) -> int:
-    """Fill ``decisions.items`` from ``item_rows`` (``OLD_ITEMS_SQL``'s, streamed), then drop
-    ``decision_items`` and the index ``decisions_unit`` (``decisions_unit_served`` replaces it),
-    in the caller's transaction; returns the lists packed. A list without item rows keeps the
-    column's default, no item."""
+def pack_old_items(item_rows: Iterable[Sequence[Any]], executemany: ExecuteMany, p: str) -> int:
+    """Fill ``decisions.items`` from ``item_rows`` (``OLD_ITEMS_SQL``'s, streamed) in the
+    caller's transaction (``DROP_OLD_SQL`` to follow); returns the lists packed. A list without
+    item rows keeps the column's default, no item."""
     update = f"UPDATE decisions SET items = {p} WHERE recommendation_id = {p}"
     lists = packed_lists(item_rows)
     packed = 0
     while batch := list(islice(lists, BATCH)):
         executemany(update, batch)
         packed += len(batch)
-    execute("DROP TABLE decision_items", ())
-    execute("DROP INDEX IF EXISTS decisions_unit", ())
     return packed

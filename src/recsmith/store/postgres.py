@@ -339,6 +339,9 @@ class PostgresStore:
         except psycopg.Error as exc:
             conn.close()
             raise self._down("cannot prepare the store in", exc) from exc
+        except BaseException:  # e.g. a stored list the packing refuses: rolled back, closed
+            conn.close()
+            raise
         return conn
 
     def _create_tables(self, conn: psycopg.Connection[Any], *, always: bool = False) -> None:
@@ -382,7 +385,9 @@ class PostgresStore:
         transaction (``store.packed_items``); the old rows streamed by a server-side cursor."""
         with conn.cursor(name="recsmith_old_items") as old:
             old.execute(packed_items.OLD_ITEMS_SQL)
-            moved = packed_items.pack_old_items(old, cur.execute, cur.executemany, "%s")
+            moved = packed_items.pack_old_items(old, cur.executemany, "%s")
+        for statement in packed_items.DROP_OLD_SQL:
+            cur.execute(statement)
         log.warning("packed %s stored lists into decisions.items (one row a list)", moved)
 
     def _conn(self) -> psycopg.Connection[Any]:

@@ -334,7 +334,10 @@ def _one_row_lists(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE decisions ADD COLUMN items TEXT NOT NULL DEFAULT {default}")
         if old_items():
             cursor = conn.execute(packed_items.OLD_ITEMS_SQL)
-            packed_items.pack_old_items(cursor, conn.execute, conn.executemany, "?")
+            packed_items.pack_old_items(cursor, conn.executemany, "?")
+            cursor.close()
+            for statement in packed_items.DROP_OLD_SQL:
+                conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
