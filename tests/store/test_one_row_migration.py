@@ -117,10 +117,9 @@ def _old_rows(lists: list[Decision]) -> tuple[list[tuple[Any, ...]], list[tuple[
         )
         for k, item in enumerate(d.item_ids):
             source = json.dumps(list(d.sources[k]))
-            items.append(
-                (d.recommendation_id, k + 1, item, d.scores[k], source, d.propensities[k])
-                + (d.unit, served)
-            )
+            chance = d.propensities[k]
+            items.append((d.recommendation_id, k + 1, item, d.scores[k], source, chance))
+            items[-1] += (d.unit, served)
     return heads, items
 
 
