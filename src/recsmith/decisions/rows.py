@@ -298,7 +298,6 @@ def shown_frame(found: Sequence[Sequence[Any]]) -> pd.DataFrame:
     chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
     frame["assignment_propensity"] = chance
     frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
-    frame["sources"] = frame["sources"].tolist()  # typed as the column was when decoded here
     return frame
 
 
