@@ -134,7 +134,9 @@ def listed(k: int) -> dict[str, Any]:
 
 def composition(variant: str, rounds: int, per_round: int) -> str:
     """Mean CPU µs per list of the writer step's three parts on a growing file (``variant``:
-    ``served``, ``normal`` or ``no_unit_index``), the first 10 rounds left out as warm-up."""
+    ``served``, ``normal``, ``no_unit_index`` or ``ordered_ids``: ids that start with the
+    list's number, as a time prefix would, so the primary key appends), the first 10 rounds
+    left out as warm-up."""
     from recsmith.decisions.record import decision
     from recsmith.decisions.rows import header_rows
     from recsmith.store import sqlite
@@ -148,7 +150,11 @@ def composition(variant: str, rounds: int, per_round: int) -> str:
         parts: dict[str, list[float]] = {"rows": [], "insert": [], "commit": []}
         for r in range(rounds + 10):
             first = r * per_round
-            lists = [decision(rid(k), **listed(k)) for k in range(first, first + per_round)]
+            ids = [
+                f"{k:012x}{rid(k)[12:]}" if variant == "ordered_ids" else rid(k)
+                for k in range(first, first + per_round)
+            ]
+            lists = [decision(i, **listed(first + n)) for n, i in enumerate(ids)]
             t0 = time.process_time()
             heads = header_rows(lists)
             t1 = time.process_time()
@@ -179,7 +185,7 @@ def main() -> None:
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     if args.composition:
-        for variant in ("served", "normal", "no_unit_index") * 2:
+        for variant in ("served", "normal", "no_unit_index", "ordered_ids") * 2:
             print(composition(variant, args.rounds, args.per_round), flush=True)
         return
     if args.against is None:
