@@ -10,6 +10,8 @@ same questions on the three stores (the other side's, this side's, the moved cop
 answers compared whole: frames exactly (values and dtypes), rows and ``Decision`` fields as
 sorted lists. Then the timed reads alternate between the other side's store and this side's,
 round by round (order flipped every round), process CPU per call, medians over rounds.
+``--postgres URL`` does the same on PostgreSQL (schemas of their own, dropped afterwards), timed
+by the wall clock (the work is the server's).
 
     cd benchmarks && PYTHONPATH=../src ../.venv/bin/python decision_readers_ab.py \\
         --against /tmp/base-declog/src
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import os
 import random
 import shutil
 import statistics
@@ -77,12 +80,72 @@ def differences(a: dict, b: dict) -> list[str]:
     return out
 
 
-def timed(call: Callable[[], Any], times: int) -> float:
-    """Process CPU µs per call of ``call``, over ``times`` calls."""
-    started = time.process_time()
+def timed(call: Callable[[], Any], times: int, clock: Callable[[], float]) -> float:
+    """µs per call of ``call`` by ``clock``, over ``times`` calls."""
+    started = clock()
     for _ in range(times):
         call()
-    return (time.process_time() - started) / times * 1e6
+    return (clock() - started) / times * 1e6
+
+
+def write(store: Any, lists: list[Any], name: str) -> None:
+    started = time.perf_counter()
+    for at in range(0, len(lists), 1000):
+        store.append_decisions(lists[at : at + 1000])
+    print(f"{name}: {len(lists)} lists written in {time.perf_counter() - started:.1f} s")
+
+
+def build_stores(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """The other side's store and this side's, each written by its own code, and a copy of the
+    other side's opened (so moved) by this checkout: SQLite files under ``root``, or schemas of
+    ``--postgres`` (each written, the moved one twice over: a schema is not copied)."""
+    modules = {
+        name: (
+            __import__(f"{pkg}.store.sqlite", fromlist=["x"]),
+            __import__(f"{pkg}.store.postgres", fromlist=["x"]),
+            __import__(f"{pkg}.decisions.record", fromlist=["x"]),
+        )
+        for name, pkg in (("against", "recsmith_base"), ("this", "recsmith"))
+    }
+
+    def opened(side: str, name: str) -> Any:
+        sqlite, postgres, _ = modules[side]
+        if args.postgres:
+            return postgres.PostgresStore(f"{args.postgres}?schema=bench_{name}_{os.getpid()}")
+        (root / name).mkdir(exist_ok=True)
+        return sqlite.SQLiteStore(root / name / "events.db")
+
+    stores = {}
+    for name in ("against", "this"):
+        stores[name] = opened(name, name)
+        write(stores[name], lists_for(modules[name][2], args.lists, args.units), name)
+    if args.postgres:
+        old = opened("against", "moved")
+        write(old, lists_for(modules["against"][2], args.lists, args.units), "moved (as against)")
+        old.close()
+    else:
+        stores["against"].close()  # copied whole, then opened again
+        (root / "moved").mkdir()
+        shutil.copy(root / "against" / "events.db", root / "moved" / "events.db")
+        stores["against"] = opened("against", "against")
+    started = time.perf_counter()
+    stores["moved"] = opened("this", "moved")
+    stores["moved"].count_decisions()  # PostgreSQL moves on the first connection
+    print(f"moved: opened by this side (and moved) in {time.perf_counter() - started:.1f} s")
+    if not args.postgres:
+        sizes = {
+            n: sum(f.stat().st_size for f in (root / n).glob("events.db*")) / 1e6 for n in stores
+        }
+        print("file MB: " + ", ".join(f"{n} {s:.1f}" for n, s in sizes.items()))
+    return stores
+
+
+def drop_schemas(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in ("against", "this", "moved"):
+            conn.execute(f"DROP SCHEMA IF EXISTS bench_{name}_{os.getpid()} CASCADE")
 
 
 def main() -> None:
@@ -92,42 +155,14 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=5_000, help="so ~lists/units lists a unit")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=300, help="calls per round and reader")
+    parser.add_argument("--postgres", help="a PostgreSQL URL: schemas there instead of SQLite")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         renamed_copy(args.against, root)
         sys.path.insert(0, tmp)
-        stores: dict[str, Any] = {}
-        for name, pkg in (("against", "recsmith_base"), ("this", "recsmith")):
-            sqlite = __import__(f"{pkg}.store.sqlite", fromlist=["x"])
-            record = __import__(f"{pkg}.decisions.record", fromlist=["x"])
-            (root / name).mkdir()
-            store = sqlite.SQLiteStore(root / name / "events.db")
-            lists = lists_for(record, args.lists, args.units)
-            started = time.perf_counter()
-            for at in range(0, len(lists), 1000):
-                store.append_decisions(lists[at : at + 1000])
-            wrote = time.perf_counter() - started
-            print(f"{name}: {args.lists} lists written in {wrote:.1f} s", flush=True)
-            stores[name] = store
-            if name == "against":
-                store.close()  # copied whole, then opened again
-                (root / "moved").mkdir()
-                shutil.copy(root / name / "events.db", root / "moved" / "events.db")
-                stores[name] = sqlite.SQLiteStore(root / name / "events.db")
-        from recsmith.store.sqlite import SQLiteStore
-
-        started = time.perf_counter()
-        stores["moved"] = SQLiteStore(root / "moved" / "events.db")
-        print(
-            f"moved: the against side's store opened (and moved) in "
-            f"{time.perf_counter() - started:.1f} s",
-            flush=True,
-        )
-        sizes = {n: (root / n / "events.db").stat().st_size / 1e6 for n in stores}
-        print("file MB: " + ", ".join(f"{n} {s:.1f}" for n, s in sizes.items()))
-
+        stores = build_stores(args, root)
         pick = random.Random(0)
         ids = [rid(k) for k in pick.sample(range(args.lists), 200)]
         units = [f"u{u}" for u in pick.sample(range(args.units), 50)]
@@ -153,24 +188,29 @@ def main() -> None:
             ),
             "get_decision": lambda s: s.get_decision(rid(pick.randrange(args.lists))),
         }
+        # SQLite works in this process: its CPU; PostgreSQL in the server: the wall clock
+        clock = time.perf_counter if args.postgres else time.process_time
         gc.collect()
         gc.freeze()
         spent: dict[str, dict[str, list[float]]] = {r: {"against": [], "this": []} for r in readers}
         for r in range(args.rounds + 1):  # round 0 warms up
             for name in ("against", "this")[:: 1 if r % 2 == 0 else -1]:
                 for reader, call in readers.items():
-                    cpu = timed(lambda call=call, s=stores[name]: call(s), args.calls)
+                    cpu = timed(lambda call=call, s=stores[name]: call(s), args.calls, clock)
                     if r:
                         spent[reader][name].append(cpu)
         print(
-            f"reader                              against µs  this µs  ratio  (median CPU a call, "
-            f"{args.rounds} rounds of {args.calls})"
+            f"reader                              against µs  this µs  ratio  (median "
+            f"{'wall clock' if args.postgres else 'CPU'} a call, {args.rounds} rounds of "
+            f"{args.calls})"
         )
         for reader, by in spent.items():
             a, t = statistics.median(by["against"]), statistics.median(by["this"])
             print(f"{reader:34} {a:11.1f} {t:8.1f} {t / a:6.3f}")
         for store in stores.values():
             store.close()
+        if args.postgres:
+            drop_schemas(args.postgres)
 
 
 if __name__ == "__main__":
