@@ -12,9 +12,9 @@ read back at the end and compared between the two sides.
     .venv/bin/python benchmarks/decision_log_cost.py --against /tmp/old-decisioncost/src
 
 ``--composition`` instead splits this checkout's writer step into building the rows, the INSERTs
-and the COMMIT, as served (``synchronous=FULL``, every index), with ``synchronous=NORMAL``,
-without the two ``unit`` indexes, and with each list one row, its items packed (``one_row``, a
-layout the readers do not have): what the writer's CPU is made of.
+and the COMMIT, as served (``synchronous=FULL``, every index), with ``synchronous=NORMAL`` and
+without the ``(unit, served_at)`` index: what the writer's CPU is made of. (Until §88 a list was
+a row per item under two more indexes; §56 measured that layout against one row a list.)
 
     .venv/bin/python benchmarks/decision_log_cost.py --composition
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import random
 import statistics
 import sys
@@ -135,47 +134,32 @@ def listed(k: int) -> dict[str, Any]:
 
 def composition(variant: str, rounds: int, per_round: int) -> str:
     """Mean CPU µs per list of the writer step's three parts on a growing file (``variant``:
-    ``served``, ``normal``, ``no_unit_indexes`` or ``one_row``), the first 10 rounds left out as
-    warm-up. ``one_row`` is no layout of this checkout's: each list one ``decisions`` row with
-    its items packed in one more column (JSON) and no ``decision_items`` rows, what storing a
-    list would cost if the readers unpacked it (BENCHMARKS §56)."""
+    ``served``, ``normal``, ``no_unit_index`` or ``ordered_ids``: ids that start with the
+    list's number, as a time prefix would, so the primary key appends), the first 10 rounds
+    left out as warm-up."""
     from recsmith.decisions.record import decision
-    from recsmith.decisions.rows import DECISION_COLUMNS, header_rows, item_columns
+    from recsmith.decisions.rows import header_rows
     from recsmith.store import sqlite
-    from recsmith.store.multirow import insert_columns
 
-    packed = (
-        f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}, items) "
-        f"VALUES ({', '.join('?' * (len(DECISION_COLUMNS) + 1))})"
-    )
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite.SQLiteStore(Path(tmp) / "events.db")._conn()
         if variant == "normal":
             conn.execute("PRAGMA synchronous=NORMAL")
-        if variant == "no_unit_indexes":
-            conn.execute("DROP INDEX decision_items_unit")
-            conn.execute("DROP INDEX decisions_unit")
-        if variant == "one_row":
-            conn.execute("ALTER TABLE decisions ADD COLUMN items TEXT")
+        if variant == "no_unit_index":
+            conn.execute("DROP INDEX decisions_unit_served")
         parts: dict[str, list[float]] = {"rows": [], "insert": [], "commit": []}
         for r in range(rounds + 10):
             first = r * per_round
-            lists = [decision(rid(k), **listed(k)) for k in range(first, first + per_round)]
+            ids = [
+                f"{k:012x}{rid(k)[12:]}" if variant == "ordered_ids" else rid(k)
+                for k in range(first, first + per_round)
+            ]
+            lists = [decision(i, **listed(first + n)) for n, i in enumerate(ids)]
             t0 = time.process_time()
             heads = header_rows(lists)
-            if variant == "one_row":
-                items = [
-                    json.dumps([d.item_ids, d.scores, d.sources, d.propensities]) for d in lists
-                ]
-            else:
-                columns = item_columns(lists)
             t1 = time.process_time()
             conn.execute("BEGIN IMMEDIATE")
-            if variant == "one_row":
-                conn.executemany(packed, [(*h, i) for h, i in zip(heads, items, strict=True)])
-            else:
-                conn.executemany(sqlite._INSERT_DECISION, heads)
-                insert_columns(conn, sqlite._INSERT_DECISION_ITEMS, columns)
+            conn.executemany(sqlite._INSERT_DECISION, heads)
             t2 = time.process_time()
             conn.execute("COMMIT")
             t3 = time.process_time()
@@ -201,7 +185,7 @@ def main() -> None:
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     if args.composition:
-        for variant in ("served", "normal", "no_unit_indexes", "one_row") * 2:
+        for variant in ("served", "normal", "no_unit_index", "ordered_ids") * 2:
             print(composition(variant, args.rounds, args.per_round), flush=True)
         return
     if args.against is None:

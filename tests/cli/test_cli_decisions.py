@@ -132,4 +132,3 @@ def test_an_unwritable_out_is_one_error_line_and_nothing_is_recorded(
     assert "Traceback" not in stdout + err
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM decisions").fetchone() == (0,)
-        assert conn.execute("SELECT COUNT(*) FROM decision_items").fetchone() == (0,)

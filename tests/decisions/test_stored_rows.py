@@ -1,8 +1,9 @@
-"""What the decision log's writer leaves in ``decisions`` and ``decision_items``, table by table,
+"""What the decision log's writer leaves in ``decisions`` (a list is one row, its items packed),
 on SQLite and PostgreSQL: every column of every row against rows written out by hand here (not
-built by ``decisions.rows``), for lists of 0, 1, 10 and 57 items (more than one multirow
-statement), a list without a unit, an exploring list's propensities, a contextual arm, and a
-retried batch whose first copy wins. The readers then give back each ``Decision`` as recorded."""
+built by ``decisions.rows``), for lists of 0, 1, 10 and 57 items, a list without a unit, an
+exploring list's propensities, a contextual arm, and a retried batch whose first copy wins. The
+readers then give back each ``Decision`` as recorded, every float to the bit, and the SQL
+unpacking (``shown_in``, ``shown_to``, ``shows_of``) every item id and position."""
 
 from __future__ import annotations
 
@@ -89,37 +90,36 @@ def _lists() -> list[Decision]:
     ]
 
 
-def _expected_items() -> list[tuple[Any, ...]]:
-    """``decision_items`` written out: (recommendation_id, position, item_id, score, sources,
-    propensity, unit, served_at µs), in key order."""
-    ten = [
-        ("r-ten", n + 1, f"i{n}", 10.0 - n, '["als"]' if n % 3 else '["als", "cooc"]', 1.0, "u1")
-        for n in range(10)
-    ]
-    big = [
-        (
-            "r-big",
-            n + 1,
-            f"item-{n}",
-            1.0 / (n + 1),
-            '["als", "cooc"]' if n % 2 else '["explore", "als"]',
-            0.25 if n % 2 else 0.75,
-            "visitor-9",
-        )
-        for n in range(57)
-    ]
-    one = [("r-one", 1, "solo", 0.5, '["popular"]', 1.0, None)]
-    return sorted(
-        [(*r, T0_US) for r in ten]
-        + [(*r, T0_US + 3_000_000) for r in big]
-        + [(*r, T0_US + 2_000_000) for r in one]
-    )
+def _packed(ids: list[str], scores: list[str], sources: list[str], chances: list[str]) -> str:
+    """``items`` as stored: ``[ids, scores, source lists, propensities]``, no spaces; each
+    argument the JSON text of its elements."""
+    return f"[[{','.join(ids)}],[{','.join(scores)}],[{','.join(sources)}],[{','.join(chances)}]]"
+
+
+def _expected_items() -> dict[str, str]:
+    """Each list's ``items`` column written out by hand."""
+    return {
+        "r-ten": _packed(
+            [f'"i{n}"' for n in range(10)],
+            [f"{10 - n}.0" for n in range(10)],
+            ['["als"]' if n % 3 else '["als","cooc"]' for n in range(10)],
+            ["1.0"] * 10,
+        ),
+        "r-empty": "[[],[],[],[]]",
+        "r-one": '[["solo"],[0.5],[["popular"]],[1.0]]',
+        "r-big": _packed(
+            [f'"item-{n}"' for n in range(57)],
+            [repr(1.0 / (n + 1)) for n in range(57)],
+            ['["als","cooc"]' if n % 2 else '["explore","als"]' for n in range(57)],
+            ["0.25" if n % 2 else "0.75" for n in range(57)],
+        ),
+    }
 
 
 def _expected_heads() -> list[tuple[Any, ...]]:
     """``decisions`` written out, every column (``rows.DECISION_COLUMNS``), in id order."""
     nothing = (None,) * 6  # latency_ms .. arm_context
-    return [
+    heads = [
         (
             "r-big",
             T0_US + 3_000_000,
@@ -167,30 +167,32 @@ def _expected_heads() -> list[tuple[Any, ...]]:
             10,
         ),
     ]
+    items = _expected_items()
+    return [(*head, items[head[0]]) for head in heads]
 
 
 HEAD_SQL = (
     "SELECT recommendation_id, served_at, unit, unit_kind, route, placement, release, "
     "experiment, variant, latency_ms, assignment_propensity, page_view, arm, arm_propensity, "
-    "arm_context, size FROM decisions ORDER BY recommendation_id"
+    "arm_context, size, items FROM decisions ORDER BY recommendation_id"
 )
-ITEM_SQL = (
-    "SELECT recommendation_id, position, item_id, score, sources, propensity, unit, served_at "
-    "FROM decision_items ORDER BY recommendation_id, position"
-)
+#: Tables a store holds: none of one row per shown item any more.
+TABLES_SQL = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
+    "postgres": "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
+}
 
 
-def _tables(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Both tables read straight from the database, outside the store."""
+def _table(url: str) -> list[tuple[Any, ...]]:
+    """``decisions`` read straight from the database, outside the store; and no
+    ``decision_items`` beside it."""
     if url.startswith("sqlite:///"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
         try:
-            types = conn.execute(
-                "SELECT DISTINCT typeof(score), typeof(propensity), typeof(position), "
-                "typeof(served_at) FROM decision_items"
-            ).fetchall()
-            assert set(types) <= {("real", "real", "integer", "integer")}
-            return conn.execute(HEAD_SQL).fetchall(), conn.execute(ITEM_SQL).fetchall()
+            types = conn.execute("SELECT DISTINCT typeof(served_at) FROM decisions").fetchall()
+            assert set(types) <= {("integer",)}
+            assert "decision_items" not in {r[0] for r in conn.execute(TABLES_SQL["sqlite"])}
+            return conn.execute(HEAD_SQL).fetchall()
         finally:
             conn.close()
     import psycopg
@@ -198,8 +200,8 @@ def _tables(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     base, schema = url.split("?schema=")
     with psycopg.connect(base) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
-        heads = [tuple(r) for r in conn.execute(HEAD_SQL).fetchall()]
-        return heads, [tuple(r) for r in conn.execute(ITEM_SQL).fetchall()]
+        assert "decision_items" not in {r[0] for r in conn.execute(TABLES_SQL["postgres"])}
+        return [tuple(r) for r in conn.execute(HEAD_SQL).fetchall()]
 
 
 def test_the_tables_hold_every_list_as_written_out_by_hand(
@@ -226,12 +228,68 @@ def test_the_tables_hold_every_list_as_written_out_by_hand(
     ]
     # the store's contract: how many lists were new (all but the two stored already)
     assert store.append_decisions(again) == len(lists) - 2
-    heads, items = _tables(url)
-    assert heads == _expected_heads()
-    assert items == _expected_items()
+    assert _table(url) == _expected_heads()
     for d in lists:
         assert store.get_decision(d.recommendation_id) == d
     assert len(store.scan_decisions(T0, T0 + timedelta(minutes=1))) == 10 + 1 + 1 + 57
+    # the SQL unpacking: every item id at its position, none of the empty list's
+    ten, big = [f"i{n}" for n in range(10)], [f"item-{n}" for n in range(57)]
+    found = store.shown_in(["r-ten", "r-empty", "r-big"]).sort_values(["served_at", "position"])
+    assert found["item_id"].tolist() == ten + big
+    assert found["position"].tolist() == list(range(1, 11)) + list(range(1, 58))
+    window = store.shown_to(["u1", "u2"], T0_US, T0_US + 10_000_000)
+    assert sorted(zip(window["position"], window["item_id"], strict=True)) == sorted(
+        zip(range(1, 11), ten, strict=True)
+    )
+    shows = store.shows_of("visitor-9", T0_US, T0_US + 3_000_000)
+    assert sorted(shows) == sorted(("r-big", i, T0_US + 3_000_000, "pv-1") for i in big)
+    assert store.shows_of("visitor-9", T0_US, T0_US + 2_999_999) == []
+
+
+#: Floats whose shortest text is long or odd, and ids JSON must escape or keep as they are.
+AWKWARD_SCORES = (0.1 + 0.2, 1 / 3, 5e-324, 1.7976931348623157e308, -0.0, 1e22, 2.0**-1074 * 3)
+AWKWARD_IDS = ('quo"te', "back\\slash", "é-ü-日本", "tab\there", "new\nline", "emoji-🎉", "  ")
+
+
+def test_every_float_and_id_comes_back_exactly(opened: tuple[EventStore, str]) -> None:
+    store, _ = opened
+    n = len(AWKWARD_IDS)
+    d = decision(
+        "r-awkward",
+        unit="ü-user",
+        unit_kind="user",
+        route="recommendations",
+        release="rel-1",
+        item_ids=list(AWKWARD_IDS),
+        scores=list(AWKWARD_SCORES),
+        sources=[("als", 'we"ird|src')] * n,
+        served_at=T0,
+        propensities=[1 / 7] * n,
+    )
+    store.append_decisions([d])
+    back = store.get_decision("r-awkward")
+    assert back == d
+    assert [s.hex() for s in back.scores] == [s.hex() for s in AWKWARD_SCORES]  # -0.0 too
+    frame = store.scan_decisions(T0, T0 + timedelta(seconds=1))
+    assert [s.hex() for s in frame["score"]] == [s.hex() for s in AWKWARD_SCORES]
+    assert frame["item_id"].tolist() == list(AWKWARD_IDS)
+    assert frame["sources"].tolist() == ['als|we"ird|src'] * n
+    assert store.shown_in(["r-awkward"])["item_id"].tolist() == list(AWKWARD_IDS)
+    shows = store.shows_of("ü-user", T0_US, T0_US)
+    assert sorted(r[1] for r in shows) == sorted(AWKWARD_IDS)
+    assert store.person_decisions("ü-user") == [d]
+
+
+def test_a_list_with_a_score_json_cannot_hold_is_refused_by_name(
+    opened: tuple[EventStore, str],
+) -> None:
+    store, url = opened
+    ok, bad = _lists()[1], _lists()[2]
+    bad = decision(**{**_fields(bad), "scores": (float("nan"),)})
+    assert store.count_decisions() == 0  # PostgreSQL's tables exist from the first call
+    with pytest.raises(ValueError, match="r-one"):
+        store.append_decisions([ok, bad])
+    assert _table(url) == []  # one transaction: the good list is not stored either
 
 
 def test_lists_whose_lengths_disagree_are_refused_even_when_the_batch_totals_agree(
@@ -246,7 +304,7 @@ def test_lists_whose_lengths_disagree_are_refused_even_when_the_batch_totals_agr
     long = decision(**{**_fields(long), "scores": (*long.scores, 7.0)})
     with pytest.raises(ValueError, match="r-ten"):
         store.append_decisions([short, long])
-    assert _tables(url) == ([_expected_heads()[1]], [])
+    assert _table(url) == [_expected_heads()[1]]
 
 
 def _fields(d: Decision) -> dict[str, Any]:

@@ -155,7 +155,6 @@ def test_erased_person_is_nowhere(
             "events.user_id",
             "users.user_id",
             "decisions.unit",
-            "decision_items.unit",
             "dead_letters.payload",
             "aliases.alias",
             "events.session_id",

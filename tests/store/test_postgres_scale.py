@@ -40,13 +40,13 @@ SELECT 'e' || g, CASE WHEN g % 10 = 0 THEN NULL ELSE 'u' || (g % {USERS}) END,
     1600000000000000 + g * CAST(1000000 AS BIGINT), NULL, 0, NULL, NULL FROM nums
 """
 LISTS = 20_000
-#: Served lists of five items, ``d<g>`` to user ``u<g mod USERS>``.
+#: Served lists of five items, ``d<g>`` to user ``u<g mod USERS>``, its items ``i<(5g + k) mod
+#: 700>`` (k = 0 … 4) packed as the writer packs them (``decisions.rows.pack_items``).
+FILL_IDS = " || '\",\"' || ".join(f"'i' || ((5 * g + {k}) % 700)" for k in range(5))
 FILL_DECISIONS = f"""
-SELECT 'd' || g, 1600000000000000 + g, 'u' || (g % {USERS}), 'user', 'pipeline', 'rel', 5 FROM nums
-"""
-FILL_SHOWN = f"""
-SELECT 'd' || (g / 5), g % 5 + 1, 'i' || (g % 700), 1.0, '["popular"]', 1.0,
-    'u' || ((g / 5) % {USERS}), 1600000000000000 + g / 5 FROM nums WHERE g >= 5
+SELECT 'd' || g, 1600000000000000 + g, 'u' || (g % {USERS}), 'user', 'pipeline', 'rel', 5,
+    '[["' || {FILL_IDS} || '"],[1.0,1.0,1.0,1.0,1.0],[["popular"],["popular"],["popular"],'
+    || '["popular"],["popular"]],[1.0,1.0,1.0,1.0,1.0]]' FROM nums
 """
 FILL_DEAD_LETTERS = """
 SELECT g, 'stream:events:' || g || '-0', 0, '[]', '{"item_id": "x"}' FROM nums
@@ -59,16 +59,13 @@ EVENT_INSERT = (
 )
 LETTER_INSERT = "INSERT INTO dead_letters (received_at, source, record_index, errors, payload) "
 DECISION_INSERT = (
-    "INSERT INTO decisions (recommendation_id, served_at, unit, unit_kind, route, release, size) "
-)
-SHOWN_INSERT = (
-    "INSERT INTO decision_items (recommendation_id, position, item_id, score, sources, "
-    "propensity, unit, served_at) "
+    "INSERT INTO decisions (recommendation_id, served_at, unit, unit_kind, route, release, size, "
+    "items) "
 )
 #: Tables filled above: a plan that reads one of them whole has missed its index.
-FILLED = ("events", "dead_letters", "decision_items", "decisions")
+FILLED = ("events", "dead_letters", "decisions")
 #: The aliases the store's SQL gives them (``erasure_sql``, ``decisions.rows``).
-ALIASES = {"events": "e", "decision_items": "i", "decisions": "d"}
+ALIASES = {"events": "e", "decisions": "d"}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -108,14 +105,11 @@ def _fill(kind: str, store: EventStore) -> None:
             cur.execute(f"{LETTER_INSERT}{letters}")
             lists = FILL_DECISIONS.replace("FROM nums", "FROM " + nums(n=LISTS))
             cur.execute(f"{DECISION_INSERT}{lists}")
-            shown = FILL_SHOWN.replace("FROM nums", "FROM " + nums(n=LISTS * 5 + 4))
-            cur.execute(f"{SHOWN_INSERT}{shown}")
         return
     with store._immediate() as conn:  # type: ignore[attr-defined]
         conn.execute(f"{EVENT_INSERT}{nums(n=EVENTS)} {FILL_EVENTS}")
         conn.execute(f"{LETTER_INSERT}{nums(n=DEAD_LETTERS)} {FILL_DEAD_LETTERS}")
         conn.execute(f"{DECISION_INSERT}{nums(n=LISTS)} {FILL_DECISIONS}")
-        conn.execute(f"{SHOWN_INSERT}{nums(n=LISTS * 5 + 4)} {FILL_SHOWN}")
 
 
 def _analyze(kind: str, store: EventStore) -> None:
@@ -217,6 +211,12 @@ def test_the_request_path_reads_through_indexes(filled: tuple[str, EventStore]) 
     assert len(found) >= len(calls)
     assert full_reads(kind, found, FILLED) == []
     assert any("dead_letters_source" in plan for plan in found)
+    # capping's per-request read: one range of (unit, served_at), its lists' items unpacked
+    shows = [p for p in found if "page_view" in p and "decisions_unit_served" in p]
+    assert len(shows) == 1, found
+    assert sorted(r[1] for r in results[3]) == sorted(
+        f"i{(5 * g + k) % 700}" for g in range(5, LISTS + 1, USERS) for k in range(5)
+    )
 
 
 def test_retention_and_reports_read_through_indexes(filled: tuple[str, EventStore]) -> None:
@@ -260,7 +260,7 @@ def test_erasing_a_person_with_a_visitor_reads_through_indexes(
     assert counts["events"] == own + visitor
     theirs = LISTS // USERS  # d7, d2007, …
     assert counts["decisions"] == theirs + 1 and counts["shown_items"] == theirs * 5 + 1
-    assert full_reads(kind, found, ("events", "decision_items", "decisions")) == []
+    assert full_reads(kind, found, ("events", "decisions")) == []
 
 
 def test_an_anonymous_visitors_events_are_found_by_the_partial_index(

@@ -3,8 +3,9 @@
 Both read one source of truth, the decision log (``recsmith.decisions``): every list the
 recommendations route serves is recorded with its unit (user or session), placement, items, time
 and, when the caller sends one, its ``page_view_id``. Per request that is one indexed store query
-(``decision_items (unit, item_id, served_at)``) plus a scan of this process's not-yet-stored
-decisions (``DecisionLog.pending_for``: at most ``flush_interval_s`` of traffic).
+(a range of ``decisions (unit, served_at)``, each list's items unpacked) plus a scan of this
+process's not-yet-stored decisions (``DecisionLog.pending_for``: at most ``flush_interval_s`` of
+traffic).
 
 What is guaranteed, stated:
 

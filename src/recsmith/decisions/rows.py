@@ -1,8 +1,14 @@
 """Decisions and attributions as rows for the SQL stores, and back: one place for both backends.
 
-A decision is stored as a header row (``decisions``) and one row per shown item
-(``decision_items``) carrying the unit and time again, so "the latest list that showed this item
-to this user" (the window rule, ``attribution``) is one index range, not a join.
+A served list is ONE ``decisions`` row; its shown items are packed in its ``items`` column
+(``pack_items``: a compact JSON array of four arrays, ids, scores, source lists, propensities).
+Storing a list then touches two B-trees (the primary key and ``(unit, served_at)``) instead of
+four (§56: one row per item under two more indexes cost the writer ~75 µs a list of ~105).
+Readers unpack in SQL where they filter or return item ids (``json_each`` on SQLite,
+``json_array_elements_text … WITH ORDINALITY`` on PostgreSQL) and with ``json.loads`` where they
+return scores: JSON written by ``repr`` and read by Python's parser gives every float64 back
+exactly, which neither database's JSON-to-REAL conversion promises. "The items shown to this
+unit between t0 and t1" (capping, the window rule) is one range of ``decisions_unit_served``.
 """
 
 from __future__ import annotations
@@ -35,17 +41,7 @@ DECISION_COLUMNS = (
     "arm_propensity",
     "arm_context",
     "size",
-)
-#: Columns of ``decision_items`` in insert order.
-ITEM_COLUMNS = (
-    "recommendation_id",
-    "position",
-    "item_id",
-    "score",
-    "sources",
-    "propensity",
-    "unit",
-    "served_at",
+    "items",
 )
 #: Columns of ``attributions``; ``ts`` is the event's time (µs), ``rule`` explicit or window.
 ATTRIBUTION_COLUMNS = (
@@ -57,10 +53,15 @@ ATTRIBUTION_COLUMNS = (
     "value",
     "ts",
 )
-#: The columns of ``decisions`` a reader gets back: all but ``size`` (the item count, kept for SQL
-#: over the table; a ``Decision`` counts its items itself). Adding a column here reaches the
-#: stores' selects, ``SHOWN_COLUMNS`` and ``SCAN_SQL`` at once.
-DECISION_HEADER = DECISION_COLUMNS[:-1]
+#: The columns of ``decisions`` a reader gets back besides the items: all but ``size`` (the item
+#: count, kept for SQL over the table: an erasure counts the items it removes with it) and
+#: ``items``. Adding a column here reaches the stores' selects, ``SHOWN_COLUMNS`` and
+#: ``SCAN_SQL`` at once.
+DECISION_HEADER = DECISION_COLUMNS[:-2]
+#: A header and its packed items: what ``get_decision``, the scan and the export read.
+PACKED_SELECT = ", ".join((*DECISION_HEADER, "items"))
+#: ``items`` of a list with no item (the default of a column added to an older store).
+NO_ITEMS = "[[],[],[],[]]"
 #: What a reader gets of each shown item.
 SHOWN_ITEM = ("position", "item_id", "score", "sources", "propensity")
 #: What ``scan_decisions`` returns: one row per shown item (an empty list: one row, no item).
@@ -83,29 +84,51 @@ LOOKUP_COLUMNS = (
 #: What capping reads of one unit's recent lists (``shows_of``): plain rows, no frame, since it
 #: runs on every request and pandas' fixed cost was most of it (BENCHMARKS "Capping").
 SHOWS_COLUMNS = ("recommendation_id", "item_id", "served_at", "page_view")
-#: ``shows_of``'s query; ``{p}`` the driver's placeholder. One unit, so an equality on the
-#: ``decision_items_unit`` index rather than a membership test.
+#: ``shows_of``'s query (``{items}``, ``{item}``: the backend's unpacking, ``UNPACK``). One unit,
+#: so an equality and a range on ``decisions_unit_served``.
 SHOWS_SQL = (
-    "SELECT i.recommendation_id, i.item_id, i.served_at, d.page_view "
-    "FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
-    "WHERE i.unit = {p} AND i.served_at >= {p} AND i.served_at <= {p}"
+    "SELECT d.recommendation_id, {item}, d.served_at, d.page_view FROM decisions d{items} "
+    "WHERE d.unit = {p} AND d.served_at >= {p} AND d.served_at <= {p}"
 )
 #: Per (experiment, variant, minute): requests answered or failed by the server, and failures
 #: (``decisions.requests``); the experiment report's error-rate guardrail reads them.
 REQUEST_COLUMNS = ("experiment", "variant", "minute", "requests", "errors")
-#: The SELECT of a lookup, ``WHERE`` to be appended (on ``i``, the item rows).
+#: The SELECT of a lookup, ``WHERE`` on ``d`` to be appended; ``{items}`` … as in ``SHOWS_SQL``.
 LOOKUP_SQL = (
-    "SELECT i.recommendation_id, i.unit, i.served_at, i.position, i.item_id, d.release, "
+    "SELECT d.recommendation_id, d.unit, d.served_at, {position}, {item}, d.release, "
     "d.variant, d.experiment, d.page_view, d.arm, d.arm_context, d.placement "
-    "FROM decision_items i JOIN decisions d ON d.recommendation_id = i.recommendation_id "
+    "FROM decisions d{items} "
 )
+#: How each backend unpacks a list's item ids in SQL: a table ``j`` joined to each ``decisions``
+#: row ``d``, one row per item, with the item id and its position (from 1). SQLite's
+#: ``json_each`` over the first array (its ``key`` counts from 0), PostgreSQL's ``WITH
+#: ORDINALITY`` (counts from 1). A list with no item gives no row, as it had no item row.
+UNPACK = {
+    "sqlite": {
+        "items": " CROSS JOIN json_each(d.items, '$[0]') j",
+        "item": "j.value",
+        "position": "j.key + 1",
+    },
+    "postgres": {
+        "items": (
+            " CROSS JOIN LATERAL json_array_elements_text(d.items::json -> 0) "
+            "WITH ORDINALITY AS j (item_id, position)"
+        ),
+        "item": "j.item_id",
+        "position": "j.position",
+    },
+}
 
+
+def backend_sql(template: str, backend: str, p: str) -> str:
+    """``template`` (``SHOWS_SQL``, ``LOOKUP_SQL``) for ``backend`` with placeholder ``p``."""
+    return template.format(p=p, **UNPACK[backend])
+
+
+#: ``scan_decisions``: headers and packed items in the order the frame lists them.
 SCAN_SQL = (
-    f"SELECT {', '.join(f'd.{c}' for c in DECISION_HEADER)}, "
-    f"{', '.join(f'i.{c}' for c in SHOWN_ITEM)} "
-    "FROM decisions d LEFT JOIN decision_items i ON i.recommendation_id = d.recommendation_id "
-    "WHERE d.served_at >= {p} AND d.served_at < {p} ORDER BY d.served_at, d.recommendation_id, "
-    "i.position"
+    f"SELECT {PACKED_SELECT} FROM decisions WHERE served_at >= {{p}} AND served_at < {{p}} "
+    "ORDER BY served_at, recommendation_id"
 )
 
 #: ``count_decisions``: how many lists were served in a time range (an index range count).
@@ -155,15 +178,34 @@ def micros_of(decision: Decision) -> int:
     return int(decision.served_at.timestamp() * 1_000_000)
 
 
-def decision_rows(
-    decisions: Sequence[Decision],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Header rows and item rows ready for parameterised INSERTs (``item_columns`` as rows)."""
-    return header_rows(decisions), list(zip(*item_columns(decisions), strict=True))
+#: The encoder of ``items`` (``pack_items``; the migration of older stores too): compact, floats
+#: by ``repr`` (exact), non-ASCII kept as it is (half the bytes of ``\\uXXXX``), no NaN or
+#: infinity (not JSON: no reader could parse the list).
+encode_items = json.JSONEncoder(
+    ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
+).encode
+
+
+def pack_items(d: Decision) -> str:
+    """A list's shown items as stored in ``decisions.items``: ``[ids, scores, source lists,
+    propensities]``, position order, e.g. ``[["a","b"],[2.0,1.0],[["als"],[]],[1.0,0.5]]``."""
+    try:
+        return encode_items((d.item_ids, d.scores, d.sources, d.propensities))
+    except ValueError as exc:  # a NaN or infinite score
+        raise ValueError(f"decision {d.recommendation_id}: {exc}") from None
 
 
 def header_rows(decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
-    """One row of ``DECISION_COLUMNS`` per decision."""
+    """One row of ``DECISION_COLUMNS`` per decision, its items packed (``pack_items``). A list
+    whose scores, sources or propensities do not match its items in number is refused
+    (``ValueError`` naming it) before anything is stored."""
+    for d in decisions:
+        n = len(d.item_ids)
+        if not len(d.scores) == len(d.sources) == len(d.propensities) == n:
+            raise ValueError(
+                f"decision {d.recommendation_id}: {n} items but {len(d.scores)} scores, "
+                f"{len(d.sources)} source lists and {len(d.propensities)} propensities"
+            )
     return [
         (
             d.recommendation_id,
@@ -182,53 +224,19 @@ def header_rows(decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
             d.arm_propensity,
             context_text(d.arm_context),
             len(d.item_ids),
+            pack_items(d),
         )
         for d in decisions
     ]
 
 
-def item_columns(decisions: Sequence[Decision]) -> tuple[list[Any], ...]:
-    """The item rows of ``decisions`` as columns, one list per ``ITEM_COLUMNS`` entry.
-
-    Columns, not rows: each is one ``chain`` over the lists' own tuples (or a value repeated for
-    a list's items) run in C, where a row is a tuple of eight built per item in Python; the
-    writer stores ten a served list (BENCHMARKS §56). A list whose scores, sources or
-    propensities do not match its items in number is refused (``ValueError``), not stored
-    shifted against another list's."""
-    sizes = [len(d.item_ids) for d in decisions]
-    for d, n in zip(decisions, sizes, strict=True):
-        if not len(d.scores) == len(d.sources) == len(d.propensities) == n:
-            raise ValueError(
-                f"decision {d.recommendation_id}: {n} items but {len(d.scores)} scores, "
-                f"{len(d.sources)} source lists and {len(d.propensities)} propensities"
-            )
-    # a batch repeats a few source sets many times: each spelt once
-    spelt = {
-        src: json.dumps(list(src)) for src in set(chain.from_iterable(d.sources for d in decisions))
-    }
-
-    def each(values: Sequence[Any]) -> list[Any]:
-        """One value per list, repeated for each of its items."""
-        return list(chain.from_iterable(map(repeat, values, sizes)))
-
-    return (
-        each([d.recommendation_id for d in decisions]),
-        list(chain.from_iterable(range(1, n + 1) for n in sizes)),
-        list(chain.from_iterable(d.item_ids for d in decisions)),
-        list(chain.from_iterable(d.scores for d in decisions)),
-        list(map(spelt.__getitem__, chain.from_iterable(d.sources for d in decisions))),
-        list(chain.from_iterable(d.propensities for d in decisions)),
-        each([d.unit for d in decisions]),
-        each([micros_of(d) for d in decisions]),
-    )
-
-
-def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> Decision:
-    """A ``Decision`` from its header row (``DECISION_COLUMNS``) and its item rows
-    (``position, item_id, score, sources, propensity`` in position order)."""
-    rid, served, unit, kind, route, placement, release, experiment, variant, latency = head[:10]
-    chance, page_view = head[10], head[11]
-    arm, arm_chance, arm_context = head[12:15]
+def decision_from_row(row: Sequence[Any]) -> Decision:
+    """A ``Decision`` from its stored row: ``DECISION_HEADER`` and the packed items
+    (``PACKED_SELECT``)."""
+    rid, served, unit, kind, route, placement, release, experiment, variant, latency = row[:10]
+    chance, page_view = row[10], row[11]
+    arm, arm_chance, arm_context = row[12:15]
+    item_ids, scores, sources, propensities = json.loads(row[15])
     return Decision(
         recommendation_id=rid,
         served_at=pd.Timestamp(int(served), unit="us", tz="UTC").to_pydatetime(),
@@ -239,10 +247,10 @@ def decision_from_rows(head: Sequence[Any], items: Sequence[Sequence[Any]]) -> D
         release=release,
         experiment=experiment,
         variant=variant,
-        item_ids=tuple(str(r[1]) for r in items),
-        scores=tuple(float(r[2]) for r in items),
-        sources=tuple(tuple(json.loads(r[3])) for r in items),
-        propensities=tuple(float(r[4]) for r in items),
+        item_ids=tuple(map(str, item_ids)),
+        scores=tuple(map(float, scores)),
+        sources=tuple(map(tuple, sources)),
+        propensities=tuple(map(float, propensities)),
         latency_ms=None if latency is None else float(latency),
         assignment_propensity=None if chance is None else float(chance),
         page_view=page_view,
@@ -257,10 +265,30 @@ def context_text(context: Sequence[float] | None) -> str | None:
     return None if context is None else json.dumps([float(x) for x in context])
 
 
-def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """``scan_decisions``' frame from SELECTed rows (``SCAN_SQL``): times as UTC timestamps,
-    positions nullable integers, sources joined with ``|``."""
-    frame = pd.DataFrame.from_records(list(rows), columns=list(SHOWN_COLUMNS))
+def shown_rows(found: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """``SCAN_SQL``'s rows (a header and its packed items each) as ``SHOWN_COLUMNS`` rows: one
+    per shown item in position order, sources joined with ``|``; a list with no item gives one
+    row whose item columns are None. Every list's items are parsed in one ``json.loads`` and
+    the rows put together by ``chain``/``zip`` in C: a window holds millions of items."""
+    packed = json.loads(f"[{','.join(row[-1] for row in found)}]")
+    sizes = [max(len(p[0]), 1) for p in packed]
+    none = (None,)
+    heads = chain.from_iterable(map(repeat, (row[:-1] for row in found), sizes))
+    items = zip(
+        chain.from_iterable(range(1, len(p[0]) + 1) if p[0] else none for p in packed),
+        chain.from_iterable(p[0] or none for p in packed),
+        chain.from_iterable(p[1] or none for p in packed),
+        chain.from_iterable(map("|".join, p[2]) if p[2] else none for p in packed),
+        chain.from_iterable(p[3] or none for p in packed),
+        strict=True,
+    )
+    return list(map(tuple.__add__, heads, items))
+
+
+def shown_frame(found: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """``scan_decisions``' frame from ``SCAN_SQL``'s rows (``shown_rows``): times as UTC
+    timestamps, positions nullable integers, sources joined with ``|``."""
+    frame = pd.DataFrame.from_records(shown_rows(found), columns=list(SHOWN_COLUMNS))
     served = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
     frame["served_at"] = served.astype("datetime64[ns, UTC]")
     frame["position"] = frame["position"].astype("Int64")
@@ -270,10 +298,6 @@ def shown_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
     frame["assignment_propensity"] = chance
     frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
-    # a window holds millions of rows but few distinct source lists: decode each one once
-    raw = frame["sources"]
-    joined = {s: "|".join(json.loads(s)) for s in raw.dropna().unique()}
-    frame["sources"] = [joined[s] if isinstance(s, str) else None for s in raw]
     return frame
 
 

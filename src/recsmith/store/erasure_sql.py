@@ -9,24 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 
 from recsmith.decisions import rows
-from recsmith.decisions.record import Decision
 from recsmith.privacy.marks import Mark
 
+Execute = Callable[[str, Sequence[Any]], Any]
 #: ``privacy_marks`` columns in the order ``mark_row`` gives and ``mark_from_row`` takes.
 MARK_COLUMNS = ("subject", "erased", "personalization", "tracking", "updated_at")
 
 
 @dataclass(frozen=True, slots=True)
 class EraseQuery:
-    """One DELETE of an erasure: the kind it counts under and how many times it binds the id."""
+    """One statement of an erasure: the kind it counts under and how many times it binds the id.
+    A DELETE counts the rows it removed; a ``SELECT`` (``counts``) counts what the DELETEs after
+    it remove inside rows of another kind: the shown items, packed in their lists' rows."""
 
     kind: str
     sql: str
     params: int = 1
+    counts: bool = False
+
+    def run(self, execute: Execute, user_id: str) -> int:
+        """Run it for ``user_id``; what it counts."""
+        found = execute(self.sql, [user_id] * self.params)
+        return int(found.fetchone()[0]) if self.counts else max(found.rowcount, 0)
 
 
 def erase_queries(p: str) -> list[EraseQuery]:
@@ -41,15 +48,16 @@ def erase_queries(p: str) -> list[EraseQuery]:
         ),
         EraseQuery("events", f"DELETE FROM events WHERE user_id = {p}"),
         EraseQuery("profile", f"DELETE FROM users WHERE user_id = {p}"),
-        # two DELETEs, not one with ``unit = p OR recommendation_id IN (…)``: an OR whose one
-        # side is a subquery finds no index in PostgreSQL and reads the whole table
-        EraseQuery("shown_items", f"DELETE FROM decision_items WHERE unit = {p}"),
-        EraseQuery(
-            "shown_items",
-            f"DELETE FROM decision_items WHERE recommendation_id IN ({their_lists})",
-        ),
+        shown_items(f"unit = {p}"),
         EraseQuery("decisions", f"DELETE FROM decisions WHERE unit = {p}"),
     ]
+
+
+def shown_items(lists: str) -> EraseQuery:
+    """The items shown in the lists ``lists`` selects, counted before the lists are deleted."""
+    return EraseQuery(
+        "shown_items", f"SELECT COALESCE(SUM(size), 0) FROM decisions WHERE {lists}", counts=True
+    )
 
 
 def dead_letter_candidates_sql(p: str, find: str) -> str:
@@ -61,15 +69,9 @@ def dead_letter_candidates_sql(p: str, find: str) -> str:
     )
 
 
-def person_decisions_sql(p: str) -> tuple[str, str]:
-    """The lists served to a unit: their headers, then their shown items (an export)."""
-    header = ", ".join(rows.DECISION_HEADER)
-    heads = f"SELECT {header} FROM decisions WHERE unit = {p} ORDER BY served_at"
-    items = (
-        f"SELECT recommendation_id, {', '.join(rows.SHOWN_ITEM)} FROM decision_items "
-        f"WHERE unit = {p} ORDER BY recommendation_id, position"
-    )
-    return heads, items
+def person_decisions_sql(p: str) -> str:
+    """The lists served to a unit with their packed items (an export)."""
+    return f"SELECT {rows.PACKED_SELECT} FROM decisions WHERE unit = {p} ORDER BY served_at"
 
 
 def events_before_sql(p: str) -> tuple[str, str]:
@@ -97,15 +99,6 @@ def mark_row(mark: Mark, now_us: int) -> tuple[Any, ...]:
 def mark_from_row(row: Sequence[Any]) -> Mark:
     subject, erased, personalization, tracking, updated = row
     return Mark(subject, bool(erased), bool(personalization), bool(tracking), int(updated))
-
-
-def decisions_with_items(
-    heads: Sequence[Sequence[Any]], items: Sequence[Sequence[Any]]
-) -> list[Decision]:
-    """Decisions from their header rows and their item rows (``recommendation_id`` first, then
-    ``rows.SHOWN_ITEM``, sorted by id and position)."""
-    by_id = {rid: [r[1:] for r in group] for rid, group in groupby(items, key=lambda r: r[0])}
-    return [rows.decision_from_rows(head, by_id.get(head[0], [])) for head in heads]
 
 
 # ---- aliases: an anonymous visitor's ids linked to the user they logged in as -----------------
@@ -143,16 +136,10 @@ def alias_erase_queries(p: str) -> list[EraseQuery]:
             "attributions", f"DELETE FROM attributions WHERE recommendation_id IN ({visitor_lists})"
         ),
         EraseQuery("events", f"DELETE FROM events WHERE event_id IN ({visitor_events})", 2),
-        EraseQuery(
-            "shown_items",
-            f"DELETE FROM decision_items WHERE recommendation_id IN ({visitor_lists})",
-        ),
+        shown_items(f"unit IN ({theirs})"),
         EraseQuery("decisions", f"DELETE FROM decisions WHERE unit IN ({theirs})"),
         EraseQuery("aliases", f"DELETE FROM aliases WHERE user_id = {p} OR alias = {p}", 2),
     ]
-
-
-Execute = Callable[[str, Sequence[Any]], Any]
 
 
 def person_queries(execute: Execute, p: str, user_id: str) -> list[EraseQuery]:

@@ -52,7 +52,7 @@ from recsmith.merchandising import rows as rule_rows
 from recsmith.monitoring import feature_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
-from recsmith.store import base, partitions
+from recsmith.store import base, packed_items, partitions
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.copy_columns import copy_event_frames
 from recsmith.store.copy_text import copy_rows
@@ -63,7 +63,6 @@ from recsmith.store.erasure_sql import (
     MARK_COLUMNS,
     aliases_of_sql,
     dead_letter_candidates_sql,
-    decisions_with_items,
     link_alias_in,
     mark_from_row,
     mark_row,
@@ -103,26 +102,26 @@ CREATE TABLE IF NOT EXISTS heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at 
 CREATE TABLE IF NOT EXISTS decisions (recommendation_id TEXT PRIMARY KEY,
     served_at BIGINT NOT NULL, unit TEXT, unit_kind TEXT NOT NULL, route TEXT NOT NULL,
     placement TEXT, release TEXT NOT NULL, experiment TEXT, variant TEXT,
-    latency_ms DOUBLE PRECISION, page_view TEXT, size INTEGER NOT NULL);
+    latency_ms DOUBLE PRECISION, page_view TEXT, size INTEGER NOT NULL, items TEXT NOT NULL);
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS latency_ms DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS assignment_propensity DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS page_view TEXT;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm TEXT;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm_propensity DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN IF NOT EXISTS arm_context TEXT;
+-- the shown items, packed (``decisions.rows.pack_items``): a list is one row (§88); an older
+-- store's lists are packed into it on its first connection (``store.packed_items``)
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS items TEXT NOT NULL DEFAULT '"""
+    + drows.NO_ITEMS
+    + """';
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
-CREATE INDEX IF NOT EXISTS decisions_unit ON decisions (unit);
-CREATE TABLE IF NOT EXISTS decision_items (recommendation_id TEXT NOT NULL,
-    position INTEGER NOT NULL, item_id TEXT NOT NULL, score DOUBLE PRECISION NOT NULL,
-    sources TEXT NOT NULL, propensity DOUBLE PRECISION NOT NULL, unit TEXT,
-    served_at BIGINT NOT NULL, PRIMARY KEY (recommendation_id, position));
+-- capping's per-request read and the window rule: a unit's lists in a time range
+CREATE INDEX IF NOT EXISTS decisions_unit_served ON decisions (unit, served_at);
 CREATE TABLE IF NOT EXISTS attributions (event_id TEXT PRIMARY KEY,
     recommendation_id TEXT NOT NULL, position INTEGER, rule TEXT NOT NULL,
     event_type TEXT NOT NULL, value DOUBLE PRECISION, ts BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS attributions_decision ON attributions (recommendation_id);
 CREATE INDEX IF NOT EXISTS attributions_ts ON attributions (ts);
--- the window rule: the latest list that showed this item to this unit
-CREATE INDEX IF NOT EXISTS decision_items_unit ON decision_items (unit, item_id, served_at);
 CREATE TABLE IF NOT EXISTS experiment_requests (experiment TEXT NOT NULL, variant TEXT NOT NULL,
     minute BIGINT NOT NULL, requests BIGINT NOT NULL, errors BIGINT NOT NULL,
     PRIMARY KEY (experiment, variant, minute));
@@ -197,7 +196,6 @@ _STORED_COLS = f"{_EVENT_COLS}, received_at"
 _CLAIM_IDS = partitions.claim_ids_sql(_STAGE)
 _INSERT_EVERY = partitions.events_sql(_STAGE, _STORED_COLS, every=True)
 _INSERT_CLAIMED = partitions.events_sql(_STAGE, _STORED_COLS, every=False)
-_DECISION_SELECT = ", ".join(drows.DECISION_HEADER)
 _KEY_SELECT = f"SELECT {', '.join(base.API_KEY_COLUMNS)} FROM api_keys"
 #: Indexes added after the first release (besides the tables ``_create_tables`` checks): a
 #: database without one of them runs ``_SCHEMA`` once more on the first connection, which
@@ -206,6 +204,7 @@ _ADDED_INDEXES = (
     *base.DEFERRED_EVENT_INDEXES,
     *partitions.DEFERRED_INDEX_NAMES,
     "dead_letters_source",
+    "decisions_unit_served",
 )
 #: True when ``events`` is partitioned (``store.partitions``): a database from before is moved
 #: into that layout on its first connection.
@@ -223,7 +222,16 @@ def _insert(table: str, columns: Sequence[str], key: str) -> str:
 
 
 _INSERT_DECISION = _insert("decisions", drows.DECISION_COLUMNS, "recommendation_id")
-_INSERT_DECISION_ITEM = _insert("decision_items", drows.ITEM_COLUMNS, "recommendation_id, position")
+_GET_DECISION = f"SELECT {drows.PACKED_SELECT} FROM decisions WHERE recommendation_id = %s"
+_SHOWN_IN = drows.backend_sql(drows.LOOKUP_SQL, "postgres", "%s") + (
+    "WHERE d.recommendation_id = ANY(%s)"
+)
+_SHOWN_TO = drows.backend_sql(drows.LOOKUP_SQL, "postgres", "%s") + (
+    "WHERE d.unit = ANY(%s) AND d.served_at >= %s AND d.served_at <= %s"
+)
+_SHOWS_OF = drows.backend_sql(drows.SHOWS_SQL, "postgres", "%s")
+#: True while the database holds lists written one row per item (``store.packed_items``).
+_OLD_ITEMS = "SELECT to_regclass('decision_items') IS NOT NULL"
 _INSERT_ATTRIBUTION = _insert("attributions", drows.ATTRIBUTION_COLUMNS, "event_id")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: Failures that mean "the database cannot work now" (unreachable, connection lost, disk full,
@@ -331,6 +339,9 @@ class PostgresStore:
         except psycopg.Error as exc:
             conn.close()
             raise self._down("cannot prepare the store in", exc) from exc
+        except BaseException:  # e.g. a stored list the packing refuses: rolled back, closed
+            conn.close()
+            raise
         return conn
 
     def _create_tables(self, conn: psycopg.Connection[Any], *, always: bool = False) -> None:
@@ -347,6 +358,7 @@ class PostgresStore:
                 "SELECT to_regclass('audit_log') IS NOT NULL"
                 + "".join(f" AND to_regclass('{name}') IS NOT NULL" for name in _ADDED_INDEXES)
                 + _PARTITIONED
+                + " AND to_regclass('decision_items') IS NULL"
             )
             if not always and cur.execute(newest).fetchone() == (True,):
                 conn.commit()
@@ -362,8 +374,21 @@ class PostgresStore:
                 if cur.execute("SELECT to_regclass('events') IS NULL").fetchone() == (True,):
                     cur.execute("DROP TABLE IF EXISTS event_ids")  # the ids of a dropped table
                 cur.execute(_SCHEMA)
+            if cur.execute(_OLD_ITEMS).fetchone() == (True,):
+                self._pack_old_items(conn, cur)
         conn.commit()
         self._months = set()
+
+    @staticmethod
+    def _pack_old_items(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> None:
+        """Lists stored one row per item packed into ``decisions.items`` in the schema's
+        transaction (``store.packed_items``); the old rows streamed by a server-side cursor."""
+        with conn.cursor(name="recsmith_old_items") as old:
+            old.execute(packed_items.OLD_ITEMS_SQL)
+            moved = packed_items.pack_old_items(old, cur.executemany, "%s")
+        for statement in packed_items.DROP_OLD_SQL:
+            cur.execute(statement)
+        log.warning("packed %s stored lists into decisions.items (one row a list)", moved)
 
     def _conn(self) -> psycopg.Connection[Any]:
         """This thread's connection; a new one when it has none, or when its connection was opened
@@ -570,7 +595,6 @@ class PostgresStore:
             )
             removed = cur.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount
             cur.execute("DELETE FROM users WHERE user_id = %s", (user_id,))
-            cur.execute("DELETE FROM decision_items WHERE unit = %s", (user_id,))
             cur.execute("DELETE FROM decisions WHERE unit = %s", (user_id,))
         return max(int(removed), 0)
 
@@ -623,8 +647,8 @@ class PostgresStore:
         counts: dict[str, int] = {}
         with self._tx() as cur:
             for query in person_queries(cur.execute, "%s", user_id):
-                removed = cur.execute(query.sql, [user_id] * query.params).rowcount
-                counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
+                removed = query.run(cur.execute, user_id)
+                counts[query.kind] = counts.get(query.kind, 0) + removed
             once, twice = search_texts(user_id)
             candidates = cur.execute(_DEAD_LETTERS_NAMING, (once, twice, once)).fetchall()
             doomed = [r[0] for r in candidates if names_person(user_id, r[1], r[2])]
@@ -640,9 +664,7 @@ class PostgresStore:
 
     @guarded("read")
     def person_decisions(self, unit: str) -> list[Decision]:
-        with self._tx() as cur:
-            heads, items = (cur.execute(q, (unit,)).fetchall() for q in _PERSON_DECISIONS)
-        return decisions_with_items(heads, items)
+        return [drows.decision_from_row(row) for row in self._rows(_PERSON_DECISIONS, (unit,))]
 
     @guarded("write")
     def delete_events_before(self, ts: datetime) -> int:
@@ -690,28 +712,15 @@ class PostgresStore:
     def append_decisions(self, decisions: Sequence[Decision]) -> int:
         if not decisions:
             return 0
-        heads, items = drows.decision_rows(decisions)
+        heads = drows.header_rows(decisions)
         with self._tx() as cur:
             cur.executemany(_INSERT_DECISION, heads)
-            added = cur.rowcount  # psycopg sums executemany's counts: a stored id adds 0
-            cur.executemany(_INSERT_DECISION_ITEM, items)
-        return added
+            return cur.rowcount  # psycopg sums executemany's counts: a stored id adds 0
 
     @guarded("read")
     def get_decision(self, recommendation_id: str) -> Decision | None:
-        with self._tx() as cur:
-            head = cur.execute(
-                f"SELECT {_DECISION_SELECT} FROM decisions WHERE recommendation_id = %s",
-                (recommendation_id,),
-            ).fetchone()
-            if head is None:
-                return None
-            items = cur.execute(
-                f"SELECT {', '.join(drows.SHOWN_ITEM)} FROM decision_items "
-                "WHERE recommendation_id = %s ORDER BY position",
-                (recommendation_id,),
-            ).fetchall()
-        return drows.decision_from_rows(head, items)
+        found = self._rows(_GET_DECISION, (recommendation_id,))
+        return drows.decision_from_row(found[0]) if found else None
 
     @guarded("read")
     def scan_decisions(
@@ -727,31 +736,23 @@ class PostgresStore:
 
     @guarded("read")
     def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
-        query = f"{drows.LOOKUP_SQL}WHERE i.recommendation_id = ANY(%s)"
-        return drows.lookup_frame(self._rows(query, (list(recommendation_ids),)))
+        return drows.lookup_frame(self._rows(_SHOWN_IN, (list(recommendation_ids),)))
 
     @guarded("read")
     def shown_to(self, units: Sequence[str], since_us: int, until_us: int) -> pd.DataFrame:
-        query = (
-            f"{drows.LOOKUP_SQL}WHERE i.unit = ANY(%s) AND i.served_at >= %s AND i.served_at <= %s"
-        )
-        return drows.lookup_frame(self._rows(query, (list(units), since_us, until_us)))
+        found = self._rows(_SHOWN_TO, (list(units), since_us, until_us))
+        return drows.lookup_frame(found)
 
     @guarded("read")
     def shows_of(
         self, unit: str, since_us: int, until_us: int
     ) -> list[tuple[str, str, int, str | None]]:
-        return self._rows(drows.SHOWS_SQL.format(p="%s"), (unit, since_us, until_us))
+        return self._rows(_SHOWS_OF, (unit, since_us, until_us))
 
     @guarded("write")
     def delete_decisions_before(self, ts: datetime) -> int:
         cutoff = base.micros(ts)
         with self._tx() as cur:
-            cur.execute(
-                "DELETE FROM decision_items WHERE recommendation_id IN "
-                "(SELECT recommendation_id FROM decisions WHERE served_at < %s)",
-                (cutoff,),
-            )
             removed = cur.execute("DELETE FROM decisions WHERE served_at < %s", (cutoff,)).rowcount
             cur.execute("DELETE FROM attributions WHERE ts < %s", (cutoff,))
             minute = cutoff // drows.MICROS_PER_MINUTE

@@ -44,7 +44,7 @@ from recsmith.merchandising import rows as rule_rows
 from recsmith.monitoring import feature_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
-from recsmith.store import append_rows
+from recsmith.store import append_rows, packed_items
 from recsmith.store.base import (
     API_KEY_COLUMNS,
     DEFERRED_EVENT_INDEXES,
@@ -75,7 +75,6 @@ from recsmith.store.erasure_sql import (
     MARK_COLUMNS,
     aliases_of_sql,
     dead_letter_candidates_sql,
-    decisions_with_items,
     events_before_sql,
     link_alias_in,
     mark_from_row,
@@ -85,7 +84,6 @@ from recsmith.store.erasure_sql import (
     unlink_alias_sql,
     upsert_mark_sql,
 )
-from recsmith.store.multirow import insert_columns
 from recsmith.store.outage import Outage, guarded, guarded_iter
 
 _SCHEMA = """
@@ -161,24 +159,13 @@ CREATE TABLE IF NOT EXISTS decisions (
     variant TEXT,
     latency_ms REAL,
     page_view TEXT,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    -- the shown items, packed (``decisions.rows.pack_items``); a list is one row (§88)
+    items TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_served ON decisions (served_at);
-CREATE INDEX IF NOT EXISTS decisions_unit ON decisions (unit);
-CREATE TABLE IF NOT EXISTS decision_items (
-    recommendation_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    item_id TEXT NOT NULL,
-    score REAL NOT NULL,
-    sources TEXT NOT NULL,
-    propensity REAL NOT NULL,
-    unit TEXT,
-    served_at INTEGER NOT NULL,
-    PRIMARY KEY (recommendation_id, position)
-) WITHOUT ROWID;
--- the window rule: the latest list that showed this item to this unit. The only other index on
--- the table (retention goes through ``decisions``): each is ten inserts per list served.
-CREATE INDEX IF NOT EXISTS decision_items_unit ON decision_items (unit, item_id, served_at);
+-- capping's per-request read and the window rule: a unit's lists in a time range
+CREATE INDEX IF NOT EXISTS decisions_unit_served ON decisions (unit, served_at);
 CREATE TABLE IF NOT EXISTS attributions (
     event_id TEXT PRIMARY KEY,
     recommendation_id TEXT NOT NULL,
@@ -267,13 +254,20 @@ _INSERT_EVENT = (
     f"INSERT INTO events ({_EVENT_SELECT}, received_at) "
     f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
 )
-_DECISION_SELECT = ", ".join(rows.DECISION_HEADER)
 _INSERT_DECISION = (
     f"INSERT OR IGNORE INTO decisions ({', '.join(rows.DECISION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(rows.DECISION_COLUMNS))})"
 )
-#: item rows go in many to a statement (``multirow``): ten a served list
-_INSERT_DECISION_ITEMS = f"INSERT OR IGNORE INTO decision_items ({', '.join(rows.ITEM_COLUMNS)})"
+_GET_DECISION = f"SELECT {rows.PACKED_SELECT} FROM decisions WHERE recommendation_id = ?"
+_SHOWN_IN = (
+    rows.backend_sql(rows.LOOKUP_SQL, "sqlite", "?")
+    + "WHERE d.recommendation_id IN (SELECT value FROM json_each(?))"
+)
+_SHOWN_TO = (
+    rows.backend_sql(rows.LOOKUP_SQL, "sqlite", "?")
+    + "WHERE d.unit IN (SELECT value FROM json_each(?)) AND d.served_at >= ? AND d.served_at <= ?"
+)
+_SHOWS_OF = rows.backend_sql(rows.SHOWS_SQL, "sqlite", "?")
 _INSERT_ATTRIBUTION = (
     f"INSERT OR IGNORE INTO attributions ({', '.join(rows.ATTRIBUTION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(rows.ATTRIBUTION_COLUMNS))})"
@@ -317,6 +311,39 @@ def _add_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[s
         if name not in have:
             with suppress(sqlite3.OperationalError):  # another process added it meanwhile
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def _one_row_lists(conn: sqlite3.Connection) -> None:
+    """A store written before lists were one row each (``store.packed_items``) gets the
+    ``items`` column and its lists packed, in one transaction; nothing is written when there
+    is nothing to do (a read-only copy of a current store opens)."""
+
+    def old_items() -> bool:
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decision_items'"
+        return conn.execute(found).fetchone() is not None
+
+    def has_items() -> bool:
+        return "items" in {row[1] for row in conn.execute("PRAGMA table_info(decisions)")}
+
+    if has_items() and not old_items():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not has_items():  # checked again: another process may have moved it meanwhile
+            default = f"'{rows.NO_ITEMS}'"
+            conn.execute(f"ALTER TABLE decisions ADD COLUMN items TEXT NOT NULL DEFAULT {default}")
+        if old_items():
+            cursor = conn.execute(packed_items.OLD_ITEMS_SQL)
+            packed_items.pack_old_items(cursor, conn.executemany, "?")
+            cursor.close()
+            for statement in packed_items.DROP_OLD_SQL:
+                conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
 
 
 def _now_us() -> int:
@@ -376,6 +403,7 @@ class SQLiteStore:
         _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
         conn.executescript(_DECISION_SCHEMA)
         _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
+        _one_row_lists(conn)
         conn.executescript(_PRIVACY_SCHEMA)
         conn.executescript(_AUDIT_SCHEMA)
         _add_columns(conn, "api_keys", _ADDED_KEY_COLUMNS)
@@ -610,7 +638,6 @@ class SQLiteStore:
             )
             removed = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
-            conn.execute("DELETE FROM decision_items WHERE unit = ?", (user_id,))
             conn.execute("DELETE FROM decisions WHERE unit = ?", (user_id,))
         return int(removed)
 
@@ -645,8 +672,8 @@ class SQLiteStore:
         counts: dict[str, int] = {}
         with self._immediate() as conn:
             for query in person_queries(conn.execute, "?", user_id):
-                removed = conn.execute(query.sql, [user_id] * query.params).rowcount
-                counts[query.kind] = counts.get(query.kind, 0) + max(removed, 0)
+                removed = query.run(conn.execute, user_id)
+                counts[query.kind] = counts.get(query.kind, 0) + removed
             once, twice = search_texts(user_id)
             candidates = conn.execute(_DEAD_LETTERS_NAMING, (once, twice, once)).fetchall()
             doomed = [(r[0],) for r in candidates if names_person(user_id, r[1], r[2])]
@@ -665,9 +692,8 @@ class SQLiteStore:
 
     @guarded("read")
     def person_decisions(self, unit: str) -> list[Decision]:
-        conn = self._conn()
-        heads, items = (conn.execute(q, (unit,)).fetchall() for q in _PERSON_DECISIONS)
-        return decisions_with_items(heads, items)
+        found = self._conn().execute(_PERSON_DECISIONS, (unit,)).fetchall()
+        return [rows.decision_from_row(row) for row in found]
 
     @guarded("write")
     def delete_events_before(self, ts: datetime) -> int:
@@ -707,32 +733,20 @@ class SQLiteStore:
 
     @guarded("write")
     def append_decisions(self, decisions: Sequence[Decision]) -> int:
-        """Idempotent on ``recommendation_id`` (a writer retrying after a failed commit)."""
+        """Idempotent on ``recommendation_id`` (a writer retrying after a failed commit). One
+        row a list, its items packed: two B-trees touched a list, not four (§88)."""
         if not decisions:
             return 0
-        heads, items = rows.header_rows(decisions), rows.item_columns(decisions)
+        heads = rows.header_rows(decisions)
         with self._immediate() as conn:
             before = conn.total_changes
             conn.executemany(_INSERT_DECISION, heads)
-            added = conn.total_changes - before
-            insert_columns(conn, _INSERT_DECISION_ITEMS, items)
-        return added
+            return conn.total_changes - before
 
     @guarded("read")
     def get_decision(self, recommendation_id: str) -> Decision | None:
-        conn = self._conn()
-        head = conn.execute(
-            f"SELECT {_DECISION_SELECT} FROM decisions WHERE recommendation_id = ?",
-            (recommendation_id,),
-        ).fetchone()
-        if head is None:
-            return None
-        items = conn.execute(
-            f"SELECT {', '.join(rows.SHOWN_ITEM)} FROM decision_items "
-            "WHERE recommendation_id = ? ORDER BY position",
-            (recommendation_id,),
-        ).fetchall()
-        return rows.decision_from_rows(head, items)
+        row = self._conn().execute(_GET_DECISION, (recommendation_id,)).fetchone()
+        return None if row is None else rows.decision_from_row(row)
 
     @guarded("read")
     def scan_decisions(
@@ -750,40 +764,27 @@ class SQLiteStore:
     @guarded("read")
     def shown_in(self, recommendation_ids: Sequence[str]) -> pd.DataFrame:
         """Every item of these decisions (``rows.LOOKUP_COLUMNS``): explicit attribution."""
-        found = self._conn().execute(
-            f"{rows.LOOKUP_SQL}WHERE i.recommendation_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(recommendation_ids)),),
-        )
+        found = self._conn().execute(_SHOWN_IN, (json.dumps(list(recommendation_ids)),))
         return rows.lookup_frame(found.fetchall())
 
     @guarded("read")
     def shown_to(self, units: Sequence[str], since_us: int, until_us: int) -> pd.DataFrame:
         """Items shown to these units with ``since_us <= served_at <= until_us``: the window
         rule's candidates."""
-        found = self._conn().execute(
-            f"{rows.LOOKUP_SQL}WHERE i.unit IN "
-            "(SELECT value FROM json_each(?)) AND i.served_at >= ? AND i.served_at <= ?",
-            (json.dumps(list(units)), since_us, until_us),
-        )
+        found = self._conn().execute(_SHOWN_TO, (json.dumps(list(units)), since_us, until_us))
         return rows.lookup_frame(found.fetchall())
 
     @guarded("read")
     def shows_of(
         self, unit: str, since_us: int, until_us: int
     ) -> list[tuple[str, str, int, str | None]]:
-        query = rows.SHOWS_SQL.format(p="?")
-        return self._conn().execute(query, (unit, since_us, until_us)).fetchall()
+        return self._conn().execute(_SHOWS_OF, (unit, since_us, until_us)).fetchall()
 
     @guarded("write")
     def delete_decisions_before(self, ts: datetime) -> int:
         """Retention: decisions served before ``ts``, and attributions of events before it."""
         cutoff = micros(ts)
         with self._immediate() as conn:
-            conn.execute(
-                "DELETE FROM decision_items WHERE recommendation_id IN "
-                "(SELECT recommendation_id FROM decisions WHERE served_at < ?)",
-                (cutoff,),
-            )
             removed = conn.execute("DELETE FROM decisions WHERE served_at < ?", (cutoff,)).rowcount
             conn.execute("DELETE FROM attributions WHERE ts < ?", (cutoff,))
             minute = cutoff // rows.MICROS_PER_MINUTE

@@ -1,0 +1,294 @@
+"""A store written by the version before lists were one row each (``decision_items``: one row
+per shown item) is moved on its first open (``store.packed_items``), on SQLite and PostgreSQL.
+
+The old tables are written here by hand from the old DDL and the old writer's rules (sources as
+``json.dumps`` text, positions from 1, the unit and time repeated on every item row); the oracle
+is the same lists written by this version into an empty store: every reader must answer the two
+stores alike, and give back each list exactly as it was recorded. A list the packing refuses
+(an infinite score, which the old layout could hold) leaves the old tables whole."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from recsmith.decisions.record import Decision, decision
+from recsmith.privacy.marks import Mark
+from recsmith.store.base import EventStore
+from recsmith.testing.backends import BACKENDS, open_backend, postgres_url_or_skip
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+T0_US = 1_772_366_400_250_000
+
+#: The old version's decision tables (base d586fc2), ``{int}`` and ``{real}`` per backend.
+OLD_DDL = (
+    "CREATE TABLE decisions (recommendation_id TEXT PRIMARY KEY, served_at {int} NOT NULL, "
+    "unit TEXT, unit_kind TEXT NOT NULL, route TEXT NOT NULL, placement TEXT, "
+    "release TEXT NOT NULL, experiment TEXT, variant TEXT, latency_ms {real}, "
+    "page_view TEXT, size INTEGER NOT NULL, assignment_propensity {real}, arm TEXT, "
+    "arm_propensity {real}, arm_context TEXT)",
+    "CREATE INDEX decisions_served ON decisions (served_at)",
+    "CREATE INDEX decisions_unit ON decisions (unit)",
+    "CREATE TABLE decision_items (recommendation_id TEXT NOT NULL, position INTEGER NOT NULL, "
+    "item_id TEXT NOT NULL, score {real} NOT NULL, sources TEXT NOT NULL, "
+    "propensity {real} NOT NULL, unit TEXT, served_at {int} NOT NULL, "
+    "PRIMARY KEY (recommendation_id, position))",
+    "CREATE INDEX decision_items_unit ON decision_items (unit, item_id, served_at)",
+)
+OLD_HEAD = (
+    "recommendation_id",
+    "served_at",
+    "unit",
+    "unit_kind",
+    "route",
+    "placement",
+    "release",
+    "experiment",
+    "variant",
+    "latency_ms",
+    "assignment_propensity",
+    "page_view",
+    "arm",
+    "arm_propensity",
+    "arm_context",
+    "size",
+)
+
+
+def _lists() -> list[Decision]:
+    """Lists of 0, 1, 3 and 12 items, two units sharing items, a unit-less list, awkward
+    floats and ids, an exploring contextual list."""
+    return [
+        decision(
+            f"r-{n:02d}",
+            unit=None if n == 5 else f"u{n % 3}",
+            unit_kind="none" if n == 5 else "user",
+            route="recommendations",
+            release="rel-1",
+            item_ids=[f"i{(n * 7 + k) % 9}" for k in range(size)],
+            scores=[1 / (k + 3) + n for k in range(size)],
+            sources=[("als",) if k % 2 else ("als", "cooc") for k in range(size)],
+            served_at=T0 + timedelta(seconds=n),
+            propensities=[1 / (k + 2) for k in range(size)] if n == 7 else None,
+            latency_ms=1.5 * n,
+            page_view=f"pv-{n}" if n % 4 == 0 else None,
+            arm="fresh" if n == 7 else None,
+            arm_propensity=0.3 if n == 7 else None,
+            arm_context=[0.1, 0.2 + n] if n == 7 else None,
+        )
+        for n, size in enumerate((3, 0, 1, 12, 3, 2, 3, 5, 1, 3))
+    ] + [
+        decision(
+            "r-odd",
+            unit="ü-user",
+            unit_kind="user",
+            route="recommendations",
+            release="rel-2",
+            item_ids=['quo"te', "back\\slash", "日本"],
+            scores=[0.1 + 0.2, 5e-324, -0.0],
+            sources=[("a|b",), (), ("x",)],
+            served_at=T0 + timedelta(seconds=20),
+        )
+    ]
+
+
+def _old_rows(lists: list[Decision]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The lists as the old writer stored them: a header row (``OLD_HEAD``) each, one item row
+    each item (``decision_items``' columns in order)."""
+    heads, items = [], []
+    for d in lists:
+        served = int(d.served_at.timestamp() * 1_000_000)
+        context = None if d.arm_context is None else json.dumps(list(d.arm_context))
+        heads.append(
+            (
+                *(d.recommendation_id, served, d.unit, d.unit_kind, d.route, d.placement),
+                *(d.release, d.experiment, d.variant, d.latency_ms, d.assignment_propensity),
+                *(d.page_view, d.arm, d.arm_propensity, context, len(d.item_ids)),
+            )
+        )
+        for k, item in enumerate(d.item_ids):
+            source = json.dumps(list(d.sources[k]))
+            chance = d.propensities[k]
+            items.append((d.recommendation_id, k + 1, item, d.scores[k], source, chance))
+            items[-1] += (d.unit, served)
+    return heads, items
+
+
+def _write_old_sqlite(path: Path, lists: list[Decision]) -> None:
+    heads, items = _old_rows(lists)
+    with sqlite3.connect(path) as conn:
+        for ddl in OLD_DDL:
+            conn.execute(ddl.format(int="INTEGER", real="REAL"))
+        marks = ", ".join("?" * len(OLD_HEAD))
+        conn.executemany(f"INSERT INTO decisions ({', '.join(OLD_HEAD)}) VALUES ({marks})", heads)
+        conn.executemany(f"INSERT INTO decision_items VALUES ({', '.join('?' * 8)})", items)
+    conn.close()
+
+
+@contextmanager
+def _old_store(kind: str, tmp_path: Path, lists: list[Decision]) -> Iterator[tuple[Any, Any]]:
+    """(how to open the old store with this version, a raw query on it), the old tables
+    written by hand; a PostgreSQL schema of its own, dropped afterwards."""
+    if kind == "sqlite":
+        from recsmith.store.sqlite import SQLiteStore
+
+        path = tmp_path / "old.sqlite"
+        _write_old_sqlite(path, lists)
+
+        def query(sql: str) -> list[tuple[Any, ...]]:
+            with sqlite3.connect(path) as conn:
+                found = conn.execute(sql).fetchall()
+            conn.close()
+            return found
+
+        yield (lambda: SQLiteStore(path)), query
+        return
+    import psycopg
+    from psycopg import sql as psql
+
+    from recsmith.store.postgres import PostgresStore
+
+    base = postgres_url_or_skip()
+    schema = f"t_{uuid.uuid4().hex}"
+    heads, items = _old_rows(lists)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(psql.SQL("CREATE SCHEMA {}").format(psql.Identifier(schema)))
+        conn.execute(psql.SQL("SET search_path TO {}").format(psql.Identifier(schema)))
+        for ddl in OLD_DDL:
+            conn.execute(ddl.format(int="BIGINT", real="DOUBLE PRECISION"))
+        with conn.cursor() as cur:
+            marks = ", ".join(["%s"] * len(OLD_HEAD))
+            cur.executemany(
+                f"INSERT INTO decisions ({', '.join(OLD_HEAD)}) VALUES ({marks})", heads
+            )
+            cur.executemany(f"INSERT INTO decision_items VALUES ({', '.join(['%s'] * 8)})", items)
+
+    def query_pg(sql: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(psql.SQL("SET search_path TO {}").format(psql.Identifier(schema)))
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+    try:
+        yield (lambda: PostgresStore(f"{base}?schema={schema}")), query_pg
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(psql.SQL("DROP SCHEMA {} CASCADE").format(psql.Identifier(schema)))
+
+
+TABLES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')",
+    "postgres": (
+        "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema()"
+    ),
+}
+
+
+def _answers(store: EventStore, lists: list[Decision]) -> dict[str, Any]:
+    """What every reader of the decision log answers about ``lists``."""
+    ids = [d.recommendation_id for d in lists]
+    units = ["u0", "u1", "u2", "ü-user"]
+    lo, hi = T0_US, T0_US + 30_000_000
+    order = ["recommendation_id", "position"]
+    return {
+        "get": [store.get_decision(i) for i in [*ids, "r-none"]],
+        "scan": store.scan_decisions(T0, T0 + timedelta(minutes=1)),
+        "scan_part": store.scan_decisions(T0 + timedelta(seconds=3), T0 + timedelta(seconds=8)),
+        "count": store.count_decisions(T0, T0 + timedelta(minutes=1)),
+        "shown_in": store.shown_in(ids).sort_values(order, ignore_index=True),
+        "shown_to": store.shown_to(units, lo + 2_000_000, lo + 9_000_000).sort_values(
+            order, ignore_index=True
+        ),
+        "shows_of": {u: sorted(store.shows_of(u, lo, hi)) for u in units},
+        "person": {u: store.person_decisions(u) for u in units},
+    }
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(value, b[key], check_exact=True)
+        else:
+            assert value == b[key], key
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_an_old_store_answers_as_a_new_one_after_its_first_open(kind: str, tmp_path: Path) -> None:
+    lists = _lists()
+    with open_backend(kind, tmp_path / "fresh") as (fresh, _):
+        fresh.append_decisions(lists)
+        expected = _answers(fresh, lists)
+        erased_fresh = fresh.erase_person("u1", Mark("s-u1", True, False, False))
+    assert expected["get"] == [*lists, None]  # the oracle itself: every list exactly
+    assert len(expected["scan"]) == sum(max(len(d.item_ids), 1) for d in lists)
+    with _old_store(kind, tmp_path, lists) as (open_new, query):
+        store = open_new()
+        try:
+            _same(_answers(store, lists), expected)
+            names = {r[0] for r in query(TABLES[kind])}
+            assert {"decision_items", "decision_items_unit", "decisions_unit"} & names == set()
+            assert "decisions_unit_served" in names
+            # new lists go in beside the moved ones, a moved one is not stored twice
+            more = decision(
+                "r-more",
+                unit="u1",
+                unit_kind="user",
+                route="recommendations",
+                release="rel-3",
+                item_ids=["i1"],
+                scores=[1.0],
+                sources=[("als",)],
+                served_at=T0,
+            )
+            assert store.append_decisions([lists[0], more]) == 1
+            assert store.get_decision("r-more") == more
+            erased = store.erase_person("u1", Mark("s-u1", True, False, False))
+            assert erased["shown_items"] == erased_fresh["shown_items"] + 1
+            assert erased["decisions"] == erased_fresh["decisions"] + 1
+        finally:
+            store.close()
+        # a second open finds nothing to move
+        again = open_new()
+        try:
+            assert again.get_decision(lists[3].recommendation_id) == lists[3]
+        finally:
+            again.close()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_list_the_packing_refuses_leaves_the_old_tables_whole(kind: str, tmp_path: Path) -> None:
+    lists = _lists()
+    broken = decision(
+        "r-inf",
+        unit="u9",
+        unit_kind="user",
+        route="recommendations",
+        release="rel-1",
+        item_ids=["a", "b"],
+        scores=[1.0, float("inf")],
+        sources=[("als",), ("als",)],
+        served_at=T0,
+    )
+    with _old_store(kind, tmp_path, [*lists, broken]) as (open_new, query):
+        items = query("SELECT * FROM decision_items ORDER BY recommendation_id, position")
+        heads = query("SELECT * FROM decisions ORDER BY recommendation_id")
+        with pytest.raises(ValueError, match="r-inf"):
+            store = open_new()
+            try:
+                store.get_decision("r-00")
+            finally:
+                store.close()
+        assert query("SELECT * FROM decision_items ORDER BY recommendation_id, position") == items
+        assert query("SELECT * FROM decisions ORDER BY recommendation_id") == heads  # no `items`
+        names = {r[0] for r in query(TABLES[kind])}
+        assert {"decision_items", "decision_items_unit", "decisions_unit"} <= names
