@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings
 from recsmith.events.validate import validate_events
@@ -69,6 +71,16 @@ def test_a_pair_training_dropped_refuses_the_cut() -> None:
     StoreCut("store-a", 123).vouch(bundle, frame)
     assert bundle.manifest[MANIFEST_KEY] == {"uncovered_pairs": 2}
     assert received_since(bundle, "store-a", "u1") is None  # every stored item read, as before
+
+
+def test_a_stored_item_the_release_does_not_know_refuses_the_cut() -> None:
+    """An item with no learnt event (say, every weight of it not finite) is not in the release's
+    index, but a catalogue change may add it there: a request would then exclude it, so the
+    release cannot vouch for the user's stored events; a user it does not know can be left out
+    (read in full per request)."""
+    frame, bundle = _trained(_records(3.0))
+    ghost = pd.DataFrame({"user_id": ["u1", "stranger", None], "item_id": ["ghost", "i1", "i9"]})
+    assert uncovered_pairs(pd.concat([frame, ghost], ignore_index=True), bundle) == 1
 
 
 def test_serving_bound_only_for_known_users_of_the_same_store() -> None:

@@ -5,7 +5,7 @@ A list never shows an item the user has an event with: the release's training it
 per request so that an event ingested a moment ago counts. For a user the release knows, the
 store's events from before its training are already in ``seen`` — when training read them all
 and learnt every one of their (user, item) pairs — so reading them again per request only costs
-(BENCHMARKS §90: the rows of ~22 items a user, and their id lookups). The cut says from when
+(BENCHMARKS §90: the rows of ~20 items a user, and their id lookups). The cut says from when
 events are new to the release:
 
 - ``take`` runs before training reads the store: the store's identity (a digest of its privacy
@@ -14,11 +14,12 @@ events are new to the release:
   the cut must have been committed before the read began; skew and commit lag beyond the margin
   break that, the one condition this rests on).
 - ``vouch`` records the cut in the release's manifest only if every (user, item) pair of the
-  events read has an entry in its matrix of training items; a pair training dropped (a weight
-  that is not finite, a net-negative sum, a decay that reached 0) would be in the store and not
-  in ``seen``, so the release then keeps no cut (it says how many pairs were missing) and every
-  request reads the user's whole history, as before. The callers that train on a whole store
-  take and vouch: ``train --pipeline`` and ``train`` from a store, ``retrain``, ``quickstart``.
+  events read of a user it knows has an entry in its matrix of training items; a pair training
+  dropped (a weight that is not finite, a net-negative sum, a decay that reached 0) would be in
+  the store and not in ``seen``, so the release then keeps no cut (it says how many pairs were
+  missing) and every request reads the user's whole history, as before. The callers that train
+  on a whole store take and vouch: ``train`` (a pipeline or a model) from a store, ``retrain``,
+  ``quickstart``.
 - ``received_since`` is serving's bound: the cut for a user the release knows, served against
   the store it was trained from; None (read everything) otherwise.
 
@@ -69,8 +70,8 @@ class StoreCut:
     def vouch(self, release: Any, events: pd.DataFrame) -> None:
         """Record the cut in the manifest of ``release`` (a pipeline or a model bundle) trained
         on ``events`` (every event of the store, read after ``take``) when its interaction
-        matrix holds every stored (user, item) pair of a user and an item it knows; else the
-        count of pairs it lacks, and no cut."""
+        matrix holds every stored (user, item) pair of a user it knows; else the count of
+        pairs it lacks, and no cut."""
         bundle = getattr(release, "bundle", release)
         missing = uncovered_pairs(events, bundle)
         release.manifest[MANIFEST_KEY] = (
@@ -81,20 +82,22 @@ class StoreCut:
 
 
 def uncovered_pairs(events: pd.DataFrame, bundle: ModelBundle) -> int:
-    """How many of ``events``' rows with a user id name a user and an item ``bundle`` knows
-    whose pair has no entry in its matrix of training items (``seen``); events of users or
-    items it does not know are read per request anyway, or cannot be excluded by index."""
+    """How many of ``events``' rows of a user ``bundle`` knows have no entry in its matrix of
+    training items (``seen``): its pair was dropped, or its item is one the release does not
+    know, which a catalogue change may add to its index later (``catalog_growth``), so that a
+    request would exclude it by then. A user it does not know is read in full per request."""
     users = events["user_id"].to_numpy(dtype=object)
     named = ~pd.isna(users)
     u = bundle.users.to_index(users[named]).astype(np.int64)
     i = bundle.items.to_index(events["item_id"].to_numpy(dtype=object)[named]).astype(np.int64)
-    known = (u >= 0) & (i >= 0)
+    known = u >= 0
+    u, i = u[known], i[known]
     seen = bundle.seen
     n_items = max(seen.shape[1], 1)
     rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
     entries = rows * n_items + seen.indices.astype(np.int64)
-    asked = u[known] * n_items + i[known]
-    return int((~np.isin(asked, entries)).sum())
+    covered = (i >= 0) & np.isin(u * n_items + i, entries)
+    return int((~covered).sum())
 
 
 def received_since(served: Any, identity: str | None, user_id: str) -> int | None:
