@@ -9,7 +9,7 @@ from test_calibration import WEIGHTS, config, only_scores, popularity_case
 from test_calibration_strengths import lead_within_noise
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import calibrate, kept_value, ranks_grid
+from recsmith.pipeline.calibration import calibrate, grid_of, kept_value
 from recsmith.pipeline.config import default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 
@@ -90,4 +90,4 @@ def test_a_rank_ahead_within_noise_is_not_kept() -> None:
 
 def test_a_rank_listed_twice_is_tried_once() -> None:
     cc = default_pipeline_config().calibration.model_copy(update={"ials_factors": [16, 8, 16]})
-    assert ranks_grid("ials", cc) == (("factors", (16, 8)), ("alpha", (0.2, 20.0)))
+    assert grid_of("ials", cc) == (("factors", (16, 8)), ("alpha", (0.2, 20.0)))
