@@ -313,7 +313,7 @@ class CalibrationConfig(_Strict):
         "BENCHMARKS §84); each value fits iALS once more per validation split",
     )
     ease_lowpass: list[PositiveFloat] = Field(
-        default_factory=list,
+        default_factory=lambda: [0.3, 1.0],
         description="weights of GF-CF's low-pass filter tried beside an EASE source's scores"
         " (after its λ and rising factor), kept only beyond noise ([] tries none); each value"
         " fits EASE once more per validation split (BENCHMARKS §92)",
