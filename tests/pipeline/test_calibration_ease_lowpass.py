@@ -10,7 +10,7 @@ from test_calibration_strengths import lead_within_noise
 
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import GRID, calibrate, grid_of, kept_value
-from recsmith.pipeline.config import default_pipeline_config
+from recsmith.pipeline.config import CalibrationConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 
 EASE_SOURCE = {"name": "ease", "model": "ease", "quota": 50}
@@ -36,6 +36,7 @@ def calibrated(
 def test_the_default_tries_the_filter_after_lambda_and_rising() -> None:
     cc = default_pipeline_config().calibration
     assert cc.ease_lowpass == [0.3, 1.0]
+    assert CalibrationConfig().ease_lowpass == [0.3, 1.0]  # a file without the key: the same
     assert grid_of("ease", cc) == (*GRID["ease"], ("lowpass", (0.3, 1.0)))
     assert grid_of("ials", cc) == GRID["ials"]  # only EASE sources have a filter
     twice = cc.model_copy(update={"ease_lowpass": [1.0, 0.3, 1.0]})
