@@ -11,6 +11,7 @@ from recsmith.config import EventSettings
 from recsmith.errors import ValidationError
 from recsmith.features.interactions import Interactions
 from recsmith.models.ease import EASE
+from recsmith.models.low_pass import top_eigenvectors
 from recsmith.models.registry import create
 from recsmith.testing.recommender import view_events
 
@@ -117,3 +118,13 @@ def test_off_by_default_and_saved_with_the_model(tmp_path: Path) -> None:
 def test_a_bad_weight_names_the_field() -> None:
     with pytest.raises(ValidationError, match="lowpass"):
         create("ease", lowpass="-1")
+
+
+@pytest.mark.parametrize("k", [4, 29, 30])  # ARPACK; the dense solver (k ≥ n − 1)
+def test_top_eigenvectors_span_the_top_eigenspace(k: int) -> None:
+    rng = np.random.default_rng(2)
+    basis = np.linalg.qr(rng.standard_normal((30, 30)))[0]
+    gram = basis @ np.diag(np.linspace(0.01, 1.0, 30)) @ basis.T  # distinct eigenvalues
+    v = top_eigenvectors(gram, k)
+    top = basis[:, -k:]  # the largest eigenvalues' vectors
+    np.testing.assert_allclose(v @ v.T, top @ top.T, atol=1e-8)

@@ -32,12 +32,7 @@ def low_pass_factors(x: sparse.csr_array, rank: int) -> tuple[np.ndarray, np.nda
     inv_i = np.divide(1.0, np.sqrt(pop), out=np.zeros_like(pop), where=pop > 0)
     normed = sparse.diags_array(inv_u) @ x @ sparse.diags_array(inv_i)
     gram = (normed.T @ normed).toarray()
-    n = gram.shape[0]
-    k = min(rank, n)
-    if k >= n - 1:  # ARPACK needs k < n - 1: a small catalogue takes the dense solver
-        vectors = scipy.linalg.eigh(gram, subset_by_index=[n - k, n - 1])[1]
-    else:  # a fixed start vector: the same matrix gives the same filter on every fit
-        vectors = sparse_linalg.eigsh(gram, k=k, which="LA", v0=np.ones(n) / np.sqrt(n))[1]
+    vectors = top_eigenvectors(gram, min(rank, gram.shape[0]))
     left = vectors * inv_i[:, None]
     right = vectors.T * np.sqrt(pop)[None, :]
     return left.astype(np.float32), np.ascontiguousarray(right, dtype=np.float32)
@@ -53,3 +48,17 @@ def row_scaled(scores: np.ndarray) -> np.ndarray:
 def blended(ease: np.ndarray, low: np.ndarray, weight: float) -> np.ndarray:
     """EASE's scores plus ``weight`` × the filter's, each row-scaled (``row_scaled``)."""
     return (row_scaled(ease) + weight * row_scaled(low)).astype(np.float32)
+
+
+def top_eigenvectors(gram: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` eigenvectors of the symmetric ``gram`` with the largest eigenvalues (columns).
+    ARPACK (a fixed start vector: the same matrix gives the same filter on every fit) costs a few
+    hundred products with ``gram``, where the dense solver reduces all of it; the dense one serves
+    where ARPACK cannot (k ≥ n − 1, a small catalogue) or does not converge."""
+    n = gram.shape[0]
+    if k < n - 1:
+        try:
+            return sparse_linalg.eigsh(gram, k=k, which="LA", v0=np.ones(n) / np.sqrt(n))[1]
+        except sparse_linalg.ArpackNoConvergence:
+            pass
+    return scipy.linalg.eigh(gram, subset_by_index=[n - k, n - 1])[1]
