@@ -143,7 +143,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert served >= popular - 1e-9  # the guarantee, against an independent popular model
     assert popular > scores["fused"] + 0.05
     grid = report["grid"]  # each model's sensitive parameters tried alone, the values kept here
-    assert set(grid) == {"ease.regularization", "ease.rising", "knn.neighbors"}
+    assert set(grid) == {"ease.regularization", "ease.rising", "ease.lowpass", "knn.neighbors"}
     assert set(grid["ease.regularization"]["ndcg@10"]) == {
         "as configured",
         "25.0",
@@ -152,9 +152,12 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
         "2500.0",
     }
     assert set(grid["ease.rising"]["ndcg@10"]) == {"as configured", "0.5", "1.0"}
-    rising = grid["ease.rising"]  # tried with the λ kept before it; what it kept is what ease is
+    rising = grid["ease.rising"]  # tried with the λ kept before it
     kept = rising["kept"] if rising["kept"] == "as configured" else str(rising["kept"])
-    assert rising["ndcg@10"][kept] == [scores["ease"]]  # one per protocol
+    lowpass = grid["ease.lowpass"]  # tried last, with the rising factor kept
+    assert lowpass["ndcg@10"]["as configured"] == rising["ndcg@10"][kept]
+    kept = lowpass["kept"] if lowpass["kept"] == "as configured" else str(lowpass["kept"])
+    assert lowpass["ndcg@10"][kept] == [scores["ease"]]  # what it kept is what ease is
     assert grid["knn.neighbors"]["param"] == "neighbors" and set(
         grid["knn.neighbors"]["ndcg@10"]
     ) == {
@@ -178,7 +181,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     )
     assert set(
         calibrate(pinned, full, ItemAttributes.from_items([], full.items)).report["grid"]
-    ) == {"ease.rising", "knn.neighbors"}
+    ) == {"ease.rising", "ease.lowpass", "knn.neighbors"}
     assert calibration_summary(report).startswith("calibration (each user's latest item, 400 users")
 
 

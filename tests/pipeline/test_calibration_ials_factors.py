@@ -9,7 +9,7 @@ from test_calibration import WEIGHTS, config, only_scores, popularity_case
 from test_calibration_strengths import lead_within_noise
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import calibrate, kept_value, ranks_grid
+from recsmith.pipeline.calibration import calibrate, grid_of, kept_value
 from recsmith.pipeline.config import default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 
@@ -61,13 +61,15 @@ def test_the_rank_that_wins_beyond_noise_is_kept_and_alpha_is_tried_at_it() -> N
 
 
 def test_only_ials_sources_have_their_rank_tried() -> None:
-    """EASE beside iALS: its grid (λ, rising) is tried as ever, and no rank."""
+    """EASE beside iALS: its grid (λ, rising, the low-pass filter) is tried as ever, and no
+    rank."""
     report, _ = calibrated(SOURCE, [8, 16], False, {"name": "ease", "model": "ease", "quota": 50})
     assert list(report["grid"]) == [  # type: ignore[arg-type]
         "ials.factors",
         "ials.alpha",
         "ease.regularization",
         "ease.rising",
+        "ease.lowpass",
     ]
 
 
@@ -90,4 +92,4 @@ def test_a_rank_ahead_within_noise_is_not_kept() -> None:
 
 def test_a_rank_listed_twice_is_tried_once() -> None:
     cc = default_pipeline_config().calibration.model_copy(update={"ials_factors": [16, 8, 16]})
-    assert ranks_grid("ials", cc) == (("factors", (16, 8)), ("alpha", (0.2, 20.0)))
+    assert grid_of("ials", cc) == (("factors", (16, 8)), ("alpha", (0.2, 20.0)))

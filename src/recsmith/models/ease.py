@@ -26,6 +26,12 @@ The solve is the same one EASE does, so p > 0 costs nothing extra; p = 0 is plai
 p = 0 would be a ridge regression without EASE's constraint, which is not what 0 should mean). Off
 by default and not in calibration's grid: p = 0.5 was within noise of EASE alone on the samples
 not chosen on, and the grid, given it, never kept it on validation (§62).
+
+``lowpass`` (off by default) adds GF-CF's ideal low-pass filter (``low_pass.py``) at that weight:
+score = EASE's row / its std + lowpass × the filter's row / its std. The filter's rank-k smoothing
+of the normalised co-occurrence reaches items EASE's hard-shrunk weights leave near zero on a
+sparse matrix: chosen on validation, it held on unread seeds of the simulated marketplace shape
+(BENCHMARKS §92). The filter is fitted beside the solve (one item × item eigen-problem, top k only).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from scipy import sparse
 
 from recsmith.features.interactions import Interactions, binarize, decay_factors
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
+from recsmith.models.low_pass import blended, low_pass_factors
 
 
 class EASEConfig(ModelConfig):
@@ -63,6 +70,16 @@ class EASEConfig(ModelConfig):
     )
     rising_half_life_days: float = Field(
         7.0, gt=0, description="half-life of the recent share the rising factor compares"
+    )
+    lowpass: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="weight of GF-CF's low-pass filter beside EASE's scores (each row-scaled);"
+        " 0 = off",
+    )
+    lowpass_rank: int = Field(
+        32, ge=1, le=1024, description="singular vectors the low-pass filter keeps"
     )
 
 
@@ -120,6 +137,8 @@ class EASE(Recommender):
     weights_: np.ndarray  # [n_kept, n_kept]
     kept_: np.ndarray  # item indices the weights cover
     rising_: np.ndarray  # [n_kept] the rising factor (empty when off)
+    lowpass_left_: np.ndarray  # [n_kept, rank] the low-pass filter's factors (empty when off)
+    lowpass_right_: np.ndarray  # [rank, n_kept]
     user_items_: sparse.csr_array
     n_items_: np.ndarray  # scalar array: catalogue size
 
@@ -146,6 +165,11 @@ class EASE(Recommender):
             if cfg.rising > 0
             else np.empty(0, np.float32)
         )
+        self.lowpass_left_, self.lowpass_right_ = (
+            low_pass_factors(xk, cfg.lowpass_rank)
+            if cfg.lowpass > 0
+            else (np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
+        )
         self.user_items_ = x
         self.n_items_ = np.asarray(data.n_items)
         return self
@@ -170,6 +194,9 @@ class EASE(Recommender):
         if self.config.binary:
             rows.data[:] = 1.0
         scores = np.asarray(rows @ self.weights_, dtype=np.float32)
+        if self.lowpass_left_.size:
+            low = np.asarray(rows @ self.lowpass_left_) @ self.lowpass_right_
+            scores = blended(scores, low, self.config.lowpass)
         if len(self.rising_):
             scores = np.maximum(scores, RISING_FLOOR) * self.rising_
         return self._spread(scores)
@@ -181,6 +208,9 @@ class EASE(Recommender):
         )
         block = np.full((len(items), len(self.kept_)), -np.inf, dtype=np.float32)
         block[inside] = self.weights_[pos[inside]]
+        if self.lowpass_left_.size:  # the item as a one-item history, as a user's is scored
+            low = self.lowpass_left_[pos[inside]] @ self.lowpass_right_
+            block[inside] = blended(block[inside], low, self.config.lowpass)
         return self._spread(block)
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -188,6 +218,8 @@ class EASE(Recommender):
             "weights_": self.weights_,
             "kept_": self.kept_,
             "rising_": self.rising_,
+            "lowpass_left_": self.lowpass_left_,
+            "lowpass_right_": self.lowpass_right_,
             "n_items_": self.n_items_,
             **sparse_to_arrays("user_items_", self.user_items_),
         }
@@ -195,4 +227,6 @@ class EASE(Recommender):
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.user_items_ = sparse_from_arrays("user_items_", arrays)
         self.rising_ = np.empty(0, np.float32)  # releases saved before the factor existed
+        self.lowpass_left_ = np.empty((0, 0), np.float32)  # … or before the low-pass filter
+        self.lowpass_right_ = np.empty((0, 0), np.float32)
         super()._restore(arrays)

@@ -102,7 +102,8 @@ Grid = tuple[tuple[str, tuple[float | int, ...]], ...]
 #: is taking off now: the time cut rewards that, each user's latest item mostly does not, and the
 #: worst share weighs both (§39);
 #: RP3beta's popularity penalty at its range's ends (0: the plain walk, 1: arrival divided by
-#: the item's popularity; §63). iALS's rank too where the file asks (``ranks_grid``).
+#: the item's popularity; §63). iALS's rank and EASE's low-pass weight too where the file asks
+#: (``grid_of``).
 GRID: dict[str, Grid] = {
     "ials": (("alpha", (0.2, 20.0)),),
     "ease": (("regularization", (25.0, 100.0, 625.0, 2500.0)), ("rising", (0.5, 1.0))),
@@ -111,20 +112,28 @@ GRID: dict[str, Grid] = {
 }
 
 
-def ranks_grid(model: str, cc: CalibrationConfig) -> Grid | None:
-    """``GRID``'s entry for ``model``, iALS's rank first where ``cc.ials_factors`` names values
-    (so its α is tried at the rank kept). §84 tried 8 — the power of two nearest a decade below
-    the file's 64 — and 16, half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost
-    grows with the rank's square and cube. On the sparse marketplace shape a 64-factor iALS is
-    0.34–0.44× of EASE alone and drags the fused order to 0.66–0.79× of it (§82); with the ranks
-    the fused order came level with EASE on validation, nothing shipped changed on the choosing
-    samples and what changed elsewhere was within noise on test (§84), so the default tries none.
-    A rank is not a strength (``STRENGTHS``): each one starts iALS from other random vectors,
-    and a start alone moves iALS by ~12 % (``als.py``), so a lead within noise may be that luck:
-    it must win beyond noise. A rank listed twice is tried once (each try is a fit)."""
+def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
+    """``GRID``'s entry for ``model``, with what the file asks for beside it: iALS's rank first
+    where ``cc.ials_factors`` names values (so its α is tried at the rank kept), EASE's low-pass
+    weight last where ``cc.ease_lowpass`` does (so it joins the λ and rising factor kept).
+
+    §84 tried iALS's rank at 8 — the power of two nearest a decade below the file's 64 — and 16,
+    half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost grows with the rank's
+    square and cube. On the sparse marketplace shape a 64-factor iALS is 0.34–0.44× of EASE alone
+    and drags the fused order to 0.66–0.79× of it (§82); with the ranks the fused order came level
+    with EASE on validation, nothing shipped changed on the choosing samples and what changed
+    elsewhere was within noise on test (§84), so the default tries none. A rank is not a strength
+    (``STRENGTHS``): each one starts iALS from other random vectors, and a start alone moves iALS
+    by ~12 % (``als.py``), so a lead within noise may be that luck: it must win beyond noise.
+
+    EASE's low-pass weight (GF-CF's filter beside EASE's scores, ``low_pass.py``) turns a second
+    signal on, so it too must win beyond noise (§92). A value listed twice is tried once (each
+    try is a fit)."""
     grid = GRID.get(model)
     if model == "ials" and cc.ials_factors and grid is not None:
         return (("factors", tuple(dict.fromkeys(cc.ials_factors))), *grid)
+    if model == "ease" and cc.ease_lowpass and grid is not None:
+        return (*grid, ("lowpass", tuple(dict.fromkeys(cc.ease_lowpass))))
     return grid
 
 
@@ -502,7 +511,7 @@ def _grid(
     variants: list[tuple[int, SourceConfig]] = []
     sources = list(config.retrieval.sources)
     for n, spec in enumerate(sources):
-        grid = ranks_grid(spec.model or "", config.calibration)
+        grid = grid_of(spec.model or "", config.calibration)
         # a source that proposed nothing alone was not scored: no value of it can be judged
         if grid is None or spec.kind != "model" or spec.tune or spec.name not in alone_scores:
             continue

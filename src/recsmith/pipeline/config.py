@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.exploration.config import ExploreConfig
@@ -314,6 +314,12 @@ class CalibrationConfig(_Strict):
         description="iALS ranks tried beside the file's, before its alpha, kept only beyond "
         "noise ([] tries none: [8, 16] gained nothing on test on the marketplace shape, "
         "BENCHMARKS §84); each value fits iALS once more per validation split",
+    )
+    ease_lowpass: list[PositiveFloat] = Field(
+        default_factory=lambda: [0.3, 1.0],
+        description="weights of GF-CF's low-pass filter tried beside an EASE source's scores"
+        " (after its λ and rising factor), kept only beyond noise ([] tries none); each value"
+        " fits EASE once more per validation split (BENCHMARKS §92)",
     )
     fused_drop: bool = Field(
         False,
