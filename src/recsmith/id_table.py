@@ -40,18 +40,6 @@ def hash_rows(ids: np.ndarray, bits: int) -> np.ndarray:
     return ((units.astype(np.uint64) @ _weights(width)) >> np.uint64(64 - bits)).astype(np.int64)
 
 
-@cache
-def _weight_ints(width: int) -> tuple[int, ...]:
-    return tuple(int(w) for w in _weights(width))
-
-
-def hash_one(value: str, width: int, bits: int) -> int:
-    """``hash_rows`` of one id (a str of at most ``width`` code units, no NUL: the padding adds
-    nothing to the sum) in plain Python, for ``IdTable.find_one``."""
-    total = sum(ord(c) * w for c, w in zip(value, _weight_ints(width), strict=False))
-    return (total & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - bits)
-
-
 class IdTable:
     """Slots holding each id's index (-1: empty), linear probing, at most half full.
 
@@ -77,17 +65,6 @@ class IdTable:
             placed = np.zeros(len(pending), dtype=bool)
             placed[free] = self._slots[at[free]] == pending[free]
             pending, at = pending[~placed], (at[~placed] + 1) & self._mask
-
-    def find_one(self, wanted: str) -> int:
-        """``find`` of a single id (a str that fits the ids' width, holding no NUL), hashed and
-        probed in plain Python: one request's user costs ~15 numpy calls in ``find`` (tens of
-        microseconds, as much as reading their stored items: BENCHMARKS §90), a few here."""
-        at = hash_one(wanted, self._ids.dtype.itemsize // 4, self._bits)
-        while (held := int(self._slots[at])) >= 0:
-            if self._ids[held] == wanted:
-                return held
-            at = (at + 1) & int(self._mask)
-        return -1
 
     def find(self, wanted: np.ndarray) -> np.ndarray:
         """The index of each of ``wanted`` (same dtype as the ids), -1 where it is not one.

@@ -203,8 +203,6 @@ class IdMap:
     def to_index(self, external_ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """Dense indices for ids; -1 where an id is unknown."""
         if self._ids is not None:
-            if len(external_ids) == 1:  # one request's user: a few Python steps (``index_of``)
-                return np.array([self.index_of(external_ids[0])], dtype=np.int32)
             return self._search(external_ids)
         if len(external_ids) <= self.SMALL:
             if self._lookup is None:
@@ -234,23 +232,6 @@ class IdMap:
         out = np.full(len(query), -1, dtype=np.int32)
         out[fits] = self._table.find(query[fits].astype(ids.dtype))
         return out
-
-    def index_of(self, external_id: str) -> int:
-        """``to_index`` of one id (-1: unknown), for a request that asks about a single user:
-        the mapped ids' table probed without numpy (``IdTable.find_one``)."""
-        ids = self._ids
-        if ids is None:
-            return int(self.to_index([external_id])[0])
-        width = ids.dtype.itemsize // 4
-        # what ``_fitting`` refuses: too long, not a str, or holding NUL (which numpy would drop
-        # from the end of a fixed-width string)
-        if not isinstance(external_id, str) or len(external_id) > width or "\x00" in external_id:
-            return -1
-        if not len(ids):
-            return -1
-        if self._table is None:
-            self._table = IdTable(ids)
-        return self._table.find_one(external_id)
 
     def to_external(self, indices: np.ndarray) -> np.ndarray:
         """External ids (object array of str) for dense indices; indices must be valid."""

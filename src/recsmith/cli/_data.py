@@ -18,7 +18,6 @@ from recsmith.events.validate import validate_events, validate_items, validate_u
 from recsmith.models.registry import model_class
 from recsmith.privacy.identity import with_aliases
 from recsmith.privacy.screen import without_refused
-from recsmith.release_cut import StoreCut
 from recsmith.store.open import open_store
 
 #: The data-set formats ``import`` reads (every one but the plain ``events`` and ``items``).
@@ -41,23 +40,6 @@ def load_events(data: Path | None, store_url: str | None, settings: Settings) ->
             raise ValidationError("--data", f"no valid events in {data} to learn from")
         return events
     return _store_events(store_url, settings)
-
-
-def store_cut(data: Path | None, store_url: str | None, settings: Settings) -> StoreCut | None:
-    """The cut of a release trained on every event of the store (``release_cut``), taken before
-    ``load_events`` reads them (call it first, then ``StoreCut.vouch`` the release); None for a
-    file (``--data``) or a SQLite store that is not there (``load_events`` says so)."""
-    if data is not None:
-        return None
-    url = store_url or settings.store.url
-    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-    if path is not None and not path.exists():  # reading must not create an empty SQLite file
-        return None
-    store = open_store(url)
-    try:
-        return StoreCut.take(store)
-    finally:
-        store.close()
 
 
 def _file_events(data: Path, settings: Settings) -> pd.DataFrame:

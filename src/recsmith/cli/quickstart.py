@@ -18,7 +18,7 @@ import numpy as np
 import typer
 
 from recsmith.cli._common import errors_as_exit, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events, load_profiles, store_cut
+from recsmith.cli._data import load_catalog, load_events, load_profiles
 from recsmith.cli.evaluate import print_verdict, results_table
 from recsmith.cli.import_ import run_import
 from recsmith.cli.progress import stage_progress
@@ -147,7 +147,6 @@ def quickstart(
             )
         stderr.print(f"[bold]1/4[/] {summary} → {settings.store.url}")
 
-        cut = store_cut(None, settings.store.url, settings)
         events = load_events(None, settings.store.url, settings)
         items = load_catalog(None, None, settings.store.url, settings)
         # the store's user profiles, as train --pipeline and evaluate --pipeline fit on them
@@ -196,8 +195,6 @@ def quickstart(
                 progress=progress,
                 source=settings.store.url,
             )
-        if cut is not None:
-            cut.vouch(served, events)
         save_pipeline(served, model_dir)
         stderr.print(
             f"[bold]3/4[/] trained the default pipeline on all {len(events):,} events → "

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
-from recsmith.cli._data import load_catalog, load_events, profiles_by_id, store_cut
+from recsmith.cli._data import load_catalog, load_events, profiles_by_id
 from recsmith.cli.audit import audited
 from recsmith.errors import ValidationError
 from recsmith.governance.releases import ModelRegistry
@@ -74,7 +74,6 @@ def retrain_command(
         elif model is not None:
             candidate = Candidate(model=model, params=parse_params(param or []))
         url = store or cli.settings.store.url
-        cut = store_cut(None, url, cli.settings)
         events = load_events(None, url, cli.settings)
         items = load_catalog(None, None, url, cli.settings)
         status = (
@@ -94,7 +93,6 @@ def retrain_command(
                 profiles=profiles_by_id(None, None, url, cli.settings),
                 holdout_fraction=holdout,
                 deploy=not dry_run,
-                store_cut=cut,
             )
             act.target = result.deployed or ""
             act.detail = {

@@ -17,7 +17,6 @@ from recsmith.cli._data import (
     load_profiles,
     model_profiles,
     require_catalog,
-    store_cut,
 )
 from recsmith.cli.progress import stage_progress
 from recsmith.errors import ValidationError
@@ -113,7 +112,6 @@ def train(
         with errors_as_exit(), stage_progress(cli) as progress:
             config = load_pipeline_config(pipeline)
             with progress("reading events"):
-                cut = store_cut(data, store, cli.settings)
                 events = load_events(data, store, cli.settings)
                 catalog = load_catalog(items, data, store, cli.settings)
                 profiles = load_profiles(users, data, store, cli.settings)
@@ -127,8 +125,6 @@ def train(
                 progress=progress,
                 source=str(data) if data is not None else (store or cli.settings.store.url),
             )
-            if cut is not None:
-                cut.vouch(trained, events)
             with progress(f"saving to {out}"):
                 save_pipeline(trained, out)
         _report(trained.manifest, out, json_out, cli.quiet)
@@ -136,7 +132,6 @@ def train(
     with errors_as_exit():
         params = read_params_file(params_file, model) if params_file is not None else {}
         recommender = create(model, **(params | parse_params(param or [])))
-        cut = store_cut(data, store, cli.settings)
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
         require_catalog([model], catalog)
@@ -158,8 +153,6 @@ def train(
             bundle = ModelBundle.train(
                 interactions, recommender, source=source, data_profile=data_profile(events)
             )
-        if cut is not None:
-            cut.vouch(bundle, events)
         bundle.save(out)
     _report(bundle.manifest, out, json_out, cli.quiet)
 

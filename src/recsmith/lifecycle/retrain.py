@@ -33,7 +33,6 @@ from recsmith.monitoring.profile import KEY as PROFILE
 from recsmith.pipeline.artifact import load_artifact, save_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.release_cut import StoreCut
 
 
 @dataclass(frozen=True)
@@ -100,12 +99,9 @@ def retrain(
     profiles: Mapping[str, Mapping[str, Any]] | None = None,
     holdout_fraction: float = 0.1,
     deploy: bool = True,
-    store_cut: StoreCut | None = None,
 ) -> RetrainResult:
     """See the module docstring; ``deploy=False`` judges only (a dry run). ``profiles`` (user
-    id → properties) reach the candidate both when judged and when trained for release.
-    ``store_cut``: taken before ``events`` were read as every event of the store; the release
-    trained on them all keeps it if it can (``release_cut``)."""
+    id → properties) reach the candidate both when judged and when trained for release."""
     items = items or []
     ks = {g.k for g in gates}
     if len(ks) != 1:
@@ -155,7 +151,7 @@ def retrain(
     if not (deploy and result.passed):
         return result
     deployed = _train_and_deploy(
-        registry, candidate, events, weights, items, half_life_days, profiles, result, store_cut
+        registry, candidate, events, weights, items, half_life_days, profiles, result
     )
     return RetrainResult(version, deployed, judged, results, summary, notes)
 
@@ -179,7 +175,6 @@ def _train_and_deploy(
     half_life_days: float | None,
     profiles: Mapping[str, Mapping[str, Any]] | None,
     result: RetrainResult,
-    store_cut: StoreCut | None,
 ) -> str:
     catalog = ItemCatalog.from_items(items) if items else None
     data = Interactions.from_events(
@@ -187,8 +182,6 @@ def _train_and_deploy(
     )
     trained = candidate.train(events, data, weights, items, half_life_days, profiles)
     trained.manifest["retrain"] = result.as_dict()
-    if store_cut is not None:
-        store_cut.vouch(trained, events)
     registry.root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".retrain-", dir=registry.root))
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi.concurrency import run_in_threadpool
 
-from recsmith.cli._data import load_catalog, load_events, profiles_by_id, store_cut
+from recsmith.cli._data import load_catalog, load_events, profiles_by_id
 from recsmith.config import Settings
 from recsmith.decisions.timespec import span_seconds
 from recsmith.governance.releases import ModelRegistry
@@ -45,7 +45,6 @@ def run_scheduled(settings_json: str) -> None:
     lifecycle, registry = settings.lifecycle, settings.serving.registry
     assert registry is not None
     url = settings.store.url
-    cut = store_cut(None, url, settings)  # before the read (``release_cut``)
     result = retrain(
         ModelRegistry(registry),
         load_events(None, url, settings),
@@ -54,7 +53,6 @@ def run_scheduled(settings_json: str) -> None:
         items=load_catalog(None, None, url, settings),
         half_life_days=settings.features.half_life_days,
         profiles=profiles_by_id(None, None, url, settings),
-        store_cut=cut,
     )
     verdict = "deployed " + str(result.deployed) if result.deployed else "a gate failed"
     log.warning("scheduled retrain: %s (%s)", verdict, result.as_dict()["gates"])

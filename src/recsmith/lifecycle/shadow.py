@@ -136,13 +136,6 @@ class ShadowRunner:
 
     # ---- the request path -------------------------------------------------------------
 
-    @property
-    def shadowing(self) -> bool:
-        """Whether a shadow release is loaded: it answers with the served request's exclusions,
-        which then hold every stored item (the served release's cut is not its own:
-        ``release_cut``)."""
-        return self._tally is not None
-
     def offer(self, job: ShadowJob) -> None:
         """Queue ``job`` if a shadow release is loaded and the request is in its sample; never
         blocks (a full queue drops it, counted)."""

@@ -42,7 +42,6 @@ from recsmith.monitoring.logs import json_log_config
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.privacy.sync import privacy_watchers
-from recsmith.release_cut import store_identity
 from recsmith.serving import error_handlers, fast_lane, front_door, input_errors, one_write
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
@@ -169,14 +168,9 @@ def create_app(
                     exc.cause,
                 )
             metrics.set_model(the_bundle.version if the_bundle is not None else None)
-            try:
-                identity: str | None = await run_in_threadpool(store_identity, the_store)
-            except StoreUnavailable:  # releases' cuts unused: every stored item is read
-                identity = None
             app.state.runtime = Runtime(
                 settings=settings,
                 store=the_store,
-                store_identity=identity,
                 bundle=the_bundle,
                 metrics=metrics,
                 keys=KeyCache(

@@ -56,9 +56,6 @@ class Runtime:
     bandits: BanditBoard | None = None  # shared bandit counts (``exploration.board``)
     contextual: ContextualBoards | None = None  # ``[contextual]`` arms' shared models
     placements: PlacementReleases | None = None  # releases placements name (``placements``)
-    #: which store this is (``release_cut.store_identity``): a release trained on it reads only
-    #: a known user's events since its cut; None (unknown: the store was down at start) reads all
-    store_identity: str | None = None
 
     def degraded(self) -> list[str]:
         """Components running on their in-process fallback (Redis unreachable), after checking

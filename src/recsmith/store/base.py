@@ -149,10 +149,8 @@ class EventStore(Protocol):
         (``reused_ids``)."""
         ...
 
-    def user_items(self, user_id: str, since_us: int | None = None) -> list[str]:
-        """Distinct items a user has any event with (for excluding what they already saw); with
-        ``since_us``, only events received (``received_at``) at or after it: what a release
-        whose training covered everything before does not know (``release_cut``)."""
+    def user_items(self, user_id: str) -> list[str]:
+        """Distinct items a user has any event with (for excluding what they already saw)."""
         ...
 
     # --- erasure --- (``recsmith.privacy``: erase, export, consent marks, retention)
@@ -455,7 +453,7 @@ class EventStore(Protocol):
 #: looks back past the newest change it applied: a writer that stamped before that change may
 #: commit after it (``serving.catalog_sync``, ``fairness.watch``, ``privacy.view``).
 LOOKBACK_US = 5_000_000
-DEFERRED_EVENT_INDEXES = ("events_ts", "events_user_item_received", "events_visitor")
+DEFERRED_EVENT_INDEXES = ("events_ts", "events_user_item", "events_visitor")
 
 
 class _DefersIndexes(Guarded, Protocol):

@@ -116,13 +116,12 @@ def alias_erase_queries(p: str) -> list[EraseQuery]:
     (``person_queries`` puts them in order): events and lists of every alias linked to them,
     then the links themselves (as alias or as user). An alias's events are those whose user id
     is the alias, and those with no user id whose session is (``COALESCE(user_id, session_id)``),
-    found as two index-using branches (``events_user_item_received``, and ``events_visitor`` for
-    the session-only ones) joined by ``UNION ALL``: the ``COALESCE`` or an OR would read every
+    found as two index-using branches (``events_user_item``, and ``events_visitor`` for the
+    session-only ones) joined by ``UNION ALL``: the ``COALESCE`` or an OR would read every
     event."""
     theirs = f"SELECT alias FROM aliases WHERE user_id = {p}"
     # joins, not ``session_id IN (…)``: with an IN list SQLite's planner looks the NULL user up
-    # in ``events_user_item_received`` (every anonymous event) instead of the session in the
-    # partial index
+    # in ``events_user_item`` (every anonymous event) instead of the session in the partial index
     visitor_events = (
         "SELECT e.event_id FROM aliases a JOIN events e ON e.user_id = a.alias "
         f"WHERE a.user_id = {p} UNION ALL SELECT e.event_id FROM aliases a JOIN events e "

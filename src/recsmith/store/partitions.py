@@ -203,10 +203,7 @@ def migrate_flat(cur: Any, create_schema: str, cols: str, key: int) -> int:
     Returns the rows moved."""
     cur.execute(_LATE_COLUMNS)
     cur.execute(f"ALTER TABLE events RENAME TO {_FLAT}")
-    cur.execute(
-        "DROP INDEX IF EXISTS events_ts, events_user_item, events_user_item_received, "
-        "events_visitor"
-    )
+    cur.execute("DROP INDEX IF EXISTS events_ts, events_user_item, events_visitor")
     cur.execute(create_schema)
     firsts = cur.execute(f"SELECT DISTINCT {_MONTH_US} FROM {_FLAT}").fetchall()
     ensure_months(cur, months_of(np.array([f[0] for f in firsts], dtype=np.int64)), key)

@@ -80,10 +80,7 @@ _SCHEMA = (
     + partitions.DEFERRED_INDEXES
     + """
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, event_id);
--- covers user_items, all of a user's items or those received since a release's cut; it
--- replaces (user_id, item_id), dropped once it exists
-CREATE INDEX IF NOT EXISTS events_user_item_received ON events (user_id, item_id, received_at);
-DROP INDEX IF EXISTS events_user_item;
+CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);  -- covers user_items
 -- an anonymous visitor's events (``base.DEFERRED_EVENT_INDEXES``)
 CREATE INDEX IF NOT EXISTS events_visitor ON events (session_id) WHERE user_id IS NULL;
 CREATE TABLE IF NOT EXISTS items (item_id TEXT COLLATE "C" PRIMARY KEY, categories TEXT NOT NULL,
@@ -538,13 +535,9 @@ class PostgresStore:
         return dict(rows)
 
     @guarded("read")
-    def user_items(self, user_id: str, since_us: int | None = None) -> list[str]:
-        if since_us is None:
-            query, params = "SELECT DISTINCT item_id FROM events WHERE user_id = %s", (user_id,)
-        else:
-            query = "SELECT DISTINCT item_id FROM events WHERE user_id = %s AND received_at >= %s"
-            params = (user_id, since_us)
-        return [r[0] for r in self._rows(query, params)]
+    def user_items(self, user_id: str) -> list[str]:
+        rows = self._rows("SELECT DISTINCT item_id FROM events WHERE user_id = %s", (user_id,))
+        return [r[0] for r in rows]
 
     @guarded("write")
     def upsert_items(self, items: Sequence[Item]) -> int:

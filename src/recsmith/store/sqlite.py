@@ -101,12 +101,9 @@ CREATE TABLE IF NOT EXISTS events (
     position INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
--- covering index: a user's items are read from the index alone (one per recommendation request),
--- all of them or those received since a release's cut (``user_items``, ``release_cut``); it
--- replaces (user_id) and then (user_id, item_id), dropped once it exists
-CREATE INDEX IF NOT EXISTS events_user_item_received ON events (user_id, item_id, received_at);
+-- covering index: a user's items are read from the index alone (one per recommendation request)
 DROP INDEX IF EXISTS events_user;
-DROP INDEX IF EXISTS events_user_item;
+CREATE INDEX IF NOT EXISTS events_user_item ON events (user_id, item_id);
 -- an anonymous visitor's events (``base.DEFERRED_EVENT_INDEXES``); every open creates what is
 -- missing, so a store written by an older version gets it (and ``dead_letters_source``) here
 CREATE INDEX IF NOT EXISTS events_visitor ON events (session_id) WHERE user_id IS NULL;
@@ -560,16 +557,10 @@ class SQLiteStore:
         return dict(rows.fetchall())
 
     @guarded("read")
-    def user_items(self, user_id: str, since_us: int | None = None) -> list[str]:
-        if since_us is None:
-            rows = self._conn().execute(
-                "SELECT DISTINCT item_id FROM events WHERE user_id = ?", (user_id,)
-            )
-        else:
-            rows = self._conn().execute(
-                "SELECT DISTINCT item_id FROM events WHERE user_id = ? AND received_at >= ?",
-                (user_id, since_us),
-            )
+    def user_items(self, user_id: str) -> list[str]:
+        rows = self._conn().execute(
+            "SELECT DISTINCT item_id FROM events WHERE user_id = ?", (user_id,)
+        )
         return [r[0] for r in rows]
 
     # ---- catalog and users ----------------------------------------------------------------

@@ -248,20 +248,6 @@ class EventStoreContract:
         assert store.user_items("u2") == ["z"]
         assert store.user_items("nobody") == []
 
-    def test_user_items_received_since(self, store: EventStore) -> None:
-        """``since_us``: only what was received at or after it (a release's cut), an item
-        counted once however many of its events, whatever their own timestamps say."""
-        ingest(store, [event("old"), event("again"), event("z", user="u2")])
-        time.sleep(0.002)
-        cut = time.time_ns() // 1000
-        time.sleep(0.002)
-        # events received after the cut, one with a timestamp long before it
-        ingest(store, [event("again", h=-100), event("new", h=3), event("new", h=4)])
-        assert sorted(store.user_items("u1", since_us=cut)) == ["again", "new"]
-        assert sorted(store.user_items("u1")) == ["again", "new", "old"]
-        assert store.user_items("u2", since_us=cut) == []
-        assert store.user_items("u1", since_us=time.time_ns() // 1000 + 10**9) == []
-
     def test_concurrent_appends_from_threads(self, store: EventStore) -> None:
         ranges = [range(t * 50, t * 50 + 100) for t in range(4)]  # each overlaps the next
         batches = [frame([event(f"i{i}", f"e{i:03d}", h=i / 100) for i in r]) for r in ranges]

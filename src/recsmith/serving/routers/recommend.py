@@ -31,7 +31,7 @@ from recsmith.experiments.choose import choose
 from recsmith.explain.build import explain_answer
 from recsmith.explain.item_lists import explain_list
 from recsmith.exploration.arms import ArmCounts
-from recsmith.exploration.contextual import Choice, bandit_for, contextual_choice
+from recsmith.exploration.contextual import Choice, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
 from recsmith.ids import MAX_ID_LENGTH, id_problems, uuid4_hex
 from recsmith.lifecycle.shadow import ShadowJob
@@ -41,7 +41,6 @@ from recsmith.pipeline.config import MAX_LIST_LENGTH
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.placements.choose import DEFAULT_K, list_length, placement_bundle
 from recsmith.privacy.gate import ANONYMOUS, withheld_reason
-from recsmith.release_cut import received_since
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import admit, require_scope, secret_in_headers
 from recsmith.serving.category_match import match_categories
@@ -361,14 +360,7 @@ async def recommend(
             raise HTTPException(409, str(exc)) from None
         keep_seen = _keep_seen(bundle, include_seen)
         skip_store = keep_seen or withheld is not None
-        # a contextual arm counts the user's stored items; a shadow release excludes by its own
-        # training items: both need every stored item, not only those since the release's cut
-        every_item = (
-            bandit_for(getattr(chosen.bundle, "config", None), placement) is not None
-            or request.app.state.shadow.shadowing
-        )
-        since = None if every_item else received_since(bundle, runtime.store_identity, user_id)
-        stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id, since)
+        stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
         profile, unread = (None, []) if withheld else await _profile(runtime, bundle, user_id)
         degraded += [d for d in unread if d not in degraded]
         longest = runtime.settings.events.max_id_length
@@ -545,20 +537,17 @@ def _record(
     )
 
 
-async def _stored_items(
-    runtime: Runtime, user_id: str, since_us: int | None
-) -> tuple[list[str], list[str]]:
-    """The items the user has in the store now (received at or after ``since_us`` when given:
-    the served release has every earlier one, ``release_cut``), and the parts the answer goes
-    without: while the store is unavailable the list comes from what is in memory (model,
-    online state, catalogue) without the store's latest exclusions, marked
-    ``degraded: ["store"]``, rather than no list at all."""
+async def _stored_items(runtime: Runtime, user_id: str) -> tuple[list[str], list[str]]:
+    """The items the user has in the store now, and the parts the answer goes without: while
+    the store is unavailable the list comes from what is in memory (model, online state,
+    catalogue) without the store's latest exclusions, marked ``degraded: ["store"]``, rather
+    than no list at all."""
     try:
         # an embedded store answers in tens of microseconds: asking it on the event loop beats a
         # thread-pool hop (and the GIL hand-offs of many threads); a networked one goes to the pool
         if runtime.store.local:
-            return runtime.store.user_items(user_id, since_us), []
-        return await run_in_threadpool(runtime.store.user_items, user_id, since_us), []
+            return runtime.store.user_items(user_id), []
+        return await run_in_threadpool(runtime.store.user_items, user_id), []
     except StoreUnavailable:
         return [], ["store"]
 
