@@ -149,3 +149,67 @@ def test_the_url_and_body_checks_answer_inside_the_metrics_with_the_id(tmp_path:
     assert got(COUNT, {**unmatched, "status": "422"}) == 1.0
     breach = guard.breach()  # the watch saw both answers: two requests, no 5xx, so no breach
     assert breach is None and guard._requests == 2 and guard._errors == 0
+
+
+def test_a_url_not_text_is_answered_before_a_body_too_large() -> None:
+    """The URL check sits outside the body guard (as ``StrictURLText`` wrapped
+    ``RequestBodyGuard``): a request failing both is the URL's 422, not the body's 413."""
+    metrics = Metrics.create()
+    both = _scope(headers=[(b"content-length", b"11"), (b"content-type", b"application/json")])
+    both["query_string"] = b"k=%ff"
+    start, body = _ask(Edge(_never, metrics, 10), both)  # type: ignore[arg-type]
+    assert start["status"] == 422
+    assert body["body"].startswith(b'{"detail":[{"field":"k","reason":"percent-encoded bytes')
+
+
+async def _never(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    raise AssertionError("the app was reached")
+
+
+@pytest.mark.parametrize(("encoding", "route"), [(b"gzip", "<unmatched>"), (b"identity", None)])
+def test_a_gzip_body_is_counted_unmatched_as_the_six_layers_counted_it(
+    encoding: bytes, route: str | None
+) -> None:
+    """Kept behaviour (module docstring): a gzip body's app gets a copy of the scope, so the
+    route the app finds is not on the scope the metrics read; an unencoded body's is."""
+
+    async def routed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["route"] = _Route()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    metrics = Metrics.create()
+    posted = _scope(headers=[(b"content-encoding", encoding), (b"content-length", b"20")])
+    posted["method"] = "POST"
+    start, _ = _ask(Edge(routed, metrics, 1024), posted)  # type: ignore[arg-type]
+    assert start["status"] == 200
+    labels = {"method": "POST", "status": "200"}
+    got = metrics.registry.get_sample_value
+    assert got(COUNT, {**labels, "route": route or _Route.path_format}) == 1.0
+    other = _Route.path_format if route else "<unmatched>"
+    assert got(COUNT, {**labels, "route": other}) is None
+
+
+def test_a_scope_other_than_http_passes_through_untouched() -> None:
+    """A websocket (or lifespan) scope reaches the app as it came: same scope, same ``send``,
+    no request id, no arrival time, nothing counted."""
+    reached: list[tuple[Any, ...]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        reached.append((scope, receive, send, current_request_id()))
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError("nothing is sent")
+
+    metrics = Metrics.create()
+    edge = Edge(app, metrics, 1024)  # type: ignore[arg-type]
+    for kind in ("websocket", "lifespan"):
+        scope = {**_scope(), "type": kind}
+        before = dict(scope)
+        asyncio.run(edge(scope, receive, send))  # type: ignore[arg-type]
+        assert reached.pop() == (scope, receive, send, None)
+        assert scope == before  # no ARRIVED, no route
+    assert not [s for m in metrics.registry.collect() for s in m.samples if s.name == COUNT]

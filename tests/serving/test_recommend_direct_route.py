@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from fastapi.testclient import TestClient
@@ -162,7 +163,8 @@ def test_the_key_check_comes_first_then_the_model_then_the_parameters(
 
 
 #: (user, query string, key scope or None) in an order that puts every query string after one
-#: the route remembers: again, with another user, without a key, after a refused one
+#: the route remembers: again, with another user, without a key, after a refused one, in
+#: another case or encoding (the memo's key is the query string's bytes as sent)
 ASKED: list[tuple[str, str, str | None]] = [
     ("u1", "k=3", "read"),
     ("u1", "k=3", "read"),
@@ -173,6 +175,8 @@ ASKED: list[tuple[str, str, str | None]] = [
     ("u1", "k=0", "read"),
     ("u1", "k=3&kk=1", "read"),
     ("u1", "k=3&k=3", "read"),
+    ("u1", "K=3", "read"),
+    ("u1", "k=%33", "read"),
     ("u1", "k=3", "read"),
     ("u1", "", "read"),
     ("u1", "", "read"),
@@ -198,7 +202,7 @@ def test_a_query_string_asked_again_answers_as_the_first_time(
         assert got.status_code == twin.status_code, url
         assert _without_id(got.json()) == _without_id(twin.json()), url
         if got.status_code == 200:
-            k = 5 if "k=5" in query else 3 if "k=3" in query else 10
+            k = int(dict(parse_qsl(query)).get("k", 10))
             assert len(got.json()["items"]) == k, url
     statuses = [
         direct.get(f"/v1/users/{u}/recommendations?{q}", headers=keys[s] if s else {}).status_code
@@ -214,6 +218,8 @@ def test_a_query_string_asked_again_answers_as_the_first_time(
         422,
         422,
         422,
+        422,
+        200,
         200,
         200,
         200,
@@ -226,20 +232,29 @@ def test_a_query_string_asked_again_answers_as_the_first_time(
     ]
 
 
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The query strings ``RouteParams.query`` reads, in order."""
+    read: list[bytes] = []
+    query = RouteParams.query
+
+    def counted(self: RouteParams, request: Any) -> Any:
+        read.append(request.scope["query_string"])
+        return query(self, request)
+
+    monkeypatch.setattr(RouteParams, "query", counted)
+    return read
+
+
 def test_a_remembered_query_string_is_read_once_and_the_memo_stays_bounded(
-    direct: TestClient, keys: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+    direct: TestClient,
+    keys: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    reads: list[bytes],
 ) -> None:
     """What the memo is for: a query string asked again is not parsed or validated again; one
     that was refused, or is longer than ``QUERY_MEMO_LENGTH``, is read every time; past
     ``QUERY_MEMO_MAX`` query strings the memo starts again."""
-    reads: list[bytes] = []
-    query = RouteParams.query
-
-    def counted(self: RouteParams, request: Any) -> Any:
-        reads.append(request.scope["query_string"])
-        return query(self, request)
-
-    monkeypatch.setattr(RouteParams, "query", counted)
     monkeypatch.setattr(direct_route, "QUERY_MEMO_MAX", 2)
     long = "k=4&device=" + "d" * 32 + "&placement=" + "p" * 64 + "&page_view_id=" + "v" * 128
     assert len(long) > direct_route.QUERY_MEMO_LENGTH
@@ -248,6 +263,17 @@ def test_a_remembered_query_string_is_read_once_and_the_memo_stays_bounded(
     # k=3 remembered; k=0 refused and long too long: read each time; k=4 fills the memo (2),
     # k=5 empties it first, so k=3 is read again at the end
     assert [r.decode() for r in reads] == ["k=3", "k=0", "k=0", long, long, "k=4", "k=5", "k=3"]
+
+
+def test_a_query_string_of_exactly_the_memo_length_is_remembered(
+    direct: TestClient, keys: dict[str, dict[str, str]], reads: list[bytes]
+) -> None:
+    """``QUERY_MEMO_LENGTH`` is the longest remembered, itself included."""
+    exact = "k=4&device=" + "d" * 32 + "&placement=" + "p" * 64 + "&page_view_id=" + "v" * 124
+    assert len(exact) == direct_route.QUERY_MEMO_LENGTH
+    for _ in range(3):
+        assert direct.get(f"{URL}?{exact}", headers=keys["read"]).status_code == 200
+    assert reads == [exact.encode()]
 
 
 @pytest.fixture
