@@ -11,6 +11,7 @@ tables whole."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -374,3 +375,72 @@ def test_positions_with_a_gap_are_moved_with_the_size_their_rows_give(
             assert erased["shown_items"] == 2 and erased["decisions"] == 2
         finally:
             store.close()
+
+
+#: A second process opening the old store: the usual busy timeout cut to 0.5 s, so the wait
+#: for a lock held 2 s shows whether the first open of an old store waits longer.
+OPENER = """
+import sys, time
+from recsmith.store import sqlite
+sqlite._BUSY_TIMEOUT_S = 0.5
+print("imported", flush=True)
+began = time.monotonic()
+store = sqlite.SQLiteStore(sys.argv[1])
+found = store.get_decision("r-03") is not None
+store.close()
+print(f"{time.monotonic() - began:.2f} {found}")
+"""
+
+
+def test_processes_opening_an_old_store_at_once_wait_for_its_move(tmp_path: Path) -> None:
+    """Two processes open a store written one row per item while the write lock is held past
+    their busy timeout (as a long move by a third process holds it): both wait, neither fails
+    "database is locked", and the lists are moved once."""
+    import subprocess
+    import sys
+    import time
+
+    import recsmith
+
+    lists = _lists()
+    path = tmp_path / "old.sqlite"
+    _write_old_sqlite(path, lists)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")  # as every store of the old version was
+    holder.execute("BEGIN IMMEDIATE")
+    env = {**os.environ, "PYTHONPATH": str(Path(recsmith.__file__).parents[1])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == "imported\n"
+        time.sleep(2.0)  # four busy timeouts of theirs
+        holder.execute("ROLLBACK")
+        results = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        holder.close()
+        for proc in procs:
+            proc.kill()
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        waited, found = out.split()
+        assert found == "True" and float(waited) >= 1.0
+    from recsmith.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(path)
+    try:
+        assert [store.get_decision(d.recommendation_id) for d in lists] == lists
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        names = {r[0] for r in conn.execute(TABLES["sqlite"])}
+    conn.close()
+    assert "decision_items" not in names and "decisions_unit_served" in names
