@@ -177,7 +177,8 @@ def _old_store(kind: str, tmp_path: Path, lists: list[Decision]) -> Iterator[tup
     def query_pg(sql: str) -> list[tuple[Any, ...]]:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(psql.SQL("SET search_path TO {}").format(psql.Identifier(schema)))
-            return [tuple(r) for r in conn.execute(sql).fetchall()]
+            cur = conn.execute(sql)
+            return [tuple(r) for r in cur.fetchall()] if cur.description else []
 
     try:
         yield (lambda: PostgresStore(f"{base}?schema={schema}")), query_pg
@@ -444,3 +445,32 @@ def test_processes_opening_an_old_store_at_once_wait_for_its_move(tmp_path: Path
         names = {r[0] for r in conn.execute(TABLES["sqlite"])}
     conn.close()
     assert "decision_items" not in names and "decisions_unit_served" in names
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_lists_an_old_version_wrote_into_a_moved_store_move_on_the_next_open(
+    kind: str, tmp_path: Path
+) -> None:
+    """In a rolling upgrade a process of the old version may open a moved store: it creates
+    ``decision_items`` again and writes its lists the old way (a header row, ``items`` left at
+    the column's default, and item rows). The next open by this version moves them too, though
+    every other table and index is current (PostgreSQL's quick check that the schema is)."""
+    lists = _lists()
+    late = lists[3]
+    with _old_store(kind, tmp_path, lists[:3]) as (open_new, query):
+        store = open_new()
+        try:
+            store.append_decisions([late])  # then made as the old version writes it:
+        finally:
+            store.close()
+        query(OLD_DDL[3].format(int="BIGINT", real="DOUBLE PRECISION"))
+        for item in _old_rows([late])[1]:
+            values = ", ".join("NULL" if v is None else repr(v) for v in item)
+            query(f"INSERT INTO decision_items VALUES ({values})")
+        query("UPDATE decisions SET items = '[[],[],[],[]]' WHERE recommendation_id = 'r-03'")
+        again = open_new()
+        try:
+            assert [again.get_decision(d.recommendation_id) for d in lists[:4]] == lists[:4]
+        finally:
+            again.close()
+        assert "decision_items" not in {r[0] for r in query(TABLES[kind])}
