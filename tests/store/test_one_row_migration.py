@@ -394,21 +394,36 @@ print(f"{time.monotonic() - began:.2f} {found}")
 
 
 def test_processes_opening_an_old_store_at_once_wait_for_its_move(tmp_path: Path) -> None:
-    """Two processes open a store written one row per item while the write lock is held past
-    their busy timeout (as a long move by a third process holds it): both wait, neither fails
-    "database is locked", and the lists are moved once."""
+    """Two processes open a store written one row per item while a third is moving it and
+    holds the write lock past their busy timeout: both wait, neither fails "database is
+    locked", and neither moves it again once it gets the lock (``items`` is there by then)."""
     import subprocess
     import sys
     import time
 
     import recsmith
+    from recsmith.decisions.rows import NO_ITEMS
+    from recsmith.store import packed_items
+    from recsmith.store.sqlite import SQLiteStore
 
     lists = _lists()
     path = tmp_path / "old.sqlite"
-    _write_old_sqlite(path, lists)
+    SQLiteStore(path).close()  # every other table as it is now (WAL, as the old version's)
+    heads, items = _old_rows(lists)
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE decisions DROP COLUMN items")
+        conn.execute(OLD_DDL[3].format(int="INTEGER", real="REAL"))
+        marks = ", ".join("?" * len(OLD_HEAD))
+        conn.executemany(f"INSERT INTO decisions ({', '.join(OLD_HEAD)}) VALUES ({marks})", heads)
+        conn.executemany(f"INSERT INTO decision_items VALUES ({', '.join('?' * 8)})", items)
+    conn.close()
+    # a third process midway through the move: the column added, the lists packed, uncommitted
     holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("PRAGMA journal_mode=WAL")  # as every store of the old version was
     holder.execute("BEGIN IMMEDIATE")
+    holder.execute(f"ALTER TABLE decisions ADD COLUMN items TEXT NOT NULL DEFAULT '{NO_ITEMS}'")
+    packed_items.pack_old_items(holder.execute(packed_items.OLD_ITEMS_SQL), holder.executemany, "?")
+    for statement in packed_items.DROP_OLD_SQL:
+        holder.execute(statement)
     env = {**os.environ, "PYTHONPATH": str(Path(recsmith.__file__).parents[1])}
     procs = [
         subprocess.Popen(
@@ -424,7 +439,7 @@ def test_processes_opening_an_old_store_at_once_wait_for_its_move(tmp_path: Path
         for proc in procs:
             assert proc.stdout is not None and proc.stdout.readline() == "imported\n"
         time.sleep(2.0)  # four busy timeouts of theirs
-        holder.execute("ROLLBACK")
+        holder.execute("COMMIT")
         results = [proc.communicate(timeout=60) for proc in procs]
     finally:
         holder.close()
@@ -434,8 +449,6 @@ def test_processes_opening_an_old_store_at_once_wait_for_its_move(tmp_path: Path
         assert proc.returncode == 0, err
         waited, found = out.split()
         assert found == "True" and float(waited) >= 1.0
-    from recsmith.store.sqlite import SQLiteStore
-
     store = SQLiteStore(path)
     try:
         assert [store.get_decision(d.recommendation_id) for d in lists] == lists
