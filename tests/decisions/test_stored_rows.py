@@ -349,3 +349,13 @@ def _fields(d: Decision) -> dict[str, Any]:
     return {"recommendation_id": d.recommendation_id, "served_at": d.served_at} | {
         n: getattr(d, n) for n in names
     }
+
+
+def test_an_export_lists_a_units_lists_by_time_then_id(opened: tuple[EventStore, str]) -> None:
+    """Two lists served in the same microsecond, stored in the reverse of their ids' order."""
+    store, _ = opened
+    first = _lists()[0]
+    later = [decision(**{**_fields(first), "recommendation_id": f"r-{c}"}) for c in "zba"]
+    store.append_decisions([later[0]])
+    store.append_decisions(later[1:])
+    assert [d.recommendation_id for d in store.person_decisions("u1")] == ["r-a", "r-b", "r-z"]
