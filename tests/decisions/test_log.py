@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -169,3 +170,18 @@ def test_counting_takes_5xx_and_store_outages_as_errors_and_ignores_4xx(store: E
         pass  # outside any experiment: not counted
     log.flush()
     assert store.request_counts("exp").values.tolist() == [["treatment", 4, 3]]
+
+
+def test_one_infinite_score_does_not_cost_its_batch(store: EventStore) -> None:
+    """A batch is one transaction: were one list refused for a score, the writer would drop all
+    fifty (it does not retry a batch that failed for a reason other than an outage)."""
+    log = DecisionLog(store, DecisionSettings())
+    lists = [listed(n) for n in range(50)]
+    lists[17] = replace(lists[17], scores=(1.0, float("-inf")))
+    for d in lists:
+        log.record(d)
+    assert log.flush() == 50
+    assert log.dropped == 0 and log.last_error is None
+    assert stored_ids(store) == [f"r{n:04d}" for n in range(50)]
+    got = store.get_decision("r0017")
+    assert got is not None and got.scores == (1.0, float("-inf"))

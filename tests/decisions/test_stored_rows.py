@@ -7,6 +7,7 @@ unpacking (``shown_in``, ``shown_to``, ``shows_of``) every item id and position.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -280,16 +281,51 @@ def test_every_float_and_id_comes_back_exactly(opened: tuple[EventStore, str]) -
     assert store.person_decisions("ü-user") == [d]
 
 
-def test_a_list_with_a_score_json_cannot_hold_is_refused_by_name(
+def test_nan_and_infinite_scores_are_stored_and_read_back_by_every_reader(
     opened: tuple[EventStore, str],
 ) -> None:
+    """JSON has no NaN or infinity: they are packed as the strings "nan", "inf", "-inf", which
+    both databases' JSON parsers take (``shown_in`` unpacks the ids in SQL) and the readers
+    turn back into the floats: ±inf as the old layout gave them back, NaN as NaN."""
     store, url = opened
-    ok, bad = _lists()[1], _lists()[2]
-    bad = decision(**{**_fields(bad), "scores": (float("nan"),)})
+    ok = _lists()[1]
+    odd = decision(
+        **{
+            **_fields(_lists()[0]),
+            "recommendation_id": "r-odd",
+            "item_ids": ("a", "b", "c", "d"),
+            "scores": (1.0, float("inf"), float("-inf"), float("nan")),
+            "sources": (ALS,) * 4,
+        }
+    )
+    assert store.append_decisions([ok, odd]) == 2
+    heads = {row[0]: row for row in _table(url)}
+    assert set(heads) == {"r-empty", "r-odd"}
+    assert heads["r-odd"][-2:] == (
+        4,
+        '[["a","b","c","d"],[1.0,"inf","-inf","nan"],[["als"],["als"],["als"],["als"]],'
+        "[1.0,1.0,1.0,1.0]]",
+    )
+    got = store.get_decision("r-odd")
+    assert got is not None and got.scores[:3] == (1.0, math.inf, -math.inf)
+    assert math.isnan(got.scores[3]) and got.item_ids == odd.item_ids
+    frame = store.scan_decisions(T0 - timedelta(seconds=1), T0 + timedelta(seconds=1))
+    scores = frame.loc[frame["recommendation_id"] == "r-odd", "score"].tolist()
+    assert scores[:3] == [1.0, math.inf, -math.inf] and math.isnan(scores[3])
+    assert store.shown_in(["r-odd"])["item_id"].tolist() == ["a", "b", "c", "d"]
+    assert sorted(r[1] for r in store.shows_of("u1", T0_US, T0_US)) == ["a", "b", "c", "d"]
+
+
+def test_a_nul_in_an_item_id_is_refused_by_name(opened: tuple[EventStore, str]) -> None:
+    """PostgreSQL would keep it in the packed text and then fail every unpacking of it."""
+    store, url = opened
+    bad = decision(
+        **{**_fields(_lists()[0]), "item_ids": ("i0", "i\x001", *_lists()[0].item_ids[2:])}
+    )
     assert store.count_decisions() == 0  # PostgreSQL's tables exist from the first call
-    with pytest.raises(ValueError, match="r-one"):
-        store.append_decisions([ok, bad])
-    assert _table(url) == []  # one transaction: the good list is not stored either
+    with pytest.raises(ValueError, match="r-ten: an item_id holds a NUL"):
+        store.append_decisions([_lists()[1], bad])
+    assert _table(url) == []
 
 
 def test_lists_whose_lengths_disagree_are_refused_even_when_the_batch_totals_agree(
@@ -313,3 +349,13 @@ def _fields(d: Decision) -> dict[str, Any]:
     return {"recommendation_id": d.recommendation_id, "served_at": d.served_at} | {
         n: getattr(d, n) for n in names
     }
+
+
+def test_an_export_lists_a_units_lists_by_time_then_id(opened: tuple[EventStore, str]) -> None:
+    """Two lists served in the same microsecond, stored in the reverse of their ids' order."""
+    store, _ = opened
+    first = _lists()[0]
+    later = [decision(**{**_fields(first), "recommendation_id": f"r-{c}"}) for c in "zba"]
+    store.append_decisions([later[0]])
+    store.append_decisions(later[1:])
+    assert [d.recommendation_id for d in store.person_decisions("u1")] == ["r-a", "r-b", "r-z"]

@@ -214,6 +214,12 @@ def test_the_request_path_reads_through_indexes(filled: tuple[str, EventStore]) 
     # capping's per-request read: one range of (unit, served_at), its lists' items unpacked
     shows = [p for p in found if "page_view" in p and "decisions_unit_served" in p]
     assert len(shows) == 1, found
+    # the time range is in the index's condition, not a filter over all of the unit's lists
+    in_index = {
+        "sqlite": r"decisions_unit_served \(unit=\? AND served_at>\? AND served_at<\?\)",
+        "postgres": r"Index Cond: \(\(unit = [^)]*\) AND \(served_at >= [^)]*\) AND \(served_at <=",
+    }
+    assert re.search(in_index[kind], shows[0]), shows[0]
     assert sorted(r[1] for r in results[3]) == sorted(
         f"i{(5 * g + k) % 700}" for g in range(5, LISTS + 1, USERS) for k in range(5)
     )

@@ -14,6 +14,7 @@ unit between t0 and t1" (capping, the window rule) is one range of ``decisions_u
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from itertools import chain, repeat
 from typing import Any
@@ -179,28 +180,52 @@ def micros_of(decision: Decision) -> int:
 
 
 #: The encoder of ``items`` (``pack_items``; the migration of older stores too): compact, floats
-#: by ``repr`` (exact), non-ASCII kept as it is (half the bytes of ``\\uXXXX``), no NaN or
-#: infinity (not JSON: no reader could parse the list).
+#: by ``repr`` (exact), non-ASCII kept as it is (half the bytes of ``\\uXXXX``). JSON has no NaN
+#: or infinity, and both databases refuse the whole document in SQL (``json_each``, ``::json``)
+#: if it holds Python's ``NaN``/``Infinity`` tokens: ``pack`` writes those floats as strings.
 encode_items = json.JSONEncoder(
     ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
 ).encode
 
 
-def pack_items(d: Decision) -> str:
-    """A list's shown items as stored in ``decisions.items``: ``[ids, scores, source lists,
-    propensities]``, position order, e.g. ``[["a","b"],[2.0,1.0],[["als"],[]],[1.0,0.5]]``."""
+def _named(values: Sequence[float]) -> list[float | str]:
+    """``values`` with each non-finite float as its name, ``"inf"``, ``"-inf"`` or ``"nan"``:
+    the strings ``float`` (``decision_from_row``) and ``astype(float64)`` (``shown_frame``)
+    read back as the same float, so ±inf round-trips and NaN reads back as NaN."""
+    return [v if math.isfinite(v) else repr(float(v)) for v in values]
+
+
+def pack(
+    ids: Sequence[str],
+    scores: Sequence[float],
+    sources: Sequence[Sequence[str]],
+    propensities: Sequence[float],
+) -> str:
+    """``[ids, scores, source lists, propensities]`` as stored in ``decisions.items``. Finite
+    floats (nearly every list) take the encoder's one C call; a list with a NaN or infinite
+    float is encoded again with those floats named (``_named``): never refused for a score,
+    as the old layout never refused one on PostgreSQL, nor an infinite one on SQLite."""
     try:
-        return encode_items((d.item_ids, d.scores, d.sources, d.propensities))
-    except ValueError as exc:  # a NaN or infinite score
-        raise ValueError(f"decision {d.recommendation_id}: {exc}") from None
+        return encode_items((ids, scores, sources, propensities))
+    except ValueError:  # a NaN or infinite float
+        return encode_items((ids, _named(scores), sources, _named(propensities)))
+
+
+def pack_items(d: Decision) -> str:
+    """A list's shown items as stored in ``decisions.items`` (``pack``), position order, e.g.
+    ``[["a","b"],[2.0,1.0],[["als"],[]],[1.0,0.5]]``."""
+    return pack(d.item_ids, d.scores, d.sources, d.propensities)
 
 
 def header_rows(decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
     """One row of ``DECISION_COLUMNS`` per decision, its items packed (``pack_items``). A list
-    whose scores, sources or propensities do not match its items in number is refused
-    (``ValueError`` naming it) before anything is stored."""
+    whose scores, sources or propensities do not match its items in number, or with a NUL in an
+    item id, is refused (``ValueError`` naming it) before anything is stored."""
     for d in decisions:
         n = len(d.item_ids)
+        if any("\x00" in item for item in d.item_ids):
+            # PostgreSQL keeps "\u0000" in json text but refuses it on every later unpacking
+            raise ValueError(f"decision {d.recommendation_id}: an item_id holds a NUL character")
         if not len(d.scores) == len(d.sources) == len(d.propensities) == n:
             raise ValueError(
                 f"decision {d.recommendation_id}: {n} items but {len(d.scores)} scores, "
@@ -292,8 +317,9 @@ def shown_frame(found: Sequence[Sequence[Any]]) -> pd.DataFrame:
     served = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
     frame["served_at"] = served.astype("datetime64[ns, UTC]")
     frame["position"] = frame["position"].astype("Int64")
-    frame["score"] = pd.to_numeric(frame["score"]).astype(np.float64)
-    frame["propensity"] = pd.to_numeric(frame["propensity"]).astype(np.float64)
+    # astype, not to_numeric: a non-finite float is packed as its name ("nan", ``pack``)
+    frame["score"] = frame["score"].astype(np.float64)
+    frame["propensity"] = frame["propensity"].astype(np.float64)
     frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None -> NaN
     chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
     frame["assignment_propensity"] = chance

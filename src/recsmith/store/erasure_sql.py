@@ -70,8 +70,12 @@ def dead_letter_candidates_sql(p: str, find: str) -> str:
 
 
 def person_decisions_sql(p: str) -> str:
-    """The lists served to a unit with their packed items (an export)."""
-    return f"SELECT {rows.PACKED_SELECT} FROM decisions WHERE unit = {p} ORDER BY served_at"
+    """The lists served to a unit with their packed items (an export), in a repeatable order:
+    two lists served in the same microsecond come by id."""
+    return (
+        f"SELECT {rows.PACKED_SELECT} FROM decisions WHERE unit = {p} "
+        "ORDER BY served_at, recommendation_id"
+    )
 
 
 def events_before_sql(p: str) -> tuple[str, str]:

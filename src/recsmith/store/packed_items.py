@@ -33,30 +33,31 @@ BATCH = 1_000
 ExecuteMany = Callable[[str, Iterable[Sequence[Any]]], Any]
 
 
-def packed_lists(item_rows: Iterable[Sequence[Any]]) -> Iterator[tuple[str, str]]:
-    """``(items, recommendation_id)`` for each list of ``OLD_ITEMS_SQL``'s rows, ``items`` as
-    ``rows.pack_items`` writes it. Source lists were stored as JSON text: each distinct text is
+def packed_lists(item_rows: Iterable[Sequence[Any]]) -> Iterator[tuple[str, int, str]]:
+    """``(items, size, recommendation_id)`` for each list of ``OLD_ITEMS_SQL``'s rows, ``items``
+    as ``rows.pack_items`` writes it (a NaN or infinite score too) and ``size`` its item rows:
+    the old SQLite writer lost the row of a NaN item and kept the list's ``size``, so positions
+    may have gaps; packed, they run from 1 again, and ``size`` counts what an erasure of the old
+    store would have counted. Source lists were stored as JSON text: each distinct text is
     parsed once."""
     parsed: dict[str, list[str]] = {}
     for rid, group in groupby(item_rows, key=itemgetter(0)):
         _, ids, scores, sources, propensities = zip(*group, strict=True)
         lists = [parsed[s] if s in parsed else parsed.setdefault(s, json.loads(s)) for s in sources]
-        items = (ids, tuple(map(float, scores)), lists, tuple(map(float, propensities)))
-        try:
-            text = rows.encode_items(items)
-        except ValueError as exc:  # an infinite score, which no JSON reader could parse
-            raise ValueError(f"stored decision {rid} cannot be packed: {exc}") from None
-        yield text, rid
+        text = rows.pack(ids, tuple(map(float, scores)), lists, tuple(map(float, propensities)))
+        yield text, len(ids), rid
 
 
 def pack_old_items(item_rows: Iterable[Sequence[Any]], executemany: ExecuteMany, p: str) -> int:
     """Fill ``decisions.items`` from ``item_rows`` (``OLD_ITEMS_SQL``'s, streamed) in the
     caller's transaction (``DROP_OLD_SQL`` to follow); returns the lists packed. A list without
-    item rows keeps the column's default, no item."""
-    update = f"UPDATE decisions SET items = {p} WHERE recommendation_id = {p}"
+    item rows keeps the column's default, no item, and its ``size`` becomes 0."""
+    update = f"UPDATE decisions SET items = {p}, size = {p} WHERE recommendation_id = {p}"
     lists = packed_lists(item_rows)
     packed = 0
     while batch := list(islice(lists, BATCH)):
         executemany(update, batch)
         packed += len(batch)
+    empty = f"UPDATE decisions SET size = 0 WHERE size <> 0 AND items = {p}"
+    executemany(empty, [(rows.NO_ITEMS,)])
     return packed

@@ -313,26 +313,58 @@ def _add_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[s
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
+#: How long a connection waits for another's write lock (``sqlite3.connect``'s ``timeout``).
+_BUSY_TIMEOUT_S = 30.0
+#: How long the first open of a store written one row per item waits for the write lock: another
+#: process opening it at the same time may be packing its lists (``_one_row_lists``), ~100 s per
+#: million lists measured (§88), and a second opener should wait for that, not fail at 30 s.
+_MIGRATION_WAIT_S = 3600.0
+
+
+def _old_items(conn: sqlite3.Connection) -> bool:
+    found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decision_items'"
+    return conn.execute(found).fetchone() is not None
+
+
+def _has_items(conn: sqlite3.Connection) -> bool:
+    return "items" in {row[1] for row in conn.execute("PRAGMA table_info(decisions)")}
+
+
+def _lists_unpacked(conn: sqlite3.Connection) -> bool:
+    """True while the store holds lists one row per item, or lacks ``decisions.items`` (a read:
+    it waits for no lock in WAL mode)."""
+    exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'"
+    if conn.execute(exists).fetchone() is None:
+        return False  # a new store: nothing to move
+    return _old_items(conn) or not _has_items(conn)
+
+
+@contextmanager
+def _migration_wait(conn: sqlite3.Connection) -> Iterator[None]:
+    """``_MIGRATION_WAIT_S`` of busy timeout while an older store is opened (the schema step),
+    then the usual ``_BUSY_TIMEOUT_S``: only the first open of such a store waits that long."""
+    if not _lists_unpacked(conn):
+        yield
+        return
+    conn.execute(f"PRAGMA busy_timeout = {int(_MIGRATION_WAIT_S * 1000)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+
+
 def _one_row_lists(conn: sqlite3.Connection) -> None:
     """A store written before lists were one row each (``store.packed_items``) gets the
     ``items`` column and its lists packed, in one transaction; nothing is written when there
     is nothing to do (a read-only copy of a current store opens)."""
-
-    def old_items() -> bool:
-        found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decision_items'"
-        return conn.execute(found).fetchone() is not None
-
-    def has_items() -> bool:
-        return "items" in {row[1] for row in conn.execute("PRAGMA table_info(decisions)")}
-
-    if has_items() and not old_items():
+    if _has_items(conn) and not _old_items(conn):
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if not has_items():  # checked again: another process may have moved it meanwhile
+        if not _has_items(conn):  # checked again: another process may have moved it meanwhile
             default = f"'{rows.NO_ITEMS}'"
             conn.execute(f"ALTER TABLE decisions ADD COLUMN items TEXT NOT NULL DEFAULT {default}")
-        if old_items():
+        if _old_items(conn):
             cursor = conn.execute(packed_items.OLD_ITEMS_SQL)
             packed_items.pack_old_items(cursor, conn.executemany, "?")
             cursor.close()
@@ -399,11 +431,12 @@ class SQLiteStore:
 
     def _create_schema(self) -> None:
         conn = self._conn()
-        conn.executescript(_SCHEMA)
-        _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
-        conn.executescript(_DECISION_SCHEMA)
-        _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
-        _one_row_lists(conn)
+        with _migration_wait(conn):
+            conn.executescript(_SCHEMA)
+            _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
+            conn.executescript(_DECISION_SCHEMA)
+            _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
+            _one_row_lists(conn)
         conn.executescript(_PRIVACY_SCHEMA)
         conn.executescript(_AUDIT_SCHEMA)
         _add_columns(conn, "api_keys", _ADDED_KEY_COLUMNS)
@@ -425,7 +458,7 @@ class SQLiteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
