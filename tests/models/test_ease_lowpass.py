@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from recsmith.config import EventSettings
 from recsmith.errors import ValidationError
 from recsmith.features.interactions import Interactions
 from recsmith.models.ease import EASE
-from scipy import sparse
-
 from recsmith.models.low_pass import low_pass_factors, top_right_singular_vectors
 from recsmith.models.registry import create
 from recsmith.testing.recommender import view_events
@@ -150,7 +149,8 @@ def zipf_matrix(n_users: int, n_items: int, seed: int) -> sparse.csr_array:
 def dense_filter(x: np.ndarray, rank: int) -> np.ndarray:
     """GF-CF's filter D_i^−1/2 V Vᵀ D_i^1/2 from a full SVD of the normalised dense matrix."""
     user_len, pop = np.maximum(x.sum(axis=1), 1.0), x.sum(axis=0)
-    v = np.linalg.svd(x / np.sqrt(user_len)[:, None] / np.sqrt(pop)[None, :])[2][:rank]
+    normed = x / np.sqrt(user_len)[:, None] / np.sqrt(pop)[None, :]
+    v = np.linalg.svd(normed, full_matrices=False)[2][:rank]
     return np.diag(pop**-0.5) @ v.T @ v @ np.diag(pop**0.5)
 
 

@@ -20,7 +20,6 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.sparse import linalg as sparse_linalg
 
-
 #: Up to this many items the dense eigen-solver (an items × items float64 Gram, 32 MB at 2,000)
 #: may serve; above it only ARPACK's matrix-free products do (a dense Gram at 20,000 items is
 #: 3.2 GB, and ARPACK's products with it cost 29 CPU s at 8,000 items against ~1 matrix-free).
