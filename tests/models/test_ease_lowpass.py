@@ -11,7 +11,7 @@ from scipy import sparse
 from recsmith.config import EventSettings
 from recsmith.errors import ValidationError
 from recsmith.features.interactions import Interactions
-from recsmith.models.ease import EASE
+from recsmith.models.ease import EASE, RISING_FLOOR
 from recsmith.models.low_pass import low_pass_factors, top_right_singular_vectors
 from recsmith.models.registry import create
 from recsmith.testing.recommender import view_events
@@ -19,12 +19,16 @@ from recsmith.testing.recommender import view_events
 LAM = 3.0
 
 
-def toy() -> Interactions:
-    """14 users × 9 items, a seeded random binary matrix with every user and item present."""
+def toy(seconds_apart: int = 1) -> Interactions:
+    """14 users × 9 items, a seeded random binary matrix with every user and item present; each
+    event ``seconds_apart`` after the one before (user by user)."""
     rng = np.random.default_rng(5)
     x = rng.random((14, 9)) < 0.35
     x[np.arange(14), np.arange(14) % 9] = True
-    rows = [(f"u{u:02d}", f"i{i}", u * 9 + i) for u, i in zip(*np.nonzero(x), strict=True)]
+    rows = [
+        (f"u{u:02d}", f"i{i}", (u * 9 + i) * seconds_apart)
+        for u, i in zip(*np.nonzero(x), strict=True)
+    ]
     return Interactions.from_events(view_events(rows), EventSettings().weights)
 
 
@@ -97,6 +101,25 @@ def test_the_item_subset_path_filters_the_kept_items_only() -> None:
     )
     others = np.setdiff1d(np.arange(d.n_items), kept)
     assert np.isneginf(scores[:, others]).all()
+
+
+def test_the_rising_factor_multiplies_the_blend() -> None:
+    """The rising factor (tested against its own oracle in test_ease.py) scales the blended
+    row — EASE + filter, each row-scaled — floored at ``RISING_FLOOR``: applied before the blend,
+    the row scaling would undo most of it."""
+    d = toy(seconds_apart=6 * 3600)  # over a month, a half-life of a day: the last users' rise
+    x = binary(d)
+    model = EASE(
+        regularization=LAM,
+        lowpass=0.7,
+        lowpass_rank=3,
+        rising=1.0,
+        rising_half_life_days=1.0,
+        dtype="float64",
+    ).fit(d)
+    assert np.ptp(model.rising_) > 0.5  # far from flat, so the order shows
+    expected = np.maximum(oracle(x, x, 0.7, 3), RISING_FLOOR) * model.rising_[None, :]
+    np.testing.assert_allclose(model._score(np.arange(d.n_users)), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_off_by_default_and_saved_with_the_model(tmp_path: Path) -> None:
