@@ -1,8 +1,9 @@
 """GF-CF's ideal low-pass filter (Shen et al., CIKM 2021, "How Powerful is Graph Convolution for
 Recommendation?"), as a second signal beside EASE's scores.
 
-With R̃ = D_u^−1/2 X D_i^−1/2 (X binary users × items, D_u / D_i their history lengths and item
-popularities) and V_k R̃'s top-k right singular vectors, the filter scores a history x as
+With R̃ = D_u^−1/2 X D_i^−1/2 (X users × items as EASE fits it: 0/1, or weighted counts with
+``binary = false``; D_u / D_i its row and column sums: history lengths and item popularities)
+and V_k R̃'s top-k right singular vectors, the filter scores a history x as
 x · D_i^−1/2 V_k V_kᵀ D_i^1/2: a rank-k smoothing of the normalised co-occurrence, which reaches
 items that never co-occur with the history — what EASE's full-rank weights, shrunk hard on a
 sparse matrix, cannot. GF-CF itself (its linear filter R̃ᵀR̃ plus this one) was 0.98–1.13× of
