@@ -17,14 +17,14 @@ EASE_SOURCE = {"name": "ease", "model": "ease", "quota": 50}
 
 
 def calibrated(
-    weights: list[float], source: dict[str, object] = EASE_SOURCE
+    weights: list[float], source: dict[str, object] = EASE_SOURCE, budget: float = 300.0
 ) -> tuple[dict[str, object], dict[str, object]]:
     """(report, the shipped EASE source's params) on tail histories whose latest item is one of
     a few popular hits none of the users had: EASE's full-rank weights learn the tails' noise,
     the filter's leading direction (the normalised matrix's top singular vector, which carries
     item popularity) points at the hits."""
     cfg = config([source])
-    cc = cfg.calibration.model_copy(update={"ease_lowpass": weights})
+    cc = cfg.calibration.model_copy(update={"ease_lowpass": weights, "budget_seconds": budget})
     full = Interactions.from_events(popularity_case(), WEIGHTS)
     chosen = calibrate(
         cfg.model_copy(update={"calibration": cc}), full, ItemAttributes.from_items([], full.items)
@@ -79,3 +79,17 @@ def test_a_weight_ahead_within_noise_is_not_kept() -> None:
     configured, other, refs = lead_within_noise()
     assert kept_value(configured, other, "regularization", refs, seed=0) is other
     assert kept_value(configured, other, "lowpass", refs, seed=0) is configured
+
+
+def test_a_spent_budget_stops_the_grid_after_one_value() -> None:
+    """The budget is checked before each value, not after each source: one EASE-with-filter try
+    on a large catalogue costs tens of CPU s. With the budget spent by the first fits, the first
+    λ is tried (no cost measured yet) and nothing after it — not λ's other values, not the rising
+    factor, not the filter."""
+    report, params = calibrated([0.3, 1.0], budget=0.001)
+    grid = report["grid"]  # type: ignore[index]
+    assert list(grid) == ["ease.regularization", "stopped"]  # type: ignore[arg-type]
+    tried = grid["ease.regularization"]  # type: ignore[index]
+    assert list(tried["ndcg@10"]) == ["as configured", "25.0"]
+    assert tried["stopped"].startswith("before 100.0: half the 0.001 s CPU budget")
+    assert "lowpass" not in params

@@ -31,7 +31,8 @@ not chosen on, and the grid, given it, never kept it on validation (§62).
 score = EASE's row / its std + lowpass × the filter's row / its std. The filter's rank-k smoothing
 of the normalised co-occurrence reaches items EASE's hard-shrunk weights leave near zero on a
 sparse matrix: chosen on validation, it held on unread seeds of the simulated marketplace shape
-(BENCHMARKS §92). The filter is fitted beside the solve (one item × item eigen-problem, top k only).
+(BENCHMARKS §92). The filter is fitted beside the solve (ARPACK's top k, matrix-free, on the
+user–item graph's largest component).
 """
 
 from __future__ import annotations

@@ -400,7 +400,8 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             fitted = protocols.scorers
             protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed, fitted)
     fit_seconds = budget.spent()
-    tuned, report["grid"], variants = _grid(config, scored, protocols, refs, seed, budget)
+    tuned, report["grid"], variants, dearer = _grid(config, scored, protocols, refs, seed, budget)
+    fit_seconds += dearer  # the ranker refits the values kept, EASE's filter with it (§92)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
@@ -498,18 +499,21 @@ def _grid(
     refs: Refs,
     seed: int,
     budget: CpuBudget,
-) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]]]:
+) -> tuple[PipelineConfig, dict[str, Any], list[tuple[int, SourceConfig]], float]:
     """``config`` with each gridded source parameter (``GRID``; not one the file sets or tunes)
     at the value under which the source alone has the best worst share on validation — the
     file's value unless another beats it beyond noise (or, for one of the ``STRENGTHS``, scores
     higher) — a report of every value tried, and every source variant tried (its index, its
-    specification: fitted, so cheap to re-score).
+    specification: fitted, so cheap to re-score), and how many CPU seconds more the values kept
+    cost to fit than the configured ones (for the ranker's estimate, which refits them).
     Stops before a source whose tries would pass half the CPU budget (the rest is the
-    ranker's), reckoning each source's tries to cost what the last one's did."""
+    ranker's), reckoning each source's tries to cost what the last one's did, and within a
+    source before a value whose try, costing what the last one did, would (``_grid_param``)."""
     alone_scores = {t.name: t for t in scored}
     report: dict[str, Any] = {}
     variants: list[tuple[int, SourceConfig]] = []
     sources = list(config.retrieval.sources)
+    dearer = 0.0
     for n, spec in enumerate(sources):
         grid = grid_of(spec.model or "", config.calibration)
         # a source that proposed nothing alone was not scored: no value of it can be judged
@@ -517,22 +521,34 @@ def _grid(
             continue
         began = budget.spent()
         best = alone_scores[spec.name]
+        costs: list[tuple[SourceConfig, float]] = []  # each variant tried, its try's CPU s
+        stopped = False
         for param, values in grid:
-            if param in spec.params:
+            if param in spec.params or stopped:
                 continue
-            report[f"{spec.name}.{param}"], best, tried = _grid_param(
-                _with_sources(config, sources), n, best, param, values, protocols, refs, seed
+            entry, best, tried = _grid_param(
+                _with_sources(config, sources),
+                n,
+                best,
+                (param, values),
+                (protocols, refs, seed, budget),
             )
-            variants += [(n, v.model_copy(update={"weight": spec.weight})) for v in tried]
-        sources[n] = best.config.retrieval.sources[n].model_copy(update={"weight": spec.weight})
-        if budget.passes(budget.spent() - began, share=0.5):
+            report[f"{spec.name}.{param}"], stopped = entry, "stopped" in entry
+            costs += tried
+            variants += [(n, v.model_copy(update={"weight": spec.weight})) for v, _ in tried]
+        kept = best.config.retrieval.sources[n]
+        if kept_cost := [c for v, c in costs if v == kept]:
+            # its fit against the cheapest try's (the configured one's, near enough)
+            dearer += max(0.0, kept_cost[-1] - min(c for _, c in costs))
+        sources[n] = kept.model_copy(update={"weight": spec.weight})
+        if stopped or budget.passes(budget.spent() - began, share=0.5):
             report["stopped"] = f"half the {budget.seconds:g} s CPU budget reached"
             break
     changed = [s for s, o in zip(sources, config.retrieval.sources, strict=True) if s != o]
     if not changed:
-        return config, report, variants
+        return config, report, variants, 0.0
     variants += [(n, s) for n, s in enumerate(config.retrieval.sources) if s != sources[n]]
-    return _with_sources(config, sources), report, variants
+    return _with_sources(config, sources), report, variants, dearer
 
 
 def _fused_grid(
@@ -606,33 +622,40 @@ def _grid_param(
     config: PipelineConfig,
     n: int,
     best: Tried,
-    param: str,
-    values: Sequence[float | int],
-    protocols: _Protocols,
-    refs: Refs,
-    seed: int,
-) -> tuple[dict[str, Any], Tried, list[SourceConfig]]:
-    """Source ``n`` of ``config`` alone under each of ``values`` of ``param`` (its other
-    parameters as in ``best``); the best by worst share replaces ``best`` — only beyond noise
-    (``prefer``) unless ``param`` is one of the ``STRENGTHS`` —; and each variant tried."""
+    grid: tuple[str, Sequence[float | int]],
+    context: tuple[_Protocols, Refs, int, CpuBudget],
+) -> tuple[dict[str, Any], Tried, list[tuple[SourceConfig, float]]]:
+    """Source ``n`` of ``config`` alone under each of the ``grid``'s values of its parameter
+    (its other parameters as in ``best``); the best by worst share replaces ``best`` — only
+    beyond noise (``prefer``) unless the parameter is one of the ``STRENGTHS`` —; and each
+    variant tried with its try's CPU seconds. ``context``: the protocols, references, seed and
+    CPU budget. Stops (``stopped`` in the report) before a value whose try, costing what the
+    last one did, would pass half the budget: one try of EASE with its low-pass filter on a
+    large catalogue costs tens of CPU s, so a check per source came too late (§92)."""
+    param, values = grid
+    protocols, refs, seed, budget = context
     sources = config.retrieval.sources
     spec = best.config.retrieval.sources[n]
     default, tried, specs = best, {}, []
+    entry: dict[str, Any] = {"param": param}
+    last = 0.0
     for value in values:
+        if specs and budget.passes(last, share=0.5):
+            entry["stopped"] = f"before {value}: half the {budget.seconds:g} s CPU budget"
+            break
+        began = budget.spent()
         variant = spec.model_copy(update={"params": {**spec.params, param: value}})
-        specs.append(variant)
         candidate = alone(
             _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
         )
         t = protocols.tried(spec.name, candidate)
         tried[str(value)] = [round(m, 5) for m in t.means]
         best = kept_value(best, t, param, refs, seed)
+        last = budget.spent() - began
+        specs.append((variant, last))
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
-    entry = {
-        "param": param,
-        "ndcg@10": {"as configured": [round(m, 5) for m in default.means], **tried},
-        "kept": kept,
-    }
+    entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
+    entry["kept"] = kept
     return entry, best, specs
 
 
