@@ -86,26 +86,34 @@ def _tagged(union: Any, tag: int | str) -> Any:
     return None
 
 
-def keys_beside(model: type[BaseModel], loc: Loc) -> list[str]:
-    """The valid names where ``loc``'s last part was found, walking ``model``'s fields (a list's
-    index or a dict's key steps into its element, a tagged union's tag into that member); []
-    where ``loc`` leaves models (a free-form table such as a source's ``params``)."""
+def keys_beside(model: Any, loc: Loc) -> list[str]:
+    """The valid keys (a field's alias where it has one) where ``loc``'s last part was found,
+    walking ``model``'s fields (a list's or tuple's index or a dict's key steps into its
+    element, a tagged union's tag into that member); [] where ``loc`` leaves models (a free-form
+    table such as a source's ``params``). ``model``: a model, or a list of them (live rules)."""
     at: Any = model
     for part in loc[:-1]:
         if _is_model(at):
-            field = at.model_fields.get(str(part))
+            field = _named(at).get(str(part))
             at = _one_model(field.annotation) if field is not None else None
         elif typing.get_origin(at) in (list, dict):
             at = _one_model(typing.get_args(at)[-1])  # the element this index or key names
+        elif typing.get_origin(at) is tuple:  # ``tuple[X, ...]``: its element is the first
+            at = _one_model(typing.get_args(at)[0])
         elif typing.get_origin(at) in (typing.Union, types.UnionType):
             at = _tagged(at, part)
         else:
             return []
-    return list(at.model_fields) if _is_model(at) else []
+    return list(_named(at)) if _is_model(at) else []
+
+
+def _named(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s fields by the key a file writes (a filter rule's ``in``, not ``in_``)."""
+    return {f.alias or name: f for name, f in model.model_fields.items()}
 
 
 def unknown_key(
-    model: type[BaseModel],
+    model: Any,
     loc: Loc,
     spell: Mapping[str, str] | None = None,
     top: str = "section",

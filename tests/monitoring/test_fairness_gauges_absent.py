@@ -9,9 +9,10 @@ way to say "no value" is an absent series; the family's HELP and TYPE stay, so d
 from __future__ import annotations
 
 import math
-import time
+import threading
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,17 +46,30 @@ def test_a_gauge_has_a_sample_only_while_its_value_is_known() -> None:
     assert exported() == {"recsmith_exposure_gini": [0.4], "recsmith_narrowing_share": [0.0]}
     metrics.set_exposure({"books": 1.0}, 0.5, math.nan)  # no unit with enough lists any more
     assert exported() == {"recsmith_exposure_gini": [0.5], "recsmith_narrowing_share": []}
+    metrics.set_exposure({"books": 1.0}, math.inf, -math.inf)  # not a figure either: no sample
+    assert exported() == {name: [] for name in OPTIONAL}
 
 
-def test_a_fresh_server_exports_no_nan_and_no_made_up_zero(tmp_path: Path) -> None:
+def test_a_fresh_server_exports_no_nan_and_no_made_up_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings(
         store={"url": f"sqlite:///{tmp_path / 's.sqlite'}"}, serving={"allow_no_model": True}
     )
     assert settings.decisions.enabled  # the fairness watch runs (at start, then on a timer)
+    refreshed = threading.Event()
+    set_exposure = Metrics.set_exposure
+
+    def seen(self: Metrics, shares: dict[str, float], gini: float, narrowing: float) -> None:
+        set_exposure(self, shares, gini, narrowing)  # the real gauges, the refresh noted
+        refreshed.set()
+
+    monkeypatch.setattr(Metrics, "set_exposure", seen)
     app = create_app(settings)
     with TestClient(app) as client:
         before = client.get("/metrics").text
-        time.sleep(0.5)  # the watch's first refresh over the empty log, in its thread
+        # the watch's first refresh over the empty log, in its thread, has set the gauges
+        assert refreshed.wait(timeout=60)
         after = client.get("/metrics").text
     for text in (before, after):
         assert _samples(text) == {name: [] for name in OPTIONAL}, text

@@ -208,6 +208,16 @@ CALIBRATION_KEYS = (
             SOURCE + "[placements.home]\nkk = 5\n",
             "pipeline placements.home.kk: unknown key (did you mean k?)",
         ),
+        # a key is suggested as it is written (``in``), not as the field is named (``in_``)
+        (
+            SOURCE + '[[rerank.rules]]\ntype = "filter"\nproperty = "category"\ninn = ["a"]\n',
+            "pipeline rerank.rules.0.filter.inn: unknown key (did you mean in?)",
+        ),
+        # an optional section (``X | None``) is walked into as X
+        (
+            SOURCE + "[rerank.amortised]\nwindow_dayz = 3\n",
+            "pipeline rerank.amortised.window_dayz: unknown key (did you mean window_days?)",
+        ),
     ],
 )
 def test_an_unknown_key_is_refused_with_the_keys_it_could_be(

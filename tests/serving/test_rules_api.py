@@ -132,7 +132,17 @@ def test_a_rule_set_live_changes_lists_at_once_and_delete_restores_the_pipeline_
             "rerank.rules[0].end",
             "timezone",
         ),
-        ({"rerank": {"rules": [], "diversity": 0.3}}, "rerank.diversity", "not permitted"),
+        # worded as a pipeline file words an unknown key (validation_reasons)
+        (
+            {"rerank": {"rules": [], "diversity": 0.3}},
+            "rerank.diversity",
+            "unknown key (valid: rules)",
+        ),
+        (
+            {"rerank": {"rules": [{"type": "filter", "property": "category", "inn": ["C0"]}]}},
+            "rerank.rules[0].inn",
+            "unknown key (did you mean in?)",
+        ),
         ({"placements": {"a b": {"rerank": {"rules": []}}}}, "placements", "letters, digits"),
     ],
 )
@@ -232,6 +242,11 @@ def test_request_rules_apply_on_top_of_the_live_rules_for_that_request_only(
             ],
             "rules[0].end",
             "not after start",
+        ),
+        (
+            [{"type": "boost", "property": "category", "equals": "c1", "factor": 2, "factr": 3}],
+            "rules[0].factr",
+            "unknown key (did you mean factor?)",
         ),
     ],
 )

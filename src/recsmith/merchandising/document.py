@@ -108,7 +108,7 @@ def parse_document(data: Mapping[str, Any]) -> RuleDocument:
     try:
         return RuleDocument.model_validate(dict(data))
     except pydantic.ValidationError as exc:
-        raise rule_error(exc.errors()[0]) from None
+        raise rule_error(exc.errors()[0], RuleDocument) from None
 
 
 def parse_text(text: str, source: str = "FILE") -> RuleDocument:

@@ -63,7 +63,7 @@ from recsmith.rerank.conditions import Condition
 from recsmith.rerank.plan import RulePlan
 from recsmith.rerank.window import Window
 from recsmith.retrieval.candidates import Candidates
-from recsmith.validation_reasons import reworded
+from recsmith.validation_reasons import reworded, unknown_key
 
 Factor = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -141,13 +141,19 @@ def parse_rules(data: Sequence[Mapping[str, Any]] | str | bytes) -> list[Rule]:
             return _RULES.validate_json(data)
         return _RULES.validate_python(list(data))
     except pydantic.ValidationError as exc:
-        raise rule_error(exc.errors()[0], ("rules",)) from None
+        raise rule_error(exc.errors()[0], list[Rule], ("rules",)) from None
 
 
-def rule_error(err: Mapping[str, Any], prefix: Sequence[int | str] = ()) -> ValidationError:
-    """A pydantic error met parsing rules as the ValidationError to raise: ``rules[0].type:
-    required, one of filter, …`` for a rule without its type (``validation_reasons``)."""
+def rule_error(
+    err: Mapping[str, Any], root: Any, prefix: Sequence[int | str] = ()
+) -> ValidationError:
+    """A pydantic error met validating ``root`` (the rule list, or a rule file's model) as the
+    ValidationError to raise: ``rules[0].type: required, one of filter, …`` for a rule without
+    its type, ``rules[0].inn: unknown key (did you mean in?)`` for a typo, worded as a pipeline
+    file words them (``validation_reasons``)."""
     loc, reason = reworded(err, RULE_TYPES)
+    if err["type"] == "extra_forbidden":
+        reason = unknown_key(root, loc)
     return ValidationError(field_path((*prefix, *loc)), reason)
 
 
