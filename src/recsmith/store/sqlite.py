@@ -359,8 +359,7 @@ def _one_row_lists(conn: sqlite3.Connection) -> None:
     is nothing to do (a read-only copy of a current store opens)."""
     if _has_items(conn) and not _old_items(conn):
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         if not _has_items(conn):  # checked again: another process may have moved it meanwhile
             default = f"'{rows.NO_ITEMS}'"
             conn.execute(f"ALTER TABLE decisions ADD COLUMN items TEXT NOT NULL DEFAULT {default}")
@@ -370,6 +369,17 @@ def _one_row_lists(conn: sqlite3.Connection) -> None:
             cursor.close()
             for statement in packed_items.DROP_OLD_SQL:
                 conn.execute(statement)
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on ``conn``, committed on success and rolled back on any error.
+    SQLite rolls back by itself on some errors (a full disk): then there is nothing left to roll
+    back, and the error that matters is the first one, not ROLLBACK's "no transaction is
+    active"."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -467,20 +477,9 @@ class SQLiteStore:
 
     @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, committed on success and rolled back on any error. SQLite
-        rolls back by itself on some errors (a full disk): then there is nothing left to roll
-        back, and the error that matters is the first one, not ROLLBACK's "no transaction is
-        active"."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        """One write transaction on this thread's connection (``immediate``)."""
+        with immediate(self._conn()) as conn:
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
 
     def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
         """Run ``executemany`` in one immediate transaction; returns rows changed."""
