@@ -239,8 +239,7 @@ def header_rows(decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
     thread holds the GIL for all of this (the event loop waits): the checks look at the whole
     batch at once (one joined string for the NULs) and go list by list only to name a culprit."""
     if "\x00" in "".join(chain.from_iterable(d.item_ids for d in decisions)) or not all(
-        len(d.scores) == len(d.sources) == len(d.propensities) == len(d.item_ids)
-        for d in decisions
+        len(d.scores) == len(d.sources) == len(d.propensities) == len(d.item_ids) for d in decisions
     ):
         _refuse(decisions)
     return [
