@@ -29,8 +29,10 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 from calibration import calibration_line
+from open_loop import open_loop
 from serve_load import closed_loop, start_server, wait_ready
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -61,10 +63,11 @@ def roles(pid: int) -> dict[str, str]:
     return {tid: NAMES[name] for tid, name in found if name in NAMES}
 
 
-def threads(pid: int, named: dict[str, str]) -> dict[str, tuple[float, int, int]]:
+def threads(pid: int, named: dict[str, str]) -> dict[str, tuple[float, float, int]]:
     """Per role of ``pid``'s threads (``named``; every other thread summed as ``other``): CPU
-    seconds, voluntary and involuntary context switches."""
-    found: dict[str, list[float]] = defaultdict(lambda: [0.0, 0, 0])
+    seconds, of them in the kernel (system time: the writer's WAL writes, syncs and
+    checkpoints), and context switches (voluntary and not)."""
+    found: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             stat = (task / "stat").read_text()
@@ -77,9 +80,10 @@ def threads(pid: int, named: dict[str, str]) -> dict[str, tuple[float, int, int]
         )
         row = found[named.get(task.name, "other")]
         row[0] += (int(fields[11]) + int(fields[12])) / _TICK
-        row[1] += int(switches["voluntary_ctxt_switches"])
+        row[1] += int(fields[12]) / _TICK
+        row[2] += int(switches["voluntary_ctxt_switches"])
         row[2] += int(switches["nonvoluntary_ctxt_switches"])
-    return {k: (v[0], int(v[1]), int(v[2])) for k, v in found.items()}
+    return {k: (v[0], v[1], int(v[2])) for k, v in found.items()}
 
 
 def stored(db: Path) -> int:
@@ -107,23 +111,36 @@ def one_run(src: Path, args: argparse.Namespace, log_on: bool) -> dict[str, floa
         wait_ready(base)
         script = args.shop / "load.lua"
         closed_loop(script, base, args.connections, 3)  # warm-up
+        if args.rate:
+            paths = [
+                f"/v1/users/{quote(u, safe='')}/recommendations?k=10"
+                for u in args.users.read_text().split()
+            ]
+            key = (args.shop / "secret").read_text().strip()
         workers = workers_of(server.pid)
         named = [roles(w) for w in workers]
         lists0 = stored(db)
         before = [threads(w, n) for w, n in zip(workers, named, strict=True)]
-        figures = closed_loop(script, base, args.connections, args.duration)
+        if args.rate:
+            figures = open_loop(
+                "127.0.0.1", port, paths, key, args.rate, args.connections, args.duration
+            ).summary()
+        else:
+            figures = closed_loop(script, base, args.connections, args.duration)
         after = [threads(w, n) for w, n in zip(workers, named, strict=True)]
         lists1 = stored(db)
     finally:
         server.terminate()
         server.wait(timeout=30)
     cpu: dict[str, float] = defaultdict(float)
+    kernel: dict[str, float] = defaultdict(float)
     switches: dict[str, int] = defaultdict(int)
     for b, a in zip(before, after, strict=True):
-        for name, (c1, v1, n1) in a.items():
-            c0, v0, n0 = b.get(name, (0.0, 0, 0))
+        for name, (c1, k1, n1) in a.items():
+            c0, k0, n0 = b.get(name, (0.0, 0.0, 0))
             cpu[name] += c1 - c0
-            switches[name] += (v1 - v0) + (n1 - n0)
+            kernel[name] += k1 - k0
+            switches[name] += n1 - n0
     requests = int(figures["requests"])  # type: ignore[call-overload]
     lists = lists1 - lists0
     worker_cpu = sum(cpu.values())
@@ -135,6 +152,7 @@ def one_run(src: Path, args: argparse.Namespace, log_on: bool) -> dict[str, floa
         "loop_ms_req": 1000 * cpu["loop"] / requests,
         "writer_us_list": 1e6 * cpu["writer"] / lists if lists else float("nan"),
         "writer_share": cpu["writer"] / worker_cpu,
+        "writer_kernel": kernel["writer"] / cpu["writer"] if cpu["writer"] else float("nan"),
         "writer_switch_list": switches["writer"] / lists if lists else float("nan"),
         "loop_switch_req": switches["loop"] / requests,
     }
@@ -149,6 +167,15 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--log-off", action="store_true", help="also this checkout, log off")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="open loop at this many requests/s (so both sides store as many lists a flush: the "
+        "writer's per-flush costs then weigh the same a list) instead of wrk's closed loop",
+    )
+    parser.add_argument(
+        "--users", type=Path, default=Path("/tmp/shop/large/users.txt"), help="for --rate"
+    )
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     this = Path(__file__).resolve().parent.parent / "src"
@@ -156,7 +183,7 @@ def main() -> None:
     if args.log_off:
         sides.append(("this-log-off", this, False))
     head = "round side          req/s   p99ms  lists  worker ms/req  loop ms/req  "
-    print(head + "writer us/list  writer share  writer switches/list  loop switches/req")
+    print(head + "writer us/list  (kernel)  writer share  writer switches/list  loop switches/req")
     for r in range(args.rounds):
         for name, src, log_on in sides[:: 1 if r % 2 == 0 else -1]:
             f = one_run(src, args, log_on)
@@ -164,6 +191,7 @@ def main() -> None:
             print(
                 f"{r:5} {name:12} {f['req_s']:7.1f} {f['p99_ms']:7.1f} {f['lists']:6} "
                 f"{f['worker_ms_req']:13.3f} {f['loop_ms_req']:12.3f} {f['writer_us_list']:15.1f} "
+                f"{f['writer_kernel']:9.2f} "
                 f"{f['writer_share']:13.3f} {f['writer_switch_list']:21.2f} "
                 f"{f['loop_switch_req']:18.2f}  load {load:.1f}",
                 flush=True,

@@ -136,6 +136,11 @@ def test_a_deterministic_list_of_any_length_packs_its_ones(n: int) -> None:
     assert header_rows([d])[0][-1] == json.dumps(items, separators=(",", ":"))
 
 
+def test_deterministic_lists_of_one_length_share_their_propensities() -> None:
+    """What lets the writer pack them from text made once (``rows.pack``)."""
+    assert _list("a", 3).propensities is _list("b", 7).propensities == (1.0, 1.0, 1.0)
+
+
 def test_a_batch_with_two_bad_lists_names_the_first_whatever_its_fault() -> None:
     good, a, b = _list("good", 3), _list("a", 2), _list("b", 1)
     nul = decision(**{**_fields(a), "item_ids": ("x", "y\x00")})
