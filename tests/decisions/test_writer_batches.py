@@ -95,22 +95,33 @@ def test_a_batch_stores_each_new_list_once_in_order_its_first_copy_winning(
     assert store.append_decisions(batch) == 0  # a retried batch adds nothing
 
 
+def _popular(
+    item_ids: list[str], scores: list[float], sources: list[tuple[str, ...]], chances: Any = None
+) -> Decision:
+    return decision(
+        "r",
+        unit=None,
+        unit_kind="none",
+        route="popular",
+        release="rel-1",
+        item_ids=item_ids,
+        scores=scores,
+        sources=sources,
+        propensities=chances,
+    )
+
+
 @pytest.mark.parametrize(
     "propensities",
     [None, [1.0, 1.0, 1.0], (1.0, 1.0, 1.0), [1, 1, 1], [0.5, 1.0, 0.25]],
     ids=["deterministic", "list-of-ones", "own-tuple-of-ones", "integer-ones", "exploring"],
 )
 def test_packed_items_are_what_the_standard_encoder_writes(propensities: Any) -> None:
-    d = decision(
-        "r",
-        unit=None,
-        unit_kind="none",
-        route="popular",
-        release="rel-1",
-        item_ids=["a", 'é"\\', "🙂"],
-        scores=[0.1 + 0.2, 5e-324, -0.0],
-        sources=[("als",), (), ("als", "cooc")],
-        propensities=propensities,
+    d = _popular(
+        ["a", 'é"\\', "🙂"],
+        [0.1 + 0.2, 5e-324, -0.0],
+        [("als",), (), ("als", "cooc")],
+        propensities,
     )
     chances = [1.0, 1.0, 1.0] if propensities is None else list(propensities)
     expected = [["a", "é\"\\", "🙂"], [0.1 + 0.2, 5e-324, -0.0], [["als"], [], ["als", "cooc"]],
@@ -122,16 +133,7 @@ def test_packed_items_are_what_the_standard_encoder_writes(propensities: Any) ->
 
 @pytest.mark.parametrize("n", [0, 1, 1024, 1025, 3000])
 def test_a_deterministic_list_of_any_length_packs_its_ones(n: int) -> None:
-    d = decision(
-        "r",
-        unit=None,
-        unit_kind="none",
-        route="popular",
-        release="rel-1",
-        item_ids=[str(j) for j in range(n)],
-        scores=[float(j) for j in range(n)],
-        sources=[("p",)] * n,
-    )
+    d = _popular([str(j) for j in range(n)], [float(j) for j in range(n)], [("p",)] * n)
     items = [[str(j) for j in range(n)], [float(j) for j in range(n)], [["p"]] * n, [1.0] * n]
     assert header_rows([d])[0][-1] == json.dumps(items, separators=(",", ":"))
 
