@@ -15,6 +15,18 @@ from typing import Literal
 
 UnitKind = Literal["user", "session", "none"]
 ROUTES = ("recommendations", "similar", "together", "trending", "popular", "batch")
+#: Lists up to this long share one all-1.0 propensity tuple a length (``ones``).
+_SHARED_ONES = 1024
+_ONES: dict[int, tuple[float, ...]] = {}
+
+
+def ones(n: int) -> tuple[float, ...]:
+    """``(1.0,) * n``, a deterministic list's propensities: the same tuple object for every list
+    of ``n`` items (``n`` up to ``_SHARED_ONES``), so the writer knows it by identity and packs
+    its text once a length (``rows.pack``) instead of formatting ``n`` floats a list."""
+    if n > _SHARED_ONES:
+        return (1.0,) * n
+    return _ONES.get(n) or _ONES.setdefault(n, (1.0,) * n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +117,7 @@ def decision(
         item_ids=tuple(item_ids),
         scores=tuple(map(float, scores)),
         sources=tuple(map(tuple, sources)),
-        propensities=(1.0,) * len(item_ids) if propensities is None else tuple(propensities),
+        propensities=ones(len(item_ids)) if propensities is None else tuple(propensities),
         latency_ms=latency_ms,
         assignment_propensity=assignment_propensity,
         page_view=page_view,
