@@ -54,6 +54,7 @@ from recsmith.pipeline.robust_choice import (
     Refs,
     Tried,
     best_means,
+    best_single,
     deciding,
     prefer,
     worst_share,
@@ -412,9 +413,8 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             scored[-1], protocols.tried, refs, seed
         )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
-    # ties: the first (popularity)
-    best_single = max(singles, key=lambda t: worst_share(t, refs))
-    choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
+    best = best_single(singles, refs, seed)  # popularity, or a source ahead of it beyond noise
+    choice, reason = prefer(best, _base_reason(best, singles, refs), scored[-1], refs, seed)
     ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
@@ -439,7 +439,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         ]:
             scored.append(protocols.tried(name, c))
             choice, reason = prefer(choice, reason, scored[-1], refs, seed)
-    report["tried"] = [_entry(t, best_single, refs, vals, seed) for t in scored]
+    report["tried"] = [_entry(t, best, refs, vals, seed) for t in scored]
     report["chosen"] = choice.name
     report["reason"] = reason
     report |= _seconds(started, budget)
@@ -725,7 +725,7 @@ def _try_ranker(
 
 
 def _entry(
-    t: Tried, best_single: Tried, refs: Refs, groups: Sequence[Group], seed: int
+    t: Tried, single: Tried, refs: Refs, groups: Sequence[Group], seed: int
 ) -> dict[str, Any]:
     """One manifest row: the configuration, its worst share of the best single source, its
     weights, and on each protocol its NDCG@10 with a bootstrap interval and its paired
@@ -736,19 +736,32 @@ def _entry(
         "weights": {s.name: s.weight for s in t.config.retrieval.sources},
         "protocols": [],
     }
-    for group, scores, base in zip(groups, t.per_user, best_single.per_user, strict=True):
+    for group, scores, base in zip(groups, t.per_user, single.per_user, strict=True):
         low, high = bootstrap_ci(scores, n_resamples=RESAMPLES, seed=seed)
         row: dict[str, Any] = {
             "protocol": group[0].protocol,
             "ndcg@10": round(float(scores.mean()), 5),
             "interval": [round(low, 5), round(high, 5)],
         }
-        if t is not best_single:
+        if t is not single:
             d_low, d_high = bootstrap_ci(scores - base, n_resamples=RESAMPLES, seed=seed)
             diff = [float(scores.mean() - base.mean()), d_low, d_high]
             row["vs_best_single"] = [round(x, 5) for x in diff]
         entry["protocols"].append(row)
     return entry
+
+
+def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
+    """Why ``best`` is the single source the richer choices must beat, naming the source with
+    a higher worst share that ``robust_choice.best_single`` passed over (not ahead of
+    popularity beyond noise on any protocol), if any."""
+    top = max(singles, key=lambda t: worst_share(t, refs))
+    if worst_share(top, refs) <= worst_share(best, refs):
+        return "best single source"
+    return (
+        f"best single source ahead of popularity beyond noise ({top.name}, worst share "
+        f"{worst_share(top, refs):.3f} against {worst_share(best, refs):.3f}, is not)"
+    )
 
 
 def best_single_hits(singles: Sequence[Tried], n: int) -> int:

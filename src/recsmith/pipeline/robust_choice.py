@@ -67,6 +67,12 @@ class Refs:
     means: tuple[float, ...]
     floors: tuple[np.ndarray | None, ...] = ()
 
+    @property
+    def some_decide(self) -> bool:
+        """Whether some protocol decides: ``deciding`` gives floors only then (every protocol
+        counts, with no floor, where none does)."""
+        return bool(self.floors)
+
 
 def worst_share(t: Tried, refs: Refs | Sequence[float]) -> float:
     """``t``'s lowest share of ``refs`` over the protocols that count against it (reference
@@ -124,6 +130,27 @@ def deciding(singles: Sequence[Tried], seed: int) -> tuple[Refs, list[dict[str, 
         ),
         evidence,
     )
+
+
+def best_single(singles: Sequence[Tried], refs: Refs, seed: int) -> Tried:
+    """The single source that ships unless a richer choice beats it: the highest worst share
+    among popularity alone (``singles[0]``) and the sources that beat it as any richer choice
+    must (``prefer``) — where some protocol decides. Popularity is the simplest choice and the
+    floor #15 sets; a personal source shown ahead of it on no protocol has not earned its
+    place, however its worst share reads: on a time split (market / ml-100k / 3, BENCHMARKS §94)
+    EASE's worst share (0.757: its share of trending on the time cuts, where it was within
+    noise of popularity, and below popularity within noise on the latest item) beat trending's
+    (0.708: its share of popularity on a latest item that did not decide), and EASE shipped at
+    0.38× popularity on test, where trending, ahead of popularity beyond noise on the time cuts,
+    scored 1.05×. Where no protocol decides nothing is ahead of popularity beyond noise by
+    definition, and every source competes on its worst share alone (§35, §65: popularity there
+    is no safer, and the evidence is reported weak). Ties: the first (popularity)."""
+    popularity = singles[0]
+    if refs.some_decide:
+        singles = [popularity] + [
+            t for t in singles[1:] if prefer(popularity, "", t, refs, seed)[0] is t
+        ]
+    return max(singles, key=lambda t: worst_share(t, refs))
 
 
 def prefer(
