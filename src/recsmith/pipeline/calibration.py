@@ -17,10 +17,12 @@ user's items before the latest are held out too and pooled with it, and the repo
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
-protocol whose best single source is not beyond noise of popularity takes no part (§42). The
-simpler choice ships unless a richer one beats it by more than its noise (paired bootstrap over
-validation users) on the simpler one's weakest protocol, or on one protocol without falling
-below it beyond noise on any (§60); so each replacement either keeps the worst share from
+protocol whose best single source is not beyond noise of popularity takes no part (§42), and
+where some protocol decides, a single source competes only if it beats popularity beyond noise
+as a richer choice must (``robust_choice.best_single``, §94). The simpler choice ships unless
+a richer one beats it by more than its noise (paired bootstrap over validation users) on the
+simpler one's weakest protocol, or on one protocol without falling below it beyond noise on any
+(§60); so each replacement either keeps the worst share from
 falling or falls beyond noise on no protocol; the manifest lists every configuration with its
 score on each protocol.
 

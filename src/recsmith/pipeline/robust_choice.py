@@ -21,6 +21,12 @@ popularity's: a collapse the other protocol cannot see is still weighed), and ha
 otherwise. Popularity alone is always a candidate, so the best single source's worst share is
 never below its. Where no protocol decides, all count as before (§35; on one protocol: the best
 mean).
+
+Where some protocol decides, a source other than popularity is a candidate for the best single
+source only if it beats popularity as a richer choice beats a simpler one (``best_single``):
+worst shares weigh a share of the best on one protocol against a share of popularity on
+another, and a source within noise of popularity everywhere could read higher than one ahead of
+it beyond noise on the protocol that decides (§94).
 """
 
 from __future__ import annotations
