@@ -293,3 +293,34 @@ def test_where_no_protocol_decides_the_highest_worst_share_is_the_base() -> None
     assert not refs.some_decide and not any(s["decides"] for s in said)
     assert worst_share(b, refs) == 1.0 and worst_share(a, refs) == pytest.approx(0.75)
     assert best_single([a, b], refs, seed=0) is b
+
+
+def test_a_source_ahead_of_popularity_on_every_protocol_within_noise_stays_the_base() -> None:
+    """The dense time-split case (dense / ml-100k / 6, BENCHMARKS §94), as hit lists. Protocol
+    1 (150 users after the cut) decides: trending finds 0–89, popularity 0–39, EASE 30–74.
+    Protocol 2 (800 latest items) does not: EASE finds 48–111, popularity 0–59, trending 0–35
+    (below popularity beyond noise). EASE is ahead of popularity on both protocols but beyond
+    noise on neither. Worst shares by hand: popularity 40/90 = 0.444, EASE 45/90 = 0.5 (no share
+    on protocol 2: not below popularity), trending 36/60 = 0.6 (its share of popularity there).
+    EASE, ahead everywhere, competes: trending has the highest worst share and is the base; with
+    a trending that collapses further (20/60), EASE is, not popularity."""
+    popularity = tried("popularity", hits(150, range(0, 40)), hits(800, range(0, 60)))
+    ease = tried("ease", hits(150, range(30, 75)), hits(800, range(48, 112)))
+    trending = tried("trending", hits(150, range(0, 90)), hits(800, range(0, 36)))
+    singles = [popularity, ease, trending]
+    refs, said = deciding(singles, seed=0)
+    assert [s["decides"] for s in said] == [True, False]
+    for n in (0, 1):  # EASE's lead: within noise on each protocol
+        low = bootstrap_ci(ease.per_user[n] - popularity.per_user[n], n_resamples=RESAMPLES)[0]
+        assert low < 0
+    assert [worst_share(t, refs) for t in singles] == [
+        pytest.approx(40 / 90),
+        pytest.approx(45 / 90),
+        pytest.approx(36 / 60),
+    ]
+    assert best_single(singles, refs, seed=0) is trending
+    # without trending's lead, EASE (ahead everywhere) is the base, not popularity
+    weaker = tried("trending", hits(150, range(0, 90)), hits(800, range(0, 20)))
+    refs, _ = deciding([popularity, ease, weaker], seed=0)
+    assert worst_share(weaker, refs) == pytest.approx(20 / 60)
+    assert best_single([popularity, ease, weaker], refs, seed=0) is ease

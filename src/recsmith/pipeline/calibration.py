@@ -19,7 +19,8 @@ one protocol and collapses on the other (trending alone on ml-100k: first after 
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
 protocol whose best single source is not beyond noise of popularity takes no part (§42), and
 where some protocol decides, a single source competes only if it beats popularity beyond noise
-as a richer choice must (``robust_choice.best_single``, §94). The simpler choice ships unless
+as a richer choice must, or scores above it on every protocol (``robust_choice.best_single``,
+§94). The simpler choice ships unless
 a richer one beats it by more than its noise (paired bootstrap over validation users) on the
 simpler one's weakest protocol, or on one protocol without falling below it beyond noise on any
 (§60); so each replacement either keeps the worst share from
@@ -415,7 +416,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             scored[-1], protocols.tried, refs, seed
         )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
-    best = best_single(singles, refs, seed)  # popularity, or a source ahead of it beyond noise
+    best = best_single(singles, refs, seed)  # popularity, or a source ahead of it
     choice, reason = prefer(best, _base_reason(best, singles, refs), scored[-1], refs, seed)
     ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
@@ -755,13 +756,13 @@ def _entry(
 
 def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
     """Why ``best`` is the single source the richer choices must beat, naming the source with
-    a higher worst share that ``robust_choice.best_single`` passed over (not ahead of
-    popularity beyond noise on any protocol), if any."""
+    a higher worst share that ``robust_choice.best_single`` passed over (below popularity on
+    some protocol and ahead beyond noise on none), if any."""
     top = max(singles, key=lambda t: worst_share(t, refs))
     if worst_share(top, refs) <= worst_share(best, refs):
         return "best single source"
     return (
-        f"best single source ahead of popularity beyond noise ({top.name}, worst share "
+        f"best single source ahead of popularity ({top.name}, worst share "
         f"{worst_share(top, refs):.3f} against {worst_share(best, refs):.3f}, is not)"
     )
 
