@@ -44,6 +44,7 @@ from recsmith.pipeline.robust_choice import (
     Refs,
     Tried,
     _below_popularity,
+    best_single,
     prefer,
     worst_share,
 )
@@ -195,8 +196,16 @@ def symmetric(singles: list[Tried], refs: Refs, fused: Tried, seed: int) -> str:
     return max([*singles, fused], key=lambda t: worst_share(t, refs)).name
 
 
+def ahead_of_popularity(singles: list[Tried], refs: Refs, fused: Tried, seed: int) -> str:
+    """Only a source ahead of popularity beyond noise (``robust_choice.best_single``) is the
+    base the fused order must beat (BENCHMARKS §94)."""
+    best = best_single(singles, refs, seed)
+    return prefer(best, "best single source", fused, refs, seed)[0].name
+
+
 RULES: dict[str, Rule] = {
     "current": current,
+    "ahead of popularity": ahead_of_popularity,
     "pooled": pooled,
     "veto 0": veto(0.0),
     "veto 0.1": veto(0.1),

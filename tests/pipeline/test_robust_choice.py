@@ -16,6 +16,7 @@ from recsmith.pipeline.robust_choice import (
     Refs,
     Tried,
     best_means,
+    best_single,
     deciding,
     prefer,
     worst_share,
@@ -231,3 +232,95 @@ def test_a_gain_only_on_a_protocol_that_does_not_decide_keeps_the_simpler() -> N
     low = bootstrap_ci(rich.per_user[0] - personal.per_user[0], n_resamples=RESAMPLES, seed=0)[0]
     assert low > 0
     assert prefer(personal, "best single source", rich, refs, seed=0)[0] is personal
+
+
+def market_case() -> tuple[Tried, Tried, Tried]:
+    """The time-split marketplace case (market / ml-100k / 3, BENCHMARKS §94), as hit lists.
+    Protocol 1 (100 users, pooled time cuts) decides: trending finds users 0–59, popularity
+    0–29 (+0.30 beyond noise). EASE finds 15–54 there: 15 fewer and 25 more than popularity,
+    +0.10 within noise. Protocol 2 (600 users, each user's latest item) does not decide:
+    popularity, first there, finds 0–59; EASE 5–59 and 100–102 (−0.0033, within noise);
+    trending only 0–35, below popularity beyond noise (−0.04). Worst shares by hand: popularity
+    30/60 = 0.5 (protocol 1; protocol 2 measures against it), trending 36/60 = 0.6 (its share
+    of popularity on protocol 2), EASE 40/60 = 0.667 (protocol 1; within noise of popularity
+    on protocol 2, so no share there)."""
+    popularity = tried("popularity", hits(100, range(0, 30)), hits(600, range(0, 60)))
+    ease = tried("ease", hits(100, range(15, 55)), hits(600, range(5, 60), range(100, 103)))
+    trending = tried("trending", hits(100, range(0, 60)), hits(600, range(0, 36)))
+    return popularity, ease, trending
+
+
+def test_a_source_ahead_of_popularity_on_no_protocol_is_not_the_base_however_its_share_reads() -> (
+    None
+):
+    """EASE has the highest worst share but is ahead of popularity beyond noise on neither
+    protocol; trending is, on the protocol that decides, and its worst share (0.6) is not below
+    popularity's (0.5): trending is the best single source, not EASE (which the maximin alone
+    picks)."""
+    popularity, ease, trending = market_case()
+    singles = [popularity, ease, trending]
+    refs, said = deciding(singles, seed=0)
+    assert [s["decides"] for s in said] == [True, False]
+    assert refs.some_decide
+    shares = [worst_share(t, refs) for t in singles]
+    assert shares == [pytest.approx(0.5), pytest.approx(40 / 60), pytest.approx(0.6)]
+    low, high = bootstrap_ci(ease.per_user[0] - popularity.per_user[0], n_resamples=RESAMPLES)
+    assert low < 0 < high  # EASE's lead on protocol 1: within noise
+    assert max(singles, key=lambda t: worst_share(t, refs)) is ease  # the maximin alone
+    assert best_single(singles, refs, seed=0) is trending
+    # without trending no protocol decides, and the highest worst share is the base as before
+    alone, _ = deciding([popularity, ease], seed=0)
+    assert not alone.some_decide and best_single([popularity, ease], alone, seed=0) is ease
+
+
+def test_the_source_ahead_of_popularity_with_the_highest_worst_share_is_the_base() -> None:
+    """Where several sources are ahead of popularity beyond noise, the highest worst share among
+    them wins, as before: §42's noisy-protocol case and the collapse case keep their choice."""
+    popularity = tried("popularity", hits(400, range(0, 100)), hits(800, range(0, 100)))
+    personal = tried("personal", hits(400, range(50, 160)), hits(800, range(0, 250)))
+    trending = tried("trending", hits(400, range(0, 20)), hits(800, range(0, 300)))
+    singles = [popularity, personal, trending]
+    refs, _ = deciding(singles, seed=0)
+    assert best_single(singles, refs, seed=0) is personal  # 250/300 against trending's 0.2
+
+
+def test_where_no_protocol_decides_the_highest_worst_share_is_the_base() -> None:
+    """No protocol decides: nothing is ahead of popularity beyond noise by definition, and the
+    highest worst share serves (§35, §65), not popularity by default."""
+    a = tried("popularity", hits(100, range(0, 3)), hits(200, range(0, 4)))
+    b = tried("b", hits(100, range(3, 7)), hits(200, range(4, 9)))
+    refs, said = deciding([a, b], seed=0)
+    assert not refs.some_decide and not any(s["decides"] for s in said)
+    assert worst_share(b, refs) == 1.0 and worst_share(a, refs) == pytest.approx(0.75)
+    assert best_single([a, b], refs, seed=0) is b
+
+
+def test_a_source_ahead_of_popularity_on_every_protocol_within_noise_stays_the_base() -> None:
+    """The dense time-split case (dense / ml-100k / 6, BENCHMARKS §94), as hit lists. Protocol
+    1 (150 users after the cut) decides: trending finds 0–89, popularity 0–39, EASE 30–74.
+    Protocol 2 (800 latest items) does not: EASE finds 48–111, popularity 0–59, trending 0–35
+    (below popularity beyond noise). EASE is ahead of popularity on both protocols but beyond
+    noise on neither. Worst shares by hand: popularity 40/90 = 0.444, EASE 45/90 = 0.5 (no share
+    on protocol 2: not below popularity), trending 36/60 = 0.6 (its share of popularity there).
+    EASE, ahead everywhere, competes: trending has the highest worst share and is the base; with
+    a trending that collapses further (20/60), EASE is, not popularity."""
+    popularity = tried("popularity", hits(150, range(0, 40)), hits(800, range(0, 60)))
+    ease = tried("ease", hits(150, range(30, 75)), hits(800, range(48, 112)))
+    trending = tried("trending", hits(150, range(0, 90)), hits(800, range(0, 36)))
+    singles = [popularity, ease, trending]
+    refs, said = deciding(singles, seed=0)
+    assert [s["decides"] for s in said] == [True, False]
+    for n in (0, 1):  # EASE's lead: within noise on each protocol
+        low = bootstrap_ci(ease.per_user[n] - popularity.per_user[n], n_resamples=RESAMPLES)[0]
+        assert low < 0
+    assert [worst_share(t, refs) for t in singles] == [
+        pytest.approx(40 / 90),
+        pytest.approx(45 / 90),
+        pytest.approx(36 / 60),
+    ]
+    assert best_single(singles, refs, seed=0) is trending
+    # without trending's lead, EASE (ahead everywhere) is the base, not popularity
+    weaker = tried("trending", hits(150, range(0, 90)), hits(800, range(0, 20)))
+    refs, _ = deciding([popularity, ease, weaker], seed=0)
+    assert worst_share(weaker, refs) == pytest.approx(20 / 60)
+    assert best_single([popularity, ease, weaker], refs, seed=0) is ease

@@ -17,10 +17,13 @@ user's items before the latest are held out too and pooled with it, and the repo
 share of the best single source over the protocols (``robust_choice.py``): a choice that wins
 one protocol and collapses on the other (trending alone on ml-100k: first after a time cut,
 below popularity on each user's last item, BENCHMARKS §29) loses to one that holds on both; a
-protocol whose best single source is not beyond noise of popularity takes no part (§42). The
-simpler choice ships unless a richer one beats it by more than its noise (paired bootstrap over
-validation users) on the simpler one's weakest protocol, or on one protocol without falling
-below it beyond noise on any (§60); so each replacement either keeps the worst share from
+protocol whose best single source is not beyond noise of popularity takes no part (§42), and
+where some protocol decides, a single source competes only if it beats popularity beyond noise
+as a richer choice must, or scores above it on every protocol (``robust_choice.best_single``,
+§94). The simpler choice ships unless
+a richer one beats it by more than its noise (paired bootstrap over validation users) on the
+simpler one's weakest protocol, or on one protocol without falling below it beyond noise on any
+(§60); so each replacement either keeps the worst share from
 falling or falls beyond noise on no protocol; the manifest lists every configuration with its
 score on each protocol.
 
@@ -54,6 +57,7 @@ from recsmith.pipeline.robust_choice import (
     Refs,
     Tried,
     best_means,
+    best_single,
     deciding,
     prefer,
     worst_share,
@@ -412,9 +416,8 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             scored[-1], protocols.tried, refs, seed
         )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
-    # ties: the first (popularity)
-    best_single = max(singles, key=lambda t: worst_share(t, refs))
-    choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
+    best = best_single(singles, refs, seed)  # popularity, or a source ahead of it
+    choice, reason = prefer(best, _base_reason(best, singles, refs), scored[-1], refs, seed)
     ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
@@ -439,7 +442,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         ]:
             scored.append(protocols.tried(name, c))
             choice, reason = prefer(choice, reason, scored[-1], refs, seed)
-    report["tried"] = [_entry(t, best_single, refs, vals, seed) for t in scored]
+    report["tried"] = [_entry(t, best, refs, vals, seed) for t in scored]
     report["chosen"] = choice.name
     report["reason"] = reason
     report |= _seconds(started, budget)
@@ -725,7 +728,7 @@ def _try_ranker(
 
 
 def _entry(
-    t: Tried, best_single: Tried, refs: Refs, groups: Sequence[Group], seed: int
+    t: Tried, single: Tried, refs: Refs, groups: Sequence[Group], seed: int
 ) -> dict[str, Any]:
     """One manifest row: the configuration, its worst share of the best single source, its
     weights, and on each protocol its NDCG@10 with a bootstrap interval and its paired
@@ -736,19 +739,32 @@ def _entry(
         "weights": {s.name: s.weight for s in t.config.retrieval.sources},
         "protocols": [],
     }
-    for group, scores, base in zip(groups, t.per_user, best_single.per_user, strict=True):
+    for group, scores, base in zip(groups, t.per_user, single.per_user, strict=True):
         low, high = bootstrap_ci(scores, n_resamples=RESAMPLES, seed=seed)
         row: dict[str, Any] = {
             "protocol": group[0].protocol,
             "ndcg@10": round(float(scores.mean()), 5),
             "interval": [round(low, 5), round(high, 5)],
         }
-        if t is not best_single:
+        if t is not single:
             d_low, d_high = bootstrap_ci(scores - base, n_resamples=RESAMPLES, seed=seed)
             diff = [float(scores.mean() - base.mean()), d_low, d_high]
             row["vs_best_single"] = [round(x, 5) for x in diff]
         entry["protocols"].append(row)
     return entry
+
+
+def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
+    """Why ``best`` is the single source the richer choices must beat, naming the source with
+    a higher worst share that ``robust_choice.best_single`` passed over (below popularity on
+    some protocol and ahead beyond noise on none), if any."""
+    top = max(singles, key=lambda t: worst_share(t, refs))
+    if worst_share(top, refs) <= worst_share(best, refs):
+        return "best single source"
+    return (
+        f"best single source ahead of popularity ({top.name}, worst share "
+        f"{worst_share(top, refs):.3f} against {worst_share(best, refs):.3f}, is not)"
+    )
 
 
 def best_single_hits(singles: Sequence[Tried], n: int) -> int:

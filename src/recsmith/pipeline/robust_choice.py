@@ -21,6 +21,13 @@ popularity's: a collapse the other protocol cannot see is still weighed), and ha
 otherwise. Popularity alone is always a candidate, so the best single source's worst share is
 never below its. Where no protocol decides, all count as before (§35; on one protocol: the best
 mean).
+
+Where some protocol decides, a source other than popularity is a candidate for the best single
+source only if it beats popularity as a richer choice beats a simpler one, or scores above it on
+every protocol (``best_single``):
+worst shares weigh a share of the best on one protocol against a share of popularity on
+another, and a source within noise of popularity everywhere could read higher than one ahead of
+it beyond noise on the protocol that decides (§94).
 """
 
 from __future__ import annotations
@@ -66,6 +73,12 @@ class Refs:
 
     means: tuple[float, ...]
     floors: tuple[np.ndarray | None, ...] = ()
+
+    @property
+    def some_decide(self) -> bool:
+        """Whether some protocol decides: ``deciding`` gives floors only then (every protocol
+        counts, with no floor, where none does)."""
+        return bool(self.floors)
 
 
 def worst_share(t: Tried, refs: Refs | Sequence[float]) -> float:
@@ -124,6 +137,35 @@ def deciding(singles: Sequence[Tried], seed: int) -> tuple[Refs, list[dict[str, 
         ),
         evidence,
     )
+
+
+def best_single(singles: Sequence[Tried], refs: Refs, seed: int) -> Tried:
+    """The single source that ships unless a richer choice beats it: the highest worst share
+    among popularity alone (``singles[0]``) and the sources ahead of it (``_ahead``: beating it
+    as any richer choice must, or above it on every protocol) — where some protocol decides.
+    Popularity is the simplest choice and the floor #15 sets; a source below it on some protocol
+    and ahead beyond noise on none has not earned its place, however its worst share reads: on
+    a time split (market / ml-100k / 3, BENCHMARKS §94) EASE's worst share (0.757: its share of
+    trending on the time cuts, where it led popularity within noise; below popularity within
+    noise on the latest item, so no share there) beat trending's (0.708: its share of popularity
+    on a latest item that did not decide), and EASE shipped at 0.38× popularity on test, where
+    trending, ahead of popularity beyond noise on the time cuts, scored 1.05×. A source above
+    popularity everywhere, if within noise, still competes (dense / ml-100k / 6: EASE, 3.1×
+    popularity on test). Where no protocol decides nothing is ahead of popularity beyond noise by
+    definition, and every source competes on its worst share alone (§35, §65: popularity there
+    is no safer, and the evidence is reported weak). Ties: the first (popularity)."""
+    popularity = singles[0]
+    if refs.some_decide:
+        singles = [popularity] + [t for t in singles[1:] if _ahead(t, popularity, refs, seed)]
+    return max(singles, key=lambda t: worst_share(t, refs))
+
+
+def _ahead(t: Tried, popularity: Tried, refs: Refs, seed: int) -> bool:
+    """Whether ``t`` is ahead of ``popularity``: it beats it as a richer choice must
+    (``prefer``), or its mean is above popularity's on every protocol (ahead everywhere, if
+    within noise)."""
+    everywhere = all(m > p for m, p in zip(t.means, popularity.means, strict=True))
+    return everywhere or prefer(popularity, "", t, refs, seed)[0] is t
 
 
 def prefer(
