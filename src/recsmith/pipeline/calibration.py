@@ -412,9 +412,10 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             scored[-1], protocols.tried, refs, seed
         )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
-    # ties: the first (popularity)
-    best_single = max(singles, key=lambda t: worst_share(t, refs))
-    choice, reason = prefer(best_single, "best single source", scored[-1], refs, seed)
+    weak = not any(d["decides"] for d in decides)
+    own = frozenset(s.name for s in config.retrieval.sources)  # the file's (no added popularity)
+    best_single, why = best_single_source(singles, refs, weak, own)
+    choice, reason = prefer(best_single, why, scored[-1], refs, seed)
     ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
@@ -749,6 +750,29 @@ def _entry(
             row["vs_best_single"] = [round(x, 5) for x in diff]
         entry["protocols"].append(row)
     return entry
+
+
+def best_single_source(
+    singles: Sequence[Tried], refs: Refs, weak: bool, own: frozenset[str]
+) -> tuple[Tried, str]:
+    """The single source with the best worst share (ties: the first, popularity) and why. Where
+    no protocol tells the single sources apart (``weak``), the popularity source calibration
+    added itself (``with_popularity``: not among ``own``, the file's source names) is left out
+    unless it is all there is: it is a candidate so that popularity ships where the data shows
+    it is the best signal (#15's marketplace set), and weak evidence shows nothing — the file's
+    own sources compete, by their best mean as before, as a protocol with too few users serves
+    the file as configured. Popularity still fills every list beneath what serves. Its best mean
+    there had been luck: 500 short sessions, 3 hits of 250 users against 2–4, shipped popularity
+    at 0.0000 on test where every personal source scored 0.012–0.017 (BENCHMARKS §59, §95); a
+    file listing a ``popular`` source keeps it among its own."""
+    # ties: the first (popularity, where it competes)
+    best = max(singles, key=lambda t: worst_share(t, refs))
+    eligible = [t for t in singles if t.name in own]
+    if not weak or best.name in own or not eligible:
+        return best, "best single source"
+    mine = max(eligible, key=lambda t: worst_share(t, refs))
+    left_out = f"{best.name}'s best mean left out: no protocol decides"
+    return mine, f"best single source of the file's own ({left_out})"
 
 
 def best_single_hits(singles: Sequence[Tried], n: int) -> int:
