@@ -1,0 +1,108 @@
+"""Where no protocol tells the single sources apart, the popularity calibration added itself does
+not ship on its best mean: the file's own sources compete (BENCHMARKS §95). Each case's scores
+are made by hand, and whether a protocol decides is worked out by hand from the hits."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_calibration import WEIGHTS, config, frame
+
+from recsmith.features.interactions import Interactions
+from recsmith.pipeline.calibration import best_single_source, calibrate
+from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.robust_choice import Tried, deciding
+
+FILE = frozenset({"knn"})  # the file's sources: calibration added "popularity"
+SOURCES = [
+    {"name": "knn", "model": "itemknn", "use": "recent", "quota": 20, "params": {"neighbors": 50}},
+]
+
+
+def scores(hits: dict[int, float], users: int = 200) -> np.ndarray:
+    out = np.zeros(users)
+    out[list(hits)] = list(hits.values())
+    return out
+
+
+def singles(popularity: np.ndarray, knn: np.ndarray) -> list[Tried]:
+    cfg = config(SOURCES)
+    return [Tried("popularity", cfg, (popularity,)), Tried("knn", cfg, (knn,))]
+
+
+def test_a_lucky_popularity_lead_on_two_hits_of_200_users_does_not_ship() -> None:
+    """Popularity hits users 3 and 80 at rank 1 (mean 0.01), item-kNN user 7 at rank 2 (0.63 /
+    200): a bootstrap of 200 users draws neither of popularity's two hits in ~1.8 % of resamples
+    and a lead of one user's hit is well inside the noise, so nothing decides; popularity's mean
+    is the higher, and the file's item-kNN ships, saying why."""
+    tried = singles(scores({3: 1.0, 80: 1.0}), scores({7: 0.6309}))
+    refs, said = deciding(tried, seed=0)
+    assert not any(s["decides"] for s in said)
+    best, why = best_single_source(tried, refs, weak=True, own=FILE, seed=0)
+    assert best.name == "knn"
+    assert why == (
+        "best single source of the file's own (popularity's best mean left out: "
+        "no protocol decides, its score not beyond 0)"
+    )
+
+
+def test_popularity_ships_where_it_is_told_apart_or_the_file_lists_it() -> None:
+    """Popularity hits 60 of 200 users, item-kNN none: the protocol decides for popularity and
+    it ships though calibration added it. On the two-hit case, a file that lists popularity
+    keeps it among its own sources (its best mean ships, as before); and where it is the only
+    source that proposed anything, it ships."""
+    strong = singles(scores(dict.fromkeys(range(60), 0.5)), scores({}))
+    refs, said = deciding(strong, seed=0)
+    assert said[0]["decides"]
+    assert best_single_source(strong, refs, weak=False, own=FILE, seed=0)[0].name == "popularity"
+    lucky = singles(scores({3: 1.0, 80: 1.0}), scores({7: 0.6309}))
+    refs, _ = deciding(lucky, seed=0)
+    listed = frozenset({"knn", "popularity"})
+    assert best_single_source(lucky, refs, weak=True, own=listed, seed=0)[0].name == "popularity"
+    alone = lucky[:1]
+    assert best_single_source(alone, refs, weak=True, own=FILE, seed=0)[0].name == "popularity"
+
+
+def triples_then_unique() -> Interactions:
+    """20 triples (x, y, z); of user u's triple j = u // 3, user u takes two items — (x, y),
+    (y, z) or (x, z) by u % 3 — then an item no one else takes."""
+    rows = []
+    for u in range(60):
+        x = 100 + 3 * (u // 3)
+        first, second = [(x, x + 1), (x + 1, x + 2), (x, x + 2)][u % 3]
+        rows += [(u, first), (u, second), (u, 500 + u)]
+    return Interactions.from_events(frame(rows), WEIGHTS)
+
+
+def test_through_calibrate_a_tie_at_zero_ships_the_files_source_not_popularity() -> None:
+    """``triples_then_unique``, worked out by hand: each user's latest item (the unique one) is
+    a hit for no source, so every order scores 0 on the 60 users and nothing decides. Before,
+    popularity (first on ties) shipped; now the file's item-kNN does (it proposes each user the
+    third item of their triple, where popularity, 60 items taken twice each, knows nothing), at
+    weight 1."""
+    full = triples_then_unique()
+    cal = calibrate(config(SOURCES), full, ItemAttributes.from_items([], full.items))
+    report = cal.report
+    (protocol,) = report["protocols"]
+    assert protocol["validation_users"] == 60 and not protocol["decides"]
+    assert {t["name"]: t["protocols"][0]["ndcg@10"] for t in report["tried"]} == {
+        "popularity": 0.0,
+        "knn": 0.0,
+        "fused": 0.0,
+    }
+    assert report["chosen"] == "knn"
+    assert {s.name: s.weight for s in cal.config.retrieval.sources}["knn"] == 1.0
+    assert report["evidence"].startswith("weak: ")
+
+
+def test_a_popularity_lead_beyond_zero_still_ships_where_nothing_decides() -> None:
+    """Popularity hits users 0–29 at 0.5 (mean 0.075), item-kNN users 10–37 (0.07): they share
+    20 users, so their difference is 10 users against 8, inside the noise — nothing decides —
+    but popularity's own score is far from 0 (30 users: a resample without any of them is
+    impossible in practice), so it is a signal, not luck, and it ships as the best mean (the
+    marketplace case: `market` / ml-100k / 1, BENCHMARKS §95)."""
+    popularity, knn = dict.fromkeys(range(30), 0.5), dict.fromkeys(range(10, 38), 0.5)
+    tried = singles(scores(popularity), scores(knn))
+    refs, said = deciding(tried, seed=0)
+    assert not any(s["decides"] for s in said)
+    best, why = best_single_source(tried, refs, weak=True, own=FILE, seed=0)
+    assert best.name == "popularity" and why == "best single source"
