@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsmith.digit_sort import ROWS_PER_PASS, by_digits
+from recsmith.digit_sort import ROWS_PER_PASS, by_digits, packs
 from recsmith.retrieval.candidates import KEY_SORT_ROWS, best_first
 
 
@@ -30,16 +30,17 @@ def test_best_first_puts_the_high_score_first_within_each_query() -> None:
     assert best_first(query, score).tolist() == [1, 3, 2, 0, 4]  # q0: 0.5, 0; q1: 0.9, 0.1, NaN
 
 
-def test_best_first_by_digits_is_lexsort_for_a_batch_and_for_many_queries() -> None:
-    """From ``ROWS_PER_PASS`` rows per 16-bit digit of the key (asserted), the key is sorted
-    by its digits: three passes for a request batch's queries, four where the queries need more
-    than 16 bits."""
+def test_best_first_packed_and_by_digits_is_lexsort() -> None:
+    """A request batch's key packed above the row index (asserted), and a key too wide for
+    that (a million queries: 52 bits, and 14 of the index) sorted by its 16-bit digits."""
     rng = np.random.default_rng(11)
     specials = np.asarray([0.0, -0.0, np.inf, -np.inf, np.nan, 1.5, -1.5], np.float32)
-    for n_queries, n in ((64, 3 * ROWS_PER_PASS + 500), (70_000, 4 * ROWS_PER_PASS + 10)):
+    for n_queries, n in ((64, 3 * ROWS_PER_PASS + 500), (1_100_000, 4 * ROWS_PER_PASS + 10)):
         query = np.sort(rng.integers(0, n_queries, n)).astype(np.int32)
         query[-1] = n_queries - 1
-        assert by_digits(n, 32 + (n_queries - 1).bit_length())
+        width = 32 + (n_queries - 1).bit_length()
+        assert packs(n, width) == (n_queries == 64)
+        assert by_digits(n, width)
         score = rng.standard_normal(n).astype(np.float32)
         special = rng.random(n) < 0.2
         score[special] = rng.choice(specials, int(special.sum()))

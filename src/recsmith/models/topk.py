@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from recsmith.digit_sort import by_digits, stable_order
+from recsmith.digit_sort import PACKED_ROWS, by_digits, packed_order, packs, stable_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +161,10 @@ def _row_major(rows: np.ndarray, cols: np.ndarray) -> bool:
 
 
 #: Rows from which ``best_first`` sorts one 64-bit key rather than calling ``np.lexsort``: lexsort
-#: is quicker on a lone request's few hundred rows (5 vs 18 µs at 260), the key on a batch's
-#: thousands (50 vs 150 µs at 3,115 rows, 160 vs 750 µs at 8,000); they cross near 1,300.
-KEY_SORT_ROWS = 1500
+#: is as quick on a lone request's few hundred rows (2.7 against 3.5 µs at 260), the packed key
+#: far quicker from there (7.8 against 79 µs at 1,200 rows, 25 against 817 at a batch of 16's
+#: 4,800): ``digit_sort.PACKED_ROWS``.
+KEY_SORT_ROWS = PACKED_ROWS
 
 
 def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -173,9 +174,9 @@ def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
     From ``KEY_SORT_ROWS`` rows it is one stable sort of a 64-bit key (the query above the
     score's bits, flipped so that integer order is float order), which grows far slower than
     lexsort's; it runs three times per request batch, and in ``entries_top_k`` on every sparse
-    model top-k. From a few thousand
-    rows that sort goes by 16-bit digits (``digit_sort``: 213 against 387 µs for a batch of
-    64's 16,500 candidates, three passes where the batch has fewer than 65,536 queries)."""
+    model top-k. That sort packs the row index under the key (``digit_sort.packed_order``)
+    where the three fit in 64 bits, else goes by 16-bit digits from a few thousand rows
+    (``digit_sort.stable_order``), else is numpy's stable argsort."""
     if len(query) < KEY_SORT_ROWS:
         return np.lexsort((-np.asarray(score, np.float32), query))
     down = -np.asarray(score, np.float32) + np.float32(0)  # -0.0 becomes 0.0: equal, as in lexsort
@@ -188,6 +189,8 @@ def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
     query = np.asarray(query)
     key |= query.astype(np.uint64) << np.uint64(32)
     width = 32 + int(query.max()).bit_length()
+    if packs(len(key), width):
+        return packed_order(key, width)
     if by_digits(len(key), width):
         return stable_order(key, width)
     return np.argsort(key, kind="stable")

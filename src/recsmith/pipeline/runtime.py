@@ -428,7 +428,8 @@ class Pipeline:
         popular = TIERS.index("category" if categories else "popular")
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
         cands = self.candidates(queries, k, timings, feature_tap)
-        cands = cands.take(np.flatnonzero(tier[cands.query] < 2))  # nobody known: popularity
+        if (tier >= 2).any():  # nobody known: popularity (a batch of known users keeps every row)
+            cands = cands.take(np.flatnonzero(tier[cands.query] < 2))
         if source is not None:  # a contextual arm (``exploration.contextual``): its source's rows
             cands = cands.take(np.flatnonzero(source_rows(cands, source)))
         found = np.bincount(cands.query, minlength=len(user_ids)) > 0

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from recsmith.digit_sort import stable_argsort
+
 
 class Selector(Protocol):
     """Orders the non-seed rows of every query (grouped by query in ascending order, each query's
@@ -42,7 +44,7 @@ def group_rank(keys: np.ndarray) -> np.ndarray:
     """0-based position of each element among the elements with the same key, in array order (a
     grouped cumulative count)."""
     n = len(keys)
-    order = keys.argsort(kind="stable")
+    order = stable_argsort(keys)
     sorted_keys = keys[order]
     starts = np.ones(n, bool)
     starts[1:] = sorted_keys[1:] != sorted_keys[:-1]

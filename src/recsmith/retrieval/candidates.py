@@ -68,8 +68,7 @@ class Candidates:
         only the rows in runs of equal scores within a query (NaN beside NaN; ~17 % of a batch
         of 64's 16,500 rows on the 100k-item shop) are sorted by the fused score, in place of
         a fused sort and a gather of every column over all rows (~0.5 ms there). Below
-        ``KEY_SORT_ROWS`` rows the two sorts run as before: 16 against 42 µs for one query's
-        260 rows."""
+        ``KEY_SORT_ROWS`` rows (one query's few hundred) the two sorts run as before."""
         score = np.asarray(score, np.float32)
         if len(score) < KEY_SORT_ROWS:  # a lone request's rows: two lexsorts cost less
             fused = best_first(self.query, self.score)
