@@ -448,10 +448,12 @@ async def recommend(
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
     unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
-    served = [i["item_id"] for i in items]  # a candidate release's turn, off this path
-    # the candidate serves its own whole list (a contextual arm is this release's choice)
-    whole = options if options.source is None else replace(options, source=None)
-    request.app.state.shadow.offer(ShadowJob(query, whole, served, latency))
+    shadow = request.app.state.shadow
+    if shadow.wants(recommendation_id):  # a candidate release's turn, off this path
+        served = [i["item_id"] for i in items]
+        # the candidate serves its own whole list (a contextual arm is this release's choice)
+        whole = options if options.source is None else replace(options, source=None)
+        shadow.offer(ShadowJob(query, whole, served, latency))
     logged = (
         Listed(recommendation_id, bundle.version, items, chosen.experiment, chosen.variant),
         "recommendations",
