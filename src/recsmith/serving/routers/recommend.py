@@ -179,6 +179,15 @@ def _title(bundle: Served, item_id: str) -> str:
     return _named(bundle, [item_id])[0] or item_id
 
 
+#: The reason a list's own source gives an item (``reason_for``), the first named in its sources
+_SOURCE_REASONS = {
+    "trending": "trending now",
+    "new_arrivals": "new arrival",
+    "popular": "popular right now",
+    "segment_popular": "popular with people like you",
+}
+
+
 def reason_for(
     sources: list[str], categories: Sequence[str] = (), anchor: str | None = None
 ) -> str:
@@ -193,15 +202,9 @@ def reason_for(
         )
     if anchor is not None:
         return f"because you viewed {anchor}"
-    text = {
-        "trending": "trending now",
-        "new_arrivals": "new arrival",
-        "popular": "popular right now",
-        "segment_popular": "popular with people like you",
-    }
     for s in sources:
-        if s in text:
-            return text[s]
+        if s in _SOURCE_REASONS:
+            return _SOURCE_REASONS[s]
     if any("recent" in s or s in ("sknn", "cooccurrence") for s in sources):
         return "similar to what you viewed recently"
     return "picked for you"
