@@ -46,6 +46,15 @@ def test_the_sample_is_drawn_from_the_recommendation_id() -> None:
     runner._tally = _Tally("candidate", sample=0.25)
     # ids whose first 8 hex digits are below 0x40000000 (a quarter of the range) are sampled
     ids = ["3fffffff" + "0" * 24, "40000000" + "0" * 24, "00000000" + "f" * 24, "ffffffff" * 4]
+    assert [runner.wants(rid) for rid in ids] == [True, False, True, False]  # asked first
     for rid in ids:
         runner.offer(ShadowJob(UserQuery("u", [], [], {}, rid), Options(3), [], None))
     assert runner.report()["queued"] == 2
+
+
+def test_without_a_shadow_no_request_is_wanted() -> None:
+    """The route builds a shadow job only when ``wants`` says so: never without a shadow."""
+    runner = ShadowRunner(None, LifecycleSettings(), ShadowMetrics(CollectorRegistry()), 100)
+    assert not runner.wants("00000000" * 4)
+    runner._tally = _Tally("candidate", sample=1.0)
+    assert runner.wants("ffffffff" * 4)

@@ -63,6 +63,12 @@ class ShadowJob:
     served_ms: float | None
 
 
+def _sampled(tally: _Tally | None, request_id: str) -> bool:
+    """Whether a request is in the shadow's sample: its id's first 32 bits (random hex) below
+    the sample's share of them; never without a shadow (``tally`` None)."""
+    return tally is not None and int(request_id[:8], 16) < tally.sample * 0x1_0000_0000
+
+
 @dataclass
 class _Tally:
     """This process's figures for one shadow release."""
@@ -136,11 +142,17 @@ class ShadowRunner:
 
     # ---- the request path -------------------------------------------------------------
 
+    def wants(self, request_id: str) -> bool:
+        """Whether ``offer`` would take the job of request ``request_id``: a shadow release is
+        loaded and the request is in its sample. The route asks first, so that a request not
+        sampled (nearly all, and every one without a shadow) builds no job (BENCHMARKS §98)."""
+        return _sampled(self._tally, request_id)
+
     def offer(self, job: ShadowJob) -> None:
         """Queue ``job`` if a shadow release is loaded and the request is in its sample; never
         blocks (a full queue drops it, counted)."""
         tally = self._tally
-        if tally is None or int(job.query.request_id[:8], 16) >= tally.sample * 0x1_0000_0000:
+        if tally is None or not _sampled(tally, job.query.request_id):
             return
         try:
             self._queue.put_nowait(job)

@@ -48,7 +48,9 @@ def asked_rules(request: Request, served: Any) -> tuple[Rule, ...]:
     rules tell time (``request_clock``, read only when there are rules: a GET pays none); a
     ValidationError naming ``rules[i].<field>`` when one is malformed or refused by the
     catalogue of ``served``; NeedsPipeline (whatever they say) for a single model."""
-    raw = getattr(request.state, "rules", None)
+    # ``request.state``'s own dict, read without building the ``State`` over it (whose
+    # missing attribute costs an exception on every GET)
+    raw = request.scope.get("state", {}).get("rules")
     if not raw:
         return ()
     if not isinstance(served, Pipeline):  # whatever the rules say: nothing could apply them

@@ -216,7 +216,9 @@ async def admit(
             f"{rate.period_s:g} s; retry in {wait_s:.2f} s",
             headers={"Retry-After": retry_after(wait_s)},
         )
-    request.state.api_key = key  # what a route's own finer check reads (``?explain=true``)
+    # what a route's own finer check reads (``?explain=true``) as ``request.state.api_key``:
+    # put in the state's dict itself, without building a ``State`` over it per request
+    request.scope.setdefault("state", {})["api_key"] = key
     return key
 
 

@@ -289,6 +289,8 @@ _CONTEXTS_BY_ID = (
     "SELECT e.event_id, e.context FROM json_each(?) AS j "
     "CROSS JOIN events AS e ON e.event_id = j.value"
 )
+#: A user's distinct items, first occurrence in scan order (``user_items``); ``[]`` for none
+_USER_ITEMS = "SELECT json_group_array(DISTINCT item_id) FROM events WHERE user_id = ?"
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
 _UPSERT_MARK = upsert_mark_sql("?")
@@ -599,10 +601,11 @@ class SQLiteStore:
 
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:
-        rows = self._conn().execute(
-            "SELECT DISTINCT item_id FROM events WHERE user_id = ?", (user_id,)
-        )
-        return [r[0] for r in rows]
+        """Read on the event loop once per served list: one row, the distinct items as a JSON
+        array in the order ``SELECT DISTINCT`` gives them (the ``events_user_item`` index's),
+        decoded by ``json.loads`` in C instead of a Python step per row (BENCHMARKS §98)."""
+        (text,) = self._conn().execute(_USER_ITEMS, (user_id,)).fetchone()
+        return json.loads(text)  # type: ignore[no-any-return]
 
     # ---- catalog and users ----------------------------------------------------------------
 

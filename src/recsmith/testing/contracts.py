@@ -248,6 +248,21 @@ class EventStoreContract:
         assert store.user_items("u2") == ["z"]
         assert store.user_items("nobody") == []
 
+    def test_user_items_with_ids_json_writes_escaped(self, store: EventStore) -> None:
+        """Ids a JSON array must escape or could misread (quotes, backslashes, non-ASCII,
+        digits, ``null``) come back as ingested, each once (the SQLite store reads them as one
+        JSON array)."""
+        ids = ['say "hi"', "back\\slash", "naïve ☃ 🎁", "007", "1e3", "null", "[]", "a\u2028b"]
+        ingest(
+            store,
+            [
+                event(i, h=n % 3, kind="purchase" if n % 2 else "view")
+                for n, i in enumerate([*ids, *reversed(ids)])
+            ],
+        )
+        got = store.user_items("u1")
+        assert sorted(got) == sorted(ids) and all(type(i) is str for i in got)
+
     def test_concurrent_appends_from_threads(self, store: EventStore) -> None:
         ranges = [range(t * 50, t * 50 + 100) for t in range(4)]  # each overlaps the next
         batches = [frame([event(f"i{i}", f"e{i:03d}", h=i / 100) for i in r]) for r in ranges]

@@ -179,6 +179,15 @@ def _title(bundle: Served, item_id: str) -> str:
     return _named(bundle, [item_id])[0] or item_id
 
 
+#: The reason a list's own source gives an item (``reason_for``), the first named in its sources
+_SOURCE_REASONS = {
+    "trending": "trending now",
+    "new_arrivals": "new arrival",
+    "popular": "popular right now",
+    "segment_popular": "popular with people like you",
+}
+
+
 def reason_for(
     sources: list[str], categories: Sequence[str] = (), anchor: str | None = None
 ) -> str:
@@ -193,15 +202,9 @@ def reason_for(
         )
     if anchor is not None:
         return f"because you viewed {anchor}"
-    text = {
-        "trending": "trending now",
-        "new_arrivals": "new arrival",
-        "popular": "popular right now",
-        "segment_popular": "popular with people like you",
-    }
     for s in sources:
-        if s in text:
-            return text[s]
+        if s in _SOURCE_REASONS:
+            return _SOURCE_REASONS[s]
     if any("recent" in s or s in ("sknn", "cooccurrence") for s in sources):
         return "similar to what you viewed recently"
     return "picked for you"
@@ -448,10 +451,12 @@ async def recommend(
     kind: UnitKind = "session" if recent else "user"
     latency = since_arrival_ms(request.scope)
     unit, kind = (None, "none") if withheld else (user_id, kind)  # nothing kept about them
-    served = [i["item_id"] for i in items]  # a candidate release's turn, off this path
-    # the candidate serves its own whole list (a contextual arm is this release's choice)
-    whole = options if options.source is None else replace(options, source=None)
-    request.app.state.shadow.offer(ShadowJob(query, whole, served, latency))
+    shadow = request.app.state.shadow
+    if shadow.wants(recommendation_id):  # a candidate release's turn, off this path
+        served = [i["item_id"] for i in items]
+        # the candidate serves its own whole list (a contextual arm is this release's choice)
+        whole = options if options.source is None else replace(options, source=None)
+        shadow.offer(ShadowJob(query, whole, served, latency))
     logged = (
         Listed(recommendation_id, bundle.version, items, chosen.experiment, chosen.variant),
         "recommendations",
