@@ -1,5 +1,6 @@
 """The decision writer's batches as the server makes them (issue #19: its cheaper step): SQLite
-stores whole chunks of ``_DECISIONS_PER_INSERT`` lists a statement and the rest one by one, and
+stores whole chunks of ``_DECISIONS_PER_INSERT`` lists a statement (fewer where the connection's
+SQLite variable limit is lower) and the rest one by one, and
 a deterministic list's propensities are packed from text made once a length. What a store holds
 must not change: here every column of every row, in insertion order, against rows written out by
 the standard library (``json.dumps``), for batches on both sides of a chunk's edge, with repeated
