@@ -6,7 +6,9 @@ An asyncio loop records ``--rate`` lists a second the way the recommendation rou
 ``flush_interval_s`` (0.5 s) into its own SQLite store (WAL, ``synchronous=FULL``), and a probe
 on the loop asks to wake every millisecond: how late it wakes is how long something else held
 the GIL (or the machine's scheduler held the process). A third side, ``off``, runs the same loop
-with the log disabled: the lateness the loop has without any writer.
+recording the same lists into this checkout's log, whose writer thread is not started (its buffer
+holds the whole run; they are stored after the measurement): the lateness the loop has with its
+own recording but without the writer, so ``this`` minus ``off`` is the writer's part.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=src:benchmarks .venv/bin/python \\
         benchmarks/decision_loop_lag.py --against /tmp/base/src --rounds 3 --seconds 10
@@ -43,15 +45,17 @@ def thread_cpu_s(native_id: int) -> float:
 
 
 class Side:
-    """One checkout's log, store and metrics; ``enabled`` False: the log off."""
+    """One checkout's log, store and metrics; ``writer`` False: the writer thread not started
+    (the loop records as ever, into a buffer big enough for ``lists``)."""
 
-    def __init__(self, pkg: str, folder: Path, enabled: bool) -> None:
+    def __init__(self, pkg: str, folder: Path, writer: bool, lists: int) -> None:
         def mod(name: str) -> ModuleType:
             return __import__(f"{pkg}.{name}", fromlist=["x"])
 
         self.record_served = mod("decisions.served").record_served
         self.store = mod("store.sqlite").SQLiteStore(folder / "events.db")
-        settings = mod("config").DecisionSettings(enabled=enabled, flush_interval_s=0.5)
+        settings = mod("config").DecisionSettings(flush_interval_s=0.5, buffer_size=lists + 1)
+        self.writer = writer
         self.log = mod("decisions.log").DecisionLog(self.store, settings)
         self.metrics = mod("serving.metrics").Metrics.create()
 
@@ -80,7 +84,8 @@ async def drive(side: Side, rate: float, seconds: float, first: int) -> list[flo
 
 
 def one_run(side: Side, args: argparse.Namespace, first: int) -> dict[str, Any]:
-    side.log.start()
+    if side.writer:
+        side.log.start()
     thread = side.log._thread
     cpu0 = thread_cpu_s(thread.native_id) if thread is not None else 0.0
     stored0 = side.log.written
@@ -116,13 +121,13 @@ def main() -> None:
         sys.path.insert(0, tmp)
         names = [("against", "recsmith_base", True), ("this", "recsmith", True)]
         names.append(("off", "recsmith", False))
-        first = 0
+        first, lists = 0, int(args.rate * args.seconds) + 1
         for r in range(args.rounds):
-            for name, pkg, enabled in names[:: 1 if r % 2 == 0 else -1]:
+            for name, pkg, writer in names[:: 1 if r % 2 == 0 else -1]:
                 folder = Path(tmp) / f"{name}-{r}"
                 folder.mkdir()
-                f = one_run(Side(pkg, folder, enabled), args, first)
-                first += int(args.rate * args.seconds) + 1
+                f = one_run(Side(pkg, folder, writer, lists), args, first)
+                first += lists
                 print(
                     f"{r:5} {name:8} {f['p50']:24.3f} {f['p99']:6.3f} {f['p999']:6.3f} "
                     f"{f['max']:6.2f} {f['late_ms_s']:15.2f}  {f['writer_us_list']:10.1f}"

@@ -1,5 +1,6 @@
 """The decision writer's batches as the server makes them (issue #19: its cheaper step): SQLite
-stores whole chunks of ``_DECISIONS_PER_INSERT`` lists a statement and the rest one by one, and
+stores whole chunks of ``_DECISIONS_PER_INSERT`` lists a statement (fewer where the connection's
+SQLite variable limit is lower) and the rest one by one, and
 a deterministic list's propensities are packed from text made once a length. What a store holds
 must not change: here every column of every row, in insertion order, against rows written out by
 the standard library (``json.dumps``), for batches on both sides of a chunk's edge, with repeated
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from recsmith.decisions import rows
 from recsmith.decisions.record import Decision, decision
 from recsmith.decisions.rows import header_rows, pack
 from recsmith.store.sqlite import _DECISIONS_PER_INSERT, SQLiteStore
@@ -71,13 +75,25 @@ def _stored(path: Path) -> list[tuple[Any, ...]]:
         conn.close()
 
 
+#: SQLite before 3.32 (e.g. Ubuntu 20.04's 3.31.1, which has the upsert the store needs) allows
+#: 999 variables a statement: 58 lists of 17 columns, not 64.
+OLD_LIMIT = 999
+OLD_CHUNK = 999 // 17
+
+
 @pytest.mark.parametrize(
-    "size", [1, _DECISIONS_PER_INSERT - 1, _DECISIONS_PER_INSERT, 2 * _DECISIONS_PER_INSERT + 3]
-)
+    ("limit", "size"),
+    [(None, 1), (None, _DECISIONS_PER_INSERT - 1), (None, _DECISIONS_PER_INSERT),
+     (None, 2 * _DECISIONS_PER_INSERT + 3), (OLD_LIMIT, OLD_CHUNK), (OLD_LIMIT, OLD_CHUNK + 1),
+     (OLD_LIMIT, _DECISIONS_PER_INSERT), (OLD_LIMIT, 2 * _DECISIONS_PER_INSERT + 3)],
+)  # fmt: skip
 def test_a_batch_stores_each_new_list_once_in_order_its_first_copy_winning(
-    tmp_path: Path, size: int
+    tmp_path: Path, limit: int | None, size: int
 ) -> None:
     store = SQLiteStore(tmp_path / "events.db")
+    if limit is not None:  # this thread's connection, the one append_decisions writes on
+        store._conn().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        assert store._conn().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) == limit
     store.append_decisions([_list("r-old", 0)])
     ids = [f"r{k:04d}" for k in range(size)]
     if size > 6:
@@ -151,6 +167,63 @@ def test_a_batch_with_two_bad_lists_names_the_first_whatever_its_fault() -> None
         header_rows([good, nul, short])
     with pytest.raises(ValueError, match="decision b: 1 items but 0 scores"):
         header_rows([good, short, nul])
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2])
+@pytest.mark.parametrize("fault", ["nul", "short"])
+def test_a_batch_with_one_bad_list_is_refused_naming_it(fault: str, bad: int) -> None:
+    """Either fault alone refuses the whole batch (each half of ``header_rows``' batch check)."""
+    batch = [_list(f"r{k}", k + 1) for k in range(3)]
+    d = batch[bad]
+    if fault == "nul":
+        batch[bad] = decision(**{**_fields(d), "item_ids": (*d.item_ids[:-1], "x\x00")})
+        reason = "an item_id holds a NUL"
+    else:
+        batch[bad] = decision(**{**_fields(d), "sources": d.sources[1:]})
+        reason = f"{bad + 1} items but {bad + 1} scores, {bad} source lists"
+    with pytest.raises(ValueError, match=f"decision r{bad}: {reason}"):
+        header_rows(batch)
+
+
+_PACKED = [
+    (["a", 'é"\\', "🙂"], [0.1 + 0.2, 5e-324, -0.0], [("als",), (), ("als", "cooc")], (1.0,) * 3),
+    (["a", "b"], [1.5, 2.0], [("p",), ()], [0.5, 1.0]),
+    (["a", "b"], [float("nan"), float("-inf")], [("p",), ()], [1.0, float("inf")]),
+    ([], [], [], []),
+]
+
+
+def _standard(ids: Any, scores: Any, sources: Any, chances: Any) -> str:
+    """The packed text written by ``json.dumps``, non-finite floats as their names."""
+    named = [[x if abs(x) < float("inf") else repr(x) for x in v] for v in (scores, chances)]
+    items = [list(ids), named[0], [list(s) for s in sources], named[1]]
+    return json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+
+
+def _no_accelerator(*_args: Any) -> Any:
+    raise TypeError("not CPython's c_make_encoder")
+
+
+@pytest.mark.parametrize("make", [None, _no_accelerator], ids=["missing", "unbuildable"])
+def test_without_the_c_encoder_items_pack_to_the_same_text(
+    monkeypatch: pytest.MonkeyPatch, make: Any
+) -> None:
+    monkeypatch.setattr(rows, "_encode_chunks", rows.chunk_encoder(make))
+    for ids, scores, sources, chances in _PACKED:
+        assert rows.pack(ids, scores, sources, chances) == _standard(ids, scores, sources, chances)
+
+
+def test_recsmith_imports_and_packs_on_a_python_without_the_json_accelerator() -> None:
+    """``json.encoder.c_make_encoder`` is None where ``_json`` is missing (blocked here)."""
+    code = (
+        "import sys; sys.modules['_json'] = None\n"
+        "import json.encoder; assert json.encoder.c_make_encoder is None\n"
+        "from recsmith.decisions.rows import pack\n"
+        "print(ascii(pack(['a', 'é'], [0.5, float('nan')], [('als',), ()], (1.0, 1.0))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = _standard(["a", "é"], [0.5, float("nan")], [("als",), ()], [1.0, 1.0])
+    assert done.stdout == ascii(expected) + "\n"
 
 
 def _fields(d: Decision) -> dict[str, Any]:

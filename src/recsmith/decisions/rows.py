@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, repeat
-from json.encoder import c_make_encoder, encode_basestring
+from json.encoder import encode_basestring
 from typing import Any
 
 import numpy as np
@@ -188,11 +188,32 @@ _ITEMS_JSON = json.JSONEncoder(
     ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
 )
 encode_items = _ITEMS_JSON.encode
-#: ``encode_items``'s C encoder, made once: ``JSONEncoder.encode`` makes this object again on
-#: every call (~0.5 µs of a ten-item list's ~6), with these very arguments (``iterencode``).
-_encode_chunks = c_make_encoder(
-    None, _ITEMS_JSON.default, encode_basestring, None, ":", ",", False, False, False
-)
+
+
+def chunk_encoder(
+    make: Callable[..., Callable[[Any, int], Iterable[str]]] | None,
+) -> Callable[[Any, int], Iterable[str]]:
+    """``encode_items`` as chunks of text: its C encoder made once by ``make`` (the standard
+    library's private ``json.encoder.c_make_encoder``), because ``JSONEncoder.encode`` makes it
+    again on every call (~0.5 µs of a ten-item list's ~6) with these very arguments
+    (``iterencode``). Where there is none (a Python without the ``_json`` accelerator: ``make``
+    is None) or it cannot be made so, the same text from ``encode_items`` itself."""
+    if make is not None:
+        try:
+            return make(None, _ITEMS_JSON.default, encode_basestring, None, ":", ",",
+                        False, False, False)  # fmt: skip
+        except TypeError:  # another signature than CPython 3.11-3.13's
+            pass
+    return _whole
+
+
+def _whole(value: Any, _level: int) -> tuple[str]:
+    """``value`` as one chunk of ``encode_items`` (``chunk_encoder``'s fallback)."""
+    return (encode_items(value),)
+
+
+_encode_chunks = chunk_encoder(getattr(json.encoder, "c_make_encoder", None))
+
 #: A deterministic list's propensities (``record.ones``) packed, by length.
 _ONES_TEXT: dict[int, str] = {}
 
@@ -258,7 +279,7 @@ def header_rows(decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
             d.page_view,
             d.arm,
             d.arm_propensity,
-            None if d.arm_context is None else context_text(d.arm_context),
+            context_text(d.arm_context),
             len(d.item_ids),
             pack(d.item_ids, d.scores, d.sources, d.propensities),
         )

@@ -22,6 +22,7 @@ import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
+from functools import cache
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -259,14 +260,32 @@ _INSERT_DECISION = (
     f"INSERT OR IGNORE INTO decisions ({', '.join(rows.DECISION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(rows.DECISION_COLUMNS))})"
 )
-#: Lists one ``_INSERT_DECISIONS`` statement stores: ``executemany`` steps once a row, and each
-#: step hands the GIL to the event loop and waits to get it back; one statement of many rows
-#: binds and steps once (1,088 values, far below SQLite's 32,766).
+#: Most lists one multi-row ``INSERT`` stores (``_insert_decisions``): ``executemany`` steps once
+#: a row, and each step hands the GIL to the event loop and waits to get it back; one statement of
+#: many rows binds and steps once. 64 lists bind 1,088 values: within the 32,766 variables SQLite
+#: allows a statement since 3.32, not the 999 of older builds, so a connection's own limit
+#: (``_decisions_per_insert``) can make the chunk smaller.
 _DECISIONS_PER_INSERT = 64
-_INSERT_DECISIONS = (
-    f"INSERT OR IGNORE INTO decisions ({', '.join(rows.DECISION_COLUMNS)}) VALUES "
-    + ", ".join([f"({', '.join('?' * len(rows.DECISION_COLUMNS))})"] * _DECISIONS_PER_INSERT)
-)
+
+
+def _decisions_per_insert(conn: sqlite3.Connection) -> int:
+    """Lists one statement on ``conn`` may store: as many as its variable limit holds rows of
+    ``DECISION_COLUMNS`` (58 under a limit of 999), at most ``_DECISIONS_PER_INSERT``, at
+    least one (a limit below one row fails on the one-row statement as well)."""
+    fits = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(rows.DECISION_COLUMNS)
+    return max(1, min(_DECISIONS_PER_INSERT, fits))
+
+
+@cache
+def _insert_decisions(lists: int) -> str:
+    """``INSERT OR IGNORE`` of ``lists`` decision rows in one statement (made once a size)."""
+    row = f"({', '.join('?' * len(rows.DECISION_COLUMNS))})"
+    return (
+        f"INSERT OR IGNORE INTO decisions ({', '.join(rows.DECISION_COLUMNS)}) VALUES "
+        + ", ".join([row] * lists)
+    )
+
+
 _GET_DECISION = f"SELECT {rows.PACKED_SELECT} FROM decisions WHERE recommendation_id = ?"
 _SHOWN_IN = (
     rows.backend_sql(rows.LOOKUP_SQL, "sqlite", "?")
@@ -779,17 +798,18 @@ class SQLiteStore:
     def append_decisions(self, decisions: Sequence[Decision]) -> int:
         """Idempotent on ``recommendation_id`` (a writer retrying after a failed commit). One
         row a list, its items packed: two B-trees touched a list, not four (§88). Whole chunks
-        of ``_DECISIONS_PER_INSERT`` lists go in one statement each (in order: the same rows,
+        of ``_decisions_per_insert`` lists go in one statement each (in order: the same rows,
         rowids and ignored repeats as one statement a list), the rest one by one."""
         if not decisions:
             return 0
         heads = rows.header_rows(decisions)
-        whole = len(heads) - len(heads) % _DECISIONS_PER_INSERT
         with self._immediate() as conn:
+            per = _decisions_per_insert(conn)
+            whole = len(heads) - len(heads) % per
             before = conn.total_changes
-            for start in range(0, whole, _DECISIONS_PER_INSERT):
-                chunk = heads[start : start + _DECISIONS_PER_INSERT]
-                conn.execute(_INSERT_DECISIONS, list(chain.from_iterable(chunk)))
+            for start in range(0, whole, per):
+                chunk = heads[start : start + per]
+                conn.execute(_insert_decisions(per), list(chain.from_iterable(chunk)))
             conn.executemany(_INSERT_DECISION, heads[whole:])  # rows in order, as one by one
             return conn.total_changes - before
 
