@@ -300,6 +300,8 @@ def _readable_keys(record: dict[str, Any]) -> dict[str, Any]:
     return {readable(k) if isinstance(k, str) else k: v for k, v in record.items()}
 
 
+#: A missing field's reason, worded as an event's (``columns.missing_reason``).
+MISSING = "required"
 #: What a property value may be (``schema.Scalar``), said once instead of once per union member.
 _SCALAR_REASON = "must be a string, number, boolean or null (not a list or an object)"
 
@@ -315,10 +317,13 @@ def _field_errors(exc: pydantic.ValidationError) -> tuple[FieldError, ...]:
             out[(".".join(loc[:2]), _SCALAR_REASON)] = None
         else:
             # our own validators' reasons, without pydantic's "Value error, " in front; pydantic's
-            # own check of a string's length meets a surrogate first, and says it in its words
+            # own check of a string's length meets a surrogate first, and says it in its words; a
+            # missing field is "required", as an event's (``columns``), not "Field required"
             reason = (
                 UNENCODABLE
                 if err["type"] == "string_unicode"
+                else MISSING
+                if err["type"] == "missing"
                 else err["msg"].removeprefix("Value error, ")
             )
             out[(".".join(loc) or "record", reason)] = None
