@@ -25,6 +25,7 @@ from recsmith.cli._data import (
 from recsmith.cli.ope import estimator_names, replay_command
 from recsmith.cli.out_path import check_writable
 from recsmith.cli.progress import stage_progress
+from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.config import Settings
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.evaluation.debias import DEBIASED, Debias, parse_debias
@@ -266,11 +267,12 @@ def evaluate(
     the decision log instead (`recsmith ope replay`)."""
     if decisions:
         with errors_as_exit():
-            if pipeline is None or not pipeline.is_dir():
+            if pipeline is None:
                 raise ValidationError(
                     "--pipeline", "with --decisions, name a trained pipeline or model directory"
                 )
             check_estimators(estimator_names(ope), "--ope")
+            check_trained_dir(pipeline, "--pipeline")
         replay_command(ctx, pipeline=pipeline, since=since, estimators=ope, store=store)
         return
     cli = state(ctx)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
 from recsmith.cli.decisions import OpeReward
+from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.outcomes import shown_and_attributed
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
@@ -144,6 +145,7 @@ def replay_command(
         start, end = parse_time(since, "--since"), parse_time(until, "--until")
         names = estimator_names(estimators)
         check_estimators(names)  # before the candidate and the log are loaded
+        check_trained_dir(pipeline, "--pipeline")
         candidate = served_candidate(load_artifact(pipeline))
         db = open_store(store or cli.settings.store.url)
         try:
