@@ -259,11 +259,9 @@ async def fairness(
     ] = "30d",
     item_groups: Annotated[
         str,
-        Query(
-            max_length=100,
-            pattern=r"^(category|property:\S.*)$",
-            description="category, or property:NAME",
-        ),
+        # no ``pattern``: pydantic's refusal would show the regex; ``parse_group_spec`` below
+        # says what is expected in words, as ``recsmith fairness report --item-groups`` does
+        Query(max_length=100, description="category, or property:NAME"),
     ] = "category",
     last: Annotated[
         int, Query(ge=1, le=100, description="narrowing: latest N lists vs N before")
