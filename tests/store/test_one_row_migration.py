@@ -492,10 +492,13 @@ def test_lists_an_old_version_wrote_into_a_moved_store_move_on_the_next_open(
 
 #: Floats whose text differs between PostgreSQL's and Python's layouts (a whole number, 1e15 to
 #: 1e16 where PostgreSQL already writes an exponent, exponents, the smallest and largest
-#: doubles, negative zero, 17 significant digits), and non-finite ones.
+#: doubles, negative zero, 17 significant digits, and above 2**53 doubles whose shortest
+#: decimal lies halfway to the next, which PostgreSQL writes with a 17th digit), and
+#: non-finite ones.
 AWKWARD_FLOATS = [
     2.0, -0.0, 0.1 + 0.2, 1e15, -1e15, 1234567890123456.8, 9999999999999998.0, 1e16, 1.5e16,
     123456789012345.67, 1e-4, 1e-5, 1.5e-7, 5e-324, 1.7976931348623157e308, 1e22, -2.5e-300,
+    2.992357252849831e16, -5.599884159068878e16, 6.978153227122738e16, 9007199254740993.0,
     float("inf"), float("-inf"), float("nan"),
 ]  # fmt: skip
 

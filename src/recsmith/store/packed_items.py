@@ -24,6 +24,10 @@ OLD_ITEMS_SQL = (
     "SELECT recommendation_id, item_id, score, sources, propensity FROM decision_items "
     "ORDER BY recommendation_id, position"
 )
+#: ``OLD_ITEMS_SQL`` for some lists only (parameter: their ids as an array, PostgreSQL's).
+SOME_OLD_ITEMS_SQL = OLD_ITEMS_SQL.replace(
+    " ORDER BY", " WHERE recommendation_id = ANY(%s) ORDER BY"
+)
 #: What goes once the lists are packed: the old rows and the ``unit`` index that
 #: ``decisions_unit_served`` replaces. Run after the cursor over the old rows is closed
 #: (PostgreSQL refuses to drop a table an open cursor reads).

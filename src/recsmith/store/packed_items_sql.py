@@ -9,10 +9,13 @@ encoder builds it:
 * item ids: ``to_json(text)`` escapes what Python's ``ensure_ascii=False`` encoder escapes (``"``,
   ``\\``, control characters as ``\\b \\f \\n \\r \\t`` or ``\\u00xx``) and nothing else;
 * floats: with ``extra_float_digits`` > 0 PostgreSQL prints the shortest text that reads back as
-  the same double (Ryu), the digits Python's ``repr`` chooses; the layouts differ in two ways,
-  both rewritten: a whole number lacks Python's ``.0``, and PostgreSQL turns to an exponent from
-  1e15 where Python waits for 1e16. A NaN or infinite float is ``"nan"``/``"inf"``/``"-inf"``
-  (``rows._named``);
+  the same double (Ryu), the digits Python's ``repr`` chooses below 2**53; the layouts differ in
+  two ways, both rewritten: a whole number lacks Python's ``.0``, and PostgreSQL turns to an
+  exponent from 1e15 where Python waits for 1e16. A NaN or infinite float is
+  ``"nan"``/``"inf"``/``"-inf"`` (``rows._named``). From 2**53 up, where a shorter decimal can lie
+  exactly halfway between two doubles, PostgreSQL keeps a 17th digit that Python drops
+  (2.992357252849831e+16 against …8312e+16): the few lists holding such a float are packed again
+  by ``store.packed_items``, in Python (``LARGE_LISTS_SQL``);
 * source lists: the few distinct stored texts (the old writer's ``json.dumps``) are re-encoded
   by Python's own encoder and joined in by text, so a malformed one fails as ``json.loads`` says.
 
@@ -31,6 +34,13 @@ from recsmith.decisions import rows
 DISTINCT_SOURCES_SQL = "SELECT DISTINCT sources FROM decision_items"
 #: Shortest round-trip float text for this transaction, whatever the server's default.
 FLOAT_DIGITS_SQL = "SET LOCAL extra_float_digits = 1"
+#: The lists holding a finite float of magnitude 2**53 or more (NaN sorts above infinity).
+LARGE_LISTS_SQL = (
+    "SELECT DISTINCT recommendation_id FROM decision_items WHERE "
+    + " OR ".join(
+        f"(abs({c}) >= 9007199254740992 AND abs({c}) < 'Infinity')" for c in ("score", "propensity")
+    )
+)
 
 
 def _float(column: str) -> str:

@@ -388,6 +388,10 @@ class PostgresStore:
         stored = [row[0] for row in cur.execute(packed_items_sql.DISTINCT_SOURCES_SQL)]
         cur.execute(packed_items_sql.PACK_SQL, packed_items_sql.source_pairs(stored))
         moved = cur.rowcount
+        large = [row[0] for row in cur.execute(packed_items_sql.LARGE_LISTS_SQL)]
+        if large:  # packed again as Python writes them (see ``packed_items_sql``)
+            old = list(cur.execute(packed_items.SOME_OLD_ITEMS_SQL, (large,)))
+            packed_items.pack_old_items(old, cur.executemany, "%s")
         cur.execute(packed_items.empty_sizes_sql("%s"), (drows.NO_ITEMS,))
         for statement in packed_items.DROP_OLD_SQL:
             cur.execute(statement)
