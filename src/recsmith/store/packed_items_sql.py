@@ -35,11 +35,8 @@ DISTINCT_SOURCES_SQL = "SELECT DISTINCT sources FROM decision_items"
 #: Shortest round-trip float text for this transaction, whatever the server's default.
 FLOAT_DIGITS_SQL = "SET LOCAL extra_float_digits = 1"
 #: The lists holding a finite float of magnitude 2**53 or more (NaN sorts above infinity).
-LARGE_LISTS_SQL = (
-    "SELECT DISTINCT recommendation_id FROM decision_items WHERE "
-    + " OR ".join(
-        f"(abs({c}) >= 9007199254740992 AND abs({c}) < 'Infinity')" for c in ("score", "propensity")
-    )
+LARGE_LISTS_SQL = "SELECT DISTINCT recommendation_id FROM decision_items WHERE " + " OR ".join(
+    f"(abs({c}) >= 9007199254740992 AND abs({c}) < 'Infinity')" for c in ("score", "propensity")
 )
 
 
