@@ -21,11 +21,15 @@ from pydantic import BaseModel
 from recsmith.decisions.timespec import PATTERN as TIME_PATTERN
 from recsmith.ids import UUID4_HEX_PATTERN
 
+#: An item grouping as ``evaluation.grouping.parse_group_spec`` reads it (here, not there: this
+#: module is imported by ``config``, which that one's imports need).
+ITEM_GROUPS_PATTERN = r"^(category|property:\S.*)$"
 #: What a value matching a published ``pattern`` is, in words (patterns not listed keep
 #: pydantic's message).
 PATTERN_MEANINGS: dict[str, str] = {
     TIME_PATTERN: "a span such as 7d, 12h, or an ISO date",
     UUID4_HEX_PATTERN: "a recommendation_id as a response gives it (32 lowercase hex digits)",
+    ITEM_GROUPS_PATTERN: "category or property:NAME (a catalogue property, e.g. property:brand)",
 }
 
 Loc = tuple[int | str, ...]

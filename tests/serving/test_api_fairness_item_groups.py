@@ -1,6 +1,6 @@
 """``GET /v1/admin/fairness?item_groups=…`` refuses a bad grouping naming the parameter and the
-accepted forms in words, as ``recsmith fairness report --item-groups`` does (it answered with
-the raw regex ``^(category|property:\\S.*)$``), and still takes both accepted forms."""
+accepted forms in words (it answered with the raw regex ``^(category|property:\\S.*)$``, which
+stays published in the schema), and still takes both accepted forms."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ Headers = dict[str, dict[str, str]]
 def test_a_bad_grouping_is_said_in_words(client: TestClient, keys: Headers, value: str) -> None:
     got = client.get("/v1/admin/fairness", params={"item_groups": value}, headers=keys["admin"])
     assert got.status_code == 422, got.text
-    reason = f"{value!r}: expected category or property:NAME"
+    words = "category or property:NAME (a catalogue property, e.g. property:brand)"
+    reason = f"{value!r} is not {words}"
     assert got.json() == {"detail": [{"field": "item_groups", "reason": reason}]}
 
 

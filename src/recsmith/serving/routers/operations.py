@@ -33,6 +33,7 @@ from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.routers.admin import AdminKey, admin_key
 from recsmith.serving.schemas import error_responses
 from recsmith.serving.strict_json import StrictJSONRoute
+from recsmith.validation_reasons import ITEM_GROUPS_PATTERN
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -259,9 +260,10 @@ async def fairness(
     ] = "30d",
     item_groups: Annotated[
         str,
-        # no ``pattern``: pydantic's refusal would show the regex; ``parse_group_spec`` below
-        # says what is expected in words, as ``recsmith fairness report --item-groups`` does
-        Query(max_length=100, description="category, or property:NAME"),
+        # the published pattern's refusal is said in words (``validation_reasons``)
+        Query(
+            max_length=100, pattern=ITEM_GROUPS_PATTERN, description="category, or property:NAME"
+        ),
     ] = "category",
     last: Annotated[
         int, Query(ge=1, le=100, description="narrowing: latest N lists vs N before")
