@@ -21,11 +21,15 @@ from pydantic import BaseModel
 from recsmith.decisions.timespec import PATTERN as TIME_PATTERN
 from recsmith.ids import UUID4_HEX_PATTERN
 
+#: An item grouping as ``evaluation.grouping.parse_group_spec`` reads it (here, not there: this
+#: module is imported by ``config``, which that one's imports need).
+ITEM_GROUPS_PATTERN = r"^(category|property:\S.*)$"
 #: What a value matching a published ``pattern`` is, in words (patterns not listed keep
 #: pydantic's message).
 PATTERN_MEANINGS: dict[str, str] = {
     TIME_PATTERN: "a span such as 7d, 12h, or an ISO date",
     UUID4_HEX_PATTERN: "a recommendation_id as a response gives it (32 lowercase hex digits)",
+    ITEM_GROUPS_PATTERN: "category or property:NAME (a catalogue property, e.g. property:brand)",
 }
 
 Loc = tuple[int | str, ...]
@@ -76,8 +80,11 @@ def _is_model(at: Any) -> bool:
 
 def _tagged(union: Any, tag: int | str) -> Any:
     """The member of a tagged union of models whose tag (a ``Literal`` field) is ``tag``:
-    pydantic names the tag in an error's ``loc`` after the list index (``rules.0.pin.item``)."""
+    pydantic names the tag in an error's ``loc`` after the list index (``rules.0.pin.item``),
+    and a plain union's member by its class name (``SessionAlias.alias``)."""
     for member in typing.get_args(union):
+        if getattr(member, "__name__", None) == tag:  # a plain union's loc names the member
+            return member
         for field in member.model_fields.values() if _is_model(member) else ():
             if typing.get_origin(field.annotation) is Literal and tag in typing.get_args(
                 field.annotation
@@ -117,13 +124,21 @@ def unknown_key(
     loc: Loc,
     spell: Mapping[str, str] | None = None,
     top: str = "section",
+    nested: str = "key",
 ) -> str:
     """``unknown key (did you mean url?)``, or the valid keys when none is close. ``spell`` maps
     a key to how it is written where it was found (an environment variable's name); ``top``
-    names what ``model``'s own fields are (a file's sections, a model's parameters)."""
+    names what ``model``'s own fields are (a file's sections, a model's parameters), ``nested``
+    what the fields of the models inside it are."""
     keys = keys_beside(model, loc)
     near = nearest(str(loc[-1]), keys)
-    what = top if len(loc) == 1 else "key"
+    what = top if len(loc) == 1 else nested
     if near is not None:
         return f"unknown {what} (did you mean {(spell or {}).get(near, near)}?)"
     return f"unknown {what} (valid: {', '.join(keys)})" if keys else f"unknown {what}"
+
+
+def unknown_field(model: Any, loc: Loc) -> str:
+    """A JSON record's or body's unknown key, worded as an event's (``unknown field``) with the
+    nearest known field: ``unknown field (did you mean title?)``."""
+    return unknown_key(model, loc, top="field", nested="field")

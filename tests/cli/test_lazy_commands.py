@@ -26,6 +26,7 @@ HELPERS = {
     "progress",
     "reject_limit",
     "serve_checks",
+    "trained_dir",
 }
 
 

@@ -22,10 +22,12 @@ from recsmith.cli._data import (
     profiles_by_id,
     require_catalog,
 )
-from recsmith.cli.ope import replay_command
+from recsmith.cli.ope import estimator_names, replay_command
+from recsmith.cli.out_path import check_writable
 from recsmith.cli.progress import stage_progress
+from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.config import Settings
-from recsmith.errors import ValidationError
+from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.evaluation.debias import DEBIASED, Debias, parse_debias
 from recsmith.evaluation.grouping import parse_group_spec
 from recsmith.evaluation.report import (
@@ -37,7 +39,8 @@ from recsmith.evaluation.report import (
 from recsmith.evaluation.runner import Comparison, ModelResult, compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
 from recsmith.evaluation.verdict import Verdict, judge, users_needed_text
-from recsmith.models.registry import model_class, parse_params
+from recsmith.models.registry import ParamError, create, model_class, parse_params
+from recsmith.ope.estimators import check_estimators
 from recsmith.pipeline.config import load_pipeline_config
 from recsmith.store.open import open_store
 
@@ -264,10 +267,12 @@ def evaluate(
     the decision log instead (`recsmith ope replay`)."""
     if decisions:
         with errors_as_exit():
-            if pipeline is None or not pipeline.is_dir():
+            if pipeline is None:
                 raise ValidationError(
                     "--pipeline", "with --decisions, name a trained pipeline or model directory"
                 )
+            check_estimators(estimator_names(ope), "--ope")
+            check_trained_dir(pipeline, "--pipeline")
         replay_command(ctx, pipeline=pipeline, since=since, estimators=ope, store=store)
         return
     cli = state(ctx)
@@ -276,7 +281,10 @@ def evaluate(
         if not names:
             raise ValidationError("--models", "name at least one model")
         for name in names:
-            model_class(name)
+            try:
+                model_class(name)
+            except UnknownModelError as exc:
+                raise ValidationError("--models", str(exc)) from None
         per_model: dict[str, dict[str, str]] = {}
         for key, value in parse_params(param or []).items():
             model, dot, field = key.partition(".")
@@ -285,7 +293,15 @@ def evaluate(
                     "--param", f"{key!r}: expected MODEL.KEY with MODEL in --models"
                 )
             per_model.setdefault(model, {})[field] = value
-        spec = parse_split(split)
+        for model, fields in per_model.items():  # refused now, not after the data is read
+            try:
+                create(model, **fields)
+            except ParamError as exc:
+                raise ValidationError("--param", f"{model}.{exc.param}: {exc.problem}") from None
+        for path, option in ((json_out, "--json"), (report, "--report")):
+            if path is not None:
+                check_writable(path, option)
+        spec = parse_split(split, "--split")
         debiasing = parse_debias(debias) if debias is not None else None
         user_spec = parse_group_spec(groups, "--groups", "activity")
         item_spec = parse_group_spec(item_groups, "--item-groups", "category")

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stdout
+from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.governance.releases import ModelRegistry
@@ -72,6 +73,7 @@ def monitor_command(
 
 def _release_dir(model_dir: Path | None, registry: Path | None) -> Path:
     if model_dir is not None:
+        check_trained_dir(model_dir)
         return model_dir
     if registry is None:
         raise ValidationError("--registry", "give --registry or --model-dir (or serving.registry)")

@@ -11,10 +11,12 @@ from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
 from recsmith.cli.decisions import OpeReward
+from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.outcomes import shown_and_attributed
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.ope import ESTIMATORS, estimate
+from recsmith.ope.estimators import check_estimators
 from recsmith.ope.evaluate import OpeReport
 from recsmith.ope.inputs import read_table
 from recsmith.ope.replay import replay, served_candidate
@@ -24,6 +26,11 @@ from recsmith.store.open import open_store
 app = typer.Typer(
     help="Off-policy evaluation over logged files or the decision log.", no_args_is_help=True
 )
+
+
+def estimator_names(text: str) -> tuple[str, ...]:
+    """``"ips, snips"`` → ``("ips", "snips")``: the comma-separated option, blanks dropped."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 @app.command("estimate")
@@ -68,7 +75,7 @@ def estimate_command(
     estimates are weak (README: Off-policy evaluation)."""
     cli = state(ctx)
     with errors_as_exit():
-        names = tuple(name.strip() for name in estimators.split(",") if name.strip())
+        names = estimator_names(estimators)
         report = estimate(
             read_table(log, "--log"),
             read_table(target, "--target"),
@@ -136,7 +143,9 @@ def replay_command(
     cli = state(ctx)
     with errors_as_exit():
         start, end = parse_time(since, "--since"), parse_time(until, "--until")
-        names = tuple(name.strip() for name in estimators.split(",") if name.strip())
+        names = estimator_names(estimators)
+        check_estimators(names)  # before the candidate and the log are loaded
+        check_trained_dir(pipeline, "--pipeline")
         candidate = served_candidate(load_artifact(pipeline))
         db = open_store(store or cli.settings.store.url)
         try:

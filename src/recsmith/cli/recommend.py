@@ -12,6 +12,7 @@ import typer
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli.out_path import check_writable, write_failed
+from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
 from recsmith.pipeline.artifact import load_artifact
@@ -95,6 +96,7 @@ def recommend(
             raise ValidationError("--users", "give exactly one of --users or --sessions")
         if out is not None:  # before any list is answered or recorded in the decision log
             check_writable(out)
+        check_trained_dir(model_dir)
         bundle = load_artifact(model_dir)
         if sessions is not None:
             user_ids, histories = read_sessions(sessions)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
 from recsmith.cli.audit import audited
+from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.errors import ValidationError
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
@@ -73,6 +74,7 @@ def deploy(
             raise ValidationError("version", "give a VERSION or --model-dir, not both")
         reg = _registry(ctx, registry, must_exist=model_dir is None)
         if model_dir is not None:
+            check_trained_dir(model_dir)
             check_release(model_dir)
             version = reg.publish(model_dir)
         else:

@@ -78,7 +78,7 @@ def tune(
     cli = state(ctx)
     with errors_as_exit():
         tuning.search_space(model)  # unknown / nothing to tune: fail before loading any data
-        spec = parse_split(split)
+        spec = parse_split(split, "--split")
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
         require_catalog([model], catalog)

@@ -206,13 +206,23 @@ def validation_split(train: pd.DataFrame, spec: SplitSpec) -> Split:
     return Split(parts.train, parts.test, f"validation:{parts.name}")
 
 
-def parse_split(spec: str) -> SplitSpec:
+def parse_split(spec: str, field: str = "split") -> SplitSpec:
     """Parse ``temporal[:QUANTILE]``, ``leave-last-out[:N]``, ``random[:FRACTION]`` or
-    ``user-holdout[:FRACTION]``; errors name the field ``split``.
+    ``user-holdout[:FRACTION]``; errors name ``field`` (the CLI passes its option, ``--split``,
+    so that whoever typed it reads which option to fix).
 
     The quantile and fractions must lie strictly inside (0, 1) (an end would leave a side empty),
     and N must be a positive integer.
     """
+    try:
+        return _parse_split(spec)
+    except ValidationError as exc:
+        if field == exc.field:
+            raise
+        raise ValidationError(field, exc.reason) from None
+
+
+def _parse_split(spec: str) -> SplitSpec:
     if not isinstance(spec, str):
         raise ValidationError("split", f"expected a string such as 'temporal:0.9', got {spec!r}")
     kind, sep, arg = spec.strip().lower().partition(":")

@@ -44,6 +44,7 @@ from recsmith.events.schema import (
 )
 from recsmith.gc_pause import paused_gc
 from recsmith.surrogates import UNENCODABLE, any_surrogate, readable
+from recsmith.validation_reasons import unknown_field
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 _ID_FIELDS = ("event_id", "user_id", "session_id", "item_id", "recommendation_id")
@@ -286,7 +287,7 @@ def _validate_models(
                 fields = _readable_keys(dict(rec))
                 good.append(model.model_validate(fields, context=AT_THE_DOOR))
             except pydantic.ValidationError as exc:
-                bad.append(Rejection(offset + i, _field_errors(exc), payload(fields)))
+                bad.append(Rejection(offset + i, _field_errors(exc, model), payload(fields)))
             except (TypeError, ValueError):  # not a mapping (ValueError: a str or a list)
                 bad.append(Rejection(offset + i, (FieldError("record", "must be an object"),), {}))
     return good, bad
@@ -300,11 +301,15 @@ def _readable_keys(record: dict[str, Any]) -> dict[str, Any]:
     return {readable(k) if isinstance(k, str) else k: v for k, v in record.items()}
 
 
+#: A missing field's reason, worded as an event's (``columns.missing_reason``).
+MISSING = "required"
 #: What a property value may be (``schema.Scalar``), said once instead of once per union member.
 _SCALAR_REASON = "must be a string, number, boolean or null (not a list or an object)"
 
 
-def _field_errors(exc: pydantic.ValidationError) -> tuple[FieldError, ...]:
+def _field_errors(
+    exc: pydantic.ValidationError, model: type[pydantic.BaseModel]
+) -> tuple[FieldError, ...]:
     """One error per field and reason. pydantic reports a value that fits no member of the
     ``properties`` union once per member (``properties.a.str``, ``….float``, ``….int``, ``….bool``);
     those become a single ``properties.a`` error that says what a property value may be."""
@@ -314,12 +319,20 @@ def _field_errors(exc: pydantic.ValidationError) -> tuple[FieldError, ...]:
         if len(loc) == 3 and loc[0] == "properties":
             out[(".".join(loc[:2]), _SCALAR_REASON)] = None
         else:
-            # our own validators' reasons, without pydantic's "Value error, " in front; pydantic's
-            # own check of a string's length meets a surrogate first, and says it in its words
-            reason = (
-                UNENCODABLE
-                if err["type"] == "string_unicode"
-                else err["msg"].removeprefix("Value error, ")
-            )
-            out[(".".join(loc) or "record", reason)] = None
+            out[(".".join(loc) or "record", _reason(err, loc, model))] = None
     return tuple(FieldError(field, reason) for field, reason in out)
+
+
+def _reason(err: Any, loc: tuple[str, ...], model: type[pydantic.BaseModel]) -> str:
+    """One error's reason worded as an event's would be: a missing field "required" (not
+    "Field required"), an unknown one "unknown field" with the nearest known field; our own
+    validators' reasons without pydantic's "Value error, " in front. pydantic's own check of a
+    string's length meets a surrogate first, and says it in its words."""
+    kind = err["type"]
+    if kind == "string_unicode":
+        return UNENCODABLE
+    if kind == "missing":
+        return MISSING
+    if kind == "extra_forbidden":
+        return unknown_field(model, loc)
+    return str(err["msg"]).removeprefix("Value error, ")

@@ -60,6 +60,17 @@ def model_class(name: str) -> type[Recommender]:
         ) from None
 
 
+class ParamError(ValidationError):
+    """A model parameter refused by the model's config: ``param FIELD: REASON (model NAME)``,
+    its parts kept so that a command can name its own option (``evaluate --param MODEL.KEY``)."""
+
+    def __init__(self, model: str, param: str, problem: str) -> None:
+        super().__init__(f"param {param}", f"{problem} (model {model})")
+        self.model = model
+        self.param = param
+        self.problem = problem
+
+
 def create(name: str, **params: Any) -> Recommender:
     """A new, unfitted model; string parameter values are converted by the model's config."""
     cls = model_class(name)
@@ -71,7 +82,7 @@ def create(name: str, **params: Any) -> Recommender:
         reason = err["msg"]
         if err["type"] == "extra_forbidden":  # a typo: say the parameter meant
             reason = unknown_key(cls.Config, err["loc"], top="parameter")
-        raise ValidationError(f"param {field}", f"{reason} (model {name})") from None
+        raise ParamError(name, field, reason) from None
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -80,6 +91,6 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValidationError("param", f"expected key=value, got {pair!r}")
+            raise ValidationError("--param", f"expected key=value, got {pair!r}")
         out[key.strip()] = value.strip()
     return out

@@ -3,7 +3,8 @@
 Computed in the background every ``[monitor] refresh_s`` (a scan of the recent window is far too
 slow for a scrape), from the same ``monitoring.signals.monitor`` that ``recsmith monitor`` prints,
 so the console, alerts and the command never disagree. One labelled gauge per quantity keeps the
-series count fixed: ``recsmith_monitor_signal{signal=…}`` holds the value (NaN while unknown) and
+series count fixed: ``recsmith_monitor_signal{signal=…}`` holds the value (no sample while it is
+unknown: an absent series, not a NaN that poisons ``max``; see ``monitoring.optional_gauge``) and
 ``recsmith_monitor_level{signal=…}`` its level (0 ok, 1 warn, 2 alert, -1 not judged) for alert
 rules that should not repeat the thresholds. ``recsmith_monitor_feature_psi{feature=…}`` holds
 each ranker input feature's PSI (``monitoring.features``): as many series as the served release
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from recsmith.config import MonitorSettings, ServingSettings
 from recsmith.decisions.timespec import parse_time
+from recsmith.monitoring.optional_gauge import set_or_remove
 from recsmith.monitoring.release_view import ReleaseView
 from recsmith.monitoring.signals import MonitorReport, monitor
 from recsmith.store.base import EventStore
@@ -47,8 +48,8 @@ class MonitorGauges:
         return cls(
             value=Gauge(
                 "recsmith_monitor_signal",
-                "Drift and freshness of the served release (recsmith monitor), by signal; NaN "
-                "while it cannot be computed.",
+                "Drift and freshness of the served release (recsmith monitor), by signal; no "
+                "sample while it cannot be computed.",
                 ("signal",),
                 registry=registry,
             ),
@@ -75,9 +76,7 @@ class MonitorGauges:
 
     def show(self, report: MonitorReport) -> None:
         for signal in report.signals:
-            self.value.labels(signal=signal.name).set(
-                math.nan if signal.value is None else signal.value
-            )
+            set_or_remove(self.value, signal.value, signal.name)
             self.level.labels(signal=signal.name).set(LEVELS[signal.status])
         self.feature.clear()  # another release may have other features
         for name, value in report.features.items():

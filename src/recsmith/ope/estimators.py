@@ -37,7 +37,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recsmith.errors import ValidationError
+
 ESTIMATORS = ("ips", "snips", "dm", "dr", "switch-dr")
+
+
+def check_estimators(names: tuple[str, ...], option: str = "--estimators") -> None:
+    """Refuse an empty or unknown name, naming ``option`` (``evaluate`` calls it ``--ope``), so
+    that a command can check its names before it reads any log."""
+    unknown = [name for name in names if name not in ESTIMATORS]
+    if unknown or not names:
+        raise ValidationError(
+            option,
+            f"unknown {', '.join(unknown) or '(none)'}: choose from {', '.join(ESTIMATORS)}",
+        )
+
 
 #: Weight quantiles :func:`choose_tau` tries (1.0 = the largest weight, i.e. plain DR).
 TAU_QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99, 1.0)

@@ -15,6 +15,7 @@ from recsmith.ope.bootstrap import percentile_intervals
 from recsmith.ope.estimators import (
     ESTIMATORS,
     Impressions,
+    check_estimators,
     choose_tau,
     effective_sample_size,
     ratio_parts,
@@ -78,12 +79,7 @@ def estimate(
     :mod:`recsmith.ope.estimators`); ``clip`` caps the IPS weight, ``switch_tau`` is Switch-DR's
     threshold (chosen from the data when None); ``folds`` and ``shrinkage`` set the cross-fitted
     reward model; intervals are 95 % percentile intervals from ``bootstrap`` replicates."""
-    unknown = [name for name in estimators if name not in ESTIMATORS]
-    if unknown or not estimators:
-        raise ValidationError(
-            "--estimators",
-            f"unknown {', '.join(unknown) or '(none)'}: choose from {', '.join(ESTIMATORS)}",
-        )
+    check_estimators(estimators)
     if clip is not None and not clip > 0:
         raise ValidationError("--clip", "must be > 0")
     if switch_tau is not None and not switch_tau > 0:

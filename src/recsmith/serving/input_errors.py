@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
-from recsmith.validation_reasons import reworded
+from recsmith.validation_reasons import reworded, unknown_field
 
 #: The largest integer a store's integer column holds (signed 64 bits, SQLite and PostgreSQL
 #: alike): the bound of a query parameter compared with one, which would overflow the driver (a
@@ -32,13 +32,16 @@ MAX_STORED_INT = 2**63 - 1
 _SOURCES = frozenset({"query", "path", "header", "cookie", "body"})
 
 
-def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+def field_errors(errors: Sequence[Any], body: Any = None) -> list[dict[str, str]]:
     """pydantic's error dicts as ``{field, reason}``: ``("query", "k")`` names field ``k``, a body
     field its dotted path (``body`` for the body as a whole), once per field and reason; reasons
-    worded by ``validation_reasons`` (what is accepted, not pydantic's internals)."""
+    worded by ``validation_reasons`` (what is accepted, not pydantic's internals), a key the
+    ``body`` model does not know as ``unknown field (did you mean …?)``."""
     out: dict[tuple[str, str], None] = {}
     for err in errors:
         where, reason = reworded(err)
+        if err.get("type") == "extra_forbidden" and body is not None and where[:1] == ("body",):
+            reason = unknown_field(body, where[1:])
         loc = [str(part) for part in where]
         path = loc[1:] if loc and loc[0] in _SOURCES else loc
         field = ".".join(path) or (loc[0] if loc else "request")
@@ -71,7 +74,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # registered for that type only
-    return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
+    return JSONResponse({"detail": field_errors(exc.errors(), _body_model(request))}, 422)
+
+
+def _body_model(request: Request) -> Any:
+    """The matched route's body type (its model, or a union of models), None without one."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    return None if field is None else field.field_info.annotation
 
 
 def install(app: FastAPI) -> None:

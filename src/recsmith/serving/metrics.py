@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import Scope
 
-from recsmith.serving.optional_gauge import OptionalGauge
+from recsmith.monitoring.optional_gauge import OptionalGauge
 
 #: Fast endpoints answer in about a millisecond, so the buckets start well below the default 5 ms.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

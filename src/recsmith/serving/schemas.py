@@ -204,7 +204,7 @@ class ItemsResponse(IngestResponse):
                     "accepted": 1,
                     "duplicates": 0,
                     "rejected": [
-                        {"index": 1, "errors": [{"field": "item_id", "reason": "Field required"}]}
+                        {"index": 1, "errors": [{"field": "item_id", "reason": "required"}]}
                     ],
                     "servable": "now in this server process, within 1 s in the others; 1 "
                     "item(s) new since training have no collaborative score until the next "

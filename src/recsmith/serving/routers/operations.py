@@ -33,6 +33,7 @@ from recsmith.serving.path_ids import ID_SCHEMA, path_id
 from recsmith.serving.routers.admin import AdminKey, admin_key
 from recsmith.serving.schemas import error_responses
 from recsmith.serving.strict_json import StrictJSONRoute
+from recsmith.validation_reasons import ITEM_GROUPS_PATTERN
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -259,10 +260,9 @@ async def fairness(
     ] = "30d",
     item_groups: Annotated[
         str,
+        # the published pattern's refusal is said in words (``validation_reasons``)
         Query(
-            max_length=100,
-            pattern=r"^(category|property:\S.*)$",
-            description="category, or property:NAME",
+            max_length=100, pattern=ITEM_GROUPS_PATTERN, description="category, or property:NAME"
         ),
     ] = "category",
     last: Annotated[

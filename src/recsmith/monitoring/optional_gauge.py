@@ -6,7 +6,9 @@ narrowing share while no unit has enough lists) both mislead: 0 reads as perfect
 and NaN poisons ``max()`` and alert comparisons. Prometheus' own convention for "no value" is an
 absent series, which ``absent()`` and ``or`` handle; so this gauge describes its family (HELP and
 TYPE, so dashboards and ``tests/monitoring/test_ops_files.py`` still find the name) and adds the
-sample only while its value is finite.
+sample only while its value is finite. A labelled gauge does the same per label set with
+:func:`set_or_remove` (its family and label names stay described by prometheus_client's own
+``Gauge``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
 
@@ -38,3 +40,12 @@ class OptionalGauge:
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily(self.name, self.documentation)
+
+
+def set_or_remove(gauge: Gauge, value: float | None, *labels: str) -> None:
+    """Set ``gauge``'s sample for ``labels`` to ``value``, or remove that sample while the value
+    is unknown (None, NaN or ±inf), so the series is absent rather than NaN."""
+    if value is not None and math.isfinite(value):
+        gauge.labels(*labels).set(value)
+    else:
+        gauge.remove(*labels)

@@ -1,0 +1,73 @@
+"""``recsmith evaluate`` with a bad option: the error names the option as typed (``--split``,
+not the library's field ``split``) and the reason, exits 2 and writes nothing, before any model
+is fitted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recsmith.cli.app import app
+
+pytestmark = pytest.mark.usefixtures("audit_store")
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["--split", "bogus"],
+            "--split: unknown split 'bogus'; expected 'temporal[:QUANTILE]', "
+            "'leave-last-out[:N]', 'random[:FRACTION]' or 'user-holdout[:FRACTION]'",
+        ),
+        (["--split", "temporal:2"], "--split: quantile must be in (0, 1), got 2.0"),
+        (["--split", "random:x"], "--split: random fraction 'x' is not a number"),
+        (["--split", "temporal:"], "--split: missing value after ':' in 'temporal:'"),
+        (
+            ["--split", "leave-last-out:0"],
+            "--split: leave-last-out count must be an integer >= 1, got 0",
+        ),
+        (["--models", "popular,nosuch"], "--models: unknown model 'nosuch' (known: bpr, "),
+        (["--param", "foo"], "--param: expected key=value, got 'foo'"),
+        (
+            ["--param", "popular.x=1"],
+            "--param: popular.x: unknown parameter (valid: half_life_days)",
+        ),
+        (
+            ["--param", "popular.half_life_days=abc"],
+            "--param: popular.half_life_days: Input should be a valid number",
+        ),
+        (["--json", "{tmp}/missing/x.json"], "--json: no such directory: {tmp}/missing"),
+        (["--report", "{tmp}/missing/r.html"], "--report: no such directory: {tmp}/missing"),
+        (["--json", "{tmp}"], "--json: {tmp} is a directory, not a file"),
+        (
+            ["--decisions", "--pipeline", ".", "--ope", "ips,zz"],
+            "--ope: unknown zz: choose from ips, snips, dm, dr, switch-dr",
+        ),
+    ],
+)
+def test_a_bad_option_is_named_as_typed(
+    events_csv: Path, tmp_path: Path, args: list[str], says: str
+) -> None:
+    args = [a.format(tmp=tmp_path) for a in args]
+    says = says.format(tmp=tmp_path)
+    result = runner.invoke(
+        app, ["evaluate", "--data", str(events_csv), "--models", "popular", *args]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {says}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""  # refused before any model was fitted or any table printed
+    assert list(tmp_path.iterdir()) == []  # nothing written (the old code made the directory)
+
+
+def test_tune_names_its_split_option_too(events_csv: Path) -> None:
+    result = runner.invoke(
+        app, ["tune", "--model", "ials", "--data", str(events_csv), "--split", "random:1"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "error: --split: fraction must be in (0, 1), got 1.0\n"
