@@ -314,10 +314,9 @@ def test_nan_and_infinite_scores_of_an_old_store_are_moved_not_refused(
 def test_a_failure_midway_through_the_packing_leaves_the_old_tables_whole(
     kind: str, tmp_path: Path
 ) -> None:
-    """More lists than one statement batch (``packed_items.BATCH``), so on SQLite a batch of
-    them is packed and the ``items`` column added before the last list's item row, whose
-    sources text is not JSON (no writer wrote such a row: the failure is put there by hand),
-    stops it; PostgreSQL (``packed_items_sql``) stops at that text before its one UPDATE."""
+    """More lists than one statement batch (``packed_items.BATCH``), so a batch of them is
+    packed and the ``items`` column added before the last list's item row, whose sources text
+    is not JSON (no writer wrote such a row: the failure is put there by hand), stops it."""
     lists = [*_lists(), *(_one_item(f"r-fill-{n:05d}", "u8", 1.0) for n in range(1_200))]
     lists.append(_one_item("r-zz-last", "u8", 1.0))
     with _old_store(kind, tmp_path, lists) as (open_new, query):
@@ -488,58 +487,3 @@ def test_lists_an_old_version_wrote_into_a_moved_store_move_on_the_next_open(
         finally:
             again.close()
         assert "decision_items" not in {r[0] for r in query(TABLES[kind])}
-
-
-#: Floats whose text differs between PostgreSQL's and Python's layouts (a whole number, 1e15 to
-#: 1e16 where PostgreSQL already writes an exponent, exponents, the smallest and largest
-#: doubles, negative zero, 17 significant digits, and above 2**53 doubles whose shortest
-#: decimal lies halfway to the next, which PostgreSQL writes with a 17th digit), and
-#: non-finite ones.
-AWKWARD_FLOATS = [
-    2.0, -0.0, 0.1 + 0.2, 1e15, -1e15, 1234567890123456.8, 9999999999999998.0, 1e16, 1.5e16,
-    123456789012345.67, 1e-4, 1e-5, 1.5e-7, 5e-324, 1.7976931348623157e308, 1e22, -2.5e-300,
-    2.992357252849831e16, -5.599884159068878e16, 6.978153227122738e16, 9007199254740993.0,
-    float("inf"), float("-inf"), float("nan"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("kind", BACKENDS)
-def test_the_packed_text_is_what_the_writer_packs(kind: str, tmp_path: Path) -> None:
-    """The stored ``items`` text of each moved list is byte for byte ``rows.pack``'s (Python's
-    encoder, the oracle) for awkward floats, ids and source names: readers parse both layouts
-    of a float alike, so only the text itself shows a difference. (SQLite stores a NaN REAL as
-    NULL, which the old ``NOT NULL`` refused, and a negative zero as 0: neither there.)"""
-    from recsmith.decisions.rows import pack
-
-    floats = [f for f in AWKWARD_FLOATS if kind == "postgres" or (f == f and str(f) != "-0.0")]
-    ids = ['quo"te', "back\\slash", "tab\there", "bell\x07", "del\x7f", "日本", "ü", "a/b"]
-    lists = [
-        decision(
-            f"r-awk-{n:02d}",
-            unit="u9",
-            unit_kind="user",
-            route="recommendations",
-            release="rel-1",
-            item_ids=[ids[(n + k) % len(ids)] + str(k) for k in range(3)],
-            scores=[floats[(n + k) % len(floats)] for k in range(3)],
-            sources=[("als", "ü-src"), (), ('q"s',)],
-            served_at=T0,
-            propensities=[floats[(n * 7 + k) % len(floats)] for k in range(3)],
-        )
-        for n in range(len(floats))
-    ]
-    with _old_store(kind, tmp_path, lists) as (open_new, query):
-        open_new().close() if kind == "sqlite" else _first_call(open_new)
-        stored = dict(query("SELECT recommendation_id, items FROM decisions"))
-    want = {
-        d.recommendation_id: pack(d.item_ids, d.scores, d.sources, d.propensities) for d in lists
-    }
-    assert stored == want
-
-
-def _first_call(open_new: Any) -> None:
-    store = open_new()
-    try:
-        store.get_decision("r-none")  # PostgreSQL's schema step runs on the first call
-    finally:
-        store.close()

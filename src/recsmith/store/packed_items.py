@@ -2,8 +2,7 @@
 
 Before this layout each served list was a ``decisions`` row plus one ``decision_items`` row per
 item under two indexes; now its items are packed in ``decisions.items`` (``decisions.rows``).
-Both backends run this on the first open of an older store (PostgreSQL as one statement,
-``store.packed_items_sql``), inside the transaction that holds
+Both backends run this on the first open of an older store, inside the transaction that holds
 the schema: each list's item rows are packed exactly as the writer packs them (the same encoder:
 floats by ``repr``, so the stored values survive to the bit), then ``decision_items`` and the
 old ``unit`` index are dropped. A failure rolls all of it back: the old tables stay whole.
@@ -23,10 +22,6 @@ from recsmith.decisions import rows
 OLD_ITEMS_SQL = (
     "SELECT recommendation_id, item_id, score, sources, propensity FROM decision_items "
     "ORDER BY recommendation_id, position"
-)
-#: ``OLD_ITEMS_SQL`` for some lists only (parameter: their ids as an array, PostgreSQL's).
-SOME_OLD_ITEMS_SQL = OLD_ITEMS_SQL.replace(
-    " ORDER BY", " WHERE recommendation_id = ANY(%s) ORDER BY"
 )
 #: What goes once the lists are packed: the old rows and the ``unit`` index that
 #: ``decisions_unit_served`` replaces. Run after the cursor over the old rows is closed
@@ -63,11 +58,6 @@ def pack_old_items(item_rows: Iterable[Sequence[Any]], executemany: ExecuteMany,
     while batch := list(islice(lists, BATCH)):
         executemany(update, batch)
         packed += len(batch)
-    executemany(empty_sizes_sql(p), [(rows.NO_ITEMS,)])
+    empty = f"UPDATE decisions SET size = 0 WHERE size <> 0 AND items = {p}"
+    executemany(empty, [(rows.NO_ITEMS,)])
     return packed
-
-
-def empty_sizes_sql(p: str) -> str:
-    """The UPDATE that sets ``size`` 0 on each list left without items (parameter:
-    ``rows.NO_ITEMS``), after the lists with item rows are packed."""
-    return f"UPDATE decisions SET size = 0 WHERE size <> 0 AND items = {p}"

@@ -52,7 +52,7 @@ from recsmith.merchandising import rows as rule_rows
 from recsmith.monitoring import feature_rows
 from recsmith.privacy.marks import Mark
 from recsmith.privacy.naming import names_person, search_texts
-from recsmith.store import base, packed_items, packed_items_sql, partitions
+from recsmith.store import base, packed_items, partitions
 from recsmith.store.base import ApiKey, AppendResult, DeadLetter
 from recsmith.store.copy_columns import copy_event_frames
 from recsmith.store.copy_text import copy_rows
@@ -375,24 +375,17 @@ class PostgresStore:
                     cur.execute("DROP TABLE IF EXISTS event_ids")  # the ids of a dropped table
                 cur.execute(_SCHEMA)
             if cur.execute(_OLD_ITEMS).fetchone() == (True,):
-                self._pack_old_items(cur)
+                self._pack_old_items(conn, cur)
         conn.commit()
         self._months = set()
 
     @staticmethod
-    def _pack_old_items(cur: psycopg.Cursor[Any]) -> None:
+    def _pack_old_items(conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> None:
         """Lists stored one row per item packed into ``decisions.items`` in the schema's
-        transaction (``store.packed_items``), by the server in one statement
-        (``store.packed_items_sql``): no item row crosses to the client."""
-        cur.execute(packed_items_sql.FLOAT_DIGITS_SQL)
-        stored = [row[0] for row in cur.execute(packed_items_sql.DISTINCT_SOURCES_SQL)]
-        cur.execute(packed_items_sql.PACK_SQL, packed_items_sql.source_pairs(stored))
-        moved = cur.rowcount
-        large = [row[0] for row in cur.execute(packed_items_sql.LARGE_LISTS_SQL)]
-        if large:  # packed again as Python writes them (see ``packed_items_sql``)
-            old = list(cur.execute(packed_items.SOME_OLD_ITEMS_SQL, (large,)))
-            packed_items.pack_old_items(old, cur.executemany, "%s")
-        cur.execute(packed_items.empty_sizes_sql("%s"), (drows.NO_ITEMS,))
+        transaction (``store.packed_items``); the old rows streamed by a server-side cursor."""
+        with conn.cursor(name="recsmith_old_items") as old:
+            old.execute(packed_items.OLD_ITEMS_SQL)
+            moved = packed_items.pack_old_items(old, cur.executemany, "%s")
         for statement in packed_items.DROP_OLD_SQL:
             cur.execute(statement)
         log.warning("packed %s stored lists into decisions.items (one row a list)", moved)
