@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import shape_sweep
@@ -19,6 +21,7 @@ from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import default_pipeline_config
 
 
+@pytest.mark.slow
 def test_a_source_behind_popularity_on_one_protocol_and_ahead_nowhere_is_not_shipped(
     dataset: Callable[[str], Path],
 ) -> None:
@@ -40,3 +43,8 @@ def test_a_source_behind_popularity_on_one_protocol_and_ahead_nowhere_is_not_shi
     assert means["ease"][1] < means["popularity"][1]  # EASE below popularity on the latest item
     assert report["chosen"] == "trending", report["reason"]
     assert report["reason"].startswith("best single source ahead of popularity (ease, worst share")
+    # the manifest's paired differences are against that base (trending), not the maximin's EASE
+    assert all("vs_best_single" not in p for p in tried["trending"]["protocols"])
+    for n, p in enumerate(tried["ease"]["protocols"]):
+        gap = means["ease"][n] - means["trending"][n]
+        assert p["vs_best_single"][0] == pytest.approx(gap, abs=2e-5)

@@ -160,6 +160,23 @@ def test_where_no_protocol_tells_the_sources_apart_every_one_counts() -> None:
     assert refs == Refs(best_means([a, b]))
 
 
+def decided(*singles: Tried) -> tuple[list[Tried], Refs, list[bool]]:
+    """``singles`` (popularity first), the references ``deciding`` gives them and whether each
+    protocol decides."""
+    refs, said = deciding(singles, seed=0)
+    return list(singles), refs, [s["decides"] for s in said]
+
+
+def collapse_case() -> tuple[Tried, Tried, Tried]:
+    """§42's collapse case as hit lists (popularity, personal, trending): protocol 1 (400 users)
+    does not decide, protocol 2 (800) does; trending collapses below popularity on protocol 1."""
+    return (
+        tried("popularity", hits(400, range(0, 100)), hits(800, range(0, 100))),
+        tried("personal", hits(400, range(50, 160)), hits(800, range(0, 250))),
+        tried("trending", hits(400, range(0, 20)), hits(800, range(0, 300))),
+    )
+
+
 def test_a_protocol_that_does_not_decide_still_bars_a_collapse_below_popularity() -> None:
     """Protocol 1 (400 users) does not decide: the personal source's lead over popularity (110
     vs 100 hits, largely different users) is within noise; but trending finds 20, below
@@ -167,12 +184,9 @@ def test_a_protocol_that_does_not_decide_still_bars_a_collapse_below_popularity(
     100. Trending's worst share is its share of popularity on protocol 1 (0.05 / 0.25 = 0.2),
     the personal source's is 250 / 300 on protocol 2 (protocol 1 has no say on it): it ships,
     and no protocol has it below popularity."""
-    popularity = tried("popularity", hits(400, range(0, 100)), hits(800, range(0, 100)))
-    personal = tried("personal", hits(400, range(50, 160)), hits(800, range(0, 250)))
-    trending = tried("trending", hits(400, range(0, 20)), hits(800, range(0, 300)))
-    singles = [popularity, personal, trending]
-    refs, said = deciding(singles, seed=0)
-    assert [s["decides"] for s in said] == [False, True]
+    singles, refs, decides = decided(*collapse_case())
+    _, personal, trending = singles
+    assert decides == [False, True]
     assert worst_share(trending, refs) == pytest.approx(0.2)
     assert worst_share(personal, refs) == pytest.approx(250 / 300)
     assert max(singles, key=lambda t: worst_share(t, refs)) is personal
@@ -224,10 +238,9 @@ def test_a_gain_only_on_a_protocol_that_does_not_decide_keeps_the_simpler() -> N
     users); protocol 2 (800) does (personal 250, popularity 100). The richer choice gains 60
     hits beyond noise on protocol 1 — which has no say — and ties on protocol 2: no gain where
     it counts, the personal source stays."""
-    popularity = tried("popularity", hits(400, range(0, 100)), hits(800, range(0, 100)))
-    personal = tried("personal", hits(400, range(50, 160)), hits(800, range(0, 250)))
-    refs, said = deciding([popularity, personal], seed=0)
-    assert [s["decides"] for s in said] == [False, True]
+    popularity, personal, _ = collapse_case()
+    _, refs, decides = decided(popularity, personal)
+    assert decides == [False, True]
     rich = tried("rich", hits(400, range(50, 220)), hits(800, range(0, 250)))
     low = bootstrap_ci(rich.per_user[0] - personal.per_user[0], n_resamples=RESAMPLES, seed=0)[0]
     assert low > 0
@@ -276,12 +289,8 @@ def test_a_source_ahead_of_popularity_on_no_protocol_is_not_the_base_however_its
 def test_the_source_ahead_of_popularity_with_the_highest_worst_share_is_the_base() -> None:
     """Where several sources are ahead of popularity beyond noise, the highest worst share among
     them wins, as before: §42's noisy-protocol case and the collapse case keep their choice."""
-    popularity = tried("popularity", hits(400, range(0, 100)), hits(800, range(0, 100)))
-    personal = tried("personal", hits(400, range(50, 160)), hits(800, range(0, 250)))
-    trending = tried("trending", hits(400, range(0, 20)), hits(800, range(0, 300)))
-    singles = [popularity, personal, trending]
-    refs, _ = deciding(singles, seed=0)
-    assert best_single(singles, refs, seed=0) is personal  # 250/300 against trending's 0.2
+    singles, refs, _ = decided(*collapse_case())
+    assert best_single(singles, refs, seed=0) is singles[1]  # 250/300 against trending's 0.2
 
 
 def test_where_no_protocol_decides_the_highest_worst_share_is_the_base() -> None:
@@ -296,20 +305,24 @@ def test_where_no_protocol_decides_the_highest_worst_share_is_the_base() -> None
 
 
 def test_a_source_ahead_of_popularity_on_every_protocol_within_noise_stays_the_base() -> None:
-    """The dense time-split case (dense / ml-100k / 6, BENCHMARKS §94), as hit lists. Protocol
-    1 (150 users after the cut) decides: trending finds 0–89, popularity 0–39, EASE 30–74.
-    Protocol 2 (800 latest items) does not: EASE finds 48–111, popularity 0–59, trending 0–35
-    (below popularity beyond noise). EASE is ahead of popularity on both protocols but beyond
-    noise on neither. Worst shares by hand: popularity 40/90 = 0.444, EASE 45/90 = 0.5 (no share
-    on protocol 2: not below popularity), trending 36/60 = 0.6 (its share of popularity there).
-    EASE, ahead everywhere, competes: trending has the highest worst share and is the base; with
-    a trending that collapses further (20/60), EASE is, not popularity."""
-    popularity = tried("popularity", hits(150, range(0, 40)), hits(800, range(0, 60)))
-    ease = tried("ease", hits(150, range(30, 75)), hits(800, range(48, 112)))
-    trending = tried("trending", hits(150, range(0, 90)), hits(800, range(0, 36)))
-    singles = [popularity, ease, trending]
-    refs, said = deciding(singles, seed=0)
-    assert [s["decides"] for s in said] == [True, False]
+    """A dense-like time-split case, shaped after dense / ml-100k / 6 (BENCHMARKS §94) but not
+    that sample: there the latest item decides too (transitions ahead of popularity beyond
+    noise); here only protocol 1 does, so trending's collapse on protocol 2 is weighed as a
+    share of popularity. Protocol 1 (150 users after the cut) decides: trending finds 0–89,
+    popularity 0–39, EASE 30–74. Protocol 2 (800 latest items) does not: EASE finds 48–111,
+    popularity 0–59, trending 0–35 (below popularity beyond noise). EASE is ahead of popularity
+    on both protocols but beyond noise on neither. Worst shares by hand: popularity 40/90 =
+    0.444, EASE 45/90 = 0.5 (no share on protocol 2: not below popularity), trending 36/60 = 0.6
+    (its share of popularity there). EASE, ahead everywhere, competes: trending has the highest
+    worst share and is the base; with a trending that collapses further (20/60), EASE is, not
+    popularity."""
+    singles, refs, decides = decided(
+        tried("popularity", hits(150, range(0, 40)), hits(800, range(0, 60))),
+        tried("ease", hits(150, range(30, 75)), hits(800, range(48, 112))),
+        tried("trending", hits(150, range(0, 90)), hits(800, range(0, 36))),
+    )
+    popularity, ease, trending = singles
+    assert decides == [True, False]
     for n in (0, 1):  # EASE's lead: within noise on each protocol
         low = bootstrap_ci(ease.per_user[n] - popularity.per_user[n], n_resamples=RESAMPLES)[0]
         assert low < 0
@@ -324,3 +337,42 @@ def test_a_source_ahead_of_popularity_on_every_protocol_within_noise_stays_the_b
     refs, _ = deciding([popularity, ease, weaker], seed=0)
     assert worst_share(weaker, refs) == pytest.approx(20 / 60)
     assert best_single([popularity, ease, weaker], refs, seed=0) is ease
+
+
+def test_a_source_tied_with_popularity_on_one_protocol_is_not_ahead_everywhere() -> None:
+    """The market case with a fourth source: 60 latest items found, as many as popularity (other
+    users: a tie, no share there), and EASE's 40 cut users (+0.10 within noise). Its worst share
+    (40/60 = 0.667) beats trending's 0.6, but a tie is not "above on every protocol" and it beats
+    popularity beyond noise nowhere: trending stays the base."""
+    popularity, ease, trending = market_case()
+    tied = tried("tied", hits(100, range(15, 55)), hits(600, range(5, 65)))
+    assert tied.means[1] == popularity.means[1]
+    singles, refs, decides = decided(popularity, tied, ease, trending)
+    assert decides == [True, False]
+    assert worst_share(tied, refs) == pytest.approx(40 / 60)
+    assert worst_share(trending, refs) == pytest.approx(0.6)
+    assert best_single(singles, refs, seed=0) is trending
+
+
+def test_where_a_protocol_decides_and_no_source_is_ahead_popularity_is_the_base() -> None:
+    """Popularity first beyond noise on the only protocol (200 of 400 users against 100 and
+    150): it decides, nothing is ahead of popularity, and popularity alone is the base."""
+    singles, refs, decides = decided(
+        tried("popularity", hits(400, range(0, 200))),
+        tried("personal", hits(400, range(0, 100))),
+        tried("trending", hits(400, range(50, 200))),
+    )
+    assert decides == [True]
+    assert best_single(singles, refs, seed=0) is singles[0]
+
+
+def test_a_source_as_good_as_popularity_on_every_protocol_leaves_popularity_the_base() -> None:
+    """No protocol decides and a source finds as many items as popularity on each (other users):
+    the worst shares tie (1.0 each) and the first, popularity, is the base."""
+    singles, refs, decides = decided(
+        tried("popularity", hits(100, range(0, 3)), hits(200, range(0, 4))),
+        tried("b", hits(100, range(3, 6)), hits(200, range(4, 8))),
+    )
+    assert decides == [False, False]
+    assert worst_share(singles[0], refs) == worst_share(singles[1], refs) == 1.0
+    assert best_single(singles, refs, seed=0) is singles[0]

@@ -143,8 +143,9 @@ def best_single(singles: Sequence[Tried], refs: Refs, seed: int) -> Tried:
     """The single source that ships unless a richer choice beats it: the highest worst share
     among popularity alone (``singles[0]``) and the sources ahead of it (``_ahead``: beating it
     as any richer choice must, or above it on every protocol) — where some protocol decides.
-    Popularity is the simplest choice and the floor #15 sets; a source below it on some protocol
-    and ahead beyond noise on none has not earned its place, however its worst share reads: on
+    Popularity is the simplest choice and the floor #15 sets; any other source (below or tied
+    with it on some protocol, and not beating it as a richer choice must) has not earned its
+    place, however its worst share reads: on
     a time split (market / ml-100k / 3, BENCHMARKS §94) EASE's worst share (0.757: its share of
     trending on the time cuts, where it led popularity within noise; below popularity within
     noise on the latest item, so no share there) beat trending's (0.708: its share of popularity
