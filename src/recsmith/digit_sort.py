@@ -40,9 +40,10 @@ def by_digits(n_rows: int, bits: int) -> bool:
 
 
 #: Rows from which ``packed_order`` beats numpy's stable argsort (timsort) and ``np.lexsort`` of
-#: (score, query): 4.3 against 5.7 and 9.0 µs at 500 rows, 7.8 against 12.6 and 79 at 1,200
-#: (best_first's 36-bit keys; 4.6 against 4.9 µs at 500 for merge's 21-bit keys); below, the
-#: packing's own passes cost more than they save (3.5 against 2.6 µs at 260).
+#: (score, query) on unsorted keys. Measured at 500 rows, just below this threshold (the
+#: crossover lies between 260 and 500; 512 rounds it up): 4.3 against 5.7 and 9.0 µs, 7.8
+#: against 12.6 and 79 at 1,200 (best_first's 36-bit keys; 4.6 against 4.9 µs at 500 for merge's
+#: 21-bit keys); at 260 the packing's own passes cost more than they save (3.5 against 2.6 µs).
 PACKED_ROWS = 512
 
 
