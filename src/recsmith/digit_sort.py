@@ -40,9 +40,10 @@ def by_digits(n_rows: int, bits: int) -> bool:
 
 
 #: Rows from which ``packed_order`` beats numpy's stable argsort (timsort) and ``np.lexsort`` of
-#: (score, query): 4.3 against 5.7 and 9.0 µs at 500 rows, 7.8 against 12.6 and 79 at 1,200
-#: (best_first's 36-bit keys; 4.6 against 4.9 µs at 500 for merge's 21-bit keys); below, the
-#: packing's own passes cost more than they save (3.5 against 2.6 µs at 260).
+#: (score, query) on unsorted keys. Measured at 500 rows, just below this threshold (the
+#: crossover lies between 260 and 500; 512 rounds it up): 4.3 against 5.7 and 9.0 µs, 7.8
+#: against 12.6 and 79 at 1,200 (best_first's 36-bit keys; 4.6 against 4.9 µs at 500 for merge's
+#: 21-bit keys); at 260 the packing's own passes cost more than they save (3.5 against 2.6 µs).
 PACKED_ROWS = 512
 
 
@@ -89,15 +90,28 @@ def stable_order(key: np.ndarray, bits: int) -> np.ndarray:
     return order
 
 
+def _ascending(key: np.ndarray, low: int) -> bool:
+    """Whether ``key`` (of minimum ``low``) is already non-decreasing: its first value read
+    first, which rejects most unsorted keys for free, then every neighbouring pair. group_rank's
+    callers often pass sorted keys (first_occurrence's pair keys, a batch's query column), where
+    numpy's timsort is one linear scan and a packed sort would cost 10-18x that."""
+    return int(key[0]) == low and bool((key[1:] >= key[:-1]).all())
+
+
 def stable_argsort(key: np.ndarray) -> np.ndarray:
-    """``key.argsort(kind="stable")`` for a 1-D integer ``key``: packed above the row index
-    (``packed_order``), or by 16-bit digits (``stable_order``), where there are keys enough for
-    those to win and they are non-negative (their span read from the largest: two reductions of
-    a few microseconds against the sort's tens to hundreds); else numpy's own."""
-    if len(key) >= PACKED_ROWS and key.dtype.kind in "iu" and int(key.min()) >= 0:
-        bits = int(key.max()).bit_length()
-        if packs(len(key), bits):
-            return packed_order(key, bits)
-        if by_digits(len(key), bits):
-            return stable_order(key.astype(np.int64, copy=False), bits)
+    """``key.argsort(kind="stable")`` for a 1-D integer ``key``: the row order itself where the
+    key is already sorted, else packed above the row index (``packed_order``), or by 16-bit
+    digits (``stable_order``), where there are keys enough for those to win and they are
+    non-negative (their span read from the largest: two reductions of a few microseconds
+    against the sort's tens to hundreds); else numpy's own."""
+    if len(key) >= PACKED_ROWS and key.dtype.kind in "iu":
+        low = int(key.min())
+        if _ascending(key, low):
+            return np.arange(len(key), dtype=np.intp)
+        if low >= 0:
+            bits = int(key.max()).bit_length()
+            if packs(len(key), bits):
+                return packed_order(key, bits)
+            if by_digits(len(key), bits):
+                return stable_order(key.astype(np.int64, copy=False), bits)
     return key.argsort(kind="stable")

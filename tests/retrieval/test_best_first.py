@@ -1,9 +1,11 @@
 """``best_first`` orders rows exactly as ``np.lexsort((-score, query))`` does, the oracle, on
-scores with ties, signed zeros, infinities and NaN."""
+scores with ties, signed zeros, infinities and NaN; the packed sort is taken exactly where the
+query's bits, the score's 32 and the row index's fit in 64."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from recsmith.digit_sort import ROWS_PER_PASS, by_digits, packs
 from recsmith.retrieval.candidates import KEY_SORT_ROWS, best_first
@@ -48,3 +50,38 @@ def test_best_first_packed_and_by_digits_is_lexsort() -> None:
         assert best_first(query, score).tolist() == np.lexsort((-score, query)).tolist()
         shuffled = rng.permutation(query)  # rows not grouped by query
         assert best_first(shuffled, score).tolist() == np.lexsort((-score, shuffled)).tolist()
+
+
+@pytest.fixture
+def packed_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The key widths ``best_first`` handed to the real ``packed_order``, one per call."""
+    from recsmith.models import topk
+
+    calls: list[int] = []
+    real = topk.packed_order
+
+    def counted(key: np.ndarray, bits: int) -> np.ndarray:
+        calls.append(bits)
+        return real(key, bits)
+
+    monkeypatch.setattr(topk, "packed_order", counted)
+    return calls
+
+
+@pytest.mark.parametrize("n, index_bits", [(KEY_SORT_ROWS + 1, 10), (4800, 13)])
+def test_best_first_packs_exactly_where_query_score_and_index_fit_64_bits(
+    n: int, index_bits: int, packed_calls: list[int]
+) -> None:
+    """Queries of 64 - 32 - index bits are packed; one bit more (65 in all) is not, and a width
+    miscounted by one would pack it and drop the query's top bit. Queries unsorted, so that bit
+    decides the order, and the top query present; both orders are lexsort's."""
+    rng = np.random.default_rng(n)
+    for query_bits, packed in ((32 - index_bits, True), (33 - index_bits, False)):
+        query = rng.integers(0, 1 << query_bits, n).astype(np.int64)
+        query[rng.choice(n, n // 3)] = query[rng.choice(n, n // 3)]  # several rows a query
+        query[7] = (1 << query_bits) - 1
+        score = rng.standard_normal(n).astype(np.float32)
+        score[rng.random(n) < 0.3] = np.float32(0.5)  # ties keep their row order
+        packed_calls.clear()
+        assert best_first(query, score).tolist() == np.lexsort((-score, query)).tolist()
+        assert packed_calls == ([32 + query_bits] if packed else [])

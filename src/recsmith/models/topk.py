@@ -170,7 +170,8 @@ KEY_SORT_ROWS = PACKED_ROWS
 def best_first(query: np.ndarray, score: np.ndarray) -> np.ndarray:
     """The row order by query, then score from high to low, ties (and NaN scores, last) in row
     order: ``np.lexsort((-score, query))`` for float32 scores and non-negative queries (rows and
-    users are indices; a negative query does not fit the key below, which would put it last).
+    users are indices, and no caller passes a negative one: from ``KEY_SORT_ROWS`` rows such a
+    query does not fit the key below, which misplaces its rows (lexsort puts them first)).
     From ``KEY_SORT_ROWS`` rows it is one stable sort of a 64-bit key (the query above the
     score's bits, flipped so that integer order is float order), which grows far slower than
     lexsort's; it runs three times per request batch, and in ``entries_top_k`` on every sparse
