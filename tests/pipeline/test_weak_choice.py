@@ -5,12 +5,13 @@ are made by hand, and whether a protocol decides is worked out by hand from the 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from test_calibration import WEIGHTS, config, frame
 
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import best_single_source, calibrate
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.robust_choice import Tried, deciding
+from recsmith.pipeline.robust_choice import Tried, deciding, worst_share
 
 FILE = frozenset({"knn"})  # the file's sources: calibration added "popularity"
 SOURCES = [
@@ -31,13 +32,14 @@ def singles(popularity: np.ndarray, knn: np.ndarray) -> list[Tried]:
 
 def test_a_lucky_popularity_lead_on_two_hits_of_200_users_does_not_ship() -> None:
     """Popularity hits users 3 and 80 at rank 1 (mean 0.01), item-kNN user 7 at rank 2 (0.63 /
-    200): a bootstrap of 200 users draws neither of popularity's two hits in ~1.8 % of resamples
-    and a lead of one user's hit is well inside the noise, so nothing decides; popularity's mean
-    is the higher, and the file's item-kNN ships, saying why."""
+    200): a bootstrap of 200 users draws neither of popularity's two hits in (198/200)^200 ≈
+    13.4 % of resamples, well above the 2.5 % a 95 % interval leaves below its lower end, so its
+    score is not beyond 0; and a lead of one user's hit is well inside the noise, so nothing
+    decides. Popularity's mean is the higher, and the file's item-kNN ships, saying why."""
     tried = singles(scores({3: 1.0, 80: 1.0}), scores({7: 0.6309}))
     refs, said = deciding(tried, seed=0)
     assert not any(s["decides"] for s in said)
-    best, why = best_single_source(tried, refs, weak=True, own=FILE, seed=0)
+    best, why = best_single_source(tried, refs, own=FILE, seed=0)
     assert best.name == "knn"
     assert why == (
         "best single source of the file's own (popularity's best mean left out: "
@@ -46,20 +48,21 @@ def test_a_lucky_popularity_lead_on_two_hits_of_200_users_does_not_ship() -> Non
 
 
 def test_popularity_ships_where_it_is_told_apart_or_the_file_lists_it() -> None:
-    """Popularity hits 60 of 200 users, item-kNN none: the protocol decides for popularity and
-    it ships though calibration added it. On the two-hit case, a file that lists popularity
-    keeps it among its own sources (its best mean ships, as before); and where it is the only
-    source that proposed anything, it ships."""
+    """Popularity hits 60 of 200 users, item-kNN none: the protocol decides for popularity (and
+    calibration then never asks ``best_single_source``; its score, 60 users, is beyond 0 too, so
+    it would ship there as well). On the two-hit case, a file that lists popularity keeps it
+    among its own sources (its best mean ships, as before); and where it is the only source,
+    it ships."""
     strong = singles(scores(dict.fromkeys(range(60), 0.5)), scores({}))
     refs, said = deciding(strong, seed=0)
     assert said[0]["decides"]
-    assert best_single_source(strong, refs, weak=False, own=FILE, seed=0)[0].name == "popularity"
+    assert best_single_source(strong, refs, own=FILE, seed=0)[0].name == "popularity"
     lucky = singles(scores({3: 1.0, 80: 1.0}), scores({7: 0.6309}))
     refs, _ = deciding(lucky, seed=0)
     listed = frozenset({"knn", "popularity"})
-    assert best_single_source(lucky, refs, weak=True, own=listed, seed=0)[0].name == "popularity"
+    assert best_single_source(lucky, refs, own=listed, seed=0)[0].name == "popularity"
     alone = lucky[:1]
-    assert best_single_source(alone, refs, weak=True, own=FILE, seed=0)[0].name == "popularity"
+    assert best_single_source(alone, refs, own=FILE, seed=0)[0].name == "popularity"
 
 
 def triples_then_unique() -> Interactions:
@@ -104,5 +107,43 @@ def test_a_popularity_lead_beyond_zero_still_ships_where_nothing_decides() -> No
     tried = singles(scores(popularity), scores(knn))
     refs, said = deciding(tried, seed=0)
     assert not any(s["decides"] for s in said)
-    best, why = best_single_source(tried, refs, weak=True, own=FILE, seed=0)
+    best, why = best_single_source(tried, refs, own=FILE, seed=0)
     assert best.name == "popularity" and why == "best single source"
+
+
+def test_popularity_beyond_zero_on_one_protocol_of_two_is_a_signal_and_ships() -> None:
+    """Two protocols, neither deciding. Protocol 1 is the beyond-zero case above (popularity
+    users 0–29 at 0.5, item-kNN 10–37); protocol 2 the lucky one (popularity users 3 and 80 at
+    1.0, item-kNN user 7 at 0.6309: not beyond 0). Worst shares by hand (no protocol decides:
+    each counts against its best mean): popularity 1 on both; item-kNN 0.07 / 0.075 and
+    0.0031545 / 0.01 = 0.315. Popularity is the best, and beyond 0 on protocol 1 (30 users):
+    a signal somewhere, so it ships — it is left out only where it shows nothing on every
+    protocol."""
+    pop = (scores(dict.fromkeys(range(30), 0.5)), scores({3: 1.0, 80: 1.0}))
+    knn = (scores(dict.fromkeys(range(10, 38), 0.5)), scores({7: 0.6309}))
+    cfg = config(SOURCES)
+    tried = [Tried("popularity", cfg, pop), Tried("knn", cfg, knn)]
+    refs, said = deciding(tried, seed=0)
+    assert [s["decides"] for s in said] == [False, False]
+    assert worst_share(tried[1], refs) == pytest.approx(0.0031545 / 0.01)
+    best, why = best_single_source(tried, refs, own=FILE, seed=0)
+    assert best.name == "popularity" and why == "best single source"
+
+
+def test_where_popularity_is_left_out_the_best_of_several_own_sources_ships() -> None:
+    """The lucky two-hit popularity (mean 0.01, not beyond 0) beside three of the file's own
+    sources, each hitting one user: knn at 0.3 (mean 0.0015), ease at 0.6309 (0.0031545), rnn
+    at 0.5 (0.0025). Nothing decides (one user's hit against two); popularity's mean is the
+    best and is left out; of the file's own, ease has the best mean (and worst share) — neither
+    the first listed nor the last."""
+    cfg = config(SOURCES)
+    tried = [
+        Tried("popularity", cfg, (scores({3: 1.0, 80: 1.0}),)),
+        Tried("knn", cfg, (scores({7: 0.3}),)),
+        Tried("ease", cfg, (scores({9: 0.6309}),)),
+        Tried("rnn", cfg, (scores({11: 0.5}),)),
+    ]
+    refs, said = deciding(tried, seed=0)
+    assert not said[0]["decides"]
+    best, why = best_single_source(tried, refs, own=frozenset({"knn", "ease", "rnn"}), seed=0)
+    assert best.name == "ease" and "popularity's best mean left out" in why
