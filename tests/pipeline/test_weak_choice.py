@@ -1,21 +1,29 @@
 """Where no protocol tells the single sources apart, the popularity calibration added itself does
 not ship on its best mean: the file's own sources compete (BENCHMARKS §95). Each case's scores
-are made by hand, and whether a protocol decides is worked out by hand from the hits."""
+are made by hand, and whether a protocol decides is worked out by hand from the hits; where a
+protocol decides, the rule of sources ahead of popularity (``robust_choice.best_single``) chooses
+instead, checked through ``calibrate`` on events whose every score is worked out by hand."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-from test_calibration import WEIGHTS, config, frame
+from test_calibration import WEIGHTS, config, frame, purchases
 
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import best_single_source, calibrate
+from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import Tried, deciding, worst_share
 
 FILE = frozenset({"knn"})  # the file's sources: calibration added "popularity"
 SOURCES = [
     {"name": "knn", "model": "itemknn", "use": "recent", "quota": 20, "params": {"neighbors": 50}},
+]
+TRENDING = [
+    {"name": "recent", "model": "trending", "quota": 20, "params": {"half_life_days": 1}},
+    {"name": "steady", "model": "trending", "quota": 20, "params": {"half_life_days": 45}},
 ]
 
 
@@ -147,3 +155,72 @@ def test_where_popularity_is_left_out_the_best_of_several_own_sources_ships() ->
     assert not said[0]["decides"]
     best, why = best_single_source(tried, refs, own=frozenset({"knn", "ease", "rnn"}), seed=0)
     assert best.name == "ease" and "popularity's best mean left out" in why
+
+
+DAY = 86_400_000_000
+TIERS = {"popularity": range(0, 10), "steady": range(10, 20), "recent": range(20, 30)}
+HIT = float(np.mean(1 / np.log2(np.arange(2, 12))))  # a hit at places 1..10 of a tier, evenly
+
+
+def three_tiers() -> pd.DataFrame:
+    """Three tiers of ten items, each the top ten of one global order and of no other: one-item
+    users take each of items 0–9 100 times on day 0, 10–19 60 times on day 60, 20–29 30 times
+    on day 89. All-time popularity (distinct users) ranks 0–9 first; a trending order with a
+    45-day half-life (``steady``) 10–19 (60 · 2^(−29.5/45) ≈ 38 against 30 and 25); one with a
+    1-day half-life (``recent``) 20–29; ties by index, so each item sits at its place in its
+    tier. 630 users take a filler, then a first-tier item (33 each, day 0) or a second-tier
+    one (30 each, day 60): they only add to their tier in a time cut's past (steady's 10–19 ≈
+    57 against 34 and 30 there). 200 users take a filler on day 89.5 and come back on day 95,
+    all at one moment (6 % of the events), so the three time cuts are that moment: 60 of them
+    to the third tier, 20 to the first, 30 to the second (evenly over each tier's items) and
+    90 to items no one else takes."""
+    users: list[list[tuple[int, int]]] = []  # each user's (item, ts) in time order
+    for first, times, day in ((0, 100, 0), (10, 60, 60), (20, 30, 89)):
+        users += [[(first + n % 10, day * DAY)] for n in range(10 * times)]
+    for n in range(630):
+        day, item = (0, n % 10) if n < 330 else (60, 10 + n % 10)
+        users.append([(1000 + n, day * DAY), (item, day * DAY + 1)])
+    back = [*TIERS["recent"]] * 6 + [*TIERS["popularity"]] * 2 + [*TIERS["steady"]] * 3
+    for n in range(200):
+        users.append([(2000 + n, int(89.5 * DAY)), (back[n] if n < 110 else 5000 + n, 95 * DAY)])
+    rows = [(u, item, ts) for u, events in enumerate(users) for item, ts in events]
+    return purchases(*zip(*rows, strict=True))
+
+
+def test_where_a_protocol_decides_the_base_is_ahead_of_popularity_not_the_weak_reading() -> None:
+    """``three_tiers`` through ``calibrate``: each source alone hits exactly the users whose item
+    is in its tier (NDCG 1/log2(place + 1), ``HIT`` on average). Worked out by hand: the time
+    cut (200 users) holds recent 60 hits, steady 30, popularity 20 — recent − popularity beyond
+    noise: it decides; the latest item (830 users: the 200 again, same places, and the 630)
+    holds popularity 350, steady 330 (within noise: it does not decide), recent 60 (below
+    popularity beyond noise). Worst shares: popularity 20/60, steady 30/60 (no share on the
+    latest item: not below popularity beyond noise), recent 60/350. Steady has the highest
+    but is ahead of popularity beyond noise nowhere and below it on the latest item; recent
+    lifts the time cut beyond noise but falls below popularity beyond noise on the latest item:
+    popularity is the base (``robust_choice.best_single``), and the fused order (recent's
+    collapse again, 60/350) does not replace it. Reading the decided case as weak (the file's
+    best mean among its own sources) or as the plain highest worst share ships steady."""
+    full = Interactions.from_events(three_tiers(), WEIGHTS)
+    cfg = PipelineConfig.model_validate(
+        {
+            "retrieval": {"sources": TRENDING, "recent_items": 1},
+            "ranking": {"enabled": False},
+            "calibration": {"enabled": True, "latest_folds": 1, "share": 0.01},
+        }
+    )
+    report = calibrate(cfg, full, ItemAttributes.from_items([], full.items)).report
+    cut, latest = report["protocols"]
+    assert (cut["validation_users"], latest["validation_users"]) == (200, 830)
+    assert (cut["decides"], latest["decides"]) == (True, False)
+    hits = {"popularity": (20, 350), "steady": (30, 330), "recent": (60, 60)}
+    for t in report["tried"][:3]:
+        means = [h * HIT / n for h, n in zip(hits[t["name"]], (200, 830), strict=True)]
+        assert [p["ndcg@10"] for p in t["protocols"]] == pytest.approx(means, abs=1e-5)
+    shares = {t["name"]: t["worst_share"] for t in report["tried"][:3]}
+    assert shares == pytest.approx(
+        {"popularity": 1 / 3, "steady": 0.5, "recent": 60 / 350}, abs=1e-4
+    )
+    assert report["chosen"] == "popularity"
+    assert report["reason"].startswith(
+        "best single source ahead of popularity (steady, worst share 0.500 against 0.333, is not)"
+    )
