@@ -416,11 +416,10 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             scored[-1], protocols.tried, refs, seed
         )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
-    weak = not any(d["decides"] for d in decides)
-    if weak:  # calibration's own popularity ships on its best mean only beyond zero
-        # the file's own sources (not the popularity calibration added)
+    if not any(d["decides"] for d in decides):  # weak: calibration's own popularity ships on
+        # its best mean only beyond zero; the file's own sources (not the popularity added)
         own = frozenset(s.name for s in config.retrieval.sources)
-        best, why = best_single_source(singles, refs, weak, own, seed)
+        best, why = best_single_source(singles, refs, own, seed)
     else:  # popularity, or a source ahead of it (``robust_choice.best_single``)
         best = best_single(singles, refs, seed)
         why = _base_reason(best, singles, refs)
@@ -775,24 +774,25 @@ def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
 
 
 def best_single_source(
-    singles: Sequence[Tried], refs: Refs, weak: bool, own: frozenset[str], seed: int
+    singles: Sequence[Tried], refs: Refs, own: frozenset[str], seed: int
 ) -> tuple[Tried, str]:
-    """The single source with the best worst share (ties: the first, popularity) and why. Where
-    no protocol tells the single sources apart (``weak``) and that best is the popularity source
-    calibration added itself (``with_popularity``: not among ``own``, the file's source names)
-    while its own score is not beyond zero on any protocol (the lower end of its 95 % bootstrap
-    interval over users is 0: a few users carry it), the best of the file's own sources ships
-    instead: popularity is a candidate so that it ships where the data shows it is the signal,
-    and a score no different from zero shows nothing — 500 short sessions, 3 hits of 250 users
-    against 2–4, shipped popularity at 0.0000 on test where every personal source scored
-    0.012–0.017 (BENCHMARKS §59, §95). Where its score is beyond zero it competes as before,
-    though no protocol decides: on a marketplace sample where it leads by a little on 124 users
-    hit, it is the best of them on test (`market` / ml-100k / 1, §65, §95). Popularity still fills
-    every list beneath; a file listing a ``popular`` source keeps it among its own."""
+    """Where no protocol tells the single sources apart (calibration calls it only there), the
+    single source with the best worst share (ties: the first, popularity) and why; where that
+    best is the popularity source calibration added itself (``with_popularity``: not among
+    ``own``, the file's source names) while its own score is not beyond zero on any protocol
+    (the lower end of its 95 % bootstrap interval over users is 0: a few users carry it), the
+    best of the file's own sources ships instead: popularity is a candidate so that it ships
+    where the data shows it is the signal, and a score no different from zero shows nothing —
+    500 short sessions, 3 hits of 250 users against 2–4, shipped popularity at 0.0000 on test
+    where every personal source scored 0.012–0.017 (BENCHMARKS §59, §95). Where its score is
+    beyond zero it competes as before, though no protocol decides: on a marketplace sample where
+    it leads by a little on 124 users hit, it is the best of them on test (`market` / ml-100k /
+    1, §65, §95). Popularity still fills every list beneath; a file listing a ``popular`` source
+    keeps it among its own."""
     # ties: the first (popularity, where it competes)
     best = max(singles, key=lambda t: worst_share(t, refs))
     eligible = [t for t in singles if t.name in own]
-    if not weak or best.name in own or not eligible or _beyond_zero(best, seed):
+    if best.name in own or not eligible or _beyond_zero(best, seed):
         return best, "best single source"
     mine = max(eligible, key=lambda t: worst_share(t, refs))
     left_out = f"{best.name}'s best mean left out: no protocol decides, its score not beyond 0"

@@ -55,28 +55,22 @@ def holdout_at(
     full: Interactions, ranks: np.ndarray, place: int, seed: int, max_users: int
 ) -> tuple[Interactions, np.ndarray, np.ndarray]:
     """Each user's event at ``place`` from the end (``latest_ranks``; 0: the latest) held out
-    from the events before it: the (user, item) pairs held out are the items new to a user with
-    a past before them (at most ``max_users`` of them, seeded), and the past is every event but
-    the latest ``place + 1`` of each user held out (a user's later events would tell what follows
-    the held-out one). Every other user keeps all their events, as the users who are not scored
-    keep theirs in a real split: setting their latest events aside too starved the earlier folds
-    on short sessions (the third fold dropped every session of up to three events whole, and with
-    it the transitions the item-to-item sources learn from; BENCHMARKS §95)."""
-    users, items = full.event_users, full.event_items
-    later = ranks <= place
-    held = (ranks == place) & (np.diff(full.matrix.indptr) >= 2)[users]
-    before = full.subset(~later).matrix  # what each user held before the place (a user once)
-    known = np.diff(before.indptr) > 0
-    held_users, held_items = users[held].astype(np.int32), items[held]
-    scored = known[held_users] & (np.asarray(before[held_users, held_items]).ravel() == 0)
-    held_users, held_items = held_users[scored], held_items[scored]
-    if len(held_users) > max_users:
-        rng = np.random.default_rng(seed)
-        pick = np.sort(rng.choice(len(held_users), max_users, replace=False))
-        held_users, held_items = held_users[pick], held_items[pick]
-    out = np.zeros(full.n_users, bool)
-    out[held_users] = True
-    return full.subset(~(later & out[users])), held_users, held_items
+    from the events before it: the past is every event but the latest ``place + 1`` of each user
+    with at least two distinct items (a user's later events would tell what follows the held-out
+    one), and the (user, item) pairs held out are the items new to a user with a past there, at
+    most ``max_users`` of them (seeded)."""
+    distinct = np.diff(full.matrix.indptr) >= 2
+    past = full.subset((ranks > place) | ~distinct[full.event_users])
+    held = (ranks == place) & distinct[full.event_users]
+    users = full.event_users[held].astype(np.int32)
+    items = full.event_items[held]
+    known = np.diff(past.matrix.indptr) > 0  # at place 0 every such user has a past
+    scored = known[users] & (np.asarray(past.matrix[users, items]).ravel() == 0)
+    users, items = users[scored], items[scored]
+    if len(users) > max_users:
+        pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
+        users, items = users[pick], items[pick]
+    return past, users, items
 
 
 def tune_sources(
