@@ -52,7 +52,6 @@ from recsmith.serving.feature_sampler import FeatureSampler
 from recsmith.serving.group_commit import GroupCommit
 from recsmith.serving.metrics import Metrics
 from recsmith.serving.online_state import open_state
-from recsmith.serving.otel_switch import fastapi_telemetry
 from recsmith.serving.reloader import Reloader
 from recsmith.serving.response_cache import open_cache
 from recsmith.serving.routers import (
@@ -289,8 +288,6 @@ def create_app(
         openapi_url=None,
         # a body without a Content-Type is JSON (``request_body``), for model routes too
         strict_content_type=False,
-        # no per-request look-up of providers no SDK can configure (``otel_switch``)
-        telemetry=fastapi_telemetry(),
     )
     # request id, error boundary, rollback watch, metrics, URL text, body limits: one layer
     app.add_middleware(
