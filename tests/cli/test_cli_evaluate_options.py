@@ -42,7 +42,7 @@ runner = CliRunner()
             "--param: popular.half_life_days: Input should be a valid number",
         ),
         (["--json", "{tmp}/missing/x.json"], "--json: no such directory: {tmp}/missing"),
-        (["--report", "{tmp}/missing/r.html"], "--report: no such directory: {tmp}/missing"),
+        (["--report", "{tmp}"], "--report: {tmp} is a directory, not a file"),
         (["--json", "{tmp}"], "--json: {tmp} is a directory, not a file"),
         (
             ["--decisions", "--pipeline", ".", "--ope", "ips,zz"],
@@ -62,7 +62,18 @@ def test_a_bad_option_is_named_as_typed(
     assert result.stderr.startswith(f"error: {says}"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""  # refused before any model was fitted or any table printed
-    assert list(tmp_path.iterdir()) == []  # nothing written (the old code made the directory)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_report_into_a_new_folder_makes_the_folder(events_csv: Path, tmp_path: Path) -> None:
+    """``--report`` writes into a folder that does not exist yet, as it always has (the report
+    writer makes it); only a path that is itself a folder is refused up front."""
+    target = tmp_path / "new" / "deeper" / "r.html"
+    result = runner.invoke(
+        app, ["evaluate", "--data", str(events_csv), "--models", "popular", "--report", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert target.read_text().lstrip().lower().startswith("<!doctype html")
 
 
 def test_tune_names_its_split_option_too(events_csv: Path) -> None:

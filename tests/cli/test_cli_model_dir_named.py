@@ -20,6 +20,7 @@ COMMANDS = [
     (["recommend", "--users", "u1", "--model-dir"], "--model-dir"),
     (["monitor", "--model-dir"], "--model-dir"),
     (["deploy", "--registry", "{tmp}/registry", "--model-dir"], "--model-dir"),
+    (["deploy", "--registry", "{tmp}/registry", "--canary", "10", "--model-dir"], "--model-dir"),
     (["ope", "replay", "--pipeline"], "--pipeline"),
     (["evaluate", "--decisions", "--pipeline"], "--pipeline"),
 ]

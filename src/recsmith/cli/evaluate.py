@@ -25,7 +25,6 @@ from recsmith.cli._data import (
 from recsmith.cli.ope import estimator_names, replay_command
 from recsmith.cli.out_path import check_writable
 from recsmith.cli.progress import stage_progress
-from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.config import Settings
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.evaluation.debias import DEBIASED, Debias, parse_debias
@@ -272,7 +271,6 @@ def evaluate(
                     "--pipeline", "with --decisions, name a trained pipeline or model directory"
                 )
             check_estimators(estimator_names(ope), "--ope")
-            check_trained_dir(pipeline, "--pipeline")
         replay_command(ctx, pipeline=pipeline, since=since, estimators=ope, store=store)
         return
     cli = state(ctx)
@@ -298,9 +296,10 @@ def evaluate(
                 create(model, **fields)
             except ParamError as exc:
                 raise ValidationError("--param", f"{model}.{exc.param}: {exc.problem}") from None
-        for path, option in ((json_out, "--json"), (report, "--report")):
-            if path is not None:
-                check_writable(path, option)
+        if json_out is not None:
+            check_writable(json_out, "--json")
+        if report is not None and report.is_dir():  # a missing folder is made (``write_report``)
+            raise ValidationError("--report", f"{report} is a directory, not a file")
         spec = parse_split(split, "--split")
         debiasing = parse_debias(debias) if debias is not None else None
         user_spec = parse_group_spec(groups, "--groups", "activity")

@@ -64,6 +64,9 @@ def deploy(
     if canary is not None:
         from recsmith.cli.experiment import start_canary
 
+        if model_dir is not None:  # named as typed, not as the canary's variant
+            with errors_as_exit():
+                check_trained_dir(model_dir)
         start_canary(ctx, version, model_dir, registry, canary, json_out=json_out)
         return
     target = version or str(model_dir)
