@@ -34,6 +34,9 @@ PATTERN_MEANINGS: dict[str, str] = {
 
 Loc = tuple[int | str, ...]
 
+#: A missing field's reason (pydantic says "Field required"), for records, events and bodies.
+REQUIRED = "required"
+
 
 def reworded(err: Mapping[str, Any], tags: Sequence[str] = ()) -> tuple[Loc, str]:
     """One pydantic error dict as (where, reason). A tagged union's missing or unknown tag is
@@ -130,9 +133,16 @@ def unknown_key(
     a key to how it is written where it was found (an environment variable's name); ``top``
     names what ``model``'s own fields are (a file's sections, a model's parameters), ``nested``
     what the fields of the models inside it are."""
-    keys = keys_beside(model, loc)
-    near = nearest(str(loc[-1]), keys)
     what = top if len(loc) == 1 else nested
+    return unknown_among(str(loc[-1]), keys_beside(model, loc), what, spell)
+
+
+def unknown_among(
+    key: str, keys: Sequence[str], what: str = "field", spell: Mapping[str, str] | None = None
+) -> str:
+    """``unknown {what} (did you mean url?)`` for ``key`` among the valid ``keys``, or those keys
+    when none is close (``spell`` as for ``unknown_key``)."""
+    near = nearest(key, keys)
     if near is not None:
         return f"unknown {what} (did you mean {(spell or {}).get(near, near)}?)"
     return f"unknown {what} (valid: {', '.join(keys)})" if keys else f"unknown {what}"
@@ -142,3 +152,14 @@ def unknown_field(model: Any, loc: Loc) -> str:
     """A JSON record's or body's unknown key, worded as an event's (``unknown field``) with the
     nearest known field: ``unknown field (did you mean title?)``."""
     return unknown_key(model, loc, top="field", nested="field")
+
+
+def without_member_name(model: Any, loc: Loc) -> Loc:
+    """``loc`` without the class name pydantic puts first when ``model`` is a plain union of
+    models (``SessionAlias.session_id``): a client sends a body, not a class, so the field is
+    ``session_id`` whichever member was tried."""
+    union = _one_model(model)
+    if typing.get_origin(union) not in (typing.Union, types.UnionType):
+        return loc
+    members = {getattr(m, "__name__", None) for m in typing.get_args(union)}
+    return loc[1:] if loc and loc[0] in members else loc

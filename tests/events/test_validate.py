@@ -26,6 +26,10 @@ GOOD_TS = 1_685_620_800_000_000
 UNKNOWN_TYPE = "unknown event type (known: add_to_cart, click, dwell, play, purchase, rating, view)"
 NOT_A_TIME = "not a date-time (ISO 8601) or Unix time"
 NOT_STRING = "must be a string (quote numeric ids)"
+UNKNOWN_FIELD = (
+    "unknown field (valid: context, event_id, event_type, item_id, position, recommendation_id, "
+    "session_id, timestamp, user_id, value)"
+)
 
 
 def check(records: list[dict[str, Any]], offset: int = 0) -> tuple[pd.DataFrame, list[Any]]:
@@ -83,7 +87,8 @@ DROP = object()
         ({"timestamp": True}, "timestamp", NOT_A_TIME),
         ({"timestamp": math.inf}, "timestamp", NOT_A_TIME),
         ({"timestamp": 10**400}, "timestamp", NOT_A_TIME),
-        ({"colour": "red"}, "colour", "unknown field"),
+        ({"colour": "red"}, "colour", UNKNOWN_FIELD),
+        ({"timestap": 1}, "timestap", "unknown field (did you mean timestamp?)"),
         ({"context": "nope"}, "context", "not a JSON object"),
         ({"context": [1, 2]}, "context", "must be an object with string keys"),
         ({"context": 5}, "context", "must be an object with string keys"),

@@ -299,7 +299,7 @@ def test_post_errors_in_fastapis_order(piped: Ask, keys: dict[str, dict[str, str
     got, _ = piped("POST", RECS, content=b"[1]", headers=keys["read"])
     assert got.json()["detail"] == [{"field": "body", "reason": NOT_OBJECT}]
     got, _ = piped("POST", RECS, headers=keys["read"])
-    assert got.json()["detail"] == [{"field": "body", "reason": "Field required"}]
+    assert got.json()["detail"] == [{"field": "body", "reason": "required"}]
     got, _ = piped("POST", RECS, json={"rules": [{"type": "nope"}]}, headers=keys["read"])
     assert got.status_code == 422 and got.json()["detail"][0]["field"].startswith("rules[0]")
 

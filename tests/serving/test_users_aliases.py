@@ -198,7 +198,7 @@ def test_the_door_and_the_link_rule(
             _identify("u1", "s-1"),  # 4: good
             _identify("u2", "s-1"),  # 5: another user's alias now
             _identify("u1", "u1"),  # 6: the user itself
-            _identify("u1", "s-3", colour="red"),  # 7: an unknown field
+            _identify("u1", "s-3", sesion_id="s-4"),  # 7: an unknown field
             {"user_id": "u1", "event_type": "view", "timestamp": now},  # 8: an event, no item
         ],
     )
@@ -219,7 +219,7 @@ def test_the_door_and_the_link_rule(
                 "reason": "is the user itself (or an alias of it): nothing to link",
             }
         ],
-        7: [{"field": "colour", "reason": "unknown field"}],
+        7: [{"field": "sesion_id", "reason": "unknown field (did you mean session_id?)"}],
         8: [{"field": "item_id", "reason": "required"}],
     }
     assert result["accepted"] == 2  # the view and the one good link

@@ -44,12 +44,20 @@ from recsmith.events.schema import (
 )
 from recsmith.gc_pause import paused_gc
 from recsmith.surrogates import UNENCODABLE, any_surrogate, readable
-from recsmith.validation_reasons import unknown_field
+from recsmith.validation_reasons import REQUIRED, unknown_among, unknown_field
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 _ID_FIELDS = ("event_id", "user_id", "session_id", "item_id", "recommendation_id")
 #: The longest list a position can point into (``serving.routers.recommend.MAX_K``, batch lists).
 MAX_POSITION = 10_000
+#: An event's fields in a stable order, listed when an unknown one is near none of them.
+_KNOWN_FIELDS = tuple(sorted(EVENT_INPUT_FIELDS))
+
+
+def unknown_event_field(name: object) -> str:
+    """An event's unknown key worded as an item's or a body's (``validation_reasons``): with the
+    field meant, ``unknown field (did you mean timestamp?)``, or the valid ones."""
+    return unknown_among(readable(str(name)), _KNOWN_FIELDS)
 
 
 def content_event_ids(columns: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -155,7 +163,7 @@ def _validate(
     }
     for name, values in raw.items():
         if name not in EVENT_INPUT_FIELDS:
-            errors.add(~missing_mask(values), readable(str(name)), "unknown field")
+            errors.add(~missing_mask(values), readable(str(name)), unknown_event_field(name))
 
     for name in _ID_FIELDS:
         check_strings(col[name], name, errors, settings.max_id_length, required=name == "item_id")
@@ -301,8 +309,6 @@ def _readable_keys(record: dict[str, Any]) -> dict[str, Any]:
     return {readable(k) if isinstance(k, str) else k: v for k, v in record.items()}
 
 
-#: A missing field's reason, worded as an event's (``columns.missing_reason``).
-MISSING = "required"
 #: What a property value may be (``schema.Scalar``), said once instead of once per union member.
 _SCALAR_REASON = "must be a string, number, boolean or null (not a list or an object)"
 
@@ -332,7 +338,7 @@ def _reason(err: Any, loc: tuple[str, ...], model: type[pydantic.BaseModel]) -> 
     if kind == "string_unicode":
         return UNENCODABLE
     if kind == "missing":
-        return MISSING
+        return REQUIRED
     if kind == "extra_forbidden":
         return unknown_field(model, loc)
     return str(err["msg"]).removeprefix("Value error, ")

@@ -36,7 +36,13 @@ from recsmith.events.columns import (
     to_float,
 )
 from recsmith.events.schema import EVENT_COLUMNS, EVENT_INPUT_FIELDS, FieldError, Rejection
-from recsmith.events.validate import _ID_FIELDS, MAX_POSITION, STAMP_RULE, content_event_ids
+from recsmith.events.validate import (
+    _ID_FIELDS,
+    MAX_POSITION,
+    STAMP_RULE,
+    content_event_ids,
+    unknown_event_field,
+)
 from recsmith.ids import id_problem
 from recsmith.surrogates import UNENCODABLE, has_surrogate, readable
 
@@ -158,7 +164,7 @@ def _check(
         col[name] = v
     unknown = [k for k in record if k not in EVENT_INPUT_FIELDS and not _missing(record[k])]
     for name in sorted(unknown, key=names.__getitem__):  # the batch's first-seen key order
-        out.add(readable(str(name)), "unknown field")
+        out.add(readable(str(name)), unknown_event_field(name))
 
     for name in _ID_FIELDS:
         _check_string(col[name], name, out, settings.max_id_length, required=name == "item_id")

@@ -28,6 +28,7 @@ import pandas as pd
 from recsmith.config import EventSettings
 from recsmith.events.columns import Errors, absent_mask, check_strings, missing_mask, payload
 from recsmith.events.schema import EVENT_INPUT_FIELDS, FieldError, Rejection
+from recsmith.events.validate import unknown_event_field
 from recsmith.privacy.identity import AliasConflict, link_alias
 from recsmith.privacy.screen import refused
 from recsmith.privacy.view import view_of
@@ -99,7 +100,7 @@ def check(
             errors.add(~absent_mask(column(name)), name, "an identify event names no item")
     for name in names:
         if name not in EVENT_INPUT_FIELDS:
-            errors.add(~missing_mask(column(name)), str(name), "unknown field")
+            errors.add(~missing_mask(column(name)), str(name), unknown_event_field(name))
     bad = errors.bad
     rejected = [
         Rejection(offset + int(at[r.index]), r.errors, r.payload)

@@ -180,7 +180,7 @@ def test_malformed_json_line_is_dead_lettered(
         "\n"
         "[1, 2]\n"
         '{"user_id": "b", "item_id": "2", "timestamp": 1704103200}\n'
-        '{"user_id": "c", "item_id": "3", "timestamp": 1704103200, "colour": "red"}\n'
+        '{"user_id": "c", "item_id": "3", "timestamp": 1704103200, "evnt_type": "view"}\n'
     )
     result = import_source(store, read_source("events", path), settings)
     assert result.accepted == 2
@@ -190,7 +190,10 @@ def test_malformed_json_line_is_dead_lettered(
     assert dead[1].errors[0]["field"] == "record"
     assert dead[1].errors[0]["reason"].startswith("not valid JSON")
     assert dead[2].errors[0]["reason"] == "must be a JSON object"
-    assert dead[4].errors[0] == {"field": "colour", "reason": "unknown field"}
+    assert dead[4].errors[0] == {
+        "field": "evnt_type",
+        "reason": "unknown field (did you mean event_type?)",
+    }
     assert {d.source for d in dead.values()} == {"m.jsonl"}
 
 
