@@ -82,3 +82,19 @@ def test_tune_names_its_split_option_too(events_csv: Path) -> None:
     )
     assert result.exit_code == 2, result.output
     assert result.stderr == "error: --split: fraction must be in (0, 1), got 1.0\n"
+
+
+def test_a_split_that_leaves_no_test_user_a_past_is_named_as_typed(tmp_path: Path) -> None:
+    """Five events where the temporal split's test part holds only a user with nothing before
+    it: a one-line refusal naming ``--split`` (was a traceback of a bare ValueError)."""
+    data = tmp_path / "ev.csv"
+    data.write_text(
+        "user_id,item_id,timestamp\n"
+        "u1,i1,2024-01-01T00:00:00Z\nu1,i2,2024-01-02T00:00:00Z\nu2,i1,2024-01-03T00:00:00Z\n"
+        "u2,i3,2024-01-04T00:00:00Z\nu3,i2,2024-01-05T00:00:00Z\n"
+    )
+    result = runner.invoke(app, ["evaluate", "--data", str(data), "--models", "popular"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: --split: no test user has history in the training part: nothing to evaluate\n"
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -158,6 +160,18 @@ def print_verdict(verdict: Verdict) -> None:
     if verdict.warning is not None:
         stdout.print(f"[bold yellow]warning:[/] {escape(verdict.warning)}", soft_wrap=True)
     stdout.print(f"[bold]verdict:[/] {escape(verdict.text)}", soft_wrap=True)
+
+
+@contextmanager
+def split_named_as_typed() -> Iterator[None]:
+    """The library's ``split`` refusal (a split that leaves no test user a past) named as the
+    option the user typed, ``--split``."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.field != "split":
+            raise
+        raise ValidationError("--split", exc.reason) from None
 
 
 def load_profiles(
@@ -321,23 +335,24 @@ def evaluate(
                     profiles = profiles_by_id(None, data, store, cli.settings)
             require_catalog(names, catalog)
             parts = spec.apply(events)
-            results, stats = evaluate_models(
-                events,
-                parts,
-                names,
-                k,
-                cli.settings.events.weights,
-                half_life_days=cli.settings.features.half_life_days,
-                params=per_model,
-                items=catalog,
-                pipeline=config,
-                curve_k=max(k, 20) if report is not None else 0,
-                progress=progress,
-                item_groups=item_spec,
-                user_groups=user_spec,
-                profiles=profiles,
-                debias=debiasing,
-            )
+            with split_named_as_typed():
+                results, stats = evaluate_models(
+                    events,
+                    parts,
+                    names,
+                    k,
+                    cli.settings.events.weights,
+                    half_life_days=cli.settings.features.half_life_days,
+                    params=per_model,
+                    items=catalog,
+                    pipeline=config,
+                    curve_k=max(k, 20) if report is not None else 0,
+                    progress=progress,
+                    item_groups=item_spec,
+                    user_groups=user_spec,
+                    profiles=profiles,
+                    debias=debiasing,
+                )
     title = (
         f"{spec.name} split: {stats['train_events']:,} train / {stats['test_events']:,} test "
         f"events, {stats['evaluated_users']:,} users evaluated"

@@ -20,6 +20,7 @@ from scipy import sparse
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Weight
+from recsmith.errors import ValidationError
 from recsmith.evaluation.beyond import (
     average_popularity,
     head_tail_share,
@@ -373,7 +374,9 @@ def evaluate_models(
     )
     truth = ground_truth(data, parts.test)
     if len(truth.user_ids) == 0:
-        raise ValueError("no test user has history in the training part: nothing to evaluate")
+        raise ValidationError(
+            "split", "no test user has history in the training part: nothing to evaluate"
+        )
     stats = {
         "train_events": len(parts.train),
         "test_events": len(parts.test),
