@@ -175,9 +175,11 @@ def feature_names(sources: tuple[str, ...], state: FeatureState) -> list[str]:
 
 
 def candidate_features(state: FeatureState, queries: Queries, cands: Candidates) -> np.ndarray:
-    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing), each
-    column (or block of adjacent columns read through the same index) written in place into one
-    preallocated matrix."""
+    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing), C
+    order. Each feature is written as one contiguous row of a [features, candidates] matrix,
+    transposed once at the end: the same columns written into the [candidates, features]
+    matrix are strided, and numpy walks a block of a few adjacent columns (the sources' scores,
+    the context) row by row, ~6 times as long as the block's contiguous rows."""
     n = len(cands)
     q, items = cands.query, cands.items
     keys = state.context_keys.tolist()
@@ -188,17 +190,17 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
     n_src = 2 * len(cands.sources)
     at = n_src + len(_ITEM_COLUMNS) + 5  # n_sources, the item columns, the query's four
     width = at + context.shape[1] + state.n_property_features
-    out = np.empty((width, n), np.float32).T
-    out[:, 0:n_src:2] = cands.source_scores
-    out[:, 1:n_src:2] = _rank_values(cands.source_ranks)
-    out[:, n_src] = _row_counts(cands.source_ranks > 0)
+    columns = np.empty((width, n), np.float32)
+    columns[0:n_src:2] = cands.source_scores.T
+    columns[1:n_src:2] = _rank_values(cands.source_ranks.T)
+    columns[n_src] = _row_counts((cands.source_ranks.T > 0).T)  # a source's flags contiguous
     for j, name in enumerate(_ITEM_COLUMNS, start=n_src + 1):
-        out[:, j] = getattr(state, name).take(items)
-    _query_category_columns(state, queries, q, state.item_category[items], out[:, at - 4 : at])
-    out[:, at : at + context.shape[1]] = context.take(q, axis=0)
+        columns[j] = getattr(state, name).take(items)
+    _query_category_columns(state, queries, q, state.item_category[items], columns[at - 4 : at].T)
+    columns[at : at + context.shape[1]] = context.T.take(q, axis=1)
     if state.n_property_features:
         property_values(
-            out[:, at + context.shape[1] :],
+            columns[at + context.shape[1] :].T,
             q,
             queries.users,
             items,
@@ -209,7 +211,7 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
             state.profile_categorical,
             state.segment_item_share,
         )
-    return np.ascontiguousarray(out)
+    return np.ascontiguousarray(columns.T)
 
 
 def _user_events(state: FeatureState, users: np.ndarray) -> np.ndarray:
@@ -219,8 +221,8 @@ def _user_events(state: FeatureState, users: np.ndarray) -> np.ndarray:
 
 
 def _rank_values(ranks: np.ndarray) -> np.ndarray:
-    """float32 [n, sources]: each source's rank of the row, NaN where it did not propose it (rank
-    0). Read from a table of the ranks' values (NaN at 0) in one gather: ~0.55 of what
+    """float32 in the shape of ``ranks`` (rows by sources, or the transpose): each source's rank
+    of the row, NaN where it did not propose it (rank 0). Read from a table of the ranks' values (NaN at 0) in one gather: ~0.55 of what
     ``np.where(ranks > 0, ranks, nan)`` costs, whose float64 result is then cast again."""
     if ranks.min(initial=0) < 0:  # not a rank (an int16 overflown): no table reaches it
         return np.where(ranks > 0, ranks, np.nan).astype(np.float32)
