@@ -222,8 +222,9 @@ def _user_events(state: FeatureState, users: np.ndarray) -> np.ndarray:
 
 def _rank_values(ranks: np.ndarray) -> np.ndarray:
     """float32 in the shape of ``ranks`` (rows by sources, or the transpose): each source's rank
-    of the row, NaN where it did not propose it (rank 0). Read from a table of the ranks' values (NaN at 0) in one gather: ~0.55 of what
-    ``np.where(ranks > 0, ranks, nan)`` costs, whose float64 result is then cast again."""
+    of the row, NaN where it did not propose it (rank 0). Read from a table of the ranks' values
+    (NaN at 0) in one gather: ~0.55 of what ``np.where(ranks > 0, ranks, nan)`` costs, whose
+    float64 result is then cast again."""
     if ranks.min(initial=0) < 0:  # not a rank (an int16 overflown): no table reaches it
         return np.where(ranks > 0, ranks, np.nan).astype(np.float32)
     table = np.arange(int(ranks.max(initial=0)) + 1, dtype=np.float32)
