@@ -252,9 +252,10 @@ def _query_category_columns(
     The last three depend on the row's (query, category) alone. For a request batch (queries ×
     categories within ``DENSE_CELLS``) they are computed once per such cell, in dense planes of
     one value per cell plus one last cell for rows without a category, and read for every row
-    by a gather: rows of one query share its user and its recent items, and reading the user's
-    rows and the session counts row by row cost ~2 times as much. Past ``DENSE_CELLS`` (an
-    offline batch of thousands of users) row by row (``_category_columns_by_row``)."""
+    by a gather: rows of one query share its user and its recent items (a batch of 16 users:
+    ~4,100 rows, 16 × 500 cells of which a few hundred stored), where the row-by-row reads
+    repeated that work for every row. Past ``DENSE_CELLS`` (an offline batch of thousands of
+    users) row by row (``_category_columns_by_row``)."""
     users = queries.users
     n_queries = len(users)
     width = int(state.user_category_share.shape[1])
@@ -262,18 +263,18 @@ def _query_category_columns(
     if n_queries * width > DENSE_CELLS:
         out[:, 1:] = _category_columns_by_row(state, queries, q, cat)
         return
-    cells = n_queries * width
-    cell = np.where(cat >= 0, q.astype(np.int64) * width + cat, cells)
-    share = np.zeros(cells + 1, np.float32)
-    share[:cells] = rows_grid(state.user_category_share, users)
+    n_cells = n_queries * width
+    cell = np.where(cat >= 0, q.astype(np.int64) * width + cat, n_cells)
+    share = np.zeros(n_cells + 1, np.float32)
+    share[:n_cells] = rows_grid(state.user_category_share, users)
     out[:, 1] = share.take(cell)
     last = rows_grid(state.user_category_last, users)
-    days = np.full(cells + 1, np.nan, np.float32)
+    days = np.full(n_cells + 1, np.nan, np.float32)
     seen = np.flatnonzero(last > 0)
     days[seen] = (state.reference_ts - (last[seen] - 1.0)) / MICROS_PER_DAY
     out[:, 2] = days.take(cell)
     keyed, totals = _recent_keys(state, queries)
-    counts = np.bincount(keyed, minlength=cells + 1)
+    counts = np.bincount(keyed, minlength=n_cells + 1)
     out[:, 3] = counts.take(cell) / totals.take(q)
 
 

@@ -102,37 +102,37 @@ def property_values(
     # that every categorical property reads (``affinity_cells``), not one per property
     values = item_values.take(items, axis=0)
     grid = affinity_cells(affinity, query_users) if item_categorical.any() else None
+    base = query.astype(np.int64) * int(affinity.shape[1])  # each row's query's first cell
     for p in range(item_values.shape[1]):
         value = values[:, p]
         if not item_categorical[p]:
             out[:, p] = value
         elif grid is not None:  # a row without the value, or an unknown user: the NaN cell
-            base = query.astype(np.int64) * int(affinity.shape[1])
             cell = np.where(np.isfinite(value), base + value, len(grid) - 1)
             out[:, p] = grid.take(cell.astype(np.int64))
         else:
             rows = known[np.isfinite(value[known])]
             out[:, p] = np.nan
-            out[rows, p] = row_values(
-                affinity, query_users, query[rows], value[rows].astype(np.int64)
-            )
-    base = item_values.shape[1]
+            codes = value[rows].astype(np.int64)
+            out[rows, p] = row_values(affinity, query_users, query[rows], codes, DENSE_CELLS)
+    at = item_values.shape[1]
     for j in range(user_values.shape[1]):
         value = np.full(n, np.nan, np.float32)
         value[known] = user_values[users[known], j]
         if not profile_categorical[j]:
-            out[:, base + j] = value
+            out[:, at + j] = value
             continue
         rows = np.flatnonzero(np.isfinite(value))
-        out[:, base + j] = np.nan
-        out[rows, base + j] = _lookup(segments, value[rows], items[rows])
+        out[:, at + j] = np.nan
+        out[rows, at + j] = _lookup(segments, value[rows], items[rows])
 
 
 def affinity_cells(affinity: sparse.csr_array, query_users: np.ndarray) -> np.ndarray | None:
     """The queries' users' affinity rows as one flat grid (query ``i``'s row at ``i × codes``,
     ``rows_grid``), NaN in an unknown user's row, and one last NaN cell, that a row whose item
     lacks the value reads; None past ``DENSE_CELLS``. Each categorical property's column is then
-    one gather of every row, where picking the known rows with a value cost ~3 times as much."""
+    one gather of every row, instead of picking the known rows with a value, gathering their
+    codes and writing them back by index."""
     grid = rows_grid(affinity, query_users, DENSE_CELLS)
     if grid is None:
         return None
