@@ -1,8 +1,11 @@
 """Columns of ``candidate_features`` that a batch computes in bulk, against a Python walk over
 the candidate rows: each source's score and rank (NaN where it did not propose the row), the
-query's user's events (0 unknown), how many sources proposed each row, the share of the query's
-recent items in the row's category (dense counts for a request batch, sorted keys past
-``DENSE_CELLS``), and the query's context columns repeated on each of its rows."""
+query's user's events (0 unknown), how many sources proposed each row, the item's own columns,
+the user's share of the row's category and the days since their last event in it (scipy's
+element access), the share of the query's recent items in the row's category, the user's
+affinity for the item's categorical property and the item's numeric one (dense cells per
+(query, category or code) for a request batch, row by row past ``DENSE_CELLS``), and the query's
+context columns repeated on each of its rows."""
 
 from __future__ import annotations
 
@@ -10,20 +13,28 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from recsmith.ranking import features
+from recsmith.features.interactions import MICROS_PER_DAY
+from recsmith.ranking import features, property_features
 from recsmith.ranking.context import context_columns
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.queries import Queries
 
-N_USERS, N_ITEMS, N_CATS = 30, 80, 6
+N_USERS, N_ITEMS, N_CATS, N_CODES = 30, 80, 6, 5
+REFERENCE_TS = 1_700_000_000_000_000
 
 
 def _state(rng: np.random.Generator) -> FeatureState:
     category = rng.integers(-1, N_CATS, N_ITEMS).astype(np.int32)  # -1: no category
     share = sparse.random_array((N_USERS, N_CATS), density=0.3, rng=rng, format="csr")
+    # last event in a category (µs + 1), stored where the share is not: the two are read apart
+    last = sparse.random_array((N_USERS, N_CATS), density=0.4, rng=rng, format="csr")
+    last.data = REFERENCE_TS + 1.0 - np.floor(last.data * 90 * MICROS_PER_DAY)
+    brand = np.where(rng.random(N_ITEMS) < 0.2, np.nan, rng.integers(0, N_CODES, N_ITEMS))
+    size = np.where(rng.random(N_ITEMS) < 0.2, np.nan, rng.random(N_ITEMS) * 40)
+    affinity = sparse.random_array((N_USERS, N_CODES), density=0.4, rng=rng, format="csr")
     return FeatureState(
-        reference_ts=1_700_000_000_000_000,
+        reference_ts=REFERENCE_TS,
         item_popularity=rng.random(N_ITEMS).astype(np.float32),
         item_trend=rng.random(N_ITEMS).astype(np.float32),
         item_age_days=rng.random(N_ITEMS).astype(np.float32),
@@ -31,12 +42,17 @@ def _state(rng: np.random.Generator) -> FeatureState:
         item_category=category,
         user_events=rng.random(N_USERS).astype(np.float32),
         user_category_share=share.astype(np.float32),
-        user_category_last=share.astype(np.float64),
+        user_category_last=last.astype(np.float64),
+        item_property_names=np.asarray(["brand", "size"]),
+        item_property_categorical=np.asarray([True, False]),
+        item_properties=np.stack([brand, size], axis=1).astype(np.float32),
+        user_property_share=affinity.astype(np.float32),
     )
 
 
 def _batch(rng: np.random.Generator, n: int) -> tuple[Queries, Candidates]:
-    users = rng.integers(-1, N_USERS, n).astype(np.int32)
+    # a quarter unknown (-1): visitors, whose user columns read nothing
+    users = np.where(rng.random(n) < 0.25, -1, rng.integers(0, N_USERS, n)).astype(np.int32)
     recent_sets = [
         rng.choice(N_ITEMS, size=int(rng.integers(0, 6)), replace=False) for _ in range(n)
     ]
@@ -74,8 +90,9 @@ def _batch(rng: np.random.Generator, n: int) -> tuple[Queries, Candidates]:
 def test_bulk_columns_are_the_walk_over_rows(
     seed: int, dense: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not dense:  # an offline batch's path: searched among the sorted keys
+    if not dense:  # an offline batch's path: element access, searched among the sorted keys
         monkeypatch.setattr(features, "DENSE_CELLS", 0)
+        monkeypatch.setattr(property_features, "DENSE_CELLS", 0)
     rng = np.random.default_rng(seed)
     state = _state(rng)
     queries, cands = _batch(rng, int(rng.integers(1, 12)))
@@ -93,16 +110,32 @@ def test_bulk_columns_are_the_walk_over_rows(
             got_rank, got_score = column[f"rank_{source}"][r], column[f"score_{source}"][r]
             assert got_rank == rank if rank > 0 else np.isnan(got_rank)
             assert got_score == cands.source_scores[r, s] if rank > 0 else np.isnan(got_score)
+        for name in ("item_popularity", "item_trend", "item_age_days", "item_price"):
+            assert column[name][r] == getattr(state, name)[item]
         user = int(queries.users[q])
         assert column["user_events"][r] == (state.user_events[user] if user >= 0 else 0.0)
-        mine = recent.indices[recent.indptr[q] : recent.indptr[q + 1]].tolist()
         cat = int(state.item_category[item])
+        share = state.user_category_share[user, cat] if user >= 0 and cat >= 0 else 0.0
+        assert column["user_category_share"][r] == np.float32(share)
+        last = state.user_category_last[user, cat] if user >= 0 and cat >= 0 else 0.0
+        days = (REFERENCE_TS - (last - 1.0)) / MICROS_PER_DAY if last > 0 else np.nan
+        _same(column["user_category_recency_days"][r], np.float32(days))
+        brand, size = state.item_properties[item]
+        known = user >= 0 and not np.isnan(brand)
+        affinity = state.user_property_share[user, int(brand)] if known else np.nan
+        _same(column["user_affinity_brand"][r], np.float32(affinity))
+        _same(column["item_size"][r], size)
+        mine = recent.indices[recent.indptr[q] : recent.indptr[q + 1]].tolist()
         same = sum(int(state.item_category[i]) == cat for i in mine) if cat >= 0 else 0
         want = np.float32(same / np.float32(max(len(mine), 1)))
         assert column["recent_category_share"][r] == want
         for j, name in enumerate(("hour", "day_of_week", "device")):
-            a, b = column[name][r], ctx[q, j]
-            assert a == b or (np.isnan(a) and np.isnan(b))
+            _same(column[name][r], ctx[q, j])
+
+
+def _same(got: np.floating, want: np.floating) -> None:
+    """Equal, or both NaN."""
+    assert got == want or (np.isnan(got) and np.isnan(want)), (got, want)
 
 
 def test_rank_values_read_nan_for_no_rank_and_survive_a_negative() -> None:

@@ -28,9 +28,11 @@ from recsmith.ranking.property_features import (
 )
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.queries import Queries
-from recsmith.sparse_rows import DENSE_CELLS, row_values
+from recsmith.sparse_rows import DENSE_CELLS, row_values, rows_grid
 
 TREND_HALF_LIFE_DAYS = 7.0
+#: ``FeatureState``'s per-item columns, in ``feature_names``' order after ``n_sources``.
+_ITEM_COLUMNS = ("item_popularity", "item_trend", "item_age_days", "item_price")
 
 
 def _strings() -> np.ndarray:
@@ -173,50 +175,32 @@ def feature_names(sources: tuple[str, ...], state: FeatureState) -> list[str]:
 
 
 def candidate_features(state: FeatureState, queries: Queries, cands: Candidates) -> np.ndarray:
-    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing), each
-    column written in place into one preallocated matrix."""
+    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing), C
+    order. Each feature is written as one contiguous row of a [features, candidates] matrix,
+    transposed once at the end: the same columns written into the [candidates, features]
+    matrix are strided, and numpy walks a block of a few adjacent columns (the sources' scores,
+    the context) row by row, ~6 times as long as the block's contiguous rows."""
     n = len(cands)
     q, items = cands.query, cands.items
-    users = queries.users[q]
-    known = users >= 0
-    cat = state.item_category[items]
-    has = np.flatnonzero(known & (cat >= 0))
-    share = np.zeros(n, np.float32)
-    recency = np.full(n, np.nan, np.float32)
-    if len(has):
-        share[has] = row_values(state.user_category_share, queries.users, q[has], cat[has])
-        last = row_values(state.user_category_last, queries.users, q[has], cat[has])
-        seen_cat = last > 0
-        days = (state.reference_ts - (last - 1.0)) / MICROS_PER_DAY
-        recency[has[seen_cat]] = days[seen_cat]
     keys = state.context_keys.tolist()
     if state.use_context:
-        context = context_columns(queries.moments, queries.context, keys).take(q, axis=0)
+        context = context_columns(queries.moments, queries.context, keys)
     else:  # unknown for every row: a column no split can use
-        context = np.full((n, len(context_names(keys))), np.nan, np.float32)
+        context = np.full((len(queries.users), len(context_names(keys))), np.nan, np.float32)
     n_src = 2 * len(cands.sources)
-    proposed = cands.source_ranks > 0
-    columns = [
-        _row_counts(proposed),
-        state.item_popularity[items],
-        state.item_trend[items],
-        state.item_age_days[items],
-        state.item_price[items],
-        _user_events(state, queries.users).take(q),
-        share,
-        recency,
-        _recent_category_share(state, queries, q, cat),
-    ]
-    width = n_src + len(columns) + context.shape[1] + state.n_property_features
-    out = np.empty((n, width), np.float32)
-    out[:, 0:n_src:2] = cands.source_scores
-    out[:, 1:n_src:2] = _rank_values(cands.source_ranks)
-    for j, column in enumerate(columns, start=n_src):
-        out[:, j] = column
-    at = n_src + len(columns)
-    out[:, at : at + context.shape[1]] = context
+    at = n_src + len(_ITEM_COLUMNS) + 5  # n_sources, the item columns, the query's four
+    width = at + context.shape[1] + state.n_property_features
+    columns = np.empty((width, n), np.float32)
+    columns[0:n_src:2] = cands.source_scores.T
+    columns[1:n_src:2] = _rank_values(cands.source_ranks.T)
+    columns[n_src] = _row_counts((cands.source_ranks.T > 0).T)  # a source's flags contiguous
+    for j, name in enumerate(_ITEM_COLUMNS, start=n_src + 1):
+        columns[j] = getattr(state, name).take(items)
+    _query_category_columns(state, queries, q, state.item_category[items], columns[at - 4 : at].T)
+    columns[at : at + context.shape[1]] = context.T.take(q, axis=1)
     if state.n_property_features:
-        out[:, at + context.shape[1] :] = property_values(
+        property_values(
+            columns[at + context.shape[1] :].T,
             q,
             queries.users,
             items,
@@ -227,7 +211,7 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
             state.profile_categorical,
             state.segment_item_share,
         )
-    return out
+    return np.ascontiguousarray(columns.T)
 
 
 def _user_events(state: FeatureState, users: np.ndarray) -> np.ndarray:
@@ -237,9 +221,10 @@ def _user_events(state: FeatureState, users: np.ndarray) -> np.ndarray:
 
 
 def _rank_values(ranks: np.ndarray) -> np.ndarray:
-    """float32 [n, sources]: each source's rank of the row, NaN where it did not propose it (rank
-    0). Read from a table of the ranks' values (NaN at 0) in one gather: ~0.55 of what
-    ``np.where(ranks > 0, ranks, nan)`` costs, whose float64 result is then cast again."""
+    """float32 in the shape of ``ranks`` (rows by sources, or the transpose): each source's rank
+    of the row, NaN where it did not propose it (rank 0). Read from a table of the ranks' values
+    (NaN at 0) in one gather: ~0.55 of what ``np.where(ranks > 0, ranks, nan)`` costs, whose
+    float64 result is then cast again."""
     if ranks.min(initial=0) < 0:  # not a rank (an int16 overflown): no table reaches it
         return np.where(ranks > 0, ranks, np.nan).astype(np.float32)
     table = np.arange(int(ranks.max(initial=0)) + 1, dtype=np.float32)
@@ -257,34 +242,77 @@ def _row_counts(flags: np.ndarray) -> np.ndarray:
     return out
 
 
-def _recent_category_share(
+def _query_category_columns(
+    state: FeatureState, queries: Queries, q: np.ndarray, cat: np.ndarray, out: np.ndarray
+) -> None:
+    """Writes ``out`` [n, 4], per candidate row: its query's user's events (0 unknown), that
+    user's share of events in the row's category (0) and days since the last one (NaN: none, or
+    no user or category), and the share of the query's recent (session) items in that category.
+
+    The last three depend on the row's (query, category) alone. For a request batch (queries ×
+    categories within ``DENSE_CELLS``) they are computed once per such cell, in dense planes of
+    one value per cell plus one last cell for rows without a category, and read for every row
+    by a gather: rows of one query share its user and its recent items (a batch of 16 users:
+    ~4,100 rows, 16 × 500 cells of which a few hundred stored), where the row-by-row reads
+    repeated that work for every row. Past ``DENSE_CELLS`` (an offline batch of thousands of
+    users) row by row (``_category_columns_by_row``)."""
+    users = queries.users
+    n_queries = len(users)
+    width = int(state.user_category_share.shape[1])
+    out[:, 0] = _user_events(state, users).take(q)
+    if n_queries * width > DENSE_CELLS:
+        out[:, 1:] = _category_columns_by_row(state, queries, q, cat)
+        return
+    n_cells = n_queries * width
+    cell = np.where(cat >= 0, q.astype(np.int64) * width + cat, n_cells)
+    share = np.zeros(n_cells + 1, np.float32)
+    share[:n_cells] = rows_grid(state.user_category_share, users)
+    out[:, 1] = share.take(cell)
+    last = rows_grid(state.user_category_last, users)
+    days = np.full(n_cells + 1, np.nan, np.float32)
+    seen = np.flatnonzero(last > 0)
+    days[seen] = (state.reference_ts - (last[seen] - 1.0)) / MICROS_PER_DAY
+    out[:, 2] = days.take(cell)
+    keyed, totals = _recent_keys(state, queries)
+    counts = np.bincount(keyed, minlength=n_cells + 1)
+    out[:, 3] = counts.take(cell) / totals.take(q)
+
+
+def _category_columns_by_row(
     state: FeatureState, queries: Queries, q: np.ndarray, cat: np.ndarray
 ) -> np.ndarray:
-    """Share of the query's recent (session) items in the candidate's category. The counts of
-    (query, category) keys are read from a dense count per key when the batch's queries ×
-    categories fit ``DENSE_CELLS`` (a request batch: one ``bincount``, one gather), else
-    searched among the sorted keys (an offline batch of thousands of users)."""
+    """``_query_category_columns``' last three for a batch too large for a dense cell per
+    (query, category): the user's shares and last times read by scipy's element access, the
+    session counts searched among the sorted (query, category) keys."""
+    out = np.zeros((len(q), 3), np.float32)
+    out[:, 1] = np.nan
+    users = queries.users
+    has = np.flatnonzero((users[q] >= 0) & (cat >= 0))
+    if len(has):
+        out[has, 0] = row_values(state.user_category_share, users, q[has], cat[has], DENSE_CELLS)
+        last = row_values(state.user_category_last, users, q[has], cat[has], DENSE_CELLS)
+        seen = last > 0
+        out[has[seen], 1] = (state.reference_ts - (last[seen] - 1.0)) / MICROS_PER_DAY
+    keyed, totals = _recent_keys(state, queries)
+    has = np.flatnonzero(cat >= 0)
+    if not len(has) or not len(keyed):
+        return out
+    n_cats = int(state.user_category_share.shape[1])
+    wanted = q[has].astype(np.int64) * n_cats + cat[has]
+    keys, counts = np.unique(keyed, return_counts=True)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found = keys[at] == wanted
+    out[has[found], 2] = counts[at[found]] / totals[q[has[found]]]
+    return out
+
+
+def _recent_keys(state: FeatureState, queries: Queries) -> tuple[np.ndarray, np.ndarray]:
+    """The (query × categories + category) key of each of the queries' recent items that has a
+    category, and each query's recent items (at least 1: the share's denominator), float32."""
     recent = queries.recent
     lengths = recent.indptr[1:] - recent.indptr[:-1]
     rows = np.arange(recent.shape[0]).repeat(lengths)
     rc = state.item_category[recent.indices]
     ok = rc >= 0
-    n_cats = max(int(state.user_category_share.shape[1]), 1)
-    keyed = rows[ok].astype(np.int64) * n_cats + rc[ok]
-    out = np.zeros(len(q), np.float32)
-    has = np.flatnonzero(cat >= 0)
-    if not len(has) or not len(keyed):
-        return out
-    wanted = q[has].astype(np.int64) * n_cats + cat[has]
-    totals = np.maximum(lengths, 1).astype(np.float32)
-    if recent.shape[0] * n_cats <= DENSE_CELLS:
-        counts = np.bincount(keyed, minlength=recent.shape[0] * n_cats)
-        inside = wanted < len(counts)  # a category code past the state's: no recent item has it
-        found = has[inside]
-        out[found] = counts.take(wanted[inside]) / totals[q[found]]
-        return out
-    keys, counts = np.unique(keyed, return_counts=True)
-    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    found = keys[at] == wanted
-    out[has[found]] = counts[at[found]] / totals[q[has[found]]]
-    return out
+    n_cats = int(state.user_category_share.shape[1])
+    return rows[ok].astype(np.int64) * n_cats + rc[ok], np.maximum(lengths, 1).astype(np.float32)

@@ -15,7 +15,7 @@ from scipy import sparse
 
 from recsmith.features.interactions import Interactions
 from recsmith.features.properties import PropertyColumns, feature_label
-from recsmith.sparse_rows import grid_values, row_values, rows_grid
+from recsmith.sparse_rows import DENSE_CELLS, row_values, rows_grid
 
 
 def code_shares(
@@ -80,6 +80,7 @@ def property_names(
 
 
 def property_values(
+    out: np.ndarray,
     query: np.ndarray,
     query_users: np.ndarray,
     items: np.ndarray,
@@ -89,40 +90,56 @@ def property_values(
     user_values: np.ndarray,
     profile_categorical: np.ndarray,
     segments: sparse.csr_array,
-) -> np.ndarray:
-    """float32 [len(items), p + q] for candidate rows (their query; each query's user index,
-    -1 unknown; item index): per item property its value or the user's affinity for it, per
-    profile property the user's value or the item's popularity within the user's segment; NaN
-    where the item, the user or their profile lacks it."""
+) -> None:
+    """Writes ``out`` [len(items), p + q] (float32) for candidate rows (their query; each
+    query's user index, -1 unknown; item index): per item property its value or the user's
+    affinity for it, per profile property the user's value or the item's popularity within the
+    user's segment; NaN where the item, the user or their profile lacks it."""
     n = len(items)
     users = query_users[query]
-    out = np.full((n, item_values.shape[1] + user_values.shape[1]), np.nan, np.float32)
     known = np.flatnonzero(users >= 0)
     # the candidates' item values in one gather; the users' affinity rows spread into one grid
-    # that every categorical property reads (``rows_grid``), not one per property
+    # that every categorical property reads (``affinity_cells``), not one per property
     values = item_values.take(items, axis=0)
-    grid = rows_grid(affinity, query_users) if item_categorical.any() else None
+    grid = affinity_cells(affinity, query_users) if item_categorical.any() else None
+    base = query.astype(np.int64) * int(affinity.shape[1])  # each row's query's first cell
     for p in range(item_values.shape[1]):
         value = values[:, p]
         if not item_categorical[p]:
             out[:, p] = value
-            continue
-        rows = known[np.isfinite(value[known])]
-        codes = value[rows].astype(np.int64)
-        out[rows, p] = (
-            row_values(affinity, query_users, query[rows], codes)
-            if grid is None
-            else grid_values(grid, affinity, query[rows], codes)
-        )
-    base = item_values.shape[1]
+        elif grid is not None:  # a row without the value, or an unknown user: the NaN cell
+            cell = np.where(np.isfinite(value), base + value, len(grid) - 1)
+            out[:, p] = grid.take(cell.astype(np.int64))
+        else:
+            rows = known[np.isfinite(value[known])]
+            out[:, p] = np.nan
+            codes = value[rows].astype(np.int64)
+            out[rows, p] = row_values(affinity, query_users, query[rows], codes, DENSE_CELLS)
+    at = item_values.shape[1]
     for j in range(user_values.shape[1]):
         value = np.full(n, np.nan, np.float32)
         value[known] = user_values[users[known], j]
         if not profile_categorical[j]:
-            out[:, base + j] = value
+            out[:, at + j] = value
             continue
         rows = np.flatnonzero(np.isfinite(value))
-        out[rows, base + j] = _lookup(segments, value[rows], items[rows])
+        out[:, at + j] = np.nan
+        out[rows, at + j] = _lookup(segments, value[rows], items[rows])
+
+
+def affinity_cells(affinity: sparse.csr_array, query_users: np.ndarray) -> np.ndarray | None:
+    """The queries' users' affinity rows as one flat grid (query ``i``'s row at ``i × codes``,
+    ``rows_grid``), NaN in an unknown user's row, and one last NaN cell, that a row whose item
+    lacks the value reads; None past ``DENSE_CELLS``. Each categorical property's column is then
+    one gather of every row, instead of picking the known rows with a value, gathering their
+    codes and writing them back by index."""
+    grid = rows_grid(affinity, query_users, DENSE_CELLS)
+    if grid is None:
+        return None
+    width = int(affinity.shape[1])
+    out = np.full(len(grid) + 1, np.nan, np.float32)
+    out[:-1] = grid
+    out[:-1].reshape(-1, width)[query_users < 0] = np.nan
     return out
 
 
