@@ -81,8 +81,8 @@ def known_items(past: Interactions) -> np.ndarray:
     users' rows score 0 nearly everywhere, EASE's lists are mostly such ties, in index order).
     Serving never can: an item first seen after training is in no model's catalogue. Those
     proposals are hits only validation can score, on the held-out items themselves (BENCHMARKS
-    §105: 30–59 % of EASE's validation hits on diginetica ``short``, 1 in 68 on test), so a
-    split must not let any source propose them."""
+    §105: 29–50 % of EASE's validation hits on diginetica ``short`` folds, none possible on
+    test), so a split must not let any source propose them."""
     known = np.zeros(past.n_items, dtype=bool)
     known[past.event_items] = True
     if past.catalog is not None:
