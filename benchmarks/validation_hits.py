@@ -42,7 +42,7 @@ SOURCES = ("ease", "ials", "itemknn_recent", "transitions", "popularity")
 KINDS = ("scored", "tie", "fill", "unknown")
 
 
-def test_as_validation(train: Interactions, s: Split) -> Validation:
+def held_out_as_validation(train: Interactions, s: Split) -> Validation:
     """The test users and their held-out items in ``train``'s numbering; an item ``train`` never
     saw gets one extra column no list can hold."""
     users = train.users.to_index(np.array(s.users, dtype=object))
@@ -103,7 +103,7 @@ def main() -> None:
             named = [(f"fold {n}", v) for n, v in enumerate(folds)] + [("test", None)]
             fold_rows: dict[str, list[np.ndarray]] = defaultdict(list)
             for label, val in named:
-                val = val if val is not None else test_as_validation(train, s)
+                val = val if val is not None else held_out_as_validation(train, s)
                 scorer = _Scorer(config, val, attrs, train)
                 for name in SOURCES:
                     ndcg, got = slots(scorer, val, name, config)
