@@ -62,6 +62,7 @@ from recsmith.pipeline.robust_choice import (
     prefer,
     worst_share,
 )
+from recsmith.pipeline.source_tuning import known_items
 from recsmith.pipeline.training import (
     build_sources,
     feature_state,
@@ -213,8 +214,13 @@ class _Scorer:
             moments,
         )
         self.proposals: dict[str, Proposals] = {}
+        self.known = known_items(past)  # an item only the held-out events hold is never served
         fallback = StaticSource("popular", Popular().fit(past).item_scores_)
-        self.fallback = fallback.retrieve(self.queries, K)
+        self.fallback = self._known(fallback.retrieve(self.queries, K))
+
+    def _known(self, proposals: Proposals) -> Proposals:
+        """``proposals`` without the items the validation past does not know (``known_items``)."""
+        return proposals.where(self.known[proposals.items])
 
     def _proposals(self, spec: SourceConfig) -> Proposals:
         """What ``spec``'s source, fitted on the validation past, proposes (cached)."""
@@ -224,7 +230,7 @@ class _Scorer:
             model = fit_models(one, self.val.past)
             retrieval = one.retrieval
             source = build_sources([spec], model, self.attrs, retrieval.ann_min_items)[0]
-            self.proposals[key] = source.retrieve(self.queries, spec.quota)
+            self.proposals[key] = self._known(source.retrieve(self.queries, spec.quota))
         return self.proposals[key]
 
     def proposes(self, spec: SourceConfig) -> bool:
