@@ -99,13 +99,3 @@ def store_tiers() -> Callable[[str, Sequence[str]], list[User]]:
         return profiles
 
     return stored
-
-
-@pytest.fixture
-def packing_from_floor(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``digit_sort.packed_from`` as on a machine whose vectorised sort wins from
-    ``PACKED_ROWS``: the tests that pin which sort serves which keys must not depend on this
-    machine's timings (``calibrate`` is tested on its own)."""
-    from recsmith import digit_sort
-
-    monkeypatch.setattr(digit_sort, "_packed_from", [digit_sort.PACKED_ROWS])

@@ -6,8 +6,6 @@ packed path (``packed_order``) is taken exactly where key and row index fit in 6
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
@@ -22,9 +20,6 @@ from recsmith.digit_sort import (
     stable_argsort,
     stable_order,
 )
-
-#: which sort serves which keys is pinned here, not measured (``calibrate`` is tested below)
-pytestmark = pytest.mark.usefixtures("packing_from_floor")
 
 
 @pytest.mark.parametrize("bits", [1, 7, 16, 17, 23, 32, 33, 48, 63])
@@ -155,52 +150,3 @@ def test_stable_argsort_of_sorted_keys_is_the_row_order_without_a_sort(
         assert key[i - 1] > key[i]
         assert stable_argsort(key).tolist() == np.argsort(key, kind="stable").tolist()
     assert packed_calls == [4800] * 3
-
-
-def test_crossover_is_where_packing_wins_at_every_size_on() -> None:
-    rows = (512, 1024, 2048, 4096)
-    timsort = [5.0, 10.0, 20.0, 40.0]
-    assert digit_sort.crossover(rows, [4.0, 9.0, 19.0, 39.0], timsort) == 512
-    assert digit_sort.crossover(rows, [6.0, 11.0, 20.0, 30.0], timsort) == 2048  # a tie wins
-    # a win at 512 then a loss at 1024: packing starts at 2048, not 512
-    assert digit_sort.crossover(rows, [4.0, 11.0, 19.0, 39.0], timsort) == 2048
-    assert digit_sort.crossover(rows, [6.0, 9.0, 19.0, 41.0], timsort) == sys.maxsize
-    assert digit_sort.crossover((), [], []) == sys.maxsize
-
-
-def test_packed_from_measures_once_and_never_below_packed_rows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    measured: list[int] = []
-
-    def calibrate() -> int:
-        measured.append(1)
-        return 100  # a machine where packing would win from 100 rows
-
-    monkeypatch.setattr(digit_sort, "_packed_from", [])
-    monkeypatch.setattr(digit_sort, "calibrate", calibrate)
-    assert digit_sort.packed_from() == PACKED_ROWS
-    assert digit_sort.packed_from() == PACKED_ROWS
-    assert measured == [1]
-
-
-def test_packs_from_the_measured_rows_only(
-    monkeypatch: pytest.MonkeyPatch, packed_calls: list[int]
-) -> None:
-    """A machine whose vectorised sort loses below 4,096 rows: 4,095 keys go to timsort (the
-    same order: numpy's stable argsort is the oracle), 4,096 are packed."""
-    monkeypatch.setattr(digit_sort, "_packed_from", [4096])
-    assert not packs(4095, 36) and packs(4096, 36)
-    monkeypatch.setattr(digit_sort, "_packed_from", [sys.maxsize])
-    assert not packs(20_000, 36)
-    monkeypatch.setattr(digit_sort, "_packed_from", [4096])
-    rng = np.random.default_rng(3)
-    for n in (4095, 4096):
-        key = rng.integers(0, 1 << 36, n)
-        assert stable_argsort(key).tolist() == np.argsort(key, kind="stable").tolist()
-    assert packed_calls == [4096]
-
-
-def test_calibrate_measures_every_size_and_answers_one_of_them() -> None:
-    """On this machine, whatever it is: one of the sizes, or never."""
-    assert digit_sort.calibrate((512, 1024), repeats=1) in (512, 1024, sys.maxsize)

@@ -11,16 +11,9 @@ Where the key and the row index fit in 64 bits together, ``packed_order`` beats 
 shifted above its row index makes every value distinct, so numpy's unstable vectorised sort of
 plain integers (AVX-512/AVX2 quicksort) gives the stable order — 25 against 302 µs by timsort
 for a batch of 16's 4,800 candidate keys of 36 bits (issue #19); callers ask ``packs`` first.
-That vectorised sort is not fast everywhere: on an AMD EPYC VM (AVX-512 found, issue #19's
-second round) the same 4,800 keys took 108 µs packed against 40 by timsort, and packing won only
-from ~16,000 rows. So where packing starts is measured once per process (``packed_from``).
 """
 
 from __future__ import annotations
-
-import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 
@@ -59,72 +52,10 @@ def _index_bits(n_rows: int) -> int:
     return max(int(n_rows - 1).bit_length(), 1)
 
 
-#: Row counts at which ``packed_from`` times both sorts, smallest first: a lone request's rows
-#: up to a batch of 32's; from 9,000 rows keys of best_first's width go by digits
-#: (``by_digits``) where they are not packed.
-CALIBRATION_ROWS = (512, 1024, 2048, 4096, 8192)
-
-#: Rows a query in ``calibrate``'s keys: about what one user's candidates take in a batch.
-CALIBRATION_GROUP = 256
-
-_packed_from: list[int] = []  # the row count ``packed_from`` measured, once it has
-
-
-def packed_from() -> int:
-    """Rows from which ``packed_order`` beats numpy's stable argsort on this machine, measured
-    on first use (a few ms) and kept for the process (``calibrate``), never below
-    ``PACKED_ROWS``. Both sorts give the same order, so the answer changes what a sort costs,
-    never its result."""
-    if not _packed_from:
-        _packed_from.append(max(calibrate(), PACKED_ROWS))
-    return _packed_from[0]
-
-
-def calibrate(rows: tuple[int, ...] = CALIBRATION_ROWS, repeats: int = 3) -> int:
-    """The smallest of ``rows`` from which ``packed_order`` took no more thread time than
-    numpy's stable argsort at each larger size too (the best of ``repeats``), else
-    ``sys.maxsize`` (never packed). The keys are shaped as a batch's: 40 bits, grouped by query
-    (``CALIBRATION_GROUP`` rows each, the query in the top bits) and random within one, the
-    runs timsort merges cheaply (on the EPYC VM: 35 against 91 µs packed for a batch of 16's
-    4,116 ranked rows, where random keys of that size make packing the winner)."""
-    rng = np.random.default_rng(0)
-    packed, timsort = [], []
-    for n in rows:
-        query = np.arange(n, dtype=np.int64) // CALIBRATION_GROUP
-        key = (query << 32) | rng.integers(0, 1 << 32, n, dtype=np.int64)
-        packed.append(_best_time(lambda key=key: packed_order(key, 40), repeats))
-        timsort.append(_best_time(lambda key=key: key.argsort(kind="stable"), repeats))
-    return crossover(rows, packed, timsort)
-
-
-def crossover(rows: tuple[int, ...], packed: list[float], timsort: list[float]) -> int:
-    """The smallest of ``rows`` (ascending) from which ``packed[i] <= timsort[i]`` holds at
-    every size on, else ``sys.maxsize``: a win at a small size followed by a loss is noise or
-    a cache effect, not a crossover."""
-    wins_from = sys.maxsize
-    for n, fast, slow in zip(rows, packed, timsort, strict=True):
-        if fast > slow:
-            wins_from = sys.maxsize
-        elif wins_from == sys.maxsize:
-            wins_from = n
-    return wins_from
-
-
-def _best_time(call: Callable[[], object], repeats: int) -> float:
-    """The least thread CPU time of ``repeats`` calls (a shared machine's noise only adds)."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.thread_time()
-        call()
-        best = min(best, time.thread_time() - started)
-    return best
-
-
 def packs(n_rows: int, bits: int) -> bool:
     """Whether ``packed_order`` serves ``n_rows`` keys of ``bits`` bits: rows enough for it to
-    win on this machine (``packed_from``), and room for the row index beside the key in 64
-    bits."""
-    return bits + _index_bits(n_rows) <= 64 and n_rows >= packed_from()
+    win, and room for the row index beside the key in 64 bits."""
+    return n_rows >= PACKED_ROWS and bits + _index_bits(n_rows) <= 64
 
 
 def packed_order(key: np.ndarray, bits: int) -> np.ndarray:

@@ -10,9 +10,6 @@ import pytest
 from recsmith.digit_sort import ROWS_PER_PASS, by_digits, packs
 from recsmith.retrieval.candidates import KEY_SORT_ROWS, best_first
 
-#: which sort serves which keys is pinned here, not this machine's timings
-pytestmark = pytest.mark.usefixtures("packing_from_floor")
-
 
 def test_best_first_is_lexsort_on_every_kind_of_score() -> None:
     rng = np.random.default_rng(7)
