@@ -126,3 +126,18 @@ def test_known_lists_are_the_search_in_chunks(monkeypatch: pytest.MonkeyPatch) -
     np.testing.assert_array_equal(lists.ids, whole.ids)
     np.testing.assert_array_equal(lists.scores, whole.scores)
     assert known_lists(index, vectors[:0], 30).ids.shape == (0, 30)
+
+
+def test_a_batch_mixing_stored_and_searched_users_comes_in_query_order() -> None:
+    """Users past the margin are searched live and their rows put back in place: the
+    proposals stay grouped by query in ascending order, each query's ranked 1, 2, ... (what
+    the stored-only batch gives), as one flat list per batch did before."""
+    index, vectors = _index()
+    index.known = known_lists(index, vectors, K + STORED_MARGIN)
+    source = ANNSource("ann", vectors, index)
+    users = np.array([-1, *range(12), -1, 5])
+    excluded = _exclusions(index, vectors, users)
+    got = source.retrieve(_queries(users, excluded, index.n_items), K)
+    assert (np.diff(got.query) >= 0).all()
+    for q in np.unique(got.query).tolist():
+        assert got.ranks[got.query == q].tolist() == list(range(1, K + 1)), q

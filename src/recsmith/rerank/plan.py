@@ -105,7 +105,9 @@ class RulePlan:
         """Re-rank every query of ``cands`` to at most ``k`` rows (see module docstring)."""
         if (cands.query[1:] < cands.query[:-1]).any():
             raise ValueError("candidates must be grouped by query (ascending), as retrieval emits")
-        keep = first_occurrence(cands.query, cands.items) & self.allowed(cands.items, table)
+        keep = self.allowed(cands.items, table)
+        if not cands.distinct:  # a pair proposed twice upstream must not appear twice
+            keep &= first_occurrence(cands.query, cands.items)
         if k <= 0:
             keep[:] = False
         # nothing removed (most requests): the rows as they are, not a copy of every column

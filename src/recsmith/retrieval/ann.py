@@ -20,7 +20,14 @@ from scipy import sparse
 from recsmith.errors import MissingExtraError
 from recsmith.models.topk import TopK, top_k
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import Proposals, drop_excluded, flatten, widest_row
+from recsmith.retrieval.sources import (
+    Proposals,
+    concat,
+    drop_excluded,
+    flatten,
+    kept_proposals,
+    widest_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +203,16 @@ class ANNSource:
         known = self.index.known
         if known is None or k == 0:
             return flatten(self._search(users, rows, queries.exclude, k), rows)
-        kept = drop_excluded(TopK(known.ids[users], known.scores[users]), queries.exclude, k, rows)
-        short = np.flatnonzero((kept.ids[:, k - 1] < 0) & (known.ids[users, -1] >= 0))
-        if len(short):
-            live = self._search(users[short], rows[short], queries.exclude, k)
-            kept.ids[short], kept.scores[short] = live.ids, live.scores
-        return flatten(kept, rows)
+        stored = TopK(known.ids[users], known.scores[users])
+        kept, count = kept_proposals(stored, queries.exclude, k, rows)
+        short = (count < k) & (known.ids[users, -1] >= 0)
+        if not short.any():
+            return kept
+        # the queries searched live replace their stored rows, and the rows go back to query
+        # order (a stable sort of the query column: each query's rows stay best first)
+        live = self._search(users[short], rows[short], queries.exclude, k)
+        out = concat([kept.where(~np.isin(kept.query, rows[short])), flatten(live, rows[short])])
+        return out.where(np.argsort(out.query, kind="stable"))
 
     def _search(
         self, users: np.ndarray, rows: np.ndarray, exclude: sparse.csr_array, k: int

@@ -15,7 +15,7 @@ import numpy as np
 
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.sources import Proposals
-from recsmith.sparse_rows import distinct_keys, pairs_held
+from recsmith.sparse_rows import distinct_keys, pairs_held, sorted_distinct
 
 RRF_K = 60.0
 
@@ -71,6 +71,7 @@ def merge(
         fused.astype(np.float32),
         source_scores,
         source_ranks,
+        distinct=True,
     )
     return merged.with_scores(merged.score) if ordered else merged
 
@@ -98,8 +99,17 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
         np.concatenate([cands.score, score]),
         src_scores,
         src_ranks,
+        # the rows added are pairs not held yet; distinct if each is added once (a source
+        # ranking an item twice for a query would add it twice)
+        distinct=cands.distinct and _distinct_pairs(q, items),
     )
     return _sorted_below(out)
+
+
+def _distinct_pairs(query: np.ndarray, items: np.ndarray) -> bool:
+    """Whether no (query, item) pair repeats (queries and items non-negative, below 2 ** 31)."""
+    key = (query.astype(np.int64) << 32) | items
+    return len(sorted_distinct(key)) == len(key)
 
 
 def _floors(cands: Candidates) -> np.ndarray:
@@ -130,5 +140,5 @@ def _sorted_below(out: Candidates) -> Candidates:
         bool(((query[1:] != query[:-1]) | (score[1:] <= score[:-1])).all())
         and not np.isnan(score).any()
     ):
-        return out.take(order)
+        return out.reordered(order)
     return out.with_scores(out.score)

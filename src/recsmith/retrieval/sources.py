@@ -32,7 +32,7 @@ class Proposals:
     ranks: np.ndarray  # int16, 1 = best
 
     def where(self, keep: np.ndarray) -> Proposals:
-        """The rows where ``keep`` (bool per row) holds."""
+        """The rows where ``keep`` (bool per row) holds, or the rows it lists, in its order."""
         return Proposals(self.query[keep], self.items[keep], self.scores[keep], self.ranks[keep])
 
     def renumbered(self, queries: np.ndarray) -> Proposals:
@@ -249,6 +249,26 @@ def widest_row(matrix: sparse.csr_array) -> int:
     """Entries in the fullest row: how far a source over-fetches so that, after dropping what a
     query excludes, ``k`` items are still left."""
     return int((matrix.indptr[1:] - matrix.indptr[:-1]).max()) if matrix.shape[0] else 0
+
+
+def kept_proposals(
+    top: TopK, exclude: sparse.csr_array, k: int, rows: np.ndarray
+) -> tuple[Proposals, np.ndarray]:
+    """``flatten(drop_excluded(top, exclude, k, rows), rows)``, and how many items each row kept
+    (at most ``k``): each row's first ``k`` items that are listed and not excluded, found by a
+    running count along the row, without the padded best-``k`` lists in between (a stable
+    argsort of every row's cells, the gathers of ``k`` columns and their padding; 124 + 44 µs
+    for a batch of 16's stored ANN lists of 264 items, quota 200)."""
+    kept = (top.ids >= 0) & ~stored_in_rows(exclude, rows, np.maximum(top.ids, 0))
+    rank = kept.cumsum(axis=1)  # each kept cell's place among its row's kept cells, from 1
+    count = rank[:, -1] if rank.shape[1] else np.zeros(len(rank), np.int64)
+    cells, cols = (kept & (rank <= k)).nonzero()
+    return Proposals(
+        rows[cells].astype(np.int32),
+        top.ids[cells, cols].astype(np.int32),
+        top.scores[cells, cols].astype(np.float32),
+        rank[cells, cols].astype(np.int16),
+    ), np.minimum(count, k)
 
 
 def drop_excluded(
