@@ -767,8 +767,9 @@ def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
     top = max(singles, key=lambda t: worst_share(t, refs))
     if worst_share(top, refs) <= worst_share(best, refs):
         return "best single source"
+    where = "" if refs.some_decide else " on the validation users pooled, no protocol deciding"
     return (
-        f"best single source ahead of popularity ({top.name}, worst share "
+        f"best single source ahead of popularity{where} ({top.name}, worst share "
         f"{worst_share(top, refs):.3f} against {worst_share(best, refs):.3f}, is not)"
     )
 
@@ -789,13 +790,15 @@ def best_single_source(
     it leads by a little on 124 users hit, it is the best of them on test (`market` / ml-100k /
     1, §65, §95). Popularity still fills every list beneath; a file listing a ``popular`` source
     keeps it among its own."""
-    # ties: the first (popularity, where it competes)
-    best = max(singles, key=lambda t: worst_share(t, refs))
-    eligible = [t for t in singles if t.name in own]
-    if best.name in own or not eligible or _beyond_zero(best, seed):
-        return best, "best single source"
-    mine = max(eligible, key=lambda t: worst_share(t, refs))
-    left_out = f"{best.name}'s best mean left out: no protocol decides, its score not beyond 0"
+    popularity, eligible = singles[0], [t for t in singles if t.name in own]
+    if popularity.name in own or not eligible or _beyond_zero(popularity, seed):
+        best = best_single(singles, refs, seed)
+        return best, _base_reason(best, singles, refs)
+    mine = max(eligible, key=lambda t: worst_share(t, refs))  # ties: the first
+    if worst_share(mine, refs) > worst_share(popularity, refs):  # popularity was never the top
+        return mine, "best single source"
+    left_out = f"{popularity.name}'s best mean left out: no protocol decides, its score not "
+    left_out += "beyond 0"
     return mine, f"best single source of the file's own ({left_out})"
 
 

@@ -156,8 +156,8 @@ def best_single(singles: Sequence[Tried], refs: Refs, seed: int) -> Tried:
     definition, and every source competes on its worst share alone (§35, §65: popularity there
     is no safer, and the evidence is reported weak). Ties: the first (popularity)."""
     popularity = singles[0]
-    if refs.some_decide:
-        singles = [popularity] + [t for t in singles[1:] if _ahead(t, popularity, refs, seed)]
+    ahead = _ahead if refs.some_decide else _ahead_pooled
+    singles = [popularity] + [t for t in singles[1:] if ahead(t, popularity, refs, seed)]
     return max(singles, key=lambda t: worst_share(t, refs))
 
 
@@ -167,6 +167,29 @@ def _ahead(t: Tried, popularity: Tried, refs: Refs, seed: int) -> bool:
     within noise)."""
     everywhere = all(m > p for m, p in zip(t.means, popularity.means, strict=True))
     return everywhere or prefer(popularity, "", t, refs, seed)[0] is t
+
+
+def pooled_lead(t: Tried, popularity: Tried, refs: Refs) -> np.ndarray:
+    """``t`` minus ``popularity`` on every validation user of every protocol pooled into one
+    sample, each protocol's differences in units of its reference (``Refs.means``: where no
+    protocol decides, its best single mean; a protocol where every source scored 0 tells
+    nothing and is left out). Pooled, a protocol weighs by its users — by how much evidence it
+    holds — where the maximin gives each protocol one vote whatever it holds. A user scored on
+    two protocols is two entries, as if independent: the interval is a little narrower than a
+    user-paired one would be."""
+    parts = [
+        (a - b) / r
+        for a, b, r in zip(t.per_user, popularity.per_user, refs.means, strict=True)
+        if r > 0
+    ]
+    return np.concatenate(parts) if parts else np.zeros(1)
+
+
+def _ahead_pooled(t: Tried, popularity: Tried, refs: Refs, seed: int) -> bool:
+    """Where no protocol decides: whether ``t`` is ahead of ``popularity`` beyond noise on the
+    validation users pooled (``pooled_lead``'s bootstrap interval above 0)."""
+    lead = pooled_lead(t, popularity, refs)
+    return bootstrap_ci(lead, n_resamples=RESAMPLES, seed=seed)[0] > 0
 
 
 def prefer(
