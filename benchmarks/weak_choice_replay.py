@@ -23,6 +23,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+from choice_oracle import final_round
 from shape_sweep import RESAMPLES, ratio_interval
 
 from recsmith.evaluation.significance import bootstrap_ci
@@ -33,13 +34,7 @@ from recsmith.pipeline.robust_choice import best_single, prefer
 def replayed(record: dict) -> tuple[str, bool, list[str]]:
     """This tree's final choice on ``record``, whether the evidence was weak, and each
     protocol's users and verdict."""
-    calls = record["calls"]
-    singles, (refs, said), seed = [c for c in calls if c[0] == "deciding"][-1][1:]
-    fused = [
-        c[2]
-        for c in calls
-        if c[0] == "prefer" and c[2].name == "fused" and not c[1].name.startswith("fused")
-    ][-1]
+    singles, refs, said, seed, fused = final_round(record["calls"])
     weak = not any(s["decides"] for s in said)
     if weak:  # the default file lists no popularity: calibration adds it (singles[0])
         best = best_single_source(singles, refs, frozenset(t.name for t in singles[1:]), seed)[0]
