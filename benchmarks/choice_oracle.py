@@ -13,9 +13,10 @@ retrained copy gives the shipped per-user scores exactly (checked). Pickled to
         record --samples long/ml-100k/3,dense/ml-100k/1 --out /tmp/oracle
 
 ``replay``: the final choice (best single source, then ``prefer`` against the fused order)
-under the rule before §94, the rule since (``ahead of popularity``) and the candidate rules below, read from the recorded
-validation scores, and each one's test NDCG@10 from the oracle table. Exact where a rule changes
-only that final choice (not the grids before it, which also call ``prefer``).
+under the rule before §94, the rule since (``ahead of popularity``) and the candidate rules
+below, read from the recorded validation scores, and each one's test NDCG@10 from the oracle
+table. Exact where a rule changes only that final choice (not the grids before it, which also
+call ``prefer``).
 
     … choice_oracle.py replay /tmp/oracle/*.pkl
 """
@@ -221,17 +222,23 @@ RULES: dict[str, Rule] = {
 }
 
 
+def final_round(calls: Sequence[tuple[Any, ...]]) -> tuple[list[Tried], Refs, Any, int, Tried]:
+    """A record's last ``deciding`` call — the single sources, their references, each
+    protocol's verdict, the seed — and the fused order as it first met a single source there."""
+    singles, (refs, said), seed = [c for c in calls if c[0] == "deciding"][-1][1:]
+    fused = [
+        c[2]
+        for c in calls
+        if c[0] == "prefer" and c[2].name == "fused" and not c[1].name.startswith("fused")
+    ][-1]
+    return singles, refs, said, seed, fused
+
+
 def replay(paths: Sequence[str]) -> None:
     for path in paths:
         with open(path, "rb") as f:
             d = pickle.load(f)
-        calls = d["calls"]
-        singles, (refs, _), seed = [c for c in calls if c[0] == "deciding"][-1][1:]
-        fused = [
-            c[2]
-            for c in calls
-            if c[0] == "prefer" and c[2].name == "fused" and not c[1].name.startswith("fused")
-        ][-1]
+        singles, refs, _, seed, fused = final_round(d["calls"])
         PROTOCOLS[:] = [p["protocol"] for p in d["protocols"]]
         picks = {name: rule(singles, refs, fused, seed) for name, rule in RULES.items()}
         # a record is made by whichever rule its tree had: one of the two must reproduce it

@@ -18,6 +18,7 @@ from recsmith.pipeline.robust_choice import (
     best_means,
     best_single,
     deciding,
+    pooled_lead,
     prefer,
     worst_share,
 )
@@ -281,9 +282,10 @@ def test_a_source_ahead_of_popularity_on_no_protocol_is_not_the_base_however_its
     assert low < 0 < high  # EASE's lead on protocol 1: within noise
     assert max(singles, key=lambda t: worst_share(t, refs)) is ease  # the maximin alone
     assert best_single(singles, refs, seed=0) is trending
-    # without trending no protocol decides, and the highest worst share is the base as before
+    # without trending no protocol decides, and EASE, ahead of popularity within noise on
+    # the users pooled (+0.10 of 100 cut users, −0.0033 of 600 latest items), is not the base
     alone, _ = deciding([popularity, ease], seed=0)
-    assert not alone.some_decide and best_single([popularity, ease], alone, seed=0) is ease
+    assert not alone.some_decide and best_single([popularity, ease], alone, seed=0) is popularity
 
 
 def test_the_source_ahead_of_popularity_with_the_highest_worst_share_is_the_base() -> None:
@@ -293,15 +295,64 @@ def test_the_source_ahead_of_popularity_with_the_highest_worst_share_is_the_base
     assert best_single(singles, refs, seed=0) is singles[1]  # 250/300 against trending's 0.2
 
 
-def test_where_no_protocol_decides_the_highest_worst_share_is_the_base() -> None:
-    """No protocol decides: nothing is ahead of popularity beyond noise by definition, and the
-    highest worst share serves (§35, §65), not popularity by default."""
+def test_where_no_protocol_decides_a_lead_within_noise_leaves_popularity_the_base() -> None:
+    """No protocol decides (one user more of 100, one more of 200): b's worst share is the
+    higher (1.0 against 0.75), but pooled over both protocols' users b's lead over popularity
+    is two users' hits of 300 entries — within noise — and popularity, the simpler choice, is
+    the base (BENCHMARKS §104; before, the highest worst share of noise was)."""
     a = tried("popularity", hits(100, range(0, 3)), hits(200, range(0, 4)))
     b = tried("b", hits(100, range(3, 7)), hits(200, range(4, 9)))
     refs, said = deciding([a, b], seed=0)
     assert not refs.some_decide and not any(s["decides"] for s in said)
     assert worst_share(b, refs) == 1.0 and worst_share(a, refs) == pytest.approx(0.75)
-    assert best_single([a, b], refs, seed=0) is b
+    assert best_single([a, b], refs, seed=0) is a
+
+
+def sparse_case() -> tuple[Tried, Tried]:
+    """sparse / ml-100k / 9's shape (BENCHMARKS §104) as hit lists: protocol 1 (64 users after
+    the time cuts) — popularity finds users 0–2, transitions 0–3: one user more, within noise (a
+    resample misses that user with probability (63/64)^64 ≈ 0.37); protocol 2 (554 latest items)
+    — popularity finds 0–75, transitions 20–75 and 200–209 (66): popularity ahead by 20 users
+    against 10, within noise."""
+    return (
+        tried("popularity", hits(64, range(0, 3)), hits(554, range(0, 76))),
+        tried("transitions", hits(64, range(0, 4)), hits(554, range(20, 76), range(200, 210))),
+    )
+
+
+def test_where_no_protocol_decides_a_lucky_lead_on_few_users_does_not_beat_popularity() -> None:
+    """``sparse_case``: nothing decides; every protocol counts against its best mean, so the
+    worst shares by hand are popularity 3/4 = 0.75 (protocol 1) and transitions 66/76 = 0.868
+    (protocol 2): the maximin picks transitions on one user of 64 (on test it scored 0.24×
+    popularity). Pooled, in units of each protocol's best mean (4/64 and 76/554), transitions
+    − popularity sums to +1/(4/64) − 20/(76/554) + 10/(76/554) = 16 − 72.9 = −56.9 over 618
+    entries: below zero, so not ahead beyond noise, and popularity is the base."""
+    popularity, transitions = sparse_case()
+    refs, said = deciding([popularity, transitions], seed=0)
+    assert not any(s["decides"] for s in said)
+    assert worst_share(popularity, refs) == pytest.approx(0.75)
+    assert worst_share(transitions, refs) == pytest.approx(66 / 76)
+    lead = pooled_lead(transitions, popularity, refs)
+    assert len(lead) == 618
+    assert lead.sum() == pytest.approx(16 - 10 * 554 / 76)
+    assert best_single([popularity, transitions], refs, seed=0) is popularity
+
+
+def test_where_no_protocol_decides_alone_a_lead_beyond_noise_on_the_users_pooled_ships() -> None:
+    """Two protocols of 300 users: on each, popularity finds users 0–59 and x finds 41–117 (it
+    gains 58 users and loses 41: +17 of 300). On one protocol that lead is about 17/√99 ≈ 1.71
+    standard errors (a ±1 difference on 99 users): within noise, so neither decides. Pooled,
+    the 600 entries hold the same lead twice: ≈ 1.71 · √2 ≈ 2.42 standard errors, beyond noise;
+    in units of x's mean (77/300) the pooled lead is 17/77 a user. The evidence as a whole tells
+    x apart, and x, the highest worst share (1.0 against 60/77), is the base."""
+    popularity = tried("popularity", hits(300, range(0, 60)), hits(300, range(0, 60)))
+    x = tried("x", hits(300, range(41, 118)), hits(300, range(41, 118)))
+    refs, said = deciding([popularity, x], seed=0)
+    assert not any(s["decides"] for s in said)
+    lead = pooled_lead(x, popularity, refs)
+    assert len(lead) == 600 and lead.mean() == pytest.approx(17 / 77)
+    assert bootstrap_ci(lead, n_resamples=RESAMPLES, seed=0)[0] > 0
+    assert best_single([popularity, x], refs, seed=0) is x
 
 
 def test_a_source_ahead_of_popularity_on_every_protocol_within_noise_stays_the_base() -> None:

@@ -138,6 +138,32 @@ def test_popularity_beyond_zero_on_one_protocol_of_two_is_a_signal_and_ships() -
     assert best.name == "popularity" and why == "best single source"
 
 
+def test_a_lead_of_one_users_hit_after_the_time_cuts_does_not_ship_over_popularity() -> None:
+    """sparse / ml-100k / 9's shape (BENCHMARKS §104): 64 users after the time cuts, where
+    popularity finds users 0–2 and transitions 0–3; 554 latest items, where popularity finds
+    0–75 and transitions 20–75 and 200–209. Nothing decides; popularity's score is beyond zero
+    (76 users of 554). Worst shares by hand: popularity 3/4 = 0.75, transitions 66/76 = 0.868 —
+    the maximin's pick, which scored 0.24× popularity on test. Pooled over the 618 entries in
+    units of each protocol's best mean, transitions' lead sums to 16 − 10 · 554/76 < 0: not
+    ahead, popularity ships, and the reason names transitions as passed over."""
+    cfg = config(SOURCES)
+    popularity = (
+        scores(dict.fromkeys(range(3), 1.0), 64),
+        scores(dict.fromkeys(range(76), 1.0), 554),
+    )
+    ahead_on_cuts = dict.fromkeys([*range(20, 76), *range(200, 210)], 1.0)
+    transitions = (scores(dict.fromkeys(range(4), 1.0), 64), scores(ahead_on_cuts, 554))
+    tried = [Tried("popularity", cfg, popularity), Tried("transitions", cfg, transitions)]
+    refs, said = deciding(tried, seed=0)
+    assert [s["decides"] for s in said] == [False, False]
+    best, why = best_single_source(tried, refs, own=frozenset({"transitions"}), seed=0)
+    assert best.name == "popularity"
+    assert why == (
+        "best single source ahead of popularity on the validation users pooled, no protocol "
+        "deciding (transitions, worst share 0.868 against 0.750, is not)"
+    )
+
+
 def test_where_popularity_is_left_out_the_best_of_several_own_sources_ships() -> None:
     """The lucky two-hit popularity (mean 0.01, not beyond 0) beside three of the file's own
     sources, each hitting one user: knn at 0.3 (mean 0.0015), ease at 0.6309 (0.0031545), rnn

@@ -20,7 +20,8 @@ below popularity on each user's last item, BENCHMARKS §29) loses to one that ho
 protocol whose best single source is not beyond noise of popularity takes no part (§42), and
 where some protocol decides, a single source competes only if it beats popularity beyond noise
 as a richer choice must, or scores above it on every protocol (``robust_choice.best_single``,
-§94). The simpler choice ships unless
+§94); where none decides, only if it is ahead of it beyond noise on every protocol's users
+pooled (§104). The simpler choice ships unless
 a richer one beats it by more than its noise (paired bootstrap over validation users) on the
 simpler one's weakest protocol, or on one protocol without falling below it beyond noise on any
 (§60); so each replacement either keeps the worst share from
@@ -773,8 +774,9 @@ def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
     top = max(singles, key=lambda t: worst_share(t, refs))
     if worst_share(top, refs) <= worst_share(best, refs):
         return "best single source"
+    where = "" if refs.some_decide else " on the validation users pooled, no protocol deciding"
     return (
-        f"best single source ahead of popularity ({top.name}, worst share "
+        f"best single source ahead of popularity{where} ({top.name}, worst share "
         f"{worst_share(top, refs):.3f} against {worst_share(best, refs):.3f}, is not)"
     )
 
@@ -783,25 +785,29 @@ def best_single_source(
     singles: Sequence[Tried], refs: Refs, own: frozenset[str], seed: int
 ) -> tuple[Tried, str]:
     """Where no protocol tells the single sources apart (calibration calls it only there), the
-    single source with the best worst share (ties: the first, popularity) and why; where that
-    best is the popularity source calibration added itself (``with_popularity``: not among
-    ``own``, the file's source names) while its own score is not beyond zero on any protocol
-    (the lower end of its 95 % bootstrap interval over users is 0: a few users carry it), the
-    best of the file's own sources ships instead: popularity is a candidate so that it ships
-    where the data shows it is the signal, and a score no different from zero shows nothing —
-    500 short sessions, 3 hits of 250 users against 2–4, shipped popularity at 0.0000 on test
-    where every personal source scored 0.012–0.017 (BENCHMARKS §59, §95). Where its score is
-    beyond zero it competes as before, though no protocol decides: on a marketplace sample where
-    it leads by a little on 124 users hit, it is the best of them on test (`market` / ml-100k /
-    1, §65, §95). Popularity still fills every list beneath; a file listing a ``popular`` source
-    keeps it among its own."""
-    # ties: the first (popularity, where it competes)
-    best = max(singles, key=lambda t: worst_share(t, refs))
-    eligible = [t for t in singles if t.name in own]
-    if best.name in own or not eligible or _beyond_zero(best, seed):
-        return best, "best single source"
-    mine = max(eligible, key=lambda t: worst_share(t, refs))
-    left_out = f"{best.name}'s best mean left out: no protocol decides, its score not beyond 0"
+    base single source and why: popularity unless a source is ahead of it beyond noise on the
+    protocols' users pooled (``robust_choice.best_single``, §104; the reason names a source with
+    a higher worst share passed over). Where popularity is the source calibration added itself
+    (``with_popularity``: not among ``own``, the file's source names) and its own score is not
+    beyond zero on any protocol (the lower end of its 95 % bootstrap interval over users is 0: a
+    few users carry it), it is neither the base nor the bar: the file's own source with the best
+    worst share ships, and the reason says popularity was left out where its worst share was the
+    best. Popularity is a candidate so that it ships where the data shows it is the signal, and
+    a score no different from zero shows nothing — 500 short sessions, 3 hits of 250 users
+    against 2–4, shipped popularity at 0.0000 on test where every personal source scored
+    0.012–0.017 (BENCHMARKS §59, §95). Where its score is beyond zero it is the base: on a
+    marketplace sample where it leads by a little on 124 users hit, it is the best of them on
+    test (`market` / ml-100k / 1, §65, §95). Popularity still fills every list beneath; a file
+    listing a ``popular`` source keeps it among its own."""
+    popularity, eligible = singles[0], [t for t in singles if t.name in own]
+    if popularity.name in own or not eligible or _beyond_zero(popularity, seed):
+        best = best_single(singles, refs, seed)
+        return best, _base_reason(best, singles, refs)
+    mine = max(eligible, key=lambda t: worst_share(t, refs))  # ties: the first
+    if worst_share(mine, refs) > worst_share(popularity, refs):  # popularity was never the top
+        return mine, "best single source"
+    left_out = f"{popularity.name}'s best mean left out: no protocol decides, its score not "
+    left_out += "beyond 0"
     return mine, f"best single source of the file's own ({left_out})"
 
 
