@@ -153,6 +153,12 @@ class EventStore(Protocol):
         """Distinct items a user has any event with (for excluding what they already saw)."""
         ...
 
+    def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
+        """``user_items`` of each of ``user_ids``, in their order (a user asked twice gets two
+        lists, an unknown one ``[]``), read by one query: the served requests of a coalesced
+        group ask for their users' items together (``serving.stored_items``)."""
+        ...
+
     # --- erasure --- (``recsmith.privacy``: erase, export, consent marks, retention)
 
     def privacy_salt(self) -> bytes:
