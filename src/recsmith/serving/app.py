@@ -70,6 +70,7 @@ from recsmith.serving.routers import (
 )
 from recsmith.serving.routers import experiments as experiments_route
 from recsmith.serving.routers import metrics as metrics_route
+from recsmith.serving.stored_items import StoredItems
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
 from recsmith.serving.supervisor import Supervisor, reuseport_balances
@@ -180,6 +181,7 @@ def create_app(
                 ),
                 state=the_state,
                 coalescer=Coalescer(arms=lambda: bandits.counts, sampler=sampler),
+                stored_items=StoredItems(the_store),
                 events=GroupCommit(
                     the_store,
                     settings.events,

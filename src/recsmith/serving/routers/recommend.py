@@ -547,12 +547,8 @@ async def _stored_items(runtime: Runtime, user_id: str) -> tuple[list[str], list
     the store is unavailable the list comes from what is in memory (model, online state,
     catalogue) without the store's latest exclusions, marked ``degraded: ["store"]``, rather
     than no list at all."""
-    try:
-        # an embedded store answers in tens of microseconds: asking it on the event loop beats a
-        # thread-pool hop (and the GIL hand-offs of many threads); a networked one goes to the pool
-        if runtime.store.local:
-            return runtime.store.user_items(user_id), []
-        return await run_in_threadpool(runtime.store.user_items, user_id), []
+    try:  # read with the other requests' users that arrived together (``stored_items``)
+        return await runtime.stored_items.of(user_id), []
     except StoreUnavailable:
         return [], ["store"]
 
