@@ -78,13 +78,11 @@ def test_no_users_no_lists(store: EventStore) -> None:
     assert store.users_items([]) == []
 
 
-def test_sqlite_refuses_an_id_that_is_not_a_string(tmp_path: Path) -> None:
-    """A number would be read as its text (``7`` as ``"7"``): a caller's bug, raised as it is,
-    not an outage."""
-    store = SQLiteStore(tmp_path / "s.sqlite")
-    try:
+def test_an_id_that_is_not_a_string_is_refused(store: EventStore) -> None:
+    """A number would be read as its text (``7`` as ``"7"``), a list on PostgreSQL as an array
+    of several users (more lists than ids, shifting the group's onto other users): a caller's
+    bug, raised as it is, not an outage."""
+    for bad in (7, ["u1", "u2"]):
         with pytest.raises(TypeError, match="strings"):
-            store.users_items(["u1", 7])  # type: ignore[list-item]
-        assert store.outage.failing == set()
-    finally:
-        store.close()
+            store.users_items(["u1", bad])  # type: ignore[list-item]
+    assert store.outage.failing == set()

@@ -700,3 +700,13 @@ def scan_bounds(since: datetime | None, until: datetime | None) -> tuple[int, in
         np.iinfo(np.int64).min if lo is None else lo,
         np.iinfo(np.int64).max if hi is None else hi,
     )
+
+
+def user_id_list(user_ids: Sequence[str]) -> list[str]:
+    """``users_items``' ids as one list, each a string: a number would be read as its text and a
+    list as an array of several users (a list per element, not one per id), so a caller's bug
+    is raised as it is, never a group's lists shifted onto other users."""
+    ids = list(user_ids)
+    if any(type(u) is not str for u in ids):
+        raise TypeError("users_items takes user ids as strings")
+    return ids

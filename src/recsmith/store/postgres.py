@@ -548,7 +548,7 @@ class PostgresStore:
     def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
         """``user_items``'s query per user (a lateral subquery on the ``events_user_item``
         index), one row a user in the order asked: one round trip for a coalesced group."""
-        rows = self._rows(_USERS_ITEMS, (list(user_ids),))
+        rows = self._rows(_USERS_ITEMS, (base.user_id_list(user_ids),))
         return [r[0] for r in rows]
 
     @guarded("write")

@@ -69,6 +69,7 @@ from recsmith.store.base import (
     item_row,
     micros,
     scan_bounds,
+    user_id_list,
 )
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
@@ -635,9 +636,8 @@ class SQLiteStore:
     def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
         """``user_items``'s query per user as a correlated subquery (each user's list in the
         same order), one row for the whole group: one statement and one ``json.loads``."""
-        if any(type(u) is not str for u in user_ids):  # json.dumps would turn 7 into "7"
-            raise TypeError("users_items takes user ids as strings")
-        (text,) = self._conn().execute(_USERS_ITEMS, (json.dumps(list(user_ids)),)).fetchone()
+        ids = json.dumps(user_id_list(user_ids))
+        (text,) = self._conn().execute(_USERS_ITEMS, (ids,)).fetchone()
         return json.loads(text)  # type: ignore[no-any-return]
 
     # ---- catalog and users ----------------------------------------------------------------
