@@ -133,6 +133,8 @@ class Gatherer(Generic[Q, R]):
         ``queries``; if it fails (and ``split`` allows), one call per query."""
         try:
             results = list(self._call(queries))
+            if len(results) != len(queries):  # settled by position: never shifted, never stranded
+                raise RuntimeError(f"{len(results)} results for a group of {len(queries)}")
         except Exception as exc:
             if len(queries) > 1 and self._split(exc):
                 return [out for q in queries for out in self.outcomes([q])]

@@ -1,7 +1,8 @@
 """Read routes: a user's recommendations, an item's neighbours, and the popular list.
 
-Work per recommendation request is one indexed store query (what the user has *now*, so an event
-ingested a moment ago already counts) plus a share of one coalesced pipeline call, or a response
+Work per recommendation request is a share of one indexed store query (what the user has *now*,
+so an event ingested a moment ago already counts; the users of requests that arrive together are
+read together, ``stored_items``) plus a share of one coalesced pipeline call, or a response
 cache hit. The other endpoints are ``def``: run in the thread pool. Every route here is a
 ``DirectRoute`` (``_read_route``): answered without FastAPI's per-request dependency solve, with
 the same checks, errors and bytes.
