@@ -321,6 +321,14 @@ def main() -> None:
         )
         spread = {n: f"{min(v):.3f}-{max(v):.3f}" for n, v in spent.items()}
         print("  range over rounds:", spread)
+        # each round asks both sides the same requests back to back: its own ratio is less
+        # exposed to the machine's load drifting between rounds than the ratio of the medians
+        paired = sorted(t / a for t, a in zip(spent["this"], spent["against"], strict=True))
+        quartiles = statistics.quantiles(paired, n=4)
+        print(
+            f"  ratio round by round: median {statistics.median(paired):.3f}, "
+            f"quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}"
+        )
 
 
 if __name__ == "__main__":
