@@ -7,6 +7,7 @@ at once (the route then answers ``degraded: ["store"]``), another error only its
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -50,18 +51,33 @@ def alone(store: EventStore, user_ids: Sequence[str]) -> list[list[str]]:
 
 
 class Counted:
-    """The real store, its ``users_items`` calls counted (which users each call read) and a
-    failure injected for a group holding ``failing_for``: a store down for that one query."""
+    """The real store, its ``users_items`` calls counted (which users each call read; a single
+    ``user_items`` read as the user alone) and a failure injected for a group holding
+    ``failing_for``: a store down for that one query."""
 
     def __init__(self, store: EventStore, failing_for: str | None = None) -> None:
         self.store, self.local, self.failing_for = store, store.local, failing_for
-        self.calls: list[list[str]] = []
+        self.calls: list[list[str] | str] = []
 
     def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
         self.calls.append(list(user_ids))
         if self.failing_for in user_ids:
             raise StoreUnavailable("read", OSError("disk I/O error"))
         return self.store.users_items(user_ids)
+
+    def user_items(self, user_id: str) -> list[str]:
+        self.calls.append(user_id)
+        return self.store.user_items(user_id)
+
+
+def crowded() -> bool:
+    """``company`` under load: requests arrive together (the coalescer's latest flush)."""
+    return True
+
+
+def alone_now() -> bool:
+    """``company`` on an idle server."""
+    return False
 
 
 def gathered(reader: StoredItems, user_ids: Sequence[Any]) -> list[Any]:
@@ -76,21 +92,39 @@ def gathered(reader: StoredItems, user_ids: Sequence[Any]) -> list[Any]:
 def test_concurrent_users_are_read_by_one_query_each_as_alone(store: EventStore) -> None:
     fill(store)
     counted = Counted(store)
-    got = gathered(StoredItems(counted), ASKED)  # type: ignore[arg-type]
+    got = gathered(StoredItems(counted, crowded), ASKED)  # type: ignore[arg-type]
     assert counted.calls == [ASKED]  # one query, in the order asked
     assert [sorted(items) for items in got] == alone(store, ASKED)
     assert got[0] == got[2] != [] and got[3] == got[4] == [] and got[6] == ["odd"]
     assert got[0] is not got[2]  # each request its own list to extend
 
 
-def test_a_lone_request_is_read_at_once_and_alone(store: EventStore) -> None:
+def test_on_an_idle_server_each_request_reads_its_user_alone_at_once(store: EventStore) -> None:
+    """Without company, by ``user_items`` (no group query, no hand-off), even when several
+    ask: an embedded store answers before the next request starts, so none ever waits."""
     fill(store)
     counted = Counted(store)
-    reader = StoredItems(counted)  # type: ignore[arg-type]
-    assert [sorted(gathered(reader, [u])[0]) for u in ("u3", "nobody")] == alone(
-        store, ["u3", "nobody"]
-    )
-    assert counted.calls == [["u3"], ["nobody"]]
+    reader = StoredItems(counted, alone_now)  # type: ignore[arg-type]
+    got = [gathered(reader, [u])[0] for u in ("u3", "nobody")]
+    assert [sorted(items) for items in got] == alone(store, ["u3", "nobody"])
+    burst = gathered(reader, ["u1", "u2"])
+    assert [sorted(items) for items in burst] == alone(store, ["u1", "u2"])
+    if store.local:
+        assert counted.calls == ["u3", "nobody", "u1", "u2"]
+    else:  # a networked read waits in the pool: what arrives meanwhile joins a group
+        assert counted.calls[:3] == ["u3", "nobody", "u1"]
+
+
+def test_a_request_joins_a_group_already_waiting_whatever_the_load(store: EventStore) -> None:
+    """One request gathers (``company`` said so when it asked), the load then drops: a request
+    of the same turn joins its group rather than read alone and overtake it."""
+    fill(store)
+    counted = Counted(store)
+    load = iter([True, False, False])
+    reader = StoredItems(counted, lambda: next(load))  # type: ignore[arg-type]
+    got = gathered(reader, ["u1", "u2"])
+    assert counted.calls == [["u1", "u2"]]
+    assert [sorted(items) for items in got] == alone(store, ["u1", "u2"])
 
 
 def test_a_store_failing_for_one_group_fails_that_group_at_once(store: EventStore) -> None:
@@ -98,7 +132,8 @@ def test_a_store_failing_for_one_group_fails_that_group_at_once(store: EventStor
     get ``StoreUnavailable`` (no read per user: it would fail again), the others their lists."""
     fill(store)
     counted = Counted(store, failing_for="no-items")
-    got = gathered(StoredItems(counted, max_batch=3), ASKED)  # type: ignore[arg-type]
+    reader = StoredItems(counted, crowded, max_batch=3)  # type: ignore[arg-type]
+    got = gathered(reader, ASKED)
     assert counted.calls == [ASKED[:3], ASKED[3:6], ASKED[6:]]
     assert all(isinstance(out, StoreUnavailable) for out in got[3:6])
     kept = [*range(3), *range(6, len(ASKED))]
@@ -114,10 +149,17 @@ def test_another_error_is_retried_user_by_user_and_fails_its_request_only(
     fill(store)
     counted = Counted(store)
     asked: list[Any] = ["u1", ["not", "an id"], "u2"]
-    got = gathered(StoredItems(counted), asked)  # type: ignore[arg-type]
+    got = gathered(StoredItems(counted, crowded), asked)  # type: ignore[arg-type]
     assert counted.calls == [asked, ["u1"], [asked[1]], ["u2"]]
     assert isinstance(got[1], TypeError)
     assert [sorted(got[0]), sorted(got[2])] == alone(store, ["u1", "u2"])
+
+
+async def pipeline_calls(client: httpx.AsyncClient, keys: dict[str, dict[str, str]]) -> float:
+    """The coalesced pipeline calls so far (``/metrics``)."""
+    text = (await client.get("/metrics", headers=keys["admin"])).text
+    prefix = "recsmith_coalesced_batch_size_count"
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
 
 
 def test_concurrent_requests_exclude_each_user_s_own_stored_items(
@@ -135,15 +177,25 @@ def test_concurrent_requests_exclude_each_user_s_own_stored_items(
     users = ["u0", "u1", "fresh-visitor", "u0", "u2", "nobody", "u3", "u1"]
     paths = [f"/v1/users/{u}/recommendations?k=50" for u in users]
 
-    async def run() -> tuple[list[httpx.Response], list[httpx.Response]]:
+    async def run() -> tuple[list[httpx.Response], list[httpx.Response], list[float]]:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                burst = await asyncio.gather(*(client.get(p, headers=keys["read"]) for p in paths))
+                calls = [await pipeline_calls(client, keys)]
+                for _ in range(2):  # the first burst reads alone (an idle server), the next not
+                    burst = await asyncio.gather(
+                        *(client.get(p, headers=keys["read"]) for p in paths)
+                    )
+                    calls.append(await pipeline_calls(client, keys))
                 one_by_one = [await client.get(p, headers=keys["read"]) for p in paths]
-        return burst, one_by_one
+        return burst, one_by_one, calls
 
-    burst, one_by_one = asyncio.run(run())
+    burst, one_by_one, calls = asyncio.run(run())
+    per_burst = [b - a for a, b in itertools.pairwise(calls)]
+    if store.local:  # each burst one pipeline call: gathering the reads never splits its group
+        assert per_burst == [1, 1]
+    else:  # reads (and key look-ups) end in the thread pool at their own times: no one group
+        assert all(1 <= n <= len(paths) for n in per_burst)
     for user, had, together, solo in zip(
         users, alone(store, users), burst, one_by_one, strict=True
     ):

@@ -169,6 +169,7 @@ def create_app(
                     exc.cause,
                 )
             metrics.set_model(the_bundle.version if the_bundle is not None else None)
+            coalescer = Coalescer(arms=lambda: bandits.counts, sampler=sampler)
             app.state.runtime = Runtime(
                 settings=settings,
                 store=the_store,
@@ -180,8 +181,8 @@ def create_app(
                     buckets=open_buckets(settings.serving.state_url, settings.auth.rates()),
                 ),
                 state=the_state,
-                coalescer=Coalescer(arms=lambda: bandits.counts, sampler=sampler),
-                stored_items=StoredItems(the_store),
+                coalescer=coalescer,
+                stored_items=StoredItems(the_store, company=lambda: coalescer.crowded),
                 events=GroupCommit(
                     the_store,
                     settings.events,

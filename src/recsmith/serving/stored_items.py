@@ -5,8 +5,16 @@ moment ago already counts), so every recommendation request read the store: one 
 request, ~5 % of a worker's event-loop CPU under load (BENCHMARKS §100), paid again for each of
 the ~15 requests a busy server answers together. Here each request hands its user to a
 ``gather.Gatherer``, and the users that arrive together are read by one ``users_items`` query,
-a statement and a decode for the group. An idle server reads a lone request's user at once (a
-group of one, no added wait).
+a statement and a decode for the group.
+
+A request gathers only in company: while another request's read waits, or while requests
+arrive together (``company``: the coalescer's latest flush answered more than one). Alone (an
+idle server, one client asking in turn) it reads its user by ``user_items`` at once, as before:
+a group of one would pay the hand-off (a future, two loop turns) and the group query's JSON for
+nothing (~30 µs of loop CPU a lone request at load, BENCHMARKS §103). The signal is the load
+of the latest flush, not whether a pipeline call waits now: the first request of a burst would
+then read alone, reach the coalescer two turns ahead of the others and be answered by a
+pipeline call of its own.
 
 An embedded store (SQLite) is read on the event loop, as the request read it before (tens of
 microseconds; a thread-pool hop costs more); a networked one (PostgreSQL) in the thread pool,
@@ -17,6 +25,10 @@ error is retried user by user, so one user's failure stays that user's.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.concurrency import run_in_threadpool
 
 from recsmith.errors import StoreUnavailable
 from recsmith.serving.coalesce import MAX_COALESCED
@@ -32,7 +44,13 @@ def _retried_alone(exc: Exception) -> bool:
 class StoredItems:
     """See module docstring. One per server process and store."""
 
-    def __init__(self, store: EventStore, max_batch: int = MAX_COALESCED) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        company: Callable[[], bool],
+        max_batch: int = MAX_COALESCED,
+    ) -> None:
+        self._store, self._company = store, company
         self._gatherer: Gatherer[str, list[str]] = Gatherer(
             store.users_items,
             max_batch=max_batch,
@@ -42,5 +60,11 @@ class StoredItems:
 
     async def of(self, user_id: str) -> list[str]:
         """The distinct items ``user_id`` has in the store now (``EventStore.user_items``),
-        read with whatever else is waiting; ``StoreUnavailable`` while the store fails."""
-        return await self._gatherer.submit(user_id)
+        read with whatever else is waiting, or alone at once when nothing is (module
+        docstring); ``StoreUnavailable`` while the store fails."""
+        if self._gatherer.waiting or self._company():
+            return await self._gatherer.submit(user_id)
+        store = self._store
+        if store.local:  # tens of microseconds: less than a thread-pool hop
+            return store.user_items(user_id)
+        return await run_in_threadpool(store.user_items, user_id)
