@@ -1,16 +1,15 @@
-"""The served users' stored items, read a coalesced group at a time (``serving.stored_items``), on
-a real SQLite and PostgreSQL store, held to an oracle kept here: each user's ``SELECT DISTINCT``
-run alone. Concurrent requests mixing users with and without items, a user asked twice and an
-unknown user get what each would read alone, by one query; a store that fails fails its group
-at once (the route then answers ``degraded: ["store"]``), another error only its own request."""
+"""The served users' stored items, read a coalesced group at a time (``serving.stored_items``),
+on a real SQLite and PostgreSQL store, held to an oracle outside the code under test
+(``testing.items_oracle``: each user's ``SELECT DISTINCT`` run alone). Concurrent requests
+mixing users with and without items, a user asked twice and an unknown user get what each would
+read alone, by one query; a store that fails fails its group at once (the route then answers
+``degraded: ["store"]``), another error only its own request."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from typing import Any
 
 import httpx
@@ -21,9 +20,8 @@ from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
 from recsmith.serving.stored_items import StoredItems
 from recsmith.store.base import EventStore
-from recsmith.store.postgres import PostgresStore
-from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.contracts import event, ingest
+from recsmith.testing.items_oracle import items_alone
 
 STORES = ("sqlite", "postgres")  # each test that uses the store runs on both (conftest)
 
@@ -35,19 +33,6 @@ def fill(store: EventStore) -> None:
     events = [event(f"i{n % 9}", user=f"u{1 + n % 3}", h=n / 10) for n in range(30)]
     events += [event("odd", user="q\"uo'te"), event("anon", user=None, session_id="s")]
     ingest(store, events)
-
-
-def alone(store: EventStore, user_ids: Sequence[str]) -> list[list[str]]:
-    """The oracle: each user's distinct items by the test's own query, one user at a time,
-    sorted (PostgreSQL's DISTINCT has no order)."""
-    query = "SELECT DISTINCT item_id FROM events WHERE user_id = {}"
-    if isinstance(store, SQLiteStore):
-        with closing(sqlite3.connect(store.path)) as conn:
-            rows = [conn.execute(query.format("?"), (u,)).fetchall() for u in user_ids]
-    else:
-        assert isinstance(store, PostgresStore)
-        rows = [store._rows(query.format("%s"), (u,)) for u in user_ids]
-    return [sorted(r[0] for r in found) for found in rows]
 
 
 class Counted:
@@ -94,7 +79,7 @@ def test_concurrent_users_are_read_by_one_query_each_as_alone(store: EventStore)
     counted = Counted(store)
     got = gathered(StoredItems(counted, crowded), ASKED)  # type: ignore[arg-type]
     assert counted.calls == [ASKED]  # one query, in the order asked
-    assert [sorted(items) for items in got] == alone(store, ASKED)
+    assert [sorted(items) for items in got] == items_alone(store, ASKED)
     assert got[0] == got[2] != [] and got[3] == got[4] == [] and got[6] == ["odd"]
     assert got[0] is not got[2]  # each request its own list to extend
 
@@ -106,9 +91,9 @@ def test_on_an_idle_server_each_request_reads_its_user_alone_at_once(store: Even
     counted = Counted(store)
     reader = StoredItems(counted, alone_now)  # type: ignore[arg-type]
     got = [gathered(reader, [u])[0] for u in ("u3", "nobody")]
-    assert [sorted(items) for items in got] == alone(store, ["u3", "nobody"])
+    assert [sorted(items) for items in got] == items_alone(store, ["u3", "nobody"])
     burst = gathered(reader, ["u1", "u2"])
-    assert [sorted(items) for items in burst] == alone(store, ["u1", "u2"])
+    assert [sorted(items) for items in burst] == items_alone(store, ["u1", "u2"])
     if store.local:
         assert counted.calls == ["u3", "nobody", "u1", "u2"]
     else:  # a networked read waits in the pool: what arrives meanwhile joins a group
@@ -124,7 +109,7 @@ def test_a_request_joins_a_group_already_waiting_whatever_the_load(store: EventS
     reader = StoredItems(counted, lambda: next(load))  # type: ignore[arg-type]
     got = gathered(reader, ["u1", "u2"])
     assert counted.calls == [["u1", "u2"]]
-    assert [sorted(items) for items in got] == alone(store, ["u1", "u2"])
+    assert [sorted(items) for items in got] == items_alone(store, ["u1", "u2"])
 
 
 def test_a_store_failing_for_one_group_fails_that_group_at_once(store: EventStore) -> None:
@@ -137,7 +122,7 @@ def test_a_store_failing_for_one_group_fails_that_group_at_once(store: EventStor
     assert counted.calls == [ASKED[:3], ASKED[3:6], ASKED[6:]]
     assert all(isinstance(out, StoreUnavailable) for out in got[3:6])
     kept = [*range(3), *range(6, len(ASKED))]
-    assert [sorted(got[i]) for i in kept] == alone(store, [ASKED[i] for i in kept])
+    assert [sorted(got[i]) for i in kept] == items_alone(store, [ASKED[i] for i in kept])
 
 
 def test_another_error_is_retried_user_by_user_and_fails_its_request_only(
@@ -152,7 +137,7 @@ def test_another_error_is_retried_user_by_user_and_fails_its_request_only(
     got = gathered(StoredItems(counted, crowded), asked)  # type: ignore[arg-type]
     assert counted.calls == [asked, ["u1"], [asked[1]], ["u2"]]
     assert isinstance(got[1], TypeError)
-    assert [sorted(got[0]), sorted(got[2])] == alone(store, ["u1", "u2"])
+    assert [sorted(got[0]), sorted(got[2])] == items_alone(store, ["u1", "u2"])
 
 
 async def pipeline_calls(client: httpx.AsyncClient, keys: dict[str, dict[str, str]]) -> float:
@@ -197,7 +182,7 @@ def test_concurrent_requests_exclude_each_user_s_own_stored_items(
     else:  # reads (and key look-ups) end in the thread pool at their own times: no one group
         assert all(1 <= n <= len(paths) for n in per_burst)
     for user, had, together, solo in zip(
-        users, alone(store, users), burst, one_by_one, strict=True
+        users, items_alone(store, users), burst, one_by_one, strict=True
     ):
         assert together.status_code == solo.status_code == 200
         body = together.json()
@@ -206,4 +191,4 @@ def test_concurrent_requests_exclude_each_user_s_own_stored_items(
         assert body["degraded"] == [] and body["user_id"] == user
         assert body["items"] == solo.json()["items"]
     # a user whose stored items are not all in training: the store's read is what removed them
-    assert {"i0", "i4", "i8"} <= set(alone(store, ["u0"])[0])
+    assert {"i0", "i4", "i8"} <= set(items_alone(store, ["u0"])[0])

@@ -1,21 +1,18 @@
 """``users_items``: a group's users' items by one query, on SQLite and PostgreSQL, held to an
-independent oracle (each user's ``SELECT DISTINCT`` run in the test itself): the same lists, in
-the order asked, a user asked twice answered twice, an unknown one ``[]``."""
+independent oracle (``testing.items_oracle``: each user's ``SELECT DISTINCT`` run alone): the
+same lists, in the order asked, a user asked twice answered twice, an unknown one ``[]``."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from recsmith.store.base import EventStore
-from recsmith.store.postgres import PostgresStore
-from recsmith.store.sqlite import SQLiteStore
 from recsmith.testing.backends import BACKENDS, open_backend
 from recsmith.testing.contracts import event, ingest
+from recsmith.testing.items_oracle import items_alone
 
 #: ids a JSON array or a SQL literal must escape, or could misread
 ODD = ['say "hi"', "back\\slash", "naïve ☃ 🎁", "007", "null", "[]", "a'b", "a\u2028b"]
@@ -25,20 +22,6 @@ ODD = ['say "hi"', "back\\slash", "naïve ☃ 🎁", "007", "null", "[]", "a'b",
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
     with open_backend(request.param, tmp_path) as (opened, _):
         yield opened
-
-
-def per_user(store: EventStore, user_ids: list[str]) -> list[list[str]]:
-    """The oracle: each user's distinct items by the test's own query, one user at a time
-    (SQLite: a connection of its own; PostgreSQL: the store's schema-bound read helper), sorted:
-    PostgreSQL's DISTINCT has no order to compare."""
-    query = "SELECT DISTINCT item_id FROM events WHERE user_id = {}"
-    if isinstance(store, SQLiteStore):
-        with closing(sqlite3.connect(store.path)) as conn:
-            rows = [conn.execute(query.format("?"), (u,)).fetchall() for u in user_ids]
-    else:
-        assert isinstance(store, PostgresStore)
-        rows = [store._rows(query.format("%s"), (u,)) for u in user_ids]
-    return [sorted(r[0] for r in found) for found in rows]
 
 
 def fill(store: EventStore) -> None:
@@ -55,7 +38,7 @@ def test_a_group_reads_what_each_user_has(store: EventStore) -> None:
     fill(store)
     asked = ["u3", "nobody", "odd", "u0", "u3", *ODD, "", "u1", "nobody"]
     got = store.users_items(asked)
-    assert [sorted(items) for items in got] == per_user(store, asked)
+    assert [sorted(items) for items in got] == items_alone(store, asked)
     assert got[1] == got[-1] == [] and got[0] == got[4] != []
     assert sorted(got[2]) == sorted(ODD) and all(type(i) is str for i in got[2])
 
