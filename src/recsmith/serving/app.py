@@ -70,6 +70,7 @@ from recsmith.serving.routers import (
 )
 from recsmith.serving.routers import experiments as experiments_route
 from recsmith.serving.routers import metrics as metrics_route
+from recsmith.serving.stored_items import StoredItems
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
 from recsmith.serving.supervisor import Supervisor, reuseport_balances
@@ -168,6 +169,7 @@ def create_app(
                     exc.cause,
                 )
             metrics.set_model(the_bundle.version if the_bundle is not None else None)
+            coalescer = Coalescer(arms=lambda: bandits.counts, sampler=sampler)
             app.state.runtime = Runtime(
                 settings=settings,
                 store=the_store,
@@ -179,7 +181,8 @@ def create_app(
                     buckets=open_buckets(settings.serving.state_url, settings.auth.rates()),
                 ),
                 state=the_state,
-                coalescer=Coalescer(arms=lambda: bandits.counts, sampler=sampler),
+                coalescer=coalescer,
+                stored_items=StoredItems(the_store, company=lambda: coalescer.crowded),
                 events=GroupCommit(
                     the_store,
                     settings.events,

@@ -89,6 +89,11 @@ class Coalescer:
         self._sampler = sampler  # feature drift: the ranker's rows of some queries
         self._gatherer: Gatherer[_Query, Slot] = Gatherer(self._call, max_batch=max_batch)
 
+    @property
+    def crowded(self) -> bool:
+        """Whether the latest flush answered more than one query: requests arrive together."""
+        return self._gatherer.last_taken > 1
+
     async def answer(self, served: Any, query: UserQuery, options: Options) -> Slot:
         """The query's answer, computed together with whatever else is waiting."""
         return await self._gatherer.submit(

@@ -24,6 +24,7 @@ from recsmith.serving.group_commit import GroupCommit
 from recsmith.serving.metrics import Metrics
 from recsmith.serving.online_state import OnlineState
 from recsmith.serving.response_cache import ResponseCache
+from recsmith.serving.stored_items import StoredItems
 from recsmith.store.base import EventStore
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Runtime:
     keys: KeyCache
     state: OnlineState
     coalescer: Coalescer
+    stored_items: StoredItems  # the served users' items, read a coalesced group at a time
     events: GroupCommit
     cache: ResponseCache | None = None
     #: every list served is recorded here (``recsmith.decisions``); None in apps built without

@@ -68,6 +68,13 @@ class Gatherer(Generic[Q, R]):
         self._scheduled = False
         self._running = False
         self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps only a weak ref
+        #: how many queries the latest take found waiting (all groups): the load, as it gathers
+        self.last_taken = 0
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a query waits for its group call (submitted, not yet answered)."""
+        return bool(self._pending) or self._running
 
     async def submit(self, query: Q, key: Hashable = None) -> R:
         """The query's result, computed together with whatever else is waiting."""
@@ -119,6 +126,7 @@ class Gatherer(Generic[Q, R]):
     def _take(self) -> list[list[_Pending[Q, R]]]:
         """Everything waiting, as groups of one key and at most ``max_batch`` queries."""
         pending, self._pending = self._pending, []
+        self.last_taken = len(pending)
         groups: dict[Hashable, list[_Pending[Q, R]]] = {}
         for p in pending:
             groups.setdefault(p.key, []).append(p)
@@ -133,6 +141,8 @@ class Gatherer(Generic[Q, R]):
         ``queries``; if it fails (and ``split`` allows), one call per query."""
         try:
             results = list(self._call(queries))
+            if len(results) != len(queries):  # settled by position: never shifted, never stranded
+                raise RuntimeError(f"{len(results)} results for a group of {len(queries)}")
         except Exception as exc:
             if len(queries) > 1 and self._split(exc):
                 return [out for q in queries for out in self.outcomes([q])]

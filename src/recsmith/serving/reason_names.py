@@ -12,8 +12,8 @@ of an experiment, the one a catalogue change is replacing).
 A coalesced pipeline call answers up to 64 lists, and each of their requests names its own
 anchors: while names are not kept yet (a fresh server, a new release, every catalogue change's
 new titles array) that was one search per request, ~30 µs of fixed numpy cost for a few ids.
-Given the anchors of the whole call (``batch``), the first list named finds every list's missing
-names in one search, and the others find theirs kept.
+Given the anchors of the whole call (``batch``), the first list named that misses a name finds
+every list's missing names in one search, and the others find theirs kept.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ class ReasonNames:
         """
         with self._lock:
             names = self._names(pipeline.titles)
+            try:  # every name kept (nearly every list once its call's first list is named)
+                return [None if i is None else names[i] for i in item_ids]
+            except KeyError:
+                pass
             wanted: Sequence[str | None] = item_ids
             if batch is not None and batch is not self._batch:
                 self._batch = batch

@@ -153,6 +153,12 @@ class EventStore(Protocol):
         """Distinct items a user has any event with (for excluding what they already saw)."""
         ...
 
+    def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
+        """``user_items`` of each of ``user_ids``, in their order (a user asked twice gets two
+        lists, an unknown one ``[]``), read by one query: the served requests of a coalesced
+        group ask for their users' items together (``serving.stored_items``)."""
+        ...
+
     # --- erasure --- (``recsmith.privacy``: erase, export, consent marks, retention)
 
     def privacy_salt(self) -> bytes:
@@ -694,3 +700,13 @@ def scan_bounds(since: datetime | None, until: datetime | None) -> tuple[int, in
         np.iinfo(np.int64).min if lo is None else lo,
         np.iinfo(np.int64).max if hi is None else hi,
     )
+
+
+def user_id_list(user_ids: Sequence[str]) -> list[str]:
+    """``users_items``' ids as one list, each a string: a number would be read as its text and a
+    list as an array of several users (a list per element, not one per id), so a caller's bug
+    is raised as it is, never a group's lists shifted onto other users."""
+    ids = list(user_ids)
+    if any(type(u) is not str for u in ids):
+        raise TypeError("users_items takes user ids as strings")
+    return ids

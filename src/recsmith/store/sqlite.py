@@ -69,6 +69,7 @@ from recsmith.store.base import (
     item_row,
     micros,
     scan_bounds,
+    user_id_list,
 )
 from recsmith.store.dead_letters import DeadLetterPolicy, PruneClock, dead_letter_rows
 from recsmith.store.erasure_sql import (
@@ -310,6 +311,11 @@ _CONTEXTS_BY_ID = (
 )
 #: A user's distinct items, first occurrence in scan order (``user_items``); ``[]`` for none
 _USER_ITEMS = "SELECT json_group_array(DISTINCT item_id) FROM events WHERE user_id = ?"
+#: ``_USER_ITEMS`` for each user of a JSON array, as one JSON array of arrays in its order
+_USERS_ITEMS = (
+    "SELECT json_group_array(json((SELECT json_group_array(DISTINCT item_id) FROM events "
+    "WHERE user_id = j.value))) FROM json_each(?) AS j"
+)
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
 _UPSERT_MARK = upsert_mark_sql("?")
@@ -624,6 +630,14 @@ class SQLiteStore:
         array in the order ``SELECT DISTINCT`` gives them (the ``events_user_item`` index's),
         decoded by ``json.loads`` in C instead of a Python step per row (BENCHMARKS §98)."""
         (text,) = self._conn().execute(_USER_ITEMS, (user_id,)).fetchone()
+        return json.loads(text)  # type: ignore[no-any-return]
+
+    @guarded("read")
+    def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
+        """``user_items``'s query per user as a correlated subquery (each user's list in the
+        same order), one row for the whole group: one statement and one ``json.loads``."""
+        ids = json.dumps(user_id_list(user_ids))
+        (text,) = self._conn().execute(_USERS_ITEMS, (ids,)).fetchone()
         return json.loads(text)  # type: ignore[no-any-return]
 
     # ---- catalog and users ----------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Read routes: a user's recommendations, an item's neighbours, and the popular list.
 
-Work per recommendation request is one indexed store query (what the user has *now*, so an event
-ingested a moment ago already counts) plus a share of one coalesced pipeline call, or a response
+Work per recommendation request is a share of one indexed store query (what the user has *now*,
+so an event ingested a moment ago already counts; the users of requests that arrive together are
+read together, ``stored_items``) plus a share of one coalesced pipeline call, or a response
 cache hit. The other endpoints are ``def``: run in the thread pool. Every route here is a
 ``DirectRoute`` (``_read_route``): answered without FastAPI's per-request dependency solve, with
 the same checks, errors and bytes.
@@ -9,6 +10,7 @@ the same checks, errors and bytes.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -179,6 +181,8 @@ def _title(bundle: Served, item_id: str) -> str:
     return _named(bundle, [item_id])[0] or item_id
 
 
+#: Source and category combinations whose reason is remembered (``_source_reason``)
+REASONS_KEPT = 4096
 #: The reason a list's own source gives an item (``reason_for``), the first named in its sources
 _SOURCE_REASONS = {
     "trending": "trending now",
@@ -189,19 +193,28 @@ _SOURCE_REASONS = {
 
 
 def reason_for(
-    sources: list[str], categories: Sequence[str] = (), anchor: str | None = None
+    sources: Sequence[str], categories: Sequence[str] = (), anchor: str | None = None
 ) -> str:
     """A short explanation from the sources that proposed an item (and the categories the request
     asked for, which name the category-popularity tier). ``anchor``: the recent item an
-    item-to-item source proposed it from, the most specific reason there is."""
+    item-to-item source proposed it from, the most specific reason there is (but for a
+    category's or the plain popularity tier's items)."""
+    if anchor is not None and sources and "category_popular" not in sources:
+        return f"because you viewed {anchor}"
+    return _source_reason(tuple(sources), tuple(categories))
+
+
+@functools.lru_cache(maxsize=REASONS_KEPT)
+def _source_reason(sources: tuple[str, ...], categories: tuple[str, ...]) -> str:
+    """``reason_for`` without an anchor: a function of the few source combinations a pipeline
+    has (and the request's categories), remembered: worked out per item it was ~1 µs, ten a
+    list."""
     if not sources:
         return "popular right now"
     if "category_popular" in sources:
         return (
             f"popular in {categories[0]}" if len(categories) == 1 else "popular in these categories"
         )
-    if anchor is not None:
-        return f"because you viewed {anchor}"
     for s in sources:
         if s in _SOURCE_REASONS:
             return _SOURCE_REASONS[s]
@@ -547,12 +560,8 @@ async def _stored_items(runtime: Runtime, user_id: str) -> tuple[list[str], list
     the store is unavailable the list comes from what is in memory (model, online state,
     catalogue) without the store's latest exclusions, marked ``degraded: ["store"]``, rather
     than no list at all."""
-    try:
-        # an embedded store answers in tens of microseconds: asking it on the event loop beats a
-        # thread-pool hop (and the GIL hand-offs of many threads); a networked one goes to the pool
-        if runtime.store.local:
-            return runtime.store.user_items(user_id), []
-        return await run_in_threadpool(runtime.store.user_items, user_id), []
+    try:  # read with the other requests' users that arrived together (``stored_items``)
+        return await runtime.stored_items.of(user_id), []
     except StoreUnavailable:
         return [], ["store"]
 

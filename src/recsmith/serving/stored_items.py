@@ -1,0 +1,70 @@
+"""The items each served user has in the store now, read for a coalesced group by one query.
+
+A list excludes what its user has in the store at the moment it is asked (an event ingested a
+moment ago already counts), so every recommendation request read the store: one statement per
+request, ~5 % of a worker's event-loop CPU under load (BENCHMARKS §100), paid again for each of
+the ~15 requests a busy server answers together. Here each request hands its user to a
+``gather.Gatherer``, and the users that arrive together are read by one ``users_items`` query,
+a statement and a decode for the group.
+
+A request gathers only in company: while another request's read waits, or while requests
+arrive together (``company``: the coalescer's latest flush answered more than one). Alone (an
+idle server, one client asking in turn) it reads its user by ``user_items`` at once, as before:
+a group of one would pay the hand-off (a future, two loop turns) and the group query's JSON for
+nothing (~30 µs of loop CPU a lone request at load, BENCHMARKS §103). The signal is the load
+of the latest flush, not whether a pipeline call waits now: the first request of a burst would
+then read alone, reach the coalescer two turns ahead of the others and be answered by a
+pipeline call of its own.
+
+An embedded store (SQLite) is read on the event loop, as the request read it before (tens of
+microseconds; a thread-pool hop costs more); a networked one (PostgreSQL) in the thread pool,
+one group at a time, what arrives meanwhile joining the next group. A store that fails
+(``StoreUnavailable``) fails the whole group at once, not user by user: every request of it then
+answers without its stored items, marked ``degraded: ["store"]`` (the route's rule); any other
+error is retried user by user, so one user's failure stays that user's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.concurrency import run_in_threadpool
+
+from recsmith.errors import StoreUnavailable
+from recsmith.serving.coalesce import MAX_COALESCED
+from recsmith.serving.gather import Gatherer
+from recsmith.store.base import EventStore
+
+
+def _retried_alone(exc: Exception) -> bool:
+    """A store outage would fail each user's read again: not retried one by one."""
+    return not isinstance(exc, StoreUnavailable)
+
+
+class StoredItems:
+    """See module docstring. One per server process and store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        company: Callable[[], bool],
+        max_batch: int = MAX_COALESCED,
+    ) -> None:
+        self._store, self._company = store, company
+        self._gatherer: Gatherer[str, list[str]] = Gatherer(
+            store.users_items,
+            max_batch=max_batch,
+            blocking=not store.local,
+            split=_retried_alone,
+        )
+
+    async def of(self, user_id: str) -> list[str]:
+        """The distinct items ``user_id`` has in the store now (``EventStore.user_items``),
+        read with whatever else is waiting, or alone at once when nothing is (module
+        docstring); ``StoreUnavailable`` while the store fails."""
+        if self._gatherer.waiting or self._company():
+            return await self._gatherer.submit(user_id)
+        store = self._store
+        if store.local:  # tens of microseconds: less than a thread-pool hop
+            return store.user_items(user_id)
+        return await run_in_threadpool(store.user_items, user_id)
