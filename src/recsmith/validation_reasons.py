@@ -83,11 +83,8 @@ def _is_model(at: Any) -> bool:
 
 def _tagged(union: Any, tag: int | str) -> Any:
     """The member of a tagged union of models whose tag (a ``Literal`` field) is ``tag``:
-    pydantic names the tag in an error's ``loc`` after the list index (``rules.0.pin.item``),
-    and a plain union's member by its class name (``SessionAlias.alias``)."""
+    pydantic names the tag in an error's ``loc`` after the list index (``rules.0.pin.item``)."""
     for member in typing.get_args(union):
-        if getattr(member, "__name__", None) == tag:  # a plain union's loc names the member
-            return member
         for field in member.model_fields.values() if _is_model(member) else ():
             if typing.get_origin(field.annotation) is Literal and tag in typing.get_args(
                 field.annotation
@@ -152,14 +149,3 @@ def unknown_field(model: Any, loc: Loc) -> str:
     """A JSON record's or body's unknown key, worded as an event's (``unknown field``) with the
     nearest known field: ``unknown field (did you mean title?)``."""
     return unknown_key(model, loc, top="field", nested="field")
-
-
-def without_member_name(model: Any, loc: Loc) -> Loc:
-    """``loc`` without the class name pydantic puts first when ``model`` is a plain union of
-    models (``SessionAlias.session_id``): a client sends a body, not a class, so the field is
-    ``session_id`` whichever member was tried."""
-    union = _one_model(model)
-    if typing.get_origin(union) not in (typing.Union, types.UnionType):
-        return loc
-    members = {getattr(m, "__name__", None) for m in typing.get_args(union)}
-    return loc[1:] if loc and loc[0] in members else loc

@@ -38,6 +38,10 @@ runner = CliRunner()
             "--param: popular.x: unknown parameter (valid: half_life_days)",
         ),
         (
+            ["--param", "popular.=1"],
+            "--param: 'popular.': no KEY after the dot (expected MODEL.KEY=VALUE)",
+        ),
+        (
             ["--param", "popular.half_life_days=abc"],
             "--param: popular.half_life_days: Input should be a valid number",
         ),

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from recsmith.config import Settings
 from recsmith.errors import RecsmithError, StoreUnavailable, UnknownModelError, ValidationError
+from recsmith.store.url_scheme import store_url_problem
 
 stderr = Console(stderr=True)
 #: Wide when piped or captured, so tables are never cut to 80 columns in logs and CI.
@@ -64,6 +65,22 @@ def errors_as_exit() -> Iterator[None]:
         raise fail(str(exc), 2) from None
     except (StoreUnavailable, RecsmithError) as exc:
         raise fail(str(exc), 3) from None
+
+
+def _checked_store_url(url: str | None) -> str | None:
+    """A ``--store`` URL no backend opens is refused as ``--store`` before the command runs; the
+    config's ``store.url`` is checked when the settings are read, under its own name."""
+    problem = None if url is None else store_url_problem(url)
+    if problem is not None:
+        raise fail(f"--store: {problem}")
+    return url
+
+
+#: Every command's ``--store``; without it, the config's ``store.url``.
+StoreOption = Annotated[
+    str | None,
+    typer.Option(help="Store URL (default: the config's store.url).", callback=_checked_store_url),
+]
 
 
 def print_json(payload: Any) -> None:

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, state, stderr, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import (
     load_catalog,
     load_events,
@@ -199,7 +199,7 @@ def evaluate(
     data: Annotated[
         Path | None, typer.Option(help="Events file (default: the configured store).")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    store: StoreOption = None,
     items: Annotated[
         Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
     ] = None,
@@ -303,6 +303,10 @@ def evaluate(
             if not dot or model not in names:
                 raise ValidationError(
                     "--param", f"{key!r}: expected MODEL.KEY with MODEL in --models"
+                )
+            if not field:
+                raise ValidationError(
+                    "--param", f"{key!r}: no KEY after the dot (expected MODEL.KEY=VALUE)"
                 )
             per_model.setdefault(model, {})[field] = value
         for model, fields in per_model.items():  # refused now, not after the data is read

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events, profiles_by_id
 from recsmith.cli.audit import audited
 from recsmith.errors import ValidationError
@@ -51,7 +51,7 @@ def retrain_command(
         float,
         typer.Option(help="Share of the newest events judged on (after the current release's)."),
     ] = DEFAULT_FRACTION,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Judge and report; never deploy.")
     ] = False,

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from recsmith.bundle import ModelBundle
-from recsmith.cli._common import CliState, errors_as_exit, print_json, state, stderr
+from recsmith.cli._common import CliState, StoreOption, errors_as_exit, print_json, state, stderr
 from recsmith.cli._data import (
     load_catalog,
     load_events,
@@ -47,7 +47,7 @@ def train(
     data: Annotated[
         Path | None, typer.Option(help="Events file (CSV/JSONL/Parquet, .gz ok).")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    store: StoreOption = None,
     items: Annotated[
         Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
     ] = None,

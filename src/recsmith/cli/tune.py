@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from recsmith.cli._common import CliState, errors_as_exit, state, stderr, stdout
+from recsmith.cli._common import CliState, StoreOption, errors_as_exit, state, stderr, stdout
 from recsmith.cli._data import load_catalog, load_events, model_profiles, require_catalog
 from recsmith.evaluation import tuning
 from recsmith.evaluation.split import parse_split
@@ -51,7 +51,7 @@ def tune(
     data: Annotated[
         Path | None, typer.Option(help="Events file (default: the configured store).")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    store: StoreOption = None,
     items: Annotated[
         Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
     ] = None,
