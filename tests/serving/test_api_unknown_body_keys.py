@@ -111,3 +111,16 @@ def test_an_alias_body_needs_exactly_one_id(
     assert answer.status_code == 422, answer.text
     reason = f"give exactly one of session_id or device_id (got {got})"
     assert answer.json() == {"detail": [{"field": "body", "reason": reason}]}
+
+
+def test_an_alias_id_of_null_is_refused_as_that_key(client: TestClient, keys: Headers) -> None:
+    """The schema says each id is a string: an explicit null is that key's error, not an absent
+    key (``{"session_id": null, "device_id": "d1"}`` would otherwise link the device)."""
+    body = {"session_id": None, "device_id": "d1"}
+    got = client.post("/v1/users/u1/aliases", json=body, headers=keys["ingest"])
+    assert got.status_code == 422, got.text
+    reason = "must be a string (the alias's id), not null"
+    assert got.json() == {"detail": [{"field": "session_id", "reason": reason}]}
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["AliasIn"]
+    assert schema["properties"]["session_id"]["type"] == "string"
+    assert schema["oneOf"] == [{"required": ["session_id"]}, {"required": ["device_id"]}]

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from recsmith.privacy.consent import Consent, ErasedPerson, set_consent
 from recsmith.privacy.erase import Reach, erase_people
@@ -137,16 +138,25 @@ class AliasIn(BaseModel):
         json_schema_extra={"oneOf": [{"required": [key]} for key in ALIAS_KEYS]},
     )
 
-    session_id: str | None = Field(
+    # ``SkipJsonSchema[None]``: None is the absent key, not a value a client may send (the schema
+    # says string; ``_not_null`` refuses an explicit null)
+    session_id: str | SkipJsonSchema[None] = Field(
         None,
         description="the visitor's session id (their events' session_id)",
         json_schema_extra=ID_SCHEMA,
     )
-    device_id: str | None = Field(
+    device_id: str | SkipJsonSchema[None] = Field(
         None,
         description="the visitor's device id (sent as user_id while anonymous)",
         json_schema_extra=ID_SCHEMA,
     )
+
+    @field_validator(*ALIAS_KEYS, mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must be a string (the alias's id), not null")
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AliasIn:
