@@ -24,10 +24,17 @@ from recsmith.ids import UUID4_HEX_PATTERN
 #: An item grouping as ``evaluation.grouping.parse_group_spec`` reads it (here, not there: this
 #: module is imported by ``config``, which that one's imports need).
 ITEM_GROUPS_PATTERN = r"^(category|property:\S.*)$"
+#: Free text the server keeps (a key's name, a placement, a page view): no control characters,
+#: the id rule's (``recsmith.ids``) C0 and C1 sets.
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+#: An API key's lifetime from now over HTTP, at most 99999 weeks (a date the calendar holds).
+KEY_EXPIRES_PATTERN = r"^[1-9]\d{0,4}[smhdw]$"
 #: What a value matching a published ``pattern`` is, in words (patterns not listed keep
 #: pydantic's message).
 PATTERN_MEANINGS: dict[str, str] = {
     TIME_PATTERN: "a span such as 7d, 12h, or an ISO date",
+    PRINTABLE_PATTERN: "text without control characters",
+    KEY_EXPIRES_PATTERN: "a span from now: 1 to 99999 of s, m, h, d or w, e.g. 90d",
     UUID4_HEX_PATTERN: "a recommendation_id as a response gives it (32 lowercase hex digits)",
     ITEM_GROUPS_PATTERN: "category or property:NAME (a catalogue property, e.g. property:brand)",
 }
@@ -39,7 +46,8 @@ REQUIRED = "required"
 
 
 def reworded(err: Mapping[str, Any], tags: Sequence[str] = ()) -> tuple[Loc, str]:
-    """One pydantic error dict as (where, reason). A tagged union's missing or unknown tag is
+    """One pydantic error dict as (where, reason); a missing field is ``required``, wherever it
+    was missing (a body, a rule, a pipeline file). A tagged union's missing or unknown tag is
     the tag field's error (``loc`` extended by it) listing the accepted values: ``tags`` gives
     them where pydantic does not (a missing tag); a pattern mismatch says what is accepted."""
     loc: Loc = tuple(err.get("loc", ()))
@@ -55,6 +63,8 @@ def reworded(err: Mapping[str, Any], tags: Sequence[str] = ()) -> tuple[Loc, str
             return (*loc, field), f"required, one of {allowed}" if allowed else "required"
         tag = repr(ctx.get("tag"))
         return (*loc, field), f"{tag} is not one of {allowed}" if allowed else f"{tag} is unknown"
+    if kind == "missing":
+        return loc, REQUIRED
     if kind == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_MEANINGS:
         return loc, f"{err.get('input')!r} is not {PATTERN_MEANINGS[ctx['pattern']]}"
     return loc, msg
@@ -83,11 +93,8 @@ def _is_model(at: Any) -> bool:
 
 def _tagged(union: Any, tag: int | str) -> Any:
     """The member of a tagged union of models whose tag (a ``Literal`` field) is ``tag``:
-    pydantic names the tag in an error's ``loc`` after the list index (``rules.0.pin.item``),
-    and a plain union's member by its class name (``SessionAlias.alias``)."""
+    pydantic names the tag in an error's ``loc`` after the list index (``rules.0.pin.item``)."""
     for member in typing.get_args(union):
-        if getattr(member, "__name__", None) == tag:  # a plain union's loc names the member
-            return member
         for field in member.model_fields.values() if _is_model(member) else ():
             if typing.get_origin(field.annotation) is Literal and tag in typing.get_args(
                 field.annotation
@@ -152,14 +159,3 @@ def unknown_field(model: Any, loc: Loc) -> str:
     """A JSON record's or body's unknown key, worded as an event's (``unknown field``) with the
     nearest known field: ``unknown field (did you mean title?)``."""
     return unknown_key(model, loc, top="field", nested="field")
-
-
-def without_member_name(model: Any, loc: Loc) -> Loc:
-    """``loc`` without the class name pydantic puts first when ``model`` is a plain union of
-    models (``SessionAlias.session_id``): a client sends a body, not a class, so the field is
-    ``session_id`` whichever member was tried."""
-    union = _one_model(model)
-    if typing.get_origin(union) not in (typing.Union, types.UnionType):
-        return loc
-    members = {getattr(m, "__name__", None) for m in typing.get_args(union)}
-    return loc[1:] if loc and loc[0] in members else loc

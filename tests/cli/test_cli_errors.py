@@ -121,7 +121,69 @@ def _serve(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_serve_checks_the_store_url_up_front(model_dir: Path) -> None:
     done = _serve("--model-dir", str(model_dir), "--store", "bogus://x")
-    assert_usage_error(done.returncode, done.stderr, "store.url: unsupported scheme")
+    assert_usage_error(done.returncode, done.stderr, "error: --store: unsupported scheme")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["import", "events.csv"],
+        ["evaluate", "--models", "popular"],
+        ["train", "--model", "popular", "--out", "m"],
+        ["users", "export", "u1"],
+        ["deadletters", "list"],
+        ["keys", "list"],
+        ["backup", "--out", "b.sqlite"],
+        ["purge"],
+        ["kpis"],
+    ],
+)
+@pytest.mark.parametrize("url", ["bogus://x", "events.sqlite", ""])
+def test_a_bad_store_option_is_named_as_typed(
+    command: list[str], url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The URL came from ``--store``, so the error names ``--store`` (it said ``store.url``, a
+    setting the user never touched), and nothing is created on the way."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(*command, "--store", url)
+    assert_usage_error(code, err, f"error: --store: unsupported scheme in {url!r}")
+    assert "store.url" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_a_bad_configured_store_url_is_named_as_the_setting(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the config file or ``RECSMITH_STORE__URL``, the URL is refused when the settings are
+    read, as the setting, by any command (even one that never opens the store)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECSMITH_STORE__URL")  # the audit store's, which outranks the file
+    cfg = tmp_path / "r.toml"
+    cfg.write_text('[store]\nurl = "mysql://db"\n' if where == "file" else "")
+    if where == "environment":
+        monkeypatch.setenv("RECSMITH_STORE__URL", "mysql://db")
+    for command in (["version"], ["deadletters", "list"]):
+        code, _, err = run("-c", str(cfg), *command)
+        assert_usage_error(code, err, "error: store.url: unsupported scheme in 'mysql://db'")
+        assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [cfg]
+
+
+def test_backup_names_the_setting_or_the_option_that_gave_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RECSMITH_STORE__URL")  # the audit store's, which outranks the file
+    out = str(tmp_path / "b")
+    cfg = tmp_path / "r.toml"
+    for url, says in [
+        ("postgresql://db/x", "a PostgreSQL store is backed up with"),
+        (f"sqlite:///{tmp_path / 'none.sqlite'}", "no SQLite store at"),
+    ]:
+        cfg.write_text(f'[store]\nurl = "{url}"\n')
+        assert_usage_error(*run("-c", str(cfg), "backup", "--out", out)[::2], f"store.url: {says}")
+        code, _, err = run("backup", "--out", out, "--store", url)
+        assert_usage_error(code, err, f"error: --store: {says}")
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "0"])

@@ -38,6 +38,10 @@ runner = CliRunner()
             "--param: popular.x: unknown parameter (valid: half_life_days)",
         ),
         (
+            ["--param", "popular.=1"],
+            "--param: 'popular.': no KEY after the dot (expected MODEL.KEY=VALUE)",
+        ),
+        (
             ["--param", "popular.half_life_days=abc"],
             "--param: popular.half_life_days: Input should be a valid number",
         ),
@@ -98,3 +102,19 @@ def test_a_split_that_leaves_no_test_user_a_past_is_named_as_typed(tmp_path: Pat
     assert result.stderr == (
         "error: --split: no test user has history in the training part: nothing to evaluate\n"
     )
+
+
+@pytest.mark.parametrize("split", ["temporal:0.9", "random:0.5", "leave-last-out"])
+def test_a_split_that_leaves_nothing_to_train_on_is_named_as_typed(
+    tmp_path: Path, split: str
+) -> None:
+    """One event: every split leaves its training part empty, a one-line refusal naming
+    ``--split`` (was a traceback of the interaction matrix's bare ValueError)."""
+    data = tmp_path / "ev.csv"
+    data.write_text("user_id,item_id,timestamp\nu1,i1,2024-01-01T00:00:00Z\n")
+    result = runner.invoke(
+        app, ["evaluate", "--data", str(data), "--models", "popular", "--split", split]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: --split: "), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

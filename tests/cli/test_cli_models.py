@@ -195,10 +195,10 @@ def test_rp3beta_takes_its_params_and_names_a_bad_one(
 @pytest.mark.parametrize(
     ("param", "says"),
     [
-        ("factor=16", "param factor: unknown parameter (did you mean factors?) (model ials)"),
+        ("factor=16", "--param: factor: unknown parameter (did you mean factors?) (model ials)"),
         (
             "zzz=1",
-            "param zzz: unknown parameter (valid: factors, regularization, alpha, iterations, "
+            "--param: zzz: unknown parameter (valid: factors, regularization, alpha, iterations, "
             "random_state, num_threads, starts) (model ials)",
         ),
     ],

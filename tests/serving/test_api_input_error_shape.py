@@ -111,3 +111,43 @@ def test_a_bad_time_says_what_is_accepted_not_the_pattern(
     assert _field_errors(response) == [
         (field, f"{value!r} is not a span such as 7d, 12h, or an ISO date")
     ]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_diversity_that_is_no_number_says_so(
+    client: TestClient, keys: Headers, value: str
+) -> None:
+    """``?diversity=nan`` was "less than or equal to 1", a bound NaN does not break."""
+    path = f"/v1/users/u1/recommendations?diversity={value}"
+    assert _field_errors(client.get(path, headers=keys["read"])) == [
+        ("diversity", "Input should be a finite number")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (
+            {"name": "k", "scopes": ["read"], "expires": "-1d"},
+            ("expires", "'-1d' is not a span from now: 1 to 99999 of s, m, h, d or w, e.g. 90d"),
+        ),
+        (
+            {"name": "k", "scopes": ["read"], "expires": "2027-01-01"},
+            (
+                "expires",
+                "'2027-01-01' is not a span from now: 1 to 99999 of s, m, h, d or w, e.g. 90d",
+            ),
+        ),
+        (
+            {"name": "tab\there", "scopes": ["read"]},
+            ("name", "'tab\\there' is not text without control characters"),
+        ),
+    ],
+)
+def test_a_key_body_says_what_is_accepted_not_the_pattern(
+    client: TestClient, keys: Headers, body: dict[str, Any], error: tuple[str, str]
+) -> None:
+    """A key's ``expires`` or ``name`` that fails its pattern says what it must be (was the
+    regular expression: ``String should match pattern '^[1-9]\\d{0,4}[smhdw]$'``)."""
+    got = client.post("/v1/admin/keys", json=body, headers=keys["admin"])
+    assert _field_errors(got) == [error]

@@ -86,15 +86,41 @@ def test_an_item_batch_rejects_the_record_naming_the_key(client: TestClient, key
     ]
 
 
-def test_a_union_body_names_the_key_each_member_meant(client: TestClient, keys: Headers) -> None:
-    """An alias body is a session or a device alias: each member's own fields are suggested,
-    under the key the client wrote (not pydantic's ``SessionAlias.session``)."""
+def test_an_alias_body_with_a_wrong_key_gets_one_reason(client: TestClient, keys: Headers) -> None:
+    """An alias body holds a session or a device id: a misspelt key is that key's one error,
+    with the key meant (was four: each union member's unknown key and its "required")."""
     got = client.post("/v1/users/u1/aliases", json={"session": "s1"}, headers=keys["ingest"])
     assert got.status_code == 422, got.text
-    assert {"field": "session", "reason": "unknown field (did you mean session_id?)"} in (
-        got.json()["detail"]
-    )
-    assert {"field": "session", "reason": "unknown field (valid: device_id)"} in (
-        got.json()["detail"]
-    )
-    assert not any("Alias" in e["field"] for e in got.json()["detail"])
+    assert got.json() == {
+        "detail": [{"field": "session", "reason": "unknown field (did you mean session_id?)"}]
+    }
+    got = client.post("/v1/users/u1/aliases", json={"devise_id": "d1"}, headers=keys["ingest"])
+    assert got.json() == {
+        "detail": [{"field": "devise_id", "reason": "unknown field (did you mean device_id?)"}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "got"),
+    [({}, "neither"), ({"session_id": "s1", "device_id": "d1"}, "both")],
+)
+def test_an_alias_body_needs_exactly_one_id(
+    client: TestClient, keys: Headers, body: dict[str, str], got: str
+) -> None:
+    answer = client.post("/v1/users/u1/aliases", json=body, headers=keys["ingest"])
+    assert answer.status_code == 422, answer.text
+    reason = f"give exactly one of session_id or device_id (got {got})"
+    assert answer.json() == {"detail": [{"field": "body", "reason": reason}]}
+
+
+def test_an_alias_id_of_null_is_refused_as_that_key(client: TestClient, keys: Headers) -> None:
+    """The schema says each id is a string: an explicit null is that key's error, not an absent
+    key (``{"session_id": null, "device_id": "d1"}`` would otherwise link the device)."""
+    body = {"session_id": None, "device_id": "d1"}
+    got = client.post("/v1/users/u1/aliases", json=body, headers=keys["ingest"])
+    assert got.status_code == 422, got.text
+    reason = "must be a string (the alias's id), not null"
+    assert got.json() == {"detail": [{"field": "session_id", "reason": reason}]}
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["AliasIn"]
+    assert schema["properties"]["session_id"]["type"] == "string"
+    assert schema["oneOf"] == [{"required": ["session_id"]}, {"required": ["device_id"]}]

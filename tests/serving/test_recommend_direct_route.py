@@ -27,7 +27,13 @@ URL = "/v1/users/u1/recommendations"
 INT = "Input should be a valid integer, unable to parse string as an integer"
 BOOL = "Input should be a valid boolean, unable to interpret input"
 FLOAT = "Input should be a valid number, unable to parse string as a number"
-PRINTABLE = "String should match pattern '^[^\\x00-\\x1f\\x7f-\\x9f]+$'"
+NOT_FINITE = "Input should be a finite number"
+
+
+def printable(value: str) -> str:
+    """The reason for text with a control character (was the pattern itself, a regex)."""
+    return f"{value!r} is not text without control characters"
+
 
 #: one bad value per parameter, and the {field, reason} FastAPI answered for it
 BAD: list[tuple[str, str, str]] = [
@@ -42,14 +48,16 @@ BAD: list[tuple[str, str, str]] = [
     ("diversity", "1.5", "Input should be less than or equal to 1"),
     ("diversity", "-0.1", "Input should be greater than or equal to 0"),
     ("diversity", "lots", FLOAT),
+    ("diversity", "nan", NOT_FINITE),
+    ("diversity", "-inf", NOT_FINITE),
     ("include_seen", "maybe", BOOL),
     ("explain", "2", BOOL),
     ("device", "d" * 33, "String should have at most 32 characters"),
     ("placement", "p" * 65, "String should have at most 64 characters"),
-    ("placement", "home\x01", PRINTABLE),
+    ("placement", "home\x01", printable("home\x01")),
     ("page_view_id", "", "String should have at least 1 character"),
     ("page_view_id", "v" * 129, "String should have at most 128 characters"),
-    ("page_view_id", "view\x7f", PRINTABLE),
+    ("page_view_id", "view\x7f", printable("view\x7f")),
 ]
 
 

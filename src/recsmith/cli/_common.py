@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,10 @@ from rich.markup import escape
 
 from recsmith.config import Settings
 from recsmith.errors import RecsmithError, StoreUnavailable, UnknownModelError, ValidationError
+from recsmith.store.url_scheme import store_url_problem
+
+if TYPE_CHECKING:  # the models (numpy, scipy…) are imported by the commands that need them
+    from recsmith.models.base import Recommender
 
 stderr = Console(stderr=True)
 #: Wide when piped or captured, so tables are never cut to 80 columns in logs and CI.
@@ -64,6 +68,49 @@ def errors_as_exit() -> Iterator[None]:
         raise fail(str(exc), 2) from None
     except (StoreUnavailable, RecsmithError) as exc:
         raise fail(str(exc), 3) from None
+
+
+def known_model(name: str, option: str = "--model") -> str:
+    """``name`` when recsmith has such a model, else the usage error naming ``option`` (the
+    registry alone says ``unknown model``, which does not say which option to fix)."""
+    from recsmith.models.registry import model_class  # every model: not for every command
+
+    try:
+        model_class(name)
+    except UnknownModelError as exc:
+        raise ValidationError(option, str(exc)) from None
+    return name
+
+
+def new_model(
+    name: str, typed: dict[str, str], from_file: dict[str, Any] | None = None
+) -> Recommender:
+    """The unfitted ``--model``, with parameters from a ``--params-file`` overridden by the
+    ``--param`` ones (``typed``); a bad one is named by the option that gave it (the registry
+    alone says ``param KEY``), before any data is read."""
+    from recsmith.models.registry import ParamError, create
+
+    try:
+        return create(known_model(name), **((from_file or {}) | typed))
+    except ParamError as exc:
+        option = "--param" if exc.param in typed else "--params-file"
+        raise ValidationError(option, f"{exc.param}: {exc.problem} (model {name})") from None
+
+
+def _checked_store_url(url: str | None) -> str | None:
+    """A ``--store`` URL no backend opens is refused as ``--store`` before the command runs; the
+    config's ``store.url`` is checked when the settings are read, under its own name."""
+    problem = None if url is None else store_url_problem(url)
+    if problem is not None:
+        raise fail(f"--store: {problem}")
+    return url
+
+
+#: Every command's ``--store``; without it, the config's ``store.url``.
+StoreOption = Annotated[
+    str | None,
+    typer.Option(help="Store URL (default: the config's store.url).", callback=_checked_store_url),
+]
 
 
 def print_json(payload: Any) -> None:

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stdout
 from recsmith.config import Settings
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import RecsmithError, StoreUnavailable
@@ -79,7 +79,7 @@ def audit_command(
         typer.Option(help="Only this action (key also finds key.create and key.revoke)."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="The latest this many records.")] = 1000,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per line, oldest first.")
     ] = False,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from recsmith.cli._common import errors_as_exit, fail, print_json, state, stderr
+from recsmith.cli._common import StoreOption, errors_as_exit, fail, print_json, state, stderr
 from recsmith.config import Settings
 from recsmith.decisions.attribution import Attributor
 from recsmith.errors import ValidationError
@@ -162,7 +162,7 @@ def consume_command(
         str | None,
         typer.Option(help="JetStream durable consumer, created on the stream when absent."),
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: from config).")] = None,
+    store: StoreOption = None,
     batch: Annotated[
         int, typer.Option(min=1, max=10_000, help="Messages per fetch and store commit.")
     ] = 500,

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
 from recsmith.cli.audit import audited
 from recsmith.decisions.timespec import parse_time
 from recsmith.store.open import open_store
@@ -25,7 +25,6 @@ ReasonOpt = Annotated[
     str | None,
     typer.Option(help="Only those whose errors contain this text (e.g. 'unknown event_type')."),
 ]
-StoreOpt = Annotated[str | None, typer.Option(help="Store URL (default: config).")]
 
 
 @app.command("list")
@@ -34,7 +33,7 @@ def list_letters(
     since: SinceOpt = None,
     reason: ReasonOpt = None,
     limit: Annotated[int, typer.Option(min=1, help="The first this many, oldest first.")] = 100,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per dead letter, one per line.")
     ] = False,
@@ -76,7 +75,7 @@ def replay(
     ctx: typer.Context,
     since: SinceOpt = None,
     reason: ReasonOpt = None,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Validate refused event records again under the current config and store those that pass

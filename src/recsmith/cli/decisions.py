@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr
 from recsmith.decisions.ope_log import ope_log
 from recsmith.decisions.outcomes import shown_and_attributed
 from recsmith.decisions.timespec import parse_time
@@ -38,7 +38,7 @@ def export(
     ],
     until: Annotated[str | None, typer.Option(help="End (exclusive); default: now.")] = None,
     format: Annotated[Format, typer.Option(help="parquet or csv.")] = Format.parquet,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     for_ope: Annotated[
         OpeReward | None,
         typer.Option(

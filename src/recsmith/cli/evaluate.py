@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, state, stderr, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, known_model, state, stderr, stdout
 from recsmith.cli._data import (
     load_catalog,
     load_events,
@@ -28,7 +28,7 @@ from recsmith.cli.ope import estimator_names, replay_command
 from recsmith.cli.out_path import check_writable
 from recsmith.cli.progress import stage_progress
 from recsmith.config import Settings
-from recsmith.errors import UnknownModelError, ValidationError
+from recsmith.errors import ValidationError
 from recsmith.evaluation.debias import DEBIASED, Debias, parse_debias
 from recsmith.evaluation.grouping import parse_group_spec
 from recsmith.evaluation.report import (
@@ -40,7 +40,7 @@ from recsmith.evaluation.report import (
 from recsmith.evaluation.runner import Comparison, ModelResult, compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
 from recsmith.evaluation.verdict import Verdict, judge, users_needed_text
-from recsmith.models.registry import ParamError, create, model_class, parse_params
+from recsmith.models.registry import ParamError, create, parse_params
 from recsmith.ope.estimators import check_estimators
 from recsmith.pipeline.config import load_pipeline_config
 from recsmith.store.open import open_store
@@ -199,7 +199,7 @@ def evaluate(
     data: Annotated[
         Path | None, typer.Option(help="Events file (default: the configured store).")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    store: StoreOption = None,
     items: Annotated[
         Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
     ] = None,
@@ -293,16 +293,17 @@ def evaluate(
         if not names:
             raise ValidationError("--models", "name at least one model")
         for name in names:
-            try:
-                model_class(name)
-            except UnknownModelError as exc:
-                raise ValidationError("--models", str(exc)) from None
+            known_model(name, "--models")
         per_model: dict[str, dict[str, str]] = {}
         for key, value in parse_params(param or []).items():
             model, dot, field = key.partition(".")
             if not dot or model not in names:
                 raise ValidationError(
                     "--param", f"{key!r}: expected MODEL.KEY with MODEL in --models"
+                )
+            if not field:
+                raise ValidationError(
+                    "--param", f"{key!r}: no KEY after the dot (expected MODEL.KEY=VALUE)"
                 )
             per_model.setdefault(model, {})[field] = value
         for model, fields in per_model.items():  # refused now, not after the data is read

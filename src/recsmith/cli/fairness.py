@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.evaluation.grouping import parse_group_spec
@@ -32,7 +32,7 @@ def report(
     html: Annotated[
         Path | None, typer.Option(help="Also write the report as an HTML page.")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Exposure by item group and its Gini over items, calibration of the lists to each user's

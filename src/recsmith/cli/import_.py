@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from recsmith.cli._common import errors_as_exit, fail, print_json, state, stderr
+from recsmith.cli._common import StoreOption, errors_as_exit, fail, print_json, state, stderr
 from recsmith.cli.reject_limit import OPTION as MAX_REJECTED
 from recsmith.cli.reject_limit import RejectLimit
 from recsmith.config import Settings
@@ -55,7 +55,7 @@ def import_command(
     format: Annotated[
         str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")
     ] = "events",
-    store: Annotated[str | None, typer.Option(help="Store URL (default: from config).")] = None,
+    store: StoreOption = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="End with one JSON line of counts.")
     ] = False,

@@ -9,12 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
 from recsmith.store.open import open_store
 
 app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-
-StoreOpt = Annotated[str | None, typer.Option(help="Store URL (default: config).")]
 
 
 @app.command("create")
@@ -31,7 +29,7 @@ def create(
             "(default: never)."
         ),
     ] = None,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print key id and secret as JSON.")
     ] = False,
@@ -76,7 +74,7 @@ def create(
 @app.command("list")
 def list_keys(
     ctx: typer.Context,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per key, one per line.")
     ] = False,
@@ -118,7 +116,7 @@ def revoke(
     key_id: Annotated[
         str, typer.Argument(help="The key's id (keys list; rsk_<id>_… in a secret).")
     ],
-    store: StoreOpt = None,
+    store: StoreOption = None,
 ) -> None:
     """Revoke a key: every server over this store refuses it within a second."""
     from recsmith.governance.keys import revoke_api_key

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stdout
 from recsmith.decisions.kpis import BY, catalogue_size, kpis
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
@@ -22,7 +22,7 @@ def kpis_command(
         str | None, typer.Option(help="Group by release, variant, placement or day.")
     ] = None,
     k: Annotated[int, typer.Option(min=1, max=1000, help="Positions CTR@k counts.")] = 10,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """Impressions, users, CTR and CTR@k, add-to-cart rate, conversion (users who bought /

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stdout
 from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
@@ -34,7 +34,7 @@ def monitor_command(
     model_dir: Annotated[
         Path | None, typer.Option(help="Judge this trained directory instead of a registry's.")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     fail_on: Annotated[
         str, typer.Option(help="Exit 3 when a signal reaches this level: alert, warn or never.")
     ] = "never",

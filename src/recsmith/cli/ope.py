@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
 from recsmith.cli.decisions import OpeReward
 from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.outcomes import shown_and_attributed
@@ -130,7 +130,7 @@ def replay_command(
         int, typer.Option(help="Bootstrap replicates for the 95 % intervals.")
     ] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of folds and bootstrap.")] = 0,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """Estimate a candidate's reward per impression on the lists the served policy logged.

@@ -6,14 +6,14 @@ from typing import Annotated
 
 import typer
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stdout
 from recsmith.privacy.retention import purge
 from recsmith.store.open import open_store
 
 
 def purge_command(
     ctx: typer.Context,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Delete events, decisions and dead letters older than privacy.retain_events_days,

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    new_model,
+    print_json,
+    state,
+    stderr,
+    stdout,
+)
 from recsmith.cli._data import load_catalog, load_events, profiles_by_id
 from recsmith.cli.audit import audited
 from recsmith.errors import ValidationError
@@ -51,7 +59,7 @@ def retrain_command(
         float,
         typer.Option(help="Share of the newest events judged on (after the current release's)."),
     ] = DEFAULT_FRACTION,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Judge and report; never deploy.")
     ] = False,
@@ -72,7 +80,9 @@ def retrain_command(
         if pipeline is not None:
             candidate = Candidate(pipeline=load_pipeline_config(pipeline))
         elif model is not None:
-            candidate = Candidate(model=model, params=parse_params(param or []))
+            params = parse_params(param or [])
+            new_model(model, params)  # a bad name or parameter refused before any data is read
+            candidate = Candidate(model=model, params=params)
         url = store or cli.settings.store.url
         events = load_events(None, url, cli.settings)
         items = load_catalog(None, None, url, cli.settings)

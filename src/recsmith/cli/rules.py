@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from recsmith.cli._common import errors_as_exit, fail, print_json, state, stderr, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    fail,
+    print_json,
+    state,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:  # the command imports what it uses: ``recsmith --help`` stays light
     from recsmith.merchandising.document import RuleDocument
@@ -21,7 +29,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-StoreOpt = Annotated[str | None, typer.Option(help="Store URL (default: config).")]
 ModelOpt = Annotated[
     Path | None,
     typer.Option(
@@ -73,7 +80,7 @@ def _checked(
 
 @app.command("validate")
 def validate(
-    ctx: typer.Context, file: FileArg, model: ModelOpt = None, store: StoreOpt = None
+    ctx: typer.Context, file: FileArg, model: ModelOpt = None, store: StoreOption = None
 ) -> None:
     """Check a rule file as `set` would (exit 2 naming the rule and field), storing nothing."""
     with errors_as_exit():
@@ -85,7 +92,7 @@ def validate(
 
 @app.command("set")
 def set_command(
-    ctx: typer.Context, file: FileArg, model: ModelOpt = None, store: StoreOpt = None
+    ctx: typer.Context, file: FileArg, model: ModelOpt = None, store: StoreOption = None
 ) -> None:
     """Check the file, store it as the next version (audited as rules.set) and print it."""
     from recsmith.merchandising.versions import set_rules
@@ -107,7 +114,7 @@ def show(
     ctx: typer.Context,
     version: Annotated[int | None, typer.Option(help="An older version.", min=1)] = None,
     history: Annotated[bool, typer.Option("--history", help="List the versions.")] = False,
-    store: StoreOpt = None,
+    store: StoreOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """The current rule file (or --version N) as JSON, ready to edit and `set` again."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from recsmith.cli._common import errors_as_exit, state, stderr
+from recsmith.cli._common import StoreOption, errors_as_exit, state, stderr
 from recsmith.cli.serve_checks import ALLOW_FLAG, check_model, check_port
 from recsmith.config import with_overrides
 from recsmith.store.open import open_store
@@ -19,7 +19,7 @@ def serve(
     model_dir: Annotated[
         Path | None, typer.Option(help="Model directory (default: config).")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (default: config).")] = None,
+    store: StoreOption = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default: config).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: config).")] = None,
     registry: Annotated[

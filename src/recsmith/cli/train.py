@@ -5,12 +5,20 @@ from __future__ import annotations
 from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from recsmith.bundle import ModelBundle
-from recsmith.cli._common import CliState, errors_as_exit, print_json, state, stderr
+from recsmith.cli._common import (
+    CliState,
+    StoreOption,
+    errors_as_exit,
+    new_model,
+    print_json,
+    state,
+    stderr,
+)
 from recsmith.cli._data import (
     load_catalog,
     load_events,
@@ -23,7 +31,7 @@ from recsmith.errors import ValidationError
 from recsmith.evaluation.tuning import read_params_file
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
-from recsmith.models.registry import MODELS, create, parse_params
+from recsmith.models.registry import MODELS, parse_params
 from recsmith.monitoring.profile import data_profile
 from recsmith.pipeline.artifact import save_pipeline, train_pipeline
 from recsmith.pipeline.config import load_pipeline_config
@@ -47,7 +55,7 @@ def train(
     data: Annotated[
         Path | None, typer.Option(help="Events file (CSV/JSONL/Parquet, .gz ok).")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    store: StoreOption = None,
     items: Annotated[
         Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
     ] = None,
@@ -130,8 +138,7 @@ def train(
         _report(trained.manifest, out, json_out, cli.quiet)
         return
     with errors_as_exit():
-        params = read_params_file(params_file, model) if params_file is not None else {}
-        recommender = create(model, **(params | parse_params(param or [])))
+        recommender = new_model(model, parse_params(param or []), _file_params(params_file, model))
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)
         require_catalog([model], catalog)
@@ -157,6 +164,10 @@ def train(
     _report(bundle.manifest, out, json_out, cli.quiet)
 
 
+def _file_params(params_file: Path | None, model: str) -> dict[str, Any]:
+    return read_params_file(params_file, model) if params_file is not None else {}
+
+
 def _train_on_spark(
     cli: CliState,
     model: str,
@@ -173,8 +184,7 @@ def _train_on_spark(
     from recsmith.spark.train import check_model
 
     check_model(model)
-    params = read_params_file(params_file, model) if params_file is not None else {}
-    recommender = create(model, **(params | parse_params(param or [])))
+    recommender = new_model(model, parse_params(param or []), _file_params(params_file, model))
     if data is not None and store is not None:
         raise ValidationError("--data", "give either --data or --store, not both")
     frame = load_events(None, store, cli.settings) if data is None else None

@@ -16,7 +16,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from recsmith.cli._common import CliState, errors_as_exit, state, stderr, stdout
+from recsmith.cli._common import (
+    CliState,
+    StoreOption,
+    errors_as_exit,
+    known_model,
+    state,
+    stderr,
+    stdout,
+)
 from recsmith.cli._data import load_catalog, load_events, model_profiles, require_catalog
 from recsmith.evaluation import tuning
 from recsmith.evaluation.split import parse_split
@@ -51,7 +59,7 @@ def tune(
     data: Annotated[
         Path | None, typer.Option(help="Events file (default: the configured store).")
     ] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL to read events from.")] = None,
+    store: StoreOption = None,
     items: Annotated[
         Path | None, typer.Option(help="Item catalogue file (for content-aware models).")
     ] = None,
@@ -77,7 +85,7 @@ def tune(
     """Find good hyper-parameters for MODEL and write them for `recsmith train --params-file`."""
     cli = state(ctx)
     with errors_as_exit():
-        tuning.search_space(model)  # unknown / nothing to tune: fail before loading any data
+        tuning.search_space(known_model(model))  # nothing to tune: fail before reading data
         spec = parse_split(split, "--split")
         events = load_events(data, store, cli.settings)
         catalog = load_catalog(items, data, store, cli.settings)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from recsmith.cli._common import errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
 from recsmith.config import Settings
 from recsmith.errors import ValidationError
 from recsmith.ids import check_id
@@ -26,7 +26,6 @@ from recsmith.store.open import open_store
 
 app = typer.Typer(help="Erase, export and consent of one person (privacy).", no_args_is_help=True)
 
-StoreOption = Annotated[str | None, typer.Option(help="Store URL (default: config).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 

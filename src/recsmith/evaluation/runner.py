@@ -369,6 +369,10 @@ def evaluate_models(
     from ``profiles``, user id → properties); the pipeline is fitted on ``profiles`` too."""
     parts = split if isinstance(split, Split) else split.apply(events)
     catalog = ItemCatalog.from_items(items) if items else None
+    if len(parts.train) == 0:  # the matrix would refuse it with a bare ValueError
+        raise ValidationError(
+            "split", f"the training part is empty ({len(events):,} event(s) in all): nothing to fit"
+        )
     data = Interactions.from_events(
         parts.train, weights, half_life_days=half_life_days, catalog=catalog, profiles=profiles
     )

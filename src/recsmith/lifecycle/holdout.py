@@ -42,4 +42,9 @@ def newest_holdout(events: pd.DataFrame, fraction: float, current_until_us: int 
             "no events after the current release's training data: nothing new to retrain on "
             "or to judge a retrain with"
         )
+    if test.all():  # one timestamp, or a handful of events: the interaction matrix would refuse it
+        raise ValidationError(
+            "--holdout",
+            f"all {len(ts):,} events fall in the newest holdout: none before it to train on",
+        )
     return Holdout(events[~test], events[test], start)

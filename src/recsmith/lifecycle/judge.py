@@ -18,6 +18,7 @@ import pandas as pd
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Weight
+from recsmith.errors import ValidationError
 from recsmith.evaluation.metrics import compute_metrics
 from recsmith.evaluation.runner import GroundTruth, ground_truth
 from recsmith.evaluation.significance import PairedResult, paired_test
@@ -102,8 +103,8 @@ def judge(
     )
     truth = ground_truth(data, holdout.test)
     if len(truth.user_ids) == 0:
-        raise ValueError(
-            "no user in the holdout has history before it: nothing to judge the retrain on"
+        raise ValidationError(
+            "--holdout", "no user in the holdout has history before it: nothing to judge on"
         )
     trained = candidate.train(holdout.train, data, weights, items, half_life_days, profiles)
     candidate_lists = _lists(trained, truth, data, k, with_history=False)

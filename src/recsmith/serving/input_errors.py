@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
-from recsmith.validation_reasons import REQUIRED, reworded, unknown_field, without_member_name
+from recsmith.validation_reasons import reworded, unknown_field
 
 #: The largest integer a store's integer column holds (signed 64 bits, SQLite and PostgreSQL
 #: alike): the bound of a query parameter compared with one, which would overflow the driver (a
@@ -37,18 +37,12 @@ def field_errors(errors: Sequence[Any], body: Any = None) -> list[dict[str, str]
     field its dotted path (``body`` for the body as a whole), once per field and reason; reasons
     worded by ``validation_reasons`` (what is accepted, not pydantic's internals), a key the
     ``body`` model does not know as ``unknown field (did you mean …?)``, a missing one as
-    ``required``, and a union body's fields without pydantic's member class name: as an item's
-    or event's record would say them."""
+    ``required`` (``reworded``): as an item's or event's record would say them."""
     out: dict[tuple[str, str], None] = {}
     for err in errors:
         where, reason = reworded(err)
-        in_body = body is not None and where[:1] == ("body",)
-        if err.get("type") == "extra_forbidden" and in_body:
+        if err.get("type") == "extra_forbidden" and body is not None and where[:1] == ("body",):
             reason = unknown_field(body, where[1:])
-        elif err.get("type") == "missing":
-            reason = REQUIRED
-        if in_body:
-            where = ("body", *without_member_name(body, where[1:]))
         loc = [str(part) for part in where]
         path = loc[1:] if loc and loc[0] in _SOURCES else loc
         field = ".".join(path) or (loc[0] if loc else "request")

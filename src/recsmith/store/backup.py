@@ -54,11 +54,12 @@ def sqlite_path(url: str, field: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def backup(store: Path, out: Path) -> BackupSummary:
+def backup(store: Path, out: Path, *, field: str = "--store") -> BackupSummary:
     """Copy the SQLite store ``store`` to ``out`` (see module docstring); safe while a server
-    writes to ``store``."""
+    writes to ``store``. ``field``: what gave the store (``--store``, or ``store.url`` from the
+    config), named in its errors."""
     if not store.is_file():
-        raise FileNotFoundError(f"--store: no SQLite store at {store}")
+        raise FileNotFoundError(f"{field}: no SQLite store at {store}")
     out = out.resolve()
     if out in {store.resolve(), *(Path(f"{store.resolve()}{s}") for s in ("-wal", "-shm"))}:
         raise ValidationError("--out", f"{out} is the store itself: back up to another file")
@@ -66,13 +67,13 @@ def backup(store: Path, out: Path) -> BackupSummary:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        source = _open(store, "--store", "rw")
+        source = _open(store, field, "rw")
         try:
             target = sqlite3.connect(tmp, isolation_level=None)
             try:
                 source.backup(target)  # pages=-1: one step, one consistent snapshot
                 target.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
-                _check(target, store, "--store")
+                _check(target, store, field)
                 rows = _rows(target)
             finally:
                 target.close()
@@ -86,20 +87,22 @@ def backup(store: Path, out: Path) -> BackupSummary:
     return BackupSummary(out, rows, out.stat().st_size)
 
 
-def restore(backup_file: Path, store: Path, *, force: bool) -> BackupSummary:
+def restore(
+    backup_file: Path, store: Path, *, force: bool, field: str = "--store"
+) -> BackupSummary:
     """Replace the contents of the SQLite store ``store`` with ``backup_file``'s. A store that
     holds anything is only overwritten with ``force``: a restore into the wrong URL must not
-    wipe live data."""
+    wipe live data. ``field`` as for ``backup``."""
     if not backup_file.is_file():
         raise FileNotFoundError(f"FILE: no such backup: {backup_file}")
     if backup_file.resolve() == store.resolve():
-        raise ValidationError("--store", f"{store} is the backup itself")
+        raise ValidationError(field, f"{store} is the backup itself")
     source = _open(backup_file, "FILE", "ro")
     try:
         _check(source, backup_file, "FILE")
         rows = _rows(source)
         store.parent.mkdir(parents=True, exist_ok=True)
-        target = _open(store, "--store", "rwc")
+        target = _open(store, field, "rwc")
         try:
             held = {t: n for t, n in _rows(target).items() if n}
             if held and not force:

@@ -6,24 +6,24 @@ from recsmith.config import StoreSettings
 from recsmith.errors import ValidationError
 from recsmith.store.base import EventStore
 from recsmith.store.dead_letters import DAY_S, DeadLetterPolicy
+from recsmith.store.url_scheme import SQLITE_PREFIX, store_url_problem
 
 
 def open_store(url: str, settings: StoreSettings | None = None) -> EventStore:
     """The backend named by the URL's scheme; heavy drivers are imported only when asked for.
     ``settings`` give its dead-letter policy (processes that write dead letters pass them; the
     defaults otherwise)."""
+    problem = store_url_problem(url)
+    if problem is not None:  # reached only by callers that did not check where the URL came in
+        raise ValidationError("store.url", problem)
     policy = dead_letter_policy(settings or StoreSettings())
-    if url.startswith("sqlite:///"):
+    if url.startswith(SQLITE_PREFIX):
         from recsmith.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"), policy)
-    if url.startswith(("postgresql://", "postgres://")):
-        from recsmith.store.postgres import PostgresStore
+        return SQLiteStore(url.removeprefix(SQLITE_PREFIX), policy)
+    from recsmith.store.postgres import PostgresStore
 
-        return PostgresStore(url, policy)
-    raise ValidationError(
-        "store.url", f"unsupported scheme in {url!r} (sqlite:/// or postgresql://)"
-    )
+    return PostgresStore(url, policy)
 
 
 def dead_letter_policy(settings: StoreSettings) -> DeadLetterPolicy:

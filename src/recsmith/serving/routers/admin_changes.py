@@ -20,6 +20,7 @@ from recsmith.serving.input_errors import invalid, query_time
 from recsmith.serving.routers.admin import AdminKey, KeyInfo, Since, admin_key
 from recsmith.serving.schemas import error_responses
 from recsmith.store.dead_letter_replay import replay_dead_letters, replay_target
+from recsmith.validation_reasons import KEY_EXPIRES_PATTERN, PRINTABLE_PATTERN
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -27,9 +28,6 @@ router = APIRouter(
     dependencies=[Depends(admin_key)],
     route_class=AllowEveryMethod,  # see ``admin.router``
 )
-#: A span from now, at most 99999 weeks (a date the calendar holds). Spans only, unlike the CLI's
-#: ``--expires``: an ISO date could be in the past, which the schema cannot say.
-EXPIRES = r"^[1-9]\d{0,4}[smhdw]$"
 
 
 class KeyIn(BaseModel):
@@ -38,7 +36,7 @@ class KeyIn(BaseModel):
     name: str = Field(
         min_length=1,
         max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=PRINTABLE_PATTERN,
         description="who or what holds it (shown in the key list and the audit trail)",
     )
     scopes: list[Literal["ingest", "read", "admin"]] = Field(
@@ -46,7 +44,8 @@ class KeyIn(BaseModel):
     )
     expires: str | None = Field(
         None,
-        pattern=EXPIRES,
+        pattern=KEY_EXPIRES_PATTERN,  # spans only, unlike the CLI's ``--expires``: an ISO date
+        # could be in the past, which the schema cannot say
         description="how long from now: 90d, 12h, 2w (s, m, h, d, w); null: never",
     )
 

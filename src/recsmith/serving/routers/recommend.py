@@ -69,10 +69,9 @@ from recsmith.serving.schemas import (
     body_errors,
     error_responses,
 )
+from recsmith.validation_reasons import PRINTABLE_PATTERN
 
 MAX_K = MAX_LIST_LENGTH
-#: Text the decision log keeps (placement, page view): no control characters, like an id
-PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
 #: ``recent`` and ``exclude`` as the published schema states them: comma-separated ids, each
 #: held to the id rule (``_item_ids`` checks it, with the rule's own reasons); a part that is
 #: empty or only spaces names no item and is skipped
@@ -298,7 +297,13 @@ async def recommend(
         ),
     ] = None,
     diversity: Annotated[
-        float | None, Query(ge=0, le=1, description="MMR trade-off for this request (pipeline)")
+        float | None,
+        Query(
+            ge=0,
+            le=1,
+            allow_inf_nan=False,  # NaN passes the bounds, and MMR would rank by it
+            description="MMR trade-off for this request (pipeline)",
+        ),
     ] = None,
     include_seen: Annotated[
         bool | None,
@@ -311,7 +316,7 @@ async def recommend(
         str | None,
         Query(
             max_length=64,
-            pattern=PRINTABLE,
+            pattern=PRINTABLE_PATTERN,
             description="Where the list is shown (experiments split by it)",
         ),
     ] = None,
@@ -328,7 +333,7 @@ async def recommend(
         Query(
             min_length=1,
             max_length=128,
-            pattern=PRINTABLE,
+            pattern=PRINTABLE_PATTERN,
             description="The page view this list is part of: items an earlier list of it showed "
             "(another placement) are left out (README: Capping)",
         ),

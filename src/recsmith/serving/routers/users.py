@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from recsmith.privacy.consent import Consent, ErasedPerson, set_consent
 from recsmith.privacy.erase import Reach, erase_people
@@ -123,26 +124,47 @@ async def consent(
     )
 
 
-class SessionAlias(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+#: The alias body's two keys, of which it holds exactly one.
+ALIAS_KEYS = ("session_id", "device_id")
 
-    session_id: str = Field(
+
+class AliasIn(BaseModel):
+    """A session or a device alias: exactly one of the two ids. One model rather than a union of
+    two, so a wrong body gets one reason (a union reported each member's: a misspelt key came
+    back as four errors, two of them "required" for keys the client never meant to send)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": [key]} for key in ALIAS_KEYS]},
+    )
+
+    # ``SkipJsonSchema[None]``: None is the absent key, not a value a client may send (the schema
+    # says string; ``_not_null`` refuses an explicit null)
+    session_id: str | SkipJsonSchema[None] = Field(
+        None,
         description="the visitor's session id (their events' session_id)",
         json_schema_extra=ID_SCHEMA,
     )
-
-
-class DeviceAlias(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    device_id: str = Field(
+    device_id: str | SkipJsonSchema[None] = Field(
+        None,
         description="the visitor's device id (sent as user_id while anonymous)",
         json_schema_extra=ID_SCHEMA,
     )
 
+    @field_validator(*ALIAS_KEYS, mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must be a string (the alias's id), not null")
+        return value
 
-#: Exactly one of the two ids (the schema says so too: a body with both, or neither, is a 422).
-AliasIn = SessionAlias | DeviceAlias
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AliasIn:
+        given = [key for key in ALIAS_KEYS if getattr(self, key) is not None]
+        if len(given) != 1:
+            got = "both" if given else "neither"
+            raise ValueError(f"give exactly one of session_id or device_id (got {got})")
+        return self
 
 
 class AliasResponse(BaseModel):
@@ -161,8 +183,9 @@ class UnlinkResponse(BaseModel):
 
 def _alias_of(body: AliasIn) -> tuple[str, AliasKind]:
     """The id and its kind, held to the id rule (a 422 naming the field otherwise)."""
-    if isinstance(body, SessionAlias):
+    if body.session_id is not None:
         return path_id(body.session_id, "session_id"), "session"
+    assert body.device_id is not None  # ``AliasIn`` holds exactly one
     return path_id(body.device_id, "device_id"), "device"
 
 
