@@ -7,7 +7,7 @@ Without ``RECSMITH_REQUIRE_DATASETS=1`` a missing dataset skips its test, so a f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +99,17 @@ def store_tiers() -> Callable[[str, Sequence[str]], list[User]]:
         return profiles
 
     return stored
+
+
+@pytest.fixture(scope="module")
+def audit_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """For modules whose commands write the audit trail (deploy, rollback, experiment …) into
+    the configured store: the default (``recsmith-data/`` under the working directory) would
+    land in the repository, or in a quickstart user's own store there (``recommend`` logs its
+    lists into the default store whenever it exists). Use with ``pytestmark =
+    pytest.mark.usefixtures("audit_store")``; a test that names its own store (``--store``,
+    ``env=``) still gets it. Yields its URL."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('audit') / 'store.sqlite'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECSMITH_STORE__URL", url)
+        yield url

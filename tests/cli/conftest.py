@@ -1,23 +1,10 @@
 """CLI fixtures: a small simulated events file in the batch CLI's CSV layout."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from recsmith.simulate import simulate
-
-
-@pytest.fixture(scope="module")
-def audit_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """For modules whose commands write the audit trail (deploy, rollback, experiment …) into
-    the configured store: the default (``recsmith-data/`` under the working directory) would
-    land in the repository. Use with ``pytestmark = pytest.mark.usefixtures("audit_store")``; a
-    test that names its own store (``--store``, ``env=``) still gets it. Yields its URL."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('audit') / 'store.sqlite'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RECSMITH_STORE__URL", url)
-        yield url
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,10 @@ from typer.testing import CliRunner
 from recsmith.bundle import ModelBundle
 from recsmith.cli.app import app
 
+# ``recommend`` logs its lists into the default store when one exists (a quickstart user's
+# ./recsmith-data): these commands name none, so they get a store of their own
+pytestmark = pytest.mark.usefixtures("audit_store")
+
 runner = CliRunner()
 
 

@@ -14,6 +14,10 @@ from recsmith.cli.app import app
 from recsmith.models.sknn import SessionKNN
 from recsmith.simulate import simulate
 
+# ``recommend`` logs its lists into the default store when one exists (a quickstart user's
+# ./recsmith-data): these commands name none, so they get a store of their own
+pytestmark = pytest.mark.usefixtures("audit_store")
+
 runner = CliRunner()
 
 

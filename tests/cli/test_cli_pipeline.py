@@ -4,9 +4,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
+
+# ``recommend`` logs its lists into the default store when one exists (a quickstart user's
+# ./recsmith-data): these commands name none, so they get a store of their own
+pytestmark = pytest.mark.usefixtures("audit_store")
 
 runner = CliRunner()
 

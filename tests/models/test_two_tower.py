@@ -32,6 +32,10 @@ from recsmith.models.two_tower import (
 )
 from recsmith.testing.recommender import RecommenderContract, view_events
 
+# ``recommend`` logs its lists into the default store when one exists (a quickstart user's
+# ./recsmith-data): these commands name none, so they get a store of their own
+pytestmark = pytest.mark.usefixtures("audit_store")
+
 SMALL: dict[str, Any] = {
     "dim": 16,
     "epochs": 30,
