@@ -21,16 +21,21 @@ import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
+from recsmith.cli.quickstart import command_name
 from recsmith.testing.ports import free_port
 
 pytestmark = pytest.mark.slow
 CONFIG = "recsmith-data/recsmith.toml"
 
 
+#: how the printed lines call recsmith from this shell (``recsmith``, or the venv's script)
+PROGRAM = shlex.split(command_name())[0]
+
+
 def _argv(line: str) -> list[str]:
     """A printed ``recsmith …`` line as the shell would split it, run by this interpreter."""
     words = shlex.split(line)
-    assert words[0] == "recsmith"
+    assert words[0] == PROGRAM
     return [sys.executable, "-m", "recsmith", *words[1:]]
 
 
@@ -42,7 +47,10 @@ def test_follow_ups_name_the_config_and_the_serve_line_serves_the_model(
     result = CliRunner().invoke(app, ["quickstart", "--no-serve", "--port", str(port)])
     assert result.exit_code == 0, result.stderr
     lines = [line.strip() for line in result.stdout.splitlines()]
-    suggested = [line for line in lines if line.startswith("recsmith ")]
+    suggested = [line for line in lines if line.startswith(f"{command_name()} ")]
+    curls = [line for line in lines if line.startswith("curl ") and "?k=5" in line]
+    # a URL with ``?`` pastes into zsh only quoted ("no matches found" otherwise)
+    assert len(curls) == 2 and all("'http://127.0.0.1:" in line for line in curls), curls
     assert {shlex.split(line)[3] for line in suggested} >= {"serve", "import", "evaluate", "train"}
     assert all(shlex.split(line)[1:3] == ["-c", CONFIG] for line in suggested), suggested
 

@@ -9,6 +9,8 @@ API key and serves the API through the pipeline, printing what to curl.
 from __future__ import annotations
 
 import shlex
+import shutil
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -57,6 +59,16 @@ def write_config(directory: Path, port: int) -> Path:
     return path
 
 
+def command_name() -> str:
+    """How this shell calls recsmith again: ``recsmith`` where it is on the PATH, else the script
+    beside this interpreter (the README installs into ``.venv`` without activating it, so a bare
+    ``recsmith`` line pasted from here would answer "command not found")."""
+    if shutil.which("recsmith"):
+        return "recsmith"
+    beside = Path(sys.executable).parent / "recsmith"
+    return shlex.quote(str(beside)) if beside.is_file() else "recsmith"
+
+
 def follow_ups(config: Path, model_dir: Path, port_flag: str) -> str:
     """The commands to go on with, each with ``-c CONFIG``: the quickstart's config lives in its
     directory, so a bare ``recsmith serve`` from here would find no ``./recsmith.toml`` and
@@ -64,7 +76,7 @@ def follow_ups(config: Path, model_dir: Path, port_flag: str) -> str:
     ``evaluate`` line compares what quickstart compared (its models, split and the pipeline it
     serves), so it reproduces quickstart's table and goes on from there."""
     pipeline = shlex.quote(str(resources.files("recsmith.pipeline").joinpath("default.toml")))
-    c = f"recsmith -c {shlex.quote(str(config))}"
+    c = f"{command_name()} -c {shlex.quote(str(config))}"
     compared = f"--models {','.join(MODELS)} --pipeline {pipeline} --split {SPLIT}"
     steps = (
         ("serve it (again)", f"{c} serve{port_flag}"),
@@ -226,8 +238,8 @@ def quickstart(
         f"\nAPI key (admin, shown once): {secret}\n"
         f"Config: {config_path}{overridden}\n\nTry:\n"
         f'  curl -H "Authorization: Bearer {secret}" '
-        f"{base}/v1/users/{sample[0]}/recommendations?k=5\n"
-        f'  curl -H "Authorization: Bearer {secret}" {base}/v1/popular?k=5\n'
+        f"{shlex.quote(f'{base}/v1/users/{sample[0]}/recommendations?k=5')}\n"
+        f'  curl -H "Authorization: Bearer {secret}" {shlex.quote(f"{base}/v1/popular?k=5")}\n'
         f'  curl -X POST -H "Authorization: Bearer {secret}" -H "Content-Type: application/json" '
         f'{base}/v1/events -d \'[{{"user_id": "{sample[0]}", "item_id": "{example_item}", '
         f'"event_type": "view", "timestamp": "{now}"}}]\'\n'
