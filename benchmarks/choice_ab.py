@@ -9,7 +9,8 @@ For each sample: shape_sweep's sample and split, the default pipeline trained wi
 (``train_pipeline``; no peers, no CLI: only the choice differs between trees), the test NDCG@10
 per user by shape_sweep's scorer (saved as ``SHAPE-DATASET-SEED.npy`` under ``--out``), and the
 calibration's choice, reason and each tried configuration's validation means. ``--add-source``
-trains the default with one more source (a candidate default, BENCHMARKS §63):
+trains the default with one more source (a candidate default, BENCHMARKS §63); ``--catalogue``
+trains with a catalogue of the train part's items, as a shop that imported them does:
 
     … choice_ab.py --add-source '{"name": "rp3beta", "model": "rp3beta", "quota": 100}' --at 2
     … choice_ab.py --add-source '{"name": "rp3_recent", "model": "rp3beta", "use": "recent",
@@ -27,6 +28,7 @@ from calibration import calibration_line
 from shape_sweep import SHAPES, K, events_of, ndcg_at_10, sample, split
 
 from recsmith.config import EventSettings
+from recsmith.events.schema import Item
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig, SourceConfig, default_pipeline_config
 
@@ -53,6 +55,12 @@ def main() -> None:
     parser.add_argument("--add-source", help="a source's settings as JSON, added to the default")
     parser.add_argument("--at", type=int, default=2, help="the added source's place in the list")
     parser.add_argument("--replace", action="store_true", help="replace the source at --at")
+    parser.add_argument(
+        "--catalogue",
+        action="store_true",
+        help="train with a catalogue listing the train part's items (bare), as a shop that "
+        "imported its items does (BENCHMARKS §105)",
+    )
     args = parser.parse_args()
     config = default_pipeline_config()
     if args.add_source:
@@ -66,7 +74,13 @@ def main() -> None:
                 drawn = sample(events_of(dataset, seed), SHAPES[shape], seed)
                 s = split(drawn, SHAPES[shape].protocol)
                 events = s.train.assign(event_id=None, context=None)
-                pipeline = train_pipeline(config, events, dict(EventSettings().weights))
+                items = (
+                    [Item(item_id=str(i)) for i in events.item_id.unique()]
+                    if args.catalogue
+                    else None
+                )
+                weights = dict(EventSettings().weights)
+                pipeline = train_pipeline(config, events, weights, items=items)
                 top, _, _ = pipeline.top_k(np.array(s.users, dtype=object), K)
                 lists = {
                     u: list(pipeline.bundle.items.to_external(row[row >= 0]))

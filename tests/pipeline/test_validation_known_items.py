@@ -8,12 +8,16 @@ nobody else ever views (``c0``..``c6``), and two users view ``a`` then ``b``, wh
 user viewed before (``b`` then ``d``, ``d`` nobody else's). Each user's latest item is held out:
 every ``c``, and ``d``, is unknown to the past, so no source fitted on it can serve them — NDCG 0
 for those eight users, whatever the source; ``b`` is known (the eighth user's past) and can be hit.
+A catalogue listing every item changes none of that (training imports one): a listed item with
+events is known only through the past's events, and only a listed item nobody ever viewed (and
+that is available) is known without them, as serving would know it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
@@ -23,17 +27,23 @@ from recsmith.pipeline.calibration import _Scorer, alone, with_popularity
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.source_tuning import known_items, tune_sources
-from recsmith.pipeline.validation import latest_item_split
+from recsmith.pipeline.training import fit_models
+from recsmith.pipeline.validation import latest_item_split, time_cut_split
 
 WEIGHTS = EventSettings().weights
 UNKNOWN_USERS = [f"u{n}" for n in range(7)] + ["w"]
 
 
-def views() -> pd.DataFrame:
-    """The case of the module docstring: each user's events an hour apart, in their own hour."""
-    rows = [(f"u{n}", item) for n in range(7) for item in ("a", f"c{n}")]
-    rows += [(v, item) for v in ("v0", "v1") for item in ("a", "b")]
-    rows += [("w", "b"), ("w", "d")]
+def views(by_step: bool = False) -> pd.DataFrame:
+    """The case of the module docstring, events an hour apart: each user's two in turn, or
+    (``by_step``) every user's first view before anyone's second, so that a time cut at the
+    latest half holds out each user's second item as the latest-item split does."""
+    pairs = [(f"u{n}", ("a", f"c{n}")) for n in range(7)]
+    pairs += [(v, ("a", "b")) for v in ("v0", "v1")] + [("w", ("b", "d"))]
+    if by_step:
+        rows = [(u, items[step]) for step in (0, 1) for u, items in pairs]
+    else:
+        rows = [(u, item) for u, items in pairs for item in items]
     start = 1_700_000_000_000_000
     return pd.DataFrame(
         {
@@ -49,18 +59,26 @@ def views() -> pd.DataFrame:
     )
 
 
-def test_the_items_only_held_out_events_hold_are_unknown_to_the_past() -> None:
-    full = Interactions.from_events(views(), WEIGHTS)
+def _known(catalog: ItemCatalog | None) -> list[str]:
+    full = Interactions.from_events(views(), WEIGHTS, catalog=catalog)
     val = latest_item_split(full, max_users=100)
-    known = full.items.to_external(np.flatnonzero(known_items(val.past)))
-    assert sorted(known.tolist()) == ["a", "b"]
-    # a catalogue listing an item makes it known: serving proposes catalogue items too
-    listed = Interactions.from_events(
-        views(), WEIGHTS, catalog=ItemCatalog.from_items([Item(item_id="c3"), Item(item_id="z")])
-    )
-    val = latest_item_split(listed, max_users=100)
-    known = listed.items.to_external(np.flatnonzero(known_items(val.past)))
-    assert sorted(known.tolist()) == ["a", "b", "c3", "z"]
+    return sorted(full.items.to_external(np.flatnonzero(known_items(val.past, full))).tolist())
+
+
+def test_the_items_only_held_out_events_hold_are_unknown_to_the_past() -> None:
+    assert _known(None) == ["a", "b"]
+
+
+def test_a_catalogue_adds_only_the_items_nobody_viewed_that_serving_can_show() -> None:
+    # c3's only event is held out: listing it does not make it known; z, never viewed, is
+    assert _known(ItemCatalog.from_items([Item(item_id="c3"), Item(item_id="z")])) == [
+        "a",
+        "b",
+        "z",
+    ]
+    # serving never shows an unavailable item, viewed (b) or not (y)
+    off = [Item(item_id="b", available=False), Item(item_id="y", available=False)]
+    assert _known(ItemCatalog.from_items([*off, Item(item_id="z")])) == ["a", "z"]
 
 
 def _config(tune: dict[str, list[object]] | None = None) -> PipelineConfig:
@@ -70,9 +88,23 @@ def _config(tune: dict[str, list[object]] | None = None) -> PipelineConfig:
     )
 
 
-def test_no_source_scores_a_hit_on_an_item_its_validation_past_never_saw() -> None:
-    full = Interactions.from_events(views(), WEIGHTS)
-    val = latest_item_split(full, max_users=100)
+#: every item of ``views`` listed, and two nobody viewed
+EVERY_ITEM = ItemCatalog.from_items(
+    [Item(item_id=i) for i in ["a", "b", "d", *(f"c{n}" for n in range(7)), "z1", "z2"]]
+)
+
+
+@pytest.mark.parametrize("catalog", [None, EVERY_ITEM], ids=["no catalogue", "catalogue"])
+@pytest.mark.parametrize("protocol", ["latest item", "time cut"])
+def test_no_source_scores_a_hit_on_an_item_its_validation_past_never_saw(
+    protocol: str, catalog: ItemCatalog | None
+) -> None:
+    full = Interactions.from_events(views(protocol == "time cut"), WEIGHTS, catalog=catalog)
+    if protocol == "time cut":
+        val = time_cut_split(full, min_users=1, share=0.49, max_users=100)
+        assert val is not None and val.truth.sum() == len(val.users)  # each user's second item
+    else:
+        val = latest_item_split(full, max_users=100)
     users = full.users.to_external(val.users)
     assert sorted(users.tolist()) == sorted([*UNKNOWN_USERS, "v0", "v1"])
     config = with_popularity(_config())
@@ -82,6 +114,29 @@ def test_no_source_scores_a_hit_on_an_item_its_validation_past_never_saw() -> No
         unknown = np.isin(users, UNKNOWN_USERS)
         assert (ndcg[unknown] == 0).all(), name  # no model trained on the past knows c0..c6, d
         assert (ndcg[~unknown] > 0).all(), name  # b is known: six items fit in every list
+
+
+def test_a_source_scoring_an_unknown_item_above_zero_still_does_not_propose_it() -> None:
+    # content scores every c (sharing a's category) above 0 for the users who viewed a
+    items = [Item(item_id=i, categories=["x"]) for i in ["a", *(f"c{n}" for n in range(7))]]
+    catalog = ItemCatalog.from_items([*items, *(Item(item_id=i) for i in ("b", "d"))])
+    full = Interactions.from_events(views(), WEIGHTS, catalog=catalog)
+    val = latest_item_split(full, max_users=100)
+    content = {"name": "content", "model": "content", "quota": 50}
+    config = with_popularity(
+        PipelineConfig.model_validate(
+            {"retrieval": {"sources": [content]}, "ranking": {"enabled": False}}
+        )
+    )
+    attrs = ItemAttributes.from_items(items, full.items, 8)
+    scorer = _Scorer(config, val, attrs, full)
+    model = fit_models(alone(config, "content"), val.past)["content"]
+    u0 = full.users.to_index(np.array(["u0"], dtype=object))
+    top = model.recommend(u0, 1, exclude=val.past.matrix[u0])  # the case holds: c0 comes first
+    assert full.items.to_external(top.ids[0]).tolist() == ["c0"] and top.scores[0, 0] > 0
+    ndcg = scorer.ndcg(scorer.candidates(alone(config, "content")))
+    users = full.users.to_external(val.users)
+    assert (ndcg[np.isin(users, UNKNOWN_USERS)] == 0).all()
 
 
 def test_a_grid_is_chosen_without_hits_on_items_the_holdout_past_never_saw() -> None:

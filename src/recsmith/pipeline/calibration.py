@@ -215,7 +215,7 @@ class _Scorer:
             moments,
         )
         self.proposals: dict[str, Proposals] = {}
-        self.known = known_items(past)  # an item only the held-out events hold is never served
+        self.known = known_items(past, full)  # as serving knows them: see there
         fallback = StaticSource("popular", Popular().fit(past).item_scores_)
         self.fallback = self._known(fallback.retrieve(self.queries, K))
 

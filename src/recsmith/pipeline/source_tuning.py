@@ -73,21 +73,30 @@ def holdout_at(
     return past, users, items
 
 
-def known_items(past: Interactions) -> np.ndarray:
-    """Bool per item: the items a validation ``past`` knows — those with an event in it, or
-    listed in the catalogue. A split keeps the full data's item numbering (``subset``), so an item
-    whose only events are held out still has a column there, and a model scoring every column
-    proposes it (EASE scores it 0, ahead of every negative score; on short sessions, where most
-    users' rows score 0 nearly everywhere, EASE's lists are mostly such ties, in index order).
-    Serving never can: an item first seen after training is in no model's catalogue. Those
-    proposals are hits only validation can score, on the held-out items themselves (BENCHMARKS
-    §105: 29–50 % of EASE's validation hits on diginetica ``short`` folds, none possible on
-    test), so a split must not let any source propose them."""
+def known_items(past: Interactions, full: Interactions) -> np.ndarray:
+    """Bool per item: the items a validation ``past`` (a ``subset`` of ``full``) knows as serving
+    would — those with an event in it, and the catalogue's items with no event anywhere in
+    ``full`` (truly cold: serving proposes them through content or new arrivals) — less every
+    item the catalogue marks unavailable (serving never shows one). A split keeps the full data's
+    item numbering, so an item whose only events are held out still has a column there, and a
+    model scoring every column proposes it (EASE scores it 0, ahead of every negative score; on
+    short sessions, where most users' rows score 0 nearly everywhere, EASE's lists are mostly such
+    ties, in index order). Serving never can: an item first seen after training is in no model's
+    catalogue. Those proposals are hits only validation can score, on the held-out items
+    themselves (BENCHMARKS §105: 29–50 % of EASE's validation hits on diginetica ``short`` folds,
+    none possible on test), so a split must not let any source propose them — a catalogue listing
+    such an item included: training imports the catalogue of every item it saw, and
+    ``from_events`` numbers the catalogue-only items after the event items, so EASE's 0-score
+    ties in index order would put exactly the held-out-only items first."""
     known = np.zeros(past.n_items, dtype=bool)
     known[past.event_items] = True
-    if past.catalog is not None:
-        listed = past.items.to_index(past.catalog.item_ids)
-        known[listed[listed >= 0]] = True
+    catalog = full.catalog
+    if catalog is not None:
+        listed = full.items.to_index(catalog.item_ids)  # ``from_events`` added every listed item
+        cold = np.ones(full.n_items, dtype=bool)
+        cold[full.event_items] = False
+        known[listed[cold[listed]]] = True
+        known[listed[~catalog.available]] = False
     return known
 
 
@@ -100,11 +109,12 @@ def tune_sources(
     if not grids:
         return config, {}
     past, users, items = latest_item_holdout(full, seed, MAX_USERS)
+    blocked = ~known_items(past, full)
     report: dict[str, Any] = {"users": len(users)}
     chosen: dict[str, dict[str, Any]] = {}
     for source in grids:
         combos = _combinations(source)
-        ndcg = [_holdout_ndcg(source, combo, past, users, items) for combo in combos]
+        ndcg = [_holdout_ndcg(source, combo, past, users, items, blocked) for combo in combos]
         best = int(np.argmax(ndcg))
         chosen[source.name] = combos[best]
         report[source.name] = {
@@ -127,13 +137,14 @@ def _holdout_ndcg(
     past: Interactions,
     users: np.ndarray,
     items: np.ndarray,
+    blocked: np.ndarray,
 ) -> float:
     """NDCG@10 of ``source``'s model with ``params``, fitted on ``past``, for one held-out item
-    per user (the evaluation's own metric code); items ``past`` does not know are never
-    proposed (``known_items``)."""
+    per user (the evaluation's own metric code); the ``blocked`` items (those ``past`` does not
+    know, ``known_items``) are never proposed."""
     assert source.model is not None  # tuned sources are model sources (config validation)
     model = create(source.model, **{**source.params, **params}).fit(past)
-    top = model.recommend(users, K, exclude=past.matrix[users], blocked=~known_items(past))
+    top = model.recommend(users, K, exclude=past.matrix[users], blocked=blocked)
     truth = csr_from_pairs(len(users), past.n_items, np.arange(len(users)), items)
     return float(ndcg_at_k(top.ids, truth, K).mean())
 
