@@ -69,8 +69,9 @@ def captured(model_dir: Path, batch: int, seed: int) -> dict[str, tuple[Any, Any
 
 
 def as_package(cands: Any, package: Any) -> Any:
-    """The same rows as the other package's ``Candidates``."""
-    return package.Candidates(*(getattr(cands, f) for f in cands.__dataclass_fields__))
+    """The same rows as the other package's ``Candidates`` (the fields it has: an older
+    checkout's lack a later one, such as ``distinct``)."""
+    return package.Candidates(*(getattr(cands, f) for f in package.Candidates.__dataclass_fields__))
 
 
 def columns(result: Any) -> list[np.ndarray]:
