@@ -183,9 +183,9 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
     matrix are strided, and numpy walks a block of a few adjacent columns (the sources' scores,
     the context) row by row, ~6 times as long as the block's contiguous rows. Past
     ``DENSE_CELLS`` (the row path of an offline batch) the [candidates, features] matrix is
-    written in place, strided: there its scattered row-by-row writes and the second matrix a
-    transposition needs cost more than the strided columns (8,438 users, 2.2M rows: ~0.67 of
-    ed5c404's thread CPU in place, ~0.92 transposed) and it holds one matrix, not two."""
+    written in place, strided, holding one matrix instead of two: on 8,438 users (2.2M rows)
+    its median thread CPU was 0.54-0.58 of ed5c404's and 0.75-0.89 of the transposed layout's,
+    whose fastest calls were ~10 % faster though (BENCHMARKS §101)."""
     n = len(cands)
     q, items = cands.query, cands.items
     keys = state.context_keys.tolist()
@@ -226,10 +226,10 @@ def _transposed(columns: np.ndarray) -> np.ndarray:
     """``columns`` [features, n] as a C-order [n, features] matrix, copied ``_TRANSPOSE_ROWS``
     rows at a time, so that a block's [features, 4,096] cells stay in cache while transposed:
     ``np.ascontiguousarray(columns.T)`` reads across all n for every few output rows. Seen in
-    the whole function on 1,024 and 8,000 users (263K and 2.1M rows, alternating thread CPU):
-    ~0.8 of the time with ``np.ascontiguousarray``; a lone transposition run again and again
-    on warm memory shows no difference, so most of it is cache and page traffic, not the
-    copy's instructions."""
+    the whole function on 1,024 and 8,000 users (263K and 2.1M rows, alternating thread CPU,
+    one run each): ~0.8 of the time with ``np.ascontiguousarray``; a lone transposition run
+    again and again on warm memory shows no difference, so most of it is cache and page
+    traffic, not the copy's instructions."""
     out = np.empty(columns.shape[::-1], columns.dtype)
     for start in range(0, columns.shape[1], _TRANSPOSE_ROWS):
         out[start : start + _TRANSPOSE_ROWS] = columns[:, start : start + _TRANSPOSE_ROWS].T
