@@ -12,6 +12,7 @@ median, µs), which a preempted call on a loaded machine does not inflate as wal
 
     PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/candidate_stages_ab.py /tmp/large/model \\
         --against /tmp/main/src --batch 64 --rounds 200
+    (an offline batch past ``DENSE_CELLS``: --batch 8438 --rounds 15 --stages candidate_features)
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def captured(model_dir: Path, batch: int, seed: int) -> dict[str, tuple[Any, Any
 
 
 def as_package(cands: Any, package: Any) -> Any:
-    """The same rows as the other package's ``Candidates``."""
-    return package.Candidates(*(getattr(cands, f) for f in cands.__dataclass_fields__))
+    """The same rows as the other package's ``Candidates`` (the fields it has: an older
+    checkout's lack a later one, such as ``distinct``)."""
+    return package.Candidates(*(getattr(cands, f) for f in package.Candidates.__dataclass_fields__))
 
 
 def columns(result: Any) -> list[np.ndarray]:
@@ -95,6 +97,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=STAGES,
+        default=list(STAGES),
+        help="time only these (an offline-sized --batch: candidate_features alone)",
+    )
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,10 +140,11 @@ def main() -> None:
                 ),
             },
         }
-        same = {s: identical(calls["this"][s](), calls["against"][s]()) for s in STAGES}
-        cpu: dict[str, dict[str, list[float]]] = {n: {s: [] for s in STAGES} for n in calls}
+        stages = [s for s in STAGES if s in args.stages]
+        same = {s: identical(calls["this"][s](), calls["against"][s]()) for s in stages}
+        cpu: dict[str, dict[str, list[float]]] = {n: {s: [] for s in stages} for n in calls}
         for i in range(args.rounds):
-            for stage in STAGES:
+            for stage in stages:
                 for side in list(calls)[:: 1 if i % 2 == 0 else -1]:
                     started = time.thread_time()
                     calls[side][stage]()
@@ -145,7 +155,7 @@ def main() -> None:
         "filler": len(extra.items),
     }
     print(json.dumps({"batch": args.batch, "rounds": args.rounds, **sizes}))
-    for stage in STAGES:
+    for stage in stages:
         figures = {
             side: [round(float(np.percentile(cpu[side][stage], p)) * 1e6) for p in (10, 50)]
             for side in calls

@@ -4,8 +4,9 @@ query's user's events (0 unknown), how many sources proposed each row, the item'
 the user's share of the row's category and the days since their last event in it (scipy's
 element access), the share of the query's recent items in the row's category, the user's
 affinity for the item's categorical property and the item's numeric one (dense cells per
-(query, category or code) for a request batch, row by row past ``DENSE_CELLS``), and the query's
-context columns repeated on each of its rows."""
+(query, category or code) for a request batch, row by row past ``DENSE_CELLS``), the user's
+numeric profile value and the item's popularity in the user's segment, and the query's context
+columns repeated on each of its rows."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from recsmith.ranking.features import FeatureState, candidate_features, feature_
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.queries import Queries
 
-N_USERS, N_ITEMS, N_CATS, N_CODES = 30, 80, 6, 5
+N_USERS, N_ITEMS, N_CATS, N_CODES, N_SEGMENTS = 30, 80, 6, 5, 3
 REFERENCE_TS = 1_700_000_000_000_000
 
 
@@ -33,6 +34,10 @@ def _state(rng: np.random.Generator) -> FeatureState:
     brand = np.where(rng.random(N_ITEMS) < 0.2, np.nan, rng.integers(0, N_CODES, N_ITEMS))
     size = np.where(rng.random(N_ITEMS) < 0.2, np.nan, rng.random(N_ITEMS) * 40)
     affinity = sparse.random_array((N_USERS, N_CODES), density=0.4, rng=rng, format="csr")
+    # profiles: a numeric age and a categorical segment, each missing for some users
+    age = np.where(rng.random(N_USERS) < 0.2, np.nan, rng.random(N_USERS) * 60)
+    segment = np.where(rng.random(N_USERS) < 0.2, np.nan, rng.integers(0, N_SEGMENTS, N_USERS))
+    popularity = sparse.random_array((N_SEGMENTS, N_ITEMS), density=0.5, rng=rng, format="csr")
     return FeatureState(
         reference_ts=REFERENCE_TS,
         item_popularity=rng.random(N_ITEMS).astype(np.float32),
@@ -47,15 +52,22 @@ def _state(rng: np.random.Generator) -> FeatureState:
         item_property_categorical=np.asarray([True, False]),
         item_properties=np.stack([brand, size], axis=1).astype(np.float32),
         user_property_share=affinity.astype(np.float32),
+        profile_names=np.asarray(["age", "segment"]),
+        profile_categorical=np.asarray([False, True]),
+        user_profiles=np.stack([age, segment], axis=1).astype(np.float32),
+        segment_item_share=popularity.astype(np.float32),
     )
 
 
-def _batch(rng: np.random.Generator, n: int) -> tuple[Queries, Candidates]:
+def _batch(rng: np.random.Generator, n: int, category: np.ndarray) -> tuple[Queries, Candidates]:
     # a quarter unknown (-1): visitors, whose user columns read nothing
     users = np.where(rng.random(n) < 0.25, -1, rng.integers(0, N_USERS, n)).astype(np.int32)
     recent_sets = [
         rng.choice(N_ITEMS, size=int(rng.integers(0, 6)), replace=False) for _ in range(n)
     ]
+    # query 0's session is one item, and one of its candidates shares that item's category
+    # (below): a share of 1, which a denominator of anything but the session's length misreads
+    recent_sets[0] = np.asarray([int(np.flatnonzero(category >= 0)[0])])
     rows = [q for q, s in enumerate(recent_sets) for _ in s]
     cols = np.concatenate([np.zeros(0, np.int64), *recent_sets])
     recent = sparse.csr_array((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, N_ITEMS))
@@ -69,15 +81,17 @@ def _batch(rng: np.random.Generator, n: int) -> tuple[Queries, Candidates]:
     queries = Queries(
         users, recent, sparse.csr_array((n, N_ITEMS), dtype=np.float32), contexts, moments
     )
-    query = np.sort(rng.integers(0, n, 8 * n)).astype(np.int32)
+    query = np.sort(np.r_[0, rng.integers(0, n, 8 * n)]).astype(np.int32)
     m = len(query)
     ranks = rng.integers(0, 4, (m, 3)).astype(np.int16)  # 0: that source did not propose it
     ranks[rng.random((m, 3)) < 0.05] = 300  # a deep rank (ranks reach a quota's 200 and more)
+    items = rng.integers(0, N_ITEMS, m).astype(np.int32)
+    items[0] = recent_sets[0][0]  # query 0's first candidate (queries sorted, 0 has one)
     cands = Candidates(
         n,
         ("a", "b", "c"),
         query,
-        rng.integers(0, N_ITEMS, m).astype(np.int32),
+        items,
         rng.random(m).astype(np.float32),
         np.where(ranks > 0, rng.random((m, 3)), np.nan).astype(np.float32),
         ranks,
@@ -93,10 +107,13 @@ def test_bulk_columns_are_the_walk_over_rows(
     if not dense:  # an offline batch's path: element access, searched among the sorted keys
         monkeypatch.setattr(features, "DENSE_CELLS", 0)
         monkeypatch.setattr(property_features, "DENSE_CELLS", 0)
+    else:  # a request batch's matrix, transposed in many blocks, the last one short
+        monkeypatch.setattr(features, "_TRANSPOSE_ROWS", 7)
     rng = np.random.default_rng(seed)
     state = _state(rng)
-    queries, cands = _batch(rng, int(rng.integers(1, 12)))
+    queries, cands = _batch(rng, int(rng.integers(1, 12)), state.item_category)
     got = candidate_features(state, queries, cands)
+    assert got.flags.c_contiguous  # on both paths: the ranker would copy an F-order one whole
     names = feature_names(cands.sources, state)
     column = {name: got[:, j] for j, name in enumerate(names)}
 
@@ -125,6 +142,11 @@ def test_bulk_columns_are_the_walk_over_rows(
         affinity = state.user_property_share[user, int(brand)] if known else np.nan
         _same(column["user_affinity_brand"][r], np.float32(affinity))
         _same(column["item_size"][r], size)
+        age, segment = state.user_profiles[user] if user >= 0 else (np.nan, np.nan)
+        _same(column["user_age"][r], age)
+        known = not np.isnan(segment)
+        popularity = state.segment_item_share[int(segment), item] if known else np.nan
+        _same(column["segment_popularity_segment"][r], np.float32(popularity))
         mine = recent.indices[recent.indptr[q] : recent.indptr[q + 1]].tolist()
         same = sum(int(state.item_category[i]) == cat for i in mine) if cat >= 0 else 0
         want = np.float32(same / np.float32(max(len(mine), 1)))
@@ -147,3 +169,15 @@ def test_rank_values_read_nan_for_no_rank_and_survive_a_negative() -> None:
     # not a rank: NaN, as ranks <= 0 always read (-1 would read the table's last value, 4)
     odd = np.asarray([[-1, 4]], np.int16)
     assert np.array_equal(features._rank_values(odd), [[np.nan, 4]], equal_nan=True)
+
+
+@pytest.mark.parametrize("block", [1, 4, 10, 4096])
+def test_transposed_in_blocks_is_the_c_order_transpose(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(features, "_TRANSPOSE_ROWS", block)
+    columns = np.arange(30, dtype=np.float32).reshape(3, 10)
+    got = features._transposed(columns)
+    assert got.flags.c_contiguous
+    assert got.tolist() == [[c, 10 + c, 20 + c] for c in range(10)]
+    assert features._transposed(np.zeros((3, 0), np.float32)).shape == (0, 3)
