@@ -848,7 +848,8 @@ def _evidence(protocols: Sequence[dict[str, Any]]) -> str:
     """ "weak: …" where no protocol tells the single sources apart beyond noise — the choice then
     rests on a few hits, as likely luck as signal (popularity unless a source is ahead of it on
     the users pooled; 500 short sessions: popularity shipped on 3 hits against 1–2 and scored 0
-    on test, where item-kNN scored 0.015; BENCHMARKS §59, §104) — else which protocols decide. The engine says when its own results are weak."""
+    on test, where item-kNN scored 0.015; BENCHMARKS §59, §104) — else which protocols decide.
+    The engine says when its own results are weak."""
     deciding = [p["protocol"] for p in protocols if p["decides"]]
     if deciding:
         return "decided on " + "; ".join(deciding)

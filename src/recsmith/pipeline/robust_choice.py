@@ -167,8 +167,8 @@ def best_single(
     popularity on test). Where no protocol decides, the best source by mean is ahead of
     popularity beyond noise on no protocol alone; a source competes if it is ahead on the users
     of every protocol pooled (``_ahead_pooled``; ``users``: each protocol's user ids, as
-    ``pooled_lead`` takes them), else popularity, the simplest choice, is the base: the highest worst
-    share of noise had shipped a source below popularity on test on four of the five such
+    ``pooled_lead`` takes them), else popularity, the simplest choice, is the base: the highest
+    worst share of noise had shipped a source below popularity on test on four of the five such
     samples where it picked another (sparse / ml-100k / 9: transitions at 0.24×, on one user's
     hit of 64 after the time cuts), and above it on the fifth (sparse / ml-100k / 0: trending
     4.35×, where the 539 latest items nearly decided for popularity; §104). Ties: the first
