@@ -423,8 +423,8 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             scored[-1], protocols.tried, refs, seed
         )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
-    if not any(d["decides"] for d in decides):  # weak: calibration's own popularity ships on
-        # its best mean only beyond zero; the file's own sources (not the popularity added)
+    if not any(d["decides"] for d in decides):  # weak: popularity is the bar only beyond zero
+        # (``best_single_source``); the file's own sources (not the popularity added)
         own = frozenset(s.name for s in config.retrieval.sources)
         users = [b.users for b in protocols.by_user]  # a user on two protocols is one unit
         best, why = best_single_source(singles, refs, own, seed, users)

@@ -164,6 +164,7 @@ def best_single(
     noise on the latest item, so no share there) beat trending's (0.708: its share of popularity
     on a latest item that did not decide), and EASE shipped at 0.38× popularity on test, where
     trending, ahead of popularity beyond noise on the time cuts, scored 1.05×. A source above
+    popularity everywhere, if within noise, still competes (dense / ml-100k / 6: EASE, 3.1×
     popularity on test). Where no protocol decides, the best source by mean is ahead of
     popularity beyond noise on no protocol alone; a source competes if it is ahead on the users
     of every protocol pooled (``_ahead_pooled``; ``users``: each protocol's user ids, as
