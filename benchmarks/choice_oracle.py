@@ -68,7 +68,9 @@ def _recorded_deciding(singles: Sequence[Tried], seed: int) -> Any:
 _DECIDING = calibration.deciding
 
 
-def _test_scores(config: PipelineConfig, s: Any, events: Any) -> tuple[np.ndarray, Any]:
+def test_scores(config: PipelineConfig, s: Any, events: Any) -> tuple[np.ndarray, Any]:
+    """Per-user test NDCG@10 of ``config`` trained on ``events`` (shape_sweep's scorer), and the
+    trained pipeline."""
     pipeline = train_pipeline(config, events, dict(EventSettings().weights))
     top, _, _ = pipeline.top_k(np.array(s.users, dtype=object), K)
     lists = {
@@ -90,7 +92,7 @@ def record(samples: str, out: Path) -> None:
         s = split(drawn, SHAPES[shape].protocol)
         events = s.train.assign(event_id=None, context=None)
         CALLS.clear()
-        shipped, pipeline = _test_scores(config, s, events)
+        shipped, pipeline = test_scores(config, s, events)
         cal = pipeline.bundle.manifest["calibration"]
         calls = list(CALLS)
         options = {t.name: t for t in [c for c in calls if c[0] == "deciding"][-1][1]}
@@ -106,7 +108,7 @@ def record(samples: str, out: Path) -> None:
                     "ranking": t.config.ranking.model_copy(update={"enabled": False}),
                 }
             )
-            test[name] = _test_scores(off, s, events)[0]
+            test[name] = test_scores(off, s, events)[0]
         assert np.array_equal(test[cal["chosen"]], shipped), "the oracle must reproduce the choice"
         with open(out / f"{shape}-{dataset}-{seed}.pkl", "wb") as f:
             pickle.dump(

@@ -10,7 +10,9 @@ configuration's test scores (``choice_oracle.py record``, run on the base tree).
 pick is ``calibration.best_single_source`` where no protocol decides (``best_single`` where one
 does), then ``prefer`` against the fused order: exact where the rule changes only that choice
 (the ranker and a sequential source, tried after it, are not replayed: run ``choice_ab.py`` on
-the samples whose choice moves). Per sample: the protocols' users and whether each decides,
+the samples whose choice moves; a record holds no user ids, so its protocols' users are pooled as
+distinct people, where calibration pools each user once: the replay's pooled interval can be
+narrower than the tree's). Per sample: the protocols' users and whether each decides,
 both picks with test NDCG@10 as a ratio of popularity's (95 % paired bootstrap over test users,
 ``shape_sweep.ratio_interval``); pooled: this tree − base over every test user of the samples
 (each user once), with its interval.

@@ -338,21 +338,65 @@ def test_where_no_protocol_decides_a_lucky_lead_on_few_users_does_not_beat_popul
     assert best_single([popularity, transitions], refs, seed=0) is popularity
 
 
-def test_where_no_protocol_decides_alone_a_lead_beyond_noise_on_the_users_pooled_ships() -> None:
+def lead_case() -> tuple[Tried, Tried]:
     """Two protocols of 300 users: on each, popularity finds users 0–59 and x finds 41–117 (it
     gains 58 users and loses 41: +17 of 300). On one protocol that lead is about 17/√99 ≈ 1.71
-    standard errors (a ±1 difference on 99 users): within noise, so neither decides. Pooled,
-    the 600 entries hold the same lead twice: ≈ 1.71 · √2 ≈ 2.42 standard errors, beyond noise;
-    in units of x's mean (77/300) the pooled lead is 17/77 a user. The evidence as a whole tells
-    x apart, and x, the highest worst share (1.0 against 60/77), is the base."""
-    popularity = tried("popularity", hits(300, range(0, 60)), hits(300, range(0, 60)))
-    x = tried("x", hits(300, range(41, 118)), hits(300, range(41, 118)))
+    standard errors (a ±1 difference on 99 users): within noise, so neither decides."""
+    return (
+        tried("popularity", hits(300, range(0, 60)), hits(300, range(0, 60))),
+        tried("x", hits(300, range(41, 118)), hits(300, range(41, 118))),
+    )
+
+
+def ids(prefix: str, n: int) -> np.ndarray:
+    return np.array([f"{prefix}{u}" for u in range(n)])
+
+
+def test_where_no_protocol_decides_a_lead_beyond_noise_on_distinct_users_pooled_ships() -> None:
+    """``lead_case`` on two protocols that hold different people: pooled, the 600 users hold the
+    lead twice over, ≈ 1.71 · √2 ≈ 2.42 standard errors, beyond noise; in units of x's mean
+    (77/300) the lead is 17/77 a user. The evidence as a whole tells x apart, and x, the highest
+    worst share (1.0 against 60/77), is the base."""
+    popularity, x = lead_case()
     refs, said = deciding([popularity, x], seed=0)
     assert not any(s["decides"] for s in said)
-    lead = pooled_lead(x, popularity, refs)
+    users = (ids("a", 300), ids("b", 300))
+    lead = pooled_lead(x, popularity, refs, users)
     assert len(lead) == 600 and lead.mean() == pytest.approx(17 / 77)
     assert bootstrap_ci(lead, n_resamples=RESAMPLES, seed=0)[0] > 0
-    assert best_single([popularity, x], refs, seed=0) is x
+    assert best_single([popularity, x], refs, seed=0, users=users) is x
+
+
+def test_the_same_users_on_two_protocols_are_one_unit_each_and_their_lead_stays_noise() -> None:
+    """``lead_case`` where both protocols hold the same 300 people (every time-cut user is also a
+    latest-item user: sparse / ml-100k / 9, 64 of 64): each user is one row, the sum of their
+    two scaled differences — by hand 2 · (x − popularity) / (77/300) — so the pooled sample is
+    one protocol's lead doubled, still ≈ 1.71 standard errors: within noise, and popularity,
+    the simplest choice, is the base. Counted as 600 entries it read as beyond noise."""
+    popularity, x = lead_case()
+    refs, _ = deciding([popularity, x], seed=0)
+    same = ids("u", 300)
+    lead = pooled_lead(x, popularity, refs, (same, same))
+    by_hand = np.zeros(300)
+    by_hand[60:118], by_hand[0:41] = 2 * 300 / 77, -2 * 300 / 77  # gains 58, losses 41
+    np.testing.assert_allclose(lead, by_hand[np.argsort(same)])  # rows come out by id
+    assert bootstrap_ci(lead, n_resamples=RESAMPLES, seed=0)[0] < 0
+    assert best_single([popularity, x], refs, seed=0, users=(same, same)) is popularity
+
+
+def test_a_user_on_some_protocols_only_is_one_row_holding_what_they_have() -> None:
+    """Protocol 1 holds users u3 and u1 (x − popularity: +1, 0; reference 0.5), protocol 2 holds
+    u1, u2, u3 (−1, +1, +1; reference 2/3): per user by hand u1 = 0/0.5 − 1/(2/3) = −1.5,
+    u2 = +1.5, u3 = 1/0.5 + 1.5 = 3.5, rows by id. An id list that does not match its scores
+    is refused, naming the protocol."""
+    popularity = tried("popularity", [0.0, 1.0], [1.0, 0.0, 0.0])
+    x = tried("x", [1.0, 1.0], [0.0, 1.0, 1.0])
+    refs = Refs((0.5, 2 / 3))
+    users = (np.array(["u3", "u1"]), np.array(["u1", "u2", "u3"]))
+    lead = pooled_lead(x, popularity, refs, users)
+    np.testing.assert_allclose(lead, [-1.5, 1.5, 3.5])
+    with pytest.raises(ValueError, match=r"users\[1\] holds 2 ids for 3 scores"):
+        pooled_lead(x, popularity, refs, (users[0], users[1][:2]))
 
 
 def test_a_source_ahead_of_popularity_on_every_protocol_within_noise_stays_the_base() -> None:

@@ -145,7 +145,7 @@ def test_a_lead_of_one_users_hit_after_the_time_cuts_does_not_ship_over_populari
     (76 users of 554). Worst shares by hand: popularity 3/4 = 0.75, transitions 66/76 = 0.868 —
     the maximin's pick, which scored 0.24× popularity on test. Pooled over the 618 entries in
     units of each protocol's best mean, transitions' lead sums to 16 − 10 · 554/76 < 0: not
-    ahead, popularity ships, and the reason names transitions as passed over."""
+    ahead, popularity ships, and the reason says so, naming transitions as passed over."""
     cfg = config(SOURCES)
     popularity = (
         scores(dict.fromkeys(range(3), 1.0), 64),
@@ -159,8 +159,61 @@ def test_a_lead_of_one_users_hit_after_the_time_cuts_does_not_ship_over_populari
     best, why = best_single_source(tried, refs, own=frozenset({"transitions"}), seed=0)
     assert best.name == "popularity"
     assert why == (
-        "best single source ahead of popularity on the validation users pooled, no protocol "
-        "deciding (transitions, worst share 0.868 against 0.750, is not)"
+        "popularity: no source ahead of it beyond noise on the validation users pooled, no "
+        "protocol deciding (transitions, worst share 0.868 against 0.750, is not)"
+    )
+
+
+def test_a_listed_popularity_not_beyond_zero_is_no_bar_and_competes_on_its_mean() -> None:
+    """A file that lists popularity: 250 users, popularity hits users 3 and 80, ease 1, 2, 5 and
+    9 (all at rank 1). Nothing decides (2 users' lead of 6 that differ); popularity's score is
+    not beyond 0 ((248/250)^250 ≈ 13 % of resamples draw neither hit). As the bar, nothing
+    pooled could show ease ahead of 2 hits and popularity shipped on them (§95's failure, for a
+    file that lists it); as one of the file's sources, ease's mean (4/250) beats popularity's
+    (2/250) and ease ships. Where popularity's mean is the higher, it ships among them."""
+    cfg = config(SOURCES)
+    popularity = scores({3: 1.0, 80: 1.0}, 250)
+    ease = scores(dict.fromkeys([1, 2, 5, 9], 1.0), 250)
+    tried = [Tried("popularity", cfg, (popularity,)), Tried("ease", cfg, (ease,))]
+    refs, said = deciding(tried, seed=0)
+    assert not any(s["decides"] for s in said)
+    listed = frozenset({"ease", "popularity"})
+    assert best_single_source(tried, refs, own=listed, seed=0) == (tried[1], "best single source")
+    fewer = [tried[0], Tried("ease", cfg, (scores({1: 1.0}, 250),))]
+    refs, _ = deciding(fewer, seed=0)
+    assert best_single_source(fewer, refs, own=listed, seed=0) == (fewer[0], "best single source")
+
+
+def test_popularity_added_and_tied_with_the_files_source_is_said_to_be_left_out() -> None:
+    """Popularity (added) hits users 3 and 80, item-kNN 7 and 9, all at rank 1: equal means, equal
+    worst shares (1.0), so popularity, first on ties, would be the top; its score is not beyond
+    0, so item-kNN ships and the reason says popularity was left out."""
+    tried = singles(scores({3: 1.0, 80: 1.0}), scores({7: 1.0, 9: 1.0}))
+    refs, _ = deciding(tried, seed=0)
+    assert worst_share(tried[0], refs) == worst_share(tried[1], refs) == 1.0
+    best, why = best_single_source(tried, refs, own=FILE, seed=0)
+    assert best is tried[1] and "popularity's best mean left out" in why
+
+
+def test_one_protocol_a_runner_up_ahead_of_popularity_ships_and_the_reason_says_so() -> None:
+    """One protocol of 300 users: popularity hits 0–49, b 50–109 (the best mean, 60), t 0–54.
+    b − popularity is +10 users over 110 that differ: within noise, nothing decides. t is
+    popularity's hits and 5 more: a resample misses all 5 with probability (295/300)^300 ≈
+    0.7 %, under 2.5 %, so t is ahead beyond noise and competes; b does not. Worst shares by hand
+    against b's mean: b 1.0, t 55/60, popularity 50/60; t ships, and the reason names t as
+    ahead and b, the higher worst share, as not."""
+    cfg = config(SOURCES)
+    pop = scores(dict.fromkeys(range(0, 50), 1.0), 300)
+    b = scores(dict.fromkeys(range(50, 110), 1.0), 300)
+    t = scores(dict.fromkeys(range(0, 55), 1.0), 300)
+    tried = [Tried("popularity", cfg, (pop,)), Tried("b", cfg, (b,)), Tried("t", cfg, (t,))]
+    refs, said = deciding(tried, seed=0)
+    assert not any(s["decides"] for s in said)
+    best, why = best_single_source(tried, refs, own=frozenset({"b", "t"}), seed=0)
+    assert best is tried[2]
+    assert why == (
+        "best single source: t ahead of popularity beyond noise on the validation users pooled, "
+        "no protocol deciding (b, worst share 1.000 against 0.917, is not)"
     )
 
 

@@ -423,10 +423,11 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             scored[-1], protocols.tried, refs, seed
         )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
-    if not any(d["decides"] for d in decides):  # weak: calibration's own popularity ships on
-        # its best mean only beyond zero; the file's own sources (not the popularity added)
+    if not any(d["decides"] for d in decides):  # weak: popularity is the bar only beyond zero
+        # (``best_single_source``); the file's own sources (not the popularity added)
         own = frozenset(s.name for s in config.retrieval.sources)
-        best, why = best_single_source(singles, refs, own, seed)
+        users = [b.users for b in protocols.by_user]  # a user on two protocols is one unit
+        best, why = best_single_source(singles, refs, own, seed, users)
     else:  # popularity, or a source ahead of it (``robust_choice.best_single``)
         best = best_single(singles, refs, seed)
         why = _base_reason(best, singles, refs)
@@ -769,43 +770,61 @@ def _entry(
 
 def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
     """Why ``best`` is the single source the richer choices must beat, naming the source with
-    a higher worst share that ``robust_choice.best_single`` passed over (below popularity on
-    some protocol and ahead beyond noise on none), if any."""
+    a higher worst share that ``robust_choice.best_single`` passed over (not ahead of
+    popularity: where some protocol decides, below it on some protocol and beating it beyond
+    noise on none; where none does, not ahead beyond noise on the users pooled), if any. Where
+    none decides and ``best`` is not popularity, it says ``best`` is ahead on the users pooled:
+    on one protocol a runner-up can be, where the best by mean is not."""
     top = max(singles, key=lambda t: worst_share(t, refs))
     if worst_share(top, refs) <= worst_share(best, refs):
         return "best single source"
-    where = "" if refs.some_decide else " on the validation users pooled, no protocol deciding"
+    passed = f"{top.name}, worst share {worst_share(top, refs):.3f} against "
+    passed += f"{worst_share(best, refs):.3f}, is not"
+    if refs.some_decide:
+        return f"best single source ahead of popularity ({passed})"
+    if best is singles[0]:
+        return (
+            f"{best.name}: no source ahead of it beyond noise on the validation users pooled, "
+            f"no protocol deciding ({passed})"
+        )
     return (
-        f"best single source ahead of popularity{where} ({top.name}, worst share "
-        f"{worst_share(top, refs):.3f} against {worst_share(best, refs):.3f}, is not)"
+        f"best single source: {best.name} ahead of {singles[0].name} beyond noise on the "
+        f"validation users pooled, no protocol deciding ({passed})"
     )
 
 
 def best_single_source(
-    singles: Sequence[Tried], refs: Refs, own: frozenset[str], seed: int
+    singles: Sequence[Tried],
+    refs: Refs,
+    own: frozenset[str],
+    seed: int,
+    users: Sequence[np.ndarray] = (),
 ) -> tuple[Tried, str]:
     """Where no protocol tells the single sources apart (calibration calls it only there), the
     base single source and why: popularity unless a source is ahead of it beyond noise on the
-    protocols' users pooled (``robust_choice.best_single``, §104; the reason names a source with
-    a higher worst share passed over). Where popularity is the source calibration added itself
-    (``with_popularity``: not among ``own``, the file's source names) and its own score is not
-    beyond zero on any protocol (the lower end of its 95 % bootstrap interval over users is 0: a
-    few users carry it), it is neither the base nor the bar: the file's own source with the best
-    worst share ships, and the reason says popularity was left out where its worst share was the
-    best. Popularity is a candidate so that it ships where the data shows it is the signal, and
-    a score no different from zero shows nothing — 500 short sessions, 3 hits of 250 users
-    against 2–4, shipped popularity at 0.0000 on test where every personal source scored
-    0.012–0.017 (BENCHMARKS §59, §95). Where its score is beyond zero it is the base: on a
-    marketplace sample where it leads by a little on 124 users hit, it is the best of them on
-    test (`market` / ml-100k / 1, §65, §95). Popularity still fills every list beneath; a file
-    listing a ``popular`` source keeps it among its own."""
+    protocols' users pooled (``robust_choice.best_single``, §104, ``users`` each protocol's ids
+    as it takes them; the reason names a source with a higher worst share passed over). Where
+    popularity's own score is not beyond zero on any protocol (the lower end of its 95 %
+    bootstrap interval over users is 0: a few users carry it), it is not the bar, whether the
+    file lists it or calibration added it (``with_popularity``: not among ``own``, the file's
+    source names): the file's own source with the best worst share ships — popularity among
+    them where the file lists it, on its best mean like any other of the file's sources (the
+    rule before §104) — and where calibration added it, the reason says popularity was left out
+    where its worst share was the best. Popularity is the bar so that it ships where the data
+    shows it is the signal, and a score no different from zero shows nothing: 500 short
+    sessions, 3 hits of 250 users against 2–4, shipped popularity at 0.0000 on test where every
+    personal source scored 0.012–0.017 (BENCHMARKS §59, §95); listed, as the bar, 2 hits of 250
+    would have held off a source with 4, which nothing pooled can show ahead of it. Where its
+    score is beyond zero it is the base: on a marketplace sample where it leads by a little on
+    124 users hit, it is the best of them on test (`market` / ml-100k / 1, §65, §95).
+    Popularity still fills every list beneath."""
     popularity, eligible = singles[0], [t for t in singles if t.name in own]
-    if popularity.name in own or not eligible or _beyond_zero(popularity, seed):
-        best = best_single(singles, refs, seed)
+    if not eligible or _beyond_zero(popularity, seed):
+        best = best_single(singles, refs, seed, users)
         return best, _base_reason(best, singles, refs)
-    mine = max(eligible, key=lambda t: worst_share(t, refs))  # ties: the first
-    if worst_share(mine, refs) > worst_share(popularity, refs):  # popularity was never the top
-        return mine, "best single source"
+    mine = max(eligible, key=lambda t: worst_share(t, refs))  # ties: the first (popularity)
+    if mine is popularity or worst_share(mine, refs) > worst_share(popularity, refs):
+        return mine, "best single source"  # listed and the best, or added and never the top
     left_out = f"{popularity.name}'s best mean left out: no protocol decides, its score not "
     left_out += "beyond 0"
     return mine, f"best single source of the file's own ({left_out})"
@@ -826,10 +845,11 @@ def best_single_hits(singles: Sequence[Tried], n: int) -> int:
 
 
 def _evidence(protocols: Sequence[dict[str, Any]]) -> str:
-    """ "weak: …" where no protocol tells the single sources apart beyond noise — the choice is
-    then the best mean of a few hits, as likely luck as signal (500 short sessions: popularity
-    shipped on 3 hits against 1–2 and scored 0 on test, where item-kNN scored 0.015; BENCHMARKS
-    §59) — else which protocols decide. The engine says when its own results are weak."""
+    """ "weak: …" where no protocol tells the single sources apart beyond noise — the choice then
+    rests on a few hits, as likely luck as signal (popularity unless a source is ahead of it on
+    the users pooled; 500 short sessions: popularity shipped on 3 hits against 1–2 and scored 0
+    on test, where item-kNN scored 0.015; BENCHMARKS §59, §104) — else which protocols decide.
+    The engine says when its own results are weak."""
     deciding = [p["protocol"] for p in protocols if p["decides"]]
     if deciding:
         return "decided on " + "; ".join(deciding)

@@ -19,8 +19,8 @@ over a source that wins the other protocol. A protocol that does not decide stil
 against what falls below popularity there beyond noise (its share there is its mean over
 popularity's: a collapse the other protocol cannot see is still weighed), and has no say
 otherwise. Popularity alone is always a candidate, so the best single source's worst share is
-never below its. Where no protocol decides, all count as before (§35; on one protocol: the best
-mean).
+never below its. Where no protocol decides, all count as before (§35), each against its best
+mean.
 
 Where some protocol decides, a source other than popularity is a candidate for the best single
 source only if it beats popularity as a richer choice beats a simpler one, or scores above it on
@@ -29,11 +29,14 @@ worst shares weigh a share of the best on one protocol against a share of popula
 another, and a source within noise of popularity everywhere could read higher than one ahead of
 it beyond noise on the protocol that decides (§94). Where no protocol decides, a source competes
 with popularity only if it is ahead of it beyond noise on every protocol's users pooled
-(``pooled_lead``): the maximin gives each protocol one vote, so a lead of one user's hit of 64
-after a time cut outvoted popularity's lead on 554 latest items and shipped transitions at
-0.24× popularity on test (sparse / ml-100k / 9, §104); pooled, a protocol weighs by the evidence
-it holds, and where even that tells nothing apart the simplest choice stands, as everywhere else
-in the rule.
+(``pooled_lead``, each user one unit however many protocols hold them): the maximin gives each
+protocol one vote, so a lead of one user's hit of 64 after a time cut outvoted popularity's lead
+on 554 latest items and shipped transitions at 0.24× popularity on test (sparse / ml-100k / 9,
+§104); pooled, a protocol weighs by the evidence it holds, and where even that tells nothing
+apart the simplest choice stands, as everywhere else in the rule. "No protocol decides" reads
+only the best source by mean against popularity: on one protocol another source may still be
+ahead of popularity beyond noise, and then the pooled test (on one protocol: that protocol's
+users) lets it compete.
 """
 
 from __future__ import annotations
@@ -120,8 +123,10 @@ def deciding(singles: Sequence[Tried], seed: int) -> tuple[Refs, list[dict[str, 
     source must beat). A protocol decides where the paired bootstrap interval (over its users)
     of its best single source minus popularity lies above zero — or, where popularity is the
     best, of popularity minus the runner-up: then it tells popularity apart from the personal
-    sources. Where no protocol decides, every one counts (the rule before, §35): nothing better
-    is known, and on one protocol that is the plain best mean. Each protocol's entry says
+    sources. Where no protocol decides, every one counts against its best mean (the rule before,
+    §35): nothing better is known, and which source may compete with popularity there is
+    ``best_single``'s pooled test (the best by mean may not be ahead of popularity where a
+    runner-up is). Each protocol's entry says
     whether it ``decides`` and its ``evidence`` (that paired difference and its interval)."""
     refs = best_means(singles)
     evidence: list[dict[str, Any]] = []
@@ -145,7 +150,9 @@ def deciding(singles: Sequence[Tried], seed: int) -> tuple[Refs, list[dict[str, 
     )
 
 
-def best_single(singles: Sequence[Tried], refs: Refs, seed: int) -> Tried:
+def best_single(
+    singles: Sequence[Tried], refs: Refs, seed: int, users: Sequence[np.ndarray] = ()
+) -> Tried:
     """The single source that ships unless a richer choice beats it: the highest worst share
     among popularity alone (``singles[0]``) and the sources ahead of it (``_ahead``: beating it
     as any richer choice must, or above it on every protocol) — where some protocol decides.
@@ -158,18 +165,21 @@ def best_single(singles: Sequence[Tried], refs: Refs, seed: int) -> Tried:
     on a latest item that did not decide), and EASE shipped at 0.38× popularity on test, where
     trending, ahead of popularity beyond noise on the time cuts, scored 1.05×. A source above
     popularity everywhere, if within noise, still competes (dense / ml-100k / 6: EASE, 3.1×
-    popularity on test). Where no protocol decides, no source is ahead of popularity beyond noise
-    on a protocol alone; one competes if it is on the users of every protocol pooled
-    (``_ahead_pooled``), else popularity, the simplest choice, is the base: the highest worst
-    share of noise had shipped a source below popularity on test on four of the five such
+    popularity on test). Where no protocol decides, the best source by mean is ahead of
+    popularity beyond noise on no protocol alone; a source competes if it is ahead on the users
+    of every protocol pooled (``_ahead_pooled``; ``users``: each protocol's user ids, as
+    ``pooled_lead`` takes them), else popularity, the simplest choice, is the base: the highest
+    worst share of noise had shipped a source below popularity on test on four of the five such
     samples where it picked another (sparse / ml-100k / 9: transitions at 0.24×, on one user's
     hit of 64 after the time cuts), and above it on the fifth (sparse / ml-100k / 0: trending
     4.35×, where the 539 latest items nearly decided for popularity; §104). Ties: the first
     (popularity)."""
     popularity = singles[0]
-    ahead = _ahead if refs.some_decide else _ahead_pooled
-    singles = [popularity] + [t for t in singles[1:] if ahead(t, popularity, refs, seed)]
-    return max(singles, key=lambda t: worst_share(t, refs))
+    if refs.some_decide:
+        ahead = [t for t in singles[1:] if _ahead(t, popularity, refs, seed)]
+    else:
+        ahead = [t for t in singles[1:] if _ahead_pooled(t, popularity, refs, seed, users)]
+    return max([popularity, *ahead], key=lambda t: worst_share(t, refs))
 
 
 def _ahead(t: Tried, popularity: Tried, refs: Refs, seed: int) -> bool:
@@ -180,26 +190,46 @@ def _ahead(t: Tried, popularity: Tried, refs: Refs, seed: int) -> bool:
     return everywhere or prefer(popularity, "", t, refs, seed)[0] is t
 
 
-def pooled_lead(t: Tried, popularity: Tried, refs: Refs) -> np.ndarray:
-    """``t`` minus ``popularity`` on every validation user of every protocol pooled into one
+def pooled_lead(
+    t: Tried, popularity: Tried, refs: Refs, users: Sequence[np.ndarray] = ()
+) -> np.ndarray:
+    """``t`` minus ``popularity`` on the validation users of every protocol pooled into one
     sample, each protocol's differences in units of its reference (``Refs.means``: where no
     protocol decides, its best single mean; a protocol where every source scored 0 tells
     nothing and is left out). Pooled, a protocol weighs by its users — by how much evidence it
-    holds — where the maximin gives each protocol one vote whatever it holds. A user scored on
-    two protocols is two entries, as if independent: the interval is a little narrower than a
-    user-paired one would be."""
-    parts = [
-        (a - b) / r
-        for a, b, r in zip(t.per_user, popularity.per_user, refs.means, strict=True)
-        if r > 0
-    ]
-    return np.concatenate(parts) if parts else np.zeros(1)
+    holds — where the maximin gives each protocol one vote whatever it holds.
+
+    ``users`` holds each protocol's user ids in the order of its scores (calibration's
+    ``ByUser.users``): a user on several protocols is one row, the SUM of their scaled
+    differences — one bootstrap unit, as ``ByUser`` makes a user on several splits one (§65).
+    Every time-cut user returns after the cut and so is also a latest-item user (sparse /
+    ml-100k / 9: 64 of 64); as two rows, the same lead counted twice read as beyond noise. Summed
+    rather than averaged, each protocol keeps the weight of its users (the mean over users is
+    the mean over entries times entries / users), so only the interval changes: it resamples
+    people. Without ids (a recorded case, a hand-made one) each protocol's users are taken as
+    distinct people."""
+    counting = [n for n, r in enumerate(refs.means) if r > 0]
+    if not counting:
+        return np.zeros(1)
+    parts = [(t.per_user[n] - popularity.per_user[n]) / refs.means[n] for n in counting]
+    if not users:
+        return np.concatenate(parts)
+    for n, part in zip(counting, parts, strict=True):
+        if len(users[n]) != len(part):
+            raise ValueError(
+                f"users[{n}] holds {len(users[n])} ids for {len(part)} scores: each protocol "
+                "needs one id per scored user"
+            )
+    ids, rows = np.unique(np.concatenate([users[n] for n in counting]), return_inverse=True)
+    return np.bincount(rows, weights=np.concatenate(parts), minlength=len(ids))
 
 
-def _ahead_pooled(t: Tried, popularity: Tried, refs: Refs, seed: int) -> bool:
+def _ahead_pooled(
+    t: Tried, popularity: Tried, refs: Refs, seed: int, users: Sequence[np.ndarray]
+) -> bool:
     """Where no protocol decides: whether ``t`` is ahead of ``popularity`` beyond noise on the
     validation users pooled (``pooled_lead``'s bootstrap interval above 0)."""
-    lead = pooled_lead(t, popularity, refs)
+    lead = pooled_lead(t, popularity, refs, users)
     return bootstrap_ci(lead, n_resamples=RESAMPLES, seed=seed)[0] > 0
 
 
