@@ -581,17 +581,21 @@ def test_a_time_cut_of_pure_noise_does_not_decide_and_the_clear_protocol_chooses
 
 def test_a_gridded_source_that_proposes_nothing_alone_is_not_gridded() -> None:
     """Forty users, each with three items nobody else has: on the validation past, item-kNN's
-    neighbours of a user's items are only that user's own (seen) items, so it proposes nothing,
-    is not tried alone — and its grid must skip it, not fail the whole training."""
+    neighbours of a user's items are only that user's own (seen) items, and EASE scores every
+    other item exactly 0 (no path: each user's items are a component of their own), so neither
+    proposes anything, nor is tried alone — and their grids must skip them, not fail the whole
+    training. iALS scores every item (a factor model's 0 is a score) and is gridded."""
     events = frame([(u, 3 * u + j) for u in range(40) for j in range(3)])
     cfg = config(
         [
+            {"name": "ials", "model": "ials", "quota": 20},
             {"name": "ease", "model": "ease", "quota": 20},
             {"name": "knn", "model": "itemknn", "quota": 20},
         ]
     )
     full = Interactions.from_events(events, WEIGHTS)
     chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
-    assert "knn" not in [t["name"] for t in chosen.report["tried"]]
-    assert "ease.regularization" in chosen.report["grid"]
+    assert not {"knn", "ease"} & {t["name"] for t in chosen.report["tried"]}
+    assert "ials.alpha" in chosen.report["grid"]
+    assert not any(key.startswith("ease.") for key in chosen.report["grid"])
     assert not any(key.startswith("knn.") for key in chosen.report["grid"])

@@ -182,12 +182,20 @@ class Recommender(ABC):
         the items that have a score rather than scanning the whole catalogue per row."""
         return None
 
+    @property
+    def zero_is_no_evidence(self) -> bool:
+        """Whether a score of exactly 0 means that nothing in the history reaches the item: no
+        neighbour points there (``item_to_item``: item-kNN, co-occurrence), or, for a linear
+        item-item model that declares it (EASE), no path in the co-occurrence graph. Factor
+        models (iALS, BPR, two-tower) score every item, and 0 is a score there like any other."""
+        return self.item_to_item is not None
+
     def with_evidence(self, top: TopK) -> TopK:
-        """``top`` without the slots a sparse item-to-item model (``item_to_item``: item-kNN,
-        co-occurrence) scored 0: no neighbour of the history points there, so the item is an
-        arbitrary one, and listing it as "similar to what you viewed" would be false. Callers
-        fill the emptied (−1) slots from popularity or other sources. Other models: unchanged."""
-        if self.item_to_item is None:
+        """``top`` without the slots scored 0 by a model where that means no evidence
+        (``zero_is_no_evidence``): the item is an arbitrary one, a tie in index order, and
+        listing it as "for you" or "similar to what you viewed" would be false. Callers fill the
+        emptied (−1) slots from popularity or other sources. Other models: unchanged."""
+        if not self.zero_is_no_evidence:
             return top
         empty = ~np.isfinite(top.scores) | (top.scores == 0)
         return TopK(np.where(empty, -1, top.ids), np.where(empty, -np.inf, top.scores))

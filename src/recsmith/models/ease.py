@@ -179,6 +179,17 @@ class EASE(Recommender):
     def n_items(self) -> int:
         return int(self.n_items_)
 
+    @property
+    def zero_is_no_evidence(self) -> bool:
+        """True: B = I − P / diag(P) with P the inverse of a Gram matrix that is block-diagonal
+        over the connected components of the item co-occurrence graph, so P (Cholesky and its
+        inverse fill in only within a block) and B are exactly 0 between components. A history
+        scores an item exactly 0 when no path joins them (or every weight on it is 0): a tie in
+        index order, no evidence. The low-pass filter is 0 outside the graph's main component
+        too, so the blend keeps that 0 where neither signal reaches; the rising factor lifts every
+        score above 0, ordering such items by itself, as it is meant to."""
+        return True
+
     def _spread(self, block: np.ndarray) -> np.ndarray:
         """Scores over kept items → over the whole catalogue (-inf elsewhere)."""
         if len(self.kept_) == self.n_items:

@@ -122,7 +122,7 @@ class ModelSource:
             top = drop_excluded(
                 self.model.recommend_from_items(history, k + widest_row(exclude)), exclude, k
             )
-            parts.append(flatten(top, rows))
+            parts.append(flatten(self.model.with_evidence(top), rows))
         return concat(parts)
 
 

@@ -1,0 +1,62 @@
+"""A linear item-item model's 0 is no evidence: EASE never proposes an item no path reaches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from recsmith.config import EventSettings
+from recsmith.features.interactions import Interactions
+from recsmith.models.registry import create
+from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import ModelSource
+from recsmith.testing.recommender import view_events
+
+#: Two groups nobody crosses: users u* view only items a*, users v* only items b*. The item
+#: co-occurrence graph has two components, so EASE's weights between them are exactly 0 and a
+#: history of a* items scores every b* item 0: by hand, no path, whatever λ is.
+GROUPS = {
+    "u0": ["a0", "a1"],
+    "u1": ["a0", "a1", "a2"],
+    "u2": ["a1", "a2", "a3"],
+    "u3": ["a0", "a2", "a3"],
+    "v0": ["b0", "b1"],
+    "v1": ["b1", "b2"],
+    "v2": ["b0", "b2", "b3"],
+    "v3": ["b0", "b1", "b2", "b3"],
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> Interactions:
+    rows = [(u, i, t) for t, (u, items) in enumerate(GROUPS.items()) for i in items]
+    return Interactions.from_events(view_events(rows), EventSettings().weights)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"regularization": 1.0},
+        {"regularization": 1.0, "dropout": 0.5},
+        {"regularization": 1.0, "lowpass": 1.0, "lowpass_rank": 2},
+    ],
+)
+def test_ease_proposes_no_item_of_the_other_group(data: Interactions, params: dict) -> None:
+    model = create("ease", **params).fit(data)
+    a = data.items.to_index(np.array(["a0", "a1", "a2", "a3"], dtype=object))
+    b = data.items.to_index(np.array(["b0", "b1", "b2", "b3"], dtype=object))
+    u0 = data.users.to_index(np.array(["u0"], dtype=object))[0]
+    assert (model._score(np.array([u0]))[0, b] == 0).all()  # the premise: exact zeros
+    # a known user (u0: a0, a1) and a visitor whose session holds a0 alone
+    users = np.array([u0, -1], np.int32)
+    recent = sparse.csr_array((np.ones(1, np.float32), ([1], [a[0]])), shape=(2, data.n_items))
+    exclude = sparse.vstack([data.matrix[[u0]], sparse.csr_array((1, data.n_items))]).tocsr()
+    got = ModelSource("ease", model).retrieve(Queries(users, recent, exclude), k=8)
+    for query, expected in ((0, {a[2], a[3]}), (1, {a[1], a[2], a[3]})):
+        proposed = set(got.items[got.query == query].tolist())
+        assert proposed == expected  # every reachable unseen a*, no b* (k = 8 had room for all)
+    recent_only = ModelSource("ease_recent", model, "recent").retrieve(
+        Queries(users, sparse.vstack([recent[[1]], recent[[1]]]).tocsr(), exclude), k=8
+    )
+    assert not set(recent_only.items.tolist()) & set(b.tolist())
