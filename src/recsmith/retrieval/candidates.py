@@ -21,7 +21,9 @@ __all__ = ["KEY_SORT_ROWS", "Candidates", "best_first"]
 
 @dataclass(frozen=True, slots=True)
 class Candidates:
-    """See module docstring. Build with ``from_parts`` (merge) or ``empty``."""
+    """See module docstring. Built by ``retrieval.merge.merge`` (and grown by ``append_below``),
+    by ``empty``, or by the constructor itself where columns are at hand (training's and
+    explanations' tables); reorderings and subsets come from the methods below."""
 
     n_queries: int
     sources: tuple[str, ...]
