@@ -46,7 +46,13 @@ def test_merge_marks_its_rows_distinct_and_reorderings_keep_it(item_ids: IdMap, 
     score = np.arange(len(merged), dtype=np.float32)
     assert merged.with_scores(score).distinct and merged.rescored(score).distinct
     assert merged.reordered(np.arange(len(merged))[::-1]).distinct
-    assert not merged.take(np.arange(len(merged))).distinct  # any taking: unknown
+    assert not merged.take(np.arange(len(merged))).distinct  # a taking (rows may repeat): unknown
+    keep = np.array([True, False, True, True])
+    kept = merged.where(keep)  # some rows, each once: still distinct
+    assert kept.distinct and _pairs(kept) == [
+        p for p, k in zip(_pairs(merged), keep, strict=True) if k
+    ]
+    assert merged.top(1).distinct and len(merged.top(1)) == 2
     assert not make([["a", "b"]]).distinct  # built by hand: unknown
 
 
