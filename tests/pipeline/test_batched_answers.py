@@ -10,6 +10,7 @@ import pytest
 from recsmith.bundle import TIERS
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
+from recsmith.explain.trace import Trace
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
@@ -95,3 +96,21 @@ def test_lists_are_the_top_k_named_list_by_list(pipeline: Pipeline, events: pd.D
     assert answer.lists.user_ids.tolist() == users
     empty = pipeline.answer([], 10)
     assert empty.lists.item_ids == [] and empty.lists.scores == [] and empty.tiers == []
+
+
+@pytest.mark.parametrize("source", [None, "knn"])
+def test_a_batch_with_a_cold_user_or_one_source_reaches_reranking_distinct(
+    pipeline: Pipeline, events: pd.DataFrame, source: str | None
+) -> None:
+    """Dropping the cold user's rows (tier >= 2), or keeping a contextual arm's source's rows,
+    keeps each (query, item) pair once: the rows re-ranking takes stay flagged ``distinct``
+    (it skips its duplicate check), checked against a Python set of the pairs."""
+    users, recent = _who(pipeline, events)
+    trace = Trace()
+    pipeline.answer(users, 10, recent=recent, trace=trace, source=source)
+    pool = trace.pool
+    assert pool is not None and len(pool) > 0
+    assert (pool.query == len(users) - 1).any()  # the cold user: popularity alone
+    pairs = list(zip(pool.query.tolist(), pool.items.tolist(), strict=True))
+    assert len(set(pairs)) == len(pairs)
+    assert pool.distinct

@@ -12,7 +12,7 @@ import numpy as np
 from recsmith.ids import IdMap
 from recsmith.rerank import ItemTable
 from recsmith.rerank.plan import RulePlan
-from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.candidates import KEY_SORT_ROWS, Candidates
 from recsmith.retrieval.merge import append_below, merge
 from recsmith.retrieval.sources import Proposals
 
@@ -46,8 +46,33 @@ def test_merge_marks_its_rows_distinct_and_reorderings_keep_it(item_ids: IdMap, 
     score = np.arange(len(merged), dtype=np.float32)
     assert merged.with_scores(score).distinct and merged.rescored(score).distinct
     assert merged.reordered(np.arange(len(merged))[::-1]).distinct
-    assert not merged.take(np.arange(len(merged))).distinct  # any taking: unknown
+    assert not merged.take(np.arange(len(merged))).distinct  # a taking (rows may repeat): unknown
+    keep = np.array([True, False, True, True])
+    kept = merged.where(keep)  # some rows, each once: still distinct
+    assert kept.distinct and _pairs(kept) == [
+        p for p, k in zip(_pairs(merged), keep, strict=True) if k
+    ]
+    assert merged.top(1).distinct and len(merged.top(1)) == 2
     assert not make([["a", "b"]]).distinct  # built by hand: unknown
+
+
+def test_rescored_keeps_it_past_the_key_sort_rows() -> None:
+    """A batch's rows (16 requests: ~4,700) take ``rescored``'s one-sort path, not the two
+    lexsorts of a lone request's few hundred: it too is a reordering of every row. Scores drawn
+    from three values leave tie runs, which that path sorts again by the fused score."""
+    rng = np.random.default_rng(0)
+    n_items, n_queries, per_query = 100_000, 8, 80
+    query = np.repeat(np.arange(n_queries, dtype=np.int32), per_query)
+    items = np.concatenate([rng.permutation(n_items)[:per_query] for _ in range(n_queries)])
+    rank = np.tile(np.arange(1, per_query + 1, dtype=np.int16), n_queries)
+    props = Proposals(query, items.astype(np.int32), rng.random(len(query), np.float32), rank)
+    other = Proposals(query[::2], items[::2].astype(np.int32), props.scores[::2], rank[::2])
+    merged = merge([props, other], ["one", "two"], n_queries, n_items, ordered=False)
+    assert len(merged) == n_queries * per_query >= KEY_SORT_ROWS and merged.distinct
+    got = merged.rescored(rng.integers(0, 3, len(merged)).astype(np.float32))
+    assert got.distinct
+    assert len(set(_pairs(got))) == len(got) == len(merged)
+    assert set(_pairs(got)) == set(zip(query.tolist(), items.tolist(), strict=True))
 
 
 def test_append_below_keeps_it_only_for_a_filler_that_adds_each_pair_once(

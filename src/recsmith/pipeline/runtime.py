@@ -429,9 +429,9 @@ class Pipeline:
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
         cands = self.candidates(queries, k, timings, feature_tap)
         if (tier >= 2).any():  # nobody known: popularity (a batch of known users keeps every row)
-            cands = cands.take(np.flatnonzero(tier[cands.query] < 2))
+            cands = cands.where(tier[cands.query] < 2)
         if source is not None:  # a contextual arm (``exploration.contextual``): its source's rows
-            cands = cands.take(np.flatnonzero(source_rows(cands, source)))
+            cands = cands.where(source_rows(cands, source))
         found = np.bincount(cands.query, minlength=len(user_ids)) > 0
         # popular items under every list: the fallback tier, and what fills lists the sources
         # could not, all passing through the same rules below

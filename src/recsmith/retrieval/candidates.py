@@ -21,7 +21,9 @@ __all__ = ["KEY_SORT_ROWS", "Candidates", "best_first"]
 
 @dataclass(frozen=True, slots=True)
 class Candidates:
-    """See module docstring. Build with ``from_parts`` (merge) or ``empty``."""
+    """See module docstring. Built by ``retrieval.merge.merge`` (and grown by ``append_below``),
+    by ``empty``, or by the constructor itself where columns are at hand (training's and
+    explanations' tables); reorderings and subsets come from the methods below."""
 
     n_queries: int
     sources: tuple[str, ...]
@@ -32,7 +34,8 @@ class Candidates:
     source_ranks: np.ndarray  # int16 [n, n_sources]; 1 = that source's best, 0 = not proposed
     #: every (query, item) pair is known to be one row: ``merge`` emits one row a pair, and
     #: ``append_below`` adds pairs not held yet, each once; a reordering of all rows keeps it
-    #: (``with_scores``, ``rescored``, ``reordered``), any other taking of rows does not. Lets
+    #: (``with_scores``, ``rescored``, ``reordered``), and so does keeping some rows once each
+    #: (``where``, ``top``); ``take``, which may repeat a row, does not. Lets
     #: re-ranking skip its duplicate check (60 µs for a batch of 16's 4,756 rows); False
     #: (unknown) is always safe
     distinct: bool = False
@@ -60,6 +63,13 @@ class Candidates:
     def take(self, rows: np.ndarray) -> Candidates:
         """A subset of rows (kept in the given order)."""
         return self._rows(rows, self.score[rows])
+
+    def where(self, keep: np.ndarray) -> Candidates:
+        """The rows where ``keep`` (bool per row) holds, in their order: each row at most once,
+        so rows known ``distinct`` stay so (a cold user's rows dropped from a batch, a
+        contextual arm's source's rows), and re-ranking still skips its duplicate check."""
+        rows = np.flatnonzero(keep)
+        return self._rows(rows, self.score.take(rows), self.distinct)
 
     def with_scores(self, score: np.ndarray) -> Candidates:
         """New ordering scores; rows are re-sorted best first within each query."""
@@ -122,7 +132,7 @@ class Candidates:
         """The first ``k`` rows of every query."""
         starts = self.bounds()[:-1]
         rank = np.arange(len(self)) - starts[self.query]
-        return self.take(np.flatnonzero(rank < k))
+        return self.where(rank < k)
 
     def source_names(self) -> list[list[str]]:
         """Per row, which sources proposed its item (for explanations). Rows share a handful of

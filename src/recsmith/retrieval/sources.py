@@ -170,14 +170,7 @@ def first_kept_of_one(
     keep = np.ones((n, width), bool)
     rows = np.arange(n).repeat(exclude.indptr[1:] - exclude.indptr[:-1])
     keep[rows[inside], by_item[at[inside]]] = False
-    rank = keep.cumsum(axis=1)  # the order is the ranking: the first k kept items win
-    rows, cols = (keep & (rank <= k)).nonzero()
-    return Proposals(
-        rows.astype(np.int32),
-        order[cols].astype(np.int32),
-        scores[cols].astype(np.float32),
-        rank[rows, cols].astype(np.int16),
-    )
+    return first_k_kept(keep, k, order, scores)[0]
 
 
 def first_kept(
@@ -190,14 +183,32 @@ def first_kept(
     if n == 0 or width == 0:
         return concat([])
     keep = ~contains(exclude, np.arange(n).repeat(width), order.ravel()).reshape(n, width)
-    rank = keep.cumsum(axis=1)  # the order is the ranking: the first k kept items win
+    return first_k_kept(keep, k, order, scores)[0]
+
+
+def first_k_kept(
+    keep: np.ndarray,
+    k: int,
+    ids: np.ndarray,
+    scores: np.ndarray,
+    query: np.ndarray | None = None,
+) -> tuple[Proposals, np.ndarray]:
+    """Each row's first ``k`` cells where ``keep`` [n, width] holds, as proposals ranked by their
+    place among the row's kept cells (the cells are in ranking order, so the first kept win), and
+    how many cells each row kept (at most ``k``). ``ids`` and ``scores`` are per cell [n, width],
+    or one ranking [width] every row shares (gathered by column alone); row i is query
+    ``query[i]`` (default: i). The one ending of ``first_kept``, ``first_kept_of_one`` and
+    ``kept_proposals``: a running count along the rows instead of a sort of each row."""
+    rank = keep.cumsum(axis=1)  # each kept cell's place among its row's kept cells, from 1
+    count = rank[:, -1] if rank.shape[1] else np.zeros(len(rank), np.int64)
     rows, cols = (keep & (rank <= k)).nonzero()
+    cells = cols if ids.ndim == 1 else (rows, cols)
     return Proposals(
-        rows.astype(np.int32),
-        order[rows, cols].astype(np.int32),
-        scores[rows, cols].astype(np.float32),
+        (rows if query is None else query[rows]).astype(np.int32),
+        ids[cells].astype(np.int32),
+        scores[cells].astype(np.float32),
         rank[rows, cols].astype(np.int16),
-    )
+    ), np.minimum(count, k)
 
 
 class CategoryPopular:
@@ -260,15 +271,7 @@ def kept_proposals(
     argsort of every row's cells, the gathers of ``k`` columns and their padding; 124 + 44 µs
     for a batch of 16's stored ANN lists of 264 items, quota 200)."""
     kept = (top.ids >= 0) & ~stored_in_rows(exclude, rows, np.maximum(top.ids, 0))
-    rank = kept.cumsum(axis=1)  # each kept cell's place among its row's kept cells, from 1
-    count = rank[:, -1] if rank.shape[1] else np.zeros(len(rank), np.int64)
-    cells, cols = (kept & (rank <= k)).nonzero()
-    return Proposals(
-        rows[cells].astype(np.int32),
-        top.ids[cells, cols].astype(np.int32),
-        top.scores[cells, cols].astype(np.float32),
-        rank[cells, cols].astype(np.int16),
-    ), np.minimum(count, k)
+    return first_k_kept(kept, k, top.ids, top.scores, rows)
 
 
 def drop_excluded(
