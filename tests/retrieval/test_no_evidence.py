@@ -9,6 +9,7 @@ from scipy import sparse
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
+from recsmith.models.topk import TopK
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import ModelSource
 from recsmith.testing.recommender import view_events
@@ -60,3 +61,15 @@ def test_ease_proposes_no_item_of_the_other_group(data: Interactions, params: di
         Queries(users, sparse.vstack([recent[[1]], recent[[1]]]).tocsr(), exclude), k=8
     )
     assert not set(recent_only.items.tolist()) & set(b.tolist())
+
+
+@pytest.mark.parametrize("name", ["ials", "bpr", "popular", "trending"])
+def test_a_model_that_scores_every_item_keeps_its_zeros(name: str) -> None:
+    """A factor or popularity model's 0 is a score like any other (a user orthogonal to an item,
+    an item nobody took lately): its slots stay listed, unlike a linear item-item model's."""
+    model = create(name)
+    assert not model.zero_is_no_evidence
+    top = TopK(np.array([[3, 1, 2]]), np.array([[0.5, 0.0, -0.25]], dtype=np.float32))
+    kept = model.with_evidence(top)
+    np.testing.assert_array_equal(kept.ids, [[3, 1, 2]])
+    np.testing.assert_array_equal(kept.scores, top.scores)
