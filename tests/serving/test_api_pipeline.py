@@ -152,3 +152,11 @@ def test_a_category_filter_on_a_catalogue_without_categories_is_a_422(
 def test_reasons_of_the_category_tier() -> None:
     assert reason_for(["category_popular"], ("shoes",)) == "popular in shoes"
     assert reason_for(["category_popular"], ("shoes", "hats")) == "popular in these categories"
+
+
+def test_a_category_tier_item_keeps_its_category_reason_even_with_an_anchor() -> None:
+    """The request asked for the category: that it is popular there says more than the recent
+    item an item-to-item source also proposed it from; without the tier the anchor wins."""
+    both = ["category_popular", "item_knn"]
+    assert reason_for(both, ("shoes",), anchor="X") == "popular in shoes"
+    assert reason_for(["item_knn"], ("shoes",), anchor="X") == "because you viewed X"

@@ -1,9 +1,10 @@
-"""The served users' stored items, read a coalesced group at a time (``serving.stored_items``),
-on a real SQLite and PostgreSQL store, held to an oracle outside the code under test
-(``testing.items_oracle``: each user's ``SELECT DISTINCT`` run alone). Concurrent requests
+"""The served users' stored items (``serving.stored_items``), on a real SQLite and PostgreSQL
+store, held to an oracle outside the code under test (``testing.items_oracle``: each user's
+``SELECT DISTINCT`` run alone). SQLite reads a coalesced group at a time: concurrent requests
 mixing users with and without items, a user asked twice and an unknown user get what each would
 read alone, by one query; a store that fails fails its group at once (the route then answers
-``degraded: ["store"]``), another error only its own request."""
+``degraded: ["store"]``), another error only its own request. PostgreSQL reads each request
+alone in the thread pool, so a slow read holds up no other request's."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import psycopg
+import pytest
 
 from recsmith.config import Settings
 from recsmith.errors import StoreUnavailable
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.serving import create_app
+from recsmith.serving import coalesce, create_app
 from recsmith.serving.stored_items import StoredItems
 from recsmith.store.base import EventStore
 from recsmith.testing.contracts import event, ingest
@@ -65,6 +68,12 @@ def alone_now() -> bool:
     return False
 
 
+def embedded(store: EventStore) -> None:
+    """Only an embedded store gathers (module docstring of ``serving.stored_items``)."""
+    if not store.local:
+        pytest.skip("a networked store reads each request alone (the tests of networked_)")
+
+
 def gathered(reader: StoredItems, user_ids: Sequence[Any]) -> list[Any]:
     """``reader.of`` for every user at once, as concurrent requests ask (exceptions returned)."""
 
@@ -75,6 +84,7 @@ def gathered(reader: StoredItems, user_ids: Sequence[Any]) -> list[Any]:
 
 
 def test_concurrent_users_are_read_by_one_query_each_as_alone(store: EventStore) -> None:
+    embedded(store)
     fill(store)
     counted = Counted(store)
     got = gathered(StoredItems(counted, crowded), ASKED)  # type: ignore[arg-type]
@@ -94,15 +104,13 @@ def test_on_an_idle_server_each_request_reads_its_user_alone_at_once(store: Even
     assert [sorted(items) for items in got] == items_alone(store, ["u3", "nobody"])
     burst = gathered(reader, ["u1", "u2"])
     assert [sorted(items) for items in burst] == items_alone(store, ["u1", "u2"])
-    if store.local:
-        assert counted.calls == ["u3", "nobody", "u1", "u2"]
-    else:  # a networked read waits in the pool: what arrives meanwhile joins a group
-        assert counted.calls[:3] == ["u3", "nobody", "u1"]
+    assert counted.calls == ["u3", "nobody", "u1", "u2"]
 
 
 def test_a_request_joins_a_group_already_waiting_whatever_the_load(store: EventStore) -> None:
     """One request gathers (``company`` said so when it asked), the load then drops: a request
     of the same turn joins its group rather than read alone and overtake it."""
+    embedded(store)
     fill(store)
     counted = Counted(store)
     load = iter([True, False, False])
@@ -115,6 +123,7 @@ def test_a_request_joins_a_group_already_waiting_whatever_the_load(store: EventS
 def test_a_store_failing_for_one_group_fails_that_group_at_once(store: EventStore) -> None:
     """Groups of three: the second group's query fails as a store outage; its three requests
     get ``StoreUnavailable`` (no read per user: it would fail again), the others their lists."""
+    embedded(store)
     fill(store)
     counted = Counted(store, failing_for="no-items")
     reader = StoredItems(counted, crowded, max_batch=3)  # type: ignore[arg-type]
@@ -131,6 +140,7 @@ def test_another_error_is_retried_user_by_user_and_fails_its_request_only(
     """An id that is not a string fails the group's query (a bug, not an outage; PostgreSQL
     would read a list as several users and shift the group's lists): each user is then read
     alone, and only the request that sent it fails."""
+    embedded(store)
     fill(store)
     counted = Counted(store)
     asked: list[Any] = ["u1", ["not", "an id"], "u2"]
@@ -138,6 +148,78 @@ def test_another_error_is_retried_user_by_user_and_fails_its_request_only(
     assert counted.calls == [asked, ["u1"], [asked[1]], ["u2"]]
     assert isinstance(got[1], TypeError)
     assert [sorted(got[0]), sorted(got[2])] == items_alone(store, ["u1", "u2"])
+
+
+def test_networked_reads_are_each_request_s_own_even_in_company(store: EventStore) -> None:
+    """PostgreSQL: a burst under load is read user by user (``user_items``, in the pool), no
+    group query, each list what its user has."""
+    if store.local:
+        pytest.skip("an embedded store gathers in company (the tests above)")
+    fill(store)
+    counted = Counted(store)
+    got = gathered(StoredItems(counted, crowded), ASKED)  # type: ignore[arg-type]
+    assert sorted(counted.calls) == sorted(ASKED)  # type: ignore[type-var]
+    assert [sorted(items) for items in got] == items_alone(store, ASKED)
+
+
+#: a user whose read takes tens of milliseconds on PostgreSQL (~4 ms a 1,000 items)
+HEAVY = 30_000
+
+
+def test_networked_slow_read_holds_up_no_other_request(store: EventStore) -> None:
+    """PostgreSQL, under load: a 1-item user asks 2 ms after a user with 30,000 items began to
+    be read; its read is answered first, whatever the slow one takes, not after it (as when
+    each group waited for the read in flight: 0.8 -> 125 ms, BENCHMARKS §103, correction)."""
+    if store.local:
+        pytest.skip("an embedded store's read blocks the event loop, gathered or not")
+    ingest(store, [event("a", user="small")])
+    ingest(store, [event(f"h{k}", user="heavy") for k in range(HEAVY)])
+    reader = StoredItems(store, crowded)
+    done: list[str] = []
+
+    async def read(user_id: str, after: float) -> list[str]:
+        await asyncio.sleep(after)
+        items = await reader.of(user_id)
+        done.append(user_id)
+        return items
+
+    async def both() -> list[list[str]]:
+        return await asyncio.gather(read("heavy", 0), read("small", 0.002))
+
+    heavy, small = asyncio.run(both())
+    assert done == ["small", "heavy"]
+    assert small == ["a"] and sorted(heavy) == sorted(f"h{k}" for k in range(HEAVY))
+
+
+def test_networked_outage_fails_the_read_then_clears(store: EventStore) -> None:
+    """PostgreSQL: the store's connections killed by the server (``pg_terminate_backend``):
+    the requests then reading get ``StoreUnavailable`` or, on a fresh connection, their list;
+    the next reads all get their lists."""
+    if store.local:
+        pytest.skip("killing connections is a server's outage")
+    fill(store)
+    reader = StoredItems(store, crowded)
+    users = ["u1", "u2", "u3"]
+
+    async def each() -> list[Any]:
+        return await asyncio.gather(*(reader.of(u) for u in users), return_exceptions=True)
+
+    def kill_connections() -> None:
+        pids = [conn.info.backend_pid for conn in store._all]  # type: ignore[attr-defined]
+        with psycopg.connect(store._conninfo, autocommit=True) as admin:  # type: ignore[attr-defined]
+            admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+
+    async def rounds() -> list[list[Any]]:  # one loop: the same pool threads, their connections
+        before = await each()
+        kill_connections()
+        return [before, await each(), await each()]
+
+    before, during, after = asyncio.run(rounds())
+    had = items_alone(store, users)
+    assert [sorted(items) for items in before] == had == [sorted(items) for items in after]
+    assert any(isinstance(out, StoreUnavailable) for out in during)
+    for out, own in zip(during, had, strict=True):
+        assert isinstance(out, StoreUnavailable) or sorted(out) == own
 
 
 async def pipeline_calls(client: httpx.AsyncClient, keys: dict[str, dict[str, str]]) -> float:
@@ -192,3 +274,60 @@ def test_concurrent_requests_exclude_each_user_s_own_stored_items(
         assert body["items"] == solo.json()["items"]
     # a user whose stored items are not all in training: the store's read is what removed them
     assert {"i0", "i4", "i8"} <= set(items_alone(store, ["u0"])[0])
+
+
+def test_through_the_app_a_lone_request_reads_alone_a_burst_by_one_query(
+    settings: Settings,
+    pipeline: Pipeline,
+    store: EventStore,
+    keys: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rule the group read rests on: on an idle server each request, one after another,
+    reads its user alone (``user_items``); a burst on a busy one is read by one query for
+    several users; once the server has been quiet for ``CROWD_FADES_S`` a lone request reads
+    alone again (a response-cache hit never flushes: the latest flush alone never would)."""
+    embedded(store)
+    uncached = settings.model_copy(
+        update={"serving": settings.serving.model_copy(update={"cache_entries": 0})}
+    )
+    reads: list[list[str] | str] = []
+    users_items, user_items = store.users_items, store.user_items
+
+    def group_read(user_ids: Sequence[str]) -> list[list[str]]:
+        reads.append(list(user_ids))
+        return users_items(user_ids)
+
+    def lone_read(user_id: str) -> list[str]:
+        reads.append(user_id)
+        return user_items(user_id)
+
+    monkeypatch.setattr(store, "users_items", group_read)
+    monkeypatch.setattr(store, "user_items", lone_read)
+    app = create_app(uncached, bundle=pipeline, store=store)  # type: ignore[arg-type]
+    burst = [f"/v1/users/u{n}/recommendations?k=5" for n in range(6)]
+
+    async def run() -> list[list[list[str] | str]]:
+        seen = []
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+                async def asked(paths: list[str]) -> list[list[str] | str]:
+                    reads.clear()
+                    got = await asyncio.gather(
+                        *(client.get(p, headers=keys["read"]) for p in paths)
+                    )
+                    assert [r.status_code for r in got] == [200] * len(paths)
+                    return list(reads)
+
+                for user in ("a", "b"):  # one after another on an idle server
+                    seen.append(await asked([f"/v1/users/{user}/recommendations?k=5"]))
+                seen += [await asked(burst), await asked(burst)]
+                await asyncio.sleep(coalesce.CROWD_FADES_S * 1.2)
+                seen.append(await asked(["/v1/users/c/recommendations?k=5"]))
+        return seen
+
+    first, second, _, busy, quiet = asyncio.run(run())
+    assert first == ["a"] and second == ["b"] and quiet == ["c"]
+    assert any(isinstance(read, list) and len(read) > 1 for read in busy), busy

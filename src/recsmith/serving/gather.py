@@ -25,6 +25,7 @@ arrived while another process was writing joins that group instead of forming on
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Hashable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ class Gatherer(Generic[Q, R]):
         self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps only a weak ref
         #: how many queries the latest take found waiting (all groups): the load, as it gathers
         self.last_taken = 0
+        #: when that take was (``time.monotonic``): a load seen long ago is no load now
+        self.last_taken_at = 0.0
 
     @property
     def waiting(self) -> bool:
@@ -126,7 +129,7 @@ class Gatherer(Generic[Q, R]):
     def _take(self) -> list[list[_Pending[Q, R]]]:
         """Everything waiting, as groups of one key and at most ``max_batch`` queries."""
         pending, self._pending = self._pending, []
-        self.last_taken = len(pending)
+        self.last_taken, self.last_taken_at = len(pending), time.monotonic()
         groups: dict[Hashable, list[_Pending[Q, R]]] = {}
         for p in pending:
             groups.setdefault(p.key, []).append(p)

@@ -8,20 +8,25 @@ the ~15 requests a busy server answers together. Here each request hands its use
 a statement and a decode for the group.
 
 A request gathers only in company: while another request's read waits, or while requests
-arrive together (``company``: the coalescer's latest flush answered more than one). Alone (an
-idle server, one client asking in turn) it reads its user by ``user_items`` at once, as before:
+arrive together (``company``: the coalescer's latest flush answered more than one, lately).
+Alone (an idle server, one client asking in turn) it reads its user by ``user_items`` at once:
 a group of one would pay the hand-off (a future, two loop turns) and the group query's JSON for
 nothing (~30 µs of loop CPU a lone request at load, BENCHMARKS §103). The signal is the load
 of the latest flush, not whether a pipeline call waits now: the first request of a burst would
 then read alone, reach the coalescer two turns ahead of the others and be answered by a
 pipeline call of its own.
 
-An embedded store (SQLite) is read on the event loop, as the request read it before (tens of
-microseconds; a thread-pool hop costs more); a networked one (PostgreSQL) in the thread pool,
-one group at a time, what arrives meanwhile joining the next group. A store that fails
-(``StoreUnavailable``) fails the whole group at once, not user by user: every request of it then
-answers without its stored items, marked ``degraded: ["store"]`` (the route's rule); any other
-error is retried user by user, so one user's failure stays that user's.
+Only an embedded store (SQLite) gathers. Its reads run on the event loop, as the request read
+it before (tens of microseconds; a thread-pool hop costs more), so a slow read (a user with
+50,000 items) holds up the other requests whether it is read alone or in a group: gathering
+adds no wait. A networked store (PostgreSQL) is read per request in the thread pool, as
+before: its reads overlap, and a group read would have to wait for the one in flight, making
+one slow statement (a user with 50,000 items, a lock wait) every request's wait — a 1-item
+user's read went from 0.8 to 125 ms behind such a read (BENCHMARKS §103, correction); §103's
+saving was measured on SQLite. A store that fails (``StoreUnavailable``) fails the whole group
+at once, not user by user: every request of it then answers without its stored items, marked
+``degraded: ["store"]`` (the route's rule); any other error is retried user by user, so one
+user's failure stays that user's.
 """
 
 from __future__ import annotations
@@ -52,19 +57,16 @@ class StoredItems:
     ) -> None:
         self._store, self._company = store, company
         self._gatherer: Gatherer[str, list[str]] = Gatherer(
-            store.users_items,
-            max_batch=max_batch,
-            blocking=not store.local,
-            split=_retried_alone,
+            store.users_items, max_batch=max_batch, split=_retried_alone
         )
 
     async def of(self, user_id: str) -> list[str]:
         """The distinct items ``user_id`` has in the store now (``EventStore.user_items``),
         read with whatever else is waiting, or alone at once when nothing is (module
         docstring); ``StoreUnavailable`` while the store fails."""
+        store = self._store
+        if not store.local:  # in the pool, never behind another request's read
+            return await run_in_threadpool(store.user_items, user_id)
         if self._gatherer.waiting or self._company():
             return await self._gatherer.submit(user_id)
-        store = self._store
-        if store.local:  # tens of microseconds: less than a thread-pool hop
-            return store.user_items(user_id)
-        return await run_in_threadpool(store.user_items, user_id)
+        return store.user_items(user_id)  # tens of microseconds: less than a thread-pool hop
