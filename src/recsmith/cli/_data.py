@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from recsmith.cli._common import stderr
+from recsmith.cli._common import resolve_store_url, stderr
 from recsmith.config import Settings, StoreSettings
 from recsmith.errors import ValidationError
 from recsmith.evaluation.report import redact
@@ -76,7 +76,7 @@ def _store_events(store_url: str | None, settings: Settings) -> pd.DataFrame:
     """Every stored event; an empty or missing store names the store it read and how it was
     chosen, since with no --store that is the config's (or the default) URL, which the user
     may not know was used."""
-    url = store_url or settings.store.url
+    url = resolve_store_url(store_url, settings)
     path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     chunks: list[pd.DataFrame] = []
     if path is None or path.exists():  # reading must not create an empty SQLite file
@@ -118,7 +118,7 @@ def load_catalog(
             good, _ = validate_items(chunk.rows, offset=chunk.offset)
             catalog.extend(good)
     elif data is None:
-        store = open_store(store_url or settings.store.url)
+        store = open_store(resolve_store_url(store_url, settings))
         try:
             catalog = store.items()
         finally:
@@ -140,7 +140,7 @@ def load_profiles(
         return found
     if data is not None:
         return []
-    store = open_store(store_url or settings.store.url)
+    store = open_store(resolve_store_url(store_url, settings))
     try:
         return store.users()
     finally:
