@@ -19,6 +19,7 @@ from recsmith.models.registry import model_class
 from recsmith.privacy.identity import with_aliases
 from recsmith.privacy.screen import without_refused
 from recsmith.store.open import open_store
+from recsmith.store.url_scheme import SQLITE_PREFIX
 
 #: The data-set formats ``import`` reads (every one but the plain ``events`` and ``items``).
 DATASET_FORMATS = [name for name in FORMATS if name not in {"events", "items"}]
@@ -77,7 +78,7 @@ def _store_events(store_url: str | None, settings: Settings) -> pd.DataFrame:
     chosen, since with no --store that is the config's (or the default) URL, which the user
     may not know was used."""
     url = resolve_store_url(store_url, settings)
-    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    path = Path(url.removeprefix(SQLITE_PREFIX)) if url.startswith(SQLITE_PREFIX) else None
     chunks: list[pd.DataFrame] = []
     if path is None or path.exists():  # reading must not create an empty SQLite file
         store = open_store(url)
