@@ -29,7 +29,6 @@ from recsmith.access.exposure import Exposure
 from recsmith.access.rate_limit import Rate, parse_rate
 from recsmith.errors import ValidationError
 from recsmith.ids import MAX_ID_LENGTH
-from recsmith.store.url_scheme import store_url_problem
 from recsmith.validation_reasons import keys_beside, nearest, unknown_key
 
 #: How an event type turns into an interaction weight: a fixed number, the event's own value
@@ -64,17 +63,6 @@ class StoreSettings(Section):
     dead_letter_retention_days: float = Field(
         30.0, gt=0, description="dead letters older than this are deleted"
     )
-
-    @field_validator("url")
-    @classmethod
-    def _openable(cls, url: str) -> str:
-        """Refused when the settings are read, so a typo in the file or ``RECSMITH_STORE__URL`` is
-        reported as that setting by every command, and ``store.url`` in a command's error can
-        only mean the config (a ``--store`` option is checked, and named, on its own)."""
-        problem = store_url_problem(url)
-        if problem is not None:
-            raise ValueError(problem)
-        return url
 
 
 #: A closed interval of accepted event values: ``(lowest, highest)``.

@@ -11,6 +11,7 @@ you mean url?)`` or with the valid keys, for ``recsmith.toml`` and pipeline file
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +39,15 @@ PATTERN_MEANINGS: dict[str, str] = {
     UUID4_HEX_PATTERN: "a recommendation_id as a response gives it (32 lowercase hex digits)",
     ITEM_GROUPS_PATTERN: "category or property:NAME (a catalogue property, e.g. property:brand)",
 }
+
+
+def unprintable(text: str) -> str | None:
+    """Why ``text`` breaks ``PRINTABLE_PATTERN``, in the words an HTTP 422 uses, or None: for
+    callers past the HTTP schema (the CLI's ``keys create --name``), so both refuse one set."""
+    if re.fullmatch(PRINTABLE_PATTERN, text) is None:
+        return f"{text!r} is not {PATTERN_MEANINGS[PRINTABLE_PATTERN]}"
+    return None
+
 
 Loc = tuple[int | str, ...]
 

@@ -152,22 +152,29 @@ def test_a_bad_store_option_is_named_as_typed(
 
 
 @pytest.mark.parametrize("where", ["file", "environment"])
-def test_a_bad_configured_store_url_is_named_as_the_setting(
+def test_a_bad_configured_store_url_is_named_as_the_setting_where_it_is_used(
     where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """From the config file or ``RECSMITH_STORE__URL``, the URL is refused when the settings are
-    read, as the setting, by any command (even one that never opens the store)."""
+    """From the config file or ``RECSMITH_STORE__URL``, the URL is refused as the setting by a
+    command that would open it; a command that opens no store, or is given ``--store``, runs
+    (the URL was checked when the settings were read, which stopped ``version`` too)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RECSMITH_STORE__URL")  # the audit store's, which outranks the file
     cfg = tmp_path / "r.toml"
     cfg.write_text('[store]\nurl = "mysql://db"\n' if where == "file" else "")
     if where == "environment":
         monkeypatch.setenv("RECSMITH_STORE__URL", "mysql://db")
-    for command in (["version"], ["deadletters", "list"]):
+    for command in (["deadletters", "list"], ["keys", "list"], ["train", "--out", "m"]):
         code, _, err = run("-c", str(cfg), *command)
         assert_usage_error(code, err, "error: store.url: unsupported scheme in 'mysql://db'")
         assert len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == [cfg]
+    good = f"sqlite:///{tmp_path / 'ok.db'}"
+    for command in (["version"], ["train", "--help"], ["keys", "list", "--store", good]):
+        code, out, err = run("-c", str(cfg), *command)
+        assert (code, err) == (0, ""), command
+        assert out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.db", "r.toml"]
 
 
 def test_backup_names_the_setting_or_the_option_that_gave_the_store(

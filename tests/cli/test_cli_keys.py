@@ -50,3 +50,17 @@ def test_an_unknown_scope_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     outcome = runner.invoke(app, ["keys", "create", "--scopes", "read,wirte", "--store", store])
     assert outcome.exit_code == 2
     assert "scopes" in outcome.stderr and "wirte" in outcome.stderr
+
+
+def test_a_key_name_with_a_control_character_is_refused_as_over_http(tmp_path: Path) -> None:
+    """The CLI refuses what ``POST /v1/admin/keys`` refuses, with its reason: a C0 or C1
+    control character (a NEL, ``\\x85``, had been stored and printed into the key list)."""
+    db = tmp_path / "s.sqlite"
+    for name in ("caf\x85e", "tab\there"):
+        args = ["keys", "create", "--name", name, "--store", f"sqlite:///{db}"]
+        outcome = runner.invoke(app, args)
+        assert outcome.exit_code == 2, outcome.stdout
+        reason = f"error: name: {name!r} is not text without control characters"
+        assert outcome.stderr.strip() == reason
+    listed = runner.invoke(app, ["keys", "list", "--store", f"sqlite:///{db}", "--json"])
+    assert (listed.exit_code, listed.stdout) == (0, "")

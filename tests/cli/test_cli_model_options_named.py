@@ -67,3 +67,19 @@ def test_a_retrain_with_nothing_before_the_holdout_names_it(tmp_path: Path) -> N
     assert runner.invoke(app, ["import", str(events), "--store", store]).exit_code == 0
     args = ["retrain", "--registry", str(tmp_path / "r"), "--model", "popular", "--store", store]
     assert refused(args).startswith("error: --holdout: all 2 events fall in the newest holdout")
+
+
+def test_a_retrain_whose_holdout_users_are_all_new_names_it(tmp_path: Path) -> None:
+    """Ten events at ten times: the newest tenth is u3's one event, and u3 has no event before
+    the holdout, so no user's lists can be judged (was a bare ValueError's traceback)."""
+    rows = [f"u1,i{t},{1700000000 + t}" for t in range(1, 6)]
+    rows += [f"u2,i{t - 5},{1700000000 + t}" for t in range(6, 10)]
+    rows.append("u3,i1,1700000010")
+    events = tmp_path / "e.csv"
+    events.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    store = f"sqlite:///{tmp_path / 's.sqlite'}"
+    assert runner.invoke(app, ["import", str(events), "--store", store]).exit_code == 0
+    args = ["retrain", "--registry", str(tmp_path / "r"), "--model", "popular", "--store", store]
+    assert refused(args) == (
+        "error: --holdout: no user in the holdout has history before it: nothing to judge on\n"
+    )

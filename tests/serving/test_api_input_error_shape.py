@@ -142,6 +142,10 @@ def test_a_diversity_that_is_no_number_says_so(
             {"name": "tab\there", "scopes": ["read"]},
             ("name", "'tab\\there' is not text without control characters"),
         ),
+        (
+            {"name": "caf\x85e", "scopes": ["read"]},  # C1 (NEL): the CLI refuses it alike
+            ("name", "'caf\\x85e' is not text without control characters"),
+        ),
     ],
 )
 def test_a_key_body_says_what_is_accepted_not_the_pattern(

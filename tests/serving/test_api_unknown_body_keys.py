@@ -124,3 +124,16 @@ def test_an_alias_id_of_null_is_refused_as_that_key(client: TestClient, keys: He
     schema = client.get("/openapi.json").json()["components"]["schemas"]["AliasIn"]
     assert schema["properties"]["session_id"]["type"] == "string"
     assert schema["oneOf"] == [{"required": ["session_id"]}, {"required": ["device_id"]}]
+
+
+@pytest.mark.parametrize("key", ["session_id", "device_id"])
+@pytest.mark.parametrize("value", [5, [], {}, True], ids=["int", "list", "object", "bool"])
+def test_an_alias_id_not_a_string_gets_one_reason(
+    client: TestClient, keys: Headers, key: str, value: object
+) -> None:
+    """A number, list or object for an id is one reason naming the key (the field's type was a
+    union with None, whose members each reported: ``session_id.str`` and ``session_id.none``)."""
+    got = client.post("/v1/users/u1/aliases", json={key: value}, headers=keys["ingest"])
+    assert got.status_code == 422, got.text
+    reason = "must be a string (the alias's id)"
+    assert got.json() == {"detail": [{"field": key, "reason": reason}]}

@@ -55,6 +55,7 @@ BAD: list[tuple[str, str, str]] = [
     ("device", "d" * 33, "String should have at most 32 characters"),
     ("placement", "p" * 65, "String should have at most 64 characters"),
     ("placement", "home\x01", printable("home\x01")),
+    ("placement", "home\x85", printable("home\x85")),  # C1 (NEL), as the id rule refuses
     ("page_view_id", "", "String should have at least 1 character"),
     ("page_view_id", "v" * 129, "String should have at most 128 characters"),
     ("page_view_id", "view\x7f", printable("view\x7f")),

@@ -99,11 +99,24 @@ def new_model(
 
 def _checked_store_url(url: str | None) -> str | None:
     """A ``--store`` URL no backend opens is refused as ``--store`` before the command runs; the
-    config's ``store.url`` is checked when the settings are read, under its own name."""
+    config's ``store.url`` is checked where it is used instead (``resolve_store_url``)."""
     problem = None if url is None else store_url_problem(url)
     if problem is not None:
         raise fail(f"--store: {problem}")
     return url
+
+
+def resolve_store_url(option: str | None, settings: Settings) -> str:
+    """The store a command opens: its ``--store`` (checked as the option was read), else the
+    config's ``store.url``, checked here and named as that setting. Here rather than when the
+    settings are read, so a bad URL in the file or ``RECSMITH_STORE__URL`` stops only commands
+    that would use it: not ``version``, ``--help``, or a command given a good ``--store``."""
+    if option is not None:
+        return option
+    problem = store_url_problem(settings.store.url)
+    if problem is not None:
+        raise fail(f"store.url: {problem}")
+    return settings.store.url
 
 
 #: Every command's ``--store``; without it, the config's ``store.url``.

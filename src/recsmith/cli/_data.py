@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from recsmith.cli._common import stderr
+from recsmith.cli._common import resolve_store_url, stderr
 from recsmith.config import Settings, StoreSettings
 from recsmith.errors import ValidationError
 from recsmith.evaluation.report import redact
@@ -19,6 +19,7 @@ from recsmith.models.registry import model_class
 from recsmith.privacy.identity import with_aliases
 from recsmith.privacy.screen import without_refused
 from recsmith.store.open import open_store
+from recsmith.store.url_scheme import SQLITE_PREFIX
 
 #: The data-set formats ``import`` reads (every one but the plain ``events`` and ``items``).
 DATASET_FORMATS = [name for name in FORMATS if name not in {"events", "items"}]
@@ -76,8 +77,8 @@ def _store_events(store_url: str | None, settings: Settings) -> pd.DataFrame:
     """Every stored event; an empty or missing store names the store it read and how it was
     chosen, since with no --store that is the config's (or the default) URL, which the user
     may not know was used."""
-    url = store_url or settings.store.url
-    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    url = resolve_store_url(store_url, settings)
+    path = Path(url.removeprefix(SQLITE_PREFIX)) if url.startswith(SQLITE_PREFIX) else None
     chunks: list[pd.DataFrame] = []
     if path is None or path.exists():  # reading must not create an empty SQLite file
         store = open_store(url)
@@ -118,7 +119,7 @@ def load_catalog(
             good, _ = validate_items(chunk.rows, offset=chunk.offset)
             catalog.extend(good)
     elif data is None:
-        store = open_store(store_url or settings.store.url)
+        store = open_store(resolve_store_url(store_url, settings))
         try:
             catalog = store.items()
         finally:
@@ -140,7 +141,7 @@ def load_profiles(
         return found
     if data is not None:
         return []
-    store = open_store(store_url or settings.store.url)
+    store = open_store(resolve_store_url(store_url, settings))
     try:
         return store.users()
     finally:

@@ -17,7 +17,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stdout,
+)
 from recsmith.config import Settings
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import RecsmithError, StoreUnavailable
@@ -43,7 +50,7 @@ def audited(
     is then raised on. A store that cannot take the record turns a success into an error saying
     the action was done but not recorded."""
     act = Action(target)
-    url = store_url or settings.store.url
+    url = resolve_store_url(store_url, settings)
     try:
         yield act
     except (RecsmithError, FileNotFoundError) as exc:
@@ -89,7 +96,7 @@ def audit_command(
     cli = state(ctx)
     with errors_as_exit():
         start = parse_time(since, "--since")
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             records = db.scan_audit(start, action, limit)
         finally:

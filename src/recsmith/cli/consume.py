@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from recsmith.cli._common import StoreOption, errors_as_exit, fail, print_json, state, stderr
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    fail,
+    print_json,
+    resolve_store_url,
+    state,
+    stderr,
+)
 from recsmith.config import Settings
 from recsmith.decisions.attribution import Attributor
 from recsmith.errors import ValidationError
@@ -197,7 +205,7 @@ def consume_command(
     cli = state(ctx)
     with errors_as_exit():
         broker = _broker(redis_stream, nats, stream, group, durable, consumer, claim_idle)
-    store_url = store or cli.settings.store.url
+    store_url = resolve_store_url(store, cli.settings)
     if not cli.quiet:
         stderr.print(f"consuming {broker.label} into {redact(store_url)}", highlight=False)
     with errors_as_exit(), _unreachable(broker.label, broker.errors):

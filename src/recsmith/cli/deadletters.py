@@ -10,7 +10,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stderr,
+    stdout,
+)
 from recsmith.cli.audit import audited
 from recsmith.decisions.timespec import parse_time
 from recsmith.store.open import open_store
@@ -43,7 +51,7 @@ def list_letters(
     cli = state(ctx)
     with errors_as_exit():
         start = parse_time(since, "--since")
-        db = open_store(store or cli.settings.store.url, cli.settings.store)
+        db = open_store(resolve_store_url(store, cli.settings), cli.settings.store)
         try:
             letters = db.dead_letters(limit, since=start, reason=reason)
         finally:
@@ -87,7 +95,7 @@ def replay(
     audit = audited(cli.settings, "deadletters.replay", replay_target(since, reason), store)
     with errors_as_exit(), audit as act:
         start = parse_time(since, "--since")
-        db = open_store(store or cli.settings.store.url, cli.settings.store)
+        db = open_store(resolve_store_url(store, cli.settings), cli.settings.store)
         try:
             result = replay_dead_letters(db, cli.settings.events, since=start, reason=reason)
         finally:

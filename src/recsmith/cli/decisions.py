@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stderr,
+)
 from recsmith.decisions.ope_log import ope_log
 from recsmith.decisions.outcomes import shown_and_attributed
 from recsmith.decisions.timespec import parse_time
@@ -63,7 +70,7 @@ def export(
             raise ValidationError("--until", "must be after --since")
         if not out.parent.is_dir():
             raise ValidationError("--out", f"no such directory: {out.parent}")
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             if for_ope is None:
                 shown = written = db.scan_decisions(start, end)

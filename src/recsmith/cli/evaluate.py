@@ -16,7 +16,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from recsmith.cli._common import StoreOption, errors_as_exit, known_model, state, stderr, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    known_model,
+    resolve_store_url,
+    state,
+    stderr,
+    stdout,
+)
 from recsmith.cli._data import (
     load_catalog,
     load_events,
@@ -185,7 +193,7 @@ def load_profiles(
             "user properties come from the store's user profiles: read events with --store "
             "(or from the configured store) instead of --data",
         )
-    store = open_store(store_url or settings.store.url)
+    store = open_store(resolve_store_url(store_url, settings))
     try:
         users = pd.unique(events["user_id"].dropna().to_numpy(dtype=object))
         found = (store.get_user(str(u)) for u in users)  # one lookup per user: I/O, not maths
@@ -380,7 +388,7 @@ def evaluate(
             "split": spec.name,
             "k": k,
             "debias": debiasing.label if debiasing else None,
-            "data": str(data or store or cli.settings.store.url),
+            "data": str(data or resolve_store_url(store, cli.settings)),
             "stats": stats,
             "results": [
                 {
@@ -421,7 +429,7 @@ def evaluate(
                 split=spec.name,
                 command=shlex.join(["recsmith", *sys.argv[1:]]),
                 data_fingerprint=events_fingerprint(events),
-                data_source=str(data or store or cli.settings.store.url),
+                data_source=str(data or resolve_store_url(store, cli.settings)),
             )
         if not cli.quiet:
             stderr.print(f"report written to {report}", soft_wrap=True)

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stderr,
+)
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.evaluation.grouping import parse_group_spec
@@ -44,7 +51,7 @@ def report(
         spec = parse_group_spec(item_groups, "--item-groups", "category")
         if html is not None and not html.parent.is_dir():
             raise ValidationError("--html", f"no such directory: {html.parent}")
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             result = report_from_store(db, start, spec, window=f"since {since}", last=last)
         finally:

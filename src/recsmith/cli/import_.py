@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from recsmith.cli._common import StoreOption, errors_as_exit, fail, print_json, state, stderr
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    fail,
+    print_json,
+    resolve_store_url,
+    state,
+    stderr,
+)
 from recsmith.cli.reject_limit import OPTION as MAX_REJECTED
 from recsmith.cli.reject_limit import RejectLimit
 from recsmith.config import Settings
@@ -73,7 +81,7 @@ def import_command(
     cli = state(ctx)
     with errors_as_exit():
         limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None
-        store_url = store or cli.settings.store.url
+        store_url = resolve_store_url(store, cli.settings)
         result = run_import(
             format,
             path,

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stderr,
+    stdout,
+)
 from recsmith.store.open import open_store
 
 app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -40,7 +48,7 @@ def create(
     cli = state(ctx)
     with errors_as_exit():
         expires_at = None if expires is None else expiry(expires, datetime.now(UTC))
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             key, secret = create_api_key(
                 db,
@@ -84,7 +92,7 @@ def list_keys(
 
     cli = state(ctx)
     with errors_as_exit():
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             keys = db.api_keys()
         finally:
@@ -123,7 +131,7 @@ def revoke(
 
     cli = state(ctx)
     with errors_as_exit():
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             key = revoke_api_key(db, key_id)
         finally:

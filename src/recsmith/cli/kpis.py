@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stdout,
+)
 from recsmith.decisions.kpis import BY, catalogue_size, kpis
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
@@ -33,7 +40,7 @@ def kpis_command(
         if by is not None and by not in BY:
             raise ValidationError("--by", f"must be one of {', '.join(BY)}")
         start, end = parse_time(since, "--since"), parse_time(until, "--until")
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             table = kpis(
                 db,

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stdout,
+)
 from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
@@ -54,7 +61,7 @@ def monitor_command(
         models = registry or cli.settings.serving.registry
         where = _release_dir(model_dir, models)
         release = ReleaseView.read(where)
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             report = monitor(db, release, start, cli.settings.monitor)
         finally:

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stderr,
+    stdout,
+)
 from recsmith.cli.decisions import OpeReward
 from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.outcomes import shown_and_attributed
@@ -147,7 +155,7 @@ def replay_command(
         check_estimators(names)  # before the candidate and the log are loaded
         check_trained_dir(pipeline, "--pipeline")
         candidate = served_candidate(load_artifact(pipeline))
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             shown, attributed = shown_and_attributed(db, start, end, cli.settings.decisions.kinds())
         finally:

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stdout,
+)
 from recsmith.privacy.retention import purge
 from recsmith.store.open import open_store
 
@@ -22,7 +29,7 @@ def purge_command(
     same on a timer when privacy.purge_interval_h is set."""
     cli = state(ctx)
     with errors_as_exit():
-        db = open_store(store or cli.settings.store.url, cli.settings.store)
+        db = open_store(resolve_store_url(store, cli.settings), cli.settings.store)
         try:
             removed = purge(db, cli.settings)
         finally:

@@ -14,6 +14,7 @@ from recsmith.cli._common import (
     errors_as_exit,
     new_model,
     print_json,
+    resolve_store_url,
     state,
     stderr,
     stdout,
@@ -83,7 +84,7 @@ def retrain_command(
             params = parse_params(param or [])
             new_model(model, params)  # a bad name or parameter refused before any data is read
             candidate = Candidate(model=model, params=params)
-        url = store or cli.settings.store.url
+        url = resolve_store_url(store, cli.settings)
         events = load_events(None, url, cli.settings)
         items = load_catalog(None, None, url, cli.settings)
         status = (

@@ -14,6 +14,7 @@ from recsmith.cli._common import (
     errors_as_exit,
     fail,
     print_json,
+    resolve_store_url,
     state,
     stderr,
     stdout,
@@ -57,7 +58,7 @@ def _checked(
     if not file.is_file():
         raise FileNotFoundError(f"FILE: no such file: {file}")
     document = parse_text(file.read_text(), str(file))
-    db = open_store(store or cli.settings.store.url)
+    db = open_store(resolve_store_url(store, cli.settings))
     release = release_dir(cli.settings.serving, model)
     try:
         if release is None:
@@ -123,7 +124,7 @@ def show(
 
     cli = state(ctx)
     with errors_as_exit():
-        db = open_store(store or cli.settings.store.url)
+        db = open_store(resolve_store_url(store, cli.settings))
         try:
             shown = current_rules(db) if version is None else rule_version(db, version)
             versions = rule_history(db, 100) if history else []

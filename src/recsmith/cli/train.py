@@ -16,6 +16,7 @@ from recsmith.cli._common import (
     errors_as_exit,
     new_model,
     print_json,
+    resolve_store_url,
     state,
     stderr,
 )
@@ -131,7 +132,7 @@ def train(
                 users=profiles,
                 half_life_days=cli.settings.features.half_life_days,
                 progress=progress,
-                source=str(data) if data is not None else (store or cli.settings.store.url),
+                source=str(data) if data is not None else resolve_store_url(store, cli.settings),
             )
             with progress(f"saving to {out}"):
                 save_pipeline(trained, out)
@@ -149,7 +150,7 @@ def train(
             catalog=ItemCatalog.from_items(catalog) if catalog else None,
             profiles=model_profiles([model], users, data, store, cli.settings),
         )
-        source = str(data) if data is not None else (store or cli.settings.store.url)
+        source = str(data) if data is not None else resolve_store_url(store, cli.settings)
         with (
             stderr.status(
                 f"training {model} on {interactions.matrix.nnz:,} interactions", spinner="dots"
@@ -212,7 +213,7 @@ def _train_on_spark(
                 catalog_items=ItemCatalog.from_items(catalog).item_ids if catalog else (),
                 source=spark_events.data_location(data)
                 if data is not None
-                else (store or cli.settings.store.url),
+                else resolve_store_url(store, cli.settings),
             )
         finally:  # read_parquet's persisted rows, in a session that may outlive this command
             events.unpersist()

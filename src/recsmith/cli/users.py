@@ -12,7 +12,15 @@ from typing import Annotated
 
 import typer
 
-from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr, stdout
+from recsmith.cli._common import (
+    StoreOption,
+    errors_as_exit,
+    print_json,
+    resolve_store_url,
+    state,
+    stderr,
+    stdout,
+)
 from recsmith.config import Settings
 from recsmith.errors import ValidationError
 from recsmith.ids import check_id
@@ -31,7 +39,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 @contextmanager
 def _store(url: str | None, settings: Settings) -> Iterator[EventStore]:
-    db = open_store(url or settings.store.url, settings.store)
+    db = open_store(resolve_store_url(url, settings), settings.store)
     try:
         yield db
     finally:

@@ -16,6 +16,7 @@ import numpy as np
 from recsmith.bundle import BatchRecommendations
 from recsmith.decisions.record import UnitKind, decision
 from recsmith.store.base import EventStore
+from recsmith.store.url_scheme import SQLITE_PREFIX
 
 CHUNK = 5000
 
@@ -23,8 +24,8 @@ CHUNK = 5000
 def store_exists(url: str) -> bool:
     """Whether the configured store is there to record into: a PostgreSQL URL, or a SQLite file
     that exists (a batch run must not create a store as a side effect)."""
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).is_file()
+    if url.startswith(SQLITE_PREFIX):
+        return Path(url.removeprefix(SQLITE_PREFIX)).is_file()
     return True
 
 

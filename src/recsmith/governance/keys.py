@@ -17,6 +17,7 @@ from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.governance.audit import record_audit
 from recsmith.store.base import SCOPES, ApiKey, EventStore
+from recsmith.validation_reasons import unprintable
 
 KEY_PREFIX = "rsk_"
 
@@ -64,6 +65,9 @@ def create_api_key(
     """
     if not name.strip():
         raise ValidationError("name", "must not be empty")
+    problem = unprintable(name)
+    if problem is not None:
+        raise ValidationError("name", problem)
     wanted = tuple(dict.fromkeys(scopes))  # de-duplicated, order kept
     if not wanted:
         raise ValidationError("scopes", f"at least one is needed ({', '.join(SCOPES)})")

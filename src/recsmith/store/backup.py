@@ -25,6 +25,7 @@ from pathlib import Path
 
 from recsmith.atomic_dir import fsync_path
 from recsmith.errors import ValidationError
+from recsmith.store.url_scheme import POSTGRES_PREFIXES, SQLITE_PREFIX
 
 #: Tables whose rows make a store "not empty" (what a restore would overwrite).
 _DATA_TABLES = ("events", "items", "users", "api_keys", "dead_letters", "rule_sets")
@@ -47,11 +48,11 @@ class BackupSummary:
 
 def sqlite_path(url: str, field: str) -> Path:
     """The file of a ``sqlite:///`` store URL; a PostgreSQL URL is told what to use instead."""
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(POSTGRES_PREFIXES):
         raise ValidationError(field, POSTGRES_HINT)
-    if not url.startswith("sqlite:///"):
+    if not url.startswith(SQLITE_PREFIX):
         raise ValidationError(field, f"not a SQLite store URL (sqlite:///path): {url!r}")
-    return Path(url.removeprefix("sqlite:///"))
+    return Path(url.removeprefix(SQLITE_PREFIX))
 
 
 def backup(store: Path, out: Path, *, field: str = "--store") -> BackupSummary:

@@ -1,9 +1,10 @@
-"""Which store URLs can be opened, checked where the URL is read rather than where it is used.
+"""Which store URLs can be opened, checked before ``open_store`` where the URL's name is known.
 
 A URL can come from a command's ``--store``, the config's ``store.url`` or ``RECSMITH_STORE__URL``;
 the check lives here, apart from ``open_store``, so each of those places can refuse a bad one under
-the name the user typed (the option, or the config key) instead of every command saying
-``store.url`` for an option it was never given. No imports from ``recsmith.config``, which uses it.
+the name the user typed (``--store`` as the option is read; the config key where a command
+resolves its store, so commands that open none still run) instead of every command saying
+``store.url`` for an option it was never given. No imports from ``recsmith.config``.
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ class AliasIn(BaseModel):
     )
 
     # ``SkipJsonSchema[None]``: None is the absent key, not a value a client may send (the schema
-    # says string; ``_not_null`` refuses an explicit null)
+    # says string; ``_a_string`` refuses an explicit null)
     session_id: str | SkipJsonSchema[None] = Field(
         None,
         description="the visitor's session id (their events' session_id)",
@@ -153,9 +153,12 @@ class AliasIn(BaseModel):
 
     @field_validator(*ALIAS_KEYS, mode="before")
     @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("must be a string (the alias's id), not null")
+    def _a_string(cls, value: object) -> object:
+        """Any non-string refused here with one reason: left to the ``str | None`` type, a number
+        came back as two (``session_id.str`` and ``session_id.none``, one per union member)."""
+        if not isinstance(value, str):
+            null = ", not null" if value is None else ""
+            raise ValueError(f"must be a string (the alias's id){null}")
         return value
 
     @model_validator(mode="after")
