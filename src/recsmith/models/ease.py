@@ -188,9 +188,10 @@ class EASE(Recommender):
         index order, no evidence. Inside a component float32 can also round a far item's weight
         to exactly 0 (a long chain at a large λ): the item is dropped though a path exists, but
         what reaches it is below float32's resolution anyway; on ml-100k and diginetica no
-        reachable item scored exactly 0 (0 of 503,029 and of 1,180 slots). The low-pass filter is 0 outside the graph's main component
-        too, so the blend keeps that 0 where neither signal reaches; the rising factor lifts every
-        score above 0, ordering such items by itself, as it is meant to."""
+        reachable item scored exactly 0 (0 of 503,029 and of 1,180 slots). The low-pass filter
+        is 0 outside the graph's main component too, so the blend keeps that 0 where neither
+        signal reaches; the rising factor lifts every score above 0, ordering such items by
+        itself, as it is meant to."""
         return True
 
     def _spread(self, block: np.ndarray) -> np.ndarray:
