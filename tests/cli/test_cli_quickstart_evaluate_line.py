@@ -32,6 +32,7 @@ import recsmith.cli.quickstart as quickstart_module
 import recsmith.evaluation.runner as runner_module
 from recsmith.bundle import read_manifest
 from recsmith.cli.app import app
+from recsmith.cli.quickstart import command_name
 from recsmith.events.schema import User
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.runtime import Pipeline
@@ -96,10 +97,10 @@ def test_the_suggested_evaluate_line_reproduces_quickstarts_table(
     line = next(
         line.strip()
         for line in result.stdout.splitlines()
-        if line.strip().startswith("recsmith ") and " evaluate" in line
+        if line.strip().startswith(f"{command_name()} ") and " evaluate" in line
     )
-    words = shlex.split(line)
-    assert words[0] == "recsmith"
+    words = shlex.split(line)  # how this shell calls recsmith: its name or the venv's script
+    assert words[0] == shlex.split(command_name())[0]
     again = subprocess.run(
         [sys.executable, "-m", "recsmith", *words[1:]],
         capture_output=True,
