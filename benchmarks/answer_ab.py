@@ -9,6 +9,10 @@ users alternately (the order flipped every call), so both see the same moments o
 Process CPU time and wall time per call, medians; per-stage wall times from ``Answer.timings``.
 
     .venv/bin/python benchmarks/answer_ab.py /tmp/large/model --against /tmp/main/src --calls 400
+
+``--store``: each user's items read from that event store (``user_items``) and passed as
+``extra_seen``, as a served request passes them: the id lookups and exclusions of a served call
+(without it, the known users' exclusions are their training rows alone).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ def main() -> None:
     parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--batch", type=int, default=1, help="users per call")
+    parser.add_argument("--store", help="an event store URL: users' items as extra_seen")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,16 +72,21 @@ def main() -> None:
         gc.freeze()
         known = np.asarray(pipes["this"].bundle.users.external_ids, dtype=object)
         users = np.random.default_rng(0).choice(known, size=(args.calls, args.batch))
+        seen = _stored_items(args.store, users) if args.store else None
+
+        def asked(row: np.ndarray) -> dict[str, object]:
+            return {} if seen is None else {"extra_seen": [seen[u] for u in row]}
+
         for row in users[: min(20, args.calls)]:  # warm-up
             for pipe in pipes.values():
-                pipe.answer(row, 10)
+                pipe.answer(row, 10, **asked(row))
         cpu: dict[str, list[float]] = {name: [] for name in pipes}
         wall: dict[str, list[float]] = {name: [] for name in pipes}
         stages: dict[str, dict[str, list[float]]] = {n: {s: [] for s in STAGES} for n in pipes}
         for i, row in enumerate(users):
             for name in list(pipes)[:: 1 if i % 2 == 0 else -1]:
                 started, cpu_started = time.perf_counter(), time.process_time()
-                ans = pipes[name].answer(row, 10)
+                ans = pipes[name].answer(row, 10, **asked(row))
                 wall[name].append(time.perf_counter() - started)
                 cpu[name].append(time.process_time() - cpu_started)
                 for stage in STAGES:
@@ -95,6 +105,17 @@ def main() -> None:
         print(json.dumps({"code": name, "batch": args.batch, "calls": args.calls, **out[name]}))
     ratio = out["this"]["cpu_ms_per_user"] / out["against"]["cpu_ms_per_user"]
     print(json.dumps({"cpu_ratio_this_to_against": round(ratio, 3), "loadavg": os.getloadavg()}))
+
+
+def _stored_items(url: str, users: np.ndarray) -> dict[str, list[str]]:
+    """Each drawn user's items as the serving route reads them (``EventStore.user_items``)."""
+    from recsmith.store.open import open_store
+
+    store = open_store(url)
+    try:
+        return {u: store.user_items(u) for u in set(users.ravel().tolist())}
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":
