@@ -69,10 +69,7 @@ class IdTable:
     def find(self, wanted: np.ndarray) -> np.ndarray:
         """The index of each of ``wanted`` (same dtype as the ids), -1 where it is not one.
         The first probe is taken for the whole batch at once (at most half full, the table
-        settles most ids there: ~95 % on a release's ids); the ids that met another id then
-        read the next ``WINDOW`` slots at once, which settles nearly all of the rest (an id
-        sits at most a few slots past its hash), where probing slot by slot took a round of
-        numpy calls for each step (3-5 rounds for a batch's few hundred ids)."""
+        settles most ids there); only the ids that met another id step on, round by round."""
         at = hash_rows(wanted, self._bits)
         held = self._slots[at]
         # An empty slot (-1) reads the last id, which cannot be the one wanted: an id is always
@@ -82,16 +79,10 @@ class IdTable:
         rows = np.flatnonzero((held >= 0) & ~same)  # met another id: not settled yet
         at = at[rows]
         while len(rows):  # an empty slot ends the search: not an id
-            window = (at[:, None] + _STEPS) & self._mask
-            held = self._slots[window]
-            same = (self._ids[held] == wanted[rows, None]) & (held >= 0)
-            found = same.any(axis=1)
-            out[rows[found]] = held[found, same[found].argmax(axis=1)]
-            going = ~found & (held >= 0).all(axis=1)  # a full window of other ids: read on
-            rows, at = rows[going], window[going, -1]
+            at = (at + 1) & self._mask
+            held = self._slots[at]
+            same = self._ids[held] == wanted[rows]
+            out[rows[same]] = held[same]
+            going = (held >= 0) & ~same
+            rows, at = rows[going], at[going]
         return out
-
-
-#: slots read at once past an id's first probe (``IdTable.find``)
-WINDOW = 8
-_STEPS = np.arange(1, WINDOW + 1, dtype=np.int64)
