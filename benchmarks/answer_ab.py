@@ -72,7 +72,7 @@ def main() -> None:
         gc.freeze()
         known = np.asarray(pipes["this"].bundle.users.external_ids, dtype=object)
         users = np.random.default_rng(0).choice(known, size=(args.calls, args.batch))
-        seen = _stored_items(args.store, users) if args.store else None
+        seen = stored_items(args.store, users) if args.store else None
 
         def asked(row: np.ndarray) -> dict[str, object]:
             return {} if seen is None else {"extra_seen": [seen[u] for u in row]}
@@ -107,7 +107,7 @@ def main() -> None:
     print(json.dumps({"cpu_ratio_this_to_against": round(ratio, 3), "loadavg": os.getloadavg()}))
 
 
-def _stored_items(url: str, users: np.ndarray) -> dict[str, list[str]]:
+def stored_items(url: str, users: np.ndarray) -> dict[str, list[str]]:
     """Each drawn user's items as the serving route reads them (``EventStore.user_items``)."""
     from recsmith.store.open import open_store
 
