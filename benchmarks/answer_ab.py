@@ -27,6 +27,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as each server worker runs
@@ -49,18 +51,32 @@ def renamed_copy(src: Path, into: Path) -> None:
         path.write_text(text)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def ab_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of a same-process A/B (this one, ``query_rank_ab.py``): the model, the
+    other checkout, and a store whose items the users pass as ``extra_seen``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
+    parser.add_argument("--store", help="an event store URL: users' items as extra_seen")
+    return parser
+
+
+@contextmanager
+def base_importable(src: Path) -> Iterator[None]:
+    """``src``'s package importable as ``recsmith_base`` inside the block."""
+    with tempfile.TemporaryDirectory() as tmp:
+        renamed_copy(src, Path(tmp))
+        sys.path.insert(0, tmp)
+        yield
+
+
+def main() -> None:
+    parser = ab_parser(__doc__)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--batch", type=int, default=1, help="users per call")
-    parser.add_argument("--store", help="an event store URL: users' items as extra_seen")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        renamed_copy(args.against, Path(tmp))
-        sys.path.insert(0, tmp)
+    with base_importable(args.against):
         from recsmith_base.pipeline.artifact import load_artifact as load_base  # type: ignore
 
         from recsmith.pipeline.artifact import load_artifact

@@ -16,12 +16,9 @@ agree.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # as each server worker runs
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-from answer_ab import renamed_copy, stored_items
+from answer_ab import ab_parser, base_importable, stored_items
 from calibration import calibration_line
 
 PARTS = ("queries", "features", "score", "rescored", "answer")
@@ -101,17 +98,12 @@ def parts(s: dict[str, Any], users: np.ndarray) -> dict[str, Callable[[int], obj
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
+    parser = ab_parser(__doc__)
     parser.add_argument("--batch", type=int, default=16, help="users per call")
     parser.add_argument("--rounds", type=int, default=11)
-    parser.add_argument("--store", help="an event store URL: users' items as extra_seen")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        renamed_copy(args.against, Path(tmp))
-        sys.path.insert(0, tmp)
+    with base_importable(args.against):
         from recsmith.pipeline.artifact import load_artifact
 
         known = np.asarray(load_artifact(args.model_dir).bundle.users.external_ids, dtype=object)
