@@ -9,6 +9,10 @@ users alternately (the order flipped every call), so both see the same moments o
 Process CPU time and wall time per call, medians; per-stage wall times from ``Answer.timings``.
 
     .venv/bin/python benchmarks/answer_ab.py /tmp/large/model --against /tmp/main/src --calls 400
+
+``--store``: each user's items read from that event store (``user_items``) and passed as
+``extra_seen``, as a served request passes them: the id lookups and exclusions of a served call
+(without it, the known users' exclusions are their training rows alone).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as each server worker runs
@@ -45,17 +51,32 @@ def renamed_copy(src: Path, into: Path) -> None:
         path.write_text(text)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def ab_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of a same-process A/B (this one, ``query_rank_ab.py``): the model, the
+    other checkout, and a store whose items the users pass as ``extra_seen``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
+    parser.add_argument("--store", help="an event store URL: users' items as extra_seen")
+    return parser
+
+
+@contextmanager
+def base_importable(src: Path) -> Iterator[None]:
+    """``src``'s package importable as ``recsmith_base`` inside the block."""
+    with tempfile.TemporaryDirectory() as tmp:
+        renamed_copy(src, Path(tmp))
+        sys.path.insert(0, tmp)
+        yield
+
+
+def main() -> None:
+    parser = ab_parser(__doc__)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--batch", type=int, default=1, help="users per call")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        renamed_copy(args.against, Path(tmp))
-        sys.path.insert(0, tmp)
+    with base_importable(args.against):
         from recsmith_base.pipeline.artifact import load_artifact as load_base  # type: ignore
 
         from recsmith.pipeline.artifact import load_artifact
@@ -67,16 +88,21 @@ def main() -> None:
         gc.freeze()
         known = np.asarray(pipes["this"].bundle.users.external_ids, dtype=object)
         users = np.random.default_rng(0).choice(known, size=(args.calls, args.batch))
+        seen = stored_items(args.store, users) if args.store else None
+
+        def asked(row: np.ndarray) -> dict[str, object]:
+            return {} if seen is None else {"extra_seen": [seen[u] for u in row]}
+
         for row in users[: min(20, args.calls)]:  # warm-up
             for pipe in pipes.values():
-                pipe.answer(row, 10)
+                pipe.answer(row, 10, **asked(row))
         cpu: dict[str, list[float]] = {name: [] for name in pipes}
         wall: dict[str, list[float]] = {name: [] for name in pipes}
         stages: dict[str, dict[str, list[float]]] = {n: {s: [] for s in STAGES} for n in pipes}
         for i, row in enumerate(users):
             for name in list(pipes)[:: 1 if i % 2 == 0 else -1]:
                 started, cpu_started = time.perf_counter(), time.process_time()
-                ans = pipes[name].answer(row, 10)
+                ans = pipes[name].answer(row, 10, **asked(row))
                 wall[name].append(time.perf_counter() - started)
                 cpu[name].append(time.process_time() - cpu_started)
                 for stage in STAGES:
@@ -95,6 +121,17 @@ def main() -> None:
         print(json.dumps({"code": name, "batch": args.batch, "calls": args.calls, **out[name]}))
     ratio = out["this"]["cpu_ms_per_user"] / out["against"]["cpu_ms_per_user"]
     print(json.dumps({"cpu_ratio_this_to_against": round(ratio, 3), "loadavg": os.getloadavg()}))
+
+
+def stored_items(url: str, users: np.ndarray) -> dict[str, list[str]]:
+    """Each drawn user's items as the serving route reads them (``EventStore.user_items``)."""
+    from recsmith.store.open import open_store
+
+    store = open_store(url)
+    try:
+        return {u: store.user_items(u) for u in set(users.ravel().tolist())}
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":

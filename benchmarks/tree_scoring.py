@@ -149,13 +149,17 @@ def other_checkout(src: Path, model_text: str) -> Scorer:
         check=True,
     )
     fn = ctypes.CDLL(done.stdout.strip()).forest_predict_f32
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    # entries since BENCHMARKS §108 take the rows' two steps (row-major: n_features, 1)
+    stepped = "row_step" in (src / "recsmith" / "trees" / "codegen.py").read_text()
+    steps = [ctypes.c_int64] * 2 if stepped else []
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, *steps, ctypes.c_void_p]
     fn.restype = ctypes.c_int32
 
     def score(rows: np.ndarray) -> np.ndarray:
         rows = np.ascontiguousarray(rows, np.float32)
         out = np.empty(len(rows), np.float64)
-        fn(rows.ctypes.data, len(rows), out.ctypes.data)
+        at = (rows.shape[1], 1) if stepped else ()
+        fn(rows.ctypes.data, len(rows), *at, out.ctypes.data)
         return out
 
     return score

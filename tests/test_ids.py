@@ -246,6 +246,8 @@ def test_a_mapped_lookup_refuses_what_could_only_be_cut_or_cast_into_an_id() -> 
     queries: list[object] = ["abc", "abcd", "ab\x00", "a\x00", "\x00ab", 5, None, b"x", "é", "ab"]
     assert mapped.to_index(queries).tolist() == [1, -1, -1, -1, -1, -1, -1, -1, 5, 0]
     assert mapped.to_index(["Nonesense", "abc", "b'x'y", "éé"]).tolist() == [-1, 1, -1, -1]
+    # no NUL in the batch: what is not a str is refused by the screen itself, not cast
+    assert mapped.to_index([5, None, b"x", "abc", "None"]).tolist() == [-1, -1, -1, 1, 3]
     assert mapped.to_index(np.array(["abc", "abcdef", "5"])).tolist() == [1, -1, 2]
     assert mapped.to_index([]).tolist() == [] and mapped.to_index([]).dtype == np.int32
     empty = IdMap.mapped(np.array([], dtype="<U3"))

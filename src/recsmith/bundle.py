@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -183,23 +184,30 @@ class ModelBundle:
         self,
         idx: np.ndarray,
         extra: Sequence[Collection[str]] | None,
+        *,
+        also: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> sparse.csr_array:
         """One CSR row per query: the training items of known users (``idx`` ≥ 0) plus ``extra``
-        items (seen after training, e.g. ingested over HTTP). Built in one construction from index
-        arrays, because a single-user request cannot afford a chain of sparse operations."""
+        items (seen after training, e.g. ingested over HTTP) and ``also``, (row, item index)
+        pairs the caller has looked up already. Built in one construction from index arrays,
+        because a single-user request cannot afford a chain of sparse operations."""
         n = len(idx)
-        rows, cols = gather_rows(self.seen, idx)
+        parts = [gather_rows(self.seen, idx)]
         if extra is not None:
-            extra_rows, extra_cols = self.item_pairs(extra)
-            rows, cols = np.concatenate([rows, extra_rows]), np.concatenate([cols, extra_cols])
+            parts.append(self.item_pairs(extra))
+        if also is not None:
+            parts.append(also)
+        rows, cols = parts[0] if len(parts) == 1 else map(np.concatenate, zip(*parts, strict=True))
         return csr_from_pairs(n, len(self.items), rows, cols)
 
     def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(row, item index) for every id in ``lists[row]`` the model knows (others are skipped:
         an item first seen after training cannot be scored or excluded by index)."""
-        sizes = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
-        flat = [i for x in lists for i in x]
-        cols = self.items.to_index(flat) if flat else np.zeros(0, np.int32)
+        sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        flat = list(chain.from_iterable(lists))
+        if not flat:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32)
+        cols = self.items.to_index(flat)
         ok = cols >= 0
         return np.repeat(np.arange(len(lists)), sizes)[ok], cols[ok]
 

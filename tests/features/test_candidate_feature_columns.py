@@ -107,13 +107,13 @@ def test_bulk_columns_are_the_walk_over_rows(
     if not dense:  # an offline batch's path: element access, searched among the sorted keys
         monkeypatch.setattr(features, "DENSE_CELLS", 0)
         monkeypatch.setattr(property_features, "DENSE_CELLS", 0)
-    else:  # a request batch's matrix, transposed in many blocks, the last one short
-        monkeypatch.setattr(features, "_TRANSPOSE_ROWS", 7)
     rng = np.random.default_rng(seed)
     state = _state(rng)
     queries, cands = _batch(rng, int(rng.integers(1, 12)), state.item_category)
     got = candidate_features(state, queries, cands)
-    assert got.flags.c_contiguous  # on both paths: the ranker would copy an F-order one whole
+    # a request batch's features are feature-major (the compiled ranker reads them in place),
+    # an offline batch's row path row-major: each contiguous, neither copied on the way
+    assert got.flags.f_contiguous if dense else got.flags.c_contiguous
     names = feature_names(cands.sources, state)
     column = {name: got[:, j] for j, name in enumerate(names)}
 
@@ -169,15 +169,3 @@ def test_rank_values_read_nan_for_no_rank_and_survive_a_negative() -> None:
     # not a rank: NaN, as ranks <= 0 always read (-1 would read the table's last value, 4)
     odd = np.asarray([[-1, 4]], np.int16)
     assert np.array_equal(features._rank_values(odd), [[np.nan, 4]], equal_nan=True)
-
-
-@pytest.mark.parametrize("block", [1, 4, 10, 4096])
-def test_transposed_in_blocks_is_the_c_order_transpose(
-    block: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(features, "_TRANSPOSE_ROWS", block)
-    columns = np.arange(30, dtype=np.float32).reshape(3, 10)
-    got = features._transposed(columns)
-    assert got.flags.c_contiguous
-    assert got.tolist() == [[c, 10 + c, 20 + c] for c in range(10)]
-    assert features._transposed(np.zeros((3, 0), np.float32)).shape == (0, 3)

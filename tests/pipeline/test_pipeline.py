@@ -50,6 +50,35 @@ def test_seen_and_just_ingested_items_never_come_back(
     assert first[0] not in after
 
 
+def test_the_exclusions_hold_training_stored_and_recent_items(
+    pipeline: Pipeline, events: pd.DataFrame
+) -> None:
+    """A known user's exclusion row is their items in the events, the stored (``extra_seen``)
+    and ``recent`` ids the release knows; a visitor's, its ids alone; the recent rows hold the
+    request's ``recent`` ids too (each list is looked up once and serves both): against sets
+    read off the events by hand. A list per user of the wrong length is refused by name."""
+    user = events["user_id"].iloc[5]
+    had = set(events.loc[events["user_id"] == user, "item_id"])
+    others = sorted(set(events["item_id"]) - had)
+    stored, recent = [others[0], "not-an-item"], [others[1], others[2]]
+    queries = pipeline.queries(
+        np.asarray([user, "a-visitor"], object),
+        [stored, []],
+        [recent, [others[3]]],
+        None,
+    )
+    rows = [set(pipeline.items.to_external(queries.exclude[[r]].indices)) for r in (0, 1)]
+    assert rows == [had | {others[0], others[1], others[2]}, {others[3]}]
+    recent_rows = [set(pipeline.items.to_external(queries.recent[[r]].indices)) for r in (0, 1)]
+    assert {others[1], others[2]} <= recent_rows[0] and recent_rows[1] == {others[3]}
+    kept = pipeline.queries(np.asarray([user], object), [stored], [recent], None, True)
+    assert set(pipeline.items.to_external(kept.exclude[[0]].indices)) == {others[0]}
+    with pytest.raises(ValueError, match="extra_seen: 1 lists for 2 users"):
+        pipeline.queries(np.asarray([user, "v"], object), [stored], None, None)
+    with pytest.raises(ValueError, match="recent: 3 lists for 2 users"):
+        pipeline.queries(np.asarray([user, "v"], object), None, [[], [], []], None)
+
+
 def test_the_ranker_is_trained_and_changes_the_order(pipeline: Pipeline) -> None:
     assert pipeline.ranker is not None and pipeline.manifest["ranker"] is True
     queries = pipeline.queries(np.asarray(["u0001", "u0002"], object), None, None, None)

@@ -304,7 +304,7 @@ GUARDED = """
 import ctypes, mmap, sys
 import numpy as np
 from recsmith.trees.forest import CompiledForest
-model, rows_file, out, *narrowed = sys.argv[1:]
+model, rows_file, out, layout, *narrowed = sys.argv[1:]
 forest = CompiledForest(open(model).read(), narrowed=tuple(narrowed))
 rows = np.load(rows_file)
 page = mmap.PAGESIZE
@@ -314,24 +314,28 @@ base = ctypes.addressof(ctypes.c_char.from_buffer(memory))
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 assert libc.mprotect(base + size, page, 0) == 0, ctypes.get_errno()  # PROT_NONE past the rows
-placed = np.frombuffer(memory, np.float32, rows.size, size - rows.nbytes).reshape(rows.shape)
+placed = np.frombuffer(memory, np.float32, rows.size, size - rows.nbytes)
+# row-major: the last row ends at the page; feature-major: the last feature's column does
+placed = placed.reshape(rows.shape) if layout == "rows" else placed.reshape(rows.shape[::-1]).T
 placed[:] = rows
 np.save(out, forest.predict(placed))
 print(forest.kernel)
 """
 
 
+@pytest.mark.parametrize("layout", ["rows", "features"])
 @pytest.mark.parametrize("ask", ["native", "no_avx512"])
 @pytest.mark.parametrize("n_rows", [1, 9, 17, 20])
-def test_nothing_past_the_last_row_is_read(tmp_path, n_rows, ask):
+def test_nothing_past_the_last_row_is_read(tmp_path, n_rows, ask, layout):
     """The rows end at a page boundary, a page no process may read after it: a block of fewer
-    than 16 rows reads only its own (a read past them would end the process)."""
+    than 16 rows reads only its own (a read past them would end the process), row-major or
+    feature-major (the last feature's column ends there)."""
     booster = train(3)
     rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
     (tmp_path / "model.txt").write_text(booster.model_to_string())
     np.save(tmp_path / "rows.npy", rows)
     files = [tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy"]
-    printed = run_child(GUARDED, *files, *KERNELS[ask].get("narrowed", ()))
+    printed = run_child(GUARDED, *files, layout, *KERNELS[ask].get("narrowed", ()))
     assert printed.split() == [kernel_here(ask)]
     assert np.array_equal(np.load(tmp_path / "out.npy"), booster.predict(rows, raw_score=True))
 
@@ -433,20 +437,28 @@ def test_no_compiler_is_raised_as_such_not_as_a_vector_kernel_that_did_not_build
     assert "vector kernel" not in caplog.text
 
 
+@pytest.mark.parametrize("layout", ["rows", "features"])
 @pytest.mark.parametrize("ask", ["native", "no_avx512"])
 @pytest.mark.parametrize("n_rows", [0, 1, 7, 8, 9, 15, 16, 17, 24, 31, 33, 257])
-def test_every_row_of_a_partial_block_is_scored_and_nothing_past_it_written(n_rows, ask):
-    """Blocks are 16 rows (AVX2: two vectors of 8): every count around 8 and 16 is scored."""
+def test_every_row_of_a_partial_block_is_scored_and_nothing_past_it_written(n_rows, ask, layout):
+    """Blocks are 16 rows (AVX2: two vectors of 8): every count around 8 and 16 is scored,
+    from row-major rows and from feature-major ones (``candidate_features``' layout)."""
     booster = train(3)
     rows = edge_rows(booster, 5)[:n_rows].astype(np.float32)
     expected = booster.predict(rows, raw_score=True, num_threads=1)
     forest = CompiledForest(booster.model_to_string(), **KERNELS[ask])
     assert forest.kernel == kernel_here(ask)
+    if layout == "features":
+        rows = np.asfortranarray(rows)
+    steps = (rows.shape[1], 1) if layout == "rows" else (1, n_rows)
     out = np.full(n_rows + 16, 7.0)  # a guard past the rows: the kernel writes n_rows scores
-    forest._calls[np.dtype(np.float32)](rows.ctypes.data, n_rows, out.ctypes.data)
+    forest._calls[np.dtype(np.float32)](rows.ctypes.data, n_rows, *steps, out.ctypes.data)
     assert np.array_equal(out[:n_rows], expected)
     assert np.all(out[n_rows:] == 7.0)
     assert np.array_equal(forest.predict(rows), expected)
+    wide = rows.astype(np.float64)  # the nested ifs' entry, in the same layout
+    assert wide.flags.f_contiguous == (layout == "features" or n_rows <= 1)
+    assert np.array_equal(forest.predict(wide), expected)
 
 
 @pytest.mark.parametrize("leaves", [7, 32, 33, 64, 100])

@@ -303,21 +303,23 @@ class Pipeline:
         show. ``latest`` rows: ``recent`` alone, in its order (newest first), for a source that
         reads order; built for known users' rows only (None when no row has any)."""
         n = len(user_ids)
+        for name, lists in (("extra_seen", extra_seen), ("recent", recent)):
+            if lists is not None and len(lists) != n:
+                raise ValueError(f"{name}: {len(lists)} lists for {n} users")
         idx = self.bundle.users.to_index(user_ids)
-        latest = [list(r) for r in recent] if recent is not None else [[] for _ in range(n)]
-        if include_seen:
-            newer = [list(a) for a in extra_seen or [[]] * n]
-        else:
-            newer = [list(a) + b for a, b in zip(extra_seen or [[]] * n, latest, strict=True)]
         rows, cols = gather_rows(self.recent, idx)
-        now_rows, now_cols = self.bundle.item_pairs(latest)
+        # each list's ids are looked up once: ``recent``'s pairs serve the recent rows and the
+        # exclusions both (no per-user concatenated copies: a CSR built from pairs does not
+        # care in which order they come)
+        now_rows, now_cols = self.bundle.item_pairs(recent if recent is not None else ())
         recent_rows = csr_from_pairs(
             n,
             len(self.bundle.items),
             np.concatenate([rows, now_rows]),
             np.concatenate([cols, now_cols]),
         )
-        exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), newer)
+        also = None if include_seen else (now_rows, now_cols)
+        exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), extra_seen, also=also)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
         ordered = None  # ~20 µs a request: only where a source reads it, for known users

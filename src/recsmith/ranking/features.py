@@ -33,8 +33,6 @@ from recsmith.sparse_rows import DENSE_CELLS, row_values, rows_grid
 TREND_HALF_LIFE_DAYS = 7.0
 #: ``FeatureState``'s per-item columns, in ``feature_names``' order after ``n_sources``.
 _ITEM_COLUMNS = ("item_popularity", "item_trend", "item_age_days", "item_price")
-#: Candidate rows ``_transposed`` copies at a time: [~24 features, 4,096] float32, ~400 KB.
-_TRANSPOSE_ROWS = 4096
 
 
 def _strings() -> np.ndarray:
@@ -177,11 +175,13 @@ def feature_names(sources: tuple[str, ...], state: FeatureState) -> list[str]:
 
 
 def candidate_features(state: FeatureState, queries: Queries, cands: Candidates) -> np.ndarray:
-    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing), C
-    order. Each feature is written as one contiguous row of a [features, candidates] matrix,
-    transposed once at the end: the same columns written into the [candidates, features]
-    matrix are strided, and numpy walks a block of a few adjacent columns (the sources' scores,
-    the context) row by row, ~6 times as long as the block's contiguous rows. Past
+    """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing).
+    Each feature is written as one contiguous row of a [features, candidates] matrix, returned
+    as its transpose (a view, F order): the same columns written into the [candidates,
+    features] matrix are strided, and numpy walks a block of a few adjacent columns (the
+    sources' scores, the context) row by row, ~6 times as long as the block's contiguous rows;
+    the compiled ranker reads the features of 16 rows as contiguous runs of this layout
+    (``trees.forest``), so no transposing copy is made (one cost ~35 µs for a batch of 16). Past
     ``DENSE_CELLS`` (the row path of an offline batch) the [candidates, features] matrix is
     written in place, strided, holding one matrix instead of two: on 8,438 users (2.2M rows)
     its median thread CPU was 0.54-0.58 of ed5c404's and 0.75-0.89 of the transposed layout's,
@@ -219,21 +219,7 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
             state.profile_categorical,
             state.segment_item_share,
         )
-    return columns.T if by_row else _transposed(columns)
-
-
-def _transposed(columns: np.ndarray) -> np.ndarray:
-    """``columns`` [features, n] as a C-order [n, features] matrix, copied ``_TRANSPOSE_ROWS``
-    rows at a time, so that a block's [features, 4,096] cells stay in cache while transposed:
-    ``np.ascontiguousarray(columns.T)`` reads across all n for every few output rows. Seen in
-    the whole function on 1,024 and 8,000 users (263K and 2.1M rows, alternating thread CPU,
-    one run each): ~0.8 of the time with ``np.ascontiguousarray``; a lone transposition run
-    again and again on warm memory shows no difference, so most of it is cache and page
-    traffic, not the copy's instructions."""
-    out = np.empty(columns.shape[::-1], columns.dtype)
-    for start in range(0, columns.shape[1], _TRANSPOSE_ROWS):
-        out[start : start + _TRANSPOSE_ROWS] = columns[:, start : start + _TRANSPOSE_ROWS].T
-    return out
+    return columns.T  # by row: C order; else F order
 
 
 def _past_dense_cells(state: FeatureState, queries: Queries) -> bool:

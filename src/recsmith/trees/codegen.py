@@ -33,12 +33,13 @@ PREAMBLE = """\
 
 # the rows' loop, once per input type: normalise a row as LightGBM does, then add the trees
 ENTRY = """
-int32_t forest_predict_{suffix}(const {ctype} *rows, int64_t n_rows, double *out) {{
+int32_t forest_predict_{suffix}(
+    const {ctype} *rows, int64_t n_rows, int64_t row_step, int64_t feature_step, double *out) {{
     double x[{n_features}];
     for (int64_t i = 0; i < n_rows; i++) {{
-        const {ctype} *row = rows + i * {n_features};
+        const {ctype} *row = rows + i * row_step;
         for (int f = 0; f < {n_features}; f++) {{
-            const double v = (double)row[f];
+            const double v = (double)row[f * feature_step];
             x[f] = fabs(v) <= KZERO ? 0.0 : v;
         }}
         out[i] = forest_row(x);
@@ -84,8 +85,10 @@ def _body(tree: Tree, child: int, indent: str) -> list[str]:
 
 def c_source(model: Model, vectorised: bool = True) -> str:
     """The whole translation unit: ``forest_predict_f32`` and ``forest_predict_f64`` each take
-    ``rows`` [n_rows × n_features], row-major, and write the raw scores to ``out``; they return
-    the feature count they were generated for (a check against loading the wrong library).
+    ``rows`` [n_rows × n_features], row ``i``'s feature ``f`` at ``rows[i * row_step + f *
+    feature_step]`` (row-major: ``n_features, 1``; feature-major, as ``candidate_features``
+    builds them: ``1, n_rows``), and write the raw scores to ``out``; they return the feature
+    count they were generated for (a check against loading the wrong library).
     ``forest_kernel`` names the float32 entry compiled: ``vector_kernel``'s AVX-512 variant or
     else its AVX2 one, the first the compiler targets (when ``vectorised`` and the model has at
     most ``MAX_FEATURES``), else ``NESTED_IFS``, row by row."""

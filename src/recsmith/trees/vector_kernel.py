@@ -384,7 +384,8 @@ VARIANTS = (AVX512, AVX2)
 ENTRY = """
 static const void *volatile TABLES[3] = {{THRESHOLDS, MASKS, LEAVES}};
 
-int32_t forest_predict_f32(const float *rows, int64_t n_rows, double *out) {{
+int32_t forest_predict_f32(
+    const float *rows, int64_t n_rows, int64_t row_step, int64_t feature_step, double *out) {{
     const float *t = TABLES[0];
     const int32_t *m = TABLES[1];
     const double *v = TABLES[2];
@@ -393,11 +394,19 @@ int32_t forest_predict_f32(const float *rows, int64_t n_rows, double *out) {{
     double sums[{rows}] __attribute__((aligned({align})));
     for (int64_t b = 0; b < n_rows; b += {rows}) {{
         const int n = n_rows - b < {rows} ? (int)(n_rows - b) : {rows};
-        const float *src = rows + b * {n_features};
+        const float *src = rows + b * row_step;
         for (int f = 0; f < {n_features}; f++) {{
-            for (int r = 0; r < {rows}; r++) {{  /* rows past the end read as 0, never written */
-                const float value = r < n ? src[r * {n_features} + f] : 0.0f;
-                cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+            const float *column = src + f * feature_step;
+            if (n == {rows} && row_step == 1) {{  /* feature-major rows: one contiguous run */
+                for (int r = 0; r < {rows}; r++) {{
+                    const float value = column[r];
+                    cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+                }}
+            }} else {{
+                for (int r = 0; r < {rows}; r++) {{  /* rows past the end read as 0 */
+                    const float value = r < n ? column[r * row_step] : 0.0f;
+                    cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+                }}
             }}
 {loads}
         }}
