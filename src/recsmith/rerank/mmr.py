@@ -15,7 +15,7 @@ earlier row), with the category cap and ``k`` applied as in relevance order: a f
 each row of the padded grid below, the same lists as the step loop (``tests/rerank/`` checks both
 against a textbook loop). λ = 1 is the same sort with any similarity. Rows in relevance order
 without pins (what re-ranking hands over) are first walked within their first columns only
-(``MMR._by_key``: a proof per row that nothing past them can enter its list; rows without one
+(``MMR._windowed``: a proof per row that nothing past them can enter its list; rows without one
 are walked in full). In process, CPU time of the re-ranking stage on the 100k-item pipeline:
 0.58× the step loop's for one query, 0.84× for 16, 1.02× for 64 before the window
 (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
@@ -39,7 +39,7 @@ import numpy as np
 from recsmith.rerank.placement import group_rank, pair_key, place, seed_counts
 from recsmith.rerank.similarity import CategorySimilarity, Similarity
 from recsmith.retrieval.candidates import Candidates
-from recsmith.sparse_rows import DENSE_CELLS
+from recsmith.sparse_rows import DENSE_CELLS, spans
 
 
 def _chunks(counts: np.ndarray, max_cells: int) -> Iterator[tuple[int, int]]:
@@ -82,70 +82,108 @@ class MMR:
         if len(query) == 0 or k <= 0:
             return np.zeros(0, np.int64)
         bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
+        closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
+        if closed:
+            picked = self._windowed(query, bounds, items, relevance, is_seed, group, cap, k)
+            if picked is not None:
+                return picked
+        return self._chunked(query, bounds, items, relevance, is_seed, group, cap, k)
+
+    def _chunked(
+        self,
+        query: np.ndarray,
+        bounds: np.ndarray,
+        items: np.ndarray,
+        relevance: np.ndarray,
+        is_seed: np.ndarray,
+        group: np.ndarray,
+        cap: int | None,
+        k: int,
+    ) -> np.ndarray:
+        """Every row walked in full (closed form) or stepped (``_chunk``), a chunk of queries of
+        about ``max_cells`` grid cells at a time."""
         rel = _normalised(query, bounds, relevance)
         closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
-        run = self._by_key if closed else self._chunk
         out = [np.zeros(0, np.int64)]
         for q0, q1 in _chunks(bounds[1:] - bounds[:-1], self.max_cells):
             lo, hi = int(bounds[q0]), int(bounds[q1])
             if hi > lo:
                 rows = slice(lo, hi)
                 grid = _Grid(query[rows] - q0, bounds[q0 : q1 + 1] - lo)
-                picked = run(grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k)
+                args = (grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k)
+                picked = self._walk(*args)[0] if closed else self._chunk(*args)
                 out.append(picked + lo)
         return np.concatenate(out)
 
-    def _by_key(
+    def _windowed(
         self,
-        grid: _Grid,
+        query: np.ndarray,
+        bounds: np.ndarray,
         items: np.ndarray,
-        rel: np.ndarray,
+        relevance: np.ndarray,
         is_seed: np.ndarray,
         group: np.ndarray,
         cap: int | None,
         k: int,
-    ) -> np.ndarray:
-        """The closed-form order (module docstring) for λ = 1 or category similarity. Rows in
-        relevance order without seeds (as re-ranking hands them over) are walked within their
-        first ``_WINDOW + 2k`` columns: a cell's penalty depends on the columns before it only,
-        and no cell past the window can key above ``λ · relevance`` of the window's next column
-        (the most any of them has), so a row whose window yields ``k`` picks keyed at least that
-        high has its whole list; the other rows (a cap skipping most of a long head) are walked
-        in full, without the settled ones. The window is a sort of ~40 columns a row instead of
-        ~280."""
+    ) -> np.ndarray | None:
+        """The closed-form lists of rows in relevance order without seeds (as re-ranking hands
+        them over), walked within each row's first ``_WINDOW + 2k`` columns; None where that
+        does not apply (seeds, rows out of order, non-finite relevance, rows all within the
+        window, fewer than ``_WINDOW_ROWS`` queries). A cell's penalty depends on the columns
+        before it only, and no cell past the window can key above ``λ · relevance`` of the
+        window's next column (the most any of them has), so a row whose window yields ``k``
+        picks keyed at least that high has its whole list; the other rows (a cap skipping most
+        of a long head) are walked in full (``_chunked``, on those rows only). Only the window's
+        ~40 columns a row are normalised, gridded and sorted, not the ~280 of the batch's rows:
+        a row in relevance order has its minimum and maximum at its ends."""
         width = _WINDOW + 2 * k
-        if (
-            grid.shape[0] < _WINDOW_ROWS
-            or grid.shape[1] <= width
-            or is_seed.any()
-            or not _in_order(grid.row, rel)
-        ):
-            return self._walk(grid, items, rel, is_seed, group, cap, k)[0]
-        lengths = np.diff(grid.bounds)
-        cells = np.flatnonzero(grid.col < width)
-        window = _Grid(grid.row[cells], np.r_[0, np.cumsum(np.minimum(lengths, width))])
+        starts, ends = bounds[:-1], bounds[1:]
+        lengths = ends - starts
+        if len(lengths) < _WINDOW_ROWS or int(lengths.max()) <= width or is_seed.any():
+            return None
+        rel = np.asarray(relevance, np.float64)
+        present = lengths > 0
+        hi, lo = np.zeros(len(lengths)), np.zeros(len(lengths))
+        hi[present], lo[present] = rel[starts[present]], rel[ends[present] - 1]
+        # in order with finite ends: every row finite, its maximum first, its minimum last
+        if not (np.isfinite(hi).all() and np.isfinite(lo).all() and _in_order(query, rel)):
+            return None
+        shown = np.minimum(lengths, width)
+        cells = spans(starts, shown)
+        window = _Grid(np.repeat(np.arange(len(lengths)), shown), np.r_[0, np.cumsum(shown)])
+        scaled = _scaled(rel[cells], lo[window.row], hi[window.row])
         picked, keys = self._walk(
-            window, items[cells], rel[cells], is_seed[cells], group[cells], cap, k
+            window, items[cells], scaled, is_seed[cells], group[cells], cap, k
         )
         picked = cells[picked]
-        per_row = np.bincount(grid.row[picked], minlength=len(lengths))
+        row = query[picked]
+        per_row = np.bincount(row, minlength=len(lengths))
         last = np.full(len(lengths), np.inf)
         filled = per_row > 0
         last[filled] = keys[np.cumsum(per_row)[filled] - 1]
         # the most any cell past the window can key: its first column's λ·relevance
         beyond = np.full(len(lengths), -np.inf)
-        long = lengths > width
-        beyond[long] = self.lam * rel[grid.starts[long] + width]
-        settled = ~long | ((per_row >= k) & (last >= beyond))
+        long = np.flatnonzero(lengths > width)
+        beyond[long] = self.lam * _scaled(rel[starts[long] + width], lo[long], hi[long])
+        settled = (lengths <= width) | ((per_row >= k) & (last >= beyond))
         if settled.all():
             return picked
-        # the other rows walked in full on a grid of their own (rows are walked independently)
-        redo = np.flatnonzero(~settled[grid.row])
+        # the other rows walked in full, on their own (rows are walked independently)
+        redo = np.flatnonzero(~settled[query])
         number = np.cumsum(~settled) - 1  # an unsettled row's place among them
-        rest = _Grid(number[grid.row[redo]], np.r_[0, np.cumsum(lengths[~settled])])
-        full = redo[self._walk(rest, items[redo], rel[redo], is_seed[redo], group[redo], cap, k)[0]]
-        rows = np.concatenate([picked[settled[grid.row[picked]]], full])
-        return rows[np.argsort(grid.row[rows], kind="stable")]  # by query, then pick order
+        sub = number[query[redo]]
+        again = self._chunked(
+            sub,
+            np.searchsorted(sub, np.arange(int(sub[-1]) + 2)),
+            items[redo],
+            rel[redo],
+            is_seed[redo],
+            group[redo],
+            cap,
+            k,
+        )
+        rows = np.concatenate([picked[settled[row]], redo[again]])
+        return rows[np.argsort(query[rows], kind="stable")]  # by query, then pick order
 
     def _walk(
         self,
@@ -246,7 +284,7 @@ class MMR:
 #: rows hold ~280 candidates and fill a list of 10 within the first few dozen.
 _HEAD = 16
 
-#: Columns of each row, beyond twice ``k``, within which ``MMR._by_key`` first walks rows in
+#: Columns of each row, beyond twice ``k``, within which ``MMR._windowed`` first walks rows in
 #: relevance order, from ``_WINDOW_ROWS`` rows: below, the window's own arrays cost as much as
 #: or more than the full rows' sorts they save (BENCHMARKS §80: re-ranking CPU with the window
 #: from any batch size against the full walk, 100k-item shop, 1.12-1.13x at one query,
@@ -296,7 +334,14 @@ def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) ->
     lo, hi = np.zeros(len(present)), np.zeros(len(present))
     lo[present] = np.minimum.reduceat(rel, starts)
     hi[present] = np.maximum.reduceat(rel, starts)
-    lo, span = lo[query], (hi - lo)[query]
+    return _scaled(rel, lo[query], hi[query])
+
+
+def _scaled(rel: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``rel`` min-max scaled to [0, 1] by its query's ``lo`` and ``hi`` (1 where they are
+    equal): one formula for the whole batch's rows and a window's few, so both give the same
+    bits."""
+    span = hi - lo
     return np.divide(rel - lo, span, out=np.ones_like(rel), where=span > 0)
 
 
