@@ -357,10 +357,10 @@ def _after_first(
         has_first = has & ~is_seed & ~np.isin(keys, seeds)
     else:
         has_first = has
-    cost = grid.spread(-base, np.inf)
-    if np.all(cost[:, 1:] >= cost[:, :-1]):  # rows in relevance order already, as re-ranking has
+    if _in_order(grid.row, base):  # rows in relevance order already, as re-ranking has
         firsts = first_of_each(grid.row, np.where(has_first, codes, -1))
     else:
+        cost = grid.spread(-base, np.inf)
         by_relevance = np.argsort(cost, axis=1, kind="stable")
         code = _along(grid.spread(np.where(has_first, codes, -1), -1), by_relevance)
         r, c = np.nonzero((_rank_in_row(code) == 0) & (code >= 0))
@@ -406,7 +406,7 @@ def _rank_in_row(codes: np.ndarray) -> np.ndarray:
     ordered = _along(codes, order)
     start = np.ones(codes.shape, bool)
     start[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    col = np.broadcast_to(np.arange(codes.shape[1]), codes.shape)
+    col = np.arange(codes.shape[1])  # broadcast along the rows
     ranks = np.empty_like(order)
     ranks[_row_numbers(len(order)), order] = col - np.maximum.accumulate(
         np.where(start, col, 0), axis=1
