@@ -150,7 +150,9 @@ class MMR:
             return None
         shown = np.minimum(lengths, width)
         cells = spans(starts, shown)
-        window = _Grid(np.repeat(np.arange(len(lengths)), shown), np.r_[0, np.cumsum(shown)])
+        window = _Grid(
+            np.repeat(np.arange(len(lengths)), shown), np.concatenate(([0], shown.cumsum()))
+        )
         scaled = _scaled(rel[cells], lo[window.row], hi[window.row])
         picked, keys = self._walk(
             window, items[cells], scaled, is_seed[cells], group[cells], cap, k

@@ -77,7 +77,7 @@ class RulePlan:
         if len(self.banned):
             ok &= ~np.isin(items, self.banned)
         for cond in self.filters:
-            ok &= cond.matches(table, items)
+            ok &= cond.matches_checked(table, items)
         return ok
 
     def log_boost(self, items: np.ndarray, table: ItemTable) -> np.ndarray:
@@ -142,12 +142,22 @@ class RulePlan:
         )
         # a selector's slip must not duplicate a row, nor scramble the grouping ``place`` expects
         chosen = chosen[~is_seed[chosen]]
-        chosen = chosen[first_occurrence(c.query[chosen], chosen)]
+        if not _distinct_rows(chosen, len(c)):
+            chosen = chosen[first_occurrence(c.query[chosen], chosen)]
         picked = c.query[chosen]
         if (picked[1:] < picked[:-1]).any():
             chosen = chosen[np.argsort(c.query[chosen], kind="stable")]
         seeds = np.flatnonzero(is_seed)
         return c.take(place(c.query, seeds, slot[seeds], chosen, k))
+
+
+def _distinct_rows(rows: np.ndarray, n_rows: int) -> bool:
+    """Whether no row index of ``rows`` (each below ``n_rows``) repeats: a mark per row
+    counted, ~4 µs for a batch's ~160 chosen rows against ~15 for ``first_occurrence``'s
+    grouped count, which then runs only for a selector that did repeat one."""
+    seen = np.zeros(n_rows, bool)
+    seen[rows] = True
+    return int(np.count_nonzero(seen)) == len(rows)
 
 
 def rank_relevance(rank: np.ndarray, log_boost: np.ndarray | None = None) -> np.ndarray:
