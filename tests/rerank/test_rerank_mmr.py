@@ -11,7 +11,7 @@ from scipy import sparse
 from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
-from recsmith.rerank.mmr import _WINDOW, _WINDOW_ROWS, first_of_each
+from recsmith.rerank.mmr import _WINDOW, first_of_each
 from recsmith.rerank.placement import distinct_in_queries, first_occurrence
 from recsmith.retrieval.candidates import Candidates
 
@@ -474,7 +474,6 @@ def test_only_the_rows_the_window_does_not_settle_are_walked_again(
         "repeat": (repeat_rel, repeat_cat),
     }
     kinds = ["mixed", "repeat", "mixed", "short", "repeat", "mixed", "mixed", "mixed"]
-    assert len(kinds) >= _WINDOW_ROWS
     relevance = np.concatenate([rows[kind][0] for kind in kinds])
     category = np.concatenate([rows[kind][1] for kind in kinds])  # item i: the batch's row i
     items = np.arange(len(category), dtype=np.int32)

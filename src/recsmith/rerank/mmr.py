@@ -129,7 +129,7 @@ class MMR:
         """The closed-form lists of rows in relevance order without seeds (as re-ranking hands
         them over), walked within each row's first ``_WINDOW + 2k`` columns; None where that
         does not apply (seeds, rows out of order, non-finite relevance, rows all within the
-        window, fewer than ``_WINDOW_ROWS`` queries). A cell's penalty depends on the columns
+        window). A cell's penalty depends on the columns
         before it only, and no cell past the window can key above ``λ · relevance`` of the
         window's next column (the most any of them has), so a row whose window yields ``k``
         picks keyed at least that high has its whole list; the other rows (a cap skipping most
@@ -139,7 +139,7 @@ class MMR:
         width = _WINDOW + 2 * k
         starts, ends = bounds[:-1], bounds[1:]
         lengths = ends - starts
-        if len(lengths) < _WINDOW_ROWS or int(lengths.max()) <= width or is_seed.any():
+        if int(lengths.max()) <= width or is_seed.any():
             return None
         rel = np.asarray(relevance, np.float64)
         present = lengths > 0
@@ -287,12 +287,11 @@ class MMR:
 _HEAD = 16
 
 #: Columns of each row, beyond twice ``k``, within which ``MMR._windowed`` first walks rows in
-#: relevance order, from ``_WINDOW_ROWS`` rows: below, the window's own arrays cost as much as
-#: or more than the full rows' sorts they save (BENCHMARKS §80: re-ranking CPU with the window
-#: from any batch size against the full walk, 100k-item shop, 1.12-1.13x at one query,
-#: 1.05-1.09x at 2, 0.99-1.01x at 4; 0.88-0.97x at 8, 0.83-0.91x at 16, 0.67-0.69x at 64).
+#: relevance order, from any batch size: only the window's cells are normalised and gridded, so
+#: it no longer costs more than the full walk below 8 queries, as it did when the whole batch
+#: was (BENCHMARKS §80); re-ranking CPU of the 100k-item shop's batches, window against full
+#: walk, one query 186.1 against 183.5 µs, 4 queries 236 against 254 (BENCHMARKS §110).
 _WINDOW = 16
-_WINDOW_ROWS = 8
 
 
 def _in_order(row: np.ndarray, rel: np.ndarray) -> bool:
