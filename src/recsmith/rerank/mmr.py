@@ -153,7 +153,7 @@ class MMR:
         window = _Grid(
             np.repeat(np.arange(len(lengths)), shown), np.concatenate(([0], shown.cumsum()))
         )
-        scaled = _scaled(rel[cells], lo[window.row], hi[window.row])
+        scaled = _scaled(rel[cells], window.row, lo, hi)
         picked, keys = self._walk(
             window, items[cells], scaled, is_seed[cells], group[cells], cap, k
         )
@@ -166,7 +166,7 @@ class MMR:
         # the most any cell past the window can key: its first column's λ·relevance
         beyond = np.full(len(lengths), -np.inf)
         long = np.flatnonzero(lengths > width)
-        beyond[long] = self.lam * _scaled(rel[starts[long] + width], lo[long], hi[long])
+        beyond[long] = self.lam * _scaled(rel[starts[long] + width], long, lo, hi)
         settled = (lengths <= width) | ((per_row >= k) & (last >= beyond))
         if settled.all():
             return picked
@@ -335,15 +335,19 @@ def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) ->
     lo, hi = np.zeros(len(present)), np.zeros(len(present))
     lo[present] = np.minimum.reduceat(rel, starts)
     hi[present] = np.maximum.reduceat(rel, starts)
-    return _scaled(rel, lo[query], hi[query])
+    return _scaled(rel, query, lo, hi)
 
 
-def _scaled(rel: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``rel`` min-max scaled to [0, 1] by its query's ``lo`` and ``hi`` (1 where they are
-    equal): one formula for the whole batch's rows and a window's few, so both give the same
-    bits."""
+def _scaled(rel: np.ndarray, query: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``rel`` min-max scaled to [0, 1] by the ``lo`` and ``hi`` of its query (``query``, per
+    value; 1 where they are equal): one formula for the whole batch's rows and a window's few,
+    so both give the same bits. Spans are taken per query, and divided by without a mask when
+    none is 0 (the common batch: numpy's masked division costs several times the plain one)."""
     span = hi - lo
-    return np.divide(rel - lo, span, out=np.ones_like(rel), where=span > 0)
+    if (span > 0).all():
+        return (rel - lo[query]) / span[query]
+    span = span[query]
+    return np.divide(rel - lo[query], span, out=np.ones_like(rel), where=span > 0)
 
 
 def _after_first(
