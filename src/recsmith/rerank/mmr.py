@@ -202,9 +202,24 @@ class MMR:
         whole batch."""
         base = self.lam * rel
         key = base
-        if self.lam < 1.0 and isinstance(self.similarity, CategorySimilarity):
-            codes = self.similarity.category[items]
-            key = base - (1.0 - self.lam) * _after_first(grid, codes, base, is_seed)
+        similarity = self.similarity
+        penalised = self.lam < 1.0 and isinstance(similarity, CategorySimilarity)
+        codes = similarity.category[items] if penalised else group
+        # rows in relevance order without seeds, whose cap groups are the penalty's categories:
+        # within a row, a category's cells key in column order (its first, unpenalised, above
+        # the rest), so one grouped count along the columns gives both the first of each
+        # category and the cap's count of each cell (``_taken``), in place of a grouped count
+        # in key order after the sort
+        ranked = None
+        if (penalised or cap is not None) and _column_ranks_hold(grid, base, is_seed, codes, group):
+            ranked = group_rank(pair_key(grid.row, codes))
+        if penalised:
+            if ranked is not None:
+                penalty = np.where((codes >= 0) & (ranked > 0), 1.0, 0.0)
+            else:
+                penalty = _after_first(grid, codes, base, is_seed)
+            key = base - (1.0 - self.lam) * penalty
+        over = None if ranked is None or cap is None else (group >= 0) & (ranked >= cap)
         # every row's non-seed cells by key, best first (stable: ties keep the column order)
         cells = grid.spread(np.where(is_seed, np.inf, -key), np.inf)
         order = np.argsort(cells, axis=1, kind="stable")
@@ -214,9 +229,9 @@ class MMR:
         # first, over all of it only when a row's head did not fill its list (caps skipping
         # many cells)
         head = min(order.shape[1], _HEAD + 2 * k)
-        live = _taken(grid, order[:, :head], is_seed, group, cap, need)
+        live = _taken(grid, order[:, :head], is_seed, group, cap, need, over)
         if head < order.shape[1] and (live.sum(axis=1) < need).any():
-            live = _taken(grid, order, is_seed, group, cap, need)
+            live = _taken(grid, order, is_seed, group, cap, need, over)
         r, c = np.nonzero(live)
         picked = grid.starts[r] + order[r, c]
         return picked, key[picked]
@@ -306,12 +321,16 @@ def _taken(
     group: np.ndarray,
     cap: int | None,
     need: np.ndarray,
+    over: np.ndarray | None = None,
 ) -> np.ndarray:
     """bool [rows, columns of ``order``]: the cells of each row's ``order`` (a prefix of it, or
     all) taken by the walk: not seeds, within the cap once the seeds of their group and the
-    cells taken before them count, and at most ``need`` of the row."""
+    cells taken before them count, and at most ``need`` of the row. ``over``: per cell, whether
+    the cap refuses it, where that is known already (``MMR._walk``)."""
     live = _along(grid.spread(~is_seed, False), order)
-    if cap is not None:
+    if over is not None:
+        live &= ~_along(grid.spread(over, False), order)
+    elif cap is not None:
         grp = _along(grid.spread(group, -1), order)
         grp = np.where(live, grp, -1)
         before = _rank_in_row(grp)
@@ -321,6 +340,19 @@ def _taken(
         live &= (grp < 0) | (before < cap)
     live &= np.cumsum(live, axis=1) <= need[:, None]
     return live
+
+
+def _column_ranks_hold(
+    grid: _Grid, base: np.ndarray, is_seed: np.ndarray, codes: np.ndarray, group: np.ndarray
+) -> bool:
+    """Whether a cell's place among its row's cells of its category (``codes``), counted along
+    the columns, is also its place in the walk's key order and the cap's count before it: no
+    seeds, rows in relevance order (``base``), and the cap's groups are those categories."""
+    return (
+        not is_seed.any()
+        and (codes is group or np.array_equal(codes, group))
+        and _in_order(grid.row, base)
+    )
 
 
 def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) -> np.ndarray:
