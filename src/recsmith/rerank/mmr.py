@@ -129,13 +129,13 @@ class MMR:
         """The closed-form lists of rows in relevance order without seeds (as re-ranking hands
         them over), walked within each row's first ``_WINDOW + 2k`` columns; None where that
         does not apply (seeds, rows out of order, non-finite relevance, rows all within the
-        window). A cell's penalty depends on the columns
-        before it only, and no cell past the window can key above ``λ · relevance`` of the
-        window's next column (the most any of them has), so a row whose window yields ``k``
-        picks keyed at least that high has its whole list; the other rows (a cap skipping most
-        of a long head) are walked in full (``_chunked``, on those rows only). Only the window's
-        ~40 columns a row are normalised, gridded and sorted, not the ~280 of the batch's rows:
-        a row in relevance order has its minimum and maximum at its ends."""
+        window). A cell's penalty depends on the columns before it only, and no cell past the
+        window can key above ``λ · relevance`` of the window's next column (the most any of
+        them has), so a row whose window yields ``k`` picks keyed at least that high has its
+        whole list; the other rows (a cap skipping most of a long head) are walked in full
+        (``_chunked``, on those rows only). Only the window's ~36 columns a row are normalised,
+        gridded and sorted, not the ~290 of a batch's rows: a row in relevance order has its
+        minimum and maximum at its ends."""
         width = _WINDOW + 2 * k
         starts, ends = bounds[:-1], bounds[1:]
         lengths = ends - starts
