@@ -11,7 +11,7 @@ from scipy import sparse
 from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
-from recsmith.rerank.mmr import _WINDOW, _WINDOW_ROWS, first_of_each
+from recsmith.rerank.mmr import _WINDOW, first_of_each
 from recsmith.rerank.placement import distinct_in_queries, first_occurrence
 from recsmith.retrieval.candidates import Candidates
 
@@ -160,12 +160,15 @@ def reference_category_mmr(
     k: int,
     cap: int | None,
     seeds: list[int],
+    groups: np.ndarray | None = None,
 ) -> list[int]:
     """The greedy loop with category similarity, one query, plain Python: ``seeds`` (row
-    positions) count as picked, for the penalty and the cap; every pick stays within the cap."""
+    positions) count as picked, for the penalty and the cap; every pick stays within the cap,
+    counted over ``groups`` (per item; the categories when None)."""
     lo, hi = min(rel, default=0.0), max(rel, default=0.0)
     norm = [(r - lo) / (hi - lo) if hi > lo else 1.0 for r in rel]
     cats = [int(category[i]) for i in items]
+    grps = cats if groups is None else [int(groups[i]) for i in items]
     picked = list(seeds)
     chosen: list[int] = []
     while len(chosen) < k - len(seeds):
@@ -173,7 +176,7 @@ def reference_category_mmr(
         for j in range(len(items)):
             if j in picked:
                 continue
-            if cap is not None and cats[j] >= 0 and sum(cats[p] == cats[j] for p in picked) >= cap:
+            if cap is not None and grps[j] >= 0 and sum(grps[p] == grps[j] for p in picked) >= cap:
                 continue
             same = any(cats[j] >= 0 and cats[p] == cats[j] for p in picked)
             score = lam * norm[j] - (1 - lam) * (1.0 if same else 0.0)
@@ -474,7 +477,6 @@ def test_only_the_rows_the_window_does_not_settle_are_walked_again(
         "repeat": (repeat_rel, repeat_cat),
     }
     kinds = ["mixed", "repeat", "mixed", "short", "repeat", "mixed", "mixed", "mixed"]
-    assert len(kinds) >= _WINDOW_ROWS
     relevance = np.concatenate([rows[kind][0] for kind in kinds])
     category = np.concatenate([rows[kind][1] for kind in kinds])  # item i: the batch's row i
     items = np.arange(len(category), dtype=np.int32)
@@ -500,3 +502,78 @@ def test_only_the_rows_the_window_does_not_settle_are_walked_again(
         c for kind in kinds for c in ([0, width] if kind == "repeat" else [0, 1])
     ]
     assert walks == [(8, width), (2, len(repeat_rel))]
+
+
+def _ordered_batch(
+    rng: np.random.Generator, n_items: int, ties: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """12 queries of 1-79 rows (short ones within the window, long ones past it) in relevance
+    order: query, items, relevance (rounded to one decimal when ``ties``, else distinct)."""
+    query, items, relevance = [], [], []
+    for q in range(12):
+        length = int(rng.integers(1, 80))
+        query += [q] * length
+        items += rng.choice(n_items, size=length, replace=False).tolist()
+        rel = rng.random(length)
+        relevance += sorted((np.round(rel, 1) if ties else rel).tolist(), reverse=True)
+    return np.asarray(query, np.int32), np.asarray(items, np.int32), np.asarray(relevance)
+
+
+@pytest.mark.parametrize("lam", [0.3, 0.8, 1.0])
+@pytest.mark.parametrize("cap", [1, 2])
+def test_rows_in_order_capped_by_their_categories_match_the_textbook_loop(
+    lam: float, cap: int
+) -> None:
+    """Rows in relevance order without seeds (ties included), capped by their categories given
+    as an equal array (not the similarity's own): one count of each category's cells along
+    the columns serves the penalty and the cap; the textbook loop's lists."""
+    rng = np.random.default_rng(int(lam * 10) + 5 * cap)
+    n_items, k = 300, 6
+    category = rng.integers(-1, 6, n_items)
+    query, items, relevance = _ordered_batch(rng, n_items, ties=True)
+    picked = MMR(lam, CategorySimilarity(category))(
+        query=query,
+        items=items,
+        relevance=relevance,
+        is_seed=np.zeros(len(items), bool),
+        group=category.copy()[items],
+        cap=cap,
+        k=k,
+    )
+    expected: list[int] = []
+    for q in range(12):
+        rows = np.flatnonzero(query == q)
+        expected += reference_category_mmr(
+            items[rows].tolist(), relevance[rows].tolist(), category, lam, k, cap, []
+        )
+    assert items[picked].tolist() == expected
+
+
+@pytest.mark.parametrize("lam", [0.3, 0.8, 1.0])
+@pytest.mark.parametrize("cap", [1, 2])
+def test_cap_groups_other_than_the_categories_are_counted_in_key_order(
+    lam: float, cap: int
+) -> None:
+    """Capped by other groups than the penalty's categories (a fairness group, say), rows in
+    relevance order count the cap in the walk's key order, as rows handed over out of order
+    do: the same lists either way (distinct relevance, so order within a row decides no
+    tie)."""
+    rng = np.random.default_rng(int(lam * 10) + 5 * cap + 99)
+    n_items, k = 300, 6
+    category = rng.integers(-1, 6, n_items)
+    groups = rng.integers(-1, 3, n_items)
+    query, items, relevance = _ordered_batch(rng, n_items, ties=False)
+    shuffled = np.concatenate([rng.permutation(np.flatnonzero(query == q)) for q in range(12)])
+    lists = []
+    for rows in (np.arange(len(items)), shuffled):
+        picked = MMR(lam, CategorySimilarity(category))(
+            query=query[rows],
+            items=items[rows],
+            relevance=relevance[rows],
+            is_seed=np.zeros(len(items), bool),
+            group=groups[items[rows]],
+            cap=cap,
+            k=k,
+        )
+        lists.append(items[rows][picked].tolist())
+    assert lists[0] == lists[1]

@@ -52,7 +52,7 @@ def _strongest(
     weight = entry_values(matrix, anchors, items[pair])
     # each row's largest weight, and the last pair holding it: two grouped reductions over the
     # pairs as they come, where a sort by (row, weight) cost ~4 times as much
-    first = np.r_[True, pair[1:] != pair[:-1]]
+    first = np.concatenate(([True], pair[1:] != pair[:-1]))
     starts = np.flatnonzero(first)
     best = np.maximum.reduceat(weight, starts)
     holds = weight == best[np.cumsum(first) - 1]

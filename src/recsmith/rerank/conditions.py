@@ -81,6 +81,11 @@ class Condition(BaseModel):
         """bool [len(items)]: which of the model items ``items`` satisfy the condition."""
         items = np.asarray(items, np.int64)
         check_items(table, items)
+        return self.matches_checked(table, items)
+
+    def matches_checked(self, table: ItemTable, items: np.ndarray) -> np.ndarray:
+        """``matches`` for item indices already checked (``check_items``): ``RulePlan`` checks a
+        batch's rows once for all its conditions, not once per condition."""
         hit = self._positive(table, items)
         return ~hit if self.negate else hit
 

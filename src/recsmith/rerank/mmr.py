@@ -15,7 +15,7 @@ earlier row), with the category cap and ``k`` applied as in relevance order: a f
 each row of the padded grid below, the same lists as the step loop (``tests/rerank/`` checks both
 against a textbook loop). λ = 1 is the same sort with any similarity. Rows in relevance order
 without pins (what re-ranking hands over) are first walked within their first columns only
-(``MMR._by_key``: a proof per row that nothing past them can enter its list; rows without one
+(``MMR._windowed``: a proof per row that nothing past them can enter its list; rows without one
 are walked in full). In process, CPU time of the re-ranking stage on the 100k-item pipeline:
 0.58× the step loop's for one query, 0.84× for 16, 1.02× for 64 before the window
 (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
@@ -39,7 +39,7 @@ import numpy as np
 from recsmith.rerank.placement import group_rank, pair_key, place, seed_counts
 from recsmith.rerank.similarity import CategorySimilarity, Similarity
 from recsmith.retrieval.candidates import Candidates
-from recsmith.sparse_rows import DENSE_CELLS
+from recsmith.sparse_rows import DENSE_CELLS, spans
 
 
 def _chunks(counts: np.ndarray, max_cells: int) -> Iterator[tuple[int, int]]:
@@ -82,70 +82,110 @@ class MMR:
         if len(query) == 0 or k <= 0:
             return np.zeros(0, np.int64)
         bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
+        closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
+        if closed:
+            picked = self._windowed(query, bounds, items, relevance, is_seed, group, cap, k)
+            if picked is not None:
+                return picked
+        return self._chunked(query, bounds, items, relevance, is_seed, group, cap, k)
+
+    def _chunked(
+        self,
+        query: np.ndarray,
+        bounds: np.ndarray,
+        items: np.ndarray,
+        relevance: np.ndarray,
+        is_seed: np.ndarray,
+        group: np.ndarray,
+        cap: int | None,
+        k: int,
+    ) -> np.ndarray:
+        """Every row walked in full (closed form) or stepped (``_chunk``), a chunk of queries of
+        about ``max_cells`` grid cells at a time."""
         rel = _normalised(query, bounds, relevance)
         closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
-        run = self._by_key if closed else self._chunk
         out = [np.zeros(0, np.int64)]
         for q0, q1 in _chunks(bounds[1:] - bounds[:-1], self.max_cells):
             lo, hi = int(bounds[q0]), int(bounds[q1])
             if hi > lo:
                 rows = slice(lo, hi)
                 grid = _Grid(query[rows] - q0, bounds[q0 : q1 + 1] - lo)
-                picked = run(grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k)
+                args = (grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k)
+                picked = self._walk(*args)[0] if closed else self._chunk(*args)
                 out.append(picked + lo)
         return np.concatenate(out)
 
-    def _by_key(
+    def _windowed(
         self,
-        grid: _Grid,
+        query: np.ndarray,
+        bounds: np.ndarray,
         items: np.ndarray,
-        rel: np.ndarray,
+        relevance: np.ndarray,
         is_seed: np.ndarray,
         group: np.ndarray,
         cap: int | None,
         k: int,
-    ) -> np.ndarray:
-        """The closed-form order (module docstring) for λ = 1 or category similarity. Rows in
-        relevance order without seeds (as re-ranking hands them over) are walked within their
-        first ``_WINDOW + 2k`` columns: a cell's penalty depends on the columns before it only,
-        and no cell past the window can key above ``λ · relevance`` of the window's next column
-        (the most any of them has), so a row whose window yields ``k`` picks keyed at least that
-        high has its whole list; the other rows (a cap skipping most of a long head) are walked
-        in full, without the settled ones. The window is a sort of ~40 columns a row instead of
-        ~280."""
+    ) -> np.ndarray | None:
+        """The closed-form lists of rows in relevance order without seeds (as re-ranking hands
+        them over), walked within each row's first ``_WINDOW + 2k`` columns; None where that
+        does not apply (seeds, rows out of order, non-finite relevance, rows all within the
+        window). A cell's penalty depends on the columns before it only, and no cell past the
+        window can key above ``λ · relevance`` of the window's next column (the most any of
+        them has), so a row whose window yields ``k`` picks keyed at least that high has its
+        whole list; the other rows (a cap skipping most of a long head) are walked in full
+        (``_chunked``, on those rows only). Only the window's ~36 columns a row are normalised,
+        gridded and sorted, not the ~290 of a batch's rows: a row in relevance order has its
+        minimum and maximum at its ends."""
         width = _WINDOW + 2 * k
-        if (
-            grid.shape[0] < _WINDOW_ROWS
-            or grid.shape[1] <= width
-            or is_seed.any()
-            or not _in_order(grid.row, rel)
-        ):
-            return self._walk(grid, items, rel, is_seed, group, cap, k)[0]
-        lengths = np.diff(grid.bounds)
-        cells = np.flatnonzero(grid.col < width)
-        window = _Grid(grid.row[cells], np.r_[0, np.cumsum(np.minimum(lengths, width))])
+        starts, ends = bounds[:-1], bounds[1:]
+        lengths = ends - starts
+        if int(lengths.max()) <= width or is_seed.any():
+            return None
+        rel = np.asarray(relevance, np.float64)
+        present = lengths > 0
+        hi, lo = np.zeros(len(lengths)), np.zeros(len(lengths))
+        hi[present], lo[present] = rel[starts[present]], rel[ends[present] - 1]
+        # in order with finite ends: every row finite, its maximum first, its minimum last
+        if not (np.isfinite(hi).all() and np.isfinite(lo).all() and _in_order(query, rel)):
+            return None
+        shown = np.minimum(lengths, width)
+        cells = spans(starts, shown)
+        window = _Grid(
+            np.repeat(np.arange(len(lengths)), shown), np.concatenate(([0], shown.cumsum()))
+        )
+        scaled = _scaled(rel[cells], window.row, lo, hi)
         picked, keys = self._walk(
-            window, items[cells], rel[cells], is_seed[cells], group[cells], cap, k
+            window, items[cells], scaled, is_seed[cells], group[cells], cap, k
         )
         picked = cells[picked]
-        per_row = np.bincount(grid.row[picked], minlength=len(lengths))
+        row = query[picked]
+        per_row = np.bincount(row, minlength=len(lengths))
         last = np.full(len(lengths), np.inf)
         filled = per_row > 0
         last[filled] = keys[np.cumsum(per_row)[filled] - 1]
         # the most any cell past the window can key: its first column's λ·relevance
         beyond = np.full(len(lengths), -np.inf)
-        long = lengths > width
-        beyond[long] = self.lam * rel[grid.starts[long] + width]
-        settled = ~long | ((per_row >= k) & (last >= beyond))
+        long = np.flatnonzero(lengths > width)
+        beyond[long] = self.lam * _scaled(rel[starts[long] + width], long, lo, hi)
+        settled = (lengths <= width) | ((per_row >= k) & (last >= beyond))
         if settled.all():
             return picked
-        # the other rows walked in full on a grid of their own (rows are walked independently)
-        redo = np.flatnonzero(~settled[grid.row])
+        # the other rows walked in full, on their own (rows are walked independently)
+        redo = np.flatnonzero(~settled[query])
         number = np.cumsum(~settled) - 1  # an unsettled row's place among them
-        rest = _Grid(number[grid.row[redo]], np.r_[0, np.cumsum(lengths[~settled])])
-        full = redo[self._walk(rest, items[redo], rel[redo], is_seed[redo], group[redo], cap, k)[0]]
-        rows = np.concatenate([picked[settled[grid.row[picked]]], full])
-        return rows[np.argsort(grid.row[rows], kind="stable")]  # by query, then pick order
+        sub = number[query[redo]]
+        again = self._chunked(
+            sub,
+            np.searchsorted(sub, np.arange(int(sub[-1]) + 2)),
+            items[redo],
+            rel[redo],
+            is_seed[redo],
+            group[redo],
+            cap,
+            k,
+        )
+        rows = np.concatenate([picked[settled[row]], redo[again]])
+        return rows[np.argsort(query[rows], kind="stable")]  # by query, then pick order
 
     def _walk(
         self,
@@ -162,9 +202,24 @@ class MMR:
         whole batch."""
         base = self.lam * rel
         key = base
-        if self.lam < 1.0 and isinstance(self.similarity, CategorySimilarity):
-            codes = self.similarity.category[items]
-            key = base - (1.0 - self.lam) * _after_first(grid, codes, base, is_seed)
+        similarity = self.similarity
+        penalised = self.lam < 1.0 and isinstance(similarity, CategorySimilarity)
+        codes = similarity.category[items] if penalised else group
+        # rows in relevance order without seeds, whose cap groups are the penalty's categories:
+        # within a row, a category's cells key in column order (its first, unpenalised, above
+        # the rest), so one grouped count along the columns gives both the first of each
+        # category and the cap's count of each cell (``_taken``), in place of a grouped count
+        # in key order after the sort
+        ranked = None
+        if (penalised or cap is not None) and _column_ranks_hold(grid, base, is_seed, codes, group):
+            ranked = group_rank(pair_key(grid.row, codes))
+        if penalised:
+            if ranked is not None:
+                penalty = np.where((codes >= 0) & (ranked > 0), 1.0, 0.0)
+            else:
+                penalty = _after_first(grid, codes, base, is_seed)
+            key = base - (1.0 - self.lam) * penalty
+        over = None if ranked is None or cap is None else (group >= 0) & (ranked >= cap)
         # every row's non-seed cells by key, best first (stable: ties keep the column order)
         cells = grid.spread(np.where(is_seed, np.inf, -key), np.inf)
         order = np.argsort(cells, axis=1, kind="stable")
@@ -174,9 +229,9 @@ class MMR:
         # first, over all of it only when a row's head did not fill its list (caps skipping
         # many cells)
         head = min(order.shape[1], _HEAD + 2 * k)
-        live = _taken(grid, order[:, :head], is_seed, group, cap, need)
+        live = _taken(grid, order[:, :head], is_seed, group, cap, need, over)
         if head < order.shape[1] and (live.sum(axis=1) < need).any():
-            live = _taken(grid, order, is_seed, group, cap, need)
+            live = _taken(grid, order, is_seed, group, cap, need, over)
         r, c = np.nonzero(live)
         picked = grid.starts[r] + order[r, c]
         return picked, key[picked]
@@ -246,13 +301,12 @@ class MMR:
 #: rows hold ~280 candidates and fill a list of 10 within the first few dozen.
 _HEAD = 16
 
-#: Columns of each row, beyond twice ``k``, within which ``MMR._by_key`` first walks rows in
-#: relevance order, from ``_WINDOW_ROWS`` rows: below, the window's own arrays cost as much as
-#: or more than the full rows' sorts they save (BENCHMARKS §80: re-ranking CPU with the window
-#: from any batch size against the full walk, 100k-item shop, 1.12-1.13x at one query,
-#: 1.05-1.09x at 2, 0.99-1.01x at 4; 0.88-0.97x at 8, 0.83-0.91x at 16, 0.67-0.69x at 64).
+#: Columns of each row, beyond twice ``k``, within which ``MMR._windowed`` first walks rows in
+#: relevance order, from any batch size: only the window's cells are normalised and gridded, so
+#: it no longer costs more than the full walk below 8 queries, as it did when the whole batch
+#: was (BENCHMARKS §80); re-ranking CPU of the 100k-item shop's batches, window against full
+#: walk, one query 186.1 against 183.5 µs, 4 queries 236 against 254 (BENCHMARKS §110).
 _WINDOW = 16
-_WINDOW_ROWS = 8
 
 
 def _in_order(row: np.ndarray, rel: np.ndarray) -> bool:
@@ -267,12 +321,16 @@ def _taken(
     group: np.ndarray,
     cap: int | None,
     need: np.ndarray,
+    over: np.ndarray | None = None,
 ) -> np.ndarray:
     """bool [rows, columns of ``order``]: the cells of each row's ``order`` (a prefix of it, or
     all) taken by the walk: not seeds, within the cap once the seeds of their group and the
-    cells taken before them count, and at most ``need`` of the row."""
+    cells taken before them count, and at most ``need`` of the row. ``over``: per cell, whether
+    the cap refuses it, where that is known already (``MMR._walk``)."""
     live = _along(grid.spread(~is_seed, False), order)
-    if cap is not None:
+    if over is not None:
+        live &= ~_along(grid.spread(over, False), order)
+    elif cap is not None:
         grp = _along(grid.spread(group, -1), order)
         grp = np.where(live, grp, -1)
         before = _rank_in_row(grp)
@@ -282,6 +340,19 @@ def _taken(
         live &= (grp < 0) | (before < cap)
     live &= np.cumsum(live, axis=1) <= need[:, None]
     return live
+
+
+def _column_ranks_hold(
+    grid: _Grid, base: np.ndarray, is_seed: np.ndarray, codes: np.ndarray, group: np.ndarray
+) -> bool:
+    """Whether a cell's place among its row's cells of its category (``codes``), counted along
+    the columns, is also its place in the walk's key order and the cap's count before it: no
+    seeds, rows in relevance order (``base``), and the cap's groups are those categories."""
+    return (
+        not is_seed.any()
+        and (codes is group or np.array_equal(codes, group))
+        and _in_order(grid.row, base)
+    )
 
 
 def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) -> np.ndarray:
@@ -296,8 +367,19 @@ def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) ->
     lo, hi = np.zeros(len(present)), np.zeros(len(present))
     lo[present] = np.minimum.reduceat(rel, starts)
     hi[present] = np.maximum.reduceat(rel, starts)
-    lo, span = lo[query], (hi - lo)[query]
-    return np.divide(rel - lo, span, out=np.ones_like(rel), where=span > 0)
+    return _scaled(rel, query, lo, hi)
+
+
+def _scaled(rel: np.ndarray, query: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``rel`` min-max scaled to [0, 1] by the ``lo`` and ``hi`` of its query (``query``, per
+    value; 1 where they are equal): one formula for the whole batch's rows and a window's few,
+    so both give the same bits. Spans are taken per query, and divided by without a mask when
+    none is 0 (the common batch: numpy's masked division costs several times the plain one)."""
+    span = hi - lo
+    if (span > 0).all():
+        return (rel - lo[query]) / span[query]
+    span = span[query]
+    return np.divide(rel - lo[query], span, out=np.ones_like(rel), where=span > 0)
 
 
 def _after_first(
@@ -312,10 +394,10 @@ def _after_first(
         has_first = has & ~is_seed & ~np.isin(keys, seeds)
     else:
         has_first = has
-    cost = grid.spread(-base, np.inf)
-    if np.all(cost[:, 1:] >= cost[:, :-1]):  # rows in relevance order already, as re-ranking has
+    if _in_order(grid.row, base):  # rows in relevance order already, as re-ranking has
         firsts = first_of_each(grid.row, np.where(has_first, codes, -1))
     else:
+        cost = grid.spread(-base, np.inf)
         by_relevance = np.argsort(cost, axis=1, kind="stable")
         code = _along(grid.spread(np.where(has_first, codes, -1), -1), by_relevance)
         r, c = np.nonzero((_rank_in_row(code) == 0) & (code >= 0))
@@ -361,7 +443,7 @@ def _rank_in_row(codes: np.ndarray) -> np.ndarray:
     ordered = _along(codes, order)
     start = np.ones(codes.shape, bool)
     start[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    col = np.broadcast_to(np.arange(codes.shape[1]), codes.shape)
+    col = np.arange(codes.shape[1])  # broadcast along the rows
     ranks = np.empty_like(order)
     ranks[_row_numbers(len(order)), order] = col - np.maximum.accumulate(
         np.where(start, col, 0), axis=1

@@ -77,7 +77,7 @@ class RulePlan:
         if len(self.banned):
             ok &= ~np.isin(items, self.banned)
         for cond in self.filters:
-            ok &= cond.matches(table, items)
+            ok &= cond.matches_checked(table, items)
         return ok
 
     def log_boost(self, items: np.ndarray, table: ItemTable) -> np.ndarray:
@@ -113,20 +113,23 @@ class RulePlan:
         # nothing removed (most requests): the rows as they are, not a copy of every column
         c = cands if keep.all() else cands.take(np.flatnonzero(keep))
         rank = rank_in_query(c.query, c.n_queries)
-        # rounded so that equal effective ranks tie exactly (rank 4 boosted x2 vs rank 2: the
-        # originally better row stays ahead) instead of being ordered by floating-point noise
-        relevance = np.round(-np.log1p(rank) + self.log_boost(c.items, table), 9)
-        if self.boosts:  # without boosts the rows are already in relevance order
+        if self.boosts:
+            relevance = rank_relevance(rank, self.log_boost(c.items, table))
             order = np.lexsort((rank, -relevance, c.query))
             c, relevance = c.take(order), relevance[order]
+        else:  # the rows are in relevance order already
+            relevance = rank_relevance(rank)
 
         group = table.category[c.items]
-        slot = self.pin_slot(c.items, k)
-        refused = seeds_over_cap(c.query, group, slot, self.cap)
-        if refused.any():
-            kept = np.flatnonzero(~refused)
-            c, relevance, group, slot = c.take(kept), relevance[kept], group[kept], slot[kept]
-        is_seed = slot >= 0
+        if len(self.pin_items):
+            slot = self.pin_slot(c.items, k)
+            refused = seeds_over_cap(c.query, group, slot, self.cap)
+            if refused.any():
+                kept = np.flatnonzero(~refused)
+                c, relevance, group, slot = c.take(kept), relevance[kept], group[kept], slot[kept]
+            is_seed = slot >= 0
+        else:  # nothing pinned: no row is a seed
+            slot, is_seed = np.full(len(c), -1, np.int64), np.zeros(len(c), bool)
 
         chosen = (select or select_by_relevance)(
             query=c.query,
@@ -139,9 +142,45 @@ class RulePlan:
         )
         # a selector's slip must not duplicate a row, nor scramble the grouping ``place`` expects
         chosen = chosen[~is_seed[chosen]]
-        chosen = chosen[first_occurrence(c.query[chosen], chosen)]
+        if not _distinct_rows(chosen, len(c)):
+            chosen = chosen[first_occurrence(c.query[chosen], chosen)]
         picked = c.query[chosen]
         if (picked[1:] < picked[:-1]).any():
             chosen = chosen[np.argsort(c.query[chosen], kind="stable")]
         seeds = np.flatnonzero(is_seed)
         return c.take(place(c.query, seeds, slot[seeds], chosen, k))
+
+
+def _distinct_rows(rows: np.ndarray, n_rows: int) -> bool:
+    """Whether no row index of ``rows`` (each below ``n_rows``) repeats: a mark per row
+    counted, ~4 µs for a batch's ~160 chosen rows against ~15 for ``first_occurrence``'s
+    grouped count, which then runs only for a selector that did repeat one."""
+    seen = np.zeros(n_rows, bool)
+    seen[rows] = True
+    return int(np.count_nonzero(seen)) == len(rows)
+
+
+def rank_relevance(rank: np.ndarray, log_boost: np.ndarray | None = None) -> np.ndarray:
+    """float64 per row: ``-log(1 + rank) + log_boost``, rounded to 9 decimals so that equal
+    effective ranks tie exactly (rank 4 boosted x2 vs rank 2: the originally better row stays
+    ahead) instead of being ordered by floating-point noise. Without boosts (most requests)
+    the values are read by rank from a table of the same formula (``_rank_table``): one gather
+    instead of a log, an addition and a rounding of a batch's ~4,700 rows (7 against 29 µs)."""
+    if log_boost is not None:
+        return np.round(-np.log1p(rank) + log_boost, 9)
+    table = _RANK_TABLE[0]
+    if len(rank) and int(rank.max()) >= len(table):
+        table = _rank_table(int(rank.max()) + 1)
+        _RANK_TABLE[0] = table
+    return table[rank]
+
+
+def _rank_table(n: int) -> np.ndarray:
+    """``rank_relevance`` of ranks 0 .. at least ``n`` - 1 without boosts, exactly as computed
+    row by row (the boost 0 added, as a zero boost array is: -0.0 + 0.0 is 0.0)."""
+    ranks = np.arange(1 << max(n - 1, 1).bit_length())
+    return np.round(-np.log1p(ranks) + np.zeros(len(ranks)), 9)
+
+
+#: The table ``rank_relevance`` reads, grown (replaced, never written) when a query is longer.
+_RANK_TABLE = [_rank_table(1024)]
