@@ -399,12 +399,19 @@ class ModelBundle:
 
     def similar_by(self, model: Recommender, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``similar_items`` answered by ``model`` (which shares this bundle's item indices),
-        the available ones only."""
+        the available ones only. An item the model scores exactly 0 where that means no evidence
+        (``zero_is_no_evidence``: EASE, no path in the co-occurrence graph) is no neighbour and
+        is left out, as item-kNN's lists leave out what no neighbour points to: the list is then
+        shorter than ``k`` (a tie at 0 is the catalogue's first items in index order, not
+        similar ones)."""
         idx = self.items.to_index([item_id])
         if idx[0] < 0:
             raise KeyError(item_id)
         return shown(
-            lambda n: self.external(model.similar_items(idx, n), 0), k, self.items, self.available
+            lambda n: self.external(model.with_evidence(model.similar_items(idx, n)), 0),
+            k,
+            self.items,
+            self.available,
         )
 
     def together(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -70,3 +70,18 @@ def test_the_fill_is_labelled_popular_with_popularitys_reason(
             assert why["sources"] == [
                 {"name": board.model.name, "rank": rank, "score": item["score"]}
             ]
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_similar_lists_only_items_with_evidence(
+    board_client: TestClient, keys: Headers, explain: bool
+) -> None:
+    # the groups share no user, so nothing links i000 to the odd items: EASE weighs them exactly
+    # 0 and item-kNN has no neighbour there; neither may call them similar
+    url = f"/v1/items/i000/similar?k=30&explain={str(explain).lower()}"
+    body = board_client.get(url, headers=keys["admin"]).json()
+    items = body["items"]
+    assert 0 < len(items) < 15  # at most the 14 other even items
+    assert all(group_of([i["item_id"]])[0] == 0 and i["score"] != 0 for i in items)
+    if explain:
+        assert len(body["explanations"]) == len(items)
