@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from recsmith.atomic_dir import check_replaceable
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import (
     CliState,
@@ -104,6 +105,8 @@ def train(
 
     A pipeline also says whether its ranker was kept (and its held-out gain) or why not."""
     cli = state(ctx)
+    with errors_as_exit():  # before any training: a wrong --out must not cost a run
+        check_replaceable(out.resolve(), "--out")
     if engine is Engine.spark:
         with errors_as_exit():
             if pipeline is not None:
