@@ -82,17 +82,16 @@ def recommend(
         ),
     ] = None,
 ) -> None:
-    """Write user_id,item_id,rank,score,sources for every listed user (rank 1 = best; sources:
-    who proposed the item, |-separated: the model, a pipeline's sources, or "popular" for the
-    popularity fill), and the list's recommendation_id when the lists are recorded in the
-    decision log.
+    """Write batch lists as CSV: user_id,item_id,rank,score,sources (rank 1 = best).
 
-    Items a user had in the training data are never listed; users the model does not know get the
-    popularity fallback, so every listed user gets rows. Where the model has too few items for a
-    user (item-kNN and EASE list only items the user's history points to) popularity fills the
-    rest, scored below the model's items, with sources "popular". With --sessions the first
-    column is session_id and lists come from each session's items (models such as sknn,
-    itemknn, ease).
+    sources names who proposed the item (|-separated): the model, a pipeline's sources, or
+    "popular" for the popularity fallback; a recommendation_id column is added when the lists
+    are recorded in the decision log. Items a user had in the training data are never listed;
+    users the model does not know get the popularity fallback, so every listed user gets rows.
+    Where the model has too few items for a user (item-kNN and EASE list only items the user's
+    history points to) popularity fills the rest, scored below the model's items. With
+    --sessions the first column is session_id and lists come from each session's items
+    (models such as sknn, itemknn, ease).
     """
     cli = state(ctx)
     duplicates = 0

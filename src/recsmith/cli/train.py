@@ -50,8 +50,8 @@ def train(
     out: Annotated[
         Path,
         typer.Option(
-            help="Model directory to write; replaced whole once the model is saved (a failed "
-            "run leaves it as it was)."
+            help="Model directory to write: a new or empty one, or an earlier model's, replaced "
+            "whole once the model is saved (a failed run leaves it as it was)."
         ),
     ] = Path("model"),
     data: Annotated[
@@ -101,7 +101,7 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT.
+    """Fit a model (or a whole --pipeline) on events (a file, or the store); save it to --out.
 
     A pipeline also says whether its ranker was kept (and its held-out gain) or why not."""
     cli = state(ctx)
