@@ -55,14 +55,13 @@ class NeedsPipeline(ValueError):
 class BatchRecommendations:
     """Lists for a batch of users in external ids. ``fallback[i]``: row i came from popularity.
     ``sources[i][j]``: who proposed item j of row i (``Answer.sources``), so that a batch file
-    or a decision log can tell a model's item from a popularity fill; None where the maker of
-    the lists does not say."""
+    or a decision log can tell a model's item from a popularity fill."""
 
     user_ids: np.ndarray  # object [n]
     item_ids: list[np.ndarray]  # per user, object arrays (length <= k)
     scores: list[np.ndarray]  # per user, float32
     fallback: np.ndarray  # bool [n]
-    sources: list[list[list[str]]] | None = None
+    sources: list[list[list[str]]]
 
 
 #: Who answered a request, best first: the model for a known user, the session's items for an
@@ -378,7 +377,6 @@ class ModelBundle:
         ]
         recs = self.recommend(user_ids, k, extra_seen=seen)
         tiers = ["personalised" if not f else "popular" for f in recs.fallback]
-        assert recs.sources is not None
         sources = recs.sources
         visitors = [i for i in range(n) if recs.fallback[i] and recent and recent[i]]
         if visitors and self.model.scores_histories:
@@ -390,7 +388,7 @@ class ModelBundle:
                 if not by_items.fallback[j]:
                     recs.item_ids[i], recs.scores[i] = by_items.item_ids[j], by_items.scores[j]
                     tiers[i] = "session"
-                    sources[i] = by_items.sources[j]  # type: ignore[index]
+                    sources[i] = by_items.sources[j]
         return Answer(recs, tiers, sources, {"model": time.perf_counter() - started})
 
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:

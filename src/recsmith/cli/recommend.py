@@ -120,7 +120,7 @@ def recommend(
                 "item_id": np.concatenate(recs.item_ids) if len(recs.item_ids) else [],
                 "rank": np.concatenate([np.arange(1, n + 1) for n in lengths]),
                 "score": np.concatenate(recs.scores),
-                "sources": ["|".join(names) for row in recs.sources or [] for names in row],
+                "sources": ["|".join(names) for row in recs.sources for names in row],
             }
         )
         settings = cli.settings

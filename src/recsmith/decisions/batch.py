@@ -40,8 +40,6 @@ def record_batch(
     """Store one decision (route ``batch``) per list; returns their recommendation ids, in
     ``unit_ids`` order. Each item is recorded with the sources that proposed it (``recs.sources``:
     the model, or the popularity fill below it), as a served list records them."""
-    if recs.sources is None:
-        raise ValueError("record_batch needs lists that name their items' sources")
     served_at = datetime.now(UTC)
     ids = [uuid4().hex for _ in range(len(unit_ids))]
     pending = []
