@@ -123,3 +123,15 @@ def test_items_with_no_neighbour_evidence_are_never_listed_as_similar(data: Inte
     assert bool(visitor.fallback[0]) is False  # the model answered; its empty slots were filled
     known = bundle.recommend(["loner"], 5)
     assert list(known.item_ids[0]) == list(popular[:5])
+
+
+@pytest.mark.parametrize("model", ["ease", "itemknn"])
+def test_similar_lists_leave_out_items_with_no_evidence(data: Interactions, model: str) -> None:
+    # the checkerboard's groups share no user: nothing links an item to the other group's items,
+    # so EASE weighs them exactly 0 (no evidence) and item-kNN has no neighbour there
+    bundle = ModelBundle.train(data, create(model))
+    own_group = [i for i in data.items.external_ids if int(i[1:]) % 2 == 0 and i != "i000"]
+    items, scores = bundle.similar_items("i000", len(data.items))
+    assert 0 < len(items) <= len(own_group)
+    assert set(items) <= set(own_group)
+    assert (scores != 0).all()

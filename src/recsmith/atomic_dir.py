@@ -30,7 +30,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     ``ArtifactError`` naming ``target`` and the cause, with ``target`` untouched.
     """
     target = target.resolve()  # a symlinked --out: replace what it points to, keep the link
-    _check_replaceable(target)
+    check_replaceable(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -50,14 +50,24 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         raise
 
 
-def _check_replaceable(target: Path) -> None:
+def check_replaceable(target: Path, option: str | None = None) -> None:
+    """A ValidationError unless ``atomic_directory`` may replace ``target``, naming ``option``
+    (``--out``) and the path, where a command names the directory: what ``train`` checks before
+    it trains, so a wrong ``--out`` costs no training and says which option to change."""
+    field = option or str(target)
+    where = f"{target} " if option else ""
     if not target.exists():
+        above = next(p for p in target.parents if p.exists())  # the root always exists
+        if not above.is_dir():
+            raise ValidationError(field, f"{where}cannot be created: {above} is not a directory")
         return
     if not target.is_dir():
-        raise ValidationError(str(target), "exists and is not a directory")
+        raise ValidationError(
+            field, f"{where}exists and is not a directory (a model is saved as a directory)"
+        )
     if not (target / "manifest.json").is_file() and any(target.iterdir()):
         raise ValidationError(
-            str(target), "holds files but no model (no manifest.json): refusing to replace it"
+            field, f"{where}holds files but no model (no manifest.json): refusing to replace it"
         )
 
 

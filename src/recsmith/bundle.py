@@ -54,12 +54,15 @@ class NeedsPipeline(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class BatchRecommendations:
-    """Lists for a batch of users in external ids. ``fallback[i]``: row i came from popularity."""
+    """Lists for a batch of users in external ids. ``fallback[i]``: row i came from popularity.
+    ``sources[i][j]``: who proposed item j of row i (``Answer.sources``), so that a batch file
+    or a decision log can tell a model's item from a popularity fill."""
 
     user_ids: np.ndarray  # object [n]
     item_ids: list[np.ndarray]  # per user, object arrays (length <= k)
     scores: list[np.ndarray]  # per user, float32
     fallback: np.ndarray  # bool [n]
+    sources: list[list[list[str]]]
 
 
 #: Who answered a request, best first: the model for a known user, the session's items for an
@@ -68,11 +71,16 @@ class BatchRecommendations:
 #: when nothing is known.
 TIERS = ("personalised", "session", "category", "segment", "popular")
 
+#: The source named for a slot the popularity fallback filled: the name a pipeline gives its
+#: own popularity fill (``pipeline.runtime.FALLBACK``), so both deployments label it alike.
+FILL = "popular"
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A served batch: the lists, the tier that answered each query, and per listed item the
-    sources that proposed it (empty for popularity fills) — the start of explanations."""
+    sources that proposed it (``FILL`` for the popularity fallback's items) — the start of
+    explanations."""
 
     lists: BatchRecommendations
     tiers: list[str]
@@ -222,8 +230,19 @@ class ModelBundle:
 
         Known users are answered by the model, unknown ones by popularity. Items a user had in
         training, or lists in ``extra_seen`` (aligned with ``user_ids``), are never returned. Lists
-        the model cannot fill to ``k`` are completed with popular items.
+        the model cannot fill to ``k`` are completed with popular items (``_fill_from_popular``).
         """
+        top, known, _ = self._lists(user_ids, k, extra_seen)
+        return top, known
+
+    def _lists(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        extra_seen: Sequence[Collection[str]] | None,
+    ) -> tuple[TopK, np.ndarray, np.ndarray]:
+        """``top_k``, and per row how many leading items the model proposed (the rest are the
+        popularity fill)."""
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)
         idx = self.users.to_index(user_ids)
@@ -236,10 +255,11 @@ class ModelBundle:
             top = self.model.recommend(idx[known], k, exclude=rows, blocked=self.blocked)
             top = self.model.with_evidence(top)
             ids[known], scores[known] = top.ids, top.scores
-        missing = (ids < 0).any(axis=1)
+        proposed = (ids >= 0).sum(axis=1)
+        missing = proposed < k
         if missing.any():
             self._fill_from_popular(ids, scores, exclude, np.flatnonzero(missing), k)
-        return TopK(ids, scores), known
+        return TopK(ids, scores), known, proposed
 
     def recommend(
         self,
@@ -250,18 +270,26 @@ class ModelBundle:
     ) -> BatchRecommendations:
         """``top_k`` in external ids: what the CLI and the HTTP API return."""
         user_ids = np.asarray(user_ids, dtype=object)
-        top, known = self.top_k(user_ids, k, extra_seen=extra_seen)
-        return self.external_batch(user_ids, top, ~known)
+        top, known, proposed = self._lists(user_ids, k, extra_seen)
+        return self.external_batch(user_ids, top, ~known, proposed)
 
     def external_batch(
-        self, row_ids: np.ndarray, top: TopK, fallback: np.ndarray
+        self, row_ids: np.ndarray, top: TopK, fallback: np.ndarray, proposed: np.ndarray
     ) -> BatchRecommendations:
-        """Internal top-k rows as external item ids (empty slots dropped), one row per query."""
+        """Internal top-k rows as external item ids (empty slots dropped), one row per query;
+        ``proposed[i]``: how many leading items of row i the model proposed, the rest being the
+        popularity fill (sourced ``FILL``, not the model: the model had nothing there)."""
+        item_ids = [self.items.to_external(row[row >= 0]) for row in top.ids]
+        name = self.model.name
         return BatchRecommendations(
             row_ids,
-            [self.items.to_external(row[row >= 0]) for row in top.ids],
+            item_ids,
             [s[r >= 0] for s, r in zip(top.scores, top.ids, strict=True)],
             fallback,
+            [
+                [[name] for _ in range(own)] + [[FILL] for _ in range(len(ids) - own)]
+                for ids, own in zip(item_ids, proposed.tolist(), strict=True)
+            ],
         )
 
     def recommend_for_items(
@@ -282,11 +310,12 @@ class ModelBundle:
             top = self.model.recommend_from_items(rows, k, blocked=self.blocked)
             top = self.model.with_evidence(top)
             ids[answerable], scores[answerable] = top.ids, top.scores
-        missing = (ids < 0).any(axis=1)
+        proposed = (ids >= 0).sum(axis=1)
+        missing = proposed < k
         if missing.any():
             self._fill_from_popular(ids, scores, history, np.flatnonzero(missing), k)
         return self.external_batch(
-            np.arange(n).astype(str).astype(object), TopK(ids, scores), ~answerable
+            np.arange(n).astype(str).astype(object), TopK(ids, scores), ~answerable, proposed
         )
 
     def _fill_from_popular(
@@ -297,7 +326,11 @@ class ModelBundle:
         rows: np.ndarray,
         k: int,
     ) -> None:
-        """Complete rows that have -1 slots with the most popular items not seen and not listed."""
+        """Complete rows that have -1 slots with the most popular items not seen and not listed.
+        Below a model's items a fill is scored as a pipeline scores its popularity fill
+        (``retrieval.merge.append_below``): 1 below both 0 and the row's lowest model score,
+        0.001 lower per place in the popular list, a score that only orders (the README's
+        meaning of ``score``); a row the model left empty keeps popularity's own scores."""
         listed = ids[rows]
         r, c = np.nonzero(listed >= 0)
         block = exclude[rows] + sparse.csr_array(
@@ -311,11 +344,9 @@ class ModelBundle:
             take = pop.ids[j][pop.ids[j] >= 0][: k - len(have)]
             end = len(have) + len(take)
             ids[row, len(have) : end] = take
-            if len(have):  # keep scores decreasing down the list: fills rank below model items
-                last = scores[row, len(have) - 1]
-                scores[row, len(have) : end] = (
-                    last - np.abs(last) * 1e-3 - np.arange(1, len(take) + 1)
-                )
+            if len(have):  # fills rank below model items
+                floor = min(0.0, float(scores[row, len(have) - 1]))
+                scores[row, len(have) : end] = floor - 1.0 - np.arange(1, len(take) + 1) * 1e-3
             else:
                 scores[row, :end] = pop.scores[j][: len(take)]
 
@@ -354,10 +385,7 @@ class ModelBundle:
         ]
         recs = self.recommend(user_ids, k, extra_seen=seen)
         tiers = ["personalised" if not f else "popular" for f in recs.fallback]
-        sources = [
-            [[self.model.name] for _ in ids] if not f else [[] for _ in ids]
-            for ids, f in zip(recs.item_ids, recs.fallback, strict=True)
-        ]
+        sources = recs.sources
         visitors = [i for i in range(n) if recs.fallback[i] and recent and recent[i]]
         if visitors and self.model.scores_histories:
             by_items = self.recommend_for_items(
@@ -368,7 +396,7 @@ class ModelBundle:
                 if not by_items.fallback[j]:
                     recs.item_ids[i], recs.scores[i] = by_items.item_ids[j], by_items.scores[j]
                     tiers[i] = "session"
-                    sources[i] = [[self.model.name] for _ in by_items.item_ids[j]]
+                    sources[i] = by_items.sources[j]
         return Answer(recs, tiers, sources, {"model": time.perf_counter() - started})
 
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -377,12 +405,19 @@ class ModelBundle:
 
     def similar_by(self, model: Recommender, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``similar_items`` answered by ``model`` (which shares this bundle's item indices),
-        the available ones only."""
+        the available ones only. An item the model scores exactly 0 where that means no evidence
+        (``zero_is_no_evidence``: EASE, no path in the co-occurrence graph) is no neighbour and
+        is left out, as item-kNN's lists leave out what no neighbour points to: the list is then
+        shorter than ``k`` (a tie at 0 is the catalogue's first items in index order, not
+        similar ones)."""
         idx = self.items.to_index([item_id])
         if idx[0] < 0:
             raise KeyError(item_id)
         return shown(
-            lambda n: self.external(model.similar_items(idx, n), 0), k, self.items, self.available
+            lambda n: self.external(model.with_evidence(model.similar_items(idx, n)), 0),
+            k,
+            self.items,
+            self.available,
         )
 
     def together(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -60,7 +60,7 @@ def test_recommend_writes_every_user_and_excludes_training_items(
     )
     assert code == 0, err
     recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
-    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score", "sources"]
     assert recs.groupby("user_id").size().to_dict() == {
         "u0001": 7,
         "u0002": 7,

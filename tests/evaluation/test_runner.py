@@ -29,6 +29,7 @@ from recsmith.models.registry import create
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.simulate import simulate
+from recsmith.testing.recommender import checkerboard_events
 
 
 def events(rows: list[tuple[str, str]], start: int = 0) -> pd.DataFrame:
@@ -212,3 +213,29 @@ def test_evaluating_a_pipeline_sorts_the_training_events_once(
     scored = compute_metrics(top.ids.astype(np.int64), truth.matrix, truth.matrix.shape[1], k=10)
     assert result.metrics["ndcg"] == pytest.approx(scored.means["ndcg"], abs=1e-12)
     assert result.metrics["recall"] == pytest.approx(scored.means["recall"], abs=1e-12)
+
+
+@pytest.mark.parametrize("model", ["ease", "itemknn"])
+def test_evaluate_scores_the_list_serving_serves(model: str) -> None:
+    """Each user's held-out item lies in the checkerboard's other group, which nothing in their
+    training reaches: the model weighs it 0 (no evidence), and what serving shows there is the
+    popularity fill (``ModelBundle.answer``, the HTTP entry point). Evaluation must score that
+    list, not the model's raw top-k with its zero-weight ties in index order. The oracle: the
+    served lists, scored in plain Python."""
+    board = checkerboard_events()
+    data = Interactions.from_events(board, EventSettings().weights)
+    users = sorted(set(board["user_id"]))
+    held = [(u, "i001" if int(u[1:]) % 2 == 0 else "i000") for u in users]
+    truth = ground_truth(data, events(held, start=10_000_000))
+    k = 12  # past the 6 items each user's group has left: the rest is the fill
+    result = evaluate_model(model, data, truth, k=k, metrics=("ndcg",))
+    served = ModelBundle.train(data, create(model)).answer(truth.user_ids, k)
+    lists = [list(row) for row in served.lists.item_ids]
+    expected = plain_ndcg(lists, [{item} for _, item in held], k)
+    np.testing.assert_allclose(result.per_user["ndcg"], expected, rtol=0, atol=1e-9)
+    hits = [
+        sources[row.index(item)]
+        for row, sources, (_, item) in zip(lists, served.sources, held, strict=True)
+        if item in row
+    ]
+    assert hits and all(s == ["popular"] for s in hits)  # only the fill can reach them

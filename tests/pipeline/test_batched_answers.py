@@ -86,7 +86,10 @@ def test_lists_are_the_top_k_named_list_by_list(pipeline: Pipeline, events: pd.D
     answer = pipeline.answer(users, 10, recent=recent)
     top, tier, _ = pipeline.top_k(users, 10, recent=recent)
     fallback = tier >= TIERS.index("category")
-    oracle = pipeline.bundle.external_batch(np.asarray(users, dtype=object), top, fallback)
+    # (the oracle's sources, the bundle's model-or-fill labels, are not compared: a pipeline
+    # names its own)
+    none = np.zeros(len(users), np.int64)
+    oracle = pipeline.bundle.external_batch(np.asarray(users, dtype=object), top, fallback, none)
     assert len(answer.lists.item_ids) == len(answer.lists.scores) == len(users)
     for got, want in zip(answer.lists.item_ids, oracle.item_ids, strict=True):
         assert got.tolist() == want.tolist()

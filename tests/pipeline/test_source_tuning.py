@@ -13,6 +13,7 @@ from recsmith.features.interactions import Interactions
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.source_tuning import latest_ranks, tune_sources
+from recsmith.testing.recommender import checkerboard_events, view_events
 
 
 def _config(tune: dict[str, list[object]]) -> PipelineConfig:
@@ -72,3 +73,28 @@ def test_untuned_configs_are_left_alone(events: pd.DataFrame) -> None:
 def test_bad_grids_are_refused(source: dict[str, object], message: str) -> None:
     with pytest.raises((ValidationError, ValueError), match=message):
         PipelineConfig.model_validate({"retrieval": {"sources": [source]}})
+
+
+@pytest.mark.parametrize(("model", "grid"), [("ease", {"regularization": [10.0, 500.0]})])
+def test_tuning_scores_only_what_the_source_can_propose(
+    model: str, grid: dict[str, list[object]]
+) -> None:
+    """Each user's held-out (latest) item lies in the checkerboard's other group, which nothing
+    in their past reaches: EASE weighs it exactly 0 (no evidence), and the served source never
+    proposes such an item (``with_evidence``). A tuning that scored the raw top-10, zero-weight
+    ties in index order included, would count those ties as hits; the oracle is 0 for every
+    value."""
+    board = checkerboard_events()
+    last = board.groupby("user_id")["ts"].max() // 1_000_000  # µs → s
+    late = [(u, "i001" if int(u[1:]) % 2 == 0 else "i000", t + 1) for u, t in last.items()]
+    events = pd.concat([board, view_events(late)])
+    events = events.assign(event_id=[f"e{n}" for n in range(len(events))])
+    data = Interactions.from_events(events, EventSettings().weights)
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {"sources": [{"name": "m", "model": model, "quota": 30, "tune": grid}]},
+            "ranking": {"enabled": False},
+        }
+    )
+    _, report = tune_sources(config, data)
+    assert set(report["m"]["ndcg@10"].values()) == {0.0}

@@ -59,7 +59,13 @@ def run_import(
 
 def import_command(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="File or directory to import (.gz read as is).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="File to import (CSV, TSV, JSONL or Parquet; .gz is decompressed), or a data "
+            "set's directory (--format movielens, lastfm-hetrec, retailrocket, diginetica)."
+        ),
+    ],
     format: Annotated[
         str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")
     ] = "events",
@@ -77,7 +83,7 @@ def import_command(
         ),
     ] = None,
 ) -> None:
-    """Validate and store events (and items); bad records go to the dead-letter table."""
+    """Validate and store events, items or user profiles; bad ones go to the dead-letter table."""
     cli = state(ctx)
     with errors_as_exit():
         limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None

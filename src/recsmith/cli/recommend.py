@@ -82,12 +82,16 @@ def recommend(
         ),
     ] = None,
 ) -> None:
-    """Write user_id,item_id,rank,score for every listed user (rank 1 = best), and the
-    list's recommendation_id when the lists are recorded in the decision log.
+    """Write batch lists as CSV: user_id,item_id,rank,score,sources (rank 1 = best).
 
-    Items a user had in the training data are never listed; users the model does not know get the
-    popularity fallback, so every listed user gets rows. With --sessions the first column is
-    session_id and lists come from each session's items (models such as sknn, itemknn, ease).
+    sources names who proposed the item (|-separated): the model, a pipeline's sources, or
+    "popular" for the popularity fallback; a recommendation_id column is added when the lists
+    are recorded in the decision log. Items a user had in the training data are never listed;
+    users the model does not know get the popularity fallback, so every listed user gets rows.
+    Where the model has too few items for a user (item-kNN and EASE list only items the user's
+    history points to) popularity fills the rest, scored below the model's items. With
+    --sessions the first column is session_id and lists come from each session's items
+    (models such as sknn, itemknn, ease).
     """
     cli = state(ctx)
     duplicates = 0
@@ -116,6 +120,7 @@ def recommend(
                 "item_id": np.concatenate(recs.item_ids) if len(recs.item_ids) else [],
                 "rank": np.concatenate([np.arange(1, n + 1) for n in lengths]),
                 "score": np.concatenate(recs.scores),
+                "sources": ["|".join(names) for row in recs.sources for names in row],
             }
         )
         settings = cli.settings
@@ -130,7 +135,6 @@ def recommend(
                     user_ids,
                     unit_kind="session" if sessions is not None else "user",
                     release=bundle.version,
-                    sources=bundle.version.split("-")[0],
                 )
             finally:
                 db.close()

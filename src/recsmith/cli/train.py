@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from recsmith.atomic_dir import check_replaceable
 from recsmith.bundle import ModelBundle
 from recsmith.cli._common import (
     CliState,
@@ -49,8 +50,8 @@ def train(
     out: Annotated[
         Path,
         typer.Option(
-            help="Model directory to write; replaced whole once the model is saved (a failed "
-            "run leaves it as it was)."
+            help="Model directory to write: a new or empty one, or an earlier model's, replaced "
+            "whole once the model is saved (a failed run leaves it as it was)."
         ),
     ] = Path("model"),
     data: Annotated[
@@ -100,10 +101,12 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Fit a model (or a whole --pipeline) on events (a file, or the store) and save it to OUT.
+    """Fit a model (or a whole --pipeline) on events (a file, or the store); save it to --out.
 
     A pipeline also says whether its ranker was kept (and its held-out gain) or why not."""
     cli = state(ctx)
+    with errors_as_exit():  # before any training: a wrong --out must not cost a run
+        check_replaceable(out.resolve(), "--out")
     if engine is Engine.spark:
         with errors_as_exit():
             if pipeline is not None:

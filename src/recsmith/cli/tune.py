@@ -82,7 +82,7 @@ def tune(
         ),
     ] = False,
 ) -> None:
-    """Find good hyper-parameters for MODEL and write them for `recsmith train --params-file`."""
+    """Find good hyper-parameters for --model and write them for `recsmith train --params-file`."""
     cli = state(ctx)
     with errors_as_exit():
         tuning.search_space(known_model(model))  # nothing to tune: fail before reading data

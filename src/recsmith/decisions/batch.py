@@ -36,14 +36,16 @@ def record_batch(
     *,
     unit_kind: UnitKind,
     release: str,
-    sources: str,
 ) -> list[str]:
     """Store one decision (route ``batch``) per list; returns their recommendation ids, in
-    ``unit_ids`` order. ``sources`` names what made every list (the model)."""
+    ``unit_ids`` order. Each item is recorded with the sources that proposed it (``recs.sources``:
+    the model, or the popularity fill below it), as a served list records them."""
     served_at = datetime.now(UTC)
     ids = [uuid4().hex for _ in range(len(unit_ids))]
     pending = []
-    for rid, unit, items, scores in zip(ids, unit_ids, recs.item_ids, recs.scores, strict=True):
+    for rid, unit, items, scores, sources in zip(
+        ids, unit_ids, recs.item_ids, recs.scores, recs.sources, strict=True
+    ):
         pending.append(
             decision(
                 rid,
@@ -53,7 +55,7 @@ def record_batch(
                 release=release,
                 item_ids=items.tolist(),
                 scores=scores.tolist(),
-                sources=[(sources,)] * len(items),
+                sources=sources,
                 served_at=served_at,
             )
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from recsmith.bundle import Answer, ModelBundle
+from recsmith.bundle import FILL, Answer, ModelBundle
 from recsmith.explain.anchors import supporting
 from recsmith.explain.positions import moved_by, positions, stage_lists
 from recsmith.explain.rule_steps import moved_by_rules, rule_steps
@@ -124,9 +124,12 @@ def _ranker(pipeline: Pipeline, trace: Trace) -> dict[int, RankerExplanation]:
 def _model_items(
     bundle: ModelBundle, answer: Answer, user_id: str, recent: Sequence[Sequence[str]] | None
 ) -> list[ItemExplanation]:
-    """What a single model can say: its rank and score of each item it listed (popularity's for
-    a fallback list), and for an item-to-item model the history items behind each one (the
-    user's training history; a visitor's, the request's recent items)."""
+    """What a single model can say: its rank and score of each item it listed, and for an
+    item-to-item model the history items behind each one (the user's training history; a
+    visitor's, the request's recent items). An item the popularity fallback listed (a fallback
+    list, or the fill below the model's items) is the fill's: its place among the fill and
+    popularity's own score (the users who had the item), never the model's name — the model
+    had nothing there."""
     ids: list[str] = answer.lists.item_ids[0].tolist()
     scores = answer.lists.scores[0].tolist()
     tier = answer.tiers[0]
@@ -138,26 +141,27 @@ def _model_items(
         history = bundle.items.to_index(list(recent[0]) if recent else [])
         history = history[history >= 0]
     items = bundle.items.to_index(ids)
+    popularity = bundle.popular.item_scores_
     out = []
+    filled = 0
     for rank, (index, source) in enumerate(
         zip(items.tolist(), answer.sources[0], strict=True), start=1
     ):
-        name = source[0] if source else "popular"
-        anchors = (
-            [
-                Anchor(source=name, item_id=_external(bundle, r), weight=w)
-                for r, w in supporting(np.asarray(history), matrix, index)
-            ]
-            if matrix is not None and source and index >= 0
-            else []
-        )
-        out.append(
-            ItemExplanation(
-                sources=[SourceSay(name=name, rank=rank, score=_number(scores[rank - 1]))],
-                positions={"ranked": rank},
-                anchors=anchors,
+        if source == [FILL]:
+            filled += 1
+            say = SourceSay(name=FILL, rank=filled, score=_number(popularity[index]))
+            anchors = []
+        else:
+            say = SourceSay(name=source[0], rank=rank, score=_number(scores[rank - 1]))
+            anchors = (
+                [
+                    Anchor(source=source[0], item_id=_external(bundle, r), weight=w)
+                    for r, w in supporting(np.asarray(history), matrix, index)
+                ]
+                if matrix is not None and index >= 0
+                else []
             )
-        )
+        out.append(ItemExplanation(sources=[say], positions={"ranked": rank}, anchors=anchors))
     return out
 
 

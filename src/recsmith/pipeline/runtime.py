@@ -586,15 +586,16 @@ class Pipeline:
         anchor = anchor_items(final, queries.recent, self.anchor_matrices)
         named = self.bundle.items.to_external(np.concatenate([final.items, np.maximum(anchor, 0)]))
         listed = named[: len(final)]
+        names = final.source_names()
+        sources = [names[a:b] for a, b in cuts]
         lists = BatchRecommendations(
             user_ids,
             [listed[a:b] for a, b in cuts],
             [final.score[a:b] for a, b in cuts],
             tier >= TIERS.index("category"),
+            sources,
         )
         anchors = np.where(anchor >= 0, named[len(final) :], None).tolist()
-        names = final.source_names()
-        sources = [names[a:b] for a, b in cuts]
         per_source = dict(
             zip(final.sources, (final.source_ranks > 0).sum(axis=0).tolist(), strict=True)
         )
@@ -626,6 +627,7 @@ class Pipeline:
             ans.lists.item_ids,
             ans.lists.scores,
             np.asarray([t in ("category", "segment", "popular") for t in ans.tiers]),
+            ans.sources,
         )
 
     def _shown(

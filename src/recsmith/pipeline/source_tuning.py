@@ -141,10 +141,12 @@ def _holdout_ndcg(
 ) -> float:
     """NDCG@10 of ``source``'s model with ``params``, fitted on ``past``, for one held-out item
     per user (the evaluation's own metric code); the ``blocked`` items (those ``past`` does not
-    know, ``known_items``) are never proposed."""
+    know, ``known_items``) are never proposed, nor items with no evidence (``with_evidence``:
+    the source serving the model never proposes them, so they can score no hit here)."""
     assert source.model is not None  # tuned sources are model sources (config validation)
     model = create(source.model, **{**source.params, **params}).fit(past)
     top = model.recommend(users, K, exclude=past.matrix[users], blocked=blocked)
+    top = model.with_evidence(top)
     truth = csr_from_pairs(len(users), past.n_items, np.arange(len(users)), items)
     return float(ndcg_at_k(top.ids, truth, K).mean())
 

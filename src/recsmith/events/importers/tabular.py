@@ -10,6 +10,8 @@ numbers, so ids such as ``"0739079891"`` survive unchanged.
 from __future__ import annotations
 
 import csv
+import gzip
+import zlib
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from recsmith.events.importers._common import (
     RawChunk,
     count_records,
     object_frame,
+    open_binary,
     open_text,
     require_file,
 )
@@ -41,6 +44,11 @@ _KINDS = {
     ".pq": "parquet",
 }
 _MAX_PAYLOAD_CHARS = 2000
+#: How much of a text file ``require_text`` looks at: a binary file shows itself at once.
+_SNIFF_BYTES = 1 << 16
+#: Bytes no CSV header and no JSON line holds outside a string: C0 controls but tab, CR and LF,
+#: and DEL. (Inside a JSON string they must be escaped, so a raw one is never valid either.)
+_CONTROL = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D} | {0x7F}
 
 
 @dataclass(slots=True)
@@ -84,6 +92,7 @@ def read_table(
     kind = file_kind(path)
     if kind == "parquet":
         return _parquet(path, chunk_rows, id_keys)
+    require_text(path)
     if kind == "jsonl":
         return Table(
             kind,
@@ -95,6 +104,30 @@ def read_table(
     return Table(
         kind, columns, _csv(path, chunk_rows, columns, delimiter), count_records(path, header=True)
     )
+
+
+def require_text(path: Path) -> None:
+    """Refuse, in one line naming the file, what cannot be a CSV or JSONL text file: a ``.gz``
+    that is not gzip, a NUL byte in its first 64 KiB, or a control byte in its first line (a
+    header or a first record; an image, a database or an executable renamed ``.csv``), rather
+    than reading its bytes as column names or as one rejected record after another."""
+    try:
+        with open_binary(path) as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValidationError("path", f"{path.name}: not a gzip file ({exc})") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return  # UTF-16 text (NUL-laden): the decoder's error asks for it re-saved as UTF-8
+    first = head.split(b"\n", 1)[0]
+    at = head.find(b"\x00")
+    if at < 0:
+        at = next((i for i, b in enumerate(first) if b in _CONTROL), -1)
+    if at >= 0:
+        raise ValidationError(
+            "path",
+            f"{path.name}: not a text file (control byte 0x{head[at]:02x} at byte {at}): "
+            "expected CSV or JSONL text",
+        )
 
 
 @dataclass(slots=True)
