@@ -205,15 +205,20 @@ def first_k_kept(
     or one ranking [width] every row shares (gathered by column alone); row i is query
     ``query[i]`` (default: i). The one ending of ``first_kept``, ``first_kept_of_one`` and
     ``kept_proposals``: a running count along the rows instead of a sort of each row."""
-    rank = keep.cumsum(axis=1)  # each kept cell's place among its row's kept cells, from 1
-    count = rank[:, -1] if rank.shape[1] else np.zeros(len(rank), np.int64)
-    rows, cols = (keep & (rank <= k)).nonzero()
-    cells = cols if ids.ndim == 1 else (rows, cols)
+    n, width = keep.shape
+    # each kept cell's place among its row's kept cells, from 1: 16-bit where a row's width
+    # allows, and the cells read through flat positions, not (row, column) index pairs (33
+    # against 62 µs for a batch of 16's [16, 264] stored ANN lists)
+    rank = keep.cumsum(axis=1, dtype=np.int16 if width < 1 << 15 else np.int64)
+    count = rank[:, -1].astype(np.int64) if width else np.zeros(n, np.int64)
+    flat = np.flatnonzero(keep & (rank <= k))
+    rows = flat // max(width, 1)
+    cells = flat - rows * width if ids.ndim == 1 else flat
     return Proposals(
         (rows if query is None else query[rows]).astype(np.int32),
-        ids[cells].astype(np.int32),
-        scores[cells].astype(np.float32),
-        rank[rows, cols].astype(np.int16),
+        ids.reshape(-1).take(cells).astype(np.int32, copy=False),
+        scores.reshape(-1).take(cells).astype(np.float32, copy=False),
+        rank.reshape(-1).take(flat).astype(np.int16, copy=False),
     ), np.minimum(count, k)
 
 
