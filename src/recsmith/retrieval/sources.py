@@ -50,21 +50,27 @@ class CandidateSource(Protocol):
 
 
 def flatten(top: TopK, query_index: np.ndarray) -> Proposals:
-    """TopK rows (−1 padded) of the queries ``query_index`` → flat proposals."""
-    rows, cols = (top.ids >= 0).nonzero()
+    """TopK rows (−1 padded) of the queries ``query_index`` → flat proposals (cells read by
+    flat position, as ``first_k_kept`` reads them)."""
+    width = top.ids.shape[1]
+    flat = np.flatnonzero(top.ids >= 0)
+    rows = flat // max(width, 1)
     return Proposals(
         query_index[rows].astype(np.int32),
-        top.ids[rows, cols].astype(np.int32),
-        top.scores[rows, cols].astype(np.float32),
-        (cols + 1).astype(np.int16),
+        top.ids.reshape(-1).take(flat).astype(np.int32, copy=False),
+        top.scores.reshape(-1).take(flat).astype(np.float32, copy=False),
+        (flat - rows * width + 1).astype(np.int16),
     )
 
 
 def concat(parts: list[Proposals]) -> Proposals:
+    """The parts' rows, in order; a lone part with rows is itself (no copy)."""
     parts = [p for p in parts if len(p.items)] or parts[:1]
     if not parts:
         empty_i = np.zeros(0, np.int32)
         return Proposals(empty_i, empty_i, np.zeros(0, np.float32), np.zeros(0, np.int16))
+    if len(parts) == 1:
+        return parts[0]
     return Proposals(
         *(
             np.concatenate(cols)
