@@ -217,23 +217,6 @@ def distinct_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[first], place
 
 
-def distinct_bounded_keys(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
-    """``distinct_keys(key)`` for integer keys known to lie in ``[0, bound)``. Up to
-    ``DENSE_CELLS`` (a batch's (query, item) keys: 16 queries × 100,000 items) the keys are
-    sorted as plain 32-bit integers, without their positions (numpy's vectorised sort: a
-    fifth of a stable argsort's cost), and each key's place among the distinct ones is read
-    from a per-thread slot table of ``bound`` slots (``kept_zeros``, never cleared: a slot is
-    read only where this call wrote it): 44 against 72 µs for a batch of 16's 4,800
-    proposals. Past it, ``distinct_keys``."""
-    if bound > DENSE_CELLS:
-        return distinct_keys(key)
-    ordered = np.sort(key.astype(np.int32))
-    distinct = ordered[_run_starts(ordered)]
-    slots = kept_zeros("distinct_keys", max(bound, 1), np.dtype(np.int32))
-    slots[distinct] = np.arange(len(distinct), dtype=np.int32)
-    return distinct.astype(key.dtype), slots.take(key).astype(np.intp)
-
-
 def _run_starts(ordered: np.ndarray) -> np.ndarray:
     """bool mask of the first element of each run of equal values in sorted ``ordered``."""
     first = np.empty(len(ordered), bool)

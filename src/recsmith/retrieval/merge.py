@@ -15,7 +15,7 @@ import numpy as np
 
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.sources import Proposals
-from recsmith.sparse_rows import distinct_bounded_keys, pairs_held, sorted_distinct
+from recsmith.sparse_rows import distinct_keys, pairs_held, sorted_distinct
 
 RRF_K = 60.0
 
@@ -48,7 +48,7 @@ def merge(
     ranks = np.concatenate([p.ranks for p in proposals])
     source = np.repeat(np.arange(len(sources)), sizes)
     key = query.astype(np.int64) * n_items + items
-    unique_keys, row = distinct_bounded_keys(key, n_queries * n_items)
+    unique_keys, row = distinct_keys(key)
     n, width = len(unique_keys), len(sources)
     # each row's query and item written from its proposals (a row's proposals agree on both):
     # cheaper than dividing the 64-bit keys back into them; the per-source cells written
