@@ -245,11 +245,15 @@ ROW_SORT_CELLS = 8192
 
 
 def stored_in_rows(
-    matrix: sparse.csr_array, index: np.ndarray, ids: np.ndarray, min_cells: int = ROW_SORT_CELLS
+    matrix: sparse.csr_array,
+    index: np.ndarray,
+    ids: np.ndarray,
+    min_cells: int = ROW_SORT_CELLS,
+    max_cells: int = DENSE_CELLS,
 ) -> np.ndarray:
     """bool [n, width]: whether row ``index[i]`` of ``matrix`` stores ``ids[i, j]`` (``ids``
     non-negative; a negative ``index`` stores nothing). Read from the grid of the matrix's rows ×
-    its distinct stored columns (``_column_codes``) where that grid fits ``DENSE_CELLS``: three
+    its distinct stored columns (``_column_codes``) where that grid fits ``max_cells``: three
     gathers a cell, where a search among the stored keys costs a binary search a cell (43
     against 128 µs for a batch of 16's [16, 264] stored ANN lists against 466 exclusions).
     Past it (an offline batch of thousands of users), ``contains`` over the grid's cells, or
@@ -258,7 +262,7 @@ def stored_in_rows(
     instead of an argsort), and the rows' stored entries are searched among the sorted cells
     (232 against 427 µs for a batch of 64's [64, 259] grid against 1,752 exclusions)."""
     n, width = ids.shape
-    coded = _column_codes(matrix)
+    coded = _column_codes(matrix, max_cells)
     if coded is not None:
         code, valid = _code_of(coded, ids, int(matrix.shape[1]))
         row = np.where(np.asarray(index) >= 0, index, matrix.shape[0])  # past the last: none
@@ -278,12 +282,14 @@ def stored_in_rows(
     return hit.reshape(n, width)
 
 
-def stored_in_every_row(matrix: sparse.csr_array, ids: np.ndarray) -> np.ndarray | None:
+def stored_in_every_row(
+    matrix: sparse.csr_array, ids: np.ndarray, max_cells: int = DENSE_CELLS
+) -> np.ndarray | None:
     """bool [rows, width]: whether each row of ``matrix`` stores ``ids[j]`` (one list every row
     asks about: a static ranking's head), from the rows × distinct columns grid
     (``_column_codes``): the ids are coded once, then one gather a cell. None where that grid
-    would pass ``DENSE_CELLS`` (the caller looks its cells up another way)."""
-    coded = _column_codes(matrix)
+    would pass ``max_cells`` (the caller looks its cells up another way)."""
+    coded = _column_codes(matrix, max_cells)
     if coded is None:
         return None
     code, valid = _code_of(coded, ids, int(matrix.shape[1]))
@@ -300,23 +306,20 @@ class _Codes(NamedTuple):
     width: int  # codes a row: the distinct columns, at least 1
 
 
-def _column_codes(matrix: sparse.csr_array) -> _Codes | None:
+def _column_codes(matrix: sparse.csr_array, max_cells: int) -> _Codes | None:
     """``_Codes`` of ``matrix`` (a batch's exclusions: a few hundred distinct items), or None
-    where its rows × distinct columns pass ``DENSE_CELLS``. The distinct columns are found
+    where its rows × distinct columns pass ``max_cells``. The distinct columns are found
     without a sort, in a per-thread slot table that is never cleared (``kept_zeros``): each
     entry writes its number into its column's slot, the entry whose number stays there stands
     for its column, and the codes are written over their slots. The last matrix coded in this
-    thread is remembered (the same object, its arrays the same): a batch's sources look up the
-    same exclusions four times (11 µs a coding at batch 16); a matrix is not expected to change
-    in place between the lookups of one batch."""
+    thread is remembered (the same object, its arrays the same, the same ``max_cells``): a
+    batch's sources look up the same exclusions four times (11 µs a coding at batch 16); a
+    matrix is not expected to change in place between the lookups of one batch. While it is
+    remembered, the slots hold its codes: only coding another matrix writes them."""
     memo = _scratch.__dict__.get("codes")
-    if (
-        memo is not None
-        and memo[0] is matrix
-        and memo[1] is matrix.indptr
-        and memo[2] is matrix.indices
-    ):
-        return memo[3]
+    same = memo is not None and memo[0] is matrix and memo[3] == max_cells
+    if same and memo[1] is matrix.indptr and memo[2] is matrix.indices:
+        return memo[4]
     n_rows, n_cols = matrix.shape
     stored = matrix.indices[matrix.indptr[0] : matrix.indptr[-1]]
     slots = kept_zeros("column_codes", max(int(n_cols), 1), np.dtype(np.int32))
@@ -325,25 +328,23 @@ def _column_codes(matrix: sparse.csr_array) -> _Codes | None:
     columns = stored[slots[stored] == number]
     width = max(len(columns), 1)  # no entries: one code, which no row stores
     coded = None
-    if (n_rows + 1) * width <= DENSE_CELLS:
+    if (n_rows + 1) * width <= max_cells:
         slots[columns] = np.arange(len(columns), dtype=np.int32)
         grid = np.zeros((n_rows + 1) * width, bool)
         owner = np.arange(n_rows, dtype=np.int64).repeat(matrix.indptr[1:] - matrix.indptr[:-1])
         grid[owner * width + slots.take(stored)] = True
         coded = _Codes(columns, grid, width)
-    _scratch.codes = (matrix, matrix.indptr, matrix.indices, coded)
+    _scratch.codes = (matrix, matrix.indptr, matrix.indices, max_cells, coded)
     return coded
 
 
 def _code_of(coded: _Codes, ids: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each id's code, and whether it is one of the stored columns at all. The codes are
-    written into this thread's slots first (another matrix's coding may have written over
-    them since), and a slot no stored column owns holds a stale code, which the check reads as
-    another column."""
+    """Each id's code, read from this thread's slots (``coded`` is the matrix last coded in
+    this thread: its codes are there), and whether it is one of the stored columns at all: a
+    slot no stored column owns holds a stale code, which the check reads as another column."""
     if len(coded.columns) == 0:
         return np.zeros(np.shape(ids), np.intp), np.zeros(np.shape(ids), bool)
     slots = kept_zeros("column_codes", max(n_cols, 1), np.dtype(np.int32))
-    slots[coded.columns] = np.arange(len(coded.columns), dtype=np.int32)
     code = slots.take(ids)
     np.minimum(code, len(coded.columns) - 1, out=code)
     return code, coded.columns.take(code) == ids

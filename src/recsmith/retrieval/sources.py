@@ -19,7 +19,7 @@ from recsmith.models.base import Recommender
 from recsmith.models.topk import TopK
 from recsmith.models.transitions import Transitions
 from recsmith.retrieval.queries import Queries
-from recsmith.sparse_rows import stored_in_every_row, stored_in_rows
+from recsmith.sparse_rows import DENSE_CELLS, stored_in_every_row, stored_in_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,20 +154,25 @@ class StaticSource:
 
 
 def first_kept_of_one(
-    order: np.ndarray, scores: np.ndarray, exclude: sparse.csr_array, k: int
+    order: np.ndarray,
+    scores: np.ndarray,
+    exclude: sparse.csr_array,
+    k: int,
+    max_cells: int = DENSE_CELLS,
 ) -> Proposals:
     """``first_kept`` of one ranking ``order`` [width] (``scores`` alongside) shared by every
     query: the same proposals, with the excluded cells of the [n, width] grid read from the
     grid of the batch's rows × its distinct excluded items (``stored_in_every_row``: the
-    ranking's items coded once, one gather a cell; 28 against 45 µs a static source for a
-    batch of 16, 466 exclusions). Where that grid is too big (an offline batch), each stored
-    exclusion is looked up among the ranking's few sorted items instead (one ``searchsorted``
-    per exclusion, rather than each grid cell among the batch's exclusions); a ranking holding
-    an item twice then takes ``first_kept`` itself."""
+    ranking's items coded once, one gather a cell, the coding shared with the batch's other
+    sources; trending 68 → 55 µs a batch of 16 inside ``Pipeline.answer``, BENCHMARKS §109).
+    Where that grid passes ``max_cells`` (an offline batch), each stored exclusion is looked up
+    among the ranking's few sorted items instead (one ``searchsorted`` per exclusion, rather
+    than each grid cell among the batch's exclusions); a ranking holding an item twice then
+    takes ``first_kept`` itself."""
     n, width = exclude.shape[0], len(order)
     if n == 0 or width == 0:
         return concat([])
-    held = stored_in_every_row(exclude, order)
+    held = stored_in_every_row(exclude, order, max_cells)
     if held is not None:
         return first_k_kept(~held, k, order, scores)[0]
     by_item = order.argsort()
