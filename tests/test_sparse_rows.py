@@ -225,8 +225,9 @@ def test_stored_in_rows_is_contains_over_the_grid(
 ) -> None:
     """Against ``contains`` (what it replaced) and a walk over the cells: grids with an id
     twice in a row, rows of unknown queries (-1), unsorted and duplicated stored entries, no
-    entries at all; read from the rows × distinct columns grid (``max_cells`` large), or past
-    it by the sorted rows (``min_cells`` 0) and ``contains`` itself (small grids)."""
+    entries at all; read from the rows × distinct columns grid (``max_cells`` large; from any
+    size: ``coded_cells`` 0), or past it by the sorted rows (``min_cells`` 0) and ``contains``
+    itself (small grids)."""
     rows = np.asarray([r for r, _ in entries], np.int64)
     cols = np.asarray([c for _, c in entries], np.int64)
     matrix = sparse.csr_array(
@@ -234,7 +235,7 @@ def test_stored_in_rows_is_contains_over_the_grid(
     )  # scipy's COO conversion keeps duplicates and need not sort
     idx = np.asarray(index, np.int64)
     ids = np.random.default_rng(seed).integers(0, 10, (len(idx), width))
-    got = stored_in_rows(matrix, idx, ids, min_cells, max_cells)
+    got = stored_in_rows(matrix, idx, ids, min_cells, max_cells, coded_cells=0)
     dense = matrix.toarray() != 0
     walk = [[bool(i >= 0 and dense[i, c]) for c in row] for i, row in zip(idx, ids, strict=True)]
     assert got.shape == ids.shape
@@ -259,16 +260,18 @@ def test_stored_in_every_row_is_a_walk_over_each_row(
     entries: list[tuple[int, int]], ids: list[int]
 ) -> None:
     """One list of ids (repeats allowed) asked of every row: the grid's answer is each row's
-    set of stored columns; past ``max_cells`` there is no grid (None) for the caller."""
+    set of stored columns; past ``max_cells``, or below ``coded_cells`` cells asked, there is
+    no grid (None) for the caller."""
     matrix = sparse.csr_array(
         (np.ones(len(entries), np.float32), ([r for r, _ in entries], [c for _, c in entries])),
         shape=(7, 10),
     )
     asked = np.asarray(ids, np.int64)
-    got = stored_in_every_row(matrix, asked)
+    got = stored_in_every_row(matrix, asked, coded_cells=0)
     assert got is not None and got.shape == (7, len(asked))
     assert got.tolist() == _walk_rows(matrix, asked)
-    assert stored_in_every_row(matrix, asked, max_cells=0) is None
+    assert stored_in_every_row(matrix, asked, max_cells=0, coded_cells=0) is None
+    assert stored_in_every_row(matrix, asked, coded_cells=7 * len(asked) + 1) is None
 
 
 def test_matrices_looked_up_in_turn_are_each_read_from_their_own_codes() -> None:
@@ -287,9 +290,9 @@ def test_matrices_looked_up_in_turn_are_each_read_from_their_own_codes() -> None
 
     def check(matrix: sparse.csr_array) -> None:
         stored = _walk_rows(matrix, np.arange(matrix.shape[1]))  # [row][column]
-        got = stored_in_rows(matrix, np.arange(6), ids)
+        got = stored_in_rows(matrix, np.arange(6), ids, coded_cells=0)
         assert got.tolist() == [[stored[r][c] for c in ids[r].tolist()] for r in range(6)]
-        every = stored_in_every_row(matrix, ids[0])
+        every = stored_in_every_row(matrix, ids[0], coded_cells=0)
         assert every is not None and every.tolist() == _walk_rows(matrix, ids[0])
 
     for matrix in (a, b, a, b, a.copy(), a):

@@ -242,6 +242,9 @@ def contains(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np
 #: cell (17 against 25 µs for one query's 259 cells, 61 against 86 at 16 queries; 531 against
 #: 250 at 64).
 ROW_SORT_CELLS = 8192
+#: Grid cells from which ``stored_in_rows`` reads the rows × distinct columns grid; below (a
+#: lone request's one list of ~260 items), ``contains``: coding the matrix costs more there
+CODED_CELLS = 1024
 
 
 def stored_in_rows(
@@ -250,6 +253,7 @@ def stored_in_rows(
     ids: np.ndarray,
     min_cells: int = ROW_SORT_CELLS,
     max_cells: int = DENSE_CELLS,
+    coded_cells: int = CODED_CELLS,
 ) -> np.ndarray:
     """bool [n, width]: whether row ``index[i]`` of ``matrix`` stores ``ids[i, j]`` (``ids``
     non-negative; a negative ``index`` stores nothing). Read from the grid of the matrix's rows ×
@@ -262,7 +266,7 @@ def stored_in_rows(
     instead of an argsort), and the rows' stored entries are searched among the sorted cells
     (232 against 427 µs for a batch of 64's [64, 259] grid against 1,752 exclusions)."""
     n, width = ids.shape
-    coded = _column_codes(matrix, max_cells)
+    coded = _column_codes(matrix, max_cells) if n * width >= coded_cells else None
     if coded is not None:
         code, valid = _code_of(coded, ids, int(matrix.shape[1]))
         row = np.where(np.asarray(index) >= 0, index, matrix.shape[0])  # past the last: none
@@ -283,12 +287,18 @@ def stored_in_rows(
 
 
 def stored_in_every_row(
-    matrix: sparse.csr_array, ids: np.ndarray, max_cells: int = DENSE_CELLS
+    matrix: sparse.csr_array,
+    ids: np.ndarray,
+    max_cells: int = DENSE_CELLS,
+    coded_cells: int = CODED_CELLS,
 ) -> np.ndarray | None:
     """bool [rows, width]: whether each row of ``matrix`` stores ``ids[j]`` (one list every row
     asks about: a static ranking's head), from the rows × distinct columns grid
     (``_column_codes``): the ids are coded once, then one gather a cell. None where that grid
-    would pass ``max_cells`` (the caller looks its cells up another way)."""
+    would pass ``max_cells``, or below ``coded_cells`` cells asked (the caller looks its cells
+    up another way)."""
+    if matrix.shape[0] * len(ids) < coded_cells:
+        return None
     coded = _column_codes(matrix, max_cells)
     if coded is None:
         return None

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from recsmith.retrieval.candidates import Candidates
-from recsmith.retrieval.merge import append_below
+from recsmith.retrieval.merge import BYTE_ROWS, append_below
 from recsmith.retrieval.sources import Proposals
 
 
@@ -110,10 +110,12 @@ def test_append_below_is_the_walk(seed: int, best_first: bool) -> None:
 
 
 def test_source_columns_in_any_memory_order_are_copied_the_same() -> None:
-    """Candidates whose per-source columns are column-major (or strided views) take numpy's
-    own copy, row-major ones a byte copy a row: the same rows either way."""
+    """Candidates whose per-source columns are column-major take numpy's own copy, row-major
+    ones (past ``BYTE_ROWS`` rows) a byte copy a row: the same rows either way, each holding
+    its own cells."""
     rng = np.random.default_rng(7)
-    cands = _cands(rng, 6, 25, best_first=True)
+    cands = _cands(rng, 120, 25, best_first=True)
+    assert len(cands) >= BYTE_ROWS  # a batch's size: the row-major columns take the byte copy
     wide = Candidates(
         cands.n_queries,
         ("a", "b", "c"),
@@ -128,7 +130,7 @@ def test_source_columns_in_any_memory_order_are_copied_the_same() -> None:
         np.asfortranarray(wide.source_scores),
         np.asfortranarray(wide.source_ranks),
     )
-    extra = _extra(rng, 6, 25)
+    extra = _extra(rng, 120, 25)
     a, b = append_below(wide, extra, "popular"), append_below(column_major, extra, "popular")
     for name in ("query", "items", "score", "source_scores", "source_ranks"):
         assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name

@@ -53,7 +53,8 @@ def _matrix(excluded: list[set[int]], n_items: int, duplicate: bool) -> sparse.c
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("max_cells", [1 << 22, 0])
 def test_first_kept_of_one_is_a_walk_down_the_ranking(seed: int, max_cells: int) -> None:
-    """Read from the batch's rows × excluded items grid, and (``max_cells`` 0) without it."""
+    """Read from the batch's rows × excluded items grid (whatever its size: ``coded_cells`` 0),
+    and (``max_cells`` 0) without it."""
     rng = np.random.default_rng(seed)
     n_items = int(rng.integers(30, 400))
     n = int(rng.integers(1, 70))
@@ -63,7 +64,7 @@ def test_first_kept_of_one_is_a_walk_down_the_ranking(seed: int, max_cells: int)
     excluded = _exclusions(rng, n, n_items, order[:60])
     exclude = _matrix(excluded, n_items, duplicate=seed % 2 == 1)
     for k in (1, 5, 30, width + 10):
-        got = _rows(first_kept_of_one(order, scores, exclude, k, max_cells))
+        got = _rows(first_kept_of_one(order, scores, exclude, k, max_cells, coded_cells=0))
         assert got == _walk(order, scores, excluded, k)
         grid = first_kept(
             np.broadcast_to(order, (n, width)), np.broadcast_to(scores, (n, width)), exclude, k
@@ -77,7 +78,7 @@ def test_a_ranking_holding_an_item_twice_still_skips_it_everywhere(max_cells: in
     scores = np.linspace(1, 0, len(order)).astype(np.float32)
     excluded = [{4}, {7, 2}, set()]
     exclude = _matrix(excluded, 10, duplicate=False)
-    got = _rows(first_kept_of_one(order, scores, exclude, 3, max_cells))
+    got = _rows(first_kept_of_one(order, scores, exclude, 3, max_cells, coded_cells=0))
     assert got == _walk(order, scores, excluded, 3)
 
 

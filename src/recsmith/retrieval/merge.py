@@ -18,6 +18,9 @@ from recsmith.retrieval.sources import Proposals
 from recsmith.sparse_rows import distinct_keys, pairs_held, sorted_distinct
 
 RRF_K = 60.0
+#: Rows from which ``_copy_rows`` copies a row's bytes as one item (a batch's thousands); below,
+#: numpy's own block copy is cheaper than making the views (a lone request's ~250 rows)
+BYTE_ROWS = 512
 
 
 def merge(
@@ -113,8 +116,8 @@ def _copy_rows(wider: np.ndarray, rows: np.ndarray) -> None:
     16's [4,600, 4] float32 source scores, 2.7 against 18 for the int16 ranks). The bytes
     are the values: the same copy, NaN payloads included."""
     n, width = rows.shape
-    if n == 0 or width == 0 or not rows.flags.c_contiguous or wider.strides[1] != wider.itemsize:
-        wider[:n, :width] = rows
+    if n < BYTE_ROWS or not rows.flags.c_contiguous or wider.strides[1] != wider.itemsize:
+        wider[:n, :width] = rows  # a lone request's few hundred rows: the views cost more
         return
     item = np.dtype((np.void, width * rows.itemsize))
     wider[:n, :width].view(item)[:, 0] = rows.view(item)[:, 0]

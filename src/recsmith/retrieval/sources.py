@@ -19,7 +19,7 @@ from recsmith.models.base import Recommender
 from recsmith.models.topk import TopK
 from recsmith.models.transitions import Transitions
 from recsmith.retrieval.queries import Queries
-from recsmith.sparse_rows import DENSE_CELLS, stored_in_every_row, stored_in_rows
+from recsmith.sparse_rows import CODED_CELLS, DENSE_CELLS, stored_in_every_row, stored_in_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,20 +159,22 @@ def first_kept_of_one(
     exclude: sparse.csr_array,
     k: int,
     max_cells: int = DENSE_CELLS,
+    coded_cells: int = CODED_CELLS,
 ) -> Proposals:
     """``first_kept`` of one ranking ``order`` [width] (``scores`` alongside) shared by every
     query: the same proposals, with the excluded cells of the [n, width] grid read from the
     grid of the batch's rows × its distinct excluded items (``stored_in_every_row``: the
     ranking's items coded once, one gather a cell, the coding shared with the batch's other
     sources; trending 68 → 55 µs a batch of 16 inside ``Pipeline.answer``, BENCHMARKS §109).
-    Where that grid passes ``max_cells`` (an offline batch), each stored exclusion is looked up
+    Where that grid passes ``max_cells`` (an offline batch), or the [n, width] grid is below
+    ``coded_cells`` (a lone request: coding costs more there), each stored exclusion is looked up
     among the ranking's few sorted items instead (one ``searchsorted`` per exclusion, rather
     than each grid cell among the batch's exclusions); a ranking holding an item twice then
     takes ``first_kept`` itself."""
     n, width = exclude.shape[0], len(order)
     if n == 0 or width == 0:
         return concat([])
-    held = stored_in_every_row(exclude, order, max_cells)
+    held = stored_in_every_row(exclude, order, max_cells, coded_cells)
     if held is not None:
         return first_k_kept(~held, k, order, scores)[0]
     by_item = order.argsort()
@@ -217,19 +219,23 @@ def first_k_kept(
     ``query[i]`` (default: i). The one ending of ``first_kept``, ``first_kept_of_one`` and
     ``kept_proposals``: a running count along the rows instead of a sort of each row."""
     n, width = keep.shape
-    # each kept cell's place among its row's kept cells, from 1: 16-bit where a row's width
-    # allows, and the cells read through flat positions, not (row, column) index pairs (33
-    # against 62 µs for a batch of 16's [16, 264] stored ANN lists)
-    rank = keep.cumsum(axis=1, dtype=np.int16 if width < 1 << 15 else np.int64)
+    if ids.ndim == 1:  # one ranking: its cells by column alone
+        rank = keep.cumsum(axis=1)  # each kept cell's place among its row's kept cells, from 1
+        rows, cols = (keep & (rank <= k)).nonzero()
+        ranks, taken_ids, taken_scores = rank[rows, cols], ids[cols], scores[cols]
+    else:  # a list a row: 16-bit counts, cells read by flat position, not by (row, column)
+        # index pairs (33 against 62 µs for a batch of 16's [16, 264] stored ANN lists)
+        rank = keep.cumsum(axis=1, dtype=np.int16 if width < 1 << 15 else np.int64)
+        cells = np.flatnonzero(keep & (rank <= k))
+        rows = cells // width
+        ranks = rank.reshape(-1).take(cells)
+        taken_ids, taken_scores = ids.reshape(-1).take(cells), scores.reshape(-1).take(cells)
     count = rank[:, -1].astype(np.int64) if width else np.zeros(n, np.int64)
-    flat = np.flatnonzero(keep & (rank <= k))
-    rows = flat // max(width, 1)
-    cells = flat - rows * width if ids.ndim == 1 else flat
     return Proposals(
         (rows if query is None else query[rows]).astype(np.int32),
-        ids.reshape(-1).take(cells).astype(np.int32, copy=False),
-        scores.reshape(-1).take(cells).astype(np.float32, copy=False),
-        rank.reshape(-1).take(flat).astype(np.int16, copy=False),
+        taken_ids.astype(np.int32),
+        taken_scores.astype(np.float32),
+        ranks.astype(np.int16),
     ), np.minimum(count, k)
 
 
