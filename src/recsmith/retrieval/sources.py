@@ -165,7 +165,7 @@ def first_kept_of_one(
     query: the same proposals, with the excluded cells of the [n, width] grid read from the
     grid of the batch's rows × its distinct excluded items (``stored_in_every_row``: the
     ranking's items coded once, one gather a cell, the coding shared with the batch's other
-    sources; trending 68 → 55 µs a batch of 16 inside ``Pipeline.answer``, BENCHMARKS §109).
+    sources; trending 76 → 53 µs a batch of 16 inside ``Pipeline.answer``, BENCHMARKS §109).
     Where that grid passes ``max_cells`` (an offline batch), or the [n, width] grid is below
     ``coded_cells`` (a lone request: coding costs more there), each stored exclusion is looked up
     among the ranking's few sorted items instead (one ``searchsorted`` per exclusion, rather
