@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
@@ -21,6 +23,7 @@ from recsmith.sparse_rows import (
     pairs_held,
     row_values,
     sorted_distinct,
+    stored_in_every_row,
     stored_in_rows,
 )
 
@@ -210,13 +213,21 @@ def test_sorted_distinct_is_np_unique(values: list[int], repeats: int) -> None:
     st.integers(0, 7),
     st.integers(0, 2**31),
     st.sampled_from([0, 1 << 20]),
+    st.sampled_from([0, 1 << 20]),
 )
 def test_stored_in_rows_is_contains_over_the_grid(
-    entries: list[tuple[int, int]], index: list[int], width: int, seed: int, min_cells: int
+    entries: list[tuple[int, int]],
+    index: list[int],
+    width: int,
+    seed: int,
+    min_cells: int,
+    max_cells: int,
 ) -> None:
     """Against ``contains`` (what it replaced) and a walk over the cells: grids with an id
-    twice in a row, rows of unknown queries (-1), unsorted and duplicated stored entries; the
-    sorted rows (``min_cells`` 0) and ``contains`` itself (small grids)."""
+    twice in a row, rows of unknown queries (-1), unsorted and duplicated stored entries, no
+    entries at all; read from the rows × distinct columns grid (``max_cells`` large; from any
+    size: ``coded_cells`` 0), or past it by the sorted rows (``min_cells`` 0) and ``contains``
+    itself (small grids)."""
     rows = np.asarray([r for r, _ in entries], np.int64)
     cols = np.asarray([c for _, c in entries], np.int64)
     matrix = sparse.csr_array(
@@ -224,7 +235,7 @@ def test_stored_in_rows_is_contains_over_the_grid(
     )  # scipy's COO conversion keeps duplicates and need not sort
     idx = np.asarray(index, np.int64)
     ids = np.random.default_rng(seed).integers(0, 10, (len(idx), width))
-    got = stored_in_rows(matrix, idx, ids, min_cells)
+    got = stored_in_rows(matrix, idx, ids, min_cells, max_cells, coded_cells=0)
     dense = matrix.toarray() != 0
     walk = [[bool(i >= 0 and dense[i, c]) for c in row] for i, row in zip(idx, ids, strict=True)]
     assert got.shape == ids.shape
@@ -232,6 +243,76 @@ def test_stored_in_rows_is_contains_over_the_grid(
     known = idx >= 0
     via_contains = contains(matrix, np.repeat(idx[known], width), ids[known].ravel())
     assert got[known].ravel().tolist() == via_contains.tolist()
+
+
+def _walk_rows(matrix: sparse.csr_array, ids: np.ndarray) -> list[list[bool]]:
+    """The oracle of ``stored_in_every_row``: each row's stored columns as a set, asked per id."""
+    sets = [
+        set(matrix.indices[matrix.indptr[r] : matrix.indptr[r + 1]].tolist())
+        for r in range(matrix.shape[0])
+    ]
+    return [[i in row for i in ids.tolist()] for row in sets]
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs, st.lists(st.integers(0, 9), max_size=12))
+def test_stored_in_every_row_is_a_walk_over_each_row(
+    entries: list[tuple[int, int]], ids: list[int]
+) -> None:
+    """One list of ids (repeats allowed) asked of every row: the grid's answer is each row's
+    set of stored columns; past ``max_cells``, or below ``coded_cells`` cells asked, there is
+    no grid (None) for the caller."""
+    matrix = sparse.csr_array(
+        (np.ones(len(entries), np.float32), ([r for r, _ in entries], [c for _, c in entries])),
+        shape=(7, 10),
+    )
+    asked = np.asarray(ids, np.int64)
+    got = stored_in_every_row(matrix, asked, coded_cells=0)
+    assert got is not None and got.shape == (7, len(asked))
+    assert got.tolist() == _walk_rows(matrix, asked)
+    assert stored_in_every_row(matrix, asked, max_cells=0, coded_cells=0) is None
+    assert stored_in_every_row(matrix, asked, coded_cells=7 * len(asked) + 1) is None
+
+
+def test_matrices_looked_up_in_turn_are_each_read_from_their_own_codes() -> None:
+    """The last matrix coded is remembered per thread and its codes stay in the slots: two
+    matrices asked in turn (A, B, A, B), a copy of A (another object, the same entries), and A
+    changed by a new ``indices`` array, each answer against the walk, in this thread and in
+    another one (its own slots and memory)."""
+    rng = np.random.default_rng(3)
+
+    def random_matrix(n_cols: int) -> sparse.csr_array:
+        dense = rng.random((6, n_cols)) < 0.2
+        return sparse.csr_array(dense.astype(np.float32))
+
+    a, b = random_matrix(50), random_matrix(80)
+    ids = rng.integers(0, 50, (6, 30))
+
+    def check(matrix: sparse.csr_array) -> None:
+        stored = _walk_rows(matrix, np.arange(matrix.shape[1]))  # [row][column]
+        got = stored_in_rows(matrix, np.arange(6), ids, coded_cells=0)
+        assert got.tolist() == [[stored[r][c] for c in ids[r].tolist()] for r in range(6)]
+        every = stored_in_every_row(matrix, ids[0], coded_cells=0)
+        assert every is not None and every.tolist() == _walk_rows(matrix, ids[0])
+
+    for matrix in (a, b, a, b, a.copy(), a):
+        check(matrix)
+    a.indices = (a.indices + 1) % 50  # new arrays: another matrix, coded again
+    check(a)
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            check(b)
+            check(a)
+        except BaseException as error:  # handed back to the test's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert not errors
+    check(b)
 
 
 def test_newest_first_stores_each_items_place_and_keeps_the_newer_of_a_repeat() -> None:

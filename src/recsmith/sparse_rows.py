@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -240,19 +242,35 @@ def contains(matrix: sparse.csr_array, rows: np.ndarray, cols: np.ndarray) -> np
 #: cell (17 against 25 µs for one query's 259 cells, 61 against 86 at 16 queries; 531 against
 #: 250 at 64).
 ROW_SORT_CELLS = 8192
+#: Grid cells from which ``stored_in_rows`` reads the rows × distinct columns grid; below (a
+#: lone request's one list of ~260 items), ``contains``: coding the matrix costs more there
+CODED_CELLS = 1024
 
 
 def stored_in_rows(
-    matrix: sparse.csr_array, index: np.ndarray, ids: np.ndarray, min_cells: int = ROW_SORT_CELLS
+    matrix: sparse.csr_array,
+    index: np.ndarray,
+    ids: np.ndarray,
+    min_cells: int = ROW_SORT_CELLS,
+    max_cells: int = DENSE_CELLS,
+    coded_cells: int = CODED_CELLS,
 ) -> np.ndarray:
     """bool [n, width]: whether row ``index[i]`` of ``matrix`` stores ``ids[i, j]`` (``ids``
-    non-negative; a negative ``index`` stores nothing): ``contains`` over the grid's cells,
-    looked up the other way round. Each row of ``ids`` is sorted (its column packed into the
-    low bits, so numpy's vectorised sort of plain integers serves instead of an argsort), and
-    the rows' stored entries — a few per query — are searched among the sorted cells, instead
-    of every cell among them: 232 against 427 µs for a batch of 64's [64, 259] grid of an
-    index's top items against 1,752 exclusions; below ``min_cells``, ``contains`` itself."""
+    non-negative; a negative ``index`` stores nothing). Read from the grid of the matrix's rows ×
+    its distinct stored columns (``_column_codes``) where that grid fits ``max_cells``: three
+    gathers a cell, where a search among the stored keys costs a binary search a cell (43
+    against 128 µs for a batch of 16's [16, 264] stored ANN lists against 466 exclusions).
+    Past it (an offline batch of thousands of users), ``contains`` over the grid's cells, or
+    looked up the other way round from ``min_cells``: each row of ``ids`` is sorted (its
+    column packed into the low bits, so numpy's vectorised sort of plain integers serves
+    instead of an argsort), and the rows' stored entries are searched among the sorted cells
+    (232 against 427 µs for a batch of 64's [64, 259] grid against 1,752 exclusions)."""
     n, width = ids.shape
+    coded = _column_codes(matrix, max_cells) if n * width >= coded_cells else None
+    if coded is not None:
+        code, valid = _code_of(coded, ids, int(matrix.shape[1]))
+        row = np.where(np.asarray(index) >= 0, index, matrix.shape[0])  # past the last: none
+        return valid & coded.grid.take(row.astype(np.int64)[:, None] * coded.width + code)
     if n * width < max(min_cells, 1):
         return contains(matrix, np.repeat(index, width), ids.ravel()).reshape(n, width)
     hit = np.zeros(n * width, bool)
@@ -266,6 +284,95 @@ def stored_in_rows(
     at = spans(low, cells.searchsorted(wanted, "right") - low)  # every cell holding it
     hit[at - at % width + (packed.ravel()[at] & ((1 << shift) - 1))] = True
     return hit.reshape(n, width)
+
+
+def stored_in_every_row(
+    matrix: sparse.csr_array,
+    ids: np.ndarray,
+    max_cells: int = DENSE_CELLS,
+    coded_cells: int = CODED_CELLS,
+) -> np.ndarray | None:
+    """bool [rows, width]: whether each row of ``matrix`` stores ``ids[j]`` (one list every row
+    asks about: a static ranking's head), from the rows × distinct columns grid
+    (``_column_codes``): the ids are coded once, then one gather a cell. None where that grid
+    would pass ``max_cells``, or below ``coded_cells`` cells asked (the caller looks its cells
+    up another way)."""
+    if matrix.shape[0] * len(ids) < coded_cells:
+        return None
+    coded = _column_codes(matrix, max_cells)
+    if coded is None:
+        return None
+    code, valid = _code_of(coded, ids, int(matrix.shape[1]))
+    return coded.grid.reshape(-1, coded.width)[: matrix.shape[0], code] & valid
+
+
+class _Codes(NamedTuple):
+    """A matrix's distinct stored columns and the rows × codes grid of what each row stores (a
+    column's code: its place among them; one spare row of False at the end, for rows that store
+    nothing)."""
+
+    columns: np.ndarray
+    grid: np.ndarray  # [(rows + 1) × width]
+    width: int  # codes a row: the distinct columns, at least 1
+
+
+def _column_codes(matrix: sparse.csr_array, max_cells: int) -> _Codes | None:
+    """``_Codes`` of ``matrix`` (a batch's exclusions: a few hundred distinct items), or None
+    where its rows × distinct columns pass ``max_cells``. The distinct columns are found
+    without a sort, in a per-thread slot table that is never cleared (``kept_zeros``): each
+    entry writes its number into its column's slot, the entry whose number stays there stands
+    for its column, and the codes are written over their slots. The last matrix coded in this
+    thread is remembered (the same object, its arrays the same, the same ``max_cells``): a
+    batch's sources look up the same exclusions four times (11 µs a coding at batch 16); a
+    matrix is not expected to change in place between the lookups of one batch. While it is
+    remembered, the slots hold its codes: only coding another matrix writes them."""
+    memo = _scratch.__dict__.get("codes")
+    same = memo is not None and memo[0] is matrix and memo[3] == max_cells
+    if same and memo[1] is matrix.indptr and memo[2] is matrix.indices:
+        return memo[4]
+    n_rows, n_cols = matrix.shape
+    stored = matrix.indices[matrix.indptr[0] : matrix.indptr[-1]]
+    slots = kept_zeros("column_codes", max(int(n_cols), 1), np.dtype(np.int32))
+    number = np.arange(len(stored), dtype=np.int32)
+    slots[stored] = number
+    columns = stored[slots[stored] == number]
+    width = max(len(columns), 1)  # no entries: one code, which no row stores
+    coded = None
+    if (n_rows + 1) * width <= max_cells:
+        slots[columns] = np.arange(len(columns), dtype=np.int32)
+        grid = np.zeros((n_rows + 1) * width, bool)
+        owner = np.arange(n_rows, dtype=np.int64).repeat(matrix.indptr[1:] - matrix.indptr[:-1])
+        grid[owner * width + slots.take(stored)] = True
+        coded = _Codes(columns, grid, width)
+    _scratch.codes = (matrix, matrix.indptr, matrix.indices, max_cells, coded)
+    return coded
+
+
+def _code_of(coded: _Codes, ids: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each id's code, read from this thread's slots (``coded`` is the matrix last coded in
+    this thread: its codes are there), and whether it is one of the stored columns at all: a
+    slot no stored column owns holds a stale code, which the check reads as another column."""
+    if len(coded.columns) == 0:
+        return np.zeros(np.shape(ids), np.intp), np.zeros(np.shape(ids), bool)
+    slots = kept_zeros("column_codes", max(n_cols, 1), np.dtype(np.int32))
+    code = slots.take(ids)
+    np.minimum(code, len(coded.columns) - 1, out=code)
+    return code, coded.columns.take(code) == ids
+
+
+_scratch = threading.local()
+
+
+def kept_zeros(name: str, size: int, dtype: np.dtype) -> np.ndarray:
+    """``size`` elements of a zero-initialised array of ``dtype`` kept per thread between calls
+    under ``name`` (an accumulator the caller zeroes again where it wrote; slot tables that
+    are only read where written): allocating and zeroing a catalogue-wide array a call would
+    cost more than the work. It grows to the largest call's size and stays."""
+    kept: dict[tuple[str, np.dtype], np.ndarray] = _scratch.__dict__.setdefault("kept", {})
+    array = kept.get((name, dtype))
+    if array is None or len(array) < size:
+        array = kept[name, dtype] = np.zeros(size, dtype)
+    return array[:size]
 
 
 #: Held pairs below which ``pairs_held`` sorts them and searches rather than build its grid, whose

@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
+from recsmith import sparse_rows
 from recsmith.models import product_top_k as module
 from recsmith.models.cooccurrence import Cooccurrence
 from recsmith.models.product_top_k import product_top_k
@@ -297,7 +298,7 @@ def test_a_drop_matrix_of_another_shape_is_refused() -> None:
 
 def _grids() -> list[np.ndarray]:
     """This thread's kept accumulators (one per dtype)."""
-    kept = module._scratch.__dict__.get("kept", {})
+    kept = sparse_rows._scratch.__dict__.get("kept", {})
     return [array for (name, _), array in kept.items() if name == "grid"]
 
 
@@ -311,7 +312,7 @@ def test_each_way_of_summing_lists_the_dense_oracles_lists(
     follow each other, so the column slots hold stale numbers from the one before."""
     rng = np.random.default_rng(13)
     matrix = _association(rng, 900, 4)
-    module._scratch.__dict__.pop("kept", None)  # this thread's accumulator from scratch
+    sparse_rows._scratch.__dict__.pop("kept", None)  # this thread's accumulator from scratch
     largest = 0
     for n in (30, 5, 30):
         history, exclude = _batch(rng, n, 900, 6)
@@ -352,7 +353,7 @@ def test_a_wide_catalogue_sums_in_a_grid_of_the_touched_columns() -> None:
     )
     history.sum_duplicates()
     history.data[:] = 1
-    module._scratch.__dict__.pop("kept", None)  # this thread's accumulator from scratch
+    sparse_rows._scratch.__dict__.pop("kept", None)  # this thread's accumulator from scratch
     got = product_top_k(history, matrix, 10, [history])
     assert _lists(got) == _by_scipy(history, matrix, 10, [history])
     touched = len(np.unique((history @ matrix).indices))
@@ -367,7 +368,7 @@ def test_the_accumulator_stays_within_grid_cells() -> None:
     rng = np.random.default_rng(19)
     matrix = _association(rng, 6000, 4)
     history, exclude = _batch(rng, 3000, 6000, 4)
-    module._scratch.__dict__.pop("kept", None)
+    sparse_rows._scratch.__dict__.pop("kept", None)
     product_top_k(history[:8], matrix, 5, [history[:8]])  # a small batch first
     before = [len(g) for g in _grids()]
     got = product_top_k(history, matrix, 8, [history, exclude])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from recsmith.retrieval.candidates import Candidates
-from recsmith.retrieval.merge import append_below
+from recsmith.retrieval.merge import BYTE_ROWS, append_below
 from recsmith.retrieval.sources import Proposals
 
 
@@ -107,3 +107,47 @@ def test_append_below_is_the_walk(seed: int, best_first: bool) -> None:
     out = append_below(cands, extra, "popular")
     assert out.sources == ("a", "popular")
     assert _same(_got(out), _oracle(cands, extra))
+
+
+def test_source_columns_in_any_memory_order_are_copied_the_same() -> None:
+    """Candidates whose per-source columns are column-major take numpy's own copy, row-major
+    ones (past ``BYTE_ROWS`` rows) a byte copy a row: the same rows either way, each holding
+    its own cells."""
+    rng = np.random.default_rng(7)
+    cands = _cands(rng, 120, 25, best_first=True)
+    assert len(cands) >= BYTE_ROWS  # a batch's size: the row-major columns take the byte copy
+    wide = Candidates(
+        cands.n_queries,
+        ("a", "b", "c"),
+        cands.query,
+        cands.items,
+        cands.score,
+        rng.standard_normal((len(cands), 3)).astype(np.float32),
+        rng.integers(0, 9, (len(cands), 3)).astype(np.int16),
+    )
+    column_major = Candidates(
+        *(getattr(wide, f) for f in ("n_queries", "sources", "query", "items", "score")),
+        np.asfortranarray(wide.source_scores),
+        np.asfortranarray(wide.source_ranks),
+    )
+    extra = _extra(rng, 120, 25)
+    a, b = append_below(wide, extra, "popular"), append_below(column_major, extra, "popular")
+    for name in ("query", "items", "score", "source_scores", "source_ranks"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+    # each candidate's own cells, found by its (query, item), under the new column's NaN / 0
+    own = {
+        (int(q), int(i)): (r, c)
+        for q, i, r, c in zip(
+            wide.query,
+            wide.items,
+            wide.source_scores.tolist(),
+            wide.source_ranks.tolist(),
+            strict=True,
+        )
+    }
+    for row in range(len(a)):
+        pair = (int(a.query[row]), int(a.items[row]))
+        if pair in own:
+            assert a.source_scores[row].tolist()[:3] == own[pair][0]
+            assert a.source_ranks[row].tolist() == [*own[pair][1], 0]
+            assert np.isnan(a.source_scores[row, 3])

@@ -51,7 +51,10 @@ def _matrix(excluded: list[set[int]], n_items: int, duplicate: bool) -> sparse.c
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_first_kept_of_one_is_a_walk_down_the_ranking(seed: int) -> None:
+@pytest.mark.parametrize("max_cells", [1 << 22, 0])
+def test_first_kept_of_one_is_a_walk_down_the_ranking(seed: int, max_cells: int) -> None:
+    """Read from the batch's rows × excluded items grid (whatever its size: ``coded_cells`` 0),
+    and (``max_cells`` 0) without it."""
     rng = np.random.default_rng(seed)
     n_items = int(rng.integers(30, 400))
     n = int(rng.integers(1, 70))
@@ -61,7 +64,7 @@ def test_first_kept_of_one_is_a_walk_down_the_ranking(seed: int) -> None:
     excluded = _exclusions(rng, n, n_items, order[:60])
     exclude = _matrix(excluded, n_items, duplicate=seed % 2 == 1)
     for k in (1, 5, 30, width + 10):
-        got = _rows(first_kept_of_one(order, scores, exclude, k))
+        got = _rows(first_kept_of_one(order, scores, exclude, k, max_cells, coded_cells=0))
         assert got == _walk(order, scores, excluded, k)
         grid = first_kept(
             np.broadcast_to(order, (n, width)), np.broadcast_to(scores, (n, width)), exclude, k
@@ -69,12 +72,24 @@ def test_first_kept_of_one_is_a_walk_down_the_ranking(seed: int) -> None:
         assert got == _rows(grid)
 
 
-def test_a_ranking_holding_an_item_twice_still_skips_it_everywhere() -> None:
+@pytest.mark.parametrize("max_cells", [1 << 22, 0])
+def test_a_ranking_holding_an_item_twice_still_skips_it_everywhere(max_cells: int) -> None:
     order = np.array([4, 7, 4, 2, 9, 7, 1])
     scores = np.linspace(1, 0, len(order)).astype(np.float32)
     excluded = [{4}, {7, 2}, set()]
-    got = _rows(first_kept_of_one(order, scores, _matrix(excluded, 10, duplicate=False), 3))
+    exclude = _matrix(excluded, 10, duplicate=False)
+    got = _rows(first_kept_of_one(order, scores, exclude, 3, max_cells, coded_cells=0))
     assert got == _walk(order, scores, excluded, 3)
+
+
+def test_rows_wider_than_16_bit_counts_rank_past_32767() -> None:
+    """A ranking of 40,000 items (running counts past int16: kept as 64-bit there): a query
+    that excludes the first item ranks the rest from 1, and no cell past the k-th is taken."""
+    order = np.arange(40_000)
+    scores = np.linspace(1, 0, len(order)).astype(np.float32)
+    excluded = [{0}, set()]
+    got = first_kept_of_one(order, scores, _matrix(excluded, 40_000, duplicate=False), 30_000)
+    assert _rows(got) == _walk(order, scores, excluded, 30_000)
 
 
 def test_static_source_retrieve_matches_the_walk() -> None:

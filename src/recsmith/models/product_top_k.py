@@ -26,21 +26,18 @@ dtype, from 0 (``np.add.at`` is unbuffered and ordered), and a sum of 0 is no en
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
 
 from recsmith.models.topk import TopK
-from recsmith.sparse_rows import distinct_keys, in_sorted, spans
+from recsmith.sparse_rows import distinct_keys, in_sorted, kept_zeros, spans
 
 #: The most accumulator cells (queries × items, or queries × touched items) a batch is summed in:
 #: 32 MiB of float32 (64 MiB of float64) per thread at most, kept for the thread's life. Past it
 #: the batch's cells are sorted (BENCHMARKS §79).
 GRID_CELLS = 1 << 23
-
-_scratch = threading.local()
 
 #: The column slots' dtype (4 bytes per catalogue item a thread): entry numbers, and a batch
 #: never gathers 2**31 entries (that would be 16 GiB of sums).
@@ -107,7 +104,7 @@ def _touched_columns(cols: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndar
     sort, in a per-thread array of one slot per column that is never cleared: each entry
     writes its number into its column's slot, the entry whose number stays there stands for
     its column, and the columns' places are written over their slots."""
-    slot = _kept("columns", n_cols, _SLOT)
+    slot = kept_zeros("columns", n_cols, _SLOT)
     number = np.arange(len(cols), dtype=_SLOT)
     slot[cols] = number
     touched = cols[slot[cols] == number]
@@ -130,7 +127,7 @@ def _touched_only(
     """The (row, place) of the (row, column) pairs whose column is one of ``touched``, its
     place read from the slots ``_touched_columns`` wrote (any other column's slot holds a stale
     number)."""
-    place = np.minimum(_kept("columns", n_cols, _SLOT)[cols], len(touched) - 1)
+    place = np.minimum(kept_zeros("columns", n_cols, _SLOT)[cols], len(touched) - 1)
     mine = touched[place] == cols
     return rows[mine], place[mine]
 
@@ -140,7 +137,7 @@ def _summed_in_grid(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One entry per distinct cell (its position in ``cells``) and the cell's sum (−inf where
     dropped), added in the kept accumulator (``n_cells`` ≤ ``GRID_CELLS``)."""
-    grid = _kept("grid", n_cells, values.dtype)
+    grid = kept_zeros("grid", n_cells, values.dtype)
     try:  # the accumulator goes back zeroed whatever happens: the next call adds into it
         np.add.at(grid, cells, values)  # unbuffered, in entry order: scipy's additions
         grid[dropped] = -np.inf
@@ -241,15 +238,3 @@ def _smallest(keys: np.ndarray, k: int, piece: int, pad: np.uint64) -> np.ndarra
         keys = np.sort(keys.reshape(n * parts, piece), axis=1)[:, :k].reshape(n, parts * k)
         width = parts * k
     return np.sort(keys, axis=1)[:, :k]
-
-
-def _kept(name: str, size: int, dtype: np.dtype) -> np.ndarray:
-    """``size`` elements of a zero-initialised array of ``dtype`` kept per thread between calls
-    (the accumulator, which the caller zeroes again where it wrote; the column slots, which
-    are only read where written): allocating and zeroing megabytes a call would cost more than
-    the sums. It grows to the largest call's size and stays: at most ``GRID_CELLS`` cells."""
-    kept: dict[tuple[str, np.dtype], np.ndarray] = _scratch.__dict__.setdefault("kept", {})
-    array = kept.get((name, dtype))
-    if array is None or len(array) < size:
-        array = kept[name, dtype] = np.zeros(size, dtype)
-    return array[:size]

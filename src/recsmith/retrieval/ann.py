@@ -203,9 +203,10 @@ class ANNSource:
         known = self.index.known
         if known is None or k == 0:
             return flatten(self._search(users, rows, queries.exclude, k), rows)
-        stored = TopK(known.ids[users], known.scores[users])
+        # ``take`` by rows: numpy's fancy index of a 2-D array's rows costs several times more
+        stored = TopK(known.ids.take(users, axis=0), known.scores.take(users, axis=0))
         kept, count = kept_proposals(stored, queries.exclude, k, rows)
-        short = (count < k) & (known.ids[users, -1] >= 0)
+        short = (count < k) & (stored.ids[:, -1] >= 0)
         if not short.any():
             return kept
         # the queries searched live replace their stored rows, and the rows go back to query

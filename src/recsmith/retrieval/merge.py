@@ -18,6 +18,9 @@ from recsmith.retrieval.sources import Proposals
 from recsmith.sparse_rows import distinct_keys, pairs_held, sorted_distinct
 
 RRF_K = 60.0
+#: Rows from which ``_copy_rows`` copies a row's bytes as one item (a batch's thousands); below,
+#: numpy's own block copy is cheaper than making the views (a lone request's ~250 rows)
+BYTE_ROWS = 512
 
 
 def merge(
@@ -87,8 +90,8 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     width = len(cands.sources) + 1
     src_scores = np.full((len(cands) + len(items), width), np.nan, dtype=np.float32)
     src_ranks = np.zeros((len(cands) + len(items), width), dtype=np.int16)
-    src_scores[: len(cands), :-1] = cands.source_scores
-    src_ranks[: len(cands), :-1] = cands.source_ranks
+    _copy_rows(src_scores, cands.source_scores)
+    _copy_rows(src_ranks, cands.source_ranks)
     src_scores[len(cands) :, -1] = extra.scores[new]
     src_ranks[len(cands) :, -1] = ranks
     out = Candidates(
@@ -104,6 +107,20 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
         distinct=cands.distinct and _distinct_pairs(q, items),
     )
     return _sorted_below(out)
+
+
+def _copy_rows(wider: np.ndarray, rows: np.ndarray) -> None:
+    """``wider[: len(rows), : rows.shape[1]] = rows`` for a C-ordered ``wider`` with more
+    columns: each row copied as one opaque item (a void view of its bytes), where numpy's
+    copy of a 2-D block walks its few columns row by row (3.5 against 20 µs for a batch of
+    16's [4,600, 4] float32 source scores, 2.7 against 18 for the int16 ranks). The bytes
+    are the values: the same copy, NaN payloads included."""
+    n, width = rows.shape
+    if n < BYTE_ROWS or not rows.flags.c_contiguous or wider.strides[1] != wider.itemsize:
+        wider[:n, :width] = rows  # a lone request's few hundred rows: the views cost more
+        return
+    item = np.dtype((np.void, width * rows.itemsize))
+    wider[:n, :width].view(item)[:, 0] = rows.view(item)[:, 0]
 
 
 def _distinct_pairs(query: np.ndarray, items: np.ndarray) -> bool:

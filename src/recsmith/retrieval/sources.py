@@ -19,7 +19,7 @@ from recsmith.models.base import Recommender
 from recsmith.models.topk import TopK
 from recsmith.models.transitions import Transitions
 from recsmith.retrieval.queries import Queries
-from recsmith.sparse_rows import contains, stored_in_rows
+from recsmith.sparse_rows import CODED_CELLS, DENSE_CELLS, stored_in_every_row, stored_in_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +50,27 @@ class CandidateSource(Protocol):
 
 
 def flatten(top: TopK, query_index: np.ndarray) -> Proposals:
-    """TopK rows (−1 padded) of the queries ``query_index`` → flat proposals."""
-    rows, cols = (top.ids >= 0).nonzero()
+    """TopK rows (−1 padded) of the queries ``query_index`` → flat proposals (cells read by
+    flat position, as ``first_k_kept`` reads them)."""
+    width = top.ids.shape[1]
+    flat = np.flatnonzero(top.ids >= 0)
+    rows = flat // max(width, 1)
     return Proposals(
         query_index[rows].astype(np.int32),
-        top.ids[rows, cols].astype(np.int32),
-        top.scores[rows, cols].astype(np.float32),
-        (cols + 1).astype(np.int16),
+        top.ids.reshape(-1).take(flat).astype(np.int32, copy=False),
+        top.scores.reshape(-1).take(flat).astype(np.float32, copy=False),
+        (flat - rows * width + 1).astype(np.int16),
     )
 
 
 def concat(parts: list[Proposals]) -> Proposals:
+    """The parts' rows, in order; a lone part with rows is itself (no copy)."""
     parts = [p for p in parts if len(p.items)] or parts[:1]
     if not parts:
         empty_i = np.zeros(0, np.int32)
         return Proposals(empty_i, empty_i, np.zeros(0, np.float32), np.zeros(0, np.int16))
+    if len(parts) == 1:
+        return parts[0]
     return Proposals(
         *(
             np.concatenate(cols)
@@ -148,19 +154,32 @@ class StaticSource:
 
 
 def first_kept_of_one(
-    order: np.ndarray, scores: np.ndarray, exclude: sparse.csr_array, k: int
+    order: np.ndarray,
+    scores: np.ndarray,
+    exclude: sparse.csr_array,
+    k: int,
+    max_cells: int = DENSE_CELLS,
+    coded_cells: int = CODED_CELLS,
 ) -> Proposals:
     """``first_kept`` of one ranking ``order`` [width] (``scores`` alongside) shared by every
-    query: the same proposals, with the excluded cells of the [n, width] grid found from the
-    other side. Each stored exclusion is looked up among the ranking's few sorted items (one
-    ``searchsorted`` per exclusion) instead of each grid cell among the batch's exclusions (one
-    per cell, and their keys built again per call): 78 against 183 µs for a batch of 64 (a
-    ranking of 89 items, ~1,900 exclusions), 35 against 55 µs for 16. A ranking holding an item
-    twice takes ``first_kept`` itself."""
+    query: the same proposals, with the excluded cells of the [n, width] grid read from the
+    grid of the batch's rows × its distinct excluded items (``stored_in_every_row``: the
+    ranking's items coded once, one gather a cell, the coding shared with the batch's other
+    sources; trending 76 → 53 µs a batch of 16 inside ``Pipeline.answer``, BENCHMARKS §109).
+    Where that grid passes ``max_cells`` (an offline batch), or the [n, width] grid is below
+    ``coded_cells`` (a lone request: coding costs more there), each stored exclusion is looked up
+    among the ranking's few sorted items instead (one ``searchsorted`` per exclusion, rather
+    than each grid cell among the batch's exclusions); a ranking holding an item twice then
+    takes ``first_kept`` itself."""
     n, width = exclude.shape[0], len(order)
+    if n == 0 or width == 0:
+        return concat([])
+    held = stored_in_every_row(exclude, order, max_cells, coded_cells)
+    if held is not None:
+        return first_k_kept(~held, k, order, scores)[0]
     by_item = order.argsort()
     ranked = order[by_item]
-    if n == 0 or width == 0 or (ranked[1:] == ranked[:-1]).any():
+    if (ranked[1:] == ranked[:-1]).any():
         return first_kept(
             np.broadcast_to(order, (n, width)), np.broadcast_to(scores, (n, width)), exclude, k
         )
@@ -182,7 +201,7 @@ def first_kept(
     n, width = order.shape
     if n == 0 or width == 0:
         return concat([])
-    keep = ~contains(exclude, np.arange(n).repeat(width), order.ravel()).reshape(n, width)
+    keep = ~stored_in_rows(exclude, np.arange(n), order)
     return first_k_kept(keep, k, order, scores)[0]
 
 
@@ -199,15 +218,24 @@ def first_k_kept(
     or one ranking [width] every row shares (gathered by column alone); row i is query
     ``query[i]`` (default: i). The one ending of ``first_kept``, ``first_kept_of_one`` and
     ``kept_proposals``: a running count along the rows instead of a sort of each row."""
-    rank = keep.cumsum(axis=1)  # each kept cell's place among its row's kept cells, from 1
-    count = rank[:, -1] if rank.shape[1] else np.zeros(len(rank), np.int64)
-    rows, cols = (keep & (rank <= k)).nonzero()
-    cells = cols if ids.ndim == 1 else (rows, cols)
+    n, width = keep.shape
+    if ids.ndim == 1:  # one ranking: its cells by column alone
+        rank = keep.cumsum(axis=1)  # each kept cell's place among its row's kept cells, from 1
+        rows, cols = (keep & (rank <= k)).nonzero()
+        ranks, taken_ids, taken_scores = rank[rows, cols], ids[cols], scores[cols]
+    else:  # a list a row: 16-bit counts, cells read by flat position, not by (row, column)
+        # index pairs (33 against 62 µs for a batch of 16's [16, 264] stored ANN lists)
+        rank = keep.cumsum(axis=1, dtype=np.int16 if width < 1 << 15 else np.int64)
+        cells = np.flatnonzero(keep & (rank <= k))
+        rows = cells // width
+        ranks = rank.reshape(-1).take(cells)
+        taken_ids, taken_scores = ids.reshape(-1).take(cells), scores.reshape(-1).take(cells)
+    count = rank[:, -1].astype(np.int64) if width else np.zeros(n, np.int64)
     return Proposals(
         (rows if query is None else query[rows]).astype(np.int32),
-        ids[cells].astype(np.int32),
-        scores[cells].astype(np.float32),
-        rank[rows, cols].astype(np.int16),
+        taken_ids.astype(np.int32),
+        taken_scores.astype(np.float32),
+        ranks.astype(np.int16),
     ), np.minimum(count, k)
 
 
