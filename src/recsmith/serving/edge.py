@@ -21,7 +21,10 @@ same:
   (``request_body``: 413, 415), is answered here, counted by the metrics and the watch as any
   answer; the app gets the body bounded (a gzip body inflated, in a copy of the scope without
   the encoding's headers, so the metrics read the route of the scope they were given: a gzip
-  body's request is counted as ``<unmatched>``, as it was).
+  body's request is counted as ``<unmatched>``, as it was);
+- a request the fast lane routes to a solved ``DirectRoute`` (the read routes) is handed to its
+  route here, past FastAPI's inner layers (``fast_lane.Shortcut``); every other goes through
+  them.
 """
 
 from __future__ import annotations
