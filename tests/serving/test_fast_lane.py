@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute, _IncludedRouter
 from fastapi.telemetry._api import _RequestTelemetry
 from fastapi.testclient import TestClient
@@ -461,3 +462,32 @@ def test_another_fastapi_version_leaves_the_scan(
             sent = {**keys["read"], **headers}
             answers = [c.request(method, url, content=body, headers=sent) for c in (a, b)]
             assert _answer(answers[0]) == _answer(answers[1]), f"{method} {url}"
+
+
+def test_the_read_routes_are_handed_over_past_fastapi_s_inner_layers(
+    both: tuple[TestClient, TestClient],
+    keys: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Edge`` hands a request the index routes to a read route (a solved ``DirectRoute``)
+    straight to it (``fast_lane.Shortcut``): FastAPI's ``AsyncExitStackMiddleware`` never runs
+    for it, and its errors are still the app's handlers' (a 422, a 401); a route of another
+    kind, or any request of an app without the index, goes through the layers. The answers
+    themselves are held equal to the scan's by ``test_answers_as_through_the_router``."""
+    laned, scanned = both
+    entered: list[str] = []
+    layer = AsyncExitStackMiddleware.__call__
+
+    async def counted(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        entered.append(scope["path"])
+        await layer(self, scope, receive, send)
+
+    monkeypatch.setattr(AsyncExitStackMiddleware, "__call__", counted)
+    reads = ["/v1/users/u1/recommendations?k=5", "/v1/users/u1/recommendations?k=0"]
+    assert [laned.get(u, headers=keys["read"]).status_code for u in reads] == [200, 422]
+    assert laned.get(reads[0]).status_code == 401  # no key: the route's check, the app's answer
+    assert laned.get("/health/live").status_code == 200
+    assert entered == ["/health/live"]
+    entered.clear()
+    assert scanned.get(reads[0], headers=keys["read"]).status_code == 200
+    assert entered == ["/v1/users/u1/recommendations"]

@@ -19,6 +19,7 @@ from recsmith.config import EventSettings, Settings
 from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
+from recsmith.lifecycle.shadow import ShadowJob, ShadowRunner
 from recsmith.models.registry import create
 from recsmith.serving import create_app
 from recsmith.store.base import EventStore
@@ -56,22 +57,38 @@ def _hand_rbo(a: list[str], b: list[str]) -> float:
     return sum(w * x for w, x in zip(weights, agree, strict=True)) / sum(weights)
 
 
+@pytest.mark.parametrize("cache_entries", [None, 0])
 def test_a_shadow_release_is_compared_with_the_served_lists(
     registry: tuple[ModelRegistry, str, str],
     store_url: str,
     store: EventStore,
     keys: dict[str, dict[str, str]],
     make_event: Callable[..., dict[str, Any]],
+    cache_entries: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The candidate answers each served request's query, the user's stored items in it; with
+    the response cache off (``cache_entries`` 0) on SQLite the coalescer's flush reads them
+    (``Coalescer.answer``'s ``stored``), and the job gets the query as answered."""
     reg, served, candidate = registry
     pop = ModelBundle.load(reg.path(candidate))
     # u1 views the popularity release's first pick now: both releases must leave it out
     bought = str(pop.recommend(["u1"], 1).item_ids[0][0])
     settings = Settings(
         store={"url": store_url},
-        serving={"registry": reg.root},
+        serving={"registry": reg.root}
+        if cache_entries is None
+        else {"registry": reg.root, "cache_entries": cache_entries},
         lifecycle={"shadow_release": candidate, "shadow_sample": 1.0},
     )
+    offered: dict[str, list[str]] = {}  # each job's query: the user's excluded items
+    offer = ShadowRunner.offer
+
+    def noted(runner: ShadowRunner, job: ShadowJob) -> None:
+        offered[job.query.user_id] = list(job.query.seen)
+        offer(runner, job)
+
+    monkeypatch.setattr(ShadowRunner, "offer", noted)
     with TestClient(create_app(settings, store=store)) as client:
         event = make_event(user_id="u1", item_id=bought)
         assert client.post("/v1/events", json=[event], headers=keys["ingest"]).json()["accepted"]
@@ -85,6 +102,7 @@ def test_a_shadow_release_is_compared_with_the_served_lists(
         report = get()
         metrics = client.get("/metrics", headers=keys["admin"]).text
     seen = {u: [bought] if u == "u1" else [] for u in USERS}
+    assert offered == seen  # the candidate leaves out what the served release left out
     shadowed = {
         u: [str(i) for i in pop.recommend([u], 5, extra_seen=[seen[u]]).item_ids[0]] for u in USERS
     }

@@ -331,3 +331,70 @@ def test_through_the_app_a_lone_request_reads_alone_a_burst_by_one_query(
     first, second, _, busy, quiet = asyncio.run(run())
     assert first == ["a"] and second == ["b"] and quiet == ["c"]
     assert any(isinstance(read, list) and len(read) > 1 for read in busy), busy
+
+
+def test_through_the_app_a_burst_s_read_failing_fails_only_its_own_request(
+    settings: Settings,
+    pipeline: Pipeline,
+    store: EventStore,
+    keys: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the response cache off the coalescer's flush reads a burst's stored items
+    (``Coalescer.answer``'s ``stored``). A read failing for one user otherwise than an outage
+    (a decode error: a ``ValueError``, which the route answers 422 when the pipeline raises it)
+    fails that request as its own read failed before, a 500, and no other: the others are
+    answered, each list without its user's stored items (the oracle). A store outage in the
+    next burst answers every request without them, ``degraded: ["store"]``, as a lone read's
+    outage does."""
+    embedded(store)
+    ingest(store, [event(f"i{n}", user=f"u{n % 4}", h=n) for n in range(12)])
+    uncached = settings.model_copy(
+        update={"serving": settings.serving.model_copy(update={"cache_entries": 0})}
+    )
+    users_items, user_items = store.users_items, store.user_items
+    broken = {"user": "u2", "outage": False}
+
+    def group_read(user_ids: Sequence[str]) -> list[list[str]]:
+        if broken["outage"]:
+            raise StoreUnavailable("read", OSError("disk I/O error"))
+        if broken["user"] in user_ids:
+            raise ValueError("a stored list that is not JSON")
+        return users_items(user_ids)
+
+    def lone_read(user_id: str) -> list[str]:
+        if broken["outage"]:
+            raise StoreUnavailable("read", OSError("disk I/O error"))
+        if user_id == broken["user"]:
+            raise ValueError("a stored list that is not JSON")
+        return user_items(user_id)
+
+    monkeypatch.setattr(store, "users_items", group_read)
+    monkeypatch.setattr(store, "user_items", lone_read)
+    app = create_app(uncached, bundle=pipeline, store=store)  # type: ignore[arg-type]
+    users = ["u0", "u1", "u2", "u3", "nobody"]
+    paths = [f"/v1/users/{u}/recommendations?k=50" for u in users]
+
+    async def run() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+                async def burst() -> list[httpx.Response]:
+                    return list(
+                        await asyncio.gather(*(client.get(p, headers=keys["read"]) for p in paths))
+                    )
+
+                failing = await burst()
+                broken["outage"] = True
+                return failing, await burst()
+
+    failing, outage = asyncio.run(run())
+    assert [r.status_code for r in failing] == [200, 200, 500, 200, 200]
+    for user, had, answer in zip(users, items_alone(store, users), failing, strict=True):
+        if user == "u2":
+            continue
+        body = answer.json()
+        assert body["degraded"] == [] and not {i["item_id"] for i in body["items"]} & set(had)
+    assert [r.status_code for r in outage] == [200] * len(users)
+    assert all(r.json()["degraded"] == ["store"] for r in outage)

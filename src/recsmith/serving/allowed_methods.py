@@ -25,6 +25,9 @@ class AllowEveryMethod(StrictJSONRoute):
     """
 
     _by_path: ClassVar[dict[str, set[str]]] = {}
+    #: ``handle`` refuses only a method the route does not take: a request the route matched
+    #: in full it passes on as ``APIRoute.handle`` does (``fast_lane.Shortcut``)
+    REFUSES_METHODS_ONLY: ClassVar[bool] = True
 
     def __init__(self, path: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(path, *args, **kwargs)

@@ -21,14 +21,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recsmith.bundle import Answer
+from recsmith.errors import StoreUnavailable
 from recsmith.exploration.arms import ArmCounts
 from recsmith.exploration.explorer import ExploreRequest
 from recsmith.rerank.rules import Rule
 from recsmith.serving.feature_sampler import FeatureSampler
 from recsmith.serving.gather import Gatherer
+
+if TYPE_CHECKING:
+    from recsmith.serving.stored_items import StoredItems
 
 #: A batch never exceeds this many queries (bounds one flush's time and memory).
 MAX_COALESCED = 64
@@ -66,12 +70,23 @@ class Options:
 @dataclass(frozen=True, slots=True)
 class Slot:
     """A query's place in the answer of its batch: ``answer.lists.item_ids[index]`` is its list.
-    ``first`` is true for exactly one query per pipeline call (who reports the call's metrics)."""
+    ``first`` is true for exactly one query per pipeline call (who reports the call's metrics).
+    For a query whose stored items the flush read (``Coalescer.answer``'s ``stored``): those
+    items (answered as if ahead of its ``seen``; None: not read), and ``store_down`` when the
+    store was unavailable (answered without them, as the route does: ``degraded: ["store"]``)."""
 
     answer: Answer
     index: int
     first: bool
     batch_size: int
+    stored: list[str] | None = None
+    store_down: bool = False
+
+
+class StoredReadFailed(RuntimeError):
+    """A query's stored items could not be read for a reason other than an outage (its
+    ``__cause__``): that request fails with it, as its own read failing did; the others of its
+    group are answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +94,7 @@ class _Query:
     served: Any
     options: Options
     query: UserQuery
+    stored: StoredItems | None = None
 
 
 class Coalescer:
@@ -103,13 +119,45 @@ class Coalescer:
         taken = self._gatherer
         return taken.last_taken > 1 and time.monotonic() - taken.last_taken_at < CROWD_FADES_S
 
-    async def answer(self, served: Any, query: UserQuery, options: Options) -> Slot:
-        """The query's answer, computed together with whatever else is waiting."""
+    async def answer(
+        self,
+        served: Any,
+        query: UserQuery,
+        options: Options,
+        stored: StoredItems | None = None,
+    ) -> Slot:
+        """The query's answer, computed together with whatever else is waiting. ``stored``:
+        the flush reads the items ``query.user_id`` has in the store now, with its group's
+        (``StoredItems.now``: one query), and puts them ahead of ``query.seen`` — the read the
+        route would otherwise hand to ``StoredItems`` and wait a hand-off for (BENCHMARKS §111)."""
         return await self._gatherer.submit(
-            _Query(served, options, query), key=(id(served), options)
+            _Query(served, options, query, stored), key=(id(served), options)
         )
 
-    def _call(self, group: list[_Query]) -> list[Slot]:
+    def _call(self, group: list[_Query]) -> list[Slot | Exception]:
+        """The stored items of the group's queries that ask for them read by one query
+        (``_read_stored``), then one pipeline call for the queries whose read did not fail."""
+        if all(p.stored is None for p in group):
+            return list(self._answered(group, None, None))
+        stored, down, failed = _read_stored(group)
+        if not any(failed):
+            return list(self._answered(group, stored, down))
+        kept = [i for i, f in enumerate(failed) if f is None]
+        slots = iter(
+            self._answered(
+                [group[i] for i in kept], [stored[i] for i in kept], [down[i] for i in kept]
+            )
+            if kept
+            else ()
+        )
+        return [next(slots) if f is None else f for f in failed]
+
+    def _answered(
+        self,
+        group: list[_Query],
+        stored: list[list[str] | None] | None,
+        down: list[bool] | None,
+    ) -> list[Slot]:
         """One pipeline call for a group that shares the model and the options; an exploring
         pipeline (``[explore]``) gets each request's id and the current bandit counts, a ranked
         one the feature sampler's tap when one of the group's queries is sampled."""
@@ -123,17 +171,59 @@ class Coalescer:
             picked = sampler.pick(len(group))
             if picked is not None:
                 extra["feature_tap"] = sampler.tap(served.version, picked)
-        return _call(group, extra)
+        return _call(group, extra, stored, down)
 
 
-def _call(group: list[_Query], explore: dict[str, Any]) -> list[Slot]:
-    """One pipeline call for a group that shares the model and the options."""
+def _read_stored(
+    group: list[_Query],
+) -> tuple[list[list[str] | None], list[bool], list[Exception | None]]:
+    """For each query of ``group``: its user's stored items where it asks for them
+    (``_Query.stored``; None: not asked, or the store was unavailable), read for the group at
+    once; whether the store was unavailable (the query then goes without them, as the route
+    reading alone did); the failure of a query whose read failed otherwise
+    (``StoredReadFailed``)."""
+    asking = [i for i, p in enumerate(group) if p.stored is not None]
+    reader = group[asking[0]].stored
+    assert reader is not None
+    read = reader.now([group[i].query.user_id for i in asking])
+    stored: list[list[str] | None] = [None] * len(group)
+    down = [False] * len(group)
+    failed: list[Exception | None] = [None] * len(group)
+    for i, got in zip(asking, read, strict=True):
+        if isinstance(got, StoreUnavailable):
+            down[i] = True
+        elif isinstance(got, Exception):
+            failure = StoredReadFailed(f"reading the stored items of {group[i].query.user_id!r}")
+            failure.__cause__ = got
+            failed[i] = failure
+        else:
+            stored[i] = got
+    return stored, down, failed
+
+
+def _call(
+    group: list[_Query],
+    explore: dict[str, Any],
+    stored: list[list[str] | None] | None = None,
+    down: list[bool] | None = None,
+) -> list[Slot]:
+    """One pipeline call for a group that shares the model and the options; ``stored``: items
+    read for the queries, put ahead of their ``seen``."""
     served, options = group[0].served, group[0].options
     queries = [p.query for p in group]
-    answer: Answer = served.answer(
-        [q.user_id for q in queries], options.k, **answer_arguments(queries, options), **explore
-    )
-    return [Slot(answer, i, i == 0, len(group)) for i in range(len(group))]
+    arguments = answer_arguments(queries, options)
+    n = len(group)
+    if stored is None or down is None:
+        answer: Answer = served.answer(
+            [q.user_id for q in queries], options.k, **arguments, **explore
+        )
+        return [Slot(answer, i, i == 0, n) for i in range(n)]
+    arguments["extra_seen"] = [
+        q.seen if items is None else [*items, *q.seen]
+        for q, items in zip(queries, stored, strict=True)
+    ]
+    answer = served.answer([q.user_id for q in queries], options.k, **arguments, **explore)
+    return [Slot(answer, i, i == 0, n, stored[i], down[i]) for i in range(n)]
 
 
 def answer_arguments(queries: Sequence[UserQuery], options: Options) -> dict[str, Any]:

@@ -21,7 +21,10 @@ same:
   (``request_body``: 413, 415), is answered here, counted by the metrics and the watch as any
   answer; the app gets the body bounded (a gzip body inflated, in a copy of the scope without
   the encoding's headers, so the metrics read the route of the scope they were given: a gzip
-  body's request is counted as ``<unmatched>``, as it was).
+  body's request is counted as ``<unmatched>``, as it was);
+- a request the fast lane routes to a solved ``DirectRoute`` (the read routes) is handed to its
+  route here, past FastAPI's inner layers (``fast_lane.Shortcut``); every other goes through
+  them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from recsmith.decisions.served import ARRIVED
 from recsmith.lifecycle.rollback import RollbackGuard
 from recsmith.monitoring.request_id import HEADER, REQUEST_ID, chosen_id
 from recsmith.serving.error_handlers import failure_response
+from recsmith.serving.fast_lane import shortcut
 from recsmith.serving.metrics import Metrics
 from recsmith.serving.request_body import guarded_body
 from recsmith.serving.url_text import url_refusal
@@ -50,6 +54,8 @@ class Edge:
         guard: RollbackGuard | None = None,
     ) -> None:
         self.app, self.metrics, self.limit, self.guard = app, metrics, max_body_bytes, guard
+        #: past FastAPI's inner layers to the hot routes (None: every request through them)
+        self.shortcut = shortcut(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +82,12 @@ class Edge:
                 if answer is None:
                     answer = guarded_body(scope, receive, self.limit)
                 if isinstance(answer, tuple):
-                    await self.app(*answer, send_noted)
+                    short = self.shortcut
+                    found = None if short is None else short.lane(answer[0])
+                    if found is None:
+                        await self.app(*answer, send_noted)
+                    else:
+                        await short.hand_over(found, *answer, send_noted)  # type: ignore[union-attr]
                 else:
                     await answer(scope, receive, send_noted)
             finally:

@@ -37,7 +37,9 @@ from typing import Any
 
 import fastapi
 from fastapi import FastAPI
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import (
     PARAM_REGEX,
     BaseRoute,
@@ -162,10 +164,28 @@ def may_overlap(a: Shape, b: Shape) -> bool:
 
 @dataclass(frozen=True)
 class _Lane:
-    """An indexed route: the included router holding it and its effective context."""
+    """An indexed route: the included router holding it and its effective context. ``direct``:
+    a request it matches in full may go straight to the context's app (``Shortcut``)."""
 
     included: _IncludedRouter
     context: _EffectiveRouteContext
+    direct: bool = False
+
+
+def _direct(context: _EffectiveRouteContext) -> bool:
+    """Whether handing a request this context matches in full to ``context.app`` is what the
+    route's ``handle`` would do: FastAPI's own ``handle`` (or one declaring, by
+    ``REFUSES_METHODS_ONLY``, that it only refuses methods the match already ruled out), the
+    context's app FastAPI's ``request_response`` alone (no body limit of the route or its
+    router wrapped around it), and a ``DirectRoute`` that reads no form (``solved_by``), so
+    the file stack of FastAPI's ``AsyncExitStackMiddleware`` has nothing to close."""
+    route = context.original_route
+    handle = type(route).handle
+    return (
+        (handle is APIRoute.handle or getattr(type(route), "REFUSES_METHODS_ONLY", False))
+        and context.max_body_size is None
+        and getattr(route, "reads_no_form", False)
+    )
 
 
 @dataclass(frozen=True)
@@ -254,7 +274,7 @@ class _Index:
                         # a route deciding its own matches is asked by the scan only
                         and type(candidate.original_route).matches is APIRoute.matches
                     ):
-                        self._add(_Lane(top, candidate), earlier)
+                        self._add(_Lane(top, candidate, _direct(candidate)), earlier)
                     earlier.extend(_flat(candidate))
             else:
                 earlier.extend(_flat(top))
@@ -302,24 +322,40 @@ class FastLane:
         self.index = _Index(router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if not self.index.current():
-                self.index = _Index(self.router)
-            # at most one indexed route matches a request in full (two that could would
-            # overlap, and the later one is not indexed), so the first found is the scan's
-            for lanes in self.index.lanes(get_route_path(scope)):
-                for lane in lanes:
-                    match, child_scope = lane.context.matches(scope)
-                    if match is Match.FULL:
-                        await self._hand_over(lane, child_scope, scope, receive, send)
-                        return
-        await self.app(scope, receive, send)
+        found = self.found(scope)
+        if found is None:
+            await self.app(scope, receive, send)
+        else:
+            await self.hand_over(*found, scope, receive, send)
 
-    async def _hand_over(
-        self, lane: _Lane, child_scope: Scope, scope: Scope, receive: Receive, send: Send
+    def found(self, scope: Scope) -> tuple[_Lane, Scope] | None:
+        """The indexed route an HTTP request matches in full, and the scope keys its match
+        sets; None: the router's scan answers it."""
+        if scope["type"] != "http":
+            return None
+        if not self.index.current():
+            self.index = _Index(self.router)
+        # at most one indexed route matches a request in full (two that could would
+        # overlap, and the later one is not indexed), so the first found is the scan's
+        for lanes in self.index.lanes(get_route_path(scope)):
+            for lane in lanes:
+                match, child_scope = lane.context.matches(scope)
+                if match is Match.FULL:
+                    return lane, child_scope
+        return None
+
+    async def hand_over(
+        self,
+        lane: _Lane,
+        child_scope: Scope,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        direct: bool = False,
     ) -> None:
         """What ``APIRouter.app``, ``_IncludedRouter.handle`` and ``_handle_selected`` do to the
-        scope for a route of a router included in the app, in their order."""
+        scope for a route of a router included in the app, in their order; then the route's
+        ``handle``, or (``direct``, a ``_Lane.direct`` lane) what it would call."""
         router, included, context = self.router, lane.included, lane.context
         route = context.original_route
         _apply_router_form_limits(scope, router.form_limits)
@@ -336,7 +372,55 @@ class FastLane:
         )
         fastapi_scope[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = context
         scope["route"] = route
-        await route.handle(scope, receive, send)
+        if direct:
+            await context.app(scope, receive, send)  # type: ignore[misc]
+        else:
+            await route.handle(scope, receive, send)
+
+
+class Shortcut:
+    """``Edge``'s way past the layers between it and a route the lane hands requests to
+    directly (``_Lane.direct``): FastAPI's ``ExceptionMiddleware`` (whose handlers the route's
+    own ``request_response`` applies again, from the scope entry set here: an exception none
+    handles goes on to ``Edge`` as before), ``AsyncExitStackMiddleware`` (a stack for the
+    files of forms, which these routes do not read), the router and the lane's own frame, and
+    the route's ``handle``: ~12 coroutine frames a request walks in, and again each time it
+    waits on a gathered read or the coalescer and resumes (BENCHMARKS §111). Any other request
+    goes the whole way."""
+
+    def __init__(self, handlers: tuple[Any, Any], router: APIRouter) -> None:
+        self.handlers, self.router = handlers, router
+
+    def lane(self, scope: Scope) -> tuple[_Lane, Scope] | None:
+        """The direct lane an HTTP request matches in full; None: the layers answer it."""
+        lane = self.router.middleware_stack
+        if not isinstance(lane, FastLane):
+            return None
+        found = lane.found(scope)
+        return found if found is not None and found[0].direct else None
+
+    async def hand_over(
+        self, found: tuple[_Lane, Scope], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """``found``'s route answers the request, with the scope the skipped layers give it."""
+        scope["starlette.exception_handlers"] = self.handlers
+        lane: FastLane = self.router.middleware_stack
+        await lane.hand_over(*found, scope, receive, send, direct=True)
+
+
+def shortcut(app: ASGIApp) -> Shortcut | None:
+    """The ``Shortcut`` past ``app`` where it is FastAPI's ``ExceptionMiddleware`` over its
+    ``AsyncExitStackMiddleware`` over an app router the lane may front (the stack FastAPI
+    builds inside the app's own middleware, as written for ``WRITTEN_FOR``); else None."""
+    if _MISSING_NAME is not None or not FASTAPI_VERSION.startswith(WRITTEN_FOR):
+        return None
+    if type(app) is not ExceptionMiddleware or type(app.app) is not AsyncExitStackMiddleware:
+        return None
+    router = app.app.app
+    handlers = getattr(app, "_exception_handlers", None), getattr(app, "_status_handlers", None)
+    if not isinstance(router, APIRouter) or not all(isinstance(h, dict) for h in handlers):
+        return None
+    return Shortcut(handlers, router)
 
 
 def unsupported(app: FastAPI) -> str | None:

@@ -7,6 +7,12 @@ the ~15 requests a busy server answers together. Here each request hands its use
 ``gather.Gatherer``, and the users that arrive together are read by one ``users_items`` query,
 a statement and a decode for the group.
 
+A list computed at once (the response cache off, or a request it never serves) on an embedded
+store is not read here at all: the coalescer's flush reads its user with the rest of its group
+(``Coalescer.answer``'s ``stored``, by ``now``), so the request waits one hand-off, not two
+(BENCHMARKS §111); the response cache's key needs the items before the list, so a cached
+request still reads here first.
+
 A request gathers only in company: while another request's read waits, or while requests
 arrive together (``company``: the coalescer's latest flush answered more than one, lately).
 Alone (an idle server, one client asking in turn) it reads its user by ``user_items`` at once:
@@ -70,3 +76,18 @@ class StoredItems:
         if self._gatherer.waiting or self._company():
             return await self._gatherer.submit(user_id)
         return store.user_items(user_id)  # tens of microseconds: less than a thread-pool hop
+
+    def now(self, user_ids: list[str]) -> list[list[str] | Exception]:
+        """The users' stored items read at once, in the caller's turn, on an embedded store
+        only (a coalescer's flush on the event loop: ``Coalescer.answer``'s ``stored``): one
+        ``users_items`` query, or ``user_items`` for one user (a group of one would pay the
+        group query's JSON for nothing); a failure is the failed users' outcome, as ``of``'s
+        gathered read settles it (an outage fails them all at once)."""
+        if not self._store.local:  # a networked store is read in the pool, never here
+            raise TypeError("StoredItems.now reads an embedded store only")
+        if len(user_ids) == 1:
+            try:
+                return [self._store.user_items(user_ids[0])]
+            except Exception as exc:  # that user's outcome, as a group's read settles it
+                return [exc]
+        return self._gatherer.outcomes(user_ids)

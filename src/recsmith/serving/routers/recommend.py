@@ -2,10 +2,11 @@
 
 Work per recommendation request is a share of one indexed store query (what the user has *now*,
 so an event ingested a moment ago already counts; the users of requests that arrive together are
-read together, ``stored_items``) plus a share of one coalesced pipeline call, or a response
-cache hit. The other endpoints are ``def``: run in the thread pool. Every route here is a
-``DirectRoute`` (``_read_route``): answered without FastAPI's per-request dependency solve, with
-the same checks, errors and bytes.
+read together, ``stored_items``, or by the coalescer's flush itself when the list is computed
+at once) plus a share of one coalesced pipeline call, or a response cache hit. The other
+endpoints are ``def``: run in the thread pool. Every route here is a ``DirectRoute``
+(``_read_route``): answered without FastAPI's per-request dependency solve, with the same
+checks, errors and bytes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from recsmith.experiments.choose import choose
 from recsmith.explain.build import explain_answer
 from recsmith.explain.item_lists import explain_list
 from recsmith.exploration.arms import ArmCounts
-from recsmith.exploration.contextual import Choice, contextual_choice
+from recsmith.exploration.contextual import Choice, bandit_for, contextual_choice
 from recsmith.exploration.explorer import EXPLORED, ExploreRequest
 from recsmith.ids import MAX_ID_LENGTH, id_problems, uuid4_hex
 from recsmith.lifecycle.shadow import ShadowJob
@@ -46,7 +47,7 @@ from recsmith.privacy.gate import ANONYMOUS, withheld_reason
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import admit, require_scope, secret_in_headers
 from recsmith.serving.category_match import match_categories
-from recsmith.serving.coalesce import Options, UserQuery, answer_arguments
+from recsmith.serving.coalesce import Options, Slot, StoredReadFailed, UserQuery, answer_arguments
 from recsmith.serving.deps import (
     BundleDep,
     Runtime,
@@ -69,6 +70,7 @@ from recsmith.serving.schemas import (
     body_errors,
     error_responses,
 )
+from recsmith.serving.stored_items import StoredItems
 from recsmith.validation_reasons import PRINTABLE_PATTERN
 
 MAX_K = MAX_LIST_LENGTH
@@ -381,7 +383,21 @@ async def recommend(
             raise HTTPException(409, str(exc)) from None
         keep_seen = _keep_seen(bundle, include_seen)
         skip_store = keep_seen or withheld is not None
-        stored, degraded = ([], []) if skip_store else await _stored_items(runtime, user_id)
+        cache = runtime.cache
+        explorer = getattr(bundle, "explorer", None) is not None
+        # read by the coalescer's flush with its group's (``Coalescer.answer``'s ``stored``):
+        # a list computed now, on an embedded store, whose contextual arm (none here) would
+        # not count the items first
+        in_flush = (
+            not skip_store
+            and not explain
+            and (cache is None or explorer or bool(asked))
+            and runtime.store.local
+            and bandit_for(getattr(chosen.bundle, "config", None), placement) is None
+        )
+        stored, degraded = (
+            ([], []) if skip_store or in_flush else await _stored_items(runtime, user_id)
+        )
         profile, unread = (None, []) if withheld else await _profile(runtime, bundle, user_id)
         degraded += [d for d in unread if d not in degraded]
         longest = runtime.settings.events.max_id_length
@@ -413,13 +429,16 @@ async def recommend(
             device=device,
         )
         options = Options(k, categories, diversity, keep_seen, asked, arm.arm if arm else None)
-        cache = runtime.cache
         # a draw per request: exploration, a contextual arm
-        explores = getattr(bundle, "explorer", None) is not None or arm is not None
+        explores = explorer or arm is not None
         if explain:  # the single-request path, traced (``recsmith.explain``)
             listed = _explained(runtime, bundle, query, options)
         elif cache is None or explores or asked:
-            listed = await _computed(runtime, bundle, query, options)
+            reader = runtime.stored_items if in_flush else None
+            listed, slot = await _computed(runtime, bundle, query, options, reader)
+            stored = slot.stored or stored  # what the flush read, if it read
+            if slot.store_down and "store" not in degraded:
+                degraded.insert(0, "store")
         else:
             # catalogue changes applied since the release (``catalog_sync``) change what rules
             # let by
@@ -432,7 +451,7 @@ async def recommend(
             hit = cache.get(key)
             runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
             if hit is None:
-                listed = await _computed(runtime, bundle, query, options)
+                listed = (await _computed(runtime, bundle, query, options))[0]
                 cache.put(key, json.dumps(listed).encode())
             else:
                 listed = json.loads(hit)
@@ -472,6 +491,8 @@ async def recommend(
     shadow = request.app.state.shadow
     if shadow.wants(recommendation_id):  # a candidate release's turn, off this path
         served = [i["item_id"] for i in items]
+        if in_flush:  # the query as answered: the stored items the flush read ahead of its own
+            query = replace(query, seen=[*stored, *query.seen])
         # the candidate serves its own whole list (a contextual arm is this release's choice)
         whole = options if options.source is None else replace(options, source=None)
         shadow.offer(ShadowJob(query, whole, served, latency))
@@ -591,20 +612,27 @@ async def _profile(
 
 
 async def _computed(
-    runtime: Runtime, bundle: Served, query: UserQuery, options: Options
-) -> dict[str, Any]:
+    runtime: Runtime,
+    bundle: Served,
+    query: UserQuery,
+    options: Options,
+    stored: StoredItems | None = None,
+) -> tuple[dict[str, Any], Slot]:
     """The list as the response carries it (less its ids): tier, fallback and scored items with
-    their sources and reasons — what the response cache stores."""
+    their sources and reasons — what the response cache stores; and the query's ``Slot``.
+    ``stored``: the coalescer's flush reads the user's stored items (``Coalescer.answer``)."""
     try:
-        slot = await runtime.coalescer.answer(bundle, query, options)
+        slot = await runtime.coalescer.answer(bundle, query, options, stored)
     except NeedsPipeline as exc:  # a valid request this deployment cannot answer
         raise HTTPException(409, str(exc)) from None
+    except StoredReadFailed as exc:  # the read's own failure, as when the route read alone
+        raise exc.__cause__ from None  # type: ignore[misc]
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     answer, row = slot.answer, slot.index
     if slot.first:  # one pipeline call, observed once
         runtime.metrics.observe_answer(answer.timings, answer.candidates, slot.batch_size)
-    return _listing(runtime, bundle, answer, row, options)
+    return _listing(runtime, bundle, answer, row, options), slot
 
 
 def _listing(
