@@ -415,6 +415,18 @@ def summary(rows: list[Row]) -> None:
         q = np.percentile(mids, [0, 25, 50, 75, 100]) if len(mids) else [np.nan] * 5
         cells = " | ".join(f"{x:.2f}" for x in q)
         print(f"| {label} | {len(mids)} | {cells} | {below} |")
+    print("\nPooled over each shape's samples (every seed's users together; each sample's own best")
+    print("tuned peer, chosen on test, so the peer side is the best of three on every sample):")
+    print("| shape / data set | samples | test users | pipeline / popular | pipeline / best peer |")
+    print("|---|---:|---:|---:|---:|")
+    for (shape, dataset), group in _by_sample_set(rows).items():
+        mine = np.concatenate([r.scores["pipeline"] for r in group])
+        cells = []
+        for pick in (lambda r: "popular", lambda r: r.best_peer):
+            other = np.concatenate([r.scores[pick(r)] for r in group])
+            ratio, low, high = ratio_interval(mine, other)
+            cells.append(f"{ratio:.2f} [{low:.2f}, {high:.2f}]")
+        print(f"| {shape} / {dataset} | {len(group)} | {len(mine):,} | {' | '.join(cells)} |")
     print("\nWorst five by pipeline / popular:")
     for r in sorted(rows, key=lambda r: np.nan_to_num(r.ratio("popular")[0], nan=9))[:5]:
         rp, rb = r.ratio("popular"), r.ratio(r.best_peer)
@@ -426,6 +438,14 @@ def summary(rows: list[Row]) -> None:
             f"({rb[0]:.2f} [{rb[1]:.2f}, {rb[2]:.2f}]), best own single {own} "
             f"{r.scores[own].mean():.4f}; {r.said}"
         )
+
+
+def _by_sample_set(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    """The rows of each (shape, data set), in the order they ran."""
+    out: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        out.setdefault((r.shape, r.dataset), []).append(r)
+    return out
 
 
 def main() -> None:
