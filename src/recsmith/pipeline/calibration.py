@@ -133,7 +133,8 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     by ~12 % (``als.py``), so a lead within noise may be that luck: it must win beyond noise.
 
     EASE's low-pass weight (GF-CF's filter beside EASE's scores, ``low_pass.py``) turns a second
-    signal on, so it too must win beyond noise (§92). A value listed twice is tried once (each
+    signal on, so turning it on must win beyond noise (§92); once on, its other weights are
+    read as a strength (``SWITCHED_STRENGTHS``, §112). A value listed twice is tried once (each
     try is a fit)."""
     grid = GRID.get(model)
     if model == "ials" and cc.ials_factors and grid is not None:
