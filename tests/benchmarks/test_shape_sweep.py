@@ -72,3 +72,33 @@ def test_ndcg_with_several_truth_items_more_than_ten_and_seen_items_in_the_top_t
     b_list = [f"u{n}" for n in range(12)]
     got = shape_sweep.ndcg_at_10({"a": a_list, "b": b_list}, s)
     assert got == pytest.approx([(d[0] + d[9]) / (d[0] + d[1]), 1.0])
+
+
+def test_pooled_ratio_sums_every_sample_users_and_reads_each_sample_own_best_peer() -> None:
+    """Pooled, a shape's ratio is its summed scores' (a sample weighs by its users), not the mean
+    of its samples' ratios, and each sample is read against its own best peer."""
+
+    def row(shape: str, seed: int, scores: dict[str, list[float]], best: str) -> shape_sweep.Row:
+        arrays = {name: np.array(v) for name, v in scores.items()}
+        return shape_sweep.Row(shape, "d", seed, "", arrays, best, "", 0.0)
+
+    rows = [
+        # pipeline / popular 2 (0.5 / 0.25), / its peer 0.5 (0.5 / 1)
+        row("m", 0, {"pipeline": [1, 0], "popular": [0.25, 0.25], "EASE {}": [1, 1],
+                     "implicit ALS {}": [0, 0]}, "EASE {}"),
+        # pipeline / popular 1, / its peer 2 (1/3 / 1/6)
+        row("m", 1, {"pipeline": [0, 0, 1], "popular": [1, 0, 0], "EASE {}": [0, 0, 0],
+                     "implicit ALS {}": [0, 0, 0.5]}, "implicit ALS {}"),
+        row("s", 0, {"pipeline": [1], "popular": [0.5], "EASE {}": [4]}, "EASE {}"),
+    ]  # fmt: skip
+    got = shape_sweep.pooled(rows)
+    assert list(got) == [("m", "d"), ("s", "d")]
+    samples, users, to_popular, to_peer = got[("m", "d")]
+    assert (samples, users) == (2, 5)
+    # summed by hand: pipeline 2, popular 1.5, the two samples' own peers 2 + 0.5
+    assert to_popular[0] == pytest.approx(2 / 1.5)  # the mean of the ratios would be 1.5
+    assert to_peer[0] == pytest.approx(2 / 2.5)  # the mean of the ratios would be 1.25
+    for ratio, low, high in (to_popular, to_peer):
+        assert low <= ratio <= high
+    assert got[("s", "d")][2][0] == pytest.approx(2.0)
+    assert got[("s", "d")][3][0] == pytest.approx(0.25)

@@ -1,7 +1,8 @@
 """``calibration.ease_lowpass`` (on by default at 0.3 / 1): calibration tries GF-CF's low-pass
 filter beside an EASE source's scores at those weights, after its λ and rising factor (so at the
-values kept), and keeps a weight only beyond noise — the weight turns a second signal on, so it
-is not a strength (BENCHMARKS §92)."""
+values kept), and turns it on only beyond noise — the weight turns a second signal on (BENCHMARKS
+§92); once on, another weight is kept on a higher worst share (§112,
+``test_calibration_strengths``)."""
 
 from __future__ import annotations
 

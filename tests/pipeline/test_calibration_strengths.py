@@ -117,3 +117,38 @@ def test_calibration_ships_the_lambda_with_the_best_validation_mean(seed: int) -
     shipped = next(s for s in chosen.config.retrieval.sources if s.name == "ease")
     expected = 250.0 if best == "as configured" else float(best)
     assert shipped.params.get("regularization", 250.0) == expected
+
+
+def with_params(source: int, **params: float) -> PipelineConfig:
+    """The default configuration with retrieval source ``source``'s params set to ``params``."""
+    sources = list(CONFIG.retrieval.sources)
+    sources[source] = sources[source].model_copy(update={"params": params})
+    retrieval = CONFIG.retrieval.model_copy(update={"sources": sources})
+    return CONFIG.model_copy(update={"retrieval": retrieval})
+
+
+@pytest.mark.parametrize("param", ["lowpass", "rising"])
+def test_a_switched_signal_needs_noise_to_turn_on_and_is_a_strength_once_on(param: str) -> None:
+    """The same lead within noise (``lead_within_noise``): it does not turn EASE's low-pass
+    filter or rising factor on, but once a value has turned it on (beyond noise, earlier in the
+    grid), a higher worst share is enough to move to another value (BENCHMARKS §112)."""
+    assert CONFIG.retrieval.sources[0].model == "ease"
+    configured, other, refs = lead_within_noise()
+    off = Tried("as configured", CONFIG, configured.per_user)
+    on = Tried(f"{param} 0.3", with_params(0, **{param: 0.3}), configured.per_user)
+    higher = Tried(f"{param} 1.0", with_params(0, **{param: 1.0}), other.per_user)
+    assert kept_value(off, higher, param, refs, seed=0, source=0) is off
+    assert kept_value(on, higher, param, refs, seed=0, source=0) is higher
+    # a value behind stays behind, on or off
+    assert kept_value(higher, on, param, refs, seed=0, source=0) is higher
+    # the switch is read on the source the grid tries: source 1 (iALS) has nothing turned on
+    assert kept_value(on, higher, param, refs, seed=0, source=1) is on
+
+
+def test_a_parameter_that_switches_nothing_still_needs_noise_when_set() -> None:
+    """iALS's α set (above 0) is not a switch: another α must still win beyond noise."""
+    assert CONFIG.retrieval.sources[1].model == "ials"
+    configured, other, refs = lead_within_noise()
+    kept = Tried("alpha 2", with_params(1, alpha=2.0), configured.per_user)
+    higher = Tried("alpha 20", with_params(1, alpha=20.0), other.per_user)
+    assert kept_value(kept, higher, "alpha", refs, seed=0, source=1) is kept

@@ -133,7 +133,8 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     by ~12 % (``als.py``), so a lead within noise may be that luck: it must win beyond noise.
 
     EASE's low-pass weight (GF-CF's filter beside EASE's scores, ``low_pass.py``) turns a second
-    signal on, so it too must win beyond noise (§92). A value listed twice is tried once (each
+    signal on, so turning it on must win beyond noise (§92); once on, its other weights are
+    read as a strength (``SWITCHED_STRENGTHS``, §112). A value listed twice is tried once (each
     try is a fit)."""
     grid = GRID.get(model)
     if model == "ials" and cc.ials_factors and grid is not None:
@@ -153,6 +154,15 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
 #: the source kept alone and moves only beyond noise (``prefer``), as every other λ, the file's
 #: 250 included, must beat that start there (§71's figures were measured so).
 STRENGTHS = frozenset({"regularization"})
+#: Gridded parameters whose 0 (the file's default) turns a second signal off: EASE's low-pass
+#: weight and rising factor. Turning one on must win beyond noise; once a value has, the grid's
+#: other values only set how strongly the same signal counts — none is simpler than another — so
+#: among them the best worst share wins, as for the ``STRENGTHS``. Under the noise bar at every
+#: step the filter's weight 1 had to beat 0.3 beyond noise once 0.3 was kept, and did not where
+#: it had the higher worst share (market / simulated / 2, BENCHMARKS §112); EASE alone scored
+#: higher on test at 1 than at 0.3 on 11 of 12 marketplace samples. A value that would turn the
+#: signal on still has to win beyond noise, so where it never does (``short``, §92) nothing moves.
+SWITCHED_STRENGTHS = frozenset({"lowpass", "rising"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
 
@@ -667,7 +677,7 @@ def _grid_param(
         )
         t = protocols.tried(spec.name, candidate)
         tried[str(value)] = [round(m, 5) for m in t.means]
-        best = kept_value(best, t, param, refs, seed)
+        best = kept_value(best, t, param, refs, seed, source=n)
         last = budget.spent() - began
         specs.append((variant, last))
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
@@ -676,15 +686,23 @@ def _grid_param(
     return entry, best, specs
 
 
-def kept_value(best: Tried, t: Tried, param: str, refs: Refs, seed: int) -> Tried:
-    """Which of ``best`` (the value kept so far) and ``t`` (another value of ``param``) a grid
-    keeps: ``t`` where its worst share is higher and — unless ``param`` is one of the
-    ``STRENGTHS`` — it wins beyond noise (``prefer``). A NaN worst share on either side is
-    never higher: a NaN value is not kept, and one kept so far is not replaced on a NaN
-    comparison (``<=`` would have read both as a win for ``t``)."""
+def kept_value(
+    best: Tried, t: Tried, param: str, refs: Refs, seed: int, source: int | None = None
+) -> Tried:
+    """Which of ``best`` (the value kept so far) and ``t`` (another value of ``param`` of
+    retrieval source number ``source``) a grid keeps: ``t`` where its worst share is higher and
+    — unless ``param`` is one of the ``STRENGTHS``, or one of the ``SWITCHED_STRENGTHS`` that
+    ``best`` already has turned on (above 0) — it wins beyond noise (``prefer``). A NaN worst
+    share on either side is never higher: a NaN value is not kept, and one kept so far is not
+    replaced on a NaN comparison (``<=`` would have read both as a win for ``t``)."""
     if not worst_share(t, refs) > worst_share(best, refs):
         return best
-    return t if param in STRENGTHS else prefer(best, "", t, refs, seed)[0]
+    on = (
+        source is not None
+        and param in SWITCHED_STRENGTHS
+        and bool(best.config.retrieval.sources[source].params.get(param))
+    )
+    return t if param in STRENGTHS or on else prefer(best, "", t, refs, seed)[0]
 
 
 def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, PipelineConfig]]:
