@@ -7,7 +7,10 @@ visitors with recent items, answered in batches of ``--batch`` (what coalescing 
 and one by one. Lists, scores, tiers, sources and the anchors of reasons are compared exactly.
 ``--seen N``: every second known user has also "seen since the release" the ``N`` best items
 the first ANN source's index finds for them (``extra_seen``: more than a stored list has room
-for past ``STORED_MARGIN``, so those users are searched each request).
+for past ``STORED_MARGIN``, so those users are searched each request). ``--recent N``: every
+known user also has ``N`` catalogue items as ``recent`` (as the served route adds a known user's
+online items); to compare with an older checkout, write its file with this script and that
+checkout's ``src`` first on ``PYTHONPATH``.
 
     .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --out /tmp/before.json
     .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --against /tmp/before.json
@@ -29,7 +32,9 @@ from calibration import calibration_line
 CLOCK = 1_764_763_200.0  # 2025-12-03 12:00 UTC, a Wednesday
 
 
-def answers(model_dir: Path, users: int, batch: int, seen: int = 0) -> dict[str, list[object]]:
+def answers(
+    model_dir: Path, users: int, batch: int, seen: int = 0, recent_n: int = 0
+) -> dict[str, list[object]]:
     """Every list as plain JSON values, keyed ``batch`` (coalesced) and ``single``."""
     from recsmith.pipeline.artifact import load_artifact
 
@@ -44,7 +49,9 @@ def answers(model_dir: Path, users: int, batch: int, seen: int = 0) -> dict[str,
     drawn = list(rng.choice(known, size=users))
     items = np.asarray(pipe.bundle.items.external_ids, dtype=object)
     visitors = [f"visitor-{n}" for n in range(users // 10)]
-    recent = [[]] * users + [list(rng.choice(items, size=3)) for _ in visitors]
+    draw = np.random.default_rng(1)  # its own: the users and visitors drawn stay as before
+    known_recent = [draw.choice(items, size=recent_n).tolist() for _ in drawn]
+    recent = known_recent + [list(rng.choice(items, size=3)) for _ in visitors]
     who = drawn + visitors
     extra = _seen_since(pipe, drawn, seen) + [[]] * len(visitors)
     out: dict[str, list[object]] = {"batch": [], "single": []}
@@ -92,11 +99,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=600)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--seen", type=int, default=0, help="items seen since, every 2nd user")
+    parser.add_argument("--recent", type=int, default=0, help="recent items, every known user")
     parser.add_argument("--out", type=Path, help="write the answers here")
     parser.add_argument("--against", type=Path, help="count the answers that differ from these")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    now = answers(args.model_dir, args.users, args.batch, args.seen)
+    now = answers(args.model_dir, args.users, args.batch, args.seen, args.recent)
     if args.out is not None:
         args.out.write_text(json.dumps(now))
     mismatch = sum(a != b for a, b in zip(now["batch"], now["single"], strict=True))
