@@ -8,9 +8,10 @@ and one by one. Lists, scores, tiers, sources and the anchors of reasons are com
 ``--seen N``: every second known user has also "seen since the release" the ``N`` best items
 the first ANN source's index finds for them (``extra_seen``: more than a stored list has room
 for past ``STORED_MARGIN``, so those users are searched each request). ``--recent N``: every
-known user also has ``N`` catalogue items as ``recent`` (as the served route adds a known user's
-online items); to compare with an older checkout, write its file with this script and that
-checkout's ``src`` first on ``PYTHONPATH``.
+known user also has its ``N`` best items by that index as ``recent`` (as the served route adds a
+known user's online items; items it would likely be served, so one not excluded shows). To
+compare with an older checkout, write its file with this script and that checkout's ``src``
+first on ``PYTHONPATH``.
 
     .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --out /tmp/before.json
     .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --against /tmp/before.json
@@ -49,11 +50,10 @@ def answers(
     drawn = list(rng.choice(known, size=users))
     items = np.asarray(pipe.bundle.items.external_ids, dtype=object)
     visitors = [f"visitor-{n}" for n in range(users // 10)]
-    draw = np.random.default_rng(1)  # its own: the users and visitors drawn stay as before
-    known_recent = [draw.choice(items, size=recent_n).tolist() for _ in drawn]
-    recent = known_recent + [list(rng.choice(items, size=3)) for _ in visitors]
+    recent = _best_items(pipe, drawn, recent_n) + [list(rng.choice(items, 3)) for _ in visitors]
     who = drawn + visitors
-    extra = _seen_since(pipe, drawn, seen) + [[]] * len(visitors)
+    extra = [s if q % 2 == 0 else [] for q, s in enumerate(_best_items(pipe, drawn, seen))]
+    extra += [[]] * len(visitors)
     out: dict[str, list[object]] = {"batch": [], "single": []}
     for start in range(0, len(who), batch):
         part = slice(start, start + batch)
@@ -63,8 +63,9 @@ def answers(
     return out
 
 
-def _seen_since(pipe: object, users: list[str], n: int) -> list[list[str]]:
-    """Every second user's ``n`` best items by the first ANN index (none for the others)."""
+def _best_items(pipe: object, users: list[str], n: int) -> list[list[str]]:
+    """Each user's ``n`` best items by the first ANN index: items they are likely served, so
+    that one not excluded as seen or recent would show."""
     if n == 0 or not pipe.indexes:  # type: ignore[attr-defined]
         return [[] for _ in users]
     name, index = next(iter(pipe.indexes.items()))  # type: ignore[attr-defined]
@@ -72,7 +73,7 @@ def _seen_since(pipe: object, users: list[str], n: int) -> list[list[str]]:
     idx = pipe.bundle.users.to_index(np.asarray(users, dtype=object))  # type: ignore[attr-defined]
     best = index.search(vectors[idx], n).ids
     names = np.asarray(pipe.bundle.items.external_ids, dtype=object)  # type: ignore[attr-defined]
-    return [names[row[row >= 0]].tolist() if q % 2 == 0 else [] for q, row in enumerate(best)]
+    return [names[row[row >= 0]].tolist() for row in best]
 
 
 def _plain(
