@@ -7,7 +7,11 @@ visitors with recent items, answered in batches of ``--batch`` (what coalescing 
 and one by one. Lists, scores, tiers, sources and the anchors of reasons are compared exactly.
 ``--seen N``: every second known user has also "seen since the release" the ``N`` best items
 the first ANN source's index finds for them (``extra_seen``: more than a stored list has room
-for past ``STORED_MARGIN``, so those users are searched each request).
+for past ``STORED_MARGIN``, so those users are searched each request). ``--recent N``: every
+known user also has its ``N`` best items by that index as ``recent`` (as the served route adds a
+known user's online items; items it would likely be served, so one not excluded shows). To
+compare with an older checkout, write its file with this script and that checkout's ``src``
+first on ``PYTHONPATH``.
 
     .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --out /tmp/before.json
     .venv/bin/python benchmarks/answer_identity.py /tmp/large/model --against /tmp/before.json
@@ -29,7 +33,9 @@ from calibration import calibration_line
 CLOCK = 1_764_763_200.0  # 2025-12-03 12:00 UTC, a Wednesday
 
 
-def answers(model_dir: Path, users: int, batch: int, seen: int = 0) -> dict[str, list[object]]:
+def answers(
+    model_dir: Path, users: int, batch: int, seen: int = 0, recent_n: int = 0
+) -> dict[str, list[object]]:
     """Every list as plain JSON values, keyed ``batch`` (coalesced) and ``single``."""
     from recsmith.pipeline.artifact import load_artifact
 
@@ -44,9 +50,10 @@ def answers(model_dir: Path, users: int, batch: int, seen: int = 0) -> dict[str,
     drawn = list(rng.choice(known, size=users))
     items = np.asarray(pipe.bundle.items.external_ids, dtype=object)
     visitors = [f"visitor-{n}" for n in range(users // 10)]
-    recent = [[]] * users + [list(rng.choice(items, size=3)) for _ in visitors]
+    recent = _best_items(pipe, drawn, recent_n) + [list(rng.choice(items, 3)) for _ in visitors]
     who = drawn + visitors
-    extra = _seen_since(pipe, drawn, seen) + [[]] * len(visitors)
+    extra = [s if q % 2 == 0 else [] for q, s in enumerate(_best_items(pipe, drawn, seen))]
+    extra += [[]] * len(visitors)
     out: dict[str, list[object]] = {"batch": [], "single": []}
     for start in range(0, len(who), batch):
         part = slice(start, start + batch)
@@ -56,8 +63,9 @@ def answers(model_dir: Path, users: int, batch: int, seen: int = 0) -> dict[str,
     return out
 
 
-def _seen_since(pipe: object, users: list[str], n: int) -> list[list[str]]:
-    """Every second user's ``n`` best items by the first ANN index (none for the others)."""
+def _best_items(pipe: object, users: list[str], n: int) -> list[list[str]]:
+    """Each user's ``n`` best items by the first ANN index: items they are likely served, so
+    that one not excluded as seen or recent would show."""
     if n == 0 or not pipe.indexes:  # type: ignore[attr-defined]
         return [[] for _ in users]
     name, index = next(iter(pipe.indexes.items()))  # type: ignore[attr-defined]
@@ -65,7 +73,7 @@ def _seen_since(pipe: object, users: list[str], n: int) -> list[list[str]]:
     idx = pipe.bundle.users.to_index(np.asarray(users, dtype=object))  # type: ignore[attr-defined]
     best = index.search(vectors[idx], n).ids
     names = np.asarray(pipe.bundle.items.external_ids, dtype=object)  # type: ignore[attr-defined]
-    return [names[row[row >= 0]].tolist() if q % 2 == 0 else [] for q, row in enumerate(best)]
+    return [names[row[row >= 0]].tolist() for row in best]
 
 
 def _plain(
@@ -92,11 +100,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=600)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--seen", type=int, default=0, help="items seen since, every 2nd user")
+    parser.add_argument("--recent", type=int, default=0, help="recent items, every known user")
     parser.add_argument("--out", type=Path, help="write the answers here")
     parser.add_argument("--against", type=Path, help="count the answers that differ from these")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    now = answers(args.model_dir, args.users, args.batch, args.seen)
+    now = answers(args.model_dir, args.users, args.batch, args.seen, args.recent)
     if args.out is not None:
         args.out.write_text(json.dumps(now))
     mismatch = sum(a != b for a, b in zip(now["batch"], now["single"], strict=True))

@@ -5,13 +5,14 @@ goes at a coalesced batch's size, and what a change to them saved (BENCHMARKS §
 As ``answer_ab.py``: the other checkout is loaded as ``recsmith_base``, both load the same model,
 and each round times every part of both over the same batches (40 batches of ``--batch`` known
 users, each with its stored items as ``extra_seen`` when ``--store`` is given, as a served call
-passes them), the sides' order flipped every round. Thread CPU per call, medians (minima) of the
-rounds. Before timing, each part's outputs are compared between the checkouts (the exclusions and
-recent rows, the feature values, the scores, the rescored order): ``identical`` says whether all
-agree.
+passes them, and with ``--recent N`` N catalogue items drawn for each as its ``recent``, as the
+served route adds a known user's online items), the sides' order flipped every round. Thread CPU
+per call, medians (minima) of the rounds. Before timing, each part's outputs are compared between
+the checkouts (the exclusions and recent rows, the feature values, the scores, the rescored
+order): ``identical`` says whether all agree.
 
     .venv/bin/python benchmarks/query_rank_ab.py /tmp/large/model --against /tmp/main/src \\
-        --store sqlite:////tmp/large/store.sqlite --batch 16 --rounds 11
+        --store sqlite:////tmp/large/store.sqlite --batch 16 --rounds 11 --recent 3
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ BATCHES = 40
 CLOCK = 1_764_763_200.0  # a fixed "now": the features' hour and day are the clock's
 
 
-def side(package: str, model_dir: Path, users: np.ndarray, seen: Any) -> dict[str, Any]:
+def side(
+    package: str, model_dir: Path, users: np.ndarray, seen: Any, recent: dict[str, list[str]]
+) -> dict[str, Any]:
     """One checkout's pipeline with each batch's queries, candidates, features and scores."""
     art = __import__(f"{package}.pipeline.artifact", fromlist=["load_artifact"])
     training = __import__(f"{package}.pipeline.training", fromlist=["retrieve"])
@@ -45,7 +48,10 @@ def side(package: str, model_dir: Path, users: np.ndarray, seen: Any) -> dict[st
     getattr(pipe.ranker, "wait_compiled", lambda: None)()
     pipe.clock = lambda: CLOCK
     n = users.shape[1]
-    args = [([seen[u] for u in row] if seen else None, [[]] * n, [{}] * n) for row in users]
+    args = [
+        ([seen[u] for u in row] if seen else None, [recent.get(u, []) for u in row], [{}] * n)
+        for row in users
+    ]
     queries = [pipe.queries(row, *a, False) for row, a in zip(users, args, strict=True)]
     cands = [
         training.retrieve(pipe.sources, pipe.quotas, q, pipe.weights, ordered=False)
@@ -101,17 +107,28 @@ def main() -> None:
     parser = ab_parser(__doc__)
     parser.add_argument("--batch", type=int, default=16, help="users per call")
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument(
+        "--recent",
+        type=int,
+        default=0,
+        metavar="N",
+        help="catalogue items drawn as each user's recent",
+    )
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     with base_importable(args.against):
         from recsmith.pipeline.artifact import load_artifact
 
-        known = np.asarray(load_artifact(args.model_dir).bundle.users.external_ids, dtype=object)
+        bundle = load_artifact(args.model_dir).bundle
+        known = np.asarray(bundle.users.external_ids, dtype=object)
         users = np.random.default_rng(1).choice(known, size=(BATCHES, args.batch))
         seen = stored_items(args.store, users) if args.store else None
+        items = np.asarray(bundle.items.external_ids, dtype=object)
+        draw = np.random.default_rng(2)
+        recent = {u: draw.choice(items, args.recent).tolist() for u in np.unique(users)}
         sides = {
-            "against": side("recsmith_base", args.model_dir, users, seen),
-            "this": side("recsmith", args.model_dir, users, seen),
+            "against": side("recsmith_base", args.model_dir, users, seen, recent),
+            "this": side("recsmith", args.model_dir, users, seen, recent),
         }
         same = identical(sides["against"], sides["this"])
         calls = {name: parts(s, users) for name, s in sides.items()}
@@ -124,7 +141,11 @@ def main() -> None:
                         call(i)
                     cpu[name][part].append((time.thread_time() - started) / BATCHES * 1e6)
     rows = sum(len(c) for c in sides["this"]["cands"]) / BATCHES
-    print(json.dumps({"batch": args.batch, "candidate_rows": rows, "identical": same}))
+    print(
+        json.dumps(
+            {"batch": args.batch, "recent": args.recent, "candidate_rows": rows, "identical": same}
+        )
+    )
     for part in PARTS:
         a, b = cpu["against"][part], cpu["this"][part]
         ratio = statistics.median(b) / statistics.median(a)

@@ -1,7 +1,8 @@
 """The ranker's scoring alone: LightGBM's ``Booster.predict`` against the compiled model
 (``recsmith.trees``: the machine's kernel, and on an AVX-512 machine its AVX2 kernel too, built
 with AVX-512 turned off, and the nested ifs) and, when installed, tl2cgen, on the candidate
-features a trained pipeline really scores, for batches of 1, 12 and 32 users.
+features a trained pipeline really scores (in the layout it is handed), for batches of 1,
+12 and 32 users.
 
 Loads a pipeline (``serve_load.py --workdir DIR`` builds one in ``DIR/model``), answers users
 drawn at random while recording the feature matrices its ranker is handed, then scores each
@@ -58,7 +59,9 @@ def captured_features(model_dir: Path, batches: tuple[int, ...], calls: int) -> 
     out: dict[int, list[np.ndarray]] = {}
     for batch in batches:
         seen: list[np.ndarray] = []
-        ranker.score = lambda f, seen=seen: (seen.append(f.copy()), score(f))[1]
+        # copied in the layout handed (feature-major: ``candidate_features``' columns), so
+        # each evaluator is timed on what the ranker really reads
+        ranker.score = lambda f, seen=seen: (seen.append(f.copy(order="K")), score(f))[1]
         for _ in range(max(1, calls // batch)):
             pipe.answer(list(rng.choice(known, batch, replace=False)), 10)
         out[batch] = seen
@@ -156,9 +159,13 @@ def other_checkout(src: Path, model_text: str) -> Scorer:
     fn.restype = ctypes.c_int32
 
     def score(rows: np.ndarray) -> np.ndarray:
-        rows = np.ascontiguousarray(rows, np.float32)
+        rows = np.asarray(rows, np.float32)
+        if stepped and rows.flags.f_contiguous and not rows.flags.c_contiguous:
+            at: tuple[int, ...] = (1, len(rows))  # feature-major, read in place as it reads them
+        else:  # an older checkout's predict made the rows row-major first
+            rows = np.ascontiguousarray(rows)
+            at = (rows.shape[1], 1) if stepped else ()
         out = np.empty(len(rows), np.float64)
-        at = (rows.shape[1], 1) if stepped else ()
         fn(rows.ctypes.data, len(rows), *at, out.ctypes.data)
         return out
 

@@ -254,3 +254,15 @@ def test_a_mapped_lookup_refuses_what_could_only_be_cut_or_cast_into_an_id() -> 
     assert empty.to_index(["a", "b"]).tolist() == [-1, -1] and "a" not in empty
     with pytest.raises(ValueError, match="fixed-width unicode"):
         IdMap.mapped(np.array([1, 2]))
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_a_mapped_lookup_finds_ids_stored_in_either_byte_order(order: str) -> None:
+    """An ids.npy written on a big-endian host (``>U``) is found as a little-endian one is:
+    the query's code units are converted to the stored order, not reinterpreted."""
+    ids = np.array(["ab", "abc", "", "é😀"], dtype=f"{order}U3")
+    mapped = IdMap.mapped(ids)
+    assert mapped.to_index(["ab", "abc", "abcd", "é😀", "x"]).tolist() == [0, 1, -1, 3, -1]
+    assert mapped.to_index(np.array(["abc", "ab"], dtype=">U3")).tolist() == [1, 0]
+    assert mapped.to_index(["ab\x00", "abc", 5]).tolist() == [-1, 1, -1]  # the screened path
+    assert "abc" in mapped and "abcd" not in mapped

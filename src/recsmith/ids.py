@@ -238,7 +238,9 @@ class IdMap:
             return out
         # a str longer than the width has a code unit past it: the one column cast beyond
         fits = units[:, width] == 0
-        wanted = np.ascontiguousarray(units[:, :width]).view(ids.dtype).ravel()
+        wanted = np.ascontiguousarray(units[:, :width]).view(f"<U{width}").ravel()
+        if wanted.dtype != ids.dtype:  # ids stored big-endian (``>U``): converted, not viewed
+            wanted = wanted.astype(ids.dtype)
         if fits.all():
             return self._table.find(wanted)
         out = np.full(len(query), -1, dtype=np.int32)

@@ -318,8 +318,11 @@ placed = np.frombuffer(memory, np.float32, rows.size, size - rows.nbytes)
 # row-major: the last row ends at the page; feature-major: the last feature's column does
 placed = placed.reshape(rows.shape) if layout == "rows" else placed.reshape(rows.shape[::-1]).T
 placed[:] = rows
+handed = []  # what predict passes the kernel: the placed rows themselves, not a copy
+call = forest._calls[np.dtype(np.float32)]
+forest._calls[np.dtype(np.float32)] = lambda at, *rest: (handed.append(at), call(at, *rest))[1]
 np.save(out, forest.predict(placed))
-print(forest.kernel)
+print(forest.kernel, handed == [placed.ctypes.data])
 """
 
 
@@ -336,7 +339,7 @@ def test_nothing_past_the_last_row_is_read(tmp_path, n_rows, ask, layout):
     np.save(tmp_path / "rows.npy", rows)
     files = [tmp_path / "model.txt", tmp_path / "rows.npy", tmp_path / "out.npy"]
     printed = run_child(GUARDED, *files, layout, *KERNELS[ask].get("narrowed", ()))
-    assert printed.split() == [kernel_here(ask)]
+    assert printed.split() == [kernel_here(ask), "True"]  # read in place, up to the guard
     assert np.array_equal(np.load(tmp_path / "out.npy"), booster.predict(rows, raw_score=True))
 
 
@@ -455,10 +458,29 @@ def test_every_row_of_a_partial_block_is_scored_and_nothing_past_it_written(n_ro
     forest._calls[np.dtype(np.float32)](rows.ctypes.data, n_rows, *steps, out.ctypes.data)
     assert np.array_equal(out[:n_rows], expected)
     assert np.all(out[n_rows:] == 7.0)
+    handed = handed_to_the_kernel(forest)
     assert np.array_equal(forest.predict(rows), expected)
     wide = rows.astype(np.float64)  # the nested ifs' entry, in the same layout
     assert wide.flags.f_contiguous == (layout == "features" or n_rows <= 1)
     assert np.array_equal(forest.predict(wide), expected)
+    # both read in place: the arrays' own memory, stepped as laid out (one row is both layouts)
+    steps = (1, n_rows) if layout == "features" and n_rows > 1 else (rows.shape[1], 1)
+    expected_calls = [(rows.ctypes.data, n_rows, *steps), (wide.ctypes.data, n_rows, *steps)]
+    assert handed == (expected_calls if n_rows else [])  # no rows: no call
+
+
+def handed_to_the_kernel(forest: CompiledForest) -> list[tuple[int, int, int, int]]:
+    """Wrap the forest's entries so that each call's rows address, row count and steps are
+    recorded (the list returned) before the call goes on to the entry."""
+    handed: list[tuple[int, int, int, int]] = []
+    for dtype, call in list(forest._calls.items()):
+
+        def recording(rows, n_rows, row_step, feature_step, out, call=call):
+            handed.append((rows, n_rows, row_step, feature_step))
+            return call(rows, n_rows, row_step, feature_step, out)
+
+        forest._calls[dtype] = recording
+    return handed
 
 
 @pytest.mark.parametrize("leaves", [7, 32, 33, 64, 100])

@@ -219,8 +219,9 @@ class Variant:
         return [*lines, "}"]
 
     def source(self, model: Model) -> str:
-        """C defining ``forest_predict_f32`` (as ``codegen``'s entry: rows [n_rows × n_features]
-        float32, row-major; raw scores to ``out``; returns the feature count), to be compiled
+        """C defining ``forest_predict_f32`` (as ``codegen.c_source``'s entry: float32 rows
+        [n_rows × n_features] in either layout, row ``i``'s feature ``f`` at ``rows[i * row_step
+        + f * feature_step]``; raw scores to ``out``; returns the feature count), to be compiled
         only where ``guard`` holds."""
         tables = _Tables()
         trees = [line for i, tree in enumerate(model.trees) for line in self.tree(i, tree, tables)]
