@@ -194,13 +194,21 @@ def ndcg_at_10(lists: dict[str, list[str]], s: Split) -> np.ndarray:
     return out
 
 
-def ratio_interval(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """mean(a) / mean(b) and its 95 % paired bootstrap interval over users (resampled together);
-    nan where ``b`` scores nothing."""
+def ratio_interval(
+    a: np.ndarray, b: np.ndarray, people: np.ndarray | None = None, seed: int = 0
+) -> tuple[float, float, float]:
+    """mean(a) / mean(b) and its 95 % paired bootstrap interval over people (resampled together);
+    nan where ``b`` scores nothing. ``people``: whose score each row is (None: each row its own
+    person): a person's rows are resampled as one unit, as samples of one data set share users
+    (a MovieLens user is in every ``long`` sample, with the same held-out item), and rows of one
+    person are not independent draws."""
     if b.mean() <= 0:
         return float("nan"), float("nan"), float("nan")
+    if people is not None:
+        _, person = np.unique(people, return_inverse=True)
+        a, b = np.bincount(person, a), np.bincount(person, b)
     rows = np.random.default_rng(seed).integers(0, len(a), (RESAMPLES, len(a)))
-    num, den = a[rows].mean(axis=1), b[rows].mean(axis=1)
+    num, den = a[rows].sum(axis=1), b[rows].sum(axis=1)
     ratios = np.divide(num, den, out=np.full(RESAMPLES, np.nan), where=den > 0)
     low, high = np.nanpercentile(ratios, [2.5, 97.5])
     return float(a.mean() / b.mean()), float(low), float(high)
@@ -361,6 +369,7 @@ class Row:
     best_peer: str
     said: str
     seconds: float
+    people: np.ndarray  # whose score each row of ``scores`` is (``people_of``)
 
     def ratio(self, other: str) -> tuple[float, float, float]:
         return ratio_interval(self.scores["pipeline"], self.scores[other])
@@ -389,7 +398,17 @@ def run_one(
     for model in OWN:
         scores[f"own {model}"] = ndcg_at_10(recsmith_lists(model, {})(s), s)
     best = max((n for n in scores if n.split(" {")[0] in PEERS), key=lambda n: scores[n].mean())
-    return Row(shape_name, dataset, seed, stats, scores, best, said, seconds)
+    people = people_of(dataset, seed, s.users)
+    return Row(shape_name, dataset, seed, stats, scores, best, said, seconds, people)
+
+
+def people_of(dataset: str, seed: int, users: list[str]) -> np.ndarray:
+    """Who each test user is across samples: a shared data set's user id names one person in
+    every seed's sample; ``simulated`` draws a new world per seed, so its ids are new people
+    (the seed is part of the name)."""
+    if dataset == "simulated":
+        return np.array([f"{seed}/{u}" for u in users], dtype=object)
+    return np.array(users, dtype=object)
 
 
 def report(row: Row) -> None:
@@ -415,9 +434,11 @@ def summary(rows: list[Row]) -> None:
         q = np.percentile(mids, [0, 25, 50, 75, 100]) if len(mids) else [np.nan] * 5
         cells = " | ".join(f"{x:.2f}" for x in q)
         print(f"| {label} | {len(mids)} | {cells} | {below} |")
-    print("\nPooled over each shape's samples (every seed's users together; each sample's own best")
-    print("tuned peer, chosen on test, so the peer side is the best of three on every sample):")
-    print("| shape / data set | samples | test users | pipeline / popular | pipeline / best peer |")
+    print("\nPooled over each shape's samples (every seed's users together, a user in several")
+    print("samples one unit of the bootstrap; each sample's own best tuned peer, chosen on test,")
+    print("so the peer side is the best of three on every sample):")
+    print("| shape / data set | samples | distinct test users | pipeline / popular", end="")
+    print(" | pipeline / best peer |")
     print("|---|---:|---:|---:|---:|")
     for (shape, dataset), (samples, users, to_popular, to_peer) in pooled(rows).items():
         cells = " | ".join(f"{r:.2f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in (to_popular, to_peer))
@@ -439,11 +460,12 @@ Interval = tuple[float, float, float]
 
 
 def pooled(rows: list[Row]) -> dict[tuple[str, str], tuple[int, int, Interval, Interval]]:
-    """Per (shape, data set): its samples, test users, and the pipeline's ratio to ``popular``
-    and to each sample's best tuned peer with every sample's users concatenated (one paired
-    bootstrap over them): a 50-user sample's interval spans 0.3-3x, so whether a shape meets a
-    1.05x bar is read on all its users (the ratio of summed scores, so a sample weighs by its
-    users)."""
+    """Per (shape, data set): its samples, distinct test users (a person in several samples
+    counts once), and the pipeline's ratio to ``popular`` and to each sample's best tuned peer
+    with every sample's users concatenated (one paired bootstrap over people, each person's rows
+    together: ``ratio_interval``): a 50-user sample's interval spans 0.3-3x, so whether a shape
+    meets a 1.05x bar is read on all its users (the ratio of summed scores, so a sample weighs
+    by its users)."""
     groups: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
         groups.setdefault((r.shape, r.dataset), []).append(r)
@@ -452,11 +474,12 @@ def pooled(rows: list[Row]) -> dict[tuple[str, str], tuple[int, int, Interval, I
         mine = np.concatenate([r.scores["pipeline"] for r in group])
         popular = np.concatenate([r.scores["popular"] for r in group])
         peer = np.concatenate([r.scores[r.best_peer] for r in group])
+        people = np.concatenate([r.people for r in group])
         out[key] = (
             len(group),
-            len(mine),
-            ratio_interval(mine, popular),
-            ratio_interval(mine, peer),
+            len(set(people)),
+            ratio_interval(mine, popular, people),
+            ratio_interval(mine, peer, people),
         )
     return out
 

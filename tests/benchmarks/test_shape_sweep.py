@@ -80,7 +80,8 @@ def test_pooled_ratio_sums_every_sample_users_and_reads_each_sample_own_best_pee
 
     def row(shape: str, seed: int, scores: dict[str, list[float]], best: str) -> shape_sweep.Row:
         arrays = {name: np.array(v) for name, v in scores.items()}
-        return shape_sweep.Row(shape, "d", seed, "", arrays, best, "", 0.0)
+        people = np.array([f"{seed}/{n}" for n in range(len(scores["pipeline"]))])
+        return shape_sweep.Row(shape, "d", seed, "", arrays, best, "", 0.0, people)
 
     rows = [
         # pipeline / popular 2 (0.5 / 0.25), / its peer 0.5 (0.5 / 1)
@@ -102,3 +103,34 @@ def test_pooled_ratio_sums_every_sample_users_and_reads_each_sample_own_best_pee
         assert low <= ratio <= high
     assert got[("s", "d")][2][0] == pytest.approx(2.0)
     assert got[("s", "d")][3][0] == pytest.approx(0.25)
+
+
+def test_pooled_resamples_a_user_in_several_samples_as_one_and_counts_them_once() -> None:
+    """Two people in each of three samples of one data set (user ids as the data set names
+    them): "a" scores 1 for the pipeline and 1 for popular in each, "b" 1 and 0.5. Resampling two
+    people gives aa (ratio 1), ab or bb (2), aa and bb a quarter of draws each, so the 95 %
+    interval is exactly [1, 2]; rows resampled as six independent users would almost never draw
+    six a-rows (1/64), so its lower end would be above 1."""
+    rows = [
+        shape_sweep.Row(
+            "long", "ml-100k", seed, "",
+            {"pipeline": np.array([1.0, 1.0]), "popular": np.array([1.0, 0.5]),
+             "EASE {}": np.array([1.0, 0.5])},
+            "EASE {}", "", 0.0, shape_sweep.people_of("ml-100k", seed, ["a", "b"]),
+        )
+        for seed in (60, 61, 62)
+    ]  # fmt: skip
+    samples, users, to_popular, to_peer = shape_sweep.pooled(rows)[("long", "ml-100k")]
+    assert (samples, users) == (3, 2)
+    for ratio, low, high in (to_popular, to_peer):
+        assert ratio == pytest.approx(6 / 4.5)
+        assert (low, high) == pytest.approx((1.0, 2.0))
+
+
+def test_simulated_users_of_two_seeds_are_different_people() -> None:
+    """Each seed simulates a new world: the same id in two seeds' samples is two people, while a
+    shared data set's id is one person in every sample."""
+    sim = [shape_sweep.people_of("simulated", seed, ["u1", "u2"]) for seed in (66, 67)]
+    assert len(set(np.concatenate(sim))) == 4
+    shared = [shape_sweep.people_of("ml-100k", seed, ["u1", "u2"]) for seed in (66, 67)]
+    assert len(set(np.concatenate(shared))) == 2

@@ -10,7 +10,7 @@ from test_calibration import WEIGHTS, config, only_scores, popularity_case
 from test_calibration_strengths import lead_within_noise
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import GRID, calibrate, grid_of, kept_value
+from recsmith.pipeline.calibration import GRID, calibrate, grid_kept, grid_of, kept_value
 from recsmith.pipeline.config import CalibrationConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 
@@ -79,7 +79,7 @@ def test_a_weight_ahead_within_noise_is_not_kept() -> None:
     """The per-user scores a strength (λ) keeps do not turn the filter on."""
     configured, other, refs = lead_within_noise()
     assert kept_value(configured, other, "regularization", refs, seed=0) is other
-    assert kept_value(configured, other, "lowpass", refs, seed=0) is configured
+    assert grid_kept(configured, [other], "lowpass", refs, seed=0) is configured
 
 
 def test_a_spent_budget_stops_the_grid_after_one_value() -> None:

@@ -11,10 +11,11 @@ from test_calibration import WEIGHTS, config, frame
 
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import GRID, calibrate, kept_value
+from recsmith.pipeline.calibration import GRID, _grid_param, calibrate, grid_kept, kept_value
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
+from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.robust_choice import RESAMPLES, Refs, Tried
+from recsmith.pipeline.robust_choice import RESAMPLES, Refs, Tried, prefer, worst_share
 
 CONFIG = default_pipeline_config()
 
@@ -127,22 +128,122 @@ def with_params(source: int, **params: float) -> PipelineConfig:
     return CONFIG.model_copy(update={"retrieval": retrieval})
 
 
+def flip(p: np.ndarray, up: int, down: int) -> np.ndarray:
+    """``p`` with its first ``up`` misses turned to hits and its first ``down`` hits to misses."""
+    q = p.copy()
+    q[np.flatnonzero(p == 0.0)[:up]] = 1.0
+    q[np.flatnonzero(p == 1.0)[:down]] = 0.0
+    return q
+
+
+#: 600 users per protocol: the file's (off) hits half of them on protocol A and 30 % on B.
+OFF_A, OFF_B = (np.repeat([1.0, 0.0], [k, 600 - k]) for k in (300, 180))
+#: Each protocol's best single mean (B led by another source), so B is the weakest share.
+SWITCH_REFS = Refs((0.5, 0.6))
+
+
+def switched(param: str, value: float, up_down_a: tuple[int, int], up_down_b: tuple[int, int]):
+    """EASE (source 0) with ``param`` at ``value``, its per-user hits flipped from off's."""
+    return Tried(
+        f"{param} {value}",
+        with_params(0, **{param: value}),
+        (flip(OFF_A, *up_down_a), flip(OFF_B, *up_down_b)),
+    )
+
+
+def beats_off(t: Tried, off: Tried) -> list[bool]:
+    """Per protocol, whether ``t`` is above ``off`` beyond noise (the bootstrap's lower end)."""
+    return [
+        bool(bootstrap_ci(y - x, n_resamples=RESAMPLES, seed=0)[0] > 0)
+        for x, y in zip(off.per_user, t.per_user, strict=True)
+    ]
+
+
 @pytest.mark.parametrize("param", ["lowpass", "rising"])
 def test_a_switched_signal_needs_noise_to_turn_on_and_is_a_strength_once_on(param: str) -> None:
-    """The same lead within noise (``lead_within_noise``): it does not turn EASE's low-pass
-    filter or rising factor on, but once a value has turned it on (beyond noise, earlier in the
-    grid), a higher worst share is enough to move to another value (BENCHMARKS §112)."""
+    """A lead within noise (``lead_within_noise``) does not turn EASE's low-pass filter or rising
+    factor on; of two values that each beat off beyond noise, the one with the higher worst share
+    is kept though it leads the other only within noise (BENCHMARKS §112), in either order."""
     assert CONFIG.retrieval.sources[0].model == "ease"
     configured, other, refs = lead_within_noise()
     off = Tried("as configured", CONFIG, configured.per_user)
-    on = Tried(f"{param} 0.3", with_params(0, **{param: 0.3}), configured.per_user)
-    higher = Tried(f"{param} 1.0", with_params(0, **{param: 1.0}), other.per_user)
-    assert kept_value(off, higher, param, refs, seed=0, source=0) is off
-    assert kept_value(on, higher, param, refs, seed=0, source=0) is higher
-    # a value behind stays behind, on or off
-    assert kept_value(higher, on, param, refs, seed=0, source=0) is higher
-    # the switch is read on the source the grid tries: source 1 (iALS) has nothing turned on
-    assert kept_value(on, higher, param, refs, seed=0, source=1) is on
+    noise = Tried(f"{param} 1.0", with_params(0, **{param: 1.0}), other.per_user)
+    assert grid_kept(off, [noise], param, refs, seed=0) is off
+    off = Tried("as configured", CONFIG, (OFF_A, OFF_B))
+    low = switched(param, 0.3, (60, 0), (60, 0))
+    high = switched(param, 1.0, (66, 2), (66, 2))
+    assert beats_off(low, off) == beats_off(high, off) == [True, True]
+    assert prefer(low, "", high, SWITCH_REFS, 0)[0] is low  # 1.0 leads 0.3 within noise only
+    assert worst_share(high, SWITCH_REFS) > worst_share(low, SWITCH_REFS)
+    assert grid_kept(off, [low, high], param, SWITCH_REFS, seed=0) is high
+    assert grid_kept(off, [high, low], param, SWITCH_REFS, seed=0) is high
+
+
+@pytest.mark.parametrize("param", ["lowpass", "rising"])
+def test_a_switched_value_ships_only_if_it_beats_off_itself(param: str) -> None:
+    """Review bar15 F1: 0.3 turns the signal on (a clear gain on protocol A, noise on the weakest,
+    B); 1.0 has the higher worst share but loses to off beyond noise on A and gains only noise on
+    B, so it would never have turned the signal on: 0.3 ships, whichever is listed first."""
+    off = Tried("as configured", CONFIG, (OFF_A, OFF_B))
+    low = switched(param, 0.3, (60, 0), (10, 8))
+    high = switched(param, 1.0, (0, 48), (20, 14))
+    assert worst_share(high, SWITCH_REFS) > worst_share(low, SWITCH_REFS)
+    assert bootstrap_ci(high.per_user[0] - OFF_A, n_resamples=RESAMPLES, seed=0)[1] < 0
+    assert prefer(off, "", low, SWITCH_REFS, 0)[0] is low
+    assert prefer(off, "", high, SWITCH_REFS, 0)[0] is off
+    for order in ([low, high], [high, low]):
+        assert grid_kept(off, order, param, SWITCH_REFS, seed=0) is low
+
+
+@pytest.mark.parametrize("param", ["lowpass", "rising"])
+def test_a_switched_value_is_chosen_whatever_the_grid_order(param: str) -> None:
+    """Review bar15 F3: 0.3 has the best worst share but does not beat off beyond noise; 1.0
+    does (a clear gain on A): 1.0 ships, listed before 0.3 or after it."""
+    off = Tried("as configured", CONFIG, (OFF_A, OFF_B))
+    low = switched(param, 0.3, (10, 8), (22, 14))
+    high = switched(param, 1.0, (60, 0), (10, 8))
+    assert worst_share(low, SWITCH_REFS) > worst_share(high, SWITCH_REFS)
+    assert prefer(off, "", low, SWITCH_REFS, 0)[0] is off
+    for order in ([low, high], [high, low]):
+        assert grid_kept(off, order, param, SWITCH_REFS, seed=0) is high
+
+
+class FixedScores:
+    """``_Protocols`` stand-in: each EASE low-pass weight's fixed per-user scores."""
+
+    def __init__(self, by_weight: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
+        self.by_weight = by_weight
+
+    def tried(self, name: str, config: PipelineConfig) -> Tried:
+        weight = config.retrieval.sources[0].params.get("lowpass", 0.0)
+        return Tried(name, config, self.by_weight[weight])
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "kept"),
+    [
+        (((60, 0), (60, 0)), ((66, 2), (66, 2)), 1.0),  # both beat off, 1.0 ahead within noise
+        (((60, 0), (10, 8)), ((0, 48), (20, 14)), 0.3),  # 1.0 never beats off (F1)
+    ],
+)
+def test_the_grid_of_a_source_keeps_the_switched_rule_choice(
+    low: tuple[tuple[int, int], ...], high: tuple[tuple[int, int], ...], kept: float
+) -> None:
+    """``_grid_param`` (what calibration runs per gridded parameter) ships ``grid_kept``'s value
+    for EASE's ``lowpass`` weights 0.3 and 1.0, and reports it (review bar15 F4)."""
+    scores = {
+        0.0: (OFF_A, OFF_B),
+        0.3: tuple(flip(p, *ud) for p, ud in zip((OFF_A, OFF_B), low, strict=True)),
+        1.0: tuple(flip(p, *ud) for p, ud in zip((OFF_A, OFF_B), high, strict=True)),
+    }
+    protocols = FixedScores(scores)
+    start = protocols.tried("ease", CONFIG)
+    context = (protocols, SWITCH_REFS, 0, CpuBudget(1e9))
+    grid = ("lowpass", (0.3, 1.0))
+    entry, best, tried = _grid_param(CONFIG, 0, start, grid, context)  # type: ignore[arg-type]
+    assert entry["kept"] == kept
+    assert best.config.retrieval.sources[0].params == {"lowpass": kept}
+    assert [v.params["lowpass"] for v, _ in tried] == [0.3, 1.0]
 
 
 def test_a_parameter_that_switches_nothing_still_needs_noise_when_set() -> None:
@@ -151,4 +252,4 @@ def test_a_parameter_that_switches_nothing_still_needs_noise_when_set() -> None:
     configured, other, refs = lead_within_noise()
     kept = Tried("alpha 2", with_params(1, alpha=2.0), configured.per_user)
     higher = Tried("alpha 20", with_params(1, alpha=20.0), other.per_user)
-    assert kept_value(kept, higher, "alpha", refs, seed=0, source=1) is kept
+    assert grid_kept(kept, [higher], "alpha", refs, seed=0) is kept

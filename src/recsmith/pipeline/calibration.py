@@ -133,8 +133,8 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     by ~12 % (``als.py``), so a lead within noise may be that luck: it must win beyond noise.
 
     EASE's low-pass weight (GF-CF's filter beside EASE's scores, ``low_pass.py``) turns a second
-    signal on, so turning it on must win beyond noise (§92); once on, its other weights are
-    read as a strength (``SWITCHED_STRENGTHS``, §112). A value listed twice is tried once (each
+    signal on, so each weight must beat off beyond noise (§92); among those that do, the weights
+    are read as a strength (``SWITCHED_STRENGTHS``, §112). A value listed twice is tried once (each
     try is a fit)."""
     grid = GRID.get(model)
     if model == "ials" and cc.ials_factors and grid is not None:
@@ -155,13 +155,14 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
 #: 250 included, must beat that start there (§71's figures were measured so).
 STRENGTHS = frozenset({"regularization"})
 #: Gridded parameters whose 0 (the file's default) turns a second signal off: EASE's low-pass
-#: weight and rising factor. Turning one on must win beyond noise; once a value has, the grid's
-#: other values only set how strongly the same signal counts — none is simpler than another — so
-#: among them the best worst share wins, as for the ``STRENGTHS``. Under the noise bar at every
-#: step the filter's weight 1 had to beat 0.3 beyond noise once 0.3 was kept, and did not where
-#: it had the higher worst share (market / simulated / 2, BENCHMARKS §112); EASE alone scored
-#: higher on test at 1 than at 0.3 on 11 of 12 marketplace samples. A value that would turn the
-#: signal on still has to win beyond noise, so where it never does (``short``, §92) nothing moves.
+#: weight and rising factor. Every value is scored, and each must turn the signal on by itself:
+#: beat the grid's start (off) beyond noise (``prefer``). The values that do only set how strongly
+#: the same signal counts — none is simpler than another — so among them the best worst share
+#: wins, as for the ``STRENGTHS``, whatever order the grid lists them in (``grid_kept``). Under the
+#: noise bar at every step the filter's weight 1 had to beat 0.3 beyond noise once 0.3 was kept,
+#: and did not where it had the higher worst share (market / simulated / 2, BENCHMARKS §112); EASE
+#: alone scored higher on test at 1 than at 0.3 on 11 of 12 marketplace samples. Where no value
+#: beats off beyond noise (``short``, §92) nothing moves.
 SWITCHED_STRENGTHS = frozenset({"lowpass", "rising"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
@@ -530,9 +531,11 @@ def _grid(
     """``config`` with each gridded source parameter (``GRID``; not one the file sets or tunes)
     at the value under which the source alone has the best worst share on validation — the
     file's value unless another beats it beyond noise (or, for one of the ``STRENGTHS``, scores
-    higher) — a report of every value tried, and every source variant tried (its index, its
-    specification: fitted, so cheap to re-score), and how many CPU seconds more the values kept
-    cost to fit than the configured ones (for the ranker's estimate, which refits them).
+    higher; for one of the ``SWITCHED_STRENGTHS``, the best of the values that beat off beyond
+    noise: ``grid_kept``) — a report of every value tried, and every source variant tried (its
+    index, its specification: fitted, so cheap to re-score), and how many CPU seconds more the
+    values kept cost to fit than the configured ones (for the ranker's estimate, which refits
+    them).
     Stops before a source whose tries would pass half the CPU budget (the rest is the
     ranker's), reckoning each source's tries to cost what the last one's did, and within a
     source before a value whose try, costing what the last one did, would (``_grid_param``)."""
@@ -653,17 +656,18 @@ def _grid_param(
     context: tuple[_Protocols, Refs, int, CpuBudget],
 ) -> tuple[dict[str, Any], Tried, list[tuple[SourceConfig, float]]]:
     """Source ``n`` of ``config`` alone under each of the ``grid``'s values of its parameter
-    (its other parameters as in ``best``); the best by worst share replaces ``best`` — only
-    beyond noise (``prefer``) unless the parameter is one of the ``STRENGTHS`` —; and each
-    variant tried with its try's CPU seconds. ``context``: the protocols, references, seed and
-    CPU budget. Stops (``stopped`` in the report) before a value whose try, costing what the
-    last one did, would pass half the budget: one try of EASE with its low-pass filter on a
-    large catalogue costs tens of CPU s, so a check per source came too late (§92)."""
+    (its other parameters as in ``best``); the value ``grid_kept`` chooses among them replaces
+    ``best`` (beyond noise, by worst share alone for one of the ``STRENGTHS``, or for one of the
+    ``SWITCHED_STRENGTHS`` the best worst share among the values that beat off beyond noise);
+    and each variant tried with its try's CPU seconds. ``context``: the protocols, references,
+    seed and CPU budget. Stops (``stopped`` in the report) before a value whose try, costing
+    what the last one did, would pass half the budget: one try of EASE with its low-pass filter
+    on a large catalogue costs tens of CPU s, so a check per source came too late (§92)."""
     param, values = grid
     protocols, refs, seed, budget = context
     sources = config.retrieval.sources
     spec = best.config.retrieval.sources[n]
-    default, tried, specs = best, {}, []
+    default, tried, specs, tries = best, {}, [], []
     entry: dict[str, Any] = {"param": param}
     last = 0.0
     for value in values:
@@ -677,32 +681,43 @@ def _grid_param(
         )
         t = protocols.tried(spec.name, candidate)
         tried[str(value)] = [round(m, 5) for m in t.means]
-        best = kept_value(best, t, param, refs, seed, source=n)
+        tries.append(t)
         last = budget.spent() - began
         specs.append((variant, last))
+    best = grid_kept(default, tries, param, refs, seed)
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
     entry["kept"] = kept
     return entry, best, specs
 
 
-def kept_value(
-    best: Tried, t: Tried, param: str, refs: Refs, seed: int, source: int | None = None
-) -> Tried:
-    """Which of ``best`` (the value kept so far) and ``t`` (another value of ``param`` of
-    retrieval source number ``source``) a grid keeps: ``t`` where its worst share is higher and
-    — unless ``param`` is one of the ``STRENGTHS``, or one of the ``SWITCHED_STRENGTHS`` that
-    ``best`` already has turned on (above 0) — it wins beyond noise (``prefer``). A NaN worst
-    share on either side is never higher: a NaN value is not kept, and one kept so far is not
-    replaced on a NaN comparison (``<=`` would have read both as a win for ``t``)."""
+def grid_kept(start: Tried, tries: Sequence[Tried], param: str, refs: Refs, seed: int) -> Tried:
+    """Which of ``start`` (the grid's entry: ``param`` as the file leaves it) and ``tries`` (its
+    other values, in the grid's order) a grid keeps. For one of the ``SWITCHED_STRENGTHS``
+    (``start`` has the signal off): among the values that beat ``start`` by themselves
+    (``kept_value``: beyond noise), the best worst share (the first listed on an exact tie), so
+    no value ships that did not beat off and the grid's order does not decide — a value chosen
+    against the one kept before it could have lost to off beyond noise on one protocol and
+    gained only noise on another (review bar15 F1, F3). Otherwise each value against the one kept
+    so far (``kept_value``)."""
+    if param in SWITCHED_STRENGTHS:
+        on = [t for t in tries if kept_value(start, t, param, refs, seed) is t]
+        return max(on, key=lambda t: worst_share(t, refs), default=start)
+    best = start
+    for t in tries:
+        best = kept_value(best, t, param, refs, seed)
+    return best
+
+
+def kept_value(best: Tried, t: Tried, param: str, refs: Refs, seed: int) -> Tried:
+    """Which of ``best`` (the value kept so far) and ``t`` (another value of ``param``) a grid
+    keeps: ``t`` where its worst share is higher and — unless ``param`` is one of the
+    ``STRENGTHS`` — it wins beyond noise (``prefer``). A NaN worst share on either side is never
+    higher: a NaN value is not kept, and one kept so far is not replaced on a NaN comparison
+    (``<=`` would have read both as a win for ``t``)."""
     if not worst_share(t, refs) > worst_share(best, refs):
         return best
-    on = (
-        source is not None
-        and param in SWITCHED_STRENGTHS
-        and bool(best.config.retrieval.sources[source].params.get(param))
-    )
-    return t if param in STRENGTHS or on else prefer(best, "", t, refs, seed)[0]
+    return t if param in STRENGTHS else prefer(best, "", t, refs, seed)[0]
 
 
 def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, PipelineConfig]]:

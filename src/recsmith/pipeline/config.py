@@ -318,8 +318,9 @@ class CalibrationConfig(_Strict):
     ease_lowpass: list[PositiveFloat] = Field(
         default_factory=lambda: [0.3, 1.0],
         description="weights of GF-CF's low-pass filter tried beside an EASE source's scores"
-        " (after its λ and rising factor), kept only beyond noise ([] tries none); each value"
-        " fits EASE once more per validation split (BENCHMARKS §92)",
+        " (after its λ and rising factor): each must beat the filter off beyond noise by itself,"
+        " and of those the best worst share is kept ([] tries none); each value fits EASE once"
+        " more per validation split (BENCHMARKS §92, §112)",
     )
     fused_drop: bool = Field(
         False,
