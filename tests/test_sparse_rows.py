@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -313,6 +315,43 @@ def test_matrices_looked_up_in_turn_are_each_read_from_their_own_codes() -> None
     thread.join()
     assert not errors
     check(b)
+
+
+def test_a_matrix_edited_in_place_after_its_lookup_is_coded_again() -> None:
+    """The remembered matrix is the same object with its ``indices`` written in place, then
+    ``resize``d to more columns (the same ``indptr`` and ``indices`` objects, a wider slot
+    table): each answer against the walk of what it stores now."""
+    matrix = sparse.csr_array(
+        (np.ones(2, np.float32), np.array([3, 7]), np.array([0, 1, 2])), shape=(2, 10)
+    )
+    ids = np.tile(np.arange(10), (2, 1))
+
+    def check() -> None:
+        stored = _walk_rows(matrix, np.arange(10))
+        assert stored_in_rows(matrix, np.arange(2), ids, coded_cells=0).tolist() == stored
+        every = stored_in_every_row(matrix, ids[0], coded_cells=0)
+        assert every is not None and every.tolist() == stored
+
+    check()
+    matrix.indices[0] = 5  # row 0 stores 5, not 3
+    check()
+    indices = matrix.indices
+    matrix.resize((2, 1 << 20))
+    assert matrix.indices is indices
+    check()
+
+
+def test_the_remembered_matrix_is_freed_once_dropped() -> None:
+    """A matrix looked up and dropped is freed (the memo holds it weakly): an offline batch's,
+    past ``max_cells`` (no grid), and a coded one."""
+    for max_cells in (0, 1 << 22):
+        matrix = sparse.csr_array(np.eye(40, 300, dtype=np.float32))
+        ids = np.zeros((40, 30), np.int64)
+        stored_in_rows(matrix, np.arange(40), ids, max_cells=max_cells, coded_cells=0)
+        held = weakref.ref(matrix)
+        del matrix
+        gc.collect()
+        assert held() is None, max_cells
 
 
 def test_newest_first_stores_each_items_place_and_keeps_the_newer_of_a_repeat() -> None:

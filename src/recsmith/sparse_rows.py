@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import threading
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -321,15 +322,25 @@ def _column_codes(matrix: sparse.csr_array, max_cells: int) -> _Codes | None:
     where its rows × distinct columns pass ``max_cells``. The distinct columns are found
     without a sort, in a per-thread slot table that is never cleared (``kept_zeros``): each
     entry writes its number into its column's slot, the entry whose number stays there stands
-    for its column, and the codes are written over their slots. The last matrix coded in this
-    thread is remembered (the same object, its arrays the same, the same ``max_cells``): a
-    batch's sources look up the same exclusions four times (11 µs a coding at batch 16); a
-    matrix is not expected to change in place between the lookups of one batch. While it is
-    remembered, the slots hold its codes: only coding another matrix writes them."""
+    for its column, and the codes are written over their slots.
+
+    The last matrix coded in this thread is remembered, across batches, until this thread codes
+    another: a batch's sources look up the same exclusions four times (11 µs a coding at batch
+    16). While it is remembered, the slots hold its codes: only coding another matrix writes
+    them. It is the same matrix only if it is the same object (held weakly: a matrix the caller
+    drops is freed, an offline batch's too), with the same shape and ``max_cells``, and, where
+    it was coded, the same ``indptr`` and ``indices`` contents, compared with a copy of their
+    bytes (a batch's few kB, < 1 µs): an edit in place (``indices`` written, ``resize``) is
+    coded again. A None needs no copy: it only sends the caller to read the matrix itself. What
+    stays assumed: no other thread edits the matrix during a lookup; and the memo keeps the
+    last grid (at most ``max_cells`` bools) and that copy until this thread codes another."""
     memo = _scratch.__dict__.get("codes")
-    same = memo is not None and memo[0] is matrix and memo[3] == max_cells
-    if same and memo[1] is matrix.indptr and memo[2] is matrix.indices:
-        return memo[4]
+    if (
+        memo is not None
+        and memo.matrix() is matrix
+        and memo.key == _memo_key(matrix, max_cells, memo.coded)
+    ):
+        return memo.coded
     n_rows, n_cols = matrix.shape
     stored = matrix.indices[matrix.indptr[0] : matrix.indptr[-1]]
     slots = kept_zeros("column_codes", max(int(n_cols), 1), np.dtype(np.int32))
@@ -344,8 +355,23 @@ def _column_codes(matrix: sparse.csr_array, max_cells: int) -> _Codes | None:
         owner = np.arange(n_rows, dtype=np.int64).repeat(matrix.indptr[1:] - matrix.indptr[:-1])
         grid[owner * width + slots.take(stored)] = True
         coded = _Codes(columns, grid, width)
-    _scratch.codes = (matrix, matrix.indptr, matrix.indices, max_cells, coded)
+    _scratch.codes = _Memo(weakref.ref(matrix), _memo_key(matrix, max_cells, coded), coded)
     return coded
+
+
+class _Memo(NamedTuple):
+    """The last matrix coded in a thread (``_column_codes``)."""
+
+    matrix: weakref.ref
+    key: tuple  # ``_memo_key``
+    coded: _Codes | None
+
+
+def _memo_key(matrix: sparse.csr_array, max_cells: int, coded: _Codes | None) -> tuple:
+    """What a matrix's codes depend on besides its identity: its shape, its index dtypes and
+    ``max_cells``, and where it was coded, the bytes of its ``indptr`` and ``indices``."""
+    key = (matrix.shape, matrix.indptr.dtype, matrix.indices.dtype, max_cells)
+    return key if coded is None else (*key, matrix.indptr.tobytes(), matrix.indices.tobytes())
 
 
 def _code_of(coded: _Codes, ids: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
