@@ -327,18 +327,23 @@ def _column_codes(matrix: sparse.csr_array, max_cells: int) -> _Codes | None:
     The last matrix coded in this thread is remembered, across batches, until this thread codes
     another: a batch's sources look up the same exclusions four times (11 µs a coding at batch
     16). While it is remembered, the slots hold its codes: only coding another matrix writes
-    them. It is the same matrix only if it is the same object (held weakly: a matrix the caller
-    drops is freed, an offline batch's too), with the same shape and ``max_cells``, and, where
-    it was coded, the same ``indptr`` and ``indices`` contents, compared with a copy of their
-    bytes (a batch's few kB, < 1 µs): an edit in place (``indices`` written, ``resize``) is
-    coded again. A None needs no copy: it only sends the caller to read the matrix itself. What
-    stays assumed: no other thread edits the matrix during a lookup; and the memo keeps the
-    last grid (at most ``max_cells`` bools) and that copy until this thread codes another."""
+    them. A matrix is the one remembered if its ``indptr`` and ``indices`` are the same objects
+    (held weakly, the matrix not at all: one the caller drops is freed, an offline batch's too)
+    and its shape and ``max_cells`` the same: the codes depend on nothing else, and scipy's
+    edits in place tried (``eliminate_zeros``, setting an entry, ``resize``) hand the matrix a
+    new array or change its shape (``resize`` to more columns keeps both arrays: its wider slot
+    table, fresh zeros, would read every id as code 0). What stays assumed: no caller writes
+    into ``indptr`` or ``indices`` in place once the matrix is looked up (no caller in src
+    does: each batch builds its exclusions anew; comparing their bytes at each lookup would
+    close that too, but cost 1-3 µs a lookup inside a request, a third of what the memo saves),
+    and no other thread edits it during a lookup. The memo keeps the last grid (at most
+    ``max_cells`` bools) until this thread codes another."""
     memo = _scratch.__dict__.get("codes")
     if (
         memo is not None
-        and memo.matrix() is matrix
-        and memo.key == _memo_key(matrix, max_cells, memo.coded)
+        and memo.indptr() is matrix.indptr
+        and memo.indices() is matrix.indices
+        and memo.key == (matrix.shape, max_cells)
     ):
         return memo.coded
     n_rows, n_cols = matrix.shape
@@ -355,23 +360,23 @@ def _column_codes(matrix: sparse.csr_array, max_cells: int) -> _Codes | None:
         owner = np.arange(n_rows, dtype=np.int64).repeat(matrix.indptr[1:] - matrix.indptr[:-1])
         grid[owner * width + slots.take(stored)] = True
         coded = _Codes(columns, grid, width)
-    _scratch.codes = _Memo(weakref.ref(matrix), _memo_key(matrix, max_cells, coded), coded)
+    _scratch.codes = _Memo(
+        weakref.ref(matrix.indptr),
+        weakref.ref(matrix.indices),
+        (matrix.shape, max_cells),
+        coded,
+    )
     return coded
 
 
 class _Memo(NamedTuple):
-    """The last matrix coded in a thread (``_column_codes``)."""
+    """The last matrix coded in a thread (``_column_codes``): its index arrays, held weakly,
+    its shape and ``max_cells``, and its codes."""
 
-    matrix: weakref.ref
-    key: tuple  # ``_memo_key``
+    indptr: weakref.ref
+    indices: weakref.ref
+    key: tuple[tuple[int, int], int]
     coded: _Codes | None
-
-
-def _memo_key(matrix: sparse.csr_array, max_cells: int, coded: _Codes | None) -> tuple:
-    """What a matrix's codes depend on besides its identity: its shape, its index dtypes and
-    ``max_cells``, and where it was coded, the bytes of its ``indptr`` and ``indices``."""
-    key = (matrix.shape, matrix.indptr.dtype, matrix.indices.dtype, max_cells)
-    return key if coded is None else (*key, matrix.indptr.tobytes(), matrix.indices.tobytes())
 
 
 def _code_of(coded: _Codes, ids: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
