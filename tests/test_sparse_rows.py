@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -313,6 +315,47 @@ def test_matrices_looked_up_in_turn_are_each_read_from_their_own_codes() -> None
     thread.join()
     assert not errors
     check(b)
+
+
+def test_a_matrix_edited_in_place_after_its_lookup_is_coded_again() -> None:
+    """The remembered matrix, the same object, edited in place: ``eliminate_zeros`` (a new
+    ``indices``, its ``indptr`` rewritten in place), a new ``indptr`` alone, then ``resize`` to
+    more columns (the same ``indptr`` and ``indices`` objects, a wider slot table): each answer
+    against the walk of what it stores now."""
+    matrix = sparse.csr_array(
+        (np.ones(3, np.float32), np.array([3, 7, 8]), np.array([0, 2, 3])), shape=(2, 10)
+    )
+    ids = np.tile(np.arange(10), (2, 1))
+
+    def check() -> None:
+        stored = _walk_rows(matrix, np.arange(10))
+        assert stored_in_rows(matrix, np.arange(2), ids, coded_cells=0).tolist() == stored
+        every = stored_in_every_row(matrix, ids[0], coded_cells=0)
+        assert every is not None and every.tolist() == stored
+
+    check()
+    matrix.data[0] = 0
+    matrix.eliminate_zeros()  # row 0 stores 7 alone, row 1 still 8
+    check()
+    matrix.indptr = np.array([0, 0, 2], matrix.indptr.dtype)  # both to row 1, the same indices
+    check()
+    indptr, indices = matrix.indptr, matrix.indices
+    matrix.resize((2, 1 << 20))
+    assert matrix.indptr is indptr and matrix.indices is indices
+    check()
+
+
+def test_the_remembered_matrix_is_freed_once_dropped() -> None:
+    """A matrix looked up and dropped is freed, its index arrays too (the memo holds them
+    weakly): an offline batch's, past ``max_cells`` (no grid), and a coded one."""
+    for max_cells in (0, 1 << 22):
+        matrix = sparse.csr_array(np.eye(40, 300, dtype=np.float32))
+        ids = np.zeros((40, 30), np.int64)
+        stored_in_rows(matrix, np.arange(40), ids, max_cells=max_cells, coded_cells=0)
+        held = [weakref.ref(x) for x in (matrix, matrix.indptr, matrix.indices)]
+        del matrix
+        gc.collect()
+        assert [x() for x in held] == [None] * 3, max_cells
 
 
 def test_newest_first_stores_each_items_place_and_keeps_the_newer_of_a_repeat() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import threading
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -321,15 +322,30 @@ def _column_codes(matrix: sparse.csr_array, max_cells: int) -> _Codes | None:
     where its rows × distinct columns pass ``max_cells``. The distinct columns are found
     without a sort, in a per-thread slot table that is never cleared (``kept_zeros``): each
     entry writes its number into its column's slot, the entry whose number stays there stands
-    for its column, and the codes are written over their slots. The last matrix coded in this
-    thread is remembered (the same object, its arrays the same, the same ``max_cells``): a
-    batch's sources look up the same exclusions four times (11 µs a coding at batch 16); a
-    matrix is not expected to change in place between the lookups of one batch. While it is
-    remembered, the slots hold its codes: only coding another matrix writes them."""
+    for its column, and the codes are written over their slots.
+
+    The last matrix coded in this thread is remembered, across batches, until this thread codes
+    another: a batch's sources look up the same exclusions four times (11 µs a coding at batch
+    16). While it is remembered, the slots hold its codes: only coding another matrix writes
+    them. A matrix is the one remembered if its ``indptr`` and ``indices`` are the same objects
+    (held weakly, the matrix not at all: one the caller drops is freed, an offline batch's too)
+    and its shape and ``max_cells`` the same: the codes depend on nothing else, and scipy's
+    edits in place tried (``eliminate_zeros``, setting an entry, ``resize``) hand the matrix a
+    new array or change its shape (``resize`` to more columns keeps both arrays: its wider slot
+    table, fresh zeros, would read every id as code 0). What stays assumed: no caller writes
+    into ``indptr`` or ``indices`` in place once the matrix is looked up (no caller in src
+    does: each batch builds its exclusions anew; comparing their bytes at each lookup would
+    close that too, but cost 1-3 µs a lookup inside a request, a third of what the memo saves),
+    and no other thread edits it during a lookup. The memo keeps the last grid (at most
+    ``max_cells`` bools) until this thread codes another."""
     memo = _scratch.__dict__.get("codes")
-    same = memo is not None and memo[0] is matrix and memo[3] == max_cells
-    if same and memo[1] is matrix.indptr and memo[2] is matrix.indices:
-        return memo[4]
+    if (
+        memo is not None
+        and memo.indptr() is matrix.indptr
+        and memo.indices() is matrix.indices
+        and memo.key == (matrix.shape, max_cells)
+    ):
+        return memo.coded
     n_rows, n_cols = matrix.shape
     stored = matrix.indices[matrix.indptr[0] : matrix.indptr[-1]]
     slots = kept_zeros("column_codes", max(int(n_cols), 1), np.dtype(np.int32))
@@ -344,8 +360,23 @@ def _column_codes(matrix: sparse.csr_array, max_cells: int) -> _Codes | None:
         owner = np.arange(n_rows, dtype=np.int64).repeat(matrix.indptr[1:] - matrix.indptr[:-1])
         grid[owner * width + slots.take(stored)] = True
         coded = _Codes(columns, grid, width)
-    _scratch.codes = (matrix, matrix.indptr, matrix.indices, max_cells, coded)
+    _scratch.codes = _Memo(
+        weakref.ref(matrix.indptr),
+        weakref.ref(matrix.indices),
+        (matrix.shape, max_cells),
+        coded,
+    )
     return coded
+
+
+class _Memo(NamedTuple):
+    """The last matrix coded in a thread (``_column_codes``): its index arrays, held weakly,
+    its shape and ``max_cells``, and its codes."""
+
+    indptr: weakref.ref
+    indices: weakref.ref
+    key: tuple[tuple[int, int], int]
+    coded: _Codes | None
 
 
 def _code_of(coded: _Codes, ids: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:

@@ -151,3 +151,41 @@ def test_source_columns_in_any_memory_order_are_copied_the_same() -> None:
             assert a.source_scores[row].tolist()[:3] == own[pair][0]
             assert a.source_ranks[row].tolist() == [*own[pair][1], 0]
             assert np.isnan(a.source_scores[row, 3])
+
+
+@pytest.mark.parametrize(
+    ("score_dtype", "rank_dtype"),
+    [(np.float16, np.int16), (np.float32, np.int8), (np.float64, np.int64)],
+)
+def test_source_columns_of_other_dtypes_are_cast(score_dtype: type, rank_dtype: type) -> None:
+    """Candidates built by hand with source columns other than float32 and int16 (past
+    ``BYTE_ROWS`` rows, row-major): each row's own cells, found by its (query, item), hold its
+    values cast, not its bytes read as float32 / int16 (narrower: wrong values; wider: an
+    error)."""
+    rng = np.random.default_rng(5)
+    cands = _cands(rng, 120, 25, best_first=True)
+    assert len(cands) >= BYTE_ROWS
+    scores = rng.integers(-40, 40, (len(cands), 2)) / 4  # exact in float16 and float32
+    ranks = rng.integers(1, 100, (len(cands), 2))
+    built = Candidates(
+        cands.n_queries,
+        ("a", "b"),
+        *(getattr(cands, f) for f in ("query", "items", "score")),
+        scores.astype(score_dtype),
+        ranks.astype(rank_dtype),
+    )
+    out = append_below(built, _extra(rng, 120, 25), "popular")
+    own = {
+        (int(q), int(i)): (s, r)
+        for q, i, s, r in zip(
+            cands.query, cands.items, scores.tolist(), ranks.tolist(), strict=True
+        )
+    }
+    found = 0
+    for row in range(len(out)):
+        pair = (int(out.query[row]), int(out.items[row]))
+        if pair in own:
+            found += 1
+            assert out.source_scores[row].tolist()[:2] == own[pair][0]
+            assert out.source_ranks[row].tolist() == [*own[pair][1], 0]
+    assert found == len(cands)

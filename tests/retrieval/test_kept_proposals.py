@@ -60,3 +60,16 @@ def test_as_the_padded_path_on_random_lists() -> None:
         assert (
             count.tolist() == np.bincount(np.searchsorted(rows, want.query), minlength=n).tolist()
         )
+
+
+def test_lists_a_row_wider_than_16_bit_counts_keep_k_each() -> None:
+    """Lists of 40,000 items a row (``first_k_kept``'s list-a-row path, whose running counts are
+    16-bit only below 32,768 columns): each row keeps its first 35,000 not excluded, so its
+    running counts pass 32,767; 16-bit counts would wrap negative and keep every cell."""
+    w, k = 40_000, 35_000
+    ids = np.tile(np.arange(w, dtype=np.int32), (2, 1))
+    top = TopK(ids, np.tile(np.linspace(1, 0, w, dtype=np.float32), (2, 1)))
+    got, count = kept_proposals(top, _exclude([[0], []], w), k, np.arange(2))
+    assert count.tolist() == [k, k]
+    assert got.items[got.query == 0].tolist() == list(range(1, k + 1))
+    assert got.items[got.query == 1].tolist() == list(range(k))

@@ -82,9 +82,11 @@ def test_a_ranking_holding_an_item_twice_still_skips_it_everywhere(max_cells: in
     assert got == _walk(order, scores, excluded, 3)
 
 
-def test_rows_wider_than_16_bit_counts_rank_past_32767() -> None:
-    """A ranking of 40,000 items (running counts past int16: kept as 64-bit there): a query
-    that excludes the first item ranks the rest from 1, and no cell past the k-th is taken."""
+def test_a_shared_ranking_of_40000_items_counts_past_16_bits() -> None:
+    """One ranking of 40,000 items every row shares (``first_k_kept``'s one-ranking path): its
+    running counts reach 39,999, past int16, though no rank taken passes 30,000; a query that
+    excludes the first item ranks the rest from 1, and no cell past the k-th is taken (16-bit
+    counts would wrap negative and take them). Lists a row: ``test_kept_proposals``."""
     order = np.arange(40_000)
     scores = np.linspace(1, 0, len(order)).astype(np.float32)
     excluded = [{0}, set()]

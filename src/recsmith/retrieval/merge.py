@@ -114,9 +114,11 @@ def _copy_rows(wider: np.ndarray, rows: np.ndarray) -> None:
     columns: each row copied as one opaque item (a void view of its bytes), where numpy's
     copy of a 2-D block walks its few columns row by row (3.5 against 20 µs for a batch of
     16's [4,600, 4] float32 source scores, 2.7 against 18 for the int16 ranks). The bytes
-    are the values: the same copy, NaN payloads included."""
+    are the values: the same copy, NaN payloads included. Only where both hold the same dtype
+    (the sources' float32 and int16): bytes of another (a ``Candidates`` built by hand) would be
+    read as wrong values, where numpy's copy casts them."""
     n, width = rows.shape
-    if n < BYTE_ROWS or not rows.flags.c_contiguous or wider.strides[1] != wider.itemsize:
+    if n < BYTE_ROWS or not rows.flags.c_contiguous or rows.dtype != wider.dtype:
         wider[:n, :width] = rows  # a lone request's few hundred rows: the views cost more
         return
     item = np.dtype((np.void, width * rows.itemsize))
