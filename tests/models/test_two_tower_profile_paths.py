@@ -112,6 +112,8 @@ def test_train_reads_the_profiles_only_for_a_model_that_uses_them(tmp_path: Path
     ials = ["train", "--model", "ials", "--param", "iterations=2", *common]
     result = runner.invoke(app, [*ials, "--out", str(tmp_path / "ials")])
     assert result.exit_code == 0, result.stderr
-    result = runner.invoke(app, ["train", "--model", "two_tower", *common, "--out", str(tmp_path)])
+    result = runner.invoke(
+        app, ["train", "--model", "two_tower", *common, "--out", str(tmp_path / "tt")]
+    )
     assert result.exit_code != 0
     assert "--users" in result.stderr and "missing.csv" in result.stderr
