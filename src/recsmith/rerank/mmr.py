@@ -488,14 +488,12 @@ class _Grid:
 
     row: np.ndarray
     col: np.ndarray
-    bounds: np.ndarray
     starts: np.ndarray
     shape: tuple[int, int]
 
     def __init__(self, row: np.ndarray, bounds: np.ndarray) -> None:
         starts = np.asarray(bounds[:-1], np.int64)
         object.__setattr__(self, "row", row.astype(np.int64))
-        object.__setattr__(self, "bounds", np.asarray(bounds, np.int64))
         object.__setattr__(self, "col", np.arange(len(row)) - starts[row])
         object.__setattr__(self, "starts", starts)
         object.__setattr__(self, "shape", (len(starts), int((bounds[1:] - bounds[:-1]).max())))
