@@ -11,7 +11,7 @@ from scipy import sparse
 from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
-from recsmith.rerank.mmr import _WINDOW, _fewer_than, first_of_each
+from recsmith.rerank.mmr import _WINDOW, _apart, _fewer_than, first_of_each
 from recsmith.rerank.placement import distinct_in_queries, first_occurrence
 from recsmith.retrieval.candidates import Candidates
 
@@ -209,19 +209,26 @@ def test_the_count_of_picks_by_the_codes_span_is_never_below_the_grouped_count(
 ) -> None:
     """``_fewer_than`` bounds the distinct codes by their span: whenever it says fewer than
     ``k``, ``each`` times the distinct codes (a grouped count) plus the cells without one
-    are fewer than ``k`` too; codes dense or spread, with and without -1 cells."""
+    are fewer than ``k`` too; whenever ``_apart`` says the first and last codes' span alone
+    reaches ``k``, the whole span does (so ``_fewer_than`` would say no: it is not needed);
+    codes dense or spread, with and without -1 cells."""
     rng = np.random.default_rng(seed)
-    said = 0
+    said = apart = 0
     for _ in range(400):
         low, spread = int(rng.integers(0, 50)), int(rng.integers(1, 6))
         codes = rng.integers(low, low + spread, int(rng.integers(1, 40)))
         codes[rng.random(len(codes)) < rng.choice([0.0, 0.1, 0.5, 1.0])] = -1
         each, k = int(rng.integers(1, 5)), int(rng.integers(1, 30))
-        exact = each * len(np.unique(codes[codes >= 0])) + int((codes < 0).sum())
+        named, none = codes[codes >= 0], int((codes < 0).sum())
+        exact = each * len(np.unique(named)) + none
         if _fewer_than(k, codes, each):
             said += 1
             assert exact < k, (codes.tolist(), each, k)
-    assert said > 20  # the bound does say so, often
+        if _apart(k, each, codes[0], codes[-1]):  # the span alone reaches k
+            apart += 1
+            assert each * (int(named.max()) - int(named.min()) + 1) >= k, (codes.tolist(), each)
+            assert not _fewer_than(k, codes, each)
+    assert said > 20 and apart > 20  # each does say so, often
 
 
 def reference_category_mmr(

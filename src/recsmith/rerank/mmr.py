@@ -192,17 +192,25 @@ class MMR:
     def _cannot_settle(self, items: np.ndarray, group: np.ndarray, cap: int | None, k: int) -> bool:
         """Whether no row past a window (its cells' ``items`` and cap ``group``, all rows
         together) can settle, by counts that need no grouping (``_fewer_than``, over the whole
-        window: at least any row's): a capped row picks at most ``cap``
-        cells of each group and every uncategorised cell; under a penalty with λ below 0.5 a
-        category's later cells key below 0 (the least a row's bound past the window is), so
-        only the first of each category and the uncategorised cells can settle it. Such a
-        batch (few categories against ``k``, a cap starving the list) would walk its window
-        for nothing and then in full (BENCHMARKS §110); the full walk alone runs instead.
-        A cap of at least ``k`` can't starve a row: no look at the cells then."""
-        if cap is not None and cap < k and _fewer_than(k, group, cap):
+        window: at least any row's): a capped row picks at most ``cap`` cells of each group and
+        every uncategorised cell; under a penalty with λ below 0.5 a category's later cells key
+        below 0 (the least a row's bound past the window is), so only the first of each
+        category and the uncategorised cells can settle it. Such a batch (few categories
+        against ``k``, a cap starving the list) would walk its window for nothing and then in
+        full (BENCHMARKS §110); the full walk alone runs instead. A cap of at least ``k``
+        cannot starve a row, nor can codes whose window's first and last cells lie far enough
+        apart (``_apart``): the other cells are not looked at then (the shop's usual batch)."""
+        if (
+            cap is not None
+            and cap < k
+            and not _apart(k, cap, group[0], group[-1])
+            and _fewer_than(k, group, cap)
+        ):
             return True
         if self.lam < 0.5 and isinstance(self.similarity, CategorySimilarity) and k > 1:
-            return _fewer_than(k, self.similarity.category[items], 1)
+            category = self.similarity.category
+            if not _apart(k, 1, category[items[0]], category[items[-1]]):
+                return _fewer_than(k, category[items], 1)
         return False
 
     def _walk(
@@ -326,6 +334,13 @@ _HEAD = 16
 #: against 183.5 µs, 4 queries 236 against 254 (BENCHMARKS §110). Rows whose window cannot
 #: give ``k`` picks by count (``MMR._cannot_settle``) skip it.
 _WINDOW = 16
+
+
+def _apart(k: int, each: int, first: np.integer, last: np.integer) -> bool:
+    """Whether two codes (0 or more; -1 is none) already span enough distinct ones for
+    ``each`` cells of every one to reach ``k``: they alone decide ``_fewer_than`` is False."""
+    a, b = int(first), int(last)
+    return a >= 0 and b >= 0 and each * (abs(a - b) + 1) >= k
 
 
 def _fewer_than(k: int, codes: np.ndarray, each: int) -> bool:
