@@ -172,7 +172,7 @@ def rank_relevance(rank: np.ndarray, log_boost: np.ndarray | None = None) -> np.
         return np.round(-np.log1p(rank) + log_boost, 9)
     table = _RANK_TABLE[0]
     # read unsigned, a negative rank is past any table: one reduction finds both
-    top = int(rank.view(np.dtype(f"u{rank.itemsize}")).max()) if len(rank) else 0
+    top = int(np.maximum.reduce(rank.view(_UNSIGNED[rank.itemsize]))) if len(rank) else 0
     if top >= len(table):
         _refuse_negative(rank)
         if top >= _RANK_TABLE_MAX:  # one huge query: not kept for the life of the process
@@ -194,6 +194,9 @@ def _rank_table(n: int) -> np.ndarray:
     ranks = np.arange(1 << max(n - 1, 1).bit_length())
     return np.round(-np.log1p(ranks) + np.zeros(len(ranks)), 9)
 
+
+#: The unsigned integer of each signed width, to read ranks as unsigned without a copy.
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 #: The longest table kept (512 KiB): a query with a rank past it is computed by the formula,
 #: so one huge query does not leave a table its size for the life of the process.
