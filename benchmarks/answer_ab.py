@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as each server worker runs
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -51,13 +52,15 @@ def renamed_copy(src: Path, into: Path) -> None:
         path.write_text(text)
 
 
-def ab_parser(doc: str) -> argparse.ArgumentParser:
-    """The arguments of a same-process A/B (this one, ``query_rank_ab.py``): the model, the
-    other checkout, and a store whose items the users pass as ``extra_seen``."""
+def ab_parser(doc: str, store: bool = True) -> argparse.ArgumentParser:
+    """The arguments of a same-process A/B (this one, ``query_rank_ab.py``, ``rerank_ab.py``,
+    ``answer_tail_ab.py``): the model, the other checkout, and (``store``) a store whose items
+    the users pass as ``extra_seen``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
-    parser.add_argument("--store", help="an event store URL: users' items as extra_seen")
+    if store:
+        parser.add_argument("--store", help="an event store URL: users' items as extra_seen")
     return parser
 
 
@@ -70,6 +73,19 @@ def base_importable(src: Path) -> Iterator[None]:
         yield
 
 
+def load_pair(model_dir: Path) -> tuple[Any, Any]:
+    """This checkout's and the other's pipeline of ``model_dir`` (inside ``base_importable``),
+    each ranker compiled before anything is timed."""
+    from recsmith_base.pipeline.artifact import load_artifact as load_base  # type: ignore
+
+    from recsmith.pipeline.artifact import load_artifact
+
+    this, base = load_artifact(model_dir), load_base(model_dir)
+    for pipe in (this, base):
+        getattr(pipe.ranker, "wait_compiled", lambda: None)()
+    return this, base
+
+
 def main() -> None:
     parser = ab_parser(__doc__)
     parser.add_argument("--calls", type=int, default=400)
@@ -77,13 +93,8 @@ def main() -> None:
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     with base_importable(args.against):
-        from recsmith_base.pipeline.artifact import load_artifact as load_base  # type: ignore
-
-        from recsmith.pipeline.artifact import load_artifact
-
-        pipes = {"against": load_base(args.model_dir), "this": load_artifact(args.model_dir)}
-        for pipe in pipes.values():
-            getattr(pipe.ranker, "wait_compiled", lambda: None)()
+        this, base = load_pair(args.model_dir)
+        pipes = {"against": base, "this": this}
         gc.collect()
         gc.freeze()
         known = np.asarray(pipes["this"].bundle.users.external_ids, dtype=object)

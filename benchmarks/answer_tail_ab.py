@@ -15,21 +15,17 @@ a check that both sides give the same final rows, lists, anchors and sources.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as each server worker runs
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-from answer_ab import renamed_copy
+from answer_ab import ab_parser, base_importable, load_pair
 from calibration import calibration_line
 
 K = 10
@@ -93,24 +89,15 @@ def differing(pipes: dict[str, Any], cases: dict[str, list[Any]]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
+    parser = ab_parser(__doc__, store=False)
     parser.add_argument("--batch", type=int, default=16, help="users per call")
     parser.add_argument("--inputs", type=int, default=40, help="batches of random known users")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        renamed_copy(args.against, Path(tmp))
-        sys.path.insert(0, tmp)
-        from recsmith_base.pipeline.artifact import load_artifact as load_base  # type: ignore
-
-        from recsmith.pipeline.artifact import load_artifact
-
-        pipes = {"this": load_artifact(args.model_dir), "against": load_base(args.model_dir)}
-        for pipe in pipes.values():
-            getattr(pipe.ranker, "wait_compiled", lambda: None)()
+    with base_importable(args.against):
+        this, base = load_pair(args.model_dir)
+        pipes = {"this": this, "against": base}
         known = np.asarray(pipes["this"].bundle.users.external_ids, dtype=object)
         users = np.random.default_rng(7).choice(known, size=(args.inputs, args.batch))
         cases = {name: captured(pipe, users) for name, pipe in pipes.items()}

@@ -14,42 +14,32 @@ identical final rows and anchors.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as each server worker runs
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-from answer_ab import renamed_copy
+from answer_ab import ab_parser, base_importable, load_pair
 from calibration import calibration_line
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
+    parser = ab_parser(__doc__, store=False)
     parser.add_argument("--batches", default="1,16,64")
     parser.add_argument("--inputs", type=int, default=20, help="candidate sets per batch size")
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        renamed_copy(args.against, Path(tmp))
-        sys.path.insert(0, tmp)
+    with base_importable(args.against):
         from recsmith_base.pipeline.anchors import anchor_items as base_anchors  # type: ignore
-        from recsmith_base.pipeline.artifact import load_artifact as load_base  # type: ignore
 
         from recsmith.pipeline.anchors import anchor_items
-        from recsmith.pipeline.artifact import load_artifact
         from recsmith.retrieval.merge import append_below
 
-        this, base = load_artifact(args.model_dir), load_base(args.model_dir)
+        this, base = load_pair(args.model_dir)
         finalise = {"this": this.finalise, "against": base.finalise}
         anchors = {"this": anchor_items, "against": base_anchors}
         ids = np.asarray(this.bundle.users.external_ids, dtype=object)

@@ -1,5 +1,5 @@
 """Re-ranking's shortcuts against what they stand for: rank-based relevance read from a table
-(no boosts) against its formula, and the guard against a selector that repeats a row."""
+(no boosts) against its formula, its bounds, and the guard against a selector that repeats a row."""
 
 from __future__ import annotations
 
@@ -30,6 +30,25 @@ def test_the_table_gives_the_formulas_bits_and_grows_past_its_length(
     assert rank_relevance(rank, np.zeros(len(rank))).tobytes() == expected.tobytes()
     assert len(plan._RANK_TABLE[0]) >= 5001
     assert np.signbit(rank_relevance(np.zeros(1, np.int64))).tolist() == [False]
+
+
+def test_a_rank_past_the_kept_table_is_computed_and_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One query longer than the longest table kept (``_RANK_TABLE_MAX``): its values are the
+    formula's bits, and the table read by later queries stays as it was."""
+    monkeypatch.setattr(plan, "_RANK_TABLE", [plan._rank_table(1024)])
+    rank = np.r_[np.arange(2000), plan._RANK_TABLE_MAX + 5, 3 * plan._RANK_TABLE_MAX]
+    expected = np.round(-np.log1p(rank) + 0.0, 9)
+    assert rank_relevance(rank).tobytes() == expected.tobytes()
+    assert len(plan._RANK_TABLE[0]) == 1024
+
+
+def test_a_negative_rank_is_refused() -> None:
+    """A table read at rank -1 would give its last rank's value; the formula gives inf."""
+    for boost in (None, np.zeros(3)):
+        with pytest.raises(ValueError, match="rank: must be 0 or more, got -1"):
+            rank_relevance(np.array([0, -1, 2]), boost)
 
 
 def test_a_selector_that_repeats_a_row_shows_it_once(

@@ -11,7 +11,7 @@ from scipy import sparse
 from stepwise import StepwiseCategories
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
-from recsmith.rerank.mmr import _WINDOW, first_of_each
+from recsmith.rerank.mmr import _WINDOW, _apart, _fewer_than, first_of_each
 from recsmith.rerank.placement import distinct_in_queries, first_occurrence
 from recsmith.retrieval.candidates import Candidates
 
@@ -150,6 +150,85 @@ def test_edge_cases(make: Callable[..., Candidates]) -> None:
     assert len(mmr(make([[0, 1]]), k=0, lam=0.5, similarity=sim)) == 0
     with pytest.raises(ValueError):
         MMR(1.5, sim)
+
+
+@pytest.mark.parametrize("n_rows", [1, 4])
+@pytest.mark.parametrize(
+    ("shape", "lam", "cap", "codes"),
+    [
+        ("3 categories, cap 3", 0.8, 3, [5, 6, 7]),  # 9 picks at most, k = 10
+        ("1 category, cap 4", 0.8, 4, [12]),  # 4 picks at most
+        ("3 categories, λ 0.3", 0.3, None, [0, 1, 2]),  # 3 keyed above 0, the rest below
+        ("settles: 3 categories, λ 0.8", 0.8, None, [0, 1, 2]),  # repeats key high enough
+        ("settles: 40 categories, cap 3", 0.8, 3, list(range(40))),
+    ],
+)
+def test_windows_that_cannot_give_k_picks_are_not_walked_before_the_full_walk(
+    walks: list[tuple[int, int]],
+    n_rows: int,
+    shape: str,
+    lam: float,
+    cap: int | None,
+    codes: list[int],
+) -> None:
+    """Rows of 120 columns in relevance order by rank, k = 10 (a window of ``_WINDOW`` + 20
+    columns): where a cap or a penalty below λ 0.5 leaves fewer than 10 picks the window could
+    settle on, the rows are walked once, in full (BENCHMARKS §110: walking the window first
+    cost 1.15-1.43x the re-ranking stage at 1-4 queries); at λ 0.8 a category's repeats can
+    key above the bound past the window, and 40 categories fill a cap of 3, so those windows
+    walk first and settle. Every list is the textbook loop's."""
+    rng = np.random.default_rng(n_rows + len(codes))
+    length, k = 120, 10
+    category = rng.choice(codes, n_rows * length)  # item i: the batch's row i
+    items = np.arange(len(category), dtype=np.int32)
+    query = np.repeat(np.arange(n_rows), length).astype(np.int32)
+    relevance = np.tile(-np.log1p(np.arange(length)), n_rows)  # by rank, as re-ranking gives
+    picked = MMR(lam, CategorySimilarity(category))(
+        query=query,
+        items=items,
+        relevance=relevance,
+        is_seed=np.zeros(len(items), bool),
+        group=category,
+        cap=cap,
+        k=k,
+    )
+    expected: list[int] = []
+    for q in range(n_rows):
+        mine = np.flatnonzero(query == q)
+        expected += reference_category_mmr(
+            items[mine].tolist(), relevance[mine].tolist(), category, lam, k, cap, []
+        )
+    assert items[picked].tolist() == expected
+    settles = shape.startswith("settles")
+    assert walks == ([(n_rows, _WINDOW + 2 * k)] if settles else [(n_rows, length)])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_count_of_picks_by_the_codes_span_is_never_below_the_grouped_count(
+    seed: int,
+) -> None:
+    """``_fewer_than`` bounds the distinct codes by their span: whenever it says fewer than
+    ``k``, ``each`` times the distinct codes (a grouped count) plus the cells without one
+    are fewer than ``k`` too; whenever ``_apart`` says the first and last codes' span alone
+    reaches ``k``, the whole span does (so ``_fewer_than`` would say no: it is not needed);
+    codes dense or spread, with and without -1 cells."""
+    rng = np.random.default_rng(seed)
+    said = apart = 0
+    for _ in range(400):
+        low, spread = int(rng.integers(0, 50)), int(rng.integers(1, 6))
+        codes = rng.integers(low, low + spread, int(rng.integers(1, 40)))
+        codes[rng.random(len(codes)) < rng.choice([0.0, 0.1, 0.5, 1.0])] = -1
+        each, k = int(rng.integers(1, 5)), int(rng.integers(1, 30))
+        named, none = codes[codes >= 0], int((codes < 0).sum())
+        exact = each * len(np.unique(named)) + none
+        if _fewer_than(k, codes, each):
+            said += 1
+            assert exact < k, (codes.tolist(), each, k)
+        if _apart(k, each, codes[0], codes[-1]):  # the span alone reaches k
+            apart += 1
+            assert each * (int(named.max()) - int(named.min()) + 1) >= k, (codes.tolist(), each)
+            assert not _fewer_than(k, codes, each)
+    assert said > 20 and apart > 20  # each does say so, often
 
 
 def reference_category_mmr(
@@ -554,10 +633,11 @@ def test_rows_in_order_capped_by_their_categories_match_the_textbook_loop(
 def test_cap_groups_other_than_the_categories_are_counted_in_key_order(
     lam: float, cap: int
 ) -> None:
-    """Capped by other groups than the penalty's categories (a fairness group, say), rows in
-    relevance order count the cap in the walk's key order, as rows handed over out of order
-    do: the same lists either way (distinct relevance, so order within a row decides no
-    tie)."""
+    """Capped by other groups than the penalty's categories (no caller passes such groups
+    today: re-ranking caps by the categories; both paths differ from the textbook loop here,
+    BENCHMARKS §110), rows in relevance order count the cap in the walk's key order, as rows
+    handed over out of order do: the same lists either way (distinct relevance, so order
+    within a row decides no tie)."""
     rng = np.random.default_rng(int(lam * 10) + 5 * cap + 99)
     n_items, k = 300, 6
     category = rng.integers(-1, 6, n_items)

@@ -129,13 +129,14 @@ class MMR:
         """The closed-form lists of rows in relevance order without seeds (as re-ranking hands
         them over), walked within each row's first ``_WINDOW + 2k`` columns; None where that
         does not apply (seeds, rows out of order, non-finite relevance, rows all within the
-        window). A cell's penalty depends on the columns before it only, and no cell past the
-        window can key above ``λ · relevance`` of the window's next column (the most any of
-        them has), so a row whose window yields ``k`` picks keyed at least that high has its
-        whole list; the other rows (a cap skipping most of a long head) are walked in full
-        (``_chunked``, on those rows only). Only the window's ~36 columns a row are normalised,
-        gridded and sorted, not the ~290 of a batch's rows: a row in relevance order has its
-        minimum and maximum at its ends."""
+        window, no window able to give ``k`` picks: ``_cannot_settle``). A cell's penalty
+        depends on the columns before it only, and no cell past the window can key above
+        ``λ · relevance`` of the window's next column (the most any of them has), so a row
+        whose window yields ``k`` picks keyed at least that high has its whole list; the other
+        rows (a cap skipping most of a long head) are walked in full (``_chunked``, on those
+        rows only). Only the window's ~36 columns a row are normalised, gridded and sorted, not
+        the ~290 of a batch's rows: a row in relevance order has its minimum and maximum at its
+        ends."""
         width = _WINDOW + 2 * k
         starts, ends = bounds[:-1], bounds[1:]
         lengths = ends - starts
@@ -150,13 +151,14 @@ class MMR:
             return None
         shown = np.minimum(lengths, width)
         cells = spans(starts, shown)
+        shown_items, shown_group = items[cells], group[cells]
+        if self._cannot_settle(shown_items, shown_group, cap, k):
+            return None
         window = _Grid(
             np.repeat(np.arange(len(lengths)), shown), np.concatenate(([0], shown.cumsum()))
         )
         scaled = _scaled(rel[cells], window.row, lo, hi)
-        picked, keys = self._walk(
-            window, items[cells], scaled, is_seed[cells], group[cells], cap, k
-        )
+        picked, keys = self._walk(window, shown_items, scaled, is_seed[cells], shown_group, cap, k)
         picked = cells[picked]
         row = query[picked]
         per_row = np.bincount(row, minlength=len(lengths))
@@ -186,6 +188,30 @@ class MMR:
         )
         rows = np.concatenate([picked[settled[row]], redo[again]])
         return rows[np.argsort(query[rows], kind="stable")]  # by query, then pick order
+
+    def _cannot_settle(self, items: np.ndarray, group: np.ndarray, cap: int | None, k: int) -> bool:
+        """Whether no row past a window (its cells' ``items`` and cap ``group``, all rows
+        together) can settle, by counts that need no grouping (``_fewer_than``, over the whole
+        window: at least any row's): a capped row picks at most ``cap`` cells of each group and
+        every uncategorised cell; under a penalty with λ below 0.5 a category's later cells key
+        below 0 (the least a row's bound past the window is), so only the first of each
+        category and the uncategorised cells can settle it. Such a batch (few categories
+        against ``k``, a cap starving the list) would walk its window for nothing and then in
+        full (BENCHMARKS §110); the full walk alone runs instead. A cap of at least ``k``
+        cannot starve a row, nor can codes whose window's first and last cells lie far enough
+        apart (``_apart``): the other cells are not looked at then (the shop's usual batch)."""
+        if (
+            cap is not None
+            and cap < k
+            and not _apart(k, cap, group[0], group[-1])
+            and _fewer_than(k, group, cap)
+        ):
+            return True
+        if self.lam < 0.5 and isinstance(self.similarity, CategorySimilarity) and k > 1:
+            category = self.similarity.category
+            if not _apart(k, 1, category[items[0]], category[items[-1]]):
+                return _fewer_than(k, category[items], 1)
+        return False
 
     def _walk(
         self,
@@ -302,11 +328,33 @@ class MMR:
 _HEAD = 16
 
 #: Columns of each row, beyond twice ``k``, within which ``MMR._windowed`` first walks rows in
-#: relevance order, from any batch size: only the window's cells are normalised and gridded, so
-#: it no longer costs more than the full walk below 8 queries, as it did when the whole batch
-#: was (BENCHMARKS §80); re-ranking CPU of the 100k-item shop's batches, window against full
-#: walk, one query 186.1 against 183.5 µs, 4 queries 236 against 254 (BENCHMARKS §110).
+#: relevance order, from any batch size: only the window's cells are normalised and gridded
+#: (BENCHMARKS §80 measured the window costing more below 8 queries when the whole batch was);
+#: re-ranking CPU of the 100k-item shop's batches, window against full walk, one query 186.1
+#: against 183.5 µs, 4 queries 236 against 254 (BENCHMARKS §110). Batches whose windows cannot
+#: give ``k`` picks by count skip it (``MMR._cannot_settle``); windows that fail by key (the
+#: k-th pick below the bound past them) are still walked before the full walk: at 1-4 queries
+#: up to 1.43x the re-ranking of f28285a, which walked below 8 queries in full (§110).
 _WINDOW = 16
+
+
+def _apart(k: int, each: int, first: np.integer, last: np.integer) -> bool:
+    """Whether two codes (0 or more; -1 is none) already span enough distinct ones for
+    ``each`` cells of every one to reach ``k``: they alone decide ``_fewer_than`` is False."""
+    a, b = int(first), int(last)
+    return a >= 0 and b >= 0 and each * (abs(a - b) + 1) >= k
+
+
+def _fewer_than(k: int, codes: np.ndarray, each: int) -> bool:
+    """Whether ``each`` cells of every distinct code (0 or more) and every cell without one
+    (-1) number fewer than ``k``: distinct codes bounded by the span from the least to the
+    greatest (two reductions, no grouping), the cells without one counted only when that
+    alone falls short."""
+    lo, hi = int(codes.min()), int(codes.max())
+    if lo >= 0:
+        return each * (hi - lo + 1) < k
+    most = each * (hi + 1)  # the codes present lie in 0 .. hi
+    return most < k and most + int(np.count_nonzero(codes < 0)) < k
 
 
 def _in_order(row: np.ndarray, rel: np.ndarray) -> bool:
@@ -457,14 +505,12 @@ class _Grid:
 
     row: np.ndarray
     col: np.ndarray
-    bounds: np.ndarray
     starts: np.ndarray
     shape: tuple[int, int]
 
     def __init__(self, row: np.ndarray, bounds: np.ndarray) -> None:
         starts = np.asarray(bounds[:-1], np.int64)
         object.__setattr__(self, "row", row.astype(np.int64))
-        object.__setattr__(self, "bounds", np.asarray(bounds, np.int64))
         object.__setattr__(self, "col", np.arange(len(row)) - starts[row])
         object.__setattr__(self, "starts", starts)
         object.__setattr__(self, "shape", (len(starts), int((bounds[1:] - bounds[:-1]).max())))

@@ -165,14 +165,27 @@ def rank_relevance(rank: np.ndarray, log_boost: np.ndarray | None = None) -> np.
     effective ranks tie exactly (rank 4 boosted x2 vs rank 2: the originally better row stays
     ahead) instead of being ordered by floating-point noise. Without boosts (most requests)
     the values are read by rank from a table of the same formula (``_rank_table``): one gather
-    instead of a log, an addition and a rounding of a batch's ~4,700 rows (7 against 29 µs)."""
+    instead of a log, an addition and a rounding of a batch's ~4,700 rows (7 against 29 µs).
+    A negative rank is refused (a table would read it from the end)."""
     if log_boost is not None:
+        _refuse_negative(rank)
         return np.round(-np.log1p(rank) + log_boost, 9)
     table = _RANK_TABLE[0]
-    if len(rank) and int(rank.max()) >= len(table):
-        table = _rank_table(int(rank.max()) + 1)
+    # read unsigned, a negative rank is past any table: one reduction finds both
+    top = int(np.maximum.reduce(rank.view(_UNSIGNED[rank.itemsize]))) if len(rank) else 0
+    if top >= len(table):
+        _refuse_negative(rank)
+        if top >= _RANK_TABLE_MAX:  # one huge query: not kept for the life of the process
+            return np.round(-np.log1p(rank) + np.zeros(len(rank)), 9)
+        table = _rank_table(top + 1)
         _RANK_TABLE[0] = table
     return table[rank]
+
+
+def _refuse_negative(rank: np.ndarray) -> None:
+    """A clear error for a negative rank (only ``rank_in_query``'s ranks are expected)."""
+    if len(rank) and int(rank.min()) < 0:
+        raise ValueError(f"rank: must be 0 or more, got {int(rank.min())}")
 
 
 def _rank_table(n: int) -> np.ndarray:
@@ -181,6 +194,13 @@ def _rank_table(n: int) -> np.ndarray:
     ranks = np.arange(1 << max(n - 1, 1).bit_length())
     return np.round(-np.log1p(ranks) + np.zeros(len(ranks)), 9)
 
+
+#: The unsigned integer of each signed width, to read ranks as unsigned without a copy.
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+#: The longest table kept (512 KiB): a query with a rank past it is computed by the formula,
+#: so one huge query does not leave a table its size for the life of the process.
+_RANK_TABLE_MAX = 1 << 16
 
 #: The table ``rank_relevance`` reads, grown (replaced, never written) when a query is longer.
 _RANK_TABLE = [_rank_table(1024)]
