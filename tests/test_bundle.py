@@ -123,6 +123,10 @@ def test_items_with_no_neighbour_evidence_are_never_listed_as_similar(data: Inte
     assert bool(visitor.fallback[0]) is False  # the model answered; its empty slots were filled
     known = bundle.recommend(["loner"], 5)
     assert list(known.item_ids[0]) == list(popular[:5])
+    # the loner is known, but popularity answered alone: the tier says so, as the sources do
+    answer = bundle.answer(["loner", "u000"], 5)
+    assert answer.tiers == ["popular", "personalised"]
+    assert answer.sources[0] == [["popular"]] * 5 and answer.sources[1][0] == ["cooccurrence"]
 
 
 @pytest.mark.parametrize("model", ["ease", "itemknn"])
