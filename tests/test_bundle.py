@@ -12,7 +12,7 @@ from recsmith.config import EventSettings
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
-from recsmith.testing.recommender import checkerboard_events
+from recsmith.testing.recommender import checkerboard_events, view_events
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,10 @@ def test_items_with_no_neighbour_evidence_are_never_listed_as_similar(data: Inte
     assert bool(visitor.fallback[0]) is False  # the model answered; its empty slots were filled
     known = bundle.recommend(["loner"], 5)
     assert list(known.item_ids[0]) == list(popular[:5])
+    # the loner is known, but popularity answered alone: the tier says so, as the sources do
+    answer = bundle.answer(["loner", "u000"], 5)
+    assert answer.tiers == ["popular", "personalised"]
+    assert answer.sources[0] == [["popular"]] * 5 and answer.sources[1][0] == ["cooccurrence"]
 
 
 @pytest.mark.parametrize("model", ["ease", "itemknn"])
@@ -135,3 +139,29 @@ def test_similar_lists_leave_out_items_with_no_evidence(data: Interactions, mode
     assert 0 < len(items) <= len(own_group)
     assert set(items) <= set(own_group)
     assert (scores != 0).all()
+
+
+def _two_components() -> ModelBundle:
+    """EASE on two groups that share no user: for ua0 (group a) EASE scores a2 above 0, a3 below
+    0 and every b exactly 0 (no evidence), so its raw row is a2, six b ties, then a3."""
+    a = {"ua0": ["a0", "a1"], "ua1": ["a0", "a1"], "ua2": ["a1", "a2"], "ua3": ["a2", "a3"]}
+    a |= {"ua4": ["a0", "a1", "a2"], "ua5": ["a3"]}
+    b = {f"ub{i}": [f"b{j}" for j in range(6) if (i + j) % 3 != 0] for i in range(12)}
+    rows = [(u, item) for u, items in {**a, **b}.items() for item in items]
+    events = view_events([(u, item, 1_700_000_000 + n) for n, (u, item) in enumerate(rows)])
+    return ModelBundle.train(
+        Interactions.from_events(events, EventSettings().weights), create("ease")
+    )
+
+
+def test_a_model_item_below_the_no_evidence_ties_is_kept_and_labelled_the_model_s() -> None:
+    bundle = _two_components()
+    idx = bundle.users.to_index(["ua0"])
+    raw = bundle.model.recommend(idx, 8, exclude=bundle.exclusions(idx, None))
+    assert bundle.items.to_external(raw.ids[0, [0, -1]]).tolist() == ["a2", "a3"]  # the case
+    assert raw.scores[0, 0] > 0 > raw.scores[0, -1] and (raw.scores[0, 1:-1] == 0).all()
+    for recs in (bundle.recommend(["ua0"], 8), bundle.recommend_for_items([["a0", "a1"]], 8)):
+        items, sources = list(recs.item_ids[0]), recs.sources[0]
+        assert items[:2] == ["a2", "a3"] and len(items) == 8  # a3 is not overwritten by a fill
+        assert sources == [["ease"]] * 2 + [["popular"]] * 6  # no b is the model's
+        assert np.isfinite(recs.scores[0]).all() and (np.diff(recs.scores[0]) < 0).all()

@@ -10,6 +10,7 @@ removed. A failure at any point removes the staging directory and leaves the tar
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -29,8 +30,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     would delete files that are not ours. Any failure inside the block (or while swapping) is an
     ``ArtifactError`` naming ``target`` and the cause, with ``target`` untouched.
     """
-    target = target.resolve()  # a symlinked --out: replace what it points to, keep the link
-    check_replaceable(target)
+    target = check_replaceable(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -50,17 +50,25 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         raise
 
 
-def check_replaceable(target: Path, option: str | None = None) -> None:
-    """A ValidationError unless ``atomic_directory`` may replace ``target``, naming ``option``
-    (``--out``) and the path, where a command names the directory: what ``train`` checks before
-    it trains, so a wrong ``--out`` costs no training and says which option to change."""
+def check_replaceable(target: Path, option: str | None = None) -> Path:
+    """``target`` resolved (a symlinked ``--out``: replace what it points to, keep the link), or
+    a ValidationError unless ``atomic_directory`` may replace it, naming ``option`` (``--out``)
+    and the path, where a command names the directory: what ``train`` checks before it trains,
+    so a wrong ``--out`` costs no training and says which option to change."""
     field = option or str(target)
+    try:
+        target = target.resolve()
+    except (RuntimeError, OSError) as exc:  # a loop: RuntimeError up to Python 3.12, then ELOOP
+        loop = not isinstance(exc, OSError) or exc.errno == errno.ELOOP
+        where = f"{target} " if option else ""
+        reason = "a symlink loop" if loop else _reason(exc)
+        raise ValidationError(field, f"{where}cannot be resolved ({reason})") from None
     where = f"{target} " if option else ""
     if not target.exists():
         above = next(p for p in target.parents if p.exists())  # the root always exists
         if not above.is_dir():
             raise ValidationError(field, f"{where}cannot be created: {above} is not a directory")
-        return
+        return target
     if not target.is_dir():
         raise ValidationError(
             field, f"{where}exists and is not a directory (a model is saved as a directory)"
@@ -69,6 +77,7 @@ def check_replaceable(target: Path, option: str | None = None) -> None:
         raise ValidationError(
             field, f"{where}holds files but no model (no manifest.json): refusing to replace it"
         )
+    return target
 
 
 def _sync_tree(root: Path) -> None:

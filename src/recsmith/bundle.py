@@ -384,7 +384,11 @@ class ModelBundle:
             for i in range(n)
         ]
         recs = self.recommend(user_ids, k, extra_seen=seen)
-        tiers = ["personalised" if not f else "popular" for f in recs.fallback]
+        # a known user the model proposes nothing for is answered by popularity alone: say so
+        tiers = [
+            "personalised" if not f and src[:1] != [[FILL]] else "popular"
+            for f, src in zip(recs.fallback, recs.sources, strict=True)
+        ]
         sources = recs.sources
         visitors = [i for i in range(n) if recs.fallback[i] and recent and recent[i]]
         if visitors and self.model.scores_histories:

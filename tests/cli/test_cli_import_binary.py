@@ -1,7 +1,9 @@
 """``recsmith import`` of a file that is not text (an image, a database, random bytes renamed
 ``.csv``/``.jsonl``, a ``.gz`` that is not gzip) is refused in one line naming the file and the
 reason, before anything is stored: never its bytes printed as column names, never a traceback.
-The oracle is the bytes each case was built from (where the first NUL or control byte sits)."""
+The oracle is the bytes each case was built from (where the first NUL or control byte sits).
+A text file with one bad record (a stray NUL, a raw control byte in a JSONL string) is no binary
+file: that record alone is rejected, into the dead letters, and the others are stored."""
 
 from __future__ import annotations
 
@@ -25,14 +27,12 @@ def _import(path: Path, *extra: str) -> tuple[int, str, Path]:
     return result.exit_code, result.stderr, db
 
 
-def _stored(db: Path) -> int:
+def _stored(db: Path, table: str = "events") -> int:
     if not db.exists():
         return 0
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        return (
-            conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] if "events" in tables else 0
-        )
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] if table in tables else 0
 
 
 @pytest.mark.parametrize(
@@ -84,3 +84,42 @@ def test_text_with_tabs_and_crlf_is_still_imported(tmp_path: Path) -> None:
     code, err, db = _import(path)
     assert code == 0, err
     assert _stored(db) == 1
+
+
+def _csv(n: int) -> bytes:
+    return f"u{n},i{n},{1_700_000_000 + n}\n".encode()
+
+
+def _jsonl(n: int) -> bytes:
+    return f'{{"user_id":"u{n}","item_id":"i{n}","timestamp":{1_700_000_000 + n}}}\n'.encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        (
+            "nul_row.csv",
+            b"user_id,item_id,timestamp\n" + _csv(1) + _csv(2).replace(b"i2", b"i\x002") + _csv(3),
+        ),
+        ("first_bad.jsonl", _jsonl(0).replace(b'"i0"', b'"i\x01x"') + _jsonl(1) + _jsonl(2)),
+    ],
+    ids=["nul-in-a-csv-record", "control-byte-in-the-first-jsonl-record"],
+)
+def test_one_bad_record_is_rejected_alone_not_the_whole_file(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, err, db = _import(path)
+    assert code == 0, err
+    assert "1 rejected" in err and "not a text file" not in err
+    assert (_stored(db), _stored(db, "dead_letters")) == (2, 1)
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "empty.jsonl"])
+def test_an_empty_file_is_not_called_binary(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"")
+    code, err, _ = _import(path)
+    assert "not a text file" not in err and "Traceback" not in err, err
+    assert code in (0, 2)

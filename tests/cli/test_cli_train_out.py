@@ -40,7 +40,15 @@ def _setup_under_a_file(tmp: Path) -> tuple[Path, str]:
     return out, f"error: --out: {out} cannot be created: {blocker} is not a directory"
 
 
-@pytest.mark.parametrize("setup", [_setup_file, _setup_notes, _setup_under_a_file])
+def _setup_symlink_loop(tmp: Path) -> tuple[Path, str]:
+    out = tmp / "loopy"
+    out.symlink_to(out.name)  # points at itself
+    return out, f"error: --out: {out} cannot be resolved (a symlink loop)"
+
+
+@pytest.mark.parametrize(
+    "setup", [_setup_file, _setup_notes, _setup_under_a_file, _setup_symlink_loop]
+)
 @pytest.mark.parametrize("pipeline", [False, True])
 def test_a_wrong_out_names_the_option_before_any_training(
     tmp_path: Path, setup: object, pipeline: bool

@@ -62,8 +62,9 @@ def import_command(
     path: Annotated[
         Path,
         typer.Argument(
-            help="File to import (CSV, TSV, JSONL or Parquet; .gz is decompressed), or a data "
-            "set's directory (--format movielens, lastfm-hetrec, retailrocket, diginetica)."
+            help="File to import (CSV, TSV, JSONL or Parquet; CSV, TSV or JSONL may be .gz), "
+            "or a data set's directory (--format movielens, lastfm-hetrec, retailrocket, "
+            "diginetica)."
         ),
     ],
     format: Annotated[

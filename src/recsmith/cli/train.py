@@ -106,7 +106,7 @@ def train(
     A pipeline also says whether its ranker was kept (and its held-out gain) or why not."""
     cli = state(ctx)
     with errors_as_exit():  # before any training: a wrong --out must not cost a run
-        check_replaceable(out.resolve(), "--out")
+        check_replaceable(out, "--out")
     if engine is Engine.spark:
         with errors_as_exit():
             if pipeline is not None:

@@ -194,11 +194,19 @@ class Recommender(ABC):
         """``top`` without the slots scored 0 by a model where that means no evidence
         (``zero_is_no_evidence``): the item is an arbitrary one, a tie in index order, and
         listing it as "for you" or "similar to what you viewed" would be false. Callers fill the
-        emptied (−1) slots from popularity or other sources. Other models: unchanged."""
+        emptied (−1) slots from popularity or other sources. Other models: unchanged.
+
+        The kept items move to the front of their row, in order: a model that also scores below
+        0 (EASE) leaves its 0s between its positive and negative items, and callers read the
+        first ``(ids >= 0).sum()`` slots as the model's and fill after them."""
         if not self.zero_is_no_evidence:
             return top
         empty = ~np.isfinite(top.scores) | (top.scores == 0)
-        return TopK(np.where(empty, -1, top.ids), np.where(empty, -np.inf, top.scores))
+        order = np.argsort(empty, axis=1, kind="stable")
+        return TopK(
+            np.take_along_axis(np.where(empty, -1, top.ids), order, axis=1),
+            np.take_along_axis(np.where(empty, -np.inf, top.scores), order, axis=1),
+        )
 
     def sparse_from_items(
         self,
