@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute, _IncludedRouter
 from fastapi.telemetry._api import _RequestTelemetry
@@ -34,6 +34,7 @@ from recsmith.config import Settings
 from recsmith.serving import create_app, fast_lane
 from recsmith.serving.fast_lane import FastLane, may_overlap, one_segment, shape_of
 from recsmith.serving.path_ids import IdSegment
+from recsmith.serving.routers import recommend
 from recsmith.store.base import EventStore
 
 
@@ -491,3 +492,103 @@ def test_the_read_routes_are_handed_over_past_fastapi_s_inner_layers(
     entered.clear()
     assert scanned.get(reads[0], headers=keys["read"]).status_code == 200
     assert entered == ["/v1/users/u1/recommendations"]
+
+
+class _Sku(Convertor[str]):
+    """An embedder's convertor refusing a segment by an ``HTTPException`` (a Starlette idiom)."""
+
+    regex = "[^/]+"
+
+    def convert(self, value: str) -> str:
+        if not value.startswith("sku-"):
+            raise HTTPException(404, "no such SKU")
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+def test_a_convertor_refusing_by_an_http_exception_is_answered_by_the_app_s_handler(
+    settings: Settings, bundle: ModelBundle, store: EventStore
+) -> None:
+    """``Edge`` looks a request up in front of FastAPI's ``ExceptionMiddleware``; a convertor's
+    ``HTTPException`` raised there must still reach the app's handler (its 404, as the scan
+    behind the middleware gives: the oracle, the index taken out), not the 500 boundary."""
+    register_url_convertor("rv_sku", _Sku())
+    answers = []
+    for laned in (True, False):
+        app = create_app(settings, bundle=bundle, store=store)
+        extra = APIRouter()
+
+        @extra.get("/shop/{code:rv_sku}")
+        def product(code: str) -> dict[str, str]:
+            return {"code": code}
+
+        app.include_router(extra)
+        with TestClient(app, raise_server_exceptions=False) as c:
+            if not laned:
+                app.router.middleware_stack = app.router.app
+            answers.append(
+                [(r.status_code, r.json()) for r in map(c.get, ("/shop/sku-1", "/shop/x"))]
+            )
+    assert answers[0] == answers[1] == [(200, {"code": "sku-1"}), (404, {"detail": "no such SKU"})]
+
+
+def test_a_request_off_the_read_routes_is_looked_up_once(
+    settings: Settings,
+    bundle: ModelBundle,
+    store: EventStore,
+    keys: dict[str, dict[str, str]],
+    make_event: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Edge``'s look-up (``Shortcut.lane``) is handed on to the lane behind FastAPI's layers
+    for a request it does not take (the ingest route, health, a 404): one match a request."""
+    calls: list[str] = []
+    found = FastLane.found
+
+    def counted(self: FastLane, scope: Any) -> Any:
+        if scope["type"] == "http":
+            calls.append(scope["path"])
+        return found(self, scope)
+
+    monkeypatch.setattr(FastLane, "found", counted)
+    asked = [
+        ("GET", "/v1/users/u1/recommendations?k=5", {"headers": keys["read"]}, 200),
+        ("POST", "/v1/events", {"headers": keys["ingest"], "json": [make_event()]}, 200),
+        ("GET", "/health/live", {}, 200),
+        ("GET", "/no/such/route", {}, 404),
+    ]
+    with TestClient(create_app(settings, bundle=bundle, store=store)) as c:
+        for method, url, kw, status in asked:
+            calls.clear()
+            assert c.request(method, url, **kw).status_code == status, url
+            assert calls == [url.split("?")[0]], url
+
+
+def test_a_route_class_overriding_handle_inherits_no_refuses_methods_only_flag() -> None:
+    """A subclass of a read route's class whose ``handle`` does more is not handed requests
+    past its ``handle``: the flag counts only on the class defining the ``handle``."""
+    app = FastAPI()
+    app.include_router(recommend.router)
+    lanes = [x for x in _lanes(FastLane(app.router, app.router.app)) if x.direct]
+    assert lanes
+    context = lanes[0].context
+    base = type(context.original_route)
+
+    class Guarded(base):  # type: ignore[misc, valid-type]
+        async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+            raise PermissionError("this handle must run")
+
+    class Declared(base):  # type: ignore[misc, valid-type]
+        REFUSES_METHODS_ONLY = True
+
+        async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+            await base.handle(self, scope, receive, send)
+
+    assert fast_lane._direct(context)
+    context.original_route.__class__ = Guarded
+    assert not fast_lane._direct(context)
+    context.original_route.__class__ = Declared  # its own handle declared
+    assert fast_lane._direct(context)
+    context.original_route.__class__ = base

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -276,6 +276,25 @@ def test_concurrent_requests_exclude_each_user_s_own_stored_items(
     assert {"i0", "i4", "i8"} <= set(items_alone(store, ["u0"])[0])
 
 
+def watch_reads(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch, before: Callable[[list[str] | str], None]
+) -> None:
+    """The store's group reads (the users, a list) and lone reads (the user) go through
+    ``before`` first, which notes them or raises as a failing store would."""
+    users_items, user_items = store.users_items, store.user_items
+
+    def group_read(user_ids: Sequence[str]) -> list[list[str]]:
+        before(list(user_ids))
+        return users_items(user_ids)
+
+    def lone_read(user_id: str) -> list[str]:
+        before(user_id)
+        return user_items(user_id)
+
+    monkeypatch.setattr(store, "users_items", group_read)
+    monkeypatch.setattr(store, "user_items", lone_read)
+
+
 def test_through_the_app_a_lone_request_reads_alone_a_burst_by_one_query(
     settings: Settings,
     pipeline: Pipeline,
@@ -292,18 +311,7 @@ def test_through_the_app_a_lone_request_reads_alone_a_burst_by_one_query(
         update={"serving": settings.serving.model_copy(update={"cache_entries": 0})}
     )
     reads: list[list[str] | str] = []
-    users_items, user_items = store.users_items, store.user_items
-
-    def group_read(user_ids: Sequence[str]) -> list[list[str]]:
-        reads.append(list(user_ids))
-        return users_items(user_ids)
-
-    def lone_read(user_id: str) -> list[str]:
-        reads.append(user_id)
-        return user_items(user_id)
-
-    monkeypatch.setattr(store, "users_items", group_read)
-    monkeypatch.setattr(store, "user_items", lone_read)
+    watch_reads(store, monkeypatch, reads.append)
     app = create_app(uncached, bundle=pipeline, store=store)  # type: ignore[arg-type]
     burst = [f"/v1/users/u{n}/recommendations?k=5" for n in range(6)]
 
@@ -352,25 +360,27 @@ def test_through_the_app_a_burst_s_read_failing_fails_only_its_own_request(
     uncached = settings.model_copy(
         update={"serving": settings.serving.model_copy(update={"cache_entries": 0})}
     )
-    users_items, user_items = store.users_items, store.user_items
     broken = {"user": "u2", "outage": False}
+    read: list[str] = []
 
-    def group_read(user_ids: Sequence[str]) -> list[list[str]]:
+    def failing(users: list[str] | str) -> None:
         if broken["outage"]:
             raise StoreUnavailable("read", OSError("disk I/O error"))
-        if broken["user"] in user_ids:
+        users = [users] if isinstance(users, str) else users
+        read.extend(users)
+        if broken["user"] in users:
             raise ValueError("a stored list that is not JSON")
-        return users_items(user_ids)
 
-    def lone_read(user_id: str) -> list[str]:
-        if broken["outage"]:
-            raise StoreUnavailable("read", OSError("disk I/O error"))
-        if user_id == broken["user"]:
-            raise ValueError("a stored list that is not JSON")
-        return user_items(user_id)
+    watch_reads(store, monkeypatch, failing)
+    # the path: no request reads before its list (``StoredItems.of``), the flush reads them all
+    asked_first: list[str] = []
+    of = StoredItems.of
 
-    monkeypatch.setattr(store, "users_items", group_read)
-    monkeypatch.setattr(store, "user_items", lone_read)
+    async def noted_of(self: StoredItems, user_id: str) -> list[str]:
+        asked_first.append(user_id)
+        return await of(self, user_id)
+
+    monkeypatch.setattr(StoredItems, "of", noted_of)
     app = create_app(uncached, bundle=pipeline, store=store)  # type: ignore[arg-type]
     users = ["u0", "u1", "u2", "u3", "nobody"]
     paths = [f"/v1/users/{u}/recommendations?k=50" for u in users]
@@ -390,6 +400,7 @@ def test_through_the_app_a_burst_s_read_failing_fails_only_its_own_request(
                 return failing, await burst()
 
     failing, outage = asyncio.run(run())
+    assert asked_first == [] and set(read) == set(users)
     assert [r.status_code for r in failing] == [200, 200, 500, 200, 200]
     for user, had, answer in zip(users, items_alone(store, users), failing, strict=True):
         if user == "u2":

@@ -83,11 +83,10 @@ class Edge:
                     answer = guarded_body(scope, receive, self.limit)
                 if isinstance(answer, tuple):
                     short = self.shortcut
-                    found = None if short is None else short.lane(answer[0])
-                    if found is None:
-                        await self.app(*answer, send_noted)
+                    if short is not None and (found := short.lane(answer[0])) is not None:
+                        await short.hand_over(found, *answer, send_noted)
                     else:
-                        await short.hand_over(found, *answer, send_noted)  # type: ignore[union-attr]
+                        await self.app(*answer, send_noted)
                 else:
                     await answer(scope, receive, send_noted)
             finally:

@@ -85,6 +85,8 @@ _WEBSOCKET_MATCHES = (APIWebSocketRoute.matches, WebSocketRoute.matches)
 #: ``/``, as ``:path`` does, ends the shape there).
 Shape = tuple[tuple[str | None, ...], bool]
 
+#: the scope entry by which ``Shortcut.lane`` hands its look-up on to ``FastLane.__call__``
+_LOOKED_UP = "recsmith.fast_lane.looked_up"
 _SLASH = ord("/")
 _CLASSES_WITHOUT_SLASH = {sre.CATEGORY_DIGIT, sre.CATEGORY_WORD, sre.CATEGORY_SPACE}
 
@@ -179,13 +181,23 @@ def _direct(context: _EffectiveRouteContext) -> bool:
     context's app FastAPI's ``request_response`` alone (no body limit of the route or its
     router wrapped around it), and a ``DirectRoute`` that reads no form (``solved_by``), so
     the file stack of FastAPI's ``AsyncExitStackMiddleware`` has nothing to close."""
-    route = context.original_route
-    handle = type(route).handle
     return (
-        (handle is APIRoute.handle or getattr(type(route), "REFUSES_METHODS_ONLY", False))
+        _refuses_methods_only(type(context.original_route))
         and context.max_body_size is None
-        and getattr(route, "reads_no_form", False)
+        and getattr(context.original_route, "reads_no_form", False)
     )
+
+
+def _refuses_methods_only(route: type) -> bool:
+    """Whether every ``handle`` a route class's own chain runs above ``APIRoute``'s is declared
+    (``REFUSES_METHODS_ONLY``) by the class defining it: a subclass overriding ``handle``
+    inherits no flag, its ``handle`` may do more."""
+    for cls in route.__mro__:
+        if cls is APIRoute:
+            return True
+        if "handle" in vars(cls) and not vars(cls).get("REFUSES_METHODS_ONLY", False):
+            return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -322,7 +334,8 @@ class FastLane:
         self.index = _Index(router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self.found(scope)
+        noted = scope.pop(_LOOKED_UP, None)  # ``Shortcut.lane``'s look-up, where it made one
+        found = noted[1] if noted is not None and noted[0] is self else self.found(scope)
         if found is None:
             await self.app(scope, receive, send)
         else:
@@ -392,12 +405,24 @@ class Shortcut:
         self.handlers, self.router = handlers, router
 
     def lane(self, scope: Scope) -> tuple[_Lane, Scope] | None:
-        """The direct lane an HTTP request matches in full; None: the layers answer it."""
+        """The direct lane an HTTP request matches in full; None: the layers answer it.
+
+        A look-up that found no direct lane is left in the scope for the lane behind the
+        layers (``FastLane.__call__``), which would otherwise make it again (~11 µs for every
+        request off the read routes: POST /v1/events, /health). One that raised (a path
+        convertor refusing a segment by an ``HTTPException``, say) is not: the lane makes it
+        again behind ``ExceptionMiddleware``, whose handlers answer it as the app would."""
         lane = self.router.middleware_stack
         if not isinstance(lane, FastLane):
             return None
-        found = lane.found(scope)
-        return found if found is not None and found[0].direct else None
+        try:
+            found = lane.found(scope)
+        except Exception:
+            return None
+        if found is not None and found[0].direct:
+            return found
+        scope[_LOOKED_UP] = (lane, found)
+        return None
 
     async def hand_over(
         self, found: tuple[_Lane, Scope], scope: Scope, receive: Receive, send: Send

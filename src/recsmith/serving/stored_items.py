@@ -7,11 +7,13 @@ the ~15 requests a busy server answers together. Here each request hands its use
 ``gather.Gatherer``, and the users that arrive together are read by one ``users_items`` query,
 a statement and a decode for the group.
 
-A list computed at once (the response cache off, or a request it never serves) on an embedded
-store is not read here at all: the coalescer's flush reads its user with the rest of its group
-(``Coalescer.answer``'s ``stored``, by ``now``), so the request waits one hand-off, not two
-(BENCHMARKS §111); the response cache's key needs the items before the list, so a cached
-request still reads here first.
+Most lists computed at once (the response cache off, an exploring release, or a request with
+its own rules, which the cache never serves) on an embedded store are not read here: the
+coalescer's flush reads their users with the rest of their group (``Coalescer.answer``'s
+``stored``, by ``now``), so the request waits one hand-off, not two (BENCHMARKS §111). Still
+read here first (the route's ``in_flush``): a cached request (the response cache's key needs the
+items before the list), an explained one (``?explain=true``), and one whose placement has a
+contextual bandit (which counts the items before the list).
 
 A request gathers only in company: while another request's read waits, or while requests
 arrive together (``company``: the coalescer's latest flush answered more than one, lately).
