@@ -286,7 +286,8 @@ class RecommendationResponse(_ListResponse):
         description="Set when the personalised tier could not answer: 'session' (from the "
         "request's recent items), 'category' (popular within the requested categories), "
         "'segment' (popular among users whose profile matches the user's: a profile, no "
-        "events) or 'popular' (nothing known about the visitor)"
+        "events) or 'popular' (nothing known about the visitor, or the model proposes nothing "
+        "for a known user)"
     )
     explanations: Explanations = None
     degraded: list[str] = Field(
