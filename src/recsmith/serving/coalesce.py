@@ -213,16 +213,14 @@ def _call(
     queries = [p.query for p in group]
     arguments = answer_arguments(queries, options)
     n = len(group)
-    if stored is None or down is None:
-        answer: Answer = served.answer(
-            [q.user_id for q in queries], options.k, **arguments, **explore
-        )
-        return [Slot(answer, i, i == 0, n) for i in range(n)]
-    arguments["extra_seen"] = [
-        q.seen if items is None else [*items, *q.seen]
-        for q, items in zip(queries, stored, strict=True)
-    ]
-    answer = served.answer([q.user_id for q in queries], options.k, **arguments, **explore)
+    stored = stored if stored is not None else [None] * n
+    down = down if down is not None else [False] * n
+    if any(items is not None for items in stored):
+        arguments["extra_seen"] = [
+            q.seen if items is None else [*items, *q.seen]
+            for q, items in zip(queries, stored, strict=True)
+        ]
+    answer: Answer = served.answer([q.user_id for q in queries], options.k, **arguments, **explore)
     return [Slot(answer, i, i == 0, n, stored[i], down[i]) for i in range(n)]
 
 
