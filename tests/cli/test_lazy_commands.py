@@ -21,6 +21,7 @@ HELPERS = {
     "_data",
     "app",
     "global_options",
+    "help_text",
     "lazy_commands",
     "out_path",
     "progress",

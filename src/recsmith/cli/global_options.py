@@ -6,7 +6,8 @@ after it is what people type. ``RootGroup`` moves them in front of the command b
 unless the command has an option of the same name (its own then wins).
 
 Typer's rich help also printed a type tag for flags (``--json <bool>``), which reads as if the
-flag takes a value; every flag's tag is blanked here, for the whole command tree at once.
+flag takes a value; every flag's tag is blanked here, for the whole command tree at once, and the
+tree's help paragraphs are reflowed (``help_text``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import typer
 from typer.core import TyperGroup
+
+from recsmith.cli.help_text import reflow_tree
 
 
 def _options(command: Any) -> dict[str, bool]:
@@ -102,4 +105,5 @@ class RootGroup(TyperGroup):
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:  # before the command parses its own --help
             _blank_tree(command, ctx)
+            reflow_tree(command)
         return name, command, rest
