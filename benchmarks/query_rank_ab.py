@@ -1,6 +1,7 @@
-"""``Pipeline.queries``, ``candidate_features``, the ranker's scores and ``Candidates.rescored``
+"""``Pipeline.queries``, ``candidate_features``, the ranker's scores, ``Candidates.rescored`` and
+the naming of ``Pipeline.answer``'s final rows (``anchor_items``, ``Candidates.source_names``)
 of two checkouts in one process, part by part: where the ranking stage's and the queries' CPU
-goes at a coalesced batch's size, and what a change to them saved (BENCHMARKS §108).
+goes at a coalesced batch's size, and what a change to them saved (BENCHMARKS §108, §118).
 
 As ``answer_ab.py``: the other checkout is loaded as ``recsmith_base``, both load the same model,
 and each round times every part of both over the same batches (40 batches of ``--batch`` known
@@ -9,7 +10,8 @@ passes them, and with ``--recent N`` N catalogue items drawn for each as its ``r
 served route adds a known user's online items), the sides' order flipped every round. Thread CPU
 per call, medians (minima) of the rounds. Before timing, each part's outputs are compared between
 the checkouts (the exclusions and recent rows, the feature values, the scores, the rescored
-order): ``identical`` says whether all agree.
+order, each final row's anchor and source names): ``identical`` says whether all agree.
+``ranking`` adds up the medians of the parts from the features to the names.
 
     .venv/bin/python benchmarks/query_rank_ab.py /tmp/large/model --against /tmp/main/src \\
         --store sqlite:////tmp/large/store.sqlite --batch 16 --rounds 11 --recent 3
@@ -32,7 +34,9 @@ import numpy as np
 from answer_ab import ab_parser, base_importable, stored_items
 from calibration import calibration_line
 
-PARTS = ("queries", "features", "score", "rescored", "answer")
+PARTS = ("queries", "features", "score", "rescored", "anchors", "names", "answer")
+#: the parts ``ranking`` adds up: what the ranking stage and the naming of the lists cost
+RANKING = ("features", "score", "rescored", "anchors", "names")
 BATCHES = 40
 CLOCK = 1_764_763_200.0  # a fixed "now": the features' hour and day are the clock's
 
@@ -44,6 +48,7 @@ def side(
     art = __import__(f"{package}.pipeline.artifact", fromlist=["load_artifact"])
     training = __import__(f"{package}.pipeline.training", fromlist=["retrieve"])
     features = __import__(f"{package}.ranking.features", fromlist=["candidate_features"])
+    anchors = __import__(f"{package}.pipeline.anchors", fromlist=["anchor_items"])
     pipe = art.load_artifact(model_dir)
     getattr(pipe.ranker, "wait_compiled", lambda: None)()
     pipe.clock = lambda: CLOCK
@@ -61,6 +66,12 @@ def side(
         features.candidate_features(pipe.state, q, c) for q, c in zip(queries, cands, strict=True)
     ]
     scores = [pipe.ranker.score(f) for f in rows]
+    # each batch's final rows, as ``answer`` names them (the top 10, as ``parts`` asks)
+    plain = {"timings": None, "rules": (), "diversity": None, "categories": ()}
+    top = [
+        pipe._top_k(row, 10, extra_seen=a[0], recent=a[1], context=a[2], include_seen=None, **plain)
+        for row, a in zip(users, args, strict=True)
+    ]
     return {
         "pipe": pipe,
         "args": args,
@@ -69,6 +80,8 @@ def side(
         "features": rows,
         "scores": scores,
         "candidate_features": features.candidate_features,
+        "finals": [(final, q.recent) for _, final, q, _ in top],
+        "anchor_items": anchors.anchor_items,
     }
 
 
@@ -86,6 +99,12 @@ def identical(a: dict[str, Any], b: dict[str, Any]) -> bool:
         r, q = c.rescored(s), d.rescored(s)
         if not (np.array_equal(r.items, q.items) and np.array_equal(r.query, q.query)):
             return False
+    for (f, recent), (g, _) in zip(a["finals"], b["finals"], strict=True):
+        named = a["anchor_items"](f, recent, a["pipe"].anchor_matrices)
+        if not np.array_equal(named, b["anchor_items"](g, recent, b["pipe"].anchor_matrices)):
+            return False
+        if f.source_names() != g.source_names():
+            return False
     return True
 
 
@@ -97,6 +116,8 @@ def parts(s: dict[str, Any], users: np.ndarray) -> dict[str, Callable[[int], obj
         "features": lambda i: s["candidate_features"](pipe.state, s["queries"][i], s["cands"][i]),
         "score": lambda i: pipe.ranker.score(s["features"][i]),
         "rescored": lambda i: s["cands"][i].rescored(s["scores"][i]),
+        "anchors": lambda i: s["anchor_items"](*s["finals"][i], pipe.anchor_matrices),
+        "names": lambda i: s["finals"][i][0].source_names(),
         "answer": lambda i: pipe.answer(
             users[i], 10, extra_seen=args[i][0], recent=args[i][1], context=args[i][2]
         ),
@@ -159,6 +180,9 @@ def main() -> None:
                 }
             )
         )
+    a, b = (sum(statistics.median(cpu[n][p]) for p in RANKING) for n in sides)
+    ranking = {"against_us": round(a, 1), "this_us": round(b, 1), "ratio": round(b / a, 3)}
+    print(json.dumps({"part": "ranking", **ranking}))
     print(json.dumps({"loadavg": os.getloadavg()}))
 
 
