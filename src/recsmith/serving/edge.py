@@ -91,7 +91,7 @@ class Edge:
                 if isinstance(answer, tuple):
                     short = self.shortcut
                     if short is not None and (found := short.lane(answer[0])) is not None:
-                        await short.hand_over(found, *answer, send_noted)
+                        await short.app_for(found, answer[0])(*answer, send_noted)
                     else:
                         await self.app(*answer, send_noted)
                 else:
