@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.errors import StoreUnavailable
-from recsmith.serving import create_app
+from recsmith.serving import create_app, served_app
 from recsmith.serving.edge import Edge
 from recsmith.serving.metrics import Metrics
 from recsmith.serving.served_app import ServedApp
@@ -199,6 +199,13 @@ def test_a_failing_boundary_answer_is_starlette_s_plain_500() -> None:
         assert "x-request-id" not in answer.headers
         with TestClient(called) as client, pytest.raises(TypeError):
             client.get("/anything")
+
+
+def test_another_fastapi_goes_the_whole_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layers are known for one FastAPI only: on another they may do more."""
+    monkeypatch.setattr(served_app, "FASTAPI_VERSION", "0.200.0")
+    with TestClient(_app()) as client:
+        assert set(client.get("/t/frames").json()) >= OUTER
 
 
 def test_the_plain_app_goes_direct() -> None:
