@@ -70,6 +70,7 @@ from recsmith.serving.routers import (
 )
 from recsmith.serving.routers import experiments as experiments_route
 from recsmith.serving.routers import metrics as metrics_route
+from recsmith.serving.served_app import ServedApp
 from recsmith.serving.stored_items import StoredItems
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
@@ -280,7 +281,7 @@ def create_app(
             if own_store:
                 the_store.close()
 
-    app = FastAPI(
+    app = ServedApp(
         title="recsmith",
         version=__version__,
         description=_DESCRIPTION,

@@ -16,7 +16,9 @@ same:
   ``Decision.latency_ms`` starts), before the boundary answers;
 - an exception that escapes before a response started is the boundary's answer
   (``error_handlers.failure_response``: a 503 for a store outage, else a logged 500); after the
-  response started it goes on to the server, which closes the connection;
+  response started it goes on to the server, which closes the connection; should that answer
+  itself fail before it starts, Starlette's plain 500 is sent (``ServerErrorMiddleware``'s,
+  which ``served_app`` may skip) and the exception goes on to the server;
 - a URL that is not UTF-8 text (``url_text``: 422), then a body the headers rule out
   (``request_body``: 413, 415), is answered here, counted by the metrics and the watch as any
   answer; the app gets the body bounded (a gzip body inflated, in a copy of the scope without
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import time
 
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsmith.decisions.served import ARRIVED
@@ -41,6 +44,10 @@ from recsmith.serving.fast_lane import shortcut
 from recsmith.serving.metrics import Metrics
 from recsmith.serving.request_body import guarded_body
 from recsmith.serving.url_text import url_refusal
+
+#: The answer when the boundary's own answer failed before it started: Starlette's
+#: ``ServerErrorMiddleware``'s, which stood outside this layer for every request
+_LAST_RESORT = PlainTextResponse("Internal Server Error", status_code=500)
 
 
 class Edge:
@@ -84,7 +91,7 @@ class Edge:
                 if isinstance(answer, tuple):
                     short = self.shortcut
                     if short is not None and (found := short.lane(answer[0])) is not None:
-                        await short.hand_over(found, *answer, send_noted)
+                        await short.app_for(found, answer[0])(*answer, send_noted)
                     else:
                         await self.app(*answer, send_noted)
                 else:
@@ -99,6 +106,11 @@ class Edge:
             if status is not None:  # a started response cannot be restarted (its head may be
                 # out, or held by one_write): uvicorn closes the connection, the only way to end it
                 raise
-            await failure_response(scope, exc)(scope, receive, send_noted)
+            try:
+                await failure_response(scope, exc)(scope, receive, send_noted)
+            except Exception:
+                if status is None:  # ``ServerErrorMiddleware``'s answer, which ``ServedApp``
+                    await _LAST_RESORT(scope, receive, send)  # may skip; the server logs it
+                raise
         finally:
             REQUEST_ID.reset(token)

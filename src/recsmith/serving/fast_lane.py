@@ -358,17 +358,16 @@ class FastLane:
         return None
 
     async def hand_over(
-        self,
-        lane: _Lane,
-        child_scope: Scope,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        direct: bool = False,
+        self, lane: _Lane, child_scope: Scope, scope: Scope, receive: Receive, send: Send
     ) -> None:
+        """The route's ``handle`` answers, with the scope the router gives it (``selected``)."""
+        self.selected(lane, child_scope, scope)
+        await lane.context.original_route.handle(scope, receive, send)
+
+    def selected(self, lane: _Lane, child_scope: Scope, scope: Scope) -> None:
         """What ``APIRouter.app``, ``_IncludedRouter.handle`` and ``_handle_selected`` do to the
-        scope for a route of a router included in the app, in their order; then the route's
-        ``handle``, or (``direct``, a ``_Lane.direct`` lane) what it would call."""
+        scope for a route of a router included in the app, in their order, before the route's
+        ``handle``."""
         router, included, context = self.router, lane.included, lane.context
         route = context.original_route
         _apply_router_form_limits(scope, router.form_limits)
@@ -385,10 +384,6 @@ class FastLane:
         )
         fastapi_scope[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = context
         scope["route"] = route
-        if direct:
-            await context.app(scope, receive, send)  # type: ignore[misc]
-        else:
-            await route.handle(scope, receive, send)
 
 
 class Shortcut:
@@ -424,13 +419,14 @@ class Shortcut:
         scope[_LOOKED_UP] = (lane, found)
         return None
 
-    async def hand_over(
-        self, found: tuple[_Lane, Scope], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """``found``'s route answers the request, with the scope the skipped layers give it."""
+    def app_for(self, found: tuple[_Lane, Scope], scope: Scope) -> ASGIApp:
+        """The app of ``found``'s route (its ``request_response``), the scope given what the
+        skipped layers give it. Handed back for ``Edge`` to call, not called here: a frame
+        less that a request walks each time it resumes."""
         scope["starlette.exception_handlers"] = self.handlers
         lane: FastLane = self.router.middleware_stack
-        await lane.hand_over(*found, scope, receive, send, direct=True)
+        lane.selected(*found, scope)
+        return found[0].context.app
 
 
 def shortcut(app: ASGIApp) -> Shortcut | None:
