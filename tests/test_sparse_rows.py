@@ -163,21 +163,25 @@ def test_entry_values_are_scipys_element_access(
 @given(
     pairs,
     st.lists(st.integers(-1, 6), max_size=8),
-    st.lists(st.tuples(st.integers(0, 7), st.integers(0, 9)), max_size=6),
+    st.lists(st.tuples(st.integers(0, 7), st.integers(0, 12)), max_size=6),
     st.booleans(),
+    st.sampled_from([10, 13]),
 )
-@example([(0, 1), (0, 1), (2, 3)], [0, -1, 2, 0], [], True)  # a count of 2: data still 1
-@example([(1, 5), (1, 2), (1, 5)], [1], [], False)  # unsorted, repeated
+@example([(0, 1), (0, 1), (2, 3)], [0, -1, 2, 0], [], True, 10)  # a count of 2: data still 1
+@example([(1, 5), (1, 2), (1, 5)], [1], [], False, 10)  # unsorted, repeated
+@example([(1, 5)], [1], [], True, 13)  # items joined after the matrix: the result is wider
 def test_csr_of_rows_is_the_rows_asked_and_the_pairs_added(
     entries: list[tuple[int, int]],
     index: list[int],
     added: list[tuple[int, int]],
     canonical: bool,
+    width: int,
 ) -> None:
-    """Rows ``index`` of a matrix (nothing for -1) with pairs added, as a 0/1 matrix: read off
-    the dense matrix, whichever path built it (rows copied as they stand from a canonical
-    matrix with no pair added; else the pairs' construction, a matrix holding its entries
-    unsorted and repeated included); its arrays and dtypes the pairs' construction's."""
+    """Rows ``index`` of a matrix (nothing for -1) with pairs added, as a 0/1 matrix ``width``
+    wide (a catalogue grown past the matrix's 10 columns: an added pair may name a new item):
+    read off the dense matrix, whichever path built it (rows copied as they stand from a
+    canonical matrix with no pair added; else the pairs' construction, a matrix holding its
+    entries unsorted and repeated included); its arrays and dtypes the pairs' construction's."""
     rows = np.asarray([r for r, _ in entries], np.int64)
     cols = np.asarray([c for _, c in entries], np.int64)
     if canonical:  # sorted distinct keys, int32 arrays as a release loads them, counts as data
@@ -198,19 +202,19 @@ def test_csr_of_rows_is_the_rows_asked_and_the_pairs_added(
     idx = np.asarray(index, np.int64)
     n = len(idx)
     extra_rows = np.asarray([r % max(n, 1) for r, _ in added][: n and None], np.int64)
-    extra_cols = np.asarray([c for _, c in added][: len(extra_rows)], np.int64)
-    dense = np.zeros((n, 10), bool)
+    extra_cols = np.asarray([c % width for _, c in added][: len(extra_rows)], np.int64)
+    dense = np.zeros((n, width), bool)
     known = idx >= 0
-    dense[known] = matrix.toarray()[idx[known]] > 0
+    dense[known, :10] = matrix.toarray()[idx[known]] > 0
     dense[extra_rows, extra_cols] = True
     for got in (
-        csr_of_rows(matrix, idx, extra_rows, extra_cols),
-        *([csr_of_rows(matrix, idx)] if len(extra_rows) == 0 else []),
+        csr_of_rows(matrix, idx, width, extra_rows, extra_cols),
+        *([csr_of_rows(matrix, idx, width)] if len(extra_rows) == 0 else []),
     ):
-        assert got.shape == (n, 10) and got.has_canonical_format
+        assert got.shape == (n, width) and got.has_canonical_format
         assert np.array_equal(got.toarray() > 0, dense)
         assert np.array_equal(got.data, np.ones(dense.sum(), np.float32))
-        want = csr_from_pairs(n, 10, *dense.nonzero())
+        want = csr_from_pairs(n, width, *dense.nonzero())
         for name in ("indptr", "indices", "data"):
             assert getattr(got, name).dtype == getattr(want, name).dtype, name
             assert np.array_equal(getattr(got, name), getattr(want, name)), name

@@ -203,9 +203,9 @@ class ModelBundle:
         if also is not None:
             parts.append(also)
         if not parts:
-            return csr_of_rows(self.seen, idx)
+            return csr_of_rows(self.seen, idx, len(self.items))
         rows, cols = parts[0] if len(parts) == 1 else map(np.concatenate, zip(*parts, strict=True))
-        return csr_of_rows(self.seen, idx, rows, cols)
+        return csr_of_rows(self.seen, idx, len(self.items), rows, cols)
 
     def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(row, item index) for every id in ``lists[row]`` the model knows (others are skipped:

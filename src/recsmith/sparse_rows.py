@@ -71,16 +71,19 @@ def _empty(n_rows: int, n_cols: int) -> sparse.csr_array:
 def csr_of_rows(
     matrix: sparse.csr_array,
     index: np.ndarray,
+    n_cols: int,
     rows: np.ndarray | None = None,
     cols: np.ndarray | None = None,
 ) -> sparse.csr_array:
-    """``csr_from_pairs`` of rows ``index[i]`` of ``matrix`` (``gather_rows``) and the pairs
-    (``rows``, ``cols``): what a request's recent items and exclusions are built from. Where no
-    pair is added and ``matrix`` is canonical (sorted, distinct columns a row: scipy keeps the
-    flag once it has checked it), its gathered rows already are the canonical rows, so they are
-    copied in as they stand: no keys made, sorted and divided back (35 against 55 µs for a batch
-    of 16's recent rows, 42 against 70 for their training items); else the pairs' construction."""
-    n, n_cols = len(index), int(matrix.shape[1])
+    """``csr_from_pairs`` (``n_cols`` wide: at least the matrix, wider where items joined the
+    catalogue after it was built) of rows ``index[i]`` of ``matrix`` (``gather_rows``) and the
+    pairs (``rows``, ``cols``): what a request's recent items and exclusions are built from.
+    Where no pair is added and ``matrix`` is canonical (sorted, distinct columns a row: scipy
+    keeps the flag once it has checked it), its gathered rows already are the canonical rows, so
+    they are copied in as they stand: no keys made, sorted and divided back (35 against 55 µs
+    for a batch of 16's recent rows, 42 against 70 for their training items); else the pairs'
+    construction."""
+    n = len(index)
     if (rows is None or len(rows) == 0) and matrix.has_canonical_format:
         known = index >= 0
         at = index[known]

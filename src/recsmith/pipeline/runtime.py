@@ -311,7 +311,7 @@ class Pipeline:
         # exclusions both (no per-user concatenated copies: a CSR built from pairs does not
         # care in which order they come)
         now_rows, now_cols = self.bundle.item_pairs(recent if recent is not None else ())
-        recent_rows = csr_of_rows(self.recent, idx, now_rows, now_cols)
+        recent_rows = csr_of_rows(self.recent, idx, len(self.bundle.items), now_rows, now_cols)
         also = None if include_seen else (now_rows, now_cols)
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), extra_seen, also=also)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
