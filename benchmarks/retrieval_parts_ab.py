@@ -1,5 +1,6 @@
 """Retrieval's parts inside ``Pipeline.answer`` of two checkouts, call by call: each candidate
-source, ``merge`` and ``append_below`` (the filler), timed where a served request runs them.
+source, ``merge``, ``append_below`` (the filler), ``Pipeline.queries`` and
+``segment_fallback``, timed where a served request runs them.
 
 ``candidate_stages_ab.py`` times stages on one captured batch in a tight loop, where the caches
 stay warm: a per-thread table that wins there can lose inside a request, whose other stages
@@ -7,8 +8,10 @@ evict it (BENCHMARKS §109: a slot table for ``merge`` won 72 → 44 µs alone a
 here). Here both checkouts (the other copied as ``recsmith_base``, as ``answer_ab.py`` does)
 answer the same batches alternately, the order flipped every call, with each part's methods
 wrapped to add up its thread CPU time within the call. The sources are named by their
-pipeline names (``src:NAME``; the fallback filler's static source too); ``in-scope`` is their sum
-with ``merge`` and ``append_below``; medians and 10th percentiles, µs a call.
+pipeline names (``src:NAME``; the fallback filler's static source too, timed apart from the
+``segment_fallback`` around it); ``in-scope`` is the sum of every part; medians and 10th
+percentiles, µs a call. ``--stored N`` passes each user N items as ``extra_seen`` (as a served
+request's stored items), every other user none.
 
     PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/retrieval_parts_ab.py /tmp/large/model \\
         --against /tmp/main/src --batch 16 --calls 400
@@ -42,21 +45,31 @@ WHOLE = "answer"
 
 
 class Clock:
-    """Thread CPU time per part, added up within the current call of the current side."""
+    """Thread CPU time per part, added up within the current call of the current side. A part
+    timed inside another (the filler's source inside ``segment_fallback``) counts in its own
+    line only: the outer part's figure is its time less the parts timed within it, so the
+    in-scope sum counts each microsecond once (``answer``, the whole, keeps everything)."""
 
     def __init__(self) -> None:
         self.side = "this"
         self.spent: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.inner: list[float] = []  # per open timed call: its timed parts' time so far
 
     def wrap(self, owner: Any, attr: str, label: Callable[[tuple[Any, ...]], str]) -> None:
         inner = getattr(owner, attr)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.thread_time()
+            self.inner.append(0.0)
             try:
                 return inner(*args, **kwargs)
             finally:
-                self.spent[self.side][label(args)] += time.thread_time() - started
+                spent = time.thread_time() - started
+                within = self.inner.pop()
+                part = label(args)
+                self.spent[self.side][part] += spent if part == WHOLE else spent - within
+                if self.inner:
+                    self.inner[-1] += spent
 
         setattr(owner, attr, timed)
 
@@ -71,6 +84,8 @@ def instrumented(package: str, clock: Clock) -> Callable[[Path], Any]:
         clock.wrap(cls, "retrieve", lambda args: f"src:{args[0].name}")
     clock.wrap(training, "merge", lambda args: "merge")  # as ``retrieve`` calls it
     clock.wrap(runtime, "append_below", lambda args: "append_below")
+    clock.wrap(runtime.Pipeline, "queries", lambda args: "queries")
+    clock.wrap(runtime.Pipeline, "segment_fallback", lambda args: "segment_fallback")
     clock.wrap(runtime.Pipeline, "answer", lambda args: WHOLE)
     return importlib.import_module(f"{package}.pipeline.artifact").load_artifact
 
@@ -82,6 +97,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="users per call")
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--stored", type=int, default=-1, help="extra_seen items every other user (-1: none)"
+    )
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     clock = Clock()
@@ -97,16 +115,30 @@ def main() -> None:
         gc.collect()
         gc.freeze()
         known = np.asarray(pipes["this"].bundle.users.external_ids, dtype=object)
-        users = np.random.default_rng(args.seed).choice(known, size=(args.calls, args.batch))
-        for row in users[: min(20, args.calls)]:  # warm-up
+        rng = np.random.default_rng(args.seed)
+        users = rng.choice(known, size=(args.calls, args.batch))
+        items = np.asarray(pipes["this"].bundle.items.external_ids, dtype=object)
+        # as the coalescer hands a served batch its users' stored items (most of them none)
+        seen = (
+            None
+            if args.stored < 0
+            else [
+                [
+                    rng.choice(items, size=args.stored).tolist() if u % 2 else []
+                    for u in range(args.batch)
+                ]
+                for _ in range(args.calls)
+            ]
+        )
+        for i, row in enumerate(users[: min(20, args.calls)]):  # warm-up
             for pipe in pipes.values():
-                pipe.answer(row, 10)
+                pipe.answer(row, 10, extra_seen=None if seen is None else seen[i])
         per_call: dict[str, dict[str, list[float]]] = {n: defaultdict(list) for n in pipes}
         for i, row in enumerate(users):
             for side in list(pipes)[:: 1 if i % 2 == 0 else -1]:
                 clock.side = side
                 clock.spent[side].clear()
-                pipes[side].answer(row, 10)
+                pipes[side].answer(row, 10, extra_seen=None if seen is None else seen[i])
                 spent = clock.spent[side]
                 for part, seconds in spent.items():
                     per_call[side][part].append(seconds)
@@ -133,7 +165,16 @@ def main() -> None:
                 }
             )
         )
-    print(json.dumps({"batch": args.batch, "calls": args.calls, "loadavg": os.getloadavg()}))
+    print(
+        json.dumps(
+            {
+                "batch": args.batch,
+                "calls": args.calls,
+                "stored": args.stored,
+                "loadavg": os.getloadavg(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from recsmith.sparse_rows import (
     SORTED_PAIRS,
     contains,
     csr_from_pairs,
+    csr_of_rows,
     distinct_keys,
     entry_values,
     gather_rows,
@@ -156,6 +157,68 @@ def test_entry_values_are_scipys_element_access(
     expected = np.asarray(matrix[pr, pc]).ravel() if len(pr) else np.zeros(0, np.float32)
     assert got.dtype == matrix.dtype
     assert np.array_equal(got.view(np.uint8), expected.astype(np.float32).view(np.uint8))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pairs,
+    st.lists(st.integers(-1, 6), max_size=8),
+    st.lists(st.tuples(st.integers(0, 7), st.integers(0, 12)), max_size=6),
+    st.booleans(),
+    st.sampled_from([10, 13]),
+)
+@example([(0, 1), (0, 1), (2, 3)], [0, -1, 2, 0], [], True, 10)  # a count of 2: data still 1
+@example([(1, 5), (1, 2), (1, 5)], [1], [], False, 10)  # unsorted, repeated
+@example([(1, 5)], [1], [], True, 13)  # items joined after the matrix: the result is wider
+def test_csr_of_rows_is_the_rows_asked_and_the_pairs_added(
+    entries: list[tuple[int, int]],
+    index: list[int],
+    added: list[tuple[int, int]],
+    canonical: bool,
+    width: int,
+) -> None:
+    """Rows ``index`` of a matrix (nothing for -1) with pairs added, as a 0/1 matrix ``width``
+    wide (a catalogue grown past the matrix's 10 columns: an added pair may name a new item):
+    read off the dense matrix, whichever path built it (rows copied as they stand from a
+    canonical matrix with no pair added; else the pairs' construction, a matrix holding its
+    entries unsorted and repeated included); its arrays and dtypes the pairs' construction's."""
+    rows = np.asarray([r for r, _ in entries], np.int64)
+    cols = np.asarray([c for _, c in entries], np.int64)
+    if canonical:  # sorted distinct keys, int32 arrays as a release loads them, counts as data
+        keys, counts = np.unique(rows * 10 + cols, return_counts=True)
+        at_row, at_col = keys // 10, keys % 10
+    else:  # each row's entries as drawn, unsorted and repeated: canonical only by chance
+        by_row = np.argsort(rows, kind="stable")
+        at_row, at_col, counts = rows[by_row], cols[by_row], np.ones(len(rows))
+    matrix = sparse.csr_array(
+        (
+            counts.astype(np.float32),
+            at_col.astype(np.int32),
+            np.searchsorted(at_row, np.arange(8)).astype(np.int32),
+        ),
+        shape=(7, 10),
+    )
+    assert matrix.indices.dtype == np.int32
+    idx = np.asarray(index, np.int64)
+    n = len(idx)
+    extra_rows = np.asarray([r % max(n, 1) for r, _ in added][: n and None], np.int64)
+    extra_cols = np.asarray([c % width for _, c in added][: len(extra_rows)], np.int64)
+    dense = np.zeros((n, width), bool)
+    known = idx >= 0
+    dense[known, :10] = matrix.toarray()[idx[known]] > 0
+    dense[extra_rows, extra_cols] = True
+    for got in (
+        csr_of_rows(matrix, idx, width, extra_rows, extra_cols),
+        *([csr_of_rows(matrix, idx, width)] if len(extra_rows) == 0 else []),
+    ):
+        assert got.shape == (n, width) and got.has_canonical_format
+        assert np.array_equal(got.toarray() > 0, dense)
+        assert np.array_equal(got.data, np.ones(dense.sum(), np.float32))
+        want = csr_from_pairs(n, width, *dense.nonzero())
+        for name in ("indptr", "indices", "data"):
+            assert getattr(got, name).dtype == getattr(want, name).dtype, name
+            assert np.array_equal(getattr(got, name), getattr(want, name)), name
+        got.copy().check_format(full_check=True)
 
 
 @settings(max_examples=100, deadline=None)

@@ -39,7 +39,7 @@ from recsmith.models.base import Recommender, sparse_from_arrays, sparse_to_arra
 from recsmith.models.popularity import Popular
 from recsmith.models.registry import model_class
 from recsmith.models.topk import TopK
-from recsmith.sparse_rows import csr_from_pairs, gather_rows
+from recsmith.sparse_rows import csr_of_rows
 
 #: 2: arrays as plain ``.npy`` files in directories, served memory-mapped
 #: (``recsmith.array_files``); 1: the same arrays in ``.npz`` archives, still read.
@@ -199,14 +199,13 @@ class ModelBundle:
         items (seen after training, e.g. ingested over HTTP) and ``also``, (row, item index)
         pairs the caller has looked up already. Built in one construction from index arrays,
         because a single-user request cannot afford a chain of sparse operations."""
-        n = len(idx)
-        parts = [gather_rows(self.seen, idx)]
-        if extra is not None:
-            parts.append(self.item_pairs(extra))
+        parts = [self.item_pairs(extra)] if extra is not None else []
         if also is not None:
             parts.append(also)
+        if not parts:
+            return csr_of_rows(self.seen, idx, len(self.items))
         rows, cols = parts[0] if len(parts) == 1 else map(np.concatenate, zip(*parts, strict=True))
-        return csr_from_pairs(n, len(self.items), rows, cols)
+        return csr_of_rows(self.seen, idx, len(self.items), rows, cols)
 
     def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(row, item index) for every id in ``lists[row]`` the model knows (others are skipped:

@@ -68,6 +68,43 @@ def _empty(n_rows: int, n_cols: int) -> sparse.csr_array:
     return sparse.csr_array((n_rows, n_cols), dtype=np.float32)
 
 
+def csr_of_rows(
+    matrix: sparse.csr_array,
+    index: np.ndarray,
+    n_cols: int,
+    rows: np.ndarray | None = None,
+    cols: np.ndarray | None = None,
+) -> sparse.csr_array:
+    """``csr_from_pairs`` (``n_cols`` wide: at least the matrix, wider where items joined the
+    catalogue after it was built) of rows ``index[i]`` of ``matrix`` (``gather_rows``) and the
+    pairs (``rows``, ``cols``): what a request's recent items and exclusions are built from.
+    Where no pair is added and ``matrix`` is canonical (sorted, distinct columns a row: scipy
+    keeps the flag once it has checked it), its gathered rows already are the canonical rows, so
+    they are copied in as they stand: no keys made, sorted and divided back (35 against 55 µs
+    for a batch of 16's recent rows, 42 against 70 for their training items); else the pairs'
+    construction."""
+    n = len(index)
+    if (rows is None or len(rows) == 0) and matrix.has_canonical_format:
+        known = index >= 0
+        at = index[known]
+        starts = matrix.indptr[at]
+        lengths = np.zeros(n, np.int64)
+        lengths[known] = matrix.indptr[at + 1] - starts
+        indptr = np.zeros(n + 1, np.int64)
+        lengths.cumsum(out=indptr[1:])
+        out = copy.copy(_empty(n, n_cols))
+        # int64 columns and 0/1 float32 data, as ``csr_from_pairs`` builds them
+        out.indices = matrix.indices[spans(starts, lengths[known])].astype(np.int64)
+        out.data = np.ones(len(out.indices), np.float32)
+        out.indptr = indptr
+        out.has_canonical_format = True
+        return out
+    held_rows, held_cols = gather_rows(matrix, index)
+    if rows is not None:
+        held_rows, held_cols = np.concatenate([held_rows, rows]), np.concatenate([held_cols, cols])
+    return csr_from_pairs(n, n_cols, held_rows, held_cols)
+
+
 def gather_rows(matrix: sparse.csr_array, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The entries of rows ``index[i]`` of ``matrix`` as (i, column) pairs; negative indices
     (unknown users) contribute nothing."""

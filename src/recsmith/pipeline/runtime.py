@@ -65,7 +65,7 @@ from recsmith.retrieval.merge import append_below
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import CategoryPopular, Proposals, StaticSource, widest_row
 from recsmith.segments.popularity import SegmentPopularity
-from recsmith.sparse_rows import csr_from_pairs, gather_rows, newest_first
+from recsmith.sparse_rows import csr_of_rows, newest_first
 
 log = logging.getLogger(__name__)
 
@@ -307,17 +307,11 @@ class Pipeline:
             if lists is not None and len(lists) != n:
                 raise ValueError(f"{name}: {len(lists)} lists for {n} users")
         idx = self.bundle.users.to_index(user_ids)
-        rows, cols = gather_rows(self.recent, idx)
         # each list's ids are looked up once: ``recent``'s pairs serve the recent rows and the
         # exclusions both (no per-user concatenated copies: a CSR built from pairs does not
         # care in which order they come)
         now_rows, now_cols = self.bundle.item_pairs(recent if recent is not None else ())
-        recent_rows = csr_from_pairs(
-            n,
-            len(self.bundle.items),
-            np.concatenate([rows, now_rows]),
-            np.concatenate([cols, now_cols]),
-        )
+        recent_rows = csr_of_rows(self.recent, idx, len(self.bundle.items), now_rows, now_cols)
         also = None if include_seen else (now_rows, now_cols)
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), extra_seen, also=also)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
