@@ -20,7 +20,6 @@ from scipy import sparse
 from recsmith.features.interactions import MICROS_PER_DAY, Interactions, decay_factors
 from recsmith.features.properties import PropertyColumns, property_columns
 from recsmith.ranking.context import context_columns, context_names
-from recsmith.ranking.item_rows import ITEM_COLUMNS, PROPERTIES, item_rows
 from recsmith.ranking.property_features import (
     property_names,
     property_values,
@@ -32,6 +31,8 @@ from recsmith.retrieval.queries import Queries
 from recsmith.sparse_rows import DENSE_CELLS, row_values, rows_grid
 
 TREND_HALF_LIFE_DAYS = 7.0
+#: ``FeatureState``'s per-item columns, in ``feature_names``' order after ``n_sources``.
+_ITEM_COLUMNS = ("item_popularity", "item_trend", "item_age_days", "item_price")
 
 
 def _strings() -> np.ndarray:
@@ -193,7 +194,7 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
     else:  # unknown for every row: a column no split can use
         context = np.full((len(queries.users), len(context_names(keys))), np.nan, np.float32)
     n_src = 2 * len(cands.sources)
-    at = n_src + len(ITEM_COLUMNS) + 5  # n_sources, the item columns, the query's four
+    at = n_src + len(_ITEM_COLUMNS) + 5  # n_sources, the item columns, the query's four
     width = at + context.shape[1] + state.n_property_features
     by_row = _past_dense_cells(state, queries)
     # by row: the [candidates, features] matrix itself, its columns written strided
@@ -201,10 +202,9 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
     columns[0:n_src:2] = cands.source_scores.T
     columns[1:n_src:2] = _rank_values(cands.source_ranks.T)
     columns[n_src] = _row_counts((cands.source_ranks.T > 0).T)  # a source's flags contiguous
-    # every per-item column in one gather of the items' rows (``item_rows``), copied out
-    rows, category = item_rows(state, items)
-    columns[n_src + 1 : at - 4] = rows[:, : len(ITEM_COLUMNS)].T
-    _query_category_columns(state, queries, q, category, columns[at - 4 : at].T)
+    for j, name in enumerate(_ITEM_COLUMNS, start=n_src + 1):
+        columns[j] = getattr(state, name).take(items)
+    _query_category_columns(state, queries, q, state.item_category[items], columns[at - 4 : at].T)
     columns[at : at + context.shape[1]] = context.T.take(q, axis=1)
     if state.n_property_features:
         property_values(
@@ -212,7 +212,7 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
             q,
             queries.users,
             items,
-            rows[:, PROPERTIES : PROPERTIES + state.item_properties.shape[1]],
+            state.item_properties,
             state.item_property_categorical,
             state.user_property_share,
             state.user_profiles,

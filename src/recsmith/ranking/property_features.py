@@ -84,7 +84,7 @@ def property_values(
     query: np.ndarray,
     query_users: np.ndarray,
     items: np.ndarray,
-    values: np.ndarray,
+    item_values: np.ndarray,
     item_categorical: np.ndarray,
     affinity: sparse.csr_array,
     user_values: np.ndarray,
@@ -92,19 +92,18 @@ def property_values(
     segments: sparse.csr_array,
 ) -> None:
     """Writes ``out`` [len(items), p + q] (float32) for candidate rows (their query; each
-    query's user index, -1 unknown; item index; ``values`` [len(items), p], their items' property
-    values, gathered by the caller with the other per-item columns: ``item_rows``): per item
-    property its value or the user's affinity for it, per profile property the user's value or
-    the item's popularity within the user's segment; NaN where the item, the user or their
-    profile lacks it."""
+    query's user index, -1 unknown; item index): per item property its value or the user's
+    affinity for it, per profile property the user's value or the item's popularity within the
+    user's segment; NaN where the item, the user or their profile lacks it."""
     n = len(items)
     users = query_users[query]
     known = np.flatnonzero(users >= 0)
-    # the users' affinity rows spread into one grid that every categorical property reads
-    # (``affinity_cells``), not one per property
+    # the candidates' item values in one gather; the users' affinity rows spread into one grid
+    # that every categorical property reads (``affinity_cells``), not one per property
+    values = item_values.take(items, axis=0)
     grid = affinity_cells(affinity, query_users) if item_categorical.any() else None
     base = query.astype(np.int64) * int(affinity.shape[1])  # each row's query's first cell
-    for p in range(values.shape[1]):
+    for p in range(item_values.shape[1]):
         value = values[:, p]
         if not item_categorical[p]:
             out[:, p] = value
@@ -116,7 +115,7 @@ def property_values(
             out[:, p] = np.nan
             codes = value[rows].astype(np.int64)
             out[rows, p] = row_values(affinity, query_users, query[rows], codes, DENSE_CELLS)
-    at = values.shape[1]
+    at = item_values.shape[1]
     for j in range(user_values.shape[1]):
         value = np.full(n, np.nan, np.float32)
         value[known] = user_values[users[known], j]
