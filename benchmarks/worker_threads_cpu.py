@@ -36,7 +36,11 @@ from open_loop import open_loop
 from serve_load import closed_loop, start_server, wait_ready
 
 _TICK = os.sysconf("SC_CLK_TCK")
-NAMES = {"MainThread": "loop", "recsmith-decisions": "writer"}
+NAMES = {
+    "MainThread": "loop",
+    "recsmith-decisions": "writer",
+    "recsmith-features": "sampler",
+}
 
 
 def free_port() -> int:
@@ -55,12 +59,19 @@ def workers_of(server: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def roles(pid: int) -> dict[str, str]:
-    """``loop`` and ``writer`` by native thread id, from ``py-spy dump``'s thread lines."""
+def roles(pid: int, need: set[str], tries: int = 5) -> dict[str, str]:
+    """``loop`` and ``writer`` (and ``sampler``) by native thread id, from ``py-spy dump``'s
+    thread lines. A dump that misses one of ``need`` (py-spy fails now and then on a busy
+    process) is taken again: unnamed, their CPU would count as ``other`` and the writer's
+    a list would come out halved."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    out = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True).stdout
-    found = re.findall(r'^Thread (\d+) \(\w+\): "(.*)"$', out, flags=re.MULTILINE)
-    return {tid: NAMES[name] for tid, name in found if name in NAMES}
+    for _ in range(tries):
+        out = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True).stdout
+        found = re.findall(r'^Thread (\d+) \(\w+\): "(.*)"$', out, flags=re.MULTILINE)
+        named = {tid: NAMES[name] for tid, name in found if name in NAMES}
+        if need <= set(named.values()):
+            return named
+    raise RuntimeError(f"py-spy dump of worker {pid} did not name its {sorted(need)} threads")
 
 
 def threads(pid: int, named: dict[str, str]) -> dict[str, tuple[float, float, int]]:
@@ -118,7 +129,7 @@ def one_run(src: Path, args: argparse.Namespace, log_on: bool) -> dict[str, floa
             ]
             key = (args.shop / "secret").read_text().strip()
         workers = workers_of(server.pid)
-        named = [roles(w) for w in workers]
+        named = [roles(w, {"loop", "writer"} if log_on else {"loop"}) for w in workers]
         lists0 = stored(db)
         before = [threads(w, n) for w, n in zip(workers, named, strict=True)]
         if args.rate:
@@ -150,6 +161,10 @@ def one_run(src: Path, args: argparse.Namespace, log_on: bool) -> dict[str, floa
         "lists": lists,
         "worker_ms_req": 1000 * worker_cpu / requests,
         "loop_ms_req": 1000 * cpu["loop"] / requests,
+        "off_loop_us_req": 1e6 * (worker_cpu - cpu["loop"]) / requests,
+        "writer_us_req": 1e6 * cpu["writer"] / requests,
+        "sampler_us_req": 1e6 * cpu["sampler"] / requests,
+        "other_us_req": 1e6 * cpu["other"] / requests,
         "writer_us_list": 1e6 * cpu["writer"] / lists if lists else float("nan"),
         "writer_share": cpu["writer"] / worker_cpu,
         "writer_kernel": kernel["writer"] / cpu["writer"] if cpu["writer"] else float("nan"),
@@ -183,7 +198,10 @@ def main() -> None:
     if args.log_off:
         sides.append(("this-log-off", this, False))
     head = "round side          req/s   p99ms  lists  worker ms/req  loop ms/req  "
-    print(head + "writer us/list  (kernel)  writer share  writer switches/list  loop switches/req")
+    print(
+        head + "writer us/list  (kernel)  writer share  writer switches/list  loop switches/req  "
+        "off-loop us/req = writer + sampler + other"
+    )
     for r in range(args.rounds):
         for name, src, log_on in sides[:: 1 if r % 2 == 0 else -1]:
             f = one_run(src, args, log_on)
@@ -193,7 +211,9 @@ def main() -> None:
                 f"{f['worker_ms_req']:13.3f} {f['loop_ms_req']:12.3f} {f['writer_us_list']:15.1f} "
                 f"{f['writer_kernel']:9.2f} "
                 f"{f['writer_share']:13.3f} {f['writer_switch_list']:21.2f} "
-                f"{f['loop_switch_req']:18.2f}  load {load:.1f}",
+                f"{f['loop_switch_req']:18.2f}  {f['off_loop_us_req']:6.1f} = "
+                f"{f['writer_us_req']:.1f} + {f['sampler_us_req']:.1f} + {f['other_us_req']:.1f}"
+                f"  load {load:.1f}",
                 flush=True,
             )
     shutil.rmtree(args.copy, ignore_errors=True)
