@@ -209,10 +209,12 @@ def test_a_switched_value_is_chosen_whatever_the_grid_order(param: str) -> None:
 
 
 class FixedScores:
-    """``_Protocols`` stand-in: each EASE low-pass weight's fixed per-user scores."""
+    """``_Protocols`` stand-in: each EASE low-pass weight's fixed per-user scores (no user ids:
+    each protocol's users are other people)."""
 
     def __init__(self, by_weight: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
         self.by_weight = by_weight
+        self.by_user: list[object] = []
 
     def tried(self, name: str, config: PipelineConfig) -> Tried:
         weight = config.retrieval.sources[0].params.get("lowpass", 0.0)
