@@ -164,7 +164,7 @@ STRENGTHS = frozenset({"regularization"})
 #: and did not where it had the higher worst share (market / simulated / 2, BENCHMARKS §112); EASE
 #: alone scored higher on test at 1 than at 0.3 on 11 of 12 marketplace samples. Where no value
 #: beats off beyond noise (``short``, §92) nothing moves. "Beyond noise" is also read on the users
-#: of both protocols pooled (``ahead_pooled``, worse beyond noise on neither): a value compared
+#: of both protocols pooled (``ahead_pooled``, with a higher worst share): a value compared
 #: with off measures one signal on both, and each alone holds half the evidence (the filter's
 #: +2.9 % and +1.3 % on market / simulated / 0 left it off; on test it was +3.7 %, §115).
 SWITCHED_STRENGTHS = frozenset({"lowpass", "rising"})
@@ -707,8 +707,8 @@ def grid_kept(
     """Which of ``start`` (the grid's entry: ``param`` as the file leaves it) and ``tries`` (its
     other values, in the grid's order) a grid keeps. For one of the ``SWITCHED_STRENGTHS``
     (``start`` has the signal off): among the values that beat ``start`` by themselves
-    (``kept_value``: beyond noise; or ``ahead_pooled``: beyond noise on the users of every
-    protocol pooled, ``users`` each protocol's ids, worse beyond noise on none), the best worst
+    (``kept_value``: beyond noise; or a higher worst share and ``ahead_pooled``: beyond noise on
+    the users of both protocols pooled, ``users`` each protocol's ids), the best worst
     share (the first listed on an exact tie), so no value ships that did not beat off and the
     grid's order does not decide — a value chosen against the one kept before it could have lost
     to off beyond noise on one protocol and gained only noise on another (review bar15 F1, F3).
@@ -718,7 +718,10 @@ def grid_kept(
             t
             for t in tries
             if kept_value(start, t, param, refs, seed) is t
-            or ahead_pooled(start, t, refs, seed, users)
+            or (
+                worst_share(t, refs) > worst_share(start, refs)
+                and ahead_pooled(t, start, refs, seed, users)
+            )
         ]
         return max(on, key=lambda t: worst_share(t, refs), default=start)
     best = start
