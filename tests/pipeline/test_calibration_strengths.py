@@ -209,12 +209,10 @@ def test_a_switched_value_is_chosen_whatever_the_grid_order(param: str) -> None:
 
 
 class FixedScores:
-    """``_Protocols`` stand-in: each EASE low-pass weight's fixed per-user scores (no user ids:
-    each protocol's users are other people)."""
+    """``_Protocols`` stand-in: each EASE low-pass weight's fixed per-user scores."""
 
     def __init__(self, by_weight: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
         self.by_weight = by_weight
-        self.by_user: list[object] = []
 
     def tried(self, name: str, config: PipelineConfig) -> Tried:
         weight = config.retrieval.sources[0].params.get("lowpass", 0.0)
@@ -255,60 +253,3 @@ def test_a_parameter_that_switches_nothing_still_needs_noise_when_set() -> None:
     kept = Tried("alpha 2", with_params(1, alpha=2.0), configured.per_user)
     higher = Tried("alpha 20", with_params(1, alpha=20.0), other.per_user)
     assert grid_kept(kept, [higher], "alpha", refs, seed=0) is kept
-
-
-#: Ten people on both protocols: a switched value's per-user gain over off on protocol A is
-#: +0.2 or −0.1 in turn, on B the rest of 0.1 (−0.1 or +0.2): each protocol alone leads by 0.05
-#: with five of ten people behind (a resample of three or fewer +0.2s, 17 % of them, has a mean at
-#: or below 0, so its 95 % interval holds 0), while every person gains 0.1 in all, 0.2 in units of
-#: the references (0.5 each): pooled by person, the interval is [0.2, 0.2] (BENCHMARKS §115).
-PEOPLE = np.arange(10)
-TURN = np.tile([0.2, -0.1], 5)
-POOLED_REFS = Refs((0.5, 0.5))
-
-
-def split_lead(param: str) -> tuple[Tried, Tried]:
-    """Off at 0.5 per user on both protocols, and ``param`` at 1.0 ahead by ``TURN`` on A and by
-    0.1 − ``TURN`` on B."""
-    off = Tried("as configured", CONFIG, (np.full(10, 0.5), np.full(10, 0.5)))
-    on = Tried(f"{param} 1.0", with_params(0, **{param: 1.0}), (0.5 + TURN, 0.6 - TURN))
-    return off, on
-
-
-@pytest.mark.parametrize("param", ["lowpass", "rising"])
-def test_a_switched_value_turns_on_beyond_noise_on_the_people_of_both_protocols(
-    param: str,
-) -> None:
-    """Within noise on each protocol alone (so ``prefer`` keeps off), beyond it on both
-    protocols' users pooled, each person one unit: the value turns the signal on."""
-    off, on = split_lead(param)
-    for x, y in zip(off.per_user, on.per_user, strict=True):
-        assert y.mean() - x.mean() == pytest.approx(0.05)
-        assert bootstrap_ci(y - x, n_resamples=RESAMPLES, seed=0)[0] < 0
-    assert prefer(off, "", on, POOLED_REFS, 0)[0] is off
-    assert worst_share(on, POOLED_REFS) == pytest.approx(1.1)
-    assert grid_kept(off, [on], param, POOLED_REFS, seed=0, users=(PEOPLE, PEOPLE)) is on
-
-
-@pytest.mark.parametrize("param", ["lowpass", "rising"])
-def test_the_same_lead_on_other_people_stays_off(param: str) -> None:
-    """The same scores where protocol B's ten users are other people: twenty rows of +0.4 or
-    −0.2 (in units of the references), a resample with six or fewer +0.4s (5.8 % of them) at or
-    below 0, so the pooled interval holds 0 and the signal stays off."""
-    off, on = split_lead(param)
-    assert grid_kept(off, [on], param, POOLED_REFS, seed=0, users=(PEOPLE, PEOPLE + 10)) is off
-
-
-@pytest.mark.parametrize("param", ["lowpass", "rising"])
-def test_a_pooled_lead_with_a_lower_worst_share_stays_off(param: str) -> None:
-    """Every person ahead (0.14 / 0.5 − 0.02 / 0.55 = 0.244 of the references pooled, interval
-    [0.244, 0.244]), but the value's worst share falls: off led by another source on B (reference
-    0.55), the value's lead all on A and B down by 0.02 for everyone (worst share 0.48 / 0.55 =
-    0.873 against 0.5 / 0.55 = 0.909): not kept."""
-    off = Tried("as configured", CONFIG, (np.full(10, 0.5), np.full(10, 0.5)))
-    on = Tried(
-        f"{param} 1.0", with_params(0, **{param: 1.0}), (np.full(10, 0.64), np.full(10, 0.48))
-    )
-    refs = Refs((0.5, 0.55))
-    assert worst_share(on, refs) < worst_share(off, refs)
-    assert grid_kept(off, [on], param, refs, seed=0, users=(PEOPLE, PEOPLE)) is off

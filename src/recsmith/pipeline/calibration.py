@@ -57,7 +57,6 @@ from recsmith.pipeline.robust_choice import (
     RESAMPLES,
     Refs,
     Tried,
-    ahead_pooled,
     best_means,
     best_single,
     deciding,
@@ -163,10 +162,7 @@ STRENGTHS = frozenset({"regularization"})
 #: noise bar at every step the filter's weight 1 had to beat 0.3 beyond noise once 0.3 was kept,
 #: and did not where it had the higher worst share (market / simulated / 2, BENCHMARKS §112); EASE
 #: alone scored higher on test at 1 than at 0.3 on 11 of 12 marketplace samples. Where no value
-#: beats off beyond noise (``short``, §92) nothing moves. "Beyond noise" is also read on the users
-#: of both protocols pooled (``ahead_pooled``, with a higher worst share): a value compared
-#: with off measures one signal on both, and each alone holds half the evidence (the filter's
-#: +2.9 % and +1.3 % on market / simulated / 0 left it off; on test it was +3.7 %, §115).
+#: beats off beyond noise (``short``, §92) nothing moves.
 SWITCHED_STRENGTHS = frozenset({"lowpass", "rising"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
@@ -688,41 +684,24 @@ def _grid_param(
         tries.append(t)
         last = budget.spent() - began
         specs.append((variant, last))
-    users = [b.users for b in protocols.by_user]  # a user on two protocols is one unit
-    best = grid_kept(default, tries, param, refs, seed, users)
+    best = grid_kept(default, tries, param, refs, seed)
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
     entry["kept"] = kept
     return entry, best, specs
 
 
-def grid_kept(
-    start: Tried,
-    tries: Sequence[Tried],
-    param: str,
-    refs: Refs,
-    seed: int,
-    users: Sequence[np.ndarray] = (),
-) -> Tried:
+def grid_kept(start: Tried, tries: Sequence[Tried], param: str, refs: Refs, seed: int) -> Tried:
     """Which of ``start`` (the grid's entry: ``param`` as the file leaves it) and ``tries`` (its
     other values, in the grid's order) a grid keeps. For one of the ``SWITCHED_STRENGTHS``
     (``start`` has the signal off): among the values that beat ``start`` by themselves
-    (``kept_value``: beyond noise; or a higher worst share and ``ahead_pooled``: beyond noise on
-    the users of both protocols pooled, ``users`` each protocol's ids), the best worst
-    share (the first listed on an exact tie), so no value ships that did not beat off and the
-    grid's order does not decide — a value chosen against the one kept before it could have lost
-    to off beyond noise on one protocol and gained only noise on another (review bar15 F1, F3).
-    Otherwise each value against the one kept so far (``kept_value``)."""
+    (``kept_value``: beyond noise), the best worst share (the first listed on an exact tie), so
+    no value ships that did not beat off and the grid's order does not decide — a value chosen
+    against the one kept before it could have lost to off beyond noise on one protocol and
+    gained only noise on another (review bar15 F1, F3). Otherwise each value against the one kept
+    so far (``kept_value``)."""
     if param in SWITCHED_STRENGTHS:
-        on = [
-            t
-            for t in tries
-            if kept_value(start, t, param, refs, seed) is t
-            or (
-                worst_share(t, refs) > worst_share(start, refs)
-                and ahead_pooled(t, start, refs, seed, users)
-            )
-        ]
+        on = [t for t in tries if kept_value(start, t, param, refs, seed) is t]
         return max(on, key=lambda t: worst_share(t, refs), default=start)
     best = start
     for t in tries:

@@ -167,7 +167,7 @@ def best_single(
     popularity everywhere, if within noise, still competes (dense / ml-100k / 6: EASE, 3.1×
     popularity on test). Where no protocol decides, the best source by mean is ahead of
     popularity beyond noise on no protocol alone; a source competes if it is ahead on the users
-    of every protocol pooled (``ahead_pooled``; ``users``: each protocol's user ids, as
+    of every protocol pooled (``_ahead_pooled``; ``users``: each protocol's user ids, as
     ``pooled_lead`` takes them), else popularity, the simplest choice, is the base: the highest
     worst share of noise had shipped a source below popularity on test on four of the five such
     samples where it picked another (sparse / ml-100k / 9: transitions at 0.24×, on one user's
@@ -178,7 +178,7 @@ def best_single(
     if refs.some_decide:
         ahead = [t for t in singles[1:] if _ahead(t, popularity, refs, seed)]
     else:
-        ahead = [t for t in singles[1:] if ahead_pooled(t, popularity, refs, seed, users)]
+        ahead = [t for t in singles[1:] if _ahead_pooled(t, popularity, refs, seed, users)]
     return max([popularity, *ahead], key=lambda t: worst_share(t, refs))
 
 
@@ -224,17 +224,12 @@ def pooled_lead(
     return np.bincount(rows, weights=np.concatenate(parts), minlength=len(ids))
 
 
-def ahead_pooled(
-    t: Tried, other: Tried, refs: Refs, seed: int, users: Sequence[np.ndarray] = ()
+def _ahead_pooled(
+    t: Tried, popularity: Tried, refs: Refs, seed: int, users: Sequence[np.ndarray]
 ) -> bool:
-    """Whether ``t`` is ahead of ``other`` beyond noise on the validation users of every protocol
-    pooled (``pooled_lead``'s bootstrap interval above 0; ``users`` each protocol's ids, a user
-    on several protocols one unit). Where no protocol decides, a source against popularity
-    (``best_single``); a switched signal's value against off (``calibration.grid_kept``): where
-    two protocols each show the same lead within noise (EASE's low-pass filter on the simulated
-    marketplace shape, +2.9 % and +1.3 % on 689 and 853 users, BENCHMARKS §115), the users of
-    both together can show it and each alone cannot."""
-    lead = pooled_lead(t, other, refs, users)
+    """Where no protocol decides: whether ``t`` is ahead of ``popularity`` beyond noise on the
+    validation users pooled (``pooled_lead``'s bootstrap interval above 0)."""
+    lead = pooled_lead(t, popularity, refs, users)
     return bootstrap_ci(lead, n_resamples=RESAMPLES, seed=seed)[0] > 0
 
 
