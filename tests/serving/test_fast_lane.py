@@ -18,6 +18,7 @@ from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute, _IncludedRouter
 from fastapi.telemetry._api import _RequestTelemetry
 from fastapi.testclient import TestClient
+from same_answers import REQUESTS, assert_answered_alike
 from starlette.convertors import (
     Convertor,
     FloatConvertor,
@@ -189,47 +190,15 @@ def both(
         yield laned, scanned
 
 
-def _answer(response: Any) -> tuple[int, dict[str, str], Any]:
-    headers = {k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")}
-    body = response.json()
-    if isinstance(body, dict):
-        body.pop("recommendation_id", None)
-    return response.status_code, headers, body
-
-
-REQUESTS = [
-    ("GET", "/v1/users/u1/recommendations?k=5", None, {}),
-    ("GET", "/v1/users/u1/recommendations?k=0", None, {}),  # 422 from the route
-    ("GET", "/v1/users/u1/recommendations?nope=1", None, {}),  # unknown parameter
-    ("GET", "/v1/users//recommendations", None, {}),  # an empty id: the route's 422
-    ("GET", "/v1/users/%FF/recommendations", None, {}),  # URL text guard, outside the router
-    ("DELETE", "/v1/users/u1/recommendations", None, {}),  # 405 naming GET and POST (the scan)
-    ("POST", "/v1/users/u1/recommendations?k=3", b'{"rules": []}', {}),
-    ("POST", "/v1/users/u1/recommendations", b"x" * 64, {"content-type": "text/plain"}),  # 415
-    ("GET", "/v1/items/i1/similar?k=3", None, {}),
-    ("GET", "/v1/popular?k=3", None, {}),
-    ("GET", "/v1/users/u1/recommendations/", None, {}),  # not a route: the scan's 404
-    ("GET", "/openapi.json", None, {}),  # the published schema, through the index
-    ("GET", "/health/live", None, {}),
-]
-
-
-@pytest.mark.parametrize(("method", "url", "body", "headers"), REQUESTS)
+@pytest.mark.parametrize("asked", REQUESTS)
 def test_answers_as_through_the_router(
     both: tuple[TestClient, TestClient],
     keys: dict[str, dict[str, str]],
-    method: str,
-    url: str,
-    body: bytes | None,
-    headers: dict[str, str],
+    asked: tuple[str, str, bytes | None, dict[str, str]],
 ) -> None:
     """Status, headers (but the request id and date) and body (but the list's id) equal, with
     and without the index; the request id still on every answer."""
-    laned, scanned = both
-    sent = {**keys["read"], **headers}
-    answers = [c.request(method, url, content=body, headers=sent) for c in (laned, scanned)]
-    assert _answer(answers[0]) == _answer(answers[1])
-    assert all(len(a.headers["x-request-id"]) == 32 for a in answers)
+    assert_answered_alike(both, keys["read"], asked)
 
 
 def test_metrics_label_the_route_reached_by_the_index(
@@ -459,10 +428,8 @@ def test_another_fastapi_version_leaves_the_scan(
         "fast lane off, routing by FastAPI's scan: FastAPI 0.166.0, the lane is written for 0.165.x"
     ]
     with TestClient(laned) as a, TestClient(scanned) as b:
-        for method, url, body, headers in REQUESTS:
-            sent = {**keys["read"], **headers}
-            answers = [c.request(method, url, content=body, headers=sent) for c in (a, b)]
-            assert _answer(answers[0]) == _answer(answers[1]), f"{method} {url}"
+        for asked in REQUESTS:
+            assert_answered_alike((a, b), keys["read"], asked)
 
 
 def test_the_read_routes_are_handed_over_past_fastapi_s_inner_layers(

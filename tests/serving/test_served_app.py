@@ -12,8 +12,12 @@ from functools import partial
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
+from opentelemetry import trace
+from opentelemetry.util._once import Once
+from same_answers import REQUESTS, assert_answered_alike
+from starlette.middleware import Middleware
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
@@ -73,49 +77,22 @@ def both(
         yield first, second
 
 
-def _answer(response: Any) -> tuple[int, dict[str, str], Any]:
-    headers = {k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")}
-    if not headers.get("content-type", "").startswith("application/json"):
-        return response.status_code, headers, response.content
-    body = response.json()
-    if isinstance(body, dict):
-        for varies in ("recommendation_id", "error_id"):
-            body.pop(varies, None)
-    return response.status_code, headers, body
-
-
-REQUESTS = [
-    ("GET", "/v1/users/u1/recommendations?k=5", None, {}),
-    ("GET", "/v1/users/u1/recommendations?k=0", None, {}),  # 422 from the route
-    ("GET", "/v1/users/u1/recommendations?nope=1", None, {}),  # unknown parameter
-    ("GET", "/v1/users/%FF/recommendations", None, {}),  # URL text guard, in Edge
-    ("DELETE", "/v1/users/u1/recommendations", None, {}),  # 405
-    ("POST", "/v1/users/u1/recommendations?k=3", b'{"rules": []}', {}),
-    ("POST", "/v1/users/u1/recommendations", b"x" * 64, {"content-type": "text/plain"}),  # 415
-    ("POST", "/v1/events", b"[" * 2_000_000, {}),  # 413: Edge's body limit, before auth
-    ("GET", "/v1/items/i1/similar?k=3", None, {}),
-    ("GET", "/v1/nowhere", None, {}),  # 404
-    ("GET", "/health/live", None, {}),
-    ("GET", "/t/bug", None, {}),  # the boundary's logged 500
-    ("GET", "/t/outage", None, {}),  # the boundary's 503
-]
-
-
-@pytest.mark.parametrize(("method", "url", "body", "headers"), REQUESTS)
+@pytest.mark.parametrize(
+    "asked",
+    [
+        *REQUESTS,
+        ("GET", "/t/bug", None, {}),  # the boundary's logged 500
+        ("GET", "/t/outage", None, {}),  # the boundary's 503
+    ],
+)
 def test_answers_as_the_whole_way(
     both: tuple[TestClient, TestClient],
     keys: dict[str, dict[str, str]],
-    method: str,
-    url: str,
-    body: bytes | None,
-    headers: dict[str, str],
+    asked: tuple[str, str, bytes | None, dict[str, str]],
 ) -> None:
     """Status, headers (but the request id and date) and body (but the list's and the
     error's ids) equal; a request id on every answer."""
-    sent = {**keys["read"], **headers}
-    answers = [c.request(method, url, content=body, headers=sent) for c in both]
-    assert _answer(answers[0]) == _answer(answers[1])
-    assert all(len(a.headers["x-request-id"]) == 32 for a in answers)
+    assert_answered_alike(both, keys["read"], asked)
 
 
 def test_metrics_count_alike(
@@ -145,10 +122,16 @@ def test_the_outer_layers_are_skipped_only_for_the_served_http_request(
     assert whole >= OUTER
 
 
+async def _urls(request: Request) -> dict[str, str]:
+    """The URLs a route writes: its own, by name, and the app's base."""
+    return {"url_for": str(request.url_for("urls")), "base": str(request.base_url)}
+
+
 def _app(**options: Any) -> ServedApp:
     app = ServedApp(**options)
     app.add_middleware(Edge, metrics=Metrics.create(), max_body_bytes=1_000)
     app.add_api_route("/t/frames", _frames)
+    app.add_api_route("/t/urls", _urls, name="urls")
     return app
 
 
@@ -201,9 +184,15 @@ def test_a_failing_boundary_answer_is_starlette_s_plain_500() -> None:
             client.get("/anything")
 
 
-def test_another_fastapi_goes_the_whole_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The layers are known for one FastAPI only: on another they may do more."""
-    monkeypatch.setattr(served_app, "FASTAPI_VERSION", "0.200.0")
+@pytest.mark.parametrize(
+    ("name", "version"), [("FASTAPI_VERSION", "0.200.0"), ("STARLETTE_VERSION", "1.11.0")]
+)
+def test_another_fastapi_or_starlette_goes_the_whole_way(
+    monkeypatch: pytest.MonkeyPatch, name: str, version: str
+) -> None:
+    """The layers are known for one FastAPI and the Starlette releases read only: on another
+    they may do more."""
+    monkeypatch.setattr(served_app, name, version)
     with TestClient(_app()) as client:
         assert set(client.get("/t/frames").json()) >= OUTER
 
@@ -212,3 +201,115 @@ def test_the_plain_app_goes_direct() -> None:
     """The check above holds with the layers passing requests on: only then skipped."""
     with TestClient(_app()) as client:
         assert not OUTER & set(client.get("/t/frames").json())
+
+
+class _Spans(trace.TracerProvider):
+    """A tracer provider keeping the names of the spans started (the OTel SDK is not
+    installed): the spans FastAPI's native telemetry makes, the API's no-op spans."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _Tracer(self.names)
+
+
+class _Tracer(trace.NoOpTracer):
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        self.names.append(name)
+        return super().start_span(name, *args, **kwargs)
+
+    def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.names.append(name)
+        return super().start_as_current_span(name, *args, **kwargs)
+
+
+def test_a_tracer_provider_set_after_the_first_request_gets_its_spans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Native telemetry turns on when a global tracer provider is set, at any time (the OTel
+    SDK configured after start): the next request goes the whole way and makes the spans the
+    whole way makes. The global is put back after (the OTel API sets it once a process)."""
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    spans, apps = _Spans(), (_app(), _app())
+    with (
+        TestClient(apps[0]) as direct,
+        TestClient(partial(FastAPI.__call__, apps[1])) as whole,
+    ):
+        assert not OUTER & set(direct.get("/t/frames").json())
+        trace.set_tracer_provider(spans)
+        assert set(direct.get("/t/frames").json()) >= OUTER
+        served, spans.names[:] = spans.names[:], []
+        whole.get("/t/frames")
+    assert served[0] == "GET"
+    assert served == spans.names
+
+
+@pytest.mark.filterwarnings("ignore:The `root_path` parameter is deprecated")
+def test_the_app_s_root_path_is_in_the_urls_it_writes() -> None:
+    """An app given a ``root_path`` (deprecated in FastAPI 0.165, still honoured) puts it in
+    the scope, as FastAPI does: the URLs a route writes carry it, direct as the whole way."""
+    apps = _app(root_path="/pre"), _app(root_path="/pre")
+    answers = []
+    for called in (apps[0], partial(FastAPI.__call__, apps[1])):
+        with TestClient(called) as client:
+            answers.append(client.get("/t/urls").json())
+    assert answers[0] == answers[1]
+    assert answers[0] == {
+        "url_for": "http://testserver/pre/t/urls",
+        "base": "http://testserver/pre/",
+    }
+
+
+@pytest.mark.parametrize(
+    "mounting",
+    [
+        {"max_body_size": 5},  # its body limit in the scope, for the mounted app's layer to keep
+        {"telemetry": {"tracer_provider": _Spans()}},  # its request telemetry in the scope
+    ],
+)
+def test_mounted_under_an_app_that_asks_the_layers_it_goes_the_whole_way(
+    mounting: dict[str, Any],
+) -> None:
+    """A mounting FastAPI's scope key (its body limit, its request telemetry) is for the
+    mounted app's outer layers to act on: each outer layer twice above the route, the
+    mounting app's and the mounted app's."""
+    parent = FastAPI(**mounting)
+    parent.mount("/child", _app())
+    with TestClient(parent) as client:
+        frames = client.get("/child/t/frames").json()
+    assert {name: frames.count(name) for name in OUTER} == dict.fromkeys(OUTER, 2)
+
+
+class _Marker:
+    """A middleware marking each answer it passes (``x-marker: 1``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def marked(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (b"x-marker", b"1")]
+            await send(message)
+
+        await self.app(scope, receive, marked)
+
+
+@pytest.mark.parametrize(("place", "whole_way"), [(0, True), (1, False)])
+def test_a_rebuilt_stack_is_looked_at_again(place: int, whole_way: bool) -> None:
+    """A stack rebuilt after the first request with one more middleware: around ``Edge`` the
+    stack is no longer one whose layers only pass requests on (the whole way), under it the
+    new ``Edge`` is called; either way the middleware marks the answer."""
+    app = _app()
+    with TestClient(app) as client:
+        client.get("/t/frames")
+        app.middleware_stack = None
+        app.user_middleware.insert(place, Middleware(_Marker))
+        answer = client.get("/t/frames")
+    assert answer.headers["x-marker"] == "1"
+    assert (set(answer.json()) >= OUTER) is whole_way

@@ -11,7 +11,8 @@ or a mounting app's): five coroutine frames a request enters, and walks again ea
 resumes from the coalescer or a gathered read (BENCHMARKS §119). Where they pass requests on
 unchanged — no native telemetry on, none asked by a mounting app, no app body limit, no 500 or
 ``Exception`` handler of the app's own, not in debug, ``Edge`` the only middleware added, and
-the FastAPI the lane is written for (``fast_lane.WRITTEN_FOR``: the layers are private) —
+the FastAPI the lane is written for (``fast_lane.WRITTEN_FOR``: the layers are private) on a
+Starlette whose layers were read (``STARLETTE_WRITTEN_FOR``: FastAPI 0.165 takes any newer) —
 ``ServedApp`` does what they do to the scope (``app``, ``root_path``) and calls ``Edge``, whose
 boundary answers every exception before a response started as before (a failing boundary
 answer included: ``ServerErrorMiddleware``'s plain 500, ``Edge``'s own last resort). Any other
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import starlette
 from fastapi import FastAPI
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.middleware.errors import ServerErrorMiddleware
@@ -38,12 +40,20 @@ except ImportError:  # another FastAPI: ``edge_under`` finds no stack it knows
 else:
     _KNOWN = True
 
+#: The Starlette releases whose skipped layers (``Starlette.__call__``, ``ServerErrorMiddleware``,
+#: the body limit's scope key) were read: 1.7 to 1.10 alike, 1.6 only in its debug page (a
+#: debug app goes the whole way). A later one may add work to them that skipping would drop.
+STARLETTE_WRITTEN_FOR = ("1.6.", "1.7.", "1.8.", "1.9.", "1.10.")
+STARLETTE_VERSION = starlette.__version__
+
 
 def edge_under(stack: ASGIApp) -> Edge | None:
     """The ``Edge`` beneath a middleware stack whose outer layers pass every HTTP request on
     unchanged once native telemetry is off (module docstring); None: the stack is another, or
-    another FastAPI's, whose layers may do more."""
+    another FastAPI's or Starlette's, whose layers may do more."""
     if not (_KNOWN and FASTAPI_VERSION.startswith(WRITTEN_FOR)):
+        return None
+    if not STARLETTE_VERSION.startswith(STARLETTE_WRITTEN_FOR):
         return None
     if type(stack) is not ServerErrorMiddleware or stack.handler is not None or stack.debug:
         return None
@@ -83,7 +93,10 @@ class ServedApp(FastAPI):
 
     def _edge(self) -> Edge | None:
         """``edge_under`` the app's middleware stack, built as Starlette builds it on a first
-        request, worked out again when the stack is rebuilt (``debug`` set, say)."""
+        request, worked out again when the stack is another: ``middleware_stack`` reset to None
+        (rebuilt from ``user_middleware``), or replaced by an instrumentation such as
+        opentelemetry-instrumentation-fastapi's ``instrument_app``. (Setting ``debug`` later
+        rebuilds nothing: Starlette reads it once, building the stack.)"""
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
         stack, edge = self._edge_of
