@@ -20,6 +20,7 @@ from recsmith.sparse_rows import (
     csr_of_rows,
     distinct_keys,
     entry_values,
+    format_checked,
     gather_rows,
     in_sorted,
     newest_first,
@@ -170,6 +171,7 @@ def test_entry_values_are_scipys_element_access(
 @example([(0, 1), (0, 1), (2, 3)], [0, -1, 2, 0], [], True, 10)  # a count of 2: data still 1
 @example([(1, 5), (1, 2), (1, 5)], [1], [], False, 10)  # unsorted, repeated
 @example([(1, 5)], [1], [], True, 13)  # items joined after the matrix: the result is wider
+@example([(1, 2), (1, 2)], [1], [], False, 10)  # sorted rows, a column twice: not canonical
 def test_csr_of_rows_is_the_rows_asked_and_the_pairs_added(
     entries: list[tuple[int, int]],
     index: list[int],
@@ -219,6 +221,40 @@ def test_csr_of_rows_is_the_rows_asked_and_the_pairs_added(
             assert getattr(got, name).dtype == getattr(want, name).dtype, name
             assert np.array_equal(getattr(got, name), getattr(want, name)), name
         got.copy().check_format(full_check=True)
+
+
+@pytest.mark.parametrize("added", [False, True])
+def test_csr_of_rows_refuses_a_width_narrower_than_the_matrix(added: bool) -> None:
+    """Column 8 does not fit 5 columns: refused naming ``n_cols``, on the rows' copy (no pair
+    added) and on the pairs' construction alike."""
+    matrix = sparse.csr_array(
+        (np.ones(2, np.float32), np.array([1, 8], np.int32), np.array([0, 2, 2], np.int32)),
+        shape=(2, 10),
+    )
+    assert matrix.has_canonical_format
+    pairs = (np.array([1]), np.array([0])) if added else ()
+    with pytest.raises(ValueError, match="n_cols 5 < the matrix's 10 columns"):
+        csr_of_rows(matrix, np.array([0, 1]), 5, *pairs)
+    assert csr_of_rows(matrix, np.array([0, 1]), 10, *pairs).shape == (2, 10)  # as wide: fine
+
+
+@pytest.mark.parametrize(
+    ("indices", "canonical"), [([1, 3, 0], True), ([1, 1, 3], False), ([3, 1, 0], False)]
+)
+def test_format_checked_keeps_the_flag_computed_before_it_is_asked(
+    indices: list[int], canonical: bool
+) -> None:
+    """Rows [1, 3], [0] are canonical; [1, 1] (sorted, a column twice) and [3, 1] (unsorted)
+    are not: the flag is held on the matrix (scipy's cache) before any caller reads it, with
+    that value, and the arrays are left as they are."""
+    matrix = sparse.csr_array(
+        (np.ones(3, np.float32), np.array(indices, np.int32), np.array([0, 2, 3], np.int32)),
+        shape=(2, 10),
+    )
+    assert "_has_canonical_format" not in matrix.__dict__  # scipy computes it when read
+    assert format_checked(matrix) is matrix
+    assert matrix.__dict__["_has_canonical_format"] is canonical
+    assert matrix.indices.tolist() == indices
 
 
 @settings(max_examples=100, deadline=None)

@@ -39,7 +39,7 @@ from recsmith.models.base import Recommender, sparse_from_arrays, sparse_to_arra
 from recsmith.models.popularity import Popular
 from recsmith.models.registry import model_class
 from recsmith.models.topk import TopK
-from recsmith.sparse_rows import csr_of_rows
+from recsmith.sparse_rows import csr_of_rows, format_checked
 
 #: 2: arrays as plain ``.npy`` files in directories, served memory-mapped
 #: (``recsmith.array_files``); 1: the same arrays in ``.npz`` archives, still read.
@@ -490,7 +490,7 @@ class ModelBundle:
         popular = Popular.load(path / "fallback")
         users, items = read_ids(path)
         seen = sparse_from_arrays("seen_", read_arrays(path / "seen", path / "seen.npz"))
-        return cls(model, users, items, seen, popular, manifest)
+        return cls(model, users, items, format_checked(seen), popular, manifest)
 
 
 def read_ids(path: Path) -> tuple[IdMap, IdMap]:

@@ -91,6 +91,31 @@ def test_new_arrivals_list_it_and_rules_exclusions_and_availability_apply(
     assert viewed in {a for a in visitor.anchors[0] if a is not None}  # only it supports any
 
 
+def test_exclusions_are_as_wide_as_the_grown_catalogue(
+    trained: Pipeline, events: pd.DataFrame
+) -> None:
+    """With no pair to add (no ``extra_seen``; ``include_seen``: no training items or recent
+    ones either) the exclusions are the training rows copied as they stand, and must still be
+    as wide as the catalogue, the new item's column included (the release's matrix is not: it
+    ends at the trained items). The rows read off the events each user had."""
+    grown = trained.with_catalog([fresh()], stamp=1)
+    n = trained.n_trained
+    users = [str(u) for u in events["user_id"].unique()[:2]] + ["nobody"]
+    had = np.zeros((3, n + 1), bool)
+    for row, user in enumerate(users[:2]):
+        mine = events.loc[events["user_id"] == user, "item_id"].astype(str).unique()
+        had[row, grown.bundle.items.to_index(mine)] = True
+    idx = grown.bundle.users.to_index(np.asarray(users, object))
+    assert grown.bundle.seen.shape[1] == n and len(grown.bundle.items) == n + 1
+    exclude = grown.bundle.exclusions(idx, None)
+    assert exclude.shape == (3, n + 1)
+    np.testing.assert_array_equal(exclude.toarray() > 0, had)
+    queries = grown.queries(np.asarray(users, object), None, [["fresh-1"], [], []], None, True)
+    assert queries.exclude.shape == (3, n + 1) and queries.exclude.nnz == 0
+    assert queries.recent.shape == (3, n + 1) and queries.recent[[0], [n]].tolist() == [1.0]
+    assert queries.exclude[:, [n]].nnz == 0  # the new item's column is there, and empty
+
+
 def test_items_without_created_at_are_indexed_but_not_new_arrivals(trained: Pipeline) -> None:
     grown = trained.with_catalog([fresh("undated", created_at=None)], stamp=1)
     answer = grown.answer(["someone"], 10, categories=["brand-new-category"])

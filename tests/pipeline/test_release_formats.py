@@ -53,6 +53,13 @@ def test_a_format2_pipeline_serves_from_read_only_maps(pipeline: Pipeline, tmp_p
     loaded = load_artifact(tmp_path / "p")
     assert isinstance(loaded, Pipeline)
     seen = loaded.bundle.seen
+    # the canonical flag is computed at load (one pass over every entry), not by the first
+    # request: held before any, and true (each row's columns strictly increasing)
+    for matrix in (seen, loaded.recent):
+        rows = np.arange(matrix.shape[0]).repeat(np.diff(matrix.indptr))
+        keys = rows * matrix.shape[1] + matrix.indices
+        assert matrix.__dict__["_has_canonical_format"] is bool(np.all(np.diff(keys) > 0))
+        assert matrix.__dict__["_has_canonical_format"]
     users = loaded.bundle.users.to_array()  # the ids too: looked up over the maps, not copied
     for array in (seen.data, seen.indices, seen.indptr, loaded.recent.indices, users):
         assert _mapped(array) and not array.flags.writeable

@@ -60,6 +60,7 @@ from recsmith.retrieval.ann import (
     stores_lists,
 )
 from recsmith.segments.popularity import SegmentPopularity
+from recsmith.sparse_rows import format_checked
 from recsmith.stages import StageHook, no_stages
 
 log = logging.getLogger(__name__)
@@ -332,7 +333,7 @@ def _load_pipeline(path: Path) -> Pipeline:
     attrs = ItemAttributes(
         **{k.removeprefix("attr."): v for k, v in arrays.items() if k.startswith("attr.")}
     )
-    recent = sparse_from_arrays("recent.", arrays)
+    recent = format_checked(sparse_from_arrays("recent.", arrays))
     lines = (path / "items.jsonl").read_text().splitlines()
     items = [_read_item(line) for line in lines if line]
     indexes = {
