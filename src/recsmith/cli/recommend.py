@@ -70,7 +70,10 @@ def recommend(
         typer.Option(help="CSV session_id,item_id: lists for anonymous sessions from their items."),
     ] = None,
     k: Annotated[int, typer.Option(min=1, max=10_000, help="Items per user.")] = 10,
-    out: Annotated[Path | None, typer.Option(help="CSV to write (default: stdout).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="CSV to write (Parquet when it ends .parquet; default: stdout)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary line.")] = False,
     log_decisions: Annotated[
         bool | None,
@@ -140,7 +143,7 @@ def recommend(
                 db.close()
             frame["recommendation_id"] = np.repeat(np.asarray(ids, dtype=object), lengths)
         try:
-            frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+            _write(frame, out)
         except OSError as exc:
             if out is None:
                 raise
@@ -169,3 +172,14 @@ def recommend(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
             f"({summary['fallback_users']:,} unknown users got popular items{segmented}{skipped})"
         )
+
+
+def _write(frame: pd.DataFrame, out: Path | None) -> None:
+    """``frame`` as CSV to ``out`` (stdout without one), or as Parquet when ``out`` ends
+    ``.parquet``: ``--out recs.parquet`` had written CSV under that name, which no Parquet
+    reader opens ("magic bytes not found"), and ``import`` reads Parquet, so writing it is
+    what the name asks for."""
+    if out is not None and out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
