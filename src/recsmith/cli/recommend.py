@@ -153,6 +153,7 @@ def recommend(
         "users": len(user_ids),
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
+        "popular_only_users": _popular_only(frame, lengths, np.asarray(recs.fallback, bool)),
         "duplicate_users": duplicates,
         "model_version": bundle.version,
     }
@@ -168,10 +169,30 @@ def recommend(
             if duplicates
             else ""
         )
+        only = summary["popular_only_users"]
+        weak = (
+            f"; {only:,} known user{'s' if only > 1 else ''} got only popular items: the model "
+            "found nothing for them"
+            if only
+            else ""
+        )
         stderr.print(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
-            f"({summary['fallback_users']:,} unknown users got popular items{segmented}{skipped})"
+            f"({summary['fallback_users']:,} unknown users got popular items{segmented}{weak}"
+            f"{skipped})"
         )
+
+
+def _popular_only(frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray) -> int:
+    """How many known users (``unknown`` false; ``lengths``: each user's rows, in order) got
+    no item from the model, only popularity fill. The summary counted unknown users alone as
+    fallbacks, so a model that scored nothing for anyone (item-kNN or EASE on users whose items
+    share no co-occurrence) read as a clean run: "0 unknown users got popular items" over lists
+    that were popularity throughout."""
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    model_rows = (frame["sources"] != "popular").to_numpy()
+    per_user = np.bincount(owner, weights=model_rows, minlength=len(lengths))
+    return int(np.count_nonzero(~unknown & (per_user == 0)))
 
 
 def _write(frame: pd.DataFrame, out: Path | None) -> None:
