@@ -100,7 +100,23 @@ def test_a_split_that_leaves_no_test_user_a_past_is_named_as_typed(tmp_path: Pat
     result = runner.invoke(app, ["evaluate", "--data", str(data), "--models", "popular"])
     assert result.exit_code == 2, result.output
     assert result.stderr == (
-        "error: --split: no test user has history in the training part: nothing to evaluate\n"
+        "error: --split: no test user has history in the training part: nothing to evaluate; "
+        "--split leave-last-out evaluates every user with two or more events\n"
+    )
+    # the split it names does evaluate: u1 and u2 have two events each
+    again = ["evaluate", "--data", str(data), "--models", "popular", "--split", "leave-last-out"]
+    assert runner.invoke(app, again).exit_code == 0
+
+
+def test_a_leave_last_out_of_single_event_users_says_why(tmp_path: Path) -> None:
+    data = tmp_path / "ev.csv"
+    data.write_text("user_id,item_id,timestamp\nu1,i1,1700000000\nu2,i2,1700000001\n")
+    args = ["evaluate", "--data", str(data), "--models", "popular", "--split", "leave-last-out"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: --split: no test user has history in the training part: nothing to evaluate "
+        "(no user has two or more events)\n"
     )
 
 

@@ -378,9 +378,7 @@ def evaluate_models(
     )
     truth = ground_truth(data, parts.test)
     if len(truth.user_ids) == 0:
-        raise ValidationError(
-            "split", "no test user has history in the training part: nothing to evaluate"
-        )
+        raise ValidationError("split", _nothing_to_evaluate(parts))
     stats = {
         "train_events": len(parts.train),
         "test_events": len(parts.test),
@@ -435,3 +433,14 @@ def evaluate_models(
             )
         )
     return results, stats
+
+
+def _nothing_to_evaluate(parts: Split) -> str:
+    """Why a split evaluates nobody, and the split that would evaluate someone: a time cut (or a
+    random share) on data where each user's events sit on one side of it leaves no test user a
+    past, while leave-last-out holds out each user's latest event and evaluates every user with
+    two or more; where even that is empty, every user has a single event."""
+    why = "no test user has history in the training part: nothing to evaluate"
+    if parts.name.startswith("leave-last-out"):
+        return f"{why} (no user has two or more events)"
+    return f"{why}; --split leave-last-out evaluates every user with two or more events"
