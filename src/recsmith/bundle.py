@@ -486,11 +486,32 @@ class ModelBundle:
     @classmethod
     def load(cls, path: Path) -> ModelBundle:
         manifest = read_manifest(path)
+        check_parts(path)
         model = model_class(manifest["model"]).load(path / "model")
         popular = Popular.load(path / "fallback")
         users, items = read_ids(path)
         seen = sparse_from_arrays("seen_", read_arrays(path / "seen", path / "seen.npz"))
         return cls(model, users, items, format_checked(seen), popular, manifest)
+
+
+#: What every release directory holds beside its manifest (a pipeline's bundle too), each with
+#: the format-1 archive that stands for it: a partial copy lacking one failed deep in a loader
+#: with a bare "[Errno 2] No such file or directory: 'model/model/model.json'".
+_PARTS = (("model/model.json", None), ("fallback/model.json", None), ("ids", "ids.npz"))
+_PARTS += (("seen", "seen.npz"),)
+
+
+def check_parts(path: Path) -> None:
+    """Raise a ValidationError naming ``--model-dir``, ``path`` and the first missing part
+    unless ``path`` holds every part of a release (a few ``stat`` calls: cheap enough for
+    ``serve`` to ask before it starts)."""
+    for part, archive in _PARTS:
+        if not (path / part).exists() and not (archive and (path / archive).exists()):
+            raise ValidationError(
+                "--model-dir",
+                f"{path} is incomplete: {part} is missing (a partial copy? copy the whole "
+                "directory, or train it again)",
+            )
 
 
 def read_ids(path: Path) -> tuple[IdMap, IdMap]:
@@ -554,10 +575,28 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise ValidationError("--model-dir", f"{manifest} is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise ValidationError("--model-dir", f"{manifest} is not a recsmith manifest")
-    if meta.get("format_version") not in SUPPORTED_FORMATS:
-        raise ValidationError(
-            "--model-dir", f"{path}: unsupported model format {meta.get('format_version')}"
-        )
+    fmt = meta.get("format_version")
+    if type(fmt) is not int or fmt not in SUPPORTED_FORMATS:  # ``True == 1`` is no format
+        raise ValidationError("--model-dir", _unsupported_format(path, fmt, meta))
     if not isinstance(meta.get("version"), str):
         raise ValidationError("--model-dir", f"{manifest} is not a recsmith manifest (no version)")
     return meta
+
+
+def _unsupported_format(path: Path, fmt: object, meta: Mapping[str, Any]) -> str:
+    """Why a manifest's ``format_version`` cannot be read, and what to do: the value as written
+    (``"2"``, a string, read as plain ``2`` looked supported), the recsmith that wrote it, the
+    formats this one reads, and the way out (retrain here, or load it where it was made)."""
+    newer = type(fmt) is int and fmt > FORMAT_VERSION
+    writer = meta.get("recsmith_version")
+    made = f" (written by recsmith {writer})" if isinstance(writer, str) else ""
+    readable = ", ".join(map(str, SUPPORTED_FORMATS))
+    hint = (
+        "a newer recsmith wrote it: upgrade, or retrain it with this one (`recsmith train`)"
+        if newer
+        else "retrain it with this recsmith (`recsmith train`)"
+    )
+    return (
+        f"{path}: unsupported model format {fmt!r}{made}; recsmith {__version__} reads formats "
+        f"{readable}: {hint}"
+    )

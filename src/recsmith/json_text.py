@@ -15,6 +15,7 @@ the cost of a small record.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 from typing import Any
@@ -92,3 +93,18 @@ def repeated_path(value: Any, prefix: str = "") -> str | None:
         if found is not None:
             return found
     return None
+
+
+def finite_or_null(value: Any) -> Any:
+    """``value`` with every float that is not finite (NaN, ±inf) replaced by ``None``, through
+    dicts, lists and tuples: what the JSON this writes must hold. ``json.dumps`` writes such a
+    float as ``NaN`` or ``Infinity``, which is not JSON (``jq``, ``JSON.parse`` and this module's
+    own ``decode`` refuse it): ``recsmith evaluate --json`` wrote ``"diversity": NaN`` where
+    every list held one item."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(item) for item in value]
+    return value

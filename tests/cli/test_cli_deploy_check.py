@@ -91,7 +91,7 @@ def test_a_good_directory_is_deployed(
 @pytest.mark.parametrize(
     ("breaking", "says"),
     [
-        (_half_written, "No such file or directory"),
+        (_half_written, "is incomplete: ids is missing"),
         (_corrupt, "does not load"),
         (_mismatched, "mismatch in its core dimension"),
     ],

@@ -4,6 +4,9 @@ is fitted."""
 
 from __future__ import annotations
 
+import json
+import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -100,7 +103,23 @@ def test_a_split_that_leaves_no_test_user_a_past_is_named_as_typed(tmp_path: Pat
     result = runner.invoke(app, ["evaluate", "--data", str(data), "--models", "popular"])
     assert result.exit_code == 2, result.output
     assert result.stderr == (
-        "error: --split: no test user has history in the training part: nothing to evaluate\n"
+        "error: --split: no test user has history in the training part: nothing to evaluate; "
+        "--split leave-last-out evaluates every user with two or more events\n"
+    )
+    # the split it names does evaluate: u1 and u2 have two events each
+    again = ["evaluate", "--data", str(data), "--models", "popular", "--split", "leave-last-out"]
+    assert runner.invoke(app, again).exit_code == 0
+
+
+def test_a_leave_last_out_of_single_event_users_says_why(tmp_path: Path) -> None:
+    data = tmp_path / "ev.csv"
+    data.write_text("user_id,item_id,timestamp\nu1,i1,1700000000\nu2,i2,1700000001\n")
+    args = ["evaluate", "--data", str(data), "--models", "popular", "--split", "leave-last-out"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: --split: no test user has history in the training part: nothing to evaluate "
+        "(no user has two or more events)\n"
     )
 
 
@@ -118,3 +137,31 @@ def test_a_split_that_leaves_nothing_to_train_on_is_named_as_typed(
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: --split: "), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_measure_no_user_defines_is_nan_without_a_warning(tmp_path: Path) -> None:
+    """Two evaluated users, each list one item long (k 1): intra-list diversity has no pair in
+    any list, so it is undefined: null in --json (was NaN, not JSON), and numpy's "Mean of
+    empty slice" warning no longer reaches the output. Novelty is defined: -log2(the item's
+    training users / 3 users), by hand."""
+    data = tmp_path / "ev.csv"
+    data.write_text(
+        "user_id,item_id,timestamp\n"
+        "u1,i1,2024-01-01T00:00:00Z\nu1,i2,2024-01-02T00:00:00Z\nu2,i1,2024-01-03T00:00:00Z\n"
+        "u2,i3,2024-01-04T00:00:00Z\nu3,i2,2024-01-05T00:00:00Z\n"
+    )
+    out = tmp_path / "r.json"
+    args = ["evaluate", "--data", str(data), "--models", "popular", "--split", "leave-last-out"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = runner.invoke(app, [*args, "--k", "1", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    # strict JSON (NaN is not JSON): what jq or JSON.parse reads
+    beyond = json.loads(out.read_text(), parse_constant=_refuse)["results"][0]["beyond"]
+    assert beyond["diversity"] is None
+    # train: u1 {i1}, u2 {i1}, u3 {i2}; popular's top unseen item: i2 for u1 and u2 (1 user of 3)
+    assert beyond["novelty"] == pytest.approx(math.log2(3))
+
+
+def _refuse(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")

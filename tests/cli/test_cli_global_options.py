@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from pathlib import Path
 
@@ -96,3 +97,10 @@ def test_help_shows_no_type_for_flags_and_a_type_for_values() -> None:
     assert not unseen
     assert not tagged_flags
     assert not untagged_values  # the check can tell a tag from none
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_flag_prints_the_installed_version(flag: str) -> None:
+    result = runner.invoke(app, [flag])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == importlib.metadata.version("recsmith") + "\n"

@@ -85,3 +85,15 @@ def test_a_clear_winner_gets_no_warning() -> None:
 def test_one_model_has_nothing_to_compare() -> None:
     verdict = judge([], evaluated_users=3, users_in_data=3, split="temporal", k=10)
     assert verdict.text == "one model evaluated: nothing to compare" and verdict.warning is None
+
+
+def test_a_tie_names_no_leader() -> None:
+    # the same per-user ndcg for both models: mean difference 0, nothing to lead by (was
+    # "popular leads on ndcg@10 by +0.0000"); identical samples: p = 1
+    same = np.array([0.0, 1.0, 0.5])
+    comparisons = compare_to_best([result("popular", same), result("itemknn", same.copy())])
+    verdict = judge(comparisons, evaluated_users=3, users_in_data=3, split="leave-last-out", k=10)
+    assert verdict.text == (
+        "no model is significantly better than itemknn at p < 0.05 "
+        "(popular and itemknn tie on ndcg@10, p_holm = 1)"
+    )

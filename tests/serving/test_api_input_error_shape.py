@@ -155,3 +155,26 @@ def test_a_key_body_says_what_is_accepted_not_the_pattern(
     regular expression: ``String should match pattern '^[1-9]\\d{0,4}[smhdw]$'``)."""
     got = client.post("/v1/admin/keys", json=body, headers=keys["admin"])
     assert _field_errors(got) == [error]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("GET", "/v1/users/a%2Fb/recommendations", "user_id"),
+        ("GET", "/v1/items/x%2fy/similar", "item_id"),
+        ("PUT", "/v1/users/a%2Fb", "user_id"),
+        ("DELETE", "/v1/users/u1/aliases/s%2F1", "alias"),
+    ],
+)
+def test_an_encoded_slash_in_an_id_is_that_ids_422(
+    client: TestClient, keys: Headers, method: str, path: str, field: str
+) -> None:
+    """The id, URL-encoded as it should be, split the decoded path: a bare 404 "Not Found"."""
+    response = client.request(method, path, headers=keys["admin"], json={"properties": {}})
+    reason = "contains '/' (an id is one URL path segment)"
+    assert _field_errors(response) == [(field, reason)]
+
+
+def test_a_path_matching_no_route_is_still_404(client: TestClient, keys: Headers) -> None:
+    response = client.get("/v1/nothing/here", headers=keys["read"])
+    assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})

@@ -86,9 +86,9 @@ def test_a_path_with_a_slash_in_the_id_reaches_no_handler_and_creates_nothing(
     client: TestClient, store: SQLiteStore, keys: Headers, method: str, path: str
 ) -> None:
     """An id is one path segment: ``PUT /v1/items/x/similar`` once created the item
-    ``x/similar``."""
+    ``x/similar``. The encoded one (``a%2Fb``) is the item id's 422, as in a body."""
     response = client.request(method, path, json={}, headers=keys["ingest"])
-    assert response.status_code in (404, 405), response.text
+    assert response.status_code in ((422,) if "%2F" in path else (404, 405)), response.text
     assert store.items() == []
 
 

@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from recsmith.config import Settings
 from recsmith.errors import RecsmithError, StoreUnavailable, UnknownModelError, ValidationError
+from recsmith.json_text import finite_or_null
 from recsmith.store.url_scheme import store_url_problem
 
 if TYPE_CHECKING:  # the models (numpy, scipy…) are imported by the commands that need them
@@ -127,6 +128,7 @@ StoreOption = Annotated[
 
 
 def print_json(payload: Any) -> None:
-    """One JSON object on one line, the last thing on stdout (scripts read it)."""
-    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    """One JSON object on one line, the last thing on stdout (scripts read it); a value that
+    is not a finite number is null (``NaN`` is not JSON)."""
+    sys.stdout.write(json.dumps(finite_or_null(payload), default=str) + "\n")
     sys.stdout.flush()

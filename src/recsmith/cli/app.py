@@ -25,6 +25,14 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    """``recsmith --version`` (what a newcomer types first) answered "No such option: --version
+    (Possible options: --verbose)"; the ``version`` command stays."""
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -36,6 +44,16 @@ def root(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the recsmith version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Settings come from the config file, then RECSMITH_SECTION__KEY environment variables."""
     with errors_as_exit():

@@ -48,6 +48,7 @@ from recsmith.evaluation.report import (
 from recsmith.evaluation.runner import Comparison, ModelResult, compare_to_best, evaluate_models
 from recsmith.evaluation.split import parse_split
 from recsmith.evaluation.verdict import Verdict, judge, users_needed_text
+from recsmith.json_text import finite_or_null
 from recsmith.models.registry import ParamError, create, parse_params
 from recsmith.ope.estimators import check_estimators
 from recsmith.pipeline.config import load_pipeline_config
@@ -411,7 +412,7 @@ def evaluate(
             "comparisons": [asdict(c) for c in comparisons],
             "verdict": asdict(verdict),
         }
-        json_out.write_text(json.dumps(payload, indent=2) + "\n")
+        json_out.write_text(json.dumps(finite_or_null(payload), indent=2) + "\n")
         if not cli.quiet:
             stderr.print(f"results written to {json_out}")
     if report is not None:

@@ -70,7 +70,10 @@ def recommend(
         typer.Option(help="CSV session_id,item_id: lists for anonymous sessions from their items."),
     ] = None,
     k: Annotated[int, typer.Option(min=1, max=10_000, help="Items per user.")] = 10,
-    out: Annotated[Path | None, typer.Option(help="CSV to write (default: stdout).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="CSV to write (Parquet when it ends .parquet; default: stdout)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary line.")] = False,
     log_decisions: Annotated[
         bool | None,
@@ -140,7 +143,7 @@ def recommend(
                 db.close()
             frame["recommendation_id"] = np.repeat(np.asarray(ids, dtype=object), lengths)
         try:
-            frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+            _write(frame, out)
         except OSError as exc:
             if out is None:
                 raise
@@ -150,6 +153,7 @@ def recommend(
         "users": len(user_ids),
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
+        "popular_only_users": _popular_only(frame, lengths, np.asarray(recs.fallback, bool)),
         "duplicate_users": duplicates,
         "model_version": bundle.version,
     }
@@ -165,7 +169,38 @@ def recommend(
             if duplicates
             else ""
         )
+        only = summary["popular_only_users"]
+        weak = (
+            f"; {only:,} known user{'s' if only > 1 else ''} got only popular items: the model "
+            "found nothing for them"
+            if only
+            else ""
+        )
         stderr.print(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
-            f"({summary['fallback_users']:,} unknown users got popular items{segmented}{skipped})"
+            f"({summary['fallback_users']:,} unknown users got popular items{segmented}{weak}"
+            f"{skipped})"
         )
+
+
+def _popular_only(frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray) -> int:
+    """How many known users (``unknown`` false; ``lengths``: each user's rows, in order) got
+    no item from the model, only popularity fill. The summary counted unknown users alone as
+    fallbacks, so a model that scored nothing for anyone (item-kNN or EASE on users whose items
+    share no co-occurrence) read as a clean run: "0 unknown users got popular items" over lists
+    that were popularity throughout."""
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    model_rows = (frame["sources"] != "popular").to_numpy()
+    per_user = np.bincount(owner, weights=model_rows, minlength=len(lengths))
+    return int(np.count_nonzero(~unknown & (per_user == 0)))
+
+
+def _write(frame: pd.DataFrame, out: Path | None) -> None:
+    """``frame`` as CSV to ``out`` (stdout without one), or as Parquet when ``out`` ends
+    ``.parquet``: ``--out recs.parquet`` had written CSV under that name, which no Parquet
+    reader opens ("magic bytes not found"), and ``import`` reads Parquet, so writing it is
+    what the name asks for."""
+    if out is not None and out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")

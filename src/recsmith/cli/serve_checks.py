@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 
-from recsmith.bundle import read_manifest
+from recsmith.bundle import check_parts, read_manifest
 from recsmith.config import ServingSettings
 from recsmith.errors import ServerStartError, ValidationError
 from recsmith.governance.releases import ModelRegistry
@@ -29,6 +29,7 @@ def missing_model(serving: ServingSettings) -> str | None:
         if not (serving.model_dir / "manifest.json").is_file():
             return f"no model in {serving.model_dir} yet"
         read_manifest(serving.model_dir)
+        check_parts(serving.model_dir)
         return None
     if serving.registry is not None:
         if ModelRegistry(serving.registry).current() is None:

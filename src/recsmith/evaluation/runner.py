@@ -108,13 +108,22 @@ def beyond_accuracy(
     personalisation; and the share of slots on head items. ``history`` aligns with ``recs``."""
     popularity = np.bincount(data.matrix.indices, minlength=data.n_items).astype(np.float64)
     values = {
-        "diversity": float(np.nanmean(intra_list_diversity(recs, features))),
-        "novelty": float(np.nanmean(novelty(recs, popularity, data.n_users))),
-        "avg_popularity": float(np.nanmean(average_popularity(recs, popularity))),
-        "popularity_lift": float(np.nanmean(popularity_lift(recs, popularity, history))),
+        "diversity": _mean_of_defined(intra_list_diversity(recs, features)),
+        "novelty": _mean_of_defined(novelty(recs, popularity, data.n_users)),
+        "avg_popularity": _mean_of_defined(average_popularity(recs, popularity)),
+        "popularity_lift": _mean_of_defined(popularity_lift(recs, popularity, history)),
         "personalisation": personalisation(recs, data.n_items),
     }
     return values, head_tail_share(recs, popularity).head
+
+
+def _mean_of_defined(values: np.ndarray) -> float:
+    """The mean of the users' values that are defined (not NaN), NaN when none is: a measure
+    undefined for every user (diversity when every list holds under two items) is NaN, as
+    ``np.nanmean`` gives, without its "RuntimeWarning: Mean of empty slice" and a source line
+    printed into ``recsmith evaluate``'s output."""
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else float("nan")
 
 
 def ground_truth(data: Interactions, test: pd.DataFrame) -> GroundTruth:
@@ -378,9 +387,7 @@ def evaluate_models(
     )
     truth = ground_truth(data, parts.test)
     if len(truth.user_ids) == 0:
-        raise ValidationError(
-            "split", "no test user has history in the training part: nothing to evaluate"
-        )
+        raise ValidationError("split", _nothing_to_evaluate(parts))
     stats = {
         "train_events": len(parts.train),
         "test_events": len(parts.test),
@@ -435,3 +442,14 @@ def evaluate_models(
             )
         )
     return results, stats
+
+
+def _nothing_to_evaluate(parts: Split) -> str:
+    """Why a split evaluates nobody, and the split that would evaluate someone: a time cut (or a
+    random share) on data where each user's events sit on one side of it leaves no test user a
+    past, while leave-last-out holds out each user's latest event and evaluates every user with
+    two or more; where even that is empty, every user has a single event."""
+    why = "no test user has history in the training part: nothing to evaluate"
+    if parts.name.startswith("leave-last-out"):
+        return f"{why} (no user has two or more events)"
+    return f"{why}; --split leave-last-out evaluates every user with two or more events"

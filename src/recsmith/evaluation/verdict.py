@@ -73,10 +73,15 @@ def judge(
     won = [c for c in comparisons if c.p_holm < ALPHA]
     undecided = [c for c in comparisons if c.p_holm >= ALPHA]
     if not won:
+        # a tie has no leader: "popular leads on ndcg@10 by +0.0000" read as a (tiny) win
+        lead = (
+            f"{best} and {runner_up.model} tie on {metric}"
+            if runner_up.mean_diff == 0.0
+            else f"{best} leads on {metric} by {runner_up.mean_diff:+.4f}"
+        )
         text = (
             f"no model is significantly better than {runner_up.model} at p < {ALPHA:g} "
-            f"({best} leads on {metric} by {runner_up.mean_diff:+.4f}, "
-            f"p_holm = {runner_up.p_holm:.2g})"
+            f"({lead}, p_holm = {runner_up.p_holm:.2g})"
         )
     else:
         text = f"{best} is better than " + ", ".join(_p(c) for c in won) + f" at p < {ALPHA:g}"

@@ -65,12 +65,36 @@ def query_time(text: str | None, field: str) -> datetime | None:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """A 422 raised with text as its detail, in the shared shape; any other status unchanged."""
+    """A 422 raised with text as its detail, in the shared shape; a path that matched no route
+    because an id in it holds an encoded ``/`` (below) is that id's 422; any other status
+    unchanged."""
     assert isinstance(exc, StarletteHTTPException)  # registered for that type only
     if exc.status_code == 422 and isinstance(exc.detail, str):
         body = {"detail": [{"field": "request", "reason": exc.detail}]}
         return JSONResponse(body, status_code=422, headers=exc.headers)
+    if exc.status_code == 404 and request.scope.get("route") is None:
+        slashed = slashed_id(request.scope.get("raw_path", b""))
+        if slashed is not None:
+            field, reason = slashed
+            return JSONResponse({"detail": [{"field": field, "reason": reason}]}, 422)
     return await http_exception_handler(request, exc)
+
+
+#: The path segment before an id -> the id's name in the routes (``/v1/users/{user_id}``).
+_ID_AFTER = {"users": "user_id", "items": "item_id", "aliases": "alias", "keys": "key_id"}
+
+
+def slashed_id(raw_path: bytes) -> tuple[str, str] | None:
+    """(field, reason) for the first segment of ``raw_path`` holding an encoded ``/`` (``%2F``),
+    else None. The server decodes ``/v1/users/a%2Fb/recommendations`` before routing, so the
+    id ``a/b`` split the path and no route matched: the client, who encoded the id as it
+    should, read a bare ``{"detail": "Not Found"}`` rather than that ids cannot hold ``/``."""
+    segments = raw_path.decode("latin-1").split("/")
+    for before, segment in zip(["", *segments], segments, strict=False):
+        if "%2f" in segment.lower():
+            field = _ID_AFTER.get(before, "path")
+            return field, "contains '/' (an id is one URL path segment)"
+    return None
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:

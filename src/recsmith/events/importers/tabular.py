@@ -106,10 +106,9 @@ def read_table(
             _jsonl(path, chunk_rows, id_keys, prepare),
             count_records(path, header=False),
         )
-    columns, delimiter = _csv_header(path)
-    return Table(
-        kind, columns, _csv(path, chunk_rows, columns, delimiter), count_records(path, header=True)
-    )
+    columns, delimiter, spaced = _csv_header(path)
+    rows = _csv(path, chunk_rows, columns, delimiter, spaced)
+    return Table(kind, columns, rows, count_records(path, header=True))
 
 
 def require_text(path: Path, kind: str) -> None:
@@ -188,18 +187,24 @@ class _Chunker:
 # ---- CSV --------------------------------------------------------------------------------------
 
 
-def _csv_header(path: Path) -> tuple[list[str], str]:
+def _csv_header(path: Path) -> tuple[list[str], str, bool]:
+    """The column names, the delimiter, and whether the file puts a space after each delimiter
+    (``user_id, item_id, timestamp``): every name after the first starts with one. The names
+    were read stripped but the values were not, so ``u1, i1`` stored the item `` i1``, an id no
+    request for ``i1`` finds; in such a file a value's leading spaces are the file's style,
+    not the id (``csv``'s ``skipinitialspace``; a quoted ``" i1"`` keeps its space)."""
     with open_text(path) as fh:
         line = fh.readline()
     if not line.strip():
         raise ValidationError("path", f"{path.name}: empty file (a header line is needed)")
     delimiter = max((",", ";", "\t"), key=line.count)  # ties go to the comma, listed first
     header = next(csv.reader([line], delimiter=delimiter))
-    return [name.strip() for name in header], delimiter
+    spaced = delimiter != "\t" and len(header) > 1 and all(n[:1] == " " for n in header[1:])
+    return [name.strip() for name in header], delimiter, spaced
 
 
 def _csv(
-    path: Path, chunk_rows: int, columns: list[str], delimiter: str
+    path: Path, chunk_rows: int, columns: list[str], delimiter: str, spaced: bool
 ) -> Iterator[RawChunk[pd.DataFrame]]:
     width = len(columns)
 
@@ -208,7 +213,7 @@ def _csv(
 
     chunker = _Chunker(path.name, chunk_rows, build)
     with open_text(path) as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+        reader = csv.reader(fh, delimiter=delimiter, skipinitialspace=spaced)
         next(reader, None)
         while True:
             try:

@@ -1,0 +1,62 @@
+"""``recommend`` says how many known users the model found nothing for: their lists were
+popularity fill alone, and the summary ("0 unknown users got popular items") read as a clean run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recsmith.cli.app import app
+
+pytestmark = pytest.mark.usefixtures("audit_store")
+
+runner = CliRunner()
+
+#: Only y and z share a user (c): item-kNN links them and nothing else. By hand: b (y) gets z
+#: from the model; a (x, linked to nothing) and c (y and z, both seen) get popularity alone;
+#: "new" is unknown. Rows: a 2, b 2, c 1 (only x is unseen), new 2.
+EVENTS = """user_id,item_id,timestamp
+a,x,1700000000
+b,y,1700000001
+c,y,1700000002
+c,z,1700000003
+"""
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    out = tmp_path / "model"
+    args = ["-q", "train", "--data", str(events), "--model", "itemknn", "--out", str(out)]
+    trained = runner.invoke(app, args)
+    assert trained.exit_code == 0, trained.output
+    return out
+
+
+def _recommend(model: Path, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
+    users = tmp_path / "users.txt"
+    users.write_text("a\nb\nc\nnew\n")
+    args = ["recommend", "--model-dir", str(model), "--users", str(users), "--k", "2"]
+    result = runner.invoke(app, [*args, "--no-log-decisions", *extra])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_json_counts_known_users_with_only_popular_items(model: Path, tmp_path: Path) -> None:
+    code, out, _ = _recommend(model, tmp_path, "--json", "--out", str(tmp_path / "r.csv"))
+    assert code == 0
+    summary = json.loads(out)
+    assert (summary["fallback_users"], summary["popular_only_users"]) == (1, 2)
+
+
+def test_the_summary_line_says_so(model: Path, tmp_path: Path) -> None:
+    code, _, err = _recommend(model, tmp_path, "--out", str(tmp_path / "r.csv"))
+    assert code == 0
+    assert " ".join(err.split()) == (
+        f"wrote 7 rows for 4 users to {tmp_path / 'r.csv'} (1 unknown users got popular items; "
+        "2 known users got only popular items: the model found nothing for them)"
+    )
