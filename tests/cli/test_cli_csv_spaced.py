@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import pytest
+from popular_model import popular_model
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
@@ -21,16 +22,7 @@ runner = CliRunner()
 
 def _popular_for_a_stranger(tmp_path: Path, text: str) -> list[str]:
     """The items popularity lists for a user it never saw, as ``recommend`` writes them."""
-    events = tmp_path / "events.csv"
-    events.write_text(text)
-    model = tmp_path / "model"
-    trained = runner.invoke(
-        app, ["-q", "train", "--data", str(events), "--model", "popular", "--out", str(model)]
-    )
-    assert trained.exit_code == 0, trained.output
-    users = tmp_path / "users.txt"
-    users.write_text("stranger\n")
-    args = ["-q", "recommend", "--model-dir", str(model), "--users", str(users)]
+    args = ["-q", *popular_model(runner, tmp_path, text, "stranger")]
     result = runner.invoke(app, [*args, "--no-log-decisions"])
     assert result.exit_code == 0, result.output
     return [row["item_id"] for row in csv.DictReader(io.StringIO(result.stdout))]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from popular_model import popular_model
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
@@ -28,17 +29,8 @@ c,10,1700000005
 
 @pytest.mark.parametrize("name", ["recs.parquet", "RECS.PARQUET"])
 def test_a_parquet_name_gets_parquet(tmp_path: Path, name: str) -> None:
-    events = tmp_path / "events.csv"
-    events.write_text(EVENTS)
-    model = tmp_path / "model"
-    trained = runner.invoke(
-        app, ["-q", "train", "--data", str(events), "--model", "popular", "--out", str(model)]
-    )
-    assert trained.exit_code == 0, trained.output
-    users = tmp_path / "users.txt"
-    users.write_text("new\n")
     out = tmp_path / name
-    args = ["recommend", "--model-dir", str(model), "--users", str(users), "--k", "3"]
+    args = [*popular_model(runner, tmp_path, EVENTS, "new"), "--k", "3"]
     result = runner.invoke(app, [*args, "--no-log-decisions", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert pq.read_table(out).to_pylist() == [
