@@ -81,7 +81,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 #: The path segment before an id -> the id's name in the routes (``/v1/users/{user_id}``).
-_ID_AFTER = {"users": "user_id", "items": "item_id", "aliases": "alias", "keys": "key_id"}
+_ID_AFTER = {
+    "users": "user_id",
+    "items": "item_id",
+    "aliases": "alias",
+    "keys": "key_id",
+    "releases": "version",
+}
 
 
 def slashed_id(raw_path: bytes) -> tuple[str, str] | None:
