@@ -202,9 +202,11 @@ class ModelBundle:
         parts = [self.item_pairs(extra)] if extra is not None else []
         if also is not None:
             parts.append(also)
-        if not parts:
-            return csr_of_rows(self.seen, idx, len(self.items))
-        rows, cols = parts[0] if len(parts) == 1 else map(np.concatenate, zip(*parts, strict=True))
+        rows = cols = None  # nothing added: ``csr_of_rows`` copies the training rows as they are
+        if parts:
+            rows, cols = (
+                parts[0] if len(parts) == 1 else map(np.concatenate, zip(*parts, strict=True))
+            )
         return csr_of_rows(self.seen, idx, len(self.items), rows, cols)
 
     def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -497,8 +499,12 @@ class ModelBundle:
 #: What every release directory holds beside its manifest (a pipeline's bundle too), each with
 #: the format-1 archive that stands for it: a partial copy lacking one failed deep in a loader
 #: with a bare "[Errno 2] No such file or directory: 'model/model/model.json'".
-_PARTS = (("model/model.json", None), ("fallback/model.json", None), ("ids", "ids.npz"))
-_PARTS += (("seen", "seen.npz"),)
+_PARTS = (
+    ("model/model.json", None),
+    ("fallback/model.json", None),
+    ("ids", "ids.npz"),
+    ("seen", "seen.npz"),
+)
 
 
 def check_parts(path: Path) -> None:
