@@ -405,7 +405,10 @@ def test_every_leaf_lookup_stays_inside_the_leaf_table():
     # each tree reads its leaves from the pointer its call passes: its first leaf
     assert len(re.findall(r"LOOKUP32\([^;]*?, v\)", source)) == 2 * 12  # two (8 rows each)
     starts = [
-        int(at) for at in re.findall(r"tree_v\d+\(x, acc, t \+ \d+, m \+ \d+, v \+ (\d+)\)", source)
+        int(at)
+        for at in re.findall(
+            r"tree_v\d+\(xs\[j\], accs\[j\], t \+ \d+, m \+ \d+, v \+ (\d+)\)", source
+        )
     ]
     assert len(starts) == 12
     assert max(starts) + 32 <= size
@@ -569,6 +572,10 @@ def test_a_forest_of_the_rankers_size_scores_exactly_in_either_layout():
     rows = edge_rows(booster, 13)
     assert_identical(booster, rows)
     assert_identical(booster, np.asfortranarray(rows))
+    # a tree runs over a chunk of blocks (8 of 16 rows here) before the next: a lone row, a
+    # chunk less one row, one chunk, a row past it, two chunks and a partial block
+    for n in (1, 127, 128, 129, 273):
+        assert_identical(booster, np.asfortranarray(rows[:n]))
 
 
 def test_every_missing_mode_and_direction_is_exercised():

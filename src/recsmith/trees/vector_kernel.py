@@ -37,6 +37,13 @@ KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold: |x| <= it reads a
 #: nested ifs serve. 256 is 32 KiB, a quarter of the smallest thread stack in common use (musl's
 #: 128 KiB), which the caller's own frames share
 MAX_FEATURES = 256
+#: each tree runs over a chunk of up to this many blocks before the next tree: the ranker's 100
+#: trees are ~73 KB of code, past the decoded-instruction cache and L1i, and a kernel going
+#: tree by tree over one block is bound by fetching and decoding that code for every block; a
+#: tree's ~730 bytes decoded once serve the chunk's blocks. The chunk's features stay within
+#: ``_CHUNK_BYTES`` of stack (and of L1d): a wide model has fewer blocks a chunk, down to one
+_CHUNK_BLOCKS = 8
+_CHUNK_BYTES = 16384
 
 
 def c_double(value: float) -> str:
@@ -178,7 +185,7 @@ class Variant:
         p, b = self.p, self.bits
         order, left_span = _leaves_in_order(tree)
         t0, m0, at = len(tables.thresholds), len(tables.masks), len(tables.leaves)
-        tables.calls.append(f"tree_v{i}(x, acc, t + {t0}, m + {m0}, v + {at});")
+        tables.calls.append(f"tree_v{i}(xs[j], accs[j], t + {t0}, m + {m0}, v + {at});")
         tables.leaves.extend(c_double(float(tree.leaf_value[leaf])) for leaf in order)
         lines = [
             f"static __attribute__((noinline)) void tree_v{i}("
@@ -232,7 +239,9 @@ class Variant:
         only where ``guard`` holds."""
         tables = _Tables()
         trees = [line for i, tree in enumerate(model.trees) for line in self.tree(i, tree, tables)]
-        calls = "\n".join(f"        {call}" for call in tables.calls)
+        calls = "\n".join(
+            f"        for (int j = 0; j < blocks; j++) {call}" for call in tables.calls
+        )
         leaves = [*tables.leaves, *["0.0"] * self.pad]
         return "\n".join(
             [
@@ -248,31 +257,33 @@ class Variant:
 
     def _entry(self, n_features: int, calls: str) -> str:
         p, lanes, halves = self.p, BLOCK_ROWS // self.halves, self.halves
+        chunk = max(1, min(_CHUNK_BLOCKS, _CHUNK_BYTES // (4 * BLOCK_ROWS * n_features)))
         per_acc = lanes // 2  # doubles in a vector
         if halves == 1:
             layout = f"x[f] holds feature f of the block's {BLOCK_ROWS} rows"
         else:
             layout = f"x[{halves} * f + h] holds feature f of rows {lanes}h.. of the block"
         loads = [
-            f"            x[{f'{halves} * f + {h}' if halves > 1 else 'f'}] = "
+            f"                x[{f'{halves} * f + {h}' if halves > 1 else 'f'}] = "
             f"{p}_load_ps(cell + f * {BLOCK_ROWS}{f' + {lanes * h}' if h else ''});"
             for h in range(halves)
         ]
         stores = [
-            f"        {p}_store_pd(sums{f' + {per_acc * a}' if a else ''}, acc[{a}]);"
+            f"            {p}_store_pd(sums{f' + {per_acc * a}' if a else ''}, accs[j][{a}]);"
             for a in range(2 * halves)
         ]
         return ENTRY.format(
             n_features=n_features,
             calls=calls,
             rows=BLOCK_ROWS,
+            chunk=chunk,
             bits=self.bits,
             align=self.bits // 8,
             vectors=n_features * halves,
             layout=layout,
             loads="\n".join(loads),
             accs=2 * halves,
-            zeros=", ".join([f"{p}_setzero_pd()"] * 2 * halves),
+            zero=f"{p}_setzero_pd()",
             stores="\n".join(stores),
         )
 
@@ -402,31 +413,42 @@ int32_t forest_predict_f32(
     const float *t = TABLES[0];
     const int32_t *m = TABLES[1];
     const double *v = TABLES[2];
-    __m{bits} x[{vectors}];  /* feature-major: {layout} */
+    __m{bits} xs[{chunk}][{vectors}];  /* a chunk's blocks, feature-major: {layout} */
+    __m{bits}d accs[{chunk}][{accs}];
     float cell[{rows} * {n_features}] __attribute__((aligned({align})));
     double sums[{rows}] __attribute__((aligned({align})));
-    for (int64_t b = 0; b < n_rows; b += {rows}) {{
-        const int n = n_rows - b < {rows} ? (int)(n_rows - b) : {rows};
-        const float *src = rows + b * row_step;
-        for (int f = 0; f < {n_features}; f++) {{
-            const float *column = src + f * feature_step;
-            if (n == {rows} && row_step == 1) {{  /* feature-major rows: one contiguous run */
-                for (int r = 0; r < {rows}; r++) {{
-                    const float value = column[r];
-                    cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+    for (int64_t c = 0; c < n_rows; c += {chunk} * {rows}) {{
+        const int64_t left = n_rows - c;
+        const int blocks = left < {chunk} * {rows} ? (int)((left + {rows} - 1) / {rows}) : {chunk};
+        for (int j = 0; j < blocks; j++) {{
+            const int64_t b = c + (int64_t)j * {rows};
+            const int n = n_rows - b < {rows} ? (int)(n_rows - b) : {rows};
+            const float *src = rows + b * row_step;
+            __m{bits} *x = xs[j];
+            for (int f = 0; f < {n_features}; f++) {{
+                const float *column = src + f * feature_step;
+                if (n == {rows} && row_step == 1) {{  /* feature-major rows: one contiguous run */
+                    for (int r = 0; r < {rows}; r++) {{
+                        const float value = column[r];
+                        cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+                    }}
+                }} else {{
+                    for (int r = 0; r < {rows}; r++) {{  /* rows past the end read as 0 */
+                        const float value = r < n ? column[r * row_step] : 0.0f;
+                        cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+                    }}
                 }}
-            }} else {{
-                for (int r = 0; r < {rows}; r++) {{  /* rows past the end read as 0 */
-                    const float value = r < n ? column[r * row_step] : 0.0f;
-                    cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
-                }}
-            }}
 {loads}
+            }}
+            for (int a = 0; a < {accs}; a++) accs[j][a] = {zero};
         }}
-        __m{bits}d acc[{accs}] = {{{zeros}}};
 {calls}
+        for (int j = 0; j < blocks; j++) {{
+            const int64_t b = c + (int64_t)j * {rows};
+            const int n = n_rows - b < {rows} ? (int)(n_rows - b) : {rows};
 {stores}
-        for (int r = 0; r < n; r++) out[b + r] = sums[r];
+            for (int r = 0; r < n; r++) out[b + r] = sums[r];
+        }}
     }}
     return {n_features};
 }}
