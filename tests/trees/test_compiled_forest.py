@@ -402,8 +402,15 @@ def test_every_leaf_lookup_stays_inside_the_leaf_table():
     table = re.search(r"static const double LEAVES\[\] = \{([^}]*)\};", source)
     assert table is not None
     size = len(table.group(1).split(","))
-    starts = [int(at) for at in re.findall(r"LOOKUP32\([^;]*?, v \+ (\d+)\)", source)]
-    assert len(starts) == 2 * 12  # two lookups (8 rows each) a tree
+    # each tree reads its leaves from the pointer its call passes: its first leaf
+    assert len(re.findall(r"LOOKUP32\([^;]*?, v\)", source)) == 2 * 12  # two (8 rows each)
+    starts = [
+        int(at)
+        for at in re.findall(
+            r"tree_v\d+\(xs\[j\], accs\[j\], t \+ \d+, m \+ \d+, v \+ (\d+)\)", source
+        )
+    ]
+    assert len(starts) == 12
     assert max(starts) + 32 <= size
 
 
@@ -551,6 +558,24 @@ def test_scores_are_lightgbms_exactly(params):
     text = booster.model_to_string()
     assert "decision_type" in text
     assert_identical(booster, edge_rows(booster, 11))
+
+
+def test_a_forest_of_the_rankers_size_scores_exactly_in_either_layout():
+    """100 trees of up to 31 leaves, the ranker's shape: each tree reads its thresholds, masks
+    and leaves at small offsets from pointers its call passes, into tables thousands of entries
+    long; a tree handed another's place, or an offset from the tables' start, scores wrongly.
+    LightGBM is the oracle, for rows in either layout (the ranker's are feature-major)."""
+    booster = train(5, trees=100, num_leaves=31)
+    model = parse_model(booster.model_to_string())
+    assert len(model.trees) == 100
+    assert sum(len(tree.left) for tree in model.trees) > 1000  # far past one byte's reach
+    rows = edge_rows(booster, 13)
+    assert_identical(booster, rows)
+    assert_identical(booster, np.asfortranarray(rows))
+    # a tree runs over a chunk of blocks (8 of 16 rows here) before the next: a lone row, a
+    # chunk less one row, one chunk, a row past it, two chunks and a partial block
+    for n in (1, 127, 128, 129, 273):
+        assert_identical(booster, np.asfortranarray(rows[:n]))
 
 
 def test_every_missing_mode_and_direction_is_exercised():

@@ -37,6 +37,13 @@ KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold: |x| <= it reads a
 #: nested ifs serve. 256 is 32 KiB, a quarter of the smallest thread stack in common use (musl's
 #: 128 KiB), which the caller's own frames share
 MAX_FEATURES = 256
+#: each tree runs over a chunk of up to this many blocks before the next tree: the ranker's 100
+#: trees are ~73 KB of code, past the decoded-instruction cache and L1i, and a kernel going
+#: tree by tree over one block is bound by fetching and decoding that code for every block; a
+#: tree's ~730 bytes decoded once serve the chunk's blocks. The chunk's features stay within
+#: ``_CHUNK_BYTES`` of stack (and of L1d): a wide model has fewer blocks a chunk, down to one
+_CHUNK_BLOCKS = 8
+_CHUNK_BYTES = 16384
 
 
 def c_double(value: float) -> str:
@@ -84,12 +91,15 @@ def _leaves_in_order(tree: Tree) -> tuple[list[int], dict[int, tuple[int, int]]]
 class _Tables:
     """The constants every tree reads, gathered into three arrays: read through a pointer the
     compiler cannot see into, each comparison and mask is a broadcast memory operand of one
-    instruction rather than a constant materialised into a register first (~20 % faster)."""
+    instruction rather than a constant materialised into a register first (~20 % faster).
+    Each tree reads them from its own first entries (``calls``): see ``Variant.tree``."""
 
     def __init__(self) -> None:
         self.thresholds: list[str] = []
         self.masks: list[str] = []
         self.leaves: list[str] = []
+        #: each tree's call, its first threshold, mask and leaf passed as its tables
+        self.calls: list[str] = []
 
     def threshold(self, value: float) -> int:
         """Index of a float32 threshold deciding as ``value`` does on the kernel's rows, which
@@ -166,17 +176,23 @@ class Variant:
         return goes
 
     def tree(self, i: int, tree: Tree, tables: _Tables) -> list[str]:
-        """``tree_v{i}``: adds the tree's leaf value to each row's sum ``acc``."""
+        """``tree_v{i}``: adds the tree's leaf value to each row's sum ``acc``. Its thresholds,
+        masks and leaves are read at small offsets from pointers to the tree's first ones (its
+        call, in ``tables.calls``), not from the tables' starts: the offset of every memory
+        operand then fits one byte rather than four (EVEX scales it by the element), and the
+        kernel, ~8,000 instructions a block of rows for the ranker's 100 trees, far past the
+        decoded-instruction cache, is bound by how many bytes the CPU can fetch and decode."""
         p, b = self.p, self.bits
         order, left_span = _leaves_in_order(tree)
-        at = len(tables.leaves)
+        t0, m0, at = len(tables.thresholds), len(tables.masks), len(tables.leaves)
+        tables.calls.append(f"tree_v{i}(xs[j], accs[j], t + {t0}, m + {m0}, v + {at});")
         tables.leaves.extend(c_double(float(tree.leaf_value[leaf])) for leaf in order)
         lines = [
             f"static __attribute__((noinline)) void tree_v{i}("
             f"const __m{b} *x, __m{b}d *acc, const float *t, const int32_t *m, const double *v) {{"
         ]
         if len(order) == 1:
-            one = f"{p}_set1_pd(v[{at}])"
+            one = f"{p}_set1_pd(v[0])"
             lines += [
                 f"    acc[{a}] = {p}_add_pd(acc[{a}], {one});" for a in range(2 * self.halves)
             ]
@@ -194,13 +210,13 @@ class Variant:
                 for h in halves
             ]
         for node in range(len(tree.left)):
-            t = str(tables.threshold(float(tree.threshold[node])))
+            t = str(tables.threshold(float(tree.threshold[node])) - t0)
             start, end = left_span[node]
             masks = []
             for w in range(start // _WORD, (end - 1) // _WORD + 1):
                 lo, hi = max(start - _WORD * w, 0), min(end - _WORD * w, _WORD)
                 clear = ((1 << hi) - 1) ^ ((1 << lo) - 1)
-                masks.append((w, tables.mask(~clear)))
+                masks.append((w, tables.mask(~clear) - m0))
             for h in halves:  # the same threshold and masks: loaded once for all halves
                 lines.append(f"    {{ const {self.node_type} k = {self._goes(tree, node, t, h)};")
                 narrow = [self.narrow.format(w=word(w, h), mask=f"m[{j}]") for w, j in masks]
@@ -213,9 +229,7 @@ class Variant:
             for w in reversed(range(words - 1)):
                 first = self.lowest(word(w, h), _WORD * w)
                 lines.append(f"    {leaf} = {self.where_set(word(w, h), first, leaf)};")
-            lines += self.add_leaves(
-                leaf, f"v + {at}", words, "acc" if h == 0 else f"acc + {2 * h}"
-            )
+            lines += self.add_leaves(leaf, "v", words, "acc" if h == 0 else f"acc + {2 * h}")
         return [*lines, "}"]
 
     def source(self, model: Model) -> str:
@@ -225,7 +239,9 @@ class Variant:
         only where ``guard`` holds."""
         tables = _Tables()
         trees = [line for i, tree in enumerate(model.trees) for line in self.tree(i, tree, tables)]
-        calls = "\n".join(f"        tree_v{i}(x, acc, t, m, v);" for i in range(len(model.trees)))
+        calls = "\n".join(
+            f"        for (int j = 0; j < blocks; j++) {call}" for call in tables.calls
+        )
         leaves = [*tables.leaves, *["0.0"] * self.pad]
         return "\n".join(
             [
@@ -241,31 +257,33 @@ class Variant:
 
     def _entry(self, n_features: int, calls: str) -> str:
         p, lanes, halves = self.p, BLOCK_ROWS // self.halves, self.halves
+        chunk = max(1, min(_CHUNK_BLOCKS, _CHUNK_BYTES // (4 * BLOCK_ROWS * n_features)))
         per_acc = lanes // 2  # doubles in a vector
         if halves == 1:
             layout = f"x[f] holds feature f of the block's {BLOCK_ROWS} rows"
         else:
             layout = f"x[{halves} * f + h] holds feature f of rows {lanes}h.. of the block"
         loads = [
-            f"            x[{f'{halves} * f + {h}' if halves > 1 else 'f'}] = "
+            f"                x[{f'{halves} * f + {h}' if halves > 1 else 'f'}] = "
             f"{p}_load_ps(cell + f * {BLOCK_ROWS}{f' + {lanes * h}' if h else ''});"
             for h in range(halves)
         ]
         stores = [
-            f"        {p}_store_pd(sums{f' + {per_acc * a}' if a else ''}, acc[{a}]);"
+            f"            {p}_store_pd(sums{f' + {per_acc * a}' if a else ''}, accs[j][{a}]);"
             for a in range(2 * halves)
         ]
         return ENTRY.format(
             n_features=n_features,
             calls=calls,
             rows=BLOCK_ROWS,
+            chunk=chunk,
             bits=self.bits,
             align=self.bits // 8,
             vectors=n_features * halves,
             layout=layout,
             loads="\n".join(loads),
             accs=2 * halves,
-            zeros=", ".join([f"{p}_setzero_pd()"] * 2 * halves),
+            zero=f"{p}_setzero_pd()",
             stores="\n".join(stores),
         )
 
@@ -283,6 +301,11 @@ class _Avx512(Variant):
    one instruction (the intrinsic makes the compiler load and broadcast it first: ~12 % slower) */
 #define RIGHT(x, p, pred) ({ __mmask16 k_; \\
     __asm__("vcmpps %3, %2%{1to16%}, %1, %0" : "=k"(k_) : "v"(x), "m"(*(p)), "i"(pred)); k_; })
+/* w &= the mask at p (broadcast from memory) in the rows of k, in place: with the intrinsic's
+   merge the compiler copies w to another register at most nodes, 6 bytes more to fetch and
+   decode, which bounds the kernel (see Variant.tree; ~0.92x its CPU without the copies) */
+#define NARROW16(w, k, p) \\
+    __asm__("vpandd %2%{1to16%}, %0, %0%{%1%}" : "+v"(w) : "Yk"(k), "m"(*(p)))
 /* v[i] for 8 indices i < 32 (v holds 32 doubles) */
 static inline __attribute__((always_inline)) __m512d LOOKUP32(__m256i i32, const double *v) {
     const __m512i i = _mm512_cvtepu32_epi64(i32);
@@ -298,7 +321,7 @@ static inline __attribute__((always_inline)) __m512d LOOKUP32(__m256i i32, const
     is_zero = "_mm512_cmp_ps_mask({x}, _mm512_setzero_ps(), _CMP_EQ_OQ)"
     either = "_kor_mask16({a}, {b})"
     but_not = "_kandn_mask16({a}, {b})"
-    narrow = "{w} = _mm512_mask_and_epi32({w}, k, {w}, _mm512_set1_epi32({mask}))"
+    narrow = "NARROW16({w}, k, &{mask})"
 
     def lowest(self, w: str, base: int) -> str:  # 31 - lzcnt(w & -w)
         low = f"_mm512_and_si512({w}, _mm512_sub_epi32(_mm512_setzero_si512(), {w}))"
@@ -390,31 +413,42 @@ int32_t forest_predict_f32(
     const float *t = TABLES[0];
     const int32_t *m = TABLES[1];
     const double *v = TABLES[2];
-    __m{bits} x[{vectors}];  /* feature-major: {layout} */
+    __m{bits} xs[{chunk}][{vectors}];  /* a chunk's blocks, feature-major: {layout} */
+    __m{bits}d accs[{chunk}][{accs}];
     float cell[{rows} * {n_features}] __attribute__((aligned({align})));
     double sums[{rows}] __attribute__((aligned({align})));
-    for (int64_t b = 0; b < n_rows; b += {rows}) {{
-        const int n = n_rows - b < {rows} ? (int)(n_rows - b) : {rows};
-        const float *src = rows + b * row_step;
-        for (int f = 0; f < {n_features}; f++) {{
-            const float *column = src + f * feature_step;
-            if (n == {rows} && row_step == 1) {{  /* feature-major rows: one contiguous run */
-                for (int r = 0; r < {rows}; r++) {{
-                    const float value = column[r];
-                    cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+    for (int64_t c = 0; c < n_rows; c += {chunk} * {rows}) {{
+        const int64_t left = n_rows - c;
+        const int blocks = left < {chunk} * {rows} ? (int)((left + {rows} - 1) / {rows}) : {chunk};
+        for (int j = 0; j < blocks; j++) {{
+            const int64_t b = c + (int64_t)j * {rows};
+            const int n = n_rows - b < {rows} ? (int)(n_rows - b) : {rows};
+            const float *src = rows + b * row_step;
+            __m{bits} *x = xs[j];
+            for (int f = 0; f < {n_features}; f++) {{
+                const float *column = src + f * feature_step;
+                if (n == {rows} && row_step == 1) {{  /* feature-major rows: one contiguous run */
+                    for (int r = 0; r < {rows}; r++) {{
+                        const float value = column[r];
+                        cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+                    }}
+                }} else {{
+                    for (int r = 0; r < {rows}; r++) {{  /* rows past the end read as 0 */
+                        const float value = r < n ? column[r * row_step] : 0.0f;
+                        cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
+                    }}
                 }}
-            }} else {{
-                for (int r = 0; r < {rows}; r++) {{  /* rows past the end read as 0 */
-                    const float value = r < n ? column[r * row_step] : 0.0f;
-                    cell[f * {rows} + r] = fabsf(value) <= (float)KZERO ? 0.0f : value;
-                }}
-            }}
 {loads}
+            }}
+            for (int a = 0; a < {accs}; a++) accs[j][a] = {zero};
         }}
-        __m{bits}d acc[{accs}] = {{{zeros}}};
 {calls}
+        for (int j = 0; j < blocks; j++) {{
+            const int64_t b = c + (int64_t)j * {rows};
+            const int n = n_rows - b < {rows} ? (int)(n_rows - b) : {rows};
 {stores}
-        for (int r = 0; r < n; r++) out[b + r] = sums[r];
+            for (int r = 0; r < n; r++) out[b + r] = sums[r];
+        }}
     }}
     return {n_features};
 }}
