@@ -163,18 +163,21 @@ def static_proposals(
     up its head among the exclusions, counted its kept cells and gathered them on its own, a
     fixed ~15 numpy calls a source over a grid of a few hundred cells. Here their heads are one
     row of ids: one lookup in the exclusions' grid (``stored_in_every_row``), one running count
-    along the rows restarted at each head, one ``nonzero``, and the kept cells grouped by
+    along the rows restarted at each head, one ``flatnonzero``, and the kept cells grouped by
     source with a stable sort (each source's rows stay in query, then rank, order, as
-    ``first_k_kept`` lists them). Where that grid is not read (a lone request's few cells, an
-    offline batch's many), or a head is empty, each source answers on its own."""
+    ``first_k_kept`` lists them); the sources' proposals are slices of the same arrays. Where
+    that grid is not read (a lone request's few cells, an offline batch's many), or a head is
+    empty, each source answers on its own. The batch's exclusions are coded once either way
+    (``_column_codes`` remembers them for the sources after)."""
     exclude = queries.exclude
     n, extra = exclude.shape[0], widest_row(exclude)
     heads = [source.order[: k + extra] for source, k in asked]
     widths = np.array([len(h) for h in heads], np.int64)
-    held = None
+    held, every = None, None
     if len(asked) > 1 and n and widths.all() and n * int(widths.sum()) <= max_cells:
-        held = stored_in_every_row(exclude, np.concatenate(heads), max_cells)
-    if held is None:
+        every = np.concatenate(heads)
+        held = stored_in_every_row(exclude, every, max_cells)
+    if held is None or every is None:
         return [source.retrieve(queries, k) for source, k in asked]
     keep = ~held
     rank = keep.cumsum(axis=1)  # then restarted at each head: less the count before it
@@ -189,7 +192,7 @@ def static_proposals(
     head = np.arange(len(asked), dtype=np.int16).repeat(widths).take(cols)
     order = np.argsort(head, kind="stable")  # by source; each source's cells in their order
     cells, cols = cells.take(order), cols.take(order)
-    ids = np.concatenate(heads).take(cols).astype(np.int32)
+    ids = every.take(cols).astype(np.int32)
     scores = np.concatenate(
         [source.item_scores.take(h) for (source, _), h in zip(asked, heads, strict=True)]
     ).take(cols)  # float32, as ``StaticSource`` holds them
