@@ -146,11 +146,13 @@ class StaticSource:
         self.order = order
 
     def retrieve(self, queries: Queries, k: int) -> Proposals:
-        n = len(queries)
-        prefix = self.order[: k + widest_row(queries.exclude)]
-        if n == 0 or len(prefix) == 0:  # nothing rankable (e.g. no creation dates)
+        return self.kept(self.order[: k + widest_row(queries.exclude)], queries.exclude, k)
+
+    def kept(self, head: np.ndarray, exclude: sparse.csr_array, k: int) -> Proposals:
+        """``retrieve`` of ``head``, the order cut where no row can exclude more of it."""
+        if exclude.shape[0] == 0 or len(head) == 0:  # nothing rankable (e.g. no creation dates)
             return concat([])
-        return first_kept_of_one(prefix, self.item_scores[prefix], queries.exclude, k)
+        return first_kept_of_one(head, self.item_scores[head], exclude, k)
 
 
 def static_proposals(
@@ -173,12 +175,12 @@ def static_proposals(
     n, extra = exclude.shape[0], widest_row(exclude)
     heads = [source.order[: k + extra] for source, k in asked]
     widths = np.array([len(h) for h in heads], np.int64)
-    held, every = None, None
-    if len(asked) > 1 and n and widths.all() and n * int(widths.sum()) <= max_cells:
+    held, every, width = None, None, int(widths.sum())
+    if len(asked) > 1 and widths.all() and CODED_CELLS <= n * width <= max_cells:
         every = np.concatenate(heads)
         held = stored_in_every_row(exclude, every, max_cells)
     if held is None or every is None:
-        return [source.retrieve(queries, k) for source, k in asked]
+        return [source.kept(h, exclude, k) for (source, k), h in zip(asked, heads, strict=True)]
     keep = ~held
     rank = keep.cumsum(axis=1)  # then restarted at each head: less the count before it
     starts = widths.cumsum() - widths
@@ -187,7 +189,6 @@ def static_proposals(
     rank -= before.repeat(widths, axis=1)
     quota = np.array([k for _, k in asked], np.int64).repeat(widths)
     cells = np.flatnonzero(keep & (rank <= quota))  # flat: see ``first_k_kept``
-    width = int(widths.sum())
     cols = cells % width
     head = np.arange(len(asked), dtype=np.int16).repeat(widths).take(cols)
     order = np.argsort(head, kind="stable")  # by source; each source's cells in their order
