@@ -8,10 +8,11 @@ evict it (BENCHMARKS §109: a slot table for ``merge`` won 72 → 44 µs alone a
 here). Here both checkouts (the other copied as ``recsmith_base``, as ``answer_ab.py`` does)
 answer the same batches alternately, the order flipped every call, with each part's methods
 wrapped to add up its thread CPU time within the call. The sources are named by their
-pipeline names (``src:NAME``; the fallback filler's static source too, timed apart from the
-``segment_fallback`` around it); ``in-scope`` is the sum of every part; medians and 10th
-percentiles, µs a call. ``--stored N`` passes each user N items as ``extra_seen`` (as a served
-request's stored items), every other user none.
+pipeline names (``src:NAME``), the static ones (trending, new arrivals and the fallback
+filler, timed apart from the ``segment_fallback`` around it) together as ``src:static``: a tree
+that answers them in one pass times them together. ``in-scope`` is the sum of every part;
+medians and 10th percentiles, µs a call. ``--stored N`` passes each user N items as
+``extra_seen`` (as a served request's stored items), every other user none.
 
     PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/retrieval_parts_ab.py /tmp/large/model \\
         --against /tmp/main/src --batch 16 --calls 400
@@ -42,6 +43,8 @@ from calibration import calibration_line
 
 #: the parts a call's time is split into; anything else in ``answer`` is the rest of the request
 WHOLE = "answer"
+#: every static source's part (trending, new arrivals, the popularity filler), however answered
+STATIC = "src:static"
 
 
 class Clock:
@@ -80,9 +83,16 @@ def instrumented(package: str, clock: Clock) -> Callable[[Path], Any]:
     ann = importlib.import_module(f"{package}.retrieval.ann")
     training = importlib.import_module(f"{package}.pipeline.training")
     runtime = importlib.import_module(f"{package}.pipeline.runtime")
-    for cls in (sources.ModelSource, sources.StaticSource, ann.ANNSource):
+    for cls in (sources.ModelSource, ann.ANNSource):
         clock.wrap(cls, "retrieve", lambda args: f"src:{args[0].name}")
-    clock.wrap(training, "merge", lambda args: "merge")  # as ``retrieve`` calls it
+    # the static sources (trending, new arrivals, the filler) as one part: a tree that answers
+    # them in one pass (``static_proposals``) times them together
+    clock.wrap(sources.StaticSource, "retrieve", lambda args: STATIC)
+    if hasattr(training, "static_proposals"):
+        clock.wrap(training, "static_proposals", lambda args: STATIC)  # as ``propose`` calls it
+    for module in (training, runtime):  # as ``retrieve`` calls it, or the pipeline itself
+        if hasattr(module, "merge"):
+            clock.wrap(module, "merge", lambda args: "merge")
     clock.wrap(runtime, "append_below", lambda args: "append_below")
     clock.wrap(runtime.Pipeline, "queries", lambda args: "queries")
     clock.wrap(runtime.Pipeline, "segment_fallback", lambda args: "segment_fallback")

@@ -365,7 +365,10 @@ def stored_in_every_row(
     if coded is None:
         return None
     code, valid = _code_of(coded, ids, int(matrix.shape[1]))
-    return coded.grid.reshape(-1, coded.width)[: matrix.shape[0], code] & valid
+    # ``take`` along the columns: the fancy index ``[:rows, code]`` hands back a grid in column
+    # order, which every reader of rows then walks strided or copies (a static source's
+    # ``first_k_kept``: 33 against 18 µs on a batch of 16's [16, 89] head)
+    return coded.grid.reshape(-1, coded.width)[: matrix.shape[0]].take(code, axis=1) & valid
 
 
 class _Codes(NamedTuple):

@@ -3,6 +3,8 @@ item carries the sources that proposed it: the accuracy side of cheaper serving 
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,9 @@ from recsmith.explain.trace import Trace
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.runtime import Pipeline
+from recsmith.pipeline.training import propose
+from recsmith.retrieval.sources import StaticSource, widest_row
+from recsmith.sparse_rows import CODED_CELLS
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +122,31 @@ def test_a_batch_with_a_cold_user_or_one_source_reaches_reranking_distinct(
     pairs = list(zip(pool.query.tolist(), pool.items.tolist(), strict=True))
     assert len(set(pairs)) == len(pairs)
     assert pool.distinct
+
+
+def test_static_sources_and_the_filler_retrieved_together_are_each_retrieved_alone(
+    pipeline: Pipeline, events: pd.DataFrame
+) -> None:
+    """``propose`` answers the static sources (trending, new arrivals, and the popularity filler
+    the request asks for with them) in one pass; each source's own ``retrieve`` is the plain
+    answer: same rows, order, scores and ranks, on a batch large enough to read the exclusions'
+    grid, and the filler ``_top_k`` takes from the pass is the filler's own retrieval."""
+    users, recent = _who(pipeline, events)
+    queries = pipeline.queries(np.asarray(users, dtype=object), None, recent, None)
+    asked = [*zip(pipeline.sources, pipeline.quotas, strict=True), (pipeline.fallback, 30)]
+    static = [(s, k) for s, k in asked if isinstance(s, StaticSource)]
+    assert len(static) == 3
+    heads = sum(k + widest_row(queries.exclude) for _, k in static)
+    assert len(users) * heads >= CODED_CELLS  # the one pass reads the grid, not the fallback
+    for together, alone in zip(
+        propose(asked, queries), [s.retrieve(queries, k) for s, k in asked], strict=True
+    ):
+        for got, want in zip(astuple(together), astuple(alone), strict=True):
+            assert got.dtype == want.dtype
+            assert got.tolist() == want.tolist()
+    filler = pipeline._ranked(queries, filler=30)[1]
+    assert filler is not None
+    for got, want in zip(
+        astuple(filler), astuple(pipeline.fallback.retrieve(queries, 30)), strict=True
+    ):
+        assert got.tolist() == want.tolist()

@@ -9,7 +9,14 @@ import pytest
 from scipy import sparse
 
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import Proposals, StaticSource, first_kept, first_kept_of_one
+from recsmith.retrieval.sources import (
+    Proposals,
+    StaticSource,
+    first_kept,
+    first_kept_of_one,
+    static_proposals,
+)
+from recsmith.sparse_rows import stored_in_every_row
 
 
 def _walk(order: np.ndarray, scores: np.ndarray, excluded: list[set[int]], k: int) -> list:
@@ -112,3 +119,48 @@ def test_static_source_retrieve_matches_the_walk() -> None:
         )
         got = _rows(source.retrieve(queries, 20))
         assert got == _walk(source.order, item_scores[source.order], sets, 20)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("max_cells", [1 << 22, 0])
+def test_static_sources_answered_together_are_each_a_walk_down_its_ranking(
+    seed: int, max_cells: int
+) -> None:
+    """``static_proposals`` (a batch's static sources in one pass: one grid lookup, one running
+    count restarted at each source's head) against the walk of each source's own ranking, its
+    quota apart: on batches that read the exclusions' grid and on a lone query, a source whose
+    quota is 0, a ranking holding an item twice (given as ``order``), and (``max_cells`` 0)
+    where each source answers on its own."""
+    rng = np.random.default_rng(100 + seed)
+    n_items = int(rng.integers(60, 500))
+    n = 1 if seed == 0 else int(rng.integers(20, 70))
+    made = []
+    for s in range(int(rng.integers(2, 5))):
+        item_scores = rng.standard_normal(n_items).astype(np.float32)
+        item_scores[rng.choice(n_items, n_items // 5, replace=False)] = -np.inf
+        source = StaticSource(f"s{s}", item_scores)
+        if s == 1 and seed % 2:  # a ranking of its own holding one item twice
+            source = StaticSource("twice", item_scores, np.r_[source.order[:5], source.order[:40]])
+        made.append((source, 0 if seed == 3 and s == 0 else int(rng.integers(1, 60))))
+    excluded = _exclusions(rng, n, n_items, made[0][0].order[:60])
+    exclude = _matrix(excluded, n_items, duplicate=False)
+    queries = Queries(
+        np.full(n, -1, np.int32), sparse.csr_array(exclude.shape, dtype=np.float32), exclude
+    )
+    got = static_proposals(made, queries, max_cells)
+    assert len(got) == len(made)
+    for (source, k), proposals in zip(made, got, strict=True):
+        walked = _walk(source.order, source.item_scores[source.order], excluded, k)
+        assert _rows(proposals) == walked, source.name
+
+
+def test_a_batch_grid_of_one_ranking_is_laid_out_by_rows() -> None:
+    """``stored_in_every_row`` hands back its [rows, ranking] grid in row order (what
+    ``first_k_kept``'s running count and flat positions read; a grid in column order gives
+    the same values at twice the cost), with the values a set lookup gives."""
+    rng = np.random.default_rng(5)
+    excluded = _exclusions(rng, 16, 300, np.arange(60))
+    order = rng.permutation(300)[:120]
+    held = stored_in_every_row(_matrix(excluded, 300, duplicate=False), order, coded_cells=0)
+    assert held is not None and held.flags.c_contiguous
+    assert held.tolist() == [[int(i) in seen for i in order] for seen in excluded]

@@ -52,7 +52,7 @@ from recsmith.pipeline.catalog_growth import (
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.item_titles import display_names, with_titles
-from recsmith.pipeline.training import build_sources, retrieve
+from recsmith.pipeline.training import build_sources, propose
 from recsmith.ranking.features import FeatureState, candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.rerank.catalog_view import ItemTable
@@ -61,7 +61,7 @@ from recsmith.rerank.rules import FilterRule, Rule
 from recsmith.rerank.window import active_rules
 from recsmith.retrieval.ann import ANNSource, ItemIndex
 from recsmith.retrieval.candidates import Candidates
-from recsmith.retrieval.merge import append_below
+from recsmith.retrieval.merge import append_below, merge
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import CategoryPopular, Proposals, StaticSource, widest_row
 from recsmith.segments.popularity import SegmentPopularity
@@ -334,11 +334,27 @@ class Pipeline:
         Stage durations are added to ``timings`` when given (for the per-stage metrics);
         ``tap`` is handed the ranker's feature rows and each row's query (feature drift:
         ``monitoring.features``)."""
+        return self._ranked(queries, timings, tap)[0]
+
+    def _ranked(
+        self,
+        queries: Queries,
+        timings: dict[str, float] | None = None,
+        tap: FeatureTap | None = None,
+        filler: int | None = None,
+    ) -> tuple[Candidates, Proposals | None]:
+        """``candidates``, and with ``filler`` (a depth) the popularity filler's proposals at
+        that depth (``self.fallback.retrieve(queries, filler)``), retrieved in the same pass as
+        the static sources (``propose``)."""
         started = time.perf_counter()
         # with a ranker the fused order only breaks its ties (``Candidates.rescored``); a tap
         # still gets the rows in that order (its rate limit keeps the first ones)
         fused = self.ranker is None or tap is not None
-        cands = retrieve(self.sources, self.quotas, queries, self.weights, ordered=fused)
+        asked = list(zip(self.sources, self.quotas, strict=True))
+        proposals = propose(asked if filler is None else [*asked, (self.fallback, filler)], queries)
+        everyone = None if filler is None else proposals.pop()
+        names = [s.name for s in self.sources]
+        cands = merge(proposals, names, len(queries), queries.n_items, self.weights, ordered=fused)
         retrieved = time.perf_counter()
         if self.ranker is not None and len(cands):
             features = candidate_features(self.state, queries, cands)
@@ -350,7 +366,7 @@ class Pipeline:
         if timings is not None:
             timings["retrieval"] = retrieved - started
             timings["ranking"] = time.perf_counter() - retrieved
-        return cands
+        return cands, everyone
 
     def top_k(
         self,
@@ -423,7 +439,8 @@ class Pipeline:
         has_recent = queries.recent.indptr[1:] > queries.recent.indptr[:-1]
         popular = TIERS.index("category" if categories else "popular")
         tier = np.where(queries.users >= 0, 0, np.where(has_recent, 1, popular))
-        cands = self.candidates(queries, k, timings, feature_tap)
+        want = k + FALLBACK_EXTRA  # the filler's depth (popular items under every list)
+        cands, everyone = self._ranked(queries, timings, feature_tap, None if categories else want)
         if (tier >= 2).any():  # nobody known: popularity (a batch of known users keeps every row)
             cands = cands.where(tier[cands.query] < 2)
         if source is not None:  # a contextual arm (``exploration.contextual``): its source's rows
@@ -431,7 +448,6 @@ class Pipeline:
         found = np.bincount(cands.query, minlength=len(user_ids)) > 0
         # popular items under every list: the fallback tier, and what fills lists the sources
         # could not, all passing through the same rules below
-        want = k + FALLBACK_EXTRA
         segmented = np.zeros(len(user_ids), bool)
         if categories:
             fallback = self.category_popular.within(categories, want + widest_row(queries.exclude))
@@ -442,7 +458,9 @@ class Pipeline:
             cands = append_below(cands, fallback.retrieve(queries, depth), fallback.name)
         else:
             cold = (queries.users < 0) & ~found
-            fillers, segmented = self.segment_fallback(user_ids, queries, want, profiles, cold)
+            fillers, segmented = self.segment_fallback(
+                user_ids, queries, want, profiles, cold, everyone
+            )
             for filler, name in fillers:
                 cands = append_below(cands, filler, name)
         if categories:
@@ -471,6 +489,7 @@ class Pipeline:
         depth: int,
         profiles: Sequence[Mapping[str, Any] | None] | None,
         cold: np.ndarray,
+        everyone: Proposals | None = None,
     ) -> tuple[list[tuple[Proposals, str]], np.ndarray]:
         """The popularity beneath every list (proposals with their source names) and which
         queries took it from their profile segments: global popularity, unless the release has
@@ -478,7 +497,8 @@ class Pipeline:
         (given, or the release's own), whose segments' popularity is then its whole list. Lists
         the sources answered keep the global filler, and a batch without such a user skips the
         segment pass (one pass over the catalogue per segment combination) entirely."""
-        everyone = self.fallback.retrieve(queries, depth)
+        if everyone is None:  # else the filler at ``depth``, retrieved with the sources
+            everyone = self.fallback.retrieve(queries, depth)
         if self.segments is None or not cold.any():
             return [(everyone, FALLBACK)], np.zeros(len(user_ids), bool)
         codes = self.segments.codes_of(user_ids, profiles)

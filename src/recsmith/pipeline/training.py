@@ -30,7 +30,13 @@ from recsmith.retrieval.ann import ANNSource, ItemIndex, ann_available
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import merge
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import CandidateSource, ModelSource, StaticSource
+from recsmith.retrieval.sources import (
+    CandidateSource,
+    ModelSource,
+    Proposals,
+    StaticSource,
+    static_proposals,
+)
 
 
 def fit_models(config: PipelineConfig, data: Interactions) -> dict[str, Recommender]:
@@ -122,9 +128,18 @@ def retrieve(
 ) -> Candidates:
     """Every source's proposals for the batch, merged (``weights``: each source's say in the
     fused order; ``ordered``: see ``merge``)."""
-    proposals = [s.retrieve(queries, q) for s, q in zip(sources, quotas, strict=True)]
+    proposals = propose(list(zip(sources, quotas, strict=True)), queries)
     names = [s.name for s in sources]
     return merge(proposals, names, len(queries), queries.n_items, weights, ordered=ordered)
+
+
+def propose(asked: Sequence[tuple[CandidateSource, int]], queries: Queries) -> list[Proposals]:
+    """``[source.retrieve(queries, k) for source, k in asked]``, the static sources among them
+    answered together (``static_proposals``: one pass over the batch's exclusions)."""
+    static = [i for i, (source, _) in enumerate(asked) if type(source) is StaticSource]
+    together = static_proposals([asked[i] for i in static], queries)  # type: ignore[misc]
+    out = dict(zip(static, together, strict=True))
+    return [out[i] if i in out else s.retrieve(queries, k) for i, (s, k) in enumerate(asked)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,11 +146,65 @@ class StaticSource:
         self.order = order
 
     def retrieve(self, queries: Queries, k: int) -> Proposals:
-        n = len(queries)
-        prefix = self.order[: k + widest_row(queries.exclude)]
-        if n == 0 or len(prefix) == 0:  # nothing rankable (e.g. no creation dates)
+        return self.kept(self.order[: k + widest_row(queries.exclude)], queries.exclude, k)
+
+    def kept(self, head: np.ndarray, exclude: sparse.csr_array, k: int) -> Proposals:
+        """``retrieve`` of ``head``, the order cut where no row can exclude more of it."""
+        if exclude.shape[0] == 0 or len(head) == 0:  # nothing rankable (e.g. no creation dates)
             return concat([])
-        return first_kept_of_one(prefix, self.item_scores[prefix], queries.exclude, k)
+        return first_kept_of_one(head, self.item_scores[head], exclude, k)
+
+
+def static_proposals(
+    asked: Sequence[tuple[StaticSource, int]],
+    queries: Queries,
+    max_cells: int = DENSE_CELLS,
+) -> list[Proposals]:
+    """``[source.retrieve(queries, k) for source, k in asked]``, the sources' heads read in one
+    pass: a batch's static sources (trending, new arrivals, the popularity filler) each looked
+    up its head among the exclusions, counted its kept cells and gathered them on its own, a
+    fixed ~15 numpy calls a source over a grid of a few hundred cells. Here their heads are one
+    row of ids: one lookup in the exclusions' grid (``stored_in_every_row``), one running count
+    along the rows restarted at each head, one ``flatnonzero``, and the kept cells grouped by
+    source with a stable sort (each source's rows stay in query, then rank, order, as
+    ``first_k_kept`` lists them); the sources' proposals are slices of the same arrays. Where
+    that grid is not read (a lone request's few cells, an offline batch's many), or a head is
+    empty, each source answers on its own. The batch's exclusions are coded once either way
+    (``_column_codes`` remembers them for the sources after)."""
+    exclude = queries.exclude
+    n, extra = exclude.shape[0], widest_row(exclude)
+    heads = [source.order[: k + extra] for source, k in asked]
+    widths = np.array([len(h) for h in heads], np.int64)
+    held, every, width = None, None, int(widths.sum())
+    if len(asked) > 1 and widths.all() and CODED_CELLS <= n * width <= max_cells:
+        every = np.concatenate(heads)
+        held = stored_in_every_row(exclude, every, max_cells)
+    if held is None or every is None:
+        return [source.kept(h, exclude, k) for (source, k), h in zip(asked, heads, strict=True)]
+    keep = ~held
+    rank = keep.cumsum(axis=1)  # then restarted at each head: less the count before it
+    starts = widths.cumsum() - widths
+    before = np.zeros((n, len(asked)), rank.dtype)
+    before[:, 1:] = rank[:, starts[1:] - 1]
+    rank -= before.repeat(widths, axis=1)
+    quota = np.array([k for _, k in asked], np.int64).repeat(widths)
+    cells = np.flatnonzero(keep & (rank <= quota))  # flat: see ``first_k_kept``
+    cols = cells % width
+    head = np.arange(len(asked), dtype=np.int16).repeat(widths).take(cols)
+    order = np.argsort(head, kind="stable")  # by source; each source's cells in their order
+    cells, cols = cells.take(order), cols.take(order)
+    ids = every.take(cols).astype(np.int32)
+    scores = np.concatenate(
+        [source.item_scores.take(h) for (source, _), h in zip(asked, heads, strict=True)]
+    ).take(cols)  # float32, as ``StaticSource`` holds them
+    ranks = rank.reshape(-1).take(cells).astype(np.int16)
+    query = (cells // width).astype(np.int32)
+    counts = np.bincount(head, minlength=len(asked))
+    ends = counts.cumsum()
+    return [
+        Proposals(query[a:b], ids[a:b], scores[a:b], ranks[a:b])
+        for a, b in zip((ends - counts).tolist(), ends.tolist(), strict=True)
+    ]
 
 
 def first_kept_of_one(
@@ -221,8 +275,12 @@ def first_k_kept(
     n, width = keep.shape
     if ids.ndim == 1:  # one ranking: its cells by column alone
         rank = keep.cumsum(axis=1)  # each kept cell's place among its row's kept cells, from 1
-        rows, cols = (keep & (rank <= k)).nonzero()
-        ranks, taken_ids, taken_scores = rank[rows, cols], ids[cols], scores[cols]
+        # flat positions, divided back: a 2-D ``nonzero`` costs ~4 times a flat one (20 against
+        # 5 µs for a batch of 16's [16, 230] static heads)
+        cells = np.flatnonzero(keep & (rank <= k))
+        rows = cells // max(width, 1)
+        cols = cells - rows * width
+        ranks, taken_ids, taken_scores = rank.reshape(-1).take(cells), ids[cols], scores[cols]
     else:  # a list a row: 16-bit counts, cells read by flat position, not by (row, column)
         # index pairs (33 against 62 µs for a batch of 16's [16, 264] stored ANN lists)
         rank = keep.cumsum(axis=1, dtype=np.int16 if width < 1 << 15 else np.int64)
