@@ -11,12 +11,14 @@ import asyncio
 import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute, serialize_response
 from fastapi.testclient import TestClient
 
+from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
@@ -248,3 +250,30 @@ def test_the_decision_log_keeps_what_the_other_list_routes_served(
     assert any(i["score"] != 0.0 for i in body["items"])
     assert all(i["sources"] == [source] for i in body["items"])
     _logged_as_served(pipeline_client, body, route)
+
+
+def test_lists_from_the_cache_and_demoted_ones_are_the_models_bytes(
+    store_url: str, bundle_dir: Path, bundle: ModelBundle, store: EventStore,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    """The route writes its items as they are (``items_as_listed``): a list the response cache
+    gave back and one capping's ``demote`` reordered must still be the model's bytes (FastAPI's
+    writing of the model is the oracle), and the cache hit and the demotion must have happened."""
+    settings = Settings(
+        store={"url": store_url},
+        serving={"model_dir": bundle_dir, "cache_entries": 100},
+        capping={"enabled": True, "max_shows": 1, "action": "demote"},
+    )
+    with TestClient(create_app(settings, bundle=bundle, store=store)) as client:
+        asked = lambda query: client.get(  # noqa: E731
+            f"/v1/users/u1/recommendations?{query}", headers=keys["read"]
+        )
+        cached = [asked("k=4"), asked("k=4")]  # no page view: the second is the cache's copy
+        for got in cached:
+            _served_as_the_model_writes_it(got)
+        hits = client.get("/metrics", headers=keys["admin"]).text
+        assert 'recsmith_response_cache_total{result="hit"} 1.0' in hits
+        demoted = [asked("k=3&placement=home"), asked("k=5&placement=cart")]
+        for got in demoted:
+            _served_as_the_model_writes_it(got)
+    assert demoted[1].json()["capped"] > 0  # shown before (the k=4 lists too): sunk

@@ -477,12 +477,13 @@ async def recommend(
             **listed,
         }
         items: Sequence[Mapping[str, Any]] = listed["items"]
-        # written as the model writes itself, without building it (``recommendation_json``);
+        # written as the model writes itself, without building it (``recommendation_json``):
+        # the items as ``_listing`` built them (the cache's copy and ``demote`` keep them so);
         # explanations are models of their own: a list explained goes through the model
         response: Response | RecommendationResponse = (
             RecommendationResponse(**fields)
             if "explanations" in listed
-            else recommendation_response(fields)
+            else recommendation_response(fields, items_as_listed=True)
         )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
