@@ -253,7 +253,10 @@ def test_the_decision_log_keeps_what_the_other_list_routes_served(
 
 
 def test_lists_from_the_cache_and_demoted_ones_are_the_models_bytes(
-    store_url: str, bundle_dir: Path, bundle: ModelBundle, store: EventStore,
+    store_url: str,
+    bundle_dir: Path,
+    bundle: ModelBundle,
+    store: EventStore,
     keys: dict[str, dict[str, str]],
 ) -> None:
     """The route writes its items as they are (``items_as_listed``): a list the response cache

@@ -59,7 +59,9 @@ def recommendation_json(fields: Mapping[str, Any], *, items_as_listed: bool = Fa
     return to_json(ordered, inf_nan_mode=_INF_NAN)
 
 
-def recommendation_response(fields: Mapping[str, Any], *, items_as_listed: bool = False) -> Response:
+def recommendation_response(
+    fields: Mapping[str, Any], *, items_as_listed: bool = False
+) -> Response:
     """``recommendation_json`` as the 200 the route answers (the headers ``DirectRoute`` gives a
     model it writes)."""
     return Response(
