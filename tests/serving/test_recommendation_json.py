@@ -138,6 +138,17 @@ def test_each_edge_value_on_its_own() -> None:
     assert recommendation_json(empty) == fastapi_bytes(empty)
 
 
+def test_fields_in_the_models_order_are_written_as_they_are() -> None:
+    """``as_written``: the fields the route builds (the model's order, float scores) are
+    written as the model writes them."""
+    rng = random.Random(7)
+    for _ in range(100):
+        drawn = _draw(rng)
+        items = [{**item, "score": float(item["score"])} for item in drawn["items"]]
+        fields = {name: items if name == "items" else drawn[name] for name in FIELDS}
+        assert recommendation_json(fields, as_written=True) == fastapi_bytes(fields), fields
+
+
 def test_fields_it_does_not_write_are_ignored_and_a_missing_one_fails_loudly() -> None:
     fields = _draw(random.Random(5))
     assert recommendation_json({**fields, "shortfalls": ["x"]}) == recommendation_json(fields)
@@ -259,7 +270,7 @@ def test_lists_from_the_cache_and_demoted_ones_are_the_models_bytes(
     store: EventStore,
     keys: dict[str, dict[str, str]],
 ) -> None:
-    """The route writes its items as they are (``items_as_listed``): a list the response cache
+    """The route writes its fields and items as they are (``as_written``): a list the response cache
     gave back and one capping's ``demote`` reordered must still be the model's bytes (FastAPI's
     writing of the model is the oracle), and the cache hit and the demotion must have happened."""
     settings = Settings(
