@@ -18,13 +18,12 @@ if TYPE_CHECKING:
     from recsmith.serving.deps import Served
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Chosen:
     """The bundle to answer with; ``experiment``/``variant`` are None outside any experiment.
     ``propensity``: the probability of this variant for this request (the decision's
     ``assignment_propensity``); ``arm``: the bandit arm its impressions count under (adaptive
-    allocation only). Never changed once built (``dataclasses.replace`` makes another), but not
-    frozen: one is built per served list, on the event loop (``serving.coalesce.UserQuery``)."""
+    allocation only)."""
 
     bundle: Served
     experiment: str | None
