@@ -130,22 +130,11 @@ _KEY_HEADERS = frozenset({b"authorization", b"x-api-key"})
 
 def secret_in_headers(request: Request) -> str | None:
     """The key as ``HTTPBearer`` and ``APIKeyHeader`` read it, for routes that do not solve them
-    as dependencies (``admit``, ``require_exposure``): the first ``Authorization`` header's
-    Bearer credentials, else the first ``X-API-Key``'s value. Read off the ASGI headers in one
-    pass, as ``request.headers.get`` reads them (names are lower case, values latin-1), without
-    building starlette's ``Headers`` and searching it twice (~1.5 µs a request)."""
-    authorization = api_key = None
-    for name, value in request.scope["headers"]:
-        if name == b"authorization":
-            if authorization is None:
-                authorization = value
-        elif name == b"x-api-key" and api_key is None:
-            api_key = value
-    if authorization is not None:
-        scheme, _, credentials = authorization.decode("latin-1").partition(" ")
-        if scheme.lower() == "bearer" and credentials.strip():
-            return credentials.strip()
-    return api_key.decode("latin-1") if api_key else None
+    as dependencies (``admit``, ``require_exposure``)."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("x-api-key") or None
 
 
 async def _valid_key(runtime: Runtime, request: Request, secret: str | None) -> ApiKey:
