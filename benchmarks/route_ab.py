@@ -18,7 +18,10 @@ and 100 and stops unless every JSON body matches but its ``recommendation_id`` (
 to cost less, not to answer otherwise: BENCHMARKS §53) or differs only in which of exactly
 tied items it lists (counted: BENCHMARKS §57); it also counts the bodies equal byte for byte
 but the id (BENCHMARKS §81). ``--outside`` measures the request without the
-pipeline's cost (``memoise_answers``: BENCHMARKS §81).
+pipeline's cost (``memoise_answers``: BENCHMARKS §81). For the routes on the loop a third figure,
+``route``, is the thread CPU of the route's own app alone (``RouteSteps``: its handler, the key
+check, the list's JSON; each of its steps timed while it runs, so neither the other requests that
+run while it waits for the coalescer nor the pipeline call count; §124).
 
     cd benchmarks && ../.venv/bin/python route_ab.py /tmp/large --against /tmp/main/src \
         --route similar
@@ -115,14 +118,70 @@ async def ask(
     return status[0]
 
 
+class RouteSteps:
+    """Thread CPU spent inside one route's own ASGI app (the app the fast lane hands ``Edge``:
+    ``fast_lane.Shortcut.app_for``), counted step by step: each time its coroutine runs until it
+    suspends (the coalescer's future) is timed alone, so the work of the requests that run while
+    it waits, and the coalescer's flush (its own task: the pipeline call, the stored read), are
+    not in it. ``install`` patches one checkout's ``Shortcut`` class (each side its own)."""
+
+    def __init__(self, path_end: str) -> None:
+        self.path_end, self.spent = path_end, 0.0
+
+    def install(self, shortcut_class: Any) -> None:
+        app_for, steps = shortcut_class.app_for, self
+
+        def timed_app_for(lane: Any, found: Any, scope: dict[str, Any]) -> App:
+            app = app_for(lane, found, scope)
+            if not scope["path"].endswith(steps.path_end):
+                return app
+            return lambda scope, receive, send: steps.timed(app(scope, receive, send))
+
+        shortcut_class.app_for = timed_app_for
+
+    async def timed(self, coroutine: Any) -> None:
+        await _Stepped(coroutine, self)
+
+
+class _Stepped:
+    """An awaitable driving ``coroutine`` step by step, adding each step's thread CPU to
+    ``steps.spent`` (``RouteSteps``)."""
+
+    def __init__(self, coroutine: Any, steps: RouteSteps) -> None:
+        self.coroutine, self.steps = coroutine, steps
+
+    def __await__(self) -> Any:
+        coroutine, sent, thrown = self.coroutine, None, None
+        while True:
+            started = time.thread_time()
+            try:
+                yielded = coroutine.send(sent) if thrown is None else coroutine.throw(thrown)
+            except StopIteration as done:
+                self.steps.spent += time.thread_time() - started
+                return done.value
+            except BaseException:
+                self.steps.spent += time.thread_time() - started
+                raise
+            self.steps.spent += time.thread_time() - started
+            try:
+                sent, thrown = (yield yielded), None
+            except BaseException as exc:  # a cancellation, passed on
+                sent, thrown = None, exc
+
+
 async def round_of(
-    app: App, route: str, asked: list[tuple[str, str]], secret: bytes, concurrency: int
-) -> tuple[float, float]:
+    app: App,
+    route: str,
+    asked: list[tuple[str, str]],
+    secret: bytes,
+    concurrency: int,
+    steps: RouteSteps | None = None,
+) -> tuple[float, float, float]:
     """Process and event-loop thread CPU seconds per request of ``route`` for ``asked`` (user,
-    item) pairs, ``concurrency`` in flight. The process's includes both apps' background threads
-    (each decision log's writer stores its lists every ``flush_interval_s``, whichever app's round
-    is running then); the loop thread's is the request path alone, the coalesced pipeline calls
-    included."""
+    item) pairs, ``concurrency`` in flight, and the route's own app's (``steps``; 0 without).
+    The process's includes both apps' background threads (each decision log's writer stores its
+    lists every ``flush_interval_s``, whichever app's round is running then); the loop thread's
+    is the request path alone, the coalesced pipeline calls included."""
     method, path, query, body = ROUTES[route]
     queue = iter(asked)
     statuses: list[int] = []
@@ -133,12 +192,14 @@ async def round_of(
             sent = body.replace("{item}", item).encode()
             statuses.append(await ask(app, method, url, query, secret, sent))
 
+    routed = steps.spent if steps is not None else 0.0
     started, looped = time.process_time(), time.thread_time()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     spent, loop_spent = time.process_time() - started, time.thread_time() - looped
     if set(statuses) != {200}:
         sys.exit(f"not every request answered 200: {sorted(set(statuses))}")
-    return spent / len(asked), loop_spent / len(asked)
+    route_spent = steps.spent - routed if steps is not None else 0.0
+    return spent / len(asked), loop_spent / len(asked), route_spent / len(asked)
 
 
 async def same_answers(
@@ -226,8 +287,8 @@ def memoise_answers(bundle: Any) -> None:
 
 
 async def measure(
-    args: argparse.Namespace, apps: dict[str, Any]
-) -> dict[str, list[tuple[float, float]]]:
+    args: argparse.Namespace, apps: dict[str, Any], steps: dict[str, RouteSteps]
+) -> dict[str, list[tuple[float, float, float]]]:
     users = (args.shop / "users.txt").read_text().split()
     secret = (args.shop / "secret").read_text().strip().encode()
     rng = np.random.default_rng(0)
@@ -253,12 +314,14 @@ async def measure(
         gc.collect()
         gc.freeze()
         print(f"warm; measuring {args.rounds} rounds", flush=True)  # a profiler may attach now
-        cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
+        cpu: dict[str, list[tuple[float, float, float]]] = {name: [] for name in apps}
         for r in range(args.rounds):
             asked = draw(args.requests)
             for name in list(apps)[:: 1 if r % 2 == 0 else -1]:
                 cpu[name].append(
-                    await round_of(apps[name], args.route, asked, secret, args.concurrency)
+                    await round_of(
+                        apps[name], args.route, asked, secret, args.concurrency, steps.get(name)
+                    )
                 )
         if args.outside:
             missed = {n: app.state.runtime.bundle.answer.misses for n, app in apps.items()}
@@ -303,15 +366,26 @@ def main() -> None:
         renamed_copy(args.against, Path(tmp))
         sys.path.insert(0, tmp)
         from recsmith_base.config import Settings as BaseSettings  # type: ignore
+        from recsmith_base.serving import fast_lane as base_lane  # type: ignore
         from recsmith_base.serving.app import create_app as base_app  # type: ignore
 
         from recsmith.config import Settings
+        from recsmith.serving import fast_lane
         from recsmith.serving.app import create_app
 
         apps = {"against": base_app(BaseSettings()), "this": create_app(Settings())}
-        cpu = asyncio.run(measure(args, apps))
-    measured = (("process", 0), ("event-loop thread", 1))
+        steps: dict[str, RouteSteps] = {}
+        if args.route in ON_THE_LOOP:  # the route's own steps, each side's own lane class
+            path_end = ROUTES[args.route][1].rsplit("/", 1)[1]
+            for name, lane in (("against", base_lane), ("this", fast_lane)):
+                steps[name] = RouteSteps(path_end)
+                steps[name].install(lane.Shortcut)
+        cpu = asyncio.run(measure(args, apps, steps))
+    measured = (("process", 0), ("event-loop thread", 1), ("route's own app", 2))
     for what, at in measured if args.route in ON_THE_LOOP else measured[:1]:
+        if at == 2 and not all(c[2] for v in cpu.values() for c in v):
+            print("route's own app: not timed (a request went past the fast lane)")
+            continue
         spent = {n: [round_cpu[at] * 1e3 for round_cpu in v] for n, v in cpu.items()}
         before, after = (statistics.median(spent[n]) for n in ("against", "this"))
         print(

@@ -11,12 +11,14 @@ import asyncio
 import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute, serialize_response
 from fastapi.testclient import TestClient
 
+from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
@@ -136,6 +138,17 @@ def test_each_edge_value_on_its_own() -> None:
     assert recommendation_json(empty) == fastapi_bytes(empty)
 
 
+def test_fields_in_the_models_order_are_written_as_they_are() -> None:
+    """``as_written``: the fields the route builds (the model's order, float scores) are
+    written as the model writes them."""
+    rng = random.Random(7)
+    for _ in range(100):
+        drawn = _draw(rng)
+        items = [{**item, "score": float(item["score"])} for item in drawn["items"]]
+        fields = {name: items if name == "items" else drawn[name] for name in FIELDS}
+        assert recommendation_json(fields, as_written=True) == fastapi_bytes(fields), fields
+
+
 def test_fields_it_does_not_write_are_ignored_and_a_missing_one_fails_loudly() -> None:
     fields = _draw(random.Random(5))
     assert recommendation_json({**fields, "shortfalls": ["x"]}) == recommendation_json(fields)
@@ -248,3 +261,33 @@ def test_the_decision_log_keeps_what_the_other_list_routes_served(
     assert any(i["score"] != 0.0 for i in body["items"])
     assert all(i["sources"] == [source] for i in body["items"])
     _logged_as_served(pipeline_client, body, route)
+
+
+def test_lists_from_the_cache_and_demoted_ones_are_the_models_bytes(
+    store_url: str,
+    bundle_dir: Path,
+    bundle: ModelBundle,
+    store: EventStore,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    """The route writes its fields and items as they are (``as_written``): a list the response cache
+    gave back and one capping's ``demote`` reordered must still be the model's bytes (FastAPI's
+    writing of the model is the oracle), and the cache hit and the demotion must have happened."""
+    settings = Settings(
+        store={"url": store_url},
+        serving={"model_dir": bundle_dir, "cache_entries": 100},
+        capping={"enabled": True, "max_shows": 1, "action": "demote"},
+    )
+    with TestClient(create_app(settings, bundle=bundle, store=store)) as client:
+        asked = lambda query: client.get(  # noqa: E731
+            f"/v1/users/u1/recommendations?{query}", headers=keys["read"]
+        )
+        cached = [asked("k=4"), asked("k=4")]  # no page view: the second is the cache's copy
+        for got in cached:
+            _served_as_the_model_writes_it(got)
+        hits = client.get("/metrics", headers=keys["admin"]).text
+        assert 'recsmith_response_cache_total{result="hit"} 1.0' in hits
+        demoted = [asked("k=3&placement=home"), asked("k=5&placement=cart")]
+        for got in demoted:
+            _served_as_the_model_writes_it(got)
+    assert demoted[1].json()["capped"] > 0  # shown before (the k=4 lists too): sunk

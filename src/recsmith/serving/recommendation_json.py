@@ -32,10 +32,17 @@ FIELDS = tuple(name for name in RecommendationResponse.model_fields if name != "
 _INF_NAN = RecommendationResponse.model_config.get("ser_json_inf_nan", "null")
 
 
-def recommendation_json(fields: Mapping[str, Any]) -> bytes:
+def recommendation_json(fields: Mapping[str, Any], *, as_written: bool = False) -> bytes:
     """The JSON of ``RecommendationResponse(**fields)`` without explanations: every field of
     ``FIELDS`` in ``fields`` (others are not written), ``items`` as mappings with ``item_id``,
-    ``score``, ``sources`` and ``reason``."""
+    ``score``, ``sources`` and ``reason``.
+
+    ``as_written``: ``fields`` already are what the model writes — a dict of exactly ``FIELDS``
+    in that order, its items dicts of exactly those four keys in that order, each score a
+    ``float`` — as the recommendation route builds them: written as they are, without a copy of
+    each item and of the fields (~5 µs a list of ten, a third of this call)."""
+    if as_written:
+        return to_json(fields, inf_nan_mode=_INF_NAN)
     written = [
         {
             "item_id": item["item_id"],
@@ -49,7 +56,11 @@ def recommendation_json(fields: Mapping[str, Any]) -> bytes:
     return to_json(ordered, inf_nan_mode=_INF_NAN)
 
 
-def recommendation_response(fields: Mapping[str, Any]) -> Response:
+def recommendation_response(fields: Mapping[str, Any], *, as_written: bool = False) -> Response:
     """``recommendation_json`` as the 200 the route answers (the headers ``DirectRoute`` gives a
     model it writes)."""
-    return Response(recommendation_json(fields), status_code=200, media_type="application/json")
+    return Response(
+        recommendation_json(fields, as_written=as_written),
+        status_code=200,
+        media_type="application/json",
+    )

@@ -464,25 +464,29 @@ async def recommend(
         if chosen.arm is not None and runtime.bandits is not None:  # adaptive allocation's trials
             shown = len(listed["items"])
             runtime.bandits.shown([chosen.arm] * shown, [True] * shown)
+        # the model's fields in its order (``recommendation_json.FIELDS``), its items as
+        # ``_listing`` built them (the cache's copy and ``demote`` keep them so): written as they
+        # are, without building the model (``recommendation_json``); explanations are models of
+        # their own: a list explained goes through the model
         fields = {
             "recommendation_id": recommendation_id,
-            "user_id": user_id,
             "model_version": bundle.version,
-            "degraded": [*degraded, *lapses, *lapsed, *listed.pop("shortfalls", [])],
+            "items": listed["items"],
             "experiment": chosen.experiment,
             "variant": chosen.variant,
+            "user_id": user_id,
+            "tier": listed["tier"],
+            "fallback": listed["fallback"],
+            "degraded": [*degraded, *lapses, *lapsed, *listed.get("shortfalls", [])],
             "not_personalised": withheld,
             "capped": caps.capped + demoted,
             "page_view_excluded": caps.repeated,
-            **listed,
         }
         items: Sequence[Mapping[str, Any]] = listed["items"]
-        # written as the model writes itself, without building it (``recommendation_json``);
-        # explanations are models of their own: a list explained goes through the model
         response: Response | RecommendationResponse = (
-            RecommendationResponse(**fields)
+            RecommendationResponse(**fields, explanations=listed["explanations"])
             if "explanations" in listed
-            else recommendation_response(fields)
+            else recommendation_response(fields, as_written=True)
         )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
