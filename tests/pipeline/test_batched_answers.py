@@ -15,9 +15,10 @@ from recsmith.events.schema import Item
 from recsmith.explain.trace import Trace
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
-from recsmith.pipeline.runtime import Pipeline
+from recsmith.pipeline.runtime import FALLBACK, FALLBACK_EXTRA, Pipeline
 from recsmith.pipeline.training import propose
-from recsmith.retrieval.sources import StaticSource, widest_row
+from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import Proposals, StaticSource, widest_row
 from recsmith.sparse_rows import CODED_CELLS
 
 
@@ -150,3 +151,64 @@ def test_static_sources_and_the_filler_retrieved_together_are_each_retrieved_alo
         astuple(filler), astuple(pipeline.fallback.retrieve(queries, 30)), strict=True
     ):
         assert got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("k", [3, 10])
+def test_the_filler_under_every_list_is_popularity_walked_k_plus_extra_deep(
+    pipeline: Pipeline, events: pd.DataFrame, k: int
+) -> None:
+    """The popularity filler ``_top_k`` retrieves with the static sources reaches
+    ``k + FALLBACK_EXTRA`` items into each query's walk down the popularity model's ranking
+    (its items the query has not seen, the catalogue's unscored ones never): the explain
+    trace's pool holds, per query, exactly that walk's items the other sources did not
+    propose, under the ``popular`` column with their place in the walk as rank. The oracle
+    ranks ``bundle.popular``'s scores itself and skips each query's exclusions in Python."""
+    users, recent = _who(pipeline, events)
+    known = list(pd.unique(events["item_id"]))
+    seen = [set(known[q : q + 4 * (q % 3)]) for q in range(len(users))]  # visitors' own too
+    trace = Trace()
+    pipeline.answer(users, k, recent=recent, extra_seen=seen, trace=trace)
+    pool, queries = trace.pool, trace.queries
+    assert pool is not None and queries is not None
+    scores = np.asarray(pipeline.bundle.popular.item_scores_, np.float64)
+    ranking = [i for i in np.argsort(-scores, kind="stable").tolist() if np.isfinite(scores[i])]
+    column = pool.sources.index(FALLBACK)
+    others = np.delete(pool.source_ranks, column, axis=1).max(axis=1) > 0
+    exclude = queries.exclude
+    for q in range(len(users)):
+        skipped = set(exclude.indices[exclude.indptr[q] : exclude.indptr[q + 1]].tolist())
+        walk = [i for i in ranking if i not in skipped][: k + FALLBACK_EXTRA]
+        assert len(walk) == k + FALLBACK_EXTRA  # the catalogue is deeper than the filler
+        mine = pool.query == q
+        proposed = set(pool.items[mine & others].tolist())
+        want = [(i, r + 1) for r, i in enumerate(walk) if i not in proposed]
+        rows = np.flatnonzero(mine & (pool.source_ranks[:, column] > 0))
+        got = sorted(
+            zip(pool.items[rows].tolist(), pool.source_ranks[rows, column].tolist(), strict=True),
+            key=lambda row: row[1],
+        )
+        assert got == want, users[q]
+
+
+class _FirstOnly(StaticSource):
+    """A static source of its own kind: whatever the depth asked, its first kept item."""
+
+    def retrieve(self, queries: Queries, k: int) -> Proposals:
+        return super().retrieve(queries, 1)
+
+
+def test_a_static_source_subclass_with_its_own_retrieve_answers_for_itself(
+    pipeline: Pipeline, events: pd.DataFrame
+) -> None:
+    """``propose`` answers only plain ``StaticSource``s in its one pass (which reads their
+    heads, never their ``retrieve``); a subclass that retrieves otherwise gives its own
+    answer, one item a query here, while the plain one beside it keeps its quota."""
+    users, recent = _who(pipeline, events)
+    queries = pipeline.queries(np.asarray(users, dtype=object), None, recent, None)
+    scores = pipeline.fallback.item_scores
+    asked = [(StaticSource("plain", scores), 30), (_FirstOnly("first", scores), 30)]
+    assert len(users) * 2 * (30 + widest_row(queries.exclude)) >= CODED_CELLS  # the grid pass
+    plain, first = propose(asked, queries)
+    assert np.bincount(plain.query).tolist() == [30] * len(users)
+    assert first.query.tolist() == list(range(len(users)))
+    assert first.items.tolist() == plain.items[plain.ranks == 1].tolist()
