@@ -129,8 +129,9 @@ def test_static_sources_answered_together_are_each_a_walk_down_its_ranking(
     """``static_proposals`` (a batch's static sources in one pass: one grid lookup, one running
     count restarted at each source's head) against the walk of each source's own ranking, its
     quota apart: on batches that read the exclusions' grid and on a lone query, a source whose
-    quota is 0, a ranking holding an item twice (given as ``order``), and (``max_cells`` 0)
-    where each source answers on its own."""
+    quota is 0, a ranking holding an item twice (given as ``order``), a source with nothing
+    ranked ahead of the others (its head empty: the pass's restarts would read before the grid),
+    and (``max_cells`` 0) where each source answers on its own."""
     rng = np.random.default_rng(100 + seed)
     n_items = int(rng.integers(60, 500))
     n = 1 if seed == 0 else int(rng.integers(20, 70))
@@ -142,6 +143,8 @@ def test_static_sources_answered_together_are_each_a_walk_down_its_ranking(
         if s == 1 and seed % 2:  # a ranking of its own holding one item twice
             source = StaticSource("twice", item_scores, np.r_[source.order[:5], source.order[:40]])
         made.append((source, 0 if seed == 3 and s == 0 else int(rng.integers(1, 60))))
+    if seed % 3 == 2:  # new arrivals in a shop without creation dates: an empty head, first
+        made.insert(0, (StaticSource("undated", np.full(n_items, -np.inf, np.float32)), 20))
     excluded = _exclusions(rng, n, n_items, made[0][0].order[:60])
     exclude = _matrix(excluded, n_items, duplicate=False)
     queries = Queries(
