@@ -137,3 +137,21 @@ def test_cli_reads_a_read_only_store_and_refuses_its_writes(
     assert made.exception is None or isinstance(made.exception, SystemExit)
     assert f"{path} is open read-only" in " ".join(made.stderr.split())
     assert "Traceback" not in made.output
+
+
+def test_restore_refuses_a_store_named_read_only(tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    open_store(f"sqlite:///{store}").close()
+    saved = tmp_path / "b.sqlite"
+    assert (
+        runner.invoke(
+            app, ["backup", "--out", str(saved), "--store", f"sqlite:///{store}"]
+        ).exit_code
+        == 0
+    )
+    before = _digest(store)
+    args = ["restore", str(saved), "--force", "--store", f"sqlite:///{store}?mode=ro"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "named read-only (?mode=ro): nothing restored" in " ".join(result.stderr.split())
+    assert _digest(store) == before
