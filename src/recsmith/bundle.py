@@ -36,6 +36,7 @@ from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions, matrix_fingerprint
 from recsmith.ids import IdMap, sort_order
 from recsmith.models.base import Recommender, sparse_from_arrays, sparse_to_arrays
+from recsmith.models.learned import learning_warnings
 from recsmith.models.popularity import Popular
 from recsmith.models.registry import model_class
 from recsmith.models.topk import TopK
@@ -150,8 +151,16 @@ class ModelBundle:
         else:
             model.fit(data)
         popular = Popular().fit(data)
+        warnings = learning_warnings({model.name: model}, data)
         return cls.assemble(
-            model, data.users, data.items, data.matrix, popular, started=started, **info
+            model,
+            data.users,
+            data.items,
+            data.matrix,
+            popular,
+            started=started,
+            **({"fit_warnings": warnings} if warnings else {}),
+            **info,
         )
 
     @classmethod

@@ -70,3 +70,18 @@ def test_reflowed_joins_lines_keeps_paragraphs_and_click_markers() -> None:
     assert reflowed(text) == (
         "First line goes on.\n\nSecond paragraph on two lines.\n\n\b\nkept\nas is\n\f\nhidden\npart"
     )
+
+
+def test_the_root_help_lists_each_command_in_lines_filled_before_breaking() -> None:
+    """The commands panel shows each command's first paragraph: built lazily, it was listed
+    with the source's line breaks ("validated as over" on one line, "HTTP, …" on the next)."""
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": str(WIDTH), "TERMINAL_WIDTH": "80"})
+    lines = result.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("╭─ Commands"))
+    panel = [line[1:-1] for line in lines[start + 1 :] if line.startswith("│")]  # the last box
+    column = panel[0].index(panel[0].split()[1])  # where the descriptions start
+    for line, following in pairwise(panel):
+        if following[:column].strip():  # the next command's first line
+            continue
+        room = len(line) - len(line.rstrip()) - 1  # Rich keeps one column of padding
+        assert len(following.split()[0]) + 1 > room, (line, following)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 from scipy import stats
+from typer.testing import CliRunner
 
+from recsmith.cli.app import app
 from recsmith.evaluation.runner import ModelResult, compare_to_best
 from recsmith.evaluation.verdict import judge
 
@@ -97,3 +102,52 @@ def test_a_tie_names_no_leader() -> None:
         "no model is significantly better than itemknn at p < 0.05 "
         "(popular and itemknn tie on ndcg@10, p_holm = 1)"
     )
+
+
+def _digested(model: str, ndcg: np.ndarray, lists: str) -> ModelResult:
+    return replace(result(model, ndcg), lists_digest=lists)
+
+
+def test_a_tie_on_every_user_is_warned_of_with_what_it_bounds() -> None:
+    """Every paired difference 0: no p-value or user count can be computed, which left the
+    too-few-users warning silent. Identical lists and equal scores are told apart; with 4
+    users, the rule of three bounds the share of users on whom they differ by 3/4 = 75 %."""
+    same = np.array([0.0, 1.0, 0.5, 0.0])
+    comparisons = compare_to_best(
+        [
+            _digested("ease", same, "L1"),
+            _digested("itemknn", same.copy(), "L1"),
+            _digested("popular", same.copy(), "L2"),
+        ]
+    )
+    verdict = judge(comparisons, evaluated_users=4, users_in_data=10, split="temporal", k=10)
+    assert verdict.warning == (
+        "ease and itemknn gave identical lists on all 4 users; ease and popular score exactly "
+        "the same ndcg@10 on every one of the 4 users, with different lists (of 10 in the data): "
+        "a tie no test can weigh, and not evidence that they are equal: 4 users only say they "
+        "differ for fewer than 75% of users like these (95 %, rule of three)."
+    )
+
+
+def test_a_near_tie_is_not_called_a_tie() -> None:
+    a = np.array([0.0, 1.0, 0.5, 0.0])
+    b = a.copy()
+    b[3] = 0.25
+    comparisons = compare_to_best([_digested("a", b, "L1"), _digested("b", a, "L1")])
+    assert comparisons[0].tied_users == 0 and not comparisons[0].identical_lists
+    verdict = judge(comparisons, evaluated_users=4, users_in_data=4, split="temporal", k=10)
+    assert verdict.warning is None or "tie" not in verdict.warning
+
+
+def test_evaluate_says_identical_lists_on_a_tiny_shop(tmp_path: Path) -> None:
+    """Six users who saw the same three items: each has one item left to get, so every model
+    lists it alone, and the command says so instead of printing a bare tie."""
+    rows = [f"u{u},i{i},2026-01-0{i}T0{u}:00:00Z" for u in range(1, 7) for i in range(1, 4)]
+    data = tmp_path / "tiny.csv"
+    data.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    args = ["evaluate", "--data", str(data), "--models", "popular,itemknn,ease"]
+    shown = CliRunner().invoke(app, [*args, "--split", "leave-last-out"], terminal_width=300)
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.stdout.split())
+    assert "warning: popular, itemknn and ease gave identical lists on all 6 users" in said
+    assert "fewer than 50% of users like these" in said

@@ -129,12 +129,14 @@ records = st.one_of(
 )
 
 
-def assert_same(group: list[dict], event_settings: EventSettings, stamp_missing: bool) -> None:
+def assert_same(
+    group: list[dict], event_settings: EventSettings, stamp_missing: bool, typed: bool = False
+) -> None:
     expected_frame, expected_rejected, expected_stamped = _validate(
-        group, event_settings, NOW, 7, stamp_missing=stamp_missing
+        group, event_settings, NOW, 7, stamp_missing=stamp_missing, typed_numbers=typed
     )
     frame, rejected, stamped = validate_small(
-        group, event_settings, now=NOW, offset=7, stamp_missing=stamp_missing
+        group, event_settings, now=NOW, offset=7, stamp_missing=stamp_missing, typed_numbers=typed
     )
     pd.testing.assert_frame_equal(frame, expected_frame)
     assert rejected == expected_rejected
@@ -152,12 +154,13 @@ def assert_same(group: list[dict], event_settings: EventSettings, stamp_missing:
     group=st.lists(records, min_size=1, max_size=6),
     stamp_missing=st.booleans(),
     utc=st.booleans(),
+    typed=st.booleans(),
 )
 def test_the_per_record_validator_agrees_with_the_column_checks(
-    group: list[dict], stamp_missing: bool, utc: bool
+    group: list[dict], stamp_missing: bool, utc: bool, typed: bool
 ) -> None:
     assert takes_records(group)
-    assert_same(group, UTC_SETTINGS if utc else SETTINGS, stamp_missing)
+    assert_same(group, UTC_SETTINGS if utc else SETTINGS, stamp_missing, typed)
 
 
 def test_the_generated_cases_reach_both_verdicts_and_every_field() -> None:

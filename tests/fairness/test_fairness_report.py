@@ -170,3 +170,13 @@ def _run_cli(url: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     _check(json.loads(result.stdout.strip().splitlines()[-1]))
     assert "Fairness report" in html.read_text()
+
+
+def test_cli_lines_say_n_a_where_there_is_no_figure(tmp_path: Path) -> None:
+    """Nothing served: the figures are JSON nulls, and the lines said "None" (Python's word)."""
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    result = CliRunner().invoke(app, ["fairness", "report", "--since", "1d", "--store", url])
+    assert result.exit_code == 0, result.stderr
+    assert "None" not in result.stderr
+    assert "mean miscalibration: n/a" in result.stderr
+    assert "narrowing: n/a of 0 units (median n/a)" in result.stderr

@@ -201,3 +201,30 @@ def test_a_server_shows_the_signals_as_gauges(shop: tuple[Path, Path]) -> None:
                 break
             time.sleep(0.05)
     assert wanted <= lines, sorted(line for line in lines if "monitor" in line)
+
+
+def test_a_window_without_events_is_no_data_not_ok(shop: tuple[Path, Path], tmp_path: Path) -> None:
+    """A store the release's traffic never reached (empty): no signal can be judged, so the
+    report says so, and a gate fails, instead of vouching "ok" for traffic it never saw."""
+    _, out = shop
+    env = {"RECSMITH_STORE__URL": f"sqlite:///{tmp_path / 'empty.sqlite'}"}
+    args = ["monitor", "--model-dir", str(out), "--since", "2026-12-01"]
+    payload = json.loads(runner.invoke(app, [*args, "--json"], env=env).stdout)
+    assert payload["window_events"] == 0 and payload["status"] == "no_data"
+    assert {s["status"] for s in payload["signals"]} <= {"unknown", "ok", "info"}
+    shown = runner.invoke(app, args, env=env, terminal_width=200)
+    assert shown.exit_code == 0, shown.stderr
+    assert "overall: no_data: no events since 2026-12-01 00:00 UTC" in shown.stdout
+    assert runner.invoke(app, [*args, "--fail-on", "alert"], env=env).exit_code == 3
+
+
+def test_a_stalled_ingest_alerts_even_with_no_events_in_the_window(
+    shop: tuple[Path, Path],
+) -> None:
+    """Events stored, none in the window: the newest one's age alerts, which no_data must not
+    hide."""
+    db, out = shop
+    env = {"RECSMITH_STORE__URL": f"sqlite:///{db}"}
+    args = ["monitor", "--model-dir", str(out), "--since", "2026-12-01", "--json"]
+    payload = json.loads(runner.invoke(app, args, env=env).stdout)
+    assert payload["window_events"] == 0 and payload["status"] == "alert"

@@ -19,7 +19,7 @@ from recsmith.models.registry import model_class
 from recsmith.privacy.identity import with_aliases
 from recsmith.privacy.screen import without_refused
 from recsmith.store.open import open_store
-from recsmith.store.url_scheme import SQLITE_PREFIX
+from recsmith.store.url_scheme import SQLITE_PREFIX, sqlite_file
 
 #: The data-set formats ``import`` reads (every one but the plain ``events`` and ``items``).
 DATASET_FORMATS = [name for name in FORMATS if name not in {"events", "items"}]
@@ -78,7 +78,7 @@ def _store_events(store_url: str | None, settings: Settings) -> pd.DataFrame:
     chosen, since with no --store that is the config's (or the default) URL, which the user
     may not know was used."""
     url = resolve_store_url(store_url, settings)
-    path = Path(url.removeprefix(SQLITE_PREFIX)) if url.startswith(SQLITE_PREFIX) else None
+    path = Path(sqlite_file(url)[0]) if url.startswith(SQLITE_PREFIX) else None
     chunks: list[pd.DataFrame] = []
     if path is None or path.exists():  # reading must not create an empty SQLite file
         store = open_store(url)

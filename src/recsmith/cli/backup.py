@@ -13,7 +13,9 @@ import typer
 
 from recsmith.cli._common import StoreOption, errors_as_exit, print_json, state, stderr
 from recsmith.config import Settings
+from recsmith.errors import ValidationError
 from recsmith.store.backup import BackupSummary, backup, restore, sqlite_path
+from recsmith.store.url_scheme import sqlite_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -45,6 +47,8 @@ def restore_command(
     cli = state(ctx)
     with errors_as_exit():
         path, field = _sqlite_file(store, cli.settings)
+        if sqlite_file(store or cli.settings.store.url)[1]:
+            raise ValidationError(field, f"{path} is named read-only (?mode=ro): nothing restored")
         summary = restore(file, path, force=force, field=field)
     _report("restored into", summary, json_out, cli.quiet)
 

@@ -18,7 +18,7 @@ from recsmith.cli._common import (
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import ValidationError
 from recsmith.evaluation.grouping import parse_group_spec
-from recsmith.fairness.report import report_from_store
+from recsmith.fairness.report import figure, report_from_store
 from recsmith.store.open import open_store
 
 app = typer.Typer(help="Fairness of what was served: exposure, calibration, parity.")
@@ -67,13 +67,17 @@ def report(
     exp = payload["exposure"]
     stderr.print(f"{payload['lists']:,} lists since {since}; groups: {spec.label}")
     stderr.print(
-        f"exposure Gini over items: {exp['gini']}, catalogue shown: {exp['catalogue_shown']}"
+        f"exposure Gini over items: {figure(exp['gini'])}, "
+        f"catalogue shown: {figure(exp['catalogue_shown'])}"
     )
     for group, share in exp["group_share"].items():
         stderr.print(f"  {group}: {share:.1%} of slots")
-    stderr.print(f"mean miscalibration: {payload['calibration']['mean']}")
+    stderr.print(f"mean miscalibration: {figure(payload['calibration']['mean'])}")
     n = payload["narrowing"]
-    stderr.print(f"narrowing: {n['share_narrowing']} of {n['units']} units (median {n['median']})")
+    stderr.print(
+        f"narrowing: {figure(n['share_narrowing'])} of {n['units']} units "
+        f"(median {figure(n['median'])})"
+    )
     for bucket, row in payload["parity"].items():
         stderr.print(
             f"  {bucket}: {row['lists']} lists, {row['outcomes_per_list']:.3f} outcomes/list"

@@ -19,6 +19,7 @@ from typer.main import get_command_from_info, get_group_from_info
 from typer.models import CommandInfo, TyperInfo
 
 from recsmith.cli.global_options import RootGroup
+from recsmith.cli.help_text import reflow_tree
 
 #: name -> (module under ``recsmith.cli``, attribute): a command function or a ``typer.Typer``.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -78,4 +79,6 @@ class LazyGroup(RootGroup):
             module, attribute = COMMANDS[cmd_name]
             target = getattr(importlib.import_module(f"recsmith.cli.{module}"), attribute)
             self.commands[cmd_name] = build(cmd_name, target, self)
+            # reflowed here, not only when run: the root's --help lists each one's first paragraph
+            reflow_tree(self.commands[cmd_name])
         return self.commands.get(cmd_name)

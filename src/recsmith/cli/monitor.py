@@ -43,7 +43,11 @@ def monitor_command(
     ] = None,
     store: StoreOption = None,
     fail_on: Annotated[
-        str, typer.Option(help="Exit 3 when a signal reaches this level: alert, warn or never.")
+        str,
+        typer.Option(
+            help="Exit 3 when a signal reaches this level (alert, warn or never), or when the "
+            "window has no events (no_data)."
+        ),
     ] = "never",
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -74,7 +78,8 @@ def monitor_command(
         if shadow is not None:
             _print_shadow(shadow)
     worst = report.worst()
-    if fail_on != "never" and (worst == "alert" or (worst == "warn" and fail_on == "warn")):
+    judged_bad = worst == "alert" or (worst == "warn" and fail_on == "warn")
+    if fail_on != "never" and (judged_bad or worst == "no_data"):  # a gate passes nothing unseen
         raise typer.Exit(FAILED)
 
 
@@ -106,7 +111,14 @@ def _print(report: MonitorReport) -> None:
         status = f"[{colour}]{s.status}[/]" if colour else s.status
         table.add_row(s.name, _num(s.value), status, _num(s.warn), _num(s.alert), s.note)
     stdout.print(table)
-    stdout.print(f"overall: {report.worst()}")
+    worst = report.worst()
+    if worst == "no_data":
+        stdout.print(
+            f"overall: no_data: no events since {report.since:%Y-%m-%d %H:%M} UTC, nothing to "
+            "judge (is ingest running? a longer --since?)"
+        )
+    else:
+        stdout.print(f"overall: {worst}")
 
 
 def _print_shadow(shadow: dict[str, Any]) -> None:

@@ -222,14 +222,12 @@ def _train_on_spark(
             events.unpersist()
 
 
-def _report(m: dict[str, object], out: Path, json_out: bool, quiet: bool) -> None:
-    for warning in m.get("rule_warnings") or []:  # shown even with --quiet or --json: a typo?
-        stderr.print(
-            f"warning: {warning['field']}: {warning['message']}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
+def _report(m: dict[str, Any], out: Path, json_out: bool, quiet: bool) -> None:
+    # shown even with --quiet or --json: a typo in a rule, a model that learned nothing
+    lines = [f"{w['field']}: {w['message']}" for w in m.get("rule_warnings") or []]
+    lines += [f"{name}: {why}" for name, why in (m.get("fit_warnings") or {}).items()]
+    for line in lines:
+        stderr.print(f"warning: {line}", highlight=False, markup=False, soft_wrap=True)
     if json_out:
         print_json(m)
     elif not quiet:

@@ -9,6 +9,7 @@ truth, because serving never recommends them again.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ class ModelResult:
     head_share: float = float("nan")  # share of recommended slots on head (top-20%) items
     exposure: Exposure | None = None  # exposure over items and item groups (``fairness``)
     groups: GroupParity | None = None  # accuracy by user group (``parity``)
+    #: digest of the top-k lists, user by user: two models with the same one showed every
+    #: evaluated user the same list (``compare_to_best`` says so of a tie)
+    lists_digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,11 @@ class Comparison:
     p_value: float
     p_holm: float
     users_needed: int | None = None
+    #: the users compared when every paired difference is exactly 0 (a tie no test can weigh:
+    #: ``verdict.judge`` warns of it); 0 otherwise
+    tied_users: int = 0
+    #: the tie is two models that gave every evaluated user the same list
+    identical_lists: bool = False
 
 
 def item_features(data: Interactions) -> sparse.csr_array:
@@ -296,6 +305,9 @@ def score_lists(
         head_share=head,
         exposure=spread,
         groups=parity,
+        lists_digest=hashlib.blake2b(
+            np.ascontiguousarray(recs, dtype=np.int64).tobytes()
+        ).hexdigest(),
     )
 
 
@@ -337,6 +349,7 @@ def compare_to_best(results: Sequence[ModelResult], metric: str = "ndcg") -> lis
     others = [r for r in results if r is not best]
     tests = [paired_test(best.per_user[metric], r.per_user[metric]) for r in others]
     holm = holm_correction(np.array([t.p_value for t in tests]))
+    diffs = [best.per_user[metric] - r.per_user[metric] for r in others]
     return [
         Comparison(
             r.model,
@@ -347,9 +360,13 @@ def compare_to_best(results: Sequence[ModelResult], metric: str = "ndcg") -> lis
             t.ci_high,
             t.p_value,
             float(h),
-            paired_sample_size(best.per_user[metric] - r.per_user[metric]),
+            paired_sample_size(diff),
+            tied_users=0 if diff.any() else len(diff),
+            identical_lists=not diff.any()
+            and bool(best.lists_digest)
+            and best.lists_digest == r.lists_digest,
         )
-        for r, t, h in zip(others, tests, holm, strict=True)
+        for r, t, h, diff in zip(others, tests, holm, diffs, strict=True)
     ]
 
 

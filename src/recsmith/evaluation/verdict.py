@@ -87,10 +87,11 @@ def judge(
         text = f"{best} is better than " + ", ".join(_p(c) for c in won) + f" at p < {ALPHA:g}"
         if undecided:
             text += "; not significantly better than " + ", ".join(_p(c) for c in undecided)
+    ties = tie_warning(undecided, users_in_data, metric)
     reachable = [c for c in undecided if c.users_needed is not None]
     needed = min((c.users_needed or 0) for c in reachable) if reachable else 0
     if needed <= evaluated_users:
-        return Verdict(text, None, evaluated_users, users_in_data, None, None)
+        return Verdict(text, ties, evaluated_users, users_in_data, None, None)
     clearest = next(c for c in reachable if c.users_needed == needed)
     suggestion = suggest_split(split)
     more = f", more than the {users_in_data:,} in the data" if needed > users_in_data else ""
@@ -106,7 +107,43 @@ def judge(
     )
     if suggestion is not None:
         warning += f" --split {suggestion} evaluates more: every user with two or more events."
+    if ties is not None:
+        warning = f"{ties} {warning}"
     return Verdict(text, warning, evaluated_users, users_in_data, needed, suggestion)
+
+
+def tie_warning(undecided: Sequence[Comparison], users_in_data: int, metric: str) -> str | None:
+    """What exact ties mean, or None without one. A paired difference that is 0 on every user
+    has no variance: no test weighs it and no user count can be computed for it, so the
+    too-few-users warning stays silent, yet a tie on a few users says little about the others:
+    no difference among N users bounds the share of users on whom the two differ below 3/N at
+    95 % (the rule of three), which for a few dozen users is most of a catalogue's audience.
+    Identical lists say more than equal scores (two lists can both miss every user's item)."""
+    ties = [c for c in undecided if c.tied_users]
+    if not ties:
+        return None
+    best, n = ties[0].best, ties[0].tied_users
+    same = [c.model for c in ties if c.identical_lists]
+    equal = [c.model for c in ties if not c.identical_lists]
+    said = []
+    if same:
+        said.append(f"{_and([best, *same])} gave identical lists on all {n:,} users")
+    if equal:
+        said.append(
+            f"{_and([best, *equal])} score exactly the same {metric} on every one of the "
+            f"{n:,} users, with different lists"
+        )
+    of = f" (of {users_in_data:,} in the data)" if n < users_in_data else ""
+    return (
+        f"{'; '.join(said)}{of}: a tie no test can weigh, and not evidence that they are equal: "
+        f"{n:,} users only say they differ for fewer than {min(1.0, 3 / n):.0%} of users like "
+        "these (95 %, rule of three)."
+    )
+
+
+def _and(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _p(c: Comparison) -> str:

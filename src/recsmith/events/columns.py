@@ -186,6 +186,26 @@ def to_float(col: np.ndarray) -> np.ndarray:
     return np.array(numbers, dtype=np.float64)
 
 
+def sent_as_text(v: str, reason: str) -> str:
+    """``reason`` for a number sent as a JSON string, quoting the string (its start, when long):
+    ``must be a number, got the string '5'``."""
+    shown = v if len(v) <= 40 else v[:40] + "…"
+    return f"{reason}, got the string {shown!r}"
+
+
+def refuse_text(col: np.ndarray, name: str, reason: str, errors: Errors) -> np.ndarray:
+    """``col`` with its strings refused as ``sent_as_text`` says and then read as absent. Typed
+    JSON (HTTP, streams) has numbers: "5" there is a client's bug (a form field passed on as
+    text) that an import's text would hide; a file's cells are text, and parsed as numbers."""
+    texts = str_mask(col)
+    if not texts.any():
+        return col
+    reasons = np.full(len(col), None, dtype=object)
+    reasons[texts] = [sent_as_text(v, reason) for v in col[texts]]
+    errors.add(texts, name, reasons)
+    return np.where(texts, None, col)
+
+
 def parse_value(col: np.ndarray, errors: Errors) -> np.ndarray:
     missing = missing_mask(col) | blank_mask(col, str_mask(col))
     is_bool = bool_mask(col)

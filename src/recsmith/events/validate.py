@@ -31,6 +31,7 @@ from recsmith.events.columns import (
     parse_timestamp,
     parse_value,
     payload,
+    refuse_text,
     settle_unencodable,
 )
 from recsmith.events.schema import (
@@ -133,6 +134,13 @@ def validate_events(
     return frame, rejected
 
 
+#: What a number sent as a JSON string is refused with, by field (``columns.refuse_text``).
+NUMBER_FIELDS = {
+    "value": "must be a number",
+    "position": "must be a whole number (1 = first shown)",
+}
+
+
 def validate_live_events(
     records: pd.DataFrame | Sequence[Mapping[str, Any]],
     settings: EventSettings,
@@ -142,8 +150,9 @@ def validate_live_events(
 ) -> tuple[pd.DataFrame, list[Rejection], np.ndarray]:
     """``validate_events`` for events arriving live (``POST /v1/events``): an event without a
     timestamp but with an event_id gets the time received, ``now`` (``STAMP_RULE``). A browser or
-    an app rarely has a clock worth trusting. Also returns which valid rows were stamped."""
-    return _validate(records, settings, now, offset, stamp_missing=True)
+    an app rarely has a clock worth trusting. Also returns which valid rows were stamped.
+    Their numbers are JSON's: one sent as a string is refused (``NUMBER_FIELDS``)."""
+    return _validate(records, settings, now, offset, stamp_missing=True, typed_numbers=True)
 
 
 def _validate(
@@ -153,6 +162,7 @@ def _validate(
     offset: int,
     *,
     stamp_missing: bool,
+    typed_numbers: bool = False,
 ) -> tuple[pd.DataFrame, list[Rejection], np.ndarray]:
     n, raw, record = _input_columns(records)
     errors = Errors(n)
@@ -179,7 +189,11 @@ def _validate(
         ~absent_mask(event_type) & ~known, "event_type", f"unknown event type (known: {known_list})"
     )
 
-    value = parse_value(col["value"], errors)
+    numbers = {
+        name: refuse_text(col[name], name, reason, errors) if typed_numbers else col[name]
+        for name, reason in NUMBER_FIELDS.items()
+    }
+    value = parse_value(numbers["value"], errors)
     needs_value = flag_by_value(
         event_type, {t: isinstance(w, str) for t, w in settings.weights.items()}
     )
@@ -211,7 +225,7 @@ def _validate(
         missing_reason,
     )
     context = parse_context(col["context"], errors, settings.max_context_bytes)
-    position = _parse_position(col["position"], errors)
+    position = _parse_position(numbers["position"], errors)
     errors.add(
         ~absent_mask(col["position"]) & missing_mask(col["recommendation_id"]),
         "position",

@@ -33,12 +33,14 @@ from recsmith.events.columns import (
     NO_ZONE,
     payload,
     read_context,
+    sent_as_text,
     to_float,
 )
 from recsmith.events.schema import EVENT_COLUMNS, EVENT_INPUT_FIELDS, FieldError, Rejection
 from recsmith.events.validate import (
     _ID_FIELDS,
     MAX_POSITION,
+    NUMBER_FIELDS,
     STAMP_RULE,
     content_event_ids,
     unknown_event_field,
@@ -109,12 +111,18 @@ def validate_small(
     now: float | None = None,
     offset: int = 0,
     stamp_missing: bool,
+    typed_numbers: bool = False,
 ) -> tuple[pd.DataFrame, list[Rejection], np.ndarray]:
     """``validate._validate`` for records of JSON values, one record at a time (see module
     docstring): the canonical frame, one rejection per bad record, and which valid rows were
     stamped with the time received."""
     rows, rejected, stamped = validate_small_rows(
-        records, settings, now=now, offset=offset, stamp_missing=stamp_missing
+        records,
+        settings,
+        now=now,
+        offset=offset,
+        stamp_missing=stamp_missing,
+        typed_numbers=typed_numbers,
     )
     return frame_of_rows(rows), rejected, stamped
 
@@ -126,17 +134,19 @@ def validate_small_rows(
     now: float | None = None,
     offset: int = 0,
     stamp_missing: bool,
+    typed_numbers: bool = False,
 ) -> tuple[list[tuple[Any, ...]], list[Rejection], np.ndarray]:
     """``validate_small`` with the valid events as plain rows (``EVENT_COLUMNS`` order, content
     ids filled in) instead of the frame: what a store inserts from directly (``store.append_rows``)
-    without reading every cell back out of a frame; ``frame_of_rows`` makes the frame."""
+    without reading every cell back out of a frame; ``frame_of_rows`` makes the frame.
+    ``typed_numbers``: a number sent as a string is refused (``validate.NUMBER_FIELDS``)."""
     received = time.time() if now is None else now
     names = {name: n for n, name in enumerate(dict.fromkeys(chain.from_iterable(records)))}
     rows: list[tuple[Any, ...]] = []
     stamped: list[bool] = []
     rejected: list[Rejection] = []
     for row, record in enumerate(records):
-        outcome = _check(record, names, settings, received, stamp_missing)
+        outcome = _check(record, names, settings, received, stamp_missing, typed_numbers)
         if isinstance(outcome, _Record):
             rejected.append(Rejection(offset + row, tuple(outcome.errors), payload(record)))
         else:
@@ -151,6 +161,7 @@ def _check(
     settings: EventSettings,
     received: float,
     stamp_missing: bool,
+    typed_numbers: bool,
 ) -> _Record | tuple[tuple[Any, ...], bool]:
     """The record's canonical row and whether it was stamped, or its errors."""
     out = _Record()
@@ -178,7 +189,11 @@ def _check(
         known = ", ".join(sorted(settings.weights))
         out.add("event_type", f"unknown event type (known: {known})")
 
-    value = _check_value(col["value"], out)
+    numbers = {
+        name: _refuse_text(col[name], name, reason, out) if typed_numbers else col[name]
+        for name, reason in NUMBER_FIELDS.items()
+    }
+    value = _check_value(numbers["value"], out)
     if isinstance(weight, str) and math.isnan(value) and _absent(col["value"]):
         out.add("value", "required for this event type")
     negative_log = weight == "log_value" and value < 0
@@ -196,7 +211,7 @@ def _check(
     context, reason = read_context(col["context"], settings.max_context_bytes)
     if reason:
         out.add("context", reason)
-    position = _check_position(col["position"], out)
+    position = _check_position(numbers["position"], out)
     if not _absent(col["position"]) and _missing(col["recommendation_id"]):
         out.add("position", "needs a recommendation_id (the list the position is in)")
     if out.errors:
@@ -232,6 +247,14 @@ def _check_string(v: Any, field: str, out: _Record, max_len: int, *, required: b
     problem = id_problem(v, max_len)
     if problem is not None:
         out.add(field, problem)
+
+
+def _refuse_text(v: Any, name: str, reason: str, out: _Record) -> Any:
+    """``columns.refuse_text`` for one value."""
+    if not isinstance(v, str):
+        return v
+    out.add(name, sent_as_text(v, reason))
+    return None
 
 
 def _check_value(v: Any, out: _Record) -> float:

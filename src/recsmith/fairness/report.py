@@ -52,7 +52,7 @@ class FairnessReport:
         )
         parity = "".join(
             f"<tr><td>{html.escape(b)}</td><td>{v['units']}</td><td>{v['lists']}</td>"
-            f"<td>{_fmt(v['outcomes_per_list'])}</td><td>{_fmt(v['miscalibration'])}</td></tr>"
+            f"<td>{figure(v['outcomes_per_list'])}</td><td>{figure(v['miscalibration'])}</td></tr>"
             for b, v in p["parity"].items()
         )
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in p["notes"])
@@ -61,18 +61,20 @@ class FairnessReport:
             "<!doctype html><meta charset='utf-8'><title>recsmith fairness report</title>"
             f"<h1>Fairness report ({html.escape(self.window)})</h1>"
             f"<p>{p['lists']} lists, {e['slots']} slots; groups: {html.escape(self.grouping)}</p>"
-            f"<h2>Exposure</h2><p>Gini over items {_fmt(e['gini'])}, catalogue shown "
-            f"{_fmt(e['catalogue_shown'])}</p><table><tr><th>group</th><th>slot share</th></tr>"
-            f"{rows}</table><h2>Calibration</h2><p>mean miscalibration {_fmt(c['mean'])} over "
+            f"<h2>Exposure</h2><p>Gini over items {figure(e['gini'])}, catalogue shown "
+            f"{figure(e['catalogue_shown'])}</p><table><tr><th>group</th><th>slot share</th></tr>"
+            f"{rows}</table><h2>Calibration</h2><p>mean miscalibration {figure(c['mean'])} over "
             f"{c['lists']} lists</p><h2>Narrowing</h2><p>{n['units']} units with enough lists; "
-            f"{_fmt(n['share_narrowing'])} narrowing, median ratio {_fmt(n['median'])}</p>"
+            f"{figure(n['share_narrowing'])} narrowing, median ratio {figure(n['median'])}</p>"
             "<h2>Parity by activity</h2><table><tr><th>bucket</th><th>units</th><th>lists</th>"
             f"<th>outcomes / list</th><th>miscalibration</th></tr>{parity}</table>"
             f"<h2>Notes</h2><ul>{notes}</ul>"
         )
 
 
-def _fmt(x: float | None) -> str:
+def figure(x: float | None) -> str:
+    """A figure as the report shows it (HTML and ``fairness report``'s lines): three decimals,
+    or ``n/a`` where there was nothing to compute it on (JSON's null)."""
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 

@@ -43,6 +43,8 @@ from recsmith.monitoring.scores import score_psi, served_scores
 from recsmith.store.base import EventStore, micros
 
 Status = Literal["ok", "warn", "alert", "insufficient", "unknown", "info"]
+#: A report's overall status: the worst signal's, or ``no_data`` for a window without events.
+Overall = Literal["ok", "warn", "alert", "no_data"]
 #: Buckets of the training popularity curve the PSI compares.
 POPULARITY_BUCKETS = 10
 DRIFT = (
@@ -81,10 +83,14 @@ class MonitorReport:
     #: each ranker feature's PSI, largest first (empty: no profile or no sampled rows)
     features: dict[str, float] = field(default_factory=dict)
 
-    def worst(self) -> Status:
-        """``alert`` if any signal alerts, else ``warn`` if any warns, else ``ok``."""
+    def worst(self) -> Overall:
+        """``alert`` if any signal alerts, else ``warn`` if any warns, else ``ok``; but
+        ``no_data`` rather than ``ok`` for a window without a single event, where no drift
+        signal was judged: "ok" there would vouch for traffic nobody saw (a stalled ingest)."""
         statuses = {s.status for s in self.signals}
-        return "alert" if "alert" in statuses else "warn" if "warn" in statuses else "ok"
+        if "alert" in statuses or "warn" in statuses:
+            return "alert" if "alert" in statuses else "warn"
+        return "no_data" if self.window_events == 0 else "ok"
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -29,6 +29,7 @@ from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.gc_pause import paused_gc
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
+from recsmith.models.learned import learning_warnings
 from recsmith.models.registry import create, model_class
 from recsmith.models.topk import TopK
 from recsmith.monitoring.features import KEY as FEATURES_KEY
@@ -186,6 +187,9 @@ def train_pipeline(
         models = fit_models(rest, full)
     if primary is not None:
         models[primary.name] = bundle.model
+    bundle.manifest.pop("fit_warnings", None)  # the primary's, by model name: by source here
+    if warnings_by_source := learning_warnings(models, full):
+        bundle.manifest["fit_warnings"] = warnings_by_source
     with progress("feature state"):
         state = feature_state(full, attrs, config.ranking)
     segments = None

@@ -38,7 +38,11 @@ class EventIn(BaseModel):
         description="One of the configured events.weights types, or 'identify' (user_id and "
         "session_id, no item: links the visitor's session to the user, like POST …/aliases)"
     )
-    value: float | None = Field(None, description="Needed by value-weighted types (rating, play)")
+    value: float | None = Field(
+        None,
+        description="Needed by value-weighted types (rating, play); a JSON number: the string "
+        "\"5\" is refused (value: must be a number, got the string '5')",
+    )
     timestamp: str | float | None = Field(
         None,
         description="ISO 8601 with a zone (Z, +01:00; events.naive_timestamps), or Unix s/ms; "
@@ -55,7 +59,9 @@ class EventIn(BaseModel):
         "it to that list; an unknown id, or an item not in that list, is refused",
     )
     position: int | None = Field(
-        None, ge=1, description="where the list showed the item (1 = first); needs the id"
+        None,
+        ge=1,
+        description="where the list showed the item (1 = first; a JSON number); needs the id",
     )
 
 

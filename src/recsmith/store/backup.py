@@ -25,7 +25,7 @@ from pathlib import Path
 
 from recsmith.atomic_dir import fsync_path
 from recsmith.errors import ValidationError
-from recsmith.store.url_scheme import POSTGRES_PREFIXES, SQLITE_PREFIX
+from recsmith.store.url_scheme import POSTGRES_PREFIXES, SQLITE_PREFIX, sqlite_file
 
 #: Tables whose rows make a store "not empty" (what a restore would overwrite).
 _DATA_TABLES = ("events", "items", "users", "api_keys", "dead_letters", "rule_sets")
@@ -52,7 +52,7 @@ def sqlite_path(url: str, field: str) -> Path:
         raise ValidationError(field, POSTGRES_HINT)
     if not url.startswith(SQLITE_PREFIX):
         raise ValidationError(field, f"not a SQLite store URL (sqlite:///path): {url!r}")
-    return Path(url.removeprefix(SQLITE_PREFIX))
+    return Path(sqlite_file(url)[0])
 
 
 def backup(store: Path, out: Path, *, field: str = "--store") -> BackupSummary:

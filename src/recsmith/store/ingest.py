@@ -82,7 +82,9 @@ def check_events(
     rest, rest_at, identify_at = identify.split(records)
     rows = valid = content_ids = None
     if takes_records(rest):  # a few JSON records (HTTP): checked one by one, same verdicts
-        rows, rejected, stamped = validate_small_rows(rest, settings, stamp_missing=live)
+        rows, rejected, stamped = validate_small_rows(
+            rest, settings, stamp_missing=live, typed_numbers=live
+        )
     elif live:
         valid, rejected, stamped = validate_live_events(rest, settings)
     else:

@@ -1,4 +1,5 @@
-"""Open a store from its URL: ``sqlite:///path`` (embedded default) or ``postgresql://…``."""
+"""Open a store from its URL: ``sqlite:///path`` (embedded default; ``sqlite:///path?mode=ro`` to
+read it only) or ``postgresql://…``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from recsmith.config import StoreSettings
 from recsmith.errors import ValidationError
 from recsmith.store.base import EventStore
 from recsmith.store.dead_letters import DAY_S, DeadLetterPolicy
-from recsmith.store.url_scheme import SQLITE_PREFIX, store_url_problem
+from recsmith.store.url_scheme import SQLITE_PREFIX, sqlite_file, store_url_problem
 
 
 def open_store(url: str, settings: StoreSettings | None = None) -> EventStore:
@@ -20,7 +21,8 @@ def open_store(url: str, settings: StoreSettings | None = None) -> EventStore:
     if url.startswith(SQLITE_PREFIX):
         from recsmith.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix(SQLITE_PREFIX), policy)
+        path, read_only = sqlite_file(url)
+        return SQLiteStore(path, policy, read_only=read_only)
     from recsmith.store.postgres import PostgresStore
 
     return PostgresStore(url, policy)

@@ -88,6 +88,13 @@ from recsmith.store.erasure_sql import (
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
+from recsmith.store.sqlite_read_only import (
+    connect_read_only,
+    read_only_reason,
+    refuse_old_schema,
+    schema_gaps,
+    write_refused,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -453,14 +460,40 @@ def _bulk_cache(conn: sqlite3.Connection, rows: int) -> Iterator[None]:
         conn.execute(f"PRAGMA cache_size = {int(default)}")
 
 
+def _build_schema(conn: sqlite3.Connection) -> None:
+    """Every table, index and column of this version, created where missing (every writable
+    open runs it; ``sqlite_read_only.schema_gaps`` runs it on an empty database to compare)."""
+    with _migration_wait(conn):
+        conn.executescript(_SCHEMA)
+        _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
+        conn.executescript(_DECISION_SCHEMA)
+        _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
+        _one_row_lists(conn)
+    conn.executescript(_PRIVACY_SCHEMA)
+    conn.executescript(_AUDIT_SCHEMA)
+    _add_columns(conn, "api_keys", _ADDED_KEY_COLUMNS)
+    conn.executescript(rule_rows.SQLITE_SCHEMA)
+    conn.executescript(feature_rows.SQLITE_SCHEMA)
+
+
 class SQLiteStore:
     """EventStore on a single SQLite file (see module docstring)."""
 
     local = True
     binds_rows = True  # a small group's rows are inserted as they are (``store.append_rows``)
 
-    def __init__(self, path: str | Path, dead_letters: DeadLetterPolicy | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        dead_letters: DeadLetterPolicy | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        """``read_only`` asks for a store that is only read (``sqlite_read_only``); a file this
+        process cannot write is opened so without being asked."""
         self.path = Path(path)
+        #: why the store is read-only (``sqlite_read_only.read_only_reason``); None: writable
+        self.read_only = read_only_reason(self.path, read_only)
         self.dead_letter_policy = dead_letters or DeadLetterPolicy()
         self._prune = PruneClock(self.dead_letter_policy.prune_every_s)
         self.url = f"sqlite:///{self.path}"
@@ -469,25 +502,23 @@ class SQLiteStore:
         self._turn_fd: int | None = None
         self.outage = Outage(self.url)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.read_only is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._create_schema()
         except (OSError, sqlite3.Error) as exc:
             message = f"cannot open SQLite store at {self.path}: {exc}"
             raise StoreUnavailable(message, str(exc)) from exc
 
     def _create_schema(self) -> None:
+        """The tables and columns this version needs, created where missing; read-only, checked
+        instead, and an older schema refused by name (``sqlite_read_only``)."""
         conn = self._conn()
-        with _migration_wait(conn):
-            conn.executescript(_SCHEMA)
-            _add_columns(conn, "events", _ADDED_EVENT_COLUMNS)
-            conn.executescript(_DECISION_SCHEMA)
-            _add_columns(conn, "decisions", _ADDED_DECISION_COLUMNS)
-            _one_row_lists(conn)
-        conn.executescript(_PRIVACY_SCHEMA)
-        conn.executescript(_AUDIT_SCHEMA)
-        _add_columns(conn, "api_keys", _ADDED_KEY_COLUMNS)
-        conn.executescript(rule_rows.SQLITE_SCHEMA)
-        conn.executescript(feature_rows.SQLITE_SCHEMA)
+        if self.read_only is None:
+            _build_schema(conn)
+            return
+        gaps = schema_gaps(conn, _build_schema)
+        if gaps:
+            raise refuse_old_schema(self.path, gaps)
 
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
@@ -496,13 +527,18 @@ class SQLiteStore:
         if isinstance(exc, OSError):
             return str(exc)
         code = getattr(exc, "sqlite_errorcode", None)
+        refused = code is not None and code & 0xFF == sqlite3.SQLITE_READONLY
+        if refused and self.read_only is not None:
+            return write_refused(self.path, self.read_only)
         if isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _OUTAGE_CODES:
             return str(exc)
         return None
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None and self.read_only is not None:
+            conn = self._local.conn = connect_read_only(self.path, _BUSY_TIMEOUT_S)
+        elif conn is None:
             conn = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )

@@ -11,6 +11,18 @@ from __future__ import annotations
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+#: What ends a SQLite URL that opens its file read-only (``sqlite:///copy.sqlite?mode=ro``): for a
+#: copy that must stay as it is, and for a file that is read-only anyway (root may write to it).
+READ_ONLY_SUFFIX = "?mode=ro"
+
+
+def sqlite_file(url: str) -> tuple[str, bool]:
+    """The file a ``sqlite:///`` URL names, and whether it asks for read-only (``READ_ONLY_SUFFIX``;
+    any other ``?`` stays part of the file name, as it always was)."""
+    path = url.removeprefix(SQLITE_PREFIX)
+    if path.endswith(READ_ONLY_SUFFIX):
+        return path.removesuffix(READ_ONLY_SUFFIX), True
+    return path, False
 
 
 def store_url_problem(url: str) -> str | None:

@@ -1,0 +1,116 @@
+"""Opening a SQLite store that may not be written: a copy taken from production, a file mounted
+read-only, or one opened with ``sqlite:///path?mode=ro``.
+
+Why a mode of its own: every writable open creates missing tables and adds missing columns (the
+schema step), and sets WAL mode; each is a write, so a file that cannot be written could not even
+be read. Read-only, nothing is created: the file's schema is compared with the one this version
+builds (``schema_gaps``) and an older one is refused by name, since reading it would fail later on
+a missing column, or return less than is there. A write on such a store fails with a line naming
+the file (``write_refused``), not SQLite's "attempt to write a readonly database".
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from recsmith import __version__
+from recsmith.errors import StoreUnavailable
+
+
+def read_only_reason(path: Path, asked: bool) -> str | None:
+    """Why ``path`` is opened read-only, or None to open it for writing: asked for (``?mode=ro``),
+    or an existing file this process cannot write, or whose directory it cannot write (SQLite
+    writes its ``-wal`` and ``-shm`` files beside it). Root passes every permission check, so a
+    test of the read-only path as root asks for it."""
+    if asked:
+        return "opened with ?mode=ro"
+    if not path.exists():
+        return None
+    if not os.access(path, os.W_OK):
+        return "the file is not writable"
+    if not os.access(path.parent, os.W_OK):
+        return f"its directory {path.parent} is not writable"
+    return None
+
+
+def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that can only read ``path``. ``mode=ro`` reads a WAL file's log through its
+    ``-shm`` file, which SQLite must create when it is missing (a clean copy has none): in a
+    directory it cannot write that fails, and then, when there is no ``-wal`` whose commits would
+    be missed, the file is opened ``immutable`` (nothing else can be writing it there either)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no SQLite store at {path} (opened read-only: nothing is created)")
+    uri = f"file:{quote(str(path.resolve()))}"
+    conn = sqlite3.connect(
+        f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if Path(f"{path}-wal").exists():
+            raise StoreUnavailable(
+                f"cannot read SQLite store {path}: its write-ahead log {path}-wal needs a "
+                f"{path}-shm file that cannot be created read-only ({exc}); copy the -wal and "
+                "-shm files with it, or open it once where it can be written",
+                str(exc),
+            ) from exc
+        conn = sqlite3.connect(
+            f"{uri}?immutable=1",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+def _columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    tables = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    return {
+        name: {row[1] for row in conn.execute(f"PRAGMA table_info({name})")} for (name,) in tables
+    }
+
+
+def schema_gaps(conn: sqlite3.Connection, build: Callable[[sqlite3.Connection], None]) -> list[str]:
+    """What the file on ``conn`` lacks of the schema ``build`` makes (run on an empty in-memory
+    database, so the list of tables and columns is never written out twice), plus tables this
+    version moved away from: missing indexes are not gaps (reads work without them)."""
+    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        build(fresh)
+        wanted = _columns(fresh)
+    finally:
+        fresh.close()
+    have = _columns(conn)
+    gaps = [f"table {name}" for name in wanted if name not in have]
+    gaps += [
+        f"column {name}.{column}"
+        for name, columns in wanted.items()
+        if name in have
+        for column in sorted(columns - have[name])
+    ]
+    gaps += [f"old table {name}" for name in have if name == "decision_items"]
+    return gaps
+
+
+def refuse_old_schema(path: Path, gaps: list[str]) -> StoreUnavailable:
+    """The error for a read-only store whose schema is older than this version reads."""
+    return StoreUnavailable(
+        f"SQLite store {path} was written by an older recsmith and needs upgrading for recsmith "
+        f"{__version__} (missing: {', '.join(gaps)}); opened read-only, so nothing was changed: "
+        "open it once with write access (any recsmith command without ?mode=ro upgrades it)",
+        "schema older than this version",
+    )
+
+
+def write_refused(path: Path, reason: str) -> str:
+    """What a write on a read-only store says (``reason``: ``read_only_reason``'s)."""
+    return f"{path} is open read-only ({reason}): this command writes to it; run it on a copy"

@@ -1,0 +1,106 @@
+"""A model that fits without error but learns nothing to rank by is told apart from one that
+learns: item-kNN and EASE with no two items sharing a user, iALS regularised to zero factors;
+``recsmith train`` warns and records it in the manifest, per model, without failing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recsmith.cli.app import app
+from recsmith.config import EventSettings
+from recsmith.features.interactions import Interactions
+from recsmith.models.learned import NOTHING, nothing_learned
+from recsmith.models.registry import create
+
+runner = CliRunner()
+#: 30 users, one item each among 10 items: no pair of items shares a user
+ONE_EACH = [(f"u{u}", f"i{u % 10}") for u in range(30)]
+#: the same users, each also with the next item: every item shares users with its neighbours
+TWO_EACH = ONE_EACH + [(f"u{u}", f"i{(u + 1) % 10}") for u in range(30)]
+
+
+def interactions(pairs: list[tuple[str, str]]) -> Interactions:
+    frame = pd.DataFrame(pairs, columns=["user_id", "item_id"])
+    return Interactions.from_events(
+        frame.assign(
+            event_id=[f"e{n}" for n in range(len(frame))],
+            event_type="view",
+            session_id=None,
+            value=np.nan,
+            context=None,
+            ts=(1_700_000_000 + np.arange(len(frame))) * 1_000_000,
+        ),
+        EventSettings().weights,
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "why"),
+    [
+        ("itemknn", {}, "item-item matrix is empty"),
+        ("ease", {}, "scores the same"),
+        ("ials", {"regularization": 1e12, "factors": 4}, "scores the same"),
+    ],
+)
+def test_a_model_with_nothing_to_learn_from_says_so(
+    model: str, params: dict[str, float], why: str
+) -> None:
+    data = interactions(ONE_EACH)
+    fitted = create(model, **params).fit(data)
+    reason = nothing_learned(fitted, data)
+    assert reason is not None and reason.startswith(NOTHING) and why in reason
+    # the oracle: its lists are ties, so the scores of what a user has not seen are all one value
+    scores = fitted._score(np.arange(3))
+    seen = data.matrix[np.arange(3)].toarray() > 0
+    assert all(np.ptp(s[~m]) < 1e-6 for s, m in zip(scores, seen, strict=True))
+
+
+@pytest.mark.parametrize("model", ["itemknn", "ease", "ials", "popular"])
+def test_a_model_that_learned_something_is_not_warned_of(model: str) -> None:
+    data = interactions([*TWO_EACH, ("u0", "i5"), ("u1", "i5"), ("u2", "i5")])
+    assert nothing_learned(create(model).fit(data), data) is None
+
+
+def test_train_warns_and_records_it_per_model_but_succeeds(tmp_path: Path) -> None:
+    rows = [f"{u},{i},2026-01-01T00:00:{n:02d}Z" for n, (u, i) in enumerate(ONE_EACH)]
+    data = tmp_path / "one.csv"
+    data.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "model"
+    args = ["train", "--data", str(data), "--model", "itemknn", "--out", str(out)]
+    result = runner.invoke(app, args, terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert f"warning: itemknn: {NOTHING}: its item-item matrix is empty" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest["fit_warnings"]) == ["itemknn"]
+    assert manifest["fit_warnings"]["itemknn"].startswith(NOTHING)
+    # data with pairs: no warning, no key
+    rows += [f"{u},i{(int(u[1:]) + 1) % 10},2026-01-02T00:00:00Z" for u, _ in ONE_EACH]
+    data.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    again = runner.invoke(app, [*args[:-1], str(tmp_path / "m2")], terminal_width=300)
+    assert again.exit_code == 0 and "warning" not in again.stderr
+    assert "fit_warnings" not in json.loads((tmp_path / "m2" / "manifest.json").read_text())
+
+
+def test_a_pipeline_names_the_source_that_learned_nothing(tmp_path: Path) -> None:
+    rows = [f"{u},{i},2026-01-01T00:00:{n:02d}Z" for n, (u, i) in enumerate(ONE_EACH)]
+    data = tmp_path / "one.csv"
+    data.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        '[[retrieval.sources]]\nname = "pop"\nmodel = "popular"\nquota = 10\n'
+        '[[retrieval.sources]]\nname = "knn"\nmodel = "itemknn"\nquota = 10\n'
+        "[ranking]\nenabled = false\n"
+    )
+    out = tmp_path / "pipeline"
+    args = ["train", "--data", str(data), "--pipeline", str(config), "--out", str(out)]
+    result = runner.invoke(app, args, terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert f"warning: knn: {NOTHING}" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["fit_warnings"]) <= {"knn", "pop"} and "knn" in manifest["fit_warnings"]

@@ -1,0 +1,157 @@
+"""A SQLite store that cannot be written (a production copy, a read-only mount) can still be read;
+a write on it, or a schema older than this version, fails with a line naming the file.
+
+Root passes every permission check, so there the file's mode alone would not make it read-only:
+the tests then ask for it with ``?mode=ro`` (the chmod is still done, and checked only where it
+binds), which opens the file with SQLite's own read-only URI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recsmith import __version__
+from recsmith.cli.app import app
+from recsmith.errors import StoreUnavailable
+from recsmith.store.base import ApiKey
+from recsmith.store.open import open_store
+from recsmith.testing.contracts import event, ingest
+
+ROOT = os.geteuid() == 0
+runner = CliRunner()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def locked_store(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A store with 3 events and a key, checkpointed, then chmod 0444 in a 0555 directory; the
+    URL that opens it read-only for this user (the plain one, or ``?mode=ro`` as root)."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    path = folder / "store.sqlite"
+    store = open_store(f"sqlite:///{path}")
+    ingest(store, [event("i1", "e1"), event("i2", "e2", h=1), event("i1", "e3", user="u2")])
+    key = ApiKey("k1", "ops", ("read",), datetime(2026, 1, 1, tzinfo=UTC))
+    store.add_api_key(key, "h" * 64)
+    store.close()
+    with sqlite3.connect(path) as conn:  # fold the WAL into the file: a copy as cp makes it
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for extra in ("-wal", "-shm", "-writer"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    yield path, f"sqlite:///{path}" + ("?mode=ro" if ROOT else "")
+    folder.chmod(0o755)
+    path.chmod(0o644)
+
+
+def test_a_read_only_store_is_read_and_left_as_it_was(locked_store: tuple[Path, str]) -> None:
+    path, url = locked_store
+    before = _digest(path)
+    store = open_store(url)
+    try:
+        assert store.count_events() == 3
+        assert [k.key_id for k in store.api_keys()] == ["k1"]
+        assert store.user_items("u1") == ["i1", "i2"]
+    finally:
+        store.close()
+    assert _digest(path) == before
+
+
+def test_a_write_on_a_read_only_store_names_the_file(locked_store: tuple[Path, str]) -> None:
+    path, url = locked_store
+    before = _digest(path)
+    store = open_store(url)
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            store.revoke_api_key("k1", datetime(2026, 2, 1, tzinfo=UTC))
+    finally:
+        store.close()
+    assert f"{path} is open read-only" in str(caught.value)
+    assert "this command writes to it" in str(caught.value)
+    assert _digest(path) == before
+
+
+@pytest.mark.skipif(ROOT, reason="root writes a 0444 file: the plain URL opens it writable")
+def test_a_file_that_cannot_be_written_opens_read_only_unasked(
+    locked_store: tuple[Path, str],
+) -> None:
+    path, _ = locked_store
+    assert not os.access(path, os.W_OK) and stat.S_IMODE(path.stat().st_mode) == 0o444
+    store = open_store(f"sqlite:///{path}")
+    try:
+        assert store.count_events() == 3
+    finally:
+        store.close()
+
+
+def test_an_older_schema_is_refused_read_only_by_file_and_version(tmp_path: Path) -> None:
+    """Nothing is created read-only, so a store from before the decision log would read as one
+    without it: it is refused with what it lacks instead, and left unchanged."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE events (event_id TEXT PRIMARY KEY, user_id TEXT, session_id TEXT, "
+            "item_id TEXT NOT NULL, event_type TEXT NOT NULL, value REAL, ts INTEGER NOT NULL, "
+            "context TEXT, received_at INTEGER NOT NULL)"
+        )
+    before = _digest(path)
+    with pytest.raises(StoreUnavailable) as caught:
+        open_store(f"sqlite:///{path}?mode=ro")
+    message = str(caught.value)
+    assert str(path) in message and f"recsmith {__version__}" in message
+    assert "table decisions" in message and "column events.recommendation_id" in message
+    assert _digest(path) == before
+    open_store(f"sqlite:///{path}").close()  # writable, the same file is upgraded ...
+    open_store(f"sqlite:///{path}?mode=ro").close()  # ... and then opens read-only
+
+
+def test_read_only_opens_no_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "none.sqlite"
+    with pytest.raises(StoreUnavailable, match="no SQLite store at"):
+        open_store(f"sqlite:///{missing}?mode=ro")
+    assert not missing.exists()
+
+
+def test_cli_reads_a_read_only_store_and_refuses_its_writes(
+    locked_store: tuple[Path, str],
+) -> None:
+    path, url = locked_store
+    listed = runner.invoke(app, ["keys", "list", "--json", "--store", url])
+    assert listed.exit_code == 0, listed.output
+    assert '"k1"' in listed.stdout
+    made = runner.invoke(app, ["keys", "create", "--name", "x", "--scopes", "read", "--store", url])
+    assert made.exit_code == 3, made.output
+    assert made.exception is None or isinstance(made.exception, SystemExit)
+    assert f"{path} is open read-only" in " ".join(made.stderr.split())
+    assert "Traceback" not in made.output
+
+
+def test_restore_refuses_a_store_named_read_only(tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    open_store(f"sqlite:///{store}").close()
+    saved = tmp_path / "b.sqlite"
+    assert (
+        runner.invoke(
+            app, ["backup", "--out", str(saved), "--store", f"sqlite:///{store}"]
+        ).exit_code
+        == 0
+    )
+    before = _digest(store)
+    args = ["restore", str(saved), "--force", "--store", f"sqlite:///{store}?mode=ro"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "named read-only (?mode=ro): nothing restored" in " ".join(result.stderr.split())
+    assert _digest(store) == before
