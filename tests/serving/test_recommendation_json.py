@@ -117,11 +117,17 @@ def test_the_fields_are_the_models_in_its_order_less_explanations() -> None:
     )
 
 
+def _as_the_route_builds(drawn: dict[str, Any]) -> dict[str, Any]:
+    """``drawn`` as the route hands it over: the model's fields in its order, float scores."""
+    items = [{**item, "score": float(item["score"])} for item in drawn["items"]]
+    return {name: items if name == "items" else drawn[name] for name in FIELDS}
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_shapes_are_written_as_fastapi_wrote_the_model(seed: int) -> None:
     rng = random.Random(seed)
     for _ in range(100):
-        fields = _draw(rng)
+        fields = _as_the_route_builds(_draw(rng))
         assert recommendation_json(fields) == fastapi_bytes(fields), fields
 
 
@@ -129,32 +135,16 @@ def test_each_edge_value_on_its_own() -> None:
     base = _draw(random.Random(99))
     for score in [*SCORES, *SPECIAL]:
         one = {**base, "items": [{"item_id": "i", "score": score, "sources": [], "reason": None}]}
+        one = _as_the_route_builds(one)
         assert recommendation_json(one) == fastapi_bytes(one), score
     for text in TEXTS:
         named = {**base, "user_id": text or "u", "experiment": text, "variant": text}
         named["items"] = [{"item_id": text, "score": 0.5, "sources": [text], "reason": text}]
+        named = _as_the_route_builds(named)
         assert recommendation_json(named) == fastapi_bytes(named), text
     empty = {**base, "items": [], "degraded": [], "tier": "popular", "fallback": "popular"}
+    empty = _as_the_route_builds(empty)
     assert recommendation_json(empty) == fastapi_bytes(empty)
-
-
-def test_fields_in_the_models_order_are_written_as_they_are() -> None:
-    """``as_written``: the fields the route builds (the model's order, float scores) are
-    written as the model writes them."""
-    rng = random.Random(7)
-    for _ in range(100):
-        drawn = _draw(rng)
-        items = [{**item, "score": float(item["score"])} for item in drawn["items"]]
-        fields = {name: items if name == "items" else drawn[name] for name in FIELDS}
-        assert recommendation_json(fields, as_written=True) == fastapi_bytes(fields), fields
-
-
-def test_fields_it_does_not_write_are_ignored_and_a_missing_one_fails_loudly() -> None:
-    fields = _draw(random.Random(5))
-    assert recommendation_json({**fields, "shortfalls": ["x"]}) == recommendation_json(fields)
-    del fields["capped"]
-    with pytest.raises(KeyError, match="capped"):
-        recommendation_json(fields)
 
 
 @pytest.fixture
@@ -270,7 +260,7 @@ def test_lists_from_the_cache_and_demoted_ones_are_the_models_bytes(
     store: EventStore,
     keys: dict[str, dict[str, str]],
 ) -> None:
-    """The route writes its fields and items as they are (``as_written``): a list the response cache
+    """The route writes its fields and items as they are: a list the response cache
     gave back and one capping's ``demote`` reordered must still be the model's bytes (FastAPI's
     writing of the model is the oracle), and the cache hit and the demotion must have happened."""
     settings = Settings(

@@ -486,7 +486,7 @@ async def recommend(
         response: Response | RecommendationResponse = (
             RecommendationResponse(**fields, explanations=listed["explanations"])
             if "explanations" in listed
-            else recommendation_response(fields, as_written=True)
+            else recommendation_response(fields)
         )
     # a visitor asks with its session id and the items it just viewed (``recent``)
     kind: UnitKind = "session" if recent else "user"
