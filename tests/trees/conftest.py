@@ -28,3 +28,27 @@ def no_native_cc(tmp_path: Path) -> Path:
     )
     script.chmod(0o755)
     return script
+
+
+@pytest.fixture
+def no_avx512_cc(tmp_path: Path) -> Path:
+    """The real compiler, whose assembler rejects every build that targets AVX-512 (one older
+    than AVX-512, say): each such build is handed a top-level ``.error`` directive, which the
+    assembler refuses. ``-dM -E`` is answered as the real one does; each build it is asked for
+    is appended to ``builds.log`` beside it."""
+    cc = compiler()
+    if cc is None or native_target(cc) is None:
+        pytest.skip("no C compiler that takes -march=native here")
+    header = tmp_path / "no-avx512.h"
+    header.write_text(
+        '#ifdef __AVX512F__\n__asm__(".error \\"no AVX-512 in this assembler\\"");\n#endif\n'
+    )
+    script = tmp_path / "cc-no-avx512"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do [ "$a" = -E ] && exec {cc} "$@"; done\n'
+        f'echo "$*" >> {tmp_path}/builds.log\n'
+        f'exec {cc} -include {header} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script

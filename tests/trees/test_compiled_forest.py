@@ -26,7 +26,7 @@ from recsmith.trees.build import NO_AVX512, KernelUnavailable  # noqa: E402
 from recsmith.trees.codegen import c_source  # noqa: E402
 from recsmith.trees.forest import CompiledForest  # noqa: E402
 from recsmith.trees.lightgbm_text import UnsupportedModel, parse_model  # noqa: E402
-from recsmith.trees.vector_kernel import AVX512, MAX_FEATURES, float32_at_most  # noqa: E402
+from recsmith.trees.vector_kernel import AVX2, AVX512, MAX_FEATURES, float32_at_most  # noqa: E402
 
 KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold
 
@@ -244,8 +244,9 @@ def wide_booster(n_features: int) -> lgb.Booster:
 
 @pytest.mark.parametrize("ask", ["native", "no_avx512"])
 def test_a_model_wider_than_the_kernels_stack_budget_keeps_the_nested_ifs(ask):
-    """Either vector kernel holds 128 bytes a feature on the stack: up to ``MAX_FEATURES`` (256:
-    32 KiB) it serves, one feature more gets the nested ifs; both score as LightGBM does."""
+    """Either vector kernel holds a chunk's features (at most 16 KiB) and a block's cell row (64
+    bytes a feature) on the stack: up to ``MAX_FEATURES`` (256: 32 KiB) it serves, one feature
+    more gets the nested ifs; both score as LightGBM does."""
     assert MAX_FEATURES == 256
     for n_features, kernel in ((256, kernel_here(ask)), (257, "ifs")):
         booster = wide_booster(n_features)
@@ -253,6 +254,43 @@ def test_a_model_wider_than_the_kernels_stack_budget_keeps_the_nested_ifs(ask):
         assert forest.kernel == kernel, n_features
         rows = np.random.default_rng(1).normal(size=(40, n_features)).astype(np.float32)
         assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
+
+
+#: features → blocks of 16 rows a chunk, by hand: 16 KiB of stack / (64 bytes a feature a block),
+#: at most 8, at least 1
+CHUNK_BLOCKS = {6: 8, 22: 8, 36: 7, 40: 6, 50: 5, 60: 4, 65: 3, 100: 2, 128: 2, 129: 1, 256: 1}
+
+
+@pytest.mark.parametrize(("n_features", "chunk"), CHUNK_BLOCKS.items())
+def test_a_chunks_features_stay_within_16_kib_of_stack(n_features, chunk):
+    """The chunk's features on the stack, ``xs[chunk][vectors]``, in the generated C of either
+    variant: a bigger chunk of a wide model (4 blocks at 256 features: an ~80 KiB frame) would
+    overflow a small thread stack, which no run here need show (its frame may happen to fit)."""
+    model = parse_model(wide_booster(n_features).model_to_string())
+    for variant, vector, vectors in (
+        (AVX512, "__m512", n_features),
+        (AVX2, "__m256", 2 * n_features),
+    ):
+        declared = re.findall(r"(__m\d+) xs\[(\d+)\]\[(\d+)\];", variant.source(model))
+        assert declared == [(vector, str(chunk), str(vectors))], variant.name
+        assert chunk * vectors * int(vector[4:]) // 8 <= 16384
+
+
+@pytest.mark.parametrize("ask", ["native", "no_avx512"])
+@pytest.mark.parametrize("n_features", [n for n, chunk in CHUNK_BLOCKS.items() if 2 <= chunk <= 7])
+def test_chunks_of_two_to_seven_blocks_score_every_row_over_several_chunks(n_features, ask):
+    """A wide model's chunk is fewer than 8 blocks: rows over several such chunks, a whole
+    one and a partial last block, in either layout, score as LightGBM does."""
+    booster = wide_booster(n_features)
+    forest = CompiledForest(booster.model_to_string(), **KERNELS[ask])
+    assert forest.kernel == kernel_here(ask)
+    rows = np.random.default_rng(n_features).normal(size=(3 * 8 * 16 + 5, n_features))
+    rows = rows.astype(np.float32)
+    rows[::7, ::3] = np.nan
+    for n in (16 * CHUNK_BLOCKS[n_features], 2 * 16 * CHUNK_BLOCKS[n_features] + 5, len(rows)):
+        expected = booster.predict(rows[:n], raw_score=True, num_threads=1)
+        assert np.array_equal(forest.predict(rows[:n]), expected), n
+        assert np.array_equal(forest.predict(np.asfortranarray(rows[:n])), expected), n
 
 
 def run_child(script: str, *args: object) -> str:
@@ -425,7 +463,9 @@ def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(
     forest = CompiledForest(booster.model_to_string())
     assert forest.kernel == "ifs"
     assert "the vector kernel did not build" in caplog.text
-    assert len((tmp_path / "builds.log").read_text().splitlines()) == 2  # vector, then ifs
+    # AVX-512 (where the compiler targets it), then AVX2, then the ifs
+    builds = 3 if "#define __AVX512F__ 1" in (compiler_macros() or "") else 2
+    assert len((tmp_path / "builds.log").read_text().splitlines()) == builds
     with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
         rows = edge_rows(booster, 3).astype(np.float32)
     assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
@@ -433,8 +473,32 @@ def test_a_vector_kernel_that_does_not_build_leaves_the_nested_ifs(
     again = CompiledForest(booster.model_to_string())  # built once, then found in the cache
     assert again.kernel == "ifs"
     assert "no such instruction: vcmpps" in caplog.text and "remembered in" in caplog.text
-    assert len((tmp_path / "builds.log").read_text().splitlines()) == 2
+    assert len((tmp_path / "builds.log").read_text().splitlines()) == builds
     assert np.array_equal(again.predict(rows), booster.predict(rows, raw_score=True))
+
+
+def test_an_avx512_kernel_that_does_not_build_leaves_the_avx2_one(
+    tmp_path, monkeypatch, caplog, no_avx512_cc
+):
+    """An assembler that rejects AVX-512 on an AVX-512 machine: the AVX2 kernel, not the nested
+    ifs (~1.5x its CPU), and the log says so; remembered, not built again at the next load."""
+    if (builds_here(), builds_here(NO_AVX512)) != ("avx512", "avx2"):  # asked of the real cc
+        pytest.skip("the compiler does not target AVX-512 and AVX2 here")
+    monkeypatch.setenv("CC", str(no_avx512_cc))
+    monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "cache"))
+    booster = train(13)
+    with np.errstate(over="ignore"):  # thresholds past float32's range read as ±inf
+        rows = edge_rows(booster, 3).astype(np.float32)
+    for load in ("built", "remembered"):
+        caplog.clear()
+        forest = CompiledForest(booster.model_to_string())
+        assert forest.kernel == "avx2", load
+        assert "no AVX-512 in this assembler" in caplog.text, load
+        assert "the AVX-512 kernel did not build" in caplog.text, load
+        assert "building the AVX2 one" in caplog.text, load
+        assert "the vector kernel did not build" not in caplog.text, load
+        assert len((tmp_path / "builds.log").read_text().splitlines()) == 2, load
+        assert np.array_equal(forest.predict(rows), booster.predict(rows, raw_score=True))
 
 
 def test_no_compiler_is_raised_as_such_not_as_a_vector_kernel_that_did_not_build(

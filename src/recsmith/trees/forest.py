@@ -13,11 +13,32 @@ import logging
 
 import numpy as np
 
-from recsmith.trees.build import CompileFailed, KernelUnavailable, load_library
+from recsmith.trees.build import (
+    NO_AVX512,
+    CompileFailed,
+    KernelUnavailable,
+    compiler,
+    load_library,
+    native_target,
+)
 from recsmith.trees.codegen import c_source
 from recsmith.trees.lightgbm_text import parse_model
 
 log = logging.getLogger(__name__)
+
+
+def _vector_library(source: str, narrowed: tuple[str, ...]) -> ctypes.CDLL:
+    """The library of ``source`` built for this CPU; where the AVX-512 kernel does not build (an
+    assembler that rejects its instructions, say), the AVX2 one, which costs ~0.65x the
+    nested ifs' CPU on the ranker's features (BENCHMARKS §125) rather than their whole."""
+    try:
+        return load_library(source, narrowed=narrowed)
+    except CompileFailed as exc:
+        cc = compiler()
+        if cc is None or "#define __AVX512F__ 1" not in (native_target(cc, narrowed) or ""):
+            raise  # not the AVX-512 kernel that failed: narrowing would build the same again
+        log.warning("trees: the AVX-512 kernel did not build (%s); building the AVX2 one", exc)
+        return load_library(source, narrowed=(*narrowed, *NO_AVX512))
 
 
 class CompiledForest:
@@ -32,8 +53,12 @@ class CompiledForest:
     ) -> None:
         model = parse_model(model_text)
         self.n_features = model.n_features
+        source = c_source(model, vectorised)
         try:
-            lib = load_library(c_source(model, vectorised), native=vectorised, narrowed=narrowed)
+            if vectorised:
+                lib = _vector_library(source, narrowed)
+            else:
+                lib = load_library(source, native=False)
         except CompileFailed as exc:
             if not vectorised:
                 raise

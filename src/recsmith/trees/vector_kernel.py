@@ -33,9 +33,10 @@ from recsmith.trees.lightgbm_text import Model, Tree
 BLOCK_ROWS = 16
 _WORD = 32  # leaves per bit-vector word (one int32 lane)
 KZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold: |x| <= it reads as 0
-#: the kernel keeps a block's features on the stack (128 bytes a feature): past this many, the
-#: nested ifs serve. 256 is 32 KiB, a quarter of the smallest thread stack in common use (musl's
-#: 128 KiB), which the caller's own frames share
+#: the kernel keeps a chunk's features on the stack (64 bytes a feature a block, at most
+#: ``_CHUNK_BYTES``) and the block's ``cell`` row (64 bytes a feature): past this many features,
+#: the nested ifs serve. 256 is at most 32 KiB, a quarter of the smallest thread stack in common
+#: use (musl's 128 KiB), which the caller's own frames share
 MAX_FEATURES = 256
 #: each tree runs over a chunk of up to this many blocks before the next tree: the ranker's 100
 #: trees are ~73 KB of code, past the decoded-instruction cache and L1i, and a kernel going
