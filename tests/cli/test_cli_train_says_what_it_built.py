@@ -52,10 +52,7 @@ def test_a_skipped_ranker_is_named_with_its_count(tmp_path: Path, small_pipeline
 def test_a_ranker_no_better_than_fused_says_so(
     events_csv: Path, tmp_path: Path, small_pipeline: str
 ) -> None:
-    # label windows only until min_queries' 200 users (the rule before issue #15): a ranker
-    # this shop's held-out users find no better than the fused order
-    few_windows = small_pipeline.replace("[ranking]\n", "[ranking]\nfull_queries = 200\n")
-    said, manifest = _train(tmp_path, events_csv, few_windows)
+    said, manifest = _train(tmp_path, events_csv, small_pipeline)
     report = manifest["ranker_training"]
     assert manifest["ranker"] is False and report["outcome"] == "not_better"
     assert report["heldout_ndcg_ranker"] <= report["heldout_ndcg_retrieval"]

@@ -68,7 +68,8 @@ from recsmith.pipeline.training import (
     build_sources,
     feature_state,
     fit_models,
-    ranker_windows,
+    has_time_order,
+    label_windows,
     recent_items,
     train_ranker,
 )
@@ -753,7 +754,8 @@ def _try_ranker(
     vals = [v for group in groups for v in group]
     windows = 0
     for val in vals:
-        windows += len(ranker_windows(val.past, rc))
+        enough = rc.min_queries if has_time_order(val.past) else rc.max_queries
+        windows += len(label_windows(val.past, rc.label_share, enough, seed=rc.random_state))
     # sources refitted per window, plus LightGBM, on each split
     estimate = fit_seconds / len(vals) * (windows + len(vals))
     if budget.passes(estimate):

@@ -150,15 +150,8 @@ class RankingConfig(_Strict):
     min_queries: int = Field(
         200,
         ge=10,
-        description="labelled queries needed to train a ranker, else the fused retrieval order "
-        "serves",
-    )
-    full_queries: int = Field(
-        1500,
-        ge=10,
-        description="queries the ranker's params are sized for: below them every earlier label "
-        "window (up to four) is added, and leaves, rows a leaf and L2 are scaled to the queries "
-        "there are (recsmith.ranking.ltr.scaled_to)",
+        description="labelled queries needed to train a ranker; earlier label windows (up to "
+        "four) are added to reach them, else the fused retrieval order serves",
     )
     max_candidates: int = Field(
         100, ge=10, description="best retrieved candidates per query the ranker learns from"

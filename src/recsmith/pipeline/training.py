@@ -25,7 +25,7 @@ from recsmith.pipeline.config import PipelineConfig, RankingConfig, SourceConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.ranking.context import first_events, moments_of
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
-from recsmith.ranking.ltr import LambdaMARTRanker, scaled_to
+from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.retrieval.ann import ANNSource, ItemIndex, ann_available
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import merge
@@ -179,17 +179,6 @@ def label_windows(
     return out
 
 
-def ranker_windows(full: Interactions, rc: RankingConfig) -> list[LabelWindow]:
-    """The label windows the ranker learns from. With a time order, older windows are staler, so
-    they are added only while the queries are below ``full_queries``, what the ranker's params
-    are sized for (a large shop stops at the latest window; a small one takes every window, and
-    the params are scaled to what it has, ``scaled_to``). Random draws are exchangeable, so they
-    are added until the examples reach ``max_queries`` (lastfm validation NDCG@10: 0.1597 with
-    one draw, 0.1708 with two, 0.1748 with four)."""
-    enough = rc.full_queries if has_time_order(full) else rc.max_queries
-    return label_windows(full, rc.label_share, enough, seed=rc.random_state)
-
-
 def _time_cuts(full: Interactions, share: float, n: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(past, labels) masks of the latest ``share`` of events, then the ``share`` before, …"""
     ts = full.event_ts
@@ -278,7 +267,11 @@ def train_ranker(
     rc = config.ranking
     if not rc.enabled:
         return None, {"outcome": "disabled"}
-    windows = ranker_windows(full, rc)
+    # older time cuts are staler, so they are added only until a ranker can be trained at all;
+    # random draws are exchangeable, so they are added until the examples reach max_queries
+    # (lastfm validation NDCG@10: 0.1597 with one draw, 0.1708 with two, 0.1748 with four)
+    enough = rc.min_queries if has_time_order(full) else rc.max_queries
+    windows = label_windows(full, rc.label_share, enough, seed=rc.random_state)
     available = sum(len(w.users) for w in windows)
     if available < rc.min_queries:  # a ranker learnt from a handful of users is noise
         return None, {
@@ -300,8 +293,7 @@ def train_ranker(
     held = (rng.random(full.n_users) < 0.2)[query_users]  # by user: no one on both sides
     fit_rows = ~held[cands.query]
     groups = np.bincount(cands.query[fit_rows], minlength=cands.n_queries)
-    params = scaled_to(rc.params, int(groups.astype(bool).sum()), rc.full_queries)
-    ranker = LambdaMARTRanker(params).fit(
+    ranker = LambdaMARTRanker(rc.params).fit(
         features[fit_rows],
         labels[fit_rows].astype(np.int32),
         groups[groups > 0],
@@ -316,9 +308,6 @@ def train_ranker(
         "queries": float(groups.astype(bool).sum()),
         "heldout_queries": float(np.unique(check.query).size),
         "windows": float(len(windows)),
-        "num_leaves": float(params.num_leaves),
-        "min_child_samples": float(params.min_child_samples),
-        "reg_lambda": float(params.reg_lambda),
         "label_share": float(np.mean(np.any([w.labels for w in windows], axis=0))),
         "heldout_ndcg_retrieval": float(fused.mean()) if len(fused) else 0.0,
         "heldout_ndcg_ranker": float(ranked.mean()) if len(ranked) else 0.0,

@@ -44,33 +44,6 @@ class RankerConfig(BaseModel):
     num_threads: int = Field(0, ge=0)
 
 
-def scaled_to(config: RankerConfig, queries: int, full_queries: int) -> RankerConfig:
-    """``config`` with its capacity scaled to ``queries`` training queries: unchanged from
-    ``full_queries`` on, and below it, with ``f = queries / full_queries``,
-
-    - ``num_leaves`` × f (at least 4): the distinctions a tree may draw grow with the users that
-      can back them; 31 leaves learnt from ~150 queries fit one user's quirks (BENCHMARKS §121:
-      −18 to −36 % NDCG@10 against the ranker's own candidate order);
-    - ``min_child_samples`` ÷ f: a leaf must hold the rows of as many queries as it would at
-      ``full_queries``, so no leaf speaks for a handful of users;
-    - ``reg_lambda`` raised by 10 × (1 − f): an L2 penalty that shrinks what the remaining leaves
-      claim, vanishing as the queries reach ``full_queries``.
-
-    At ~450 queries (the marketplace shape's validation pasts with every label window) this gives
-    about 9 leaves of ≥67 rows and L2 7, near the 7 / 100 / 10 that §121 measured level with or
-    ahead of EASE, where the unscaled defaults lost by far more than noise."""
-    if queries >= full_queries:
-        return config
-    f = max(queries, 1) / full_queries
-    return config.model_copy(
-        update={
-            "num_leaves": max(4, round(config.num_leaves * f)),
-            "min_child_samples": round(config.min_child_samples / f),
-            "reg_lambda": config.reg_lambda + 10.0 * (1.0 - f),
-        }
-    )
-
-
 def _lightgbm() -> Any:
     try:
         import lightgbm
