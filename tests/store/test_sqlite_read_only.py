@@ -9,9 +9,14 @@ binds), which opens the file with SQLite's own read-only URI.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,3 +160,81 @@ def test_restore_refuses_a_store_named_read_only(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "named read-only (?mode=ro): nothing restored" in " ".join(result.stderr.split())
     assert _digest(store) == before
+
+
+# Whether a store is read-only is SQLite's answer, not a guess from permissions. Root passes every
+# permission check, so these run in a child process as ``nobody`` there (``setpriv``).
+_OPENS = """
+import json, logging, os, sys
+from pathlib import Path
+from recsmith.store.open import open_store
+from recsmith.testing.contracts import event, ingest
+lines = []
+handler = logging.Handler()
+handler.emit = lambda record: lines.append(record.getMessage())
+logging.getLogger("recsmith.store.sqlite").addHandler(handler)
+folder = Path(sys.argv[1])
+def store(name, mode, hold):
+    path = folder / name
+    made = open_store(f"sqlite:///{path}")
+    ingest(made, [event("i1", "e1")])
+    if not hold:
+        made.close()
+        for extra in ("-wal", "-shm", "-writer"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+    path.chmod(mode)
+    return path, made
+held = store("held.sqlite", 0o644, True)  # a running server holds it: -wal and -shm exist
+copy = store("copy.sqlite", 0o444, False)  # a clean copy, not writable
+loose = store("loose.sqlite", 0o444, False)  # not writable, in a directory that is
+folder.chmod(0o555)
+out = {}
+for name, path in [("held", held[0]), ("copy", copy[0])]:
+    opened = open_store(f"sqlite:///{path}")
+    try:
+        ingest(opened, [event("i2", "e2")])
+        out[name] = ["writable", opened.count_events()]
+    except Exception as exc:
+        out[name] = [opened.read_only, opened.count_events(), str(exc)]
+    opened.close()
+folder.chmod(0o755)
+opened = open_store(f"sqlite:///{loose[0]}")
+out["loose"] = [opened.read_only, opened.count_events()]
+opened.close()
+out["log"] = lines
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(ROOT and shutil.which("setpriv") is None, reason="needs setpriv as root")
+def test_read_only_is_what_sqlite_refuses_not_a_permission_guess() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="qfix21-"))
+    try:
+        if ROOT:
+            shutil.chown(folder, "nobody")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+        nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        done = subprocess.run(
+            [*(nobody if ROOT else []), sys.executable, "-c", _OPENS, str(folder)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
+    # a held store in a directory the process cannot write is written, as SQLite can
+    assert out["held"] == ["writable", 2]
+    # a copy SQLite refuses is read, and a write on it names the file
+    reason, count, error = out["copy"]
+    assert reason.startswith("SQLite cannot write it: ") and count == 1
+    assert "copy.sqlite is open read-only (SQLite cannot write it" in error
+    # a 0444 file in a writable directory: SQLite refuses only a page write, so it is probed
+    assert out["loose"][0].startswith("SQLite cannot write it: ") and out["loose"][1] == 1
+    assert [line.split(": ")[0] for line in out["log"]] == [
+        f"SQLite store {folder}/copy.sqlite is open read-only",
+        f"SQLite store {folder}/loose.sqlite is open read-only",
+    ]

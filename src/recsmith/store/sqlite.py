@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -89,9 +90,11 @@ from recsmith.store.erasure_sql import (
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
 from recsmith.store.sqlite_read_only import (
+    ASKED,
     connect_read_only,
-    read_only_reason,
+    probe_write,
     refuse_old_schema,
+    refused_by_sqlite,
     schema_gaps,
     write_refused,
 )
@@ -356,6 +359,7 @@ def _add_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[s
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
+log = logging.getLogger(__name__)
 #: How long a connection waits for another's write lock (``sqlite3.connect``'s ``timeout``).
 _BUSY_TIMEOUT_S = 30.0
 #: How long the first open of a store written one row per item waits for the write lock: another
@@ -489,11 +493,11 @@ class SQLiteStore:
         *,
         read_only: bool = False,
     ) -> None:
-        """``read_only`` asks for a store that is only read (``sqlite_read_only``); a file this
-        process cannot write is opened so without being asked."""
+        """``read_only`` asks for a store that is only read (``sqlite_read_only``); an existing
+        file SQLite refuses to write is opened so without being asked, with one logged line."""
         self.path = Path(path)
-        #: why the store is read-only (``sqlite_read_only.read_only_reason``); None: writable
-        self.read_only = read_only_reason(self.path, read_only)
+        #: why the store is read-only (``ASKED`` or ``refused_by_sqlite``'s); None: writable
+        self.read_only: str | None = ASKED if read_only else None
         self.dead_letter_policy = dead_letters or DeadLetterPolicy()
         self._prune = PruneClock(self.dead_letter_policy.prune_every_s)
         self.url = f"sqlite:///{self.path}"
@@ -504,19 +508,32 @@ class SQLiteStore:
         try:
             if self.read_only is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._create_schema()
+                self._create_schema()
+            if self.read_only is not None:
+                self._check_schema()
         except (OSError, sqlite3.Error) as exc:
             message = f"cannot open SQLite store at {self.path}: {exc}"
             raise StoreUnavailable(message, str(exc)) from exc
 
     def _create_schema(self) -> None:
-        """The tables and columns this version needs, created where missing; read-only, checked
-        instead, and an older schema refused by name (``sqlite_read_only``)."""
-        conn = self._conn()
-        if self.read_only is None:
+        """The tables and columns this version needs, created where missing. When SQLite refuses
+        to write the file (a copy, a read-only mount), the store falls back to read-only: the
+        file decides, not a guess from its permissions (``refused_by_sqlite``)."""
+        try:
+            conn = self._conn()
             _build_schema(conn)
-            return
-        gaps = schema_gaps(conn, _build_schema)
+            if not os.access(self.path, os.W_OK):  # the probe waits for the write lock
+                probe_write(conn)
+        except sqlite3.Error as exc:
+            self.read_only = refused_by_sqlite(self.path, exc)
+            if self.read_only is None:
+                raise
+            self.close()
+            log.warning("SQLite store %s is open read-only: %s", self.path, self.read_only)
+
+    def _check_schema(self) -> None:
+        """Read-only, nothing is created: an older schema is refused by name instead."""
+        gaps = schema_gaps(self._conn(), _build_schema)
         if gaps:
             raise refuse_old_schema(self.path, gaps)
 

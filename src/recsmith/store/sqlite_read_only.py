@@ -11,7 +11,6 @@ the file (``write_refused``), not SQLite's "attempt to write a readonly database
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -20,21 +19,35 @@ from urllib.parse import quote
 from recsmith import __version__
 from recsmith.errors import StoreUnavailable
 
+#: what ``SQLiteStore`` says of a store named read-only (``?mode=ro``)
+ASKED = "opened with ?mode=ro"
+#: SQLite's primary codes for "this file cannot be written / opened for writing"
+_REFUSALS = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN)
 
-def read_only_reason(path: Path, asked: bool) -> str | None:
-    """Why ``path`` is opened read-only, or None to open it for writing: asked for (``?mode=ro``),
-    or an existing file this process cannot write, or whose directory it cannot write (SQLite
-    writes its ``-wal`` and ``-shm`` files beside it). Root passes every permission check, so a
-    test of the read-only path as root asks for it."""
-    if asked:
-        return "opened with ?mode=ro"
-    if not path.exists():
+
+def refused_by_sqlite(path: Path, exc: sqlite3.Error) -> str | None:
+    """Why an existing ``path`` falls back to read-only after SQLite refused to open it for
+    writing (``exc``), or None when ``exc`` is some other failure (or there is no file to read).
+    Permissions are not consulted: SQLite writes a WAL file in a directory the process cannot
+    write when its ``-wal`` and ``-shm`` already exist, and root writes anything."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _REFUSALS or not path.is_file():
         return None
-    if not os.access(path, os.W_OK):
-        return "the file is not writable"
-    if not os.access(path.parent, os.W_OK):
-        return f"its directory {path.parent} is not writable"
-    return None
+    return f"SQLite cannot write it: {exc}"
+
+
+def probe_write(conn: sqlite3.Connection) -> None:
+    """Raise SQLite's refusal when ``conn`` cannot write, changing nothing either way. A 0444 file
+    in a writable directory opens, reads and even takes the WAL write lock; only a page write is
+    refused, so one is tried (the version number set to itself) and rolled back. It takes the
+    write lock, so it is run only where the file's mode says SQLite may refuse: the mode decides
+    whether to ask, SQLite's answer decides the store."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
@@ -112,5 +125,5 @@ def refuse_old_schema(path: Path, gaps: list[str]) -> StoreUnavailable:
 
 
 def write_refused(path: Path, reason: str) -> str:
-    """What a write on a read-only store says (``reason``: ``read_only_reason``'s)."""
+    """What a write on a read-only store says (``reason``: ``ASKED`` or ``refused_by_sqlite``'s)."""
     return f"{path} is open read-only ({reason}): this command writes to it; run it on a copy"
