@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -37,6 +38,22 @@ def test_numbers_sent_as_strings_are_refused_and_neighbours_stored(
         {"index": 2, "errors": [{"field": "position", "reason": POSITION}]},
     ]
     assert store.count_events() == size - 2
+
+
+@pytest.mark.parametrize("size", [3, 40])
+def test_an_empty_string_is_no_value_as_a_form_sends_it(
+    client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any, size: int
+) -> None:
+    """A form serialiser sends "" for an empty field: read as absent, not refused as text."""
+    batch = [make_event(item_id=f"i{n}", event_type="view") for n in range(size)]
+    batch[0]["value"] = ""
+    batch[1]["value"] = " "
+    batch[2] |= {"value": "", "position": ""}
+    response = client.post("/v1/events", json=batch, headers=keys["ingest"])
+    assert response.status_code == 200, response.text
+    assert response.json() == {**response.json(), "accepted": size, "rejected": []}
+    stored = pd.concat(list(store.scan()))
+    assert len(stored) == size and stored["value"].isna().all()
 
 
 def test_a_number_as_a_number_is_taken(

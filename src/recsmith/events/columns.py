@@ -196,8 +196,11 @@ def sent_as_text(v: str, reason: str) -> str:
 def refuse_text(col: np.ndarray, name: str, reason: str, errors: Errors) -> np.ndarray:
     """``col`` with its strings refused as ``sent_as_text`` says and then read as absent. Typed
     JSON (HTTP, streams) has numbers: "5" there is a client's bug (a form field passed on as
-    text) that an import's text would hide; a file's cells are text, and parsed as numbers."""
-    texts = str_mask(col)
+    text) that an import's text would hide; a file's cells are text, and parsed as numbers. An
+    empty (or blank) string is no value, as in a file: form serialisers send "" for an empty
+    field, and it is read as absent."""
+    strings = str_mask(col)
+    texts = strings & ~blank_mask(col, strings)
     if not texts.any():
         return col
     reasons = np.full(len(col), None, dtype=object)

@@ -250,8 +250,8 @@ def _check_string(v: Any, field: str, out: _Record, max_len: int, *, required: b
 
 
 def _refuse_text(v: Any, name: str, reason: str, out: _Record) -> Any:
-    """``columns.refuse_text`` for one value."""
-    if not isinstance(v, str):
+    """``columns.refuse_text`` for one value (a blank string is no value, read as absent)."""
+    if not isinstance(v, str) or not v.strip():
         return v
     out.add(name, sent_as_text(v, reason))
     return None
