@@ -141,3 +141,23 @@ def test_replay_only_touches_the_selected_letters(store: EventStore) -> None:
     only_live = replay_dead_letters(store, AFTER, reason="unknown event type (known")
     assert only_live.stored == 3
     assert len(store.dead_letters()) == 3
+
+
+@pytest.mark.parametrize("size", [1, 40])  # the per-record path, and the column checks
+def test_replay_keeps_the_live_rule_for_numbers_sent_as_strings(
+    store: EventStore, size: int
+) -> None:
+    """``"value": "5"`` was refused live (a client's bug), so its replay refuses it again with
+    the same reason; a file's letter reads its text as the import does, and is stored."""
+    texts = [wish(n, value="5") for n in range(size)]
+    (live,) = ingest_event_batches(store, [texts], BEFORE, source="http:/v1/events")
+    assert live.accepted == 0
+    from_file = [wish(n, event_id=f"f{n}", value="5") for n in range(size)]
+    assert ingest_events(store, from_file, BEFORE, source="upload.jsonl").accepted == 0
+    done = replay_dead_letters(store, AFTER)
+    assert (done.examined, done.stored) == (2 * size, size)
+    assert done.still_refused == {"value: must be a number, got the string '5'": size}
+    events = scan_all(store)
+    assert sorted(events["event_id"]) == sorted(f"f{n}" for n in range(size))
+    assert events["value"].tolist() == [5.0] * size
+    assert {d.source for d in store.dead_letters()} == {"http:/v1/events"}

@@ -124,13 +124,18 @@ def validate_events(
     *,
     now: float | None = None,
     offset: int = 0,
+    typed_numbers: bool = False,
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     """Split a batch into a canonical frame of valid events and a rejection for each bad record.
 
     ``offset`` is added to rejection indices, so chunked imports report positions in the whole file.
     Every event needs a timestamp (imports, the Python API); see ``validate_live_events``.
+    ``typed_numbers``: the records are JSON that came live (a dead letter's, replayed), so a
+    number sent as a string is refused as it was then (``NUMBER_FIELDS``).
     """
-    frame, rejected, _ = _validate(records, settings, now, offset, stamp_missing=False)
+    frame, rejected, _ = _validate(
+        records, settings, now, offset, stamp_missing=False, typed_numbers=typed_numbers
+    )
     return frame, rejected
 
 

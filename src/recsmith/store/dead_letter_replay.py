@@ -11,8 +11,9 @@ to keep whole (``dead_letters.kept_payload``) cannot be replayed and stays.
 Only event records are replayed: a catalogue record refused by ``/v1/items`` does not pass as an
 event and stays (send it again with ``PUT /v1/items/{id}``). A live event (source ``http:…``, or
 a stream's ``stream:…``) that came without a timestamp but with an ``event_id`` gets the time it
-was received, as it would have then (``validate.STAMP_RULE``). Replayed events are not attributed
-to served lists.
+was received, as it would have then (``validate.STAMP_RULE``), and a number it sent as a string
+(``"value": "5"``) is refused again as it was live, while an import's letter reads its text as the
+import does. Replayed events are not attributed to served lists.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def _replay_source(
     again is dead-lettered as coming from where it first came from."""
     source = letters[0].source
     records = [_as_received(d) for d in letters]
-    checked = check_events(records, settings)
+    checked = check_events(records, settings, typed_numbers=source.startswith(LIVE_PREFIX))
     for rejection in checked.rejected:
         result.still_refused.update(f"{e.field}: {e.reason}" for e in rejection.errors)
     # identify events that pass the door are handed over too (``privacy.identify``): a link

@@ -75,20 +75,24 @@ def check_events(
     *,
     offset: int = 0,
     live: bool = False,
+    typed_numbers: bool | None = None,
 ) -> CheckedEvents:
     """Validate one batch (no store involved). ``live`` events (HTTP) may come without a
-    timestamp (``validate.validate_live_events``); imported ones may not."""
+    timestamp (``validate.validate_live_events``); imported ones may not. ``typed_numbers``
+    (``live`` when None): a number sent as a string is refused, as JSON that came live has its
+    numbers typed (a replayed dead letter's too, though it is not stamped as live)."""
+    typed = live if typed_numbers is None else typed_numbers
     # item-less identify events are checked on their own and linked after the store
     rest, rest_at, identify_at = identify.split(records)
     rows = valid = content_ids = None
     if takes_records(rest):  # a few JSON records (HTTP): checked one by one, same verdicts
         rows, rejected, stamped = validate_small_rows(
-            rest, settings, stamp_missing=live, typed_numbers=live
+            rest, settings, stamp_missing=live, typed_numbers=typed
         )
     elif live:
         valid, rejected, stamped = validate_live_events(rest, settings)
     else:
-        valid, rejected = validate_events(rest, settings)
+        valid, rejected = validate_events(rest, settings, typed_numbers=typed)
         stamped = np.zeros(len(valid), dtype=bool)
     refused = np.fromiter((r.index for r in rejected), np.int64, len(rejected))
     # the valid frame keeps the order of the records that passed validation
