@@ -104,3 +104,35 @@ def test_a_pipeline_names_the_source_that_learned_nothing(tmp_path: Path) -> Non
     assert f"warning: knn: {NOTHING}" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["fit_warnings"]) <= {"knn", "pop"} and "knn" in manifest["fit_warnings"]
+
+
+#: 10 active users over a pool of 5 shared items, and 70 users with one item each that nobody
+#: else has: a model learns the pool, and has nothing for the loners (their unseen items tie)
+POOL = [(f"a{u}", f"p{(u + j) % 5}") for u in range(10) for j in range(3)]
+LONERS = [(f"l{u}", f"x{u}") for u in range(70)]
+
+
+@pytest.mark.parametrize("regularization", [250.0, 1e4])
+def test_the_check_looks_at_the_most_active_users_and_small_real_differences(
+    regularization: float,
+) -> None:
+    """More than 64 loners: a check of the least active users would see only ties. A strong
+    regularisation shrinks EASE's scores to differences of ~1e-4, which still rank (a pool item
+    first): far above float noise, so no warning."""
+    data = interactions(POOL + LONERS)
+    fitted = create("ease", regularization=regularization).fit(data)
+    assert nothing_learned(fitted, data) is None
+    # the oracle: an active user's unseen pool items outscore every loner's item by a real
+    # margin, though all its scores lie within 1e-2 at the strong regularisation
+    user = int(data.users.to_index(["a0"])[0])
+    pool = data.items.to_index(["p0", "p1", "p2", "p3", "p4"])
+    scores = fitted._score(np.array([user]))[0].astype(np.float64)
+    seen = data.matrix[[user]].toarray()[0] > 0
+    others = np.setdiff1d(np.arange(data.n_items), pool)
+    unseen_pool = np.setdiff1d(pool, np.flatnonzero(seen))
+    assert scores[unseen_pool].min() - scores[others].max() > 1e-5
+    assert regularization < 1e3 or np.ptp(scores[~seen]) < 1e-2
+    # and the loners' own lists are ties: sampled alone, they would read "learned nothing"
+    loner = int(data.users.to_index(["l0"])[0])
+    loner_scores = fitted._score(np.array([loner]))[0]
+    assert np.ptp(np.delete(loner_scores, data.items.to_index(["x0"]))) < 1e-6
