@@ -6,12 +6,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+import pandas as pd
+from scipy import sparse, stats
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
-from recsmith.evaluation.runner import ModelResult, compare_to_best
+from recsmith.config import EventSettings
+from recsmith.evaluation.runner import GroundTruth, ModelResult, compare_to_best, score_lists
 from recsmith.evaluation.verdict import judge
+from recsmith.features.interactions import Interactions
 
 
 def result(model: str, ndcg: np.ndarray) -> ModelResult:
@@ -151,3 +154,58 @@ def test_evaluate_says_identical_lists_on_a_tiny_shop(tmp_path: Path) -> None:
     said = " ".join(shown.stdout.split())
     assert "warning: popular, itemknn and ease gave identical lists on all 6 users" in said
     assert "fewer than 50% of users like these" in said
+
+
+def test_the_same_items_in_another_order_are_not_identical_lists() -> None:
+    """Two models list the same items to every user, one in reverse order, and neither hits:
+    both score 0 everywhere, a tie, but their lists differ (order is what a list shows), so the
+    warning must say "different lists"; a true copy of the lists is called identical."""
+    users = [f"u{u}" for u in range(4)]
+    frame = pd.DataFrame(
+        {"user_id": users * 6, "item_id": [f"i{i}" for i in range(6) for _ in users]}
+    )
+    data = Interactions.from_events(
+        frame.assign(
+            event_id=[f"e{n}" for n in range(len(frame))],
+            event_type="view",
+            session_id=None,
+            value=np.nan,
+            context=None,
+            ts=(1_700_000_000 + np.arange(len(frame))) * 1_000_000,
+        ),
+        EventSettings().weights,
+    )
+    # each user's held-out item is a new one (column 6): no list can hit it
+    truth = GroundTruth(
+        np.array(users, dtype=object),
+        sparse.csr_array((np.ones(4, np.float32), (np.arange(4), np.full(4, 6))), shape=(4, 7)),
+    )
+    lists = np.tile(np.arange(5), (4, 1))
+
+    def scored(name: str, top: np.ndarray) -> ModelResult:
+        return score_lists(
+            name, {}, top, data, truth, 5, ["ndcg"], curve_k=0, features=None,
+            fit_seconds=0.0, recommend_seconds=0.0,
+        )  # fmt: skip
+
+    results = [scored("a", lists), scored("copy", lists.copy()), scored("rev", lists[:, ::-1])]
+    comparisons = compare_to_best(results)
+    assert [(c.model, c.tied_users, c.identical_lists) for c in comparisons] == [
+        ("copy", 4, True),
+        ("rev", 4, False),
+    ]
+    verdict = judge(comparisons, evaluated_users=4, users_in_data=4, split="temporal", k=5)
+    assert verdict.warning is not None
+    assert verdict.warning.startswith(
+        "a and copy gave identical lists on all 4 users; a and rev score exactly the same "
+        "ndcg@5 on every one of the 4 users, with different lists"
+    )
+
+
+def test_the_rule_of_three_bound_stops_at_every_user() -> None:
+    """3 / 2 users is 150 %: a share cannot exceed all users, so the bound reads 100 %."""
+    same = np.array([0.0, 1.0])
+    comparisons = compare_to_best([_digested("a", same, "L1"), _digested("b", same.copy(), "L1")])
+    verdict = judge(comparisons, evaluated_users=2, users_in_data=2, split="temporal", k=10)
+    assert verdict.warning is not None
+    assert "2 users only say they differ for fewer than 100% of users like these" in verdict.warning

@@ -29,6 +29,7 @@ from recsmith.cli.app import app
 from recsmith.errors import StoreUnavailable
 from recsmith.store.base import ApiKey
 from recsmith.store.open import open_store
+from recsmith.store.url_scheme import sqlite_file
 from recsmith.testing.contracts import event, ingest
 
 ROOT = os.geteuid() == 0
@@ -168,6 +169,7 @@ _OPENS = """
 import json, logging, os, sys
 from pathlib import Path
 from recsmith.store.open import open_store
+from recsmith.store.url_scheme import sqlite_file
 from recsmith.testing.contracts import event, ingest
 lines = []
 handler = logging.Handler()
@@ -238,3 +240,19 @@ def test_read_only_is_what_sqlite_refuses_not_a_permission_guess() -> None:
         f"SQLite store {folder}/copy.sqlite is open read-only",
         f"SQLite store {folder}/loose.sqlite is open read-only",
     ]
+
+
+def test_only_a_url_ending_in_mode_ro_is_read_only(tmp_path: Path) -> None:
+    """Any other ``?`` stays part of the file name, as it always was: ``?mode=ro&cache=shared``
+    names a file of that name, opened writable (and created), not a read-only ``s.sqlite``."""
+    named = tmp_path / "s.sqlite?mode=ro&cache=shared"
+    assert sqlite_file(f"sqlite:///{named}") == (str(named), False)
+    assert sqlite_file(f"sqlite:///{tmp_path}/s.sqlite?mode=ro") == (f"{tmp_path}/s.sqlite", True)
+    store = open_store(f"sqlite:///{named}")
+    try:
+        assert store.read_only is None
+        ingest(store, [event("i1", "e1")])
+        assert store.count_events() == 1
+    finally:
+        store.close()
+    assert named.is_file() and not (tmp_path / "s.sqlite").exists()
