@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
+from recsmith.decisions.batch import store_exists
 from recsmith.store.sqlite import SQLiteStore
 
 runner = CliRunner()
@@ -132,3 +133,22 @@ def test_an_unwritable_out_is_one_error_line_and_nothing_is_recorded(
     assert "Traceback" not in stdout + err
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM decisions").fetchone() == (0,)
+
+
+def test_a_store_named_read_only_records_no_batch(model_dir: Path, tmp_path: Path) -> None:
+    """``?mode=ro`` is read as the shared URL parser reads it: the store is not written (and a
+    file that happens to carry the suffix in its name is not taken for the store)."""
+    db = tmp_path / "store.sqlite"
+    SQLiteStore(db).close()
+    (tmp_path / "other.sqlite?mode=ro").write_bytes(b"")  # other.sqlite itself is absent
+    assert store_exists(f"sqlite:///{db}")
+    assert not store_exists(f"sqlite:///{db}?mode=ro")
+    assert not store_exists(f"sqlite:///{tmp_path}/other.sqlite?mode=ro")
+    before = db.read_bytes()
+    users = tmp_path / "users.txt"
+    users.write_text("u0001\n")
+    args = ["recommend", "--model-dir", str(model_dir), "--users", str(users), "--json"]
+    code, stdout, err = run(*args, env={"RECSMITH_STORE__URL": f"sqlite:///{db}?mode=ro"})
+    assert code == 0, err
+    assert json.loads(stdout.splitlines()[-1])["decisions_logged"] is False
+    assert db.read_bytes() == before

@@ -16,16 +16,18 @@ import numpy as np
 from recsmith.bundle import BatchRecommendations
 from recsmith.decisions.record import UnitKind, decision
 from recsmith.store.base import EventStore
-from recsmith.store.url_scheme import SQLITE_PREFIX
+from recsmith.store.url_scheme import SQLITE_PREFIX, sqlite_file
 
 CHUNK = 5000
 
 
 def store_exists(url: str) -> bool:
     """Whether the configured store is there to record into: a PostgreSQL URL, or a SQLite file
-    that exists (a batch run must not create a store as a side effect)."""
+    that exists (a batch run must not create a store as a side effect) and is not named
+    read-only (``?mode=ro``: nothing can be recorded there)."""
     if url.startswith(SQLITE_PREFIX):
-        return Path(url.removeprefix(SQLITE_PREFIX)).is_file()
+        path, read_only = sqlite_file(url)
+        return not read_only and Path(path).is_file()
     return True
 
 
