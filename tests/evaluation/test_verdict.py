@@ -6,15 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import sparse, stats
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
-from recsmith.config import EventSettings
 from recsmith.evaluation.runner import GroundTruth, ModelResult, compare_to_best, score_lists
 from recsmith.evaluation.verdict import judge
-from recsmith.features.interactions import Interactions
+from recsmith.testing.views import views
 
 
 def result(model: str, ndcg: np.ndarray) -> ModelResult:
@@ -161,20 +159,7 @@ def test_the_same_items_in_another_order_are_not_identical_lists() -> None:
     both score 0 everywhere, a tie, but their lists differ (order is what a list shows), so the
     warning must say "different lists"; a true copy of the lists is called identical."""
     users = [f"u{u}" for u in range(4)]
-    frame = pd.DataFrame(
-        {"user_id": users * 6, "item_id": [f"i{i}" for i in range(6) for _ in users]}
-    )
-    data = Interactions.from_events(
-        frame.assign(
-            event_id=[f"e{n}" for n in range(len(frame))],
-            event_type="view",
-            session_id=None,
-            value=np.nan,
-            context=None,
-            ts=(1_700_000_000 + np.arange(len(frame))) * 1_000_000,
-        ),
-        EventSettings().weights,
-    )
+    data = views([(u, f"i{i}") for i in range(6) for u in users])
     # each user's held-out item is a new one (column 6): no list can hit it
     truth = GroundTruth(
         np.array(users, dtype=object),

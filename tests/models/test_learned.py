@@ -8,36 +8,19 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
-from recsmith.config import EventSettings
-from recsmith.features.interactions import Interactions
 from recsmith.models.learned import NOTHING, nothing_learned
 from recsmith.models.registry import create
+from recsmith.testing.views import views
 
 runner = CliRunner()
 #: 30 users, one item each among 10 items: no pair of items shares a user
 ONE_EACH = [(f"u{u}", f"i{u % 10}") for u in range(30)]
 #: the same users, each also with the next item: every item shares users with its neighbours
 TWO_EACH = ONE_EACH + [(f"u{u}", f"i{(u + 1) % 10}") for u in range(30)]
-
-
-def interactions(pairs: list[tuple[str, str]]) -> Interactions:
-    frame = pd.DataFrame(pairs, columns=["user_id", "item_id"])
-    return Interactions.from_events(
-        frame.assign(
-            event_id=[f"e{n}" for n in range(len(frame))],
-            event_type="view",
-            session_id=None,
-            value=np.nan,
-            context=None,
-            ts=(1_700_000_000 + np.arange(len(frame))) * 1_000_000,
-        ),
-        EventSettings().weights,
-    )
 
 
 @pytest.mark.parametrize(
@@ -51,7 +34,7 @@ def interactions(pairs: list[tuple[str, str]]) -> Interactions:
 def test_a_model_with_nothing_to_learn_from_says_so(
     model: str, params: dict[str, float], why: str
 ) -> None:
-    data = interactions(ONE_EACH)
+    data = views(ONE_EACH)
     fitted = create(model, **params).fit(data)
     reason = nothing_learned(fitted, data)
     assert reason is not None and reason.startswith(NOTHING) and why in reason
@@ -63,7 +46,7 @@ def test_a_model_with_nothing_to_learn_from_says_so(
 
 @pytest.mark.parametrize("model", ["itemknn", "ease", "ials", "popular"])
 def test_a_model_that_learned_something_is_not_warned_of(model: str) -> None:
-    data = interactions([*TWO_EACH, ("u0", "i5"), ("u1", "i5"), ("u2", "i5")])
+    data = views([*TWO_EACH, ("u0", "i5"), ("u1", "i5"), ("u2", "i5")])
     assert nothing_learned(create(model).fit(data), data) is None
 
 
@@ -119,7 +102,7 @@ def test_the_check_looks_at_the_most_active_users_and_small_real_differences(
     """More than 64 loners: a check of the least active users would see only ties. A strong
     regularisation shrinks EASE's scores to differences of ~1e-4, which still rank (a pool item
     first): far above float noise, so no warning."""
-    data = interactions(POOL + LONERS)
+    data = views(POOL + LONERS)
     fitted = create("ease", regularization=regularization).fit(data)
     assert nothing_learned(fitted, data) is None
     # the oracle: an active user's unseen pool items outscore every loner's item by a real
