@@ -56,6 +56,25 @@ def test_counts_are_shared_between_workers_and_survive_a_restart(
         reopened.close()
 
 
+def test_an_outcome_between_a_flush_and_its_read_back_still_finds_its_arm(
+    backend: tuple[EventStore, str],
+) -> None:
+    """The sync loop flushes the shown items to the store, then reads the totals back; a purchase
+    attributed in between (the event path runs beside the loop) must count: the arm is neither
+    pending nor in the old snapshot then. Seen as a lost purchase in CI under load."""
+    store, _ = backend
+    board = BanditBoard(store, KINDS)
+    board.shown(["n1", "r1"], [True, False])
+    assert board.flush()  # the sync's first half: n1 is in the store, not yet in the snapshot
+    board.attributed(attributions([("n1", "purchase"), ("r1", "purchase")]))
+    board.sync()
+    assert board.counts.arms.tolist() == ["n1"]
+    assert board.counts.shown.tolist() == [1] and board.counts.purchases.tolist() == [1]
+    board.attributed(attributions([("n1", "click")]))  # once read back, the snapshot knows it
+    board.sync()
+    assert board.counts.clicks.tolist() == [1] and not board._in_flight
+
+
 def test_successes_never_exceed_trials_in_a_lookup(backend: tuple[EventStore, str]) -> None:
     """A click counted before its impression reached the store is capped, not a >100 % rate."""
     store, _ = backend

@@ -56,6 +56,9 @@ class BanditBoard:
         self._shown: list[np.ndarray] = []
         self._clicks: list[np.ndarray] = []
         self._purchases: list[np.ndarray] = []
+        #: items a flush took from ``_shown`` into the store, until a read of the counts holds
+        #: them: an outcome attributed in between still finds its arm
+        self._in_flight: list[np.ndarray] = []
         self.counts = ArmCounts()
 
     def shown(self, item_ids: Sequence[str], explored: Sequence[bool]) -> None:
@@ -73,12 +76,13 @@ class BanditBoard:
     def attributed(self, frame: pd.DataFrame) -> None:
         """A batch of attributions (``Attributor.attribute``'s frame, with ``item_id``): clicks
         and purchases of arms (known, or shown since the last sync) are successes."""
-        if len(frame) == 0 or (len(self.counts.arms) == 0 and not self._shown):
+        if len(frame) == 0 or not self.active:
             return  # no arms yet (a deployment that does not explore): nothing to count
         kind = frame["event_type"].map(self._kinds).to_numpy(dtype=object)
         ids = frame["item_id"].to_numpy(dtype=object)
         with self._lock:
-            pending = np.concatenate(self._shown) if self._shown else np.zeros(0, object)
+            waiting = [*self._shown, *self._in_flight]
+            pending = np.concatenate(waiting) if waiting else np.zeros(0, object)
             arms = np.union1d(self.counts.arms, pending) if len(pending) else self.counts.arms
             is_arm = np.isin(ids, arms) if len(arms) else np.zeros(len(ids), bool)
             self._clicks.append(ids[is_arm & (kind == "click")])
@@ -88,12 +92,13 @@ class BanditBoard:
     def active(self) -> bool:
         """Whether this process has arms or increments (an experiment's exploring variant shows
         items even when the deployed model does not explore)."""
-        return bool(len(self.counts.arms) or self._shown)
+        return bool(len(self.counts.arms) or self._shown or self._in_flight)
 
     def increments(self) -> list[tuple[str, int, int, int]]:
         """Take what gathered since the last call as ``(arm, shown, clicks, purchases)`` rows."""
         with self._lock:
             parts = [self._shown, self._clicks, self._purchases]
+            self._in_flight.extend(self._shown)
             self._shown, self._clicks, self._purchases = [], [], []
         joined = [np.concatenate(p) if p else np.zeros(0, object) for p in parts]
         every = np.concatenate(joined)
@@ -115,8 +120,10 @@ class BanditBoard:
         except StoreUnavailable as exc:
             log.warning("bandit counts not read (%s): serving the last snapshot", exc.cause)
             return
-        if not _same(fresh, self.counts):
-            self.counts = fresh
+        with self._lock:  # the read holds every arm flushed before it
+            if not _same(fresh, self.counts):
+                self.counts = fresh
+            self._in_flight = []
 
     def flush(self) -> bool:
         """Add this process's increments to the store; False (increments kept) on an outage."""
