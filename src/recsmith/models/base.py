@@ -22,8 +22,8 @@ from recsmith.array_files import load_arrays, read_arrays, save_arrays
 from recsmith.errors import NotFittedError
 from recsmith.features.interactions import Interactions
 from recsmith.models.derived import Derivation, unit_rows
-from recsmith.models.product_top_k import product_top_k
-from recsmith.models.topk import Kernel, TopK, bounded_top_k, top_k
+from recsmith.models.product_top_k import product_flat_top, product_top_k
+from recsmith.models.topk import FlatTop, Kernel, TopK, bounded_top_k, top_k
 from recsmith.sparse_rows import csr_from_pairs
 
 #: Dense score cells computed per chunk of users: bounds memory to ~80 MB of float32.
@@ -220,11 +220,31 @@ class Recommender(ABC):
         source proposes, where an item with no evidence at all is no candidate. A caller whose
         ``exclude`` already holds what must not come back passes ``drop_own=False`` (repeat
         purchases: the history's items are candidates)."""
+        matrix, drop = self._product_of(history, exclude, drop_own)
+        return product_top_k(history, matrix, k, drop)
+
+    def sparse_flat_from_items(
+        self,
+        history: sparse.csr_array,
+        k: int,
+        exclude: sparse.csr_array | None = None,
+        drop_own: bool = True,
+    ) -> FlatTop:
+        """``flat(self.sparse_from_items(history, k, exclude, drop_own))``, made without the
+        padded ``TopK`` (``product_flat_top``): what a retrieval source hands on."""
+        matrix, drop = self._product_of(history, exclude, drop_own)
+        return product_flat_top(history, matrix, k, drop)
+
+    def _product_of(
+        self, history: sparse.csr_array, exclude: sparse.csr_array | None, drop_own: bool
+    ) -> tuple[sparse.csr_array, list[sparse.csr_array]]:
+        """``item_to_item`` and what a product with it drops: the history's own items with
+        ``drop_own``, and ``exclude``."""
         matrix = self.item_to_item
         if matrix is None:
             raise NotImplementedError(f"{self.name} has no sparse item-to-item matrix")
         drop = [history] if drop_own else []
-        return product_top_k(history, matrix, k, drop if exclude is None else [*drop, exclude])
+        return matrix, drop if exclude is None else [*drop, exclude]
 
     def similar_items(self, items: np.ndarray, k: int) -> TopK:
         """Top ``k`` items most similar to each item index (never the item itself)."""

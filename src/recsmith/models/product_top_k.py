@@ -31,13 +31,19 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 
-from recsmith.models.topk import TopK
+from recsmith.models.topk import FlatTop, TopK, flat
 from recsmith.sparse_rows import distinct_keys, in_sorted, kept_zeros, spans
 
 #: The most accumulator cells (queries × items, or queries × touched items) a batch is summed in:
 #: 32 MiB of float32 (64 MiB of float64) per thread at most, kept for the thread's life. Past it
 #: the batch's cells are sorted (BENCHMARKS §79).
 GRID_CELLS = 1 << 23
+
+#: Queries up to which ``product_flat_top`` ranks by one flat sort (``_flat_ranked``): measured
+#: at batches of 1 and 16 (BENCHMARKS §133); an offline batch keeps ``_ranked``'s rows of at most
+#: ``SORT_WIDTH`` keys, and so does a catalogue whose columns leave no room for the query's bits
+#: above 32 score bits in 64 (2 ** 26 items at 64 queries).
+FLAT_QUERIES = 64
 
 #: The column slots' dtype (4 bytes per catalogue item a thread): entry numbers, and a batch
 #: never gathers 2**31 entries (that would be 16 GiB of sums).
@@ -55,6 +61,51 @@ def product_top_k(
     shaped like the product), nor a sum of 0. Summed in the accumulator where the batch's
     queries × touched columns fit ``GRID_CELLS``, else by a sort of the entries' cells."""
     n, n_cols = history.shape[0], int(matrix.shape[1])
+    entries = _entries(history, matrix, drop)
+    if entries is None:  # no neighbours at all (most items of a sparse association have few)
+        return TopK(np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32))
+    query, cols, scores, signed = entries
+    top = _ranked(n, query, cols, scores, k, n_cols)
+    if len(signed):
+        at = in_sorted(signed, np.arange(n)[:, None] * n_cols + top.ids) & (top.scores == 0)
+        top = TopK(top.ids, np.where(at, np.float32(-0.0), top.scores))
+    return top
+
+
+def product_flat_top(
+    history: sparse.csr_array,
+    matrix: sparse.csr_array,
+    k: int,
+    drop: Sequence[sparse.csr_array] = (),
+) -> FlatTop:
+    """``flat(product_top_k(history, matrix, k, drop))``: the same rows, in the same order, with
+    the same bits. Up to ``FLAT_QUERIES`` queries they are ranked by one sort of keys that carry
+    the query (``_flat_ranked``) and cut straight to flat rows, without the padded rows of keys,
+    their decoding into a ``TopK`` and its flattening in between: ~25 numpy calls fewer, each
+    paying its fixed cost in a request (a batch of 16's co-occurrence source 450 → 385 µs,
+    a lone request's 177 → 153, caches evicted between calls: BENCHMARKS §133)."""
+    n, n_cols = history.shape[0], int(matrix.shape[1])
+    fits = (n - 1).bit_length() + 32 + max(n_cols.bit_length(), 1) <= 64  # the flat sort's key
+    entries = _entries(history, matrix, drop) if n <= FLAT_QUERIES and fits else None
+    if entries is None:  # a large batch, a vast catalogue, or no entry at all
+        return flat(product_top_k(history, matrix, k, drop))
+    query, cols, scores, signed = entries
+    top = _flat_ranked(n, query, cols, scores, k, n_cols)
+    if len(signed):
+        at = in_sorted(signed, top.query * n_cols + top.items) & (top.scores == 0)
+        top.scores[at] = np.float32(-0.0)
+    return top
+
+
+def _entries(
+    history: sparse.csr_array, matrix: sparse.csr_array, drop: Sequence[sparse.csr_array]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The product's listed cells, one entry each, queries ascending: (query, column, float32
+    score, the sorted ``query * n_cols + column`` of those whose float32 score is -0.0), or
+    None where the history reaches no neighbour. -0.0 arises only from a float64 sum below
+    float32's range (a float32 sum of -0.0 is 0, not listed); the ranking keys read it as 0.0,
+    so the callers put the sign back where those cells are listed."""
+    n, n_cols = history.shape[0], int(matrix.shape[1])
     for d in drop:
         if d.shape != (n, n_cols):
             raise ValueError(f"drop: a matrix of shape {d.shape}, not the product's {(n, n_cols)}")
@@ -63,8 +114,8 @@ def product_top_k(
     starts = matrix.indptr[items]
     lengths = matrix.indptr[items + 1] - starts
     at = spans(starts, lengths)
-    if len(at) == 0:  # no neighbours at all (most items of a sparse association have few)
-        return TopK(np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32))
+    if len(at) == 0:
+        return None
     values = np.repeat(weights, lengths) * matrix.data[at]
     if values.dtype not in (np.float32, np.float64):  # integer weights: as scipy's float product
         values = values.astype(np.float64)
@@ -86,15 +137,12 @@ def product_top_k(
     scores = sums.astype(np.float32, copy=False)  # a float64 product's sums: scipy's, cast
     keep = (sums != 0) & np.isfinite(scores)  # a sum of 0 is no entry; −inf (dropped), overflow
     listed, scores = listed[keep], scores[keep]
-    top = _ranked(n, query[listed], cols[listed], scores, k, n_cols)
-    if sums.dtype == np.float32:  # a float32 sum of -0.0 is 0: not listed
-        return top
-    negative = np.flatnonzero(np.signbit(scores) & (scores == 0))
-    if len(negative):  # a float64 sum below float32's range: -0.0, which the key reads as 0.0
-        signed = np.sort(query[listed[negative]] * n_cols + cols[listed[negative]])
-        at = in_sorted(signed, np.arange(n)[:, None] * n_cols + top.ids) & (top.scores == 0)
-        top = TopK(top.ids, np.where(at, np.float32(-0.0), top.scores))
-    return top
+    query, cols = query[listed], cols[listed]
+    signed = np.zeros(0, np.int64)
+    if sums.dtype != np.float32:  # a float64 sum below float32's range: -0.0
+        negative = np.flatnonzero(np.signbit(scores) & (scores == 0))
+        signed = np.sort(query[negative] * n_cols + cols[negative])
+    return query, cols, scores, signed
 
 
 def _touched_columns(cols: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -208,6 +256,31 @@ def _ranked(
     best = _descending((top >> low).astype(np.uint32).view(np.float32))  # padding: −inf
     ids = np.where(top == pad, -1, (top & np.uint64((1 << col_bits) - 1)).astype(np.int32))
     return TopK(ids, best)
+
+
+def _flat_ranked(
+    n: int, query: np.ndarray, cols: np.ndarray, scores: np.ndarray, k: int, n_cols: int
+) -> FlatTop:
+    """``flat(_ranked(...))`` for ``n`` ≤ ``FLAT_QUERIES``: the query's bits above ``_ranked``'s
+    key (score, column) make one flat sort order every query's entries in place (the entries
+    come grouped by query, ascending, so each query's run keeps its positions); an entry's rank
+    is its place in its run, and those ranked within ``k`` are the rows."""
+    col_bits = max(int(n_cols).bit_length(), 1)
+    low, high = np.uint64(col_bits), np.uint64(col_bits + 32)
+    bits = _descending(scores + np.float32(0)).view(np.uint32)  # -0.0 is 0.0: one key, as ties
+    key = (query.astype(np.uint64) << high) | (bits.astype(np.uint64) << low)
+    key |= cols.astype(np.uint64)
+    key.sort()
+    counts = np.bincount(query, minlength=n)
+    rank = np.arange(len(key)) - (counts.cumsum() - counts)[query]
+    at = np.flatnonzero(rank < k)
+    key = key[at]
+    return FlatTop(
+        query[at],
+        (key & np.uint64((1 << col_bits) - 1)).astype(np.int32),
+        _descending((key >> low).astype(np.uint32).view(np.float32)),  # the low 32 bits: score
+        (rank[at] + 1).astype(np.int16),
+    )
 
 
 def _descending(scores: np.ndarray) -> np.ndarray:

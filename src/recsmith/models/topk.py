@@ -26,6 +26,31 @@ class TopK:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class FlatTop:
+    """A ``TopK``'s listed slots as flat rows, best first within each query, queries ascending:
+    what a retrieval source hands on (``sources.Proposals`` numbers the queries in its batch).
+    A source built straight from entries makes these without the padded ``TopK`` in between."""
+
+    query: np.ndarray  # intp: the row of the TopK
+    items: np.ndarray  # int32
+    scores: np.ndarray  # float32
+    ranks: np.ndarray  # int16, 1 = best
+
+
+def flat(top: TopK) -> FlatTop:
+    """``top``'s slots that list an item (ids ≥ 0), read by flat position."""
+    width = top.ids.shape[1]
+    at = np.flatnonzero(top.ids >= 0)
+    rows = at // max(width, 1)
+    return FlatTop(
+        rows,
+        top.ids.reshape(-1).take(at).astype(np.int32, copy=False),
+        top.scores.reshape(-1).take(at).astype(np.float32, copy=False),
+        (at - rows * width + 1).astype(np.int16),
+    )
+
+
 #: A dense top-k: (scores [rows, columns], k) to each row's best ``k``.
 Kernel = Callable[[np.ndarray, int], TopK]
 

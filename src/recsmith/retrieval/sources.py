@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.models.base import Recommender
-from recsmith.models.topk import TopK
+from recsmith.models.topk import FlatTop, TopK, flat
 from recsmith.models.transitions import Transitions
 from recsmith.retrieval.queries import Queries
 from recsmith.sparse_rows import CODED_CELLS, DENSE_CELLS, stored_in_every_row, stored_in_rows
@@ -52,15 +52,13 @@ class CandidateSource(Protocol):
 def flatten(top: TopK, query_index: np.ndarray) -> Proposals:
     """TopK rows (−1 padded) of the queries ``query_index`` → flat proposals (cells read by
     flat position, as ``first_k_kept`` reads them)."""
-    width = top.ids.shape[1]
-    flat = np.flatnonzero(top.ids >= 0)
-    rows = flat // max(width, 1)
-    return Proposals(
-        query_index[rows].astype(np.int32),
-        top.ids.reshape(-1).take(flat).astype(np.int32, copy=False),
-        top.scores.reshape(-1).take(flat).astype(np.float32, copy=False),
-        (flat - rows * width + 1).astype(np.int16),
-    )
+    return proposed(flat(top), query_index)
+
+
+def proposed(rows: FlatTop, query_index: np.ndarray) -> Proposals:
+    """Flat rows of the queries ``query_index`` as proposals (query ``i`` is
+    ``query_index[i]``)."""
+    return Proposals(query_index[rows.query].astype(np.int32), rows.items, rows.scores, rows.ranks)
 
 
 def concat(parts: list[Proposals]) -> Proposals:
@@ -120,7 +118,7 @@ class ModelSource:
             # session yet among the batch), scipy's row selection (~60-80 µs a matrix) is spared
             rows = np.flatnonzero(unanswered)
             history, excluded = _rows_of(queries.recent, rows), _rows_of(queries.exclude, rows)
-            parts.append(flatten(self.model.sparse_from_items(history, k, excluded), rows))
+            parts.append(proposed(self.model.sparse_flat_from_items(history, k, excluded), rows))
         elif by_items.any():
             rows = np.flatnonzero(by_items)
             history = _rows_of(queries.recent, rows)
