@@ -27,8 +27,8 @@ from scipy import sparse
 from recsmith import sparse_rows
 from recsmith.models import product_top_k as module
 from recsmith.models.cooccurrence import Cooccurrence
-from recsmith.models.product_top_k import product_top_k
-from recsmith.models.topk import TopK
+from recsmith.models.product_top_k import product_flat_top, product_top_k
+from recsmith.models.topk import FlatTop, TopK
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import ModelSource
 
@@ -475,3 +475,115 @@ def test_an_interrupted_call_leaves_the_accumulator_zeroed(monkeypatch: pytest.M
     assert _lists(product_top_k(history, matrix, 10, [history, exclude])) == _by_dense(
         history, matrix, 10, [history, exclude]
     )
+
+
+def _flat_lists(got: FlatTop, n: int) -> list[list[tuple[int, int]]]:
+    """Flat rows as each query's (item, score bits) list, asserting the layout a source reads:
+    the documented dtypes, queries ascending, each query's ranks 1, 2, … in row order."""
+    assert (got.query.dtype, got.items.dtype, got.scores.dtype, got.ranks.dtype) == (
+        np.intp,
+        np.int32,
+        np.float32,
+        np.int16,
+    )
+    assert (np.diff(got.query) >= 0).all()
+    out: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for q, item, bits, rank in zip(
+        got.query.tolist(),
+        got.items.tolist(),
+        got.scores.view(np.int32).tolist(),
+        got.ranks.tolist(),
+        strict=True,
+    ):
+        out[q].append((item, bits))
+        assert rank == len(out[q])
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 7), weights), max_size=12),
+    st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7), weights), max_size=50),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 7), weights), max_size=8),
+    st.booleans(),
+    st.sampled_from([0, 1, 3, 20]),
+)
+def test_flat_rows_are_scipys_product_sorted(
+    left: list[tuple[int, int, float]],
+    right: list[tuple[int, int, float]],
+    excluded: list[tuple[int, int, float]],
+    wide: bool,
+    k: int,
+) -> None:
+    """``product_flat_top`` (one flat sort of keys carrying the query) against scipy's product
+    sorted in Python: ties by item, negative and cancelled sums, a float64 side, k = 0."""
+    history = _csr(left, (4, 8), np.float64 if wide else np.float32)
+    matrix = _csr(right, (8, 8), np.float32)
+    matrix.sum_duplicates()
+    exclude = _csr(excluded, (4, 8), np.float32)
+    for drop in ([], [exclude], [history, exclude]):
+        got = product_flat_top(history, matrix, k, drop)
+        assert _flat_lists(got, 4) == _by_scipy(history, matrix, k, drop)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_flat_rows_of_batches_are_the_dense_oracles_lists(seed: int) -> None:
+    """Batches of 1, 16 and 64 queries (the flat sort) and 65 and 200 (past ``FLAT_QUERIES``:
+    the padded rows, flattened), ties everywhere, rows wider than ``SORT_WIDTH``."""
+    rng = np.random.default_rng(100 + seed)
+    matrix = _association(rng, 500, 60)
+    for n in (1, 16, 64, 65, 200):
+        history, exclude = _batch(rng, n, 500, 8)
+        for k in (1, 10, 50, 400):
+            expected = _by_dense(history, matrix, k, [history, exclude])
+            got = product_flat_top(history, matrix, k, [history, exclude])
+            assert _flat_lists(got, n) == expected
+
+
+def test_flat_rows_keep_a_float64_sums_sign_at_zero() -> None:
+    """A float64 sum of ±1e-50 is listed and casts to ±0.0: the flat rows keep −0.0's sign
+    (the key reads it as 0.0: a tie, in item order), as ``product_top_k`` does."""
+    history = _csr(
+        [(0, 0, 1.0), (0, 1, 4e-8), (0, 2, 4e-8), (1, 3, -1e-50), (1, 4, 1e-50), (1, 0, 2.0)],
+        (2, 8),
+        np.float64,
+    )
+    matrix = _csr(
+        [(0, 7, 1.0), (1, 7, 1.0), (2, 7, 1.0), (3, 5, 1.0), (4, 6, 1.0)], (8, 8), np.float32
+    )
+    got = product_flat_top(history, matrix, 3, [])
+    assert got.items.tolist() == [7, 7, 5, 6]
+    assert got.scores.view(np.uint32)[1:].tolist() == [
+        np.float32(2).view(np.uint32),
+        0x80000000,
+        0,
+    ]
+    assert _flat_lists(got, 2) == _by_scipy(history, matrix, 3, [])
+
+
+def test_a_catalogue_too_wide_for_the_flat_key_is_ranked_by_rows() -> None:
+    """2 ** 26 items (27 column bits) leave no room for a 64-query batch's 6 query bits above 32
+    score bits: those batches take the padded rows (a key with the query would spill past 64
+    bits and mix queries); 2 queries (1 bit) fit and take the flat sort. The oracle is scipy's
+    lists of the same batch on a 64-item catalogue, its items moved to the wide one's last 50."""
+    rng = np.random.default_rng(5)
+    n_cols, far = 1 << 26, (1 << 26) - 50
+    rows, cols = np.repeat(np.arange(40), 5), rng.integers(0, 50, 200)
+    values = rng.choice(np.array([0.5, 0.25, 0.125], np.float32), 200)
+    small = sparse.csr_array((values, (rows, cols)), shape=(64, 64))
+    # 64 rows (the history's items) to 2 ** 26 columns: the product is as wide, the index small
+    wide = sparse.csr_array((values, (rows, cols + far)), shape=(64, n_cols))
+    for n in (64, 2):
+        q = np.repeat(np.arange(n), 3)
+        items, gone = rng.integers(0, 40, len(q)), rng.integers(0, 50, len(q))
+        ones = np.ones(len(q), np.float32)
+        history = sparse.csr_array((ones, (q, items)), shape=(n, 64))
+        exclude = sparse.csr_array((ones, (q, gone + far)), shape=(n, n_cols))
+        expected = _by_scipy(
+            history,
+            small,
+            20,
+            [sparse.csr_array((ones, (q, gone)), shape=(n, 64))],
+        )
+        got = product_flat_top(history, wide, 20, [exclude])
+        assert _flat_lists(got, n) == [[(c + far, b) for c, b in row] for row in expected]
