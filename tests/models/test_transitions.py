@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.models.transitions import Transitions
+from recsmith.retrieval.queries import Queries
+from recsmith.retrieval.sources import ModelSource
 from recsmith.sparse_rows import newest_first
 
 
@@ -235,3 +238,44 @@ def test_a_release_written_before_the_steps_loads_and_scores_from_training(tmp_p
     assert not older.follows_latest
     users = np.arange(DATA.n_users)
     assert np.array_equal(model.recommend(users, 3).ids, older.recommend(users, 3).ids)
+
+
+def test_a_source_answers_users_with_items_since_training_from_their_history_after() -> None:
+    """``ModelSource`` over transitions: a known user with items met since training proposes the
+    best of ``history_after``'s row times the rules (float32, added in the row's stored order),
+    the exclusions left out but the history's own items kept (``drop_own=False``), best first,
+    ties by item, ranks 1, 2, … — read here off the dense rule matrix, one user at a time."""
+    rng = np.random.default_rng(3)
+    events = [(f"u{u}", f"i{rng.integers(0, 12)}", int(s)) for u in range(6) for s in range(9)]
+    data = sequences(events)
+    model = create("transitions", history=5).fit(data)
+    assert isinstance(model, Transitions)
+    n, n_items = 6, data.n_items
+    users = data.users.to_index([f"u{u}" for u in range(n)])
+    latest_rows = np.repeat(np.arange(n), 2)
+    latest_cols = rng.integers(0, n_items, 2 * n)
+    latest = newest_first(n, n_items, latest_rows, latest_cols)
+    gone = rng.integers(0, n_items, (n, 3))
+    exclude = sparse.csr_array(
+        (np.ones(3 * n, np.float32), (np.repeat(np.arange(n), 3), gone.ravel())),
+        shape=(n, n_items),
+    )
+    exclude.sum_duplicates()
+    recent = sparse.csr_array((n, n_items), dtype=np.float32)
+    queries = Queries(users, recent, exclude, tuple({} for _ in range(n)), latest=latest)
+    got = ModelSource("next", model).retrieve(queries, 4)
+    dense = model.association_.toarray().astype(np.float32)
+    for q in range(n):
+        row = model.history_after(users[q : q + 1], latest[[q]])
+        total, reached = np.zeros(n_items, np.float32), np.zeros(n_items, bool)
+        for item, weight in zip(row.indices, row.data, strict=True):
+            total += np.float32(weight) * dense[item]
+            reached |= dense[item] != 0
+        total[gone[q]] = -np.inf
+        order = np.argsort(-total, kind="stable")
+        order = order[reached[order] & np.isfinite(total[order]) & (total[order] != 0)][:4]
+        mine = got.query == q
+        assert got.items[mine].tolist() == order.tolist()
+        assert got.scores[mine].view(np.int32).tolist() == total[order].view(np.int32).tolist()
+        assert got.ranks[mine].tolist() == list(range(1, len(order) + 1))
+    assert len(got.items) > 0

@@ -102,10 +102,10 @@ class ModelSource:
                 rows = np.flatnonzero(ahead)
                 history = ordered.history_after(queries.users[rows], _rows_of(latest, rows))
                 # ``exclude`` holds the training and recent items unless seen ones may return
-                top = ordered.sparse_from_items(
+                top = ordered.sparse_flat_from_items(
                     history, k, _rows_of(queries.exclude, rows), drop_own=False
                 )
-                parts.append(flatten(top, rows))
+                parts.append(proposed(top, rows))
                 by_user = by_user & ~ahead
         if by_user.any():
             rows = np.flatnonzero(by_user)
