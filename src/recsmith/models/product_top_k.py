@@ -39,10 +39,10 @@ from recsmith.sparse_rows import distinct_keys, in_sorted, kept_zeros, spans
 #: the batch's cells are sorted (BENCHMARKS §79).
 GRID_CELLS = 1 << 23
 
-#: Queries up to which ``product_flat_top`` ranks by one flat sort (``_flat_ranked``): measured
-#: at batches of 1 and 16 (BENCHMARKS §133); an offline batch keeps ``_ranked``'s rows of at most
-#: ``SORT_WIDTH`` keys, and so does a catalogue whose columns leave no room for the query's bits
-#: above 32 score bits in 64 (2 ** 26 items at 64 queries).
+#: Queries up to which ``product_flat_top`` ranks by one flat sort (``_flat_ranked``), measured
+#: ahead at batches of 1, 16 and 64 (BENCHMARKS §133). An offline batch keeps ``_ranked``'s rows
+#: of at most ``SORT_WIDTH`` keys, and so does a catalogue whose columns leave no room for the
+#: query's bits above 32 score bits in 64 (2 ** 26 items at 64 queries).
 FLAT_QUERIES = 64
 
 #: The column slots' dtype (4 bytes per catalogue item a thread): entry numbers, and a batch
