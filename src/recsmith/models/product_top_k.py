@@ -22,6 +22,10 @@ keys keep the real item, so the order is the same whichever way the sums were ma
 The sums are scipy's: each cell adds its entries in the history's stored order, in the product's
 dtype, from 0 (``np.add.at`` is unbuffered and ordered), and a sum of 0 is no entry. The order is
 ``entries_top_k``'s: by score from high to low, ties by item index.
+
+A retrieval source, which hands its lists on as flat rows, takes ``product_flat_top``: the same
+rows, ranked for a request's batch by one flat sort of keys that carry the query, without the
+padded ``TopK`` (its cost is numpy's fixed cost a call, not the accumulator: BENCHMARKS §133).
 """
 
 from __future__ import annotations
