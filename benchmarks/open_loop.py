@@ -189,7 +189,9 @@ def _c(
     duration, cpu = np.frombuffer(done.stdout, np.float64, 2)
     latencies = np.frombuffer(done.stdout, np.float64, n, offset=16)
     statuses = np.frombuffer(done.stdout, np.int32, n, offset=16 + 8 * n)
-    return OpenLoopResult(n, int((statuses != 200).sum()), float(duration), latencies, "c", float(cpu))
+    return OpenLoopResult(
+        n, int((statuses != 200).sum()), float(duration), latencies, "c", float(cpu)
+    )
 
 
 def open_loop(

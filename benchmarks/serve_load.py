@@ -149,6 +149,19 @@ def main() -> None:
         "scheduled time, as wrk2 does) instead of wrk's closed loop",
     )
     parser.add_argument(
+        "--baseline-share",
+        type=float,
+        help="open loop at this share of the plain baseline's closed-loop rate, measured first in "
+        "this run (issue #19's goal: 0.4); replaces --rate",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=("c", "python"),
+        default="c",
+        help="the open loop's generator: open_loop.c (compiled at first use; Python when no "
+        "compiler works) or asyncio; both run on this machine and take CPU from the server",
+    )
+    parser.add_argument(
         "--swap",
         action="store_true",
         help="serve from a model registry and deploy a second release half-way through the run",
@@ -188,6 +201,15 @@ def main() -> None:
         )
         (root / "secret").write_text(secret)
         (root / "shop.json").write_text(json.dumps({"users": args.users, "items": args.items}))
+    closed_baseline: dict[str, object] | None = None
+    if args.baseline_share:
+        closed_baseline = plain_baseline(
+            argparse.Namespace(**{**vars(args), "rate": None}), root, users, secret
+        )
+        args.rate = round(args.baseline_share * float(closed_baseline["requests_per_s"]), 1)  # type: ignore[arg-type]
+        print(
+            f"baseline closed loop {closed_baseline}: open loop at {args.rate:g} req/s", flush=True
+        )
     port = free_port()
     env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{store_path}"}
     if not args.cache:  # measure the pipeline, not the ~14 % of random users asked twice
@@ -225,6 +247,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     figures["baseline"] = plain_baseline(args, root, users, secret)
+    if closed_baseline is not None:
+        figures["baseline_closed_loop"] = closed_baseline
     figures["ratio_to_baseline"] = ratios(figures, figures["baseline"])
     figures["calibration"] = machine
     report(args, figures)
@@ -335,11 +359,10 @@ def drive(
         paths = [
             f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in users.read_text().split()
         ]
-        open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, 3)  # warm-up
+        load = ("127.0.0.1", port, paths, secret, args.rate, args.connections)
+        open_loop(*load, 3, args.generator)  # warm-up
         before = tree_cpu_s(server)
-        result = open_loop(
-            "127.0.0.1", port, paths, secret, args.rate, args.connections, args.duration
-        )
+        result = open_loop(*load, args.duration, args.generator)
         figures = {"mode": f"open loop at {args.rate:g} req/s", **result.summary()}
     after = tree_cpu_s(server)
     if before is not None and after is not None and figures.get("requests"):
@@ -356,7 +379,18 @@ def plain_baseline(
     """The same load against ``plain_fastapi.py`` (a fixed 10-item list) under uvicorn with the
     same number of workers, measured in this run so the ratios hold on any machine."""
     port = free_port()
-    server = subprocess.Popen(
+    server = start_plain(port, args.workers)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}")
+        return drive(args, root, users, secret, port, server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def start_plain(port: int, workers: int) -> subprocess.Popen[bytes]:
+    """``plain_fastapi.py`` under uvicorn with ``workers`` processes on ``port``, quiet."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -365,7 +399,7 @@ def plain_baseline(
             "--app-dir",
             str(Path(__file__).parent),
             "--workers",
-            str(args.workers),
+            str(workers),
             "--no-access-log",
             "--log-level",
             "warning",
@@ -375,12 +409,6 @@ def plain_baseline(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}")
-        return drive(args, root, users, secret, port, server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def ratios(figures: dict[str, object], baseline: dict[str, object]) -> dict[str, float]:
