@@ -75,7 +75,7 @@ static int connect_to(const char *host, const char *port) {
     return fd;
 }
 
-/* The head's Content-Length, -1 when it has none. */
+/* The Content-Length of the head's lines (each ending "\r\n"), -1 when it has none. */
 static long content_length(const char *head, const char *end) {
     for (const char *line = head; line < end;) {
         const char *eol = memchr(line, '\n', (size_t)(end - line));
@@ -98,7 +98,7 @@ static int on_readable(conn_t *c) {
     if (c->need < 0) {
         char *end = memmem(c->buf, c->got, "\r\n\r\n", 4);
         if (!end) return 0;
-        long length = content_length(c->buf, end);
+        long length = content_length(c->buf, end + 2);
         if (length < 0) fail("answer", "no Content-Length");
         c->status = atoi(strchr(c->buf, ' ') + 1);
         c->need = (end + 4 - c->buf) + length;

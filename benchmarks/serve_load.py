@@ -4,7 +4,9 @@ Builds an ml-1m-sized shop with the simulator (6,040 users × 3,706 items, ~1M e
 in SQLite, trains a model, starts `recsmith serve` and drives GET recommendations with wrk
 (Debian package `wrk`) from the same machine. Users are drawn at random, a tenth of them unknown
 (popularity fallback). Every request also runs the store query for the user's current items.
-``--rate`` replaces wrk's closed loop with an open-loop schedule (``open_loop.py``); ``--workdir``
+``--rate`` replaces wrk's closed loop with an open-loop schedule (``open_loop.py``; ``--generator``
+picks its compiled C or its asyncio generator, ``--baseline-share`` sets the rate to a share of
+the plain baseline's closed loop measured first in the same run); ``--workdir``
 keeps the built shop and model so later runs serve them again without rebuilding (each such run
 first deletes the decisions earlier runs logged there: ``clear_decisions``). The run starts
 with the calibration line (``calibration.py``) and ends by driving the same load at a plain FastAPI
@@ -19,6 +21,8 @@ than req/s.
         --workdir /tmp/large                     # closed loop: the most it serves
     .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
         --connections 32 --workers 2 --workdir /tmp/large --rate 500   # latency at 500 req/s
+    .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
+        --connections 32 --workers 2 --workdir /tmp/large --baseline-share 0.4  # issue #19's goal
 """
 
 from __future__ import annotations
