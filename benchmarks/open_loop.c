@@ -6,9 +6,10 @@
  * PATHS_FILE holds the paths, one a line; CHOICES_FILE one uint32 path index per scheduled
  * request (n of them: request i is due at i / RATE s after the start). Connection c sends
  * requests c, c + CONNECTIONS, ... one at a time, each "GET <path>" + REQUEST_TAIL, never before
- * it is due, and times each from when it was *due*, not sent: a stalled server is charged for
- * every request it delayed. Writes to stdout (native byte order): duration_s and its own CPU
- * seconds (2 doubles), then the n latencies in ms (doubles) and the n HTTP statuses (int32).
+ * it is due (the first 0.2 s after the connections are open, LEAD_S in open_loop.py), and times
+ * each from when it was *due*, not sent: a stalled server is charged for every request it
+ * delayed. Writes to stdout (native byte order): duration_s and its own CPU seconds (2 doubles),
+ * then the n latencies in ms (doubles) and the n HTTP statuses (int32).
  * A connection that fails or an answer it cannot read (no Content-Length) ends the run, exit 1.
  */
 #define _GNU_SOURCE

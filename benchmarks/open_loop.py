@@ -10,9 +10,11 @@ how fast one request is served. Here each of ``connections`` keep-alive connecti
 Two generators drive the same schedule with the same requests (each connection's paths drawn
 with its own seed, ``path_choices``): ``c`` (``open_loop.c``, compiled at first use and cached
 beside the ranker kernels, ``recsmith.trees.build``) and ``python`` (asyncio, here). Both run on
-the server's machine, where real clients would not: the Python one spends ~0.1-0.2 ms of CPU a
-request that the server then lacks on a 2-core machine (BENCHMARKS.md §130), the C one a tenth of
-that. Without a working C compiler ``c`` falls back to ``python`` and the result says so.
+the server's machine, where real clients would not, and each result says how much CPU its
+generator took from the server: against the plain baseline on 2 cores (BENCHMARKS.md §130) the
+Python one ~0.14 ms a request at 1,000 req/s and ~0.075 at 2,500, the C one ~0.08 and ~0.055,
+most of it the kernel's loopback TCP work, which any client on the same machine pays. Without a
+working C compiler ``c`` falls back to ``python`` and the result says so.
 """
 
 from __future__ import annotations
