@@ -235,9 +235,6 @@ def main() -> None:
         wait_ready(base)
         if swap is not None:
             swap.start()
-        split: list[int] = []  # filled half-way through the measured run
-        sampler = threading.Timer(3 + args.duration / 2, lambda: split.extend(worker_split(port)))
-        sampler.start()
         figures = drive(args, root, users, secret, port, server.pid)
         if args.swap:
             after = httpx.get(
@@ -245,8 +242,6 @@ def main() -> None:
                 headers={"Authorization": f"Bearer {secret}"},
             ).json()["model_version"]
             figures["swapped_to"] = after if after == second else f"NOT SWAPPED (still {after})"
-        sampler.join()
-        figures["connections_per_worker"] = split
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -351,7 +346,12 @@ def drive(
     args: argparse.Namespace, root: Path, users: Path, secret: str, port: int, server: int
 ) -> dict[str, object]:
     """The measured load on ``port``: open loop at ``--rate`` or wrk's closed loop, each after a
-    3 s warm-up, with the CPU time the ``server`` process (and its workers) spent per request."""
+    3 s warm-up, with the CPU time the ``server`` process (and its workers) spent per request and
+    how its workers shared the connections half-way through (the plain baseline's uvicorn workers
+    share one listening socket, and one may accept most of them: then it serves on one core)."""
+    split: list[int] = []
+    sampler = threading.Timer(3 + args.duration / 2, lambda: split.extend(worker_split(port)))
+    sampler.start()
     if not args.rate:
         base = f"http://127.0.0.1:{port}"
         script = root / "load.lua"
@@ -374,6 +374,8 @@ def drive(
             1000 * (after - before) / int(figures["requests"]),  # type: ignore[call-overload]
             3,
         )
+    sampler.join()
+    figures["connections_per_worker"] = split
     return figures
 
 
