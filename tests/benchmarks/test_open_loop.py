@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECSMITH_CACHE_DIR", str(tmp_path / "cache"))
 
 
+@contextmanager
 def serve(stall_s: float = 0.0) -> Iterator[Recorder]:
+    """A ``Recorder`` answering on a free local port until the block ends."""
     server = Recorder(stall_s)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -88,12 +91,11 @@ def drive(generator: str, rate: float, connections: int, seconds: float, stall_s
           paths: list[str] | None = None) -> tuple[OpenLoopResult, Answered]:  # fmt: skip
     """One run of ``generator`` against a fresh recording server: its result and what the
     server answered."""
-    for server in serve(stall_s):
+    with serve(stall_s) as server:
         port = server.server_address[1]
         result = open_loop("127.0.0.1", port, paths or list(STATUS), "key", rate, connections,
                            seconds, generator)  # fmt: skip
         return result, server.answered
-    raise AssertionError("unreachable")
 
 
 def test_each_connection_draws_its_own_slots_paths_from_its_own_seed() -> None:
