@@ -53,13 +53,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/slow":
             time.sleep(SLOW_S)
         status = STATUS[self.path]
-        body = b'{"items": []}' * (1 + len(self.server.answered) % 7)  # lengths vary
+        with self.server.lock:  # before answering: the client may finish as soon as it has all
+            self.server.answered.append((self.path, status))
+            body = b'{"items": []}' * (1 + len(self.server.answered) % 7)  # lengths vary
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        with self.server.lock:
-            self.server.answered.append((self.path, status))
 
     def log_message(self, *args: object) -> None:
         """Quiet."""
