@@ -4,7 +4,9 @@ Builds an ml-1m-sized shop with the simulator (6,040 users × 3,706 items, ~1M e
 in SQLite, trains a model, starts `recsmith serve` and drives GET recommendations with wrk
 (Debian package `wrk`) from the same machine. Users are drawn at random, a tenth of them unknown
 (popularity fallback). Every request also runs the store query for the user's current items.
-``--rate`` replaces wrk's closed loop with an open-loop schedule (``open_loop.py``); ``--workdir``
+``--rate`` replaces wrk's closed loop with an open-loop schedule (``open_loop.py``; ``--generator``
+picks its compiled C or its asyncio generator, ``--baseline-share`` sets the rate to a share of
+the plain baseline's closed loop measured first in the same run); ``--workdir``
 keeps the built shop and model so later runs serve them again without rebuilding (each such run
 first deletes the decisions earlier runs logged there: ``clear_decisions``). The run starts
 with the calibration line (``calibration.py``) and ends by driving the same load at a plain FastAPI
@@ -19,6 +21,8 @@ than req/s.
         --workdir /tmp/large                     # closed loop: the most it serves
     .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
         --connections 32 --workers 2 --workdir /tmp/large --rate 500   # latency at 500 req/s
+    .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
+        --connections 32 --workers 2 --workdir /tmp/large --baseline-share 0.4  # issue #19's goal
 """
 
 from __future__ import annotations
@@ -149,6 +153,19 @@ def main() -> None:
         "scheduled time, as wrk2 does) instead of wrk's closed loop",
     )
     parser.add_argument(
+        "--baseline-share",
+        type=float,
+        help="open loop at this share of the plain baseline's closed-loop rate, measured first in "
+        "this run (issue #19's goal: 0.4); replaces --rate",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=("c", "python"),
+        default="c",
+        help="the open loop's generator: open_loop.c (compiled at first use; Python when no "
+        "compiler works) or asyncio; both run on this machine and take CPU from the server",
+    )
+    parser.add_argument(
         "--swap",
         action="store_true",
         help="serve from a model registry and deploy a second release half-way through the run",
@@ -188,6 +205,15 @@ def main() -> None:
         )
         (root / "secret").write_text(secret)
         (root / "shop.json").write_text(json.dumps({"users": args.users, "items": args.items}))
+    closed_baseline: dict[str, object] | None = None
+    if args.baseline_share:
+        closed_baseline = plain_baseline(
+            argparse.Namespace(**{**vars(args), "rate": None}), root, users, secret
+        )
+        args.rate = round(args.baseline_share * float(closed_baseline["requests_per_s"]), 1)  # type: ignore[arg-type]
+        print(
+            f"baseline closed loop {closed_baseline}: open loop at {args.rate:g} req/s", flush=True
+        )
     port = free_port()
     env = {**os.environ, "RECSMITH_STORE__URL": f"sqlite:///{store_path}"}
     if not args.cache:  # measure the pipeline, not the ~14 % of random users asked twice
@@ -209,9 +235,6 @@ def main() -> None:
         wait_ready(base)
         if swap is not None:
             swap.start()
-        split: list[int] = []  # filled half-way through the measured run
-        sampler = threading.Timer(3 + args.duration / 2, lambda: split.extend(worker_split(port)))
-        sampler.start()
         figures = drive(args, root, users, secret, port, server.pid)
         if args.swap:
             after = httpx.get(
@@ -219,12 +242,12 @@ def main() -> None:
                 headers={"Authorization": f"Bearer {secret}"},
             ).json()["model_version"]
             figures["swapped_to"] = after if after == second else f"NOT SWAPPED (still {after})"
-        sampler.join()
-        figures["connections_per_worker"] = split
     finally:
         server.terminate()
         server.wait(timeout=30)
     figures["baseline"] = plain_baseline(args, root, users, secret)
+    if closed_baseline is not None:
+        figures["baseline_closed_loop"] = closed_baseline
     figures["ratio_to_baseline"] = ratios(figures, figures["baseline"])
     figures["calibration"] = machine
     report(args, figures)
@@ -323,7 +346,12 @@ def drive(
     args: argparse.Namespace, root: Path, users: Path, secret: str, port: int, server: int
 ) -> dict[str, object]:
     """The measured load on ``port``: open loop at ``--rate`` or wrk's closed loop, each after a
-    3 s warm-up, with the CPU time the ``server`` process (and its workers) spent per request."""
+    3 s warm-up, with the CPU time the ``server`` process (and its workers) spent per request and
+    how its workers shared the connections half-way through (the plain baseline's uvicorn workers
+    share one listening socket, and one may accept most of them: then it serves on one core)."""
+    split: list[int] = []
+    sampler = threading.Timer(3 + args.duration / 2, lambda: split.extend(worker_split(port)))
+    sampler.start()
     if not args.rate:
         base = f"http://127.0.0.1:{port}"
         script = root / "load.lua"
@@ -335,11 +363,10 @@ def drive(
         paths = [
             f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in users.read_text().split()
         ]
-        open_loop("127.0.0.1", port, paths, secret, args.rate, args.connections, 3)  # warm-up
+        load = ("127.0.0.1", port, paths, secret, args.rate, args.connections)
+        open_loop(*load, 3, args.generator)  # warm-up
         before = tree_cpu_s(server)
-        result = open_loop(
-            "127.0.0.1", port, paths, secret, args.rate, args.connections, args.duration
-        )
+        result = open_loop(*load, args.duration, args.generator)
         figures = {"mode": f"open loop at {args.rate:g} req/s", **result.summary()}
     after = tree_cpu_s(server)
     if before is not None and after is not None and figures.get("requests"):
@@ -347,6 +374,8 @@ def drive(
             1000 * (after - before) / int(figures["requests"]),  # type: ignore[call-overload]
             3,
         )
+    sampler.join()
+    figures["connections_per_worker"] = split
     return figures
 
 
@@ -356,7 +385,18 @@ def plain_baseline(
     """The same load against ``plain_fastapi.py`` (a fixed 10-item list) under uvicorn with the
     same number of workers, measured in this run so the ratios hold on any machine."""
     port = free_port()
-    server = subprocess.Popen(
+    server = start_plain(port, args.workers)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}")
+        return drive(args, root, users, secret, port, server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def start_plain(port: int, workers: int) -> subprocess.Popen[bytes]:
+    """``plain_fastapi.py`` under uvicorn with ``workers`` processes on ``port``, quiet."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -365,7 +405,7 @@ def plain_baseline(
             "--app-dir",
             str(Path(__file__).parent),
             "--workers",
-            str(args.workers),
+            str(workers),
             "--no-access-log",
             "--log-level",
             "warning",
@@ -375,12 +415,6 @@ def plain_baseline(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}")
-        return drive(args, root, users, secret, port, server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def ratios(figures: dict[str, object], baseline: dict[str, object]) -> dict[str, float]:
