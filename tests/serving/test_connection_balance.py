@@ -6,7 +6,12 @@ from __future__ import annotations
 import multiprocessing
 import time
 
+import pytest
+from prometheus_client import generate_latest
+
+from recsmith.serving import connection_balance
 from recsmith.serving.connection_balance import NOT_SERVING, ConnectionBalance
+from recsmith.serving.metrics import Metrics
 
 
 def _counts(*values: int) -> multiprocessing.Array:  # type: ignore[valid-type]
@@ -42,3 +47,15 @@ def test_record_writes_this_workers_slot_only() -> None:
     counts = _counts(NOT_SERVING, 7)
     ConnectionBalance(counts, 0).record(9)
     assert list(counts) == [9, 7]
+
+
+def test_metrics_count_this_workers_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scraped() -> str:
+        return generate_latest(Metrics.create().registry).decode()
+
+    assert "recsmith_connections_closed_to_balance_total 0.0" in scraped()  # one worker
+    balance = ConnectionBalance(_counts(20, 12), 0, cooldown_s=0.0)
+    monkeypatch.setattr(connection_balance, "_balance", balance)
+    assert balance.should_close(20) and balance.should_close(19)
+    assert not balance.should_close(13)
+    assert "recsmith_connections_closed_to_balance_total 2.0" in scraped()

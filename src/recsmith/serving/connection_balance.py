@@ -26,8 +26,10 @@ behind the response (pipelined) are never cut off: a connection with any waits.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableSequence
+from collections.abc import Iterator, MutableSequence
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily
 
 from recsmith.serving.one_write import OneWriteProtocol
 
@@ -86,9 +88,22 @@ def serving(open_connections: int) -> None:
         _balance.record(open_connections)
 
 
-def installed() -> ConnectionBalance | None:
-    """This process's balance, if any (for its metrics)."""
-    return _balance
+class ClosedToBalance:
+    """The Prometheus counter ``recsmith_connections_closed_to_balance_total``: connections this
+    worker closed to even the split out (0 where there is one worker or the balance is off). A
+    count that keeps rising under steady clients means they reconnect onto the same worker — a
+    client or balancer pinning its connections — and the balance is churning, not helping."""
+
+    NAME = "recsmith_connections_closed_to_balance"
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        closed = 0 if _balance is None else _balance.closed
+        yield CounterMetricFamily(
+            self.NAME,
+            "Keep-alive connections this worker closed after a response because it held two or "
+            "more more than another worker (serving.balance_connections).",
+            value=closed,
+        )
 
 
 if OneWriteProtocol is not None:
