@@ -59,7 +59,7 @@ class ConnectionBalance:
     def should_close(self, open_connections: int) -> bool:
         """Whether this worker, holding ``open_connections``, should close the connection whose
         response it is about to give."""
-        fewest = min(c for c in self.counts if c != NOT_SERVING)
+        fewest = min((c for c in self.counts if c != NOT_SERVING), default=open_connections)
         if open_connections - fewest < 2:
             return False
         now = time.monotonic()
