@@ -10,6 +10,7 @@
  * each from when it was *due*, not sent: a stalled server is charged for every request it
  * delayed. Writes to stdout (native byte order): duration_s and its own CPU seconds (2 doubles),
  * then the n latencies in ms (doubles) and the n HTTP statuses (int32).
+ * An answer saying "Connection: close" is followed by a new connection for the next request.
  * A connection that fails or an answer it cannot read (no Content-Length) ends the run, exit 1.
  */
 #define _GNU_SOURCE
@@ -37,6 +38,7 @@ typedef struct {
     size_t got;          /* bytes of the answer read */
     long need;           /* head + body bytes, -1 until the head is read */
     int status;
+    int closing;         /* its answer said "Connection: close" */
     char buf[HEAD_MAX];  /* the head; past it the body is read here and only counted */
 } conn_t;
 
@@ -88,6 +90,20 @@ static long content_length(const char *head, const char *end) {
     return -1;
 }
 
+/* Whether the head's lines say "Connection: close": the server ends the connection after this
+ * answer, and the next request goes on a new one, as any HTTP/1.1 client does. */
+static int closes(const char *head, const char *end) {
+    for (const char *line = head; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol) break;
+        if (eol - line > 11 && strncasecmp(line, "connection:", 11) == 0)
+            for (const char *v = line + 11; v + 5 <= eol; v++)
+                if (strncasecmp(v, "close", 5) == 0) return 1;
+        line = eol + 1;
+    }
+    return 0;
+}
+
 /* Read what arrived on c; 1 when its answer is whole. */
 static int on_readable(conn_t *c) {
     char *into = c->need < 0 ? c->buf + c->got : c->buf;
@@ -102,6 +118,7 @@ static int on_readable(conn_t *c) {
         long length = content_length(c->buf, end + 2);
         if (length < 0) fail("answer", "no Content-Length");
         c->status = atoi(strchr(c->buf, ' ') + 1);
+        c->closing = closes(c->buf, end + 2);
         c->need = (end + 4 - c->buf) + length;
     }
     if ((long)c->got > c->need) fail("answer", "bytes past its end (one request at a time)");
@@ -173,6 +190,10 @@ int main(int argc, char **argv) {
                 status[k->next] = k->status;
                 k->next += connections;
                 k->busy = 0;
+                if (k->closing) { /* the reconnect's time counts in the next request's latency */
+                    close(k->fd);
+                    k->fd = connect_to(argv[1], argv[2]);
+                }
             }
         }
     }

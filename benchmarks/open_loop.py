@@ -5,7 +5,9 @@ clients the mean latency is 32 / throughput by construction (Little's law) and s
 how fast one request is served. Here each of ``connections`` keep-alive connections owns every
 ``connections``-th slot of a schedule at ``rate`` requests/s, and latency is measured from the
 *scheduled* send time (as wrk2 does), so a stalled server is charged for every request it delayed
-(no coordinated omission). Used by ``serve_load.py --rate``.
+(no coordinated omission). A response with ``Connection: close`` is followed by a new connection,
+as any HTTP/1.1 client does (the time to reconnect counts in the next request's latency). Used by
+``serve_load.py --rate``.
 
 Two generators drive the same schedule with the same requests (each connection's paths drawn
 with its own seed, ``path_choices``): ``c`` (``open_loop.c``, compiled at first use and cached
@@ -96,14 +98,14 @@ async def _connection(
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
+        lines = head.lower().split(b"\r\n")
+        length = next(int(x.split(b":", 1)[1]) for x in lines if x.startswith(b"content-length:"))
         await reader.readexactly(length)
         latencies.append((loop.time() - (start + due)) * 1000.0)
         errors += status != 200
+        if b"connection: close" in lines:  # the server ends it (e.g. to even its workers out)
+            writer.close()
+            reader, writer = await asyncio.open_connection(host, port)
     writer.close()
     return latencies, errors
 

@@ -184,6 +184,12 @@ class ServingSettings(Section):
         "~5.3 KB each, 5.3 MB) with room for escapes; an ordinary event is ~0.2 KB",
     )
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
+    balance_connections: bool = Field(
+        True,
+        description="with several workers on Linux, a worker holding two or more keep-alive "
+        "connections more than another closes one after a response (Connection: close), so the "
+        "client's reconnect evens out the kernel's split; off = connections stay where they land",
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         description="text (for a terminal) or json: one object per line with the request id, "

@@ -24,6 +24,8 @@ from open_loop import OpenLoopResult, open_loop, path_choices
 
 #: the status each path is answered with; "/slow" after SLOW_S
 STATUS = {"/ok": 200, "/slow": 200, "/missing": 404, "/broken": 500}
+#: answered 200 with "Connection: close", and the connection closed after it
+CLOSE = "/close"
 SLOW_S = 0.05
 
 
@@ -38,12 +40,18 @@ class Recorder(ThreadingHTTPServer):
         self.stall_s = stall_s
         self.lock = threading.Lock()
         self.answered: list[tuple[str, int]] = []
+        self.connections = 0
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body leave as they are written
     server: Recorder
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
 
     def do_GET(self) -> None:
         with self.server.lock:  # held through the stall: every request waits it out
@@ -52,12 +60,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.stall_s = 0.0
         if self.path == "/slow":
             time.sleep(SLOW_S)
-        status = STATUS[self.path]
+        status = 200 if self.path == CLOSE else STATUS[self.path]
         with self.server.lock:  # before answering: the client may finish as soon as it has all
             self.server.answered.append((self.path, status))
             body = b'{"items": []}' * (1 + len(self.server.answered) % 7)  # lengths vary
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
+        if self.path == CLOSE:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
@@ -91,11 +102,19 @@ def drive(generator: str, rate: float, connections: int, seconds: float, stall_s
           paths: list[str] | None = None) -> tuple[OpenLoopResult, Answered]:  # fmt: skip
     """One run of ``generator`` against a fresh recording server: its result and what the
     server answered."""
+    result, answered, _ = drive_counted(generator, rate, connections, seconds, stall_s, paths)
+    return result, answered
+
+
+def drive_counted(generator: str, rate: float, connections: int, seconds: float,
+                  stall_s: float = 0.0, paths: list[str] | None = None,
+                  ) -> tuple[OpenLoopResult, Answered, int]:  # fmt: skip
+    """``drive``, with the connections the server accepted."""
     with serve(stall_s) as server:
         port = server.server_address[1]
         result = open_loop("127.0.0.1", port, paths or list(STATUS), "key", rate, connections,
                            seconds, generator)  # fmt: skip
-        return result, server.answered
+        return result, server.answered, server.connections
 
 
 def test_each_connection_draws_its_own_slots_paths_from_its_own_seed() -> None:
@@ -162,3 +181,16 @@ def test_without_a_working_compiler_the_python_generator_runs_and_says_so(
     assert result.generator.startswith("python (the C generator is unavailable: ")
     assert "false failed" in result.generator
     assert result.requests == len(answered) == 50
+
+
+@pytest.mark.parametrize("generator", ["c", "python"])
+def test_an_answer_that_closes_its_connection_is_followed_by_a_new_one(generator: str) -> None:
+    """The server ends a connection after every "/close" answer (``Connection: close``, as the
+    server's connection balance does): each is followed by a new connection and every scheduled
+    request is still sent and answered (2 connections to start, one more after each close)."""
+    paths = ["/ok", CLOSE]
+    result, answered, connections = drive_counted(generator, 100.0, 2, 1.0, paths=paths)
+    closes = sum(path == CLOSE for path, _ in answered)
+    assert result.requests == len(answered) == 100 and result.errors == 0
+    assert closes == sum(paths[i] == CLOSE for i in path_choices(2, 100, 2)) > 10
+    assert connections == 2 + closes

@@ -46,11 +46,13 @@ from recsmith.serving import error_handlers, fast_lane, front_door, input_errors
 from recsmith.serving.auth import KeyCache
 from recsmith.serving.catalog_sync import CatalogSync
 from recsmith.serving.coalesce import Coalescer
+from recsmith.serving.connection_balance import BalancedProtocol
 from recsmith.serving.deps import Runtime, Served
 from recsmith.serving.edge import Edge
 from recsmith.serving.feature_sampler import FeatureSampler
 from recsmith.serving.group_commit import GroupCommit
 from recsmith.serving.metrics import Metrics
+from recsmith.serving.one_write import OneWriteProtocol
 from recsmith.serving.online_state import open_state
 from recsmith.serving.reloader import Reloader
 from recsmith.serving.response_cache import open_cache
@@ -342,9 +344,11 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
     ``serving.workers`` processes each hold the model and a store connection; more than one uses
     more cores (SQLite in WAL mode takes writers from several processes, one at a time), but each
     worker keeps its own Prometheus counters. On Linux each worker listens on the port itself
-    (``supervisor.py``), so clients that connect together are spread over the workers. Access
-    logs are off because they cost more than the requests they describe; latency lives in
-    ``/metrics``. A response's head and body leave in one socket write (``one_write``).
+    (``supervisor.py``), so clients that connect together are spread over the workers, and a
+    worker two or more connections ahead of another closes one after a response so that the
+    reconnect evens the split out (``connection_balance.py``). Access logs are off because they
+    cost more than the requests they describe; latency lives in ``/metrics``. A response's head
+    and body leave in one socket write (``one_write``).
     """
     import uvicorn  # only the server needs it; importing the package must stay light
 
@@ -366,7 +370,10 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
         return
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     if reuseport_balances():  # one socket per worker: the kernel spreads the connections
-        Supervisor(settings.serving.workers, common).run()
+        balance = settings.serving.balance_connections and common["http"] is OneWriteProtocol
+        if balance:  # the same protocol, evening out the kernel's split (connection_balance)
+            common["http"] = BalancedProtocol
+        Supervisor(settings.serving.workers, common, balance=balance).run()
         return
     uvicorn.run(
         WORKER_APP,

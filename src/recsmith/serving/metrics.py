@@ -17,6 +17,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import Scope
 
 from recsmith.monitoring.optional_gauge import OptionalGauge
+from recsmith.serving.connection_balance import ClosedToBalance
 
 #: Fast endpoints answer in about a millisecond, so the buckets start well below the default 5 ms.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -54,6 +55,7 @@ class Metrics:
     @classmethod
     def create(cls) -> Metrics:
         registry = CollectorRegistry(auto_describe=True)
+        registry.register(ClosedToBalance())
         return cls(
             registry=registry,
             request_duration=Histogram(

@@ -97,6 +97,8 @@ if RequestResponseCycle is not None:
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
             cycle.__class__ = OneWriteCycle  # built by uvicorn; a subclass adding no state
             super()._start_asgi_task(cycle, app)
+else:  # pragma: no cover - uvicorn without the private names above: ``protocol`` says so
+    OneWriteCycle = OneWriteProtocol = None  # type: ignore[assignment,misc]
 
 
 def protocol() -> type[asyncio.Protocol] | str:

@@ -11,6 +11,10 @@ new connection onto one of the listening sockets, whichever process happens to b
 trials of the same test the smaller share averaged 13.5 and was never below 10). Elsewhere (no
 load-balancing ``SO_REUSEPORT``) ``run`` keeps uvicorn's shared socket.
 
+Where the kernel's hash leaves one worker two or more connections ahead of another, that worker
+closes one after a response and the client's reconnect is hashed again (``connection_balance.py``;
+the workers share their counts in an array the supervisor makes).
+
 The supervisor restarts a worker that is killed (a crash, the OOM killer) or stopped on its
 own, stops with an error when one cannot start, and stops the others when it is asked to stop
 (SIGINT, SIGTERM); if the supervisor itself is killed, the kernel stops the workers. Before any
@@ -29,10 +33,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import MutableSequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+import uvicorn
+
 from recsmith.errors import ServerStartError
+from recsmith.serving import connection_balance
 
 log = logging.getLogger(__name__)
 
@@ -74,26 +82,46 @@ def _exit_with(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _serve_one(uvicorn_options: dict[str, Any], parent: int) -> None:
-    """A worker process: its own socket in the reuseport group, then uvicorn until stopped."""
-    import uvicorn
+class _Server(uvicorn.Server):
+    """uvicorn's server, counted by the connection balance once it listens (not while its model
+    loads: the kernel gives a worker connections only from then on)."""
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            connection_balance.serving(len(self.server_state.connections))
+
+
+def _serve_one(
+    uvicorn_options: dict[str, Any], parent: int, counts: MutableSequence[int] | None, index: int
+) -> None:
+    """A worker process: its own socket in the reuseport group, then uvicorn until stopped;
+    with ``counts``, it balances its connections against the other workers' (slot ``index``)."""
     _exit_with(parent)
+    if counts is not None:
+        connection_balance.install(counts, index)
     sock = listen_socket(uvicorn_options["host"], uvicorn_options["port"], reuse_port=True)
-    server = uvicorn.Server(uvicorn.Config(APP, factory=True, **uvicorn_options))
+    server = _Server(uvicorn.Config(APP, factory=True, **uvicorn_options))
     server.run(sockets=[sock])
     if not server.started:  # the app failed to start (uvicorn has logged why)
         sys.exit(3)
 
 
 class Supervisor:
-    """Runs ``workers`` copies of ``_serve_one`` until SIGINT/SIGTERM (see module docstring)."""
+    """Runs ``workers`` copies of ``_serve_one`` until SIGINT/SIGTERM (see module docstring);
+    ``balance`` has them even out their connections (``connection_balance.py``)."""
 
-    def __init__(self, workers: int, uvicorn_options: dict[str, Any]) -> None:
+    def __init__(self, workers: int, uvicorn_options: dict[str, Any], *, balance: bool) -> None:
         self.workers = workers
         self.options = uvicorn_options
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")  # no copied locks, no forked pools
+        # one slot a worker, shared memory the workers write without a lock (one int each)
+        self._counts = (
+            self._context.RawArray("i", [connection_balance.NOT_SERVING] * workers)
+            if balance
+            else None
+        )
 
     def run(self) -> None:
         """Serve until asked to stop; raises ``ServerStartError`` if the port is taken or a worker
@@ -101,7 +129,7 @@ class Supervisor:
         listen_socket(self.options["host"], self.options["port"], reuse_port=False).close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._stop.set())
-        procs = [self._start() for _ in range(self.workers)]
+        procs = [self._start(i) for i in range(self.workers)]
         failure: str | None = None
         try:
             while failure is None and not self._stop.wait(0.5):
@@ -115,15 +143,17 @@ class Supervisor:
                         break
                     # killed (a crash, the OOM killer: a negative code) or stopped alone (0)
                     log.warning("server worker %s exited (code %s): restarting", i, proc.exitcode)
-                    procs[i] = self._start()
+                    procs[i] = self._start(i)
         finally:
             self._shut_down(procs)
         if failure is not None:
             raise ServerStartError(failure)
 
-    def _start(self) -> BaseProcess:
+    def _start(self, index: int) -> BaseProcess:
+        if self._counts is not None:  # a restarted worker's connections died with it
+            self._counts[index] = connection_balance.NOT_SERVING
         proc = self._context.Process(
-            target=_serve_one, args=(self.options, os.getpid()), daemon=False
+            target=_serve_one, args=(self.options, os.getpid(), self._counts, index), daemon=False
         )
         proc.start()
         return proc
