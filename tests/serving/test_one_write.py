@@ -226,21 +226,35 @@ def test_protocol_falls_back_to_uvicorns_auto(
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
 
 
-@pytest.mark.parametrize("workers,balanced", [(1, True), (2, True), (2, False)])
+@pytest.mark.parametrize(
+    "workers,balanced,even_out",
+    [(1, True, True), (2, True, True), (2, True, False), (2, False, True)],
+)
 def test_recsmith_serve_gives_uvicorn_the_protocol(
-    monkeypatch: pytest.MonkeyPatch, workers: int, balanced: bool
+    monkeypatch: pytest.MonkeyPatch, workers: int, balanced: bool, even_out: bool
 ) -> None:
     """One worker (``uvicorn.run``), several through the ``Supervisor`` (Linux) or through
-    uvicorn's own workers: each is given the one-write protocol."""
+    uvicorn's own workers: each is given the one-write protocol; the Supervisor's workers its
+    connection-balancing subclass unless ``serving.balance_connections`` is off."""
     from recsmith.config import Settings
     from recsmith.serving import app as serving_app
+    from recsmith.serving.connection_balance import BalancedProtocol
 
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", serving_app.SETTINGS_ENV):
         monkeypatch.setenv(name, "restored after the test")  # ``run`` sets them
     given: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: given.update(options))
-    monkeypatch.setattr(serving_app.Supervisor, "run", lambda self: given.update(self.options))
+    monkeypatch.setattr(
+        serving_app.Supervisor,
+        "run",
+        lambda self: given.update(self.options, counts=self._counts),
+    )
     monkeypatch.setattr(serving_app, "reuseport_balances", lambda: balanced)
-    serving_run(Settings(serving={"workers": workers}))
-    assert given["http"] is one_write.OneWriteProtocol
+    serving_run(Settings(serving={"workers": workers, "balance_connections": even_out}))
+    supervised = workers > 1 and balanced
+    assert given["http"] is (
+        BalancedProtocol if supervised and even_out else one_write.OneWriteProtocol
+    )
     assert ("workers" in given) == (workers > 1 and not balanced)
+    if supervised:  # the workers' shared counts exist only when they balance
+        assert (given["counts"] is not None) == even_out
