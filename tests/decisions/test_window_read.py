@@ -100,7 +100,7 @@ def test_no_cyclic_collection_runs_while_a_windows_rows_become_its_frame(
     stored: tuple[SQLiteStore, list[Decision]], tmp_path: Path
 ) -> None:
     """The rows as ``scan_decisions`` fetches them (one tuple a list: its few collections stay)
-    made into the frame (one tuple a shown item, the parsed lists) with the collector paused."""
+    made into the frame (the parsed lists, the columns) with the collector paused."""
     _, lists = stored
     with sqlite3.connect(tmp_path / "store.sqlite") as conn:
         found = conn.execute(rows.SCAN_SQL.format(p="?"), (0, 2**62)).fetchall()
