@@ -337,10 +337,10 @@ def context_text(context: Sequence[float] | None) -> str | None:
     return None if context is None else json.dumps([float(x) for x in context])
 
 
-#: Lists whose packed items ``shown_rows`` parses in one ``json.loads``: a C call that holds the
-#: GIL throughout, so a server's background read of its decision window (``decisions.window``)
+#: Lists whose packed items ``shown_frame`` parses in one ``json.loads``: a C call that holds
+#: the GIL throughout, so a server's background read of its decision window (``decisions.window``)
 #: stalls the event loop for as long as one call lasts — 0.2 s for a window of 15,000 lists in
-#: one call (BENCHMARKS §131), ~15 ms for a chunk of this many, at no cost to the total.
+#: one call (BENCHMARKS §131), ~10 ms for a chunk of this many, at no cost to the total.
 PARSE_CHUNK = 1000
 
 
