@@ -56,26 +56,27 @@ def stored(tmp_path: Path) -> tuple[SQLiteStore, list[Decision]]:
     return store, lists
 
 
-def _expected(lists: list[Decision]) -> list[tuple[str, Any, Any, Any]]:
-    """(list, position, item, score) per shown item, one row of Nones' items for an empty list."""
-    out: list[tuple[str, Any, Any, Any]] = []
+Row = tuple[str, Any, Any, Any, Any, Any]
+
+
+def _expected(lists: list[Decision]) -> list[Row]:
+    """(list, unit, time, position, item, score) per shown item; an empty list's one row has
+    no item."""
+    out: list[Row] = []
     for d in lists:
+        head = (d.recommendation_id, d.unit, d.served_at)
         if not d.item_ids:
-            out.append((d.recommendation_id, None, None, None))
+            out.append((*head, None, None, None))
         for p, (item, score) in enumerate(zip(d.item_ids, d.scores, strict=True), start=1):
-            out.append((d.recommendation_id, p, item, score))
+            out.append((*head, p, item, score))
     return out
 
 
-def _read(frame: Any) -> list[tuple[str, Any, Any, Any]]:
-    def plain(value: Any) -> Any:
-        return None if pd.isna(value) else value  # None, NaN, <NA>: no item
-
-    columns = ("recommendation_id", "position", "item_id", "score")
-    return [
-        (rid, plain(pos), plain(item), plain(score))
-        for rid, pos, item, score in zip(*(frame[c].tolist() for c in columns), strict=True)
-    ]
+def _read(frame: pd.DataFrame) -> list[Row]:
+    """``_expected``'s rows as the frame holds them (its missing values as None)."""
+    columns = ("recommendation_id", "unit", "served_at", "position", "item_id", "score")
+    values = zip(*(frame[c].tolist() for c in columns), strict=True)
+    return [tuple(None if pd.isna(v) else v for v in row) for row in values]  # type: ignore[misc]
 
 
 def test_a_window_is_parsed_a_bounded_chunk_of_lists_per_json_call(
