@@ -104,9 +104,13 @@ def main() -> None:
         def asked(row: np.ndarray) -> dict[str, object]:
             return {} if seen is None else {"extra_seen": [seen[u] for u in row]}
 
-        for row in users[: min(20, args.calls)]:  # warm-up
-            for pipe in pipes.values():
+        first: dict[str, float] = {}
+        for i, row in enumerate(users[: min(20, args.calls)]):  # warm-up
+            for name, pipe in pipes.items():
+                started = time.perf_counter()
                 pipe.answer(row, 10, **asked(row))
+                if i == 0:  # what a worker's first request after loading pays
+                    first[name] = time.perf_counter() - started
         cpu: dict[str, list[float]] = {name: [] for name in pipes}
         wall: dict[str, list[float]] = {name: [] for name in pipes}
         stages: dict[str, dict[str, list[float]]] = {n: {s: [] for s in STAGES} for n in pipes}
@@ -124,6 +128,7 @@ def main() -> None:
         out[name] = {
             "cpu_ms_per_user": round(statistics.median(cpu[name]) * per_user, 3),
             "wall_ms_per_user": round(statistics.median(wall[name]) * per_user, 3),
+            **tail_ms(wall[name], cpu[name], first[name]),
             **{
                 f"{s}_ms": round(statistics.median(v) * per_user, 3)
                 for s, v in stages[name].items()
@@ -132,6 +137,24 @@ def main() -> None:
         print(json.dumps({"code": name, "batch": args.batch, "calls": args.calls, **out[name]}))
     ratio = out["this"]["cpu_ms_per_user"] / out["against"]["cpu_ms_per_user"]
     print(json.dumps({"cpu_ratio_this_to_against": round(ratio, 3), "loadavg": os.getloadavg()}))
+
+
+def tail_ms(wall: list[float], cpu: list[float], first: float) -> dict[str, float]:
+    """A call's wall and CPU time (not per user) at the 90th, 99th and 99.9th percentiles and
+    their maxima, and the first call's wall time after loading: the tail a served request waits
+    behind, which the medians above leave out. On a shared machine the wall tail is mostly other
+    jobs'; the CPU tail is the calls' own work (a collection, a first-call build) (BENCHMARKS
+    §131)."""
+    out = {}
+    for label, times in (("call", wall), ("cpu", cpu)):
+        p90, p99, p999 = np.percentile(times, [90, 99, 99.9]) * 1e3
+        out |= {
+            f"{label}_p90_ms": round(float(p90), 3),
+            f"{label}_p99_ms": round(float(p99), 3),
+            f"{label}_p999_ms": round(float(p999), 3),
+            f"{label}_max_ms": round(max(times) * 1e3, 3),
+        }
+    return {**out, "first_call_ms": round(first * 1e3, 3)}
 
 
 def stored_items(url: str, users: np.ndarray) -> dict[str, list[str]]:

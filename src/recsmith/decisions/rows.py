@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
-from itertools import chain, repeat
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from recsmith.decisions.record import Decision, ones
+from recsmith.gc_pause import paused_gc
 
 #: Columns of ``decisions`` in insert order.
 DECISION_COLUMNS = (
@@ -336,40 +337,66 @@ def context_text(context: Sequence[float] | None) -> str | None:
     return None if context is None else json.dumps([float(x) for x in context])
 
 
-def shown_rows(found: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-    """``SCAN_SQL``'s rows (a header and its packed items each) as ``SHOWN_COLUMNS`` rows: one
-    per shown item in position order, sources joined with ``|``; a list with no item gives one
-    row whose item columns are None. Every list's items are parsed in one ``json.loads`` and
-    the rows put together by ``chain``/``zip`` in C: a window holds millions of items."""
-    packed = json.loads(f"[{','.join(row[-1] for row in found)}]")
-    sizes = [max(len(p[0]), 1) for p in packed]
+#: Lists whose packed items ``shown_frame`` parses in one ``json.loads``: a C call that holds
+#: the GIL throughout, so a server's background read of its decision window (``decisions.window``)
+#: stalls the event loop for as long as one call lasts — 0.2 s for a window of 15,000 lists in
+#: one call (BENCHMARKS §131), ~10 ms for a chunk of this many, at no cost to the total.
+PARSE_CHUNK = 1000
+
+
+def _packed_items(found: Sequence[Sequence[Any]]) -> Iterator[Any]:
+    """Each row's packed items (its last column) parsed, ``PARSE_CHUNK`` rows a ``json.loads``."""
+    for start in range(0, len(found), PARSE_CHUNK):
+        chunk = found[start : start + PARSE_CHUNK]
+        yield from json.loads(f"[{','.join(row[-1] for row in chunk)}]")
+
+
+def _item_columns(packed: Sequence[Any]) -> list[list[Any]]:
+    """``SHOWN_ITEM``'s columns of the parsed lists, one value per shown item in position order
+    (sources joined with ``|``); a list with no item gives one None in each. Chained in C: a
+    window holds millions of items."""
     none = (None,)
-    heads = chain.from_iterable(map(repeat, (row[:-1] for row in found), sizes))
-    items = zip(
-        chain.from_iterable(range(1, len(p[0]) + 1) if p[0] else none for p in packed),
-        chain.from_iterable(p[0] or none for p in packed),
-        chain.from_iterable(p[1] or none for p in packed),
-        chain.from_iterable(map("|".join, p[2]) if p[2] else none for p in packed),
-        chain.from_iterable(p[3] or none for p in packed),
-        strict=True,
-    )
-    return list(map(tuple.__add__, heads, items))
+    return [
+        list(chain.from_iterable(range(1, len(p[0]) + 1) if p[0] else none for p in packed)),
+        list(chain.from_iterable(p[0] or none for p in packed)),
+        list(chain.from_iterable(p[1] or none for p in packed)),
+        list(chain.from_iterable(map("|".join, p[2]) if p[2] else none for p in packed)),
+        list(chain.from_iterable(p[3] or none for p in packed)),
+    ]
 
 
 def shown_frame(found: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """``scan_decisions``' frame from ``SCAN_SQL``'s rows (``shown_rows``): times as UTC
-    timestamps, positions nullable integers, sources joined with ``|``."""
-    frame = pd.DataFrame.from_records(shown_rows(found), columns=list(SHOWN_COLUMNS))
-    served = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
-    frame["served_at"] = served.astype("datetime64[ns, UTC]")
-    frame["position"] = frame["position"].astype("Int64")
-    # astype, not to_numeric: a non-finite float is packed as its name ("nan", ``pack``)
-    frame["score"] = frame["score"].astype(np.float64)
-    frame["propensity"] = frame["propensity"].astype(np.float64)
-    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None -> NaN
-    chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
-    frame["assignment_propensity"] = chance
-    frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
+    """``scan_decisions``' frame from ``SCAN_SQL``'s rows (a header and its packed items each):
+    one row per shown item in position order (``SHOWN_COLUMNS``; a list with no item gives one
+    row whose item columns are None), times as UTC timestamps, positions nullable integers,
+    sources joined with ``|``.
+
+    The header's columns are made once a list and repeated for its items (``take``), so their
+    conversions (most of them into strings) run over the lists, not over every shown item, and
+    no tuple is built a shown item: 0.68× the CPU of building the rows whole. Built without
+    cyclic collections (``paused_gc``): the parsed lists are hundreds of thousands of
+    containers, none of them cyclic garbage, that each full pass they would trigger walks
+    holding the GIL (three passes of 11-57 ms CPU for 15,000 lists, a server's event loop
+    stalled meanwhile: BENCHMARKS §131)."""
+    with paused_gc():
+        packed = list(_packed_items(found))
+        heads = [row[:-1] for row in found]
+        frame = pd.DataFrame.from_records(heads, columns=list(DECISION_HEADER))
+        sizes = np.fromiter((max(len(p[0]), 1) for p in packed), np.int64, len(packed))
+        frame = frame.take(np.arange(len(packed)).repeat(sizes)).reset_index(drop=True)
+        position, item_id, score, sources, propensity = _item_columns(packed)
+        served = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
+        frame["served_at"] = served.astype("datetime64[ns, UTC]")
+        frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None: NaN
+        chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
+        frame["assignment_propensity"] = chance
+        frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
+        frame["position"] = pd.array(position, dtype="Int64")
+        frame["item_id"] = pd.Series(item_id)
+        # astype, not to_numeric: a non-finite float is packed as its name ("nan", ``pack``)
+        frame["score"] = pd.Series(score, dtype=object).astype(np.float64)
+        frame["sources"] = pd.Series(sources)
+        frame["propensity"] = pd.Series(propensity, dtype=object).astype(np.float64)
     return frame
 
 

@@ -1,0 +1,123 @@
+"""Reading a window of the decision log as a server's background watches do (``scan_decisions``,
+``decisions.window``) without stalling its event loop: the packed items are parsed a bounded
+chunk of lists per ``json.loads`` (one C call that holds the GIL), and no cyclic collection walks
+the read's hundreds of thousands of fresh containers (BENCHMARKS §131). Both are stated as what
+happens during the read, not as times: every shown item still comes back as recorded, checked
+against the lists built here, across chunk boundaries and with empty lists on them."""
+
+from __future__ import annotations
+
+import gc
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from recsmith.decisions import rows
+from recsmith.decisions.record import Decision, decision
+from recsmith.store.sqlite import SQLiteStore
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def _lists(n: int) -> list[Decision]:
+    """``n`` lists served a millisecond apart, 0-12 items each (empty ones among them, on each
+    chunk's first and last row too), ids and scores that say which list and place they are."""
+    out = []
+    for i in range(n):
+        on_edge = i % rows.PARSE_CHUNK in (0, rows.PARSE_CHUNK - 1)
+        size = 0 if on_edge or i % 97 == 5 else i % 13
+        out.append(
+            decision(
+                f"r-{i:05d}",
+                unit=f"u{i % 50}",
+                unit_kind="user",
+                route="recommendations",
+                release="rel-1",
+                item_ids=[f"i{i}-{p}" for p in range(size)],
+                scores=[i + p / 16 for p in range(size)],
+                sources=[("als",) if p % 2 else ("als", "cooc") for p in range(size)],
+                served_at=T0 + timedelta(milliseconds=i),
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> tuple[SQLiteStore, list[Decision]]:
+    store = SQLiteStore(tmp_path / "store.sqlite")
+    lists = _lists(2 * rows.PARSE_CHUNK + 345)
+    store.append_decisions(lists)
+    return store, lists
+
+
+Row = tuple[str, Any, Any, Any, Any, Any]
+
+
+def _expected(lists: list[Decision]) -> list[Row]:
+    """(list, unit, time, position, item, score) per shown item; an empty list's one row has
+    no item."""
+    out: list[Row] = []
+    for d in lists:
+        head = (d.recommendation_id, d.unit, d.served_at)
+        if not d.item_ids:
+            out.append((*head, None, None, None))
+        for p, (item, score) in enumerate(zip(d.item_ids, d.scores, strict=True), start=1):
+            out.append((*head, p, item, score))
+    return out
+
+
+def _read(frame: pd.DataFrame) -> list[Row]:
+    """``_expected``'s rows as the frame holds them (its missing values as None)."""
+    columns = ("recommendation_id", "unit", "served_at", "position", "item_id", "score")
+    values = zip(*(frame[c].tolist() for c in columns), strict=True)
+    return [tuple(None if pd.isna(v) else v for v in row) for row in values]  # type: ignore[misc]
+
+
+def test_a_window_is_parsed_a_bounded_chunk_of_lists_per_json_call(
+    stored: tuple[SQLiteStore, list[Decision]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, lists = stored
+    parsed: list[int] = []
+
+    def loads(text: str) -> Any:
+        out = json.loads(text)
+        parsed.append(len(out))
+        return out
+
+    monkeypatch.setattr(rows, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
+    frame = store.scan_decisions(T0)
+    assert max(parsed) <= rows.PARSE_CHUNK
+    assert sum(parsed) == len(lists)
+    assert _read(frame) == _expected(lists)
+
+
+def test_no_cyclic_collection_runs_while_a_windows_rows_become_its_frame(
+    stored: tuple[SQLiteStore, list[Decision]], tmp_path: Path
+) -> None:
+    """The rows as ``scan_decisions`` fetches them (one tuple a list: its few collections stay)
+    made into the frame (the parsed lists, the columns) with the collector paused."""
+    _, lists = stored
+    with sqlite3.connect(tmp_path / "store.sqlite") as conn:
+        found = conn.execute(rows.SCAN_SQL.format(p="?"), (0, 2**62)).fetchall()
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        frame = rows.shown_frame(found)
+    finally:
+        gc.callbacks.remove(seen)
+    # at most the young pass that the first allocation after the pause runs (the old read ran
+    # one every 700 fresh containers: dozens here, full passes among them at a server's size)
+    assert collections in ([], [0])
+    assert gc.isenabled()  # on again after the read
+    assert _read(frame) == _expected(lists)
