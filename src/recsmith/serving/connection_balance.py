@@ -25,21 +25,21 @@ behind the response (pipelined) are never cut off: a connection with any waits.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator, MutableSequence
 from typing import Any
 
+import uvicorn
 from prometheus_client.core import CounterMetricFamily
 
 from recsmith.serving.one_write import OneWriteProtocol
+from recsmith.serving.supervisor import NOT_SERVING
 
 #: How long a worker waits after closing a connection before it may close another: longer than a
 #: loopback or LAN reconnect (well under a millisecond), short enough to even out 32 connections
 #: within the first second.
 COOLDOWN_S = 0.05
-
-#: A worker not serving yet (loading its model) or restarting: not counted.
-NOT_SERVING = -1
 
 
 class ConnectionBalance:
@@ -86,6 +86,16 @@ def serving(open_connections: int) -> None:
     """This worker listens now: count it, with the connections it holds (none, at start)."""
     if _balance is not None:
         _balance.record(open_connections)
+
+
+class CountedServer(uvicorn.Server):
+    """uvicorn's server, counted by the balance once it listens (not while its model loads: the
+    kernel gives a worker connections only from then on)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            serving(len(self.server_state.connections))
 
 
 class ClosedToBalance:

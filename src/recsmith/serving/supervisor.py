@@ -37,15 +37,17 @@ from collections.abc import MutableSequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import uvicorn
-
 from recsmith.errors import ServerStartError
-from recsmith.serving import connection_balance
 
 log = logging.getLogger(__name__)
 
 #: prctl(2) option: the signal a process gets when its parent dies.
 PR_SET_PDEATHSIG = 1
+
+#: A worker's slot in the connection balance's counts while it is not serving (loading its model,
+#: restarting): not counted (``connection_balance.py``, which the workers import; this module is
+#: imported by the CLI and stays light).
+NOT_SERVING = -1
 
 #: The app factory each worker serves (it reads the settings from the environment).
 APP = "recsmith.serving.app:app_from_env"
@@ -82,26 +84,20 @@ def _exit_with(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, counted by the connection balance once it listens (not while its model
-    loads: the kernel gives a worker connections only from then on)."""
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            connection_balance.serving(len(self.server_state.connections))
-
-
 def _serve_one(
     uvicorn_options: dict[str, Any], parent: int, counts: MutableSequence[int] | None, index: int
 ) -> None:
     """A worker process: its own socket in the reuseport group, then uvicorn until stopped;
     with ``counts``, it balances its connections against the other workers' (slot ``index``)."""
+    import uvicorn  # the worker's, not the CLI's: importing this module must stay light
+
+    from recsmith.serving import connection_balance
+
     _exit_with(parent)
     if counts is not None:
         connection_balance.install(counts, index)
     sock = listen_socket(uvicorn_options["host"], uvicorn_options["port"], reuse_port=True)
-    server = _Server(uvicorn.Config(APP, factory=True, **uvicorn_options))
+    server = connection_balance.CountedServer(uvicorn.Config(APP, factory=True, **uvicorn_options))
     server.run(sockets=[sock])
     if not server.started:  # the app failed to start (uvicorn has logged why)
         sys.exit(3)
@@ -117,11 +113,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")  # no copied locks, no forked pools
         # one slot a worker, shared memory the workers write without a lock (one int each)
-        self._counts = (
-            self._context.RawArray("i", [connection_balance.NOT_SERVING] * workers)
-            if balance
-            else None
-        )
+        self._counts = self._context.RawArray("i", [NOT_SERVING] * workers) if balance else None
 
     def run(self) -> None:
         """Serve until asked to stop; raises ``ServerStartError`` if the port is taken or a worker
@@ -151,7 +143,7 @@ class Supervisor:
 
     def _start(self, index: int) -> BaseProcess:
         if self._counts is not None:  # a restarted worker's connections died with it
-            self._counts[index] = connection_balance.NOT_SERVING
+            self._counts[index] = NOT_SERVING
         proc = self._context.Process(
             target=_serve_one, args=(self.options, os.getpid(), self._counts, index), daemon=False
         )
