@@ -10,7 +10,7 @@ skew to test away.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,7 @@ from recsmith.features.properties import PropertyColumns, property_columns
 from recsmith.ranking import row_kernel
 from recsmith.ranking.context import context_columns, context_names
 from recsmith.ranking.property_features import (
+    profile_values,
     property_names,
     property_values,
     segment_popularity,
@@ -202,16 +203,28 @@ def candidate_features(
     by_row = _past_dense_cells(state, queries)
     # by row: the [candidates, features] matrix itself, its columns written strided
     columns = np.empty((n, width), np.float32).T if by_row else np.empty((width, n), np.float32)
-    kernel = None if by_row or not compiled else row_kernel.loaded()
-    if kernel is None or not _compiled_columns(kernel, state, queries, cands, context, columns):
-        columns[0:n_src:2] = cands.source_scores.T
-        columns[1:n_src:2] = _rank_values(cands.source_ranks.T)
-        columns[n_src] = _row_counts((cands.source_ranks.T > 0).T)  # a source's flags contiguous
-        for j, name in enumerate(_ITEM_COLUMNS, start=n_src + 1):
-            columns[j] = getattr(state, name).take(items)
-        category = state.item_category[items]
-        _query_category_columns(state, queries, q, category, columns[at - 4 : at].T)
-        columns[at : at + context.shape[1]] = context.T.take(q, axis=1)
+    library = None if by_row or not compiled else row_kernel.loaded()
+    if library is not None and row_kernel.write_columns(
+        library, columns, state, queries, cands, context
+    ):
+        if len(state.profile_names):
+            profile_values(
+                columns[width - len(state.profile_names) :].T,
+                q,
+                queries.users,
+                items,
+                state.user_profiles,
+                state.profile_categorical,
+                state.segment_item_share,
+            )
+        return columns.T
+    columns[0:n_src:2] = cands.source_scores.T
+    columns[1:n_src:2] = _rank_values(cands.source_ranks.T)
+    columns[n_src] = _row_counts((cands.source_ranks.T > 0).T)  # a source's flags contiguous
+    for j, name in enumerate(_ITEM_COLUMNS, start=n_src + 1):
+        columns[j] = getattr(state, name).take(items)
+    _query_category_columns(state, queries, q, state.item_category[items], columns[at - 4 : at].T)
+    columns[at : at + context.shape[1]] = context.T.take(q, axis=1)
     if state.n_property_features:
         property_values(
             columns[at + context.shape[1] :].T,
@@ -226,35 +239,6 @@ def candidate_features(
             state.segment_item_share,
         )
     return columns.T  # by row: C order; else F order
-
-
-def _compiled_columns(
-    kernel: Callable[..., int],
-    state: FeatureState,
-    queries: Queries,
-    cands: Candidates,
-    context: np.ndarray,
-    columns: np.ndarray,
-) -> bool:
-    """The columns up to the properties written by the compiled pass (``row_kernel``) into the
-    [features, candidates] matrix ``columns``; False where it wrote nothing (an index out of
-    range), for numpy to write them."""
-    share, days, counts, totals = _category_cells(state, queries)
-    return row_kernel.write_columns(
-        kernel,
-        columns,
-        cands.query,
-        cands.items,
-        cands.source_scores,
-        cands.source_ranks,
-        tuple(getattr(state, name) for name in _ITEM_COLUMNS),
-        state.item_category,
-        _user_events(state, queries.users),
-        int(state.user_category_share.shape[1]),
-        (share, days, counts),
-        totals,
-        context,
-    )
 
 
 def _past_dense_cells(state: FeatureState, queries: Queries) -> bool:
@@ -312,30 +296,19 @@ def _query_category_columns(
     if _past_dense_cells(state, queries):
         out[:, 1:] = _category_columns_by_row(state, queries, q, cat)
         return
-    cell = np.where(cat >= 0, q.astype(np.int64) * width + cat, n_queries * width)
-    share, days, counts, totals = _category_cells(state, queries)
-    out[:, 1] = share.take(cell)
-    out[:, 2] = days.take(cell)
-    out[:, 3] = counts.take(cell) / totals.take(q)
-
-
-def _category_cells(
-    state: FeatureState, queries: Queries
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per (query, category) cell of a request batch, query × categories + category, and one
-    last cell for rows without a category (0, NaN, 0): the user's share of the category
-    (float32), the days since their last event in it (float32, NaN: none or no user) and the
-    count of the query's recent items in it (int64); and per query its recent items (at least
-    1), the session share's denominator (float32)."""
-    n_cells = len(queries.users) * int(state.user_category_share.shape[1])
+    n_cells = n_queries * width
+    cell = np.where(cat >= 0, q.astype(np.int64) * width + cat, n_cells)
     share = np.zeros(n_cells + 1, np.float32)
-    share[:n_cells] = rows_grid(state.user_category_share, queries.users, DENSE_CELLS)
-    last = rows_grid(state.user_category_last, queries.users, DENSE_CELLS)
+    share[:n_cells] = rows_grid(state.user_category_share, users, DENSE_CELLS)
+    out[:, 1] = share.take(cell)
+    last = rows_grid(state.user_category_last, users, DENSE_CELLS)
     days = np.full(n_cells + 1, np.nan, np.float32)
     seen = np.flatnonzero(last > 0)
     days[seen] = (state.reference_ts - (last[seen] - 1.0)) / MICROS_PER_DAY
+    out[:, 2] = days.take(cell)
     keyed, totals = _recent_keys(state, queries)
-    return share, days, np.bincount(keyed, minlength=n_cells + 1), totals
+    counts = np.bincount(keyed, minlength=n_cells + 1)
+    out[:, 3] = counts.take(cell) / totals.take(q)
 
 
 def _category_columns_by_row(

@@ -22,41 +22,146 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
+from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.queries import Queries
+from recsmith.sparse_rows import DENSE_CELLS
 from recsmith.trees.build import KernelUnavailable, load_library
+
+if TYPE_CHECKING:
+    from recsmith.ranking.features import FeatureState
 
 log = logging.getLogger(__name__)
 
-SOURCE = r"""
-#include <stdint.h>
+#: the state's per-item arrays ``candidate_columns`` reads, in its order, and their dtypes
+_ITEM_ARRAYS = (
+    ("item_popularity", np.float32),
+    ("item_trend", np.float32),
+    ("item_age_days", np.float32),
+    ("item_price", np.float32),
+    ("item_category", np.int32),
+)
 
-/* Columns of out [width, n] (row f: feature f of every candidate row), for candidate rows of
-   query query[i] (< n_queries) and item items[i] (< n_items): the sources' score and rank
-   interleaved (rank NaN where 0 or below), the count of sources with a rank, four per-item
-   columns, the query's user events, the (query, category) cell's share, days and session count
-   over the query's session total (the cell past every query's for an item without a category),
-   the query's context. Returns -1, having written nothing, when an index is out of range. */
+SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* Element k of an index array of 4 or 8 bytes an element, and of a float32 or float64 one:
+   scipy stores a matrix's indices in either width (a release's mapped matrices in int64, a
+   request's built ones in int32 or int64), and a branch taken the same way every time costs
+   less than a copy of the widest of them. */
+static inline int64_t index_at(const void *array, int64_t width, int64_t k) {
+    return width == 8 ? ((const int64_t *)array)[k] : ((const int32_t *)array)[k];
+}
+static inline double value_at(const void *array, int64_t width, int64_t k) {
+    return width == 8 ? ((const double *)array)[k] : ((const float *)array)[k];
+}
+
+/* Rows users[i] of a CSR matrix of n_rows rows and n_cols columns (none for users[i] < 0)
+   added into grid, row i at i * n_cols (zeros where nothing is stored), in storage order and
+   in the matrix's own precision: a float32 grid for float32 values, else a double one (numpy's
+   add.at into a grid of the matrix's dtype). -1 where a row or a column is out of range. */
+static int32_t spread(
+    int64_t n_users, const int32_t *users, const void *indptr, const void *indices,
+    const void *data, int64_t ptr_width, int64_t index_width, int64_t data_width,
+    int64_t n_rows, int64_t n_cols, void *grid)
+{
+    for (int64_t i = 0; i < n_users; i++) {
+        const int64_t u = users[i];
+        if (u < 0) continue;
+        if (u >= n_rows) return -1;
+        const int64_t end = index_at(indptr, ptr_width, u + 1);
+        for (int64_t k = index_at(indptr, ptr_width, u); k < end; k++) {
+            const int64_t col = index_at(indices, index_width, k);
+            if (col < 0 || col >= n_cols) return -1;
+            if (data_width == 8) ((double *)grid)[i * n_cols + col] += ((const double *)data)[k];
+            else ((float *)grid)[i * n_cols + col] += ((const float *)data)[k];
+        }
+    }
+    return 0;
+}
+
+/* Every column of candidate_features up to the profile properties, into out [width, n] (row
+   f: feature f of every candidate row), for candidate rows of query query[i] and item items[i]:
+   the sources' score and rank interleaved (rank NaN where 0 or below), the count of sources
+   with a rank, the item's popularity, trend, age and price, the query's user's events (0 for
+   an unknown user), the user's share of the item's category, the days since their last event
+   in it (NaN: none, or no user or category), the share of the query's recent items in it, the
+   query's context, then per item property its value, or where categorical[p] the user's
+   affinity for the item's code (NaN: an unknown user, or an item without one).
+
+   As numpy computes them (features._query_category_columns, property_features): the users'
+   rows of share (float32 values), last (float64: the last event's µs + 1) and affinity
+   (float32) spread into dense planes of one cell per (query, category or code) and one last
+   cell (no category: 0, NaN, 0; no code: NaN), duplicates added in storage order; the days
+   and the session share in float64, cast once. -1 where an index is out of range or memory
+   runs out, some columns maybe written: numpy's path then writes them all (and raises where
+   it does). */
 int32_t candidate_columns(
-    int64_t n, int64_t n_queries, int64_t n_items, int64_t n_sources, int64_t n_cats,
-    int64_t n_context, const int32_t *query, const int32_t *items, const float *scores,
-    const int16_t *ranks, const float *popularity, const float *trend, const float *age,
-    const float *price, const int32_t *category, const float *user_events, const float *share,
-    const float *days, const int64_t *counts, const float *totals, const float *context,
-    float *out)
+    int64_t n, int64_t n_queries, int64_t n_sources, int64_t n_context, int64_t n_properties,
+    const int32_t *query, const int32_t *items, const float *scores, const int16_t *ranks,
+    const int32_t *users, const float *context, int64_t n_items, const float *popularity,
+    const float *trend, const float *age, const float *price, const int32_t *category,
+    int64_t n_users, const float *user_events, int64_t n_cats, const void *share_ptr,
+    const void *share_idx, const float *share_data, int64_t share_pw, int64_t share_iw,
+    const void *last_ptr, const void *last_idx, const double *last_data, int64_t last_pw,
+    int64_t last_iw, double reference_ts, const void *recent_ptr, const void *recent_idx,
+    int64_t recent_pw, int64_t recent_iw, const float *item_values, const uint8_t *categorical,
+    int64_t n_codes, int64_t affinity_rows, const void *affinity_ptr, const void *affinity_idx,
+    const float *affinity_data, int64_t affinity_pw, int64_t affinity_iw, float *out)
 {
     const union { uint32_t bits; float value; } nan = {0x7fc00000u};  /* numpy's NaN */
-    const int64_t no_cell = n_queries * n_cats;
+    const int64_t n_cells = n_queries * n_cats, n_grid = n_queries * n_codes + 1;
+    int32_t done = -1;
+    float *share = calloc(n_cells + 1, sizeof(float)), *days = malloc((n_cells + 1) * 4);
+    double *last = calloc(n_cells + 1, sizeof(double));
+    int64_t *counts = calloc(n_cells + 1, sizeof(int64_t));
+    float *totals = malloc(n_queries * 4 + 4), *events = malloc(n_queries * 4 + 4);
+    float *affinity = calloc(n_grid, sizeof(float));
+    if (!share || !days || !last || !counts || !totals || !events || !affinity) goto end;
     for (int64_t i = 0; i < n; i++) {
-        int64_t q = query[i], item = items[i];
-        if (q < 0 || q >= n_queries || item < 0 || item >= n_items) return -1;
-        if (category[item] >= n_cats) return -1;
+        if (query[i] < 0 || query[i] >= n_queries || items[i] < 0 || items[i] >= n_items) goto end;
+        if (category[items[i]] >= n_cats) goto end;
     }
+    for (int64_t q = 0; q < n_queries; q++) {
+        if (users[q] >= n_users) goto end;
+        events[q] = users[q] >= 0 ? user_events[users[q]] : 0.0f;
+    }
+    if (spread(n_queries, users, share_ptr, share_idx, share_data, share_pw, share_iw, 4,
+               n_users, n_cats, share) < 0
+        || spread(n_queries, users, last_ptr, last_idx, last_data, last_pw, last_iw, 8, n_users,
+                  n_cats, last) < 0)
+        goto end;
+    int64_t any_categorical = 0;  /* numpy spreads the affinity rows only then */
+    for (int64_t p = 0; p < n_properties; p++) any_categorical |= categorical[p];
+    if (any_categorical
+        && spread(n_queries, users, affinity_ptr, affinity_idx, affinity_data, affinity_pw,
+                  affinity_iw, 4, affinity_rows, n_codes, affinity) < 0)
+        goto end;
+    for (int64_t c = 0; c <= n_cells; c++)
+        days[c] = c < n_cells && last[c] > 0
+            ? (float)((reference_ts - (last[c] - 1.0)) / 86400000000.0) : nan.value;
+    for (int64_t q = 0; q < n_queries; q++) {
+        const int64_t first = index_at(recent_ptr, recent_pw, q);
+        const int64_t end = index_at(recent_ptr, recent_pw, q + 1);
+        for (int64_t k = first; k < end; k++) {
+            const int64_t item = index_at(recent_idx, recent_iw, k);
+            if (item < 0 || item >= n_items || category[item] >= n_cats) goto end;
+            if (category[item] >= 0) counts[q * n_cats + category[item]] += 1;
+        }
+        totals[q] = (float)(end - first > 1 ? end - first : 1);
+        if (users[q] < 0)
+            for (int64_t c = 0; c < n_codes; c++) affinity[q * n_codes + c] = nan.value;
+    }
+    affinity[n_grid - 1] = nan.value;
     for (int64_t i = 0; i < n; i++) {
         const int64_t q = query[i], item = items[i], c = category[item];
-        const int64_t cell = c >= 0 ? q * n_cats + c : no_cell;
+        const int64_t cell = c >= 0 ? q * n_cats + c : n_cells;
         float *o = out + i;
         int64_t proposed = 0;
         for (int64_t s = 0; s < n_sources; s++) {
@@ -71,24 +176,30 @@ int32_t candidate_columns(
         o[2 * n] = trend[item];
         o[3 * n] = age[item];
         o[4 * n] = price[item];
-        o[5 * n] = user_events[q];
+        o[5 * n] = events[q];
         o[6 * n] = share[cell];
         o[7 * n] = days[cell];
         o[8 * n] = (float)((double)counts[cell] / (double)totals[q]);
         for (int64_t k = 0; k < n_context; k++) o[(9 + k) * n] = context[q * n_context + k];
+        o += (9 + n_context) * n;
+        for (int64_t p = 0; p < n_properties; p++) {
+            const float value = item_values[item * n_properties + p];
+            if (!categorical[p]) {
+                o[p * n] = value;
+                continue;
+            }
+            /* numpy's (query x codes + value) in float64, cut to int64 (a code past the
+               query's row reads the next one's, as numpy's gather does) */
+            const double at = isfinite(value) ? (double)(q * n_codes) + (double)value
+                                              : (double)(n_grid - 1);
+            if (!(at >= 0.0 && at < (double)n_grid)) goto end;
+            o[p * n] = affinity[(int64_t)at];
+        }
     }
-    return 0;
-}
-
-/* Element k of an index array of 4 or 8 bytes an element, and of a float32 or float64 one:
-   scipy stores a matrix's indices in either width (a release's mapped matrices in int64, a
-   request's built ones in int32 or int64), and a branch taken the same way every time costs
-   less than a copy of the widest of them. */
-static inline int64_t index_at(const void *array, int64_t width, int64_t k) {
-    return width == 8 ? ((const int64_t *)array)[k] : ((const int32_t *)array)[k];
-}
-static inline double value_at(const void *array, int64_t width, int64_t k) {
-    return width == 8 ? ((const double *)array)[k] : ((const float *)array)[k];
+    done = 0;
+end:
+    free(share); free(days); free(last); free(counts); free(totals); free(events); free(affinity);
+    return done;
 }
 
 /* Per row i: of the recent items r of row query[i] of the recent CSR matrix (storage order),
@@ -148,7 +259,28 @@ def _load() -> None:
     try:
         # plain -O2, no -march=native: gathers, copies and searches, nothing vectors speed
         library = load_library(SOURCE, native=False)
-        library.candidate_columns.argtypes = [*[ctypes.c_int64] * 6, *[ctypes.c_void_p] * 16]
+        i64, ptr = ctypes.c_int64, ctypes.c_void_p
+        library.candidate_columns.argtypes = [
+            *[i64] * 5,
+            *[ptr] * 6,
+            i64,
+            *[ptr] * 5,
+            i64,
+            ptr,
+            i64,
+            *[ptr] * 3,
+            *[i64] * 2,
+            *[ptr] * 3,
+            *[i64] * 2,
+            ctypes.c_double,
+            *[ptr] * 2,
+            *[i64] * 2,
+            *[ptr] * 2,
+            *[i64] * 2,
+            *[ptr] * 3,
+            *[i64] * 2,
+            ptr,
+        ]
         library.candidate_columns.restype = ctypes.c_int32
         library.strongest.argtypes = [
             ctypes.c_int64,
@@ -188,6 +320,21 @@ def unavailable_reason() -> str | None:
 
 def _address(array: np.ndarray) -> int:
     return array.__array_interface__["data"][0]
+
+
+def _csr(matrix: sparse.csr_array, values: type | None) -> list[int] | None:
+    """A CSR matrix's row offsets, columns and values as addresses, then the byte widths of
+    the first two; None where the compiled passes do not read it (values not of ``values``'
+    dtype, unless None: not read; offsets or columns neither int32 nor int64, a part not
+    contiguous)."""
+    parts = (matrix.indptr, matrix.indices, matrix.data)
+    if values is not None and matrix.data.dtype != values:
+        return None
+    if not all(a.flags.c_contiguous for a in parts):
+        return None
+    if any(a.dtype not in (np.int32, np.int64) for a in parts[:2]):
+        return None
+    return [*(_address(a) for a in parts), parts[0].itemsize, parts[1].itemsize]
 
 
 def strongest(
@@ -231,54 +378,70 @@ def strongest(
 def write_columns(
     library: ctypes.CDLL,
     out: np.ndarray,
-    query: np.ndarray,
-    items: np.ndarray,
-    scores: np.ndarray,
-    ranks: np.ndarray,
-    item_columns: tuple[np.ndarray, ...],
-    category: np.ndarray,
-    user_events: np.ndarray,
-    n_cats: int,
-    cells: tuple[np.ndarray, np.ndarray, np.ndarray],
-    totals: np.ndarray,
+    state: FeatureState,
+    queries: Queries,
+    cands: Candidates,
     context: np.ndarray,
 ) -> bool:
-    """Writes rows ``0 : 2 × sources + 9 + context columns`` of ``out`` [width, n] (C order,
-    float32) as ``candidate_features`` lays them out: ``item_columns`` the four per-item
-    columns, ``cells`` the share, days (float32) and session counts (int64) of every (query,
-    category) cell, ``query × n_cats + category``, and of the last one (no category). False,
-    with nothing written, when a query, an item or a category is out of range: numpy's path
-    then answers (and raises where it does)."""
+    """Writes the rows of ``out`` [width, n] (C order, float32) that ``candidate_features``
+    lays out before the profile properties, as its numpy path does. False where the compiled
+    pass does not apply (matrices of other dtypes, an affinity grid past ``DENSE_CELLS``, an
+    index out of range): numpy's path then writes every column (and raises where it does)."""
     n_queries, n_context = context.shape
-    if not (out.flags.c_contiguous and out.dtype == np.float32 and out.shape[1] == len(items)):
+    n_properties = state.item_properties.shape[1]
+    n_codes = int(state.user_property_share.shape[1])
+    share, last = state.user_category_share, state.user_category_last
+    csrs = (
+        _csr(share, np.float32),
+        _csr(last, np.float64),
+        _csr(queries.recent, None),
+        _csr(state.user_property_share, np.float32),
+    )
+    if any(c is None for c in csrs) or last.shape != share.shape:
+        return False
+    if queries.recent.shape[0] != n_queries or n_queries * n_codes > DENSE_CELLS:
+        return False
+    width = 2 * cands.source_scores.shape[1] + 9 + n_context + n_properties
+    if not (out.flags.c_contiguous and out.dtype == np.float32 and out.shape[1] == len(cands)):
         raise ValueError("out: expected a C-order float32 [features, candidates] matrix")
-    if any(len(c) != n_queries * n_cats + 1 for c in cells) or len(totals) != n_queries:
-        raise ValueError("cells: expected one per (query, category) and the last one")
-    if ranks.shape != scores.shape or out.shape[0] < 2 * scores.shape[1] + 9 + n_context:
-        raise ValueError("scores, ranks: expected [candidates, sources] each, and room for them")
-    arrays = [
-        np.ascontiguousarray(query, np.int32),
-        np.ascontiguousarray(items, np.int32),
-        np.ascontiguousarray(scores, np.float32),
-        np.ascontiguousarray(ranks, np.int16),
-        *(np.ascontiguousarray(c, np.float32) for c in item_columns),
-        np.ascontiguousarray(category, np.int32),
-        np.ascontiguousarray(user_events, np.float32),
-        np.ascontiguousarray(cells[0], np.float32),
-        np.ascontiguousarray(cells[1], np.float32),
-        np.ascontiguousarray(cells[2], np.int64),
-        np.ascontiguousarray(totals, np.float32),
+    if out.shape[0] < width:
+        raise ValueError("out: expected a row for each column written")
+    rows = [
+        np.ascontiguousarray(cands.query, np.int32),
+        np.ascontiguousarray(cands.items, np.int32),
+        np.ascontiguousarray(cands.source_scores, np.float32),
+        np.ascontiguousarray(cands.source_ranks, np.int16),
+        np.ascontiguousarray(queries.users, np.int32),
         np.ascontiguousarray(context, np.float32),
     ]
-    n_items = min(len(a) for a in arrays[4:9])
+    items = [np.ascontiguousarray(getattr(state, name), dtype) for name, dtype in _ITEM_ARRAYS]
+    values = np.ascontiguousarray(state.item_properties, np.float32)
+    categorical = np.ascontiguousarray(state.item_property_categorical, np.uint8)
+    user_events = np.ascontiguousarray(state.user_events, np.float32)
+    # a state without properties holds a [0, 0] matrix of them: no row to bound the items
+    n_items = min(len(a) for a in (*items, *[values][: n_properties > 0]))
     done = library.candidate_columns(
-        len(items),
+        len(cands),
         n_queries,
-        n_items,
-        scores.shape[1],
-        n_cats,
+        cands.source_scores.shape[1],
         n_context,
-        *(_address(a) for a in arrays),
+        n_properties,
+        *(_address(a) for a in rows),
+        n_items,
+        *(_address(a) for a in items),
+        min(len(user_events), share.shape[0]),
+        _address(user_events),
+        share.shape[1],
+        *csrs[0],
+        *csrs[1],
+        float(state.reference_ts),
+        *csrs[2][:2],
+        *csrs[2][3:],
+        _address(values),
+        _address(categorical),
+        n_codes,
+        state.user_property_share.shape[0],
+        *csrs[3],
         _address(out),
     )
     return done == 0
