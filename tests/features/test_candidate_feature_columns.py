@@ -10,6 +10,8 @@ columns repeated on each of its rows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -178,3 +180,83 @@ def test_rank_values_read_nan_for_no_rank_and_survive_a_negative() -> None:
     # not a rank: NaN, as ranks <= 0 always read (-1 would read the table's last value, 4)
     odd = np.asarray([[-1, 4]], np.int16)
     assert np.array_equal(features._rank_values(odd), [[np.nan, 4]], equal_nan=True)
+
+
+def _int64_indexed(matrix: sparse.csr_array, duplicated: bool = False) -> sparse.csr_array:
+    """``matrix`` with int64 row offsets and columns (a release's mapped matrices hold them);
+    ``duplicated``: each row's first entry stored twice more after the row's others, with
+    values that add up differently in another order (a matrix not in canonical form, which
+    numpy's grid adds up in storage order)."""
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    if duplicated:
+        rows = np.repeat(np.arange(matrix.shape[0]), np.diff(indptr))
+        first = indptr[:-1][np.diff(indptr) > 0]
+        extra_rows = np.repeat(rows[first], 2)
+        keys = np.r_[rows, extra_rows]
+        order = np.argsort(keys, kind="stable")
+        indices = np.r_[indices, np.repeat(indices[first], 2)][order]
+        thirds = np.tile(np.asarray([1e-8, 3.3], data.dtype), len(first))
+        data = np.r_[data, thirds][order]
+        indptr = np.r_[0, np.cumsum(np.bincount(keys, minlength=matrix.shape[0]))]
+    out = sparse.csr_array((data, indices.astype(np.int64), indptr), shape=matrix.shape)
+    out.indptr = np.asarray(indptr, np.int64)
+    assert out.indices.dtype == out.indptr.dtype == np.int64
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_compiled_columns_are_numpys_bit_for_bit(seed: int) -> None:
+    """The compiled pass against numpy's path on the same batch, every bit (NaN's included),
+    the users' matrices int32- or int64-indexed, in canonical form or with entries stored more
+    than once (added in storage order), a state with properties and one without."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(100 + seed)
+    state = _state(rng)
+    if seed % 2:
+        state = replace(
+            state,
+            user_category_share=_int64_indexed(state.user_category_share, seed % 4 == 1),
+            user_category_last=_int64_indexed(state.user_category_last, seed % 4 == 1),
+            user_property_share=_int64_indexed(state.user_property_share, seed % 4 == 1),
+        )
+    if seed == 6:  # an artifact trained before properties existed
+        state = replace(
+            state,
+            item_property_names=np.zeros(0, str),
+            item_property_categorical=np.zeros(0, bool),
+            item_properties=np.zeros((0, 0), np.float32),
+            user_property_share=sparse.csr_array((0, 0), dtype=np.float32),
+            profile_names=np.zeros(0, str),
+            profile_categorical=np.zeros(0, bool),
+            user_profiles=np.zeros((0, 0), np.float32),
+        )
+    queries, cands = _batch(rng, int(rng.integers(1, 12)), state.item_category)
+    got = candidate_features(state, queries, cands, compiled=True)
+    want = candidate_features(state, queries, cands, compiled=False)
+    # the compiled pass wrote them, not numpy's path after it declined
+    library, context = row_kernel.loaded(), context_columns(queries.moments, queries.context, [])
+    out = np.empty((got.shape[1], len(cands)), np.float32)
+    assert library is not None
+    assert row_kernel.write_columns(library, out, state, queries, cands, context)
+    assert got.flags.f_contiguous and got.shape == want.shape
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("where", ["item", "recent", "user"])
+def test_an_index_past_the_state_is_numpys_error_not_a_read_past_an_array(where: str) -> None:
+    """A candidate item, a recent item or a user past the state's arrays: numpy's path raises
+    IndexError, and so must the compiled one (it hands the batch to numpy) rather than read
+    past the end of an array."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(7)
+    state = _state(rng)
+    queries, cands = _batch(rng, 4, state.item_category)
+    if where == "item":
+        cands.items[-1] = N_ITEMS + 1000
+    elif where == "recent":
+        queries.recent.indices[-1] = N_ITEMS + 1000
+    else:
+        queries.users[-1] = N_USERS + 1000
+    for compiled in (False, True):
+        with pytest.raises(IndexError):
+            candidate_features(state, queries, cands, compiled=compiled)

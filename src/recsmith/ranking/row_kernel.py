@@ -128,15 +128,14 @@ int32_t candidate_columns(
         if (query[i] < 0 || query[i] >= n_queries || items[i] < 0 || items[i] >= n_items) goto end;
         if (category[items[i]] >= n_cats) goto end;
     }
-    for (int64_t q = 0; q < n_queries; q++) {
-        if (users[q] >= n_users) goto end;
-        events[q] = users[q] >= 0 ? user_events[users[q]] : 0.0f;
-    }
     if (spread(n_queries, users, share_ptr, share_idx, share_data, share_pw, share_iw, 4,
                n_users, n_cats, share) < 0
         || spread(n_queries, users, last_ptr, last_idx, last_data, last_pw, last_iw, 8, n_users,
                   n_cats, last) < 0)
         goto end;
+    /* spread refused users past n_users (the shorter of user_events and share's rows) */
+    for (int64_t q = 0; q < n_queries; q++)
+        events[q] = users[q] >= 0 ? user_events[users[q]] : 0.0f;
     int64_t any_categorical = 0;  /* numpy spreads the affinity rows only then */
     for (int64_t p = 0; p < n_properties; p++) any_categorical |= categorical[p];
     if (any_categorical
