@@ -19,6 +19,7 @@ order, each final row's anchor and source names): ``identical`` says whether all
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -51,6 +52,10 @@ def side(
     anchors = __import__(f"{package}.pipeline.anchors", fromlist=["anchor_items"])
     pipe = art.load_artifact(model_dir)
     getattr(pipe.ranker, "wait_compiled", lambda: None)()
+    # a checkout's compiled feature columns and anchor search, where it has them, answer
+    if importlib.util.find_spec(f"{package}.ranking.row_kernel") is not None:
+        kernel = __import__(f"{package}.ranking.row_kernel", fromlist=["wait"])
+        print(json.dumps({"side": package, "row_kernel": kernel.wait(300)}), flush=True)
     pipe.clock = lambda: CLOCK
     n = users.shape[1]
     args = [
