@@ -133,3 +133,28 @@ def test_a_nan_weight_names_no_anchor_and_reads_no_other_row(compiled: bool) -> 
         )
         got = anchor_items(final, recent, {"together": matrix}, compiled=compiled)
         assert got.tolist() == want
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_matrix_not_in_canonical_form_adds_its_duplicates(compiled: bool) -> None:
+    """Hand-computed: recent item 0 stores item 1 twice (1.0 + 2.5 = 3.5, as scipy adds them),
+    recent item 1 stores it once (3.0): the anchor is 0. A search of the stored entries (what
+    the compiled pass does for a canonical matrix) would find 1.0 or 2.5 and name 1."""
+    _compiled_or_skip(compiled)
+    matrix = sparse.csr_array(
+        (np.asarray([2.5, 1.0, 3.0], np.float32), np.asarray([1, 1, 1]), np.asarray([0, 2, 3])),
+        shape=(2, 2),
+    )
+    assert not matrix.has_canonical_format
+    recent = sparse.csr_array(np.array([[1, 1]], np.float32))
+    final = Candidates(
+        1,
+        ("together",),
+        np.zeros(1, np.int32),
+        np.ones(1, np.int32),
+        np.zeros(1, np.float32),
+        np.ones((1, 1), np.float32),
+        np.ones((1, 1), np.int16),
+    )
+    got = anchor_items(final, recent, {"together": matrix}, compiled=compiled)
+    assert got.tolist() == [0]
