@@ -189,7 +189,9 @@ def candidate_features(
     ``DENSE_CELLS`` (the row path of an offline batch) the [candidates, features] matrix is
     written in place, strided, holding one matrix instead of two: on 8,438 users (2.2M rows)
     its median thread CPU was 0.54-0.58 of ed5c404's and 0.75-0.89 of the transposed layout's,
-    whose fastest calls were ~10 % faster though (BENCHMARKS §101)."""
+    whose fastest calls were ~10 % faster though (BENCHMARKS §101). A request batch's columns
+    are written by one compiled pass once it is built (``row_kernel``, §132: ~0.5 of numpy's
+    CPU at batch 16 and 1), the same bits; ``compiled=False``, and the row path, keep numpy's."""
     n = len(cands)
     q, items = cands.query, cands.items
     keys = state.context_keys.tolist()

@@ -1,20 +1,21 @@
-"""``candidate_features``' per-row columns of a request batch in one compiled pass.
+"""``candidate_features``' columns of a request batch, and ``anchor_items``' search, each in one
+compiled pass (BENCHMARKS §132).
 
 At a coalesced batch's size (16 users, ~4,100 candidate rows) the features' own arithmetic is a
-few gathers per row; what numpy spends is its per-call cost, one call per column or block of
-columns (~40 calls), each a pass over the rows. This C loop reads each row's query, item and
-category once and writes every column that depends on nothing but them, the sources' scores and
-ranks, ``n_sources``, the item columns, the query's four and the context, into the
-[features, candidates] matrix. What it reads per query or per (query, category) cell (the users'
-events, the share, recency and session planes, the context) is computed by numpy first, as
-before, and the property columns are still ``property_values``'. Same values bit for bit: the
-same gathers, one float64 division for the session share as numpy's ``int64 / float32``, NaN
-as numpy writes it.
+few gathers per row; what numpy spent was its per-call cost, ~60 calls a batch, each a pass
+over the rows or the (query, category) cells. ``candidate_columns`` spreads the batch's users'
+share, last-event and affinity rows into dense planes and counts the session's categories (in C
+scratch memory, freed before it returns), then reads each row's query, item and category once
+and writes every column up to the profile properties (which ``profile_values`` still writes)
+into the [features, candidates] matrix. Same values bit for bit: the same gathers, duplicates
+added in storage order in the matrix's precision, the days and the session share in float64
+and cast once, NaN as numpy writes it. ``strongest`` is ``pipeline.anchors._strongest``: per
+final row, the recent items' weights searched by halving in the item-to-item matrix's row.
 
 The library is built by ``trees.build`` (its cache, lock and pruning) on a background thread
 the first time it is asked for (``start``: when a pipeline is loaded), never on a request:
-until it is loaded, or where it cannot be (no compiler), numpy writes the columns
-(``candidate_features``' own path, also the tests' oracle).
+until it is loaded, or where it cannot be (no compiler), or for inputs it does not read (other
+dtypes, an index out of range), numpy's path answers (the tests' oracle too).
 """
 
 from __future__ import annotations
@@ -348,27 +349,23 @@ def strongest(
     weight is NaN), else -1. None where the compiled search does not apply (a matrix not in
     canonical form, whose duplicates scipy adds up; a value or index dtype it does not read):
     numpy's ``_strongest`` answers."""
-    widths = (recent.indptr, recent.indices, matrix.indptr, matrix.indices)
-    if not matrix.has_canonical_format or matrix.data.dtype not in (np.float32, np.float64):
-        return None
-    if any(a.dtype not in (np.int32, np.int64) for a in widths):
+    values = matrix.data.dtype
+    recents = _csr(recent, None)
+    weights = _csr(matrix, values) if values in (np.float32, np.float64) else None
+    if not matrix.has_canonical_format or recents is None or weights is None:
         return None
     query = np.ascontiguousarray(query, np.int32)
     items = np.ascontiguousarray(items, np.int32)
-    arrays = [np.ascontiguousarray(a) for a in (*widths, matrix.data)]
     out = np.empty(len(query), np.int64)
     library.strongest(
         len(query),
         _address(query),
         _address(items),
-        _address(arrays[0]),
-        _address(arrays[1]),
-        arrays[0].itemsize,
-        arrays[1].itemsize,
-        *(_address(a) for a in arrays[2:]),
-        *(a.itemsize for a in arrays[2:]),
-        matrix.shape[0],
-        matrix.shape[1],
+        *recents[:2],
+        *recents[3:],
+        *weights,
+        values.itemsize,
+        *matrix.shape,
         _address(out),
     )
     return out
