@@ -260,3 +260,22 @@ def test_an_index_past_the_state_is_numpys_error_not_a_read_past_an_array(where:
     for compiled in (False, True):
         with pytest.raises(IndexError):
             candidate_features(state, queries, cands, compiled=compiled)
+
+
+def test_the_compiled_pass_reads_each_state_it_is_handed_not_the_last() -> None:
+    """Two states (the second's item columns float64: copied for the pass) answered in turn,
+    each twice: every answer is numpy's for its own state, bit for bit. The pass takes a
+    state's arrays once and keeps them while the state is the last it was handed."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(11)
+    first = _state(rng)
+    second = replace(
+        _state(rng),
+        item_popularity=rng.random(N_ITEMS),
+        item_price=np.where(rng.random(N_ITEMS) < 0.3, np.nan, rng.random(N_ITEMS)),
+    )
+    queries, cands = _batch(rng, 6, first.item_category)
+    for state in (first, second, first, second):
+        got = candidate_features(state, queries, cands, compiled=True)
+        want = candidate_features(state, queries, cands, compiled=False)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -371,6 +372,63 @@ def strongest(
     return out
 
 
+#: The last state ``write_columns`` was handed, with its arguments to ``candidate_columns``
+#: (None: a state whose matrices it does not read). A state is frozen and its arrays keep their
+#: memory, so these are checked and taken once a state rather than once a batch (~17 addresses,
+#: each from a dict numpy builds: ~40 % of the pass's CPU at batch 1); the state is held here
+#: with them, so the addresses stay valid until a batch of another state replaces it.
+_last_state: tuple[object, StateArguments | None] = (None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class StateArguments:
+    """``candidate_columns``' arguments from a state, before and after the batch's recent
+    items, and the arrays they point into (copies, where a dtype or layout needed one: held as
+    long as the arguments are)."""
+
+    before: list[float | int]
+    after: list[int]
+    arrays: tuple[np.ndarray, ...]
+
+
+def _state_arguments(state: FeatureState) -> StateArguments | None:
+    """``state``'s ``StateArguments``, taken once a state (``_last_state``); None where it
+    holds matrices of dtypes the pass does not read."""
+    global _last_state
+    held, arguments = _last_state
+    if held is state:
+        return arguments
+    share, last, affinity = (
+        state.user_category_share,
+        state.user_category_last,
+        state.user_property_share,
+    )
+    csrs = (_csr(share, np.float32), _csr(last, np.float64), _csr(affinity, np.float32))
+    if any(c is None for c in csrs) or last.shape != share.shape:
+        _last_state = (state, None)
+        return None
+    items = [np.ascontiguousarray(getattr(state, name), dtype) for name, dtype in _ITEM_ARRAYS]
+    values = np.ascontiguousarray(state.item_properties, np.float32)
+    categorical = np.ascontiguousarray(state.item_property_categorical, np.uint8)
+    user_events = np.ascontiguousarray(state.user_events, np.float32)
+    # a state without properties holds a [0, 0] matrix of them: no row to bound the items
+    n_items = min(len(a) for a in (*items, *[values][: len(state.item_property_names) > 0]))
+    before = [
+        n_items,
+        *(_address(a) for a in items),
+        min(len(user_events), share.shape[0]),
+        _address(user_events),
+        share.shape[1],
+        *csrs[0],
+        *csrs[1],
+        float(state.reference_ts),
+    ]
+    after = [_address(values), _address(categorical), *affinity.shape[::-1], *csrs[2]]
+    arguments = StateArguments(before, after, (*items, values, categorical, user_events))
+    _last_state = (state, arguments)
+    return arguments
+
+
 def write_columns(
     library: ctypes.CDLL,
     out: np.ndarray,
@@ -384,19 +442,13 @@ def write_columns(
     pass does not apply (matrices of other dtypes, an affinity grid past ``DENSE_CELLS``, an
     index out of range): numpy's path then writes every column (and raises where it does)."""
     n_queries, n_context = context.shape
+    arguments = _state_arguments(state)
+    recent = _csr(queries.recent, None)
+    if arguments is None or recent is None or queries.recent.shape[0] != n_queries:
+        return False
+    if n_queries * int(state.user_property_share.shape[1]) > DENSE_CELLS:
+        return False
     n_properties = state.item_properties.shape[1]
-    n_codes = int(state.user_property_share.shape[1])
-    share, last = state.user_category_share, state.user_category_last
-    csrs = (
-        _csr(share, np.float32),
-        _csr(last, np.float64),
-        _csr(queries.recent, None),
-        _csr(state.user_property_share, np.float32),
-    )
-    if any(c is None for c in csrs) or last.shape != share.shape:
-        return False
-    if queries.recent.shape[0] != n_queries or n_queries * n_codes > DENSE_CELLS:
-        return False
     width = 2 * cands.source_scores.shape[1] + 9 + n_context + n_properties
     if not (out.flags.c_contiguous and out.dtype == np.float32 and out.shape[1] == len(cands)):
         raise ValueError("out: expected a C-order float32 [features, candidates] matrix")
@@ -410,12 +462,6 @@ def write_columns(
         np.ascontiguousarray(queries.users, np.int32),
         np.ascontiguousarray(context, np.float32),
     ]
-    items = [np.ascontiguousarray(getattr(state, name), dtype) for name, dtype in _ITEM_ARRAYS]
-    values = np.ascontiguousarray(state.item_properties, np.float32)
-    categorical = np.ascontiguousarray(state.item_property_categorical, np.uint8)
-    user_events = np.ascontiguousarray(state.user_events, np.float32)
-    # a state without properties holds a [0, 0] matrix of them: no row to bound the items
-    n_items = min(len(a) for a in (*items, *[values][: n_properties > 0]))
     done = library.candidate_columns(
         len(cands),
         n_queries,
@@ -423,21 +469,10 @@ def write_columns(
         n_context,
         n_properties,
         *(_address(a) for a in rows),
-        n_items,
-        *(_address(a) for a in items),
-        min(len(user_events), share.shape[0]),
-        _address(user_events),
-        share.shape[1],
-        *csrs[0],
-        *csrs[1],
-        float(state.reference_ts),
-        *csrs[2][:2],
-        *csrs[2][3:],
-        _address(values),
-        _address(categorical),
-        n_codes,
-        state.user_property_share.shape[0],
-        *csrs[3],
+        *arguments.before,
+        *recent[:2],
+        *recent[3:],
+        *arguments.after,
         _address(out),
     )
     return done == 0
