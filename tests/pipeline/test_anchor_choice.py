@@ -158,3 +158,24 @@ def test_a_matrix_not_in_canonical_form_adds_its_duplicates(compiled: bool) -> N
     )
     got = anchor_items(final, recent, {"together": matrix}, compiled=compiled)
     assert got.tolist() == [0]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_query_past_the_recent_rows_is_numpys_error(compiled: bool) -> None:
+    """Final rows of query 2 with a recent matrix of 2 rows: numpy's path raises IndexError,
+    and so must the compiled one (it hands the rows to numpy) rather than read past the
+    matrix's row offsets."""
+    _compiled_or_skip(compiled)
+    matrix = sparse.csr_array(np.array([[0.0, 1.0], [1.0, 0.0]], np.float32))
+    recent = sparse.csr_array(np.array([[1, 0], [0, 1]], np.float32))
+    final = Candidates(
+        3,
+        ("together",),
+        np.asarray([0, 2], np.int32),
+        np.asarray([1, 0], np.int32),
+        np.zeros(2, np.float32),
+        np.ones((2, 1), np.float32),
+        np.ones((2, 1), np.int16),
+    )
+    with pytest.raises(IndexError):
+        anchor_items(final, recent, {"together": matrix}, compiled=compiled)

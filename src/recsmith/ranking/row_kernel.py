@@ -207,15 +207,23 @@ end:
    those below m_rows, the one with the largest weight matrix[r, items[i]] (0 where the matrix
    stores nothing or items[i] is outside it), the last such on ties, written to anchor[i] where
    that weight is > 0 and none of the row's weights is NaN, else -1. matrix: a canonical CSR
-   (each row's columns sorted, none twice), searched by halving within the row. */
-void strongest(
-    int64_t n, const int32_t *query, const int32_t *items, const void *recent_indptr,
-    const void *recent_indices, int64_t recent_ptr_width, int64_t recent_index_width,
-    const void *indptr, const void *indices, const void *data, int64_t ptr_width,
-    int64_t index_width, int64_t data_width, int64_t m_rows, int64_t m_cols, int64_t *anchor)
+   (each row's columns sorted, none twice), searched by halving within the row. -1, with
+   nothing written, where a query is past the recent matrix's rows. */
+int32_t strongest(
+    int64_t n, const int32_t *query, const int32_t *items, int64_t recent_rows,
+    const void *recent_indptr, const void *recent_indices, int64_t recent_ptr_width,
+    int64_t recent_index_width, const void *indptr, const void *indices, const void *data,
+    int64_t ptr_width, int64_t index_width, int64_t data_width, int64_t m_rows, int64_t m_cols,
+    int64_t *anchor)
 {
+    for (int64_t i = 0; i < n; i++)
+        if (query[i] >= recent_rows) return -1;
     for (int64_t i = 0; i < n; i++) {
         const int64_t item = items[i];
+        if (query[i] < 0) {  /* an unknown query's row: no recent items */
+            anchor[i] = -1;
+            continue;
+        }
         const int64_t first = index_at(recent_indptr, recent_ptr_width, query[i]);
         const int64_t end = index_at(recent_indptr, recent_ptr_width, query[i] + 1);
         int64_t best_at = -1, nan = 0;
@@ -239,6 +247,7 @@ void strongest(
         }
         anchor[i] = !nan && best_at >= 0 && best > 0.0 ? best_at : -1;
     }
+    return 0;
 }
 """
 
@@ -285,13 +294,15 @@ def _load() -> None:
         library.candidate_columns.restype = ctypes.c_int32
         library.strongest.argtypes = [
             ctypes.c_int64,
-            *[ctypes.c_void_p] * 4,
+            *[ctypes.c_void_p] * 2,
+            ctypes.c_int64,
+            *[ctypes.c_void_p] * 2,
             *[ctypes.c_int64] * 2,
             *[ctypes.c_void_p] * 3,
             *[ctypes.c_int64] * 5,
             ctypes.c_void_p,
         ]
-        library.strongest.restype = None
+        library.strongest.restype = ctypes.c_int32
         _library = library
     except KernelUnavailable as exc:
         _unavailable = str(exc)
@@ -348,8 +359,8 @@ def strongest(
     """``pipeline.anchors``' anchor per (query, item) row, int64: the recent item of the query
     whose ``matrix`` weight for the item is the largest (> 0, the last on ties, none where a
     weight is NaN), else -1. None where the compiled search does not apply (a matrix not in
-    canonical form, whose duplicates scipy adds up; a value or index dtype it does not read):
-    numpy's ``_strongest`` answers."""
+    canonical form, whose duplicates scipy adds up; a value or index dtype it does not read; a
+    query past ``recent``'s rows): numpy's ``_strongest`` answers (and raises where it does)."""
     values = matrix.data.dtype
     recents = _csr(recent, None)
     weights = _csr(matrix, values) if values in (np.float32, np.float64) else None
@@ -358,10 +369,11 @@ def strongest(
     query = np.ascontiguousarray(query, np.int32)
     items = np.ascontiguousarray(items, np.int32)
     out = np.empty(len(query), np.int64)
-    library.strongest(
+    done = library.strongest(
         len(query),
         _address(query),
         _address(items),
+        recent.shape[0],
         *recents[:2],
         *recents[3:],
         *weights,
@@ -369,7 +381,7 @@ def strongest(
         *matrix.shape,
         _address(out),
     )
-    return out
+    return out if done == 0 else None
 
 
 #: The last state ``write_columns`` was handed, with its arguments to ``candidate_columns``
