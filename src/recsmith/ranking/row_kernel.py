@@ -265,6 +265,8 @@ def start() -> None:
 
 
 def _load() -> None:
+    """The library built or found in the cache, its entries' argument types declared (the
+    order of the C signatures above); or why not, logged once."""
     global _library, _unavailable
     try:
         # plain -O2, no -march=native: gathers, copies and searches, nothing vectors speed
@@ -293,14 +295,14 @@ def _load() -> None:
         ]
         library.candidate_columns.restype = ctypes.c_int32
         library.strongest.argtypes = [
-            ctypes.c_int64,
-            *[ctypes.c_void_p] * 2,
-            ctypes.c_int64,
-            *[ctypes.c_void_p] * 2,
-            *[ctypes.c_int64] * 2,
-            *[ctypes.c_void_p] * 3,
-            *[ctypes.c_int64] * 5,
-            ctypes.c_void_p,
+            i64,
+            *[ptr] * 2,
+            i64,
+            *[ptr] * 2,
+            *[i64] * 2,
+            *[ptr] * 3,
+            *[i64] * 5,
+            ptr,
         ]
         library.strongest.restype = ctypes.c_int32
         _library = library
