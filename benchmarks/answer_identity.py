@@ -9,7 +9,9 @@ and one by one. Lists, scores, tiers, sources and the anchors of reasons are com
 the first ANN source's index finds for them (``extra_seen``: more than a stored list has room
 for past ``STORED_MARGIN``, so those users are searched each request). ``--recent N``: every
 known user also has its ``N`` best items by that index as ``recent`` (as the served route adds a
-known user's online items; items it would likely be served, so one not excluded shows). To
+known user's online items; items it would likely be served, so one not excluded shows).
+``--categories N``: every N-th user is asked again, alone, for two of the catalogue's categories
+drawn at random (the category filter and its popularity fallback). To
 compare with an older checkout, write its file with this script and that checkout's ``src``
 first on ``PYTHONPATH``.
 
@@ -20,6 +22,7 @@ first on ``PYTHONPATH``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -34,7 +37,12 @@ CLOCK = 1_764_763_200.0  # 2025-12-03 12:00 UTC, a Wednesday
 
 
 def answers(
-    model_dir: Path, users: int, batch: int, seen: int = 0, recent_n: int = 0
+    model_dir: Path,
+    users: int,
+    batch: int,
+    seen: int = 0,
+    recent_n: int = 0,
+    categories: int = 0,
 ) -> dict[str, list[object]]:
     """Every list as plain JSON values, keyed ``batch`` (coalesced) and ``single``."""
     from recsmith.pipeline.artifact import load_artifact
@@ -42,6 +50,7 @@ def answers(
     pipe = load_artifact(model_dir)
     # the compiled ranker answers, not LightGBM's predict while it is being built
     getattr(pipe.ranker, "wait_compiled", lambda: None)()
+    wait_row_kernel()
     # a fixed "now": a query's time (the ranker's hour and day features) is the clock's, so two
     # runs an hour apart would differ for that alone (448 of 660 answers across 21:00 UTC)
     pipe.clock = lambda: CLOCK
@@ -60,7 +69,30 @@ def answers(
         out["batch"].extend(_plain(pipe, who[part], recent[part], extra[part]))
     for user, latest, had in zip(who, recent, extra, strict=True):
         out["single"].extend(_plain(pipe, [user], [latest], [had]))
+    # every ``categories``-th user asked again, alone and in batches, for two of the
+    # catalogue's categories (the category filter and its popularity fallback)
+    catalogue = pipe.items_catalog  # type: ignore[attr-defined]
+    names = sorted({c for item in catalogue for c in item.categories})
+    if categories and names:
+        pick = np.random.default_rng(3)
+        asked = list(range(0, len(who), categories))
+        wanted = [pick.choice(names, 2, replace=False).tolist() for _ in asked]
+        out["categories"] = []
+        for q, cats in zip(asked, wanted, strict=True):
+            out["categories"].extend(
+                _plain(pipe, [who[q]], [recent[q]], [extra[q]], categories=cats)
+            )
     return out
+
+
+def wait_row_kernel() -> None:
+    """Wait for the compiled feature columns and anchor search where the checkout has them
+    (``ranking.row_kernel``), so that they answer rather than numpy's path while they build."""
+    if importlib.util.find_spec("recsmith.ranking.row_kernel") is not None:
+        from recsmith.ranking import row_kernel
+
+        if not row_kernel.wait(300):
+            print(f"row kernel not compiled: {row_kernel.unavailable_reason()}", flush=True)
 
 
 def _best_items(pipe: object, users: list[str], n: int) -> list[list[str]]:
@@ -77,9 +109,15 @@ def _best_items(pipe: object, users: list[str], n: int) -> list[list[str]]:
 
 
 def _plain(
-    pipe: object, users: list[str], recent: list[list[str]], seen: list[list[str]]
+    pipe: object,
+    users: list[str],
+    recent: list[list[str]],
+    seen: list[list[str]],
+    categories: list[str] | None = None,
 ) -> list[object]:
-    ans = pipe.answer(users, 10, recent=recent, extra_seen=seen)  # type: ignore[attr-defined]
+    ans = pipe.answer(  # type: ignore[attr-defined]
+        users, 10, recent=recent, extra_seen=seen, categories=categories or ()
+    )
     return [
         [u, tier, ids.tolist(), scores.tolist(), sources, anchors]
         for u, tier, ids, scores, sources, anchors in zip(
@@ -101,18 +139,25 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--seen", type=int, default=0, help="items seen since, every 2nd user")
     parser.add_argument("--recent", type=int, default=0, help="recent items, every known user")
+    parser.add_argument(
+        "--categories",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N-th user also asked for two categories",
+    )
     parser.add_argument("--out", type=Path, help="write the answers here")
     parser.add_argument("--against", type=Path, help="count the answers that differ from these")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    now = answers(args.model_dir, args.users, args.batch, args.seen, args.recent)
+    now = answers(args.model_dir, args.users, args.batch, args.seen, args.recent, args.categories)
     if args.out is not None:
         args.out.write_text(json.dumps(now))
     mismatch = sum(a != b for a, b in zip(now["batch"], now["single"], strict=True))
     print(f"{len(now['batch'])} users: {mismatch} differ between batch and single answers")
     if args.against is not None:
         before = json.loads(args.against.read_text())
-        for key in ("batch", "single"):
+        for key in now:
             differ = sum(a != b for a, b in zip(now[key], before[key], strict=True))
             print(f"{key}: {differ} of {len(now[key])} answers differ from {args.against}")
 

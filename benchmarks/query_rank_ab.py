@@ -8,9 +8,10 @@ and each round times every part of both over the same batches (40 batches of ``-
 users, each with its stored items as ``extra_seen`` when ``--store`` is given, as a served call
 passes them, and with ``--recent N`` N catalogue items drawn for each as its ``recent``, as the
 served route adds a known user's online items), the sides' order flipped every round. Thread CPU
-per call, medians (minima) of the rounds. Before timing, each part's outputs are compared between
-the checkouts (the exclusions and recent rows, the feature values, the scores, the rescored
-order, each final row's anchor and source names): ``identical`` says whether all agree.
+per call: the median, minimum and maximum of the rounds. Before timing, each part's outputs are
+compared between the checkouts (the exclusions and recent rows, the feature values, the scores,
+the rescored order, each final row's anchor and source names): ``identical`` says whether all
+agree.
 ``ranking`` adds up the medians of the parts from the features to the names.
 
     .venv/bin/python benchmarks/query_rank_ab.py /tmp/large/model --against /tmp/main/src \\
@@ -19,6 +20,7 @@ order, each final row's anchor and source names): ``identical`` says whether all
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -51,6 +53,10 @@ def side(
     anchors = __import__(f"{package}.pipeline.anchors", fromlist=["anchor_items"])
     pipe = art.load_artifact(model_dir)
     getattr(pipe.ranker, "wait_compiled", lambda: None)()
+    # a checkout's compiled feature columns and anchor search, where it has them, answer
+    if importlib.util.find_spec(f"{package}.ranking.row_kernel") is not None:
+        kernel = __import__(f"{package}.ranking.row_kernel", fromlist=["wait"])
+        print(json.dumps({"side": package, "row_kernel": kernel.wait(300)}), flush=True)
     pipe.clock = lambda: CLOCK
     n = users.shape[1]
     args = [
@@ -174,8 +180,8 @@ def main() -> None:
             json.dumps(
                 {
                     "part": part,
-                    "against_us": [round(statistics.median(a), 1), round(min(a), 1)],
-                    "this_us": [round(statistics.median(b), 1), round(min(b), 1)],
+                    "against_us": [round(f(a), 1) for f in (statistics.median, min, max)],
+                    "this_us": [round(f(b), 1) for f in (statistics.median, min, max)],
                     "ratio": round(ratio, 3),
                 }
             )

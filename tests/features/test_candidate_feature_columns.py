@@ -10,12 +10,14 @@ columns repeated on each of its rows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import sparse
 
 from recsmith.features.interactions import MICROS_PER_DAY
-from recsmith.ranking import features, property_features
+from recsmith.ranking import features, property_features, row_kernel
 from recsmith.ranking.context import context_columns
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.retrieval.candidates import Candidates
@@ -99,18 +101,21 @@ def _batch(rng: np.random.Generator, n: int, category: np.ndarray) -> tuple[Quer
     return queries, cands
 
 
-@pytest.mark.parametrize("dense", [True, False])
+@pytest.mark.parametrize("path", ["numpy", "compiled", "rows"])
 @pytest.mark.parametrize("seed", range(5))
 def test_bulk_columns_are_the_walk_over_rows(
-    seed: int, dense: bool, monkeypatch: pytest.MonkeyPatch
+    seed: int, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    dense = path != "rows"
     if not dense:  # an offline batch's path: element access, searched among the sorted keys
         monkeypatch.setattr(features, "DENSE_CELLS", 0)
         monkeypatch.setattr(property_features, "DENSE_CELLS", 0)
+    if path == "compiled":
+        _compiled_or_skip()
     rng = np.random.default_rng(seed)
     state = _state(rng)
     queries, cands = _batch(rng, int(rng.integers(1, 12)), state.item_category)
-    got = candidate_features(state, queries, cands)
+    got = candidate_features(state, queries, cands, compiled=path == "compiled")
     # a request batch's features are feature-major (the compiled ranker reads them in place),
     # an offline batch's row path row-major: each contiguous, neither copied on the way
     assert got.flags.f_contiguous if dense else got.flags.c_contiguous
@@ -155,6 +160,12 @@ def test_bulk_columns_are_the_walk_over_rows(
             _same(column[name][r], ctx[q, j])
 
 
+def _compiled_or_skip() -> None:
+    """Wait for the compiled pass (``row_kernel``); skip where this machine cannot build it."""
+    if not row_kernel.wait(120):
+        pytest.skip(f"no compiled feature columns here: {row_kernel.unavailable_reason()}")
+
+
 def _same(got: np.floating, want: np.floating) -> None:
     """Equal, or both NaN."""
     assert got == want or (np.isnan(got) and np.isnan(want)), (got, want)
@@ -169,3 +180,102 @@ def test_rank_values_read_nan_for_no_rank_and_survive_a_negative() -> None:
     # not a rank: NaN, as ranks <= 0 always read (-1 would read the table's last value, 4)
     odd = np.asarray([[-1, 4]], np.int16)
     assert np.array_equal(features._rank_values(odd), [[np.nan, 4]], equal_nan=True)
+
+
+def _int64_indexed(matrix: sparse.csr_array, duplicated: bool = False) -> sparse.csr_array:
+    """``matrix`` with int64 row offsets and columns (a release's mapped matrices hold them);
+    ``duplicated``: each row's first entry stored twice more after the row's others, with
+    values that add up differently in another order (a matrix not in canonical form, which
+    numpy's grid adds up in storage order)."""
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    if duplicated:
+        rows = np.repeat(np.arange(matrix.shape[0]), np.diff(indptr))
+        first = indptr[:-1][np.diff(indptr) > 0]
+        extra_rows = np.repeat(rows[first], 2)
+        keys = np.r_[rows, extra_rows]
+        order = np.argsort(keys, kind="stable")
+        indices = np.r_[indices, np.repeat(indices[first], 2)][order]
+        thirds = np.tile(np.asarray([1e-8, 3.3], data.dtype), len(first))
+        data = np.r_[data, thirds][order]
+        indptr = np.r_[0, np.cumsum(np.bincount(keys, minlength=matrix.shape[0]))]
+    out = sparse.csr_array((data, indices.astype(np.int64), indptr), shape=matrix.shape)
+    out.indptr = np.asarray(indptr, np.int64)
+    assert out.indices.dtype == out.indptr.dtype == np.int64
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_compiled_columns_are_numpys_bit_for_bit(seed: int) -> None:
+    """The compiled pass against numpy's path on the same batch, every bit (NaN's included),
+    the users' matrices int32- or int64-indexed, in canonical form or with entries stored more
+    than once (added in storage order), a state with properties and one without."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(100 + seed)
+    state = _state(rng)
+    if seed % 2:
+        state = replace(
+            state,
+            user_category_share=_int64_indexed(state.user_category_share, seed % 4 == 1),
+            user_category_last=_int64_indexed(state.user_category_last, seed % 4 == 1),
+            user_property_share=_int64_indexed(state.user_property_share, seed % 4 == 1),
+        )
+    if seed == 6:  # an artifact trained before properties existed
+        state = replace(
+            state,
+            item_property_names=np.zeros(0, str),
+            item_property_categorical=np.zeros(0, bool),
+            item_properties=np.zeros((0, 0), np.float32),
+            user_property_share=sparse.csr_array((0, 0), dtype=np.float32),
+            profile_names=np.zeros(0, str),
+            profile_categorical=np.zeros(0, bool),
+            user_profiles=np.zeros((0, 0), np.float32),
+        )
+    queries, cands = _batch(rng, int(rng.integers(1, 12)), state.item_category)
+    got = candidate_features(state, queries, cands, compiled=True)
+    want = candidate_features(state, queries, cands, compiled=False)
+    # the compiled pass wrote them, not numpy's path after it declined
+    library, context = row_kernel.loaded(), context_columns(queries.moments, queries.context, [])
+    out = np.empty((got.shape[1], len(cands)), np.float32)
+    assert library is not None
+    assert row_kernel.write_columns(library, out, state, queries, cands, context)
+    assert got.flags.f_contiguous and got.shape == want.shape
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("where", ["item", "recent", "user"])
+def test_an_index_past_the_state_is_numpys_error_not_a_read_past_an_array(where: str) -> None:
+    """A candidate item, a recent item or a user past the state's arrays: numpy's path raises
+    IndexError, and so must the compiled one (it hands the batch to numpy) rather than read
+    past the end of an array."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(7)
+    state = _state(rng)
+    queries, cands = _batch(rng, 4, state.item_category)
+    if where == "item":
+        cands.items[-1] = N_ITEMS + 1000
+    elif where == "recent":
+        queries.recent.indices[-1] = N_ITEMS + 1000
+    else:
+        queries.users[-1] = N_USERS + 1000
+    for compiled in (False, True):
+        with pytest.raises(IndexError):
+            candidate_features(state, queries, cands, compiled=compiled)
+
+
+def test_the_compiled_pass_reads_each_state_it_is_handed_not_the_last() -> None:
+    """Two states (the second's item columns float64: copied for the pass) answered in turn,
+    each twice: every answer is numpy's for its own state, bit for bit. The pass takes a
+    state's arrays once and keeps them while the state is the last it was handed."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(11)
+    first = _state(rng)
+    second = replace(
+        _state(rng),
+        item_popularity=rng.random(N_ITEMS),
+        item_price=np.where(rng.random(N_ITEMS) < 0.3, np.nan, rng.random(N_ITEMS)),
+    )
+    queries, cands = _batch(rng, 6, first.item_category)
+    for state in (first, second, first, second):
+        got = candidate_features(state, queries, cands, compiled=True)
+        want = candidate_features(state, queries, cands, compiled=False)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -1,5 +1,7 @@
 """The anchor of a reason against a brute-force choice: per final row, every recent item of its
-query asked in turn how much it supports the item, source by source, in plain Python."""
+query asked in turn how much it supports the item, source by source, in plain Python; numpy's
+search and the compiled one (``ranking.row_kernel``) alike, the matrices' indices and values in
+either width scipy stores."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pytest
 from scipy import sparse
 
 from recsmith.pipeline.anchors import anchor_items
+from recsmith.ranking import row_kernel
 from recsmith.retrieval.candidates import Candidates
 
 
@@ -34,12 +37,34 @@ def brute_force(
     return out
 
 
+def _compiled_or_skip(compiled: bool) -> None:
+    """Wait for the compiled search where asked; skip where this machine cannot build it."""
+    if compiled and not row_kernel.wait(120):
+        pytest.skip(f"no compiled anchors here: {row_kernel.unavailable_reason()}")
+
+
+def _widened(matrix: sparse.csr_array) -> sparse.csr_array:
+    """``matrix`` with int64 row offsets and columns and float64 values (a release's mapped
+    matrices hold int64 ones), in canonical form as before."""
+    wide = sparse.csr_array(
+        (matrix.data.astype(np.float64), matrix.indices.astype(np.int64), matrix.indptr),
+        shape=matrix.shape,
+    )
+    wide.indptr = matrix.indptr.astype(np.int64)
+    wide.has_canonical_format = True
+    assert wide.indices.dtype == wide.indptr.dtype == np.int64
+    return wide
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("seed", range(12))
-def test_anchors_are_the_brute_force_choice(seed: int) -> None:
+def test_anchors_are_the_brute_force_choice(seed: int, compiled: bool, wide: bool) -> None:
     """Random batches: matrices with long and empty rows, explicit zeros and tied weights (a
     handful of values), two item-to-item sources (a row proposed by both asks the first, then
     the second where the first finds no anchor), recent items that joined after training
     (columns past the matrices), queries without recent items."""
+    _compiled_or_skip(compiled)
     rng = np.random.default_rng(seed)
     n_trained, n_items, n_queries = 150, 170, int(rng.integers(1, 40))
     dense = {}
@@ -55,9 +80,13 @@ def test_anchors_are_the_brute_force_choice(seed: int) -> None:
         r, c = np.nonzero(stored)
         matrices[name] = sparse.csr_array((m[r, c], (r, c)), shape=(n_trained, n_items))
         matrices[name].sum_duplicates()
+        if wide:
+            matrices[name] = _widened(matrices[name])
     recent = sparse.csr_array(
         (rng.random((n_queries, n_items)) < rng.uniform(0.0, 0.06)).astype(np.float32)
     )
+    if wide:
+        recent = _widened(recent)
     per = rng.integers(0, 15, n_queries)
     query = np.repeat(np.arange(n_queries), per).astype(np.int32)
     items = np.concatenate([rng.choice(n_items, p, replace=False) for p in per]).astype(np.int32)
@@ -73,24 +102,28 @@ def test_anchors_are_the_brute_force_choice(seed: int) -> None:
         np.where(ranks > 0, 1.0, np.nan).astype(np.float32),
         ranks,
     )
-    got = anchor_items(final, recent, matrices)
+    got = anchor_items(final, recent, matrices, compiled=compiled)
     assert got.tolist() == brute_force(final, recent, {n: m for n, m in dense.items()})
     assert (got >= 0).sum() > 0 or len(items) == 0 or recent.nnz == 0
 
 
-def test_a_nan_weight_names_no_anchor_and_reads_no_other_row() -> None:
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_nan_weight_names_no_anchor_and_reads_no_other_row(compiled: bool) -> None:
     """Hand-computed, as the session start's sort by (row, weight) chose (NaN sorts last, so
     the row's best is NaN and not > 0): query 0 asks item 1 of recent item 2 (weight 3: anchor
-    2); query 1 asks item 0 of recent items 0 (NaN) and 1 (2.0): no anchor. A NaN maximum that
-    no pair holds once fell back to the last pair of all (query 1's recent item 1)."""
-    weights = np.array([[np.nan, 0.0], [2.0, 0.0], [0.0, 3.0]], np.float32)
+    2); query 1 asks item 0 of recent items 0 (NaN) and 1 (2.0): no anchor; query 2 asks item 0
+    of recent items 1 (2.0) and 3 (NaN), the NaN after the best: no anchor either. A NaN
+    maximum that no pair holds once fell back to the last pair of all (query 1's recent item
+    1)."""
+    _compiled_or_skip(compiled)
+    weights = np.array([[np.nan, 0.0], [2.0, 0.0], [0.0, 3.0], [np.nan, 0.0]], np.float32)
     r, c = np.nonzero(weights != 0)
     matrix = sparse.csr_array((weights[r, c], (r, c)), shape=weights.shape)
-    assert matrix.has_canonical_format and matrix.nnz == 3
-    recent = sparse.csr_array(np.array([[0, 0, 1], [1, 1, 0]], np.float32))
-    for query, items, want in (([1], [0], [-1]), ([0, 1], [1, 0], [2, -1])):
+    assert matrix.has_canonical_format and matrix.nnz == 4
+    recent = sparse.csr_array(np.array([[0, 0, 1, 0], [1, 1, 0, 0], [0, 1, 0, 1]], np.float32))
+    for query, items, want in (([1], [0], [-1]), ([0, 1], [1, 0], [2, -1]), ([2], [0], [-1])):
         final = Candidates(
-            2,
+            3,
             ("together",),
             np.asarray(query, np.int32),
             np.asarray(items, np.int32),
@@ -98,4 +131,51 @@ def test_a_nan_weight_names_no_anchor_and_reads_no_other_row() -> None:
             np.ones((len(items), 1), np.float32),
             np.ones((len(items), 1), np.int16),
         )
-        assert anchor_items(final, recent, {"together": matrix}).tolist() == want
+        got = anchor_items(final, recent, {"together": matrix}, compiled=compiled)
+        assert got.tolist() == want
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_matrix_not_in_canonical_form_adds_its_duplicates(compiled: bool) -> None:
+    """Hand-computed: recent item 0 stores item 1 twice (1.0 + 2.5 = 3.5, as scipy adds them),
+    recent item 1 stores it once (3.0): the anchor is 0. A search of the stored entries (what
+    the compiled pass does for a canonical matrix) would find 1.0 or 2.5 and name 1."""
+    _compiled_or_skip(compiled)
+    matrix = sparse.csr_array(
+        (np.asarray([2.5, 1.0, 3.0], np.float32), np.asarray([1, 1, 1]), np.asarray([0, 2, 3])),
+        shape=(2, 2),
+    )
+    assert not matrix.has_canonical_format
+    recent = sparse.csr_array(np.array([[1, 1]], np.float32))
+    final = Candidates(
+        1,
+        ("together",),
+        np.zeros(1, np.int32),
+        np.ones(1, np.int32),
+        np.zeros(1, np.float32),
+        np.ones((1, 1), np.float32),
+        np.ones((1, 1), np.int16),
+    )
+    got = anchor_items(final, recent, {"together": matrix}, compiled=compiled)
+    assert got.tolist() == [0]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_query_past_the_recent_rows_is_numpys_error(compiled: bool) -> None:
+    """Final rows of query 2 with a recent matrix of 2 rows: numpy's path raises IndexError,
+    and so must the compiled one (it hands the rows to numpy) rather than read past the
+    matrix's row offsets."""
+    _compiled_or_skip(compiled)
+    matrix = sparse.csr_array(np.array([[0.0, 1.0], [1.0, 0.0]], np.float32))
+    recent = sparse.csr_array(np.array([[1, 0], [0, 1]], np.float32))
+    final = Candidates(
+        3,
+        ("together",),
+        np.asarray([0, 2], np.int32),
+        np.asarray([1, 0], np.int32),
+        np.zeros(2, np.float32),
+        np.ones((2, 1), np.float32),
+        np.ones((2, 1), np.int16),
+    )
+    with pytest.raises(IndexError):
+        anchor_items(final, recent, {"together": matrix}, compiled=compiled)

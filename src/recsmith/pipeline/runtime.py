@@ -53,6 +53,7 @@ from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.item_titles import display_names, with_titles
 from recsmith.pipeline.training import build_sources, propose
+from recsmith.ranking import row_kernel
 from recsmith.ranking.features import FeatureState, candidate_features
 from recsmith.ranking.ltr import LambdaMARTRanker
 from recsmith.rerank.catalog_view import ItemTable
@@ -124,6 +125,10 @@ class Pipeline:
             for s in config.retrieval.sources
             if s.name in models and (matrix := models[s.name].item_to_item) is not None
         }
+        # the compiled feature columns and anchor search (``ranking.row_kernel``) are built or
+        # found in the cache on a background thread now, as the ranker's trees are: never on a
+        # request, which numpy answers until they load
+        row_kernel.start()
         self.weights = [s.weight for s in config.retrieval.sources]
         #: items the models were trained on: indices past it joined later (``catalog_growth``)
         self.n_trained = len(bundle.items)

@@ -19,8 +19,10 @@ from scipy import sparse
 
 from recsmith.features.interactions import MICROS_PER_DAY, Interactions, decay_factors
 from recsmith.features.properties import PropertyColumns, property_columns
+from recsmith.ranking import row_kernel
 from recsmith.ranking.context import context_columns, context_names
 from recsmith.ranking.property_features import (
+    profile_values,
     property_names,
     property_values,
     segment_popularity,
@@ -174,7 +176,9 @@ def feature_names(sources: tuple[str, ...], state: FeatureState) -> list[str]:
     ]
 
 
-def candidate_features(state: FeatureState, queries: Queries, cands: Candidates) -> np.ndarray:
+def candidate_features(
+    state: FeatureState, queries: Queries, cands: Candidates, *, compiled: bool = True
+) -> np.ndarray:
     """Features [len(cands), len(feature_names(cands.sources))], float32 (NaN = missing).
     Each feature is written as one contiguous row of a [features, candidates] matrix, returned
     as its transpose (a view, F order): the same columns written into the [candidates,
@@ -185,7 +189,9 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
     ``DENSE_CELLS`` (the row path of an offline batch) the [candidates, features] matrix is
     written in place, strided, holding one matrix instead of two: on 8,438 users (2.2M rows)
     its median thread CPU was 0.54-0.58 of ed5c404's and 0.75-0.89 of the transposed layout's,
-    whose fastest calls were ~10 % faster though (BENCHMARKS §101)."""
+    whose fastest calls were ~10 % faster though (BENCHMARKS §101). A request batch's columns
+    are written by one compiled pass once it is built (``row_kernel``, §132: ~0.5 of numpy's
+    CPU at batch 16 and 1), the same bits; ``compiled=False``, and the row path, keep numpy's."""
     n = len(cands)
     q, items = cands.query, cands.items
     keys = state.context_keys.tolist()
@@ -199,6 +205,21 @@ def candidate_features(state: FeatureState, queries: Queries, cands: Candidates)
     by_row = _past_dense_cells(state, queries)
     # by row: the [candidates, features] matrix itself, its columns written strided
     columns = np.empty((n, width), np.float32).T if by_row else np.empty((width, n), np.float32)
+    library = None if by_row or not compiled else row_kernel.loaded()
+    if library is not None and row_kernel.write_columns(
+        library, columns, state, queries, cands, context
+    ):
+        if len(state.profile_names):
+            profile_values(
+                columns[width - len(state.profile_names) :].T,
+                q,
+                queries.users,
+                items,
+                state.user_profiles,
+                state.profile_categorical,
+                state.segment_item_share,
+            )
+        return columns.T
     columns[0:n_src:2] = cands.source_scores.T
     columns[1:n_src:2] = _rank_values(cands.source_ranks.T)
     columns[n_src] = _row_counts((cands.source_ranks.T > 0).T)  # a source's flags contiguous

@@ -95,14 +95,31 @@ def property_values(
     query's user index, -1 unknown; item index): per item property its value or the user's
     affinity for it, per profile property the user's value or the item's popularity within the
     user's segment; NaN where the item, the user or their profile lacks it."""
-    n = len(items)
-    users = query_users[query]
-    known = np.flatnonzero(users >= 0)
+    at = item_values.shape[1]
+    item_property_values(
+        out[:, :at], query, query_users, items, item_values, item_categorical, affinity
+    )
+    profile_values(
+        out[:, at:], query, query_users, items, user_values, profile_categorical, segments
+    )
+
+
+def item_property_values(
+    out: np.ndarray,
+    query: np.ndarray,
+    query_users: np.ndarray,
+    items: np.ndarray,
+    item_values: np.ndarray,
+    item_categorical: np.ndarray,
+    affinity: sparse.csr_array,
+) -> None:
+    """``property_values``' item property columns, ``out`` [len(items), p]."""
     # the candidates' item values in one gather; the users' affinity rows spread into one grid
     # that every categorical property reads (``affinity_cells``), not one per property
     values = item_values.take(items, axis=0)
     grid = affinity_cells(affinity, query_users) if item_categorical.any() else None
     base = query.astype(np.int64) * int(affinity.shape[1])  # each row's query's first cell
+    known = np.flatnonzero(query_users[query] >= 0)
     for p in range(item_values.shape[1]):
         value = values[:, p]
         if not item_categorical[p]:
@@ -115,16 +132,29 @@ def property_values(
             out[:, p] = np.nan
             codes = value[rows].astype(np.int64)
             out[rows, p] = row_values(affinity, query_users, query[rows], codes, DENSE_CELLS)
-    at = item_values.shape[1]
+
+
+def profile_values(
+    out: np.ndarray,
+    query: np.ndarray,
+    query_users: np.ndarray,
+    items: np.ndarray,
+    user_values: np.ndarray,
+    profile_categorical: np.ndarray,
+    segments: sparse.csr_array,
+) -> None:
+    """``property_values``' profile property columns, ``out`` [len(items), q]."""
+    users = query_users[query]
+    known = np.flatnonzero(users >= 0)
     for j in range(user_values.shape[1]):
-        value = np.full(n, np.nan, np.float32)
+        value = np.full(len(items), np.nan, np.float32)
         value[known] = user_values[users[known], j]
         if not profile_categorical[j]:
-            out[:, at + j] = value
+            out[:, j] = value
             continue
         rows = np.flatnonzero(np.isfinite(value))
-        out[:, at + j] = np.nan
-        out[rows, at + j] = _lookup(segments, value[rows], items[rows])
+        out[:, j] = np.nan
+        out[rows, j] = _lookup(segments, value[rows], items[rows])
 
 
 def affinity_cells(affinity: sparse.csr_array, query_users: np.ndarray) -> np.ndarray | None:

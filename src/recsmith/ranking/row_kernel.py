@@ -1,0 +1,492 @@
+"""``candidate_features``' columns of a request batch, and ``anchor_items``' search, each in one
+compiled pass (BENCHMARKS §132).
+
+At a coalesced batch's size (16 users, ~4,100 candidate rows) the features' own arithmetic is a
+few gathers per row; what numpy spent was its per-call cost, ~60 calls a batch, each a pass
+over the rows or the (query, category) cells. ``candidate_columns`` spreads the batch's users'
+share, last-event and affinity rows into dense planes and counts the session's categories (in C
+scratch memory, freed before it returns), then reads each row's query, item and category once
+and writes every column up to the profile properties (which ``profile_values`` still writes)
+into the [features, candidates] matrix. Same values bit for bit: the same gathers, duplicates
+added in storage order in the matrix's precision, the days and the session share in float64
+and cast once, NaN as numpy writes it. ``strongest`` is ``pipeline.anchors._strongest``: per
+final row, the recent items' weights searched by halving in the item-to-item matrix's row.
+
+The library is built by ``trees.build`` (its cache, lock and pruning) on a background thread
+the first time it is asked for (``start``: when a pipeline is loaded), never on a request:
+until it is loaded, or where it cannot be (no compiler), or for inputs it does not read (other
+dtypes, an index out of range), numpy's path answers (the tests' oracle too).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import sparse
+
+from recsmith.retrieval.candidates import Candidates
+from recsmith.retrieval.queries import Queries
+from recsmith.sparse_rows import DENSE_CELLS
+from recsmith.trees.build import KernelUnavailable, load_library
+
+if TYPE_CHECKING:
+    from recsmith.ranking.features import FeatureState
+
+log = logging.getLogger(__name__)
+
+#: the state's per-item arrays ``candidate_columns`` reads, in its order, and their dtypes
+_ITEM_ARRAYS = (
+    ("item_popularity", np.float32),
+    ("item_trend", np.float32),
+    ("item_age_days", np.float32),
+    ("item_price", np.float32),
+    ("item_category", np.int32),
+)
+
+SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* Element k of an index array of 4 or 8 bytes an element, and of a float32 or float64 one:
+   scipy stores a matrix's indices in either width (a release's mapped matrices in int64, a
+   request's built ones in int32 or int64), and a branch taken the same way every time costs
+   less than a copy of the widest of them. */
+static inline int64_t index_at(const void *array, int64_t width, int64_t k) {
+    return width == 8 ? ((const int64_t *)array)[k] : ((const int32_t *)array)[k];
+}
+static inline double value_at(const void *array, int64_t width, int64_t k) {
+    return width == 8 ? ((const double *)array)[k] : ((const float *)array)[k];
+}
+
+/* Rows users[i] of a CSR matrix of n_rows rows and n_cols columns (none for users[i] < 0)
+   added into grid, row i at i * n_cols (zeros where nothing is stored), in storage order and
+   in the matrix's own precision: a float32 grid for float32 values, else a double one (numpy's
+   add.at into a grid of the matrix's dtype). -1 where a row or a column is out of range. */
+static int32_t spread(
+    int64_t n_users, const int32_t *users, const void *indptr, const void *indices,
+    const void *data, int64_t ptr_width, int64_t index_width, int64_t data_width,
+    int64_t n_rows, int64_t n_cols, void *grid)
+{
+    for (int64_t i = 0; i < n_users; i++) {
+        const int64_t u = users[i];
+        if (u < 0) continue;
+        if (u >= n_rows) return -1;
+        const int64_t end = index_at(indptr, ptr_width, u + 1);
+        for (int64_t k = index_at(indptr, ptr_width, u); k < end; k++) {
+            const int64_t col = index_at(indices, index_width, k);
+            if (col < 0 || col >= n_cols) return -1;
+            if (data_width == 8) ((double *)grid)[i * n_cols + col] += ((const double *)data)[k];
+            else ((float *)grid)[i * n_cols + col] += ((const float *)data)[k];
+        }
+    }
+    return 0;
+}
+
+/* Every column of candidate_features up to the profile properties, into out [width, n] (row
+   f: feature f of every candidate row), for candidate rows of query query[i] and item items[i]:
+   the sources' score and rank interleaved (rank NaN where 0 or below), the count of sources
+   with a rank, the item's popularity, trend, age and price, the query's user's events (0 for
+   an unknown user), the user's share of the item's category, the days since their last event
+   in it (NaN: none, or no user or category), the share of the query's recent items in it, the
+   query's context, then per item property its value, or where categorical[p] the user's
+   affinity for the item's code (NaN: an unknown user, or an item without one).
+
+   As numpy computes them (features._query_category_columns, property_features): the users'
+   rows of share (float32 values), last (float64: the last event's µs + 1) and affinity
+   (float32) spread into dense planes of one cell per (query, category or code) and one last
+   cell (no category: 0, NaN, 0; no code: NaN), duplicates added in storage order; the days
+   and the session share in float64, cast once. -1 where an index is out of range or memory
+   runs out, some columns maybe written: numpy's path then writes them all (and raises where
+   it does). */
+int32_t candidate_columns(
+    int64_t n, int64_t n_queries, int64_t n_sources, int64_t n_context, int64_t n_properties,
+    const int32_t *query, const int32_t *items, const float *scores, const int16_t *ranks,
+    const int32_t *users, const float *context, int64_t n_items, const float *popularity,
+    const float *trend, const float *age, const float *price, const int32_t *category,
+    int64_t n_users, const float *user_events, int64_t n_cats, const void *share_ptr,
+    const void *share_idx, const float *share_data, int64_t share_pw, int64_t share_iw,
+    const void *last_ptr, const void *last_idx, const double *last_data, int64_t last_pw,
+    int64_t last_iw, double reference_ts, const void *recent_ptr, const void *recent_idx,
+    int64_t recent_pw, int64_t recent_iw, const float *item_values, const uint8_t *categorical,
+    int64_t n_codes, int64_t affinity_rows, const void *affinity_ptr, const void *affinity_idx,
+    const float *affinity_data, int64_t affinity_pw, int64_t affinity_iw, float *out)
+{
+    const union { uint32_t bits; float value; } nan = {0x7fc00000u};  /* numpy's NaN */
+    const int64_t n_cells = n_queries * n_cats, n_grid = n_queries * n_codes + 1;
+    int32_t done = -1;
+    float *share = calloc(n_cells + 1, sizeof(float)), *days = malloc((n_cells + 1) * 4);
+    double *last = calloc(n_cells + 1, sizeof(double));
+    int64_t *counts = calloc(n_cells + 1, sizeof(int64_t));
+    float *totals = malloc(n_queries * 4 + 4), *events = malloc(n_queries * 4 + 4);
+    float *affinity = calloc(n_grid, sizeof(float));
+    if (!share || !days || !last || !counts || !totals || !events || !affinity) goto end;
+    for (int64_t i = 0; i < n; i++) {
+        if (query[i] < 0 || query[i] >= n_queries || items[i] < 0 || items[i] >= n_items) goto end;
+        if (category[items[i]] >= n_cats) goto end;
+    }
+    if (spread(n_queries, users, share_ptr, share_idx, share_data, share_pw, share_iw, 4,
+               n_users, n_cats, share) < 0
+        || spread(n_queries, users, last_ptr, last_idx, last_data, last_pw, last_iw, 8, n_users,
+                  n_cats, last) < 0)
+        goto end;
+    /* spread refused users past n_users (the shorter of user_events and share's rows) */
+    for (int64_t q = 0; q < n_queries; q++)
+        events[q] = users[q] >= 0 ? user_events[users[q]] : 0.0f;
+    int64_t any_categorical = 0;  /* numpy spreads the affinity rows only then */
+    for (int64_t p = 0; p < n_properties; p++) any_categorical |= categorical[p];
+    if (any_categorical
+        && spread(n_queries, users, affinity_ptr, affinity_idx, affinity_data, affinity_pw,
+                  affinity_iw, 4, affinity_rows, n_codes, affinity) < 0)
+        goto end;
+    for (int64_t c = 0; c <= n_cells; c++)
+        days[c] = c < n_cells && last[c] > 0
+            ? (float)((reference_ts - (last[c] - 1.0)) / 86400000000.0) : nan.value;
+    for (int64_t q = 0; q < n_queries; q++) {
+        const int64_t first = index_at(recent_ptr, recent_pw, q);
+        const int64_t end = index_at(recent_ptr, recent_pw, q + 1);
+        for (int64_t k = first; k < end; k++) {
+            const int64_t item = index_at(recent_idx, recent_iw, k);
+            if (item < 0 || item >= n_items || category[item] >= n_cats) goto end;
+            if (category[item] >= 0) counts[q * n_cats + category[item]] += 1;
+        }
+        totals[q] = (float)(end - first > 1 ? end - first : 1);
+        if (users[q] < 0)
+            for (int64_t c = 0; c < n_codes; c++) affinity[q * n_codes + c] = nan.value;
+    }
+    affinity[n_grid - 1] = nan.value;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t q = query[i], item = items[i], c = category[item];
+        const int64_t cell = c >= 0 ? q * n_cats + c : n_cells;
+        float *o = out + i;
+        int64_t proposed = 0;
+        for (int64_t s = 0; s < n_sources; s++) {
+            const int16_t rank = ranks[i * n_sources + s];
+            o[2 * s * n] = scores[i * n_sources + s];
+            o[(2 * s + 1) * n] = rank > 0 ? (float)rank : nan.value;
+            proposed += rank > 0;
+        }
+        o += 2 * n_sources * n;
+        o[0] = (float)proposed;
+        o[n] = popularity[item];
+        o[2 * n] = trend[item];
+        o[3 * n] = age[item];
+        o[4 * n] = price[item];
+        o[5 * n] = events[q];
+        o[6 * n] = share[cell];
+        o[7 * n] = days[cell];
+        o[8 * n] = (float)((double)counts[cell] / (double)totals[q]);
+        for (int64_t k = 0; k < n_context; k++) o[(9 + k) * n] = context[q * n_context + k];
+        o += (9 + n_context) * n;
+        for (int64_t p = 0; p < n_properties; p++) {
+            const float value = item_values[item * n_properties + p];
+            if (!categorical[p]) {
+                o[p * n] = value;
+                continue;
+            }
+            /* numpy's (query x codes + value) in float64, cut to int64 (a code past the
+               query's row reads the next one's, as numpy's gather does) */
+            const double at = isfinite(value) ? (double)(q * n_codes) + (double)value
+                                              : (double)(n_grid - 1);
+            if (!(at >= 0.0 && at < (double)n_grid)) goto end;
+            o[p * n] = affinity[(int64_t)at];
+        }
+    }
+    done = 0;
+end:
+    free(share); free(days); free(last); free(counts); free(totals); free(events); free(affinity);
+    return done;
+}
+
+/* Per row i: of the recent items r of row query[i] of the recent CSR matrix (storage order),
+   those below m_rows, the one with the largest weight matrix[r, items[i]] (0 where the matrix
+   stores nothing or items[i] is outside it), the last such on ties, written to anchor[i] where
+   that weight is > 0 and none of the row's weights is NaN, else -1. matrix: a canonical CSR
+   (each row's columns sorted, none twice), searched by halving within the row. -1, with
+   nothing written, where a query is past the recent matrix's rows. */
+int32_t strongest(
+    int64_t n, const int32_t *query, const int32_t *items, int64_t recent_rows,
+    const void *recent_indptr, const void *recent_indices, int64_t recent_ptr_width,
+    int64_t recent_index_width, const void *indptr, const void *indices, const void *data,
+    int64_t ptr_width, int64_t index_width, int64_t data_width, int64_t m_rows, int64_t m_cols,
+    int64_t *anchor)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (query[i] >= recent_rows) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t item = items[i];
+        if (query[i] < 0) {  /* an unknown query's row: no recent items */
+            anchor[i] = -1;
+            continue;
+        }
+        const int64_t first = index_at(recent_indptr, recent_ptr_width, query[i]);
+        const int64_t end = index_at(recent_indptr, recent_ptr_width, query[i] + 1);
+        int64_t best_at = -1, nan = 0;
+        double best = 0.0;
+        for (int64_t k = first; k < end && !nan; k++) {
+            const int64_t r = index_at(recent_indices, recent_index_width, k);
+            if (r >= m_rows) continue;  /* joined after training: in no model's matrix */
+            double weight = 0.0;
+            if (item >= 0 && item < m_cols) {
+                const int64_t stop = index_at(indptr, ptr_width, r + 1);
+                int64_t lo = index_at(indptr, ptr_width, r), hi = stop;
+                while (lo < hi) {  /* the first position whose column is not below item */
+                    const int64_t mid = lo + (hi - lo) / 2;
+                    if (index_at(indices, index_width, mid) < item) lo = mid + 1; else hi = mid;
+                }
+                if (lo < stop && index_at(indices, index_width, lo) == item)
+                    weight = value_at(data, data_width, lo);
+            }
+            if (weight != weight) nan = 1;
+            else if (best_at < 0 || weight >= best) { best = weight; best_at = r; }
+        }
+        anchor[i] = !nan && best_at >= 0 && best > 0.0 ? best_at : -1;
+    }
+    return 0;
+}
+"""
+
+_built = threading.Event()
+_started = threading.Lock()
+_library: ctypes.CDLL | None = None
+_unavailable: str | None = None
+
+
+def start() -> None:
+    """Build or load the library on a background thread, once a process (later calls return
+    at once): a pipeline's load calls it, as the ranker starts its own build."""
+    if _started.acquire(blocking=False):
+        threading.Thread(target=_load, name="feature-kernel", daemon=True).start()
+
+
+def _load() -> None:
+    """The library built or found in the cache, its entries' argument types declared (the
+    order of the C signatures above); or why not, logged once."""
+    global _library, _unavailable
+    try:
+        # plain -O2, no -march=native: gathers, copies and searches, nothing vectors speed
+        library = load_library(SOURCE, native=False)
+        i64, ptr = ctypes.c_int64, ctypes.c_void_p
+        library.candidate_columns.argtypes = [
+            *[i64] * 5,
+            *[ptr] * 6,
+            i64,
+            *[ptr] * 5,
+            i64,
+            ptr,
+            i64,
+            *[ptr] * 3,
+            *[i64] * 2,
+            *[ptr] * 3,
+            *[i64] * 2,
+            ctypes.c_double,
+            *[ptr] * 2,
+            *[i64] * 2,
+            *[ptr] * 2,
+            *[i64] * 2,
+            *[ptr] * 3,
+            *[i64] * 2,
+            ptr,
+        ]
+        library.candidate_columns.restype = ctypes.c_int32
+        library.strongest.argtypes = [
+            i64,
+            *[ptr] * 2,
+            i64,
+            *[ptr] * 2,
+            *[i64] * 2,
+            *[ptr] * 3,
+            *[i64] * 5,
+            ptr,
+        ]
+        library.strongest.restype = ctypes.c_int32
+        _library = library
+    except KernelUnavailable as exc:
+        _unavailable = str(exc)
+        log.warning("candidate features and anchors: numpy's, not compiled (%s)", exc)
+    finally:
+        _built.set()
+
+
+def wait(timeout: float | None = None) -> bool:
+    """Start the build if none was, wait up to ``timeout`` s for it; True when the compiled
+    passes run now (tests and benchmarks)."""
+    start()
+    return _built.wait(timeout) and _library is not None
+
+
+def loaded() -> ctypes.CDLL | None:
+    """The compiled library once built (starting the build if none was), else None."""
+    if _library is None and not _built.is_set():
+        start()
+    return _library
+
+
+def unavailable_reason() -> str | None:
+    """Why the compiled passes do not run (no compiler, a failed build), else None."""
+    return _unavailable
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def _csr(matrix: sparse.csr_array, values: type | None) -> list[int] | None:
+    """A CSR matrix's row offsets, columns and values as addresses, then the byte widths of
+    the first two; None where the compiled passes do not read it (values not of ``values``'
+    dtype, unless None: not read; offsets or columns neither int32 nor int64, a part not
+    contiguous)."""
+    parts = (matrix.indptr, matrix.indices, matrix.data)
+    if values is not None and matrix.data.dtype != values:
+        return None
+    if not all(a.flags.c_contiguous for a in parts):
+        return None
+    if any(a.dtype not in (np.int32, np.int64) for a in parts[:2]):
+        return None
+    return [*(_address(a) for a in parts), parts[0].itemsize, parts[1].itemsize]
+
+
+def strongest(
+    library: ctypes.CDLL,
+    query: np.ndarray,
+    items: np.ndarray,
+    recent: sparse.csr_array,
+    matrix: sparse.csr_array,
+) -> np.ndarray | None:
+    """``pipeline.anchors``' anchor per (query, item) row, int64: the recent item of the query
+    whose ``matrix`` weight for the item is the largest (> 0, the last on ties, none where a
+    weight is NaN), else -1. None where the compiled search does not apply (a matrix not in
+    canonical form, whose duplicates scipy adds up; a value or index dtype it does not read; a
+    query past ``recent``'s rows): numpy's ``_strongest`` answers (and raises where it does)."""
+    values = matrix.data.dtype
+    recents = _csr(recent, None)
+    weights = _csr(matrix, values) if values in (np.float32, np.float64) else None
+    if not matrix.has_canonical_format or recents is None or weights is None:
+        return None
+    query = np.ascontiguousarray(query, np.int32)
+    items = np.ascontiguousarray(items, np.int32)
+    out = np.empty(len(query), np.int64)
+    done = library.strongest(
+        len(query),
+        _address(query),
+        _address(items),
+        recent.shape[0],
+        *recents[:2],
+        *recents[3:],
+        *weights,
+        values.itemsize,
+        *matrix.shape,
+        _address(out),
+    )
+    return out if done == 0 else None
+
+
+#: The last state ``write_columns`` was handed, with its arguments to ``candidate_columns``
+#: (None: a state whose matrices it does not read). A state is frozen and its arrays keep their
+#: memory, so these are checked and taken once a state rather than once a batch (~17 addresses,
+#: each from a dict numpy builds: ~40 % of the pass's CPU at batch 1); the state is held here
+#: with them, so the addresses stay valid until a batch of another state replaces it.
+_last_state: tuple[object, StateArguments | None] = (None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class StateArguments:
+    """``candidate_columns``' arguments from a state, before and after the batch's recent
+    items, and the arrays they point into (copies, where a dtype or layout needed one: held as
+    long as the arguments are)."""
+
+    before: list[float | int]
+    after: list[int]
+    arrays: tuple[np.ndarray, ...]
+
+
+def _state_arguments(state: FeatureState) -> StateArguments | None:
+    """``state``'s ``StateArguments``, taken once a state (``_last_state``); None where it
+    holds matrices of dtypes the pass does not read."""
+    global _last_state
+    held, arguments = _last_state
+    if held is state:
+        return arguments
+    share, last, affinity = (
+        state.user_category_share,
+        state.user_category_last,
+        state.user_property_share,
+    )
+    csrs = (_csr(share, np.float32), _csr(last, np.float64), _csr(affinity, np.float32))
+    if any(c is None for c in csrs) or last.shape != share.shape:
+        _last_state = (state, None)
+        return None
+    items = [np.ascontiguousarray(getattr(state, name), dtype) for name, dtype in _ITEM_ARRAYS]
+    values = np.ascontiguousarray(state.item_properties, np.float32)
+    categorical = np.ascontiguousarray(state.item_property_categorical, np.uint8)
+    user_events = np.ascontiguousarray(state.user_events, np.float32)
+    # a state without properties holds a [0, 0] matrix of them: no row to bound the items
+    n_items = min(len(a) for a in (*items, *[values][: len(state.item_property_names) > 0]))
+    before = [
+        n_items,
+        *(_address(a) for a in items),
+        min(len(user_events), share.shape[0]),
+        _address(user_events),
+        share.shape[1],
+        *csrs[0],
+        *csrs[1],
+        float(state.reference_ts),
+    ]
+    after = [_address(values), _address(categorical), *affinity.shape[::-1], *csrs[2]]
+    arguments = StateArguments(before, after, (*items, values, categorical, user_events))
+    _last_state = (state, arguments)
+    return arguments
+
+
+def write_columns(
+    library: ctypes.CDLL,
+    out: np.ndarray,
+    state: FeatureState,
+    queries: Queries,
+    cands: Candidates,
+    context: np.ndarray,
+) -> bool:
+    """Writes the rows of ``out`` [width, n] (C order, float32) that ``candidate_features``
+    lays out before the profile properties, as its numpy path does. False where the compiled
+    pass does not apply (matrices of other dtypes, an affinity grid past ``DENSE_CELLS``, an
+    index out of range): numpy's path then writes every column (and raises where it does)."""
+    n_queries, n_context = context.shape
+    arguments = _state_arguments(state)
+    recent = _csr(queries.recent, None)
+    if arguments is None or recent is None or queries.recent.shape[0] != n_queries:
+        return False
+    if n_queries * int(state.user_property_share.shape[1]) > DENSE_CELLS:
+        return False
+    n_properties = state.item_properties.shape[1]
+    width = 2 * cands.source_scores.shape[1] + 9 + n_context + n_properties
+    if not (out.flags.c_contiguous and out.dtype == np.float32 and out.shape[1] == len(cands)):
+        raise ValueError("out: expected a C-order float32 [features, candidates] matrix")
+    if out.shape[0] < width:
+        raise ValueError("out: expected a row for each column written")
+    rows = [
+        np.ascontiguousarray(cands.query, np.int32),
+        np.ascontiguousarray(cands.items, np.int32),
+        np.ascontiguousarray(cands.source_scores, np.float32),
+        np.ascontiguousarray(cands.source_ranks, np.int16),
+        np.ascontiguousarray(queries.users, np.int32),
+        np.ascontiguousarray(context, np.float32),
+    ]
+    done = library.candidate_columns(
+        len(cands),
+        n_queries,
+        cands.source_scores.shape[1],
+        n_context,
+        n_properties,
+        *(_address(a) for a in rows),
+        *arguments.before,
+        *recent[:2],
+        *recent[3:],
+        *arguments.after,
+        _address(out),
+    )
+    return done == 0
