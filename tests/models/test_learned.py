@@ -44,6 +44,27 @@ def test_a_model_with_nothing_to_learn_from_says_so(
     assert all(np.ptp(s[~m]) < 1e-6 for s, m in zip(scores, seen, strict=True))
 
 
+@pytest.mark.parametrize("model", ["itemknn", "rp3beta", "cooccurrence", "transitions"])
+def test_an_item_to_item_matrix_holds_only_pairs_so_empty_means_nothing_learned(
+    model: str,
+) -> None:
+    """The check reads an item-to-item model's matrix as "no pair" when it is empty: it holds
+    on because no such model stores an item as its own neighbour (a diagonal entry would be
+    counted as a pair learned from data where none exists)."""
+    for pairs, learned in [(ONE_EACH, False), (TWO_EACH, True)]:
+        data = views(pairs)
+        fitted = create(model).fit(data)
+        matrix = fitted.item_to_item
+        assert matrix is not None
+        # the oracle: no stored entry is on the diagonal, and ONE_EACH has no pair of items
+        stored = matrix.tocoo()
+        assert all(r != c for r, c in zip(stored.row, stored.col, strict=True))
+        assert (matrix.nnz > 0) is learned
+        reason = nothing_learned(fitted, data)
+        assert (reason is None) is learned
+        assert learned or "item-item matrix is empty" in str(reason)
+
+
 @pytest.mark.parametrize("model", ["itemknn", "ease", "ials", "popular"])
 def test_a_model_that_learned_something_is_not_warned_of(model: str) -> None:
     data = views([*TWO_EACH, ("u0", "i5"), ("u1", "i5"), ("u2", "i5")])

@@ -32,12 +32,12 @@ def nothing_learned(model: Recommender, data: Interactions) -> str | None:
     """Why ``model`` (fitted on ``data``) has nothing to rank items by, or None when it has.
 
     A model with an item-to-item matrix (item-kNN, co-occurrence) learned nothing when that
-    matrix holds no pair of distinct items; any other is scored for its most active users, and
-    learned nothing when every item each of them has not seen gets the same score."""
+    matrix is empty: every such model stores only pairs of distinct items (an item is not its
+    own neighbour), so any entry is a pair. Any other model is scored for its most active users,
+    and learned nothing when every item each of them has not seen gets the same score."""
     neighbours = model.item_to_item
     if neighbours is not None:
-        pairs = neighbours.nnz - int(np.count_nonzero(neighbours.diagonal()))
-        if pairs == 0:
+        if neighbours.nnz == 0:
             return f"{NOTHING}: its item-item matrix is empty (no two items share a user)"
         return None
     counts = np.diff(data.matrix.indptr)
