@@ -188,10 +188,11 @@ def store(name, mode, hold):
     return path, made
 held = store("held.sqlite", 0o644, True)  # a running server holds it: -wal and -shm exist
 copy = store("copy.sqlite", 0o444, False)  # a clean copy, not writable
+mine = store("mine.sqlite", 0o644, False)  # a clean copy, writable, in a read-only directory
 loose = store("loose.sqlite", 0o444, False)  # not writable, in a directory that is
 folder.chmod(0o555)
 out = {}
-for name, path in [("held", held[0]), ("copy", copy[0])]:
+for name, path in [("held", held[0]), ("copy", copy[0]), ("mine", mine[0])]:
     opened = open_store(f"sqlite:///{path}")
     try:
         ingest(opened, [event("i2", "e2")])
@@ -234,10 +235,17 @@ def test_read_only_is_what_sqlite_refuses_not_a_permission_guess() -> None:
     reason, count, error = out["copy"]
     assert reason.startswith("SQLite cannot write it: ") and count == 1
     assert "copy.sqlite is open read-only (SQLite cannot write it" in error
+    # a file the process may write, whose WAL needs a -shm the directory refuses: read through an
+    # immutable connection, which SQLite opens read-only itself (no query_only needed), so the
+    # write is refused with the same line, and the file is not written (its one event stays)
+    reason, count, error = out["mine"]
+    assert reason.startswith("SQLite cannot write it: ") and count == 1
+    assert "mine.sqlite is open read-only (SQLite cannot write it" in error
     # a 0444 file in a writable directory: SQLite refuses only a page write, so it is probed
     assert out["loose"][0].startswith("SQLite cannot write it: ") and out["loose"][1] == 1
     assert [line.split(": ")[0] for line in out["log"]] == [
         f"SQLite store {folder}/copy.sqlite is open read-only",
+        f"SQLite store {folder}/mine.sqlite is open read-only",
         f"SQLite store {folder}/loose.sqlite is open read-only",
     ]
 
