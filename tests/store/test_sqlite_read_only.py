@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from recsmith import __version__
 from recsmith.cli.app import app
+from recsmith.decisions.record import decision
 from recsmith.errors import StoreUnavailable
 from recsmith.store.base import ApiKey
 from recsmith.store.open import open_store
@@ -122,6 +123,58 @@ def test_an_older_schema_is_refused_read_only_by_file_and_version(tmp_path: Path
     assert _digest(path) == before
     open_store(f"sqlite:///{path}").close()  # writable, the same file is upgraded ...
     open_store(f"sqlite:///{path}?mode=ro").close()  # ... and then opens read-only
+
+
+#: ``decision_items`` as the version before one-row lists wrote it (``store.packed_items``)
+OLD_ITEMS_DDL = (
+    "CREATE TABLE decision_items (recommendation_id TEXT NOT NULL, position INTEGER NOT NULL, "
+    "item_id TEXT NOT NULL, score REAL NOT NULL, sources TEXT NOT NULL, propensity REAL NOT NULL, "
+    "unit TEXT, served_at INTEGER NOT NULL, PRIMARY KEY (recommendation_id, position))"
+)
+
+
+def test_a_store_with_the_old_item_table_is_refused_read_only(tmp_path: Path) -> None:
+    """Every column this version reads is there, but an older version (run again after an
+    upgrade) wrote a list's items one row each into ``decision_items``: read as it is, the list
+    would have no items. Read-only it is refused by that table's name; a writable open packs the
+    rows into the list, which then reads whole, read-only too."""
+    path = tmp_path / "mixed.sqlite"
+    served = datetime(2026, 3, 1, tzinfo=UTC)
+    store = open_store(f"sqlite:///{path}")
+    head = decision(
+        "r1",
+        unit="u1",
+        unit_kind="user",
+        route="recommendations",
+        release="rel-1",
+        item_ids=[],
+        scores=[],
+        sources=[],
+        served_at=served,
+    )
+    store.append_decisions([head])
+    store.close()
+    with sqlite3.connect(path) as conn:  # the old writer's item row for the list
+        conn.execute(OLD_ITEMS_DDL)
+        conn.execute(
+            "INSERT INTO decision_items VALUES ('r1', 1, 'i7', 0.5, '[\"als\"]', 1.0, 'u1', ?)",
+            (int(served.timestamp() * 1_000_000),),
+        )
+    conn.close()
+    before = _digest(path)
+    with pytest.raises(StoreUnavailable) as caught:
+        open_store(f"sqlite:///{path}?mode=ro")
+    assert "missing: old table decision_items" in str(caught.value)
+    assert _digest(path) == before
+    open_store(f"sqlite:///{path}").close()  # writable: the old rows are packed into r1
+    store = open_store(f"sqlite:///{path}?mode=ro")
+    try:
+        found = store.get_decision("r1")
+    finally:
+        store.close()
+    # the oracle: the old row's item, score and source, in the list read-only
+    assert found is not None and found.item_ids == ("i7",)
+    assert found.scores == (0.5,) and found.sources == (("als",),)
 
 
 def test_read_only_opens_no_missing_file(tmp_path: Path) -> None:
