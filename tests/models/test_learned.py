@@ -110,6 +110,27 @@ def test_a_pipeline_names_the_source_that_learned_nothing(tmp_path: Path) -> Non
     assert set(manifest["fit_warnings"]) <= {"knn", "pop"} and "knn" in manifest["fit_warnings"]
 
 
+def test_a_pipeline_without_a_model_source_has_no_warning_for_its_stand_in(tmp_path: Path) -> None:
+    """With no model source the pipeline's bundle is fitted on ``popular`` as a stand-in, whose
+    warning (by model name) is not a source's: the manifest's warnings are by source only."""
+    rows = [f"{u},{i},2026-01-01T00:00:{n:02d}Z" for n, (u, i) in enumerate(ONE_EACH)]
+    data = tmp_path / "one.csv"
+    data.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    # the oracle: on this data (every item as popular) the stand-in alone learns nothing
+    assert nothing_learned(create("popular").fit(views(ONE_EACH)), views(ONE_EACH)) is not None
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        '[[retrieval.sources]]\nname = "new"\nkind = "new_arrivals"\nquota = 10\n'
+        "[ranking]\nenabled = false\n"
+    )
+    out = tmp_path / "pipeline"
+    args = ["train", "--data", str(data), "--pipeline", str(config), "--out", str(out)]
+    result = runner.invoke(app, args, terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert NOTHING not in result.stderr
+    assert "fit_warnings" not in json.loads((out / "manifest.json").read_text())
+
+
 #: 10 active users over a pool of 5 shared items, and 70 users with one item each that nobody
 #: else has: a model learns the pool, and has nothing for the loners (their unseen items tie)
 POOL = [(f"a{u}", f"p{(u + j) % 5}") for u in range(10) for j in range(3)]
