@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -27,7 +28,7 @@ from typer.testing import CliRunner
 from recsmith import __version__
 from recsmith.cli.app import app
 from recsmith.decisions.record import decision
-from recsmith.errors import StoreUnavailable
+from recsmith.errors import StoreReadOnly, StoreUnavailable
 from recsmith.store.base import ApiKey
 from recsmith.store.open import open_store
 from recsmith.store.url_scheme import sqlite_file
@@ -77,17 +78,26 @@ def test_a_read_only_store_is_read_and_left_as_it_was(locked_store: tuple[Path, 
     assert _digest(path) == before
 
 
-def test_a_write_on_a_read_only_store_names_the_file(locked_store: tuple[Path, str]) -> None:
+def test_a_write_on_a_read_only_store_names_the_file(
+    locked_store: tuple[Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write is refused, and that is no outage: nothing logs the store as unavailable (or
+    back afterwards), and it is not counted as failing, so reads and readiness are unaffected."""
     path, url = locked_store
     before = _digest(path)
     store = open_store(url)
     try:
-        with pytest.raises(StoreUnavailable) as caught:
-            store.revoke_api_key("k1", datetime(2026, 2, 1, tzinfo=UTC))
+        with caplog.at_level(logging.WARNING, logger="recsmith.store"):
+            with pytest.raises(StoreReadOnly) as caught:
+                store.revoke_api_key("k1", datetime(2026, 2, 1, tzinfo=UTC))
+            assert store.outage.failing == frozenset()
+            assert store.count_events() == 3
     finally:
         store.close()
     assert f"{path} is open read-only" in str(caught.value)
     assert "this command writes to it" in str(caught.value)
+    assert isinstance(caught.value, StoreUnavailable)  # still exit 3 / 503 where it is caught
+    assert [r.getMessage() for r in caplog.records] == []
     assert _digest(path) == before
 
 
