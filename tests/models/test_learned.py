@@ -131,6 +131,38 @@ def test_a_pipeline_without_a_model_source_has_no_warning_for_its_stand_in(tmp_p
     assert "fit_warnings" not in json.loads((out / "manifest.json").read_text())
 
 
+#: 300 users in 5 groups of 40 items, 8 items each from their own group's
+CLUSTERED = [
+    (f"u{u}", f"i{(u % 5) * 40 + i}")
+    for u in range(300)
+    for i in np.random.default_rng(0).choice(40, 8, replace=False)
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "learned"),
+    [({}, True), ({"learning_rate": 1e-9}, False), ({"iterations": 1}, False)],
+)
+def test_bpr_left_at_its_random_start_is_told_from_a_fitted_one(
+    params: dict[str, float], learned: bool
+) -> None:
+    """BPR left where it started scores items apart by noise (no ties): its ranking of the users'
+    own items is at chance, which a fitted one's is far above."""
+    data = views(CLUSTERED)
+    fitted = create("bpr", num_threads=1, **params).fit(data)
+    reason = nothing_learned(fitted, data)
+    assert (reason is None) is learned
+    assert learned or ("no better than chance" in str(reason) and str(reason).startswith(NOTHING))
+    # the oracle: the share of each user's top 10 from its own group (1/5 by chance, the other
+    # groups' items being as many): a fitted BPR finds the group, one at its start does not
+    users = np.arange(data.n_users)
+    top = fitted.recommend(users, 10).ids
+    group = np.array([int(u[1:]) % 5 for u in data.users.external_ids])
+    item_group = np.array([int(i[1:]) // 40 for i in data.items.external_ids])
+    own = float(np.mean(item_group[top] == group[:, None]))
+    assert own > 0.6 if learned else own < 0.35
+
+
 #: 10 active users over a pool of 5 shared items, and 70 users with one item each that nobody
 #: else has: a model learns the pool, and has nothing for the loners (their unseen items tie)
 POOL = [(f"a{u}", f"p{(u + j) % 5}") for u in range(10) for j in range(3)]
