@@ -117,10 +117,11 @@ class ModelSource:
                 self.model.recommend(queries.users[rows], k, exclude=exclude)
             )
             parts.append(flatten(top, rows))
-            if self.model.scores_histories:
-                # a known user whose history led nowhere (no neighbour with evidence) is scored
-                # from its recent items, as a visitor is, before the list falls to popularity
-                nowhere = rows[(top.ids < 0).all(axis=1) & has_recent[rows]]
+            if self.model.zero_is_no_evidence and self.model.scores_histories and k > 0:
+                # a known user whose history led nowhere (no neighbour, no path: the kept items
+                # lead their row, so an empty first slot is an empty row) is scored from its
+                # recent items, as a visitor is, before the list falls to popularity
+                nowhere = rows[(top.ids[:, 0] < 0) & has_recent[rows]]
                 unanswered[nowhere] = by_items[nowhere] = True
         if by_items.any() and self.model.item_to_item is not None:  # only items with a score
             # a row without recent items proposes nothing here, so every row not answered from
