@@ -165,3 +165,28 @@ def test_a_model_item_below_the_no_evidence_ties_is_kept_and_labelled_the_model_
         assert items[:2] == ["a2", "a3"] and len(items) == 8  # a3 is not overwritten by a fill
         assert sources == [["ease"]] * 2 + [["popular"]] * 6  # no b is the model's
         assert np.isfinite(recs.scores[0]).all() and (np.diff(recs.scores[0]) < 0).all()
+
+
+def test_a_known_user_s_recent_items_answer_before_popularity() -> None:
+    """ulone's training item has no neighbour, so item-kNN proposes nothing from it; the item
+    it met since (a0) has: its list comes from a0's neighbours (the session tier), not from
+    popularity, and neither of its items is listed. A known user whose training items lead
+    somewhere keeps its own list."""
+    pairs = {"ua0": ["a0", "a1"], "ua1": ["a0", "a1", "a2"], "ua2": ["a1", "a2"]}
+    pairs |= {f"up{i}": ["p0", "p1"] for i in range(5)} | {"ulone": ["lone"]}
+    rows = [(u, item) for u, items in pairs.items() for item in items]
+    events = view_events([(u, item, 1_700_000_000 + n) for n, (u, item) in enumerate(rows)])
+    data = Interactions.from_events(events, EventSettings().weights)
+    bundle = ModelBundle.train(data, create("itemknn"))
+    # the case: from its training items alone, ulone gets popularity (p0, p1 lead)
+    alone = bundle.answer(["ulone"], 3)
+    assert alone.tiers == ["popular"] and list(alone.lists.item_ids[0][:2]) == ["p0", "p1"]
+    answer = bundle.answer(["ulone", "ua0"], 6, recent=[["a0"], []])
+    assert answer.tiers == ["session", "personalised"]
+    # the oracle: a0's neighbours, the items that share a user with it, best first
+    neighbours, _ = bundle.similar_items("a0", 2)
+    assert set(neighbours) == {"a1", "a2"}
+    assert list(answer.lists.item_ids[0][:2]) == list(neighbours)
+    assert answer.sources[0][:2] == [["itemknn"]] * 2
+    assert sorted(answer.lists.item_ids[0][2:]) == ["p0", "p1"]  # filled: not a0, nor lone
+    assert list(answer.lists.item_ids[1][:1]) == ["a2"]  # ua0's own: from a0 and a1

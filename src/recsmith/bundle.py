@@ -303,13 +303,19 @@ class ModelBundle:
         )
 
     def recommend_for_items(
-        self, histories: Sequence[Collection[str]], k: int
+        self,
+        histories: Sequence[Collection[str]],
+        k: int,
+        *,
+        users: np.ndarray | None = None,
     ) -> BatchRecommendations:
         """Lists for visitors known only by their items so far (anonymous sessions). Models that
         score item histories answer; others fall back to popularity. ``user_ids`` holds row
-        numbers as text; ``fallback`` marks rows the model could not answer."""
+        numbers as text; ``fallback`` marks rows the model could not answer. ``users`` (user
+        indices, -1 for a visitor) adds each known user's training items to its history."""
         n = len(histories)
-        history = self.exclusions(np.full(n, -1, dtype=np.int32), histories)
+        known = np.full(n, -1, dtype=np.int32) if users is None else users
+        history = self.exclusions(known, histories)
         answerable = (
             np.diff(history.indptr) > 0 if self.model.scores_histories else np.zeros(n, bool)
         )
@@ -375,9 +381,10 @@ class ModelBundle:
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> Answer:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
-        visitors with recent items from those items (if the model scores histories), the rest from
-        popularity. ``context`` and ``profiles`` are accepted for interface parity (a shadow
-        model may be asked what a pipeline was); a single model ignores them.
+        visitors with recent items from those items (if the model scores histories), as are known
+        users the model has nothing for from their training items, the rest from popularity.
+        ``context`` and ``profiles`` are accepted for interface parity (a shadow model may be
+        asked what a pipeline was); a single model ignores them.
         Business rules, categories and diversity need the catalogue a pipeline carries:
         NeedsPipeline (a ValueError) here."""
         if rules or diversity or categories or include_seen:
@@ -400,11 +407,15 @@ class ModelBundle:
             for f, src in zip(recs.fallback, recs.sources, strict=True)
         ]
         sources = recs.sources
-        visitors = [i for i in range(n) if recs.fallback[i] and recent and recent[i]]
+        # before popularity, the items met since training (``recent``): a visitor's, and a known
+        # user's whose training items led the model nowhere (no neighbour) while newer ones may
+        # (its whole history is scored then, training items too, and none of it is listed)
+        visitors = [i for i in range(n) if tiers[i] == "popular" and recent and recent[i]]
         if visitors and self.model.scores_histories:
             by_items = self.recommend_for_items(
-                [list(recent[i]) + seen[i] for i in visitors],
-                k,  # type: ignore[index]
+                [list(recent[i]) + seen[i] for i in visitors],  # type: ignore[index]
+                k,
+                users=self.users.to_index(user_ids[visitors]),
             )
             for j, i in enumerate(visitors):
                 if not by_items.fallback[j]:

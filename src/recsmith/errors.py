@@ -39,6 +39,12 @@ class StoreUnavailable(RecsmithError):
         self.cause = cause or message
 
 
+class StoreReadOnly(StoreUnavailable):
+    """A write on a store open read-only (a copy, a read-only mount, ``?mode=ro``): refused
+    like an outage (exit 3, 503), but it is none: the store reads as before and waiting will not
+    make it write, so it is neither logged nor counted as the store being down."""
+
+
 class ArtifactError(RecsmithError):
     """A model or pipeline directory cannot be written, or does not load (a failure: exit 3)."""
 

@@ -44,6 +44,27 @@ def test_a_model_with_nothing_to_learn_from_says_so(
     assert all(np.ptp(s[~m]) < 1e-6 for s, m in zip(scores, seen, strict=True))
 
 
+@pytest.mark.parametrize("model", ["itemknn", "rp3beta", "cooccurrence", "transitions"])
+def test_an_item_to_item_matrix_holds_only_pairs_so_empty_means_nothing_learned(
+    model: str,
+) -> None:
+    """The check reads an item-to-item model's matrix as "no pair" when it is empty: it holds
+    on because no such model stores an item as its own neighbour (a diagonal entry would be
+    counted as a pair learned from data where none exists)."""
+    for pairs, learned in [(ONE_EACH, False), (TWO_EACH, True)]:
+        data = views(pairs)
+        fitted = create(model).fit(data)
+        matrix = fitted.item_to_item
+        assert matrix is not None
+        # the oracle: no stored entry is on the diagonal, and ONE_EACH has no pair of items
+        stored = matrix.tocoo()
+        assert all(r != c for r, c in zip(stored.row, stored.col, strict=True))
+        assert (matrix.nnz > 0) is learned
+        reason = nothing_learned(fitted, data)
+        assert (reason is None) is learned
+        assert learned or "item-item matrix is empty" in str(reason)
+
+
 @pytest.mark.parametrize("model", ["itemknn", "ease", "ials", "popular"])
 def test_a_model_that_learned_something_is_not_warned_of(model: str) -> None:
     data = views([*TWO_EACH, ("u0", "i5"), ("u1", "i5"), ("u2", "i5")])
@@ -87,6 +108,59 @@ def test_a_pipeline_names_the_source_that_learned_nothing(tmp_path: Path) -> Non
     assert f"warning: knn: {NOTHING}" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["fit_warnings"]) <= {"knn", "pop"} and "knn" in manifest["fit_warnings"]
+
+
+def test_a_pipeline_without_a_model_source_has_no_warning_for_its_stand_in(tmp_path: Path) -> None:
+    """With no model source the pipeline's bundle is fitted on ``popular`` as a stand-in, whose
+    warning (by model name) is not a source's: the manifest's warnings are by source only."""
+    rows = [f"{u},{i},2026-01-01T00:00:{n:02d}Z" for n, (u, i) in enumerate(ONE_EACH)]
+    data = tmp_path / "one.csv"
+    data.write_text("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n")
+    # the oracle: on this data (every item as popular) the stand-in alone learns nothing
+    assert nothing_learned(create("popular").fit(views(ONE_EACH)), views(ONE_EACH)) is not None
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        '[[retrieval.sources]]\nname = "new"\nkind = "new_arrivals"\nquota = 10\n'
+        "[ranking]\nenabled = false\n"
+    )
+    out = tmp_path / "pipeline"
+    args = ["train", "--data", str(data), "--pipeline", str(config), "--out", str(out)]
+    result = runner.invoke(app, args, terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert NOTHING not in result.stderr
+    assert "fit_warnings" not in json.loads((out / "manifest.json").read_text())
+
+
+#: 300 users in 5 groups of 40 items, 8 items each from their own group's
+CLUSTERED = [
+    (f"u{u}", f"i{(u % 5) * 40 + i}")
+    for u in range(300)
+    for i in np.random.default_rng(0).choice(40, 8, replace=False)
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "learned"),
+    [({}, True), ({"learning_rate": 1e-9}, False), ({"iterations": 1}, False)],
+)
+def test_bpr_left_at_its_random_start_is_told_from_a_fitted_one(
+    params: dict[str, float], learned: bool
+) -> None:
+    """BPR left where it started scores items apart by noise (no ties): its ranking of the users'
+    own items is at chance, which a fitted one's is far above."""
+    data = views(CLUSTERED)
+    fitted = create("bpr", num_threads=1, **params).fit(data)
+    reason = nothing_learned(fitted, data)
+    assert (reason is None) is learned
+    assert learned or ("no better than chance" in str(reason) and str(reason).startswith(NOTHING))
+    # the oracle: the share of each user's top 10 from its own group (1/5 by chance, the other
+    # groups' items being as many): a fitted BPR finds the group, one at its start does not
+    users = np.arange(data.n_users)
+    top = fitted.recommend(users, 10).ids
+    group = np.array([int(u[1:]) % 5 for u in data.users.external_ids])
+    item_group = np.array([int(i[1:]) // 40 for i in data.items.external_ids])
+    own = float(np.mean(item_group[top] == group[:, None]))
+    assert own > 0.6 if learned else own < 0.35
 
 
 #: 10 active users over a pool of 5 shared items, and 70 users with one item each that nobody

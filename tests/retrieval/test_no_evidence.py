@@ -73,3 +73,28 @@ def test_a_model_that_scores_every_item_keeps_its_zeros(name: str) -> None:
     kept = model.with_evidence(top)
     np.testing.assert_array_equal(kept.ids, [[3, 1, 2]])
     np.testing.assert_array_equal(kept.scores, top.scores)
+
+
+def test_a_known_user_whose_history_leads_nowhere_is_answered_from_its_recent_items(
+    data: Interactions,
+) -> None:
+    """u1 had a0, a1, a2 and has met a3 and b0 since (recent, excluded): from its history EASE
+    reaches only a* items, all had, so it proposes nothing with evidence; its recent b0 reaches
+    the b* group, which it is answered from, as a visitor with the same recent items is, rather
+    than left to the popularity fill."""
+    model = create("ease", regularization=1.0).fit(data)
+    a = data.items.to_index(np.array(["a0", "a1", "a2", "a3"], dtype=object))
+    b = data.items.to_index(np.array(["b0", "b1", "b2", "b3"], dtype=object))
+    u1 = data.users.to_index(np.array(["u1"], dtype=object))[0]
+    users = np.array([u1, -1], np.int32)
+    recent = sparse.csr_array(
+        (np.ones(3, np.float32), ([0, 0, 1], [a[3], b[0], b[0]])), shape=(2, data.n_items)
+    )
+    exclude = sparse.vstack([data.matrix[[u1]], sparse.csr_array((1, data.n_items))]) + recent
+    # the premise: from its history alone, nothing
+    alone = model.with_evidence(model.recommend(np.array([u1]), 8, exclude=exclude[[0]]))
+    assert (alone.ids < 0).all()
+    got = ModelSource("ease", model).retrieve(Queries(users, recent, exclude.tocsr()), k=8)
+    visitor = set(got.items[got.query == 1].tolist())
+    assert visitor == {b[1], b[2], b[3]}  # the oracle: a visitor with b0, by hand (GROUPS)
+    assert set(got.items[got.query == 0].tolist()) == visitor

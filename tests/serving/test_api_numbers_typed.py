@@ -41,6 +41,25 @@ def test_numbers_sent_as_strings_are_refused_and_neighbours_stored(
 
 
 @pytest.mark.parametrize("size", [3, 40])
+def test_a_long_string_is_quoted_by_its_first_40_characters(
+    client: TestClient, keys: Headers, make_event: Any, size: int
+) -> None:
+    """The reason echoes the string sent, so a megabyte sent as a value would come back in the
+    answer (and key the dead-letter counts): only its start is quoted, marked as cut."""
+    batch = [make_event(item_id=f"i{n}", event_type="rating", value=1) for n in range(size)]
+    batch[0]["value"] = "7" * 40  # exactly 40: quoted whole
+    batch[1]["value"] = "12345678" * 125_000  # 1 MB
+    response = client.post("/v1/events", json=batch, headers=keys["ingest"])
+    assert response.status_code == 200, response.text
+    reasons = [r["errors"][0]["reason"] for r in response.json()["rejected"]]
+    assert reasons == [
+        f"must be a number, got the string '{'7' * 40}'",
+        f"must be a number, got the string '{'12345678' * 5}…'",
+    ]
+    assert len(response.content) < 5_000
+
+
+@pytest.mark.parametrize("size", [3, 40])
 def test_an_empty_string_is_no_value_as_a_form_sends_it(
     client: TestClient, store: SQLiteStore, keys: Headers, make_event: Any, size: int
 ) -> None:

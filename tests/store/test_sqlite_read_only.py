@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -26,7 +27,8 @@ from typer.testing import CliRunner
 
 from recsmith import __version__
 from recsmith.cli.app import app
-from recsmith.errors import StoreUnavailable
+from recsmith.decisions.record import decision
+from recsmith.errors import StoreReadOnly, StoreUnavailable
 from recsmith.store.base import ApiKey
 from recsmith.store.open import open_store
 from recsmith.store.url_scheme import sqlite_file
@@ -76,17 +78,26 @@ def test_a_read_only_store_is_read_and_left_as_it_was(locked_store: tuple[Path, 
     assert _digest(path) == before
 
 
-def test_a_write_on_a_read_only_store_names_the_file(locked_store: tuple[Path, str]) -> None:
+def test_a_write_on_a_read_only_store_names_the_file(
+    locked_store: tuple[Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write is refused, and that is no outage: nothing logs the store as unavailable (or
+    back afterwards), and it is not counted as failing, so reads and readiness are unaffected."""
     path, url = locked_store
     before = _digest(path)
     store = open_store(url)
     try:
-        with pytest.raises(StoreUnavailable) as caught:
-            store.revoke_api_key("k1", datetime(2026, 2, 1, tzinfo=UTC))
+        with caplog.at_level(logging.WARNING, logger="recsmith.store"):
+            with pytest.raises(StoreReadOnly) as caught:
+                store.revoke_api_key("k1", datetime(2026, 2, 1, tzinfo=UTC))
+            assert store.outage.failing == frozenset()
+            assert store.count_events() == 3
     finally:
         store.close()
     assert f"{path} is open read-only" in str(caught.value)
     assert "this command writes to it" in str(caught.value)
+    assert isinstance(caught.value, StoreUnavailable)  # still exit 3 / 503 where it is caught
+    assert [r.getMessage() for r in caplog.records] == []
     assert _digest(path) == before
 
 
@@ -122,6 +133,58 @@ def test_an_older_schema_is_refused_read_only_by_file_and_version(tmp_path: Path
     assert _digest(path) == before
     open_store(f"sqlite:///{path}").close()  # writable, the same file is upgraded ...
     open_store(f"sqlite:///{path}?mode=ro").close()  # ... and then opens read-only
+
+
+#: ``decision_items`` as the version before one-row lists wrote it (``store.packed_items``)
+OLD_ITEMS_DDL = (
+    "CREATE TABLE decision_items (recommendation_id TEXT NOT NULL, position INTEGER NOT NULL, "
+    "item_id TEXT NOT NULL, score REAL NOT NULL, sources TEXT NOT NULL, propensity REAL NOT NULL, "
+    "unit TEXT, served_at INTEGER NOT NULL, PRIMARY KEY (recommendation_id, position))"
+)
+
+
+def test_a_store_with_the_old_item_table_is_refused_read_only(tmp_path: Path) -> None:
+    """Every column this version reads is there, but an older version (run again after an
+    upgrade) wrote a list's items one row each into ``decision_items``: read as it is, the list
+    would have no items. Read-only it is refused by that table's name; a writable open packs the
+    rows into the list, which then reads whole, read-only too."""
+    path = tmp_path / "mixed.sqlite"
+    served = datetime(2026, 3, 1, tzinfo=UTC)
+    store = open_store(f"sqlite:///{path}")
+    head = decision(
+        "r1",
+        unit="u1",
+        unit_kind="user",
+        route="recommendations",
+        release="rel-1",
+        item_ids=[],
+        scores=[],
+        sources=[],
+        served_at=served,
+    )
+    store.append_decisions([head])
+    store.close()
+    with sqlite3.connect(path) as conn:  # the old writer's item row for the list
+        conn.execute(OLD_ITEMS_DDL)
+        conn.execute(
+            "INSERT INTO decision_items VALUES ('r1', 1, 'i7', 0.5, '[\"als\"]', 1.0, 'u1', ?)",
+            (int(served.timestamp() * 1_000_000),),
+        )
+    conn.close()
+    before = _digest(path)
+    with pytest.raises(StoreUnavailable) as caught:
+        open_store(f"sqlite:///{path}?mode=ro")
+    assert "missing: old table decision_items" in str(caught.value)
+    assert _digest(path) == before
+    open_store(f"sqlite:///{path}").close()  # writable: the old rows are packed into r1
+    store = open_store(f"sqlite:///{path}?mode=ro")
+    try:
+        found = store.get_decision("r1")
+    finally:
+        store.close()
+    # the oracle: the old row's item, score and source, in the list read-only
+    assert found is not None and found.item_ids == ("i7",)
+    assert found.scores == (0.5,) and found.sources == (("als",),)
 
 
 def test_read_only_opens_no_missing_file(tmp_path: Path) -> None:
@@ -188,10 +251,11 @@ def store(name, mode, hold):
     return path, made
 held = store("held.sqlite", 0o644, True)  # a running server holds it: -wal and -shm exist
 copy = store("copy.sqlite", 0o444, False)  # a clean copy, not writable
+mine = store("mine.sqlite", 0o644, False)  # a clean copy, writable, in a read-only directory
 loose = store("loose.sqlite", 0o444, False)  # not writable, in a directory that is
 folder.chmod(0o555)
 out = {}
-for name, path in [("held", held[0]), ("copy", copy[0])]:
+for name, path in [("held", held[0]), ("copy", copy[0]), ("mine", mine[0])]:
     opened = open_store(f"sqlite:///{path}")
     try:
         ingest(opened, [event("i2", "e2")])
@@ -234,10 +298,17 @@ def test_read_only_is_what_sqlite_refuses_not_a_permission_guess() -> None:
     reason, count, error = out["copy"]
     assert reason.startswith("SQLite cannot write it: ") and count == 1
     assert "copy.sqlite is open read-only (SQLite cannot write it" in error
+    # a file the process may write, whose WAL needs a -shm the directory refuses: read through an
+    # immutable connection, which SQLite opens read-only itself (no query_only needed), so the
+    # write is refused with the same line, and the file is not written (its one event stays)
+    reason, count, error = out["mine"]
+    assert reason.startswith("SQLite cannot write it: ") and count == 1
+    assert "mine.sqlite is open read-only (SQLite cannot write it" in error
     # a 0444 file in a writable directory: SQLite refuses only a page write, so it is probed
     assert out["loose"][0].startswith("SQLite cannot write it: ") and out["loose"][1] == 1
     assert [line.split(": ")[0] for line in out["log"]] == [
         f"SQLite store {folder}/copy.sqlite is open read-only",
+        f"SQLite store {folder}/mine.sqlite is open read-only",
         f"SQLite store {folder}/loose.sqlite is open read-only",
     ]
 

@@ -187,7 +187,9 @@ def train_pipeline(
         models = fit_models(rest, full)
     if primary is not None:
         models[primary.name] = bundle.model
-    bundle.manifest.pop("fit_warnings", None)  # the primary's, by model name: by source here
+    # the bundle's own warning is by model name, and the stand-in's (``popular`` when no source
+    # is a model) names no source: the manifest's are by source, over the sources only
+    bundle.manifest.pop("fit_warnings", None)
     if warnings_by_source := learning_warnings(models, full):
         bundle.manifest["fit_warnings"] = warnings_by_source
     with progress("feature state"):

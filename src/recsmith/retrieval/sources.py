@@ -80,7 +80,8 @@ def concat(parts: list[Proposals]) -> Proposals:
 @dataclass(frozen=True, slots=True)
 class ModelSource:
     """A trained model as a source. ``use``: "auto" answers known users from their history and
-    visitors from their recent items; "recent" always scores the recent items (item-to-item).
+    visitors from their recent items (as it does a known user its history proposes nothing
+    for); "recent" always scores the recent items (item-to-item).
     A model that reads order (``transitions``) answers a known user who met items since
     training (``Queries.latest``) from those items ahead of their history."""
 
@@ -110,8 +111,16 @@ class ModelSource:
         if by_user.any():
             rows = np.flatnonzero(by_user)
             exclude = _rows_of(queries.exclude, rows)
-            top = self.model.recommend(queries.users[rows], k, exclude=exclude)
-            parts.append(flatten(self.model.with_evidence(top), rows))
+            top = self.model.with_evidence(
+                self.model.recommend(queries.users[rows], k, exclude=exclude)
+            )
+            parts.append(flatten(top, rows))
+            if self.model.zero_is_no_evidence and self.model.scores_histories and k > 0:
+                # a known user whose history led nowhere (no neighbour, no path: the kept items
+                # lead their row, so an empty first slot is an empty row) is scored from its
+                # recent items, as a visitor is, before the list falls to popularity
+                nowhere = rows[(top.ids[:, 0] < 0) & has_recent[rows]]
+                unanswered[nowhere] = by_items[nowhere] = True
         if by_items.any() and self.model.item_to_item is not None:  # only items with a score
             # a row without recent items proposes nothing here, so every row not answered from
             # a history is scored: when that is every row (a "recent" source, visitors with no

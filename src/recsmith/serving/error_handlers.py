@@ -9,7 +9,8 @@ request on that keep-alive connection, and logged a traceback per request. The a
 
 - ``StoreUnavailable`` (the store is down, full, read-only…) is an outage, not a bug: 503 with the
   backend's ``cause`` and ``Retry-After``, and no log line here (the store logs when an outage
-  starts and when it ends, ``store.outage``).
+  starts and when it ends, ``store.outage``). A write on a store open read-only
+  (``StoreReadOnly``) is a 503 too, saying so, with no ``Retry-After``: retrying will not help.
 - Anything else is a bug: 500 with an ``error_id`` (the request's ``X-Request-ID``,
   ``monitoring.request_id``), logged once with its traceback under that id, so a report from a
   client can be found in the log.
@@ -25,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 from starlette.types import Scope
 
-from recsmith.errors import StoreUnavailable
+from recsmith.errors import StoreReadOnly, StoreUnavailable
 from recsmith.monitoring.request_id import current_request_id
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,11 @@ RETRY_AFTER_S = 5
 
 
 def store_unavailable_response(exc: StoreUnavailable) -> JSONResponse:
-    """The 503 for a store outage: what failed, the backend's words, when to retry."""
+    """The 503 for a store outage: what failed, the backend's words, when to retry; for a write
+    on a read-only store, that it is read-only (no time to retry after)."""
+    if isinstance(exc, StoreReadOnly):
+        detail = "the event store is open read-only: this server cannot write to it"
+        return JSONResponse({"detail": detail, "cause": exc.cause}, status_code=503)
     return JSONResponse(
         {
             "detail": "the event store is unavailable; retry later",

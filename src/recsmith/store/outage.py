@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Concatenate, Literal, NoReturn, ParamSpec, Protocol, TypeVar
 
-from recsmith.errors import StoreUnavailable
+from recsmith.errors import StoreReadOnly, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,11 @@ class Guarded(Protocol):
         """The driver's words when ``exc`` is an operational failure; None for a bug."""
         ...
 
+    def _refused(self, exc: Exception) -> str | None:
+        """Why ``exc`` is a write the store refuses by how it was opened (read-only), else
+        None: such a refusal is no outage (``StoreReadOnly``)."""
+        ...
+
     def _schema_missing(self, exc: Exception) -> bool:
         """True when ``exc`` says a table does not exist."""
         ...
@@ -122,8 +127,12 @@ G = TypeVar("G", bound=Guarded)
 
 
 def _reraise(store: Guarded, kind: Kind, exc: Exception, operation: str = "") -> NoReturn:
-    """Raise ``StoreUnavailable`` for an operational failure (recorded in the outage), else
+    """Raise ``StoreUnavailable`` for an operational failure (recorded in the outage),
+    ``StoreReadOnly`` for a write the store refuses (not recorded: the store is not down), else
     ``exc`` itself."""
+    refused = store._refused(exc)
+    if refused is not None:
+        raise StoreReadOnly(f"store {store.outage.what}: {refused}", refused) from exc
     if isinstance(exc, StoreUnavailable):
         store.outage.failed(kind, exc.cause, operation)
         raise exc

@@ -317,6 +317,9 @@ class PostgresStore:
     def _outage_cause(self, exc: Exception) -> str | None:
         return _one_line(exc) if isinstance(exc, _UNAVAILABLE) else None
 
+    def _refused(self, exc: Exception) -> None:
+        return None  # never opened read-only: a read-only server (a standby) is an outage
+
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, _SCHEMA_MISSING)
 

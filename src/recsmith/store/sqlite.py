@@ -540,13 +540,16 @@ class SQLiteStore:
     def _schema_missing(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
 
+    def _refused(self, exc: Exception) -> str | None:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if self.read_only is None or code is None or code & 0xFF != sqlite3.SQLITE_READONLY:
+            return None
+        return write_refused(self.path, self.read_only)
+
     def _outage_cause(self, exc: Exception) -> str | None:
         if isinstance(exc, OSError):
             return str(exc)
         code = getattr(exc, "sqlite_errorcode", None)
-        refused = code is not None and code & 0xFF == sqlite3.SQLITE_READONLY
-        if refused and self.read_only is not None:
-            return write_refused(self.path, self.read_only)
         if isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _OUTAGE_CODES:
             return str(exc)
         return None

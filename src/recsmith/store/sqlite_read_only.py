@@ -54,7 +54,10 @@ def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
     """A connection that can only read ``path``. ``mode=ro`` reads a WAL file's log through its
     ``-shm`` file, which SQLite must create when it is missing (a clean copy has none): in a
     directory it cannot write that fails, and then, when there is no ``-wal`` whose commits would
-    be missed, the file is opened ``immutable`` (nothing else can be writing it there either)."""
+    be missed, the file is opened ``immutable`` (nothing else can be writing it there either).
+    SQLite opens both read-only in its own pager, so a write on either fails with
+    SQLITE_READONLY (which the store words as ``write_refused``) with no ``PRAGMA query_only``:
+    even an immutable file the process may write is not written."""
     if not path.is_file():
         raise FileNotFoundError(f"no SQLite store at {path} (opened read-only: nothing is created)")
     uri = f"file:{quote(str(path.resolve()))}"
@@ -79,7 +82,6 @@ def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
             isolation_level=None,
             check_same_thread=False,
         )
-    conn.execute("PRAGMA query_only = 1")
     return conn
 
 

@@ -76,6 +76,32 @@ def test_corrupted_csv_keeps_every_good_row(
     assert by_index[1].payload["timestamp"] == "yesterday"  # the raw record is kept for replay
 
 
+def test_a_quote_left_open_is_named_by_the_line_it_opened_on(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
+    """A quote left open on line 4 takes the lines after it into one field, to the end of the
+    file: one record of the wrong width, whose reason says which lines it took and where the
+    quote opened (it said only "found 1", of a file whose last rows were silently gone)."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        f"{HEADER}\n{GOOD[0]}\n{GOOD[1]}\n"
+        '"u4,i4,view,,2024-01-01T10:00:00Z\n'  # line 4: the quote left open
+        f"{GOOD[2]}\n{GOOD[4]}\n"
+    )
+    result = import_source(store, read_source("events", path), settings)
+    assert result.accepted == 2 and result.rejected_count == 1
+    (letter,) = store.dead_letters(limit=10)
+    assert letter.record_index == 2  # the third record
+    # the oracle: the file's line numbers, counted by hand (the header is line 1)
+    assert letter.errors == [
+        {
+            "field": "record",
+            "reason": "expected 5 fields, found 1 (lines 4 to 6 were read as this one record: "
+            "the quote opened on line 4 is not closed before line 6, or never)",
+        }
+    ]
+
+
 def test_reimport_counts_duplicates(
     tmp_path: Path, store: SQLiteStore, settings: EventSettings
 ) -> None:

@@ -203,6 +203,20 @@ def _csv_header(path: Path) -> tuple[list[str], str, bool]:
     return [name.strip() for name in header], delimiter, spaced
 
 
+def wrong_width(width: int, found: int, first: int, last: int) -> str:
+    """Why a CSV record of ``found`` fields, read from lines ``first`` to ``last``, is refused.
+    Spread over several lines with the wrong width, it is nearly always a quote left open
+    (``"u4,i4``): the lines up to the next quote (or the end of the file) were read into one
+    field, so their records are not reported one by one; the line it opened on is what to fix."""
+    reason = f"expected {width} fields, found {found}"
+    if last > first:
+        reason += (
+            f" (lines {first} to {last} were read as this one record: the quote opened on "
+            f"line {first} is not closed before line {last}, or never)"
+        )
+    return reason
+
+
 def _csv(
     path: Path, chunk_rows: int, columns: list[str], delimiter: str, spaced: bool
 ) -> Iterator[RawChunk[pd.DataFrame]]:
@@ -215,6 +229,7 @@ def _csv(
     with open_text(path) as fh:
         reader = csv.reader(fh, delimiter=delimiter, skipinitialspace=spaced)
         next(reader, None)
+        line = reader.line_num  # the last line read before the next record
         while True:
             try:
                 for row in reader:  # one loop over the file, left only on a csv.Error
@@ -222,12 +237,13 @@ def _csv(
                         if (chunk := chunker.good(row)) is not None:
                             yield chunk
                     elif row:  # blank lines are skipped, as pandas does
-                        yield from chunker.bad(
-                            f"expected {width} fields, found {len(row)}", {"fields": row[:50]}
-                        )
+                        reason = wrong_width(width, len(row), line + 1, reader.line_num)
+                        yield from chunker.bad(reason, {"fields": row[:50]})
+                    line = reader.line_num
                 break
             except csv.Error as exc:  # e.g. a field over the csv module's size limit
                 yield from chunker.bad(f"not valid CSV: {exc}", {})
+                line = reader.line_num
     if chunker.pending():
         yield chunker.flush()
 
