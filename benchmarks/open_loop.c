@@ -190,7 +190,7 @@ int main(int argc, char **argv) {
                 status[k->next] = k->status;
                 k->next += connections;
                 k->busy = 0;
-                if (k->closing) { /* the reconnect's time counts in the next request's latency */
+                if (k->closing) { /* a blocking connect: the other connections wait for it */
                     close(k->fd);
                     k->fd = connect_to(argv[1], argv[2]);
                 }

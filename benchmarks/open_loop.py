@@ -5,9 +5,9 @@ clients the mean latency is 32 / throughput by construction (Little's law) and s
 how fast one request is served. Here each of ``connections`` keep-alive connections owns every
 ``connections``-th slot of a schedule at ``rate`` requests/s, and latency is measured from the
 *scheduled* send time (as wrk2 does), so a stalled server is charged for every request it delayed
-(no coordinated omission). A response with ``Connection: close`` is followed by a new connection,
-as any HTTP/1.1 client does (the time to reconnect counts in the next request's latency). Used by
-``serve_load.py --rate``.
+(no coordinated omission). A response with ``Connection: close`` is followed at once by a new
+connection, as any HTTP/1.1 client does (the reconnect delays the connection's next request only
+when that one is already due). Used by ``serve_load.py --rate``.
 
 Two generators drive the same schedule with the same requests (each connection's paths drawn
 with its own seed, ``path_choices``): ``c`` (``open_loop.c``, compiled at first use and cached
@@ -103,7 +103,7 @@ async def _connection(
         await reader.readexactly(length)
         latencies.append((loop.time() - (start + due)) * 1000.0)
         errors += status != 200
-        if b"connection: close" in lines:  # the server ends it (e.g. to even its workers out)
+        if any(x.startswith(b"connection:") and b"close" in x for x in lines):  # server ends it
             writer.close()
             reader, writer = await asyncio.open_connection(host, port)
     writer.close()

@@ -19,8 +19,11 @@ does the same inside one process, by handing out the accepted sockets).
 Each worker publishes its open connections in one slot of an array the supervisor shares (a
 worker not yet serving holds -1 and is not counted). One close at a time: after closing, a worker
 waits ``COOLDOWN_S`` before the next, so the client still reconnecting — one connection missing
-from the total — is not taken for a gap and answered with a second close. Requests already queued
-behind the response (pipelined) are never cut off: a connection with any waits.
+from the total — is not taken for a gap and answered with a second close. A connection with a
+request queued behind the response (pipelined), or whose request body is still arriving, is not
+closed (``BalancedCycle``). When a worker dies, its slot keeps its last count until the supervisor
+notices (within half a second) and clears it; meanwhile the survivor may close a few connections
+whose clients come straight back to it.
 """
 
 from __future__ import annotations
@@ -33,12 +36,12 @@ from typing import Any
 import uvicorn
 from prometheus_client.core import CounterMetricFamily
 
-from recsmith.serving.one_write import OneWriteProtocol
+from recsmith.serving.one_write import OneWriteCycle, OneWriteProtocol
 from recsmith.serving.supervisor import NOT_SERVING
 
 #: How long a worker waits after closing a connection before it may close another: longer than a
 #: loopback or LAN reconnect (well under a millisecond), short enough to even out 32 connections
-#: within the first second.
+#: within about a second (1.6 s from 32/0 in review).
 COOLDOWN_S = 0.05
 
 
@@ -118,10 +121,34 @@ class ClosedToBalance:
 
 if OneWriteProtocol is not None:
 
+    class BalancedCycle(OneWriteCycle):  # type: ignore[misc,valid-type]
+        """``OneWriteCycle`` that, when the balance says so, answers with ``Connection: close``
+        (uvicorn writes the header and closes after the response when ``keep_alive`` is off).
+
+        Decided as the response starts, not as the request arrives: by then uvicorn has parsed
+        everything the client sent with it, so a request pipelined behind this one is in the
+        protocol's queue and the connection stays (a close would drop it). Nor while the request's
+        body is still coming: an early answer (a 401 to an upload) followed by a close would reset
+        a client that is still sending."""
+
+        async def send(self, message: Any) -> None:
+            if (
+                _balance is not None
+                and not self.response_started
+                and message["type"] == "http.response.start"
+                and self.keep_alive
+                and not self.more_body
+                and not self.protocol.pipeline
+                and _balance.should_close(len(self.protocol.connections))
+            ):
+                self.keep_alive = False
+            await super().send(message)
+
     class BalancedProtocol(OneWriteProtocol):  # type: ignore[misc,valid-type]
-        """``OneWriteProtocol`` that publishes its worker's open connections and, when the
-        balance says so, answers with ``Connection: close`` (uvicorn writes the header and closes
-        after the response when a cycle's ``keep_alive`` is off)."""
+        """``OneWriteProtocol`` that publishes its worker's open connections and answers with
+        ``BalancedCycle``."""
+
+        cycle_class = BalancedCycle
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -134,13 +161,7 @@ if OneWriteProtocol is not None:
                 _balance.record(len(self.connections))
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
-            if (
-                _balance is not None
-                and cycle.keep_alive
-                and not self.pipeline
-                and _balance.should_close(len(self.connections))
-            ):
-                cycle.keep_alive = False
+            cycle.protocol = self  # what ``BalancedCycle`` reads as its response starts
             super()._start_asgi_task(cycle, app)
 else:  # pragma: no cover - uvicorn without the private names one_write overrides
-    BalancedProtocol = None  # type: ignore[assignment,misc]
+    BalancedCycle = BalancedProtocol = None  # type: ignore[assignment,misc]

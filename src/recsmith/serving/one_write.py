@@ -92,10 +92,13 @@ if RequestResponseCycle is not None:
                         held.flush()
 
     class OneWriteProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
-        """uvicorn's httptools protocol whose requests are answered by ``OneWriteCycle``."""
+        """uvicorn's httptools protocol whose requests are answered by ``cycle_class``."""
+
+        #: the class every request's cycle becomes (a subclass may answer with its own)
+        cycle_class: type = OneWriteCycle
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
-            cycle.__class__ = OneWriteCycle  # built by uvicorn; a subclass adding no state
+            cycle.__class__ = self.cycle_class  # built by uvicorn; a subclass adding no state
             super()._start_asgi_task(cycle, app)
 else:  # pragma: no cover - uvicorn without the private names above: ``protocol`` says so
     OneWriteCycle = OneWriteProtocol = None  # type: ignore[assignment,misc]
