@@ -419,6 +419,23 @@ def test_a_float64_product_is_summed_in_float64_then_cast() -> None:
     assert _lists(got) == _by_scipy(history, matrix, 3, [])
 
 
+def test_a_minus_zero_in_the_last_column_leaves_the_next_querys_padding_alone() -> None:
+    """Query 0's float64 sum of -1e-50 in the last column (7) is listed as -0.0; query 1 lists
+    one item and pads two slots with id -1. The sign goes back by (query, item) cell, and a
+    cell numbered ``query * n_cols + id`` would make query 1's padding (1 * 8 - 1) that same
+    cell: its -inf must stay -inf (``_cell``'s stride of ``n_cols + 1``)."""
+    history = _csr([(0, 3, -1e-50), (1, 0, 2.0)], (2, 8), np.float64)
+    matrix = _csr([(0, 6, 1.0), (3, 7, 1.0)], (8, 8), np.float32)
+    got = product_top_k(history, matrix, 3, [])
+    assert got.ids.tolist() == [[7, -1, -1], [6, -1, -1]]
+    minus_inf = np.float32(-np.inf).view(np.uint32)
+    assert got.scores.view(np.uint32).tolist() == [
+        [0x80000000, minus_inf, minus_inf],
+        [np.float32(2).view(np.uint32), minus_inf, minus_inf],
+    ]
+    assert _lists(got) == _by_scipy(history, matrix, 3, [])
+
+
 def _integer_entries(
     rng: np.random.Generator, n_rows: int, n_cols: int, weights: tuple[int, int], size: int
 ) -> list[tuple[int, int, int]]:
