@@ -17,6 +17,7 @@ interrupted call are asserted."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -604,3 +605,37 @@ def test_a_catalogue_too_wide_for_the_flat_key_is_ranked_by_rows() -> None:
         )
         got = product_flat_top(history, wide, 20, [exclude])
         assert _flat_lists(got, n) == [[(c + far, b) for c, b in row] for row in expected]
+
+
+def _watch(monkeypatch: pytest.MonkeyPatch, *names: str) -> list[str]:
+    """The names of ``module``'s functions among ``names`` as they are called (the real ones
+    run): which path a call took, where the rows alone cannot tell."""
+    calls: list[str] = []
+    for name in names:
+        real = getattr(module, name)
+
+        def watched(
+            *args: object, _real: Callable[..., object] = real, _name: str = name
+        ) -> object:
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(module, name, watched)
+    return calls
+
+
+def test_a_batch_that_reaches_no_neighbour_gathers_once_and_lists_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Histories whose items have no neighbour (and empty ones) list nothing, found by one
+    pass over the entries, not a second one inside ``product_top_k``'s all-padding rows."""
+    calls = _watch(monkeypatch, "_entries", "_ranked", "_flat_ranked")
+    matrix = sparse.csr_array(
+        (np.ones(3, np.float32), ([0, 1, 2], [3, 4, 5])), shape=(50, 50), dtype=np.float32
+    )
+    history = sparse.csr_array(
+        (np.ones(4, np.float32), ([0, 0, 2, 2], [10, 20, 30, 49])), shape=(3, 50)
+    )
+    got = product_flat_top(history, matrix, 5, [history])
+    assert calls == ["_entries"]
+    assert _flat_lists(got, 3) == [[], [], []] == _by_scipy(history, matrix, 5, [history])

@@ -88,9 +88,16 @@ def product_flat_top(
     at 16 queries, 0.97× at 1; BENCHMARKS §133)."""
     n, n_cols = history.shape[0], int(matrix.shape[1])
     fits = (n - 1).bit_length() + 32 + _col_bits(n_cols) <= 64  # the flat sort's key
-    entries = _entries(history, matrix, drop) if n <= FLAT_QUERIES and fits else None
-    if entries is None:  # a large batch, a vast catalogue, or no entry at all
+    if n > FLAT_QUERIES or not fits:  # a large batch, or a vast catalogue
         return flat(product_top_k(history, matrix, k, drop))
+    entries = _entries(history, matrix, drop)
+    if entries is None:  # no entry at all: ``flat`` of the all-padding TopK, without building it
+        return FlatTop(
+            np.zeros(0, np.intp),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int16),
+        )
     query, cols, scores, signed = entries
     top = _flat_ranked(n, query, cols, scores, k, n_cols)
     _sign_back(top.scores, signed, top.query, top.items, n_cols)
