@@ -63,7 +63,8 @@ def product_top_k(
     """Top ``k`` stored entries of each row of ``history @ matrix`` (``-1`` / ``-inf`` padded),
     never an item that row ``i`` of any of ``drop`` stores (its own items, its exclusions; each
     shaped like the product), nor a sum of 0. Summed in the accumulator where the batch's
-    queries × touched columns fit ``GRID_CELLS``, else by a sort of the entries' cells."""
+    queries × touched columns fit ``GRID_CELLS``, else by a sort of the entries' cells.
+    ``k`` ≥ 0 (a source's quota is ≥ 1)."""
     n, n_cols = history.shape[0], int(matrix.shape[1])
     entries = _entries(history, matrix, drop)
     if entries is None:  # no neighbours at all (most items of a sparse association have few)
@@ -80,12 +81,14 @@ def product_flat_top(
     k: int,
     drop: Sequence[sparse.csr_array] = (),
 ) -> FlatTop:
-    """``flat(product_top_k(history, matrix, k, drop))``: the same rows, in the same order, with
-    the same bits. Up to ``FLAT_QUERIES`` queries they are ranked by one sort of keys that carry
-    the query (``_flat_ranked``) and cut straight to flat rows, without the padded rows of keys,
-    their decoding into a ``TopK`` and its flattening in between: ~25 numpy calls fewer, each
-    paying its fixed cost in a request (the shop's co-occurrence source inside ``answer``: 0.86×
-    at 16 queries, 0.97× at 1; BENCHMARKS §133)."""
+    """``flat(product_top_k(history, matrix, k, drop))`` for ``k`` ≥ 0: the same rows, in the
+    same order, with the same bits (``k`` < 0, which no source passes, is not that: the padded
+    rows list nearly every entry, the flat ones none). Up to ``FLAT_QUERIES`` queries they are
+    ranked by one sort of keys that carry the query (``_flat_ranked``) and cut straight to flat
+    rows, without the padded rows of keys, their decoding into a ``TopK`` and its flattening in
+    between: ~25 numpy calls fewer, each paying its fixed cost in a request (the shop's
+    co-occurrence source: 0.86× at 16 queries, 0.97× at 1; the whole ``answer`` ~1-1.5 %
+    faster once the harness's A/A of ~0.99 is allowed for; BENCHMARKS §133)."""
     n, n_cols = history.shape[0], int(matrix.shape[1])
     fits = (n - 1).bit_length() + 32 + _col_bits(n_cols) <= 64  # the flat sort's key
     if n > FLAT_QUERIES or not fits:  # a large batch, or a vast catalogue
