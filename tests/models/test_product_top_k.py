@@ -624,6 +624,29 @@ def _watch(monkeypatch: pytest.MonkeyPatch, *names: str) -> list[str]:
     return calls
 
 
+def test_batches_up_to_flat_queries_and_only_those_take_the_flat_sort(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flat sort is an optimisation whose rows are the padded path's, so only the path
+    taken shows it is on: batches of 1, 16 and 64 queries (``FLAT_QUERIES``, measured in
+    BENCHMARKS §133) are ranked by ``_flat_ranked`` alone, 65 by ``_ranked`` alone, each with
+    the dense oracle's lists."""
+    calls = _watch(monkeypatch, "_ranked", "_flat_ranked")
+    rng = np.random.default_rng(11)
+    matrix = _association(rng, 500, 60)
+    for n, ranker in (
+        (1, "_flat_ranked"),
+        (16, "_flat_ranked"),
+        (64, "_flat_ranked"),
+        (65, "_ranked"),
+    ):
+        history, exclude = _batch(rng, n, 500, 8)
+        calls.clear()
+        got = product_flat_top(history, matrix, 10, [history, exclude])
+        assert calls == [ranker], n
+        assert _flat_lists(got, n) == _by_dense(history, matrix, 10, [history, exclude])
+
+
 def test_a_batch_that_reaches_no_neighbour_gathers_once_and_lists_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
