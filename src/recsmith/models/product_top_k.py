@@ -71,7 +71,7 @@ def product_top_k(
         return TopK(np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32))
     query, cols, scores, signed = entries
     top = _ranked(n, query, cols, scores, k, n_cols)
-    _sign_back(top.scores, signed, np.arange(n)[:, None], top.ids, n_cols)
+    _sign_back(top.scores, signed, top.ids, n_cols)
     return top
 
 
@@ -103,7 +103,7 @@ def product_flat_top(
         )
     query, cols, scores, signed = entries
     top = _flat_ranked(n, query, cols, scores, k, n_cols)
-    _sign_back(top.scores, signed, top.query, top.items, n_cols)
+    _sign_back(top.scores, signed, top.items, n_cols, top.query)
     return top
 
 
@@ -162,14 +162,20 @@ def _cell(query: np.ndarray, cols: np.ndarray, n_cols: int) -> np.ndarray:
 
 
 def _sign_back(
-    scores: np.ndarray, signed: np.ndarray, query: np.ndarray, ids: np.ndarray, n_cols: int
+    scores: np.ndarray,
+    signed: np.ndarray,
+    ids: np.ndarray,
+    n_cols: int,
+    query: np.ndarray | None = None,
 ) -> None:
     """Writes -0.0 into ``scores`` (in place) where (``query``, ``ids``) is one of ``signed``'s
     cells: the ranking keys read -0.0 as 0.0, and ``signed`` are listed cells whose score is
     -0.0, so a row found there is that cell, ranked with its score 0.0. A padding slot (id -1)
-    is no cell of ``signed`` (``_cell``)."""
+    is no cell of ``signed`` (``_cell``). ``query`` None: ``ids`` are a ``TopK``'s, each row
+    its query's (built only where some cell is signed, which is rare)."""
     if len(signed):
-        scores[in_sorted(signed, _cell(query, ids, n_cols))] = np.float32(-0.0)
+        rows = np.arange(len(ids))[:, None] if query is None else query
+        scores[in_sorted(signed, _cell(rows, ids, n_cols))] = np.float32(-0.0)
 
 
 def _touched_columns(cols: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
