@@ -71,7 +71,8 @@ def product_top_k(
         return TopK(np.full((n, k), -1, np.int32), np.full((n, k), -np.inf, np.float32))
     query, cols, scores, signed = entries
     top = _ranked(n, query, cols, scores, k, n_cols)
-    _sign_back(top.scores, signed, top.ids, n_cols)
+    if len(signed):
+        _sign_back(top.scores, signed, np.arange(n)[:, None], top.ids, n_cols)
     return top
 
 
@@ -103,7 +104,8 @@ def product_flat_top(
         )
     query, cols, scores, signed = entries
     top = _flat_ranked(n, query, cols, scores, k, n_cols)
-    _sign_back(top.scores, signed, top.items, n_cols, top.query)
+    if len(signed):
+        _sign_back(top.scores, signed, top.query, top.items, n_cols)
     return top
 
 
@@ -162,20 +164,14 @@ def _cell(query: np.ndarray, cols: np.ndarray, n_cols: int) -> np.ndarray:
 
 
 def _sign_back(
-    scores: np.ndarray,
-    signed: np.ndarray,
-    ids: np.ndarray,
-    n_cols: int,
-    query: np.ndarray | None = None,
+    scores: np.ndarray, signed: np.ndarray, query: np.ndarray, ids: np.ndarray, n_cols: int
 ) -> None:
     """Writes -0.0 into ``scores`` (in place) where (``query``, ``ids``) is one of ``signed``'s
     cells: the ranking keys read -0.0 as 0.0, and ``signed`` are listed cells whose score is
     -0.0, so a row found there is that cell, ranked with its score 0.0. A padding slot (id -1)
-    is no cell of ``signed`` (``_cell``). ``query`` None: ``ids`` are a ``TopK``'s, each row
-    its query's (built only where some cell is signed, which is rare)."""
-    if len(signed):
-        rows = np.arange(len(ids))[:, None] if query is None else query
-        scores[in_sorted(signed, _cell(rows, ids, n_cols))] = np.float32(-0.0)
+    is no cell of ``signed`` (``_cell``). Called only where ``signed`` lists some cell (rare:
+    a float64 sum below float32's range), so a request pays nothing for it."""
+    scores[in_sorted(signed, _cell(query, ids, n_cols))] = np.float32(-0.0)
 
 
 def _touched_columns(cols: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -270,7 +266,7 @@ def _ranked(
     sorts of rows of at most ``SORT_WIDTH`` keys (``_smallest``)."""
     col_bits = _col_bits(n_cols)
     low = np.uint64(col_bits)
-    key = _score_col_key(scores, cols, col_bits)
+    key = _score_col_key(scores, cols, low)
     pad = _padding(col_bits)
     if n == 1:  # a lone request: its keys are its row
         rows = key[None, :]
@@ -297,7 +293,7 @@ def _flat_ranked(
     is its place in its run, and those ranked within ``k`` are the rows."""
     col_bits = _col_bits(n_cols)
     low = np.uint64(col_bits)
-    key = _score_col_key(scores, cols, col_bits)
+    key = _score_col_key(scores, cols, low)
     key |= query.astype(np.uint64) << np.uint64(col_bits + 32)
     key.sort()
     counts = np.bincount(query, minlength=n)
@@ -319,12 +315,12 @@ def _col_bits(n_cols: int) -> int:
     return max(int(n_cols).bit_length(), 1)
 
 
-def _score_col_key(scores: np.ndarray, cols: np.ndarray, col_bits: int) -> np.ndarray:
+def _score_col_key(scores: np.ndarray, cols: np.ndarray, low: np.uint64) -> np.ndarray:
     """The uint64 key of each (score, column): the score's ``_descending`` bits above the
-    column's ``col_bits``, so integer order is score from high to low, ties by column. -0.0 is
-    read as 0.0 (one key, as ties; ``_sign_back`` restores the sign)."""
+    column's ``low`` bits (``_col_bits``), so integer order is score from high to low, ties by
+    column. -0.0 is read as 0.0 (one key, as ties; ``_sign_back`` restores the sign)."""
     bits = _descending(scores + np.float32(0)).view(np.uint32)
-    return (bits.astype(np.uint64) << np.uint64(col_bits)) | cols.astype(np.uint64)
+    return (bits.astype(np.uint64) << low) | cols.astype(np.uint64)
 
 
 def _descending(scores: np.ndarray) -> np.ndarray:
