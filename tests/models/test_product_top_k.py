@@ -17,6 +17,7 @@ interrupted call are asserted."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -419,6 +420,23 @@ def test_a_float64_product_is_summed_in_float64_then_cast() -> None:
     assert _lists(got) == _by_scipy(history, matrix, 3, [])
 
 
+def test_a_minus_zero_in_the_last_column_leaves_the_next_querys_padding_alone() -> None:
+    """Query 0's float64 sum of -1e-50 in the last column (7) is listed as -0.0; query 1 lists
+    one item and pads two slots with id -1. The sign goes back by (query, item) cell, and a
+    cell numbered ``query * n_cols + id`` would make query 1's padding (1 * 8 - 1) that same
+    cell: its -inf must stay -inf (``_cell``'s stride of ``n_cols + 1``)."""
+    history = _csr([(0, 3, -1e-50), (1, 0, 2.0)], (2, 8), np.float64)
+    matrix = _csr([(0, 6, 1.0), (3, 7, 1.0)], (8, 8), np.float32)
+    got = product_top_k(history, matrix, 3, [])
+    assert got.ids.tolist() == [[7, -1, -1], [6, -1, -1]]
+    minus_inf = np.float32(-np.inf).view(np.uint32)
+    assert got.scores.view(np.uint32).tolist() == [
+        [0x80000000, minus_inf, minus_inf],
+        [np.float32(2).view(np.uint32), minus_inf, minus_inf],
+    ]
+    assert _lists(got) == _by_scipy(history, matrix, 3, [])
+
+
 def _integer_entries(
     rng: np.random.Generator, n_rows: int, n_cols: int, weights: tuple[int, int], size: int
 ) -> list[tuple[int, int, int]]:
@@ -587,3 +605,60 @@ def test_a_catalogue_too_wide_for_the_flat_key_is_ranked_by_rows() -> None:
         )
         got = product_flat_top(history, wide, 20, [exclude])
         assert _flat_lists(got, n) == [[(c + far, b) for c, b in row] for row in expected]
+
+
+def _watch(monkeypatch: pytest.MonkeyPatch, *names: str) -> list[str]:
+    """The names of ``module``'s functions among ``names`` as they are called (the real ones
+    run): which path a call took, where the rows alone cannot tell."""
+    calls: list[str] = []
+    for name in names:
+        real = getattr(module, name)
+
+        def watched(
+            *args: object, _real: Callable[..., object] = real, _name: str = name
+        ) -> object:
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(module, name, watched)
+    return calls
+
+
+def test_batches_up_to_flat_queries_and_only_those_take_the_flat_sort(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flat sort is an optimisation whose rows are the padded path's, so only the path
+    taken shows it is on: batches of 1, 16 and 64 queries (``FLAT_QUERIES``, measured in
+    BENCHMARKS §133) are ranked by ``_flat_ranked`` alone, 65 by ``_ranked`` alone, each with
+    the dense oracle's lists."""
+    calls = _watch(monkeypatch, "_ranked", "_flat_ranked")
+    rng = np.random.default_rng(11)
+    matrix = _association(rng, 500, 60)
+    for n, ranker in (
+        (1, "_flat_ranked"),
+        (16, "_flat_ranked"),
+        (64, "_flat_ranked"),
+        (65, "_ranked"),
+    ):
+        history, exclude = _batch(rng, n, 500, 8)
+        calls.clear()
+        got = product_flat_top(history, matrix, 10, [history, exclude])
+        assert calls == [ranker], n
+        assert _flat_lists(got, n) == _by_dense(history, matrix, 10, [history, exclude])
+
+
+def test_a_batch_that_reaches_no_neighbour_gathers_once_and_lists_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Histories whose items have no neighbour (and empty ones) list nothing, found by one
+    pass over the entries, not a second one inside ``product_top_k``'s all-padding rows."""
+    calls = _watch(monkeypatch, "_entries", "_ranked", "_flat_ranked")
+    matrix = sparse.csr_array(
+        (np.ones(3, np.float32), ([0, 1, 2], [3, 4, 5])), shape=(50, 50), dtype=np.float32
+    )
+    history = sparse.csr_array(
+        (np.ones(4, np.float32), ([0, 0, 2, 2], [10, 20, 30, 49])), shape=(3, 50)
+    )
+    got = product_flat_top(history, matrix, 5, [history])
+    assert calls == ["_entries"]
+    assert _flat_lists(got, 3) == [[], [], []] == _by_scipy(history, matrix, 5, [history])

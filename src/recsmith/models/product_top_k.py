@@ -63,7 +63,8 @@ def product_top_k(
     """Top ``k`` stored entries of each row of ``history @ matrix`` (``-1`` / ``-inf`` padded),
     never an item that row ``i`` of any of ``drop`` stores (its own items, its exclusions; each
     shaped like the product), nor a sum of 0. Summed in the accumulator where the batch's
-    queries × touched columns fit ``GRID_CELLS``, else by a sort of the entries' cells."""
+    queries × touched columns fit ``GRID_CELLS``, else by a sort of the entries' cells.
+    ``k`` ≥ 0 (a source's quota is ≥ 1)."""
     n, n_cols = history.shape[0], int(matrix.shape[1])
     entries = _entries(history, matrix, drop)
     if entries is None:  # no neighbours at all (most items of a sparse association have few)
@@ -71,8 +72,7 @@ def product_top_k(
     query, cols, scores, signed = entries
     top = _ranked(n, query, cols, scores, k, n_cols)
     if len(signed):
-        at = in_sorted(signed, np.arange(n)[:, None] * n_cols + top.ids) & (top.scores == 0)
-        top = TopK(top.ids, np.where(at, np.float32(-0.0), top.scores))
+        _sign_back(top.scores, signed, np.arange(n)[:, None], top.ids, n_cols)
     return top
 
 
@@ -82,22 +82,30 @@ def product_flat_top(
     k: int,
     drop: Sequence[sparse.csr_array] = (),
 ) -> FlatTop:
-    """``flat(product_top_k(history, matrix, k, drop))``: the same rows, in the same order, with
-    the same bits. Up to ``FLAT_QUERIES`` queries they are ranked by one sort of keys that carry
-    the query (``_flat_ranked``) and cut straight to flat rows, without the padded rows of keys,
-    their decoding into a ``TopK`` and its flattening in between: ~25 numpy calls fewer, each
-    paying its fixed cost in a request (the shop's co-occurrence source inside ``answer``: 0.86×
-    at 16 queries, 0.97× at 1; BENCHMARKS §133)."""
+    """``flat(product_top_k(history, matrix, k, drop))`` for ``k`` ≥ 0: the same rows, in the
+    same order, with the same bits (``k`` < 0, which no source passes, is not that: the padded
+    rows list nearly every entry, the flat ones none). Up to ``FLAT_QUERIES`` queries they are
+    ranked by one sort of keys that carry the query (``_flat_ranked``) and cut straight to flat
+    rows, without the padded rows of keys, their decoding into a ``TopK`` and its flattening in
+    between: ~25 numpy calls fewer, each paying its fixed cost in a request (the shop's
+    co-occurrence source: 0.86× at 16 queries, 0.97× at 1; the whole ``answer`` ~1-1.5 %
+    faster once the harness's A/A of ~0.99 is allowed for; BENCHMARKS §133)."""
     n, n_cols = history.shape[0], int(matrix.shape[1])
-    fits = (n - 1).bit_length() + 32 + max(n_cols.bit_length(), 1) <= 64  # the flat sort's key
-    entries = _entries(history, matrix, drop) if n <= FLAT_QUERIES and fits else None
-    if entries is None:  # a large batch, a vast catalogue, or no entry at all
+    fits = (n - 1).bit_length() + 32 + _col_bits(n_cols) <= 64  # the flat sort's key
+    if n > FLAT_QUERIES or not fits:  # a large batch, or a vast catalogue
         return flat(product_top_k(history, matrix, k, drop))
+    entries = _entries(history, matrix, drop)
+    if entries is None:  # no entry at all: ``flat`` of the all-padding TopK, without building it
+        return FlatTop(
+            np.zeros(0, np.intp),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int16),
+        )
     query, cols, scores, signed = entries
     top = _flat_ranked(n, query, cols, scores, k, n_cols)
     if len(signed):
-        at = in_sorted(signed, top.query * n_cols + top.items) & (top.scores == 0)
-        top.scores[at] = np.float32(-0.0)
+        _sign_back(top.scores, signed, top.query, top.items, n_cols)
     return top
 
 
@@ -105,10 +113,10 @@ def _entries(
     history: sparse.csr_array, matrix: sparse.csr_array, drop: Sequence[sparse.csr_array]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The product's listed cells, one entry each, queries ascending: (query, column, float32
-    score, the sorted ``query * n_cols + column`` of those whose float32 score is -0.0), or
-    None where the history reaches no neighbour. -0.0 arises only from a float64 sum below
-    float32's range (a float32 sum of -0.0 is 0, not listed); the ranking keys read it as 0.0,
-    so the callers put the sign back where those cells are listed."""
+    score, the sorted ``_cell``s of those whose float32 score is -0.0), or None where the
+    history reaches no neighbour. -0.0 arises only from a float64 sum below float32's range (a
+    float32 sum of -0.0 is 0, not listed); the ranking keys read it as 0.0, so the callers put
+    the sign back where those cells are listed (``_sign_back``)."""
     n, n_cols = history.shape[0], int(matrix.shape[1])
     for d in drop:
         if d.shape != (n, n_cols):
@@ -145,8 +153,25 @@ def _entries(
     signed = np.zeros(0, np.int64)
     if sums.dtype != np.float32:  # a float64 sum below float32's range: -0.0
         negative = np.flatnonzero(np.signbit(scores) & (scores == 0))
-        signed = np.sort(query[negative] * n_cols + cols[negative])
+        signed = np.sort(_cell(query[negative], cols[negative], n_cols))
     return query, cols, scores, signed
+
+
+def _cell(query: np.ndarray, cols: np.ndarray, n_cols: int) -> np.ndarray:
+    """One number per (query, column): a stride of ``n_cols + 1``, so that a padding id of -1
+    lands on the previous query's column ``n_cols`` (no item's), never on a listed cell."""
+    return query * (n_cols + 1) + cols
+
+
+def _sign_back(
+    scores: np.ndarray, signed: np.ndarray, query: np.ndarray, ids: np.ndarray, n_cols: int
+) -> None:
+    """Writes -0.0 into ``scores`` (in place) where (``query``, ``ids``) is one of ``signed``'s
+    cells: the ranking keys read -0.0 as 0.0, and ``signed`` are listed cells whose score is
+    -0.0, so a row found there is that cell, ranked with its score 0.0. A padding slot (id -1)
+    is no cell of ``signed`` (``_cell``). Called only where ``signed`` lists some cell (rare:
+    a float64 sum below float32's range), so a request pays nothing for it."""
+    scores[in_sorted(signed, _cell(query, ids, n_cols))] = np.float32(-0.0)
 
 
 def _touched_columns(cols: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,12 +264,9 @@ def _ranked(
     so any sort gives the order, and the key alone gives back both. They are laid out one row
     per query, padded with the key of a −inf score, and each row's ``k`` smallest are found by
     sorts of rows of at most ``SORT_WIDTH`` keys (``_smallest``)."""
-    # bits for n_cols itself, not n_cols - 1: the all-ones column is then >= n_cols, no item's,
-    # and the padding key's (a real key never equals it: no listed score is -inf)
-    col_bits = max(int(n_cols).bit_length(), 1)
+    col_bits = _col_bits(n_cols)
     low = np.uint64(col_bits)
-    bits = _descending(scores + np.float32(0)).view(np.uint32)  # -0.0 is 0.0: one key, as ties
-    key = (bits.astype(np.uint64) << low) | cols.astype(np.uint64)
+    key = _score_col_key(scores, cols, low)
     pad = _padding(col_bits)
     if n == 1:  # a lone request: its keys are its row
         rows = key[None, :]
@@ -269,11 +291,10 @@ def _flat_ranked(
     key (score, column) make one flat sort order every query's entries in place (the entries
     come grouped by query, ascending, so each query's run keeps its positions); an entry's rank
     is its place in its run, and those ranked within ``k`` are the rows."""
-    col_bits = max(int(n_cols).bit_length(), 1)
-    low, high = np.uint64(col_bits), np.uint64(col_bits + 32)
-    bits = _descending(scores + np.float32(0)).view(np.uint32)  # -0.0 is 0.0: one key, as ties
-    key = (query.astype(np.uint64) << high) | (bits.astype(np.uint64) << low)
-    key |= cols.astype(np.uint64)
+    col_bits = _col_bits(n_cols)
+    low = np.uint64(col_bits)
+    key = _score_col_key(scores, cols, low)
+    key |= query.astype(np.uint64) << np.uint64(col_bits + 32)
     key.sort()
     counts = np.bincount(query, minlength=n)
     rank = np.arange(len(key)) - (counts.cumsum() - counts)[query]
@@ -285,6 +306,21 @@ def _flat_ranked(
         _descending((key >> low).astype(np.uint32).view(np.float32)),  # the low 32 bits: score
         (rank[at] + 1).astype(np.int16),
     )
+
+
+def _col_bits(n_cols: int) -> int:
+    """The column's bits in a key: for ``n_cols`` itself, not ``n_cols - 1``, so the all-ones
+    column is >= ``n_cols``, no item's, and the padding key's (a real key never equals it: no
+    listed score is -inf)."""
+    return max(int(n_cols).bit_length(), 1)
+
+
+def _score_col_key(scores: np.ndarray, cols: np.ndarray, low: np.uint64) -> np.ndarray:
+    """The uint64 key of each (score, column): the score's ``_descending`` bits above the
+    column's ``low`` bits (``_col_bits``), so integer order is score from high to low, ties by
+    column. -0.0 is read as 0.0 (one key, as ties; ``_sign_back`` restores the sign)."""
+    bits = _descending(scores + np.float32(0)).view(np.uint32)
+    return (bits.astype(np.uint64) << low) | cols.astype(np.uint64)
 
 
 def _descending(scores: np.ndarray) -> np.ndarray:
