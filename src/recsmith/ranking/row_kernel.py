@@ -207,8 +207,9 @@ end:
    those below m_rows, the one with the largest weight matrix[r, items[i]] (0 where the matrix
    stores nothing or items[i] is outside it), the last such on ties, written to anchor[i] where
    that weight is > 0 and none of the row's weights is NaN, else -1. matrix: a canonical CSR
-   (each row's columns sorted, none twice), searched by halving within the row. -1, with
-   nothing written, where a query is past the recent matrix's rows. */
+   (each row's columns sorted, none twice), searched by halving within the row. -1 where a
+   query is past the recent matrix's rows (nothing written) or a recent item is negative (some
+   rows maybe written): numpy's path then answers every row. */
 int32_t strongest(
     int64_t n, const int32_t *query, const int32_t *items, int64_t recent_rows,
     const void *recent_indptr, const void *recent_indices, int64_t recent_ptr_width,
@@ -230,6 +231,7 @@ int32_t strongest(
         double best = 0.0;
         for (int64_t k = first; k < end && !nan; k++) {
             const int64_t r = index_at(recent_indices, recent_index_width, k);
+            if (r < 0) return -1;  /* before the row offsets: numpy reads the last row */
             if (r >= m_rows) continue;  /* joined after training: in no model's matrix */
             double weight = 0.0;
             if (item >= 0 && item < m_cols) {
@@ -362,7 +364,9 @@ def strongest(
     whose ``matrix`` weight for the item is the largest (> 0, the last on ties, none where a
     weight is NaN), else -1. None where the compiled search does not apply (a matrix not in
     canonical form, whose duplicates scipy adds up; a value or index dtype it does not read; a
-    query past ``recent``'s rows): numpy's ``_strongest`` answers (and raises where it does)."""
+    query past ``recent``'s rows; a negative recent item, which scipy takes unchecked and numpy
+    reads as the matrix's last row): numpy's ``_strongest`` answers (and raises where it
+    does)."""
     values = matrix.data.dtype
     recents = _csr(recent, None)
     weights = _csr(matrix, values) if values in (np.float32, np.float64) else None
