@@ -279,3 +279,31 @@ def test_the_compiled_pass_reads_each_state_it_is_handed_not_the_last() -> None:
         got = candidate_features(state, queries, cands, compiled=True)
         want = candidate_features(state, queries, cands, compiled=False)
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("ragged", ["short_query", "short_ranks", "narrow_ranks", "narrow_scores"])
+def test_candidate_columns_of_other_lengths_are_numpys_error_not_a_read_past_them(
+    ragged: str,
+) -> None:
+    """Candidates whose query, ranks or scores column holds fewer rows or source columns than
+    the items (``Candidates`` checks nothing): numpy's path raises ValueError, and so must the
+    compiled one, which declines the batch rather than read past the shorter array."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(3)
+    state = _state(rng)
+    queries, cands = _batch(rng, 4, state.item_category)
+    if ragged == "short_query":
+        cands = replace(cands, query=cands.query[:-3].copy())
+    elif ragged == "short_ranks":
+        cands = replace(cands, source_ranks=cands.source_ranks[:-3].copy())
+    elif ragged == "narrow_ranks":
+        cands = replace(cands, source_ranks=cands.source_ranks[:, :2].copy())
+    else:
+        cands = replace(cands, source_scores=cands.source_scores[:, :2].copy())
+    library, context = row_kernel.loaded(), context_columns(queries.moments, queries.context, [])
+    assert library is not None
+    out = np.empty((64, len(cands)), np.float32)
+    assert not row_kernel.write_columns(library, out, state, queries, cands, context)
+    for compiled in (False, True):
+        with pytest.raises(ValueError):
+            candidate_features(state, queries, cands, compiled=compiled)

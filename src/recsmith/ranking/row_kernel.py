@@ -458,8 +458,11 @@ def write_columns(
     """Writes the rows of ``out`` [width, n] (C order, float32) that ``candidate_features``
     lays out before the profile properties, as its numpy path does. False where the compiled
     pass does not apply (matrices of other dtypes, an affinity grid past ``DENSE_CELLS``, an
-    index out of range): numpy's path then writes every column (and raises where it does)."""
+    index out of range, candidate columns that disagree in length): numpy's path then writes
+    every column (and raises where it does)."""
     n_queries, n_context = context.shape
+    if not _agrees(cands):
+        return False
     arguments = _state_arguments(state)
     recent = _csr(queries.recent, None)
     if arguments is None or recent is None or queries.recent.shape[0] != n_queries:
@@ -494,3 +497,16 @@ def write_columns(
         _address(out),
     )
     return done == 0
+
+
+def _agrees(cands: Candidates) -> bool:
+    """Whether ``cands``' columns the pass reads hold a row per candidate and a column per
+    source: the C reads them with the items' length and the scores' width, and ``Candidates``
+    checks nothing (numpy's path raises on such a batch; the pass would read past an array)."""
+    n, shape = len(cands), (len(cands), len(cands.sources))
+    return (
+        cands.query.shape == (n,)
+        and cands.items.shape == (n,)
+        and cands.source_scores.shape == shape
+        and cands.source_ranks.shape == shape
+    )
