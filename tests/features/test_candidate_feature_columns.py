@@ -263,9 +263,10 @@ def test_an_index_past_the_state_is_numpys_error_not_a_read_past_an_array(where:
 
 
 def test_the_compiled_pass_reads_each_state_it_is_handed_not_the_last() -> None:
-    """Two states (the second's item columns float64: copied for the pass) answered in turn,
-    each twice: every answer is numpy's for its own state, bit for bit. The pass takes a
-    state's arrays once and keeps them while the state is the last it was handed."""
+    """Three states (the second's item columns float64: copied for the pass) answered in turn,
+    two alternating then the third pushing the first out: every answer is numpy's for its own
+    state, bit for bit. The pass takes a state's arrays once and keeps them while the state is
+    one of the last two it was handed (a shadow release alternates two: not taken again)."""
     _compiled_or_skip()
     rng = np.random.default_rng(11)
     first = _state(rng)
@@ -274,11 +275,17 @@ def test_the_compiled_pass_reads_each_state_it_is_handed_not_the_last() -> None:
         item_popularity=rng.random(N_ITEMS),
         item_price=np.where(rng.random(N_ITEMS) < 0.3, np.nan, rng.random(N_ITEMS)),
     )
+    third = _state(rng)
     queries, cands = _batch(rng, 6, first.item_category)
-    for state in (first, second, first, second):
+    taken = {}
+    for state in (first, second, first, second, third, first, second):
         got = candidate_features(state, queries, cands, compiled=True)
         want = candidate_features(state, queries, cands, compiled=False)
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+        taken.setdefault(id(state), []).append(row_kernel._state_arguments(state))
+    # first and second alternating: each taken once; after third, first (pushed out) afresh
+    assert taken[id(second)][0] is taken[id(second)][1]
+    assert taken[id(first)][0] is taken[id(first)][1] is not taken[id(first)][2]
 
 
 @pytest.mark.parametrize("ragged", ["short_query", "short_ranks", "narrow_ranks", "narrow_scores"])

@@ -390,12 +390,17 @@ def strongest(
     return out if done == 0 else None
 
 
-#: The last state ``write_columns`` was handed, with its arguments to ``candidate_columns``
-#: (None: a state whose matrices it does not read). A state is frozen and its arrays keep their
-#: memory, so these are checked and taken once a state rather than once a batch (~17 addresses,
-#: each from a dict numpy builds: ~40 % of the pass's CPU at batch 1); the state is held here
-#: with them, so the addresses stay valid until a batch of another state replaces it.
-_last_state: tuple[object, StateArguments | None] = (None, None)
+#: The last ``_KEEP_STATES`` states ``write_columns`` was handed, the latest first, each with its
+#: arguments to ``candidate_columns`` (None: a state whose matrices it does not read). A state is
+#: frozen and its arrays keep their memory, so these are checked and taken once a state rather
+#: than once a batch (~17 addresses, each from a dict numpy builds: ~40 % of the pass's CPU at
+#: batch 1); the states are held here with them, so the addresses stay valid until batches of
+#: other states push them out. Two: a shadow release (or a second live one) alternates two
+#: states batch by batch, which one entry would rebuild every batch (78 µs against 44 µs a batch
+#: of one). A tuple replaced whole: a thread reads one consistent snapshot, and two threads that
+#: add at once at worst drop an entry, rebuilt at its next batch.
+_KEEP_STATES = 2
+_last_states: tuple[tuple[object, StateArguments | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,12 +415,20 @@ class StateArguments:
 
 
 def _state_arguments(state: FeatureState) -> StateArguments | None:
-    """``state``'s ``StateArguments``, taken once a state (``_last_state``); None where it
+    """``state``'s ``StateArguments``, taken once a state (``_last_states``); None where it
     holds matrices of dtypes the pass does not read."""
-    global _last_state
-    held, arguments = _last_state
-    if held is state:
-        return arguments
+    global _last_states
+    kept = _last_states
+    for held, arguments in kept:
+        if held is state:
+            return arguments
+    arguments = _taken_arguments(state)
+    _last_states = ((state, arguments), *kept[: _KEEP_STATES - 1])
+    return arguments
+
+
+def _taken_arguments(state: FeatureState) -> StateArguments | None:
+    """``state``'s ``StateArguments`` taken afresh (``_state_arguments`` keeps them)."""
     share, last, affinity = (
         state.user_category_share,
         state.user_category_last,
@@ -423,7 +436,6 @@ def _state_arguments(state: FeatureState) -> StateArguments | None:
     )
     csrs = (_csr(share, np.float32), _csr(last, np.float64), _csr(affinity, np.float32))
     if any(c is None for c in csrs) or last.shape != share.shape:
-        _last_state = (state, None)
         return None
     items = [np.ascontiguousarray(getattr(state, name), dtype) for name, dtype in _ITEM_ARRAYS]
     values = np.ascontiguousarray(state.item_properties, np.float32)
@@ -442,9 +454,7 @@ def _state_arguments(state: FeatureState) -> StateArguments | None:
         float(state.reference_ts),
     ]
     after = [_address(values), _address(categorical), *affinity.shape[::-1], *csrs[2]]
-    arguments = StateArguments(before, after, (*items, values, categorical, user_events))
-    _last_state = (state, arguments)
-    return arguments
+    return StateArguments(before, after, (*items, values, categorical, user_events))
 
 
 def write_columns(
