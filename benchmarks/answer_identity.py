@@ -157,6 +157,9 @@ def main() -> None:
     print(f"{len(now['batch'])} users: {mismatch} differ between batch and single answers")
     if args.against is not None:
         before = json.loads(args.against.read_text())
+        missing = sorted(set(now) - set(before))
+        if missing:  # e.g. --categories against a file written without it
+            parser.error(f"{args.against} holds no {', '.join(missing)} answers to compare")
         for key in now:
             differ = sum(a != b for a, b in zip(now[key], before[key], strict=True))
             print(f"{key}: {differ} of {len(now[key])} answers differ from {args.against}")

@@ -10,6 +10,7 @@ columns repeated on each of its rows."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -243,29 +244,60 @@ def test_compiled_columns_are_numpys_bit_for_bit(seed: int) -> None:
 
 
 @pytest.mark.parametrize("where", ["item", "recent", "user"])
-def test_an_index_past_the_state_is_numpys_error_not_a_read_past_an_array(where: str) -> None:
-    """A candidate item, a recent item or a user past the state's arrays: numpy's path raises
-    IndexError, and so must the compiled one (it hands the batch to numpy) rather than read
-    past the end of an array."""
+@pytest.mark.parametrize("past", [0, 1000])
+def test_an_index_past_the_state_is_numpys_error_not_a_read_past_an_array(
+    where: str, past: int
+) -> None:
+    """A candidate item, a recent item or a user past the state's arrays, the first such index
+    or far past: numpy's path raises IndexError, and so must the compiled one (it hands the
+    batch to numpy) rather than read past the end of an array. The first index is the one an
+    off-by-one bound reads one element past with: caught only by the sanitized build
+    (``test_row_kernel_sanitized``), where the plain one reads a neighbour's bytes."""
     _compiled_or_skip()
     rng = np.random.default_rng(7)
     state = _state(rng)
     queries, cands = _batch(rng, 4, state.item_category)
     if where == "item":
-        cands.items[-1] = N_ITEMS + 1000
+        cands.items[-1] = N_ITEMS + past
     elif where == "recent":
-        queries.recent.indices[-1] = N_ITEMS + 1000
+        queries.recent.indices[-1] = N_ITEMS + past
     else:
-        queries.users[-1] = N_USERS + 1000
+        queries.users[-1] = N_USERS + past
     for compiled in (False, True):
         with pytest.raises(IndexError):
             candidate_features(state, queries, cands, compiled=compiled)
 
 
+@pytest.mark.parametrize("code", [-1.0, 2.5, N_CODES, N_CODES + 1, 1e12, -np.inf])
+def test_an_odd_categorical_code_of_the_last_query_is_numpys_outcome(code: float) -> None:
+    """An item's categorical code that is no column of the affinity matrix, on the batch's last
+    query (whose affinity row ends the dense grid, one NaN cell after it): the compiled pass
+    answers as numpy's path does, bit for bit, or declines where numpy raises. Code
+    ``N_CODES + 1`` lands one cell past the grid, which an off-by-one bound reads."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(5)
+    state = _state(rng)
+    queries, cands = _batch(rng, 4, state.item_category)
+    queries.users[-1] = 0  # a known user: the grid's last row is the user's, not NaN
+    cands.query[-1] = len(queries) - 1
+    values = state.item_properties.copy()
+    values[cands.items[-1], 0] = code
+    state = replace(state, item_properties=values)
+    outcomes = []
+    for compiled in (False, True):
+        try:
+            got = candidate_features(state, queries, cands, compiled=compiled)
+            outcomes.append(got.view(np.uint32).tobytes())
+        except IndexError as exc:
+            outcomes.append(type(exc))
+    assert outcomes[0] == outcomes[1]
+
+
 def test_the_compiled_pass_reads_each_state_it_is_handed_not_the_last() -> None:
-    """Two states (the second's item columns float64: copied for the pass) answered in turn,
-    each twice: every answer is numpy's for its own state, bit for bit. The pass takes a
-    state's arrays once and keeps them while the state is the last it was handed."""
+    """Three states (the second's item columns float64: copied for the pass) answered in turn,
+    two alternating then the third pushing the first out: every answer is numpy's for its own
+    state, bit for bit. The pass takes a state's arrays once and keeps them while the state is
+    one of the last two it was handed (a shadow release alternates two: not taken again)."""
     _compiled_or_skip()
     rng = np.random.default_rng(11)
     first = _state(rng)
@@ -274,8 +306,71 @@ def test_the_compiled_pass_reads_each_state_it_is_handed_not_the_last() -> None:
         item_popularity=rng.random(N_ITEMS),
         item_price=np.where(rng.random(N_ITEMS) < 0.3, np.nan, rng.random(N_ITEMS)),
     )
+    third = _state(rng)
     queries, cands = _batch(rng, 6, first.item_category)
-    for state in (first, second, first, second):
+    taken = {}
+    for state in (first, second, first, second, third, first, second):
         got = candidate_features(state, queries, cands, compiled=True)
         want = candidate_features(state, queries, cands, compiled=False)
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+        taken.setdefault(id(state), []).append(row_kernel._state_arguments(state))
+    # first and second alternating: each taken once; after third, first (pushed out) afresh
+    assert taken[id(second)][0] is taken[id(second)][1]
+    assert taken[id(first)][0] is taken[id(first)][1] is not taken[id(first)][2]
+
+
+@pytest.mark.parametrize("ragged", ["short_query", "short_ranks", "narrow_ranks", "narrow_scores"])
+def test_candidate_columns_of_other_lengths_are_numpys_error_not_a_read_past_them(
+    ragged: str,
+) -> None:
+    """Candidates whose query, ranks or scores column holds fewer rows or source columns than
+    the items (``Candidates`` checks nothing): numpy's path raises ValueError, and so must the
+    compiled one, which declines the batch rather than read past the shorter array."""
+    _compiled_or_skip()
+    rng = np.random.default_rng(3)
+    state = _state(rng)
+    queries, cands = _batch(rng, 4, state.item_category)
+    if ragged == "short_query":
+        cands = replace(cands, query=cands.query[:-3].copy())
+    elif ragged == "short_ranks":
+        cands = replace(cands, source_ranks=cands.source_ranks[:-3].copy())
+    elif ragged == "narrow_ranks":
+        cands = replace(cands, source_ranks=cands.source_ranks[:, :2].copy())
+    else:
+        cands = replace(cands, source_scores=cands.source_scores[:, :2].copy())
+    library, context = row_kernel.loaded(), context_columns(queries.moments, queries.context, [])
+    assert library is not None
+    out = np.empty((64, len(cands)), np.float32)
+    assert not row_kernel.write_columns(library, out, state, queries, cands, context)
+    for compiled in (False, True):
+        with pytest.raises(ValueError):
+            candidate_features(state, queries, cands, compiled=compiled)
+
+
+def test_a_states_arguments_hold_the_copies_they_point_into() -> None:
+    """A state whose item popularity, price and user events are float64 (copied to float32 for
+    the pass): every address the pass is handed is one of the state's own arrays or of a copy
+    its arguments hold, so none is freed while they are kept. (A freed copy of 80 floats goes
+    to numpy's small-block cache, not to free: even the sanitizers would not see it read.)"""
+    rng = np.random.default_rng(13)
+    state = replace(
+        _state(rng),
+        item_popularity=rng.random(N_ITEMS),
+        item_price=rng.random(N_ITEMS),
+        user_events=rng.random(N_USERS),
+    )
+    arguments = row_kernel._state_arguments(state)
+    assert arguments is not None
+
+    def addresses(arrays: Iterable[object]) -> set[int]:
+        return {a.__array_interface__["data"][0] for a in arrays if isinstance(a, np.ndarray)}
+
+    matrices = (state.user_category_share, state.user_category_last, state.user_property_share)
+    own = addresses(getattr(state, name) for name in state.__slots__) | addresses(
+        part for m in matrices for part in (m.indptr, m.indices, m.data)
+    )
+    held = addresses(arguments.arrays)
+    # the arguments' addresses: the ints among them past any count or width they also hold
+    pointers = {a for a in (*arguments.before, *arguments.after) if type(a) is int and a > 1 << 20}
+    assert len(held - own) == 4  # the three float64 columns, the categorical flags as uint8
+    assert pointers <= own | held

@@ -179,3 +179,29 @@ def test_a_query_past_the_recent_rows_is_numpys_error(compiled: bool) -> None:
     )
     with pytest.raises(IndexError):
         anchor_items(final, recent, {"together": matrix}, compiled=compiled)
+
+
+def test_a_negative_recent_item_is_numpys_answer_not_a_read_before_the_rows() -> None:
+    """A recent matrix holding column -1 (scipy takes a CSR's arrays without looking at their
+    values): numpy's path answers (recent item 0). The compiled search declines the rows
+    (None) rather than read the row offset before the matrix's, so the answer is numpy's."""
+    _compiled_or_skip(True)
+    library = row_kernel.loaded()
+    assert library is not None
+    matrix = sparse.csr_array(np.array([[0.5, 0.0], [2.0, 0.0]], np.float32))
+    indices, indptr = np.array([0, -1], np.int32), np.array([0, 2], np.int32)
+    recent = sparse.csr_array((np.ones(2, np.float32), indices, indptr), shape=(1, 2))
+    assert recent.indices.tolist() == [0, -1]
+    final = Candidates(
+        1,
+        ("together",),
+        np.zeros(1, np.int32),
+        np.zeros(1, np.int32),
+        np.zeros(1, np.float32),
+        np.ones((1, 1), np.float32),
+        np.ones((1, 1), np.int16),
+    )
+    assert row_kernel.strongest(library, final.query, final.items, recent, matrix) is None
+    want = anchor_items(final, recent, {"together": matrix}, compiled=False)
+    got = anchor_items(final, recent, {"together": matrix}, compiled=True)
+    assert got.tolist() == want.tolist() == [0]

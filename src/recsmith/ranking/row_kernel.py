@@ -207,8 +207,9 @@ end:
    those below m_rows, the one with the largest weight matrix[r, items[i]] (0 where the matrix
    stores nothing or items[i] is outside it), the last such on ties, written to anchor[i] where
    that weight is > 0 and none of the row's weights is NaN, else -1. matrix: a canonical CSR
-   (each row's columns sorted, none twice), searched by halving within the row. -1, with
-   nothing written, where a query is past the recent matrix's rows. */
+   (each row's columns sorted, none twice), searched by halving within the row. -1 where a
+   query is past the recent matrix's rows (nothing written) or a recent item is negative (some
+   rows maybe written): numpy's path then answers every row. */
 int32_t strongest(
     int64_t n, const int32_t *query, const int32_t *items, int64_t recent_rows,
     const void *recent_indptr, const void *recent_indices, int64_t recent_ptr_width,
@@ -230,6 +231,7 @@ int32_t strongest(
         double best = 0.0;
         for (int64_t k = first; k < end && !nan; k++) {
             const int64_t r = index_at(recent_indices, recent_index_width, k);
+            if (r < 0) return -1;  /* before the row offsets: numpy reads the last row */
             if (r >= m_rows) continue;  /* joined after training: in no model's matrix */
             double weight = 0.0;
             if (item >= 0 && item < m_cols) {
@@ -362,7 +364,9 @@ def strongest(
     whose ``matrix`` weight for the item is the largest (> 0, the last on ties, none where a
     weight is NaN), else -1. None where the compiled search does not apply (a matrix not in
     canonical form, whose duplicates scipy adds up; a value or index dtype it does not read; a
-    query past ``recent``'s rows): numpy's ``_strongest`` answers (and raises where it does)."""
+    query past ``recent``'s rows; a negative recent item, which scipy takes unchecked and numpy
+    reads as the matrix's last row): numpy's ``_strongest`` answers (and raises where it
+    does)."""
     values = matrix.data.dtype
     recents = _csr(recent, None)
     weights = _csr(matrix, values) if values in (np.float32, np.float64) else None
@@ -386,12 +390,17 @@ def strongest(
     return out if done == 0 else None
 
 
-#: The last state ``write_columns`` was handed, with its arguments to ``candidate_columns``
-#: (None: a state whose matrices it does not read). A state is frozen and its arrays keep their
-#: memory, so these are checked and taken once a state rather than once a batch (~17 addresses,
-#: each from a dict numpy builds: ~40 % of the pass's CPU at batch 1); the state is held here
-#: with them, so the addresses stay valid until a batch of another state replaces it.
-_last_state: tuple[object, StateArguments | None] = (None, None)
+#: The last ``_KEEP_STATES`` states ``write_columns`` was handed, the latest first, each with its
+#: arguments to ``candidate_columns`` (None: a state whose matrices it does not read). A state is
+#: frozen and its arrays keep their memory, so these are checked and taken once a state rather
+#: than once a batch (~17 addresses, each from a dict numpy builds: ~40 % of the pass's CPU at
+#: batch 1); the states are held here with them, so the addresses stay valid until batches of
+#: other states push them out. Two: a shadow release (or a second live one) alternates two
+#: states batch by batch, which one entry would rebuild every batch (78 µs against 44 µs a batch
+#: of one). A tuple replaced whole: a thread reads one consistent snapshot, and two threads that
+#: add at once at worst drop an entry, rebuilt at its next batch.
+_KEEP_STATES = 2
+_last_states: tuple[tuple[object, StateArguments | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,12 +415,20 @@ class StateArguments:
 
 
 def _state_arguments(state: FeatureState) -> StateArguments | None:
-    """``state``'s ``StateArguments``, taken once a state (``_last_state``); None where it
+    """``state``'s ``StateArguments``, taken once a state (``_last_states``); None where it
     holds matrices of dtypes the pass does not read."""
-    global _last_state
-    held, arguments = _last_state
-    if held is state:
-        return arguments
+    global _last_states
+    kept = _last_states
+    for held, arguments in kept:
+        if held is state:
+            return arguments
+    arguments = _taken_arguments(state)
+    _last_states = ((state, arguments), *kept[: _KEEP_STATES - 1])
+    return arguments
+
+
+def _taken_arguments(state: FeatureState) -> StateArguments | None:
+    """``state``'s ``StateArguments`` taken afresh (``_state_arguments`` keeps them)."""
     share, last, affinity = (
         state.user_category_share,
         state.user_category_last,
@@ -419,7 +436,6 @@ def _state_arguments(state: FeatureState) -> StateArguments | None:
     )
     csrs = (_csr(share, np.float32), _csr(last, np.float64), _csr(affinity, np.float32))
     if any(c is None for c in csrs) or last.shape != share.shape:
-        _last_state = (state, None)
         return None
     items = [np.ascontiguousarray(getattr(state, name), dtype) for name, dtype in _ITEM_ARRAYS]
     values = np.ascontiguousarray(state.item_properties, np.float32)
@@ -438,9 +454,7 @@ def _state_arguments(state: FeatureState) -> StateArguments | None:
         float(state.reference_ts),
     ]
     after = [_address(values), _address(categorical), *affinity.shape[::-1], *csrs[2]]
-    arguments = StateArguments(before, after, (*items, values, categorical, user_events))
-    _last_state = (state, arguments)
-    return arguments
+    return StateArguments(before, after, (*items, values, categorical, user_events))
 
 
 def write_columns(
@@ -454,8 +468,11 @@ def write_columns(
     """Writes the rows of ``out`` [width, n] (C order, float32) that ``candidate_features``
     lays out before the profile properties, as its numpy path does. False where the compiled
     pass does not apply (matrices of other dtypes, an affinity grid past ``DENSE_CELLS``, an
-    index out of range): numpy's path then writes every column (and raises where it does)."""
+    index out of range, candidate columns that disagree in length): numpy's path then writes
+    every column (and raises where it does)."""
     n_queries, n_context = context.shape
+    if not _agrees(cands):
+        return False
     arguments = _state_arguments(state)
     recent = _csr(queries.recent, None)
     if arguments is None or recent is None or queries.recent.shape[0] != n_queries:
@@ -490,3 +507,16 @@ def write_columns(
         _address(out),
     )
     return done == 0
+
+
+def _agrees(cands: Candidates) -> bool:
+    """Whether ``cands``' columns the pass reads hold a row per candidate and a column per
+    source: the C reads them with the items' length and the scores' width, and ``Candidates``
+    checks nothing (numpy's path raises on such a batch; the pass would read past an array)."""
+    n, shape = len(cands), (len(cands), len(cands.sources))
+    return (
+        cands.query.shape == (n,)
+        and cands.items.shape == (n,)
+        and cands.source_scores.shape == shape
+        and cands.source_ranks.shape == shape
+    )
