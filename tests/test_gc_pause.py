@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -37,6 +39,58 @@ def test_nested_pauses_and_errors_restore_the_previous_state() -> None:
     with paused_gc():
         pass
     assert not gc.isenabled()  # a caller that had it off keeps it off
+
+
+def test_pauses_overlapping_in_two_threads_end_with_the_last_one() -> None:
+    """A pauses, B pauses, A ends while B is still inside: collections stay off until B ends."""
+    a_in, a_out, b_in, b_out = (threading.Event() for _ in range(4))
+    states: dict[str, bool] = {}
+
+    def first() -> None:
+        with paused_gc():
+            a_in.set()
+            b_in.wait()
+        a_out.set()
+
+    def second() -> None:
+        a_in.wait()
+        with paused_gc():
+            b_in.set()
+            a_out.wait()
+            states["inside B after A ended"] = gc.isenabled()
+        b_out.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert b_out.is_set()
+    assert states == {"inside B after A ended": False}
+    assert gc.isenabled()
+
+
+def test_many_threads_pausing_at_once_leave_the_collector_on() -> None:
+    """Pauses from four threads with the interpreter switching threads as often as it can (a
+    switch between reading the collector's state and turning it off is how it was left off)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(800):
+
+            def work() -> None:
+                for _ in range(200):
+                    with paused_gc():
+                        _ = [[i] for i in range(20)]
+
+            threads = [threading.Thread(target=work) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert gc.isenabled()
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def test_loading_a_catalogue_leaves_the_collector_on() -> None:

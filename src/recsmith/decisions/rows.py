@@ -377,26 +377,34 @@ def shown_frame(found: Sequence[Sequence[Any]]) -> pd.DataFrame:
     cyclic collections (``paused_gc``): the parsed lists are hundreds of thousands of
     containers, none of them cyclic garbage, that each full pass they would trigger walks
     holding the GIL (three passes of 11-57 ms CPU for 15,000 lists, a server's event loop
-    stalled meanwhile: BENCHMARKS §131)."""
+    stalled meanwhile: BENCHMARKS §131). The frame is built in a call of its own
+    (``_built_frame``) so that those lists are freed when it returns, still inside the pause:
+    left alive until after it, the young pass that the next allocation runs would walk them all
+    (~390,000 containers for 24,000 lists, ~90 ms holding the GIL: BENCHMARKS §131)."""
     with paused_gc():
-        packed = list(_packed_items(found))
-        heads = [row[:-1] for row in found]
-        frame = pd.DataFrame.from_records(heads, columns=list(DECISION_HEADER))
-        sizes = np.fromiter((max(len(p[0]), 1) for p in packed), np.int64, len(packed))
-        frame = frame.take(np.arange(len(packed)).repeat(sizes)).reset_index(drop=True)
-        position, item_id, score, sources, propensity = _item_columns(packed)
-        served = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
-        frame["served_at"] = served.astype("datetime64[ns, UTC]")
-        frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None: NaN
-        chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
-        frame["assignment_propensity"] = chance
-        frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
-        frame["position"] = pd.array(position, dtype="Int64")
-        frame["item_id"] = pd.Series(item_id)
-        # astype, not to_numeric: a non-finite float is packed as its name ("nan", ``pack``)
-        frame["score"] = pd.Series(score, dtype=object).astype(np.float64)
-        frame["sources"] = pd.Series(sources)
-        frame["propensity"] = pd.Series(propensity, dtype=object).astype(np.float64)
+        return _built_frame(found)
+
+
+def _built_frame(found: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """``shown_frame``'s frame, built with the collector paused (its caller's pause)."""
+    packed = list(_packed_items(found))
+    heads = [row[:-1] for row in found]
+    frame = pd.DataFrame.from_records(heads, columns=list(DECISION_HEADER))
+    sizes = np.fromiter((max(len(p[0]), 1) for p in packed), np.int64, len(packed))
+    frame = frame.take(np.arange(len(packed)).repeat(sizes)).reset_index(drop=True)
+    position, item_id, score, sources, propensity = _item_columns(packed)
+    served = pd.to_datetime(frame["served_at"].astype(np.int64), unit="us", utc=True)
+    frame["served_at"] = served.astype("datetime64[ns, UTC]")
+    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"]).astype(np.float64)  # None: NaN
+    chance = pd.to_numeric(frame["assignment_propensity"]).astype(np.float64)
+    frame["assignment_propensity"] = chance
+    frame["arm_propensity"] = pd.to_numeric(frame["arm_propensity"]).astype(np.float64)
+    frame["position"] = pd.array(position, dtype="Int64")
+    frame["item_id"] = pd.Series(item_id)
+    # astype, not to_numeric: a non-finite float is packed as its name ("nan", ``pack``)
+    frame["score"] = pd.Series(score, dtype=object).astype(np.float64)
+    frame["sources"] = pd.Series(sources)
+    frame["propensity"] = pd.Series(propensity, dtype=object).astype(np.float64)
     return frame
 
 
