@@ -126,6 +126,33 @@ def test_a_closed_quote_over_two_lines_is_not_called_open(
     ), reason
 
 
+def test_line_numbers_after_a_csv_error(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
+    """A record the csv module refuses (a field over its size limit, line 3) does not shift the
+    lines named for the records after it; a one-line record of the wrong width names no lines."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        f"{HEADER}\n{GOOD[0]}\n"
+        f"u9,{'x' * 200_000},view,,2024-01-01T10:00:00Z\n"  # line 3: csv.Error
+        "u1,i1,view,,2024-01-01T10:00:00Z,extra\n"  # line 4: one line, 6 fields
+        'u2,"i2\n",view,2024-01-01T10:00:00Z\n'  # lines 5-6: 4 fields
+        f"{GOOD[4]}\n"
+    )
+    result = import_source(store, read_source("events", path), settings)
+    assert result.accepted == 2 and result.rejected_count == 3
+    reasons = [
+        d.errors[0]["reason"]
+        for d in sorted(store.dead_letters(limit=10), key=lambda d: d.record_index)
+    ]
+    # the oracle: the file's line numbers, counted by hand (the header is line 1)
+    assert reasons[0].startswith("not valid CSV: field larger than field limit")
+    assert reasons[1] == "expected 5 fields, found 6"
+    assert reasons[2].startswith(
+        "expected 5 fields, found 4 (lines 5 to 6 were read as this one record:"
+    ), reasons[2]
+
+
 def test_reimport_counts_duplicates(
     tmp_path: Path, store: SQLiteStore, settings: EventSettings
 ) -> None:
