@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
-from recsmith.models.learned import NOTHING, nothing_learned
+from recsmith.models.learned import NOTHING, at_chance, nothing_learned
 from recsmith.models.registry import create
 from recsmith.testing.views import views
 
@@ -193,3 +193,29 @@ def test_the_check_looks_at_the_most_active_users_and_small_real_differences(
     loner = int(data.users.to_index(["l0"])[0])
     loner_scores = fitted._score(np.array([loner]))[0]
     assert np.ptp(np.delete(loner_scores, data.items.to_index(["x0"]))) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("lowest", "auc", "flagged"),
+    [(47, 0.52, True), (48, 0.53, True), (49, 0.54, False), (50, 0.56, False)],
+)
+def test_the_chance_threshold_is_three_standard_errors_of_the_mean_auc(
+    lowest: int, auc: float, flagged: bool
+) -> None:
+    """64 users, 100 items, 10 seen each, scored by hand: the seen items hold the ranks
+    ``lowest`` to ``lowest + 9`` (0 the lowest score) for every user, so each beats
+    ``10 * lowest`` of the 900 (seen, unseen) pairs: AUC 470/900 = 0.522 at 47, 0.533 at 48,
+    0.544 at 49, 0.556 at 50. Random scores give each user's AUC a variance of
+    (10 + 90 + 1) / (12 * 10 * 90) (Mann-Whitney); the mean of 64 has a standard error of
+    sqrt(64 * 101 / 10800) / 64 = 0.0121, so 3 of them put the bar at 0.536: between 48 and 49.
+    A standard error taken from the mean of the variances (8 times smaller) let 0.52 pass."""
+    rng = np.random.default_rng(0)
+    scores = np.empty((64, 100))
+    seen = []
+    for row in range(64):
+        order = rng.permutation(100)  # order[r]: the item scored r-th lowest
+        scores[row, order] = np.arange(100) + rng.uniform(0, 0.5, 100)  # no ties, same ranks
+        seen.append(order[lowest : lowest + 10])
+    reason = at_chance(scores, seen)
+    assert (reason is not None) is flagged, reason
+    assert reason is None or (reason.startswith(NOTHING) and f"(AUC {auc:.2f})" in reason)

@@ -97,9 +97,60 @@ def test_a_quote_left_open_is_named_by_the_line_it_opened_on(
         {
             "field": "record",
             "reason": "expected 5 fields, found 1 (lines 4 to 6 were read as this one record: "
-            "the quote opened on line 4 is not closed before line 6, or never)",
+            "a quoted field spans them; a quote left open on line 4 would read the lines after "
+            "it into one field, up to the next quote or the end of the file)",
         }
     ]
+
+
+def test_a_closed_quote_over_two_lines_is_not_called_open(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
+    """A quoted item id holding a line break, closed on the next line, in a record one field
+    short: the reason said "the quote opened on line 3 is not closed before line 4, or never",
+    false of a quote the file closes. It says what was read: the lines, the widths."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        f"{HEADER}\n{GOOD[0]}\n"
+        'u2,"i2\nsecond line",view,2024-01-01T10:00:00Z\n'  # lines 3-4, closed, 4 fields
+        f"{GOOD[4]}\n"
+    )
+    result = import_source(store, read_source("events", path), settings)
+    assert result.accepted == 2 and result.rejected_count == 1
+    (letter,) = store.dead_letters(limit=10)
+    reason = letter.errors[0]["reason"]
+    assert "not closed" not in reason, reason
+    assert reason.startswith(
+        "expected 5 fields, found 4 (lines 3 to 4 were read as this one record: "
+        "a quoted field spans them;"
+    ), reason
+
+
+def test_line_numbers_after_a_csv_error(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
+    """A record the csv module refuses (a field over its size limit, line 3) does not shift the
+    lines named for the records after it; a one-line record of the wrong width names no lines."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        f"{HEADER}\n{GOOD[0]}\n"
+        f"u9,{'x' * 200_000},view,,2024-01-01T10:00:00Z\n"  # line 3: csv.Error
+        "u1,i1,view,,2024-01-01T10:00:00Z,extra\n"  # line 4: one line, 6 fields
+        'u2,"i2\n",view,2024-01-01T10:00:00Z\n'  # lines 5-6: 4 fields
+        f"{GOOD[4]}\n"
+    )
+    result = import_source(store, read_source("events", path), settings)
+    assert result.accepted == 2 and result.rejected_count == 3
+    reasons = [
+        d.errors[0]["reason"]
+        for d in sorted(store.dead_letters(limit=10), key=lambda d: d.record_index)
+    ]
+    # the oracle: the file's line numbers, counted by hand (the header is line 1)
+    assert reasons[0].startswith("not valid CSV: field larger than field limit")
+    assert reasons[1] == "expected 5 fields, found 6"
+    assert reasons[2].startswith(
+        "expected 5 fields, found 4 (lines 5 to 6 were read as this one record:"
+    ), reasons[2]
 
 
 def test_reimport_counts_duplicates(

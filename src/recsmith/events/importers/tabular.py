@@ -205,14 +205,17 @@ def _csv_header(path: Path) -> tuple[list[str], str, bool]:
 
 def wrong_width(width: int, found: int, first: int, last: int) -> str:
     """Why a CSV record of ``found`` fields, read from lines ``first`` to ``last``, is refused.
-    Spread over several lines with the wrong width, it is nearly always a quote left open
-    (``"u4,i4``): the lines up to the next quote (or the end of the file) were read into one
-    field, so their records are not reported one by one; the line it opened on is what to fix."""
+    Spread over several lines, the record holds a quoted field with line breaks. The reader
+    cannot tell a field meant to span lines from a quote left open (``"u4,i4``: the lines up to
+    the next quote, or the end of the file, are read into one field and their records are not
+    reported one by one), so the reason says what was read and names that cause as a possibility,
+    with the line to look at: a quote that was closed must not be called open."""
     reason = f"expected {width} fields, found {found}"
     if last > first:
         reason += (
-            f" (lines {first} to {last} were read as this one record: the quote opened on "
-            f"line {first} is not closed before line {last}, or never)"
+            f" (lines {first} to {last} were read as this one record: a quoted field spans them; "
+            f"a quote left open on line {first} would read the lines after it into one field, "
+            "up to the next quote or the end of the file)"
         )
     return reason
 
