@@ -34,7 +34,9 @@ def serve(
         typer.Option(
             min=1,
             help="Server processes (default: config); on Linux each listens on the port, so "
-            "connections are spread over them.",
+            "connections are spread over them, and a worker two or more keep-alive connections "
+            "ahead of another closes one after a response so the reconnect evens the split out "
+            "(serving.balance_connections).",
         ),
     ] = None,
     allow_no_model: Annotated[
