@@ -10,7 +10,7 @@
  * each from when it was *due*, not sent: a stalled server is charged for every request it
  * delayed. Writes to stdout (native byte order): duration_s and its own CPU seconds (2 doubles),
  * then the n latencies in ms (doubles) and the n HTTP statuses (int32).
- * An answer saying "Connection: close" is followed by a new connection for the next request.
+ * After an answer saying "Connection: close" the connection's next request opens a new one.
  * A connection that fails or an answer it cannot read (no Content-Length) ends the run, exit 1.
  */
 #define _GNU_SOURCE
@@ -164,6 +164,8 @@ int main(int argc, char **argv) {
                     wake = fmin(wake, due);
                     continue;
                 }
+                if (k->fd < 0) /* a blocking connect, on the clock: the others wait for it */
+                    k->fd = connect_to(argv[1], argv[2]);
                 uint32_t pick = choices[k->next];
                 if (pick >= n_paths) fail("choices", "a path index past the paths");
                 int len = sprintf(request, "GET %s%s", paths[pick], tail);
@@ -190,9 +192,9 @@ int main(int argc, char **argv) {
                 status[k->next] = k->status;
                 k->next += connections;
                 k->busy = 0;
-                if (k->closing) { /* a blocking connect: the other connections wait for it */
+                if (k->closing) { /* its next request, if any, opens a new connection */
                     close(k->fd);
-                    k->fd = connect_to(argv[1], argv[2]);
+                    k->fd = -1;
                 }
             }
         }

@@ -5,9 +5,9 @@ clients the mean latency is 32 / throughput by construction (Little's law) and s
 how fast one request is served. Here each of ``connections`` keep-alive connections owns every
 ``connections``-th slot of a schedule at ``rate`` requests/s, and latency is measured from the
 *scheduled* send time (as wrk2 does), so a stalled server is charged for every request it delayed
-(no coordinated omission). A response with ``Connection: close`` is followed at once by a new
-connection, as any HTTP/1.1 client does (the reconnect delays the connection's next request only
-when that one is already due). Used by ``serve_load.py --rate``.
+(no coordinated omission). After a response with ``Connection: close`` the connection's next
+request goes on a new connection, as any HTTP/1.1 client's does (the reconnect counts in that
+request's latency). Used by ``serve_load.py --rate``.
 
 Two generators drive the same schedule with the same requests (each connection's paths drawn
 with its own seed, ``path_choices``): ``c`` (``open_loop.c``, compiled at first use and cached
@@ -87,7 +87,8 @@ async def _connection(
     start: float,
     requests: list[bytes],
 ) -> tuple[list[float], int]:
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, opened = await asyncio.open_connection(host, port)
+    writer: asyncio.StreamWriter | None = opened
     latencies: list[float] = []
     errors = 0
     loop = asyncio.get_running_loop()
@@ -95,6 +96,8 @@ async def _connection(
         wait = start + due - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
+        if writer is None:  # the server ended the last one: a new connection, on the clock
+            reader, writer = await asyncio.open_connection(host, port)
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
@@ -105,8 +108,9 @@ async def _connection(
         errors += status != 200
         if any(x.startswith(b"connection:") and b"close" in x for x in lines):  # server ends it
             writer.close()
-            reader, writer = await asyncio.open_connection(host, port)
-    writer.close()
+            writer = None
+    if writer is not None:
+        writer.close()
     return latencies, errors
 
 
