@@ -399,11 +399,9 @@ def test_nan_and_infinite_sums_are_never_listed() -> None:
     ]
 
 
-def test_a_float64_product_is_summed_in_float64_then_cast() -> None:
-    """Weights 1 + 4e-8 + 4e-8 on one column: summed in float64 and cast, 1.00000008 rounds up
-    to float32's next value above 1 (1 + 2**-23); summed in float32 each 4e-8 is lost (1.0). A
-    float64 sum of ±1e-50 is nonzero (listed) but casts to ±0.0: the sign is kept, as the start
-    listed it (−0.0 and 0.0 tie, in item order)."""
+def _float64_sums() -> tuple[sparse.csr_array, sparse.csr_array]:
+    """A float64 history whose product sums 1 + 4e-8 + 4e-8 on item 7 (row 0) and ±1e-50 on
+    items 5 and 6 (row 1), over a float32 matrix."""
     history = _csr(
         [(0, 0, 1.0), (0, 1, 4e-8), (0, 2, 4e-8), (1, 3, -1e-50), (1, 4, 1e-50), (1, 0, 2.0)],
         (2, 8),
@@ -412,6 +410,15 @@ def test_a_float64_product_is_summed_in_float64_then_cast() -> None:
     matrix = _csr(
         [(0, 7, 1.0), (1, 7, 1.0), (2, 7, 1.0), (3, 5, 1.0), (4, 6, 1.0)], (8, 8), np.float32
     )
+    return history, matrix
+
+
+def test_a_float64_product_is_summed_in_float64_then_cast() -> None:
+    """Weights 1 + 4e-8 + 4e-8 on one column: summed in float64 and cast, 1.00000008 rounds up
+    to float32's next value above 1 (1 + 2**-23); summed in float32 each 4e-8 is lost (1.0). A
+    float64 sum of ±1e-50 is nonzero (listed) but casts to ±0.0: the sign is kept, as the start
+    listed it (−0.0 and 0.0 tie, in item order)."""
+    history, matrix = _float64_sums()
     got = product_top_k(history, matrix, 3, [])
     assert got.ids.tolist() == [[7, -1, -1], [7, 5, 6]]
     bits = got.scores.view(np.uint32)
@@ -561,14 +568,7 @@ def test_flat_rows_of_batches_are_the_dense_oracles_lists(seed: int) -> None:
 def test_flat_rows_keep_a_float64_sums_sign_at_zero() -> None:
     """A float64 sum of ±1e-50 is listed and casts to ±0.0: the flat rows keep −0.0's sign
     (the key reads it as 0.0: a tie, in item order), as ``product_top_k`` does."""
-    history = _csr(
-        [(0, 0, 1.0), (0, 1, 4e-8), (0, 2, 4e-8), (1, 3, -1e-50), (1, 4, 1e-50), (1, 0, 2.0)],
-        (2, 8),
-        np.float64,
-    )
-    matrix = _csr(
-        [(0, 7, 1.0), (1, 7, 1.0), (2, 7, 1.0), (3, 5, 1.0), (4, 6, 1.0)], (8, 8), np.float32
-    )
+    history, matrix = _float64_sums()
     got = product_flat_top(history, matrix, 3, [])
     assert got.items.tolist() == [7, 7, 5, 6]
     assert got.scores.view(np.uint32)[1:].tolist() == [
