@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy import sparse
-from stepwise import StepwiseCategories
+from stepwise import StepwiseCategories, reference_category_mmr
 
 from recsmith.rerank import MMR, CategorySimilarity, EmbeddingSimilarity, ItemTable, mmr
 from recsmith.rerank.mmr import _WINDOW, _apart, _fewer_than, first_of_each
@@ -231,43 +232,6 @@ def test_the_count_of_picks_by_the_codes_span_is_never_below_the_grouped_count(
     assert said > 20 and apart > 20  # each does say so, often
 
 
-def reference_category_mmr(
-    items: list[int],
-    rel: list[float],
-    category: np.ndarray,
-    lam: float,
-    k: int,
-    cap: int | None,
-    seeds: list[int],
-    groups: np.ndarray | None = None,
-) -> list[int]:
-    """The greedy loop with category similarity, one query, plain Python: ``seeds`` (row
-    positions) count as picked, for the penalty and the cap; every pick stays within the cap,
-    counted over ``groups`` (per item; the categories when None)."""
-    lo, hi = min(rel, default=0.0), max(rel, default=0.0)
-    norm = [(r - lo) / (hi - lo) if hi > lo else 1.0 for r in rel]
-    cats = [int(category[i]) for i in items]
-    grps = cats if groups is None else [int(groups[i]) for i in items]
-    picked = list(seeds)
-    chosen: list[int] = []
-    while len(chosen) < k - len(seeds):
-        best, best_score = -1, -np.inf
-        for j in range(len(items)):
-            if j in picked:
-                continue
-            if cap is not None and grps[j] >= 0 and sum(grps[p] == grps[j] for p in picked) >= cap:
-                continue
-            same = any(cats[j] >= 0 and cats[p] == cats[j] for p in picked)
-            score = lam * norm[j] - (1 - lam) * (1.0 if same else 0.0)
-            if score > best_score:
-                best, best_score = j, score
-        if best < 0:
-            break
-        picked.append(best)
-        chosen.append(items[best])
-    return chosen
-
-
 @pytest.mark.parametrize("lam", [0.0, 0.3, 0.8, 1.0])
 @pytest.mark.parametrize("cap", [None, 1, 2])
 def test_category_mmr_matches_the_textbook_loop(lam: float, cap: int | None) -> None:
@@ -409,7 +373,9 @@ def test_ids_past_32_bits_are_not_wrapped_into_the_padding() -> None:
 @pytest.fixture
 def walks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """The shapes (rows, width) of the grids ``MMR._walk`` walks, call by call: which walks
-    ran, over how many rows."""
+    ran, over how many rows. Batches of a few queries walked cell by cell
+    (``rerank.few_queries``) take numpy's walks here, the path these tests follow."""
+    monkeypatch.setattr(sys.modules["recsmith.rerank.mmr"], "FEW_QUERIES", 0)
     seen: list[tuple[int, int]] = []
     walk = MMR._walk
 

@@ -5,6 +5,7 @@ whether the candidates arrive best first (the sort-free path) or not (the full s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -189,3 +190,56 @@ def test_source_columns_of_other_dtypes_are_cast(score_dtype: type, rank_dtype: 
             assert out.source_scores[row].tolist()[:2] == own[pair][0]
             assert out.source_ranks[row].tolist() == [*own[pair][1], 0]
     assert found == len(cands)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_extra_items_the_queries_all_hold_leave_the_rows_as_they_stand(seed: int) -> None:
+    """Every extra item already a candidate of its query (a request's popular items, proposed
+    by trending or the model): the walk's rows, one empty column wider; rows best first stand
+    as they are (their own arrays, not copies), rows out of order or with a NaN score are
+    sorted as when items are added."""
+    rng = np.random.default_rng(50 + seed)
+    n_q = 1 + seed % 4
+    cands = _cands(rng, n_q, 40, best_first=seed % 3 != 0)
+    cands = dataclasses.replace(cands, distinct=seed % 2 == 1)  # each pair once: so drawn
+    if seed % 6 == 5 and len(cands):
+        cands.score[int(rng.integers(len(cands)))] = np.nan
+    held = rng.random(len(cands)) < 0.6
+    ranks = np.concatenate(
+        [np.arange(1, c + 1) for c in np.bincount(cands.query[held], minlength=n_q)]
+    )
+    extra = Proposals(
+        cands.query[held],
+        cands.items[held],
+        rng.random(int(held.sum())).astype(np.float32),
+        ranks.astype(np.int16),
+    )
+    out = append_below(cands, extra, "popular")
+    assert out.sources == ("a", "popular")
+    assert _same(_got(out), _oracle(cands, extra))
+    assert out.source_ranks[:, 1].tolist() == [0] * len(out)
+    assert out.distinct == cands.distinct
+    stands = seed % 3 != 0 and not np.isnan(cands.score).any()
+    assert (out.score is cands.score) == stands
+
+
+def test_queries_out_of_order_are_sorted_though_nothing_is_added() -> None:
+    """Query 1's rows before query 0's, each best first, every extra item held: the rows come
+    out by query (hand values), as when items are added."""
+    cands = Candidates(
+        2,
+        ("a",),
+        np.array([1, 1, 0], np.int32),
+        np.array([7, 8, 9], np.int32),
+        np.array([3.0, 2.0, 1.0], np.float32),
+        np.zeros((3, 1), np.float32),
+        np.ones((3, 1), np.int16),
+    )
+    extra = Proposals(
+        np.array([0], np.int32),
+        np.array([9], np.int32),
+        np.ones(1, np.float32),
+        np.ones(1, np.int16),
+    )
+    out = append_below(cands, extra, "popular")
+    assert out.query.tolist() == [0, 1, 1] and out.items.tolist() == [9, 7, 8]

@@ -16,7 +16,7 @@ from recsmith.retrieval.sources import (
     first_kept_of_one,
     static_proposals,
 )
-from recsmith.sparse_rows import stored_in_every_row
+from recsmith.sparse_rows import CODED_CELLS, stored_in_every_row
 
 
 def _walk(order: np.ndarray, scores: np.ndarray, excluded: list[set[int]], k: int) -> list:
@@ -121,20 +121,21 @@ def test_static_source_retrieve_matches_the_walk() -> None:
         assert got == _walk(source.order, item_scores[source.order], sets, 20)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("max_cells", [1 << 22, 0])
 def test_static_sources_answered_together_are_each_a_walk_down_its_ranking(
     seed: int, max_cells: int
 ) -> None:
     """``static_proposals`` (a batch's static sources in one pass: one grid lookup, one running
     count restarted at each source's head) against the walk of each source's own ranking, its
-    quota apart: on batches that read the exclusions' grid and on a lone query, a source whose
-    quota is 0, a ranking holding an item twice (given as ``order``), a source with nothing
-    ranked ahead of the others (its head empty: the pass's restarts would read before the grid),
-    and (``max_cells`` 0) where each source answers on its own."""
+    quota apart: on batches of 20-70 queries and on requests of 1-4 (grids below
+    ``CODED_CELLS``), a source whose quota is 0, a ranking holding an item twice (given as
+    ``order``), a source with nothing ranked ahead of the others (its head empty: the pass's
+    restarts would read before the grid), and (``max_cells`` 0) where each source answers on
+    its own."""
     rng = np.random.default_rng(100 + seed)
     n_items = int(rng.integers(60, 500))
-    n = 1 if seed == 0 else int(rng.integers(20, 70))
+    n = 1 + seed % 4 if seed < 4 else int(rng.integers(20, 70))
     made = []
     for s in range(int(rng.integers(2, 5))):
         item_scores = rng.standard_normal(n_items).astype(np.float32)
@@ -152,6 +153,40 @@ def test_static_sources_answered_together_are_each_a_walk_down_its_ranking(
     )
     got = static_proposals(made, queries, max_cells)
     assert len(got) == len(made)
+    for (source, k), proposals in zip(made, got, strict=True):
+        walked = _walk(source.order, source.item_scores[source.order], excluded, k)
+        assert _rows(proposals) == walked, source.name
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_a_request_of_a_few_users_reads_its_static_sources_in_one_pass(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request of 1-4 users (three heads of 20-30 items past exclusions of up to 40: a grid
+    below ``CODED_CELLS``) takes the one pass, not each source on its own (``kept``), with
+    each source's walk as its proposals."""
+    rng = np.random.default_rng(n)
+    made = [
+        (StaticSource(f"s{s}", rng.standard_normal(300).astype(np.float32)), 20 + 5 * s)
+        for s in range(3)
+    ]
+    excluded = _exclusions(rng, n, 300, made[0][0].order[:60])
+    exclude = _matrix(excluded, 300, duplicate=False)
+    queries = Queries(
+        np.full(n, -1, np.int32), sparse.csr_array(exclude.shape, dtype=np.float32), exclude
+    )
+    cells = n * sum(k + max(len(e) for e in excluded) for _, k in made)
+    assert cells < CODED_CELLS
+    alone: list[str] = []
+    kept = StaticSource.kept
+
+    def spy(self: StaticSource, *args: object) -> Proposals:
+        alone.append(self.name)
+        return kept(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StaticSource, "kept", spy)
+    got = static_proposals(made, queries)
+    assert alone == []
     for (source, k), proposals in zip(made, got, strict=True):
         walked = _walk(source.order, source.item_scores[source.order], excluded, k)
         assert _rows(proposals) == walked, source.name

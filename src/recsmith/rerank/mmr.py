@@ -16,7 +16,9 @@ each row of the padded grid below, the same lists as the step loop (``tests/rera
 against a textbook loop). λ = 1 is the same sort with any similarity. Rows in relevance order
 without pins (what re-ranking hands over) are first walked within their first columns only
 (``MMR._windowed``: a proof per row that nothing past them can enter its list; rows without one
-are walked in full). In process, CPU time of the re-ranking stage on the 100k-item pipeline:
+are walked in full; a batch of at most ``FEW_QUERIES`` queries is walked cell by cell in
+Python first, ``few_queries.walked_few``, where numpy's ~60 calls cost more than its few
+windows' cells). In process, CPU time of the re-ranking stage on the 100k-item pipeline:
 0.58× the step loop's for one query, 0.84× for 16, 1.02× for 64 before the window
 (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
 
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recsmith.rerank.few_queries import FEW_QUERIES, walked_few
 from recsmith.rerank.placement import group_rank, pair_key, place, seed_counts
 from recsmith.rerank.similarity import CategorySimilarity, Similarity
 from recsmith.retrieval.candidates import Candidates
@@ -84,7 +87,22 @@ class MMR:
         bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
         closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
         if closed:
-            picked = self._windowed(query, bounds, items, relevance, is_seed, group, cap, k)
+            picked = None
+            if len(bounds) - 1 <= FEW_QUERIES and _in_order(query, relevance):
+                picked = walked_few(
+                    self.lam,
+                    self.similarity,
+                    _WINDOW,
+                    bounds,
+                    items,
+                    relevance,
+                    is_seed,
+                    group,
+                    cap,
+                    k,
+                )
+            if picked is None:
+                picked = self._windowed(query, bounds, items, relevance, is_seed, group, cap, k)
             if picked is not None:
                 return picked
         return self._chunked(query, bounds, items, relevance, is_seed, group, cap, k)

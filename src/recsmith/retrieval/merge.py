@@ -82,16 +82,28 @@ def merge(
 def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     """Add ``extra``'s items (those not already candidates of the query) under every existing
     candidate of their query, in ``extra``'s order, as a new source column ``name``: how the
-    popularity fallback joins a ranked list without being re-ranked by features it never had."""
+    popularity fallback joins a ranked list without being re-ranked by features it never had.
+    Where every one of them is a candidate already (a request's popular items are most often
+    proposed by trending or the model: so at one user on the benchmark shop) and the rows are
+    in order, the rows stand as they are, one empty column wider: what the rows appended and
+    sorted below would give, without ~25 numpy calls (~64 against ~37 µs at one user)."""
     new = ~pairs_held(cands.query, cands.items, extra.query, extra.items, cands.n_queries)
+    if not new.any() and _in_order(cands.query, cands.score):
+        src_scores, src_ranks = _widened(cands, 0)
+        return Candidates(
+            cands.n_queries,
+            (*cands.sources, name),
+            cands.query.astype(np.int32, copy=False),
+            cands.items.astype(np.int32, copy=False),
+            cands.score,
+            src_scores,
+            src_ranks,
+            cands.distinct,
+        )
     q, items, ranks = extra.query[new], extra.items[new], extra.ranks[new]
     floor = _floors(cands)
     score = (floor[q] - 1.0 - ranks.astype(np.float64) * 1e-3).astype(np.float32)
-    width = len(cands.sources) + 1
-    src_scores = np.full((len(cands) + len(items), width), np.nan, dtype=np.float32)
-    src_ranks = np.zeros((len(cands) + len(items), width), dtype=np.int16)
-    _copy_rows(src_scores, cands.source_scores)
-    _copy_rows(src_ranks, cands.source_ranks)
+    src_scores, src_ranks = _widened(cands, len(items))
     src_scores[len(cands) :, -1] = extra.scores[new]
     src_ranks[len(cands) :, -1] = ranks
     out = Candidates(
@@ -107,6 +119,17 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
         distinct=cands.distinct and _distinct_pairs(q, items),
     )
     return _sorted_below(out)
+
+
+def _widened(cands: Candidates, added: int) -> tuple[np.ndarray, np.ndarray]:
+    """The source score and rank columns of ``cands`` with one column more (NaN, 0) and
+    ``added`` rows more (NaN and 0 throughout), for ``append_below`` to fill."""
+    width = len(cands.sources) + 1
+    src_scores = np.full((len(cands) + added, width), np.nan, dtype=np.float32)
+    src_ranks = np.zeros((len(cands) + added, width), dtype=np.int16)
+    _copy_rows(src_scores, cands.source_scores)
+    _copy_rows(src_ranks, cands.source_ranks)
+    return src_scores, src_ranks
 
 
 def _copy_rows(wider: np.ndarray, rows: np.ndarray) -> None:
@@ -154,10 +177,15 @@ def _sorted_below(out: Candidates) -> Candidates:
     assumed: the sorted scores must not rise within a query (and hold no NaN), else the full
     sort runs."""
     order = np.argsort(out.query, kind="stable")
-    query, score = out.query[order], out.score[order]
-    if (
-        bool(((query[1:] != query[:-1]) | (score[1:] <= score[:-1])).all())
-        and not np.isnan(score).any()
-    ):
+    if _in_order(out.query[order], out.score[order]):
         return out.reordered(order)
     return out.with_scores(out.score)
+
+
+def _in_order(query: np.ndarray, score: np.ndarray) -> bool:
+    """Whether rows grouped by ``query`` (ascending) are each query's best first, as
+    ``best_first`` orders them: scores never rising within a query, none NaN (``best_first``
+    puts NaN last, which this check does not follow, so it refuses NaN)."""
+    later = query[1:] > query[:-1]
+    falling = (query[1:] == query[:-1]) & (score[1:] <= score[:-1])
+    return bool((later | falling).all()) and not np.isnan(score).any()

@@ -1,0 +1,271 @@
+"""MMR's walk of a few queries cell by cell (``rerank.few_queries``) against the textbook loop and
+numpy's path: the same rows, and numpy's path wherever the cell walk cannot decide."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from stepwise import reference_category_mmr
+
+from recsmith.rerank import MMR, CategorySimilarity
+from recsmith.rerank.few_queries import FEW_QUERIES, walked_few
+
+MMR_MODULE = sys.modules["recsmith.rerank.mmr"]  # the package exports a function ``mmr``
+WINDOW = MMR_MODULE._WINDOW
+
+
+@pytest.fixture
+def answered(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Per ``walked_few`` call: whether it answered (False: numpy's path did)."""
+    seen: list[bool] = []
+
+    def spy(*args: Any) -> np.ndarray | None:
+        out = walked_few(*args)
+        seen.append(out is not None)
+        return out
+
+    monkeypatch.setattr(MMR_MODULE, "walked_few", spy)
+    return seen
+
+
+def _batch(
+    rng: np.random.Generator, n_items: int, n_queries: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n_queries`` queries of 0-119 rows in relevance order (ties: values rounded to 1-3
+    decimals), as re-ranking hands them over: query, items, relevance."""
+    query, items, relevance = [], [], []
+    for q in range(n_queries):
+        length = min(int(rng.integers(0, 120)), n_items)
+        query += [q] * length
+        items += rng.choice(n_items, length, replace=False).tolist()
+        rel = np.round(rng.random(length), int(rng.integers(1, 4)))
+        relevance += sorted(rel.tolist(), reverse=True)
+    return np.asarray(query, np.int32), np.asarray(items, np.int32), np.asarray(relevance)
+
+
+def _numpys(mmr: MMR, **kw: Any) -> np.ndarray:
+    """``mmr``'s picks by numpy's path alone."""
+    few = MMR_MODULE.FEW_QUERIES
+    MMR_MODULE.FEW_QUERIES = 0
+    try:
+        return mmr(**kw)
+    finally:
+        MMR_MODULE.FEW_QUERIES = few
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_few_queries_walked_cell_by_cell_are_the_textbook_loops_lists(seed: int) -> None:
+    """1-4 queries (some empty, some within the window, most past it), ties, uncategorised
+    items, few or many categories, caps and λ of every kind, relevance by rank (as re-ranking
+    gives it) or drawn: the picks are the textbook loop's and numpy's path's, row for row
+    (int64, as numpy's), whichever answered (a cap of 1 over 2 categories leaves the window
+    short: numpy's full walk)."""
+    rng = np.random.default_rng(seed)
+    lam = [0.0, 0.3, 0.8, 1.0][seed % 4]
+    cap = [None, 1, 2, 4][seed // 4 % 4]
+    k = int(rng.integers(1, 12))
+    n_items = int(rng.integers(30, 400))
+    category = rng.integers(-1, [2, 6, 40][seed % 3], n_items)
+    for _ in range(6):
+        query, items, relevance = _batch(rng, n_items, int(rng.integers(1, FEW_QUERIES + 1)))
+        if not len(query):
+            continue
+        if rng.random() < 0.3:  # rank relevance: -log(1 + rank), distinct within a query
+            relevance = -np.log1p(np.arange(len(query)) - np.searchsorted(query, query))
+        kw: dict[str, Any] = {
+            "query": query,
+            "items": items,
+            "relevance": relevance,
+            "is_seed": np.zeros(len(query), bool),
+            "group": category[items],
+            "cap": cap,
+            "k": k,
+        }
+        mmr = MMR(lam, CategorySimilarity(category))
+        picked = mmr(**kw)
+        expected: list[int] = []
+        for q in range(int(query[-1]) + 1):
+            rows = np.flatnonzero(query == q)
+            expected += reference_category_mmr(
+                items[rows].tolist(), relevance[rows].tolist(), category, lam, k, cap, []
+            )
+        assert items[picked].tolist() == expected
+        numpys = _numpys(mmr, **kw)
+        assert picked.dtype == numpys.dtype and picked.tolist() == numpys.tolist()
+
+
+@pytest.mark.parametrize("n_queries", range(1, FEW_QUERIES + 1))
+def test_requests_as_the_shop_makes_them_are_walked_cell_by_cell(
+    n_queries: int, answered: list[bool]
+) -> None:
+    """1-4 queries of 260 rows by rank, 40 categories, cap 4, λ 0.8, k 10 (the shop's
+    re-ranking): the cell walk answers, with the textbook loop's lists."""
+    rng = np.random.default_rng(n_queries)
+    category = rng.integers(-1, 40, 5000)
+    query = np.repeat(np.arange(n_queries), 260).astype(np.int32)
+    items = np.concatenate([rng.choice(5000, 260, replace=False) for _ in range(n_queries)])
+    relevance = np.tile(-np.log1p(np.arange(260)), n_queries)
+    picked = MMR(0.8, CategorySimilarity(category))(
+        query=query,
+        items=items.astype(np.int32),
+        relevance=relevance,
+        is_seed=np.zeros(len(items), bool),
+        group=category[items],
+        cap=4,
+        k=10,
+    )
+    expected: list[int] = []
+    for q in range(n_queries):
+        rows = slice(260 * q, 260 * (q + 1))
+        expected += reference_category_mmr(
+            items[rows].tolist(), relevance[rows].tolist(), category, 0.8, 10, 4, []
+        )
+    assert items[picked].tolist() == expected
+    assert answered == [True]
+
+
+def test_a_hand_made_query() -> None:
+    """λ 0.5, k 3, cap 1 (hand values): relevance 1.0, 0.9, 0.8, 0.2, 0.0 scales to itself
+    (first 1, last 0); categories 0, 0, 1, 0, 2 key 0.5, 0.45 − 0.5, 0.4, 0.1 − 0.5, 0 — the
+    order rows 0, 2, 4, 1, 3; rows 1 and 3 are refused by the cap anyway: rows 0, 2, 4."""
+    category = np.array([0, 0, 1, 0, 2])
+    kw: dict[str, Any] = {
+        "query": np.zeros(5, np.int32),
+        "items": np.arange(5, dtype=np.int32),
+        "relevance": np.array([1.0, 0.9, 0.8, 0.2, 0.0]),
+        "is_seed": np.zeros(5, bool),
+        "group": category,
+        "cap": 1,
+    }
+    walked = walked_few(
+        0.5,
+        CategorySimilarity(category),
+        WINDOW,
+        np.array([0, 5]),
+        kw["items"],
+        kw["relevance"],
+        kw["is_seed"],
+        kw["group"],
+        1,
+        3,
+    )
+    assert walked is not None and walked.tolist() == [0, 2, 4]
+    # without the cap, k 4: the repeat of category 0 at 0.9 (key −0.05) before the one at 0.2
+    # (−0.4)
+    uncapped = MMR(0.5, CategorySimilarity(category))(**{**kw, "cap": None}, k=4)
+    assert uncapped.tolist() == [0, 2, 4, 1]
+
+
+def test_a_window_that_does_not_settle_is_left_to_numpy(answered: list[bool]) -> None:
+    """One query whose window holds one category (first item at relevance 1, repeats from 0.99
+    down: keys 0.8 · 0.99 − 0.2 = 0.592 and below), the column past it a new category at 0.75
+    (key 0.6), λ 0.8, k 2: the window's two picks are not the list; numpy's full walk gives
+    the first item, then that one."""
+    width = WINDOW + 4
+    relevance = np.r_[1.0, 0.99 - 0.001 * np.arange(width - 1), 0.75, np.linspace(0.7, 0, 9)]
+    category = np.r_[np.zeros(width, np.int64), np.arange(1, 11)]
+    items = np.arange(len(category), dtype=np.int32)
+    picked = MMR(0.8, CategorySimilarity(category))(
+        query=np.zeros(len(items), np.int32),
+        items=items,
+        relevance=relevance,
+        is_seed=np.zeros(len(items), bool),
+        group=category,
+        cap=None,
+        k=2,
+    )
+    assert picked.tolist() == [0, width]
+    assert answered == [False]
+
+
+@pytest.mark.parametrize(
+    "case", ["seeds", "other groups", "infinite relevance", "five queries", "out of order"]
+)
+def test_batches_outside_the_walks_premises_are_numpys(case: str, answered: list[bool]) -> None:
+    """Pins (seeds), cap groups other than the penalty's categories, a non-finite relevance at
+    a query's end, more than ``FEW_QUERIES`` queries, rows out of relevance order: the cell walk
+    does not answer (or is not asked), numpy's path does, and the picks are its picks."""
+    rng = np.random.default_rng(3)
+    category = rng.integers(-1, 8, 200)
+    query, items, relevance = _batch(rng, 200, 2)
+    while not len(query) or np.bincount(query).min() < 3:
+        query, items, relevance = _batch(rng, 200, 2)
+    kw: dict[str, Any] = {
+        "query": query,
+        "items": items,
+        "relevance": relevance,
+        "is_seed": np.zeros(len(query), bool),
+        "group": category[items],
+        "cap": 2,
+        "k": 5,
+    }
+    if case == "seeds":
+        kw["is_seed"] = np.arange(len(query)) == 1
+    elif case == "other groups":
+        kw["group"] = rng.integers(-1, 3, 200)[items]
+    elif case == "infinite relevance":
+        kw["relevance"] = np.r_[relevance[:-1], -np.inf]
+    elif case == "five queries":
+        kw["query"] = np.minimum(np.arange(len(query)) // 3, FEW_QUERIES).astype(np.int32)
+    else:
+        kw["relevance"] = relevance[::-1].copy()
+    mmr = MMR(0.6, CategorySimilarity(category))
+    picked = mmr(**kw)
+    assert not any(answered)
+    assert picked.tolist() == _numpys(mmr, **kw).tolist()
+
+
+def _one_query(
+    relevance: np.ndarray, category: np.ndarray, lam: float, k: int, query: np.ndarray | None = None
+) -> list[int]:
+    """The picks of MMR(λ, category) over rows ``i`` = item ``i``, no cap."""
+    items = np.arange(len(relevance), dtype=np.int32)
+    return MMR(lam, CategorySimilarity(category))(
+        query=np.zeros(len(items), np.int32) if query is None else query,
+        items=items,
+        relevance=relevance,
+        is_seed=np.zeros(len(items), bool),
+        group=category,
+        cap=None,
+        k=k,
+    ).tolist()
+
+
+def test_windows_that_settle_are_answered_here(answered: list[bool]) -> None:
+    """Hand-made windows of k = 2 (``_WINDOW`` + 4 columns) that settle, each answered by the
+    cell walk (numpy's path would give the same lists: these pin where the walk stops).
+    A tie at the bound: λ 1, relevance 1 then 0.5 to past the window: the second pick keys 0.5,
+    as the first column past it: settled. A bound read from the first column past the window,
+    not the last inside: one category to column 20 (repeats from 0.99 down: the second pick
+    keys 0.8 · 0.99 − 0.2 = 0.592), its last column at 0.75 (0.6 had it been the bound), the
+    next a new category at 0.7 (0.56). Constant relevance (no span: every cell scales to 1),
+    every cell its own category: keys 0.8, the bound 0.8. An empty query between two."""
+    width = WINDOW + 4
+    assert _one_query(np.r_[1.0, np.full(width + 5, 0.5), 0.0], np.arange(width + 7), 1.0, 2) == [
+        0,
+        1,
+    ]
+    relevance = np.r_[1.0, 0.99 - 0.001 * np.arange(width - 2), 0.75, 0.7, np.zeros(5)]
+    category = np.r_[np.zeros(width, np.int64), np.arange(1, 7)]
+    assert _one_query(relevance, category, 0.8, 2) == [0, 1]
+    assert _one_query(np.full(40, 0.3), np.arange(40), 0.8, 2) == [0, 1]
+    query = np.repeat(np.array([0, 2], np.int32), 30)
+    assert _one_query(np.tile(np.linspace(1, 0, 30), 2), np.arange(60), 0.8, 2, query) == [
+        0,
+        1,
+        30,
+        31,
+    ]
+    assert answered == [True] * 4
+
+
+def test_constant_relevance_past_the_window_is_numpys() -> None:
+    """Constant relevance (every cell scales to 1: keys 0.8 for a category's first cell, 0.6
+    for a repeat), λ 0.8, k 2, one category across the window, new ones past it: the second
+    pick is the first cell past the window (0.8 above the window's repeats)."""
+    width = WINDOW + 4
+    category = np.r_[np.zeros(width, np.int64), np.arange(1, 6)]
+    assert _one_query(np.full(width + 5, 0.3), category, 0.8, 2) == [0, width]
