@@ -12,15 +12,16 @@
   the whole p99 tail of the load test. ``gc.freeze`` moves what exists now into the permanent
   generation, which collections skip; reference counting still frees a swapped-out model once
   its last request ends.
-- **Fewer young collections.** CPython collects its youngest generation
-  every 700 net container allocations, and a serving worker allocates a few hundred a second
-  that live about a second: the decision log's buffered lists (``decisions.log``: a ``Decision``
-  and its tuples, kept until the writer's next flush). Under a fixed arrival rate every worker
-  ran a young collection each ~24 requests and an older one each ~240, walking those buffered
-  lists again each time and finding nothing to free (0 objects collected in 20 s, ~1.6 % of the
-  server's CPU at 800 requests/s; BENCHMARKS §137). ``YOUNG_COLLECTION_EVERY`` lets the buffer
-  drain between collections; cyclic garbage waits at most that many allocations (a bounded
-  delay, not a leak), and one collection walks at most that many young objects.
+- **Fewer young collections.** CPython collects its youngest generation every 700 net container
+  allocations, and a serving worker keeps thousands a second alive past their request for a
+  while: the decision log's buffered lists (``decisions.log``: a ``Decision`` holds ~14 until the
+  writer's next flush), the requests in flight and queued. Under a fixed arrival rate two
+  workers ran a young collection each 17-32 requests served and an older one each ten, walking
+  the survivors again and finding nothing to free (0 objects collected in 20 s, 9-17 µs a
+  request, ~1.5 % of the server's CPU at 700-800 requests/s; BENCHMARKS §137).
+  ``YOUNG_COLLECTION_EVERY`` lets them die first; cyclic garbage waits at most that many
+  allocations (a bounded delay, not a leak), and one collection walks at most that many young
+  objects.
 """
 
 from __future__ import annotations
