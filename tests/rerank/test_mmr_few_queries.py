@@ -374,3 +374,25 @@ def test_thousands_of_random_requests_kernel_cell_walk_numpy_and_textbook_agree(
                 )
             assert items[picked].tolist() == expected
     assert outcomes[True] > 500 and outcomes[False] > 500, outcomes
+
+
+@pytest.mark.parametrize("bad", [5, -1])
+def test_an_item_outside_the_categories_is_left_to_numpy(bad: int, library: Any) -> None:
+    """An item one past the similarity's 5 categories (or -1) in a query's window: the compiled
+    walk reads no category for it and answers None; numpy's path raises as numpy indexing does
+    (past the end) or wraps (-1: the last item's category). The sanitized rerun aborts on a
+    read one past the categories."""
+    category = np.array([0, 1, 2, 0, 1], np.int32)
+    items = np.array([2, bad, 3], np.int64)
+    relevance = np.array([1.0, 0.5, 0.0])
+    is_seed, group = np.zeros(3, bool), category[items % len(category)]
+    args = (CategorySimilarity(category), WINDOW, np.array([0, 3]), items, relevance, is_seed)
+    assert walked_few(library, 0.5, *args, group, None, 2) is None
+    mmr = MMR(0.5, CategorySimilarity(category))
+    kw = {"query": np.zeros(3, np.int32), "items": items, "relevance": relevance}
+    kw |= {"is_seed": is_seed, "group": group, "cap": None, "k": 2}
+    if bad < 0:
+        assert mmr(**kw).tolist() == [0, 1]
+    else:
+        with pytest.raises(IndexError):
+            mmr(**kw)
