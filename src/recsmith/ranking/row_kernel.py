@@ -253,9 +253,10 @@ int32_t strongest(
     return 0;
 }
 /* MMR's closed-form walk of a request of a few queries (rerank.few_queries.walked_few): rows
-   grouped by query (query q: rows bounds[q] .. bounds[q + 1]) in relevance order without seeds,
-   each query walked within its first `width` cells as the numpy path walks its window
-   (MMR._windowed, MMR._walk), the same float64 operations in the same order: a cell keyed
+   grouped by query (query q: rows bounds[q] .. bounds[q + 1]) without seeds, checked to be in
+   relevance order as mmr._in_order checks them (a NaN fails but a lone row's), each query
+   walked within its first `width` cells as the numpy path walks its window (MMR._windowed,
+   MMR._walk), the same float64 operations in the same order: a cell keyed
    lam * (rel - last) / (first - last) (lam * 1.0 where they are equal), less spread = 1 - lam
    where `penalised` and an earlier cell of the window holds its code (0 or more); the cells
    ordered by key, best first, ties in column order (a stable insertion sort: ~36 cells); the
@@ -263,9 +264,9 @@ int32_t strongest(
    cap INT64_MAX: none) written to picked as row numbers, by query then pick order. Codes are
    group's; where `penalised` they must be category[items] too. Returns how many were written,
    or -1 where numpy's path must answer: a query's window whose codes are not its items'
-   categories (or an item outside category), a non-finite first or last relevance, a NaN
-   within the window, a window that does not settle (fewer than k picks, or the k-th keyed
-   below lam * the scaled relevance of the first cell past it), memory that runs out. */
+   categories (or an item outside category), rows out of order, a non-finite first or last
+   relevance, a window that does not settle (fewer than k picks, or the k-th keyed below
+   lam * the scaled relevance of the first cell past it), memory that runs out. */
 int64_t mmr_walk(
     int64_t n_queries, const int64_t *bounds, double lam, int64_t penalised, int64_t width,
     const void *items, int64_t items_width, const void *relevance, int64_t relevance_width,
@@ -296,14 +297,18 @@ int64_t mmr_walk(
                 if (index_at(category, category_width, item) != codes[c]) goto end;
             }
         }
-        const double hi = value_at(relevance, relevance_width, start);
-        const double lo = value_at(relevance, relevance_width, end - 1);
+        double hi = value_at(relevance, relevance_width, start), next = hi;
+        for (int64_t i = start + 1; i < end; i++) {  /* in order, each query's maximum first */
+            const double rel = value_at(relevance, relevance_width, i);
+            if (!(rel <= next)) goto end;
+            next = rel;
+        }
+        const double lo = next;  /* its minimum last */
         if (!isfinite(hi) || !isfinite(lo)) goto end;
         const double span = hi - lo;
         int64_t n_order = 0;
         for (int64_t c = 0; c < shown; c++) {
             const double rel = value_at(relevance, relevance_width, start + c);
-            if (rel != rel) goto end;
             int64_t before = 0;
             for (int64_t b = 0; b < c; b++) before += codes[b] == codes[c];
             double key = lam * (span > 0 ? (rel - lo) / span : 1.0);

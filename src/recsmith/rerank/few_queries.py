@@ -9,7 +9,7 @@ the cells ordered by key (stable: ties in column order); the first ``k`` the cat
 not refuse picked. The same float64 operations in the same order give the same keys, so the
 same rows. A query whose window does not settle its list (fewer than ``k`` picks keyed at least
 the bound of the cells past it), or a batch outside that walk's premises (seeds, rows out of
-non-finite relevance, cap groups that are not the penalty's categories, more than
+order, non-finite relevance, cap groups that are not the penalty's categories, more than
 ``FEW_QUERIES`` queries), is answered None: the numpy path answers the whole call, as it does
 while the library is not loaded (built on a background thread at a pipeline's load; no
 compiler).
@@ -46,10 +46,10 @@ def walked_few(
     k: int,
 ) -> np.ndarray | None:
     """The rows ``MMR.__call__`` picks (int64, by query then pick order) for rows grouped by
-    query (``bounds``: each query's row range) in relevance order (the caller checked it,
-    ``mmr._in_order``: unordered rows are sorted by the numpy path), each query walked within its
-    first ``window + 2k`` cells (``MMR._windowed``'s window) by ``library``'s ``mmr_walk``; None
-    where the numpy path must answer (see the module docstring)."""
+    query (``bounds``: each query's row range), each query walked within its first
+    ``window + 2k`` cells (``MMR._windowed``'s window) by ``library``'s ``mmr_walk``; None where
+    the numpy path must answer (see the module docstring; rows out of relevance order, which
+    the walk checks as ``mmr._in_order`` does, are sorted there)."""
     n_queries = len(bounds) - 1
     penalised = lam < 1.0 and isinstance(similarity, CategorySimilarity)
     if n_queries > FEW_QUERIES or (lam < 1.0 and not penalised) or is_seed.any():

@@ -90,7 +90,7 @@ class MMR:
         if closed:
             picked = None
             library = row_kernel.loaded() if len(bounds) - 1 <= FEW_QUERIES else None
-            if library is not None and _in_order(query, relevance):
+            if library is not None:  # it checks the rows' order itself
                 picked = walked_few(
                     library,
                     self.lam,
