@@ -75,14 +75,19 @@ def base_importable(src: Path) -> Iterator[None]:
 
 def load_pair(model_dir: Path) -> tuple[Any, Any]:
     """This checkout's and the other's pipeline of ``model_dir`` (inside ``base_importable``),
-    each ranker compiled before anything is timed."""
+    each ranker and each side's ``row_kernel`` (features, anchors, MMR's few-query walk)
+    compiled before anything is timed."""
     from recsmith_base.pipeline.artifact import load_artifact as load_base  # type: ignore
+    from recsmith_base.ranking import row_kernel as base_kernel  # type: ignore
 
     from recsmith.pipeline.artifact import load_artifact
+    from recsmith.ranking import row_kernel
 
     this, base = load_artifact(model_dir), load_base(model_dir)
     for pipe in (this, base):
         getattr(pipe.ranker, "wait_compiled", lambda: None)()
+    for kernel in (row_kernel, base_kernel):
+        kernel.wait(300)
     return this, base
 
 

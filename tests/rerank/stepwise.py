@@ -1,14 +1,17 @@
 """A category similarity MMR does not recognise as one: it takes the greedy step loop, so tests
-can hold the closed-form order against it; and the textbook loop both are held against."""
+can hold the closed-form order against it; the textbook loop both are held against; and the
+few-query walk cell by cell in Python, the compiled walk's oracle."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from recsmith.rerank import CategorySimilarity
-from recsmith.rerank.similarity import SimilarityBlock
+from recsmith.rerank.few_queries import FEW_QUERIES
+from recsmith.rerank.similarity import Similarity, SimilarityBlock
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,61 @@ def reference_category_mmr(
         picked.append(best)
         chosen.append(items[best])
     return chosen
+
+
+def cell_walk(
+    lam: float,
+    similarity: Similarity,
+    window: int,
+    bounds: np.ndarray,
+    items: np.ndarray,
+    relevance: np.ndarray,
+    is_seed: np.ndarray,
+    group: np.ndarray,
+    cap: int | None,
+    k: int,
+) -> np.ndarray | None:
+    """``few_queries.walked_few`` cell by cell in Python (its implementation before the compiled
+    walk, kept as its oracle): the rows picked for rows grouped by query (``bounds``) in
+    relevance order, each query walked within its first ``window + 2k`` cells; None where the
+    numpy path must answer (seeds, more than ``FEW_QUERIES`` queries, a similarity other than
+    categories below λ 1, codes other than the categories, a non-finite end, a window that does
+    not settle)."""
+    n_queries = len(bounds) - 1
+    penalised = lam < 1.0 and isinstance(similarity, CategorySimilarity)
+    if n_queries > FEW_QUERIES or (lam < 1.0 and not penalised) or is_seed.any():
+        return None
+    width = window + 2 * k
+    spread = 1.0 - lam
+    picked: list[int] = []
+    for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        if end == start:
+            continue
+        shown = min(end - start, width)
+        cells = slice(start, start + shown)
+        codes = group[cells].tolist()
+        if penalised and similarity.category[items[cells]].tolist() != codes:
+            return None  # cap groups other than the penalty's categories: counted apart there
+        rel = relevance[start : min(end, start + shown + 1)].tolist()  # and the first past it
+        hi, lo = rel[0], float(relevance[end - 1])  # the caller checked the order
+        if not (math.isfinite(hi) and math.isfinite(lo)):
+            return None
+        span = hi - lo
+        seen: dict[int, int] = {}
+        keys, refused = [], []
+        for col in range(shown):
+            code = codes[col]
+            before = seen.get(code, 0)
+            seen[code] = before + 1
+            key = lam * ((rel[col] - lo) / span if span > 0 else 1.0)
+            if penalised and code >= 0 and before > 0:
+                key = key - spread  # ``(1 − λ) · 1.0``: the same bits
+            keys.append(key)
+            refused.append(cap is not None and code >= 0 and before >= cap)
+        taken = [c for c in sorted(range(shown), key=lambda c: -keys[c]) if not refused[c]][:k]
+        if end - start > shown:  # cells past the window: settled only by k picks keyed high
+            beyond = lam * ((rel[shown] - lo) / span if span > 0 else 1.0)
+            if len(taken) < k or keys[taken[-1]] < beyond:
+                return None
+        picked.extend(start + c for c in taken)
+    return np.array(picked, np.int64)

@@ -1,5 +1,6 @@
-"""MMR's walk of a few queries cell by cell (``rerank.few_queries``) against the textbook loop and
-numpy's path: the same rows, and numpy's path wherever the cell walk cannot decide."""
+"""MMR's compiled walk of a few queries (``rerank.few_queries``, ``ranking.row_kernel``'s
+``mmr_walk``) against the textbook loop, numpy's path and the Python cell walk it replaced: the
+same rows, and numpy's path wherever the walk cannot decide (the same cases as the cell walk)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,22 @@ from typing import Any
 
 import numpy as np
 import pytest
-from stepwise import reference_category_mmr
+from stepwise import cell_walk, reference_category_mmr
 
+from recsmith.ranking import row_kernel
 from recsmith.rerank import MMR, CategorySimilarity
 from recsmith.rerank.few_queries import FEW_QUERIES, walked_few
 
 MMR_MODULE = sys.modules["recsmith.rerank.mmr"]  # the package exports a function ``mmr``
 WINDOW = MMR_MODULE._WINDOW
+
+
+@pytest.fixture(autouse=True)
+def library() -> Any:
+    """The compiled library (built here if not cached): these tests are about its walk."""
+    if not row_kernel.wait(120):
+        pytest.skip(f"no compiled walk here: {row_kernel.unavailable_reason()}")
+    return row_kernel.loaded()
 
 
 @pytest.fixture
@@ -98,11 +108,11 @@ def test_a_few_queries_walked_cell_by_cell_are_the_textbook_loops_lists(seed: in
 
 
 @pytest.mark.parametrize("n_queries", range(1, FEW_QUERIES + 1))
-def test_requests_as_the_shop_makes_them_are_walked_cell_by_cell(
+def test_requests_as_the_shop_makes_them_are_walked_by_the_kernel(
     n_queries: int, answered: list[bool]
 ) -> None:
     """1-4 queries of 260 rows by rank, 40 categories, cap 4, λ 0.8, k 10 (the shop's
-    re-ranking): the cell walk answers, with the textbook loop's lists."""
+    re-ranking): the compiled walk answers, with the textbook loop's lists."""
     rng = np.random.default_rng(n_queries)
     category = rng.integers(-1, 40, 5000)
     query = np.repeat(np.arange(n_queries), 260).astype(np.int32)
@@ -127,7 +137,7 @@ def test_requests_as_the_shop_makes_them_are_walked_cell_by_cell(
     assert answered == [True]
 
 
-def test_a_hand_made_query() -> None:
+def test_a_hand_made_query(library: Any) -> None:
     """λ 0.5, k 3, cap 1 (hand values): relevance 1.0, 0.9, 0.8, 0.2, 0.0 scales to itself
     (first 1, last 0); categories 0, 0, 1, 0, 2 key 0.5, 0.45 − 0.5, 0.4, 0.1 − 0.5, 0 — the
     order rows 0, 2, 4, 1, 3; rows 1 and 3 are refused by the cap anyway: rows 0, 2, 4."""
@@ -141,6 +151,7 @@ def test_a_hand_made_query() -> None:
         "cap": 1,
     }
     walked = walked_few(
+        library,
         0.5,
         CategorySimilarity(category),
         WINDOW,
@@ -186,8 +197,8 @@ def test_a_window_that_does_not_settle_is_left_to_numpy(answered: list[bool]) ->
 )
 def test_batches_outside_the_walks_premises_are_numpys(case: str, answered: list[bool]) -> None:
     """Pins (seeds), cap groups other than the penalty's categories, a non-finite relevance at
-    a query's end, more than ``FEW_QUERIES`` queries, rows out of relevance order: the cell walk
-    does not answer (or is not asked), numpy's path does, and the picks are its picks."""
+    a query's end, more than ``FEW_QUERIES`` queries, rows out of relevance order: the compiled
+    walk does not answer (or is not asked), numpy's path does, and the picks are its picks."""
     rng = np.random.default_rng(3)
     category = rng.integers(-1, 8, 200)
     query, items, relevance = _batch(rng, 200, 2)
@@ -236,7 +247,7 @@ def _one_query(
 
 def test_windows_that_settle_are_answered_here(answered: list[bool]) -> None:
     """Hand-made windows of k = 2 (``_WINDOW`` + 4 columns) that settle, each answered by the
-    cell walk (numpy's path would give the same lists: these pin where the walk stops).
+    compiled walk (numpy's path would give the same lists: these pin where the walk stops).
     A tie at the bound: λ 1, relevance 1 then 0.5 to past the window: the second pick keys 0.5,
     as the first column past it: settled. A bound read from the first column past the window,
     not the last inside: one category to column 20 (repeats from 0.99 down: the second pick
@@ -269,3 +280,119 @@ def test_constant_relevance_past_the_window_is_numpys() -> None:
     width = WINDOW + 4
     category = np.r_[np.zeros(width, np.int64), np.arange(1, 6)]
     assert _one_query(np.full(width + 5, 0.3), category, 0.8, 2) == [0, width]
+
+
+def _fuzzed(
+    rng: np.random.Generator,
+) -> tuple[dict[str, Any], np.ndarray, float, np.ndarray | None]:
+    """A random request for ``MMR.__call__``: 1-5 queries of 0-70 rows in relevance order (ties:
+    1-2 decimals, or constant, or by rank), float32 or float64; 1-40 categories, some items
+    none (-1); caps None, 0, 1, 2, 5; λ 0, 0.3, 0.5, 0.8, 1 or drawn; k 1-12; now and then a
+    seed, cap groups other than the categories, or an end of a query at ±inf or NaN. Returns
+    the call's arguments, the categories, λ and the cap groups by item where they are not the
+    categories."""
+    n_items = int(rng.integers(70, 300))
+    category = rng.integers(-1, [1, 2, 3, 6, 40][int(rng.integers(5))], n_items)
+    category = category.astype([np.int32, np.int64][int(rng.integers(2))])
+    query, items, relevance = [], [], []
+    n_queries = int(rng.integers(1, FEW_QUERIES + 1)) if rng.random() < 0.97 else FEW_QUERIES + 1
+    for q in range(n_queries):
+        length = int(rng.integers(0, 70))
+        shape = rng.random()
+        if shape < 0.1:
+            rel = np.full(length, 0.5)
+        elif shape < 0.3:
+            rel = -np.log1p(np.arange(length))
+        else:
+            rel = np.sort(np.round(rng.random(length), int(rng.integers(1, 3))))[::-1]
+        if length and rng.random() < 0.05:  # a non-finite end: numpy's path answers
+            rel = rel.copy()
+            rel[[0, -1][int(rng.integers(2))]] = [np.inf, -np.inf, np.nan][int(rng.integers(3))]
+        query += [q] * length
+        items += rng.choice(n_items, length, replace=False).tolist()
+        relevance += rel.tolist()
+    items_ = np.asarray(items, np.int32)
+    groups = rng.integers(-1, 3, n_items) if rng.random() < 0.05 else None
+    group = category[items_] if groups is None else groups[items_]
+    is_seed = np.zeros(len(items), bool)
+    if len(items) and rng.random() < 0.03:
+        is_seed[int(rng.integers(len(items)))] = True
+    lam = [0.0, 0.3, 0.5, 0.8, 1.0, float(rng.random())][int(rng.integers(6))]
+    kw = {
+        "query": np.asarray(query, np.int32),
+        "items": items_,
+        "relevance": np.asarray(relevance, [np.float32, np.float64][int(rng.integers(2))]),
+        "is_seed": is_seed,
+        "group": group,
+        "cap": [None, 0, 1, 2, 5][int(rng.integers(5))],
+        "k": int(rng.integers(1, 13)),
+    }
+    return kw, category, lam, groups
+
+
+def test_thousands_of_random_requests_kernel_cell_walk_numpy_and_textbook_agree(
+    library: Any,
+) -> None:
+    """3,000 random requests (``_fuzzed``): the compiled walk answers exactly where the Python
+    cell walk did, with the same rows (int64), and the other requests None; ``MMR.__call__``
+    (the compiled walk first) gives numpy's path's rows, and the textbook loop's where every
+    relevance is finite and the cap groups are the categories (the closed form's premise). Both
+    kinds of answer occur by the hundred (windows that settle, and windows that do not, caps,
+    ties, premises that fail)."""
+    rng = np.random.default_rng(2323)
+    outcomes = {True: 0, False: 0}
+    for _ in range(3000):
+        kw, category, lam, groups = _fuzzed(rng)
+        if not len(kw["query"]):
+            continue
+        query, items, relevance = kw["query"], kw["items"], kw["relevance"]
+        bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
+        similarity = CategorySimilarity(category)
+        walk = (lam, similarity, WINDOW, bounds, items, relevance, kw["is_seed"], kw["group"])
+        walked = walked_few(library, *walk, kw["cap"], kw["k"])
+        oracle = cell_walk(*walk, kw["cap"], kw["k"])
+        assert (walked is None) == (oracle is None)
+        if walked is not None:
+            assert walked.dtype == np.int64 and walked.tolist() == oracle.tolist()
+        outcomes[walked is not None] += 1
+        mmr = MMR(lam, similarity)
+        picked = mmr(**kw)
+        assert picked.tolist() == _numpys(mmr, **kw).tolist()
+        if groups is None and np.isfinite(relevance).all():
+            expected: list[int] = []
+            for q in range(len(bounds) - 1):
+                rows = np.arange(bounds[q], bounds[q + 1])
+                seeds = np.flatnonzero(kw["is_seed"][rows]).tolist()
+                expected += reference_category_mmr(
+                    items[rows].tolist(),
+                    relevance[rows].tolist(),
+                    category,
+                    lam,
+                    kw["k"],
+                    kw["cap"],
+                    seeds,
+                )
+            assert items[picked].tolist() == expected
+    assert outcomes[True] > 500 and outcomes[False] > 500, outcomes
+
+
+@pytest.mark.parametrize("bad", [5, -1])
+def test_an_item_outside_the_categories_is_left_to_numpy(bad: int, library: Any) -> None:
+    """An item one past the similarity's 5 categories (or -1) in a query's window: the compiled
+    walk reads no category for it and answers None; numpy's path raises as numpy indexing does
+    (past the end) or wraps (-1: the last item's category). The sanitized rerun aborts on a
+    read one past the categories."""
+    category = np.array([0, 1, 2, 0, 1], np.int32)
+    items = np.array([2, bad, 3], np.int64)
+    relevance = np.array([1.0, 0.5, 0.0])
+    is_seed, group = np.zeros(3, bool), category[items % len(category)]
+    args = (CategorySimilarity(category), WINDOW, np.array([0, 3]), items, relevance, is_seed)
+    assert walked_few(library, 0.5, *args, group, None, 2) is None
+    mmr = MMR(0.5, CategorySimilarity(category))
+    kw = {"query": np.zeros(3, np.int32), "items": items, "relevance": relevance}
+    kw |= {"is_seed": is_seed, "group": group, "cap": None, "k": 2}
+    if bad < 0:
+        assert mmr(**kw).tolist() == [0, 1]
+    else:
+        with pytest.raises(IndexError):
+            mmr(**kw)

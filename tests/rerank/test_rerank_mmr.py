@@ -373,8 +373,8 @@ def test_ids_past_32_bits_are_not_wrapped_into_the_padding() -> None:
 @pytest.fixture
 def walks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """The shapes (rows, width) of the grids ``MMR._walk`` walks, call by call: which walks
-    ran, over how many rows. Batches of a few queries walked cell by cell
-    (``rerank.few_queries``) take numpy's walks here, the path these tests follow."""
+    ran, over how many rows. Batches of a few queries walked by the compiled
+    walk (``rerank.few_queries``) take numpy's walks here, the path these tests follow."""
     monkeypatch.setattr(sys.modules["recsmith.rerank.mmr"], "FEW_QUERIES", 0)
     seen: list[tuple[int, int]] = []
     walk = MMR._walk

@@ -1,5 +1,6 @@
-"""``candidate_features``' columns of a request batch, and ``anchor_items``' search, each in one
-compiled pass (BENCHMARKS §132).
+"""``candidate_features``' columns of a request batch, ``anchor_items``' search, and the MMR
+walk of a request of a few queries (``rerank.few_queries``), each in one compiled pass
+(BENCHMARKS §132, §138).
 
 At a coalesced batch's size (16 users, ~4,100 candidate rows) the features' own arithmetic is a
 few gathers per row; what numpy spent was its per-call cost, ~60 calls a batch, each a pass
@@ -251,6 +252,91 @@ int32_t strongest(
     }
     return 0;
 }
+/* MMR's closed-form walk of a request of a few queries (rerank.few_queries.walked_few): rows
+   grouped by query (query q: rows bounds[q] .. bounds[q + 1]) without seeds, checked to be in
+   relevance order as mmr._in_order checks them (a NaN fails but a lone row's), each query
+   walked within its first `width` cells as the numpy path walks its window (MMR._windowed,
+   MMR._walk), the same float64 operations in the same order: a cell keyed
+   lam * (rel - last) / (first - last) (lam * 1.0 where they are equal), less spread = 1 - lam
+   where `penalised` and an earlier cell of the window holds its code (0 or more); the cells
+   ordered by key, best first, ties in column order (a stable insertion sort: ~36 cells); the
+   first k that the cap does not refuse (a code of 0 or more held by cap or more earlier cells;
+   cap INT64_MAX: none) written to picked as row numbers, by query then pick order. Codes are
+   group's; where `penalised` they must be category[items] too. Returns how many were written,
+   or -1 where numpy's path must answer: a query's window whose codes are not its items'
+   categories (or an item outside category), rows out of order, a non-finite first or last
+   relevance, a window that does not settle (fewer than k picks, or the k-th keyed below
+   lam * the scaled relevance of the first cell past it), memory that runs out. */
+int64_t mmr_walk(
+    int64_t n_queries, const int64_t *bounds, double lam, int64_t penalised, int64_t width,
+    const void *items, int64_t items_width, const void *relevance, int64_t relevance_width,
+    const void *group, int64_t group_width, const void *category, int64_t category_width,
+    int64_t n_category, int64_t cap, int64_t k, int64_t *picked)
+{
+    const double spread = 1.0 - lam;
+    int64_t widest = 0, n_picked = -1, written = 0;
+    for (int64_t q = 0; q < n_queries; q++) {
+        const int64_t length = bounds[q + 1] - bounds[q];
+        if (length > widest) widest = length;
+    }
+    if (widest > width) widest = width;
+    double *keys = malloc((widest + 1) * sizeof(double));
+    int64_t *codes = malloc((widest + 1) * sizeof(int64_t));
+    int64_t *order = malloc((widest + 1) * sizeof(int64_t));
+    unsigned char *refused = malloc(widest + 1);
+    if (!keys || !codes || !order || !refused) goto end;
+    for (int64_t q = 0; q < n_queries; q++) {
+        const int64_t start = bounds[q], end = bounds[q + 1];
+        if (end <= start) continue;
+        const int64_t shown = end - start < width ? end - start : width;
+        for (int64_t c = 0; c < shown; c++) {
+            codes[c] = index_at(group, group_width, start + c);
+            if (penalised) {
+                const int64_t item = index_at(items, items_width, start + c);
+                if (item < 0 || item >= n_category) goto end;
+                if (index_at(category, category_width, item) != codes[c]) goto end;
+            }
+        }
+        double hi = value_at(relevance, relevance_width, start), next = hi;
+        for (int64_t i = start + 1; i < end; i++) {  /* in order, each query's maximum first */
+            const double rel = value_at(relevance, relevance_width, i);
+            if (!(rel <= next)) goto end;
+            next = rel;
+        }
+        const double lo = next;  /* its minimum last */
+        if (!isfinite(hi) || !isfinite(lo)) goto end;
+        const double span = hi - lo;
+        int64_t n_order = 0;
+        for (int64_t c = 0; c < shown; c++) {
+            const double rel = value_at(relevance, relevance_width, start + c);
+            int64_t before = 0;
+            for (int64_t b = 0; b < c; b++) before += codes[b] == codes[c];
+            double key = lam * (span > 0 ? (rel - lo) / span : 1.0);
+            if (penalised && codes[c] >= 0 && before > 0) key = key - spread;
+            keys[c] = key;
+            refused[c] = codes[c] >= 0 && before >= cap;
+            int64_t at = n_order++;
+            for (; at > 0 && keys[order[at - 1]] < key; at--) order[at] = order[at - 1];
+            order[at] = c;
+        }
+        int64_t taken = 0, last = -1;
+        for (int64_t i = 0; i < n_order && taken < k; i++) {
+            if (refused[order[i]]) continue;
+            last = order[i];
+            picked[written + taken++] = start + last;
+        }
+        if (end - start > shown) {  /* cells past the window: settled only by k picks keyed high */
+            const double rel = value_at(relevance, relevance_width, start + shown);
+            const double beyond = lam * (span > 0 ? (rel - lo) / span : 1.0);
+            if (taken < k || keys[last] < beyond) goto end;
+        }
+        written += taken;
+    }
+    n_picked = written;
+end:
+    free(keys); free(codes); free(order); free(refused);
+    return n_picked;
+}
 """
 
 _built = threading.Event()
@@ -307,6 +393,16 @@ def _load() -> None:
             ptr,
         ]
         library.strongest.restype = ctypes.c_int32
+        library.mmr_walk.argtypes = [
+            i64,
+            ptr,
+            ctypes.c_double,
+            *[i64] * 2,
+            *[ptr, i64] * 4,
+            *[i64] * 3,
+            ptr,
+        ]
+        library.mmr_walk.restype = i64
         _library = library
     except KernelUnavailable as exc:
         _unavailable = str(exc)
@@ -334,7 +430,9 @@ def unavailable_reason() -> str | None:
     return _unavailable
 
 
-def _address(array: np.ndarray) -> int:
+def address(array: np.ndarray) -> int:
+    """Where ``array``'s first element is, for a pointer argument (the array must outlive
+    the call)."""
     return array.__array_interface__["data"][0]
 
 
@@ -350,7 +448,7 @@ def _csr(matrix: sparse.csr_array, values: type | None) -> list[int] | None:
         return None
     if any(a.dtype not in (np.int32, np.int64) for a in parts[:2]):
         return None
-    return [*(_address(a) for a in parts), parts[0].itemsize, parts[1].itemsize]
+    return [*(address(a) for a in parts), parts[0].itemsize, parts[1].itemsize]
 
 
 def strongest(
@@ -377,15 +475,15 @@ def strongest(
     out = np.empty(len(query), np.int64)
     done = library.strongest(
         len(query),
-        _address(query),
-        _address(items),
+        address(query),
+        address(items),
         recent.shape[0],
         *recents[:2],
         *recents[3:],
         *weights,
         values.itemsize,
         *matrix.shape,
-        _address(out),
+        address(out),
     )
     return out if done == 0 else None
 
@@ -445,15 +543,15 @@ def _taken_arguments(state: FeatureState) -> StateArguments | None:
     n_items = min(len(a) for a in (*items, *[values][: len(state.item_property_names) > 0]))
     before = [
         n_items,
-        *(_address(a) for a in items),
+        *(address(a) for a in items),
         min(len(user_events), share.shape[0]),
-        _address(user_events),
+        address(user_events),
         share.shape[1],
         *csrs[0],
         *csrs[1],
         float(state.reference_ts),
     ]
-    after = [_address(values), _address(categorical), *affinity.shape[::-1], *csrs[2]]
+    after = [address(values), address(categorical), *affinity.shape[::-1], *csrs[2]]
     return StateArguments(before, after, (*items, values, categorical, user_events))
 
 
@@ -499,12 +597,12 @@ def write_columns(
         cands.source_scores.shape[1],
         n_context,
         n_properties,
-        *(_address(a) for a in rows),
+        *(address(a) for a in rows),
         *arguments.before,
         *recent[:2],
         *recent[3:],
         *arguments.after,
-        _address(out),
+        address(out),
     )
     return done == 0
 

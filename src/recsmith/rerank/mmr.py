@@ -16,11 +16,11 @@ each row of the padded grid below, the same lists as the step loop (``tests/rera
 against a textbook loop). λ = 1 is the same sort with any similarity. Rows in relevance order
 without pins (what re-ranking hands over) are first walked within their first columns only
 (``MMR._windowed``: a proof per row that nothing past them can enter its list; rows without one
-are walked in full; a batch of at most ``FEW_QUERIES`` queries is walked cell by cell in
-Python first, ``few_queries.walked_few``, where numpy's ~60 calls cost more than its few
-windows' cells). In process, CPU time of the re-ranking stage on the 100k-item pipeline:
-0.58× the step loop's for one query, 0.84× for 16, 1.02× for 64 before the window
-(``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
+are walked in full; a batch of at most ``FEW_QUERIES`` queries is walked by one compiled call
+first, ``few_queries.walked_few``, once ``ranking.row_kernel``'s library is loaded, where
+numpy's ~60 calls cost more than its few windows' cells). In process, CPU time of the
+re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query, 0.84× for 16,
+1.02× for 64 before the window (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
 
 Other similarities (item vectors) take the greedy steps: sequential, but queries are independent,
 so every step runs for a whole chunk of queries at once on a padded grid (one query per row, its
@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recsmith.ranking import row_kernel
 from recsmith.rerank.few_queries import FEW_QUERIES, walked_few
 from recsmith.rerank.placement import group_rank, pair_key, place, seed_counts
 from recsmith.rerank.similarity import CategorySimilarity, Similarity
@@ -88,8 +89,10 @@ class MMR:
         closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
         if closed:
             picked = None
-            if len(bounds) - 1 <= FEW_QUERIES and _in_order(query, relevance):
+            library = row_kernel.loaded() if len(bounds) - 1 <= FEW_QUERIES else None
+            if library is not None:  # it checks the rows' order itself
                 picked = walked_few(
+                    library,
                     self.lam,
                     self.similarity,
                     _WINDOW,
