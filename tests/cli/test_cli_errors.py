@@ -283,3 +283,20 @@ def test_a_corrupt_manifest_is_named_not_a_traceback(
         assert_usage_error(*run(*args)[::2], "--model-dir: ", says)
     served = _serve("--model-dir", str(broken), "--store", f"sqlite:///{tmp_path / 's.sqlite'}")
     assert_usage_error(served.returncode, served.stderr, says)
+
+
+@pytest.mark.parametrize(
+    "command", [["kpis"], ["decisions", "export", "--out", "d.csv"]], ids=["kpis", "decisions"]
+)
+@pytest.mark.parametrize("until", ["2026-12-01", "2026-12-05"])
+def test_an_end_not_after_the_start_is_named(
+    command: list[str], until: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window ending where or before it starts holds nothing: ``kpis`` printed an empty table
+    as if nothing had been served. Nothing is opened on the way (no store file appears)."""
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "s.sqlite"
+    window = ["--since", "2026-12-05", "--until", until, "--store", f"sqlite:///{store}"]
+    code, _, err = run(*command, *window)
+    assert_usage_error(code, err, "error: --until: must be after --since")
+    assert not store.exists()
