@@ -784,7 +784,8 @@ def _proposed(final: Candidates) -> np.ndarray:
 def _served_scores(final: Candidates, tier: np.ndarray) -> np.ndarray:
     """``final``'s scores, the rows of queries popularity answered whole (``tier`` category,
     segment or popular) with the filler's own score, as a single model serves such a list:
-    the users who had the item (within the segment or category for those fillers), never
+    the users who had the item (within the categories for ``category_popular``; for
+    ``segment_popular`` the segments' shrunken estimate of it, ``segments.popularity``), never
     negative. The rows keep their order: the fill's internal score (``append_below``: 1 below
     0, 0.001 lower a place) only ordered them, in the filler's order. A row no filler proposed
     (an exploring pipeline's pick) keeps its score."""
