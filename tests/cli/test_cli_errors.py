@@ -195,8 +195,17 @@ def test_backup_names_the_setting_or_the_option_that_gave_the_store(
 
 @pytest.mark.parametrize("port", ["99999", "-1", "0"])
 def test_serve_rejects_a_port_out_of_range(model_dir: Path, port: str) -> None:
+    """Named as typed (``--port``): ``serving.port`` pointed at a config file that may not
+    even set it."""
     done = _serve("--model-dir", str(model_dir), "--port", port)
-    assert_usage_error(done.returncode, done.stderr, "serving.port: ")
+    assert_usage_error(done.returncode, done.stderr, "error: --port: ")
+    assert "serving.port" not in done.stderr
+
+
+def test_quickstart_names_a_bad_port_as_typed(tmp_path: Path) -> None:
+    code, _, err = run("quickstart", "--dir", str(tmp_path / "q"), "--port", "99999")
+    assert_usage_error(code, err, "error: --port: ")
+    assert not (tmp_path / "q").exists()  # refused before anything is written
 
 
 def test_deploy_without_version_or_model_dir_says_one_is_needed(tmp_path: Path) -> None:
