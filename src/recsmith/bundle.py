@@ -55,9 +55,11 @@ class NeedsPipeline(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class BatchRecommendations:
-    """Lists for a batch of users in external ids. ``fallback[i]``: row i came from popularity.
-    ``sources[i][j]``: who proposed item j of row i (``Answer.sources``), so that a batch file
-    or a decision log can tell a model's item from a popularity fill."""
+    """Lists for a batch of users in external ids. ``fallback[i]``: row i came from popularity
+    because the user is unknown (a known user the model had nothing for is not one: its items'
+    ``sources`` say ``FILL``, and ``Answer.tiers`` ``popular``). ``sources[i][j]``: who
+    proposed item j of row i (``Answer.sources``), so that a batch file or a decision log can
+    tell a model's item from a popularity fill."""
 
     user_ids: np.ndarray  # object [n]
     item_ids: list[np.ndarray]  # per user, object arrays (length <= k)
@@ -75,6 +77,20 @@ TIERS = ("personalised", "session", "category", "segment", "popular")
 #: The source named for a slot the popularity fallback filled: the name a pipeline gives its
 #: own popularity fill (``pipeline.runtime.FALLBACK``), so both deployments label it alike.
 FILL = "popular"
+
+#: The note (``Answer.notes``, the response's ``degraded``) on a known user's list that the
+#: model or the sources answered in part, popularity filling the rest: the list is weaker than
+#: ``tier: personalised`` alone says (a list popularity answered whole says ``tier: popular``).
+POPULAR_FILL = "popular_fill"
+
+
+def with_fill_notes(notes: list[list[str]], mixed: np.ndarray) -> list[list[str]]:
+    """``notes`` (per query, or empty for none) with ``POPULAR_FILL`` added to each ``mixed``
+    query's: a personalised list that popularity filled in part."""
+    if not mixed.any():
+        return notes
+    rows = notes or [[] for _ in range(len(mixed))]
+    return [[*row, POPULAR_FILL] if m else row for row, m in zip(rows, mixed.tolist(), strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +111,8 @@ class Answer:
     #: empty for deterministic lists (every propensity 1)
     propensities: list[list[float]] = field(default_factory=list)
     #: per query, what its list fell short of: ``exposure:<group>`` for an exposure floor the
-    #: allowed candidates could not meet (``recsmith.fairness``); empty when nothing did
+    #: allowed candidates could not meet (``recsmith.fairness``), ``POPULAR_FILL`` for a known
+    #: user's list popularity filled in part; empty when nothing did
     notes: list[list[str]] = field(default_factory=list)
 
 
@@ -422,7 +439,20 @@ class ModelBundle:
                     recs.item_ids[i], recs.scores[i] = by_items.item_ids[j], by_items.scores[j]
                     tiers[i] = "session"
                     sources[i] = by_items.sources[j]
-        return Answer(recs, tiers, sources, {"model": time.perf_counter() - started})
+        mixed = np.asarray(
+            [
+                t == "personalised" and s[-1:] == [[FILL]]
+                for t, s in zip(tiers, sources, strict=True)
+            ],
+            bool,
+        )
+        return Answer(
+            recs,
+            tiers,
+            sources,
+            {"model": time.perf_counter() - started},
+            notes=with_fill_notes([], mixed),
+        )
 
     def similar_items(self, item_id: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Items most similar to ``item_id`` (external ids, scores); KeyError if unknown."""

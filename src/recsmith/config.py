@@ -605,11 +605,15 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
     return Settings.model_validate({**loaded.model_dump()})
 
 
-def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+def with_overrides(
+    settings: Settings, flags: Mapping[str, str] | None = None, **sections: Mapping[str, Any]
+) -> Settings:
     """``settings`` with some keys of some sections replaced (command-line options), validated.
 
     ``model_copy(update=...)`` would skip validation, so ``serve --port 99999`` would get past the
-    same limits a config file is held to; this re-validates and names the setting when it fails.
+    same limits a config file is held to; this re-validates and names the setting when it fails,
+    or the option the user typed where ``flags`` maps the setting to it (``serving.port`` →
+    ``--port``: the file may not even set it).
     """
     data = settings.model_dump()
     for section, values in sections.items():
@@ -617,4 +621,7 @@ def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Setting
     try:
         return Settings.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ConfigError.from_pydantic(exc) from None
+        error = ConfigError.from_pydantic(exc)
+        if flags:
+            error = ConfigError([(flags.get(f, f), reason) for f, reason in error.problems])
+        raise error from None

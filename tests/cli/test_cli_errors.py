@@ -195,8 +195,17 @@ def test_backup_names_the_setting_or_the_option_that_gave_the_store(
 
 @pytest.mark.parametrize("port", ["99999", "-1", "0"])
 def test_serve_rejects_a_port_out_of_range(model_dir: Path, port: str) -> None:
+    """Named as typed (``--port``): ``serving.port`` pointed at a config file that may not
+    even set it."""
     done = _serve("--model-dir", str(model_dir), "--port", port)
-    assert_usage_error(done.returncode, done.stderr, "serving.port: ")
+    assert_usage_error(done.returncode, done.stderr, "error: --port: ")
+    assert "serving.port" not in done.stderr
+
+
+def test_quickstart_names_a_bad_port_as_typed(tmp_path: Path) -> None:
+    code, _, err = run("quickstart", "--dir", str(tmp_path / "q"), "--port", "99999")
+    assert_usage_error(code, err, "error: --port: ")
+    assert not (tmp_path / "q").exists()  # refused before anything is written
 
 
 def test_deploy_without_version_or_model_dir_says_one_is_needed(tmp_path: Path) -> None:
@@ -283,3 +292,20 @@ def test_a_corrupt_manifest_is_named_not_a_traceback(
         assert_usage_error(*run(*args)[::2], "--model-dir: ", says)
     served = _serve("--model-dir", str(broken), "--store", f"sqlite:///{tmp_path / 's.sqlite'}")
     assert_usage_error(served.returncode, served.stderr, says)
+
+
+@pytest.mark.parametrize(
+    "command", [["kpis"], ["decisions", "export", "--out", "d.csv"]], ids=["kpis", "decisions"]
+)
+@pytest.mark.parametrize("until", ["2026-12-01", "2026-12-05"])
+def test_an_end_not_after_the_start_is_named(
+    command: list[str], until: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window ending where or before it starts holds nothing: ``kpis`` printed an empty table
+    as if nothing had been served. Nothing is opened on the way (no store file appears)."""
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "s.sqlite"
+    window = ["--since", "2026-12-05", "--until", until, "--store", f"sqlite:///{store}"]
+    code, _, err = run(*command, *window)
+    assert_usage_error(code, err, "error: --until: must be after --since")
+    assert not store.exists()

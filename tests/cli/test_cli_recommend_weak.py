@@ -17,8 +17,8 @@ pytestmark = pytest.mark.usefixtures("audit_store")
 runner = CliRunner()
 
 #: Only y and z share a user (c): item-kNN links them and nothing else. By hand: b (y) gets z
-#: from the model; a (x, linked to nothing) and c (y and z, both seen) get popularity alone;
-#: "new" is unknown. Rows: a 2, b 2, c 1 (only x is unseen), new 2.
+#: from the model and popularity's x below it; a (x, linked to nothing) and c (y and z, both
+#: seen) get popularity alone; "new" is unknown. Rows: a 2, b 2, c 1 (only x is unseen), new 2.
 EVENTS = """user_id,item_id,timestamp
 a,x,1700000000
 b,y,1700000001
@@ -38,19 +38,23 @@ def model(tmp_path: Path) -> Path:
     return out
 
 
-def _recommend(model: Path, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
+def _recommend(model: Path, tmp_path: Path, *extra: str, k: int = 2) -> tuple[int, str, str]:
     users = tmp_path / "users.txt"
     users.write_text("a\nb\nc\nnew\n")
-    args = ["recommend", "--model-dir", str(model), "--users", str(users), "--k", "2"]
+    args = ["recommend", "--model-dir", str(model), "--users", str(users), "--k", str(k)]
     result = runner.invoke(app, [*args, "--no-log-decisions", *extra])
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_json_counts_known_users_with_only_popular_items(model: Path, tmp_path: Path) -> None:
-    code, out, _ = _recommend(model, tmp_path, "--json", "--out", str(tmp_path / "r.csv"))
+@pytest.mark.parametrize(("k", "filled"), [(2, 1), (1, 0)])  # k=1: b's list is z alone
+def test_json_counts_known_users_with_popular_items(
+    model: Path, tmp_path: Path, k: int, filled: int
+) -> None:
+    code, out, _ = _recommend(model, tmp_path, "--json", "--out", str(tmp_path / "r.csv"), k=k)
     assert code == 0
     summary = json.loads(out)
-    assert (summary["fallback_users"], summary["popular_only_users"]) == (1, 2)
+    counts = ("fallback_users", "popular_only_users", "popular_filled_users")
+    assert [summary[c] for c in counts] == [1, 2, filled]
 
 
 def test_the_summary_line_says_so(model: Path, tmp_path: Path) -> None:
@@ -58,5 +62,6 @@ def test_the_summary_line_says_so(model: Path, tmp_path: Path) -> None:
     assert code == 0
     assert " ".join(err.split()) == (
         f"wrote 7 rows for 4 users to {tmp_path / 'r.csv'} (1 unknown users got popular items; "
-        "2 known users got only popular items: the model found nothing for them)"
+        "2 known users got only popular items: the model found nothing for them; 1 known user "
+        "got popular items below the model's: it found too few for them)"
     )

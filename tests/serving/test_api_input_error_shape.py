@@ -178,3 +178,20 @@ def test_an_encoded_slash_in_an_id_is_that_ids_422(
 def test_a_path_matching_no_route_is_still_404(client: TestClient, keys: Headers) -> None:
     response = client.get("/v1/nothing/here", headers=keys["read"])
     assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})
+
+
+@pytest.mark.parametrize("until", ["2026-12-01", "2026-12-05"])
+def test_a_kpi_window_ending_before_it_starts_names_until(
+    client: TestClient, keys: Headers, until: str
+) -> None:
+    """It answered 200 with no groups, as if nothing had been served, and without ``until``."""
+    path = f"/v1/admin/kpis?since=2026-12-05&until={until}"
+    assert _field_errors(client.get(path, headers=keys["admin"])) == [
+        ("until", "must be after since")
+    ]
+    body = client.get("/v1/admin/kpis?since=2026-12-01&until=2026-12-05", headers=keys["admin"])
+    assert body.status_code == 200
+    assert (body.json()["since"], body.json()["until"]) == (
+        "2026-12-01T00:00:00+00:00",
+        "2026-12-05T00:00:00+00:00",
+    )

@@ -75,7 +75,14 @@ def test_metrics_count_this_workers_closes(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """200 "ok" to a GET; a POST is answered 401 at once, before its body is read."""
+    """200 "ok" to a GET; a POST is answered 401 at once, before its body is read; a websocket
+    is accepted and held until the client leaves."""
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        return
     if scope["type"] != "http":
         return
     status = 401 if scope["method"] == "POST" else 200
@@ -183,6 +190,22 @@ def test_an_early_answer_to_an_upload_leaves_the_connection_open(
         upload.sendall(b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10)
         assert b"connection: close" not in _answers(upload, 1)[0]
     assert balance.closed == 0
+
+
+def test_a_websocket_leaves_the_count_when_it_ends(
+    balanced_server: tuple[int, ConnectionBalance],
+) -> None:
+    """An upgraded connection is counted while it lasts, and no longer once it ends: uvicorn
+    hands it to its websocket protocol, whose end the HTTP protocol never hears of."""
+    port, balance = balanced_server
+    with socket.create_connection(("127.0.0.1", port)) as websocket:
+        websocket.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert websocket.recv(65536).startswith(b"HTTP/1.1 101")
+        assert balance.counts[0] == 2  # the fixture's idle connection and this one
+    _wait_for(lambda: balance.counts[0] == 1)
 
 
 def _wait_for(condition: Callable[[], bool]) -> None:

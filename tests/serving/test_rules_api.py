@@ -379,3 +379,25 @@ def test_a_request_rule_without_its_type_names_the_field_and_the_types(
             }
         ]
     }
+
+
+@pytest.mark.parametrize("media", ["application/json", "application/toml"])
+@pytest.mark.parametrize("content", ["", " \n"])
+def test_an_empty_body_is_refused_and_the_live_rules_stay(
+    api: TestClient, keys: dict[str, dict[str, str]], content: str, media: str
+) -> None:
+    """An empty body is a client that sent nothing (a file it failed to read), not a request to
+    drop every live rule: a 422 naming ``body`` and the two ways to mean that ({} or DELETE);
+    the rules set before stay, as do the lists they make."""
+    rules = {"rerank": {"rules": [{"type": "exclude", "items": ["i1"]}]}}
+    assert put(api, keys, rules).status_code == 200
+    headers = {**keys["admin"], "Content-Type": media}
+    for method in ("PUT", "POST"):
+        path = "/v1/admin/rules" if method == "PUT" else "/v1/admin/rules/validate"
+        response = api.request(method, path, content=content, headers=headers)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert error["field"] == "body" and "empty" in error["reason"], error
+        assert "{}" in error["reason"] and "DELETE" in error["reason"], error
+    live = api.get("/v1/admin/rules", headers=keys["admin"]).json()
+    assert (live["version"], live["rules"]) == (1, rules)

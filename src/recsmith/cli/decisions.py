@@ -18,7 +18,7 @@ from recsmith.cli._common import (
 )
 from recsmith.decisions.ope_log import ope_log
 from recsmith.decisions.outcomes import shown_and_attributed
-from recsmith.decisions.timespec import parse_time
+from recsmith.decisions.timespec import parse_window
 from recsmith.errors import ValidationError
 from recsmith.store.open import open_store
 
@@ -65,9 +65,7 @@ def export(
     log (README: Exploration in serving)."""
     cli = state(ctx)
     with errors_as_exit():
-        start, end = parse_time(since, "--since"), parse_time(until, "--until")
-        if start is not None and end is not None and end <= start:
-            raise ValidationError("--until", "must be after --since")
+        start, end = parse_window(since, until, ("--since", "--until"))
         if not out.parent.is_dir():
             raise ValidationError("--out", f"no such directory: {out.parent}")
         db = open_store(resolve_store_url(store, cli.settings))

@@ -16,7 +16,7 @@ from recsmith.cli._common import (
     stdout,
 )
 from recsmith.decisions.kpis import BY, catalogue_size, kpis
-from recsmith.decisions.timespec import parse_time
+from recsmith.decisions.timespec import parse_window
 from recsmith.errors import ValidationError
 from recsmith.store.open import open_store
 
@@ -39,7 +39,7 @@ def kpis_command(
     with errors_as_exit():
         if by is not None and by not in BY:
             raise ValidationError("--by", f"must be one of {', '.join(BY)}")
-        start, end = parse_time(since, "--since"), parse_time(until, "--until")
+        start, end = parse_window(since, until, ("--since", "--until"))
         db = open_store(resolve_store_url(store, cli.settings))
         try:
             table = kpis(

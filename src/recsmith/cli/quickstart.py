@@ -136,7 +136,7 @@ def quickstart(
     with errors_as_exit():
         requested = {"port": port} if port is not None else {}
         # a bad --port fails here, before it is written into a new config file
-        with_overrides(Settings.model_construct(), serving=requested)
+        with_overrides(Settings.model_construct(), {"serving.port": "--port"}, serving=requested)
         directory.mkdir(parents=True, exist_ok=True)
         config_path = write_config(directory, DEFAULT_PORT if port is None else port)
         # --port wins over the file: a re-run with another port serves (and prints) that one

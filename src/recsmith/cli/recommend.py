@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from recsmith.bundle import FILL
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.cli.trained_dir import check_trained_dir
@@ -153,7 +154,7 @@ def recommend(
         "users": len(user_ids),
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
-        "popular_only_users": _popular_only(frame, lengths, np.asarray(recs.fallback, bool)),
+        **_popular_known(frame, lengths, np.asarray(recs.fallback, bool)),
         "duplicate_users": duplicates,
         "model_version": bundle.version,
     }
@@ -170,10 +171,16 @@ def recommend(
             else ""
         )
         only = summary["popular_only_users"]
+        part = summary["popular_filled_users"]
         weak = (
             f"; {only:,} known user{'s' if only > 1 else ''} got only popular items: the model "
             "found nothing for them"
             if only
+            else ""
+        ) + (
+            f"; {part:,} known user{'s' if part > 1 else ''} got popular items below the "
+            "model's: it found too few for them"
+            if part
             else ""
         )
         stderr.print(
@@ -183,16 +190,22 @@ def recommend(
         )
 
 
-def _popular_only(frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray) -> int:
+def _popular_known(frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray) -> dict[str, int]:
     """How many known users (``unknown`` false; ``lengths``: each user's rows, in order) got
-    no item from the model, only popularity fill. The summary counted unknown users alone as
+    no item from the model, only popularity fill (``popular_only_users``), and how many got
+    some of both (``popular_filled_users``). The summary counted unknown users alone as
     fallbacks, so a model that scored nothing for anyone (item-kNN or EASE on users whose items
     share no co-occurrence) read as a clean run: "0 unknown users got popular items" over lists
     that were popularity throughout."""
     owner = np.repeat(np.arange(len(lengths)), lengths)
-    model_rows = (frame["sources"] != "popular").to_numpy()
+    model_rows = (frame["sources"] != FILL).to_numpy()
     per_user = np.bincount(owner, weights=model_rows, minlength=len(lengths))
-    return int(np.count_nonzero(~unknown & (per_user == 0)))
+    return {
+        "popular_only_users": int(np.count_nonzero(~unknown & (per_user == 0))),
+        "popular_filled_users": int(
+            np.count_nonzero(~unknown & (per_user > 0) & (per_user < lengths))
+        ),
+    }
 
 
 def _write(frame: pd.DataFrame, out: Path | None) -> None:

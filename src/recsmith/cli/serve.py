@@ -61,9 +61,13 @@ def serve(
         "allow_no_model": allow_no_model or None,
     }
     with errors_as_exit():
+        given = {k: v for k, v in options.items() if v is not None}
+        # an option's bad value is named as typed (``--port``), a config file's as set there
+        flags = {f"serving.{k}": f"--{k.replace('_', '-')}" for k in given}
         settings = with_overrides(
             cli.settings,
-            serving={k: v for k, v in options.items() if v is not None},
+            {**flags, "store.url": "--store"} if store else flags,
+            serving=given,
             store={"url": store} if store else {},
         )
         # a missing or corrupt model and a taken port are refused before the store is opened:

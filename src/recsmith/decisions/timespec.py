@@ -45,3 +45,15 @@ def parse_time(text: str | None, field: str, now: datetime | None = None) -> dat
             field, f"{text!r} is neither a span (7d, 12h, 30m) nor an ISO 8601 date-time"
         ) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_window(
+    since: str | None, until: str | None, fields: tuple[str, str] = ("since", "until")
+) -> tuple[datetime | None, datetime | None]:
+    """``since`` and ``until`` (``parse_time``, named by ``fields``), refusing an end that is
+    not after the start: such a window holds nothing, and reading it answered an empty table
+    as if nothing had been served."""
+    start, end = parse_time(since, fields[0]), parse_time(until, fields[1])
+    if start is not None and end is not None and end <= start:
+        raise ValidationError(fields[1], f"must be after {fields[0]}")
+    return start, end

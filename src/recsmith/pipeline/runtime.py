@@ -24,12 +24,14 @@ import numpy as np
 from scipy import sparse
 
 from recsmith.bundle import (
+    FILL,
     TIERS,
     Answer,
     BatchRecommendations,
     ModelBundle,
     every_item_shown,
     shown,
+    with_fill_notes,
 )
 from recsmith.events.schema import Item
 from recsmith.explain.trace import Trace
@@ -74,10 +76,12 @@ log = logging.getLogger(__name__)
 FeatureTap = Callable[[np.ndarray, np.ndarray], None]
 #: The name of the popularity source under every list, and how many extra items it brings (rules
 #: may filter some out).
-FALLBACK = "popular"
+FALLBACK = FILL
 FALLBACK_EXTRA = 20
 #: The fallback's name where popularity within the users' profile segments fills the lists.
 SEGMENT_FALLBACK = "segment_popular"
+#: The sources that fill lists from popularity (global, segments', the requested categories').
+FILLERS = (FALLBACK, SEGMENT_FALLBACK, CategoryPopular.name)
 
 
 class Pipeline:
@@ -394,7 +398,7 @@ class Pipeline:
         ``retrieval.include_seen``) keeps the items users have (see ``queries``). ``profiles``:
         per user, a profile read from the store (None: the release's own, if any), whose
         segments' popularity fills the list (``segment_fallback``)."""
-        tier, final, _, _ = self._top_k(
+        tier, final, _, _, _ = self._top_k(
             user_ids,
             k,
             extra_seen=extra_seen,
@@ -412,7 +416,7 @@ class Pipeline:
         scores = np.full((n, k), -np.inf, np.float32)
         rank = np.arange(len(final)) - final.bounds()[final.query]
         ids[final.query, rank] = final.items
-        scores[final.query, rank] = final.score
+        scores[final.query, rank] = _served_scores(final, tier)
         return TopK(ids, scores), tier, final
 
     def _top_k(
@@ -433,11 +437,14 @@ class Pipeline:
         source: str | None = None,
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
         feature_tap: FeatureTap | None = None,
-    ) -> tuple[np.ndarray, Candidates, Queries, np.ndarray | None]:
+    ) -> tuple[np.ndarray, Candidates, Queries, np.ndarray | None, np.ndarray]:
         """``top_k``'s tiers and final rows (each query's list in order) with the queries it
-        built (``answer`` traces reasons to their items) and, when ``explore`` is given to an
-        exploring pipeline, each final row's propensity. ``trace`` (``?explain=true`` only)
-        keeps what each stage saw (``explain.trace``)."""
+        built (``answer`` traces reasons to their items), when ``explore`` is given to an
+        exploring pipeline each final row's propensity, and per query how many listed items a
+        source proposed (the rest are popularity's fill). ``trace`` (``?explain=true`` only)
+        keeps what each stage saw (``explain.trace``). A known user whose list popularity filled
+        whole (the sources proposed nothing the rules kept) is tier ``popular``, as is one a
+        single model has nothing for."""
         user_ids = np.asarray(user_ids, dtype=object)
         keep = self.config.retrieval.include_seen if include_seen is None else include_seen
         queries = self.queries(user_ids, extra_seen, recent, context, keep)
@@ -485,7 +492,9 @@ class Pipeline:
             timings["rerank"] = time.perf_counter() - started
         tier[(tier == 1) & ~found] = popular  # the session's items led nowhere
         tier[(tier == popular) & segmented] = TIERS.index("segment")
-        return tier, final, queries, propensity
+        proposed = _proposed(final)
+        tier[(tier == 0) & (proposed == 0) & (np.diff(final.bounds()) > 0)] = popular
+        return tier, final, queries, propensity, proposed
 
     def segment_fallback(
         self,
@@ -579,7 +588,7 @@ class Pipeline:
         (see ``segment_fallback``)."""
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
-        tier, final, queries, propensity = self._top_k(
+        tier, final, queries, propensity, proposed = self._top_k(
             user_ids,
             k,
             extra_seen=extra_seen,
@@ -601,17 +610,20 @@ class Pipeline:
         # one batch-wide array each: nothing writes to them in place): the lists, and the
         # anchors of their reasons, are named by one id lookup for the whole batch rather than
         # one per list (``ModelBundle.external_batch``: ~8 µs a user)
-        cuts = list(pairwise(final.bounds().tolist()))
+        bounds = final.bounds()
+        cuts = list(pairwise(bounds.tolist()))
         anchor = anchor_items(final, queries.recent, self.anchor_matrices)
         named = self.bundle.items.to_external(np.concatenate([final.items, np.maximum(anchor, 0)]))
         listed = named[: len(final)]
         names = final.source_names()
         sources = [names[a:b] for a, b in cuts]
+        whole = tier >= TIERS.index("category")  # popularity answered the whole list
+        scores = _served_scores(final, tier)
         lists = BatchRecommendations(
             user_ids,
             [listed[a:b] for a, b in cuts],
-            [final.score[a:b] for a, b in cuts],
-            tier >= TIERS.index("category"),
+            [scores[a:b] for a, b in cuts],
+            whole & (queries.users < 0),  # as a single model's: unknown users' (``fallback``)
             sources,
         )
         anchors = np.where(anchor >= 0, named[len(final) :], None).tolist()
@@ -630,7 +642,10 @@ class Pipeline:
             per_source,
             anchored,
             [p.tolist() for p in shown],
-            self.reranker.unmet(final, k),
+            # a personalised list popularity filled in part says so
+            with_fill_notes(
+                self.reranker.unmet(final, k), (tier == 0) & (proposed < np.diff(bounds))
+            ),
         )
 
     def recommend_for_items(
@@ -756,3 +771,31 @@ def _without_signal(scores: np.ndarray) -> bool:
     an item it saw no interaction of (zero factors, an empty co-occurrence row), whose "nearest"
     items would otherwise be the catalogue's first ones in index order."""
     return len(scores) == 0 or not np.any(scores)
+
+
+def _proposed(final: Candidates) -> np.ndarray:
+    """Per query of ``final``, how many of its rows a source proposed: not popularity's fill
+    alone (``FILLERS``), which lists what the sources could not."""
+    own = np.isin(np.asarray(final.sources, dtype=object), FILLERS, invert=True)
+    by_source = (final.source_ranks[:, own] > 0).any(axis=1)
+    return np.bincount(final.query[by_source], minlength=final.n_queries)
+
+
+def _served_scores(final: Candidates, tier: np.ndarray) -> np.ndarray:
+    """``final``'s scores, the rows of queries popularity answered whole (``tier`` category,
+    segment or popular) with the filler's own score, as a single model serves such a list:
+    the users who had the item (within the categories for ``category_popular``; for
+    ``segment_popular`` the segments' shrunken estimate of it, ``segments.popularity``), never
+    negative. The rows keep their order: the fill's internal score (``append_below``: 1 below
+    0, 0.001 lower a place) only ordered them, in the filler's order. A row no filler proposed
+    (an exploring pipeline's pick) keeps its score."""
+    whole = tier >= TIERS.index("category")
+    if not whole.any():
+        return final.score
+    fills = np.isin(np.asarray(final.sources, dtype=object), FILLERS)
+    rows = np.flatnonzero(whole[final.query])
+    own = final.source_scores[np.ix_(rows, np.flatnonzero(fills))]
+    best = np.where(np.isnan(own), -np.inf, own).max(axis=1, initial=-np.inf)
+    scores = final.score.copy()
+    scores[rows] = np.where(np.isfinite(best), best, scores[rows])
+    return scores

@@ -21,9 +21,10 @@ worker not yet serving holds -1 and is not counted). One close at a time: after 
 waits ``COOLDOWN_S`` before the next, so the client still reconnecting — one connection missing
 from the total — is not taken for a gap and answered with a second close. A connection with a
 request queued behind the response (pipelined), or whose request body is still arriving, is not
-closed (``BalancedCycle``). When a worker dies, its slot keeps its last count until the supervisor
-notices (within half a second) and clears it; meanwhile the survivor may close a few connections
-whose clients come straight back to it.
+closed (``BalancedCycle``). When a worker dies, the supervisor, woken by its exit, clears its
+slot at once (it would otherwise keep its last count, and the survivor would close connections
+whose clients can only come back to it). A connection upgraded to a websocket leaves the count
+when the websocket ends.
 """
 
 from __future__ import annotations
@@ -159,6 +160,22 @@ if OneWriteProtocol is not None:
             super().connection_lost(exc)
             if _balance is not None:
                 _balance.record(len(self.connections))
+
+        def handle_websocket_upgrade(self) -> None:
+            """The connection now speaks the websocket protocol, whose ``connection_lost``
+            leaves the server's connections without this class's: have it publish the count
+            too, or the worker's slot stays one high until its next connection comes or goes."""
+            super().handle_websocket_upgrade()
+            websocket = self.transport.get_protocol()
+            lost = websocket.connection_lost
+            connections = self.connections
+
+            def counted(exc: Exception | None) -> None:
+                lost(exc)
+                if _balance is not None:
+                    _balance.record(len(connections))
+
+            websocket.connection_lost = counted
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
             cycle.protocol = self  # what ``BalancedCycle`` reads as its response starts

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recsmith.decisions.timespec import parse_time
+from recsmith.decisions.timespec import parse_time, parse_window
 from recsmith.errors import ValidationError
 from recsmith.validation_reasons import reworded, unknown_field
 
@@ -60,6 +60,15 @@ def query_time(text: str | None, field: str) -> datetime | None:
     naming ``field`` and why it is not one."""
     try:
         return parse_time(text, field)
+    except ValidationError as exc:
+        raise invalid(exc.field, exc.reason) from None
+
+
+def query_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``since`` and ``until`` query parameters as times (``decisions.timespec.parse_window``),
+    or the 422 naming the one at fault."""
+    try:
+        return parse_window(since, until)
     except ValidationError as exc:
         raise invalid(exc.field, exc.reason) from None
 

@@ -225,7 +225,8 @@ class ScoredItem(BaseModel):
     item_id: str
     score: float = Field(
         description="higher is better; what it measures is one thing per route: a user list's "
-        "ranking score (popularity fills below the lowest model score), similarity (/similar), "
+        "ranking score (popularity fills below the lowest model score; a list popularity "
+        "answered whole keeps popularity's own: users who interacted), similarity (/similar), "
         "the co-occurrence metric (/together), users who interacted (/popular), decayed event "
         "counts (/trending)"
     )
@@ -292,8 +293,9 @@ class RecommendationResponse(_ListResponse):
         description="Set when the personalised tier could not answer: 'session' (from the "
         "request's recent items), 'category' (popular within the requested categories), "
         "'segment' (popular among users whose profile matches the user's: a profile, no "
-        "events) or 'popular' (nothing known about the visitor, or the model proposes nothing "
-        "for a known user)"
+        "events) or 'popular' (nothing known about the visitor, or the model or the pipeline's "
+        "sources propose nothing for a known user); a personalised list popularity filled in "
+        "part says 'popular_fill' in degraded instead"
     )
     explanations: Explanations = None
     degraded: list[str] = Field(
@@ -301,6 +303,8 @@ class RecommendationResponse(_ListResponse):
         description="parts this list was computed without: 'store' when the event store was "
         "unavailable (items the user has there now were not excluded); 'exposure:<group>' when "
         "an exposure floor of the pipeline could not be met from the items rules allow; "
+        "'popular_fill' when the model or the sources proposed fewer items than asked for a "
+        "known user and popularity filled the rest (those items' sources say 'popular'); "
         "'placement_release' when the release the placement names could not be served (the "
         "deployed one answered)",
     )

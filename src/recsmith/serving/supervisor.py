@@ -24,6 +24,7 @@ worker starts, it checks that no other program holds the port: sockets that all 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -34,6 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import MutableSequence
+from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -111,20 +113,32 @@ class Supervisor:
         self.workers = workers
         self.options = uvicorn_options
         self._stop = threading.Event()
+        # ``stop`` writes here to wake the loop, which otherwise sleeps until a worker exits
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
         self._context = multiprocessing.get_context("spawn")  # no copied locks, no forked pools
         # one slot a worker, shared memory the workers write without a lock (one int each)
         self._counts = self._context.RawArray("i", [NOT_SERVING] * workers) if balance else None
+
+    @property
+    def counts(self) -> MutableSequence[int] | None:
+        """Each worker's open connections as the balance shares them (None without it)."""
+        return self._counts
 
     def run(self) -> None:
         """Serve until asked to stop; raises ``ServerStartError`` if the port is taken or a worker
         cannot start."""
         listen_socket(self.options["host"], self.options["port"], reuse_port=False).close()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self._stop.set())
+            signal.signal(sig, lambda *_: self.stop())
         procs = [self._start(i) for i in range(self.workers)]
         failure: str | None = None
         try:
-            while failure is None and not self._stop.wait(0.5):
+            while failure is None and not self._stop.is_set():
+                # woken the moment a worker exits (its sentinel), not at the next tick of a poll:
+                # until its slot is cleared (``_start``) the others balance against the count
+                # it died with and close connections whose clients can only come back to them
+                wait([*(proc.sentinel for proc in procs), self._wake_r])
                 for i, proc in enumerate(procs):
                     if proc.is_alive():
                         continue
@@ -138,14 +152,25 @@ class Supervisor:
                     procs[i] = self._start(i)
         finally:
             self._shut_down(procs)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
         if failure is not None:
             raise ServerStartError(failure)
+
+    def stop(self) -> None:
+        """Ask ``run`` to stop the workers and return (what SIGINT and SIGTERM do)."""
+        self._stop.set()
+        with contextlib.suppress(BlockingIOError):  # a wake already pending is enough
+            os.write(self._wake_w, b"\0")
 
     def _start(self, index: int) -> BaseProcess:
         if self._counts is not None:  # a restarted worker's connections died with it
             self._counts[index] = NOT_SERVING
         proc = self._context.Process(
-            target=_serve_one, args=(self.options, os.getpid(), self._counts, index), daemon=False
+            target=_serve_one,
+            args=(self.options, os.getpid(), self._counts, index),
+            name=f"recsmith-worker-{index}",
+            daemon=False,
         )
         proc.start()
         return proc

@@ -46,6 +46,13 @@ def checkerboard_events(
     return view_events(rows)
 
 
+def loner_events() -> pd.DataFrame:
+    """The checkerboard and "loner", whose one item ("solo") nobody else had: an item-to-item
+    model has no neighbour for it, so popularity answers that known user's whole list."""
+    loner = view_events([("loner", "solo", 1_700_000_000)]).assign(event_id="e-solo")
+    return pd.concat([checkerboard_events(), loner], ignore_index=True)
+
+
 def view_events(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
     """A canonical event frame of ``(user_id, item_id, unix seconds)`` views."""
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])

@@ -13,7 +13,7 @@ from recsmith.decisions.timespec import PATTERN
 from recsmith.ids import UUID4_HEX_PATTERN
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
-from recsmith.serving.input_errors import query_time
+from recsmith.serving.input_errors import query_window
 from recsmith.serving.schemas import error_responses
 
 router = APIRouter(
@@ -109,7 +109,7 @@ def get_kpis(
 ) -> dict[str, Any]:
     """Impressions, users, CTR and CTR@k, add-to-cart rate, conversion, revenue per user and
     per impression, and catalogue coverage, per group (definitions: ``decisions.kpis``)."""
-    start, end = query_time(since, "since"), query_time(until, "until")
+    start, end = query_window(since, until)
     store = runtime.store
     table = kpis(
         store,
@@ -122,6 +122,7 @@ def get_kpis(
     )
     return {
         "since": start.isoformat() if start else None,
+        "until": end.isoformat() if end else None,
         "by": by,
         "k": k,
         "groups": _records(table),

@@ -144,10 +144,12 @@ async def _rule_file(request: Request) -> dict[str, Any]:
     """The body's tables: TOML when sent as ``application/toml`` (the file ``recsmith rules
     set`` reads, as the console's editor may hold it), JSON otherwise, decoded as strictly as
     every other JSON body (``json_text.decode``: no NaN/Infinity, a repeated key named); 422
-    naming ``body``."""
+    naming ``body``, as for an empty body (``EMPTY_RULE_FILE``)."""
     media = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
     raw = await request.body()
-    if media != TOML_TYPE and raw.strip():
+    if not raw.strip():  # a client that sent nothing, not one dropping every live rule
+        raise invalid("body", EMPTY_RULE_FILE)
+    if media != TOML_TYPE:
         try:
             data, repeated = decode(raw)
         except ValueError as exc:
@@ -165,6 +167,10 @@ async def _rule_file(request: Request) -> dict[str, Any]:
     except ValidationError as exc:
         raise invalid(exc.field, exc.reason) from None
 
+
+#: The 422 of an empty rule body: a file empty by mistake would otherwise replace every live
+#: rule with the pipeline's own.
+EMPTY_RULE_FILE = "empty: send {} (or DELETE /v1/admin/rules) to go back to the pipeline's rules"
 
 RuleFile = Annotated[dict[str, Any], Depends(_rule_file)]
 
