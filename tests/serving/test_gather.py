@@ -316,6 +316,29 @@ def test_a_group_that_reaches_its_target_is_called_before_the_bound() -> None:
     assert wait >= 0.09 and called_after < wait - 0.05
 
 
+def test_no_hold_while_the_calls_already_gather_their_target() -> None:
+    """Saturated, queries pile up while a call runs and the next call takes them all: after a
+    call of 8 queries (at least the target of 4) a lone query is called on its loop turns, not
+    held (a hold would leave the loop idle with queries waiting); after a call of 1 it is."""
+    groups: list[list[int]] = []
+
+    async def run() -> list[float]:
+        gatherer = Gatherer(_burning(0.008, 0.002, groups, []), max_batch=64, max_wait_s=BOUND)
+        await _burst(gatherer, range(24))
+        await _spaced(gatherer, [50], 0.0)  # the fit: a target of 4
+        waits = []
+        for burst in (range(60, 68), range(70, 71), range(80, 81)):
+            await _burst(gatherer, burst)
+            waits.append(gatherer.last_wait)
+        return waits
+
+    eight, after_eight, after_one = asyncio.run(run())
+    assert eight > 0.0  # the call before it was [50]: held, until 4 were waiting
+    assert after_eight == 0.0
+    assert after_one > 0.0
+    assert groups[2:] == [list(range(60, 68)), [70], [80]]
+
+
 def test_a_held_gatherer_refuses_blocking_calls() -> None:
     with pytest.raises(ValueError, match="event-loop calls only"):
         Gatherer(Recorder(), max_batch=64, blocking=True, max_wait_s=0.002)

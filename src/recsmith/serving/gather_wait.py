@@ -18,7 +18,10 @@ per-query cost (``fixed / per_query``): below it, every query that joins saves m
 costs; beyond it, the most a further wait could save is half. The hold is the time ``target``
 queries take to arrive at the measured rate, never longer than ``max_wait``, and a group that
 reaches ``target`` is called at once. No hold when fewer than one more query is expected within
-``max_wait``, or when the fit says batching saves nothing (``target`` below 2). Until the calls
+``max_wait``, when the fit says batching saves nothing (``target`` below 2), or when the latest
+call already answered ``target`` queries or more: then queries pile up while the calls run (the
+server is saturated) and the next group gathers on its own, where a hold would only leave the
+loop idle with queries waiting. Until the calls
 have been seen at more than one size, batching is taken to pay (the premise of coalescing) and
 the hold is ``max_wait``'s bound.
 """
@@ -78,6 +81,7 @@ class WaitPolicy:
         self._max_batch = max_batch
         self._gap = LONGEST_GAP_S  # a server that just started is taken to be idle
         self._last: float | None = None
+        self._last_call = 0  # the latest call's queries
         self.cost = CallCost()
 
     @property
@@ -95,6 +99,7 @@ class WaitPolicy:
     def called(self, n: int, cpu_s: float) -> None:
         """A call of ``n`` queries took ``cpu_s`` seconds of CPU."""
         self.cost.add(n, cpu_s)
+        self._last_call = n
 
     def target(self) -> int:
         """The group size worth waiting for (module docstring), 1 to ``max_batch``."""
@@ -115,6 +120,6 @@ class WaitPolicy:
         if gap > bound:  # not even one more query expected within the bound: call at once
             return 0.0, 1
         target = self.target()
-        if target < 2:
+        if target < 2 or self._last_call >= target:
             return 0.0, 1
         return min(bound, (target - 1) * gap), target
