@@ -258,40 +258,43 @@ def test_a_lone_query_on_an_idle_server_is_answered_without_the_wait() -> None:
 
 @pytest.mark.parametrize("max_wait_s", [BOUND, 0.0])
 def test_under_load_a_burst_within_the_window_is_answered_by_one_call(max_wait_s: float) -> None:
-    """After a burst has loaded the gatherer (its mean gap far below the bound), three queries
-    40 ms apart: held, they share one call; with ``max_wait_s`` = 0 (today's behaviour) the first
-    is called alone on its own loop turns and the other two, 40 ms later, by calls of their own."""
-    call = Recorder()
+    """After a burst has loaded the gatherer (its mean gap far below the bound) and a lone call,
+    three queries 40 ms apart: held, they share one call; with ``max_wait_s`` = 0 (today's
+    behaviour) the first is called alone on its loop turns, and the other two by calls of their
+    own. The calls cost 5 ms each, whatever their size: batching pays for any group."""
+    groups: list[list[int]] = []
 
     async def run() -> float:
-        gatherer = Gatherer(call, max_batch=64, max_wait_s=max_wait_s)
+        gatherer = Gatherer(_burning(0.005, 0.0, groups, []), max_batch=64, max_wait_s=max_wait_s)
         await _burst(gatherer, range(32))
+        await _spaced(gatherer, [99], 0.0)  # after a call of 32, none held: the call is lone
         return await _spaced(gatherer, [100, 101, 102], 0.04)
 
     took = asyncio.run(run())
-    assert call.groups[0] == list(range(32))
+    assert groups[:2] == [list(range(32)), [99]]
     if max_wait_s:
-        assert call.groups[1:] == [[100, 101, 102]]
+        assert groups[2:] == [[100, 101, 102]]
         assert 0.08 < took < BOUND + 0.15
     else:
-        assert call.groups[1:] == [[100], [101], [102]]
+        assert groups[2:] == [[100], [101], [102]]
 
 
 def test_the_wait_never_exceeds_its_bound() -> None:
-    """Loaded, no fit yet (batching taken to pay for 64): a lone query is held for the bound,
-    then answered, though the group never grew."""
-    call = Recorder()
+    """Loaded, the calls' cost all fixed (worth a group of 64), the latest call lone: a lone
+    query is held for the bound, then answered, though the group never grew."""
+    groups: list[list[int]] = []
 
     async def run() -> tuple[float, float]:
-        gatherer = Gatherer(call, max_batch=64, max_wait_s=BOUND)
+        gatherer = Gatherer(_burning(0.005, 0.0, groups, []), max_batch=64, max_wait_s=BOUND)
         await _burst(gatherer, range(32))
+        await _spaced(gatherer, [6], 0.0)  # after a call of 32, none held: the call is lone
         took = await _spaced(gatherer, [7], 0.0)
         return took, gatherer.last_wait
 
     took, wait = asyncio.run(run())
     assert wait == pytest.approx(BOUND)
     assert BOUND * 0.9 < took < BOUND + 0.15
-    assert call.groups[1:] == [[7]]
+    assert groups[1:] == [[6], [7]]
 
 
 def test_a_group_that_reaches_its_target_is_called_before_the_bound() -> None:
@@ -303,7 +306,7 @@ def test_a_group_that_reaches_its_target_is_called_before_the_bound() -> None:
     async def run() -> tuple[float, float, int]:
         gatherer = Gatherer(_burning(0.008, 0.002, groups, began), max_batch=64, max_wait_s=BOUND)
         await _burst(gatherer, range(24))  # loaded; one size seen: no fit
-        await _spaced(gatherer, [50], 0.0)  # held the bound; a second size: the fit
+        await _spaced(gatherer, [50], 0.0)  # a second size: the fit
         assert gatherer.policy is not None
         target = gatherer.policy.target()
         first = time.monotonic()

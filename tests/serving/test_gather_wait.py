@@ -37,7 +37,7 @@ def test_calls_of_one_size_have_no_fit() -> None:
 
 def _fitted(fixed: float, per_query: float, max_wait_s: float = 0.002) -> WaitPolicy:
     policy = WaitPolicy(max_wait_s, max_batch=64)
-    for n in (1, 2, 3, 4, 1, 2, 3, 4):
+    for n in (4, 3, 2, 1, 4, 3, 2, 1):  # the latest call lone
         policy.called(n, fixed + per_query * n)
     return policy
 
@@ -49,13 +49,13 @@ def _loaded(policy: WaitPolicy, gap_s: float, n: int = 400) -> WaitPolicy:
 
 
 def test_the_hold_waits_for_the_target_at_the_measured_rate() -> None:
-    """fixed 1 ms, 0.2 ms a query: worth waiting for 5 queries; at one query per 0.3 ms the fifth
-    comes 1.2 ms after the first; at one per 0.8 ms it would take 3.2 ms: the bound, 2 ms."""
-    policy = _loaded(_fitted(0.001, 0.0002), 0.0003)
+    """fixed 1.1 ms, 0.2 ms a query: worth waiting for 5 queries (5.5); at one query per 0.3 ms
+    the fifth comes 1.2 ms after the first; at one per 0.8 ms it would take 3.2 ms: the bound."""
+    policy = _loaded(_fitted(0.0011, 0.0002), 0.0003)
     assert policy.target() == 5
     wait, target = policy.plan()
     assert target == 5 and wait == pytest.approx(0.0012, rel=1e-3)
-    slower = _loaded(_fitted(0.001, 0.0002), 0.0008)
+    slower = _loaded(_fitted(0.0011, 0.0002), 0.0008)
     assert slower.plan() == (pytest.approx(0.002), 5)
 
 
@@ -64,6 +64,18 @@ def test_no_hold_when_batching_saves_nothing_or_no_one_else_is_coming() -> None:
     assert _loaded(_fitted(0.0001, 0.0003), 0.0001).plan() == (0.0, 1)  # target 0.33
     assert _loaded(_fitted(0.001, 0.0002), 0.0025).plan() == (0.0, 1)  # gap past the 2 ms bound
     assert WaitPolicy(0.002, 64).plan() == (0.0, 1)  # just started: taken to be idle
+
+
+def test_no_hold_after_a_call_that_gathered_as_many_without_one() -> None:
+    """Target 10 (fixed 2.1 ms, 0.2 ms a query); one query per 0.8 ms: a hold of the 2 ms bound
+    gathers 1 + 2.5 = 3.5 on average. After a call of 4 (queries pile up during the calls) no
+    hold; after a call of 3 there is one."""
+    policy = _loaded(_fitted(0.0021, 0.0002), 0.0008)
+    assert policy.target() == 10
+    policy.called(4, 0.0029)
+    assert policy.plan() == (0.0, 1)
+    policy.called(3, 0.0027)
+    assert policy.plan() == (pytest.approx(0.002), 10)
 
 
 def test_a_server_gone_quiet_answers_its_next_request_at_once() -> None:

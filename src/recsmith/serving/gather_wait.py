@@ -19,11 +19,12 @@ costs; beyond it, the most a further wait could save is half. The hold is the ti
 queries take to arrive at the measured rate, never longer than ``max_wait``, and a group that
 reaches ``target`` is called at once. No hold when fewer than one more query is expected within
 ``max_wait``, when the fit says batching saves nothing (``target`` below 2), or when the latest
-call already answered ``target`` queries or more: then queries pile up while the calls run (the
-server is saturated) and the next group gathers on its own, where a hold would only leave the
-loop idle with queries waiting. Until the calls
-have been seen at more than one size, batching is taken to pay (the premise of coalescing) and
-the hold is ``max_wait``'s bound.
+call, held or not, already answered as many queries as a hold would gather (``target``, or the
+1 + ``max_wait`` / gap expected within the bound, whichever is fewer): then queries pile up while
+the calls run (a saturated server, a closed loop) and the next group gathers on its own, where
+a hold would only leave the loop idle with queries waiting (BENCHMARKS §136 measured that).
+Until the calls have been seen at more than one size, batching is taken to pay (the premise of
+coalescing) and the hold is ``max_wait``'s bound.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class WaitPolicy:
         if gap > bound:  # not even one more query expected within the bound: call at once
             return 0.0, 1
         target = self.target()
-        if target < 2 or self._last_call >= target:
+        gathers = min(target, 1 + bound / gap) if gap > 0 else target
+        if target < 2 or self._last_call >= gathers:
             return 0.0, 1
         return min(bound, (target - 1) * gap), target
