@@ -13,7 +13,8 @@ with the calibration line (``calibration.py``) and ends by driving the same load
 endpoint (``plain_fastapi.py``, same workers), so recsmith's figures also come as ratios to a
 baseline measured on the same machine in the same run. Each measured run also reports the
 server's CPU ms per request (``process_cpu.py``): what a request costs, less swayed by other jobs
-than req/s.
+than req/s, and how many requests each pipeline call answered (``batch_sizes``: every worker's
+``recsmith_coalesced_batch_size`` histogram after the run, warm-up included).
 
     .venv/bin/python benchmarks/serve_load.py --model ials --connections 20 --duration 30
     .venv/bin/python benchmarks/serve_load.py --pipeline benchmarks/pipeline_large.toml \
@@ -245,6 +246,7 @@ def main() -> None:
         if swap is not None:
             swap.start()
         figures = drive(args, root, users, secret, port, server.pid)
+        figures["batch_sizes"] = batch_sizes(base, args.workers)
         if args.swap:
             after = httpx.get(
                 f"{base}/v1/users/nobody/recommendations",
@@ -389,6 +391,38 @@ def drive(
     sampler.join()
     figures["connections_per_worker"] = split
     return figures
+
+
+def batch_sizes(base: str, workers: int) -> dict[str, object]:
+    """The pipeline calls' batch sizes summed over the server's workers: each worker keeps its own
+    ``/metrics``, and each fresh connection lands on one of them, so ask until ``workers``
+    different histograms came back (or 40 tries). ``buckets``: calls of at most that many."""
+    seen: dict[tuple[float, ...], dict[str, float]] = {}
+    for _ in range(40):
+        text = httpx.get(f"{base}/metrics", timeout=5).text
+        found = {
+            line.split(" ")[0]: float(line.split(" ")[-1])
+            for line in text.splitlines()
+            if line.startswith("recsmith_coalesced_batch_size")
+        }
+        seen[tuple(found.values())] = found
+        if len(seen) == workers:
+            break
+    total: Counter[str] = Counter()
+    for found in seen.values():
+        total.update(found)
+    calls = total["recsmith_coalesced_batch_size_count"]
+    buckets = {
+        re.sub(r'.*le="([^"]+)".*', r"\1", name): int(count)
+        for name, count in total.items()
+        if "_bucket" in name
+    }
+    return {
+        "workers_read": len(seen),
+        "calls": int(calls),
+        "mean": round(total["recsmith_coalesced_batch_size_sum"] / calls, 3) if calls else None,
+        "buckets": buckets,
+    }
 
 
 def plain_baseline(

@@ -190,6 +190,15 @@ class ServingSettings(Section):
         "connections more than another closes one after a response (Connection: close), so the "
         "client's reconnect evens out the kernel's split; off = connections stay where they land",
     )
+    coalesce_max_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        le=10,
+        description="under load, how long at most a recommendation's pipeline call waits for "
+        "requests arriving next to join it (dynamic batching): held only while the measured "
+        "arrival rate expects another within it and the calls' fixed cost makes it pay; an idle "
+        "server answers at once; 0 = never wait (calls take what arrived together)",
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         description="text (for a terminal) or json: one object per line with the request id, "

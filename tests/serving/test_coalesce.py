@@ -7,6 +7,9 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
@@ -120,3 +123,25 @@ def test_concurrent_http_requests_are_answered_correctly(
     )
     # the concurrent burst took fewer pipeline calls than requests; the sequential ones one each
     assert n_requests < calls < 2 * n_requests
+
+
+@pytest.mark.parametrize("wait_ms", [0.0, 1.5])
+def test_the_wait_setting_reaches_the_served_coalescer(
+    settings: Settings, pipeline: Pipeline, store: SQLiteStore, wait_ms: float
+) -> None:
+    """``serving.coalesce_max_wait_ms`` is the served coalescer's bound (0: no hold at all, the
+    flush on its loop turns as before dynamic batching)."""
+    held = Settings(
+        store=settings.store,
+        serving={**settings.serving.model_dump(), "coalesce_max_wait_ms": wait_ms},
+    )
+    app = create_app(held, bundle=pipeline, store=store)  # type: ignore[arg-type]
+    with TestClient(app):
+        policy = app.state.runtime.coalescer._gatherer.policy
+    assert (policy.max_wait_s if policy is not None else 0.0) == pytest.approx(wait_ms / 1000)
+
+
+@pytest.mark.parametrize("wait_ms", [-0.5, 10.5])
+def test_the_wait_is_bounded(wait_ms: float) -> None:
+    with pytest.raises(ValidationError, match="coalesce_max_wait_ms"):
+        Settings(serving={"coalesce_max_wait_ms": wait_ms})

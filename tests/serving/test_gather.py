@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -198,3 +199,149 @@ def test_a_turn_that_cannot_be_taken_fails_the_waiting_queries_not_strands_them(
     first, later = asyncio.run(run())
     assert [str(e) for e in first] == ["no locks on this file system"] * 2
     assert later == 9
+
+
+# Dynamic batching (``max_wait_s``): a real event loop and real timers. The bound here is long
+# (0.3 s) so that a machine busy with other work cannot blur a held call into one that was not.
+BOUND = 0.3
+
+
+def _burning(
+    fixed_s: float, per_query_s: float, groups: list[list[int]], began: list[float]
+) -> Any:
+    """A group call that burns ``fixed_s + per_query_s × n`` of this thread's CPU (what the hold
+    policy fits), answers each query with itself, and notes when it began (``time.monotonic``)."""
+
+    def call(queries: list[int]) -> list[int]:
+        began.append(time.monotonic())
+        groups.append(list(queries))
+        end = time.thread_time() + fixed_s + per_query_s * len(queries)
+        while time.thread_time() < end:
+            pass
+        return queries
+
+    return call
+
+
+async def _burst(gatherer: Gatherer[int, int], queries: range) -> list[int]:
+    """Queries submitted on one loop turn: each arrival a gap of 0 (the gatherer gets loaded)."""
+    return await asyncio.gather(*(gatherer.submit(q) for q in queries))
+
+
+async def _spaced(gatherer: Gatherer[int, int], queries: list[int], gap_s: float) -> float:
+    """Queries submitted ``gap_s`` apart, each answered with its own result (``Recorder``'s square
+    or ``_burning``'s echo); the seconds from the first submission to the last answer."""
+    began = time.monotonic()
+    waiting = []
+    for i, q in enumerate(queries):
+        if i:
+            await asyncio.sleep(gap_s)
+        waiting.append(asyncio.ensure_future(gatherer.submit(q)))
+    answers = await asyncio.wait_for(asyncio.gather(*waiting), 10 * BOUND)
+    assert answers in ([q * q for q in queries], queries)
+    return time.monotonic() - began
+
+
+def test_a_lone_query_on_an_idle_server_is_answered_without_the_wait() -> None:
+    call = Recorder()
+
+    async def run() -> tuple[float, float]:
+        gatherer = Gatherer(call, max_batch=64, max_wait_s=BOUND)
+        began = time.monotonic()
+        assert await gatherer.submit(3) == 9
+        return time.monotonic() - began, gatherer.last_wait
+
+    took, wait = asyncio.run(run())
+    assert wait == 0.0 and took < BOUND / 3
+    assert call.groups == [[3]]
+
+
+@pytest.mark.parametrize("max_wait_s", [BOUND, 0.0])
+def test_under_load_a_burst_within_the_window_is_answered_by_one_call(max_wait_s: float) -> None:
+    """After a burst has loaded the gatherer (its mean gap far below the bound) and a lone call,
+    three queries 40 ms apart: held, they share one call; with ``max_wait_s`` = 0 (today's
+    behaviour) the first is called alone on its loop turns, and the other two by calls of their
+    own. The calls cost 5 ms each, whatever their size: batching pays for any group."""
+    groups: list[list[int]] = []
+
+    async def run() -> float:
+        gatherer = Gatherer(_burning(0.005, 0.0, groups, []), max_batch=64, max_wait_s=max_wait_s)
+        await _burst(gatherer, range(32))
+        await _spaced(gatherer, [99], 0.0)  # after a call of 32, none held: the call is lone
+        return await _spaced(gatherer, [100, 101, 102], 0.04)
+
+    took = asyncio.run(run())
+    assert groups[:2] == [list(range(32)), [99]]
+    if max_wait_s:
+        assert groups[2:] == [[100, 101, 102]]
+        assert 0.08 < took < BOUND + 0.15
+    else:
+        assert groups[2:] == [[100], [101], [102]]
+
+
+def test_the_wait_never_exceeds_its_bound() -> None:
+    """Loaded, the calls' cost all fixed (worth a group of 64), the latest call lone: a lone
+    query is held for the bound, then answered, though the group never grew."""
+    groups: list[list[int]] = []
+
+    async def run() -> tuple[float, float]:
+        gatherer = Gatherer(_burning(0.005, 0.0, groups, []), max_batch=64, max_wait_s=BOUND)
+        await _burst(gatherer, range(32))
+        await _spaced(gatherer, [6], 0.0)  # after a call of 32, none held: the call is lone
+        took = await _spaced(gatherer, [7], 0.0)
+        return took, gatherer.last_wait
+
+    took, wait = asyncio.run(run())
+    assert wait == pytest.approx(BOUND)
+    assert BOUND * 0.9 < took < BOUND + 0.15
+    assert groups[1:] == [[6], [7]]
+
+
+def test_a_group_that_reaches_its_target_is_called_before_the_bound() -> None:
+    """Calls fitted at 8 ms fixed + 2 ms a query are worth a group of 4: the fourth query, ~30 ms
+    after the first, ends the hold (its wait: the bound, or 3 mean gaps of >= 30 ms each)."""
+    groups: list[list[int]] = []
+    began: list[float] = []
+
+    async def run() -> tuple[float, float, int]:
+        gatherer = Gatherer(_burning(0.008, 0.002, groups, began), max_batch=64, max_wait_s=BOUND)
+        await _burst(gatherer, range(24))  # loaded; one size seen: no fit
+        await _spaced(gatherer, [50], 0.0)  # a second size: the fit
+        assert gatherer.policy is not None
+        target = gatherer.policy.target()
+        first = time.monotonic()
+        await _spaced(gatherer, [60, 61, 62, 63], 0.01)
+        return began[-1] - first, gatherer.last_wait, target
+
+    called_after, wait, target = asyncio.run(run())
+    assert target == 4
+    assert groups[2:] == [[60, 61, 62, 63]]
+    assert wait >= 0.09 and called_after < wait - 0.05
+
+
+def test_no_hold_while_the_calls_already_gather_their_target() -> None:
+    """Saturated, queries pile up while a call runs and the next call takes them all: after a
+    call of 8 queries (at least the target of 4) a lone query is called on its loop turns, not
+    held (a hold would leave the loop idle with queries waiting); after a call of 1 it is."""
+    groups: list[list[int]] = []
+
+    async def run() -> list[float]:
+        gatherer = Gatherer(_burning(0.008, 0.002, groups, []), max_batch=64, max_wait_s=BOUND)
+        await _burst(gatherer, range(24))
+        await _spaced(gatherer, [50], 0.0)  # the fit: a target of 4
+        waits = []
+        for burst in (range(60, 68), range(70, 71), range(80, 81)):
+            await _burst(gatherer, burst)
+            waits.append(gatherer.last_wait)
+        return waits
+
+    eight, after_eight, after_one = asyncio.run(run())
+    assert eight > 0.0  # the call before it was [50]: held, until 4 were waiting
+    assert after_eight == 0.0
+    assert after_one > 0.0
+    assert groups[2:] == [list(range(60, 68)), [70], [80]]
+
+
+def test_a_held_gatherer_refuses_blocking_calls() -> None:
+    with pytest.raises(ValueError, match="event-loop calls only"):
+        Gatherer(Recorder(), max_batch=64, blocking=True, max_wait_s=0.002)

@@ -172,7 +172,11 @@ def create_app(
                     exc.cause,
                 )
             metrics.set_model(the_bundle.version if the_bundle is not None else None)
-            coalescer = Coalescer(arms=lambda: bandits.counts, sampler=sampler)
+            coalescer = Coalescer(
+                arms=lambda: bandits.counts,
+                sampler=sampler,
+                max_wait_s=serving.coalesce_max_wait_ms / 1000,
+            )
             app.state.runtime = Runtime(
                 settings=settings,
                 store=the_store,

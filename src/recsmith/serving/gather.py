@@ -7,7 +7,11 @@ throughput comes from. Each handler submits its query here and awaits its own re
 
 A lone query on an idle server is answered at once: the first submission schedules the flush two
 loop turns later (handlers whose bytes arrived on the same turn reach ``submit`` on the next one),
-with no timer and no added wait. Queries are grouped by a key (what one call must share) and cut
+with no timer and no added wait. Under load (``max_wait_s`` > 0, event-loop calls only) the flush
+may instead be held a short, bounded while so that the queries arriving next join the call
+(``gather_wait.WaitPolicy``: from the measured arrival rate and the calls' fixed and per-query
+CPU); the two turns follow the hold, and a group that reaches the policy's target is flushed at
+once. Queries are grouped by a key (what one call must share) and cut
 into groups of at most ``max_batch``. A group whose call raises is retried query by query, so one
 request's bad input never fails another's; ``split`` may decline that retry for errors every query
 would meet again (a store that is down), which then fail the whole group at once.
@@ -32,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
+
+from recsmith.serving.gather_wait import WaitPolicy
 
 Q = TypeVar("Q")
 R = TypeVar("R")
@@ -59,7 +65,10 @@ class Gatherer(Generic[Q, R]):
         blocking: bool = False,
         split: Callable[[Exception], bool] = _always,
         turn: Callable[[], AbstractContextManager[object]] | None = None,
+        max_wait_s: float = 0.0,
     ) -> None:
+        if max_wait_s and blocking:  # a blocking call's queue already grows with the load
+            raise ValueError("max_wait_s holds event-loop calls only (blocking=False)")
         self.max_batch = max_batch
         self._call = call
         self._blocking = blocking
@@ -69,6 +78,12 @@ class Gatherer(Generic[Q, R]):
         self._scheduled = False
         self._running = False
         self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps only a weak ref
+        #: when calls wait for company (None: never, as ``max_wait_s`` = 0 asks)
+        self.policy = WaitPolicy(max_wait_s, max_batch) if max_wait_s > 0 else None
+        self._hold: asyncio.TimerHandle | None = None  # the held flush's timer
+        self._target = 0  # the held group's size that ends the hold
+        #: the hold the latest group was given, in seconds (0: flushed without one)
+        self.last_wait = 0.0
         #: how many queries the latest take found waiting (all groups): the load, as it gathers
         self.last_taken = 0
         #: when that take was (``time.monotonic``): a load seen long ago is no load now
@@ -84,17 +99,41 @@ class Gatherer(Generic[Q, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append(_Pending(key, query, future))
+        policy = self.policy
+        if policy is not None:
+            policy.arrived(time.monotonic())
         if not self._scheduled and not self._running:
             self._scheduled = True
-            # two turns: handlers started on this turn reach this point on the next one
-            loop.call_soon(loop.call_soon, self._start)
+            wait, self._target = policy.plan() if policy is not None else (0.0, 1)
+            self.last_wait = wait
+            if wait > 0:
+                self._hold = loop.call_later(wait, self._soon)
+            else:
+                loop.call_soon(self._soon)
+        elif self._hold is not None and len(self._pending) >= self._target:
+            self._hold.cancel()  # the group is as large as it was waiting to be
+            self._hold = None
+            loop.call_soon(self._soon)
         return await future
+
+    def _soon(self) -> None:
+        """The flush on the next turn: handlers started on this turn reach ``submit`` on it."""
+        self._hold = None
+        asyncio.get_running_loop().call_soon(self._start)
 
     def _start(self) -> None:
         self._scheduled = False
         if not self._blocking:
+            policy = self.policy
             for group in self._take():
-                _settle(group, self.outcomes([p.query for p in group]))
+                queries = [p.query for p in group]
+                if policy is None:
+                    _settle(group, self.outcomes(queries))
+                    continue
+                began = time.thread_time()
+                outcomes = self.outcomes(queries)
+                policy.called(len(queries), time.thread_time() - began)
+                _settle(group, outcomes)
             return
         self._running = True
         self._drainer = asyncio.get_running_loop().create_task(self._drain())
