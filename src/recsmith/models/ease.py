@@ -47,6 +47,7 @@ from scipy import sparse
 from recsmith.features.interactions import Interactions, binarize, decay_factors
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.low_pass import blended, low_pass_factors
+from recsmith.models.mult_dae import ARRAY_NAMES, MultDAE, epochs_for, fit_mult_dae
 
 
 class EASEConfig(ModelConfig):
@@ -82,6 +83,14 @@ class EASEConfig(ModelConfig):
     lowpass_rank: int = Field(
         32, ge=1, le=1024, description="singular vectors the low-pass filter keeps"
     )
+    autoencoder: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="weight of a Mult-DAE's logits beside EASE's (and the filter's) scores, each"
+        " row-scaled; 0 = off",
+    )
+    autoencoder_hidden: int = Field(64, ge=1, le=1024, description="the Mult-DAE's hidden units")
 
 
 #: Scores at or below this count as "no personal evidence" under the rising factor (a product
@@ -140,6 +149,7 @@ class EASE(Recommender):
     rising_: np.ndarray  # [n_kept] the rising factor (empty when off)
     lowpass_left_: np.ndarray  # [n_kept, rank] the low-pass filter's factors (empty when off)
     lowpass_right_: np.ndarray  # [rank, n_kept]
+    dae_: MultDAE | None  # the autoencoder over kept items (None when off)
     user_items_: sparse.csr_array
     n_items_: np.ndarray  # scalar array: catalogue size
 
@@ -170,6 +180,11 @@ class EASE(Recommender):
             low_pass_factors(xk, cfg.lowpass_rank)
             if cfg.lowpass > 0
             else (np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
+        )
+        self.dae_ = (
+            fit_mult_dae(xk, cfg.autoencoder_hidden, epochs=epochs_for(xk.shape[0]))
+            if cfg.autoencoder > 0
+            else None
         )
         self.user_items_ = x
         self.n_items_ = np.asarray(data.n_items)
@@ -213,6 +228,8 @@ class EASE(Recommender):
         if self.lowpass_left_.size:
             low = np.asarray(rows @ self.lowpass_left_) @ self.lowpass_right_
             scores = blended(scores, low, self.config.lowpass)
+        if self.dae_ is not None:
+            scores = blended(scores, self.dae_.logits(rows), self.config.autoencoder)
         if len(self.rising_):
             scores = np.maximum(scores, RISING_FLOOR) * self.rising_
         return self._spread(scores)
@@ -227,6 +244,12 @@ class EASE(Recommender):
         if self.lowpass_left_.size:  # the item as a one-item history, as a user's is scored
             low = self.lowpass_left_[pos[inside]] @ self.lowpass_right_
             block[inside] = blended(block[inside], low, self.config.lowpass)
+        if self.dae_ is not None:
+            one = sparse.csr_array(
+                (np.ones(inside.sum(), np.float32), (np.arange(inside.sum()), pos[inside])),
+                shape=(int(inside.sum()), len(self.kept_)),
+            )
+            block[inside] = blended(block[inside], self.dae_.logits(one), self.config.autoencoder)
         return self._spread(block)
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -236,6 +259,7 @@ class EASE(Recommender):
             "rising_": self.rising_,
             "lowpass_left_": self.lowpass_left_,
             "lowpass_right_": self.lowpass_right_,
+            **(self.dae_.arrays() if self.dae_ is not None else {}),
             "n_items_": self.n_items_,
             **sparse_to_arrays("user_items_", self.user_items_),
         }
@@ -245,4 +269,5 @@ class EASE(Recommender):
         self.rising_ = np.empty(0, np.float32)  # releases saved before the factor existed
         self.lowpass_left_ = np.empty((0, 0), np.float32)  # … or before the low-pass filter
         self.lowpass_right_ = np.empty((0, 0), np.float32)
-        super()._restore(arrays)
+        self.dae_ = MultDAE.from_arrays(arrays)
+        super()._restore({k: v for k, v in arrays.items() if k not in ARRAY_NAMES})
