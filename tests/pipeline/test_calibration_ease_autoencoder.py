@@ -62,5 +62,6 @@ def test_none_listed_tries_none_and_one_listed_is_scored_from_the_values_kept() 
         entry["ndcg@10"]["as configured"]
         == rising["ndcg@10"][str(kept) if kept != "as configured" else kept]
     )
-    assert entry["kept"] in ("as configured", 1.0)
-    assert (params.get("autoencoder") == 1.0) == (entry["kept"] == 1.0)
+    # on this case the network lifts validation beyond noise (0.269 → 0.306), so it is shipped
+    assert entry["kept"] == 1.0
+    assert params["autoencoder"] == 1.0

@@ -87,8 +87,9 @@ class EASEConfig(ModelConfig):
         0.0,
         ge=0,
         le=10,
-        description="weight of a Mult-DAE's logits beside EASE's (and the filter's) scores, each"
-        " row-scaled; 0 = off",
+        description="weight of a Mult-DAE's centred logits beside EASE's (and the filter's)"
+        " scores, each row-scaled, added after the rising factor (which scales only EASE's"
+        " part); 0 = off",
     )
     autoencoder_hidden: int = Field(64, ge=1, le=1024, description="the Mult-DAE's hidden units")
 
@@ -228,10 +229,10 @@ class EASE(Recommender):
         if self.lowpass_left_.size:
             low = np.asarray(rows @ self.lowpass_left_) @ self.lowpass_right_
             scores = blended(scores, low, self.config.lowpass)
-        if self.dae_ is not None:
-            scores = blended(scores, self.dae_.logits(rows), self.config.autoencoder)
         if len(self.rising_):
             scores = np.maximum(scores, RISING_FLOOR) * self.rising_
+        if self.dae_ is not None:  # after the factor: its centred logits are < 0 for ~half
+            scores = blended(scores, self.dae_.centred_logits(rows), self.config.autoencoder)
         return self._spread(scores)
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
@@ -249,7 +250,9 @@ class EASE(Recommender):
                 (np.ones(inside.sum(), np.float32), (np.arange(inside.sum()), pos[inside])),
                 shape=(int(inside.sum()), len(self.kept_)),
             )
-            block[inside] = blended(block[inside], self.dae_.logits(one), self.config.autoencoder)
+            block[inside] = blended(
+                block[inside], self.dae_.centred_logits(one), self.config.autoencoder
+            )
         return self._spread(block)
 
     def _arrays(self) -> dict[str, np.ndarray]:

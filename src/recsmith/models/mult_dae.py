@@ -8,10 +8,13 @@ model that choice. Beside EASE and its low-pass filter (each row-scaled, ``low_p
 is the first signal probed on the marketplace shape whose lift validation sees (BENCHMARKS §139).
 
 The network: input row x (binary), dropout p at training (kept entries scaled 1 / (1 − p)),
-L2-normalised; h = tanh(x̂ W₁ + b₁); logits z = h W₂ + b₂. Loss per batch: mean over rows of
-−Σⱼ xⱼ log softmax(z)ⱼ, plus ``decay`` · (‖W₁‖² + ‖W₂‖²) / users. Adam (lr 1e-3, β 0.9 / 0.999),
-minibatches of ``BATCH`` rows in a seeded order, PyTorch's ``nn.Linear`` initialisation. A row's
-score at serving is its logits (no dropout): two small dense products.
+then L2-normalised (the paper's code normalises first and drops after; here a training input has
+norm 1 as a served one does); h = tanh(x̂ W₁ + b₁); logits z = h W₂ + b₂. Loss per batch: mean
+over rows of −Σⱼ xⱼ log softmax(z)ⱼ, plus ``decay`` · (‖W₁‖² + ‖W₂‖²) / users. Adam (lr 1e-3,
+β 0.9 / 0.999), minibatches of ``BATCH`` rows in a seeded order, PyTorch's ``nn.Linear``
+initialisation. A row's score at serving is its logits less their mean (no dropout): two small
+dense products. The softmax is the same for logits + any constant, so training never fixes a
+row's level; only the centred logits are the network's answer.
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ class MultDAE:
     def logits(self, rows: sparse.csr_array) -> np.ndarray:
         """Each history row's logits over the catalogue (an empty row: tanh(b₁) W₂ + b₂)."""
         return _forward(_normalised(sparse.csr_array(rows, dtype=np.float32)), self)[1]
+
+    def centred_logits(self, rows: sparse.csr_array) -> np.ndarray:
+        """``logits`` less each row's mean: what the training identifies (a constant added to
+        ``b₂`` changes the logits' level but not the softmax, the loss or its gradients)."""
+        z = self.logits(rows)
+        return z - z.mean(axis=1, keepdims=True, dtype=np.float64).astype(z.dtype)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The network as a release's named arrays (``ARRAY_NAMES``)."""
