@@ -77,7 +77,7 @@ from recsmith.serving.stored_items import StoredItems
 from recsmith.serving.strict_query import known_query_only
 from recsmith.serving.supervisor import APP as WORKER_APP
 from recsmith.serving.supervisor import Supervisor, reuseport_balances
-from recsmith.serving.worker_process import settle_worker
+from recsmith.serving.worker_process import collect_young_less_often, settle_worker
 from recsmith.store.base import EventStore
 from recsmith.store.open import open_store
 
@@ -339,6 +339,7 @@ SETTINGS_ENV = "RECSMITH_SERVE_SETTINGS_JSON"
 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes: the settings arrive as JSON in the environment."""
+    collect_young_less_often()  # this process is a served worker (``worker_process.py``)
     return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
 
 
@@ -370,6 +371,7 @@ def run(settings: Settings, *, log_level: str = "info") -> None:
     if settings.serving.log_format == "json":
         common["log_config"] = json_log_config(log_level)
     if settings.serving.workers == 1:
+        collect_young_less_often()  # this process is the served worker (``worker_process.py``)
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
