@@ -13,14 +13,17 @@ the score ``key = λ·relevance − (1 − λ)·[not the first of its category, 
 scores only fall as picks accrue, and the greedy order is simply the order of ``key`` (ties: the
 earlier row), with the category cap and ``k`` applied as in relevance order: a few sorts within
 each row of the padded grid below, the same lists as the step loop (``tests/rerank/`` checks both
-against a textbook loop). λ = 1 is the same sort with any similarity. Rows in relevance order
-without pins (what re-ranking hands over) are first walked within their first columns only
-(``MMR._windowed``: a proof per row that nothing past them can enter its list; rows without one
-are walked in full; a batch of at most ``FEW_QUERIES`` queries is walked by one compiled call
-first, ``few_queries.walked_few``, once ``ranking.row_kernel``'s library is loaded, where
-numpy's ~60 calls cost more than its few windows' cells). In process, CPU time of the
-re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query, 0.84× for 16,
-1.02× for 64 before the window (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
+against a textbook loop). That needs a category's first item shown: a cap over groups other
+than the categories can refuse it while none of its category is shown, and its next item is then
+no repeat, so such capped calls take the step loop (``MMR._closed``). λ = 1 is the same sort with
+any similarity. Rows in relevance order without pins (what re-ranking hands over) are first walked
+within their first columns only (``MMR._windowed``: a proof per row that nothing past them can
+enter its list; rows without one are walked in full; a batch of at most ``FEW_QUERIES`` queries
+is walked by one compiled call first, ``few_queries.walked_few``, once ``ranking.row_kernel``'s
+library is loaded, where numpy's ~60 calls cost more than its few windows' cells). In process,
+CPU time of the re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query,
+0.84× for 16, 1.02× for 64 before the window (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the
+window).
 
 Other similarities (item vectors) take the greedy steps: sequential, but queries are independent,
 so every step runs for a whole chunk of queries at once on a padded grid (one query per row, its
@@ -70,6 +73,9 @@ class MMR:
     def __post_init__(self) -> None:
         if not 0.0 <= self.lam <= 1.0:
             raise ValueError(f"MMR lambda must be within [0, 1], got {self.lam}")
+        # a Python float, so every path keys in float64 (NEP 50: a numpy float32 λ times a
+        # Python float is float32, as ``rerank(diversity=np.float32(..))`` would hand it over)
+        object.__setattr__(self, "lam", float(self.lam))
 
     def __call__(
         self,
@@ -86,11 +92,10 @@ class MMR:
         if len(query) == 0 or k <= 0:
             return np.zeros(0, np.int64)
         bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
-        closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
-        if closed:
+        if self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity):
             picked = None
             library = row_kernel.loaded() if len(bounds) - 1 <= FEW_QUERIES else None
-            if library is not None:  # it checks the rows' order itself
+            if library is not None:  # it checks the rows' order and the cap's groups itself
                 picked = walked_few(
                     library,
                     self.lam,
@@ -104,11 +109,28 @@ class MMR:
                     cap,
                     k,
                 )
-            if picked is None:
+            closed = picked is not None or self._closed(items, group, cap)
+            if picked is None and closed:
                 picked = self._windowed(query, bounds, items, relevance, is_seed, group, cap, k)
             if picked is not None:
                 return picked
-        return self._chunked(query, bounds, items, relevance, is_seed, group, cap, k)
+        else:
+            closed = False
+        return self._chunked(query, bounds, items, relevance, is_seed, group, cap, k, closed)
+
+    def _closed(self, items: np.ndarray, group: np.ndarray, cap: int | None) -> bool:
+        """Whether the closed form gives the greedy lists (λ 1 or category similarity asked):
+        its penalty counts a category's first item as shown, which holds unless the cap refuses
+        that item while none of its category is picked. The cap cannot where there is none or
+        its groups are the categories (an item refused is of a category picked ``cap`` times);
+        with other groups it can (a group filled by another category), and then the category's
+        next item is no repeat: the step loop answers."""
+        similarity = self.similarity
+        if self.lam == 1.0 or cap is None:
+            return True
+        return isinstance(similarity, CategorySimilarity) and np.array_equal(
+            similarity.category[items], group
+        )
 
     def _chunked(
         self,
@@ -120,11 +142,11 @@ class MMR:
         group: np.ndarray,
         cap: int | None,
         k: int,
+        closed: bool,
     ) -> np.ndarray:
-        """Every row walked in full (closed form) or stepped (``_chunk``), a chunk of queries of
-        about ``max_cells`` grid cells at a time."""
+        """Every row walked in full (``closed``: the closed form) or stepped (``_chunk``), a
+        chunk of queries of about ``max_cells`` grid cells at a time."""
         rel = _normalised(query, bounds, relevance)
-        closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
         out = [np.zeros(0, np.int64)]
         for q0, q1 in _chunks(bounds[1:] - bounds[:-1], self.max_cells):
             lo, hi = int(bounds[q0]), int(bounds[q1])
@@ -206,6 +228,7 @@ class MMR:
             group[redo],
             cap,
             k,
+            True,
         )
         rows = np.concatenate([picked[settled[row]], redo[again]])
         return rows[np.argsort(query[rows], kind="stable")]  # by query, then pick order
