@@ -15,7 +15,7 @@ earlier row), with the category cap and ``k`` applied as in relevance order: a f
 each row of the padded grid below, the same lists as the step loop (``tests/rerank/`` checks both
 against a textbook loop). That needs a category's first item shown: a cap over groups other
 than the categories can refuse it while none of its category is shown, and its next item is then
-no repeat, so such capped calls take the step loop (``MMR._closed``). λ = 1 is the same sort with
+no repeat, so such capped calls take the step loop (``MMR._walk``). λ = 1 is the same sort with
 any similarity. Rows in relevance order without pins (what re-ranking hands over) are first walked
 within their first columns only (``MMR._windowed``: a proof per row that nothing past them can
 enter its list; rows without one are walked in full; a batch of at most ``FEW_QUERIES`` queries
@@ -92,7 +92,8 @@ class MMR:
         if len(query) == 0 or k <= 0:
             return np.zeros(0, np.int64)
         bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
-        if self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity):
+        closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
+        if closed:
             picked = None
             library = row_kernel.loaded() if len(bounds) - 1 <= FEW_QUERIES else None
             if library is not None:  # it checks the rows' order and the cap's groups itself
@@ -109,28 +110,11 @@ class MMR:
                     cap,
                     k,
                 )
-            closed = picked is not None or self._closed(items, group, cap)
-            if picked is None and closed:
+            if picked is None:
                 picked = self._windowed(query, bounds, items, relevance, is_seed, group, cap, k)
             if picked is not None:
                 return picked
-        else:
-            closed = False
-        return self._chunked(query, bounds, items, relevance, is_seed, group, cap, k, closed)
-
-    def _closed(self, items: np.ndarray, group: np.ndarray, cap: int | None) -> bool:
-        """Whether the closed form gives the greedy lists (λ 1 or category similarity asked):
-        its penalty counts a category's first item as shown, which holds unless the cap refuses
-        that item while none of its category is picked. The cap cannot where there is none or
-        its groups are the categories (an item refused is of a category picked ``cap`` times);
-        with other groups it can (a group filled by another category), and then the category's
-        next item is no repeat: the step loop answers."""
-        similarity = self.similarity
-        if self.lam == 1.0 or cap is None:
-            return True
-        return isinstance(similarity, CategorySimilarity) and np.array_equal(
-            similarity.category[items], group
-        )
+        return self._chunked(query, bounds, items, relevance, is_seed, group, cap, k)
 
     def _chunked(
         self,
@@ -142,11 +126,11 @@ class MMR:
         group: np.ndarray,
         cap: int | None,
         k: int,
-        closed: bool,
     ) -> np.ndarray:
-        """Every row walked in full (``closed``: the closed form) or stepped (``_chunk``), a
-        chunk of queries of about ``max_cells`` grid cells at a time."""
+        """Every row walked in full (closed form, where it holds: ``_walk``) or stepped
+        (``_chunk``), a chunk of queries of about ``max_cells`` grid cells at a time."""
         rel = _normalised(query, bounds, relevance)
+        closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
         out = [np.zeros(0, np.int64)]
         for q0, q1 in _chunks(bounds[1:] - bounds[:-1], self.max_cells):
             lo, hi = int(bounds[q0]), int(bounds[q1])
@@ -154,7 +138,8 @@ class MMR:
                 rows = slice(lo, hi)
                 grid = _Grid(query[rows] - q0, bounds[q0 : q1 + 1] - lo)
                 args = (grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k)
-                picked = self._walk(*args)[0] if closed else self._chunk(*args)
+                walked = self._walk(*args) if closed else None
+                picked = self._chunk(*args) if walked is None else walked[0]
                 out.append(picked + lo)
         return np.concatenate(out)
 
@@ -201,7 +186,10 @@ class MMR:
             np.repeat(np.arange(len(lengths)), shown), np.concatenate(([0], shown.cumsum()))
         )
         scaled = _scaled(rel[cells], window.row, lo, hi)
-        picked, keys = self._walk(window, shown_items, scaled, is_seed[cells], shown_group, cap, k)
+        walked = self._walk(window, shown_items, scaled, is_seed[cells], shown_group, cap, k)
+        if walked is None:
+            return None
+        picked, keys = walked
         picked = cells[picked]
         row = query[picked]
         per_row = np.bincount(row, minlength=len(lengths))
@@ -228,7 +216,6 @@ class MMR:
             group[redo],
             cap,
             k,
-            True,
         )
         rows = np.concatenate([picked[settled[row]], redo[again]])
         return rows[np.argsort(query[rows], kind="stable")]  # by query, then pick order
@@ -266,22 +253,27 @@ class MMR:
         group: np.ndarray,
         cap: int | None,
         k: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """The closed-form walk of every row of ``grid``: the rows picked (by query, in pick
         order) and their keys. Sorts within each row of the padded grid, never a sort of the
-        whole batch."""
+        whole batch. None where the closed form does not hold: a penalty with a cap over groups
+        other than the categories, which can refuse a category's first item while none of that
+        category is picked, so its next item is no repeat (the step loop answers)."""
         base = self.lam * rel
         key = base
         similarity = self.similarity
         penalised = self.lam < 1.0 and isinstance(similarity, CategorySimilarity)
         codes = similarity.category[items] if penalised else group
+        same = codes is group or np.array_equal(codes, group)
+        if penalised and cap is not None and not same:
+            return None
         # rows in relevance order without seeds, whose cap groups are the penalty's categories:
         # within a row, a category's cells key in column order (its first, unpenalised, above
         # the rest), so one grouped count along the columns gives both the first of each
         # category and the cap's count of each cell (``_taken``), in place of a grouped count
         # in key order after the sort
         ranked = None
-        if (penalised or cap is not None) and _column_ranks_hold(grid, base, is_seed, codes, group):
+        if (penalised or cap is not None) and same and _column_ranks_hold(grid, base, is_seed):
             ranked = group_rank(pair_key(grid.row, codes))
         if penalised:
             if ranked is not None:
@@ -434,17 +426,11 @@ def _taken(
     return live
 
 
-def _column_ranks_hold(
-    grid: _Grid, base: np.ndarray, is_seed: np.ndarray, codes: np.ndarray, group: np.ndarray
-) -> bool:
-    """Whether a cell's place among its row's cells of its category (``codes``), counted along
-    the columns, is also its place in the walk's key order and the cap's count before it: no
-    seeds, rows in relevance order (``base``), and the cap's groups are those categories."""
-    return (
-        not is_seed.any()
-        and (codes is group or np.array_equal(codes, group))
-        and _in_order(grid.row, base)
-    )
+def _column_ranks_hold(grid: _Grid, base: np.ndarray, is_seed: np.ndarray) -> bool:
+    """Whether a cell's place among its row's cells of its category, counted along the
+    columns, is also its place in the walk's key order and the cap's count before it, given
+    cap groups that are those categories: no seeds and rows in relevance order (``base``)."""
+    return not is_seed.any() and _in_order(grid.row, base)
 
 
 def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) -> np.ndarray:
