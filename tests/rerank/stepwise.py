@@ -77,8 +77,8 @@ def cell_walk(
     walk, kept as its oracle): the rows picked for rows grouped by query (``bounds``) in
     relevance order, each query walked within its first ``window + 2k`` cells; None where the
     numpy path must answer (seeds, more than ``FEW_QUERIES`` queries, a similarity other than
-    categories below λ 1, codes other than the categories, a non-finite end, a window that does
-    not settle)."""
+    categories below λ 1, cap groups other than the categories, a non-finite end or span, a window
+    that does not settle)."""
     n_queries = len(bounds) - 1
     penalised = lam < 1.0 and isinstance(similarity, CategorySimilarity)
     if n_queries > FEW_QUERIES or (lam < 1.0 and not penalised) or is_seed.any():
@@ -92,13 +92,16 @@ def cell_walk(
         shown = min(end - start, width)
         cells = slice(start, start + shown)
         codes = group[cells].tolist()
-        if penalised and similarity.category[items[cells]].tolist() != codes:
-            return None  # cap groups other than the penalty's categories: counted apart there
+        if penalised:
+            categories = similarity.category[items[cells]].tolist()
+            if categories != codes and cap is not None:
+                return None  # cap groups other than the penalty's categories: counted apart there
+            codes = categories  # without a cap the groups play no part
         rel = relevance[start : min(end, start + shown + 1)].tolist()  # and the first past it
         hi, lo = rel[0], float(relevance[end - 1])  # the caller checked the order
-        if not (math.isfinite(hi) and math.isfinite(lo)):
-            return None
         span = hi - lo
+        if not (math.isfinite(hi) and math.isfinite(lo) and math.isfinite(span)):
+            return None
         seen: dict[int, int] = {}
         keys, refused = [], []
         for col in range(shown):

@@ -189,16 +189,33 @@ def test_a_window_that_does_not_settle_is_left_to_numpy(answered: list[bool]) ->
         k=2,
     )
     assert picked.tolist() == [0, width]
-    assert answered == [False]
+    # a row exactly one cell longer than the window (rv-b1_23): one category across the window
+    # (keys 0.5 · x − 0.5, below 0 past the first), the cell past it a new category at the
+    # row's minimum (key 0): the window's second pick keys below it, numpy's walk takes it
+    relevance = np.r_[1.0, np.linspace(0.9, 0.5, width - 1), 0.0]
+    category = np.r_[np.zeros(width, np.int64), 1]
+    assert _one_query(relevance, category, 0.5, 2) == [0, width]
+    assert answered == [False, False]
 
 
 @pytest.mark.parametrize(
-    "case", ["seeds", "other groups", "infinite relevance", "five queries", "out of order"]
+    "case",
+    [
+        "seeds",
+        "other groups",
+        "other groups past the first",
+        "infinite relevance",
+        "span past double",
+        "five queries",
+        "out of order",
+    ],
 )
 def test_batches_outside_the_walks_premises_are_numpys(case: str, answered: list[bool]) -> None:
-    """Pins (seeds), cap groups other than the penalty's categories, a non-finite relevance at
-    a query's end, more than ``FEW_QUERIES`` queries, rows out of relevance order: the compiled
-    walk does not answer (or is not asked), numpy's path does, and the picks are its picks."""
+    """Pins (seeds), cap groups other than the penalty's categories (from the first cell, or
+    the categories there and others later), a non-finite relevance at a query's end, finite
+    ends ±1.7e308 apart (their span overflows: keys NaN), more than ``FEW_QUERIES`` queries,
+    rows out of relevance order: the compiled walk does not answer (or is not asked), numpy's
+    path does, and the picks are its picks."""
     rng = np.random.default_rng(3)
     category = rng.integers(-1, 8, 200)
     query, items, relevance = _batch(rng, 200, 2)
@@ -217,6 +234,11 @@ def test_batches_outside_the_walks_premises_are_numpys(case: str, answered: list
         kw["is_seed"] = np.arange(len(query)) == 1
     elif case == "other groups":
         kw["group"] = rng.integers(-1, 3, 200)[items]
+    elif case == "other groups past the first":  # each query's first cell keeps its category
+        kw["group"] = np.where(np.r_[True, query[1:] != query[:-1]], category[items], 50)
+    elif case == "span past double":
+        ends = np.r_[True, query[1:] != query[:-1]]
+        kw["relevance"] = np.where(ends, 1.7e308, np.where(np.r_[ends[1:], True], -1.7e308, 0.0))
     elif case == "infinite relevance":
         kw["relevance"] = np.r_[relevance[:-1], -np.inf]
     elif case == "five queries":
@@ -396,3 +418,110 @@ def test_an_item_outside_the_categories_is_left_to_numpy(bad: int, library: Any)
     else:
         with pytest.raises(IndexError):
             mmr(**kw)
+
+
+def test_a_numpy_float_lambda_keys_in_float64(answered: list[bool]) -> None:
+    """λ handed over as a numpy float32 (``rerank(diversity=np.float32(..))``) is kept as a
+    Python float, so neither path keys in float32 (NEP 50: float32 · Python float is float32):
+    near-tied relevance (1e-9 apart, equal in float32) in 300 batches, cap 2, gives the textbook
+    loop's lists in float64 from the compiled walk and numpy's path alike."""
+    lam = np.float32(0.7)
+    assert type(MMR(lam, CategorySimilarity(np.zeros(1, np.int64))).lam) is float
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        n = 40
+        relevance = np.sort(np.round(rng.random(n), 7) + rng.integers(0, 2, n) * 1e-9)[::-1]
+        category = rng.integers(-1, 4, n)
+        kw: dict[str, Any] = {
+            "query": np.zeros(n, np.int32),
+            "items": np.arange(n, dtype=np.int32),
+            "relevance": relevance,
+            "is_seed": np.zeros(n, bool),
+            "group": category,
+            "cap": 2,
+            "k": int(rng.integers(1, 10)),
+        }
+        mmr = MMR(lam, CategorySimilarity(category))
+        expected = reference_category_mmr(
+            list(range(n)), relevance.tolist(), category, float(lam), kw["k"], 2, []
+        )
+        assert mmr(**kw).tolist() == expected == _numpys(mmr, **kw).tolist()
+    assert sum(answered) > 200  # the compiled walk answered most
+
+
+def test_uncapped_calls_are_walked_whatever_their_groups(answered: list[bool]) -> None:
+    """Without a cap the groups play no part (``mmr()`` passes -1 for all): the compiled walk
+    answers from the categories, with the textbook loop's lists; with a cap over those groups
+    it does not (numpy's path: the same lists as the textbook loop's over them)."""
+    rng = np.random.default_rng(5)
+    category = rng.integers(-1, 6, 300)
+    query, items, relevance = _batch(rng, 300, 3)
+    bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
+    uncapped = np.full(len(query), -1)
+    for cap, group in [(None, uncapped), (None, category[items] + 1), (2, uncapped)]:
+        kw: dict[str, Any] = {"query": query, "items": items, "relevance": relevance}
+        kw |= {"is_seed": np.zeros(len(query), bool), "group": group, "cap": cap, "k": 6}
+        picked = MMR(0.6, CategorySimilarity(category))(**kw)
+        expected: list[int] = []
+        for q in range(len(bounds) - 1):
+            rows = slice(bounds[q], bounds[q + 1])
+            groups = np.full(300, -1)  # by item: every one uncapped
+            expected += reference_category_mmr(
+                items[rows].tolist(), relevance[rows].tolist(), category, 0.6, 6, cap, [], groups
+            )
+        assert items[picked].tolist() == expected
+    assert answered == [True, True, False]
+
+
+def test_an_item_the_cap_refuses_is_not_shown_before_its_category(answered: list[bool]) -> None:
+    """Categories 0, 0, 1, 2, cap groups 7, -1, 7, -1, cap 0, λ 0.5, k 3 (hand values): rows 0
+    and 2 are refused (group 7), so row 1 is the first of category 0 shown, no repeat: keys 0.5
+    · (0.9 − 0.7) / 0.3 = 0.333 for row 1, 0 for row 3: rows 1, 3 (numpy's closed form once
+    counted row 1 a repeat: rows 3, 1)."""
+    category = np.array([0, 0, 1, 2])
+    kw: dict[str, Any] = {
+        "query": np.zeros(4, np.int32),
+        "items": np.arange(4, dtype=np.int32),
+        "relevance": np.array([1.0, 0.9, 0.8, 0.7]),
+        "is_seed": np.zeros(4, bool),
+        "group": np.array([7, -1, 7, -1]),
+        "cap": 0,
+        "k": 3,
+    }
+    mmr = MMR(0.5, CategorySimilarity(category))
+    assert mmr(**kw).tolist() == [1, 3] == _numpys(mmr, **kw).tolist()
+    assert answered == [False]
+
+
+def test_caps_over_groups_other_than_the_categories_are_the_textbook_loops() -> None:
+    """2,000 random requests (``_fuzzed``'s) whose cap groups are drawn apart from the categories
+    (0-3 groups, some items none, caps 0, 1, 2, 5, seeds now and then): ``MMR.__call__`` and
+    numpy's path alone give the textbook loop's lists, the cap counted over those groups."""
+    rng = np.random.default_rng(77)
+    checked = 0
+    for _ in range(2000):
+        kw, category, lam, _ = _fuzzed(rng)
+        query, items, relevance = kw["query"], kw["items"], kw["relevance"]
+        if not len(query) or not np.isfinite(relevance).all():
+            continue
+        groups = rng.integers(-1, int(rng.integers(1, 4)), len(category))
+        kw |= {"group": groups[items], "cap": [0, 1, 2, 5][int(rng.integers(4))]}
+        bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
+        expected: list[int] = []
+        for q in range(len(bounds) - 1):
+            rows = np.arange(bounds[q], bounds[q + 1])
+            expected += reference_category_mmr(
+                items[rows].tolist(),
+                relevance[rows].tolist(),
+                category,
+                lam,
+                kw["k"],
+                kw["cap"],
+                np.flatnonzero(kw["is_seed"][rows]).tolist(),
+                groups,
+            )
+        mmr = MMR(lam, CategorySimilarity(category))
+        assert items[mmr(**kw)].tolist() == expected
+        assert items[_numpys(mmr, **kw)].tolist() == expected
+        checked += 1
+    assert checked > 1500

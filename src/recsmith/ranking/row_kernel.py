@@ -262,11 +262,13 @@ int32_t strongest(
    ordered by key, best first, ties in column order (a stable insertion sort: ~36 cells); the
    first k that the cap does not refuse (a code of 0 or more held by cap or more earlier cells;
    cap INT64_MAX: none) written to picked as row numbers, by query then pick order. Codes are
-   group's; where `penalised` they must be category[items] too. Returns how many were written,
-   or -1 where numpy's path must answer: a query's window whose codes are not its items'
-   categories (or an item outside category), rows out of order, a non-finite first or last
-   relevance, a window that does not settle (fewer than k picks, or the k-th keyed below
-   lam * the scaled relevance of the first cell past it), memory that runs out. */
+   group's, or where `penalised` category[items] (which must be group's too unless there is no
+   cap: the groups then play no part). Returns how many were written, or -1 where numpy's path
+   must answer: a capped query's window whose groups are not its items' categories (or an item
+   outside category), rows out of order, a non-finite first or last
+   relevance or span (first - last: finite ends near +-DBL_MAX overflow it), a window that does
+   not settle (fewer than k picks, or the k-th keyed below lam * the scaled relevance of the
+   first cell past it), memory that runs out. */
 int64_t mmr_walk(
     int64_t n_queries, const int64_t *bounds, double lam, int64_t penalised, int64_t width,
     const void *items, int64_t items_width, const void *relevance, int64_t relevance_width,
@@ -294,7 +296,9 @@ int64_t mmr_walk(
             if (penalised) {
                 const int64_t item = index_at(items, items_width, start + c);
                 if (item < 0 || item >= n_category) goto end;
-                if (index_at(category, category_width, item) != codes[c]) goto end;
+                const int64_t code = index_at(category, category_width, item);
+                if (code != codes[c] && cap != INT64_MAX) goto end;
+                codes[c] = code;
             }
         }
         double hi = value_at(relevance, relevance_width, start), next = hi;
@@ -304,8 +308,8 @@ int64_t mmr_walk(
             next = rel;
         }
         const double lo = next;  /* its minimum last */
-        if (!isfinite(hi) || !isfinite(lo)) goto end;
-        const double span = hi - lo;
+        const double span = hi - lo;  /* finite ends may span past double's range */
+        if (!isfinite(hi) || !isfinite(lo) || !isfinite(span)) goto end;
         int64_t n_order = 0;
         for (int64_t c = 0; c < shown; c++) {
             const double rel = value_at(relevance, relevance_width, start + c);

@@ -9,10 +9,10 @@ the cells ordered by key (stable: ties in column order); the first ``k`` the cat
 not refuse picked. The same float64 operations in the same order give the same keys, so the
 same rows. A query whose window does not settle its list (fewer than ``k`` picks keyed at least
 the bound of the cells past it), or a batch outside that walk's premises (seeds, rows out of
-order, non-finite relevance, cap groups that are not the penalty's categories, more than
-``FEW_QUERIES`` queries), is answered None: the numpy path answers the whole call, as it does
-while the library is not loaded (built on a background thread at a pipeline's load; no
-compiler).
+order, non-finite relevance or span of it, a cap over groups other than the penalty's
+categories, more than ``FEW_QUERIES`` queries), is answered None: the numpy path answers the
+whole call, as it does while the library is not loaded (built on a background thread at a
+pipeline's load; no compiler).
 """
 
 from __future__ import annotations

@@ -13,14 +13,17 @@ the score ``key = λ·relevance − (1 − λ)·[not the first of its category, 
 scores only fall as picks accrue, and the greedy order is simply the order of ``key`` (ties: the
 earlier row), with the category cap and ``k`` applied as in relevance order: a few sorts within
 each row of the padded grid below, the same lists as the step loop (``tests/rerank/`` checks both
-against a textbook loop). λ = 1 is the same sort with any similarity. Rows in relevance order
-without pins (what re-ranking hands over) are first walked within their first columns only
-(``MMR._windowed``: a proof per row that nothing past them can enter its list; rows without one
-are walked in full; a batch of at most ``FEW_QUERIES`` queries is walked by one compiled call
-first, ``few_queries.walked_few``, once ``ranking.row_kernel``'s library is loaded, where
-numpy's ~60 calls cost more than its few windows' cells). In process, CPU time of the
-re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query, 0.84× for 16,
-1.02× for 64 before the window (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
+against a textbook loop). That needs a category's first item shown: a cap over groups other
+than the categories can refuse it while none of its category is shown, and its next item is then
+no repeat, so such capped calls take the step loop (``MMR._walk``). λ = 1 is the same sort with
+any similarity. Rows in relevance order without pins (what re-ranking hands over) are first walked
+within their first columns only (``MMR._windowed``: a proof per row that nothing past them can
+enter its list; rows without one are walked in full; a batch of at most ``FEW_QUERIES`` queries
+is walked by one compiled call first, ``few_queries.walked_few``, once ``ranking.row_kernel``'s
+library is loaded, where numpy's ~60 calls cost more than its few windows' cells). In process,
+CPU time of the re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query,
+0.84× for 16, 1.02× for 64 before the window (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the
+window).
 
 Other similarities (item vectors) take the greedy steps: sequential, but queries are independent,
 so every step runs for a whole chunk of queries at once on a padded grid (one query per row, its
@@ -70,6 +73,9 @@ class MMR:
     def __post_init__(self) -> None:
         if not 0.0 <= self.lam <= 1.0:
             raise ValueError(f"MMR lambda must be within [0, 1], got {self.lam}")
+        # a Python float, so every path keys in float64 (NEP 50: a numpy float32 λ times a
+        # Python float is float32, as ``rerank(diversity=np.float32(..))`` would hand it over)
+        object.__setattr__(self, "lam", float(self.lam))
 
     def __call__(
         self,
@@ -90,7 +96,7 @@ class MMR:
         if closed:
             picked = None
             library = row_kernel.loaded() if len(bounds) - 1 <= FEW_QUERIES else None
-            if library is not None:  # it checks the rows' order itself
+            if library is not None:  # it checks the rows' order and the cap's groups itself
                 picked = walked_few(
                     library,
                     self.lam,
@@ -121,8 +127,8 @@ class MMR:
         cap: int | None,
         k: int,
     ) -> np.ndarray:
-        """Every row walked in full (closed form) or stepped (``_chunk``), a chunk of queries of
-        about ``max_cells`` grid cells at a time."""
+        """Every row walked in full (closed form, where it holds: ``_walk``) or stepped
+        (``_chunk``), a chunk of queries of about ``max_cells`` grid cells at a time."""
         rel = _normalised(query, bounds, relevance)
         closed = self.lam == 1.0 or isinstance(self.similarity, CategorySimilarity)
         out = [np.zeros(0, np.int64)]
@@ -132,7 +138,8 @@ class MMR:
                 rows = slice(lo, hi)
                 grid = _Grid(query[rows] - q0, bounds[q0 : q1 + 1] - lo)
                 args = (grid, items[rows], rel[rows], is_seed[rows], group[rows], cap, k)
-                picked = self._walk(*args)[0] if closed else self._chunk(*args)
+                walked = self._walk(*args) if closed else None
+                picked = self._chunk(*args) if walked is None else walked[0]
                 out.append(picked + lo)
         return np.concatenate(out)
 
@@ -179,7 +186,10 @@ class MMR:
             np.repeat(np.arange(len(lengths)), shown), np.concatenate(([0], shown.cumsum()))
         )
         scaled = _scaled(rel[cells], window.row, lo, hi)
-        picked, keys = self._walk(window, shown_items, scaled, is_seed[cells], shown_group, cap, k)
+        walked = self._walk(window, shown_items, scaled, is_seed[cells], shown_group, cap, k)
+        if walked is None:
+            return None
+        picked, keys = walked
         picked = cells[picked]
         row = query[picked]
         per_row = np.bincount(row, minlength=len(lengths))
@@ -243,22 +253,27 @@ class MMR:
         group: np.ndarray,
         cap: int | None,
         k: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """The closed-form walk of every row of ``grid``: the rows picked (by query, in pick
         order) and their keys. Sorts within each row of the padded grid, never a sort of the
-        whole batch."""
+        whole batch. None where the closed form does not hold: a penalty with a cap over groups
+        other than the categories, which can refuse a category's first item while none of that
+        category is picked, so its next item is no repeat (the step loop answers)."""
         base = self.lam * rel
         key = base
         similarity = self.similarity
         penalised = self.lam < 1.0 and isinstance(similarity, CategorySimilarity)
         codes = similarity.category[items] if penalised else group
+        same = codes is group or np.array_equal(codes, group)
+        if penalised and cap is not None and not same:
+            return None
         # rows in relevance order without seeds, whose cap groups are the penalty's categories:
         # within a row, a category's cells key in column order (its first, unpenalised, above
         # the rest), so one grouped count along the columns gives both the first of each
         # category and the cap's count of each cell (``_taken``), in place of a grouped count
         # in key order after the sort
         ranked = None
-        if (penalised or cap is not None) and _column_ranks_hold(grid, base, is_seed, codes, group):
+        if (penalised or cap is not None) and same and _column_ranks_hold(grid, base, is_seed):
             ranked = group_rank(pair_key(grid.row, codes))
         if penalised:
             if ranked is not None:
@@ -411,17 +426,11 @@ def _taken(
     return live
 
 
-def _column_ranks_hold(
-    grid: _Grid, base: np.ndarray, is_seed: np.ndarray, codes: np.ndarray, group: np.ndarray
-) -> bool:
-    """Whether a cell's place among its row's cells of its category (``codes``), counted along
-    the columns, is also its place in the walk's key order and the cap's count before it: no
-    seeds, rows in relevance order (``base``), and the cap's groups are those categories."""
-    return (
-        not is_seed.any()
-        and (codes is group or np.array_equal(codes, group))
-        and _in_order(grid.row, base)
-    )
+def _column_ranks_hold(grid: _Grid, base: np.ndarray, is_seed: np.ndarray) -> bool:
+    """Whether a cell's place among its row's cells of its category, counted along the
+    columns, is also its place in the walk's key order and the cap's count before it, given
+    cap groups that are those categories: no seeds and rows in relevance order (``base``)."""
+    return not is_seed.any() and _in_order(grid.row, base)
 
 
 def _normalised(query: np.ndarray, bounds: np.ndarray, relevance: np.ndarray) -> np.ndarray:
