@@ -4,6 +4,7 @@ worker whose app cannot start (no settings in the environment), so ``run`` ends 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,7 +49,7 @@ def test_a_taken_port_leaves_no_fd_open(handlers: dict[int, object]) -> None:
         options = {"host": "127.0.0.1", "port": taken.getsockname()[1]}
         before = _open_fds()
         for _ in range(5):
-            with pytest.raises(ServerStartError, match="serving.port: cannot listen"):
+            with pytest.raises(ServerStartError, match=r"serving\.port: cannot listen"):
                 Supervisor(1, options, balance=False).run()
         assert _open_fds() == before
     assert {sig: signal.getsignal(sig) for sig in SIGNALS} == handlers
@@ -69,13 +70,10 @@ def test_after_a_run_the_handlers_are_back_and_stop_writes_nothing(
     with pytest.raises(ServerStartError, match="could not start"):
         supervisor.run()
     assert {sig: signal.getsignal(sig) for sig in SIGNALS} == handlers
-    files = [tempfile.TemporaryFile() for _ in range(8)]
-    try:
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(8)]
         supervisor.stop()
         supervisor.stop()
         for file in files:
             file.seek(0)
             assert file.read() == b""
-    finally:
-        for file in files:
-            file.close()
