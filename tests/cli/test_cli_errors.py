@@ -297,15 +297,20 @@ def test_a_corrupt_manifest_is_named_not_a_traceback(
 @pytest.mark.parametrize(
     "command", [["kpis"], ["decisions", "export", "--out", "d.csv"]], ids=["kpis", "decisions"]
 )
-@pytest.mark.parametrize("until", ["2026-12-01", "2026-12-05"])
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [("2026-12-05", "2026-12-01"), ("2026-12-05", "2026-12-05"), ("7d", "7d"), ("1h", "2h")],
+)
 def test_an_end_not_after_the_start_is_named(
-    command: list[str], until: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    command: list[str], since: str, until: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A window ending where or before it starts holds nothing: ``kpis`` printed an empty table
-    as if nothing had been served. Nothing is opened on the way (no store file appears)."""
+    as if nothing had been served. Nothing is opened on the way (no store file appears). Equal
+    spans count back from one "now": two reads of the clock made ``7d``..``7d`` a window of a
+    few microseconds, accepted and empty."""
     monkeypatch.chdir(tmp_path)
     store = tmp_path / "s.sqlite"
-    window = ["--since", "2026-12-05", "--until", until, "--store", f"sqlite:///{store}"]
+    window = ["--since", since, "--until", until, "--store", f"sqlite:///{store}"]
     code, _, err = run(*command, *window)
     assert_usage_error(code, err, "error: --until: must be after --since")
     assert not store.exists()

@@ -52,8 +52,11 @@ def parse_window(
 ) -> tuple[datetime | None, datetime | None]:
     """``since`` and ``until`` (``parse_time``, named by ``fields``), refusing an end that is
     not after the start: such a window holds nothing, and reading it answered an empty table
-    as if nothing had been served."""
-    start, end = parse_time(since, fields[0]), parse_time(until, fields[1])
+    as if nothing had been served. Both spans count back from the same "now", so equal spans
+    (``since=7d&until=7d``) are refused too, not a window of the microseconds between two reads
+    of the clock."""
+    now = datetime.now(UTC)
+    start, end = parse_time(since, fields[0], now), parse_time(until, fields[1], now)
     if start is not None and end is not None and end <= start:
         raise ValidationError(fields[1], f"must be after {fields[0]}")
     return start, end

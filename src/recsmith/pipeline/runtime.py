@@ -788,7 +788,10 @@ def _served_scores(final: Candidates, tier: np.ndarray) -> np.ndarray:
     ``segment_popular`` the segments' shrunken estimate of it, ``segments.popularity``), never
     negative. The rows keep their order: the fill's internal score (``append_below``: 1 below
     0, 0.001 lower a place) only ordered them, in the filler's order. A row no filler proposed
-    (an exploring pipeline's pick) keeps its score."""
+    (an exploring pipeline's pick) keeps its score. The scores then follow the list's order only
+    where the rules left the filler's order alone: a pin rule (or any rule that moves an item)
+    moves it with its own popularity, so such a list may read ``57, 173, 151, …``; the list's
+    order, not its scores, is what was served."""
     whole = tier >= TIERS.index("category")
     if not whole.any():
         return final.score

@@ -34,7 +34,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import MutableSequence
+from collections.abc import Iterator, MutableSequence
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -113,9 +113,12 @@ class Supervisor:
         self.workers = workers
         self.options = uvicorn_options
         self._stop = threading.Event()
-        # ``stop`` writes here to wake the loop, which otherwise sleeps until a worker exits
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
+        # while ``run`` is under way, ``stop`` writes to this pipe (read end, write end) to wake
+        # the loop, which otherwise sleeps until a worker exits; None before and after, under
+        # the lock, so a late ``stop`` never writes into a closed fd that a file may now reuse
+        # (reentrant: the SIGINT handler calls ``stop`` in whatever the main thread was doing)
+        self._wake: tuple[int, int] | None = None
+        self._wake_lock = threading.RLock()
         self._context = multiprocessing.get_context("spawn")  # no copied locks, no forked pools
         # one slot a worker, shared memory the workers write without a lock (one int each)
         self._counts = self._context.RawArray("i", [NOT_SERVING] * workers) if balance else None
@@ -127,41 +130,74 @@ class Supervisor:
 
     def run(self) -> None:
         """Serve until asked to stop; raises ``ServerStartError`` if the port is taken or a worker
-        cannot start."""
+        cannot start. SIGINT and SIGTERM call ``stop`` while it runs, and do what they did
+        before once it returns."""
         listen_socket(self.options["host"], self.options["port"], reuse_port=False).close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stop())
-        procs = [self._start(i) for i in range(self.workers)]
-        failure: str | None = None
-        try:
-            while failure is None and not self._stop.is_set():
-                # woken the moment a worker exits (its sentinel), not at the next tick of a poll:
-                # until its slot is cleared (``_start``) the others balance against the count
-                # it died with and close connections whose clients can only come back to them
-                wait([*(proc.sentinel for proc in procs), self._wake_r])
-                for i, proc in enumerate(procs):
-                    if proc.is_alive():
-                        continue
-                    if proc.exitcode is not None and proc.exitcode > 0:
-                        # uvicorn fails a worker only when its app cannot start (a bad model
-                        # directory, no store): another try would fail the same way
-                        failure = f"a server worker could not start (exit code {proc.exitcode})"
-                        break
-                    # killed (a crash, the OOM killer: a negative code) or stopped alone (0)
-                    log.warning("server worker %s exited (code %s): restarting", i, proc.exitcode)
-                    procs[i] = self._start(i)
-        finally:
-            self._shut_down(procs)
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+        with self._wake_pipe() as wake, self._stopped_by_signals():
+            procs = [self._start(i) for i in range(self.workers)]
+            failure: str | None = None
+            try:
+                while failure is None and not self._stop.is_set():
+                    # woken the moment a worker exits (its sentinel), not at the next tick of a
+                    # poll: until its slot is cleared (``_start``) the others balance against
+                    # the count it died with and close connections whose clients can only come
+                    # back to them
+                    wait([*(proc.sentinel for proc in procs), wake])
+                    for i, proc in enumerate(procs):
+                        if proc.is_alive():
+                            continue
+                        if proc.exitcode is not None and proc.exitcode > 0:
+                            # uvicorn fails a worker only when its app cannot start (a bad model
+                            # directory, no store): another try would fail the same way
+                            failure = f"a server worker could not start (exit code {proc.exitcode})"
+                            break
+                        # killed (a crash, the OOM killer: a negative code) or stopped alone (0)
+                        log.warning(
+                            "server worker %s exited (code %s): restarting", i, proc.exitcode
+                        )
+                        procs[i] = self._start(i)
+            finally:
+                self._shut_down(procs)
         if failure is not None:
             raise ServerStartError(failure)
 
     def stop(self) -> None:
         """Ask ``run`` to stop the workers and return (what SIGINT and SIGTERM do)."""
         self._stop.set()
-        with contextlib.suppress(BlockingIOError):  # a wake already pending is enough
-            os.write(self._wake_w, b"\0")
+        with self._wake_lock:
+            if self._wake is not None:
+                with contextlib.suppress(BlockingIOError):  # a wake already pending is enough
+                    os.write(self._wake[1], b"\0")
+
+    @contextlib.contextmanager
+    def _wake_pipe(self) -> Iterator[int]:
+        """The wake pipe for one ``run`` (its read end), opened after the port check so that a
+        taken port leaves no fd behind, and closed however ``run`` ends."""
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        with self._wake_lock:
+            self._wake = read, write
+        try:
+            yield read
+        finally:
+            with self._wake_lock:
+                self._wake = None
+                os.close(read)
+                os.close(write)
+
+    @contextlib.contextmanager
+    def _stopped_by_signals(self) -> Iterator[None]:
+        """SIGINT and SIGTERM call ``stop`` inside the block; their handlers before it are back
+        after it (a later Ctrl-C raises KeyboardInterrupt again, as it did before ``run``)."""
+        signals = (signal.SIGINT, signal.SIGTERM)
+        before = {sig: signal.getsignal(sig) for sig in signals}
+        try:
+            for sig in signals:
+                signal.signal(sig, lambda *_: self.stop())
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
 
     def _start(self, index: int) -> BaseProcess:
         if self._counts is not None:  # a restarted worker's connections died with it

@@ -144,11 +144,13 @@ async def _rule_file(request: Request) -> dict[str, Any]:
     """The body's tables: TOML when sent as ``application/toml`` (the file ``recsmith rules
     set`` reads, as the console's editor may hold it), JSON otherwise, decoded as strictly as
     every other JSON body (``json_text.decode``: no NaN/Infinity, a repeated key named); 422
-    naming ``body``, as for an empty body (``EMPTY_RULE_FILE``)."""
+    naming ``body``, as for an empty body (``EMPTY_RULE_FILE``) or a TOML one with no tables
+    (only comments: a file as empty in practice, ``EMPTY_TOML_RULE_FILE``)."""
     media = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
     raw = await request.body()
+    empty = EMPTY_TOML_RULE_FILE if media == TOML_TYPE else EMPTY_RULE_FILE
     if not raw.strip():  # a client that sent nothing, not one dropping every live rule
-        raise invalid("body", EMPTY_RULE_FILE)
+        raise invalid("body", empty)
     if media != TOML_TYPE:
         try:
             data, repeated = decode(raw)
@@ -161,16 +163,25 @@ async def _rule_file(request: Request) -> dict[str, Any]:
             raise invalid("body", "a rule file is a table (TOML) or an object (JSON)")
         return data
     try:
-        return load_text(raw.decode("utf-8"), "body", toml=media == TOML_TYPE)
+        data = load_text(raw.decode("utf-8"), "body", toml=True)
     except UnicodeDecodeError:
         raise invalid("body", "not UTF-8 text") from None
     except ValidationError as exc:
         raise invalid(exc.field, exc.reason) from None
+    if not data:  # TOML has no ``{}``: a JSON client's explicit "no live rules" is not this
+        raise invalid("body", empty)
+    return data
 
 
 #: The 422 of an empty rule body: a file empty by mistake would otherwise replace every live
 #: rule with the pipeline's own.
 EMPTY_RULE_FILE = "empty: send {} (or DELETE /v1/admin/rules) to go back to the pipeline's rules"
+#: The same for a TOML body, empty or comments only: TOML cannot write ``{}`` (it is not valid
+#: TOML), so the way back is DELETE, or ``{}`` sent as JSON.
+EMPTY_TOML_RULE_FILE = (
+    "empty (no tables): DELETE /v1/admin/rules (or send {} as application/json) to go back to "
+    "the pipeline's rules"
+)
 
 RuleFile = Annotated[dict[str, Any], Depends(_rule_file)]
 
