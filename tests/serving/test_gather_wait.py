@@ -82,8 +82,8 @@ def test_no_hold_after_a_take_that_gathered_as_many_without_one() -> None:
 
 def test_holds_that_gather_nothing_stop_for_a_doubling_while() -> None:
     """Mean gain 1 at first, a quarter of each new gain: three holds gaining nothing take it to
-    0.42 (< 0.5), and the next 16 plans go unheld; after three more such holds, 32; one hold that
-    gains resets the stretch to 16."""
+    0.42 (< 0.5), and the next 32 plans go unheld; a retry starts at 0.6, so one more hold that
+    gains nothing (0.45) stops holding for 64; a hold that gains resets the stretch to 32."""
     policy = _loaded(_fitted(0.0021, 0.0002), 0.0008)
     held = policy.plan()
     assert held[0] > 0
@@ -100,13 +100,12 @@ def test_holds_that_gather_nothing_stop_for_a_doubling_while() -> None:
         return count
 
     fail_holds(3)
-    assert unheld_plans() == 16  # the 17th plan is a hold again: counted by fail_holds next
-    policy.held(0)
-    fail_holds(2)
+    assert unheld_plans() == 32  # the 33rd plan is a hold again
+    fail_holds(1)
+    assert unheld_plans() == 64
+    policy.held(2)  # gained: holding goes on (0.6 -> 0.95), the next stretch is 32 again
+    fail_holds(3)  # 0.95 -> 0.71 -> 0.53 -> 0.40
     assert unheld_plans() == 32
-    policy.held(3)  # gained: holding goes on (mean 1.5), the next stretch is 16 again
-    fail_holds(4)  # 1.5 -> 1.125 -> 0.84 -> 0.63 -> 0.47
-    assert unheld_plans() == 16
 
 
 def test_a_server_gone_quiet_answers_its_next_request_at_once() -> None:

@@ -30,9 +30,9 @@ over many keys never share a call whatever the rate. So each hold is judged by w
 the queries that joined after the moment an unheld flush would have taken the group
 (``held``). While the recent holds gain less than ``MIN_GAIN`` queries each, holding stops for
 a number of groups that doubles with each hold-less stretch that ends in holds that gain nothing
-again (``FIRST_BACKOFF`` to ``LONGEST_BACKOFF`` groups), then a few holds try again: a server
-whose holds cannot gather (a saturated or closed loop, one request at a time) holds a few groups
-in a thousand, one whose load changed finds out within ``LONGEST_BACKOFF`` groups.
+again (``FIRST_BACKOFF`` to ``LONGEST_BACKOFF`` groups), then one hold tries again: a server
+whose holds cannot gather (a saturated or closed loop, one request at a time) holds about one
+group in a thousand, one whose load changed finds out within ``LONGEST_BACKOFF`` groups.
 Until the calls have been seen at more than one size, batching is taken to pay (the premise of
 coalescing) and the hold is ``max_wait``'s bound.
 
@@ -58,8 +58,10 @@ MIN_SIZE_VARIANCE = 0.05
 GAIN_WEIGHT = 1 / 4
 #: a hold must bring at least this many queries on average (per hold) to go on holding
 MIN_GAIN = 0.5
+#: the mean gain a retry starts from: one hold that gains nothing (0.45) stops holding again
+RETRY_GAIN = 0.6
 #: groups left unheld after holds stopped paying, doubling up to the longest while they still don't
-FIRST_BACKOFF = 16
+FIRST_BACKOFF = 32
 LONGEST_BACKOFF = 1024
 
 
@@ -137,7 +139,7 @@ class WaitPolicy:
         self._gain += GAIN_WEIGHT * (gained - self._gain)
         if self._gain < MIN_GAIN:  # holds gather nothing: stop for a while, then try afresh
             self._skip, self._backoff = self._backoff, min(2 * self._backoff, LONGEST_BACKOFF)
-            self._gain = 1.0
+            self._gain = RETRY_GAIN
 
     def target(self) -> int:
         """The group size worth waiting for (module docstring), 1 to ``max_batch``."""
