@@ -110,11 +110,12 @@ class Coalescer:
         arms: Callable[[], ArmCounts] = ArmCounts,
         sampler: FeatureSampler | None = None,
         max_wait_s: float = 0.0,
+        on_hold: Callable[[float], None] | None = None,
     ) -> None:
         self._arms = arms  # the bandit counts an exploring pipeline draws from, now
         self._sampler = sampler  # feature drift: the ranker's rows of some queries
         self._gatherer: Gatherer[_Query, Slot] = Gatherer(
-            self._call, max_batch=max_batch, max_wait_s=max_wait_s
+            self._call, max_batch=max_batch, max_wait_s=max_wait_s, on_hold=on_hold
         )
 
     @property
