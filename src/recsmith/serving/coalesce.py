@@ -10,8 +10,8 @@ added wait), and a busy one in larger batches, which is where the throughput com
 that arrive one by one but close together (an open loop, many clients) would each pay the call's
 fixed cost alone: with ``max_wait_s`` (``serving.coalesce_max_wait_ms``) the flush waits for them
 a bounded while when the measured arrival rate says more will come within it and recent waits
-did gather queries (``gather_wait.py``; ``on_hold`` hears each wait, for ``/metrics``). The gathering itself is ``gather.Gatherer``'s, shared with the group commit
-of events.
+did gather queries (``gather_wait.py``; ``on_hold`` hears each wait, for ``/metrics``). The
+gathering itself is ``gather.Gatherer``'s, shared with the group commit of events.
 
 The flush runs on the event loop, like a single request did before: nothing else could use the CPU
 meanwhile in this process (``serving.workers`` processes use the cores). Queries are grouped by

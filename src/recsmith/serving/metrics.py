@@ -211,7 +211,7 @@ class Metrics:
                 self.child(self.candidates, source).inc(n)
 
     def observe_hold(self, seconds: float) -> None:
-        """A coalesced flush was held ``seconds`` for company (``gather.Gatherer``'s ``on_hold``)."""
+        """A coalesced flush was held ``seconds`` for company (``Gatherer``'s ``on_hold``)."""
         self.holds.inc()
         self.hold_seconds.inc(seconds)
 
