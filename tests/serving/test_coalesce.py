@@ -145,3 +145,28 @@ def test_the_wait_setting_reaches_the_served_coalescer(
 def test_the_wait_is_bounded(wait_ms: float) -> None:
     with pytest.raises(ValidationError, match="coalesce_max_wait_ms"):
         Settings(serving={"coalesce_max_wait_ms": wait_ms})
+
+
+def test_the_served_coalescers_holds_are_counted_on_metrics(
+    settings: Settings, pipeline: Pipeline, store: SQLiteStore, keys: dict[str, dict[str, str]]
+) -> None:
+    """The served gatherer reports each held flush to ``/metrics``: two holds of 1.5 and 2 ms are
+    2 holds and 3.5 ms held (none before)."""
+    held = Settings(
+        store=settings.store,
+        serving={**settings.serving.model_dump(), "coalesce_max_wait_ms": 2.0},
+    )
+    app = create_app(held, bundle=pipeline, store=store)  # type: ignore[arg-type]
+
+    def value(text: str, name: str) -> float:
+        return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+    with TestClient(app) as client:
+        before = client.get("/metrics", headers=keys["admin"]).text
+        report = app.state.runtime.coalescer._gatherer._on_hold
+        report(0.0015)
+        report(0.002)
+        after = client.get("/metrics", headers=keys["admin"]).text
+    assert value(before, "recsmith_coalesce_holds_total") == 0.0
+    assert value(after, "recsmith_coalesce_holds_total") == 2.0
+    assert value(after, "recsmith_coalesce_hold_seconds_total") == pytest.approx(0.0035)

@@ -66,16 +66,46 @@ def test_no_hold_when_batching_saves_nothing_or_no_one_else_is_coming() -> None:
     assert WaitPolicy(0.002, 64).plan() == (0.0, 1)  # just started: taken to be idle
 
 
-def test_no_hold_after_a_call_that_gathered_as_many_without_one() -> None:
+def test_no_hold_after_a_take_that_gathered_as_many_without_one() -> None:
     """Target 10 (fixed 2.1 ms, 0.2 ms a query); one query per 0.8 ms: a hold of the 2 ms bound
-    gathers 1 + 2.5 = 3.5 on average. After a call of 4 (queries pile up during the calls) no
-    hold; after a call of 3 there is one."""
+    gathers 1 + 2.5 = 3.5 on average. After a take of 4 (queries pile up during the calls; the
+    take's groups may be of different keys, a call of 1 each) no hold; after a take of 3 there
+    is one."""
     policy = _loaded(_fitted(0.0021, 0.0002), 0.0008)
     assert policy.target() == 10
-    policy.called(4, 0.0029)
+    policy.taken(4)
+    policy.called(1, 0.0023)  # the take's last group: one key of four
     assert policy.plan() == (0.0, 1)
-    policy.called(3, 0.0027)
+    policy.taken(3)
     assert policy.plan() == (pytest.approx(0.002), 10)
+
+
+def test_holds_that_gather_nothing_stop_for_a_doubling_while() -> None:
+    """Mean gain 1 at first, a quarter of each new gain: three holds gaining nothing take it to
+    0.42 (< 0.5), and the next 32 plans go unheld; a retry starts at 0.6, so one more hold that
+    gains nothing (0.45) stops holding for 64; a hold that gains resets the stretch to 32."""
+    policy = _loaded(_fitted(0.0021, 0.0002), 0.0008)
+    held = policy.plan()
+    assert held[0] > 0
+
+    def fail_holds(n: int) -> None:
+        for _ in range(n):
+            assert policy.plan() == held
+            policy.held(0)
+
+    def unheld_plans() -> int:
+        count = 0
+        while policy.plan() == (0.0, 1):
+            count += 1
+        return count
+
+    fail_holds(3)
+    assert unheld_plans() == 32  # the 33rd plan is a hold again
+    fail_holds(1)
+    assert unheld_plans() == 64
+    policy.held(2)  # gained: holding goes on (0.6 -> 0.95), the next stretch is 32 again
+    fail_holds(3)  # 0.95 -> 0.71 -> 0.53 -> 0.40
+    assert unheld_plans() == 32
 
 
 def test_a_server_gone_quiet_answers_its_next_request_at_once() -> None:

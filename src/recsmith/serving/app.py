@@ -176,6 +176,7 @@ def create_app(
                 arms=lambda: bandits.counts,
                 sampler=sampler,
                 max_wait_s=serving.coalesce_max_wait_ms / 1000,
+                on_hold=metrics.observe_hold,
             )
             app.state.runtime = Runtime(
                 settings=settings,

@@ -9,9 +9,9 @@ meantime. An idle server therefore answers a lone request at once (a batch of on
 added wait), and a busy one in larger batches, which is where the throughput comes from. Requests
 that arrive one by one but close together (an open loop, many clients) would each pay the call's
 fixed cost alone: with ``max_wait_s`` (``serving.coalesce_max_wait_ms``) the flush waits for them
-a bounded while when the measured arrival rate says more will come within it
-(``gather_wait.py``). The gathering itself is ``gather.Gatherer``'s, shared with the group commit
-of events.
+a bounded while when the measured arrival rate says more will come within it and recent waits
+did gather queries (``gather_wait.py``; ``on_hold`` hears each wait, for ``/metrics``). The
+gathering itself is ``gather.Gatherer``'s, shared with the group commit of events.
 
 The flush runs on the event loop, like a single request did before: nothing else could use the CPU
 meanwhile in this process (``serving.workers`` processes use the cores). Queries are grouped by
@@ -110,11 +110,12 @@ class Coalescer:
         arms: Callable[[], ArmCounts] = ArmCounts,
         sampler: FeatureSampler | None = None,
         max_wait_s: float = 0.0,
+        on_hold: Callable[[float], None] | None = None,
     ) -> None:
         self._arms = arms  # the bandit counts an exploring pipeline draws from, now
         self._sampler = sampler  # feature drift: the ranker's rows of some queries
         self._gatherer: Gatherer[_Query, Slot] = Gatherer(
-            self._call, max_batch=max_batch, max_wait_s=max_wait_s
+            self._call, max_batch=max_batch, max_wait_s=max_wait_s, on_hold=on_hold
         )
 
     @property

@@ -66,6 +66,7 @@ class Gatherer(Generic[Q, R]):
         split: Callable[[Exception], bool] = _always,
         turn: Callable[[], AbstractContextManager[object]] | None = None,
         max_wait_s: float = 0.0,
+        on_hold: Callable[[float], None] | None = None,
     ) -> None:
         if max_wait_s and blocking:  # a blocking call's queue already grows with the load
             raise ValueError("max_wait_s holds event-loop calls only (blocking=False)")
@@ -82,6 +83,11 @@ class Gatherer(Generic[Q, R]):
         self.policy = WaitPolicy(max_wait_s, max_batch) if max_wait_s > 0 else None
         self._hold: asyncio.TimerHandle | None = None  # the held flush's timer
         self._target = 0  # the held group's size that ends the hold
+        self._held_since: float | None = None  # when the held take's hold began
+        self._unheld: int | None = None  # what an unheld flush would have taken (None: not yet)
+        self._splits = 0  # group calls retried query by query: their time is no call's cost
+        #: told each held take's hold, in seconds, as it ends (the holds metric)
+        self._on_hold = on_hold
         #: the hold the latest group was given, in seconds (0: flushed without one)
         self.last_wait = 0.0
         #: how many queries the latest take found waiting (all groups): the load, as it gathers
@@ -108,6 +114,8 @@ class Gatherer(Generic[Q, R]):
             self.last_wait = wait
             if wait > 0:
                 self._hold = loop.call_later(wait, self._soon)
+                self._held_since, self._unheld = time.monotonic(), None
+                loop.call_soon(loop.call_soon, self._would_flush)  # when ``_start`` would run
             else:
                 loop.call_soon(self._soon)
         elif self._hold is not None and len(self._pending) >= self._target:
@@ -121,22 +129,42 @@ class Gatherer(Generic[Q, R]):
         self._hold = None
         asyncio.get_running_loop().call_soon(self._start)
 
+    def _would_flush(self) -> None:
+        """Two turns into a hold, where an unheld flush would take the group: what it would get."""
+        if self._hold is not None:
+            self._unheld = len(self._pending)
+
     def _start(self) -> None:
         self._scheduled = False
         if not self._blocking:
             policy = self.policy
-            for group in self._take():
+            groups = self._take()
+            if policy is not None:
+                self._judge_hold(policy)
+            for group in groups:
                 queries = [p.query for p in group]
                 if policy is None:
                     _settle(group, self.outcomes(queries))
                     continue
-                began = time.thread_time()
+                began, splits = time.thread_time(), self._splits
                 outcomes = self.outcomes(queries)
-                policy.called(len(queries), time.thread_time() - began)
+                if splits == self._splits:  # a failed call and its retries are not one call
+                    policy.called(len(queries), time.thread_time() - began)
                 _settle(group, outcomes)
             return
         self._running = True
         self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _judge_hold(self, policy: WaitPolicy) -> None:
+        """Tell ``policy`` what the take just made found, and what its hold (if any) gained."""
+        policy.taken(self.last_taken)
+        if self._held_since is None:
+            return
+        if self._unheld is not None:  # else the hold ended before an unheld flush would have
+            policy.held(self.last_taken - self._unheld)
+        if self._on_hold is not None:
+            self._on_hold(time.monotonic() - self._held_since)
+        self._held_since = None
 
     async def _drain(self) -> None:
         """Blocking calls, one at a time, until nothing is waiting (see module docstring)."""
@@ -187,6 +215,7 @@ class Gatherer(Generic[Q, R]):
                 raise RuntimeError(f"{len(results)} results for a group of {len(queries)}")
         except Exception as exc:
             if len(queries) > 1 and self._split(exc):
+                self._splits += 1
                 return [out for q in queries for out in self.outcomes([q])]
             return [exc] * len(queries)
         return results  # type: ignore[return-value]

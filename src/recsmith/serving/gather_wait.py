@@ -19,12 +19,26 @@ costs; beyond it, the most a further wait could save is half. The hold is the ti
 queries take to arrive at the measured rate, never longer than ``max_wait``, and a group that
 reaches ``target`` is called at once. No hold when fewer than one more query is expected within
 ``max_wait``, when the fit says batching saves nothing (``target`` below 2), or when the latest
-call, held or not, already answered as many queries as a hold would gather (``target``, or the
-1 + ``max_wait`` / gap expected within the bound, whichever is fewer): then queries pile up while
-the calls run (a saturated server, a closed loop) and the next group gathers on its own, where
-a hold would only leave the loop idle with queries waiting (BENCHMARKS §136 measured that).
+take (every group of every key) already found as many queries waiting as a hold would gather
+(``target``, or the 1 + ``max_wait`` / gap expected within the bound, whichever is fewer): then
+queries pile up while the calls run and the next group gathers on its own (BENCHMARKS §136).
+
+The gap alone cannot tell a hold that gathers from one that cannot: a closed loop with fewer
+clients than ``target`` sends its queries in bursts right after each answer, so its mean gap is
+short, yet while its group is held nobody is left to send (the loop sits idle), and queries split
+over many keys never share a call whatever the rate. So each hold is judged by what it gained:
+the queries that joined after the moment an unheld flush would have taken the group
+(``held``). While the recent holds gain less than ``MIN_GAIN`` queries each, holding stops for
+a number of groups that doubles with each hold-less stretch that ends in holds that gain nothing
+again (``FIRST_BACKOFF`` to ``LONGEST_BACKOFF`` groups), then one hold tries again: a server
+whose holds cannot gather (a saturated or closed loop, one request at a time) holds about one
+group in a thousand, one whose load changed finds out within ``LONGEST_BACKOFF`` groups.
 Until the calls have been seen at more than one size, batching is taken to pay (the premise of
 coalescing) and the hold is ``max_wait``'s bound.
+
+The fit counts a call's CPU on the event loop's thread (``time.thread_time``): CPU that a call
+hands to other threads (BLAS or LightGBM workers) or time it waits on I/O is not in it, so the
+fixed cost, and with it ``target``, can come out low; a low target holds less, never longer.
 """
 
 from __future__ import annotations
@@ -40,6 +54,15 @@ LONGEST_GAP_S = 1.0
 COST_MEMORY = 1 - 1 / 64
 #: below this spread of recent group sizes (a weighted variance) the fit has no slope to speak of
 MIN_SIZE_VARIANCE = 0.05
+#: weight of the newest hold's gain in the mean gain: a few holds that gather nothing stop holding
+GAIN_WEIGHT = 1 / 4
+#: a hold must bring at least this many queries on average (per hold) to go on holding
+MIN_GAIN = 0.5
+#: the mean gain a retry starts from: one hold that gains nothing (0.45) stops holding again
+RETRY_GAIN = 0.6
+#: groups left unheld after holds stopped paying, doubling up to the longest while they still don't
+FIRST_BACKOFF = 32
+LONGEST_BACKOFF = 1024
 
 
 class CallCost:
@@ -72,8 +95,9 @@ class CallCost:
 
 
 class WaitPolicy:
-    """See module docstring: ``arrived`` at each submission, ``called`` after each call, and
-    ``plan`` when a group's first query asks how long its call may wait."""
+    """See module docstring: ``arrived`` at each submission, ``taken`` at each take, ``called``
+    after each call, ``held`` after each held take, and ``plan`` when a group's first query asks
+    how long its call may wait."""
 
     def __init__(self, max_wait_s: float, max_batch: int) -> None:
         if not 0 < max_wait_s < math.inf:
@@ -82,7 +106,10 @@ class WaitPolicy:
         self._max_batch = max_batch
         self._gap = LONGEST_GAP_S  # a server that just started is taken to be idle
         self._last: float | None = None
-        self._last_call = 0  # the latest call's queries
+        self._last_take = 0  # the queries the latest take found waiting, all keys
+        self._gain = 1.0  # mean queries a hold gained (a hold is taken to pay until seen not to)
+        self._skip = 0  # groups still to go unheld, holds having gained nothing
+        self._backoff = FIRST_BACKOFF  # the next such stretch
         self.cost = CallCost()
 
     @property
@@ -100,7 +127,19 @@ class WaitPolicy:
     def called(self, n: int, cpu_s: float) -> None:
         """A call of ``n`` queries took ``cpu_s`` seconds of CPU."""
         self.cost.add(n, cpu_s)
-        self._last_call = n
+
+    def taken(self, n: int) -> None:
+        """A take found ``n`` queries waiting (all keys)."""
+        self._last_take = n
+
+    def held(self, gained: int) -> None:
+        """A held take found ``gained`` queries more than an unheld flush would have."""
+        if gained > 0:
+            self._backoff = FIRST_BACKOFF
+        self._gain += GAIN_WEIGHT * (gained - self._gain)
+        if self._gain < MIN_GAIN:  # holds gather nothing: stop for a while, then try afresh
+            self._skip, self._backoff = self._backoff, min(2 * self._backoff, LONGEST_BACKOFF)
+            self._gain = RETRY_GAIN
 
     def target(self) -> int:
         """The group size worth waiting for (module docstring), 1 to ``max_batch``."""
@@ -122,6 +161,9 @@ class WaitPolicy:
             return 0.0, 1
         target = self.target()
         gathers = min(target, 1 + bound / gap) if gap > 0 else target
-        if target < 2 or self._last_call >= gathers:
+        if target < 2 or self._last_take >= gathers:
+            return 0.0, 1
+        if self._skip > 0:  # recent holds gathered nothing
+            self._skip -= 1
             return 0.0, 1
         return min(bound, (target - 1) * gap), target

@@ -42,6 +42,8 @@ class Metrics:
     stage_duration: Histogram
     candidates: Counter
     batch_size: Histogram
+    holds: Counter
+    hold_seconds: Counter
     response_cache: Counter
     impressions: Counter
     attributed: Counter
@@ -103,6 +105,17 @@ class Metrics:
                 "Recommendation requests answered by one pipeline call (concurrent requests are "
                 "coalesced; 1 on an idle server).",
                 buckets=(1, 2, 4, 8, 16, 32, 64),
+                registry=registry,
+            ),
+            holds=Counter(
+                "recsmith_coalesce_holds_total",
+                "Pipeline calls held for company under load (serving.coalesce_max_wait_ms; "
+                "a held flush answers every group then waiting).",
+                registry=registry,
+            ),
+            hold_seconds=Counter(
+                "recsmith_coalesce_hold_seconds_total",
+                "Seconds pipeline calls were held for company, summed over the held flushes.",
                 registry=registry,
             ),
             response_cache=Counter(
@@ -196,6 +209,11 @@ class Metrics:
         for source, n in candidates.items():
             if n:
                 self.child(self.candidates, source).inc(n)
+
+    def observe_hold(self, seconds: float) -> None:
+        """A coalesced flush was held ``seconds`` for company (``Gatherer``'s ``on_hold``)."""
+        self.holds.inc()
+        self.hold_seconds.inc(seconds)
 
     def set_exposure(self, shares: dict[str, float], gini: float, narrowing: float) -> None:
         """The fairness gauges (``recsmith.fairness.watch``): at most ``EXPOSURE_GROUPS``
