@@ -270,8 +270,10 @@ def test_concurrent_requests_exclude_each_user_s_own_stored_items(
         body = together.json()
         listed = {item["item_id"] for item in body["items"]}
         assert not listed & set(had), user
-        assert body["degraded"] == [] and body["user_id"] == user
+        # not degraded by the store (a small shop's lists may be popularity filled: popular_fill)
+        assert "store" not in body["degraded"] and body["user_id"] == user
         assert body["items"] == solo.json()["items"]
+        assert body["degraded"] == solo.json()["degraded"]
     # a user whose stored items are not all in training: the store's read is what removed them
     assert {"i0", "i4", "i8"} <= set(items_alone(store, ["u0"])[0])
 
@@ -406,6 +408,7 @@ def test_through_the_app_a_burst_s_read_failing_fails_only_its_own_request(
         if user == "u2":
             continue
         body = answer.json()
-        assert body["degraded"] == [] and not {i["item_id"] for i in body["items"]} & set(had)
+        assert "store" not in body["degraded"]
+        assert not {i["item_id"] for i in body["items"]} & set(had)
     assert [r.status_code for r in outage] == [200] * len(users)
-    assert all(r.json()["degraded"] == ["store"] for r in outage)
+    assert all(r.json()["degraded"][0] == "store" for r in outage)
