@@ -143,7 +143,13 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert served >= popular - 1e-9  # the guarantee, against an independent popular model
     assert popular > scores["fused"] + 0.05
     grid = report["grid"]  # each model's sensitive parameters tried alone, the values kept here
-    assert set(grid) == {"ease.regularization", "ease.rising", "ease.lowpass", "knn.neighbors"}
+    assert set(grid) == {
+        "ease.regularization",
+        "ease.rising",
+        "ease.lowpass",
+        "ease.autoencoder",
+        "knn.neighbors",
+    }
     assert set(grid["ease.regularization"]["ndcg@10"]) == {
         "as configured",
         "25.0",
@@ -154,10 +160,13 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     assert set(grid["ease.rising"]["ndcg@10"]) == {"as configured", "0.5", "1.0"}
     rising = grid["ease.rising"]  # tried with the λ kept before it
     kept = rising["kept"] if rising["kept"] == "as configured" else str(rising["kept"])
-    lowpass = grid["ease.lowpass"]  # tried last, with the rising factor kept
+    lowpass = grid["ease.lowpass"]  # tried with the rising factor kept
     assert lowpass["ndcg@10"]["as configured"] == rising["ndcg@10"][kept]
     kept = lowpass["kept"] if lowpass["kept"] == "as configured" else str(lowpass["kept"])
-    assert lowpass["ndcg@10"][kept] == [scores["ease"]]  # what it kept is what ease is
+    autoencoder = grid["ease.autoencoder"]  # tried last, with the filter's weight kept
+    assert autoencoder["ndcg@10"]["as configured"] == lowpass["ndcg@10"][kept]
+    kept = autoencoder["kept"] if autoencoder["kept"] == "as configured" else "1.0"
+    assert autoencoder["ndcg@10"][kept] == [scores["ease"]]  # what it kept is what ease is
     assert grid["knn.neighbors"]["param"] == "neighbors" and set(
         grid["knn.neighbors"]["ndcg@10"]
     ) == {
@@ -181,7 +190,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     )
     assert set(
         calibrate(pinned, full, ItemAttributes.from_items([], full.items)).report["grid"]
-    ) == {"ease.rising", "ease.lowpass", "knn.neighbors"}
+    ) == {"ease.rising", "ease.lowpass", "ease.autoencoder", "knn.neighbors"}
     assert calibration_summary(report).startswith("calibration (each user's latest item, 400 users")
 
 

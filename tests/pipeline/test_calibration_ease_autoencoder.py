@@ -1,4 +1,4 @@
-"""``calibration.ease_autoencoder`` (off by default; a file opts in, e.g. ``[1.0]``): calibration
+"""``calibration.ease_autoencoder`` (``[1.0]`` by default; ``[]`` tries none): calibration
 tries a Mult-DAE's logits beside an EASE source's scores after its low-pass weight (so at the λ,
 rising factor and filter kept), and turns it on only beyond noise, as the filter
 (``SWITCHED_STRENGTHS``; BENCHMARKS §139)."""
@@ -29,11 +29,17 @@ def calibrated(weights: list[float], lowpass: list[float]) -> tuple[dict, dict]:
     return chosen.report, shipped.params
 
 
-def test_off_by_default_and_tried_last_as_a_switched_strength() -> None:
+def test_on_by_default_and_tried_last_as_a_switched_strength() -> None:
     cc = default_pipeline_config().calibration
-    assert cc.ease_autoencoder == []
-    assert CalibrationConfig().ease_autoencoder == []  # a file without the key: the same
-    assert grid_of("ease", cc) == (*GRID["ease"], ("lowpass", (0.3, 1.0)))
+    assert cc.ease_autoencoder == [1.0]
+    assert CalibrationConfig().ease_autoencoder == [1.0]  # a file without the key: the same
+    assert grid_of("ease", cc) == (
+        *GRID["ease"],
+        ("lowpass", (0.3, 1.0)),
+        ("autoencoder", (1.0,)),
+    )
+    off = cc.model_copy(update={"ease_autoencoder": []})
+    assert grid_of("ease", off) == (*GRID["ease"], ("lowpass", (0.3, 1.0)))
     on = cc.model_copy(update={"ease_autoencoder": [2.0, 0.5, 2.0]})
     assert grid_of("ease", on) == (
         *GRID["ease"],

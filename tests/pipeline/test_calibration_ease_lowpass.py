@@ -25,7 +25,9 @@ def calibrated(
     the filter's leading direction (the normalised matrix's top singular vector, which carries
     item popularity) points at the hits."""
     cfg = config([source])
-    cc = cfg.calibration.model_copy(update={"ease_lowpass": weights, "budget_seconds": budget})
+    cc = cfg.calibration.model_copy(  # the filter alone: the autoencoder after it is not tried
+        update={"ease_lowpass": weights, "ease_autoencoder": [], "budget_seconds": budget}
+    )
     full = Interactions.from_events(popularity_case(), WEIGHTS)
     chosen = calibrate(
         cfg.model_copy(update={"calibration": cc}), full, ItemAttributes.from_items([], full.items)
@@ -38,9 +40,10 @@ def test_the_default_tries_the_filter_after_lambda_and_rising() -> None:
     cc = default_pipeline_config().calibration
     assert cc.ease_lowpass == [0.3, 1.0]
     assert CalibrationConfig().ease_lowpass == [0.3, 1.0]  # a file without the key: the same
-    assert grid_of("ease", cc) == (*GRID["ease"], ("lowpass", (0.3, 1.0)))
+    # the autoencoder, when listed, comes after the filter (test_calibration_ease_autoencoder)
+    assert grid_of("ease", cc)[: len(GRID["ease"]) + 1] == (*GRID["ease"], ("lowpass", (0.3, 1.0)))
     assert grid_of("ials", cc) == GRID["ials"]  # only EASE sources have a filter
-    twice = cc.model_copy(update={"ease_lowpass": [1.0, 0.3, 1.0]})
+    twice = cc.model_copy(update={"ease_lowpass": [1.0, 0.3, 1.0], "ease_autoencoder": []})
     assert grid_of("ease", twice)[-1] == ("lowpass", (1.0, 0.3))  # each value fitted once
 
 

@@ -70,6 +70,7 @@ def test_only_ials_sources_have_their_rank_tried() -> None:
         "ease.regularization",
         "ease.rising",
         "ease.lowpass",
+        "ease.autoencoder",
     ]
 
 

@@ -323,13 +323,11 @@ class CalibrationConfig(_Strict):
         " more per validation split (BENCHMARKS §92, §112)",
     )
     ease_autoencoder: list[PositiveFloat] = Field(
-        default_factory=list,
+        default_factory=lambda: [1.0],
         description="weights of a Mult-DAE's logits tried beside an EASE source's scores (after"
         " its low-pass weight): each must beat the autoencoder off beyond noise by itself, and of"
-        " those the best worst share is kept ([] tries none: [1.0] was measured on the"
-        " marketplace shape's design samples, not yet on unread ones nor for the 1M-event"
-        " shop's training cost); each value fits EASE and the network once more per validation"
-        " split (BENCHMARKS §139)",
+        " those the best worst share is kept ([] tries none); each value fits EASE and the"
+        " network once more per validation split (BENCHMARKS §139)",
     )
     fused_drop: bool = Field(
         False,
