@@ -4,8 +4,10 @@ few-query walk cell by cell in Python, the compiled walk's oracle."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,30 @@ class StepwiseCategories:
 
     def block(self, items: np.ndarray) -> SimilarityBlock:
         return self.inner.block(items)
+
+
+def textbook_lists(
+    kw: dict[str, Any], category: np.ndarray, lam: float, groups: np.ndarray | None = None
+) -> list[int]:
+    """The textbook loop's lists for one ``MMR.__call__``'s keyword arguments (rows grouped by
+    query), query after query, as items: each query's seeds and the call's ``k`` and ``cap``."""
+    query, items, relevance = kw["query"], kw["items"], kw["relevance"]
+    bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2)).tolist() if len(query) else []
+    lists: list[int] = []
+    for start, end in itertools.pairwise(bounds):
+        rows = np.arange(start, end)
+        seeds = np.flatnonzero(kw["is_seed"][rows]).tolist()
+        lists += reference_category_mmr(
+            items[rows].tolist(),
+            relevance[rows].tolist(),
+            category,
+            lam,
+            kw["k"],
+            kw["cap"],
+            seeds,
+            groups,
+        )
+    return lists
 
 
 def reference_category_mmr(

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from stepwise import cell_walk, reference_category_mmr
+from stepwise import cell_walk, reference_category_mmr, textbook_lists
 
 from recsmith.ranking import row_kernel
 from recsmith.rerank import MMR, CategorySimilarity
@@ -381,20 +381,7 @@ def test_thousands_of_random_requests_kernel_cell_walk_numpy_and_textbook_agree(
         picked = mmr(**kw)
         assert picked.tolist() == _numpys(mmr, **kw).tolist()
         if groups is None and np.isfinite(relevance).all():
-            expected: list[int] = []
-            for q in range(len(bounds) - 1):
-                rows = np.arange(bounds[q], bounds[q + 1])
-                seeds = np.flatnonzero(kw["is_seed"][rows]).tolist()
-                expected += reference_category_mmr(
-                    items[rows].tolist(),
-                    relevance[rows].tolist(),
-                    category,
-                    lam,
-                    kw["k"],
-                    kw["cap"],
-                    seeds,
-                )
-            assert items[picked].tolist() == expected
+            assert items[picked].tolist() == textbook_lists(kw, category, lam)
     assert outcomes[True] > 500 and outcomes[False] > 500, outcomes
 
 
@@ -506,20 +493,7 @@ def test_caps_over_groups_other_than_the_categories_are_the_textbook_loops() -> 
             continue
         groups = rng.integers(-1, int(rng.integers(1, 4)), len(category))
         kw |= {"group": groups[items], "cap": [0, 1, 2, 5][int(rng.integers(4))]}
-        bounds = np.searchsorted(query, np.arange(int(query[-1]) + 2))
-        expected: list[int] = []
-        for q in range(len(bounds) - 1):
-            rows = np.arange(bounds[q], bounds[q + 1])
-            expected += reference_category_mmr(
-                items[rows].tolist(),
-                relevance[rows].tolist(),
-                category,
-                lam,
-                kw["k"],
-                kw["cap"],
-                np.flatnonzero(kw["is_seed"][rows]).tolist(),
-                groups,
-            )
+        expected = textbook_lists(kw, category, lam, groups)
         mmr = MMR(lam, CategorySimilarity(category))
         assert items[mmr(**kw)].tolist() == expected
         assert items[_numpys(mmr, **kw)].tolist() == expected
