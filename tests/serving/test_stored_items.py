@@ -104,7 +104,10 @@ def test_on_an_idle_server_each_request_reads_its_user_alone_at_once(store: Even
     assert [sorted(items) for items in got] == items_alone(store, ["u3", "nobody"])
     burst = gathered(reader, ["u1", "u2"])
     assert [sorted(items) for items in burst] == items_alone(store, ["u1", "u2"])
-    assert counted.calls == ["u3", "nobody", "u1", "u2"]
+    if store.local:  # each read ends before the next request starts
+        assert counted.calls == ["u3", "nobody", "u1", "u2"]
+    else:  # a networked store's reads run in the thread pool: the burst's two start in any order
+        assert counted.calls[:2] == ["u3", "nobody"] and sorted(counted.calls[2:]) == ["u1", "u2"]
 
 
 def test_a_request_joins_a_group_already_waiting_whatever_the_load(store: EventStore) -> None:
