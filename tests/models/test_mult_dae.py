@@ -13,7 +13,7 @@ from scipy import sparse
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.ease import EASE
-from recsmith.models.mult_dae import MultDAE, _gradients, epochs_for, fit_mult_dae
+from recsmith.models.mult_dae import MultDAE, _gradients, bagged, epochs_for, fit_mult_dae
 from recsmith.testing.recommender import view_events
 
 LAM = 3.0
@@ -83,6 +83,33 @@ def test_a_fit_learns_which_items_go_together() -> None:
     again = fit_mult_dae(x, 8, epochs=1000)
     for a, b in zip(net.arrays().values(), again.arrays().values(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_bag_scores_the_mean_of_its_networks_logits() -> None:
+    """Three random networks of different widths (float32, as fits are): the bag's logits equal
+    the mean of each network's forward pass written out here in float64, and a bag of one is that
+    network."""
+    rng = np.random.default_rng(11)
+    items = 9
+    nets = [
+        MultDAE(
+            *(
+                rng.standard_normal(shape).astype(np.float32)
+                for shape in ((items, h), (h,), (h, items), (items,))
+            )
+        )
+        for h in (3, 5, 2)
+    ]
+    rows = (rng.random((6, items)) < 0.4).astype(np.float64)
+    rows[np.arange(6), np.arange(6)] = 1.0
+    xn = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    per_net = [np.tanh(xn @ n.w1 + n.b1) @ n.w2 + n.b2 for n in nets]
+    np.testing.assert_allclose(
+        bagged(nets).logits(sparse.csr_array(rows)), np.mean(per_net, axis=0), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        bagged(nets[:1]).logits(sparse.csr_array(rows)), per_net[0], rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize(("users", "epochs"), [(1, 200), (1300, 200), (2600, 100), (33_000, 8)])
@@ -173,6 +200,30 @@ def test_a_shift_of_the_output_bias_leaves_the_scores_unchanged(rising: float) -
     np.testing.assert_array_equal(
         np.argsort(-after, axis=1, kind="stable"), np.argsort(-before, axis=1, kind="stable")
     )
+
+
+def test_a_bag_of_networks_is_the_mean_of_fits_from_seeds_0_1_2(tmp_path: Path) -> None:
+    """``autoencoder_networks`` 3: the model's logits are the mean of three fits from seeds 0, 1
+    and 2 of the kept rows (each pass written out here), they survive save / load, and its
+    scores equal the blend's oracle on the bag."""
+    d = toy()
+    x = (d.matrix.toarray() > 0).astype(np.float64)
+    model = EASE(
+        regularization=LAM, autoencoder=1.0, autoencoder_hidden=5, autoencoder_networks=3
+    ).fit(d)
+    assert model.dae_ is not None and model.dae_.w1.shape == (d.n_items, 15)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    fits = [
+        fit_mult_dae(sparse.csr_array(x), 5, epochs=epochs_for(d.n_users), seed=s) for s in range(3)
+    ]
+    mean = np.mean([np.tanh(xn @ n.w1 + n.b1) @ n.w2 + n.b2 for n in fits], axis=0)
+    np.testing.assert_allclose(model.dae_.logits(sparse.csr_array(x)), mean, rtol=1e-5, atol=1e-5)
+    users = np.arange(d.n_users)
+    np.testing.assert_allclose(
+        model._score(users), oracle(x, x, model.dae_, 1.0, np.empty(0)), rtol=1e-4, atol=1e-4
+    )
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(EASE.load(tmp_path / "m")._score(users), model._score(users))
 
 
 def test_off_by_default_and_saved_with_the_model(tmp_path: Path) -> None:
