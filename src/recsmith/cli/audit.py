@@ -96,7 +96,7 @@ def audit_command(
     cli = state(ctx)
     with errors_as_exit():
         start = parse_time(since, "--since")
-        wanted = action_filter(action)
+        wanted = action_filter(action, "--action")
         db = open_store(resolve_store_url(store, cli.settings))
         try:
             records = db.scan_audit(start, wanted, limit)

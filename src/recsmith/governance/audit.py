@@ -58,12 +58,13 @@ ACTIONS = frozenset(
 ACTION_FILTERS = ACTIONS | {name.split(".", 1)[0] for name in ACTIONS}
 
 
-def action_filter(action: str | None) -> str | None:
-    """``action`` as a filter of the audit trail, or the error naming it and the known ones."""
+def action_filter(action: str | None, field: str = "action") -> str | None:
+    """``action`` as a filter of the audit trail, or the error naming ``field`` (the query
+    parameter, or the CLI's option) and the known actions."""
     if action is None or action in ACTION_FILTERS:
         return action
     known = ", ".join(sorted(ACTION_FILTERS))
-    raise ValidationError("action", f"unknown action {action!r}; known: {known}")
+    raise ValidationError(field, f"unknown action {action!r}; known: {known}")
 
 
 @dataclass(frozen=True)
