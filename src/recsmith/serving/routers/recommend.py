@@ -317,6 +317,7 @@ async def recommend(
     placement: Annotated[
         str | None,
         Query(
+            max_length=64,
             pattern=PLACEMENT_PATTERN,
             description="Where the list is shown (experiments split by it)",
         ),
