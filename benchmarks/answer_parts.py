@@ -25,7 +25,6 @@ import importlib
 import json
 import os
 import statistics
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -36,38 +35,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 from calibration import calibration_line
-
-WHOLE = "answer"
-
-
-class Parts:
-    """Thread CPU per part within the current call (``retrieval_parts_ab.Clock``'s rule: a part
-    timed inside another counts in its own line only)."""
-
-    def __init__(self) -> None:
-        self.spent: dict[str, float] = defaultdict(float)
-        self.inner: list[float] = []
-
-    def wrap(self, owner: Any, attr: str, part: str) -> None:
-        inner: Callable[..., Any] = getattr(owner, attr)
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.thread_time()
-            self.inner.append(0.0)
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                spent = time.thread_time() - started
-                within = self.inner.pop()
-                self.spent[part] += spent if part == WHOLE else spent - within
-                if self.inner:
-                    self.inner[-1] += spent
-
-        setattr(owner, attr, timed)
+from retrieval_parts_ab import WHOLE, Clock
 
 
-def instrumented(parts: Parts, model_dir: Path) -> Any:
-    """The pipeline of ``model_dir`` with its parts timed."""
+def instrumented(clock: Clock, model_dir: Path) -> Any:
+    """The pipeline of ``model_dir`` with its parts timed (``Clock``: one checkout, so its
+    ``side`` stays fixed and each wrapped function is one part whatever its arguments)."""
     module = importlib.import_module
     runtime = module("recsmith.pipeline.runtime")
     training = module("recsmith.pipeline.training")
@@ -86,12 +59,18 @@ def instrumented(parts: Parts, model_dir: Path) -> Any:
         (runtime, "anchor_items", "anchors"),
         (candidates, "source_names", "names"),
     ):
-        parts.wrap(owner, attr, part)
+        clock.wrap(owner, attr, _named(part))
     pipe = module("recsmith.pipeline.artifact").load_artifact(model_dir)
-    parts.wrap(type(pipe.ranker), "score", "score")
-    parts.wrap(type(pipe.bundle.items), "to_external", "to_external")
+    if pipe.ranker is not None:  # calibration may ship no ranker (the quickstart shop)
+        clock.wrap(type(pipe.ranker), "score", _named("score"))
+    clock.wrap(type(pipe.bundle.items), "to_external", _named("to_external"))
     getattr(pipe.ranker, "wait_compiled", lambda: None)()
     return pipe
+
+
+def _named(part: str) -> Callable[[tuple[Any, ...]], str]:
+    """``Clock.wrap``'s label for a function that is one part whatever it is called with."""
+    return lambda _args: part
 
 
 def main() -> None:
@@ -102,8 +81,9 @@ def main() -> None:
     parser.add_argument("--recent", type=int, default=3, help="recent items a user")
     args = parser.parse_args()
     print(calibration_line(), flush=True)
-    parts = Parts()
-    pipe = instrumented(parts, args.model_dir)
+    clock = Clock()
+    spent = clock.spent[clock.side]  # one checkout: the side never changes
+    pipe = instrumented(clock, args.model_dir)
     gc.collect()
     gc.freeze()
     rng = np.random.default_rng(0)
@@ -118,11 +98,11 @@ def main() -> None:
         pipe.answer(users[i], 10, recent=recent[i])
     per_call: dict[str, list[float]] = defaultdict(list)
     for row, asked in zip(users, recent, strict=True):
-        parts.spent.clear()
+        spent.clear()
         pipe.answer(row, 10, recent=asked)
-        spent = dict(parts.spent)
-        spent["rest"] = spent[WHOLE] - sum(s for p, s in spent.items() if p != WHOLE)
-        for part, seconds in spent.items():
+        call = dict(spent)
+        call["rest"] = call[WHOLE] - sum(s for p, s in call.items() if p != WHOLE)
+        for part, seconds in call.items():
             per_call[part].append(seconds)
     for part in sorted(per_call, key=lambda p: -statistics.median(per_call[p])):
         p50, p10 = (float(np.percentile(per_call[part], q)) * 1e6 for q in (50, 10))

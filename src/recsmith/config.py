@@ -73,10 +73,21 @@ ValueRange = tuple[float, float]
 #: a rating of 45 (tenths sent as units) or 1e308 is a client bug, and a weight far beyond the rest
 #: (the value *is* the weight) would swamp every other signal of that user, or overflow float32
 #: (above ~3.4e38) into inf and NaN factors. ``play`` [0, 1e9]: a count (log(1 + plays) weighs
-#: it); a billion plays in one event is no listener.
-DEFAULT_VALUE_RANGES: dict[str, ValueRange] = {"rating": (-10.0, 10.0), "play": (0.0, 1e9)}
-#: Any other type: its value does not weigh (unless ``weights`` says "value"), but is stored and
-#: may be, e.g., seconds of dwell or a price; +-1e9 holds those and refuses 1e308.
+#: it); a billion plays in one event is no listener. The other built-in types' value, when sent,
+#: is a count, seconds of dwell or a price: [0, 1e9], since a negative purchase or view is a
+#: client bug (a refund is no purchase: a type of its own, e.g. ``refund``, keeps the default).
+DEFAULT_VALUE_RANGES: dict[str, ValueRange] = {
+    "view": (0.0, 1e9),
+    "click": (0.0, 1e9),
+    "dwell": (0.0, 1e9),
+    "add_to_cart": (0.0, 1e9),
+    "purchase": (0.0, 1e9),
+    "rating": (-10.0, 10.0),
+    "play": (0.0, 1e9),
+}
+#: Any other type (one a deployment adds to ``weights``): its value does not weigh (unless
+#: ``weights`` says "value"), but is stored; +-1e9 holds an amount either way (a refund's
+#: negative one) and refuses 1e308.
 DEFAULT_VALUE_RANGE: ValueRange = (-1e9, 1e9)
 
 

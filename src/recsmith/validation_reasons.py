@@ -28,6 +28,10 @@ ITEM_GROUPS_PATTERN = r"^(category|property:\S.*)$"
 #: Free text the server keeps (a key's name, a placement, a page view): no control characters,
 #: the id rule's (``recsmith.ids``) C0 and C1 sets.
 PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+#: A placement's name, as a pipeline file's ``[placements.NAME]``, a rule file and a request's
+#: ``?placement=`` all hold it (an experiment's ``--placement`` is narrower: it starts with a
+#: letter or digit), so a request cannot name a placement no configuration could hold.
+PLACEMENT_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 #: An API key's lifetime from now over HTTP, at most 99999 weeks (a date the calendar holds).
 KEY_EXPIRES_PATTERN = r"^[1-9]\d{0,4}[smhdw]$"
 #: What a value matching a published ``pattern`` is, in words (patterns not listed keep
@@ -35,6 +39,7 @@ KEY_EXPIRES_PATTERN = r"^[1-9]\d{0,4}[smhdw]$"
 PATTERN_MEANINGS: dict[str, str] = {
     TIME_PATTERN: "a span such as 7d, 12h, or an ISO date",
     PRINTABLE_PATTERN: "text without control characters",
+    PLACEMENT_PATTERN: "a placement name: 1 to 64 letters, digits, '.', '_' or '-'",
     KEY_EXPIRES_PATTERN: "a span from now: 1 to 99999 of s, m, h, d or w, e.g. 90d",
     UUID4_HEX_PATTERN: "a recommendation_id as a response gives it (32 lowercase hex digits)",
     ITEM_GROUPS_PATTERN: "category or property:NAME (a catalogue property, e.g. property:brand)",

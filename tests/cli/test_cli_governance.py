@@ -95,6 +95,10 @@ def test_audit_shows_key_actions_and_deploys_with_their_outcome(
     assert "key.revoke" in table.stdout and CLI in table.stdout
     bad = run("audit", "--since", "last tuesday")
     assert bad.exit_code == 2 and "--since" in bad.stderr
+    unknown = run("audit", "--action", "keys")  # not an action: refused, not an empty trail
+    assert unknown.exit_code == 2
+    assert "--action: unknown action 'keys'; known: " in unknown.stderr
+    assert " key, key.create, key.revoke," in unknown.stderr
 
 
 def test_deadletters_list_and_replay_after_adding_a_type(tmp_path: Path) -> None:

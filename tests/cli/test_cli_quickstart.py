@@ -32,6 +32,10 @@ def test_quickstart_sets_up_a_served_pipeline(tmp_path: Path) -> None:
     assert re.search(r"^verdict: ", result.stdout, flags=re.MULTILINE)
     assert "3/4 trained the default pipeline" in result.stderr and "ranker " in result.stderr
     assert f"recsmith -c {target / 'recsmith.toml'} serve\n" in result.stdout  # how to serve it
+    # each "Try:" line runs in any shell (``open`` is macOS's): curl, or a comment with the URL
+    tried = result.stdout.split("Try:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split()[0] for line in tried] == ["curl", "curl", "curl", "#"], tried
+    assert tried[-1].endswith("in a browser: http://127.0.0.1:8000/docs")
     config = (target / "recsmith.toml").read_text()
     assert "[store]" in config and "[serving]" in config
     served = load_artifact(target / "model")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from recsmith.config import EventSettings
 from recsmith.events.schema import EVENT_COLUMNS, EVENT_INPUT_FIELDS
 from recsmith.events.validate import validate_events, validate_items, validate_users
+from recsmith.events.validate_small import validate_small
 
 SETTINGS = EventSettings()
 NOW = 1_704_067_200.0  # 2024-01-01T00:00:00Z: fixed, so "in the future" never depends on the clock
@@ -393,13 +394,28 @@ def test_a_nested_property_value_is_one_error_that_says_what_is_allowed() -> Non
         ("view", 1e9, True),
         ("dwell", -1e9 - 1, False),
         ("purchase", 1e308, False),
+        ("purchase", -5, False),  # a negative purchase, view, cart, click or dwell: a client bug
+        ("purchase", -1e-9, False),
+        ("purchase", 0, True),
+        ("purchase", -0.0, True),
+        ("view", -1, False),
+        ("click", -1, False),
+        ("add_to_cart", -2, False),
+        ("dwell", -30, False),
+        ("refund", -30, True),  # a type a deployment adds keeps the default range, negatives too
+        ("refund", -1e9 - 1, False),
     ],
 )
 def test_values_are_held_to_their_type_range(event_type: str, value: float, accepted: bool) -> None:
-    valid, rejected = check([with_(event_type=event_type, value=value)])
+    """The columnar validator (files) and the per-record one (HTTP batches) alike."""
+    shop = EventSettings(weights={**SETTINGS.weights, "refund": -1.0})
+    record = with_(event_type=event_type, value=value)
+    _, small, _ = validate_small([record], shop, now=NOW, stamp_missing=False)
+    valid, rejected = validate_events([record], shop, now=NOW)
     assert len(valid) == int(accepted)
+    assert [r.errors for r in small] == [r.errors for r in rejected]
     if not accepted:
-        low, high = {"rating": (-10, 10), "play": (0, 1e9)}.get(event_type, (-1e9, 1e9))
+        low, high = {"rating": (-10, 10), "refund": (-1e9, 1e9)}.get(event_type, (0, 1e9))
         reason = f"must be within [{low:g}, {high:g}] for this event type (events.value_range)"
         assert [(e.field, e.reason) for e in rejected[0].errors] == [("value", reason)]
 

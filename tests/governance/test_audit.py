@@ -3,6 +3,7 @@ secret), how it is searched, and that the table refuses to be edited."""
 
 from __future__ import annotations
 
+import ast
 import os
 import pwd
 import sqlite3
@@ -15,8 +16,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+import recsmith
 from recsmith.errors import ValidationError
-from recsmith.governance.audit import AuditRecord, record_audit
+from recsmith.governance.audit import ACTIONS, AuditRecord, action_filter, record_audit
 from recsmith.governance.keys import create_api_key
 from recsmith.store.base import EventStore
 from recsmith.testing.backends import BACKENDS, open_backend
@@ -121,6 +123,8 @@ def test_scan_filters_by_time_and_action_prefix_and_keeps_the_latest(
     ]
     assert [r.target for r in store.scan_audit(limit=2)] == ["t4", "t5"]
     assert store.scan_audit(action="erase") == []
+    # a filter is a parameter, not SQL: it matches no action (an injection would match them all)
+    assert store.scan_audit(action="x' OR '1'='1") == []
 
 
 def test_bad_records_are_refused_naming_the_field(backend: tuple[EventStore, str]) -> None:
@@ -129,4 +133,39 @@ def test_bad_records_are_refused_naming_the_field(backend: tuple[EventStore, str
         record_audit(store, action="deploy", target="v1", detail={"when": object()})
     with pytest.raises(ValidationError, match="action"):
         record_audit(store, action=" ", target="v1")
+    with pytest.raises(ValidationError, match="action"):
+        record_audit(store, action="deploys", target="v1")  # no reader's filter could find it
     assert store.scan_audit() == []
+
+
+def _recorded_actions() -> set[str]:
+    """Every action literal the source hands ``record_audit``, ``audited`` or a router's
+    ``_audit`` (read from the source, not from ``ACTIONS``): an action missing from ``ACTIONS``
+    would make its admin command fail."""
+    names: set[str] = set()
+    for path in Path(recsmith.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            given = {k.arg: k.value for k in node.keywords}.get("action")
+            if given is None and called in ("audited", "_audit") and len(node.args) > 1:
+                given = node.args[1]
+            if called in ("record_audit", "audited", "_audit", "run_in_threadpool") and (
+                isinstance(given, ast.Constant)
+            ):
+                names.add(given.value)
+    return names
+
+
+def test_every_recorded_action_is_known_and_the_filter_refuses_others() -> None:
+    recorded = _recorded_actions()
+    assert {"deploy", "key.revoke", "erase", "shadow.stop", "reload"} <= recorded  # the scan works
+    assert recorded | {"rules.set"} == ACTIONS  # rules.set: a module constant, not a literal
+    assert action_filter(None) is None
+    assert action_filter("key") == "key" and action_filter("key.create") == "key.create"
+    with pytest.raises(ValidationError, match="action") as refused:
+        action_filter("nosuch")
+    assert "'nosuch'" in refused.value.reason
+    assert "alias, alias.link" in refused.value.reason and "shadow.stop" in refused.value.reason

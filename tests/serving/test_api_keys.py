@@ -155,6 +155,19 @@ def test_audit_since_is_checked(client: TestClient, keys: dict[str, dict[str, st
     assert future.status_code == 200 and future.json() == []
 
 
+def test_an_unknown_audit_action_is_refused_listing_the_known(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    unknown = client.get("/v1/admin/audit?action=nosuch", headers=keys["admin"])
+    assert unknown.status_code == 422
+    (error,) = unknown.json()["detail"]
+    assert error["field"] == "action"
+    for known in ("deploy", "key", "key.create", "key.revoke", "rollback", "erase"):
+        assert f" {known}," in error["reason"] or error["reason"].endswith(f" {known}")
+    group = client.get("/v1/admin/audit?action=key", headers=keys["admin"])
+    assert group.status_code == 200
+
+
 def test_a_reload_is_audited_with_its_outcome(
     client: TestClient, store: EventStore, keys: dict[str, dict[str, str]]
 ) -> None:

@@ -35,6 +35,11 @@ def printable(value: str) -> str:
     return f"{value!r} is not text without control characters"
 
 
+def placement(value: str) -> str:
+    """The reason for a placement no pipeline file could name (``PLACEMENT_PATTERN``)."""
+    return f"{value!r} is not a placement name: 1 to 64 letters, digits, '.', '_' or '-'"
+
+
 #: one bad value per parameter, and the {field, reason} FastAPI answered for it
 BAD: list[tuple[str, str, str]] = [
     ("k", "0", "Input should be greater than or equal to 1"),
@@ -54,8 +59,11 @@ BAD: list[tuple[str, str, str]] = [
     ("explain", "2", BOOL),
     ("device", "d" * 33, "String should have at most 32 characters"),
     ("placement", "p" * 65, "String should have at most 64 characters"),
-    ("placement", "home\x01", printable("home\x01")),
-    ("placement", "home\x85", printable("home\x85")),  # C1 (NEL), as the id rule refuses
+    ("placement", "home\x01", placement("home\x01")),
+    ("placement", "home\x85", placement("home\x85")),  # C1 (NEL), as the id rule refuses
+    ("placement", "a b", placement("a b")),  # a name no [placements.NAME] can hold
+    ("placement", "café", placement("café")),
+    ("placement", "a/b", placement("a/b")),
     ("page_view_id", "", "String should have at least 1 character"),
     ("page_view_id", "v" * 129, "String should have at most 128 characters"),
     ("page_view_id", "view\x7f", printable("view\x7f")),

@@ -28,7 +28,7 @@ from recsmith.cli._common import (
 from recsmith.config import Settings
 from recsmith.decisions.timespec import parse_time
 from recsmith.errors import RecsmithError, StoreUnavailable
-from recsmith.governance.audit import record_audit
+from recsmith.governance.audit import action_filter, record_audit
 from recsmith.store.open import open_store
 
 
@@ -96,9 +96,10 @@ def audit_command(
     cli = state(ctx)
     with errors_as_exit():
         start = parse_time(since, "--since")
+        wanted = action_filter(action, "--action")
         db = open_store(resolve_store_url(store, cli.settings))
         try:
-            records = db.scan_audit(start, action, limit)
+            records = db.scan_audit(start, wanted, limit)
         finally:
             db.close()
     if json_out:

@@ -243,7 +243,7 @@ def quickstart(
         f'  curl -X POST -H "Authorization: Bearer {secret}" -H "Content-Type: application/json" '
         f'{base}/v1/events -d \'[{{"user_id": "{sample[0]}", "item_id": "{example_item}", '
         f'"event_type": "view", "timestamp": "{now}"}}]\'\n'
-        f"  open {base}/docs\n",
+        f"  # the API's interactive docs, in a browser: {base}/docs\n",
         highlight=False,
         soft_wrap=True,  # a curl command cut in two cannot be pasted
     )

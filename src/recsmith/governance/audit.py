@@ -28,6 +28,44 @@ OK = "ok"
 #: Longest ``target`` and ``outcome`` kept; a longer text is cut (an audit row stays small).
 MAX_TEXT = 500
 
+#: Every action the audit trail records: ``record_audit`` refuses any other, so a reader's
+#: ``action`` filter can refuse a name no record can carry instead of answering an empty list.
+ACTIONS = frozenset(
+    {
+        "alias.link",
+        "alias.unlink",
+        "consent",
+        "deadletters.replay",
+        "deploy",
+        "erase",
+        "experiment.promote",
+        "experiment.start",
+        "experiment.stop",
+        "export",
+        "key.create",
+        "key.revoke",
+        "purge",
+        "reload",
+        "retrain",
+        "rollback",
+        "rules.set",
+        "shadow.start",
+        "shadow.stop",
+    }
+)
+#: What an ``action`` filter accepts: an action, or the group before its dot (``key`` finds
+#: ``key.create`` and ``key.revoke``).
+ACTION_FILTERS = ACTIONS | {name.split(".", 1)[0] for name in ACTIONS}
+
+
+def action_filter(action: str | None, field: str = "action") -> str | None:
+    """``action`` as a filter of the audit trail, or the error naming ``field`` (the query
+    parameter, or the CLI's option) and the known actions."""
+    if action is None or action in ACTION_FILTERS:
+        return action
+    known = ", ".join(sorted(ACTION_FILTERS))
+    raise ValidationError(field, f"unknown action {action!r}; known: {known}")
+
 
 @dataclass(frozen=True)
 class AuditRecord:
@@ -81,8 +119,8 @@ def record_audit(
 
     ``key`` is the API key that asked (None: the CLI, named by ``cli_actor``). ``detail`` must be
     JSON-able: it is checked here so a bad one fails the caller at once, not a later reader."""
-    if not action.strip():
-        raise ValidationError("action", "must not be empty")
+    if action not in ACTIONS:
+        raise ValidationError("action", f"{action!r} is not one of the audit trail's ACTIONS")
     extra = dict(detail or {})
     try:
         json.dumps(extra)

@@ -40,7 +40,12 @@ from recsmith.models.base import Recommender
 from recsmith.models.registry import model_class
 from recsmith.ranking.ltr import RankerConfig
 from recsmith.rerank.rules import RULE_TYPES, CapPerCategoryRule, FilterRule, Rule
-from recsmith.validation_reasons import reworded, unknown_key
+from recsmith.validation_reasons import (
+    PATTERN_MEANINGS,
+    PLACEMENT_PATTERN,
+    reworded,
+    unknown_key,
+)
 
 
 class _Strict(BaseModel):
@@ -427,14 +432,12 @@ class PipelineConfig(_Strict):
         return self
 
 
-_PLACEMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
 def placement_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a placement (None: it can); live rule files name them too."""
-    if _PLACEMENT_NAME.fullmatch(name):
+    """Why ``name`` cannot name a placement (None: it can); live rule files name them too, and
+    requests' ``?placement=`` is checked against the same ``PLACEMENT_PATTERN``."""
+    if re.fullmatch(PLACEMENT_PATTERN, name):
         return None
-    return f"placement name {name!r}: letters, digits, '_' and '-' only"
+    return f"placement name {name!r} is not {PATTERN_MEANINGS[PLACEMENT_PATTERN]}"
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:

@@ -351,22 +351,73 @@ def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
         read_source("movielens", tmp_path / "nope")
 
 
-def test_non_utf8_file_fails_clearly(
+def _dead(store: SQLiteStore) -> dict[int, tuple[str, str, dict[str, object]]]:
+    """record index -> (field, reason, payload) of each dead letter."""
+    return {
+        d.record_index: (d.errors[0]["field"], d.errors[0]["reason"], d.payload)
+        for d in store.dead_letters(limit=100)
+    }
+
+
+@pytest.mark.parametrize("filler", [0, 20_000])  # in the first read buffer, and far past it
+def test_a_byte_that_is_not_utf8_refuses_its_record_naming_line_and_byte(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings, filler: int
+) -> None:
+    header = b"user_id,item_id,timestamp\r\n"
+    good = b"".join(b"u,x%d,1704103200\r\n" % i for i in range(filler))
+    latin = "u,caf\u00e9,1704103201\r\n".encode("latin-1")  # line filler + 2, byte 0xe9 at 5
+    spanning = b'u,"a\nb\xff",1704103202\r\n'  # one record over two lines: the second's byte 1
+    path = tmp_path / "latin.csv"
+    path.write_bytes(
+        header + good + latin + b"u,ok1,1704103203\n" + spanning + b"u,ok2,1704103204\n"
+    )
+    result = import_source(store, read_source("events", path, chunk_rows=1_000), settings)
+    assert (result.accepted, result.rejected_count) == (filler + 2, 2)
+    kept = set(_events(store)["item_id"])
+    assert {"ok1", "ok2"} <= kept and len(kept) == filler + 2  # nothing valid lost
+    first, second = filler + 2, filler + 5  # the header is line 1
+    assert _dead(store) == {
+        filler: (
+            "encoding",
+            f"not UTF-8 text: byte 0xe9 at byte 5 of line {first}; re-save the file as UTF-8",
+            {"fields": ["u", "caf\\xe9", "1704103201"]},
+        ),
+        filler + 2: (
+            "encoding",
+            f"not UTF-8 text: byte 0xff at byte 1 of line {second}; re-save the file as UTF-8",
+            {"fields": ["u", "a\nb\\xff", "1704103202"]},
+        ),
+    }
+
+
+def test_jsonl_and_item_lines_that_are_not_utf8_are_refused_alone(
     tmp_path: Path, store: SQLiteStore, settings: EventSettings
 ) -> None:
-    header = "user_id,item_id,timestamp\n"
-    path = tmp_path / "latin.csv"
-    path.write_bytes(header.encode() + "u,caf\u00e9,1704103200\n".encode("latin-1"))
-    with pytest.raises(ValidationError, match="not UTF-8"):
-        import_source(store, read_source("events", path), settings)
-    # past the first read buffer: the rows before it are already stored when the error comes
-    path.write_bytes(
-        header.encode()
-        + b"u,x,1704103200\n" * 20_000
-        + "u,caf\u00e9,1704103200\n".encode("latin-1")
+    event = b'{"user_id": "u1", "item_id": "%s", "event_type": "view", "timestamp": 1704103200}'
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join([event % b"i1", b"", b"  " + event % b"i\x80", event % b"i3"]))
+    result = import_source(store, read_source("events", path), settings)
+    assert (result.accepted, result.rejected_count) == (2, 1)
+    assert sorted(_events(store)["item_id"]) == ["i1", "i3"]
+    ((field, reason, payload),) = _dead(store).values()
+    # line 3 (line 2 is blank): two leading spaces and 31 bytes of JSON come before the byte
+    assert (field, reason) == (
+        "encoding",
+        "not UTF-8 text: byte 0x80 at byte 33 of line 3; re-save the file as UTF-8",
     )
-    with pytest.raises(ValidationError, match="not UTF-8"):
-        import_source(store, read_source("events", path, chunk_rows=1_000), settings)
+    assert payload == {"line": (event % b"i\\x80").decode()}
+    items = tmp_path / "items.csv"
+    items.write_bytes(b"item_id,title\ni1,ok\ni2,caf\xe9\n")
+    done = import_source(store, read_source("items", items), settings)
+    assert (done.items.accepted, done.items_rejected_count) == (1, 1)
+
+
+def test_a_header_that_is_not_utf8_still_refuses_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"user_id,item_\xe9,timestamp\nu,i,1\n")
+    with pytest.raises(ValidationError, match="byte 0xe9 at byte 13 of line 1") as info:
+        read_source("events", path)
+    assert info.value.field == "encoding"
 
 
 @pytest.mark.parametrize("kind", ["events", "items"])

@@ -125,11 +125,6 @@ def open_binary(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def open_text(path: Path, encoding: str = "utf-8-sig") -> IO[str]:
-    """Text stream over a plain or ``.gz`` file. ``newline=""`` leaves CRs to the csv module."""
-    return io.TextIOWrapper(open_binary(path), encoding=encoding, newline="")
-
-
 def decode(data: bytes) -> str:
     """UTF-8 when the bytes are valid UTF-8, else latin-1 (old GroupLens/HetRec files are latin-1).
 

@@ -64,38 +64,19 @@ def read_events(path: Path, chunk_rows: int = 100_000) -> ImportSource:
             record["event_type"] = default_event_type("value" in record)
         return record
 
-    table = _open(path, chunk_rows, id_keys=_EVENT_IDS, prepare=per_record)
+    table = read_table(path, chunk_rows, id_keys=_EVENT_IDS, prepare=per_record)
     if table.columns is not None:
         _check_event_columns(table.columns, path.name)
-    return ImportSource("events", events=_with_type(table, path.name), total_events=table.total)
+    return ImportSource("events", events=_with_type(table), total_events=table.total)
 
 
-def _not_utf8(name: str, exc: UnicodeDecodeError) -> ValidationError:
-    return ValidationError("encoding", f"{name}: not UTF-8 text ({exc}); re-save it as UTF-8")
-
-
-def _open(path: Path, chunk_rows: int, **kwargs: Any) -> Table:
-    try:
-        return read_table(path, chunk_rows, **kwargs)
-    except UnicodeDecodeError as exc:  # in the header line
-        raise _not_utf8(path.name, exc) from exc
-
-
-def _decoded(table: Table, name: str) -> Iterator[RawChunk[pd.DataFrame]]:
-    """The table's chunks; a file that is not UTF-8 stops with a clear error, not a traceback."""
-    try:
-        yield from table.chunks
-    except UnicodeDecodeError as exc:  # the chunks before this one were imported
-        raise _not_utf8(name, exc) from exc
-
-
-def _with_type(table: Table, name: str) -> Iterator[RawChunk[pd.DataFrame]]:
+def _with_type(table: Table) -> Iterator[RawChunk[pd.DataFrame]]:
     fixed = (
         None
         if table.columns is None or "event_type" in table.columns
         else (default_event_type("value" in table.columns))
     )
-    for chunk in _decoded(table, name):
+    for chunk in table.chunks:
         if fixed is not None:
             chunk.rows["event_type"] = fixed
         yield chunk
@@ -175,14 +156,14 @@ def item_record(row: Record, *, from_text: bool) -> ItemRecord:
 def read_items(path: Path, chunk_rows: int = 100_000) -> ImportSource:
     """Catalog records from a CSV/JSONL/Parquet file."""
     table = _record_table(path, chunk_rows, "item_id", _EVENT_ONLY_COLUMNS)
-    return ImportSource("items", items=_records(table, path.name, item_record), total_events=0)
+    return ImportSource("items", items=_records(table, item_record), total_events=0)
 
 
 def _record_table(path: Path, chunk_rows: int, key: str, refused: frozenset[str]) -> Table:
     """A file of records keyed by ``key`` (items, profiles) whose other columns become properties:
     so a file with one of the ``refused`` columns, most likely an events file, is refused rather
     than silently replacing every record it names with a record of one of its events."""
-    table = _open(path, chunk_rows, id_keys=(key,))
+    table = read_table(path, chunk_rows, id_keys=(key,))
     if table.columns is not None and key not in table.columns:
         raise ValidationError("columns", f"{path.name}: missing column {key}")
     events_only = sorted(set(table.columns or ()) & refused)
@@ -196,11 +177,11 @@ def _record_table(path: Path, chunk_rows: int, key: str, refused: frozenset[str]
 
 
 def _records(
-    table: Table, name: str, make: Callable[..., dict[str, Any]]
+    table: Table, make: Callable[..., dict[str, Any]]
 ) -> Iterator[RawChunk[list[dict[str, Any]]]]:
     """The table's rows as records (``make(row, from_text=…)``), chunk by chunk."""
     from_text = table.kind == "csv"
-    for chunk in _decoded(table, name):
+    for chunk in table.chunks:
         rows = chunk.rows.to_dict(orient="records")
         records = [make(row, from_text=from_text) for row in rows]
         yield RawChunk(records, chunk.offset, chunk.source, chunk.rejections)
@@ -220,4 +201,4 @@ def user_record(row: Record, *, from_text: bool) -> dict[str, Any]:
 def read_users(path: Path, chunk_rows: int = 100_000) -> ImportSource:
     """User profiles from a CSV/JSONL/Parquet file."""
     table = _record_table(path, chunk_rows, "user_id", _NOT_PROFILE_COLUMNS)
-    return ImportSource("users", users=_records(table, path.name, user_record), total_events=0)
+    return ImportSource("users", users=_records(table, user_record), total_events=0)

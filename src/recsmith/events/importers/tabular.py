@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
@@ -25,9 +25,9 @@ from recsmith.events.importers._common import (
     count_records,
     object_frame,
     open_binary,
-    open_text,
     require_file,
 )
+from recsmith.events.importers.utf8_lines import Watch, open_lines, shown, undecoded
 from recsmith.events.records import object_column, records_frame
 from recsmith.events.schema import FieldError, Rejection
 from recsmith.json_text import REPEATED_KEY, decode, repeated_path
@@ -124,8 +124,9 @@ def require_text(path: Path, kind: str) -> None:
             head = fh.read(_SNIFF_BYTES)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise ValidationError("path", f"{path.name}: not a gzip file ({exc})") from None
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return  # UTF-16 text (NUL-laden): the decoder's error asks for it re-saved as UTF-8
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # every line would be refused
+        reason = f"{path.name}: UTF-16, not UTF-8 text; re-save it as UTF-8"
+        raise ValidationError("encoding", reason)
     controls = head.translate(None, _TEXT_BYTES)  # what is left: the control bytes
     header = head.split(b"\n", 1)[0] if kind == "csv" else b""
     if len(controls) <= len(head) * _BINARY_SHARE and not header.translate(None, _TEXT_BYTES):
@@ -193,10 +194,12 @@ def _csv_header(path: Path) -> tuple[list[str], str, bool]:
     were read stripped but the values were not, so ``u1, i1`` stored the item `` i1``, an id no
     request for ``i1`` finds; in such a file a value's leading spaces are the file's style,
     not the id (``csv``'s ``skipinitialspace``; a quoted ``" i1"`` keeps its space)."""
-    with open_text(path) as fh:
+    with open_lines(path) as fh:
         line = fh.readline()
     if not line.strip():
         raise ValidationError("path", f"{path.name}: empty file (a header line is needed)")
+    if (where := undecoded(line, 1)) is not None:  # no record can be read without the columns
+        raise ValidationError("encoding", f"{path.name}: {where}")
     delimiter = max((",", ";", "\t"), key=line.count)  # ties go to the comma, listed first
     header = next(csv.reader([line], delimiter=delimiter))
     spaced = delimiter != "\t" and len(header) > 1 and all(n[:1] == " " for n in header[1:])
@@ -229,14 +232,18 @@ def _csv(
         return object_frame(pd.DataFrame(rows, columns=columns, dtype=object))
 
     chunker = _Chunker(path.name, chunk_rows, build)
-    with open_text(path) as fh:
-        reader = csv.reader(fh, delimiter=delimiter, skipinitialspace=spaced)
+    spoilt: dict[int, str] = {}  # line -> why it is not UTF-8 (``_watched``)
+    with open_lines(path) as fh:
+        reader = csv.reader(_watched(fh, spoilt), delimiter=delimiter, skipinitialspace=spaced)
         next(reader, None)
         line = reader.line_num  # the last line read before the next record
         while True:
             try:
                 for row in reader:  # one loop over the file, left only on a csv.Error
-                    if len(row) == width:
+                    if spoilt and (why := _spoilt(spoilt, line + 1, reader.line_num)):
+                        fields = {"fields": [shown(f) for f in row[:50]]}
+                        yield from chunker.bad(why, fields, "encoding")
+                    elif len(row) == width:
                         if (chunk := chunker.good(row)) is not None:
                             yield chunk
                     elif row:  # blank lines are skipped, as pandas does
@@ -249,6 +256,23 @@ def _csv(
                 line = reader.line_num
     if chunker.pending():
         yield chunker.flush()
+
+
+def _watched(fh: IO[str], spoilt: dict[int, str]) -> Iterator[str]:
+    """The file's lines for the csv reader, noting in ``spoilt`` each that held a byte that is
+    not UTF-8 (looked for only once one was decoded: ``utf8_lines.Watch``)."""
+    watch = Watch()
+    for number, text in enumerate(fh, 1):
+        if watch.moved() and (where := undecoded(text, number)) is not None:
+            spoilt[number] = where
+        yield text
+
+
+def _spoilt(spoilt: dict[int, str], first: int, last: int) -> str | None:
+    """Why the record read from lines ``first`` to ``last`` is not UTF-8 (its first such
+    line), those lines forgotten; None when none of them held such a byte."""
+    found = [spoilt.pop(n) for n in range(first, last + 1) if n in spoilt]
+    return found[0] if found else None
 
 
 # ---- JSONL ------------------------------------------------------------------------------------
@@ -274,10 +298,16 @@ def _jsonl(
     prepare: Callable[[Record], Record] | None,
 ) -> Iterator[RawChunk[pd.DataFrame]]:
     chunker = _Chunker(path.name, chunk_rows, records_frame)
-    with open_text(path) as fh:
-        for line in fh:
+    watch = Watch()
+    with open_lines(path) as fh:
+        for number, line in enumerate(fh, 1):
             text = line.strip()
             if not text:
+                continue
+            if watch.moved() and (where := undecoded(line, number)) is not None:
+                yield from chunker.bad(
+                    where, {"line": shown(text)[:_MAX_PAYLOAD_CHARS]}, "encoding"
+                )
                 continue
             try:  # strict: NaN, a repeated key, deep nesting are this line's rejection
                 record, repeated = decode(text)

@@ -11,12 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from recsmith.decisions.timespec import PATTERN
-from recsmith.governance.audit import record_audit
+from recsmith.errors import ValidationError
+from recsmith.governance.audit import action_filter, record_audit
 from recsmith.governance.keys import UnknownKey, key_json, revoke_api_key
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
 from recsmith.serving.deps import RuntimeDep
-from recsmith.serving.input_errors import MAX_STORED_INT, query_time
+from recsmith.serving.input_errors import MAX_STORED_INT, invalid, query_time
 from recsmith.serving.schemas import ErrorResponse, error_responses
 from recsmith.store.base import ApiKey
 
@@ -174,7 +175,11 @@ def audit_trail(
     """Who (key id and name) did what, to what, when and how it ended: the latest ``limit``
     records at or after ``since``, oldest first."""
     start = query_time(since, "since")
-    return [r.to_json() for r in runtime.store.scan_audit(start, action, limit)]
+    try:
+        wanted = action_filter(action)
+    except ValidationError as exc:
+        raise invalid(exc.field, exc.reason) from None
+    return [r.to_json() for r in runtime.store.scan_audit(start, wanted, limit)]
 
 
 # --- dead letters ---

@@ -71,7 +71,7 @@ from recsmith.serving.schemas import (
     error_responses,
 )
 from recsmith.serving.stored_items import StoredItems
-from recsmith.validation_reasons import PRINTABLE_PATTERN
+from recsmith.validation_reasons import PLACEMENT_PATTERN, PRINTABLE_PATTERN
 
 MAX_K = MAX_LIST_LENGTH
 #: ``recent`` and ``exclude`` as the published schema states them: comma-separated ids, each
@@ -318,7 +318,7 @@ async def recommend(
         str | None,
         Query(
             max_length=64,
-            pattern=PRINTABLE_PATTERN,
+            pattern=PLACEMENT_PATTERN,
             description="Where the list is shown (experiments split by it)",
         ),
     ] = None,
