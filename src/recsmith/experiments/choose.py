@@ -18,12 +18,15 @@ if TYPE_CHECKING:
     from recsmith.serving.deps import Served
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Chosen:
     """The bundle to answer with; ``experiment``/``variant`` are None outside any experiment.
     ``propensity``: the probability of this variant for this request (the decision's
     ``assignment_propensity``); ``arm``: the bandit arm its impressions count under (adaptive
-    allocation only)."""
+    allocation only).
+
+    Not frozen (never changed once built): one is built per request on the event loop, where
+    a frozen class's ``__init__`` sets each field by ``object.__setattr__`` (BENCHMARKS §141)."""
 
     bundle: Served
     experiment: str | None

@@ -46,9 +46,12 @@ MAX_COALESCED = 64
 CROWD_FADES_S = 0.25
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UserQuery:
-    """One request's query: who asks and what the server knows of them right now."""
+    """One request's query: who asks and what the server knows of them right now.
+
+    Not frozen (never changed once built): one is built per request on the event loop, where
+    a frozen class's ``__init__`` sets each field by ``object.__setattr__`` (BENCHMARKS §141)."""
 
     user_id: str
     seen: list[str]
@@ -71,13 +74,16 @@ class Options:
     source: str | None = None  # a contextual arm's source (``exploration.contextual``)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Slot:
     """A query's place in the answer of its batch: ``answer.lists.item_ids[index]`` is its list.
     ``first`` is true for exactly one query per pipeline call (who reports the call's metrics).
     For a query whose stored items the flush read (``Coalescer.answer``'s ``stored``): those
     items (answered as if ahead of its ``seen``; None: not read), and ``store_down`` when the
-    store was unavailable (answered without them, as the route does: ``degraded: ["store"]``)."""
+    store was unavailable (answered without them, as the route does: ``degraded: ["store"]``).
+
+    Not frozen (never changed once built): one is built per request on the event loop, where
+    a frozen class's ``__init__`` sets each field by ``object.__setattr__`` (BENCHMARKS §141)."""
 
     answer: Answer
     index: int
@@ -93,8 +99,13 @@ class StoredReadFailed(RuntimeError):
     group are answered."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Query:
+    """A query waiting for its group's call.
+
+    Not frozen (never changed once built): one is built per request on the event loop, where
+    a frozen class's ``__init__`` sets each field by ``object.__setattr__`` (BENCHMARKS §141)."""
+
     served: Any
     options: Options
     query: UserQuery

@@ -51,11 +51,14 @@ from starlette.routing import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from recsmith.serving.direct_route import lean
+
 try:  # private, as ``direct_route``'s: checked by ``install`` before the lane is put in place
     from fastapi.routing import (
         _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY,
         _FASTAPI_INCLUDED_ROUTER_KEY,
         _apply_router_form_limits,
+        _effective_route_context_var,
         _EffectiveRouteContext,
         _get_fastapi_scope,
         _IncludedRouter,
@@ -172,6 +175,8 @@ class _Lane:
     included: _IncludedRouter
     context: _EffectiveRouteContext
     direct: bool = False
+    #: what ``Shortcut`` hands a direct lane's requests to (``_lean_app``)
+    app: ASGIApp | None = None
 
 
 def _direct(context: _EffectiveRouteContext) -> bool:
@@ -186,6 +191,25 @@ def _direct(context: _EffectiveRouteContext) -> bool:
         and context.max_body_size is None
         and getattr(context.original_route, "reads_no_form", False)
     )
+
+
+def _lane(included: _IncludedRouter, context: _EffectiveRouteContext) -> _Lane:
+    """An indexed route's lane; a direct one with the app its requests are handed to."""
+    if not _direct(context):
+        return _Lane(included, context)
+    return _Lane(included, context, True, _lean_app(context))
+
+
+def _lean_app(context: _EffectiveRouteContext) -> ASGIApp:
+    """``direct_route.lean`` of the handler the route makes for this inclusion, made as
+    FastAPI makes the one its ``request_response`` wraps (``from_api_route``: the route's
+    ``get_route_handler`` with the context set), subclasses' wrappers (``StrictJSONRoute``'s)
+    included; a second handler alike, whose query memo is its own."""
+    token = _effective_route_context_var.set(context)
+    try:
+        return lean(context.original_route.get_route_handler())
+    finally:
+        _effective_route_context_var.reset(token)
 
 
 def _refuses_methods_only(route: type) -> bool:
@@ -286,7 +310,7 @@ class _Index:
                         # a route deciding its own matches is asked by the scan only
                         and type(candidate.original_route).matches is APIRoute.matches
                     ):
-                        self._add(_Lane(top, candidate, _direct(candidate)), earlier)
+                        self._add(_lane(top, candidate), earlier)
                     earlier.extend(_flat(candidate))
             else:
                 earlier.extend(_flat(top))
@@ -420,13 +444,13 @@ class Shortcut:
         return None
 
     def app_for(self, found: tuple[_Lane, Scope], scope: Scope) -> ASGIApp:
-        """The app of ``found``'s route (its ``request_response``), the scope given what the
+        """The app of ``found``'s route (``_Lane.app``: its lean app), the scope given what the
         skipped layers give it. Handed back for ``Edge`` to call, not called here: a frame
         less that a request walks each time it resumes."""
         scope["starlette.exception_handlers"] = self.handlers
         lane: FastLane = self.router.middleware_stack
         lane.selected(*found, scope)
-        return found[0].context.app
+        return found[0].app or found[0].context.app
 
 
 def shortcut(app: ASGIApp) -> Shortcut | None:

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsmith.serving.edge import Edge
 from recsmith.serving.fast_lane import FASTAPI_VERSION, WRITTEN_FOR
+from recsmith.serving.telemetry_off import TelemetryCheck
 
 try:  # private: the layers of the FastAPI this is written for (``fast_lane.WRITTEN_FOR``)
     from fastapi._body_limit import AppBodyLimitMiddleware
@@ -74,6 +75,8 @@ class ServedApp(FastAPI):
         super().__init__(**options)
         #: the middleware stack built, and the ``Edge`` its outer layers would pass requests to
         self._edge_of: tuple[ASGIApp | None, Edge | None] = (None, None)
+        #: FastAPI's native telemetry check, its False answered at once where nothing is set
+        self._telemetry_check = TelemetryCheck(self._native_telemetry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -82,7 +85,7 @@ class ServedApp(FastAPI):
                 edge is not None
                 and "fastapi.telemetry" not in scope
                 and MAX_BODY_SIZE_SCOPE_KEY not in scope  # a mounting app's limit
-                and not self._native_telemetry.enabled()
+                and not self._native_check().enabled()
             ):
                 if self.root_path:
                     scope["root_path"] = self.root_path
@@ -90,6 +93,13 @@ class ServedApp(FastAPI):
                 await edge(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    def _native_check(self) -> TelemetryCheck:
+        """The check of the app's ``_native_telemetry``, made again should it be replaced."""
+        check = self._telemetry_check
+        if check.native is not self._native_telemetry:
+            check = self._telemetry_check = TelemetryCheck(self._native_telemetry)
+        return check
 
     def _edge(self) -> Edge | None:
         """``edge_under`` the app's middleware stack, built as Starlette builds it on a first

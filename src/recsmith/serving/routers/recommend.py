@@ -516,10 +516,13 @@ async def recommend(
     return response
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Listed:
     """What the decision log keeps of a list answered (``_record``): a response model's fields,
-    or the recommendation route's own, which writes its JSON without a model."""
+    or the recommendation route's own, which writes its JSON without a model.
+
+    Not frozen (never changed once built): one is built per request on the event loop, where
+    a frozen class's ``__init__`` sets each field by ``object.__setattr__`` (BENCHMARKS §141)."""
 
     recommendation_id: str
     model_version: str
