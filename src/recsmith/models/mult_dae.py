@@ -113,9 +113,9 @@ def bagged(nets: list[MultDAE]) -> MultDAE:
     """One network whose logits are the mean of ``nets``' logits (bagging): their hidden layers
     side by side (W₁ and b₁ joined by column), each W₂ stacked below the last and divided by the
     count, the b₂ averaged. Exactly the mean, since each net's hidden units read only its own W₁
-    columns; so a bag is saved, loaded and served as one wider net, the release's format unchanged.
-    Why bag: a fit's seed alone moves its lift by ~1 % (BENCHMARKS §144); the mean of a few seeds'
-    logits varies less."""
+    columns; so a bag is saved, loaded and served as one wider net (its arrays' format unchanged).
+    Why bag: a fit's seed alone moves a sample's lift by a median 0.9 % (BENCHMARKS §144); the
+    mean of a few seeds' logits is meant to vary less (not measured)."""
     count = np.float32(len(nets))
     return MultDAE(
         np.concatenate([n.w1 for n in nets], axis=1),
