@@ -100,7 +100,7 @@ def csr_of_rows(
     from recsmith.ranking import row_kernel
 
     index = np.asarray(index)
-    library = row_kernel.loaded()
+    library = row_kernel.ready()
     built = None
     if library is not None:
         built = row_kernel.rows_with_pairs(library, matrix, index, n_cols, rows, cols)

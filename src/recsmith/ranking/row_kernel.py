@@ -1,6 +1,7 @@
 """``candidate_features``' columns of a request batch, ``anchor_items``' search, the MMR
-walk of a request of a few queries (``rerank.few_queries``) and a request's recent and excluded
-rows (``sparse_rows.csr_of_rows``), each in one compiled pass (BENCHMARKS §132, §138, §142).
+walk of a request of a few queries (``rerank.few_queries``), a request's recent and excluded
+rows (``sparse_rows.csr_of_rows``) and its id lookups (``id_table.IdTable.find``), each in one
+compiled pass (BENCHMARKS §132, §138, §142).
 
 At a coalesced batch's size (16 users, ~4,100 candidate rows) the features' own arithmetic is a
 few gathers per row; what numpy spent was its per-call cost, ~60 calls a batch, each a pass
@@ -359,6 +360,38 @@ end:
     free(spare);
     return total;
 }
+/* id_table.IdTable.find in one pass: per wanted id (width UTF-32 code units, as the ids are
+   stored), its hash (the units weighted by `weights` and summed modulo 2 ** 64, the top `bits`
+   bits), then the slots from there on (linear probing, 2 ** bits of them) until the slot of an
+   index whose id is the wanted one (written to out) or an empty one (-1 written: not an id).
+   -1 where a slot holds an index past the ids (numpy's path then answers and raises). */
+int32_t find_ids(
+    int64_t n, const uint32_t *wanted, int64_t width, const uint32_t *ids, int64_t n_ids,
+    const int32_t *slots, int64_t bits, const uint64_t *weights, int32_t *out)
+{
+    const int64_t mask = ((int64_t)1 << bits) - 1;
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t *id = wanted + i * width;
+        uint64_t hash = 0;
+        for (int64_t c = 0; c < width; c++) hash += (uint64_t)id[c] * weights[c];
+        int64_t at = (int64_t)(hash >> (64 - bits));
+        out[i] = -1;
+        for (;;) {  /* at most half the slots are held: an empty one ends every search */
+            const int32_t held = slots[at];
+            if (held < 0) break;
+            if (held >= n_ids) return -1;
+            const uint32_t *stored = ids + (int64_t)held * width;
+            int64_t c = 0;
+            while (c < width && stored[c] == id[c]) c++;
+            if (c == width) {
+                out[i] = held;
+                break;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+    return 0;
+}
 /* MMR's closed-form walk of a request of a few queries (rerank.few_queries.walked_few): rows
    grouped by query (query q: rows bounds[q] .. bounds[q + 1]) without seeds, checked to be in
    relevance order as mmr._in_order checks them (a NaN fails but a lone row's), each query
@@ -527,6 +560,8 @@ def _load() -> None:
             *[ptr] * 2,
         ]
         library.rows_with_pairs.restype = i64
+        library.find_ids.argtypes = [i64, ptr, i64, ptr, i64, ptr, i64, ptr, ptr]
+        library.find_ids.restype = ctypes.c_int32
         _library = library
     except KernelUnavailable as exc:
         _unavailable = str(exc)
@@ -546,6 +581,13 @@ def loaded() -> ctypes.CDLL | None:
     """The compiled library once built (starting the build if none was), else None."""
     if _library is None and not _built.is_set():
         start()
+    return _library
+
+
+def ready() -> ctypes.CDLL | None:
+    """The compiled library if it is loaded, else None, starting no build: for helpers that
+    every process calls (id lookups, sparse rows), which only a process that loaded a pipeline
+    (``start``) should have compile the library."""
     return _library
 
 
@@ -573,6 +615,40 @@ def _csr(matrix: sparse.csr_array, values: type | None) -> list[int] | None:
     if any(a.dtype not in (np.int32, np.int64) for a in parts[:2]):
         return None
     return [*(address(a) for a in parts), parts[0].itemsize, parts[1].itemsize]
+
+
+def find_ids(
+    library: ctypes.CDLL,
+    wanted: np.ndarray,
+    ids: np.ndarray,
+    slots: np.ndarray,
+    bits: int,
+    weights: np.ndarray,
+) -> np.ndarray | None:
+    """``IdTable.find``'s indices (int32, -1: not an id) in one compiled pass: ~10 numpy calls
+    and a round of them per probe, for a request's user and its few hundred items. None where
+    the pass does not read the arrays (dtypes that differ, not contiguous) or a slot is out of
+    range: numpy's path answers."""
+    if wanted.dtype != ids.dtype or not (wanted.flags.c_contiguous and ids.flags.c_contiguous):
+        return None
+    if slots.dtype != np.int32 or weights.dtype != np.uint64 or wanted.dtype.itemsize % 4:
+        return None
+    width = wanted.dtype.itemsize // 4
+    if len(weights) != width or len(slots) != 1 << bits:
+        return None
+    out = np.empty(len(wanted), np.int32)
+    done = library.find_ids(
+        len(wanted),
+        address(wanted),
+        width,
+        address(ids),
+        len(ids),
+        address(slots),
+        bits,
+        address(weights),
+        address(out),
+    )
+    return out if done == 0 else None
 
 
 #: Columns a row ``rows_with_pairs`` makes room for before it knows (a user's training items
