@@ -68,8 +68,28 @@ class IdTable:
 
     def find(self, wanted: np.ndarray) -> np.ndarray:
         """The index of each of ``wanted`` (same dtype as the ids), -1 where it is not one.
-        The first probe is taken for the whole batch at once (at most half full, the table
-        settles most ids there); only the ids that met another id step on, round by round."""
+        Compiled (``row_kernel.find_ids``) once a loaded pipeline has built the library;
+        else ``_probed``."""
+        from recsmith.ranking import row_kernel  # here: the kernel's imports reach this module
+
+        library = row_kernel.ready()
+        if library is not None:
+            found = row_kernel.find_ids(
+                library,
+                wanted,
+                self._ids,
+                self._slots,
+                self._bits,
+                _weights(wanted.dtype.itemsize // 4),
+            )
+            if found is not None:
+                return found
+        return self._probed(wanted)
+
+    def _probed(self, wanted: np.ndarray) -> np.ndarray:
+        """``find`` by numpy (the compiled pass's oracle): the first probe is taken for the
+        whole batch at once (at most half full, the table settles most ids there); only the ids
+        that met another id step on, round by round."""
         at = hash_rows(wanted, self._bits)
         held = self._slots[at]
         # An empty slot (-1) reads the last id, which cannot be the one wanted: an id is always

@@ -31,9 +31,18 @@ def csr_from_pairs(
     keys = sorted_distinct(np.asarray(rows, np.int64) * n_cols + np.asarray(cols, np.int64))
     indptr = np.zeros(n_rows + 1, np.int64)
     np.bincount(keys // max(n_cols, 1), minlength=n_rows).cumsum(out=indptr[1:])
+    # int64 columns, as scipy's constructor made them of these
+    return _canonical(n_rows, n_cols, indptr, keys % max(n_cols, 1))
+
+
+def _canonical(
+    n_rows: int, n_cols: int, indptr: np.ndarray, indices: np.ndarray
+) -> sparse.csr_array:
+    """The 0/1 float32 CSR matrix of canonical rows ``indptr``/``indices`` (each row's columns
+    sorted, none twice), a copy of the cached empty one filled (``_empty``)."""
     matrix = copy.copy(_empty(n_rows, n_cols))
-    matrix.data = np.ones(len(keys), np.float32)
-    matrix.indices = keys % max(n_cols, 1)  # int64, as scipy's constructor made them of these
+    matrix.data = np.ones(len(indices), np.float32)
+    matrix.indices = indices
     matrix.indptr = indptr
     matrix.has_canonical_format = True
     return matrix
@@ -87,6 +96,28 @@ def csr_of_rows(
     columns into the next row)."""
     if n_cols < matrix.shape[1]:
         raise ValueError(f"n_cols {n_cols} < the matrix's {matrix.shape[1]} columns")
+    # imported here: the kernel's module imports this one (``DENSE_CELLS``)
+    from recsmith.ranking import row_kernel
+
+    index = np.asarray(index)
+    library = row_kernel.ready()
+    built = None
+    if library is not None:
+        built = row_kernel.rows_with_pairs(library, matrix, index, n_cols, rows, cols)
+    if built is not None:
+        return _canonical(len(index), n_cols, *built)
+    return _numpy_rows(matrix, index, n_cols, rows, cols)
+
+
+def _numpy_rows(
+    matrix: sparse.csr_array,
+    index: np.ndarray,
+    n_cols: int,
+    rows: np.ndarray | None,
+    cols: np.ndarray | None,
+) -> sparse.csr_array:
+    """``csr_of_rows`` by numpy: until the compiled pass (``row_kernel.rows_with_pairs``) is
+    loaded, where it does not apply, and as its tests' oracle."""
     n = len(index)
     if (rows is None or len(rows) == 0) and matrix.has_canonical_format:
         known, starts, lengths = _row_spans(matrix, index)
@@ -94,13 +125,10 @@ def csr_of_rows(
         counts[known] = lengths
         indptr = np.zeros(n + 1, np.int64)
         counts.cumsum(out=indptr[1:])
-        out = copy.copy(_empty(n, n_cols))
         # int64 columns and 0/1 float32 data, as ``csr_from_pairs`` builds them
-        out.indices = matrix.indices[spans(starts, lengths)].astype(np.int64)
-        out.data = np.ones(len(out.indices), np.float32)
-        out.indptr = indptr
-        out.has_canonical_format = True
-        return out
+        return _canonical(
+            n, n_cols, indptr, matrix.indices[spans(starts, lengths)].astype(np.int64)
+        )
     held_rows, held_cols = gather_rows(matrix, index)
     if rows is not None:
         held_rows, held_cols = np.concatenate([held_rows, rows]), np.concatenate([held_cols, cols])

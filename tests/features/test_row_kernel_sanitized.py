@@ -1,11 +1,11 @@
-"""The compiled pass's tests (``ranking.row_kernel``: the feature columns, the anchor search and
-MMR's few-query walk) run again in a child process whose kernel is built with AddressSanitizer
-and UBSan: a read one element past an array (an off-by-one bound at an index's first value out
-of range) or through a copy already freed returns a neighbour's bytes in the plain build, which
-the tests mostly cannot tell from an answer or a refusal; under the sanitizers it aborts the
-child (rv-cand22: five such mutants survived the plain tests). Skipped where gcc or its
-sanitizer runtimes are missing: the runtime must be preloaded into the Python process that loads
-the kernel."""
+"""The compiled pass's tests (``ranking.row_kernel``: the feature columns, the anchor search,
+MMR's few-query walk, ``csr_of_rows``' rows, ``IdTable.find``) run again in a child process
+whose kernel is built with AddressSanitizer and UBSan: a read one element past an array (an
+off-by-one bound at an index's first value out of range) or through a copy already freed returns
+a neighbour's bytes in the plain build, which the tests mostly cannot tell from an answer or a
+refusal; under the sanitizers it aborts the child (rv-cand22: five such mutants survived the
+plain tests). Skipped where gcc or its sanitizer runtimes are missing: the runtime must be
+preloaded into the Python process that loads the kernel."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ FILES = (
     "tests/features/test_candidate_feature_columns.py",
     "tests/pipeline/test_anchor_choice.py",
     "tests/rerank/test_mmr_few_queries.py",
+    "tests/test_rows_with_pairs.py",
+    "tests/test_find_ids.py",
 )
 
 #: the child (argv: a folder for the build, then ``FILES``): ``row_kernel``'s library built by gcc

@@ -1,6 +1,7 @@
-"""``candidate_features``' columns of a request batch, ``anchor_items``' search, and the MMR
-walk of a request of a few queries (``rerank.few_queries``), each in one compiled pass
-(BENCHMARKS §132, §138).
+"""``candidate_features``' columns of a request batch, ``anchor_items``' search, the MMR
+walk of a request of a few queries (``rerank.few_queries``), a request's recent and excluded
+rows (``sparse_rows.csr_of_rows``) and its id lookups (``id_table.IdTable.find``), each in one
+compiled pass (BENCHMARKS §132, §138, §142).
 
 At a coalesced batch's size (16 users, ~4,100 candidate rows) the features' own arithmetic is a
 few gathers per row; what numpy spent was its per-call cost, ~60 calls a batch, each a pass
@@ -252,6 +253,145 @@ int32_t strongest(
     }
     return 0;
 }
+/* keys[0 .. n - 1], each 0 .. max_key, sorted ascending: by insertion for a few, else by 11-bit
+   digits, least significant first (two passes for a batch of 16 on a 100,000-item catalogue),
+   through spare (room for n). Returns whichever of the two holds them sorted. */
+static int64_t *sorted_keys(int64_t *keys, int64_t *spare, int64_t n, int64_t max_key) {
+    if (n <= 64) {
+        for (int64_t i = 1; i < n; i++) {
+            const int64_t v = keys[i];
+            int64_t at = i;
+            for (; at > 0 && keys[at - 1] > v; at--) keys[at] = keys[at - 1];
+            keys[at] = v;
+        }
+        return keys;
+    }
+    int64_t count[2048];
+    for (int64_t shift = 0; shift == 0 || (shift < 63 && max_key >> shift > 0); shift += 11) {
+        for (int64_t d = 0; d < 2048; d++) count[d] = 0;
+        for (int64_t i = 0; i < n; i++) count[(keys[i] >> shift) & 2047]++;
+        for (int64_t d = 0, at = 0; d < 2048; d++) {
+            const int64_t here = count[d];
+            count[d] = at;
+            at += here;
+        }
+        for (int64_t i = 0; i < n; i++) spare[count[(keys[i] >> shift) & 2047]++] = keys[i];
+        int64_t *swap = keys;
+        keys = spare;
+        spare = swap;
+    }
+    return keys;
+}
+
+/* sparse_rows.csr_of_rows in one pass: output row i holds the columns of row index[i] of a CSR
+   matrix of m_rows rows (none for index[i] < 0) and of every pair (rows[k], cols[k]) with
+   rows[k] = i, sorted and each once (csr_from_pairs' canonical rows). The pairs are sorted as
+   keys row * n_cols + column (sorted_keys) and merged row by row with the matrix's rows, read
+   as they stand where `canonical` (each row's columns sorted, none twice), else sorted with the
+   pairs. out_indptr [n + 1]; out_indices has room for `room` columns. Returns how many columns
+   the rows hold (all written only where that fits in room: else the caller asks again with
+   that room), or -1 where numpy's path must answer: an index past the matrix's rows, a pair's
+   row outside 0 .. n - 1, a column outside 0 .. n_cols - 1 (numpy's keys would carry it into
+   another row), memory that runs out. */
+int64_t rows_with_pairs(
+    int64_t n, const void *index, int64_t index_width, int64_t m_rows, const void *indptr,
+    const void *indices, int64_t ptr_width, int64_t column_width, int64_t canonical,
+    int64_t n_pairs, const void *rows, int64_t rows_width, const void *cols,
+    int64_t cols_width, int64_t n_cols, int64_t room, int64_t *out_indptr, int64_t *out_indices)
+{
+    int64_t total = -1, n_keys = n_pairs, held = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t u = index_at(index, index_width, i);
+        if (u >= m_rows) return -1;
+        if (u >= 0 && !canonical)
+            n_keys += index_at(indptr, ptr_width, u + 1) - index_at(indptr, ptr_width, u);
+    }
+    int64_t *keys = malloc((n_keys + 1) * sizeof(int64_t));
+    int64_t *spare = malloc((n_keys + 1) * sizeof(int64_t));
+    if (!keys || !spare) goto end;
+    for (int64_t k = 0; k < n_pairs; k++) {
+        const int64_t r = index_at(rows, rows_width, k), c = index_at(cols, cols_width, k);
+        if (r < 0 || r >= n || c < 0 || c >= n_cols) goto end;
+        keys[k] = r * n_cols + c;
+    }
+    for (int64_t i = 0, at = n_pairs; i < n && !canonical; i++) {
+        const int64_t u = index_at(index, index_width, i);
+        if (u < 0) continue;
+        const int64_t stop = index_at(indptr, ptr_width, u + 1);
+        for (int64_t e = index_at(indptr, ptr_width, u); e < stop; e++) {
+            const int64_t c = index_at(indices, column_width, e);
+            if (c < 0 || c >= n_cols) goto end;
+            keys[at++] = i * n_cols + c;
+        }
+    }
+    const int64_t *sorted = sorted_keys(keys, spare, n_keys, n * n_cols);
+    out_indptr[0] = 0;
+    for (int64_t i = 0, p = 0; i < n; i++) {
+        const int64_t u = index_at(index, index_width, i), base = i * n_cols;
+        int64_t e = 0, stop = 0, last = -1;
+        if (u >= 0 && canonical) {
+            e = index_at(indptr, ptr_width, u);
+            stop = index_at(indptr, ptr_width, u + 1);
+        }
+        for (;;) {  /* the smaller of the row's next stored column and next key's, once */
+            const int64_t from_key =
+                p < n_keys && sorted[p] < base + n_cols ? sorted[p] - base : -1;
+            const int64_t stored = e < stop ? index_at(indices, column_width, e) : -1;
+            if (from_key < 0 && e >= stop) break;
+            int64_t c;
+            if (e < stop && (from_key < 0 || stored <= from_key)) {
+                if (stored < 0 || stored >= n_cols) goto end;
+                c = stored;
+                e++;
+            } else {
+                c = from_key;
+                p++;
+            }
+            if (c == last) continue;
+            if (held < room) out_indices[held] = c;
+            held++;
+            last = c;
+        }
+        out_indptr[i + 1] = held;
+    }
+    total = held;
+end:
+    free(keys);
+    free(spare);
+    return total;
+}
+/* id_table.IdTable.find in one pass: per wanted id (width UTF-32 code units, as the ids are
+   stored), its hash (the units weighted by `weights` and summed modulo 2 ** 64, the top `bits`
+   bits), then the slots from there on (linear probing, 2 ** bits of them) until the slot of an
+   index whose id is the wanted one (written to out) or an empty one (-1 written: not an id).
+   -1 where a slot holds an index past the ids (numpy's path then answers and raises). */
+int32_t find_ids(
+    int64_t n, const uint32_t *wanted, int64_t width, const uint32_t *ids, int64_t n_ids,
+    const int32_t *slots, int64_t bits, const uint64_t *weights, int32_t *out)
+{
+    const int64_t mask = ((int64_t)1 << bits) - 1;
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t *id = wanted + i * width;
+        uint64_t hash = 0;
+        for (int64_t c = 0; c < width; c++) hash += (uint64_t)id[c] * weights[c];
+        int64_t at = (int64_t)(hash >> (64 - bits));
+        out[i] = -1;
+        for (;;) {  /* at most half the slots are held: an empty one ends every search */
+            const int32_t held = slots[at];
+            if (held < 0) break;
+            if (held >= n_ids) return -1;
+            const uint32_t *stored = ids + (int64_t)held * width;
+            int64_t c = 0;
+            while (c < width && stored[c] == id[c]) c++;
+            if (c == width) {
+                out[i] = held;
+                break;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+    return 0;
+}
 /* MMR's closed-form walk of a request of a few queries (rerank.few_queries.walked_few): rows
    grouped by query (query q: rows bounds[q] .. bounds[q + 1]) without seeds, checked to be in
    relevance order as mmr._in_order checks them (a NaN fails but a lone row's), each query
@@ -407,6 +547,21 @@ def _load() -> None:
             ptr,
         ]
         library.mmr_walk.restype = i64
+        library.rows_with_pairs.argtypes = [
+            i64,
+            ptr,
+            *[i64] * 2,
+            *[ptr] * 2,
+            *[i64] * 4,
+            ptr,
+            i64,
+            ptr,
+            *[i64] * 3,
+            *[ptr] * 2,
+        ]
+        library.rows_with_pairs.restype = i64
+        library.find_ids.argtypes = [i64, ptr, i64, ptr, i64, ptr, i64, ptr, ptr]
+        library.find_ids.restype = ctypes.c_int32
         _library = library
     except KernelUnavailable as exc:
         _unavailable = str(exc)
@@ -426,6 +581,13 @@ def loaded() -> ctypes.CDLL | None:
     """The compiled library once built (starting the build if none was), else None."""
     if _library is None and not _built.is_set():
         start()
+    return _library
+
+
+def ready() -> ctypes.CDLL | None:
+    """The compiled library if it is loaded, else None, starting no build: for helpers that
+    every process calls (id lookups, sparse rows), which only a process that loaded a pipeline
+    (``start``) should have compile the library."""
     return _library
 
 
@@ -453,6 +615,98 @@ def _csr(matrix: sparse.csr_array, values: type | None) -> list[int] | None:
     if any(a.dtype not in (np.int32, np.int64) for a in parts[:2]):
         return None
     return [*(address(a) for a in parts), parts[0].itemsize, parts[1].itemsize]
+
+
+def find_ids(
+    library: ctypes.CDLL,
+    wanted: np.ndarray,
+    ids: np.ndarray,
+    slots: np.ndarray,
+    bits: int,
+    weights: np.ndarray,
+) -> np.ndarray | None:
+    """``IdTable.find``'s indices (int32, -1: not an id) in one compiled pass: ~10 numpy calls
+    and a round of them per probe, for a request's user and its few hundred items. None where
+    the pass does not read the arrays (dtypes that differ, not contiguous) or a slot is out of
+    range: numpy's path answers."""
+    if wanted.dtype != ids.dtype or not (wanted.flags.c_contiguous and ids.flags.c_contiguous):
+        return None
+    if slots.dtype != np.int32 or weights.dtype != np.uint64 or wanted.dtype.itemsize % 4:
+        return None
+    width = wanted.dtype.itemsize // 4
+    if len(weights) != width or len(slots) != 1 << bits:
+        return None
+    out = np.empty(len(wanted), np.int32)
+    done = library.find_ids(
+        len(wanted),
+        address(wanted),
+        width,
+        address(ids),
+        len(ids),
+        address(slots),
+        bits,
+        address(weights),
+        address(out),
+    )
+    return out if done == 0 else None
+
+
+#: Columns a row ``rows_with_pairs`` makes room for before it knows (a user's training items
+#: and the request's own): a row that holds more has the pass run again with the room it asked.
+_ROOM_PER_ROW = 512
+
+
+def rows_with_pairs(
+    library: ctypes.CDLL,
+    matrix: sparse.csr_array,
+    index: np.ndarray,
+    n_cols: int,
+    rows: np.ndarray | None,
+    cols: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``sparse_rows.csr_of_rows``' canonical rows (int64 row offsets and columns) in one
+    compiled pass: ~30 numpy calls a request (the gather, the keys, their sort, the counts),
+    twice a request (its recent rows and its exclusions). None where the pass does not apply
+    (offsets, columns or indices neither int32 nor int64, an index past the matrix's rows, a
+    pair or column out of range): numpy's path answers (and raises where it does)."""
+    pairs = (rows, cols) if rows is not None and cols is not None else (_NONE, _NONE)
+    parts = (index, matrix.indptr, matrix.indices, *pairs)
+    if any(a.dtype not in (np.int32, np.int64) or not a.flags.c_contiguous for a in parts):
+        return None
+    n = len(index)
+    indptr = np.empty(n + 1, np.int64)
+    room = len(pairs[0]) + _ROOM_PER_ROW * n
+    while True:
+        out = np.empty(room, np.int64)
+        held = library.rows_with_pairs(
+            n,
+            address(index),
+            index.itemsize,
+            matrix.shape[0],
+            address(matrix.indptr),
+            address(matrix.indices),
+            matrix.indptr.itemsize,
+            matrix.indices.itemsize,
+            matrix.has_canonical_format,
+            len(pairs[0]),
+            address(pairs[0]),
+            pairs[0].itemsize,
+            address(pairs[1]),
+            pairs[1].itemsize,
+            n_cols,
+            room,
+            address(indptr),
+            address(out),
+        )
+        if held < 0:
+            return None
+        if held <= room:
+            return indptr, out[:held]
+        room = held
+
+
+#: No pairs: an empty array to point at
+_NONE = np.zeros(0, np.int64)
 
 
 def strongest(
