@@ -399,6 +399,12 @@ def test_a_byte_that_is_not_utf8_refuses_its_record_naming_line_and_byte(
             ["u", "a\\xe9\nb\nc", "1704103202"],
             id="first-line-of-multi-line-record",
         ),
+        pytest.param(  # two 2-byte characters before it: byte 6, though character 4
+            "u,\u00e9\u00e9".encode() + b"\xff,1704103202\n",
+            "byte 0xff at byte 6 of line 2",
+            ["u", "\u00e9\u00e9\\xff", "1704103202"],
+            id="after-multi-byte-characters",
+        ),
     ],
 )
 def test_the_bad_byte_is_placed_by_line_and_byte_offset(
