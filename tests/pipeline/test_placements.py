@@ -93,6 +93,36 @@ def test_placement_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> Non
         assert named in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("email.v2", True),
+        ("p" * 64, True),
+        ("a_b-C.9", True),
+        ("p" * 65, False),
+        ("a b", False),
+        ("home\n", False),
+        ("", False),
+    ],
+)
+def test_a_pipeline_file_takes_the_placement_names_requests_take(
+    tmp_path: Path, name: str, valid: bool
+) -> None:
+    """A request's ``?placement=`` takes 1 to 64 letters, digits, '.', '_' or '-' (README); a
+    pipeline file must take exactly those, or it holds placements no request can name."""
+    path = tmp_path / "p.toml"
+    quoted = name.replace("\n", "\\n")  # a TOML basic string
+    path.write_text(
+        '[[retrieval.sources]]\nname = "pop"\nmodel = "popular"\n'
+        f'[placements."{quoted}".rerank]\ndiversity = 0.3\n'
+    )
+    if valid:
+        assert list(load_pipeline_config(path).placements) == [name]
+    else:
+        with pytest.raises(ValidationError, match="placement name"):
+            load_pipeline_config(path)
+
+
 @pytest.fixture
 def client(placed: Pipeline, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     save_pipeline(placed, tmp_path / "pipeline")
