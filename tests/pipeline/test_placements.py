@@ -78,6 +78,10 @@ def test_placement_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> Non
         "[placements.home.rerank]\ndiversty = 0.3\n": "placements.home.rerank.diversty",
         "[placements.home.rerank]\ndiversity = 3\n": "placements.home.rerank.diversity",
         '[placements."a b".rerank]\ndiversity = 0.3\n': "placement name 'a b'",
+        "[placements.email.v2.rerank]\ndiversity = 0.3\n": (  # TOML: table v2 in placement email
+            """placements.email.v2: unknown key (valid: rerank, k, release, contextual, explore);"""
+            """ a placement name holding '.' is quoted: [placements."email.v2"]"""
+        ),
         '[placements.home.explore]\npolicy = "epsilon"\npool = "source"\nsource = "knn"\n': (
             "placements.home.explore.source 'knn' is not a retrieval source"
         ),
@@ -91,6 +95,10 @@ def test_placement_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> Non
         with pytest.raises(ValidationError) as error:
             load_pipeline_config(path)
         assert named in str(error.value)
+    path.write_text(base + "[placements.home]\nrernk = 1\n")  # a misspelt key is no table
+    with pytest.raises(ValidationError) as error:
+        load_pipeline_config(path)
+    assert "quoted" not in str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -455,9 +455,20 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
         err = exc.errors()[0]
         loc, reason = reworded(err, RULE_TYPES)
         if err["type"] == "extra_forbidden":  # a typo, or a key of another section or version
-            reason = unknown_key(PipelineConfig, loc)
+            reason = unknown_key(PipelineConfig, loc) + _dotted_placement_hint(raw, loc)
         where = ".".join(str(p) for p in loc)  # empty for the whole file's checks
         raise ValidationError(f"pipeline {where}".rstrip(), reason) from None
+
+
+def _dotted_placement_hint(raw: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """A table under ``[placements.NAME]`` is most likely a dotted name left unquoted
+    (``[placements.email.v2]`` is TOML for table ``v2`` in placement ``email``): say how to quote
+    it, since "unknown key" alone does not tell why."""
+    if len(loc) != 3 or loc[0] != "placements":
+        return ""
+    if not isinstance(raw.get("placements", {}).get(loc[1], {}).get(loc[2]), dict):
+        return ""
+    return f"; a placement name holding '.' is quoted: [placements.\"{loc[1]}.{loc[2]}\"]"
 
 
 def default_pipeline_config() -> PipelineConfig:
