@@ -77,7 +77,10 @@ def test_placement_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> Non
     cases = {
         "[placements.home.rerank]\ndiversty = 0.3\n": "placements.home.rerank.diversty",
         "[placements.home.rerank]\ndiversity = 3\n": "placements.home.rerank.diversity",
-        '[placements."a b".rerank]\ndiversity = 0.3\n': "placement name 'a b'",
+        '[placements."a b".rerank]\ndiversity = 0.3\n': (
+            "placement name 'a b' holds ' ': a placement name is 1 to 64 letters, digits, '.', "
+            "'_' or '-'"
+        ),
         "[placements.email.v2.rerank]\ndiversity = 0.3\n": (  # TOML: table v2 in placement email
             """placements.email.v2: unknown key (valid: rerank, k, release, contextual, explore);"""
             """ a placement name holding '.' is quoted: [placements."email.v2"]"""
@@ -127,8 +130,10 @@ def test_a_pipeline_file_takes_the_placement_names_requests_take(
     if valid:
         assert list(load_pipeline_config(path).placements) == [name]
     else:
-        with pytest.raises(ValidationError, match="placement name"):
+        with pytest.raises(ValidationError, match="placement name") as error:
             load_pipeline_config(path)
+        why = {"p" * 65: "has 65 characters", "a b": "holds ' '", "home\n": "holds '\\n'"}
+        assert f"placement name {name!r} {why.get(name, 'is empty')}: " in str(error.value)
 
 
 @pytest.fixture

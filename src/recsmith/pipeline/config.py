@@ -437,7 +437,17 @@ def placement_name_problem(name: str) -> str | None:
     requests' ``?placement=`` is checked against the same ``PLACEMENT_PATTERN``."""
     if re.fullmatch(PLACEMENT_PATTERN, name):
         return None
-    return f"placement name {name!r} is not {PATTERN_MEANINGS[PLACEMENT_PATTERN]}"
+    # one character matches the pattern exactly when it is a character a name may hold
+    bad = next((c for c in name if not re.fullmatch(PLACEMENT_PATTERN, c)), None)
+    why = (
+        f"holds {bad!r}"
+        if bad is not None
+        else f"has {len(name)} characters"
+        if name
+        else "is empty"
+    )
+    rule = PATTERN_MEANINGS[PLACEMENT_PATTERN].removeprefix("a placement name: ")
+    return f"placement name {name!r} {why}: a placement name is {rule}"
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:
