@@ -132,7 +132,25 @@ def test_value_ranges_from_the_file(tmp_path: Path) -> None:
     )
     events = load_settings(cfg).events
     assert events.range_of("rating") == (1.0, 5.0)
-    assert events.range_of("play") == (0.0, 60.0)  # the table replaced the defaults as a whole
+    assert events.range_of("play") == (0.0, 1e9)  # built in, kept: the table is laid over it
+    assert events.range_of("like") == (0.0, 60.0)  # no range of its own
+
+
+def test_a_range_table_listing_only_rating_and_play_keeps_the_other_built_in_ranges(
+    tmp_path: Path,
+) -> None:
+    """The ``[events.value_range]`` block of the example before purchase & co. had ranges: an
+    upgraded deployment that copied it must still refuse a negative purchase."""
+    cfg = tmp_path / "r.toml"
+    cfg.write_text("[events.value_range]\nrating = [-10.0, 10.0]\nplay = [0.0, 1e9]\n")
+    events = load_settings(cfg).events
+    assert {t: events.range_of(t) for t in ("purchase", "view", "rating")} == {
+        "purchase": (0.0, 1e9),
+        "view": (0.0, 1e9),
+        "rating": (-10.0, 10.0),
+    }
+    cfg.write_text("[events.value_range]\npurchase = [-500, 500]\n")
+    assert load_settings(cfg).events.range_of("purchase") == (-500.0, 500.0)  # the file's wins
 
 
 def test_naive_timestamps_takes_one_of_two_words(tmp_path: Path) -> None:
@@ -173,7 +191,7 @@ def test_keys_of_open_tables_are_not_misspellings(tmp_path: Path) -> None:
     cfg.write_text("[events.weights]\nlike = 2.0\n[events.value_range]\nstars = [0, 5]\n")
     settings = load_settings(cfg)
     assert settings.events.weights == {"like": 2.0}
-    assert settings.events.value_range == {"stars": (0.0, 5.0)}
+    assert settings.events.value_range["stars"] == (0.0, 5.0)
 
 
 @pytest.mark.parametrize(

@@ -134,9 +134,13 @@ class EventSettings(Section):
     @field_validator("value_range")
     @classmethod
     def _ranges(cls, ranges: dict[str, ValueRange]) -> dict[str, ValueRange]:
+        """The configured table laid over the built-in one: a type the file names gets the file's
+        range, the others keep theirs. Replacing the whole table would let a config written
+        before a built-in range existed (one listing only rating and play) silently unbound the
+        rest, e.g. accept a negative purchase after an upgrade."""
         for name, bounds in ranges.items():
             _check_range(f"events.value_range.{name}", bounds)
-        return ranges
+        return {**DEFAULT_VALUE_RANGES, **ranges}
 
     @field_validator("default_value_range")
     @classmethod

@@ -421,18 +421,24 @@ def test_values_are_held_to_their_type_range(event_type: str, value: float, acce
 
 
 def test_a_configured_range_replaces_the_default() -> None:
-    five_stars = EventSettings(value_range={"rating": (1, 5)}, default_value_range=(0, 100))
+    five_stars = EventSettings(
+        weights={**SETTINGS.weights, "like": 1.0},
+        value_range={"rating": (1, 5)},
+        default_value_range=(0, 100),
+    )
     records = [
         with_(event_type="rating", value=5),
         with_(event_type="rating", value=6),
         with_(event_type="rating", value=0.5),
-        with_(event_type="dwell", value=100),
-        with_(event_type="dwell", value=101),
+        with_(event_type="like", value=100),
+        with_(event_type="like", value=101),
+        with_(event_type="purchase", value=-1),  # built-in range kept: the table lists no purchase
     ]
     valid, rejected = validate_events(records, five_stars, now=NOW)
     assert valid["value"].tolist() == [5, 100]
-    assert [r.index for r in rejected] == [1, 2, 4]
+    assert [r.index for r in rejected] == [1, 2, 4, 5]
     assert "[0, 100]" in rejected[2].errors[0].reason
+    assert "[0, 1e+09]" in rejected[3].errors[0].reason
 
 
 _ANY = st.one_of(

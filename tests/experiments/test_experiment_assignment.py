@@ -16,7 +16,7 @@ from scipy.stats import chi2_contingency
 
 from recsmith.errors import ValidationError
 from recsmith.experiments.assignment import assign, assign_many
-from recsmith.experiments.spec import Experiment, Variant, parse_variant
+from recsmith.experiments.spec import Experiment, Variant, check_name, parse_variant
 
 UNITS = [f"u{i}" for i in range(100_000)]
 
@@ -89,3 +89,26 @@ def test_bad_experiments_are_refused_naming_the_field() -> None:
     with pytest.raises(ValidationError, match="name"):
         Experiment("../x", (Variant("c", "a", 1), Variant("t", "b", 1)), "s")
     assert np.isclose(sum(_exp("x", "s", (90, 10)).weights.values()), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("home", True),
+        ("email.v2", True),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("home\n", False),  # re's "$" matches before a final newline: the whole name must match
+        (".home", False),
+        ("a b", False),
+    ],
+)
+def test_an_experiment_or_placement_name_is_1_to_64_characters_starting_alphanumeric(
+    name: str, valid: bool
+) -> None:
+    if valid:
+        assert check_name(name, "--placement") == name
+    else:
+        with pytest.raises(ValidationError) as error:
+            check_name(name, "--placement")
+        assert error.value.field == "--placement"

@@ -77,7 +77,14 @@ def test_placement_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> Non
     cases = {
         "[placements.home.rerank]\ndiversty = 0.3\n": "placements.home.rerank.diversty",
         "[placements.home.rerank]\ndiversity = 3\n": "placements.home.rerank.diversity",
-        '[placements."a b".rerank]\ndiversity = 0.3\n': "placement name 'a b'",
+        '[placements."a b".rerank]\ndiversity = 0.3\n': (
+            "placement name 'a b' holds ' ': a placement name is 1 to 64 letters, digits, '.', "
+            "'_' or '-'"
+        ),
+        "[placements.email.v2.rerank]\ndiversity = 0.3\n": (  # TOML: table v2 in placement email
+            """placements.email.v2: unknown key (valid: rerank, k, release, contextual, explore);"""
+            """ a placement name holding '.' is quoted: [placements."email.v2"]"""
+        ),
         '[placements.home.explore]\npolicy = "epsilon"\npool = "source"\nsource = "knn"\n': (
             "placements.home.explore.source 'knn' is not a retrieval source"
         ),
@@ -91,6 +98,42 @@ def test_placement_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> Non
         with pytest.raises(ValidationError) as error:
             load_pipeline_config(path)
         assert named in str(error.value)
+    path.write_text(base + "[placements.home]\nrernk = 1\n")  # a misspelt key is no table
+    with pytest.raises(ValidationError) as error:
+        load_pipeline_config(path)
+    assert "quoted" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("email.v2", True),
+        ("p" * 64, True),
+        ("a_b-C.9", True),
+        ("p" * 65, False),
+        ("a b", False),
+        ("home\n", False),
+        ("", False),
+    ],
+)
+def test_a_pipeline_file_takes_the_placement_names_requests_take(
+    tmp_path: Path, name: str, valid: bool
+) -> None:
+    """A request's ``?placement=`` takes 1 to 64 letters, digits, '.', '_' or '-' (README); a
+    pipeline file must take exactly those, or it holds placements no request can name."""
+    path = tmp_path / "p.toml"
+    quoted = name.replace("\n", "\\n")  # a TOML basic string
+    path.write_text(
+        '[[retrieval.sources]]\nname = "pop"\nmodel = "popular"\n'
+        f'[placements."{quoted}".rerank]\ndiversity = 0.3\n'
+    )
+    if valid:
+        assert list(load_pipeline_config(path).placements) == [name]
+    else:
+        with pytest.raises(ValidationError, match="placement name") as error:
+            load_pipeline_config(path)
+        why = {"p" * 65: "has 65 characters", "a b": "holds ' '", "home\n": "holds '\\n'"}
+        assert f"placement name {name!r} {why.get(name, 'is empty')}: " in str(error.value)
 
 
 @pytest.fixture

@@ -136,7 +136,7 @@ class Experiment:
 
 
 def check_name(name: str, field_name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ValidationError(
             field_name, f"{name!r}: 1-64 letters, digits, '.', '_' or '-', starting alphanumeric"
         )

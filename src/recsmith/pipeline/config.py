@@ -437,7 +437,17 @@ def placement_name_problem(name: str) -> str | None:
     requests' ``?placement=`` is checked against the same ``PLACEMENT_PATTERN``."""
     if re.fullmatch(PLACEMENT_PATTERN, name):
         return None
-    return f"placement name {name!r} is not {PATTERN_MEANINGS[PLACEMENT_PATTERN]}"
+    # one character matches the pattern exactly when it is a character a name may hold
+    bad = next((c for c in name if not re.fullmatch(PLACEMENT_PATTERN, c)), None)
+    why = (
+        f"holds {bad!r}"
+        if bad is not None
+        else f"has {len(name)} characters"
+        if name
+        else "is empty"
+    )
+    rule = PATTERN_MEANINGS[PLACEMENT_PATTERN].removeprefix("a placement name: ")
+    return f"placement name {name!r} {why}: a placement name is {rule}"
 
 
 def load_pipeline_config(path: Path) -> PipelineConfig:
@@ -455,9 +465,20 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
         err = exc.errors()[0]
         loc, reason = reworded(err, RULE_TYPES)
         if err["type"] == "extra_forbidden":  # a typo, or a key of another section or version
-            reason = unknown_key(PipelineConfig, loc)
+            reason = unknown_key(PipelineConfig, loc) + _dotted_placement_hint(raw, loc)
         where = ".".join(str(p) for p in loc)  # empty for the whole file's checks
         raise ValidationError(f"pipeline {where}".rstrip(), reason) from None
+
+
+def _dotted_placement_hint(raw: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """A table under ``[placements.NAME]`` is most likely a dotted name left unquoted
+    (``[placements.email.v2]`` is TOML for table ``v2`` in placement ``email``): say how to quote
+    it, since "unknown key" alone does not tell why."""
+    if len(loc) != 3 or loc[0] != "placements":
+        return ""
+    if not isinstance(raw.get("placements", {}).get(loc[1], {}).get(loc[2]), dict):
+        return ""
+    return f"; a placement name holding '.' is quoted: [placements.\"{loc[1]}.{loc[2]}\"]"
 
 
 def default_pipeline_config() -> PipelineConfig:

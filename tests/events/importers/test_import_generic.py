@@ -390,6 +390,40 @@ def test_a_byte_that_is_not_utf8_refuses_its_record_naming_line_and_byte(
     }
 
 
+@pytest.mark.parametrize(
+    ("record", "where", "fields"),
+    [
+        pytest.param(  # a record over lines 2-4 whose FIRST line holds the byte (u , " a = 0..3)
+            b'u,"a\xe9\nb\nc",1704103202\n',
+            "byte 0xe9 at byte 4 of line 2",
+            ["u", "a\\xe9\nb\nc", "1704103202"],
+            id="first-line-of-multi-line-record",
+        ),
+        pytest.param(  # two 2-byte characters before it: byte 6, though character 4
+            "u,\u00e9\u00e9".encode() + b"\xff,1704103202\n",
+            "byte 0xff at byte 6 of line 2",
+            ["u", "\u00e9\u00e9\\xff", "1704103202"],
+            id="after-multi-byte-characters",
+        ),
+    ],
+)
+def test_the_bad_byte_is_placed_by_line_and_byte_offset(
+    tmp_path: Path,
+    store: SQLiteStore,
+    settings: EventSettings,
+    record: bytes,
+    where: str,
+    fields: list[str],
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"user_id,item_id,timestamp\n" + record + b"u,ok,1704103203\n")
+    result = import_source(store, read_source("events", path), settings)
+    assert (result.accepted, result.rejected_count) == (1, 1)
+    assert _dead(store) == {
+        0: ("encoding", f"not UTF-8 text: {where}; re-save the file as UTF-8", {"fields": fields})
+    }
+
+
 def test_jsonl_and_item_lines_that_are_not_utf8_are_refused_alone(
     tmp_path: Path, store: SQLiteStore, settings: EventSettings
 ) -> None:

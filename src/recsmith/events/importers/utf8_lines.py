@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -26,11 +27,16 @@ from recsmith.events.importers._common import open_binary
 MARKED = "recsmith.marked"
 _escape = codecs.lookup_error("surrogateescape")
 _marks = [0]  # bytes not UTF-8 decoded so far, by every reader of the process
+#: ``+=`` is a read and a write: two threads' bad bytes at once could lose one count and put the
+#: total back to a reader's start value, hiding its byte. Only bad bytes take the lock, so a
+#: valid file never does; reading the count needs none (a monotonic int is read whole).
+_marks_lock = threading.Lock()
 
 
 def _mark(exc: UnicodeError) -> tuple[str, int]:
     if isinstance(exc, UnicodeDecodeError):
-        _marks[0] += exc.end - exc.start
+        with _marks_lock:
+            _marks[0] += exc.end - exc.start
     return _escape(exc)
 
 
