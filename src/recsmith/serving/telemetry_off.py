@@ -89,9 +89,9 @@ class TelemetryCheck:
     def __init__(self, native: Any) -> None:
         self.native = native
         #: per kind: the environment its getter reads, that environment's own table, and the
-        #: variable as that table keys it (None: no such table, or FastAPI's check replaced)
+        #: variable as that table keys it (None: no such table)
         self._reads: tuple[tuple[_Kind, Any, dict[Any, Any], Any], ...] | None = None
-        if not _KINDS or type(native).enabled is not _ENABLED:
+        if not _KINDS:
             return
         reads = []
         for kind in _KINDS:
@@ -111,11 +111,11 @@ class TelemetryCheck:
 
 
 def _nothing_set(native: Any, reads: tuple[tuple[_Kind, Any, dict[Any, Any], Any], ...]) -> bool:
-    """``native``'s check is FastAPI's (not replaced on the object), no provider given to the
-    app (its ``config``), and for each kind (``reads``) the getter is the one seen at import,
-    no provider is set globally, and its environment (the same object as when the check was
-    made, so its table is the one read) lacks the variable. Plain ``or`` chains, not
-    generators: this runs for every request."""
+    """``native``'s check is FastAPI's (not a subclass's, not replaced on the object), no
+    provider given to the app (its ``config``), and for each kind (``reads``) the getter is the
+    one seen at import, no provider is set globally, and its environment (the same object as
+    when the check was made, so its table is the one read) lacks the variable. Plain ``or``
+    chains, not generators: this runs for every request."""
     config: Mapping[str, Any] = native.config
     if (
         getattr(native.enabled, "__func__", None) is not _ENABLED
