@@ -88,9 +88,12 @@ class TelemetryCheck:
 
     def __init__(self, native: Any) -> None:
         self.native = native
-        #: per kind: the environment its getter reads, that environment's own table, and the
-        #: variable as that table keys it (None: no such table)
-        self._reads: tuple[tuple[_Kind, Any, dict[Any, Any], Any], ...] | None = None
+        #: per kind, flat (unpacked per request, cheaper than attribute reads): the module its
+        #: getter is called through, the getter's name, the getter seen at import, the module
+        #: holding the global provider, that global's name, the module whose ``environ`` the
+        #: getter reads, that environment, its own table, the variable as that table keys it
+        #: (None: no such table)
+        self._reads: tuple[tuple[Any, ...], ...] | None = None
         if not _KINDS:
             return
         reads = []
@@ -99,7 +102,7 @@ class TelemetryCheck:
             table, encode = getattr(environ, "_data", None), getattr(environ, "encodekey", None)
             if not isinstance(table, dict) or not callable(encode):
                 return
-            reads.append((kind, environ, table, encode(kind.variable)))
+            reads.append((*kind[:-1], environ, table, encode(kind.variable)))
         self._reads = tuple(reads)
 
     def enabled(self) -> bool:
@@ -110,7 +113,7 @@ class TelemetryCheck:
         return bool(self.native.enabled())
 
 
-def _nothing_set(native: Any, reads: tuple[tuple[_Kind, Any, dict[Any, Any], Any], ...]) -> bool:
+def _nothing_set(native: Any, reads: tuple[tuple[Any, ...], ...]) -> bool:
     """``native``'s check is FastAPI's (not a subclass's, not replaced on the object), no
     provider given to the app (its ``config``), and for each kind (``reads``) the getter is the
     one seen at import, no provider is set globally, and its environment (the same object as
@@ -124,11 +127,11 @@ def _nothing_set(native: Any, reads: tuple[tuple[_Kind, Any, dict[Any, Any], Any
         or config["logger_provider"] is not None
     ):
         return False
-    for kind, environ, table, key in reads:
+    for api, getter, seen, module, name, holder, environ, table, key in reads:
         if (
-            getattr(kind.api, kind.getter) is not kind.seen
-            or getattr(kind.module, kind.name) is not None
-            or kind.holder.environ is not environ
+            getattr(api, getter) is not seen
+            or getattr(module, name) is not None
+            or holder.environ is not environ
             or key in table
         ):
             return False
