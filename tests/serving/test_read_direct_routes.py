@@ -13,11 +13,12 @@ import fastapi.routing
 import pytest
 from fastapi.testclient import TestClient
 from solved_twin import TWIN, add_twin, same_answer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
-from recsmith.serving import create_app
+from recsmith.serving import create_app, fast_lane
 from recsmith.serving.routers import recommend
 from recsmith.serving.routers.recommend import _DirectEveryMethod
 from recsmith.store.base import EventStore
@@ -365,3 +366,37 @@ def test_a_read_endpoint_without_what_the_solve_gives_is_refused_when_registered
     with pytest.raises(TypeError, match=r"/late.*\['bundle'\]"):
         recommend._read_route("/late", "GET")(no_bundle)
     assert recommend.router.routes == routes_before
+
+
+def test_a_read_request_is_answered_by_the_lean_app(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    bundle: ModelBundle,
+    store: EventStore,
+) -> None:
+    """Each read route's request, sent through the served app, runs the lean app the lane made
+    (recorded by a wrapper around ``direct_route.lean``'s), not FastAPI's ``request_response``;
+    its answer is the twin's."""
+    ran: list[str] = []
+    made = fast_lane.lean
+
+    def recording(handler: Any) -> ASGIApp:
+        app = made(handler)
+
+        async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
+            ran.append(scope["path"])
+            await app(scope, receive, send)
+
+        return recorded
+
+    monkeypatch.setattr(fast_lane, "lean", recording)
+    for client in _client(settings, store, bundle):
+        ask = _both(client)
+        for url in ["/v1/popular", "/v1/trending", "/v1/items/i1/similar"]:
+            mine, twin = ask("GET", url)
+            assert ran[-1] == url
+            assert (mine.status_code, mine.json()) == (twin.status_code, twin.json())
+        mine, twin = ask("POST", RECS, json={})
+        assert ran[-1] == RECS
+        assert (mine.status_code, mine.json()) == (twin.status_code, twin.json())
+    assert TWIN not in "".join(ran)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.telemetry._asgi import NativeTelemetry
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 from opentelemetry.util._once import Once
@@ -201,6 +202,23 @@ def test_the_plain_app_goes_direct() -> None:
     """The check above holds with the layers passing requests on: only then skipped."""
     with TestClient(_app()) as client:
         assert not OUTER & set(client.get("/t/frames").json())
+
+
+class _ForcedOn(NativeTelemetry):
+    """Native telemetry turned on by a subclass, as a vendor's or a test's may."""
+
+    def enabled(self) -> bool:
+        return True
+
+
+def test_a_replaced_native_telemetry_is_followed() -> None:
+    """The app's ``_native_telemetry`` replaced after a request went direct: the new object says
+    telemetry is on, so (as FastAPI's ``__call__`` would) the request goes the whole way."""
+    app = _app()
+    with TestClient(app) as client:
+        assert not OUTER & set(client.get("/t/frames").json())
+        app._native_telemetry = _ForcedOn(app._telemetry)
+        assert set(client.get("/t/frames").json()) >= OUTER
 
 
 class _Spans(trace.TracerProvider):

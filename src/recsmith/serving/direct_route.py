@@ -116,7 +116,8 @@ def lean(handler: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
     such a handler leaves unused: two ``AsyncExitStack``s for dependencies with ``yield`` and
     the files of forms (a solved route has neither: ``reads_no_form``) and the exception
     wrapper's frames around a call that raises nothing; ~4 µs of CPU a request on a quiet
-    machine, and 3 frames fewer each time the request resumes (BENCHMARKS §141).
+    machine, and 2 frames fewer (the wrapper's two) each time the request resumes (BENCHMARKS
+    §141).
 
     Errors are answered as its wrapper (Starlette's ``wrap_app_handling_exceptions``) answers
     them: one raised by ``handler`` (nothing sent yet) by that wrapper itself, around an app
