@@ -100,6 +100,8 @@ def csr_of_rows(
     from recsmith.ranking import row_kernel
 
     index = np.asarray(index)
+    if rows is not None and cols is not None:  # lists too, as numpy's path takes them
+        rows, cols = np.asarray(rows), np.asarray(cols)
     library = row_kernel.ready()
     built = None
     if library is not None:

@@ -652,8 +652,12 @@ def find_ids(
 
 
 #: Columns a row ``rows_with_pairs`` makes room for before it knows (a user's training items
-#: and the request's own): a row that holds more has the pass run again with the room it asked.
+#: and the request's own), up to ``_GUESSED_ROWS`` rows: a row that holds more has the pass run
+#: again with the room it asked. Past that (an evaluation's whole test set in one call) the room
+#: is counted from the offsets first: a guess of 512 a row held 3.9 GB for 1M rows, and the
+#: answer's columns, a view, kept it alive (review rv-cpu24a).
 _ROOM_PER_ROW = 512
+_GUESSED_ROWS = 64
 
 
 def rows_with_pairs(
@@ -676,6 +680,12 @@ def rows_with_pairs(
     n = len(index)
     indptr = np.empty(n + 1, np.int64)
     room = len(pairs[0]) + _ROOM_PER_ROW * n
+    if n > _GUESSED_ROWS:
+        known = index[index >= 0]  # -1: a row of nothing
+        if len(known) and known.max() >= matrix.shape[0]:
+            return None
+        offsets = matrix.indptr
+        room = len(pairs[0]) + int((offsets[known + 1] - offsets[known]).sum())
     while True:
         out = np.empty(room, np.int64)
         held = library.rows_with_pairs(
