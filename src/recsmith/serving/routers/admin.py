@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from recsmith.decisions.timespec import PATTERN
 from recsmith.errors import ValidationError
-from recsmith.governance.audit import action_filter, record_audit
+from recsmith.governance.audit import ACTION_FILTERS, action_filter, record_audit
 from recsmith.governance.keys import UnknownKey, key_json, revoke_api_key
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import require_scope
@@ -168,7 +168,12 @@ def audit_trail(
     since: Since = None,
     action: Annotated[
         str | None,
-        Query(max_length=100, description="only this action (key: key.create and key.revoke)"),
+        Query(
+            max_length=100,
+            description="only this action (key: key.create and key.revoke)",
+            # published, so a client (and the schema fuzzer) knows the names action_filter takes
+            json_schema_extra={"enum": sorted(ACTION_FILTERS)},
+        ),
     ] = None,
     limit: Limit = 1000,
 ) -> list[dict[str, Any]]:
