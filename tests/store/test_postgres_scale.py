@@ -329,7 +329,8 @@ def _awkward_events() -> pd.DataFrame:
     NULL markers, commas, quotes, a line break inside the context, non-ASCII, values that need
     all 17 digits, missing values, and list positions on some rows only."""
     rng = np.random.default_rng(7)
-    values = rng.standard_normal(12) * 10.0 ** rng.integers(-8, 9, 12)
+    # not negative: views and purchases take 0…1e9 (events.value_range)
+    values = np.abs(rng.standard_normal(12)) * 10.0 ** rng.integers(-8, 9, 12)
     records: list[dict[str, Any]] = []
     for k in range(40):
         rec: dict[str, Any] = {
