@@ -110,9 +110,8 @@ def decision(
     pipeline drew them (None: a deterministic list, every propensity 1.0); scores and
     propensities are made floats here, the one type the writer packs fast (``rows.pack``: its
     encoder would write a ``Decimal`` as a string, where the standard one refuses it). Built
-    once per list
-    served, on the request path: the fields are passed in ``Decision``'s order, by position
-    (~2 µs less than by name)."""
+    once per list served, on the request path: the fields are passed in ``Decision``'s order,
+    by position (~2 µs less than by name)."""
     return Decision(
         recommendation_id,
         served_at or datetime.now(UTC),
