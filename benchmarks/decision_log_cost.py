@@ -39,6 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 from answer_ab import renamed_copy
 from calibration import calibration_line
 
@@ -107,6 +108,10 @@ class Binder:
     def execute(self, sql: str, values: Any = ()) -> None:
         self._take(sql, values)
 
+    def getlimit(self, _category: int) -> int:
+        """The variable limit of SQLite since 3.32 (``store.sqlite._decisions_per_insert``)."""
+        return 32_766
+
     def executemany(self, sql: str, rows: Any) -> None:
         for values in rows:
             self._take(sql, values)
@@ -118,13 +123,16 @@ def rid(k: int) -> str:
     return uuid.UUID(int=random.Random(k).getrandbits(128), version=4).hex
 
 
-def listed(k: int) -> dict[str, Any]:
-    """The k-th list as the route hands it over (lists and floats as the response holds them)."""
+def listed(k: int, ranker: bool = False) -> dict[str, Any]:
+    """The k-th list as the route hands it over (lists and floats as the response holds them);
+    with ``ranker`` its scores as a ranker's float32 scores widened to float64, as the route
+    hands them over (``.tolist()``): 17 significant digits each, the slowest ``repr``."""
+    scores = [1.0 / (j + 1 + k % 3) for j in range(ITEMS)]
     return {
         "route": "recommendations",
         "release": "20261204-120000",
         "item_ids": [f"i{(k * 7 + j * 131) % 100_000}" for j in range(ITEMS)],
-        "scores": [1.0 / (j + 1 + k % 3) for j in range(ITEMS)],
+        "scores": np.float32(scores).tolist() if ranker else scores,
         "sources": [SOURCES[(k + j) % len(SOURCES)] for j in range(ITEMS)],
         "unit": f"u{k % 50_000}",
         "unit_kind": "user",
@@ -182,6 +190,9 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--per-round", type=int, default=1000, help="lists recorded per round")
+    parser.add_argument(
+        "--ranker-scores", action="store_true", help="scores as a ranker's float32, widened"
+    )
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     if args.composition:
@@ -200,12 +211,15 @@ def main() -> None:
         gc.collect()
         gc.freeze()
         if args.python_side:
-            python_side(sides, args.rounds, args.per_round)
+            python_side(sides, args.rounds, args.per_round, args.ranker_scores)
             return
         cost: dict[str, dict[str, list[float]]] = {n: {"record": [], "flush": []} for n in sides}
         for r in range(args.rounds + 1):  # round 0 warms up
             first = r * args.per_round
-            lists = [(rid(k), listed(k)) for k in range(first, first + args.per_round)]
+            lists = [
+                (rid(k), listed(k, args.ranker_scores))
+                for k in range(first, first + args.per_round)
+            ]
             for name in list(sides)[:: 1 if r % 2 == 0 else -1]:
                 rec = sides[name].record(lists)
                 flushed = sides[name].flush()
@@ -235,7 +249,7 @@ def main() -> None:
         print(f"ratio this/against: {totals['this'] / totals['against']:.3f}")
 
 
-def python_side(sides: dict[str, Side], rounds: int, per_round: int) -> None:
+def python_side(sides: dict[str, Side], rounds: int, per_round: int, ranker: bool) -> None:
     """``--python-side``: each side's ``append_decisions`` on the same lists, SQLite taken out,
     alternating; every value handed to SQLite compared between the sides."""
     spent: dict[str, list[float]] = {n: [] for n in sides}
@@ -243,7 +257,7 @@ def python_side(sides: dict[str, Side], rounds: int, per_round: int) -> None:
     served = datetime.now(UTC)  # one time for both sides' lists: their values compare whole
     for r in range(rounds + 1):  # round 0 warms up
         lists = [
-            (rid(k), listed(k) | {"served_at": served})
+            (rid(k), listed(k, ranker) | {"served_at": served})
             for k in range(r * per_round, (r + 1) * per_round)
         ]
         bound = {}

@@ -9,7 +9,9 @@ own SQLite file through its own ``DecisionLog`` (record, then flush, batch by ba
 Lists as ``decision_log_cost.py`` makes them (ten items, scores, sources, a user, a latency),
 each with its own fixed ``served_at``; every 97th list repeats an earlier id (a retried list:
 the first copy must win); batches of 1 to 700 lists (across the writer's 64-list statements);
-every 50th list an exploring one (propensities given) and every 70th one with no item.
+every 50th list an exploring one (propensities given), every 60th one with scores at the edges
+of float formatting (``EDGES``) and every 70th one with no item. ``--ranker-scores``: the other
+lists' scores as a ranker's float32 widened (``decision_log_cost.listed``).
 """
 
 from __future__ import annotations
@@ -29,10 +31,17 @@ from decision_log_cost import listed, rid
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
-def lists(n: int) -> list[tuple[str, dict[str, Any]]]:
+#: Scores where Python's float formatting and a faster encoder's may part (exponents, the
+#: extremes of float64, non-finite floats): every 60th list shows them.
+EDGES = [1e-4, 9.9e-05, 1e-5, 1e-7, 1e16, 1e22, 5e-324, float("nan"), float("-inf"), -0.0]
+
+
+def lists(n: int, ranker: bool = False) -> list[tuple[str, dict[str, Any]]]:
     made = []
     for k in range(n):
-        kwargs = listed(k) | {"served_at": T0 + timedelta(microseconds=k * 1_337)}
+        kwargs = listed(k, ranker) | {"served_at": T0 + timedelta(microseconds=k * 1_337)}
+        if k % 60 == 59:
+            kwargs["scores"] = EDGES
         if k % 70 == 0:
             kwargs |= {"item_ids": [], "scores": [], "sources": []}
         if k % 50 == 0:
@@ -70,8 +79,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", type=Path, required=True, help="the other checkout's src")
     parser.add_argument("--lists", type=int, default=20_000)
+    parser.add_argument(
+        "--ranker-scores", action="store_true", help="scores as a ranker's float32, widened"
+    )
     args = parser.parse_args()
-    made = lists(args.lists)
+    made = lists(args.lists, args.ranker_scores)
     draw = random.Random(19)
     sizes: list[int] = []
     while sum(sizes) < len(made):

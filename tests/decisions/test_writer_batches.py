@@ -139,7 +139,7 @@ def test_packed_items_are_what_the_standard_encoder_writes(propensities: Any) ->
         [("als",), (), ("als", "cooc")],
         propensities,
     )
-    chances = [1.0, 1.0, 1.0] if propensities is None else list(propensities)
+    chances = [1.0, 1.0, 1.0] if propensities is None else [float(p) for p in propensities]
     expected = [["a", "é\"\\", "🙂"], [0.1 + 0.2, 5e-324, -0.0], [["als"], [], ["als", "cooc"]],
                 chances]  # fmt: skip
     text = json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
