@@ -17,12 +17,17 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute, serialize_response
 from fastapi.testclient import TestClient
+from starlette.responses import Response
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
-from recsmith.serving.recommendation_json import FIELDS, recommendation_json
+from recsmith.serving.recommendation_json import (
+    FIELDS,
+    recommendation_json,
+    recommendation_response,
+)
 from recsmith.serving.routers import recommend
 from recsmith.serving.schemas import RecommendationResponse
 from recsmith.store.base import EventStore
@@ -145,6 +150,42 @@ def test_each_edge_value_on_its_own() -> None:
     empty = {**base, "items": [], "degraded": [], "tier": "popular", "fallback": "popular"}
     empty = _as_the_route_builds(empty)
     assert recommendation_json(empty) == fastapi_bytes(empty)
+
+
+def _sent(response: Response) -> list[dict[str, Any]]:
+    """The ASGI messages ``response`` sends."""
+    messages: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    asyncio.run(response({"type": "http"}, receive, send))
+    return messages
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_response_is_the_one_starlette_builds(seed: int) -> None:
+    """Built without ``Response.__init__``: its class (the lean app sends only a plain
+    ``Response`` as is), its attributes, headers (a length of 1 to 5 digits) and messages are
+    those of ``Response(body, 200, media_type="application/json")``."""
+    rng = random.Random(seed)
+    shapes = [_draw(rng) for _ in range(20)]
+    shapes += [{**shapes[0], "items": []}, {**shapes[0], "items": shapes[1]["items"] * 200}]
+    lengths = set()
+    for drawn in shapes:
+        fields = _as_the_route_builds(drawn)
+        got = recommendation_response(fields)
+        body = recommendation_json(fields)
+        wanted = Response(body, status_code=200, media_type="application/json")
+        assert type(got) is Response
+        assert vars(got) == vars(wanted)
+        assert got.headers == wanted.headers
+        assert _sent(got) == _sent(wanted)
+        lengths.add(len(str(len(body))))
+    assert {1, 2, 3} & lengths and max(lengths) >= 4
 
 
 @pytest.fixture
