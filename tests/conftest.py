@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from recsmith.events.schema import User
+from recsmith.ranking import row_kernel
 
 REQUIRED = os.environ.get("RECSMITH_REQUIRE_DATASETS") == "1"
 
@@ -113,3 +114,12 @@ def audit_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RECSMITH_STORE__URL", url)
         yield url
+
+
+@pytest.fixture
+def library() -> Any:
+    """``row_kernel``'s compiled library, built here if not cached (up to 2 minutes), for the
+    tests of its passes; they skip where this machine cannot build it."""
+    if not row_kernel.wait(120):
+        pytest.skip(f"no compiled row kernel here: {row_kernel.unavailable_reason()}")
+    return row_kernel.loaded()

@@ -6,7 +6,6 @@ unit only, shorter ids padded with NUL; the cases it leaves to numpy."""
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,14 +13,6 @@ import pytest
 from recsmith.id_table import IdTable, _weights
 from recsmith.ids import IdMap
 from recsmith.ranking import row_kernel
-
-
-@pytest.fixture(autouse=True)
-def library() -> Any:
-    """The compiled library (built here if not cached): these tests are about its pass."""
-    if not row_kernel.wait(120):
-        pytest.skip(f"no compiled pass here: {row_kernel.unavailable_reason()}")
-    return row_kernel.loaded()
 
 
 def _compiled(library: ctypes.CDLL, table: IdTable, wanted: np.ndarray) -> np.ndarray | None:

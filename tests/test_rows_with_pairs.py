@@ -16,14 +16,6 @@ from recsmith import sparse_rows
 from recsmith.ranking import row_kernel
 
 
-@pytest.fixture(autouse=True)
-def library() -> Any:
-    """The compiled library (built here if not cached): these tests are about its pass."""
-    if not row_kernel.wait(120):
-        pytest.skip(f"no compiled pass here: {row_kernel.unavailable_reason()}")
-    return row_kernel.loaded()
-
-
 def _matrix(rng: np.random.Generator, shape: tuple[int, int], canonical: bool) -> Any:
     """A 0/1 float32 CSR matrix: canonical (sorted distinct columns a row), or each row's
     columns drawn unsorted with repeats (canonical only by chance)."""

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from stepwise import cell_walk, reference_category_mmr, textbook_lists
 
-from recsmith.ranking import row_kernel
 from recsmith.rerank import MMR, CategorySimilarity
 from recsmith.rerank.few_queries import FEW_QUERIES, walked_few
 
@@ -19,12 +18,7 @@ MMR_MODULE = sys.modules["recsmith.rerank.mmr"]  # the package exports a functio
 WINDOW = MMR_MODULE._WINDOW
 
 
-@pytest.fixture(autouse=True)
-def library() -> Any:
-    """The compiled library (built here if not cached): these tests are about its walk."""
-    if not row_kernel.wait(120):
-        pytest.skip(f"no compiled walk here: {row_kernel.unavailable_reason()}")
-    return row_kernel.loaded()
+pytestmark = pytest.mark.usefixtures("library")  # every test here is about the walk
 
 
 @pytest.fixture

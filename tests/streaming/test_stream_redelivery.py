@@ -142,3 +142,18 @@ def test_a_refused_stream_event_replays_after_the_fix_keeping_its_time(
         assert replay_dead_letters(store, fixed).stored == 1
         (ts,) = _events(store)["ts"].tolist()
         assert ts == round(letter.received_at.timestamp() * 1_000_000)
+
+
+def test_the_lag_counts_a_batch_acknowledged_as_soon_as_ack_returns(stream) -> None:
+    """``ack`` returns once the broker applied it, so a lag read straight after counts none of the
+    batch pending. JetStream queues acknowledgements and applies them apart from the connection
+    reading them: a flush only said they had arrived, and 1 read in 15-70 still counted the batch
+    (the redelivery test's pending=3 of a fresh-clone CI). Rounds, because it was a race."""
+    broker = stream.broker("c1", claim_idle_s=30)
+    for n in range(100):
+        stream.publish([_event(16 * n + i) for i in range(16)])
+        batch = _fetch_all(broker, 16)
+        broker.ack(batch)
+        lag = broker.lag()
+        assert (lag.pending, lag.unconsumed) == (0, 0), f"round {n}"
+    broker.close()

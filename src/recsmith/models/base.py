@@ -31,7 +31,14 @@ _CELLS_PER_CHUNK = 20_000_000
 
 
 class ModelConfig(BaseModel):
-    """Base of every model config: strict, immutable, and round-trips through JSON."""
+    """Base of every model config: an unknown key is refused (a typo is an error, not a default
+    kept), a config is immutable, and it round-trips through JSON (``model.json``).
+
+    Values are converted as pydantic's lax mode does, not strictly: ``"64"`` is 64 (a command
+    line's ``--param factors=64``), ``64.0`` is 64 (a TOML float, a tuning grid's value), but
+    ``64.5`` or ``"x"`` for an integer is refused, naming the field. Strict mode would refuse the
+    command line's strings and a TOML float given for an integer.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

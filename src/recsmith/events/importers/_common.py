@@ -162,7 +162,9 @@ def count_records(path: Path, *, header: bool) -> int:
     """Lines (minus the header): exact for small files, else estimated from the first MiB.
 
     Only a progress-bar total, so blank lines or quoted fields spanning lines may make it slightly
-    off. A last line without a newline still counts.
+    off. A line ends as the readers end it (``utf8_lines.open_lines``): at LF, CRLF or a bare CR
+    (a file saved by an old Mac editor counted one line where it holds thousands). A last line
+    without an ending still counts.
     """
     total = _decompressed_size(path)
     lines = 0
@@ -170,13 +172,18 @@ def count_records(path: Path, *, header: bool) -> int:
     with open_binary(path) as fh:
         if total <= _EXACT_COUNT_BYTES:
             while block := fh.read(_SAMPLE_BYTES):
-                lines += block.count(b"\n")
+                lines += _endings(block) - (last == b"\r" and block[:1] == b"\n")  # CR|LF split
                 last = block[-1:]
-            lines += last != b"\n"
+            lines += last not in (b"\n", b"\r")
         else:
             sample = fh.read(_SAMPLE_BYTES)
-            lines = round(sample.count(b"\n") * total / max(len(sample), 1))
+            lines = round(_endings(sample) * total / max(len(sample), 1))
     return max(lines - int(header), 0)
+
+
+def _endings(block: bytes) -> int:
+    """Line endings in ``block``: each LF, each CR not followed by LF (CRLF is one)."""
+    return block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
 
 
 def object_frame(frame: pd.DataFrame) -> pd.DataFrame:
