@@ -238,19 +238,26 @@ def pack(
     gives the same text. It writes each float as Ryu's shortest string that reads back as the
     same float64, the digits ``float.__repr__`` finds ~10× slower: a ten-item list packs in
     ~3.4 µs against ~7.5, most of which was its ten scores' ``repr`` (BENCHMARKS §149). The
-    floats' text is checked (``_plain``) since only there can the two differ; ids and source
-    lists come out the same (both escape ``"``, ``\\`` and control characters alike and keep
-    other characters as they are). A list ``to_json`` cannot encode (a lone surrogate in an id)
-    or whose floats fail the check is packed by ``_standard_pack``."""
+    floats' text is checked (``_plain``) since only there can the two differ, and scores and
+    propensities must be a tuple or list: ``to_json`` also writes a set, a ``Decimal`` or a
+    ``Fraction`` (as a string), which the standard encoder refuses and still refuses here. Ids
+    and source lists come out the same (both escape ``"``, ``\\`` and control characters alike
+    and keep other characters as they are) for what ``Decision`` holds, strings in tuples;
+    ``to_json`` would also write ``bytes`` or a set there, which no caller hands over. A list
+    ``to_json`` cannot encode (a lone surrogate in an id) or whose floats fail the check is
+    packed by ``_standard_pack``; one with a score under 1e-4 or from 1e16 up (written with an
+    exponent) pays both encoders' scores, ~1.1× the standard encoder alone (rv-dec25)."""
+    if type(scores) not in _ARRAYS or type(propensities) not in _ARRAYS:
+        return _standard_pack(ids, scores, sources, propensities)
     try:
-        scores_text = to_json(scores)
+        scores_text = to_json(scores, inf_nan_mode="constants")
         if not _plain(scores_text):
             return _standard_pack(ids, scores, sources, propensities)
         n = len(propensities)
         if propensities is ones(n):  # every list the route records unexploring: made once a length
             chances = _ONES_JSON.get(n) or _ONES_JSON.setdefault(n, to_json(propensities))
         else:
-            chances = to_json(propensities)
+            chances = to_json(propensities, inf_nan_mode="constants")
             if not _plain(chances):
                 return _standard_pack(ids, scores, sources, propensities)
         parts = (b"[", to_json(ids), b",", scores_text, b",", to_json(sources), b",", chances, b"]")
@@ -259,12 +266,23 @@ def pack(
     return b"".join(parts).decode()
 
 
+#: The containers ``pack`` lets ``to_json`` write scores and propensities of (as JSON arrays).
+_ARRAYS = (tuple, list)
+
+
 def _plain(floats: bytes) -> bool:
-    """Whether ``to_json``'s text of an array of numbers is what ``encode_items`` writes: no
-    exponent (Python pads it to two digits, ``1e-07``, and writes ``1e-05`` where ``to_json``
-    writes ``0.00001``) and no non-finite float (``NaN``, ``Infinity``, which ``pack`` names).
-    Single bytes are one ``memchr`` each; a float this refuses is only packed the slower way."""
-    return not (b"e" in floats or b"N" in floats or b"I" in floats or b"0.0000" in floats)
+    """Whether ``to_json``'s text of an array of numbers is what ``encode_items`` writes: one
+    flat array of nothing but digits, signs, points and commas (no string: a ``Decimal``; no
+    nested array; no ``true``/``null``; no exponent, which Python pads to two digits, ``1e-07``;
+    no ``NaN``/``Infinity``, which ``pack`` names) and no ``0.0000`` (``to_json`` writes
+    ``0.00001`` where ``encode_items`` writes ``1e-05``). Deleting the allowed bytes is one C
+    pass (~0.4 µs for ten scores, less than the four ``in`` tests it replaced); a float this
+    refuses is only packed the slower way."""
+    return floats.translate(None, _NUMBER_BYTES) == b"[]" and b"0.0000" not in floats
+
+
+#: The bytes of ``to_json``'s plain floats and integers.
+_NUMBER_BYTES = b"0123456789-.,"
 
 
 #: ``to_json``'s text of a deterministic list's propensities (``record.ones``), by length.
