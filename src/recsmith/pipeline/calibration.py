@@ -61,6 +61,7 @@ from recsmith.pipeline.robust_choice import (
     best_single,
     deciding,
     prefer,
+    vetoed,
     worst_share,
 )
 from recsmith.pipeline.source_tuning import known_items
@@ -76,8 +77,11 @@ from recsmith.pipeline.training import (
 from recsmith.pipeline.validation import (
     LATEST_ITEM,
     POOL_USERS,
+    SITTING_GAP_US,
+    SITTING_SHARE,
     Validation,
     distinct_users,
+    sitting_share,
     validation_splits,
 )
 from recsmith.ranking.context import moments_of
@@ -430,7 +434,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-        refs, decides = deciding(scored[:-1], seed)
+        refs, decides = deciding(scored[:-1], seed, sitting_bars(full, vals)[0])
     scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
     if cc.fused_drop:
         scored[-1], report["fused_drop"] = fused_without_one(
@@ -459,6 +463,11 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         p["best_single_ndcg@10"] = round(ref, 5)
         p["best_single_hits"] = best_single_hits(singles, n)
         p |= said
+        if refs.bars and refs.bars[n] is not None:
+            p["bars_below_popularity"] = round(refs.bars[n], 5)
+    report["sittings"] = _sittings_row(sitting_bars(full, vals)[1], refs)
+    if barred := [t.name for t in singles if vetoed(t, refs)]:
+        report["vetoed"] = barred
     report["evidence"] = _evidence(report["protocols"])
     pasts, left = sum(map(len, vals)), cc.budget_seconds - budget.spent()
     spec, report["sasrec"] = sequential.candidate(config, full, pasts, left)
@@ -510,8 +519,39 @@ def _scored(
     ``_Protocols`` takes it."""
     protocols = _Protocols(config, vals, attrs, full, fitted)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-    refs, decides = deciding(scored[:-1], seed)
+    refs, decides = deciding(scored[:-1], seed, sitting_bars(full, vals)[0])
     return protocols, scored, refs, decides
+
+
+def sitting_bars(full: Interactions, vals: Sequence[Group]) -> tuple[list[bool], float | None]:
+    """Which protocols bar what falls below popularity where they do not decide
+    (``robust_choice.deciding``'s ``barring``): the time cuts, where at least ``SITTING_SHARE``
+    of each user's latest items follow the user's previous event within ``SITTING_GAP_US``
+    (``validation.sitting_share``, on the latest fold) — there the latest item measures the
+    order inside a sitting, and only the time cuts ask what a later visit takes (BENCHMARKS
+    §143, §150); and that share (None without a latest-item protocol or times)."""
+    latest = next((g for g in vals if g[0].protocol.startswith(LATEST_ITEM)), None)
+    share = None if latest is None else sitting_share(full, latest[0])
+    sittings = share is not None and share >= SITTING_SHARE
+    return [sittings and not g[0].protocol.startswith(LATEST_ITEM) for g in vals], share
+
+
+def _sittings_row(share: float | None, refs: Refs) -> dict[str, Any]:
+    """The report's word on what each user's latest item measured (``sitting_bars``) and
+    whether a time cut barred anything because of it."""
+    gap = f"{SITTING_GAP_US / 60e6:g} min"
+    if share is None:
+        return {"latest_item_within_gap": None, "gap": gap, "measures": "no times to tell"}
+    sittings = share >= SITTING_SHARE
+    barring = any(b is not None for b in refs.bars)
+    return {
+        "latest_item_within_gap": round(share, 4),
+        "gap": gap,
+        "measures": (
+            f"the next step of a sitting (>= {SITTING_SHARE:g})" if sittings else "a later visit"
+        ),
+        "time_cut_bars": barring,
+    }
 
 
 def _seconds(started: float, budget: CpuBudget) -> dict[str, float]:
@@ -903,7 +943,10 @@ def _says(protocol: dict[str, Any], some_decide: bool) -> str:
     """What the summary adds to a protocol that did not decide (``robust_choice.deciding``)."""
     if protocol.get("decides", True) or not some_decide:
         return ""
-    return f", not deciding ({protocol['evidence']})"
+    said = f", not deciding ({protocol['evidence']})"
+    if "bars_below_popularity" in protocol:  # ``sitting_bars``
+        said += ", barring what falls below popularity (the latest items continue sittings)"
+    return said
 
 
 def calibration_summary(report: dict[str, Any]) -> str:
