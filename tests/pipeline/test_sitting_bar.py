@@ -40,14 +40,14 @@ def timed(rows: list[tuple[str, str, int]]) -> Interactions:
 def test_the_share_of_latest_items_within_30_minutes_of_the_users_previous_event() -> None:
     """Five users, their latest items' gaps to their own previous event counted by hand:
     a 10 min (within), b 2 days (not), c 31 min (its previous event is the one at 29 min, not
-    its first: not), d exactly 30 min (within), e 175 min (other users' events fall between
-    its two: they are not its previous event; not). 2 of 5 = 0.4."""
+    its first: not), d exactly 30 min (within), e 175 min (d's event 20 min before e's latest
+    is not e's previous event; not). 2 of 5 = 0.4."""
     full = timed(
         [
             ("a", "i1", 0), ("a", "i2", 10), ("a", "i3", 20),
             ("b", "i1", 0), ("b", "i4", 2 * 24 * 60),
             ("c", "i5", 0), ("c", "i6", 29), ("c", "i7", 60),
-            ("d", "i2", 60), ("d", "i8", 90),
+            ("d", "i2", 160), ("d", "i8", 190),
             ("e", "i4", 5), ("e", "i9", 180),
         ]
     )  # fmt: skip

@@ -212,9 +212,7 @@ def best_single(
     (popularity)."""
     popularity = singles[0]
     if refs.some_decide:
-        ahead = [
-            t for t in singles[1:] if not vetoed(t, refs) and _ahead(t, popularity, refs, seed)
-        ]
+        ahead = [t for t in singles[1:] if _ahead(t, popularity, refs, seed)]
     else:
         ahead = [t for t in singles[1:] if _ahead_pooled(t, popularity, refs, seed, users)]
     return max([popularity, *ahead], key=lambda t: worst_share(t, refs))
@@ -222,8 +220,8 @@ def best_single(
 
 def _ahead(t: Tried, popularity: Tried, refs: Refs, seed: int) -> bool:
     """Whether ``t`` is ahead of ``popularity``: it beats it as a richer choice must
-    (``prefer``), or its mean is above popularity's on every protocol (ahead everywhere, if
-    within noise)."""
+    (``prefer``, which never lets a ``vetoed`` one replace popularity), or its mean is above
+    popularity's on every protocol (ahead everywhere, if within noise: then above every bar)."""
     everywhere = all(m > p for m, p in zip(t.means, popularity.means, strict=True))
     return everywhere or prefer(popularity, "", t, refs, seed)[0] is t
 
