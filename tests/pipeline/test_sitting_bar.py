@@ -123,4 +123,6 @@ def test_latest_items_in_one_sitting_let_the_noisy_cut_bar_the_latest_items_winn
     assert not cut["decides"] and latest["decides"] and "bars_below_popularity" in cut
     assert report["vetoed"] == ["knn"]
     assert report["chosen"] == "popularity", report["reason"]
+    assert report["reason"].startswith("best single source ahead of popularity (knn, ")
+    assert ": vetoed, below popularity on a time cut" in report["reason"]
     assert "barring what falls below popularity" in calibration_summary(report)

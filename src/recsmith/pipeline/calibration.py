@@ -21,7 +21,12 @@ protocol whose best single source is not beyond noise of popularity takes no par
 where some protocol decides, a single source competes only if it beats popularity beyond noise
 as a richer choice must, or scores above it on every protocol (``robust_choice.best_single``,
 §94); where none decides, only if it is ahead of it beyond noise on every protocol's users
-pooled (§104). The simpler choice ships unless
+pooled (§104). Where each user's latest item is the next step of a sitting (``sitting_bars``:
+most held-out latest items within 30 minutes of the user's previous event, as MovieLens users
+rate), it measures the order inside a sitting, which neither a later visit nor serving sees, and
+a time cut that does not decide bars what falls below popularity's mean there (§143, §150;
+``robust_choice.vetoed``); the report's ``sittings`` says which the latest item measured and
+whether a cut barred. The simpler choice ships unless
 a richer one beats it by more than its noise (paired bootstrap over validation users) on the
 simpler one's weakest protocol, or on one protocol without falling below it beyond noise on any
 (§60); so each replacement either keeps the worst share from
@@ -856,6 +861,11 @@ def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
         return "best single source"
     passed = f"{top.name}, worst share {worst_share(top, refs):.3f} against "
     passed += f"{worst_share(best, refs):.3f}, is not"
+    if vetoed(top, refs):  # ``sitting_bars``
+        return (
+            f"best single source ahead of popularity ({passed}: vetoed, below popularity on a "
+            "time cut that does not decide while the latest items continue sittings)"
+        )
     if refs.some_decide:
         return f"best single source ahead of popularity ({passed})"
     if best is singles[0]:
