@@ -589,6 +589,7 @@ def test_a_time_cut_of_pure_noise_does_not_decide_and_the_clear_protocol_chooses
     assert scores["knn"][0] < 0.6 * scores["popularity"][0]  # and the cut's luck against it
     assert report["chosen"] == "knn", report["reason"]
     assert ", 111 users, not deciding (popularity − knn " in calibration_summary(report)
+    assert report["sittings"]["latest_item_within_gap"] == 0.0  # every step an hour apart
     assert report["sittings"]["measures"] == "a later visit" and "vetoed" not in report
 
 
