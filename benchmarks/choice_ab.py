@@ -98,7 +98,10 @@ def main() -> None:
                 print(f"  grid {json.dumps(cal.get('grid', {}))}")  # each value's validation means
                 print(f"  fused_grid kept {json.dumps(cal.get('fused_grid', {}).get('kept'))}")
                 print(f"  fused_drop {json.dumps(cal.get('fused_drop'))}")  # where it is on
-                print(f"  protocols {json.dumps(cal['protocols'])}", flush=True)
+                print(f"  protocols {json.dumps(cal['protocols'])}")
+                # what each user's latest item measured, and what a time cut barred (§150)
+                print(f"  sittings {json.dumps(cal.get('sittings'))}", end="")
+                print(f" vetoed {json.dumps(cal.get('vetoed'))}", flush=True)
 
 
 if __name__ == "__main__":

@@ -539,8 +539,9 @@ def test_too_few_validation_users_decide_nothing() -> None:
     assert "tried" not in chosen.report
 
 
-def noise_after_the_cut_case(seed: int) -> pd.DataFrame:
-    """400 users walk a chain (items 5..199) in their own hour; the last item of every odd one
+def noise_after_the_cut_case(seed: int, step_us: int = 3_600_000_000) -> pd.DataFrame:
+    """400 users walk a chain (items 5..199), one step each ``step_us`` (an hour: each step a
+    later visit; a few seconds: one sitting); the last item of every odd one
     is the chain's next step (only the recent-item source knows it), of every even one a hit
     (items 295..299, popular among 80 fans: only popularity knows it). 400 background users make
     a pool of items 300..1299 known. 120 users, after every one of these, take two pool items and
@@ -562,7 +563,7 @@ def noise_after_the_cut_case(seed: int) -> pd.DataFrame:
     for u in range(920, 1000):
         rows += [(u, int(i), u * 1000 + j) for j, i in enumerate(295 + rng.permutation(5)[:3])]
     users, items, steps = (np.array(c) for c in zip(*rows, strict=True))
-    return purchases(users, items, steps * 3_600_000)
+    return purchases(users, items, steps * step_us)
 
 
 def test_a_time_cut_of_pure_noise_does_not_decide_and_the_clear_protocol_chooses() -> None:
@@ -572,7 +573,9 @@ def test_a_time_cut_of_pure_noise_does_not_decide_and_the_clear_protocol_chooses
     beyond noise). Read as signal, the cut gives the winner the worst share 0.52, below
     popularity's 0.55 on the latest item, and popularity would ship — as on ml-100k@0.1
     (BENCHMARKS §42). The cut does not decide (the report and the summary say so), and the
-    recent-item source ships."""
+    recent-item source ships: each step of the chain an hour after the one before, the latest
+    item is a later visit as the cut's are (none within 30 minutes), and the cut bars nothing
+    (``test_sitting_bar.py``: the same events one sitting each)."""
     events = noise_after_the_cut_case(seed=0)
     cfg = config([{"name": "knn", "model": "itemknn", "use": "recent", "quota": 50}])
     full = Interactions.from_events(events, WEIGHTS)
@@ -586,6 +589,8 @@ def test_a_time_cut_of_pure_noise_does_not_decide_and_the_clear_protocol_chooses
     assert scores["knn"][0] < 0.6 * scores["popularity"][0]  # and the cut's luck against it
     assert report["chosen"] == "knn", report["reason"]
     assert ", 111 users, not deciding (popularity − knn " in calibration_summary(report)
+    assert report["sittings"]["latest_item_within_gap"] == 0.0  # every step an hour apart
+    assert report["sittings"]["measures"] == "a later visit" and "vetoed" not in report
 
 
 def test_a_gridded_source_that_proposes_nothing_alone_is_not_gridded() -> None:

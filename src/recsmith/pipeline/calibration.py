@@ -21,7 +21,12 @@ protocol whose best single source is not beyond noise of popularity takes no par
 where some protocol decides, a single source competes only if it beats popularity beyond noise
 as a richer choice must, or scores above it on every protocol (``robust_choice.best_single``,
 §94); where none decides, only if it is ahead of it beyond noise on every protocol's users
-pooled (§104). The simpler choice ships unless
+pooled (§104). Where each user's latest item is the next step of a sitting (``sitting_bars``:
+most held-out latest items within 30 minutes of the user's previous event, as MovieLens users
+rate), it measures the order inside a sitting, which neither a later visit nor serving sees, and
+a time cut that does not decide bars what falls below popularity's mean there (§143, §150;
+``robust_choice.vetoed``); the report's ``sittings`` says which the latest item measured and
+whether a cut barred. The simpler choice ships unless
 a richer one beats it by more than its noise (paired bootstrap over validation users) on the
 simpler one's weakest protocol, or on one protocol without falling below it beyond noise on any
 (§60); so each replacement either keeps the worst share from
@@ -61,6 +66,7 @@ from recsmith.pipeline.robust_choice import (
     best_single,
     deciding,
     prefer,
+    vetoed,
     worst_share,
 )
 from recsmith.pipeline.source_tuning import known_items
@@ -76,8 +82,11 @@ from recsmith.pipeline.training import (
 from recsmith.pipeline.validation import (
     LATEST_ITEM,
     POOL_USERS,
+    SITTING_GAP_US,
+    SITTING_SHARE,
     Validation,
     distinct_users,
+    sitting_share,
     validation_splits,
 )
 from recsmith.ranking.context import moments_of
@@ -430,7 +439,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-        refs, decides = deciding(scored[:-1], seed)
+        refs, decides = deciding(scored[:-1], seed, sitting_bars(full, vals)[0])
     scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
     if cc.fused_drop:
         scored[-1], report["fused_drop"] = fused_without_one(
@@ -459,6 +468,11 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         p["best_single_ndcg@10"] = round(ref, 5)
         p["best_single_hits"] = best_single_hits(singles, n)
         p |= said
+        if refs.bars and refs.bars[n] is not None:
+            p["bars_below_popularity"] = round(refs.bars[n], 5)
+    report["sittings"] = _sittings_row(sitting_bars(full, vals)[1], refs)
+    if barred := [t.name for t in singles if vetoed(t, refs)]:
+        report["vetoed"] = barred
     report["evidence"] = _evidence(report["protocols"])
     pasts, left = sum(map(len, vals)), cc.budget_seconds - budget.spent()
     spec, report["sasrec"] = sequential.candidate(config, full, pasts, left)
@@ -510,8 +524,39 @@ def _scored(
     ``_Protocols`` takes it."""
     protocols = _Protocols(config, vals, attrs, full, fitted)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-    refs, decides = deciding(scored[:-1], seed)
+    refs, decides = deciding(scored[:-1], seed, sitting_bars(full, vals)[0])
     return protocols, scored, refs, decides
+
+
+def sitting_bars(full: Interactions, vals: Sequence[Group]) -> tuple[list[bool], float | None]:
+    """Which protocols bar what falls below popularity where they do not decide
+    (``robust_choice.deciding``'s ``barring``): the time cuts, where at least ``SITTING_SHARE``
+    of each user's latest items follow the user's previous event within ``SITTING_GAP_US``
+    (``validation.sitting_share``, on the latest fold) — there the latest item measures the
+    order inside a sitting, and only the time cuts ask what a later visit takes (BENCHMARKS
+    §143, §150); and that share (None without a latest-item protocol or times)."""
+    latest = next((g for g in vals if g[0].protocol.startswith(LATEST_ITEM)), None)
+    share = None if latest is None else sitting_share(full, latest[0])
+    sittings = share is not None and share >= SITTING_SHARE
+    return [sittings and not g[0].protocol.startswith(LATEST_ITEM) for g in vals], share
+
+
+def _sittings_row(share: float | None, refs: Refs) -> dict[str, Any]:
+    """The report's word on what each user's latest item measured (``sitting_bars``) and
+    whether a time cut barred anything because of it."""
+    gap = f"{SITTING_GAP_US / 60e6:g} min"
+    if share is None:
+        return {"latest_item_within_gap": None, "gap": gap, "measures": "no times to tell"}
+    sittings = share >= SITTING_SHARE
+    barring = any(b is not None for b in refs.bars)
+    return {
+        "latest_item_within_gap": round(share, 4),
+        "gap": gap,
+        "measures": (
+            f"the next step of a sitting (>= {SITTING_SHARE:g})" if sittings else "a later visit"
+        ),
+        "time_cut_bars": barring,
+    }
 
 
 def _seconds(started: float, budget: CpuBudget) -> dict[str, float]:
@@ -816,6 +861,11 @@ def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
         return "best single source"
     passed = f"{top.name}, worst share {worst_share(top, refs):.3f} against "
     passed += f"{worst_share(best, refs):.3f}, is not"
+    if vetoed(top, refs):  # ``sitting_bars``
+        return (
+            f"best single source ahead of popularity ({passed}: vetoed, below popularity on a "
+            "time cut that does not decide while the latest items continue sittings)"
+        )
     if refs.some_decide:
         return f"best single source ahead of popularity ({passed})"
     if best is singles[0]:
@@ -903,7 +953,10 @@ def _says(protocol: dict[str, Any], some_decide: bool) -> str:
     """What the summary adds to a protocol that did not decide (``robust_choice.deciding``)."""
     if protocol.get("decides", True) or not some_decide:
         return ""
-    return f", not deciding ({protocol['evidence']})"
+    said = f", not deciding ({protocol['evidence']})"
+    if "bars_below_popularity" in protocol:  # ``sitting_bars``
+        said += ", barring what falls below popularity (the latest items continue sittings)"
+    return said
 
 
 def calibration_summary(report: dict[str, Any]) -> str:
