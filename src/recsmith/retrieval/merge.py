@@ -86,7 +86,21 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     Where every one of them is a candidate already (a request's popular items are most often
     proposed by trending or the model: so at one user on the benchmark shop) and the rows are
     in order, the rows stand as they are, one empty column wider: what the rows appended and
-    sorted below would give, without ~25 numpy calls (~64 against ~37 µs at one user)."""
+    sorted below would give, without ~25 numpy calls (~64 against ~37 µs at one user).
+    Once the compiled passes are loaded (``row_kernel.below_rows``) one pass builds the rows
+    where they come best first; numpy's path below answers the rest (and is its oracle)."""
+    # imported here: the kernel's module imports ``Candidates`` from this package
+    from recsmith.ranking import row_kernel
+
+    library = row_kernel.ready()
+    built = None if library is None else row_kernel.below_rows(library, cands, extra, name)
+    if built is not None:
+        return built
+    return _numpy_below(cands, extra, name)
+
+
+def _numpy_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
+    """``append_below`` by numpy: until the compiled pass is loaded, and where it declines."""
     new = ~pairs_held(cands.query, cands.items, extra.query, extra.items, cands.n_queries)
     if not new.any() and _best_first_rows(cands.query, cands.score):
         src_scores, src_ranks = _widened(cands, 0)
