@@ -1,6 +1,6 @@
 """The compiled pass's tests (``ranking.row_kernel``: the feature columns, the anchor search,
 MMR's few-query walk, ``csr_of_rows``' rows, ``IdTable.find``, ``append_below``'s,
-``merge``'s and ``Candidates.rescored``'s rows) run again in a child process
+``merge``'s, ``Candidates.rescored``'s and the static sources' rows) run again in a child process
 whose kernel is built with AddressSanitizer and UBSan: a read one element past an array (an
 off-by-one bound at an index's first value out of range) or through a copy already freed returns
 a neighbour's bytes in the plain build, which the tests mostly cannot tell from an answer or a
@@ -31,6 +31,7 @@ FILES = (
     "tests/retrieval/test_below_rows.py",
     "tests/retrieval/test_merged_rows.py",
     "tests/retrieval/test_rescored_rows.py",
+    "tests/retrieval/test_static_rows.py",
 )
 
 #: the child (argv: a folder for the build, then ``FILES``): ``row_kernel``'s library built by gcc
