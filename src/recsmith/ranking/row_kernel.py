@@ -1,7 +1,9 @@
 """``candidate_features``' columns of a request batch, ``anchor_items``' search, the MMR
 walk of a request of a few queries (``rerank.few_queries``), a request's recent and excluded
-rows (``sparse_rows.csr_of_rows``) and its id lookups (``id_table.IdTable.find``), each in one
-compiled pass (BENCHMARKS §132, §138, §142).
+rows (``sparse_rows.csr_of_rows``), its id lookups (``id_table.IdTable.find``), and retrieval's
+rows: the static sources' heads (``static_proposals``), ``merge``, ``Candidates.rescored`` and
+``append_below``, each in one compiled pass (BENCHMARKS §132, §138, §142, §148). The last four
+were ~20-40 numpy calls each on a few thousand rows, a fifth of ``answer``'s CPU at batch 8.
 
 At a coalesced batch's size (16 users, ~4,100 candidate rows) the features' own arithmetic is a
 few gathers per row; what numpy spent was its per-call cost, ~60 calls a batch, each a pass
