@@ -925,7 +925,10 @@ def address(array: np.ndarray) -> int:
     the others' (read-only mapped arrays, views with strides, empty ones) as before."""
     flags = array.flags
     if flags.writeable and flags.c_contiguous and array.size:
-        return ctypes.addressof(ctypes.c_char.from_buffer(array))
+        try:
+            return ctypes.addressof(ctypes.c_char.from_buffer(array))
+        except (TypeError, ValueError):  # a dtype numpy exports no buffer of (datetime64)
+            pass
     return array.__array_interface__["data"][0]
 
 
