@@ -1,5 +1,6 @@
 """The compiled pass's tests (``ranking.row_kernel``: the feature columns, the anchor search,
-MMR's few-query walk, ``csr_of_rows``' rows, ``IdTable.find``) run again in a child process
+MMR's few-query walk, ``csr_of_rows``' rows, ``IdTable.find``, ``append_below``'s,
+``merge``'s, ``Candidates.rescored``'s and the static sources' rows) run again in a child process
 whose kernel is built with AddressSanitizer and UBSan: a read one element past an array (an
 off-by-one bound at an index's first value out of range) or through a copy already freed returns
 a neighbour's bytes in the plain build, which the tests mostly cannot tell from an answer or a
@@ -27,6 +28,10 @@ FILES = (
     "tests/rerank/test_mmr_few_queries.py",
     "tests/test_rows_with_pairs.py",
     "tests/test_find_ids.py",
+    "tests/retrieval/test_below_rows.py",
+    "tests/retrieval/test_merged_rows.py",
+    "tests/retrieval/test_rescored_rows.py",
+    "tests/retrieval/test_static_rows.py",
 )
 
 #: the child (argv: a folder for the build, then ``FILES``): ``row_kernel``'s library built by gcc

@@ -1,7 +1,9 @@
 """``candidate_features``' columns of a request batch, ``anchor_items``' search, the MMR
 walk of a request of a few queries (``rerank.few_queries``), a request's recent and excluded
-rows (``sparse_rows.csr_of_rows``) and its id lookups (``id_table.IdTable.find``), each in one
-compiled pass (BENCHMARKS §132, §138, §142).
+rows (``sparse_rows.csr_of_rows``), its id lookups (``id_table.IdTable.find``), and retrieval's
+rows: the static sources' heads (``static_proposals``), ``merge``, ``Candidates.rescored`` and
+``append_below``, each in one compiled pass (BENCHMARKS §132, §138, §142, §148). The last four
+were ~20-40 numpy calls each on a few thousand rows, a fifth of ``answer``'s CPU at batch 8.
 
 At a coalesced batch's size (16 users, ~4,100 candidate rows) the features' own arithmetic is a
 few gathers per row; what numpy spent was its per-call cost, ~60 calls a batch, each a pass
@@ -38,6 +40,7 @@ from recsmith.trees.build import KernelUnavailable, load_library
 
 if TYPE_CHECKING:
     from recsmith.ranking.features import FeatureState
+    from recsmith.retrieval.sources import Proposals
 
 log = logging.getLogger(__name__)
 
@@ -481,6 +484,302 @@ end:
     free(keys); free(codes); free(order); free(refused);
     return n_picked;
 }
+
+/* retrieval.merge.append_below's rows in one pass: the candidates (n rows of width source
+   columns) and the extra proposals (m rows) a query lacks, grouped by query as a stable sort
+   by query orders them (each query's candidates in their order, then its new extra rows in
+   theirs), into out_* (room for n + m rows, width + 1 columns: the candidates' cells, NaN / 0
+   in the new column; a new row's NaN / 0 then the extra's score and rank). A new row scores
+   (float)((floor - 1.0) - rank * 1e-3), floor the query's lowest candidate score and 0 at
+   most, in double as numpy computes it. info[0]: the rows written, info[1]: 1 where a new
+   (query, item) pair came twice, info[2]: 1 where the rows stand in their order with nothing
+   added. -1 (numpy's path answers) where a query or item is out of range, a score is NaN,
+   memory runs out, or a query's rows would not come best first (numpy then sorts them all). */
+int32_t below_rows(
+    int64_t n, int64_t n_queries, int64_t width, const int32_t *query, const int32_t *items,
+    const float *score, const float *src_scores, const int16_t *src_ranks, int64_t m,
+    const int32_t *x_query, const int32_t *x_items, const float *x_scores,
+    const int16_t *x_ranks, int32_t *out_query, int32_t *out_items, float *out_score,
+    float *out_scores, int16_t *out_ranks, int64_t *info)
+{
+    const union { uint32_t bits; float value; } nan = {0x7fc00000u};  /* numpy's NaN */
+    int32_t status = -1;
+    int64_t top = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (query[i] < 0 || query[i] >= n_queries || items[i] < 0 || isnan(score[i])) return -1;
+        if (items[i] > top) top = items[i];
+    }
+    for (int64_t j = 0; j < m; j++) {
+        if (x_query[j] < 0 || x_query[j] >= n_queries || x_items[j] < 0) return -1;
+        if (x_items[j] > top) top = x_items[j];
+    }
+    /* rows bucketed by query, stably: starts[q] .. starts[q + 1] in order (candidates), and
+       x_starts for the extra rows */
+    int64_t *starts = calloc(n_queries + 1, sizeof(int64_t));
+    int64_t *x_starts = calloc(n_queries + 1, sizeof(int64_t));
+    int64_t *order = malloc((n + 1) * sizeof(int64_t));
+    int64_t *x_order = malloc((m + 1) * sizeof(int64_t));
+    uint8_t *mark = calloc(top + 1, 1);  /* per item: 1 a candidate of the query, 2 added */
+    if (!starts || !x_starts || !order || !x_order || !mark) goto end;
+    for (int64_t i = 0; i < n; i++) starts[query[i] + 1]++;
+    for (int64_t j = 0; j < m; j++) x_starts[x_query[j] + 1]++;
+    for (int64_t q = 0; q < n_queries; q++) {
+        starts[q + 1] += starts[q];
+        x_starts[q + 1] += x_starts[q];
+    }
+    for (int64_t i = 0; i < n; i++) order[starts[query[i]]++] = i;
+    for (int64_t j = 0; j < m; j++) x_order[x_starts[x_query[j]]++] = j;
+    for (int64_t q = n_queries; q > 0; q--) {  /* the counters moved each start to the next */
+        starts[q] = starts[q - 1];
+        x_starts[q] = x_starts[q - 1];
+    }
+    starts[0] = x_starts[0] = 0;
+    const int64_t wide = width + 1;
+    int64_t written = 0, repeated = 0, moved = 0;
+    for (int64_t q = 0; q < n_queries; q++) {
+        double floor = 0.0;
+        const int64_t first = written;
+        for (int64_t c = starts[q]; c < starts[q + 1]; c++) {
+            const int64_t i = order[c];
+            if (score[i] < floor) floor = score[i];
+            if (written > first && !(score[i] <= out_score[written - 1])) goto end;
+            moved |= i != written;
+            mark[items[i]] = 1;
+            out_query[written] = query[i];
+            out_items[written] = items[i];
+            out_score[written] = score[i];
+            for (int64_t s = 0; s < width; s++) {
+                out_scores[written * wide + s] = src_scores[i * width + s];
+                out_ranks[written * wide + s] = src_ranks[i * width + s];
+            }
+            out_scores[written * wide + width] = nan.value;
+            out_ranks[written * wide + width] = 0;
+            written++;
+        }
+        for (int64_t c = x_starts[q]; c < x_starts[q + 1]; c++) {
+            const int64_t j = x_order[c];
+            if (mark[x_items[j]] == 1) continue;
+            repeated |= mark[x_items[j]] == 2;
+            mark[x_items[j]] = 2;
+            const float below = (float)((floor - 1.0) - (double)x_ranks[j] * 1e-3);
+            if (written > first && !(below <= out_score[written - 1])) goto end;
+            moved = 1;
+            out_query[written] = x_query[j];
+            out_items[written] = x_items[j];
+            out_score[written] = below;
+            for (int64_t s = 0; s < width; s++) {
+                out_scores[written * wide + s] = nan.value;
+                out_ranks[written * wide + s] = 0;
+            }
+            out_scores[written * wide + width] = x_scores[j];
+            out_ranks[written * wide + width] = x_ranks[j];
+            written++;
+        }
+        for (int64_t r = first; r < written; r++) mark[out_items[r]] = 0;
+    }
+    info[0] = written;
+    info[1] = repeated;
+    info[2] = !moved;
+    status = 0;
+end:
+    free(starts); free(x_starts); free(order); free(x_order); free(mark);
+    return status;
+}
+
+/* retrieval.merge.merge's rows in one pass: m proposals (sources' rows one after another,
+   sizes[s] rows of source s) into one row per distinct (query, item), in the order of the key
+   query * n_items + item (a stable radix sort of the keys, 11 bits a pass), each row's
+   sources' scores and ranks in its cells (out_scores NaN, out_ranks 0 elsewhere; a source
+   proposing a pair twice: its later row's) and its fused score, weights[s] / (60 + rank)
+   summed from 0.0 in proposal order in double and cast once (numpy's bincount; rrf_k is
+   merge.RRF_K). Returns the
+   rows written; -1 (numpy's path answers) where a query or item is out of range or memory
+   runs out. */
+int64_t merged_rows(
+    int64_t m, int64_t n_sources, const int64_t *sizes, const double *weights, double rrf_k,
+    const int32_t *query, const int32_t *items, const float *scores, const int16_t *ranks,
+    int64_t n_queries, int64_t n_items, int32_t *out_query, int32_t *out_items,
+    float *out_fused, float *out_scores, int16_t *out_ranks)
+{
+    const union { uint32_t bits; float value; } nan = {0x7fc00000u};  /* numpy's NaN */
+    int64_t rows = -1;
+    uint64_t top = 0;
+    uint64_t *keys = malloc((m + 1) * sizeof(uint64_t));
+    int64_t *order = malloc((m + 1) * sizeof(int64_t));
+    int64_t *spare = malloc((m + 1) * sizeof(int64_t));
+    int64_t *source = malloc((m + 1) * sizeof(int64_t));
+    int64_t *counts = malloc(2049 * sizeof(int64_t));
+    double *fused = malloc((m + 1) * sizeof(double));
+    if (!keys || !order || !spare || !source || !counts || !fused) goto end;
+    for (int64_t s = 0, i = 0; s < n_sources; s++) {
+        if (sizes[s] < 0 || i + sizes[s] > m) goto end;
+        for (int64_t r = 0; r < sizes[s]; r++) source[i++] = s;
+    }
+    for (int64_t i = 0; i < m; i++) {
+        if (query[i] < 0 || query[i] >= n_queries) goto end;
+        if (items[i] < 0 || items[i] >= n_items) goto end;
+        keys[i] = (uint64_t)query[i] * (uint64_t)n_items + (uint64_t)items[i];
+        if (keys[i] > top) top = keys[i];
+        order[i] = i;
+    }
+    for (int shift = 0; shift < 64 && (top >> shift) > 0; shift += 11) {
+        for (int64_t d = 0; d < 2049; d++) counts[d] = 0;
+        for (int64_t i = 0; i < m; i++) counts[((keys[order[i]] >> shift) & 2047) + 1]++;
+        for (int64_t d = 0; d < 2048; d++) counts[d + 1] += counts[d];
+        for (int64_t i = 0; i < m; i++) {
+            spare[counts[(keys[order[i]] >> shift) & 2047]++] = order[i];
+        }
+        int64_t *swap = order;
+        order = spare;
+        spare = swap;
+    }
+    int64_t row = -1;
+    for (int64_t t = 0; t < m; t++) {
+        const int64_t i = order[t];
+        if (row < 0 || keys[i] != keys[order[t - 1]]) {
+            row++;
+            out_query[row] = query[i];
+            out_items[row] = items[i];
+            fused[row] = 0.0;
+            for (int64_t s = 0; s < n_sources; s++) {
+                out_scores[row * n_sources + s] = nan.value;
+                out_ranks[row * n_sources + s] = 0;
+            }
+        }
+        const int64_t s = source[i];
+        fused[row] += weights[s] / (rrf_k + (double)ranks[i]);
+        out_scores[row * n_sources + s] = scores[i];
+        out_ranks[row * n_sources + s] = ranks[i];
+    }
+    rows = row + 1;
+    for (int64_t r = 0; r < rows; r++) out_fused[r] = (float)fused[r];
+end:
+    free(keys); free(order); free(spare); free(source); free(counts); free(fused);
+    return rows;
+}
+
+/* A float's place in models.topk.best_first's order as 32 bits: high to low, -0.0 as 0.0,
+   NaN (every payload) after every number. */
+static inline uint64_t falling(float value) {
+    const float down = -value + 0.0f;
+    if (isnan(down)) return 0xFFFFFFFFu;
+    union { float value; uint32_t bits; } cast = {down};
+    const uint32_t flip = (uint32_t)((int32_t)cast.bits >> 31) | 0x80000000u;
+    return cast.bits ^ flip;
+}
+
+/* order sorted stably by the low bits of key (11 bits a pass); spare is as long, counts
+   2049 long; *order and *spare swapped each pass. */
+static void by_key(int64_t n, const uint64_t *key, int bits, int64_t **order, int64_t **spare,
+                   int64_t *counts) {
+    for (int shift = 0; shift < bits; shift += 11) {
+        for (int64_t d = 0; d < 2049; d++) counts[d] = 0;
+        for (int64_t i = 0; i < n; i++) counts[((key[(*order)[i]] >> shift) & 2047) + 1]++;
+        for (int64_t d = 0; d < 2048; d++) counts[d + 1] += counts[d];
+        for (int64_t i = 0; i < n; i++) {
+            (*spare)[counts[(key[(*order)[i]] >> shift) & 2047]++] = (*order)[i];
+        }
+        int64_t *swap = *order;
+        *order = *spare;
+        *spare = swap;
+    }
+}
+
+/* retrieval.candidates.Candidates.rescored's rows in one pass: the rows ordered by query, then
+   score (the new one) from high to low, then the fused score from high to low, then row
+   (best_first's order of best_first's fused order), gathered into out_* with score as their
+   score. -1 (numpy's path answers) where a query is negative or memory runs out. */
+int32_t rescored_rows(
+    int64_t n, int64_t width, const int32_t *query, const int32_t *items, const float *fused,
+    const float *score, const float *src_scores, const int16_t *src_ranks, int32_t *out_query,
+    int32_t *out_items, float *out_score, float *out_scores, int16_t *out_ranks)
+{
+    int32_t status = -1;
+    int32_t top = 0;
+    uint64_t *ties = malloc((n + 1) * sizeof(uint64_t)), *keys = malloc((n + 1) * sizeof(uint64_t));
+    int64_t *order = malloc((n + 1) * sizeof(int64_t));
+    int64_t *spare = malloc((n + 1) * sizeof(int64_t));
+    int64_t *counts = malloc(2049 * sizeof(int64_t));
+    if (!ties || !keys || !order || !spare || !counts) goto end;
+    for (int64_t i = 0; i < n; i++) {
+        if (query[i] < 0) goto end;
+        if (query[i] > top) top = query[i];
+        ties[i] = falling(fused[i]);
+        keys[i] = (uint64_t)query[i] << 32 | falling(score[i]);
+        order[i] = i;
+    }
+    int bits = 32;
+    while (top >> (bits - 32)) bits++;
+    by_key(n, ties, 32, &order, &spare, counts);
+    by_key(n, keys, bits, &order, &spare, counts);
+    for (int64_t t = 0; t < n; t++) {
+        const int64_t i = order[t];
+        out_query[t] = query[i];
+        out_items[t] = items[i];
+        out_score[t] = score[i];
+        for (int64_t s = 0; s < width; s++) {
+            out_scores[t * width + s] = src_scores[i * width + s];
+            out_ranks[t * width + s] = src_ranks[i * width + s];
+        }
+    }
+    status = 0;
+end:
+    free(ties); free(keys); free(order); free(spare); free(counts);
+    return status;
+}
+
+/* pipeline.training.static_proposals in one pass: per static source s (its head, widths[s]
+   items of heads from its start, their scores alongside) and per query row of the exclusions
+   (a CSR matrix of n_rows rows and n_cols columns), the head's first quotas[s] items the row
+   does not exclude, with their rank among the kept ones (1, 2, ...), grouped by source, then
+   by query, then rank, as the sources list them; counts[s]: source s's rows. Returns the rows
+   written; -1 (numpy's path answers) where a head's item or an exclusion is out of range, the
+   room is short, or memory runs out. */
+int64_t static_rows(
+    int64_t n_rows, const void *indptr, const void *indices, int64_t ptr_width,
+    int64_t index_width, int64_t n_cols, int64_t n_sources, const int64_t *widths,
+    const int64_t *quotas, const int64_t *heads, const float *head_scores, int64_t room,
+    int32_t *out_query, int32_t *out_items, float *out_scores, int16_t *out_ranks,
+    int64_t *counts)
+{
+    int64_t written = -1, total = 0;
+    for (int64_t s = 0; s < n_sources; s++) total += widths[s];
+    for (int64_t c = 0; c < total; c++) {
+        if (heads[c] < 0 || heads[c] >= n_cols) return -1;
+    }
+    const int64_t stored = index_at(indptr, ptr_width, n_rows);
+    for (int64_t e = index_at(indptr, ptr_width, 0); e < stored; e++) {
+        const int64_t col = index_at(indices, index_width, e);
+        if (col < 0 || col >= n_cols) return -1;
+    }
+    uint8_t *excluded = calloc(n_cols + 1, 1);
+    if (!excluded) return -1;
+    int64_t at = 0;
+    for (int64_t s = 0, start = 0; s < n_sources; start += widths[s], s++) {
+        const int64_t before = at;
+        for (int64_t q = 0; q < n_rows; q++) {
+            const int64_t first = index_at(indptr, ptr_width, q);
+            const int64_t end = index_at(indptr, ptr_width, q + 1);
+            for (int64_t e = first; e < end; e++) excluded[index_at(indices, index_width, e)] = 1;
+            int64_t rank = 0;
+            for (int64_t c = start; c < start + widths[s] && rank < quotas[s]; c++) {
+                if (excluded[heads[c]]) continue;
+                if (at >= room) goto end;
+                out_query[at] = (int32_t)q;
+                out_items[at] = (int32_t)heads[c];
+                out_scores[at] = head_scores[c];
+                out_ranks[at] = (int16_t)++rank;
+                at++;
+            }
+            for (int64_t e = first; e < end; e++) excluded[index_at(indices, index_width, e)] = 0;
+        }
+        counts[s] = at - before;
+    }
+    written = at;
+end:
+    free(excluded);
+    return written;
+}
 """
 
 _built = threading.Event()
@@ -562,6 +861,28 @@ def _load() -> None:
         library.rows_with_pairs.restype = i64
         library.find_ids.argtypes = [i64, ptr, i64, ptr, i64, ptr, i64, ptr, ptr]
         library.find_ids.restype = ctypes.c_int32
+        library.below_rows.argtypes = [*[i64] * 3, *[ptr] * 5, i64, *[ptr] * 10]
+        library.below_rows.restype = ctypes.c_int32
+        library.merged_rows.argtypes = [
+            *[i64] * 2,
+            *[ptr] * 2,
+            ctypes.c_double,
+            *[ptr] * 4,
+            *[i64] * 2,
+            *[ptr] * 5,
+        ]
+        library.merged_rows.restype = i64
+        library.rescored_rows.argtypes = [*[i64] * 2, *[ptr] * 11]
+        library.rescored_rows.restype = ctypes.c_int32
+        library.static_rows.argtypes = [
+            i64,
+            *[ptr] * 2,
+            *[i64] * 4,
+            *[ptr] * 4,
+            i64,
+            *[ptr] * 5,
+        ]
+        library.static_rows.restype = i64
         _library = library
     except KernelUnavailable as exc:
         _unavailable = str(exc)
@@ -598,7 +919,16 @@ def unavailable_reason() -> str | None:
 
 def address(array: np.ndarray) -> int:
     """Where ``array``'s first element is, for a pointer argument (the array must outlive
-    the call)."""
+    the call). A writable, contiguous, non-empty array's is read through the buffer protocol
+    (a ctypes view of its first byte: ~0.3 µs), where ``__array_interface__`` builds a dict
+    of its shape and type first (~1 µs; a request passes ~70 arrays to the passes, §148);
+    the others' (read-only mapped arrays, views with strides, empty ones) as before."""
+    flags = array.flags
+    if flags.writeable and flags.c_contiguous and array.size:
+        try:
+            return ctypes.addressof(ctypes.c_char.from_buffer(array))
+        except (TypeError, ValueError):  # a dtype numpy exports no buffer of (datetime64)
+            pass
     return array.__array_interface__["data"][0]
 
 
@@ -886,3 +1216,197 @@ def _agrees(cands: Candidates) -> bool:
         and cands.source_scores.shape == shape
         and cands.source_ranks.shape == shape
     )
+
+
+#: ``Proposals``' columns as the sources write them: query, items, scores, ranks
+_PROPOSAL_DTYPES = (np.int32, np.int32, np.float32, np.int16)
+
+
+def below_rows(
+    library: ctypes.CDLL, cands: Candidates, extra: Proposals, name: str
+) -> Candidates | None:
+    """``retrieval.merge.append_below``'s candidates in one compiled pass: ~35 numpy calls a
+    request (the pairs held, the floors, the widened columns, the concatenations, the stable
+    sort by query and its check), ~170 µs of a batch of 8's ~2.3 ms (§148). None where the pass
+    does not read the arrays (other dtypes, columns not row-major, lengths that disagree) or
+    does not decide (a NaN score, a query's rows not best first, an index out of range):
+    numpy's path answers, and sorts where it does. Rows standing as they were (nothing added,
+    nothing moved) keep their own arrays, as numpy's path keeps them."""
+    parts = (extra.query, extra.items, extra.scores, extra.ranks)
+    m = len(extra.items)
+    if not _agrees(cands) or any(a.shape != (m,) for a in parts):
+        return None
+    wanted = (cands.query, cands.items, cands.score, cands.source_scores, cands.source_ranks)
+    dtypes = (np.int32, np.int32, np.float32, np.float32, np.int16, *_PROPOSAL_DTYPES)
+    if any(
+        a.dtype != d or not a.flags.c_contiguous
+        for a, d in zip(wanted + parts, dtypes, strict=True)
+    ):
+        return None
+    n, width = len(cands), len(cands.sources)
+    rows = n + m
+    query, items = np.empty(rows, np.int32), np.empty(rows, np.int32)
+    score = np.empty(rows, np.float32)
+    scores, ranks = np.empty((rows, width + 1), np.float32), np.empty((rows, width + 1), np.int16)
+    info = np.zeros(3, np.int64)
+    done = library.below_rows(
+        n,
+        cands.n_queries,
+        width,
+        *(address(a) for a in wanted),
+        m,
+        *(address(a) for a in parts),
+        *(address(a) for a in (query, items, score, scores, ranks, info)),
+    )
+    if done != 0:
+        return None
+    held, repeated, stands = info.tolist()
+    if stands:
+        query, items, score = cands.query, cands.items, cands.score
+    else:
+        query, items, score = query[:held], items[:held], score[:held]
+    return Candidates(
+        cands.n_queries,
+        (*cands.sources, name),
+        query,
+        items,
+        score,
+        scores[:held],
+        ranks[:held],
+        cands.distinct and not repeated,
+    )
+
+
+def merged_rows(
+    library: ctypes.CDLL,
+    sources: tuple[str, ...],
+    proposed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    sizes: list[int],
+    weights: np.ndarray,
+    n_queries: int,
+    n_items: int,
+    rrf_k: float,
+) -> Candidates | None:
+    """``retrieval.merge.merge``'s rows, in (query, item) order with their fused scores, in
+    one compiled pass over the sources' concatenated proposals (``proposed``: query, items,
+    scores, ranks): ~20 numpy calls a request (the keys, their sort and runs, the scatters,
+    the sum), ~145 µs of a batch of 8's ~2.3 ms (§148). None where the pass does not read
+    them (other dtypes, a query or item out of range): numpy's path answers (and raises where
+    it does)."""
+    m = len(proposed[1])
+    if any(
+        a.shape != (m,) or a.dtype != d for a, d in zip(proposed, _PROPOSAL_DTYPES, strict=True)
+    ):
+        return None
+    if weights.dtype != np.float64 or len(weights) != len(sources) or len(sizes) != len(sources):
+        return None
+    # held here until the call returns: a temporary's memory would be freed before it reads it
+    proposed = tuple(np.ascontiguousarray(a) for a in proposed)
+    counts, weights = np.asarray(sizes, np.int64), np.ascontiguousarray(weights)
+    width = len(sources)
+    query, items = np.empty(m, np.int32), np.empty(m, np.int32)
+    fused = np.empty(m, np.float32)
+    scores, ranks = np.empty((m, width), np.float32), np.empty((m, width), np.int16)
+    held = library.merged_rows(
+        m,
+        width,
+        address(counts),
+        address(weights),
+        rrf_k,
+        *(address(a) for a in proposed),
+        n_queries,
+        n_items,
+        *(address(a) for a in (query, items, fused, scores, ranks)),
+    )
+    if held < 0:
+        return None
+    return Candidates(
+        n_queries,
+        sources,
+        query[:held],
+        items[:held],
+        fused[:held],
+        scores[:held],
+        ranks[:held],
+        distinct=True,
+    )
+
+
+def rescored_rows(library: ctypes.CDLL, cands: Candidates, score: np.ndarray) -> Candidates | None:
+    """``Candidates.rescored``'s rows in one compiled pass: a stable radix sort by the fused
+    score, then by query and the new score, and the columns gathered, where numpy sorts twice
+    and takes each column (~175 µs of a batch of 8's ~2.3 ms, §148). None where the pass does
+    not read the columns (other dtypes, not row-major, lengths that disagree, a score per row
+    missing) or a query is negative: numpy's path answers."""
+    wanted = (cands.query, cands.items, cands.score, cands.source_scores, cands.source_ranks)
+    dtypes = (np.int32, np.int32, np.float32, np.float32, np.int16)
+    if not _agrees(cands) or score.shape != (len(cands),) or score.dtype != np.float32:
+        return None
+    if not score.flags.c_contiguous or any(
+        a.dtype != d or not a.flags.c_contiguous for a, d in zip(wanted, dtypes, strict=True)
+    ):
+        return None
+    n, width = len(cands), len(cands.sources)
+    query, items = np.empty(n, np.int32), np.empty(n, np.int32)
+    ordered = np.empty(n, np.float32)
+    scores, ranks = np.empty((n, width), np.float32), np.empty((n, width), np.int16)
+    done = library.rescored_rows(
+        n,
+        width,
+        *(address(a) for a in (cands.query, cands.items, cands.score, score)),
+        *(address(a) for a in (cands.source_scores, cands.source_ranks)),
+        *(address(a) for a in (query, items, ordered, scores, ranks)),
+    )
+    if done != 0:
+        return None
+    return Candidates(
+        cands.n_queries, cands.sources, query, items, ordered, scores, ranks, cands.distinct
+    )
+
+
+def static_rows(
+    library: ctypes.CDLL,
+    exclude: sparse.csr_array,
+    heads: list[np.ndarray],
+    head_scores: list[np.ndarray],
+    quotas: list[int],
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None:
+    """``pipeline.training.static_proposals``' proposals (per source: query, items, scores,
+    ranks) in one compiled pass over the exclusions' rows, where numpy codes the heads among
+    the batch's exclusions and counts the kept cells in a grid (~40 numpy calls, ~125 µs of a
+    batch of 8's ~2 ms, §148). None where the pass does not read them (offsets or columns
+    neither int32 nor int64, scores not float32) or an item is out of range: numpy's path
+    answers."""
+    arrays = _csr(exclude, None)
+    if arrays is None or any(h.dtype.kind not in "iu" for h in heads):
+        return None
+    if any(s.dtype != np.float32 for s in head_scores):
+        return None
+    n = exclude.shape[0]
+    every = np.concatenate(heads).astype(np.int64, copy=False)
+    scores = np.ascontiguousarray(np.concatenate(head_scores))
+    widths = np.array([len(h) for h in heads], np.int64)
+    wanted = np.array(quotas, np.int64)
+    room = n * int(np.minimum(widths, wanted.clip(min=0)).sum())
+    query, items = np.empty(room, np.int32), np.empty(room, np.int32)
+    kept, ranks = np.empty(room, np.float32), np.empty(room, np.int16)
+    counts = np.zeros(len(heads), np.int64)
+    held = library.static_rows(
+        n,
+        arrays[0],
+        arrays[1],
+        arrays[3],
+        arrays[4],
+        exclude.shape[1],
+        len(heads),
+        *(address(a) for a in (widths, wanted, every, scores)),
+        room,
+        *(address(a) for a in (query, items, kept, ranks, counts)),
+    )
+    if held < 0:
+        return None
+    ends = counts.cumsum()
+    return [
+        (query[a:b], items[a:b], kept[a:b], ranks[a:b])
+        for a, b in zip((ends - counts).tolist(), ends.tolist(), strict=True)
+    ]

@@ -91,6 +91,15 @@ class Candidates:
         a fused sort and a gather of every column over all rows (~0.5 ms there). Below
         ``KEY_SORT_ROWS`` rows (one query's few hundred) the two sorts run as before."""
         score = np.asarray(score, np.float32)
+        # imported here: the kernel's module imports this one
+        from recsmith.ranking import row_kernel
+
+        library = row_kernel.ready()  # once loaded, one compiled pass (numpy's below: its oracle)
+        built = None if library is None else row_kernel.rescored_rows(library, self, score)
+        return built if built is not None else self._numpy_rescored(score)
+
+    def _numpy_rescored(self, score: np.ndarray) -> Candidates:
+        """``rescored`` by numpy: until the compiled pass is loaded, and where it declines."""
         if len(score) < KEY_SORT_ROWS:  # a lone request's rows: two lexsorts cost less
             fused = best_first(self.query, self.score)
             return self.reordered(fused).with_scores(score[fused])

@@ -49,6 +49,33 @@ def merge(
     items = np.concatenate([p.items for p in proposals]).astype(np.int32, copy=False)
     scores = np.concatenate([p.scores for p in proposals])
     ranks = np.concatenate([p.ranks for p in proposals])
+    # imported here: the kernel's module imports ``Candidates`` from this package
+    from recsmith.ranking import row_kernel
+
+    library = row_kernel.ready()  # once loaded, one compiled pass (numpy's below: its oracle)
+    merged = None
+    if library is not None:
+        proposed = (query, items, scores, ranks)
+        named = tuple(sources)
+        merged = row_kernel.merged_rows(
+            library, named, proposed, sizes, w, n_queries, n_items, RRF_K
+        )
+    if merged is None:
+        merged = _numpy_merged(sources, (query, items, scores, ranks), sizes, w, n_queries, n_items)
+    return merged.with_scores(merged.score) if ordered else merged
+
+
+def _numpy_merged(
+    sources: Sequence[str],
+    proposed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    sizes: list[int],
+    w: np.ndarray,
+    n_queries: int,
+    n_items: int,
+) -> Candidates:
+    """``merge``'s rows by numpy, unsorted (``ordered=False``): until the compiled pass is
+    loaded, and where it declines."""
+    query, items, scores, ranks = proposed
     source = np.repeat(np.arange(len(sources)), sizes)
     key = query.astype(np.int64) * n_items + items
     unique_keys, row = distinct_keys(key)
@@ -66,7 +93,7 @@ def merge(
     source_ranks.reshape(-1)[cell] = ranks
     # each row's terms summed from 0.0 in proposal order, as ``np.add.at`` on zeros adds them
     fused = np.bincount(row, weights=w[source] / (RRF_K + ranks), minlength=n)
-    merged = Candidates(
+    return Candidates(
         n_queries,
         tuple(sources),
         out_query,
@@ -76,7 +103,6 @@ def merge(
         source_ranks,
         distinct=True,
     )
-    return merged.with_scores(merged.score) if ordered else merged
 
 
 def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
@@ -86,7 +112,21 @@ def append_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
     Where every one of them is a candidate already (a request's popular items are most often
     proposed by trending or the model: so at one user on the benchmark shop) and the rows are
     in order, the rows stand as they are, one empty column wider: what the rows appended and
-    sorted below would give, without ~25 numpy calls (~64 against ~37 µs at one user)."""
+    sorted below would give, without ~25 numpy calls (~64 against ~37 µs at one user).
+    Once the compiled passes are loaded (``row_kernel.below_rows``) one pass builds the rows
+    where they come best first; numpy's path below answers the rest (and is its oracle)."""
+    # imported here: the kernel's module imports ``Candidates`` from this package
+    from recsmith.ranking import row_kernel
+
+    library = row_kernel.ready()
+    built = None if library is None else row_kernel.below_rows(library, cands, extra, name)
+    if built is not None:
+        return built
+    return _numpy_below(cands, extra, name)
+
+
+def _numpy_below(cands: Candidates, extra: Proposals, name: str) -> Candidates:
+    """``append_below`` by numpy: until the compiled pass is loaded, and where it declines."""
     new = ~pairs_held(cands.query, cands.items, extra.query, extra.items, cands.n_queries)
     if not new.any() and _best_first_rows(cands.query, cands.score):
         src_scores, src_ranks = _widened(cands, 0)

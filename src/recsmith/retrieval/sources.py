@@ -185,6 +185,15 @@ def static_proposals(
     exclude = queries.exclude
     n, extra = exclude.shape[0], widest_row(exclude)
     heads = [source.order[: k + extra] for source, k in asked]
+    # imported here: the kernel's module imports this package's ``Candidates``
+    from recsmith.ranking import row_kernel
+
+    library = row_kernel.ready()  # once loaded, one compiled pass (numpy's below: its oracle)
+    if library is not None and n and heads and all(len(h) for h in heads):
+        scored = [source.item_scores.take(h) for (source, _), h in zip(asked, heads, strict=True)]
+        built = row_kernel.static_rows(library, exclude, heads, scored, [k for _, k in asked])
+        if built is not None:
+            return [Proposals(*columns) for columns in built]
     widths = np.array([len(h) for h in heads], np.int64)
     held, every, width = None, None, int(widths.sum())
     if len(asked) > 1 and widths.all() and n * width <= max_cells:
