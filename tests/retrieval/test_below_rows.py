@@ -11,20 +11,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from candidate_rows import same_rows
 
 from recsmith.ranking import row_kernel
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import _numpy_below, append_below
 from recsmith.retrieval.sources import Proposals
-
-FIELDS = ("query", "items", "score", "source_scores", "source_ranks")
-
-
-@pytest.fixture(scope="module")
-def library() -> object:
-    if not row_kernel.wait(300):
-        pytest.skip(f"no compiled kernel: {row_kernel.unavailable_reason()}")
-    return row_kernel.loaded()
 
 
 def _draw(rng: np.random.Generator, n_q: int, width: int, grouped: bool) -> Candidates:
@@ -120,14 +112,6 @@ def _rows(out: Candidates) -> list[tuple]:
     ]
 
 
-def _same(a: Candidates, b: Candidates) -> None:
-    for name in FIELDS:
-        assert getattr(a, name).dtype == getattr(b, name).dtype, name
-        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
-    assert a.sources == b.sources and a.n_queries == b.n_queries
-    assert a.distinct == b.distinct
-
-
 @pytest.mark.parametrize("seed", range(40))
 def test_the_pass_builds_numpys_rows_and_the_walks(library: object, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -136,7 +120,7 @@ def test_the_pass_builds_numpys_rows_and_the_walks(library: object, seed: int) -
     built = row_kernel.below_rows(library, cands, extra, "popular")
     assert built is not None  # every drawn batch is one the pass decides
     assert built.sources == (*cands.sources, "popular")
-    _same(built, _numpy_below(cands, extra, "popular"))
+    same_rows(built, _numpy_below(cands, extra, "popular"))
     assert _rows(built) == _walk(cands, extra)
 
 
@@ -189,13 +173,13 @@ def test_rows_that_stand_keep_their_arrays(library: object) -> None:
     extra = Proposals(cands.query, cands.items, cands.score, np.ones(len(cands), np.int16))
     out = row_kernel.below_rows(library, cands, extra, "popular")
     assert out is not None and out.score is cands.score and out.query is cands.query
-    _same(out, _numpy_below(cands, extra, "popular"))
+    same_rows(out, _numpy_below(cands, extra, "popular"))
     assert out.distinct == cands.distinct
 
 
 def _declined(cands: Candidates, extra: Proposals) -> None:
     assert row_kernel.below_rows(row_kernel.loaded(), cands, extra, "popular") is None
-    _same(append_below(cands, extra, "popular"), _numpy_below(cands, extra, "popular"))
+    same_rows(append_below(cands, extra, "popular"), _numpy_below(cands, extra, "popular"))
 
 
 def test_what_the_pass_leaves_to_numpy(library: object) -> None:
@@ -231,5 +215,5 @@ def test_append_below_takes_the_pass_once_loaded(library: object, monkeypatch) -
     calls = []
     real = row_kernel.below_rows
     monkeypatch.setattr(row_kernel, "below_rows", lambda *a: calls.append(1) or real(*a))
-    _same(append_below(cands, extra, "popular"), _numpy_below(cands, extra, "popular"))
+    same_rows(append_below(cands, extra, "popular"), _numpy_below(cands, extra, "popular"))
     assert calls == [1]

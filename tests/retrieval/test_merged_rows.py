@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from candidate_rows import same_rows
 
 from recsmith.ranking import row_kernel
 from recsmith.retrieval.candidates import Candidates
 from recsmith.retrieval.merge import RRF_K, _numpy_merged, merge
 from recsmith.retrieval.sources import Proposals
-
-FIELDS = ("query", "items", "score", "source_scores", "source_ranks")
-
-
-@pytest.fixture(scope="module")
-def library() -> object:
-    if not row_kernel.wait(300):
-        pytest.skip(f"no compiled kernel: {row_kernel.unavailable_reason()}")
-    return row_kernel.loaded()
 
 
 def _proposals(rng: np.random.Generator, n_q: int, n_items: int, twice: bool) -> Proposals:
@@ -85,13 +77,6 @@ def _rows(out: Candidates) -> list[tuple]:
     ]
 
 
-def _same(a: Candidates, b: Candidates) -> None:
-    for name in FIELDS:
-        assert getattr(a, name).dtype == getattr(b, name).dtype, name
-        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
-    assert (a.sources, a.n_queries, a.distinct) == (b.sources, b.n_queries, b.distinct)
-
-
 @pytest.mark.parametrize("seed", range(30))
 def test_the_pass_builds_numpys_rows_and_the_dictionarys(library: object, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -105,7 +90,7 @@ def test_the_pass_builds_numpys_rows_and_the_dictionarys(library: object, seed: 
     proposed = _concatenated(props)
     built = row_kernel.merged_rows(library, names, proposed, sizes, weights, n_q, n_items, RRF_K)
     assert built is not None
-    _same(built, _numpy_merged(names, proposed, sizes, weights, n_q, n_items))
+    same_rows(built, _numpy_merged(names, proposed, sizes, weights, n_q, n_items))
     assert _rows(built) == _dictionary(props, weights.tolist(), n_items)
 
 

@@ -12,19 +12,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from candidate_rows import same_rows
 
 from recsmith.ranking import row_kernel
 from recsmith.retrieval.candidates import Candidates
 
-FIELDS = ("query", "items", "score", "source_scores", "source_ranks")
 VALUES = np.array([1.5, 0.0, -0.0, -2.0, np.nan, np.inf, -np.inf, 0.25], np.float32)
-
-
-@pytest.fixture(scope="module")
-def library() -> object:
-    if not row_kernel.wait(300):
-        pytest.skip(f"no compiled kernel: {row_kernel.unavailable_reason()}")
-    return row_kernel.loaded()
 
 
 def _draw(rng: np.random.Generator, n: int, n_q: int, width: int) -> tuple[Candidates, np.ndarray]:
@@ -65,13 +58,6 @@ def _sorted(cands: Candidates, score: np.ndarray) -> list[int]:
     )
 
 
-def _same(a: Candidates, b: Candidates) -> None:
-    for name in FIELDS:
-        assert getattr(a, name).dtype == getattr(b, name).dtype, name
-        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
-    assert (a.sources, a.n_queries, a.distinct) == (b.sources, b.n_queries, b.distinct)
-
-
 @pytest.mark.parametrize("seed", range(30))
 def test_the_pass_orders_as_numpy_and_the_sort(library: object, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -80,7 +66,7 @@ def test_the_pass_orders_as_numpy_and_the_sort(library: object, seed: int) -> No
     cands, score = _draw(rng, n, n_q, 1 + seed % 4)
     built = row_kernel.rescored_rows(library, cands, score)
     assert built is not None
-    _same(built, cands._numpy_rescored(score))
+    same_rows(built, cands._numpy_rescored(score))
     order = _sorted(cands, score)
     assert built.items.tolist() == cands.items[order].tolist()
     assert built.query.tolist() == cands.query[order].tolist()
@@ -119,4 +105,4 @@ def test_what_the_pass_leaves_to_numpy(library: object) -> None:
     assert row_kernel.rescored_rows(library, replace(cands, query=negative), score) is None
     wide = replace(cands, source_scores=np.asfortranarray(cands.source_scores))
     assert row_kernel.rescored_rows(library, wide, score) is None
-    _same(wide.rescored(score), wide._numpy_rescored(score))
+    same_rows(wide.rescored(score), wide._numpy_rescored(score))

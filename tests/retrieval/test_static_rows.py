@@ -16,13 +16,6 @@ from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import Proposals, StaticSource, static_proposals, widest_row
 
 
-@pytest.fixture(scope="module")
-def library() -> object:
-    if not row_kernel.wait(300):
-        pytest.skip(f"no compiled kernel: {row_kernel.unavailable_reason()}")
-    return row_kernel.loaded()
-
-
 def _exclusions(rng: np.random.Generator, n: int, n_items: int, hot: np.ndarray) -> list[set]:
     rows = []
     for q in range(n):
