@@ -217,3 +217,37 @@ def test_append_below_takes_the_pass_once_loaded(library: object, monkeypatch) -
     monkeypatch.setattr(row_kernel, "below_rows", lambda *a: calls.append(1) or real(*a))
     same_rows(append_below(cands, extra, "popular"), _numpy_below(cands, extra, "popular"))
     assert calls == [1]
+
+
+def test_item_ids_past_the_marked_range_are_left_to_numpy(library: object) -> None:
+    """The pass marks a byte per item id up to the largest: ids near int32 max would cost 2 GiB
+    a call (review rv-ans25), so from 2**24 on it declines and numpy's path answers; just under,
+    it answers as numpy does."""
+    limit = 1 << 24
+
+    def rows(cand_items: list[int], extra_items: list[int]) -> tuple[Candidates, Proposals]:
+        n, m = len(cand_items), len(extra_items)
+        cands = Candidates(
+            1,
+            ("a",),
+            np.zeros(n, np.int32),
+            np.asarray(cand_items, np.int32),
+            np.linspace(2.0, 1.0, n).astype(np.float32),
+            np.ones((n, 1), np.float32),
+            np.ones((n, 1), np.int16),
+            distinct=True,
+        )
+        extra = Proposals(
+            np.zeros(m, np.int32),
+            np.asarray(extra_items, np.int32),
+            np.ones(m, np.float32),
+            np.arange(1, m + 1, dtype=np.int16),
+        )
+        return cands, extra
+
+    cands, extra = rows([3, limit - 1], [limit - 1, 7, 2])
+    got = row_kernel.below_rows(library, cands, extra, "popular")
+    assert got is not None and got.items.tolist() == [3, limit - 1, 7, 2]
+    same_rows(got, _numpy_below(cands, extra, "popular"))
+    _declined(*rows([3, 5], [7, 2**31 - 2]))
+    _declined(*rows([limit, 5], [7]))

@@ -152,3 +152,23 @@ def test_merge_takes_the_pass_once_loaded(library: object) -> None:
     props = [_proposals(rng, 6, 400, twice=False) for _ in range(3)]
     got = merge(props, ("a", "b", "c"), 6, 400, [1.0, 0.5, 2.0], ordered=False)
     assert _rows(got) == _dictionary(props, [1.0, 0.5, 2.0], 400)
+
+
+@pytest.mark.parametrize("sizes", [[1, 1], [100_000, 100_001]])
+def test_sizes_that_do_not_cover_the_rows_are_left_to_numpy(library: object, sizes) -> None:
+    """Sizes summing short of the rows (review rv-ans25: the pass read each row's source past
+    them unwritten, and a weight out of bounds) or past them: the pass declines, numpy's path
+    raises on the same input."""
+    rng = np.random.default_rng(5)
+    m = 200_000
+    proposed = (
+        rng.integers(0, 4, m).astype(np.int32),
+        rng.integers(0, 50, m).astype(np.int32),
+        rng.standard_normal(m).astype(np.float32),
+        rng.integers(1, 100, m).astype(np.int16),
+    )
+    weights = np.ones(2)
+    got = row_kernel.merged_rows(library, ("a", "b"), proposed, sizes, weights, 4, 50, RRF_K)
+    assert got is None
+    with pytest.raises(ValueError):
+        _numpy_merged(("a", "b"), proposed, sizes, weights, 4, 50)

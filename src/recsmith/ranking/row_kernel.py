@@ -493,8 +493,12 @@ end:
    (float)((floor - 1.0) - rank * 1e-3), floor the query's lowest candidate score and 0 at
    most, in double as numpy computes it. info[0]: the rows written, info[1]: 1 where a new
    (query, item) pair came twice, info[2]: 1 where the rows stand in their order with nothing
-   added. -1 (numpy's path answers) where a query or item is out of range, a score is NaN,
-   memory runs out, or a query's rows would not come best first (numpy then sorts them all). */
+   added. -1 (numpy's path answers) where a query or item is out of range, an item id is
+   BELOW_MARKED_ITEMS or more (the mark below holds a byte per id up to the largest: ids near
+   int32 max would calloc 2 GiB a call), memory runs out, or a query's rows would not come
+   best first (numpy then sorts them all; a NaN score after a query's first row, or above an
+   added row, fails that check, and a lone NaN row stands as numpy leaves it). */
+#define BELOW_MARKED_ITEMS (1 << 24)
 int32_t below_rows(
     int64_t n, int64_t n_queries, int64_t width, const int32_t *query, const int32_t *items,
     const float *score, const float *src_scores, const int16_t *src_ranks, int64_t m,
@@ -506,13 +510,14 @@ int32_t below_rows(
     int32_t status = -1;
     int64_t top = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (query[i] < 0 || query[i] >= n_queries || items[i] < 0 || isnan(score[i])) return -1;
+        if (query[i] < 0 || query[i] >= n_queries || items[i] < 0) return -1;
         if (items[i] > top) top = items[i];
     }
     for (int64_t j = 0; j < m; j++) {
         if (x_query[j] < 0 || x_query[j] >= n_queries || x_items[j] < 0) return -1;
         if (x_items[j] > top) top = x_items[j];
     }
+    if (top >= BELOW_MARKED_ITEMS) return -1;
     /* rows bucketed by query, stably: starts[q] .. starts[q + 1] in order (candidates), and
        x_starts for the extra rows */
     int64_t *starts = calloc(n_queries + 1, sizeof(int64_t));
@@ -593,8 +598,8 @@ end:
    proposing a pair twice: its later row's) and its fused score, weights[s] / (60 + rank)
    summed from 0.0 in proposal order in double and cast once (numpy's bincount; rrf_k is
    merge.RRF_K). Returns the
-   rows written; -1 (numpy's path answers) where a query or item is out of range or memory
-   runs out. */
+   rows written; -1 (numpy's path answers) where the sizes do not sum to m, a query or item
+   is out of range or memory runs out. */
 int64_t merged_rows(
     int64_t m, int64_t n_sources, const int64_t *sizes, const double *weights, double rrf_k,
     const int32_t *query, const int32_t *items, const float *scores, const int16_t *ranks,
@@ -611,10 +616,12 @@ int64_t merged_rows(
     int64_t *counts = malloc(2049 * sizeof(int64_t));
     double *fused = malloc((m + 1) * sizeof(double));
     if (!keys || !order || !spare || !source || !counts || !fused) goto end;
-    for (int64_t s = 0, i = 0; s < n_sources; s++) {
-        if (sizes[s] < 0 || i + sizes[s] > m) goto end;
-        for (int64_t r = 0; r < sizes[s]; r++) source[i++] = s;
+    int64_t covered = 0;  /* sizes must cover the m rows: past them source[] is unwritten */
+    for (int64_t s = 0; s < n_sources; s++) {
+        if (sizes[s] < 0 || covered + sizes[s] > m) goto end;
+        for (int64_t r = 0; r < sizes[s]; r++) source[covered++] = s;
     }
+    if (covered != m) goto end;
     for (int64_t i = 0; i < m; i++) {
         if (query[i] < 0 || query[i] >= n_queries) goto end;
         if (items[i] < 0 || items[i] >= n_items) goto end;
@@ -1229,9 +1236,10 @@ def below_rows(
     request (the pairs held, the floors, the widened columns, the concatenations, the stable
     sort by query and its check), ~170 µs of a batch of 8's ~2.3 ms (§148). None where the pass
     does not read the arrays (other dtypes, columns not row-major, lengths that disagree) or
-    does not decide (a NaN score, a query's rows not best first, an index out of range):
-    numpy's path answers, and sorts where it does. Rows standing as they were (nothing added,
-    nothing moved) keep their own arrays, as numpy's path keeps them."""
+    does not decide (a query's rows not best first, NaN scores among them included; an index
+    out of range; an item id of 2**24 or more, whose byte per id mark would cost up to 2 GiB a
+    call): numpy's path answers, and sorts where it does. Rows standing as they were (nothing
+    added, nothing moved) keep their own arrays, as numpy's path keeps them."""
     parts = (extra.query, extra.items, extra.scores, extra.ranks)
     m = len(extra.items)
     if not _agrees(cands) or any(a.shape != (m,) for a in parts):
