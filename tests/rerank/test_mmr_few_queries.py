@@ -13,6 +13,7 @@ from stepwise import cell_walk, reference_category_mmr, textbook_lists
 
 from recsmith.rerank import MMR, CategorySimilarity
 from recsmith.rerank.few_queries import FEW_QUERIES, walked_few
+from recsmith.serving.coalesce import MAX_COALESCED
 
 MMR_MODULE = sys.modules["recsmith.rerank.mmr"]  # the package exports a function ``mmr``
 WINDOW = MMR_MODULE._WINDOW
@@ -111,13 +112,13 @@ def test_a_few_queries_walked_cell_by_cell_are_the_textbook_loops_lists(seed: in
         assert picked.dtype == numpys.dtype and picked.tolist() == numpys.tolist()
 
 
-@pytest.mark.parametrize("n_queries", [1, 2, 3, 4, 8, 16, FEW_QUERIES])
+@pytest.mark.parametrize("n_queries", [1, 2, 3, 4, 8, 16, MAX_COALESCED])
 def test_requests_as_the_shop_makes_them_are_walked_by_the_kernel(
     n_queries: int, answered: list[bool]
 ) -> None:
-    """1-4, 8, 16 or 64 queries (an open loop's batches, a coalesced one's) of 260 rows by rank,
-    40 categories, cap 4, λ 0.8, k 10 (the shop's re-ranking): the compiled walk answers, with
-    the textbook loop's lists."""
+    """1-4, 8, 16 or ``MAX_COALESCED`` queries (an open loop's batches, the coalescer's largest)
+    of 260 rows by rank, 40 categories, cap 4, λ 0.8, k 10 (the shop's re-ranking): the
+    compiled walk answers, with the textbook loop's lists."""
     rng = np.random.default_rng(n_queries)
     category = rng.integers(-1, 40, 5000)
     query = np.repeat(np.arange(n_queries), 260).astype(np.int32)
