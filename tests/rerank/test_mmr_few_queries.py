@@ -1,4 +1,4 @@
-"""MMR's compiled walk of a few queries (``rerank.few_queries``, ``ranking.row_kernel``'s
+"""MMR's compiled walk of a served batch's queries (``rerank.few_queries``, ``ranking.row_kernel``'s
 ``mmr_walk``) against the textbook loop, numpy's path and the Python cell walk it replaced: the
 same rows, and numpy's path wherever the walk cannot decide (the same cases as the cell walk)."""
 
@@ -13,6 +13,7 @@ from stepwise import cell_walk, reference_category_mmr, textbook_lists
 
 from recsmith.rerank import MMR, CategorySimilarity
 from recsmith.rerank.few_queries import FEW_QUERIES, walked_few
+from recsmith.serving.coalesce import MAX_COALESCED
 
 MMR_MODULE = sys.modules["recsmith.rerank.mmr"]  # the package exports a function ``mmr``
 WINDOW = MMR_MODULE._WINDOW
@@ -50,6 +51,15 @@ def _batch(
     return np.asarray(query, np.int32), np.asarray(items, np.int32), np.asarray(relevance)
 
 
+def _n_queries(rng: np.random.Generator) -> int:
+    """A request's queries: 1-4 mostly (an open loop's batches), now and then up to
+    ``FEW_QUERIES`` (a coalesced batch), or one past it (numpy's path)."""
+    draw = rng.random()
+    if draw < 0.85:
+        return int(rng.integers(1, 5))
+    return int(rng.integers(5, FEW_QUERIES + 1)) if draw < 0.97 else FEW_QUERIES + 1
+
+
 def _numpys(mmr: MMR, **kw: Any) -> np.ndarray:
     """``mmr``'s picks by numpy's path alone."""
     few = MMR_MODULE.FEW_QUERIES
@@ -62,7 +72,8 @@ def _numpys(mmr: MMR, **kw: Any) -> np.ndarray:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_a_few_queries_walked_cell_by_cell_are_the_textbook_loops_lists(seed: int) -> None:
-    """1-4 queries (some empty, some within the window, most past it), ties, uncategorised
+    """1-4 queries, now and then up to 65 (``_n_queries``; some empty, some within the window,
+    most past it), ties, uncategorised
     items, few or many categories, caps and λ of every kind, relevance by rank (as re-ranking
     gives it) or drawn: the picks are the textbook loop's and numpy's path's, row for row
     (int64, as numpy's), whichever answered (a cap of 1 over 2 categories leaves the window
@@ -74,7 +85,7 @@ def test_a_few_queries_walked_cell_by_cell_are_the_textbook_loops_lists(seed: in
     n_items = int(rng.integers(30, 400))
     category = rng.integers(-1, [2, 6, 40][seed % 3], n_items)
     for _ in range(6):
-        query, items, relevance = _batch(rng, n_items, int(rng.integers(1, FEW_QUERIES + 1)))
+        query, items, relevance = _batch(rng, n_items, _n_queries(rng))
         if not len(query):
             continue
         if rng.random() < 0.3:  # rank relevance: -log(1 + rank), distinct within a query
@@ -101,12 +112,13 @@ def test_a_few_queries_walked_cell_by_cell_are_the_textbook_loops_lists(seed: in
         assert picked.dtype == numpys.dtype and picked.tolist() == numpys.tolist()
 
 
-@pytest.mark.parametrize("n_queries", range(1, FEW_QUERIES + 1))
+@pytest.mark.parametrize("n_queries", [1, 2, 3, 4, 8, 16, MAX_COALESCED])
 def test_requests_as_the_shop_makes_them_are_walked_by_the_kernel(
     n_queries: int, answered: list[bool]
 ) -> None:
-    """1-4 queries of 260 rows by rank, 40 categories, cap 4, λ 0.8, k 10 (the shop's
-    re-ranking): the compiled walk answers, with the textbook loop's lists."""
+    """1-4, 8, 16 or ``MAX_COALESCED`` queries (an open loop's batches, the coalescer's largest)
+    of 260 rows by rank, 40 categories, cap 4, λ 0.8, k 10 (the shop's re-ranking): the
+    compiled walk answers, with the textbook loop's lists."""
     rng = np.random.default_rng(n_queries)
     category = rng.integers(-1, 40, 5000)
     query = np.repeat(np.arange(n_queries), 260).astype(np.int32)
@@ -200,7 +212,7 @@ def test_a_window_that_does_not_settle_is_left_to_numpy(answered: list[bool]) ->
         "other groups past the first",
         "infinite relevance",
         "span past double",
-        "five queries",
+        "more queries than a served batch",
         "out of order",
     ],
 )
@@ -235,8 +247,12 @@ def test_batches_outside_the_walks_premises_are_numpys(case: str, answered: list
         kw["relevance"] = np.where(ends, 1.7e308, np.where(np.r_[ends[1:], True], -1.7e308, 0.0))
     elif case == "infinite relevance":
         kw["relevance"] = np.r_[relevance[:-1], -np.inf]
-    elif case == "five queries":
-        kw["query"] = np.minimum(np.arange(len(query)) // 3, FEW_QUERIES).astype(np.int32)
+    elif case == "more queries than a served batch":  # the first query's rows, once a query
+        rows = query == 0
+        for name in ("items", "relevance", "group"):
+            kw[name] = np.tile(kw[name][rows], FEW_QUERIES + 1)
+        kw["query"] = np.repeat(np.arange(FEW_QUERIES + 1, dtype=np.int32), rows.sum())
+        kw["is_seed"] = np.zeros(len(kw["query"]), bool)
     else:
         kw["relevance"] = relevance[::-1].copy()
     mmr = MMR(0.6, CategorySimilarity(category))
@@ -301,17 +317,17 @@ def test_constant_relevance_past_the_window_is_numpys() -> None:
 def _fuzzed(
     rng: np.random.Generator,
 ) -> tuple[dict[str, Any], np.ndarray, float, np.ndarray | None]:
-    """A random request for ``MMR.__call__``: 1-5 queries of 0-70 rows in relevance order (ties:
-    1-2 decimals, or constant, or by rank), float32 or float64; 1-40 categories, some items
-    none (-1); caps None, 0, 1, 2, 5; λ 0, 0.3, 0.5, 0.8, 1 or drawn; k 1-12; now and then a
-    seed, cap groups other than the categories, or an end of a query at ±inf or NaN. Returns
-    the call's arguments, the categories, λ and the cap groups by item where they are not the
-    categories."""
+    """A random request for ``MMR.__call__``: 1-65 queries (``_n_queries``) of 0-70 rows in
+    relevance order (ties: 1-2 decimals, or constant, or by rank), float32 or float64; 1-40
+    categories, some items none (-1); caps None, 0, 1, 2, 5; λ 0, 0.3, 0.5, 0.8, 1 or drawn;
+    k 1-12; now and then a seed, cap groups other than the categories, or an end of a query at
+    ±inf or NaN. Returns the call's arguments, the categories, λ and the cap groups by item
+    where they are not the categories."""
     n_items = int(rng.integers(70, 300))
     category = rng.integers(-1, [1, 2, 3, 6, 40][int(rng.integers(5))], n_items)
     category = category.astype([np.int32, np.int64][int(rng.integers(2))])
     query, items, relevance = [], [], []
-    n_queries = int(rng.integers(1, FEW_QUERIES + 1)) if rng.random() < 0.97 else FEW_QUERIES + 1
+    n_queries = _n_queries(rng)
     for q in range(n_queries):
         length = int(rng.integers(0, 70))
         shape = rng.random()

@@ -1,18 +1,18 @@
-"""MMR's closed-form walk for a request of a few queries, in one compiled call.
+"""MMR's closed-form walk for a served request's batch of queries, in one compiled call.
 
-A served request under open load comes alone or with a few others (1-4 queries), and for such a
-batch ``MMR._windowed``'s ~60 numpy calls cost more than the work: each query walks only its
-window's ~36 cells. ``ranking.row_kernel``'s ``mmr_walk`` walks those cells as the numpy path
-walks them (``MMR._windowed`` and ``MMR._walk``): each cell keyed ``λ · relevance`` scaled by
-its query's first and last rows, less ``1 − λ`` where an item of its category came before it;
-the cells ordered by key (stable: ties in column order); the first ``k`` the category cap does
-not refuse picked. The same float64 operations in the same order give the same keys, so the
-same rows. A query whose window does not settle its list (fewer than ``k`` picks keyed at least
-the bound of the cells past it), or a batch outside that walk's premises (seeds, rows out of
-order, non-finite relevance or span of it, a cap over groups other than the penalty's
-categories, more than ``FEW_QUERIES`` queries), is answered None: the numpy path answers the
-whole call, as it does while the library is not loaded (built on a background thread at a
-pipeline's load; no compiler).
+A served request under open load comes alone or with a few others (1-4 queries; the coalescer
+flushes at most 64), and for such a batch ``MMR._windowed``'s ~60 numpy calls cost more than
+the work: each query walks only its window's ~36 cells. ``ranking.row_kernel``'s ``mmr_walk``
+walks those cells as the numpy path walks them (``MMR._windowed`` and ``MMR._walk``): each cell
+keyed ``λ · relevance`` scaled by its query's first and last rows, less ``1 − λ`` where an item
+of its category came before it; the cells ordered by key (stable: ties in column order); the
+first ``k`` the category cap does not refuse picked. The same float64 operations in the same
+order give the same keys, so the same rows. A query whose window does not settle its list
+(fewer than ``k`` picks keyed at least the bound of the cells past it), or a batch outside that
+walk's premises (seeds, rows out of order, non-finite relevance or span of it, a cap over
+groups other than the penalty's categories, more than ``FEW_QUERIES`` queries), is answered
+None: the numpy path answers the whole call, as it does while the library is not loaded (built
+on a background thread at a pipeline's load; no compiler).
 """
 
 from __future__ import annotations
@@ -24,9 +24,14 @@ import numpy as np
 from recsmith.ranking.row_kernel import address
 from recsmith.rerank.similarity import CategorySimilarity, Similarity
 
-#: Queries up to which a batch is walked here; above, numpy's per-call cost is spread over
-#: enough cells to win (a batch of 16 walks ~580 window cells).
-FEW_QUERIES = 4
+#: Queries up to which a batch is walked here: the coalescer's largest batch
+#: (``serving.coalesce.MAX_COALESCED``). The walk wins at every size measured (re-ranking CPU on
+#: the 100k-item shop 0.47x numpy's at 8 and 16 queries, 0.56x at 64, 0.60x at 1,024:
+#: BENCHMARKS §152), but one query whose window does not settle hands the whole batch to numpy
+#: (which walks in full only such queries), the compiled walk's CPU then spent for nothing:
+#: past a served batch's size, where an offline batch holds such a query ever more likely, that
+#: is not risked.
+FEW_QUERIES = 64
 
 #: what the compiled walk reads as "no cap", and where it bounds any count (int64)
 _NO_CAP = 2**63 - 1

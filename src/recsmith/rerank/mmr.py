@@ -19,11 +19,11 @@ no repeat, so such capped calls take the step loop (``MMR._walk``). λ = 1 is th
 any similarity. Rows in relevance order without pins (what re-ranking hands over) are first walked
 within their first columns only (``MMR._windowed``: a proof per row that nothing past them can
 enter its list; rows without one are walked in full; a batch of at most ``FEW_QUERIES`` queries
-is walked by one compiled call first, ``few_queries.walked_few``, once ``ranking.row_kernel``'s
-library is loaded, where numpy's ~60 calls cost more than its few windows' cells). In process,
-CPU time of the re-ranking stage on the 100k-item pipeline: 0.58× the step loop's for one query,
-0.84× for 16, 1.02× for 64 before the window (``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the
-window).
+(a served batch's size) is walked by one compiled call first, ``few_queries.walked_few``, once
+``ranking.row_kernel``'s library is loaded, where numpy's ~60 calls cost more than its windows'
+cells: BENCHMARKS §152). In process, CPU time of the re-ranking stage on the 100k-item
+pipeline: 0.58× the step loop's for one query, 0.84× for 16, 1.02× for 64 before the window
+(``benchmarks/mmr_ab.py``; BENCHMARKS §80 for the window).
 
 Other similarities (item vectors) take the greedy steps: sequential, but queries are independent,
 so every step runs for a whole chunk of queries at once on a padded grid (one query per row, its
