@@ -150,10 +150,12 @@ def test_the_lag_counts_a_batch_acknowledged_as_soon_as_ack_returns(stream) -> N
     reading them: a flush only said they had arrived, and 1 read in 15-70 still counted the batch
     (the redelivery test's pending=3 of a fresh-clone CI). Rounds, because it was a race."""
     broker = stream.broker("c1", claim_idle_s=30)
-    for n in range(100):
-        stream.publish([_event(16 * n + i) for i in range(16)])
-        batch = _fetch_all(broker, 16)
-        broker.ack(batch)
-        lag = broker.lag()
-        assert (lag.pending, lag.unconsumed) == (0, 0), f"round {n}"
-    broker.close()
+    try:
+        for n in range(100):
+            stream.publish([_event(16 * n + i) for i in range(16)])
+            batch = _fetch_all(broker, 16)
+            broker.ack(batch)
+            lag = broker.lag()
+            assert (lag.pending, lag.unconsumed) == (0, 0), f"round {n}"
+    finally:
+        broker.close()  # a failed round must not leave a connection on a loop gc closes later

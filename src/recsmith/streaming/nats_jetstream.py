@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import nats
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as FetchTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -35,7 +34,8 @@ RELEASE_DELAY_S = 1.0
 _ACK = b"+ACK"
 _NAK = b'-NAK {"delay": %d}' % round(RELEASE_DELAY_S * 1e9)
 #: How long ``ack``/``release`` wait for the server to confirm it applied them; past it the
-#: call fails as a broker error (the consumer retries; an unconfirmed batch may be redelivered).
+#: call fails as a broker error. Nothing sends it again: the consumer loop logs the failure and
+#: fetches the next batch, and JetStream redelivers the unconfirmed messages after ``ack_wait``.
 SETTLE_TIMEOUT_S = 10.0
 
 #: Attempts to reach the server (at start, and after it went away) before the consumer stops.
@@ -101,7 +101,9 @@ class JetStreamBroker:
     def fetch(self, max_messages: int, wait_s: float) -> list[StreamMessage]:
         try:
             got = self._run(self._sub.fetch(max_messages, timeout=max(wait_s, 0.01)))
-        except FetchTimeout:
+        except TimeoutError:  # nothing came in time: an empty fetch, not a broker failure
+            # nats' FetchTimeoutError is one; nats-py 2.16 also raises a bare asyncio (= builtin)
+            # TimeoutError when its deadline runs out between its probe and its waiting request.
             return []
         messages = []
         for msg in got:
@@ -113,10 +115,22 @@ class JetStreamBroker:
         return messages
 
     def ack(self, messages: Sequence[StreamMessage]) -> None:
-        """Acknowledged and applied: on return the consumer's state (its ``lag``) counts them."""
+        """Acknowledged and applied: on return the consumer's state (its ``lag``) counts them.
+
+        When the confirmation fails (``SETTLE_TIMEOUT_S``, the connection lost, or
+        ``NoRespondersError`` at once when the durable was deleted) it raises a broker error and
+        the batch is not retried: it is already stored, ``StreamConsumer.step`` skips its totals
+        and metrics, and JetStream redelivers the messages whose ack did not apply after
+        ``ack_wait`` (``claim_idle_s``), where the store's idempotency keeps one copy of each
+        (counted as duplicates then).
+        """
         self._run(self._settle(messages, _ACK))
 
     def release(self, messages: Sequence[StreamMessage]) -> None:
+        """Negatively acknowledged, delivered again after ``RELEASE_DELAY_S`` (not at once: the
+        store just refused them). They stay in ``lag().pending`` until then; JetStream counts a
+        delayed redelivery as pending acknowledgement. Failure: as ``ack`` (redelivered after
+        ``ack_wait`` instead)."""
         self._run(self._settle(messages, _NAK))
 
     async def _settle(self, messages: Sequence[StreamMessage], payload: bytes) -> None:
