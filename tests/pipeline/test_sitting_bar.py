@@ -193,6 +193,7 @@ def test_the_report_names_why_there_is_no_share() -> None:
 def test_the_switch_is_a_validated_bool_on_by_default() -> None:
     """``calibration.sitting_bar``: true by default, in both pipeline files, and not a string."""
     assert default_pipeline_config().calibration.sitting_bar is True
+    assert PipelineConfig.model_validate({}).calibration.sitting_bar is True  # a file without it
     for toml in ("examples/pipeline.toml", "src/recsmith/pipeline/default.toml"):
         text = (Path(__file__).parents[2] / toml).read_text()
         assert "\nsitting_bar = true " in text, toml
