@@ -16,7 +16,7 @@ from test_calibration import WEIGHTS, config, noise_after_the_cut_case
 
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import Sittings, calibrate
-from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
+from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import Refs, Tried, best_single, deciding, prefer, vetoed
 from recsmith.pipeline.validation import LATEST_ITEM, Validation, latest_item_split, sitting_share
@@ -193,7 +193,7 @@ def test_the_report_names_why_there_is_no_share() -> None:
 def test_the_switch_is_a_validated_bool_on_by_default() -> None:
     """``calibration.sitting_bar``: true by default, in both pipeline files, and not a string."""
     assert default_pipeline_config().calibration.sitting_bar is True
-    assert PipelineConfig.model_validate({}).calibration.sitting_bar is True  # a file without it
+    assert CalibrationConfig().sitting_bar is True  # a file without the key
     for toml in ("examples/pipeline.toml", "src/recsmith/pipeline/default.toml"):
         text = (Path(__file__).parents[2] / toml).read_text()
         assert "\nsitting_bar = true " in text, toml
