@@ -408,8 +408,6 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     seed = config.ranking.random_state
     splits = _groups(full, cc, seed, 1)
     vals = [g for g in splits if users_in(g) >= MIN_USERS]
-    # pooled folds keep each user's latest item as their first split: one measure serves both
-    sittings = Sittings.measure(full, splits[-1][0], cc.sitting_bar)
     report: dict[str, Any] = {}
     if not vals and (pooled := _pooled(full, cc, seed)) is not None:
         # too few users to look at the latest item alone: the items before it may add some
@@ -425,6 +423,8 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         report["evidence"] = f"weak: {report['reason']}, serving as configured"
         report |= _seconds(started, budget)
         return Calibration(config, config.ranking.enabled, report)
+    # pooled folds keep each user's latest item as their first split: one measure serves both
+    sittings = Sittings.measure(full, splits[-1][0], cc.sitting_bar)
     protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed, sittings)
     few = "pooled_folds" not in report and users_in(splits[-1]) < POOL_USERS
     if few and not any(d["decides"] for d in decides):
