@@ -24,7 +24,7 @@ from recsmith.pipeline.artifact import load_artifact, train_pipeline
 from recsmith.pipeline.calibration import calibrate, calibration_summary, grouped
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.validation import time_cut_split, validation_splits
+from recsmith.pipeline.validation import latest_item_split, time_cut_split, validation_splits
 from recsmith.sparse_rows import csr_from_pairs
 
 WEIGHTS = EventSettings().weights
@@ -63,7 +63,10 @@ def frame(rows: list[tuple[int, int]]) -> pd.DataFrame:
 
 
 def config(
-    sources: list[dict[str, object]], ranker: bool = False, latest_folds: int = 1
+    sources: list[dict[str, object]],
+    ranker: bool = False,
+    latest_folds: int = 1,
+    sitting_bar: bool = True,
 ) -> PipelineConfig:
     """Calibration on, on each user's latest item alone by default: the cases here rebuild that
     one split by hand (``test_evidence.py`` covers the pooled folds)."""
@@ -71,7 +74,11 @@ def config(
         {
             "retrieval": {"sources": sources, "recent_items": 1},
             "ranking": {"enabled": ranker, "params": {"n_estimators": 20}},
-            "calibration": {"enabled": True, "latest_folds": latest_folds},
+            "calibration": {
+                "enabled": True,
+                "latest_folds": latest_folds,
+                "sitting_bar": sitting_bar,
+            },
         }
     )
 
@@ -539,9 +546,38 @@ def test_too_few_validation_users_decide_nothing() -> None:
     assert "tried" not in chosen.report
 
 
-def noise_after_the_cut_case(seed: int, step_us: int = 3_600_000_000) -> pd.DataFrame:
-    """400 users walk a chain (items 5..199), one step each ``step_us`` (an hour: each step a
-    later visit; a few seconds: one sitting); the last item of every odd one
+def test_every_user_with_one_item_trains_and_says_why_nothing_is_held_out(
+    tmp_path: Path,
+) -> None:
+    """400 users, one purchase each (hours apart): no user has a second item, so no latest item
+    can be held out (this raised "truth value of a sparse array" in ``holdout_at``) and no time
+    cut has returning users. ``recsmith train`` with the example pipeline trains, and its line and
+    manifest say why nothing was decided."""
+    assert len(latest_item_split(
+        Interactions.from_events(frame([(u, u % 37) for u in range(400)]), WEIGHTS), 100
+    ).users) == 0  # fmt: skip
+    csv = tmp_path / "events.csv"
+    pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u in range(400)],
+            "item_id": [f"i{u % 37}" for u in range(400)],
+            "timestamp": [1_700_000_000 + 3600 * u for u in range(400)],
+        }
+    ).to_csv(csv, index=False)
+    out = tmp_path / "pipe"
+    example = Path(__file__).parents[2] / "examples" / "pipeline.toml"
+    args = ["train", "--data", str(csv), "--pipeline", str(example), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    why = "0 validation users < 20: nothing decided (no user has two distinct items: none can "
+    assert f"calibration (each user's latest item, 0 users): {why}" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["calibration"]["reason"].startswith(why)
+
+
+def noise_after_the_cut_case(seed: int, step_us: int = 3_600_000) -> pd.DataFrame:
+    """400 users walk a chain (items 5..199), one step each ``step_us`` (3.6 s, as in §42: one
+    sitting; an hour: each step a later visit); the last item of every odd one
     is the chain's next step (only the recent-item source knows it), of every even one a hit
     (items 295..299, popular among 80 fans: only popularity knows it). 400 background users make
     a pool of items 300..1299 known. 120 users, after every one of these, take two pool items and
@@ -572,14 +608,20 @@ def test_a_time_cut_of_pure_noise_does_not_decide_and_the_clear_protocol_chooses
     user's latest item has a clear winner, the recent-item source (0.32 vs popularity's 0.17,
     beyond noise). Read as signal, the cut gives the winner the worst share 0.52, below
     popularity's 0.55 on the latest item, and popularity would ship — as on ml-100k@0.1
-    (BENCHMARKS §42). The cut does not decide (the report and the summary say so), and the
-    recent-item source ships: each step of the chain an hour after the one before, the latest
-    item is a later visit as the cut's are (none within 30 minutes), and the cut bars nothing
-    (``test_sitting_bar.py``: the same events one sitting each)."""
+    (BENCHMARKS §42). The cut does not decide (the report and the summary say so).
+
+    What ships depends on ``calibration.sitting_bar``: the chain's steps are 3.6 s apart, so
+    880 of the 1,000 latest items follow the user's previous event within 30 minutes (0.88 >=
+    0.7). With the bar off the recent-item source ships, as before §150 (the clear protocol
+    chooses). With it on (the default), the cut is read as the only protocol asking what a later
+    visit takes, and it bars the recent-item source, whose 0.014 there is below popularity's
+    0.027: popularity ships on a noise cut — the price of the bar on bursty data judged on each
+    user's last item (§150's correction)."""
     events = noise_after_the_cut_case(seed=0)
-    cfg = config([{"name": "knn", "model": "itemknn", "use": "recent", "quota": 50}])
+    knn = [{"name": "knn", "model": "itemknn", "use": "recent", "quota": 50}]
     full = Interactions.from_events(events, WEIGHTS)
-    report = calibrate(cfg, full, ItemAttributes.from_items([], full.items)).report
+    attrs = ItemAttributes.from_items([], full.items)
+    report = calibrate(config(knn, sitting_bar=False), full, attrs).report
     cut, latest = report["protocols"]
     assert cut["protocol"].startswith("temporal cuts at the latest") and not cut["decides"]
     assert cut["validation_users"] == 111 and cut["evidence"].startswith("popularity − knn +0.0")
@@ -588,9 +630,28 @@ def test_a_time_cut_of_pure_noise_does_not_decide_and_the_clear_protocol_chooses
     assert scores["knn"][1] > 1.5 * scores["popularity"][1]  # the clear winner on the latest item
     assert scores["knn"][0] < 0.6 * scores["popularity"][0]  # and the cut's luck against it
     assert report["chosen"] == "knn", report["reason"]
-    assert ", 111 users, not deciding (popularity − knn " in calibration_summary(report)
-    assert report["sittings"]["latest_item_within_gap"] == 0.0  # every step an hour apart
-    assert report["sittings"]["measures"] == "a later visit" and "vetoed" not in report
+    summary = calibration_summary(report)
+    assert ", 111 users, not deciding (popularity − knn " in summary
+    assert "sitting bar off (calibration.sitting_bar = false)" in summary
+    assert report["sittings"] == {
+        "latest_item_within_gap": 0.88,
+        "gap": "30 min",
+        "measures": "the next step of a sitting (>= 0.7)",
+        "sitting_bar": False,
+        "time_cut_bars": False,
+    }
+    assert "vetoed" not in report and "bars_below_popularity" not in cut
+
+    report = calibrate(config(knn), full, attrs).report  # the default: the bar on
+    cut, latest = report["protocols"]
+    assert not cut["decides"] and latest["decides"] and "bars_below_popularity" in cut
+    assert report["sittings"]["sitting_bar"] and report["sittings"]["time_cut_bars"]
+    assert report["vetoed"] == ["knn"]
+    assert report["chosen"] == "popularity", report["reason"]
+    assert report["reason"].startswith("best single source ahead of popularity (knn, ")
+    assert ": vetoed, below popularity on a time cut" in report["reason"]
+    summary = calibration_summary(report)
+    assert "barring what falls below popularity" in summary and "sitting bar off" not in summary
 
 
 def test_a_gridded_source_that_proposes_nothing_alone_is_not_gridded() -> None:

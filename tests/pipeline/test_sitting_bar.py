@@ -1,20 +1,25 @@
 """Each user's latest item measured for what it is (the next step of a sitting, or a later
 visit), and a time cut that does not decide barring what falls below popularity where the
-latest item continues sittings (``validation.sitting_share``, ``calibration.sitting_bars``,
+latest item continues sittings (``validation.sitting_share``, ``calibration.Sittings``,
 ``robust_choice.vetoed``; BENCHMARKS §143, §150). Oracles: gaps and hits counted by hand."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
+from pydantic import ValidationError
+from scipy import sparse
 from test_calibration import WEIGHTS, config, noise_after_the_cut_case
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import calibrate, calibration_summary
-from recsmith.pipeline.config import default_pipeline_config
+from recsmith.pipeline.calibration import Sittings, calibrate
+from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.robust_choice import Tried, best_single, deciding, prefer, vetoed
-from recsmith.pipeline.validation import latest_item_split, sitting_share
+from recsmith.pipeline.robust_choice import Refs, Tried, best_single, deciding, prefer, vetoed
+from recsmith.pipeline.validation import LATEST_ITEM, Validation, latest_item_split, sitting_share
 
 MIN = 60_000_000  # a minute in microseconds
 
@@ -106,23 +111,91 @@ def test_a_deciding_cut_bars_nothing() -> None:
     assert refs.bars == (None, None)
 
 
-def test_latest_items_in_one_sitting_let_the_noisy_cut_bar_the_latest_items_winner() -> None:
-    """``test_calibration``'s noise case, each chain step 3.6 s after the one before: 880 of
-    the 1,000 latest items follow the user's previous event within the sitting (all but the
-    120 users whose last item comes long after their first three), 0.88 >= 0.7. The cut (111
-    users, not deciding) now bars the recent-item source, whose 0.014 there is below
-    popularity's 0.027: popularity ships, and the report and the summary say why."""
-    events = noise_after_the_cut_case(seed=0, step_us=3_600_000)
+def test_where_each_step_is_a_later_visit_the_noisy_cut_bars_nothing() -> None:
+    """``test_calibration``'s noise case with each chain step an hour after the one before:
+    no latest item follows the user's previous event within 30 minutes (share 0.0), so the
+    latest item asks about a later visit as the cut does, the cut's noise bars nothing, and the
+    recent-item source (the latest item's clear winner) ships with the bar on."""
+    events = noise_after_the_cut_case(seed=0, step_us=3_600_000_000)
     cfg = config([{"name": "knn", "model": "itemknn", "use": "recent", "quota": 50}])
     full = Interactions.from_events(events, WEIGHTS)
     report = calibrate(cfg, full, ItemAttributes.from_items([], full.items)).report
-    assert report["sittings"]["latest_item_within_gap"] == 0.88
-    assert report["sittings"]["measures"].startswith("the next step of a sitting")
-    assert report["sittings"]["time_cut_bars"]
-    cut, latest = report["protocols"]
-    assert not cut["decides"] and latest["decides"] and "bars_below_popularity" in cut
-    assert report["vetoed"] == ["knn"]
-    assert report["chosen"] == "popularity", report["reason"]
-    assert report["reason"].startswith("best single source ahead of popularity (knn, ")
-    assert ": vetoed, below popularity on a time cut" in report["reason"]
-    assert "barring what falls below popularity" in calibration_summary(report)
+    assert report["sittings"]["latest_item_within_gap"] == 0.0
+    assert report["sittings"]["measures"] == "a later visit"
+    assert report["sittings"]["sitting_bar"] and not report["sittings"]["time_cut_bars"]
+    assert "vetoed" not in report and report["chosen"] == "knn", report["reason"]
+
+
+def split(protocol: str) -> list[Validation]:
+    """A protocol's group of one split, for ``Sittings.bars`` (only the name is read)."""
+    empty = sparse.csr_array((0, 1), dtype=np.float32)
+    return [Validation(timed([("a", "i1", 0)]), np.zeros(0, np.int32), empty, protocol)]
+
+
+CUT, LATEST = split("temporal cut at the latest 0.1"), split(LATEST_ITEM)
+
+
+def test_only_time_cuts_bar_and_only_where_the_latest_item_continues_sittings() -> None:
+    """The latest item never bars, whatever its share (it is the protocol the share says
+    measures the order inside a sitting); a cut bars only beside a latest-item protocol whose
+    share is at least 0.7 (exactly 0.7 included), and only with the switch on."""
+    assert Sittings(0.9, "", on=True).bars([CUT, LATEST]) == [True, False]
+    assert Sittings(1.0, "", on=True).bars([LATEST]) == [False]
+    assert Sittings(0.7, "", on=True).bars([CUT, LATEST]) == [True, False]
+    assert Sittings(0.6999, "", on=True).bars([CUT, LATEST]) == [False, False]
+    assert Sittings(0.9, "", on=False).bars([CUT, LATEST]) == [False, False]
+    assert Sittings(0.9, "", on=True).bars([CUT]) == [False]  # no latest item among them
+    assert Sittings(None, "no times to tell", on=True).bars([CUT, LATEST]) == [False, False]
+
+
+def test_a_share_of_exactly_seven_in_ten_bars() -> None:
+    """Ten users: seven latest items 5-29 min after the user's previous event, three a day
+    after. 7/10 = 0.7, the threshold itself: the cut bars."""
+    rows = [(f"u{n}", "i1", 0) for n in range(10)]
+    rows += [(f"u{n}", "i2", 5 + 4 * n if n < 7 else 24 * 60) for n in range(10)]
+    full = timed(rows)
+    sittings = Sittings.measure(full, latest_item_split(full, 100), on=True)
+    assert sittings.share == 0.7
+    assert sittings.bars([CUT, LATEST]) == [True, False]
+
+
+def test_users_whose_earlier_events_all_tie_the_held_out_one_are_not_counted() -> None:
+    """a: latest 10 min after its previous event (within); b: 2 days after (not); c: both its
+    items at one minute, so nothing is strictly before the held-out one: c is out of the
+    denominator, not a far gap. 1 of 2 = 0.5 (counting c: 1/3)."""
+    full = timed(
+        [
+            ("a", "i1", 0), ("a", "i2", 10),
+            ("b", "i1", 0), ("b", "i3", 2 * 24 * 60),
+            ("c", "i4", 50), ("c", "i5", 50),
+        ]
+    )  # fmt: skip
+    val = latest_item_split(full, max_users=100, seed=0)
+    assert sorted(full.users.to_external(val.users)) == ["a", "b", "c"]
+    assert sitting_share(full, val) == 0.5
+
+
+def test_the_report_names_why_there_is_no_share() -> None:
+    """No latest-item protocol among the protocols, no earlier event to measure from, no times:
+    each said as itself, and ``time_cut_bars`` is always there."""
+    refs = Refs((0.1, 0.1))
+    row = Sittings(None, "no times to tell", on=True).row([CUT], refs)
+    assert row["measures"] == "no latest-item protocol" and row["time_cut_bars"] is False
+    why = "no scored user has an earlier event to measure from"
+    tied = timed([("a", "i1", 5), ("a", "i2", 5), ("b", "i1", 7), ("b", "i3", 7)])
+    sittings = Sittings.measure(tied, latest_item_split(tied, 100), on=True)
+    assert sittings.share is None and sittings.why == why
+    row = sittings.row([CUT, LATEST], refs)
+    assert row["measures"] == why and row["latest_item_within_gap"] is None
+    assert row["time_cut_bars"] is False and row["sitting_bar"] is True
+
+
+def test_the_switch_is_a_validated_bool_on_by_default() -> None:
+    """``calibration.sitting_bar``: true by default, in both pipeline files, and not a string."""
+    assert default_pipeline_config().calibration.sitting_bar is True
+    assert CalibrationConfig().sitting_bar is True  # a file without the key
+    for toml in ("examples/pipeline.toml", "src/recsmith/pipeline/default.toml"):
+        text = (Path(__file__).parents[2] / toml).read_text()
+        assert "\nsitting_bar = true " in text, toml
+    with pytest.raises(ValidationError, match="sitting_bar"):
+        PipelineConfig.model_validate({"calibration": {"sitting_bar": "no"}})

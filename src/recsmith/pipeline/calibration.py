@@ -21,12 +21,14 @@ protocol whose best single source is not beyond noise of popularity takes no par
 where some protocol decides, a single source competes only if it beats popularity beyond noise
 as a richer choice must, or scores above it on every protocol (``robust_choice.best_single``,
 §94); where none decides, only if it is ahead of it beyond noise on every protocol's users
-pooled (§104). Where each user's latest item is the next step of a sitting (``sitting_bars``:
+pooled (§104). Where each user's latest item is the next step of a sitting (``Sittings``:
 most held-out latest items within 30 minutes of the user's previous event, as MovieLens users
 rate), it measures the order inside a sitting, which neither a later visit nor serving sees, and
 a time cut that does not decide bars what falls below popularity's mean there (§143, §150;
 ``robust_choice.vetoed``); the report's ``sittings`` says which the latest item measured and
-whether a cut barred. The simpler choice ships unless
+whether a cut barred. ``calibration.sitting_bar = false`` turns the bar off: it is a
+prior that the data is judged on later visits, and on data judged leave-last-out it throws that
+test's winner away (§150's correction). The simpler choice ships unless
 a richer one beats it by more than its noise (paired bootstrap over validation users) on the
 simpler one's weakest protocol, or on one protocol without falling below it beyond noise on any
 (§60); so each replacement either keeps the worst share from
@@ -416,10 +418,14 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     if not vals:
         most = max(users_in(g) for g in splits)
         report["reason"] = f"{most} validation users < {MIN_USERS}: nothing decided"
+        if not (np.diff(full.matrix.indptr) >= 2).any():
+            report["reason"] += " (no user has two distinct items: none can be held out)"
         report["evidence"] = f"weak: {report['reason']}, serving as configured"
         report |= _seconds(started, budget)
         return Calibration(config, config.ranking.enabled, report)
-    protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed)
+    # pooled folds keep each user's latest item as their first split: one measure serves both
+    sittings = Sittings.measure(full, splits[-1][0], cc.sitting_bar)
+    protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed, sittings)
     few = "pooled_folds" not in report and users_in(splits[-1]) < POOL_USERS
     if few and not any(d["decides"] for d in decides):
         # nothing tells the sources apart: ask the items before each user's latest too (§65)
@@ -432,14 +438,16 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             # the same splits lead each group (a time cut holds >= MIN_USERS users, so only the
             # latest item can join here, last): their sources are not fitted again
             fitted = protocols.scorers
-            protocols, scored, refs, decides = _scored(config, vals, attrs, full, seed, fitted)
+            protocols, scored, refs, decides = _scored(
+                config, vals, attrs, full, seed, sittings, fitted
+            )
     fit_seconds = budget.spent()
     tuned, report["grid"], variants, dearer = _grid(config, scored, protocols, refs, seed, budget)
     fit_seconds += dearer  # the ranker refits the values kept, EASE's filter with it (§92)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
         scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-        refs, decides = deciding(scored[:-1], seed, sitting_bars(full, vals)[0])
+        refs, decides = deciding(scored[:-1], seed, sittings.bars(vals))
     scored[-1], report["fused_grid"] = _fused_grid(scored[-1], variants, protocols, refs, seed)
     if cc.fused_drop:
         scored[-1], report["fused_drop"] = fused_without_one(
@@ -470,7 +478,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         p |= said
         if refs.bars and refs.bars[n] is not None:
             p["bars_below_popularity"] = round(refs.bars[n], 5)
-    report["sittings"] = _sittings_row(sitting_bars(full, vals)[1], refs)
+    report["sittings"] = sittings.row(vals, refs)
     if barred := [t.name for t in singles if vetoed(t, refs)]:
         report["vetoed"] = barred
     report["evidence"] = _evidence(report["protocols"])
@@ -517,46 +525,88 @@ def _scored(
     attrs: ItemAttributes,
     full: Interactions,
     seed: int,
+    sittings: Sittings,
     fitted: Sequence[Sequence[_Scorer]] = (),
 ) -> tuple[_Protocols, list[Tried], Refs, list[dict[str, Any]]]:
     """Every source alone and the fused order (``_options``) scored on ``vals``, and whether
-    each protocol decides (``robust_choice.deciding``, on the single sources); ``fitted`` as
-    ``_Protocols`` takes it."""
+    each protocol decides (``robust_choice.deciding``, on the single sources, ``sittings``
+    barring); ``fitted`` as ``_Protocols`` takes it."""
     protocols = _Protocols(config, vals, attrs, full, fitted)
     scored = [protocols.tried(n, c) for n, c in _options(config, protocols)]
-    refs, decides = deciding(scored[:-1], seed, sitting_bars(full, vals)[0])
+    refs, decides = deciding(scored[:-1], seed, sittings.bars(vals))
     return protocols, scored, refs, decides
 
 
-def sitting_bars(full: Interactions, vals: Sequence[Group]) -> tuple[list[bool], float | None]:
-    """Which protocols bar what falls below popularity where they do not decide
-    (``robust_choice.deciding``'s ``barring``): the time cuts, where at least ``SITTING_SHARE``
-    of each user's latest items follow the user's previous event within ``SITTING_GAP_US``
-    (``validation.sitting_share``, on the latest fold) — there the latest item measures the
-    order inside a sitting, and only the time cuts ask what a later visit takes (BENCHMARKS
-    §143, §150); and that share (None without a latest-item protocol or times)."""
-    latest = next((g for g in vals if g[0].protocol.startswith(LATEST_ITEM)), None)
-    share = None if latest is None else sitting_share(full, latest[0])
-    sittings = share is not None and share >= SITTING_SHARE
-    return [sittings and not g[0].protocol.startswith(LATEST_ITEM) for g in vals], share
+@dataclass(frozen=True)
+class Sittings:
+    """Whether each user's latest item continues a sitting, measured once per calibration
+    (``validation.sitting_share`` on the latest item's first split, which pooled folds keep).
+    Where at least ``SITTING_SHARE`` of the latest items follow the user's previous event within
+    ``SITTING_GAP_US``, the latest item measures the order inside a sitting, and only the time
+    cuts ask what a later visit takes (BENCHMARKS §143, §150): a time cut that does not decide
+    then bars what falls below popularity (``robust_choice.deciding``'s ``barring``). That is a
+    prior about the test, not something the data tells: where the data is judged on each user's
+    last item (leave-last-out) the bar throws away that test's winner (§150's correction), so
+    ``calibration.sitting_bar`` switches it off."""
+
+    #: the share within the gap; None where it cannot be measured (``why``)
+    share: float | None
+    #: why ``share`` is None ("" where it is not): the events carry no times, or no scored
+    #: user has an earlier event
+    why: str
+    #: ``calibration.sitting_bar``: whether a sitting share bars at all
+    on: bool
+
+    @staticmethod
+    def measure(full: Interactions, latest: Validation, on: bool) -> Sittings:
+        """``latest``'s share, and why there is none."""
+        share = sitting_share(full, latest)
+        if share is not None:
+            return Sittings(share, "", on)
+        if latest.first is None or not has_time_order(full):
+            return Sittings(share, "no times to tell", on)
+        return Sittings(share, "no scored user has an earlier event to measure from", on)
+
+    def bars(self, vals: Sequence[Group]) -> list[bool]:
+        """Which of ``vals`` bar: the time cuts, where the latest item is among ``vals`` and
+        continues sittings and the switch is on; the latest item itself never does."""
+        return [self.fires(vals) and not _is_latest(g) for g in vals]
+
+    def fires(self, vals: Sequence[Group]) -> bool:
+        """Whether the time cuts among ``vals`` bar (``bars``)."""
+        return self.on and self.continues(vals)
+
+    def continues(self, vals: Sequence[Group]) -> bool:
+        """Whether the latest item is among ``vals`` and at least ``SITTING_SHARE`` of it
+        continues a sitting (whatever the switch says)."""
+        share = self.share
+        return any(map(_is_latest, vals)) and share is not None and share >= SITTING_SHARE
+
+    def row(self, vals: Sequence[Group], refs: Refs) -> dict[str, Any]:
+        """The report's word on what each user's latest item measured, whether the bar is on,
+        and whether a time cut barred anything because of it (``time_cut_bars``, always)."""
+        row: dict[str, Any] = {
+            "latest_item_within_gap": None,
+            "gap": f"{SITTING_GAP_US / 60e6:g} min",
+        }
+        if not any(map(_is_latest, vals)):
+            row["measures"] = "no latest-item protocol"
+        elif self.share is None:
+            row["measures"] = self.why
+        else:
+            row["latest_item_within_gap"] = round(self.share, 4)
+            row["measures"] = (
+                f"the next step of a sitting (>= {SITTING_SHARE:g})"
+                if self.continues(vals)
+                else "a later visit"
+            )
+        row["sitting_bar"] = self.on
+        row["time_cut_bars"] = any(b is not None for b in refs.bars)
+        return row
 
 
-def _sittings_row(share: float | None, refs: Refs) -> dict[str, Any]:
-    """The report's word on what each user's latest item measured (``sitting_bars``) and
-    whether a time cut barred anything because of it."""
-    gap = f"{SITTING_GAP_US / 60e6:g} min"
-    if share is None:
-        return {"latest_item_within_gap": None, "gap": gap, "measures": "no times to tell"}
-    sittings = share >= SITTING_SHARE
-    barring = any(b is not None for b in refs.bars)
-    return {
-        "latest_item_within_gap": round(share, 4),
-        "gap": gap,
-        "measures": (
-            f"the next step of a sitting (>= {SITTING_SHARE:g})" if sittings else "a later visit"
-        ),
-        "time_cut_bars": barring,
-    }
+def _is_latest(group: Group) -> bool:
+    return group[0].protocol.startswith(LATEST_ITEM)
 
 
 def _seconds(started: float, budget: CpuBudget) -> dict[str, float]:
@@ -861,7 +911,7 @@ def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
         return "best single source"
     passed = f"{top.name}, worst share {worst_share(top, refs):.3f} against "
     passed += f"{worst_share(best, refs):.3f}, is not"
-    if vetoed(top, refs):  # ``sitting_bars``
+    if vetoed(top, refs):  # ``Sittings``
         return (
             f"best single source ahead of popularity ({passed}: vetoed, below popularity on a "
             "time cut that does not decide while the latest items continue sittings)"
@@ -954,7 +1004,7 @@ def _says(protocol: dict[str, Any], some_decide: bool) -> str:
     if protocol.get("decides", True) or not some_decide:
         return ""
     said = f", not deciding ({protocol['evidence']})"
-    if "bars_below_popularity" in protocol:  # ``sitting_bars``
+    if "bars_below_popularity" in protocol:  # ``Sittings``
         said += ", barring what falls below popularity (the latest items continue sittings)"
     return said
 
@@ -970,6 +1020,8 @@ def calibration_summary(report: dict[str, Any]) -> str:
     weak = str(report.get("evidence", "")).startswith("weak")
     if not some and "tried" in report:
         where += "; none tells the sources apart beyond noise: all count"
+    if report.get("sittings", {}).get("sitting_bar") is False:
+        where += "; sitting bar off (calibration.sitting_bar = false)"
     if "tried" not in report:
         return f"calibration ({where}): {report['reason']}; serving as configured; EVIDENCE WEAK"
     scores = {

@@ -340,6 +340,14 @@ class CalibrationConfig(_Strict):
         "worst share most; it replaces the fused order only if it wins beyond noise (a merge "
         "each, no fit; off: no gain on test where measured, BENCHMARKS §84)",
     )
+    sitting_bar: bool = Field(
+        True,
+        description="where each user's latest item continues a sitting (>= 70 % within 30 min of "
+        "the previous event: MovieLens), a time cut that does not decide bars what falls below "
+        "popularity there (the latest item then measures the order inside a sitting, not a later "
+        "visit; BENCHMARKS §150); false where the data is judged on each user's last item "
+        "(leave-last-out): there the bar throws away that test's winner",
+    )
     sequential: bool = Field(
         False,
         description="try SASRec (the torch extra) as a source where users' sequences are long "

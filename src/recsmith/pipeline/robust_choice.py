@@ -18,9 +18,10 @@ BENCHMARKS §42): their shares are noise, and a maximin that reads them as signa
 over a source that wins the other protocol. A protocol that does not decide still counts
 against what falls below popularity there beyond noise (its share there is its mean over
 popularity's: a collapse the other protocol cannot see is still weighed), and has no say
-otherwise. Popularity alone is always a candidate, so the best single source's worst share is
-never below its. Where no protocol decides, all count as before (§35), each against its best
-mean.
+otherwise — except where the latest items continue sittings (below), where it bars what falls
+below popularity's mean there on its point estimate. Popularity alone is always a candidate,
+so the best single source's worst share is never below its. Where no protocol decides, all
+count as before (§35), each against its best mean.
 
 Where some protocol decides, a source other than popularity is a candidate for the best single
 source only if it beats popularity as a richer choice beats a simpler one, or scores above it on
@@ -47,7 +48,9 @@ visit nor serving sees: on dense / ml-100k it ranks the options against the test
 transitions, led there by its within-sitting lead, shipped at 0.71× popularity (BENCHMARKS §143).
 Where the latest item is a later visit (the shop simulator's, about half within the gap), both
 protocols ask about later visits, and a cut's point estimate that does not decide stays noise
-(§42, §83): no bar.
+(§42, §83): no bar. The bar is a prior that the data is judged on later visits: on bursty data
+judged on each user's last item it vetoes that test's winner on a ~100-user point estimate
+(§150's correction), so ``calibration.sitting_bar`` switches it off.
 """
 
 from __future__ import annotations

@@ -64,6 +64,8 @@ def holdout_at(
     held = (ranks == place) & distinct[full.event_users]
     users = full.event_users[held].astype(np.int32)
     items = full.event_items[held]
+    if not len(users):  # no user has that many distinct items: nothing is held out
+        return past, users, items
     known = np.diff(past.matrix.indptr) > 0  # at place 0 every such user has a past
     scored = known[users] & (np.asarray(past.matrix[users, items]).ravel() == 0)
     users, items = users[scored], items[scored]

@@ -193,8 +193,10 @@ def _sampled(val: Validation, max_users: int, seed: int) -> Validation:
 
 
 def sitting_share(full: Interactions, val: Validation) -> float | None:
-    """The share of ``val``'s users whose held-out item follows their previous event (the latest
-    strictly before it, any item) within ``SITTING_GAP_US``: how much of each user's latest
+    """Of ``val``'s users with an event strictly before their held-out one, the share whose
+    held-out item follows their previous event (the latest strictly before it, any item) within
+    ``SITTING_GAP_US`` (a user whose earlier events all share the held-out event's instant has
+    no gap to measure and is not counted): how much of each user's latest
     item is the next step of the same sitting rather than a later visit. MovieLens users rate
     dozens of films in one sitting (ml-100k samples: 82-92 % of latest items within the gap;
     the shop simulator's 53-59 %); the order inside a sitting is what a leave-last-out split
