@@ -39,6 +39,7 @@ def _argv(line: str) -> list[str]:
     return [sys.executable, "-m", "recsmith", *words[1:]]
 
 
+@pytest.mark.timeout(900)  # a whole quickstart (training included): 4-5 min at load 14 (§151)
 def test_follow_ups_name_the_config_and_the_serve_line_serves_the_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
