@@ -696,6 +696,7 @@ def _fused_grid(
     already fitted, so each costs a merge. Returns the fused order
     to compete and a report of each variant's scores."""
     report: dict[str, Any] = {}
+    bounds: dict[str, list[list[float]]] = {}
     for n, variant in variants:
         sources = list(fused.config.retrieval.sources)
         if sources[n] == variant:
@@ -704,10 +705,12 @@ def _fused_grid(
         t = protocols.tried("fused", _with_sources(fused.config, sources))
         label = ", ".join(f"{k}={v}" for k, v in variant.params.items()) or "as configured"
         report[f"{variant.name}: {label}"] = [round(m, 5) for m in t.means]
+        bounds[f"{variant.name}: {label}"] = intervals(t, seed)
         if worst_share(t, refs) > worst_share(fused, refs):
             fused, _ = prefer(fused, "", t, refs, seed)
     kept = fused.config.retrieval.sources
     report["kept"] = {s.name: s.params for s in kept if s.params}
+    report["intervals"] = bounds
     return fused, report
 
 
@@ -766,6 +769,7 @@ def _grid_param(
     sources = config.retrieval.sources
     spec = best.config.retrieval.sources[n]
     default, tried, specs, tries = best, {}, [], []
+    bounds: dict[str, list[list[float]]] = {"as configured": intervals(default, seed)}
     entry: dict[str, Any] = {"param": param}
     last = 0.0
     for value in values:
@@ -779,12 +783,14 @@ def _grid_param(
         )
         t = protocols.tried(spec.name, candidate)
         tried[str(value)] = [round(m, 5) for m in t.means]
+        bounds[str(value)] = intervals(t, seed)
         tries.append(t)
         last = budget.spent() - began
         specs.append((variant, last))
     best = grid_kept(default, tries, param, refs, seed)
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
+    entry["interval"] = bounds
     entry["kept"] = kept
     return entry, best, specs
 
@@ -884,12 +890,13 @@ def _entry(
         "weights": {s.name: s.weight for s in t.config.retrieval.sources},
         "protocols": [],
     }
-    for group, scores, base in zip(groups, t.per_user, single.per_user, strict=True):
-        low, high = bootstrap_ci(scores, n_resamples=RESAMPLES, seed=seed)
+    for group, scores, base, interval in zip(
+        groups, t.per_user, single.per_user, intervals(t, seed), strict=True
+    ):
         row: dict[str, Any] = {
             "protocol": group[0].protocol,
             "ndcg@10": round(float(scores.mean()), 5),
-            "interval": [round(low, 5), round(high, 5)],
+            "interval": interval,
         }
         if t is not single:
             d_low, d_high = bootstrap_ci(scores - base, n_resamples=RESAMPLES, seed=seed)
@@ -897,6 +904,15 @@ def _entry(
             row["vs_best_single"] = [round(x, 5) for x in diff]
         entry["protocols"].append(row)
     return entry
+
+
+def intervals(t: Tried, seed: int) -> list[list[float]]:
+    """``t``'s 95 % bootstrap interval of NDCG@10 over users on each protocol, rounded as the
+    manifest shows it: every configuration tried, a grid's values and the fused order's variants
+    too, is listed with its interval (#15), so a reader can see which leads are noise."""
+    return [
+        [round(x, 5) for x in bootstrap_ci(p, n_resamples=RESAMPLES, seed=seed)] for p in t.per_user
+    ]
 
 
 def _base_reason(best: Tried, singles: Sequence[Tried], refs: Refs) -> str:
