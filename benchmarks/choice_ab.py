@@ -15,6 +15,11 @@ trains with a catalogue of the train part's items, as a shop that imported them 
     … choice_ab.py --add-source '{"name": "rp3beta", "model": "rp3beta", "quota": 100}' --at 2
     … choice_ab.py --add-source '{"name": "rp3_recent", "model": "rp3beta", "use": "recent",
         "quota": 50}' --at 2 --replace        # in place of itemknn_recent
+
+``--no-sitting-bar`` trains with ``calibration.sitting_bar = false`` (the other arm of the sitting
+rule's A/B, §155); ``--protocol last`` scores a shape's sample on each user's last item instead of
+its own protocol (the review's leave-last-out reading of a temporal shape, §150's correction),
+saved as ``SHAPElast-DATASET-SEED.npy``.
 """
 
 from __future__ import annotations
@@ -61,8 +66,21 @@ def main() -> None:
         help="train with a catalogue listing the train part's items (bare), as a shop that "
         "imported its items does (BENCHMARKS §105)",
     )
+    parser.add_argument(
+        "--no-sitting-bar",
+        action="store_true",
+        help="calibration.sitting_bar = false: no time cut bars what falls below popularity",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=["temporal", "last"],
+        help="split and score every shape's sample by this protocol, not the shape's own",
+    )
     args = parser.parse_args()
     config = default_pipeline_config()
+    if args.no_sitting_bar:
+        calibration = config.calibration.model_copy(update={"sitting_bar": False})
+        config = config.model_copy(update={"calibration": calibration})
     if args.add_source:
         source = SourceConfig.model_validate_json(args.add_source)
         config = with_source(config, source, args.at, args.replace)
@@ -72,7 +90,10 @@ def main() -> None:
         for dataset in args.datasets.split(","):
             for seed in map(int, args.seeds.split(",")):
                 drawn = sample(events_of(dataset, seed), SHAPES[shape], seed)
-                s = split(drawn, SHAPES[shape].protocol)
+                own = SHAPES[shape].protocol
+                protocol = args.protocol or own
+                s = split(drawn, protocol)
+                name = shape if protocol == own else f"{shape}{protocol}"
                 events = s.train.assign(event_id=None, context=None)
                 items = (
                     [Item(item_id=str(i)) for i in events.item_id.unique()]
@@ -87,11 +108,11 @@ def main() -> None:
                     for u, row in zip(s.users, top.ids, strict=True)
                 }
                 scores = ndcg_at_10(lists, s)
-                np.save(args.out / f"{shape}-{dataset}-{seed}.npy", scores)
+                np.save(args.out / f"{name}-{dataset}-{seed}.npy", scores)
                 cal = pipeline.bundle.manifest["calibration"]
                 tried = {t["name"]: [p["ndcg@10"] for p in t["protocols"]] for t in cal["tried"]}
                 print(
-                    f"{shape}/{dataset}/{seed}: {len(s.users)} test users, test "
+                    f"{name}/{dataset}/{seed}: {len(s.users)} test users, test "
                     f"{scores.mean():.4f}, chose {cal['chosen']}: {cal['reason']}"
                 )
                 print(f"  tried {json.dumps(tried)}")
