@@ -26,9 +26,10 @@ most held-out latest items within 30 minutes of the user's previous event, as Mo
 rate), it measures the order inside a sitting, which neither a later visit nor serving sees, and
 a time cut that does not decide bars what falls below popularity's mean there (§143, §150;
 ``robust_choice.vetoed``); the report's ``sittings`` says which the latest item measured and
-whether a cut barred. ``calibration.sitting_bar = false`` turns the bar off: it is a
-prior that the data is judged on later visits, and on data judged leave-last-out it throws that
-test's winner away (§150's correction). The simpler choice ships unless
+whether a cut barred. The bar is off unless ``calibration.sitting_bar = true``: it is a prior
+that the data is judged on later visits; on data judged leave-last-out it throws that test's
+winner away (§150's correction), and on unread samples its time-split gain was not confirmed
+while that loss was (§155). The simpler choice ships unless
 a richer one beats it by more than its noise (paired bootstrap over validation users) on the
 simpler one's weakest protocol, or on one protocol without falling below it beyond noise on any
 (§60); so each replacement either keeps the worst share from
@@ -100,6 +101,8 @@ from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import Proposals, StaticSource
 
 K = 10
+#: What the report's ``sittings.measures`` says where the latest item continues sittings.
+SITTING = "the next step of a sitting"
 #: The popularity source calibration adds when the file lists none (``popular`` is reserved).
 POPULARITY = "popularity"
 #: Candidates each source proposes per validation user when it serves alone.
@@ -546,8 +549,9 @@ class Sittings:
     cuts ask what a later visit takes (BENCHMARKS §143, §150): a time cut that does not decide
     then bars what falls below popularity (``robust_choice.deciding``'s ``barring``). That is a
     prior about the test, not something the data tells: where the data is judged on each user's
-    last item (leave-last-out) the bar throws away that test's winner (§150's correction), so
-    ``calibration.sitting_bar`` switches it off."""
+    last item (leave-last-out) the bar throws away that test's winner (§150's correction), and
+    out of sample only that loss was confirmed (§155): ``calibration.sitting_bar`` switches it
+    on, off by default."""
 
     #: the share within the gap; None where it cannot be measured (``why``)
     share: float | None
@@ -596,7 +600,7 @@ class Sittings:
         else:
             row["latest_item_within_gap"] = round(self.share, 4)
             row["measures"] = (
-                f"the next step of a sitting (>= {SITTING_SHARE:g})"
+                f"{SITTING} (>= {SITTING_SHARE:g})"
                 if self.continues(vals)
                 else "a later visit"
             )
@@ -1036,8 +1040,9 @@ def calibration_summary(report: dict[str, Any]) -> str:
     weak = str(report.get("evidence", "")).startswith("weak")
     if not some and "tried" in report:
         where += "; none tells the sources apart beyond noise: all count"
-    if report.get("sittings", {}).get("sitting_bar") is False:
-        where += "; sitting bar off (calibration.sitting_bar = false)"
+    sittings = report.get("sittings", {})
+    if sittings.get("sitting_bar") is False and sittings.get("measures", "").startswith(SITTING):
+        where += "; the latest items continue sittings, sitting bar off (calibration.sitting_bar)"
     if "tried" not in report:
         return f"calibration ({where}): {report['reason']}; serving as configured; EVIDENCE WEAK"
     scores = {

@@ -50,7 +50,8 @@ Where the latest item is a later visit (the shop simulator's, about half within 
 protocols ask about later visits, and a cut's point estimate that does not decide stays noise
 (§42, §83): no bar. The bar is a prior that the data is judged on later visits: on bursty data
 judged on each user's last item it vetoes that test's winner on a ~100-user point estimate
-(§150's correction), so ``calibration.sitting_bar`` switches it off.
+(§150's correction), and on unread samples only that loss was confirmed, not the time-split
+gain (§155): ``calibration.sitting_bar`` switches the bar on; it is off by default.
 """
 
 from __future__ import annotations
