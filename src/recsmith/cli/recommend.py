@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,21 +22,43 @@ from recsmith.store.open import open_store
 
 
 def read_user_ids(path: Path) -> tuple[np.ndarray, int]:
-    """One user id per line (an optional ``user_id`` header is skipped); ids kept exactly as
-    text, each once in the order first listed, and how many repeated lines were dropped (a user
-    listed twice would otherwise get its rows, and its decision, twice)."""
+    """The users a ``--users`` file lists, each once in the order first listed, and how many
+    repeated lines were dropped (a user listed twice would otherwise get its rows, and its
+    decision, twice).
+
+    One id per line, the whole line (an id may hold a comma), or a line written as one quoted
+    CSV field (``"u,1"``, as a CSV writer quotes such an id); or, where the first line is a CSV
+    header naming a ``user_id`` column, that column of the CSV (a test split saved with its
+    other columns). A UTF-8 BOM is dropped: read as part of the first id it made that user
+    unknown, answered by popularity with its own seen items listed. Blank lines are skipped and
+    an id's surrounding spaces dropped; leading zeros and other characters are kept as written."""
     if not path.is_file():
         raise FileNotFoundError(f"--users: no such file: {path}")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError("--users", f"{path} is not UTF-8 text ({exc.reason})") from None
-    if lines and lines[0].strip().split(",")[0] == "user_id":
-        lines = lines[1:]
-    ids = [line.split(",")[0].strip() for line in lines]
+    lines = text.splitlines()
+    delimiter = max((",", ";", "\t"), key=lines[0].count) if lines else ","
+    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter), [])]
+    if "user_id" in header:
+        column = header.index("user_id")
+        rows = csv.reader(lines[1:], delimiter=delimiter)
+        ids = [row[column].strip() if len(row) > column else "" for row in rows]
+    else:
+        ids = [_unquoted(line.strip()) for line in lines]
     listed = np.asarray([i for i in ids if i], dtype=object)
     unique = pd.unique(listed)
     return np.asarray(unique, dtype=object), len(listed) - len(unique)
+
+
+def _unquoted(line: str) -> str:
+    """A line that is one quoted CSV field (``"u,1"``; a quote inside doubled) as that field;
+    any other line as it is."""
+    if len(line) < 2 or line[0] != '"' or line[-1] != '"':
+        return line
+    fields = next(csv.reader([line]))
+    return fields[0] if len(fields) == 1 else line
 
 
 def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
@@ -64,7 +87,10 @@ def recommend(
     model_dir: Annotated[Path, typer.Option(help="A directory written by `recsmith train`.")],
     users: Annotated[
         Path | None,
-        typer.Option(help="File with one user id per line (a repeated id is answered once)."),
+        typer.Option(
+            help="File with one user id per line, or a CSV with a user_id column (a "
+            "repeated id is answered once)."
+        ),
     ] = None,
     sessions: Annotated[
         Path | None,
