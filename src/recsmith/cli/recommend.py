@@ -117,7 +117,9 @@ def recommend(
     sources names who proposed the item (|-separated): the model, a pipeline's sources, or
     "popular" for the popularity fallback; a recommendation_id column is added when the lists
     are recorded in the decision log. Items a user had in the training data are never listed;
-    users the model does not know get the popularity fallback, so every listed user gets rows.
+    users the model does not know get the popularity fallback, so every listed user gets k rows,
+    fewer only where fewer items are left that the user has not had (none for one who had
+    them all; the summary counts such short lists).
     Where the model has too few items for a user (item-kNN and EASE list only items the user's
     history points to) popularity fills the rest, scored below the model's items. With
     --sessions the first column is session_id and lists come from each session's items
@@ -181,6 +183,8 @@ def recommend(
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
         **_popular_known(frame, lengths, np.asarray(recs.fallback, bool)),
+        # fewer than k rows: only where fewer items are left that the user has not had
+        "short_users": int(np.count_nonzero(lengths < k)),
         "duplicate_users": duplicates,
         "model_version": bundle.version,
     }
@@ -209,6 +213,13 @@ def recommend(
             if part
             else ""
         )
+        short = summary["short_users"]
+        weak += (
+            f"; {short:,} user{'s' if short > 1 else ''} got fewer than {k:,} items: no more "
+            "were left that they had not had"
+            if short
+            else ""
+        )
         stderr.print(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
             f"({summary['fallback_users']:,} unknown users got popular items{segmented}{weak}"
@@ -218,7 +229,8 @@ def recommend(
 
 def _popular_known(frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray) -> dict[str, int]:
     """How many known users (``unknown`` false; ``lengths``: each user's rows, in order) got
-    no item from the model, only popularity fill (``popular_only_users``), and how many got
+    no item from the model, only popularity fill (``popular_only_users``; not one with no row
+    at all, who had every item: that is a short list, not popularity's), and how many got
     some of both (``popular_filled_users``). The summary counted unknown users alone as
     fallbacks, so a model that scored nothing for anyone (item-kNN or EASE on users whose items
     share no co-occurrence) read as a clean run: "0 unknown users got popular items" over lists
@@ -227,7 +239,7 @@ def _popular_known(frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray
     model_rows = (frame["sources"] != FILL).to_numpy()
     per_user = np.bincount(owner, weights=model_rows, minlength=len(lengths))
     return {
-        "popular_only_users": int(np.count_nonzero(~unknown & (per_user == 0))),
+        "popular_only_users": int(np.count_nonzero(~unknown & (per_user == 0) & (lengths > 0))),
         "popular_filled_users": int(
             np.count_nonzero(~unknown & (per_user > 0) & (per_user < lengths))
         ),
