@@ -94,3 +94,20 @@ def test_a_user_who_had_every_item_is_counted_short_not_as_popular_only(
         f"wrote 8 rows for 5 users to {recs} (1 unknown users got popular items; 4 users got "
         "fewer than 3 items: no more were left that they had not had)"
     )
+
+
+def test_a_popularity_model_is_not_reported_as_finding_nothing(tmp_path: Path) -> None:
+    """``--model popular`` answers every known user with its own items, labelled as the fill's
+    are ("popular"): the summary had said each "got only popular items: the model found nothing
+    for them" — for the issue's own baseline, a whole file of false alarms. By hand (EVENTS):
+    a, b, c known, new unknown; k=1: one row each (x for b and c, y for a)."""
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    out = tmp_path / "model"
+    args = ["-q", "train", "--data", str(events), "--model", "popular", "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    code, stdout, _ = _recommend(out, tmp_path, "--json", "--out", str(tmp_path / "r.csv"), k=1)
+    assert code == 0
+    summary = json.loads(stdout)
+    counts = ("rows", "fallback_users", "popular_only_users", "popular_filled_users")
+    assert [summary[c] for c in counts] == [4, 1, 0, 0]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from recsmith.bundle import FILL
+from recsmith.bundle import FILL, ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.cli.trained_dir import check_trained_dir
@@ -182,7 +182,7 @@ def recommend(
         "users": len(user_ids),
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
-        **_popular_known(frame, lengths, np.asarray(recs.fallback, bool)),
+        **_popular_known(frame, lengths, np.asarray(recs.fallback, bool), _fills_alone(bundle)),
         # fewer than k rows: only where fewer items are left that the user has not had
         "short_users": int(np.count_nonzero(lengths < k)),
         "duplicate_users": duplicates,
@@ -227,14 +227,26 @@ def recommend(
         )
 
 
-def _popular_known(frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray) -> dict[str, int]:
+def _fills_alone(bundle: object) -> bool:
+    """Whether ``FILL`` rows are the popularity fallback's alone: not where the model is the
+    popularity model, whose own items carry the same name, so its known users were counted as
+    ones "the model found nothing for"."""
+    return not (isinstance(bundle, ModelBundle) and bundle.model.name == FILL)
+
+
+def _popular_known(
+    frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray, fills_alone: bool
+) -> dict[str, int]:
     """How many known users (``unknown`` false; ``lengths``: each user's rows, in order) got
     no item from the model, only popularity fill (``popular_only_users``; not one with no row
     at all, who had every item: that is a short list, not popularity's), and how many got
     some of both (``popular_filled_users``). The summary counted unknown users alone as
     fallbacks, so a model that scored nothing for anyone (item-kNN or EASE on users whose items
     share no co-occurrence) read as a clean run: "0 unknown users got popular items" over lists
-    that were popularity throughout."""
+    that were popularity throughout. Neither where the model is popularity (``fills_alone``
+    false): its items are the model's own."""
+    if not fills_alone:
+        return {"popular_only_users": 0, "popular_filled_users": 0}
     owner = np.repeat(np.arange(len(lengths)), lengths)
     model_rows = (frame["sources"] != FILL).to_numpy()
     per_user = np.bincount(owner, weights=model_rows, minlength=len(lengths))
