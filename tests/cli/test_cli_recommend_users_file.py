@@ -72,3 +72,29 @@ def test_the_first_user_behind_a_bom_is_known_and_gets_no_seen_item(tmp_path: Pa
     with out.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["user_id"], r["item_id"]) for r in rows] == [("0042", "i2")]
+
+
+def test_a_file_answered_in_slices_writes_what_one_call_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Users are answered ``SLICE`` at a time so a large file does not hold every user's
+    candidates at once; the file must not change: slices of one user (every seam a boundary,
+    the last slice short) against one call, rows and summary byte for byte."""
+    # item i<j> had users u0 … u<j-1>: popularity j, and u<m> has not had i1 … i<m> (by hand,
+    # k=4: u0 no row, nobody 4, u3 3, u1 1, u7 4, u2 2), so lists differ in length and scores
+    events = "user_id,item_id,timestamp\n" + "".join(
+        f"u{m},i{j},{1_700_000_000 + 10 * j + m}\n" for j in range(1, 9) for m in range(j)
+    )
+    args = popular_model(runner, tmp_path, events, "u0", "nobody", "u3", "u1", "u7", "u2")
+
+    def written(slice_users: int) -> tuple[str, str]:
+        monkeypatch.setattr("recsmith.cli.recommend.SLICE", slice_users)
+        out = tmp_path / f"recs-{slice_users}.csv"
+        result = runner.invoke(app, [*args, "--k", "4", "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        return out.read_text(encoding="utf-8"), result.stdout
+
+    whole, whole_summary = written(100)
+    assert written(1) == (whole, whole_summary)
+    assert written(4) == (whole, whole_summary)  # a full slice, then a short one
+    assert whole.count("\n") == 1 + 0 + 4 + 3 + 1 + 4 + 2

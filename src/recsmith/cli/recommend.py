@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from recsmith.bundle import FILL, ModelBundle
+from recsmith.bundle import FILL, BatchRecommendations, ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.cli.trained_dir import check_trained_dir
@@ -19,6 +20,27 @@ from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.store.open import open_store
+
+#: Users (or sessions) answered per call: a pipeline holds every candidate's features for the
+#: whole call (2.2 GB peak for 22,000 users at once, BENCHMARKS §156), so a file is answered in
+#: slices of this many, each user's list the same (it depends on that user alone).
+SLICE = 2048
+
+
+def _in_slices(
+    answer: Callable[[slice], BatchRecommendations], ids: np.ndarray
+) -> BatchRecommendations:
+    """``answer`` over ``ids`` ``SLICE`` at a time, joined into one batch in ``ids`` order."""
+    parts = [answer(slice(at, at + SLICE)) for at in range(0, max(len(ids), 1), SLICE)]
+    if len(parts) == 1:
+        return parts[0]
+    return BatchRecommendations(
+        ids,
+        [row for part in parts for row in part.item_ids],
+        [row for part in parts for row in part.scores],
+        np.concatenate([part.fallback for part in parts]),
+        [row for part in parts for row in part.sources],
+    )
 
 
 def read_user_ids(path: Path) -> tuple[np.ndarray, int]:
@@ -136,12 +158,12 @@ def recommend(
         bundle = load_artifact(model_dir)
         if sessions is not None:
             user_ids, histories = read_sessions(sessions)
-            recs = bundle.recommend_for_items(histories, k)
+            recs = _in_slices(lambda at: bundle.recommend_for_items(histories[at], k), user_ids)
             key = "session_id"
         else:
             assert users is not None
             user_ids, duplicates = read_user_ids(users)
-            recs = bundle.recommend(user_ids, k)
+            recs = _in_slices(lambda at: bundle.recommend(user_ids[at], k), user_ids)
             key = "user_id"
         if len(user_ids) == 0:
             raise ValidationError(f"--{key.split('_')[0]}s", "lists no ids")
