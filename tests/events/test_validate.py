@@ -26,6 +26,10 @@ GOOD: dict[str, Any] = dict(
 GOOD_TS = 1_685_620_800_000_000
 UNKNOWN_TYPE = "unknown event type (known: add_to_cart, click, dwell, play, purchase, rating, view)"
 NOT_A_TIME = "not a date-time (ISO 8601) or Unix time"
+FINER = (
+    "more than 1 day(s) in the future as Unix milliseconds (a number above 1e11): in %s? "
+    "give seconds or milliseconds"
+)
 NOT_STRING = "must be a string (quote numeric ids)"
 UNKNOWN_FIELD = (
     "unknown field (valid: context, event_id, event_type, item_id, position, recommendation_id, "
@@ -83,6 +87,11 @@ DROP = object()
         ({"timestamp": "1994-12-31T23:59:59Z"}, "timestamp", "before 1995-01-01"),
         ({"timestamp": NOW + DAY + 1}, "timestamp", "more than 1 day(s) in the future"),
         ({"timestamp": 1e30}, "timestamp", "more than 1 day(s) in the future"),
+        # 2023-06-01 in micro- and nanoseconds (Spark's, pandas' int64 times), as a JSON number
+        # and as CSV text: read as milliseconds (any number above 1e11) it is millennia ahead
+        ({"timestamp": GOOD_TS}, "timestamp", FINER % "microseconds"),
+        ({"timestamp": str(GOOD_TS * 1000)}, "timestamp", FINER % "nanoseconds"),
+        ({"timestamp": GOOD_TS * 1000}, "timestamp", FINER % "nanoseconds"),
         ({"timestamp": -1e30}, "timestamp", "before 1995-01-01"),
         ({"timestamp": "yesterday"}, "timestamp", NOT_A_TIME),
         ({"timestamp": True}, "timestamp", NOT_A_TIME),

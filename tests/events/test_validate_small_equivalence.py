@@ -53,6 +53,8 @@ timestamps = st.one_of(
     # the edges: 1995-01-01, "now" plus the allowed future, seconds against milliseconds
     st.sampled_from([788_918_400, 788_918_399.999999, NOW + 86_400, NOW + 86_400.000001]),
     st.sampled_from([NOW, NOW + 0.000001, 788_918_400_000, 788_918_399_999]),
+    # micro- and nanoseconds, which a reason names (seconds in range in those units)
+    st.sampled_from([int(NOW * 1e6), int(NOW * 1e9), str(int(NOW * 1e6)), 788_918_400 * 10**9]),
     st.sampled_from(
         [
             "2026-01-01T10:00:00Z",

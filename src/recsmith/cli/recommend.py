@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from recsmith.bundle import FILL
+from recsmith.bundle import FILL, BatchRecommendations, ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.cli.trained_dir import check_trained_dir
@@ -19,23 +21,66 @@ from recsmith.errors import ValidationError
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.store.open import open_store
 
+#: Users (or sessions) answered per call: a pipeline holds every candidate's features for the
+#: whole call (2.2 GB peak for 22,000 users at once, BENCHMARKS §156), so a file is answered in
+#: slices of this many, each user's list the same (it depends on that user alone).
+SLICE = 2048
+
+
+def _in_slices(
+    answer: Callable[[slice], BatchRecommendations], ids: np.ndarray
+) -> BatchRecommendations:
+    """``answer`` over ``ids`` ``SLICE`` at a time, joined into one batch in ``ids`` order."""
+    parts = [answer(slice(at, at + SLICE)) for at in range(0, max(len(ids), 1), SLICE)]
+    if len(parts) == 1:
+        return parts[0]
+    return BatchRecommendations(
+        ids,
+        [row for part in parts for row in part.item_ids],
+        [row for part in parts for row in part.scores],
+        np.concatenate([part.fallback for part in parts]),
+        [row for part in parts for row in part.sources],
+    )
+
 
 def read_user_ids(path: Path) -> tuple[np.ndarray, int]:
-    """One user id per line (an optional ``user_id`` header is skipped); ids kept exactly as
-    text, each once in the order first listed, and how many repeated lines were dropped (a user
-    listed twice would otherwise get its rows, and its decision, twice)."""
+    """The users a ``--users`` file lists, each once in the order first listed, and how many
+    repeated lines were dropped (a user listed twice would otherwise get its rows, and its
+    decision, twice).
+
+    One id per line, the whole line (an id may hold a comma), or a line written as one quoted
+    CSV field (``"u,1"``, as a CSV writer quotes such an id); or, where the first line is a CSV
+    header naming a ``user_id`` column, that column of the CSV (a test split saved with its
+    other columns). A UTF-8 BOM is dropped: read as part of the first id it made that user
+    unknown, answered by popularity with its own seen items listed. Blank lines are skipped and
+    an id's surrounding spaces dropped; leading zeros and other characters are kept as written."""
     if not path.is_file():
         raise FileNotFoundError(f"--users: no such file: {path}")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError("--users", f"{path} is not UTF-8 text ({exc.reason})") from None
-    if lines and lines[0].strip().split(",")[0] == "user_id":
-        lines = lines[1:]
-    ids = [line.split(",")[0].strip() for line in lines]
+    lines = text.splitlines()
+    delimiter = max((",", ";", "\t"), key=lines[0].count) if lines else ","
+    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter), [])]
+    if "user_id" in header:
+        column = header.index("user_id")
+        rows = csv.reader(lines[1:], delimiter=delimiter)
+        ids = [row[column].strip() if len(row) > column else "" for row in rows]
+    else:
+        ids = [_unquoted(line.strip()) for line in lines]
     listed = np.asarray([i for i in ids if i], dtype=object)
     unique = pd.unique(listed)
     return np.asarray(unique, dtype=object), len(listed) - len(unique)
+
+
+def _unquoted(line: str) -> str:
+    """A line that is one quoted CSV field (``"u,1"``; a quote inside doubled) as that field;
+    any other line as it is."""
+    if len(line) < 2 or line[0] != '"' or line[-1] != '"':
+        return line
+    fields = next(csv.reader([line]))
+    return fields[0] if len(fields) == 1 else line
 
 
 def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
@@ -64,7 +109,10 @@ def recommend(
     model_dir: Annotated[Path, typer.Option(help="A directory written by `recsmith train`.")],
     users: Annotated[
         Path | None,
-        typer.Option(help="File with one user id per line (a repeated id is answered once)."),
+        typer.Option(
+            help="File with one user id per line, or a CSV with a user_id column (a "
+            "repeated id is answered once)."
+        ),
     ] = None,
     sessions: Annotated[
         Path | None,
@@ -91,7 +139,9 @@ def recommend(
     sources names who proposed the item (|-separated): the model, a pipeline's sources, or
     "popular" for the popularity fallback; a recommendation_id column is added when the lists
     are recorded in the decision log. Items a user had in the training data are never listed;
-    users the model does not know get the popularity fallback, so every listed user gets rows.
+    users the model does not know get the popularity fallback, so every listed user gets k rows,
+    fewer only where fewer items are left that the user has not had (none for one who had
+    them all; the summary counts such short lists).
     Where the model has too few items for a user (item-kNN and EASE list only items the user's
     history points to) popularity fills the rest, scored below the model's items. With
     --sessions the first column is session_id and lists come from each session's items
@@ -108,12 +158,12 @@ def recommend(
         bundle = load_artifact(model_dir)
         if sessions is not None:
             user_ids, histories = read_sessions(sessions)
-            recs = bundle.recommend_for_items(histories, k)
+            recs = _in_slices(lambda at: bundle.recommend_for_items(histories[at], k), user_ids)
             key = "session_id"
         else:
             assert users is not None
             user_ids, duplicates = read_user_ids(users)
-            recs = bundle.recommend(user_ids, k)
+            recs = _in_slices(lambda at: bundle.recommend(user_ids[at], k), user_ids)
             key = "user_id"
         if len(user_ids) == 0:
             raise ValidationError(f"--{key.split('_')[0]}s", "lists no ids")
@@ -154,7 +204,9 @@ def recommend(
         "users": len(user_ids),
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
-        **_popular_known(frame, lengths, np.asarray(recs.fallback, bool)),
+        **_popular_known(frame, lengths, np.asarray(recs.fallback, bool), _fills_alone(bundle)),
+        # fewer than k rows: only where fewer items are left that the user has not had
+        "short_users": int(np.count_nonzero(lengths < k)),
         "duplicate_users": duplicates,
         "model_version": bundle.version,
     }
@@ -183,6 +235,13 @@ def recommend(
             if part
             else ""
         )
+        short = summary["short_users"]
+        weak += (
+            f"; {short:,} user{'s' if short > 1 else ''} got fewer than {k:,} items: no more "
+            "were left that they had not had"
+            if short
+            else ""
+        )
         stderr.print(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
             f"({summary['fallback_users']:,} unknown users got popular items{segmented}{weak}"
@@ -190,18 +249,31 @@ def recommend(
         )
 
 
-def _popular_known(frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray) -> dict[str, int]:
+def _fills_alone(bundle: object) -> bool:
+    """Whether ``FILL`` rows are the popularity fallback's alone: not where the model is the
+    popularity model, whose own items carry the same name, so its known users were counted as
+    ones "the model found nothing for"."""
+    return not (isinstance(bundle, ModelBundle) and bundle.model.name == FILL)
+
+
+def _popular_known(
+    frame: pd.DataFrame, lengths: np.ndarray, unknown: np.ndarray, fills_alone: bool
+) -> dict[str, int]:
     """How many known users (``unknown`` false; ``lengths``: each user's rows, in order) got
-    no item from the model, only popularity fill (``popular_only_users``), and how many got
+    no item from the model, only popularity fill (``popular_only_users``; not one with no row
+    at all, who had every item: that is a short list, not popularity's), and how many got
     some of both (``popular_filled_users``). The summary counted unknown users alone as
     fallbacks, so a model that scored nothing for anyone (item-kNN or EASE on users whose items
     share no co-occurrence) read as a clean run: "0 unknown users got popular items" over lists
-    that were popularity throughout."""
+    that were popularity throughout. Neither where the model is popularity (``fills_alone``
+    false): its items are the model's own."""
+    if not fills_alone:
+        return {"popular_only_users": 0, "popular_filled_users": 0}
     owner = np.repeat(np.arange(len(lengths)), lengths)
     model_rows = (frame["sources"] != FILL).to_numpy()
     per_user = np.bincount(owner, weights=model_rows, minlength=len(lengths))
     return {
-        "popular_only_users": int(np.count_nonzero(~unknown & (per_user == 0))),
+        "popular_only_users": int(np.count_nonzero(~unknown & (per_user == 0) & (lengths > 0))),
         "popular_filled_users": int(
             np.count_nonzero(~unknown & (per_user > 0) & (per_user < lengths))
         ),

@@ -27,6 +27,9 @@ from recsmith.surrogates import UNENCODABLE, any_surrogate, storable, surrogate_
 _MIN_TS_US = int(MIN_TIMESTAMP.timestamp() * 1_000_000)
 #: Numbers above this are read as milliseconds, not seconds (1e11 s is the year 5138).
 _MS_THRESHOLD = 1e11
+#: Finer units a Unix number is often written in (Spark's and pandas' int64 times), by how many
+#: make a second: read as milliseconds such a time lies millennia ahead.
+_FINER_UNITS = (("microseconds", 1e6), ("nanoseconds", 1e9))
 
 
 def missing_mask(col: np.ndarray) -> np.ndarray:
@@ -248,6 +251,22 @@ NO_ZONE = (
 )
 
 
+def future_reason(numeric: float, now_us: int, max_future_s: float) -> str:
+    """Why a timestamp ``numeric`` (NaN for text) read as more than ``max_future_s`` ahead is
+    refused. Where the number, read in micro- or nanoseconds, is a time between 1995 and that
+    limit, the reason names the unit: "in the future" alone sent the owner of a file of
+    microsecond times looking for a clock problem."""
+    reason = f"more than {max_future_s / 86400:g} day(s) in the future"
+    for unit, per_second in _FINER_UNITS:
+        seconds = numeric / per_second
+        if _MIN_TS_US <= seconds * 1_000_000 <= now_us + max_future_s * 1_000_000:
+            return (
+                f"{reason} as Unix milliseconds (a number above 1e11): in {unit}? "
+                "give seconds or milliseconds"
+            )
+    return reason
+
+
 def parse_timestamp(
     col: np.ndarray,
     errors: Errors,
@@ -291,11 +310,10 @@ def parse_timestamp(
     )
     valid = ~missing & ~is_bool & ~np.isinf(numeric) & ~unparsed
     errors.add(valid & (ts_us < _MIN_TS_US), "timestamp", "before 1995-01-01")
-    errors.add(
-        valid & (ts_us > now_us + int(max_future_s * 1_000_000)),
-        "timestamp",
-        f"more than {max_future_s / 86400:g} day(s) in the future",
-    )
+    future = valid & (ts_us > now_us + int(max_future_s * 1_000_000))
+    reasons = np.full(len(col), "", dtype=object)
+    reasons[future] = [future_reason(x, now_us, max_future_s) for x in numeric[future]]
+    errors.add(future, "timestamp", reasons)
     return ts_us
 
 

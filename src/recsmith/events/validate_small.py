@@ -31,6 +31,7 @@ from recsmith.events.columns import (
     _MIN_TS_US,
     _MS_THRESHOLD,
     NO_ZONE,
+    future_reason,
     payload,
     read_context,
     sent_as_text,
@@ -312,8 +313,9 @@ def _check_timestamp(
     if ts < _MIN_TS_US:
         out.add("timestamp", "before 1995-01-01")
     max_future_s = settings.max_future_seconds
-    if ts > int(received * 1_000_000) + int(max_future_s * 1_000_000):
-        out.add("timestamp", f"more than {max_future_s / 86400:g} day(s) in the future")
+    now_us = int(received * 1_000_000)
+    if ts > now_us + int(max_future_s * 1_000_000):
+        out.add("timestamp", future_reason(numeric, now_us, max_future_s))
     return ts
 
 
