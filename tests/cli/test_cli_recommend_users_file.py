@@ -7,6 +7,7 @@ as CSV carries its other columns. Each case is checked against ids written by ha
 read back through recsmith's own reader."""
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,36 @@ def test_a_file_answered_in_slices_writes_what_one_call_writes(
     assert written(1) == (whole, whole_summary)
     assert written(4) == (whole, whole_summary)  # a full slice, then a short one
     assert whole.count("\n") == 1 + 0 + 4 + 3 + 1 + 4 + 2
+
+
+def test_headerless_csv_rows_are_read_by_their_first_field_where_that_is_a_known_user(
+    tmp_path: Path,
+) -> None:
+    """A test split saved without its header (``user,item,rating`` rows) as ``--users``: read
+    whole, each row was an unknown user answered by popularity, its seen items listed. Where a
+    line is no user but its first field is one, that field is the user (``0042`` twice: one
+    user); a line that is a known user whole (``u,1``) stays whole though its first
+    field is a user too (``u``), and a row whose first field is no user either stays as written
+    (``ghost,i2``). By hand: ``0042`` had ``i1``, ``u,1`` had
+    ``i1`` and ``i2``; popularity ``i1`` (2) > ``i2`` (1) > ``i3`` (1, later)."""
+    events = (
+        "user_id,item_id,timestamp\n0042,i1,1700000000\n"
+        '"u,1",i1,1700000001\n"u,1",i2,1700000002\nu,i3,1700000003\n'
+    )
+    args = popular_model(runner, tmp_path, events)
+    Path(args[-1]).write_text('0042,i2,5\n"u,1"\n0042,i3,4\nghost,i2,1\n')
+    out = tmp_path / "recs.csv"
+    result = runner.invoke(app, [*args, "--k", "2", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = [(r["user_id"], r["item_id"]) for r in csv.DictReader(fh)]
+    assert rows == [
+        ("0042", "i2"),
+        ("0042", "i3"),
+        ("u,1", "i3"),
+        ("ghost,i2,1", "i1"),
+        ("ghost,i2,1", "i2"),
+    ]
+    summary = json.loads(result.stdout)
+    assert (summary["lines_read_as_rows"], summary["duplicate_users"]) == (2, 1)
+    assert summary["fallback_users"] == 1

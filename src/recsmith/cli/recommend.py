@@ -6,7 +6,7 @@ import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import pandas as pd
@@ -18,8 +18,12 @@ from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
+from recsmith.ids import IdMap
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.store.open import open_store
+
+if TYPE_CHECKING:
+    from recsmith.pipeline.runtime import Pipeline
 
 #: Users (or sessions) answered per call: a pipeline holds every candidate's features for the
 #: whole call (2.2 GB peak for 22,000 users at once, BENCHMARKS §156), so a file is answered in
@@ -81,6 +85,31 @@ def _unquoted(line: str) -> str:
         return line
     fields = next(csv.reader([line]))
     return fields[0] if len(fields) == 1 else line
+
+
+def first_fields_where_known(ids: np.ndarray, known: IdMap) -> tuple[np.ndarray, int, int]:
+    """``ids`` with each line no user holds read as a headerless CSV row where its first
+    comma-separated field is a known user (a test split saved without its header, ``u1,i9,4``:
+    read whole, every row was an unknown user answered by popularity); how many lines were so
+    read, and how many more repeats that made (``u1,i9`` and ``u1,i3``: one user). A line
+    that is a known user as a whole (an id holding a comma) stays whole."""
+    comma = np.fromiter(("," in i for i in ids), bool, len(ids))
+    rows = np.flatnonzero(comma & (known.to_index(ids) < 0))
+    if len(rows) == 0:
+        return ids, 0, 0
+    first = np.asarray([next(csv.reader([ids[r]]))[0].strip() for r in rows], dtype=object)
+    found = known.to_index(first) >= 0
+    if not found.any():
+        return ids, 0, 0
+    read = ids.copy()
+    read[rows[found]] = first[found]
+    unique = pd.unique(read)
+    return np.asarray(unique, dtype=object), int(found.sum()), len(read) - len(unique)
+
+
+def _known_users(bundle: ModelBundle | Pipeline) -> IdMap:
+    """The users ``bundle`` was trained on (a pipeline's are its model bundle's)."""
+    return bundle.users if isinstance(bundle, ModelBundle) else bundle.bundle.users
 
 
 def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
@@ -148,7 +177,7 @@ def recommend(
     (models such as sknn, itemknn, ease).
     """
     cli = state(ctx)
-    duplicates = 0
+    duplicates = rows_read = 0
     with errors_as_exit():
         if (users is None) == (sessions is None):
             raise ValidationError("--users", "give exactly one of --users or --sessions")
@@ -163,6 +192,8 @@ def recommend(
         else:
             assert users is not None
             user_ids, duplicates = read_user_ids(users)
+            user_ids, rows_read, more = first_fields_where_known(user_ids, _known_users(bundle))
+            duplicates += more
             recs = _in_slices(lambda at: bundle.recommend(user_ids[at], k), user_ids)
             key = "user_id"
         if len(user_ids) == 0:
@@ -208,6 +239,8 @@ def recommend(
         # fewer than k rows: only where fewer items are left that the user has not had
         "short_users": int(np.count_nonzero(lengths < k)),
         "duplicate_users": duplicates,
+        # headerless CSV rows whose first field, not the whole line, is a known user
+        "lines_read_as_rows": rows_read,
         "model_version": bundle.version,
     }
     # a pipeline with profile segments answered the profiled ones from their segments
@@ -242,6 +275,11 @@ def recommend(
             if short
             else ""
         )
+        if rows_read:
+            skipped += (
+                f"; {rows_read:,} line{'s' if rows_read > 1 else ''} read as CSV rows: the user "
+                "is the first field"
+            )
         stderr.print(
             f"wrote {summary['rows']:,} rows for {summary['users']:,} users to {out} "
             f"({summary['fallback_users']:,} unknown users got popular items{segmented}{weak}"
