@@ -114,8 +114,8 @@ DEFAULT_SHAPES = "market"
 
 #: The simulator's knobs per simulated source. ``simulated``: the marketplace set's 1.3k users
 #: and 900 items. ``simulated-reviews``: the hidden long set's size once ``reviews`` keeps one
-#: event a (user, item) and users with at least ``MIN_REVIEWS`` (seed 0: 21.8k users, 11.9k
-#: items, 282k events; ~13 sessions' worth of items a user, as review sequences are long).
+#: event a (user, item) and users with at least ``MIN_REVIEWS`` (seed 0: 21,054 users, 12,050
+#: items, 269,040 events, 12.8 a user: review sequences are long).
 SIMULATED: dict[str, dict[str, float]] = {
     "simulated": {"n_users": 1300, "n_items": 900},
     "simulated-reviews": {
