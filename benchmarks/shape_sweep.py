@@ -99,6 +99,12 @@ SHAPES = {
     # draws other users)
     "short": Shape(500, None, None, "last", per_user=10,
                    datasets=("ml-100k", "ml-latest-small", "diginetica-sample")),
+    # the hidden long set at its size (~22k users, 12k items, ~270k events, >= 5 a user: only
+    # the simulator holds that many), and the shared sets whole (their largest leave-last-out
+    # samples; one seed reads them all, the draw keeps everyone)
+    "hidden-long": Shape(10**9, None, None, "last", datasets=("simulated-reviews",)),
+    "whole": Shape(10**9, None, None, "last",
+                   datasets=("ml-100k", "ml-latest-small", "diginetica-sample")),
 }  # fmt: skip
 DEFAULT_SHAPES = "market"
 
@@ -106,16 +112,41 @@ DEFAULT_SHAPES = "market"
 # ---- data ---------------------------------------------------------------------------------------
 
 
+#: The simulator's knobs per simulated source. ``simulated``: the marketplace set's 1.3k users
+#: and 900 items. ``simulated-reviews``: the hidden long set's size once ``reviews`` keeps one
+#: event a (user, item) and users with at least ``MIN_REVIEWS`` (seed 0: 21,054 users, 12,050
+#: items, 269,040 events, 12.8 a user: review sequences are long).
+SIMULATED: dict[str, dict[str, float]] = {
+    "simulated": {"n_users": 1300, "n_items": 900},
+    "simulated-reviews": {
+        "n_users": 24_000, "n_items": 12_400, "sessions_per_user": 3.0, "events_per_session": 5.0,
+    },
+}  # fmt: skip
+MIN_REVIEWS = 5
+
+
+def reviews(events: pd.DataFrame, least: int = MIN_REVIEWS) -> pd.DataFrame:
+    """A review log from a shop log: each user's first event on an item only (a review is
+    written once; the later views, carts and purchases of it dropped), then only users with at
+    least ``least`` items, as a review set keeps users with long sequences."""
+    first = events.sort_values("ts", kind="stable").drop_duplicates(["user_id", "item_id"])
+    size = first.groupby("user_id")["user_id"].transform("size")
+    return first[size >= least]
+
+
 def events_of(name: str, seed: int) -> pd.DataFrame:
     """(user, item, type, value, ts) of a shared data set (anonymous sessions are users), or of
-    ``simulated``: recsmith's shop simulator at the marketplace set's 1.3k users and 900 items
-    (seeded), the one source here whose users come back after a time cut in numbers (448 test
-    users in the hidden set; 20-70 in a MovieLens sample of that size, drawn from the 109
-    (ml-100k) or 28 (ml-latest-small) users of the whole set who return after its cut)."""
-    if name == "simulated":
-        events = simulate(n_users=1300, n_items=900, seed=seed).events
+    a ``SIMULATED`` source: recsmith's shop simulator (seeded). ``simulated`` is the one source
+    here whose users come back after a time cut in numbers (448 test users in the hidden set;
+    20-70 in a MovieLens sample of that size, drawn from the 109 (ml-100k) or 28
+    (ml-latest-small) users of the whole set who return after its cut); ``simulated-reviews``
+    is the one at the hidden long set's size (``reviews``)."""
+    if name in SIMULATED:
+        events = simulate(seed=seed, **SIMULATED[name]).events  # type: ignore[arg-type]
         ts = pd.to_datetime(events["timestamp"]).dt.as_unit("us").astype("int64")
         events = events.assign(ts=ts)
+        if name == "simulated-reviews":
+            events = reviews(events)
     else:
         events, _, _ = load_named(name)
     user = events["user_id"].astype(object)
@@ -225,23 +256,47 @@ def ratio_interval(
 # ---- recsmith as a user runs it -----------------------------------------------------------------
 
 
-def cli(*args: str) -> str:
-    """``recsmith ARGS`` in its own process; its stdout (raises with stderr on failure)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "recsmith", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "COLUMNS": "100000"},  # one line per message
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"recsmith {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
-    return done.stdout + done.stderr
+@dataclass(frozen=True)
+class Usage:
+    """What one ``recsmith`` process cost: wall seconds, CPU seconds (user + system, its
+    children's too), and its peak resident memory in MiB (the kernel's ``ru_maxrss``)."""
+
+    wall: float
+    cpu: float
+    peak_mib: float
+
+    def __str__(self) -> str:
+        return f"wall {self.wall:.0f} s, CPU {self.cpu:.0f} s, peak RSS {self.peak_mib:,.0f} MiB"
 
 
-def shipped(s: Split, work: Path) -> tuple[dict[str, dict[str, list[str]]], str, float]:
+def cli(*args: str) -> tuple[str, Usage]:
+    """``recsmith ARGS`` in its own process; its stdout and what it cost (raises with stderr on
+    failure). The child is reaped with ``os.wait4`` so its own resource usage is read, not the
+    sum over every child this script has had."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "recsmith", *args],
+            stdout=out,
+            stderr=err,
+            text=True,
+            env={**os.environ, "COLUMNS": "100000"},  # one line per message
+        )
+        _, status, used = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode != 0:
+        raise RuntimeError(f"recsmith {' '.join(args)}: exit {child.returncode}\n{stderr}")
+    return stdout + stderr, Usage(wall, used.ru_utime + used.ru_stime, used.ru_maxrss / 1024)
+
+
+def shipped(s: Split, work: Path) -> tuple[dict[str, dict[str, list[str]]], str, Usage]:
     """Lists of the default pipeline and of ``popular`` for the test users (import, train,
-    recommend through the CLI), the calibration line ``train`` printed, and its seconds."""
+    recommend through the CLI), the calibration line ``train`` printed, and what its ``train``
+    cost."""
     csv = work / "train.csv"
     frame = s.train.assign(timestamp=pd.to_datetime(s.train["ts"], unit="us", utc=True))
     frame[["user_id", "item_id", "event_type", "value", "timestamp"]].to_csv(csv, index=False)
@@ -249,15 +304,14 @@ def shipped(s: Split, work: Path) -> tuple[dict[str, dict[str, list[str]]], str,
     store = f"sqlite:///{work / 'store.sqlite'}"
     cli("import", str(csv), "--store", store)
     lists: dict[str, dict[str, list[str]]] = {}
-    said, seconds = "", 0.0
+    said, cost = "", Usage(0.0, 0.0, 0.0)
     for name, how in [
         ("pipeline", ["--pipeline", str(REPO / "examples" / "pipeline.toml")]),
         ("popular", ["--model", "popular"]),
     ]:
-        started = time.perf_counter()
-        out = cli("train", "--store", store, *how, "--out", str(work / name))
+        out, used = cli("train", "--store", store, *how, "--out", str(work / name))
         if name == "pipeline":
-            seconds = time.perf_counter() - started
+            cost = used
             said = next((ln for ln in out.splitlines() if ln.startswith("calibration")), "")
         recs = work / f"{name}.csv"
         cli("recommend", "--model-dir", str(work / name), "--users", str(work / "users.txt"),
@@ -266,7 +320,7 @@ def shipped(s: Split, work: Path) -> tuple[dict[str, dict[str, list[str]]], str,
             ["user_id", "rank"]
         )
         lists[name] = table.groupby("user_id")["item_id"].agg(list).to_dict()
-    return lists, said, seconds
+    return lists, said, cost
 
 
 # ---- peers --------------------------------------------------------------------------------------
@@ -376,7 +430,7 @@ class Row:
     scores: dict[str, np.ndarray]
     best_peer: str
     said: str
-    seconds: float
+    train: Usage  # the pipeline's ``recsmith train``
     people: np.ndarray  # whose score each row of ``scores`` is (``people_of``)
 
     def ratio(self, other: str) -> tuple[float, float, float]:
@@ -396,7 +450,7 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="shape-sweep-") as tmp:
         work = keep / f"{shape_name}-{dataset}-{seed}" if keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        lists, said, seconds = shipped(s, work)
+        lists, said, cost = shipped(s, work)
     scores = {name: ndcg_at_10(ls, s) for name, ls in lists.items()}
     if configured:
         scores["configured fusion (calibration off)"] = ndcg_at_10(configured_fusion(s), s)
@@ -407,21 +461,21 @@ def run_one(
         scores[f"own {model}"] = ndcg_at_10(recsmith_lists(model, {})(s), s)
     best = max((n for n in scores if n.split(" {")[0] in PEERS), key=lambda n: scores[n].mean())
     people = people_of(dataset, seed, s.users)
-    return Row(shape_name, dataset, seed, stats, scores, best, said, seconds, people)
+    return Row(shape_name, dataset, seed, stats, scores, best, said, cost, people)
 
 
 def people_of(dataset: str, seed: int, users: list[str]) -> np.ndarray:
     """Who each test user is across samples: a shared data set's user id names one person in
     every seed's sample; ``simulated`` draws a new world per seed, so its ids are new people
     (the seed is part of the name)."""
-    if dataset == "simulated":
+    if dataset in SIMULATED:
         return np.array([f"{seed}/{u}" for u in users], dtype=object)
     return np.array(users, dtype=object)
 
 
 def report(row: Row) -> None:
     print(f"\n#### {row.shape} / {row.dataset} / seed {row.seed}: {row.stats}")
-    print(f"  {row.said} (train {row.seconds:.0f} s)")
+    print(f"  {row.said} (train: {row.train})")
     print("| lists | NDCG@10 | pipeline / this [95 % CI] |")
     print("|---|---:|---:|")
     for name, per_user in row.scores.items():

@@ -20,7 +20,9 @@ def row(dataset: str, seed: int, users: list[str], scores: dict[str, list[float]
         said: str = "") -> shape_sweep.Row:  # fmt: skip
     arrays = {name: np.array(v, dtype=float) for name, v in scores.items()}
     people = shape_sweep.people_of(dataset, seed, users)
-    return shape_sweep.Row("market", dataset, seed, "", arrays, best, said, 0.0, people)
+    return shape_sweep.Row(
+        "market", dataset, seed, "", arrays, best, said, shape_sweep.Usage(0.0, 0.0, 0.0), people
+    )
 
 
 def test_a_tuned_family_is_read_whatever_parameters_validation_picked_per_sample() -> None:

@@ -3,6 +3,8 @@ out by hand: it stands in for the outside scorer of #15, so it must not lean on 
 
 from __future__ import annotations
 
+import os
+import resource
 import sys
 from pathlib import Path
 
@@ -81,7 +83,9 @@ def test_pooled_ratio_sums_every_sample_users_and_reads_each_sample_own_best_pee
     def row(shape: str, seed: int, scores: dict[str, list[float]], best: str) -> shape_sweep.Row:
         arrays = {name: np.array(v) for name, v in scores.items()}
         people = np.array([f"{seed}/{n}" for n in range(len(scores["pipeline"]))])
-        return shape_sweep.Row(shape, "d", seed, "", arrays, best, "", 0.0, people)
+        return shape_sweep.Row(
+            shape, "d", seed, "", arrays, best, "", shape_sweep.Usage(0.0, 0.0, 0.0), people
+        )
 
     rows = [
         # pipeline / popular 2 (0.5 / 0.25), / its peer 0.5 (0.5 / 1)
@@ -116,7 +120,8 @@ def test_pooled_resamples_a_user_in_several_samples_as_one_and_counts_them_once(
             "long", "ml-100k", seed, "",
             {"pipeline": np.array([1.0, 1.0]), "popular": np.array([1.0, 0.5]),
              "EASE {}": np.array([1.0, 0.5])},
-            "EASE {}", "", 0.0, shape_sweep.people_of("ml-100k", seed, ["a", "b"]),
+            "EASE {}", "", shape_sweep.Usage(0.0, 0.0, 0.0),
+            shape_sweep.people_of("ml-100k", seed, ["a", "b"]),
         )
         for seed in (60, 61, 62)
     ]  # fmt: skip
@@ -134,3 +139,34 @@ def test_simulated_users_of_two_seeds_are_different_people() -> None:
     assert len(set(np.concatenate(sim))) == 4
     shared = [shape_sweep.people_of("ml-100k", seed, ["u1", "u2"]) for seed in (66, 67)]
     assert len(set(np.concatenate(shared))) == 2
+
+
+def test_reviews_keep_each_user_first_event_on_an_item_and_users_with_enough_items() -> None:
+    """Worked by hand: a's repeat of x (ts 4) is dropped, so a has x, y, z (three items) and
+    stays at least=3; b has five rows but two items, so b goes whatever b's row order."""
+    events = frame([
+        ("b", "x", 9), ("a", "x", 1), ("a", "y", 2), ("b", "w", 3), ("a", "x", 4), ("a", "z", 5),
+        ("b", "x", 6), ("b", "w", 7), ("b", "x", 8),
+    ])  # fmt: skip
+    got = shape_sweep.reviews(events, least=3)
+    assert list(zip(got["user_id"], got["item_id"], got["ts"], strict=True)) == [
+        ("a", "x", 1), ("a", "y", 2), ("a", "z", 5),
+    ]  # fmt: skip
+    assert shape_sweep.reviews(events, least=2)["user_id"].tolist() == ["a", "a", "b", "a", "b"]
+
+
+def test_cli_reads_the_usage_of_its_own_child() -> None:
+    """The CPU ``cli`` reports for one ``recsmith`` process is what the kernel's running total
+    over this process's reaped children grew by across the call (an independent reading), its
+    peak memory at most the largest child's so far; a failing command raises with its stderr."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out, used = shape_sweep.cli("version")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    grew = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert out.strip()
+    assert used.cpu == pytest.approx(grew, abs=1e-6)
+    assert used.cpu > 0.05  # importing recsmith alone takes more than this
+    assert 20 < used.peak_mib <= after.ru_maxrss / 1024
+    assert used.wall >= used.cpu / os.cpu_count()  # type: ignore[operator]
+    with pytest.raises(RuntimeError, match="no-such-command"):
+        shape_sweep.cli("no-such-command")
