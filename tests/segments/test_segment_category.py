@@ -9,6 +9,7 @@ Ten users with events, shrinkage m = 2, one property ``gender``; books b0 … b3
     m1 (M): b2        m2 (M): b2        m3 (M): b3
     x1 (X): t0        x2 (X): t0, t1    (segment X had no book)
     n1: b2, b3        n2: b3            n3: b3              (no profile)
+    f1, f2 and x1 also had each of 300 toys z0 … z299
 
 so n = 10 and the books' counts c = [1, 2, 3, 4]. A segment's score, times n, is
 (n · c_s + m · c) / (n_s + m):
@@ -16,6 +17,10 @@ so n = 10 and the books' counts c = [1, 2, 3, 4]. A segment's score, times n, is
     F (n_F = 2, c_F = [1, 2, 0, 0]):  [12, 24, 6, 8] / 4  = [3.0, 6.0, 1.5, 2.0]  ->  b1 b0 b3 b2
     M (n_M = 3, c_M = [0, 0, 2, 1]):  [2, 4, 26, 18] / 5  = [0.4, 0.8, 5.2, 3.6]  ->  b2 b3 b1 b0
     everyone (c):                                           [1, 2, 3, 4]          ->  b3 b2 b1 b0
+
+The z toys (F: 26 / 4 = 6.5 each, above every book; M: 6 / 5 = 1.2, above b1 and b0) fill the
+first ``HEAD_DEPTH`` (256) of a segment's whole-catalogue list: the books must be ranked among
+the books, not cut from that list.
 """
 
 from __future__ import annotations
@@ -34,13 +39,14 @@ from recsmith.pipeline.config import PipelineConfig
 from recsmith.serving import create_app
 from recsmith.store.sqlite import SQLiteStore
 
+TOYS = [f"z{i}" for i in range(300)]
 HISTORIES = {
-    "f1": ["b0", "b1"],
-    "f2": ["b1"],
+    "f1": ["b0", "b1", *TOYS],
+    "f2": ["b1", *TOYS],
     "m1": ["b2"],
     "m2": ["b2"],
     "m3": ["b3"],
-    "x1": ["t0"],
+    "x1": ["t0", *TOYS],
     "x2": ["t0", "t1"],
     "n1": ["b2", "b3"],
     "n2": ["b3"],
@@ -77,7 +83,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         }
     )
     items = [Item(item_id=f"b{i}", categories=["books"]) for i in range(4)]
-    items += [Item(item_id=f"t{i}", categories=["toys"]) for i in range(2)]
+    items += [Item(item_id=t, categories=["toys"]) for t in ["t0", "t1", *TOYS]]
     users = [User(user_id=u, properties={"gender": g}) for u, g in (GENDER | COLD).items()]
     pipeline = train_pipeline(
         config, frame, dict(EventSettings().weights), items=items, users=users
@@ -114,10 +120,11 @@ def test_a_segment_without_books_and_a_user_without_profile_get_the_global_books
         tier, (ids, scores) = books(client, user)
         assert (tier, ids) == ("category", EVERYONE[0])
         assert scores == pytest.approx(EVERYONE[1])
-    # without a category filter segment X still answers (its toys first): only the books lack
-    plain = client.get("/v1/users/new_x/recommendations?k=2").json()
+    # without a category filter segment X still answers (t0 first: (10 · 2 + 2 · 2) / 4 = 6):
+    # only the books lack
+    plain = client.get("/v1/users/new_x/recommendations?k=1").json()
     assert plain["tier"] == "segment"
-    assert [i["item_id"] for i in plain["items"]] == ["t0", "t1"]
+    assert [i["item_id"] for i in plain["items"]] == ["t0"]
 
 
 def test_a_profile_written_after_training_answers_a_category_request(client: TestClient) -> None:

@@ -113,6 +113,8 @@ def test_evidence_in_a_pool_is_any_of_the_segments_items(table: SegmentPopularit
     assert table.had_any(codes, np.asarray([3])).tolist() == [False, True, False, False]
     assert table.had_any(codes, np.asarray([2])).tolist() == [True, False, False, True]
     assert table.had_any(codes, np.asarray([0, 1])).all()
+    # a property without a segment (M's plan, code -1) adds no evidence: M had no i0
+    assert table.had_any(codes, np.asarray([0])).tolist() == [True, False, True, True]
 
 
 def test_numbers_form_quintile_bands_of_the_profiles() -> None:
