@@ -3,7 +3,9 @@ chain. A request goes retrieve → rank → re-rank; the response says which tie
 
 ``personalised`` (a known user) → ``session`` (an unknown visitor with recent items) →
 ``segment`` (a user with a profile and no events: popularity among users like them,
-``segments.popularity``) → ``popular`` (nobody knows anything). Popular items sit under every
+``segments.popularity``, within the requested categories when the request names some and the
+segments had any of their items) → ``category`` (popularity within the requested categories) →
+``popular`` (nobody knows anything). Popular items sit under every
 list (they fill what the sources could not), and everything passes the same rules: no tier
 ever returns an item the user has, the request excludes, or a rule filters out — a list may end
 short rather than break a rule.
