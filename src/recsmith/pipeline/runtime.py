@@ -530,7 +530,10 @@ class Pipeline:
         if not segmented.any():
             return [(everyone, name)], segmented
         rows = np.flatnonzero(segmented)
-        own = self.segments.retrieve(queries.take(rows), depth, codes[rows], within)
+        # a lone request (or a batch all of whose queries are cold) skips the sparse row
+        # indexing of ``take`` (~0.5 ms for three matrices)
+        asked = queries if len(rows) == len(queries) else queries.take(rows)
+        own = self.segments.retrieve(asked, depth, codes[rows], within)
         return [
             (everyone.where(~segmented[everyone.query]), name),
             (own.renumbered(rows), SEGMENT_FALLBACK),

@@ -244,14 +244,15 @@ class SegmentPopularity:
         """bool [n]: whether any of each row's segments (``codes`` [n, q]) had an item of
         ``within``. Where none did, its scores there are the global ones times a constant (the
         module docstring's prior), so its list there is exactly global popularity's: the tier
-        says so rather than claim a segment answered. Reads only those segments' counts."""
-        segments = np.unique(codes[codes >= 0])
-        rows = self.counts[segments]
+        says so rather than claim a segment answered. Reads only those segments' counts, by
+        their slices of the CSR arrays (a loop over the few segments, not over items: scipy's
+        row indexing cost ~0.3 ms a request)."""
         inside = np.zeros(self.n_items, bool)
         inside[within] = True
-        entry_row = np.repeat(np.arange(len(segments)), np.diff(rows.indptr))
+        indptr, indices = self.counts.indptr, self.counts.indices
         had = np.zeros(len(self.values) + 1, bool)  # the last: no segment (-1)
-        had[segments] = np.bincount(entry_row[inside[rows.indices]], minlength=len(segments)) > 0
+        for s in np.unique(codes[codes >= 0]).tolist():
+            had[s] = inside[indices[indptr[s] : indptr[s + 1]]].any()
         return had[codes].any(axis=1)
 
     def _fill_heads(
