@@ -70,8 +70,9 @@ class BatchRecommendations:
 
 #: Who answered a request, best first: the model for a known user, the session's items for an
 #: anonymous visitor, popularity within the categories the request asked for (pipelines),
-#: popularity within the user's profile segments (pipelines, ``segments``), global popularity
-#: when nothing is known.
+#: popularity within the user's profile segments (pipelines, ``segments``; within the requested
+#: categories too when the segments had any of their items: ``Pipeline.segment_fallback``),
+#: global popularity when nothing is known. The order is the codes', not the chain's.
 TIERS = ("personalised", "session", "category", "segment", "popular")
 
 #: The source named for a slot the popularity fallback filled: the name a pipeline gives its

@@ -59,7 +59,8 @@ def lists(table: SegmentPopularity, users: list[str], k: int = 4, **given: objec
     n = len(users)
     exclude = given.get("exclude", sparse.csr_array((n, 4), dtype=np.float32))
     empty = sparse.csr_array((n, 4), dtype=np.float32)
-    got = table.retrieve(Queries(np.full(n, -1, np.int32), empty, exclude), k, codes)  # type: ignore[arg-type]
+    queries = Queries(np.full(n, -1, np.int32), empty, exclude)  # type: ignore[arg-type]
+    got = table.retrieve(queries, k, codes, given.get("within"))  # type: ignore[arg-type]
     return [
         (got.items[got.query == q].tolist(), got.scores[got.query == q].tolist()) for q in range(n)
     ]
@@ -89,6 +90,31 @@ def test_excluded_items_are_skipped_and_k_cuts(table: SegmentPopularity) -> None
     exclude = sparse.csr_array(([1.0], ([0], [0])), shape=(1, 4), dtype=np.float32)
     [female] = lists(table, ["new_f"], k=2, exclude=exclude)
     assert female == ([1, 2], [2.5, 1.5])
+
+
+def test_within_a_pool_the_same_scores_rank_only_its_items(table: SegmentPopularity) -> None:
+    """A category request's pool (items i2, i3; then i0, i3): F's and M's scores there, kept
+    apart from the whole catalogue's heads of the same segments."""
+    whole = lists(table, ["new_f"])
+    pool = np.asarray([2, 3])
+    [female, male] = lists(table, ["new_f", "new_f"], within=pool, profiles=[None, {"gender": "M"}])
+    assert female == ([2, 3], [1.5, 0.5]) and male == ([3, 2], [1.5, 0.5])
+    [male] = lists(table, ["new_f"], within=np.asarray([0, 3]), profiles=[{"gender": "M"}])
+    assert male == ([3, 0], [1.5, 1.0])
+    assert lists(table, ["new_f"]) == whole
+
+
+def test_evidence_in_a_pool_is_any_of_the_segments_items(table: SegmentPopularity) -> None:
+    """F had i0, i1, i2; M i1, i3; pro i0, i1 (module docstring): a pool of i3 alone is M's."""
+    codes = table.codes_of(
+        np.asarray(["x"] * 4, dtype=object),
+        [{"gender": "F"}, {"gender": "M"}, {"plan": "pro"}, {"gender": "F", "plan": "pro"}],
+    )
+    assert table.had_any(codes, np.asarray([3])).tolist() == [False, True, False, False]
+    assert table.had_any(codes, np.asarray([2])).tolist() == [True, False, False, True]
+    assert table.had_any(codes, np.asarray([0, 1])).all()
+    # a property without a segment (M's plan, code -1) adds no evidence: M had no i0
+    assert table.had_any(codes, np.asarray([0])).tolist() == [True, False, True, True]
 
 
 def test_numbers_form_quintile_bands_of_the_profiles() -> None:

@@ -3,7 +3,9 @@ chain. A request goes retrieve → rank → re-rank; the response says which tie
 
 ``personalised`` (a known user) → ``session`` (an unknown visitor with recent items) →
 ``segment`` (a user with a profile and no events: popularity among users like them,
-``segments.popularity``) → ``popular`` (nobody knows anything). Popular items sit under every
+``segments.popularity``, within the requested categories when the request names some and the
+segments had any of their items) → ``category`` (popularity within the requested categories) →
+``popular`` (nobody knows anything). Popular items sit under every
 list (they fill what the sources could not), and everything passes the same rules: no tier
 ever returns an item the user has, the request excludes, or a rule filters out — a list may end
 short rather than break a rule.
@@ -460,21 +462,12 @@ class Pipeline:
         found = np.bincount(cands.query, minlength=len(user_ids)) > 0
         # popular items under every list: the fallback tier, and what fills lists the sources
         # could not, all passing through the same rules below
-        segmented = np.zeros(len(user_ids), bool)
-        if categories:
-            fallback = self.category_popular.within(categories, want + widest_row(queries.exclude))
-            # a category request takes every category's head: the rules' per-category cap and
-            # the catalogue's unavailable items thin a pool cut to ``want`` (one category's
-            # head) short
-            depth = want * len(categories)
-            cands = append_below(cands, fallback.retrieve(queries, depth), fallback.name)
-        else:
-            cold = (queries.users < 0) & ~found
-            fillers, segmented = self.segment_fallback(
-                user_ids, queries, want, profiles, cold, everyone
-            )
-            for filler, name in fillers:
-                cands = append_below(cands, filler, name)
+        cold = (queries.users < 0) & ~found
+        fillers, segmented = self.segment_fallback(
+            user_ids, queries, want, profiles, cold, everyone, categories
+        )
+        for filler, name in fillers:
+            cands = append_below(cands, filler, name)
         if categories:
             rules = [*rules, FilterRule.model_validate({"property": "category", "in": categories})]
         started = time.perf_counter()
@@ -504,25 +497,45 @@ class Pipeline:
         profiles: Sequence[Mapping[str, Any] | None] | None,
         cold: np.ndarray,
         everyone: Proposals | None = None,
+        categories: Sequence[str] = (),
     ) -> tuple[list[tuple[Proposals, str]], np.ndarray]:
         """The popularity beneath every list (proposals with their source names) and which
-        queries took it from their profile segments: global popularity, unless the release has
-        segments and a ``cold`` query (no events, nothing the sources found) has a profile
-        (given, or the release's own), whose segments' popularity is then its whole list. Lists
-        the sources answered keep the global filler, and a batch without such a user skips the
-        segment pass (one pass over the catalogue per segment combination) entirely."""
-        if everyone is None:  # else the filler at ``depth``, retrieved with the sources
+        queries took it from their profile segments: global popularity (within ``categories``
+        when the request names some), unless the release has segments and a ``cold`` query (no
+        events, nothing the sources found) has a profile (given, or the release's own), whose
+        segments' popularity (within the categories) is then its whole list. Within categories
+        the segments answer only where they had any of the categories' items: with none, their
+        shrunken scores there are the global ones (``SegmentPopularity.had_any``), and the
+        category tier says so. Lists the sources answered keep the global filler, and a batch
+        without such a user skips the segment pass (one pass over the catalogue per segment
+        combination) entirely."""
+        name = FALLBACK
+        if categories:
+            source = self.category_popular.within(categories, depth + widest_row(queries.exclude))
+            # a category request takes every category's head: the rules' per-category cap and
+            # the catalogue's unavailable items thin a pool cut to ``depth`` (one category's
+            # head) short
+            depth *= len(categories)
+            everyone, name = source.retrieve(queries, depth), source.name
+        elif everyone is None:  # else the filler at ``depth``, retrieved with the sources
             everyone = self.fallback.retrieve(queries, depth)
         if self.segments is None or not cold.any():
-            return [(everyone, FALLBACK)], np.zeros(len(user_ids), bool)
+            return [(everyone, name)], np.zeros(len(user_ids), bool)
         codes = self.segments.codes_of(user_ids, profiles)
         segmented = cold & (codes >= 0).any(axis=1)
+        within = None
+        if categories and segmented.any():
+            within = self.category_popular.members(categories)
+            segmented &= self.segments.had_any(codes, within)
         if not segmented.any():
-            return [(everyone, FALLBACK)], segmented
+            return [(everyone, name)], segmented
         rows = np.flatnonzero(segmented)
-        own = self.segments.retrieve(queries.take(rows), depth, codes[rows])
+        # a lone request (or a batch all of whose queries are cold) skips the sparse row
+        # indexing of ``take`` (~0.5 ms for three matrices)
+        asked = queries if len(rows) == len(queries) else queries.take(rows)
+        own = self.segments.retrieve(asked, depth, codes[rows], within)
         return [
-            (everyone.where(~segmented[everyone.query]), FALLBACK),
+            (everyone.where(~segmented[everyone.query]), name),
             (own.renumbered(rows), SEGMENT_FALLBACK),
         ], segmented
 

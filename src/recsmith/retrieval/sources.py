@@ -345,14 +345,18 @@ class CategoryPopular:
     def within(self, categories: Sequence[str], depth: int) -> StaticSource:
         """A static source over the best ``depth`` items of each named category (unknown names
         add nothing), ranked by popularity."""
-        codes = [self.codes[c] for c in categories if c in self.codes]
-        heads = [
-            self.items[self.indptr[c] : min(self.indptr[c] + depth, self.indptr[c + 1])]
-            for c in codes
-        ]
-        pool = np.unique(np.concatenate([np.zeros(0, np.int64), *heads]))
+        pool = self.members(categories, depth)
         order = pool[np.lexsort((pool, -self.item_scores[pool]))]
         return StaticSource(self.name, self.item_scores, order)
+
+    def members(self, categories: Sequence[str], depth: int | None = None) -> np.ndarray:
+        """The items (sorted indices) of the named categories, each category's best ``depth``
+        only when given: the pool another popularity (a segment's) ranks within them."""
+        heads = [
+            self.items[self.indptr[c] : self.indptr[c + 1]][:depth]
+            for c in (self.codes[name] for name in categories if name in self.codes)
+        ]
+        return np.unique(np.concatenate([np.zeros(0, np.int64), *heads]))
 
 
 def _rows_of(matrix: sparse.csr_array, rows: np.ndarray) -> sparse.csr_array:

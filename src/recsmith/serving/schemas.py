@@ -293,8 +293,9 @@ class RecommendationResponse(_ListResponse):
         description="Set when the personalised tier could not answer: 'session' (from the "
         "request's recent items), 'category' (popular within the requested categories), "
         "'segment' (popular among users whose profile matches the user's: a profile, no "
-        "events) or 'popular' (nothing known about the visitor, or the model or the pipeline's "
-        "sources propose nothing for a known user); a personalised list popularity filled in "
+        "events; within the requested categories when such users had any of their items) or "
+        "'popular' (nothing known about the visitor, or the model or the pipeline's sources "
+        "propose nothing for a known user); a personalised list popularity filled in "
         "part says 'popular_fill' in degraded instead"
     )
     explanations: Explanations = None
