@@ -15,7 +15,9 @@ from popular_model import popular_model
 from typer.testing import CliRunner
 
 from recsmith.cli.app import app
-from recsmith.cli.recommend import read_user_ids
+from recsmith.cli.users_file import read_users_file
+from recsmith.errors import ValidationError
+from recsmith.ids import IdMap
 
 # ``recommend`` logs its lists into the default store when one exists: this one names none
 pytestmark = pytest.mark.usefixtures("audit_store")
@@ -25,8 +27,8 @@ runner = CliRunner()
 
 def _ids(path: Path, data: bytes) -> tuple[list[str], int]:
     path.write_bytes(data)
-    ids, repeats = read_user_ids(path)
-    return list(ids), repeats
+    listed = read_users_file(path)
+    return list(listed.ids), listed.repeats
 
 
 @pytest.mark.parametrize(
@@ -101,22 +103,22 @@ def test_a_file_answered_in_slices_writes_what_one_call_writes(
     assert whole.count("\n") == 1 + 0 + 4 + 3 + 1 + 4 + 2
 
 
-def test_headerless_csv_rows_are_read_by_their_first_field_where_that_is_a_known_user(
+def test_headerless_csv_rows_are_read_by_their_first_field_for_the_whole_file(
     tmp_path: Path,
 ) -> None:
     """A test split saved without its header (``user,item,rating`` rows) as ``--users``: read
-    whole, each row was an unknown user answered by popularity, its seen items listed. Where a
-    line is no user but its first field is one, that field is the user (``0042`` twice: one
-    user); a line that is a known user whole (``u,1``) stays whole though its first
-    field is a user too (``u``), and a row whose first field is no user either stays as written
-    (``ghost,i2``). By hand: ``0042`` had ``i1``, ``u,1`` had
-    ``i1`` and ``i2``; popularity ``i1`` (2) > ``i2`` (1) > ``i3`` (1, later)."""
+    whole, each row was an unknown user answered by popularity, its seen items listed. More
+    first fields than whole lines are known users (3 against 1), so every line is a row: the
+    new user ``ghost`` is one user under its own id, not a user named ``ghost,i2,1`` (decided
+    for the file, not line by line), and a quoted ``"u,1"`` is one field, the known user
+    ``u,1``, though ``u`` is a user too. By hand: ``0042`` had ``i1``, ``u,1`` had ``i1`` and
+    ``i2``; popularity ``i1`` (2) > ``i2`` (1) > ``i3`` (1, later)."""
     events = (
         "user_id,item_id,timestamp\n0042,i1,1700000000\n"
         '"u,1",i1,1700000001\n"u,1",i2,1700000002\nu,i3,1700000003\n'
     )
     args = popular_model(runner, tmp_path, events)
-    Path(args[-1]).write_text('0042,i2,5\n"u,1"\n0042,i3,4\nghost,i2,1\n')
+    Path(args[-1]).write_text('0042,i2,5\n"u,1"\n0042,i3,4\nghost,i2,1\nghost,i3,2\n')
     out = tmp_path / "recs.csv"
     result = runner.invoke(app, [*args, "--k", "2", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
@@ -126,9 +128,46 @@ def test_headerless_csv_rows_are_read_by_their_first_field_where_that_is_a_known
         ("0042", "i2"),
         ("0042", "i3"),
         ("u,1", "i3"),
-        ("ghost,i2,1", "i1"),
-        ("ghost,i2,1", "i2"),
+        ("ghost", "i1"),
+        ("ghost", "i2"),
     ]
     summary = json.loads(result.stdout)
-    assert (summary["lines_read_as_rows"], summary["duplicate_users"]) == (2, 1)
+    assert (summary["lines_read_as_rows"], summary["duplicate_users"]) == (5, 2)
     assert summary["fallback_users"] == 1
+
+
+KNOWN = IdMap(["u1", "u2", "u", "u,9"])
+
+
+@pytest.mark.parametrize(
+    ("data", "expected", "rows"),
+    [
+        # tab-separated rows without a header: the first field, for every line
+        (b"u1\ti9\t4\nnew7\ti3\t5\nnew7\ti4\t2\n", ["u1", "new7"], True),
+        # a known id holding a comma beats its split: whole lines (2 known against 1)
+        (b"u,9\nu2\n", ["u,9", "u2"], False),
+        # a user column's values are exact: never split again, known prefix or not
+        (b"user_id,rating\n\"u,9\",4\n\"u,7\",5\n", ["u,9", "u,7"], False),
+        # a header of one user column: each line whole, as without a header
+        (b"user_id\nu,1\n", ["u,1"], False),
+        # MovieLens' and Amazon's own headers, and a header after a blank line
+        (b"userId,movieId,rating\nu1,i1,4\n", ["u1"], False),
+        (b"asin;reviewerID\ni1;u2\n", ["u2"], False),
+        (b"\n\nuser_id,x\nu2,1\n", ["u2"], False),
+    ],
+)
+def test_each_file_is_read_one_way(
+    tmp_path: Path, data: bytes, expected: list[str], rows: bool
+) -> None:
+    path = tmp_path / "users.txt"
+    path.write_bytes(data)
+    listed = read_users_file(path, KNOWN)
+    assert (list(listed.ids), listed.rows) == (expected, rows)
+
+
+def test_a_stray_quote_is_refused_naming_its_line(tmp_path: Path) -> None:
+    """A lenient CSV reader lets an unclosed quote run on: three users read as one id."""
+    path = tmp_path / "users.txt"
+    path.write_bytes(b'user_id,n\nu0,1\n"u1,1\nu2,1\nu3,1\n')
+    with pytest.raises(ValidationError, match=r"--users.*line 3 is not CSV"):
+        read_users_file(path, KNOWN)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from recsmith.bundle import FILL, BatchRecommendations, ModelBundle
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.cli.trained_dir import check_trained_dir
+from recsmith.cli.users_file import read_users_file
 from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
 from recsmith.ids import IdMap
@@ -45,66 +45,6 @@ def _in_slices(
         np.concatenate([part.fallback for part in parts]),
         [row for part in parts for row in part.sources],
     )
-
-
-def read_user_ids(path: Path) -> tuple[np.ndarray, int]:
-    """The users a ``--users`` file lists, each once in the order first listed, and how many
-    repeated lines were dropped (a user listed twice would otherwise get its rows, and its
-    decision, twice).
-
-    One id per line, the whole line (an id may hold a comma), or a line written as one quoted
-    CSV field (``"u,1"``, as a CSV writer quotes such an id); or, where the first line is a CSV
-    header naming a ``user_id`` column, that column of the CSV (a test split saved with its
-    other columns). A UTF-8 BOM is dropped: read as part of the first id it made that user
-    unknown, answered by popularity with its own seen items listed. Blank lines are skipped and
-    an id's surrounding spaces dropped; leading zeros and other characters are kept as written."""
-    if not path.is_file():
-        raise FileNotFoundError(f"--users: no such file: {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationError("--users", f"{path} is not UTF-8 text ({exc.reason})") from None
-    lines = text.splitlines()
-    delimiter = max((",", ";", "\t"), key=lines[0].count) if lines else ","
-    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter), [])]
-    if "user_id" in header:
-        column = header.index("user_id")
-        rows = csv.reader(lines[1:], delimiter=delimiter)
-        ids = [row[column].strip() if len(row) > column else "" for row in rows]
-    else:
-        ids = [_unquoted(line.strip()) for line in lines]
-    listed = np.asarray([i for i in ids if i], dtype=object)
-    unique = pd.unique(listed)
-    return np.asarray(unique, dtype=object), len(listed) - len(unique)
-
-
-def _unquoted(line: str) -> str:
-    """A line that is one quoted CSV field (``"u,1"``; a quote inside doubled) as that field;
-    any other line as it is."""
-    if len(line) < 2 or line[0] != '"' or line[-1] != '"':
-        return line
-    fields = next(csv.reader([line]))
-    return fields[0] if len(fields) == 1 else line
-
-
-def first_fields_where_known(ids: np.ndarray, known: IdMap) -> tuple[np.ndarray, int, int]:
-    """``ids`` with each line no user holds read as a headerless CSV row where its first
-    comma-separated field is a known user (a test split saved without its header, ``u1,i9,4``:
-    read whole, every row was an unknown user answered by popularity); how many lines were so
-    read, and how many more repeats that made (``u1,i9`` and ``u1,i3``: one user). A line
-    that is a known user as a whole (an id holding a comma) stays whole."""
-    comma = np.fromiter(("," in i for i in ids), bool, len(ids))
-    rows = np.flatnonzero(comma & (known.to_index(ids) < 0))
-    if len(rows) == 0:
-        return ids, 0, 0
-    first = np.asarray([next(csv.reader([ids[r]]))[0].strip() for r in rows], dtype=object)
-    found = known.to_index(first) >= 0
-    if not found.any():
-        return ids, 0, 0
-    read = ids.copy()
-    read[rows[found]] = first[found]
-    unique = pd.unique(read)
-    return np.asarray(unique, dtype=object), int(found.sum()), len(read) - len(unique)
 
 
 def _known_users(bundle: ModelBundle | Pipeline) -> IdMap:
@@ -170,7 +110,8 @@ def recommend(
     are recorded in the decision log. Items a user had in the training data are never listed;
     users the model does not know get the popularity fallback, so every listed user gets k rows,
     fewer only where fewer items are left that the user has not had (none for one who had
-    them all; the summary counts such short lists).
+    them all) or a pipeline's rules and re-ranking caps allow fewer (the summary counts such
+    short lists)).
     Where the model has too few items for a user (item-kNN and EASE list only items the user's
     history points to) popularity fills the rest, scored below the model's items. With
     --sessions the first column is session_id and lists come from each session's items
@@ -191,9 +132,9 @@ def recommend(
             key = "session_id"
         else:
             assert users is not None
-            user_ids, duplicates = read_user_ids(users)
-            user_ids, rows_read, more = first_fields_where_known(user_ids, _known_users(bundle))
-            duplicates += more
+            listed = read_users_file(users, _known_users(bundle))
+            user_ids, duplicates = listed.ids, listed.repeats
+            rows_read = len(user_ids) + duplicates if listed.rows else 0
             recs = _in_slices(lambda at: bundle.recommend(user_ids[at], k), user_ids)
             key = "user_id"
         if len(user_ids) == 0:
@@ -236,7 +177,8 @@ def recommend(
         "rows": len(frame),
         "fallback_users": int(recs.fallback.sum()),
         **_popular_known(frame, lengths, np.asarray(recs.fallback, bool), _fills_alone(bundle)),
-        # fewer than k rows: only where fewer items are left that the user has not had
+        # fewer than k rows: fewer items left that the user has not had, or a pipeline's rules
+        # and re-ranking caps allowing fewer
         "short_users": int(np.count_nonzero(lengths < k)),
         "duplicate_users": duplicates,
         # headerless CSV rows whose first field, not the whole line, is a known user
@@ -271,7 +213,7 @@ def recommend(
         short = summary["short_users"]
         weak += (
             f"; {short:,} user{'s' if short > 1 else ''} got fewer than {k:,} items: no more "
-            "were left that they had not had"
+            "were left that they had not had, or the rules and re-ranking caps allowed no more"
             if short
             else ""
         )
