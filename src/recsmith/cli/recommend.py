@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -14,10 +14,12 @@ from recsmith.bundle import FILL
 from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.cli.trained_dir import check_trained_dir
+from recsmith.config import Settings
 from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.store.open import open_store
+from recsmith.store.url_scheme import SQLITE_PREFIX, sqlite_file
 
 
 def read_user_ids(path: Path) -> tuple[np.ndarray, int]:
@@ -59,6 +61,24 @@ def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
     return grouped.index.to_numpy(dtype=object), list(grouped)
 
 
+def _profiles(bundle: Any, user_ids: np.ndarray, settings: Settings) -> dict[str, Any]:
+    """``profiles=`` for ``recommend``: the store's profile of each user a model with a user
+    tower does not know (``ModelBundle.needs_profile``: ``import --format users``,
+    ``PUT /v1/users/{id}``), as ``serve`` reads it; nothing for other releases, or when the
+    configured SQLite store is not there (a batch run never creates one)."""
+    url = settings.store.url
+    if not getattr(bundle, "serves_profiles", False) or (
+        url.startswith(SQLITE_PREFIX) and not Path(sqlite_file(url)[0]).is_file()
+    ):
+        return {}
+    db = open_store(url, settings.store)
+    try:
+        users = [db.get_user(u) if bundle.needs_profile(u) else None for u in user_ids.tolist()]
+    finally:
+        db.close()
+    return {"profiles": [None if u is None else dict(u.properties) for u in users]}
+
+
 def recommend(
     ctx: typer.Context,
     model_dir: Annotated[Path, typer.Option(help="A directory written by `recsmith train`.")],
@@ -91,7 +111,8 @@ def recommend(
     sources names who proposed the item (|-separated): the model, a pipeline's sources, or
     "popular" for the popularity fallback; a recommendation_id column is added when the lists
     are recorded in the decision log. Items a user had in the training data are never listed;
-    users the model does not know get the popularity fallback, so every listed user gets rows.
+    users the model does not know get the popularity fallback, so every listed user gets rows
+    (a two_tower model answers those with a profile in the store from it, as serve does).
     Where the model has too few items for a user (item-kNN and EASE list only items the user's
     history points to) popularity fills the rest, scored below the model's items. With
     --sessions the first column is session_id and lists come from each session's items
@@ -113,7 +134,7 @@ def recommend(
         else:
             assert users is not None
             user_ids, duplicates = read_user_ids(users)
-            recs = bundle.recommend(user_ids, k)
+            recs = bundle.recommend(user_ids, k, **_profiles(bundle, user_ids, cli.settings))
             key = "user_id"
         if len(user_ids) == 0:
             raise ValidationError(f"--{key.split('_')[0]}s", "lists no ids")
