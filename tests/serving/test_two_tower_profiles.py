@@ -116,6 +116,12 @@ def test_serve_answers_cold_users_from_their_stored_profiles(
     assert (nobody["tier"], nobody["fallback"]) == ("popular", "popular")
     assert [i["item_id"] for i in nobody["items"]] == release.popular_items(K)[0].tolist()
     assert len({tuple(i["item_id"] for i in body["items"]) for body in lists.values()}) == 3
+    # ``?explain=true`` answers from its own traced call: the same tier and list
+    explained = served.get(
+        "/v1/users/new-a/recommendations", params={"k": K, "explain": True}, headers=keys["admin"]
+    ).json()
+    assert explained["tier"] == "profile"
+    assert [i["item_id"] for i in explained["items"]] == oracle(release, "A")
 
 
 def test_recommend_reads_cold_users_profiles_from_the_store(
