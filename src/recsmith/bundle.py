@@ -56,10 +56,10 @@ class NeedsPipeline(ValueError):
 @dataclass(frozen=True, slots=True)
 class BatchRecommendations:
     """Lists for a batch of users in external ids. ``fallback[i]``: row i came from popularity
-    because the user is unknown (a known user the model had nothing for is not one: its items'
-    ``sources`` say ``FILL``, and ``Answer.tiers`` ``popular``). ``sources[i][j]``: who
-    proposed item j of row i (``Answer.sources``), so that a batch file or a decision log can
-    tell a model's item from a popularity fill."""
+    because the user is unknown and had no profile the model could read (a known user the
+    model had nothing for is not one: its items' ``sources`` say ``FILL``, and ``Answer.tiers``
+    ``popular``). ``sources[i][j]``: who proposed item j of row i (``Answer.sources``), so that
+    a batch file or a decision log can tell a model's item from a popularity fill."""
 
     user_ids: np.ndarray  # object [n]
     item_ids: list[np.ndarray]  # per user, object arrays (length <= k)
@@ -69,11 +69,14 @@ class BatchRecommendations:
 
 
 #: Who answered a request, best first: the model for a known user, the session's items for an
-#: anonymous visitor, popularity within the categories the request asked for (pipelines),
-#: popularity within the user's profile segments (pipelines, ``segments``; within the requested
-#: categories too when the segments had any of their items: ``Pipeline.segment_fallback``),
-#: global popularity when nothing is known. The order is the codes', not the chain's.
-TIERS = ("personalised", "session", "category", "segment", "popular")
+#: anonymous visitor, the model from the stored profile of a user unknown at training (a model
+#: with a user tower, ``two_tower``: ``ModelBundle.needs_profile``), popularity within the
+#: categories the request asked for (pipelines), popularity within the user's profile segments
+#: (pipelines, ``segments``; within the requested categories too when the segments had any of
+#: their items: ``Pipeline.segment_fallback``), global popularity when nothing is known. The
+#: order is the codes', not the chain's; a pipeline's tiers are indices into this tuple: a new
+#: tier goes after ``session``, never before.
+TIERS = ("personalised", "session", "profile", "category", "segment", "popular")
 
 #: The source named for a slot the popularity fallback filled: the name a pipeline gives its
 #: own popularity fill (``pipeline.runtime.FALLBACK``), so both deployments label it alike.
@@ -260,7 +263,7 @@ class ModelBundle:
         training, or lists in ``extra_seen`` (aligned with ``user_ids``), are never returned. Lists
         the model cannot fill to ``k`` are completed with popular items (``_fill_from_popular``).
         """
-        top, known, _ = self._lists(user_ids, k, extra_seen)
+        top, known, _, _ = self._lists(user_ids, k, extra_seen)
         return top, known
 
     def _lists(
@@ -268,9 +271,12 @@ class ModelBundle:
         user_ids: Sequence[str] | np.ndarray,
         k: int,
         extra_seen: Sequence[Collection[str]] | None,
-    ) -> tuple[TopK, np.ndarray, np.ndarray]:
-        """``top_k``, and per row how many leading items the model proposed (the rest are the
-        popularity fill)."""
+        profiles: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> tuple[TopK, np.ndarray, np.ndarray, np.ndarray]:
+        """``top_k``, per row how many leading items the model proposed (the rest are the
+        popularity fill), and which rows the model answered from a profile: an unknown user
+        with a non-empty ``profiles[i]`` when the model has a user tower (``needs_profile``),
+        its items since training (``extra_seen``) pooled into the tower too and never listed."""
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)
         idx = self.users.to_index(user_ids)
@@ -283,11 +289,35 @@ class ModelBundle:
             top = self.model.recommend(idx[known], k, exclude=rows, blocked=self.blocked)
             top = self.model.with_evidence(top)
             ids[known], scores[known] = top.ids, top.scores
+        profiled = np.zeros(n, bool)
+        if profiles is not None and self.serves_profiles:
+            profiled = ~known & np.fromiter(map(bool, profiles), bool, n)
+        if profiled.any():
+            at = np.flatnonzero(profiled)
+            top = self.model.recommend_for_profiles(  # type: ignore[attr-defined]
+                [profiles[i] for i in at],  # type: ignore[index]
+                k,
+                history=exclude[at],
+                blocked=self.blocked,
+            )
+            ids[at], scores[at] = top.ids, top.scores
         proposed = (ids >= 0).sum(axis=1)
         missing = proposed < k
         if missing.any():
             self._fill_from_popular(ids, scores, exclude, np.flatnonzero(missing), k)
-        return TopK(ids, scores), known, proposed
+        return TopK(ids, scores), known, proposed, profiled
+
+    @property
+    def serves_profiles(self) -> bool:
+        """Whether the model turns a profile into a list (a user tower: ``two_tower``)."""
+        return callable(getattr(self.model, "recommend_for_profiles", None))
+
+    def needs_profile(self, user_id: str) -> bool:
+        """Whether serving should read ``user_id``'s stored profile (``PUT /v1/users/{id}``,
+        ``import --format users``) for this release: the model has a user tower and the user
+        is unknown to it, so the profile is what personalises the list (``Pipeline`` has its
+        own, for its segments)."""
+        return self.serves_profiles and bool(self.users.to_index([user_id])[0] < 0)
 
     def recommend(
         self,
@@ -295,11 +325,24 @@ class ModelBundle:
         k: int,
         *,
         extra_seen: Sequence[Collection[str]] | None = None,
+        profiles: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> BatchRecommendations:
-        """``top_k`` in external ids: what the CLI and the HTTP API return."""
+        """``top_k`` in external ids: what the CLI and the HTTP API return. ``profiles``: per
+        user, a stored profile (None: none) that a model with a user tower answers an unknown
+        user from (``_lists``); such a row is no ``fallback``."""
+        return self._recommend(user_ids, k, extra_seen, profiles)[0]
+
+    def _recommend(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        k: int,
+        extra_seen: Sequence[Collection[str]] | None,
+        profiles: Sequence[Mapping[str, Any] | None] | None,
+    ) -> tuple[BatchRecommendations, np.ndarray]:
+        """``recommend``, and which rows the model answered from a profile."""
         user_ids = np.asarray(user_ids, dtype=object)
-        top, known, proposed = self._lists(user_ids, k, extra_seen)
-        return self.external_batch(user_ids, top, ~known, proposed)
+        top, known, proposed, profiled = self._lists(user_ids, k, extra_seen, profiles)
+        return self.external_batch(user_ids, top, ~(known | profiled), proposed), profiled
 
     def external_batch(
         self, row_ids: np.ndarray, top: TopK, fallback: np.ndarray, proposed: np.ndarray
@@ -399,10 +442,12 @@ class ModelBundle:
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> Answer:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
-        visitors with recent items from those items (if the model scores histories), as are known
-        users the model has nothing for from their training items, the rest from popularity.
-        ``context`` and ``profiles`` are accepted for interface parity (a shadow model may be
-        asked what a pipeline was); a single model ignores them.
+        unknown users with a profile from the model's user tower (tier ``profile``, a model
+        with one: ``needs_profile``; their recent items pooled in), visitors with recent items
+        from those items (if the model scores histories), as are known users the model has
+        nothing for from their training items, the rest from popularity. ``context`` is
+        accepted for interface parity (a shadow model may be asked what a pipeline was); a
+        single model ignores it, as a model without a user tower ignores ``profiles``.
         Business rules, categories and diversity need the catalogue a pipeline carries:
         NeedsPipeline (a ValueError) here."""
         if rules or diversity or categories or include_seen:
@@ -410,7 +455,7 @@ class ModelBundle:
                 "rules, categories, diversity and include_seen need a pipeline deployment "
                 "(recsmith train --pipeline), which knows the catalogue"
             )
-        del context, profiles
+        del context
         started = time.perf_counter()
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)
@@ -418,11 +463,11 @@ class ModelBundle:
             (list(extra_seen[i]) if extra_seen else []) + (list(recent[i]) if recent else [])
             for i in range(n)
         ]
-        recs = self.recommend(user_ids, k, extra_seen=seen)
+        recs, profiled = self._recommend(user_ids, k, seen, profiles)
         # a known user the model proposes nothing for is answered by popularity alone: say so
         tiers = [
-            "personalised" if not f and src[:1] != [[FILL]] else "popular"
-            for f, src in zip(recs.fallback, recs.sources, strict=True)
+            "popular" if f or src[:1] == [[FILL]] else "profile" if p else "personalised"
+            for f, p, src in zip(recs.fallback, profiled.tolist(), recs.sources, strict=True)
         ]
         sources = recs.sources
         # before popularity, the items met since training (``recent``): a visitor's, and a known
@@ -442,7 +487,7 @@ class ModelBundle:
                     sources[i] = by_items.sources[j]
         mixed = np.asarray(
             [
-                t == "personalised" and s[-1:] == [[FILL]]
+                t in ("personalised", "profile") and s[-1:] == [[FILL]]
                 for t, s in zip(tiers, sources, strict=True)
             ],
             bool,

@@ -32,7 +32,7 @@ from recsmith.serving.routers import recommend
 from recsmith.serving.schemas import RecommendationResponse
 from recsmith.store.base import EventStore
 
-TIERS = ("personalised", "session", "category", "segment", "popular")
+TIERS = ("personalised", "session", "profile", "category", "segment", "popular")
 TEXTS = [
     "",
     "sku-1",

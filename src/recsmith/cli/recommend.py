@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -16,11 +16,13 @@ from recsmith.cli._common import errors_as_exit, print_json, state, stderr
 from recsmith.cli.out_path import check_writable, write_failed
 from recsmith.cli.trained_dir import check_trained_dir
 from recsmith.cli.users_file import read_users_file
+from recsmith.config import Settings
 from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
 from recsmith.ids import IdMap
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.store.open import open_store
+from recsmith.store.url_scheme import SQLITE_PREFIX, sqlite_file
 
 if TYPE_CHECKING:
     from recsmith.pipeline.runtime import Pipeline
@@ -73,6 +75,24 @@ def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
     return grouped.index.to_numpy(dtype=object), list(grouped)
 
 
+def _profiles(bundle: Any, user_ids: np.ndarray, settings: Settings) -> dict[str, Any]:
+    """``profiles=`` for ``recommend``: the store's profile of each user a model with a user
+    tower does not know (``ModelBundle.needs_profile``: ``import --format users``,
+    ``PUT /v1/users/{id}``), as ``serve`` reads it; nothing for other releases, or when the
+    configured SQLite store is not there (a batch run never creates one)."""
+    url = settings.store.url
+    if not getattr(bundle, "serves_profiles", False) or (
+        url.startswith(SQLITE_PREFIX) and not Path(sqlite_file(url)[0]).is_file()
+    ):
+        return {}
+    db = open_store(url, settings.store)
+    try:
+        users = [db.get_user(u) if bundle.needs_profile(u) else None for u in user_ids.tolist()]
+    finally:
+        db.close()
+    return {"profiles": [None if u is None else dict(u.properties) for u in users]}
+
+
 def recommend(
     ctx: typer.Context,
     model_dir: Annotated[Path, typer.Option(help="A directory written by `recsmith train`.")],
@@ -108,10 +128,11 @@ def recommend(
     sources names who proposed the item (|-separated): the model, a pipeline's sources, or
     "popular" for the popularity fallback; a recommendation_id column is added when the lists
     are recorded in the decision log. Items a user had in the training data are never listed;
-    users the model does not know get the popularity fallback, so every listed user gets k rows,
+    users the model does not know get the popularity fallback (a two_tower model answers those
+    with a profile in the store from it, as serve does), so every listed user gets k rows,
     fewer only where fewer items are left that the user has not had (none for one who had
     them all) or a pipeline's rules and re-ranking caps allow fewer (the summary counts such
-    short lists)).
+    short lists).
     Where the model has too few items for a user (item-kNN and EASE list only items the user's
     history points to) popularity fills the rest, scored below the model's items. With
     --sessions the first column is session_id and lists come from each session's items
@@ -135,7 +156,12 @@ def recommend(
             listed = read_users_file(users, _known_users(bundle))
             user_ids, duplicates = listed.ids, listed.repeats
             rows_read = len(user_ids) + duplicates if listed.rows else 0
-            recs = _in_slices(lambda at: bundle.recommend(user_ids[at], k), user_ids)
+            recs = _in_slices(
+                lambda at: bundle.recommend(
+                    user_ids[at], k, **_profiles(bundle, user_ids[at], cli.settings)
+                ),
+                user_ids,
+            )
             key = "user_id"
         if len(user_ids) == 0:
             raise ValidationError(f"--{key.split('_')[0]}s", "lists no ids")

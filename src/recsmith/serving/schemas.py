@@ -286,12 +286,14 @@ class RecommendationResponse(_ListResponse):
     )
 
     user_id: str
-    tier: Literal["personalised", "session", "category", "segment", "popular"] = Field(
+    tier: Literal["personalised", "session", "profile", "category", "segment", "popular"] = Field(
         "personalised", description="which tier of the fallback chain answered"
     )
-    fallback: Literal["session", "category", "segment", "popular"] | None = Field(
+    fallback: Literal["session", "profile", "category", "segment", "popular"] | None = Field(
         description="Set when the personalised tier could not answer: 'session' (from the "
-        "request's recent items), 'category' (popular within the requested categories), "
+        "request's recent items), 'profile' (a model with a user tower, two_tower, scored the "
+        "stored profile of a user unknown at training, and any recent items), 'category' "
+        "(popular within the requested categories), "
         "'segment' (popular among users whose profile matches the user's: a profile, no "
         "events; within the requested categories when such users had any of their items) or "
         "'popular' (nothing known about the visitor, or the model or the pipeline's sources "

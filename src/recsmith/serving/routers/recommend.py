@@ -346,8 +346,10 @@ async def recommend(
     Items the user has in the store now are excluded, on top of the training data, so an event
     ingested a moment ago already counts. Concurrent requests are answered together by one
     pipeline call (``serving/coalesce.py``). The fallback chain: the user's model/pipeline
-    (``tier: personalised``) → the request's ``recent`` items (``session``) → popularity within
-    the requested ``category`` (``category``, pipelines) → popularity (``popular``); an unknown
+    (``tier: personalised``) → for a user unknown at training with a stored profile, a user
+    tower's list from it and any recent items (``profile``, ``two_tower``) → the request's
+    ``recent`` items (``session``) → popularity within the requested ``category``
+    (``category``, pipelines) → popularity (``popular``); an unknown
     user is never a 404 (an empty or malformed id is a 422). While the store is unavailable the
     list is answered without its exclusions and says ``degraded: ["store"]``. With
     ``include_seen`` only ``exclude`` is left out.
@@ -603,7 +605,8 @@ async def _profile(
     runtime: Runtime, bundle: Served, user_id: str
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """The stored profile of a user whose list it can change (``Pipeline.needs_profile``: a
-    release with segments that knows neither their events nor their profile), else None with
+    release with segments that knows neither their events nor their profile;
+    ``ModelBundle.needs_profile``: a user tower that does not know them), else None with
     no read at all; while the store is unavailable, None and ``degraded: ["store"]``."""
     needs = getattr(bundle, "needs_profile", None)
     if needs is None or not needs(user_id):

@@ -1,0 +1,148 @@
+"""A two-tower release answers a user unknown at training from the profile stored for them
+(``PUT /v1/users/{id}``, ``import --format users``), over ``serve`` and ``recommend`` (#15): the
+lists equal the oracle, a dot product of the profile's token embedding (its one property's row
+of the user tower's weights, plus the bias slot) with the item vectors, written here; a cold
+user without a profile keeps popularity. Served without torch."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from recsmith.bundle import ModelBundle
+from recsmith.cli.app import app
+from recsmith.config import EventSettings, Settings
+from recsmith.events.profiles import store_profiles
+from recsmith.events.schema import Item
+from recsmith.events.validate import validate_events
+from recsmith.features.interactions import Interactions
+from recsmith.features.items import ItemCatalog
+from recsmith.serving import create_app
+from recsmith.store.base import EventStore
+
+pytest.importorskip("torch")
+
+K = 6
+SEGMENTS = "ABC"  # users of segment s view only category s's items
+COLD = {"new-a": {"segment": "A"}, "new-c": {"segment": "C"}}
+
+
+@pytest.fixture(scope="module")
+def tower_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-tower release fitted on profiles: segment s's 20 users each view 4 of category
+    s's 8 items (item 0 the most viewed within it)."""
+    rng = np.random.default_rng(0)
+    share = 1 / np.arange(1, 9)
+    events = []
+    for s, segment in enumerate(SEGMENTS):
+        for u in range(20):
+            for step, i in enumerate(rng.choice(8, 4, replace=False, p=share / share.sum())):
+                events.append(
+                    {
+                        "user_id": f"{segment}{u}",
+                        "item_id": f"c{s}i{i}",
+                        "event_type": "view",
+                        "timestamp": 1_700_000_000 + 100 * u + step,
+                    }
+                )
+    frame, rejected = validate_events(events, EventSettings())
+    assert not rejected
+    items = [Item(item_id=f"c{s}i{i}", categories=[f"cat{s}"]) for s in range(3) for i in range(8)]
+    data = Interactions.from_events(
+        frame,
+        EventSettings().weights,
+        catalog=ItemCatalog.from_items(items),
+        profiles={u: {"segment": u[0]} for u in frame["user_id"].unique()},
+    )
+    from recsmith.models.two_tower import TwoTower
+
+    model = TwoTower(dim=16, epochs=30, batch_size=32, learning_rate=2e-2, num_threads=1)
+    path = tmp_path_factory.mktemp("tower") / "release"
+    ModelBundle.train(data, model).save(path)
+    return path
+
+
+@pytest.fixture
+def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serving must not need torch: any import of it fails from here on."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+
+
+def oracle(release: ModelBundle, segment: str) -> list[str]:
+    """Top ``K`` item ids for a cold user whose profile is ``segment``: u = [the token's row of
+    the user tower's embedding, 1] (no id, no items: the other terms are 0), score = u · v_i."""
+    model: Any = release.model
+    token = list(model.user_tokens_.vocabulary).index(f"segment={segment}")
+    user = np.append(model.weights_["user_tok.weight"][token], 1.0)
+    scores = model.item_vectors_ @ user
+    return [release.items.external_ids[i] for i in np.argsort(-scores, kind="stable")[:K]]
+
+
+@pytest.fixture
+def served(
+    tower_dir: Path, store: EventStore, store_url: str, no_torch: None
+) -> Iterator[TestClient]:
+    settings = Settings(store={"url": store_url}, serving={"model_dir": tower_dir})
+    with TestClient(create_app(settings, bundle=ModelBundle.load(tower_dir), store=store)) as c:
+        yield c
+
+
+def test_serve_answers_cold_users_from_their_stored_profiles(
+    served: TestClient, tower_dir: Path, keys: dict[str, dict[str, str]]
+) -> None:
+    release = ModelBundle.load(tower_dir)
+    for user, profile in COLD.items():
+        put = served.put(f"/v1/users/{user}", json={"properties": profile}, headers=keys["ingest"])
+        assert put.status_code == 200, put.text
+    lists = {}
+    for user in [*COLD, "nobody"]:
+        got = served.get(f"/v1/users/{user}/recommendations", params={"k": K}, headers=keys["read"])
+        assert got.status_code == 200, got.text
+        lists[user] = got.json()
+    for user, profile in COLD.items():
+        body = lists[user]
+        assert (body["tier"], body["fallback"]) == ("profile", "profile")
+        assert [i["item_id"] for i in body["items"]] == oracle(release, profile["segment"])
+        assert {s for i in body["items"] for s in i["sources"]} == {"two_tower"}
+    nobody = lists["nobody"]
+    assert (nobody["tier"], nobody["fallback"]) == ("popular", "popular")
+    assert [i["item_id"] for i in nobody["items"]] == release.popular_items(K)[0].tolist()
+    assert len({tuple(i["item_id"] for i in body["items"]) for body in lists.values()}) == 3
+    # ``?explain=true`` answers from its own traced call: the same tier and list
+    explained = served.get(
+        "/v1/users/new-a/recommendations", params={"k": K, "explain": True}, headers=keys["admin"]
+    ).json()
+    assert explained["tier"] == "profile"
+    assert [i["item_id"] for i in explained["items"]] == oracle(release, "A")
+
+
+def test_recommend_reads_cold_users_profiles_from_the_store(
+    tower_dir: Path, store: EventStore, store_url: str, tmp_path: Path, no_torch: None
+) -> None:
+    result = store_profiles(
+        store, [{"user_id": u, "properties": p} for u, p in COLD.items()], source="test"
+    )
+    assert not result.rejected
+    users = tmp_path / "users.txt"
+    users.write_text("new-a\nnew-c\nnobody\n")
+    out = tmp_path / "recs.csv"
+    args = ["--model-dir", str(tower_dir), "--users", str(users), "--k", str(K), "--out", str(out)]
+    ran = CliRunner().invoke(app, ["recommend", *args], env={"RECSMITH_STORE__URL": store_url})
+    assert ran.exit_code == 0, ran.stderr
+    recs = pd.read_csv(out, dtype=str).groupby("user_id", sort=False)
+    release = ModelBundle.load(tower_dir)
+    for user, profile in COLD.items():
+        rows = recs.get_group(user)
+        assert rows["item_id"].tolist() == oracle(release, profile["segment"])
+        assert set(rows["sources"]) == {"two_tower"}
+    nobody = recs.get_group("nobody")
+    assert nobody["item_id"].tolist() == release.popular_items(K)[0].tolist()
+    assert set(nobody["sources"]) == {"popular"}
