@@ -26,6 +26,7 @@ from recsmith.config import EventSettings
 from recsmith.evaluation.runner import evaluate_models
 from recsmith.evaluation.split import parse_split
 from recsmith.features.interactions import Interactions
+from recsmith.features.items import ItemCatalog
 from recsmith.pipeline.calibration import calibrate, calibration_summary
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
@@ -72,8 +73,11 @@ def run(name: str, k: int) -> str:
             scores[label] = r.metrics["ndcg"]
             seconds[label] = r.fit_seconds
     best = max(SINGLE, key=lambda m: scores[m])
-    # what calibration chose on this train part (the same call train_pipeline makes)
-    train = Interactions.from_events(spec.apply(events).train, weights)
+    # what calibration chose on this train part (the same call train_pipeline makes, the items'
+    # catalogue included: without it the line could name a choice the scored pipeline did not
+    # make, BENCHMARKS §159)
+    catalog = ItemCatalog.from_items(items) if items else None
+    train = Interactions.from_events(spec.apply(events).train, weights, catalog=catalog)
     attrs = ItemAttributes.from_items(items, train.items)
     print("  " + calibration_summary(calibrate(with_calibration(True), train, attrs).report))
     row = (
