@@ -14,9 +14,10 @@ g(i) = c(i) / n the item's share of all users, and m (``shrinkage``) pseudo-user
 everyone: a segment of three people barely moves the global order, a segment of thousands speaks
 for itself. A user without a usable profile gets exactly the global order (g), and scores are
 reported times n, so they read as "users like this one who had it" and equal ``popular``'s counts
-then. Ties go to the lower item index, as in ``popular``. A request for some categories ranks
-their items by the same scores (``within``), where a segment that had none of them would only
-restate the global order: it answers there only with any of them (``had_any``).
+then. Ties go to the lower item index, as in ``popular``. A request for some categories takes
+each category's head by the same scores and merges them, as the category tier merges popularity's
+(``within``), where a segment that had none of them would only restate the global order: it
+answers there only with any of them (``had_any``).
 
 Everything is computed at training from the training events and stored in the release (counts per
 segment, the band edges, and each profiled user's segment codes), so serving a profiled user costs
