@@ -60,8 +60,8 @@ MALE = (["b2", "b3", "b1", "b0"], [5.2, 3.6, 0.8, 0.4])
 EVERYONE = (["b3", "b2", "b1", "b0"], [4.0, 3.0, 2.0, 1.0])
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def serve(tmp_path_factory: pytest.TempPathFactory, rerank: dict) -> Iterator[TestClient]:
+    """A client of the release trained on the module docstring's data, with ``rerank``."""
     records = [
         {
             "event_id": f"e{n}",
@@ -80,6 +80,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
             "retrieval": {"sources": [{"name": "knn", "model": "itemknn", "quota": 10}]},
             "ranking": {"enabled": False},
             "segments": {"enabled": True, "shrinkage": 2.0},
+            "rerank": rerank,
         }
     )
     items = [Item(item_id=f"b{i}", categories=["books"]) for i in range(4)]
@@ -97,6 +98,17 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         )
         yield test_client
     store.close()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    yield from serve(tmp_path_factory, {})
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One item per category (``max_per_category = 1``)."""
+    yield from serve(tmp_path_factory, {"max_per_category": 1})
 
 
 def books(client: TestClient, user: str) -> tuple[str, tuple[list[str], list[float]]]:
@@ -133,3 +145,30 @@ def test_a_profile_written_after_training_answers_a_category_request(client: Tes
     assert put.status_code == 200
     tier, (ids, _) = books(client, "late")
     assert (tier, ids) == ("segment", MALE[0])
+
+
+def test_several_categories_under_a_per_category_cap_give_one_item_of_each(
+    capped: TestClient,
+) -> None:
+    """``category=books,toys``, k = 4, one item per category: each category's head by the
+    segment's scores, then merged (rv26b: one pool of both cut to their sum held only toys for
+    F, so the cap left ['z0']). Toys t0, t1 (c = 2, 1) and each z (c = 3), by hand:
+
+        F: z 26/4 = 6.5, t0 (2 · 2) / 4 = 1.0;   best book b1 6.0   ->  z0 (6.5), b1 (6.0)
+        X (n_X = 2): t0 (10 · 2 + 2 · 2) / 4 = 6.0, z (10 + 6) / 4 = 4.0; books c / 2, best
+           b3 2.0                                                     ->  t0 (6.0), b3 (2.0)
+        M: b2 5.2, then z (2 · 3) / 5 = 1.2                           ->  b2 (5.2), z0 (1.2)
+        nobody (category tier): b3 4, z0 3                            ->  b3 (4.0), z0 (3.0)
+    """
+    expected = {
+        "new_f": ("segment", ["z0", "b1"], [6.5, 6.0]),
+        "new_x": ("segment", ["t0", "b3"], [6.0, 2.0]),
+        "new_m": ("segment", ["b2", "z0"], [5.2, 1.2]),
+        "nobody": ("category", ["b3", "z0"], [4.0, 3.0]),
+    }
+    for user, (tier, ids, scores) in expected.items():
+        for asked in ("books,toys", "toys,books"):
+            body = capped.get(f"/v1/users/{user}/recommendations?k=4&category={asked}").json()
+            items = body["items"]
+            assert (body["tier"], [i["item_id"] for i in items]) == (tier, ids), (user, asked)
+            assert [i["score"] for i in items] == pytest.approx(scores), (user, asked)

@@ -97,11 +97,22 @@ def test_within_a_pool_the_same_scores_rank_only_its_items(table: SegmentPopular
     apart from the whole catalogue's heads of the same segments."""
     whole = lists(table, ["new_f"])
     pool = np.asarray([2, 3])
-    [female, male] = lists(table, ["new_f", "new_f"], within=pool, profiles=[None, {"gender": "M"}])
+    male_profile = [None, {"gender": "M"}]
+    [female, male] = lists(table, ["new_f", "new_f"], within=[pool], profiles=male_profile)
     assert female == ([2, 3], [1.5, 0.5]) and male == ([3, 2], [1.5, 0.5])
-    [male] = lists(table, ["new_f"], within=np.asarray([0, 3]), profiles=[{"gender": "M"}])
+    [male] = lists(table, ["new_f"], within=[np.asarray([0, 3])], profiles=[{"gender": "M"}])
     assert male == ([3, 0], [1.5, 1.0])
     assert lists(table, ["new_f"]) == whole
+
+
+def test_several_pools_merge_each_ones_head(table: SegmentPopularity) -> None:
+    """Categories {i0, i1} and {i1, i2}, k = 1 each: F's heads i0 (3.0) and i1 (2.5) merge to
+    both; M's heads are i1 (3.5) twice, listed once (a shorter row than F's in one batch)."""
+    pools = [np.asarray([0, 1]), np.asarray([1, 2])]
+    [female, male] = lists(
+        table, ["new_f", "new_f"], k=1, within=pools, profiles=[None, {"gender": "M"}]
+    )
+    assert female == ([0, 1], [3.0, 2.5]) and male == ([1], [3.5])
 
 
 def test_evidence_in_a_pool_is_any_of_the_segments_items(table: SegmentPopularity) -> None:

@@ -515,8 +515,8 @@ class Pipeline:
             # a category request takes every category's head: the rules' per-category cap and
             # the catalogue's unavailable items thin a pool cut to ``depth`` (one category's
             # head) short
-            depth *= len(categories)
-            everyone, name = source.retrieve(queries, depth), source.name
+            everyone = source.retrieve(queries, depth * len(categories))
+            name = source.name
         elif everyone is None:  # else the filler at ``depth``, retrieved with the sources
             everyone = self.fallback.retrieve(queries, depth)
         if self.segments is None or not cold.any():
@@ -525,8 +525,8 @@ class Pipeline:
         segmented = cold & (codes >= 0).any(axis=1)
         within = None
         if categories and segmented.any():
-            within = self.category_popular.members(categories)
-            segmented &= self.segments.had_any(codes, within)
+            within = self.category_popular.members(categories)  # one pool a category
+            segmented &= self.segments.had_any(codes, np.concatenate(within))
         if not segmented.any():
             return [(everyone, name)], segmented
         rows = np.flatnonzero(segmented)

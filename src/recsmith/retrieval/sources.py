@@ -271,11 +271,11 @@ def first_kept(
 ) -> Proposals:
     """Row q of ``order`` [n, width] ranks items for query q (``scores`` alongside): its first
     ``k`` items that ``exclude`` row q lacks, as proposals (a static ranking, or one per segment
-    combination in ``segments.popularity``)."""
+    combination in ``segments.popularity``); an item -1 pads a shorter row."""
     n, width = order.shape
     if n == 0 or width == 0:
         return concat([])
-    keep = ~stored_in_rows(exclude, np.arange(n), order)
+    keep = (order >= 0) & ~stored_in_rows(exclude, np.arange(n), np.maximum(order, 0))
     return first_k_kept(keep, k, order, scores)[0]
 
 
@@ -344,19 +344,39 @@ class CategoryPopular:
 
     def within(self, categories: Sequence[str], depth: int) -> StaticSource:
         """A static source over the best ``depth`` items of each named category (unknown names
-        add nothing), ranked by popularity."""
-        pool = self.members(categories, depth)
-        order = pool[np.lexsort((pool, -self.item_scores[pool]))]
+        add nothing), ranked by popularity (``merged_heads``)."""
+        heads = [self._ranked(name)[:depth] for name in categories]
+        order, _ = merged_heads(heads, [self.item_scores[head] for head in heads])
         return StaticSource(self.name, self.item_scores, order)
 
-    def members(self, categories: Sequence[str], depth: int | None = None) -> np.ndarray:
-        """The items (sorted indices) of the named categories, each category's best ``depth``
-        only when given: the pool another popularity (a segment's) ranks within them."""
-        heads = [
-            self.items[self.indptr[c] : self.indptr[c + 1]][:depth]
-            for c in (self.codes[name] for name in categories if name in self.codes)
-        ]
-        return np.unique(np.concatenate([np.zeros(0, np.int64), *heads]))
+    def members(self, categories: Sequence[str]) -> list[np.ndarray]:
+        """Each named category's items (sorted indices; an unknown name: none), one array a
+        name: the pools another popularity (a segment's) takes each category's head of before
+        ``merged_heads`` ranks them together, as ``within`` does by popularity."""
+        return [np.sort(self._ranked(name)) for name in categories]
+
+    def _ranked(self, name: str) -> np.ndarray:
+        """One category's items best first by popularity (an unknown name: none)."""
+        c = self.codes.get(name)
+        return (
+            np.zeros(0, np.int64) if c is None else self.items[self.indptr[c] : self.indptr[c + 1]]
+        )
+
+
+def merged_heads(
+    heads: Sequence[np.ndarray], scores: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Several categories' heads (items, ``scores`` alongside) as one ranking: each item once
+    (an item of two categories has one score), best first, ties to the lower index, with its
+    score. A category request ranks the union of every category's own head, never the union of
+    the categories cut to the sum: there the best category would crowd out the others, and a
+    per-category cap (``max_per_category``) would leave the list short."""
+    items = np.concatenate([np.zeros(0, np.int64), *heads])
+    values = np.concatenate([np.zeros(0, np.float64), *scores])
+    items, first = np.unique(items, return_index=True)
+    values = values[first]
+    order = np.lexsort((items, -values))
+    return items[order], values[order]
 
 
 def _rows_of(matrix: sparse.csr_array, rows: np.ndarray) -> sparse.csr_array:

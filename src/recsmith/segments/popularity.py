@@ -14,9 +14,10 @@ g(i) = c(i) / n the item's share of all users, and m (``shrinkage``) pseudo-user
 everyone: a segment of three people barely moves the global order, a segment of thousands speaks
 for itself. A user without a usable profile gets exactly the global order (g), and scores are
 reported times n, so they read as "users like this one who had it" and equal ``popular``'s counts
-then. Ties go to the lower item index, as in ``popular``. A request for some categories ranks
-their items by the same scores (``within``), where a segment that had none of them would only
-restate the global order: it answers there only with any of them (``had_any``).
+then. Ties go to the lower item index, as in ``popular``. A request for some categories takes
+each category's head by the same scores and merges them, as the category tier merges popularity's
+(``within``), where a segment that had none of them would only restate the global order: it
+answers there only with any of them (``had_any``).
 
 Everything is computed at training from the training events and stored in the release (counts per
 segment, the band edges, and each profiled user's segment codes), so serving a profiled user costs
@@ -40,7 +41,7 @@ from recsmith.features.properties import property_columns
 from recsmith.ids import IdMap
 from recsmith.models.base import sparse_from_arrays, sparse_to_arrays
 from recsmith.retrieval.queries import Queries
-from recsmith.retrieval.sources import Proposals, first_kept, widest_row
+from recsmith.retrieval.sources import Proposals, first_kept, merged_heads, widest_row
 
 #: Numeric profile properties are cut into this many bands at the profiles' quantiles.
 BANDS = 5
@@ -222,23 +223,39 @@ class SegmentPopularity:
         return out * n
 
     def retrieve(
-        self, queries: Queries, k: int, codes: np.ndarray, within: np.ndarray | None = None
+        self,
+        queries: Queries,
+        k: int,
+        codes: np.ndarray,
+        within: Sequence[np.ndarray] | None = None,
     ) -> Proposals:
         """The best ``k`` items per query that it does not exclude, by its segments' scores
-        (``codes`` [n, q] from ``codes_of``; a query without any: the global order), among the
-        items ``within`` (sorted indices: a request's categories) when given."""
-        n_pool = self.n_items if within is None else len(within)
-        width = min(k + widest_row(queries.exclude), n_pool)
+        (``codes`` [n, q] from ``codes_of``; a query without any: the global order). ``within``
+        (a request's categories: each one's items, sorted indices) ranks as the category tier
+        does (``CategoryPopular.within``), by these scores: each category's best ``k`` (and as
+        many more as a query excludes), ``merged_heads``, the first ``k`` × categories kept. The
+        union of the categories cut to that sum let a segment's favourite category crowd the
+        others out, so that a per-category cap left one item (rv26b: ['z0'] for books and toys
+        under ``max_per_category = 1``, where the category tier gave ['b3', 'z0'])."""
+        width = k + widest_row(queries.exclude)
         combos, which = np.unique(codes, axis=0, return_inverse=True)
-        # a pool's heads are kept under its items' digest: the catalogue may move items between
-        # categories, and a pool is then another key, never a stale head
-        scope = b"" if within is None else hashlib.blake2b(within.tobytes()).digest()
-        keys = [c.tobytes() + scope for c in combos]
-        self._fill_heads(combos, keys, width, within)
-        order = np.stack([self.heads[key][0][:width] for key in keys])
-        best = np.stack([self.heads[key][1][:width] for key in keys])
         which = which.ravel()
-        return first_kept(order[which], best[which], queries.exclude, k)
+        if within is None:
+            width = min(width, self.n_items)
+            [heads] = self._heads(combos, [None], width)
+            order = np.stack([items[:width] for items, _ in heads])
+            best = np.stack([scores[:width] for _, scores in heads])
+            return first_kept(order[which], best[which], queries.exclude, k)
+        merged = [
+            merged_heads([items[:width] for items, _ in row], [scores[:width] for _, scores in row])
+            for row in zip(*self._heads(combos, within, width), strict=True)
+        ]
+        longest = max((len(items) for items, _ in merged), default=0)
+        order = np.full((len(merged), longest), -1, np.int64)  # -1 pads: ``first_kept``
+        best = np.full((len(merged), longest), -np.inf)
+        for row, (items, scores) in enumerate(merged):
+            order[row, : len(items)], best[row, : len(items)] = items, scores
+        return first_kept(order[which], best[which], queries.exclude, k * len(within))
 
     def had_any(self, codes: np.ndarray, within: np.ndarray) -> np.ndarray:
         """bool [n]: whether any of each row's segments (``codes`` [n, q]) had an item of
@@ -255,28 +272,41 @@ class SegmentPopularity:
             had[s] = inside[indices[indptr[s] : indptr[s + 1]]].any()
         return had[codes].any(axis=1)
 
-    def _fill_heads(
-        self, combos: np.ndarray, keys: list[bytes], width: int, within: np.ndarray | None
-    ) -> None:
-        """Compute the heads (at least ``width`` deep, among ``within`` when given) of the
-        combinations not kept yet: one dense pass over the catalogue per segment combination,
-        never per user."""
-        missing = [j for j, key in enumerate(keys) if len(self.heads.get(key, ((),))[0]) < width]
-        if not missing:
-            return
-        if len(self.heads) + len(missing) > HEAD_ENTRIES:
-            self.heads.clear()
-        depth = min(max(width, HEAD_DEPTH), self.n_items if within is None else len(within))
+    def _heads(
+        self, combos: np.ndarray, pools: Sequence[np.ndarray | None], width: int
+    ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        """Per pool (a category's items, sorted; None: the whole catalogue), each combination's
+        best items and their scores, at least ``width`` deep where the pool holds as many. The
+        heads not kept yet are computed by one dense pass over the catalogue per segment
+        combination for all pools, never per user. A pool's heads are kept under its items'
+        digest: the catalogue may move items between categories, and a pool is then another
+        key, never a stale head."""
+        scopes = [b"" if p is None else hashlib.blake2b(p.tobytes()).digest() for p in pools]
+        keys = [[c.tobytes() + scope for c in combos] for scope in scopes]
+        sizes = [self.n_items if p is None else len(p) for p in pools]
+        missing = sorted(
+            {
+                j
+                for row, size in zip(keys, sizes, strict=True)
+                for j, key in enumerate(row)
+                if key not in self.heads or len(self.heads[key][0]) < min(width, size)
+            }
+        )
+        if missing and len(self.heads) + len(missing) * len(pools) > HEAD_ENTRIES:
+            self.heads.clear()  # and the batch's own kept heads are computed again
+            missing = list(range(len(combos)))
         step = max(1, _CHUNK_CELLS // max(self.n_items, 1))
         for start in range(0, len(missing), step):
             rows = missing[start : start + step]
             scores = self.scores(combos[rows])
-            if within is not None:
-                scores = scores[:, within]
-            for j, row in zip(rows, scores, strict=True):
-                top = _head(row, depth)  # ``within`` is sorted: ties still to the lower item
-                items = top if within is None else within[top]
-                self.heads[keys[j]] = (items, row[top].astype(np.float32))
+            for pool, row_keys, size in zip(pools, keys, sizes, strict=True):
+                depth = min(max(width, HEAD_DEPTH), size)
+                part = scores if pool is None else scores[:, pool]
+                for j, row in zip(rows, part, strict=True):
+                    top = _head(row, depth)  # a pool is sorted: ties still to the lower item
+                    # float64 scores: ``merged_heads`` ranks several pools' heads as one pool
+                    self.heads[row_keys[j]] = (top if pool is None else pool[top], row[top])
+        return [[self.heads[key] for key in row_keys] for row_keys in keys]
 
 
 def _head(scores: np.ndarray, width: int) -> np.ndarray:
