@@ -28,6 +28,7 @@ from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.serving import create_app
 from recsmith.store.base import EventStore
+from recsmith.store.ingest import ingest_events
 
 pytest.importorskip("torch")
 
@@ -92,8 +93,10 @@ def oracle(
     + W_hist · mean of the pooled items' vectors less their bias slot, 1] (no id: that term is
     0), score = u · v_i, the ``pooled`` and ``masked`` items never listed."""
     model: Any = release.model
-    token = list(model.user_tokens_.vocabulary).index(f"segment={segment}")
-    core = model.weights_["user_tok.weight"][token].copy()
+    vocabulary = list(model.user_tokens_.vocabulary)
+    core = np.zeros(model.weights_["user_tok.weight"].shape[1], np.float32)
+    if f"segment={segment}" in vocabulary:  # a value it never learnt has no term
+        core += model.weights_["user_tok.weight"][vocabulary.index(f"segment={segment}")]
     at = release.items.to_index(list(pooled))
     if len(at):
         core += model.weights_["hist.weight"] @ model.item_vectors_[at, :-1].mean(axis=0)
@@ -102,12 +105,17 @@ def oracle(
     return [release.items.external_ids[i] for i in np.argsort(-scores, kind="stable")[:k]]
 
 
+def client(tower_dir: Path, store: EventStore, store_url: str, **serving: Any) -> TestClient:
+    """A server of the release (``serving``: more serving settings), to use in ``with``."""
+    settings = Settings(store={"url": store_url}, serving={"model_dir": tower_dir, **serving})
+    return TestClient(create_app(settings, bundle=ModelBundle.load(tower_dir), store=store))
+
+
 @pytest.fixture
 def served(
     tower_dir: Path, store: EventStore, store_url: str, no_torch: None
 ) -> Iterator[TestClient]:
-    settings = Settings(store={"url": store_url}, serving={"model_dir": tower_dir})
-    with TestClient(create_app(settings, bundle=ModelBundle.load(tower_dir), store=store)) as c:
+    with client(tower_dir, store, store_url) as c:
         yield c
 
 
@@ -175,38 +183,41 @@ def test_recommend_reads_cold_users_profiles_from_the_store(
     assert set(nobody["sources"]) == {"popular"}
 
 
+@pytest.mark.parametrize("cache_entries", [1000, 0], ids=["cached", "uncached"])
 def test_the_tower_pools_what_the_user_met_and_only_masks_what_the_request_excludes(
-    served: TestClient, tower_dir: Path, keys: dict[str, dict[str, str]]
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    no_torch: None,
+    keys: dict[str, dict[str, str]],
+    cache_entries: int,
 ) -> None:
     """new-a has a stored event (c1i2) and asks with ``recent=c1i3``: both are pooled into the
     tower, which moves the list; ``exclude=c2i5`` (not on the list) is only left out, so the
-    list is the one asked without it, less that item (rv26b finding 1)."""
+    list is the one asked without it, less that item (rv26b finding 1). With the response
+    cache the route reads the stored items, without it the coalescer's flush does."""
     release = ModelBundle.load(tower_dir)
     user = "new-a"
-    assert served.put(
-        f"/v1/users/{user}", json={"properties": COLD[user]}, headers=keys["ingest"]
-    ).is_success
-    event = {
-        "user_id": user,
-        "item_id": "c1i2",
-        "event_type": "view",
-        "timestamp": int(time.time()),
-    }
-    posted = served.post("/v1/events", json=[event], headers=keys["ingest"])
-    assert posted.json()["accepted"] == 1, posted.text
-    asked = {"k": K, "recent": "c1i3"}
-    plain = served.get(f"/v1/users/{user}/recommendations", params=asked, headers=keys["read"])
-    excluded = served.get(
-        f"/v1/users/{user}/recommendations",
-        params={**asked, "exclude": "c2i5"},
-        headers=keys["read"],
-    )
+    event = {"user_id": user, "item_id": "c1i2", "event_type": "view", "timestamp": time.time()}
+    # into the store alone (not the online state's recent items): read as the stored events
+    stored = ingest_events(store, [event], EventSettings(), source="test")
+    assert stored.accepted == 1, stored.rejected
     want = oracle(release, "A", pooled=["c1i2", "c1i3"])
     assert want != oracle(release, "A", masked=["c1i2", "c1i3"])  # the items move the list
     assert "c2i5" not in want
-    for got in (plain.json(), excluded.json()):
-        assert got["tier"] == "profile", got
-        assert [i["item_id"] for i in got["items"]] == want
+    with client(tower_dir, store, store_url, cache_entries=cache_entries) as served:
+        put = served.put(
+            f"/v1/users/{user}", json={"properties": COLD[user]}, headers=keys["ingest"]
+        )
+        assert put.is_success, put.text
+        for exclude in ({}, {"exclude": "c2i5"}):
+            got = served.get(
+                f"/v1/users/{user}/recommendations",
+                params={"k": K, "recent": "c1i3", **exclude},
+                headers=keys["read"],
+            ).json()
+            assert got["tier"] == "profile", got
+            assert [i["item_id"] for i in got["items"]] == want
 
 
 def test_the_tower_pools_the_latest_items_in_the_order_they_were_met(tower_dir: Path) -> None:
@@ -219,6 +230,8 @@ def test_the_tower_pools_the_latest_items_in_the_order_they_were_met(tower_dir: 
         ({"history": [met]}, ["c2i0", "c1i1", "c1i0"]),
         # ``recent`` is newest first, after the stored items: met as c2i0, c2i2, c2i1, c1i1, c1i0
         ({"history": [["c2i0"]], "recent": [["c1i0", "c1i1", "c2i1", "c2i2"]]}, ["c2i1", *met[3:]]),
+        # c1i0 stored and viewed again just now: it counts once, at its latest place
+        ({"history": [["c1i0", *met[:4]]], "recent": [["c1i0"]]}, met[2:]),
     ]
     rest = len(release.items) - len(met)  # the whole ranking: the pooled items move it all
     for asked, latest in cases:
@@ -227,3 +240,16 @@ def test_the_tower_pools_the_latest_items_in_the_order_they_were_met(tower_dir: 
         want = oracle(release, "A", pooled=latest, masked=met, k=rest)
         assert want != oracle(release, "A", pooled=["c2i0", "c2i1", "c2i2"], masked=met, k=rest)
         assert got.lists.item_ids[0].tolist() == want
+
+
+def test_a_profile_of_unknown_values_with_items_is_answered_from_the_items(
+    tower_dir: Path,
+) -> None:
+    """Segment Z means nothing to the tower, but the items met since training do: tier
+    ``profile``, the list of the pooled items alone; without items, popularity (finding 3)."""
+    release = ModelBundle.load(tower_dir)
+    users, unknown = np.array(["new-z", "new-y"], object), {"segment": "Z"}
+    got = release.answer(users, K, profiles=[unknown, unknown], history=[["c1i0", "c1i1"], []])
+    assert got.tiers == ["profile", "popular"]
+    assert got.lists.item_ids[0].tolist() == oracle(release, "Z", pooled=["c1i0", "c1i1"])
+    assert got.lists.item_ids[1].tolist() == release.popular_items(K)[0].tolist()
