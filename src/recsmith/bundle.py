@@ -272,11 +272,16 @@ class ModelBundle:
         k: int,
         extra_seen: Sequence[Collection[str]] | None,
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
+        history: Sequence[Sequence[str]] | None = None,
     ) -> tuple[TopK, np.ndarray, np.ndarray, np.ndarray]:
         """``top_k``, per row how many leading items the model proposed (the rest are the
         popularity fill), and which rows the model answered from a profile: an unknown user
-        with a non-empty ``profiles[i]`` when the model has a user tower (``needs_profile``),
-        its items since training (``extra_seen``) pooled into the tower too and never listed."""
+        when the model has a user tower (``needs_profile``) and either ``profiles[i]`` holds a
+        value the tower learnt or the user met items since training. Those items
+        (``history[i]``, oldest first; None: ``extra_seen`` is all the user's own, as the CLI
+        passes it) are pooled into the tower, its latest ``history`` of them as training pooled
+        them; the rest of ``extra_seen`` (a request's ``exclude=``, capped items) is only never
+        listed, lest an excluded item move the whole list towards it."""
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)
         idx = self.users.to_index(user_ids)
@@ -293,19 +298,62 @@ class ModelBundle:
         if profiles is not None and self.serves_profiles:
             profiled = ~known & np.fromiter(map(bool, profiles), bool, n)
         if profiled.any():
-            at = np.flatnonzero(profiled)
-            top = self.model.recommend_for_profiles(  # type: ignore[attr-defined]
-                [profiles[i] for i in at],  # type: ignore[index]
-                k,
-                history=exclude[at],
-                blocked=self.blocked,
-            )
-            ids[at], scores[at] = top.ids, top.scores
+            own = history if history is not None else extra_seen
+            profiled = self._profile_lists(ids, scores, profiled, profiles, own, exclude, k)
         proposed = (ids >= 0).sum(axis=1)
         missing = proposed < k
         if missing.any():
             self._fill_from_popular(ids, scores, exclude, np.flatnonzero(missing), k)
         return TopK(ids, scores), known, proposed, profiled
+
+    def _profile_lists(
+        self,
+        ids: np.ndarray,
+        scores: np.ndarray,
+        asking: np.ndarray,
+        profiles: Sequence[Mapping[str, Any] | None],
+        own: Sequence[Sequence[str]] | None,
+        exclude: sparse.csr_array,
+        k: int,
+    ) -> np.ndarray:
+        """``_lists``' rows of unknown users with a profile (``asking``) answered by the user
+        tower into ``ids`` / ``scores``, and which rows it answered: those whose profile holds a
+        value the tower learnt (``describes``) or who met a known item since training (``own``);
+        the others, whose vector would be the tower's bias alone, are left to popularity."""
+        at = np.flatnonzero(asking)
+        lists = [list(own[i]) for i in at] if own else [[] for _ in at]
+        model: Any = self.model
+        had = np.zeros(len(at), bool)
+        had[self.item_pairs(lists)[0]] = True
+        told = model.describes([profiles[i] for i in at]) | had
+        at = at[told]
+        if len(at):
+            top = model.recommend_for_profiles(
+                [profiles[i] for i in at],
+                k,
+                history=self.ordered_items([lists[j] for j in np.flatnonzero(told)]),
+                exclude=exclude[at],
+                blocked=self.blocked,
+            )
+            ids[at], scores[at] = top.ids, top.scores
+        answered = np.zeros_like(asking)
+        answered[at] = True
+        return answered
+
+    def ordered_items(self, lists: Sequence[Sequence[str]]) -> sparse.csr_array:
+        """One row per list: its items the model knows in list order (oldest first), each once
+        at its latest place. A user tower pools a history's last items by column order (time),
+        which ``exclusions``' canonical rows (sorted by item index) would lose."""
+        rows, cols = self.item_pairs(lists)
+        key = rows.astype(np.int64) * len(self.items) + cols
+        _, from_end = np.unique(key[::-1], return_index=True)
+        keep = np.sort(len(key) - 1 - from_end)
+        counts = np.bincount(rows[keep], minlength=len(lists))
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        return sparse.csr_array(
+            (np.ones(len(keep), np.float32), cols[keep], indptr),
+            shape=(len(lists), len(self.items)),
+        )
 
     @property
     def serves_profiles(self) -> bool:
@@ -338,10 +386,11 @@ class ModelBundle:
         k: int,
         extra_seen: Sequence[Collection[str]] | None,
         profiles: Sequence[Mapping[str, Any] | None] | None,
+        history: Sequence[Sequence[str]] | None = None,
     ) -> tuple[BatchRecommendations, np.ndarray]:
-        """``recommend``, and which rows the model answered from a profile."""
+        """``recommend``, and which rows the model answered from a profile (``_lists``)."""
         user_ids = np.asarray(user_ids, dtype=object)
-        top, known, proposed, profiled = self._lists(user_ids, k, extra_seen, profiles)
+        top, known, proposed, profiled = self._lists(user_ids, k, extra_seen, profiles, history)
         return self.external_batch(user_ids, top, ~(known | profiled), proposed), profiled
 
     def external_batch(
@@ -440,14 +489,17 @@ class ModelBundle:
         categories: Sequence[str] = (),
         include_seen: bool | None = None,
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
+        history: Sequence[Sequence[str]] | None = None,
     ) -> Answer:
         """The serving entry point (same as ``Pipeline.answer``): known users from the model,
         unknown users with a profile from the model's user tower (tier ``profile``, a model
-        with one: ``needs_profile``; their recent items pooled in), visitors with recent items
-        from those items (if the model scores histories), as are known users the model has
-        nothing for from their training items, the rest from popularity. ``context`` is
-        accepted for interface parity (a shadow model may be asked what a pipeline was); a
-        single model ignores it, as a model without a user tower ignores ``profiles``.
+        with one: ``needs_profile``; pooled in: their items since training, ``history``, then
+        ``recent``, newest first, so latest last; ``extra_seen`` is only masked), visitors
+        with recent items from those items (if the model scores histories), as are known users
+        the model has nothing for from their training items, the rest from popularity.
+        ``context`` is accepted for interface parity (a shadow model may be asked what a
+        pipeline was); a single model ignores it, as a model without a user tower ignores
+        ``profiles``.
         Business rules, categories and diversity need the catalogue a pipeline carries:
         NeedsPipeline (a ValueError) here."""
         if rules or diversity or categories or include_seen:
@@ -460,10 +512,20 @@ class ModelBundle:
         user_ids = np.asarray(user_ids, dtype=object)
         n = len(user_ids)
         seen = [
-            (list(extra_seen[i]) if extra_seen else []) + (list(recent[i]) if recent else [])
+            (list(extra_seen[i]) if extra_seen else [])
+            + (list(recent[i]) if recent else [])
+            + (list(history[i]) if history else [])
             for i in range(n)
         ]
-        recs, profiled = self._recommend(user_ids, k, seen, profiles)
+        own = (
+            None
+            if profiles is None
+            else [
+                [*(history[i] if history else ()), *reversed(recent[i] if recent else ())]
+                for i in range(n)
+            ]
+        )
+        recs, profiled = self._recommend(user_ids, k, seen, profiles, own)
         # a known user the model proposes nothing for is answered by popularity alone: say so
         tiers = [
             "popular" if f or src[:1] == [[FILL]] else "profile" if p else "personalised"

@@ -7,7 +7,8 @@ user without a profile keeps popularity. Served without torch."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,14 @@ from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.serving import create_app
 from recsmith.store.base import EventStore
+from recsmith.store.ingest import ingest_events
 
 pytest.importorskip("torch")
 
 K = 6
 SEGMENTS = "ABC"  # users of segment s view only category s's items
 COLD = {"new-a": {"segment": "A"}, "new-c": {"segment": "C"}}
+HISTORY = 3  # the tower pools a user's 3 latest items: the order of 4 or more matters
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +67,9 @@ def tower_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     from recsmith.models.two_tower import TwoTower
 
-    model = TwoTower(dim=16, epochs=30, batch_size=32, learning_rate=2e-2, num_threads=1)
+    model = TwoTower(
+        dim=16, epochs=30, batch_size=32, learning_rate=2e-2, num_threads=1, history=HISTORY
+    )
     path = tmp_path_factory.mktemp("tower") / "release"
     ModelBundle.train(data, model).save(path)
     return path
@@ -76,22 +81,41 @@ def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)
 
 
-def oracle(release: ModelBundle, segment: str) -> list[str]:
-    """Top ``K`` item ids for a cold user whose profile is ``segment``: u = [the token's row of
-    the user tower's embedding, 1] (no id, no items: the other terms are 0), score = u · v_i."""
+def oracle(
+    release: ModelBundle,
+    segment: str,
+    pooled: Sequence[str] = (),
+    masked: Sequence[str] = (),
+    k: int = K,
+) -> list[str]:
+    """Top ``k`` item ids for a cold user whose profile is ``segment`` and who met ``pooled``
+    (the tower's latest items, any order): u = [the token's row of the user tower's embedding
+    + W_hist · mean of the pooled items' vectors less their bias slot, 1] (no id: that term is
+    0), score = u · v_i, the ``pooled`` and ``masked`` items never listed."""
     model: Any = release.model
-    token = list(model.user_tokens_.vocabulary).index(f"segment={segment}")
-    user = np.append(model.weights_["user_tok.weight"][token], 1.0)
-    scores = model.item_vectors_ @ user
-    return [release.items.external_ids[i] for i in np.argsort(-scores, kind="stable")[:K]]
+    vocabulary = list(model.user_tokens_.vocabulary)
+    core = np.zeros(model.weights_["user_tok.weight"].shape[1], np.float32)
+    if f"segment={segment}" in vocabulary:  # a value it never learnt has no term
+        core += model.weights_["user_tok.weight"][vocabulary.index(f"segment={segment}")]
+    at = release.items.to_index(list(pooled))
+    if len(at):
+        core += model.weights_["hist.weight"] @ model.item_vectors_[at, :-1].mean(axis=0)
+    scores = model.item_vectors_ @ np.append(core, 1.0)
+    scores[release.items.to_index([*pooled, *masked])] = -np.inf
+    return [release.items.external_ids[i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def client(tower_dir: Path, store: EventStore, store_url: str, **serving: Any) -> TestClient:
+    """A server of the release (``serving``: more serving settings), to use in ``with``."""
+    settings = Settings(store={"url": store_url}, serving={"model_dir": tower_dir, **serving})
+    return TestClient(create_app(settings, bundle=ModelBundle.load(tower_dir), store=store))
 
 
 @pytest.fixture
 def served(
     tower_dir: Path, store: EventStore, store_url: str, no_torch: None
 ) -> Iterator[TestClient]:
-    settings = Settings(store={"url": store_url}, serving={"model_dir": tower_dir})
-    with TestClient(create_app(settings, bundle=ModelBundle.load(tower_dir), store=store)) as c:
+    with client(tower_dir, store, store_url) as c:
         yield c
 
 
@@ -116,6 +140,17 @@ def test_serve_answers_cold_users_from_their_stored_profiles(
     assert (nobody["tier"], nobody["fallback"]) == ("popular", "popular")
     assert [i["item_id"] for i in nobody["items"]] == release.popular_items(K)[0].tolist()
     assert len({tuple(i["item_id"] for i in body["items"]) for body in lists.values()}) == 3
+    # a profile of values the tower never learnt says nothing of the person: a cold user's
+    # popularity, not tier ``profile`` with the tower's bias-only order
+    put = served.put(
+        "/v1/users/new-z", json={"properties": {"segment": "Z"}}, headers=keys["ingest"]
+    )
+    assert put.status_code == 200, put.text
+    unknown = served.get("/v1/users/new-z/recommendations", params={"k": K}, headers=keys["read"])
+    assert (unknown.json()["tier"], unknown.json()["fallback"]) == ("popular", "popular")
+    assert [i["item_id"] for i in unknown.json()["items"]] == [
+        i["item_id"] for i in nobody["items"]
+    ]
     # ``?explain=true`` answers from its own traced call: the same tier and list
     explained = served.get(
         "/v1/users/new-a/recommendations", params={"k": K, "explain": True}, headers=keys["admin"]
@@ -146,3 +181,75 @@ def test_recommend_reads_cold_users_profiles_from_the_store(
     nobody = recs.get_group("nobody")
     assert nobody["item_id"].tolist() == release.popular_items(K)[0].tolist()
     assert set(nobody["sources"]) == {"popular"}
+
+
+@pytest.mark.parametrize("cache_entries", [1000, 0], ids=["cached", "uncached"])
+def test_the_tower_pools_what_the_user_met_and_only_masks_what_the_request_excludes(
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    no_torch: None,
+    keys: dict[str, dict[str, str]],
+    cache_entries: int,
+) -> None:
+    """new-a has a stored event (c1i2) and asks with ``recent=c1i3``: both are pooled into the
+    tower, which moves the list; ``exclude=c2i5`` (not on the list) is only left out, so the
+    list is the one asked without it, less that item (rv26b finding 1). With the response
+    cache the route reads the stored items, without it the coalescer's flush does."""
+    release = ModelBundle.load(tower_dir)
+    user = "new-a"
+    event = {"user_id": user, "item_id": "c1i2", "event_type": "view", "timestamp": time.time()}
+    # into the store alone (not the online state's recent items): read as the stored events
+    stored = ingest_events(store, [event], EventSettings(), source="test")
+    assert stored.accepted == 1, stored.rejected
+    want = oracle(release, "A", pooled=["c1i2", "c1i3"])
+    assert want != oracle(release, "A", masked=["c1i2", "c1i3"])  # the items move the list
+    assert "c2i5" not in want
+    with client(tower_dir, store, store_url, cache_entries=cache_entries) as served:
+        put = served.put(
+            f"/v1/users/{user}", json={"properties": COLD[user]}, headers=keys["ingest"]
+        )
+        assert put.is_success, put.text
+        for exclude in ({}, {"exclude": "c2i5"}):
+            got = served.get(
+                f"/v1/users/{user}/recommendations",
+                params={"k": K, "recent": "c1i3", **exclude},
+                headers=keys["read"],
+            ).json()
+            assert got["tier"] == "profile", got
+            assert [i["item_id"] for i in got["items"]] == want
+
+
+def test_the_tower_pools_the_latest_items_in_the_order_they_were_met(tower_dir: Path) -> None:
+    """Five items since training, the tower pooling ``HISTORY`` (3): the latest three by time
+    (``history`` oldest first, then ``recent`` newest first), not the three highest item
+    indices (rv26b finding 4)."""
+    release = ModelBundle.load(tower_dir)
+    met = ["c2i2", "c2i1", "c2i0", "c1i1", "c1i0"]  # oldest first: latest c2i0, c1i1, c1i0
+    cases = [
+        ({"history": [met]}, ["c2i0", "c1i1", "c1i0"]),
+        # ``recent`` is newest first, after the stored items: met as c2i0, c2i2, c2i1, c1i1, c1i0
+        ({"history": [["c2i0"]], "recent": [["c1i0", "c1i1", "c2i1", "c2i2"]]}, ["c2i1", *met[3:]]),
+        # c1i0 stored and viewed again just now: it counts once, at its latest place
+        ({"history": [["c1i0", *met[:4]]], "recent": [["c1i0"]]}, met[2:]),
+    ]
+    rest = len(release.items) - len(met)  # the whole ranking: the pooled items move it all
+    for asked, latest in cases:
+        got = release.answer(np.array(["new-a"], object), rest, profiles=[COLD["new-a"]], **asked)
+        assert got.tiers == ["profile"]
+        want = oracle(release, "A", pooled=latest, masked=met, k=rest)
+        assert want != oracle(release, "A", pooled=["c2i0", "c2i1", "c2i2"], masked=met, k=rest)
+        assert got.lists.item_ids[0].tolist() == want
+
+
+def test_a_profile_of_unknown_values_with_items_is_answered_from_the_items(
+    tower_dir: Path,
+) -> None:
+    """Segment Z means nothing to the tower, but the items met since training do: tier
+    ``profile``, the list of the pooled items alone; without items, popularity (finding 3)."""
+    release = ModelBundle.load(tower_dir)
+    users, unknown = np.array(["new-z", "new-y"], object), {"segment": "Z"}
+    got = release.answer(users, K, profiles=[unknown, unknown], history=[["c1i0", "c1i1"], []])
+    assert got.tiers == ["profile", "popular"]
+    assert got.lists.item_ids[0].tolist() == oracle(release, "Z", pooled=["c1i0", "c1i1"])
+    assert got.lists.item_ids[1].tolist() == release.popular_items(K)[0].tolist()

@@ -160,23 +160,34 @@ class TwoTower(EncodedRecommender):
         ids = np.full(len(profiles), -1, np.int64)
         return self._user_vectors(ids, self.user_tokens_.encode(profiles), self._recent(history))
 
+    def describes(self, profiles: Sequence[Record]) -> np.ndarray:
+        """Per profile, whether any of its values is a token the tower learnt: a profile of
+        values it never saw has no term of its own, so its vector says nothing of the person
+        (the bias-only order, the same for all of them; ``ModelBundle`` answers those rows as
+        a cold user without a profile)."""
+        return np.diff(self.user_tokens_.encode(profiles).indptr) > 0
+
     def recommend_for_profiles(
         self,
         profiles: Sequence[Record],
         k: int,
         *,
         history: sparse.csr_array | None = None,
+        exclude: sparse.csr_array | None = None,
         blocked: np.ndarray | None = None,
     ) -> TopK:
-        """Top ``k`` for each profile (and its ``history`` items, which never appear): lists for
-        users nobody knew at training, from what they declared and the little they did."""
+        """Top ``k`` for each profile (and its ``history`` items, stored column order = time,
+        which never appear): lists for users nobody knew at training, from what they declared
+        and the little they did. ``exclude``: items also never listed, though not the user's
+        (a request's ``exclude=``, capped items): masked only, never pooled into the tower."""
         self.check_is_fitted()
         vectors = self.profile_vectors(profiles, history)
 
         def block(start: int, stop: int) -> np.ndarray:
             scores = vectors[start:stop] @ self.item_vectors_.T
-            if history is not None:
-                _mask(scores, sparse.csr_array(history)[start:stop])
+            for rows in (history, exclude):
+                if rows is not None:
+                    _mask(scores, sparse.csr_array(rows)[start:stop])
             if blocked is not None:
                 scores[:, blocked] = -np.inf
             return scores

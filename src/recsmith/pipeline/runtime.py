@@ -592,13 +592,16 @@ class Pipeline:
         source: str | None = None,
         profiles: Sequence[Mapping[str, Any] | None] | None = None,
         feature_tap: FeatureTap | None = None,
+        history: Sequence[Sequence[str]] | None = None,
     ) -> Answer:
         """Lists with the tier and the sources of every item; ``rules`` and ``diversity`` add to
         (or override) the configured re-ranking for this request; ``categories`` keeps only items
         in one of them, ``include_seen`` the items users have (see ``top_k``); ``trace``: see
         ``_top_k``; ``source``: only what that retrieval source proposed, popularity filling the
         rest (a contextual arm); ``profiles``: per user, a profile from the store, or None
-        (see ``segment_fallback``)."""
+        (see ``segment_fallback``); ``history``: accepted for parity with ``ModelBundle``
+        (a user tower pools it), a pipeline's sources read those items from ``extra_seen``."""
+        del history
         user_ids = np.asarray(user_ids, dtype=object)
         timings: dict[str, float] = {}
         tier, final, queries, propensity, proposed = self._top_k(

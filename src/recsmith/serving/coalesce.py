@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from recsmith.bundle import Answer
@@ -60,6 +60,9 @@ class UserQuery:
     request_id: str = ""  # the recommendation id: seeds an exploring pipeline's draws
     #: the stored profile of a user the release does not know (``Pipeline.needs_profile``)
     profile: dict[str, Any] | None = None
+    #: of ``seen``, the items the user had (stored events): a user tower pools these, never a
+    #: request's ``exclude=`` or capped items (``ModelBundle.answer``'s ``history``)
+    history: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +242,11 @@ def _call(
             q.seen if items is None else [*items, *q.seen]
             for q, items in zip(queries, stored, strict=True)
         ]
+        if "history" in arguments:
+            arguments["history"] = [
+                q.history if items is None else [*items, *q.history]
+                for q, items in zip(queries, stored, strict=True)
+            ]
     answer: Answer = served.answer([q.user_id for q in queries], options.k, **arguments, **explore)
     return [Slot(answer, i, i == 0, n, stored[i], down[i]) for i in range(n)]
 
@@ -260,4 +268,5 @@ def answer_arguments(queries: Sequence[UserQuery], options: Options) -> dict[str
         arguments["source"] = options.source
     if any(q.profile is not None for q in queries):  # only a pipeline with segments asks
         arguments["profiles"] = [q.profile for q in queries]
+        arguments["history"] = [q.history for q in queries]
     return arguments

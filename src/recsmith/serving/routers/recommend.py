@@ -416,7 +416,7 @@ async def recommend(
             latest = []
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
-        query = UserQuery(asker, seen, latest, context, recommendation_id, profile)
+        query = UserQuery(asker, seen, latest, context, recommendation_id, profile, stored)
         # ``[contextual]``: which list (arm) this request gets, from its context
         known = not recent and withheld is None  # a visitor asks with ``recent``
         arm = contextual_choice(
