@@ -28,6 +28,7 @@ HELPERS = {
     "reject_limit",
     "serve_checks",
     "trained_dir",
+    "users_file",
 }
 
 
