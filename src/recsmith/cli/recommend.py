@@ -99,8 +99,9 @@ def recommend(
     users: Annotated[
         Path | None,
         typer.Option(
-            help="File with one user id per line, or a CSV with a user_id column (a "
-            "repeated id is answered once)."
+            help="File with one user id per line, a CSV whose header names a user column "
+            "(user_id, userId, reviewerID, ...), or CSV rows without a header read by their "
+            "first field where more of those are known users (a repeated id is answered once)."
         ),
     ] = None,
     sessions: Annotated[
