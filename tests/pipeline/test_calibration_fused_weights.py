@@ -18,7 +18,7 @@ from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.fused_weights import stepped_weights
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.robust_choice import Refs, Tried
+from recsmith.pipeline.robust_choice import Refs, Tried, prefer
 
 CONFIG = default_pipeline_config()
 FILE = {s.name: s.weight for s in CONFIG.retrieval.sources}
@@ -221,3 +221,21 @@ def test_calibrate_doubles_the_weight_of_a_source_that_the_file_holds_too_quiet(
     assert steps["as configured"][0] < tried["fused"] - 0.1
     assert steps["knn x0.5"][0] < as_written
     assert calibration_summary(report).split("; EVIDENCE")[0].endswith("; weights knn=1")
+
+
+def test_a_step_below_the_orders_worst_share_is_not_kept_even_where_prefer_would() -> None:
+    """ials x0.5: +40 users on protocol 2 (beyond noise), -6 net on protocol 1 (+10 / -16,
+    within noise): ``prefer``'s second clause takes it over the file's order, but its worst share
+    (0.77) is below the order's (0.8), so a step — chosen by worst share — does not replace it."""
+    step = (hits(160, 10, 16), hits(180, 40))
+    assert prefer(fused(), "", Tried("fused", CONFIG, step), REFS, 0)[0].per_user is step
+    original = fused()
+    shipped, report = stepped_weights(
+        original,
+        personal(CONFIG),
+        scorer({(("ials", 0.5),): step}, []),
+        (REFS, 0, CpuBudget(600.0)),
+        no_intervals,
+    )
+    assert shipped is original
+    assert report["kept"] == {}
