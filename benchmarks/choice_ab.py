@@ -16,8 +16,10 @@ trains with a catalogue of the train part's items, as a shop that imported them 
     … choice_ab.py --add-source '{"name": "rp3_recent", "model": "rp3beta", "use": "recent",
         "quota": 50}' --at 2 --replace        # in place of itemknn_recent
 
-``--no-sitting-bar`` trains with ``calibration.sitting_bar = false`` (the other arm of the sitting
-rule's A/B, §155); ``--protocol last`` scores a shape's sample on each user's last item instead of
+``--fused-weights`` trains with ``calibration.fused_weights = true`` (each personal source's
+fused weight stepped, BENCHMARKS §163). ``--no-sitting-bar`` trains with
+``calibration.sitting_bar = false`` (the other arm of the sitting rule's A/B, §155);
+``--protocol last`` scores a shape's sample on each user's last item instead of
 its own protocol (the review's leave-last-out reading of a temporal shape, §150's correction),
 saved as ``SHAPElast-DATASET-SEED.npy``.
 """
@@ -72,6 +74,11 @@ def main() -> None:
         help="calibration.sitting_bar = false: no time cut bars what falls below popularity",
     )
     parser.add_argument(
+        "--fused-weights",
+        action="store_true",
+        help="calibration.fused_weights = true: each personal source's fused weight stepped",
+    )
+    parser.add_argument(
         "--protocol",
         choices=["temporal", "last"],
         help="split and score every shape's sample by this protocol, not the shape's own",
@@ -80,6 +87,9 @@ def main() -> None:
     config = default_pipeline_config()
     if args.no_sitting_bar:
         calibration = config.calibration.model_copy(update={"sitting_bar": False})
+        config = config.model_copy(update={"calibration": calibration})
+    if args.fused_weights:
+        calibration = config.calibration.model_copy(update={"fused_weights": True})
         config = config.model_copy(update={"calibration": calibration})
     if args.add_source:
         source = SourceConfig.model_validate_json(args.add_source)
@@ -119,6 +129,9 @@ def main() -> None:
                 print(f"  grid {json.dumps(cal.get('grid', {}))}")  # each value's validation means
                 print(f"  fused_grid kept {json.dumps(cal.get('fused_grid', {}).get('kept'))}")
                 print(f"  fused_drop {json.dumps(cal.get('fused_drop'))}")  # where it is on
+                weights = cal.get("fused_weights", {})
+                print(f"  fused_weights {json.dumps(weights.get('ndcg@10'))} kept", end=" ")
+                print(json.dumps(weights.get("kept")))
                 print(f"  protocols {json.dumps(cal['protocols'])}")
                 # what each user's latest item measured, and what a time cut barred (§150)
                 print(f"  sittings {json.dumps(cal.get('sittings'))}", end="")

@@ -60,6 +60,7 @@ from recsmith.models.popularity import Popular
 from recsmith.pipeline import sequential
 from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
+from recsmith.pipeline.fused_weights import stepped_weights
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import (
     RESAMPLES,
@@ -456,6 +457,14 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         scored[-1], report["fused_drop"] = fused_without_one(
             scored[-1], protocols.tried, refs, seed
         )
+    if cc.fused_weights:
+        scored[-1], report["fused_weights"] = stepped_weights(
+            scored[-1],
+            personal(scored[-1].config),
+            protocols.tried,
+            (refs, seed, budget),
+            lambda t: intervals(t, seed),
+        )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
     if not any(d["decides"] for d in decides):  # weak: popularity is the bar only beyond zero
         # (``best_single_source``); the file's own sources (not the popularity added)
@@ -600,9 +609,7 @@ class Sittings:
         else:
             row["latest_item_within_gap"] = round(self.share, 4)
             row["measures"] = (
-                f"{SITTING} (>= {SITTING_SHARE:g})"
-                if self.continues(vals)
-                else "a later visit"
+                f"{SITTING} (>= {SITTING_SHARE:g})" if self.continues(vals) else "a later visit"
             )
         row["sitting_bar"] = self.on
         row["time_cut_bars"] = any(b is not None for b in refs.bars)
@@ -681,6 +688,25 @@ def _grid(
         return config, report, variants, 0.0
     variants += [(n, s) for n, s in enumerate(config.retrieval.sources) if s != sources[n]]
     return _with_sources(config, sources), report, variants, dearer
+
+
+#: Sources that propose the same items to everyone: their weight is a filler's by design
+#: (``examples/pipeline.toml``: trending and new arrivals at 0.1 "never outvote").
+SHARED_MODELS = frozenset({"popular", "trending"})
+
+
+def personal(config: PipelineConfig) -> list[int]:
+    """The indices of ``config``'s sources whose weight ``stepped_weights`` tries: personal ones
+    (a model's, not popularity's or trending's; not new arrivals) with a say in the fused order
+    (above ``FILLER_WEIGHT``: not left at the filler weight by ``fused_without_one``), cheapest
+    first — fewest proposals (quota), the file's order on ties."""
+    sources = config.retrieval.sources
+    chosen = [
+        n
+        for n, s in enumerate(sources)
+        if s.kind == "model" and s.model not in SHARED_MODELS and s.weight > FILLER_WEIGHT
+    ]
+    return sorted(chosen, key=lambda n: sources[n].quota)
 
 
 def _fused_grid(
@@ -1065,10 +1091,14 @@ def calibration_summary(report: dict[str, Any]) -> str:
         )
     # a source the fused order left at the filler weight (``fused_without_one``) ships with it,
     # and with the ranker trained over its candidates
+    # and so does each weight ``stepped_weights`` changed
     dropped = report.get("fused_drop", {}).get("dropped")
     ranked = chosen == "ranker" and str(report["ranker"]).endswith("over the fused candidates")
-    if dropped is not None and (chosen.startswith("fused") or ranked):
-        changed += f"; without {dropped}"
+    weights = report.get("fused_weights", {}).get("kept")
+    if chosen.startswith("fused") or ranked:
+        changed += f"; without {dropped}" if dropped is not None else ""
+        if weights:
+            changed += "; weights " + ", ".join(f"{n}={w:g}" for n, w in weights.items())
     share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
     cpu = f", {report['cpu_seconds']:.0f} s CPU" if "cpu_seconds" in report else ""
     return (

@@ -334,6 +334,13 @@ class CalibrationConfig(_Strict):
         " those the best worst share is kept ([] tries none); each value fits EASE and the"
         " network once more per validation split (BENCHMARKS §139)",
     )
+    fused_weights: bool = Field(
+        False,
+        description="also try each personal source's weight in the fused order at half and at "
+        "twice the file's (one pass, fewest proposals first), each kept only where it wins "
+        "beyond noise (a merge each, no fit; off: not confirmed on unread samples, BENCHMARKS "
+        "§163)",
+    )
     fused_drop: bool = Field(
         False,
         description="also try the fused order without the one source whose absence lifts its "
