@@ -12,7 +12,7 @@ from test_calibration import WEIGHTS, config, frame
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import GRID, _grid_param, calibrate, grid_kept, kept_value
-from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
+from recsmith.pipeline.config import PipelineConfig, SourceConfig, default_pipeline_config
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import RESAMPLES, Refs, Tried, prefer, worst_share
@@ -217,6 +217,12 @@ class FixedScores:
     def tried(self, name: str, config: PipelineConfig) -> Tried:
         weight = config.retrieval.sources[0].params.get("lowpass", 0.0)
         return Tried(name, config, self.by_weight[weight])
+
+    def saved_seconds(self) -> float:
+        return 0.0  # no fits, so no shared pieces (``models/shared_fits.py``)
+
+    def retain(self, *specs: SourceConfig) -> None:
+        pass
 
 
 @pytest.mark.parametrize(

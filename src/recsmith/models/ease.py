@@ -48,6 +48,7 @@ from recsmith.features.interactions import Interactions, binarize, decay_factors
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.low_pass import blended, low_pass_factors
 from recsmith.models.mult_dae import ARRAY_NAMES, MultDAE, bagged, epochs_for, fit_mult_dae
+from recsmith.models.shared_fits import shared
 
 
 class EASEConfig(ModelConfig):
@@ -147,6 +148,18 @@ def spd_inverse(matrix: np.ndarray, block: int = 2048) -> np.ndarray:
     return inverse.T  # symmetric: the transpose is the same matrix, in C order
 
 
+def _dae(
+    data: Interactions, xk: sparse.csr_array, rows: tuple, cfg: EASEConfig, seed: int
+) -> MultDAE:
+    """The Mult-DAE of ``seed`` over the kept items' columns ``xk`` of ``data`` (shared by key:
+    ``rows``, what ``xk`` depends on, and the network's own settings)."""
+    return shared(
+        data,
+        (*rows, "dae", cfg.autoencoder_hidden, seed),
+        lambda: fit_mult_dae(xk, cfg.autoencoder_hidden, epochs=epochs_for(xk.shape[0]), seed=seed),
+    )
+
+
 class EASE(Recommender):
     """Score(u) = x_u · B over the kept items; other items score -inf."""
 
@@ -163,6 +176,10 @@ class EASE(Recommender):
     n_items_: np.ndarray  # scalar array: catalogue size
 
     def fit(self, data: Interactions) -> Self:
+        """The solve, the low-pass factors and the Mult-DAEs are pieces a ``sharing`` block keeps
+        for other fits on the same data (``shared_fits.py``: calibration's grid over the rising,
+        low-pass and autoencoder weights reuses its λ's solve); each depends only on the data and
+        the settings in its key."""
         cfg = self.config
         x = binarize(data.matrix) if cfg.binary else data.matrix.astype(np.float32)
         if data.n_items > cfg.max_items:
@@ -171,14 +188,12 @@ class EASE(Recommender):
         else:
             kept = np.arange(data.n_items)
         xk = x[:, kept]
-        gram = (xk.T @ xk).toarray().astype(cfg.dtype)
-        penalty = cfg.regularization + cfg.dropout / (1.0 - cfg.dropout) * np.diag(gram)  # Λ
-        gram[np.diag_indices_from(gram)] += penalty
-        p = spd_inverse(gram)
-        weights = -p * penalty[None, :] if cfg.dropout > 0 else -p / np.diag(p)[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        # C order: sparse @ dense copies a Fortran-ordered operand on every call
-        self.weights_ = np.ascontiguousarray(weights, dtype=np.float32)
+        rows = ("ease", cfg.binary, cfg.max_items)  # what xk depends on besides the data
+        self.weights_ = shared(
+            data,
+            (*rows, "solve", cfg.regularization, cfg.dropout, cfg.dtype),
+            lambda: self._solve(xk),
+        )
         self.kept_ = kept.astype(np.int64)
         self.rising_ = (
             rising_factor(data, kept, cfg.rising, cfg.rising_half_life_days)
@@ -186,23 +201,34 @@ class EASE(Recommender):
             else np.empty(0, np.float32)
         )
         self.lowpass_left_, self.lowpass_right_ = (
-            low_pass_factors(xk, cfg.lowpass_rank)
+            shared(
+                data,
+                (*rows, "lowpass", cfg.lowpass_rank),
+                lambda: low_pass_factors(xk, cfg.lowpass_rank),
+            )
             if cfg.lowpass > 0
             else (np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
         )
         self.dae_ = (
-            bagged(
-                [
-                    fit_mult_dae(xk, cfg.autoencoder_hidden, epochs=epochs_for(xk.shape[0]), seed=s)
-                    for s in range(cfg.autoencoder_networks)
-                ]
-            )
+            bagged([_dae(data, xk, rows, cfg, s) for s in range(cfg.autoencoder_networks)])
             if cfg.autoencoder > 0
             else None
         )
         self.user_items_ = x
         self.n_items_ = np.asarray(data.n_items)
         return self
+
+    def _solve(self, xk: sparse.csr_array) -> np.ndarray:
+        """B over the kept items' columns ``xk`` (C order, float32)."""
+        cfg = self.config
+        gram = (xk.T @ xk).toarray().astype(cfg.dtype)
+        penalty = cfg.regularization + cfg.dropout / (1.0 - cfg.dropout) * np.diag(gram)  # Λ
+        gram[np.diag_indices_from(gram)] += penalty
+        p = spd_inverse(gram)
+        weights = -p * penalty[None, :] if cfg.dropout > 0 else -p / np.diag(p)[None, :]
+        weights[np.diag_indices_from(weights)] = 0.0
+        # C order: sparse @ dense copies a Fortran-ordered operand on every call
+        return np.ascontiguousarray(weights, dtype=np.float32)
 
     @property
     def n_items(self) -> int:

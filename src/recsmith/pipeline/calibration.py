@@ -57,6 +57,7 @@ from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
+from recsmith.models.shared_fits import SharedFits, sharing
 from recsmith.pipeline import sequential
 from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
@@ -224,10 +225,17 @@ def _with_sources(config: PipelineConfig, sources: Sequence[SourceConfig]) -> Pi
     )
 
 
+def fit_key(spec: SourceConfig) -> str:
+    """What tells one source's fit from another's: its settings but its weight (which only
+    merges its proposals)."""
+    return spec.model_copy(update={"weight": 1.0}).model_dump_json()
+
+
 class _Scorer:
     """Sources fitted on the validation past as configurations ask for them (each distinct
-    source once); any configuration made of them (and a ranker) scored against the held-out
-    items with the serving path's merge and popularity fill."""
+    source once; EASE's grid values at one λ share its solve, ``models/shared_fits.py``); any
+    configuration made of them (and a ranker) scored against the held-out items with the serving
+    path's merge and popularity fill."""
 
     def __init__(
         self, config: PipelineConfig, val: Validation, attrs: ItemAttributes, full: Interactions
@@ -244,6 +252,7 @@ class _Scorer:
             moments,
         )
         self.proposals: dict[str, Proposals] = {}
+        self.fits = SharedFits(past)  # EASE's solve across its grid's values (shared_fits.py)
         self.known = known_items(past, full)  # as serving knows them: see there
         fallback = StaticSource("popular", Popular().fit(past).item_scores_)
         self.fallback = self._known(fallback.retrieve(self.queries, K))
@@ -254,10 +263,11 @@ class _Scorer:
 
     def _proposals(self, spec: SourceConfig) -> Proposals:
         """What ``spec``'s source, fitted on the validation past, proposes (cached)."""
-        key = spec.model_copy(update={"weight": 1.0}).model_dump_json()
+        key = fit_key(spec)
         if key not in self.proposals:
             one = _with_sources(self.config, [spec])
-            model = fit_models(one, self.val.past)
+            with sharing(self.fits, key):
+                model = fit_models(one, self.val.past)
             retrieval = one.retrieval
             source = build_sources([spec], model, self.attrs, retrieval.ann_min_items)[0]
             self.proposals[key] = self._known(source.retrieve(self.queries, spec.quota))
@@ -376,6 +386,16 @@ class _Protocols:
     def proposes(self, spec: SourceConfig) -> bool:
         return any(s.proposes(spec) for group in self.scorers for s in group)
 
+    def retain(self, *specs: SourceConfig) -> None:
+        """Keep only the shared fit pieces ``specs``' fits used, on every validation past (none
+        named: none)."""
+        for s in (s for group in self.scorers for s in group):
+            s.fits.retain(*map(fit_key, specs))
+
+    def saved_seconds(self) -> float:
+        """CPU seconds the shared pieces have saved so far, over every validation past."""
+        return sum(s.fits.saved_seconds for group in self.scorers for s in group)
+
     def tried(self, name: str, config: PipelineConfig) -> Tried:
         """``config``'s fused order scored on every protocol."""
         return Tried(
@@ -447,6 +467,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             )
     fit_seconds = budget.spent()
     tuned, report["grid"], variants, dearer = _grid(config, scored, protocols, refs, seed, budget)
+    protocols.retain()  # the grid's shared fit pieces serve nothing after it
     fit_seconds += dearer  # the ranker refits the values kept, EASE's filter with it (§92)
     if tuned is not config:  # a source's value changed: its alone and fused orders are new
         config = tuned
@@ -806,7 +827,7 @@ def _grid_param(
         if specs and budget.passes(last, share=0.5):
             entry["stopped"] = f"before {value}: half the {budget.seconds:g} s CPU budget"
             break
-        began = budget.spent()
+        began, saved = budget.spent(), protocols.saved_seconds()
         variant = spec.model_copy(update={"params": {**spec.params, param: value}})
         candidate = alone(
             _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
@@ -816,7 +837,12 @@ def _grid_param(
         bounds[str(value)] = intervals(t, seed)
         tries.append(t)
         last = budget.spent() - began
-        specs.append((variant, last))
+        # the ranker refits without shared pieces: its estimate counts what they saved here
+        specs.append((variant, last + protocols.saved_seconds() - saved))
+        kept_so_far = grid_kept(default, tries, param, refs, seed).config.retrieval.sources[n]
+        # a switched strength's values weigh a signal added to one fit: the latest try's pieces
+        # serve the next value; each other value refits, and only the one kept serves later
+        protocols.retain(kept_so_far, *([variant] if param in SWITCHED_STRENGTHS else []))
     best = grid_kept(default, tries, param, refs, seed)
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
