@@ -339,7 +339,7 @@ class CalibrationConfig(_Strict):
         description="half-lives tried for an EASE source's time decay (after its autoencoder"
         " weight), each a share of the validation past's own time span (its first event to its"
         ' newest, its "now"): each must beat no decay beyond noise by itself, and of those the'
-        " best worst share is kept ([] tries none: never kept on 14 samples, not confirmed,"
+        " best worst share is kept ([] tries none: never kept on 18 samples, not confirmed,"
         " BENCHMARKS §164); each value fits EASE once more per validation split",
     )
     fused_drop: bool = Field(
