@@ -159,7 +159,7 @@ def beats_off(t: Tried, off: Tried) -> list[bool]:
     ]
 
 
-@pytest.mark.parametrize("param", ["lowpass", "rising"])
+@pytest.mark.parametrize("param", ["lowpass", "rising", "decay"])
 def test_a_switched_signal_needs_noise_to_turn_on_and_is_a_strength_once_on(param: str) -> None:
     """A lead within noise (``lead_within_noise``) does not turn EASE's low-pass filter or rising
     factor on; of two values that each beat off beyond noise, the one with the higher worst share
@@ -179,7 +179,7 @@ def test_a_switched_signal_needs_noise_to_turn_on_and_is_a_strength_once_on(para
     assert grid_kept(off, [high, low], param, SWITCH_REFS, seed=0) is high
 
 
-@pytest.mark.parametrize("param", ["lowpass", "rising"])
+@pytest.mark.parametrize("param", ["lowpass", "rising", "decay"])
 def test_a_switched_value_ships_only_if_it_beats_off_itself(param: str) -> None:
     """Review bar15 F1: 0.3 turns the signal on (a clear gain on protocol A, noise on the weakest,
     B); 1.0 has the higher worst share but loses to off beyond noise on A and gains only noise on
@@ -195,7 +195,7 @@ def test_a_switched_value_ships_only_if_it_beats_off_itself(param: str) -> None:
         assert grid_kept(off, order, param, SWITCH_REFS, seed=0) is low
 
 
-@pytest.mark.parametrize("param", ["lowpass", "rising"])
+@pytest.mark.parametrize("param", ["lowpass", "rising", "decay"])
 def test_a_switched_value_is_chosen_whatever_the_grid_order(param: str) -> None:
     """Review bar15 F3: 0.3 has the best worst share but does not beat off beyond noise; 1.0
     does (a clear gain on A): 1.0 ships, listed before 0.3 or after it."""

@@ -147,6 +147,24 @@ def decay_factors(ts: np.ndarray, reference_ts: int, half_life_days: float | Non
     return np.power(0.5, np.maximum(age_days, 0.0) / half_life_days)
 
 
+def pair_decay(data: Interactions, share: float) -> sparse.csr_array:
+    """Per stored (user, item) pair of ``data.matrix``: 0.5 ** (age / half-life) of the pair's
+    latest event, the half-life ``share`` of the data's own time span (its first event to its
+    reference time) and the age counted back from ``data.reference_ts`` — the data's "now", so
+    on a validation past (``subset``) the past's newest event, never a later one (no leak); a
+    share, not days, so one value fits data of any time scale. All 1 where the span is 0."""
+    span_days = (data.reference_ts - int(data.event_ts.min(initial=data.reference_ts))) / (
+        MICROS_PER_DAY
+    )
+    order = np.lexsort((data.event_ts, data.event_items, data.event_users))
+    u, i, ts = data.event_users[order], data.event_items[order], data.event_ts[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
+    factors = decay_factors(ts[last], data.reference_ts, share * span_days or None)
+    latest = sparse.csr_array((factors, (u[last], i[last])), shape=data.matrix.shape)
+    return sparse.csr_array(binarize(data.matrix).multiply(latest), dtype=np.float32)
+
+
 def _matrix(
     u: np.ndarray,
     i: np.ndarray,

@@ -44,7 +44,7 @@ import scipy.linalg
 from pydantic import Field
 from scipy import sparse
 
-from recsmith.features.interactions import Interactions, binarize, decay_factors
+from recsmith.features.interactions import Interactions, binarize, decay_factors, pair_decay
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.low_pass import blended, low_pass_factors
 from recsmith.models.mult_dae import ARRAY_NAMES, MultDAE, bagged, epochs_for, fit_mult_dae
@@ -91,6 +91,14 @@ class EASEConfig(ModelConfig):
         description="weight of a Mult-DAE's centred logits beside EASE's (and the filter's)"
         " scores, each row-scaled, added after the rising factor (which scales only EASE's"
         " part); 0 = off",
+    )
+    decay: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="half-life of a pair's weight in what EASE learns from (its Gram, filter and"
+        " autoencoder), as a share of the data's time span: a pair counts 0.5 ** (age of its"
+        " latest event / (decay × span)); 0 = off. Histories are scored as before",
     )
     autoencoder_hidden: int = Field(64, ge=1, le=1024, description="the Mult-DAE's hidden units")
     autoencoder_networks: int = Field(
@@ -187,8 +195,9 @@ class EASE(Recommender):
             kept = np.sort(np.argsort(-counts, kind="stable")[: cfg.max_items])
         else:
             kept = np.arange(data.n_items)
-        xk = x[:, kept]
-        rows = ("ease", cfg.binary, cfg.max_items)  # what xk depends on besides the data
+        learnt = sparse.csr_array(x * pair_decay(data, cfg.decay)) if cfg.decay > 0 else x
+        xk = learnt[:, kept]
+        rows = ("ease", cfg.binary, cfg.max_items, cfg.decay)  # what xk depends on besides data
         self.weights_ = shared(
             data,
             (*rows, "solve", cfg.regularization, cfg.dropout, cfg.dtype),

@@ -138,7 +138,10 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     """``GRID``'s entry for ``model``, with what the file asks for beside it: iALS's rank first
     where ``cc.ials_factors`` names values (so its α is tried at the rank kept), EASE's low-pass
     weight where ``cc.ease_lowpass`` does (so it joins the λ and rising factor kept), and the
-    weight of its Mult-DAE after that where ``cc.ease_autoencoder`` does (BENCHMARKS §139).
+    weight of its Mult-DAE after that where ``cc.ease_autoencoder`` does (BENCHMARKS §139), and
+    last its time decay where ``cc.ease_decay`` does: half-lives as shares of the validation
+    past's own span, its reference time the past's newest event (``pair_decay``), so a value
+    fits data of any time scale and nothing after the cut leaks in (BENCHMARKS §164).
 
     §84 tried iALS's rank at 8 — the power of two nearest a decade below the file's 64 — and 16,
     half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost grows with the rank's
@@ -157,7 +160,11 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     if model == "ials" and cc.ials_factors and grid is not None:
         return (("factors", tuple(dict.fromkeys(cc.ials_factors))), *grid)
     if model == "ease" and grid is not None:
-        for param, values in (("lowpass", cc.ease_lowpass), ("autoencoder", cc.ease_autoencoder)):
+        for param, values in (
+            ("lowpass", cc.ease_lowpass),
+            ("autoencoder", cc.ease_autoencoder),
+            ("decay", cc.ease_decay),
+        ):
             if values:
                 grid = (*grid, (param, tuple(dict.fromkeys(values))))
     return grid
@@ -174,15 +181,17 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
 #: 250 included, must beat that start there (§71's figures were measured so).
 STRENGTHS = frozenset({"regularization"})
 #: Gridded parameters whose 0 (the file's default) turns a second signal off: EASE's low-pass
-#: weight, rising factor and Mult-DAE weight. Every value is scored, and each must turn the signal
-#: on by itself: beat the grid's start (off) beyond noise (``prefer``). The values that do only
+#: weight, rising factor, Mult-DAE weight and time decay (0: every pair counts the same; a
+#: half-life weighs old pairs down, a prior the data must confirm). Every value is scored, and
+#: each must turn the signal on by itself: beat the grid's start (off) beyond noise
+#: (``prefer``). The values that do only
 #: set how strongly the same signal counts — none is simpler than another — so among them the best
 #: worst share wins, as for the ``STRENGTHS``, whatever order the grid lists them in
 #: (``grid_kept``). Under the noise bar at every step the filter's weight 1 had to beat 0.3 beyond
 #: noise once 0.3 was kept, and did not where it had the higher worst share (market / simulated /
 #: 2, BENCHMARKS §112); EASE alone scored higher on test at 1 than at 0.3 on 11 of 12 marketplace
 #: samples. Where no value beats off beyond noise (``short``, §92) nothing moves.
-SWITCHED_STRENGTHS = frozenset({"lowpass", "rising", "autoencoder"})
+SWITCHED_STRENGTHS = frozenset({"lowpass", "rising", "autoencoder", "decay"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
 

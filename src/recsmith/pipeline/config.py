@@ -334,6 +334,14 @@ class CalibrationConfig(_Strict):
         " those the best worst share is kept ([] tries none); each value fits EASE and the"
         " network once more per validation split (BENCHMARKS §139)",
     )
+    ease_decay: list[PositiveFloat] = Field(
+        default_factory=list,
+        description="half-lives tried for an EASE source's time decay (after its autoencoder"
+        " weight), each a share of the validation past's own time span (its first event to its"
+        ' newest, its "now"): each must beat no decay beyond noise by itself, and of those the'
+        " best worst share is kept ([] tries none: never kept on 18 samples, not confirmed,"
+        " BENCHMARKS §164); each value fits EASE once more per validation split",
+    )
     fused_weights: bool = Field(
         False,
         description="also try each personal source's weight in the fused order at half and at "
