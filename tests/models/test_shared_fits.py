@@ -101,7 +101,8 @@ def test_retain_keeps_only_what_the_named_fits_used() -> None:
 
 
 @pytest.mark.parametrize(
-    "other", [{"dtype": "float64"}, {"dropout": 0.25}, {"binary": False}, {"max_items": 6}]
+    "other",
+    [{"dtype": "float64"}, {"dropout": 0.25}, {"binary": False}, {"max_items": 6}, {"decay": 0.5}],
 )
 def test_the_solve_key_tells_each_setting_of_the_solve_apart(other: dict) -> None:
     d = toy(3)
