@@ -19,7 +19,8 @@ trains with a catalogue of the train part's items, as a shop that imported them 
 ``--no-sitting-bar`` trains with ``calibration.sitting_bar = false`` (the other arm of the sitting
 rule's A/B, §155); ``--protocol last`` scores a shape's sample on each user's last item instead of
 its own protocol (the review's leave-last-out reading of a temporal shape, §150's correction),
-saved as ``SHAPElast-DATASET-SEED.npy``.
+saved as ``SHAPElast-DATASET-SEED.npy``. ``--pooled-prefer`` trains with
+``calibration.pooled_prefer = true`` (§160).
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def main() -> None:
         help="calibration.sitting_bar = false: no time cut bars what falls below popularity",
     )
     parser.add_argument(
+        "--pooled-prefer",
+        action="store_true",
+        help="calibration.pooled_prefer = true: the fused order may win on the protocols' users "
+        "pooled (BENCHMARKS §160)",
+    )
+    parser.add_argument(
         "--protocol",
         choices=["temporal", "last"],
         help="split and score every shape's sample by this protocol, not the shape's own",
@@ -80,6 +87,9 @@ def main() -> None:
     config = default_pipeline_config()
     if args.no_sitting_bar:
         calibration = config.calibration.model_copy(update={"sitting_bar": False})
+        config = config.model_copy(update={"calibration": calibration})
+    if args.pooled_prefer:
+        calibration = config.calibration.model_copy(update={"pooled_prefer": True})
         config = config.model_copy(update={"calibration": calibration})
     if args.add_source:
         source = SourceConfig.model_validate_json(args.add_source)
