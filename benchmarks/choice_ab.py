@@ -21,7 +21,8 @@ fused weight stepped, BENCHMARKS §163). ``--no-sitting-bar`` trains with
 ``calibration.sitting_bar = false`` (the other arm of the sitting rule's A/B, §155);
 ``--protocol last`` scores a shape's sample on each user's last item instead of
 its own protocol (the review's leave-last-out reading of a temporal shape, §150's correction),
-saved as ``SHAPElast-DATASET-SEED.npy``.
+saved as ``SHAPElast-DATASET-SEED.npy``. ``--pooled-prefer`` trains with
+``calibration.pooled_prefer = true`` (§160).
 """
 
 from __future__ import annotations
@@ -79,18 +80,25 @@ def main() -> None:
         help="calibration.fused_weights = true: each personal source's fused weight stepped",
     )
     parser.add_argument(
+        "--pooled-prefer",
+        action="store_true",
+        help="calibration.pooled_prefer = true: the fused order may win on the protocols' users "
+        "pooled (BENCHMARKS §160)",
+    )
+    parser.add_argument(
         "--protocol",
         choices=["temporal", "last"],
         help="split and score every shape's sample by this protocol, not the shape's own",
     )
     args = parser.parse_args()
     config = default_pipeline_config()
-    if args.no_sitting_bar:
-        calibration = config.calibration.model_copy(update={"sitting_bar": False})
-        config = config.model_copy(update={"calibration": calibration})
-    if args.fused_weights:
-        calibration = config.calibration.model_copy(update={"fused_weights": True})
-        config = config.model_copy(update={"calibration": calibration})
+    given = (
+        ("sitting_bar", False, args.no_sitting_bar),
+        ("fused_weights", True, args.fused_weights),
+        ("pooled_prefer", True, args.pooled_prefer),
+    )
+    calibration = config.calibration.model_copy(update={k: v for k, v, on in given if on})
+    config = config.model_copy(update={"calibration": calibration})
     if args.add_source:
         source = SourceConfig.model_validate_json(args.add_source)
         config = with_source(config, source, args.at, args.replace)

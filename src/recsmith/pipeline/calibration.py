@@ -496,15 +496,16 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             lambda t: intervals(t, seed),
         )
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
+    users = [b.users for b in protocols.by_user]  # a user on two protocols is one unit
     if not any(d["decides"] for d in decides):  # weak: popularity is the bar only beyond zero
         # (``best_single_source``); the file's own sources (not the popularity added)
         own = frozenset(s.name for s in config.retrieval.sources)
-        users = [b.users for b in protocols.by_user]  # a user on two protocols is one unit
         best, why = best_single_source(singles, refs, own, seed, users)
     else:  # popularity, or a source ahead of it (``robust_choice.best_single``)
         best = best_single(singles, refs, seed)
         why = _base_reason(best, singles, refs)
-    choice, reason = prefer(best, why, scored[-1], refs, seed)
+    ids = users if cc.pooled_prefer else ()  # prefer's pooled clause (3), opt-in (§160)
+    choice, reason = prefer(best, why, scored[-1], refs, seed, ids)
     ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)

@@ -363,6 +363,13 @@ class CalibrationConfig(_Strict):
         "later visit; BENCHMARKS §150); off by default: on unread samples its time-split gain "
         "was not confirmed while its leave-last-out loss was (BENCHMARKS §155)",
     )
+    pooled_prefer: bool = Field(
+        False,
+        description="true: the fused order also replaces the base single source where its lead "
+        "on the validation users of the deciding protocols pooled (a user on several one unit) "
+        "is beyond noise and it is worse beyond noise on no protocol, though no protocol alone "
+        "shows the lead (BENCHMARKS §160)",
+    )
     sequential: bool = Field(
         False,
         description="try SASRec (the torch extra) as a source where users' sequences are long "
