@@ -305,3 +305,35 @@ def test_a_served_visitor_pools_its_stored_and_recent_items_not_what_it_excludes
             listed = [i for i in want if not exclude or i != "c0i3"][:K]
             assert [i["item_id"] for i in got["items"]] == listed
 
+
+def test_served_stored_items_are_pooled_latest_by_time_not_by_id(
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    no_torch: None,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    """new-c's four stored events, c2i2, c2i1, c2i0 then c1i1: the tower pools the latest
+    ``HISTORY`` (3) by time, c2i1, c2i0, c1i1, not the three highest ids the store's
+    index order would give (c2i0, c2i1, c2i2)."""
+    release = ModelBundle.load(tower_dir)
+    met = ["c2i2", "c2i1", "c2i0", "c1i1"]
+    now = time.time()
+    events = [
+        {"user_id": "new-c", "item_id": item, "event_type": "view", "timestamp": now - 60 + step}
+        for step, item in enumerate(met)
+    ]
+    assert ingest_events(store, events, EventSettings(), source="test").accepted == len(met)
+    rest = len(release.items) - len(met)
+    want = oracle(release, "C", pooled=met[1:], masked=met, k=rest)
+    assert want != oracle(release, "C", pooled=["c2i0", "c2i1", "c2i2"], masked=met, k=rest)
+    with client(tower_dir, store, store_url) as served:
+        put = served.put(
+            "/v1/users/new-c", json={"properties": COLD["new-c"]}, headers=keys["ingest"]
+        )
+        assert put.is_success, put.text
+        got = served.get(
+            "/v1/users/new-c/recommendations", params={"k": rest}, headers=keys["read"]
+        ).json()
+    assert got["tier"] == "profile", got
+    assert [i["item_id"] for i in got["items"]] == want
