@@ -325,11 +325,12 @@ class ModelBundle:
         model: Any = self.model
         had = np.zeros(len(at), bool)
         had[self.item_pairs(lists)[0]] = True
-        told = model.describes([profiles[i] for i in at]) | had
+        tokens = model.profile_tokens([profiles[i] for i in at])  # encoded once, used twice
+        told = model.describes(tokens) | had
         at = at[told]
         if len(at):
             top = model.recommend_for_profiles(
-                [profiles[i] for i in at],
+                tokens[np.flatnonzero(told)],
                 k,
                 history=self.ordered_items([lists[j] for j in np.flatnonzero(told)]),
                 exclude=exclude[at],

@@ -337,3 +337,26 @@ def test_served_stored_items_are_pooled_latest_by_time_not_by_id(
         ).json()
     assert got["tier"] == "profile", got
     assert [i["item_id"] for i in got["items"]] == want
+
+
+def test_a_cold_profile_is_encoded_once(tower_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``describes`` and the list read one encoding of the profiles (the tower's tokens were
+    encoded twice a request): one ``FeatureTokens.encode`` call for a batch of two cold
+    profiles, and the lists still the oracle's."""
+    from recsmith.models.feature_tokens import FeatureTokens
+
+    release = ModelBundle.load(tower_dir)
+    calls: list[int] = []
+    encode = FeatureTokens.encode
+
+    def counted(self: FeatureTokens, records: Any, extra: Any = None) -> Any:
+        calls.append(len(records))
+        return encode(self, records, extra)
+
+    monkeypatch.setattr(FeatureTokens, "encode", counted)
+    users = np.array(list(COLD), object)
+    got = release.answer(users, K, profiles=list(COLD.values()))
+    assert calls == [2]
+    assert got.tiers == ["profile", "profile"]
+    for row, profile in zip(got.lists.item_ids, COLD.values(), strict=True):
+        assert row.tolist() == oracle(release, profile["segment"])
