@@ -360,3 +360,44 @@ def test_a_cold_profile_is_encoded_once(tower_dir: Path, monkeypatch: pytest.Mon
     assert got.tiers == ["profile", "profile"]
     for row, profile in zip(got.lists.item_ids, COLD.values(), strict=True):
         assert row.tolist() == oracle(release, profile["segment"])
+
+
+def test_recommend_opens_the_store_once_for_all_slices(
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    tmp_path: Path,
+    no_torch: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five users answered two at a time (three slices): the profiles are read through one
+    opening of the store, not one per slice, and every slice still gets its users' lists."""
+    import recsmith.cli.recommend as command
+
+    result = store_profiles(
+        store, [{"user_id": u, "properties": p} for u, p in COLD.items()], source="test"
+    )
+    assert not result.rejected
+    opened: list[str] = []
+    open_store = command.open_store
+
+    def counted(url: str, settings: Any) -> EventStore:
+        opened.append(url)
+        return open_store(url, settings)
+
+    monkeypatch.setattr(command, "SLICE", 2)
+    monkeypatch.setattr(command, "open_store", counted)
+    users = tmp_path / "users.txt"
+    users.write_text("nobody\nA0\nnew-c\nB3\nnew-a\n")
+    out = tmp_path / "recs.csv"
+    args = ["--model-dir", str(tower_dir), "--users", str(users), "--k", str(K), "--out", str(out)]
+    ran = CliRunner().invoke(
+        app, ["recommend", *args, "--no-log-decisions"], env={"RECSMITH_STORE__URL": store_url}
+    )
+    assert ran.exit_code == 0, ran.stderr
+    assert len(opened) == 1
+    recs = pd.read_csv(out, dtype=str).groupby("user_id", sort=False)
+    release = ModelBundle.load(tower_dir)
+    for user, profile in COLD.items():
+        assert recs.get_group(user)["item_id"].tolist() == oracle(release, profile["segment"])
+    assert recs.get_group("nobody")["item_id"].tolist() == release.popular_items(K)[0].tolist()
