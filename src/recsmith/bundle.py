@@ -514,8 +514,9 @@ class ModelBundle:
         unknown users with a profile from the model's user tower (tier ``profile``, a model
         with one: ``needs_profile``; pooled in: their items since training, ``history``, then
         ``recent``, newest first, so latest last; ``extra_seen`` is only masked), visitors
-        with recent items from those items (if the model scores histories), as are known users
-        the model has nothing for from their training items, the rest from popularity.
+        with recent items from their own items in that same order (if the model scores
+        histories; ``extra_seen`` again only masked), as are known users the model has nothing
+        for, their training items ahead, the rest from popularity.
         ``context`` is accepted for interface parity (a shadow model may be asked what a
         pipeline was); a single model ignores it, as a model without a user tower ignores
         ``profiles``.
