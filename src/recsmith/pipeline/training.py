@@ -378,7 +378,7 @@ def ranker_summary(report: Mapping[str, object]) -> str:
     )
     gain = (
         f"held-out NDCG@10 {ranked:.4f} vs fused {retrieval:.4f} "
-        f"({ranked - retrieval:+.4f}) on {report['heldout_queries']:,.0f} users"
+        f"({ranked - retrieval:+.4f}) on {report['heldout_queries']:,.0f} held-out queries"
     )
     if outcome == "kept":
         return f"ranker kept: {gain}"
