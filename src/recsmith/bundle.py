@@ -325,11 +325,12 @@ class ModelBundle:
         model: Any = self.model
         had = np.zeros(len(at), bool)
         had[self.item_pairs(lists)[0]] = True
-        told = model.describes([profiles[i] for i in at]) | had
+        tokens = model.profile_tokens([profiles[i] for i in at])  # encoded once, used twice
+        told = model.describes(tokens) | had
         at = at[told]
         if len(at):
             top = model.recommend_for_profiles(
-                [profiles[i] for i in at],
+                tokens[np.flatnonzero(told)],
                 k,
                 history=self.ordered_items([lists[j] for j in np.flatnonzero(told)]),
                 exclude=exclude[at],
@@ -344,15 +345,19 @@ class ModelBundle:
         """One row per list: its items the model knows in list order (oldest first), each once
         at its latest place. A user tower pools a history's last items by column order (time),
         which ``exclusions``' canonical rows (sorted by item index) would lose."""
-        rows, cols = self.item_pairs(lists)
+        return self._in_order(*self.item_pairs(lists), len(lists))
+
+    def _in_order(self, rows: np.ndarray, cols: np.ndarray, n: int) -> sparse.csr_array:
+        """``n`` rows of the (row, item index) pairs in the order given, each pair once at its
+        latest place (``ordered_items``), a row's columns in that order."""
         key = rows.astype(np.int64) * len(self.items) + cols
         _, from_end = np.unique(key[::-1], return_index=True)
         keep = np.sort(len(key) - 1 - from_end)
-        counts = np.bincount(rows[keep], minlength=len(lists))
+        keep = keep[np.argsort(rows[keep], kind="stable")]  # pairs of a row together, in order
+        counts = np.bincount(rows[keep], minlength=n)
         indptr = np.concatenate([[0], np.cumsum(counts)])
         return sparse.csr_array(
-            (np.ones(len(keep), np.float32), cols[keep], indptr),
-            shape=(len(lists), len(self.items)),
+            (np.ones(len(keep), np.float32), cols[keep], indptr), shape=(n, len(self.items))
         )
 
     @property
@@ -414,32 +419,46 @@ class ModelBundle:
 
     def recommend_for_items(
         self,
-        histories: Sequence[Collection[str]],
+        histories: Sequence[Sequence[str]],
         k: int,
         *,
         users: np.ndarray | None = None,
+        exclude: Sequence[Collection[str]] | None = None,
     ) -> BatchRecommendations:
         """Lists for visitors known only by their items so far (anonymous sessions). Models that
         score item histories answer; others fall back to popularity. ``user_ids`` holds row
-        numbers as text; ``fallback`` marks rows the model could not answer. ``users`` (user
-        indices, -1 for a visitor) adds each known user's training items to its history."""
+        numbers as text; ``fallback`` marks rows the model could not answer. ``histories``:
+        each visitor's own items, oldest first, read in that order (a sequence model, a user
+        tower's latest items), each once at its latest place. ``users`` (user indices, -1 for a
+        visitor) puts each known user's training items ahead of its history. ``exclude``: per
+        row, items never listed that are not the visitor's (a request's ``exclude=``, capped
+        items): masked only, never read as history, lest they move the list towards them."""
         n = len(histories)
-        known = np.full(n, -1, dtype=np.int32) if users is None else users
-        history = self.exclusions(known, histories)
+        rows, cols = self.item_pairs(histories)
+        if users is not None and (users >= 0).any():  # training items first: the oldest
+            trained = self.exclusions(users, None)
+            rows = np.concatenate([np.repeat(np.arange(n), np.diff(trained.indptr)), rows])
+            cols = np.concatenate([trained.indices, cols])
+        history = self._in_order(rows, cols, n)
+        masked = history
+        if exclude is not None:
+            masked = (history + self.exclusions(np.full(n, -1), exclude)).tocsr()
         answerable = (
             np.diff(history.indptr) > 0 if self.model.scores_histories else np.zeros(n, bool)
         )
         ids = np.full((n, k), -1, dtype=np.int32)
         scores = np.full((n, k), -np.inf, dtype=np.float32)
         if answerable.any():
-            rows = history[np.flatnonzero(answerable)]
-            top = self.model.recommend_from_items(rows, k, blocked=self.blocked)
+            at = np.flatnonzero(answerable)
+            top = self.model.recommend_from_items(
+                history[at], k, exclude=masked[at], blocked=self.blocked
+            )
             top = self.model.with_evidence(top)
             ids[answerable], scores[answerable] = top.ids, top.scores
         proposed = (ids >= 0).sum(axis=1)
         missing = proposed < k
         if missing.any():
-            self._fill_from_popular(ids, scores, history, np.flatnonzero(missing), k)
+            self._fill_from_popular(ids, scores, masked, np.flatnonzero(missing), k)
         return self.external_batch(
             np.arange(n).astype(str).astype(object), TopK(ids, scores), ~answerable, proposed
         )
@@ -495,8 +514,9 @@ class ModelBundle:
         unknown users with a profile from the model's user tower (tier ``profile``, a model
         with one: ``needs_profile``; pooled in: their items since training, ``history``, then
         ``recent``, newest first, so latest last; ``extra_seen`` is only masked), visitors
-        with recent items from those items (if the model scores histories), as are known users
-        the model has nothing for from their training items, the rest from popularity.
+        with recent items from their own items in that same order (if the model scores
+        histories; ``extra_seen`` again only masked), as are known users the model has nothing
+        for, their training items ahead, the rest from popularity.
         ``context`` is accepted for interface parity (a shadow model may be asked what a
         pipeline was); a single model ignores it, as a model without a user tower ignores
         ``profiles``.
@@ -517,14 +537,12 @@ class ModelBundle:
             + (list(history[i]) if history else [])
             for i in range(n)
         ]
-        own = (
-            None
-            if profiles is None
-            else [
-                [*(history[i] if history else ()), *reversed(recent[i] if recent else ())]
-                for i in range(n)
-            ]
-        )
+        # the user's own items since training, oldest first: stored, then ``recent`` (newest
+        # first); what a user tower or a sequence model reads, never ``extra_seen``
+        own = [
+            [*(history[i] if history else ()), *reversed(recent[i] if recent else ())]
+            for i in range(n)
+        ]
         recs, profiled = self._recommend(user_ids, k, seen, profiles, own)
         # a known user the model proposes nothing for is answered by popularity alone: say so
         tiers = [
@@ -538,9 +556,10 @@ class ModelBundle:
         visitors = [i for i in range(n) if tiers[i] == "popular" and recent and recent[i]]
         if visitors and self.model.scores_histories:
             by_items = self.recommend_for_items(
-                [list(recent[i]) + seen[i] for i in visitors],  # type: ignore[index]
+                [own[i] for i in visitors],
                 k,
                 users=self.users.to_index(user_ids[visitors]),
+                exclude=[seen[i] for i in visitors],
             )
             for j, i in enumerate(visitors):
                 if not by_items.fallback[j]:

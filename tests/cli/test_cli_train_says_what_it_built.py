@@ -44,9 +44,38 @@ def test_a_skipped_ranker_is_named_with_its_count(tmp_path: Path, small_pipeline
     data = tmp_path / "events.csv"
     frame.to_csv(data, index=False)
     said, manifest = _train(tmp_path, data, small_pipeline)
-    line = "ranker not trained: 50 users < min_queries 200; serving the fused order"
+    line = (
+        "ranker not trained: 50 labelled queries (50 users in 4 label windows) < min_queries "
+        "200; serving the fused order"
+    )
     assert line in said.replace("\n", " ")
     assert manifest["ranker"] is False and manifest["ranker_summary"] == line
+
+
+def test_a_skipped_ranker_counts_a_user_once_per_label_window(
+    tmp_path: Path, small_pipeline: str
+) -> None:
+    """20 users with one event a day for 10 days: each of the four 10% windows (days 10, 9, 8,
+    7) labels all 20, who each have a past, so 80 labelled queries of 20 users, not 80 users
+    (80 < min_queries' default 200)."""
+    users = [f"u{n:02d}" for n in range(20)]
+    frame = pd.DataFrame(
+        {
+            "user_id": users * 10,
+            "item_id": [f"i{(u + day) % 12}" for day in range(10) for u in range(20)],
+            "timestamp": [f"2026-01-{day + 1:02d}T00:00:00Z" for day in range(10) for _ in users],
+            "value": 1.0,
+        }
+    )
+    data = tmp_path / "events.csv"
+    frame.to_csv(data, index=False)
+    said, manifest = _train(tmp_path, data, small_pipeline)
+    line = (
+        "ranker not trained: 80 labelled queries (20 users in 4 label windows) < min_queries "
+        "200; serving the fused order"
+    )
+    assert manifest["ranker_summary"] == line
+    assert line in said.replace("\n", " ")
 
 
 def test_a_ranker_no_better_than_fused_says_so(

@@ -93,7 +93,7 @@ def test_a_kept_ranker_states_its_held_out_gain(pipeline: Pipeline) -> None:
     assert report["outcome"] == "kept" and ranked > fused and report["heldout_queries"] > 0
     assert pipeline.manifest["ranker_summary"] == (
         f"ranker kept: held-out NDCG@10 {ranked:.4f} vs fused {fused:.4f} ({ranked - fused:+.4f}) "
-        f"on {report['heldout_queries']:,.0f} users"
+        f"on {report['heldout_queries']:,.0f} held-out queries"
     )
 
 

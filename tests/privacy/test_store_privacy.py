@@ -4,6 +4,7 @@ retention by age. Counts are worked out by hand from the rows written."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,3 +127,32 @@ def test_training_counts_a_linked_visitor_as_the_user_until_unlinked(store: Even
     assert owners() == ["alice"] * 4
     unlink_alias(store, "alice", "tab-1")
     assert owners() == ["alice", None, None, "alice"]
+
+
+def test_erasing_an_id_the_store_never_saw_leaves_a_tombstone_and_nothing_else(
+    store: EventStore,
+) -> None:
+    """An erasure may come before the person's data does (an event in another worker's
+    batch, a list being logged): a never-seen id is erased all the same. Nothing is removed
+    (every count 0), and what is written is the tombstone (erased, no tracking, under the salted
+    hash worked out here) and the audit record; no row of anyone else changes, and the id's
+    later events are refused. Erasing it again keeps one tombstone."""
+    _ingest(store, [_event(0, "stays")])
+    [done] = erase_people(store, ["ghost"], settle_s=0)
+    salt = store.privacy_salt()
+    assert done.subject == hashlib.blake2b(b"ghost", key=salt, digest_size=16).hexdigest()
+    assert set(done.removed.values()) == {0}
+    [mark] = store.privacy_marks()
+    assert (mark.subject, mark.erased, mark.personalization, mark.tracking) == (
+        done.subject,
+        True,
+        False,
+        False,
+    )
+    [record] = store.scan_audit(action="erase")
+    assert record.target == done.subject and set(record.detail.values()) == {0}
+    assert store.get_user("ghost") is None and len(store.person_events("stays")) == 1
+    later = _ingest(store, [_event(1, "ghost"), _event(2, "stays")])
+    assert later.accepted == 1 and [r.index for r in later.rejected] == [0]
+    erase_people(store, ["ghost"], settle_s=0)
+    assert [m.subject for m in store.privacy_marks()] == [done.subject]

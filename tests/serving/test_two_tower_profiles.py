@@ -253,3 +253,151 @@ def test_a_profile_of_unknown_values_with_items_is_answered_from_the_items(
     assert got.tiers == ["profile", "popular"]
     assert got.lists.item_ids[0].tolist() == oracle(release, "Z", pooled=["c1i0", "c1i1"])
     assert got.lists.item_ids[1].tolist() == release.popular_items(K)[0].tolist()
+
+
+def test_a_visitor_is_answered_from_its_own_items_in_time_order(tower_dir: Path) -> None:
+    """A visitor without a profile (tier ``session``): the tower pools its latest ``HISTORY``
+    items by time (stored ``history`` oldest first, then ``recent`` newest first), never the
+    request's ``exclude=`` (``extra_seen``), which is masked only."""
+    release = ModelBundle.load(tower_dir)
+    stored, recent, excluded = ["c2i2", "c2i1"], ["c1i0", "c1i1"], ["c2i7"]
+    met = [*stored, *reversed(recent)]  # oldest first: the latest three are c2i1, c1i1, c1i0
+    rest = len(release.items) - len(met) - len(excluded)
+    asked = {"extra_seen": [excluded], "recent": [recent], "history": [stored]}
+    got = release.answer(np.array(["visitor"], object), rest, **asked)
+    assert got.tiers == ["session"]
+    want = oracle(release, "Z", pooled=["c2i1", "c1i1", "c1i0"], masked=[*met, *excluded], k=rest)
+    # the order and the excluded item would each move the list
+    assert want != oracle(release, "Z", pooled=["c1i0", "c1i1", "c2i2"], masked=[*met, *excluded])
+    assert want != oracle(release, "Z", pooled=["c1i1", "c1i0", "c2i7"], masked=[*met, *excluded])
+    assert got.lists.item_ids[0].tolist() == want
+
+
+@pytest.mark.parametrize("cache_entries", [1000, 0], ids=["cached", "uncached"])
+def test_a_served_visitor_pools_its_stored_and_recent_items_not_what_it_excludes(
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    no_torch: None,
+    keys: dict[str, dict[str, str]],
+    cache_entries: int,
+) -> None:
+    """A visitor with a stored event (c0i1) asking with ``recent=c0i2`` and ``exclude=c0i3``:
+    the tower pools c0i1 then c0i2; c0i3 is only left out, so the list is the one asked
+    without it, less that item (with the response cache the route reads the stored items,
+    without it the coalescer's flush does)."""
+    release = ModelBundle.load(tower_dir)
+    user = "visitor-b"
+    event = {"user_id": user, "item_id": "c0i1", "event_type": "view", "timestamp": time.time()}
+    stored = ingest_events(store, [event], EventSettings(), source="test")
+    assert stored.accepted == 1, stored.rejected
+    want = oracle(release, "Z", pooled=["c0i1", "c0i2"], k=K + 1)
+    assert want[:K] != oracle(release, "Z", pooled=["c0i1", "c0i2", "c0i3"])  # c0i3 pooled
+    assert want[:K] != oracle(release, "Z", pooled=["c0i2"], masked=["c0i1"])  # c0i1 not
+    with client(tower_dir, store, store_url, cache_entries=cache_entries) as served:
+        for exclude in ({}, {"exclude": "c0i3"}):
+            got = served.get(
+                f"/v1/users/{user}/recommendations",
+                params={"k": K, "recent": "c0i2", **exclude},
+                headers=keys["read"],
+            ).json()
+            assert got["tier"] == "session", got
+            listed = [i for i in want if not exclude or i != "c0i3"][:K]
+            assert [i["item_id"] for i in got["items"]] == listed
+
+
+def test_served_stored_items_are_pooled_latest_by_time_not_by_id(
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    no_torch: None,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    """new-c's four stored events, c2i2, c2i1, c2i0 then c1i1: the tower pools the latest
+    ``HISTORY`` (3) by time, c2i1, c2i0, c1i1, not the three highest ids the store's
+    index order would give (c2i0, c2i1, c2i2)."""
+    release = ModelBundle.load(tower_dir)
+    met = ["c2i2", "c2i1", "c2i0", "c1i1"]
+    now = time.time()
+    events = [
+        {"user_id": "new-c", "item_id": item, "event_type": "view", "timestamp": now - 60 + step}
+        for step, item in enumerate(met)
+    ]
+    assert ingest_events(store, events, EventSettings(), source="test").accepted == len(met)
+    rest = len(release.items) - len(met)
+    want = oracle(release, "C", pooled=met[1:], masked=met, k=rest)
+    assert want != oracle(release, "C", pooled=["c2i0", "c2i1", "c2i2"], masked=met, k=rest)
+    with client(tower_dir, store, store_url) as served:
+        put = served.put(
+            "/v1/users/new-c", json={"properties": COLD["new-c"]}, headers=keys["ingest"]
+        )
+        assert put.is_success, put.text
+        got = served.get(
+            "/v1/users/new-c/recommendations", params={"k": rest}, headers=keys["read"]
+        ).json()
+    assert got["tier"] == "profile", got
+    assert [i["item_id"] for i in got["items"]] == want
+
+
+def test_a_cold_profile_is_encoded_once(tower_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``describes`` and the list read one encoding of the profiles (the tower's tokens were
+    encoded twice a request): one ``FeatureTokens.encode`` call for a batch of two cold
+    profiles, and the lists still the oracle's."""
+    from recsmith.models.feature_tokens import FeatureTokens
+
+    release = ModelBundle.load(tower_dir)
+    calls: list[int] = []
+    encode = FeatureTokens.encode
+
+    def counted(self: FeatureTokens, records: Any, extra: Any = None) -> Any:
+        calls.append(len(records))
+        return encode(self, records, extra)
+
+    monkeypatch.setattr(FeatureTokens, "encode", counted)
+    users = np.array(list(COLD), object)
+    got = release.answer(users, K, profiles=list(COLD.values()))
+    assert calls == [2]
+    assert got.tiers == ["profile", "profile"]
+    for row, profile in zip(got.lists.item_ids, COLD.values(), strict=True):
+        assert row.tolist() == oracle(release, profile["segment"])
+
+
+def test_recommend_opens_the_store_once_for_all_slices(
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    tmp_path: Path,
+    no_torch: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five users answered two at a time (three slices): the profiles are read through one
+    opening of the store, not one per slice, and every slice still gets its users' lists."""
+    import recsmith.cli.recommend as command
+
+    result = store_profiles(
+        store, [{"user_id": u, "properties": p} for u, p in COLD.items()], source="test"
+    )
+    assert not result.rejected
+    opened: list[str] = []
+    open_store = command.open_store
+
+    def counted(url: str, settings: Any) -> EventStore:
+        opened.append(url)
+        return open_store(url, settings)
+
+    monkeypatch.setattr(command, "SLICE", 2)
+    monkeypatch.setattr(command, "open_store", counted)
+    users = tmp_path / "users.txt"
+    users.write_text("nobody\nA0\nnew-c\nB3\nnew-a\n")
+    out = tmp_path / "recs.csv"
+    args = ["--model-dir", str(tower_dir), "--users", str(users), "--k", str(K), "--out", str(out)]
+    ran = CliRunner().invoke(
+        app, ["recommend", *args, "--no-log-decisions"], env={"RECSMITH_STORE__URL": store_url}
+    )
+    assert ran.exit_code == 0, ran.stderr
+    assert len(opened) == 1
+    recs = pd.read_csv(out, dtype=str).groupby("user_id", sort=False)
+    release = ModelBundle.load(tower_dir)
+    for user, profile in COLD.items():
+        assert recs.get_group(user)["item_id"].tolist() == oracle(release, profile["segment"])
+    assert recs.get_group("nobody")["item_id"].tolist() == release.popular_items(K)[0].tolist()

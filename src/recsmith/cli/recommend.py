@@ -75,22 +75,23 @@ def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
     return grouped.index.to_numpy(dtype=object), list(grouped)
 
 
-def _profiles(bundle: Any, user_ids: np.ndarray, settings: Settings) -> dict[str, Any]:
+def _profiles(bundle: Any, user_ids: np.ndarray, settings: Settings) -> list[Any] | None:
     """``profiles=`` for ``recommend``: the store's profile of each user a model with a user
     tower does not know (``ModelBundle.needs_profile``: ``import --format users``,
-    ``PUT /v1/users/{id}``), as ``serve`` reads it; nothing for other releases, or when the
-    configured SQLite store is not there (a batch run never creates one)."""
+    ``PUT /v1/users/{id}``), as ``serve`` reads it, all read through one opening of the store
+    (not one per slice of users); None for other releases, or when the configured SQLite store
+    is not there (a batch run never creates one)."""
     url = settings.store.url
     if not getattr(bundle, "serves_profiles", False) or (
         url.startswith(SQLITE_PREFIX) and not Path(sqlite_file(url)[0]).is_file()
     ):
-        return {}
+        return None
     db = open_store(url, settings.store)
     try:
         users = [db.get_user(u) if bundle.needs_profile(u) else None for u in user_ids.tolist()]
     finally:
         db.close()
-    return {"profiles": [None if u is None else dict(u.properties) for u in users]}
+    return [None if u is None else dict(u.properties) for u in users]
 
 
 def recommend(
@@ -157,9 +158,10 @@ def recommend(
             listed = read_users_file(users, _known_users(bundle))
             user_ids, duplicates = listed.ids, listed.repeats
             rows_read = len(user_ids) + duplicates if listed.rows else 0
+            profiles = _profiles(bundle, user_ids, cli.settings)
             recs = _in_slices(
                 lambda at: bundle.recommend(
-                    user_ids[at], k, **_profiles(bundle, user_ids[at], cli.settings)
+                    user_ids[at], k, **({} if profiles is None else {"profiles": profiles[at]})
                 ),
                 user_ids,
             )

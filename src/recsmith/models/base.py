@@ -165,17 +165,26 @@ class Recommender(ABC):
         return type(self)._score_history is not Recommender._score_history
 
     def recommend_from_items(
-        self, history: sparse.csr_array, k: int, *, blocked: np.ndarray | None = None
+        self,
+        history: sparse.csr_array,
+        k: int,
+        *,
+        exclude: sparse.csr_array | None = None,
+        blocked: np.ndarray | None = None,
     ) -> TopK:
         """Top ``k`` for each row of ``history`` (n_rows × n_items item weights), excluding the
-        row's own items and the ``blocked`` ones (see ``recommend``): recommendations for a
-        visitor nobody knows yet, from their session."""
+        row's own items, the row's ``exclude`` items (masked only, never scored as history)
+        and the ``blocked`` ones (see ``recommend``): recommendations for a visitor nobody
+        knows yet, from their session."""
         self.check_is_fitted()
         history = sparse.csr_array(history)
+        masked = None if exclude is None else sparse.csr_array(exclude)
 
         def block(start: int, stop: int) -> np.ndarray:
             scores = self._score_history(history[start:stop])
             _mask(scores, history[start:stop])
+            if masked is not None:
+                _mask(scores, masked[start:stop])
             if blocked is not None:
                 scores[:, blocked] = -np.inf
             return scores

@@ -57,6 +57,8 @@ from recsmith.models.torch_runtime import (
 )
 
 _USER_TOKENS = "user_tokens_"
+#: profiles as records (None: none) or as their token rows (``TwoTower.profile_tokens``)
+Profiles = Sequence[Record] | sparse.csr_array
 
 
 class TwoTowerConfig(ModelConfig):
@@ -145,31 +147,42 @@ class TwoTower(EncodedRecommender):
         rows = windows(history.indptr, history.indices + 1, history.shape[0], self.config.history)
         return rows - 1
 
+    def profile_tokens(self, profiles: Profiles) -> sparse.csr_array:
+        """The user tower's token rows of ``profiles`` (records, None: none), or the rows as
+        given where they are such rows already: a caller that asks ``describes`` and then
+        ``recommend_for_profiles`` encodes its profiles once and hands both the rows."""
+        if sparse.issparse(profiles):
+            return sparse.csr_array(profiles)
+        return self.user_tokens_.encode(profiles)
+
     def profile_vectors(
-        self, profiles: Sequence[Record], history: sparse.csr_array | None = None
+        self, profiles: Profiles, history: sparse.csr_array | None = None
     ) -> np.ndarray:
         """User vectors [n, dim + 1] of people the model does not know: their profiles (None:
-        none) and optionally their items (rows of ``history``, stored column order = time)."""
+        none; or their ``profile_tokens``) and optionally their items (rows of ``history``,
+        stored column order = time)."""
+        tokens = self.profile_tokens(profiles)
+        n = tokens.shape[0]
         history = (
-            sparse.csr_array((len(profiles), self.n_items), dtype=np.float32)
+            sparse.csr_array((n, self.n_items), dtype=np.float32)
             if history is None
             else sparse.csr_array(history)
         )
-        if history.shape[0] != len(profiles):
-            raise ValueError(f"history has {history.shape[0]} rows for {len(profiles)} profiles")
-        ids = np.full(len(profiles), -1, np.int64)
-        return self._user_vectors(ids, self.user_tokens_.encode(profiles), self._recent(history))
+        if history.shape[0] != n:
+            raise ValueError(f"history has {history.shape[0]} rows for {n} profiles")
+        ids = np.full(n, -1, np.int64)
+        return self._user_vectors(ids, tokens, self._recent(history))
 
-    def describes(self, profiles: Sequence[Record]) -> np.ndarray:
-        """Per profile, whether any of its values is a token the tower learnt: a profile of
-        values it never saw has no term of its own, so its vector says nothing of the person
-        (the bias-only order, the same for all of them; ``ModelBundle`` answers those rows as
-        a cold user without a profile)."""
-        return np.diff(self.user_tokens_.encode(profiles).indptr) > 0
+    def describes(self, profiles: Profiles) -> np.ndarray:
+        """Per profile (or its ``profile_tokens``), whether any of its values is a token the
+        tower learnt: a profile of values it never saw has no term of its own, so its vector
+        says nothing of the person (the bias-only order, the same for all of them;
+        ``ModelBundle`` answers those rows as a cold user without a profile)."""
+        return np.diff(self.profile_tokens(profiles).indptr) > 0
 
     def recommend_for_profiles(
         self,
-        profiles: Sequence[Record],
+        profiles: Profiles,
         k: int,
         *,
         history: sparse.csr_array | None = None,
@@ -192,7 +205,7 @@ class TwoTower(EncodedRecommender):
                 scores[:, blocked] = -np.inf
             return scores
 
-        return self._chunked_top_k(len(profiles), block, k)
+        return self._chunked_top_k(len(vectors), block, k)
 
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         """A visitor: the user tower with neither id nor profile, only the pooled items."""

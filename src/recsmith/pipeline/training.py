@@ -173,8 +173,9 @@ def label_windows(
     max_windows: int = 4,
     seed: int = 0,
 ) -> list[LabelWindow]:
-    """Where the ranker's labels come from: the latest ``share`` of events, and — while fewer than
-    ``enough`` users can learn from the windows so far — the ``share`` before it, and so on
+    """Where the ranker's labels come from: the latest ``share`` of events, and — while the
+    windows so far hold fewer than ``enough`` queries (a user in a window) — the ``share``
+    before it, and so on
     (at most ``max_windows``). Each window is a global time cut, so every feature of its examples
     is computed strictly before every one of its labels; a user active in two windows gives two
     examples from two different pasts. Small data sets, where one window holds too few users with
@@ -287,11 +288,13 @@ def train_ranker(
     # (lastfm validation NDCG@10: 0.1597 with one draw, 0.1708 with two, 0.1748 with four)
     enough = rc.min_queries if has_time_order(full) else rc.max_queries
     windows = label_windows(full, rc.label_share, enough, seed=rc.random_state)
+    # a query is a user in a window: one active in two windows is two queries
     available = sum(len(w.users) for w in windows)
     if available < rc.min_queries:  # a ranker learnt from a handful of users is noise
         return None, {
             "outcome": "too_few_queries",
             "queries": float(available),
+            "users": float(np.unique(np.concatenate([w.users for w in windows])).size),
             "min_queries": float(rc.min_queries),
             "windows": float(len(windows)),
         }
@@ -363,8 +366,9 @@ def ranker_summary(report: Mapping[str, object]) -> str:
         return f"ranker not trained: calibration chose {report['chosen']} on validation"
     if outcome == "too_few_queries":
         return (
-            f"ranker not trained: {report['queries']:,.0f} users < min_queries "
-            f"{report['min_queries']:,.0f}; {fused}"
+            f"ranker not trained: {report['queries']:,.0f} labelled queries "
+            f"({report['users']:,.0f} users in {report['windows']:,.0f} label windows) "
+            f"< min_queries {report['min_queries']:,.0f}; {fused}"
         )
     if outcome == "no_positives":
         return f"ranker not trained: no label-window user chose a retrieved candidate; {fused}"
@@ -374,7 +378,7 @@ def ranker_summary(report: Mapping[str, object]) -> str:
     )
     gain = (
         f"held-out NDCG@10 {ranked:.4f} vs fused {retrieval:.4f} "
-        f"({ranked - retrieval:+.4f}) on {report['heldout_queries']:,.0f} users"
+        f"({ranked - retrieval:+.4f}) on {report['heldout_queries']:,.0f} held-out queries"
     )
     if outcome == "kept":
         return f"ranker kept: {gain}"

@@ -242,11 +242,10 @@ def _call(
             q.seen if items is None else [*items, *q.seen]
             for q, items in zip(queries, stored, strict=True)
         ]
-        if "history" in arguments:
-            arguments["history"] = [
-                q.history if items is None else [*items, *q.history]
-                for q, items in zip(queries, stored, strict=True)
-            ]
+        arguments["history"] = [
+            q.history if items is None else [*items, *q.history]
+            for q, items in zip(queries, stored, strict=True)
+        ]
     answer: Answer = served.answer([q.user_id for q in queries], options.k, **arguments, **explore)
     return [Slot(answer, i, i == 0, n, stored[i], down[i]) for i in range(n)]
 
@@ -263,10 +262,12 @@ def answer_arguments(queries: Sequence[UserQuery], options: Options) -> dict[str
         "diversity": options.diversity,
         "include_seen": options.include_seen,
         "rules": options.rules,
+        # the user's own stored items, apart from ``seen``: a user tower or a sequence model
+        # reads them as history (``ModelBundle.answer``), a pipeline ignores them
+        "history": [q.history for q in queries],
     }
     if options.source is not None:  # only a pipeline with ``[contextual]`` chooses arms
         arguments["source"] = options.source
     if any(q.profile is not None for q in queries):  # only a pipeline with segments asks
         arguments["profiles"] = [q.profile for q in queries]
-        arguments["history"] = [q.history for q in queries]
     return arguments

@@ -150,7 +150,8 @@ class EventStore(Protocol):
         ...
 
     def user_items(self, user_id: str) -> list[str]:
-        """Distinct items a user has any event with (for excluding what they already saw)."""
+        """Distinct items a user has any event with (for excluding what they already saw),
+        oldest first by each one's latest event (``user_items_sql``: what a user tower pools)."""
         ...
 
     def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:

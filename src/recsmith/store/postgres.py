@@ -72,6 +72,7 @@ from recsmith.store.erasure_sql import (
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
+from recsmith.store.user_items_sql import items_in_time_order
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ _PERSON_DECISIONS = person_decisions_sql("%s")
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
 #: ``user_items`` for each user of an array, one row each in the array's order
 _USERS_ITEMS = (
-    "SELECT ARRAY(SELECT DISTINCT item_id FROM events WHERE user_id = u.user_id) "
+    f"SELECT ARRAY({items_in_time_order('u.user_id')}) "
     "FROM unnest(%s::text[]) WITH ORDINALITY AS u(user_id, n) ORDER BY u.n"
 )
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
@@ -544,7 +545,7 @@ class PostgresStore:
 
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:
-        rows = self._rows("SELECT DISTINCT item_id FROM events WHERE user_id = %s", (user_id,))
+        rows = self._rows(items_in_time_order("%s"), (user_id,))
         return [r[0] for r in rows]
 
     @guarded("read")

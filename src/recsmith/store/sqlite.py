@@ -98,6 +98,7 @@ from recsmith.store.sqlite_read_only import (
     schema_gaps,
     write_refused,
 )
+from recsmith.store.user_items_sql import items_in_time_order
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -320,11 +321,11 @@ _CONTEXTS_BY_ID = (
     "CROSS JOIN events AS e ON e.event_id = j.value"
 )
 #: A user's distinct items, first occurrence in scan order (``user_items``); ``[]`` for none
-_USER_ITEMS = "SELECT json_group_array(DISTINCT item_id) FROM events WHERE user_id = ?"
+_USER_ITEMS = f"SELECT json_group_array(item_id) FROM ({items_in_time_order('?')})"
 #: ``_USER_ITEMS`` for each user of a JSON array, as one JSON array of arrays in its order
 _USERS_ITEMS = (
-    "SELECT json_group_array(json((SELECT json_group_array(DISTINCT item_id) FROM events "
-    "WHERE user_id = j.value))) FROM json_each(?) AS j"
+    "SELECT json_group_array(json((SELECT json_group_array(item_id) FROM "
+    f"({items_in_time_order('j.value')})))) FROM json_each(?) AS j"
 )
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
@@ -683,8 +684,8 @@ class SQLiteStore:
     @guarded("read")
     def user_items(self, user_id: str) -> list[str]:
         """Read on the event loop once per served list: one row, the distinct items as a JSON
-        array in the order ``SELECT DISTINCT`` gives them (the ``events_user_item`` index's),
-        decoded by ``json.loads`` in C instead of a Python step per row (BENCHMARKS §98)."""
+        array in time order (``user_items_sql``), decoded by ``json.loads`` in C instead of a
+        Python step per row (BENCHMARKS §98)."""
         (text,) = self._conn().execute(_USER_ITEMS, (user_id,)).fetchone()
         return json.loads(text)  # type: ignore[no-any-return]
 

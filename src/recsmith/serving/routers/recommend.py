@@ -498,7 +498,7 @@ async def recommend(
     if shadow.wants(recommendation_id):  # a candidate release's turn, off this path
         served = [i["item_id"] for i in items]
         if in_flush:  # the query as answered: the stored items the flush read ahead of its own
-            query = replace(query, seen=[*stored, *query.seen])
+            query = replace(query, seen=[*stored, *query.seen], history=[*stored, *query.history])
         # the candidate serves its own whole list (a contextual arm is this release's choice)
         whole = options if options.source is None else replace(options, source=None)
         shadow.offer(ShadowJob(query, whole, served, latency))

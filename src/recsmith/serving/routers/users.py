@@ -68,7 +68,8 @@ async def erase(user_id: UserId, runtime: RuntimeDep, key: AdminKey) -> ErasureR
     their later lists are the non-personalised one and their events are refused for good, and
     later trainings leave them out (a tombstone keeps a salted hash of the id, never the id).
     Answers after a second sweep ``privacy.erase_settle_s`` later, which catches what other
-    processes recorded before they learnt of it."""
+    processes recorded before they learnt of it. An id the store never saw is erased all the
+    same (every count 0, the tombstone written): the erasure may come before their data does."""
     path_id(user_id, "user_id")
     reach = Reach(runtime.state, runtime.cache, runtime.decisions)
     settle = runtime.settings.privacy.erase_settle_s

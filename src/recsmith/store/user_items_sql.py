@@ -1,0 +1,17 @@
+"""The query of a user's stored items (``EventStore.user_items``), shared by SQLite and
+PostgreSQL so the two cannot order them differently.
+
+Each distinct item once, oldest first by its latest event (``ts``; equal times by item id, so
+a list, a cached list's key and a group's read agree): a user tower or a sequence model pools a
+user's latest items in this order (``ModelBundle.answer``'s ``history``), and ``SELECT
+DISTINCT`` gave them in the index's order (by item id), so "the latest" were the highest ids."""
+
+from __future__ import annotations
+
+
+def items_in_time_order(user: str) -> str:
+    """The rows (``item_id``) of the user ``user`` (a placeholder or a correlated column)."""
+    return (
+        f"SELECT item_id FROM events WHERE user_id = {user} "
+        "GROUP BY item_id ORDER BY max(ts), item_id"
+    )
