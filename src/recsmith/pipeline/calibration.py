@@ -170,7 +170,7 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
 #: noise. The rule is the alone grid's only: the fused order (``_fused_grid``) starts from the λ
 #: the source kept alone and moves only beyond noise (``prefer``), as every other λ, the file's
 #: 250 included, must beat that start there (§71's figures were measured so).
-STRENGTHS = frozenset({"regularization", "alpha"})
+STRENGTHS = frozenset({"regularization"})
 #: Gridded parameters whose 0 (the file's default) turns a second signal off: EASE's low-pass
 #: weight, rising factor and Mult-DAE weight. Every value is scored, and each must turn the signal
 #: on by itself: beat the grid's start (off) beyond noise (``prefer``). The values that do only
