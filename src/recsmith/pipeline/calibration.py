@@ -179,7 +179,7 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
 #: noise. The rule is the alone grid's only: the fused order (``_fused_grid``) starts from the λ
 #: the source kept alone and moves only beyond noise (``prefer``), as every other λ, the file's
 #: 250 included, must beat that start there (§71's figures were measured so).
-STRENGTHS = frozenset({"regularization"})
+STRENGTHS = frozenset({"regularization", "alpha"})
 #: Gridded parameters whose 0 (the file's default) turns a second signal off: EASE's low-pass
 #: weight, rising factor, Mult-DAE weight and time decay (0: every pair counts the same; a
 #: half-life weighs old pairs down, a prior the data must confirm). Every value is scored, and
