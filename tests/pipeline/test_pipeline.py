@@ -7,14 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pydantic
 import pytest
 
 from recsmith.config import EventSettings
 from recsmith.errors import ValidationError
 from recsmith.events.schema import Item
+from recsmith.models.ease import EASEConfig
 from recsmith.models.topk import TopK
 from recsmith.pipeline.artifact import load_artifact, save_pipeline, train_pipeline
-from recsmith.pipeline.config import PipelineConfig, load_pipeline_config
+from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, load_pipeline_config
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.rerank.rules import parse_rules
 from recsmith.retrieval.ann import STORED_MARGIN, ANNSource, recall_at
@@ -175,6 +177,14 @@ SOURCE = '[[retrieval.sources]]\nname = "s"\nmodel = "itemknn"\n'
         (SOURCE + 'quota = "50"\n', "retrieval.sources.0.quota", "valid integer"),
         (SOURCE + SOURCE, "retrieval", "names must be unique (s twice)"),
         (SOURCE + '[ranking]\nenabled = "no"\n', "ranking.enabled", "valid boolean"),
+        # a grid value EASE itself would refuse is named when the file is read, not mid-training
+        (SOURCE + "[calibration]\nease_decay = [150]\n", "calibration.ease_decay.0", "100"),
+        (SOURCE + "[calibration]\nease_lowpass = [0.3, 11]\n", "calibration.ease_lowpass.1", "10"),
+        (
+            SOURCE + "[calibration]\nease_autoencoder = [inf]\n",
+            "calibration.ease_autoencoder.0",
+            "10",
+        ),
         (SOURCE + "[rerank]\nonly_available = false\n", "rerank", "never shown"),
         (
             SOURCE + '[[rerank.rules]]\ntype = "filter"\nproperty = "brand"\nin = []\n',
@@ -434,3 +444,21 @@ def test_a_category_request_falls_back_to_popularity_within_it(
     for ids in answer.lists.item_ids:
         assert len(ids) == 6
         assert set(pipeline.items.to_index(list(ids)).tolist()) <= set(members.tolist())
+
+
+@pytest.mark.parametrize(
+    ("key", "param"),
+    [("ease_lowpass", "lowpass"), ("ease_autoencoder", "autoencoder"), ("ease_decay", "decay")],
+)
+def test_every_value_calibration_accepts_for_ease_ease_accepts(key: str, param: str) -> None:
+    """The grid lists' caps are EASE's own: the largest value one list takes fits EASE, and the
+    next float above it is refused by both (a list wider than EASE crashed calibration)."""
+    top = EASEConfig.model_fields[param].metadata
+    cap = next(m.le for m in top if getattr(m, "le", None) is not None)
+    CalibrationConfig.model_validate({key: [cap]})
+    EASEConfig.model_validate({param: cap})
+    above = float(np.nextafter(cap, np.inf))
+    with pytest.raises(pydantic.ValidationError):
+        CalibrationConfig.model_validate({key: [above]})
+    with pytest.raises(pydantic.ValidationError):
+        EASEConfig.model_validate({param: above})

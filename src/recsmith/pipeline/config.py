@@ -26,10 +26,10 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from recsmith.errors import UnknownModelError, ValidationError
 from recsmith.exploration.config import ExploreConfig
@@ -279,6 +279,13 @@ class PlacementConfig(_Strict):
         return RerankConfig.model_validate({**base.model_dump(), **self.rerank})
 
 
+#: A weight tried beside EASE's scores (its ``lowpass`` / ``autoencoder``), capped as EASE caps
+#: it, so a value EASE would refuse is named when the file is read, not mid-calibration.
+EaseWeight = Annotated[float, Field(gt=0, le=10)]
+#: A half-life tried for EASE's ``decay`` (a share of the data's span), capped as EASE caps it.
+EaseDecay = Annotated[float, Field(gt=0, le=100)]
+
+
 class CalibrationConfig(_Strict):
     """Choosing what serves on a validation split of the user's own events (``calibration.py``).
 
@@ -320,21 +327,21 @@ class CalibrationConfig(_Strict):
         "noise ([] tries none: [8, 16] gained nothing on test on the marketplace shape, "
         "BENCHMARKS §84); each value fits iALS once more per validation split",
     )
-    ease_lowpass: list[PositiveFloat] = Field(
+    ease_lowpass: list[EaseWeight] = Field(
         default_factory=lambda: [0.3, 1.0],
         description="weights of GF-CF's low-pass filter tried beside an EASE source's scores"
         " (after its λ and rising factor): each must beat the filter off beyond noise by itself,"
         " and of those the best worst share is kept ([] tries none); each value fits EASE once"
         " more per validation split (BENCHMARKS §92, §112)",
     )
-    ease_autoencoder: list[PositiveFloat] = Field(
+    ease_autoencoder: list[EaseWeight] = Field(
         default_factory=lambda: [1.0],
         description="weights of a Mult-DAE's logits tried beside an EASE source's scores (after"
         " its low-pass weight): each must beat the autoencoder off beyond noise by itself, and of"
         " those the best worst share is kept ([] tries none); each value fits EASE and the"
         " network once more per validation split (BENCHMARKS §139)",
     )
-    ease_decay: list[PositiveFloat] = Field(
+    ease_decay: list[EaseDecay] = Field(
         default_factory=list,
         description="half-lives tried for an EASE source's time decay (after its autoencoder"
         " weight), each a share of the validation past's own time span (its first event to its"
