@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from test_calibration import WEIGHTS, config, popularity_case
 
 from recsmith.features.interactions import Interactions
 from recsmith.models import ease
-from recsmith.pipeline.calibration import calibrate
+from recsmith.models.shared_fits import SharedFits
+from recsmith.pipeline.calibration import _grid, calibrate
+from recsmith.pipeline.config import PipelineConfig, SourceConfig
+from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.robust_choice import Refs, Tried
 
 SOURCES = [
     {"name": "ease", "model": "ease", "quota": 50},
@@ -61,3 +66,71 @@ def test_the_same_tries_scores_and_choice_with_fewer_solves(
     # one solve per λ (the file's and 4 more), none for the rising, low-pass or network values
     assert own_solves == 5 + tries + 1
     assert solves == 5
+
+
+#: Hits of 200 users as the file's EASE scores them: what every value but λ 100 scores.
+OFF = np.r_[np.ones(100), np.zeros(100)]
+
+
+class Savings:
+    """``_Protocols`` stand-in for EASE alone on one protocol: λ 100 scores above every other
+    value (20 more hits), the rising factor changes nothing, and λ 100's try saves 50 CPU s in
+    shared pieces (no fit runs: the seconds are what the pieces would have cost)."""
+
+    def __init__(self) -> None:
+        self.saved = 0.0
+
+    def tried(self, name: str, config: PipelineConfig, share: bool = True) -> Tried:
+        params = config.retrieval.sources[0].params
+        key = (float(params.get("regularization", 250.0)), float(params.get("rising", 0.0)))
+        self.saved += 50.0 if key == (100.0, 0.0) else 0.0
+        scores = OFF.copy()
+        if key[0] == 100.0:
+            scores[100:120] = 1.0
+        return Tried(name, config, (scores,))
+
+    def saved_seconds(self) -> float:
+        return self.saved
+
+    def retain(self, *specs: SourceConfig) -> None:
+        pass
+
+
+def test_the_ranker_estimate_counts_what_shared_pieces_saved() -> None:
+    """Review rv27b F3: the ranker refits the values kept without shared pieces, so ``_grid``'s
+    ``dearer`` (what the kept values cost beyond the cheapest try) adds back the seconds the
+    kept λ's try saved: 50 s (every try's own CPU is the stand-in's, ~0)."""
+    cfg = config([{"name": "ease", "model": "ease", "quota": 50}])
+    off = {"ease_lowpass": [], "ease_autoencoder": [], "ease_decay": []}
+    cfg = cfg.model_copy(update={"calibration": cfg.calibration.model_copy(update=off)})
+    protocols = Savings()
+    start = protocols.tried("ease", cfg)
+    refs = Refs((float(start.per_user[0].mean()) + 0.1,))
+    budget = CpuBudget(1e9)
+    tuned, report, _, dearer = _grid(cfg, [start], protocols, refs, 0, budget)  # type: ignore[arg-type]
+    assert report["ease.regularization"]["kept"] == 100.0
+    assert report["ease.rising"]["kept"] == "as configured"
+    assert tuned.retrieval.sources[0].params == {"regularization": 100.0}
+    assert 50.0 - 0.5 < dearer < 50.0 + 0.5
+
+
+def test_no_validation_past_holds_two_solves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review rv27b F1: every λ and half-life is fitted apart, so a validation past holds at most
+    the kept λ's solve (counted after every piece asked for, the new one included) while EASE's
+    whole grid runs, time decay's included."""
+    held: list[int] = []
+    piece = SharedFits.piece
+
+    def counted(self: SharedFits, key: Any, make: Any) -> Any:
+        out = piece(self, key, make)
+        held.append(sum("solve" in k for k in self._pieces))
+        return out
+
+    monkeypatch.setattr(SharedFits, "piece", counted)
+    cfg = config(SOURCES)
+    grid = {"ease_lowpass": [0.3, 1.0], "ease_decay": [0.5, 1.0], "budget_seconds": 600.0}
+    cfg = cfg.model_copy(update={"calibration": cfg.calibration.model_copy(update=grid)})
+    full = Interactions.from_events(popularity_case(), WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    assert len(chosen.report["grid"]["ease.decay"]["ndcg@10"]) == 3  # the grid reached it
+    assert max(held) == 1

@@ -214,7 +214,7 @@ class FixedScores:
     def __init__(self, by_weight: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
         self.by_weight = by_weight
 
-    def tried(self, name: str, config: PipelineConfig) -> Tried:
+    def tried(self, name: str, config: PipelineConfig, share: bool = True) -> Tried:
         weight = config.retrieval.sources[0].params.get("lowpass", 0.0)
         return Tried(name, config, self.by_weight[weight])
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,6 +196,11 @@ STRENGTHS = frozenset({"regularization", "alpha"})
 #: 2, BENCHMARKS §112); EASE alone scored higher on test at 1 than at 0.3 on 11 of 12 marketplace
 #: samples. Where no value beats off beyond noise (``short``, §92) nothing moves.
 SWITCHED_STRENGTHS = frozenset({"lowpass", "rising", "autoencoder", "decay"})
+#: Gridded parameters applied to EASE's scores after its solve (``ease.py``): their tries share
+#: the solve of the λ kept (``models/shared_fits.py``). Any other value — a λ, a half-life (the
+#: decayed pairs are solved again) — is another solve, fitted apart: its pieces die with its model,
+#: so no validation past holds a second solve while it fits (review rv27b F1).
+AFTER_SOLVE = frozenset({"rising", "lowpass", "autoencoder"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
 
@@ -273,12 +279,13 @@ class _Scorer:
         """``proposals`` without the items the validation past does not know (``known_items``)."""
         return proposals.where(self.known[proposals.items])
 
-    def _proposals(self, spec: SourceConfig) -> Proposals:
-        """What ``spec``'s source, fitted on the validation past, proposes (cached)."""
+    def _proposals(self, spec: SourceConfig, share: bool = True) -> Proposals:
+        """What ``spec``'s source, fitted on the validation past, proposes (cached); ``share``
+        False: its fit neither reuses nor keeps a shared piece (they die with the model)."""
         key = fit_key(spec)
         if key not in self.proposals:
             one = _with_sources(self.config, [spec])
-            with sharing(self.fits, key):
+            with sharing(self.fits, key) if share else nullcontext():
                 model = fit_models(one, self.val.past)
             retrieval = one.retrieval
             source = build_sources([spec], model, self.attrs, retrieval.ann_min_items)[0]
@@ -290,12 +297,12 @@ class _Scorer:
         dates do not: "alone" it would only be the others' fillers, under its name)."""
         return len(self._proposals(spec).items) > 0
 
-    def candidates(self, config: PipelineConfig) -> Candidates:
+    def candidates(self, config: PipelineConfig, share: bool = True) -> Candidates:
         """The fused candidates of ``config``'s sources, as ``Pipeline.candidates`` retrieves
-        them."""
+        them (``share``: as ``_proposals``)."""
         specs = config.retrieval.sources
         return merge(
-            [self._proposals(s) for s in specs],
+            [self._proposals(s, share) for s in specs],
             [s.name for s in specs],
             len(self.queries),
             self.queries.n_items,
@@ -408,13 +415,14 @@ class _Protocols:
         """CPU seconds the shared pieces have saved so far, over every validation past."""
         return sum(s.fits.saved_seconds for group in self.scorers for s in group)
 
-    def tried(self, name: str, config: PipelineConfig) -> Tried:
-        """``config``'s fused order scored on every protocol."""
+    def tried(self, name: str, config: PipelineConfig, share: bool = True) -> Tried:
+        """``config``'s fused order scored on every protocol (``share``: as
+        ``_Scorer._proposals``)."""
         return Tried(
             name,
             config,
             tuple(
-                by_user([s.ndcg(s.candidates(config)) for s in group])
+                by_user([s.ndcg(s.candidates(config, share)) for s in group])
                 for group, by_user in zip(self.scorers, self.by_user, strict=True)
             ),
         )
@@ -477,7 +485,8 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             protocols, scored, refs, decides = _scored(
                 config, vals, attrs, full, seed, sittings, fitted
             )
-    fit_seconds = budget.spent()
+    # the ranker refits every source without shared pieces: its estimate counts what they saved
+    fit_seconds = budget.spent() + protocols.saved_seconds()
     tuned, report["grid"], variants, dearer = _grid(config, scored, protocols, refs, seed, budget)
     protocols.retain()  # the grid's shared fit pieces serve nothing after it
     fit_seconds += dearer  # the ranker refits the values kept, EASE's filter with it (§92)
@@ -693,6 +702,7 @@ def _grid(
         if grid is None or spec.kind != "model" or spec.tune or spec.name not in alone_scores:
             continue
         began = budget.spent()
+        protocols.retain(spec)  # one source's pieces at a time: one solve per past at most
         best = alone_scores[spec.name]
         costs: list[tuple[SourceConfig, float]] = []  # each variant tried, its try's CPU s
         stopped = False
@@ -845,7 +855,7 @@ def _grid_param(
         candidate = alone(
             _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
         )
-        t = protocols.tried(spec.name, candidate)
+        t = protocols.tried(spec.name, candidate, share=param in AFTER_SOLVE)
         tried[str(value)] = [round(m, 5) for m in t.means]
         bounds[str(value)] = intervals(t, seed)
         tries.append(t)
@@ -853,9 +863,9 @@ def _grid_param(
         # the ranker refits without shared pieces: its estimate counts what they saved here
         specs.append((variant, last + protocols.saved_seconds() - saved))
         kept_so_far = grid_kept(default, tries, param, refs, seed).config.retrieval.sources[n]
-        # a switched strength's values weigh a signal added to one fit: the latest try's pieces
-        # serve the next value; each other value refits, and only the one kept serves later
-        protocols.retain(kept_so_far, *([variant] if param in SWITCHED_STRENGTHS else []))
+        # a value applied after the solve: the latest try's pieces (its low-pass factors) serve
+        # the next value; only the one kept serves later
+        protocols.retain(kept_so_far, *([variant] if param in AFTER_SOLVE else []))
     best = grid_kept(default, tries, param, refs, seed)
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
