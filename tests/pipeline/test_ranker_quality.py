@@ -119,5 +119,5 @@ def test_a_ranker_held_back_by_noise_says_so() -> None:
     assert ranker_summary(report) == (
         "ranker not kept (its gain is within noise, 95 % interval [-0.1450, +0.2930]; "
         'ranking.keep = "beyond_noise"): held-out NDCG@10 0.0980 vs fused 0.0480 (+0.0500) '
-        "on 4 users; serving the fused order"
+        "on 4 held-out queries; serving the fused order"
     )
