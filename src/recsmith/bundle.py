@@ -365,6 +365,15 @@ class ModelBundle:
         """Whether the model turns a profile into a list (a user tower: ``two_tower``)."""
         return callable(getattr(self.model, "recommend_for_profiles", None))
 
+    @property
+    def history_in_time_order(self) -> bool:
+        """Whether ``answer``'s ``history`` must come oldest first: the model reads a history's
+        order (``Recommender.reads_order``), so serving reads the stored items by time
+        (``EventStore.user_items(by_time=True)``); any other model reads them as a set, and
+        serving keeps the cheaper read (BENCHMARKS §165). ``Pipeline`` has no such property: its
+        sources read the stored items from ``extra_seen``, as a set."""
+        return self.model.reads_order
+
     def needs_profile(self, user_id: str) -> bool:
         """Whether serving should read ``user_id``'s stored profile (``PUT /v1/users/{id}``,
         ``import --format users``) for this release: the model has a user tower and the user

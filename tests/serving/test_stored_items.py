@@ -47,15 +47,15 @@ class Counted:
         self.store, self.local, self.failing_for = store, store.local, failing_for
         self.calls: list[list[str] | str] = []
 
-    def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
+    def users_items(self, user_ids: Sequence[str], *, by_time: bool = False) -> list[list[str]]:
         self.calls.append(list(user_ids))
         if self.failing_for in user_ids:
             raise StoreUnavailable("read", OSError("disk I/O error"))
-        return self.store.users_items(user_ids)
+        return self.store.users_items(user_ids, by_time=by_time)
 
-    def user_items(self, user_id: str) -> list[str]:
+    def user_items(self, user_id: str, *, by_time: bool = False) -> list[str]:
         self.calls.append(user_id)
-        return self.store.user_items(user_id)
+        return self.store.user_items(user_id, by_time=by_time)
 
 
 def crowded() -> bool:
@@ -288,13 +288,13 @@ def watch_reads(
     ``before`` first, which notes them or raises as a failing store would."""
     users_items, user_items = store.users_items, store.user_items
 
-    def group_read(user_ids: Sequence[str]) -> list[list[str]]:
+    def group_read(user_ids: Sequence[str], *, by_time: bool = False) -> list[list[str]]:
         before(list(user_ids))
-        return users_items(user_ids)
+        return users_items(user_ids, by_time=by_time)
 
-    def lone_read(user_id: str) -> list[str]:
+    def lone_read(user_id: str, *, by_time: bool = False) -> list[str]:
         before(user_id)
-        return user_items(user_id)
+        return user_items(user_id, by_time=by_time)
 
     monkeypatch.setattr(store, "users_items", group_read)
     monkeypatch.setattr(store, "user_items", lone_read)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from read_orders import note_orders, served_lists
 from typer.testing import CliRunner
 
 from recsmith.bundle import ModelBundle
@@ -401,3 +402,32 @@ def test_recommend_opens_the_store_once_for_all_slices(
     for user, profile in COLD.items():
         assert recs.get_group(user)["item_id"].tolist() == oracle(release, profile["segment"])
     assert recs.get_group("nobody")["item_id"].tolist() == release.popular_items(K)[0].tolist()
+
+
+def test_every_read_of_a_tower_s_stored_items_is_by_time(
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    no_torch: None,
+    keys: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tower reads a history's order, so each way the app reads a user's stored items (the
+    route with the response cache, the coalescer's flush, a gathered burst) asks the store
+    for them by time (``user_items(by_time=True)``); a release reading a set never does
+    (``test_stored_items_order``). A known user's items stored after training, newest last:
+    the list leaves them out."""
+    assert ModelBundle.load(tower_dir).history_in_time_order is True
+    now = time.time()
+    met = ["c0i7", "c0i6", "c1i5"]
+    events = [
+        {"user_id": "A0", "item_id": item, "event_type": "view", "timestamp": now - 60 + step}
+        for step, item in enumerate(met)
+    ]
+    assert ingest_events(store, events, EventSettings(), source="test").accepted == len(met)
+    orders = note_orders(store, monkeypatch)
+    users = ["A0", "B1", "A0"]
+    bodies = served_lists(tower_dir, store, store_url, users, keys)
+    assert orders and set(orders) == {True}, orders
+    for lists in bodies.values():
+        assert not {i["item_id"] for i in lists[0]["items"]} & set(met)

@@ -250,10 +250,40 @@ def test_the_writer_turn_excludes_other_processes_until_they_end_or_die(
 
 
 @pytest.mark.parametrize("indexed", [True, False], ids=["user-item index", "no index"])
-def test_user_items_in_time_order(tmp_path: Path, indexed: bool) -> None:
-    """The one-row JSON read gives the items oldest first by each one's latest event, as
-    worked out here from the events written (not by SQL), with the store's index and without
-    it (an old layout scans the table): neither the index's order nor the scan's."""
+def test_user_items_in_select_distincts_order(tmp_path: Path, indexed: bool) -> None:
+    """The one-row JSON read gives the items in the order ``SELECT DISTINCT`` gives them, read
+    here by a connection of its own, with the store's index and without it (an old layout
+    scans the table)."""
+    path = tmp_path / "order.sqlite"
+    store = SQLiteStore(path)
+    try:
+        names = [f"i{(n * 7919) % 40:02d}" for n in range(120)]  # repeats, out of order
+        ingest(store, [event(i, h=n / 50, user=f"u{n % 3}") for n, i in enumerate(names)])
+        if not indexed:
+            with sqlite3.connect(path) as conn:
+                conn.execute("DROP INDEX events_user_item")
+        with sqlite3.connect(path) as conn:
+            expected = {
+                u: [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT DISTINCT item_id FROM events WHERE user_id = ?", (u,)
+                    )
+                ]
+                for u in ("u0", "u1", "u2", "nobody")
+            }
+        assert expected["u1"] != sorted(expected["u1"]) or indexed  # the scan's own order
+        assert {u: store.user_items(u) for u in expected} == expected
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["user-item index", "no index"])
+def test_user_items_by_time_in_time_order(tmp_path: Path, indexed: bool) -> None:
+    """The one-row JSON read ``by_time`` (and the group read) gives the items oldest first by
+    each one's latest event, as worked out here from the events written (not by SQL), with the
+    store's index and without it (an old layout scans the table): neither the index's order
+    nor the scan's."""
     path = tmp_path / "order.sqlite"
     store = SQLiteStore(path)
     try:
@@ -267,6 +297,7 @@ def test_user_items_in_time_order(tmp_path: Path, indexed: bool) -> None:
             latest[f"u{n % 3}"][item] = n
         expected = {u: sorted(at, key=lambda i: at[i]) for u, at in latest.items()}
         assert expected["u1"] != sorted(expected["u1"])  # not the index's order by id
-        assert {u: store.user_items(u) for u in expected} == expected
+        assert {u: store.user_items(u, by_time=True) for u in expected} == expected
+        assert {u: store.users_items([u], by_time=True)[0] for u in expected} == expected
     finally:
         store.close()

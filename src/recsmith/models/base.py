@@ -51,6 +51,10 @@ class Recommender(ABC):
     #: Fits on ``Interactions.profiles`` (user properties): callers load them only for such a
     #: model, and every path that fits one (train, evaluate, tune, retrain) must pass them.
     uses_profiles: ClassVar[bool] = False
+    #: Reads a history row's stored column order as time (a sequence model, a user tower
+    #: pooling the latest items): serving then reads a user's stored items oldest first
+    #: (``EventStore.user_items(by_time=True)``), a dearer read the others never ask for.
+    reads_order: ClassVar[bool] = False
     #: What serving derives from the fitted arrays (unit item vectors, popularity's order),
     #: written into the release by ``save`` and mapped by ``load``: one copy in the page cache
     #: for every worker, where each derived its own.

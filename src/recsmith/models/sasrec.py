@@ -84,6 +84,7 @@ class SASRec(EncodedRecommender):
 
     name = "sasrec"
     Config = SASRecConfig
+    reads_order = True  # a history is a sequence (module docstring)
     config: SASRecConfig
     weights_: dict[str, np.ndarray]  # the network, by torch state_dict key
     user_vectors_: np.ndarray  # [n_users, hidden]

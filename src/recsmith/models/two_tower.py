@@ -105,6 +105,7 @@ class TwoTower(EncodedRecommender):
     name = "two_tower"
     Config = TwoTowerConfig
     uses_profiles = True
+    reads_order = True  # the user tower pools a history's latest ``history`` items
     unit_items = _UNIT_CORE
     derivations = (_UNIT_CORE,)
     config: TwoTowerConfig

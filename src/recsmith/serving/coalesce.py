@@ -196,6 +196,14 @@ class Coalescer:
         return _call(group, extra, stored, down)
 
 
+def in_time_order(served: Any) -> bool:
+    """Whether ``served`` (a release) reads a user's stored items oldest first
+    (``ModelBundle.history_in_time_order``: a user tower, a sequence model), so they are read
+    by time (``EventStore.user_items(by_time=True)``); a pipeline, or any other single model,
+    reads them as a set and keeps the cheaper read (BENCHMARKS §165)."""
+    return bool(getattr(served, "history_in_time_order", False))
+
+
 def _read_stored(
     group: list[_Query],
 ) -> tuple[list[list[str] | None], list[bool], list[Exception | None]]:
@@ -207,7 +215,8 @@ def _read_stored(
     asking = [i for i, p in enumerate(group) if p.stored is not None]
     reader = group[asking[0]].stored
     assert reader is not None
-    read = reader.now([group[i].query.user_id for i in asking])
+    by_time = in_time_order(group[0].served)  # a group shares its release
+    read = reader.now([group[i].query.user_id for i in asking], by_time)
     stored: list[list[str] | None] = [None] * len(group)
     down = [False] * len(group)
     failed: list[Exception | None] = [None] * len(group)

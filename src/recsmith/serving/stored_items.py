@@ -35,10 +35,15 @@ saving was measured on SQLite. A store that fails (``StoreUnavailable``) fails t
 at once, not user by user: every request of it then answers without its stored items, marked
 ``degraded: ["store"]`` (the route's rule); any other error is retried user by user, so one
 user's failure stays that user's.
+
+A release whose model reads a history's order (``coalesce.in_time_order``: two-tower, SASRec)
+gets the items oldest first (``by_time``), a dearer read; every other one the plain set read
+(BENCHMARKS §165). The two are gathered apart (a group shares one query).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from fastapi.concurrency import run_in_threadpool
@@ -64,32 +69,42 @@ class StoredItems:
         max_batch: int = MAX_COALESCED,
     ) -> None:
         self._store, self._company = store, company
-        self._gatherer: Gatherer[str, list[str]] = Gatherer(
-            store.users_items, max_batch=max_batch, split=_retried_alone
-        )
+        self._gatherers: dict[bool, Gatherer[str, list[str]]] = {
+            by_time: Gatherer(
+                functools.partial(store.users_items, by_time=by_time),
+                max_batch=max_batch,
+                split=_retried_alone,
+            )
+            for by_time in (False, True)
+        }
 
-    async def of(self, user_id: str) -> list[str]:
-        """The distinct items ``user_id`` has in the store now (``EventStore.user_items``),
-        read with whatever else is waiting, or alone at once when nothing is (module
-        docstring); ``StoreUnavailable`` while the store fails."""
+    async def of(self, user_id: str, by_time: bool = False) -> list[str]:
+        """The distinct items ``user_id`` has in the store now (``EventStore.user_items``;
+        ``by_time``: oldest first), read with whatever else is waiting, or alone at once when
+        nothing is (module docstring); ``StoreUnavailable`` while the store fails."""
         store = self._store
         if not store.local:  # in the pool, never behind another request's read
-            return await run_in_threadpool(store.user_items, user_id)
-        if self._gatherer.waiting or self._company():
-            return await self._gatherer.submit(user_id)
-        return store.user_items(user_id)  # tens of microseconds: less than a thread-pool hop
+            return await run_in_threadpool(
+                functools.partial(store.user_items, user_id, by_time=by_time)
+            )
+        gatherer = self._gatherers[by_time]
+        if gatherer.waiting or self._company():
+            return await gatherer.submit(user_id)
+        # tens of microseconds: less than a thread-pool hop
+        return store.user_items(user_id, by_time=by_time)
 
-    def now(self, user_ids: list[str]) -> list[list[str] | Exception]:
-        """The users' stored items read at once, in the caller's turn, on an embedded store
-        only (a coalescer's flush on the event loop: ``Coalescer.answer``'s ``stored``): one
-        ``users_items`` query, or ``user_items`` for one user (a group of one would pay the
-        group query's JSON for nothing); a failure is the failed users' outcome, as ``of``'s
-        gathered read settles it (an outage fails them all at once)."""
+    def now(self, user_ids: list[str], by_time: bool = False) -> list[list[str] | Exception]:
+        """The users' stored items (``by_time``: oldest first) read at once, in the caller's
+        turn, on an embedded store only (a coalescer's flush on the event loop:
+        ``Coalescer.answer``'s ``stored``): one ``users_items`` query, or ``user_items`` for
+        one user (a group of one would pay the group query's JSON for nothing); a failure is
+        the failed users' outcome, as ``of``'s gathered read settles it (an outage fails them
+        all at once)."""
         if not self._store.local:  # a networked store is read in the pool, never here
             raise TypeError("StoredItems.now reads an embedded store only")
         if len(user_ids) == 1:
             try:
-                return [self._store.user_items(user_ids[0])]
+                return [self._store.user_items(user_ids[0], by_time=by_time)]
             except Exception as exc:  # that user's outcome, as a group's read settles it
                 return [exc]
-        return self._gatherer.outcomes(user_ids)
+        return self._gatherers[by_time].outcomes(user_ids)

@@ -149,12 +149,14 @@ class EventStore(Protocol):
         (``reused_ids``)."""
         ...
 
-    def user_items(self, user_id: str) -> list[str]:
-        """Distinct items a user has any event with (for excluding what they already saw),
-        oldest first by each one's latest event (``user_items_sql``: what a user tower pools)."""
+    def user_items(self, user_id: str, *, by_time: bool = False) -> list[str]:
+        """Distinct items a user has any event with (for excluding what they already saw), in
+        no promised order; ``by_time``: oldest first by each one's latest event
+        (``user_items_sql``: what a user tower or a sequence model pools), a dearer read that
+        only such a release asks for (``ModelBundle.history_in_time_order``)."""
         ...
 
-    def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
+    def users_items(self, user_ids: Sequence[str], *, by_time: bool = False) -> list[list[str]]:
         """``user_items`` of each of ``user_ids``, in their order (a user asked twice gets two
         lists, an unknown one ``[]``), read by one query: the served requests of a coalesced
         group ask for their users' items together (``serving.stored_items``)."""

@@ -169,8 +169,16 @@ _UPSERT_MARK = upsert_mark_sql("%s")
 _DEAD_LETTERS_NAMING = dead_letter_candidates_sql("%s", "strpos")
 _PERSON_DECISIONS = person_decisions_sql("%s")
 _EVENT_COLS = ", ".join(EVENT_COLUMNS)
-#: ``user_items`` for each user of an array, one row each in the array's order
+#: A user's distinct items (``user_items``), and oldest first (``by_time``)
+_USER_ITEMS = "SELECT DISTINCT item_id FROM events WHERE user_id = %s"
+_USER_ITEMS_BY_TIME = items_in_time_order("%s")
+#: ``user_items`` for each user of an array, one row each in the array's order; oldest first
+#: (``by_time``) by the shared query
 _USERS_ITEMS = (
+    "SELECT ARRAY(SELECT DISTINCT item_id FROM events WHERE user_id = u.user_id) "
+    "FROM unnest(%s::text[]) WITH ORDINALITY AS u(user_id, n) ORDER BY u.n"
+)
+_USERS_ITEMS_BY_TIME = (
     f"SELECT ARRAY({items_in_time_order('u.user_id')}) "
     "FROM unnest(%s::text[]) WITH ORDINALITY AS u(user_id, n) ORDER BY u.n"
 )
@@ -544,15 +552,16 @@ class PostgresStore:
         return dict(rows)
 
     @guarded("read")
-    def user_items(self, user_id: str) -> list[str]:
-        rows = self._rows(items_in_time_order("%s"), (user_id,))
-        return [r[0] for r in rows]
+    def user_items(self, user_id: str, *, by_time: bool = False) -> list[str]:
+        sql = _USER_ITEMS_BY_TIME if by_time else _USER_ITEMS
+        return [r[0] for r in self._rows(sql, (user_id,))]
 
     @guarded("read")
-    def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
+    def users_items(self, user_ids: Sequence[str], *, by_time: bool = False) -> list[list[str]]:
         """``user_items``'s query per user (a lateral subquery on the ``events_user_item``
         index), one row a user in the order asked: one round trip for a coalesced group."""
-        rows = self._rows(_USERS_ITEMS, (base.user_id_list(user_ids),))
+        sql = _USERS_ITEMS_BY_TIME if by_time else _USERS_ITEMS
+        rows = self._rows(sql, (base.user_id_list(user_ids),))
         return [r[0] for r in rows]
 
     @guarded("write")

@@ -321,9 +321,15 @@ _CONTEXTS_BY_ID = (
     "CROSS JOIN events AS e ON e.event_id = j.value"
 )
 #: A user's distinct items, first occurrence in scan order (``user_items``); ``[]`` for none
-_USER_ITEMS = f"SELECT json_group_array(item_id) FROM ({items_in_time_order('?')})"
+_USER_ITEMS = "SELECT json_group_array(DISTINCT item_id) FROM events WHERE user_id = ?"
 #: ``_USER_ITEMS`` for each user of a JSON array, as one JSON array of arrays in its order
 _USERS_ITEMS = (
+    "SELECT json_group_array(json((SELECT json_group_array(DISTINCT item_id) FROM events "
+    "WHERE user_id = j.value))) FROM json_each(?) AS j"
+)
+#: ``_USER_ITEMS`` / ``_USERS_ITEMS`` oldest first (``user_items(by_time=True)``)
+_USER_ITEMS_BY_TIME = f"SELECT json_group_array(item_id) FROM ({items_in_time_order('?')})"
+_USERS_ITEMS_BY_TIME = (
     "SELECT json_group_array(json((SELECT json_group_array(item_id) FROM "
     f"({items_in_time_order('j.value')})))) FROM json_each(?) AS j"
 )
@@ -682,19 +688,22 @@ class SQLiteStore:
         return dict(rows.fetchall())
 
     @guarded("read")
-    def user_items(self, user_id: str) -> list[str]:
+    def user_items(self, user_id: str, *, by_time: bool = False) -> list[str]:
         """Read on the event loop once per served list: one row, the distinct items as a JSON
-        array in time order (``user_items_sql``), decoded by ``json.loads`` in C instead of a
-        Python step per row (BENCHMARKS §98)."""
-        (text,) = self._conn().execute(_USER_ITEMS, (user_id,)).fetchone()
+        array in the order ``SELECT DISTINCT`` gives them (the ``events_user_item`` index's),
+        or oldest first (``by_time``: ``user_items_sql``), decoded by ``json.loads`` in C
+        instead of a Python step per row (BENCHMARKS §98)."""
+        sql = _USER_ITEMS_BY_TIME if by_time else _USER_ITEMS
+        (text,) = self._conn().execute(sql, (user_id,)).fetchone()
         return json.loads(text)  # type: ignore[no-any-return]
 
     @guarded("read")
-    def users_items(self, user_ids: Sequence[str]) -> list[list[str]]:
+    def users_items(self, user_ids: Sequence[str], *, by_time: bool = False) -> list[list[str]]:
         """``user_items``'s query per user as a correlated subquery (each user's list in the
         same order), one row for the whole group: one statement and one ``json.loads``."""
         ids = json.dumps(user_id_list(user_ids))
-        (text,) = self._conn().execute(_USERS_ITEMS, (ids,)).fetchone()
+        sql = _USERS_ITEMS_BY_TIME if by_time else _USERS_ITEMS
+        (text,) = self._conn().execute(sql, (ids,)).fetchone()
         return json.loads(text)  # type: ignore[no-any-return]
 
     # ---- catalog and users ----------------------------------------------------------------

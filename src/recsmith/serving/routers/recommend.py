@@ -47,7 +47,14 @@ from recsmith.privacy.gate import ANONYMOUS, withheld_reason
 from recsmith.serving.allowed_methods import AllowEveryMethod
 from recsmith.serving.auth import admit, require_scope, secret_in_headers
 from recsmith.serving.category_match import match_categories
-from recsmith.serving.coalesce import Options, Slot, StoredReadFailed, UserQuery, answer_arguments
+from recsmith.serving.coalesce import (
+    Options,
+    Slot,
+    StoredReadFailed,
+    UserQuery,
+    answer_arguments,
+    in_time_order,
+)
 from recsmith.serving.deps import (
     BundleDep,
     Runtime,
@@ -398,7 +405,9 @@ async def recommend(
             and bandit_for(getattr(chosen.bundle, "config", None), placement) is None
         )
         stored, degraded = (
-            ([], []) if skip_store or in_flush else await _stored_items(runtime, user_id)
+            ([], [])
+            if skip_store or in_flush
+            else await _stored_items(runtime, user_id, in_time_order(bundle))
         )
         profile, unread = (None, []) if withheld else await _profile(runtime, bundle, user_id)
         degraded += [d for d in unread if d not in degraded]
@@ -590,13 +599,16 @@ def _record(
     )
 
 
-async def _stored_items(runtime: Runtime, user_id: str) -> tuple[list[str], list[str]]:
-    """The items the user has in the store now, and the parts the answer goes without: while
-    the store is unavailable the list comes from what is in memory (model, online state,
-    catalogue) without the store's latest exclusions, marked ``degraded: ["store"]``, rather
-    than no list at all."""
+async def _stored_items(
+    runtime: Runtime, user_id: str, by_time: bool
+) -> tuple[list[str], list[str]]:
+    """The items the user has in the store now (``by_time``: oldest first, for a release that
+    reads their order: ``coalesce.in_time_order``), and the parts the answer goes without:
+    while the store is unavailable the list comes from what is in memory (model, online
+    state, catalogue) without the store's latest exclusions, marked ``degraded: ["store"]``,
+    rather than no list at all."""
     try:  # read with the other requests' users that arrived together (``stored_items``)
-        return await runtime.stored_items.of(user_id), []
+        return await runtime.stored_items.of(user_id, by_time), []
     except StoreUnavailable:
         return [], ["store"]
 
