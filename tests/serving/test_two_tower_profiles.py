@@ -273,6 +273,21 @@ def test_a_visitor_is_answered_from_its_own_items_in_time_order(tower_dir: Path)
     assert got.lists.item_ids[0].tolist() == want
 
 
+def test_a_visitor_with_stored_items_and_nothing_recent_is_answered_from_them(
+    tower_dir: Path,
+) -> None:
+    """A visitor whose items are all stored (the online state empty: a restart, an eviction,
+    an import) is scored from them (tier ``session``), not answered by popularity (rv27c
+    finding 2)."""
+    release = ModelBundle.load(tower_dir)
+    stored = ["c2i2", "c2i1"]
+    got = release.answer(np.array(["visitor"], object), K, history=[stored])
+    assert got.tiers == ["session"]
+    want = oracle(release, "Z", pooled=stored, masked=stored)
+    assert want != release.popular_items(K)[0].tolist()
+    assert got.lists.item_ids[0].tolist() == want
+
+
 @pytest.mark.parametrize("cache_entries", [1000, 0], ids=["cached", "uncached"])
 def test_a_served_visitor_pools_its_stored_and_recent_items_not_what_it_excludes(
     tower_dir: Path,
