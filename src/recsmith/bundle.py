@@ -559,10 +559,12 @@ class ModelBundle:
             for f, p, src in zip(recs.fallback, profiled.tolist(), recs.sources, strict=True)
         ]
         sources = recs.sources
-        # before popularity, the items met since training (``recent``): a visitor's, and a known
-        # user's whose training items led the model nowhere (no neighbour) while newer ones may
-        # (its whole history is scored then, training items too, and none of it is listed)
-        visitors = [i for i in range(n) if tiers[i] == "popular" and recent and recent[i]]
+        # before popularity, the items met since training (stored or ``recent``): a visitor's,
+        # also when all are stored (the online state emptied by a restart or an eviction, or
+        # the events imported), and a known user's whose training items led the model nowhere
+        # (no neighbour) while newer ones may (its whole history is scored then, training items
+        # too, and none of it is listed); unknown ids alone fall back (``recommend_for_items``)
+        visitors = [i for i in range(n) if tiers[i] == "popular" and own[i]]
         if visitors and self.model.scores_histories:
             by_items = self.recommend_for_items(
                 [own[i] for i in visitors],

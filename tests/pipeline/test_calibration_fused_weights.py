@@ -13,7 +13,7 @@ import pytest
 from test_calibration import HITS, WEIGHTS, complement_case, config, served_on_validation
 
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import calibrate, calibration_summary, personal
+from recsmith.pipeline.calibration import calibrate, calibration_summary, fused_ships, personal
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.fused_weights import stepped_weights
@@ -175,6 +175,26 @@ def test_the_summary_names_the_weights_where_the_fused_order_serves() -> None:
     assert calibration_summary(report).endswith("; knn 0.4000)")
 
 
+@pytest.mark.parametrize(
+    ("chosen", "ranker", "ships"),
+    [
+        ("fused", "trained on each validation past over the fused candidates", True),
+        ("fused+sasrec", "not tried", True),
+        ("ranker", "trained on each validation past over the fused candidates", True),
+        ("ranker", "trained on each validation past over the ials candidates", False),
+        ("ials", "trained on each validation past over the fused candidates", False),
+        ("popularity", "not tried", False),
+    ],
+)
+def test_the_manifest_says_whether_the_changed_weights_ship(
+    chosen: str, ranker: str, ships: bool
+) -> None:
+    """A single source that wins ships none of the fused order's weights (rv27a finding 4):
+    the manifest's ``ships`` and the summary line say so alike."""
+    report = {"chosen": chosen, "ranker": ranker}
+    assert fused_ships(report) is ships
+
+
 def test_it_is_off_by_default() -> None:
     assert CONFIG.calibration.fused_weights is False
 
@@ -203,7 +223,7 @@ def test_calibrate_doubles_the_weight_of_a_source_that_the_file_holds_too_quiet(
     steps = report["fused_weights"]["ndcg@10"]
     assert set(steps) == {"as configured", "knn x0.5", "knn x2"}
     assert report["fused_weights"]["kept"] == {"knn": 1.0}
-    assert report["chosen"] == "fused"
+    assert report["chosen"] == "fused" and report["fused_weights"]["ships"] is True
     assert {s.name: s.weight for s in chosen.config.retrieval.sources} == {"knn": 1.0, "pop": 0.99}
     served, _ = served_on_validation(chosen.config, events)
     assert tried["fused"] == pytest.approx(served, abs=1e-4)

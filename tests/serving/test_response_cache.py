@@ -41,10 +41,11 @@ def test_a_repeated_request_is_a_hit_until_the_user_acts(
 
 
 def test_the_key_covers_every_input() -> None:
-    base = ("v1", "u1", 10, ["a"], ["b"], {"device": "mobile"}, ["shoes"], 0.3, False)
+    base = ("v1", "u1", 10, ["a"], ["a", "c"], ["b"], {"device": "mobile"}, ["shoes"], 0.3, False)
     key = cache_key(*base)
     assert key == cache_key(*base)
-    others = ("v2", "u2", 9, ["a", "c"], [], {"device": "app"}, [], None, True)
+    # the stored items apart: ``a`` excluded and ``c`` stored masks the same items, another list
+    others = ("v2", "u2", 9, ["a", "c"], ["a", "c", "d"], [], {"device": "app"}, [], None, True)
     for i, other in enumerate(others):
         changed = list(base)
         changed[i] = other

@@ -274,6 +274,21 @@ def test_a_visitor_is_answered_from_its_own_items_in_time_order(tower_dir: Path)
     assert got.lists.item_ids[0].tolist() == want
 
 
+def test_a_visitor_with_stored_items_and_nothing_recent_is_answered_from_them(
+    tower_dir: Path,
+) -> None:
+    """A visitor whose items are all stored (the online state empty: a restart, an eviction,
+    an import) is scored from them (tier ``session``), not answered by popularity (rv27c
+    finding 2)."""
+    release = ModelBundle.load(tower_dir)
+    stored = ["c2i2", "c2i1"]
+    got = release.answer(np.array(["visitor"], object), K, history=[stored])
+    assert got.tiers == ["session"]
+    want = oracle(release, "Z", pooled=stored, masked=stored)
+    assert want != release.popular_items(K)[0].tolist()
+    assert got.lists.item_ids[0].tolist() == want
+
+
 @pytest.mark.parametrize("cache_entries", [1000, 0], ids=["cached", "uncached"])
 def test_a_served_visitor_pools_its_stored_and_recent_items_not_what_it_excludes(
     tower_dir: Path,
@@ -305,6 +320,39 @@ def test_a_served_visitor_pools_its_stored_and_recent_items_not_what_it_excludes
             assert got["tier"] == "session", got
             listed = [i for i in want if not exclude or i != "c0i3"][:K]
             assert [i["item_id"] for i in got["items"]] == listed
+
+
+def test_a_cached_list_is_not_served_after_an_excluded_item_is_stored(
+    tower_dir: Path,
+    store: EventStore,
+    store_url: str,
+    no_torch: None,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    """A visitor with stored c0i1 asks with ``recent=c0i2, exclude=c2i5`` (c2i5 masked, not
+    pooled); c2i5 is then stored without the online state hearing of it (an import, another
+    replica, an eviction): a plain request masks the same items but pools c2i5, so it is another
+    list, not the cached one (rv27c finding 1)."""
+    release = ModelBundle.load(tower_dir)
+    user, now = "visitor-cache", time.time()
+
+    def put(item: str, at: float) -> None:
+        event = {"user_id": user, "item_id": item, "event_type": "view", "timestamp": at}
+        assert ingest_events(store, [event], EventSettings(), source="test").accepted == 1
+
+    put("c0i1", now - 100)
+    first = oracle(release, "Z", pooled=["c0i1", "c0i2"], masked=["c2i5"])
+    then = oracle(release, "Z", pooled=["c0i1", "c2i5", "c0i2"])
+    assert first != then
+    ask = {"k": K, "recent": "c0i2"}
+    with client(tower_dir, store, store_url, cache_entries=1000) as served:
+        url = f"/v1/users/{user}/recommendations"
+        one = served.get(url, params={**ask, "exclude": "c2i5"}, headers=keys["read"]).json()
+        assert one["tier"] == "session"
+        assert [i["item_id"] for i in one["items"]] == first
+        put("c2i5", now - 50)
+        two = served.get(url, params=ask, headers=keys["read"]).json()
+        assert [i["item_id"] for i in two["items"]] == then
 
 
 def test_served_stored_items_are_pooled_latest_by_time_not_by_id(

@@ -43,7 +43,8 @@ def explain_answer(
         answer = served.answer([user_id], k, trace=trace, **request)
         return answer, _pipeline_items(served, trace)
     answer = served.answer([user_id], k, **request)
-    return answer, _model_items(served, answer, user_id, request.get("recent"))
+    own = [*(request.get("history") or [()])[0], *(request.get("recent") or [()])[0]]
+    return answer, _model_items(served, answer, user_id, own)
 
 
 def _pipeline_items(pipeline: Pipeline, trace: Trace) -> list[ItemExplanation]:
@@ -122,11 +123,12 @@ def _ranker(pipeline: Pipeline, trace: Trace) -> dict[int, RankerExplanation]:
 
 
 def _model_items(
-    bundle: ModelBundle, answer: Answer, user_id: str, recent: Sequence[Sequence[str]] | None
+    bundle: ModelBundle, answer: Answer, user_id: str, own: Sequence[str]
 ) -> list[ItemExplanation]:
     """What a single model can say: its rank and score of each item it listed, and for an
-    item-to-item model the history items behind each one (the user's training history; a
-    visitor's, the request's recent items). An item the popularity fallback listed (a fallback
+    item-to-item model the history items behind each one (the user's training history; past
+    it, ``own``: the items met since training, stored and recent, which the list was scored
+    from, with a known user's training items). An item the popularity fallback listed (a fallback
     list, or the fill below the model's items) is the fill's: its place among the fill and
     popularity's own score (the users who had the item), never the model's name — the model
     had nothing there."""
@@ -135,11 +137,12 @@ def _model_items(
     tier = answer.tiers[0]
     matrix = bundle.model.item_to_item
     user = bundle.users.to_index([user_id])
+    trained = gather_rows(bundle.seen, user)[1]  # none for a visitor
     if tier == "personalised":
-        history = gather_rows(bundle.seen, user)[1]
+        history = trained
     else:
-        history = bundle.items.to_index(list(recent[0]) if recent else [])
-        history = history[history >= 0]
+        history = bundle.items.to_index(list(own))
+        history = np.concatenate([trained, history[history >= 0]])
     items = bundle.items.to_index(ids)
     popularity = bundle.popular.item_scores_
     out = []

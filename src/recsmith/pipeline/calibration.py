@@ -46,7 +46,7 @@ fill beneath).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -550,8 +550,20 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     report["tried"] = [_entry(t, best, refs, vals, seed) for t in scored]
     report["chosen"] = choice.name
     report["reason"] = reason
+    if "fused_weights" in report:  # the weights it changed serve only with the fused order
+        report["fused_weights"]["ships"] = fused_ships(report)
     report |= _seconds(started, budget)
     return Calibration(choice.config, choice.name == "ranker", report)
+
+
+def fused_ships(report: Mapping[str, Any]) -> bool:
+    """Whether the chosen order serves the fused order's sources as calibrated (the fused order,
+    SASRec beside it, or the ranker over its candidates): only then do the weights
+    ``stepped_weights`` changed and the source ``fused_without_one`` dropped ship (rv27a
+    finding 4: a single source that wins ships none of them)."""
+    chosen = report["chosen"]
+    ranked = chosen == "ranker" and str(report.get("ranker")).endswith("over the fused candidates")
+    return chosen.startswith("fused") or ranked
 
 
 def _pooled(full: Interactions, cc: CalibrationConfig, seed: int) -> list[Group] | None:
@@ -1142,9 +1154,8 @@ def calibration_summary(report: dict[str, Any]) -> str:
     # and with the ranker trained over its candidates
     # and so does each weight ``stepped_weights`` changed
     dropped = report.get("fused_drop", {}).get("dropped")
-    ranked = chosen == "ranker" and str(report["ranker"]).endswith("over the fused candidates")
     weights = report.get("fused_weights", {}).get("kept")
-    if chosen.startswith("fused") or ranked:
+    if fused_ships(report):
         changed += f"; without {dropped}" if dropped is not None else ""
         if weights:
             changed += "; weights " + ", ".join(f"{n}={w:g}" for n, w in weights.items())

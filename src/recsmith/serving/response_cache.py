@@ -67,6 +67,7 @@ def cache_key(
     version: str,
     user_id: str,
     k: int,
+    stored: Sequence[str],
     seen: Sequence[str],
     recent: Sequence[str],
     context: Mapping[str, Any],
@@ -75,13 +76,18 @@ def cache_key(
     include_seen: bool,
     profile: Mapping[str, Any] | None = None,
 ) -> str:
-    """The digest of a request's every input (see module docstring). ``profile``: the stored
-    profile read for a user the release does not know (segment fallback), so a profile written
-    since changes the key at once; None leaves the key as it always was."""
+    """The digest of a request's every input (see module docstring). ``stored``: the user's
+    items in the store, apart from ``seen`` (every item masked, the stored ones leading), since a
+    release that scores a visitor's history reads the stored items and only masks the rest
+    (``exclude=``): the same ``seen`` split another way is another list (rv27c finding 1).
+    ``profile``: the stored profile read for a user the release does not know (segment
+    fallback), so a profile written since changes the key at once; None leaves the key as it
+    always was."""
     inputs = [
         version,
         user_id,
         k,
+        list(stored),
         list(seen),
         list(recent),
         sorted(context.items()),

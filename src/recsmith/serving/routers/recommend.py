@@ -457,7 +457,17 @@ async def recommend(
             if bundle is not chosen.bundle:  # a placement's own re-ranking: its own lists
                 release += f"#{placement}"
             key = cache_key(
-                release, asker, k, seen, latest, context, categories, diversity, keep_seen, profile
+                release,
+                asker,
+                k,
+                stored,
+                seen,
+                latest,
+                context,
+                categories,
+                diversity,
+                keep_seen,
+                profile,
             )
             hit = cache.get(key)
             runtime.metrics.response_cache.labels(result="miss" if hit is None else "hit").inc()
