@@ -249,19 +249,27 @@ def test_the_writer_turn_excludes_other_processes_until_they_end_or_die(
         store.close()
 
 
+def three_users_out_of_order(path: Path, indexed: bool) -> tuple[SQLiteStore, list[str]]:
+    """A store at ``path`` of 120 events, items with repeats and out of id order, user ``u{n % 3}``
+    at hour n / 50 for the n-th name; without the user-item index where ``indexed`` is false (an
+    old layout scans the table). Returns the store and the names in the order written."""
+    store = SQLiteStore(path)
+    names = [f"i{(n * 7919) % 40:02d}" for n in range(120)]  # repeats, out of order
+    ingest(store, [event(i, h=n / 50, user=f"u{n % 3}") for n, i in enumerate(names)])
+    if not indexed:
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP INDEX events_user_item")
+    return store, names
+
+
 @pytest.mark.parametrize("indexed", [True, False], ids=["user-item index", "no index"])
 def test_user_items_in_select_distincts_order(tmp_path: Path, indexed: bool) -> None:
     """The one-row JSON read gives the items in the order ``SELECT DISTINCT`` gives them, read
     here by a connection of its own, with the store's index and without it (an old layout
     scans the table)."""
     path = tmp_path / "order.sqlite"
-    store = SQLiteStore(path)
+    store, _ = three_users_out_of_order(path, indexed)
     try:
-        names = [f"i{(n * 7919) % 40:02d}" for n in range(120)]  # repeats, out of order
-        ingest(store, [event(i, h=n / 50, user=f"u{n % 3}") for n, i in enumerate(names)])
-        if not indexed:
-            with sqlite3.connect(path) as conn:
-                conn.execute("DROP INDEX events_user_item")
         with sqlite3.connect(path) as conn:
             expected = {
                 u: [
@@ -285,13 +293,8 @@ def test_user_items_by_time_in_time_order(tmp_path: Path, indexed: bool) -> None
     store's index and without it (an old layout scans the table): neither the index's order
     nor the scan's."""
     path = tmp_path / "order.sqlite"
-    store = SQLiteStore(path)
+    store, names = three_users_out_of_order(path, indexed)
     try:
-        names = [f"i{(n * 7919) % 40:02d}" for n in range(120)]  # repeats, out of order
-        ingest(store, [event(i, h=n / 50, user=f"u{n % 3}") for n, i in enumerate(names)])
-        if not indexed:
-            with sqlite3.connect(path) as conn:
-                conn.execute("DROP INDEX events_user_item")
         latest: dict[str, dict[str, int]] = {"u0": {}, "u1": {}, "u2": {}, "nobody": {}}
         for n, item in enumerate(names):  # h grows with n: the later event is the latest
             latest[f"u{n % 3}"][item] = n
