@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -122,6 +122,11 @@ class Answer:
 
 class ModelBundle:
     """See module docstring. Build with ``train`` or ``load``; never mutated afterwards."""
+
+    #: ``answer`` reads ``history``, the user's stored items apart from ``extra_seen``: a user
+    #: tower, or a model scoring a visitor's own items, pools them (``Pipeline`` does not, so
+    #: the coalescer's flush builds that argument only for a release that reads it)
+    reads_history: ClassVar[bool] = True
 
     def __init__(
         self,
