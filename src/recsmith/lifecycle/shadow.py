@@ -287,7 +287,7 @@ class ShadowRunner:
         started = time.perf_counter()
         o = job.options
         try:
-            q = self._in_its_order(job, bundle)
+            q = self._in_its_order(job, bundle)  # a read it would make served: in its time
             # the request's own rules apply; a contextual arm names the served release's sources
             asked = answer_arguments([q], replace(o, source=None))
             answer = bundle.answer([q.user_id], o.k, **asked)
