@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -122,6 +122,11 @@ class Answer:
 
 class ModelBundle:
     """See module docstring. Build with ``train`` or ``load``; never mutated afterwards."""
+
+    #: ``answer`` reads ``history``, the user's stored items apart from ``extra_seen``: a user
+    #: tower, or a model scoring a visitor's own items, pools them (``Pipeline`` does not, so
+    #: the coalescer's flush builds that argument only for a release that reads it)
+    reads_history: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -321,18 +326,21 @@ class ModelBundle:
         value the tower learnt (``describes``) or who met a known item since training (``own``);
         the others, whose vector would be the tower's bias alone, are left to popularity."""
         at = np.flatnonzero(asking)
-        lists = [list(own[i]) for i in at] if own else [[] for _ in at]
+        lists = [own[i] for i in at] if own else [[] for _ in at]
         model: Any = self.model
+        # each list's ids looked up once: whether a row met a known item, and its history
+        rows, cols = self.item_pairs(lists)
         had = np.zeros(len(at), bool)
-        had[self.item_pairs(lists)[0]] = True
+        had[rows] = True
         tokens = model.profile_tokens([profiles[i] for i in at])  # encoded once, used twice
         told = model.describes(tokens) | had
         at = at[told]
         if len(at):
+            kept = told[rows]  # the pairs of the rows answered, renumbered among them
             top = model.recommend_for_profiles(
                 tokens[np.flatnonzero(told)],
                 k,
-                history=self.ordered_items([lists[j] for j in np.flatnonzero(told)]),
+                history=self._in_order(np.cumsum(told)[rows[kept]] - 1, cols[kept], len(at)),
                 exclude=exclude[at],
                 blocked=self.blocked,
             )
@@ -341,15 +349,11 @@ class ModelBundle:
         answered[at] = True
         return answered
 
-    def ordered_items(self, lists: Sequence[Sequence[str]]) -> sparse.csr_array:
-        """One row per list: its items the model knows in list order (oldest first), each once
-        at its latest place. A user tower pools a history's last items by column order (time),
-        which ``exclusions``' canonical rows (sorted by item index) would lose."""
-        return self._in_order(*self.item_pairs(lists), len(lists))
-
     def _in_order(self, rows: np.ndarray, cols: np.ndarray, n: int) -> sparse.csr_array:
-        """``n`` rows of the (row, item index) pairs in the order given, each pair once at its
-        latest place (``ordered_items``), a row's columns in that order."""
+        """``n`` rows of the (row, item index) pairs in the order given (``item_pairs`` of
+        lists oldest first), each pair once at its latest place, a row's columns in that order:
+        a user tower pools a history's last items by column order (time), which
+        ``exclusions``' canonical rows (sorted by item index) would lose."""
         key = rows.astype(np.int64) * len(self.items) + cols
         _, from_end = np.unique(key[::-1], return_index=True)
         keep = np.sort(len(key) - 1 - from_end)

@@ -15,7 +15,9 @@ from recsmith.config import Settings
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.serving import create_app
 from recsmith.serving.coalesce import Coalescer, Options, UserQuery
+from recsmith.serving.stored_items import StoredItems
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.contracts import event, ingest
 
 QUERIES = [
     UserQuery("u1", [], [], {}),
@@ -82,6 +84,34 @@ def test_a_failing_query_fails_alone(pipeline: Pipeline) -> None:
     assert isinstance(bad, TypeError)
     assert list(good.answer.lists.item_ids[good.index]) == _alone(pipeline, QUERIES[0], 5)[0]
     assert visitor.answer.tiers[visitor.index] == "session"
+
+
+def test_a_flush_hands_a_pipeline_the_stored_items_it_read_in_seen_only(
+    pipeline: Pipeline, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flush reads u1's stored items (``Coalescer.answer``'s ``stored``) and puts them ahead
+    of its ``seen``; a pipeline reads them there and ignores ``history``
+    (``Pipeline.reads_history``), so the flush builds no history of them (a list copy a query
+    saved): ``answer`` gets the query's own history, and the list is the one asked alone with
+    the stored items in ``seen``."""
+    ingest(store, [event(f"i{n}", user="u1", h=n) for n in range(4)])
+    stored = store.user_items("u1")
+    assert stored
+    asked: list[dict[str, Any]] = []
+    answer = Pipeline.answer
+
+    def noted(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs)
+        return answer(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "answer", noted)
+    query = UserQuery("u1", ["i9"], [], {})
+    reader = StoredItems(store, lambda: False)
+    slot = asyncio.run(Coalescer().answer(pipeline, query, Options(k=5), reader))
+    assert slot.stored == stored
+    assert asked[0]["extra_seen"] == [[*stored, "i9"]] and asked[0]["history"] == [[]]
+    listed = list(slot.answer.lists.item_ids[slot.index])
+    assert listed == _alone(pipeline, UserQuery("u1", [*stored, "i9"], [], {}), 5)[0]
 
 
 def test_concurrent_http_requests_are_answered_correctly(

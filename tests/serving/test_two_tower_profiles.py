@@ -479,3 +479,23 @@ def test_every_read_of_a_tower_s_stored_items_is_by_time(
     assert orders and set(orders) == {True}, orders
     for lists in bodies.values():
         assert not {i["item_id"] for i in lists[0]["items"]} & set(met)
+
+
+def test_rows_the_tower_leaves_to_popularity_do_not_shift_the_others_histories(
+    tower_dir: Path,
+) -> None:
+    """A batch whose first cold user the tower cannot tell apart (a value it never learnt, no
+    items: popularity), then one it answers from its profile alone, then one from its items
+    alone: each answered row pools its own items, found once for the batch and renumbered
+    among the rows the tower answers (``_profile_lists``)."""
+    release = ModelBundle.load(tower_dir)
+    users = np.array(["new-y", "new-a", "new-z"], object)
+    unknown, met = {"segment": "Z"}, ["c1i0", "c1i1"]
+    got = release.answer(
+        users, K, profiles=[unknown, COLD["new-a"], unknown], history=[[], [], met]
+    )
+    assert got.tiers == ["popular", "profile", "profile"]
+    assert got.lists.item_ids[0].tolist() == release.popular_items(K)[0].tolist()
+    assert got.lists.item_ids[1].tolist() == oracle(release, "A")
+    assert got.lists.item_ids[2].tolist() == oracle(release, "Z", pooled=met)
+    assert oracle(release, "A", pooled=met) != oracle(release, "A")  # a shifted history shows

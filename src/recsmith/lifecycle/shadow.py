@@ -28,7 +28,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -37,8 +37,11 @@ from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.overlap import jaccard, rbo
 from recsmith.lifecycle.shadow_stats import WRITE_S, percentiles, write_tally
-from recsmith.serving.coalesce import Options, UserQuery, answer_arguments
+from recsmith.serving.coalesce import Options, UserQuery, answer_arguments, in_time_order
 from recsmith.serving.metrics import LATENCY_BUCKETS
+
+if TYPE_CHECKING:
+    from recsmith.store.base import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +58,16 @@ FILE = "shadow.json"
 @dataclass(frozen=True, slots=True)
 class ShadowJob:
     """What the served list was computed from (the coalescer's query and options: the shadow
-    gets the very same inputs, capping's exclusions included), and what it was."""
+    gets the very same inputs, capping's exclusions included, its user's stored items in the
+    order it reads them: ``ShadowRunner._in_its_order``), and what it was. ``by_time``: whether
+    ``query.history`` (the stored items) was read oldest first, as the served release reads
+    them (``coalesce.in_time_order``)."""
 
     query: UserQuery
     options: Options
     served: list[str]
     served_ms: float | None
+    by_time: bool = False
 
 
 def _sampled(tally: _Tally | None, request_id: str) -> bool:
@@ -125,8 +132,10 @@ class ShadowRunner:
         settings: LifecycleSettings,
         metrics: ShadowMetrics,
         queue_size: int = QUEUE_SIZE,
+        store: EventStore | None = None,
     ) -> None:
         self.registry = registry
+        self._store = store  # a user's stored items read again in their time order (None: not)
         self.metrics = metrics
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(queue_size)  # None: wake up
         self._lock = threading.Lock()
@@ -276,8 +285,9 @@ class ShadowRunner:
         if bundle is None or tally is None:
             return
         started = time.perf_counter()
-        q, o = job.query, job.options
+        o = job.options
         try:
+            q = self._in_its_order(job, bundle)  # a read it would make served: in its time
             # the request's own rules apply; a contextual arm names the served release's sources
             asked = answer_arguments([q], replace(o, source=None))
             answer = bundle.answer([q.user_id], o.k, **asked)
@@ -300,6 +310,22 @@ class ShadowRunner:
         self.metrics.overlap.labels(measure="jaccard").observe(j)
         self.metrics.overlap.labels(measure="rbo").observe(r)
         self.metrics.latency.observe(took)
+
+    def _in_its_order(self, job: ShadowJob, bundle: Any) -> UserQuery:
+        """The job's query with its stored items (``history``) in the order the shadow release
+        reads them. A release that reads a history's order (``coalesce.in_time_order``: a user
+        tower, a sequence model) shadowing one that read the items as a set (``job.by_time``
+        false: the cheaper read, BENCHMARKS §165) would otherwise pool the set read's order (by
+        item id) and be judged on a list it would never serve: the items are read again by
+        time, here, off the request path (one read a sampled request; a store that fails fails
+        the comparison, counted). The served list's own items are kept, in that read's order
+        (one gone since first, as the oldest; one stored since is not the served list's)."""
+        q = job.query
+        if job.by_time or not q.history or self._store is None or not in_time_order(bundle):
+            return q
+        timed = self._store.user_items(q.user_id, by_time=True)
+        place = {item: n for n, item in enumerate(timed)}
+        return replace(q, history=sorted(q.history, key=lambda item: place.get(item, -1)))
 
     def _sync(self) -> None:
         """Follow ``shadow.json`` when it changed (else the settings' release, once)."""

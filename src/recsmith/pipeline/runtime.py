@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -89,6 +89,10 @@ FILLERS = (FALLBACK, SEGMENT_FALLBACK, CategoryPopular.name)
 class Pipeline:
     """See module docstring. ``bundle`` carries the primary model, id maps, seen items and the
     popularity fallback; the pipeline adds the other sources, the ranker and re-ranking."""
+
+    #: ``answer`` ignores ``history`` (``ModelBundle.reads_history``): the sources read the
+    #: stored items from ``extra_seen``, so the coalescer's flush builds no history for it
+    reads_history: ClassVar[bool] = False
 
     def __init__(
         self,

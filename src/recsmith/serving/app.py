@@ -153,7 +153,9 @@ def create_app(
         contextual = ContextualBoards(the_store, settings.decisions.kinds())  # [contextual] arms
         bandit_watcher: asyncio.Task[None] | None = None
         registry = ModelRegistry(serving.registry) if serving.registry is not None else None
-        app.state.shadow = ShadowRunner(registry, settings.lifecycle, shadow_metrics)
+        app.state.shadow = ShadowRunner(
+            registry, settings.lifecycle, shadow_metrics, store=the_store
+        )
         contextual_watcher: asyncio.Task[None] | None = None
         try:
             if bundle is not None:

@@ -239,7 +239,9 @@ def _call(
     down: list[bool] | None = None,
 ) -> list[Slot]:
     """One pipeline call for a group that shares the model and the options; ``stored``: items
-    read for the queries, put ahead of their ``seen``."""
+    read for the queries, put ahead of their ``seen``, and of their ``history`` only for a
+    release that reads it (``ModelBundle.reads_history``; a ``Pipeline`` does not: a list copy
+    a query saved)."""
     served, options = group[0].served, group[0].options
     queries = [p.query for p in group]
     arguments = answer_arguments(queries, options)
@@ -251,10 +253,11 @@ def _call(
             q.seen if items is None else [*items, *q.seen]
             for q, items in zip(queries, stored, strict=True)
         ]
-        arguments["history"] = [
-            q.history if items is None else [*items, *q.history]
-            for q, items in zip(queries, stored, strict=True)
-        ]
+        if getattr(served, "reads_history", True):
+            arguments["history"] = [
+                q.history if items is None else [*items, *q.history]
+                for q, items in zip(queries, stored, strict=True)
+            ]
     answer: Answer = served.answer([q.user_id for q in queries], options.k, **arguments, **explore)
     return [Slot(answer, i, i == 0, n, stored[i], down[i]) for i in range(n)]
 

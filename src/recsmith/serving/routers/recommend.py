@@ -520,7 +520,8 @@ async def recommend(
             query = replace(query, seen=[*stored, *query.seen], history=[*stored, *query.history])
         # the candidate serves its own whole list (a contextual arm is this release's choice)
         whole = options if options.source is None else replace(options, source=None)
-        shadow.offer(ShadowJob(query, whole, served, latency))
+        # how the stored items were read: a shadow reading their order reads them again if not
+        shadow.offer(ShadowJob(query, whole, served, latency, in_time_order(bundle)))
     logged = (
         Listed(recommendation_id, bundle.version, items, chosen.experiment, chosen.variant),
         "recommendations",

@@ -1,0 +1,112 @@
+"""A shadow release that reads a history's order (two-tower) behind a served one that reads a
+user's stored items as a set (popularity): the shadow pools the items in their time order, read
+again in the shadow's thread (``ShadowRunner._in_its_order``), not in the set read's order
+(by item id), which would judge it on a list it never serves (ttfix27's note, BENCHMARKS
+§165). Checked through the overlap it reports against the tower's own answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from test_two_tower_profiles import tower_dir  # noqa: F401  (the module's release fixture)
+
+from recsmith.bundle import ModelBundle
+from recsmith.config import EventSettings, Settings
+from recsmith.events.validate import validate_events
+from recsmith.features.interactions import Interactions
+from recsmith.governance.releases import ModelRegistry
+from recsmith.lifecycle.overlap import rbo
+from recsmith.models.registry import create
+from recsmith.serving import create_app
+from recsmith.store.base import EventStore
+from recsmith.store.ingest import ingest_events
+
+#: new-c's stored events, oldest first: the set read gives them by id (c1i1, c2i0, c2i1, c2i2),
+#: so the tower's 3 latest would be c2i0, c2i1, c2i2 instead of c2i1, c2i0, c1i1
+MET = ["c2i2", "c2i1", "c2i0", "c1i1"]
+K = 20  # every item the user has not met: the pooled items order the whole list
+
+
+def _popular(tmp_path: Path) -> Path:
+    """A popularity release over the tower's 24 items (c0i0 … c2i7), item s·8+i viewed by
+    fewer users the higher it is."""
+    events = [
+        {
+            "user_id": f"p{u}",
+            "item_id": f"c{n // 8}i{n % 8}",
+            "event_type": "view",
+            "timestamp": 1_700_000_000 + n,
+        }
+        for n in range(24)
+        for u in range(24 - n)
+    ]
+    frame, rejected = validate_events(events, EventSettings())
+    assert not rejected
+    path = tmp_path / "popular"
+    ModelBundle.train(
+        Interactions.from_events(frame, EventSettings().weights), create("popular")
+    ).save(path)
+    return path
+
+
+def _wait(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, "the request was not shadowed"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("cache_entries", [1000, 0], ids=["route-read", "flush-read"])
+def test_a_tower_shadowing_a_set_reading_release_pools_the_stored_items_by_time(
+    tower_dir: Path,  # noqa: F811
+    tmp_path: Path,
+    store: EventStore,
+    store_url: str,
+    keys: dict[str, dict[str, str]],
+    cache_entries: int,
+) -> None:
+    """new-c (no profile, unknown at training) has four stored items: the served popularity
+    release reads them as a set (by id), the tower shadowing it answers new-c from its 3 latest
+    by time; the overlap reported is that of the served list with the tower's list pooled by
+    time, which differs from the one pooled in the set read's order."""
+    registry = ModelRegistry(tmp_path / "registry")
+    served = registry.publish(_popular(tmp_path))
+    candidate = registry.publish(tower_dir)
+    registry.deploy(served)
+    now = time.time()
+    events = [
+        {"user_id": "new-c", "item_id": item, "event_type": "view", "timestamp": now - 60 + step}
+        for step, item in enumerate(MET)
+    ]
+    assert ingest_events(store, events, EventSettings(), source="test").accepted == len(MET)
+    as_set = store.user_items("new-c")
+    assert as_set != MET and store.user_items("new-c", by_time=True) == MET
+    settings = Settings(
+        store={"url": store_url},
+        serving={"registry": registry.root, "cache_entries": cache_entries},
+        lifecycle={"shadow_release": candidate, "shadow_sample": 1.0},
+    )
+    with TestClient(create_app(settings, store=store)) as client:
+        body = client.get(
+            "/v1/users/new-c/recommendations", params={"k": K}, headers=keys["read"]
+        ).json()
+        assert body["model_version"] == served
+        get = lambda: client.get("/v1/admin/shadow", headers=keys["admin"]).json()  # noqa: E731
+        _wait(lambda: get()["compared"] == 1)
+        report = get()
+    listed = [i["item_id"] for i in body["items"]]
+    tower = ModelBundle.load(tower_dir)
+
+    def shadowed(history: list[str]) -> list[str]:
+        got = tower.answer(["new-c"], K, extra_seen=[as_set], history=[history])
+        assert got.tiers == ["session"]
+        return [str(i) for i in got.lists.item_ids[0]]
+
+    by_time, by_id = shadowed(MET), shadowed(as_set)
+    assert rbo(listed, by_time) != rbo(listed, by_id)  # the order read shows in the overlap
+    assert report["failed"] == 0, report["error"]
+    assert report["rbo"] == pytest.approx(rbo(listed, by_time))
