@@ -128,7 +128,7 @@ Grid = tuple[tuple[str, tuple[float | int, ...]], ...]
 #: the item's popularity; §63). iALS's rank and EASE's low-pass weight too where the file asks
 #: (``grid_of``).
 GRID: dict[str, Grid] = {
-    "ials": (("alpha", (0.2, 5.0, 20.0, 100.0)),),
+    "ials": (("alpha", (0.2, 20.0)),),
     "ease": (("regularization", (25.0, 100.0, 625.0, 2500.0)), ("rising", (0.5, 1.0))),
     "itemknn": (("neighbors", (10, 1000)),),
     "rp3beta": (("beta", (0.0, 1.0)),),
