@@ -37,6 +37,10 @@ def calibrated(
 def test_by_default_no_rank_is_tried_and_the_fused_order_drops_nothing() -> None:
     report, params = calibrated(SOURCE, [])
     assert list(report["grid"]) == ["ials.alpha"]  # type: ignore[arg-type]
+    # α is tried at the file's 2 and a decade either side, each value one fit per validation
+    # past; 5 and 100 moved α on design and unread samples but no test score (BENCHMARKS §168)
+    tried = report["grid"]["ials.alpha"]["ndcg@10"]  # type: ignore[index]
+    assert list(tried) == ["as configured", "0.2", "20.0"]
     assert "factors" not in params
     assert "fused_drop" not in report
     assert default_pipeline_config().calibration.ials_factors == []
