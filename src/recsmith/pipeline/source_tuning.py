@@ -97,12 +97,13 @@ def holdout_at(
 def known_items(
     past: Interactions, full: Interactions, items: np.ndarray | None = None
 ) -> np.ndarray:
-    """Bool per item of ``past`` (a ``subset`` of ``full``, numbered as ``items`` says:
-    ``Interactions.subset``): the items it knows as serving
-    would — those with an event in it, and the catalogue's items with no event anywhere in
+    """Bool per item of ``past`` (a ``subset`` of ``full``, its items numbered as ``items``
+    says, ``Interactions.subset``; None: as ``full``'s): the items it knows as serving would —
+    those with an event in it, and the catalogue's items with no event anywhere in
     ``full`` (truly cold: serving proposes them through content or new arrivals) — less every
-    item the catalogue marks unavailable (serving never shows one). A split keeps the full data's
-    item numbering, so an item whose only events are held out still has a column there, and a
+    item the catalogue marks unavailable (serving never shows one). A split keeps every one of
+    the full data's items (numbered after the past's own, ``own_item_order``), so an item whose
+    only events are held out still has a column there, and a
     model scoring every column proposes it (EASE scores it 0, ahead of every negative score; on
     short sessions, where most users' rows score 0 nearly everywhere, EASE's lists are mostly such
     ties, in index order). Serving never can: an item first seen after training is in no model's
