@@ -38,8 +38,9 @@ def main() -> None:
             full = Interactions.from_events(
                 train.assign(event_id=None, context=None), dict(EventSettings().weights)
             )
-            past, users, items = latest_item_holdout(full, seed, 5000)
-            blocked = ~known_items(past, full)
+            out = latest_item_holdout(full, seed, 5000)
+            past, users, items = out.past, out.users, out.held
+            blocked = ~known_items(past, full, out.items)
             ndcg = [_holdout_ndcg(IALS, {"alpha": a}, past, users, items, blocked) for a in ALPHAS]
             scores = " ".join(f"{a:g}:{v:.4f}" for a, v in zip(ALPHAS, ndcg, strict=True))
             best = ALPHAS[int(np.argmax(ndcg))]

@@ -204,9 +204,12 @@ def test_calibrate_doubles_the_weight_of_a_source_that_the_file_holds_too_quiet(
     step, popularity even users' hit. The file holds the recent-item source at 0.5: its first
     proposal (0.5 / 61) falls below popularity's fifth (0.99 / 65), so odd users find their
     step sixth. At twice that (1.0) the two interleave, each one's best first (the fusion
-    ``test_calibration`` ships); at half, later still. Popularity (the same for everyone) is not
+    ``test_calibration`` ships); at half, their step later still, which the runtime scores
+    about the same (0.4926 against 0.4921 as written). Popularity (the same for everyone) is not
     stepped. Calibration ships the recent-item source at 1.0; the runtime, trained on the
-    rebuilt validation split, is the oracle for the figures."""
+    rebuilt validation split, is the oracle for every step's figure: the validation past numbers
+    its items as that runtime does (review rv27a: under the full data's numbering the steps
+    scored 0.4889 / 0.4902 against the runtime's 0.4921 / 0.4926)."""
     events = complement_case()
     cfg = config(
         [
@@ -238,8 +241,13 @@ def test_calibrate_doubles_the_weight_of_a_source_that_the_file_holds_too_quiet(
         chosen.config.model_copy(update={"retrieval": retrieval}), events
     )
     assert as_written < tried["fused"] - 0.1
-    assert steps["as configured"][0] < tried["fused"] - 0.1
-    assert steps["knn x0.5"][0] < as_written
+    assert steps["as configured"][0] == pytest.approx(as_written, abs=1e-4)
+    sources = [s.model_copy(update={"weight": 0.25}) if s.name == "knn" else s for s in sources]
+    retrieval = chosen.config.retrieval.model_copy(update={"sources": sources})
+    halved, _ = served_on_validation(
+        chosen.config.model_copy(update={"retrieval": retrieval}), events
+    )
+    assert steps["knn x0.5"][0] == pytest.approx(halved, abs=1e-4)
     assert calibration_summary(report).split("; EVIDENCE")[0].endswith("; weights knn=1")
 
 

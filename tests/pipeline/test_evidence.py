@@ -27,9 +27,10 @@ POOLED = f"{LATEST_ITEM}, pooled with the 2 before it"
 
 
 def held(full: Interactions, fold: object) -> list[tuple[str, str]]:
-    """(user, item) pairs a fold holds out, as external ids."""
+    """(user, item) pairs a fold holds out, as external ids (its truth is in its past's own item
+    numbering, ``Validation.items``)."""
     users = full.users.to_external(fold.users)  # type: ignore[attr-defined]
-    items = full.items.to_external(fold.truth.indices)  # type: ignore[attr-defined]
+    items = fold.past.items.to_external(fold.truth.indices)  # type: ignore[attr-defined]
     return list(zip(users, items, strict=True))
 
 
@@ -38,7 +39,7 @@ def past_of(full: Interactions, fold: object) -> dict[str, set[str]]:
     m = fold.past.matrix  # type: ignore[attr-defined]
     return {
         full.users.to_external([u])[0]: set(
-            full.items.to_external(m.indices[m.indptr[u] : m.indptr[u + 1]])
+            fold.past.items.to_external(m.indices[m.indptr[u] : m.indptr[u + 1]])  # type: ignore[attr-defined]
         )
         for u in range(m.shape[0])
         if m.indptr[u + 1] > m.indptr[u]

@@ -286,17 +286,42 @@ class Interactions:
         hands it on without sorting the events again."""
         return replace(self, profiles=_aligned(self.users, profiles))
 
-    def subset(self, events: np.ndarray) -> Interactions:
-        """The same users and items (same indices), learning only from the events selected by the
-        boolean mask ``events``: how a validation split is carved without re-mapping ids."""
+    def own_item_order(self, events: np.ndarray) -> np.ndarray | None:
+        """The items in the order ``from_events`` would number them given only the events the
+        boolean mask ``events`` selects (each item's index here, by its first selected event),
+        then every item no selected event holds, in their order here; None where that is the
+        order here already (a time prefix of the events: its first events are these data's).
+
+        A validation past numbered so breaks ties among its items (equal popularity, zero
+        scores: lower index first) as a model trained on that past alone would; under these
+        data's numbering an item first seen in a held-out event comes earlier than the past
+        would put it (review rv27a). The items with no selected event are those the past does
+        not know (``source_tuning.known_items``) and the catalogue's, whose own order is kept."""
+        seen = pd.unique(self.event_items[events])  # first-appearance order (hash-based, O(n))
+        if np.array_equal(seen, np.arange(len(seen))):
+            return None  # the first ``len(seen)`` items, in order: the rest follow as here
+        unseen = np.ones(self.n_items, dtype=bool)
+        unseen[seen] = False
+        return np.concatenate([seen, np.flatnonzero(unseen)]).astype(np.int32)
+
+    def subset(self, events: np.ndarray, items: np.ndarray | None = None) -> Interactions:
+        """The same users, learning only from the events selected by the boolean mask
+        ``events``: how a validation split is carved without re-mapping user ids. The same
+        items (same indices), or where ``items`` is given (``own_item_order``) the same items
+        renumbered: item n of the subset is item ``items[n]`` here."""
         u, i, ts = self.event_users[events], self.event_items[events], self.event_ts[events]
+        ids = self.items
+        if items is not None:
+            own = np.empty(self.n_items, np.int32)
+            own[items] = np.arange(len(items), dtype=np.int32)
+            i, ids = own[i], IdMap(self.items.to_external(items))
         w = self.event_weights[events]
         ref = int(ts.max()) if len(ts) else self.reference_ts
         matrix = _matrix(u, i, w, ts, ref, self.half_life_days, self.matrix.shape)
         return Interactions(
             matrix,
             self.users,
-            self.items,
+            ids,
             u,
             i,
             ts,

@@ -258,7 +258,8 @@ class _Scorer:
     def __init__(
         self, config: PipelineConfig, val: Validation, attrs: ItemAttributes, full: Interactions
     ) -> None:
-        self.val, self.attrs, self.config = val, attrs, config
+        # the past numbers its items its own way (``Validation.items``): so do its attributes
+        self.val, self.attrs, self.config = val, attrs.taken(val.items), config
         past, users = val.past, val.users
         first = val.first if val.first is not None else np.full(len(users), -1)
         moments, contexts = moments_of(full, first)
@@ -271,7 +272,7 @@ class _Scorer:
         )
         self.proposals: dict[str, Proposals] = {}
         self.fits = SharedFits(past)  # EASE's solve across its grid's values (shared_fits.py)
-        self.known = known_items(past, full)  # as serving knows them: see there
+        self.known = known_items(past, full, val.items)  # as serving knows them: see there
         fallback = StaticSource("popular", Popular().fit(past).item_scores_)
         self.fallback = self._known(fallback.retrieve(self.queries, K))
 
@@ -518,7 +519,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         why = _base_reason(best, singles, refs)
     ids = users if cc.pooled_prefer else ()  # prefer's pooled clause (3), opt-in (§160)
     choice, reason = prefer(best, why, scored[-1], refs, seed, ids)
-    ranker = _try_ranker(choice, vals, attrs, protocols, budget, fit_seconds)
+    ranker = _try_ranker(choice, vals, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
         report["ranker"] = f"trained on each validation past over the {choice.name} candidates"
@@ -934,7 +935,6 @@ def _options(config: PipelineConfig, protocols: _Protocols) -> list[tuple[str, P
 def _try_ranker(
     base: Tried,
     groups: Sequence[Group],
-    attrs: ItemAttributes,
     protocols: _Protocols,
     budget: CpuBudget,
     fit_seconds: float,
@@ -960,7 +960,7 @@ def _try_ranker(
     for group, scorers in zip(groups, protocols.scorers, strict=True):
         ranked = []
         for val, scorer in zip(group, scorers, strict=True):
-            ranker, outcome = train_ranker(config, val.past, attrs)
+            ranker, outcome = train_ranker(config, val.past, scorer.attrs)
             if ranker is None:
                 why = outcome.get("outcome")
                 return f"not trained on the validation past of {val.protocol} ({why})"

@@ -6,7 +6,7 @@ primary category), so features, caps and diversity all speak of the same categor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,6 +57,21 @@ class ItemAttributes:
             np.asarray(table.category_names, dtype=str),
             price,
             created,
+        )
+
+    def taken(self, items: np.ndarray | None) -> ItemAttributes:
+        """These attributes of the items ``items`` (indices here), in that order: aligned to a
+        validation past that numbers its items its own way (``Interactions.own_item_order``);
+        themselves where ``items`` is None."""
+        if items is None:
+            return self
+        props = self.properties
+        return ItemAttributes(
+            self.category[items],
+            self.category_names,
+            self.price[items],
+            self.created_ts[items],
+            None if props is None else replace(props, values=props.values[items]),
         )
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ on its own point-in-time windows.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,9 +44,19 @@ def latest_ranks(full: Interactions, seed: int = 0) -> np.ndarray:
     return ranks
 
 
-def latest_item_holdout(
-    full: Interactions, seed: int, max_users: int
-) -> tuple[Interactions, np.ndarray, np.ndarray]:
+@dataclass(frozen=True, slots=True)
+class Holdout:
+    """A past and the (user, item) pairs held out from it, the items in the past's own
+    numbering (``Interactions.own_item_order``): ``items[n]`` of the full data is the past's
+    item n (None: the same numbering)."""
+
+    past: Interactions
+    users: np.ndarray
+    held: np.ndarray
+    items: np.ndarray | None
+
+
+def latest_item_holdout(full: Interactions, seed: int, max_users: int) -> Holdout:
     """The events without each user's latest one, and the (user, item) pairs held out: only
     items new to the user (a repeat teaches nothing), at most ``max_users`` of them (seeded)."""
     return holdout_at(full, latest_ranks(full, seed), 0, seed, max_users)
@@ -53,34 +64,46 @@ def latest_item_holdout(
 
 def holdout_at(
     full: Interactions, ranks: np.ndarray, place: int, seed: int, max_users: int
-) -> tuple[Interactions, np.ndarray, np.ndarray]:
+) -> Holdout:
     """Each user's event at ``place`` from the end (``latest_ranks``; 0: the latest) held out
     from the events before it: the past is every event but the latest ``place + 1`` of each user
     with at least two distinct items (a user's later events would tell what follows the held-out
     one), and the (user, item) pairs held out are the items new to a user with a past there, at
-    most ``max_users`` of them (seeded)."""
+    most ``max_users`` of them (seeded). The past numbers its items as a model trained on it
+    alone would (``Interactions.own_item_order``), so ties among them break as they would there,
+    not by events it does not hold (review rv27a)."""
     distinct = np.diff(full.matrix.indptr) >= 2
-    past = full.subset((ranks > place) | ~distinct[full.event_users])
+    kept = (ranks > place) | ~distinct[full.event_users]
+    order = full.own_item_order(kept)
+    past = full.subset(kept, order)
     held = (ranks == place) & distinct[full.event_users]
     users = full.event_users[held].astype(np.int32)
     items = full.event_items[held]
+    if order is not None:
+        own = np.empty(full.n_items, np.int32)
+        own[order] = np.arange(len(order), dtype=np.int32)
+        items = own[items]
     if not len(users):  # no user has that many distinct items: nothing is held out
-        return past, users, items
+        return Holdout(past, users, items, order)
     known = np.diff(past.matrix.indptr) > 0  # at place 0 every such user has a past
     scored = known[users] & (np.asarray(past.matrix[users, items]).ravel() == 0)
     users, items = users[scored], items[scored]
     if len(users) > max_users:
         pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
         users, items = users[pick], items[pick]
-    return past, users, items
+    return Holdout(past, users, items, order)
 
 
-def known_items(past: Interactions, full: Interactions) -> np.ndarray:
-    """Bool per item: the items a validation ``past`` (a ``subset`` of ``full``) knows as serving
-    would — those with an event in it, and the catalogue's items with no event anywhere in
+def known_items(
+    past: Interactions, full: Interactions, items: np.ndarray | None = None
+) -> np.ndarray:
+    """Bool per item of ``past`` (a ``subset`` of ``full``, its items numbered as ``items``
+    says, ``Interactions.subset``; None: as ``full``'s): the items it knows as serving would —
+    those with an event in it, and the catalogue's items with no event anywhere in
     ``full`` (truly cold: serving proposes them through content or new arrivals) — less every
-    item the catalogue marks unavailable (serving never shows one). A split keeps the full data's
-    item numbering, so an item whose only events are held out still has a column there, and a
+    item the catalogue marks unavailable (serving never shows one). A split keeps every one of
+    the full data's items (numbered after the past's own, ``own_item_order``), so an item whose
+    only events are held out still has a column there, and a
     model scoring every column proposes it (EASE scores it 0, ahead of every negative score; on
     short sessions, where most users' rows score 0 nearly everywhere, EASE's lists are mostly such
     ties, in index order). Serving never can: an item first seen after training is in no model's
@@ -90,8 +113,8 @@ def known_items(past: Interactions, full: Interactions) -> np.ndarray:
     such an item included: training imports the catalogue of every item it saw, and
     ``from_events`` numbers the catalogue-only items after the event items, so EASE's 0-score
     ties in index order would put exactly the held-out-only items first."""
-    known = np.zeros(past.n_items, dtype=bool)
-    known[past.event_items] = True
+    known = np.zeros(full.n_items, dtype=bool)  # in ``full``'s numbering, then the past's
+    known[past.event_items if items is None else items[past.event_items]] = True
     catalog = full.catalog
     if catalog is not None:
         listed = full.items.to_index(catalog.item_ids)  # ``from_events`` added every listed item
@@ -99,7 +122,7 @@ def known_items(past: Interactions, full: Interactions) -> np.ndarray:
         cold[full.event_items] = False
         known[listed[cold[listed]]] = True
         known[listed[~catalog.available]] = False
-    return known
+    return known if items is None else known[items]
 
 
 def tune_sources(
@@ -110,8 +133,9 @@ def tune_sources(
     grids = [s for s in config.retrieval.sources if s.tune]
     if not grids:
         return config, {}
-    past, users, items = latest_item_holdout(full, seed, MAX_USERS)
-    blocked = ~known_items(past, full)
+    out = latest_item_holdout(full, seed, MAX_USERS)
+    past, users, items = out.past, out.users, out.held
+    blocked = ~known_items(past, full, out.items)
     report: dict[str, Any] = {"users": len(users)}
     chosen: dict[str, dict[str, Any]] = {}
     for source in grids:

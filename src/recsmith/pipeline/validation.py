@@ -60,6 +60,10 @@ class Validation:
     #: each user's first held-out event (index into the full events; -1 none): the moment and
     #: context a validation query stands for, as in the ranker's label windows
     first: np.ndarray | None = None
+    #: the full data's index of each of ``past``'s items where the past numbers them its own way
+    #: (``Interactions.own_item_order``: as a model trained on it alone would, so ties break as
+    #: there; ``truth`` too), None where the numbering is the full data's (a time cut's)
+    items: np.ndarray | None = None
 
 
 def validation_splits(
@@ -162,26 +166,28 @@ def _latest_fold(
     full: Interactions, ranks: np.ndarray, place: int, max_users: int, seed: int
 ) -> Validation:
     """Each user's item at ``place`` from the end held out from the events before it
-    (``source_tuning.holdout_at``)."""
-    past, users, items = holdout_at(full, ranks, place, seed, max_users)
-    truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), items)
+    (``source_tuning.holdout_at``: the past, and ``truth``, in the past's own numbering)."""
+    out = holdout_at(full, ranks, place, seed, max_users)
+    users = out.users
+    truth = csr_from_pairs(len(users), full.n_items, np.arange(len(users)), out.held)
     first = first_events(full, ranks == place, users)
-    return Validation(past, users, truth, LATEST_ITEM, first)
+    return Validation(out.past, users, truth, LATEST_ITEM, first, out.items)
 
 
 def _time_cut(full: Interactions, share: float) -> Validation:
     """Events before the latest ``share``; truth: each returning user's items new to them after."""
     cut = np.quantile(full.event_ts, 1.0 - share, method="higher")
     before = full.event_ts < cut
-    past = full.subset(before)
-    after = full.subset(~before).matrix
+    order = full.own_item_order(before)  # None: events in time order number items as the past
+    past = full.subset(before, order)
+    after = full.subset(~before, order).matrix
     new = sparse.csr_array(after - after.multiply(past.matrix > 0))
     new.eliminate_zeros()
     known = np.diff(past.matrix.indptr) > 0
     users = np.flatnonzero(known & (np.diff(new.indptr) > 0)).astype(np.int32)
     truth = sparse.csr_array(new[users] > 0, dtype=np.float32)
     first = first_events(full, ~before, users)
-    return Validation(past, users, truth, f"temporal cut at the latest {share:g}", first)
+    return Validation(past, users, truth, f"temporal cut at the latest {share:g}", first, order)
 
 
 def _sampled(val: Validation, max_users: int, seed: int) -> Validation:
@@ -189,7 +195,7 @@ def _sampled(val: Validation, max_users: int, seed: int) -> Validation:
         return val
     pick = np.sort(np.random.default_rng(seed).choice(len(val.users), max_users, replace=False))
     first = None if val.first is None else val.first[pick]
-    return Validation(val.past, val.users[pick], val.truth[pick], val.protocol, first)
+    return replace(val, users=val.users[pick], truth=val.truth[pick], first=first)
 
 
 def sitting_share(full: Interactions, val: Validation) -> float | None:
