@@ -22,7 +22,9 @@ fused weight stepped, BENCHMARKS §163). ``--no-sitting-bar`` trains with
 ``--protocol last`` scores a shape's sample on each user's last item instead of
 its own protocol (the review's leave-last-out reading of a temporal shape, §150's correction),
 saved as ``SHAPElast-DATASET-SEED.npy``. ``--pooled-prefer`` trains with
-``calibration.pooled_prefer = true`` (§160).
+``calibration.pooled_prefer = true`` (§160); ``--fused-forward`` with
+``calibration.fused_forward = true`` (a fused order built forward from the base single
+source, §169).
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ def main() -> None:
         help="calibration.fused_weights = true: each personal source's fused weight stepped",
     )
     parser.add_argument(
+        "--fused-forward",
+        action="store_true",
+        help="calibration.fused_forward = true: a fused order built forward from the base "
+        "single source competes (BENCHMARKS §169)",
+    )
+    parser.add_argument(
         "--pooled-prefer",
         action="store_true",
         help="calibration.pooled_prefer = true: the fused order may win on the protocols' users "
@@ -96,6 +104,7 @@ def main() -> None:
         ("sitting_bar", False, args.no_sitting_bar),
         ("fused_weights", True, args.fused_weights),
         ("pooled_prefer", True, args.pooled_prefer),
+        ("fused_forward", True, args.fused_forward),
     )
     calibration = config.calibration.model_copy(update={k: v for k, v, on in given if on})
     config = config.model_copy(update={"calibration": calibration})
@@ -140,6 +149,10 @@ def main() -> None:
                 weights = cal.get("fused_weights", {})
                 print(f"  fused_weights {json.dumps(weights.get('ndcg@10'))} kept", end=" ")
                 print(json.dumps(weights.get("kept")))
+                forward = cal.get("fused_forward", {})  # where it is on: what serves, why
+                print(f"  fused_forward {json.dumps(forward.get('serving'))}", end=" ")
+                print(json.dumps(forward.get("stopped") or forward.get("kept")))
+                print(f"  ranker {json.dumps(cal.get('ranker'))}")
                 print(f"  protocols {json.dumps(cal['protocols'])}")
                 # what each user's latest item measured, and what a time cut barred (§150)
                 print(f"  sittings {json.dumps(cal.get('sittings'))}", end="")
