@@ -152,14 +152,6 @@ def main() -> None:
                 )
                 scores, cal = served(config, events, items, s)
                 np.save(args.out / f"{name}-{dataset}-{seed}.npy", scores)
-                if args.paired and len(cal.get("fused_forward", {}).get("serving", [])) > 1:
-                    # grown: the choice may differ with it off; else the same run, to the bit
-                    off = calibration.model_copy(update={"fused_forward": False})
-                    off_scores, off_cal = served(
-                        config.model_copy(update={"calibration": off}), events, items, s
-                    )
-                    np.save(args.out / f"{name}-{dataset}-{seed}-off.npy", off_scores)
-                    print(f"  off: test {off_scores.mean():.4f}, chose {off_cal['chosen']}")
                 tried = {t["name"]: [p["ndcg@10"] for p in t["protocols"]] for t in cal["tried"]}
                 print(
                     f"{name}/{dataset}/{seed}: {len(s.users)} test users, test "
@@ -180,6 +172,14 @@ def main() -> None:
                 # what each user's latest item measured, and what a time cut barred (§150)
                 print(f"  sittings {json.dumps(cal.get('sittings'))}", end="")
                 print(f" vetoed {json.dumps(cal.get('vetoed'))}", flush=True)
+                if args.paired and len(cal.get("fused_forward", {}).get("serving", [])) > 1:
+                    # grown: the choice may differ with it off; else the same run, to the bit
+                    off = calibration.model_copy(update={"fused_forward": False})
+                    off_scores, off_cal = served(
+                        config.model_copy(update={"calibration": off}), events, items, s
+                    )
+                    np.save(args.out / f"{name}-{dataset}-{seed}-off.npy", off_scores)
+                    print(f"  off: test {off_scores.mean():.4f}, chose {off_cal['chosen']}")
 
 
 if __name__ == "__main__":
