@@ -22,7 +22,10 @@ fused weight stepped, BENCHMARKS §163). ``--no-sitting-bar`` trains with
 ``--protocol last`` scores a shape's sample on each user's last item instead of
 its own protocol (the review's leave-last-out reading of a temporal shape, §150's correction),
 saved as ``SHAPElast-DATASET-SEED.npy``. ``--pooled-prefer`` trains with
-``calibration.pooled_prefer = true`` (§160).
+``calibration.pooled_prefer = true`` (§160); ``--fused-forward`` with
+``calibration.fused_forward = true`` (a fused order built forward from the base single
+source, §169; with ``--paired``, where it grew, also trained with it off, saved as
+``SHAPE-DATASET-SEED-off.npy``).
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from calibration import calibration_line
-from shape_sweep import SHAPES, K, events_of, ndcg_at_10, sample, split
+from shape_sweep import SHAPES, K, Split, events_of, ndcg_at_10, sample, split
 
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
@@ -52,6 +56,21 @@ def with_source(
     return PipelineConfig.model_validate(
         {**config.model_dump(), "retrieval": retrieval.model_dump()}
     )
+
+
+def served(
+    config: PipelineConfig, events: pd.DataFrame, items: list[Item] | None, s: Split
+) -> tuple[np.ndarray, dict]:
+    """``config`` trained on ``s``'s train part (``events``), its test NDCG@10 per user and the
+    manifest's calibration report."""
+    weights = dict(EventSettings().weights)
+    pipeline = train_pipeline(config, events, weights, items=items)
+    top, _, _ = pipeline.top_k(np.array(s.users, dtype=object), K)
+    lists = {
+        u: list(pipeline.bundle.items.to_external(row[row >= 0]))
+        for u, row in zip(s.users, top.ids, strict=True)
+    }
+    return ndcg_at_10(lists, s), pipeline.bundle.manifest["calibration"]
 
 
 def main() -> None:
@@ -80,6 +99,18 @@ def main() -> None:
         help="calibration.fused_weights = true: each personal source's fused weight stepped",
     )
     parser.add_argument(
+        "--fused-forward",
+        action="store_true",
+        help="calibration.fused_forward = true: a fused order built forward from the base "
+        "single source competes (BENCHMARKS §169)",
+    )
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="with --fused-forward: where the forward order grew, also train with it off and "
+        "save SHAPE-DATASET-SEED-off.npy (elsewhere the run with it off is the same)",
+    )
+    parser.add_argument(
         "--pooled-prefer",
         action="store_true",
         help="calibration.pooled_prefer = true: the fused order may win on the protocols' users "
@@ -96,6 +127,7 @@ def main() -> None:
         ("sitting_bar", False, args.no_sitting_bar),
         ("fused_weights", True, args.fused_weights),
         ("pooled_prefer", True, args.pooled_prefer),
+        ("fused_forward", True, args.fused_forward),
     )
     calibration = config.calibration.model_copy(update={k: v for k, v, on in given if on})
     config = config.model_copy(update={"calibration": calibration})
@@ -118,16 +150,8 @@ def main() -> None:
                     if args.catalogue
                     else None
                 )
-                weights = dict(EventSettings().weights)
-                pipeline = train_pipeline(config, events, weights, items=items)
-                top, _, _ = pipeline.top_k(np.array(s.users, dtype=object), K)
-                lists = {
-                    u: list(pipeline.bundle.items.to_external(row[row >= 0]))
-                    for u, row in zip(s.users, top.ids, strict=True)
-                }
-                scores = ndcg_at_10(lists, s)
+                scores, cal = served(config, events, items, s)
                 np.save(args.out / f"{name}-{dataset}-{seed}.npy", scores)
-                cal = pipeline.bundle.manifest["calibration"]
                 tried = {t["name"]: [p["ndcg@10"] for p in t["protocols"]] for t in cal["tried"]}
                 print(
                     f"{name}/{dataset}/{seed}: {len(s.users)} test users, test "
@@ -140,10 +164,22 @@ def main() -> None:
                 weights = cal.get("fused_weights", {})
                 print(f"  fused_weights {json.dumps(weights.get('ndcg@10'))} kept", end=" ")
                 print(json.dumps(weights.get("kept")))
+                forward = cal.get("fused_forward", {})  # where it is on: what serves, why
+                print(f"  fused_forward {json.dumps(forward.get('serving'))}", end=" ")
+                print(json.dumps(forward.get("stopped") or forward.get("kept")))
+                print(f"  ranker {json.dumps(cal.get('ranker'))}")
                 print(f"  protocols {json.dumps(cal['protocols'])}")
                 # what each user's latest item measured, and what a time cut barred (§150)
                 print(f"  sittings {json.dumps(cal.get('sittings'))}", end="")
                 print(f" vetoed {json.dumps(cal.get('vetoed'))}", flush=True)
+                if args.paired and len(cal.get("fused_forward", {}).get("serving", [])) > 1:
+                    # grown: the choice may differ with it off; else the same run, to the bit
+                    off = calibration.model_copy(update={"fused_forward": False})
+                    off_scores, off_cal = served(
+                        config.model_copy(update={"calibration": off}), events, items, s
+                    )
+                    np.save(args.out / f"{name}-{dataset}-{seed}-off.npy", off_scores)
+                    print(f"  off: test {off_scores.mean():.4f}, chose {off_cal['chosen']}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ from recsmith.models.shared_fits import SharedFits, sharing
 from recsmith.pipeline import sequential
 from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
+from recsmith.pipeline.fused_forward import FORWARD, forward_order
 from recsmith.pipeline.fused_weights import stepped_weights
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import (
@@ -517,8 +518,17 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     else:  # popularity, or a source ahead of it (``robust_choice.best_single``)
         best = best_single(singles, refs, seed)
         why = _base_reason(best, singles, refs)
+    base = best  # the simpler rival of the full fusion: best, or an order grown from it
+    if cc.fused_forward:
+        names = [config.retrieval.sources[n].name for n in personal(config)]
+        base, report["fused_forward"] = forward_order(
+            best, names, protocols.tried, (refs, seed), lambda t: intervals(t, seed)
+        )
+        if base is not best:  # listed before the fused order, as it is simpler
+            scored.insert(len(scored) - 1, base)
+            why = f"{why}; {' + '.join(report['fused_forward']['serving'])} built forward"
     ids = users if cc.pooled_prefer else ()  # prefer's pooled clause (3), opt-in (§160)
-    choice, reason = prefer(best, why, scored[-1], refs, seed, ids)
+    choice, reason = prefer(base, why, scored[-1], refs, seed, ids)
     ranker = _try_ranker(choice, vals, protocols, budget, fit_seconds)
     if isinstance(ranker, Tried):
         scored.append(ranker)
@@ -1159,6 +1169,8 @@ def calibration_summary(report: dict[str, Any]) -> str:
         changed += f"; without {dropped}" if dropped is not None else ""
         if weights:
             changed += "; weights " + ", ".join(f"{n}={w:g}" for n, w in weights.items())
+    if chosen == FORWARD:  # which sources the order built forward serves (``fused_forward``)
+        changed += "; serving " + " + ".join(report["fused_forward"]["serving"])
     share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
     cpu = f", {report['cpu_seconds']:.0f} s CPU" if "cpu_seconds" in report else ""
     return (

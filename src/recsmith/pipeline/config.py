@@ -356,6 +356,13 @@ class CalibrationConfig(_Strict):
         "beyond noise (a merge each, no fit; off: not confirmed on unread samples, BENCHMARKS "
         "§163)",
     )
+    fused_forward: bool = Field(
+        False,
+        description="also build a fused order forward from the base single source: add the "
+        "personal source whose addition lifts the worst share most while it wins beyond noise, "
+        "up to 3 serving; the full fused order must then beat it beyond noise (a merge per try, "
+        'no fit; manifest "fused_forward"; BENCHMARKS §169)',
+    )
     fused_drop: bool = Field(
         False,
         description="also try the fused order without the one source whose absence lifts its "
