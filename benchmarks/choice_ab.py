@@ -22,7 +22,8 @@ fused weight stepped, BENCHMARKS §163). ``--no-sitting-bar`` trains with
 ``--protocol last`` scores a shape's sample on each user's last item instead of
 its own protocol (the review's leave-last-out reading of a temporal shape, §150's correction),
 saved as ``SHAPElast-DATASET-SEED.npy``. ``--pooled-prefer`` trains with
-``calibration.pooled_prefer = true`` (§160).
+``calibration.pooled_prefer = true`` (§160). ``--decayed-source 0.25`` trains with
+``calibration.decayed_source = 0.25`` (the fused order plus a decayed EASE, §171).
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def main() -> None:
         "pooled (BENCHMARKS §160)",
     )
     parser.add_argument(
+        "--decayed-source",
+        type=float,
+        default=0.0,
+        help="calibration.decayed_source = this share: also try the fused order plus a decayed "
+        "EASE (BENCHMARKS §171)",
+    )
+    parser.add_argument(
         "--protocol",
         choices=["temporal", "last"],
         help="split and score every shape's sample by this protocol, not the shape's own",
@@ -96,6 +104,7 @@ def main() -> None:
         ("sitting_bar", False, args.no_sitting_bar),
         ("fused_weights", True, args.fused_weights),
         ("pooled_prefer", True, args.pooled_prefer),
+        ("decayed_source", args.decayed_source, args.decayed_source > 0),
     )
     calibration = config.calibration.model_copy(update={k: v for k, v, on in given if on})
     config = config.model_copy(update={"calibration": calibration})
@@ -140,6 +149,7 @@ def main() -> None:
                 weights = cal.get("fused_weights", {})
                 print(f"  fused_weights {json.dumps(weights.get('ndcg@10'))} kept", end=" ")
                 print(json.dumps(weights.get("kept")))
+                print(f"  decayed_source {json.dumps(cal.get('decayed_source'))}")
                 print(f"  protocols {json.dumps(cal['protocols'])}")
                 # what each user's latest item measured, and what a time cut barred (§150)
                 print(f"  sittings {json.dumps(cal.get('sittings'))}", end="")
