@@ -26,6 +26,8 @@ saved as ``SHAPElast-DATASET-SEED.npy``. ``--pooled-prefer`` trains with
 ``calibration.fused_forward = true`` (a fused order built forward from the base single
 source, §169; with ``--paired``, where it grew, also trained with it off, saved as
 ``SHAPE-DATASET-SEED-off.npy``).
+``--decayed-source 0.25`` trains with ``calibration.decayed_source = 0.25`` (the fused
+order plus a decayed EASE, §171).
 """
 
 from __future__ import annotations
@@ -117,6 +119,13 @@ def main() -> None:
         "pooled (BENCHMARKS §160)",
     )
     parser.add_argument(
+        "--decayed-source",
+        type=float,
+        default=0.0,
+        help="calibration.decayed_source = this share: also try the fused order plus a decayed "
+        "EASE (BENCHMARKS §171)",
+    )
+    parser.add_argument(
         "--protocol",
         choices=["temporal", "last"],
         help="split and score every shape's sample by this protocol, not the shape's own",
@@ -128,6 +137,7 @@ def main() -> None:
         ("fused_weights", True, args.fused_weights),
         ("pooled_prefer", True, args.pooled_prefer),
         ("fused_forward", True, args.fused_forward),
+        ("decayed_source", args.decayed_source, args.decayed_source > 0),
     )
     calibration = config.calibration.model_copy(update={k: v for k, v, on in given if on})
     config = config.model_copy(update={"calibration": calibration})
@@ -168,6 +178,7 @@ def main() -> None:
                 print(f"  fused_forward {json.dumps(forward.get('serving'))}", end=" ")
                 print(json.dumps(forward.get("stopped") or forward.get("kept")))
                 print(f"  ranker {json.dumps(cal.get('ranker'))}")
+                print(f"  decayed_source {json.dumps(cal.get('decayed_source'))}")
                 print(f"  protocols {json.dumps(cal['protocols'])}")
                 # what each user's latest item measured, and what a time cut barred (§150)
                 print(f"  sittings {json.dumps(cal.get('sittings'))}", end="")

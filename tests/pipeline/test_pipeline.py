@@ -213,7 +213,8 @@ def test_a_pipeline_file_mistake_is_named_when_the_file_is_read(
 
 CALIBRATION_KEYS = (
     "enabled, budget_seconds, min_users, share, max_users, latest_folds, ials_factors, "
-    "ease_lowpass, ease_autoencoder, ease_decay, fused_weights, fused_forward, fused_drop, "
+    "ease_lowpass, ease_autoencoder, ease_decay, decayed_source, fused_weights, fused_forward, "
+    "fused_drop, "
     "sitting_bar, pooled_prefer, sequential"
 )
 

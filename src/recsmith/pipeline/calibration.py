@@ -49,6 +49,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,7 @@ from recsmith.models.shared_fits import SharedFits, sharing
 from recsmith.pipeline import sequential
 from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
+from recsmith.pipeline.decayed_source import tried_decayed
 from recsmith.pipeline.fused_forward import FORWARD, forward_order
 from recsmith.pipeline.fused_weights import stepped_weights
 from recsmith.pipeline.item_attributes import ItemAttributes
@@ -509,6 +511,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             (refs, seed, budget),
             lambda t: intervals(t, seed),
         )
+    fused_kept = scored[-1]
     singles = scored[:-1]  # what follows (the fused order, then the ranker) is not single
     users = [b.users for b in protocols.by_user]  # a user on two protocols is one unit
     if not any(d["decides"] for d in decides):  # weak: popularity is the bar only beyond zero
@@ -536,6 +539,12 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
         choice, reason = prefer(choice, reason, ranker, refs, seed)
     else:
         report["ranker"] = ranker
+    if cc.decayed_source > 0:  # the fused order as kept, plus a decayed EASE (decayed_source.py)
+        score = partial(protocols.tried, share=False)  # its own solve, no piece kept
+        choice, reason, report["decayed_source"], tried = tried_decayed(
+            fused_kept, (choice, reason), score, (refs, seed, budget), cc.decayed_source
+        )
+        scored += tried
     for n, (p, ref, said) in enumerate(
         zip(report["protocols"], best_means(singles), decides, strict=True)
     ):

@@ -349,6 +349,16 @@ class CalibrationConfig(_Strict):
         " best worst share is kept ([] tries none: never kept on 18 samples, not confirmed,"
         " BENCHMARKS §164); each value fits EASE once more per validation split",
     )
+    decayed_source: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="half-life (a share of the data's span) of a time-decayed copy of the "
+        "fused order's EASE source tried beside it (weight 1, plain EASE at its λ); that order "
+        "ships only where it beats the choice so far beyond noise (0: not tried; one EASE solve "
+        "more per validation past, and one more item x item matrix where it ships; "
+        "decayed_source.py, BENCHMARKS §171)",
+    )
     fused_weights: bool = Field(
         False,
         description="also try each personal source's weight in the fused order at half and at "
