@@ -890,10 +890,11 @@ def _grid_param(
     order = {v: k for k, v in enumerate(values)}
     ranked = sorted(range(len(specs)), key=lambda k: order[specs[k][0].params[param]])
     tries, specs = [tries[k] for k in ranked], [specs[k] for k in ranked]
+    tried = {str(v.params[param]): tried[str(v.params[param])] for v, _ in specs}
     best = grid_kept(default, tries, param, refs, seed)
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
-    entry["interval"] = bounds
+    entry["interval"] = {k: bounds[k] for k in ["as configured", *tried]}
     entry["kept"] = kept
     if start is not None and "stopped" not in entry:
         done = [s.params[param] for s, _ in specs]
