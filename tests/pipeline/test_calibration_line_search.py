@@ -34,7 +34,19 @@ FILE = 250.0  # EASE's default λ: where the line search starts
 def test_the_line_search_steps_by_hand(
     done: tuple[float, ...], kept: float | None, expected: float | None
 ) -> None:
-    assert next_value(LAMBDAS, FILE, done, kept) == expected
+    above = [v for v in done if v == kept]  # here only the value kept beat the file's
+    assert next_value(LAMBDAS, FILE, done, kept, above) == expected
+
+
+def test_both_neighbours_above_the_file_value_try_every_value() -> None:
+    """A dip at the file's value: no single peak to stand on, so the full grid's values, in its
+    order; one neighbour above is not a dip."""
+    assert next_value(LAMBDAS, FILE, [100.0, 625.0], 100.0, [100.0, 625.0]) == 25.0
+    assert next_value(LAMBDAS, FILE, [100.0, 625.0, 25.0], 25.0, [100.0, 625.0]) == 2500.0
+    assert next_value(LAMBDAS, FILE, [100.0, 625.0, 25.0], 100.0, [100.0, 625.0]) == 2500.0
+    assert next_value(LAMBDAS, FILE, [*LAMBDAS], 25.0, [100.0, 625.0]) is None
+    assert next_value(LAMBDAS, FILE, [100.0, 625.0], 100.0, [100.0]) == 25.0
+    assert next_value(LAMBDAS, FILE, [100.0, 625.0, 25.0], 100.0, [100.0]) is None
 
 
 def test_without_a_start_every_value_in_the_grid_order() -> None:
@@ -135,3 +147,13 @@ def test_a_far_value_past_a_lower_neighbour_is_not_tried_even_where_it_would_win
     assert protocols.asked == [100.0, 625.0]
     assert entry["kept"] == "as configured"
     assert set(entry["skipped"]) == {"25.0", "2500.0"}
+
+
+def test_a_dip_at_the_file_value_runs_the_full_grid() -> None:
+    """Both neighbours above the file's 250 (diginetica-sample's short samples, §167): every value
+    is fitted, nothing is reported skipped, and the best of them is kept, as the full grid."""
+    hits = {25.0: 170, 100.0: 210, FILE: 200, 625.0: 205, 2500.0: 230}
+    entry, _, _, protocols = grid_param(hits)
+    assert protocols.asked == [100.0, 625.0, 25.0, 2500.0]
+    assert entry["kept"] == 2500.0
+    assert "skipped" not in entry

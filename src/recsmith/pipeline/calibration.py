@@ -704,7 +704,8 @@ def _grid(
     them).
     Stops before a source whose tries would pass half the CPU budget (the rest is the
     ranker's), reckoning each source's tries to cost what the last one's did, and within a
-    source before a value whose try, costing what the last one did, would (``_grid_param``)."""
+    source before a value whose try, costing what the last one did, would (``_grid_param``;
+    a strength's values there are a line search, ``next_value``)."""
     alone_scores = {t.name: t for t in scored}
     report: dict[str, Any] = {}
     variants: list[tuple[int, SourceConfig]] = []
@@ -851,7 +852,15 @@ def _grid_param(
     and each variant tried with its try's CPU seconds. ``context``: the protocols, references,
     seed and CPU budget. Stops (``stopped`` in the report) before a value whose try, costing
     what the last one did, would pass half the budget: one try of EASE with its low-pass filter
-    on a large catalogue costs tens of CPU s, so a check per source came too late (§92)."""
+    on a large catalogue costs tens of CPU s, so a check per source came too late (§92).
+
+    A strength's values (``STRENGTHS``) are a line search from the file's value
+    (``next_value``): a far value is fitted only past a neighbour that was kept, so the cheap steps
+    after EASE's λ (those that reuse its solve, ``AFTER_SOLVE``) are reached within the budget at
+    sizes where λ's four solves per validation past used it up (§166, §167). The report lists the
+    values tried in the grid's order, as the variants handed on are (so the fused order's grid
+    meets them as a full grid's), ``skipped`` says why each value left untried was left, and
+    ``cpu_seconds`` what each try cost, in the order tried (where the budget went)."""
     param, values = grid
     protocols, refs, seed, budget = context
     sources = config.retrieval.sources
@@ -861,7 +870,7 @@ def _grid_param(
     entry: dict[str, Any] = {"param": param}
     cpu: dict[str, float] = {}
     start = configured_value(spec, param) if param in STRENGTHS else None
-    last, value = 0.0, next_value(values, start, [], None)
+    last, value = 0.0, next_value(values, start, [], None, [])
     while value is not None:
         if specs and budget.passes(last, share=0.5):
             entry["stopped"] = f"before {value}: half the {budget.seconds:g} s CPU budget"
@@ -884,7 +893,12 @@ def _grid_param(
         # the next value; only the one kept serves later
         protocols.retain(kept_so_far, *([variant] if param in AFTER_SOLVE else []))
         done = [s.params[param] for s, _ in specs]
-        value = next_value(values, start, done, kept_so_far.params.get(param, start))
+        above = [
+            v
+            for v, t in zip(done, tries, strict=True)
+            if kept_value(default, t, param, refs, seed) is t
+        ]
+        value = next_value(values, start, done, kept_so_far.params.get(param, start), above)
     # in the grid's own order, whatever order the line search tried them in: the values kept
     # and the fused order's variants (``_fused_grid``) follow as a full grid's would
     order = {v: k for k, v in enumerate(values)}
@@ -927,9 +941,11 @@ def next_value(
     start: float | None,
     done: Sequence[float | int],
     kept: float | None,
+    above: Sequence[float | int] = (),
 ) -> float | int | None:
     """The grid's next value to try after ``done`` (``kept``: the value kept so far; ``start``
-    the one the file fits), or None when it is through.
+    the one the file fits; ``above``: the values of ``done`` that beat the file's), or None when
+    it is through.
 
     Without a ``start`` (not one of the ``STRENGTHS``): each value in the grid's order. For a
     strength, a line search from the file's value: its nearest value below and above first, then
@@ -939,20 +955,25 @@ def next_value(
     and falls on either side of it, and the worst share over protocols — their minimum, each a
     fixed multiple of its score — peaks once too (a minimum of single-peaked curves has no second
     peak). A value past one that scored below the value kept then cannot score above it: the
-    full grid would keep the same value without its far tries. Each of those is a fit: at the
+    full grid would keep the same value without its far tries. Where both neighbours beat the
+    file's value, the file's sits in a dip: the data shows no single peak there (noise on a small
+    sample: diginetica-sample's 260 users, §167), so the line search has nothing to stand on and
+    every value is tried, as the full grid does. Each far value is a fit: at the
     hidden long set's size (12k items) an EASE solve per validation past, ~24 CPU s, and λ's two
     far values spent the half of the CPU budget the grid may use before the steps that reuse the
     solve (rising factor, low-pass weight, Mult-DAE) were reached (BENCHMARKS §166, §167). Where
     noise breaks the single peak, the line search keeps a local best (measured, §167)."""
     if start is None:
         return next((v for v in values if v not in done), None)
-    below, above = _sides(values, start)
-    for side in (below, above):  # the two neighbours first
+    below, higher = _sides(values, start)
+    for side in (below, higher):  # the two neighbours first
         if side and side[0] not in done:
             return side[0]
-    side = below if kept is not None and kept < start else above
+    if below and higher and below[0] in above and higher[0] in above:  # a dip: no single peak
+        return next((v for v in values if v not in done), None)
+    side = below if kept is not None and kept < start else higher
     if kept is None or kept == start or kept not in side:
-        return None  # the file's value beat both neighbours: no far value can beat it
+        return None  # no neighbour beat the file's value: no far value can
     at = side.index(kept)
     farther = side[at + 1] if at + 1 < len(side) else None
     return farther if farther is not None and farther not in done else None
