@@ -157,7 +157,10 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
         "ease.autoencoder",
         "knn.neighbors",
     }
-    assert set(grid["ease.regularization"]["ndcg@10"]) == {
+    lam = grid["ease.regularization"]  # a line search: the file's 250's neighbours first
+    assert {"as configured", "100.0", "625.0"} <= set(lam["ndcg@10"])
+    # a far value only past a neighbour kept; each one left untried is said why
+    assert set(lam["ndcg@10"]) | set(lam.get("skipped", {})) == {
         "as configured",
         "25.0",
         "100.0",

@@ -88,12 +88,13 @@ def test_a_weight_ahead_within_noise_is_not_kept() -> None:
 def test_a_spent_budget_stops_the_grid_after_one_value() -> None:
     """The budget is checked before each value, not after each source: one EASE-with-filter try
     on a large catalogue costs tens of CPU s. With the budget spent by the first fits, the first
-    λ is tried (no cost measured yet) and nothing after it — not λ's other values, not the rising
-    factor, not the filter."""
+    λ is tried (no cost measured yet; the line search's first, the file's neighbour below) and
+    nothing after it — not λ's other values, not the rising factor, not the filter."""
     report, params = calibrated([0.3, 1.0], budget=0.001)
     grid = report["grid"]  # type: ignore[index]
     assert list(grid) == ["ease.regularization", "stopped"]  # type: ignore[arg-type]
     tried = grid["ease.regularization"]  # type: ignore[index]
-    assert list(tried["ndcg@10"]) == ["as configured", "25.0"]
-    assert tried["stopped"].startswith("before 100.0: half the 0.001 s CPU budget")
+    assert list(tried["ndcg@10"]) == ["as configured", "100.0"]
+    assert tried["stopped"].startswith("before 625.0: half the 0.001 s CPU budget")
+    assert "skipped" not in tried  # what the budget stopped is not called the line search's
     assert "lowpass" not in params

@@ -59,6 +59,7 @@ from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.models.popularity import Popular
+from recsmith.models.registry import UnknownModelError, model_class
 from recsmith.models.shared_fits import SharedFits, sharing
 from recsmith.pipeline import sequential
 from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, SourceConfig
@@ -491,6 +492,7 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             )
     # the ranker refits every source without shared pieces: its estimate counts what they saved
     fit_seconds = budget.spent() + protocols.saved_seconds()
+    report["cpu_seconds_before_grid"] = round(budget.spent(), 1)  # where the budget went (§167)
     tuned, report["grid"], variants, dearer = _grid(config, scored, protocols, refs, seed, budget)
     protocols.retain()  # the grid's shared fit pieces serve nothing after it
     fit_seconds += dearer  # the ranker refits the values kept, EASE's filter with it (§92)
@@ -722,7 +724,8 @@ def _grid(
     them).
     Stops before a source whose tries would pass half the CPU budget (the rest is the
     ranker's), reckoning each source's tries to cost what the last one's did, and within a
-    source before a value whose try, costing what the last one did, would (``_grid_param``)."""
+    source before a value whose try, costing what the last one did, would (``_grid_param``;
+    a strength's values there are a line search, ``next_value``)."""
     alone_scores = {t.name: t for t in scored}
     report: dict[str, Any] = {}
     variants: list[tuple[int, SourceConfig]] = []
@@ -869,7 +872,15 @@ def _grid_param(
     and each variant tried with its try's CPU seconds. ``context``: the protocols, references,
     seed and CPU budget. Stops (``stopped`` in the report) before a value whose try, costing
     what the last one did, would pass half the budget: one try of EASE with its low-pass filter
-    on a large catalogue costs tens of CPU s, so a check per source came too late (§92)."""
+    on a large catalogue costs tens of CPU s, so a check per source came too late (§92).
+
+    A strength's values (``STRENGTHS``) are a line search from the file's value
+    (``next_value``): a far value is fitted only past a neighbour that was kept, so the cheap steps
+    after EASE's λ (those that reuse its solve, ``AFTER_SOLVE``) are reached within the budget at
+    sizes where λ's four solves per validation past used it up (§166, §167). The report lists the
+    values tried in the grid's order, as the variants handed on are (so the fused order's grid
+    meets them as a full grid's), ``skipped`` says why each value left untried was left, and
+    ``cpu_seconds`` what each try cost, in the order tried (where the budget went)."""
     param, values = grid
     protocols, refs, seed, budget = context
     sources = config.retrieval.sources
@@ -877,8 +888,10 @@ def _grid_param(
     default, tried, specs, tries = best, {}, [], []
     bounds: dict[str, list[list[float]]] = {"as configured": intervals(default, seed)}
     entry: dict[str, Any] = {"param": param}
-    last = 0.0
-    for value in values:
+    cpu: dict[str, float] = {}
+    start = configured_value(spec, param) if param in STRENGTHS else None
+    last, value = 0.0, next_value(values, start, [], None, [])
+    while value is not None:
         if specs and budget.passes(last, share=0.5):
             entry["stopped"] = f"before {value}: half the {budget.seconds:g} s CPU budget"
             break
@@ -892,18 +905,112 @@ def _grid_param(
         bounds[str(value)] = intervals(t, seed)
         tries.append(t)
         last = budget.spent() - began
+        cpu[str(value)] = round(last, 1)
         # the ranker refits without shared pieces: its estimate counts what they saved here
         specs.append((variant, last + protocols.saved_seconds() - saved))
         kept_so_far = grid_kept(default, tries, param, refs, seed).config.retrieval.sources[n]
         # a value applied after the solve: the latest try's pieces (its low-pass factors) serve
         # the next value; only the one kept serves later
         protocols.retain(kept_so_far, *([variant] if param in AFTER_SOLVE else []))
+        done = [s.params[param] for s, _ in specs]
+        above = [
+            v
+            for v, t in zip(done, tries, strict=True)
+            if kept_value(default, t, param, refs, seed) is t
+        ]
+        value = next_value(values, start, done, kept_so_far.params.get(param, start), above)
+    # in the grid's own order, whatever order the line search tried them in: the values kept
+    # and the fused order's variants (``_fused_grid``) follow as a full grid's would
+    order = {v: k for k, v in enumerate(values)}
+    ranked = sorted(range(len(specs)), key=lambda k: order[specs[k][0].params[param]])
+    tries, specs = [tries[k] for k in ranked], [specs[k] for k in ranked]
+    tried = {str(v.params[param]): tried[str(v.params[param])] for v, _ in specs}
     best = grid_kept(default, tries, param, refs, seed)
     kept = best.config.retrieval.sources[n].params.get(param, "as configured")
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
-    entry["interval"] = bounds
+    entry["interval"] = {k: bounds[k] for k in ["as configured", *tried]}
     entry["kept"] = kept
+    if start is not None and "stopped" not in entry:
+        done = [s.params[param] for s, _ in specs]
+        if skipped := skipped_values(values, start, done):
+            entry["skipped"] = skipped
+    entry["cpu_seconds"] = cpu
     return entry, best, specs
+
+
+def configured_value(spec: SourceConfig, param: str) -> float | None:
+    """The value ``spec``'s model fits ``param`` with (the file's, else the model's default):
+    where a strength's line search starts (``next_value``). None where the model has no such
+    field (the grid then tries every value)."""
+    try:
+        config = model_class(spec.model or "").Config.model_validate(spec.params, strict=False)
+        value = getattr(config, param)
+    except (UnknownModelError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _sides(values: Sequence[float | int], start: float) -> tuple[list[float | int], ...]:
+    """``values`` below ``start`` (nearest first) and above it (nearest first)."""
+    below = sorted((v for v in values if v < start), reverse=True)
+    return below, sorted(v for v in values if v > start)
+
+
+def next_value(
+    values: Sequence[float | int],
+    start: float | None,
+    done: Sequence[float | int],
+    kept: float | None,
+    above: Sequence[float | int] = (),
+) -> float | int | None:
+    """The grid's next value to try after ``done`` (``kept``: the value kept so far; ``start``
+    the one the file fits; ``above``: the values of ``done`` that beat the file's), or None when
+    it is through.
+
+    Without a ``start`` (not one of the ``STRENGTHS``): each value in the grid's order. For a
+    strength, a line search from the file's value: its nearest value below and above first, then
+    outward only on the side of the value kept so far, one value at a time, while the latest one
+    there is kept. A strength sets how hard one model shrinks (EASE's λ: the same closed form at
+    each value, a bias against a variance), so each protocol's validation score rises to one peak
+    and falls on either side of it, and the worst share over protocols — their minimum, each a
+    fixed multiple of its score — peaks once too (a minimum of single-peaked curves has no second
+    peak). A value past one that scored below the value kept then cannot score above it: the
+    full grid would keep the same value without its far tries. Where both neighbours beat the
+    file's value, the file's sits in a dip: the data shows no single peak there (noise on a small
+    sample: diginetica-sample's 260 users, §167), so the line search has nothing to stand on and
+    every value is tried, as the full grid does. Each far value is a fit: at the
+    hidden long set's size (12k items) an EASE solve per validation past, ~24 CPU s, and λ's two
+    far values spent the half of the CPU budget the grid may use before the steps that reuse the
+    solve (rising factor, low-pass weight, Mult-DAE) were reached (BENCHMARKS §166, §167). Where
+    noise breaks the single peak, the line search keeps a local best (measured, §167)."""
+    if start is None:
+        return next((v for v in values if v not in done), None)
+    below, higher = _sides(values, start)
+    for side in (below, higher):  # the two neighbours first
+        if side and side[0] not in done:
+            return side[0]
+    if below and higher and below[0] in above and higher[0] in above:  # a dip: no single peak
+        return next((v for v in values if v not in done), None)
+    side = below if kept is not None and kept < start else higher
+    if kept is None or kept == start or kept not in side:
+        return None  # no neighbour beat the file's value: no far value can
+    at = side.index(kept)
+    farther = side[at + 1] if at + 1 < len(side) else None
+    return farther if farther is not None and farther not in done else None
+
+
+def skipped_values(
+    values: Sequence[float | int], start: float, done: Sequence[float | int]
+) -> dict[str, str]:
+    """Why each value of a strength's grid that the line search left untried was left
+    (``next_value``): past a value tried on its side that the grid did not keep."""
+    out = {}
+    for side in _sides(values, start):
+        tried = [v for v in side if v in done]
+        for v in side:
+            if v not in done:
+                out[str(v)] = f"line search: past {tried[-1]}, which the grid did not keep"
+    return out
 
 
 def grid_kept(start: Tried, tries: Sequence[Tried], param: str, refs: Refs, seed: int) -> Tried:
