@@ -134,8 +134,9 @@ FAMILIES: dict[str, tuple[list[dict], Scorer]] = {
     "GF-CF linear": ([{"k": 0, "alpha": 0.0}], lambda f, h, c, lam: h @ f.gfcf(0, 0.0)),
     "EASE + low-pass": (
         BLEND_GRID,
-        lambda f, h, c, lam: per_user_std(h @ f.ease(lam))
-        + c["w"] * per_user_std(h @ f.low_pass(c["k"])),
+        lambda f, h, c, lam: (
+            per_user_std(h @ f.ease(lam)) + c["w"] * per_user_std(h @ f.low_pass(c["k"]))
+        ),
     ),
 }
 

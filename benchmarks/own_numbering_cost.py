@@ -59,7 +59,7 @@ def main() -> None:
     }
     times: dict[str, list[float]] = {name: [] for name in arms}
     for n in range(args.rounds):
-        for name in (list(arms) if n % 2 == 0 else list(arms)[::-1]):
+        for name in list(arms) if n % 2 == 0 else list(arms)[::-1]:
             times[name].append(cpu(arms[name]))
     for name, t in times.items():
         print(f"{name}: median {np.median(t) * 1e3:.1f} ms CPU, min {min(t) * 1e3:.1f} ms")

@@ -147,7 +147,7 @@ KNOWN = IdMap(["u1", "u2", "u", "u,9"])
         # a known id holding a comma beats its split: whole lines (2 known against 1)
         (b"u,9\nu2\n", ["u,9", "u2"], False),
         # a user column's values are exact: never split again, known prefix or not
-        (b"user_id,rating\n\"u,9\",4\n\"u,7\",5\n", ["u,9", "u,7"], False),
+        (b'user_id,rating\n"u,9",4\n"u,7",5\n', ["u,9", "u,7"], False),
         # a header of one user column: each line whole, as without a header
         (b"user_id\nu,1\n", ["u,1"], False),
         # MovieLens' and Amazon's own headers, and a header after a blank line
