@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from test_calibration import HITS, WEIGHTS, complement_case, config
 
 from recsmith.features.interactions import Interactions
@@ -21,7 +22,13 @@ from recsmith.pipeline.calibration import (
     fused_ships,
     personal,
 )
-from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
+from recsmith.pipeline.config import (
+    CALIBRATION_NAMES,
+    PipelineConfig,
+    SourceConfig,
+    default_pipeline_config,
+)
+from recsmith.pipeline.decayed_source import NAME
 from recsmith.pipeline.fused_forward import FORWARD, forward_order
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import Refs, Tried
@@ -200,3 +207,13 @@ def test_calibrate_builds_the_order_forward_and_the_full_fusion_must_beat_it(
     assert calibration_summary(report).endswith(
         "; serving pop + knn; EVIDENCE WEAK: " + (report["evidence"].removeprefix("weak: "))
     )
+
+
+@pytest.mark.parametrize("name", [FORWARD, NAME, "fused", "ranker", "fused+ease"])
+def test_a_source_may_not_take_a_name_calibration_gives_its_candidates(name: str) -> None:
+    """A source named as one of calibration's own candidates would be read as it: one named
+    ``forward`` that won alone failed training writing its summary line (review rv28c)."""
+    assert name in CALIBRATION_NAMES or name.startswith("fused+")
+    with pytest.raises(ValidationError, match="one calibration gives its candidates"):
+        SourceConfig(name=name, model="ease")
+    SourceConfig(name=f"my_{name}", model="ease")  # only the names themselves

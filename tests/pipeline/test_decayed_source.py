@@ -11,6 +11,7 @@ import numpy as np
 from test_calibration import WEIGHTS, config, popularity_case
 
 from recsmith.features.interactions import Interactions
+from recsmith.pipeline.calibration import FILLER_WEIGHT as FILLER
 from recsmith.pipeline.calibration import calibrate
 from recsmith.pipeline.config import (
     CalibrationConfig,
@@ -51,15 +52,22 @@ def test_the_copy_is_plain_ease_at_the_kept_lambda_decayed_and_appended_last() -
     fused = CONFIG.model_copy(
         update={"retrieval": CONFIG.retrieval.model_copy(update={"sources": sources})}
     )
-    added = with_decayed(fused, 0.25)
+    added = with_decayed(fused, 0.25, FILLER)
     assert added is not None
     assert added.retrieval.sources == [*sources, copy]
-    assert with_decayed(added, 0.25) is None  # one copy at most
+    assert with_decayed(added, 0.25, FILLER) is None  # one copy at most
     no_ease = [s for s in sources if s.model != "ease"]
     bare = fused.model_copy(
         update={"retrieval": fused.retrieval.model_copy(update={"sources": no_ease})}
     )
-    assert with_decayed(bare, 0.25) is None
+    assert with_decayed(bare, 0.25, FILLER) is None
+    # an EASE the fused order left at the filler weight has no say to sit beside (review rv28c)
+    sources[0] = ease.model_copy(update={"weight": FILLER})
+    dropped = fused.model_copy(
+        update={"retrieval": fused.retrieval.model_copy(update={"sources": sources})}
+    )
+    assert with_decayed(dropped, 0.25, FILLER) is None
+    assert with_decayed(dropped, 0.25, FILLER / 2) is not None
 
 
 def scorer(
@@ -88,12 +96,20 @@ def test_it_replaces_the_choice_only_beyond_noise() -> None:
         scorer((hits(160, 40), hits(180, 40)), asked),
         (REFS, 0, budget),
         0.25,
+        FILLER,
     )
     assert shipped is tried[0] and shipped.name == TRIED and report["ships"] is True
-    assert asked == [with_decayed(CONFIG, 0.25)]  # built from the fused order, not the choice
+    assert asked == [
+        with_decayed(CONFIG, 0.25, FILLER)
+    ]  # built from the fused order, not the choice
     assert report["ndcg@10"] == [0.5, 0.55]
     kept, why, report, tried = tried_decayed(
-        fused, (choice, "base"), scorer((hits(160, 3), hits(180, 3)), []), (REFS, 0, budget), 0.25
+        fused,
+        (choice, "base"),
+        scorer((hits(160, 3), hits(180, 3)), []),
+        (REFS, 0, budget),
+        0.25,
+        FILLER,
     )
     assert (kept, report["ships"]) == (choice, False)
     assert why.startswith("base; fused+ease_decayed not better by more than noise")
@@ -105,7 +121,9 @@ def test_it_is_not_tried_without_an_ease_source_or_once_the_budget_is_spent() ->
     asked: list[PipelineConfig] = []
     score = scorer((hits(160, 40), hits(180, 40)), asked)
     spent = CpuBudget(600.0, started=-1e9)  # as if a billion CPU seconds had passed
-    kept, _, report, tried = tried_decayed(choice, (choice, "base"), score, (REFS, 0, spent), 0.25)
+    kept, _, report, tried = tried_decayed(
+        choice, (choice, "base"), score, (REFS, 0, spent), 0.25, FILLER
+    )
     assert (kept, tried, asked) == (choice, [], [])
     assert report["skipped"] == "the 600 s CPU budget spent"
     sources = [s for s in CONFIG.retrieval.sources if s.model != "ease"]
@@ -114,10 +132,10 @@ def test_it_is_not_tried_without_an_ease_source_or_once_the_budget_is_spent() ->
     )
     fused = Tried("fused", bare, choice.per_user)
     kept, _, report, tried = tried_decayed(
-        fused, (choice, "base"), score, (REFS, 0, CpuBudget(600.0)), 0.25
+        fused, (choice, "base"), score, (REFS, 0, CpuBudget(600.0)), 0.25, FILLER
     )
     assert (kept, tried, asked) == (choice, [], [])
-    assert report["skipped"] == "no EASE source in the fused order"
+    assert report["skipped"] == "no EASE source with a say in the fused order"
 
 
 def test_off_by_default_and_a_calibration_reports_and_ships_the_try() -> None:

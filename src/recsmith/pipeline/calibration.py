@@ -544,7 +544,12 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     if cc.decayed_source > 0:  # the fused order as kept, plus a decayed EASE (decayed_source.py)
         score = partial(protocols.tried, share=False)  # its own solve, no piece kept
         choice, reason, report["decayed_source"], tried = tried_decayed(
-            fused_kept, (choice, reason), score, (refs, seed, budget), cc.decayed_source
+            fused_kept,
+            (choice, reason),
+            score,
+            (refs, seed, budget),
+            cc.decayed_source,
+            FILLER_WEIGHT,
         )
         scored += tried
     for n, (p, ref, said) in enumerate(

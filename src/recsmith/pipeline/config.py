@@ -55,6 +55,11 @@ class _Strict(BaseModel):
 
 #: Names the pipeline gives its own lists (the popularity fallbacks under every list).
 RESERVED_SOURCES = ("popular", "category_popular", "segment_popular")
+#: Names calibration gives its own candidates in the manifest (the fused order, the ranker, the
+#: order built forward, the decayed EASE copy; ``fused+…`` for an order with one more source): a
+#: source so named would be read as that candidate (its summary line looked up a report that
+#: was not there and training failed, review rv28c), so a file may not use them.
+CALIBRATION_NAMES = ("fused", "ranker", "forward", "ease_decayed")
 
 
 class SourceConfig(_Strict):
@@ -81,6 +86,8 @@ class SourceConfig(_Strict):
     def _model_named(self) -> SourceConfig:
         if self.name in RESERVED_SOURCES:
             raise ValueError(f"source name {self.name!r} is the pipeline's own fallback's")
+        if self.name in CALIBRATION_NAMES or self.name.startswith("fused+"):
+            raise ValueError(f"source name {self.name!r} is one calibration gives its candidates")
         if self.kind == "new_arrivals":
             given = [k for k in ("model", "params", "tune") if getattr(self, k)]
             if given or self.use != "auto":

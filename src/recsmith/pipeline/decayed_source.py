@@ -42,12 +42,14 @@ def decayed_copy(spec: SourceConfig, share: float) -> SourceConfig:
     )
 
 
-def with_decayed(fused: PipelineConfig, share: float) -> PipelineConfig | None:
+def with_decayed(fused: PipelineConfig, share: float, filler: float) -> PipelineConfig | None:
     """``fused`` with a decayed copy of its first EASE source appended (``decayed_copy``); None
-    where it holds no EASE source, or already one named ``NAME``."""
+    where it holds no EASE source with a say, or already the copy: an EASE that
+    ``fused_without_one`` left at ``filler`` (the weight of a source with no say) would come back
+    at full weight, not beside a plain one (review rv28c)."""
     sources = fused.retrieval.sources
     ease = next((s for s in sources if s.kind == "model" and s.model == "ease"), None)
-    if ease is None or any(s.name == NAME for s in sources):
+    if ease is None or ease.weight <= filler or any(s.name == NAME for s in sources):
         return None
     retrieval = fused.retrieval.model_copy(
         update={"sources": [*sources, decayed_copy(ease, share)]}
@@ -61,6 +63,7 @@ def tried_decayed(
     score: Callable[[str, PipelineConfig], Tried],
     context: tuple[Refs, int, CpuBudget],
     share: float,
+    filler: float,
 ) -> tuple[Tried, str, dict[str, Any], list[Tried]]:
     """``fused`` (the fused order as kept) plus a copy of its EASE decayed at ``share``
     (``with_decayed``), scored by ``score`` (a configuration's fused order on every protocol)
@@ -72,9 +75,14 @@ def tried_decayed(
     manifest's list."""
     choice, reason = so_far
     refs, seed, budget = context
-    config = with_decayed(fused.config, share)
+    config = with_decayed(fused.config, share, filler)
     if config is None:
-        return choice, reason, {"share": share, "skipped": "no EASE source in the fused order"}, []
+        return (
+            choice,
+            reason,
+            {"share": share, "skipped": "no EASE source with a say in the fused order"},
+            [],
+        )
     if budget.passes(0.0):
         spent = f"the {budget.seconds:g} s CPU budget spent"
         return choice, reason, {"share": share, "skipped": spent}, []
