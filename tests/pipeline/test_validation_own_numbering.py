@@ -28,10 +28,11 @@ import pytest
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
+from recsmith.features.items import ItemCatalog
 from recsmith.pipeline.calibration import _Scorer, alone, with_popularity
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.source_tuning import tune_sources
+from recsmith.pipeline.source_tuning import known_items, tune_sources
 from recsmith.pipeline.validation import latest_item_split, time_cut_split
 
 WEIGHTS = EventSettings().weights
@@ -117,6 +118,25 @@ def test_a_source_grid_breaks_ties_by_the_past_numbering_too() -> None:
     assert list(report["pop"]["ndcg@10"].values()) == [
         pytest.approx(RANK_2 / 2, abs=1e-5)
     ]  # 5 decimals
+
+
+def test_a_source_grid_blocks_the_catalogues_items_in_the_past_numbering() -> None:
+    # A: a, h   B: x, h, b — the full data numbers a, h, x, b, c (c: catalogue only, cold); the
+    # past (A: a; B: x, h) numbers a, x, h, b, c. h is unavailable: serving never shows it, so
+    # A's held-out h is no hit (B's b has no event in the past): 0. Blocking h's index in the
+    # full numbering (1) would block x in the past's and let popularity propose h to A (1.0)
+    rows = [("A", "a"), ("A", "h"), ("B", "x"), ("B", "h"), ("B", "b")]
+    listed = [Item(item_id=i, available=i != "h") for i in ["a", "h", "x", "b", "c"]]
+    full = Interactions.from_events(views(rows), WEIGHTS, catalog=ItemCatalog.from_items(listed))
+    val = latest_item_split(full, max_users=100)
+    assert val.past.items.external_ids.tolist() == ["a", "x", "h", "b", "c"]
+    known = known_items(val.past, full, val.items)
+    assert val.past.items.to_external(np.flatnonzero(known)).tolist() == ["a", "x", "c"]
+    with pytest.raises(ValueError, match="own item numbering"):
+        known_items(val.past, full)  # the map left out: refused, not silently misread
+    _, report = tune_sources(_config("popular", tune={"half_life_days": [None, 1.0]}), full)
+    assert report["users"] == 2
+    assert set(report["pop"]["ndcg@10"].values()) == {0.0}
 
 
 def test_a_time_cut_keeps_the_full_numbering_which_is_its_own() -> None:

@@ -112,7 +112,13 @@ def known_items(
     none possible on test), so a split must not let any source propose them — a catalogue listing
     such an item included: training imports the catalogue of every item it saw, and
     ``from_events`` numbers the catalogue-only items after the event items, so EASE's 0-score
-    ties in index order would put exactly the held-out-only items first."""
+    ties in index order would put exactly the held-out-only items first. A renumbered past
+    without ``items`` is refused: its numbering cannot be taken for ``full``'s."""
+    if items is None and past.items is not full.items:
+        # renumbered (``own_item_order``): without the map the catalogue's part (cold and
+        # unavailable items, indexed in ``full``'s numbering) would block the wrong columns,
+        # silently (review rv28n)
+        raise ValueError("known_items: the past has its own item numbering; pass its items")
     known = np.zeros(full.n_items, dtype=bool)  # in ``full``'s numbering, then the past's
     known[past.event_items if items is None else items[past.event_items]] = True
     catalog = full.catalog
