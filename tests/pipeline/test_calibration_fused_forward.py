@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 from test_calibration import HITS, WEIGHTS, complement_case, config
+from test_calibration_fused_weights import hits
 
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import (
@@ -36,20 +37,10 @@ from recsmith.pipeline.robust_choice import Refs, Tried
 CONFIG = default_pipeline_config()
 #: The file's personal sources, fewest proposals first (the order ``forward_order`` tries them).
 NAMES = [CONFIG.retrieval.sources[n].name for n in personal(CONFIG)]
-USERS = 400
 #: Both protocols' best single source scores 0.4: a share is the mean over 0.4.
 REFS = Refs((0.4, 0.4))
 
 Key = frozenset[str]
-
-
-def hits(n: int, gain: int = 0, loss: int = 0) -> np.ndarray:
-    """``USERS`` per-user scores, the first ``n`` users hit (1), then ``gain`` users who missed
-    hit and ``loss`` users who hit miss."""
-    scores = np.zeros(USERS)
-    scores[: n + gain] = 1.0
-    scores[n - loss : n] = 0.0
-    return scores
 
 
 def say(cfg: PipelineConfig) -> Key:

@@ -44,6 +44,12 @@ def views(by_step: bool = False) -> pd.DataFrame:
         rows = [(u, items[step]) for step in (0, 1) for u, items in pairs]
     else:
         rows = [(u, item) for u, items in pairs for item in items]
+    return hourly_views(rows)
+
+
+def hourly_views(rows: list[tuple[str, str]]) -> pd.DataFrame:
+    """``(user, item)`` views an hour apart, in the order given (test_validation_own_numbering's
+    events too)."""
     start = 1_700_000_000_000_000
     return pd.DataFrame(
         {

@@ -22,8 +22,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 import pytest
+from test_validation_known_items import hourly_views
 
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
@@ -39,22 +39,6 @@ WEIGHTS = EventSettings().weights
 RANK_2 = 1 / np.log2(3)
 
 
-def views(rows: list[tuple[str, str]]) -> pd.DataFrame:
-    start = 1_700_000_000_000_000
-    return pd.DataFrame(
-        {
-            "user_id": [u for u, _ in rows],
-            "item_id": [i for _, i in rows],
-            "ts": [start + n * 3_600_000_000 for n in range(len(rows))],
-            "event_id": [f"e{n}" for n in range(len(rows))],
-            "session_id": None,
-            "event_type": "view",
-            "value": np.nan,
-            "context": None,
-        }
-    )
-
-
 CASE = [("A", "a"), ("A", "y"), ("B", "x"), ("B", "y"), ("B", "b")]
 
 
@@ -66,12 +50,12 @@ def _config(model: str = "popular", **extra: object) -> PipelineConfig:
 
 
 def test_the_past_numbers_its_items_by_their_first_event_in_the_past() -> None:
-    full = Interactions.from_events(views(CASE), WEIGHTS)
+    full = Interactions.from_events(hourly_views(CASE), WEIGHTS)
     assert full.items.external_ids.tolist() == ["a", "y", "x", "b"]
     val = latest_item_split(full, max_users=100)
     # b's only event is held out: numbered after every item the past saw, as a catalogue item
     assert val.past.items.external_ids.tolist() == ["a", "x", "y", "b"]
-    own = Interactions.from_events(views([CASE[0], CASE[2], CASE[3]]), WEIGHTS)
+    own = Interactions.from_events(hourly_views([CASE[0], CASE[2], CASE[3]]), WEIGHTS)
     assert own.items.external_ids.tolist() == ["a", "x", "y"]  # the past on its own
     # the truth and the full data's item of each of the past's columns follow that numbering
     users = full.users.to_external(val.users).tolist()
@@ -82,7 +66,7 @@ def test_the_past_numbers_its_items_by_their_first_event_in_the_past() -> None:
 
 
 def test_popularity_ties_break_as_a_model_trained_on_the_past_alone_would() -> None:
-    full = Interactions.from_events(views(CASE), WEIGHTS)
+    full = Interactions.from_events(hourly_views(CASE), WEIGHTS)
     val = latest_item_split(full, max_users=100)
     config = with_popularity(_config())
     scorer = _Scorer(config, val, ItemAttributes.from_items([], full.items, 8), full)
@@ -100,7 +84,7 @@ def test_the_item_attributes_follow_the_past_numbering() -> None:
     items = [
         Item(item_id=i, created_at=datetime.fromtimestamp(d * day, tz=UTC)) for i, d in made.items()
     ]
-    full = Interactions.from_events(views(CASE), WEIGHTS)
+    full = Interactions.from_events(hourly_views(CASE), WEIGHTS)
     val = latest_item_split(full, max_users=100)
     new = {"retrieval": {"sources": [{"name": "new", "kind": "new_arrivals", "quota": 50}]}}
     config = with_popularity(PipelineConfig.model_validate({**new, "ranking": {"enabled": False}}))
@@ -112,7 +96,7 @@ def test_the_item_attributes_follow_the_past_numbering() -> None:
 
 def test_a_source_grid_breaks_ties_by_the_past_numbering_too() -> None:
     # ``tune``'s holdout (each user's latest item): popularity, over a one-value grid
-    full = Interactions.from_events(views(CASE), WEIGHTS)
+    full = Interactions.from_events(hourly_views(CASE), WEIGHTS)
     _, report = tune_sources(_config("popular", tune={"half_life_days": [None]}), full)
     assert report["users"] == 2
     assert list(report["pop"]["ndcg@10"].values()) == [
@@ -127,7 +111,9 @@ def test_a_source_grid_blocks_the_catalogues_items_in_the_past_numbering() -> No
     # full numbering (1) would block x in the past's and let popularity propose h to A (1.0)
     rows = [("A", "a"), ("A", "h"), ("B", "x"), ("B", "h"), ("B", "b")]
     listed = [Item(item_id=i, available=i != "h") for i in ["a", "h", "x", "b", "c"]]
-    full = Interactions.from_events(views(rows), WEIGHTS, catalog=ItemCatalog.from_items(listed))
+    full = Interactions.from_events(
+        hourly_views(rows), WEIGHTS, catalog=ItemCatalog.from_items(listed)
+    )
     val = latest_item_split(full, max_users=100)
     assert val.past.items.external_ids.tolist() == ["a", "x", "h", "b", "c"]
     known = known_items(val.past, full, val.items)
@@ -143,7 +129,7 @@ def test_a_time_cut_keeps_the_full_numbering_which_is_its_own() -> None:
     # a time cut's past is a prefix of the events in time order: its first events are the
     # full data's, so its numbering is the same (and nothing is copied to renumber it)
     rows = [("A", "a"), ("B", "x"), ("A", "y"), ("B", "y"), ("A", "b"), ("B", "a")]
-    full = Interactions.from_events(views(rows), WEIGHTS)
+    full = Interactions.from_events(hourly_views(rows), WEIGHTS)
     val = time_cut_split(full, min_users=1, share=0.34, max_users=100)
     assert val is not None and val.items is None
     assert val.past.items is full.items
