@@ -65,9 +65,20 @@ def crowded_core() -> Iterator[None]:
                 os.sched_setaffinity(t, cores)
 
 
-def _choice(report: dict[str, object]) -> dict[str, object]:
-    """What calibration chose and tried, without its clock readings."""
-    return {k: v for k, v in report.items() if k not in ("seconds", "cpu_seconds")}
+#: A calibration report's clock readings: the whole run's, the first phase's, each grid try's.
+CLOCKS = frozenset({"seconds", "cpu_seconds", "cpu_seconds_before_grid"})
+
+
+def choice_of(report: dict[str, object], drop: frozenset[str] = frozenset()) -> dict[str, object]:
+    """What calibration chose and tried, without its clock readings (nor the keys ``drop``):
+    the report's own and those of each grid entry (``calibration.grid``: each try's CPU s)."""
+    out = {k: v for k, v in report.items() if k not in CLOCKS | drop}
+    if isinstance(grid := out.get("grid"), dict):
+        out["grid"] = {
+            k: {n: w for n, w in v.items() if n not in CLOCKS} if isinstance(v, dict) else v
+            for k, v in grid.items()
+        }
+    return out
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
@@ -97,4 +108,4 @@ def test_a_busy_neighbour_does_not_change_what_calibration_tries_or_chooses() ->
         crowded = calibrate(tight, full, attrs).report
     assert "stopped" not in alone["grid"]
     assert crowded["seconds"] > 8 * cost / 2  # the hogs took the core: wall ran past half
-    assert _choice(crowded) == _choice(alone)
+    assert choice_of(crowded) == choice_of(alone)
