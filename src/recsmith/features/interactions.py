@@ -312,9 +312,7 @@ class Interactions:
         u, i, ts = self.event_users[events], self.event_items[events], self.event_ts[events]
         ids = self.items
         if items is not None:
-            own = np.empty(self.n_items, np.int32)
-            own[items] = np.arange(len(items), dtype=np.int32)
-            i, ids = own[i], IdMap(self.items.to_external(items))
+            i, ids = renumbering(items)[i], IdMap(self.items.to_external(items))
         w = self.event_weights[events]
         ref = int(ts.max()) if len(ts) else self.reference_ts
         matrix = _matrix(u, i, w, ts, ref, self.half_life_days, self.matrix.shape)
@@ -357,3 +355,12 @@ def matrix_fingerprint(matrix: sparse.csr_array, users: IdMap, items: IdMap) -> 
     h.update("\x1f".join(users.external_ids[:1000]).encode())
     h.update("\x1f".join(items.external_ids[:1000]).encode())
     return h.hexdigest()
+
+
+def renumbering(order: np.ndarray) -> np.ndarray:
+    """Each item's index under ``order`` (``Interactions.own_item_order``: item n there is item
+    ``order[n]`` here), by its index here: what maps this data's item indices (events, held-out
+    items) into a renumbered past's."""
+    own = np.empty(len(order), np.int32)
+    own[order] = np.arange(len(order), dtype=np.int32)
+    return own

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recsmith.evaluation.metrics import ndcg_at_k
-from recsmith.features.interactions import Interactions
+from recsmith.features.interactions import Interactions, renumbering
 from recsmith.models.registry import create
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.sparse_rows import csr_from_pairs
@@ -80,9 +80,7 @@ def holdout_at(
     users = full.event_users[held].astype(np.int32)
     items = full.event_items[held]
     if order is not None:
-        own = np.empty(full.n_items, np.int32)
-        own[order] = np.arange(len(order), dtype=np.int32)
-        items = own[items]
+        items = renumbering(order)[items]
     if not len(users):  # no user has that many distinct items: nothing is held out
         return Holdout(past, users, items, order)
     known = np.diff(past.matrix.indptr) > 0  # at place 0 every such user has a past
