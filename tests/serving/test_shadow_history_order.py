@@ -12,18 +12,22 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 from test_two_tower_profiles import tower_dir  # noqa: F401  (the module's release fixture)
 
 from recsmith.bundle import ModelBundle
-from recsmith.config import EventSettings, Settings
+from recsmith.config import EventSettings, LifecycleSettings, Settings
 from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.overlap import rbo
+from recsmith.lifecycle.shadow import ShadowJob, ShadowMetrics, ShadowRunner
 from recsmith.models.registry import create
 from recsmith.serving import create_app
+from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.store.base import EventStore
 from recsmith.store.ingest import ingest_events
+from recsmith.store.open import open_store
 
 #: new-c's stored events, oldest first: the set read gives them by id (c1i1, c2i0, c2i1, c2i2),
 #: so the tower's 3 latest would be c2i0, c2i1, c2i2 instead of c2i1, c2i0, c1i1
@@ -110,3 +114,29 @@ def test_a_tower_shadowing_a_set_reading_release_pools_the_stored_items_by_time(
     assert rbo(listed, by_time) != rbo(listed, by_id)  # the order read shows in the overlap
     assert report["failed"] == 0, report["error"]
     assert report["rbo"] == pytest.approx(rbo(listed, by_time))
+
+
+def test_a_store_that_fails_the_re_read_is_not_the_shadow_release_failing(
+    tower_dir: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The tower shadowing a set-reading release reads new-c's stored items again by time; a
+    store that cannot (a PostgreSQL server refusing connections: nothing listens on port 1)
+    leaves the request out as ``store_failed``, never as the release's ``failed``, and the
+    report's ``error`` (the release's latest failure) stays empty."""
+    registry = ModelRegistry(tmp_path / "registry")
+    candidate = registry.publish(tower_dir)
+    metrics = CollectorRegistry()
+    down = open_store("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+    runner = ShadowRunner(registry, LifecycleSettings(), ShadowMetrics(metrics), store=down)
+    runner.set(candidate, 1.0)
+    query = UserQuery("new-c", sorted(MET), [], {}, "0" * 32, history=sorted(MET))
+    runner._compare(ShadowJob(query, Options(K), ["c0i0"], 1.0, by_time=False))
+    report = runner.report()
+    assert (report["store_failed"], report["failed"], report["compared"]) == (1, 0, 0)
+    assert report["error"] is None
+    count = lambda outcome: metrics.get_sample_value(  # noqa: E731
+        "recsmith_shadow_requests_total", {"outcome": outcome}
+    )
+    assert (count("store_failed"), count("failed")) == (1.0, None)
+    assert runner.tally_record()["store_failed"] == 1  # what the registry's tally carries
