@@ -138,6 +138,7 @@ class ShadowRunner:
     ) -> None:
         self.registry = registry
         self._store = store  # a user's stored items read again in their time order (None: not)
+        self._reading = False  # whether the shadow thread has read the store (holds a connection)
         self.metrics = metrics
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(queue_size)  # None: wake up
         self._lock = threading.Lock()
@@ -279,12 +280,23 @@ class ShadowRunner:
             if time.monotonic() >= next_sync:
                 next_sync = time.monotonic() + SYNC_S
                 self._sync()
+                self._let_go_of_the_store()
             if job is not None:
                 self._compare(job)
             if time.monotonic() >= next_write:
                 next_write = time.monotonic() + WRITE_S
                 self.write_stats()
         self.write_stats()  # the last figures of a stopping process
+
+    def _let_go_of_the_store(self) -> None:
+        """Close this thread's store connection once no shadow reads the stored items again
+        (none, or one that reads them as a set): a PostgreSQL store keeps one connection a
+        thread, and this thread's would otherwise stay open, idle, for the rest of the
+        process. While such a shadow runs it keeps it: one more connection a server process
+        (reconnecting a sampled request would cost a connection's setup each)."""
+        if self._reading and self._store is not None and not in_time_order(self._bundle):
+            self._store.close_thread()
+            self._reading = False
 
     def _compare(self, job: ShadowJob) -> None:
         bundle, tally = self._bundle, self._tally
@@ -336,6 +348,7 @@ class ShadowRunner:
         q = job.query
         if job.by_time or not q.history or self._store is None or not in_time_order(bundle):
             return q
+        self._reading = True
         timed = self._store.user_items(q.user_id, by_time=True)
         place = {item: n for n, item in enumerate(timed)}
         return replace(q, history=sorted(q.history, key=lambda item: place.get(item, -1)))
