@@ -30,6 +30,30 @@ def test_duplicates_are_refused() -> None:
         IdMap(["a", "a"])
 
 
+@pytest.mark.parametrize("mapped", [False, True], ids=["dict-map", "mapped"])
+def test_a_reordered_map_is_the_checked_map_of_the_ids_in_that_order(mapped: bool) -> None:
+    """``reordered`` (a renumbered validation past's items, without the uniqueness hash)
+    answers as the map ``__init__`` builds, checked, from the ids in that order: the same
+    ids, and the same lookups through the dict (a few ids) and through pandas (more than
+    ``SMALL``)."""
+    ids = [f"{n:05d}" for n in range(IdMap.SMALL + 100)]
+    base = IdMap.mapped(np.array(ids)) if mapped else IdMap(ids)
+    order = np.random.default_rng(0).permutation(len(ids)).astype(np.int32)
+    got = base.reordered(order)
+    checked = IdMap([ids[n] for n in order])
+    assert got == checked
+    assert list(got.to_external(np.array([0, 1]))) == [ids[order[0]], ids[order[1]]]
+    few = [ids[7], "nope", ids[order[3]]]
+    np.testing.assert_array_equal(got.to_index(few), checked.to_index(few))
+    np.testing.assert_array_equal(got.to_index(few), [int(np.flatnonzero(order == 7)[0]), -1, 3])
+    many = [*ids, "nope"]
+    np.testing.assert_array_equal(got.to_index(many), checked.to_index(many))
+    with pytest.raises(ValueError, match="permutation"):
+        base.reordered(np.concatenate([order[:-1], order[:1]]))  # one index twice
+    with pytest.raises(ValueError, match="permutation"):
+        base.reordered(order[:-1])
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [

@@ -23,6 +23,7 @@ def _tally(release: str, compared: int, jaccard_sum: float, rbo_sum: float, **mo
         "compared": compared,
         "dropped": more.pop("dropped", 0),
         "failed": more.pop("failed", 0),
+        **({"store_failed": more.pop("store_failed")} if "store_failed" in more else {}),
         "jaccard_sum": jaccard_sum,
         "rbo_sum": rbo_sum,
         "shadow_ms": more.pop("shadow_ms", []),
@@ -52,7 +53,11 @@ def test_the_processes_of_the_named_release_are_merged_exactly(tmp_path: Path) -
             since="2026-12-03T11:00:00+00:00",
         ),
     )
-    _put(tmp_path, "b-7", _tally("v2", 1, 0.9, 0.3, failed=1, shadow_ms=[2.0, 4.0]))
+    _put(
+        tmp_path,
+        "b-7",
+        _tally("v2", 1, 0.9, 0.3, failed=1, store_failed=2, shadow_ms=[2.0, 4.0]),
+    )
     _put(tmp_path, "c-2", _tally("v1", 50, 50.0, 50.0))  # an earlier shadow: left out
     old = (NOW - timedelta(days=2)).isoformat()
     _put(tmp_path, "d-3", _tally("v2", 9, 9.0, 9.0, written_at=old))  # a process long gone
@@ -61,6 +66,7 @@ def test_the_processes_of_the_named_release_are_merged_exactly(tmp_path: Path) -
     assert got is not None
     assert (got["release"], got["sample"], got["processes"]) == ("v2", 0.5, 2)
     assert (got["compared"], got["dropped"], got["failed"]) == (4, 2, 1)
+    assert got["store_failed"] == 2  # a-1 was written without the count: none
     assert got["jaccard"] == pytest.approx((1.5 + 0.9) / 4)
     assert got["rbo"] == pytest.approx((2.1 + 0.3) / 4)
     assert got["since"] == "2026-12-03T10:00:00+00:00"

@@ -133,8 +133,9 @@ def test_at_most_cap_sources_serve() -> None:
 
 
 def test_the_summary_names_the_sources_the_forward_order_serves() -> None:
-    """Chosen, the forward order names its sources; it never ships the full fusion's own
-    weights or drops (``fused_ships``), and is not named so where it is not chosen."""
+    """Chosen, the forward order names its sources, and so does the ranker trained over its
+    candidates; neither ships the full fusion's own weights or drops (``fused_ships``), and
+    the sources are not named where neither is chosen."""
     report = {
         "protocols": [{"protocol": "each user's latest item", "validation_users": 500}],
         "seconds": 2.0,
@@ -150,6 +151,15 @@ def test_the_summary_names_the_sources_the_forward_order_serves() -> None:
     assert fused_ships(report) is False
     report["chosen"] = "ease"
     assert calibration_summary(report).endswith(f"; {FORWARD} 0.5000)")
+    # the ranker trained over the forward order's candidates serves its sources too (rv28c)
+    report["tried"].append({"name": "ranker", "worst_share": 1.1, "protocols": [{"ndcg@10": 0.6}]})
+    report["chosen"] = "ranker"
+    report["ranker"] = f"trained on each validation past over the {FORWARD} candidates"
+    over = "; over the candidates of ease + itemknn_recent"
+    assert calibration_summary(report).endswith(f", {FORWARD} 0.5000){over}")
+    assert fused_ships(report) is False
+    report["ranker"] = "trained on each validation past over the ease candidates"
+    assert calibration_summary(report).endswith(f", {FORWARD} 0.5000)")
 
 
 def test_it_is_off_by_default() -> None:

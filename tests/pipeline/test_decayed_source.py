@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from test_calibration import WEIGHTS, config, popularity_case
+import pytest
+from test_calibration import (
+    HITS,
+    WEIGHTS,
+    complement_case,
+    config,
+    popularity_case,
+    served_on_validation,
+)
 
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import FILLER_WEIGHT as FILLER
@@ -166,3 +174,51 @@ def test_off_by_default_and_a_calibration_reports_and_ships_the_try() -> None:
     if not report["ships"]:  # the rest of the choice is main's
         assert on.report["chosen"] == off.report["chosen"]
         assert on.config == off.config.model_copy(update={"calibration": on_cc})
+
+
+def test_the_copy_joins_the_fused_order_as_kept_not_as_the_file_wrote_it() -> None:
+    """``complement_case`` with EASE beside the recent-item source and popularity, EASE's
+    weight written 0.3: the weight steps (``fused_weights``) keep it at 0.6, so the fused order
+    as kept differs from the file's. The decayed copy is tried beside the kept order (review
+    rv28c): its manifest row carries the kept weights, and its validation score is what the
+    runtime, trained on the rebuilt validation split, serves for the kept order plus the copy,
+    not for the file's order plus the copy."""
+    cfg = config(
+        [
+            {"name": "knn", "model": "itemknn", "use": "recent", "quota": 50, "weight": 0.5},
+            {"name": "pop", "model": "popular", "quota": HITS, "weight": 0.99},
+            {"name": "ease", "model": "ease", "quota": 50, "weight": 0.3},
+        ]
+    )
+    cc = cfg.calibration.model_copy(
+        update={
+            "fused_weights": True,
+            "decayed_source": 0.25,
+            "ease_lowpass": [],
+            "ease_autoencoder": [],
+            "budget_seconds": 300.0,
+        }
+    )
+    cfg = cfg.model_copy(update={"calibration": cc})
+    events = complement_case()
+    full = Interactions.from_events(events, WEIGHTS)
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    report = chosen.report
+    assert report["chosen"] == "fused"  # so the shipped configuration is the kept order
+    assert report["fused_weights"]["kept"] == {"ease": 0.6}  # not the file's 0.3
+    entry = next(t for t in report["tried"] if t["name"] == TRIED)
+    assert entry["weights"] == {"knn": 0.5, "pop": 0.99, "ease": 0.6, NAME: 1.0}
+    kept = with_decayed(chosen.config, 0.25, FILLER)
+    sources = [
+        s.model_copy(update={"weight": 0.3}) if s.name == "ease" else s
+        for s in chosen.config.retrieval.sources
+    ]
+    retrieval = chosen.config.retrieval.model_copy(update={"sources": sources})
+    as_written = with_decayed(
+        chosen.config.model_copy(update={"retrieval": retrieval}), 0.25, FILLER
+    )
+    assert kept is not None and as_written is not None
+    on_kept, _ = served_on_validation(kept, events)
+    on_file, _ = served_on_validation(as_written, events)
+    assert entry["protocols"][0]["ndcg@10"] == pytest.approx(on_kept, abs=1e-4)
+    assert abs(on_kept - on_file) > 1e-3  # the two orders tell apart on validation

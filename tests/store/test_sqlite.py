@@ -42,6 +42,23 @@ class TestSQLiteStore(EventStoreContract):
     """Every contract test, on a fresh file per test."""
 
 
+def test_close_thread_closes_only_the_calling_threads_connection(store: SQLiteStore) -> None:
+    """A background thread that stops reading lets go of its connection (``close_thread``, the
+    shadow thread's once no shadow reads again): sqlite3 itself refuses the closed one, another
+    thread's stays open, and the thread's next read opens a new one."""
+    ingest(store, [event("a", "e1"), event("b", "e2", h=1)])
+    other: list[sqlite3.Connection] = []
+    reader = threading.Thread(target=lambda: (store.user_items("u1"), other.append(store._conn())))
+    reader.start()
+    reader.join()
+    mine = store._conn()
+    store.close_thread()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+        mine.execute("SELECT 1")
+    assert other[0].execute("SELECT COUNT(*) FROM events").fetchone() == (2,)
+    assert store.user_items("u1", by_time=True) == ["a", "b"]
+
+
 def test_file_is_created_in_a_missing_directory(tmp_path: Path) -> None:
     path = tmp_path / "not" / "yet" / "there.sqlite"
     store = SQLiteStore(path)

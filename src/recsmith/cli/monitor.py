@@ -127,7 +127,8 @@ def _print_shadow(shadow: dict[str, Any]) -> None:
     rate = f" at {100 * sample:.3g} % of requests" if sample is not None else ""
     stdout.print(
         f"shadow: {shadow['release']}{rate}: {shadow['compared']:,} lists compared "
-        f"({shadow['dropped']:,} dropped, {shadow['failed']:,} failed) by "
+        f"({shadow['dropped']:,} dropped, {shadow['failed']:,} failed, "
+        f"{shadow['store_failed']:,} left out on a store failure) by "
         f"{shadow['processes']} server process(es)"
     )
     if shadow["compared"]:

@@ -312,7 +312,7 @@ class Interactions:
         u, i, ts = self.event_users[events], self.event_items[events], self.event_ts[events]
         ids = self.items
         if items is not None:
-            i, ids = renumbering(items)[i], IdMap(self.items.to_external(items))
+            i, ids = renumbering(items)[i], self.items.reordered(items)
         w = self.event_weights[events]
         ref = int(ts.max()) if len(ts) else self.reference_ts
         matrix = _matrix(u, i, w, ts, ref, self.half_life_days, self.matrix.shape)

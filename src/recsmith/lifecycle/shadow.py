@@ -86,6 +86,7 @@ class _Tally:
     compared: int = 0
     dropped: int = 0
     failed: int = 0
+    store_failed: int = 0
     jaccard_sum: float = 0.0
     rbo_sum: float = 0.0
     shadow_ms: deque[float] = field(default_factory=lambda: deque(maxlen=KEPT))
@@ -98,7 +99,8 @@ class ShadowMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "recsmith_shadow_requests_total",
-            "Sampled requests the shadow release compared, dropped (queue full) or failed on.",
+            "Sampled requests the shadow release compared, dropped (queue full), failed on, or "
+            "could not be given (store_failed: the store's re-read of the stored items failed).",
             ("outcome",),
             registry=registry,
         )
@@ -136,6 +138,7 @@ class ShadowRunner:
     ) -> None:
         self.registry = registry
         self._store = store  # a user's stored items read again in their time order (None: not)
+        self._reading = False  # whether the shadow thread has read the store (holds a connection)
         self.metrics = metrics
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(queue_size)  # None: wake up
         self._lock = threading.Lock()
@@ -203,6 +206,7 @@ class ShadowRunner:
             "compared": n,
             "dropped": tally.dropped,
             "failed": tally.failed,
+            "store_failed": tally.store_failed,
             "queued": self._queue.qsize(),
             "jaccard": tally.jaccard_sum / n if n else None,
             "rbo": tally.rbo_sum / n if n else None,
@@ -223,6 +227,7 @@ class ShadowRunner:
                 "compared": tally.compared,
                 "dropped": tally.dropped,
                 "failed": tally.failed,
+                "store_failed": tally.store_failed,
                 "jaccard_sum": tally.jaccard_sum,
                 "rbo_sum": tally.rbo_sum,
                 "shadow_ms": list(tally.shadow_ms),
@@ -234,7 +239,9 @@ class ShadowRunner:
         record = self.tally_record()
         if self.registry is None or record is None:
             return
-        counts = (record["release"], record["compared"], record["dropped"], record["failed"])
+        counts = tuple(
+            record[key] for key in ("release", "compared", "dropped", "failed", "store_failed")
+        )
         if counts == self._written:
             return
         try:
@@ -273,12 +280,23 @@ class ShadowRunner:
             if time.monotonic() >= next_sync:
                 next_sync = time.monotonic() + SYNC_S
                 self._sync()
+                self._let_go_of_the_store()
             if job is not None:
                 self._compare(job)
             if time.monotonic() >= next_write:
                 next_write = time.monotonic() + WRITE_S
                 self.write_stats()
         self.write_stats()  # the last figures of a stopping process
+
+    def _let_go_of_the_store(self) -> None:
+        """Close this thread's store connection once no shadow reads the stored items again
+        (none, or one that reads them as a set): a PostgreSQL store keeps one connection a
+        thread, and this thread's would otherwise stay open, idle, for the rest of the
+        process. While such a shadow runs it keeps it: one more connection a server process
+        (reconnecting a sampled request would cost a connection's setup each)."""
+        if self._reading and self._store is not None and not in_time_order(self._bundle):
+            self._store.close_thread()
+            self._reading = False
 
     def _compare(self, job: ShadowJob) -> None:
         bundle, tally = self._bundle, self._tally
@@ -288,6 +306,12 @@ class ShadowRunner:
         o = job.options
         try:
             q = self._in_its_order(job, bundle)  # a read it would make served: in its time
+        except Exception:  # the store's failure, not the candidate's: counted apart
+            with self._lock:
+                tally.store_failed += 1
+            self.metrics.requests.labels(outcome="store_failed").inc()
+            return
+        try:
             # the request's own rules apply; a contextual arm names the served release's sources
             asked = answer_arguments([q], replace(o, source=None))
             answer = bundle.answer([q.user_id], o.k, **asked)
@@ -317,12 +341,14 @@ class ShadowRunner:
         tower, a sequence model) shadowing one that read the items as a set (``job.by_time``
         false: the cheaper read, BENCHMARKS §165) would otherwise pool the set read's order (by
         item id) and be judged on a list it would never serve: the items are read again by
-        time, here, off the request path (one read a sampled request; a store that fails fails
-        the comparison, counted). The served list's own items are kept, in that read's order
-        (one gone since first, as the oldest; one stored since is not the served list's)."""
+        time, here, off the request path (one read a sampled request; a store that fails leaves
+        the request out, counted as ``store_failed``: the release did not fail). The served
+        list's own items are kept, in that read's order (one gone since first, as the oldest;
+        one stored since is not the served list's)."""
         q = job.query
         if job.by_time or not q.history or self._store is None or not in_time_order(bundle):
             return q
+        self._reading = True
         timed = self._store.user_items(q.user_id, by_time=True)
         place = {item: n for n, item in enumerate(timed)}
         return replace(q, history=sorted(q.history, key=lambda item: place.get(item, -1)))

@@ -72,6 +72,8 @@ def merged(release: str, sample: float | None, tallies: Iterable[dict[str, Any]]
         "compared": n,
         "dropped": sum(int(t["dropped"]) for t in rows),
         "failed": sum(int(t["failed"]) for t in rows),
+        # a tally written before store_failed was counted apart has none
+        "store_failed": sum(int(t.get("store_failed", 0)) for t in rows),
         "jaccard": sum(float(t["jaccard_sum"]) for t in rows) / n if n else None,
         "rbo": sum(float(t["rbo_sum"]) for t in rows) / n if n else None,
         "shadow_latency_ms": percentiles([x for t in rows for x in t["shadow_ms"]]),

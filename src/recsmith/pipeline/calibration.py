@@ -588,9 +588,14 @@ def fused_ships(report: Mapping[str, Any]) -> bool:
     SASRec beside it, or the ranker over its candidates): only then do the weights
     ``stepped_weights`` changed and the source ``fused_without_one`` dropped ship (rv27a
     finding 4: a single source that wins ships none of them)."""
-    chosen = report["chosen"]
-    ranked = chosen == "ranker" and str(report.get("ranker")).endswith("over the fused candidates")
-    return chosen.startswith("fused") or ranked
+    return report["chosen"].startswith("fused") or _ranks_over(report, "fused")
+
+
+def _ranks_over(report: Mapping[str, Any], name: str) -> bool:
+    """Whether the chosen ranker was trained over ``name``'s candidates (``_calibrate``'s
+    ``report["ranker"]``): then it serves that order's sources, as that order would."""
+    over = str(report.get("ranker")).endswith(f"over the {name} candidates")
+    return report["chosen"] == "ranker" and over
 
 
 def _pooled(full: Interactions, cc: CalibrationConfig, seed: int) -> list[Group] | None:
@@ -1290,8 +1295,11 @@ def calibration_summary(report: dict[str, Any]) -> str:
         changed += f"; without {dropped}" if dropped is not None else ""
         if weights:
             changed += "; weights " + ", ".join(f"{n}={w:g}" for n, w in weights.items())
-    if chosen == FORWARD:  # which sources the order built forward serves (``fused_forward``)
+    # which sources the order built forward serves (``fused_forward``), alone or under the ranker
+    if chosen == FORWARD:
         changed += "; serving " + " + ".join(report["fused_forward"]["serving"])
+    elif _ranks_over(report, FORWARD):
+        changed += "; over the candidates of " + " + ".join(report["fused_forward"]["serving"])
     share = next(t["worst_share"] for t in report["tried"] if t["name"] == chosen)
     cpu = f", {report['cpu_seconds']:.0f} s CPU" if "cpu_seconds" in report else ""
     return (

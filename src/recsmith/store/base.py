@@ -452,6 +452,13 @@ class EventStore(Protocol):
         rebuilds them. Only a speed aid: reads are correct (slower) meanwhile."""
         ...
 
+    def close_thread(self) -> None:
+        """Let go of the calling thread's connection (its next call opens one again): a
+        long-lived background thread that has stopped reading (``ShadowRunner``'s, once no
+        shadow reads the stored items again) does not hold a PostgreSQL connection for the
+        rest of the process."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -1048,6 +1048,11 @@ class PostgresStore:
         """No turn: PostgreSQL commits concurrent transactions in parallel (row locks only)."""
         return nullcontext()
 
+    def close_thread(self) -> None:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._drop(conn)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:

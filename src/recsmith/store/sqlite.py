@@ -1199,6 +1199,12 @@ class SQLiteStore:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def close_thread(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
     def close(self) -> None:
         """Let go of every connection: this thread's is closed now; each other thread's closes
         when its last reference goes, at once for an idle one, at the end of the call for one in

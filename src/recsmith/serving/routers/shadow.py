@@ -42,6 +42,11 @@ class ShadowReport(BaseModel):
     compared: int = Field(0, description="sampled requests it answered and was compared on")
     dropped: int = Field(0, description="sampled requests left out: the shadow queue was full")
     failed: int = Field(0, description="sampled requests it raised on")
+    store_failed: int = Field(
+        0,
+        description="sampled requests left out: the store failed to read the user's stored "
+        "items again in their time order (not the release's failure)",
+    )
     queued: int = 0
     jaccard: float | None = Field(None, description="mean Jaccard overlap with the served list")
     rbo: float | None = Field(None, description="mean rank-biased overlap (p = 0.9), top-weighted")
