@@ -52,6 +52,11 @@ def test_a_reordered_map_is_the_checked_map_of_the_ids_in_that_order(mapped: boo
         base.reordered(np.concatenate([order[:-1], order[:1]]))  # one index twice
     with pytest.raises(ValueError, match="permutation"):
         base.reordered(order[:-1])
+    beyond = order.copy()
+    beyond[beyond == len(ids) - 1] = len(ids)  # no repeat, one index past the end
+    for bad in (beyond, order - 1, order.astype(np.float64), order.reshape(1, -1)):
+        with pytest.raises(ValueError, match="permutation"):
+            base.reordered(bad)
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,15 @@ class IdMap:
         Skips ``__init__``'s uniqueness check, which hashes every id (~0.3 s CPU at 1M items,
         most of what renumbering a past cost: BENCHMARKS §177): a permutation of unique ids is
         unique. A lookup by id still builds the hash table, when one is asked for."""
-        if len(order) != len(self) or np.bincount(order, minlength=len(self)).max(initial=1) > 1:
+        order = np.asarray(order)
+        n = len(self)
+        if (
+            order.ndim != 1
+            or len(order) != n
+            or order.dtype.kind not in "iu"
+            or (n and (order.min() < 0 or order.max() >= n))
+            or np.bincount(order, minlength=n).max(initial=1) > 1
+        ):
             raise ValueError("reordered needs a permutation of the map's indices")
         out = IdMap.__new__(IdMap)
         out._index = pd.Index(self.to_external(order), dtype=object)

@@ -133,7 +133,7 @@ def test_the_shadow_panel_in_a_browser(shop: Shop, page: object, tmp_path: Path)
             if text.startswith("4 ") or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert text == "4 (dropped 0, failed 0)"
+        assert text == "4 (dropped 0, failed 0, store failed 0)"
         pop = ModelBundle.load(reg.path(v1))
         shadowed = {u: [str(i) for i in pop.recommend([u], 5).item_ids[0]] for u in served}
         jaccard = sum(

@@ -6,6 +6,7 @@ again in the shadow's thread (``ShadowRunner._in_its_order``), not in the set re
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -16,14 +17,17 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from test_two_tower_profiles import tower_dir  # noqa: F401  (the module's release fixture)
+from typer.testing import CliRunner
 
 from recsmith.bundle import ModelBundle
+from recsmith.cli.app import app
 from recsmith.config import EventSettings, LifecycleSettings, Settings
 from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.overlap import rbo
 from recsmith.lifecycle.shadow import ShadowJob, ShadowMetrics, ShadowRunner
+from recsmith.lifecycle.shadow_stats import read_tallies
 from recsmith.models.registry import create
 from recsmith.serving import create_app
 from recsmith.serving.coalesce import Options, UserQuery
@@ -133,6 +137,7 @@ def test_a_store_that_fails_the_re_read_is_not_the_shadow_release_failing(
     down = open_store("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
     runner = ShadowRunner(registry, LifecycleSettings(), ShadowMetrics(metrics), store=down)
     runner.set(candidate, 1.0)
+    runner.write_stats()  # the registry's tally before the failure: every count 0
     query = UserQuery("new-c", sorted(MET), [], {}, "0" * 32, history=sorted(MET))
     runner._compare(ShadowJob(query, Options(K), ["c0i0"], 1.0, by_time=False))
     report = runner.report()
@@ -143,6 +148,19 @@ def test_a_store_that_fails_the_re_read_is_not_the_shadow_release_failing(
     )
     assert (count("store_failed"), count("failed")) == (1.0, None)
     assert runner.tally_record()["store_failed"] == 1  # what the registry's tally carries
+    # only store_failed changed since the last write: the tally is written again, and
+    # `recsmith monitor` reads it back (table and --json)
+    runner.write_stats()
+    assert [t["store_failed"] for t in read_tallies(registry.root, candidate)] == [1]
+    registry.deploy(candidate)  # monitor judges a deployed release (the shadow's own here)
+    local = f"sqlite:///{tmp_path / 'monitor.sqlite'}"
+    args = ["monitor", "--registry", str(registry.root), "--store", local]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)["shadow"]
+    assert (shown["store_failed"], shown["failed"], shown["compared"]) == (1, 0, 0)
+    table = CliRunner().invoke(app, args).stdout
+    assert "(0 dropped, 0 failed, 1 left out on a store failure)" in table
 
 
 def _connections(url: str) -> int:

@@ -32,7 +32,7 @@
     $("shadow-status").textContent = r.active
       ? `${r.release} scores ${(100 * r.sample).toFixed(0)} % of requests here since ${r.since}`
       : `no release shadows live traffic${r.error ? ` (${r.error})` : ""}`;
-    $("shadow-compared").textContent = r.active ? `${r.compared} (dropped ${r.dropped}, failed ${r.failed})` : "-";
+    $("shadow-compared").textContent = r.active ? `${r.compared} (dropped ${r.dropped}, failed ${r.failed}, store failed ${r.store_failed ?? 0})` : "-";
     $("shadow-jaccard").textContent = num(r.jaccard);
     $("shadow-rbo").textContent = num(r.rbo);
     $("shadow-latency").textContent = `${ms(r.shadow_latency_ms)}, ${ms(r.served_latency_ms)}`;
