@@ -213,6 +213,9 @@ AFTER_SOLVE = frozenset({"rising", "lowpass", "autoencoder"})
 #: On the hidden long set's proxy the grid kept low-pass 1.0 and Mult-DAE 1.0, each its list's top,
 #: on seeds 0-2 (BENCHMARKS §167), so a larger weight was never tried. Each step reuses the λ's
 #: solve (``AFTER_SOLVE``): a try costs the filter's product or the network's logits, not a fit.
+#: Off by default: on the marketplace shape it kept Mult-DAE 3.0 on 3 of 5 design samples (test
+#: up, each within noise); on 4 unread ones it changed 3, test pooled −0.0024 [−0.0049, +0.0001]
+#: (low-pass 3.0 displaced the Mult-DAE on one: −0.0083 beyond noise): not confirmed (§173).
 PAST_TOP = frozenset({"lowpass", "autoencoder"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
