@@ -27,7 +27,8 @@ saved as ``SHAPElast-DATASET-SEED.npy``. ``--pooled-prefer`` trains with
 source, §169; with ``--paired``, where it grew, also trained with it off, saved as
 ``SHAPE-DATASET-SEED-off.npy``).
 ``--decayed-source 0.25`` trains with ``calibration.decayed_source = 0.25`` (the fused
-order plus a decayed EASE, §171).
+order plus a decayed EASE, §171). ``--ease-past-top`` trains with ``calibration.ease_past_top =
+true`` (EASE's low-pass / Mult-DAE weight stepped past its list's top where that is kept, §173).
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ def main() -> None:
         "EASE (BENCHMARKS §171)",
     )
     parser.add_argument(
+        "--ease-past-top",
+        action="store_true",
+        help="calibration.ease_past_top = true: where the grid keeps the top listed low-pass or "
+        "Mult-DAE weight, it steps on up (BENCHMARKS §173)",
+    )
+    parser.add_argument(
         "--protocol",
         choices=["temporal", "last"],
         help="split and score every shape's sample by this protocol, not the shape's own",
@@ -138,6 +145,7 @@ def main() -> None:
         ("pooled_prefer", True, args.pooled_prefer),
         ("fused_forward", True, args.fused_forward),
         ("decayed_source", args.decayed_source, args.decayed_source > 0),
+        ("ease_past_top", True, args.ease_past_top),
     )
     calibration = config.calibration.model_copy(update={k: v for k, v, on in given if on})
     config = config.model_copy(update={"calibration": calibration})

@@ -45,6 +45,7 @@ fill beneath).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
@@ -205,6 +206,17 @@ SWITCHED_STRENGTHS = frozenset({"lowpass", "rising", "autoencoder", "decay"})
 #: decayed pairs are solved again) — is another solve, fitted apart: its pieces die with its model,
 #: so no validation past holds a second solve while it fits (review rv27b F1).
 AFTER_SOLVE = frozenset({"rising", "lowpass", "autoencoder"})
+#: EASE's companion weights (GF-CF's low-pass filter, the Mult-DAE): where the grid keeps the top
+#: of the values the file lists, and ``calibration.ease_past_top`` asks, it walks on up the
+#: half-decade ladder (``step_up``: 1 → 3 → 10), each step while the last one is kept
+#: (``step_past``).
+#: On the hidden long set's proxy the grid kept low-pass 1.0 and Mult-DAE 1.0, each its list's top,
+#: on seeds 0-2 (BENCHMARKS §167), so a larger weight was never tried. Each step reuses the λ's
+#: solve (``AFTER_SOLVE``): a try costs the filter's product or the network's logits, not a fit.
+#: Off by default: on the marketplace shape it kept Mult-DAE 3.0 on 3 of 5 design samples (test
+#: up, each within noise); on 4 unread ones it changed 3, test pooled −0.0024 [−0.0049, +0.0001]
+#: (low-pass 3.0 displaced the Mult-DAE on one: −0.0083 beyond noise): not confirmed (§173).
+PAST_TOP = frozenset({"lowpass", "autoencoder"})
 #: Fewer validation users than this decide nothing: the configured pipeline ships as written.
 MIN_USERS = 20
 
@@ -890,7 +902,10 @@ def _grid_param(
     sizes where λ's four solves per validation past used it up (§166, §167). The report lists the
     values tried in the grid's order, as the variants handed on are (so the fused order's grid
     meets them as a full grid's), ``skipped`` says why each value left untried was left, and
-    ``cpu_seconds`` what each try cost, in the order tried (where the budget went)."""
+    ``cpu_seconds`` what each try cost, in the order tried (where the budget went). A companion
+    weight (``PAST_TOP``, where ``calibration.ease_past_top`` is on) walks on past the grid's top
+    while each step is kept (``step_past``); its steps follow the listed values in the report,
+    and ``skipped`` names the ladder's values it left, up to what EASE accepts."""
     param, values = grid
     protocols, refs, seed, budget = context
     sources = config.retrieval.sources
@@ -900,6 +915,7 @@ def _grid_param(
     entry: dict[str, Any] = {"param": param}
     cpu: dict[str, float] = {}
     start = configured_value(spec, param) if param in STRENGTHS else None
+    most = highest(spec, param) if param in PAST_TOP and config.calibration.ease_past_top else None
     last, value = 0.0, next_value(values, start, [], None, [])
     while value is not None:
         if specs and budget.passes(last, share=0.5):
@@ -929,9 +945,13 @@ def _grid_param(
             if kept_value(default, t, param, refs, seed) is t
         ]
         value = next_value(values, start, done, kept_so_far.params.get(param, start), above)
-    # in the grid's own order, whatever order the line search tried them in: the values kept
-    # and the fused order's variants (``_fused_grid``) follow as a full grid's would
-    order = {v: k for k, v in enumerate(values)}
+        if value is None and most is not None:
+            value = step_past(values, done, kept_so_far.params.get(param), most)
+    # in the grid's own order, whatever order the line search tried them in (the steps past its
+    # top after it): the values kept and the fused order's variants (``_fused_grid``) follow as
+    # a full grid's would
+    done = [s.params[param] for s, _ in specs]
+    order = {v: k for k, v in enumerate([*values, *sorted(set(done) - set(values))])}
     ranked = sorted(range(len(specs)), key=lambda k: order[specs[k][0].params[param]])
     tries, specs = [tries[k] for k in ranked], [specs[k] for k in ranked]
     tried = {str(v.params[param]): tried[str(v.params[param])] for v, _ in specs}
@@ -940,9 +960,11 @@ def _grid_param(
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
     entry["interval"] = {k: bounds[k] for k in ["as configured", *tried]}
     entry["kept"] = kept
-    if start is not None and "stopped" not in entry:
-        done = [s.params[param] for s, _ in specs]
-        if skipped := skipped_values(values, start, done):
+    if "stopped" not in entry:
+        skipped = skipped_values(values, start, done) if start is not None else {}
+        if most is not None and done:
+            skipped |= skipped_past(max(done), most)
+        if skipped:
             entry["skipped"] = skipped
     entry["cpu_seconds"] = cpu
     return entry, best, specs
@@ -1021,6 +1043,54 @@ def skipped_values(
             if v not in done:
                 out[str(v)] = f"line search: past {tried[-1]}, which the grid did not keep"
     return out
+
+
+def step_up(value: float, most: float) -> float | None:
+    """The half-decade ladder's next value above ``value`` (1 and 3 times a power of ten: 1 → 3
+    → 10, 0.5 → 1), or None past ``most`` (what the model accepts). A weight scales a second
+    signal beside EASE's, row-scaled like EASE's own scores (``ease.py``), so its effect is on a
+    log scale: each step moves it by about the same factor (×3, ×3.3) the listed values do (0.3 →
+    1)."""
+    decade = 10.0 ** math.floor(math.log10(value))
+    up = next(v for m in (1, 3, 10, 30) if (v := round(m * decade, 10)) > value)
+    return up if up <= most else None
+
+
+def step_past(
+    values: Sequence[float | int], done: Sequence[float | int], kept: float | None, most: float
+) -> float | None:
+    """The next weight past the grid's listed ``values`` once each is ``done``: one half-decade
+    step (``step_up``) above the highest tried, only where that one is the value ``kept`` so far
+    and at least the listed top (a step above a value not kept cannot be kept: see below); None
+    where the walk ends.
+
+    The rule is the one the switched weights are kept by (``grid_kept``): each step must beat off
+    beyond noise by itself, and among those the best worst share wins — so the walk goes on while
+    its latest step is kept, as the λ line search does (``next_value``). A weight only sets how
+    strongly one signal counts beside EASE's, so each protocol's score has one peak over it (from
+    EASE alone at 0 to the companion alone as the weight grows) and a step past one that was not
+    kept cannot be (§112, §167)."""
+    if kept is None or kept != max(done) or kept < max(values):
+        return None
+    return step_up(kept, most)
+
+
+def skipped_past(top: float, most: float) -> dict[str, str]:
+    """Why each ladder value above ``top`` (the highest weight tried) up to ``most`` was left
+    (``step_past``): past ``top``, which the grid did not keep (or, where it did, not yet: the
+    walk tries the next one, so a value listed here always follows one not kept)."""
+    out, value = {}, step_up(top, most)
+    while value is not None:
+        out[str(value)] = f"line search: past {top}, which the grid did not keep"
+        value = step_up(value, most)
+    return out
+
+
+def highest(spec: SourceConfig, param: str) -> float:
+    """The largest value ``spec``'s model accepts for ``param`` (its field's ``le``; EASE's
+    weights: 10), where a walk past the grid's top ends."""
+    field = model_class(spec.model or "").Config.model_fields[param]
+    return min((float(m.le) for m in field.metadata if hasattr(m, "le")), default=math.inf)
 
 
 def grid_kept(start: Tried, tries: Sequence[Tried], param: str, refs: Refs, seed: int) -> Tried:

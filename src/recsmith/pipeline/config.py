@@ -348,6 +348,13 @@ class CalibrationConfig(_Strict):
         " those the best worst share is kept ([] tries none); each value fits EASE and the"
         " network once more per validation split (BENCHMARKS §139)",
     )
+    ease_past_top: bool = Field(
+        False,
+        description="true: where the grid keeps the top of ease_lowpass or ease_autoencoder, it"
+        " also tries the next half-decade weight above (1 → 3 → 10, up to EASE's 10) while each"
+        " step is kept (beats off beyond noise, the best worst share); each step reuses the λ's"
+        " solve; off: not confirmed on unread samples, BENCHMARKS §173)",
+    )
     ease_decay: list[EaseDecay] = Field(
         default_factory=list,
         description="half-lives tried for an EASE source's time decay (after its autoencoder"
