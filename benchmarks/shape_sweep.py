@@ -59,8 +59,8 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -310,12 +310,23 @@ def cli(*args: str) -> tuple[str, Usage]:
     return stdout + stderr, Usage(wall, used.ru_utime + used.ru_stime, used.ru_maxrss / 1024)
 
 
+def stops(report: dict, where: str = "") -> Iterator[str]:
+    """Each ``stopped`` a calibration report holds, anywhere in it, as ``PATH: why`` (the grid's
+    budget stops: ``grid.ease.lowpass: before 1.0: half the 600 s CPU budget``): what the
+    one-line summary does not say, and what moves with the load (the budget counts CPU s)."""
+    for key, value in report.items():
+        if key == "stopped":
+            yield f"{where or 'calibration'}: {value}"
+        elif isinstance(value, dict):
+            yield from stops(value, f"{where}.{key}" if where else key)
+
+
 def shipped(
     s: Split, work: Path, pipeline_only: bool = False
-) -> tuple[dict[str, dict[str, list[str]]], str, Usage]:
+) -> tuple[dict[str, dict[str, list[str]]], str, Usage, dict]:
     """Lists of the default pipeline and of ``popular`` (not with ``pipeline_only``) for the
     test users (import, train, recommend through the CLI), the calibration line ``train``
-    printed, and what its ``train`` cost."""
+    printed, what its ``train`` cost, and its manifest's calibration report."""
     csv = work / "train.csv"
     frame = s.train.assign(timestamp=pd.to_datetime(s.train["ts"], unit="us", utc=True))
     frame[["user_id", "item_id", "event_type", "value", "timestamp"]].to_csv(csv, index=False)
@@ -323,7 +334,7 @@ def shipped(
     store = f"sqlite:///{work / 'store.sqlite'}"
     cli("import", str(csv), "--store", store)
     lists: dict[str, dict[str, list[str]]] = {}
-    said, cost = "", Usage(0.0, 0.0, 0.0)
+    said, cost, report = "", Usage(0.0, 0.0, 0.0), {}
     models = [
         ("pipeline", ["--pipeline", str(REPO / "examples" / "pipeline.toml")]),
         ("popular", ["--model", "popular"]),
@@ -333,6 +344,8 @@ def shipped(
         if name == "pipeline":
             cost = used
             said = next((ln for ln in out.splitlines() if ln.startswith("calibration")), "")
+            manifest = json.loads((work / name / "manifest.json").read_text())
+            report = manifest.get("calibration", {})
         recs = work / f"{name}.csv"
         cli("recommend", "--model-dir", str(work / name), "--users", str(work / "users.txt"),
             "--k", str(K), "--out", str(recs))  # fmt: skip
@@ -340,7 +353,7 @@ def shipped(
             ["user_id", "rank"]
         )
         lists[name] = table.groupby("user_id")["item_id"].agg(list).to_dict()
-    return lists, said, cost
+    return lists, said, cost, report
 
 
 # ---- peers --------------------------------------------------------------------------------------
@@ -453,6 +466,7 @@ class Row:
     train: Usage  # the pipeline's ``recsmith train``
     people: np.ndarray  # whose score each row of ``scores`` is (``people_of``)
     users: tuple[str, ...] = ()  # the test users in ``scores``' order (``Split.users``)
+    calibration: dict = field(default_factory=dict)  # the pipeline manifest's ``calibration``
 
     def ratio(self, other: str) -> tuple[float, float, float]:
         return ratio_interval(self.scores["pipeline"], self.scores[other])
@@ -476,11 +490,14 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="shape-sweep-") as tmp:
         work = keep / f"{shape_name}-{dataset}-{seed}" if keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        lists, said, cost = shipped(s, work, pipeline_only)
+        lists, said, cost, calibrated = shipped(s, work, pipeline_only)
     scores = {name: ndcg_at_10(ls, s) for name, ls in lists.items()}
     people = people_of(dataset, seed, s.users)
     if pipeline_only:
-        return Row(shape_name, dataset, seed, stats, scores, "", said, cost, people, tuple(s.users))
+        return Row(
+            shape_name, dataset, seed, stats, scores, "", said, cost, people, tuple(s.users),
+            calibrated,
+        )  # fmt: skip
     if configured:
         scores["configured fusion (calibration off)"] = ndcg_at_10(configured_fusion(s), s)
     peers = tuned(s, shape.protocol)
@@ -489,7 +506,10 @@ def run_one(
     for model in OWN:
         scores[f"own {model}"] = ndcg_at_10(recsmith_lists(model, {})(s), s)
     best = max((n for n in scores if n.split(" {")[0] in PEERS), key=lambda n: scores[n].mean())
-    return Row(shape_name, dataset, seed, stats, scores, best, said, cost, people, tuple(s.users))
+    return Row(
+        shape_name, dataset, seed, stats, scores, best, said, cost, people, tuple(s.users),
+        calibrated,
+    )  # fmt: skip
 
 
 def label(name: str) -> str:
@@ -532,6 +552,9 @@ def save(row: Row, directory: Path) -> Path:
         "stats": row.stats,
         "calibration": row.said,
         "train": {"wall_s": row.train.wall, "cpu_s": row.train.cpu, "peak_mib": row.train.peak_mib},
+        "stopped": list(stops(row.calibration)),
+        "ranker": row.calibration.get("ranker"),
+        "calibration_report": row.calibration,
         "tree": str(REPO),
         "commit": commit(),
     }
@@ -552,6 +575,9 @@ def people_of(dataset: str, seed: int, users: list[str]) -> np.ndarray:
 def report(row: Row) -> None:
     print(f"\n#### {row.shape} / {row.dataset} / seed {row.seed}: {row.stats}")
     print(f"  {row.said} (train: {row.train})")
+    if row.calibration:
+        print(f"  ranker: {row.calibration.get('ranker')}")
+        print(f"  stopped: {'; '.join(stops(row.calibration)) or 'nowhere'}")
     print("| lists | NDCG@10 | pipeline / this [95 % CI] |")
     print("|---|---:|---:|")
     for name, per_user in row.scores.items():

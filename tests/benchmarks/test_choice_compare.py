@@ -23,9 +23,10 @@ def row(scores: dict[str, list[float]], best: str, users: tuple[str, ...]) -> sh
     arrays = {name: np.array(v) for name, v in scores.items()}
     people = shape_sweep.people_of("simulated-reviews", 3, list(users))
     usage = shape_sweep.Usage(10.0, 20.0, 30.0)
+    calibration = {"grid": {"stopped": "half reached"}, "ranker": "not trained (not_better)"}
     return shape_sweep.Row(
         "hidden-long", "simulated-reviews", 3, "4 u", arrays, best, "calibration: x", usage,
-        people, users,
+        people, users, calibration,
     )  # fmt: skip
 
 
@@ -45,6 +46,10 @@ def test_saved_full_and_pipeline_only_runs_pair_user_for_user(tmp_path: Path) ->
     assert facts["best_peer"] == EASE
     assert facts["lists"][ALS] == f"{STEM}~implicit-ALS.npy"
     assert facts["train"] == {"wall_s": 10.0, "cpu_s": 20.0, "peak_mib": 30.0}
+    assert (facts["stopped"], facts["ranker"]) == (
+        ["grid: half reached"],
+        "not trained (not_better)",
+    )
     assert np.load(tmp_path / "main" / f"{STEM}.npy").tolist() == [1, 0, 0.5, 0.5]
     assert np.load(tmp_path / "main" / f"{STEM}~best-peer.npy").tolist() == [0.5, 0, 0.5, 0]
     branch = row({"pipeline": [1, 0.5, 0.5, 0.5]}, "", users)  # --pipeline-only: no peer
