@@ -5,9 +5,11 @@
 The simulator's shop (``recsmith.simulate``: ~30 events a user, so 33k users is ~1M events, the
 issue's "1M-event shop") trained with ``default.toml`` (``examples/pipeline.toml``) exactly as
 ``recsmith train`` trains it. Prints wall and CPU seconds of the whole training, the
-calibration's own seconds and its one-line choice. Run it under two source trees
-(``PYTHONPATH=…/src``) in one shell, alternating, to compare a calibration change against its
-baseline under the same load: the script uses only public entry points, so it runs on either.
+calibration's own seconds, what became of its ranker, where its CPU budget stopped a grid
+(``shape_sweep.stops``; the one-line choice does not say) and its one-line choice. Run it
+under two source trees (``PYTHONPATH=…/src``) in one shell, alternating, to compare a
+calibration change against its baseline under the same load: the script uses only public entry
+points, so it runs on either.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import time
 
 from calibration import calibration_line
+from shape_sweep import stops
 
 from recsmith.config import EventSettings
 from recsmith.events.validate import validate_events, validate_items
@@ -45,6 +48,7 @@ def main() -> None:
     print(f"train: {wall:.0f} s wall, {cpu:.0f} s CPU; calibration {seconds:.0f} s wall")
     print(f"calibration's ranker: {report.get('ranker')}")
     print(f"calibration's sasrec: {report.get('sasrec')}")
+    print(f"calibration's budget stops: {'; '.join(stops(report)) or 'none'}")
     print(manifest.get("calibration_summary") or manifest["ranker_summary"], flush=True)
 
 

@@ -30,6 +30,22 @@ The sweep ends with the distribution of both ratios and the worst cases. The def
 marketplace shape, one seed, three sources) is three samples: 72 s on two cores at load 1.7,
 several minutes at load 15-20 (mostly the pipeline's calibration); ``--seeds`` and ``--shapes``
 make it bigger. ``--keep DIR`` leaves each sample's files and model directories.
+
+``--save DIR`` writes each sample's per-user NDCG@10 arrays, users and run facts (``save``), so a
+later run of another tree pairs with them user for user; ``--pipeline-only`` trains and scores
+only the default pipeline (no ``popular``, no peers: the one part a library change moves), and
+``choice_compare.py`` pairs two saved directories (a branch's pipeline-only run against main's
+full one, or main's pipeline against its own best tuned peer) with bootstrap intervals:
+
+    … shape_sweep.py --shapes hidden-long --seeds 3 --save /tmp/hl/main        # main's tree
+    … shape_sweep.py --shapes hidden-long --seeds 3 --save /tmp/hl/branch --pipeline-only
+    … choice_compare.py /tmp/hl/main /tmp/hl/branch hidden-long-simulated-reviews-3
+    … choice_compare.py /tmp/hl/main /tmp/hl/main hidden-long-simulated-reviews-3 \\
+        --base-list best-peer                  # main's pipeline against its best tuned peer
+
+The pipeline's lists are the same on two runs of one tree only where its calibration's CPU
+budget stopped the grid at the same step (the budget counts CPU seconds, which move with the
+load): read the calibration line each run saved before reading a difference as the change's.
 """
 
 from __future__ import annotations
@@ -37,13 +53,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -293,10 +310,23 @@ def cli(*args: str) -> tuple[str, Usage]:
     return stdout + stderr, Usage(wall, used.ru_utime + used.ru_stime, used.ru_maxrss / 1024)
 
 
-def shipped(s: Split, work: Path) -> tuple[dict[str, dict[str, list[str]]], str, Usage]:
-    """Lists of the default pipeline and of ``popular`` for the test users (import, train,
-    recommend through the CLI), the calibration line ``train`` printed, and what its ``train``
-    cost."""
+def stops(report: dict, where: str = "") -> Iterator[str]:
+    """Each ``stopped`` a calibration report holds, anywhere in it, as ``PATH: why`` (the grid's
+    budget stops: ``grid.ease.lowpass: before 1.0: half the 600 s CPU budget``): what the
+    one-line summary does not say, and what moves with the load (the budget counts CPU s)."""
+    for key, value in report.items():
+        if key == "stopped":
+            yield f"{where or 'calibration'}: {value}"
+        elif isinstance(value, dict):
+            yield from stops(value, f"{where}.{key}" if where else key)
+
+
+def shipped(
+    s: Split, work: Path, pipeline_only: bool = False
+) -> tuple[dict[str, dict[str, list[str]]], str, Usage, dict]:
+    """Lists of the default pipeline and of ``popular`` (not with ``pipeline_only``) for the
+    test users (import, train, recommend through the CLI), the calibration line ``train``
+    printed, what its ``train`` cost, and its manifest's calibration report."""
     csv = work / "train.csv"
     frame = s.train.assign(timestamp=pd.to_datetime(s.train["ts"], unit="us", utc=True))
     frame[["user_id", "item_id", "event_type", "value", "timestamp"]].to_csv(csv, index=False)
@@ -304,15 +334,18 @@ def shipped(s: Split, work: Path) -> tuple[dict[str, dict[str, list[str]]], str,
     store = f"sqlite:///{work / 'store.sqlite'}"
     cli("import", str(csv), "--store", store)
     lists: dict[str, dict[str, list[str]]] = {}
-    said, cost = "", Usage(0.0, 0.0, 0.0)
-    for name, how in [
+    said, cost, report = "", Usage(0.0, 0.0, 0.0), {}
+    models = [
         ("pipeline", ["--pipeline", str(REPO / "examples" / "pipeline.toml")]),
         ("popular", ["--model", "popular"]),
-    ]:
+    ]
+    for name, how in models[:1] if pipeline_only else models:
         out, used = cli("train", "--store", store, *how, "--out", str(work / name))
         if name == "pipeline":
             cost = used
             said = next((ln for ln in out.splitlines() if ln.startswith("calibration")), "")
+            manifest = json.loads((work / name / "manifest.json").read_text())
+            report = manifest.get("calibration", {})
         recs = work / f"{name}.csv"
         cli("recommend", "--model-dir", str(work / name), "--users", str(work / "users.txt"),
             "--k", str(K), "--out", str(recs))  # fmt: skip
@@ -320,7 +353,7 @@ def shipped(s: Split, work: Path) -> tuple[dict[str, dict[str, list[str]]], str,
             ["user_id", "rank"]
         )
         lists[name] = table.groupby("user_id")["item_id"].agg(list).to_dict()
-    return lists, said, cost
+    return lists, said, cost, report
 
 
 # ---- peers --------------------------------------------------------------------------------------
@@ -432,13 +465,20 @@ class Row:
     said: str
     train: Usage  # the pipeline's ``recsmith train``
     people: np.ndarray  # whose score each row of ``scores`` is (``people_of``)
+    users: tuple[str, ...] = ()  # the test users in ``scores``' order (``Split.users``)
+    calibration: dict = field(default_factory=dict)  # the pipeline manifest's ``calibration``
 
     def ratio(self, other: str) -> tuple[float, float, float]:
         return ratio_interval(self.scores["pipeline"], self.scores[other])
 
 
 def run_one(
-    shape_name: str, dataset: str, seed: int, keep: Path | None, configured: bool = False
+    shape_name: str,
+    dataset: str,
+    seed: int,
+    keep: Path | None,
+    configured: bool = False,
+    pipeline_only: bool = False,
 ) -> Row:
     shape = SHAPES[shape_name]
     events = sample(events_of(dataset, seed), shape, seed)
@@ -450,8 +490,14 @@ def run_one(
     with tempfile.TemporaryDirectory(prefix="shape-sweep-") as tmp:
         work = keep / f"{shape_name}-{dataset}-{seed}" if keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        lists, said, cost = shipped(s, work)
+        lists, said, cost, calibrated = shipped(s, work, pipeline_only)
     scores = {name: ndcg_at_10(ls, s) for name, ls in lists.items()}
+    people = people_of(dataset, seed, s.users)
+    if pipeline_only:
+        return Row(
+            shape_name, dataset, seed, stats, scores, "", said, cost, people, tuple(s.users),
+            calibrated,
+        )  # fmt: skip
     if configured:
         scores["configured fusion (calibration off)"] = ndcg_at_10(configured_fusion(s), s)
     peers = tuned(s, shape.protocol)
@@ -460,8 +506,61 @@ def run_one(
     for model in OWN:
         scores[f"own {model}"] = ndcg_at_10(recsmith_lists(model, {})(s), s)
     best = max((n for n in scores if n.split(" {")[0] in PEERS), key=lambda n: scores[n].mean())
-    people = people_of(dataset, seed, s.users)
-    return Row(shape_name, dataset, seed, stats, scores, best, said, cost, people)
+    return Row(
+        shape_name, dataset, seed, stats, scores, best, said, cost, people, tuple(s.users),
+        calibrated,
+    )  # fmt: skip
+
+
+def label(name: str) -> str:
+    """A list's file label: its name without a peer's settings, runs of other than letters and
+    digits as one dash (``implicit ALS {"alpha": 10.0}`` -> ``implicit-ALS``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", name.split(" {")[0]).strip("-")
+
+
+def commit() -> str | None:
+    """The commit of this file's tree, ``+dirty`` where tracked files differ from it; None
+    outside a git checkout (a ``git archive`` copy: its directory, saved beside, names it)."""
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return None
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def save(row: Row, directory: Path) -> Path:
+    """``row``'s per-user scores under ``directory`` as ``SHAPE-DATASET-SEED.npy`` (the
+    pipeline's: ``choice_ab.py``'s format, so ``choice_compare.py`` pairs either) and
+    ``SHAPE-DATASET-SEED~LABEL.npy`` for every other list (``label``; the best tuned peer's also
+    as ``~best-peer``), and ``SHAPE-DATASET-SEED.json``: the users in the arrays' order (a
+    comparison pairs only runs that scored the same users), each list's full name and file, the
+    calibration line, the train's cost and the tree. Returns the JSON's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"{row.shape}-{row.dataset}-{row.seed}"
+    files = {}
+    for name, per_user in row.scores.items():
+        files[name] = f"{stem}.npy" if name == "pipeline" else f"{stem}~{label(name)}.npy"
+        np.save(directory / files[name], per_user)
+    if row.best_peer:
+        np.save(directory / f"{stem}~best-peer.npy", row.scores[row.best_peer])
+    facts = {
+        "users": list(row.users),
+        "lists": files,
+        "best_peer": row.best_peer,
+        "stats": row.stats,
+        "calibration": row.said,
+        "train": {"wall_s": row.train.wall, "cpu_s": row.train.cpu, "peak_mib": row.train.peak_mib},
+        "stopped": list(stops(row.calibration)),
+        "ranker": row.calibration.get("ranker"),
+        "calibration_report": row.calibration,
+        "tree": str(REPO),
+        "commit": commit(),
+    }
+    path = directory / f"{stem}.json"
+    path.write_text(json.dumps(facts, indent=1) + "\n")
+    return path
 
 
 def people_of(dataset: str, seed: int, users: list[str]) -> np.ndarray:
@@ -476,6 +575,9 @@ def people_of(dataset: str, seed: int, users: list[str]) -> np.ndarray:
 def report(row: Row) -> None:
     print(f"\n#### {row.shape} / {row.dataset} / seed {row.seed}: {row.stats}")
     print(f"  {row.said} (train: {row.train})")
+    if row.calibration:
+        print(f"  ranker: {row.calibration.get('ranker')}")
+        print(f"  stopped: {'; '.join(stops(row.calibration)) or 'nowhere'}")
     print("| lists | NDCG@10 | pipeline / this [95 % CI] |")
     print("|---|---:|---:|")
     for name, per_user in row.scores.items():
@@ -553,6 +655,14 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--keep", type=Path, default=None, help="leave each sample's files here")
     parser.add_argument(
+        "--save", type=Path, default=None, help="save each sample's per-user scores here (save)"
+    )
+    parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="train and score only the default pipeline (to pair with a saved full run)",
+    )
+    parser.add_argument(
         "--configured",
         action="store_true",
         help="also score the file's fused order with calibration and ranker off",
@@ -568,9 +678,14 @@ def main() -> None:
             if only and dataset not in only:
                 continue
             for seed in map(int, args.seeds.split(",")):
-                rows.append(run_one(shape, dataset, seed, args.keep, args.configured))
+                rows.append(
+                    run_one(shape, dataset, seed, args.keep, args.configured, args.pipeline_only)
+                )
                 report(rows[-1])
-    summary(rows)
+                if args.save:
+                    print(f"  saved {save(rows[-1], args.save)}", flush=True)
+    if not args.pipeline_only:
+        summary(rows)
     print(f"\nTotal {time.perf_counter() - started:.0f} s.")
 
 

@@ -171,3 +171,25 @@ def test_cli_reads_the_usage_of_its_own_child() -> None:
     assert used.wall >= used.cpu / os.cpu_count()  # type: ignore[operator]
     with pytest.raises(RuntimeError, match="no-such-command"):
         shape_sweep.cli("no-such-command")
+
+
+def test_stops_names_every_budget_stop_of_a_calibration_report_with_its_path() -> None:
+    """A report shaped as calibration's (``grid`` keyed by source.param, each entry possibly
+    ``stopped``, the grid itself ``stopped``; other parts too): every stop, path first, in the
+    report's order; a report without one yields nothing."""
+    report = {
+        "chosen": "ease",
+        "grid": {
+            "ease.regularization": {"param": "regularization", "kept": "as configured"},
+            "ease.rising": {"param": "rising", "kept": 0.5, "stopped": "before 1.0: half"},
+            "stopped": "half the 600 s CPU budget reached",
+        },
+        "fused_weights": {"kept": {}, "stopped": "before ials 0.5: half"},
+        "ranker": "not trained (not_better)",
+    }
+    assert list(shape_sweep.stops(report)) == [
+        "grid.ease.rising: before 1.0: half",
+        "grid: half the 600 s CPU budget reached",
+        "fused_weights: before ials 0.5: half",
+    ]
+    assert list(shape_sweep.stops({"grid": {"ease.rising": {"kept": 1.0}}})) == []
