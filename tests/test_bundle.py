@@ -190,3 +190,33 @@ def test_a_known_user_s_recent_items_answer_before_popularity() -> None:
     assert answer.sources[0][:2] == [["itemknn"]] * 2
     assert sorted(answer.lists.item_ids[0][2:]) == ["p0", "p1"]  # filled: not a0, nor lone
     assert list(answer.lists.item_ids[1][:1]) == ["a2"]  # ua0's own: from a0 and a1
+
+
+def test_items_a_user_rated_zero_or_below_are_seen_and_never_listed(tmp_path: Path) -> None:
+    # u1 rated x 5, y 0, z -1: y and z carry no positive signal (the matrix drops them) but u1
+    # has had them, and a scorer drops seen items (issue #15: they came back). Of the four
+    # items only w is left for u1; u2 had all four (x netting -4 + 3 = -1), so nothing; u3 x, z.
+    rows = [
+        ("u1", "x", 5.0), ("u1", "y", 0.0), ("u1", "z", -1.0),
+        ("u2", "x", -4.0), ("u2", "x", 3.0), ("u2", "y", 4.0), ("u2", "z", 3.0), ("u2", "w", 2.0),
+        ("u3", "w", 5.0), ("u3", "y", 5.0),
+    ]  # fmt: skip
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{n}" for n in range(len(rows))],
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "event_type": "rating",
+            "value": [r[2] for r in rows],
+            "session_id": None,
+            "context": None,
+            "ts": (1_700_000_000 + np.arange(len(rows))) * 1_000_000,
+        }
+    )
+    data = Interactions.from_events(events, EventSettings().weights)
+    assert data.matrix.nnz == 6  # u1's y and z, u2's x: no positive signal
+    trained = ModelBundle.train(data, create("itemknn"))
+    trained.save(tmp_path / "m")
+    for bundle in (trained, ModelBundle.load(tmp_path / "m")):
+        lists = bundle.recommend(["u1", "u2", "u3"], 10).item_ids
+        assert [sorted(items) for items in lists] == [["w"], [], ["x", "z"]]

@@ -184,6 +184,7 @@ class ModelBundle:
             data.items,
             data.matrix,
             popular,
+            seen=data.had(),
             started=started,
             **({"fit_warnings": warnings} if warnings else {}),
             **info,
@@ -199,11 +200,13 @@ class ModelBundle:
         popular: Popular,
         *,
         started: datetime,
+        seen: sparse.csr_array | None = None,
         **info: Any,
     ) -> ModelBundle:
         """A bundle of a fitted ``model`` and fallback on the interaction ``matrix`` (users ×
         items, as ``Interactions.matrix``): ``train``'s last step, and how a model fitted on
-        Spark becomes the same artifact, manifest included."""
+        Spark becomes the same artifact, manifest included. ``seen``: what serving excludes
+        (``Interactions.had``, every pair an event touched), ``matrix`` where not given."""
         fingerprint = matrix_fingerprint(matrix, users, items)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -219,7 +222,9 @@ class ModelBundle:
             "n_interactions": int(matrix.nnz),
             **info,
         }
-        return cls(model, users, items, matrix.tocsr(), popular, manifest)
+        return cls(
+            model, users, items, (matrix if seen is None else seen).tocsr(), popular, manifest
+        )
 
     # ---- recommending -----------------------------------------------------------------------
 

@@ -55,3 +55,33 @@ def test_a_visitors_stored_item_anchors_what_it_led_to() -> None:
         anchor = f"{item[0]}0"
         row, col = release.items.to_index([anchor, item])
         assert [(a.item_id, a.weight) for a in e.anchors] == [(anchor, float(matrix[row, col]))]
+
+
+def test_an_item_rated_zero_is_never_an_anchor() -> None:
+    """u1 rated x 5 and y 0: the model scored u1 from x alone (y is seen, not a signal), so z,
+    similar to both, is anchored by x only, at the model's own x → z similarity."""
+    events = [
+        {"user_id": f"o{n}", "item_id": item, "event_type": "view", "timestamp": 1_700_000_000 + n}
+        for n in range(10)
+        for item in ("x", "y", "z")
+    ]
+    for item, value in (("x", 5), ("y", 0)):
+        at = 1_700_000_100 + value
+        events.append(
+            {
+                "user_id": "u1",
+                "item_id": item,
+                "event_type": "rating",
+                "value": value,
+                "timestamp": at,
+            }
+        )
+    frame, rejected = validate_events(events, EventSettings())
+    assert not rejected
+    release = ModelBundle.train(Interactions.from_events(frame, EventSettings().weights), ItemKNN())
+    answer, explained = explain_answer(release, "u1", 5, recent=[[]], history=[[]], extra_seen=[[]])
+    assert answer.lists.item_ids[0].tolist() == ["z"]
+    matrix = release.model.item_to_item
+    assert matrix is not None
+    x, z = release.items.to_index(["x", "z"])
+    assert [(a.item_id, a.weight) for a in explained[0].anchors] == [("x", float(matrix[x, z]))]

@@ -10,7 +10,7 @@ from scipy import sparse
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
-from recsmith.models.transitions import Transitions
+from recsmith.models.transitions import Transitions, timed_sequences
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import ModelSource
 from recsmith.sparse_rows import newest_first
@@ -279,3 +279,26 @@ def test_a_source_answers_users_with_items_since_training_from_their_history_aft
         assert got.scores[mine].view(np.int32).tolist() == total[order].view(np.int32).tolist()
         assert got.ranks[mine].tolist() == list(range(1, len(order) + 1))
     assert len(got.items) > 0
+
+
+def test_data_whose_every_event_weighs_zero_or_less_fits_with_no_rules() -> None:
+    # ratings of 0 and -1 only: no positive event, so no sequence (issue #15: an IndexError)
+    data = Interactions.from_events(
+        pd.DataFrame(
+            {
+                "event_id": ["e0", "e1", "e2"],
+                "user_id": ["u1", "u1", "u2"],
+                "item_id": ["a", "b", "a"],
+                "event_type": "rating",
+                "value": [0.0, -1.0, 0.0],
+                "session_id": None,
+                "context": None,
+                "ts": np.array([1, 2, 3]) * 1_000_000 + 1_700_000_000_000_000,
+            }
+        ),
+        EventSettings().weights,
+    )
+    indptr, group, items = timed_sequences(data, cap=11)
+    assert indptr.tolist() == [0, 0, 0] and len(group) == len(items) == 0
+    model = create("transitions").fit(data)
+    assert isinstance(model, Transitions) and rules(model, data) == {}

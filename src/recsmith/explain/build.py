@@ -31,7 +31,6 @@ from recsmith.explain.trace import Trace
 from recsmith.pipeline.runtime import Pipeline
 from recsmith.ranking.features import candidate_features
 from recsmith.retrieval.candidates import Candidates
-from recsmith.sparse_rows import gather_rows
 
 
 def explain_answer(
@@ -136,8 +135,7 @@ def _model_items(
     scores = answer.lists.scores[0].tolist()
     tier = answer.tiers[0]
     matrix = bundle.model.item_to_item
-    user = bundle.users.to_index([user_id])
-    trained = gather_rows(bundle.seen, user)[1]  # none for a visitor
+    trained = _scored_from(bundle, user_id)
     if tier == "personalised":
         history = trained
     else:
@@ -166,6 +164,17 @@ def _model_items(
             )
         out.append(ItemExplanation(sources=[say], positions={"ranked": rank}, anchors=anchors))
     return out
+
+
+def _scored_from(bundle: ModelBundle, user_id: str) -> np.ndarray:
+    """The user's training items the model scored from: the seen items with a positive weight
+    (``bundle.seen``'s explicit zeros, items rated 0 or below, are seen but no signal:
+    ``Interactions.had``), so none is shown as an anchor; none for a visitor."""
+    user = int(bundle.users.to_index([user_id])[0])
+    if user < 0:
+        return np.zeros(0, dtype=bundle.seen.indices.dtype)
+    span = slice(bundle.seen.indptr[user], bundle.seen.indptr[user + 1])
+    return bundle.seen.indices[span][bundle.seen.data[span] > 0]
 
 
 def _external(bundle: ModelBundle, index: int) -> str:

@@ -336,6 +336,30 @@ class Interactions:
         """A short hash of the matrix and ids: which data a model was trained on."""
         return matrix_fingerprint(self.matrix, self.users, self.items)
 
+    def had(self) -> sparse.csr_array:
+        """Every (user, item) pair some event touched: ``matrix``'s weight where it holds the pair,
+        an explicit 0 where the pair's weights net 0 or below (a rating of 0 or -1, which
+        ``matrix`` drops as no positive signal). What serving must never list again: the user
+        has had the item whatever they thought of it, and a scorer drops seen items (issue #15:
+        a user's 0-star items came back). ``matrix`` itself where it holds every pair."""
+        shape = self.matrix.shape
+        ones = np.ones(len(self.event_users), dtype=np.float32)
+        touched = sparse.csr_array((ones, (self.event_users, self.event_items)), shape=shape)
+        touched.sum_duplicates()
+        if touched.nnz == self.matrix.nnz:
+            return self.matrix
+        # both canonical: row-major keys ascend, and ``matrix``'s pairs are among ``touched``'s
+        keys = _pair_keys(touched)
+        values = np.zeros(touched.nnz, dtype=self.matrix.dtype)
+        values[np.searchsorted(keys, _pair_keys(self.matrix))] = self.matrix.data
+        return sparse.csr_array((values, touched.indices, touched.indptr), shape=shape)
+
+
+def _pair_keys(matrix: sparse.csr_array) -> np.ndarray:
+    """Row × columns + column of each stored entry (int64): ascending in a canonical matrix."""
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return rows * matrix.shape[1] + matrix.indices
+
 
 def _aligned(
     users: IdMap, profiles: Mapping[str, Mapping[str, Any]] | None

@@ -53,6 +53,8 @@ def timed_sequences(data: Interactions, cap: int) -> tuple[np.ndarray, np.ndarra
     order, one step apart: all-pairs within one huge group grew as its size squared (10k events
     in one second: 7 GB), runs keep every event's partners under (2 · steps + 1) · cap."""
     positive = data.event_weights > 0
+    if not positive.any():  # every event rated 0 or below: no sequence (``np.r_`` needs one)
+        return np.zeros(data.n_users + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     users, items = data.event_users[positive], data.event_items[positive].astype(np.int64)
     ts = data.event_ts[positive]
     order = np.lexsort((items, ts, users))

@@ -489,3 +489,32 @@ def test_jsonl_with_a_lone_surrogate_keeps_every_good_record(
     assert letters[0].errors[0]["reason"] == "not valid Unicode (lone surrogate)"
     assert letters[1].errors[0]["field"] in ("k\\udc00", "properties")
     json.dumps([d.payload for d in letters], ensure_ascii=False).encode("utf-8")  # storable
+
+
+def test_a_blank_event_type_cell_is_typed_as_a_file_without_the_column_would_be(
+    tmp_path: Path, store: SQLiteStore, settings: EventSettings
+) -> None:
+    # an export that writes every optional column, empty where it has nothing (issue #15: every
+    # row was refused "event_type: required"); a row with a value is a rating, one without a view
+    path = tmp_path / "blank.csv"
+    path.write_text(
+        "user_id,item_id,timestamp,event_type,value,session_id\n"
+        "u1,i1,1704103200,,,\n"
+        "u1,i2,1704103201,  ,4,\n"
+        "u2,i1,1704103202,purchase,,\n"
+    )
+    events = _roundtrip(store, settings, path)
+    typed = {(e.user_id, e.item_id): e.event_type for e in events.itertuples()}
+    assert typed == {("u1", "i1"): "view", ("u1", "i2"): "rating", ("u2", "i1"): "purchase"}
+    jsonl = tmp_path / "blank.jsonl"
+    jsonl.write_text(
+        '{"user_id": "u3", "item_id": "i3", "timestamp": 1704103200, "event_type": null}\n'
+        '{"user_id": "u3", "item_id": "i4", "timestamp": 1704103201, "event_type": "", '
+        '"value": 2}\n'
+    )
+    fresh = SQLiteStore(tmp_path / "fresh.sqlite")
+    try:
+        got = _roundtrip(fresh, settings, jsonl).set_index("item_id")["event_type"].to_dict()
+    finally:
+        fresh.close()
+    assert got == {"i3": "view", "i4": "rating"}

@@ -2,7 +2,8 @@
 
 Events: columns ``user_id, item_id, timestamp`` and optionally ``event_type, value, session_id,
 event_id, context``. Without an ``event_type`` column every row is a ``rating`` when there is a
-``value`` column (the common "user,item,rating,timestamp" export) and a ``view`` otherwise.
+``value`` column (the common "user,item,rating,timestamp" export) and a ``view`` otherwise; a
+blank ``event_type`` cell is a ``rating`` where its row has a value and a ``view`` otherwise.
 
 Items: ``item_id`` and optionally ``categories, tags, text, available, created_at``; any other
 column becomes a property. In text files categories and tags are ``|``-separated lists.
@@ -19,9 +20,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recsmith.errors import ValidationError
+from recsmith.events.columns import absent_mask, blank_mask, str_mask
 from recsmith.events.importers._common import ImportSource, ItemRecord, RawChunk
 from recsmith.events.importers.tabular import Record, Table, read_table
 from recsmith.events.schema import EVENT_INPUT_FIELDS
@@ -79,7 +82,29 @@ def _with_type(table: Table) -> Iterator[RawChunk[pd.DataFrame]]:
     for chunk in table.chunks:
         if fixed is not None:
             chunk.rows["event_type"] = fixed
+        elif "event_type" in chunk.rows:
+            _fill_blank_types(chunk.rows)
         yield chunk
+
+
+def _fill_blank_types(rows: pd.DataFrame) -> None:
+    """A blank ``event_type`` cell (empty, whitespace, null) gets the type a file without the
+    column would give its row: ``rating`` where the row has a value, ``view`` otherwise. An
+    export that writes every optional column, empty where it has nothing, is the same log as one
+    that leaves them out (issue #15: every row was refused, ``event_type: required``)."""
+    types = rows["event_type"].to_numpy(dtype=object)
+    blank = absent_mask(types) | blank_mask(types, str_mask(types))
+    if not blank.any():
+        return
+    if "value" in rows:
+        values = rows["value"].to_numpy(dtype=object)
+        has_value = ~(absent_mask(values) | blank_mask(values, str_mask(values)))
+    else:
+        has_value = np.zeros(len(rows), dtype=bool)
+    types = types.copy()
+    types[blank & has_value] = default_event_type(True)
+    types[blank & ~has_value] = default_event_type(False)
+    rows["event_type"] = types
 
 
 # ---- items ------------------------------------------------------------------------------------
