@@ -21,6 +21,9 @@ Per seed:
    (``train_pipeline``: the ranker's own held-out gate still decides whether it is kept), both
    scored on the test users: the test effect of the ranker over the base choice, whichever was
    shipped, as a paired 95 % bootstrap interval over users.
+
+``--gates N,M``: only the ranker's own held-out check over EASE's order at ``min_queries`` N, M
+(more label windows); ``--served-at M``: only that ranker's test effect (BENCHMARKS §175).
 """
 
 from __future__ import annotations
@@ -179,6 +182,23 @@ def gates(seed: int, users: int, items: int, least: list[int]) -> None:
                           for k, v in said.items()), flush=True)  # fmt: skip
 
 
+def served_at(seed: int, users: int, items: int, least: int) -> None:
+    """The test effect of the ranker ``gates`` trains at ``min_queries`` ``least`` over EASE's
+    order at the file's defaults: trained on the whole train part, ranker on (its gate still
+    decides) against off, paired over the test users."""
+    s = split(review_events(seed, users, items), "last")
+    config = with_popularity(alone(default_pipeline_config(), "ease"))
+    ranking = config.ranking.model_copy(update={"min_queries": least})
+    config = config.model_copy(update={"ranking": ranking})
+    on, said = served(config, s.train, s.users, True)
+    off, _ = served(config, s.train, s.users, False)
+    a, b = ndcg_at_10(on, s), ndcg_at_10(off, s)
+    low, high = bootstrap_ci(a - b, n_resamples=1000, seed=seed)
+    print(f"seed {seed} min_queries {least}: ranker on {a.mean():.5f} off {b.mean():.5f} diff "
+          f"{a.mean() - b.mean():+.5f} [{low:+.5f}, {high:+.5f}] ({len(a):,} users); gate "
+          f"{said.get('outcome')}, {said.get('windows')} windows", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0")
@@ -188,10 +208,15 @@ def main() -> None:
     parser.add_argument(
         "--gates", default="", help="only the ranker's held-out check at these min_queries"
     )
+    parser.add_argument(
+        "--served-at", type=int, default=0, help="only the test effect at this min_queries"
+    )
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     for seed in map(int, args.seeds.split(",")):
-        if args.gates:
+        if args.served_at:
+            served_at(seed, args.users, args.items, args.served_at)
+        elif args.gates:
             gates(seed, args.users, args.items, [int(n) for n in args.gates.split(",")])
         else:
             run(seed, args.users, args.items, args.budget)
