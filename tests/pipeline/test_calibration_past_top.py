@@ -34,6 +34,8 @@ def config(on: bool) -> PipelineConfig:
         (0.5, 10.0, 1.0),
         (0.1, 10.0, 0.3),
         (3.0, 5.0, None),  # 10 is past what the model accepts
+        (1e-12, 10.0, 3e-12),  # a tiny listed weight steps by its own decade, not to 0
+        (3e-11, 10.0, 1e-10),
     ],
 )
 def test_the_ladder_by_hand(value: float, most: float, expected: float | None) -> None:
@@ -51,15 +53,17 @@ def test_a_step_only_above_a_kept_top() -> None:
 
 
 class ByWeight:
-    """``_Protocols`` stand-in: EASE alone on one protocol of ``USERS`` users, each low-pass
-    weight's hits fixed (the first ``hits`` users hit, so a larger count is a superset)."""
+    """``_Protocols`` stand-in: EASE alone on one protocol of ``USERS`` users, each weight of
+    ``param``'s hits fixed (the first ``hits`` users hit, so a larger count is a superset);
+    ``shared`` records whether each try was asked to reuse λ's solve."""
 
-    def __init__(self, hits: dict[float, int]) -> None:
-        self.hits, self.asked = hits, []
+    def __init__(self, hits: dict[float, int], param: str = "lowpass") -> None:
+        self.hits, self.param, self.asked, self.shared = hits, param, [], []
 
     def tried(self, name: str, config: PipelineConfig, share: bool = True) -> Tried:
-        weight = float(config.retrieval.sources[0].params.get("lowpass", 0.0))
+        weight = float(config.retrieval.sources[0].params.get(self.param, 0.0))
         self.asked.append(weight)
+        self.shared.append(share)
         hits = self.hits[weight]
         return Tried(name, config, (np.repeat([1.0, 0.0], [hits, USERS - hits]),))
 
@@ -70,14 +74,32 @@ class ByWeight:
         pass
 
 
-def walk(hits: dict[float, int], on: bool = True) -> tuple[dict, Tried, list, ByWeight]:
-    protocols = ByWeight(hits)
+def walk(
+    hits: dict[float, int],
+    on: bool = True,
+    grid: tuple[str, list[float]] = ("lowpass", LISTED),
+    budget: CpuBudget | None = None,
+) -> tuple[dict, Tried, list, ByWeight]:
+    protocols = ByWeight(hits, grid[0])
     cfg = config(on)
     start = protocols.tried("ease", cfg)
     protocols.asked.clear()
-    context = (protocols, REFS, 0, CpuBudget(1e9))
-    entry, best, tried = _grid_param(cfg, 0, start, ("lowpass", LISTED), context)  # type: ignore[arg-type]
+    protocols.shared.clear()
+    context = (protocols, REFS, 0, budget or CpuBudget(1e9))
+    entry, best, tried = _grid_param(cfg, 0, start, grid, context)  # type: ignore[arg-type]
     return entry, best, tried, protocols
+
+
+class TenSecondTries(CpuBudget):
+    """A budget whose clock reads 10 CPU s more for each try ``protocols`` made: the grid's
+    half-budget stop at a known step, whatever this machine's speed."""
+
+    def __init__(self, seconds: float, protocols: list[ByWeight]) -> None:
+        super().__init__(seconds)
+        self.protocols = protocols
+
+    def spent(self) -> float:
+        return 10.0 * sum(len(p.asked) for p in self.protocols)
 
 
 def full_grid(hits: dict[float, int]) -> float | str:
@@ -125,6 +147,33 @@ def test_the_walk_stops_where_a_step_is_not_kept(
     assert list(entry["ndcg@10"]) == ["as configured", *map(str, asked)]
     assert [v.params["lowpass"] for v, _ in tried] == asked
     assert list(entry["cpu_seconds"]) == [str(v) for v in asked]
+    assert all(protocols.shared)  # every step reuses λ's solve (AFTER_SOLVE), as listed ones do
+
+
+def test_the_autoencoder_weight_walks_as_the_low_pass_weight_does() -> None:
+    """The Mult-DAE's weight (listed [1.0]) walks on past its top too: 1 → 3 kept, 10 not."""
+    hits = {0.0: 200, 1.0: 230, 3.0: 250, 10.0: 240}
+    entry, best, _, protocols = walk(hits, grid=("autoencoder", [1.0]))
+    assert protocols.asked == [1.0, 3.0, 10.0]
+    assert entry["kept"] == 3.0 and best.config.retrieval.sources[0].params["autoencoder"] == 3.0
+    assert "skipped" not in entry and all(protocols.shared)
+
+
+def test_a_walk_the_budget_stops_says_where_and_skips_nothing() -> None:
+    """Each try costs 10 s of a 60 s budget: the grid stops before a try that would pass half
+    of it (0.3, 1, 3 tried: 30 s), says so, keeps the best so far and lists no ``skipped``."""
+    rising = {0.0: 200, 0.3: 210, 1.0: 220, 3.0: 230, 10.0: 240}
+    seen: list[ByWeight] = []
+    budget = TenSecondTries(60.0, seen)
+    protocols = ByWeight(rising)
+    seen.append(protocols)
+    cfg = config(True)
+    start = protocols.tried("ease", cfg)
+    protocols.asked.clear()
+    entry, _, _ = _grid_param(cfg, 0, start, ("lowpass", LISTED), (protocols, REFS, 0, budget))  # type: ignore[arg-type]
+    assert protocols.asked == [0.3, 1.0, 3.0]
+    assert entry["stopped"].startswith("before 10.0: half the 60 s CPU budget")
+    assert entry["kept"] == 3.0 and "skipped" not in entry
 
 
 @pytest.mark.parametrize("peak", [0.3, 1.0, 3.0, 10.0])

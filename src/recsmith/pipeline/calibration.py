@@ -1052,7 +1052,8 @@ def step_up(value: float, most: float) -> float | None:
     log scale: each step moves it by about the same factor (×3, ×3.3) the listed values do (0.3 →
     1)."""
     decade = 10.0 ** math.floor(math.log10(value))
-    up = next(v for m in (1, 3, 10, 30) if (v := round(m * decade, 10)) > value)
+    # rounded to 12 significant digits (a product's float noise), not to decimals: 3e-12 stays
+    up = next(v for m in (1, 3, 10, 30) if (v := float(f"{m * decade:.12g}")) > value)
     return up if up <= most else None
 
 

@@ -353,7 +353,7 @@ class CalibrationConfig(_Strict):
         description="true: where the grid keeps the top of ease_lowpass or ease_autoencoder, it"
         " also tries the next half-decade weight above (1 → 3 → 10, up to EASE's 10) while each"
         " step is kept (beats off beyond noise, the best worst share); each step reuses the λ's"
-        " solve; off: not confirmed on unread samples, BENCHMARKS §173)",
+        " solve; off by default: not confirmed on unread samples (BENCHMARKS §173)",
     )
     ease_decay: list[EaseDecay] = Field(
         default_factory=list,
