@@ -12,7 +12,7 @@ from recsmith.config import EventSettings
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
-from recsmith.testing.recommender import checkerboard_events, view_events
+from recsmith.testing.recommender import checkerboard_events, rating_events, view_events
 
 
 @pytest.fixture(scope="module")
@@ -201,18 +201,7 @@ def test_items_a_user_rated_zero_or_below_are_seen_and_never_listed(tmp_path: Pa
         ("u2", "x", -4.0), ("u2", "x", 3.0), ("u2", "y", 4.0), ("u2", "z", 3.0), ("u2", "w", 2.0),
         ("u3", "w", 5.0), ("u3", "y", 5.0),
     ]  # fmt: skip
-    events = pd.DataFrame(
-        {
-            "event_id": [f"e{n}" for n in range(len(rows))],
-            "user_id": [r[0] for r in rows],
-            "item_id": [r[1] for r in rows],
-            "event_type": "rating",
-            "value": [r[2] for r in rows],
-            "session_id": None,
-            "context": None,
-            "ts": (1_700_000_000 + np.arange(len(rows))) * 1_000_000,
-        }
-    )
+    events = rating_events(rows)
     data = Interactions.from_events(events, EventSettings().weights)
     assert data.matrix.nnz == 6  # u1's y and z, u2's x: no positive signal
     trained = ModelBundle.train(data, create("itemknn"))

@@ -14,6 +14,7 @@ from recsmith.features.interactions import (
     decay_factors,
     event_weights,
 )
+from recsmith.testing.recommender import rating_events
 
 T0 = 1_700_000_000 * 1_000_000
 
@@ -163,3 +164,36 @@ def test_the_same_events_in_another_order_give_the_same_matrix_bytes() -> None:
     for seed in range(4):
         shuffled = events.sample(frac=1.0, random_state=seed).reset_index(drop=True)
         assert matrix_by_id(shuffled) == first
+
+
+def test_had_holds_every_touched_pair_with_the_matrix_weights() -> None:
+    """``had``: each pair an event touched, stored; its weight the matrix's where positive (a
+    distinct rating each, so a weight on the wrong pair shows), an explicit 0 where the pair
+    nets 0 or below (u1's y 0, z -1; u2's x -4 + 3)."""
+    rows = [
+        ("u1", "x", 5.0), ("u1", "y", 0.0), ("u1", "z", -1.0),
+        ("u2", "x", -4.0), ("u2", "x", 3.0), ("u2", "y", 4.0), ("u2", "w", 2.0),
+    ]  # fmt: skip
+    data = Interactions.from_events(rating_events(rows), EventSettings().weights)
+    had = data.had()
+    pairs = {
+        (data.users.to_external([u])[0], data.items.to_external([i])[0]): float(w)
+        for u in range(had.shape[0])
+        for i, w in zip(
+            had.indices[had.indptr[u] : had.indptr[u + 1]],
+            had.data[had.indptr[u] : had.indptr[u + 1]],
+            strict=True,
+        )
+    }
+    positive = [("u1", "x"), ("u2", "y"), ("u2", "w")]
+    expected = {p: 0.0 for p in [("u1", "y"), ("u1", "z"), ("u2", "x")]}
+    for user, item in positive:  # the matrix's weight, looked up by id
+        row, col = data.users.to_index([user])[0], data.items.to_index([item])[0]
+        expected[user, item] = float(data.matrix[row, col])
+    assert pairs == pytest.approx(expected)
+    assert len({round(expected[p], 6) for p in positive}) == 3  # distinct: a shuffle shows
+    assert all(expected[p] > 0 for p in positive)
+    only_positive = Interactions.from_events(
+        rating_events([("u1", "x", 5.0), ("u2", "y", 4.0)]), EventSettings().weights
+    )
+    assert only_positive.had() is only_positive.matrix  # the same bytes in the release

@@ -18,6 +18,7 @@ from recsmith.pipeline.training import label_windows, recent_items, retrieve
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import ModelSource
+from recsmith.testing.recommender import rating_events
 
 
 def test_offline_batch_equals_online_single_requests(
@@ -101,3 +102,23 @@ def test_without_time_order_one_random_window_holds_out_a_share(events: pd.DataF
     again = label_windows(data, 0.2, enough=1, seed=3)
     assert len(again) == 1  # one window when it suffices
     assert np.array_equal(again[0].labels, windows[0].labels)  # the seed decides: repeatable
+
+
+def test_an_item_rated_zero_or_below_is_no_recent_item() -> None:
+    """u1 rated x 5, then y 0 (latest), then z -2: only x is a recent item to recommend from
+    (and to cite); u2's x nets -4 + 3 = -1, so u2 has none."""
+    rows = [
+        ("u1", "x", 5.0),
+        ("u1", "y", 0.0),
+        ("u1", "z", -2.0),
+        ("u2", "x", -4.0),
+        ("u2", "x", 3.0),
+    ]
+    events = rating_events(rows)
+    data = Interactions.from_events(events, EventSettings().weights)
+    recent = recent_items(data, 5)
+    got = {
+        u: sorted(data.items.to_external(recent[[k]].indices).tolist())
+        for k, u in enumerate(data.users.external_ids)
+    }
+    assert got == {"u1": ["x"], "u2": []}

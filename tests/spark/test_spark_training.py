@@ -39,18 +39,27 @@ def _events(n_users: int, n_items: int, seed: int) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def log(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Path]:
     """A simulated shop's canonical events plus what a store may hold from another writer (a
-    rating of 1e12, clipped to 1e9; a rating without a value, dropped) and an anonymous
-    visitor, written as two Parquet files."""
+    rating of 1e12, clipped to 1e9; a rating without a value, dropped; ratings of 0 and -2,
+    no signal but seen: never listed again) and an anonymous visitor, written as two Parquet
+    files."""
     events = _events(150, 100, seed=3)[COLUMNS]
     first = events.iloc[0]
+    user = first["user_id"]
     odd = pd.DataFrame(
         {
-            "user_id": [first["user_id"], first["user_id"], None, None],
-            "session_id": [None, None, "anon-1", "anon-1"],
-            "item_id": [events["item_id"].iloc[5], "never-weighed", "i00001", "i00002"],
-            "event_type": ["rating", "rating", "view", "purchase"],
-            "value": [1e12, np.nan, np.nan, np.nan],
-            "ts": [first["ts"] + 1] * 4,
+            "user_id": [user, user, user, user, None, None],
+            "session_id": [None, None, None, None, "anon-1", "anon-1"],
+            "item_id": [
+                events["item_id"].iloc[5],
+                "never-weighed",
+                "rated-0",
+                "rated-minus-2",
+                "i00001",
+                "i00002",
+            ],
+            "event_type": ["rating", "rating", "rating", "rating", "view", "purchase"],
+            "value": [1e12, np.nan, 0.0, -2.0, np.nan, np.nan],
+            "ts": [first["ts"] + 1] * 6,
         }
     )
     events = pd.concat([events.iloc[:50], odd, events.iloc[50:]], ignore_index=True)
@@ -214,6 +223,9 @@ def _same_artifact(a: Path, b: Path) -> None:
         left.recommend(users, 10).item_ids, right.recommend(users, 10).item_ids, strict=True
     )
     assert all(np.array_equal(x, y) for x, y in lists)
+    # what serving excludes: the same pairs, explicit zeros (ratings <= 0) included
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(left.seen, part), getattr(right.seen, part))
 
 
 def test_cli_trains_the_same_artifact_from_parquet_and_from_a_store(
@@ -238,7 +250,11 @@ def test_cli_trains_the_same_artifact_from_parquet_and_from_a_store(
         "-q",
     )
     _same_artifact(tmp_path / "parquet", expected)
-    assert ModelBundle.load(tmp_path / "parquet").manifest["engine"] == "spark"
+    release = ModelBundle.load(tmp_path / "parquet")
+    assert release.manifest["engine"] == "spark"
+    row = release.users.to_index([events["user_id"].iloc[0]])[0]
+    had = release.items.to_external(release.seen[[row]].indices)
+    assert {"rated-0", "rated-minus-2"} <= set(had)  # rated, so seen, though no signal
 
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     shop = simulate(n_users=80, n_items=60, seed=9)

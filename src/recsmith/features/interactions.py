@@ -342,17 +342,26 @@ class Interactions:
         ``matrix`` drops as no positive signal). What serving must never list again: the user
         has had the item whatever they thought of it, and a scorer drops seen items (issue #15:
         a user's 0-star items came back). ``matrix`` itself where it holds every pair."""
-        shape = self.matrix.shape
-        ones = np.ones(len(self.event_users), dtype=np.float32)
-        touched = sparse.csr_array((ones, (self.event_users, self.event_items)), shape=shape)
-        touched.sum_duplicates()
-        if touched.nnz == self.matrix.nnz:
-            return self.matrix
-        # both canonical: row-major keys ascend, and ``matrix``'s pairs are among ``touched``'s
-        keys = _pair_keys(touched)
-        values = np.zeros(touched.nnz, dtype=self.matrix.dtype)
-        values[np.searchsorted(keys, _pair_keys(self.matrix))] = self.matrix.data
-        return sparse.csr_array((values, touched.indices, touched.indptr), shape=shape)
+        return with_touched(self.matrix, self.event_users, self.event_items)
+
+
+def with_touched(
+    matrix: sparse.csr_array, users: np.ndarray, items: np.ndarray
+) -> sparse.csr_array:
+    """``matrix`` (canonical, positive weights) with an explicit 0 at every (``users[k]``,
+    ``items[k]``) pair it does not hold (``Interactions.had``); ``matrix`` itself where it holds
+    every pair. One function for the in-process and the Spark release (``spark.train``), so both
+    exclude the same items."""
+    ones = np.ones(len(users), dtype=np.float32)
+    touched = sparse.csr_array((ones, (users, items)), shape=matrix.shape)
+    touched.sum_duplicates()
+    if touched.nnz == matrix.nnz:
+        return matrix
+    # both canonical: row-major keys ascend, and ``matrix``'s pairs are among ``touched``'s
+    keys = _pair_keys(touched)
+    values = np.zeros(touched.nnz, dtype=matrix.dtype)
+    values[np.searchsorted(keys, _pair_keys(matrix))] = matrix.data
+    return sparse.csr_array((values, touched.indices, touched.indptr), shape=matrix.shape)
 
 
 def _pair_keys(matrix: sparse.csr_array) -> np.ndarray:

@@ -101,7 +101,9 @@ def feature_state(data: Interactions, attrs: ItemAttributes, rc: RankingConfig) 
 
 
 def recent_items(data: Interactions, n: int) -> sparse.csr_array:
-    """Each user's ``n`` latest distinct items, weighted 1 (what 'recent' sources score)."""
+    """Each user's ``n`` latest distinct items with a positive weight, weighted 1 (what 'recent'
+    sources score and explanations cite): an item rated 0 or below is seen, never listed, but
+    no anchor to recommend from."""
     if n == 0 or len(data.event_ts) == 0:
         return sparse.csr_array(data.matrix.shape, dtype=np.float32)
     order = np.lexsort((-data.event_ts, data.event_users))
@@ -110,6 +112,8 @@ def recent_items(data: Interactions, n: int) -> sparse.csr_array:
     _, first = np.unique(pair, return_index=True)
     first = np.sort(first)  # distinct (user, item), still newest first within each user
     users, items = users[first], items[first]
+    liked = np.asarray(data.matrix[users, items]).ravel() > 0
+    users, items = users[liked], items[liked]
     starts = np.searchsorted(users, users, side="left")
     keep = (np.arange(len(users)) - starts) < n
     matrix = sparse.csr_array(

@@ -64,6 +64,8 @@ def train_on_spark(
     """Fit ``model`` (unfitted; its config says the settings) on ``events`` (canonical columns,
     ``spark.events``; the files and rows in any order) and bundle it with the popularity
     fallback exactly as ``ModelBundle.train`` does. ``info`` goes into the manifest."""
+    from recsmith.features.interactions import with_touched
+    from recsmith.spark.collect import collect_columns
     from recsmith.spark.interactions import build
     from recsmith.spark.popular import fit_popular
 
@@ -73,6 +75,9 @@ def train_on_spark(
     try:
         fitted = fit(data, model)
         fallback = fit_popular(data, Popular(PopularConfig()))
+        # every pair an event touched, a 0 or negative rating too: serving never lists it again
+        touched = collect_columns(data.events.select("u", "i").distinct())
+        seen = with_touched(data.matrix, touched["u"], touched["i"])
     finally:
         data.events.unpersist()
         data.pairs.unpersist()
@@ -82,6 +87,7 @@ def train_on_spark(
         data.items,
         data.matrix,
         fallback,
+        seen=seen,
         started=started,
         data_profile=data.profile,
         engine="spark",

@@ -66,6 +66,19 @@ def view_events(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
     )
 
 
+def rating_events(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    """A canonical event frame of ``(user_id, item_id, rating)`` ratings, one a second in the
+    order given (ratings of 0 or below: seen, no signal)."""
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "value"])
+    return frame.assign(
+        event_id=[f"e{n}" for n in range(len(frame))],
+        session_id=None,
+        event_type="rating",
+        context=None,
+        ts=(1_700_000_000 + np.arange(len(frame))) * 1_000_000,
+    )
+
+
 def checkerboard_catalog(n_items: int = N_ITEMS, n_cold: int = 2) -> ItemCatalog:
     """Metadata that reveals each item's group, plus ``n_cold`` items nobody has touched yet."""
     items = [

@@ -491,7 +491,7 @@ def test_jsonl_with_a_lone_surrogate_keeps_every_good_record(
     json.dumps([d.payload for d in letters], ensure_ascii=False).encode("utf-8")  # storable
 
 
-def test_a_blank_event_type_cell_is_typed_as_a_file_without_the_column_would_be(
+def test_a_blank_event_type_column_is_typed_as_a_file_without_the_column_would_be(
     tmp_path: Path, store: SQLiteStore, settings: EventSettings
 ) -> None:
     # an export that writes every optional column, empty where it has nothing (issue #15: every
@@ -501,11 +501,33 @@ def test_a_blank_event_type_cell_is_typed_as_a_file_without_the_column_would_be(
         "user_id,item_id,timestamp,event_type,value,session_id\n"
         "u1,i1,1704103200,,,\n"
         "u1,i2,1704103201,  ,4,\n"
-        "u2,i1,1704103202,purchase,,\n"
+        "u2,i1,1704103202,,,\n"
+        "u2,i2,1704103203,, ,\n"
     )
     events = _roundtrip(store, settings, path)
     typed = {(e.user_id, e.item_id): e.event_type for e in events.itertuples()}
-    assert typed == {("u1", "i1"): "view", ("u1", "i2"): "rating", ("u2", "i1"): "purchase"}
+    assert typed == {
+        ("u1", "i1"): "view",
+        ("u1", "i2"): "rating",
+        ("u2", "i1"): "view",
+        ("u2", "i2"): "view",  # a value of spaces is no value
+    }
+    # beside typed rows (dwell seconds, prices) a blank type is no rating: refused, named
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        "user_id,item_id,timestamp,event_type,value\n"
+        "u5,i1,1704103200,dwell,30\n"
+        "u5,i2,1704103201,,4\n"
+        "u5,i3,1704103202,purchase,12.5\n"
+    )
+    other = SQLiteStore(tmp_path / "mixed.sqlite")
+    try:
+        result = import_source(other, read_source("events", mixed), settings)
+        kept = _events(other).set_index("item_id")["event_type"].to_dict()
+    finally:
+        other.close()
+    assert kept == {"i1": "dwell", "i3": "purchase"}
+    assert [e.field for r in result.rejected for e in r.errors] == ["event_type"]
     jsonl = tmp_path / "blank.jsonl"
     jsonl.write_text(
         '{"user_id": "u3", "item_id": "i3", "timestamp": 1704103200, "event_type": null}\n'

@@ -88,13 +88,17 @@ def _with_type(table: Table) -> Iterator[RawChunk[pd.DataFrame]]:
 
 
 def _fill_blank_types(rows: pd.DataFrame) -> None:
-    """A blank ``event_type`` cell (empty, whitespace, null) gets the type a file without the
-    column would give its row: ``rating`` where the row has a value, ``view`` otherwise. An
-    export that writes every optional column, empty where it has nothing, is the same log as one
-    that leaves them out (issue #15: every row was refused, ``event_type: required``)."""
+    """An ``event_type`` column blank in every row read (empty, whitespace, null) gets the types
+    a file without the column would give: ``rating`` where the row has a value, ``view``
+    otherwise. An export that writes every optional column, empty where it has nothing, is the
+    same log as one that leaves them out (issue #15: every row was refused, ``event_type:
+    required``). Where other rows carry types, a blank one is refused as before: beside dwell
+    seconds or prices its value is no rating (a 4 would become 4 stars nobody gave). The rows
+    read are the reader's chunk (100,000s of rows), so a long file blank at its start and typed
+    later is judged chunk by chunk."""
     types = rows["event_type"].to_numpy(dtype=object)
     blank = absent_mask(types) | blank_mask(types, str_mask(types))
-    if not blank.any():
+    if not blank.all():
         return
     if "value" in rows:
         values = rows["value"].to_numpy(dtype=object)
