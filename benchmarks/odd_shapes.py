@@ -1,11 +1,14 @@
-"""Odd data shapes through the two commands issue #15's hidden checks run (robust29).
+"""Odd data shapes through the two commands issue #15's hidden checks run (robust29, odd29b).
 
 Each case writes a small synthetic events file (and a users file, sometimes a catalogue), then
 runs exactly ``recsmith train --data EVENTS --pipeline examples/pipeline.toml --out DIR`` and
 ``recsmith recommend --model-dir DIR --users USERS --k K --out RECS.csv`` as subprocesses, and
 checks what a scorer that excludes seen items would need: no traceback, a CSV the ``csv`` module
 parses, every asked-for user answered under the id as written, ``min(k, unseen items)`` rows each
-(or stderr saying why fewer), no item the user had, no item id the data never held.
+(or stderr saying why fewer), no item the user had, no item id the data never held. Cases named
+``evaluate_*`` run ``recsmith evaluate --data EVENTS --pipeline examples/pipeline.toml`` instead:
+no traceback, and either a refusal (rc 2, printed) or every ndcg/recall/precision/hit rate of its
+``--json`` in [0, 1].
 
 Run: ``python benchmarks/odd_shapes.py [--only NAME ...] [--keep DIR]``; prints one line a case
 and a table of failures. Never reads the shared data sets.
@@ -42,6 +45,7 @@ class Event:
     ts: int
     value: float | None = None
     event_type: str | None = None
+    session: str | None = None  # written under session_id; ``user`` "" writes no user_id
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Case:
     events: list[Event]
     asked: list[str]
     k: int = 10
-    fmt: str = "csv"  # csv | jsonl
+    fmt: str = "csv"  # csv | jsonl | parquet | csv.gz | jsonl.gz
     columns: tuple[str, ...] = ("user_id", "item_id", "timestamp")
     time_style: str = (
         "iso"  # iso | iso_ms | iso_offset | iso_naive | epoch | epoch_ms | epoch_float
@@ -60,7 +64,10 @@ class Case:
     delimiter: str = ","
     eol: str = "\n"
     users_text: str | None = None  # the users file verbatim (default: one id a line)
-    items_text: str | None = None  # a catalogue file (JSONL), if any
+    items_text: str | None = None  # a catalogue file (JSONL unless ``items_name`` says), if any
+    items_name: str = "items.jsonl"
+    data_arg: str | None = None  # --data as given, relative to the case's folder (a dir, a glob)
+    command: str = "train"  # train: train + recommend | evaluate: ``evaluate --pipeline`` alone
     events_text: str | None = None  # the events file verbatim (``events`` then says what it holds)
     expect_train_error: str | None = None  # a clear refusal expected (text it must name)
     expect_recommend_error: str | None = None  # the same for ``recommend``
@@ -120,10 +127,19 @@ def write_events(case: Case, path: Path) -> None:
         if "event_type" in case.columns:
             row["event_type"] = e.event_type or ""
         if "session_id" in case.columns:
-            row["session_id"] = ""
+            row["session_id"] = e.session or ""
         rows.append({c: row[c] for c in case.columns})
-    if case.fmt == "jsonl":
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    if case.fmt == "parquet":
+        import pandas as pd
+
+        frame = pd.DataFrame(rows, columns=list(case.columns))
+        if case.time_style == "iso":  # a real Parquet timestamp column, not text
+            frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+        frame.to_parquet(path, index=False)
+        return
+    if case.fmt.startswith("jsonl"):
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        _write_text(path, text, case.fmt)
         return
     buffer = io.StringIO()
     writer = csv.DictWriter(
@@ -131,7 +147,17 @@ def write_events(case: Case, path: Path) -> None:
     )
     writer.writeheader()
     writer.writerows(rows)
-    path.write_text(buffer.getvalue(), "utf-8")
+    _write_text(path, buffer.getvalue(), case.fmt)
+
+
+def _write_text(path: Path, text: str, fmt: str) -> None:
+    """UTF-8 text, gzip-compressed where the format ends ``.gz``."""
+    if fmt.endswith(".gz"):
+        import gzip
+
+        path.write_bytes(gzip.compress(text.encode("utf-8")))
+    else:
+        path.write_text(text, "utf-8")
 
 
 @dataclass
@@ -161,17 +187,21 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def run_case(case: Case, work: Path) -> Outcome:
     """Both commands on one case, checked as the scorer would read their output."""
     work.mkdir(parents=True, exist_ok=True)
-    events = work / ("events.jsonl" if case.fmt == "jsonl" else "events.csv")
+    events = work / "data" / f"events.{case.fmt}"
+    events.parent.mkdir(exist_ok=True)
     write_events(case, events)
+    data = str(work / case.data_arg) if case.data_arg is not None else str(events)
     users = work / "users.txt"
     users.write_text(
         case.users_text if case.users_text is not None else "".join(u + "\n" for u in case.asked),
         "utf-8",
     )
-    train_args = ["train", "--data", str(events), "--pipeline", str(PIPELINE)]
+    train_args = ["train", "--data", data, "--pipeline", str(PIPELINE)]
     if case.items_text is not None:
-        (work / "items.jsonl").write_text(case.items_text, "utf-8")
-        train_args += ["--items", str(work / "items.jsonl")]
+        (work / case.items_name).write_text(case.items_text, "utf-8")
+        train_args += ["--items", str(work / case.items_name)]
+    if case.command == "evaluate":
+        return run_evaluate(case, work, [*train_args, "--k", str(case.k)])
     model = work / "model"
     trained = _run([*train_args, "--out", str(model)], work)
     problems: list[str] = []
@@ -183,6 +213,7 @@ def run_case(case: Case, work: Path) -> Outcome:
     if "Traceback" in trained.stderr or "Traceback" in trained.stdout:
         problems.append("train: traceback: " + trained.stderr.strip().splitlines()[-1][:200])
     if case.expect_train_error is not None:
+        case.notes.append("refused: " + " ".join(trained.stderr.split())[-160:])
         if trained.returncode == 0:
             problems.append(f"train: accepted, expected a refusal naming {case.expect_train_error}")
         elif case.expect_train_error not in trained.stderr:
@@ -222,6 +253,39 @@ def run_case(case: Case, work: Path) -> Outcome:
     return Outcome(case.name, problems, 0, answered.returncode, calib)
 
 
+def run_evaluate(case: Case, work: Path, args: list[str]) -> Outcome:
+    """``evaluate --data EVENTS --pipeline …`` (default models): it ends 0 with every metric of
+    its JSON a number in [0, 1], or refuses (rc 2) naming why; never a traceback."""
+    results = work / "results.json"
+    ran = _run(["evaluate", *args[1:], "--json", str(results)], work)
+    problems: list[str] = []
+    if "Traceback" in ran.stderr or "Traceback" in ran.stdout:
+        problems.append("evaluate: traceback: " + ran.stderr.strip().splitlines()[-1][:200])
+    elif ran.returncode == 2:
+        case.notes.append("refused: " + " ".join(ran.stderr.split())[-160:])
+    elif ran.returncode != 0:
+        problems.append(f"evaluate: rc {ran.returncode}: {ran.stderr.strip()[-300:]}")
+    else:
+        problems += _check_metrics(json.loads(results.read_text("utf-8")))
+    return Outcome(case.name, problems, ran.returncode, None, "")
+
+
+def _check_metrics(payload: object, where: str = "") -> list[str]:
+    """Every ``ndcg``/``recall``/``precision``/``hit_rate`` number in the results is in [0, 1]."""
+    problems: list[str] = []
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            name = f"{where}.{key}"
+            metric = str(key).split("@")[0] in {"ndcg", "recall", "precision", "hit_rate"}
+            if metric and isinstance(value, (int, float)) and not 0 <= value <= 1:
+                problems.append(f"evaluate: {name} = {value}")
+            problems += _check_metrics(value, name)
+    elif isinstance(payload, list):
+        for n, value in enumerate(payload):
+            problems += _check_metrics(value, f"{where}[{n}]")
+    return problems
+
+
 def check_recs(case: Case, recs: Path, stderr_text: str) -> list[str]:
     """Each check the scorer's reading implies, against the case's own events."""
     problems: list[str] = []
@@ -230,8 +294,8 @@ def check_recs(case: Case, recs: Path, stderr_text: str) -> list[str]:
     if not rows or rows[0][:5] != ["user_id", "item_id", "rank", "score", "sources"]:
         return [f"recs: header {rows[:1]}"]
     seen: dict[str, set[str]] = {}
-    for e in case.events:
-        seen.setdefault(e.user, set()).add(e.item)
+    for e in case.events:  # an anonymous visitor's events are its session's
+        seen.setdefault(e.user or e.session or "", set()).add(e.item)
     items = {e.item for e in case.events}
     lists: dict[str, list[str]] = {}
     for number, row in enumerate(rows[1:], start=2):
@@ -481,6 +545,117 @@ def _cases() -> list[Case]:
             notes=["ids as JSON numbers: read as their decimal text"],
         ),
     ]
+    return cases + _more_cases(base, asked, cases)
+
+
+#: robust29's shapes that ``evaluate --pipeline`` also runs on (odd29b)
+EVALUATED = (
+    "tiny_10x5",
+    "one_event_per_user",
+    "same_timestamp",
+    "ratings_with_0_and_negative",
+    "value_only_negative_and_zero",
+    "single_item",
+    "single_user",
+    "every_user_had_every_item",
+    "weird_ids_csv",
+    "k_larger_than_catalogue",
+)
+
+
+def _more_cases(base: list[Event], asked: list[str], earlier: list[Case]) -> list[Case]:
+    """odd29b's shapes: compressed and columnar files, anonymous sessions, odd catalogues, a
+    directory or glob as --data, skewed data, isolated users, and ``evaluate`` on odd shapes."""
+    from dataclasses import replace
+
+    anonymous = [
+        Event("", f"i{(s * 5 + j) % 40}", T0 + s * 600 + j * 60, session=f"s{s}")
+        for s in range(30)
+        for j in range(3)
+    ]
+    heavy = [Event("whale", f"i{n % 40}", T0 + n * 60) for n in range(450)]
+    light = [Event(f"u{u}", f"i{(u * 3) % 40}", T0 + u * 600) for u in range(1, 51)]
+    hot = [Event(f"u{u}", "hot", T0 + u * 60) for u in range(60)] + base
+    isolated = base + [
+        Event(f"iso{n}", f"own{n}_{j}", T0 + n * 600 + j * DAY) for n in range(5) for j in range(3)
+    ]
+    odd_items = [
+        {"item_id": "i0"},
+        {"item_id": "i1", "categories": None, "tags": None, "properties": None},
+        {"item_id": "i2", "properties": {"brand": {"name": "acme"}, "sizes": [1, 2]}},
+        {"item_id": "i3", "categories": "shoes", "properties": {"price": "12.50"}},
+        {"item_id": "i4", "properties": {"price": "abc", "stock": None, "rating": "4"}},
+        {"item_id": "i5", "categories": [7, None], "available": "yes"},
+        {"item_id": 6, "properties": {"price": 3}},
+        {"item_id": "i7", "colour": "red"},
+        {"item_id": "i7", "categories": ["dup"]},
+        {"item_id": None},
+        {"properties": {"price": 1}},
+        {"item_id": "only_here", "categories": ["c"]},
+    ]
+    odd_items += [{"item_id": f"i{j}", "categories": [f"c{j % 3}"]} for j in range(8, 40)]
+    cases = [
+        Case("parquet_events", base, asked, fmt="parquet"),
+        Case(
+            "parquet_epoch_and_values",
+            [Event(e.user, e.item, e.ts, float(1 + n % 5)) for n, e in enumerate(base)],
+            asked,
+            fmt="parquet",
+            time_style="epoch",
+            columns=("user_id", "item_id", "timestamp", "value"),
+        ),
+        Case("csv_gz_events", base, asked, fmt="csv.gz"),
+        Case("jsonl_gz_events", base, asked, fmt="jsonl.gz"),
+        Case(
+            "anonymous_sessions_and_users",
+            base + anonymous,
+            asked,
+            columns=("user_id", "item_id", "timestamp", "session_id"),
+        ),
+        Case(
+            "anonymous_sessions_only",
+            anonymous,
+            ["s0", "s1", "s29"],
+            columns=("user_id", "item_id", "timestamp", "session_id"),
+            notes=["no user_id anywhere: asked for session ids"],
+        ),
+        Case(
+            "items_odd_properties_jsonl",
+            base,
+            asked,
+            items_text="".join(json.dumps(r) + "\n" for r in odd_items),
+        ),
+        Case(
+            "items_odd_properties_csv",
+            base,
+            asked,
+            items_text="item_id,categories,price,brand\n"
+            + 'i0,,,\ni1,shoes,12.50,acme\ni2,"a,b",abc,\ni3,," 7 ",\n,x,1,y\n'
+            + "".join(f"i{j},c{j % 3},{j}.0,b{j % 4}\n" for j in range(4, 40)),
+            items_name="items.csv",
+        ),
+        Case("data_is_a_directory", base, asked, data_arg="data", expect_train_error="--data"),
+        Case(
+            "data_is_a_glob", base, asked, data_arg="data/events*.csv", expect_train_error="--data"
+        ),
+        Case("one_user_90pct_of_events", heavy + light, ["whale", "u1", "u50"]),
+        Case("one_item_in_every_history", hot, asked),
+        Case("users_only_on_own_items", isolated, ["iso0", "iso4", "u0"]),
+    ]
+    cases += [
+        replace(case, name="evaluate_" + case.name, command="evaluate", notes=[])
+        for case in [*earlier, *cases]
+        if case.name in EVALUATED
+        or case.name
+        in {
+            "parquet_events",
+            "csv_gz_events",
+            "anonymous_sessions_and_users",
+            "items_odd_properties_jsonl",
+            "one_user_90pct_of_events",
+            "users_only_on_own_items",
+        }
+    ]
     return cases
 
 
@@ -503,6 +678,9 @@ def main() -> None:
         )
         for problem in outcome.problems:
             print(f"    - {problem}")
+        for note in case.notes:
+            if note.startswith("refused"):
+                print(f"    ({note})")
     print(f"{len(cases) - failed} of {len(cases)} cases clean; files under {root}")
 
 

@@ -86,3 +86,23 @@ def test_empty_optional_columns_read_as_a_view_log(tmp_path: Path) -> None:
         f"{u},{i},{1_767_225_600 + 60 * k},,,\n" for k, (u, i) in enumerate(rows)
     )
     assert _lists(tmp_path, events, ["u1"]) == {"u1": {"c", "d"}}
+
+
+def test_a_session_only_visitor_asked_by_session_id_gets_the_items_it_had_not(
+    tmp_path: Path,
+) -> None:
+    # no user_id anywhere: training keys each visitor by its session; asked for by that session
+    # id, s1 (had a and b) was a stranger and got popularity, a and b first. Found by
+    # odd_shapes.py's anonymous_sessions_only (BENCHMARKS §179)
+    rows = [(f"o{n}", item) for n in range(8) for j, item in enumerate(ITEMS) if j != n % 4]
+    rows += [("s1", "a"), ("s1", "b"), ("u1", "a"), ("u1", "c")]
+    events = "user_id,item_id,timestamp,session_id\n" + "".join(
+        f"{u if u == 'u1' else ''},{i},{1_767_225_600 + 60 * k},{'' if u == 'u1' else u}\n"
+        for k, (u, i) in enumerate(rows)
+    )
+    # the four items less each one's own: s1 c, d; o2 (had a, b, d) c; the user u1 b, d
+    assert _lists(tmp_path, events, ["s1", "o2", "u1"]) == {
+        "s1": {"c", "d"},
+        "o2": {"c"},
+        "u1": {"b", "d"},
+    }

@@ -93,6 +93,18 @@ def test_one_model_has_nothing_to_compare() -> None:
     assert verdict.text == "one model evaluated: nothing to compare" and verdict.warning is None
 
 
+def test_one_evaluated_user_compares_nothing_and_says_why() -> None:
+    # one user (data with a single user): the paired test's ValueError was a traceback out of
+    # ``recsmith evaluate`` (odd_shapes.py's evaluate_single_user, BENCHMARKS §179)
+    comparisons = compare_to_best(
+        [result("ease", np.array([0.5])), result("popular", np.array([0.25]))]
+    )
+    assert comparisons == []
+    verdict = judge(comparisons, evaluated_users=1, users_in_data=1, split="temporal", k=10)
+    assert verdict.text == "1 user evaluated: a paired test needs two or more, nothing compared"
+    assert verdict.warning == "--split leave-last-out evaluates every user with two or more events"
+
+
 def test_a_tie_names_no_leader() -> None:
     # the same per-user ndcg for both models: mean difference 0, nothing to lead by (was
     # "popular leads on ndcg@10 by +0.0000"); identical samples: p = 1

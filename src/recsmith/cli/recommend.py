@@ -19,6 +19,7 @@ from recsmith.cli.users_file import read_users_file
 from recsmith.config import Settings
 from recsmith.decisions.batch import record_batch, store_exists
 from recsmith.errors import ValidationError
+from recsmith.features.interactions import SESSION_PREFIX
 from recsmith.ids import IdMap
 from recsmith.pipeline.artifact import load_artifact
 from recsmith.store.open import open_store
@@ -52,6 +53,24 @@ def _in_slices(
 def _known_users(bundle: ModelBundle | Pipeline) -> IdMap:
     """The users ``bundle`` was trained on (a pipeline's are its model bundle's)."""
     return bundle.users if isinstance(bundle, ModelBundle) else bundle.bundle.users
+
+
+def _visitor_keys(user_ids: np.ndarray, known: IdMap) -> np.ndarray:
+    """Each asked id as the model knows it. Training keys an anonymous visitor's events (a
+    ``session_id``, no ``user_id``) ``session:<id>``, a key nobody asking by the session id
+    writes: an id no trained user holds whose ``session:`` key the model knows is answered as
+    that visitor (their own items left out), not as a stranger from popularity. The rows keep
+    the id as written."""
+    unknown = np.flatnonzero(known.to_index(user_ids) < 0)
+    if len(unknown) == 0:
+        return user_ids
+    keys = np.array([SESSION_PREFIX + str(u) for u in user_ids[unknown]], dtype=object)
+    visitors = known.to_index(keys) >= 0
+    if not visitors.any():
+        return user_ids
+    out = np.asarray(user_ids, dtype=object).copy()
+    out[unknown[visitors]] = keys[visitors]
+    return out
 
 
 def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:
@@ -159,9 +178,10 @@ def recommend(
             user_ids, duplicates = listed.ids, listed.repeats
             rows_read = len(user_ids) + duplicates if listed.rows else 0
             profiles = _profiles(bundle, user_ids, cli.settings)
+            model_ids = _visitor_keys(user_ids, _known_users(bundle))
             recs = _in_slices(
                 lambda at: bundle.recommend(
-                    user_ids[at], k, **({} if profiles is None else {"profiles": profiles[at]})
+                    model_ids[at], k, **({} if profiles is None else {"profiles": profiles[at]})
                 ),
                 user_ids,
             )

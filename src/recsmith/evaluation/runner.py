@@ -342,8 +342,9 @@ def _mean_miscalibration(
 
 def compare_to_best(results: Sequence[ModelResult], metric: str = "ndcg") -> list[Comparison]:
     """Paired tests of the best model (by mean ``metric``) against each other model, with Holm's
-    correction across the comparisons."""
-    if len(results) < 2:
+    correction across the comparisons. None where fewer than two users were evaluated: a paired
+    test estimates the spread of the differences over users (``judge`` then says so)."""
+    if len(results) < 2 or len(results[0].per_user[metric]) < 2:
         return []
     best = max(results, key=lambda r: r.metrics[metric])
     others = [r for r in results if r is not best]

@@ -58,6 +58,19 @@ def judge(
     take more users than were evaluated; it names the clearest such difference (the fewest users
     needed), since if even that one is out of reach the evaluation cannot rank the models.
     """
+    if not comparisons and evaluated_users < 2:
+        suggestion = suggest_split(split)
+        return Verdict(
+            f"{evaluated_users:,} user evaluated: a paired test needs two or more, "
+            "nothing compared",
+            f"--split {suggestion} evaluates every user with two or more events"
+            if suggestion is not None
+            else None,
+            evaluated_users,
+            users_in_data,
+            None,
+            suggestion,
+        )
     if not comparisons:
         return Verdict(
             "one model evaluated: nothing to compare",
