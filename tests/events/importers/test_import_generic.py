@@ -528,6 +528,24 @@ def test_a_blank_event_type_column_is_typed_as_a_file_without_the_column_would_b
         other.close()
     assert kept == {"i1": "dwell", "i3": "purchase"}
     assert [e.field for r in result.rejected for e in r.errors] == ["event_type"]
+    # no event_type column, a value column blank throughout: views, as without the column
+    # (each row was refused "value: required"); one value in it: ratings, a blank one refused
+    for name, cells, expected, refused in [
+        ("no_values", ["", " "], {"i1": "view", "i2": "view"}, 0),
+        ("one_value", ["4", ""], {"i1": "rating"}, 1),
+    ]:
+        path = tmp_path / f"{name}.csv"
+        path.write_text(
+            "user_id,item_id,timestamp,value\n"
+            f"u6,i1,1704103200,{cells[0]}\nu6,i2,1704103201,{cells[1]}\n"
+        )
+        other = SQLiteStore(tmp_path / f"{name}.sqlite")
+        try:
+            result = import_source(other, read_source("events", path), settings)
+            got = _events(other).set_index("item_id")["event_type"].to_dict()
+        finally:
+            other.close()
+        assert (got, result.rejected_count) == (expected, refused), name
     jsonl = tmp_path / "blank.jsonl"
     jsonl.write_text(
         '{"user_id": "u3", "item_id": "i3", "timestamp": 1704103200, "event_type": null}\n'

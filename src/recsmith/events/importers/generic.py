@@ -74,17 +74,25 @@ def read_events(path: Path, chunk_rows: int = 100_000) -> ImportSource:
 
 
 def _with_type(table: Table) -> Iterator[RawChunk[pd.DataFrame]]:
-    fixed = (
-        None
-        if table.columns is None or "event_type" in table.columns
-        else (default_event_type("value" in table.columns))
-    )
+    """Each chunk's rows typed where the file has no ``event_type`` column: ratings where it has
+    a ``value`` column, views otherwise — a ``value`` column blank in every row read counting as
+    none (an export writing every optional column, empty where it has nothing: its rows were all
+    refused, ``value: required``)."""
+    typed = table.columns is None or "event_type" in table.columns
+    valued = table.columns is not None and "value" in table.columns
     for chunk in table.chunks:
-        if fixed is not None:
-            chunk.rows["event_type"] = fixed
+        if not typed:
+            blank = valued and bool(_blank(chunk.rows["value"]).all())
+            chunk.rows["event_type"] = default_event_type(valued and not blank)
         elif "event_type" in chunk.rows:
             _fill_blank_types(chunk.rows)
         yield chunk
+
+
+def _blank(column: pd.Series) -> np.ndarray:
+    """Which cells hold nothing: null, empty or whitespace."""
+    values = column.to_numpy(dtype=object)
+    return absent_mask(values) | blank_mask(values, str_mask(values))
 
 
 def _fill_blank_types(rows: pd.DataFrame) -> None:
@@ -96,19 +104,12 @@ def _fill_blank_types(rows: pd.DataFrame) -> None:
     seconds or prices its value is no rating (a 4 would become 4 stars nobody gave). The rows
     read are the reader's chunk (100,000s of rows), so a long file blank at its start and typed
     later is judged chunk by chunk."""
-    types = rows["event_type"].to_numpy(dtype=object)
-    blank = absent_mask(types) | blank_mask(types, str_mask(types))
+    blank = _blank(rows["event_type"])
     if not blank.all():
         return
-    if "value" in rows:
-        values = rows["value"].to_numpy(dtype=object)
-        has_value = ~(absent_mask(values) | blank_mask(values, str_mask(values)))
-    else:
-        has_value = np.zeros(len(rows), dtype=bool)
-    types = types.copy()
-    types[blank & has_value] = default_event_type(True)
-    types[blank & ~has_value] = default_event_type(False)
-    rows["event_type"] = types
+    has_value = ~_blank(rows["value"]) if "value" in rows else np.zeros(len(rows), dtype=bool)
+    types = np.where(has_value, default_event_type(True), default_event_type(False))
+    rows["event_type"] = types.astype(object)
 
 
 # ---- items ------------------------------------------------------------------------------------
