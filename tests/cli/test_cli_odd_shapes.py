@@ -95,14 +95,20 @@ def test_a_session_only_visitor_asked_by_session_id_gets_the_items_it_had_not(
     # id, s1 (had a and b) was a stranger and got popularity, a and b first. Found by
     # odd_shapes.py's anonymous_sessions_only (BENCHMARKS §179)
     rows = [(f"o{n}", item) for n in range(8) for j, item in enumerate(ITEMS) if j != n % 4]
-    rows += [("s1", "a"), ("s1", "b"), ("u1", "a"), ("u1", "c")]
-    events = "user_id,item_id,timestamp,session_id\n" + "".join(
-        f"{u if u == 'u1' else ''},{i},{1_767_225_600 + 60 * k},{'' if u == 'u1' else u}\n"
-        for k, (u, i) in enumerate(rows)
-    )
-    # the four items less each one's own: s1 c, d; o2 (had a, b, d) c; the user u1 b, d
-    assert _lists(tmp_path, events, ["s1", "o2", "u1"]) == {
-        "s1": {"c", "d"},
-        "o2": {"c"},
-        "u1": {"b", "d"},
-    }
+    rows += [("s1", "a"), ("s1", "b")]
+
+    def log(extra: list[tuple[str, str]]) -> str:
+        return "user_id,item_id,timestamp,session_id\n" + "".join(
+            f"{u if u == 'u1' else ''},{i},{1_767_225_600 + 60 * k},{'' if u == 'u1' else u}\n"
+            for k, (u, i) in enumerate(rows + extra)
+        )
+
+    # the four items less each one's own: s1 c, d; o2 (had a, b, d) c
+    (tmp_path / "sessions").mkdir()
+    assert _lists(tmp_path / "sessions", log([]), ["s1", "o2"]) == {"s1": {"c", "d"}, "o2": {"c"}}
+    # beside a logged-in user, user and session ids are two namespaces (a new user "s1" is not
+    # session s1's visitor, review rv29o): "s1" is a stranger, "session:s1" the visitor
+    (tmp_path / "mixed").mkdir()
+    got = _lists(tmp_path / "mixed", log([("u1", "a"), ("u1", "c")]), ["s1", "session:s1", "u1"])
+    assert got["session:s1"] == {"c", "d"} and got["u1"] == {"b", "d"}
+    assert {"a", "b"} <= got["s1"]  # popularity: nothing of session s1's left out

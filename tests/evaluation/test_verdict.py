@@ -100,9 +100,14 @@ def test_one_evaluated_user_compares_nothing_and_says_why() -> None:
         [result("ease", np.array([0.5])), result("popular", np.array([0.25]))]
     )
     assert comparisons == []
-    verdict = judge(comparisons, evaluated_users=1, users_in_data=1, split="temporal", k=10)
+    verdict = judge(comparisons, evaluated_users=1, users_in_data=5, split="temporal", k=10)
     assert verdict.text == "1 user evaluated: a paired test needs two or more, nothing compared"
     assert verdict.warning == "--split leave-last-out evaluates every user with two or more events"
+    # data with one user: no split evaluates more, so none is suggested (review rv29o)
+    alone = judge(comparisons, evaluated_users=1, users_in_data=1, split="temporal", k=10)
+    assert alone.warning is None
+    none = judge([], evaluated_users=0, users_in_data=3, split="leave-last-out", k=10)
+    assert none.text == "0 users evaluated: a paired test needs two or more, nothing compared"
 
 
 def test_a_tie_names_no_leader() -> None:

@@ -58,11 +58,13 @@ def _known_users(bundle: ModelBundle | Pipeline) -> IdMap:
 def _visitor_keys(user_ids: np.ndarray, known: IdMap) -> np.ndarray:
     """Each asked id as the model knows it. Training keys an anonymous visitor's events (a
     ``session_id``, no ``user_id``) ``session:<id>``, a key nobody asking by the session id
-    writes: an id no trained user holds whose ``session:`` key the model knows is answered as
-    that visitor (their own items left out), not as a stranger from popularity. The rows keep
-    the id as written."""
+    writes: where the model knows sessions only (a session log), an id whose ``session:`` key it
+    knows is answered as that visitor (their own items left out), not as a stranger from
+    popularity. Where it knows users too, user and session ids are two namespaces (both often
+    plain counters): a new user 42 is not session 42's visitor, so nothing is mapped (ask
+    ``session:42`` for the visitor). The rows keep the id as written."""
     unknown = np.flatnonzero(known.to_index(user_ids) < 0)
-    if len(unknown) == 0:
+    if len(unknown) == 0 or not _sessions_only(known):
         return user_ids
     keys = np.array([SESSION_PREFIX + str(u) for u in user_ids[unknown]], dtype=object)
     visitors = known.to_index(keys) >= 0
@@ -71,6 +73,14 @@ def _visitor_keys(user_ids: np.ndarray, known: IdMap) -> np.ndarray:
     out = np.asarray(user_ids, dtype=object).copy()
     out[unknown[visitors]] = keys[visitors]
     return out
+
+
+def _sessions_only(known: IdMap) -> bool:
+    """Whether every id the model knows is an anonymous visitor's ``session:`` key."""
+    ids = known.external_ids
+    return len(ids) > 0 and bool(
+        np.char.startswith(np.asarray(ids, dtype=str), SESSION_PREFIX).all()
+    )
 
 
 def read_sessions(path: Path) -> tuple[np.ndarray, list[list[str]]]:

@@ -59,9 +59,11 @@ def judge(
     needed), since if even that one is out of reach the evaluation cannot rank the models.
     """
     if not comparisons and evaluated_users < 2:
-        suggestion = suggest_split(split)
+        # another split helps only where the data holds more users than were evaluated
+        suggestion = suggest_split(split) if users_in_data > evaluated_users else None
+        noun = "user" if evaluated_users == 1 else "users"
         return Verdict(
-            f"{evaluated_users:,} user evaluated: a paired test needs two or more, "
+            f"{evaluated_users:,} {noun} evaluated: a paired test needs two or more, "
             "nothing compared",
             f"--split {suggestion} evaluates every user with two or more events"
             if suggestion is not None

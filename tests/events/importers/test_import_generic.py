@@ -14,6 +14,7 @@ import pytest
 from recsmith.config import EventSettings
 from recsmith.errors import ValidationError
 from recsmith.events.importers import SourceNotFound, base, import_source, read_source
+from recsmith.events.importers.generic import read_events
 from recsmith.store.sqlite import SQLiteStore
 
 HEADER = "user_id,item_id,event_type,value,timestamp"
@@ -546,6 +547,43 @@ def test_a_blank_event_type_column_is_typed_as_a_file_without_the_column_would_b
         finally:
             other.close()
         assert (got, result.rejected_count) == (expected, refused), name
+
+
+def test_the_blank_rules_are_decided_for_the_whole_file_not_a_chunk(
+    tmp_path: Path, settings: EventSettings
+) -> None:
+    """Read two rows a chunk: a file whose first chunk has blank types and whose later rows are
+    typed (dwell seconds) refuses the blanks, first chunk and last alike; a ratings file whose
+    first or last chunk has blank values refuses those rows, not reads them as views; a JSONL record
+    whose value is null is a view, as one without the key."""
+    header = "user_id,item_id,timestamp,event_type,value\n"
+    cases = {
+        "typed_later.csv": header
+        + "u1,i1,1704103200,,30\nu1,i2,1704103201,,40\n"
+        + "u1,i3,1704103202,dwell,50\nu1,i4,1704103203,dwell,60\nu1,i5,1704103204,,4\n",
+        "ratings_tail.csv": "user_id,item_id,timestamp,value\n"
+        + "u2,i1,1704103200,4\nu2,i2,1704103201,5\nu2,i3,1704103202,\n",
+        "values_later.csv": "user_id,item_id,timestamp,value\n"
+        + "u4,i1,1704103200,\nu4,i2,1704103201,\nu4,i3,1704103202,4\n",
+        "nulls.jsonl": '{"user_id": "u3", "item_id": "i1", "timestamp": 1704103200, '
+        '"value": null}\n{"user_id": "u3", "item_id": "i2", "timestamp": 1704103201, "value": 3}\n',
+    }
+    expected = {
+        "typed_later.csv": ({"i3": "dwell", "i4": "dwell"}, 3),
+        "ratings_tail.csv": ({"i1": "rating", "i2": "rating"}, 1),
+        "values_later.csv": ({"i3": "rating"}, 2),  # a ratings file: its blank rows refused
+        "nulls.jsonl": ({"i1": "view", "i2": "rating"}, 0),
+    }
+    for name, text in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        store = SQLiteStore(tmp_path / f"{name}.sqlite")
+        try:
+            result = import_source(store, read_events(path, chunk_rows=2), settings)
+            got = _events(store).set_index("item_id")["event_type"].to_dict()
+        finally:
+            store.close()
+        assert (got, result.rejected_count) == expected[name], name
     jsonl = tmp_path / "blank.jsonl"
     jsonl.write_text(
         '{"user_id": "u3", "item_id": "i3", "timestamp": 1704103200, "event_type": null}\n'

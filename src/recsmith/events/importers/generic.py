@@ -2,8 +2,9 @@
 
 Events: columns ``user_id, item_id, timestamp`` and optionally ``event_type, value, session_id,
 event_id, context``. Without an ``event_type`` column every row is a ``rating`` when there is a
-``value`` column (the common "user,item,rating,timestamp" export) and a ``view`` otherwise; a
-blank ``event_type`` cell is a ``rating`` where its row has a value and a ``view`` otherwise.
+``value`` column not blank in every row (the common "user,item,rating,timestamp" export) and a
+``view`` otherwise; an ``event_type`` column blank in every row types each row so: a ``rating``
+where it has a value, a ``view`` otherwise (a blank type beside typed rows is refused).
 
 Items: ``item_id`` and optionally ``categories, tags, text, available, created_at``; any other
 column becomes a property. In text files categories and tags are ``|``-separated lists.
@@ -60,32 +61,65 @@ def _check_event_columns(columns: list[str], name: str) -> None:
 
 
 def read_events(path: Path, chunk_rows: int = 100_000) -> ImportSource:
-    """Events from a CSV/JSONL/Parquet file; JSONL records may each omit ``event_type``."""
+    """Events from a CSV/JSONL/Parquet file; JSONL records may each omit ``event_type`` (a
+    record then is a rating where its ``value`` is not blank, else a view)."""
 
     def per_record(record: Record) -> Record:
         if "event_type" not in record:
-            record["event_type"] = default_event_type("value" in record)
+            value = record.get("value")
+            blank = value is None or (isinstance(value, str) and not value.strip())
+            record["event_type"] = default_event_type(not blank)
         return record
 
-    table = read_table(path, chunk_rows, id_keys=_EVENT_IDS, prepare=per_record)
-    if table.columns is not None:
-        _check_event_columns(table.columns, path.name)
-    return ImportSource("events", events=_with_type(table), total_events=table.total)
+    def table() -> Table:
+        return read_table(path, chunk_rows, id_keys=_EVENT_IDS, prepare=per_record)
+
+    def blank_throughout(column: str) -> bool:
+        """Whether ``column`` holds nothing in any row of the whole file: read again, only
+        where the first chunk's column is blank throughout (so rarely), and stopped at the
+        first cell that holds something."""
+        return all(
+            column not in chunk.rows or bool(_blank(chunk.rows[column]).all())
+            for chunk in table().chunks
+        )
+
+    first = table()
+    if first.columns is not None:
+        _check_event_columns(first.columns, path.name)
+    return ImportSource(
+        "events", events=_with_type(first, blank_throughout), total_events=first.total
+    )
 
 
-def _with_type(table: Table) -> Iterator[RawChunk[pd.DataFrame]]:
-    """Each chunk's rows typed where the file has no ``event_type`` column: ratings where it has
-    a ``value`` column, views otherwise — a ``value`` column blank in every row read counting as
-    none (an export writing every optional column, empty where it has nothing: its rows were all
-    refused, ``value: required``)."""
+def _with_type(
+    table: Table, blank_throughout: Callable[[str], bool]
+) -> Iterator[RawChunk[pd.DataFrame]]:
+    """Each chunk's rows typed as the whole file says, decided at its first chunk. Without an
+    ``event_type`` column: ratings where the file has a ``value`` column, views otherwise — a
+    ``value`` column blank in every row of the file counting as none. An ``event_type`` column
+    blank in every row of the file: each row a rating where it has a value, else a view. An
+    export writing every optional column, empty where it has nothing, is the same log as one
+    that leaves them out (issue #15: its rows were all refused, ``event_type: required`` /
+    ``value: required``). Where any row carries a type, a blank one is refused as before: beside
+    dwell seconds or prices its value is no rating (a 4 would become 4 stars nobody gave)."""
     typed = table.columns is None or "event_type" in table.columns
     valued = table.columns is not None and "value" in table.columns
+    fill: bool | None = None  # the column blank in the whole file: decided at the first chunk
     for chunk in table.chunks:
         if not typed:
-            blank = valued and bool(_blank(chunk.rows["value"]).all())
-            chunk.rows["event_type"] = default_event_type(valued and not blank)
+            if fill is None:
+                fill = valued and bool(_blank(chunk.rows["value"]).all())
+                fill = fill and blank_throughout("value")
+            chunk.rows["event_type"] = default_event_type(valued and not fill)
         elif "event_type" in chunk.rows:
-            _fill_blank_types(chunk.rows)
+            blank = _blank(chunk.rows["event_type"])
+            if fill is None:
+                fill = bool(blank.all()) and blank_throughout("event_type")
+            if fill:
+                rows = chunk.rows
+                has_value = ~_blank(rows["value"]) if "value" in rows else np.zeros(len(rows), bool)
+                types = np.where(has_value, default_event_type(True), default_event_type(False))
+                chunk.rows["event_type"] = types.astype(object)
         yield chunk
 
 
@@ -93,23 +127,6 @@ def _blank(column: pd.Series) -> np.ndarray:
     """Which cells hold nothing: null, empty or whitespace."""
     values = column.to_numpy(dtype=object)
     return absent_mask(values) | blank_mask(values, str_mask(values))
-
-
-def _fill_blank_types(rows: pd.DataFrame) -> None:
-    """An ``event_type`` column blank in every row read (empty, whitespace, null) gets the types
-    a file without the column would give: ``rating`` where the row has a value, ``view``
-    otherwise. An export that writes every optional column, empty where it has nothing, is the
-    same log as one that leaves them out (issue #15: every row was refused, ``event_type:
-    required``). Where other rows carry types, a blank one is refused as before: beside dwell
-    seconds or prices its value is no rating (a 4 would become 4 stars nobody gave). The rows
-    read are the reader's chunk (100,000s of rows), so a long file blank at its start and typed
-    later is judged chunk by chunk."""
-    blank = _blank(rows["event_type"])
-    if not blank.all():
-        return
-    has_value = ~_blank(rows["value"]) if "value" in rows else np.zeros(len(rows), dtype=bool)
-    types = np.where(has_value, default_event_type(True), default_event_type(False))
-    rows["event_type"] = types.astype(object)
 
 
 # ---- items ------------------------------------------------------------------------------------
