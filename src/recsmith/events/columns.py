@@ -50,6 +50,12 @@ def blank_mask(col: np.ndarray, is_str: np.ndarray) -> np.ndarray:
     return out
 
 
+def empty_mask(col: np.ndarray) -> np.ndarray:
+    """Holds nothing: null, NaN, or a string of whitespace only (or empty) — no value to the
+    validator (``parse_value``), and a blank cell to the importer's column rules."""
+    return missing_mask(col) | blank_mask(col, str_mask(col))
+
+
 def absent_mask(col: np.ndarray) -> np.ndarray:
     """Absent: null, NaN or the empty string (how CSV files spell a missing field)."""
     return missing_mask(col) | (col == "")
@@ -213,7 +219,7 @@ def refuse_text(col: np.ndarray, name: str, reason: str, errors: Errors) -> np.n
 
 
 def parse_value(col: np.ndarray, errors: Errors) -> np.ndarray:
-    missing = missing_mask(col) | blank_mask(col, str_mask(col))
+    missing = empty_mask(col)
     is_bool = bool_mask(col)
     numbers = to_float(np.where(is_bool, None, col))
     errors.add(~missing & (is_bool | np.isnan(numbers)), "value", "must be a number")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recsmith.errors import ValidationError
-from recsmith.events.columns import absent_mask, blank_mask, str_mask
+from recsmith.events.columns import empty_mask
 from recsmith.events.importers._common import ImportSource, ItemRecord, RawChunk
 from recsmith.events.importers.tabular import Record, Table, read_table
 from recsmith.events.schema import EVENT_INPUT_FIELDS
@@ -124,9 +124,8 @@ def _with_type(
 
 
 def _blank(column: pd.Series) -> np.ndarray:
-    """Which cells hold nothing: null, empty or whitespace."""
-    values = column.to_numpy(dtype=object)
-    return absent_mask(values) | blank_mask(values, str_mask(values))
+    """Which cells hold nothing: null, empty or whitespace (as the validator reads a value)."""
+    return empty_mask(column.to_numpy(dtype=object))
 
 
 # ---- items ------------------------------------------------------------------------------------
