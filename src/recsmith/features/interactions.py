@@ -344,6 +344,19 @@ class Interactions:
         a user's 0-star items came back). ``matrix`` itself where it holds every pair."""
         return with_touched(self.matrix, self.event_users, self.event_items)
 
+    def new_to_users(self, later: sparse.csr_array) -> sparse.csr_array:
+        """``later`` (users × items as ``matrix``; wider where it has items these data do not)
+        without every pair these data's users had (``had``): the items still new to them, the
+        only ones serving could list. What validation, the ranker's label windows and the
+        evaluation's truth hold out, so an item a user rated 0 or below before is neither truth
+        nor a candidate there, as it is never served (issue #15)."""
+        had = binarize(self.had())
+        if later.shape[1] > had.shape[1]:
+            had.resize(later.shape)
+        new = sparse.csr_array(later - later.multiply(had))
+        new.eliminate_zeros()
+        return new
+
 
 def with_touched(
     matrix: sparse.csr_array, users: np.ndarray, items: np.ndarray
