@@ -151,3 +151,20 @@ def test_source_tuning_scores_the_lists_serving_would_give() -> None:
     _, report = tune_sources(config, Interactions.from_events(ratings(), WEIGHTS))
     assert report["users"] == 4
     assert list(report["pop"]["ndcg@10"].values()) == [pytest.approx(0.75)] * 2
+
+
+def test_a_recent_source_in_validation_never_lists_an_item_the_user_rated_zero() -> None:
+    # EASE from z's recent item A (rated 4; B is held out): P, which u3 rated beside A, scores
+    # above 0, and z rated P 0 — serving's exclusions hold P (0/1 rows), so validation's must
+    # too, also where a source adds the recent items to them
+    full = Interactions.from_events(ratings(), WEIGHTS)
+    val = latest_item_split(full, max_users=100)
+    recent = {"name": "ease_recent", "model": "ease", "use": "recent", "quota": 10}
+    config = PipelineConfig.model_validate(
+        {"retrieval": {"sources": [recent]}, "ranking": {"enabled": False}}
+    )
+    scorer = _Scorer(config, val, ItemAttributes.from_items([], full.items), full)
+    cands = scorer.candidates(alone(config, "ease_recent"))
+    z = full.users.to_external(val.users).tolist().index("z")
+    listed = val.past.items.to_external(cands.items[cands.query == z]).tolist()
+    assert listed and "P" not in listed

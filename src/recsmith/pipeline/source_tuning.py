@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recsmith.evaluation.metrics import ndcg_at_k
-from recsmith.features.interactions import Interactions, binarize, renumbering
+from recsmith.features.interactions import Interactions, renumbering
 from recsmith.models.registry import create
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.sparse_rows import csr_from_pairs
@@ -85,7 +85,7 @@ def holdout_at(
         return Holdout(past, users, items, order)
     known = np.diff(past.matrix.indptr) > 0  # at place 0 every such user has a past
     # new to the user: not even rated 0 or below before (``had``), as serving would list it
-    scored = known[users] & (np.asarray(binarize(past.had())[users, items]).ravel() == 0)
+    scored = known[users] & (np.asarray(past.had_pairs()[users, items]).ravel() == 0)
     users, items = users[scored], items[scored]
     if len(users) > max_users:
         pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
@@ -176,7 +176,7 @@ def _holdout_ndcg(
     the source serving the model never proposes them, so they can score no hit here)."""
     assert source.model is not None  # tuned sources are model sources (config validation)
     model = create(source.model, **{**source.params, **params}).fit(past)
-    top = model.recommend(users, K, exclude=past.had()[users], blocked=blocked)
+    top = model.recommend(users, K, exclude=past.had_pairs()[users], blocked=blocked)
     top = model.with_evidence(top)
     truth = csr_from_pairs(len(users), past.n_items, np.arange(len(users)), items)
     return float(ndcg_at_k(top.ids, truth, K).mean())

@@ -242,7 +242,7 @@ def _window_examples(
     queries = Queries(
         users.astype(np.int32),
         recent_items(past, config.retrieval.recent_items)[users],
-        past.had()[users],  # what serving excludes (``ModelBundle.seen``)
+        past.had_pairs()[users],  # what serving excludes
         contexts,
         moments,
     )
