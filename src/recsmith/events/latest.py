@@ -29,12 +29,12 @@ _USER, _SESSION, _ITEM, _TYPE, _VALUE, _TS = (
 )
 
 
-def _signal_types(weights: Mapping[str, Weight]) -> tuple[list[str], list[str]]:
+def _signal_types(weights: Mapping[str, Weight]) -> tuple[frozenset[str], frozenset[str]]:
     """The event types whose every event weighs above 0 (a positive constant), and those
     weighed by their value (``value``, ``log_value``: above 0 exactly where the value is, as
     log(1 + v) > 0 iff v > 0); any other type's events (a constant of 0 or below) never do."""
-    constant = [t for t, w in weights.items() if not isinstance(w, str) and w > 0]
-    by_value = [t for t, w in weights.items() if isinstance(w, str)]
+    constant = frozenset(t for t, w in weights.items() if not isinstance(w, str) and w > 0)
+    by_value = frozenset(t for t, w in weights.items() if isinstance(w, str))
     return constant, by_value
 
 
@@ -45,8 +45,8 @@ def latest_items(events: pd.DataFrame, weights: Mapping[str, Weight]) -> list[tu
     types = events["event_type"]
     value = pd.to_numeric(events["value"], errors="coerce").to_numpy(np.float64)
     with np.errstate(invalid="ignore"):
-        signal = types.isin(constant).to_numpy(bool) | (
-            types.isin(by_value).to_numpy(bool) & (value > 0)
+        signal = types.isin(list(constant)).to_numpy(bool) | (
+            types.isin(list(by_value)).to_numpy(bool) & (value > 0)
         )
     events = events[signal]
     order = np.argsort(events["ts"].to_numpy(dtype=np.int64), kind="stable")  # not a frame sort:
