@@ -209,3 +209,22 @@ def test_items_a_user_rated_zero_or_below_are_seen_and_never_listed(tmp_path: Pa
     for bundle in (trained, ModelBundle.load(tmp_path / "m")):
         lists = bundle.recommend(["u1", "u2", "u3"], 10).item_ids
         assert [sorted(items) for items in lists] == [["w"], [], ["x", "z"]]
+
+
+def test_items_rated_zero_or_below_are_no_history_for_a_user_scored_from_items() -> None:
+    # z rated X 0 and Y 5; Y is nobody else's, so itemknn proposes z nothing (popularity) until
+    # z meets W, whose one neighbour is M: z is then scored from its items, training's first —
+    # Y (no neighbour) and W, never X, whose neighbours N1 and N2 are only the popularity fill
+    # after M (they led the list, anchored on the item z rated 0, before the fix; issue #15)
+    rows = [(f"u{u}", item, 4.0) for u in range(6) for item in ("X", "N1", "N2")]
+    rows += [("v", "M", 5.0), ("v", "W", 4.0), ("z", "X", 0.0), ("z", "Y", 5.0)]
+    data = Interactions.from_events(rating_events(rows), EventSettings().weights)
+    bundle = ModelBundle.train(data, create("itemknn"))
+    assert bundle.answer(["z"], 3, history=[[]]).tiers == ["popular"]
+    answer = bundle.answer(["z"], 3, history=[["W"]])
+    listed = list(answer.lists.item_ids[0])
+    assert answer.tiers == ["session"] and listed[0] == "M" and "X" not in listed  # X: had
+    assert answer.sources[0] == [["itemknn"], ["popular"], ["popular"]]
+    # asked without exclusions of its own, the same: every training item is masked
+    alone = bundle.recommend_for_items([["W"]], 3, users=bundle.users.to_index(["z"]))
+    assert alone.item_ids[0][0] == "M" and "X" not in list(alone.item_ids[0])

@@ -249,6 +249,16 @@ class ModelBundle:
             )
         return csr_of_rows(self.seen, idx, len(self.items), rows, cols)
 
+    def liked(self, user: int) -> np.ndarray:
+        """The training items of user index ``user`` with a positive weight, by item index:
+        what the model scored them from, and what their history is read from. ``seen``'s
+        explicit 0s, items rated 0 or below (``Interactions.had``), are had — never listed —
+        but no signal, never an anchor. None for -1 (a visitor)."""
+        if user < 0:
+            return np.zeros(0, dtype=self.seen.indices.dtype)
+        span = slice(self.seen.indptr[user], self.seen.indptr[user + 1])
+        return self.seen.indices[span][self.seen.data[span] > 0]
+
     def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(row, item index) for every id in ``lists[row]`` the model knows (others are skipped:
         an item first seen after training cannot be scored or excluded by index)."""
@@ -453,14 +463,16 @@ class ModelBundle:
         items): masked only, never read as history, lest they move the list towards them."""
         n = len(histories)
         rows, cols = self.item_pairs(histories)
-        if users is not None and (users >= 0).any():  # training items first: the oldest
-            trained = self.exclusions(users, None)
-            rows = np.concatenate([np.repeat(np.arange(n), np.diff(trained.indptr)), rows])
-            cols = np.concatenate([trained.indices, cols])
+        owners = np.full(n, -1) if users is None else users
+        trained = bool((owners >= 0).any())
+        if trained:  # training items first: the oldest; those weighted above 0 (``liked``)
+            liked = [self.liked(u) for u in owners.tolist()]  # a few rows: the fallback's
+            rows = np.concatenate([np.repeat(np.arange(n), list(map(len, liked))), rows])
+            cols = np.concatenate([*liked, cols])
         history = self._in_order(rows, cols, n)
         masked = history
-        if exclude is not None:
-            masked = (history + self.exclusions(np.full(n, -1), exclude)).tocsr()
+        if exclude is not None or trained:  # every training item masked, rated 0 or below too
+            masked = (history + self.exclusions(owners, exclude)).tocsr()
         answerable = (
             np.diff(history.indptr) > 0 if self.model.scores_histories else np.zeros(n, bool)
         )

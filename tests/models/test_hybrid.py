@@ -5,7 +5,7 @@ import numpy as np
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.hybrid import Hybrid, last_share_per_user, zscore_rows
-from recsmith.testing.recommender import checkerboard_catalog, checkerboard_events
+from recsmith.testing.recommender import checkerboard_catalog, checkerboard_events, rating_events
 
 
 def test_zscore_rows_handles_unscorable_entries() -> None:
@@ -46,3 +46,20 @@ def test_validation_holds_out_each_users_latest_events() -> None:
     np.testing.assert_array_equal(
         last_share_per_user(users, ts, 0.5), [True, False, True, False, True, False, False]
     )
+
+
+def test_weights_are_learnt_on_the_lists_serving_gives_without_items_rated_zero() -> None:
+    # v1..v4 rated P 0, then their own A_i, then T (held out). P is the most popular item (ten
+    # one-event users), T the next (seven). Served, P is never listed to them (rated 0): the
+    # popular list puts T first, NDCG 1 for all four. item-kNN reaches T from A1..A3 (h1..h3
+    # rated T and A_i), not from A4 (h4 rated A4 and G only: G first): at most (3 + 1/log2 3)/4.
+    # With P masked popularity wins (its weight 1); with P listed first (0.63 each) it lost.
+    rows = [(f"b{n}", "P", 5.0) for n in range(10)] + [(f"c{n}", "T", 5.0) for n in range(4)]
+    for i in (1, 2, 3):
+        rows += [(f"h{i}", "T", 5.0), (f"h{i}", f"A{i}", 5.0), (f"h{i}", "T", 5.0)]
+    rows += [("h4", "G", 5.0), ("h4", "A4", 5.0), ("h4", "G", 5.0)]
+    for i in (1, 2, 3, 4):
+        rows += [(f"v{i}", "P", 0.0), (f"v{i}", f"A{i}", 5.0), (f"v{i}", "T", 5.0)]
+    data = Interactions.from_events(rating_events(rows), EventSettings().weights)
+    model = Hybrid(components={"itemknn": {}, "popular": {}}, grid_steps=1).fit(data)
+    assert model.weights_.tolist() == [0.0, 1.0]

@@ -174,12 +174,12 @@ def test_latest_items_are_oldest_first_with_visitors_by_session() -> None:
         "item_id": ["a", "b", "c", "d"],
         "ts": [30, 10, 30, 20],
     }
-    frame = pd.DataFrame(columns)
+    frame = pd.DataFrame(columns).assign(event_type="view", value=None)
     expected = [("s9", "b"), ("u1", "d"), ("u1", "a"), ("u2", "c")]
-    assert latest_items(frame) == expected
+    assert latest_items(frame, EventSettings().weights) == expected
     # the same events as a small group's plain rows (``EVENT_COLUMNS`` order): the same pairs
     rows = [
         ("e", user, session, item, "view", None, ts, None, None, None)
         for user, session, item, ts in zip(*columns.values(), strict=True)
     ]
-    assert latest_of_rows(rows) == expected
+    assert latest_of_rows(rows, EventSettings().weights) == expected

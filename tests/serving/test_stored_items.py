@@ -208,7 +208,7 @@ def test_networked_outage_fails_the_read_then_clears(store: EventStore) -> None:
         return await asyncio.gather(*(reader.of(u) for u in users), return_exceptions=True)
 
     def kill_connections() -> None:
-        pids = [conn.info.backend_pid for conn in store._all]  # type: ignore[attr-defined]
+        pids = [conn.info.backend_pid for conn, _ in store._all]  # type: ignore[attr-defined]
         with psycopg.connect(store._conninfo, autocommit=True) as admin:  # type: ignore[attr-defined]
             admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
 

@@ -257,3 +257,35 @@ def test_contexts_by_id_sends_ids_as_one_text_and_refuses_one_holding_its_separa
     # "a\x1fb" would split into "a" and "b": an error, not the contexts of two other events
     with pytest.raises(ValueError, match="control character"):
         store.contexts_by_id(["a\x1fb"])
+
+
+@pytest.mark.postgres
+def test_a_thread_that_ended_leaves_no_connection_open(server: str, schema: str) -> None:
+    """A server's worker threads come and go (anyio ends one idle for 10 s): each reads through
+    its own connection, and the connections of the ended ones are closed when a thread next
+    connects, not kept open until the store closes (20 ended threads kept 20 open before).
+    Counted on the server, by this store's own application name."""
+    import psycopg
+
+    from recsmith.store.postgres import PostgresStore as Store
+
+    app = f"rs_{uuid.uuid4().hex[:12]}"
+    store = Store(_with_schema(f"{server}?application_name={app}", schema))
+
+    def open_on_server() -> int:
+        with psycopg.connect(server, autocommit=True) as admin:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            row = admin.execute(query, (app,)).fetchone()
+        return int(row[0]) if row else 0
+
+    try:
+        for _ in range(20):
+            reader = threading.Thread(target=store.count_events)
+            reader.start()
+            reader.join()
+        assert open_on_server() == 1  # the last thread's: closed when another thread connects
+        store.count_events()  # this thread connects: the last reader's is closed
+        assert open_on_server() == 1
+    finally:
+        store.close()
+    assert open_on_server() == 0

@@ -150,10 +150,7 @@ def ground_truth(data: Interactions, test: pd.DataFrame) -> GroundTruth:
         (np.ones(keep.sum(), np.float32), (u[keep], i[keep])), shape=(data.n_users, n_cols)
     )
     truth.sum_duplicates()
-    seen = binarize(data.matrix)
-    seen.resize((data.n_users, n_cols))
-    truth = (truth - truth.multiply(seen)).tocsr()  # drop what the user already had
-    truth.eliminate_zeros()
+    truth = data.new_to_users(truth)  # drop what the user already had, rated 0 or below too
     rows = np.flatnonzero(np.diff(truth.indptr) > 0)
     return GroundTruth(data.users.to_external(rows), truth[rows])
 

@@ -4,25 +4,51 @@ The actor is the ``user_id``, or the ``session_id`` of an anonymous visitor (whi
 visitor asks recommendations with). Pairs come oldest first, so the state's "recent items" end
 with the newest. Every group commit of the server computes them, so a small group's pairs come
 from its plain rows (``latest_of_rows``) without building a frame for them.
+
+Only events with a positive weight (``events.weights``) are kept: a rating of 0 or below is
+seen, never listed again (the store's items and the release's ``seen`` exclude it), but no
+anchor to recommend from, as training's recent items (``pipeline.training.recent_items``)
+count only a user's positively weighted items (issue #15: a 0-star item fed the 'recent'
+sources online, never offline).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from recsmith.config import Weight
 from recsmith.events.schema import EVENT_COLUMNS
 
-_USER, _SESSION, _ITEM, _TS = (
-    EVENT_COLUMNS.index(name) for name in ("user_id", "session_id", "item_id", "ts")
+_USER, _SESSION, _ITEM, _TYPE, _VALUE, _TS = (
+    EVENT_COLUMNS.index(name)
+    for name in ("user_id", "session_id", "item_id", "event_type", "value", "ts")
 )
 
 
-def latest_items(events: pd.DataFrame) -> list[tuple[str, str]]:
-    """(actor, item) pairs of a canonical frame, oldest first (stable for equal times)."""
+def _signal_types(weights: Mapping[str, Weight]) -> tuple[frozenset[str], frozenset[str]]:
+    """The event types whose every event weighs above 0 (a positive constant), and those
+    weighed by their value (``value``, ``log_value``: above 0 exactly where the value is, as
+    log(1 + v) > 0 iff v > 0); any other type's events (a constant of 0 or below) never do."""
+    constant = frozenset(t for t, w in weights.items() if not isinstance(w, str) and w > 0)
+    by_value = frozenset(t for t, w in weights.items() if isinstance(w, str))
+    return constant, by_value
+
+
+def latest_items(events: pd.DataFrame, weights: Mapping[str, Weight]) -> list[tuple[str, str]]:
+    """(actor, item) pairs of a canonical frame's events weighing above 0 under ``weights``,
+    oldest first (stable for equal times)."""
+    constant, by_value = _signal_types(weights)
+    types = events["event_type"]
+    value = pd.to_numeric(events["value"], errors="coerce").to_numpy(np.float64)
+    with np.errstate(invalid="ignore"):
+        signal = types.isin(list(constant)).to_numpy(bool) | (
+            types.isin(list(by_value)).to_numpy(bool) & (value > 0)
+        )
+    events = events[signal]
     order = np.argsort(events["ts"].to_numpy(dtype=np.int64), kind="stable")  # not a frame sort:
     users = events["user_id"].to_numpy(dtype=object)[order]  # this runs in every group commit
     sessions = events["session_id"].to_numpy(dtype=object)[order]
@@ -31,8 +57,17 @@ def latest_items(events: pd.DataFrame) -> list[tuple[str, str]]:
     return list(zip(actors.tolist(), items.tolist(), strict=True))
 
 
-def latest_of_rows(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, str]]:
+def latest_of_rows(
+    rows: Sequence[tuple[Any, ...]], weights: Mapping[str, Weight]
+) -> list[tuple[str, str]]:
     """``latest_items`` of the same events as plain rows (``EVENT_COLUMNS`` order, as
     ``events.validate_small_rows`` makes them: an absent user is None)."""
-    ordered = sorted(rows, key=lambda row: row[_TS])  # sorted() is stable, as argsort above
+    constant, by_value = _signal_types(weights)
+    signal = [
+        row
+        for row in rows
+        if row[_TYPE] in constant
+        or (row[_TYPE] in by_value and row[_VALUE] is not None and row[_VALUE] > 0)
+    ]
+    ordered = sorted(signal, key=lambda row: row[_TS])  # sorted() is stable, as argsort above
     return [(row[_SESSION] if row[_USER] is None else row[_USER], row[_ITEM]) for row in ordered]

@@ -167,14 +167,9 @@ def _model_items(
 
 
 def _scored_from(bundle: ModelBundle, user_id: str) -> np.ndarray:
-    """The user's training items the model scored from: the seen items with a positive weight
-    (``bundle.seen``'s explicit zeros, items rated 0 or below, are seen but no signal:
-    ``Interactions.had``), so none is shown as an anchor; none for a visitor."""
-    user = int(bundle.users.to_index([user_id])[0])
-    if user < 0:
-        return np.zeros(0, dtype=bundle.seen.indices.dtype)
-    span = slice(bundle.seen.indptr[user], bundle.seen.indptr[user + 1])
-    return bundle.seen.indices[span][bundle.seen.data[span] > 0]
+    """The user's training items the model scored from (``ModelBundle.liked``: an item rated 0
+    or below is seen but no signal), so none is shown as an anchor; none for a visitor."""
+    return bundle.liked(int(bundle.users.to_index([user_id])[0]))
 
 
 def _external(bundle: ModelBundle, index: int) -> str:

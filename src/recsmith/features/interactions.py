@@ -344,6 +344,26 @@ class Interactions:
         a user's 0-star items came back). ``matrix`` itself where it holds every pair."""
         return with_touched(self.matrix, self.event_users, self.event_items)
 
+    def had_pairs(self) -> sparse.csr_array:
+        """``had`` with every pair 1: what serving excludes as its exclusions hold it
+        (``ModelBundle.exclusions``, 0/1 rows), and what validation and the ranker's windows
+        exclude. Not ``had`` itself: its explicit 0s (items rated 0 or below) are gone from any
+        sum of it (``exclude + history`` in a source), and the item came back."""
+        return binarize(self.had())
+
+    def new_to_users(self, later: sparse.csr_array) -> sparse.csr_array:
+        """``later`` (users × items as ``matrix``; wider where it has items these data do not)
+        without every pair these data's users had (``had``): the items still new to them, the
+        only ones serving could list. What validation, the ranker's label windows and the
+        evaluation's truth hold out, so an item a user rated 0 or below before is neither truth
+        nor a candidate there, as it is never served (issue #15)."""
+        had = self.had_pairs()
+        if later.shape[1] > had.shape[1]:
+            had.resize(later.shape)
+        new = sparse.csr_array(later - later.multiply(had))
+        new.eliminate_zeros()
+        return new
+
 
 def with_touched(
     matrix: sparse.csr_array, users: np.ndarray, items: np.ndarray

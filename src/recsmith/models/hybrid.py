@@ -119,7 +119,8 @@ class Hybrid(Recommender):
         if len(users) > self.config.max_validation_users:
             users = np.sort(rng.choice(users, self.config.max_validation_users, replace=False))
         z = [zscore_rows(c.fit(train)._score(users)) for c in self._new_components()]
-        seen, truth_rows = train.matrix[users], truth[users]
+        # masked as serving masks: every item the user had, rated 0 or below too (issue #15)
+        seen, truth_rows = train.had_pairs()[users], truth[users]
         best, best_ndcg = np.full(n, 1.0 / n, dtype=np.float32), -1.0
         steps = self.config.grid_steps
         for combo in itertools.product(range(steps + 1), repeat=n):

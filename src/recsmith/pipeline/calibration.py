@@ -282,7 +282,7 @@ class _Scorer:
         self.queries = Queries(
             users,
             recent_items(past, config.retrieval.recent_items)[users],
-            past.matrix[users],
+            past.had_pairs()[users],  # what serving excludes
             contexts,
             moments,
         )

@@ -84,7 +84,8 @@ def holdout_at(
     if not len(users):  # no user has that many distinct items: nothing is held out
         return Holdout(past, users, items, order)
     known = np.diff(past.matrix.indptr) > 0  # at place 0 every such user has a past
-    scored = known[users] & (np.asarray(past.matrix[users, items]).ravel() == 0)
+    # new to the user: not even rated 0 or below before (``had``), as serving would list it
+    scored = known[users] & (np.asarray(past.had_pairs()[users, items]).ravel() == 0)
     users, items = users[scored], items[scored]
     if len(users) > max_users:
         pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))
@@ -175,7 +176,7 @@ def _holdout_ndcg(
     the source serving the model never proposes them, so they can score no hit here)."""
     assert source.model is not None  # tuned sources are model sources (config validation)
     model = create(source.model, **{**source.params, **params}).fit(past)
-    top = model.recommend(users, K, exclude=past.matrix[users], blocked=blocked)
+    top = model.recommend(users, K, exclude=past.had_pairs()[users], blocked=blocked)
     top = model.with_evidence(top)
     truth = csr_from_pairs(len(users), past.n_items, np.arange(len(users)), items)
     return float(ndcg_at_k(top.ids, truth, K).mean())

@@ -231,8 +231,7 @@ def _window_examples(
     feature aggregates fitted on the events before it, labels = items new to the user inside it;
     queries without a single positive candidate are dropped (they teach a ranker nothing)."""
     past = full.subset(window.past)
-    future = full.subset(window.labels).matrix
-    future = (future - future.multiply(past.matrix > 0)).tocsr()  # only items new to the user
+    future = past.new_to_users(full.subset(window.labels).matrix)
     users = window.users[np.diff(future.indptr)[window.users] > 0]
     if len(users) > max_queries:
         users = np.sort(rng.choice(users, max_queries, replace=False))
@@ -243,7 +242,7 @@ def _window_examples(
     queries = Queries(
         users.astype(np.int32),
         recent_items(past, config.retrieval.recent_items)[users],
-        past.matrix[users],
+        past.had_pairs()[users],  # what serving excludes
         contexts,
         moments,
     )

@@ -180,9 +180,7 @@ def _time_cut(full: Interactions, share: float) -> Validation:
     before = full.event_ts < cut
     order = full.own_item_order(before)  # None: events in time order number items as the past
     past = full.subset(before, order)
-    after = full.subset(~before, order).matrix
-    new = sparse.csr_array(after - after.multiply(past.matrix > 0))
-    new.eliminate_zeros()
+    new = past.new_to_users(full.subset(~before, order).matrix)
     known = np.diff(past.matrix.indptr) > 0
     users = np.flatnonzero(known & (np.diff(new.indptr) > 0)).astype(np.int32)
     truth = sparse.csr_array(new[users] > 0, dtype=np.float32)

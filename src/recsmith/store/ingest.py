@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
-from recsmith.config import EventSettings
+from recsmith.config import EventSettings, Weight
 from recsmith.events.columns import absent_mask, payload
 from recsmith.events.latest import latest_items, latest_of_rows
 from recsmith.events.schema import FieldError, IngestResult, Rejection
@@ -50,6 +50,9 @@ class CheckedEvents:
     offset: int
     #: over ``valid``: stamped with the time received (live events sent without a timestamp)
     stamped: np.ndarray
+    #: ``events.weights``: which stored events are a signal the online state keeps
+    #: (``events.latest``: those weighing above 0)
+    weights: Mapping[str, Weight]
     #: ``events.untracked``: events of erased or untracked people are dropped, not rejected
     drop_untracked: bool = False
     #: the batch's valid ``identify`` events (``privacy.identify``), linked once it is stored
@@ -107,7 +110,17 @@ def check_events(
         rejected = sorted([*rejected, *bad], key=lambda r: r.index)
     drop = settings.untracked == "drop"
     return CheckedEvents(
-        records, valid, positions, rejected, offset, stamped, drop, tuple(links), rows, content_ids
+        records,
+        valid,
+        positions,
+        rejected,
+        offset,
+        stamped,
+        settings.weights,
+        drop,
+        tuple(links),
+        rows,
+        content_ids,
     )
 
 
@@ -293,7 +306,10 @@ def _store_checked(
     # a store binding the rows never reads the frame, so none is built for it
     stored = store.append(None if rows is not None and store.binds_rows else valid(), rows)
     if on_stored is not None and len(positions):
-        on_stored(latest_of_rows(rows) if rows is not None else latest_items(valid()))
+        weights = checked.weights
+        on_stored(
+            latest_of_rows(rows, weights) if rows is not None else latest_items(valid(), weights)
+        )
     attributed = _NOTHING_ATTRIBUTED
     if attributor is not None and attributes and len(positions):
         attributed = attributor.attribute(valid(), shown)

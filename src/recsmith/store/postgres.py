@@ -304,7 +304,9 @@ class PostgresStore:
             path = f"-c search_path={self._schema}"
             self._options["options"] = f"{given.get('options') or ''} {path}".strip()
         self._local = threading.local()
-        self._all: list[psycopg.Connection[Any]] = []
+        #: every thread's connection and the thread: ``close`` closes them all, and a thread
+        #: that has ended has its connection closed (``_conn``)
+        self._all: list[tuple[psycopg.Connection[Any], threading.Thread]] = []
         self._lock = threading.Lock()
         self._ready = False
         #: Bumped when a connection is found broken: every thread's connection opened before
@@ -420,16 +422,31 @@ class PostgresStore:
             conn = self._local.conn = self._connect()
             self._local.epoch = epoch
             with self._lock:
-                self._all.append(conn)
+                self._close_orphans()
+                self._all.append((conn, threading.current_thread()))
         return conn
+
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that have ended (under ``_lock``). A thread's
+        connection lives in its thread-local slot, which goes with the thread, but ``_all``
+        kept it open: a server's worker threads come and go (anyio ends one idle for 10 s, a
+        burst starts new ones), each new one opened another connection, and the ended ones'
+        stayed open, idle, until PostgreSQL's ``max_connections`` refused everyone. Checked
+        when a thread opens one, so a store holds at most its live threads' and those of
+        threads ended since a thread last connected."""
+        ended = [pair for pair in self._all if not pair[1].is_alive()]
+        for conn, _ in ended:
+            with suppress(psycopg.Error):
+                conn.close()
+        self._all = [pair for pair in self._all if pair[1].is_alive()]
 
     def _drop(self, conn: psycopg.Connection[Any]) -> None:
         """Close this thread's ``conn`` and forget it."""
         with suppress(psycopg.Error):
             conn.close()
         self._local.conn = None
-        with self._lock, suppress(ValueError):
-            self._all.remove(conn)
+        with self._lock:
+            self._all = [pair for pair in self._all if pair[0] is not conn]
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -1055,7 +1072,7 @@ class PostgresStore:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
+            for conn, _ in self._all:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
