@@ -48,7 +48,7 @@ VARIANTS: list[tuple[str, str, dict]] = [
 ]
 
 
-def run(case: str, out: Path) -> None:
+def run(case: str, out: Path, labels: set[str]) -> None:
     shape, dataset, seed = case.split("/")
     s = split(
         sample(events_of(dataset, int(seed)), SHAPES[shape], int(seed)), SHAPES[shape].protocol
@@ -56,6 +56,8 @@ def run(case: str, out: Path) -> None:
     inner = split(s.train, SHAPES[shape].protocol)
     facts: dict = {"case": case, "people": list(people_of(dataset, int(seed), inner.users))}
     for label, model, params in VARIANTS:
+        if labels and label not in labels:
+            continue
         cpu = time.process_time()
         per_user = ndcg_at_10(recsmith_lists(model, params)(inner), inner)
         spent = time.process_time() - cpu
@@ -84,7 +86,7 @@ def pool(directory: Path) -> None:
         def scores(label: str, group: list[dict] = group) -> np.ndarray:
             return np.concatenate([c[label]["ndcg"] for c in group])
 
-        for label, _, _ in VARIANTS:
+        for label in [v[0] for v in VARIANTS if all(v[0] in c for c in group)]:
             a = scores(label)
             cells = [
                 "{:.3f} [{:.3f}, {:.3f}]".format(*ratio_interval(a, scores(ref), people))
@@ -102,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="", help="SHAPE/DATASET/SEED,...")
     parser.add_argument("--out", type=Path, default=Path("/tmp/slist_probe"))
+    parser.add_argument("--variants", default="", help="only these labels (default: all)")
     parser.add_argument("--pool", type=Path, default=None, help="pool a directory's cases")
     args = parser.parse_args()
     if args.pool is not None:
@@ -109,7 +112,7 @@ def main() -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     for case in filter(None, args.cases.split(",")):
-        run(case, args.out)
+        run(case, args.out, set(filter(None, args.variants.split(","))))
 
 
 if __name__ == "__main__":
