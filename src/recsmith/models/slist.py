@@ -119,7 +119,7 @@ class Slist(Transitions):
 
     name = "slist"
     Config = SlistConfig
-    config: SlistConfig  # type: ignore[assignment]
+    config: SlistConfig
 
     def fit(self, data: Interactions) -> Self:
         cfg = self.config
@@ -138,12 +138,11 @@ class Slist(Transitions):
             whole = unit_sums(sparse.csr_array(x[:, kept], dtype=np.float64))
             itself = sparse.csr_array(cfg.alpha * (whole.T @ whole))
             gram, cross = gram + itself, cross + itself
-        dense = gram.toarray().astype(np.float32)  # float32 as EASE's default: half the memory
+        dense = gram.astype(np.float32).toarray()  # float32 as EASE's default: half the memory
         dense[np.diag_indices_from(dense)] += cfg.regularization
         p = spd_inverse(dense)
-        weights = np.asarray(
-            cross.T.astype(np.float32) @ p
-        ).T  # P · ZᵀY (P symmetric): n × nnz, no n³ product
+        # P · ZᵀY as ((ZᵀY)ᵀ · P)ᵀ, P symmetric: n × nnz(ZᵀY) flops, no n³ product
+        weights = np.asarray(cross.T.astype(np.float32) @ p).T
         top = top_k_of_rows(
             len(kept), lambda start, stop: weights[start:stop].copy(), cfg.neighbors
         ).tocoo()
