@@ -98,6 +98,12 @@ SEARCH_SPACES: Mapping[str, SearchSpace] = MappingProxyType(
             "steps": t.suggest_int("steps", 1, 20),
             "history": t.suggest_int("history", 1, 50, log=True),
         },
+        "slist": lambda t: {
+            "regularization": t.suggest_float("regularization", 1.0, 1000.0, log=True),
+            "steps": t.suggest_int("steps", 1, 10),
+            "history": t.suggest_int("history", 1, 20, log=True),
+            "alpha": t.suggest_float("alpha", 0.0, 0.9),
+        },
         "cooccurrence": _cooccurrence,
         "sknn": _sknn,
         "content": lambda t: {

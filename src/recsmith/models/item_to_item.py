@@ -30,28 +30,39 @@ def top_k_of_product(
     left: sparse.csr_array, right: sparse.csc_array, k: int, scale: BlockScale
 ) -> sparse.csr_array:
     """Each row's ``k`` largest positive entries of ``scale(left @ right)`` (square: n × n),
-    never the diagonal (an item is not its own neighbour), as a sparse matrix.
+    never the diagonal (an item is not its own neighbour), as a sparse matrix (``top_k_of_rows``
+    over blocks of the product)."""
 
-    Computed block by block of rows (a sparse product made dense, scaled, then an argpartition
-    top-k), so the full n × n product never exists: memory stays bounded and no global sort is
-    needed.
-    """
-    n = left.shape[0]
-    block = max(1, _BLOCK_CELLS // max(n, 1))
-    rows, cols, vals = [], [], []
-    for start in range(0, n, block):
-        stop = min(start + block, n)
+    def rows(start: int, stop: int) -> np.ndarray:
         dots = np.asarray((left[start:stop] @ right).todense(), dtype=np.float32)
         scale(dots, start, stop)
+        return dots
+
+    return top_k_of_rows(left.shape[0], rows, k)
+
+
+def top_k_of_rows(n: int, rows: Callable[[int, int], np.ndarray], k: int) -> sparse.csr_array:
+    """Each row's ``k`` largest positive entries of the square n × n matrix whose rows
+    ``start:stop`` ``rows`` computes densely (a fresh array: it is written to), never the
+    diagonal, as a sparse matrix.
+
+    Computed block by block of rows (each block made dense, then an argpartition top-k), so the
+    full n × n matrix never exists: memory stays bounded and no global sort is needed.
+    """
+    block = max(1, _BLOCK_CELLS // max(n, 1))
+    kept_rows, cols, vals = [], [], []
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        dots = rows(start, stop)
         dots[np.arange(stop - start), np.arange(start, stop)] = 0.0
         dots[dots <= 0] = -np.inf
         top = top_k(dots, k)
         r, c = np.nonzero(top.ids >= 0)
-        rows.append(r + start)
+        kept_rows.append(r + start)
         cols.append(top.ids[r, c])
         vals.append(top.scores[r, c])
     return sparse.csr_array(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        (np.concatenate(vals), (np.concatenate(kept_rows), np.concatenate(cols))),
         shape=(n, n),
         dtype=np.float32,
     )

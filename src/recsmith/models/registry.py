@@ -22,6 +22,7 @@ from recsmith.models.popularity import Popular, Trending
 from recsmith.models.rp3beta import RP3Beta
 from recsmith.models.sasrec import SASRec
 from recsmith.models.sknn import SessionKNN
+from recsmith.models.slist import Slist
 from recsmith.models.transitions import Transitions
 from recsmith.models.two_tower import TwoTower
 from recsmith.models.userknn import UserKNN
@@ -43,6 +44,7 @@ MODELS: Mapping[str, type[Recommender]] = MappingProxyType(
             Cooccurrence,
             SessionKNN,
             Transitions,
+            Slist,
             Hybrid,
             SASRec,
             TwoTower,
