@@ -370,8 +370,9 @@ class CalibrationConfig(_Strict):
         description="β tried for an EASE source's recency weights (after its time decay): a"
         " user's own items weighed at scoring time by their place from the newest, 1 + β ·"
         " 0.5 ** ((place − 1) / recency_half_places); each must beat β 0 beyond noise by itself,"
-        " and of those the best worst share is kept ([] tries none); each value reuses the λ's"
-        " solve (BENCHMARKS §182)",
+        " and of those the best worst share is kept ([] tries none: EASE alone gained on"
+        " leave-last-out samples, the pipeline did not on test, not confirmed); each value"
+        " reuses the λ's solve (BENCHMARKS §182)",
     )
     decayed_source: float = Field(
         0.0,
