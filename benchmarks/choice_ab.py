@@ -29,6 +29,10 @@ source, §169; with ``--paired``, where it grew, also trained with it off, saved
 ``--decayed-source 0.25`` trains with ``calibration.decayed_source = 0.25`` (the fused
 order plus a decayed EASE, §171). ``--ease-past-top`` trains with ``calibration.ease_past_top =
 true`` (EASE's low-pass / Mult-DAE weight stepped past its list's top where that is kept, §173).
+``--ease-recency 1,3`` trains with ``calibration.ease_recency = [1.0, 3.0]`` (EASE's recency
+weights tried, §182); the data set ``reviews`` (with ``--shapes reviews``) is the simulator's
+reviews at ``ranker_at_size``'s middle size (6,000 users × 4,000 items, each user's last item
+held out).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from calibration import calibration_line
+from ranker_at_size import review_events
 from shape_sweep import SHAPES, K, Split, events_of, ndcg_at_10, sample, split
 
 from recsmith.config import EventSettings
@@ -133,6 +138,12 @@ def main() -> None:
         "Mult-DAE weight, it steps on up (BENCHMARKS §173)",
     )
     parser.add_argument(
+        "--ease-recency",
+        default="",
+        help="calibration.ease_recency = these β (comma-separated): EASE's recency weights "
+        "tried (BENCHMARKS §182)",
+    )
+    parser.add_argument(
         "--protocol",
         choices=["temporal", "last"],
         help="split and score every shape's sample by this protocol, not the shape's own",
@@ -146,6 +157,7 @@ def main() -> None:
         ("fused_forward", True, args.fused_forward),
         ("decayed_source", args.decayed_source, args.decayed_source > 0),
         ("ease_past_top", True, args.ease_past_top),
+        ("ease_recency", [float(b) for b in args.ease_recency.split(",") if b], args.ease_recency),
     )
     calibration = config.calibration.model_copy(update={k: v for k, v, on in given if on})
     config = config.model_copy(update={"calibration": calibration})
@@ -157,8 +169,11 @@ def main() -> None:
     for shape in args.shapes.split(","):
         for dataset in args.datasets.split(","):
             for seed in map(int, args.seeds.split(",")):
-                drawn = sample(events_of(dataset, seed), SHAPES[shape], seed)
-                own = SHAPES[shape].protocol
+                if shape == "reviews":
+                    drawn, own = review_events(seed, 6000, 4000), "last"
+                else:
+                    drawn = sample(events_of(dataset, seed), SHAPES[shape], seed)
+                    own = SHAPES[shape].protocol
                 protocol = args.protocol or own
                 s = split(drawn, protocol)
                 name = shape if protocol == own else f"{shape}{protocol}"

@@ -213,8 +213,8 @@ def test_a_pipeline_file_mistake_is_named_when_the_file_is_read(
 
 CALIBRATION_KEYS = (
     "enabled, budget_seconds, min_users, share, max_users, latest_folds, ials_factors, "
-    "ease_lowpass, ease_autoencoder, ease_past_top, ease_decay, decayed_source, fused_weights, "
-    "fused_forward, fused_drop, sitting_bar, pooled_prefer, sequential"
+    "ease_lowpass, ease_autoencoder, ease_past_top, ease_decay, ease_recency, decayed_source, "
+    "fused_weights, fused_forward, fused_drop, sitting_bar, pooled_prefer, sequential"
 )
 
 
@@ -448,7 +448,12 @@ def test_a_category_request_falls_back_to_popularity_within_it(
 
 @pytest.mark.parametrize(
     ("key", "param"),
-    [("ease_lowpass", "lowpass"), ("ease_autoencoder", "autoencoder"), ("ease_decay", "decay")],
+    [
+        ("ease_lowpass", "lowpass"),
+        ("ease_autoencoder", "autoencoder"),
+        ("ease_decay", "decay"),
+        ("ease_recency", "recency"),
+    ],
 )
 def test_every_value_calibration_accepts_for_ease_ease_accepts(key: str, param: str) -> None:
     """The grid lists' caps are EASE's own: the largest value one list takes fits EASE, and the

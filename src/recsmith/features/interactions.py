@@ -165,6 +165,32 @@ def pair_decay(data: Interactions, share: float) -> sparse.csr_array:
     return sparse.csr_array(binarize(data.matrix).multiply(latest), dtype=np.float32)
 
 
+def pair_places(data: Interactions) -> sparse.csr_array:
+    """Per stored (user, item) pair of ``data.matrix`` (the same structure, float32): its place
+    among the user's stored pairs by their latest event, newest first — 1 for the newest, and
+    pairs whose latest events share one instant share a place (one more than the pairs newer
+    than them: such events have no order, and the rows' order must not make one). What EASE's
+    ``recency`` weighs a user's own items by."""
+    order = np.lexsort((data.event_ts, data.event_items, data.event_users))
+    u, i, ts = data.event_users[order], data.event_items[order], data.event_ts[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
+    u, i, ts = u[last], i[last], ts[last]
+    held = _pair_keys(data.matrix)  # sorted (user, item) keys of the stored pairs
+    keys = u.astype(np.int64) * data.n_items + i
+    at = np.searchsorted(keys, held)  # every stored pair has an event: found, in key order
+    rows, when = u[at].astype(np.int64), ts[at]
+    newest = np.lexsort((-when, rows))  # per user, newest first
+    r, w = rows[newest], when[newest]
+    starts = np.r_[True, (r[1:] != r[:-1]) | (w[1:] != w[:-1])]
+    run_first = np.maximum.accumulate(np.where(starts, np.arange(len(r)), 0))
+    row_first = np.searchsorted(r, r)  # r is sorted: each user's first position
+    places = np.empty(len(r), np.float32)
+    places[newest] = run_first - row_first + 1
+    m = data.matrix
+    return sparse.csr_array((places, m.indices.copy(), m.indptr.copy()), shape=m.shape)
+
+
 def _matrix(
     u: np.ndarray,
     i: np.ndarray,

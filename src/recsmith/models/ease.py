@@ -33,6 +33,17 @@ of the normalised co-occurrence reaches items EASE's hard-shrunk weights leave n
 sparse matrix: chosen on validation, it held on unread seeds of the simulated marketplace shape
 (BENCHMARKS §92). The filter is fitted beside the solve (ARPACK's top k, matrix-free, on the
 user–item graph's largest component).
+
+``recency`` (off by default) weighs a known user's own items by how recent they are when the user
+is scored, after the solve (no new fit): item i of the user's row counts
+1 + recency · 0.5 ** ((place(i) − 1) / ``recency_half_places``), its place 1 for the user's newest
+item (by the pair's latest event; items met at one instant share a place). Where each user's
+next item follows their last ones (review sequences, each user's last item held out), x_u · B
+leans towards what the user did last, as SLIST's and other recency-aware linear models weigh
+their inputs; the weights enter EASE's product and the low-pass filter's (the Mult-DAE, trained
+on plain rows, reads plain rows). They are kept per known user's stored item
+(``user_recency_``), so a release scores a user as evaluation did; a visitor's history rows are
+scored unweighted, as before.
 """
 
 from __future__ import annotations
@@ -44,7 +55,13 @@ import scipy.linalg
 from pydantic import Field
 from scipy import sparse
 
-from recsmith.features.interactions import Interactions, binarize, decay_factors, pair_decay
+from recsmith.features.interactions import (
+    Interactions,
+    binarize,
+    decay_factors,
+    pair_decay,
+    pair_places,
+)
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.low_pass import blended, low_pass_factors
 from recsmith.models.mult_dae import ARRAY_NAMES, MultDAE, bagged, epochs_for, fit_mult_dae
@@ -100,6 +117,17 @@ class EASEConfig(ModelConfig):
         " autoencoder), as a share of the data's time span: a pair counts 0.5 ** (age of its"
         " latest event / (decay × span)); 0 = off. Histories are scored as before",
     )
+    recency: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="β of a known user's own items weighed at scoring time by how recent they"
+        " are: the item at place p (1 = newest) counts 1 + β · 0.5 ** ((p − 1) / half-places);"
+        " no new solve; 0 = off",
+    )
+    recency_half_places: float = Field(
+        1.0, gt=0, le=1000, description="places after which recency's extra weight halves"
+    )
     autoencoder_hidden: int = Field(64, ge=1, le=1024, description="the Mult-DAE's hidden units")
     autoencoder_networks: int = Field(
         1,
@@ -132,6 +160,14 @@ def rising_factor(
         users / max(users.sum(), 1.0) + SHARE_FLOOR
     )
     return np.power(ratio, exponent).astype(np.float32)
+
+
+def recency_weights(places: sparse.csr_array, beta: float, half: float) -> sparse.csr_array:
+    """``places`` (each stored pair's place in its user's items, 1 = newest) → the weights
+    1 + ``beta`` · 0.5 ** ((place − 1) / ``half``), float32, the same structure."""
+    out = sparse.csr_array(places, dtype=np.float32, copy=True)
+    out.data = (1.0 + beta * np.power(0.5, (places.data - 1.0) / half)).astype(np.float32)
+    return out
 
 
 def spd_inverse(matrix: np.ndarray, block: int = 2048) -> np.ndarray:
@@ -181,6 +217,8 @@ class EASE(Recommender):
     lowpass_right_: np.ndarray  # [rank, n_kept]
     dae_: MultDAE | None  # the autoencoder over kept items (None when off)
     user_items_: sparse.csr_array
+    #: per stored pair of ``user_items_`` (the same structure), its recency weight; 0 × 0 when off
+    user_recency_: sparse.csr_array
     n_items_: np.ndarray  # scalar array: catalogue size
 
     def fit(self, data: Interactions) -> Self:
@@ -224,6 +262,15 @@ class EASE(Recommender):
             else None
         )
         self.user_items_ = x
+        self.user_recency_ = (
+            recency_weights(
+                shared(data, ("places",), lambda: pair_places(data)),
+                cfg.recency,
+                cfg.recency_half_places,
+            )
+            if cfg.recency > 0
+            else sparse.csr_array((0, 0), dtype=np.float32)
+        )
         self.n_items_ = np.asarray(data.n_items)
         return self
 
@@ -267,15 +314,30 @@ class EASE(Recommender):
         return out
 
     def _score(self, users: np.ndarray) -> np.ndarray:
-        return self._score_history(self.user_items_[users])
+        if not self.user_recency_.shape[0]:
+            return self._score_history(self.user_items_[users])
+        rows = self._kept_rows(self.user_items_[users])
+        weighted = sparse.csr_array(rows.multiply(self.user_recency_[users][:, self.kept_]))
+        return self._scored(rows, weighted)
 
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
+        rows = self._kept_rows(history)
+        return self._scored(rows, rows)
+
+    def _kept_rows(self, history: sparse.csr_array) -> sparse.csr_array:
+        """``history``'s kept items' columns, each 1 where the model is binary."""
         rows = sparse.csr_array(history)[:, self.kept_]
         if self.config.binary:
             rows.data[:] = 1.0
-        scores = np.asarray(rows @ self.weights_, dtype=np.float32)
+        return rows
+
+    def _scored(self, rows: sparse.csr_array, weighted: sparse.csr_array) -> np.ndarray:
+        """Scores of ``rows`` (kept items' columns) over the catalogue: EASE's product and the
+        low-pass filter's read ``weighted`` (the rows under the recency weights, or the rows
+        themselves), the Mult-DAE the plain rows it was trained on."""
+        scores = np.asarray(weighted @ self.weights_, dtype=np.float32)
         if self.lowpass_left_.size:
-            low = np.asarray(rows @ self.lowpass_left_) @ self.lowpass_right_
+            low = np.asarray(weighted @ self.lowpass_left_) @ self.lowpass_right_
             scores = blended(scores, low, self.config.lowpass)
         if len(self.rising_):
             scores = np.maximum(scores, RISING_FLOOR) * self.rising_
@@ -313,10 +375,16 @@ class EASE(Recommender):
             **(self.dae_.arrays() if self.dae_ is not None else {}),
             "n_items_": self.n_items_,
             **sparse_to_arrays("user_items_", self.user_items_),
+            **sparse_to_arrays("user_recency_", self.user_recency_),
         }
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.user_items_ = sparse_from_arrays("user_items_", arrays)
+        self.user_recency_ = (  # a release saved before the weights: none
+            sparse_from_arrays("user_recency_", arrays)
+            if "user_recency_shape" in arrays
+            else sparse.csr_array((0, 0), dtype=np.float32)
+        )
         self.rising_ = np.empty(0, np.float32)  # releases saved before the factor existed
         self.lowpass_left_ = np.empty((0, 0), np.float32)  # … or before the low-pass filter
         self.lowpass_right_ = np.empty((0, 0), np.float32)

@@ -147,7 +147,9 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     weight of its Mult-DAE after that where ``cc.ease_autoencoder`` does (BENCHMARKS §139), and
     last its time decay where ``cc.ease_decay`` does: half-lives as shares of the validation
     past's own span, its reference time the past's newest event (``pair_decay``), so a value
-    fits data of any time scale and nothing after the cut leaks in (BENCHMARKS §164).
+    fits data of any time scale and nothing after the cut leaks in (BENCHMARKS §164); then its
+    recency weights where ``cc.ease_recency`` names β values (a user's own items weighed by their
+    place from the newest at scoring time: no new solve, BENCHMARKS §182).
 
     §84 tried iALS's rank at 8 — the power of two nearest a decade below the file's 64 — and 16,
     half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost grows with the rank's
@@ -170,6 +172,7 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
             ("lowpass", cc.ease_lowpass),
             ("autoencoder", cc.ease_autoencoder),
             ("decay", cc.ease_decay),
+            ("recency", cc.ease_recency),
         ):
             if values:
                 grid = (*grid, (param, tuple(dict.fromkeys(values))))
@@ -190,8 +193,9 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
 #: diginetica-sample whole (iALS serves) 0.81× → 1.00× tuned implicit ALS (§161).
 STRENGTHS = frozenset({"regularization", "alpha"})
 #: Gridded parameters whose 0 (the file's default) turns a second signal off: EASE's low-pass
-#: weight, rising factor, Mult-DAE weight and time decay (0: every pair counts the same; a
-#: half-life weighs old pairs down, a prior the data must confirm). Every value is scored, and
+#: weight, rising factor, Mult-DAE weight, time decay (0: every pair counts the same; a
+#: half-life weighs old pairs down, a prior the data must confirm) and recency weights (0: a
+#: user's items count the same whatever their place). Every value is scored, and
 #: each must turn the signal on by itself: beat the grid's start (off) beyond noise
 #: (``prefer``). The values that do only
 #: set how strongly the same signal counts — none is simpler than another — so among them the best
@@ -200,12 +204,12 @@ STRENGTHS = frozenset({"regularization", "alpha"})
 #: noise once 0.3 was kept, and did not where it had the higher worst share (market / simulated /
 #: 2, BENCHMARKS §112); EASE alone scored higher on test at 1 than at 0.3 on 11 of 12 marketplace
 #: samples. Where no value beats off beyond noise (``short``, §92) nothing moves.
-SWITCHED_STRENGTHS = frozenset({"lowpass", "rising", "autoencoder", "decay"})
+SWITCHED_STRENGTHS = frozenset({"lowpass", "rising", "autoencoder", "decay", "recency"})
 #: Gridded parameters applied to EASE's scores after its solve (``ease.py``): their tries share
 #: the solve of the λ kept (``models/shared_fits.py``). Any other value — a λ, a half-life (the
 #: decayed pairs are solved again) — is another solve, fitted apart: its pieces die with its model,
 #: so no validation past holds a second solve while it fits (review rv27b F1).
-AFTER_SOLVE = frozenset({"rising", "lowpass", "autoencoder"})
+AFTER_SOLVE = frozenset({"rising", "lowpass", "autoencoder", "recency"})
 #: EASE's companion weights (GF-CF's low-pass filter, the Mult-DAE): where the grid keeps the top
 #: of the values the file lists, and ``calibration.ease_past_top`` asks, it walks on up the
 #: half-decade ladder (``step_up``: 1 → 3 → 10), each step while the last one is kept

@@ -291,6 +291,8 @@ class PlacementConfig(_Strict):
 EaseWeight = Annotated[float, Field(gt=0, le=10)]
 #: A half-life tried for EASE's ``decay`` (a share of the data's span), capped as EASE caps it.
 EaseDecay = Annotated[float, Field(gt=0, le=100)]
+#: β of EASE's ``recency`` (``ease.py``): as wide as EASE accepts
+EaseRecency = Annotated[float, Field(gt=0, le=100)]
 
 
 class CalibrationConfig(_Strict):
@@ -362,6 +364,15 @@ class CalibrationConfig(_Strict):
         ' newest, its "now"): each must beat no decay beyond noise by itself, and of those the'
         " best worst share is kept ([] tries none: never kept on 18 samples, not confirmed,"
         " BENCHMARKS §164); each value fits EASE once more per validation split",
+    )
+    ease_recency: list[EaseRecency] = Field(
+        default_factory=list,
+        description="β tried for an EASE source's recency weights (after its time decay): a"
+        " user's own items weighed at scoring time by their place from the newest, 1 + β ·"
+        " 0.5 ** ((place − 1) / recency_half_places); each must beat β 0 beyond noise by itself,"
+        " and of those the best worst share is kept ([] tries none: EASE alone gained on"
+        " leave-last-out samples, the pipeline did not on test, not confirmed); each value"
+        " reuses the λ's solve (BENCHMARKS §182)",
     )
     decayed_source: float = Field(
         0.0,

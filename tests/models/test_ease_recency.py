@@ -1,0 +1,87 @@
+"""EASE's ``recency``: a known user's own items weighed at scoring time by their place from the
+newest, against places and weights worked out by hand from the events, and the user's scores
+against the weighted row times a plain EASE's weights (another fit: the solve is not what is
+under test). A release scores a user as the fitted model did, and a visitor's items are scored
+unweighted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsmith.config import EventSettings
+from recsmith.features.interactions import Interactions, pair_places
+from recsmith.models.ease import EASE
+from recsmith.testing.recommender import view_events
+
+WEIGHTS = EventSettings().weights
+#: a: x at 10 and again at 30 (its latest counts), y and z at 40 (one instant), w at 20;
+#: b: y at 5, x at 7; c: z at 1, w at 2, v at 3 (v: a fifth item for the solve to reach)
+ROWS = [("a", "x", 10), ("a", "y", 40), ("a", "w", 20), ("a", "x", 30), ("a", "z", 40),
+        ("b", "y", 5), ("b", "x", 7), ("c", "z", 1), ("c", "w", 2), ("c", "v", 3)]  # fmt: skip
+#: places by hand: a's y and z share place 1 (nothing newer), x is 3rd (two pairs are newer), w 4th
+PLACES = {("a", "y"): 1, ("a", "z"): 1, ("a", "x"): 3, ("a", "w"): 4,
+          ("b", "x"): 1, ("b", "y"): 2, ("c", "v"): 1, ("c", "w"): 2, ("c", "z"): 3}  # fmt: skip
+
+
+def as_dict(data: Interactions, matrix: object) -> dict[tuple[str, str], float]:
+    coo = matrix.tocoo()  # type: ignore[attr-defined]
+    users, items = data.users.to_external(coo.row), data.items.to_external(coo.col)
+    return {(u, i): float(v) for u, i, v in zip(users, items, coo.data, strict=True)}
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_places_count_from_the_newest_pair_and_share_an_instant(reverse: bool) -> None:
+    """Rows in either order: the same places (the pair's latest event; a tie shares a place)."""
+    rows = ROWS[::-1] if reverse else ROWS
+    data = Interactions.from_events(view_events(rows), WEIGHTS)
+    assert as_dict(data, pair_places(data)) == PLACES
+
+
+def test_a_users_scores_are_the_hand_weighted_row_times_plain_eases_weights() -> None:
+    data = Interactions.from_events(view_events(ROWS), WEIGHTS)
+    beta, half = 2.0, 2.0
+    model = EASE(regularization=0.5, recency=beta, recency_half_places=half).fit(data)
+    plain = EASE(regularization=0.5).fit(data)
+    # 1 + β · 0.5 ** ((place − 1) / 2) by hand: place 1 → 3, 2 → 1 + 2/√2, 3 → 2, 4 → 1 + 2/2√2
+    by_place = {1: 3.0, 2: 1.0 + 2.0 / np.sqrt(2.0), 3: 2.0, 4: 1.0 + 1.0 / np.sqrt(2.0)}
+    x = np.zeros((data.n_users, data.n_items))
+    for (user, item), place in PLACES.items():
+        u, i = data.users.to_index([user])[0], data.items.to_index([item])[0]
+        x[u, i] = by_place[place]
+    users = np.arange(data.n_users)
+    np.testing.assert_allclose(model._score(users), x @ plain.weights_, rtol=1e-5, atol=1e-6)
+    # the weights change a's order: plain EASE ranks v by the unweighted row, which the
+    # weighted one does not give (else the test would not see a model that ignored recency)
+    assert not np.allclose(model._score(users), plain._score(users))
+
+
+def test_off_scores_as_plain_ease_and_visitors_are_scored_unweighted() -> None:
+    data = Interactions.from_events(view_events(ROWS), WEIGHTS)
+    model = EASE(regularization=0.5, recency=3.0).fit(data)
+    plain = EASE(regularization=0.5).fit(data)
+    assert EASE().config.recency == 0.0
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(EASE(regularization=0.5, recency=0.0).fit(data)._score(users),
+                                  plain._score(users))  # fmt: skip
+    rows = data.matrix[users]
+    np.testing.assert_array_equal(model._score_history(rows), plain._score_history(rows))
+
+
+def test_a_saved_model_scores_users_as_the_fitted_one(tmp_path: Path) -> None:
+    """The weights travel in the release (serving reads them, never recomputes); a release
+    written before them loads with recency off."""
+    data = Interactions.from_events(view_events(ROWS), WEIGHTS)
+    model = EASE(regularization=0.5, recency=3.0).fit(data)
+    model.save(tmp_path / "m")
+    loaded = EASE.load(tmp_path / "m")
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(loaded._score(users), model._score(users))
+    arrays = {k: v for k, v in model._arrays().items() if not k.startswith("user_recency_")}
+    old = EASE(regularization=0.5)
+    old._restore(arrays)
+    np.testing.assert_array_equal(
+        old._score(users), EASE(regularization=0.5).fit(data)._score(users)
+    )
