@@ -1157,7 +1157,11 @@ def _try_ranker(
     windows = 0
     for val in vals:
         enough = rc.min_queries if has_time_order(val.past) else rc.max_queries
-        windows += len(label_windows(val.past, rc.label_share, enough, seed=rc.random_state))
+        windows += len(
+            label_windows(
+                val.past, rc.label_share, enough, seed=rc.random_state, protocol=rc.label_protocol
+            )
+        )
     # sources refitted per window, plus LightGBM, on each split
     estimate = fit_seconds / len(vals) * (windows + len(vals))
     if budget.passes(estimate):
