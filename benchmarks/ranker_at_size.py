@@ -115,7 +115,7 @@ def served(config: PipelineConfig, train: pd.DataFrame, users: list[str], rankin
     return lists, pipeline.bundle.manifest.get("ranker_training", {})
 
 
-def run(seed: int, users: int, items: int, budget: float) -> None:
+def run(seed: int, users: int, items: int, budget: float, label: str = "time") -> None:
     events = review_events(seed, users, items)
     s = split(events, "last")
     print(
@@ -125,7 +125,10 @@ def run(seed: int, users: int, items: int, budget: float) -> None:
     )
     config = default_pipeline_config()
     config = config.model_copy(
-        update={"calibration": config.calibration.model_copy(update={"budget_seconds": budget})}
+        update={
+            "calibration": config.calibration.model_copy(update={"budget_seconds": budget}),
+            "ranking": config.ranking.model_copy(update={"label_protocol": label}),
+        }
     )
     full = Interactions.from_events(
         s.train.assign(event_id=None, context=None), dict(EventSettings().weights)
@@ -255,6 +258,9 @@ def main() -> None:
         help="only the served ranker's test effect per ranking.label_protocol (time,latest,both)",
     )
     parser.add_argument(
+        "--protocol", default="time", help="calibration's ranking.label_protocol (time, latest)"
+    )
+    parser.add_argument(
         "--sample", default="", help="with --protocols: shape_sweep's DATASET:SHAPE, not reviews"
     )
     args = parser.parse_args()
@@ -271,7 +277,7 @@ def main() -> None:
         elif args.gates:
             gates(seed, args.users, args.items, [int(n) for n in args.gates.split(",")])
         else:
-            run(seed, args.users, args.items, args.budget)
+            run(seed, args.users, args.items, args.budget, args.protocol)
 
 
 if __name__ == "__main__":
