@@ -24,6 +24,12 @@ Per seed:
 
 ``--gates N,M``: only the ranker's own held-out check over EASE's order at ``min_queries`` N, M
 (more label windows); ``--served-at M``: only that ranker's test effect (BENCHMARKS §175).
+
+``--protocols latest,both``: only the test effect of the ranker trained with each
+``ranking.label_protocol`` over EASE's order, served whatever its gate says (the gate's verdict
+printed beside it); ``--sample DATASET:SHAPE`` runs that on ``shape_sweep``'s sample instead of
+the simulated reviews. ``--protocol latest``: calibration's run above with that protocol, so the
+ranker it tries learns from each validation past's latest items (BENCHMARKS §181).
 """
 
 from __future__ import annotations
