@@ -415,6 +415,12 @@ class CalibrationConfig(_Strict):
         "is beyond noise and it is worse beyond noise on no protocol, though no protocol alone "
         "shows the lead (BENCHMARKS §160)",
     )
+    ranker_latest: bool = Field(
+        False,
+        description="true: where each user's latest item decides, the ranker calibration tries "
+        "learns from each validation past's latest items (ranking.label_protocol latest, "
+        "shipped with it if it wins) instead of time cuts (BENCHMARKS §181; not confirmed)",
+    )
     sequential: bool = Field(
         False,
         description="try SASRec (the torch extra) as a source where users' sequences are long "
