@@ -551,6 +551,8 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     if isinstance(ranker, Tried):
         scored.append(ranker)
         report["ranker"] = f"trained on each validation past over the {choice.name} candidates"
+        if labelled is not choice:  # ``calibration.ranker_latest`` switched its labels
+            report["ranker_labels"] = labelled.config.ranking.label_protocol
         choice, reason = prefer(choice, reason, ranker, refs, seed)
     else:
         report["ranker"] = ranker

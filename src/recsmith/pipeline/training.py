@@ -187,6 +187,7 @@ def label_windows(
     is computed strictly before every one of its labels; a user active in two windows gives two
     examples from two different pasts. Small data sets, where one window holds too few users with
     both a past and a future, get a trained ranker this way instead of none.
+
     Events without a time order have no past to cut: there each window labels a random
     ``share`` of the events (disjoint draws, with ``seed``) and the rest is its past — the same
     hold-out the data set is evaluated with, so a ranker can still learn how to weigh the
