@@ -28,8 +28,8 @@ Per seed:
 ``--protocols latest,both``: only the test effect of the ranker trained with each
 ``ranking.label_protocol`` over EASE's order, served whatever its gate says (the gate's verdict
 printed beside it); ``--sample DATASET:SHAPE`` runs that on ``shape_sweep``'s sample instead of
-the simulated reviews. ``--protocol latest``: calibration's run above with that protocol, so the
-ranker it tries learns from each validation past's latest items (BENCHMARKS §181).
+the simulated reviews. ``--ranker-latest``: calibration's run above with
+``calibration.ranker_latest`` on (BENCHMARKS §181).
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def served(config: PipelineConfig, train: pd.DataFrame, users: list[str], rankin
     return lists, pipeline.bundle.manifest.get("ranker_training", {})
 
 
-def run(seed: int, users: int, items: int, budget: float, label: str = "time") -> None:
+def run(seed: int, users: int, items: int, budget: float, latest: bool = False) -> None:
     events = review_events(seed, users, items)
     s = split(events, "last")
     print(
@@ -132,8 +132,9 @@ def run(seed: int, users: int, items: int, budget: float, label: str = "time") -
     config = default_pipeline_config()
     config = config.model_copy(
         update={
-            "calibration": config.calibration.model_copy(update={"budget_seconds": budget}),
-            "ranking": config.ranking.model_copy(update={"label_protocol": label}),
+            "calibration": config.calibration.model_copy(
+                update={"budget_seconds": budget, "ranker_latest": latest}
+            ),
         }
     )
     full = Interactions.from_events(
@@ -150,7 +151,8 @@ def run(seed: int, users: int, items: int, budget: float, label: str = "time") -
     spent = time.process_time() - started
     report = chosen.report
     print(f"calibration CPU {spent:.0f} s (ranker {timed.seconds:.0f} s); chosen "
-          f"{report['chosen']}; ranker: {report['ranker']}")  # fmt: skip
+          f"{report['chosen']}; ranker: {report['ranker']} "
+          f"(labels: {report.get('ranker_labels', 'time')})")  # fmt: skip
     print(f"reason: {report['reason']}")
     for gate in timed.gates:
         print("  ranker's held-out gate on a validation past: "
@@ -264,7 +266,7 @@ def main() -> None:
         help="only the served ranker's test effect per ranking.label_protocol (time,latest,both)",
     )
     parser.add_argument(
-        "--protocol", default="time", help="calibration's ranking.label_protocol (time, latest)"
+        "--ranker-latest", action="store_true", help="calibration.ranker_latest = true"
     )
     parser.add_argument(
         "--sample", default="", help="with --protocols: shape_sweep's DATASET:SHAPE, not reviews"
@@ -283,7 +285,7 @@ def main() -> None:
         elif args.gates:
             gates(seed, args.users, args.items, [int(n) for n in args.gates.split(",")])
         else:
-            run(seed, args.users, args.items, args.budget, args.protocol)
+            run(seed, args.users, args.items, args.budget, args.ranker_latest)
 
 
 if __name__ == "__main__":
