@@ -548,11 +548,11 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
     choice, reason = prefer(base, why, scored[-1], refs, seed, ids)
     labelled = _ranker_labels(choice, vals, decides, cc.ranker_latest)
     ranker = _try_ranker(labelled, vals, protocols, budget, fit_seconds)
+    if labelled is not choice:  # ``calibration.ranker_latest`` switched its labels
+        report["ranker_labels"] = labelled.config.ranking.label_protocol
     if isinstance(ranker, Tried):
         scored.append(ranker)
         report["ranker"] = f"trained on each validation past over the {choice.name} candidates"
-        if labelled is not choice:  # ``calibration.ranker_latest`` switched its labels
-            report["ranker_labels"] = labelled.config.ranking.label_protocol
         choice, reason = prefer(choice, reason, ranker, refs, seed)
     else:
         report["ranker"] = ranker
