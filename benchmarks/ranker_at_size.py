@@ -24,6 +24,12 @@ Per seed:
 
 ``--gates N,M``: only the ranker's own held-out check over EASE's order at ``min_queries`` N, M
 (more label windows); ``--served-at M``: only that ranker's test effect (BENCHMARKS §175).
+
+``--protocols latest,both``: only the test effect of the ranker trained with each
+``ranking.label_protocol`` over EASE's order, served whatever its gate says (the gate's verdict
+printed beside it); ``--sample DATASET:SHAPE`` runs that on ``shape_sweep``'s sample instead of
+the simulated reviews. ``--ranker-latest``: calibration's run above with
+``calibration.ranker_latest`` on (BENCHMARKS §181).
 """
 
 from __future__ import annotations
@@ -35,17 +41,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from calibration import calibration_line
-from shape_sweep import K, ndcg_at_10, reviews, split
+from shape_sweep import SHAPES, K, Split, events_of, ndcg_at_10, reviews, sample, split
 
 from recsmith.config import EventSettings
 from recsmith.evaluation.significance import bootstrap_ci
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline import calibration as cal
+from recsmith.pipeline import training
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.calibration import alone, with_popularity
 from recsmith.pipeline.config import PipelineConfig, default_pipeline_config
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.training import train_ranker
+from recsmith.pipeline.training import keeps, train_ranker
 from recsmith.simulate import simulate
 
 
@@ -114,7 +121,7 @@ def served(config: PipelineConfig, train: pd.DataFrame, users: list[str], rankin
     return lists, pipeline.bundle.manifest.get("ranker_training", {})
 
 
-def run(seed: int, users: int, items: int, budget: float) -> None:
+def run(seed: int, users: int, items: int, budget: float, latest: bool = False) -> None:
     events = review_events(seed, users, items)
     s = split(events, "last")
     print(
@@ -124,7 +131,11 @@ def run(seed: int, users: int, items: int, budget: float) -> None:
     )
     config = default_pipeline_config()
     config = config.model_copy(
-        update={"calibration": config.calibration.model_copy(update={"budget_seconds": budget})}
+        update={
+            "calibration": config.calibration.model_copy(
+                update={"budget_seconds": budget, "ranker_latest": latest}
+            ),
+        }
     )
     full = Interactions.from_events(
         s.train.assign(event_id=None, context=None), dict(EventSettings().weights)
@@ -140,7 +151,8 @@ def run(seed: int, users: int, items: int, budget: float) -> None:
     spent = time.process_time() - started
     report = chosen.report
     print(f"calibration CPU {spent:.0f} s (ranker {timed.seconds:.0f} s); chosen "
-          f"{report['chosen']}; ranker: {report['ranker']}")  # fmt: skip
+          f"{report['chosen']}; ranker: {report['ranker']} "
+          f"(labels: {report.get('ranker_labels', 'time')})")  # fmt: skip
     print(f"reason: {report['reason']}")
     for gate in timed.gates:
         print("  ranker's held-out gate on a validation past: "
@@ -186,17 +198,54 @@ def served_at(seed: int, users: int, items: int, least: int) -> None:
     """The test effect of the ranker ``gates`` trains at ``min_queries`` ``least`` over EASE's
     order at the file's defaults: trained on the whole train part, ranker on (its gate still
     decides) against off, paired over the test users."""
-    s = split(review_events(seed, users, items), "last")
+    protocols(split(review_events(seed, users, items), "last"), seed, ["time"], least)
+
+
+def protocols(s: Split, seed: int, labels: list[str], least: int = 200) -> None:
+    """Per ``ranking.label_protocol`` in ``labels``: the ranker over EASE's order at the file's
+    defaults (``calibration.alone`` + popularity, ``min_queries`` ``least``) trained on the
+    whole train part, its gate's verdict and CPU seconds, and its test effect against the
+    ranker off (the base choice it re-orders), paired over the test users. The ranker is served
+    whatever its gate says (``training.keeps`` overridden here), so the effect is the learnt
+    ranker's own; the shipped pipeline's effect is that where the gate says ``kept``, else 0.
+    Then each protocol's ranker against the first's, paired the same way."""
     config = with_popularity(alone(default_pipeline_config(), "ease"))
-    ranking = config.ranking.model_copy(update={"min_queries": least})
-    config = config.model_copy(update={"ranking": ranking})
-    on, said = served(config, s.train, s.users, True)
     off, _ = served(config, s.train, s.users, False)
-    a, b = ndcg_at_10(on, s), ndcg_at_10(off, s)
-    low, high = bootstrap_ci(a - b, n_resamples=1000, seed=seed)
-    print(f"seed {seed} min_queries {least}: ranker on {a.mean():.5f} off {b.mean():.5f} diff "
-          f"{a.mean() - b.mean():+.5f} [{low:+.5f}, {high:+.5f}] ({len(a):,} users); gate "
-          f"{said.get('outcome')}, {said.get('windows')} windows", flush=True)  # fmt: skip
+    b = ndcg_at_10(off, s)
+    scores = {}
+    for label in labels:
+        ranking = config.ranking.model_copy(update={"min_queries": least, "label_protocol": label})
+        started = time.process_time()
+        training.keeps = lambda ranked, fused, rule: (True, *keeps(ranked, fused, rule)[1:])
+        try:
+            on, said = served(
+                config.model_copy(update={"ranking": ranking}), s.train, s.users, True
+            )
+        finally:
+            training.keeps = keeps
+        spent = time.process_time() - started
+        a = scores[label] = ndcg_at_10(on, s)
+        low, high = bootstrap_ci(a - b, n_resamples=1000, seed=seed)
+        fused, ranked = said.get("heldout_ndcg_retrieval"), said.get("heldout_ndcg_ranker")
+        gate = "too few queries" if fused is None else f"{ranked:.4f} vs {fused:.4f}"
+        kept = fused is not None and ranked > fused  # the default rule, "better"
+        print(f"seed {seed} {label:<6}: ranker {a.mean():.5f} off {b.mean():.5f} diff "
+              f"{a.mean() - b.mean():+.5f} [{low:+.5f}, {high:+.5f}] ({len(a):,} users); gate "
+              f"{'kept' if kept else 'NOT kept'} {gate} [{said.get('heldout_gain_low', 0):+.4f}, "
+              f"{said.get('heldout_gain_high', 0):+.4f}], {said.get('queries')} q, "
+              f"{said.get('windows')} windows; train CPU {spent:.0f} s", flush=True)  # fmt: skip
+    first = labels[0]
+    for label in labels[1:]:
+        d = scores[label] - scores[first]
+        low, high = bootstrap_ci(d, n_resamples=1000, seed=seed)
+        print(f"seed {seed} {label} - {first}: {d.mean():+.5f} [{low:+.5f}, {high:+.5f}]")
+
+
+def sample_split(name: str, seed: int) -> Split:
+    """``shape_sweep``'s sample ``DATASET:SHAPE`` at ``seed``, split by the shape's protocol."""
+    dataset, shape = name.split(":")
+    events = sample(events_of(dataset, seed), SHAPES[shape], seed)
+    return split(events, SHAPES[shape].protocol)
 
 
 def main() -> None:
@@ -211,15 +260,32 @@ def main() -> None:
     parser.add_argument(
         "--served-at", type=int, default=0, help="only the test effect at this min_queries"
     )
+    parser.add_argument(
+        "--protocols",
+        default="",
+        help="only the served ranker's test effect per ranking.label_protocol (time,latest,both)",
+    )
+    parser.add_argument(
+        "--ranker-latest", action="store_true", help="calibration.ranker_latest = true"
+    )
+    parser.add_argument(
+        "--sample", default="", help="with --protocols: shape_sweep's DATASET:SHAPE, not reviews"
+    )
     args = parser.parse_args()
     print(calibration_line(), flush=True)
     for seed in map(int, args.seeds.split(",")):
-        if args.served_at:
+        if args.protocols:
+            s = sample_split(args.sample, seed) if args.sample else None
+            s = s or split(review_events(seed, args.users, args.items), "last")
+            print(f"== {args.sample or 'reviews'} seed {seed}: {len(s.train):,} train ev, "
+                  f"{len(s.users):,} test u", flush=True)  # fmt: skip
+            protocols(s, seed, args.protocols.split(","))
+        elif args.served_at:
             served_at(seed, args.users, args.items, args.served_at)
         elif args.gates:
             gates(seed, args.users, args.items, [int(n) for n in args.gates.split(",")])
         else:
-            run(seed, args.users, args.items, args.budget)
+            run(seed, args.users, args.items, args.budget, args.ranker_latest)
 
 
 if __name__ == "__main__":

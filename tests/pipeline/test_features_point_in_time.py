@@ -7,14 +7,22 @@ import itertools
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from recsmith.config import EventSettings
 from recsmith.events.schema import Item
 from recsmith.features.interactions import Interactions
 from recsmith.features.items import ItemCatalog
 from recsmith.models.registry import create
+from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.training import label_windows, recent_items, retrieve
+from recsmith.pipeline.training import (
+    _window_examples,
+    label_windows,
+    recent_items,
+    retrieve,
+    train_ranker,
+)
 from recsmith.ranking.features import FeatureState, candidate_features, feature_names
 from recsmith.retrieval.queries import Queries
 from recsmith.retrieval.sources import ModelSource
@@ -122,3 +130,93 @@ def test_an_item_rated_zero_or_below_is_no_recent_item() -> None:
         for k, u in enumerate(data.users.external_ids)
     }
     assert got == {"u1": ["x"], "u2": []}
+
+
+#: A tiny log, one event a second in this order. Each user's latest event: a's x (5), c's r (7),
+#: b's s (8), e's p (11, an item e had before); d has one item, so no latest item to learn from.
+TINY = [
+    ("a", "p", 5.0),  # 0
+    ("b", "x", 5.0),  # 1
+    ("a", "q", 5.0),  # 2
+    ("c", "x", 5.0),  # 3
+    ("b", "q", 5.0),  # 4
+    ("a", "x", 5.0),  # 5  a's latest
+    ("d", "p", 5.0),  # 6  d's only event: stays in the past
+    ("c", "r", 5.0),  # 7  c's latest
+    ("b", "s", 5.0),  # 8  b's latest
+    ("e", "p", 5.0),  # 9
+    ("e", "q", 5.0),  # 10
+    ("e", "p", 5.0),  # 11 e's latest (a repeat)
+]
+
+
+def _events_of(data: Interactions, mask: np.ndarray) -> set[tuple[str, str, int]]:
+    """(user, item, second) of the events in ``mask``: an oracle independent of event order."""
+    users = data.users.to_external(data.event_users[mask])
+    items = data.items.to_external(data.event_items[mask])
+    seconds = data.event_ts[mask] // 1_000_000 - 1_700_000_000
+    return set(zip(users.tolist(), items.tolist(), seconds.tolist(), strict=True))
+
+
+def test_latest_label_window_is_each_users_latest_event() -> None:
+    data = Interactions.from_events(rating_events(TINY), EventSettings().weights)
+    everything = _events_of(data, np.ones(len(data.event_ts), bool))
+    (window,) = label_windows(data, 0.1, enough=1, protocol="latest")
+    labels = {("a", "x", 5), ("c", "r", 7), ("b", "s", 8), ("e", "p", 11)}
+    assert _events_of(data, window.labels) == labels
+    assert _events_of(data, window.past) == everything - labels  # d's only event stays
+    assert not np.any(window.labels & window.past)
+    assert sorted(data.users.to_external(window.users).tolist()) == ["a", "b", "c", "e"]
+    # "both": that window first, then the time cuts exactly as "time" draws them
+    both = label_windows(data, 0.2, enough=10**9, max_windows=2, protocol="both")
+    cuts = label_windows(data, 0.2, enough=10**9, max_windows=2)
+    assert len(both) == 3 and len(cuts) == 2
+    assert np.array_equal(both[0].labels, window.labels)
+    for mine, theirs in zip(both[1:], cuts, strict=True):
+        assert np.array_equal(mine.labels, theirs.labels)
+        assert np.array_equal(mine.past, theirs.past)
+
+
+def test_a_latest_items_example_never_sees_its_own_label_event() -> None:
+    """a's example labelled by x (second 5): x's popularity is the 2 users before it (b, c),
+    not 3, and a has 2 events behind it, not 3 — features from the past without the labels."""
+    data = Interactions.from_events(rating_events(TINY), EventSettings().weights)
+    config = PipelineConfig.model_validate(
+        {
+            "retrieval": {"sources": [{"name": "pop", "model": "popular", "quota": 10}]},
+            "ranking": {"label_protocol": "latest"},
+        }
+    )
+    attrs = ItemAttributes.from_items([], data.items)
+    (window,) = label_windows(data, 0.1, enough=1, protocol="latest")
+    rng = np.random.default_rng(0)
+    cands, labels, features, users, state = _window_examples(config, data, attrs, window, 100, rng)
+    names = feature_names(cands.sources, state)
+    a = int(np.flatnonzero(data.users.to_external(users) == "a")[0])
+    x = int(data.items.to_index(np.array(["x"]))[0])
+    row = np.flatnonzero((cands.query == a) & (cands.items == x))
+    assert len(row) == 1 and labels[row[0]]  # a's latest item, a positive
+    assert features[row[0], names.index("item_popularity")] == 2.0
+    assert features[row[0], names.index("user_events")] == 2.0
+    # every labelled row, by hand: its item's users before the labels (r and s: none)
+    before = {"x": 2.0, "r": 0.0, "s": 0.0}
+    for r in np.flatnonzero(labels):
+        item = data.items.to_external(cands.items[[r]])[0]
+        assert features[r, names.index("item_popularity")] == before[item]
+    # e's latest is a repeat, not new to e: e gives no example
+    assert data.users.to_external(users).tolist() == ["a", "b", "c"]
+
+
+def test_the_ranker_learns_from_the_protocol_its_config_names(
+    config: PipelineConfig, events: pd.DataFrame, items: list[Item]
+) -> None:
+    """``ranking.label_protocol = "latest"``: one window, labelled by one event of each user with
+    two distinct items or more (counted here by pandas)."""
+    data = Interactions.from_events(events, EventSettings().weights)
+    attrs = ItemAttributes.from_items(items, data.items)
+    ranking = config.ranking.model_copy(update={"label_protocol": "latest"})
+    _, report = train_ranker(config.model_copy(update={"ranking": ranking}), data, attrs)
+    pairs = pd.DataFrame({"u": data.event_users, "i": data.event_items})
+    labelled = int((pairs.groupby("u")["i"].nunique() >= 2).sum())
+    assert report["windows"] == 1.0
+    assert report["label_share"] == pytest.approx(labelled / len(pairs))

@@ -214,7 +214,8 @@ def test_a_pipeline_file_mistake_is_named_when_the_file_is_read(
 CALIBRATION_KEYS = (
     "enabled, budget_seconds, min_users, share, max_users, latest_folds, ials_factors, "
     "ease_lowpass, ease_autoencoder, ease_past_top, ease_decay, ease_recency, decayed_source, "
-    "fused_weights, fused_forward, fused_drop, sitting_bar, pooled_prefer, sequential"
+    "fused_weights, fused_forward, fused_drop, sitting_bar, pooled_prefer, ranker_latest, "
+    "sequential"
 )
 
 

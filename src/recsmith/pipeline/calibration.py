@@ -550,7 +550,10 @@ def _calibrate(config: PipelineConfig, full: Interactions, attrs: ItemAttributes
             why = f"{why}; {' + '.join(report['fused_forward']['serving'])} built forward"
     ids = users if cc.pooled_prefer else ()  # prefer's pooled clause (3), opt-in (§160)
     choice, reason = prefer(base, why, scored[-1], refs, seed, ids)
-    ranker = _try_ranker(choice, vals, protocols, budget, fit_seconds)
+    labelled = _ranker_labels(choice, vals, decides, cc.ranker_latest)
+    ranker = _try_ranker(labelled, vals, protocols, budget, fit_seconds)
+    if labelled is not choice:  # ``calibration.ranker_latest`` switched its labels
+        report["ranker_labels"] = labelled.config.ranking.label_protocol
     if isinstance(ranker, Tried):
         scored.append(ranker)
         report["ranker"] = f"trained on each validation past over the {choice.name} candidates"
@@ -717,6 +720,22 @@ class Sittings:
         row["sitting_bar"] = self.on
         row["time_cut_bars"] = any(b is not None for b in refs.bars)
         return row
+
+
+def _ranker_labels(
+    base: Tried, groups: Sequence[Group], decides: Sequence[Mapping[str, Any]], latest: bool
+) -> Tried:
+    """``base`` as the ranker is tried over it: with ``latest`` (``calibration.ranker_latest``)
+    and a file whose ranker learns from time cuts, where the leave-last-out protocol decides,
+    its ranker learns from each user's latest item instead (``ranking.label_protocol =
+    "latest"``, which ships with it if it wins): time-cut labels teach a task that protocol
+    does not ask, and a ranker kept on them lost 13 % there (BENCHMARKS §175, §181)."""
+    if not latest or base.config.ranking.label_protocol != "time":
+        return base
+    if not any(d["decides"] for g, d in zip(groups, decides, strict=True) if _is_latest(g)):
+        return base
+    ranking = base.config.ranking.model_copy(update={"label_protocol": "latest"})
+    return Tried(base.name, base.config.model_copy(update={"ranking": ranking}), base.per_user)
 
 
 def _is_latest(group: Group) -> bool:
@@ -1161,7 +1180,11 @@ def _try_ranker(
     windows = 0
     for val in vals:
         enough = rc.min_queries if has_time_order(val.past) else rc.max_queries
-        windows += len(label_windows(val.past, rc.label_share, enough, seed=rc.random_state))
+        windows += len(
+            label_windows(
+                val.past, rc.label_share, enough, seed=rc.random_state, protocol=rc.label_protocol
+            )
+        )
     # sources refitted per window, plus LightGBM, on each split
     estimate = fit_seconds / len(vals) * (windows + len(vals))
     if budget.passes(estimate):

@@ -11,6 +11,7 @@ use = "auto"           # "recent": score the session's items (item-to-item sourc
 [ranking]
 enabled = true         # LightGBM LambdaMART over candidate features
 label_share = 0.1      # latest share of training events that label the ranker's examples
+label_protocol = "time"  # or "latest": each user's latest item labels; "both": the two together
 
 [rerank]
 diversity = 0.2        # MMR: 0 = relevance only, 1 = diversity only
@@ -158,6 +159,12 @@ class RetrievalConfig(_Strict):
 class RankingConfig(_Strict):
     enabled: bool = True
     label_share: float = Field(0.1, gt=0, lt=0.5)
+    label_protocol: Literal["time", "latest", "both"] = Field(
+        "time",
+        description="what labels the ranker's examples: global time cuts (the latest label_share "
+        "of events, then earlier ones), each user's latest item against the rest of the events "
+        "(the leave-last-out task), or both together",
+    )
     max_queries: int = Field(5000, ge=10)
     min_queries: int = Field(
         200,
@@ -418,6 +425,12 @@ class CalibrationConfig(_Strict):
         "on the validation users of the deciding protocols pooled (a user on several one unit) "
         "is beyond noise and it is worse beyond noise on no protocol, though no protocol alone "
         "shows the lead (BENCHMARKS §160)",
+    )
+    ranker_latest: bool = Field(
+        False,
+        description="true: where each user's latest item decides, the ranker calibration tries "
+        "learns from each validation past's latest items (ranking.label_protocol latest, "
+        "shipped with it if it wins) instead of time cuts (BENCHMARKS §181; not confirmed)",
     )
     sequential: bool = Field(
         False,
