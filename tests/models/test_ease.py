@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from scipy import sparse
 
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
@@ -155,3 +156,27 @@ def test_the_rising_factor_is_saved_with_the_model(tmp_path: Path) -> None:
     old = EASE(regularization=5.0)
     old._restore(arrays)
     np.testing.assert_array_equal(old._score(users), EASE(regularization=5.0).fit(d)._score(users))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_the_in_place_weights_are_bit_identical_to_the_copying_path(
+    dtype: str, dropout: float
+) -> None:
+    """``_solve`` writes B over P and keeps a float32 Gram uncopied (BENCHMARKS §184); the
+    oracle is the path it replaced, spelled out: a copied Gram, then -P / diag(P) (or -P·Λ) as
+    a new array. Calibration's choices rest on exact ties and NDCG means, so not a tolerance:
+    the same bits."""
+    rng = np.random.default_rng(4)
+    dense = (rng.random((400, 150)) < 0.06).astype(np.float32)
+    xk = sparse.csr_array(dense)
+    model = EASE(regularization=7.0, dropout=dropout, dtype=dtype)
+    gram = (xk.T @ xk).toarray().astype(dtype)
+    penalty = 7.0 + dropout / (1.0 - dropout) * np.diag(gram)
+    gram[np.diag_indices_from(gram)] += penalty
+    p = spd_inverse(gram)
+    old = -p * penalty[None, :] if dropout > 0 else -p / np.diag(p)[None, :]
+    old[np.diag_indices_from(old)] = 0.0
+    weights = model._solve(xk)
+    assert weights.dtype == np.float32 and weights.flags.c_contiguous
+    assert weights.tobytes() == np.ascontiguousarray(old, dtype=np.float32).tobytes()

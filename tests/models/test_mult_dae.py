@@ -13,7 +13,17 @@ from scipy import sparse
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
 from recsmith.models.ease import EASE
-from recsmith.models.mult_dae import MultDAE, _gradients, bagged, epochs_for, fit_mult_dae
+from recsmith.models.mult_dae import (
+    BETAS,
+    EPS,
+    LEARNING_RATE,
+    MultDAE,
+    _gradients,
+    adam_step,
+    bagged,
+    epochs_for,
+    fit_mult_dae,
+)
 from recsmith.testing.recommender import view_events
 
 LAM = 3.0
@@ -303,3 +313,30 @@ def test_a_fit_steps_as_torch_adam_does_on_the_dropped_inputs() -> None:
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-5)
     undropped = torch_fit(x, 4, 2, dropout=0.0, decay=30.0)
     assert np.abs(undropped[0] - want[0]).max() > 1e-3
+
+
+def test_the_in_place_adam_step_is_bit_identical_to_the_textbook_expression() -> None:
+    """``adam_step`` updates on scratch arrays (BENCHMARKS §184); the oracle is the expression it
+    replaced, each step's temporaries new arrays, over 30 steps of float32 parameters from the
+    fit's own gradients' dtype: the same bits, as a fit (and calibration's choice) rests on them."""
+    rng = np.random.default_rng(5)
+    p = rng.normal(size=(40, 7)).astype(np.float32)
+    mine, moments = p.copy(), [np.zeros_like(p), np.zeros_like(p)]
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for step in range(1, 31):
+        g = rng.normal(scale=10.0 ** rng.integers(-6, 2), size=p.shape).astype(np.float32)
+        adam_step(mine, g, *moments, step)
+        m = m * BETAS[0] + (1.0 - BETAS[0]) * g
+        v = v * BETAS[1] + (1.0 - BETAS[1]) * g * g
+        m_hat = m / (1.0 - BETAS[0] ** step)
+        v_hat = v / (1.0 - BETAS[1] ** step)
+        p -= (LEARNING_RATE * m_hat / (np.sqrt(v_hat) + EPS)).astype(np.float32)
+        assert mine.tobytes() == p.tobytes()
+        assert moments[0].tobytes() == m.tobytes() and moments[1].tobytes() == v.tobytes()
+    grads = _gradients(  # the fit's gradients are float32, as ``adam_step`` assumes
+        MultDAE(p, p[0], p.T.copy(), p[:, 0].copy()),
+        sparse.csr_array(np.eye(3, 40, dtype=np.float32)),
+        sparse.csr_array(np.eye(3, 40, dtype=np.float32)),
+        np.float32(0.1),
+    )
+    assert all(g.dtype == np.float32 for g in grads)

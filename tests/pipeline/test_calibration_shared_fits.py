@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from test_calibration import WEIGHTS, config, popularity_case
 
+from recsmith.config import EventSettings
+from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.models import ease
 from recsmith.models.shared_fits import SharedFits
@@ -17,6 +19,7 @@ from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import Refs, Tried
+from recsmith.simulate import simulate
 
 SOURCES = [
     {"name": "ease", "model": "ease", "quota": 50},
@@ -130,23 +133,79 @@ def test_the_ranker_estimate_counts_what_shared_pieces_saved() -> None:
     assert 50.0 - 0.5 < dearer < 50.0 + 0.5
 
 
-def test_no_validation_past_holds_two_solves(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Review rv27b F1: every λ and half-life is fitted apart, so a validation past holds at most
-    the kept λ's solve (counted after every piece asked for, the new one included) while EASE's
-    whole grid runs, time decay's included."""
+def test_a_validation_past_holds_one_solve_between_tries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review rv27b F1, as ``AFTER_SOLVE`` now bounds it: while EASE's whole grid runs (time
+    decay's included) a validation past holds at most the kept value's solve and the try's
+    (counted after every piece asked for, the new one included), and after each try's
+    ``retain`` the kept value's alone."""
     held: list[int] = []
-    piece = SharedFits.piece
+    retained: list[int] = []
+    piece, retain = SharedFits.piece, SharedFits.retain
 
     def counted(self: SharedFits, key: Any, make: Any) -> Any:
         out = piece(self, key, make)
         held.append(sum("solve" in k for k in self._pieces))
         return out
 
+    def counted_retain(self: SharedFits, *owners: Any) -> None:
+        retain(self, *owners)
+        retained.append(sum("solve" in k for k in self._pieces))
+
     monkeypatch.setattr(SharedFits, "piece", counted)
+    monkeypatch.setattr(SharedFits, "retain", counted_retain)
     cfg = config(SOURCES)
     grid = {"ease_lowpass": [0.3, 1.0], "ease_decay": [0.5, 1.0], "budget_seconds": 600.0}
     cfg = cfg.model_copy(update={"calibration": cfg.calibration.model_copy(update=grid)})
     full = Interactions.from_events(popularity_case(), WEIGHTS)
     chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
     assert len(chosen.report["grid"]["ease.decay"]["ndcg@10"]) == 3  # the grid reached it
-    assert max(held) == 1
+    assert max(held) == 2
+    assert max(retained) == 1
+
+
+def shop() -> Interactions:
+    """The simulator's shop at 300 users and 150 items (seed 0): a sample where EASE's grid
+    keeps λ 100, not the file's 250, so the steps after λ fit at a λ of the line search's."""
+    sim = simulate(n_users=300, n_items=150, seed=0)
+    settings = EventSettings()
+    events, _ = validate_events(sim.events, settings)
+    return Interactions.from_events(events, dict(settings.weights))
+
+
+def test_a_kept_lambda_is_solved_once_per_past(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the grid keeps a λ other than the file's, the rising, low-pass and network steps
+    reuse that λ's solve from its own try (before: solved again on every past, BENCHMARKS §184):
+    no (past, λ) is solved twice, and the report and the configuration shipped are those of a
+    calibration whose every fit computes its own pieces."""
+    full = shop()
+    cfg = config(SOURCES)
+    cc = cfg.calibration.model_copy(
+        update={"ease_lowpass": [0.3, 1.0], "ease_autoencoder": [1.0], "budget_seconds": 600.0}
+    )
+    cfg = cfg.model_copy(update={"calibration": cc})
+    attrs = ItemAttributes.from_items([], full.items)
+
+    def run(share: bool) -> tuple[dict[str, Any], PipelineConfig, list[tuple[int, float]]]:
+        solved: list[tuple[int, float]] = []
+        solve = ease.EASE._solve
+
+        def counted(self: ease.EASE, xk: Any) -> Any:
+            solved.append((xk.shape[0] * 1_000_003 + xk.nnz, self.config.regularization))
+            return solve(self, xk)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(ease.EASE, "_solve", counted)
+            if not share:
+                patch.setattr(ease, "shared", lambda data, key, make: make())
+            chosen = calibrate(cfg, full, attrs)
+        return without_cpu(chosen.report), chosen.config, solved
+
+    own, own_config, own_solved = run(share=False)
+    report, shipped, solved = run(share=True)
+    grid = report["grid"]
+    assert grid["ease.regularization"]["kept"] == 100.0
+    assert grid["ease.autoencoder"]["ndcg@10"]  # the grid reached its last step
+    assert report == own
+    assert shipped == own_config
+    assert len(solved) == len(set(solved))  # no λ solved twice on one past
+    assert set(solved) == set(own_solved)  # … and every one the unshared calibration solved

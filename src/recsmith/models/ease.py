@@ -277,14 +277,21 @@ class EASE(Recommender):
     def _solve(self, xk: sparse.csr_array) -> np.ndarray:
         """B over the kept items' columns ``xk`` (C order, float32)."""
         cfg = self.config
-        gram = (xk.T @ xk).toarray().astype(cfg.dtype)
+        # in place where the types allow (no copy of a float32 Gram, B written over P): each n × n
+        # temporary is 576 MB at 12k items, and calibration solves on two pasts at once
+        gram = (xk.T @ xk).toarray().astype(cfg.dtype, copy=False)
         penalty = cfg.regularization + cfg.dropout / (1.0 - cfg.dropout) * np.diag(gram)  # Λ
         gram[np.diag_indices_from(gram)] += penalty
         p = spd_inverse(gram)
-        weights = -p * penalty[None, :] if cfg.dropout > 0 else -p / np.diag(p)[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
+        # B = -P·Λ (DLAE) or -P / diag(P) (EASE), the sign moved onto the factor: the same
+        # rounding as negating P first (a float32 P times Λ still multiplies in float64)
+        if cfg.dropout > 0:
+            p *= -penalty[None, :]
+        else:
+            p /= -np.diag(p)[None, :]
+        p[np.diag_indices_from(p)] = 0.0
         # C order: sparse @ dense copies a Fortran-ordered operand on every call
-        return np.ascontiguousarray(weights, dtype=np.float32)
+        return np.ascontiguousarray(p, dtype=np.float32)
 
     @property
     def n_items(self) -> int:

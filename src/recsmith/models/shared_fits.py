@@ -13,8 +13,8 @@ A piece is reused only for the very ``Interactions`` object the ``SharedFits`` w
 only while ``sharing`` is active: a fit on any other data, or outside it, computes its own. The
 kept arrays are read, never written, by the fits that share them. What is kept costs memory (an
 EASE solve over 12k items: 576 MB in float32), so the caller drops the pieces no later fit needs
-(``retain``) and fits what would be a second solve outside ``sharing``: calibration holds at most
-one solve per validation past beyond the fit running (review rv27b F1).
+(``retain``): between its grid's tries calibration holds one solve per validation past, the kept
+value's, and while a try runs its solve beside it (``calibration.AFTER_SOLVE``).
 """
 
 from __future__ import annotations

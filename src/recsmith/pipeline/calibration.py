@@ -207,8 +207,13 @@ STRENGTHS = frozenset({"regularization", "alpha"})
 SWITCHED_STRENGTHS = frozenset({"lowpass", "rising", "autoencoder", "decay", "recency"})
 #: Gridded parameters applied to EASE's scores after its solve (``ease.py``): their tries share
 #: the solve of the λ kept (``models/shared_fits.py``). Any other value — a λ, a half-life (the
-#: decayed pairs are solved again) — is another solve, fitted apart: its pieces die with its model,
-#: so no validation past holds a second solve while it fits (review rv27b F1).
+#: decayed pairs are solved again) — is another solve; it is kept only while it is the value kept
+#: (``_grid_param`` retains after every try), so the steps after a λ other than the file's reuse
+#: its solve instead of solving it again on every validation past (BENCHMARKS §184: two of the ten
+#: 12k-item solves at the hidden long set's size). Between tries a validation past holds one solve;
+#: while a try fits, the pasts before it hold its solve beside the kept one (review rv27b F1 held
+#: them to one), which the solve's own copies no longer cost (``EASE._solve``: 3 n × n arrays at
+#: its peak before, 1 now), so calibration's peak memory is no higher than it was.
 AFTER_SOLVE = frozenset({"rising", "lowpass", "autoencoder", "recency"})
 #: EASE's companion weights (GF-CF's low-pass filter, the Mult-DAE): where the grid keeps the top
 #: of the values the file lists, and ``calibration.ease_past_top`` asks, it walks on up the
@@ -949,7 +954,7 @@ def _grid_param(
         candidate = alone(
             _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
         )
-        t = protocols.tried(spec.name, candidate, share=param in AFTER_SOLVE)
+        t = protocols.tried(spec.name, candidate)
         tried[str(value)] = [round(m, 5) for m in t.means]
         bounds[str(value)] = intervals(t, seed)
         tries.append(t)
@@ -959,7 +964,7 @@ def _grid_param(
         specs.append((variant, last + protocols.saved_seconds() - saved))
         kept_so_far = grid_kept(default, tries, param, refs, seed).config.retrieval.sources[n]
         # a value applied after the solve: the latest try's pieces (its low-pass factors) serve
-        # the next value; only the one kept serves later
+        # the next value; only the one kept serves later (a λ's solve too, once it is kept)
         protocols.retain(kept_so_far, *([variant] if param in AFTER_SOLVE else []))
         done = [s.params[param] for s, _ in specs]
         above = [
