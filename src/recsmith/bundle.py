@@ -253,7 +253,7 @@ class ModelBundle:
         """The training items of user index ``user`` with a positive weight, by item index:
         what the model scored them from, and what their history is read from. ``seen``'s
         explicit 0s, items rated 0 or below (``Interactions.had``), are had — never listed —
-        but no signal, never an anchor. None for -1 (a visitor)."""
+        but no signal, never an anchor. Empty for -1 (a visitor), so callers concatenate it."""
         if user < 0:
             return np.zeros(0, dtype=self.seen.indices.dtype)
         span = slice(self.seen.indptr[user], self.seen.indptr[user + 1])

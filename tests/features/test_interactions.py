@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from recsmith.config import EventSettings
 from recsmith.features.interactions import (
@@ -197,3 +198,17 @@ def test_had_holds_every_touched_pair_with_the_matrix_weights() -> None:
         rating_events([("u1", "x", 5.0), ("u2", "y", 4.0)]), EventSettings().weights
     )
     assert only_positive.had() is only_positive.matrix  # the same bytes in the release
+
+
+def test_had_pairs_is_built_once_and_a_wider_holdout_leaves_it_as_it_was() -> None:
+    """Validation, each label window and each tuning grid point ask for ``had_pairs``: built
+    once (~90 ms at 1M events each time before). ``new_to_users`` of a holdout with an item
+    these data never saw widens a copy, not the shared one. By hand: u1 had x (5) and y (0)."""
+    data = Interactions.from_events(
+        rating_events([("u1", "x", 5.0), ("u1", "y", 0.0)]), EventSettings().weights
+    )
+    had = data.had_pairs()
+    assert data.had_pairs() is had and had.toarray().tolist() == [[1.0, 1.0]]
+    later = sparse.csr_array(np.array([[1.0, 1.0, 1.0]], dtype=np.float32))  # x, y, a new item
+    assert data.new_to_users(later).toarray().tolist() == [[0.0, 0.0, 1.0]]
+    assert data.had_pairs().shape == (1, 2)

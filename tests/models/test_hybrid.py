@@ -1,8 +1,14 @@
 """Hybrid: normalisation, learnt weights, and cold items through the content component."""
 
-import numpy as np
+from typing import Any
 
+import numpy as np
+import pytest
+from scipy import sparse
+
+import recsmith.evaluation.metrics as metrics
 from recsmith.config import EventSettings
+from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.features.interactions import Interactions
 from recsmith.models.hybrid import Hybrid, last_share_per_user, zscore_rows
 from recsmith.testing.recommender import checkerboard_catalog, checkerboard_events, rating_events
@@ -63,3 +69,26 @@ def test_weights_are_learnt_on_the_lists_serving_gives_without_items_rated_zero(
     data = Interactions.from_events(rating_events(rows), EventSettings().weights)
     model = Hybrid(components={"itemknn": {}, "popular": {}}, grid_steps=1).fit(data)
     assert model.weights_.tolist() == [0.0, 1.0]
+
+
+def test_validation_truth_leaves_out_items_the_user_rated_zero_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # share 0.49 holds out each user's latest event: b0..b4's Q, z's X, y's second P. z rated X
+    # 0 before: X is never served to z, so it is no truth (masked, it could never be hit); y
+    # had P. By hand: 5 validation users, truth Q each.
+    rows = [(f"b{n}", "P", 5.0) for n in range(5)] + [(f"b{n}", "Q", 5.0) for n in range(5)]
+    rows += [("z", "Q", 5.0), ("z", "X", 0.0), ("z", "P", 5.0), ("z", "X", 5.0)]
+    rows += [("y", "Q", 5.0), ("y", "P", 4.0), ("y", "X", 4.0), ("y", "P", 4.0)]
+    data = Interactions.from_events(rating_events(rows), EventSettings().weights)
+    truths: list[sparse.csr_array] = []
+
+    def ndcg_of(ids: np.ndarray, truth: sparse.csr_array, *args: Any) -> np.ndarray:
+        truths.append(truth)  # the real metric still decides
+        return ndcg_at_k(ids, truth, *args)
+
+    monkeypatch.setattr(metrics, "ndcg_at_k", ndcg_of)
+    Hybrid(components={"itemknn": {}, "popular": {}}, grid_steps=1, validation_share=0.49).fit(data)
+    q = data.items.to_index(np.array(["Q"], dtype=object))[0]
+    assert truths and truths[0].shape[0] == 5
+    assert sorted(truths[0].nonzero()[1].tolist()) == [q] * 5

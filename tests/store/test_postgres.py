@@ -289,3 +289,32 @@ def test_a_thread_that_ended_leaves_no_connection_open(server: str, schema: str)
     finally:
         store.close()
     assert open_on_server() == 0
+
+
+def test_a_thread_ending_while_orphans_are_closed_keeps_its_connection_reachable() -> None:
+    """``_close_orphans`` reads each thread's ``is_alive`` once: a thread read alive and ending
+    right after is kept (closed next time, or by ``close``), never dropped from ``_all`` open.
+    The race made certain: a thread alive at its first read only (no server needed)."""
+    from types import SimpleNamespace
+
+    from recsmith.store.postgres import PostgresStore as Store
+
+    class Connection:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    class EndingThread(threading.Thread):
+        reads = 0
+
+        def is_alive(self) -> bool:
+            self.reads += 1
+            return self.reads == 1
+
+    ending, ended = (Connection(), EndingThread()), (Connection(), EndingThread())
+    ended[1].reads = 1  # read before: ended at this call
+    store = SimpleNamespace(_all=[ending, ended])
+    Store._close_orphans(store)  # type: ignore[arg-type]
+    assert store._all == [ending] and not ending[0].closed  # still reachable by close()
+    assert ended[0].closed

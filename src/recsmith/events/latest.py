@@ -5,11 +5,12 @@ visitor asks recommendations with). Pairs come oldest first, so the state's "rec
 with the newest. Every group commit of the server computes them, so a small group's pairs come
 from its plain rows (``latest_of_rows``) without building a frame for them.
 
-Only events with a positive weight (``events.weights``) are kept: a rating of 0 or below is
-seen, never listed again (the store's items and the release's ``seen`` exclude it), but no
-anchor to recommend from, as training's recent items (``pipeline.training.recent_items``)
-count only a user's positively weighted items (issue #15: a 0-star item fed the 'recent'
-sources online, never offline).
+An event weighing 0 or below (``events.weights``: a rating of 0 or below, a play of 0) gives
+its item marked ``SEEN_MARK + item``: the state keeps it as seen, so a list leaves it out even
+while the store's read is down, but no anchor to recommend from, as training's recent items
+(``pipeline.training.recent_items``) count only a user's positively weighted items (issue #15:
+a 0-star item fed the 'recent' sources online, never offline). The mark cannot clash with an
+item: an id never holds a '/' (``ids.id_problem``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import pandas as pd
 
 from recsmith.config import Weight
 from recsmith.events.schema import EVENT_COLUMNS
+
+#: Put before the item of an event weighing 0 or below: seen, no anchor (``online_state``).
+SEEN_MARK = "/"
 
 _USER, _SESSION, _ITEM, _TYPE, _VALUE, _TS = (
     EVENT_COLUMNS.index(name)
@@ -39,8 +43,8 @@ def _signal_types(weights: Mapping[str, Weight]) -> tuple[frozenset[str], frozen
 
 
 def latest_items(events: pd.DataFrame, weights: Mapping[str, Weight]) -> list[tuple[str, str]]:
-    """(actor, item) pairs of a canonical frame's events weighing above 0 under ``weights``,
-    oldest first (stable for equal times)."""
+    """(actor, item) pairs of a canonical frame's events, oldest first (stable for equal times),
+    the item marked (``SEEN_MARK``) where the event weighs 0 or below under ``weights``."""
     constant, by_value = _signal_types(weights)
     types = events["event_type"]
     value = pd.to_numeric(events["value"], errors="coerce").to_numpy(np.float64)
@@ -48,12 +52,12 @@ def latest_items(events: pd.DataFrame, weights: Mapping[str, Weight]) -> list[tu
         signal = types.isin(list(constant)).to_numpy(bool) | (
             types.isin(list(by_value)).to_numpy(bool) & (value > 0)
         )
-    events = events[signal]
     order = np.argsort(events["ts"].to_numpy(dtype=np.int64), kind="stable")  # not a frame sort:
     users = events["user_id"].to_numpy(dtype=object)[order]  # this runs in every group commit
     sessions = events["session_id"].to_numpy(dtype=object)[order]
     actors = np.where(pd.isna(users), sessions, users)
-    items = events["item_id"].to_numpy(dtype=object)[order]
+    items = events["item_id"].to_numpy(dtype=object)
+    items = np.where(signal, items, SEEN_MARK + items)[order]  # object arrays: str + str
     return list(zip(actors.tolist(), items.tolist(), strict=True))
 
 
@@ -63,11 +67,14 @@ def latest_of_rows(
     """``latest_items`` of the same events as plain rows (``EVENT_COLUMNS`` order, as
     ``events.validate_small_rows`` makes them: an absent user is None)."""
     constant, by_value = _signal_types(weights)
-    signal = [
-        row
-        for row in rows
-        if row[_TYPE] in constant
-        or (row[_TYPE] in by_value and row[_VALUE] is not None and row[_VALUE] > 0)
+    ordered = sorted(rows, key=lambda row: row[_TS])  # sorted() is stable, as argsort above
+    return [
+        (
+            row[_SESSION] if row[_USER] is None else row[_USER],
+            row[_ITEM]
+            if row[_TYPE] in constant
+            or (row[_TYPE] in by_value and row[_VALUE] is not None and row[_VALUE] > 0)
+            else SEEN_MARK + row[_ITEM],
+        )
+        for row in ordered
     ]
-    ordered = sorted(signal, key=lambda row: row[_TS])  # sorted() is stable, as argsort above
-    return [(row[_SESSION] if row[_USER] is None else row[_USER], row[_ITEM]) for row in ordered]

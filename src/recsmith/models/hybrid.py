@@ -110,8 +110,9 @@ class Hybrid(Recommender):
         n = len(self.config.components)
         held = last_share_per_user(data.event_users, data.event_ts, self.config.validation_share)
         train = data.subset(~held)
-        truth = (data.subset(held).matrix > 0).astype(np.float32)
-        truth = (truth - truth.multiply(train.matrix > 0)).tocsr()
+        # truth as validation holds it: an item the user had in ``train``, rated 0 or below
+        # too, is never served, so no truth either (it would be masked: unreachable)
+        truth = train.new_to_users((data.subset(held).matrix > 0).astype(np.float32))
         users = np.flatnonzero((np.diff(truth.indptr) > 0) & (np.diff(train.matrix.indptr) > 0))
         if len(users) == 0 or n == 1:
             return np.full(n, 1.0 / n, dtype=np.float32)

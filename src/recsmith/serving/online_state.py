@@ -11,6 +11,13 @@ next list follows the new item at once. Two backends behind one interface:
   first thing when it answers again, so the other replicas see it then. A Redis outage costs
   freshness across replicas, never a failed request.
 
+An event weighing 0 or below comes marked (``events.latest.SEEN_MARK``): its item is seen (left
+out of lists, even while the store's read is down) but no recent item, and it stops being one
+if it was: a user's newest event on an item decides, as training's net weight of the pair does
+where the low rating comes last (view, then rate 0 or -2: the common order). Older events of
+the pair are not summed: a view after a rating of -2 makes the item recent again online, never
+offline (net weight -1).
+
 An erased user is removed from both (``forget``); other processes drop them from their local
 copies by salted hash when they learn of it (``forget_where``, ``recsmith.privacy.sync``).
 """
@@ -22,16 +29,23 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from recsmith.events.latest import SEEN_MARK
 from recsmith.serving.redis_link import RedisLink
 
 
 class OnlineState(Protocol):
     def push(self, updates: Iterable[tuple[str, str]]) -> None:
-        """Record (user_id, item_id) pairs in time order: the last one is the newest."""
+        """Record (user_id, item_id) pairs in time order: the last one is the newest; an item
+        marked ``SEEN_MARK`` is seen, no recent item (module docstring)."""
         ...
 
     def recent(self, user_id: str, n: int) -> list[str]:
-        """The user's ``n`` latest distinct items, newest first."""
+        """The user's ``n`` latest distinct recent items, newest first."""
+        ...
+
+    def recent_and_seen(self, user_id: str, n: int) -> tuple[list[str], list[str]]:
+        """``recent`` and the items whose newest event weighed nothing (to leave out), from one
+        read."""
         ...
 
     @property
@@ -74,9 +88,12 @@ class LocalState:
                     self._users.popitem(last=False)
 
     def recent(self, user_id: str, n: int) -> list[str]:
+        return self.recent_and_seen(user_id, n)[0]
+
+    def recent_and_seen(self, user_id: str, n: int) -> tuple[list[str], list[str]]:
         with self._lock:
             items = list(self._users.get(user_id, ()))
-        return _distinct_newest_first(items, n)
+        return _recent_and_seen(items, n)
 
     @property
     def degraded(self) -> bool:
@@ -172,25 +189,37 @@ class RedisState:
         return self.local.forget_where(erased)
 
     def recent(self, user_id: str, n: int) -> list[str]:
+        return self.recent_and_seen(user_id, n)[0]
+
+    def recent_and_seen(self, user_id: str, n: int) -> tuple[list[str], list[str]]:
         newest_first = self.link.run(
             lambda client: client.lrange(self.key(user_id), 0, self.per_user - 1), None
         )
         if newest_first is None:
-            return self.local.recent(user_id, n)
-        return _distinct_newest_first(list(reversed(newest_first)), n)
+            return self.local.recent_and_seen(user_id, n)
+        return _recent_and_seen(list(reversed(newest_first)), n)
 
     def close(self) -> None:
         self.link.close()
 
 
-def _distinct_newest_first(oldest_first: list[str], n: int) -> list[str]:
-    out: list[str] = []
-    for item in reversed(oldest_first):
-        if item not in out:
-            out.append(item)
-            if len(out) == n:
-                break
-    return out
+def _recent_and_seen(oldest_first: list[str], n: int) -> tuple[list[str], list[str]]:
+    """The ``n`` newest distinct items whose newest entry is unmarked, and every item whose
+    newest entry is marked (``SEEN_MARK``): newest first both."""
+    recent: list[str] = []
+    seen: list[str] = []
+    decided: set[str] = set()
+    for entry in reversed(oldest_first):
+        marked = entry.startswith(SEEN_MARK)
+        item = entry[len(SEEN_MARK) :] if marked else entry
+        if item in decided:
+            continue
+        decided.add(item)
+        if marked:
+            seen.append(item)
+        elif len(recent) < n:
+            recent.append(item)
+    return recent, seen
 
 
 def open_state(url: str | None, per_user: int = 50) -> OnlineState:

@@ -433,12 +433,14 @@ class PostgresStore:
         burst starts new ones), each new one opened another connection, and the ended ones'
         stayed open, idle, until PostgreSQL's ``max_connections`` refused everyone. Checked
         when a thread opens one, so a store holds at most its live threads' and those of
-        threads ended since a thread last connected."""
-        ended = [pair for pair in self._all if not pair[1].is_alive()]
-        for conn, _ in ended:
-            with suppress(psycopg.Error):
-                conn.close()
-        self._all = [pair for pair in self._all if pair[1].is_alive()]
+        threads ended since a thread last connected. A thread Python did not start (a
+        ``_DummyThread``) reads alive for ever: its connection waits for ``close``."""
+        alive = [pair[1].is_alive() for pair in self._all]  # once: a thread may end meanwhile
+        for (conn, _), kept in zip(self._all, alive, strict=True):
+            if not kept:
+                with suppress(psycopg.Error):
+                    conn.close()
+        self._all = [pair for pair, kept in zip(self._all, alive, strict=True) if kept]
 
     def _drop(self, conn: psycopg.Connection[Any]) -> None:
         """Close this thread's ``conn`` and forget it."""

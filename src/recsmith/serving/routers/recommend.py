@@ -420,7 +420,12 @@ async def recommend(
         seen += caps.withheld
         latest = _item_ids(recent, "recent", longest)
         if withheld is None:
-            latest += runtime.state.recent(user_id, runtime.settings.serving.recent_items)
+            # items rated 0 or below since training: left out even while the store is down
+            anchors, unliked = runtime.state.recent_and_seen(
+                user_id, runtime.settings.serving.recent_items
+            )
+            latest += anchors
+            seen += unliked
         else:
             latest = []
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
