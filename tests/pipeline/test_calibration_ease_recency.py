@@ -1,6 +1,6 @@
 """``calibration.ease_recency`` (``[]`` by default: BENCHMARKS §182): calibration tries EASE's
-recency weights last, at the values kept before it, as a switched strength that reuses the λ's
-solve (``test_calibration_strengths`` checks the switched rule itself)."""
+recency weights right after λ, at the λ kept, as a switched strength that reuses the λ's solve and
+turns on by ``prefer`` alone (``test_calibration_strengths`` checks the switched rule itself)."""
 
 from __future__ import annotations
 
@@ -22,17 +22,21 @@ from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, default_
 from recsmith.pipeline.item_attributes import ItemAttributes
 
 
-def test_off_by_default_and_tried_last_as_a_switched_strength_after_the_solve() -> None:
+def test_off_by_default_and_tried_after_lambda_as_a_switched_strength_after_the_solve() -> None:
     cc = default_pipeline_config().calibration
     assert cc.ease_recency == []
     assert CalibrationConfig().ease_recency == []
     on = cc.model_copy(update={"ease_recency": [3.0, 1.0, 3.0], "ease_decay": [0.5]})
-    assert grid_of("ease", on) == (
-        *GRID["ease"],
-        ("lowpass", (0.3, 1.0)),
-        ("autoencoder", (1.0,)),
-        ("decay", (0.5,)),
-        ("recency", (3.0, 1.0)),  # after the decay; each value tried once
+    assert (
+        grid_of("ease", on)
+        == (
+            GRID["ease"][0],
+            ("recency", (3.0, 1.0)),  # right after λ (no solve); each value tried once
+            *GRID["ease"][1:],
+            ("lowpass", (0.3, 1.0)),
+            ("autoencoder", (1.0,)),
+            ("decay", (0.5,)),
+        )
     )
     assert grid_of("ials", on) == GRID["ials"]
     assert "recency" in SWITCHED_STRENGTHS and "recency" in AFTER_SOLVE
@@ -53,14 +57,17 @@ def test_listed_values_are_scored_from_the_values_kept_before_and_the_kept_one_s
         cfg.model_copy(update={"calibration": cc}), full, ItemAttributes.from_items([], full.items)
     )
     grid = chosen.report["grid"]
-    assert list(grid) == ["ease.regularization", "ease.rising", "ease.recency"]
-    entry, rising = grid["ease.recency"], grid["ease.rising"]
+    assert list(grid) == ["ease.regularization", "ease.recency", "ease.rising"]
+    lam, entry, rising = grid["ease.regularization"], grid["ease.recency"], grid["ease.rising"]
     assert list(entry["ndcg@10"]) == ["as configured", "1.0", "3.0"]
-    kept = rising["kept"]
-    assert (
-        entry["ndcg@10"]["as configured"]
-        == rising["ndcg@10"][str(kept) if kept != "as configured" else kept]
-    )
+
+    def kept_scores(row: dict) -> list[float]:
+        kept = row["kept"]
+        return row["ndcg@10"][str(kept) if kept != "as configured" else kept]
+
+    # each step starts from what the step before kept
+    assert entry["ndcg@10"]["as configured"] == kept_scores(lam)
+    assert rising["ndcg@10"]["as configured"] == kept_scores(entry)
     shipped = next(s for s in chosen.config.retrieval.sources if s.name == "ease")
     assert shipped.params.get("recency", "as configured") == entry["kept"]
 

@@ -288,3 +288,24 @@ def test_calibration_ships_the_alpha_with_the_best_validation_mean(seed: int) ->
     shipped = next(s for s in chosen.config.retrieval.sources if s.name == "ials")
     expected = 2.0 if best == "as configured" else float(best)
     assert shipped.params.get("alpha", 2.0) == expected
+
+
+@pytest.mark.parametrize(("param", "turns_on"), [("recency", True), ("lowpass", False)])
+def test_a_protocol_trading_switch_turns_on_by_prefer_alone(param: str, turns_on: bool) -> None:
+    """§185: EASE's recency weights gain beyond noise on one protocol (A: 300 → 360 of 600 hits)
+    and lose within noise on the weakest one (B: 180 → 174 net, 10 up and 16 down; its share 0.5
+    → 0.483), so their worst share falls: a switched signal stays off under the worst share
+    (low-pass), recency turns on (``TRADES_PROTOCOLS``: beyond noise on one, worse beyond noise on
+    none); a loss beyond noise there (B: 180 → 120) keeps recency off too."""
+    off = Tried("as configured", CONFIG, (OFF_A, OFF_B))
+    trade = switched(param, 1.0, (60, 0), (10, 16))
+    assert worst_share(trade, SWITCH_REFS) < worst_share(off, SWITCH_REFS)
+    assert beats_off(trade, off) == [True, False]
+    assert bootstrap_ci(trade.per_user[1] - OFF_B, n_resamples=RESAMPLES, seed=0)[1] > 0
+    assert (grid_kept(off, [trade], param, SWITCH_REFS, seed=0) is trade) is turns_on
+    costly = switched(param, 3.0, (60, 0), (0, 60))
+    assert bootstrap_ci(costly.per_user[1] - OFF_B, n_resamples=RESAMPLES, seed=0)[1] < 0
+    assert grid_kept(off, [costly], param, SWITCH_REFS, seed=0) is off
+    assert grid_kept(off, [costly, trade], param, SWITCH_REFS, seed=0) is (
+        trade if turns_on else off
+    )

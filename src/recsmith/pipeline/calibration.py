@@ -147,9 +147,11 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     weight of its Mult-DAE after that where ``cc.ease_autoencoder`` does (BENCHMARKS §139), and
     last its time decay where ``cc.ease_decay`` does: half-lives as shares of the validation
     past's own span, its reference time the past's newest event (``pair_decay``), so a value
-    fits data of any time scale and nothing after the cut leaks in (BENCHMARKS §164); then its
-    recency weights where ``cc.ease_recency`` names β values (a user's own items weighed by their
-    place from the newest at scoring time: no new solve, BENCHMARKS §182).
+    fits data of any time scale and nothing after the cut leaks in (BENCHMARKS §164). Its recency
+    weights, where ``cc.ease_recency`` names β values (a user's own items weighed by their place
+    from the newest at scoring time: no new solve, BENCHMARKS §182), come right after λ, so the
+    steps after them are tried on the weights kept, and turn on by ``prefer`` alone
+    (``TRADES_PROTOCOLS``, §185).
 
     §84 tried iALS's rank at 8 — the power of two nearest a decade below the file's 64 — and 16,
     half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost grows with the rank's
@@ -168,11 +170,13 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     if model == "ials" and cc.ials_factors and grid is not None:
         return (("factors", tuple(dict.fromkeys(cc.ials_factors))), *grid)
     if model == "ease" and grid is not None:
+        if cc.ease_recency:  # no solve: right after λ, where a grid the budget stops still gets
+            # to it (hidden-long's stopped after the Mult-DAE, two steps before its place, §185)
+            grid = (grid[0], ("recency", tuple(dict.fromkeys(cc.ease_recency))), *grid[1:])
         for param, values in (
             ("lowpass", cc.ease_lowpass),
             ("autoencoder", cc.ease_autoencoder),
             ("decay", cc.ease_decay),
-            ("recency", cc.ease_recency),
         ):
             if values:
                 grid = (*grid, (param, tuple(dict.fromkeys(values))))
@@ -1132,12 +1136,29 @@ def grid_kept(start: Tried, tries: Sequence[Tried], param: str, refs: Refs, seed
     gained only noise on another (review bar15 F1, F3). Otherwise each value against the one kept
     so far (``kept_value``)."""
     if param in SWITCHED_STRENGTHS:
-        on = [t for t in tries if kept_value(start, t, param, refs, seed) is t]
+        on = [t for t in tries if turns_on(start, t, param, refs, seed)]
         return max(on, key=lambda t: worst_share(t, refs), default=start)
     best = start
     for t in tries:
         best = kept_value(best, t, param, refs, seed)
     return best
+
+
+#: Switched signals that trade one protocol for the other by design: EASE's recency weights lift
+#: each user's next item (the latest-item protocol) and may cost a time cut's wider window a
+#: little. Under the worst share a within-noise loss on the time cut refuses any gain on the latest
+#: item wherever the time cut is the weaker protocol (hidden-long seed 4, §185: β 1 −0.3 % / +4.3 %
+#: not kept), so these turn on by ``prefer`` alone: beyond noise on one protocol, worse beyond
+#: noise on none (§60's rule for a richer choice), and are refused where a loss is beyond noise.
+TRADES_PROTOCOLS = frozenset({"recency"})
+
+
+def turns_on(start: Tried, t: Tried, param: str, refs: Refs, seed: int) -> bool:
+    """Whether ``t`` turns the switched ``param`` on against ``start`` (off): ``prefer`` alone for
+    one of the ``TRADES_PROTOCOLS``, else ``kept_value`` (a higher worst share too)."""
+    if param in TRADES_PROTOCOLS:
+        return prefer(start, "", t, refs, seed)[0] is t
+    return kept_value(start, t, param, refs, seed) is t
 
 
 def kept_value(best: Tried, t: Tried, param: str, refs: Refs, seed: int) -> Tried:
