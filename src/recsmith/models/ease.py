@@ -42,8 +42,9 @@ next item follows their last ones (review sequences, each user's last item held 
 leans towards what the user did last, as SLIST's and other recency-aware linear models weigh
 their inputs; the weights enter EASE's product and the low-pass filter's (the Mult-DAE, trained
 on plain rows, reads plain rows). They are kept per known user's stored item
-(``user_recency_``), so a release scores a user as evaluation did; a visitor's history rows are
-scored unweighted, as before.
+(``user_recency_``), so a release scores a user as evaluation did; items the user met since
+training neither take a place nor move the others back: the weights are training-time until a
+retrain. A visitor's history rows are scored unweighted, as before.
 """
 
 from __future__ import annotations
