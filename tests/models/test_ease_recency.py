@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions, pair_places
@@ -46,16 +47,45 @@ def test_a_users_scores_are_the_hand_weighted_row_times_plain_eases_weights() ->
     model = EASE(regularization=0.5, recency=beta, recency_half_places=half).fit(data)
     plain = EASE(regularization=0.5).fit(data)
     # 1 + β · 0.5 ** ((place − 1) / 2) by hand: place 1 → 3, 2 → 1 + 2/√2, 3 → 2, 4 → 1 + 2/2√2
-    by_place = {1: 3.0, 2: 1.0 + 2.0 / np.sqrt(2.0), 3: 2.0, 4: 1.0 + 1.0 / np.sqrt(2.0)}
-    x = np.zeros((data.n_users, data.n_items))
-    for (user, item), place in PLACES.items():
-        u, i = data.users.to_index([user])[0], data.items.to_index([item])[0]
-        x[u, i] = by_place[place]
+    x = hand_weighted_rows(
+        data, {1: 3.0, 2: 1.0 + 2.0 / np.sqrt(2.0), 3: 2.0, 4: 1.0 + 1.0 / np.sqrt(2.0)}
+    )
     users = np.arange(data.n_users)
     np.testing.assert_allclose(model._score(users), x @ plain.weights_, rtol=1e-5, atol=1e-6)
     # the weights change a's order: plain EASE ranks v by the unweighted row, which the
     # weighted one does not give (else the test would not see a model that ignored recency)
     assert not np.allclose(model._score(users), plain._score(users))
+
+
+def hand_weighted_rows(data: Interactions, by_place: dict[int, float]) -> np.ndarray:
+    """Each known user's row with its items at ``by_place``[their place in ``PLACES``]."""
+    x = np.zeros((data.n_users, data.n_items))
+    for (user, item), place in PLACES.items():
+        x[data.users.to_index([user])[0], data.items.to_index([item])[0]] = by_place[place]
+    return x
+
+
+def test_the_low_pass_filter_reads_the_weighted_rows_too() -> None:
+    """With ``lowpass``: (x·B)/std + w·(x·L·R)/std per user, x the hand-weighted row and B, L, R
+    a plain fit's (review rv30s F4: a filter fed the unweighted rows must fail this)."""
+    data = Interactions.from_events(view_events(ROWS), WEIGHTS)
+    settings = {"regularization": 0.5, "lowpass": 1.0, "lowpass_rank": 2}
+    model = EASE(**settings, recency=2.0, recency_half_places=1.0).fit(data)
+    plain = EASE(**settings).fit(data)
+    # 1 + 2 · 0.5 ** (place − 1): place 1 → 3, 2 → 2, 3 → 1.5, 4 → 1.25
+    x = hand_weighted_rows(data, {1: 3.0, 2: 2.0, 3: 1.5, 4: 1.25})
+
+    def per_user_std(scores: np.ndarray) -> np.ndarray:
+        return scores / scores.std(axis=1, keepdims=True)
+
+    def filtered(rows: np.ndarray) -> np.ndarray:
+        return per_user_std(rows @ plain.lowpass_left_ @ plain.lowpass_right_)
+
+    ease = per_user_std(x @ plain.weights_)
+    users = np.arange(data.n_users)
+    np.testing.assert_allclose(model._score(users), ease + filtered(x), rtol=1e-4, atol=1e-5)
+    unweighted = (x > 0).astype(float)  # a filter reading these must give other scores
+    assert not np.allclose(ease + filtered(x), ease + filtered(unweighted), atol=1e-3)
 
 
 def test_off_scores_as_plain_ease_and_visitors_are_scored_unweighted() -> None:
@@ -68,6 +98,10 @@ def test_off_scores_as_plain_ease_and_visitors_are_scored_unweighted() -> None:
                                   plain._score(users))  # fmt: skip
     rows = data.matrix[users]
     np.testing.assert_array_equal(model._score_history(rows), plain._score_history(rows))
+    doubled = sparse.csr_array(2.0 * rows)  # a caller's weighted history is read, not changed
+    before = doubled.data.copy()
+    np.testing.assert_array_equal(model._score_history(doubled), plain._score_history(rows))
+    np.testing.assert_array_equal(doubled.data, before)
 
 
 def test_a_saved_model_scores_users_as_the_fitted_one(tmp_path: Path) -> None:

@@ -59,14 +59,12 @@ def test_targets_within_steps_weigh_one_over_distance() -> None:
 
 
 def test_alpha_adds_whole_histories_predicting_themselves() -> None:
-    # α = 0.5: every row of either kind weighed by √α or √(1 − α) in the stacked least squares
-    histories = [
-        unit({"a": 1, "b": 1, "c": 1, "d": 1}),
-        unit({"a": 1, "c": 1}),
-        unit({"a": 1, "b": 1}),
-    ]
+    # α = 0.5: every row of either kind weighed by √α or √(1 − α) in the stacked least squares;
+    # as in the authors' code a history's input is scaled to sum to one, its target stays 0/1
+    histories = [{"a": 1, "b": 1, "c": 1, "d": 1}, {"a": 1, "c": 1}, {"a": 1, "b": 1}]
     half = np.sqrt(0.5)
-    scaled = [{k: half * v for k, v in row.items()} for row in STEP_INPUTS + histories]
+    rows = STEP_INPUTS + [unit(row) for row in histories]
+    scaled = [{k: half * v for k, v in row.items()} for row in rows]
     goals = [{k: half * v for k, v in row.items()} for row in STEP_TARGETS + histories]
     model = create("slist", steps=1, history=2, regularization=0.5, neighbors=10, alpha=0.5)
     assert rules(model.fit(DATA), DATA) == pytest.approx(ridge(scaled, goals, 0.5), rel=1e-4)

@@ -50,7 +50,14 @@ def test_the_copy_is_plain_ease_at_the_kept_lambda_decayed_and_appended_last() -
         model="ease",
         quota=150,
         weight=0.5,
-        params={"regularization": 100.0, "rising": 0.5, "lowpass": 0.3, "autoencoder": 1.0},
+        params={
+            "regularization": 100.0,
+            "rising": 0.5,
+            "lowpass": 0.3,
+            "autoencoder": 1.0,
+            "recency": 3.0,
+            "recency_half_places": 2.0,
+        },
     )
     copy = decayed_copy(ease, 0.25)
     assert (copy.name, copy.model, copy.quota, copy.weight) == (NAME, "ease", 150, 1.0)

@@ -42,8 +42,9 @@ next item follows their last ones (review sequences, each user's last item held 
 leans towards what the user did last, as SLIST's and other recency-aware linear models weigh
 their inputs; the weights enter EASE's product and the low-pass filter's (the Mult-DAE, trained
 on plain rows, reads plain rows). They are kept per known user's stored item
-(``user_recency_``), so a release scores a user as evaluation did; a visitor's history rows are
-scored unweighted, as before.
+(``user_recency_``), so a release scores a user as evaluation did; items the user met since
+training neither take a place nor move the others back: the weights are training-time until a
+retrain. A visitor's history rows are scored unweighted, as before.
 """
 
 from __future__ import annotations
@@ -321,11 +322,15 @@ class EASE(Recommender):
         return out
 
     def _score(self, users: np.ndarray) -> np.ndarray:
+        history = self.user_items_[users]
         if not self.user_recency_.shape[0]:
-            return self._score_history(self.user_items_[users])
-        rows = self._kept_rows(self.user_items_[users])
-        weighted = sparse.csr_array(rows.multiply(self.user_recency_[users][:, self.kept_]))
-        return self._scored(rows, weighted)
+            return self._score_history(history)
+        # user_recency_ has user_items_' structure (one weight per stored pair, ``pair_places``),
+        # so the rows are weighed on their data before any column is cut: no sparse multiply and
+        # no second column index, which cost ~0.8 ms a single user at 4k items (review rv30s F3)
+        weights = self.user_recency_[users].data * (1.0 if self.config.binary else history.data)
+        weighted = sparse.csr_array((weights, history.indices, history.indptr), shape=history.shape)
+        return self._scored(self._kept_rows(history), self._kept_columns(weighted))
 
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         rows = self._kept_rows(history)
@@ -333,10 +338,17 @@ class EASE(Recommender):
 
     def _kept_rows(self, history: sparse.csr_array) -> sparse.csr_array:
         """``history``'s kept items' columns, each 1 where the model is binary."""
-        rows = sparse.csr_array(history)[:, self.kept_]
-        if self.config.binary:
-            rows.data[:] = 1.0
+        rows = self._kept_columns(sparse.csr_array(history))
+        if self.config.binary:  # a new array: ``history`` may be the caller's
+            ones = np.ones_like(rows.data)
+            rows = sparse.csr_array((ones, rows.indices, rows.indptr), shape=rows.shape)
         return rows
+
+    def _kept_columns(self, rows: sparse.csr_array) -> sparse.csr_array:
+        """``rows``' kept items' columns: ``rows`` itself where every item is kept, as scipy's
+        column index costs O(catalogue) a call even then (and gives the same entries in the
+        same order)."""
+        return rows if len(self.kept_) == self.n_items else rows[:, self.kept_]
 
     def _scored(self, rows: sparse.csr_array, weighted: sparse.csr_array) -> np.ndarray:
         """Scores of ``rows`` (kept items' columns) over the catalogue: EASE's product and the

@@ -3,7 +3,9 @@ Session-based Recommendation") over users' time-ordered sequences instead of ses
 item → next-item relation as a closed-form least-squares fit, where ``transitions`` counts it.
 
 SLIT, the transition part: every step t of a user's sequence (a step is one timestamp, as in
-``transitions``: ``timed_sequences``) that has a follower gives one row of inputs z_t, the items
+``transitions``: ``timed_sequences``; a timestamp of more than max(steps, history) + 1 items is cut
+into runs of that many in item order, one step apart, so items with no order among them become
+one-way input → follower rows) that has a follower gives one row of inputs z_t, the items
 of the user's ``history`` latest steps up to t, the k-th latest (k = 0, 1, ...) weighted
 1/(k+1) (``transitions``' scoring weights), scaled to sum to one; and one row of targets y_t, the
 items of the ``steps`` steps after t, the d-th weighted 1/d. B = P · ZᵀY with P = (ZᵀZ + λI)⁻¹,
@@ -11,10 +13,14 @@ the ridge solution of min ‖Y − ZB‖² + λ‖B‖². Where ``transitions`` 
 with a follower on its own, the least squares credits the items that explain it jointly: an item
 always met beside a stronger predictor gets less (the decorrelation EASE does for co-occurrence).
 
-``alpha`` > 0 is SLIST's blend with SLIS: the users' whole histories (binary, each row scaled to
-sum to one) join as rows that predict themselves, weighted alpha against 1 − alpha for SLIT's
-rows, in one solve: B = (α XᵀX + (1 − α) ZᵀZ + λI)⁻¹ (α XᵀX + (1 − α) ZᵀY), the paper's form
-for α < 1 (without EASE's zero-diagonal constraint: B's diagonal is dropped afterwards).
+``alpha`` > 0 is SLIST's blend with SLIS: the users' whole histories join as rows that predict
+themselves, weighted alpha against 1 − alpha for SLIT's rows, in one solve. As in the authors'
+code (jin530/SLIST: ``normalize(input_matrix, 'l1')`` on the inputs only), a history's input row
+X̃ is scaled to sum to one and its target X stays binary: B = (α X̃ᵀX̃ + (1 − α) ZᵀZ + λI)⁻¹
+(α X̃ᵀX + (1 − α) ZᵀY), the paper's form for α < 1 with its inputs scaled, so ``alpha`` weighs
+SLIS as the paper's α does (without EASE's zero-diagonal constraint: B's diagonal is dropped
+afterwards). Scaling the targets too would shrink SLIS's pull by about a history's length
+(review rv30s F2).
 
 A user is scored as an input row at their latest step: the same weights over their ``history``
 latest steps (``latest_weighted``; the scale to one does not change the order). Serving, the
@@ -135,9 +141,10 @@ class Slist(Transitions):
         gram = sparse.csr_array((1 - cfg.alpha) * (z.T @ z))
         cross = sparse.csr_array((1 - cfg.alpha) * (z.T @ targets[:, kept]))
         if cfg.alpha > 0:
-            whole = unit_sums(sparse.csr_array(x[:, kept], dtype=np.float64))
-            itself = sparse.csr_array(cfg.alpha * (whole.T @ whole))
-            gram, cross = gram + itself, cross + itself
+            whole = sparse.csr_array(x[:, kept], dtype=np.float64)
+            scaled = unit_sums(whole)  # inputs scaled, targets binary (module docstring)
+            gram = gram + sparse.csr_array(cfg.alpha * (scaled.T @ scaled))
+            cross = cross + sparse.csr_array(cfg.alpha * (scaled.T @ whole))
         dense = gram.astype(np.float32).toarray()  # float32 as EASE's default: half the memory
         dense[np.diag_indices_from(dense)] += cfg.regularization
         p = spd_inverse(dense)

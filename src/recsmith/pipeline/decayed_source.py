@@ -11,8 +11,9 @@ only where that order beats the choice so far beyond noise (``robust_choice.pref
 richer choice must.
 
 The copy is plain EASE at the kept source's λ (and its solve's other settings): no rising
-factor, low-pass filter or autoencoder beside it — those each cost a fit of their own and are
-the kept source's to carry. It costs one EASE solve more per validation past and, where it
+factor, low-pass filter, autoencoder or recency weights beside it — those are the kept source's
+to carry, and §171 measured the copy without them (review rv30s F1: recency was kept before).
+It costs one EASE solve more per validation past and, where it
 ships, one more item × item matrix at serving (4 bytes an entry at float32: 576 MB at 12,000
 items).
 """
@@ -31,7 +32,7 @@ NAME = "ease_decayed"
 #: What the tried configuration is called in the manifest (``fused_ships`` reads the prefix).
 TRIED = f"fused+{NAME}"
 #: EASE's parameters that put something beside its solve; the copy leaves them off (see above).
-BESIDE = ("rising", "lowpass", "autoencoder", "decay")
+BESIDE = ("rising", "lowpass", "autoencoder", "decay", "recency", "recency_half_places")
 
 
 def decayed_copy(spec: SourceConfig, share: float) -> SourceConfig:
