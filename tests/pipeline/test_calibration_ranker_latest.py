@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from recsmith.config import EventSettings
 from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import _ranker_labels, calibrate, grouped
-from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.calibration import _ranker_labels, calibrate, grouped, ranker_estimate
+from recsmith.pipeline.config import PipelineConfig, RankingConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import Tried
 from recsmith.pipeline.validation import validation_splits
+from recsmith.testing.recommender import rating_events
 
 
 def test_the_ranker_learns_from_latest_items_only_where_that_protocol_decides(
@@ -77,3 +79,22 @@ def test_calibration_tries_the_ranker_with_the_labels_it_reports(
     assert report["ranker"] == f"not trained on the validation past of {first.protocol} " + (
         "(too_few_queries)"
     )
+
+
+def test_the_ranker_estimate_scales_with_the_queries_its_labels_give() -> None:
+    """Review rv30r L2. 200 users, three items each, then each a new latest item, one event a
+    second: the latest tenth of the events (a time cut) holds the latest items of users 120–199,
+    80 queries; each user's latest item labels all 200. From 10 CPU s of source fits on one past:
+    "time" = 1 window refit + 1 (the examples) = 20 s; "latest" = 1 + 200 / 80 = 35 s; "both" =
+    2 windows + 280 / 80 = 55 s (by hand; it counted 20, 20 and 30)."""
+    rows = [(f"u{k}", f"i{(k + j) % 13}", 5.0) for k in range(200) for j in (0, 1, 4)]
+    rows += [(f"u{k}", f"i{(k + 7) % 13}", 5.0) for k in range(200)]
+    past = Interactions.from_events(rating_events(rows), EventSettings().weights)
+
+    def estimate(protocol: str) -> float:
+        rc = RankingConfig.model_validate({"label_protocol": protocol, "min_queries": 10})
+        return ranker_estimate(rc, [past], 10.0)
+
+    assert estimate("time") == pytest.approx(20.0)
+    assert estimate("latest") == pytest.approx(35.0)
+    assert estimate("both") == pytest.approx(55.0)

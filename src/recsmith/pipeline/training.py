@@ -293,6 +293,12 @@ def _window_examples(
     return cands, labels, candidate_features(state, queries, cands), users, state
 
 
+def window_quota(windows: int, max_queries: int) -> int:
+    """The most queries ``train_ranker`` draws from each of ``windows`` labelled windows: an
+    equal share of ``max_queries``."""
+    return max(1, max_queries // max(windows, 1))
+
+
 def _stack(parts: list[Candidates]) -> Candidates:
     """Candidates of several windows as one batch (each window's queries after the last's)."""
     offsets = np.cumsum([0] + [c.n_queries for c in parts[:-1]])
@@ -341,7 +347,7 @@ def train_ranker(
         }
     rng = np.random.default_rng(rc.random_state)
     labelled = [w for w in windows if len(w.users)]  # a window without a new label: no example
-    per_window = max(1, rc.max_queries // len(labelled))
+    per_window = window_quota(len(labelled), rc.max_queries)
     parts = [_window_examples(config, full, attrs, w, per_window, rng) for w in labelled]
     cands = _stack([part[0] for part in parts])
     labels = np.concatenate([part[1] for part in parts])
