@@ -196,8 +196,10 @@ def gates(seed: int, users: int, items: int, least: list[int]) -> None:
 
 def served_at(seed: int, users: int, items: int, least: int) -> None:
     """The test effect of the ranker ``gates`` trains at ``min_queries`` ``least`` over EASE's
-    order at the file's defaults: trained on the whole train part, ranker on (its gate still
-    decides) against off, paired over the test users."""
+    order at the file's defaults: trained on the whole train part, ranker on against off, paired
+    over the test users. Through ``protocols`` the ranker is served whatever its gate says (its
+    verdict is printed; the shipped effect is 0 where it is not ``kept``), so the figures are not
+    §175's gated ones, where a rejected ranker served the fused order (review rv30r)."""
     protocols(split(review_events(seed, users, items), "last"), seed, ["time"], least)
 
 

@@ -16,9 +16,11 @@ from recsmith.features.items import ItemCatalog
 from recsmith.models.registry import create
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
+from recsmith.pipeline.source_tuning import holdout_at, latest_ranks
 from recsmith.pipeline.training import (
     _window_examples,
     label_windows,
+    latest_window,
     recent_items,
     retrieve,
     train_ranker,
@@ -91,9 +93,19 @@ def test_label_windows_are_disjoint_cuts_and_every_user_has_a_past(events: pd.Da
     for w in windows:
         assert data.event_ts[w.past].max() < data.event_ts[w.labels].min()  # features before labels
         assert 0.05 < w.labels.mean() < 0.15  # about a tenth of the events each
-        before = set(data.event_users[w.past].tolist())
-        assert set(w.users.tolist()) == before & set(data.event_users[w.labels].tolist())
+        assert set(w.users.tolist()) == _new_label_users(data, w.past, w.labels)
     assert len(label_windows(data, 0.1, enough=1)) == 1  # one window when it suffices
+
+
+def _new_label_users(data: Interactions, past: np.ndarray, labels: np.ndarray) -> set[int]:
+    """Users with a past and a label pair they never touched there, its weights summing above 0
+    (pandas over the events: an oracle apart from ``new_to_users``)."""
+    frame = pd.DataFrame({"u": data.event_users, "i": data.event_items, "w": data.event_weights})
+    seen = set(zip(frame.u[past], frame.i[past], strict=True))
+    net = frame[labels].groupby(["u", "i"])["w"].sum()
+    return {int(u) for (u, i), w in net.items() if w > 0 and (u, i) not in seen} & set(
+        frame.u[past].tolist()
+    )
 
 
 def test_without_time_order_one_random_window_holds_out_a_share(events: pd.DataFrame) -> None:
@@ -104,8 +116,7 @@ def test_without_time_order_one_random_window_holds_out_a_share(events: pd.DataF
     assert not np.any(np.sum([w.labels for w in windows], axis=0) > 1)  # disjoint draws
     for w in windows:
         assert np.array_equal(w.past, ~w.labels) and 0.15 < w.labels.mean() < 0.25
-        before = set(data.event_users[w.past].tolist())
-        assert set(w.users.tolist()) == before & set(data.event_users[w.labels].tolist())
+        assert set(w.users.tolist()) == _new_label_users(data, w.past, w.labels)
         assert len(w.users) > 0.5 * data.n_users
     again = label_windows(data, 0.2, enough=1, seed=3)
     assert len(again) == 1  # one window when it suffices
@@ -166,7 +177,8 @@ def test_latest_label_window_is_each_users_latest_event() -> None:
     assert _events_of(data, window.labels) == labels
     assert _events_of(data, window.past) == everything - labels  # d's only event stays
     assert not np.any(window.labels & window.past)
-    assert sorted(data.users.to_external(window.users).tolist()) == ["a", "b", "c", "e"]
+    # e's latest is a repeat: a label event, but no new item, so no user of the window
+    assert sorted(data.users.to_external(window.users).tolist()) == ["a", "b", "c"]
     # "both": that window first, then the time cuts exactly as "time" draws them
     both = label_windows(data, 0.2, enough=10**9, max_windows=2, protocol="both")
     cuts = label_windows(data, 0.2, enough=10**9, max_windows=2)
@@ -214,9 +226,93 @@ def test_the_ranker_learns_from_the_protocol_its_config_names(
     two distinct items or more (counted here by pandas)."""
     data = Interactions.from_events(events, EventSettings().weights)
     attrs = ItemAttributes.from_items(items, data.items)
-    ranking = config.ranking.model_copy(update={"label_protocol": "latest"})
+    # min_queries low: most of the simulation's users repeat an item last (no example)
+    ranking = config.ranking.model_copy(update={"label_protocol": "latest", "min_queries": 10})
     _, report = train_ranker(config.model_copy(update={"ranking": ranking}), data, attrs)
     pairs = pd.DataFrame({"u": data.event_users, "i": data.event_items})
     labelled = int((pairs.groupby("u")["i"].nunique() >= 2).sum())
     assert report["windows"] == 1.0
     assert report["label_share"] == pytest.approx(labelled / len(pairs))
+
+
+def _pop_config(protocol: str, min_queries: int, share: float = 0.1) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "retrieval": {"sources": [{"name": "pop", "model": "popular", "quota": 10}]},
+            "ranking": {
+                "label_protocol": protocol,
+                "min_queries": min_queries,
+                "label_share": share,
+            },
+        }
+    )
+
+
+def test_a_window_without_a_new_positive_label_gives_no_example_and_no_crash() -> None:
+    """Review rv30r M1. 40 users with three early items each, then late one new item, then a
+    repeat of their first item (each user's latest event): the "latest" window has 40 label
+    events and not one new item, so no ranker ("too_few_queries", 0 queries) — it crashed
+    training. "both" skips that empty window and trains on the time cut alone, as "time" does.
+    Every event rated 0 (no positive label anywhere): "time" also says so instead of crashing."""
+    rows = []
+    for k in range(40):
+        rows += [(f"u{k}", f"i{(k + j) % 7}", 5.0) for j in (0, 1, 3)]
+    for k in range(40):
+        rows += [(f"u{k}", f"j{k % 5}", 5.0), (f"u{k}", f"i{k % 7}", 5.0)]
+    data = Interactions.from_events(rating_events(rows), EventSettings().weights)
+    attrs = ItemAttributes.from_items([], data.items)
+    latest = train_ranker(_pop_config("latest", 10, 0.3), data, attrs)[1]
+    assert latest["outcome"] == "too_few_queries" and latest["queries"] == 0.0
+    time = train_ranker(_pop_config("time", 10, 0.3), data, attrs)[1]
+    both = train_ranker(_pop_config("both", 10, 0.3), data, attrs)[1]
+    assert time["outcome"] in ("kept", "not_better") and time["queries"] > 0
+    assert both["windows"] == time["windows"] + 1  # the latest window, counted but empty
+    assert both["queries"] == time["queries"] and both["outcome"] == time["outcome"]
+    zero = [(f"u{k % 15}", f"i{(k * 7) % 11}", 0.0) for k in range(90)]
+    data = Interactions.from_events(rating_events(zero), EventSettings().weights)
+    attrs = ItemAttributes.from_items([], data.items)
+    for protocol in ("time", "latest", "both"):
+        report = train_ranker(_pop_config(protocol, 10), data, attrs)[1]
+        assert report["outcome"] == "too_few_queries" and report["queries"] == 0.0
+
+
+def test_min_queries_counts_only_users_with_a_new_latest_item() -> None:
+    """Review rv30r L1. 200 users, three items each, then a latest event: users 0–29 take an
+    item new to them ((k + 7) mod 13, none of k, k + 1, k + 4 mod 13), the other 170 repeat
+    their first. 30 queries can be labelled, fewer than min_queries 100: no ranker — the guard
+    counted 200 and trained on 30."""
+    rows = []
+    for k in range(200):
+        rows += [(f"u{k}", f"i{(k + j) % 13}", 5.0) for j in (0, 1, 4)]
+    for k in range(200):
+        rows.append((f"u{k}", f"i{(k + 7) % 13}" if k < 30 else f"i{k % 13}", 5.0))
+    data = Interactions.from_events(rating_events(rows), EventSettings().weights)
+    attrs = ItemAttributes.from_items([], data.items)
+    report = train_ranker(_pop_config("latest", 100), data, attrs)[1]
+    assert report["outcome"] == "too_few_queries" and report["queries"] == 30.0
+    assert report["users"] == 30.0
+
+
+def test_ties_at_the_label_moment_break_as_the_validation_fold_breaks_them() -> None:
+    """Review rv30r L4. u buys a, b and c in one second, its latest moment: which of them labels
+    is the seeded draw the leave-last-out fold holds out with (``holdout_at`` at place 0), seed
+    by seed; the two others stay in u's past."""
+    pairs = ["uz", "ua", "ub", "uc", "va", "vb", "wc", "wz"]
+    events = rating_events([(p[0], p[1], 5.0) for p in pairs])
+    events.loc[1:3, "ts"] = events.loc[1, "ts"]
+    data = Interactions.from_events(events, EventSettings().weights)
+    picked = set()
+    for seed in range(8):
+        window = latest_window(data, seed)
+        fold = holdout_at(data, latest_ranks(data, seed), 0, seed, 10**6)
+        held = dict(
+            zip(
+                data.users.to_external(fold.users).tolist(),
+                fold.past.items.to_external(fold.held).tolist(),
+                strict=True,
+            )
+        )
+        (label,) = _events_of(data, window.labels & (data.event_users == 0))
+        assert label[1] == held["u"]
+        picked.add(label[1])
+    assert picked == {"a", "b", "c"}  # the draw does decide among the three

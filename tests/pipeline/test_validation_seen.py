@@ -33,7 +33,7 @@ from recsmith.pipeline.calibration import _Scorer, alone
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.source_tuning import latest_item_holdout, tune_sources
-from recsmith.pipeline.training import LabelWindow, _window_examples
+from recsmith.pipeline.training import LabelWindow, _window_examples, latest_window
 from recsmith.pipeline.validation import latest_item_split, time_cut_split
 from recsmith.testing.recommender import rating_events
 
@@ -98,6 +98,22 @@ def test_an_item_rated_zero_before_is_never_held_out_as_new() -> None:
     assert "y" not in full.users.to_external(latest_item_split(full, 100).users).tolist()
     cut = time_cut_split(full, min_users=1, share=5 / 15, max_users=100)
     assert cut is not None and "y" not in full.users.to_external(cut.users).tolist()
+
+
+def test_a_latest_item_rated_zero_is_truth_in_no_fold() -> None:
+    """Review rv30r L5: x's latest rating is C 0 — seen, nothing to hit. The leave-last-out fold
+    held it out as truth while the time cut and the ranker's "latest" window drop it; now no
+    fold scores x, and all three hold out exactly the other four users (hand count)."""
+    full = Interactions.from_events(
+        ratings({**HISTORIES, "x": [("P", 5.0), ("A", 4.0), ("C", 0.0)]}), WEIGHTS
+    )
+    others = ["u1", "u2", "u3", "z"]
+    held = latest_item_holdout(full, seed=0, max_users=100)
+    assert sorted(full.users.to_external(held.users).tolist()) == others
+    cut = time_cut_split(full, min_users=1, share=5 / 15, max_users=100)
+    assert cut is not None and sorted(full.users.to_external(cut.users).tolist()) == others
+    window = latest_window(full, seed=0)
+    assert sorted(full.users.to_external(window.users).tolist()) == others
 
 
 def test_a_label_window_counts_no_item_the_user_rated_zero_before() -> None:

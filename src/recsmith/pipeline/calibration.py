@@ -63,7 +63,12 @@ from recsmith.models.popularity import Popular
 from recsmith.models.registry import UnknownModelError, model_class
 from recsmith.models.shared_fits import SharedFits, sharing
 from recsmith.pipeline import sequential
-from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, SourceConfig
+from recsmith.pipeline.config import (
+    CalibrationConfig,
+    PipelineConfig,
+    RankingConfig,
+    SourceConfig,
+)
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.decayed_source import tried_decayed
 from recsmith.pipeline.fused_forward import FORWARD, forward_order
@@ -82,6 +87,7 @@ from recsmith.pipeline.robust_choice import (
 )
 from recsmith.pipeline.source_tuning import known_items
 from recsmith.pipeline.training import (
+    LabelWindow,
     build_sources,
     feature_state,
     fit_models,
@@ -89,6 +95,7 @@ from recsmith.pipeline.training import (
     label_windows,
     recent_items,
     train_ranker,
+    window_quota,
 )
 from recsmith.pipeline.validation import (
     LATEST_ITEM,
@@ -1203,16 +1210,7 @@ def _try_ranker(
     if not rc.enabled:
         return "off (ranking.enabled = false)"
     vals = [v for group in groups for v in group]
-    windows = 0
-    for val in vals:
-        enough = rc.min_queries if has_time_order(val.past) else rc.max_queries
-        windows += len(
-            label_windows(
-                val.past, rc.label_share, enough, seed=rc.random_state, protocol=rc.label_protocol
-            )
-        )
-    # sources refitted per window, plus LightGBM, on each split
-    estimate = fit_seconds / len(vals) * (windows + len(vals))
+    estimate = ranker_estimate(rc, [v.past for v in vals], fit_seconds)
     if budget.passes(estimate):
         more = f"~{estimate:.0f} CPU s more"
         return f"not tried: {more} would pass the {budget.seconds:g} s CPU budget"
@@ -1227,6 +1225,37 @@ def _try_ranker(
             ranked.append(scorer.ranked(ranker, config))
         per_user.append(protocols.by_user[len(per_user)](ranked))
     return Tried("ranker", config, tuple(per_user))
+
+
+def ranker_estimate(rc: RankingConfig, pasts: Sequence[Interactions], fit_seconds: float) -> float:
+    """CPU seconds training the ranker on each of ``pasts`` is expected to take, from
+    ``fit_seconds`` (the sources' fits on all of them): per past, one refit of the sources per
+    label window, plus the examples' retrieval, features and LightGBM, counted as one more fit
+    for time-cut labels and scaled by the queries its labels give against theirs (neither below
+    ``min_queries``, as no ranker trains on fewer). Each user's latest item labels every user
+    with one, up to ``max_queries``, where a time cut holds a share of them, and that larger
+    example set is most of the "latest" ranker's extra cost (BENCHMARKS §181; review rv30r)."""
+    windows, examples = 0, 0.0
+    for past in pasts:
+        enough = rc.min_queries if has_time_order(past) else rc.max_queries
+        protocol = rc.label_protocol
+        mine = label_windows(past, rc.label_share, enough, seed=rc.random_state, protocol=protocol)
+        if protocol == "latest":
+            cuts = label_windows(past, rc.label_share, enough, seed=rc.random_state)
+        else:  # "both": the latest window, then the time cuts
+            cuts = mine[1:] if protocol == "both" else mine
+        windows += len(mine)
+        floor = rc.min_queries
+        examples += max(_queries(mine, rc), floor) / max(_queries(cuts, rc), floor)
+    return fit_seconds / len(pasts) * (windows + examples)
+
+
+def _queries(windows: Sequence[LabelWindow], rc: RankingConfig) -> int:
+    """The queries ``train_ranker`` draws from ``windows``: each window's users, at most its
+    ``window_quota``."""
+    labelled = [len(w.users) for w in windows if len(w.users)]
+    quota = window_quota(len(labelled), rc.max_queries)
+    return sum(min(n, quota) for n in labelled)
 
 
 def _entry(

@@ -68,24 +68,26 @@ def holdout_at(
     """Each user's event at ``place`` from the end (``latest_ranks``; 0: the latest) held out
     from the events before it: the past is every event but the latest ``place + 1`` of each user
     with at least two distinct items (a user's later events would tell what follows the held-out
-    one), and the (user, item) pairs held out are the items new to a user with a past there, at
-    most ``max_users`` of them (seeded). The past numbers its items as a model trained on it
-    alone would (``Interactions.own_item_order``), so ties among them break as they would there,
-    not by events it does not hold (review rv27a)."""
+    one), and the (user, item) pairs held out are the items new to a user with a past there whose
+    held event has a positive weight, at most ``max_users`` of them (seeded): an item rated 0 or
+    below is seen but no truth to hit, as in the time-cut fold and the ranker's label windows
+    (``Interactions.new_to_users`` keeps positive weights only; review rv30r). The past numbers
+    its items as a model trained on it alone would (``Interactions.own_item_order``), so ties
+    among them break as they would there, not by events it does not hold (review rv27a)."""
     distinct = np.diff(full.matrix.indptr) >= 2
     kept = (ranks > place) | ~distinct[full.event_users]
     order = full.own_item_order(kept)
     past = full.subset(kept, order)
     held = (ranks == place) & distinct[full.event_users]
     users = full.event_users[held].astype(np.int32)
-    items = full.event_items[held]
+    items, liked = full.event_items[held], full.event_weights[held] > 0
     if order is not None:
         items = renumbering(order)[items]
     if not len(users):  # no user has that many distinct items: nothing is held out
         return Holdout(past, users, items, order)
     known = np.diff(past.matrix.indptr) > 0  # at place 0 every such user has a past
     # new to the user: not even rated 0 or below before (``had``), as serving would list it
-    scored = known[users] & (np.asarray(past.had_pairs()[users, items]).ravel() == 0)
+    scored = liked & known[users] & (np.asarray(past.had_pairs()[users, items]).ravel() == 0)
     users, items = users[scored], items[scored]
     if len(users) > max_users:
         pick = np.sort(np.random.default_rng(seed).choice(len(users), max_users, replace=False))

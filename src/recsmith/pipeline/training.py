@@ -1,7 +1,9 @@
 """Training every stage, leak-free: the ranker learns on a past that never saw its labels.
 
 The latest ``label_share`` of training events is the label window (a random share of them where
-the events have no time order). Sources and feature aggregates are fitted on the events before it;
+the events have no time order). Sources and feature aggregates are fitted on the window's past —
+the events before it; under ``ranking.label_protocol = "latest"`` every event but each user's
+latest, so other users' later events too, never an example's own label (``latest_window``) — and
 the ranker learns which of those sources' candidates the users then actually chose. Finally the
 sources are refitted on all events for serving, while the ranker keeps what it learned (its
 features are relative: ranks, shares, recency), as in two-stage recommenders such as RecTools'
@@ -150,18 +152,25 @@ def propose(asked: Sequence[tuple[CandidateSource, int]], queries: Queries) -> l
 @dataclass(frozen=True, slots=True)
 class LabelWindow:
     """One set of ranker examples: events in ``labels`` label them, features and sources see only
-    events in ``past`` (boolean masks over the events), and every user in ``users`` has both."""
+    events in ``past`` (boolean masks over the events); ``future`` holds the labels (users ×
+    items), and every user in ``users`` has a past and a positive label in it."""
 
     past: np.ndarray
     labels: np.ndarray
     users: np.ndarray
+    future: sparse.csr_array
 
     @classmethod
     def of(cls, full: Interactions, past: np.ndarray, labels: np.ndarray) -> LabelWindow:
-        """The window with these masks; its users are those with events on both sides."""
+        """The window with these masks. Its labels are the items new to a user there
+        (``Interactions.new_to_users``, net weight above 0), and its users those with a past and
+        at least one such label: only they give an example, so only they count toward
+        ``min_queries`` (review rv30r: a user whose latest event repeats an item, or is rated 0
+        or below, has a label event but nothing to learn; counted, a window of only such users
+        crashed ``train_ranker``)."""
+        future = full.subset(past).new_to_users(full.subset(labels).matrix)
         before = np.bincount(full.event_users[past], minlength=full.n_users) > 0
-        inside = np.bincount(full.event_users[labels], minlength=full.n_users) > 0
-        return cls(past, labels, np.flatnonzero(before & inside))
+        return cls(past, labels, np.flatnonzero(before & (np.diff(future.indptr) > 0)), future)
 
 
 def has_time_order(full: Interactions) -> bool:
@@ -219,7 +228,10 @@ def latest_window(full: Interactions, seed: int = 0) -> LabelWindow:
     sources see them; that is not the label leaking (no example's own label event is in it) but
     the same information the leave-last-out protocol gives a model at test time — every other
     event of the training data — so the ranker learns from the features it will be served
-    (a time cut at each user's label would teach features no served query has)."""
+    (a time cut at each user's label would teach features no served query has). Where a user's
+    latest moment holds several items (a basket), the draw labels one and the others stay in
+    the past as the user's most recent items, anchors of the "recent" sources: the validation
+    fold does the same, so the ranker learns that artefact of the protocol too."""
     distinct = np.diff(full.matrix.indptr) >= 2
     labels = (latest_ranks(full, seed) == 0) & distinct[full.event_users]
     return LabelWindow.of(full, ~labels, labels)
@@ -253,12 +265,10 @@ def _window_examples(
     rng: np.random.Generator,
 ) -> tuple[Candidates, np.ndarray, np.ndarray, np.ndarray, FeatureState]:
     """Candidates, labels, features, the user of each query and the feature state, for one
-    window: sources and
-    feature aggregates fitted on the events before it, labels = items new to the user inside it;
-    queries without a single positive candidate are dropped (they teach a ranker nothing)."""
-    past = full.subset(window.past)
-    future = past.new_to_users(full.subset(window.labels).matrix)
-    users = window.users[np.diff(future.indptr)[window.users] > 0]
+    window (at least one user): sources and feature aggregates fitted on its past, labels = items
+    new to the user inside it (``LabelWindow.future``); queries without a single positive
+    candidate are dropped (they teach a ranker nothing)."""
+    past, future, users = full.subset(window.past), window.future, window.users
     if len(users) > max_queries:
         users = np.sort(rng.choice(users, max_queries, replace=False))
     models = fit_models(config, past)
@@ -281,6 +291,12 @@ def _window_examples(
     cands, labels = cands.take(keep), labels[keep]
     state = feature_state(past, attrs, config.ranking)
     return cands, labels, candidate_features(state, queries, cands), users, state
+
+
+def window_quota(windows: int, max_queries: int) -> int:
+    """The most queries ``train_ranker`` draws from each of ``windows`` labelled windows: an
+    equal share of ``max_queries``."""
+    return max(1, max_queries // max(windows, 1))
 
 
 def _stack(parts: list[Candidates]) -> Candidates:
@@ -330,8 +346,9 @@ def train_ranker(
             "windows": float(len(windows)),
         }
     rng = np.random.default_rng(rc.random_state)
-    per_window = max(1, rc.max_queries // len(windows))
-    parts = [_window_examples(config, full, attrs, w, per_window, rng) for w in windows]
+    labelled = [w for w in windows if len(w.users)]  # a window without a new label: no example
+    per_window = window_quota(len(labelled), rc.max_queries)
+    parts = [_window_examples(config, full, attrs, w, per_window, rng) for w in labelled]
     cands = _stack([part[0] for part in parts])
     labels = np.concatenate([part[1] for part in parts])
     features = np.concatenate([part[2] for part in parts])

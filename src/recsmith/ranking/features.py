@@ -1,11 +1,13 @@
 """Candidate features, defined once and computed by the same code offline and online.
 
-``FeatureState`` is everything the features need, derived from interactions *up to one moment*: for
-training rows that moment is the cut before the label window (so no feature sees the future — point
-in time correct), for serving it is the newest event of the deployed model. ``candidate_features``
-then turns (queries, candidates) into a matrix with one vectorised pass; a single request and a
-batch of ten thousand users go through exactly the same function, so there is no training/serving
-skew to test away.
+``FeatureState`` is everything the features need, derived from the interactions of one past: for
+training rows the label window's past — under time cuts the events before the window (no feature
+sees the future — point in time correct); under ``label_protocol = "latest"`` every event but each
+user's latest, so other users' later events too, never a row's own label, as a leave-last-out
+evaluation trains (``training.latest_window``) — and for serving the deployed model's events.
+``candidate_features`` then turns (queries, candidates) into a matrix with one vectorised pass; a
+single request and a batch of ten thousand users go through exactly the same function, so there is
+no training/serving skew to test away.
 """
 
 from __future__ import annotations
