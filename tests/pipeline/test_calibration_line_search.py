@@ -70,6 +70,8 @@ class ByLambda:
         self.asked.append(lam)
         return Tried(name, config, (np.repeat([1.0, 0.0], [self.hits[lam], 400 - self.hits[lam]]),))
 
+    pasts = 1  # validation pasts: one protocol, one past
+
     def saved_seconds(self) -> float:
         return 0.0
 

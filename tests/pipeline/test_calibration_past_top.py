@@ -67,6 +67,8 @@ class ByWeight:
         hits = self.hits[weight]
         return Tried(name, config, (np.repeat([1.0, 0.0], [hits, USERS - hits]),))
 
+    pasts = 1  # validation pasts: one protocol, one past
+
     def saved_seconds(self) -> float:
         return 0.0
 

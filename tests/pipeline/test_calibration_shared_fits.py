@@ -14,6 +14,7 @@ from recsmith.events.validate import validate_events
 from recsmith.features.interactions import Interactions
 from recsmith.models import ease
 from recsmith.models.shared_fits import SharedFits
+from recsmith.pipeline import calibration
 from recsmith.pipeline.calibration import _grid, calibrate
 from recsmith.pipeline.config import PipelineConfig, SourceConfig
 from recsmith.pipeline.cpu_budget import CpuBudget
@@ -108,6 +109,8 @@ class Savings:
             scores[100:120] = 1.0
         return Tried(name, config, (scores,))
 
+    pasts = 1  # validation pasts: one protocol, one past
+
     def saved_seconds(self) -> float:
         return self.saved
 
@@ -163,6 +166,40 @@ def test_a_validation_past_holds_one_solve_between_tries(monkeypatch: pytest.Mon
     assert max(retained) == 1
 
 
+def test_the_solves_held_over_every_past_stay_within_the_old_peak(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review rv30c F1/F3: summed over every validation past (the memory that matters), the
+    solves held when a solve returns, it included, stay within k + 1 for k = 4 pasts (the time
+    cut's 3 pooled cuts and the latest item): each past's kept solve and the running one. Keeping
+    a λ try's solve on the pasts before the running one would reach k + (k − 1) + 1 = 8; the old
+    peak, k kept and a solve's 4 n × n arrays, is k + 4 (bounds hand-counted, not the code's)."""
+    fits: list[SharedFits] = []
+    most: list[int] = []
+    init, solve = SharedFits.__init__, ease.EASE._solve
+
+    def registered(self: SharedFits, data: Any) -> None:
+        init(self, data)
+        fits.append(self)
+
+    def counted(self: ease.EASE, xk: Any) -> Any:
+        out = solve(self, xk)
+        most.append(1 + sum("solve" in k for f in fits for k in f._pieces))
+        return out
+
+    monkeypatch.setattr(SharedFits, "__init__", registered)
+    monkeypatch.setattr(ease.EASE, "_solve", counted)
+    cfg = config([{"name": "ease", "model": "ease", "quota": 50}])
+    off = {"ease_lowpass": [], "ease_autoencoder": [], "budget_seconds": 600.0}
+    cfg = cfg.model_copy(update={"calibration": cfg.calibration.model_copy(update=off)})
+    full = shop()
+    chosen = calibrate(cfg, full, ItemAttributes.from_items([], full.items))
+    pasts = [p.get("cuts", p.get("folds", 1)) for p in chosen.report["protocols"]]
+    assert pasts == [3, 1]
+    assert chosen.report["grid"]["ease.regularization"]["kept"] == 100.0  # not the file's λ
+    assert max(most) == 4 + 1
+
+
 def shop() -> Interactions:
     """The simulator's shop at 300 users and 150 items (seed 0): a sample where EASE's grid
     keeps λ 100, not the file's 250, so the steps after λ fit at a λ of the line search's."""
@@ -176,7 +213,10 @@ def test_a_kept_lambda_is_solved_once_per_past(monkeypatch: pytest.MonkeyPatch) 
     """Where the grid keeps a λ other than the file's, the rising, low-pass and network steps
     reuse that λ's solve from its own try (before: solved again on every past, BENCHMARKS §184):
     no (past, λ) is solved twice, and the report and the configuration shipped are those of a
-    calibration whose every fit computes its own pieces."""
+    calibration whose every fit computes its own pieces. The shop validates on 4 pasts, past
+    ``SHARED_SOLVE_PASTS`` (memory: the test above), so the bound is raised here to reach the
+    reuse."""
+    monkeypatch.setattr(calibration, "SHARED_SOLVE_PASTS", 4)
     full = shop()
     cfg = config(SOURCES)
     cc = cfg.calibration.model_copy(

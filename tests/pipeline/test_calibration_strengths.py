@@ -222,6 +222,8 @@ class FixedScores:
         weight = config.retrieval.sources[0].params.get("lowpass", 0.0)
         return Tried(name, config, self.by_weight[weight])
 
+    pasts = 1  # validation pasts: one protocol, one past
+
     def saved_seconds(self) -> float:
         return 0.0  # no fits, so no shared pieces (``models/shared_fits.py``)
 

@@ -278,14 +278,18 @@ class EASE(Recommender):
     def _solve(self, xk: sparse.csr_array) -> np.ndarray:
         """B over the kept items' columns ``xk`` (C order, float32)."""
         cfg = self.config
-        # in place where the types allow (no copy of a float32 Gram, B written over P): each n × n
-        # temporary is 576 MB at 12k items, and calibration solves on two pasts at once
-        gram = (xk.T @ xk).toarray().astype(cfg.dtype, copy=False)
+        # in place where the types allow: the Gram dense in C order (``spd_inverse`` inverts it in
+        # place; a Fortran-ordered one, csc's default, was copied by LAPACK's wrapper with the
+        # original kept alive), no copy of a float32 Gram, B written over P: one n × n array
+        # at the solve's peak plus ``spd_inverse``'s mirror tiles (a few 2048² blocks; float32
+        # traced peak 2.07 n² at 2,975 items, 4.0 before; review rv30c F2), 576 MB each at 12k
+        gram = (xk.T @ xk).toarray(order="C").astype(cfg.dtype, copy=False)
         penalty = cfg.regularization + cfg.dropout / (1.0 - cfg.dropout) * np.diag(gram)  # Λ
         gram[np.diag_indices_from(gram)] += penalty
         p = spd_inverse(gram)
         # B = -P·Λ (DLAE) or -P / diag(P) (EASE), the sign moved onto the factor: the same
-        # rounding as negating P first (a float32 P times Λ still multiplies in float64)
+        # rounding as negating P first. Λ has the Gram's dtype (NEP 50: a Python float times a
+        # float32 array stays float32), so a float32 P times Λ multiplies in float32, as it did
         if cfg.dropout > 0:
             p *= -penalty[None, :]
         else:

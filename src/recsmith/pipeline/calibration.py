@@ -218,14 +218,19 @@ STRENGTHS = frozenset({"regularization", "alpha"})
 SWITCHED_STRENGTHS = frozenset({"lowpass", "rising", "autoencoder", "decay", "recency"})
 #: Gridded parameters applied to EASE's scores after its solve (``ease.py``): their tries share
 #: the solve of the λ kept (``models/shared_fits.py``). Any other value — a λ, a half-life (the
-#: decayed pairs are solved again) — is another solve; it is kept only while it is the value kept
-#: (``_grid_param`` retains after every try), so the steps after a λ other than the file's reuse
-#: its solve instead of solving it again on every validation past (BENCHMARKS §184: two of the ten
-#: 12k-item solves at the hidden long set's size). Between tries a validation past holds one solve;
-#: while a try fits, the pasts before it hold its solve beside the kept one (review rv27b F1 held
-#: them to one), which the solve's own copies no longer cost (``EASE._solve``: 3 n × n arrays at
-#: its peak before, 1 now), so calibration's peak memory is no higher than it was.
+#: decayed pairs are solved again) — is another solve. Where at most ``SHARED_SOLVE_PASTS``
+#: validation pasts score, it is kept only while it is the value kept (``_grid_param`` retains
+#: after every try), so the steps after a λ other than the file's reuse its solve instead of
+#: solving it again on every past (BENCHMARKS §184: two of the ten 12k-item solves at the hidden
+#: long set's size); beyond that it is fitted apart, its pieces dying with its model.
 AFTER_SOLVE = frozenset({"rising", "lowpass", "autoencoder", "recency"})
+#: The most validation pasts on which a λ's or a half-life's try keeps its solve (above). In n × n
+#: units, with k pasts: a try fitted apart peaks at k kept solves + its running solve's 2
+#: (``EASE._solve``; 4 before review rv30c F2); a kept try adds, while it fits on past j, its
+#: solve on every past before j: k + (k − 1) + 2. Against the k + 4 of calibration before the
+#: reuse (no higher peak memory, review rv30c F1) that allows k ≤ 3, and the traced grid peak
+#: with 4 pasts measured higher still with the reuse (508 MB against 468, 3,782 items).
+SHARED_SOLVE_PASTS = 3
 #: EASE's companion weights (GF-CF's low-pass filter, the Mult-DAE): where the grid keeps the top
 #: of the values the file lists, and ``calibration.ease_past_top`` asks, it walks on up the
 #: half-decade ladder (``step_up``: 1 → 3 → 10), each step while the last one is kept
@@ -441,6 +446,11 @@ class _Protocols:
 
     def proposes(self, spec: SourceConfig) -> bool:
         return any(s.proposes(spec) for group in self.scorers for s in group)
+
+    @property
+    def pasts(self) -> int:
+        """How many validation pasts score (each holds its own shared fit pieces)."""
+        return sum(len(group) for group in self.scorers)
 
     def retain(self, *specs: SourceConfig) -> None:
         """Keep only the shared fit pieces ``specs``' fits used, on every validation past (none
@@ -965,7 +975,9 @@ def _grid_param(
         candidate = alone(
             _with_sources(config, [*sources[:n], variant, *sources[n + 1 :]]), spec.name
         )
-        t = protocols.tried(spec.name, candidate)
+        t = protocols.tried(
+            spec.name, candidate, param in AFTER_SOLVE or protocols.pasts <= SHARED_SOLVE_PASTS
+        )
         tried[str(value)] = [round(m, 5) for m in t.means]
         bounds[str(value)] = intervals(t, seed)
         tries.append(t)
