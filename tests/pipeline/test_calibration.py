@@ -21,7 +21,12 @@ from recsmith.evaluation.metrics import ndcg_at_k
 from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import load_artifact, train_pipeline
-from recsmith.pipeline.calibration import calibrate, calibration_summary, grouped
+from recsmith.pipeline.calibration import (
+    Calibration,
+    calibrate,
+    calibration_summary,
+    grouped,
+)
 from recsmith.pipeline.config import PipelineConfig
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.validation import latest_item_split, time_cut_split, validation_splits
@@ -257,6 +262,18 @@ def test_where_the_sources_complement_each_other_the_fused_order_ships() -> None
     served, popular = served_on_validation(chosen.config, events)
     assert served == pytest.approx(scores["fused"], abs=1e-4)
     assert served > popular
+
+
+def ease_alone_calibrated(**calibration: object) -> Calibration:
+    """Calibration of one EASE source on ``popularity_case`` with ``calibration``'s keys set
+    beside the companion weights off (an EASE grid step's own tests: decay, recency)."""
+    cfg = config([{"name": "ease", "model": "ease", "quota": 50}])
+    update = {"ease_lowpass": [], "ease_autoencoder": [], "budget_seconds": 300.0, **calibration}
+    cc = cfg.calibration.model_copy(update=update)
+    full = Interactions.from_events(popularity_case(), WEIGHTS)
+    return calibrate(
+        cfg.model_copy(update={"calibration": cc}), full, ItemAttributes.from_items([], full.items)
+    )
 
 
 def popularity_case() -> pd.DataFrame:

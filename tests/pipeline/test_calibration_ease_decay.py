@@ -5,12 +5,10 @@ checks that rule with ``decay`` among the switched parameters)."""
 
 from __future__ import annotations
 
-from test_calibration import WEIGHTS, config, popularity_case
+from test_calibration import ease_alone_calibrated
 
-from recsmith.features.interactions import Interactions
-from recsmith.pipeline.calibration import GRID, SWITCHED_STRENGTHS, calibrate, grid_of
+from recsmith.pipeline.calibration import GRID, SWITCHED_STRENGTHS, grid_of
 from recsmith.pipeline.config import CalibrationConfig, default_pipeline_config
-from recsmith.pipeline.item_attributes import ItemAttributes
 
 
 def test_off_by_default_and_tried_last_as_a_switched_strength() -> None:
@@ -33,19 +31,7 @@ def test_off_by_default_and_tried_last_as_a_switched_strength() -> None:
 
 
 def test_listed_values_are_scored_from_the_values_kept_before() -> None:
-    cfg = config([{"name": "ease", "model": "ease", "quota": 50}])
-    cc = cfg.calibration.model_copy(
-        update={
-            "ease_decay": [0.25, 1.0],
-            "ease_lowpass": [],
-            "ease_autoencoder": [],
-            "budget_seconds": 300.0,
-        }
-    )
-    full = Interactions.from_events(popularity_case(), WEIGHTS)
-    chosen = calibrate(
-        cfg.model_copy(update={"calibration": cc}), full, ItemAttributes.from_items([], full.items)
-    )
+    chosen = ease_alone_calibrated(ease_decay=[0.25, 1.0])
     grid = chosen.report["grid"]
     assert list(grid) == ["ease.regularization", "ease.rising", "ease.decay"]
     entry, rising = grid["ease.decay"], grid["ease.rising"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_calibration import WEIGHTS, config, popularity_case
+from test_calibration import WEIGHTS, ease_alone_calibrated, popularity_case
 
 from recsmith.features.interactions import Interactions
 from recsmith.models.ease import EASE
@@ -15,11 +15,9 @@ from recsmith.pipeline.calibration import (
     AFTER_SOLVE,
     GRID,
     SWITCHED_STRENGTHS,
-    calibrate,
     grid_of,
 )
 from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, default_pipeline_config
-from recsmith.pipeline.item_attributes import ItemAttributes
 
 
 def test_off_by_default_and_tried_after_lambda_as_a_switched_strength_after_the_solve() -> None:
@@ -43,19 +41,7 @@ def test_off_by_default_and_tried_after_lambda_as_a_switched_strength_after_the_
 
 
 def test_listed_values_are_scored_from_the_values_kept_before_and_the_kept_one_ships() -> None:
-    cfg = config([{"name": "ease", "model": "ease", "quota": 50}])
-    cc = cfg.calibration.model_copy(
-        update={
-            "ease_recency": [1.0, 3.0],
-            "ease_lowpass": [],
-            "ease_autoencoder": [],
-            "budget_seconds": 300.0,
-        }
-    )
-    full = Interactions.from_events(popularity_case(), WEIGHTS)
-    chosen = calibrate(
-        cfg.model_copy(update={"calibration": cc}), full, ItemAttributes.from_items([], full.items)
-    )
+    chosen = ease_alone_calibrated(ease_recency=[1.0, 3.0])
     grid = chosen.report["grid"]
     assert list(grid) == ["ease.regularization", "ease.recency", "ease.rising"]
     lam, entry, rising = grid["ease.regularization"], grid["ease.recency"], grid["ease.rising"]
