@@ -204,6 +204,16 @@ def in_time_order(served: Any) -> bool:
     return bool(getattr(served, "history_in_time_order", False))
 
 
+def weighs_history(served: Any, user_id: str) -> bool:
+    """Whether ``served`` (a release) scores ``user_id`` from their stored items as history
+    (``ModelBundle.weighs_history``: a user it does not know, by a user tower or a model
+    scoring a visitor's items), so they are read with the items the user rated 0 or below, to
+    leave those out of it (``StoredItems.weighed``); a pipeline's sources read the stored items
+    as seen only."""
+    weighs = getattr(served, "weighs_history", None)
+    return weighs is not None and bool(weighs(user_id))
+
+
 def _read_stored(
     group: list[_Query],
 ) -> tuple[list[list[str] | None], list[bool], list[Exception | None]]:

@@ -54,6 +54,7 @@ from recsmith.serving.coalesce import (
     UserQuery,
     answer_arguments,
     in_time_order,
+    weighs_history,
 )
 from recsmith.serving.deps import (
     BundleDep,
@@ -394,20 +395,22 @@ async def recommend(
         skip_store = keep_seen or withheld is not None
         cache = runtime.cache
         explorer = getattr(bundle, "explorer", None) is not None
+        weighed = weighs_history(bundle, user_id)  # its history: the liked stored items only
         # read by the coalescer's flush with its group's (``Coalescer.answer``'s ``stored``):
         # a list computed now, on an embedded store, whose contextual arm (none here) would
         # not count the items first
         in_flush = (
             not skip_store
             and not explain
+            and not weighed
             and (cache is None or explorer or bool(asked))
             and runtime.store.local
             and bandit_for(getattr(chosen.bundle, "config", None), placement) is None
         )
-        stored, degraded = (
-            ([], [])
+        stored, history, degraded = (
+            ([], [], [])
             if skip_store or in_flush
-            else await _stored_items(runtime, user_id, in_time_order(bundle))
+            else await _stored_items(runtime, user_id, in_time_order(bundle), weighed)
         )
         profile, unread = (None, []) if withheld else await _profile(runtime, bundle, user_id)
         degraded += [d for d in unread if d not in degraded]
@@ -430,7 +433,7 @@ async def recommend(
             latest = []
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
-        query = UserQuery(asker, seen, latest, context, recommendation_id, profile, stored)
+        query = UserQuery(asker, seen, latest, context, recommendation_id, profile, history)
         # ``[contextual]``: which list (arm) this request gets, from its context
         known = not recent and withheld is None  # a visitor asks with ``recent``
         arm = contextual_choice(
@@ -465,7 +468,7 @@ async def recommend(
                 release,
                 asker,
                 k,
-                stored,
+                history,  # the stored items it scores from (a weighing release: the liked)
                 seen,
                 latest,
                 context,
@@ -526,7 +529,8 @@ async def recommend(
         # the candidate serves its own whole list (a contextual arm is this release's choice)
         whole = options if options.source is None else replace(options, source=None)
         # how the stored items were read: a shadow reading their order reads them again if not
-        shadow.offer(ShadowJob(query, whole, served, latency, in_time_order(bundle)))
+        by_time = in_time_order(bundle) or weighed  # a weighed read is oldest first
+        shadow.offer(ShadowJob(query, whole, served, latency, by_time, weighed))
     logged = (
         Listed(recommendation_id, bundle.version, items, chosen.experiment, chosen.variant),
         "recommendations",
@@ -616,17 +620,22 @@ def _record(
 
 
 async def _stored_items(
-    runtime: Runtime, user_id: str, by_time: bool
-) -> tuple[list[str], list[str]]:
+    runtime: Runtime, user_id: str, by_time: bool, weighed: bool
+) -> tuple[list[str], list[str], list[str]]:
     """The items the user has in the store now (``by_time``: oldest first, for a release that
-    reads their order: ``coalesce.in_time_order``), and the parts the answer goes without:
-    while the store is unavailable the list comes from what is in memory (model, online
-    state, catalogue) without the store's latest exclusions, marked ``degraded: ["store"]``,
-    rather than no list at all."""
-    try:  # read with the other requests' users that arrived together (``stored_items``)
-        return await runtime.stored_items.of(user_id, by_time), []
+    reads their order: ``coalesce.in_time_order``), those of them that are their history (all,
+    or with ``weighed`` the liked ones, oldest first: ``StoredItems.weighed``), and the parts
+    the answer goes without: while the store is unavailable the list comes from what is in
+    memory (model, online state, catalogue) without the store's latest exclusions, marked
+    ``degraded: ["store"]``, rather than no list at all."""
+    try:
+        if weighed:
+            return (*await runtime.stored_items.weighed(user_id), [])
+        # read with the other requests' users that arrived together (``stored_items``)
+        items = await runtime.stored_items.of(user_id, by_time)
+        return items, items, []
     except StoreUnavailable:
-        return [], ["store"]
+        return [], [], ["store"]
 
 
 async def _profile(
