@@ -43,7 +43,7 @@ gets the items oldest first (``by_time``), a dearer read; every other one the pl
 A single-model release that scores a user from their items (``coalesce.weighs_history``) reads
 them with the items they rated 0 or below (``weighed``: ``EventStore.users_items_weighed``,
 oldest first), so its history holds only the others while every item stays seen (issue #15).
-That read is the route's own, alone (its request is not answered in the coalescer's flush).
+It is gathered and read in the coalescer's flush as the plain read is, by its own query.
 """
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ class StoredItems:
             )
             for by_time in (False, True)
         }
+        self._weighing: Gatherer[str, tuple[list[str], list[str]]] = Gatherer(
+            self._read_weighed, max_batch=max_batch, split=_retried_alone
+        )
 
     async def of(self, user_id: str, by_time: bool = False) -> list[str]:
         """The distinct items ``user_id`` has in the store now (``EventStore.user_items``;
@@ -113,18 +116,31 @@ class StoredItems:
         # tens of microseconds: less than a thread-pool hop
         return store.user_items(user_id, by_time=by_time)
 
-    @property
-    def signal(self) -> Signal:
-        """Which events weigh above 0, as ``weighed`` reads them (a shadow release reads so too)."""
-        return self._signal
+    def _read_weighed(self, user_ids: list[str]) -> list[tuple[list[str], list[str]]]:
+        return self._store.users_items_weighed(user_ids, self._signal)
 
     async def weighed(self, user_id: str) -> tuple[list[str], list[str]]:
         """The distinct items ``user_id`` has in the store now, oldest first, and the liked ones
         among them (those whose newest event weighs above 0: ``users_items_weighed``, ``liked``),
-        by one read of its own (module docstring); ``StoreUnavailable`` while the store fails."""
-        read = functools.partial(self._store.users_items_weighed, [user_id], self._signal)
-        ((items, unliked),) = read() if self._store.local else await run_in_threadpool(read)
+        read as ``of`` reads (gathered in company); ``StoreUnavailable`` while the store fails."""
+        store = self._store
+        if not store.local:
+            ((items, unliked),) = await run_in_threadpool(self._read_weighed, [user_id])
+        elif self._weighing.waiting or self._company():
+            items, unliked = await self._weighing.submit(user_id)
+        else:
+            ((items, unliked),) = self._read_weighed([user_id])
         return items, liked(items, unliked)
+
+    def now_weighed(self, user_ids: list[str]) -> list[tuple[list[str], list[str]] | Exception]:
+        """``weighed`` of each of ``user_ids`` read at once, as ``now`` reads (a coalescer's
+        flush, an embedded store only), one ``users_items_weighed`` query for them all."""
+        if not self._store.local:  # a networked store is read in the pool, never here
+            raise TypeError("StoredItems.now_weighed reads an embedded store only")
+        return [
+            got if isinstance(got, Exception) else (got[0], liked(*got))
+            for got in self._weighing.outcomes(user_ids)
+        ]
 
     def now(self, user_ids: list[str], by_time: bool = False) -> list[list[str] | Exception]:
         """The users' stored items (``by_time``: oldest first) read at once, in the caller's

@@ -402,7 +402,6 @@ async def recommend(
         in_flush = (
             not skip_store
             and not explain
-            and not weighed
             and (cache is None or explorer or bool(asked))
             and runtime.store.local
             and bandit_for(getattr(chosen.bundle, "config", None), placement) is None
@@ -454,8 +453,9 @@ async def recommend(
             listed = _explained(runtime, bundle, query, options)
         elif cache is None or explores or asked:
             reader = runtime.stored_items if in_flush else None
-            listed, slot = await _computed(runtime, bundle, query, options, reader)
+            listed, slot = await _computed(runtime, bundle, query, options, reader, weighed)
             stored = slot.stored or stored  # what the flush read, if it read
+            history = slot.history or history
             if slot.store_down and "store" not in degraded:
                 degraded.insert(0, "store")
         else:
@@ -525,7 +525,7 @@ async def recommend(
     if shadow.wants(recommendation_id):  # a candidate release's turn, off this path
         served = [i["item_id"] for i in items]
         if in_flush:  # the query as answered: the stored items the flush read ahead of its own
-            query = replace(query, seen=[*stored, *query.seen], history=[*stored, *query.history])
+            query = replace(query, seen=[*stored, *query.seen], history=[*history, *query.history])
         # the candidate serves its own whole list (a contextual arm is this release's choice)
         whole = options if options.source is None else replace(options, source=None)
         # how the stored items were read: a shadow reading their order reads them again if not
@@ -664,12 +664,14 @@ async def _computed(
     query: UserQuery,
     options: Options,
     stored: StoredItems | None = None,
+    weighed: bool = False,
 ) -> tuple[dict[str, Any], Slot]:
     """The list as the response carries it (less its ids): tier, fallback and scored items with
     their sources and reasons — what the response cache stores; and the query's ``Slot``.
-    ``stored``: the coalescer's flush reads the user's stored items (``Coalescer.answer``)."""
+    ``stored``: the coalescer's flush reads the user's stored items (``Coalescer.answer``;
+    ``weighed``: with the liked ones, its history)."""
     try:
-        slot = await runtime.coalescer.answer(bundle, query, options, stored)
+        slot = await runtime.coalescer.answer(bundle, query, options, stored, weighed)
     except NeedsPipeline as exc:  # a valid request this deployment cannot answer
         raise HTTPException(409, str(exc)) from None
     except StoredReadFailed as exc:  # the read's own failure, as when the route read alone
