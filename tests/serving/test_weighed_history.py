@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from read_orders import served_lists
 
 from recsmith.bundle import ModelBundle
+from recsmith.config import LifecycleSettings
+from recsmith.lifecycle.shadow import ShadowJob, ShadowMetrics, ShadowRunner
+from recsmith.serving.coalesce import Options, UserQuery
 from recsmith.store.base import EventStore
 from recsmith.testing.contracts import event, ingest
 
@@ -48,3 +52,19 @@ def test_an_item_rated_below_zero_is_seen_but_no_history(
         assert newbie["tier"] == "session", way  # scored from its items
         assert [item["item_id"] for item in newbie["items"]] == want, way
         assert bodies[1]["tier"] == "personalised", way
+
+
+def test_a_shadow_weighing_history_behind_one_that_did_not_reads_it_again(
+    bundle: ModelBundle, store: EventStore
+) -> None:
+    """Behind a pipeline (its history every stored item, by id), an item-kNN shadow answering a
+    user it does not know reads which items they liked, in the shadow's thread."""
+    met = [event("i0", user="newbie"), event("i1", user="newbie", h=2)]
+    ingest(store, [*met, event("i5", user="newbie", kind="rating", value=-2.0, h=1)])
+    metrics = ShadowMetrics(CollectorRegistry())
+    runner = ShadowRunner(None, LifecycleSettings(), metrics, store=store)
+    query = UserQuery("newbie", ["i5", "i1", "i0"], [], {}, history=["i5", "i1", "i0"])
+    again = runner._in_its_order(ShadowJob(query, Options(K), [], None), bundle)
+    assert again.history == ["i0", "i1"]  # i5 rated -2: seen only
+    weighed = ShadowJob(query, Options(K), [], None, by_time=True, weighed=True)
+    assert runner._in_its_order(weighed, bundle) is query  # read so already: as it came
