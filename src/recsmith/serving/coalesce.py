@@ -61,7 +61,8 @@ class UserQuery:
     #: the stored profile of a user the release does not know (``Pipeline.needs_profile``)
     profile: dict[str, Any] | None = None
     #: of ``seen``, the items the user had (stored events): a user tower pools these, never a
-    #: request's ``exclude=`` or capped items (``ModelBundle.answer``'s ``history``)
+    #: request's ``exclude=`` or capped items (``ModelBundle.answer``'s ``history``); only the
+    #: liked ones for a release that weighs them (``weighs_history``)
     history: list[str] = field(default_factory=list)
 
 
