@@ -122,7 +122,7 @@ class Prepared:
 
 def prepare(events: pd.DataFrame, split: Split, weights: dict[str, Any]) -> Prepared:
     data = Interactions.from_events(split.train, weights)
-    truth = ground_truth(data, split.test)
+    truth = ground_truth(data, split.test, weights)
     test_users = pd.unique(split.test["user_id"].to_numpy(dtype=object))
     known = data.users.to_index(test_users) >= 0
     t0, t1 = split.train["ts"].max(), split.test["ts"].min()

@@ -92,7 +92,7 @@ def run(name: str, protocol: str, part: str, fixed: bool) -> None:
     split, items = parts(name, protocol, part)
     weights = dict(EventSettings().weights)
     data = Interactions.from_events(split.train, weights)
-    truth = ground_truth(data, split.test)
+    truth = ground_truth(data, split.test, weights)
     scored: list[Scored] = []
     for model in SINGLE:
         r = evaluate_model(model, data, truth, K)

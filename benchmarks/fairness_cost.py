@@ -82,7 +82,7 @@ def main() -> None:
     data = Interactions.from_events(
         parts.train, Settings().events.weights, catalog=ItemCatalog.from_items(items)
     )
-    truth = ground_truth(data, parts.test)
+    truth = ground_truth(data, parts.test, Settings().events.weights)
     top, _ = ModelBundle.train(data, create(args.model)).top_k(truth.user_ids, args.k)
     features = item_features(data)
     started = time.perf_counter()

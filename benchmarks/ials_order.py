@@ -57,7 +57,7 @@ def run(name: str, protocol: str, orders: int, repeats: int) -> None:
     for seed in [None, *range(1, orders)]:
         train = split.train if seed is None else split.train.sample(frac=1.0, random_state=seed)
         data = Interactions.from_events(train, weights)
-        truth = ground_truth(data, split.test)
+        truth = ground_truth(data, split.test, weights)
         model = ImplicitALS().fit(data)
         users = data.users.to_index(truth.user_ids)
         top = model.recommend(users, K, exclude=data.matrix[users])

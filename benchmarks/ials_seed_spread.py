@@ -52,7 +52,7 @@ def split_of(args: argparse.Namespace) -> tuple[Split, list, Interactions, Groun
     print(calibration_line(), flush=True)
     split, items = parts(args.dataset, args.protocol, args.part)
     data = Interactions.from_events(split.train, dict(EventSettings().weights))
-    return split, items, data, ground_truth(data, split.test)
+    return split, items, data, ground_truth(data, split.test, EventSettings().weights)
 
 
 def main() -> None:

@@ -182,7 +182,7 @@ def prepare(
     items: Sequence[Any] = (),
 ) -> Prepared:
     data = Interactions.from_events(train, EventSettings().weights)
-    truth = ground_truth(data, test)
+    truth = ground_truth(data, test, EventSettings().weights)
     matrix = sparse.csr_matrix(data.matrix, dtype=np.float32)
     matrix.sort_indices()
     user_index = data.users.to_index(truth.user_ids).astype(np.int64)

@@ -64,7 +64,7 @@ def decayed(p: Prepared, train: Any, test: Any, half_life: float | None) -> Prep
     if half_life is None:
         return p
     data = Interactions.from_events(train, EventSettings().weights, half_life_days=half_life)
-    truth = ground_truth(data, test)
+    truth = ground_truth(data, test, EventSettings().weights)
     return Prepared(
         p.label, p.split_name, data, truth, p.user_index, p.matrix, p.frame, p.stats, {}
     )

@@ -68,7 +68,7 @@ def run(name: str, protocol: str) -> None:
     split, items = parts(name, protocol, "validation")
     full = Interactions.from_events(split.train, dict(EventSettings().weights))
     attrs = ItemAttributes.from_items(items, full.items)
-    truth = ground_truth(full, split.test)
+    truth = ground_truth(full, split.test, EventSettings().weights)
     matrix = truth.matrix[:, : full.n_items].tocsr()  # an item unseen in training: no order has it
     keep = np.diff(matrix.indptr) > 0
     users = full.users.to_index(truth.user_ids).astype(np.int32)[keep]

@@ -72,7 +72,7 @@ def scores(val: Validation) -> dict[str, float]:
 def run(name: str, protocol: str) -> None:
     split, _ = parts(name, protocol, "validation")
     full = Interactions.from_events(split.train, dict(EventSettings().weights))
-    truth = ground_truth(full, split.test)
+    truth = ground_truth(full, split.test, EventSettings().weights)
     matrix = truth.matrix[:, : full.n_items].tocsr()
     keep = np.diff(matrix.indptr) > 0
     users = full.users.to_index(truth.user_ids).astype(np.int32)[keep]

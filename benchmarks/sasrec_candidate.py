@@ -42,7 +42,7 @@ def run(name: str, protocol: str, part: str, rows: list[str], budget: float | No
     split, items = parts(name, protocol, part)
     weights = dict(EventSettings().weights)
     data = Interactions.from_events(split.train, weights)
-    truth = ground_truth(data, split.test)
+    truth = ground_truth(data, split.test, weights)
     scored: list[Scored] = []
     notes = []
     for row in rows:

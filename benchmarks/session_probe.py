@@ -59,7 +59,7 @@ class Probe:
 
     def __init__(self, train: pd.DataFrame, test: pd.DataFrame) -> None:
         self.data = Interactions.from_events(train, dict(EventSettings().weights))
-        truth = ground_truth(self.data, test)
+        truth = ground_truth(self.data, test, EventSettings().weights)
         self.users = self.data.users.to_index(truth.user_ids)
         self.truth = truth.matrix
         self.seen = binarize(self.data.matrix)[self.users]

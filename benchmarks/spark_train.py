@@ -355,7 +355,7 @@ def parity(seeds: int) -> None:
     weights = EventSettings().weights
     split = leave_last_out(movielens())
     local = Interactions.from_events(split.train, weights)
-    truth = ground_truth(local, split.test)
+    truth = ground_truth(local, split.test, weights)
     spark = session()
     train = from_frame(spark, split.train).cache()
 

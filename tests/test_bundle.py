@@ -228,3 +228,7 @@ def test_items_rated_zero_or_below_are_no_history_for_a_user_scored_from_items()
     # asked without exclusions of its own, the same: every training item is masked
     alone = bundle.recommend_for_items([["W"]], 3, users=bundle.users.to_index(["z"]))
     assert alone.item_ids[0][0] == "M" and "X" not in list(alone.item_ids[0])
+    # as serving reads them: the stored items hold every training item, X too (the store's
+    # plain read knows no weights): X is still no history, the list the same
+    stored = bundle.answer(["z"], 3, history=[["X", "Y", "W"]])
+    assert list(stored.lists.item_ids[0]) == listed and stored.sources == answer.sources

@@ -259,6 +259,14 @@ class ModelBundle:
         span = slice(self.seen.indptr[user], self.seen.indptr[user + 1])
         return self.seen.indices[span][self.seen.data[span] > 0]
 
+    def unliked(self, user: int) -> np.ndarray:
+        """``liked``'s complement among the training items of user index ``user``: those
+        weighing 0 or below (``seen``'s explicit 0s); empty for -1 (a visitor)."""
+        if user < 0:
+            return np.zeros(0, dtype=self.seen.indices.dtype)
+        span = slice(self.seen.indptr[user], self.seen.indptr[user + 1])
+        return self.seen.indices[span][self.seen.data[span] <= 0]
+
     def item_pairs(self, lists: Sequence[Collection[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(row, item index) for every id in ``lists[row]`` the model knows (others are skipped:
         an item first seen after training cannot be scored or excluded by index)."""
@@ -384,6 +392,17 @@ class ModelBundle:
         """Whether the model turns a profile into a list (a user tower: ``two_tower``)."""
         return callable(getattr(self.model, "recommend_for_profiles", None))
 
+    def weighs_history(self, user_id: str) -> bool:
+        """Whether ``answer`` scores ``user_id`` from ``history``: a user unknown to the model
+        (a user tower pools it, a model scoring histories answers them from it), so serving
+        hands it only the items whose newest event weighs above 0 (``StoredItems.weighed``: a
+        0-star item is seen, never liked history, as ``liked`` keeps training's; issue #15).
+        A known user is answered from training (the cheaper read: BENCHMARKS §165); should the
+        model propose nothing, ``recommend_for_items`` leaves out of its history what training
+        weighs 0 or below (``unliked``)."""
+        scores = self.serves_profiles or self.model.scores_histories
+        return scores and bool(self.users.to_index([user_id])[0] < 0)
+
     @property
     def history_in_time_order(self) -> bool:
         """Whether ``answer``'s ``history`` must come oldest first: the model reads a history's
@@ -467,6 +486,13 @@ class ModelBundle:
         trained = bool((owners >= 0).any())
         if trained:  # training items first: the oldest; those weighted above 0 (``liked``)
             liked = [self.liked(u) for u in owners.tolist()]  # a few rows: the fallback's
+            # a stored item training weighs 0 or below is no history either (``unliked``)
+            out = [self.unliked(u) for u in owners.tolist()]
+            if any(map(len, out)):
+                n_items = len(self.items)
+                bad = np.repeat(np.arange(n), list(map(len, out))) * n_items + np.concatenate(out)
+                keep = ~np.isin(rows * n_items + cols, bad)
+                rows, cols = rows[keep], cols[keep]
             rows = np.concatenate([np.repeat(np.arange(n), list(map(len, liked))), rows])
             cols = np.concatenate([*liked, cols])
         history = self._in_order(rows, cols, n)

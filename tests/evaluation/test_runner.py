@@ -64,7 +64,7 @@ EXPECTED = {"u1": {"c", "d"}, "u2": {"a"}}
 @pytest.fixture(scope="module")
 def split() -> tuple[Interactions, GroundTruth]:
     data = Interactions.from_events(events(TRAIN), EventSettings().weights)
-    return data, ground_truth(data, events(TEST, start=100))
+    return data, ground_truth(data, events(TEST, start=100), EventSettings().weights)
 
 
 def truth_by_name(data: Interactions, truth: GroundTruth, cold: list[str]) -> dict[str, set[str]]:
@@ -173,7 +173,7 @@ def test_evaluate_ndcg_matches_a_plain_python_scorer_on_movielens(
     root = dataset("movielens-100k")
     train, test = movielens_events(root / "u1.base.gz"), movielens_events(root / "u1.test.gz")
     data = Interactions.from_events(train, EventSettings().weights)
-    truth = ground_truth(data, test)
+    truth = ground_truth(data, test, EventSettings().weights)
     k = 10
     result = evaluate_model("itemknn", data, truth, k=k, metrics=("ndcg",))
 
@@ -208,7 +208,7 @@ def test_evaluating_a_pipeline_sorts_the_training_events_once(
     assert matrices_built == [len(parts.train)]
     own = train_pipeline(config, parts.train, weights)  # builds its own matrix
     data = Interactions.from_events(parts.train, weights)
-    truth = ground_truth(data, parts.test)
+    truth = ground_truth(data, parts.test, weights)
     top, _, _ = own.top_k(truth.user_ids, 10)
     scored = compute_metrics(top.ids.astype(np.int64), truth.matrix, truth.matrix.shape[1], k=10)
     assert result.metrics["ndcg"] == pytest.approx(scored.means["ndcg"], abs=1e-12)
@@ -226,7 +226,7 @@ def test_evaluate_scores_the_list_serving_serves(model: str) -> None:
     data = Interactions.from_events(board, EventSettings().weights)
     users = sorted(set(board["user_id"]))
     held = [(u, "i001" if int(u[1:]) % 2 == 0 else "i000") for u in users]
-    truth = ground_truth(data, events(held, start=10_000_000))
+    truth = ground_truth(data, events(held, start=10_000_000), EventSettings().weights)
     k = 12  # past the 6 items each user's group has left: the rest is the fill
     result = evaluate_model(model, data, truth, k=k, metrics=("ndcg",))
     served = ModelBundle.train(data, create(model)).answer(truth.user_ids, k)

@@ -62,7 +62,7 @@ def test_a_better_candidate_is_deployed_with_its_figures(
     # the candidate's figure is the offline protocol's on the same split
     train = events[ts < start]
     data = Interactions.from_events(train, Settings().events.weights)
-    truth = ground_truth(data, events[ts >= start])
+    truth = ground_truth(data, events[ts >= start], Settings().events.weights)
     offline = evaluate_model("itemknn", data, truth, 10)
     assert report["users"] == len(truth.user_ids)
     assert report["candidate_metrics"]["ndcg"] == pytest.approx(offline.metrics["ndcg"], abs=1e-9)
@@ -143,7 +143,7 @@ def test_a_pipeline_candidate_builds_each_events_matrix_once(
     weights = dict(Settings().events.weights)
     own = train_pipeline(config, train, weights)
     data = Interactions.from_events(train, weights)
-    truth = ground_truth(data, events[events["ts"].to_numpy() >= start])
+    truth = ground_truth(data, events[events["ts"].to_numpy() >= start], weights)
     top, _, _ = own.top_k(truth.user_ids, 10)
     scored = compute_metrics(top.ids.astype(np.int64), truth.matrix, truth.matrix.shape[1], k=10)
     assert report["candidate_metrics"]["ndcg"] == pytest.approx(scored.means["ndcg"], abs=1e-12)

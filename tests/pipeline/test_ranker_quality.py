@@ -49,7 +49,7 @@ def test_ranking_on_beats_ranking_off_on_a_temporal_split() -> None:
     split = temporal_split(events, 0.8)
     weights = dict(EventSettings().weights)
     data = Interactions.from_events(split.train, weights, catalog=ItemCatalog.from_items(items))
-    truth = ground_truth(data, split.test)
+    truth = ground_truth(data, split.test, weights)
     off, on = (
         evaluate_pipeline(config(ranking), split.train, data, truth, 10, weights, items=items)
         for ranking in (False, True)

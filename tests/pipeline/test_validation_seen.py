@@ -28,6 +28,7 @@ import pytest
 
 from recsmith.config import EventSettings
 from recsmith.evaluation.runner import ground_truth
+from recsmith.evaluation.split import leave_last_out
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.calibration import _Scorer, alone
 from recsmith.pipeline.config import PipelineConfig
@@ -144,7 +145,7 @@ def test_a_label_window_counts_no_item_the_user_rated_zero_before() -> None:
 def test_evaluation_truth_drops_an_item_the_user_rated_zero_in_training() -> None:
     train = ratings({"u1": [("P", 5.0), ("B", 4.0)], "z": [("P", 0.0), ("A", 4.0)]})
     test = rating_events([("z", "P", 5.0), ("z", "B", 4.0), ("u1", "A", 3.0)])
-    truth = ground_truth(Interactions.from_events(train, WEIGHTS), test)
+    truth = ground_truth(Interactions.from_events(train, WEIGHTS), test, WEIGHTS)
     items = Interactions.from_events(train, WEIGHTS).items
     got = {
         user: sorted(items.to_external(truth.matrix[[row]].indices).tolist())
@@ -184,3 +185,36 @@ def test_a_recent_source_in_validation_never_lists_an_item_the_user_rated_zero()
     z = full.users.to_external(val.users).tolist().index("z")
     listed = val.past.items.to_external(cands.items[cands.query == z]).tolist()
     assert listed and "P" not in listed
+
+
+def test_a_held_out_rating_of_zero_or_below_is_no_truth_in_evaluation_as_in_calibration() -> None:
+    """w's latest event rates B -2: leave-last-out holds it out, and an item the user disliked
+    is no hit to find, so w has no truth (issue #15), as calibration's latest-item fold scores no
+    such user. By hand: u1's A and u3's B only."""
+    histories = {**HISTORIES, "w": [("P", 5.0), ("A", 4.0), ("B", -2.0)]}
+    del histories["u2"], histories["z"]
+    events = ratings(histories)
+    parts = leave_last_out(events)
+    train = Interactions.from_events(parts.train, WEIGHTS)
+    truth = ground_truth(train, parts.test, WEIGHTS)
+    got = {
+        user: train.items.to_external(truth.matrix[[row]].indices).tolist()
+        for row, user in enumerate(truth.user_ids.tolist())
+    }
+    assert got == {"u1": ["A"], "u3": ["B"]}
+    full = Interactions.from_events(events, WEIGHTS)
+    fold = latest_item_holdout(full, seed=0, max_users=100)
+    held = fold.past.items.to_external(fold.held).tolist()
+    assert dict(zip(full.users.to_external(fold.users).tolist(), held, strict=True)) == {
+        user: items[0] for user, items in got.items()
+    }
+
+
+def test_evaluation_truth_is_a_test_pair_of_net_weight_above_zero() -> None:
+    """Two test ratings of one pair sum, as training sums them: u1 rates D 3, then -4 (net -1),
+    no truth; E 3 then 0 (net 3) is."""
+    train = Interactions.from_events(ratings(), WEIGHTS)
+    test = rating_events([("u1", "D", 3.0), ("u1", "D", -4.0), ("u1", "E", 3.0), ("u1", "E", 0.0)])
+    truth = ground_truth(train, test, WEIGHTS)
+    assert truth.user_ids.tolist() == ["u1"]
+    assert truth.matrix.indices.tolist() == [train.n_items + 1]  # E, the second cold item

@@ -116,6 +116,7 @@ def test_an_item_rated_0_stays_out_while_the_store_is_down(
 
     monkeypatch.setattr(store, "user_items", down)
     monkeypatch.setattr(store, "users_items", down)
+    monkeypatch.setattr(store, "users_items_weighed", down)  # a release scoring from items
     body = client.get(url, headers=keys["read"]).json()
     assert body["degraded"] == ["store"]  # the store's items were not read
     assert len(body["items"]) == 6 and top not in [x["item_id"] for x in body["items"]]

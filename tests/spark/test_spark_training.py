@@ -189,7 +189,7 @@ def test_ials_ndcg_within_tolerance_of_in_process(spark: SparkSession) -> None:
     fits one start: the in-process side fits one too, and the release says so."""
     split = leave_last_out(_events(300, 150, seed=5))
     local = Interactions.from_events(split.train, WEIGHTS)
-    truth = ground_truth(local, split.test)
+    truth = ground_truth(local, split.test, WEIGHTS)
     params = {"factors": 16, "iterations": 10, "random_state": 1, "starts": 1}
 
     def ndcg(bundle: ModelBundle) -> float:

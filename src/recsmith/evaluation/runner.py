@@ -38,7 +38,7 @@ from recsmith.evaluation.parity import GroupParity, group_parity
 from recsmith.evaluation.significance import holm_correction, paired_sample_size, paired_test
 from recsmith.evaluation.split import Split
 from recsmith.events.schema import Item
-from recsmith.features.interactions import Interactions, actor_keys, binarize
+from recsmith.features.interactions import Interactions, actor_keys, binarize, event_weights
 from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import profile_users, train_pipeline
@@ -135,8 +135,15 @@ def _mean_of_defined(values: np.ndarray) -> float:
     return float(defined.mean()) if defined.size else float("nan")
 
 
-def ground_truth(data: Interactions, test: pd.DataFrame) -> GroundTruth:
-    """Truth for test actors known in training; their training items are removed from it."""
+def ground_truth(
+    data: Interactions, test: pd.DataFrame, weights: Mapping[str, Weight]
+) -> GroundTruth:
+    """Truth for test actors known in training: the items of their test events whose net weight
+    under ``weights`` (``events.weights``, undecayed) is above 0, less their training items.
+    A test item the user rated 0 or below is no hit to find (issue #15): a user whose held-out
+    event is such a rating (leave-last-out's latest) has no truth, as calibration's latest-item
+    fold scores no such user (``source_tuning.holdout_at``) and its time-cut fold holds out only
+    pairs of net weight above 0 (``validation._time_cut``)."""
     actors = actor_keys(test)
     u = data.users.to_index(actors)
     test_items = test["item_id"].to_numpy(dtype=object)
@@ -144,12 +151,12 @@ def ground_truth(data: Interactions, test: pd.DataFrame) -> GroundTruth:
     cold_codes, _ = pd.factorize(test_items[i < 0])
     i = i.astype(np.int64)
     i[i < 0] = data.n_items + cold_codes
-    keep = u >= 0
+    weight = event_weights(test, weights)
+    keep = (u >= 0) & np.isfinite(weight)  # a weight training drops (``usable_weights``) too
     n_cols = data.n_items + (int(cold_codes.max()) + 1 if len(cold_codes) else 0)
-    truth = sparse.csr_array(
-        (np.ones(keep.sum(), np.float32), (u[keep], i[keep])), shape=(data.n_users, n_cols)
-    )
-    truth.sum_duplicates()
+    net = sparse.csr_array((weight[keep], (u[keep], i[keep])), shape=(data.n_users, n_cols))
+    net.sum_duplicates()
+    truth = sparse.csr_array(net > 0, dtype=np.float32)
     truth = data.new_to_users(truth)  # drop what the user already had, rated 0 or below too
     rows = np.flatnonzero(np.diff(truth.indptr) > 0)
     return GroundTruth(data.users.to_external(rows), truth[rows])
@@ -400,7 +407,7 @@ def evaluate_models(
     data = Interactions.from_events(
         parts.train, weights, half_life_days=half_life_days, catalog=catalog, profiles=profiles
     )
-    truth = ground_truth(data, parts.test)
+    truth = ground_truth(data, parts.test, weights)
     if len(truth.user_ids) == 0:
         raise ValidationError("split", _nothing_to_evaluate(parts))
     stats = {

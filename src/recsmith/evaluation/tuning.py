@@ -197,7 +197,7 @@ def tune_model(
         catalog=ItemCatalog.from_items(items) if items else None,
         profiles=profiles,
     )
-    truth = ground_truth(data, validation.test)
+    truth = ground_truth(data, validation.test, weights)
     if len(truth.user_ids) == 0:
         raise ValidationError("--split", f"{validation.name}: no validation user has history")
     features = item_features(data)

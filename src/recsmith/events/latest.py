@@ -42,6 +42,18 @@ def _signal_types(weights: Mapping[str, Weight]) -> tuple[frozenset[str], frozen
     return constant, by_value
 
 
+#: (the event types whose every event weighs above 0, those weighed by their value), each
+#: sorted: ``_signal_types`` as the store's SQL takes it (``EventStore.users_items_weighed``)
+Signal = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def signal_of(weights: Mapping[str, Weight]) -> Signal:
+    """Which events weigh above 0 under ``weights``, by type (``_signal_types``): built once per
+    server, so a read of a user's items can tell, in SQL, which ones they rated 0 or below."""
+    constant, by_value = _signal_types(weights)
+    return tuple(sorted(constant)), tuple(sorted(by_value))
+
+
 def latest_items(events: pd.DataFrame, weights: Mapping[str, Weight]) -> list[tuple[str, str]]:
     """(actor, item) pairs of a canonical frame's events, oldest first (stable for equal times),
     the item marked (``SEEN_MARK``) where the event weighs 0 or below under ``weights``."""

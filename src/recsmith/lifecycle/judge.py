@@ -101,7 +101,7 @@ def judge(
     data = Interactions.from_events(
         holdout.train, weights, half_life_days=half_life_days, catalog=catalog, profiles=profiles
     )
-    truth = ground_truth(data, holdout.test)
+    truth = ground_truth(data, holdout.test, weights)
     if len(truth.user_ids) == 0:
         raise ValidationError(
             "--holdout", "no user in the holdout has history before it: nothing to judge on"

@@ -32,13 +32,21 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from recsmith.config import LifecycleSettings
+from recsmith.config import EventSettings, LifecycleSettings
+from recsmith.events.latest import Signal, signal_of
 from recsmith.governance.release_check import check_release
 from recsmith.governance.releases import ModelRegistry
 from recsmith.lifecycle.overlap import jaccard, rbo
 from recsmith.lifecycle.shadow_stats import WRITE_S, percentiles, write_tally
-from recsmith.serving.coalesce import Options, UserQuery, answer_arguments, in_time_order
+from recsmith.serving.coalesce import (
+    Options,
+    UserQuery,
+    answer_arguments,
+    in_time_order,
+    weighs_history,
+)
 from recsmith.serving.metrics import LATENCY_BUCKETS
+from recsmith.serving.stored_items import liked
 
 if TYPE_CHECKING:
     from recsmith.store.base import EventStore
@@ -61,13 +69,15 @@ class ShadowJob:
     gets the very same inputs, capping's exclusions included, its user's stored items in the
     order it reads them: ``ShadowRunner._in_its_order``), and what it was. ``by_time``: whether
     ``query.history`` (the stored items) was read oldest first, as the served release reads
-    them (``coalesce.in_time_order``)."""
+    them (``coalesce.in_time_order``); ``weighed``: it holds only the liked ones
+    (``coalesce.weighs_history``: read oldest first too)."""
 
     query: UserQuery
     options: Options
     served: list[str]
     served_ms: float | None
     by_time: bool = False
+    weighed: bool = False
 
 
 def _sampled(tally: _Tally | None, request_id: str) -> bool:
@@ -135,9 +145,13 @@ class ShadowRunner:
         metrics: ShadowMetrics,
         queue_size: int = QUEUE_SIZE,
         store: EventStore | None = None,
+        signal: Signal | None = None,
     ) -> None:
+        """``signal``: which events weigh above 0 (``events.latest.signal_of``; None: the default
+        weights'), for a shadow release that weighs a user's history the served one did not."""
         self.registry = registry
         self._store = store  # a user's stored items read again in their time order (None: not)
+        self._signal = signal_of(EventSettings().weights) if signal is None else signal
         self._reading = False  # whether the shadow thread has read the store (holds a connection)
         self.metrics = metrics
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(queue_size)  # None: wake up
@@ -294,7 +308,9 @@ class ShadowRunner:
         thread, and this thread's would otherwise stay open, idle, for the rest of the
         process. While such a shadow runs it keeps it: one more connection a server process
         (reconnecting a sampled request would cost a connection's setup each)."""
-        if self._reading and self._store is not None and not in_time_order(self._bundle):
+        # a single model may weigh an unknown user's history (``weighs_history``): it reads
+        reads = in_time_order(self._bundle) or hasattr(self._bundle, "weighs_history")
+        if self._reading and self._store is not None and not reads:
             self._store.close_thread()
             self._reading = False
 
@@ -346,7 +362,15 @@ class ShadowRunner:
         list's own items are kept, in that read's order (one gone since first, as the oldest;
         one stored since is not the served list's)."""
         q = job.query
-        if job.by_time or not q.history or self._store is None or not in_time_order(bundle):
+        if not q.history or self._store is None:
+            return q
+        if weighs_history(bundle, q.user_id) and not job.weighed:  # history: the liked only
+            self._reading = True
+            items, unliked = self._store.users_items_weighed([q.user_id], self._signal)[0]
+            place = {item: n for n, item in enumerate(items)}
+            kept = liked(q.history, unliked)
+            return replace(q, history=sorted(kept, key=lambda item: place.get(item, -1)))
+        if job.by_time or not in_time_order(bundle):
             return q
         self._reading = True
         timed = self._store.user_items(q.user_id, by_time=True)

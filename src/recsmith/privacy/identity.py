@@ -5,7 +5,9 @@ without a ``user_id``, or a device id sent as the ``user_id`` of an anonymous vi
 that id (the alias) to a user means, from then on:
 
 - online: the visitor's recent items move into the user's at once, so the user's next list
-  follows what they browsed (they stay the visitor's too);
+  follows what they browsed (they stay the visitor's too), and so do the items whose newest
+  event of the visitor's weighed 0 or below (``events.latest.SEEN_MARK``): seen, never listed
+  to the user either (the store's read of the user's items holds none of the visitor's events);
 - training: every event whose actor is the alias counts as the user's (``with_aliases``).
 
 The rule for chains and conflicts:
@@ -26,11 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from recsmith.errors import ValidationError
+from recsmith.events.latest import SEEN_MARK
 from recsmith.governance.audit import record_audit
 from recsmith.privacy.view import view_of
 from recsmith.store.base import ApiKey, EventStore
@@ -79,8 +83,8 @@ def link_alias(
         )
     moved = 0
     if outcome == "linked" and state is not None:
-        items = state.recent(alias, MOVED_ITEMS)  # newest first
-        state.push([(owner, item) for item in reversed(items)])
+        items, unliked = state.recent_and_seen(alias, MOVED_ITEMS)  # newest first both
+        state.push(_entries(owner, items, unliked))
         moved = len(items)
     record_audit(
         store,
@@ -105,17 +109,31 @@ def unlink_alias(
     With ``state``, the link's move of recent items is undone where it was made (this process and
     Redis): the visitor's items leave the user's recent items, so the next list follows the user's
     own history again. An item both of them viewed goes too; the user's stored events still count
-    it."""
+    it. The user's own items rated 0 or below stay marked seen (``SEEN_MARK``); the visitor's
+    marks go with its recent items."""
     removed = store.unlink_alias(alias, user_id)
     if removed and state is not None:
-        visitor = set(state.recent(alias, MOVED_ITEMS))
-        own = [item for item in state.recent(user_id, MOVED_ITEMS) if item not in visitor]
+        visitor = set(chain.from_iterable(state.recent_and_seen(alias, MOVED_ITEMS)))
+        recent, unliked = (
+            [item for item in items if item not in visitor]
+            for items in state.recent_and_seen(user_id, MOVED_ITEMS)
+        )
         state.forget(user_id)
-        state.push([(user_id, item) for item in reversed(own)])  # oldest first, as pushed
+        state.push(_entries(user_id, recent, unliked))
     if removed:
         target = view_of(store).subject(user_id)
         record_audit(store, action="alias.unlink", target=target, key=key)
     return removed
+
+
+def _entries(actor: str, recent: list[str], unliked: list[str]) -> list[tuple[str, str]]:
+    """What ``OnlineState.push`` takes to give ``actor`` these ``recent_and_seen`` lists (newest
+    first both): the marks, then the recent items oldest first, as pushed. An item is in one
+    list only, so the order between the two lists changes neither."""
+    return [
+        *((actor, SEEN_MARK + item) for item in reversed(unliked)),
+        *((actor, item) for item in reversed(recent)),
+    ]
 
 
 def with_aliases(store: EventStore, chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:

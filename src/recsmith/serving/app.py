@@ -27,6 +27,7 @@ from recsmith.decisions.log import DecisionLog
 from recsmith.decisions.served import count_attributed
 from recsmith.decisions.window import windowed
 from recsmith.errors import StoreUnavailable
+from recsmith.events.latest import signal_of
 from recsmith.experiments.adaptive import variant_outcomes
 from recsmith.exploration.board import BanditBoard, explores, keep_synced
 from recsmith.exploration.contextual import ContextualBoards
@@ -153,8 +154,9 @@ def create_app(
         contextual = ContextualBoards(the_store, settings.decisions.kinds())  # [contextual] arms
         bandit_watcher: asyncio.Task[None] | None = None
         registry = ModelRegistry(serving.registry) if serving.registry is not None else None
+        signal = signal_of(settings.events.weights)  # which stored events weigh above 0
         app.state.shadow = ShadowRunner(
-            registry, settings.lifecycle, shadow_metrics, store=the_store
+            registry, settings.lifecycle, shadow_metrics, store=the_store, signal=signal
         )
         contextual_watcher: asyncio.Task[None] | None = None
         try:
@@ -192,7 +194,9 @@ def create_app(
                 ),
                 state=the_state,
                 coalescer=coalescer,
-                stored_items=StoredItems(the_store, company=lambda: coalescer.crowded),
+                stored_items=StoredItems(
+                    the_store, company=lambda: coalescer.crowded, signal=signal
+                ),
                 events=GroupCommit(
                     the_store,
                     settings.events,

@@ -61,7 +61,8 @@ class UserQuery:
     #: the stored profile of a user the release does not know (``Pipeline.needs_profile``)
     profile: dict[str, Any] | None = None
     #: of ``seen``, the items the user had (stored events): a user tower pools these, never a
-    #: request's ``exclude=`` or capped items (``ModelBundle.answer``'s ``history``)
+    #: request's ``exclude=`` or capped items (``ModelBundle.answer``'s ``history``); only the
+    #: liked ones for a release that weighs them (``weighs_history``)
     history: list[str] = field(default_factory=list)
 
 
@@ -94,6 +95,8 @@ class Slot:
     batch_size: int
     stored: list[str] | None = None
     store_down: bool = False
+    #: of ``stored``, what the release scored as history (``weighs_history``: the liked ones)
+    history: list[str] | None = None
 
 
 class StoredReadFailed(RuntimeError):
@@ -113,6 +116,7 @@ class _Query:
     options: Options
     query: UserQuery
     stored: StoredItems | None = None
+    weighed: bool = False  # the stored items read with the liked ones (``weighs_history``)
 
 
 class Coalescer:
@@ -147,13 +151,15 @@ class Coalescer:
         query: UserQuery,
         options: Options,
         stored: StoredItems | None = None,
+        weighed: bool = False,
     ) -> Slot:
         """The query's answer, computed together with whatever else is waiting. ``stored``:
         the flush reads the items ``query.user_id`` has in the store now, with its group's
         (``StoredItems.now``: one query), and puts them ahead of ``query.seen`` — the read the
-        route would otherwise hand to ``StoredItems`` and wait a hand-off for (BENCHMARKS §111)."""
+        route would otherwise hand to ``StoredItems`` and wait a hand-off for (BENCHMARKS §111);
+        ``weighed``: with the liked ones, its history (``StoredItems.now_weighed``)."""
         return await self._gatherer.submit(
-            _Query(served, options, query, stored), key=(id(served), options)
+            _Query(served, options, query, stored, weighed), key=(id(served), options)
         )
 
     def _call(self, group: list[_Query]) -> list[Slot | Exception]:
@@ -177,7 +183,7 @@ class Coalescer:
     def _answered(
         self,
         group: list[_Query],
-        stored: list[list[str] | None] | None,
+        stored: list[Had | None] | None,
         down: list[bool] | None,
     ) -> list[Slot]:
         """One pipeline call for a group that shares the model and the options; an exploring
@@ -204,23 +210,44 @@ def in_time_order(served: Any) -> bool:
     return bool(getattr(served, "history_in_time_order", False))
 
 
+def weighs_history(served: Any, user_id: str) -> bool:
+    """Whether ``served`` (a release) scores ``user_id`` from their stored items as history
+    (``ModelBundle.weighs_history``: a user it does not know, by a user tower or a model
+    scoring a visitor's items), so they are read with the items the user rated 0 or below, to
+    leave those out of it (``StoredItems.weighed``); a pipeline's sources read the stored items
+    as seen only."""
+    weighs = getattr(served, "weighs_history", None)
+    return weighs is not None and bool(weighs(user_id))
+
+
+#: A user's stored items and, of them, their history (``StoredItems.weighed``: the liked ones)
+Had = tuple[list[str], list[str]]
+
+
 def _read_stored(
     group: list[_Query],
-) -> tuple[list[list[str] | None], list[bool], list[Exception | None]]:
-    """For each query of ``group``: its user's stored items where it asks for them
-    (``_Query.stored``; None: not asked, or the store was unavailable), read for the group at
-    once; whether the store was unavailable (the query then goes without them, as the route
-    reading alone did); the failure of a query whose read failed otherwise
-    (``StoredReadFailed``)."""
-    asking = [i for i, p in enumerate(group) if p.stored is not None]
-    reader = group[asking[0]].stored
+) -> tuple[list[Had | None], list[bool], list[Exception | None]]:
+    """For each query of ``group``: its user's stored items and their history where it asks
+    for them (``_Query.stored``; None: not asked, or the store was unavailable), read for the
+    group at once (a ``weighed`` query's by their own query: ``StoredItems.now_weighed``; the
+    others' history is their items); whether the store was unavailable (the query then goes
+    without them, as the route reading alone did); the failure of a query whose read failed
+    otherwise (``StoredReadFailed``)."""
+    asking = [i for i, p in enumerate(group) if p.stored is not None and not p.weighed]
+    weighing = [i for i, p in enumerate(group) if p.stored is not None and p.weighed]
+    reader = group[(asking or weighing)[0]].stored
     assert reader is not None
     by_time = in_time_order(group[0].served)  # a group shares its release
-    read = reader.now([group[i].query.user_id for i in asking], by_time)
-    stored: list[list[str] | None] = [None] * len(group)
+    read: list[Had | Exception] = [
+        got if isinstance(got, Exception) else (got, got)
+        for got in (reader.now([group[i].query.user_id for i in asking], by_time) if asking else ())
+    ]
+    if weighing:
+        read += reader.now_weighed([group[i].query.user_id for i in weighing])
+    stored: list[Had | None] = [None] * len(group)
     down = [False] * len(group)
     failed: list[Exception | None] = [None] * len(group)
-    for i, got in zip(asking, read, strict=True):
+    for i, got in zip(asking + weighing, read, strict=True):
         if isinstance(got, StoreUnavailable):
             down[i] = True
         elif isinstance(got, Exception):
@@ -235,31 +262,35 @@ def _read_stored(
 def _call(
     group: list[_Query],
     explore: dict[str, Any],
-    stored: list[list[str] | None] | None = None,
+    stored: list[Had | None] | None = None,
     down: list[bool] | None = None,
 ) -> list[Slot]:
     """One pipeline call for a group that shares the model and the options; ``stored``: items
-    read for the queries, put ahead of their ``seen``, and of their ``history`` only for a
-    release that reads it (``ModelBundle.reads_history``; a ``Pipeline`` does not: a list copy
-    a query saved)."""
+    read for the queries, put ahead of their ``seen``, and their history ahead of their
+    ``history`` only for a release that reads it (``ModelBundle.reads_history``; a ``Pipeline``
+    does not: a list copy a query saved)."""
     served, options = group[0].served, group[0].options
     queries = [p.query for p in group]
     arguments = answer_arguments(queries, options)
     n = len(group)
     stored = stored if stored is not None else [None] * n
     down = down if down is not None else [False] * n
-    if any(items is not None for items in stored):
+    if any(had is not None for had in stored):
         arguments["extra_seen"] = [
-            q.seen if items is None else [*items, *q.seen]
-            for q, items in zip(queries, stored, strict=True)
+            q.seen if had is None else [*had[0], *q.seen]
+            for q, had in zip(queries, stored, strict=True)
         ]
         if getattr(served, "reads_history", True):
             arguments["history"] = [
-                q.history if items is None else [*items, *q.history]
-                for q, items in zip(queries, stored, strict=True)
+                q.history if had is None else [*had[1], *q.history]
+                for q, had in zip(queries, stored, strict=True)
             ]
     answer: Answer = served.answer([q.user_id for q in queries], options.k, **arguments, **explore)
-    return [Slot(answer, i, i == 0, n, stored[i], down[i]) for i in range(n)]
+    slots = []
+    for i, had in enumerate(stored):
+        items, history = (None, None) if had is None else had
+        slots.append(Slot(answer, i, i == 0, n, items, down[i], history))
+    return slots
 
 
 def answer_arguments(queries: Sequence[UserQuery], options: Options) -> dict[str, Any]:

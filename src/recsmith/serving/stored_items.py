@@ -39,6 +39,11 @@ user's failure stays that user's.
 A release whose model reads a history's order (``coalesce.in_time_order``: two-tower, SASRec)
 gets the items oldest first (``by_time``), a dearer read; every other one the plain set read
 (BENCHMARKS §165). The two are gathered apart (a group shares one query).
+
+A single-model release that scores a user from their items (``coalesce.weighs_history``) reads
+them with the items they rated 0 or below (``weighed``: ``EventStore.users_items_weighed``,
+oldest first), so its history holds only the others while every item stays seen (issue #15).
+It is gathered and read in the coalescer's flush as the plain read is, by its own query.
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ from collections.abc import Callable
 
 from fastapi.concurrency import run_in_threadpool
 
+from recsmith.config import EventSettings
 from recsmith.errors import StoreUnavailable
+from recsmith.events.latest import Signal, signal_of
 from recsmith.serving.coalesce import MAX_COALESCED
 from recsmith.serving.gather import Gatherer
 from recsmith.store.base import EventStore
@@ -59,6 +66,15 @@ def _retried_alone(exc: Exception) -> bool:
     return not isinstance(exc, StoreUnavailable)
 
 
+def liked(items: list[str], unliked: list[str]) -> list[str]:
+    """``items`` without ``unliked`` (``users_items_weighed``'s pair), in their order: ``items``
+    itself when the user rated nothing 0 or below (the usual case: no copy, no pass)."""
+    if not unliked:
+        return items
+    out = set(unliked)
+    return [item for item in items if item not in out]
+
+
 class StoredItems:
     """See module docstring. One per server process and store."""
 
@@ -67,8 +83,12 @@ class StoredItems:
         store: EventStore,
         company: Callable[[], bool],
         max_batch: int = MAX_COALESCED,
+        signal: Signal | None = None,
     ) -> None:
+        """``signal``: which events weigh above 0 (``events.latest.signal_of`` of the server's
+        ``events.weights``; None: the default weights'), for ``weighed``."""
         self._store, self._company = store, company
+        self._signal = signal_of(EventSettings().weights) if signal is None else signal
         self._gatherers: dict[bool, Gatherer[str, list[str]]] = {
             by_time: Gatherer(
                 functools.partial(store.users_items, by_time=by_time),
@@ -77,6 +97,9 @@ class StoredItems:
             )
             for by_time in (False, True)
         }
+        self._weighing: Gatherer[str, tuple[list[str], list[str]]] = Gatherer(
+            self._read_weighed, max_batch=max_batch, split=_retried_alone
+        )
 
     async def of(self, user_id: str, by_time: bool = False) -> list[str]:
         """The distinct items ``user_id`` has in the store now (``EventStore.user_items``;
@@ -92,6 +115,32 @@ class StoredItems:
             return await gatherer.submit(user_id)
         # tens of microseconds: less than a thread-pool hop
         return store.user_items(user_id, by_time=by_time)
+
+    def _read_weighed(self, user_ids: list[str]) -> list[tuple[list[str], list[str]]]:
+        return self._store.users_items_weighed(user_ids, self._signal)
+
+    async def weighed(self, user_id: str) -> tuple[list[str], list[str]]:
+        """The distinct items ``user_id`` has in the store now, oldest first, and the liked ones
+        among them (those whose newest event weighs above 0: ``users_items_weighed``, ``liked``),
+        read as ``of`` reads (gathered in company); ``StoreUnavailable`` while the store fails."""
+        store = self._store
+        if not store.local:
+            ((items, unliked),) = await run_in_threadpool(self._read_weighed, [user_id])
+        elif self._weighing.waiting or self._company():
+            items, unliked = await self._weighing.submit(user_id)
+        else:
+            ((items, unliked),) = self._read_weighed([user_id])
+        return items, liked(items, unliked)
+
+    def now_weighed(self, user_ids: list[str]) -> list[tuple[list[str], list[str]] | Exception]:
+        """``weighed`` of each of ``user_ids`` read at once, as ``now`` reads (a coalescer's
+        flush, an embedded store only), one ``users_items_weighed`` query for them all."""
+        if not self._store.local:  # a networked store is read in the pool, never here
+            raise TypeError("StoredItems.now_weighed reads an embedded store only")
+        return [
+            got if isinstance(got, Exception) else (got[0], liked(*got))
+            for got in self._weighing.outcomes(user_ids)
+        ]
 
     def now(self, user_ids: list[str], by_time: bool = False) -> list[list[str] | Exception]:
         """The users' stored items (``by_time``: oldest first) read at once, in the caller's

@@ -19,6 +19,7 @@ import pandas as pd
 
 from recsmith.config import Scope
 from recsmith.decisions.record import Decision
+from recsmith.events.latest import Signal
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration.arms import ArmCounts
 from recsmith.privacy.marks import Mark
@@ -160,6 +161,18 @@ class EventStore(Protocol):
         """``user_items`` of each of ``user_ids``, in their order (a user asked twice gets two
         lists, an unknown one ``[]``), read by one query: the served requests of a coalesced
         group ask for their users' items together (``serving.stored_items``)."""
+        ...
+
+    def users_items_weighed(
+        self, user_ids: Sequence[str], signal: Signal
+    ) -> list[tuple[list[str], list[str]]]:
+        """For each of ``user_ids`` (in their order, as ``users_items``): its items oldest first
+        (``by_time``'s list), and those it rated 0 or below (``user_items_sql.weighs_above_zero``
+        of the pair's newest event, under ``signal``: ``events.latest.signal_of``), by one query.
+        Every item is seen; only the others are the user's liked history, which a release scoring
+        a user from their items reads (``ModelBundle.weighs_history``, issue #15): the store's
+        plain read knows no weights. A dearer read (each event's type and value, not the index
+        alone), which only such a release asks for."""
         ...
 
     # --- erasure --- (``recsmith.privacy``: erase, export, consent marks, retention)

@@ -38,6 +38,7 @@ from psycopg.conninfo import conninfo_to_dict
 from recsmith.decisions import rows as drows
 from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable, ValidationError
+from recsmith.events.latest import Signal
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration import arm_rows, linear_rows
 from recsmith.exploration.arms import ArmCounts
@@ -72,7 +73,7 @@ from recsmith.store.erasure_sql import (
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
-from recsmith.store.user_items_sql import items_in_time_order
+from recsmith.store.user_items_sql import items_in_time_order, weighs_above_zero
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,18 @@ _USERS_ITEMS = (
 _USERS_ITEMS_BY_TIME = (
     f"SELECT ARRAY({items_in_time_order('u.user_id')}) "
     "FROM unnest(%s::text[]) WITH ORDINALITY AS u(user_id, n) ORDER BY u.n"
+)
+#: ``users_items_weighed``: per user of an array, its items oldest first and those whose newest
+#: event (``DISTINCT ON``; equal times: the higher event id) weighs 0 or below, the signal's two
+#: type lists as arrays; one row a user in the array's order
+_USERS_ITEMS_WEIGHED = (
+    "SELECT w.items, w.unliked FROM unnest(%(users)s::text[]) WITH ORDINALITY AS u(user_id, n) "
+    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(item_id ORDER BY last, item_id), '{}'), "
+    "coalesce(array_agg(item_id ORDER BY last, item_id) FILTER (WHERE NOT liked), '{}') FROM ("
+    "SELECT DISTINCT ON (item_id) item_id, ts AS last, "
+    f"{weighs_above_zero('event_type = ANY(%(constant)s)', 'event_type = ANY(%(by_value)s)')} "
+    "AS liked FROM events WHERE user_id = u.user_id ORDER BY item_id, ts DESC, event_id DESC"
+    ") AS e) AS w(items, unliked) ORDER BY u.n"
 )
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _UPSERT_ITEM = (
@@ -468,7 +481,9 @@ class PostgresStore:
                 self._drop(conn)
             raise
 
-    def _rows(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    def _rows(
+        self, query: str, params: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[tuple[Any, ...]]:
         """One read in its own short transaction (no connection left idle in a transaction)."""
         with self._tx() as cur:
             return cur.execute(query, params).fetchall()
@@ -582,6 +597,15 @@ class PostgresStore:
         sql = _USERS_ITEMS_BY_TIME if by_time else _USERS_ITEMS
         rows = self._rows(sql, (base.user_id_list(user_ids),))
         return [r[0] for r in rows]
+
+    @guarded("read")
+    def users_items_weighed(
+        self, user_ids: Sequence[str], signal: Signal
+    ) -> list[tuple[list[str], list[str]]]:
+        """One round trip for the group, as ``users_items``."""
+        constant, by_value = map(list, signal)  # lists: psycopg sends a tuple as a record
+        params = {"users": base.user_id_list(user_ids), "constant": constant, "by_value": by_value}
+        return [(items, unliked) for items, unliked in self._rows(_USERS_ITEMS_WEIGHED, params)]
 
     @guarded("write")
     def upsert_items(self, items: Sequence[Item]) -> int:

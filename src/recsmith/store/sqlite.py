@@ -33,6 +33,7 @@ import pandas as pd
 from recsmith.decisions import rows
 from recsmith.decisions.record import Decision
 from recsmith.errors import StoreUnavailable
+from recsmith.events.latest import Signal
 from recsmith.events.schema import EVENT_COLUMNS, Item, Rejection, User
 from recsmith.exploration import arm_rows, linear_rows
 from recsmith.exploration.arms import ArmCounts
@@ -98,7 +99,7 @@ from recsmith.store.sqlite_read_only import (
     schema_gaps,
     write_refused,
 )
-from recsmith.store.user_items_sql import items_in_time_order
+from recsmith.store.user_items_sql import items_in_time_order, weighs_above_zero
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -332,6 +333,19 @@ _USER_ITEMS_BY_TIME = f"SELECT json_group_array(item_id) FROM ({items_in_time_or
 _USERS_ITEMS_BY_TIME = (
     "SELECT json_group_array(json((SELECT json_group_array(item_id) FROM "
     f"({items_in_time_order('j.value')})))) FROM json_each(?) AS j"
+)
+#: ``users_items_weighed``: per user of a JSON array (``?1``), its items oldest first and those
+#: whose newest event (max(ts)'s bare columns) weighs 0 or below under the signal (``?2``, a JSON
+#: pair of type lists), as one JSON array of pairs in its order
+_LIKED = weighs_above_zero(
+    "event_type IN (SELECT value FROM json_each(?2, '$[0]'))",
+    "event_type IN (SELECT value FROM json_each(?2, '$[1]'))",
+)
+_USERS_ITEMS_WEIGHED = (
+    "SELECT json_group_array(json((SELECT json_array(json_group_array(item_id), "
+    f"json_group_array(item_id) FILTER (WHERE NOT {_LIKED})) FROM ("
+    "SELECT item_id, event_type, value, max(ts) AS last FROM events WHERE user_id = u.value "
+    "GROUP BY item_id ORDER BY last, item_id)))) FROM json_each(?1) AS u"
 )
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"
 _MARK_SELECT = ", ".join(MARK_COLUMNS)
@@ -705,6 +719,15 @@ class SQLiteStore:
         sql = _USERS_ITEMS_BY_TIME if by_time else _USERS_ITEMS
         (text,) = self._conn().execute(sql, (ids,)).fetchone()
         return json.loads(text)  # type: ignore[no-any-return]
+
+    @guarded("read")
+    def users_items_weighed(
+        self, user_ids: Sequence[str], signal: Signal
+    ) -> list[tuple[list[str], list[str]]]:
+        """One statement and one ``json.loads`` for the group, as ``users_items``."""
+        ids = json.dumps(user_id_list(user_ids))
+        (text,) = self._conn().execute(_USERS_ITEMS_WEIGHED, (ids, json.dumps(signal))).fetchone()
+        return [(items, unliked) for items, unliked in json.loads(text)]
 
     # ---- catalog and users ----------------------------------------------------------------
 

@@ -18,3 +18,11 @@ def items_in_time_order(user: str) -> str:
         f"SELECT item_id FROM events WHERE user_id = {user} "
         "GROUP BY item_id ORDER BY max(ts), item_id"
     )
+
+
+def weighs_above_zero(in_constant: str, in_by_value: str) -> str:
+    """Whether an event row weighs above 0 (``EventStore.users_items_weighed``): its type is one
+    whose every event does (``in_constant``: the backend's test of ``event_type`` against
+    ``events.latest.signal_of``'s first list), or one weighed by its value (``in_by_value``)
+    and its value is above 0; a missing value is not (false, never NULL, so ``NOT`` of it holds)."""
+    return f"coalesce({in_constant} OR ({in_by_value} AND value > 0), FALSE)"

@@ -54,6 +54,7 @@ from recsmith.serving.coalesce import (
     UserQuery,
     answer_arguments,
     in_time_order,
+    weighs_history,
 )
 from recsmith.serving.deps import (
     BundleDep,
@@ -394,6 +395,7 @@ async def recommend(
         skip_store = keep_seen or withheld is not None
         cache = runtime.cache
         explorer = getattr(bundle, "explorer", None) is not None
+        weighed = weighs_history(bundle, user_id)  # its history: the liked stored items only
         # read by the coalescer's flush with its group's (``Coalescer.answer``'s ``stored``):
         # a list computed now, on an embedded store, whose contextual arm (none here) would
         # not count the items first
@@ -404,10 +406,10 @@ async def recommend(
             and runtime.store.local
             and bandit_for(getattr(chosen.bundle, "config", None), placement) is None
         )
-        stored, degraded = (
-            ([], [])
+        stored, history, degraded = (
+            ([], [], [])
             if skip_store or in_flush
-            else await _stored_items(runtime, user_id, in_time_order(bundle))
+            else await _stored_items(runtime, user_id, in_time_order(bundle), weighed)
         )
         profile, unread = (None, []) if withheld else await _profile(runtime, bundle, user_id)
         degraded += [d for d in unread if d not in degraded]
@@ -430,7 +432,7 @@ async def recommend(
             latest = []
         context = {k_: v for k_, v in {"device": device, "hour": hour}.items() if v is not None}
         categories = _categories(bundle, category)
-        query = UserQuery(asker, seen, latest, context, recommendation_id, profile, stored)
+        query = UserQuery(asker, seen, latest, context, recommendation_id, profile, history)
         # ``[contextual]``: which list (arm) this request gets, from its context
         known = not recent and withheld is None  # a visitor asks with ``recent``
         arm = contextual_choice(
@@ -451,8 +453,9 @@ async def recommend(
             listed = _explained(runtime, bundle, query, options)
         elif cache is None or explores or asked:
             reader = runtime.stored_items if in_flush else None
-            listed, slot = await _computed(runtime, bundle, query, options, reader)
+            listed, slot = await _computed(runtime, bundle, query, options, reader, weighed)
             stored = slot.stored or stored  # what the flush read, if it read
+            history = slot.history or history
             if slot.store_down and "store" not in degraded:
                 degraded.insert(0, "store")
         else:
@@ -465,7 +468,7 @@ async def recommend(
                 release,
                 asker,
                 k,
-                stored,
+                history,  # the stored items it scores from (a weighing release: the liked)
                 seen,
                 latest,
                 context,
@@ -522,11 +525,12 @@ async def recommend(
     if shadow.wants(recommendation_id):  # a candidate release's turn, off this path
         served = [i["item_id"] for i in items]
         if in_flush:  # the query as answered: the stored items the flush read ahead of its own
-            query = replace(query, seen=[*stored, *query.seen], history=[*stored, *query.history])
+            query = replace(query, seen=[*stored, *query.seen], history=[*history, *query.history])
         # the candidate serves its own whole list (a contextual arm is this release's choice)
         whole = options if options.source is None else replace(options, source=None)
         # how the stored items were read: a shadow reading their order reads them again if not
-        shadow.offer(ShadowJob(query, whole, served, latency, in_time_order(bundle)))
+        by_time = in_time_order(bundle) or weighed  # a weighed read is oldest first
+        shadow.offer(ShadowJob(query, whole, served, latency, by_time, weighed))
     logged = (
         Listed(recommendation_id, bundle.version, items, chosen.experiment, chosen.variant),
         "recommendations",
@@ -616,17 +620,22 @@ def _record(
 
 
 async def _stored_items(
-    runtime: Runtime, user_id: str, by_time: bool
-) -> tuple[list[str], list[str]]:
+    runtime: Runtime, user_id: str, by_time: bool, weighed: bool
+) -> tuple[list[str], list[str], list[str]]:
     """The items the user has in the store now (``by_time``: oldest first, for a release that
-    reads their order: ``coalesce.in_time_order``), and the parts the answer goes without:
-    while the store is unavailable the list comes from what is in memory (model, online
-    state, catalogue) without the store's latest exclusions, marked ``degraded: ["store"]``,
-    rather than no list at all."""
-    try:  # read with the other requests' users that arrived together (``stored_items``)
-        return await runtime.stored_items.of(user_id, by_time), []
+    reads their order: ``coalesce.in_time_order``), those of them that are their history (all,
+    or with ``weighed`` the liked ones, oldest first: ``StoredItems.weighed``), and the parts
+    the answer goes without: while the store is unavailable the list comes from what is in
+    memory (model, online state, catalogue) without the store's latest exclusions, marked
+    ``degraded: ["store"]``, rather than no list at all."""
+    try:
+        if weighed:
+            return (*await runtime.stored_items.weighed(user_id), [])
+        # read with the other requests' users that arrived together (``stored_items``)
+        items = await runtime.stored_items.of(user_id, by_time)
+        return items, items, []
     except StoreUnavailable:
-        return [], ["store"]
+        return [], [], ["store"]
 
 
 async def _profile(
@@ -655,12 +664,14 @@ async def _computed(
     query: UserQuery,
     options: Options,
     stored: StoredItems | None = None,
+    weighed: bool = False,
 ) -> tuple[dict[str, Any], Slot]:
     """The list as the response carries it (less its ids): tier, fallback and scored items with
     their sources and reasons — what the response cache stores; and the query's ``Slot``.
-    ``stored``: the coalescer's flush reads the user's stored items (``Coalescer.answer``)."""
+    ``stored``: the coalescer's flush reads the user's stored items (``Coalescer.answer``;
+    ``weighed``: with the liked ones, its history)."""
     try:
-        slot = await runtime.coalescer.answer(bundle, query, options, stored)
+        slot = await runtime.coalescer.answer(bundle, query, options, stored, weighed)
     except NeedsPipeline as exc:  # a valid request this deployment cannot answer
         raise HTTPException(409, str(exc)) from None
     except StoredReadFailed as exc:  # the read's own failure, as when the route read alone

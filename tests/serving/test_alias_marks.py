@@ -1,0 +1,71 @@
+"""A visitor's items rated 0 or below follow it into the user it logs in as (issue #15).
+
+The online state keeps such an item marked seen (``events.latest.SEEN_MARK``). A link moves the
+visitor's recent items into the user's state; it must move the marks too, since the store's read
+of the user's items holds none of the visitor's events (they name its session): without them
+the user is listed the very item the visitor disliked. An unlink takes the visitor's marks out
+again and keeps the user's own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from tests.serving.conftest import EventFactory
+from tests.serving.test_online_state import REDIS_URL, _shared_redis
+
+from recsmith.events.latest import SEEN_MARK
+from recsmith.privacy.identity import link_alias, unlink_alias
+from recsmith.serving.online_state import LocalState, OnlineState, RedisState
+from recsmith.store.base import EventStore
+from recsmith.store.sqlite import SQLiteStore
+
+
+def test_after_login_the_user_is_not_listed_what_the_visitor_disliked(
+    client: TestClient, keys: dict[str, dict[str, str]], make_event: EventFactory
+) -> None:
+    path = "/v1/users/u3/recommendations?k=5"
+    top = client.get(path, headers=keys["read"]).json()["items"][0]["item_id"]
+    disliked = make_event(user_id=None, session_id="tab-9", item_id=top, event_type="rating")
+    disliked["value"] = -2.0
+    assert client.post("/v1/events", json=[disliked], headers=keys["ingest"]).json()["accepted"]
+    link = {"session_id": "tab-9"}
+    assert client.post("/v1/users/u3/aliases", json=link, headers=keys["ingest"]).json()["changed"]
+    after = [i["item_id"] for i in client.get(path, headers=keys["read"]).json()["items"]]
+    assert top not in after and len(after) == 5
+
+
+@pytest.fixture(params=["local", "redis"])
+def state(request: pytest.FixtureRequest) -> Iterator[OnlineState]:
+    if request.param == "local":
+        yield LocalState()
+        return
+    _shared_redis()
+    shared = RedisState(REDIS_URL)
+    yield shared
+    shared.close()
+
+
+def test_link_moves_the_visitors_marks_and_unlink_takes_only_them_back(
+    state: OnlineState, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex  # the shared Redis: ids of this run only
+    user, visitor = f"user-{suffix}", f"visit-{suffix}"
+    store: EventStore = SQLiteStore(tmp_path / "s.sqlite")
+    try:
+        # oldest first, as ingestion feeds them: the visitor viewed A, rated B -2; the user
+        # viewed C, rated D 0
+        state.push([(visitor, "A"), (visitor, SEEN_MARK + "B")])
+        state.push([(user, "C"), (user, SEEN_MARK + "D")])
+        assert link_alias(store, user, visitor, "session", state=state).moved == 1
+        assert state.recent_and_seen(user, 10) == (["A", "C"], ["B", "D"])
+        assert unlink_alias(store, user, visitor, state=state)
+        assert state.recent_and_seen(user, 10) == (["C"], ["D"])
+    finally:
+        store.close()
+        if isinstance(state, RedisState):
+            redis.Redis.from_url(REDIS_URL).delete(*map(RedisState.key, (user, visitor)))
