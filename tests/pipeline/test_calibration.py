@@ -157,6 +157,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     grid = report["grid"]  # each model's sensitive parameters tried alone, the values kept here
     assert set(grid) == {
         "ease.regularization",
+        "ease.recency",
         "ease.rising",
         "ease.lowpass",
         "ease.autoencoder",
@@ -205,7 +206,7 @@ def test_where_popularity_is_the_signal_the_shipped_pipeline_matches_popular() -
     )
     assert set(
         calibrate(pinned, full, ItemAttributes.from_items([], full.items)).report["grid"]
-    ) == {"ease.rising", "ease.lowpass", "ease.autoencoder", "knn.neighbors"}
+    ) == {"ease.recency", "ease.rising", "ease.lowpass", "ease.autoencoder", "knn.neighbors"}
     assert calibration_summary(report).startswith("calibration (each user's latest item, 400 users")
 
 
@@ -268,7 +269,13 @@ def ease_alone_calibrated(**calibration: object) -> Calibration:
     """Calibration of one EASE source on ``popularity_case`` with ``calibration``'s keys set
     beside the companion weights off (an EASE grid step's own tests: decay, recency)."""
     cfg = config([{"name": "ease", "model": "ease", "quota": 50}])
-    update = {"ease_lowpass": [], "ease_autoencoder": [], "budget_seconds": 300.0, **calibration}
+    update = {
+        "ease_lowpass": [],
+        "ease_autoencoder": [],
+        "ease_recency": [],
+        "budget_seconds": 300.0,
+        **calibration,
+    }
     cc = cfg.calibration.model_copy(update=update)
     full = Interactions.from_events(popularity_case(), WEIGHTS)
     return calibrate(

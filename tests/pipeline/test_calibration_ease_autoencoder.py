@@ -19,7 +19,12 @@ def calibrated(weights: list[float], lowpass: list[float]) -> tuple[dict, dict]:
     """(report, the shipped EASE source's params) on ``test_calibration``'s popularity case."""
     cfg = config([EASE_SOURCE])
     cc = cfg.calibration.model_copy(
-        update={"ease_autoencoder": weights, "ease_lowpass": lowpass, "budget_seconds": 300.0}
+        update={
+            "ease_autoencoder": weights,
+            "ease_lowpass": lowpass,
+            "ease_recency": [],  # its own step: test_calibration_ease_recency
+            "budget_seconds": 300.0,
+        }
     )
     full = Interactions.from_events(popularity_case(), WEIGHTS)
     chosen = calibrate(
@@ -33,6 +38,7 @@ def test_on_by_default_and_tried_last_as_a_switched_strength() -> None:
     cc = default_pipeline_config().calibration
     assert cc.ease_autoencoder == [1.0]
     assert CalibrationConfig().ease_autoencoder == [1.0]  # a file without the key: the same
+    cc = cc.model_copy(update={"ease_recency": []})  # its place: test_calibration_ease_recency
     assert grid_of("ease", cc) == (
         *GRID["ease"],
         ("lowpass", (0.3, 1.0)),

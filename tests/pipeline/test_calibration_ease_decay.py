@@ -15,6 +15,7 @@ def test_off_by_default_and_tried_last_as_a_switched_strength() -> None:
     cc = default_pipeline_config().calibration
     assert cc.ease_decay == []
     assert CalibrationConfig().ease_decay == []  # a file without the key: the same
+    cc = cc.model_copy(update={"ease_recency": []})  # its place: test_calibration_ease_recency
     on = cc.model_copy(update={"ease_decay": [1.0, 0.25, 1.0]})
     assert grid_of("ease", on) == (
         *GRID["ease"],

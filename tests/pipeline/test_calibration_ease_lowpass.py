@@ -26,7 +26,12 @@ def calibrated(
     item popularity) points at the hits."""
     cfg = config([source])
     cc = cfg.calibration.model_copy(  # the filter alone: the autoencoder after it is not tried
-        update={"ease_lowpass": weights, "ease_autoencoder": [], "budget_seconds": budget}
+        update={
+            "ease_lowpass": weights,
+            "ease_autoencoder": [],
+            "ease_recency": [],  # its own step: test_calibration_ease_recency
+            "budget_seconds": budget,
+        }
     )
     full = Interactions.from_events(popularity_case(), WEIGHTS)
     chosen = calibrate(
@@ -40,6 +45,7 @@ def test_the_default_tries_the_filter_after_lambda_and_rising() -> None:
     cc = default_pipeline_config().calibration
     assert cc.ease_lowpass == [0.3, 1.0]
     assert CalibrationConfig().ease_lowpass == [0.3, 1.0]  # a file without the key: the same
+    cc = cc.model_copy(update={"ease_recency": []})  # its place: test_calibration_ease_recency
     # the autoencoder, when listed, comes after the filter (test_calibration_ease_autoencoder)
     assert grid_of("ease", cc)[: len(GRID["ease"]) + 1] == (*GRID["ease"], ("lowpass", (0.3, 1.0)))
     assert grid_of("ials", cc) == GRID["ials"]  # only EASE sources have a filter

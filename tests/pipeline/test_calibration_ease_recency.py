@@ -1,6 +1,7 @@
-"""``calibration.ease_recency`` (``[]`` by default: BENCHMARKS §182): calibration tries EASE's
-recency weights right after λ, at the λ kept, as a switched strength that reuses the λ's solve and
-turns on by ``prefer`` alone (``test_calibration_strengths`` checks the switched rule itself)."""
+"""``calibration.ease_recency`` (``[1.0, 3.0]`` by default: BENCHMARKS §182, §187): calibration
+tries EASE's recency weights right after λ, at the λ kept, as a switched strength that reuses the
+λ's solve and turns on by ``prefer`` alone (``test_calibration_strengths`` checks the switched
+rule itself)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from recsmith.pipeline.calibration import (
 from recsmith.pipeline.config import CalibrationConfig, PipelineConfig, default_pipeline_config
 
 
-def test_off_by_default_and_tried_after_lambda_as_a_switched_strength_after_the_solve() -> None:
+def test_on_by_default_and_tried_after_lambda_as_a_switched_strength_after_the_solve() -> None:
     cc = default_pipeline_config().calibration
-    assert cc.ease_recency == []
-    assert CalibrationConfig().ease_recency == []
+    assert cc.ease_recency == [1.0, 3.0]  # confirmed on unread samples (BENCHMARKS §187)
+    assert CalibrationConfig().ease_recency == [1.0, 3.0]
+    assert grid_of("ease", cc)[1] == ("recency", (1.0, 3.0))
+    assert grid_of("ease", cc.model_copy(update={"ease_recency": []}))[1] == GRID["ease"][1]
     on = cc.model_copy(update={"ease_recency": [3.0, 1.0, 3.0], "ease_decay": [0.5]})
     assert (
         grid_of("ease", on)

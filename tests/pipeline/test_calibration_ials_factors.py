@@ -65,13 +65,14 @@ def test_the_rank_that_wins_beyond_noise_is_kept_and_alpha_is_tried_at_it() -> N
 
 
 def test_only_ials_sources_have_their_rank_tried() -> None:
-    """EASE beside iALS: its grid (λ, rising, the low-pass filter) is tried as ever, and no
+    """EASE beside iALS: its grid (λ, recency, rising, the low-pass filter) is tried as ever, and no
     rank."""
     report, _ = calibrated(SOURCE, [8, 16], False, {"name": "ease", "model": "ease", "quota": 50})
     assert list(report["grid"]) == [  # type: ignore[arg-type]
         "ials.factors",
         "ials.alpha",
         "ease.regularization",
+        "ease.recency",
         "ease.rising",
         "ease.lowpass",
         "ease.autoencoder",

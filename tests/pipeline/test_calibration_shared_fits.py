@@ -78,9 +78,11 @@ def test_the_same_tries_scores_and_choice_with_fewer_solves(
     assert shipped == own_config
     grid = report["grid"]
     assert "stopped" not in report
-    tries = sum(len(grid[f"ease.{p}"]["ndcg@10"]) - 1 for p in ("rising", "lowpass"))
+    tries = sum(
+        len(grid[f"ease.{p}"]["ndcg@10"]) - 1 for p in ("recency", "rising", "lowpass")
+    )
     assert grid["ease.autoencoder"]["ndcg@10"]  # the grid reached its last step
-    # one solve per λ (the file's and those its line search tried), none for the rising,
+    # one solve per λ (the file's and those its line search tried), none for the recency, rising,
     # low-pass or network values
     lams = len(grid["ease.regularization"]["ndcg@10"])
     assert lams >= 3  # the file's λ and its two neighbours at least
