@@ -34,8 +34,9 @@ sparse matrix: chosen on validation, it held on unread seeds of the simulated ma
 (BENCHMARKS §92). The filter is fitted beside the solve (ARPACK's top k, matrix-free, on the
 user–item graph's largest component).
 
-``recency`` (off by default) weighs a known user's own items by how recent they are when the user
-is scored, after the solve (no new fit): item i of the user's row counts
+``recency`` (off in the model; the default pipeline's calibration tries β 1 and 3, BENCHMARKS
+§187) weighs a known user's own items by how recent they are when the user is scored, after the
+solve (no new fit): item i of the user's row counts
 1 + recency · 0.5 ** ((place(i) − 1) / ``recency_half_places``), its place 1 for the user's newest
 item (by the pair's latest event; items met at one instant share a place). Where each user's
 next item follows their last ones (review sequences, each user's last item held out), x_u · B
