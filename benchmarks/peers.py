@@ -10,7 +10,8 @@ Protocol (the same for every library):
    ``random:0.2`` for lastfm (it has no listening times: every play carries one fixed time) and
    ``leave-last-out`` for diginetica (sessions).
    Train = ``Interactions.from_events(train, weights)``;
-   truth = ``ground_truth(data, test)`` (test users known in train, their train items removed).
+   truth = ``ground_truth(data, test, weights)`` (test users known in train: their test items
+   netting above 0 under ``weights``, their train items removed).
 3. Every library trains on that same ``data.matrix`` (user / item index order of ``data.users`` /
    ``data.items``), each in its own data format, and makes top-k lists for ``truth.user_ids`` with
    the seen training items excluded. The lists are mapped to recsmith's item indices and scored with

@@ -400,8 +400,14 @@ class ModelBundle:
         A known user is answered from training (the cheaper read: BENCHMARKS §165); should the
         model propose nothing, ``recommend_for_items`` leaves out of its history what training
         weighs 0 or below (``unliked``)."""
-        scores = self.serves_profiles or self.model.scores_histories
-        return scores and bool(self.users.to_index([user_id])[0] < 0)
+        return self.weighs_histories and bool(self.users.to_index([user_id])[0] < 0)
+
+    @property
+    def weighs_histories(self) -> bool:
+        """Whether ``weighs_history`` can hold for any user (a user tower, a model scoring
+        histories): a release that never can (iALS, popularity) never reads the liked items, so
+        a shadow of it lets go of its thread's store connection (``ShadowRunner``)."""
+        return self.serves_profiles or self.model.scores_histories
 
     @property
     def history_in_time_order(self) -> bool:

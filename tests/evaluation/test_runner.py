@@ -28,6 +28,7 @@ from recsmith.features.interactions import Interactions
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import train_pipeline
 from recsmith.pipeline.config import PipelineConfig
+from recsmith.pipeline.validation import _time_cut
 from recsmith.simulate import simulate
 from recsmith.testing.recommender import checkerboard_events
 
@@ -239,3 +240,33 @@ def test_evaluate_scores_the_list_serving_serves(model: str) -> None:
         if item in row
     ]
     assert hits and all(s == ["popular"] for s in hits)  # only the fill can reach them
+
+
+@pytest.mark.parametrize(("half_life_days", "relevant"), [(None, True), (10.0, False)])
+def test_truth_nets_the_test_events_decayed_as_the_time_cut_fold_does(
+    half_life_days: float | None, relevant: bool
+) -> None:
+    """X rated +2, then -1.5 one half-life (10 days) later, both in the test window: by hand its
+    net is 0.5 undecayed (a hit to find) but 2 x 0.5 - 1.5 < 0 decayed (none), and calibration's
+    time-cut fold (``validation._time_cut``, from the decayed matrix) says the same on that cut."""
+    day_us = 86_400 * 1_000_000
+    rows = [("A", "view", None, 0), ("B", "view", None, 1), ("X", "rating", 2.0, 10)]
+    rows.append(("X", "rating", -1.5, 20))
+    frame = pd.DataFrame(
+        {
+            "event_id": [f"e{n}" for n in range(len(rows))],
+            "user_id": "u",
+            "session_id": None,
+            "item_id": [item for item, *_ in rows],
+            "event_type": [kind for _, kind, *_ in rows],
+            "value": [value for *_, value, _ in rows],
+            "ts": [day * day_us for *_, day in rows],
+        }
+    )
+    weights = EventSettings().weights
+    parts = temporal_split(frame, 0.5)
+    data = Interactions.from_events(parts.train, weights, half_life_days=half_life_days)
+    truth = ground_truth(data, parts.test, weights)
+    assert (truth.user_ids.tolist() == ["u"]) is relevant
+    full = Interactions.from_events(frame, weights, half_life_days=half_life_days)
+    assert (len(_time_cut(full, 0.5).users) == 1) is relevant

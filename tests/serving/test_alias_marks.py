@@ -23,6 +23,7 @@ from recsmith.privacy.identity import link_alias, unlink_alias
 from recsmith.serving.online_state import LocalState, OnlineState, RedisState
 from recsmith.store.base import EventStore
 from recsmith.store.sqlite import SQLiteStore
+from recsmith.testing.contracts import event, ingest
 
 
 def test_after_login_the_user_is_not_listed_what_the_visitor_disliked(
@@ -63,6 +64,30 @@ def test_link_moves_the_visitors_marks_and_unlink_takes_only_them_back(
         state.push([(user, "C"), (user, SEEN_MARK + "D")])
         assert link_alias(store, user, visitor, "session", state=state).moved == 1
         assert state.recent_and_seen(user, 10) == (["A", "C"], ["B", "D"])
+        assert unlink_alias(store, user, visitor, state=state)
+        assert state.recent_and_seen(user, 10) == (["C"], ["D"])
+    finally:
+        store.close()
+        if isinstance(state, RedisState):
+            redis.Redis.from_url(REDIS_URL).delete(*map(RedisState.key, (user, visitor)))
+
+
+@pytest.mark.parametrize("visitor_on_d", ["D", SEEN_MARK + "D"], ids=["viewed", "rated-low"])
+def test_the_users_own_newer_dislike_survives_link_and_unlink(
+    state: OnlineState, tmp_path: Path, visitor_on_d: str
+) -> None:
+    """The visitor viewed (or rated -2) D, then the user viewed C and rated D -2: by hand D stays
+    the user's seen item, never a recent anchor, through the link and after the unlink, and C
+    stays recent; the visitor's own item A comes and goes."""
+    suffix = uuid.uuid4().hex
+    user, visitor = f"user-{suffix}", f"visit-{suffix}"
+    store: EventStore = SQLiteStore(tmp_path / "s.sqlite")
+    try:
+        ingest(store, [event("C", user=user), event("D", user=user, kind="rating", value=-2.0)])
+        state.push([(visitor, "A"), (visitor, visitor_on_d)])
+        state.push([(user, "C"), (user, SEEN_MARK + "D")])
+        link_alias(store, user, visitor, "session", state=state)
+        assert state.recent_and_seen(user, 10) == (["A", "C"], ["D"])
         assert unlink_alias(store, user, visitor, state=state)
         assert state.recent_and_seen(user, 10) == (["C"], ["D"])
     finally:

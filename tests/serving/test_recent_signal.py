@@ -8,12 +8,14 @@ leaves it out while the store's read is down too."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from tests.serving.conftest import EventFactory
+from tests.serving.test_online_state import REDIS_URL, _shared_redis
 
 from recsmith.bundle import ModelBundle
 from recsmith.config import EventSettings, Settings
@@ -23,7 +25,7 @@ from recsmith.events.schema import EVENT_COLUMNS
 from recsmith.features.interactions import Interactions
 from recsmith.pipeline.training import recent_items
 from recsmith.serving import create_app
-from recsmith.serving.online_state import LocalState
+from recsmith.serving.online_state import LocalState, OnlineState, RedisState
 from recsmith.store.base import EventStore
 
 #: user x's events, oldest first: what each weighs under the default ``events.weights``
@@ -143,3 +145,36 @@ def test_the_deployments_weights_decide_what_is_recent(
         assert response.status_code == 200 and response.json()["accepted"] == len(events)
         history = client.get("/v1/admin/users/w/history", headers=keys["admin"]).json()
     assert history["recent"] == ["D", "B"]  # by hand: click 1, tip 2; view 0 and tip 0 not
+
+
+@pytest.mark.parametrize("kind", ["local", "redis"])
+def test_at_one_instant_the_low_event_decides_online_whatever_the_order(kind: str) -> None:
+    """A view and a -2 rating of A in the same second, in either order within a batch: A is seen,
+    no recent item, as the store's weighed read says (``user_items_sql.NEWEST_EVENT_FIRST``)."""
+    weights = EventSettings().weights
+    for events in (
+        [("A", "view", None), ("A", "rating", -2.0)],
+        [("A", "rating", -2.0), ("A", "view", None)],
+    ):
+        user = f"tie-{uuid.uuid4().hex}"  # the shared Redis: ids of this run only
+        rows = [
+            (f"e{n}", user, None, item, kind_, value, 1_000, None, None, None)
+            for n, (item, kind_, value) in enumerate([*events, ("B", "view", None)])
+        ]
+        state = _state(kind)
+        try:
+            state.push(latest_of_rows(rows, weights))
+            assert state.recent_and_seen(user, 10) == (["B"], ["A"])
+            frame_pairs = latest_items(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)), weights)
+            assert frame_pairs == latest_of_rows(rows, weights)
+        finally:
+            state.forget(user)
+            state.close()
+
+
+def _state(kind: str) -> OnlineState:
+    """An in-process state, or one on the shared Redis (skips, or fails when required, without)."""
+    if kind == "local":
+        return LocalState()
+    _shared_redis()
+    return RedisState(REDIS_URL)

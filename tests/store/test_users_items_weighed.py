@@ -74,3 +74,28 @@ def test_the_signal_is_the_deployments_weights(store: EventStore) -> None:
     weights = {"view": 0.0, "rating": "value", "play": 1.0, "purchase": 1.0}
     (items, unliked), _ = store.users_items_weighed(["x", "y"], signal_of(weights))
     assert items == ["A", "B", "C", "D", "E", "F"] and unliked == ["A", "B", "C", "D"]
+
+
+@pytest.mark.parametrize("low_first", [True, False], ids=["low-arrives-first", "low-last"])
+@pytest.mark.parametrize("low_id", ["a", "b"], ids=["low-id-lower", "low-id-higher"])
+def test_at_one_instant_the_event_weighing_zero_or_below_decides(
+    store: EventStore, low_first: bool, low_id: str
+) -> None:
+    """A view and a -2 rating (X), a +5 and a -1 rating (Y), each pair sent in the same second,
+    one ingest per event: whatever their arrival order or ids, the low one decides (the tie rule
+    ``user_items_sql.NEWEST_EVENT_FIRST``, the online state's too), never the backend's order."""
+    high_id = "b" if low_id == "a" else "a"
+    pairs = [
+        (
+            event("X", f"x{high_id}", user="x"),
+            event("X", f"x{low_id}", user="x", kind="rating", value=-2.0),
+        ),
+        (
+            event("Y", f"y{high_id}", user="x", kind="rating", value=5.0, h=1),
+            event("Y", f"y{low_id}", user="x", kind="rating", value=-1.0, h=1),
+        ),
+    ]
+    for high, low in pairs:
+        for one in (low, high) if low_first else (high, low):
+            ingest(store, [one])
+    assert store.users_items_weighed(["x"], signal_of(WEIGHTS)) == [(["X", "Y"], ["X", "Y"])]

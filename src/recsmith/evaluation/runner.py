@@ -38,7 +38,13 @@ from recsmith.evaluation.parity import GroupParity, group_parity
 from recsmith.evaluation.significance import holm_correction, paired_sample_size, paired_test
 from recsmith.evaluation.split import Split
 from recsmith.events.schema import Item
-from recsmith.features.interactions import Interactions, actor_keys, binarize, event_weights
+from recsmith.features.interactions import (
+    Interactions,
+    actor_keys,
+    binarize,
+    decay_factors,
+    event_weights,
+)
 from recsmith.features.items import ItemCatalog, tfidf_vectors
 from recsmith.models.registry import create
 from recsmith.pipeline.artifact import profile_users, train_pipeline
@@ -139,11 +145,15 @@ def ground_truth(
     data: Interactions, test: pd.DataFrame, weights: Mapping[str, Weight]
 ) -> GroundTruth:
     """Truth for test actors known in training: the items of their test events whose net weight
-    under ``weights`` (``events.weights``, undecayed) is above 0, less their training items.
-    A test item the user rated 0 or below is no hit to find (issue #15): a user whose held-out
-    event is such a rating (leave-last-out's latest) has no truth, as calibration's latest-item
-    fold scores no such user (``source_tuning.holdout_at``) and its time-cut fold holds out only
-    pairs of net weight above 0 (``validation._time_cut``)."""
+    under ``weights`` (``events.weights``, decayed as ``data`` was: its ``half_life_days``) is
+    above 0, less their training items. A test item the user rated 0 or below is no hit to find
+    (issue #15): a user none of whose held-out items nets above 0 (leave-last-out's latest, rated
+    -2) has no truth and is not scored, as calibration's latest-item fold scores no such user
+    (``source_tuning.holdout_at``); its time-cut fold holds out only pairs whose decayed net is
+    above 0 (``validation._time_cut``), the same pairs as here. Decayed from the newest test
+    event: the reference only scales a pair's sum, never its sign (so calibration's reference,
+    the newest event of all, agrees), and one after every test event leaves none of them
+    undecayed (``decay_factors`` counts an event newer than its reference as 1)."""
     actors = actor_keys(test)
     u = data.users.to_index(actors)
     test_items = test["item_id"].to_numpy(dtype=object)
@@ -151,7 +161,9 @@ def ground_truth(
     cold_codes, _ = pd.factorize(test_items[i < 0])
     i = i.astype(np.int64)
     i[i < 0] = data.n_items + cold_codes
-    weight = event_weights(test, weights)
+    ts = test["ts"].to_numpy(dtype=np.int64)
+    newest = int(ts.max()) if len(ts) else 0
+    weight = event_weights(test, weights) * decay_factors(ts, newest, data.half_life_days)
     keep = (u >= 0) & np.isfinite(weight)  # a weight training drops (``usable_weights``) too
     n_cols = data.n_items + (int(cold_codes.max()) + 1 if len(cold_codes) else 0)
     net = sparse.csr_array((weight[keep], (u[keep], i[keep])), shape=(data.n_users, n_cols))

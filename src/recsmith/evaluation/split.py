@@ -83,10 +83,9 @@ def leave_last_out(events: pd.DataFrame, n: int = DEFAULT_HOLDOUT) -> Split:
     Actors with ``n`` events or fewer stay entirely in train: with nothing left to learn from they
     could only be scored by a fallback, which is not what this split measures. Events with no actor
     key stay in train as well. The last events go to test whatever they weigh: a last rating of 0
-    or below is no truth (``runner.ground_truth``), so that actor is not scored, as calibration's
-    latest-item fold holds out a user's latest event and scores no such user
-    (``source_tuning.holdout_at``) rather than the positive one before it.
-    """
+    or below is no truth (``runner.ground_truth``), so with ``n`` = 1 that actor is not scored, as
+    calibration's latest-item fold holds out a user's latest event and scores no such user
+    (``source_tuning.holdout_at``) rather than the positive one before it."""
     _check_holdout(n)
     mask = np.zeros(len(events), dtype=bool)
     actor = _actor_codes(events)

@@ -55,8 +55,11 @@ def signal_of(weights: Mapping[str, Weight]) -> Signal:
 
 
 def latest_items(events: pd.DataFrame, weights: Mapping[str, Weight]) -> list[tuple[str, str]]:
-    """(actor, item) pairs of a canonical frame's events, oldest first (stable for equal times),
-    the item marked (``SEEN_MARK``) where the event weighs 0 or below under ``weights``."""
+    """(actor, item) pairs of a canonical frame's events, oldest first, the item marked
+    (``SEEN_MARK``) where the event weighs 0 or below under ``weights``. At one instant the marked
+    ones come last (then stable), so they are the newest: the store's tie rule
+    (``store.user_items_sql.NEWEST_EVENT_FIRST``). Within one batch only: the state keeps no
+    times, so a later batch's event decides even when it is no newer."""
     constant, by_value = _signal_types(weights)
     types = events["event_type"]
     value = pd.to_numeric(events["value"], errors="coerce").to_numpy(np.float64)
@@ -64,7 +67,7 @@ def latest_items(events: pd.DataFrame, weights: Mapping[str, Weight]) -> list[tu
         signal = types.isin(list(constant)).to_numpy(bool) | (
             types.isin(list(by_value)).to_numpy(bool) & (value > 0)
         )
-    order = np.argsort(events["ts"].to_numpy(dtype=np.int64), kind="stable")  # not a frame sort:
+    order = np.lexsort((~signal, events["ts"].to_numpy(dtype=np.int64)))  # not a frame sort:
     users = events["user_id"].to_numpy(dtype=object)[order]  # this runs in every group commit
     sessions = events["session_id"].to_numpy(dtype=object)[order]
     actors = np.where(pd.isna(users), sessions, users)
@@ -79,14 +82,18 @@ def latest_of_rows(
     """``latest_items`` of the same events as plain rows (``EVENT_COLUMNS`` order, as
     ``events.validate_small_rows`` makes them: an absent user is None)."""
     constant, by_value = _signal_types(weights)
-    ordered = sorted(rows, key=lambda row: row[_TS])  # sorted() is stable, as argsort above
+    marked = [
+        not (
+            row[_TYPE] in constant
+            or (row[_TYPE] in by_value and row[_VALUE] is not None and row[_VALUE] > 0)
+        )
+        for row in rows
+    ]
+    order = sorted(range(len(rows)), key=lambda n: (rows[n][_TS], marked[n]))  # stable, as above
     return [
         (
-            row[_SESSION] if row[_USER] is None else row[_USER],
-            row[_ITEM]
-            if row[_TYPE] in constant
-            or (row[_TYPE] in by_value and row[_VALUE] is not None and row[_VALUE] > 0)
-            else SEEN_MARK + row[_ITEM],
+            rows[n][_SESSION] if rows[n][_USER] is None else rows[n][_USER],
+            SEEN_MARK + rows[n][_ITEM] if marked[n] else rows[n][_ITEM],
         )
-        for row in ordered
+        for n in order
     ]

@@ -308,8 +308,8 @@ class ShadowRunner:
         thread, and this thread's would otherwise stay open, idle, for the rest of the
         process. While such a shadow runs it keeps it: one more connection a server process
         (reconnecting a sampled request would cost a connection's setup each)."""
-        # a single model may weigh an unknown user's history (``weighs_history``): it reads
-        reads = in_time_order(self._bundle) or hasattr(self._bundle, "weighs_history")
+        # a single model that may weigh an unknown user's history (``weighs_history``) reads
+        reads = in_time_order(self._bundle) or getattr(self._bundle, "weighs_histories", False)
         if self._reading and self._store is not None and not reads:
             self._store.close_thread()
             self._reading = False

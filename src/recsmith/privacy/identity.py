@@ -8,6 +8,8 @@ that id (the alias) to a user means, from then on:
   follows what they browsed (they stay the visitor's too), and so do the items whose newest
   event of the visitor's weighed 0 or below (``events.latest.SEEN_MARK``): seen, never listed
   to the user either (the store's read of the user's items holds none of the visitor's events);
+  an item the user's own state already holds keeps the user's entry (it keeps no times: the
+  user's is the one their stored events agree with);
 - training: every event whose actor is the alias counts as the user's (``with_aliases``).
 
 The rule for chains and conflicts:
@@ -83,7 +85,13 @@ def link_alias(
         )
     moved = 0
     if outcome == "linked" and state is not None:
-        items, unliked = state.recent_and_seen(alias, MOVED_ITEMS)  # newest first both
+        # the user's own entry on an item decides: the state keeps no times, and the user's is
+        # the one their stored events (the store's read) agree with
+        had = set(chain.from_iterable(state.recent_and_seen(owner, MOVED_ITEMS)))
+        items, unliked = (
+            [item for item in entries if item not in had]
+            for entries in state.recent_and_seen(alias, MOVED_ITEMS)  # newest first both
+        )
         state.push(_entries(owner, items, unliked))
         moved = len(items)
     record_audit(
@@ -108,14 +116,15 @@ def unlink_alias(
 
     With ``state``, the link's move of recent items is undone where it was made (this process and
     Redis): the visitor's items leave the user's recent items, so the next list follows the user's
-    own history again. An item both of them viewed goes too; the user's stored events still count
-    it. The user's own items rated 0 or below stay marked seen (``SEEN_MARK``); the visitor's
-    marks go with its recent items."""
+    own history again, and the visitor's marks (``SEEN_MARK``) go with them. An item the user has
+    stored events on stays as it is, recent or marked, even where the visitor had it too (the
+    link did not overwrite it either): the user's own newest event decided it."""
     removed = store.unlink_alias(alias, user_id)
     if removed and state is not None:
         visitor = set(chain.from_iterable(state.recent_and_seen(alias, MOVED_ITEMS)))
+        moved = visitor.difference(store.user_items(user_id))  # what the link brought
         recent, unliked = (
-            [item for item in items if item not in visitor]
+            [item for item in items if item not in moved]
             for items in state.recent_and_seen(user_id, MOVED_ITEMS)
         )
         state.forget(user_id)

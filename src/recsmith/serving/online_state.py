@@ -13,8 +13,9 @@ next list follows the new item at once. Two backends behind one interface:
 
 An event weighing 0 or below comes marked (``events.latest.SEEN_MARK``): its item is seen (left
 out of lists, even while the store's read is down) but no recent item, and it stops being one
-if it was: a user's newest event on an item decides, as training's net weight of the pair does
-where the low rating comes last (view, then rate 0 or -2: the common order). Older events of
+if it was: a user's newest event on an item decides (at one instant within a batch, the one
+weighing 0 or below: ``events.latest``), as training's net weight of the pair does where the
+low rating comes last (view, then rate 0 or -2: the common order). Older events of
 the pair are not summed: a view after a rating of -2 makes the item recent again online, never
 offline (net weight -1).
 

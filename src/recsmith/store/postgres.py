@@ -73,7 +73,11 @@ from recsmith.store.erasure_sql import (
     upsert_mark_sql,
 )
 from recsmith.store.outage import Outage, guarded, guarded_iter
-from recsmith.store.user_items_sql import items_in_time_order, weighs_above_zero
+from recsmith.store.user_items_sql import (
+    NEWEST_EVENT_FIRST,
+    items_in_time_order,
+    weighs_above_zero,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +188,7 @@ _USERS_ITEMS_BY_TIME = (
     "FROM unnest(%s::text[]) WITH ORDINALITY AS u(user_id, n) ORDER BY u.n"
 )
 #: ``users_items_weighed``: per user of an array, its items oldest first and those whose newest
-#: event (``DISTINCT ON``; equal times: the higher event id) weighs 0 or below, the signal's two
+#: event (``DISTINCT ON``, ``NEWEST_EVENT_FIRST``) weighs 0 or below, the signal's two
 #: type lists as arrays; one row a user in the array's order
 _USERS_ITEMS_WEIGHED = (
     "SELECT w.items, w.unliked FROM unnest(%(users)s::text[]) WITH ORDINALITY AS u(user_id, n) "
@@ -192,7 +196,8 @@ _USERS_ITEMS_WEIGHED = (
     "coalesce(array_agg(item_id ORDER BY last, item_id) FILTER (WHERE NOT liked), '{}') FROM ("
     "SELECT DISTINCT ON (item_id) item_id, ts AS last, "
     f"{weighs_above_zero('event_type = ANY(%(constant)s)', 'event_type = ANY(%(by_value)s)')} "
-    "AS liked FROM events WHERE user_id = u.user_id ORDER BY item_id, ts DESC, event_id DESC"
+    "AS liked FROM events WHERE user_id = u.user_id "
+    f"ORDER BY item_id, {NEWEST_EVENT_FIRST}"
     ") AS e) AS w(items, unliked) ORDER BY u.n"
 )
 _ITEM_SELECT = "item_id, categories, tags, text, properties, available, created_at"

@@ -20,6 +20,15 @@ def items_in_time_order(user: str) -> str:
     )
 
 
+#: Which event of a (user, item) pair is its newest (``EventStore.users_items_weighed``), over
+#: rows holding ``ts`` and ``liked`` (``weighs_above_zero``): the latest, and at one instant an
+#: event weighing 0 or below before the others, so a view and a -2 rating sent in the same second
+#: leave the item disliked on both backends, as the online state does (``events.latest``) and
+#: as training's net weight of the pair (-1) does. A backend's own order for equal times (the
+#: first row SQLite's ``max()`` reaches, an event id) would make each answer differently.
+NEWEST_EVENT_FIRST = "ts DESC, liked"
+
+
 def weighs_above_zero(in_constant: str, in_by_value: str) -> str:
     """Whether an event row weighs above 0 (``EventStore.users_items_weighed``): its type is one
     whose every event does (``in_constant``: the backend's test of ``event_type`` against
