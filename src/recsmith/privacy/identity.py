@@ -8,8 +8,8 @@ that id (the alias) to a user means, from then on:
   follows what they browsed (they stay the visitor's too), and so do the items whose newest
   event of the visitor's weighed 0 or below (``events.latest.SEEN_MARK``): seen, never listed
   to the user either (the store's read of the user's items holds none of the visitor's events);
-  an item the user's own state already holds keeps the user's entry (it keeps no times: the
-  user's is the one their stored events agree with);
+  the state keeps no times, so a dislike of either side stands: an item the user's state marks
+  is not made recent by the visitor's view of it;
 - training: every event whose actor is the alias counts as the user's (``with_aliases``).
 
 The rule for chains and conflicts:
@@ -85,13 +85,12 @@ def link_alias(
         )
     moved = 0
     if outcome == "linked" and state is not None:
-        # the user's own entry on an item decides: the state keeps no times, and the user's is
-        # the one their stored events (the store's read) agree with
-        had = set(chain.from_iterable(state.recent_and_seen(owner, MOVED_ITEMS)))
-        items, unliked = (
-            [item for item in entries if item not in had]
-            for entries in state.recent_and_seen(alias, MOVED_ITEMS)  # newest first both
-        )
+        # the state keeps no times, so a dislike of either side stands: the visitor's marks
+        # move, and the visitor's recent items but those the user marked (their own stored
+        # events agree with that mark); an item both viewed moves to the front, as it did
+        marked = set(state.recent_and_seen(owner, MOVED_ITEMS)[1])
+        recent, unliked = state.recent_and_seen(alias, MOVED_ITEMS)  # newest first both
+        items = [item for item in recent if item not in marked]
         state.push(_entries(owner, items, unliked))
         moved = len(items)
     record_audit(
