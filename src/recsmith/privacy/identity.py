@@ -116,8 +116,8 @@ def unlink_alias(
     With ``state``, the link's move of recent items is undone where it was made (this process and
     Redis): the visitor's items leave the user's recent items, so the next list follows the user's
     own history again, and the visitor's marks (``SEEN_MARK``) go with them. An item the user has
-    stored events on stays as it is, recent or marked, even where the visitor had it too (the
-    link did not overwrite it either): the user's own newest event decided it."""
+    stored events on stays, recent or marked, even where the visitor had it too (the link at
+    most moved it to the front, never unmarked it): the user's own events hold it."""
     removed = store.unlink_alias(alias, user_id)
     if removed and state is not None:
         visitor = set(chain.from_iterable(state.recent_and_seen(alias, MOVED_ITEMS)))
