@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,13 +52,24 @@ def state(request: pytest.FixtureRequest) -> Iterator[OnlineState]:
     shared.close()
 
 
-def test_link_moves_the_visitors_marks_and_unlink_takes_only_them_back(
-    state: OnlineState, tmp_path: Path
-) -> None:
-    suffix = uuid.uuid4().hex  # the shared Redis: ids of this run only
+@contextmanager
+def visitor_and_user(state: OnlineState, tmp_path: Path) -> Iterator[tuple[EventStore, str, str]]:
+    """A store and a user and visitor id of this run only (the Redis is shared), cleaned up."""
+    suffix = uuid.uuid4().hex
     user, visitor = f"user-{suffix}", f"visit-{suffix}"
     store: EventStore = SQLiteStore(tmp_path / "s.sqlite")
     try:
+        yield store, user, visitor
+    finally:
+        store.close()
+        if isinstance(state, RedisState):
+            redis.Redis.from_url(REDIS_URL).delete(*map(RedisState.key, (user, visitor)))
+
+
+def test_link_moves_the_visitors_marks_and_unlink_takes_only_them_back(
+    state: OnlineState, tmp_path: Path
+) -> None:
+    with visitor_and_user(state, tmp_path) as (store, user, visitor):
         # oldest first, as ingestion feeds them: the visitor viewed A, rated B -2; the user
         # viewed C, rated D 0
         state.push([(visitor, "A"), (visitor, SEEN_MARK + "B")])
@@ -66,10 +78,6 @@ def test_link_moves_the_visitors_marks_and_unlink_takes_only_them_back(
         assert state.recent_and_seen(user, 10) == (["A", "C"], ["B", "D"])
         assert unlink_alias(store, user, visitor, state=state)
         assert state.recent_and_seen(user, 10) == (["C"], ["D"])
-    finally:
-        store.close()
-        if isinstance(state, RedisState):
-            redis.Redis.from_url(REDIS_URL).delete(*map(RedisState.key, (user, visitor)))
 
 
 @pytest.mark.parametrize("visitor_on_d", ["D", SEEN_MARK + "D"], ids=["viewed", "rated-low"])
@@ -79,10 +87,7 @@ def test_the_users_own_newer_dislike_survives_link_and_unlink(
     """The visitor viewed (or rated -2) D, then the user viewed C and rated D -2: by hand D stays
     the user's seen item, never a recent anchor, through the link and after the unlink, and C
     stays recent; the visitor's own item A comes and goes."""
-    suffix = uuid.uuid4().hex
-    user, visitor = f"user-{suffix}", f"visit-{suffix}"
-    store: EventStore = SQLiteStore(tmp_path / "s.sqlite")
-    try:
+    with visitor_and_user(state, tmp_path) as (store, user, visitor):
         ingest(store, [event("C", user=user), event("D", user=user, kind="rating", value=-2.0)])
         state.push([(visitor, "A"), (visitor, visitor_on_d)])
         state.push([(user, "C"), (user, SEEN_MARK + "D")])
@@ -90,7 +95,16 @@ def test_the_users_own_newer_dislike_survives_link_and_unlink(
         assert state.recent_and_seen(user, 10) == (["A", "C"], ["D"])
         assert unlink_alias(store, user, visitor, state=state)
         assert state.recent_and_seen(user, 10) == (["C"], ["D"])
-    finally:
-        store.close()
-        if isinstance(state, RedisState):
-            redis.Redis.from_url(REDIS_URL).delete(*map(RedisState.key, (user, visitor)))
+
+
+def test_an_item_both_viewed_moves_to_the_front_at_login(
+    state: OnlineState, tmp_path: Path
+) -> None:
+    """The user viewed A then C; the visitor (just before login) viewed A: after the link A is
+    the newest recent item, as the visitor's browsing is what the user did last; neither side
+    disliked it, so no mark holds it back."""
+    with visitor_and_user(state, tmp_path) as (store, user, visitor):
+        state.push([(user, "A"), (user, "C")])
+        state.push([(visitor, "A")])
+        assert link_alias(store, user, visitor, "session", state=state).moved == 1
+        assert state.recent_and_seen(user, 10) == (["A", "C"], [])
