@@ -3,24 +3,14 @@ SQLite and PostgreSQL alike (what adaptive allocation and its report read back).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from recsmith.decisions.record import decision
 from recsmith.store.base import EventStore
-from recsmith.testing.backends import BACKENDS, open_backend
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
 
 
 def test_assignment_propensity_and_experiment_round_trip(store: EventStore) -> None:

@@ -4,9 +4,7 @@ stored once (a second replay stores nothing), what still fails stays, on SQLite 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,18 +13,11 @@ from recsmith.config import EventSettings
 from recsmith.store.base import EventStore
 from recsmith.store.dead_letter_replay import replay_dead_letters
 from recsmith.store.ingest import ingest_event_batches, ingest_events
-from recsmith.testing.backends import BACKENDS, open_backend
 from recsmith.testing.contracts import scan_all
 
 BEFORE = EventSettings()  # no "wishlist" type
 AFTER = EventSettings(weights={**BEFORE.weights, "wishlist": 2.0})
 T0 = time.time() - 3600
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
 
 
 def wish(n: int, **fields: Any) -> dict[str, Any]:

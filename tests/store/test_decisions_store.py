@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from recsmith.decisions.record import Decision, decision
 from recsmith.store.base import EventStore
-from recsmith.testing.backends import BACKENDS, open_backend, postgres_url_or_skip
+from recsmith.testing.backends import postgres_url_or_skip
 from recsmith.testing.contracts import column, event, ingest, scan_all
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 T0_US = 1_772_366_400_123_456
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
 
 
 def shown(rid: str, unit: str | None, items: list[str], minutes: float = 0.0) -> Decision:

@@ -4,21 +4,10 @@ reader that finds no table gets no rows rather than an error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
-import pytest
 
 from recsmith.monitoring.feature_rows import decode, encode
 from recsmith.store.base import EventStore
-from recsmith.testing.backends import BACKENDS, open_backend
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
 
 
 def test_rows_come_back_per_release_and_time(store: EventStore) -> None:

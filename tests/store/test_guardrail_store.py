@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from recsmith.decisions.record import Decision, decision
 from recsmith.store.base import EventStore
-from recsmith.testing.backends import BACKENDS, open_backend, postgres_url_or_skip
+from recsmith.testing.backends import postgres_url_or_skip
 
 T0 = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
 T0_MINUTE = int(T0.timestamp()) // 60
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
 
 
 def timed(

@@ -4,28 +4,17 @@ few, newest first; plus the minute series the overview builds from them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from recsmith.config import EventSettings
 from recsmith.events.schema import FieldError, Rejection
 from recsmith.events.validate import validate_events
 from recsmith.monitoring.overview import minute_series
 from recsmith.store.base import EventStore
-from recsmith.testing.backends import BACKENDS, open_backend
 
 #: 12:00:00 UTC on a fixed day, as a minute number (microseconds // 60 s)
 NOON = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOON_MINUTE = int(NOON.timestamp()) // 60
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
 
 
 def test_events_per_minute_counts_inside_the_window_only(store: EventStore) -> None:

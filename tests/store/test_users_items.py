@@ -4,24 +4,14 @@ same lists, in the order asked, a user asked twice answered twice, an unknown on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from recsmith.store.base import EventStore
-from recsmith.testing.backends import BACKENDS, open_backend
 from recsmith.testing.contracts import event, ingest
 from recsmith.testing.items_oracle import items_alone
 
 #: ids a JSON array or a SQL literal must escape, or could misread
 ODD = ['say "hi"', "back\\slash", "naïve ☃ 🎁", "007", "null", "[]", "a'b", "a\u2028b"]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
 
 
 def fill(store: EventStore) -> None:

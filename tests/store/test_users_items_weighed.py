@@ -6,16 +6,12 @@ stored event weighed by training's own rule (``features.interactions.event_weigh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from recsmith.config import EventSettings
 from recsmith.events.latest import signal_of
 from recsmith.features.interactions import event_weights
 from recsmith.store.base import EventStore
-from recsmith.testing.backends import BACKENDS, open_backend
 from recsmith.testing.contracts import event, ingest
 
 WEIGHTS = EventSettings().weights
@@ -30,12 +26,6 @@ MET = [
     ("E", "play", 0.0),  # log(1 + 0) = 0: unliked
     ("F", "play", 3.0),  # log 4: liked
 ]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    with open_backend(request.param, tmp_path) as (opened, _):
-        yield opened
 
 
 def _ingest(store: EventStore) -> None:
