@@ -213,13 +213,17 @@ def test_a_switched_value_is_chosen_whatever_the_grid_order(param: str) -> None:
 
 
 class FixedScores:
-    """``_Protocols`` stand-in: each EASE low-pass weight's fixed per-user scores."""
+    """``_Protocols`` stand-in: each value of EASE's ``param`` (its low-pass weight unless named)
+    with fixed per-user scores."""
 
-    def __init__(self, by_weight: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(
+        self, by_weight: dict[float, tuple[np.ndarray, np.ndarray]], param: str = "lowpass"
+    ) -> None:
         self.by_weight = by_weight
+        self.param = param
 
     def tried(self, name: str, config: PipelineConfig, share: bool = True) -> Tried:
-        weight = config.retrieval.sources[0].params.get("lowpass", 0.0)
+        weight = config.retrieval.sources[0].params.get(self.param, 0.0)
         return Tried(name, config, self.by_weight[weight])
 
     pasts = 1  # validation pasts: one protocol, one past
@@ -311,3 +315,63 @@ def test_a_protocol_trading_switch_turns_on_by_prefer_alone(param: str, turns_on
     assert grid_kept(off, [costly, trade], param, SWITCH_REFS, seed=0) is (
         trade if turns_on else off
     )
+
+
+#: 10,000 users per protocol: the file's (off) hits half on A and 30 % on B; the best single
+#: source's means as references, B the weakest share. At this size a 1 % loss (30 of 3,000 hits,
+#: none gained) is beyond noise, as a time cut's −1.0 % at 5,000 users was (§187).
+BIG_A, BIG_B = (np.repeat([1.0, 0.0], [k, 10_000 - k]) for k in (5_000, 3_000))
+BIG_REFS = Refs((0.5, 0.3))
+
+
+@pytest.mark.parametrize(
+    ("gained_a", "lost_b", "on"),
+    [
+        (250, 30, True),  # +5 % for −1 %: within the bound, the gain 5 × the loss
+        (600, 60, False),  # +12 % for −2 %: a loss past the 1.5 % bound
+        (200, 44, True),  # +4 % for −1.47 %: under the bound, the gain 2.7 × the loss
+        (100, 40, False),  # +2 % for −1.33 %: within the bound, the gain under twice it
+        (125, 30, True),  # +2.5 % for −1 %: the gain 2.5 × the loss
+    ],
+)
+def test_a_protocol_trading_switch_turns_on_by_a_bounded_trade(
+    gained_a: int, lost_b: int, on: bool
+) -> None:
+    """§188: where recency's loss on one protocol is beyond noise (``prefer`` refuses it), it
+    still turns on where that loss is at most 1.5 % of off's mean there and the gain beyond noise
+    on the other at least twice it (shares hand-computed from the hit counts); low-pass, not a
+    trading switch, stays off in every case."""
+    off = Tried("as configured", CONFIG, (BIG_A, BIG_B))
+    recency, lowpass = (
+        Tried(
+            f"{p} 1.0",
+            with_params(0, **{p: 1.0}),
+            (flip(BIG_A, gained_a, 0), flip(BIG_B, 0, lost_b)),
+        )
+        for p in ("recency", "lowpass")
+    )
+    assert beats_off(recency, off) == [True, False]
+    assert bootstrap_ci(recency.per_user[1] - BIG_B, n_resamples=RESAMPLES, seed=0)[1] < 0
+    assert prefer(off, "", recency, BIG_REFS, seed=0)[0] is off  # the loss beyond noise
+    assert (grid_kept(off, [recency], "recency", BIG_REFS, seed=0) is recency) is on
+    assert grid_kept(off, [lowpass], "lowpass", BIG_REFS, seed=0) is off
+
+
+@pytest.mark.parametrize(
+    ("lost_b", "trade"), [(30, "+5.0% on protocol 1; -1.0% on protocol 2"), (3, None)]
+)
+def test_the_grid_reports_a_value_kept_by_the_trade_alone(lost_b: int, trade: str | None) -> None:
+    """``_grid_param`` names what a recency weight kept by ``bounded_trade`` alone traded (its
+    relative change on each protocol, hand-computed from the hit counts: +250 of 5,000, −30 of
+    3,000); a value ``prefer`` keeps (3 hits lost: within noise) reports no trade."""
+    scores = {0.0: (BIG_A, BIG_B), 1.0: (flip(BIG_A, 250, 0), flip(BIG_B, 0, lost_b))}
+    protocols = FixedScores(scores, param="recency")
+    start = protocols.tried("ease", CONFIG)
+    context = (protocols, BIG_REFS, 0, CpuBudget(1e9))
+    entry, best, _ = _grid_param(CONFIG, 0, start, ("recency", (1.0,)), context)  # type: ignore[arg-type]
+    assert entry["kept"] == 1.0
+    assert best.config.retrieval.sources[0].params == {"recency": 1.0}
+    if trade is None:
+        assert "trade" not in entry
+    else:
+        assert entry["trade"].startswith(trade + ": kept by a bounded trade")

@@ -76,12 +76,16 @@ from recsmith.pipeline.fused_weights import stepped_weights
 from recsmith.pipeline.item_attributes import ItemAttributes
 from recsmith.pipeline.robust_choice import (
     RESAMPLES,
+    TRADE_GAIN_RATIO,
+    TRADE_LOSS,
     Refs,
     Tried,
     best_means,
     best_single,
+    bounded_trade,
     deciding,
     prefer,
+    relative_changes,
     vetoed,
     worst_share,
 )
@@ -157,8 +161,8 @@ def grid_of(model: str, cc: CalibrationConfig) -> Grid | None:
     fits data of any time scale and nothing after the cut leaks in (BENCHMARKS §164). Its recency
     weights, where ``cc.ease_recency`` names β values (a user's own items weighed by their place
     from the newest at scoring time: no new solve, BENCHMARKS §182), come right after λ, so the
-    steps after them are tried on the weights kept, and turn on by ``prefer`` alone
-    (``TRADES_PROTOCOLS``, §185).
+    steps after them are tried on the weights kept, and turn on by ``prefer`` alone or a
+    bounded trade (``TRADES_PROTOCOLS``, §185, §188).
 
     §84 tried iALS's rank at 8 — the power of two nearest a decade below the file's 64 — and 16,
     half a decade (a factor 4, as λ's 2.5), nothing above: a fit's cost grows with the rank's
@@ -1011,6 +1015,12 @@ def _grid_param(
     entry["ndcg@10"] = {"as configured": [round(m, 5) for m in default.means], **tried}
     entry["interval"] = {k: bounds[k] for k in ["as configured", *tried]}
     entry["kept"] = kept
+    if (
+        param in TRADES_PROTOCOLS
+        and best is not default
+        and not _preferred(default, best, refs, seed)
+    ):
+        entry["trade"] = traded(default, best)
     if "stopped" not in entry:
         skipped = skipped_values(values, start, done) if start is not None else {}
         if most is not None and done:
@@ -1167,16 +1177,33 @@ def grid_kept(start: Tried, tries: Sequence[Tried], param: str, refs: Refs, seed
 #: each user's next item (the latest-item protocol) and may cost a time cut's wider window a
 #: little. Under the worst share a within-noise loss on the time cut refuses any gain on the latest
 #: item wherever the time cut is the weaker protocol (hidden-long seed 4, §185: β 1 −0.3 % / +4.3 %
-#: not kept), so these turn on by ``prefer`` alone: beyond noise on one protocol, worse beyond
-#: noise on none (§60's rule for a richer choice), and are refused where a loss is beyond noise.
+#: not kept), so these turn on by ``prefer``: beyond noise on one protocol, worse beyond
+#: noise on none (§60's rule for a richer choice); or, where a loss is beyond noise, by a bounded
+#: trade (``bounded_trade``: at most 1.5 % lost, a gain beyond noise at least twice that; §188).
 TRADES_PROTOCOLS = frozenset({"recency"})
 
 
+def _preferred(start: Tried, t: Tried, refs: Refs, seed: int) -> bool:
+    """Whether ``prefer`` alone takes ``t`` over ``start``."""
+    return prefer(start, "", t, refs, seed)[0] is t
+
+
+def traded(start: Tried, t: Tried) -> str:
+    """What a value kept by ``bounded_trade`` alone traded, for the grid's report: each
+    protocol's relative change (``prefer`` would have refused its loss beyond noise)."""
+    changes = "; ".join(
+        f"{c:+.1%} on protocol {n + 1}" for n, c in enumerate(relative_changes(start, t))
+    )
+    bound = f"a loss of at most {TRADE_LOSS:.1%}, a gain beyond noise {TRADE_GAIN_RATIO:g}× it"
+    return f"{changes}: kept by a bounded trade ({bound})"
+
+
 def turns_on(start: Tried, t: Tried, param: str, refs: Refs, seed: int) -> bool:
-    """Whether ``t`` turns the switched ``param`` on against ``start`` (off): ``prefer`` alone for
-    one of the ``TRADES_PROTOCOLS``, else ``kept_value`` (a higher worst share too)."""
+    """Whether ``t`` turns the switched ``param`` on against ``start`` (off): ``prefer`` or a
+    ``bounded_trade`` for one of the ``TRADES_PROTOCOLS``, else ``kept_value`` (a higher worst
+    share too)."""
     if param in TRADES_PROTOCOLS:
-        return prefer(start, "", t, refs, seed)[0] is t
+        return _preferred(start, t, refs, seed) or bounded_trade(start, t, refs, seed)
     return kept_value(start, t, param, refs, seed) is t
 
 

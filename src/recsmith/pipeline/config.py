@@ -378,7 +378,8 @@ class CalibrationConfig(_Strict):
         " user's own items weighed at scoring time by their place from the newest, 1 + β ·"
         " 0.5 ** ((place − 1) / recency_half_places); each must beat β 0 beyond noise on one"
         " protocol and lose beyond noise on none (not the worst share: recency trades a time"
-        " cut for each user's next item, §185), and of those the best worst share is kept ([]"
+        " cut for each user's next item, §185), or lose at most 1.5 % where it gains twice"
+        " that beyond noise (a bounded trade, §188), and of those the best worst share is kept ([]"
         " tries none); each value reuses the λ's solve; on unread samples +5–6 % beyond noise"
         " where each user's next item is the test at 6k–22k users, within noise pooled over 55"
         " small samples of every shape (BENCHMARKS §182, §185, §187)",
