@@ -15,7 +15,14 @@ from recsmith.pipeline.calibration import GRID, _grid_param, calibrate, grid_kep
 from recsmith.pipeline.config import PipelineConfig, SourceConfig, default_pipeline_config
 from recsmith.pipeline.cpu_budget import CpuBudget
 from recsmith.pipeline.item_attributes import ItemAttributes
-from recsmith.pipeline.robust_choice import RESAMPLES, Refs, Tried, prefer, worst_share
+from recsmith.pipeline.robust_choice import (
+    RESAMPLES,
+    Refs,
+    Tried,
+    bounded_trade,
+    prefer,
+    worst_share,
+)
 
 CONFIG = default_pipeline_config()
 
@@ -375,3 +382,58 @@ def test_the_grid_reports_a_value_kept_by_the_trade_alone(lost_b: int, trade: st
         assert "trade" not in entry
     else:
         assert entry["trade"].startswith(trade + ": kept by a bounded trade")
+
+
+def hits(k: int, n: int = 10_000) -> np.ndarray:
+    """``k`` hits (1) then ``n − k`` misses (0)."""
+    return np.repeat([1.0, 0.0], [k, n - k])
+
+
+#: Popularity's per-user scores on B, shuffled against BIG_B: 2,995 hits, so a value 30 hits
+#: below off (0.297) is under popularity's mean (0.2995) but not below it beyond noise.
+SHUFFLED_POPULAR_B = np.random.default_rng(0).permutation(hits(2_995))
+
+
+@pytest.mark.parametrize(
+    ("case", "simple_a", "rich", "refs", "kept"),
+    [
+        # the bounds hold at equality (float shares: 45 of 3,000 is −0.015000000000000013)
+        ("a loss of exactly 1.5 %", BIG_A, ((250, 0), (0, 45)), BIG_REFS, True),
+        ("a gain of exactly twice the loss", BIG_A, ((100, 0), (0, 30)), BIG_REFS, True),
+        # shares of off's means, not of the references: −44 of 3,000 is −1.47 %, of 0.25 −1.76 %
+        ("shares of off, not of refs", BIG_A, ((250, 0), (0, 44)), Refs((0.5, 0.25)), True),
+        # +7.5 % on 200 users (3 hits more of 40) is within noise: nothing to trade for
+        ("a gain within noise", hits(40, 200), ((3, 0), (0, 30)), Refs((0.2, 0.3)), False),
+        # B does not decide and bars at popularity's mean: 0.297 < 0.2995, off (0.3) is above it
+        (
+            "vetoed",
+            BIG_A,
+            ((250, 0), (0, 30)),
+            Refs((0.5, 0.0), (None, SHUFFLED_POPULAR_B), (None, 0.2995)),
+            False,
+        ),
+        # B does not decide, popularity scores off's users there: below it beyond noise
+        ("below popularity", BIG_A, ((250, 0), (0, 30)), Refs((0.5, 0.0), (None, BIG_B)), False),
+        # B does not count, yet its −2 % is past the bound on every protocol
+        (
+            "a loss past the bound where B does not count",
+            BIG_A,
+            ((600, 0), (0, 60)),
+            Refs((0.5, 0.0)),
+            False,
+        ),
+    ],
+)
+def test_a_bounded_trade_keeps_its_bounds_and_prefer_s_guards(
+    case: str,
+    simple_a: np.ndarray,
+    rich: tuple[tuple[int, int], tuple[int, int]],
+    refs: Refs,
+    kept: bool,
+) -> None:
+    """``bounded_trade`` at its bounds (hand-computed shares), against off's means rather than
+    the references, and under ``prefer``'s guards: a gain beyond noise, no veto, no fall below
+    popularity beyond noise that off does not make (review rv32t F1, F2)."""
+    off = tried("off", simple_a, BIG_B)
+    on = tried("on", flip(simple_a, *rich[0]), flip(BIG_B, *rich[1]))
+    assert bounded_trade(off, on, refs, seed=0) is kept, case

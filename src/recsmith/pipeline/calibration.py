@@ -212,7 +212,7 @@ STRENGTHS = frozenset({"regularization", "alpha"})
 #: half-life weighs old pairs down, a prior the data must confirm) and recency weights (0: a
 #: user's items count the same whatever their place). Every value is scored, and
 #: each must turn the signal on by itself: beat the grid's start (off) beyond noise
-#: (``prefer``). The values that do only
+#: (``prefer``; for the ``TRADES_PROTOCOLS``, also a ``bounded_trade``). The values that do only
 #: set how strongly the same signal counts — none is simpler than another — so among them the best
 #: worst share wins, as for the ``STRENGTHS``, whatever order the grid lists them in
 #: (``grid_kept``). Under the noise bar at every step the filter's weight 1 had to beat 0.3 beyond
@@ -954,8 +954,9 @@ def _grid_param(
     after EASE's λ (those that reuse its solve, ``AFTER_SOLVE``) are reached within the budget at
     sizes where λ's four solves per validation past used it up (§166, §167). The report lists the
     values tried in the grid's order, as the variants handed on are (so the fused order's grid
-    meets them as a full grid's), ``skipped`` says why each value left untried was left, and
-    ``cpu_seconds`` what each try cost, in the order tried (where the budget went). A companion
+    meets them as a full grid's), ``skipped`` says why each value left untried was left,
+    ``trade`` what a value kept by a ``bounded_trade`` alone traded, and ``cpu_seconds`` what
+    each try cost, in the order tried (where the budget went). A companion
     weight (``PAST_TOP``, where ``calibration.ease_past_top`` is on) walks on past the grid's top
     while each step is kept (``step_past``); its steps follow the listed values in the report,
     and ``skipped`` names the ladder's values it left, up to what EASE accepts."""
@@ -1159,11 +1160,11 @@ def grid_kept(start: Tried, tries: Sequence[Tried], param: str, refs: Refs, seed
     """Which of ``start`` (the grid's entry: ``param`` as the file leaves it) and ``tries`` (its
     other values, in the grid's order) a grid keeps. For one of the ``SWITCHED_STRENGTHS``
     (``start`` has the signal off): among the values that beat ``start`` by themselves
-    (``kept_value``: beyond noise), the best worst share (the first listed on an exact tie), so
-    no value ships that did not beat off and the grid's order does not decide — a value chosen
-    against the one kept before it could have lost to off beyond noise on one protocol and
-    gained only noise on another (review bar15 F1, F3). Otherwise each value against the one kept
-    so far (``kept_value``)."""
+    (``turns_on``: beyond noise, or a bounded trade for recency), the best worst share (the
+    first listed on an exact tie), so no value ships that did not beat off and the grid's order
+    does not decide — a value chosen against the one kept before it could have lost to off
+    beyond noise on one protocol and gained only noise on another (review bar15 F1, F3).
+    Otherwise each value against the one kept so far (``kept_value``)."""
     if param in SWITCHED_STRENGTHS:
         on = [t for t in tries if turns_on(start, t, param, refs, seed)]
         return max(on, key=lambda t: worst_share(t, refs), default=start)
@@ -1194,7 +1195,8 @@ def traded(start: Tried, t: Tried) -> str:
     changes = "; ".join(
         f"{c:+.1%} on protocol {n + 1}" for n, c in enumerate(relative_changes(start, t))
     )
-    bound = f"a loss of at most {TRADE_LOSS:.1%}, a gain beyond noise {TRADE_GAIN_RATIO:g}× it"
+    bound = f"a loss of at most {TRADE_LOSS:.1%}, a gain beyond noise at least "
+    bound += f"{TRADE_GAIN_RATIO:g}× it"
     return f"{changes}: kept by a bounded trade ({bound})"
 
 
