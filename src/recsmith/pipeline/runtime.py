@@ -124,6 +124,12 @@ class Pipeline:
             and m.follows_latest
             for s in config.retrieval.sources
         )
+        #: a source weighs a visitor's recent items by their places (EASE's ``recency``):
+        #: ``Queries.latest`` is then built for every row with recent items, not only known ones
+        self.weighs_recency = any(
+            (m := models.get(s.name)) is not None and m.weighs_recency
+            for s in config.retrieval.sources
+        )
         self.items_catalog = items
         self.quotas = [s.quota for s in config.retrieval.sources]
         #: now, for the moment a served query stands for (its hour and day of week): a request
@@ -316,7 +322,8 @@ class Pipeline:
         and ``recent``: nothing the user has had comes back. With ``include_seen`` (repeat
         purchases) only ``extra_seen`` is excluded: the caller passes just what it must never
         show. ``latest`` rows: ``recent`` alone, in its order (newest first), for a source that
-        reads order; built for known users' rows only (None when no row has any)."""
+        reads order, built for known users' rows, and for visitors' too where a source weighs
+        recency (EASE's ``recency``; None when no row has any)."""
         n = len(user_ids)
         for name, lists in (("extra_seen", extra_seen), ("recent", recent)):
             if lists is not None and len(lists) != n:
@@ -332,10 +339,13 @@ class Pipeline:
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
         ordered = None  # ~20 µs a request: only where a source reads it, for known users
-        if self.reads_order and len(now_rows):
-            known = idx[now_rows] >= 0
-            if known.any():
-                ordered = newest_first(n, len(self.bundle.items), now_rows[known], now_cols[known])
+        if (self.reads_order or self.weighs_recency) and len(now_rows):
+            # a visitor's rows too where a source weighs recency
+            wanted = (idx[now_rows] >= 0) | self.weighs_recency
+            if wanted.any():
+                ordered = newest_first(
+                    n, len(self.bundle.items), now_rows[wanted], now_cols[wanted]
+                )
         return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(

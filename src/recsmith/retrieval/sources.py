@@ -83,7 +83,8 @@ class ModelSource:
     visitors from their recent items (as it does a known user its history proposes nothing
     for); "recent" always scores the recent items (item-to-item).
     A model that reads order (``transitions``) answers a known user who met items since
-    training (``Queries.latest``) from those items ahead of their history."""
+    training (``Queries.latest``) from those items ahead of their history; one that weighs
+    recency (EASE's ``recency``) scores recent items by their places there."""
 
     name: str
     model: Recommender
@@ -132,8 +133,14 @@ class ModelSource:
             rows = np.flatnonzero(by_items)
             history = _rows_of(queries.recent, rows)
             exclude = (_rows_of(queries.exclude, rows) + history).tocsr()
+            # the recent items' places (a model weighing recency; none offline: a set)
+            places = None
+            if self.model.weighs_recency and latest is not None:
+                places = _rows_of(latest, rows)
             top = drop_excluded(
-                self.model.recommend_from_items(history, k + widest_row(exclude)), exclude, k
+                self.model.recommend_from_items(history, k + widest_row(exclude), places=places),
+                exclude,
+                k,
             )
             parts.append(flatten(self.model.with_evidence(top), rows))
         return concat(parts)
