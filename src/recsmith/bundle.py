@@ -524,7 +524,7 @@ class ModelBundle:
                 k,
                 exclude=masked[at],
                 blocked=self.blocked,
-                places=None if places is None else places[at],
+                places=places if places is None or len(at) == n else places[at],
             )
             top = self.model.with_evidence(top)
             ids[answerable], scores[answerable] = top.ids, top.scores
