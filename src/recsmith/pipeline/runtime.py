@@ -338,14 +338,14 @@ class Pipeline:
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), extra_seen, also=also)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
-        ordered = None  # ~20 µs a request: only where a source reads it, for known users
+        ordered = None  # ~20 µs a request: only where a source reads it or weighs recency
         if (self.reads_order or self.weighs_recency) and len(now_rows):
-            # a visitor's rows too where a source weighs recency
-            wanted = (idx[now_rows] >= 0) | self.weighs_recency
-            if wanted.any():
-                ordered = newest_first(
-                    n, len(self.bundle.items), now_rows[wanted], now_cols[wanted]
-                )
+            rows, cols = now_rows, now_cols  # every row's where a source weighs recency
+            if not self.weighs_recency:
+                known = idx[now_rows] >= 0
+                rows, cols = now_rows[known], now_cols[known]
+            if len(rows):
+                ordered = newest_first(n, len(self.bundle.items), rows, cols)
         return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(
