@@ -108,3 +108,28 @@ def test_newest_first_lists_give_the_places_a_history_is_weighed_by() -> None:
     history = sparse.csr_array(places > 0, dtype=np.float32)
     want = row(data, {"y": 3.0, "x": 2.0, "w": 1.5}) @ plain.weights_
     np.testing.assert_allclose(model._score_places(history, places)[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_autoencoder_reads_the_plain_items_of_a_weighed_history() -> None:
+    """With ``autoencoder`` 1: per row (x_w · B) / std + d / std, x_w the hand-weighted row (as
+    in the first test) and d the model's Mult-DAE's centred logits of the plain 0/1 row (the
+    network is fitted on plain rows); weighted logits must give other scores."""
+    data = Interactions.from_events(view_events(ROWS), WEIGHTS)
+    settings = {**SETTINGS, "autoencoder": 1.0, "autoencoder_hidden": 4}
+    model = EASE(**settings, recency=BETA, recency_half_places=HALF).fit(data)
+    plain = EASE(**SETTINGS).fit(data)
+    cols = data.items.to_index(["y", "x", "w"])  # newest first: places 1, 2, 3
+    places = newest_first(1, data.n_items, np.zeros(3, np.int64), cols)
+    history = sparse.csr_array(places > 0, dtype=np.float32)
+    weighted = row(data, {"y": 3.0, "x": 2.0, "w": 1.5})[None, :]
+
+    def scaled(scores: np.ndarray) -> np.ndarray:
+        return scores / scores.std(axis=1, keepdims=True)
+
+    assert model.dae_ is not None
+    logits = model.dae_.centred_logits(sparse.csr_array((weighted > 0).astype(np.float32)))
+    want = scaled(weighted @ plain.weights_) + scaled(logits)
+    got = model._score_places(history, places)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    wrong = model.dae_.centred_logits(sparse.csr_array(weighted.astype(np.float32)))
+    assert not np.allclose(want, scaled(weighted @ plain.weights_) + scaled(wrong), atol=1e-3)
