@@ -130,9 +130,9 @@ class EASEConfig(ModelConfig):
         0.0,
         ge=0,
         le=100,
-        description="β of a known user's own items weighed at scoring time by how recent they"
-        " are: the item at place p (1 = newest) counts 1 + β · 0.5 ** ((p − 1) / half-places);"
-        " no new solve; 0 = off",
+        description="β of a user's own items weighed at scoring time by how recent they are (a"
+        " known user's by training's places, a visitor's by serving's order): the item at place"
+        " p (1 = newest) counts 1 + β · 0.5 ** ((p − 1) / half-places); no new solve; 0 = off",
     )
     recency_half_places: float = Field(
         1.0, gt=0, le=1000, description="places after which recency's extra weight halves"
