@@ -488,14 +488,14 @@ class ModelBundle:
         items): masked only, never read as history, lest they move the list towards them."""
         n = len(histories)
         rows, cols = self.item_pairs(histories)
-        # the own items' places, newest first (a model weighing recency: EASE's ``recency``);
-        # training items put ahead below have none (older than any own item)
-        places = (
-            newest_first(n, len(self.items), *_reversed_rows(rows, cols))
-            if self.model.weighs_recency
-            else None
-        )
         owners = np.full(n, -1) if users is None else users
+        # a visitor's own items' places, newest first (a model weighing recency: EASE's
+        # ``recency``); a known user's items take none (training-time weights until a retrain,
+        # README), nor do the training items put ahead below
+        places = None
+        visitor = owners[rows] < 0 if self.model.weighs_recency else None
+        if visitor is not None and visitor.any():
+            places = newest_first(n, len(self.items), *_reversed_rows(rows[visitor], cols[visitor]))
         trained = bool((owners >= 0).any())
         if trained:  # training items first: the oldest; those weighted above 0 (``liked``)
             liked = [self.liked(u) for u in owners.tolist()]  # a few rows: the fallback's

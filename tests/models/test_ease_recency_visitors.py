@@ -94,11 +94,6 @@ def test_the_weights_change_the_visitors_order() -> None:
     )
 
 
-def test_only_a_model_weighing_recency_is_handed_places() -> None:
-    _, model, plain = fitted()
-    assert model.weighs_recency and not plain.weighs_recency
-
-
 def test_newest_first_lists_give_the_places_a_history_is_weighed_by() -> None:
     """The pipeline's ``Queries.latest`` (``newest_first``) of a visitor's recent items, newest
     first with one twice, scores as the hand-placed row: y 1, x 2 (its newer place), w 3."""

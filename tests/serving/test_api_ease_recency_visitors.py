@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -30,7 +31,6 @@ from recsmith.serving import create_app
 from recsmith.store.base import EventStore
 from recsmith.testing.contracts import event, ingest
 
-STORES = ("sqlite", "postgres")
 CLUSTERS = {"a": ["a1", "a2", "a3", "a4"], "b": ["b1", "b2", "b3", "b4"]}
 PARAMS = {"regularization": 1.0, "recency_half_places": 0.5}
 BETA = 10.0
@@ -105,6 +105,102 @@ def test_a_release_offers_a_visitor_its_newest_items_cluster_first(
     with TestClient(create_app(settings, bundle=bundle, store=store)) as client:
         body = client.get("/v1/users/visitor/recommendations?k=6", headers=keys["read"]).json()
     check_cluster_order(body, beta, model_scores=True)
+
+
+@pytest.mark.parametrize("beta", [0.0, BETA])
+def test_a_release_weighs_the_requests_recent_items_after_the_stored_ones(
+    beta: float,
+    tmp_path: Path,
+    store: EventStore,
+    store_url: str,
+    keys: dict[str, dict[str, str]],
+) -> None:
+    """The single model's own items: the stored ones (oldest first), then ``recent`` (newest
+    first) reversed; a1, a2, b1 either way, whether all come in ``recent`` or a1, a2 are stored
+    and b1 is ``recent``."""
+    _, data = training()
+    ModelBundle.train(data, EASE(**PARAMS, recency=beta)).save(tmp_path / "release")
+    ingest(store, [event(item, user="stored", h=h) for h, item in enumerate(["a1", "a2"])])
+    settings = Settings(store={"url": store_url}, serving={"model_dir": tmp_path / "release"})
+    bundle = ModelBundle.load(tmp_path / "release")
+    with TestClient(create_app(settings, bundle=bundle, store=store)) as client:
+        for url in (
+            "/v1/users/visitor/recommendations?k=6&recent=b1,a2,a1",
+            "/v1/users/stored/recommendations?k=6&recent=b1",
+        ):
+            body = client.get(url, headers=keys["read"]).json()
+            check_cluster_order(body, beta, model_scores=True)
+
+
+def known_user_data() -> tuple[Any, Interactions]:
+    """The clusters, and a known user z trained on an item seen with nothing else (``lone``):
+    z's training items lead EASE nowhere, so its items since training are scored instead."""
+    first = records()[0]["timestamp"]
+    lone = {"event_id": "z-lone", "user_id": "z", "item_id": "lone", "event_type": "view"}
+    frame, rejected = validate_events([*records(), {**lone, "timestamp": first}], EventSettings())
+    assert not rejected
+    return frame, Interactions.from_events(frame, EventSettings().weights)
+
+
+def check_unweighed(listed: list[str]) -> None:
+    """A known user's items since training (b1 newest, a2, a1) take no place (README): cluster
+    a's unseen items score 2c, cluster b's c, as without the weights, so a leads."""
+    assert sorted(listed) == ["a3", "a4", "b2", "b3", "b4"], listed
+    assert [item[0] for item in listed] == ["a", "a", "b", "b", "b"], listed
+
+
+def test_a_release_leaves_a_known_users_items_since_training_unweighed() -> None:
+    _, data = known_user_data()
+    bundle = ModelBundle.train(data, EASE(**PARAMS, recency=BETA))
+    answer = bundle.answer(["z"], 5, recent=[["b1", "a2", "a1"]])
+    assert answer.tiers == ["session"]
+    check_unweighed(list(answer.lists.item_ids[0]))
+
+
+@pytest.mark.parametrize("use", ["auto", "recent"])
+@pytest.mark.parametrize("transitions", [False, True])
+def test_a_pipeline_leaves_a_known_users_recent_items_unweighed(
+    use: str, transitions: bool
+) -> None:
+    """``auto``: z's training items lead nowhere, its recent items are scored; ``recent``: every
+    user is scored from its recent items. With a source that reads order (``transitions``) the
+    known user's ``Queries.latest`` is built, and still not weighed: the EASE source's own
+    proposals are read (the fused list mixes in the transitions')."""
+    frame, _ = known_user_data()
+    sources = [{"name": "ease", "model": "ease", "quota": 10, "use": use}]
+    sources[0]["params"] = {**PARAMS, "recency": BETA}
+    if transitions:
+        sources.append({"name": "transitions", "model": "transitions", "quota": 1})
+    config = PipelineConfig.model_validate(
+        {"retrieval": {"sources": sources}, "ranking": {"enabled": False}}
+    )
+    pipeline = train_pipeline(config, frame, dict(EventSettings().weights))
+    assert pipeline.reads_order == transitions
+    queries = pipeline.queries(np.array(["z"], dtype=object), None, [["b1", "a2", "a1"]], None)
+    assert (queries.latest is not None) == transitions
+    proposed = pipeline.sources[0].retrieve(queries, 5)
+    check_unweighed(list(pipeline.bundle.items.to_external(proposed.items)))
+    if not transitions:
+        answer = pipeline.answer(np.array(["z"], dtype=object), 5, recent=[["b1", "a2", "a1"]])
+        check_unweighed(list(answer.lists.item_ids[0]))
+
+
+@pytest.mark.parametrize("beta", [0.0, BETA])
+def test_a_pipeline_reads_sessions_oldest_first(beta: float) -> None:
+    """``recommend --sessions``' lists (``Pipeline.recommend_for_items``) come oldest first:
+    a1, a2, b1 puts b1 newest, as the single-model release reads them."""
+    frame, _ = training()
+    source = {"name": "ease", "model": "ease", "quota": 10}
+    source["params"] = {**PARAMS, "recency": beta}
+    config = PipelineConfig.model_validate(
+        {"retrieval": {"sources": [source]}, "ranking": {"enabled": False}}
+    )
+    pipeline = train_pipeline(config, frame, dict(EventSettings().weights))
+    listed = list(pipeline.recommend_for_items([["a1", "a2", "b1"]], 5).item_ids[0])
+    lead = max(WEIGHED[beta], key=WEIGHED[beta].__getitem__)
+    assert sorted(listed) == ["a3", "a4", "b2", "b3", "b4"], listed
+    clusters = [item[0] for item in listed]
+    assert clusters == sorted(clusters, key=lambda cluster: cluster != lead), listed
 
 
 @pytest.fixture(params=[0.0, BETA])

@@ -322,8 +322,9 @@ class Pipeline:
         and ``recent``: nothing the user has had comes back. With ``include_seen`` (repeat
         purchases) only ``extra_seen`` is excluded: the caller passes just what it must never
         show. ``latest`` rows: ``recent`` alone, in its order (newest first), for a source that
-        reads order, built for known users' rows, and for visitors' too where a source weighs
-        recency (EASE's ``recency``; None when no row has any)."""
+        reads order, built for known users' rows, and for visitors' where a source weighs
+        recency (EASE's ``recency``; a known user's are never weighed; None when no row has
+        any)."""
         n = len(user_ids)
         for name, lists in (("extra_seen", extra_seen), ("recent", recent)):
             if lists is not None and len(lists) != n:
@@ -338,14 +339,13 @@ class Pipeline:
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), extra_seen, also=also)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
-        ordered = None  # ~20 µs a request: only where a source reads it or weighs recency
+        ordered = None  # ~20-40 µs a request: only for the rows that read it
         if (self.reads_order or self.weighs_recency) and len(now_rows):
-            rows, cols = now_rows, now_cols  # every row's where a source weighs recency
-            if not self.weighs_recency:
-                known = idx[now_rows] >= 0
-                rows, cols = now_rows[known], now_cols[known]
-            if len(rows):
-                ordered = newest_first(n, len(self.bundle.items), rows, cols)
+            # known users' rows where a source reads order, visitors' where one weighs recency
+            known = idx[now_rows] >= 0
+            reads = (known & self.reads_order) | (~known & self.weighs_recency)
+            if reads.any():
+                ordered = newest_first(n, len(self.bundle.items), now_rows[reads], now_cols[reads])
         return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(
@@ -681,11 +681,13 @@ class Pipeline:
     def recommend_for_items(
         self, histories: Sequence[Collection[str]], k: int
     ) -> BatchRecommendations:
-        """Lists for anonymous visitors known only by their items so far (the session tier)."""
+        """Lists for anonymous visitors known only by their items so far (the session tier).
+        ``histories``: each visitor's items oldest first (a ``--sessions`` file's order, as
+        ``ModelBundle.recommend_for_items`` reads them), handed on as ``recent``, newest first."""
         n = len(histories)
         # ids that no validated user can have (control characters are refused at the door)
         visitors = np.asarray([f"\x1fvisitor{i}" for i in range(n)], dtype=object)
-        ans = self.answer(visitors, k, recent=[list(h) for h in histories])
+        ans = self.answer(visitors, k, recent=[list(reversed(list(h))) for h in histories])
         return BatchRecommendations(
             np.arange(n).astype(str).astype(object),
             ans.lists.item_ids,
