@@ -31,6 +31,8 @@ from recsmith.serving import create_app
 from recsmith.store.base import EventStore
 from recsmith.testing.contracts import event, ingest
 
+#: the backends each store-using test runs on (read by conftest's ``pytest_generate_tests``)
+STORES = ("sqlite", "postgres")
 CLUSTERS = {"a": ["a1", "a2", "a3", "a4"], "b": ["b1", "b2", "b3", "b4"]}
 PARAMS = {"regularization": 1.0, "recency_half_places": 0.5}
 BETA = 10.0
