@@ -339,13 +339,16 @@ class Pipeline:
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), extra_seen, also=also)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
-        ordered = None  # ~20-40 µs a request: only for the rows that read it
+        ordered = None  # ~20-40 µs a request: only for the queries that read it
         if (self.reads_order or self.weighs_recency) and len(now_rows):
-            # known users' rows where a source reads order, visitors' where one weighs recency
-            known = idx[now_rows] >= 0
-            reads = (known & self.reads_order) | (~known & self.weighs_recency)
-            if reads.any():
-                ordered = newest_first(n, len(self.bundle.items), now_rows[reads], now_cols[reads])
+            # known users' where a source reads order, visitors' where one weighs recency
+            if self.reads_order and self.weighs_recency:
+                rows, cols = now_rows, now_cols
+            else:
+                reads = (idx[now_rows] < 0) == self.weighs_recency
+                rows, cols = now_rows[reads], now_cols[reads]
+            if len(rows):
+                ordered = newest_first(n, len(self.bundle.items), rows, cols)
         return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(
