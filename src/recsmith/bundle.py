@@ -40,7 +40,7 @@ from recsmith.models.learned import learning_warnings
 from recsmith.models.popularity import Popular
 from recsmith.models.registry import model_class
 from recsmith.models.topk import TopK
-from recsmith.sparse_rows import csr_of_rows, format_checked
+from recsmith.sparse_rows import csr_of_rows, format_checked, newest_first
 
 #: 2: arrays as plain ``.npy`` files in directories, served memory-mapped
 #: (``recsmith.array_files``); 1: the same arrays in ``.npz`` archives, still read.
@@ -489,6 +489,13 @@ class ModelBundle:
         n = len(histories)
         rows, cols = self.item_pairs(histories)
         owners = np.full(n, -1) if users is None else users
+        # a visitor's own items' places, newest first (a model weighing recency: EASE's
+        # ``recency``); a known user's items take none (training-time weights until a retrain,
+        # README), nor do the training items put ahead below
+        places = None
+        visitor = owners[rows] < 0 if self.model.weighs_recency else None
+        if visitor is not None and visitor.any():
+            places = newest_first(n, len(self.items), *_reversed_rows(rows[visitor], cols[visitor]))
         trained = bool((owners >= 0).any())
         if trained:  # training items first: the oldest; those weighted above 0 (``liked``)
             liked = [self.liked(u) for u in owners.tolist()]  # a few rows: the fallback's
@@ -513,7 +520,11 @@ class ModelBundle:
         if answerable.any():
             at = np.flatnonzero(answerable)
             top = self.model.recommend_from_items(
-                history[at], k, exclude=masked[at], blocked=self.blocked
+                history[at],
+                k,
+                exclude=masked[at],
+                blocked=self.blocked,
+                places=places if places is None or len(at) == n else places[at],
             )
             top = self.model.with_evidence(top)
             ids[answerable], scores[answerable] = top.ids, top.scores
@@ -746,6 +757,13 @@ _PARTS = (
     ("ids", "ids.npz"),
     ("seen", "seen.npz"),
 )
+
+
+def _reversed_rows(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, item) pairs of lists oldest first (``rows`` nondecreasing) → the same lists
+    newest first, as ``newest_first`` reads them."""
+    order = np.lexsort((-np.arange(len(rows)), rows))
+    return rows[order], cols[order]
 
 
 def check_parts(path: Path) -> None:

@@ -1,8 +1,9 @@
 """EASE's ``recency``: a known user's own items weighed at scoring time by their place from the
 newest, against places and weights worked out by hand from the events, and the user's scores
 against the weighted row times a plain EASE's weights (another fit: the solve is not what is
-under test). A release scores a user as the fitted model did, and a visitor's items are scored
-unweighted."""
+under test). A release scores a user as the fitted model did, and a history without places (no
+order known: offline rows, a set) is scored unweighted (with places:
+``test_ease_recency_visitors.py``)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def test_the_low_pass_filter_reads_the_weighted_rows_too() -> None:
     assert not np.allclose(ease + filtered(x), ease + filtered(unweighted), atol=1e-3)
 
 
-def test_off_scores_as_plain_ease_and_visitors_are_scored_unweighted() -> None:
+def test_off_scores_as_plain_ease_and_a_history_without_places_is_unweighted() -> None:
     data = Interactions.from_events(view_events(ROWS), WEIGHTS)
     model = EASE(regularization=0.5, recency=3.0).fit(data)
     plain = EASE(regularization=0.5).fit(data)

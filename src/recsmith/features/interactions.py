@@ -179,16 +179,25 @@ def pair_places(data: Interactions) -> sparse.csr_array:
     held = _pair_keys(data.matrix)  # sorted (user, item) keys of the stored pairs
     keys = u.astype(np.int64) * data.n_items + i
     at = np.searchsorted(keys, held)  # every stored pair has an event: found, in key order
-    rows, when = u[at].astype(np.int64), ts[at]
-    newest = np.lexsort((-when, rows))  # per user, newest first
-    r, w = rows[newest], when[newest]
-    starts = np.r_[True, (r[1:] != r[:-1]) | (w[1:] != w[:-1])]
-    run_first = np.maximum.accumulate(np.where(starts, np.arange(len(r)), 0))
-    row_first = np.searchsorted(r, r)  # r is sorted: each user's first position
-    places = np.empty(len(r), np.float32)
-    places[newest] = run_first - row_first + 1
+    places = ranked_places(u[at].astype(np.int64), -ts[at])  # per user, newest first
     m = data.matrix
     return sparse.csr_array((places, m.indices.copy(), m.indptr.copy()), shape=m.shape)
+
+
+def ranked_places(rows: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Per entry, its place among its row's entries by ``key`` ascending (1 first), float32;
+    entries of a row with equal keys share a place, one more than the entries before them (no
+    order made up where the key has none): ``pair_places``' rule, and EASE's for the places of
+    a history scored at request time."""
+    order = np.lexsort((key, rows))
+    r, k = rows[order], key[order]
+    starts = np.ones(len(r), dtype=bool)
+    starts[1:] = (r[1:] != r[:-1]) | (k[1:] != k[:-1])
+    run_first = np.maximum.accumulate(np.where(starts, np.arange(len(r)), 0))
+    row_first = np.searchsorted(r, r)  # r is sorted: each row's first position
+    places = np.empty(len(r), np.float32)
+    places[order] = run_first - row_first + 1
+    return places
 
 
 def _matrix(

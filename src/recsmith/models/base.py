@@ -168,6 +168,19 @@ class Recommender(ABC):
         """True when the model answers visitors from their items alone (recommend_from_items)."""
         return type(self)._score_history is not Recommender._score_history
 
+    @property
+    def weighs_recency(self) -> bool:
+        """Whether the places in time of a history's items change its scores (EASE's
+        ``recency``): only then do callers build ``recommend_from_items``' ``places``, a cost
+        the other models never pay."""
+        return False
+
+    def _score_places(self, history: sparse.csr_array, places: sparse.csr_array) -> np.ndarray:
+        """``_score_history`` of rows whose items have places in time (``recommend_from_items``'
+        ``places``): a model that ``weighs_recency`` overrides it, the others score the rows
+        as they stand."""
+        return self._score_history(history)
+
     def recommend_from_items(
         self,
         history: sparse.csr_array,
@@ -175,18 +188,27 @@ class Recommender(ABC):
         *,
         exclude: sparse.csr_array | None = None,
         blocked: np.ndarray | None = None,
+        places: sparse.csr_array | None = None,
     ) -> TopK:
         """Top ``k`` for each row of ``history`` (n_rows × n_items item weights), excluding the
         row's own items, the row's ``exclude`` items (masked only, never scored as history)
         and the ``blocked`` ones (see ``recommend``): recommendations for a visitor nobody
-        knows yet, from their session."""
+        knows yet, from their session. ``places`` (rows aligned with ``history``, canonical,
+        ``sparse_rows.newest_first``): each row's items' places in time, 1 = newest, read by a
+        model that ``weighs_recency`` (a history item without a place is older than any with
+        one); None: no order known, the rows are scored as a set."""
         self.check_is_fitted()
         history = sparse.csr_array(history)
         masked = None if exclude is None else sparse.csr_array(exclude)
 
         def block(start: int, stop: int) -> np.ndarray:
-            scores = self._score_history(history[start:stop])
-            _mask(scores, history[start:stop])
+            rows = history[start:stop]
+            scores = (
+                self._score_history(rows)
+                if places is None
+                else self._score_places(rows, _rows_between(places, start, stop))
+            )
+            _mask(scores, rows)
             if masked is not None:
                 _mask(scores, masked[start:stop])
             if blocked is not None:
@@ -373,6 +395,12 @@ class EncodedRecommender(Recommender):
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
         unit = self.unit_items.of(self)
         return unit[items] @ unit.T
+
+
+def _rows_between(matrix: sparse.csr_array, start: int, stop: int) -> sparse.csr_array:
+    """``matrix[start:stop]``, or ``matrix`` itself where that is all of it (a lone request's
+    block): scipy's slice copies the rows (~16 µs)."""
+    return matrix if start == 0 and stop >= matrix.shape[0] else matrix[start:stop]
 
 
 def _mask(scores: np.ndarray, rows: sparse.csr_array) -> None:

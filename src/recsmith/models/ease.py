@@ -44,8 +44,14 @@ leans towards what the user did last, as SLIST's and other recency-aware linear 
 their inputs; the weights enter EASE's product and the low-pass filter's (the Mult-DAE, trained
 on plain rows, reads plain rows). They are kept per known user's stored item
 (``user_recency_``), so a release scores a user as evaluation did; items the user met since
-training neither take a place nor move the others back: the weights are training-time until a
-retrain. A visitor's history rows are scored unweighted, as before.
+training neither take a place nor move the others back: a known user's weights are training-time
+until a retrain (a pipeline scores known users from training; taking the newest places needs
+training's places, which the release keeps only as weights). A history scored at request time
+(a visitor's items) is weighed the same way from its items' places in the order serving has
+them (``recommend_from_items``' ``places``, ``_score_places``): a single-model release's stored
+items oldest first, a pipeline's recent items newest first (``Queries.latest``); the stores and
+the online state give no times, so each item takes its own place. Without places (offline
+evaluation's rows, a set) the rows are scored unweighted (BENCHMARKS §189).
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ from recsmith.features.interactions import (
     decay_factors,
     pair_decay,
     pair_places,
+    ranked_places,
 )
 from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, sparse_to_arrays
 from recsmith.models.low_pass import blended, low_pass_factors
@@ -123,9 +130,9 @@ class EASEConfig(ModelConfig):
         0.0,
         ge=0,
         le=100,
-        description="β of a known user's own items weighed at scoring time by how recent they"
-        " are: the item at place p (1 = newest) counts 1 + β · 0.5 ** ((p − 1) / half-places);"
-        " no new solve; 0 = off",
+        description="β of a user's own items weighed at scoring time by how recent they are (a"
+        " known user's by training's places, a visitor's by serving's order): the item at place"
+        " p (1 = newest) counts 1 + β · 0.5 ** ((p − 1) / half-places); no new solve; 0 = off",
     )
     recency_half_places: float = Field(
         1.0, gt=0, le=1000, description="places after which recency's extra weight halves"
@@ -164,11 +171,34 @@ def rising_factor(
     return np.power(ratio, exponent).astype(np.float32)
 
 
+def recency_weight(places: np.ndarray, beta: float, half: float) -> np.ndarray:
+    """Places in time (1 = newest) → the weights 1 + ``beta`` · 0.5 ** ((place − 1) / ``half``),
+    float32."""
+    return (1.0 + beta * np.power(0.5, (places - 1.0) / half)).astype(np.float32)
+
+
 def recency_weights(places: sparse.csr_array, beta: float, half: float) -> sparse.csr_array:
-    """``places`` (each stored pair's place in its user's items, 1 = newest) → the weights
-    1 + ``beta`` · 0.5 ** ((place − 1) / ``half``), float32, the same structure."""
+    """``places`` (each stored pair's place in its user's items, 1 = newest) → their weights
+    (``recency_weight``), the same structure."""
     out = sparse.csr_array(places, dtype=np.float32, copy=True)
-    out.data = (1.0 + beta * np.power(0.5, (places.data - 1.0) / half)).astype(np.float32)
+    out.data = recency_weight(places.data, beta, half)
+    return out
+
+
+def history_places(history: sparse.csr_array, places: sparse.csr_array) -> np.ndarray:
+    """Per stored entry of ``history`` (in its order), its item's place among the row's items
+    that ``places`` (canonical rows, 1 = newest) places, renumbered 1, 2, … over them
+    (``ranked_places``: a place given to no item of the row, an item listed twice or not
+    scored, leaves no gap; equal places stay shared); 0 where the item has none."""
+    n_cols = history.shape[1]
+    rows = np.repeat(np.arange(history.shape[0], dtype=np.int64), np.diff(history.indptr))
+    keys = rows * n_cols + history.indices
+    placed_rows = np.repeat(np.arange(places.shape[0], dtype=np.int64), np.diff(places.indptr))
+    placed = placed_rows * n_cols + places.indices  # sorted: canonical rows
+    at = np.minimum(np.searchsorted(placed, keys), max(len(placed) - 1, 0))
+    found = placed[at] == keys if len(placed) else np.zeros(len(keys), dtype=bool)
+    out = np.zeros(len(keys), np.float32)
+    out[found] = ranked_places(rows[found], places.data[at[found]])
     return out
 
 
@@ -333,13 +363,40 @@ class EASE(Recommender):
         # user_recency_ has user_items_' structure (one weight per stored pair, ``pair_places``),
         # so the rows are weighed on their data before any column is cut: no sparse multiply and
         # no second column index, which cost ~0.8 ms a single user at 4k items (review rv30s F3)
-        weights = self.user_recency_[users].data * (1.0 if self.config.binary else history.data)
-        weighted = sparse.csr_array((weights, history.indices, history.indptr), shape=history.shape)
-        return self._scored(self._kept_rows(history), self._kept_columns(weighted))
+        return self._score_weighed(history, self.user_recency_[users].data)
 
     def _score_history(self, history: sparse.csr_array) -> np.ndarray:
         rows = self._kept_rows(history)
         return self._scored(rows, rows)
+
+    @property
+    def weighs_recency(self) -> bool:
+        return self.config.recency > 0
+
+    def _score_places(self, history: sparse.csr_array, places: sparse.csr_array) -> np.ndarray:
+        """A history scored at request time (a visitor's items, in serving's order) weighed as
+        a known user's items are: by their places among the row's placed items
+        (``history_places``); an item without a place counts 1, as the oldest would."""
+        if not self.weighs_recency:
+            return self._score_history(history)
+        at = history_places(history, places)
+        cfg = self.config
+        weights = np.where(at > 0, recency_weight(at, cfg.recency, cfg.recency_half_places), 1.0)
+        return self._score_weighed(history, weights)
+
+    def _score_weighed(self, history: sparse.csr_array, weights: np.ndarray) -> np.ndarray:
+        """Scores of ``history`` whose stored entries (in its order) count ``weights`` times
+        their value (1 where the model is binary) in EASE's product and the filter's."""
+        values = weights * (1.0 if self.config.binary else history.data)
+        # a new array over ``history``'s index arrays, its data replaced: building it from the
+        # three arrays re-checks indices ``history`` already holds (~15 µs a request)
+        weighted = sparse.csr_array(history)
+        weighted.data = values.astype(np.float32, copy=False)
+        weighted = self._kept_columns(weighted)
+        # only the Mult-DAE reads the plain rows: none built for it where it is off (~15 µs)
+        return self._scored(
+            self._kept_rows(history) if self.dae_ is not None else weighted, weighted
+        )
 
     def _kept_rows(self, history: sparse.csr_array) -> sparse.csr_array:
         """``history``'s kept items' columns, each 1 where the model is binary."""

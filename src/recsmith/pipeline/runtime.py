@@ -124,6 +124,12 @@ class Pipeline:
             and m.follows_latest
             for s in config.retrieval.sources
         )
+        #: a source weighs a visitor's recent items by their places (EASE's ``recency``):
+        #: ``Queries.latest`` is then built for every row with recent items, not only known ones
+        self.weighs_recency = any(
+            (m := models.get(s.name)) is not None and m.weighs_recency
+            for s in config.retrieval.sources
+        )
         self.items_catalog = items
         self.quotas = [s.quota for s in config.retrieval.sources]
         #: now, for the moment a served query stands for (its hour and day of week): a request
@@ -316,7 +322,9 @@ class Pipeline:
         and ``recent``: nothing the user has had comes back. With ``include_seen`` (repeat
         purchases) only ``extra_seen`` is excluded: the caller passes just what it must never
         show. ``latest`` rows: ``recent`` alone, in its order (newest first), for a source that
-        reads order; built for known users' rows only (None when no row has any)."""
+        reads order, built for known users' rows, and for visitors' where a source weighs
+        recency (EASE's ``recency``; a known user's are never weighed; None when no row has
+        any)."""
         n = len(user_ids)
         for name, lists in (("extra_seen", extra_seen), ("recent", recent)):
             if lists is not None and len(lists) != n:
@@ -331,11 +339,16 @@ class Pipeline:
         exclude = self.bundle.exclusions(np.where(include_seen, -1, idx), extra_seen, also=also)
         ctx = tuple(dict(c) for c in context) if context is not None else tuple({} for _ in idx)
         now = np.full(n, int(self.clock() * 1_000_000), np.int64)
-        ordered = None  # ~20 µs a request: only where a source reads it, for known users
-        if self.reads_order and len(now_rows):
-            known = idx[now_rows] >= 0
-            if known.any():
-                ordered = newest_first(n, len(self.bundle.items), now_rows[known], now_cols[known])
+        ordered = None  # ~20-40 µs a request: only for the queries that read it
+        if (self.reads_order or self.weighs_recency) and len(now_rows):
+            # known users' where a source reads order, visitors' where one weighs recency
+            if self.reads_order and self.weighs_recency:
+                rows, cols = now_rows, now_cols
+            else:
+                reads = (idx[now_rows] < 0) == self.weighs_recency
+                rows, cols = now_rows[reads], now_cols[reads]
+            if len(rows):
+                ordered = newest_first(n, len(self.bundle.items), rows, cols)
         return Queries(idx, recent_rows, exclude, ctx, now, ordered)
 
     def candidates(
@@ -671,11 +684,13 @@ class Pipeline:
     def recommend_for_items(
         self, histories: Sequence[Collection[str]], k: int
     ) -> BatchRecommendations:
-        """Lists for anonymous visitors known only by their items so far (the session tier)."""
+        """Lists for anonymous visitors known only by their items so far (the session tier).
+        ``histories``: each visitor's items oldest first (a ``--sessions`` file's order, as
+        ``ModelBundle.recommend_for_items`` reads them), handed on as ``recent``, newest first."""
         n = len(histories)
         # ids that no validated user can have (control characters are refused at the door)
         visitors = np.asarray([f"\x1fvisitor{i}" for i in range(n)], dtype=object)
-        ans = self.answer(visitors, k, recent=[list(h) for h in histories])
+        ans = self.answer(visitors, k, recent=[list(reversed(list(h))) for h in histories])
         return BatchRecommendations(
             np.arange(n).astype(str).astype(object),
             ans.lists.item_ids,

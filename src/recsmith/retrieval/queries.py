@@ -28,7 +28,8 @@ class Queries:
     moments: np.ndarray | None = None
     #: per query: the items met since training (the online state, the request's ``recent``),
     #: each stored with its place in that list, 1 = newest: what a source that reads order
-    #: (``transitions``) puts ahead of a known user's training-time items; None offline
+    #: (``transitions``) puts ahead of a known user's training-time items, and what one that
+    #: weighs recency (EASE's ``recency``) weighs a visitor's recent items by; None offline
     latest: sparse.csr_array | None = None
 
     def __post_init__(self) -> None:

@@ -83,7 +83,8 @@ class ModelSource:
     visitors from their recent items (as it does a known user its history proposes nothing
     for); "recent" always scores the recent items (item-to-item).
     A model that reads order (``transitions``) answers a known user who met items since
-    training (``Queries.latest``) from those items ahead of their history."""
+    training (``Queries.latest``) from those items ahead of their history; one that weighs
+    recency (EASE's ``recency``) scores recent items by their places there."""
 
     name: str
     model: Recommender
@@ -132,8 +133,15 @@ class ModelSource:
             rows = np.flatnonzero(by_items)
             history = _rows_of(queries.recent, rows)
             exclude = (_rows_of(queries.exclude, rows) + history).tocsr()
+            # the recent items' places (a model weighing recency; none offline: a set), a
+            # visitor's only: a known user's items since training take no place (README)
+            places = None
+            if self.model.weighs_recency and latest is not None:
+                places = _visitors_rows(_rows_of(latest, rows), queries.users[rows] < 0)
             top = drop_excluded(
-                self.model.recommend_from_items(history, k + widest_row(exclude)), exclude, k
+                self.model.recommend_from_items(history, k + widest_row(exclude), places=places),
+                exclude,
+                k,
             )
             parts.append(flatten(self.model.with_evidence(top), rows))
         return concat(parts)
@@ -384,6 +392,18 @@ def _rows_of(matrix: sparse.csr_array, rows: np.ndarray) -> sparse.csr_array:
     rows (a lone request, or a batch whose queries all take one path), which skips scipy's fancy
     row indexing: ~60-80 µs a call, twice per item-to-item source on every request."""
     return matrix if len(rows) == matrix.shape[0] else matrix[rows]
+
+
+def _visitors_rows(matrix: sparse.csr_array, visitors: np.ndarray) -> sparse.csr_array | None:
+    """``matrix`` with the rows not marked in ``visitors`` emptied (the matrix itself where every
+    row is marked; None where none is)."""
+    if visitors.all():
+        return matrix
+    if not visitors.any():
+        return None
+    keep = np.repeat(visitors, np.diff(matrix.indptr))
+    indptr = np.r_[0, np.cumsum(np.diff(matrix.indptr) * visitors)]
+    return sparse.csr_array((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
 
 
 def widest_row(matrix: sparse.csr_array) -> int:
