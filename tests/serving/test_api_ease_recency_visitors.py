@@ -182,6 +182,16 @@ def test_a_pipeline_leaves_a_known_users_recent_items_unweighed(
     assert (queries.latest is not None) == transitions
     proposed = pipeline.sources[0].retrieve(queries, 5)
     check_unweighed(list(pipeline.bundle.items.to_external(proposed.items)))
+    # z beside a visitor in one call (the coalescer answers concurrent requests so): the
+    # visitor's rows weighed (cluster b leads at β 10), z's still not (review rv32o2 G1)
+    both = pipeline.queries(
+        np.array(["z", "visitor"], dtype=object), None, [["b1", "a2", "a1"]] * 2, None
+    )
+    together = pipeline.sources[0].retrieve(both, 5)
+    items = pipeline.bundle.items.to_external(together.items)
+    check_unweighed(list(items[together.query == 0]))
+    visitor = list(items[together.query == 1])
+    assert [item[0] for item in visitor] == ["b", "b", "b", "a", "a"], visitor
     if not transitions:
         answer = pipeline.answer(np.array(["z"], dtype=object), 5, recent=[["b1", "a2", "a1"]])
         check_unweighed(list(answer.lists.item_ids[0]))

@@ -136,7 +136,10 @@ def recommend(
     ] = None,
     sessions: Annotated[
         Path | None,
-        typer.Option(help="CSV session_id,item_id: lists for anonymous sessions from their items."),
+        typer.Option(
+            help="CSV session_id,item_id: lists for anonymous sessions from their items (each"
+            " session's rows oldest first: EASE's recency weighs the last most)."
+        ),
     ] = None,
     k: Annotated[int, typer.Option(min=1, max=10_000, help="Items per user.")] = 10,
     out: Annotated[

@@ -125,7 +125,7 @@ class Pipeline:
             for s in config.retrieval.sources
         )
         #: a source weighs a visitor's recent items by their places (EASE's ``recency``):
-        #: ``Queries.latest`` is then built for every row with recent items, not only known ones
+        #: ``Queries.latest`` is then built for visitors' rows with recent items too
         self.weighs_recency = any(
             (m := models.get(s.name)) is not None and m.weighs_recency
             for s in config.retrieval.sources

@@ -84,7 +84,8 @@ class ModelSource:
     for); "recent" always scores the recent items (item-to-item).
     A model that reads order (``transitions``) answers a known user who met items since
     training (``Queries.latest``) from those items ahead of their history; one that weighs
-    recency (EASE's ``recency``) scores recent items by their places there."""
+    recency (EASE's ``recency``) scores a visitor's recent items by their places there (a known
+    user's unweighted, as offline)."""
 
     name: str
     model: Recommender
