@@ -12,7 +12,7 @@ with β 10 and a half of 0.5 places, w = 1 + 10 · 0.25 ** (place − 1): b1 (pl
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,48 +90,43 @@ def check_cluster_order(body: dict[str, Any], beta: float, *, model_scores: bool
             assert item["score"] == pytest.approx(want, rel=1e-4), item
 
 
+@pytest.fixture
+def release_client(
+    tmp_path: Path, store: EventStore, store_url: str
+) -> Callable[[float], TestClient]:
+    """The app over a single-model EASE release at a given β, saved and loaded as served."""
+
+    def client(beta: float) -> TestClient:
+        _, data = training()
+        ModelBundle.train(data, EASE(**PARAMS, recency=beta)).save(tmp_path / "release")
+        settings = Settings(store={"url": store_url}, serving={"model_dir": tmp_path / "release"})
+        bundle = ModelBundle.load(tmp_path / "release")
+        return TestClient(create_app(settings, bundle=bundle, store=store))
+
+    return client
+
+
+@pytest.mark.parametrize(
+    ("stored", "recent"),
+    [(["a1", "a2", "b1"], ""), ([], "b1,a2,a1"), (["a1", "a2"], "b1")],
+)
 @pytest.mark.parametrize("beta", [0.0, BETA])
-def test_a_release_offers_a_visitor_its_newest_items_cluster_first(
+def test_a_release_weighs_a_visitors_stored_items_then_the_requests_recent_ones(
     beta: float,
-    tmp_path: Path,
+    stored: list[str],
+    recent: str,
+    release_client: Callable[[float], TestClient],
     store: EventStore,
-    store_url: str,
     keys: dict[str, dict[str, str]],
 ) -> None:
-    """A single-model release reads the visitor's stored items oldest first (a1, a2, b1)."""
-    _, data = training()
-    ModelBundle.train(data, EASE(**PARAMS, recency=beta)).save(tmp_path / "release")
-    ingest(store, [event(item, user="visitor", h=h) for h, item in enumerate(["a1", "a2", "b1"])])
-    settings = Settings(store={"url": store_url}, serving={"model_dir": tmp_path / "release"})
-    bundle = ModelBundle.load(tmp_path / "release")
-    with TestClient(create_app(settings, bundle=bundle, store=store)) as client:
-        body = client.get("/v1/users/visitor/recommendations?k=6", headers=keys["read"]).json()
+    """A single-model release's own items for a visitor: the stored ones (oldest first), then
+    ``recent`` (newest first) reversed — a1, a2, b1 (b1 newest) whether all are stored, all come
+    in ``recent``, or a1, a2 are stored and b1 is ``recent``."""
+    ingest(store, [event(item, user="visitor", h=h) for h, item in enumerate(stored)])
+    url = "/v1/users/visitor/recommendations?k=6" + (f"&recent={recent}" if recent else "")
+    with release_client(beta) as client:
+        body = client.get(url, headers=keys["read"]).json()
     check_cluster_order(body, beta, model_scores=True)
-
-
-@pytest.mark.parametrize("beta", [0.0, BETA])
-def test_a_release_weighs_the_requests_recent_items_after_the_stored_ones(
-    beta: float,
-    tmp_path: Path,
-    store: EventStore,
-    store_url: str,
-    keys: dict[str, dict[str, str]],
-) -> None:
-    """The single model's own items: the stored ones (oldest first), then ``recent`` (newest
-    first) reversed; a1, a2, b1 either way, whether all come in ``recent`` or a1, a2 are stored
-    and b1 is ``recent``."""
-    _, data = training()
-    ModelBundle.train(data, EASE(**PARAMS, recency=beta)).save(tmp_path / "release")
-    ingest(store, [event(item, user="stored", h=h) for h, item in enumerate(["a1", "a2"])])
-    settings = Settings(store={"url": store_url}, serving={"model_dir": tmp_path / "release"})
-    bundle = ModelBundle.load(tmp_path / "release")
-    with TestClient(create_app(settings, bundle=bundle, store=store)) as client:
-        for url in (
-            "/v1/users/visitor/recommendations?k=6&recent=b1,a2,a1",
-            "/v1/users/stored/recommendations?k=6&recent=b1",
-        ):
-            body = client.get(url, headers=keys["read"]).json()
-            check_cluster_order(body, beta, model_scores=True)
 
 
 def known_user_data() -> tuple[Any, Interactions]:
