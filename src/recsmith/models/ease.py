@@ -75,6 +75,7 @@ from recsmith.models.base import ModelConfig, Recommender, sparse_from_arrays, s
 from recsmith.models.low_pass import blended, low_pass_factors
 from recsmith.models.mult_dae import ARRAY_NAMES, MultDAE, bagged, epochs_for, fit_mult_dae
 from recsmith.models.shared_fits import shared
+from recsmith.sparse_rows import entry_values
 
 
 class EASEConfig(ModelConfig):
@@ -190,15 +191,11 @@ def history_places(history: sparse.csr_array, places: sparse.csr_array) -> np.nd
     that ``places`` (canonical rows, 1 = newest) places, renumbered 1, 2, … over them
     (``ranked_places``: a place given to no item of the row, an item listed twice or not
     scored, leaves no gap; equal places stay shared); 0 where the item has none."""
-    n_cols = history.shape[1]
     rows = np.repeat(np.arange(history.shape[0], dtype=np.int64), np.diff(history.indptr))
-    keys = rows * n_cols + history.indices
-    placed_rows = np.repeat(np.arange(places.shape[0], dtype=np.int64), np.diff(places.indptr))
-    placed = placed_rows * n_cols + places.indices  # sorted: canonical rows
-    at = np.minimum(np.searchsorted(placed, keys), max(len(placed) - 1, 0))
-    found = placed[at] == keys if len(placed) else np.zeros(len(keys), dtype=bool)
-    out = np.zeros(len(keys), np.float32)
-    out[found] = ranked_places(rows[found], places.data[at[found]])
+    place = entry_values(places, rows, history.indices)  # 0 where unplaced: places are >= 1
+    found = place > 0
+    out = np.zeros(len(rows), np.float32)
+    out[found] = ranked_places(rows[found], place[found])
     return out
 
 
